@@ -1,0 +1,53 @@
+"""Command-line interface: `tapeout COMMAND`. Commands live in one module per area and
+register on the shared typer app; bad input becomes one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from .app import app
+
+# modules that register commands on `app`; a module that is absent (optional area) is skipped
+COMMAND_MODULES = (
+    "catalog_cmds",
+    "llm_cmds",
+    "validate_cmds",
+    "train_cmds",
+    "econ_cmds",
+    "workload_cmds",
+    "quant_cmds",
+    "explore_cmds",
+    "study_cmds",
+)
+
+
+def _load_commands() -> None:
+    for mod in COMMAND_MODULES:
+        try:
+            importlib.import_module(f"{__name__}.{mod}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{mod}":
+                raise
+
+
+def main(argv: list[str] | None = None) -> None:
+    from ..errors import TapeoutError
+
+    _load_commands()
+    try:
+        app(args=argv, standalone_mode=False)
+    except TapeoutError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except SystemExit:
+        raise
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(130)
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(2)
+        raise

@@ -1,0 +1,70 @@
+"""The shared typer app and output helpers used by every command module."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    name="tapeout",
+    help="AI-chip co-design: predict speed, power, cost and legality of chips for your workloads.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(width=None if Console().is_terminal else 160)
+err_console = Console(stderr=True)
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        v = float(x)
+        return v if math.isfinite(v) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
+def print_json(obj) -> None:
+    """Machine-readable output on stdout (no rich markup)."""
+    print(json.dumps(_jsonable(obj), indent=2))
+
+
+def table(title: str, columns: list[str], rows: list[list], caption: str | None = None) -> Table:
+    t = Table(title=title, caption=caption, show_lines=False)
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*[fmt(v) for v in r])
+    return t
+
+
+def fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if not math.isfinite(v):
+            return "inf"
+        a = abs(v)
+        if a == 0:
+            return "0"
+        if a >= 1e6 or a < 1e-3:
+            return f"{v:.3g}"
+        if a >= 100:
+            return f"{v:,.0f}"
+        return f"{v:.3g}"
+    return str(v)

@@ -1,0 +1,26 @@
+"""One error type for bad user input: the CLI turns it into one line and exit code 2."""
+
+from __future__ import annotations
+
+import difflib
+
+
+class TapeoutError(ValueError):
+    """Bad input. The message names the field and the fix."""
+
+
+def unknown_name_error(kind: str, name: str, known: list[str]) -> TapeoutError:
+    """An error for an unknown name that lists the closest known names."""
+    close = difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=5, cutoff=0.4)
+    lower_to_known = {k.lower(): k for k in known}
+    suggestions = [lower_to_known[c] for c in close]
+    hint = f" Closest: {', '.join(suggestions)}." if suggestions else ""
+    return TapeoutError(f"unknown {kind} '{name}'.{hint} Run `tapeout {kind}s` to list them.")
+
+
+def require_positive(field: str, value: float, allow_zero: bool = False) -> None:
+    """Raise a TapeoutError naming the field when a size is not positive."""
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok:
+        need = ">= 0" if allow_zero else "> 0"
+        raise TapeoutError(f"{field} must be {need}, got {value}.")

@@ -1,0 +1,217 @@
+"""The chip catalog: sourced specs of real accelerators, looked up by stable id or alias.
+
+Data lives in data/chips/: index.yaml (ids, families, aliases), specs.csv (every number with
+unit, status and source, copied from shared/data/facts/accelerators.csv), extra_specs.csv
+(architecture fields the datasheet table lacks: core counts, tile shapes, scale-up domain,
+...), and family_defaults.yaml (documented fallbacks when a chip lacks a field).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+
+from ..errors import TapeoutError, unknown_name_error
+
+
+def _data_path(*parts: str):
+    return resources.files("tapeout").joinpath("data", *parts)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One sourced number (or string) of a chip."""
+
+    value: float | str
+    unit: str
+    status: str
+    source: str
+    notes: str = ""
+
+
+_NUM = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
+
+
+def _parse(value: str) -> float | str | None:
+    v = value.strip()
+    if v == "":
+        return None
+    if _NUM.match(v):
+        return float(v)
+    return v
+
+
+@dataclass
+class Chip:
+    id: str
+    name: str
+    vendor: str
+    family: str
+    form_factor: str = ""
+    aliases: tuple[str, ...] = ()
+    specs: dict[str, Spec] = field(default_factory=dict)
+
+    def get(self, name: str, default=None):
+        """A spec value, else the family default, else `default`."""
+        s = self.specs.get(name)
+        if s is not None and s.value is not None:
+            return s.value
+        fam = _family_defaults().get(self.family, {})
+        if name in fam:
+            return fam[name]["value"]
+        gen = _family_defaults().get("generic", {})
+        if name in gen:
+            return gen[name]["value"]
+        return default
+
+    def source_of(self, name: str) -> str:
+        s = self.specs.get(name)
+        if s is not None:
+            return f"{s.source} [{s.status}]"
+        for fam in (self.family, "generic"):
+            d = _family_defaults().get(fam, {})
+            if name in d:
+                return f"default for {fam}: {d[name].get('source', '')} [{d[name].get('status', 'assumption')}]"
+        return "not available"
+
+    def peak_tflops(self, key: str) -> float:
+        """Dense matrix-engine peak for a compute dtype key (bf16, fp8, int8, ...); 0 if unsupported."""
+        field_name = {
+            "fp32": "fp32_tflops",
+            "tf32": "tf32_tflops_dense",
+            "bf16": "bf16_tflops_dense",
+            "fp16": "fp16_tflops_dense",
+            "fp8": "fp8_tflops_dense",
+            "int8": "int8_tops_dense",
+            "int4": "int4_tops_dense",
+            "fp6": "fp6_tflops_dense",
+            "fp4": "fp4_tflops_dense",
+        }[key]
+        v = self.get(field_name)
+        if isinstance(v, float):
+            return v
+        if key == "fp6":  # Blackwell/CDNA4 run FP6 at the FP8 (NVIDIA) or FP4 (AMD) rate; unlisted -> 0
+            return 0.0
+        return 0.0
+
+    def supports(self, key: str) -> bool:
+        return self.peak_tflops(key) > 0
+
+    def params(self, calibration=None):
+        from .params import ChipParams
+
+        return ChipParams.from_chip(self, calibration)
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "vendor": self.vendor,
+            "family": self.family,
+            "form_factor": self.form_factor,
+            "aliases": list(self.aliases),
+            "specs": {
+                k: {"value": s.value, "unit": s.unit, "status": s.status, "source": s.source, "notes": s.notes}
+                for k, s in sorted(self.specs.items())
+            },
+        }
+
+
+@lru_cache(maxsize=1)
+def _family_defaults() -> dict:
+    return yaml.safe_load(_data_path("chips", "family_defaults.yaml").read_text())
+
+
+def _read_specs(fname: str) -> dict[str, dict[str, Spec]]:
+    out: dict[str, dict[str, Spec]] = {}
+    path = _data_path("chips", fname)
+    if not path.is_file():
+        return out
+    with path.open(newline="") as f:
+        for r in csv.DictReader(f):
+            v = _parse(r["value"])
+            if v is None:
+                continue
+            out.setdefault(r["chip_id"], {})[r["field"]] = Spec(v, r["unit"], r["status"], r["source"], r.get("notes", ""))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _catalog() -> dict[str, Chip]:
+    index = yaml.safe_load(_data_path("chips", "index.yaml").read_text())
+    specs = _read_specs("specs.csv")
+    extra = _read_specs("extra_specs.csv")
+    chips = {}
+    for cid, meta in index.items():
+        s = dict(specs.get(cid, {}))
+        s.update(extra.get(cid, {}))  # extra fields never override the datasheet table
+        for k, v in specs.get(cid, {}).items():
+            s[k] = v
+        chips[cid] = Chip(
+            id=cid,
+            name=meta.get("source_name") or meta.get("name", cid),
+            vendor=meta.get("vendor", ""),
+            family=meta.get("family", "generic"),
+            form_factor=meta.get("form_factor", ""),
+            aliases=tuple(meta.get("aliases", [])),
+            specs=s,
+        )
+    return chips
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", s.lower())
+
+
+@lru_cache(maxsize=1)
+def _alias_map() -> dict[str, str]:
+    m = {}
+    for cid, c in _catalog().items():
+        for a in (cid, c.name, *c.aliases):
+            m[_norm(a)] = cid
+    return m
+
+
+def chip_ids() -> list[str]:
+    return list(_catalog())
+
+
+def all_chips() -> list[Chip]:
+    return list(_catalog().values())
+
+
+def resolve_chip_id(name: str) -> str | None:
+    """Map an id, alias or MLPerf accelerator string to a catalog id, or None."""
+    key = _norm(name)
+    amap = _alias_map()
+    if key in amap:
+        return amap[key]
+    # MLPerf system strings carry suffixes ("...-NPS1-SPX-192GB-750W"): try prefixes
+    best = None
+    for alias_key, cid in amap.items():
+        if len(alias_key) >= 4 and key.startswith(alias_key):
+            if best is None or len(alias_key) > len(best[0]):
+                best = (alias_key, cid)
+    return best[1] if best else None
+
+
+def get_chip(name: str) -> Chip:
+    if isinstance(name, Chip):
+        return name
+    cid = resolve_chip_id(name)
+    if cid is None:
+        raise unknown_name_error("chip", name, chip_ids())
+    return _catalog()[cid]
+
+
+def register_chip(chip: Chip) -> None:
+    """Add a custom chip (e.g. a design-space point or a user YAML) to this session's catalog."""
+    if not chip.id:
+        raise TapeoutError("chip.id must be a non-empty string.")
+    _catalog()[chip.id] = chip
+    _alias_map.cache_clear()

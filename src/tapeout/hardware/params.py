@@ -1,0 +1,128 @@
+"""ChipParams: the numbers the performance model reads, as scalars or broadcastable arrays.
+
+One chip -> floats. A sweep of 10^5 variants -> numpy arrays of shape (D,). Every model
+function reads only these fields, so the same code serves both (DESIGN.md, "Evaluate one
+chip or a million with the same code").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+
+from ..ops import PEAK_KEYS
+
+TB = 1e12
+GB = 1e9
+
+
+@dataclass
+class ChipParams:
+    # matrix engines: dense peak FLOP/s per compute key (PEAK_KEYS order), 0 = unsupported
+    peak_flops: np.ndarray  # shape (len(PEAK_KEYS), *design_shape)
+    vector_flops: np.ndarray | float  # FP32 non-matrix FLOP/s
+    sparsity_factor: np.ndarray | float
+    num_cores: np.ndarray | float
+    tile_m: np.ndarray | float
+    tile_n: np.ndarray | float
+    # memory
+    mem_bw: np.ndarray | float  # B/s off-chip
+    mem_capacity: np.ndarray | float  # bytes
+    sram_bytes: np.ndarray | float
+    access_granularity: np.ndarray | float
+    host_bw: np.ndarray | float
+    # links
+    scaleup_bw: np.ndarray | float  # B/s per direction per chip
+    scaleup_latency: np.ndarray | float  # s per collective step
+    scaleup_domain: np.ndarray | float
+    scaleout_bw: np.ndarray | float
+    scaleout_latency: np.ndarray | float
+    # power / energy
+    tdp_w: np.ndarray | float
+    pj_per_flop: np.ndarray  # per PEAK_KEYS entry
+    dram_pj_per_byte: np.ndarray | float
+    sram_pj_per_byte: np.ndarray | float
+    static_w: np.ndarray | float
+    # calibration (achieved fraction of peak, fixed overheads); see perf/calibration.py
+    eff_compute: np.ndarray | float = 0.8  # scalar, or per PEAK_KEYS entry (axis 0)
+    eff_mem: np.ndarray | float = 0.8
+    eff_vector: np.ndarray | float = 0.5
+    eff_link: np.ndarray | float = 0.8
+    kernel_overhead: np.ndarray | float = 4e-6
+    mem_overhead: np.ndarray | float = 0.0
+    video_decode_fps: dict = field(default_factory=dict)
+    video_encode_fps: dict = field(default_factory=dict)
+    chip_id: str = ""
+    calibration_source: str = ""
+
+    @classmethod
+    def from_chip(cls, chip, calibration=None) -> "ChipParams":
+        from ..perf.calibration import calibration_for
+
+        g = chip.get
+        peaks = np.array([chip.peak_tflops(k) * TB for k in PEAK_KEYS])
+        tdp = float(g("tdp_w", 700.0))
+        # energy per FLOP: the matrix engines draw compute_power_fraction*TDP at their dense
+        # peak; lower precisions do proportionally more FLOPs in the same power.
+        frac = float(g("compute_power_fraction"))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pj = np.where(peaks > 0, frac * tdp / np.where(peaks > 0, peaks, 1.0) * 1e12, 0.0)
+        bidir = g("scaleup_bw_gbps_bidir", 0.0)
+        bidir = float(bidir) if isinstance(bidir, float) else 0.0
+        fp32 = g("fp32_tflops", 0.0)
+        p = cls(
+            peak_flops=peaks,
+            vector_flops=float(fp32 if isinstance(fp32, float) else 0.0) * TB,
+            sparsity_factor=float(g("sparsity_factor", 1.0) or 1.0),
+            num_cores=float(g("num_cores")),
+            tile_m=float(g("matrix_tile_m")),
+            tile_n=float(g("matrix_tile_n")),
+            mem_bw=float(g("memory_bandwidth_tbps", 0.0)) * TB,
+            mem_capacity=float(g("memory_capacity_gb", 0.0)) * GB,
+            sram_bytes=float(g("onchip_sram_mb", 0.0) or 0.0) * 1e6,
+            access_granularity=float(g("memory_access_granularity_bytes")),
+            host_bw=float(g("host_link_bw_gbps")) * GB,
+            scaleup_bw=bidir / 2.0 * GB,
+            scaleup_latency=float(g("scaleup_latency_us")) * 1e-6,
+            scaleup_domain=float(g("scaleup_domain_size")),
+            scaleout_bw=float(g("scaleout_bw_gbps")) * GB,
+            scaleout_latency=float(g("scaleout_latency_us")) * 1e-6,
+            tdp_w=tdp,
+            pj_per_flop=pj,
+            dram_pj_per_byte=float(g("dram_pj_per_bit")) * 8.0,
+            sram_pj_per_byte=float(g("sram_pj_per_bit")) * 8.0,
+            static_w=float(g("static_power_fraction")) * tdp,
+            kernel_overhead=float(g("kernel_overhead_us")) * 1e-6,
+            chip_id=chip.id,
+        )
+        for engine in ("video_decode", "video_encode"):
+            pass
+        cal = calibration if calibration is not None else calibration_for(chip)
+        return cal.apply(p)
+
+    def replace(self, **changes) -> "ChipParams":
+        """A copy with some fields replaced (scalars or arrays: they broadcast)."""
+        return replace(self, **changes)
+
+    def with_peak(self, key: str, flops) -> "ChipParams":
+        peaks = np.array(self.peak_flops, dtype=float, copy=True)
+        i = PEAK_KEYS.index(key)
+        flops = np.asarray(flops, dtype=float)
+        if flops.ndim and peaks.ndim == 1:
+            peaks = np.repeat(peaks[:, None], flops.shape[0], axis=1)
+        peaks[i] = flops
+        return replace(self, peak_flops=peaks)
+
+    def peak(self, key: str):
+        return self.peak_flops[PEAK_KEYS.index(key)]
+
+    @property
+    def design_shape(self) -> tuple:
+        shapes = [np.shape(getattr(self, f.name)) for f in fields(self)
+                  if f.name not in ("peak_flops", "pj_per_flop", "eff_compute", "video_decode_fps", "video_encode_fps", "chip_id", "calibration_source")]
+        shapes.append(np.shape(self.peak_flops)[1:])
+        shapes.append(np.shape(self.pj_per_flop)[1:])
+        eff = np.asarray(self.eff_compute)
+        shapes.append(eff.shape[1:] if eff.ndim else ())
+        return np.broadcast_shapes(*shapes)

@@ -1,0 +1,124 @@
+"""Calibration: achieved fraction of peak, per chip, family or generic default.
+
+Values come from data/calibration/fitted.yaml, written by `tapeout calibrate` (perf/fit.py)
+from microbenchmarks only (data/measured/microbenchmarks.csv). Model code never holds a
+fitted number. Look-up order for each field: the chip's own fit, its family's mean, the
+generic mean of all fitted chips, then the documented defaults below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+import yaml
+
+from ..ops import PEAK_KEYS
+
+# Used only when no microbenchmark of any chip informs a field (documented assumptions).
+DEFAULTS = {
+    "eff_compute": 0.75,  # typical best-shape GEMM fraction of dense peak (MAMF table median)
+    "eff_mem": 0.80,  # STREAM-like fraction of HBM peak
+    "eff_vector": 0.5,  # elementwise kernels rarely exceed half the FP32 vector peak
+    "eff_link": 0.80,  # ring bus bandwidth / per-direction link bandwidth
+    "kernel_overhead_us": 4.0,
+    "scaleup_latency_us": 5.0,
+    "sigma_log": 0.25,
+}
+FIELDS = ("eff_compute", "eff_mem", "eff_vector", "eff_link", "kernel_overhead_us", "scaleup_latency_us", "sigma_log")
+
+
+@dataclass
+class Calibration:
+    """Calibrated efficiencies for one chip, with where each came from."""
+
+    chip_id: str
+    eff_compute: dict[str, float] = field(default_factory=dict)  # per peak key
+    eff_mem: float = DEFAULTS["eff_mem"]
+    eff_vector: float = DEFAULTS["eff_vector"]
+    eff_link: float = DEFAULTS["eff_link"]
+    kernel_overhead_us: float | None = None
+    scaleup_latency_us: float | None = None
+    sigma_log: float = DEFAULTS["sigma_log"]
+    origin: dict[str, str] = field(default_factory=dict)
+    maturity: float = 1.0  # fraction of calibrated efficiency reached by the software stack
+
+    def eff_compute_array(self) -> np.ndarray:
+        base = self.eff_compute.get("bf16") or np.mean(list(self.eff_compute.values()) or [DEFAULTS["eff_compute"]])
+        return np.array([self.eff_compute.get(k, base) for k in PEAK_KEYS]) * self.maturity
+
+    def apply(self, p):
+        changes = dict(
+            eff_compute=self.eff_compute_array(),
+            eff_mem=self.eff_mem * min(1.0, 0.5 + 0.5 * self.maturity),
+            eff_vector=self.eff_vector * self.maturity,
+            eff_link=self.eff_link,
+            calibration_source="; ".join(f"{k}: {v}" for k, v in sorted(self.origin.items())),
+        )
+        if self.kernel_overhead_us is not None:
+            changes["kernel_overhead"] = self.kernel_overhead_us * 1e-6
+        if self.scaleup_latency_us is not None:
+            changes["scaleup_latency"] = self.scaleup_latency_us * 1e-6
+        return p.replace(**changes)
+
+    def as_dict(self) -> dict:
+        return {
+            "chip_id": self.chip_id,
+            "eff_compute": self.eff_compute,
+            "eff_mem": self.eff_mem,
+            "eff_vector": self.eff_vector,
+            "eff_link": self.eff_link,
+            "kernel_overhead_us": self.kernel_overhead_us,
+            "scaleup_latency_us": self.scaleup_latency_us,
+            "sigma_log": self.sigma_log,
+            "origin": self.origin,
+        }
+
+
+@lru_cache(maxsize=1)
+def load_fitted() -> dict:
+    path = resources.files("tapeout").joinpath("data", "calibration", "fitted.yaml")
+    if not path.is_file():
+        return {"chips": {}, "families": {}, "generic": {}}
+    return yaml.safe_load(path.read_text())
+
+
+_OVERRIDE: dict | None = None
+
+
+def set_fitted(fitted: dict | None) -> None:
+    """Use an in-memory fit (e.g. a leave-one-chip-out refit) instead of the shipped file."""
+    global _OVERRIDE
+    _OVERRIDE = fitted
+
+
+def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> Calibration:
+    fitted = fitted or _OVERRIDE or load_fitted()
+    own = fitted.get("chips", {}).get(chip.id, {})
+    fam = fitted.get("families", {}).get(chip.family, {})
+    gen = fitted.get("generic", {})
+    cal = Calibration(chip_id=chip.id, maturity=maturity)
+    for f in FIELDS:
+        for level, src in (("chip fit", own), (f"family {chip.family} mean", fam), ("generic mean", gen)):
+            v = src.get(f)
+            if v is None or v == {}:
+                continue
+            setattr(cal, f, dict(v) if isinstance(v, dict) else float(v))
+            cal.origin[f] = level
+            break
+        else:
+            if f == "eff_compute":
+                cal.eff_compute = {"bf16": DEFAULTS["eff_compute"]}
+            elif f in ("kernel_overhead_us", "scaleup_latency_us"):
+                pass  # keep the chip-data default (family_defaults.yaml)
+            else:
+                setattr(cal, f, DEFAULTS[f])
+            cal.origin[f] = "default"
+    # a family/generic eff_compute dict may lack keys the chip has; fill from the same level
+    if own.get("eff_compute") and fam.get("eff_compute"):
+        merged = dict(fam["eff_compute"])
+        merged.update(own["eff_compute"])
+        cal.eff_compute = merged
+    return cal

@@ -1,0 +1,206 @@
+"""Cost of every op of a graph on a chip (or on D chip variants at once).
+
+For op i on design d (all arrays broadcast to shape (n_ops, *design_shape)):
+
+  compute   t_c = FLOPs / (peak[dtype] * eff_compute * u_wave * u_pad)
+            u_pad  = m n / (ceil(m/Tm) Tm ceil(n/Tn) Tn)     (array/tile padding)
+            u_wave = units / (ceil(units/cores) cores)       (wave quantization, with
+                     split-K when output tiles < cores, as cuBLAS/stream-K do)
+  memory    t_m = DRAM bytes / (mem_bw * eff_mem)
+            DRAM bytes: the compulsory bytes, plus operand re-reads when the re-used
+            operand does not fit on chip (blocked GEMM, Hong & Kung 1981 style bound:
+            A is re-read once per output-column block, W once per output-row block,
+            with a square block whose panels fill half the SRAM)
+  op time   t = max(t_c, t_m) + t_kernel                     (roofline with full overlap
+            inside a kernel, Williams et al. 2009, plus a fixed per-kernel overhead)
+  collective t = steps * latency + wire_bytes / (link_bw * eff_link)   (alpha-beta model)
+  energy    E = FLOPs * e_flop[dtype] + DRAM bytes * e_dram + SRAM bytes * e_sram
+                + P_static * t
+
+Returns a CostTable: per-op arrays plus totals; nothing loops over designs in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import TapeoutError
+from ..hardware.params import ChipParams
+from ..ops import OP_KINDS, PEAK_KEYS, OpGraph, OpTable
+
+K_MATMUL, K_ATTN, K_ELT, K_EMB, K_COLL, K_FIXED = (OP_KINDS.index(k) for k in OP_KINDS)
+BOUNDS = ("compute", "memory", "comm", "overhead", "fixed")
+
+
+@dataclass
+class CostTable:
+    """Per-op costs, shape (n_ops, *design_shape); `count` multiplies each row."""
+
+    table: OpTable
+    time: np.ndarray
+    compute_time: np.ndarray
+    memory_time: np.ndarray
+    comm_time: np.ndarray
+    dram_bytes: np.ndarray
+    energy: np.ndarray
+    bound: np.ndarray  # index into BOUNDS
+
+    def _sum(self, a: np.ndarray) -> np.ndarray:
+        c = self.table.count.reshape((-1,) + (1,) * (a.ndim - 1))
+        return (a * c).sum(axis=0)
+
+    @property
+    def total_time(self):
+        return self._sum(self.time)
+
+    @property
+    def total_energy(self):
+        return self._sum(self.energy)
+
+    @property
+    def total_dram_bytes(self):
+        return self._sum(self.dram_bytes)
+
+    @property
+    def total_comm_time(self):
+        return self._sum(self.comm_time)
+
+    @property
+    def total_flops(self):
+        return float((self.table.flops * self.table.count).sum())
+
+    def time_by_bound(self) -> dict[str, np.ndarray]:
+        out = {}
+        c = self.table.count.reshape((-1,) + (1,) * (self.time.ndim - 1))
+        for i, b in enumerate(BOUNDS):
+            out[b] = (self.time * c * (self.bound == i)).sum(axis=0)
+        return out
+
+    def dominant_bound(self):
+        tb = self.time_by_bound()
+        stacked = np.stack([np.asarray(tb[b]) for b in BOUNDS])
+        return np.asarray(BOUNDS)[np.argmax(stacked, axis=0)]
+
+
+def _col(x: np.ndarray, ndim: int) -> np.ndarray:
+    """Per-op vector -> shape (n_ops, 1, ..., 1) for broadcasting against designs."""
+    return x.reshape((-1,) + (1,) * ndim)
+
+
+def collective_time(wire_bytes, group, link_bw, latency, eff_link, is_all_to_all=False, steps=None):
+    """Alpha-beta time of a ring-style collective: (g-1)-step phases, each paying `latency`.
+
+    Ring all-reduce runs 2(g-1) steps (reduce-scatter + all-gather); the others g-1.
+    wire_bytes already includes the bus factor (ops.Collective.wire_bytes).
+    """
+    g = np.asarray(group, dtype=float)
+    if steps is None:
+        steps = np.where(g > 1, g - 1, 0.0)
+    bw = np.maximum(link_bw * eff_link, 1.0)
+    return steps * latency + wire_bytes / bw
+
+
+def evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool = True) -> CostTable:
+    t = graph.table if isinstance(graph, OpGraph) else graph
+    dshape = p.design_shape
+    nd = len(dshape)
+    col = lambda x: _col(np.asarray(x, dtype=float), nd)  # noqa: E731
+    colb = lambda x: _col(np.asarray(x, dtype=bool), nd)  # noqa: E731
+
+    kind = t.kind
+    is_mm = (kind == K_MATMUL) | (kind == K_ATTN)
+    is_elt = (kind == K_ELT) | (kind == K_EMB)
+
+    # ---- compute ----
+    peaks = np.asarray(p.peak_flops, dtype=float)
+    peak = peaks[t.peak_key]  # (n_ops, *dshape) or (n_ops,)
+    peak = np.broadcast_to(peak.reshape(peak.shape + (1,) * (1 + nd - peak.ndim)), (len(t),) + dshape)
+    if check_support and nd == 0:
+        missing = is_mm & (peak <= 0)
+        if missing.any():
+            i = int(np.argmax(missing))
+            key = PEAK_KEYS[t.peak_key[i]]
+            raise TapeoutError(
+                f"chip '{p.chip_id}' has no {key} matrix support (op '{t.names[i]}'). "
+                f"Choose a precision the chip supports (see `tapeout show {p.chip_id}`)."
+            )
+    m, n, k, par = col(t.m), col(t.n), col(t.k), col(t.parallel)
+    tm, tn, cores = p.tile_m, p.tile_n, p.num_cores
+    mt = np.ceil(m / tm)
+    nt = np.ceil(n / tn)
+    u_pad = (m * n) / (mt * tm * nt * tn)
+    tiles = mt * nt * par
+    ksplit = np.clip(np.floor(cores / tiles), 1.0, np.maximum(1.0, np.floor(k / 256.0)))
+    units = tiles * ksplit
+    waves = np.ceil(units / cores)
+    u_wave = units / (waves * cores)
+    flops = col(t.flops)
+    eff_c = np.asarray(p.eff_compute, dtype=float)
+    if eff_c.ndim:  # per compute dtype (axis 0 = PEAK_KEYS)
+        eff_c = eff_c[t.peak_key]
+        eff_c = eff_c.reshape(eff_c.shape + (1,) * (1 + nd - eff_c.ndim))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_mm = flops / (peak * eff_c * u_wave * u_pad)
+        t_mm = np.where(peak > 0, t_mm, np.inf)
+        t_vec = flops / (np.asarray(p.vector_flops) * p.eff_vector)
+    t_compute = np.where(colb(is_mm), t_mm, np.where(colb(is_elt), t_vec, 0.0))
+
+    # ---- memory ----
+    wb, ib, ob = col(t.weight_bytes), col(t.input_bytes), col(t.output_bytes)
+    sram = np.asarray(p.sram_bytes, dtype=float)
+    half = np.maximum(sram / 2.0, 1.0)
+    elem = np.where(m * k > 0, ib / np.maximum(par * m * k, 1.0), 2.0)
+    block = np.sqrt(half / np.maximum(2.0 * elem, 0.5))  # square block edge (elements)
+    a_reads = np.where(ib <= half, 1.0, np.maximum(1.0, np.ceil(n / np.maximum(block, tn))))
+    w_reads = np.where(wb <= half, 1.0, np.maximum(1.0, np.ceil(m / np.maximum(block, tm))))
+    mm_bytes = wb * w_reads + ib * a_reads + ob
+    gran = np.asarray(p.access_granularity, dtype=float)
+    emb_bytes = col(t.lookups) * np.ceil(col(t.row_bytes) / gran) * gran + ob
+    is_mm_only = colb(kind == K_MATMUL)
+    dram = np.where(is_mm_only, mm_bytes, np.where(colb(kind == K_EMB), emb_bytes, wb + ib + ob))
+    dram = np.where(colb((kind == K_COLL) | (kind == K_FIXED)), 0.0, dram)
+    t_mem = dram / (np.asarray(p.mem_bw) * p.eff_mem) + p.mem_overhead * (dram > 0)
+
+    # ---- communication ----
+    so = col(t.scaleout.astype(float))
+    link_bw = so * p.scaleout_bw + (1 - so) * p.scaleup_bw
+    lat = so * p.scaleout_latency + (1 - so) * p.scaleup_latency
+    g = col(t.group)
+    is_coll = colb(kind == K_COLL)
+    t_comm = np.where(is_coll, collective_time(col(t.wire_bytes), g, link_bw, lat, p.eff_link), 0.0)
+    t_comm = np.where(is_coll & (g <= 1), 0.0, t_comm)
+
+    # ---- fixed-function ----
+    t_fixed = np.zeros_like(t_comm)  # filled by workloads that model video engines (perf/video.py)
+
+    # ---- total ----
+    t_kernel = np.where(colb((kind != K_COLL) & (kind != K_FIXED) & ~t.fused), p.kernel_overhead, 0.0)
+    busy = np.maximum(t_compute, t_mem)
+    time = busy + t_kernel + t_comm + t_fixed
+    bound = np.select(
+        [is_coll, colb(kind == K_FIXED), t_kernel > busy, t_compute >= t_mem],
+        [2, 4, 3, 0],
+        default=1,
+    )
+    pj = np.asarray(p.pj_per_flop, dtype=float)
+    pj_op = pj[t.peak_key]
+    pj_op = pj_op.reshape(pj_op.shape + (1,) * (1 + nd - pj_op.ndim))
+    e = (
+        flops * pj_op * 1e-12
+        + dram * p.dram_pj_per_byte * 1e-12
+        + 2.0 * dram * p.sram_pj_per_byte * 1e-12
+        + p.static_w * time
+    )
+    time = np.broadcast_to(time, (len(t),) + dshape)
+    return CostTable(
+        table=t,
+        time=time,
+        compute_time=np.broadcast_to(t_compute, time.shape),
+        memory_time=np.broadcast_to(t_mem, time.shape),
+        comm_time=np.broadcast_to(t_comm, time.shape),
+        dram_bytes=np.broadcast_to(dram, time.shape),
+        energy=np.broadcast_to(e, time.shape),
+        bound=np.broadcast_to(bound, time.shape),
+    )

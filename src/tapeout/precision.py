@@ -1,0 +1,125 @@
+"""Number formats and precision policies.
+
+A *dtype* is a storage/compute format (bytes per element, bit length). A *precision
+policy* says which dtype the weights, activations, KV cache and matrix math use: e.g.
+W4A16 stores weights in INT4 but multiplies in BF16 after dequantization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import TapeoutError
+
+# bits per element of the payload; block-scaled formats add their scale overhead.
+# MX formats: 32-element blocks with one 8-bit E8M0 shared scale (OCP MX spec v1.0,
+# https://www.opencompute.org/documents/ocp-microscaling-formats-mx-v1-0-spec-final-pdf)
+# -> +8/32 = 0.25 bit per element.
+DTYPE_BITS: dict[str, float] = {
+    "fp32": 32,
+    "tf32": 32,  # stored as fp32, multiplied with a 10-bit mantissa
+    "bf16": 16,
+    "fp16": 16,
+    "fp8": 8,
+    "fp8_e4m3": 8,
+    "fp8_e5m2": 8,
+    "int8": 8,
+    "fp6": 6,
+    "int4": 4,
+    "fp4": 4,
+    "mxfp8": 8.25,
+    "mxfp6": 6.25,
+    "mxfp4": 4.25,
+    "nvfp4": 4.5,  # 16-element blocks with an FP8 E4M3 scale (NVIDIA Blackwell docs)
+}
+
+# the matrix-engine peak (catalog field) that executes math in each dtype
+COMPUTE_PEAK_FIELD: dict[str, str] = {
+    "fp32": "fp32",
+    "tf32": "tf32",
+    "bf16": "bf16",
+    "fp16": "fp16",
+    "fp8": "fp8",
+    "fp8_e4m3": "fp8",
+    "fp8_e5m2": "fp8",
+    "mxfp8": "fp8",
+    "int8": "int8",
+    "int4": "int4",
+    "fp6": "fp6",
+    "mxfp6": "fp6",
+    "fp4": "fp4",
+    "mxfp4": "fp4",
+    "nvfp4": "fp4",
+}
+
+# the integer bit length used by the export-control TPP (input bit length of the MAC)
+def bit_length(dtype: str) -> int:
+    return int(DTYPE_BITS[dtype])
+
+
+def dtype_bytes(dtype: str) -> float:
+    try:
+        return DTYPE_BITS[dtype] / 8.0
+    except KeyError:
+        raise TapeoutError(
+            f"unknown dtype '{dtype}'. Known: {', '.join(sorted(DTYPE_BITS))}."
+        ) from None
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Which dtype each tensor class uses."""
+
+    name: str
+    weights: str
+    activations: str
+    kv_cache: str
+    compute: str  # dtype of the matrix-engine multiply
+
+    @property
+    def weight_bytes(self) -> float:
+        return dtype_bytes(self.weights)
+
+    @property
+    def act_bytes(self) -> float:
+        return dtype_bytes(self.activations)
+
+    @property
+    def kv_bytes(self) -> float:
+        return dtype_bytes(self.kv_cache)
+
+    def with_kv(self, kv_dtype: str) -> "Precision":
+        dtype_bytes(kv_dtype)
+        return Precision(f"{self.name}+kv-{kv_dtype}", self.weights, self.activations, kv_dtype, self.compute)
+
+
+# Presets. Weight-only schemes (W8A16, W4A16) multiply in 16-bit after dequantization;
+# weight-activation schemes (W8A8, W4A8, FP8) multiply in the low-precision format.
+PRECISIONS: dict[str, Precision] = {
+    "fp32": Precision("fp32", "fp32", "fp32", "fp32", "tf32"),
+    "bf16": Precision("bf16", "bf16", "bf16", "bf16", "bf16"),
+    "fp16": Precision("fp16", "fp16", "fp16", "fp16", "fp16"),
+    "fp8": Precision("fp8", "fp8", "fp8", "fp8", "fp8"),
+    "int8": Precision("int8", "int8", "int8", "bf16", "int8"),
+    "w8a8": Precision("w8a8", "int8", "int8", "bf16", "int8"),
+    "w8a16": Precision("w8a16", "int8", "bf16", "bf16", "bf16"),
+    "w4a16": Precision("w4a16", "int4", "bf16", "bf16", "bf16"),
+    "w4a8": Precision("w4a8", "int4", "fp8", "fp8", "fp8"),
+    "int4": Precision("int4", "int4", "int4", "fp8", "int4"),
+    "fp4": Precision("fp4", "fp4", "fp4", "fp8", "fp4"),
+    "mxfp8": Precision("mxfp8", "mxfp8", "mxfp8", "fp8", "mxfp8"),
+    "mxfp6": Precision("mxfp6", "mxfp6", "mxfp6", "fp8", "mxfp6"),
+    "mxfp4": Precision("mxfp4", "mxfp4", "mxfp4", "fp8", "mxfp4"),
+    "nvfp4": Precision("nvfp4", "nvfp4", "nvfp4", "fp8", "nvfp4"),
+}
+
+
+def get_precision(name: str) -> Precision:
+    key = name.strip().lower().replace("-", "").replace("_", "")
+    aliases = {"float16": "fp16", "bfloat16": "bf16", "float8": "fp8", "fp8e4m3": "fp8", "float32": "fp32"}
+    key = aliases.get(key, key)
+    if key not in PRECISIONS:
+        raise TapeoutError(
+            f"unknown precision '{name}'. Known: {', '.join(PRECISIONS)}."
+        )
+    return PRECISIONS[key]

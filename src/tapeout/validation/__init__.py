@@ -1,0 +1,1 @@
+"""Validation against published measurements (end_to_end.csv schema)."""

@@ -1,0 +1,1 @@
+"""Workload front ends: model descriptions -> op graphs for one scenario."""

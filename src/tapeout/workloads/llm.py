@@ -1,0 +1,194 @@
+"""LLM op graphs for one step: prefill (a batch of prompts) or decode (one token per
+sequence), sharded over tensor parallelism (TP) and expert parallelism (EP).
+
+Per decoder layer (counts multiply by the number of layers of that type):
+  norm -> QKV proj -> RoPE -> attention -> O proj -> [TP all-reduce] -> norm
+  -> dense MLP (gate/up, act, down) or MoE (router, grouped experts, shared experts,
+     [EP all-to-all dispatch + combine]) -> [TP all-reduce]
+then the final norm and the LM head (for the last token of each sequence only).
+RoPE and the gated activation are marked fused (applied inside the QKV-GEMM epilogue /
+attention kernel and the gate-up GEMM epilogue, as TensorRT-LLM and vLLM kernels do): their
+bytes still count, their launch overhead does not.
+TP follows Megatron-LM (Shoeybi et al. 2019): column-parallel QKV/gate/up, row-parallel
+O/down, one all-reduce after each. MLA follows DeepSeek-V2/V3 (arXiv:2405.04434): prefill
+expands the latent KV; decode uses the absorbed form and reads only the latent cache.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import TapeoutError, require_positive
+from ..ops import Attention, Collective, Elementwise, MatMul, Op, OpGraph
+from ..precision import Precision, get_precision
+from .llm_config import LLMConfig
+
+
+@dataclass(frozen=True)
+class LLMStep:
+    """One scenario step: `batch` sequences, each adding `q_len` tokens to `context` cached."""
+
+    phase: str  # "prefill" or "decode"
+    batch: int
+    q_len: int
+    context: int  # tokens already in the KV cache before this step
+    precision: Precision
+    tp: int = 1
+    ep: int = 1
+    expert_imbalance: float = 1.0  # max/mean tokens per expert (1 = perfectly balanced)
+    lm_head_all_tokens: bool = False  # training computes logits for every token
+
+    @property
+    def tokens(self) -> int:
+        return self.batch * self.q_len
+
+    @property
+    def kv_len(self) -> int:
+        return self.context + self.q_len
+
+
+def expected_active_experts(num_experts: int, top_k: int, tokens: float) -> float:
+    """Experts hit at least once when `tokens` tokens each pick top_k of num_experts
+    uniformly: E * (1 - (1 - k/E)^T). Decode at small batch reads only these."""
+    if num_experts <= 0:
+        return 0.0
+    return num_experts * (1.0 - (1.0 - top_k / num_experts) ** tokens)
+
+
+def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
+    for f in ("batch", "q_len", "tp", "ep"):
+        require_positive(f, getattr(step, f))
+    require_positive("context", step.context, allow_zero=True)
+    tp, ep = step.tp, step.ep
+    if cfg.num_attention_heads % tp:
+        raise TapeoutError(
+            f"tp={tp} must divide the {cfg.num_attention_heads} attention heads of {cfg.name}; pick a divisor."
+        )
+    if cfg.is_moe and cfg.num_experts % ep:
+        raise TapeoutError(f"ep={ep} must divide the {cfg.num_experts} experts of {cfg.name}.")
+    pr = step.precision
+    a, w, o = pr.activations, pr.weights, pr.activations
+    math_dt = pr.compute
+    act_b = pr.act_bytes
+    h = cfg.hidden_size
+    T = step.tokens
+    H = cfg.num_attention_heads // tp
+    KV = max(1, cfg.kv_heads // tp)  # KV heads replicate when tp > kv_heads
+    L = cfg.num_hidden_layers
+    mm = lambda name, n, k, count, **kw: MatMul(  # noqa: E731
+        name=name, count=count, m=T, n=n, k=k, a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt, **kw
+    )
+    ops: list[Op] = []
+
+    def attention_block(count: int) -> list[Op]:
+        blk: list[Op] = [Elementwise(name="attn_norm", count=count, elems=T * h, flops_per_elem=4, reads=1, writes=1, dtype=a)]
+        if cfg.is_mla:
+            qr, kr = cfg.q_lora_rank, cfg.kv_lora_rank
+            nope, rope, vd = cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim
+            if qr:
+                blk.append(mm("q_a_proj", qr, h, count))
+                blk.append(mm("q_b_proj", H * (nope + rope), qr, count))
+            else:
+                blk.append(mm("q_proj", H * (nope + rope), h, count))
+            blk.append(mm("kv_a_proj", kr + rope, h, count))
+            if step.phase == "decode":
+                # absorbed: q_nope @ W_UK per head -> latent query; attention over the latent
+                # cache; output latent @ W_UV per head
+                blk.append(MatMul(name="q_absorb_uk", count=count, m=T, n=kr, k=nope, batch=H, shared_weight=False,
+                                  a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt))
+                blk.append(Attention(name="mla_attention", count=count, batch=step.batch, q_len=step.q_len,
+                                     kv_len=step.kv_len, heads=H, kv_heads=1, d_qk=kr + rope, d_v=kr,
+                                     act_dtype=a, kv_dtype=pr.kv_cache, math_dtype=math_dt,
+                                     kv_bytes_per_token=(kr + rope) * pr.kv_bytes))
+                blk.append(MatMul(name="o_absorb_uv", count=count, m=T, n=vd, k=kr, batch=H, shared_weight=False,
+                                  a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt))
+            else:
+                blk.append(mm("kv_b_proj", H * (nope + vd), kr, count))
+                blk.append(Attention(name="attention", count=count, batch=step.batch, q_len=step.q_len,
+                                     kv_len=step.kv_len, heads=H, kv_heads=H, d_qk=nope + rope, d_v=vd,
+                                     act_dtype=a, kv_dtype=pr.kv_cache, math_dtype=math_dt,
+                                     kv_bytes_per_token=(kr + rope) * pr.kv_bytes))
+            blk.append(mm("o_proj", h, H * vd, count))
+        else:
+            d = cfg.hd
+            blk.append(mm("qkv_proj", (H + 2 * KV) * d, h, count))
+            blk.append(Elementwise(name="rope", count=count, fused=True, elems=T * (H + KV) * d, flops_per_elem=3, reads=1, writes=1, dtype=a))
+            blk.append(Attention(name="attention", count=count, batch=step.batch, q_len=step.q_len, kv_len=step.kv_len,
+                                 heads=H, kv_heads=KV, d_qk=d, d_v=d, act_dtype=a, kv_dtype=pr.kv_cache, math_dtype=math_dt))
+            blk.append(mm("o_proj", h, H * d, count))
+        if tp > 1:
+            blk.append(Collective(name="attn_allreduce", count=count, collective="all_reduce",
+                                  payload_bytes=T * h * act_b, group=tp))
+        return blk
+
+    def dense_mlp(count: int, ffn: int, name: str = "mlp") -> list[Op]:
+        f = ffn // tp
+        blk: list[Op] = [Elementwise(name=f"{name}_norm", count=count, elems=T * h, flops_per_elem=4, dtype=a)]
+        if cfg.mlp_type == "swiglu":
+            blk.append(mm(f"{name}_gate_up", 2 * f, h, count))
+            blk.append(Elementwise(name=f"{name}_act", count=count, fused=True, elems=T * f, flops_per_elem=5, reads=2, writes=1, dtype=a))
+        else:
+            blk.append(mm(f"{name}_up", f, h, count))
+            blk.append(Elementwise(name=f"{name}_act", count=count, fused=True, elems=T * f, flops_per_elem=8, reads=1, writes=1, dtype=a))
+        blk.append(mm(f"{name}_down", h, f, count))
+        return blk
+
+    def moe_block(count: int) -> list[Op]:
+        E, k = cfg.num_experts, cfg.num_experts_per_tok
+        E_local = E // ep
+        f = cfg.expert_ffn // tp
+        blk: list[Op] = [Elementwise(name="moe_norm", count=count, elems=T * h, flops_per_elem=4, dtype=a)]
+        blk.append(MatMul(name="router", count=count, m=T, n=E, k=h, a_dtype=a, w_dtype="bf16", out_dtype="fp32", math_dtype="bf16"))
+        # tokens routed to this EP rank's experts: T*k/ep on average, x imbalance at the busiest rank
+        routed = T * k / ep * step.expert_imbalance
+        active = max(1.0, min(E_local, expected_active_experts(E_local, max(1, round(k * E_local / E)) if E_local < E else k, T)))
+        if ep > 1:
+            blk.append(Collective(name="moe_dispatch_a2a", count=count, collective="all_to_all",
+                                  payload_bytes=T * k * h * act_b, group=ep))
+        m_per_expert = max(1, math.ceil(routed / active))
+        mats = 2 if cfg.mlp_type == "swiglu" else 1
+        blk.append(MatMul(name="experts_gate_up", count=count, m=m_per_expert, n=mats * f, k=h, groups=int(round(active)),
+                          a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt))
+        blk.append(Elementwise(name="experts_act", count=count, fused=True, elems=m_per_expert * active * f, flops_per_elem=5, reads=2, writes=1, dtype=a))
+        blk.append(MatMul(name="experts_down", count=count, m=m_per_expert, n=h, k=f, groups=int(round(active)),
+                          a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt))
+        if ep > 1:
+            blk.append(Collective(name="moe_combine_a2a", count=count, collective="all_to_all",
+                                  payload_bytes=T * k * h * act_b, group=ep))
+        if cfg.n_shared_experts:
+            sf = cfg.n_shared_experts * cfg.expert_ffn // tp
+            blk.append(mm("shared_expert_gate_up", mats * sf, h, count))
+            blk.append(mm("shared_expert_down", h, sf, count))
+        return blk
+
+    def tp_allreduce(count: int) -> list[Op]:
+        if tp > 1:
+            return [Collective(name="mlp_allreduce", count=count, collective="all_reduce", payload_bytes=T * h * act_b, group=tp)]
+        return []
+
+    nd, nm = cfg.n_dense_layers, cfg.n_moe_layers
+    if nd:
+        ops += attention_block(nd) + dense_mlp(nd, cfg.intermediate_size) + tp_allreduce(nd)
+    if nm:
+        ops += attention_block(nm) + moe_block(nm) + tp_allreduce(nm)
+    logits_rows = T if step.lm_head_all_tokens else step.batch
+    ops.append(Elementwise(name="final_norm", count=1, elems=logits_rows * h, flops_per_elem=4, dtype=a))
+    ops.append(MatMul(name="lm_head", count=1, m=logits_rows, n=math.ceil(cfg.vocab_size / tp), k=h,
+                      a_dtype=a, w_dtype=w if w in ("bf16", "fp16", "fp8") else "bf16", out_dtype="fp32", math_dtype=math_dt))
+    _ = L
+    return OpGraph(
+        name=f"{cfg.name}:{step.phase}:b{step.batch}:q{step.q_len}:ctx{step.context}:tp{tp}:ep{ep}",
+        ops=ops,
+        meta={"model": cfg.name, "phase": step.phase, "batch": step.batch, "tp": tp, "ep": ep},
+    )
+
+
+def prefill_graph(cfg: LLMConfig, batch: int, input_len: int, precision: str | Precision = "bf16", tp: int = 1, ep: int = 1, context: int = 0, **kw) -> OpGraph:
+    pr = precision if isinstance(precision, Precision) else get_precision(precision)
+    return build_llm_graph(cfg, LLMStep("prefill", batch, input_len, context, pr, tp, ep, **kw))
+
+
+def decode_graph(cfg: LLMConfig, batch: int, context: int, precision: str | Precision = "bf16", tp: int = 1, ep: int = 1, **kw) -> OpGraph:
+    pr = precision if isinstance(precision, Precision) else get_precision(precision)
+    return build_llm_graph(cfg, LLMStep("decode", batch, 1, context, pr, tp, ep, **kw))

@@ -1,0 +1,214 @@
+"""LLM architecture description, read from a Hugging Face config.json (offline) or a preset.
+
+Covers dense GQA decoders (Llama, Mistral, GPT-J), MoE (Mixtral, Qwen3-MoE) and MLA + MoE
+(DeepSeek-V3). Parameter counts and KV-cache bytes are closed-form from the config.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..errors import TapeoutError, unknown_name_error
+
+
+class LLMConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: str = "custom"
+    hidden_size: int = Field(gt=0)
+    num_hidden_layers: int = Field(gt=0)
+    num_attention_heads: int = Field(gt=0)
+    num_key_value_heads: int | None = Field(default=None, gt=0)
+    head_dim: int | None = Field(default=None, gt=0)
+    intermediate_size: int = Field(gt=0)
+    vocab_size: int = Field(gt=0)
+    tie_word_embeddings: bool = False
+    max_position_embeddings: int = 4096
+    mlp_type: str = "swiglu"  # swiglu (3 matrices) or gelu (2 matrices)
+    parallel_attn_mlp: bool = False
+    qk_norm: bool = False
+    # MoE
+    num_experts: int = 0
+    num_experts_per_tok: int = 0
+    moe_intermediate_size: int | None = None
+    n_shared_experts: int = 0
+    first_k_dense_replace: int = 0
+    # MLA (DeepSeek-V2/V3)
+    q_lora_rank: int | None = None
+    kv_lora_rank: int | None = None
+    qk_nope_head_dim: int | None = None
+    qk_rope_head_dim: int | None = None
+    v_head_dim: int | None = None
+    published_params: float | None = None
+    source: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hf_aliases(cls, d):
+        if not isinstance(d, dict):
+            return d
+        d = dict(d)
+        aliases = {
+            "n_embd": "hidden_size", "d_model": "hidden_size", "n_layer": "num_hidden_layers",
+            "num_layers": "num_hidden_layers", "n_head": "num_attention_heads",
+            "n_inner": "intermediate_size", "ffn_dim": "intermediate_size",
+            "num_local_experts": "num_experts", "n_routed_experts": "num_experts",
+            "_published_params": "published_params", "_source": "source",
+        }
+        for a, b in aliases.items():
+            if a in d and b not in d:
+                d[b] = d.pop(a)
+        if d.get("intermediate_size") is None and d.get("hidden_size"):
+            d["intermediate_size"] = 4 * int(d["hidden_size"])  # GPT-style default (n_inner=None)
+        return d
+
+    # ---- derived ----
+    @property
+    def kv_heads(self) -> int:
+        return self.num_key_value_heads or self.num_attention_heads
+
+    @property
+    def hd(self) -> int:
+        return self.head_dim or self.hidden_size // self.num_attention_heads
+
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank is not None
+
+    @property
+    def n_moe_layers(self) -> int:
+        return self.num_hidden_layers - self.first_k_dense_replace if self.is_moe else 0
+
+    @property
+    def n_dense_layers(self) -> int:
+        return self.num_hidden_layers - self.n_moe_layers
+
+    @property
+    def expert_ffn(self) -> int:
+        return self.moe_intermediate_size or self.intermediate_size
+
+    @property
+    def mlp_mats(self) -> int:
+        return 3 if self.mlp_type == "swiglu" else 2
+
+    # ---- parameter counts (closed form) ----
+    def attn_params(self) -> int:
+        h, H = self.hidden_size, self.num_attention_heads
+        if self.is_mla:
+            qr, kr = self.q_lora_rank, self.kv_lora_rank
+            nope, rope, vd = self.qk_nope_head_dim, self.qk_rope_head_dim, self.v_head_dim
+            q = (h * qr + qr + qr * H * (nope + rope)) if qr else h * H * (nope + rope)
+            kv = h * (kr + rope) + kr + kr * H * (nope + vd)
+            return q + kv + H * vd * h
+        p = h * H * self.hd + 2 * h * self.kv_heads * self.hd + H * self.hd * h
+        if self.qk_norm:
+            p += 2 * self.hd
+        return p
+
+    def dense_mlp_params(self) -> int:
+        return self.mlp_mats * self.hidden_size * self.intermediate_size
+
+    def moe_params(self) -> tuple[int, int]:
+        """(total, active per token) parameters of one MoE block incl. router and shared experts."""
+        h, f = self.hidden_size, self.expert_ffn
+        per_expert = self.mlp_mats * h * f
+        router = h * self.num_experts
+        shared = self.n_shared_experts * per_expert
+        total = self.num_experts * per_expert + router + shared
+        active = self.num_experts_per_tok * per_expert + router + shared
+        return total, active
+
+    def param_count(self, active: bool = False) -> int:
+        h = self.hidden_size
+        emb = self.vocab_size * h * (1 if self.tie_word_embeddings else 2)
+        norms = 2 * h
+        layer_dense = self.attn_params() + self.dense_mlp_params() + norms
+        total = emb + h + self.n_dense_layers * layer_dense
+        if self.is_moe:
+            moe_total, moe_active = self.moe_params()
+            total += self.n_moe_layers * (self.attn_params() + norms + (moe_active if active else moe_total))
+        return int(total)
+
+    def kv_bytes_per_token(self, kv_dtype_bytes: float = 2.0) -> float:
+        """KV-cache bytes one token adds over all layers (exact)."""
+        if self.is_mla:  # compressed latent + decoupled RoPE key (DeepSeek-V2 paper, Sec 2.1.3)
+            return (self.kv_lora_rank + self.qk_rope_head_dim) * self.num_hidden_layers * kv_dtype_bytes
+        return 2 * self.kv_heads * self.hd * self.num_hidden_layers * kv_dtype_bytes
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name,
+            "params_b": self.param_count() / 1e9,
+            "active_params_b": self.param_count(active=True) / 1e9,
+            "layers": self.num_hidden_layers,
+            "hidden": self.hidden_size,
+            "heads": self.num_attention_heads,
+            "kv_heads": self.kv_heads,
+            "experts": self.num_experts,
+            "experts_per_token": self.num_experts_per_tok,
+            "attention": "MLA" if self.is_mla else ("GQA" if self.kv_heads < self.num_attention_heads else "MHA"),
+            "kv_bytes_per_token_bf16": self.kv_bytes_per_token(2.0),
+            "source": self.source,
+        }
+
+
+def _preset_dir():
+    return resources.files("tapeout").joinpath("data", "models", "llm")
+
+
+@lru_cache(maxsize=1)
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in _preset_dir().iterdir() if p.name.endswith(".json"))
+
+
+def _normalize(name: str) -> str:
+    return name.strip().lower().replace("_", "-").replace(" ", "-")
+
+
+MODEL_ALIASES = {
+    "llama2-70b": "llama-2-70b", "llama-2-70b-chat": "llama-2-70b", "llama-2-70b-chat-hf": "llama-2-70b",
+    "llama2-7b": "llama-2-7b", "llama2-13b": "llama-2-13b", "llama3.1-8b": "llama-3.1-8b",
+    "llama3.1-70b": "llama-3.1-70b", "llama3.1-405b": "llama-3.1-405b", "llama-3.3-70b": "llama-3.1-70b",
+    "llama-3-70b": "llama-3.1-70b", "llama-3-8b": "llama-3.1-8b", "gptj": "gpt-j-6b", "gpt-j": "gpt-j-6b",
+    "mixtral": "mixtral-8x7b", "deepseek-r1": "deepseek-v3", "qwen3-235b": "qwen3-235b-a22b",
+    "qwen3-30b": "qwen3-30b-a3b", "mistral-7b-v0.1": "mistral-7b",
+}
+
+
+def load_llm(name_or_path: str) -> LLMConfig:
+    """A preset name (see `tapeout models`) or a path to a Hugging Face config.json."""
+    p = Path(name_or_path)
+    if p.suffix == ".json" or p.is_file():
+        if not p.is_file():
+            raise TapeoutError(f"model config file '{p}' not found.")
+        try:
+            data = json.loads(p.read_text())
+        except json.JSONDecodeError as e:
+            raise TapeoutError(f"{p}: not valid JSON ({e.msg} at line {e.lineno}).") from None
+        data.setdefault("name", p.stem)
+        return _validate(data, str(p))
+    key = _normalize(name_or_path)
+    key = MODEL_ALIASES.get(key, key)
+    if key not in preset_names():
+        raise unknown_name_error("model", name_or_path, preset_names())
+    data = json.loads(_preset_dir().joinpath(f"{key}.json").read_text())
+    data["name"] = key
+    return _validate(data, key)
+
+
+def _validate(data: dict, where: str) -> LLMConfig:
+    try:
+        return LLMConfig.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"]) or "config"
+        raise TapeoutError(f"{where}: field '{loc}': {err['msg']}. Fix that field of the config.json.") from None
