@@ -157,8 +157,13 @@ def test_unknown_name_raises_with_close_names():
     assert "Closest:" in msg and "tpu-v4" in msg
 
 
-@pytest.mark.xfail(reason="resolve_chip_id prefix-matches the bare alias 'H100'/'A100', so a bare "
-                   "'H100 NVL' or 'A100 PCIe' lands on the SXM part (catalog.py, not data)", strict=False)
 @pytest.mark.parametrize("name, wrong", [("H100 NVL", "h100-sxm"), ("A100 PCIe", "a100-sxm")])
 def test_bare_form_factor_variants_do_not_prefix_match(name, wrong):
     assert resolve_chip_id(name) != wrong
+
+
+@pytest.mark.parametrize("name", ["h100-sxn", "NVIDIA A100-SXM4-40GB"])
+def test_typos_and_other_memory_sizes_do_not_resolve(name):
+    from tapeout.hardware.catalog import resolve_chip_id
+
+    assert resolve_chip_id(name) is None

@@ -123,3 +123,48 @@ def get_precision(name: str) -> Precision:
             f"unknown precision '{name}'. Known: {', '.join(PRECISIONS)}."
         )
     return PRECISIONS[key]
+
+
+# ----------------------------------------------------------------------------------------
+# Quantization additions (issue 5; see tapeout.quant and docs/quant.md). Additive only.
+#
+# Group-quantized integer weights carry one FP16 scale and one FP16 zero point per group
+# of g weights along k (GPTQ, arXiv:2210.17323; AWQ, arXiv:2306.00978 use g = 128):
+# 32 bits / 128 = +0.25 bit per weight. Per-channel scales (one per output column) are
+# negligible (< 0.01 bit per weight for k >= 4096) and are not counted.
+DTYPE_BITS.update({
+    "int4_g128": 4.25,
+    "int4_g64": 4.5,
+    "int8_g128": 8.25,
+    "int2_g64": 2.5,
+    "fp8_block128": 8.0 + 32.0 / (128 * 128),  # DeepSeek-V3 FP8 weights: one FP32 scale per 128x128 block
+})
+COMPUTE_PEAK_FIELD.update({
+    "int4_g128": "int4",
+    "int4_g64": "int4",
+    "int8_g128": "int8",
+    "int2_g64": "int4",
+    "fp8_block128": "fp8",
+})
+
+# Presets added for the quantization study. Keys carry no '-' or '_' because
+# get_precision() strips them from the user's spelling before the lookup.
+PRECISIONS.update({
+    # FP8 with the E5M2 encoding (more range, less mantissa; mostly gradients / KV cache)
+    "fp8e5m2": Precision("fp8e5m2", "fp8_e5m2", "fp8_e5m2", "fp8_e5m2", "fp8_e5m2"),
+    # weight-only INT4 with g128 scales+zeros (AWQ / GPTQ as deployed)
+    "w4a16g128": Precision("w4a16g128", "int4_g128", "bf16", "bf16", "bf16"),
+    # W4A8 with g128 INT4 weights, FP8 activations (Doubao-1.5-pro style FFNs)
+    "w4a8g128": Precision("w4a8g128", "int4_g128", "fp8", "fp8", "fp8"),
+    # W4A8 with INT8 activations and INT8 math (QServe, arXiv:2405.04532)
+    "w4a8int8": Precision("w4a8int8", "int4_g128", "int8", "bf16", "int8"),
+    # FP8 weights and activations, KV cache kept in BF16
+    "fp8kvbf16": Precision("fp8kvbf16", "fp8", "fp8", "bf16", "fp8"),
+    # weight-only FP8 (e.g. on Ampere, which has no FP8 math: Marlin-style FP8 -> BF16)
+    "w8a16fp8": Precision("w8a16fp8", "fp8", "bf16", "bf16", "bf16"),
+})
+
+
+def is_weight_only(pr: Precision) -> bool:
+    """True when weights are stored narrower than the math dtype (they need dequantizing)."""
+    return DTYPE_BITS[pr.weights] < DTYPE_BITS[pr.compute] and pr.weights != pr.compute

@@ -191,13 +191,25 @@ def resolve_chip_id(name: str) -> str | None:
     amap = _alias_map()
     if key in amap:
         return amap[key]
-    # MLPerf system strings carry suffixes ("...-NPS1-SPX-192GB-750W"): try prefixes
+    # MLPerf system strings carry suffixes ("...-NPS1-SPX-192GB-750W"): accept a prefix
+    # match only when the rest is made of such suffix tokens, and a stated memory size
+    # agrees with the chip's (so "A100-SXM-40GB" or "H100-NVL" never become another part)
     best = None
     for alias_key, cid in amap.items():
         if len(alias_key) >= 4 and key.startswith(alias_key):
+            rest = key[len(alias_key):]
+            if not _SUFFIX.fullmatch(rest):
+                continue
+            gb = re.search(r"(\d+)gb", rest)
+            cap = _catalog()[cid].get("memory_capacity_gb")
+            if gb and isinstance(cap, float) and abs(int(gb.group(1)) - cap) > 0.1 * cap:
+                continue
             if best is None or len(alias_key) > len(best[0]):
                 best = (alias_key, cid)
     return best[1] if best else None
+
+
+_SUFFIX = re.compile(r"(?:\d+gb|\d+w|nps\d|spx|cpx|cts|hbm\d?e?|sxm\d?|oam|maxq|aarch64|x86|triton)*")
 
 
 def get_chip(name: str) -> Chip:

@@ -14,6 +14,12 @@ import numpy as np
 from ..ops import PEAK_KEYS
 
 TB = 1e12
+
+
+def _num(v, default: float) -> float:
+    """A spec value as float; non-numeric notes ("~1.97 (FP8) / ...") fall back to default."""
+    return float(v) if isinstance(v, (int, float)) else default
+
 GB = 1e9
 
 
@@ -74,7 +80,7 @@ class ChipParams:
         p = cls(
             peak_flops=peaks,
             vector_flops=float(fp32 if isinstance(fp32, float) else 0.0) * TB,
-            sparsity_factor=float(g("sparsity_factor", 1.0) or 1.0),
+            sparsity_factor=_num(g("sparsity_factor", 2.0), 2.0),
             num_cores=float(g("num_cores")),
             tile_m=float(g("matrix_tile_m")),
             tile_n=float(g("matrix_tile_n")),

@@ -1,0 +1,224 @@
+"""Diffusion and video-generation op graphs: SDXL (UNet per step x steps, two CLIP text
+encoders, VAE decode) and a DiT video model (Wan2.1: 3-D patchify, full attention over the
+spatio-temporal tokens, cross-attention to umT5 text), with latency per image / clip.
+
+SDXL base 1.0 (model_configs.csv, generative-models sd_xl_base.yaml): latent 4 ch at 1/8
+resolution; UNet model_channels 320, channel_mult [1,2,4], 2 res-blocks per level,
+transformer depth [0,2,10] (levels 2 and 3), 64-channel heads, cross-attention to 77 tokens
+of width 2048, GEGLU feed-forward 4x. Text encoders: CLIP ViT-L/14 text (12 layers, 768,
+12 heads, FFN 3072) and OpenCLIP ViT-bigG/14 text (32 layers, 1280, 20 heads, FFN 5120),
+77 tokens (Radford et al. 2021; open_clip ViT-bigG-14.json). VAE decoder: ch 128,
+ch_mult [1,2,4,4], 2+1 res-blocks per level, mid-block attention (Rombach et al. 2022).
+Classifier-free guidance runs the UNet on 2 latents per image per step (cfg=True).
+
+Wan2.1-T2V-14B (model_configs.csv, Wan-Video/Wan2.1 configs): dim 5120, FFN 13824, 40
+heads, 40 layers, patch (1,2,2), VAE stride (4,8,8), text 512 tokens of umT5-XXL (4096
+wide), 50 steps, CFG. Tokens = (1 + (frames-1)/4) * (H/16) * (W/16); 720x1280x81 -> 75,600.
+The Wan-VAE decoder is approximated by a causal 3-D conv decoder with the same base width
+(96) and channel multipliers [1,2,4,4] (ASSUMPTION: layer widths from the Wan2.1 repo's
+vae.py defaults, not from model_configs.csv).
+"""
+
+from __future__ import annotations
+
+from ..errors import TapeoutError, require_positive
+from ..ops import MatMul, Op, OpGraph
+from ..precision import Precision
+from .blocks import as_precision, check_batch, check_multiple, conv2d, eltwise, linear, transformer_block
+
+# ------------------------------------------------------------------------------ SDXL
+
+
+def _resblock(ops, tag, n, cin, cout, h, w, pr, count=1):
+    ops.append(eltwise(f"{tag}.gn_silu1", n * h * w * cin, pr, 10, count=count))
+    op, _, _ = conv2d(f"{tag}.conv1", n, cin, cout, h, w, 3, pr, count=count)
+    ops.append(op)
+    ops.append(eltwise(f"{tag}.gn_silu2", n * h * w * cout, pr, 10, count=count))
+    op, _, _ = conv2d(f"{tag}.conv2", n, cout, cout, h, w, 3, pr, count=count)
+    ops.append(op)
+    if cin != cout:
+        op, _, _ = conv2d(f"{tag}.skip", n, cin, cout, h, w, 1, pr, count=count)
+        ops.append(op)
+
+
+def _spatial_transformer(ops, tag, n, c, h, w, depth, pr, ctx_len, ctx_dim, count=1):
+    T = n * h * w
+    ops.append(eltwise(f"{tag}.gn", T * c, pr, 5, count=count))
+    ops.append(linear(f"{tag}.proj_in", T, c, c, pr, count))
+    ops += transformer_block(f"{tag}.block", n, h * w, c, c // 64, 4 * c, pr, count=count * depth, mlp="geglu",
+                             cross_len=ctx_len, cross_dim=ctx_dim)
+    ops.append(linear(f"{tag}.proj_out", T, c, c, pr, count))
+
+
+def sdxl_unet_ops(n: int, lh: int, lw: int, pr: Precision, count: float = 1, ctx_len: int = 77, ctx_dim: int = 2048) -> list[Op]:
+    """One SDXL UNet evaluation on n latents of lh x lw (count multiplies: steps)."""
+    mc, mult, depth = 320, (1, 2, 4), (0, 2, 10)
+    ops: list[Op] = [linear("unet.time_embed", n, 1280, 2816 + 320, pr, count)]
+    op, _, _ = conv2d("unet.conv_in", n, 4, mc, lh, lw, 3, pr, count=count)
+    ops.append(op)
+    h, w, c = lh, lw, mc
+    skips = [c]
+    for lvl, m in enumerate(mult):
+        cout = mc * m
+        for b in range(2):
+            _resblock(ops, f"unet.down{lvl}.res{b}", n, c, cout, h, w, pr, count)
+            c = cout
+            if depth[lvl]:
+                _spatial_transformer(ops, f"unet.down{lvl}.attn{b}", n, c, h, w, depth[lvl], pr, ctx_len, ctx_dim, count)
+            skips.append(c)
+        if lvl < len(mult) - 1:
+            op, h2, w2 = conv2d(f"unet.down{lvl}.downsample", n, c, c, h, w, 3, pr, stride=2, count=count)
+            ops.append(op)
+            h, w = h2, w2
+            skips.append(c)
+    _resblock(ops, "unet.mid.res0", n, c, c, h, w, pr, count)
+    _spatial_transformer(ops, "unet.mid.attn", n, c, h, w, depth[-1], pr, ctx_len, ctx_dim, count)
+    _resblock(ops, "unet.mid.res1", n, c, c, h, w, pr, count)
+    for lvl in range(len(mult) - 1, -1, -1):
+        cout = mc * mult[lvl]
+        for b in range(3):
+            skip = skips.pop()
+            _resblock(ops, f"unet.up{lvl}.res{b}", n, c + skip, cout, h, w, pr, count)
+            c = cout
+            if depth[lvl]:
+                _spatial_transformer(ops, f"unet.up{lvl}.attn{b}", n, c, h, w, depth[lvl], pr, ctx_len, ctx_dim, count)
+        if lvl > 0:
+            h, w = h * 2, w * 2
+            op, _, _ = conv2d(f"unet.up{lvl}.upsample", n, c, c, h, w, 3, pr, count=count)
+            ops.append(op)
+    ops.append(eltwise("unet.out_gn_silu", n * h * w * c, pr, 10, count=count))
+    op, _, _ = conv2d("unet.conv_out", n, c, 4, h, w, 3, pr, count=count)
+    ops.append(op)
+    return ops
+
+
+def clip_text_ops(tag: str, n: int, layers: int, hidden: int, heads: int, ffn: int, pr: Precision, seq: int = 77) -> list[Op]:
+    return transformer_block(tag, n, seq, hidden, heads, ffn, pr, count=layers, causal=True)
+
+
+def vae_decoder_ops(n: int, lh: int, lw: int, pr: Precision, ch: int = 128, mult=(1, 2, 4, 4), z: int = 4) -> list[Op]:
+    """SD/SDXL VAE decoder: conv_in, mid (res, attn, res), 4 up levels of 3 res-blocks, upsample x2 between."""
+    ops: list[Op] = []
+    c = ch * mult[-1]
+    h, w = lh, lw
+    op, _, _ = conv2d("vae.conv_in", n, z, c, h, w, 3, pr)
+    ops.append(op)
+    _resblock(ops, "vae.mid.res0", n, c, c, h, w, pr)
+    ops += transformer_block("vae.mid.attn", n, h * w, c, 1, 4 * c, pr)[:5]  # single-head self-attention only
+    _resblock(ops, "vae.mid.res1", n, c, c, h, w, pr)
+    for lvl in range(len(mult) - 1, -1, -1):
+        cout = ch * mult[lvl]
+        _resblock(ops, f"vae.up{lvl}.res0", n, c, cout, h, w, pr)
+        _resblock(ops, f"vae.up{lvl}.res1-2", n, cout, cout, h, w, pr, count=2)
+        c = cout
+        if lvl > 0:
+            h, w = h * 2, w * 2
+            op, _, _ = conv2d(f"vae.up{lvl}.upsample", n, c, c, h, w, 3, pr)
+            ops.append(op)
+    ops.append(eltwise("vae.out_gn_silu", n * h * w * c, pr, 10))
+    op, _, _ = conv2d("vae.conv_out", n, c, 3, h, w, 3, pr)
+    ops.append(op)
+    return ops
+
+
+def sdxl_graph(batch: int = 1, steps: int = 20, resolution: int = 1024, precision: str | Precision = "fp16",
+               cfg: bool = True, vae_precision: str | Precision | None = None, height: int | None = None) -> OpGraph:
+    """`batch` images: text encoders once, UNet x steps (x2 latents with CFG), VAE decode once."""
+    n = check_batch(batch)
+    require_positive("steps", steps)
+    H = height or resolution
+    check_multiple("resolution", resolution, 32, "SDXL latent stride x UNet depth (8 x 4)")
+    check_multiple("height", H, 32, "SDXL latent stride x UNet depth (8 x 4)")
+    pr = as_precision(precision)
+    vpr = as_precision(vae_precision) if vae_precision else (pr if pr.compute in ("bf16", "fp16") else as_precision("fp16"))
+    lh, lw = H // 8, resolution // 8
+    guided = 2 * n if cfg else n
+    ops: list[Op] = []
+    ops += clip_text_ops("text.clip_l", guided, 12, 768, 12, 3072, pr)
+    ops += clip_text_ops("text.openclip_g", guided, 32, 1280, 20, 5120, pr)
+    ops += sdxl_unet_ops(guided, lh, lw, pr, count=steps)
+    ops.append(eltwise("scheduler_step", n * lh * lw * 4, pr, 10, reads=3, count=steps))
+    ops += vae_decoder_ops(n, lh, lw, vpr)
+    return OpGraph(f"sdxl:b{n}:{steps}steps:{resolution}x{H}:{pr.name}", ops,
+                   {"model": "sdxl", "batch": n, "units": n, "unit": "images", "steps": steps})
+
+
+# ------------------------------------------------------------------------------ DiT video
+
+WAN_CONFIGS = {
+    "wan2.1-14b": dict(dim=5120, ffn=13824, heads=40, layers=40, patch=(1, 2, 2), vae_stride=(4, 8, 8), text_len=512,
+                       text_dim=4096, z=16, steps=50),
+    "wan2.1-1.3b": dict(dim=1536, ffn=8960, heads=12, layers=30, patch=(1, 2, 2), vae_stride=(4, 8, 8), text_len=512,
+                        text_dim=4096, z=16, steps=50),
+}
+
+
+def dit_video_tokens(model: str, frames: int, height: int, width: int) -> tuple[int, int, int]:
+    cfg = WAN_CONFIGS[model]
+    st, sh, sw = cfg["vae_stride"]
+    pt, ph, pw = cfg["patch"]
+    require_positive("frames", frames)
+    if (frames - 1) % st:
+        raise TapeoutError(f"frames={frames} must be 1 + a multiple of the VAE temporal stride {st} (e.g. 81).")
+    check_multiple("height", height, sh * ph, "VAE stride x patch size")
+    check_multiple("width", width, sw * pw, "VAE stride x patch size")
+    lt = 1 + (frames - 1) // st
+    return lt // pt, height // (sh * ph), width // (sw * pw)
+
+
+def wan_graph(model: str = "wan2.1-14b", batch: int = 1, frames: int = 81, height: int = 720, width: int = 1280,
+              steps: int | None = None, precision: str | Precision = "bf16", cfg_guidance: bool = True,
+              include_vae: bool = True, include_text: bool = True) -> OpGraph:
+    if model not in WAN_CONFIGS:
+        raise TapeoutError(f"unknown DiT video model '{model}'. Known: {', '.join(WAN_CONFIGS)}.")
+    c = WAN_CONFIGS[model]
+    n = check_batch(batch)
+    steps = steps or c["steps"]
+    require_positive("steps", steps)
+    pr = as_precision(precision)
+    t, hh, ww = dit_video_tokens(model, frames, height, width)
+    L = t * hh * ww
+    g = 2 * n if cfg_guidance else n
+    d = c["dim"]
+    pt, ph, pw = c["patch"]
+    ops: list[Op] = []
+    if include_text:  # umT5-XXL encoder: 24 layers, d 4096, 64 heads, FFN 10240 (gated-GELU)
+        ops += transformer_block("text.umt5", g, c["text_len"], 4096, 64, 10240, pr, count=24, mlp="geglu")
+    ops.append(linear("dit.text_proj", g * c["text_len"], d, c["text_dim"], pr, steps))
+    ops.append(linear("dit.patchify", g * L, d, c["z"] * pt * ph * pw, pr, steps))
+    ops.append(linear("dit.time_mod", g, 6 * d, d, pr, steps))
+    ops += transformer_block("dit.block", g, L, d, c["heads"], c["ffn"], pr, count=c["layers"] * steps,
+                             cross_len=c["text_len"], cross_dim=d)
+    ops.append(linear("dit.unpatchify", g * L, c["z"] * pt * ph * pw, d, pr, steps))
+    ops.append(eltwise("scheduler_step", n * L * c["z"] * pt * ph * pw, pr, 10, reads=3, count=steps))
+    if include_vae:
+        ops += _wan_vae_decoder(n, 1 + (frames - 1) // c["vae_stride"][0], height // 8, width // 8, pr, z=c["z"])
+    return OpGraph(f"{model}:b{n}:{frames}f:{width}x{height}:{steps}steps:{pr.name}", ops,
+                   {"model": model, "batch": n, "units": n, "unit": "clips", "tokens": L, "steps": steps})
+
+
+def _wan_vae_decoder(n: int, lt: int, lh: int, lw: int, pr: Precision, z: int = 16, base: int = 96, mult=(1, 2, 4, 4)) -> list[Op]:
+    """Causal 3-D conv decoder (3x3x3 convs as GEMMs over output voxels); approximate (see module doc)."""
+    ops: list[Op] = []
+    t, h, w = lt, lh, lw
+    c = base * mult[-1]
+
+    def conv(tag, cin, cout, t, h, w, count=1):
+        ops.append(MatMul(name=tag, count=count, m=n * t * h * w, n=cout, k=cin * 27, a_dtype=pr.activations,
+                          w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute))
+        ops.append(eltwise(f"{tag}.norm_act", n * t * h * w * cout, pr, 8, count=count))
+
+    conv("vae.conv_in", z, c, t, h, w)
+    conv("vae.mid", c, c, t, h, w, count=4)
+    for lvl in range(len(mult) - 1, -1, -1):
+        cout = base * mult[lvl]
+        conv(f"vae.up{lvl}.res", c, cout, t, h, w)
+        conv(f"vae.up{lvl}.res_rest", cout, cout, t, h, w, count=5)
+        c = cout
+        if lvl > 0:
+            h, w = h * 2, w * 2
+            if lvl >= 2:  # temporal upsampling on the two deepest levels: 1 + 4*(lt-1) frames in total
+                t = 1 + 2 * (t - 1)
+            conv(f"vae.up{lvl}.upsample", c, c, t, h, w)
+    conv("vae.conv_out", c, 3, t, h, w)
+    return ops

@@ -1,0 +1,120 @@
+"""Speech and encoder op graphs: Whisper-large-v3 (encoder + autoregressive decoder) and
+BERT-large.
+
+Whisper (Radford et al. 2022, arXiv:2212.04356; dims from model_configs.csv): log-mel input
+of 128 bins x 3000 frames (30 s), two conv1d (k=3; the second stride 2) -> 1500 audio
+tokens, 32 pre-LN encoder layers (d 1280, 20 heads, FFN 5120, GELU); 32 decoder layers with
+causal self-attention (KV cache), cross-attention to the 1500 encoder states (their K/V
+projected once per utterance and cached), FFN 5120, and a tied output projection to 51,866
+tokens. A transcription of `output_tokens` tokens = 1 encoder pass + 1 prefill of the
+`prompt_tokens` start tokens + output_tokens decode steps at the mean context.
+
+BERT-large (Devlin et al. 2019): 24 layers, hidden 1024, 16 heads, FFN 4096, vocab 30,522,
+post-LN; the MLPerf SQuAD v1.1 task runs seq 384 with a span head (2 logits per token).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import require_positive
+from ..ops import EmbeddingGather, Op, OpGraph
+from ..precision import Precision, dtype_bytes
+from .blocks import as_precision, check_batch, eltwise, linear, transformer_block
+
+
+@dataclass(frozen=True)
+class WhisperConfig:
+    name: str = "whisper-large-v3"
+    d_model: int = 1280
+    encoder_layers: int = 32
+    decoder_layers: int = 32
+    heads: int = 20
+    ffn: int = 5120
+    audio_ctx: int = 1500
+    text_ctx: int = 448
+    n_mels: int = 128
+    vocab: int = 51866
+
+
+WHISPER = {"whisper-large-v3": WhisperConfig()}
+
+
+def whisper_graph(batch: int = 1, output_tokens: int = 100, prompt_tokens: int = 4, precision: str | Precision = "bf16",
+                  cfg: WhisperConfig = WhisperConfig(), part: str = "all") -> OpGraph:
+    """One 30-s chunk per sequence, `batch` chunks. part: all | encoder | decoder."""
+    n = check_batch(batch)
+    require_positive("output_tokens", output_tokens)
+    require_positive("prompt_tokens", prompt_tokens)
+    if prompt_tokens + output_tokens > cfg.text_ctx:
+        from ..errors import TapeoutError
+
+        raise TapeoutError(f"prompt_tokens + output_tokens must be <= text_ctx {cfg.text_ctx}, got {prompt_tokens + output_tokens}.")
+    pr = as_precision(precision)
+    d, A = cfg.d_model, cfg.audio_ctx
+    ops: list[Op] = []
+    if part in ("all", "encoder"):
+        frames = 2 * A
+        ops.append(linear("enc.conv1", n * frames, d, cfg.n_mels * 3, pr))
+        ops.append(eltwise("enc.gelu1", n * frames * d, pr, 8))
+        ops.append(linear("enc.conv2", n * A, d, d * 3, pr))
+        ops.append(eltwise("enc.gelu2_pos", n * A * d, pr, 9, reads=2))
+        ops += transformer_block("enc.layer", n, A, d, cfg.heads, cfg.ffn, pr, count=cfg.encoder_layers)
+        ops.append(eltwise("enc.ln_post", n * A * d, pr, 5))
+        # cross-attention K/V of every decoder layer, projected once per utterance
+        ops.append(linear("dec.cross_kv_proj", n * A, 2 * d, d, pr, count=cfg.decoder_layers))
+    if part in ("all", "decoder"):
+        tok_b = dtype_bytes(pr.weights if pr.weights in ("bf16", "fp16", "fp8") else "bf16")
+        # prefill of the start-of-transcript prompt
+        P = prompt_tokens
+        ops.append(EmbeddingGather(name="dec.prefill.embed", lookups=n * P, rows=cfg.vocab, row_bytes=d * tok_b, dim=d))
+        ops += transformer_block("dec.prefill", n, P, d, cfg.heads, cfg.ffn, pr, count=cfg.decoder_layers, causal=True,
+                                 cross_len=A, cross_kv_cached=True)
+        # decode steps: one token per sequence per step, mean self-attention context
+        steps = output_tokens
+        ctx = P + (steps + 1) / 2
+        ops.append(EmbeddingGather(name="dec.step.embed", count=steps, lookups=n, rows=cfg.vocab, row_bytes=d * tok_b, dim=d))
+        ops += transformer_block("dec.step", n, 1, d, cfg.heads, cfg.ffn, pr, count=cfg.decoder_layers * steps, causal=True,
+                                 q_len=1, kv_len=max(1, round(ctx)), cross_len=A, cross_kv_cached=True)
+        ops.append(linear("dec.logits", n, cfg.vocab, d, pr, count=steps, out_dtype="fp32"))
+    return OpGraph(f"{cfg.name}:b{n}:out{output_tokens}:{part}:{pr.name}", ops,
+                   {"model": cfg.name, "batch": n, "units": n, "unit": "30-s chunks", "output_tokens": output_tokens})
+
+
+@dataclass(frozen=True)
+class BertConfig:
+    name: str = "bert-large"
+    hidden: int = 1024
+    layers: int = 24
+    heads: int = 16
+    ffn: int = 4096
+    vocab: int = 30522
+    max_pos: int = 512
+
+
+BERTS = {"bert-large": BertConfig(), "bert-base": BertConfig("bert-base", 768, 12, 12, 3072)}
+
+
+def bert_graph(batch: int = 1, seq_len: int = 384, precision: str | Precision = "bf16", cfg: BertConfig = BertConfig(),
+               head: str = "squad") -> OpGraph:
+    n = check_batch(batch)
+    require_positive("seq_len", seq_len)
+    if seq_len > cfg.max_pos:
+        from ..errors import TapeoutError
+
+        raise TapeoutError(f"seq_len={seq_len} exceeds {cfg.name}'s {cfg.max_pos} positions; use <= {cfg.max_pos}.")
+    pr = as_precision(precision)
+    T = n * seq_len
+    h = cfg.hidden
+    emb_b = dtype_bytes("fp16" if pr.weights in ("int8", "int4", "fp8") else pr.weights)
+    ops: list[Op] = [
+        EmbeddingGather(name="embed.tokens", lookups=T, rows=cfg.vocab, row_bytes=h * emb_b, dim=h),
+        eltwise("embed.pos_type_norm", T * h, pr, 7, reads=3),
+    ]
+    ops += transformer_block("layer", n, seq_len, h, cfg.heads, cfg.ffn, pr, count=cfg.layers)
+    if head == "squad":
+        ops.append(linear("qa_head", T, 2, h, pr, out_dtype="fp32"))
+    else:
+        ops.append(linear("pooler", n, h, h, pr))
+    return OpGraph(f"{cfg.name}:b{n}:s{seq_len}:{pr.name}", ops,
+                   {"model": cfg.name, "batch": n, "units": n, "unit": "sequences", "seq_len": seq_len})

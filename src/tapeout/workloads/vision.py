@@ -1,0 +1,233 @@
+"""Vision op graphs: ResNet-50 v1.5, RetinaNet (ResNeXt50-32x4d FPN, the MLPerf variant),
+ViT-L/16, 3D U-Net (MLPerf KiTS19) and the Real-ESRGAN SRVGGNetCompact super-resolution
+net. Convolutions are lowered to GEMMs by im2col (blocks.py); batch-norm is folded into the
+convolutions at inference (standard TensorRT/ONNX-Runtime fusion), so only ReLU/residual
+adds remain as elementwise ops.
+
+Sources (model_configs.csv): ResNet-50 v1.5 torchvision (bottlenecks [3,4,6,3], stride on
+the 3x3 conv, 25,557,032 params, 4.09 GMACs at 224); ViT-L/16 google-research
+vision_transformer configs (hidden 1024, MLP 4096, 16 heads, 24 layers, patch 16, 61.55
+GMACs at 224); RetinaNet: MLPerf Inference retinanet = torchvision retinanet_resnet50_fpn
+layout with a ResNeXt50-32x4d backbone (Xie et al. 2017, arXiv:1611.05431), 800x800, 264
+OpenImages classes, 9 anchors/position (Lin et al. 2017, arXiv:1708.02002); 3D U-Net:
+nnU-Net KiTS19 layout of the MLPerf reference (channels 32-64-128-256-320-320, 128^3
+patches, two 3x3x3 convs per level; Isensee et al. 2021); SRVGGNetCompact: Real-ESRGAN
+inference_realesrgan.py (num_feat 64, num_conv 16/32, x4, PReLU).
+"""
+
+from __future__ import annotations
+
+from ..errors import TapeoutError
+from ..ops import EmbeddingGather, MatMul, Op, OpGraph
+from ..precision import Precision
+from .blocks import as_precision, check_batch, check_multiple, conv2d, conv3d, eltwise, linear, transformer_block
+
+# --------------------------------------------------------------------------- ResNet family
+
+
+def _bottleneck_stages(ops: list[Op], n: int, h: int, w: int, cin: int, pr: Precision, widths, blocks,
+                       out_mult: int = 4, groups: int = 1, prefix: str = "") -> tuple[int, int, int, list]:
+    """Bottleneck stages (v1.5: stride on the 3x3). Returns (channels, h, w, per-stage outputs)."""
+    outs = []
+    for si, (width, nb) in enumerate(zip(widths, blocks)):
+        cout = width * out_mult if groups == 1 else (64 * 2 ** si) * 4
+        for b in range(nb):
+            stride = 2 if (b == 0 and si > 0) else 1
+            tag = f"{prefix}s{si + 1}b{b + 1}" if b == 0 else f"{prefix}s{si + 1}b2-{nb}"
+            cnt = 1 if b == 0 else nb - 1
+            if b > 1:
+                continue  # identical blocks 2..nb share one row with count nb-1
+            c_in = cin if b == 0 else cout
+            op, _, _ = conv2d(f"{tag}.conv1x1a", n, c_in, width, h, w, 1, pr, count=cnt)
+            ops.append(op)
+            ops.append(eltwise(f"{tag}.relu_a", n * h * w * width, pr, 1, count=cnt))
+            op, ho, wo = conv2d(f"{tag}.conv3x3", n, width, width, h, w, 3, pr, stride=stride, groups=groups, count=cnt)
+            ops.append(op)
+            ops.append(eltwise(f"{tag}.relu_b", n * ho * wo * width, pr, 1, count=cnt))
+            op, _, _ = conv2d(f"{tag}.conv1x1b", n, width, cout, ho, wo, 1, pr, count=cnt)
+            ops.append(op)
+            if b == 0:
+                op, _, _ = conv2d(f"{tag}.downsample", n, c_in, cout, h, w, 1, pr, stride=stride, pad=0)
+                ops.append(op)
+            ops.append(eltwise(f"{tag}.add_relu", n * ho * wo * cout, pr, 2, reads=2, count=cnt))
+            h, w = ho, wo
+        cin = cout
+        outs.append((cout, h, w))
+    return cin, h, w, outs
+
+
+def _stem(ops, n, res_h, res_w, pr):
+    op, h, w = conv2d("stem.conv7x7", n, 3, 64, res_h, res_w, 7, pr, stride=2, pad=3)
+    ops.append(op)
+    ops.append(eltwise("stem.relu", n * h * w * 64, pr, 1))
+    h, w = (h + 2 - 3) // 2 + 1, (w + 2 - 3) // 2 + 1
+    ops.append(eltwise("stem.maxpool", n * h * w * 64, pr, 9, reads=4))
+    return h, w
+
+
+def resnet50_graph(batch: int = 1, resolution: int = 224, precision: str | Precision = "bf16", num_classes: int = 1000) -> OpGraph:
+    n = check_batch(batch)
+    check_multiple("resolution", resolution, 32, "ResNet total stride")
+    pr = as_precision(precision)
+    ops: list[Op] = []
+    h, w = _stem(ops, n, resolution, resolution, pr)
+    c, h, w, _ = _bottleneck_stages(ops, n, h, w, 64, pr, (64, 128, 256, 512), (3, 4, 6, 3))
+    ops.append(eltwise("avgpool", n * h * w * c, pr, 1, writes=1 / (h * w)))
+    ops.append(linear("fc", n, num_classes, c, pr, out_dtype="fp32"))
+    return OpGraph(f"resnet50:b{n}:{resolution}px:{pr.name}", ops,
+                   {"model": "resnet50", "batch": n, "units": n, "unit": "images", "resolution": resolution})
+
+
+def retinanet_graph(batch: int = 1, resolution: int = 800, precision: str | Precision = "bf16", num_classes: int = 264,
+                    anchors: int = 9) -> OpGraph:
+    """RetinaNet with a ResNeXt50-32x4d backbone + FPN (P3-P7) + class/box subnets."""
+    n = check_batch(batch)
+    check_multiple("resolution", resolution, 32, "backbone total stride")
+    pr = as_precision(precision)
+    ops: list[Op] = []
+    h, w = _stem(ops, n, resolution, resolution, pr)
+    # ResNeXt50 32x4d: bottleneck width 128*2^i (32 groups x 4 channels), outputs 256*2^i
+    c, h, w, outs = _bottleneck_stages(ops, n, h, w, 64, pr, (128, 256, 512, 1024), (3, 4, 6, 3), groups=32, prefix="bb.")
+    levels = []
+    for i, (ci, hi, wi) in enumerate(outs[1:]):  # C3, C4, C5
+        op, _, _ = conv2d(f"fpn.lateral{i + 3}", n, ci, 256, hi, wi, 1, pr)
+        ops.append(op)
+        op, _, _ = conv2d(f"fpn.out{i + 3}", n, 256, 256, hi, wi, 3, pr)
+        ops.append(op)
+        levels.append((hi, wi))
+    h5, w5 = levels[-1]
+    op, h6, w6 = conv2d("fpn.p6", n, 256, 256, h5, w5, 3, pr, stride=2)
+    ops.append(op)
+    op, h7, w7 = conv2d("fpn.p7", n, 256, 256, h6, w6, 3, pr, stride=2)
+    ops.append(op)
+    levels += [(h6, w6), (h7, w7)]
+    positions = sum(hh * ww for hh, ww in levels)
+    # heads share weights across levels: one GEMM over all positions of all levels
+    for head, cout in (("cls", anchors * num_classes), ("box", anchors * 4)):
+        ops.append(MatMul(name=f"head.{head}.conv3x3", count=4, m=n * positions, n=256, k=256 * 9, a_dtype=pr.activations,
+                          w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute))
+        ops.append(eltwise(f"head.{head}.relu", n * positions * 256, pr, 1, count=4))
+        ops.append(MatMul(name=f"head.{head}.out", m=n * positions, n=cout, k=256 * 9, a_dtype=pr.activations,
+                          w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute))
+    ops.append(eltwise("decode.sigmoid_topk", n * positions * anchors * num_classes, pr, 4))
+    return OpGraph(f"retinanet:b{n}:{resolution}px:{pr.name}", ops,
+                   {"model": "retinanet", "batch": n, "units": n, "unit": "images", "resolution": resolution})
+
+
+# --------------------------------------------------------------------------- ViT
+
+
+VIT_CONFIGS = {
+    "vit-b16": dict(hidden=768, layers=12, heads=12, mlp=3072, patch=16),
+    "vit-l16": dict(hidden=1024, layers=24, heads=16, mlp=4096, patch=16),
+    "vit-h14": dict(hidden=1280, layers=32, heads=16, mlp=5120, patch=14),
+}
+
+
+def vit_graph(model: str = "vit-l16", batch: int = 1, resolution: int = 224, precision: str | Precision = "bf16",
+              num_classes: int = 1000) -> OpGraph:
+    if model not in VIT_CONFIGS:
+        raise TapeoutError(f"unknown ViT '{model}'. Known: {', '.join(VIT_CONFIGS)}.")
+    cfg = VIT_CONFIGS[model]
+    n = check_batch(batch)
+    p = cfg["patch"]
+    check_multiple("resolution", resolution, p, "patch size")
+    pr = as_precision(precision)
+    patches = (resolution // p) ** 2
+    seq = patches + 1  # + class token
+    hd = cfg["hidden"]
+    ops: list[Op] = [linear("patch_embed", n * patches, hd, 3 * p * p, pr)]
+    ops += transformer_block("layer", n, seq, hd, cfg["heads"], cfg["mlp"], pr, count=cfg["layers"])
+    ops.append(eltwise("final_norm", n * hd, pr, 5))
+    ops.append(linear("head", n, num_classes, hd, pr, out_dtype="fp32"))
+    return OpGraph(f"{model}:b{n}:{resolution}px:{pr.name}", ops,
+                   {"model": model, "batch": n, "units": n, "unit": "images", "tokens": seq})
+
+
+# --------------------------------------------------------------------------- 3D U-Net
+
+
+UNET3D_CHANNELS = (32, 64, 128, 256, 320, 320)
+# Sub-volumes per KiTS19 case in the MLPerf sliding-window inference (ROI 128^3, overlap 0.5).
+# ASSUMPTION (no sourced per-case count): a typical case resampled to the MLPerf spacing
+# (1.6 x 1.2 x 1.2 mm) is about 190 x 330 x 330 voxels -> 2 x 5 x 5 = 50 windows of stride 64.
+UNET3D_PATCHES_PER_CASE = 50
+
+
+def unet3d_graph(batch: int = 1, patch: int = 128, patches_per_sample: float = UNET3D_PATCHES_PER_CASE,
+                 precision: str | Precision = "bf16", in_channels: int = 1, classes: int = 3) -> OpGraph:
+    """nnU-Net 3D (MLPerf KiTS19): `batch` cases, each `patches_per_sample` windows of patch^3."""
+    n = check_batch(batch)
+    check_multiple("patch", patch, 32, "U-Net total stride")
+    pr = as_precision(precision)
+    windows = n * patches_per_sample
+    nb = 1  # windows are batched along m (count multiplies)
+    ops: list[Op] = []
+    dhw = (patch, patch, patch)
+    c_prev = in_channels
+    skips = []
+    for lvl, c in enumerate(UNET3D_CHANNELS):
+        stride = 1 if lvl == 0 else 2
+        op, dhw = conv3d(f"enc{lvl}.conv1", nb, c_prev, c, dhw, 3, pr, stride=stride, count=windows)
+        ops.append(op)
+        op, _ = conv3d(f"enc{lvl}.conv2", nb, c, c, dhw, 3, pr, count=windows)
+        ops.append(op)
+        vox = dhw[0] * dhw[1] * dhw[2]
+        ops.append(eltwise(f"enc{lvl}.norm_act", vox * c, pr, 8, count=2 * windows))
+        skips.append((c, dhw))
+        c_prev = c
+    for lvl in range(len(UNET3D_CHANNELS) - 2, -1, -1):
+        c, sdhw = skips[lvl]
+        in_vox = dhw[0] * dhw[1] * dhw[2]
+        # transposed conv, kernel = stride = 2: GEMM over input voxels
+        ops.append(MatMul(name=f"dec{lvl}.upconv", count=windows, m=in_vox, n=c * 8, k=c_prev, a_dtype=pr.activations,
+                          w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute))
+        dhw = sdhw
+        op, _ = conv3d(f"dec{lvl}.conv1", nb, 2 * c, c, dhw, 3, pr, count=windows)
+        ops.append(op)
+        op, _ = conv3d(f"dec{lvl}.conv2", nb, c, c, dhw, 3, pr, count=windows)
+        ops.append(op)
+        vox = dhw[0] * dhw[1] * dhw[2]
+        ops.append(eltwise(f"dec{lvl}.norm_act", vox * c, pr, 8, count=2 * windows))
+        c_prev = c
+    vox = patch ** 3
+    ops.append(MatMul(name="head.conv1x1", count=windows, m=vox, n=classes, k=c_prev, a_dtype=pr.activations,
+                      w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute))
+    ops.append(eltwise("gaussian_accumulate", vox * classes, pr, 2, reads=2, count=windows))
+    return OpGraph(f"3d-unet:b{n}:{patch}^3x{patches_per_sample:g}:{pr.name}", ops,
+                   {"model": "3d-unet", "batch": n, "units": n, "unit": "volumes"})
+
+
+# --------------------------------------------------------------------------- video SR
+
+
+SRVGG_CONFIGS = {  # Real-ESRGAN inference_realesrgan.py
+    "realesr-general-x4v3": dict(num_feat=64, num_conv=32, upscale=4),
+    "realesr-animevideov3": dict(num_feat=64, num_conv=16, upscale=4),
+}
+
+
+def srvgg_graph(model: str = "realesr-general-x4v3", frames: int = 1, width: int = 1920, height: int = 1080,
+                precision: str | Precision = "fp16") -> OpGraph:
+    """SRVGGNetCompact on `frames` input frames of width x height (output upscale x larger):
+    conv3x3 3->F, num_conv x [conv3x3 F->F + PReLU], conv3x3 F->3*s^2, pixel-shuffle, + bilinear base."""
+    if model not in SRVGG_CONFIGS:
+        raise TapeoutError(f"unknown SR model '{model}'. Known: {', '.join(SRVGG_CONFIGS)}.")
+    cfg = SRVGG_CONFIGS[model]
+    n = check_batch(frames, "frames")
+    pr = as_precision(precision)
+    f, s = cfg["num_feat"], cfg["upscale"]
+    ops: list[Op] = []
+    op, h, w = conv2d("conv_first", n, 3, f, height, width, 3, pr)
+    ops.append(op)
+    op, _, _ = conv2d("body.conv", n, f, f, h, w, 3, pr, count=cfg["num_conv"])
+    ops.append(op)
+    ops.append(eltwise("body.prelu", n * h * w * f, pr, 2, count=cfg["num_conv"] + 1))
+    op, _, _ = conv2d("conv_last", n, f, 3 * s * s, h, w, 3, pr)
+    ops.append(op)
+    ops.append(eltwise("pixel_shuffle_add_base", n * h * w * 3 * s * s, pr, 8, reads=2))
+    return OpGraph(f"{model}:{n}f:{width}x{height}:{pr.name}", ops,
+                   {"model": model, "batch": n, "units": n, "unit": "frames", "width": width, "height": height})
+
+
+__all__ = ["resnet50_graph", "retinanet_graph", "vit_graph", "unet3d_graph", "srvgg_graph", "VIT_CONFIGS", "EmbeddingGather"]

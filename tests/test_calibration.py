@@ -1,0 +1,67 @@
+"""Calibration is fitted to microbenchmarks only, and reproduces them."""
+
+import inspect
+
+import numpy as np
+import pytest
+
+from tapeout.hardware import get_chip
+from tapeout.ops import MatMul, OpGraph
+from tapeout.perf import calibration, fit
+from tapeout.perf.calibration import calibration_for
+from tapeout.perf.opcost import evaluate
+
+
+def test_fit_reads_only_microbenchmarks():
+    src = inspect.getsource(fit)
+    assert "end_to_end" not in src
+    assert "microbenchmarks.csv" in src
+
+
+def test_shipped_fit_is_current():
+    fitted = fit.fit_all()
+    shipped = calibration.load_fitted()
+    for cid, e in fitted["chips"].items():
+        assert shipped["chips"][cid]["eff_compute"] == e["eff_compute"], "run `tapeout calibrate`"
+
+
+@pytest.mark.parametrize("row_id", ["MB-0005", "MB-0020", "MB-0012"])
+def test_calibrated_model_reproduces_best_gemm(row_id):
+    rows = {r["id"]: r for r in fit.read_microbenchmarks()}
+    r = rows[row_id]
+    m, n, k, dt, seconds = fit._gemm_point(r)
+    chip = get_chip(r["accelerator"])
+    op = MatMul(name="g", m=m, n=n, k=k, a_dtype=dt, w_dtype=dt, out_dtype="bf16", math_dtype=dt)
+    p = chip.params().replace(kernel_overhead=0.0)
+    t = float(evaluate(OpGraph("g", [op]), p).total_time)
+    assert t == pytest.approx(seconds, rel=0.05)
+
+
+def test_gemm_sweep_fit_residual_small():
+    # MI300X tuned FP8 GEMM latency sweep (42 shapes): log-residual RMS under 25%
+    shipped = calibration.load_fitted()
+    assert shipped["chips"]["mi300x"]["sigma_log"] < 0.25
+
+
+def test_chip_without_microbenchmarks_uses_family_then_generic():
+    h20 = calibration_for(get_chip("h20"))
+    assert h20.origin["eff_compute"].startswith("family nvidia-hopper")
+    tpu = calibration_for(get_chip("tpu-v5e"))
+    assert tpu.origin["eff_compute"] == "generic mean"
+
+
+def test_holdout_refit_drops_the_chip():
+    f = fit.fit_all(exclude="mi300x")
+    assert "mi300x" not in f["chips"]
+    cal = calibration_for(get_chip("mi300x"), fitted=f)
+    assert cal.origin["eff_compute"] != "chip fit"
+
+
+def test_efficiencies_are_fractions():
+    shipped = calibration.load_fitted()
+    for e in shipped["chips"].values():
+        for v in e.get("eff_compute", {}).values():
+            assert 0.05 < v <= 1.0
+        if "eff_mem" in e:
+            assert 0.2 < e["eff_mem"] <= 1.0
+    assert np.isfinite(shipped["generic"]["sigma_log"])

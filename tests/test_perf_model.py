@@ -1,0 +1,95 @@
+"""Invariants of the per-op model: roofline bounds, monotonicity, vectorization."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tapeout.hardware import get_chip
+from tapeout.ops import PEAK_KEYS, MatMul, OpGraph
+from tapeout.perf import evaluate
+from tapeout.workloads.llm import decode_graph, prefill_graph
+from tapeout.workloads.llm_config import load_llm
+
+H100 = get_chip("h100-sxm")
+P = H100.params()
+
+
+def test_time_never_beats_roofline():
+    g = decode_graph(load_llm("llama-3.1-8b"), batch=16, context=1000, precision="bf16")
+    ct = evaluate(g, P)
+    t = ct.table
+    peak = np.asarray(P.peak_flops)[t.peak_key]
+    assert np.all(ct.time + 1e-15 >= ct.dram_bytes / P.mem_bw)
+    mm = t.kind <= 1
+    assert np.all(ct.time[mm] >= t.flops[mm] / peak[mm])
+
+
+def test_decode_moves_at_least_the_weights():
+    cfg = load_llm("llama-3.1-8b")
+    ct = evaluate(decode_graph(cfg, batch=1, context=128, precision="bf16"), P)
+    weights = cfg.param_count() * 2 - cfg.vocab_size * cfg.hidden_size * 2  # input embedding is gathered, not read
+    assert float(ct.total_dram_bytes) >= 0.99 * weights
+    # and batch-1 decode is memory bound: time within 2x of weights / achievable bandwidth
+    t_mem = weights / (P.mem_bw * P.eff_mem)
+    assert t_mem <= float(ct.total_time) <= 2.5 * t_mem
+
+
+def test_prefill_is_compute_bound_at_long_prompts():
+    ct = evaluate(prefill_graph(load_llm("llama-3.1-8b"), batch=4, input_len=2048, precision="bf16"), P)
+    assert ct.dominant_bound() == "compute"
+
+
+def test_wave_quantization_penalises_one_extra_tile():
+    # 132 cores; 132 tiles fill one wave, 133 need two
+    p = P.replace(num_cores=132.0, kernel_overhead=0.0)
+    one = MatMul(name="a", m=128 * 12, n=128 * 11, k=8192)
+    two = MatMul(name="b", m=128 * 12 + 1, n=128 * 11, k=8192)
+    t1 = float(evaluate(OpGraph("1", [one]), p).total_time)
+    t2 = float(evaluate(OpGraph("2", [two]), p).total_time)
+    assert t2 > 1.5 * t1
+
+
+@settings(max_examples=30, deadline=None)
+@given(scale=st.floats(1.1, 8.0), m=st.integers(1, 4096), n=st.integers(64, 8192), k=st.integers(64, 8192))
+def test_more_bandwidth_never_slower(scale, m, n, k):
+    g = OpGraph("g", [MatMul(name="x", m=m, n=n, k=k)])
+    base = float(evaluate(g, P).total_time)
+    faster = float(evaluate(g, P.replace(mem_bw=P.mem_bw * scale)).total_time)
+    assert faster <= base * (1 + 1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(scale=st.floats(1.1, 8.0), m=st.integers(1, 4096), n=st.integers(64, 8192), k=st.integers(64, 8192))
+def test_more_compute_never_slower(scale, m, n, k):
+    g = OpGraph("g", [MatMul(name="x", m=m, n=n, k=k)])
+    base = float(evaluate(g, P).total_time)
+    faster = float(evaluate(g, P.with_peak("bf16", P.peak("bf16") * scale)).total_time)
+    assert faster <= base * (1 + 1e-12)
+
+
+def test_vectorized_1e5_variants_match_scalar():
+    g = decode_graph(load_llm("llama-2-70b"), batch=64, context=1500, precision="fp8", tp=8)
+    rng = np.random.default_rng(0)
+    D = 100_000
+    bw = P.mem_bw * rng.uniform(0.5, 2.0, D)
+    fp8 = P.peak("fp8") * rng.uniform(0.5, 2.0, D)
+    cores = rng.integers(60, 200, D).astype(float)
+    pv = P.with_peak("fp8", fp8).replace(mem_bw=bw, num_cores=cores)
+    ct = evaluate(g, pv)
+    tot = ct.total_time
+    assert tot.shape == (D,)
+    for i in rng.choice(D, 5, replace=False):
+        ps = P.with_peak("fp8", float(fp8[i])).replace(mem_bw=float(bw[i]), num_cores=float(cores[i]))
+        assert float(evaluate(g, ps).total_time) == pytest.approx(float(tot[i]), rel=1e-12)
+
+
+def test_energy_positive_and_bounded_by_tdp():
+    g = prefill_graph(load_llm("llama-3.1-8b"), batch=8, input_len=1024, precision="bf16")
+    ct = evaluate(g, P)
+    avg_power = float(ct.total_energy) / float(ct.total_time)
+    assert 0.2 * P.tdp_w < avg_power < 1.5 * P.tdp_w
+
+
+def test_peak_keys_cover_precisions():
+    assert set(PEAK_KEYS) >= {"bf16", "fp16", "fp8", "int8", "int4", "fp4"}
