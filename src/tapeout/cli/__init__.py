@@ -38,16 +38,18 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)
     except TapeoutError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print("error: " + " ".join(str(e).split()), file=sys.stderr)  # always one line
         sys.exit(2)
     except SystemExit:
         raise
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.exceptions.Abort):
+    except Exception as e:  # click usage errors (typer may vendor its own click)
+        name = type(e).__name__
+        if name == "Abort":
             sys.exit(130)
-        if isinstance(e, click.ClickException):
-            e.show()
+        if name == "NoArgsIsHelpError":  # bare `tapeout`: help was printed
+            sys.exit(0)
+        if hasattr(e, "show") and hasattr(e, "exit_code"):  # ClickException family
+            msg = e.format_message() if hasattr(e, "format_message") else str(e)
+            print("error: " + " ".join(msg.split()) + " (see `tapeout --help`)", file=sys.stderr)
             sys.exit(2)
         raise

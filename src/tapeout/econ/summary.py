@@ -69,9 +69,10 @@ def chip_cost_stack(chip, volume: float = DEFAULT_VOLUME) -> dict:
         extra_cost, extra_area, extra_p = extra_n * td["cost"], extra_n * ea, td["p_good_given_pass"] ** extra_n
     r = unit_cost(
         die_area, node, n_dies=n, memory_gb=mem_gb, memory_type=mem_type, hbm_stacks=stacks, volume=volume,
-        package=ov.get("package", "auto"), repairable_fraction=float(ov.get("repairable_fraction", 0.0)),
+        package=ov.get("package", "auto"), repairable_fraction=float(ov.get("repairable_area_fraction", 0.0)),
         spare_units=float(ov.get("spare_units", 0)), extra_die_cost=extra_cost, extra_die_area_mm2=extra_area,
         extra_dies=extra_n, extra_p_good=extra_p,
+        stacked_area_mm2=n * die_area if ov.get("compute_stacked") == "1" else 0.0,
     )
     out = {k: float(v) for k, v in r.items()}
     out.update({

@@ -162,11 +162,13 @@ def nre_per_unit(volume, node="N5", *, design_cost_usd=None, mask_sets=1, mask_s
 def unit_cost(die_area_mm2, node="N5", *, n_dies=1, memory_gb=0.0, memory_type="HBM3", hbm_stacks=None,
               volume=1e5, package="auto", wafer_price_usd=None, d0_per_cm2=None, alpha=None,
               repairable_fraction=0.0, spare_units=0, design_cost_usd=None, mask_sets=1,
-              extra_die_cost=0.0, extra_die_area_mm2=0.0, extra_dies=0, extra_p_good=1.0):
+              extra_die_cost=0.0, extra_die_area_mm2=0.0, extra_dies=0, extra_p_good=1.0,
+              stacked_area_mm2=0.0):
     """Cost stack of one packaged accelerator with `n_dies` identical compute dies.
 
     Every argument broadcasts (arrays of designs). `extra_*` add other dies (e.g. I/O dies)
-    whose tested cost and good-probability were computed separately.
+    whose tested cost and good-probability were computed separately. `stacked_area_mm2` is die
+    area hybrid-bonded on top of other dies (SoIC), which takes no interposer footprint.
     Returns a dict of arrays: die, memory, package, assembly_test, yield_loss, manufacturing,
     nre, total, plus die_yield, dpw, package_yield, interposer_mm2.
     """
@@ -184,7 +186,7 @@ def unit_cost(die_area_mm2, node="N5", *, n_dies=1, memory_gb=0.0, memory_type="
                          repairable_fraction=repairable_fraction, spare_units=spare_units)
     die = n * _arr(td["cost"]) + _arr(extra_die_cost)
     mem = _arr(memory_cost(memory_gb, mem_type))
-    total_si = n * a + _arr(extra_die_area_mm2)
+    total_si = n * a + _arr(extra_die_area_mm2) - _arr(stacked_area_mm2)
     pk = packaging_cost(total_si, stacks, mem_type if hbm else "HBM3", package)
     pkg_area = _arr(pk["area_mm2"]) if hbm else total_si * coef("interposer_keepout_factor")
     assembly = pkg_area * coef("assembly_test_cost_per_package_mm2")

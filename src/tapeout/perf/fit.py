@@ -269,3 +269,42 @@ def write_fitted(fitted: dict, path: Path | None = None) -> Path:
     p = path or Path(str(resources.files("tapeout").joinpath("data", "calibration", "fitted.yaml")))
     p.write_text(yaml.safe_dump(fitted, sort_keys=False, width=120))
     return p
+
+
+# ---- additive (issue 6): per-algorithm collective calibration --------------------------
+def fit_collective_algorithms(rows: list[dict] | None = None, exclude: str | None = None) -> dict:
+    """Calibrate the in-switch (NVLS) all-reduce from NCCL rows that name algo=NVLS.
+
+    In-switch reduction moves each rank's buffer once up and once down the switch, so its
+    time is S / (link_bw * eff_nvls) (perf/collectives.py). From a measured bus bandwidth
+    busbw = 2(g-1)/g * S / t it follows eff_nvls = busbw / (2(g-1)/g) / link_bw. Only
+    payloads >= 1 GiB (bandwidth regime) are used. Returns {family: {"eff_nvls": x,
+    "sources": [...]}} plus "generic"."""
+    rows = rows if rows is not None else read_microbenchmarks()
+    per_fam: dict[str, list[tuple[float, str]]] = {}
+    for r in rows:
+        w = r["workload"] + " " + r["model_config"]
+        if "busbw" not in r["unit"] or not re.search(r"algo=NVLS", w):
+            continue
+        m = re.search(r"(\d+)GiB", w)
+        if not m or int(m.group(1)) < 1:
+            continue
+        cid, fam = _chip_key(r["accelerator"])
+        if fam is None or (cid and cid == exclude) or cid is None:
+            continue
+        g = int(r["n_accelerators"])
+        if g < 2:
+            continue
+        link = float(np.max(get_chip(cid).params().scaleup_bw))
+        if link <= 0:
+            continue
+        eff = float(r["value"]) * 1e9 / (2.0 * (g - 1) / g) / link
+        per_fam.setdefault(fam, []).append((eff, r["id"]))
+    out: dict = {}
+    allv = []
+    for fam, vals in per_fam.items():
+        out[fam] = {"eff_nvls": round(float(np.median([v for v, _ in vals])), 4), "sources": [i for _, i in vals]}
+        allv += [v for v, _ in vals]
+    if allv:
+        out["generic"] = {"eff_nvls": round(float(np.median(allv)), 4)}
+    return out

@@ -150,8 +150,13 @@ def serve(
     kv_precision: str | None = None,
     params: ChipParams | None = None,
     expert_imbalance: float = 1.0,
+    max_tpot_s: float | None = None,
+    max_ttft_s: float | None = None,
 ) -> ServingResult:
-    """Offline (max-throughput) serving prediction with automatic parallelism and batch."""
+    """Max-throughput serving prediction with automatic parallelism and batch.
+
+    With max_tpot_s / max_ttft_s, only operating points meeting those per-token and
+    first-token latencies (steady-state means, not percentiles) are considered."""
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     require_positive("num_chips", num_chips)
@@ -181,7 +186,8 @@ def serve(
     cap = float(np.min(p.mem_capacity))
     seq = input_len + output_len
     best: ServingResult | None = None
-    fit_msgs = []
+    fit_msgs: list[str] = []
+    slo_misses: list[ServingResult] = []
     for par in cands:
         bmax = max_batch(cfg, pr, par.tp, par.ep, cap, seq)
         if bmax < 1:
@@ -196,8 +202,17 @@ def serve(
                     f"{bmax} sequences per replica on {c.id} ({cap / 2**30:.0f} GiB). Lower --batch or add chips."
                 )
             r = _evaluate_point(cfg, c, pr, par, p, b, input_len, output_len, num_chips, bmax, expert_imbalance)
+            if (max_tpot_s and r.tpot_s > max_tpot_s) or (max_ttft_s and r.ttft_s > max_ttft_s):
+                slo_misses.append(r)
+                continue
             if best is None or r.output_tokens_per_s > best.output_tokens_per_s:
                 best = r
+    if best is None and slo_misses:
+        fastest = min(slo_misses, key=lambda x: x.tpot_s)
+        raise TapeoutError(
+            f"{cfg.name} on {num_chips} x {c.id} cannot meet the latency bound (TPOT <= {max_tpot_s} s, TTFT <= {max_ttft_s} s): "
+            f"best TPOT {fastest.tpot_s:.3f} s, TTFT {fastest.ttft_s:.3f} s at {fastest.parallelism} batch {fastest.batch_size}."
+        )
     if best is None:
         raise TapeoutError(
             f"{cfg.name} at {pr.name} does not fit on {num_chips} x {c.id}: " + "; ".join(fit_msgs[:3])

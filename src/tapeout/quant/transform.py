@@ -392,7 +392,10 @@ def evaluate_compressed(graph: OpGraph, p, sparsity_factor=None):
             and (o.sparse_nm is not None or o.dequant_ops > 0)]
     if not rows:
         return ct
-    sf = p.sparsity_factor if sparsity_factor is None else sparsity_factor
+    if sparsity_factor is not None:
+        sf = sparsity_factor
+    else:  # the chip's documented factor recorded by apply_compression, else the params field
+        sf = graph.meta.get("sparsity_factor", p.sparsity_factor) if isinstance(graph, OpGraph) else p.sparsity_factor
     comp = np.array(ct.compute_time, dtype=float, copy=True)
     time = np.array(ct.time, dtype=float, copy=True)
     energy = np.array(ct.energy, dtype=float, copy=True)

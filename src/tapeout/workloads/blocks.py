@@ -17,10 +17,26 @@ torchvision's "GFLOPS" column (which counts MACs).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from ..errors import TapeoutError, require_positive
 from ..ops import Attention, Elementwise, MatMul, Op, OpGraph
-from ..precision import Precision, get_precision
+from ..precision import Precision, dtype_bytes, get_precision
+
+
+@dataclass(frozen=True)
+class ConvMatMul(MatMul):
+    """A convolution lowered to GEMM (im2col shape, exact FLOPs) whose activation traffic is
+    that of implicit GEMM: the real input tensor (`input_elems` elements) is read once, not
+    the kh*kw-times larger im2col matrix (cuDNN/CUTLASS implicit-GEMM convolution)."""
+
+    input_elems: float = 0.0
+
+    @property
+    def input_bytes(self) -> float:
+        if self.input_elems <= 0:
+            return super().input_bytes
+        return self.input_elems * dtype_bytes(self.a_dtype)
 
 
 def as_precision(p: str | Precision) -> Precision:
@@ -45,8 +61,9 @@ def conv2d(name: str, n: int, cin: int, cout: int, h: int, w: int, k: int, pr: P
     ho, wo = conv_out(h, k, stride, pad), conv_out(w, k, stride, pad)
     if ho <= 0 or wo <= 0:
         raise TapeoutError(f"{name}: input {h}x{w} is too small for kernel {k} stride {stride}; raise the resolution.")
-    op = MatMul(name=name, count=count, m=n * ho * wo, n=cout // groups, k=cin // groups * k * k, groups=groups,
-                a_dtype=pr.activations, w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute)
+    op = ConvMatMul(name=name, count=count, m=n * ho * wo, n=cout // groups, k=cin // groups * k * k, groups=groups,
+                    a_dtype=pr.activations, w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute,
+                    input_elems=float(n * cin * h * w))
     return op, ho, wo
 
 
@@ -57,9 +74,23 @@ def conv3d(name: str, n: int, cin: int, cout: int, dhw: tuple[int, int, int], k:
     if min(out) <= 0:
         raise TapeoutError(f"{name}: input {dhw} is too small for kernel {k} stride {stride}.")
     vox = out[0] * out[1] * out[2]
-    op = MatMul(name=name, count=count, m=n * vox, n=cout, k=cin * k ** 3, a_dtype=pr.activations, w_dtype=pr.weights,
-                out_dtype=pr.activations, math_dtype=pr.compute)
+    op = ConvMatMul(name=name, count=count, m=n * vox, n=cout, k=cin * k ** 3, a_dtype=pr.activations, w_dtype=pr.weights,
+                    out_dtype=pr.activations, math_dtype=pr.compute, input_elems=float(n * cin * dhw[0] * dhw[1] * dhw[2]))
     return op, out
+
+
+# Inference engines fuse bias, activation and residual add into the producing GEMM/conv's
+# epilogue (TensorRT layer fusion; CUTLASS epilogue visitors), so those elementwise ops cost
+# no extra memory pass. Norms, pooling and softmax outside attention stay separate ops.
+FUSE_EPILOGUES = True
+
+
+def epilogue(name: str, elems: float, pr: Precision, flops: float = 1, reads: float = 1, writes: float = 1,
+             count: float = 1) -> list[Elementwise]:
+    """An activation / residual op that is fused away when FUSE_EPILOGUES (else a real op)."""
+    if FUSE_EPILOGUES:
+        return []
+    return [eltwise(name, elems, pr, flops, reads, writes, count)]
 
 
 def eltwise(name: str, elems: float, pr: Precision, flops: float = 1, reads: float = 1, writes: float = 1, count: float = 1) -> Elementwise:
@@ -90,8 +121,8 @@ def transformer_block(prefix: str, batch: int, seq: int, hidden: int, heads: int
         Attention(name=f"{prefix}.attn", count=count, batch=batch, q_len=q, kv_len=kv, heads=heads, kv_heads=heads,
                   d_qk=d, d_v=d, causal=causal, act_dtype=a, kv_dtype=pr.kv_cache, math_dtype=pr.compute),
         linear(f"{prefix}.attn_out", T, hidden, hidden, pr, count),
-        eltwise(f"{prefix}.residual1", T * hidden, pr, 1, reads=2, count=count),
     ]
+    ops += epilogue(f"{prefix}.residual1", T * hidden, pr, 1, reads=2, count=count)
     if cross_len:
         cd = cross_dim or hidden
         ops += [
@@ -104,12 +135,12 @@ def transformer_block(prefix: str, batch: int, seq: int, hidden: int, heads: int
             Attention(name=f"{prefix}.xattn", count=count, batch=batch, q_len=q, kv_len=cross_len, heads=heads,
                       kv_heads=heads, d_qk=d, d_v=d, causal=False, act_dtype=a, kv_dtype=pr.kv_cache, math_dtype=pr.compute),
             linear(f"{prefix}.xattn_out", T, hidden, hidden, pr, count),
-            eltwise(f"{prefix}.residual_x", T * hidden, pr, 1, reads=2, count=count),
         ]
+        ops += epilogue(f"{prefix}.residual_x", T * hidden, pr, 1, reads=2, count=count)
     ops.append(eltwise(f"{prefix}.norm2", T * hidden, pr, norm_flops, count=count))
     if mlp == "gelu":
         ops += [linear(f"{prefix}.fc1", T, ffn, hidden, pr, count),
-                eltwise(f"{prefix}.gelu", T * ffn, pr, 8, count=count),
+                *epilogue(f"{prefix}.gelu", T * ffn, pr, 8, count=count),
                 linear(f"{prefix}.fc2", T, hidden, ffn, pr, count)]
     elif mlp in ("geglu", "swiglu"):
         ops += [linear(f"{prefix}.fc1", T, 2 * ffn, hidden, pr, count),
@@ -117,7 +148,7 @@ def transformer_block(prefix: str, batch: int, seq: int, hidden: int, heads: int
                 linear(f"{prefix}.fc2", T, hidden, ffn, pr, count)]
     else:
         raise TapeoutError(f"mlp must be gelu, geglu or swiglu, got '{mlp}'.")
-    ops.append(eltwise(f"{prefix}.residual2", T * hidden, pr, 1, reads=2, count=count))
+    ops += epilogue(f"{prefix}.residual2", T * hidden, pr, 1, reads=2, count=count)
     return ops
 
 
@@ -157,3 +188,22 @@ def check_multiple(field: str, value: int, multiple: int, what: str) -> None:
 
 def ceil_div(a: float, b: float) -> int:
     return int(math.ceil(a / b))
+
+
+def distinct_weight_bytes(ops: list[Op], repeats: dict[str, float] | None = None) -> float:
+    """Bytes of distinct weights: sum of weight_bytes * count over matrix ops, with the count
+    of ops whose name starts with a prefix in `repeats` divided by that factor (the count
+    there repeats the same weights over steps/windows instead of stacking layers; a factor
+    of 0 means the weights are shared with another op and counted there)."""
+    repeats = repeats or {}
+    total = 0.0
+    for o in ops:
+        if not isinstance(o, MatMul) or not o.shared_weight:
+            continue
+        mult = o.count
+        for pre, f in repeats.items():
+            if o.name.startswith(pre):
+                mult = 0.0 if f == 0 else o.count / f
+                break
+        total += o.weight_bytes * mult
+    return total

@@ -24,7 +24,7 @@ from __future__ import annotations
 from ..errors import TapeoutError, require_positive
 from ..ops import MatMul, Op, OpGraph
 from ..precision import Precision
-from .blocks import as_precision, check_batch, check_multiple, conv2d, eltwise, linear, transformer_block
+from .blocks import ConvMatMul, as_precision, check_batch, check_multiple, conv2d, distinct_weight_bytes, eltwise, linear, transformer_block
 
 # ------------------------------------------------------------------------------ SDXL
 
@@ -139,8 +139,9 @@ def sdxl_graph(batch: int = 1, steps: int = 20, resolution: int = 1024, precisio
     ops += sdxl_unet_ops(guided, lh, lw, pr, count=steps)
     ops.append(eltwise("scheduler_step", n * lh * lw * 4, pr, 10, reads=3, count=steps))
     ops += vae_decoder_ops(n, lh, lw, vpr)
+    wb = distinct_weight_bytes(ops, {"unet.": steps, "scheduler": steps})
     return OpGraph(f"sdxl:b{n}:{steps}steps:{resolution}x{H}:{pr.name}", ops,
-                   {"model": "sdxl", "batch": n, "units": n, "unit": "images", "steps": steps})
+                   {"model": "sdxl", "batch": n, "units": n, "unit": "images", "steps": steps, "weight_bytes": wb})
 
 
 # ------------------------------------------------------------------------------ DiT video
@@ -193,20 +194,25 @@ def wan_graph(model: str = "wan2.1-14b", batch: int = 1, frames: int = 81, heigh
     ops.append(eltwise("scheduler_step", n * L * c["z"] * pt * ph * pw, pr, 10, reads=3, count=steps))
     if include_vae:
         ops += _wan_vae_decoder(n, 1 + (frames - 1) // c["vae_stride"][0], height // 8, width // 8, pr, z=c["z"])
+    wb = distinct_weight_bytes(ops, {"dit.": steps, "vae.": 1 + (frames - 1) // c["vae_stride"][0]})
     return OpGraph(f"{model}:b{n}:{frames}f:{width}x{height}:{steps}steps:{pr.name}", ops,
-                   {"model": model, "batch": n, "units": n, "unit": "clips", "tokens": L, "steps": steps})
+                   {"model": model, "batch": n, "units": n, "unit": "clips", "tokens": L, "steps": steps, "weight_bytes": wb})
 
 
 def _wan_vae_decoder(n: int, lt: int, lh: int, lw: int, pr: Precision, z: int = 16, base: int = 96, mult=(1, 2, 4, 4)) -> list[Op]:
-    """Causal 3-D conv decoder (3x3x3 convs as GEMMs over output voxels); approximate (see module doc)."""
+    """Causal 3-D conv decoder (3x3x3 convs as implicit GEMMs), run chunk by chunk: one latent
+    frame -> 4 video frames per chunk with cached causal context, as Wan-VAE decodes (so the
+    activations of one chunk, not the whole clip, are live). Approximate (see module doc)."""
     ops: list[Op] = []
-    t, h, w = lt, lh, lw
+    t, h, w = 1, lh, lw
     c = base * mult[-1]
+    chunks = lt
 
     def conv(tag, cin, cout, t, h, w, count=1):
-        ops.append(MatMul(name=tag, count=count, m=n * t * h * w, n=cout, k=cin * 27, a_dtype=pr.activations,
-                          w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute))
-        ops.append(eltwise(f"{tag}.norm_act", n * t * h * w * cout, pr, 8, count=count))
+        ops.append(ConvMatMul(name=tag, count=count * chunks, m=n * t * h * w, n=cout, k=cin * 27, a_dtype=pr.activations,
+                              w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute,
+                              input_elems=float(n * t * h * w * cin)))
+        ops.append(eltwise(f"{tag}.norm_act", n * t * h * w * cout, pr, 8, count=count * chunks))
 
     conv("vae.conv_in", z, c, t, h, w)
     conv("vae.mid", c, c, t, h, w, count=4)
@@ -217,8 +223,8 @@ def _wan_vae_decoder(n: int, lt: int, lh: int, lw: int, pr: Precision, z: int = 
         c = cout
         if lvl > 0:
             h, w = h * 2, w * 2
-            if lvl >= 2:  # temporal upsampling on the two deepest levels: 1 + 4*(lt-1) frames in total
-                t = 1 + 2 * (t - 1)
+            if lvl >= 2:  # temporal x2 on the two deepest levels: 4 frames per latent frame
+                t = 2 * t
             conv(f"vae.up{lvl}.upsample", c, c, t, h, w)
     conv("vae.conv_out", c, 3, t, h, w)
     return ops

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ..errors import require_positive
 from ..ops import EmbeddingGather, Op, OpGraph
 from ..precision import Precision, dtype_bytes
-from .blocks import as_precision, check_batch, eltwise, linear, transformer_block
+from .blocks import as_precision, check_batch, distinct_weight_bytes, eltwise, linear, transformer_block
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,10 @@ def whisper_graph(batch: int = 1, output_tokens: int = 100, prompt_tokens: int =
         ops += transformer_block("dec.step", n, 1, d, cfg.heads, cfg.ffn, pr, count=cfg.decoder_layers * steps, causal=True,
                                  q_len=1, kv_len=max(1, round(ctx)), cross_len=A, cross_kv_cached=True)
         ops.append(linear("dec.logits", n, cfg.vocab, d, pr, count=steps, out_dtype="fp32"))
+    wb = distinct_weight_bytes(ops, {"dec.step": output_tokens, "dec.logits": output_tokens, "dec.prefill": 0})
     return OpGraph(f"{cfg.name}:b{n}:out{output_tokens}:{part}:{pr.name}", ops,
-                   {"model": cfg.name, "batch": n, "units": n, "unit": "30-s chunks", "output_tokens": output_tokens})
+                   {"model": cfg.name, "batch": n, "units": n, "unit": "30-s chunks", "output_tokens": output_tokens,
+                    "weight_bytes": wb})
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from ..errors import TapeoutError
 from ..ops import EmbeddingGather, MatMul, Op, OpGraph
 from ..precision import Precision
-from .blocks import as_precision, check_batch, check_multiple, conv2d, conv3d, eltwise, linear, transformer_block
+from .blocks import ConvMatMul, epilogue, as_precision, check_batch, check_multiple, conv2d, conv3d, distinct_weight_bytes, eltwise, linear, transformer_block
 
 # --------------------------------------------------------------------------- ResNet family
 
@@ -40,16 +40,16 @@ def _bottleneck_stages(ops: list[Op], n: int, h: int, w: int, cin: int, pr: Prec
             c_in = cin if b == 0 else cout
             op, _, _ = conv2d(f"{tag}.conv1x1a", n, c_in, width, h, w, 1, pr, count=cnt)
             ops.append(op)
-            ops.append(eltwise(f"{tag}.relu_a", n * h * w * width, pr, 1, count=cnt))
+            ops += epilogue(f"{tag}.relu_a", n * h * w * width, pr, 1, count=cnt)
             op, ho, wo = conv2d(f"{tag}.conv3x3", n, width, width, h, w, 3, pr, stride=stride, groups=groups, count=cnt)
             ops.append(op)
-            ops.append(eltwise(f"{tag}.relu_b", n * ho * wo * width, pr, 1, count=cnt))
+            ops += epilogue(f"{tag}.relu_b", n * ho * wo * width, pr, 1, count=cnt)
             op, _, _ = conv2d(f"{tag}.conv1x1b", n, width, cout, ho, wo, 1, pr, count=cnt)
             ops.append(op)
             if b == 0:
                 op, _, _ = conv2d(f"{tag}.downsample", n, c_in, cout, h, w, 1, pr, stride=stride, pad=0)
                 ops.append(op)
-            ops.append(eltwise(f"{tag}.add_relu", n * ho * wo * cout, pr, 2, reads=2, count=cnt))
+            ops += epilogue(f"{tag}.add_relu", n * ho * wo * cout, pr, 2, reads=2, count=cnt)
             h, w = ho, wo
         cin = cout
         outs.append((cout, h, w))
@@ -59,7 +59,7 @@ def _bottleneck_stages(ops: list[Op], n: int, h: int, w: int, cin: int, pr: Prec
 def _stem(ops, n, res_h, res_w, pr):
     op, h, w = conv2d("stem.conv7x7", n, 3, 64, res_h, res_w, 7, pr, stride=2, pad=3)
     ops.append(op)
-    ops.append(eltwise("stem.relu", n * h * w * 64, pr, 1))
+    ops += epilogue("stem.relu", n * h * w * 64, pr, 1)
     h, w = (h + 2 - 3) // 2 + 1, (w + 2 - 3) // 2 + 1
     ops.append(eltwise("stem.maxpool", n * h * w * 64, pr, 9, reads=4))
     return h, w
@@ -104,11 +104,13 @@ def retinanet_graph(batch: int = 1, resolution: int = 800, precision: str | Prec
     positions = sum(hh * ww for hh, ww in levels)
     # heads share weights across levels: one GEMM over all positions of all levels
     for head, cout in (("cls", anchors * num_classes), ("box", anchors * 4)):
-        ops.append(MatMul(name=f"head.{head}.conv3x3", count=4, m=n * positions, n=256, k=256 * 9, a_dtype=pr.activations,
-                          w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute))
-        ops.append(eltwise(f"head.{head}.relu", n * positions * 256, pr, 1, count=4))
-        ops.append(MatMul(name=f"head.{head}.out", m=n * positions, n=cout, k=256 * 9, a_dtype=pr.activations,
-                          w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute))
+        ops.append(ConvMatMul(name=f"head.{head}.conv3x3", count=4, m=n * positions, n=256, k=256 * 9, a_dtype=pr.activations,
+                              w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute,
+                              input_elems=float(n * positions * 256)))
+        ops += epilogue(f"head.{head}.relu", n * positions * 256, pr, 1, count=4)
+        ops.append(ConvMatMul(name=f"head.{head}.out", m=n * positions, n=cout, k=256 * 9, a_dtype=pr.activations,
+                              w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute,
+                              input_elems=float(n * positions * 256)))
     ops.append(eltwise("decode.sigmoid_topk", n * positions * anchors * num_classes, pr, 4))
     return OpGraph(f"retinanet:b{n}:{resolution}px:{pr.name}", ops,
                    {"model": "retinanet", "batch": n, "units": n, "unit": "images", "resolution": resolution})
@@ -194,8 +196,9 @@ def unet3d_graph(batch: int = 1, patch: int = 128, patches_per_sample: float = U
     ops.append(MatMul(name="head.conv1x1", count=windows, m=vox, n=classes, k=c_prev, a_dtype=pr.activations,
                       w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute))
     ops.append(eltwise("gaussian_accumulate", vox * classes, pr, 2, reads=2, count=windows))
+    wb = distinct_weight_bytes(ops, {"enc": windows, "dec": windows, "head": windows})
     return OpGraph(f"3d-unet:b{n}:{patch}^3x{patches_per_sample:g}:{pr.name}", ops,
-                   {"model": "3d-unet", "batch": n, "units": n, "unit": "volumes"})
+                   {"model": "3d-unet", "batch": n, "units": n, "unit": "volumes", "weight_bytes": wb})
 
 
 # --------------------------------------------------------------------------- video SR
@@ -222,7 +225,7 @@ def srvgg_graph(model: str = "realesr-general-x4v3", frames: int = 1, width: int
     ops.append(op)
     op, _, _ = conv2d("body.conv", n, f, f, h, w, 3, pr, count=cfg["num_conv"])
     ops.append(op)
-    ops.append(eltwise("body.prelu", n * h * w * f, pr, 2, count=cfg["num_conv"] + 1))
+    ops += epilogue("body.prelu", n * h * w * f, pr, 2, count=cfg["num_conv"] + 1)
     op, _, _ = conv2d("conv_last", n, f, 3 * s * s, h, w, 3, pr)
     ops.append(op)
     ops.append(eltwise("pixel_shuffle_add_base", n * h * w * 3 * s * s, pr, 8, reads=2))

@@ -1,0 +1,96 @@
+"""System topology: how chips are wired, per tier.
+
+Two tiers, as in every system the catalog holds:
+  scale-up   NVLink + NVSwitch (switch; in-switch reduction "NVLS" on NVSwitch gen 3+),
+             Infinity Fabric / xGMI (full mesh: one direct link per peer), TPU ICI (torus),
+             Gaudi RoCE ports (full mesh over Ethernet), NeuronLink (ring/torus), PCIe.
+  scale-out  one NIC per accelerator on a rail-optimized IB/RoCE fabric (DGX SuperPOD
+             reference architecture: NIC i of every node on leaf switch i), so a group
+             that crosses domains gets `scaleout_bw` per chip.
+
+A Topology carries the numbers the collective model (perf/collectives.py) needs. It is
+derived from ChipParams (bandwidths, latencies, domain size) plus the family's wiring kind;
+nothing here is fitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# wiring kind per architecture family (vendor architecture documents):
+#   NVIDIA SXM/NVL: NVSwitch (Hopper/Blackwell NVSwitch supports SHARP in-switch reduction,
+#   NVIDIA Hopper architecture whitepaper, 'NVLink SHARP'); AMD MI300X/MI325X/MI355X: 8-GPU
+#   fully connected xGMI mesh, 7 links per GPU (AMD CDNA3 whitepaper); Gaudi2/3: 21/24
+#   integrated 100/200 GbE ports all-to-all inside the node (Intel Gaudi2/3 whitepapers);
+#   TPU: 2D/3D ICI torus (Jouppi et al. ISCA 2023); Trainium: NeuronLink ring/2D torus.
+FAMILY_WIRING = {
+    "nvidia-hopper": "switch",
+    "nvidia-blackwell": "switch",
+    "nvidia-ampere": "switch",
+    "nvidia-ada": "pcie",
+    "amd-cdna2": "mesh",
+    "amd-cdna3": "mesh",
+    "amd-cdna4": "mesh",
+    "intel-gaudi": "mesh",
+    "google-tpu": "torus",
+    "aws-neuron": "torus",
+}
+IN_SWITCH_REDUCTION = {"nvidia-hopper", "nvidia-blackwell"}
+
+
+@dataclass(frozen=True)
+class Topology:
+    wiring: str  # switch | mesh | torus | pcie
+    domain: int  # chips per scale-up domain
+    scaleup_bw: float  # B/s per direction per chip (all scale-up links together)
+    scaleup_latency: float  # s per algorithm step
+    scaleout_bw: float  # B/s per direction per chip (rail-optimized: one NIC per chip)
+    scaleout_latency: float
+    eff_link: float  # achieved fraction of link bandwidth (calibration)
+    in_switch_reduction: bool = False
+    eff_nvls: float = 0.0  # in-switch all-reduce: algorithm bandwidth / link bandwidth (calibration)
+
+    @classmethod
+    def from_params(cls, p, family: str = "", calibration: dict | None = None) -> "Topology":
+        from ..perf.collectives import algorithm_calibration
+
+        cal = calibration if calibration is not None else algorithm_calibration(family)
+        mx = lambda v: float(np.max(v))  # noqa: E731  (topology is per system, not per design)
+        wiring = FAMILY_WIRING.get(family, "switch")
+        domain = int(mx(p.scaleup_domain))
+        if mx(p.scaleup_bw) <= 0:
+            wiring, domain = "pcie", max(domain, 1)
+        return cls(
+            wiring=wiring,
+            domain=domain,
+            scaleup_bw=max(mx(p.scaleup_bw), 1e9),
+            scaleup_latency=mx(p.scaleup_latency),
+            scaleout_bw=max(mx(p.scaleout_bw), 1e9),
+            scaleout_latency=mx(p.scaleout_latency),
+            eff_link=mx(p.eff_link),
+            in_switch_reduction=family in IN_SWITCH_REDUCTION and wiring == "switch",
+            eff_nvls=float(cal.get("eff_nvls", 0.0)),
+        )
+
+    @classmethod
+    def for_chip(cls, chip, params=None) -> "Topology":
+        from .catalog import get_chip
+
+        c = get_chip(chip) if isinstance(chip, str) else chip
+        return cls.from_params(params if params is not None else c.params(), c.family)
+
+    def split(self, group: int, stride: int = 1) -> tuple[int, int]:
+        """(ranks per scale-up domain, domains) of a group whose members are `stride` apart
+        in rank order (TP innermost: stride 1; DP after TP: stride tp)."""
+        group, stride = max(int(group), 1), max(int(stride), 1)
+        per_domain = max(1, min(group, self.domain // stride)) if stride <= self.domain else 1
+        return per_domain, int(np.ceil(group / per_domain))
+
+    def link_bw_for_group(self, g_in: int) -> float:
+        """Bandwidth a rank can use toward the other g_in-1 ranks of its domain. On a full
+        mesh only g_in-1 of the domain-1 direct links lead to group members."""
+        if self.wiring == "mesh" and self.domain > 1:
+            return self.scaleup_bw * min(g_in - 1, self.domain - 1) / (self.domain - 1)
+        return self.scaleup_bw

@@ -1,0 +1,161 @@
+"""Collectives over a topology: alpha-beta time per algorithm, best algorithm, hierarchy.
+
+For a buffer of S bytes per rank over g ranks with per-rank link bandwidth B, achieved
+fraction eff and per-step latency a (Thakur, Rabenseifner & Gropp 2005; Patarasuk & Yuan
+2009; NCCL bus-bandwidth convention, nccl-tests doc/PERFORMANCE.md):
+
+  ring all-reduce      2(g-1) a + 2(g-1)/g S / (B eff)     (reduce-scatter + all-gather)
+  ring all-gather /
+  reduce-scatter       (g-1) a  + (g-1)/g S / (B eff)      (S = gathered size)
+  tree all-reduce      2 log2(g) a + 2(g-1)/g S / (B eff)  (NCCL double binary tree)
+  one-shot all-reduce  a + (g-1) S / (B eff)               (every rank reads all peers'
+                                                            buffers: TensorRT-LLM/vLLM
+                                                            custom all-reduce, small S)
+  two-shot all-reduce  2 a + 2(g-1)/g S / (B eff)          (direct-access RS + AG)
+  in-switch (NVLS)     2 a + S / (B eff_nvls)              (NVLink SHARP: each rank sends
+                                                            S up and receives S down once)
+  all-to-all           a + (g-1)/g S / (B eff)             (pairwise exchange in parallel)
+  send/recv            a + S / (B eff)
+
+Groups that span several scale-up domains run hierarchically (NCCL's tree/ring over
+nodes; Megatron DP over rails): reduce-scatter inside the domain, the cross-domain
+collective on S/g_in over the scale-out network (rail-optimized: each chip its own NIC),
+then all-gather inside. Calibration: eff and a from NCCL/RCCL rows (perf/fit.py
+`_fit_collectives`), eff_nvls from NVLS rows (`fit_collective_algorithms`); never from
+end-to-end results.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from ..ops import COLLECTIVES
+
+ALGORITHMS = ("ring", "tree", "one_shot", "two_shot", "nvls", "direct")
+
+
+def bus_factor(kind: str, g: int) -> float:
+    """Bytes each rank moves per byte of buffer (NCCL busbw convention)."""
+    if kind not in COLLECTIVES:
+        raise ValueError(f"unknown collective '{kind}'")
+    if g <= 1:
+        return 0.0
+    return {"all_reduce": 2.0 * (g - 1) / g, "all_gather": (g - 1) / g, "reduce_scatter": (g - 1) / g,
+            "all_to_all": (g - 1) / g, "send_recv": 1.0}[kind]
+
+
+@lru_cache(maxsize=None)
+def _algo_cal() -> dict:
+    from .fit import fit_collective_algorithms
+
+    try:
+        return fit_collective_algorithms()
+    except Exception:  # microbenchmarks missing: no NVLS calibration
+        return {}
+
+
+def algorithm_calibration(family: str) -> dict:
+    cal = _algo_cal()
+    return cal.get(family) or cal.get("generic") or {}
+
+
+def _one_tier(kind: str, S, g: int, bw: float, lat: float, eff: float, algos: tuple[str, ...],
+              eff_nvls: float = 0.0) -> tuple[np.ndarray, str]:
+    """Best time over `algos` for one tier; S may be an array."""
+    S = np.asarray(S, dtype=float)
+    if g <= 1:
+        return np.zeros_like(S), "none"
+    beta = 1.0 / max(bw * eff, 1.0)
+    cand: dict[str, np.ndarray] = {}
+    if kind == "all_reduce":
+        if "ring" in algos:
+            cand["ring"] = 2 * (g - 1) * lat + 2 * (g - 1) / g * S * beta
+        if "tree" in algos:
+            cand["tree"] = 2 * math.ceil(math.log2(g)) * lat + 2 * (g - 1) / g * S * beta
+        if "one_shot" in algos:
+            cand["one_shot"] = lat + (g - 1) * S * beta
+        if "two_shot" in algos:
+            cand["two_shot"] = 2 * lat + 2 * (g - 1) / g * S * beta
+        if "nvls" in algos and eff_nvls > 0:
+            cand["nvls"] = 2 * lat + S / max(bw * eff_nvls, 1.0)
+    elif kind in ("all_gather", "reduce_scatter"):
+        cand["ring"] = (g - 1) * lat + (g - 1) / g * S * beta
+        if "two_shot" in algos or "direct" in algos:  # direct peer access: one step
+            cand["direct"] = lat + (g - 1) / g * S * beta
+    elif kind == "all_to_all":
+        cand["direct"] = lat + (g - 1) / g * S * beta
+    else:  # send_recv
+        cand["direct"] = lat + S * beta
+    names = list(cand)
+    stack = np.stack([np.broadcast_to(cand[n], S.shape) for n in names])
+    i = np.argmin(stack, axis=0)
+    best = np.take_along_axis(stack, i[None, ...], axis=0)[0]
+    name = names[int(np.ravel(i)[0])] if np.size(i) else names[0]
+    return best, name
+
+
+def scaleup_algorithms(topo, g_in: int) -> tuple[str, ...]:
+    algos = ["ring", "tree"]
+    if topo.wiring in ("switch", "mesh") and g_in <= 8:
+        algos += ["one_shot", "two_shot"]  # custom all-reduce needs peer-to-peer access
+    if topo.in_switch_reduction and topo.eff_nvls > 0 and g_in > 2:
+        algos.append("nvls")
+    return tuple(algos)
+
+
+def collective_time(kind: str, S, group: int, topo, stride: int = 1, algorithm: str = "auto"):
+    """Time (s) of one collective of S bytes per rank over `group` ranks placed `stride`
+    apart. Returns (time, description). `algorithm` forces one scale-up algorithm."""
+    g = int(group)
+    S = np.asarray(S, dtype=float)
+    if g <= 1:
+        return np.zeros_like(S), "none"
+    g_in, g_out = topo.split(g, stride)
+    g_in = min(g_in, g)
+    bw_in = topo.link_bw_for_group(g_in) if g_in > 1 else topo.scaleup_bw
+    algos = scaleup_algorithms(topo, g_in) if algorithm == "auto" else (algorithm,)
+    if g_out <= 1:
+        return _one_tier(kind, S, g_in, bw_in, topo.scaleup_latency, topo.eff_link, algos, topo.eff_nvls)
+    # hierarchical
+    so = (topo.scaleout_bw, topo.scaleout_latency, topo.eff_link)
+    if kind == "all_reduce":
+        t_rs, a1 = _one_tier("reduce_scatter", S, g_in, bw_in, topo.scaleup_latency, topo.eff_link, algos)
+        t_x, a2 = _one_tier("all_reduce", S / g_in, g_out, *so, ("ring", "tree"))
+        t_ag, _ = _one_tier("all_gather", S, g_in, bw_in, topo.scaleup_latency, topo.eff_link, algos)
+        return t_rs + t_x + t_ag, f"hier({a1}+{a2}x{g_out})"
+    if kind in ("all_gather", "reduce_scatter"):
+        t_in, a1 = _one_tier(kind, S / g_out, g_in, bw_in, topo.scaleup_latency, topo.eff_link, algos)
+        t_x, a2 = _one_tier(kind, S, g_out, *so, ("ring",))
+        return t_in + t_x, f"hier({a1}+{a2}x{g_out})"
+    if kind == "all_to_all":
+        # the share (g - g_in)/g of each rank's buffer leaves the domain over its NIC
+        t_in, _ = _one_tier(kind, S * g_in / g, g_in, bw_in, topo.scaleup_latency, topo.eff_link, ("direct",))
+        t_x = topo.scaleout_latency + S * (g - g_in) / g / max(topo.scaleout_bw * topo.eff_link, 1.0)
+        return np.maximum(t_in, t_x), f"hier(a2a x{g_out})"
+    t, a = _one_tier(kind, S, 2, *so, ("direct",))
+    return t, a
+
+
+def busbw(kind: str, S, group: int, topo, stride: int = 1, algorithm: str = "auto"):
+    """Bus bandwidth (B/s) the model predicts, comparable to nccl-tests output."""
+    t, _ = collective_time(kind, S, group, topo, stride, algorithm)
+    return bus_factor(kind, group) * np.asarray(S, dtype=float) / np.maximum(t, 1e-15)
+
+
+def graph_comm_time(table, topo, stride_of=None) -> tuple[float, float]:
+    """(topology-aware time, ring-model time) of all collective rows of an OpTable, summed
+    with their counts. `stride_of(op)` gives a row's rank stride (default 1: TP/EP groups
+    are the innermost ranks)."""
+    from ..ops import Collective
+
+    new = old = 0.0
+    for op in table.ops:
+        if not isinstance(op, Collective) or op.group <= 1:
+            continue
+        stride = stride_of(op) if stride_of else 1
+        t, _ = collective_time(op.collective, op.payload_bytes, op.group, topo, stride)
+        new += float(t) * op.count
+    return new, old

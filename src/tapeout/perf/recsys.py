@@ -1,0 +1,173 @@
+"""Recommendation serving: hot-row caching, table placement (HBM / sharded / host spill) and
+queries/s under a p99 latency bound. Works for scalar and numpy-array chip parameters.
+
+Hot-row cache (Zipf popularity). If row popularity follows Zipf(s) over N rows (the i-th
+most popular row is looked up with probability i^-s / H_{N,s}), caching the top C rows
+serves a fraction
+    hit(C) = H_{C,s} / H_{N,s},     H_{n,s} = sum_{i<=n} i^-s
+of lookups. Closed form by Euler-Maclaurin (error O(n^{-s-1})):
+    H_{n,s} ~ (n^{1-s} - 1)/(1 - s) + (1 + n^{-s})/2          (s != 1)
+    H_{n,1} ~ ln n + gamma + 1/(2n)
+(Breslau et al. 1999, "Web caching and Zipf-like distributions", INFOCOM, Sec. 3 use the
+same hit ratio; recsys embedding access skew: Gupta et al. 2020, arXiv:1906.03109).
+
+Placement. Tables that fit the chip's usable memory stay in HBM. Otherwise either
+  shard: tables are split over `shards` chips (model parallel, all-to-all of pooled
+         embeddings; workloads/recsys.py), or
+  host:  HBM caches the hottest rows and the cold remainder lives in host DRAM / CXL; misses
+         cross the host link (PCIe) as whole rows rounded up to 64-B PCIe read completions.
+         Host gathers overlap the device work (pipelined), so time = max(device, host).
+
+Latency bound. Batches of b queries are served FCFS by one replica with service time S(b).
+Treating batches as M/M/1 jobs, the sojourn time is exponential with rate mu - lambda
+(Kleinrock 1975, Queueing Systems Vol. 1, Sec. 3.2), so
+    P99 sojourn = ln(100) / (1/S(b) - lambda/b)  <=  T
+    => lambda_max(b) = b * (1/S(b) - ln(100)/T)      (0 when S(b) > T/ln 100)
+and the replica's QPS is the max over candidate batch sizes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import TapeoutError
+from ..hardware.params import ChipParams
+from ..ops import EmbeddingGather, OpGraph
+from .opcost import evaluate
+
+EULER_GAMMA = 0.5772156649015329
+USABLE_MEMORY_FRACTION = 0.90  # same reserve as LLM serving (perf/llm.py)
+SRAM_CACHE_FRACTION = 0.5  # share of on-chip SRAM given to hot embedding rows (assumption)
+PCIE_GRANULARITY = 64  # bytes per PCIe read completion for small random reads (assumption)
+DEFAULT_ZIPF_S = 1.05  # popularity skew of ids (assumption; Criteo-like skew, Gupta et al. 2020)
+
+
+def harmonic(n, s):
+    """Generalized harmonic number H_{n,s} (closed form, vectorized; exact for n <= 0 -> 0)."""
+    n = np.asarray(n, dtype=float)
+    s = np.asarray(s, dtype=float)
+    nn = np.maximum(n, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        near1 = np.abs(s - 1.0) < 1e-9
+        gen = (nn ** (1.0 - s) - 1.0) / np.where(near1, 1.0, 1.0 - s) + 0.5 * (1.0 + nn ** (-s))
+        one = np.log(nn) + EULER_GAMMA + 0.5 / nn
+        h = np.where(near1, one, gen)
+    return np.where(n <= 0, 0.0, h)
+
+
+def zipf_hit_rate(cached_rows, total_rows, s=DEFAULT_ZIPF_S):
+    """Fraction of lookups that hit the `cached_rows` most popular of `total_rows` rows."""
+    if np.any(np.asarray(total_rows) <= 0):
+        raise TapeoutError("total_rows must be > 0 for the Zipf hit rate (an embedding table needs rows).")
+    c = np.clip(np.asarray(cached_rows, dtype=float), 0.0, np.asarray(total_rows, dtype=float))
+    out = harmonic(c, s) / harmonic(total_rows, s)
+    return np.clip(out, 0.0, 1.0)
+
+
+def cache_plan(graph: OpGraph, cache_bytes, s=DEFAULT_ZIPF_S) -> dict[str, np.ndarray]:
+    """Hit fraction per embedding op when `cache_bytes` of fast memory hold hot rows.
+
+    The cache is split over tables in proportion to their lookups (a table that is read more
+    gets more rows), capped at the table size. Vectorized over cache_bytes."""
+    embs = [o for o in graph.ops if isinstance(o, EmbeddingGather)]
+    total_lookups = sum(o.lookups * o.count for o in embs) or 1.0
+    out = {}
+    for o in embs:
+        share = o.lookups * o.count / total_lookups
+        rows = np.asarray(cache_bytes, dtype=float) * share / o.row_bytes
+        out[o.name] = zipf_hit_rate(np.minimum(rows, o.rows), o.rows, s)
+    return out
+
+
+def _with_hot(graph: OpGraph, hot: dict[str, float]) -> OpGraph:
+    from dataclasses import replace
+
+    ops = [replace(o, hot_fraction=float(hot[o.name])) if isinstance(o, EmbeddingGather) and o.name in hot else o
+           for o in graph.ops]
+    return OpGraph(graph.name, ops, dict(graph.meta))
+
+
+def embedding_bytes(graph: OpGraph) -> float:
+    return float(sum(o.table_bytes for o in graph.ops if isinstance(o, EmbeddingGather)))
+
+
+def recsys_cost(graph: OpGraph, p: ChipParams, zipf_s: float = DEFAULT_ZIPF_S, placement: str = "auto",
+                sram_cache: bool = True) -> dict:
+    """Time and energy of one recsys graph on one chip, with hot-row caching and spill.
+
+    Returns dict(time, energy, bound, host_time, hbm_hit, fits) (arrays broadcast over designs).
+    placement: auto | hbm | host. (Sharding is decided by the graph's `shards`.)
+    """
+    tables = embedding_bytes(graph)
+    dense_bytes = sum(o.weight_bytes * o.count for o in graph.ops if not isinstance(o, EmbeddingGather))
+    cap = np.asarray(p.mem_capacity, dtype=float) * USABLE_MEMORY_FRACTION - dense_bytes
+    fits = tables <= cap
+    if placement == "hbm" and np.any(~fits) and np.ndim(cap) == 0:
+        raise TapeoutError(
+            f"embedding tables ({tables / 1e9:.1f} GB) exceed the chip's usable memory ({float(cap) / 1e9:.1f} GB); "
+            "set placement='host' (spill to host DRAM/CXL) or shard the tables over more chips (shards=...)."
+        )
+    embs = [o for o in graph.ops if isinstance(o, EmbeddingGather)]
+    # on-chip SRAM cache of the hottest rows
+    sram = np.asarray(p.sram_bytes, dtype=float) * SRAM_CACHE_FRACTION if sram_cache else 0.0
+    sram_hit = cache_plan(graph, sram, zipf_s) if sram_cache else {o.name: 0.0 for o in embs}
+    # HBM holds everything when it fits, else the hottest rows (cache of capacity cap)
+    hbm_hit = cache_plan(graph, np.maximum(cap, 0.0), zipf_s)
+    host_time = 0.0
+    host_bytes = 0.0
+    for o in embs:
+        miss = np.where(fits, 0.0, 1.0 - hbm_hit[o.name])
+        per_row = math.ceil(o.row_bytes / PCIE_GRANULARITY) * PCIE_GRANULARITY
+        host_bytes = host_bytes + o.lookups * o.count * miss * per_row
+    host_time = host_bytes / np.maximum(np.asarray(p.host_bw, dtype=float), 1.0)
+    # device-side: SRAM hits cost no DRAM traffic; host misses are not read from HBM either
+    design_shape = p.design_shape
+    if design_shape == () and np.ndim(sram) == 0:
+        hot = {}
+        for o in embs:
+            miss_host = 0.0 if bool(fits) else float(1.0 - hbm_hit[o.name])
+            hot[o.name] = min(1.0, float(sram_hit[o.name]) + miss_host)
+        cost = evaluate(_with_hot(graph, hot), p)
+        dev_time, dev_energy = cost.total_time, cost.total_energy
+        bound = str(cost.dominant_bound())
+    else:
+        # vectorized designs: the hit fraction varies per design -> scale embedding DRAM time
+        base = evaluate(graph, p)
+        t = np.array(base.time, dtype=float)
+        mem = np.array(base.memory_time, dtype=float)
+        comp = np.array(base.compute_time, dtype=float)
+        for i, o in enumerate(graph.ops):
+            if isinstance(o, EmbeddingGather):
+                miss_host = np.where(fits, 0.0, 1.0 - hbm_hit[o.name])
+                keep = np.clip(1.0 - sram_hit[o.name] - miss_host, 0.0, 1.0)
+                new_mem = mem[i] * keep
+                t[i] = t[i] - np.maximum(comp[i], mem[i]) + np.maximum(comp[i], new_mem)
+        c = base.table.count.reshape((-1,) + (1,) * (t.ndim - 1))
+        dev_time = (t * c).sum(axis=0)
+        dev_energy = base.total_energy * dev_time / np.maximum(base.total_time, 1e-30)
+        bound = base.dominant_bound()
+    time = np.maximum(dev_time, host_time)
+    bound = np.where(host_time > dev_time, "host-link", bound)
+    host_energy = host_bytes * 8 * 10e-12  # ~10 pJ/bit for a PCIe/CXL hop (assumption)
+    if np.ndim(bound) == 0:
+        bound = str(bound)
+    return {"time": time, "energy": dev_energy + host_energy, "bound": bound, "host_time": host_time,
+            "device_time": dev_time, "fits": fits, "sram_hit": sram_hit, "hbm_hit": hbm_hit}
+
+
+def qps_at_p99(service_time, batch, latency_bound_s, percentile: float = 0.99):
+    """M/M/1 batch-server bound: lambda_max = b * (1/S - ln(1/(1-p))/T), >= 0 (module doc)."""
+    if latency_bound_s <= 0:
+        raise TapeoutError(f"latency_bound_s must be > 0, got {latency_bound_s}.")
+    k = math.log(1.0 / (1.0 - percentile))
+    s = np.asarray(service_time, dtype=float)
+    return np.maximum(0.0, batch * (1.0 / s - k / latency_bound_s))
+
+
+def best_qps(service_time_fn, batches, latency_bound_s, percentile: float = 0.99):
+    """max over candidate batch sizes of qps_at_p99; returns (qps, batch index array)."""
+    q = np.stack([np.asarray(qps_at_p99(service_time_fn(b), b, latency_bound_s, percentile), dtype=float)
+                  for b in batches])
+    return q.max(axis=0), np.asarray(batches)[q.argmax(axis=0)]

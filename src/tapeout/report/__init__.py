@@ -1,0 +1,1 @@
+"""Reports: plotly figures and one self-contained HTML page per study."""

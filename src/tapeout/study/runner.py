@@ -1,0 +1,264 @@
+"""`tapeout run STUDY --out DIR`: evaluate catalog chips on the workload mix, explore the
+custom-NPU design spaces, store everything in DIR/study.duckdb, write DIR/results.json and
+DIR/report.html. A run that stops midway leaves DIR/RUNNING; running again resumes (the
+design store skips evaluated designs); a finished DIR needs --force to be overwritten."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import TapeoutError
+from ..hardware.catalog import get_chip
+from .evaluate import geo_mean, safe_evaluate
+from .schema import Study, load_study
+
+
+def _prepare_out(out: Path, force: bool) -> bool:
+    """Returns True when resuming an interrupted run."""
+    if out.exists():
+        if (out / "RUNNING").exists():
+            return True
+        if any(out.iterdir()):
+            if not force:
+                raise TapeoutError(f"output directory '{out}' exists and holds a finished run; pass --force to overwrite it or choose another --out.")
+            shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "RUNNING").write_text(_dt.datetime.now().isoformat())
+    return False
+
+
+def _chip_summary(study: Study, matrix: list[dict], ref: str) -> list[dict]:
+    """Per chip: traffic-weighted geometric mean over workloads of perf/W and perf/TCO$
+    relative to the reference chip, and the fleet TCO for the whole mix."""
+    wl = {w.name: w for w in study.workloads}
+    rows = []
+    chips = list(dict.fromkeys(r["chip"] for r in matrix))
+    for c in chips:
+        mine = {r["workload"]: r for r in matrix if r["chip"] == c}
+        refr = {r["workload"]: r for r in matrix if r["chip"] == ref}
+        ppw, pptco, ws = [], [], []
+        ok = True
+        for name, w in wl.items():
+            a, b = mine.get(name), refr.get(name)
+            if not a or not a.get("units_per_s_per_chip"):
+                ok = False
+                continue
+            if not b or not b.get("units_per_s_per_chip"):
+                continue
+            ppw.append(a["units_per_joule"] / b["units_per_joule"])
+            pptco.append(b["cost_per_unit_usd"] / a["cost_per_unit_usd"])
+            ws.append(w.weight)
+        fleet = sum(r.get("fleet_tco_usd_per_year") or 0 for r in mine.values()) if ok else None
+        rows.append({
+            "chip": c, "runs_all_workloads": ok,
+            "perf_per_watt": geo_mean(ppw, ws) if ppw else None,
+            "perf_per_tco": geo_mean(pptco, ws) if pptco else None,
+            "fleet_tco_usd_per_year": fleet,
+            "chips_in_fleet": sum(r.get("chips_needed") or 0 for r in mine.values()) if ok else None,
+        })
+    return rows
+
+
+def _compliance(chip_ids: list[str]) -> tuple[list[dict], str]:
+    try:
+        from ..rules.export import assess_chip
+    except ImportError:
+        return [], ""
+    out, version = [], ""
+    for cid in chip_ids:
+        try:
+            a = assess_chip(get_chip(cid))
+        except Exception as e:  # noqa: BLE001
+            out.append({"chip": cid, "tpp": None, "pd": None, "class": f"n/a ({e})"})
+            continue
+        version = a.get("rule_version", version)
+        out.append({"chip": cid, "tpp": a.get("tpp"), "pd": a.get("pd"), "class": a.get("classification", a.get("class")),
+                    "band_2026": a.get("case_by_case_2026", a.get("band_2026"))})
+    return [r for r in out if r["tpp"] is not None], version
+
+
+def _cost_stacks(chip_ids: list[str], volume: float) -> dict:
+    try:
+        from ..econ.summary import chip_cost_stack
+    except ImportError:
+        return {}
+    stacks = {}
+    for cid in chip_ids:
+        try:
+            s = chip_cost_stack(get_chip(cid), volume=volume)
+        except Exception:  # noqa: BLE001
+            continue
+        stacks[cid] = {k: float(v) for k, v in s.items() if isinstance(v, (int, float)) and k not in ("total", "volume")
+                       and not k.startswith("_") and "area" not in k and "yield" not in k and "count" not in k and "stacks" not in k}
+    return stacks
+
+
+def _llm_diagnostics(study: Study, matrix: list[dict]) -> tuple[list[dict], dict]:
+    """Rooflines and time-by-bound shares from the decode step of the first LLM workload."""
+    from ..perf.llm import step_costs
+    from ..precision import COMPUTE_PEAK_FIELD, get_precision
+
+    rooflines, shares = [], {}
+    for r in matrix:
+        g = r.pop("_graph", None)
+        if not g:
+            continue
+        _, model, prec, sr = g
+        ct = step_costs(model, r["chip"], prec, "decode", sr.batch_size, sr.input_len, sr.output_len, sr.tp, sr.ep, None)
+        tb = ct.time_by_bound()
+        tot = float(ct.total_time)
+        shares[(r["workload"], r["chip"])] = {k: float(v) / tot for k, v in tb.items()}
+        if any(rf["chip"] == r["chip"] for rf in rooflines):
+            continue
+        chip = get_chip(r["chip"])
+        p = chip.params()
+        key = COMPUTE_PEAK_FIELD[get_precision(prec).compute]
+        t = ct.table
+        pts = []
+        for i, name in enumerate(t.names):
+            if t.kind[i] > 3 or float(ct.dram_bytes[i]) <= 0 or float(ct.time[i]) <= 0:
+                continue
+            pts.append({"label": f"{r['workload']}:{name}", "intensity": float(t.flops[i] / ct.dram_bytes[i]),
+                        "tflops": float(t.flops[i] / ct.time[i]) / 1e12,
+                        "time_share": float(ct.time[i] * t.count[i]) / tot})
+        eff = np.asarray(p.eff_compute)
+        from ..ops import PEAK_KEYS
+
+        e = float(eff[PEAK_KEYS.index(key)]) if eff.ndim else float(eff)
+        rooflines.append({"chip": r["chip"], "dtype": key, "peak_tflops": float(p.peak(key)) * e / 1e12,
+                          "bandwidth_tbps": float(p.mem_bw) * float(p.eff_mem) / 1e12, "points": pts})
+    return rooflines[:4], shares
+
+
+def run_study(path: str | Path, out: str | Path, force: bool = False, progress=None, backend: str = "local", address: str | None = None) -> dict:
+    t0 = time.time()
+    study, base = load_study(path)
+    out = Path(out)
+    resumed = _prepare_out(out, force)
+    chips = [get_chip(c) for c in study.chips]
+    ref = "h100-sxm" if "h100-sxm" in study.chips else (study.chips[0] if study.chips else None)
+    matrix = []
+    for w in study.workloads:
+        for c in chips:
+            matrix.append(safe_evaluate(w, c, study.chips_per_node))
+            if progress:
+                progress(f"{w.name} on {c.id}")
+    rooflines, shares = _llm_diagnostics(study, matrix)
+    for r in matrix:
+        r["time_by_bound"] = shares.get((r["workload"], r["chip"]))
+    summary = _chip_summary(study, matrix, ref) if ref else []
+    designs, chosen, explore_info = [], None, {}
+    if study.design_spaces:
+        from .explore_bridge import explore_spaces
+
+        designs, chosen, explore_info, extra_rows = explore_spaces(study, base, out, matrix, ref, progress=progress,
+                                                                  backend=backend, address=address)
+        summary += extra_rows
+    compliance, rule_version = _compliance(study.chips)
+    if chosen and chosen.get("compliance"):
+        compliance.append(chosen["compliance"])
+    stacks = _cost_stacks(study.chips, study.economics.volume)
+    if chosen and chosen.get("cost_stack"):
+        stacks[chosen["name"]] = chosen["cost_stack"]
+    ok = [s for s in summary if s.get("runs_all_workloads") and s.get("fleet_tco_usd_per_year")]
+    best = min(ok, key=lambda s: s["fleet_tco_usd_per_year"]) if ok else None
+    rec = {}
+    answer = "No candidate runs every workload of the mix; see the per-workload table for the reasons."
+    if best:
+        rec = {"lowest fleet TCO": best["chip"], "fleet TCO / year": f"${best['fleet_tco_usd_per_year'] / 1e6:,.1f}M",
+               "accelerators": f"{best['chips_in_fleet']:,}"}
+        runner_up = sorted(ok, key=lambda s: s["fleet_tco_usd_per_year"])[1:2]
+        answer = (f"For this mix and traffic, {best['chip']} serves everything at the lowest total cost of ownership "
+                  f"(${best['fleet_tco_usd_per_year'] / 1e6:,.1f}M per year")
+        if runner_up:
+            r2 = runner_up[0]
+            answer += f"; next is {r2['chip']} at ${r2['fleet_tco_usd_per_year'] / 1e6:,.1f}M"
+        answer += "). Figures below break this down per workload, per op and per cost item."
+    res = {
+        "version": __version__, "generated": _dt.datetime.now().isoformat(timespec="seconds"),
+        "study": {"name": study.name, "description": study.description, "file": str(Path(path))},
+        "reference_chip": ref, "resumed": resumed,
+        "workloads": [{"name": w.name, "kind": w.kind, "model": w.model, "unit": w.traffic.demand()[0],
+                       "demand_per_s": w.traffic.demand()[1], "slo": w.slo.model_dump(exclude_none=True), "weight": w.weight,
+                       "cost_unit": next((r.get("cost_unit") for r in matrix if r["workload"] == w.name and r.get("cost_unit")), "")}
+                      for w in study.workloads],
+        "matrix": matrix, "chip_summary": summary, "designs": designs, "chosen_design": (chosen or {}).get("spec"),
+        "explore": explore_info, "rooflines": rooflines, "cost_stacks": stacks, "compliance": compliance,
+        "compliance_disclaimer": f"Not legal advice. Rules applied: {rule_version or 'see data/econ/export_rules.yaml'}.",
+        "recommendation": rec, "answer": answer,
+        "assumptions": _assumptions(study),
+        "sources": _sources(study.chips),
+        "seconds": round(time.time() - t0, 2),
+    }
+    _store(out / "study.duckdb", res)
+    (out / "results.json").write_text(json.dumps(_clean(res), indent=1, default=str))
+    from ..report.html import write_report
+
+    write_report(_clean(res), out / "report.html")
+    (out / "RUNNING").unlink(missing_ok=True)
+    return res
+
+
+def _assumptions(study: Study) -> list[dict]:
+    from ..perf.llm import ACTIVATION_RESERVE_FRACTION, PREFILL_CHUNK_TOKENS, USABLE_MEMORY_FRACTION
+
+    a = [
+        {"item": "calibration", "value": "efficiencies fitted to microbenchmarks only (data/calibration/fitted.yaml); chips without their own fit use the family or generic mean"},
+        {"item": "LLM serving", "value": f"steady-state continuous batching, chunked prefill of {PREFILL_CHUNK_TOKENS} tokens, {USABLE_MEMORY_FRACTION:.0%} usable memory, {ACTIVATION_RESERVE_FRACTION:.0%} activation reserve; SLOs applied to mean TTFT/TPOT"},
+        {"item": "chips per node", "value": study.chips_per_node},
+        {"item": "cost per unit", "value": "TCO per chip-year (data/econ: server share, network share, PUE, electricity price, amortisation) / units per year"},
+        {"item": "chip prices", "value": "published estimates from the catalog (price_usd, status estimate/secondary); otherwise modelled unit cost x 2"},
+        {"item": "volume for NRE", "value": study.economics.volume},
+    ]
+    return a
+
+
+def _sources(chip_ids: list[str]) -> list[dict]:
+    rows = []
+    for cid in chip_ids:
+        c = get_chip(cid)
+        for f in ("bf16_tflops_dense", "fp8_tflops_dense", "memory_bandwidth_tbps", "memory_capacity_gb", "tdp_w", "price_usd"):
+            if f in c.specs:
+                s = c.specs[f]
+                rows.append({"chip": cid, "field": f, "value": s.value, "status": s.status, "source": s.source})
+    return rows
+
+
+def _clean(x):
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items() if not str(k).startswith("_")}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    return x
+
+
+def _store(db: Path, res: dict) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("CREATE OR REPLACE TABLE study_matrix (workload VARCHAR, chip VARCHAR, unit VARCHAR, units_per_s_per_chip DOUBLE, "
+                    "power_w DOUBLE, latency_s DOUBLE, cost_per_unit_usd DOUBLE, chips_needed BIGINT, fleet_tco_usd_per_year DOUBLE, "
+                    "config VARCHAR, error VARCHAR)")
+        rows = [(r["workload"], r["chip"], r.get("unit"), r.get("units_per_s_per_chip"), r.get("power_w"), r.get("latency_s"),
+                 r.get("cost_per_unit_usd"), r.get("chips_needed"), r.get("fleet_tco_usd_per_year"), r.get("config"), r.get("error"))
+                for r in res["matrix"]]
+        con.executemany("INSERT INTO study_matrix VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+        con.execute("CREATE OR REPLACE TABLE chip_summary (chip VARCHAR, perf_per_watt DOUBLE, perf_per_tco DOUBLE, fleet_tco_usd_per_year DOUBLE)")
+        con.executemany("INSERT INTO chip_summary VALUES (?,?,?,?)",
+                        [(s["chip"], s.get("perf_per_watt"), s.get("perf_per_tco"), s.get("fleet_tco_usd_per_year")) for s in res["chip_summary"]])
+    finally:
+        con.close()

@@ -1,0 +1,194 @@
+"""Study file schema (YAML or TOML), validated with pydantic; errors name field and line."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import TapeoutError
+
+WORKLOAD_KINDS = ("llm-serving", "llm-training", "recsys", "vision", "diffusion", "speech", "encoder", "custom")
+
+# traffic units a workload may state, and the throughput unit each needs per second
+TRAFFIC_UNITS = {
+    "tokens_per_day": ("tokens", 86400.0),
+    "tokens_per_s": ("tokens", 1.0),
+    "queries_per_s": ("queries", 1.0),
+    "queries_per_day": ("queries", 86400.0),
+    "clips_per_day": ("clips", 86400.0),
+    "images_per_day": ("images", 86400.0),
+    "images_per_s": ("images", 1.0),
+    "audio_hours_per_day": ("audio_s", 86400.0 / 3600.0),
+    "samples_per_s": ("samples", 1.0),
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Traffic(Strict):
+    tokens_per_day: float | None = Field(None, gt=0)
+    tokens_per_s: float | None = Field(None, gt=0)
+    queries_per_s: float | None = Field(None, gt=0)
+    queries_per_day: float | None = Field(None, gt=0)
+    clips_per_day: float | None = Field(None, gt=0)
+    images_per_day: float | None = Field(None, gt=0)
+    images_per_s: float | None = Field(None, gt=0)
+    audio_hours_per_day: float | None = Field(None, gt=0)
+    samples_per_s: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        given = [k for k in TRAFFIC_UNITS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one traffic figure, one of: {', '.join(TRAFFIC_UNITS)} (got {given or 'none'})")
+        return self
+
+    def demand(self) -> tuple[str, float]:
+        """(unit, units per second) the fleet must sustain."""
+        for k, (unit, div) in TRAFFIC_UNITS.items():
+            v = getattr(self, k)
+            if v is not None:
+                return unit, v / div
+        raise AssertionError
+
+
+class SLO(Strict):
+    ttft_s: float | None = Field(None, gt=0)
+    tpot_s: float | None = Field(None, gt=0)
+    p99_s: float | None = Field(None, gt=0)
+    latency_s: float | None = Field(None, gt=0)
+
+
+class WorkloadSpec(Strict):
+    name: str = Field(min_length=1)
+    kind: Literal["llm-serving", "llm-training", "recsys", "vision", "diffusion", "speech", "encoder", "custom"]
+    model: str = Field(min_length=1)
+    traffic: Traffic
+    slo: SLO = SLO()
+    weight: float = Field(1.0, gt=0)
+    precision: str = "bf16"
+    params: dict[str, Any] = Field(default_factory=dict)
+    quality_budget: float | None = Field(None, ge=0, le=1)
+
+
+class Constraints(Strict):
+    max_tdp_w: float | None = Field(None, gt=0)
+    max_die_area_mm2: float | None = Field(None, gt=0)
+    export: Literal["any", "not-controlled", "not-controlled-or-2026-band", "2026-band"] = "any"
+    hbm_generations: list[str] | None = None
+    nodes: list[str] | None = None
+    max_unit_cost_usd: float | None = Field(None, gt=0)
+    quality_budget: float | None = Field(None, ge=0, le=1)
+
+
+class Search(Strict):
+    method: Literal["auto", "grid", "nsga2"] = "auto"
+    budget: int = Field(2000, gt=0)
+    seed: int = 0
+    top_k: int = Field(3, gt=0)
+
+
+class Economics(Strict):
+    volume: float = Field(100_000, gt=0)
+    years: float | None = Field(None, gt=0)
+    usd_per_kwh: float | None = Field(None, gt=0)
+    pue: float | None = Field(None, ge=1)
+
+
+class Study(Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    workloads: list[WorkloadSpec] = Field(min_length=1)
+    chips: list[str] = Field(default_factory=list)
+    chips_per_node: int = Field(8, gt=0)
+    design_spaces: list[str] = Field(default_factory=list)
+    constraints: Constraints = Constraints()
+    objectives: list[Literal["perf_per_watt", "perf_per_tco", "latency"]] = ["perf_per_watt", "perf_per_tco"]
+    search: Search = Search()
+    economics: Economics = Economics()
+
+    @field_validator("chips")
+    @classmethod
+    def _known_chips(cls, v):
+        from ..hardware.catalog import get_chip
+
+        return [get_chip(c).id for c in v]
+
+    @model_validator(mode="after")
+    def _something_to_compare(self):
+        if not self.chips and not self.design_spaces:
+            raise ValueError("name at least one chip (chips:) or one design space (design_spaces:)")
+        names = [w.name for w in self.workloads]
+        if len(set(names)) != len(names):
+            raise ValueError(f"workload names must be unique, got {names}")
+        return self
+
+
+def _line_index(text: str) -> dict[tuple, int]:
+    """Map YAML key paths (tuples of keys/indices) to 1-based line numbers."""
+    out: dict[tuple, int] = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return out
+
+    def walk(node, path):
+        out[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = k.value
+                out[path + (key,)] = k.start_mark.line + 1
+                walk(v, path + (key,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                walk(v, path + (i,))
+
+    if root is not None:
+        walk(root, ())
+    return out
+
+
+def parse_study_text(text: str, where: str = "study", fmt: str = "yaml") -> Study:
+    try:
+        data = tomllib.loads(text) if fmt == "toml" else yaml.safe_load(text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise TapeoutError(f"{where}:{line}: not valid {fmt.upper()} ({getattr(e, 'problem', None) or e}).") from None
+    if not isinstance(data, dict):
+        raise TapeoutError(f"{where}: a study must be a mapping with name, workloads and chips.")
+    lines = _line_index(text) if fmt == "yaml" else {}
+    try:
+        return Study.model_validate(data)
+    except TapeoutError as e:
+        line = lines.get(("chips",))
+        raise TapeoutError(f"{where}{f' line {line}' if line else ''}: field 'chips': {e}") from None
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+        path = ".".join(str(x) for x in loc) or "study"
+        line = None
+        for n in range(len(loc), -1, -1):
+            if loc[:n] in lines:
+                line = lines[loc[:n]]
+                break
+        msg = err["msg"].removeprefix("Value error, ").rstrip(".")
+        raise TapeoutError(f"{where}{f' line {line}' if line else ''}: field '{path}': {msg}.") from None
+
+
+def load_study(path: str | Path) -> tuple[Study, Path]:
+    p = Path(path)
+    if not p.is_file():
+        raise TapeoutError(f"study file '{p}' not found.")
+    fmt = "toml" if p.suffix == ".toml" else "yaml"
+    try:
+        text = p.read_text()
+    except UnicodeDecodeError:
+        raise TapeoutError(f"{p}: not a text file.") from None
+    return parse_study_text(text, str(p), fmt), p.resolve().parent

@@ -1,0 +1,290 @@
+"""Row mappers for the non-LLM MLPerf benchmarks of end_to_end.csv (see docs/workloads.md).
+
+Inference (resnet50, retinanet, bert, dlrm-v2, stable-diffusion-xl, 3d-unet, whisper):
+  Offline       samples/s = n_accelerators x per-chip throughput at the offline batch
+                (data-parallel replicas; the largest batch <= OFFLINE_BATCH that fits memory)
+  Server        queries/s = n_accelerators x the per-chip M/M/1 p99 bound at the MLPerf
+                latency constraint (perf/recsys.py qps_at_p99; mlperf.conf bounds)
+  SingleStream  p90 latency (ms) of one sample at batch 1
+  MultiStream   p99 latency (ms) of one 8-sample query
+Precision rule (the same for every row): the matrix math runs in the first dtype named in
+the row's declared `precision` (int8 -> int8, fp8/float8 -> fp8, fp16, bf16, fp32; "a/b
+mixed" -> a). If the chip has no matrix peak for that dtype, the next wider dtype it
+supports is used (int8 -> fp8 -> fp16 -> bf16). No per-submitter exceptions.
+
+Training (dlrm-dcnv2, bert, resnet, stable-diffusion): minutes = samples_to_converge /
+(n_accelerators x per-chip training samples/s) / 60, where samples_to_converge is read
+from the row notes: `samples_count=` when present, else `epoch_num=` converted per
+benchmark (bert logs samples; resnet epochs x 1,281,167 ImageNet images; dlrm_dcnv2 epochs
+x 4,195,197,692 Criteo pairs). A training step is 3x the forward cost (forward, input-
+gradient and weight-gradient GEMMs of equal FLOPs; Kaplan et al. 2020 6N rule) in bf16,
+plus the data-parallel gradient all-reduce of the dense weights, overlapped with backward
+(PyTorch DDP bucketing, Li et al. 2020, VLDB): t = 3 t_fwd + max(0, t_allreduce - 2 t_fwd).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from ..errors import TapeoutError
+from ..hardware.catalog import get_chip, resolve_chip_id
+from ..ops import Collective, OpGraph
+from ..perf.opcost import evaluate
+from ..perf.recsys import qps_at_p99, recsys_cost
+from ..workloads.catalog import USABLE_MEMORY_FRACTION, memory_needed
+from ..workloads import diffusion, recsys, speech, vision
+from ..workloads.blocks import distinct_weight_bytes
+from .registry import RowPrediction, SkipRow, register
+
+INF_BENCH = [  # (regex on the benchmark token, canonical name)
+    (r"^resnet(50)?$", "resnet50"),
+    (r"^retinanet$", "retinanet"),
+    (r"^bert-99(\.9)?(/99\.9)?$", "bert"),
+    (r"^dlrm-v2-99(\.9)?(/99\.9)?$", "dlrmv2"),
+    (r"^stable-diffusion-xl$", "sdxl"),
+    (r"^3d-unet-99(\.9)?(/99\.9)?$", "3d-unet"),
+    (r"^whisper", "whisper"),
+]
+TRAIN_BENCH = {"bert": "bert", "resnet": "resnet", "dlrm_dcnv2": "dlrm-dcnv2", "stable_diffusion": "stable-diffusion"}
+
+# mlperf.conf Server p99 latency constraints (s) (reference/workloads-and-compression.md 6.1)
+SERVER_BOUND_S = {"resnet50": 0.015, "retinanet": 0.100, "bert": 0.130, "dlrmv2": 0.060, "sdxl": 20.0, "whisper": 1.0}
+OFFLINE_BATCH = {"resnet50": 256, "retinanet": 16, "bert": 256, "dlrmv2": 256, "sdxl": 8, "3d-unet": 1, "whisper": 64}
+SERVER_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+IMAGENET_TRAIN = 1_281_167
+CRITEO_TRAIN_PAIRS = 4_195_197_692
+WIDER = {"int8": ["int8", "fp8", "fp16", "bf16"], "fp8": ["fp8", "fp16", "bf16"], "fp16": ["fp16", "bf16"],
+         "bf16": ["bf16", "fp16"], "fp32": ["tf32", "fp32"]}
+DTYPE_WORDS = [("float8", "fp8"), ("fp8", "fp8"), ("int8", "int8"), ("fp16", "fp16"), ("float16", "fp16"),
+               ("bf16", "bf16"), ("bfloat16", "bf16"), ("fp32", "fp32")]
+
+
+def declared_dtype(precision: str) -> str | None:
+    s = precision.lower()
+    best = None
+    for word, dt in DTYPE_WORDS:
+        i = s.find(word)
+        if i >= 0 and (best is None or i < best[0]):
+            best = (i, dt)
+    return best[1] if best else None
+
+
+def compute_precision(precision: str, chip) -> str:
+    """The module's precision rule: first declared dtype, widened until the chip supports it."""
+    dt = declared_dtype(precision)
+    if dt is None:
+        raise SkipRow(f"precision '{precision}' names no dtype")
+    for cand in WIDER[dt]:
+        key = {"fp16": "fp16", "bf16": "bf16", "fp8": "fp8", "int8": "int8", "tf32": "tf32", "fp32": "fp32"}[cand]
+        if chip.supports(key):
+            return "fp32" if cand == "tf32" else cand
+    raise SkipRow(f"chip {chip.id} supports none of {WIDER[dt]}")
+
+
+def _bench_of(row: dict) -> tuple[str, str] | None:
+    m = re.match(r"MLPerf (Inference|Training) v[\d.]+ (\S+)", row.get("workload", ""))
+    if not m:
+        return None
+    if m.group(1) == "Inference" and row.get("category") == "mlperf-inf":
+        for rx, name in INF_BENCH:
+            if re.match(rx, m.group(2)):
+                return "inf", name
+        return None
+    if m.group(1) == "Training" and row.get("category") == "mlperf-train":
+        name = TRAIN_BENCH.get(m.group(2))
+        return ("train", name) if name else None
+    return None
+
+
+def _chip(row: dict):
+    cid = resolve_chip_id(row["accelerator"])
+    if cid is None:
+        raise SkipRow(f"accelerator '{row['accelerator']}' is not in the chip catalog")
+    return get_chip(cid)
+
+
+def _graph(bench: str, batch: int, prec: str) -> OpGraph:
+    if bench == "resnet50":
+        return vision.resnet50_graph(batch, 224, prec)
+    if bench == "retinanet":
+        return vision.retinanet_graph(batch, 800, prec)
+    if bench == "bert":
+        return speech.bert_graph(batch, 384, prec)
+    if bench == "dlrmv2":
+        return recsys.dlrmv2_graph(batch, precision=prec)
+    if bench == "sdxl":
+        vae = "fp16" if prec in ("int8", "fp8") else prec
+        return diffusion.sdxl_graph(batch, 20, 1024, prec, vae_precision=vae)
+    if bench == "3d-unet":
+        return vision.unet3d_graph(batch, precision=prec)
+    if bench == "whisper":
+        return speech.whisper_graph(batch, precision=prec)
+    raise SkipRow(f"no graph for {bench}")
+
+
+def _time(bench: str, g: OpGraph, p) -> float:
+    if bench == "dlrmv2":
+        return float(recsys_cost(g, p)["time"])
+    return float(evaluate(g, p).total_time)
+
+
+def _fits(bench, g, p) -> bool:
+    need = memory_needed(g, include_embeddings=True)
+    return need <= float(p.mem_capacity) * USABLE_MEMORY_FRACTION or bench == "dlrmv2"
+
+
+def per_chip_offline(bench: str, chip, prec: str) -> tuple[float, int, str]:
+    p = chip.params()
+    b = OFFLINE_BATCH[bench]
+    while b >= 1:
+        g = _graph(bench, b, prec)
+        if _fits(bench, g, p):
+            t = _time(bench, g, p)
+            return b / t, b, str(evaluate(g, p).dominant_bound()) if bench != "dlrmv2" else str(recsys_cost(g, p)["bound"])
+        b //= 2
+    raise SkipRow(f"{bench} at batch 1 does not fit {chip.id}'s memory")
+
+
+@register("mlperf-other-inference")
+def map_inference(row: dict) -> RowPrediction | None:
+    kind = _bench_of(row)
+    if kind is None or kind[0] != "inf":
+        return None
+    bench = kind[1]
+    chip = _chip(row)
+    prec = compute_precision(row.get("precision", ""), chip)
+    n = int(float(row.get("n_accelerators") or 1))
+    scen = row.get("scenario", "")
+    p = chip.params()
+    detail = {"chip": chip.id, "compute_precision": prec, "n_accelerators": n}
+    try:
+        if scen == "Offline":
+            tput, b, bound = per_chip_offline(bench, chip, prec)
+            detail.update(batch=b, bound=bound, per_chip=tput)
+            return RowPrediction(n * tput, "Samples/s", bench, detail=detail)
+        if scen == "Server":
+            T = SERVER_BOUND_S.get(bench)
+            if T is None:
+                raise SkipRow(f"no Server bound for {bench}")
+            best = 0.0
+            for b in SERVER_BATCHES:
+                if b > OFFLINE_BATCH[bench]:
+                    break
+                g = _graph(bench, b, prec)
+                if not _fits(bench, g, p):
+                    break
+                best = max(best, float(qps_at_p99(_time(bench, g, p), b, T)))
+            detail.update(latency_bound_s=T)
+            return RowPrediction(n * best, "Queries/s", bench, detail=detail)
+        if scen in ("SingleStream", "MultiStream"):
+            b = 1 if scen == "SingleStream" else 8
+            g = _graph(bench, b, prec)
+            return RowPrediction(_time(bench, g, p) * 1e3, "Latency (ms)", bench, detail=detail)
+    except TapeoutError as e:
+        raise SkipRow(str(e)) from None
+    raise SkipRow(f"scenario '{scen}' not modelled")
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def _notes_value(notes: str, key: str) -> float | None:
+    m = re.search(rf"{key}=([0-9.eE+-]+)", notes)
+    return float(m.group(1)) if m else None
+
+
+def samples_to_converge(bench: str, notes: str) -> float:
+    s = _notes_value(notes, "samples_count")
+    if s:
+        return s
+    e = _notes_value(notes, "epoch_num")
+    if e is None:
+        raise SkipRow("row notes give neither samples_count nor epoch_num")
+    if bench == "bert":
+        return e
+    if bench == "resnet":
+        return e * IMAGENET_TRAIN
+    if bench == "dlrm-dcnv2":
+        return e * CRITEO_TRAIN_PAIRS
+    raise SkipRow(f"{bench}: epoch_num without samples_count cannot be converted")
+
+
+def sd2_unet_train_ops(n: int, pr) -> list:
+    """Stable Diffusion v2 (512x512 -> 64x64 latents): UNet channel_mult [1,2,4,4], depth-1
+    transformers on the first three levels, context 1024 (OpenCLIP ViT-H text, 77 tokens)."""
+    return diffusion.unet_ops(n, 64, 64, pr, mult=(1, 2, 4, 4), depth=(1, 1, 1, 0), ctx_dim=1024, adm=0)
+
+
+def training_graph(bench: str, per_chip_batch: int) -> tuple[OpGraph, float]:
+    """Forward graph of one training step on one chip and its dense weight bytes (bf16)."""
+    pr = "bf16"
+    if bench == "bert":
+        g = speech.bert_graph(per_chip_batch, 512, pr, head="pretrain")
+    elif bench == "resnet":
+        g = vision.resnet50_graph(per_chip_batch, 224, pr)
+    elif bench == "dlrm-dcnv2":
+        g = recsys.recsys_graph(recsys.dlrmv2_model(), per_chip_batch, pr, emb_dtype="fp32")
+    elif bench == "stable-diffusion":
+        from ..workloads.blocks import as_precision
+
+        p = as_precision(pr)
+        ops = sd2_unet_train_ops(per_chip_batch, p)
+        ops += diffusion.clip_text_ops("text.openclip_h", per_chip_batch, 24, 1024, 16, 4096, p)
+        ops += diffusion.vae_decoder_ops(per_chip_batch, 64, 64, p)  # encoder cost ~ decoder cost (mirror)
+        g = OpGraph(f"sd2-train:b{per_chip_batch}", ops, {"batch": per_chip_batch})
+    else:
+        raise SkipRow(f"no training graph for {bench}")
+    dense = distinct_weight_bytes([o for o in g.ops if not o.name.startswith(("text.", "vae."))])
+    return g, dense
+
+
+@register("mlperf-other-training")
+def map_training(row: dict) -> RowPrediction | None:
+    kind = _bench_of(row)
+    if kind is None or kind[0] != "train":
+        return None
+    bench = kind[1]
+    chip = _chip(row)
+    notes = row.get("notes", "")
+    n = int(float(row.get("n_accelerators") or 1))
+    gb = _notes_value(notes, "global_batch_size")
+    if not gb:
+        raise SkipRow("row notes lack global_batch_size")
+    samples = samples_to_converge(bench, notes)
+    per_chip = max(1, int(math.ceil(gb / n)))
+    if not chip.supports("bf16"):
+        raise SkipRow(f"chip {chip.id} has no bf16 matrix peak")
+    p = chip.params()
+    try:
+        g, dense = training_graph(bench, per_chip)
+        t_fwd = float(evaluate(g, p).total_time)
+    except TapeoutError as e:
+        raise SkipRow(str(e)) from None
+    t_ar = 0.0
+    if n > 1:
+        tier = "scaleup" if n <= float(p.scaleup_domain) else "scaleout"
+        ar = Collective(name="grad_allreduce", collective="all_reduce", payload_bytes=dense, group=n, tier=tier)
+        t_ar = float(evaluate(OpGraph("ar", [ar]), p).total_time)
+    t_step = 3 * t_fwd + max(0.0, t_ar - 2 * t_fwd)
+    steps = samples / gb
+    minutes = steps * t_step / 60.0
+    return RowPrediction(minutes, "minutes", f"train-{bench}", detail={
+        "chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "step_s": t_step,
+        "allreduce_s": t_ar, "samples_per_s": gb / t_step})
+
+
+def benchmark_rows(rows: list[dict]) -> list[tuple[dict, str]]:
+    """Rows these mappers own, with their benchmark name (for coverage accounting)."""
+    out = []
+    for r in rows:
+        k = _bench_of(r)
+        if k:
+            out.append((r, k[1] if k[0] == "inf" else f"train-{k[1]}"))
+    return out
+
+
+__all__ = ["map_inference", "map_training", "compute_precision", "samples_to_converge", "benchmark_rows", "np"]
