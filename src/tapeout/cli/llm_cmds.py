@@ -15,7 +15,7 @@ from .app import app, console, print_json, table
 def _serve(model, chip, num_chips, precision, input_len, output_len, batch, tp, kv_precision, sparsity):
     if sparsity and sparsity not in ("none", "dense"):
         try:
-            from ..quant.serve import serve_with_compression
+            from ..quant import serve_with_compression
         except ImportError:
             from ..errors import TapeoutError
 

@@ -214,7 +214,13 @@ def _node_idx(d):
 def hardware(design: dict) -> dict:
     """Silicon, power, cost and export metrics of each design (arrays of shape (D,)).
 
-    Returns the effective clock (after the power cap) and everything the objectives need."""
+    Returns the effective clock (after the power cap) and everything the objectives need.
+    Designs too large for a wafer get infinite cost (no warnings)."""
+    with np.errstate(all="ignore"):
+        return _hardware(design)
+
+
+def _hardware(design: dict) -> dict:
     from ..econ.area import die_area
     from ..econ.nodes import coef, node_param
     from ..econ.power import bit_energy_pj, op_energy_pj, power_capped_clock, static_power_w

@@ -145,6 +145,8 @@ def _read_specs(fname: str) -> dict[str, dict[str, Spec]]:
 def _catalog() -> dict[str, Chip]:
     index = yaml.safe_load(_data_path("chips", "index.yaml").read_text())
     specs = _read_specs("specs.csv")
+    for cid, rows in _read_specs("supplement_specs.csv").items():  # chips absent from the shared table
+        specs.setdefault(cid, {}).update(rows)
     extra = _read_specs("extra_specs.csv")
     chips = {}
     for cid, meta in index.items():

@@ -80,7 +80,7 @@ class ChipParams:
         p = cls(
             peak_flops=peaks,
             vector_flops=float(fp32 if isinstance(fp32, float) else 0.0) * TB,
-            sparsity_factor=_num(g("sparsity_factor", 2.0), 2.0),
+            sparsity_factor=_num(g("sparsity_factor", 1.0), 1.0),
             num_cores=float(g("num_cores")),
             tile_m=float(g("matrix_tile_m")),
             tile_n=float(g("matrix_tile_n")),

@@ -82,7 +82,17 @@ class ServingResult:
         return asdict(self)
 
 
-def weight_bytes_per_chip(cfg: LLMConfig, pr: Precision, tp: int, ep: int) -> float:
+def weight_bytes_per_chip(cfg: LLMConfig, pr: Precision, tp: int, ep: int, weight_bytes_factor: float = 1.0) -> float:
+    """Weight bytes one chip holds. `weight_bytes_factor` scales all but the embeddings
+    (compression: sparsity metadata, group scales), applied by tapeout.quant."""
+    full = _weight_bytes_per_chip(cfg, pr, tp, ep)
+    if weight_bytes_factor == 1.0:
+        return full
+    emb = cfg.vocab_size * cfg.hidden_size * (1 if cfg.tie_word_embeddings else 2) / tp * pr.weight_bytes
+    return emb + (full - emb) * weight_bytes_factor
+
+
+def _weight_bytes_per_chip(cfg: LLMConfig, pr: Precision, tp: int, ep: int) -> float:
     total = cfg.param_count()
     if cfg.is_moe:
         moe_total, _ = cfg.moe_params()
@@ -101,18 +111,18 @@ def kv_bytes_per_token_per_chip(cfg: LLMConfig, pr: Precision, tp: int) -> float
     return full * local_heads / cfg.kv_heads
 
 
-def max_batch(cfg, pr, tp, ep, capacity_bytes, seq_tokens) -> int:
+def max_batch(cfg, pr, tp, ep, capacity_bytes, seq_tokens, weight_bytes_factor: float = 1.0) -> int:
     usable = capacity_bytes * (USABLE_MEMORY_FRACTION - ACTIVATION_RESERVE_FRACTION)
-    free = usable - weight_bytes_per_chip(cfg, pr, tp, ep)
+    free = usable - weight_bytes_per_chip(cfg, pr, tp, ep, weight_bytes_factor)
     per_seq = kv_bytes_per_token_per_chip(cfg, pr, tp) * seq_tokens
     if free <= 0:
         return 0
     return int(min(MAX_BATCH, free // per_seq))
 
 
-def _step_cost(cfg, pr, par: Parallelism, phase, batch, q_len, context, params: ChipParams, imbalance=1.0) -> CostTable:
+def _step_cost(cfg, pr, par: Parallelism, phase, batch, q_len, context, params: ChipParams, imbalance=1.0, evaluator=None) -> CostTable:
     g = build_llm_graph(cfg, LLMStep(phase, batch, q_len, context, pr, par.tp, par.ep, expert_imbalance=imbalance))
-    return evaluate(g, params)
+    return (evaluator or evaluate)(g, params)
 
 
 def _pow2_upto(n: int) -> list[int]:
@@ -152,6 +162,8 @@ def serve(
     expert_imbalance: float = 1.0,
     max_tpot_s: float | None = None,
     max_ttft_s: float | None = None,
+    evaluator=None,
+    weight_bytes_factor: float = 1.0,
 ) -> ServingResult:
     """Max-throughput serving prediction with automatic parallelism and batch.
 
@@ -164,7 +176,7 @@ def serve(
     require_positive("output_len", output_len)
     if batch is not None:
         require_positive("batch", batch)
-    pr = get_precision(precision)
+    pr = precision if isinstance(precision, Precision) else get_precision(precision)
     if kv_precision:
         pr = pr.with_kv(kv_precision)
     p = params if params is not None else c.params()
@@ -189,9 +201,9 @@ def serve(
     fit_msgs: list[str] = []
     slo_misses: list[ServingResult] = []
     for par in cands:
-        bmax = max_batch(cfg, pr, par.tp, par.ep, cap, seq)
+        bmax = max_batch(cfg, pr, par.tp, par.ep, cap, seq, weight_bytes_factor)
         if bmax < 1:
-            need = weight_bytes_per_chip(cfg, pr, par.tp, par.ep) / 2**30
+            need = weight_bytes_per_chip(cfg, pr, par.tp, par.ep, weight_bytes_factor) / 2**30
             fit_msgs.append(f"{par}: weights need {need:.1f} GiB/chip of {cap / 2**30 * USABLE_MEMORY_FRACTION:.1f} usable")
             continue
         batches = [batch] if batch is not None else _pow2_upto(bmax)
@@ -201,7 +213,8 @@ def serve(
                     f"batch={b} does not fit: at {par} the KV cache of {seq} tokens/sequence allows at most "
                     f"{bmax} sequences per replica on {c.id} ({cap / 2**30:.0f} GiB). Lower --batch or add chips."
                 )
-            r = _evaluate_point(cfg, c, pr, par, p, b, input_len, output_len, num_chips, bmax, expert_imbalance)
+            r = _evaluate_point(cfg, c, pr, par, p, b, input_len, output_len, num_chips, bmax, expert_imbalance,
+                                evaluator, weight_bytes_factor)
             if (max_tpot_s and r.tpot_s > max_tpot_s) or (max_ttft_s and r.ttft_s > max_ttft_s):
                 slo_misses.append(r)
                 continue
@@ -227,23 +240,23 @@ def _compute_key(pr: Precision) -> str:
     return COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")
 
 
-def _evaluate_point(cfg, c, pr, par, p, b, I, O, num_chips, bmax, imbalance) -> ServingResult:
+def _evaluate_point(cfg, c, pr, par, p, b, I, O, num_chips, bmax, imbalance, evaluator=None, wfac=1.0) -> ServingResult:
     ctx = I + O // 2
-    dec = _step_cost(cfg, pr, par, "decode", b, 1, ctx, p, imbalance)
+    dec = _step_cost(cfg, pr, par, "decode", b, 1, ctx, p, imbalance, evaluator)
     t_dec = float(np.max(dec.total_time))
     # prefill in chunks of ~PREFILL_CHUNK_TOKENS tokens: nb requests per chunk
     nb = max(1, min(b, PREFILL_CHUNK_TOKENS // I))
-    pre = _step_cost(cfg, pr, par, "prefill", nb, I, 0, p, imbalance)
+    pre = _step_cost(cfg, pr, par, "prefill", nb, I, 0, p, imbalance, evaluator)
     t_pre_chunk = float(np.max(pre.total_time))
     t_pre_req = t_pre_chunk / nb
-    one = _step_cost(cfg, pr, par, "prefill", 1, I, 0, p, imbalance) if nb > 1 else pre
+    one = _step_cost(cfg, pr, par, "prefill", 1, I, 0, p, imbalance, evaluator) if nb > 1 else pre
     ttft = float(np.max(one.total_time))
     step = t_dec + (b / O) * t_pre_req
     per_replica = b / step
     total = per_replica * par.dp
     e_tok = (float(np.max(dec.total_energy)) + (b / O) * float(np.max(pre.total_energy)) / nb) * par.tp / b
     power = e_tok * per_replica / par.tp
-    w = weight_bytes_per_chip(cfg, pr, par.tp, par.ep)
+    w = weight_bytes_per_chip(cfg, pr, par.tp, par.ep, wfac)
     kv = kv_bytes_per_token_per_chip(cfg, pr, par.tp) * (I + O) * b
     bound = str(dec.dominant_bound()) if np.ndim(dec.dominant_bound()) == 0 else str(dec.dominant_bound().flat[0])
     return ServingResult(

@@ -32,6 +32,7 @@ from ..ops import OP_KINDS, PEAK_KEYS, OpGraph, OpTable
 
 K_MATMUL, K_ATTN, K_ELT, K_EMB, K_COLL, K_FIXED = (OP_KINDS.index(k) for k in OP_KINDS)
 BOUNDS = ("compute", "memory", "comm", "overhead", "fixed")
+MIN_TILE_M = 16.0  # smallest row tile of a matrix-engine instruction (NVIDIA mma.m16n8k16; AMD MFMA 16x16)
 
 
 @dataclass
@@ -103,6 +104,11 @@ def collective_time(wire_bytes, group, link_bw, latency, eff_link, is_all_to_all
 
 
 def evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool = True) -> CostTable:
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # unsupported dtype -> inf time
+        return _evaluate(graph, p, check_support)
+
+
+def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> CostTable:
     t = graph.table if isinstance(graph, OpGraph) else graph
     dshape = p.design_shape
     nd = len(dshape)
@@ -127,7 +133,10 @@ def evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool = True
                 f"Choose a precision the chip supports (see `tapeout show {p.chip_id}`)."
             )
     m, n, k, par = col(t.m), col(t.n), col(t.k), col(t.parallel)
-    tm, tn, cores = p.tile_m, p.tile_n, p.num_cores
+    tn, cores = p.tile_n, p.num_cores
+    # tile selection: kernels shrink the row tile for few tokens (CUTLASS/cuBLAS pick 16..128
+    # row tiles; MMA instructions are 16 rows), so decode GEMMs pad m to a multiple of 16
+    tm = np.minimum(p.tile_m, np.maximum(MIN_TILE_M, np.ceil(m / MIN_TILE_M) * MIN_TILE_M))
     mt = np.ceil(m / tm)
     nt = np.ceil(n / tn)
     u_pad = (m * n) / (mt * tm * nt * tn)

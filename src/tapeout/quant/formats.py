@@ -57,9 +57,11 @@ FALLBACK_CHAIN: dict[str, tuple[str, ...]] = {
     "fp32": ("tf32", "bf16"),
 }
 
-# Vector operations per weight element to turn the stored format into the math format:
-# unpack (shift/mask, ~1 with LOP3 tricks), convert (1), scale (1 FMA incl. zero point).
-# Block-scaled FP formats skip the integer zero point but need the scale lookup.
+# Vector work per weight element to turn the stored format into the math format, in
+# FLOP-equivalents at the FP32 vector rate (1 instruction = 2 FLOPs, an FMA lane-slot):
+# INT4 -> FP16 takes ~1.5 instructions per element with packed half2 math (LOP3 unpack +
+# magic-number subtract + scale FMA on 2 elements each; Marlin, arXiv:2408.11743), i.e. 3.
+# 8-bit formats skip the unpack (2); a plain 16-bit conversion is 1.
 DEQUANT_OPS_PER_WEIGHT: dict[str, float] = {
     "int2_g64": 3.0,
     "int4": 3.0,

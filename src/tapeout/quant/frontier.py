@@ -164,7 +164,10 @@ def speed_quality_frontier(model, chip, schemes=DEFAULT_SCHEMES, num_chips: int 
     and whether the scheme is on the Pareto front (higher tokens/s, lower loss)."""
     from ..workloads.llm_config import LLMConfig, load_llm
 
+    from ..hardware.catalog import get_chip
+
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
+    chip = get_chip(chip) if isinstance(chip, str) else chip  # bad names fail here, not per scheme
     pb = params_b if params_b is not None else cfg.param_count() / 1e9
     rows = []
     for spec in schemes:

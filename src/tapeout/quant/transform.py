@@ -379,8 +379,7 @@ def sparse_speedup(op: Op, sparsity_factor) -> np.ndarray | float:
 def evaluate_compressed(graph: OpGraph, p, sparsity_factor=None):
     """perf.opcost.evaluate plus sparse math speedup and dequantization time.
 
-    For each CompressedMatMul row: t_compute' = t_compute / s + dequant_flops /
-    (vector_flops * eff_vector); time' = max(t_compute', t_memory) + kernel_overhead;
+    For each CompressedMatMul row: t_compute' = t_compute / s + dequant_flops / vector_flops; time' = max(t_compute', t_memory) + kernel_overhead;
     bound and energy updated (energy: matrix FLOP energy / s, plus static power over the
     time change). `sparsity_factor` defaults to p.sparsity_factor.
     """
@@ -400,11 +399,13 @@ def evaluate_compressed(graph: OpGraph, p, sparsity_factor=None):
     time = np.array(ct.time, dtype=float, copy=True)
     energy = np.array(ct.energy, dtype=float, copy=True)
     bound = np.array(ct.bound, copy=True)
-    vec = np.maximum(np.asarray(p.vector_flops, dtype=float) * np.asarray(p.eff_vector, dtype=float), 1.0)
-    # chips without a listed FP32 vector rate: assume 1/16 of the bf16 matrix peak (order of
-    # the vector/matrix ratio of A100/H100: 19.5/312, 67/989)
+    # Dequant ops are FLOP-equivalents at the FP32 vector rate, issued at full rate (integer
+    # LOP3 / packed half2 ALU work, no memory stalls: the weights are already in registers).
+    # Chips without a listed FP32 vector rate: 1/16 of the bf16 matrix peak (the
+    # vector/matrix ratio of A100 and H100: 19.5/312, 67/989).
     bf16 = np.asarray(p.peak_flops, dtype=float)[PEAK_KEYS.index("bf16")]
-    vec = np.where(np.asarray(p.vector_flops, dtype=float) > 0, vec, np.maximum(bf16 / 16.0 * np.asarray(p.eff_vector), 1.0))
+    vf = np.asarray(p.vector_flops, dtype=float)
+    vec = np.maximum(np.where(vf > 0, vf, bf16 / 16.0), 1.0)
     pj = np.asarray(p.pj_per_flop, dtype=float)
     for i in rows:
         o = t.ops[i]

@@ -52,8 +52,14 @@ def _spatial_transformer(ops, tag, n, c, h, w, depth, pr, ctx_len, ctx_dim, coun
 
 def sdxl_unet_ops(n: int, lh: int, lw: int, pr: Precision, count: float = 1, ctx_len: int = 77, ctx_dim: int = 2048) -> list[Op]:
     """One SDXL UNet evaluation on n latents of lh x lw (count multiplies: steps)."""
-    mc, mult, depth = 320, (1, 2, 4), (0, 2, 10)
-    ops: list[Op] = [linear("unet.time_embed", n, 1280, 2816 + 320, pr, count)]
+    return unet_ops(n, lh, lw, pr, count, ctx_len, ctx_dim)
+
+
+def unet_ops(n: int, lh: int, lw: int, pr: Precision, count: float = 1, ctx_len: int = 77, ctx_dim: int = 2048,
+             mc: int = 320, mult=(1, 2, 4), depth=(0, 2, 10), adm: int = 2816) -> list[Op]:
+    """A latent-diffusion UNet (SD/SDXL family): len(mult) levels of 2 res-blocks (+ depth[l]
+    transformer blocks), mid block, 3 res-blocks per level on the way up."""
+    ops: list[Op] = [linear("unet.time_embed", n, 4 * mc, adm + mc, pr, count)]
     op, _, _ = conv2d("unet.conv_in", n, 4, mc, lh, lw, 3, pr, count=count)
     ops.append(op)
     h, w, c = lh, lw, mc
@@ -72,7 +78,8 @@ def sdxl_unet_ops(n: int, lh: int, lw: int, pr: Precision, count: float = 1, ctx
             h, w = h2, w2
             skips.append(c)
     _resblock(ops, "unet.mid.res0", n, c, c, h, w, pr, count)
-    _spatial_transformer(ops, "unet.mid.attn", n, c, h, w, depth[-1], pr, ctx_len, ctx_dim, count)
+    _spatial_transformer(ops, "unet.mid.attn", n, c, h, w, max(1, max(depth) if depth[-1] == 0 else depth[-1]), pr,
+                         ctx_len, ctx_dim, count)
     _resblock(ops, "unet.mid.res1", n, c, c, h, w, pr, count)
     for lvl in range(len(mult) - 1, -1, -1):
         cout = mc * mult[lvl]

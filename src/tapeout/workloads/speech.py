@@ -116,6 +116,11 @@ def bert_graph(batch: int = 1, seq_len: int = 384, precision: str | Precision = 
     ops += transformer_block("layer", n, seq_len, h, cfg.heads, cfg.ffn, pr, count=cfg.layers)
     if head == "squad":
         ops.append(linear("qa_head", T, 2, h, pr, out_dtype="fp32"))
+    elif head == "pretrain":  # MLM on the masked positions (MLPerf: max 76 per sequence) + NSP
+        mlm = n * min(76, seq_len)
+        ops.append(linear("mlm_transform", mlm, h, h, pr))
+        ops.append(linear("mlm_decoder", mlm, cfg.vocab, h, pr, out_dtype="fp32"))
+        ops.append(linear("pooler_nsp", n, h, h, pr))
     else:
         ops.append(linear("pooler", n, h, h, pr))
     return OpGraph(f"{cfg.name}:b{n}:s{seq_len}:{pr.name}", ops,

@@ -1,0 +1,58 @@
+"""`tapeout train`: LLM training step at cluster scale (and MLPerf Training presets)."""
+
+from __future__ import annotations
+
+import typer
+
+from .app import app, console, print_json, table
+
+
+@app.command("train")
+def train_cmd(
+    model: str = typer.Option(None, "--model", "-m", help="preset name or config.json"),
+    chip: str = typer.Option(..., "--chip", "-c"),
+    num_chips: int = typer.Option(8, "--num-chips", "-n"),
+    global_batch_tokens: float = typer.Option(None, "--global-batch-tokens"),
+    seq_len: int = typer.Option(None, "--seq-len"),
+    precision: str = typer.Option("bf16", "--precision", "-p", help="GEMM precision (bf16, fp8, int8)"),
+    benchmark: str = typer.Option(None, "--benchmark", help="gpt3-175b | llama2-70b-lora | llama3.1-405b | llama3.1-8b"),
+    tp: int = typer.Option(None, "--tp"),
+    pp: int = typer.Option(None, "--pp"),
+    lora: bool = typer.Option(False, "--lora", help="LoRA fine-tuning (frozen base weights)"),
+    json_out: bool = typer.Option(False, "--json"),
+):
+    """Predict step time, tokens/s, MFU and memory per chip; picks the fastest layout that fits."""
+    from ..errors import TapeoutError
+    from ..perf.mlperf import _v, benchmarks
+    from ..perf.training import train
+
+    ttt_tokens = None
+    if benchmark:
+        tb = benchmarks()["training"]
+        key = benchmark.lower().replace("_", "-")
+        if key not in tb:
+            raise TapeoutError(f"unknown training benchmark '{benchmark}'. Known: {', '.join(tb)}.")
+        b = tb[key]
+        model = model or b["model"]
+        seq_len = seq_len or int(_v(b["seq_len"]))
+        global_batch_tokens = global_batch_tokens or float(_v(b["global_batch_sequences"])) * seq_len
+        lora = lora or not b.get("full_finetune", True)
+        ttt_tokens = float(_v(b["tokens_to_train"])) if "tokens_to_train" in b else float(_v(b["samples_to_train"])) * seq_len
+    if not model:
+        raise TapeoutError("--model (or --benchmark) is required.")
+    seq_len = seq_len or 2048
+    global_batch_tokens = global_batch_tokens or 1024 * seq_len
+    r = train(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp)
+    if ttt_tokens:
+        r.time_to_train_min = ttt_tokens / r.tokens_per_s / 60.0
+        r.notes.append("time to train excludes evaluation, checkpoint loading and warm-up")
+    d = r.as_dict()
+    if json_out:
+        print_json(d)
+        return
+    keys = ["model", "chip", "num_chips", "precision", "parallelism", "step_time_s", "tokens_per_s", "mfu",
+            "memory_gib_per_chip", "capacity_gib_per_chip", "time_to_train_min"]
+    console.print(table("training prediction", ["metric", "value"], [[k, d.get(k)] for k in keys if d.get(k) is not None]))
+    bd = r.breakdown
+    console.print(table("step breakdown", ["item", "value"], [[k, bd[k]] for k in ("m", "F", "B", "bubble", "t_dp", "exposed_dp",
+                                                                                   "optimizer", "act") if k in bd]))

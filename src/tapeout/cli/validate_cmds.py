@@ -1,0 +1,53 @@
+"""`tapeout validate`: predicted vs measured for every mappable row, error tables, coverage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from .app import _jsonable, app, console, table
+
+
+@app.command("validate")
+def validate_cmd(
+    data: Path = typer.Option(None, "--data", help="CSV in end_to_end.csv's schema (default: the packaged one)"),
+    json_out: Path = typer.Option(None, "--json", help="write one record per row to this file"),
+    holdout: str = typer.Option(None, "--holdout", help="recalibrate without this chip's microbenchmarks; report its rows"),
+    rows_table: bool = typer.Option(True, "--rows/--no-rows", help="print the per-row table"),
+):
+    """Compare predictions with published measurements (MLPerf, vendor tables)."""
+    from ..errors import TapeoutError
+    from ..validation import harness
+
+    if data is not None and not Path(data).is_file():
+        raise TapeoutError(f"--data file '{data}' not found.")
+    res = harness.run(data, holdout=holdout)
+    results = res["results"]
+    if rows_table:
+        console.print(table(
+            "predicted vs measured" + (f" (holdout {holdout})" if holdout else ""),
+            ["id", "benchmark", "scenario", "accelerator", "n", "measured", "predicted", "unit", "err %", "80% interval"],
+            [[r.id, r.benchmark, r.scenario, r.accelerator, r.n_accelerators, r.measured, r.predicted, r.unit[:24],
+              f"{r.error_pct:+.1f}", f"{r.low:.4g}..{r.high:.4g}" if r.low else "-"]
+             for r in results if r.error_pct is not None]))
+    s = res["summary"]
+    for key, title in (("by_class", "error by class"), ("by_category", "error by category"), ("by_benchmark", "error by benchmark"),
+                       ("by_scenario", "error by scenario"), ("by_accelerator", "error by accelerator")):
+        console.print(table(title, ["group", "n", "median |err| %", "mean |err| %", "median signed %", "in 80% interval"],
+                            [[k, v["n"], v["median_abs_err_pct"], v["mean_abs_err_pct"], v["median_signed_err_pct"],
+                              v["interval_coverage"]] for k, v in s[key].items()]))
+    console.print(table("coverage", ["class", "rows", "predicted", "coverage"],
+                        [[k, v["rows"], v["predicted"], f"{v['coverage'] * 100:.0f}%"] for k, v in s["coverage"].items()]))
+    reasons: dict[str, int] = {}
+    for r in results:
+        if r.skipped:
+            reasons[f"{r.mapper}: {r.skipped}"] = reasons.get(f"{r.mapper}: {r.skipped}", 0) + 1
+    console.print(table("skipped rows by reason", ["reason", "rows"], sorted(([k, v] for k, v in reasons.items()), key=lambda x: -x[1])))
+    console.print(f"{len(results)} rows in {res['seconds']:.1f} s; overall median |err| "
+                  f"{s['overall']['median_abs_err_pct'] if s['overall']['n'] else float('nan'):.1f}% over {s['overall']['n']} rows")
+    if json_out:
+        Path(json_out).write_text(json.dumps(_jsonable({"holdout": holdout, "summary": s,
+                                                        "rows": [r.record() for r in results]}), indent=1))
+        console.print(f"wrote {json_out}")

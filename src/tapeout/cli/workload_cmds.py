@@ -1,0 +1,126 @@
+"""Workload commands: `tapeout import`, `tapeout run-workload`, `tapeout workloads`,
+`tapeout workload-run` (presets) and `tapeout transcode` (video engines + SR)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import typer
+
+from ..errors import TapeoutError
+from .app import app, console, print_json, table
+
+
+def _parse_dims(dims: list[str] | None) -> dict[str, int]:
+    out = {}
+    for d in dims or []:
+        if "=" not in d:
+            raise TapeoutError(f"--dim '{d}' must be NAME=VALUE, e.g. --dim batch=8.")
+        k, v = d.split("=", 1)
+        try:
+            out[k.strip()] = int(v)
+        except ValueError:
+            raise TapeoutError(f"--dim {k}: value '{v}' must be an integer.") from None
+        if out[k.strip()] <= 0:
+            raise TapeoutError(f"--dim {k}: value must be > 0.")
+    return out
+
+
+@app.command("import")
+def import_cmd(model: str = typer.Argument(..., help="ONNX file"),
+               dim: Optional[list[str]] = typer.Option(None, "--dim", help="bind a symbolic dim, NAME=VALUE"),
+               out: str = typer.Option(..., "--out", help="workload file to write (.workload.json)"),
+               precision: Optional[str] = typer.Option(None, help="override the compute dtype (bf16, fp8, int8, ...)")):
+    """Lower an ONNX model into the op set and save it as a workload file."""
+    from ..workloads.imported import lower_onnx, save_workload
+
+    g = lower_onnx(model, _parse_dims(dim), precision)
+    save_workload(g, out)
+    console.print(f"wrote {out}: {len(g.ops)} ops, {g.flops / 1e9:.3g} GFLOP, {g.bytes / 1e6:.3g} MB compulsory traffic")
+
+
+def _result_row(res: dict) -> dict:
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in res.items() if not isinstance(v, dict)}
+
+
+@app.command("run-workload")
+def run_workload(file: str = typer.Argument(..., help="workload file from `tapeout import`"),
+                 chip: str = typer.Option(..., "--chip", help="catalog chip"),
+                 json_out: bool = typer.Option(False, "--json")):
+    """Time, throughput, energy and bound of a saved workload on one chip."""
+    from ..hardware import get_chip
+    from ..perf.opcost import evaluate
+    from ..workloads.imported import load_workload
+
+    g = load_workload(file)
+    c = get_chip(chip)
+    cost = evaluate(g, c.params())
+    units = float(g.meta.get("units", 1) or 1)
+    t = float(cost.total_time)
+    res = {"workload": g.name, "chip": c.id, "time_s": t, "throughput_per_s": units / t, "units": units,
+           "energy_j": float(cost.total_energy), "bound": str(cost.dominant_bound()), "gflop": g.flops / 1e9,
+           "time_by_bound_s": {k: float(v) for k, v in cost.time_by_bound().items()}}
+    if json_out:
+        print_json(res)
+        return
+    console.print(table(f"{g.name} on {c.id}", ["metric", "value"],
+                        [["time (s)", t], ["throughput (units/s)", units / t], ["energy (J)", res["energy_j"]],
+                         ["bound", res["bound"]], ["GFLOP", res["gflop"]]]))
+
+
+@app.command("workloads")
+def workloads_cmd(json_out: bool = typer.Option(False, "--json")):
+    """List the built-in non-LLM workload presets."""
+    from ..workloads.catalog import list_workloads
+
+    rows = list_workloads()
+    if json_out:
+        print_json(rows)
+        return
+    console.print(table("workload presets", ["name", "metric", "description"],
+                        [[r["name"], r["metric"], r["description"]] for r in rows]))
+
+
+@app.command("workload-run")
+def workload_run(name: str = typer.Argument(..., help="preset name (see `tapeout workloads`)"),
+                 chip: str = typer.Option(..., "--chip"),
+                 param: Optional[list[str]] = typer.Option(None, "--set", help="override a preset parameter, KEY=VALUE"),
+                 json_out: bool = typer.Option(False, "--json")):
+    """Throughput of a built-in workload preset on one chip."""
+    from ..workloads.catalog import workload_throughput
+
+    over = {}
+    for kv in param or []:
+        if "=" not in kv:
+            raise TapeoutError(f"--set '{kv}' must be KEY=VALUE.")
+        k, v = kv.split("=", 1)
+        try:
+            over[k] = int(v)
+        except ValueError:
+            try:
+                over[k] = float(v)
+            except ValueError:
+                over[k] = v
+    res = _result_row(workload_throughput(name, chip, **over))
+    if json_out:
+        print_json(res)
+        return
+    console.print(table(f"{name} on {chip}", ["field", "value"], [[k, v] for k, v in res.items()]))
+
+
+@app.command("transcode")
+def transcode(chip: str = typer.Option(..., "--chip"), width: int = 1920, height: int = 1080, codec: str = "h264",
+              sr_model: str = typer.Option("realesr-general-x4v3", "--sr-model"),
+              software_codec: bool = typer.Option(False, "--software-codec"),
+              json_out: bool = typer.Option(False, "--json")):
+    """Decode -> x4 super-resolution -> encode pipeline: frames/s and the bottleneck stage."""
+    from ..perf.video import transcode_sr_pipeline
+
+    res = transcode_sr_pipeline(chip, 1, width, height, codec, sr_model, software_codec=software_codec)
+    if json_out:
+        print_json(res)
+        return
+    rows = [["frames/s", res["frames_per_s"]], ["bottleneck", res["bottleneck"]], ["mode", res["mode"]]]
+    rows += [[f"{k} (s/frame)", v] for k, v in res["stage_time_s"].items()]
+    console.print(table(f"transcode+SR on {res['chip']}: {res['input']} -> {res['output']}", ["metric", "value"], rows))

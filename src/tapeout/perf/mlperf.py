@@ -1,0 +1,275 @@
+"""MLPerf LLM presets: benchmark definitions (data/mlperf/benchmarks.yaml) and LLM serving
+at cluster scale with automatic parallelism.
+
+`serve_at_scale` searches tensor (TP), expert (EP), pipeline (PP) and data (DP, replicas)
+parallelism for a model on N chips, keeps the layouts whose weights + paged KV cache fit,
+and for each evaluates the steady state of perf/serving_sim.py: Offline = unconstrained
+throughput, Server / Interactive = the highest load meeting the benchmark's p99 TTFT and
+TPOT bounds (closed-form queue; `simulate=True` runs the event-driven simulation instead).
+Outputs are in MLPerf units: output tokens/s of the whole system.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+import yaml
+
+from ..errors import TapeoutError, unknown_name_error
+from ..hardware.catalog import Chip, get_chip
+from ..hardware.topology import Topology
+from ..precision import COMPUTE_PEAK_FIELD, get_precision
+from ..workloads.llm_config import LLMConfig, load_llm
+from .llm import ACTIVATION_RESERVE_FRACTION, USABLE_MEMORY_FRACTION, kv_bytes_per_token_per_chip, weight_bytes_per_chip
+from .serving_sim import StepModel, max_rate_closed_form, max_rate_sim, offline_best
+
+SCENARIOS = ("offline", "server", "interactive")
+Z80 = 1.2815515655446004  # 80% two-sided normal quantile
+
+
+@lru_cache(maxsize=1)
+def benchmarks() -> dict:
+    return yaml.safe_load(resources.files("tapeout").joinpath("data", "mlperf", "benchmarks.yaml").read_text())
+
+
+def _v(x):
+    return x["value"] if isinstance(x, dict) and "value" in x else x
+
+
+INFERENCE_ALIASES = {"llama2-70b-99": "llama2-70b", "llama2-70b-99.9": "llama2-70b", "llama-2-70b": "llama2-70b",
+                     "gptj-99": "gptj", "gptj-99.9": "gptj", "gpt-j": "gptj", "mixtral": "mixtral-8x7b",
+                     "llama3.1-405b-instruct": "llama3.1-405b", "llama-3.1-405b": "llama3.1-405b",
+                     "llama-3.1-8b": "llama3.1-8b", "deepseek-r1-0528": "deepseek-r1"}
+
+
+def inference_benchmark(name: str) -> dict:
+    key = name.strip().lower()
+    key = INFERENCE_ALIASES.get(key, key)
+    inf = benchmarks()["inference"]
+    if key not in inf:
+        raise unknown_name_error("inference benchmark", name, list(inf))
+    b = dict(inf[key])
+    b["name"] = key
+    return b
+
+
+@dataclass
+class ScaleResult:
+    model: str
+    chip: str
+    num_chips: int
+    scenario: str
+    precision: str
+    input_len: float
+    output_len: float
+    output_tokens_per_s: float
+    output_tokens_per_s_per_chip: float
+    parallelism: str
+    tp: int
+    ep: int
+    pp: int
+    dp: int
+    batch_size: int  # sequences in flight per replica
+    tpot_s: float
+    ttft_s: float
+    memory_gib_per_chip: float
+    capacity_gib_per_chip: float
+    interval_80: tuple[float, float] = (0.0, 0.0)
+    candidates: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    benchmark: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+_SM_CACHE: dict = {}
+_RESULT_CACHE: dict = {}
+
+
+def clear_caches() -> None:
+    """Forget cached step models and results (call after swapping the calibration)."""
+    _SM_CACHE.clear()
+    _RESULT_CACHE.clear()
+    from . import training
+
+    training._RESULT_CACHE.clear()
+
+
+def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params=None, moe_cv: float = 0.0) -> StepModel:
+    key = (cfg.name, cfg.hidden_size, chip.id, pr.name, tp, ep, pp, moe_cv, params is None)
+    sm = _SM_CACHE.get(key) if params is None else None
+    if sm is None:
+        p = params if params is not None else chip.params()
+        sm = StepModel(cfg, p, pr, tp, ep, pp, Topology.from_params(p, chip.family), moe_cv=moe_cv, family=chip.family)
+        if params is None:
+            _SM_CACHE[key] = sm
+    return sm
+
+
+def sigma_log_for(chip: Chip) -> float:
+    """Log-space sigma of a prediction: the chip's calibration residual spread combined with
+    the held-out spread of calibrated efficiencies across chips (generic sigma_log)."""
+    from .calibration import calibration_for, load_fitted, _OVERRIDE  # noqa: F401
+
+    cal = calibration_for(chip)
+    from . import calibration as C
+
+    fitted = C._OVERRIDE or C.load_fitted()
+    gen = float(fitted.get("generic", {}).get("sigma_log", 0.2) or 0.2)
+    own = float(cal.sigma_log)
+    return math.sqrt(own ** 2 + gen ** 2) if cal.origin.get("sigma_log") == "chip fit" else math.sqrt(2) * max(own, gen)
+
+
+def interval(value: float, chip: Chip) -> tuple[float, float]:
+    s = sigma_log_for(chip)
+    return value * math.exp(-Z80 * s), value * math.exp(Z80 * s)
+
+
+def layouts(cfg: LLMConfig, num_chips: int, domain: int, tp: int | None = None, pp: int | None = None,
+            ep: int | None = None) -> list[tuple[int, int, int]]:
+    out = []
+    for t in (1, 2, 4, 8, 16, 32, 64):
+        if tp is not None and t != tp:
+            continue
+        if t > num_chips or num_chips % t or cfg.num_attention_heads % t or t > max(domain, 1):
+            continue
+        for p in (1, 2, 4, 8, 16):
+            if pp is not None and p != pp:
+                continue
+            if num_chips % (t * p) or cfg.num_hidden_layers < p:
+                continue
+            eps = [1]
+            if cfg.is_moe:
+                eps = [e for e in (1, 2, 4, 8, 16, 32, 64) if e <= t and t % e == 0 and cfg.num_experts % e == 0]
+            for e in eps:
+                if ep is not None and e != ep:
+                    continue
+                out.append((t, e, p))
+    return out
+
+
+def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", input_len: float = 1024,
+                   output_len: float = 256, scenario: str = "offline", ttft_bound: float | None = None,
+                   tpot_bound: float | None = None, beams: int = 1, tp: int | None = None, pp: int | None = None,
+                   ep: int | None = None, batch: int | None = None, whole_query_bound: bool = False,
+                   moe_cv: float = 0.0, simulate: bool = False, max_in: int | None = None,
+                   max_out: int | None = None, params=None) -> ScaleResult:
+    memo = None
+    if params is None and isinstance(model, str) and not isinstance(chip, Chip):
+        memo = (model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound, beams, tp,
+                pp, ep, batch, whole_query_bound, moe_cv, simulate)
+        if memo in _RESULT_CACHE:
+            import copy
+
+            return copy.deepcopy(_RESULT_CACHE[memo])
+    r = _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
+                        beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params)
+    if memo is not None:
+        import copy
+
+        _RESULT_CACHE[memo] = copy.deepcopy(r)
+    return r
+
+
+def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
+                    beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params) -> ScaleResult:
+    cfg = model if isinstance(model, LLMConfig) else load_llm(model)
+    c = chip if isinstance(chip, Chip) else get_chip(chip)
+    if scenario not in SCENARIOS:
+        raise TapeoutError(f"--scenario must be one of {', '.join(SCENARIOS)}, got '{scenario}'.")
+    pr = get_precision(precision)
+    p = params if params is not None else c.params()
+    key = COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")
+    if float(np.max(p.peak(key))) <= 0:
+        raise TapeoutError(f"chip '{c.id}' has no {pr.compute} matrix support; choose another precision.")
+    domain = int(np.max(p.scaleup_domain))
+    cap = float(np.min(p.mem_capacity))
+    usable = cap * (USABLE_MEMORY_FRACTION - ACTIVATION_RESERVE_FRACTION)
+    occupancy = (input_len + output_len / 2.0) * beams  # paged KV: mean tokens held per request
+    results = []
+    misses = []
+    for t, e, pl in layouts(cfg, num_chips, domain, tp, pp, ep):
+        w = weight_bytes_per_chip(cfg, pr, t, e) / pl
+        kv_tok = kv_bytes_per_token_per_chip(cfg, pr, t) / pl
+        free = usable - w
+        if free <= 0:
+            misses.append(f"TP{t} PP{pl}: weights {w / 2**30:.0f} GiB/chip")
+            continue
+        bmax = int(min(4096 * pl, free // (kv_tok * occupancy)))
+        if batch is not None:
+            if batch > bmax:
+                continue
+            bmax = batch
+        if bmax < 1:
+            continue
+        sm = step_model(cfg, c, pr, t, e, pl, params, moe_cv)
+        dp = num_chips // (t * pl)
+        if scenario == "offline":
+            st = offline_best(sm, bmax, input_len, output_len, beams) if batch is None else \
+                __import__("tapeout.perf.serving_sim", fromlist=["offline_point"]).offline_point(sm, bmax, input_len, output_len, beams)
+        elif simulate:
+            kv_cap_tokens = free / kv_tok
+            tps, _ = max_rate_sim(sm, kv_cap_tokens, input_len, output_len, max_in or int(4 * input_len),
+                                  max_out or int(4 * output_len), ttft_bound, tpot_bound, beams=beams, max_batch=bmax)
+            st = offline_best(sm, bmax, input_len, output_len, beams)
+            st.tokens_per_s = tps
+        else:
+            st = max_rate_closed_form(sm, bmax, input_len, output_len, ttft_bound, tpot_bound, beams, whole_query_bound)
+            if st is None:
+                misses.append(f"TP{t} EP{e} PP{pl}: no batch meets the latency bounds")
+                continue
+        total = st.tokens_per_s * dp
+        mem = w + kv_tok * occupancy * st.batch + cap * ACTIVATION_RESERVE_FRACTION
+        results.append(dict(tp=t, ep=e, pp=pl, dp=dp, tokens_per_s=total, batch=st.batch, tpot=st.step_s,
+                            ttft=st.ttft_s, mem=mem))
+    if not results:
+        raise TapeoutError(f"{cfg.name} at {pr.name} cannot be served on {num_chips} x {c.id} in scenario "
+                           f"{scenario}: " + "; ".join(misses[:4]) + ". Add chips or lower the precision.")
+    results.sort(key=lambda r: -r["tokens_per_s"])
+    b = results[0]
+    par = f"TP{b['tp']}" + (f" EP{b['ep']}" if b["ep"] > 1 else "") + (f" PP{b['pp']}" if b["pp"] > 1 else "") + f" x DP{b['dp']}"
+    lo, hi = interval(b["tokens_per_s"], c)
+    return ScaleResult(
+        model=cfg.name, chip=c.id, num_chips=num_chips, scenario=scenario, precision=pr.name,
+        input_len=input_len, output_len=output_len, output_tokens_per_s=b["tokens_per_s"],
+        output_tokens_per_s_per_chip=b["tokens_per_s"] / num_chips, parallelism=par, tp=b["tp"], ep=b["ep"],
+        pp=b["pp"], dp=b["dp"], batch_size=int(b["batch"]), tpot_s=b["tpot"], ttft_s=b["ttft"],
+        memory_gib_per_chip=b["mem"] / 2**30, capacity_gib_per_chip=cap / 2**30, interval_80=(lo, hi),
+        candidates=[{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in results[:8]],
+    )
+
+
+def serve_benchmark(benchmark: str, chip, num_chips: int = 8, scenario: str = "offline", precision: str | None = None,
+                    simulate: bool = False, input_len: float | None = None) -> ScaleResult:
+    """`tapeout serve --benchmark NAME`: the benchmark's model, dataset lengths and bounds."""
+    b = inference_benchmark(benchmark)
+    scenario = scenario.lower()
+    lat = b.get("latency", {})
+    ttft = tpot = None
+    whole = False
+    if scenario != "offline":
+        if scenario not in lat:
+            raise TapeoutError(f"benchmark {b['name']} has no {scenario} scenario (has: offline, {', '.join(lat)}).")
+        ttft, tpot = lat[scenario]["ttft_p99_s"], lat[scenario].get("tpot_p99_s")
+        whole = bool(lat[scenario].get("whole_query"))
+    c = get_chip(chip)
+    if precision is None:
+        precision = "fp8" if c.supports("fp8") else ("int8" if c.supports("int8") else "bf16")
+    I = float(input_len or _v(b["mean_input_tokens"]))
+    O = float(_v(b["mean_output_tokens"]))
+    r = serve_at_scale(b["model"], c, num_chips, precision, I, O, scenario, ttft, tpot, beams=int(b.get("beams", 1)),
+                       whole_query_bound=whole, simulate=simulate,
+                       max_in=int(_v(b.get("max_input_tokens", 4 * I)) or 4 * I),
+                       max_out=int(_v(b.get("max_output_tokens", 4 * O)) or 4 * O))
+    r.benchmark = b["name"]
+    st = b["mean_input_tokens"].get("status") if isinstance(b["mean_input_tokens"], dict) else ""
+    r.notes.append(f"dataset means: input {I:.0f} tok ({st}), output {O:.0f} tok; see data/mlperf/benchmarks.yaml")
+    if scenario != "offline":
+        r.notes.append(f"bounds: p99 TTFT <= {ttft} s" + (f", p99 TPOT <= {tpot} s" if tpot else "")
+                       + ("; simulated" if simulate else "; closed-form M/M/1 admission queue"))
+    return r

@@ -1,0 +1,345 @@
+"""Serving under load: one step-time model, a closed-form steady state and an event-driven
+simulation (Poisson arrivals, continuous batching, chunked prefill, paged KV cache).
+
+Step-time model (StepModel). One engine iteration runs `b` decode tokens (context `ctx`)
+fused with `c` prefill tokens of requests of prompt length I (Sarathi-Serve / vLLM chunked
+prefill, Agrawal et al. OSDI 2024):
+
+    t(b, ctx, c) = L(b + c) + A_dec(b, ctx) + c * A_pre(I) / I
+
+L(n) = every non-attention op (GEMMs, norms, collectives, LM head) for n tokens, A_dec the
+decode attention over the KV cache, A_pre(I) the causal attention of one whole prompt.
+Each term is the per-op cost model (perf/opcost.py) on the op graph (workloads/llm.py),
+with collectives re-timed on the system topology (perf/collectives.py: best of ring /
+tree / one-shot / two-shot / in-switch per message size) and MoE layers scaled by the
+expected busiest-rank load (perf/moe.py). L is evaluated on a geometric grid of n and
+interpolated (cached), so a simulation step costs microseconds.
+
+Paged KV cache (Kwon et al. 2023, vLLM): memory is allocated per token as a sequence grows,
+so the steady-state occupancy of a sequence is I + O/2 tokens on average; concurrency is
+capped by (usable memory - weights) / (kv bytes per token * (I + O/2)).
+
+Closed form (offline): B sequences in flight; each step emits B tokens and must prefill
+B/O new prompts (B*I/O tokens) to keep B constant, so tokens/s = B / t(B, I+O/2, B*I/O).
+Pipeline parallelism over pp stages keeps pp micro-batches in flight:
+tokens/s = B / t_stage_sum(B/pp).
+
+Latency-bounded load (MLPerf Server / Interactive): `max_rate_closed_form` treats admission
+as an M/M/1 queue in front of a B-slot batch (service rate mu = B / (O t)) and takes the
+highest load whose p99 queueing delay plus prefill time meets the TTFT bound while t meets
+the TPOT bound; `simulate` checks it event by event and `max_rate_sim` bisects the
+arrival rate on the simulation.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..hardware.topology import Topology
+from ..ops import Collective
+from ..workloads.llm import LLMStep, build_llm_graph
+from .collectives import collective_time
+from .moe import expected_max_load_factor
+from .opcost import K_ATTN, evaluate
+
+GRID_RATIO = 2 ** 0.25  # geometric grid for L(n) (interpolation error < 1% on smooth L)
+VECTOR_FALLBACK_RATIO = 1.0 / 16.0  # FP32 vector / BF16 matrix peak: A100 19.5/312, H100 67/989 (datasheets)
+
+
+def ensure_vector(p):
+    """Chips whose catalog entry lacks an FP32 (vector) peak would make every norm/activation
+    infinitely slow; assume 1/16 of the dense BF16 matrix peak (assumption, basis above)."""
+    if float(np.min(p.vector_flops)) > 0:
+        return p
+    return p.replace(vector_flops=np.asarray(p.peak("bf16"), dtype=float) * VECTOR_FALLBACK_RATIO)
+
+
+class StepModel:
+    """Step time of a fused decode + chunked-prefill iteration on one model replica."""
+
+    def __init__(self, cfg, params, precision, tp=1, ep=1, pp=1, topo: Topology | None = None,
+                 moe_cv: float = 0.0, family: str = ""):
+        params = ensure_vector(params)
+        self.cfg, self.p, self.pr = cfg, params, precision
+        self.tp, self.ep, self.pp = tp, ep, pp
+        self.topo = topo or Topology.from_params(params, family)
+        self.moe_cv = moe_cv
+        self._cache: dict = {}
+
+    # ---- one graph evaluation, split into linear / attention parts ----
+    def _eval(self, phase: str, batch: int, q_len: int, ctx: int) -> tuple[float, float]:
+        key = (phase, batch, q_len, ctx)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        cfg = self.cfg
+        imb = 1.0
+        if cfg.is_moe and self.ep > 1:
+            imb = expected_max_load_factor(batch * q_len, cfg.num_experts_per_tok, cfg.num_experts, self.ep, self.moe_cv)
+        g = build_llm_graph(cfg, LLMStep(phase, batch, q_len, ctx, self.pr, self.tp, self.ep, expert_imbalance=imb))
+        ct = evaluate(g, self.p)
+        t = ct.table
+        times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
+        for i, op in enumerate(t.ops):  # re-time collectives on the topology
+            if isinstance(op, Collective) and op.group > 1:
+                times[i] = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0])
+        w = times * t.count
+        attn = float(w[t.kind == K_ATTN].sum())
+        lin = float(w.sum()) - attn
+        # pipeline stages split the layers; the LM head and embeddings are on one stage
+        out = (lin / self.pp, attn / self.pp)
+        self._cache[key] = out
+        return out
+
+    @staticmethod
+    def _grid(n: float) -> tuple[int, int, float]:
+        n = max(float(n), 1.0)
+        k = math.floor(math.log(n) / math.log(GRID_RATIO))
+        lo = max(1, int(round(GRID_RATIO ** k)))
+        hi = max(lo + 1, int(round(GRID_RATIO ** (k + 1))))
+        f = (n - lo) / (hi - lo) if hi > lo else 0.0
+        return lo, hi, min(max(f, 0.0), 1.0)
+
+    def linear(self, n_tokens: float) -> float:
+        """L(n): non-attention time for n tokens in one step (per pipeline stage)."""
+        if n_tokens <= 0:
+            return 0.0
+        lo, hi, f = self._grid(n_tokens)
+        a = self._eval("decode", lo, 1, 1)[0]
+        b = self._eval("decode", hi, 1, 1)[0]
+        return a + f * (b - a)
+
+    def attn_decode(self, b: float, ctx: float) -> float:
+        if b <= 0:
+            return 0.0
+        c = int(max(1, round(ctx / 64.0) * 64))
+        lo, hi, f = self._grid(b)
+        a = self._eval("decode", lo, 1, c)[1]
+        z = self._eval("decode", hi, 1, c)[1]
+        return a + f * (z - a)
+
+    def attn_prefill_per_token(self, prompt_len: float) -> float:
+        I = int(max(1, round(prompt_len / 16.0) * 16))
+        return self._eval("prefill", 1, I, 0)[1] / I
+
+    def step(self, b_dec: float, ctx: float, c_pre: float = 0.0, prompt_len: float = 1.0) -> float:
+        t = self.linear(b_dec + c_pre) + self.attn_decode(b_dec, ctx)
+        if c_pre > 0:
+            t += c_pre * self.attn_prefill_per_token(prompt_len)
+        return t
+
+    def pp_p2p(self, tokens: float) -> float:
+        """Activation send/recv between pipeline stages for one micro-batch (all hops)."""
+        if self.pp <= 1:
+            return 0.0
+        S = tokens * self.cfg.hidden_size * self.pr.act_bytes
+        t = collective_time("send_recv", S, 2, self.topo, stride=max(self.topo.domain, 1))[0]
+        return float(t) * (self.pp - 1) / self.pp
+
+
+# ----------------------------------------------------------------------------------------
+@dataclass
+class SteadyState:
+    tokens_per_s: float  # output tokens/s of one replica
+    batch: int  # sequences in flight
+    step_s: float  # time between two tokens of one sequence (TPOT)
+    ttft_s: float  # prefill of one prompt (no queueing)
+    max_batch: int
+
+
+def offline_point(sm: StepModel, B: int, I: float, O: float, beams: int = 1) -> SteadyState:
+    pp = sm.pp
+    mb = max(B / pp, 1.0)
+    c = mb * I / O
+    t_stage = sm.step(mb * beams, I + O / 2, c, I) + sm.pp_p2p(mb * beams + c)
+    step = t_stage * pp  # a sequence advances once per full pipeline pass
+    tps = B / step
+    ttft = (sm.linear(I) + sm.attn_prefill_per_token(I) * I) * pp
+    return SteadyState(tps, B, step, ttft, 0)
+
+
+def offline_best(sm: StepModel, bmax: int, I: float, O: float, beams: int = 1) -> SteadyState:
+    best = None
+    cands = sorted({max(1, int(round(bmax / GRID_RATIO ** k))) for k in range(0, 60)} | {bmax})
+    for B in cands:
+        if B > bmax:
+            continue
+        r = offline_point(sm, B, I, O, beams)
+        if best is None or r.tokens_per_s > best.tokens_per_s:
+            best = r
+    best.max_batch = bmax
+    return best
+
+
+def max_rate_closed_form(sm: StepModel, bmax: int, I: float, O: float, ttft_bound: float,
+                         tpot_bound: float | None, beams: int = 1, whole_query_bound: bool = False,
+                         chunk_tokens: int = 2048) -> SteadyState | None:
+    """Highest output tokens/s meeting p99 TTFT and TPOT bounds (M/M/1 admission queue in
+    front of a B-slot continuous batch; p99 of an exponential wait = ln(100) x mean)."""
+    best = None
+    cands = sorted({max(1, int(round(bmax / GRID_RATIO ** k))) for k in range(0, 60)} | {bmax})
+    for B in cands:
+        if B > bmax:
+            continue
+        r = offline_point(sm, B, I, O, beams)
+        step = r.step_s
+        if tpot_bound is not None and step > tpot_bound:
+            continue
+        mu = B / (O * step)  # requests/s the batch can complete
+        # prompt prefill rides in chunks of `chunk_tokens` alongside decode steps
+        t_pre = max(r.ttft_s, math.ceil(I / chunk_tokens) * step)
+        budget = (ttft_bound - t_pre) if not whole_query_bound else (ttft_bound - t_pre - O * step)
+        if budget <= 0:
+            continue
+        # M/M/1 waiting time tail: P(W > t) = rho exp(-(mu - lam) t); solve for p99
+        lo, hi = 0.0, 1.0
+        for _ in range(40):
+            rho = (lo + hi) / 2
+            lam = rho * mu
+            w99 = max(0.0, math.log(100 * rho) / (mu - lam)) if rho > 0.01 else 0.0
+            if w99 <= budget:
+                lo = rho
+            else:
+                hi = rho
+        rho = lo
+        tps = rho * mu * O
+        if best is None or tps > best.tokens_per_s:
+            best = SteadyState(tps, B, step, t_pre, bmax)
+    return best
+
+
+# ----------------------------------------------------------------------------------------
+@dataclass
+class SimResult:
+    rate: float
+    completed: int
+    tokens_per_s: float
+    ttft_p50: float
+    ttft_p99: float
+    tpot_p50: float
+    tpot_p99: float
+    mean_batch: float
+    ttft: np.ndarray = field(repr=False, default=None)
+    tpot: np.ndarray = field(repr=False, default=None)
+
+
+def sample_lengths(n: int, mean: float, max_len: int, rng, shape: float = 2.0) -> np.ndarray:
+    """Gamma(shape) lengths with the given mean, clipped to [1, max_len] (assumption: the
+    published statistics are means and caps; shape 2 gives a CV of 0.71)."""
+    x = rng.gamma(shape, mean / shape, size=n)
+    return np.clip(np.rint(x), 1, max_len).astype(int)
+
+
+def simulate(sm: StepModel, rate: float, inputs: np.ndarray, outputs: np.ndarray, kv_tokens_cap: float,
+             max_batch: int = 4096, chunk_tokens: int = 2048, beams: int = 1, seed: int = 0) -> SimResult:
+    """Event-driven continuous batching on one replica. Requests arrive as a Poisson
+    process of `rate`/s; each engine iteration schedules all running decodes plus up to
+    `chunk_tokens` prefill tokens (FCFS); a request is admitted when its KV need (prompt
+    + tokens so far, paged) fits `kv_tokens_cap`."""
+    rng = np.random.default_rng(seed)
+    n = len(inputs)
+    arrivals = np.cumsum(rng.exponential(1.0 / rate, size=n))
+    now = 0.0
+    nxt = 0
+    waiting: list[int] = []
+    prefill_left = {}
+    running: list[int] = []  # decoding
+    produced = np.zeros(n, dtype=int)
+    first = np.full(n, np.nan)
+    done = np.full(n, np.nan)
+    kv_used = 0.0
+    batch_acc = steps = 0
+    while True:
+        while nxt < n and arrivals[nxt] <= now:
+            waiting.append(nxt)
+            nxt += 1
+        # admit (FCFS) while KV and batch slots allow
+        while waiting and len(running) + len(prefill_left) < max_batch:
+            r = waiting[0]
+            need = (inputs[r] + 1) * beams
+            if kv_used + need > kv_tokens_cap and (running or prefill_left):
+                break
+            waiting.pop(0)
+            prefill_left[r] = int(inputs[r])
+            kv_used += need
+        if not running and not prefill_left:
+            if nxt >= n:
+                break
+            now = max(now, arrivals[nxt])
+            continue
+        budget = chunk_tokens
+        chunk = 0
+        finished_prefill = []
+        for r in list(prefill_left):
+            if budget <= 0:
+                break
+            take = min(budget, prefill_left[r])
+            prefill_left[r] -= take
+            budget -= take
+            chunk += take
+            if prefill_left[r] == 0:
+                finished_prefill.append(r)
+        b = len(running)
+        ctx = float(np.mean(inputs[running] + produced[running])) if b else 0.0
+        mean_I = float(np.mean([inputs[r] for r in finished_prefill])) if finished_prefill else float(np.mean(inputs[:50]))
+        dt = sm.step(b * beams, ctx, chunk, mean_I)
+        now += dt
+        steps += 1
+        batch_acc += b
+        still = []
+        for r in running:
+            produced[r] += 1
+            kv_used += beams
+            if produced[r] >= outputs[r]:
+                done[r] = now
+                kv_used -= (inputs[r] + produced[r]) * beams
+            else:
+                still.append(r)
+        running = still
+        for r in finished_prefill:
+            del prefill_left[r]
+            first[r] = now
+            produced[r] = 1
+            if outputs[r] <= 1:
+                done[r] = now
+                kv_used -= (inputs[r] + 1) * beams
+            else:
+                running.append(r)
+    ok = ~np.isnan(done)
+    ttft = first[ok] - arrivals[ok]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(outputs[ok] > 1, (done[ok] - first[ok]) / np.maximum(outputs[ok] - 1, 1), 0.0)
+    span = float(np.nanmax(done) - arrivals[0]) if ok.any() else 1.0
+    # measure throughput over the middle of the run (exclude ramp-up and drain)
+    toks = float(outputs[ok].sum())
+    return SimResult(rate, int(ok.sum()), toks / max(span, 1e-9), float(np.percentile(ttft, 50)),
+                     float(np.percentile(ttft, 99)), float(np.percentile(tpot, 50)), float(np.percentile(tpot, 99)),
+                     batch_acc / max(steps, 1), ttft, tpot)
+
+
+def max_rate_sim(sm: StepModel, kv_tokens_cap: float, mean_in: float, mean_out: float, max_in: int, max_out: int,
+                 ttft_bound: float, tpot_bound: float | None, n_requests: int = 1000, beams: int = 1,
+                 max_batch: int = 4096, chunk_tokens: int = 2048, seed: int = 0, rate_hi: float | None = None,
+                 iters: int = 10) -> tuple[float, SimResult | None]:
+    """Bisect the Poisson rate (requests/s) on the simulation for the highest load whose
+    p99 TTFT and p99 TPOT meet the bounds. Returns (output tokens/s, last passing run)."""
+    rng = np.random.default_rng(seed)
+    ins = sample_lengths(n_requests, mean_in, max_in, rng)
+    outs = sample_lengths(n_requests, mean_out, max_out, rng)
+    if rate_hi is None:
+        st = offline_point(sm, max(1, min(max_batch, int(kv_tokens_cap / (mean_in + mean_out / 2)))), mean_in, mean_out, beams)
+        rate_hi = 1.5 * st.tokens_per_s / mean_out
+    lo, hi, best = 0.0, rate_hi, None
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        r = simulate(sm, mid, ins, outs, kv_tokens_cap, max_batch, chunk_tokens, beams, seed)
+        ok = r.ttft_p99 <= ttft_bound and (tpot_bound is None or r.tpot_p99 <= tpot_bound)
+        if ok:
+            lo, best = mid, r
+        else:
+            hi = mid
+    return (lo * float(outs.mean())), best

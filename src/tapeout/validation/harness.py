@@ -1,0 +1,171 @@
+"""Validation harness: predict every row of a measured-results CSV (end_to_end.csv schema)
+that a registered mapper can express, and report errors, coverage and interval coverage.
+
+Nothing here feeds back into the model: predictions use the calibration fitted on
+microbenchmarks only; `holdout` refits it without one chip's microbenchmarks
+(perf.fit.fit_all(exclude=...)) to measure how well an unseen chip is predicted.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from . import registry
+
+
+@dataclass
+class RowResult:
+    id: str
+    category: str
+    mapper: str
+    benchmark: str
+    scenario: str
+    accelerator: str
+    n_accelerators: str
+    unit: str
+    measured: float | None
+    predicted: float | None = None
+    error_pct: float | None = None
+    low: float | None = None
+    high: float | None = None
+    inside: bool | None = None
+    skipped: str | None = None
+    detail: dict | None = None
+
+    def record(self) -> dict:
+        d = asdict(self)
+        if self.skipped:
+            return {k: d[k] for k in ("id", "category", "mapper", "benchmark", "scenario", "accelerator", "unit",
+                                      "measured", "skipped")}
+        return d
+
+
+def default_data() -> Path:
+    return Path(str(resources.files("tapeout").joinpath("data", "measured", "end_to_end.csv")))
+
+
+def read_rows(path: Path | str) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def scenario_class(row: dict) -> str:
+    s = row.get("scenario", "").lower()
+    if s.startswith("offline") or "max-throughput" in s or s.startswith("batch"):
+        return "offline"
+    if s.startswith("server") or "online" in s:
+        return "server"
+    if "time-to-train" in s or "training" in s:
+        return "training"
+    return s.split(" ")[0] if s else "?"
+
+
+def predict_row(row: dict) -> RowResult:
+    try:
+        meas = float(row["value"])
+    except (TypeError, ValueError):
+        meas = None
+    base = dict(id=row.get("id", ""), category=row.get("category", ""), scenario=scenario_class(row),
+                accelerator=row.get("accelerator", ""), n_accelerators=row.get("n_accelerators", ""),
+                unit=row.get("unit", ""), measured=meas)
+    for name, fn in registry.MAPPERS:
+        try:
+            pred = fn(row)
+        except registry.SkipRow as e:
+            return RowResult(mapper=name, benchmark=_bench_guess(row), skipped=str(e), **base)
+        except Exception as e:  # a mapper bug must not stop the table; report it per row
+            return RowResult(mapper=name, benchmark=_bench_guess(row), skipped=f"error: {type(e).__name__}: {e}", **base)
+        if pred is None:
+            continue
+        if meas is None or meas <= 0:
+            return RowResult(mapper=name, benchmark=pred.benchmark, skipped="measured value missing", **base)
+        if not (pred.predicted and math.isfinite(pred.predicted) and pred.predicted > 0):
+            return RowResult(mapper=name, benchmark=pred.benchmark, skipped="prediction not finite", **base)
+        err = (pred.predicted - meas) / meas * 100.0
+        inside = None if pred.low is None else bool(pred.low <= meas <= pred.high)
+        return RowResult(mapper=name, benchmark=pred.benchmark, predicted=pred.predicted, error_pct=err, low=pred.low,
+                         high=pred.high, inside=inside, detail=pred.detail, **base)
+    return RowResult(mapper="-", benchmark=_bench_guess(row), skipped="no mapper handles this row kind", **base)
+
+
+def _bench_guess(row: dict) -> str:
+    w = row.get("workload", "")
+    parts = w.split()
+    if w.startswith("MLPerf") and len(parts) > 3:
+        return parts[3].split("/")[0]
+    return w[:40]
+
+
+def run(path: Path | str | None = None, holdout: str | None = None, rows: list[dict] | None = None) -> dict:
+    from ..hardware.catalog import resolve_chip_id
+    from ..perf import calibration
+    from ..perf.mlperf import clear_caches
+
+    registry.load_mappers()
+    rows = rows if rows is not None else read_rows(path or default_data())
+    t0 = time.perf_counter()
+    if holdout:
+        from ..hardware.catalog import get_chip
+        from ..perf.fit import fit_all
+
+        hid = get_chip(holdout).id
+        rows = [r for r in rows if resolve_chip_id(r.get("accelerator", "")) == hid]
+        calibration.set_fitted(fit_all(exclude=hid))
+        clear_caches()
+    try:
+        results = [predict_row(r) for r in rows]
+    finally:
+        if holdout:
+            calibration.set_fitted(None)
+            clear_caches()
+    return {"results": results, "seconds": time.perf_counter() - t0, "holdout": holdout, "summary": summarize(results)}
+
+
+def _stats(rs: list[RowResult]) -> dict:
+    errs = np.array([abs(r.error_pct) for r in rs if r.error_pct is not None])
+    ins = [r.inside for r in rs if r.inside is not None]
+    return {"n": int(len(errs)), "median_abs_err_pct": float(np.median(errs)) if len(errs) else None,
+            "mean_abs_err_pct": float(np.mean(errs)) if len(errs) else None,
+            "median_signed_err_pct": float(np.median([r.error_pct for r in rs if r.error_pct is not None])) if len(errs) else None,
+            "interval_coverage": float(np.mean(ins)) if ins else None}
+
+
+def target_class(r: RowResult) -> str:
+    if r.mapper == "llm_inference":
+        return f"LLM inference {r.scenario}"
+    if r.mapper == "llm_training":
+        return "LLM training"
+    return r.mapper if r.mapper != "-" else "unmapped"
+
+
+def summarize(results: list[RowResult]) -> dict:
+    out: dict = {}
+    pred = [r for r in results if r.error_pct is not None]
+    for key, f in (("by_class", target_class), ("by_category", lambda r: r.category), ("by_benchmark", lambda r: r.benchmark),
+                   ("by_scenario", lambda r: r.scenario), ("by_accelerator", lambda r: r.accelerator)):
+        groups: dict[str, list] = {}
+        for r in pred:
+            groups.setdefault(f(r), []).append(r)
+        out[key] = {k: _stats(v) for k, v in sorted(groups.items())}
+    cov: dict[str, dict] = {}
+    for r in results:
+        c = cov.setdefault(target_class(r), {"rows": 0, "predicted": 0})
+        c["rows"] += 1
+        c["predicted"] += r.error_pct is not None
+    for c in cov.values():
+        c["coverage"] = c["predicted"] / c["rows"] if c["rows"] else 0.0
+    out["coverage"] = cov
+    out["overall"] = _stats(pred)
+    return out
+
+
+def worst(results: list[RowResult], n: int = 10, cls: str | None = None) -> list[RowResult]:
+    rs = [r for r in results if r.error_pct is not None and (cls is None or target_class(r).startswith(cls))]
+    return sorted(rs, key=lambda r: -abs(r.error_pct))[:n]

@@ -1,0 +1,197 @@
+"""Row mapper: LLM inference rows (MLPerf Inference llama2-70b / gptj / mixtral / llama3.1 /
+deepseek-r1 and vendor tables) -> predictions in the row's unit.
+
+Compute-precision rule (data/mlperf/benchmarks.yaml `precision_rules`, applied to every row
+the same way): TensorRT / TensorRT-LLM submissions run FP8 GEMMs where the chip has FP8
+(NVIDIA quantizes even when it declares fp16); otherwise the declared precision; an
+undeclared precision ("per submission") is bf16.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..hardware.catalog import get_chip, resolve_chip_id
+from .registry import RowPrediction, SkipRow, register
+
+MLPERF_BENCH = {"llama2-70b": "llama2-70b", "gptj": "gptj", "mixtral-8x7b": "mixtral-8x7b",
+                "llama3.1-405b": "llama3.1-405b", "llama3.1-8b": "llama3.1-8b", "deepseek-r1": "deepseek-r1"}
+PAPER_MODELS = [  # (pattern in workload/model_config, preset)
+    (r"llama-?3\.[13]-70b", "llama-3.1-70b"), (r"llama-?3-70b", "llama-3.1-70b"), (r"llama-?3\.1-405b", "llama-3.1-405b"),
+    (r"llama-?3(\.1)?-8b", "llama-3.1-8b"), (r"llama-?2-70b", "llama-2-70b"), (r"llama-?2-13b", "llama-2-13b"),
+    (r"llama-?2-7b", "llama-2-7b"), (r"gpt-?j", "gpt-j-6b"), (r"mistral-7b", "mistral-7b"),
+    (r"qwen3-235b", "qwen3-235b-a22b"), (r"qwen3-30b", "qwen3-30b-a3b"), (r"mixtral", "mixtral-8x7b"),
+]
+
+
+def compute_precision(row: dict, chip) -> str:
+    dec = row["precision"].lower()
+    sw = row.get("software", "")
+    if "fp4" in dec and chip.supports("fp4"):
+        return "fp4"
+    if ("tensorrt" in sw.lower() or "trt" in sw.lower()) and chip.supports("fp8"):
+        return "fp8"
+    if "fp8" in dec or "float8" in dec:
+        return "fp8" if chip.supports("fp8") else "bf16"
+    if dec.startswith("int8"):
+        return "int8" if chip.supports("int8") else "bf16"
+    if "fp16" in dec:
+        return "fp16" if chip.supports("fp16") else "bf16"
+    return "bf16"
+
+
+def _num(pattern: str, text: str):
+    m = re.search(pattern, text, flags=re.I)
+    return float(m.group(1).replace(",", "")) if m else None
+
+
+def _chip(row):
+    cid = resolve_chip_id(row["accelerator"])
+    if cid is None:
+        raise SkipRow(f"accelerator '{row['accelerator']}' is not in the chip catalog")
+    return get_chip(cid)
+
+
+def _bounds(cfg_text: str, scenario: str, bench: dict):
+    lat = bench.get("latency", {})
+    s = lat.get(scenario)
+    if s is None:
+        return None, None, False
+    return s["ttft_p99_s"], s.get("tpot_p99_s"), bool(s.get("whole_query"))
+
+
+@register("llm_inference")
+def map_row(row: dict):
+    w = row["workload"]
+    cat = row["category"]
+    if cat == "mlperf-inf":
+        m = re.match(r"MLPerf Inference v[\d.]+ (\S+)", w)
+        if not m:
+            return None
+        name = re.sub(r"-(99(\.9)?)(/99\.9)?$", "", m.group(1))
+        if name not in MLPERF_BENCH:
+            return None
+        return _mlperf(row, name)
+    if cat == "paper" and "LLM" in w and "training" not in row["scenario"]:
+        return _paper(row)
+    return None
+
+
+def _mlperf(row: dict, name: str):
+    from ..perf.mlperf import _v, inference_benchmark, serve_at_scale
+
+    b = inference_benchmark(name)
+    chip = _chip(row)
+    n = int(float(row["n_accelerators"]))
+    prec = compute_precision(row, chip)
+    I = float(_v(b["mean_input_tokens"]))
+    O = float(_v(b["mean_output_tokens"]))
+    beams = int(b.get("beams", 1))
+    sc = row["scenario"].lower()
+    unit = row["unit"]
+    detail = {"precision": prec, "input_len": I, "output_len": O}
+    if sc in ("offline", "server", "interactive"):
+        if "interactive" in row["workload"].lower():
+            sc = "interactive"
+        ttft = tpot = None
+        whole = False
+        if sc != "offline":
+            ttft, tpot, whole = _bounds(row["model_config"], sc, b)
+            if ttft is None:
+                raise SkipRow(f"no {sc} latency bounds for {name}")
+        r = serve_at_scale(b["model"], chip.id, n, prec, I, O, sc, ttft, tpot, beams=beams, whole_query_bound=whole)
+        pred = r.output_tokens_per_s
+        lo, hi = r.interval_80
+        if re.match(r"(samples|queries)/s", unit, flags=re.I):
+            pred, lo, hi = pred / O, lo / O, hi / O
+        elif not re.match(r"tokens/s", unit, flags=re.I):
+            raise SkipRow(f"unit '{unit}' not handled for {name} {sc}")
+        detail.update(parallelism=r.parallelism, batch=r.batch_size, tpot_s=r.tpot_s)
+        return RowPrediction(pred, unit, name, lo, hi, detail)
+    if sc == "singlestream" and "latency" in unit.lower():
+        from ..perf.mlperf import interval, step_model
+        from ..precision import get_precision
+        from ..workloads.llm_config import load_llm
+
+        cfg = load_llm(b["model"])
+        sm = step_model(cfg, chip, get_precision(prec), min(n, 1) or 1, 1, 1)
+        t = sm.linear(I) + sm.attn_prefill_per_token(I) * I + O * sm.step(beams, I + O / 2)
+        pred = t * 1e3
+        lo, hi = interval(pred, chip)
+        return RowPrediction(pred, unit, name, lo, hi, detail)
+    raise SkipRow(f"scenario '{row['scenario']}' not modelled for LLM rows")
+
+
+def _paper(row: dict):
+    from ..perf.mlperf import interval, serve_at_scale, step_model
+    from ..precision import get_precision
+    from ..workloads.llm_config import load_llm
+
+    text = (row["workload"] + " " + row["model_config"]).lower()
+    preset = next((p for pat, p in PAPER_MODELS if re.search(pat, text)), None)
+    if preset is None:
+        raise SkipRow("model not among the LLM presets")
+    chip = _chip(row)
+    cfg = load_llm(preset)
+    mc = row["model_config"]
+    n = int(float(row["n_accelerators"]))
+    tp = _num(r"\bTP=(\d+)", mc)
+    if tp and "neuroncores" in mc.lower():
+        tp = max(1, int(tp) // 2)  # NeuronCores -> chips (2 per chip)
+    batch = _num(r"batch=(\d+)", mc)
+    I = _num(r"(?:input|ISL)=(\d+)", mc)
+    O = _num(r"(?:output|OSL)=(\d+)", mc)
+    if I is None:
+        raise SkipRow("input length not stated")
+    prec = compute_precision(row, chip)
+    sc = row["scenario"].lower()
+    unit = row["unit"].lower()
+    bench = f"paper:{preset}"
+    tp = int(tp) if tp else None
+    if tp and (n % tp or cfg.num_attention_heads % tp):
+        # e.g. 24 NeuronCores = 12 chips: heads are padded by the vendor; we use the largest
+        # power-of-two degree that divides both (stated in the row detail)
+        t2 = 1
+        while t2 * 2 <= tp and cfg.num_attention_heads % (t2 * 2) == 0 and n % (t2 * 2) == 0:
+            t2 *= 2
+        tp = t2
+    detail = {"precision": prec, "tp": tp, "batch": batch, "input_len": I, "output_len": O}
+    if "prefill latency" in sc or "first-token" in row["workload"].lower():
+        sm = step_model(cfg, chip, get_precision(prec), tp or 1, 1, 1)
+        t = (sm.linear(I * (batch or 1)) + sm.attn_prefill_per_token(I) * I * (batch or 1))
+        pred = t * (1e3 if "ms" in unit else 1.0)
+        return RowPrediction(pred, row["unit"], bench, *interval(pred, chip), detail)
+    if O is None:
+        raise SkipRow("output length not stated")
+    static = "static" in sc or "batch" in sc or "real time" in sc or "fixed-batch" in sc
+    if static and batch:
+        # static batch: prefill all, then O decode steps with growing context
+        t_par = tp or n
+        sm = step_model(cfg, chip, get_precision(prec), t_par, 1, 1)
+        b = int(batch)
+        t = sm.linear(b * I) + sm.attn_prefill_per_token(I) * I * b + O * sm.step(b, I + O / 2)
+        replicas = max(1, n // t_par)
+        tput = b * O / t * replicas
+        if "latency" in unit or unit.strip() in ("s",):
+            pred = t
+        elif "per gpu" in unit or "/gpu" in unit:
+            pred = tput / n
+        elif "tokens/s" in unit and "output" not in unit and "tok" in unit and "vllm" not in row["software"].lower():
+            pred = tput
+        else:
+            pred = tput
+        detail.update(static_batch=b)
+        return RowPrediction(pred, row["unit"], bench, *interval(pred, chip), detail)
+    if "offline" in sc or "queued" in sc or "infinite" in sc:
+        try:
+            r = serve_at_scale(cfg, chip, n, prec, I, O, "offline", tp=tp)
+        except Exception as e:  # noqa: BLE001
+            raise SkipRow(f"does not fit: {e}") from None
+        pred = r.output_tokens_per_s
+        if "per gpu" in unit or "/gpu" in unit:
+            pred /= n
+        if "total" in unit and "output" not in unit:
+            pred *= (I + O) / O
+        detail.update(parallelism=r.parallelism, batch=r.batch_size)
+        return RowPrediction(pred, row["unit"], bench, *interval(pred, chip), detail)
+    raise SkipRow(f"scenario '{row['scenario']}' not modelled")

@@ -1,0 +1,153 @@
+"""Cluster-scale LLM serving: collectives, topology, MoE load, step model, MLPerf presets."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from tapeout.hardware.topology import Topology
+from tapeout.perf import collectives as C
+from tapeout.perf.moe import expected_max_load_factor
+
+
+def _topo(**kw):
+    d = dict(wiring="switch", domain=8, scaleup_bw=450e9, scaleup_latency=3e-6, scaleout_bw=50e9,
+             scaleout_latency=10e-6, eff_link=0.8, in_switch_reduction=False, eff_nvls=0.0)
+    d.update(kw)
+    return Topology(**d)
+
+
+def test_ring_allreduce_bus_factor_closed_form():
+    for g in (2, 4, 8):
+        assert C.bus_factor("all_reduce", g) == pytest.approx(2 * (g - 1) / g)
+        assert C.bus_factor("all_gather", g) == pytest.approx((g - 1) / g)
+    t, _ = C.collective_time("all_reduce", 1e9, 8, _topo(), algorithm="ring")
+    assert float(t) == pytest.approx(14 * 3e-6 + 1.75e9 / (450e9 * 0.8))
+
+
+def test_ring_busbw_tends_to_link_times_eff():
+    bw = C.busbw("all_reduce", 8 * 2**30, 8, _topo(), algorithm="ring")
+    assert float(bw) == pytest.approx(450e9 * 0.8, rel=1e-2)
+
+
+def test_nvls_calibrated_on_microbenchmarks_matches_h200_rows():
+    topo = Topology.for_chip("h200")
+    assert topo.in_switch_reduction and topo.eff_nvls > 0
+    # MB-0128: 8 GPUs, 8 GiB, NVLS 473.1 GB/s; MB-0135 ring 367.2 GB/s
+    nv = float(C.busbw("all_reduce", 8 * 2**30, 8, topo, algorithm="nvls"))
+    ring = float(C.busbw("all_reduce", 16 * 2**30, 8, topo, algorithm="ring"))
+    assert nv == pytest.approx(473.1e9, rel=0.05)
+    assert ring == pytest.approx(367.2e9, rel=0.05)
+
+
+def test_auto_picks_low_latency_algorithm_for_small_messages():
+    topo = _topo(in_switch_reduction=True, eff_nvls=0.6)
+    t_small, a_small = C.collective_time("all_reduce", 16e3, 8, topo)
+    t_ring, _ = C.collective_time("all_reduce", 16e3, 8, topo, algorithm="ring")
+    assert a_small in ("one_shot", "two_shot", "nvls") and float(t_small) < float(t_ring)
+
+
+def test_hierarchical_group_uses_scaleout():
+    topo = _topo()
+    t_in, _ = C.collective_time("all_reduce", 1e9, 8, topo)
+    t_x, desc = C.collective_time("all_reduce", 1e9, 64, topo)
+    assert desc.startswith("hier") and float(t_x) > float(t_in)
+
+
+def test_mesh_small_group_uses_fewer_links():
+    topo = _topo(wiring="mesh")
+    assert topo.link_bw_for_group(2) == pytest.approx(450e9 / 7)
+    assert topo.link_bw_for_group(8) == pytest.approx(450e9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(1e3, 1e10), st.floats(1e3, 1e10), st.sampled_from([2, 4, 8, 16, 64]))
+def test_collective_time_monotone_in_bytes(a, b, g):
+    lo, hi = sorted((a, b))
+    topo = _topo(in_switch_reduction=True, eff_nvls=0.6)
+    for kind in ("all_reduce", "all_gather", "all_to_all"):
+        assert float(C.collective_time(kind, lo, g, topo)[0]) <= float(C.collective_time(kind, hi, g, topo)[0]) + 1e-15
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(10, 1e6), st.sampled_from([2, 4, 8, 16, 64]))
+def test_moe_imbalance_at_least_one_and_shrinks_with_tokens(tokens, ep):
+    f1 = expected_max_load_factor(tokens, 2, 64, ep)
+    f2 = expected_max_load_factor(tokens * 10, 2, 64, ep)
+    assert f1 >= 1.0 and f2 >= 1.0 and f2 <= f1 + 1e-12
+    assert expected_max_load_factor(tokens, 2, 64, ep, cv=0.5) >= f1
+
+
+def test_moe_no_imbalance_without_ep():
+    assert expected_max_load_factor(1000, 2, 8, 1) == 1.0
+
+
+def test_step_model_monotone_and_offline_fit():
+    from tapeout.perf.mlperf import serve_at_scale
+
+    r = serve_at_scale("llama-2-70b", "h100-sxm", 8, "fp8", 512, 294, "offline")
+    assert r.output_tokens_per_s > 0 and r.memory_gib_per_chip <= r.capacity_gib_per_chip
+    assert r.interval_80[0] < r.output_tokens_per_s < r.interval_80[1]
+    from tapeout.perf.mlperf import step_model
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.precision import get_precision
+    from tapeout.workloads.llm_config import load_llm
+
+    sm = step_model(load_llm("llama-2-70b"), get_chip("h100-sxm"), get_precision("fp8"), 2, 1, 1)
+    ts = [sm.step(b, 800, 0) for b in (1, 8, 64, 256, 1024)]
+    assert all(x <= y + 1e-12 for x, y in zip(ts, ts[1:]))
+
+
+def test_latency_bounded_not_above_offline():
+    from tapeout.perf.mlperf import serve_benchmark
+
+    off = serve_benchmark("llama2-70b", "h200", 8, "offline")
+    srv = serve_benchmark("llama2-70b", "h200", 8, "server")
+    inter = serve_benchmark("llama2-70b", "h200", 8, "interactive")
+    assert inter.output_tokens_per_s <= srv.output_tokens_per_s * 1.001 <= off.output_tokens_per_s * 1.01
+    assert inter.tpot_s <= 0.040 + 1e-9
+
+
+def test_simulation_meets_bounds_and_tracks_closed_form():
+    from tapeout.perf.serving_sim import max_rate_sim, max_rate_closed_form
+    from tapeout.perf.mlperf import step_model
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.precision import get_precision
+    from tapeout.workloads.llm_config import load_llm
+
+    sm = step_model(load_llm("llama-3.1-8b"), get_chip("h100-sxm"), get_precision("fp8"), 1, 1, 1)
+    tps, res = max_rate_sim(sm, kv_tokens_cap=200_000, mean_in=512, mean_out=128, max_in=2048, max_out=512,
+                            ttft_bound=2.0, tpot_bound=0.1, n_requests=400, iters=8)
+    assert res is not None and res.ttft_p99 <= 2.0 and res.tpot_p99 <= 0.1
+    cf = max_rate_closed_form(sm, 200_000 // 576, 512, 128, 2.0, 0.1)
+    assert tps > 0 and cf.tokens_per_s > 0
+    assert 0.3 < tps / cf.tokens_per_s < 3.0
+
+
+def test_mlperf_presets_and_cli_json(capsys):
+    from tapeout.cli import main
+
+    main(["serve", "--benchmark", "llama2-70b", "--chip", "h100-sxm", "--num-chips", "8", "--json"])
+    d = json.loads(capsys.readouterr().out)
+    for k in ("output_tokens_per_s", "parallelism", "tp", "pp", "dp", "interval_80", "benchmark"):
+        assert k in d
+    assert d["benchmark"] == "llama2-70b" and d["output_tokens_per_s"] > 0
+
+
+def test_mixtral_uses_expert_parallel_or_tp():
+    from tapeout.perf.mlperf import serve_benchmark
+
+    r = serve_benchmark("mixtral-8x7b", "h100-sxm", 8, "offline")
+    assert r.output_tokens_per_s > 0 and "TP" in r.parallelism
+
+
+def test_mla_absorbed_decode_reads_latent_cache_only():
+    from tapeout.workloads.llm import decode_graph
+    from tapeout.workloads.llm_config import load_llm
+
+    cfg = load_llm("deepseek-v3")
+    g = decode_graph(cfg, batch=4, context=4096, precision="fp8", tp=8)
+    att = [o for o in g.ops if o.name == "mla_attention"][0]
+    assert att.weight_bytes == pytest.approx(4 * (4096 + 1) * (cfg.kv_lora_rank + cfg.qk_rope_head_dim) * 1.0)

@@ -1,0 +1,92 @@
+"""Training step model: closed forms (bubble, ZeRO, Korthikanti), monotonicity, CLI keys."""
+
+import json
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from tapeout.perf.training import (TrainLayout, activation_bytes_per_layer, model_flops_per_token, pipeline_bubble,
+                                   train, zero_memory_bytes)
+
+
+def test_pipeline_bubble_closed_form():
+    assert pipeline_bubble(1, 8) == 0.0
+    assert pipeline_bubble(4, 8) == pytest.approx(3 / 11)
+    assert pipeline_bubble(8, 64) == pytest.approx(7 / 71)
+    assert pipeline_bubble(4, 8, v=2) == pytest.approx(3 / 19)  # interleaving shrinks the bubble
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(2, 64), st.integers(1, 512))
+def test_bubble_decreases_with_microbatches(p, m):
+    assert pipeline_bubble(p, m + 1) < pipeline_bubble(p, m)
+
+
+def test_zero_memory_formulas():
+    P, dp = 1e9, 8
+    z0 = zero_memory_bytes(P, dp, 0)
+    assert sum(z0.values()) == pytest.approx(16 * P)  # 2 + 2 + 12 bytes/param (Rajbhandari et al. 2020)
+    z1 = zero_memory_bytes(P, dp, 1)
+    assert sum(z1.values()) == pytest.approx(4 * P + 12 * P / dp)
+    z2 = zero_memory_bytes(P, dp, 2)
+    assert sum(z2.values()) == pytest.approx(2 * P + 14 * P / dp)
+    z3 = zero_memory_bytes(P, dp, 3)
+    assert sum(z3.values()) == pytest.approx(16 * P / dp)
+
+
+def test_korthikanti_activation_bytes():
+    s, b, h, a, t = 2048, 1, 12288, 96, 8
+    # Korthikanti et al. 2022 Table 2: sbh(34 + 5as/h) / t with TP + sequence parallelism
+    assert activation_bytes_per_layer(s, b, h, a, t) == pytest.approx(s * b * h * (34 + 5 * a * s / h) / t)
+    assert activation_bytes_per_layer(s, b, h, a, t, "selective") == pytest.approx(s * b * h * 34 / t)
+    assert activation_bytes_per_layer(s, b, h, a, 1, sequence_parallel=False) == pytest.approx(s * b * h * (34 + 5 * a * s / h))
+    assert activation_bytes_per_layer(s, b, h, a, t, "full") == pytest.approx(2 * s * b * h / t)
+
+
+def test_model_flops_6N():
+    from tapeout.workloads.llm_config import load_llm
+
+    cfg = load_llm("gpt3-175b")
+    f = model_flops_per_token(cfg, 2048)
+    assert f == pytest.approx(6 * cfg.param_count() + 6 * 96 * 96 * 128 * 2048)
+    assert model_flops_per_token(cfg, 2048, lora=True) < f
+
+
+def test_train_fits_memory_and_reports_fields():
+    r = train("llama-3.1-8b", "h100-sxm", 8, 64 * 4096, 4096, "bf16")
+    assert 0 < r.mfu < 1 and r.memory_gib_per_chip <= r.capacity_gib_per_chip
+    assert r.tokens_per_s == pytest.approx(r.global_batch_tokens / r.step_time_s)
+
+
+def test_recompute_saves_memory_costs_time():
+    base = dict(model="llama-3.1-8b", chip="h200", num_chips=8, global_batch_tokens=64 * 2048, seq_len=2048,
+                precision="bf16")
+    rs = {rc: train(layout=TrainLayout(tp=4, pp=1, dp=2, mbs=1, recompute=rc), **base) for rc in ("none", "selective", "full")}
+    assert rs["full"].memory_gib_per_chip < rs["selective"].memory_gib_per_chip < rs["none"].memory_gib_per_chip
+    assert rs["full"].step_time_s > rs["selective"].step_time_s >= rs["none"].step_time_s
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.sampled_from([8, 16, 32, 64]))
+def test_more_chips_more_throughput(n):
+    a = train("llama-3.1-8b", "h100-sxm", n, 256 * 4096, 4096, "bf16")
+    b = train("llama-3.1-8b", "h100-sxm", 2 * n, 256 * 4096, 4096, "bf16")
+    assert b.tokens_per_s > a.tokens_per_s
+
+
+def test_train_cli_json_keys(capsys):
+    from tapeout.cli import main
+
+    main(["train", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--num-chips", "8", "--global-batch-tokens", "262144",
+          "--seq-len", "4096", "--precision", "bf16", "--json"])
+    d = json.loads(capsys.readouterr().out)
+    for k in ("step_time_s", "tokens_per_s", "mfu", "memory_gib_per_chip", "parallelism"):
+        assert k in d
+
+
+def test_train_benchmark_preset_minutes(capsys):
+    from tapeout.cli import main
+
+    main(["train", "--benchmark", "gpt3-175b", "--chip", "h100-sxm", "--num-chips", "512", "--precision", "fp8", "--json"])
+    d = json.loads(capsys.readouterr().out)
+    assert d["time_to_train_min"] > 0

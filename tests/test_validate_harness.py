@@ -1,0 +1,82 @@
+"""Validation harness: mapping, skip reasons, JSON records, holdout, speed."""
+
+import csv
+import json
+import time
+
+import pytest
+
+from tapeout.validation import harness
+
+FIELDS = ["id", "category", "workload", "model_config", "scenario", "accelerator", "n_accelerators", "precision", "metric",
+          "value", "unit", "software", "source", "notes"]
+
+
+def _rows():
+    base = {k: "" for k in FIELDS}
+    mk = lambda **kw: {**base, **kw}  # noqa: E731
+    return [
+        mk(id="A", category="mlperf-inf", workload="MLPerf Inference v4.1 llama2-70b-99", scenario="Offline",
+           accelerator="NVIDIA H100-SXM", n_accelerators="8", precision="fp16", value="24000", unit="Tokens/s",
+           software="TensorRT 10.2.0"),
+        mk(id="B", category="mlperf-inf", workload="MLPerf Inference v4.1 llama2-70b-99", scenario="Server",
+           accelerator="NVIDIA H100-SXM", n_accelerators="8", precision="fp16", value="22000", unit="Tokens/s",
+           software="TensorRT 10.2.0"),
+        mk(id="C", category="mlperf-inf", workload="MLPerf Inference v4.1 llama2-70b-99", scenario="Offline",
+           accelerator="Imaginary X1", n_accelerators="8", precision="fp16", value="1", unit="Tokens/s"),
+        mk(id="D", category="mlperf-train", workload="MLPerf Training v3.1 gpt3", scenario="time-to-train (closed)",
+           accelerator="NVIDIA H100-SXM", n_accelerators="512", value="58.3", unit="minutes",
+           notes="global_batch_size=2048; seq=2048; median last-eval epoch_num=1.20796e+09"),
+        mk(id="E", category="weird", workload="something else", value="3", unit="x"),
+    ]
+
+
+def test_harness_predicts_and_skips_with_reasons(tmp_path):
+    p = tmp_path / "rows.csv"
+    with open(p, "w", newline="") as f:
+        w = csv.DictWriter(f, FIELDS)
+        w.writeheader()
+        w.writerows(_rows())
+    res = harness.run(p)
+    by = {r.id: r for r in res["results"]}
+    assert by["A"].predicted > 0 and by["A"].error_pct is not None and by["A"].low < by["A"].high
+    assert by["B"].predicted > 0
+    assert by["D"].predicted > 0 and by["D"].mapper == "llm_training"
+    assert "catalog" in by["C"].skipped
+    assert by["E"].skipped
+    s = res["summary"]
+    assert s["coverage"]["LLM inference offline"]["rows"] == 2
+
+
+def test_validate_cli_json(tmp_path):
+    from tapeout.cli import main
+
+    p = tmp_path / "rows.csv"
+    with open(p, "w", newline="") as f:
+        w = csv.DictWriter(f, FIELDS)
+        w.writeheader()
+        w.writerows(_rows())
+    out = tmp_path / "out.json"
+    main(["validate", "--data", str(p), "--json", str(out), "--no-rows"])
+    d = json.loads(out.read_text())
+    recs = {r["id"]: r for r in d["rows"]}
+    assert set(recs) == {"A", "B", "C", "D", "E"}
+    assert {"predicted", "measured", "unit", "error_pct"} <= set(recs["A"])
+    assert "skipped" in recs["C"] and recs["C"]["skipped"]
+
+
+def test_holdout_restores_calibration():
+    from tapeout.perf import calibration
+
+    rows = _rows()[:1]
+    res = harness.run(rows=rows, holdout="h100-sxm")
+    assert res["results"][0].predicted > 0
+    assert calibration._OVERRIDE is None
+
+
+def test_harness_is_fast_on_repeated_rows():
+    rows = _rows()[:2] * 300  # cached step-time evaluations: 600 rows in well under the 5-min/3000-row budget
+    t = time.perf_counter()
+    res = harness.run(rows=rows)
+    assert time.perf_counter() - t < 20
+    assert all(r.predicted for r in res["results"])
