@@ -79,7 +79,8 @@ class ChipParams:
         fp32 = g("fp32_tflops", 0.0)
         p = cls(
             peak_flops=peaks,
-            vector_flops=float(fp32 if isinstance(fp32, float) else 0.0) * TB,
+            vector_flops=(float(fp32) if isinstance(fp32, float) and fp32 > 0
+                          else float(g("vector_fraction_of_matrix")) * max(chip.peak_tflops("bf16"), chip.peak_tflops("fp16"))) * TB,
             sparsity_factor=_num(g("sparsity_factor", 1.0), 1.0),
             num_cores=float(g("num_cores")),
             tile_m=float(g("matrix_tile_m")),
@@ -89,7 +90,8 @@ class ChipParams:
             sram_bytes=float(g("onchip_sram_mb", 0.0) or 0.0) * 1e6,
             access_granularity=float(g("memory_access_granularity_bytes")),
             host_bw=float(g("host_link_bw_gbps")) * GB,
-            scaleup_bw=bidir / 2.0 * GB,
+            # no published scale-up fabric: peers talk over the host link (PCIe), documented fallback
+            scaleup_bw=(bidir / 2.0 if bidir > 0 else float(g("host_link_bw_gbps"))) * GB,
             scaleup_latency=float(g("scaleup_latency_us")) * 1e-6,
             scaleup_domain=float(g("scaleup_domain_size")),
             scaleout_bw=float(g("scaleout_bw_gbps")) * GB,

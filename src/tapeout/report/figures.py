@@ -121,7 +121,7 @@ def cost_stack_figure(res: dict) -> go.Figure:
 
 def compliance_figure(res: dict) -> go.Figure:
     fig = go.Figure()
-    pts = res.get("compliance", [])
+    pts = [p for p in res.get("compliance", []) if p.get("tpp") is not None and p.get("pd") is not None]
     fig.add_trace(go.Scatter(x=[p["tpp"] for p in pts], y=[p["pd"] for p in pts], mode="markers+text", text=[p["chip"] for p in pts],
                              textposition="top center", marker=dict(size=10, color=[PALETTE[hash(p["class"]) % 10] for p in pts]),
                              hovertext=[p["class"] for p in pts], name="chips / designs"))

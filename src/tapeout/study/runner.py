@@ -53,14 +53,15 @@ def _chip_summary(study: Study, matrix: list[dict], ref: str) -> list[dict]:
             if not b or not b.get("units_per_s_per_chip"):
                 continue
             ppw.append(a["units_per_joule"] / b["units_per_joule"])
-            pptco.append(b["cost_per_unit_usd"] / a["cost_per_unit_usd"])
             ws.append(w.weight)
+            if a.get("cost_per_unit_usd") and b.get("cost_per_unit_usd"):
+                pptco.append((b["cost_per_unit_usd"] / a["cost_per_unit_usd"], w.weight))
         fleet = sum(r.get("fleet_tco_usd_per_year") or 0 for r in mine.values()) if ok else None
         rows.append({
             "chip": c, "runs_all_workloads": ok,
             "perf_per_watt": geo_mean(ppw, ws) if ppw else None,
-            "perf_per_tco": geo_mean(pptco, ws) if pptco else None,
-            "fleet_tco_usd_per_year": fleet,
+            "perf_per_tco": geo_mean([x for x, _ in pptco], [q for _, q in pptco]) if len(pptco) == len(ppw) and pptco else None,
+            "fleet_tco_usd_per_year": fleet if fleet and all(r.get("fleet_tco_usd_per_year") for r in mine.values()) else None,
             "chips_in_fleet": sum(r.get("chips_needed") or 0 for r in mine.values()) if ok else None,
         })
     return rows
