@@ -67,7 +67,7 @@ def run(workers: int, chunk: int, store: bool) -> dict:
             st.insert(cols)
     dt = time.perf_counter() - t0
     be.close()
-    return {"workers": workers, "designs": size, "rows": rows, "feasible": feasible, "seconds": dt,
+    return {"workers": workers, "designs": size, "loadavg_1min_after": os.getloadavg()[0], "cpus": os.cpu_count(), "rows": rows, "feasible": feasible, "seconds": dt,
             "designs_per_s": size / dt, "cluster_start_s": t_init, "chunks": len(tasks), "store": store}
 
 
@@ -93,7 +93,8 @@ def main(argv=None):
         for r in res:
             print(f"{r['workers']} Ray worker(s): {r['designs']:,} designs in {r['seconds']:.1f} s "
                   f"({r['designs_per_s']:,.0f} designs/s, speed-up {r['speedup_vs_first']:.2f}x; "
-                  f"cluster start {r['cluster_start_s']:.1f} s, {r['chunks']} tasks, {r['feasible']:,} feasible)")
+                  f"cluster start {r['cluster_start_s']:.1f} s, {r['chunks']} tasks, {r['feasible']:,} feasible; "
+                  f"{r['cpus']} CPUs, load average {r['loadavg_1min_after']:.1f} after the run)")
     return res
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from explore_fixtures import SMALL
+from test_explore_fixtures import SMALL
 from tapeout.explore.maturity import _breakeven, maturity_sensitivity
 from tapeout.explore.objectives import Evaluator
 from tapeout.explore.space import load_space

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from explore_fixtures import SMALL
+from test_explore_fixtures import SMALL
 
 ray = pytest.importorskip("ray")
 
@@ -12,7 +12,6 @@ from tapeout.explore.store import Store  # noqa: E402
 
 
 @pytest.mark.ray
-@pytest.mark.timeout(180)
 def test_ray_backend_equals_local(tmp_path):
     sp = dict(SMALL, search=dict(SMALL["search"], chunk=24))
     loc = explore(sp, db=str(tmp_path / "l.duckdb"))

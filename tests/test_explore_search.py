@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explore_fixtures import SMALL
+from test_explore_fixtures import SMALL
 from tapeout.explore.pareto import pareto_mask
 from tapeout.explore.search import explore
 from tapeout.explore.store import Store
@@ -104,7 +104,7 @@ def test_designs_cli_query(tmp_path):
 KILL_SCRIPT = textwrap.dedent("""
     import sys, time, json
     sys.path.insert(0, {tests!r})
-    from explore_fixtures import SMALL
+    from test_explore_fixtures import SMALL
     from tapeout.explore import store as st
     orig = st.Store.insert
     def slow_insert(self, *a, **k):
@@ -150,3 +150,22 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     b = Store(str(tmp_path / "clean.duckdb")).fetch(["key", "perf_per_tco"], order_by="key")
     np.testing.assert_array_equal(a["key"], b["key"])
     np.testing.assert_array_equal(a["perf_per_tco"], b["perf_per_tco"])
+
+
+def test_explore_cli_json_and_bad_input(tmp_path):
+    import yaml
+
+    space = tmp_path / "s.yaml"
+    space.write_text(yaml.safe_dump(SMALL))
+    out = subprocess.run([sys.executable, "-m", "tapeout", "explore", str(space), "--db", str(tmp_path / "e.duckdb"),
+                          "--json", "--sensitivity", "1,0.5"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert res["total"] == 144 and res["front_size"] >= 1
+    assert set(res["best"]) == {"perf_per_watt", "perf_per_tco", "slo_ratio"}
+    assert res["maturity_sensitivity"]["levels"] == [1.0, 0.5]
+    bad = dict(SMALL, parameters=dict(SMALL["parameters"], clock_ghz={"min": 2, "max": 1}))
+    space.write_text(yaml.safe_dump(bad))
+    err = subprocess.run([sys.executable, "-m", "tapeout", "explore", str(space), "--db", str(tmp_path / "f.duckdb")],
+                         capture_output=True, text=True)
+    assert err.returncode == 2 and "min (2.0) > max (1.0)" in err.stderr and "Traceback" not in err.stderr

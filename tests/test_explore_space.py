@@ -5,7 +5,7 @@ import copy
 import numpy as np
 import pytest
 
-from explore_fixtures import SMALL
+from test_explore_fixtures import SMALL
 from tapeout.errors import TapeoutError
 from tapeout.explore.search import explore, grid_design
 from tapeout.explore.space import apply_derived, load_space

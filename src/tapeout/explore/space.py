@@ -194,8 +194,13 @@ class Space(BaseModel):
         """What the stored metrics depend on besides the design: workloads, maturity, model version."""
         from . import MODEL_VERSION
 
+        # the space's own parameters, derived expressions and constraints are part of the context:
+        # two spaces sharing one store (a study's 5 nm and 7 nm spaces) never mix their designs,
+        # and a changed constraint re-derives feasibility instead of reusing stale flags
         blob = json.dumps({"workloads": [w.model_dump() for w in self.workloads], "maturity": self.maturity_dict(),
-                           "model": MODEL_VERSION}, sort_keys=True, default=str)
+                           "model": MODEL_VERSION, "parameters": self.model_dump().get("parameters"),
+                           "derived": self.model_dump().get("derived"), "constraints": self.model_dump().get("constraints")},
+                          sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 

@@ -145,17 +145,16 @@ def busbw(kind: str, S, group: int, topo, stride: int = 1, algorithm: str = "aut
     return bus_factor(kind, group) * np.asarray(S, dtype=float) / np.maximum(t, 1e-15)
 
 
-def graph_comm_time(table, topo, stride_of=None) -> tuple[float, float]:
-    """(topology-aware time, ring-model time) of all collective rows of an OpTable, summed
-    with their counts. `stride_of(op)` gives a row's rank stride (default 1: TP/EP groups
-    are the innermost ranks)."""
+def graph_comm_time(table, topo, stride_of=None) -> float:
+    """Topology-aware time of all collective rows of an OpTable, summed with their counts.
+    `stride_of(op)` gives a row's rank stride (default 1: TP/EP groups are innermost)."""
     from ..ops import Collective
 
-    new = old = 0.0
+    total = 0.0
     for op in table.ops:
         if not isinstance(op, Collective) or op.group <= 1:
             continue
         stride = stride_of(op) if stride_of else 1
         t, _ = collective_time(op.collective, op.payload_bytes, op.group, topo, stride)
-        new += float(t) * op.count
-    return new, old
+        total += float(t) * op.count
+    return total

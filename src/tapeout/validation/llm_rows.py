@@ -148,6 +148,7 @@ def _paper(row: dict):
     unit = row["unit"].lower()
     bench = f"paper:{preset}"
     tp = int(tp) if tp else None
+    tp_row = tp  # the degree the row states (one model instance spans tp_row chips)
     if tp and (n % tp or cfg.num_attention_heads % tp):
         # e.g. 24 NeuronCores = 12 chips: heads are padded by the vendor; we use the largest
         # power-of-two degree that divides both (stated in the row detail)
@@ -170,7 +171,7 @@ def _paper(row: dict):
         sm = step_model(cfg, chip, get_precision(prec), t_par, 1, 1)
         b = int(batch)
         t = sm.linear(b * I) + sm.attn_prefill_per_token(I) * I * b + O * sm.step(b, I + O / 2)
-        replicas = max(1, n // t_par)
+        replicas = max(1, n // (tp_row or t_par))
         tput = b * O / t * replicas
         if "latency" in unit or unit.strip() in ("s",):
             pred = t

@@ -1,4 +1,4 @@
-"""Small design spaces shared by the explore tests (not a test module)."""
+"""Small design spaces shared by the explore tests (holds no tests itself)."""
 
 SMALL = {
     "name": "tiny",

@@ -1,0 +1,195 @@
+"""Custom NPUs in a study: run each design space (tapeout.explore) under the study's
+constraints, then evaluate the best designs on the study's own workload mix exactly as the
+catalog chips are evaluated, so a custom design and an H100 answer the same question."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ..errors import TapeoutError
+from ..hardware.catalog import Chip, Spec
+from ..ops import PEAK_KEYS
+from .evaluate import safe_evaluate
+
+EXPORT_CLASSES = {
+    "any": None,
+    "not-controlled": ["not_controlled"],
+    "not-controlled-or-2026-band": ["not_controlled", "band_2026"],
+    "2026-band": ["band_2026"],
+}
+PEAK_FIELDS = {"fp32": "fp32_tflops", "tf32": "tf32_tflops_dense", "bf16": "bf16_tflops_dense", "fp16": "fp16_tflops_dense",
+               "fp8": "fp8_tflops_dense", "int8": "int8_tops_dense", "int4": "int4_tops_dense", "fp6": "fp6_tflops_dense",
+               "fp4": "fp4_tflops_dense"}
+NRE_SHARE_NOTE = "in-house silicon: unit cost (dies, HBM, packaging, test, yield loss) + NRE over the study volume, no margin"
+
+
+class CustomChip(Chip):
+    """A design-space point dressed as a catalog chip; params() is the NPU template's model."""
+
+    _params = None
+
+    def params(self, calibration=None):
+        return self._params
+
+
+def _space_dict(study, base: Path, rel: str) -> dict:
+    p = (base / rel) if not Path(rel).is_absolute() else Path(rel)
+    if not p.is_file():
+        raise TapeoutError(f"design_spaces: file '{rel}' not found (relative to the study file).")
+    d = yaml.safe_load(p.read_text())
+    cons = list(d.get("constraints") or [])
+    c = study.constraints
+    if c.max_tdp_w:
+        cons.append({"metric": "tdp_w", "max": c.max_tdp_w})
+    if c.max_die_area_mm2:
+        cons.append({"metric": "die_area_mm2", "max": c.max_die_area_mm2})
+    if c.max_unit_cost_usd:
+        cons.append({"metric": "unit_cost_usd", "max": c.max_unit_cost_usd})
+    if EXPORT_CLASSES.get(c.export):
+        cons = [x for x in cons if "export" not in x] + [{"export": EXPORT_CLASSES[c.export]}]
+    if c.hbm_generations:
+        cons.append({"allowed": {"mem_type": c.hbm_generations}})
+    d["constraints"] = cons
+    s = dict(d.get("search") or {})
+    s.update(seed=study.search.seed, budget=study.search.budget)
+    if study.search.method != "auto":
+        s["method"] = study.search.method
+    d["search"] = s
+    d.setdefault("name", Path(rel).stem)
+    return d
+
+
+def _custom_chip(name: str, row: dict, volume: float) -> CustomChip:
+    from ..econ.yield_cost import nre_per_unit
+    from ..explore.npu import hardware, npu_params
+    from ..explore.space import load_space  # noqa: F401  (validates template names)
+
+    design = {k: np.array([v]) for k, v in row.items() if k in _template_params()}
+    hw = hardware(design)
+    p = npu_params(design, hw=hw)
+    scalar = _scalarize(p)
+    node = str(row.get("node", "N5"))
+    # the template's unit cost carries NRE at its default volume (1e5): re-amortise at the study's
+    nre = float(nre_per_unit(volume, node))
+    unit = float(hw["unit_cost_usd"][0]) - float(nre_per_unit(1e5, node))
+    src = "tapeout NPU template (data/npu/template.yaml) + econ model"
+    specs = {PEAK_FIELDS[k]: Spec(float(hw["peaks"][i][0]) / 1e12, "TFLOPS", "model", src) for i, k in enumerate(PEAK_KEYS)
+             if float(hw["peaks"][i][0]) > 0 and k in PEAK_FIELDS}
+    specs.update({
+        "memory_capacity_gb": Spec(float(hw["mem"]["mem_capacity"][0]) / 1e9, "GB", "model", src),
+        "memory_bandwidth_tbps": Spec(float(hw["mem"]["mem_bw"][0]) / 1e12, "TB/s", "model", src),
+        "memory_type": Spec(str(row.get("mem_type")), "", "model", src),
+        "tdp_w": Spec(float(hw["tdp_w"][0]), "W", "model", src),
+        "logic_die_area_mm2_total": Spec(float(hw["silicon_mm2"][0]), "mm2", "model", src),
+        "process_node": Spec(node, "", "model", src),
+        "price_usd": Spec(unit + nre, "USD", "model", NRE_SHARE_NOTE),
+        "scaleup_domain_size": Spec(float(np.asarray(p.scaleup_domain).ravel()[0]), "chips", "model", src),
+        "scaleup_bw_gbps_bidir": Spec(float(np.asarray(p.scaleup_bw).ravel()[0]) * 2 / 1e9, "GB/s", "model", src),
+        "onchip_sram_mb": Spec(float(hw["sram_mb"][0]), "MB", "model", src),
+    })
+    c = CustomChip(id=name, name=name, vendor="custom", family="custom-npu", form_factor="oam", specs=specs)
+    c._params = scalar.replace(chip_id=name)
+    c._hw = {"unit_cost_usd": unit, "nre_per_unit_usd": nre, "tpp": float(hw["tpp"][0]), "pd": float(hw["pd"][0]),
+             "export_class": int(hw["export_class"][0]), "band_2026": bool(hw["band_2026"][0]),
+             "die_area_mm2": float(hw["die_area_mm2"][0]), "silicon_mm2": float(hw["silicon_mm2"][0]),
+             "clock_eff_ghz": float(hw["clock_eff_ghz"][0]), "tdp_w": float(hw["tdp_w"][0])}
+    return c
+
+
+def _template_params() -> set[str]:
+    from ..explore.npu import load_template
+
+    return set(load_template().params)
+
+
+def _scalarize(p):
+    """ChipParams of one design (arrays of length 1) -> scalars (per-dtype arrays keep axis 0)."""
+    import dataclasses
+
+    ch = {}
+    for f in dataclasses.fields(p):
+        v = getattr(p, f.name)
+        if isinstance(v, np.ndarray):
+            if f.name in ("peak_flops", "pj_per_flop", "eff_compute") and v.ndim == 2:
+                ch[f.name] = v[:, 0].copy()
+            elif v.ndim == 1 and v.shape[0] == 1:
+                ch[f.name] = float(v[0])
+    return p.replace(**ch)
+
+
+
+
+def explore_spaces(study, base: Path, out: Path, matrix: list[dict], ref: str | None, progress=None,
+                   backend: str = "local", address: str | None = None):
+    from ..explore import explore
+    from ..explore.maturity import baseline_metrics
+    from ..explore.objectives import Evaluator
+    from ..explore.space import load_space
+    from ..explore.store import Store
+    from .runner import _chip_summary
+
+    designs, info, candidates = [], {}, []
+    db = out / "designs.duckdb"
+    for rel in study.design_spaces:
+        sd = _space_dict(study, base, rel)
+        if progress:
+            progress(f"exploring {sd['name']}")
+        res = explore(sd, db=str(db), backend=backend, address=address)
+        sp = load_space(sd)
+        ev = Evaluator(sp)
+        norm = baseline_metrics(ev, ref) if ref else None
+        info[sd["name"]] = {"method": res.method, "evaluated": res.evaluated, "reused": res.reused, "total": res.total,
+                            "feasible": res.feasible, "front_size": res.front_size, "seconds": round(res.seconds, 2),
+                            "removed_by": res.removed}
+        st = Store(str(db), read_only=True)
+        try:
+            rows = st.rows(columns=["key", "feasible", "perf_per_watt", "perf_per_tco", "node", "cores", "array_rows",
+                                    "mem_type", "mem_stacks", "clock_ghz", "chiplets"],
+                           where="context = ?", params=[res.context])
+        finally:
+            st.close()
+        front_keys = {int(f["key"]) for f in res.front}
+        rng = np.random.default_rng(0)
+        if len(rows) > 3000:  # keep the page light: every front point plus a sample of the rest
+            keep = set(rng.choice(len(rows), 3000, replace=False).tolist())
+            rows = [r for i, r in enumerate(rows) if i in keep or int(r["key"]) in front_keys]
+        for r in rows:
+            if norm is None or not r.get("perf_per_watt") or not r.get("perf_per_tco"):
+                continue  # designs whose metrics are undefined (e.g. do not fit) are not plotted
+            designs.append({"space": sd["name"], "feasible": bool(r["feasible"]), "on_front": int(r["key"]) in front_keys,
+                            "perf_per_watt": r["perf_per_watt"] / norm["perf_per_watt"],
+                            "perf_per_tco": r["perf_per_tco"] / norm["perf_per_tco"] if norm.get("perf_per_tco") else None,
+                            "params": {k: r[k] for k in ("node", "cores", "array_rows", "mem_type", "mem_stacks", "clock_ghz", "chiplets")}})
+        front = sorted(res.front, key=lambda f: -f.get("perf_per_tco", 0))[: study.search.top_k]
+        for i, f in enumerate(front):
+            candidates.append(_custom_chip(f"npu-{sd['name'].removeprefix('npu-')}-{i + 1}", f, study.economics.volume))
+    extra_matrix = []
+    for c in candidates:
+        for w in study.workloads:
+            row = safe_evaluate(w, c, study.chips_per_node)
+            row.pop("_graph", None)
+            extra_matrix.append(row)
+            if progress:
+                progress(f"{w.name} on {c.id}")
+    matrix.extend(extra_matrix)
+    summary = [s for s in _chip_summary(study, matrix, ref) if s["chip"] in {c.id for c in candidates}]
+    ok = [s for s in summary if s.get("fleet_tco_usd_per_year")]
+    chosen = None
+    pick = min(ok, key=lambda s: s["fleet_tco_usd_per_year"]) if ok else (max(summary, key=lambda s: s.get("perf_per_watt") or 0) if summary else None)
+    if pick:
+        c = next(x for x in candidates if x.id == pick["chip"])
+        spec = {"name": c.id, **{k: (round(v.value, 3) if isinstance(v.value, float) else v.value) for k, v in sorted(c.specs.items())},
+                **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in c._hw.items()}}
+        from ..rules.export import CLASS_CODES
+
+        spec["export_class"] = CLASS_CODES[c._hw["export_class"]]
+        chosen = {
+            "name": c.id, "spec": spec,
+            "compliance": {"chip": c.id, "tpp": c._hw["tpp"], "pd": c._hw["pd"], "class": spec["export_class"],
+                           "band_2026": c._hw["band_2026"]},
+            "cost_stack": {"unit cost (model)": c._hw["unit_cost_usd"], "NRE per unit": c._hw["nre_per_unit_usd"]},
+        }
+    return designs, chosen, info, summary

@@ -1,0 +1,65 @@
+"""The study report opens in a real headless Chromium: every plot renders, no script
+errors; a screenshot is saved to test-artifacts/ as a test artifact."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tapeout.study.runner import run_study
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ART = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+STUDY = {
+    "name": "browser check",
+    "chips": ["h100-sxm", "mi300x", "h20"],
+    "workloads": [
+        {"name": "chat", "kind": "llm-serving", "model": "llama-3.1-8b", "precision": "fp8",
+         "params": {"input_len": 512, "output_len": 128}, "traffic": {"tokens_per_day": 1e10}},
+        {"name": "ranking", "kind": "recsys", "model": "dlrmv2", "traffic": {"queries_per_s": 1e4}},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    d = tmp_path_factory.mktemp("study")
+    f = d / "s.yaml"
+    f.write_text(yaml.safe_dump(STUDY))
+    res = run_study(f, d / "out")
+    return d / "out" / "report.html", res
+
+
+def test_report_is_self_contained(report):
+    path, _ = report
+    html = path.read_text()
+    assert "<script src=" not in html  # plotly inlined: opens offline
+    assert "Plotly.newPlot" in html or "Plotly.react" in html or "plotly" in html.lower()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not installed")
+def test_report_renders_in_chromium(report):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    path, res = report
+    errors: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(path.as_uri())
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length > 0", timeout=30000)
+        n_div = page.evaluate("document.querySelectorAll('div[id^=fig-]').length")
+        n_plot = page.evaluate("document.querySelectorAll('div[id^=fig-] .main-svg').length")
+        n_rendered = page.evaluate("Array.from(document.querySelectorAll('div[id^=fig-]')).filter(d => d.querySelector('.main-svg')).length")
+        ART.mkdir(exist_ok=True)
+        page.screenshot(path=str(ART / "report.png"), full_page=False)
+        browser.close()
+    assert not errors, errors
+    assert n_div >= 8 and n_rendered == n_div, (n_div, n_plot, n_rendered)
+    assert (ART / "report.png").stat().st_size > 10_000
