@@ -10,7 +10,7 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 
 
 def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
-    fig.update_layout(title=title, template="plotly_white", height=kw.pop("height", 460), margin=dict(l=60, r=20, t=60, b=60), **kw)
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), template="plotly_white", height=kw.pop("height", 460), margin=dict(l=60, r=20, t=60, b=60), **kw)
     return fig
 
 

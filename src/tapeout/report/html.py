@@ -36,6 +36,11 @@ def _table(rows: list[dict], cols: list[str] | None = None, fmt=None) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+HEADINGS = {"pareto": "Pareto front", "throughput": "Throughput per workload", "cost": "Cost per unit of work",
+            "fleet": "Fleet TCO", "roofline": "Roofline", "breakdown": "Latency breakdown", "cost_stack": "Cost stacks",
+            "compliance": "Compliance map"}
+
+
 def build_figures(res: dict) -> list[tuple[str, object]]:
     figs = [
         ("pareto", F.pareto_figure(res)),
@@ -70,7 +75,7 @@ def write_report(res: dict, path: Path) -> Path:
         "compliance": "TPP = dense TOPS x bit length (max over precisions); PD = TPP / applicable die area. Rule version and thresholds in the compliance table.",
     }
     for key, fig in figs:
-        parts.append(f"<section><h2>{html.escape(fig.layout.title.text or key)}</h2>"
+        parts.append(f"<section><h2>{html.escape(HEADINGS.get(key, key))}</h2>"
                      f"{fig.to_html(full_html=False, include_plotlyjs=False, div_id=f'fig-{key}', config={'displaylogo': False})}"
                      f"<p class='note'>{html.escape(captions.get(key, ''))}</p></section>")
     parts.append("<section><h2>Per workload and chip</h2>" + _table(res["matrix"], [

@@ -190,6 +190,19 @@ def explore_spaces(study, base: Path, out: Path, matrix: list[dict], ref: str | 
             "name": c.id, "spec": spec,
             "compliance": {"chip": c.id, "tpp": c._hw["tpp"], "pd": c._hw["pd"], "class": spec["export_class"],
                            "band_2026": c._hw["band_2026"]},
-            "cost_stack": {"unit cost (model)": c._hw["unit_cost_usd"], "NRE per unit": c._hw["nre_per_unit_usd"]},
+            "cost_stack": _design_cost_stack(c, study.economics.volume),
         }
     return designs, chosen, info, summary
+
+
+def _design_cost_stack(c: CustomChip, volume: float) -> dict:
+    """The same cost items as the catalog chips' stacks, for a design (econ.yield_cost.unit_cost)."""
+    from ..econ.yield_cost import unit_cost
+    from .runner import COST_ITEMS
+
+    s = c.specs
+    mt = str(s["memory_type"].value)
+    n = max(1.0, float(c._hw["silicon_mm2"] / c._hw["die_area_mm2"]))
+    u = unit_cost(c._hw["die_area_mm2"], str(s["process_node"].value), n_dies=n, memory_gb=float(s["memory_capacity_gb"].value),
+                  memory_type=mt, volume=volume)
+    return {k: float(np.asarray(u[k])) for k in COST_ITEMS if k in u}

@@ -85,6 +85,9 @@ def _compliance(chip_ids: list[str]) -> tuple[list[dict], str]:
     return [r for r in out if r["tpp"] is not None], version
 
 
+COST_ITEMS = ("die", "memory", "package", "assembly_test", "yield_loss", "nre")  # parts of econ's unit cost
+
+
 def _cost_stacks(chip_ids: list[str], volume: float) -> dict:
     try:
         from ..econ.summary import chip_cost_stack
@@ -96,8 +99,7 @@ def _cost_stacks(chip_ids: list[str], volume: float) -> dict:
             s = chip_cost_stack(get_chip(cid), volume=volume)
         except Exception:  # noqa: BLE001
             continue
-        stacks[cid] = {k: float(v) for k, v in s.items() if isinstance(v, (int, float)) and k not in ("total", "volume")
-                       and not k.startswith("_") and "area" not in k and "yield" not in k and "count" not in k and "stacks" not in k}
+        stacks[cid] = {k: float(s[k]) for k in COST_ITEMS if isinstance(s.get(k), (int, float))}
     return stacks
 
 
@@ -173,14 +175,14 @@ def run_study(path: str | Path, out: str | Path, force: bool = False, progress=N
     rec = {}
     answer = "No candidate runs every workload of the mix; see the per-workload table for the reasons."
     if best:
-        rec = {"lowest fleet TCO": best["chip"], "fleet TCO / year": f"${best['fleet_tco_usd_per_year'] / 1e6:,.1f}M",
+        rec = {"lowest fleet TCO": best["chip"], "fleet TCO / year": _usd(best["fleet_tco_usd_per_year"]),
                "accelerators": f"{best['chips_in_fleet']:,}"}
         runner_up = sorted(ok, key=lambda s: s["fleet_tco_usd_per_year"])[1:2]
         answer = (f"For this mix and traffic, {best['chip']} serves everything at the lowest total cost of ownership "
-                  f"(${best['fleet_tco_usd_per_year'] / 1e6:,.1f}M per year")
+                  f"({_usd(best['fleet_tco_usd_per_year'])} per year")
         if runner_up:
             r2 = runner_up[0]
-            answer += f"; next is {r2['chip']} at ${r2['fleet_tco_usd_per_year'] / 1e6:,.1f}M"
+            answer += f"; next is {r2['chip']} at {_usd(r2['fleet_tco_usd_per_year'])}"
         answer += "). Figures below break this down per workload, per op and per cost item."
     res = {
         "version": __version__, "generated": _dt.datetime.now().isoformat(timespec="seconds"),
@@ -205,6 +207,10 @@ def run_study(path: str | Path, out: str | Path, force: bool = False, progress=N
     write_report(_clean(res), out / "report.html")
     (out / "RUNNING").unlink(missing_ok=True)
     return res
+
+
+def _usd(x: float) -> str:
+    return f"${x / 1e6:,.1f}M" if x >= 1e6 else f"${x / 1e3:,.0f}k"
 
 
 def _assumptions(study: Study) -> list[dict]:
