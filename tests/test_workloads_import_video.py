@@ -99,3 +99,43 @@ def test_precision_rule_and_mappers():
     trow = {"category": "mlperf-train", "workload": "MLPerf Training v3.0 resnet", "accelerator": "NVIDIA H100-SXM",
             "n_accelerators": "8", "notes": "global_batch_size=3264; epoch_num=35 (x)"}
     assert 1 < map_training(trow).predicted < 100  # minutes
+
+
+def _extra_spec_rows():
+    import csv
+    from importlib import resources
+
+    with resources.files("tapeout").joinpath("data", "chips", "extra_specs.csv").open(newline="") as f:
+        return {(r["chip_id"], r["field"]): float(r["value"]) for r in csv.DictReader(f)}
+
+
+@pytest.mark.parametrize("chip_id", ["l40s", "l4", "l40", "h100-sxm", "h100-pcie", "a100-sxm", "a40"])
+def test_catalog_engine_rate_is_engines_times_per_engine_fps(chip_id):
+    """Closed form from the sourced CSV rows: chip rate = engines x per-engine 1080p fps x (1080p pixels / W*H)."""
+    from tapeout.perf import video
+
+    rows = _extra_spec_rows()
+    n_dec = rows[(chip_id, "video_decoders")]
+    for codec in ("h264", "hevc"):
+        fps = rows[(chip_id, f"video_decode_fps_1080p_{codec}")]
+        assert video.engine_rate(chip_id, "decode", codec) == pytest.approx(n_dec * fps)
+        assert video.engine_rate(chip_id, "decode", codec, 3840, 2160) == pytest.approx(n_dec * fps / 4)
+    res = video.transcode_sr_pipeline(chip_id, width=1920, height=1080, codec="h264")
+    assert res["stage_time_s"]["decode"] == pytest.approx(1 / (n_dec * rows[(chip_id, "video_decode_fps_1080p_h264")]))
+    n_enc = rows[(chip_id, "video_encoders")]
+    if n_enc > 0:  # encode runs at the x4 SR output: 16x the 1080p pixels
+        enc_fps = rows[(chip_id, "video_encode_fps_1080p_h264")]
+        assert video.engine_rate(chip_id, "encode", "h264") == pytest.approx(n_enc * enc_fps)
+        assert res["stage_time_s"]["encode"] == pytest.approx(16 / (n_enc * enc_fps))
+        assert "encode engine" in res["mode"]
+    else:  # no NVENC (GA100 / GH100): encode falls back to software, decode still on NVDEC
+        assert "encode software" in res["mode"]
+    assert res["frames_per_s"] == pytest.approx(1 / res["time_per_frame_s"])
+
+
+def test_transcode_l40s_closed_form():
+    # L40S: 3 NVDEC x 903 fps (Ada H.264, NVDEC app note 13.0); 3 NVENC x 885 fps (Ada H.264 P1 VBR HQ)
+    from tapeout.perf import video
+
+    assert video.engine_rate("l40s", "decode", "h264") == pytest.approx(3 * 903)
+    assert video.engine_rate("l40s", "encode", "h264", 7680, 4320) == pytest.approx(3 * 885 / 16)
