@@ -24,3 +24,14 @@ def require_positive(field: str, value: float, allow_zero: bool = False) -> None
     if not ok:
         need = ">= 0" if allow_zero else "> 0"
         raise TapeoutError(f"{field} must be {need}, got {value}.")
+
+
+_TYPE_TAGS = ("ParamRange", "list[", "str", "int", "float", "bool", "function-")
+
+
+def validation_error(e, where: str, default_field: str = "input", fix: str = "") -> TapeoutError:
+    """One-line TapeoutError from a pydantic ValidationError: file, field path, message, fix."""
+    err = e.errors()[0]
+    loc = ".".join(str(x) for x in err["loc"] if not str(x).startswith(_TYPE_TAGS)) or default_field
+    msg = err["msg"].removeprefix("Value error, ").rstrip(".")
+    return TapeoutError(f"{where}: field '{loc}': {msg}.{(' ' + fix) if fix else ''}")

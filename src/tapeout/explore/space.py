@@ -16,7 +16,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import TapeoutError
+from ..errors import TapeoutError, validation_error
 from .npu import Template, load_template
 
 EXPORT_STATUSES = ("not_controlled", "3A090.b", "3A090.a", "band_2026")
@@ -284,10 +284,7 @@ def load_space(path_or_dict) -> Space:
     try:
         space = Space.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"] if not str(x).startswith(("ParamRange", "list[", "str", "int", "float", "bool")))
-        msg = err["msg"].removeprefix("Value error, ")
-        raise TapeoutError(f"{where}: {loc or 'space'}: {msg}.") from None
+        raise validation_error(e, where, "space") from None
     validate_space(space)
     return space
 

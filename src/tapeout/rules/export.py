@@ -26,7 +26,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..errors import TapeoutError
+from ..errors import TapeoutError, validation_error
 
 CLASS_CODES = ("not 3A090", "3A090.b.2", "3A090.b.1", "3A090.a.2", "3A090.a.1")
 
@@ -251,9 +251,7 @@ def load_design(path: str | Path) -> DesignSpec:
     try:
         return DesignSpec.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or "design"
-        raise TapeoutError(f"{loc} in {path}: {err['msg']}.") from None
+        raise validation_error(e, f"--design {path}", "design") from None
 
 
 def assess_design(design: DesignSpec | str | Path) -> dict:

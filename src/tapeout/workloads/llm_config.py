@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..errors import TapeoutError, unknown_name_error
+from ..errors import TapeoutError, unknown_name_error, validation_error
 
 
 class LLMConfig(BaseModel):
@@ -209,6 +209,4 @@ def _validate(data: dict, where: str) -> LLMConfig:
     try:
         return LLMConfig.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or "config"
-        raise TapeoutError(f"{where}: field '{loc}': {err['msg']}. Fix that field of the config.json.") from None
+        raise validation_error(e, where, "config", "Fix that field of the config.json.") from None
