@@ -162,12 +162,14 @@ def offline_point(sm: StepModel, B: int, I: float, O: float, beams: int = 1) -> 
     return SteadyState(tps, B, step, ttft, 0)
 
 
+def batch_grid(bmax: int) -> list[int]:
+    """Candidate batch sizes: bmax divided by powers of GRID_RATIO, down to 1."""
+    return sorted({max(1, int(round(bmax / GRID_RATIO ** k))) for k in range(0, 60)} | {bmax})
+
+
 def offline_best(sm: StepModel, bmax: int, I: float, O: float, beams: int = 1) -> SteadyState:
     best = None
-    cands = sorted({max(1, int(round(bmax / GRID_RATIO ** k))) for k in range(0, 60)} | {bmax})
-    for B in cands:
-        if B > bmax:
-            continue
+    for B in batch_grid(bmax):
         r = offline_point(sm, B, I, O, beams)
         if best is None or r.tokens_per_s > best.tokens_per_s:
             best = r
@@ -181,10 +183,7 @@ def max_rate_closed_form(sm: StepModel, bmax: int, I: float, O: float, ttft_boun
     """Highest output tokens/s meeting p99 TTFT and TPOT bounds (M/M/1 admission queue in
     front of a B-slot continuous batch; p99 of an exponential wait = ln(100) x mean)."""
     best = None
-    cands = sorted({max(1, int(round(bmax / GRID_RATIO ** k))) for k in range(0, 60)} | {bmax})
-    for B in cands:
-        if B > bmax:
-            continue
+    for B in batch_grid(bmax):
         r = offline_point(sm, B, I, O, beams)
         step = r.step_s
         if tpot_bound is not None and step > tpot_bound:
