@@ -7,10 +7,14 @@ Inference (resnet50, retinanet, bert, dlrm-v2, stable-diffusion-xl, 3d-unet, whi
                 latency constraint (perf/recsys.py qps_at_p99; mlperf.conf bounds)
   SingleStream  p90 latency (ms) of one sample at batch 1
   MultiStream   p99 latency (ms) of one 8-sample query
-Precision rule (the same for every row): the matrix math runs in the first dtype named in
-the row's declared `precision` (int8 -> int8, fp8/float8 -> fp8, fp16, bf16, fp32; "a/b
-mixed" -> a). If the chip has no matrix peak for that dtype, the next wider dtype it
-supports is used (int8 -> fp8 -> fp16 -> bf16). No per-submitter exceptions.
+Precision rule (the same for every row; data/mlperf/other_benchmarks.yaml): the matrix math
+runs in the first dtype named in the row's declared `precision` (int8 -> int8, fp8/float8 ->
+fp8, fp16, bf16, fp32; "a/b mixed" -> a). If the chip has no matrix peak for that dtype, the
+next wider dtype it supports is used (int8 -> fp8 -> fp16 -> bf16). TensorRT submissions on
+chips with FP8 tensor cores run a declared 16-bit float in FP8 (the LLM rows' rule,
+benchmarks.yaml precision_rules.inference). No per-submitter exceptions.
+BERT: TensorRT runs variable-length sequences without padding, so its rows cost the mean
+real length of a SQuAD v1.1 feature (176.6 of 384 tokens); other stacks run padded to 384.
 
 Training (dlrm-dcnv2, bert, resnet, stable-diffusion): minutes = samples_to_converge /
 (n_accelerators x per-chip training samples/s) / 60, where samples_to_converge is read
@@ -26,8 +30,11 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
+from importlib import resources
 
 import numpy as np
+import yaml
 
 from ..errors import TapeoutError
 from ..hardware.catalog import get_chip, resolve_chip_id
@@ -73,11 +80,29 @@ def declared_dtype(precision: str) -> str | None:
     return best[1] if best else None
 
 
-def compute_precision(precision: str, chip) -> str:
-    """The module's precision rule: first declared dtype, widened until the chip supports it."""
+@lru_cache(maxsize=1)
+def workload_facts() -> dict:
+    text = resources.files("tapeout").joinpath("data", "mlperf", "other_benchmarks.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _fact(bench: str, key: str):
+    return workload_facts()[bench][key]["value"]
+
+
+def is_tensorrt(software: str) -> bool:
+    return "tensorrt" in (software or "").lower()
+
+
+def compute_precision(precision: str, chip, software: str = "") -> str:
+    """The module's precision rule: first declared dtype, widened until the chip supports it;
+    a declared 16-bit float runs FP8 under TensorRT on a chip with FP8."""
     dt = declared_dtype(precision)
     if dt is None:
         raise SkipRow(f"precision '{precision}' names no dtype")
+    if dt in ("fp16", "bf16") and is_tensorrt(software) and chip.supports("fp8") and \
+            workload_facts()["precision_rule"]["tensorrt_16bit_to_fp8"]["value"]:
+        return "fp8"
     for cand in WIDER[dt]:
         key = {"fp16": "fp16", "bf16": "bf16", "fp8": "fp8", "int8": "int8", "tf32": "tf32", "fp32": "fp32"}[cand]
         if chip.supports(key):
@@ -107,13 +132,20 @@ def _chip(row: dict):
     return get_chip(cid)
 
 
-def _graph(bench: str, batch: int, prec: str) -> OpGraph:
+def bert_seq_len(software: str) -> int:
+    """Tokens per BERT sample: the mean unpadded SQuAD feature under TensorRT, else 384."""
+    if any(sw in (software or "").lower() for sw in _fact("bert", "unpadded_software")):
+        return int(round(_fact("bert", "mean_tokens")))
+    return int(_fact("bert", "max_seq_len"))
+
+
+def _graph(bench: str, batch: int, prec: str, software: str = "") -> OpGraph:
     if bench == "resnet50":
         return vision.resnet50_graph(batch, 224, prec)
     if bench == "retinanet":
         return vision.retinanet_graph(batch, 800, prec)
     if bench == "bert":
-        return speech.bert_graph(batch, 384, prec)
+        return speech.bert_graph(batch, bert_seq_len(software), prec)
     if bench == "dlrmv2":
         return recsys.dlrmv2_graph(batch, precision=prec)
     if bench == "sdxl":
@@ -137,11 +169,11 @@ def _fits(bench, g, p) -> bool:
     return need <= float(p.mem_capacity) * USABLE_MEMORY_FRACTION or bench == "dlrmv2"
 
 
-def per_chip_offline(bench: str, chip, prec: str) -> tuple[float, int, str]:
+def per_chip_offline(bench: str, chip, prec: str, software: str = "") -> tuple[float, int, str]:
     p = chip.params()
     b = OFFLINE_BATCH[bench]
     while b >= 1:
-        g = _graph(bench, b, prec)
+        g = _graph(bench, b, prec, software)
         if _fits(bench, g, p):
             t = _time(bench, g, p)
             return b / t, b, str(evaluate(g, p).dominant_bound()) if bench != "dlrmv2" else str(recsys_cost(g, p)["bound"])
@@ -156,14 +188,15 @@ def map_inference(row: dict) -> RowPrediction | None:
         return None
     bench = kind[1]
     chip = _chip(row)
-    prec = compute_precision(row.get("precision", ""), chip)
+    sw = row.get("software", "")
+    prec = compute_precision(row.get("precision", ""), chip, sw)
     n = int(float(row.get("n_accelerators") or 1))
     scen = row.get("scenario", "")
     p = chip.params()
     detail = {"chip": chip.id, "compute_precision": prec, "n_accelerators": n}
     try:
         if scen == "Offline":
-            tput, b, bound = per_chip_offline(bench, chip, prec)
+            tput, b, bound = per_chip_offline(bench, chip, prec, sw)
             detail.update(batch=b, bound=bound, per_chip=tput)
             return RowPrediction(n * tput, "Samples/s", bench, detail=detail)
         if scen == "Server":
@@ -174,7 +207,7 @@ def map_inference(row: dict) -> RowPrediction | None:
             for b in SERVER_BATCHES:
                 if b > OFFLINE_BATCH[bench]:
                     break
-                g = _graph(bench, b, prec)
+                g = _graph(bench, b, prec, sw)
                 if not _fits(bench, g, p):
                     break
                 best = max(best, float(qps_at_p99(_time(bench, g, p), b, T)))
@@ -182,7 +215,7 @@ def map_inference(row: dict) -> RowPrediction | None:
             return RowPrediction(n * best, "Queries/s", bench, detail=detail)
         if scen in ("SingleStream", "MultiStream"):
             b = 1 if scen == "SingleStream" else 8
-            g = _graph(bench, b, prec)
+            g = _graph(bench, b, prec, sw)
             return RowPrediction(_time(bench, g, p) * 1e3, "Latency (ms)", bench, detail=detail)
     except TapeoutError as e:
         raise SkipRow(str(e)) from None
