@@ -90,3 +90,7 @@ def test_train_benchmark_preset_minutes(capsys):
     main(["train", "--benchmark", "gpt3-175b", "--chip", "h100-sxm", "--num-chips", "512", "--precision", "fp8", "--json"])
     d = json.loads(capsys.readouterr().out)
     assert d["time_to_train_min"] > 0
+    bd = d["breakdown"]
+    # time-to-train = training + the evaluation passes MLPerf counts (every 24,576 samples)
+    assert d["time_to_train_min"] == pytest.approx(bd["train_min"] + bd["eval_min"])
+    assert bd["eval_min"] > 0 and bd["n_evals"] == int(1.21e9 / 2048 // 24576)

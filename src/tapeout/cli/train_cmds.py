@@ -24,15 +24,16 @@ def train_cmd(
     """Predict step time, tokens/s, MFU and memory per chip; picks the fastest layout that fits."""
     from ..errors import TapeoutError
     from ..perf.mlperf import _v, benchmarks
-    from ..perf.training import train
+    from ..perf.training import time_to_train_min, train
 
     ttt_tokens = None
+    bench_cfg = None
     if benchmark:
         tb = benchmarks()["training"]
         key = benchmark.lower().replace("_", "-")
         if key not in tb:
             raise TapeoutError(f"unknown training benchmark '{benchmark}'. Known: {', '.join(tb)}.")
-        b = tb[key]
+        b = bench_cfg = tb[key]
         model = model or b["model"]
         seq_len = seq_len or int(_v(b["seq_len"]))
         global_batch_tokens = global_batch_tokens or float(_v(b["global_batch_sequences"])) * seq_len
@@ -44,8 +45,13 @@ def train_cmd(
     global_batch_tokens = global_batch_tokens or 1024 * seq_len
     r = train(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp)
     if ttt_tokens:
-        r.time_to_train_min = ttt_tokens / r.tokens_per_s / 60.0
-        r.notes.append("time to train excludes evaluation, checkpoint loading and warm-up")
+        ev = {k: float(_v(bench_cfg[k])) for k in ("eval_every_samples", "eval_samples", "skip_evals") if k in bench_cfg}
+        tt = time_to_train_min(r, ttt_tokens / seq_len, ev.get("eval_every_samples"), ev.get("eval_samples", 0.0),
+                               int(ev.get("skip_evals", 0)))
+        r.time_to_train_min = tt["minutes"]
+        r.breakdown.update(train_min=tt["train_min"], eval_min=tt["eval_min"], n_evals=tt["n_evals"])
+        r.notes.append(f"time to train = {tt['train_min']:.1f} min training + {tt['eval_min']:.1f} min in "
+                       f"{tt['n_evals']} evaluation passes (benchmarks.yaml); checkpoint loading and warm-up excluded")
     d = r.as_dict()
     if json_out:
         print_json(d)
@@ -55,4 +61,5 @@ def train_cmd(
     console.print(table("training prediction", ["metric", "value"], [[k, d.get(k)] for k in keys if d.get(k) is not None]))
     bd = r.breakdown
     console.print(table("step breakdown", ["item", "value"], [[k, bd[k]] for k in ("m", "F", "B", "bubble", "t_dp", "exposed_dp",
-                                                                                   "optimizer", "act") if k in bd]))
+                                                                                   "optimizer", "act", "train_min", "eval_min", "n_evals")
+                                                                                   if k in bd]))

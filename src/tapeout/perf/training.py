@@ -25,6 +25,22 @@ Memory per chip (bytes; Rajbhandari et al. 2020 ZeRO; Korthikanti et al. 2022 Ta
                                          s b h 34 / tp                    (selective)
                                          2 s b h / tp                     (full: layer input)
   times the layers a stage holds and the p micro-batches in flight on the first stage.
+FP8 (NVIDIA Transformer Engine recipe, precision 'fp8'): only the Linear-layer GEMMs of the
+transformer layers run in FP8. The attention core (cuDNN/FlashAttention) stays BF16 unless
+the run enables FP8 dot-product attention (`fp8_attention`, TE `fp8_dpa`; NVIDIA MLPerf v4.0
+LoRA config sets FP8_DPA=1), and the output layer (LM head) stays BF16 (Megatron-core builds
+it as tensor_parallel.ColumnParallelLinear, not a TE module). Every FP8 GEMM pays a
+memory-bound cast-transpose kernel (TE `cast_transpose`): forward, read the BF16 input
+activation and write an FP8 copy plus the FP8 transposed copy used by wgrad (2 + 1 + 1 bytes
+per element); backward, the same for the output gradient dY. LoRA (frozen base weights, no
+wgrad) writes no transposed copy (2 + 1 bytes). Weights are cast once per step (TE
+`is_first_microbatch` caches the FP8 weight across micro-batches): 2 + 1 + 1 bytes per
+parameter of the rank; none for LoRA (NVIDIA LoRA config stores FP8 params, fp8_params=True).
+Counting a standalone cast for every GEMM input is an upper bound: TE fuses the cast of the
+QKV and FC1 inputs into the LayerNorm kernel (LayerNormLinear / LayerNormMLP).
+Evaluation (MLPerf time-to-train, see eval_time_s): forward-only passes of the same layout;
+NeMo pads the validation set to whole global batches (`pad_samples_to_global_batch_size`), so
+one evaluation costs ceil(E / GBS) x (m + (p-1)/v) x F_eval, F_eval = F without recompute.
 MFU = model FLOPs / (step x chips x dense bf16 peak), model FLOPs = 6 N_active T + 12 L h
 s T (attention, Chowdhery et al. 2022 PaLM App. B); LoRA: 4 N T (no weight gradients).
 """
@@ -32,14 +48,14 @@ s T (attention, Chowdhery et al. 2022 PaLM App. B); LoRA: 4 N T (no weight gradi
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from ..errors import TapeoutError, require_positive
 from ..hardware.catalog import Chip, get_chip
 from ..hardware.topology import Topology
-from ..ops import Collective
+from ..ops import Attention, Collective, Elementwise, MatMul, OpGraph
 from ..precision import get_precision
 from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
@@ -124,18 +140,56 @@ class TrainResult:
         return asdict(self)
 
 
+def fp8_training_graph(g: OpGraph, fp8_attention: bool = False, lora: bool = False) -> tuple[OpGraph, OpGraph, OpGraph]:
+    """Transformer-Engine FP8 recipe applied to a forward graph whose GEMMs were built in FP8.
+
+    Returns (forward graph with the attention core and LM head back in BF16, forward
+    cast-transpose kernels, backward cast-transpose kernels). See the module docstring.
+    """
+    ops, fwd_casts, bwd_casts = [], [], []
+    w_cast = 0.5 if lora else 1.0  # extra FP8 transposed copy only when wgrad needs it (bf16-sized units)
+    for op in g.ops:
+        if isinstance(op, Attention) and op.math_dtype == "fp8" and not fp8_attention:
+            op = replace(op, math_dtype="bf16")
+        elif isinstance(op, MatMul) and op.name == "lm_head" and op.math_dtype == "fp8":
+            op = replace(op, math_dtype="bf16", w_dtype="bf16")
+        elif isinstance(op, MatMul) and op.math_dtype == "fp8":
+            n_in = op.groups * op.batch * op.m * op.k
+            n_out = op.groups * op.batch * op.m * op.n
+            fwd_casts.append(Elementwise(name=f"{op.name}_fp8_cast_transpose", count=op.count, elems=n_in,
+                                         flops_per_elem=2, reads=1, writes=w_cast, dtype="bf16"))
+            bwd_casts.append(Elementwise(name=f"{op.name}_dgrad_fp8_cast_transpose", count=op.count, elems=n_out,
+                                         flops_per_elem=2, reads=1, writes=w_cast, dtype="bf16"))
+        ops.append(op)
+    return (OpGraph(name=g.name, ops=ops, meta=g.meta), OpGraph(name=g.name + ":fp8_cast_fwd", ops=fwd_casts or ops[:0], meta=g.meta),
+            OpGraph(name=g.name + ":fp8_cast_bwd", ops=bwd_casts or ops[:0], meta=g.meta))
+
+
 class _Fwd:
     """Cached per-micro-batch forward costs split by op class."""
 
-    def __init__(self, cfg, p, pr, topo):
+    def __init__(self, cfg, p, pr, topo, fp8_attention: bool = False, lora: bool = False):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
+        self.fp8_attention, self.lora = fp8_attention, lora
         self.cache: dict = {}
+
+    def _time(self, g: OpGraph) -> float:
+        if not g.ops:
+            return 0.0
+        ct = evaluate(g, self.p)
+        t = ct.table
+        times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
+        return float((times * t.count).sum())
 
     def __call__(self, tp: int, ep: int, mbs: int, seq: int) -> dict:
         key = (tp, ep, mbs, seq)
         if key in self.cache:
             return self.cache[key]
         g = build_llm_graph(self.cfg, LLMStep("prefill", mbs, seq, 0, self.pr, tp, ep, lm_head_all_tokens=True))
+        cast_fwd = cast_bwd = 0.0
+        if self.pr.compute == "fp8":
+            g, gf, gb = fp8_training_graph(g, self.fp8_attention, self.lora)
+            cast_fwd, cast_bwd = self._time(gf), self._time(gb)
         ct = evaluate(g, self.p)
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
@@ -147,7 +201,8 @@ class _Fwd:
                 comm += c * op.count
         w = times * t.count
         out = {"gemm": float(w[t.kind == K_MATMUL].sum()), "attn": float(w[t.kind == K_ATTN].sum()),
-               "elt": float(w[t.kind == K_ELT].sum()), "comm": comm, "flops": float(ct.total_flops)}
+               "elt": float(w[t.kind == K_ELT].sum()), "comm": comm, "flops": float(ct.total_flops),
+               "cast_fwd": cast_fwd, "cast_bwd": cast_bwd}
         self.cache[key] = out
         return out
 
@@ -172,12 +227,13 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     f = fwd(lay.tp, lay.ep, lay.mbs, s_local)
     frac = 1.0 / lay.pp
     gemm, attn, elt, comm = f["gemm"] * frac, f["attn"] * frac, f["elt"] * frac, f["comm"] * frac
+    cast_f, cast_b = f.get("cast_fwd", 0.0) * frac, f.get("cast_bwd", 0.0) * frac
     if lay.cp > 1:  # ring attention: each rank sees all keys (cp x its local attention work)
         attn *= lay.cp
         kv = 2 * lay.mbs * s_local * cfg.kv_heads * cfg.hd * 2 / lay.tp * (L // lay.pp)
         comm += float(collective_time("all_gather", kv * lay.cp, lay.cp, topo, stride=lay.tp)[0]) * 3  # fwd + bwd
-    F = gemm + attn + elt + comm
-    B = (1.0 if lora else 2.0) * gemm + 2.5 * attn + 2.0 * elt + comm
+    F = gemm + attn + elt + comm + cast_f
+    B = (1.0 if lora else 2.0) * gemm + 2.5 * attn + 2.0 * elt + comm + cast_b
     if lay.recompute == "full":
         B += F
     elif lay.recompute == "selective":
@@ -200,7 +256,13 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         t_dp = t_rs + t_ag
     exposed_dp = max(0.0, t_dp - B)
     optim = 16.0 * P_train / max(lay.dp if lay.zero >= 1 else 1, 1) / float(np.max(p.mem_bw) * np.max(p.eff_mem)) * 1.5
-    step = compute_time + exposed_dp + optim
+    # FP8 weight cast-transpose once per step (read bf16, write fp8 + fp8 transpose); none for LoRA (fp8 params)
+    wcast = 0.0
+    if pr.compute == "fp8" and not lora:
+        wcast = 4.0 * P_rank / float(np.max(p.mem_bw) * np.max(p.eff_mem))
+    step = compute_time + exposed_dp + optim + wcast
+    # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
+    eval_step = (m + (lay.pp - 1) / lay.vp) * (F + p2p / 2.0)
     # memory
     mem = zero_memory_bytes(P_rank, lay.dp, lay.zero) if not lora else {"weights": 2.0 * P_rank, "grads": 0.0, "optimizer": 16.0 * P_train}
     act_layer = activation_bytes_per_layer(s_local, lay.mbs, cfg.hidden_size, cfg.num_attention_heads, lay.tp, lay.recompute)
@@ -208,25 +270,28 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     act = act_layer * (L // lay.pp) * in_flight * (1 + (lay.pp - 1) / (lay.pp * lay.vp) if lay.vp > 1 else 1)
     logits = lay.mbs * s_local * cfg.vocab_size / lay.tp * 4.0  # fp32 logits on the last stage
     total_mem = sum(mem.values()) + act + logits
-    return {"step": step, "m": m, "F": F, "B": B, "bubble": pipeline_bubble(lay.pp, m, lay.vp), "exposed_dp": exposed_dp,
+    return {"step": step, "m": m, "F": F, "B": B, "eval_step": eval_step, "fp8_cast": (cast_f + cast_b) * (m + (lay.pp - 1) / lay.vp) + wcast, "bubble": pipeline_bubble(lay.pp, m, lay.vp), "exposed_dp": exposed_dp,
             "t_dp": t_dp, "optimizer": optim, "mem": total_mem, "act": act, **{f"mem_{k}": v for k, v in mem.items()}}
 
 
 def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int = 2048, precision: str = "bf16",
           layout: TrainLayout | None = None, lora: bool = False, max_layouts: int | None = None, params=None,
-          tp: int | None = None, pp: int | None = None) -> TrainResult:
+          tp: int | None = None, pp: int | None = None, fp8_attention: bool = False) -> TrainResult:
+    """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
+    FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default)."""
     memo = None
     if params is None and layout is None and isinstance(model, str) and isinstance(chip, str):
-        memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, tp, pp)
+        memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, tp, pp, fp8_attention)
         if memo in _RESULT_CACHE:
             return _RESULT_CACHE[memo]
-    r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, tp, pp)
+    r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, tp, pp, fp8_attention)
     if memo is not None:
         _RESULT_CACHE[memo] = r
     return r
 
 
-def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, tp, pp) -> TrainResult:
+def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, tp, pp,
+           fp8_attention=False) -> TrainResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     require_positive("num_chips", num_chips)
@@ -243,7 +308,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     topo = Topology.from_params(p, c.family)
     cap = float(np.min(p.mem_capacity))
     global_seqs = max(1, int(round(global_batch_tokens / seq_len)))
-    fwd = _Fwd(cfg, p, pr, topo)
+    fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention, lora=lora)
     domain = int(np.max(p.scaleup_domain))
     cands = [layout] if layout is not None else _layouts(cfg, num_chips, domain, global_seqs, tp, pp)
     best = None
@@ -275,6 +340,37 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         breakdown={**{k: (float(v) if isinstance(v, (int, float)) else v) for k, v in r.items()}, "mfu_vs_bf16_peak": mfu_bf16},
         interval_80=(lo, hi),
     )
+
+
+def num_evaluations(train_samples: float, eval_every_samples: float, skip_evals: int = 0) -> int:
+    """Evaluations inside run_start..run_stop: one at every multiple of `eval_every_samples` up
+    to the convergence point (MLPerf stops at the evaluation that reaches the target), minus the
+    first `skip_evals` the submission skips."""
+    require_positive("eval_every_samples", eval_every_samples)
+    n = int(math.floor(train_samples / eval_every_samples + 1e-9))
+    return max(0, n - max(0, int(skip_evals)))
+
+
+def eval_time_s(r: TrainResult, eval_samples: float, n_evals: int) -> float:
+    """Time of `n_evals` forward-only passes over an `eval_samples`-sequence validation set with
+    the training layout of `r`; the set is padded to whole global batches (NeMo
+    pad_samples_to_global_batch_size), each global batch costing breakdown['eval_step']."""
+    gbs = max(1, int(round(r.global_batch_tokens / r.seq_len)))
+    return n_evals * math.ceil(eval_samples / gbs) * float(r.breakdown["eval_step"])
+
+
+def time_to_train_min(r: TrainResult, train_samples: float, eval_every_samples: float | None = None,
+                      eval_samples: float = 0.0, skip_evals: int = 0) -> dict:
+    """MLPerf time-to-train (run_start..run_stop) = training steps + evaluation passes.
+
+    Training: train_samples sequences at the predicted step time (tokens / tokens_per_s).
+    Evaluation: num_evaluations(...) passes, each eval_time_s of the validation set.
+    Checkpoint loading and warm-up are not modelled (NVIDIA runs warm-up on synthetic data
+    before run_start: NeMo `run_warmup_on_synth_data`)."""
+    train_s = train_samples * r.seq_len / r.tokens_per_s
+    n = num_evaluations(train_samples, eval_every_samples, skip_evals) if eval_every_samples and eval_samples else 0
+    ev = eval_time_s(r, eval_samples, n) if n else 0.0
+    return {"minutes": (train_s + ev) / 60.0, "train_min": train_s / 60.0, "eval_min": ev / 60.0, "n_evals": n}
 
 
 def _divisors(n: int) -> list[int]:

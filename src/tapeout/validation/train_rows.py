@@ -4,8 +4,12 @@ vendor steady-state throughput tables) -> predictions in the row's unit.
 Time-to-train = work to convergence / predicted throughput. The work comes from the row
 itself (MLPerf logs the convergence point: `epoch_num` = training tokens for gpt3,
 `samples_count` = sequences for llama2_70b_lora), else from data/mlperf/benchmarks.yaml.
-Evaluation passes, checkpoint loading and warm-up inside run_start..run_stop are NOT
-modelled (named as a cause of misses in docs/validation.md).
+Evaluation passes inside run_start..run_stop ARE modelled (perf/training.time_to_train_min):
+forward-only passes over the validation set at the benchmark's evaluation interval
+(benchmarks.yaml `training.<bench>.eval_every_samples / eval_samples / skip_evals`, with the
+NVIDIA-specific skip_evals_nvidia for llama2_70b_lora). Checkpoint loading and warm-up are not.
+FP8 rows follow the Transformer Engine recipe (perf/training.py): attention core BF16 except
+NVIDIA llama2_70b_lora, whose configs enable FP8 dot-product attention (fp8_attention_nvidia).
 Compute precision (benchmarks.yaml `precision_rules.training`): NVIDIA -> FP8 (Transformer
 Engine) where supported; Gaudi2 from v3.1 -> FP8; TPU v5e -> INT8 (AQT); else BF16.
 """
@@ -41,9 +45,16 @@ def _chip(row):
     return get_chip(cid)
 
 
+def _bench_cfg(key: str) -> dict:
+    from ..perf.mlperf import _v, benchmarks
+
+    b = benchmarks()["training"][key]
+    return {k: _v(v) for k, v in b.items() if isinstance(v, dict) and "value" in v}
+
+
 @register("llm_training")
 def map_row(row: dict):
-    from ..perf.training import train
+    from ..perf.training import time_to_train_min, train
 
     w = row["workload"]
     if row["category"] == "mlperf-train":
@@ -62,24 +73,34 @@ def map_row(row: dict):
             tok = re.search(r"epoch_num=([\d.e+]+)", notes)
             tokens = float(tok.group(1)) if tok else 1.21e9
             model, lora = "gpt3-175b", False
+            bc = _bench_cfg("gpt3-175b")
+            skip, fp8_attn = int(bc["skip_evals"]), bool(bc["fp8_attention"])
         elif bench == "llama2_70b_lora":
             seq = 8192
             sc = re.search(r"samples_count=(\d+)", notes)
             tokens = (int(sc.group(1)) if sc else 3072) * seq
             model, lora = "llama-2-70b", True
+            bc = _bench_cfg("llama2-70b-lora")
+            nv = row["accelerator"].startswith("NVIDIA")
+            skip = int(bc["skip_evals_nvidia"] if nv else bc["skip_evals"])
+            fp8_attn = bool(nv and bc["fp8_attention_nvidia"])
         else:
             raise SkipRow(f"{bench}: no convergence data in this schema")
         if gbs is None:
             raise SkipRow("global batch size not stated")
         try:
-            r = train(model, chip.id, n, gbs * seq, seq, prec, lora=lora)
+            r = train(model, chip.id, n, gbs * seq, seq, prec, lora=lora, fp8_attention=fp8_attn and prec == "fp8")
         except Exception as e:  # noqa: BLE001
             raise SkipRow(f"no layout fits: {e}") from None
-        minutes = tokens / r.tokens_per_s / 60.0
-        lo = tokens / (gbs * seq / r.interval_80[0]) / 60.0
-        hi = tokens / (gbs * seq / r.interval_80[1]) / 60.0
+        tt = time_to_train_min(r, tokens / seq, float(bc["eval_every_samples"]), float(bc["eval_samples"]), skip)
+        minutes = tt["minutes"]
+        scale = minutes / tt["train_min"] if tt["train_min"] > 0 else 1.0  # interval: step-time interval, eval share kept
+        lo = tokens / (gbs * seq / r.interval_80[0]) / 60.0 * scale
+        hi = tokens / (gbs * seq / r.interval_80[1]) / 60.0 * scale
         return RowPrediction(minutes, row["unit"], bench, min(lo, hi), max(lo, hi),
-                             {"precision": prec, "parallelism": r.parallelism, "mfu": r.mfu, "step_s": r.step_time_s})
+                             {"precision": prec, "parallelism": r.parallelism, "mfu": r.mfu, "step_s": r.step_time_s,
+                              "train_min": tt["train_min"], "eval_min": tt["eval_min"], "n_evals": tt["n_evals"],
+                              "fp8_attention": fp8_attn and prec == "fp8"})
     if row["category"] == "paper" and "training" in row["scenario"]:
         text = (w + " " + row["model_config"]).lower()
         chip = _chip(row)

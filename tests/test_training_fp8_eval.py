@@ -1,0 +1,96 @@
+"""FP8 Transformer-Engine recipe and MLPerf evaluation passes in perf/training.py."""
+
+import math
+
+import pytest
+
+from tapeout.ops import Attention, Elementwise, MatMul
+from tapeout.perf.training import (TrainLayout, eval_time_s, fp8_training_graph, num_evaluations, time_to_train_min,
+                                   train)
+from tapeout.precision import Precision
+from tapeout.workloads.llm import LLMStep, build_llm_graph
+from tapeout.workloads.llm_config import load_llm
+
+FP8 = Precision("fp8", "fp8", "bf16", "bf16", "fp8")
+
+
+def _graph(tp=1):
+    cfg = load_llm("llama-3.1-8b")
+    return cfg, build_llm_graph(cfg, LLMStep("prefill", 1, 2048, 0, FP8, tp, 1, lm_head_all_tokens=True))
+
+
+def test_fp8_attention_and_lm_head_stay_bf16():
+    _, g = _graph()
+    g2, _, _ = fp8_training_graph(g)
+    attn = [op for op in g2.ops if isinstance(op, Attention)]
+    assert attn and all(op.math_dtype == "bf16" for op in attn)
+    head = [op for op in g2.ops if isinstance(op, MatMul) and op.name == "lm_head"]
+    assert head[0].math_dtype == "bf16"
+    assert all(op.math_dtype == "fp8" for op in g2.ops if isinstance(op, MatMul) and op.name != "lm_head")
+    g3, _, _ = fp8_training_graph(g, fp8_attention=True)
+    assert all(op.math_dtype == "fp8" for op in g3.ops if isinstance(op, Attention))
+
+
+def test_fp8_cast_transpose_bytes_closed_form():
+    _, g = _graph()
+    _, fwd, bwd = fp8_training_graph(g)
+    gemms = [op for op in g.ops if isinstance(op, MatMul) and op.name != "lm_head"]
+    assert len(fwd.ops) == len(bwd.ops) == len(gemms)
+    # forward: read bf16 input (2 B) + write fp8 and fp8-transposed copies (1 + 1 B) per input element
+    want_f = sum(op.count * op.m * op.k * 4 for op in gemms)
+    want_b = sum(op.count * op.m * op.n * 4 for op in gemms)
+    assert sum(op.count * op.bytes for op in fwd.ops) == pytest.approx(want_f)
+    assert sum(op.count * op.bytes for op in bwd.ops) == pytest.approx(want_b)
+    # LoRA: no wgrad of the frozen weights -> no transposed copy (2 + 1 B)
+    _, fwd_l, _ = fp8_training_graph(g, lora=True)
+    assert sum(op.count * op.bytes for op in fwd_l.ops) == pytest.approx(want_f * 3 / 4)
+    assert all(isinstance(op, Elementwise) for op in fwd.ops + bwd.ops)
+
+
+def test_bf16_has_no_fp8_casts():
+    r = train("llama-3.1-8b", "h100-sxm", 8, 64 * 2048, 2048, "bf16", layout=TrainLayout(tp=2, pp=1, dp=4))
+    assert r.breakdown["fp8_cast"] == 0.0
+
+
+def test_fp8_casts_cost_time_and_fp8_attention_saves_time():
+    base = dict(model="llama-3.1-8b", chip="h100-sxm", num_chips=8, global_batch_tokens=64 * 8192, seq_len=8192,
+                precision="fp8", layout=TrainLayout(tp=2, pp=1, dp=4))
+    r = train(**base)
+    assert r.breakdown["fp8_cast"] > 0
+    ra = train(fp8_attention=True, **base)
+    assert ra.step_time_s < r.step_time_s
+
+
+def test_num_evaluations():
+    assert num_evaluations(24 * 24576, 24576) == 24
+    assert num_evaluations(24 * 24576 - 1, 24576) == 23
+    assert num_evaluations(3072, 384) == 8
+    assert num_evaluations(3072, 384, skip_evals=3) == 5
+    assert num_evaluations(100, 384) == 0
+
+
+def test_eval_time_closed_form_and_monotone():
+    r = train("llama-3.1-8b", "h100-sxm", 8, 16 * 2048, 2048, "bf16", layout=TrainLayout(tp=2, pp=1, dp=4))
+    gbs = 16
+    assert eval_time_s(r, 100, 3) == pytest.approx(3 * math.ceil(100 / gbs) * r.breakdown["eval_step"])
+    # forward-only eval step is cheaper than a training step
+    assert 0 < r.breakdown["eval_step"] < r.step_time_s
+    a = time_to_train_min(r, 4096, 512, 100)
+    b = time_to_train_min(r, 4096, 256, 100)  # evaluate twice as often -> longer
+    c = time_to_train_min(r, 4096, 512, 1000)  # bigger validation set -> longer
+    none = time_to_train_min(r, 4096)
+    assert none["eval_min"] == 0 and none["minutes"] == pytest.approx(4096 * 2048 / r.tokens_per_s / 60)
+    assert none["minutes"] < a["minutes"] < b["minutes"] and a["minutes"] < c["minutes"]
+    assert a["minutes"] == pytest.approx(a["train_min"] + a["eval_min"])
+
+
+def test_benchmarks_yaml_eval_fields():
+    from tapeout.perf.mlperf import _v, benchmarks
+
+    tb = benchmarks()["training"]
+    assert _v(tb["gpt3-175b"]["eval_every_samples"]) == 24576 and _v(tb["gpt3-175b"]["eval_samples"]) == 5662
+    assert _v(tb["llama2-70b-lora"]["eval_every_samples"]) == 384 and _v(tb["llama2-70b-lora"]["eval_samples"]) == 173
+    for b in ("gpt3-175b", "llama2-70b-lora"):
+        for k, v in tb[b].items():
+            if isinstance(v, dict) and "value" in v:
+                assert v.get("status") and v.get("source"), (b, k)
