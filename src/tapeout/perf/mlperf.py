@@ -125,9 +125,12 @@ def sigma_log_for(chip: Chip) -> float:
     return math.sqrt(own ** 2 + gen ** 2) if cal.origin.get("sigma_log") == "chip fit" else math.sqrt(2) * max(own, gen)
 
 
-def interval(value: float, chip: Chip) -> tuple[float, float]:
-    s = sigma_log_for(chip)
-    return value * math.exp(-Z80 * s), value * math.exp(Z80 * s)
+def interval(value: float, chip: Chip, shares: dict | None = None, input_sigma: float = 0.0) -> tuple[float, float]:
+    """80% interval from the microbenchmark calibration (perf/uncertainty.py): per-term
+    leave-one-chip-out sigmas combined by time share; largest term when shares are unknown."""
+    from .uncertainty import interval_for
+
+    return interval_for(value, chip, shares=shares, input_sigma=input_sigma)
 
 
 def layouts(cfg: LLMConfig, num_chips: int, domain: int, tp: int | None = None, pp: int | None = None,

@@ -89,10 +89,27 @@ def predict_row(row: dict) -> RowResult:
         if not (pred.predicted and math.isfinite(pred.predicted) and pred.predicted > 0):
             return RowResult(mapper=name, benchmark=pred.benchmark, skipped="prediction not finite", **base)
         err = (pred.predicted - meas) / meas * 100.0
+        if pred.low is None:
+            _default_interval(pred, row)
         inside = None if pred.low is None else bool(pred.low <= meas <= pred.high)
         return RowResult(mapper=name, benchmark=pred.benchmark, predicted=pred.predicted, error_pct=err, low=pred.low,
                          high=pred.high, inside=inside, detail=pred.detail, **base)
     return RowResult(mapper="-", benchmark=_bench_guess(row), skipped="no mapper handles this row kind", **base)
+
+
+def _default_interval(pred, row: dict) -> None:
+    """A mapper that returns no interval gets the calibration's one for the row's chip with
+    unknown time shares (perf/uncertainty.py: the largest per-term leave-one-chip-out sigma,
+    a bound). Mappers that know their compute/memory/link shares should call
+    perf.uncertainty.interval_for(value, chip, shares=...) themselves."""
+    from ..hardware.catalog import get_chip, resolve_chip_id
+    from ..perf.uncertainty import interval_for
+
+    cid = resolve_chip_id(row.get("accelerator", ""))
+    if not cid:
+        return
+    pred.low, pred.high = interval_for(pred.predicted, get_chip(cid))
+    pred.detail = {**(pred.detail or {}), "interval": "harness default: chip calibration, unknown shares"}
 
 
 def _bench_guess(row: dict) -> str:

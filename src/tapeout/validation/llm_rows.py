@@ -102,6 +102,16 @@ def _mlperf(row: dict, name: str):
         r = serve_at_scale(b["model"], chip.id, n, prec, I, O, sc, ttft, tpot, beams=beams, whole_query_bound=whole)
         pred = r.output_tokens_per_s
         lo, hi = r.interval_80
+        rng = b["mean_input_tokens"].get("range") if isinstance(b["mean_input_tokens"], dict) else None
+        if rng:  # an assumed input length: its stated range widens the interval (perf/uncertainty.py)
+            from ..perf.mlperf import interval
+            from ..perf.uncertainty import sensitivity_sigma
+
+            ends = [serve_at_scale(b["model"], chip.id, n, prec, float(x), O, sc, ttft, tpot, beams=beams,
+                                   whole_query_bound=whole).output_tokens_per_s for x in rng]
+            s_in = sensitivity_sigma(*ends)
+            lo, hi = interval(pred, chip, input_sigma=s_in)
+            detail.update(input_len_range=list(rng), input_sigma=s_in)
         if re.match(r"(samples|queries)/s", unit, flags=re.I):
             pred, lo, hi = pred / O, lo / O, hi / O
         elif not re.match(r"tokens/s", unit, flags=re.I):

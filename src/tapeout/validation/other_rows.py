@@ -13,6 +13,7 @@ fp8, fp16, bf16, fp32; "a/b mixed" -> a). If the chip has no matrix peak for tha
 next wider dtype it supports is used (int8 -> fp8 -> fp16 -> bf16). TensorRT submissions on
 chips with FP8 tensor cores run a declared 16-bit float in FP8 (the LLM rows' rule,
 benchmarks.yaml precision_rules.inference). No per-submitter exceptions.
+DLRMv2 99.9: TensorRT runs the DCN-v2 interaction in FP16 when the MLPs are 8-bit.
 BERT: TensorRT runs variable-length sequences without padding, so its rows cost the mean
 real length of a SQuAD v1.1 feature (176.6 of 384 tokens); other stacks run padded to 384.
 
@@ -139,7 +140,11 @@ def bert_seq_len(software: str) -> int:
     return int(_fact("bert", "max_seq_len"))
 
 
-def _graph(bench: str, batch: int, prec: str, software: str = "") -> OpGraph:
+def _high_accuracy(row: dict) -> bool:
+    return "99.9" in row.get("workload", "")
+
+
+def _graph(bench: str, batch: int, prec: str, software: str = "", high_accuracy: bool = False) -> OpGraph:
     if bench == "resnet50":
         return vision.resnet50_graph(batch, 224, prec)
     if bench == "retinanet":
@@ -147,7 +152,9 @@ def _graph(bench: str, batch: int, prec: str, software: str = "") -> OpGraph:
     if bench == "bert":
         return speech.bert_graph(batch, bert_seq_len(software), prec)
     if bench == "dlrmv2":
-        return recsys.dlrmv2_graph(batch, precision=prec)
+        fp16_dcn = (high_accuracy and prec in ("int8", "fp8") and is_tensorrt(software)
+                    and _fact("dlrmv2", "high_accuracy_interaction_fp16"))
+        return recsys.dlrmv2_graph(batch, precision=prec, interaction_precision="fp16" if fp16_dcn else None)
     if bench == "sdxl":
         vae = "fp16" if prec in ("int8", "fp8") else prec
         return diffusion.sdxl_graph(batch, 20, 1024, prec, vae_precision=vae)
@@ -169,11 +176,11 @@ def _fits(bench, g, p) -> bool:
     return need <= float(p.mem_capacity) * USABLE_MEMORY_FRACTION or bench == "dlrmv2"
 
 
-def per_chip_offline(bench: str, chip, prec: str, software: str = "") -> tuple[float, int, str]:
+def per_chip_offline(bench: str, chip, prec: str, software: str = "", high_accuracy: bool = False) -> tuple[float, int, str]:
     p = chip.params()
     b = OFFLINE_BATCH[bench]
     while b >= 1:
-        g = _graph(bench, b, prec, software)
+        g = _graph(bench, b, prec, software, high_accuracy)
         if _fits(bench, g, p):
             t = _time(bench, g, p)
             return b / t, b, str(evaluate(g, p).dominant_bound()) if bench != "dlrmv2" else str(recsys_cost(g, p)["bound"])
@@ -196,7 +203,7 @@ def map_inference(row: dict) -> RowPrediction | None:
     detail = {"chip": chip.id, "compute_precision": prec, "n_accelerators": n}
     try:
         if scen == "Offline":
-            tput, b, bound = per_chip_offline(bench, chip, prec, sw)
+            tput, b, bound = per_chip_offline(bench, chip, prec, sw, _high_accuracy(row))
             detail.update(batch=b, bound=bound, per_chip=tput)
             return RowPrediction(n * tput, "Samples/s", bench, detail=detail)
         if scen == "Server":
@@ -207,7 +214,7 @@ def map_inference(row: dict) -> RowPrediction | None:
             for b in SERVER_BATCHES:
                 if b > OFFLINE_BATCH[bench]:
                     break
-                g = _graph(bench, b, prec, sw)
+                g = _graph(bench, b, prec, sw, _high_accuracy(row))
                 if not _fits(bench, g, p):
                     break
                 best = max(best, float(qps_at_p99(_time(bench, g, p), b, T)))
@@ -215,7 +222,7 @@ def map_inference(row: dict) -> RowPrediction | None:
             return RowPrediction(n * best, "Queries/s", bench, detail=detail)
         if scen in ("SingleStream", "MultiStream"):
             b = 1 if scen == "SingleStream" else 8
-            g = _graph(bench, b, prec, sw)
+            g = _graph(bench, b, prec, sw, _high_accuracy(row))
             return RowPrediction(_time(bench, g, p) * 1e3, "Latency (ms)", bench, detail=detail)
     except TapeoutError as e:
         raise SkipRow(str(e)) from None

@@ -11,6 +11,30 @@ of width 2048, GEGLU feed-forward 4x. Text encoders: CLIP ViT-L/14 text (12 laye
 ch_mult [1,2,4,4], 2+1 res-blocks per level, mid-block attention (Rombach et al. 2022).
 Classifier-free guidance runs the UNet on 2 latents per image per step (cfg=True).
 
+GroupNorm(+SiLU) is a two-pass memory-bound op: statistics over C/32 channels x H x W do not
+fit one SM, so TensorRT's plugin runs groupNormNHWCSum (read x) then groupNormNHWCScale
+(read x again, write y, SiLU fused): 2 reads + 1 write per element (NVIDIA/TensorRT
+plugin/groupNormPlugin/groupNormKernel.h; status: sourced).
+
+8-bit SDXL as deployed (`mixed_8bit=True`, applied when the UNet precision is int8/fp8):
+NVIDIA's MLPerf Inference SDXL recipe (mlcommons/inference_results_v4.1
+closed/NVIDIA/code/stable-diffusion-xl/tensorrt/{download_model.sh,builder.py}: FP8 UNet built
+strongly typed, FP16 CLIP encoders; quantization config SDXL_FP8_CFG and filter_func_unet in
+closed/NVIDIA/code/stable-diffusion-xl/modelopt/utils.py of the v5.1 results, the same
+quantize_unet.py invocation; status: sourced) quantizes only the *inputs and weights* of the
+convs/linears (and, for FP8, the q/k/v/softmax BMM inputs of fMHA); output quantizers are
+disabled and `trt_high_precision_dtype` is Half, so every tensor between layers is FP16:
+  - GEMM/conv: 8-bit inputs (the quantize is fused into the producer) and weights, FP16 output;
+  - norms, GEGLU, scheduler: FP16 reads/writes;
+  - attention: FP8 math with the FP8 recipe; FP16 under INT8 (ModelOpt supports MHA
+    quantization only for FP8, TensorRT-Model-Optimizer examples/diffusers quantize.py
+    QuantizationConfig.validate; status: sourced);
+  - kept FP16 by filter_func_unet: time/add embeddings, conv_in, conv_out, every 1x1
+    conv_shortcut, and up_blocks.2.resnets.2.conv1/conv2 (here unet.up0.res2.conv1/2);
+  - CLIP text encoders run FP16 (builder.py, precision='fp16').
+The VAE's own precision is the caller's `vae_precision` (NVIDIA runs it INT8 with FP32 layers;
+not modelled here, < 3% of the image time).
+
 Wan2.1-T2V-14B (model_configs.csv, Wan-Video/Wan2.1 configs): dim 5120, FFN 13824, 40
 heads, 40 layers, patch (1,2,2), VAE stride (4,8,8), text 512 tokens of umT5-XXL (4096
 wide), 50 steps, CFG. Tokens = (1 + (frames-1)/4) * (H/16) * (W/16); 720x1280x81 -> 75,600.
@@ -21,19 +45,24 @@ vae.py defaults, not from model_configs.csv).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..errors import TapeoutError, require_positive
-from ..ops import MatMul, Op, OpGraph
+from ..ops import Attention, Elementwise, MatMul, Op, OpGraph
 from ..precision import Precision
 from .blocks import ConvMatMul, as_precision, check_batch, check_multiple, conv2d, distinct_weight_bytes, eltwise, linear, transformer_block
 
 # ------------------------------------------------------------------------------ SDXL
 
 
+GROUPNORM_READS = 2  # two-pass GroupNorm (sum pass + scale pass), module doc
+
+
 def _resblock(ops, tag, n, cin, cout, h, w, pr, count=1):
-    ops.append(eltwise(f"{tag}.gn_silu1", n * h * w * cin, pr, 10, count=count))
+    ops.append(eltwise(f"{tag}.gn_silu1", n * h * w * cin, pr, 10, reads=GROUPNORM_READS, count=count))
     op, _, _ = conv2d(f"{tag}.conv1", n, cin, cout, h, w, 3, pr, count=count)
     ops.append(op)
-    ops.append(eltwise(f"{tag}.gn_silu2", n * h * w * cout, pr, 10, count=count))
+    ops.append(eltwise(f"{tag}.gn_silu2", n * h * w * cout, pr, 10, reads=GROUPNORM_READS, count=count))
     op, _, _ = conv2d(f"{tag}.conv2", n, cout, cout, h, w, 3, pr, count=count)
     ops.append(op)
     if cin != cout:
@@ -43,7 +72,7 @@ def _resblock(ops, tag, n, cin, cout, h, w, pr, count=1):
 
 def _spatial_transformer(ops, tag, n, c, h, w, depth, pr, ctx_len, ctx_dim, count=1):
     T = n * h * w
-    ops.append(eltwise(f"{tag}.gn", T * c, pr, 5, count=count))
+    ops.append(eltwise(f"{tag}.gn", T * c, pr, 5, reads=GROUPNORM_READS, count=count))
     ops.append(linear(f"{tag}.proj_in", T, c, c, pr, count))
     ops += transformer_block(f"{tag}.block", n, h * w, c, c // 64, 4 * c, pr, count=count * depth, mlp="geglu",
                              cross_len=ctx_len, cross_dim=ctx_dim)
@@ -93,7 +122,7 @@ def unet_ops(n: int, lh: int, lw: int, pr: Precision, count: float = 1, ctx_len:
             h, w = h * 2, w * 2
             op, _, _ = conv2d(f"unet.up{lvl}.upsample", n, c, c, h, w, 3, pr, count=count)
             ops.append(op)
-    ops.append(eltwise("unet.out_gn_silu", n * h * w * c, pr, 10, count=count))
+    ops.append(eltwise("unet.out_gn_silu", n * h * w * c, pr, 10, reads=GROUPNORM_READS, count=count))
     op, _, _ = conv2d("unet.conv_out", n, c, 4, h, w, 3, pr, count=count)
     ops.append(op)
     return ops
@@ -122,15 +151,63 @@ def vae_decoder_ops(n: int, lh: int, lw: int, pr: Precision, ch: int = 128, mult
             h, w = h * 2, w * 2
             op, _, _ = conv2d(f"vae.up{lvl}.upsample", n, c, c, h, w, 3, pr)
             ops.append(op)
-    ops.append(eltwise("vae.out_gn_silu", n * h * w * c, pr, 10))
+    ops.append(eltwise("vae.out_gn_silu", n * h * w * c, pr, 10, reads=GROUPNORM_READS))
     op, _, _ = conv2d("vae.conv_out", n, c, 3, h, w, 3, pr)
     ops.append(op)
     return ops
 
 
+# layers ModelOpt's filter_func_unet leaves unquantized (FP16) in the NVIDIA MLPerf SDXL UNet
+# (time_embedding/add_embedding, conv_in, conv_out, conv_shortcut, up_blocks.2.resnets.2.conv1/2)
+UNET_FP16_LAYERS = ("unet.time_embed", "unet.conv_in", "unet.conv_out", "unet.up0.res2.conv1", "unet.up0.res2.conv2")
+HIGH_PRECISION = "fp16"  # trt_high_precision_dtype "Half" of SDXL_FP8_CFG (module doc)
+
+
+def mixed_8bit_ops(ops: list[Op], pr: Precision, fp16_layers=UNET_FP16_LAYERS) -> list[Op]:
+    """Re-type an 8-bit graph the way TensorRT runs a ModelOpt-quantized diffusion model
+    (module doc): FP16 between layers, 8-bit GEMM inputs/weights, FP16 GEMM outputs,
+    attention in FP8 only with the FP8 recipe, listed layers (and 1x1 skips) in FP16."""
+    if pr.compute not in ("int8", "fp8"):
+        return list(ops)
+    hp = HIGH_PRECISION
+    out: list[Op] = []
+    for o in ops:
+        if isinstance(o, MatMul):
+            keep = o.name.startswith(fp16_layers) or o.name.endswith(".skip")
+            if keep:
+                out.append(replace(o, a_dtype=hp, w_dtype=hp, out_dtype=hp, math_dtype=hp))
+            else:
+                out.append(replace(o, out_dtype=hp))
+        elif isinstance(o, Attention):
+            out.append(replace(o, act_dtype=hp, kv_dtype=hp, math_dtype="fp8" if pr.compute == "fp8" else hp))
+        elif isinstance(o, Elementwise):
+            out.append(replace(o, dtype=hp))
+        else:
+            out.append(o)
+    return out
+
+
+def _all_fp16(ops: list[Op]) -> list[Op]:
+    hp = HIGH_PRECISION
+    out: list[Op] = []
+    for o in ops:
+        if isinstance(o, MatMul):
+            out.append(replace(o, a_dtype=hp, w_dtype=hp, out_dtype=hp, math_dtype=hp))
+        elif isinstance(o, Attention):
+            out.append(replace(o, act_dtype=hp, kv_dtype=hp, math_dtype=hp))
+        elif isinstance(o, Elementwise):
+            out.append(replace(o, dtype=hp))
+        else:
+            out.append(o)
+    return out
+
+
 def sdxl_graph(batch: int = 1, steps: int = 20, resolution: int = 1024, precision: str | Precision = "fp16",
-               cfg: bool = True, vae_precision: str | Precision | None = None, height: int | None = None) -> OpGraph:
-    """`batch` images: text encoders once, UNet x steps (x2 latents with CFG), VAE decode once."""
+               cfg: bool = True, vae_precision: str | Precision | None = None, height: int | None = None,
+               mixed_8bit: bool = True) -> OpGraph:
+    """`batch` images: text encoders once, UNet x steps (x2 latents with CFG), VAE decode once.
+    With an 8-bit `precision` and mixed_8bit, the UNet and text encoders follow the deployed
+    TensorRT recipe (module doc); mixed_8bit=False runs every tensor in the 8-bit format."""
     n = check_batch(batch)
     require_positive("steps", steps)
     H = height or resolution
@@ -140,15 +217,19 @@ def sdxl_graph(batch: int = 1, steps: int = 20, resolution: int = 1024, precisio
     vpr = as_precision(vae_precision) if vae_precision else (pr if pr.compute in ("bf16", "fp16") else as_precision("fp16"))
     lh, lw = H // 8, resolution // 8
     guided = 2 * n if cfg else n
-    ops: list[Op] = []
-    ops += clip_text_ops("text.clip_l", guided, 12, 768, 12, 3072, pr)
-    ops += clip_text_ops("text.openclip_g", guided, 32, 1280, 20, 5120, pr)
-    ops += sdxl_unet_ops(guided, lh, lw, pr, count=steps)
-    ops.append(eltwise("scheduler_step", n * lh * lw * 4, pr, 10, reads=3, count=steps))
+    mixed = mixed_8bit and pr.compute in ("int8", "fp8")
+    text = clip_text_ops("text.clip_l", guided, 12, 768, 12, 3072, pr)
+    text += clip_text_ops("text.openclip_g", guided, 32, 1280, 20, 5120, pr)
+    unet = sdxl_unet_ops(guided, lh, lw, pr, count=steps)
+    unet.append(eltwise("scheduler_step", n * lh * lw * 4, pr, 10, reads=3, count=steps))
+    if mixed:
+        text, unet = _all_fp16(text), mixed_8bit_ops(unet, pr)
+    ops: list[Op] = text + unet
     ops += vae_decoder_ops(n, lh, lw, vpr)
     wb = distinct_weight_bytes(ops, {"unet.": steps, "scheduler": steps})
-    return OpGraph(f"sdxl:b{n}:{steps}steps:{resolution}x{H}:{pr.name}", ops,
-                   {"model": "sdxl", "batch": n, "units": n, "unit": "images", "steps": steps, "weight_bytes": wb})
+    return OpGraph(f"sdxl:b{n}:{steps}steps:{resolution}x{H}:{pr.name}{'-mixed' if mixed else ''}", ops,
+                   {"model": "sdxl", "batch": n, "units": n, "unit": "images", "steps": steps, "weight_bytes": wb,
+                    "mixed_8bit": mixed})
 
 
 # ------------------------------------------------------------------------------ DiT video

@@ -1,0 +1,142 @@
+"""80% prediction intervals from the microbenchmark calibration (never from validation rows).
+
+A prediction's log error is modelled as the share-weighted sum of independent per-term log
+errors (first-order: if T = sum_i T_i and each T_i is off by a factor exp(e_i), then
+d log T = sum_i (T_i / T) e_i), so
+
+    sigma^2 = sum_i (share_i * sigma_i)^2  +  sigma_inputs^2
+
+with terms compute (matrix/vector kernels, per-kernel overhead), memory (HBM streaming) and
+link (collectives). Each sigma_i depends on where the chip's calibration of that term comes
+from (its own microbenchmarks, its family's mean, the generic mean) and was measured by
+leave-one-chip-out on microbenchmarks.csv: see perf/fit.py `fit_uncertainty` and the
+"uncertainty" section of data/calibration/fitted.yaml (the numbers live there, with the
+per-chip values behind each).
+
+When the caller does not know the shares, the interval uses the largest term sigma: the
+maximum of sum_i (s_i sigma_i)^2 over shares on the simplex (a bound, not an estimate).
+
+Inputs whose status is 'assumption' / 'unverified' (data/mlperf/benchmarks.yaml) enter as
+`input_sigma`: evaluate the prediction at both ends of the stated plausible range and call
+`sensitivity_sigma` (range read as uniform: sd of log = |log(hi/lo)| / sqrt(12)).
+"""
+
+from __future__ import annotations
+
+import math
+
+Z80 = 1.2815515655446004  # two-sided 80% quantile of the normal distribution
+TERMS = ("compute", "memory", "link")
+# CostTable bounds (perf/opcost.py BOUNDS) -> uncertainty term. Per-kernel overhead and
+# fixed-function time are carried by the compute term: the GEMM-sweep residuals that
+# define it include overhead-dominated small shapes.
+TERM_OF_BOUND = {"compute": "compute", "overhead": "compute", "fixed": "compute", "memory": "memory", "comm": "link"}
+FALLBACK_SIGMA = 0.25  # perf/calibration.py DEFAULTS["sigma_log"]; only if fitted.yaml has no uncertainty section
+FIELD_OF_TERM = {"compute": "eff_compute", "memory": "eff_mem", "link": "eff_link"}
+
+
+def _fitted(fitted: dict | None) -> dict:
+    from . import calibration as C
+
+    return fitted or C._OVERRIDE or C.load_fitted()
+
+
+def _sig(section: dict, key: str) -> float | None:
+    v = section.get(key, {}) if section else {}
+    s = v.get("sigma") if isinstance(v, dict) else None
+    return None if s is None else float(s)
+
+
+def term_sigmas(chip, fitted: dict | None = None) -> dict[str, tuple[float, str]]:
+    """{term: (sigma of log prediction error, how it was chosen)} for one chip."""
+    from .calibration import calibration_for
+
+    fitted = _fitted(fitted)
+    unc = fitted.get("uncertainty") or {}
+    cal = calibration_for(chip, fitted)
+    own = fitted.get("chips", {}).get(chip.id, {})
+    out: dict[str, tuple[float, str]] = {}
+    for term in TERMS:
+        sec = unc.get(term) or {}
+        origin = cal.origin.get(FIELD_OF_TERM[term], "default")
+        level = "family" if origin.startswith("family") else ("own" if origin == "chip fit" else "generic")
+        if not sec:
+            out[term] = (FALLBACK_SIGMA, "no uncertainty section in fitted.yaml: documented default")
+            continue
+        if term == "compute":
+            shape = _sig(sec, "own_peak_only")
+            shape = FALLBACK_SIGMA if shape is None else shape
+            if level == "own" and own.get("sigma_log") is not None:
+                out[term] = (float(own["sigma_log"]), "own GEMM sweep fit residual")
+            elif level == "own":
+                out[term] = (shape, "own best-shape point; shape curve borrowed (compute.own_peak_only)")
+            else:
+                peak = _sig(sec, level)
+                peak = FALLBACK_SIGMA if peak is None else peak
+                out[term] = (math.hypot(peak, shape), f"{level} mean held out (compute.{level}) + shape (own_peak_only)")
+        else:
+            own_s = _sig(sec, "own")
+            own_s = FALLBACK_SIGMA if own_s is None else own_s
+            if level == "own":
+                out[term] = (own_s, f"own {FIELD_OF_TERM[term]} fit residual ({term}.own)")
+            else:
+                lv = _sig(sec, level)
+                lv = FALLBACK_SIGMA if lv is None else lv
+                out[term] = (math.hypot(lv, own_s), f"{level} mean held out ({term}.{level}) + fit residual ({term}.own)")
+    return out
+
+
+def normalise_shares(shares: dict | None) -> dict[str, float] | None:
+    """Map shares keyed by term or by CostTable bound onto the three terms, summing to 1."""
+    if not shares:
+        return None
+    acc = {t: 0.0 for t in TERMS}
+    for k, v in shares.items():
+        t = TERM_OF_BOUND.get(k, k)
+        if t not in acc:
+            raise ValueError(f"unknown share '{k}' (use {', '.join(TERMS)} or a CostTable bound)")
+        acc[t] += max(float(v), 0.0)
+    tot = sum(acc.values())
+    return {t: v / tot for t, v in acc.items()} if tot > 0 else None
+
+
+def shares_from_cost(cost) -> dict[str, float]:
+    """Time shares per term of a perf.opcost CostTable (summed over the op graph)."""
+    import numpy as np
+
+    tb = cost.time_by_bound()
+    return normalise_shares({b: float(np.sum(v)) for b, v in tb.items()}) or {"compute": 1.0}
+
+
+def combine(sig: dict[str, float], shares: dict | None = None) -> float:
+    s = normalise_shares(shares)
+    if s is None:
+        return max(sig.values())  # unknown shares: the bound over all share vectors
+    return math.sqrt(sum((s[t] * sig[t]) ** 2 for t in TERMS))
+
+
+def sensitivity_sigma(value_low_input: float, value_high_input: float) -> float:
+    """Log-space sd of a prediction over an input's stated plausible range, read as uniform."""
+    if value_low_input <= 0 or value_high_input <= 0:
+        return 0.0
+    return abs(math.log(value_high_input / value_low_input)) / math.sqrt(12.0)
+
+
+def sigma_for(chip, shares: dict | None = None, input_sigma: float = 0.0, fitted: dict | None = None) -> float:
+    sig = {t: s for t, (s, _) in term_sigmas(chip, fitted).items()}
+    return math.hypot(combine(sig, shares), input_sigma)
+
+
+def interval_for(value: float, chip, shares: dict | None = None, input_sigma: float = 0.0,
+                 fitted: dict | None = None) -> tuple[float, float]:
+    """80% interval of a prediction `value` on `chip` (a catalog Chip or chip id).
+
+    shares: time fraction per term ({'compute':, 'memory':, 'link':}) or per CostTable bound
+    ({'compute':, 'memory':, 'comm':, 'overhead':, 'fixed':}); `shares_from_cost(evaluate(g, p))`
+    gives it. Works for times and for rates (a symmetric log interval either way)."""
+    if isinstance(chip, str):
+        from ..hardware.catalog import get_chip
+
+        chip = get_chip(chip)
+    s = sigma_for(chip, shares, input_sigma, fitted)
+    return value * math.exp(-Z80 * s), value * math.exp(Z80 * s)

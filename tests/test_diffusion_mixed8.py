@@ -1,0 +1,74 @@
+"""SDXL as deployed in 8 bits (TensorRT + ModelOpt recipe, workloads/diffusion.py module doc)
+and the two-pass GroupNorm."""
+
+import pytest
+
+from tapeout.hardware.catalog import get_chip
+from tapeout.ops import Attention, Elementwise, MatMul
+from tapeout.perf.opcost import evaluate
+from tapeout.workloads import diffusion
+
+
+def _ops(g, prefix, kind):
+    return [o for o in g.ops if o.name.startswith(prefix) and isinstance(o, kind)]
+
+
+def test_fp8_unet_runs_8bit_gemms_with_fp16_tensors_between_layers():
+    g = diffusion.sdxl_graph(1, steps=1, precision="fp8")
+    assert g.meta["mixed_8bit"] is True
+    mm = _ops(g, "unet.", MatMul)
+    quant = [o for o in mm if o.math_dtype == "fp8"]
+    kept = [o for o in mm if o.math_dtype == "fp16"]
+    # every UNet GEMM writes FP16 (output quantizers disabled)
+    assert all(o.out_dtype == "fp16" for o in mm)
+    assert all(o.a_dtype == "fp8" and o.w_dtype == "fp8" for o in quant)
+    # filter_func_unet keeps conv_in, conv_out, time embedding, the 1x1 skips, up_blocks.2.resnets.2 convs
+    kept_names = {o.name for o in kept}
+    assert {"unet.conv_in", "unet.conv_out", "unet.time_embed", "unet.up0.res2.conv1", "unet.up0.res2.conv2"} <= kept_names
+    assert all(n.endswith(".skip") or n in {"unet.conv_in", "unet.conv_out", "unet.time_embed", "unet.up0.res2.conv1",
+                                            "unet.up0.res2.conv2"} for n in kept_names)
+    assert "unet.up0.res1.conv1" not in kept_names
+    # FP8 recipe quantizes the fMHA BMMs; tensors around it are FP16
+    att = _ops(g, "unet.", Attention)
+    assert att and all(a.math_dtype == "fp8" and a.act_dtype == "fp16" for a in att)
+    assert all(e.dtype == "fp16" for e in _ops(g, "unet.", Elementwise))
+    # CLIP encoders are FP16 engines
+    assert all(o.math_dtype == "fp16" for o in _ops(g, "text.", MatMul))
+
+
+def test_int8_unet_keeps_attention_fp16():
+    g = diffusion.sdxl_graph(1, steps=1, precision="int8")
+    att = _ops(g, "unet.", Attention)
+    assert all(a.math_dtype == "fp16" for a in att)
+    assert any(o.math_dtype == "int8" for o in _ops(g, "unet.", MatMul))
+
+
+def test_mixed_flag_off_and_16bit_unchanged():
+    pure = diffusion.sdxl_graph(1, steps=1, precision="fp8", mixed_8bit=False)
+    assert all(o.math_dtype == "fp8" for o in _ops(pure, "unet.", MatMul))
+    assert all(a.math_dtype == "fp8" for a in _ops(pure, "unet.", Attention))
+    a = diffusion.sdxl_graph(1, steps=1, precision="fp16")
+    b = diffusion.sdxl_graph(1, steps=1, precision="fp16", mixed_8bit=False)
+    assert [o for o in a.ops] == [o for o in b.ops]
+    assert a.meta["mixed_8bit"] is False
+
+
+def test_mixed_recipe_costs_more_than_pure_fp8_and_less_than_fp16():
+    p = get_chip("h100-sxm").params()
+    t = {k: float(evaluate(diffusion.sdxl_graph(2, precision=k[0], mixed_8bit=k[1]), p).total_time)
+         for k in (("fp8", False), ("fp8", True), ("fp16", True))}
+    assert t[("fp8", False)] < t[("fp8", True)] < t[("fp16", True)]
+    # same FLOPs, only dtypes differ
+    f1 = diffusion.sdxl_graph(2, precision="fp8").flops
+    f2 = diffusion.sdxl_graph(2, precision="fp8", mixed_8bit=False).flops
+    assert f1 == pytest.approx(f2)
+
+
+def test_groupnorm_is_two_pass():
+    g = diffusion.sdxl_graph(1, steps=1, precision="fp16")
+    gn = [o for o in g.ops if isinstance(o, Elementwise) and (".gn" in o.name or "gn_silu" in o.name)]
+    assert gn and all(o.reads == 2 and o.writes == 1 for o in gn)
+    # closed form: conv_out GroupNorm at 128x128 latents, 320 ch, FP16: (2 reads + 1 write) x 2 B
+    o = next(o for o in g.ops if o.name == "unet.out_gn_silu")
+    assert o.elems == 1 * 2 * 128 * 128 * 320  # CFG doubles the latents
+    assert o.input_bytes + o.output_bytes == pytest.approx(o.elems * 3 * 2)
