@@ -159,6 +159,8 @@ def target_class(r: RowResult) -> str:
         return f"LLM inference {r.scenario}"
     if r.mapper == "llm_training":
         return "LLM training"
+    if r.mapper == "mlperf-other-inference":  # issue targets are per scenario (Offline)
+        return f"other inference {r.scenario}"
     return r.mapper if r.mapper != "-" else "unmapped"
 
 
