@@ -94,3 +94,22 @@ def test_benchmarks_yaml_eval_fields():
         for k, v in tb[b].items():
             if isinstance(v, dict) and "value" in v:
                 assert v.get("status") and v.get("source"), (b, k)
+
+
+def test_deepspeed_training_rows_run_bf16_not_transformer_engine_fp8():
+    """FP8 comes from Transformer Engine (NeMo); a DeepSpeed stack on the same H100 runs BF16,
+    so its predicted time-to-train is longer than the NeMo row's."""
+    from tapeout.hardware import get_chip
+    from tapeout.validation.train_rows import map_row, training_precision
+
+    row = {"category": "mlperf-train", "workload": "MLPerf Training v4.0 llama2_70b_lora",
+           "accelerator": "NVIDIA H100-SXM", "n_accelerators": "8", "precision": "per submission",
+           "software": "NVIDIA NeMo Framework Release 24.04", "unit": "minutes",
+           "notes": "global_batch_size=8; median last-eval samples_count=3072 (x)"}
+    ds = {**row, "software": "NGC PyTorch Release 24.01 Deepspeed N1"}
+    h100 = get_chip("h100-sxm")
+    assert training_precision(row, h100) == "fp8"
+    assert training_precision(ds, h100) == "bf16"
+    nemo, deepspeed = map_row(row), map_row(ds)
+    assert deepspeed.detail["precision"] == "bf16" and not deepspeed.detail["fp8_attention"]
+    assert deepspeed.predicted > nemo.predicted

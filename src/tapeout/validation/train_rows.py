@@ -11,7 +11,7 @@ NVIDIA-specific skip_evals_nvidia for llama2_70b_lora). Checkpoint loading and w
 FP8 rows follow the Transformer Engine recipe (perf/training.py): attention core BF16 except
 NVIDIA llama2_70b_lora, whose configs enable FP8 dot-product attention (fp8_attention_nvidia).
 Compute precision (benchmarks.yaml `precision_rules.training`): NVIDIA -> FP8 (Transformer
-Engine) where supported; Gaudi2 from v3.1 -> FP8; TPU v5e -> INT8 (AQT); else BF16.
+Engine) where supported, except DeepSpeed stacks (BF16); Gaudi2 from v3.1 -> FP8; TPU v5e -> INT8 (AQT); else BF16.
 """
 
 from __future__ import annotations
@@ -22,12 +22,17 @@ from ..hardware.catalog import get_chip, resolve_chip_id
 from .registry import RowPrediction, SkipRow, register
 
 
+def _deepspeed(row: dict) -> bool:
+    """DeepSpeed stacks have no Transformer Engine: BF16 GEMMs, no FP8 attention."""
+    return "deepspeed" in (row.get("software") or "").lower()
+
+
 def training_precision(row: dict, chip) -> str:
     acc = row["accelerator"]
     rnd = re.search(r"v(\d+)\.(\d+)", row["workload"])
     ver = (int(rnd.group(1)), int(rnd.group(2))) if rnd else (0, 0)
     if acc.startswith("NVIDIA") and chip.supports("fp8") and row["category"] == "mlperf-train":
-        return "fp8"
+        return "bf16" if _deepspeed(row) else "fp8"
     if "Gaudi2" in acc and ver >= (3, 1):
         return "fp8"
     if "TPU v5e" in acc and chip.supports("int8") and row["category"] == "mlperf-train":
@@ -81,7 +86,7 @@ def map_row(row: dict):
             tokens = (int(sc.group(1)) if sc else 3072) * seq
             model, lora = "llama-2-70b", True
             bc = _bench_cfg("llama2-70b-lora")
-            nv = row["accelerator"].startswith("NVIDIA")
+            nv = row["accelerator"].startswith("NVIDIA") and not _deepspeed(row)  # NVIDIA's NeMo recipe
             skip = int(bc["skip_evals_nvidia"] if nv else bc["skip_evals"])
             fp8_attn = bool(nv and bc["fp8_attention_nvidia"])
         else:
