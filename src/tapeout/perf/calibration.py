@@ -121,4 +121,24 @@ def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> 
         merged = dict(fam["eff_compute"])
         merged.update(own["eff_compute"])
         cal.eff_compute = merged
+    if cal.origin.get("eff_compute", "").startswith(("family", "generic")):
+        _power_transfer(cal, chip, fam if cal.origin["eff_compute"].startswith("family") else gen, fitted)
     return cal
+
+
+def _power_transfer(cal: Calibration, chip, pool: dict, fitted: dict) -> None:
+    """Scale a borrowed GEMM efficiency by the chip's power budget per peak FLOP relative to
+    the pool it came from (perf/fit.py fit_power_exponent: eff x (pd_chip/pd_pool)^gamma,
+    capped at the pool's best own-fit efficiency). Chips without TDP/peak data are unchanged."""
+    from .fit import power_density
+
+    gamma = float((fitted.get("power_transfer") or {}).get("gamma") or 0.0)
+    ref = pool.get("power_density_w_per_tflops")
+    pd = power_density(chip)
+    if not gamma or not ref or not pd:
+        return
+    factor = (pd / float(ref)) ** gamma
+    cap = pool.get("eff_compute_max", {})
+    cal.eff_compute = {dt: min(v * factor, float(cap.get(dt, max(cap.values(), default=v * factor))))
+                       for dt, v in cal.eff_compute.items()}
+    cal.origin["eff_compute"] += f" x power transfer {factor:.3f}"

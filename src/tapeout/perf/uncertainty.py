@@ -24,6 +24,7 @@ Inputs whose status is 'assumption' / 'unverified' (data/mlperf/benchmarks.yaml)
 from __future__ import annotations
 
 import math
+import re
 
 Z80 = 1.2815515655446004  # two-sided 80% quantile of the normal distribution
 TERMS = ("compute", "memory", "link")
@@ -73,7 +74,14 @@ def term_sigmas(chip, fitted: dict | None = None) -> dict[str, tuple[float, str]
             else:
                 peak = _sig(sec, level)
                 peak = FALLBACK_SIGMA if peak is None else peak
-                out[term] = (math.hypot(peak, shape), f"{level} mean held out (compute.{level}) + shape (own_peak_only)")
+                sig, how = math.hypot(peak, shape), f"{level} mean held out (compute.{level}) + shape (own_peak_only)"
+                pt = fitted.get("power_transfer") or {}
+                m = re.search(r"power transfer ([0-9.]+)", origin)
+                if m and pt.get("gamma") and pt.get("gamma_std_error"):
+                    # the transfer's exponent is uncertain: sd of ln(factor) = |ln(pd/pd_pool)| x se(gamma)
+                    s_pow = abs(math.log(float(m.group(1)))) / float(pt["gamma"]) * float(pt["gamma_std_error"])
+                    sig, how = math.hypot(sig, s_pow), how + " + power-transfer exponent error"
+                out[term] = (sig, how)
         else:
             own_s = _sig(sec, "own")
             own_s = FALLBACK_SIGMA if own_s is None else own_s
