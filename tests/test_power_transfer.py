@@ -72,3 +72,49 @@ def test_more_power_never_lowers_a_borrowed_efficiency(tdp_lo, extra):
     lo, hi = calibration_for(Variant(tdp_lo)), calibration_for(Variant(tdp_lo + extra))
     for dt in lo.eff_compute:
         assert hi.eff_compute[dt] >= lo.eff_compute[dt] - 1e-12
+
+
+def test_power_capped_chip_keeps_its_own_fit_scaled_by_the_cap():
+    h200 = get_chip("h200")
+    capped = h200.power_capped(500)
+    assert capped.id == "h200@500w" and get_chip("h200@500w") is capped
+    assert capped.calibration_id == "h200" and capped.get("tdp_w") == 500
+    assert h200.power_capped(10_000) is h200  # a cap above TDP changes nothing
+    g = load_fitted()["power_transfer"]["gamma"]
+    full, cap = calibration_for(h200).eff_compute, calibration_for(capped).eff_compute
+    for dt in full:
+        assert cap[dt] == pytest.approx(full[dt] * (500 / float(h200.get("tdp_w"))) ** g)
+
+
+def test_power_limit_must_be_positive():
+    from tapeout.errors import TapeoutError
+
+    with pytest.raises(TapeoutError, match="power limit"):
+        get_chip("h100-sxm").power_capped(0)
+
+
+def test_maxq_rows_use_the_sourced_limit_or_are_skipped():
+    from tapeout.validation.maxq import maxq_chip, power_limits
+    from tapeout.validation.registry import SkipRow
+
+    row = {"accelerator": "NVIDIA H200-SXM", "notes": "system=NVIDIA H200 (8x H200-SXM-141GB, MaxQ, TensorRT)"}
+    limit = power_limits()["h200"]["llama2-70b"]["Offline"]
+    assert limit["source"].startswith("https://github.com/mlcommons/inference_results_v4.1")
+    c = maxq_chip(row, get_chip("h200"), "llama2-70b", "offline")
+    assert c.get("tdp_w") == limit["value"]
+    assert maxq_chip({**row, "notes": "system=x"}, get_chip("h200"), "llama2-70b", "offline").id == "h200"
+    with pytest.raises(SkipRow, match="MaxQ"):
+        maxq_chip(row, get_chip("h200"), "retinanet", "offline")
+
+
+def test_serve_cli_power_limit_lowers_throughput(capsys):
+    import json
+
+    from tapeout.cli import main
+
+    main(["serve", "-m", "llama-2-7b", "-c", "h100-sxm", "-p", "fp8", "--input-len", "512", "--output-len", "128", "--json"])
+    full = json.loads(capsys.readouterr().out)["output_tokens_per_s"]
+    main(["serve", "-m", "llama-2-7b", "-c", "h100-sxm", "-p", "fp8", "--input-len", "512", "--output-len", "128",
+          "--power-limit", "350", "--json"])
+    capped = json.loads(capsys.readouterr().out)
+    assert capped["chip"] == "h100-sxm@350w" and capped["output_tokens_per_s"] < full

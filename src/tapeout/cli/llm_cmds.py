@@ -39,9 +39,12 @@ def serve_cmd(
     sparsity: str = typer.Option(None, "--sparsity", help="2:4 or unstructured:0.5"),
     benchmark: str = typer.Option(None, "--benchmark", help="MLPerf preset (llama2-70b, mixtral-8x7b, ...)"),
     scenario: str = typer.Option("offline", "--scenario", help="offline | server | interactive"),
+    power_limit: float = typer.Option(None, "--power-limit", help="board power cap in W (e.g. an MLPerf MaxQ setting)"),
     json_out: bool = typer.Option(False, "--json"),
 ):
     """Predict LLM serving throughput and latency (offline, max throughput) on a chip."""
+    if power_limit is not None and chip:
+        chip = get_chip(chip).power_capped(power_limit).id
     if benchmark:
         from ..perf.mlperf import serve_benchmark  # MLPerf presets (LLM at scale)
 

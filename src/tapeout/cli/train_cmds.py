@@ -19,12 +19,17 @@ def train_cmd(
     tp: int = typer.Option(None, "--tp"),
     pp: int = typer.Option(None, "--pp"),
     lora: bool = typer.Option(False, "--lora", help="LoRA fine-tuning (frozen base weights)"),
+    power_limit: float = typer.Option(None, "--power-limit", help="board power cap in W"),
     json_out: bool = typer.Option(False, "--json"),
 ):
     """Predict step time, tokens/s, MFU and memory per chip; picks the fastest layout that fits."""
     from ..errors import TapeoutError
     from ..perf.mlperf import _v, benchmarks
+    from ..hardware.catalog import get_chip
     from ..perf.training import time_to_train_min, train
+
+    if power_limit is not None:
+        chip = get_chip(chip).power_capped(power_limit).id
 
     ttt_tokens = None
     bench_cfg = None

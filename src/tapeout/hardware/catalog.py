@@ -55,6 +55,30 @@ class Chip:
     form_factor: str = ""
     aliases: tuple[str, ...] = ()
     specs: dict[str, Spec] = field(default_factory=dict)
+    base_id: str = ""  # set on a derived variant (power_capped): the catalog chip it came from
+    nominal_tdp_w: float | None = None  # the base chip's TDP when this variant runs power-capped
+
+    @property
+    def calibration_id(self) -> str:
+        """Whose microbenchmark fit applies: the base chip's for a derived variant."""
+        return self.base_id or self.id
+
+    def power_capped(self, watts: float) -> "Chip":
+        """This chip run at a lower board power limit (e.g. an MLPerf MaxQ system, nvidia-smi -pl),
+        registered in the session catalog as '<id>@<W>w'. Only the TDP changes; the calibrated
+        efficiency follows it through the power transfer (perf/calibration.py)."""
+        tdp = self.get("tdp_w")
+        if not isinstance(tdp, (int, float)) or watts <= 0:
+            raise TapeoutError(f"power limit {watts} W for {self.id}: the limit must be > 0 and the chip needs a tdp_w.")
+        if watts >= tdp:
+            return self
+        specs = dict(self.specs)
+        specs["tdp_w"] = Spec(float(watts), "W", "derived", f"power limit of {self.id} (nominal {tdp:g} W)")
+        c = Chip(id=f"{self.calibration_id}@{watts:g}w", name=f"{self.name} @ {watts:g} W", vendor=self.vendor,
+                 family=self.family, form_factor=self.form_factor, specs=specs, base_id=self.calibration_id,
+                 nominal_tdp_w=float(self.nominal_tdp_w or tdp))
+        register_chip(c)
+        return c
 
     def get(self, name: str, default=None):
         """A spec value, else the family default, else `default`."""

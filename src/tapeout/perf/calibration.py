@@ -96,7 +96,7 @@ def set_fitted(fitted: dict | None) -> None:
 
 def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> Calibration:
     fitted = fitted or _OVERRIDE or load_fitted()
-    own = fitted.get("chips", {}).get(chip.id, {})
+    own = fitted.get("chips", {}).get(getattr(chip, "calibration_id", chip.id), {})
     fam = fitted.get("families", {}).get(chip.family, {})
     gen = fitted.get("generic", {})
     cal = Calibration(chip_id=chip.id, maturity=maturity)
@@ -121,9 +121,24 @@ def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> 
         merged = dict(fam["eff_compute"])
         merged.update(own["eff_compute"])
         cal.eff_compute = merged
-    if cal.origin.get("eff_compute", "").startswith(("family", "generic")):
-        _power_transfer(cal, chip, fam if cal.origin["eff_compute"].startswith("family") else gen, fitted)
+    origin = cal.origin.get("eff_compute", "")
+    if origin.startswith(("family", "generic")):
+        _power_transfer(cal, chip, fam if origin.startswith("family") else gen, fitted)
+    elif origin == "chip fit" and getattr(chip, "nominal_tdp_w", None):
+        _power_cap(cal, chip, fitted)
     return cal
+
+
+def _power_cap(cal: Calibration, chip, fitted: dict) -> None:
+    """A chip's own fit measured at its nominal TDP, run at a lower power limit:
+    eff x (limit / nominal)^gamma (the same transfer law, perf/fit.py fit_power_exponent)."""
+    gamma = float((fitted.get("power_transfer") or {}).get("gamma") or 0.0)
+    tdp = chip.get("tdp_w")
+    if not gamma or not isinstance(tdp, (int, float)) or tdp >= chip.nominal_tdp_w:
+        return
+    factor = (float(tdp) / float(chip.nominal_tdp_w)) ** gamma
+    cal.eff_compute = {dt: v * factor for dt, v in cal.eff_compute.items()}
+    cal.origin["eff_compute"] += f" x power transfer {factor:.3f}"
 
 
 def _power_transfer(cal: Calibration, chip, pool: dict, fitted: dict) -> None:

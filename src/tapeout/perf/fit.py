@@ -392,7 +392,7 @@ def _rms(x) -> float | None:
 
 
 def _lookup(fitted: dict, chip, f: str) -> float | None:
-    for src in (fitted.get("chips", {}).get(chip.id, {}), fitted.get("families", {}).get(chip.family, {}),
+    for src in (fitted.get("chips", {}).get(getattr(chip, "calibration_id", chip.id), {}), fitted.get("families", {}).get(chip.family, {}),
                 fitted.get("generic", {})):
         if src.get(f) is not None:
             return float(src[f])

@@ -55,12 +55,12 @@ def term_sigmas(chip, fitted: dict | None = None) -> dict[str, tuple[float, str]
     fitted = _fitted(fitted)
     unc = fitted.get("uncertainty") or {}
     cal = calibration_for(chip, fitted)
-    own = fitted.get("chips", {}).get(chip.id, {})
+    own = fitted.get("chips", {}).get(getattr(chip, "calibration_id", chip.id), {})
     out: dict[str, tuple[float, str]] = {}
     for term in TERMS:
         sec = unc.get(term) or {}
         origin = cal.origin.get(FIELD_OF_TERM[term], "default")
-        level = "family" if origin.startswith("family") else ("own" if origin == "chip fit" else "generic")
+        level = "family" if origin.startswith("family") else ("own" if origin.startswith("chip fit") else "generic")
         if not sec:
             out[term] = (FALLBACK_SIGMA, "no uncertainty section in fitted.yaml: documented default")
             continue
@@ -68,20 +68,20 @@ def term_sigmas(chip, fitted: dict | None = None) -> dict[str, tuple[float, str]
             shape = _sig(sec, "own_peak_only")
             shape = FALLBACK_SIGMA if shape is None else shape
             if level == "own" and own.get("sigma_log") is not None:
-                out[term] = (float(own["sigma_log"]), "own GEMM sweep fit residual")
+                sig, how = float(own["sigma_log"]), "own GEMM sweep fit residual"
             elif level == "own":
-                out[term] = (shape, "own best-shape point; shape curve borrowed (compute.own_peak_only)")
+                sig, how = shape, "own best-shape point; shape curve borrowed (compute.own_peak_only)"
             else:
                 peak = _sig(sec, level)
                 peak = FALLBACK_SIGMA if peak is None else peak
                 sig, how = math.hypot(peak, shape), f"{level} mean held out (compute.{level}) + shape (own_peak_only)"
-                pt = fitted.get("power_transfer") or {}
-                m = re.search(r"power transfer ([0-9.]+)", origin)
-                if m and pt.get("gamma") and pt.get("gamma_std_error"):
-                    # the transfer's exponent is uncertain: sd of ln(factor) = |ln(pd/pd_pool)| x se(gamma)
-                    s_pow = abs(math.log(float(m.group(1)))) / float(pt["gamma"]) * float(pt["gamma_std_error"])
-                    sig, how = math.hypot(sig, s_pow), how + " + power-transfer exponent error"
-                out[term] = (sig, how)
+            pt = fitted.get("power_transfer") or {}
+            m = re.search(r"power transfer ([0-9.]+)", origin)
+            if m and pt.get("gamma") and pt.get("gamma_std_error"):
+                # the transfer's exponent is uncertain: sd of ln(factor) = |ln(power ratio)| x se(gamma)
+                s_pow = abs(math.log(float(m.group(1)))) / float(pt["gamma"]) * float(pt["gamma_std_error"])
+                sig, how = math.hypot(sig, s_pow), how + " + power-transfer exponent error"
+            out[term] = (sig, how)
         else:
             own_s = _sig(sec, "own")
             own_s = FALLBACK_SIGMA if own_s is None else own_s

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from ..hardware.catalog import get_chip, resolve_chip_id
+from .maxq import maxq_chip
 from .registry import RowPrediction, SkipRow, register
 
 MLPERF_BENCH = {"llama2-70b": "llama2-70b", "gptj": "gptj", "mixtral-8x7b": "mixtral-8x7b",
@@ -81,7 +82,8 @@ def _mlperf(row: dict, name: str):
     from ..perf.mlperf import _v, inference_benchmark, serve_at_scale
 
     b = inference_benchmark(name)
-    chip = _chip(row)
+    sc0 = "interactive" if "interactive" in row["workload"].lower() else row["scenario"].lower()
+    chip = maxq_chip(row, _chip(row), name, sc0, "99.9" in row["workload"])
     n = int(float(row["n_accelerators"]))
     prec = compute_precision(row, chip)
     I = float(_v(b["mean_input_tokens"]))

@@ -45,6 +45,7 @@ from ..perf.recsys import qps_at_p99, recsys_cost
 from ..workloads.catalog import USABLE_MEMORY_FRACTION, memory_needed
 from ..workloads import diffusion, recsys, speech, vision
 from ..workloads.blocks import distinct_weight_bytes
+from .maxq import maxq_chip
 from .registry import RowPrediction, SkipRow, register
 
 INF_BENCH = [  # (regex on the benchmark token, canonical name)
@@ -194,7 +195,7 @@ def map_inference(row: dict) -> RowPrediction | None:
     if kind is None or kind[0] != "inf":
         return None
     bench = kind[1]
-    chip = _chip(row)
+    chip = maxq_chip(row, _chip(row), bench, row.get("scenario", "").lower(), _high_accuracy(row))
     sw = row.get("software", "")
     prec = compute_precision(row.get("precision", ""), chip, sw)
     n = int(float(row.get("n_accelerators") or 1))
