@@ -101,8 +101,21 @@ SEARCH_DIMS = tuple(range(1024, 20481, 512))  # mamf-finder style M, N ranges (s
 SEARCH_K = (4096, 8192, 14336)
 
 
+_BSU_CACHE: dict = {}
+_BSU_FIELDS = ("peak_flops", "num_cores", "tile_m", "tile_n", "mem_bw", "eff_mem", "mem_overhead", "sram_bytes",
+               "vector_flops", "eff_vector", "access_granularity")
+
+
 def best_search_utilisation(params, dtype: str) -> float:
-    """max over the search grid of ideal time / modelled time at eff_compute = 1, no overhead."""
+    """max over the search grid of ideal time / modelled time at eff_compute = 1, no overhead
+    (cached on the parameters the GEMM time depends on)."""
+    key = (dtype,) + tuple(tuple(np.ravel(np.asarray(getattr(params, f), dtype=float)).tolist()) for f in _BSU_FIELDS)
+    if key not in _BSU_CACHE:
+        _BSU_CACHE[key] = _best_search_utilisation(params, dtype)
+    return _BSU_CACHE[key]
+
+
+def _best_search_utilisation(params, dtype: str) -> float:
     from ..ops import PEAK_KEYS
 
     p1 = params.replace(eff_compute=np.ones(len(PEAK_KEYS)), kernel_overhead=0.0)
