@@ -151,3 +151,19 @@ def test_mla_absorbed_decode_reads_latent_cache_only():
     g = decode_graph(cfg, batch=4, context=4096, precision="fp8", tp=8)
     att = [o for o in g.ops if o.name == "mla_attention"][0]
     assert att.weight_bytes == pytest.approx(4 * (4096 + 1) * (cfg.kv_lora_rank + cfg.qk_rope_head_dim) * 1.0)
+
+
+def test_expert_parallel_keeps_full_expert_width():
+    """EP reuses the TP ranks (weight_bytes_per_chip: experts E/ep ways, each expert's FFN
+    tp/ep ways). The expert GEMM FLOPs of one rank are therefore 2 x (T k / ep) x 3 h f
+    (gate, up, down), and the whole TP=EP group together does the routed work exactly once."""
+    from tapeout.workloads.llm import decode_graph
+    from tapeout.workloads.llm_config import load_llm
+
+    cfg = load_llm("mixtral-8x7b")
+    T = 4096  # every expert active: no partial-expert rounding
+    for tp, ep in ((2, 2), (4, 4), (8, 8), (4, 2)):
+        g = decode_graph(cfg, T, 512, "bf16", tp=tp, ep=ep)
+        expert = sum(op.flops * op.count for op in g.ops if op.name.startswith("experts_") and op.kind == "matmul")
+        per_rank = 2.0 * T * cfg.num_experts_per_tok / ep * 3 * cfg.hidden_size * cfg.expert_ffn / (tp // ep) * cfg.n_moe_layers
+        assert expert == pytest.approx(per_rank, rel=0.02), (tp, ep)

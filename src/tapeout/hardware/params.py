@@ -54,6 +54,10 @@ class ChipParams:
     eff_compute: np.ndarray | float = 0.8  # scalar, or per PEAK_KEYS entry (axis 0)
     eff_mem: np.ndarray | float = 0.8
     eff_vector: np.ndarray | float = 0.5
+    # fused attention (FlashAttention/cuDNN) efficiency as a fraction of the chip's GEMM
+    # efficiency, forward with causal mask; and backward-vs-forward slowdown per FLOP
+    eff_attention: np.ndarray | float = 1.0
+    attn_bwd_factor: np.ndarray | float = 1.0
     eff_link: np.ndarray | float = 0.8
     kernel_overhead: np.ndarray | float = 4e-6
     mem_overhead: np.ndarray | float = 0.0

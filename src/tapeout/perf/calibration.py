@@ -26,8 +26,11 @@ DEFAULTS = {
     "kernel_overhead_us": 4.0,
     "scaleup_latency_us": 5.0,
     "sigma_log": 0.25,
+    "eff_attention": 1.0,  # no attention-kernel data: attention runs at the GEMM efficiency
+    "attn_bwd_factor": 1.0,
 }
-FIELDS = ("eff_compute", "eff_mem", "eff_vector", "eff_link", "kernel_overhead_us", "scaleup_latency_us", "sigma_log")
+FIELDS = ("eff_compute", "eff_mem", "eff_vector", "eff_link", "kernel_overhead_us", "scaleup_latency_us", "sigma_log",
+          "eff_attention", "attn_bwd_factor")
 
 
 @dataclass
@@ -42,6 +45,8 @@ class Calibration:
     kernel_overhead_us: float | None = None
     scaleup_latency_us: float | None = None
     sigma_log: float = DEFAULTS["sigma_log"]
+    eff_attention: float = DEFAULTS["eff_attention"]
+    attn_bwd_factor: float = DEFAULTS["attn_bwd_factor"]
     origin: dict[str, str] = field(default_factory=dict)
     maturity: float = 1.0  # fraction of calibrated efficiency reached by the software stack
 
@@ -55,6 +60,8 @@ class Calibration:
             eff_mem=self.eff_mem * min(1.0, 0.5 + 0.5 * self.maturity),
             eff_vector=self.eff_vector * self.maturity,
             eff_link=self.eff_link,
+            eff_attention=self.eff_attention,
+            attn_bwd_factor=self.attn_bwd_factor,
             calibration_source="; ".join(f"{k}: {v}" for k, v in sorted(self.origin.items())),
         )
         if self.kernel_overhead_us is not None:
@@ -73,6 +80,8 @@ class Calibration:
             "kernel_overhead_us": self.kernel_overhead_us,
             "scaleup_latency_us": self.scaleup_latency_us,
             "sigma_log": self.sigma_log,
+            "eff_attention": self.eff_attention,
+            "attn_bwd_factor": self.attn_bwd_factor,
             "origin": self.origin,
         }
 

@@ -6,7 +6,11 @@ op-cost model the predictions use (perf/opcost.py):
     dtype, eff_mem and the per-kernel overhead, by least squares on log time;
   - streaming-bandwidth rows: eff_mem directly;
   - collective rows (NCCL/RCCL bus bandwidth vs payload): eff_link (ring rows only) and
-    the per-step latency of the alpha-beta model.
+    the per-step latency of the alpha-beta model;
+  - fused-attention kernel rows (data/calibration/attention_kernels.csv, published kernel
+    rates): eff_attention, the attention kernel's efficiency as a fraction of the chip's
+    fitted GEMM efficiency (forward, causal mask), and attn_bwd_factor, how much slower per
+    FLOP the backward kernel runs than the forward one (fit_attention).
 Chips outside the catalog (GH200, B300, MI210, A100-PCIe) contribute to their family mean
 through the peak the row itself states. Writes data/calibration/fitted.yaml with the row
 ids behind every number and the residual spread (sigma of log error) used for intervals.
@@ -25,7 +29,7 @@ import yaml
 from scipy.optimize import least_squares
 
 from ..hardware.catalog import get_chip, resolve_chip_id
-from ..ops import MatMul, OpTable
+from ..ops import Attention, MatMul, OpGraph, OpTable
 from .opcost import evaluate
 
 # microbenchmark accelerators that are not catalog chips: family and stated peaks
@@ -41,6 +45,49 @@ def read_microbenchmarks(path: Path | None = None) -> list[dict]:
     p = path or resources.files("tapeout").joinpath("data", "measured", "microbenchmarks.csv")
     with open(p, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def read_attention_kernels(path: Path | None = None) -> list[dict]:
+    p = path or resources.files("tapeout").joinpath("data", "calibration", "attention_kernels.csv")
+    with open(p, newline="") as f:
+        return list(csv.DictReader(line for line in f if not line.startswith("#")))
+
+
+def fit_attention(chip_id: str, eff_compute: dict, rows: list[dict], impl: str = "cudnn") -> dict:
+    """eff_attention and attn_bwd_factor of one chip from its fused-attention kernel rows.
+
+    Each row's measured time (paper FLOPs / measured rate) is compared with the op-cost
+    model's time for the same Attention op at the chip's fitted GEMM efficiency; the ratio
+    model/measured is the attention kernel's efficiency relative to the GEMM's (tile and wave
+    quantisation stay in the model). Median over sequence lengths per (direction, mask).
+      eff_attention   = ratio(forward, causal)                 [LLM attention is causal]
+      attn_bwd_factor = ratio(forward, no mask) / ratio(backward, no mask)
+    (the papers time the backward pass without a mask only; the causal penalty is assumed
+    to be the same in both directions)."""
+    from .calibration import Calibration
+
+    rs = [r for r in rows if r["chip"] == chip_id and r["impl"] == impl]
+    if not rs or "bf16" not in eff_compute:
+        return {}
+    chip = get_chip(chip_id)
+    p = Calibration(chip_id=chip_id, eff_compute=dict(eff_compute)).apply(chip.params(calibration=Calibration(chip_id=chip_id)))
+    ratios: dict[tuple[str, bool], list[float]] = {}
+    for r in rs:
+        s, b, h, d = int(r["seq_len"]), int(r["batch"]), int(r["heads"]), int(r["head_dim"])
+        causal, bwd = r["causal"].lower() == "true", r["direction"] == "bwd"
+        op = Attention(name="attn", batch=b, q_len=s, kv_len=s, heads=h, kv_heads=h, d_qk=d, d_v=d, causal=causal,
+                       act_dtype=r["dtype"], kv_dtype=r["dtype"])
+        t_model = float(evaluate(OpGraph(name="attn", ops=[op]), p).total_time) * (2.5 if bwd else 1.0)
+        paper_flops = 4.0 * s * s * d * h * b * (0.5 if causal else 1.0) * (2.5 if bwd else 1.0)
+        t_meas = paper_flops / (float(r["tflops"]) * 1e12)
+        ratios.setdefault((r["direction"], causal), []).append(t_model / t_meas)
+    med = {k: float(np.median(v)) for k, v in ratios.items()}
+    out: dict = {"attention_sources": [r["id"] for r in rs]}
+    if ("fwd", True) in med:
+        out["eff_attention"] = round(med[("fwd", True)], 4)
+    if ("fwd", False) in med and ("bwd", False) in med:
+        out["attn_bwd_factor"] = round(med[("fwd", False)] / med[("bwd", False)], 4)
+    return out
 
 
 def _dtype(prec: str) -> str:
@@ -241,6 +288,7 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
         by_chip.setdefault(key, []).append(r)
         fam_of[key] = fam
     chips, fams_acc, sigmas = {}, {}, []
+    attention_rows = read_attention_kernels()
     for key, rs in by_chip.items():
         cid = None if key.startswith("~") else key
         base = get_chip(cid) if cid else get_chip({"nvidia-hopper": "h100-sxm", "nvidia-blackwell": "b200",
@@ -277,6 +325,8 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
         coll, ids = _fit_collectives(rs, p0)
         entry.update(coll)
         entry["sources"] += ids
+        if cid and entry.get("eff_compute"):
+            entry.update(fit_attention(cid, entry["eff_compute"], attention_rows))
         entry["family"] = fam_of[key]
         chips[key] = entry
         fams_acc.setdefault(fam_of[key], []).append(entry)
@@ -289,7 +339,8 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
                 effc.setdefault(dt, []).append(v)
         if effc:
             out["eff_compute"] = {dt: round(float(np.mean(v)), 4) for dt, v in effc.items()}
-        for f in ("eff_mem", "eff_link", "kernel_overhead_us", "launch_overhead_us", "scaleup_latency_us", "sigma_log"):
+        for f in ("eff_mem", "eff_link", "kernel_overhead_us", "launch_overhead_us", "scaleup_latency_us", "sigma_log",
+                  "eff_attention", "attn_bwd_factor"):
             vals = [e[f] for e in entries if f in e]
             if vals:
                 out[f] = round(float(np.mean(vals)), 4)

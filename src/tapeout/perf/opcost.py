@@ -150,6 +150,9 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     if eff_c.ndim:  # per compute dtype (axis 0 = PEAK_KEYS)
         eff_c = eff_c[t.peak_key]
         eff_c = eff_c.reshape(eff_c.shape + (1,) * (1 + nd - eff_c.ndim))
+    # fused attention runs below the GEMM efficiency (softmax exponentials, masking; calibrated
+    # on published FlashAttention/cuDNN kernel rates, perf/fit.py fit_attention)
+    eff_c = eff_c * np.where(colb(kind == K_ATTN), np.asarray(p.eff_attention, dtype=float), 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         t_mm = flops / (peak * eff_c * u_wave * u_pad)
         t_mm = np.where(peak > 0, t_mm, np.inf)

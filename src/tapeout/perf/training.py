@@ -9,8 +9,10 @@ ranks (as in the inference graphs).
 Time per micro-batch on one stage (the op graph of workloads/llm.py for one forward pass of
 `mbs` sequences of seq/cp tokens, timed by perf/opcost.py, collectives by perf/collectives.py):
   forward  F = L_stage/L x (GEMMs + attention + elementwise + TP all-reduces)
-  backward B = 2 x GEMMs (dgrad + wgrad) + 2.5 x attention (FlashAttention-2 backward,
-           Dao 2023) + 2 x elementwise + TP collectives; LoRA: dgrad only (1 x GEMMs)
+  backward B = 2 x GEMMs (dgrad + wgrad) + 2.5 x attention FLOPs (FlashAttention-2 backward,
+           Dao 2023) at the backward kernel's rate (attn_bwd_factor, fitted on published
+           cuDNN/FlashAttention-3 kernel rates) + 2 x elementwise + TP collectives; LoRA:
+           dgrad only (1 x GEMMs)
   recompute: full adds F; selective adds the attention core (Korthikanti et al. 2022)
 Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   pipeline bubble fraction (p-1)/(v m + p - 1) (1F1B, Narayanan et al. 2021; v = 1 gives
@@ -233,7 +235,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         kv = 2 * lay.mbs * s_local * cfg.kv_heads * cfg.hd * 2 / lay.tp * (L // lay.pp)
         comm += float(collective_time("all_gather", kv * lay.cp, lay.cp, topo, stride=lay.tp)[0]) * 3  # fwd + bwd
     F = gemm + attn + elt + comm + cast_f
-    B = (1.0 if lora else 2.0) * gemm + 2.5 * attn + 2.0 * elt + comm + cast_b
+    attn_bwd = 2.5 * attn * float(np.max(p.attn_bwd_factor))  # 2.5x the FLOPs, at the backward kernel's rate
+    B = (1.0 if lora else 2.0) * gemm + attn_bwd + 2.0 * elt + comm + cast_b
     if lay.recompute == "full":
         B += F
     elif lay.recompute == "selective":

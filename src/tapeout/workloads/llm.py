@@ -137,7 +137,9 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
     def moe_block(count: int) -> list[Op]:
         E, k = cfg.num_experts, cfg.num_experts_per_tok
         E_local = E // ep
-        f = cfg.expert_ffn // tp
+        # the EP group reuses the TP ranks: experts are split E/ep ways and each expert's
+        # FFN tp/ep ways (moe_tp), the same layout weight_bytes_per_chip stores
+        f = cfg.expert_ffn // max(1, tp // ep)
         blk: list[Op] = [Elementwise(name="moe_norm", count=count, elems=T * h, flops_per_elem=4, dtype=a)]
         blk.append(MatMul(name="router", count=count, m=T, n=E, k=h, a_dtype=a, w_dtype="bf16", out_dtype="fp32", math_dtype="bf16"))
         # tokens routed to this EP rank's experts: T*k/ep on average, x imbalance at the busiest rank
