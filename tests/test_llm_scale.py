@@ -167,3 +167,25 @@ def test_expert_parallel_keeps_full_expert_width():
         expert = sum(op.flops * op.count for op in g.ops if op.name.startswith("experts_") and op.kind == "matmul")
         per_rank = 2.0 * T * cfg.num_experts_per_tok / ep * 3 * cfg.hidden_size * cfg.expert_ffn / (tp // ep) * cfg.n_moe_layers
         assert expert == pytest.approx(per_rank, rel=0.02), (tp, ep)
+
+
+def test_max_batch_caps_the_engine_and_never_helps():
+    from tapeout.perf.mlperf import serve_at_scale
+
+    free = serve_at_scale("llama-2-70b", "h200", 1, "fp8", 222, 294, "offline")
+    capped = serve_at_scale("llama-2-70b", "h200", 1, "fp8", 222, 294, "offline", max_batch=64)
+    assert capped.batch_size <= 64 < free.batch_size
+    assert capped.output_tokens_per_s < free.output_tokens_per_s
+
+
+def test_submitted_layout_only_for_listed_tensorrt_runs():
+    from tapeout.hardware import get_chip
+    from tapeout.validation.llm_rows import submitted_layout
+
+    row = {"workload": "MLPerf Inference v4.1 llama2-70b-99/99.9", "software": "TensorRT 10.2.0, CUDA 12.4",
+           "notes": "raw_accelerator=NVIDIA H100-SXM-80GB"}
+    assert submitted_layout(row, "llama2-70b", "offline", get_chip("h100-sxm"), 8) == {"tp": 2, "pp": 1, "max_batch": 896}
+    cts = dict(row, notes="raw_accelerator=NVIDIA H200-SXM-141GB-CTS")
+    assert submitted_layout(cts, "llama2-70b", "offline", get_chip("h200"), 8)["max_batch"] == 784
+    assert submitted_layout(dict(row, software="vLLM 0.4.3"), "llama2-70b", "offline", get_chip("h100-sxm"), 8) == {}
+    assert submitted_layout(row, "llama2-70b", "server", get_chip("h100-sxm"), 8) == {}

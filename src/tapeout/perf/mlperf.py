@@ -161,17 +161,19 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
                    tpot_bound: float | None = None, beams: int = 1, tp: int | None = None, pp: int | None = None,
                    ep: int | None = None, batch: int | None = None, whole_query_bound: bool = False,
                    moe_cv: float = 0.0, simulate: bool = False, max_in: int | None = None,
-                   max_out: int | None = None, params=None) -> ScaleResult:
+                   max_out: int | None = None, params=None, max_batch: int | None = None) -> ScaleResult:
+    """`max_batch` caps the sequences one engine (replica) holds, as a runtime setting does
+    (TensorRT-LLM max_batch_size, vLLM max_num_seqs); `batch` fixes it instead."""
     memo = None
     if params is None and isinstance(model, str) and not isinstance(chip, Chip):
         memo = (model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound, beams, tp,
-                pp, ep, batch, whole_query_bound, moe_cv, simulate)
+                pp, ep, batch, whole_query_bound, moe_cv, simulate, max_batch)
         if memo in _RESULT_CACHE:
             import copy
 
             return copy.deepcopy(_RESULT_CACHE[memo])
     r = _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
-                        beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params)
+                        beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params, max_batch)
     if memo is not None:
         import copy
 
@@ -180,7 +182,8 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
 
 
 def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
-                    beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params) -> ScaleResult:
+                    beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params,
+                    max_batch=None) -> ScaleResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     if scenario not in SCENARIOS:
@@ -204,6 +207,8 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
             misses.append(f"TP{t} PP{pl}: weights {w / 2**30:.0f} GiB/chip")
             continue
         bmax = int(min(4096 * pl, free // (kv_tok * occupancy)))
+        if max_batch is not None:
+            bmax = min(bmax, int(max_batch))
         if batch is not None:
             if batch > bmax:
                 continue

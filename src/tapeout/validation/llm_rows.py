@@ -10,6 +10,10 @@ undeclared precision ("per submission") is bf16.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from importlib import resources
+
+import yaml
 
 from ..hardware.catalog import get_chip, resolve_chip_id
 from .maxq import maxq_chip
@@ -51,6 +55,27 @@ def _chip(row):
     if cid is None:
         raise SkipRow(f"accelerator '{row['accelerator']}' is not in the chip catalog")
     return get_chip(cid)
+
+
+@lru_cache(maxsize=1)
+def _submission_configs() -> dict:
+    return yaml.safe_load(resources.files("tapeout").joinpath("data", "mlperf", "submission_configs.yaml").read_text())
+
+
+def submitted_layout(row: dict, bench: str, scenario: str, chip, n: int) -> dict:
+    """tp / pp / max_batch the row's system was run with, if its submission config is on file
+    (TensorRT-LLM submissions; data/mlperf/submission_configs.yaml), else {} (tapeout picks)."""
+    if "tensorrt" not in row.get("software", "").lower():
+        return {}
+    rnd = re.search(r"v(\d+\.\d+)", row.get("workload", ""))
+    cfg = _submission_configs().get(f"v{rnd.group(1)}" if rnd else "", {}).get(bench, {}).get(scenario, {})
+    key = getattr(chip, "base_id", None) or chip.id
+    key += "-cts" if "-CTS" in row.get("notes", "") else ""
+    e = cfg.get("systems", {}).get(key)
+    if not e or n % (e["tp"] * e["pp"]):
+        return {}
+    cap = e.get(f"max_batch_{n}", e["max_batch"])
+    return {"tp": e["tp"], "pp": e["pp"], "max_batch": cap}
 
 
 def _bounds(cfg_text: str, scenario: str, bench: dict):
@@ -101,7 +126,10 @@ def _mlperf(row: dict, name: str):
             ttft, tpot, whole = _bounds(row["model_config"], sc, b)
             if ttft is None:
                 raise SkipRow(f"no {sc} latency bounds for {name}")
-        r = serve_at_scale(b["model"], chip.id, n, prec, I, O, sc, ttft, tpot, beams=beams, whole_query_bound=whole)
+        lay = submitted_layout(row, name, sc, chip, n)
+        r = serve_at_scale(b["model"], chip.id, n, prec, I, O, sc, ttft, tpot, beams=beams, whole_query_bound=whole, **lay)
+        if lay:
+            detail["layout"] = "submitted (data/mlperf/submission_configs.yaml)"
         pred = r.output_tokens_per_s
         lo, hi = r.interval_80
         rng = b["mean_input_tokens"].get("range") if isinstance(b["mean_input_tokens"], dict) else None

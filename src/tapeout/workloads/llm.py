@@ -71,6 +71,10 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
     a, w, o = pr.activations, pr.weights, pr.activations
     math_dt = pr.compute
     act_b = pr.act_bytes
+    # the residual stream between blocks stays 16-bit under FP8/INT8/FP4 GEMMs (TensorRT-LLM,
+    # vLLM, Megatron/Transformer Engine quantise only GEMM inputs), so the TP all-reduce of a
+    # block's output and the MoE combine move 2-byte activations
+    resid_b = max(act_b, 2.0)
     h = cfg.hidden_size
     T = step.tokens
     H = cfg.num_attention_heads // tp
@@ -119,7 +123,7 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
             blk.append(mm("o_proj", h, H * d, count))
         if tp > 1:
             blk.append(Collective(name="attn_allreduce", count=count, collective="all_reduce",
-                                  payload_bytes=T * h * act_b, group=tp))
+                                  payload_bytes=T * h * resid_b, group=tp))
         return blk
 
     def dense_mlp(count: int, ffn: int, name: str = "mlp") -> list[Op]:
@@ -157,7 +161,7 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
                           a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt))
         if ep > 1:
             blk.append(Collective(name="moe_combine_a2a", count=count, collective="all_to_all",
-                                  payload_bytes=T * k * h * act_b, group=ep))
+                                  payload_bytes=T * k * h * resid_b, group=ep))
         if cfg.n_shared_experts:
             sf = cfg.n_shared_experts * cfg.expert_ffn // tp
             blk.append(mm("shared_expert_gate_up", mats * sf, h, count))
@@ -166,7 +170,7 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
 
     def tp_allreduce(count: int) -> list[Op]:
         if tp > 1:
-            return [Collective(name="mlp_allreduce", count=count, collective="all_reduce", payload_bytes=T * h * act_b, group=tp)]
+            return [Collective(name="mlp_allreduce", count=count, collective="all_reduce", payload_bytes=T * h * resid_b, group=tp)]
         return []
 
     nd, nm = cfg.n_dense_layers, cfg.n_moe_layers
