@@ -188,4 +188,5 @@ def test_submitted_layout_only_for_listed_tensorrt_runs():
     cts = dict(row, notes="raw_accelerator=NVIDIA H200-SXM-141GB-CTS")
     assert submitted_layout(cts, "llama2-70b", "offline", get_chip("h200"), 8)["max_batch"] == 784
     assert submitted_layout(dict(row, software="vLLM 0.4.3"), "llama2-70b", "offline", get_chip("h100-sxm"), 8) == {}
-    assert submitted_layout(row, "llama2-70b", "server", get_chip("h100-sxm"), 8) == {}
+    assert submitted_layout(row, "llama2-70b", "server", get_chip("h100-sxm"), 8)["max_batch"] == 1024
+    assert submitted_layout(row, "mixtral-8x7b", "offline", get_chip("h100-sxm"), 8) == {}  # no config on file
