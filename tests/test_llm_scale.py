@@ -190,3 +190,10 @@ def test_submitted_layout_only_for_listed_tensorrt_runs():
     assert submitted_layout(dict(row, software="vLLM 0.4.3"), "llama2-70b", "offline", get_chip("h100-sxm"), 8) == {}
     assert submitted_layout(row, "llama2-70b", "server", get_chip("h100-sxm"), 8)["max_batch"] == 1024
     assert submitted_layout(row, "mixtral-8x7b", "offline", get_chip("h100-sxm"), 8) == {}  # no config on file
+
+
+def test_benchmark_preset_honours_tp_and_engine_cap():
+    from tapeout.perf.mlperf import serve_benchmark
+
+    r = serve_benchmark("llama2-70b", "h100-sxm", 8, "offline", tp=2, max_batch=896)
+    assert (r.tp, r.pp, r.dp) == (2, 1, 4) and r.batch_size <= 896

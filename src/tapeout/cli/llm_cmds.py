@@ -35,6 +35,7 @@ def serve_cmd(
     output_len: int = typer.Option(256, "--output-len"),
     batch: int = typer.Option(None, "--batch", help="sequences per replica (default: best that fits)"),
     tp: int = typer.Option(None, "--tp", help="tensor parallel degree (default: best)"),
+    max_batch: int = typer.Option(None, "--max-batch", help="with --benchmark: cap on sequences per engine (TensorRT-LLM max_batch_size, vLLM max_num_seqs)"),
     kv_precision: str = typer.Option(None, "--kv-precision"),
     sparsity: str = typer.Option(None, "--sparsity", help="2:4 or unstructured:0.5"),
     benchmark: str = typer.Option(None, "--benchmark", help="MLPerf preset (llama2-70b, mixtral-8x7b, ...)"),
@@ -48,7 +49,8 @@ def serve_cmd(
     if benchmark:
         from ..perf.mlperf import serve_benchmark  # MLPerf presets (LLM at scale)
 
-        r = serve_benchmark(benchmark, chip, num_chips, scenario=scenario, precision=precision if precision != "bf16" else None)
+        r = serve_benchmark(benchmark, chip, num_chips, scenario=scenario, precision=precision if precision != "bf16" else None,
+                            tp=tp, max_batch=max_batch)
         d = r if isinstance(r, dict) else r.as_dict()
     else:
         from ..errors import TapeoutError

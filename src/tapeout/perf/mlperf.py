@@ -253,8 +253,10 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
 
 
 def serve_benchmark(benchmark: str, chip, num_chips: int = 8, scenario: str = "offline", precision: str | None = None,
-                    simulate: bool = False, input_len: float | None = None) -> ScaleResult:
-    """`tapeout serve --benchmark NAME`: the benchmark's model, dataset lengths and bounds."""
+                    simulate: bool = False, input_len: float | None = None, tp: int | None = None,
+                    max_batch: int | None = None) -> ScaleResult:
+    """`tapeout serve --benchmark NAME`: the benchmark's model, dataset lengths and bounds.
+    `tp` fixes the tensor-parallel degree (pipeline parallelism off), `max_batch` caps one engine."""
     b = inference_benchmark(benchmark)
     scenario = scenario.lower()
     lat = b.get("latency", {})
@@ -271,7 +273,7 @@ def serve_benchmark(benchmark: str, chip, num_chips: int = 8, scenario: str = "o
     I = float(input_len or _v(b["mean_input_tokens"]))
     O = float(_v(b["mean_output_tokens"]))
     r = serve_at_scale(b["model"], c, num_chips, precision, I, O, scenario, ttft, tpot, beams=int(b.get("beams", 1)),
-                       whole_query_bound=whole, simulate=simulate,
+                       whole_query_bound=whole, simulate=simulate, tp=tp, pp=1 if tp else None, max_batch=max_batch,
                        max_in=int(_v(b.get("max_input_tokens", 4 * I)) or 4 * I),
                        max_out=int(_v(b.get("max_output_tokens", 4 * O)) or 4 * O))
     r.benchmark = b["name"]
