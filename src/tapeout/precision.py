@@ -85,6 +85,13 @@ class Precision:
         return dtype_bytes(self.activations)
 
     @property
+    def residual_bytes(self) -> float:
+        """Bytes per element of the residual stream between blocks: 16-bit under FP8/INT8/FP4
+        GEMMs (TensorRT-LLM, vLLM and Transformer Engine quantise only GEMM inputs), so TP
+        all-reduces, MoE combines and pipeline sends move 2-byte activations."""
+        return max(self.act_bytes, 2.0)
+
+    @property
     def kv_bytes(self) -> float:
         return dtype_bytes(self.kv_cache)
 

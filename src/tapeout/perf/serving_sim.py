@@ -136,7 +136,7 @@ class StepModel:
         """Activation send/recv between pipeline stages for one micro-batch (all hops)."""
         if self.pp <= 1:
             return 0.0
-        S = tokens * self.cfg.hidden_size * max(self.pr.act_bytes, 2.0)  # 16-bit residual stream
+        S = tokens * self.cfg.hidden_size * self.pr.residual_bytes
         t = collective_time("send_recv", S, 2, self.topo, stride=max(self.topo.domain, 1))[0]
         return float(t) * (self.pp - 1) / self.pp
 

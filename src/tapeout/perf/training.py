@@ -243,7 +243,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         B += attn
     p2p = 0.0
     if lay.pp > 1:
-        S = lay.mbs * s_local * cfg.hidden_size * 2 / (lay.tp if True else 1)
+        S = lay.mbs * s_local * cfg.hidden_size * pr.residual_bytes / lay.tp
         p2p = 2 * float(collective_time("send_recv", S, 2, topo, stride=lay.tp * lay.cp * lay.dp)[0]) * lay.vp
     slot = F + B + p2p
     compute_time = (m + (lay.pp - 1) / lay.vp) * slot

@@ -71,10 +71,7 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
     a, w, o = pr.activations, pr.weights, pr.activations
     math_dt = pr.compute
     act_b = pr.act_bytes
-    # the residual stream between blocks stays 16-bit under FP8/INT8/FP4 GEMMs (TensorRT-LLM,
-    # vLLM, Megatron/Transformer Engine quantise only GEMM inputs), so the TP all-reduce of a
-    # block's output and the MoE combine move 2-byte activations
-    resid_b = max(act_b, 2.0)
+    resid_b = pr.residual_bytes  # TP all-reduce and MoE combine payloads (16-bit residual stream)
     h = cfg.hidden_size
     T = step.tokens
     H = cfg.num_attention_heads // tp
