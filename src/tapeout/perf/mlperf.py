@@ -6,6 +6,8 @@ parallelism for a model on N chips, keeps the layouts whose weights + paged KV c
 and for each evaluates the steady state of perf/serving_sim.py: Offline = unconstrained
 throughput, Server / Interactive = the highest load meeting the benchmark's p99 TTFT and
 TPOT bounds (closed-form queue; `simulate=True` runs the event-driven simulation instead).
+Where a benchmark's per-sample lengths are shipped, Offline is the simulated LoadGen run
+(serving_sim.offline_run: sample count per mlperf.conf, drain included) of the leading layouts.
 Outputs are in MLPerf units: output tokens/s of the whole system.
 """
 
@@ -25,7 +27,8 @@ from ..hardware.topology import Topology
 from ..precision import COMPUTE_PEAK_FIELD, get_precision
 from ..workloads.llm_config import LLMConfig, load_llm
 from .llm import ACTIVATION_RESERVE_FRACTION, USABLE_MEMORY_FRACTION, kv_bytes_per_token_per_chip, weight_bytes_per_chip
-from .serving_sim import StepModel, max_rate_closed_form, max_rate_sim, offline_best
+from .serving_sim import (StepModel, length_biased_occupancy, max_rate_closed_form, max_rate_sim, offline_best,
+                          offline_point, offline_run)
 
 SCENARIOS = ("offline", "server", "interactive")
 Z80 = 1.2815515655446004  # 80% two-sided normal quantile
@@ -57,6 +60,41 @@ def inference_benchmark(name: str) -> dict:
     return b
 
 
+@lru_cache(maxsize=8)
+def dataset_lengths(benchmark: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-sample (input, output) token lengths of a benchmark's official dataset
+    (data/mlperf/datasets/, provenance in its README), or None where none is shipped.
+    Outputs are rescaled to the benchmark's generated mean when the file holds reference
+    answers of another model (llama2-70b: GPT-4 answers, mean 218.9, vs 294.45 generated;
+    assumption: the generated length is proportional to the reference length)."""
+    import csv
+
+    b = inference_benchmark(benchmark)
+    if not b.get("lengths_file"):
+        return None
+    path = resources.files("tapeout").joinpath("data", "mlperf", b["lengths_file"])
+    with open(path, newline="") as f:
+        a = np.array([[float(r["input_length"]), float(r["output_length"])] for r in csv.DictReader(f)])
+    ins, outs = a[:, 0], a[:, 1]
+    target = float(_v(b["mean_output_tokens"]))
+    if abs(outs.mean() / target - 1.0) > 0.01:
+        cap = float(_v(b.get("max_output_tokens", outs.max())) or outs.max())
+        outs = np.clip(np.rint(outs * target / outs.mean()), 1, cap)
+    outs = np.maximum(outs, 1.0)
+    ins.setflags(write=False)
+    outs.setflags(write=False)
+    return ins, outs
+
+
+def offline_sample_count(benchmark: str, tokens_per_s: float, mean_output: float) -> int:
+    """Samples LoadGen issues in an Offline run: max(min_query_count, slack x min_duration x
+    expected QPS), with the expected QPS the predicted one (benchmarks.yaml offline_run)."""
+    b = inference_benchmark(benchmark)
+    run = benchmarks()["offline_run"]
+    qps = tokens_per_s / max(mean_output, 1e-9)
+    return int(max(_v(b["offline_min_query_count"]), math.ceil(_v(run["sample_slack"]) * _v(run["min_duration_s"]) * qps)))
+
+
 @dataclass
 class ScaleResult:
     model: str
@@ -82,6 +120,7 @@ class ScaleResult:
     candidates: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     benchmark: str = ""
+    offline_run: dict | None = None  # the simulated Offline run (mlperf._simulate_offline), if any
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -161,19 +200,24 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
                    tpot_bound: float | None = None, beams: int = 1, tp: int | None = None, pp: int | None = None,
                    ep: int | None = None, batch: int | None = None, whole_query_bound: bool = False,
                    moe_cv: float = 0.0, simulate: bool = False, max_in: int | None = None,
-                   max_out: int | None = None, params=None, max_batch: int | None = None) -> ScaleResult:
+                   max_out: int | None = None, params=None, max_batch: int | None = None,
+                   dataset: str | None = None) -> ScaleResult:
     """`max_batch` caps the sequences one engine (replica) holds, as a runtime setting does
-    (TensorRT-LLM max_batch_size, vLLM max_num_seqs); `batch` fixes it instead."""
+    (TensorRT-LLM max_batch_size, vLLM max_num_seqs); `batch` fixes it instead. `dataset`
+    names an MLPerf benchmark whose per-sample lengths are shipped (`dataset_lengths`):
+    Offline is then simulated request by request over a LoadGen-sized run (drain included)
+    and the KV occupancy per slot is the dataset's length-biased mean."""
     memo = None
     if params is None and isinstance(model, str) and not isinstance(chip, Chip):
         memo = (model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound, beams, tp,
-                pp, ep, batch, whole_query_bound, moe_cv, simulate, max_batch)
+                pp, ep, batch, whole_query_bound, moe_cv, simulate, max_batch, dataset)
         if memo in _RESULT_CACHE:
             import copy
 
             return copy.deepcopy(_RESULT_CACHE[memo])
     r = _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
-                        beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params, max_batch)
+                        beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params, max_batch,
+                        dataset)
     if memo is not None:
         import copy
 
@@ -183,7 +227,7 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
 
 def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
                     beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params,
-                    max_batch=None) -> ScaleResult:
+                    max_batch=None, dataset=None) -> ScaleResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     if scenario not in SCENARIOS:
@@ -197,6 +241,15 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
     cap = float(np.min(p.mem_capacity))
     usable = cap * (USABLE_MEMORY_FRACTION - ACTIVATION_RESERVE_FRACTION)
     occupancy = (input_len + output_len / 2.0) * beams  # paged KV: mean tokens held per request
+    notes: list[str] = []
+    lengths = dataset_lengths(dataset) if dataset else None
+    if lengths is not None:
+        ins, outs = lengths
+        if abs(ins.mean() / input_len - 1) > 0.01 or abs(outs.mean() / output_len - 1) > 0.01:
+            notes.append(f"lengths differ from the {dataset} dataset's means: closed-form steady state, no run simulation")
+            lengths = None
+        else:
+            occupancy = length_biased_occupancy(ins, outs) * beams
     results = []
     misses = []
     for t, e, pl in layouts(cfg, num_chips, domain, tp, pp, ep):
@@ -219,7 +272,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         dp = num_chips // (t * pl)
         if scenario == "offline":
             st = offline_best(sm, bmax, input_len, output_len, beams) if batch is None else \
-                __import__("tapeout.perf.serving_sim", fromlist=["offline_point"]).offline_point(sm, bmax, input_len, output_len, beams)
+                offline_point(sm, bmax, input_len, output_len, beams)
         elif simulate:
             kv_cap_tokens = free / kv_tok
             tps, _ = max_rate_sim(sm, kv_cap_tokens, input_len, output_len, max_in or int(4 * input_len),
@@ -234,11 +287,22 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         total = st.tokens_per_s * dp
         mem = w + kv_tok * occupancy * st.batch + cap * ACTIVATION_RESERVE_FRACTION
         results.append(dict(tp=t, ep=e, pp=pl, dp=dp, tokens_per_s=total, batch=st.batch, tpot=st.step_s,
-                            ttft=st.ttft_s, mem=mem))
+                            ttft=st.ttft_s, mem=mem, _sm=sm))
     if not results:
         raise TapeoutError(f"{cfg.name} at {pr.name} cannot be served on {num_chips} x {c.id} in scenario "
                            f"{scenario}: " + "; ".join(misses[:4]) + ". Add chips or lower the precision.")
     results.sort(key=lambda r: -r["tokens_per_s"])
+    run = None
+    if scenario == "offline" and lengths is not None:
+        run = _simulate_offline(results, lengths, dataset, output_len, beams)
+        results.sort(key=lambda r: -r["tokens_per_s"])
+        run = results[0].get("_run", run)
+        notes.append(f"Offline run simulated over {run['samples_per_replica']} samples per replica (LoadGen sizing, "
+                     f"{dataset} per-sample lengths): steady {run['steady_tokens_per_s_per_replica']:.0f} tok/s per "
+                     f"replica, drain {run['drain_s']:.1f} s of {run['wall_s']:.1f} s")
+    for r in results:
+        r.pop("_sm", None)
+        r.pop("_run", None)
     b = results[0]
     par = f"TP{b['tp']}" + (f" EP{b['ep']}" if b["ep"] > 1 else "") + (f" PP{b['pp']}" if b["pp"] > 1 else "") + f" x DP{b['dp']}"
     lo, hi = interval(b["tokens_per_s"], c)
@@ -249,7 +313,34 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         pp=b["pp"], dp=b["dp"], batch_size=int(b["batch"]), tpot_s=b["tpot"], ttft_s=b["ttft"],
         memory_gib_per_chip=b["mem"] / 2**30, capacity_gib_per_chip=cap / 2**30, interval_80=(lo, hi),
         candidates=[{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in results[:8]],
+        notes=notes, offline_run=run,
     )
+
+
+SIMULATED_LAYOUTS = 3  # Offline layouts re-ranked by the run simulation (best closed-form first)
+
+
+def _simulate_offline(results: list[dict], lengths, dataset: str, mean_output: float, beams: int) -> dict:
+    """Replace the closed-form Offline rate of the leading layouts by a simulated run: LoadGen
+    issues offline_sample_count samples (drawn uniformly from the dataset, fixed seed), split
+    evenly over the dp replicas; each replica runs serving_sim.offline_run."""
+    ins, outs = lengths
+    first = None
+    ratios = []
+    for r in results[:SIMULATED_LAYOUTS]:
+        n_total = offline_sample_count(dataset, r["tokens_per_s"], mean_output)
+        per = max(1, math.ceil(n_total / r["dp"]))
+        idx = np.random.default_rng(0).integers(0, len(ins), per)
+        o = offline_run(r["_sm"], r["batch"], ins[idx], outs[idx], beams)
+        ratios.append(o.tokens_per_s * r["dp"] / r["tokens_per_s"])
+        r["tokens_per_s"] = o.tokens_per_s * r["dp"]
+        r["_run"] = dict(samples_total=n_total, samples_per_replica=per, wall_s=round(o.wall_s, 2),
+                         drain_s=round(o.drain_s, 2), steps=o.steps, mean_batch=round(o.mean_batch, 1),
+                         steady_tokens_per_s_per_replica=round(o.steady_tokens_per_s, 1))
+        first = first or r["_run"]
+    for r in results[SIMULATED_LAYOUTS:]:  # not simulated: scaled by the least favourable simulated ratio
+        r["tokens_per_s"] *= min(ratios)
+    return first
 
 
 def serve_benchmark(benchmark: str, chip, num_chips: int = 8, scenario: str = "offline", precision: str | None = None,
@@ -274,6 +365,7 @@ def serve_benchmark(benchmark: str, chip, num_chips: int = 8, scenario: str = "o
     O = float(_v(b["mean_output_tokens"]))
     r = serve_at_scale(b["model"], c, num_chips, precision, I, O, scenario, ttft, tpot, beams=int(b.get("beams", 1)),
                        whole_query_bound=whole, simulate=simulate, tp=tp, pp=1 if tp else None, max_batch=max_batch,
+                       dataset=b["name"],
                        max_in=int(_v(b.get("max_input_tokens", 4 * I)) or 4 * I),
                        max_out=int(_v(b.get("max_output_tokens", 4 * O)) or 4 * O))
     r.benchmark = b["name"]

@@ -24,6 +24,11 @@ B/O new prompts (B*I/O tokens) to keep B constant, so tokens/s = B / t(B, I+O/2,
 Pipeline parallelism over pp stages keeps pp micro-batches in flight:
 tokens/s = B / t_stage_sum(B/pp).
 
+Offline run (`offline_run`): MLPerf Offline issues every sample at t = 0 and times the whole
+query, so the result also pays for per-sample length spread (long answers hold their slots
+longer: length-biased KV occupancy) and the drain after the last admission. Simulated
+request by request on B slots over measured per-sample lengths (data/mlperf/datasets).
+
 Latency-bounded load (MLPerf Server / Interactive): `max_rate_closed_form` treats admission
 as an M/M/1 queue in front of a B-slot batch (service rate mu = B / (O t)) and takes the
 highest load whose p99 queueing delay plus prefill time meets the TTFT bound while t meets
@@ -209,6 +214,85 @@ def max_rate_closed_form(sm: StepModel, bmax: int, I: float, O: float, ttft_boun
         if best is None or tps > best.tokens_per_s:
             best = SteadyState(tps, B, step, t_pre, bmax)
     return best
+
+
+# ----------------------------------------------------------------------------------------
+@dataclass
+class OfflineRun:
+    """One replica's share of an MLPerf Offline run, simulated request by request."""
+
+    tokens_per_s: float  # generated tokens / wall time of the whole run (drain included)
+    samples: int
+    steps: int
+    wall_s: float
+    steady_tokens_per_s: float  # the same run while all B slots are busy (no drain)
+    drain_s: float  # time from the last admission to the last completion
+    mean_batch: float  # decoding sequences per step, time-averaged
+
+
+def length_biased_occupancy(inputs: np.ndarray, outputs: np.ndarray) -> float:
+    """Mean KV tokens one continuous-batching slot holds over time (paged cache). A slot
+    holds a request for O steps with I + j tokens at step j, so by the renewal-reward
+    theorem the time average is E[I*O + O^2/2] / E[O], not E[I] + E[O]/2: long answers
+    occupy their slots longer and weigh more."""
+    i = np.asarray(inputs, dtype=float)
+    o = np.asarray(outputs, dtype=float)
+    return float((i * o + o * o / 2.0).sum() / o.sum())
+
+
+def offline_run(sm: StepModel, B: int, inputs: np.ndarray, outputs: np.ndarray, beams: int = 1) -> OfflineRun:
+    """All requests queued at t = 0 (MLPerf Offline issues one query of every sample), B
+    continuous-batching slots; a slot takes the next request in issue order as soon as its
+    request finishes. A request starting at step s is prefilled (its first token) in step s
+    and decodes in steps s+1 .. s+O-1; all slots advance together, so the schedule in steps
+    is exact and only the step durations need the cost model:
+
+        t(n) = pp * [L((d_n beams + p_n)/pp) + A_dec(d_n beams/pp, ctx_n) + P_n/pp + p2p]
+
+    with d_n decoding sequences, ctx_n their mean context, p_n prompt tokens prefilled and
+    P_n their causal attention time. The run ends when the last request finishes: while
+    the last long answers drain, the batch shrinks and the chip idles on weight reads."""
+    ins = np.asarray(inputs, dtype=np.int64)
+    outs = np.maximum(np.asarray(outputs, dtype=np.int64), 1)
+    n = len(ins)
+    B = max(1, min(int(B), n))
+    start = np.empty(n, dtype=np.int64)
+    heap = [(0, j) for j in range(B)]
+    for r in range(n):  # earliest-free slot takes the next request (issue order)
+        s, j = heapq.heappop(heap)
+        start[r] = s
+        heapq.heappush(heap, (s + int(outs[r]), j))
+    end = start + outs  # first step after the request's last token
+    n_steps = int(end.max())
+    # decoding set at step m: start < m < end (difference arrays over steps)
+    d = np.zeros(n_steps + 1)
+    ctx_base = np.zeros(n_steps + 1)  # context at m is ins + (m - start)
+    np.add.at(d, start + 1, 1.0)
+    np.add.at(d, end, -1.0)
+    np.add.at(ctx_base, start + 1, (ins - start).astype(float))
+    np.add.at(ctx_base, end, -(ins - start).astype(float))
+    dec = np.cumsum(d)[:n_steps]
+    ctx_sum = np.cumsum(ctx_base)[:n_steps] + np.arange(n_steps) * dec
+    pre_tok = np.bincount(start, weights=ins.astype(float), minlength=n_steps)[:n_steps]
+    uniq, inv = np.unique(ins, return_inverse=True)
+    attn_pre = np.array([sm.attn_prefill_per_token(float(i)) * float(i) for i in uniq])
+    pre_attn = np.bincount(start, weights=attn_pre[inv], minlength=n_steps)[:n_steps]
+    pp = sm.pp
+    t = np.empty(n_steps)
+    for m in range(n_steps):
+        b = dec[m] * beams / pp
+        c = pre_tok[m] / pp
+        ctx = ctx_sum[m] / dec[m] if dec[m] > 0 else 0.0
+        t[m] = pp * (sm.linear(b + c) + sm.attn_decode(b, ctx) + pre_attn[m] / pp + sm.pp_p2p(b + c))
+    wall = float(t.sum())
+    toks = float(outs.sum())
+    # steady part: steps before the last admission (every slot busy)
+    last_admit = int(start.max())
+    full = slice(0, max(last_admit, 1))
+    emitted = dec + np.bincount(start, minlength=n_steps)[:n_steps]  # decode tokens + first tokens
+    steady = float(emitted[full].sum() / max(t[full].sum(), 1e-12))
+    return OfflineRun(toks / wall, n, n_steps, wall, steady, float(t[last_admit:].sum()),
+                      float((dec * t).sum() / wall))
 
 
 # ----------------------------------------------------------------------------------------

@@ -127,7 +127,8 @@ def _mlperf(row: dict, name: str):
             if ttft is None:
                 raise SkipRow(f"no {sc} latency bounds for {name}")
         lay = submitted_layout(row, name, sc, chip, n)
-        r = serve_at_scale(b["model"], chip.id, n, prec, I, O, sc, ttft, tpot, beams=beams, whole_query_bound=whole, **lay)
+        r = serve_at_scale(b["model"], chip.id, n, prec, I, O, sc, ttft, tpot, beams=beams, whole_query_bound=whole,
+                           dataset=name, **lay)
         if lay:
             detail["layout"] = "submitted (data/mlperf/submission_configs.yaml)"
         pred = r.output_tokens_per_s
