@@ -54,18 +54,19 @@ def test_more_samples_dilute_the_drain(sm):
 
 
 @settings(max_examples=15, deadline=None)
-@given(B=st.integers(1, 64), n=st.integers(1, 300), seed=st.integers(0, 10_000))
-def test_run_never_beats_its_own_steady_state_by_much(sm, B, n, seed):
-    """Drain and ramp only lose throughput: the whole run is at most the full-batch rate
-    (small slack: the last admission step is counted in the steady part)."""
+@given(B=st.integers(1, 32), waves=st.integers(10, 30), seed=st.integers(0, 10_000))
+def test_drain_only_loses_throughput(sm, B, waves, seed):
+    """Over many waves the whole run (drain included) is no faster than its full-batch part
+    (small slack: the steady window also holds the first prefill burst)."""
     rng = np.random.default_rng(seed)
+    n = B * waves
     ins = rng.integers(1, 300, n)
     outs = rng.integers(1, 200, n)
     run = offline_run(sm, B, ins, outs)
     assert run.steps >= int(outs.max())
     assert run.steps >= int(np.ceil(outs.sum() / B))
     assert run.wall_s > 0
-    assert run.tokens_per_s <= run.steady_tokens_per_s * 1.05 or run.steps == int(outs.max())
+    assert run.tokens_per_s <= run.steady_tokens_per_s * 1.05
 
 
 def test_closed_form_and_simulation_agree_for_narrow_lengths(sm):

@@ -392,6 +392,7 @@ class OpTable:
     fixed_units: np.ndarray
     fused: np.ndarray
     ops: list[Op]
+    grouped: np.ndarray | None = None  # bool: grouped GEMM (MoE experts, MatMul.groups > 1)
 
     @classmethod
     def from_ops(cls, ops: list[Op]) -> "OpTable":
@@ -410,6 +411,7 @@ class OpTable:
             wire_bytes=z(), group=np.ones(n), scaleout=np.zeros(n, dtype=bool),
             is_all_to_all=np.zeros(n, dtype=bool), row_bytes=z(), lookups=z(), fixed_units=z(),
             fused=np.array([o.fused for o in ops], dtype=bool), ops=list(ops),
+            grouped=np.array([isinstance(o, MatMul) and o.groups > 1 for o in ops], dtype=bool),
         )
         for i, o in enumerate(ops):
             if isinstance(o, MatMul):

@@ -58,6 +58,8 @@ class ChipParams:
     # efficiency, forward with causal mask; and backward-vs-forward slowdown per FLOP
     eff_attention: np.ndarray | float = 1.0
     attn_bwd_factor: np.ndarray | float = 1.0
+    # grouped expert GEMMs (MoE layers) as a fraction of the chip's dense GEMM efficiency
+    eff_moe: np.ndarray | float = 1.0
     eff_link: np.ndarray | float = 0.8
     kernel_overhead: np.ndarray | float = 4e-6
     mem_overhead: np.ndarray | float = 0.0

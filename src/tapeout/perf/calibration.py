@@ -28,9 +28,10 @@ DEFAULTS = {
     "sigma_log": 0.25,
     "eff_attention": 1.0,  # no attention-kernel data: attention runs at the GEMM efficiency
     "attn_bwd_factor": 1.0,
+    "eff_moe": 1.0,  # no MoE-kernel data: grouped expert GEMMs run at the dense GEMM efficiency
 }
 FIELDS = ("eff_compute", "eff_mem", "eff_vector", "eff_link", "kernel_overhead_us", "scaleup_latency_us", "sigma_log",
-          "eff_attention", "attn_bwd_factor")
+          "eff_attention", "attn_bwd_factor", "eff_moe")
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Calibration:
     sigma_log: float = DEFAULTS["sigma_log"]
     eff_attention: float = DEFAULTS["eff_attention"]
     attn_bwd_factor: float = DEFAULTS["attn_bwd_factor"]
+    eff_moe: float = DEFAULTS["eff_moe"]
     origin: dict[str, str] = field(default_factory=dict)
     maturity: float = 1.0  # fraction of calibrated efficiency reached by the software stack
 
@@ -62,6 +64,7 @@ class Calibration:
             eff_link=self.eff_link,
             eff_attention=self.eff_attention,
             attn_bwd_factor=self.attn_bwd_factor,
+            eff_moe=self.eff_moe,
             calibration_source="; ".join(f"{k}: {v}" for k, v in sorted(self.origin.items())),
         )
         if self.kernel_overhead_us is not None:
@@ -82,6 +85,7 @@ class Calibration:
             "sigma_log": self.sigma_log,
             "eff_attention": self.eff_attention,
             "attn_bwd_factor": self.attn_bwd_factor,
+            "eff_moe": self.eff_moe,
             "origin": self.origin,
         }
 

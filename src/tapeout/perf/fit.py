@@ -10,7 +10,10 @@ op-cost model the predictions use (perf/opcost.py):
   - fused-attention kernel rows (data/calibration/attention_kernels.csv, published kernel
     rates): eff_attention, the attention kernel's efficiency as a fraction of the chip's
     fitted GEMM efficiency (forward, causal mask), and attn_bwd_factor, how much slower per
-    FLOP the backward kernel runs than the forward one (fit_attention).
+    FLOP the backward kernel runs than the forward one (fit_attention);
+  - fused-MoE kernel rows (data/calibration/moe_kernels.csv, published kernel timings of a
+    MoE layer's experts): eff_moe, the grouped expert GEMMs' efficiency as a fraction of the
+    chip's dense GEMM efficiency (fit_moe).
 Chips outside the catalog (GH200, B300, MI210, A100-PCIe) contribute to their family mean
 through the peak the row itself states. Writes data/calibration/fitted.yaml with the row
 ids behind every number and the residual spread (sigma of log error) used for intervals.
@@ -19,6 +22,7 @@ ids behind every number and the residual spread (sigma of log error) used for in
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import re
 from importlib import resources
@@ -88,6 +92,50 @@ def fit_attention(chip_id: str, eff_compute: dict, rows: list[dict], impl: str =
     if ("fwd", False) in med and ("bwd", False) in med:
         out["attn_bwd_factor"] = round(med[("fwd", False)] / med[("bwd", False)], 4)
     return out
+
+
+def read_moe_kernels(path: Path | None = None) -> list[dict]:
+    p = path or resources.files("tapeout").joinpath("data", "calibration", "moe_kernels.csv")
+    with open(p, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def fit_moe(chip_id: str, eff_compute: dict, rows: list[dict]) -> dict:
+    """eff_moe of one chip from published fused-MoE kernel timings (one MoE layer's expert
+    FFN: both grouped GEMMs and the activation, per token count).
+
+    The model's time for those ops (workloads/llm.py moe_block at the row's model, TP and
+    token count; roofline max(compute / eff_moe, memory) + kernel overhead, the chip's
+    fitted GEMM efficiency) is fitted to the measured times by least squares on log time.
+    eff_moe only scales the compute term, so the weight-streaming rows (few tokens) leave
+    it free and the compute-bound rows set it."""
+    from ..precision import get_precision
+    from ..workloads.llm import LLMStep, build_llm_graph
+    from ..workloads.llm_config import load_llm
+    from .calibration import Calibration
+
+    rs = [r for r in rows if r["chip"] == chip_id]
+    if not rs or "bf16" not in eff_compute:
+        return {}
+    chip = get_chip(chip_id)
+    p = Calibration(chip_id=chip_id, eff_compute=dict(eff_compute)).apply(chip.params(calibration=Calibration(chip_id=chip_id)))
+    tables, meas = [], []
+    for r in rs:
+        g = build_llm_graph(load_llm(r["model"]), LLMStep("decode", int(r["tokens"]), 1, 1, get_precision(r["dtype"]),
+                                                         int(r["tp"]), 1))
+        keep = [o for o in g.ops if o.name.startswith("experts_")]
+        tables.append(OpTable.from_ops([dataclasses.replace(o, count=1) for o in keep]))  # one layer
+        meas.append(float(r["time_us"]) * 1e-6)
+    meas = np.array(meas)
+
+    def model(x):
+        q = p.replace(eff_moe=float(x[0]))
+        return np.array([float(evaluate(t, q).total_time) for t in tables])
+
+    res = least_squares(lambda x: np.log(model(x)) - np.log(meas), [0.8], bounds=([0.05], [1.0]))
+    resid = np.log(model(res.x)) - np.log(meas)
+    return {"moe_sources": [r["id"] for r in rs], "eff_moe": round(float(res.x[0]), 4),
+            "moe_sigma_log": round(float(np.sqrt(np.mean(resid ** 2))), 4)}
 
 
 def _dtype(prec: str) -> str:
@@ -289,6 +337,7 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
         fam_of[key] = fam
     chips, fams_acc, sigmas = {}, {}, []
     attention_rows = read_attention_kernels()
+    moe_rows = read_moe_kernels()
     for key, rs in by_chip.items():
         cid = None if key.startswith("~") else key
         base = get_chip(cid) if cid else get_chip({"nvidia-hopper": "h100-sxm", "nvidia-blackwell": "b200",
@@ -327,6 +376,7 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
         entry["sources"] += ids
         if cid and entry.get("eff_compute"):
             entry.update(fit_attention(cid, entry["eff_compute"], attention_rows))
+            entry.update(fit_moe(cid, entry["eff_compute"], moe_rows))
         entry["family"] = fam_of[key]
         chips[key] = entry
         fams_acc.setdefault(fam_of[key], []).append(entry)
@@ -340,7 +390,7 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
         if effc:
             out["eff_compute"] = {dt: round(float(np.mean(v)), 4) for dt, v in effc.items()}
         for f in ("eff_mem", "eff_link", "kernel_overhead_us", "launch_overhead_us", "scaleup_latency_us", "sigma_log",
-                  "eff_attention", "attn_bwd_factor"):
+                  "eff_attention", "attn_bwd_factor", "eff_moe"):
             vals = [e[f] for e in entries if f in e]
             if vals:
                 out[f] = round(float(np.mean(vals)), 4)
