@@ -151,13 +151,16 @@ def test_moe_fit_reproduces_published_fused_moe_kernel():
     assert _mixtral_experts_time(p, 16) == pytest.approx(_mixtral_experts_time(p.replace(eff_moe=1.0), 16), rel=0.02)
 
 
-def test_moe_calibration_slows_only_grouped_gemms():
+def test_moe_calibration_slows_only_expert_gemms():
+    """eff_moe applies to routed expert GEMMs only: dense GEMMs and grouped convolutions
+    (ResNeXt, groups=32) keep the dense efficiency."""
     p = get_chip("h100-sxm").params()
-    grouped = MatMul(name="e", m=512, n=14336, k=4096, groups=8)
+    grouped = MatMul(name="e", m=512, n=14336, k=4096, groups=8, experts=True)
     dense = MatMul(name="m", m=4096, n=8192, k=8192)
-    g = OpGraph(name="g", ops=[grouped, dense])
+    conv = MatMul(name="c", m=50176, n=8, k=72, groups=32)
+    g = OpGraph(name="g", ops=[grouped, dense, conv])
     slow, fast = evaluate(g, p.replace(eff_moe=0.5)).time, evaluate(g, p.replace(eff_moe=1.0)).time
-    assert slow[0] > fast[0] * 1.5 and slow[1] == pytest.approx(fast[1])
+    assert slow[0] > fast[0] * 1.5 and slow[1] == pytest.approx(fast[1]) and slow[2] == pytest.approx(fast[2])
 
 
 def test_moe_holdout_falls_back_to_default():

@@ -75,8 +75,9 @@ class MatMul(Op):
     """C[b, m, n] = A[b, m, k] @ W[k, n] (W shared over b unless `shared_weight` is False).
 
     m is the token (row) dimension, n the output features, k the reduction.
-    `groups` > 1 is a grouped GEMM (MoE experts): `groups` independent GEMMs of this shape,
-    each with its own weight.
+    `groups` > 1 is a grouped GEMM: `groups` independent GEMMs of this shape, each with its
+    own weight (MoE experts, grouped convolutions). `experts` marks the routed MoE expert
+    GEMMs, which run at the calibrated eff_moe (perf/opcost.py).
     """
 
     m: int = 1
@@ -89,6 +90,7 @@ class MatMul(Op):
     out_dtype: str = "bf16"
     math_dtype: str = "bf16"
     shared_weight: bool = True
+    experts: bool = False
     sparsity: float = 1.0  # fraction of weights kept (2:4 -> 0.5)
 
     def __post_init__(self):
@@ -392,7 +394,7 @@ class OpTable:
     fixed_units: np.ndarray
     fused: np.ndarray
     ops: list[Op]
-    grouped: np.ndarray | None = None  # bool: grouped GEMM (MoE experts, MatMul.groups > 1)
+    experts: np.ndarray | None = None  # bool: routed MoE expert GEMM (MatMul.experts)
 
     @classmethod
     def from_ops(cls, ops: list[Op]) -> "OpTable":
@@ -411,7 +413,7 @@ class OpTable:
             wire_bytes=z(), group=np.ones(n), scaleout=np.zeros(n, dtype=bool),
             is_all_to_all=np.zeros(n, dtype=bool), row_bytes=z(), lookups=z(), fixed_units=z(),
             fused=np.array([o.fused for o in ops], dtype=bool), ops=list(ops),
-            grouped=np.array([isinstance(o, MatMul) and o.groups > 1 for o in ops], dtype=bool),
+            experts=np.array([isinstance(o, MatMul) and o.experts for o in ops], dtype=bool),
         )
         for i, o in enumerate(ops):
             if isinstance(o, MatMul):

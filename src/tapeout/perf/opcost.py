@@ -155,8 +155,8 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     eff_c = eff_c * np.where(colb(kind == K_ATTN), np.asarray(p.eff_attention, dtype=float), 1.0)
     # grouped expert GEMMs (MoE) below the dense GEMM efficiency: routing, per-expert padding
     # and short per-expert panels (calibrated on published fused-MoE kernel timings, fit_moe)
-    if t.grouped is not None and t.grouped.any():
-        eff_c = eff_c * np.where(colb(t.grouped), np.asarray(p.eff_moe, dtype=float), 1.0)
+    if t.experts is not None and t.experts.any():
+        eff_c = eff_c * np.where(colb(t.experts), np.asarray(p.eff_moe, dtype=float), 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         t_mm = flops / (peak * eff_c * u_wave * u_pad)
         t_mm = np.where(peak > 0, t_mm, np.inf)

@@ -152,10 +152,10 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
         m_per_expert = max(1, math.ceil(routed / active))
         mats = 2 if cfg.mlp_type == "swiglu" else 1
         blk.append(MatMul(name="experts_gate_up", count=count, m=m_per_expert, n=mats * f, k=h, groups=int(round(active)),
-                          a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt))
+                          a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt, experts=True))
         blk.append(Elementwise(name="experts_act", count=count, fused=True, elems=m_per_expert * active * f, flops_per_elem=5, reads=2, writes=1, dtype=a))
         blk.append(MatMul(name="experts_down", count=count, m=m_per_expert, n=h, k=f, groups=int(round(active)),
-                          a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt))
+                          a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt, experts=True))
         if ep > 1:
             blk.append(Collective(name="moe_combine_a2a", count=count, collective="all_to_all",
                                   payload_bytes=T * k * h * resid_b, group=ep))
