@@ -115,3 +115,13 @@ def test_benchmark_offline_is_simulated_and_below_the_steady_state():
     steady = run["steady_tokens_per_s_per_replica"] * r.dp
     assert r.output_tokens_per_s < steady
     assert any("simulated" in n for n in r.notes)
+
+
+def test_automatic_layout_search_reports_the_leading_layouts_run():
+    """Without a pinned layout the search simulates the leading layouts; the reported run is the
+    chosen layout's own (its replica count splits the LoadGen samples)."""
+    r = mlperf.serve_benchmark("mixtral-8x7b", "h100-sxm", 8)
+    run = r.offline_run
+    assert run is not None
+    assert run["samples_per_replica"] == -(-run["samples_total"] // r.dp)
+    assert r.output_tokens_per_s <= run["steady_tokens_per_s_per_replica"] * r.dp * 1.05
