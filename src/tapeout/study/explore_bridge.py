@@ -52,6 +52,16 @@ def _space_dict(study, base: Path, rel: str) -> dict:
         cons = [x for x in cons if "export" not in x] + [{"export": EXPORT_CLASSES[c.export]}]
     if c.hbm_generations:
         cons.append({"allowed": {"mem_type": c.hbm_generations}})
+    fp = dict(d.get("floorplan") or {})
+    fp.update({k: v for k, v in (("packaging", c.packaging), ("year", c.package_year), ("cooling", c.cooling),
+                                 ("chips_per_rack", c.chips_per_rack), ("rack_kw", c.rack_kw)) if v is not None})
+    if fp:
+        d["floorplan"] = fp
+    if c.buildable:
+        from ..econ.floorplan import LIMITS
+
+        have = {x.get("limit") for x in cons}
+        cons += [{"limit": lim} for lim in LIMITS if lim not in have]
     d["constraints"] = cons
     s = dict(d.get("search") or {})
     s.update(seed=study.search.seed, budget=study.search.budget)
