@@ -90,9 +90,23 @@ class FloorplanSpec(BaseModel):
     chips_per_rack: float | None = Field(default=None, gt=0)
     rack_kw: float | None = Field(default=None, gt=0)
 
+    @field_validator("packaging")
+    @classmethod
+    def _packaging(cls, v):
+        from ..econ.floorplan import check_packaging
+
+        return check_packaging(v)
+
+    @field_validator("cooling")
+    @classmethod
+    def _cooling(cls, v):
+        from ..econ.floorplan import check_cooling
+
+        return check_cooling(v)
+
     @model_validator(mode="after")
-    def _known(self):
-        self.settings()  # raises a one-line error naming the choices
+    def _available(self):
+        self.settings()  # the technology exists in that year
         return self
 
     def settings(self):
