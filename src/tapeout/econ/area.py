@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TapeoutError
+from .floorplan import edge_needed_mm
 from .nodes import coef, node_param
 from .yield_cost import interposer_area_mm2, normalize_memory_type
 
@@ -99,10 +100,7 @@ def die_area(tops: dict, clock_ghz, node="N5", *, sram_mb=0.0, vector_fp32_tflop
     noc = blocks * coef("noc_control_overhead")
     unmodelled = (blocks + noc) * (coef("unmodelled_logic_factor") - 1)
     total = blocks + noc + unmodelled
-    shore_need = (_a(hbm_stacks) * coef("hbm_phy_shoreline_mm", ht)
-                  + lanes * coef("serdes_shoreline_mm_per_lane", "112G")
-                  + _a(pcie_x16) * coef("pcie_shoreline_mm", "gen5x16")
-                  + _a(d2d_bw_gbs) / coef("d2d_shoreline_bw_gbs_per_mm", "UCIe-A"))
+    shore_need = edge_needed_mm(hbm_stacks, ht, lanes, pcie_x16, d2d_bw_gbs)
     shore_have = shoreline_available_mm(total)
     return {
         "mac": _out(mac), "vector": _out(vec), "sram": _out(sram), "hbm_phy": _out(hbm + 0 * total),

@@ -118,10 +118,12 @@ def is_hbm(memory_type: str) -> bool:
     return normalize_memory_type(memory_type).startswith("HBM")
 
 
-def interposer_area_mm2(total_die_area_mm2, hbm_stacks=0, hbm_type="HBM3"):
-    """Silicon interposer area: (dies + HBM footprints) x keep-out factor."""
+def interposer_area_mm2(total_die_area_mm2, hbm_stacks=0, hbm_type="HBM3", keepout=None):
+    """Silicon interposer area: (dies + HBM footprints) x keep-out factor (default: the cost
+    model's interposer_keepout_factor)."""
     fp = coef("hbm_footprint_mm2", normalize_memory_type(hbm_type)) if np.any(_arr(hbm_stacks) > 0) else 0.0
-    return _out((_arr(total_die_area_mm2) + _arr(hbm_stacks) * fp) * coef("interposer_keepout_factor"))
+    k = coef("interposer_keepout_factor") if keepout is None else keepout
+    return _out((_arr(total_die_area_mm2) + _arr(hbm_stacks) * fp) * k)
 
 
 def packaging_cost(total_die_area_mm2, hbm_stacks=0, hbm_type="HBM3", package="auto"):

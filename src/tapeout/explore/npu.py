@@ -176,6 +176,7 @@ def memory_figures(d) -> dict:
     gran = np.zeros(len(names))
     epb = np.zeros(len(names))
     phy = np.zeros(len(names))
+    edge = np.zeros(len(names))
     from ..econ.power import bit_energy_pj
 
     for i, mt in enumerate(names):
@@ -191,6 +192,7 @@ def memory_figures(d) -> dict:
             gran[i] = t.value("memory", mt, "access_granularity_bytes")
             epb[i] = bit_energy_pj(mt)
             phy[i] = t.value("memory", mt, "phy_area_mm2")
+            edge[i] = t.value("memory", mt, "phy_edge_mm")
     n = d["mem_stacks"]
     return {
         "mem_bw": n * bw[code] * 1e9,
@@ -198,6 +200,7 @@ def memory_figures(d) -> dict:
         "granularity": gran[code],
         "dram_pj_per_bit": epb[code],
         "non_hbm_phy_mm2": n * phy[code],
+        "non_hbm_phy_edge_mm": n * edge[code],
         "is_hbm": np.array([m.startswith("HBM") for m in names])[code],
     }
 
@@ -221,7 +224,8 @@ def hardware(design: dict) -> dict:
 
 
 def _hardware(design: dict) -> dict:
-    from ..econ.area import die_area
+    from ..econ.area import die_area, shoreline_available_mm
+    from ..econ.floorplan import package_area_mm2
     from ..econ.nodes import coef, node_param
     from ..econ.power import bit_energy_pj, op_energy_pj, power_capped_clock, static_power_w
     from ..econ.tco import tco_per_chip_year
@@ -244,10 +248,13 @@ def _hardware(design: dict) -> dict:
     scaleup_bidir = 2.0 * d["scaleup_links"] * d["link_gbps"]
     d2d = np.where(chiplets > 1, d["d2d_bw_gbs"], 0.0)
     area = np.zeros(D)
+    edge_need = np.zeros(D)  # PHY beachfront per die (econ.floorplan)
+    core_area = np.zeros(D)  # matrix arrays per die with their overheads (hot-spot area)
+    package = np.zeros(D)  # dies + HBM stacks + spacing (econ.floorplan.package_area_mm2)
     mt_names = t.params["mem_type"].choices
     codes = d["mem_type"].astype(int)
-    for c in np.unique(codes):
-        idx = np.nonzero(codes == c)[0]
+    groups = [(c, np.nonzero(codes == c)[0]) for c in np.unique(codes)]
+    for c, idx in groups:
         mt = mt_names[c]
         sub = lambda x: x[idx] if np.ndim(x) else x  # noqa: E731
         hbm_stacks = d["mem_stacks"][idx] / chiplets[idx] if mt.startswith("HBM") else 0.0 * idx
@@ -256,12 +263,19 @@ def _hardware(design: dict) -> dict:
                      hbm_type=mt if mt.startswith("HBM") else "HBM3",
                      scaleup_bw_gbps_bidir=scaleup_bidir[idx] / chiplets[idx], pcie_x16=1.0, d2d_bw_gbs=d2d[idx])
         area[idx] = np.asarray(a["total"], dtype=float)
+        edge_need[idx] = np.asarray(a["shoreline_needed_mm"], dtype=float)
+        core_area[idx] = np.asarray(a["mac"]) * (1 + coef("noc_control_overhead")) * coef("unmodelled_logic_factor")
     scale_7 = np.asarray(node_param("logic_density_mtr_mm2", "N7"), dtype=float) / np.asarray(
         node_param("logic_density_mtr_mm2", node), dtype=float)
     overheads = (1 + coef("noc_control_overhead")) * coef("unmodelled_logic_factor")
     area = area + (mem["non_hbm_phy_mm2"] + d["riscv_cores"] * t.value("riscv", "area_mm2_per_core_7nm") * scale_7) \
         / chiplets * overheads
     silicon = area * chiplets
+    edge_need = edge_need + mem["non_hbm_phy_edge_mm"] / chiplets
+    for c, idx in groups:
+        mt = mt_names[c]
+        package[idx] = package_area_mm2(silicon[idx], d["mem_stacks"][idx] if mt.startswith("HBM") else 0.0,
+                                        mt if mt.startswith("HBM") else "HBM3")
 
     # ---- power at full load; optional cap lowers the clock (P_dyn ~ f^3) ----
     ov = t.value("energy", "array_energy_overhead")
@@ -294,8 +308,7 @@ def _hardware(design: dict) -> dict:
     # ---- cost, TCO, export ----
     mem_gb = mem["mem_capacity"] / 1e9
     cost = np.zeros(D)
-    for c in np.unique(codes):
-        idx = np.nonzero(codes == c)[0]
+    for c, idx in groups:
         mt = mt_names[c]
         u = unit_cost(area[idx], node[idx], n_dies=chiplets[idx], memory_gb=mem_gb[idx], memory_type=mt,
                       hbm_stacks=d["mem_stacks"][idx] if mt.startswith("HBM") else None)
@@ -325,6 +338,13 @@ def _hardware(design: dict) -> dict:
         "band_2026": band,
         "mem": mem,
         "scaleup_bw": d["scaleup_links"] * d["link_gbps"] * 1e9,
+        # floorplan quantities (econ.floorplan.margins turns them into the five limits)
+        "edge_needed_mm": edge_need,
+        "edge_available_mm": np.asarray(shoreline_available_mm(area), dtype=float),
+        "package_mm2": package,
+        # hot spot: the matrix arrays' switching power over their placed area
+        "hotspot_w_mm2": p_mac * scale ** 3 * margin / (core_area * chiplets),
+        "hbm_stacks": np.where(mem["is_hbm"], d["mem_stacks"], 0.0),
         "_tco": tco_per_chip_year,
     }
 

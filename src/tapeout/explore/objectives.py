@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import TapeoutError
 from ..ops import PEAK_KEYS
 from . import mix as mixmod
+from ..econ.floorplan import limit_mask
 from .npu import hardware, npu_params
 
 USABLE_MEMORY_FRACTION = 0.90
@@ -47,7 +48,9 @@ def workload_metric_names(wname: str) -> tuple[str, str]:
 
 
 def metric_names(space) -> set[str]:
-    names = set(HARDWARE_METRICS) | set(MIX_METRICS)
+    from ..econ.floorplan import FLOORPLAN_METRICS
+
+    names = set(HARDWARE_METRICS) | set(MIX_METRICS) | set(FLOORPLAN_METRICS)
     for w in space.workloads:
         names.update(workload_metric_names(w.name))
     return names
@@ -113,6 +116,7 @@ class Evaluator:
             "slo_ratio": slo_ratio, "slo_met": slo_met, "fits_memory": fits.astype(float),
             "energy_per_mix_unit_j": E, "throughput_at_slo": thr * slo_met,
         })
+        out.update(floorplan_margins(self.space.floorplan.settings(), hw))
         viol, feas = self.constraints(out, d)
         out["violation"] = viol
         out["feasible"] = feas.astype(float)
@@ -153,6 +157,8 @@ class Evaluator:
             elif c.slo:
                 ok = m["slo_ratio"] <= 1.0
                 g = np.maximum(m["slo_ratio"] - 1.0, 0.0)
+            elif c.limit is not None:
+                ok, g = limit_mask(m, c.limit)
             else:  # reticle
                 lim = coef("reticle_limit_mm2")
                 ok = m["die_area_mm2"] <= lim
@@ -174,6 +180,15 @@ class Evaluator:
         """(D, n_obj) matrix to minimize (max goals negated)."""
         cols = [(-1.0 if o.goal == "max" else 1.0) * np.asarray(m[o.metric], dtype=float) for o in self.space.objectives]
         return np.stack(cols, axis=1)
+
+
+def floorplan_margins(settings, hw: dict) -> dict[str, np.ndarray]:
+    """The five floorplan limits (econ.floorplan) of designs from their hardware() record."""
+    from ..econ.floorplan import margins
+
+    return margins(settings, edge_needed=hw["edge_needed_mm"], edge_available=hw["edge_available_mm"],
+                   package_mm2=hw["package_mm2"], hbm_stacks=hw["hbm_stacks"], power_w=hw["tdp_w"],
+                   footprint_mm2=hw["silicon_mm2"], hotspot_w_mm2=hw["hotspot_w_mm2"])
 
 
 def no_feasible_error(space, removed: dict[str, int], total: int) -> TapeoutError:

@@ -65,7 +65,8 @@ def evaluate_block(space_dict: dict, maturity: dict | None, context: str, start:
         return {"key": keys}
     m = ev.metrics(full)
     failed = np.zeros(len(keys), dtype=np.int64)
-    for i, (_, ok, _) in enumerate(ev.constraint_masks(m, full)):
+    masks = ev.constraint_masks(m, full)
+    for i, (_, ok, _) in enumerate(masks):
         failed |= (~ok).astype(np.int64) << i
     cols: dict[str, np.ndarray] = {"key": keys, "context": np.full(len(keys), context)}
     for n in t.names:
@@ -73,7 +74,15 @@ def evaluate_block(space_dict: dict, maturity: dict | None, context: str, start:
         cols[n] = np.asarray(spec.choices, dtype=str)[full[n].astype(int)] if spec.kind == "choice" else full[n]
     cols.update(m)
     cols["failed"] = failed
+    cols["reasons"] = failed_reasons(failed, [lab for lab, _, _ in masks])
     return cols
+
+
+def failed_reasons(failed: np.ndarray, labels: list[str]) -> np.ndarray:
+    """Bitmask of failed constraints -> '; '-joined labels ('' when feasible), one per design."""
+    uniq, inv = np.unique(np.asarray(failed, dtype=np.int64), return_inverse=True)
+    names = ["; ".join(lab for i, lab in enumerate(labels) if (int(u) >> i) & 1) for u in uniq]
+    return np.asarray(names, dtype=str)[inv.ravel()]
 
 
 # ------------------------------------------------------------------------ backends

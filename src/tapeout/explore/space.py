@@ -79,6 +79,43 @@ class WorkloadSpec(BaseModel):
         return {**extra, **self.params}
 
 
+class FloorplanSpec(BaseModel):
+    """Packaging technology and year, cooling class and rack of the `limit` constraints
+    (econ/floorplan.py; choices in data/econ/floorplan.yaml)."""
+
+    model_config = ConfigDict(extra="forbid")
+    packaging: str = "cowos-s"
+    year: int = Field(default=2025, ge=2000, le=2100)
+    cooling: str = "air"
+    chips_per_rack: float | None = Field(default=None, gt=0)
+    rack_kw: float | None = Field(default=None, gt=0)
+
+    @field_validator("packaging")
+    @classmethod
+    def _packaging(cls, v):
+        from ..econ.floorplan import check_packaging
+
+        return check_packaging(v)
+
+    @field_validator("cooling")
+    @classmethod
+    def _cooling(cls, v):
+        from ..econ.floorplan import check_cooling
+
+        return check_cooling(v)
+
+    @model_validator(mode="after")
+    def _available(self):
+        self.settings()  # the technology exists in that year
+        return self
+
+    def settings(self):
+        from ..econ.floorplan import FloorplanSettings
+
+        return FloorplanSettings(packaging=self.packaging, year=self.year, cooling=self.cooling,
+                                 chips_per_rack=self.chips_per_rack, rack_kw=self.rack_kw)
+
+
 class Constraint(BaseModel):
     model_config = ConfigDict(extra="forbid")
     metric: str | None = None
@@ -88,12 +125,17 @@ class Constraint(BaseModel):
     allowed: dict[str, list[Any]] | None = None
     slo: bool | None = None
     reticle: bool | None = None
+    limit: str | None = None  # a floorplan limit: edge, package, thermal, power_delivery, rack
 
     @model_validator(mode="after")
     def _one(self):
-        kinds = [k for k in ("metric", "export", "allowed", "slo", "reticle") if getattr(self, k) is not None]
+        from ..econ.floorplan import LIMITS
+
+        kinds = [k for k in ("metric", "export", "allowed", "slo", "reticle", "limit") if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("a constraint has exactly one of: metric (with min/max), export, allowed, slo, reticle")
+            raise ValueError("a constraint has exactly one of: metric (with min/max), export, allowed, slo, reticle, limit")
+        if self.limit is not None and self.limit not in LIMITS:
+            raise ValueError(f"limit '{self.limit}' is not known: use one of {', '.join(LIMITS)}")
         if self.metric is not None and self.min is None and self.max is None:
             raise ValueError(f"constraint on '{self.metric}' needs min or max")
         if self.metric is not None and self.min is not None and self.max is not None and self.min > self.max:
@@ -118,6 +160,10 @@ class Constraint(BaseModel):
             return "allowed " + "; ".join(f"{k} in {v}" for k, v in self.allowed.items())
         if self.slo:
             return "all SLOs met"
+        if self.limit is not None:
+            from ..econ.floorplan import LIMIT_LABELS
+
+            return LIMIT_LABELS[self.limit]
         return "die area <= reticle"
 
 
@@ -146,6 +192,7 @@ class Space(BaseModel):
     derived: dict[str, str] = Field(default_factory=dict)
     workloads: list[WorkloadSpec]
     maturity: float | dict[str, float] = 1.0
+    floorplan: FloorplanSpec = Field(default_factory=FloorplanSpec)
     constraints: list[Constraint] = Field(default_factory=list)
     objectives: list[Objective] = Field(default_factory=lambda: [
         Objective(metric="perf_per_watt", goal="max"), Objective(metric="perf_per_tco", goal="max"),
@@ -199,7 +246,8 @@ class Space(BaseModel):
         # and a changed constraint re-derives feasibility instead of reusing stale flags
         blob = json.dumps({"workloads": [w.model_dump() for w in self.workloads], "maturity": self.maturity_dict(),
                            "model": MODEL_VERSION, "parameters": self.model_dump().get("parameters"),
-                           "derived": self.model_dump().get("derived"), "constraints": self.model_dump().get("constraints")},
+                           "derived": self.model_dump().get("derived"), "constraints": self.model_dump().get("constraints"),
+                           "floorplan": self.model_dump().get("floorplan")},
                           sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:16]
 

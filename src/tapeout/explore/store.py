@@ -7,7 +7,8 @@ question. Rows are written in chunks, each chunk in one transaction together wit
 in `chunks`; a run killed mid-way (even by SIGKILL) loses at most the chunk in flight, and a
 rerun skips the committed chunks and any stored key. Columns: key, context, the parameters
 (choices as text), the metrics, `feasible`, `violation`, `failed` (bit i set = constraint i of
-the run failed; bit 0 = memory fit).
+the run failed; bit 0 = memory fit), `reasons` (their labels), and the floorplan margins
+(`edge_margin_mm`, `package_margin_mm2`, ...: negative = the limit is broken by that much).
 """
 
 from __future__ import annotations

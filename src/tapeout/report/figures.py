@@ -21,9 +21,14 @@ def pareto_figure(res: dict) -> go.Figure:
     front = sorted([d for d in pts if d.get("on_front")], key=lambda d: d["perf_per_watt"])
     infeas = [d for d in pts if not d.get("feasible", True)]
     hover = lambda d: "<br>".join(f"{k}: {v}" for k, v in d.get("params", {}).items())  # noqa: E731
-    if infeas:
-        fig.add_trace(go.Scattergl(x=[d["perf_per_watt"] for d in infeas], y=[d["perf_per_tco"] for d in infeas], mode="markers",
-                                   name="infeasible designs", marker=dict(color="#cccccc", size=4), text=[hover(d) for d in infeas]))
+    # infeasible designs apart, one trace per reason (the first constraint each breaks)
+    reasons = sorted({d.get("reason") or "" for d in infeas}, key=lambda r: -sum((d.get("reason") or "") == r for d in infeas))
+    greys = ["#bdbdbd", "#fdae6b", "#c994c7", "#a1d99b", "#fc9272", "#9ebcda", "#d9d9d9", "#fdd0a2", "#bcbddc", "#c7e9c0"]
+    for i, r in enumerate(reasons):
+        sel = [d for d in infeas if (d.get("reason") or "") == r]
+        fig.add_trace(go.Scattergl(x=[d["perf_per_watt"] for d in sel], y=[d["perf_per_tco"] for d in sel], mode="markers",
+                                   name=f"infeasible: {r or 'constraints'} ({len(sel)})", marker=dict(color=greys[i % len(greys)], size=4),
+                                   text=[hover(d) for d in sel]))
     if feas:
         fig.add_trace(go.Scattergl(x=[d["perf_per_watt"] for d in feas], y=[d["perf_per_tco"] for d in feas], mode="markers",
                                    name="feasible designs", marker=dict(color="#9ecae1", size=5), text=[hover(d) for d in feas]))

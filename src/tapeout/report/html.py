@@ -65,7 +65,7 @@ def write_report(res: dict, path: Path) -> Path:
     parts.append("<section><h2>Workload mix</h2>" + _table(res["workloads"], ["name", "kind", "model", "unit", "demand_per_s", "slo", "weight"]) + "</section>")
     parts.append("<section><h2>Chips compared</h2>" + _table(res["chip_summary"]) + "</section>")
     captions = {
-        "pareto": "Each point is one custom-NPU design evaluated on the whole mix; diamonds are catalog chips. Both axes are the traffic-weighted geometric mean over workloads, normalised to the reference chip.",
+        "pareto": "Each point is one custom-NPU design evaluated on the whole mix; diamonds are catalog chips. Both axes are the traffic-weighted geometric mean over workloads, normalised to the reference chip. Infeasible designs are coloured by the first constraint they break (floorplan limits: die edge, package, heat flux, power delivery, rack; econ/floorplan.py).",
         "throughput": "Units of work per second per chip (tokens, queries, clips, audio seconds), from the per-op model; missing bars mean the workload does not fit or misses its SLO (reason in the table below).",
         "cost": "TCO per unit: (capex/amortisation years + power x PUE x price) / annual units. Chip prices are published estimates (catalog) or the cost model's unit cost plus margin (custom designs).",
         "fleet": "Chips needed for the stated traffic x TCO per chip-year.",
@@ -82,7 +82,11 @@ def write_report(res: dict, path: Path) -> Path:
         "workload", "chip", "units_per_s_per_chip", "unit", "power_w", "latency_s", "bound", "cost_per_unit_usd", "chips_needed",
         "fleet_tco_usd_per_year", "config", "error"]) + "</section>")
     if res.get("chosen_design"):
-        parts.append("<section><h2>Chosen custom NPU: spec sheet</h2>" + _table([{"parameter": k, "value": v} for k, v in res["chosen_design"].items()]) + "</section>")
+        parts.append("<section><h2>Chosen custom NPU: spec sheet</h2>" + _table([{"parameter": k, "value": v} for k, v in res["chosen_design"].items()])
+                     + "<p class='note'>Floorplan margins (>= 0: the limit is met, by that much): edge_margin_mm = usable die edge - PHY beachfront per die; "
+                       "package_margin_mm2 = the packaging technology's largest package - (dies + HBM stacks) x spacing; heat_flux_margin_w_mm2 = cooling class - "
+                       "the worse of average and hot-spot heat flux; power_delivery_margin_w = package power and core current; rack_margin_kw = rack power "
+                       "(data/econ/floorplan.yaml).</p></section>")
     parts.append("<section><h2>Export compliance</h2><p class='note'>" + html.escape(res.get("compliance_disclaimer", "Not legal advice.")) + "</p>"
                  + _table(res.get("compliance", [])) + "</section>")
     parts.append("<section><h2>Assumptions</h2>" + _table(res.get("assumptions", [])) + "</section>")

@@ -52,6 +52,16 @@ def _space_dict(study, base: Path, rel: str) -> dict:
         cons = [x for x in cons if "export" not in x] + [{"export": EXPORT_CLASSES[c.export]}]
     if c.hbm_generations:
         cons.append({"allowed": {"mem_type": c.hbm_generations}})
+    fp = dict(d.get("floorplan") or {})
+    fp.update({k: v for k, v in (("packaging", c.packaging), ("year", c.package_year), ("cooling", c.cooling),
+                                 ("chips_per_rack", c.chips_per_rack), ("rack_kw", c.rack_kw)) if v is not None})
+    if fp:
+        d["floorplan"] = fp
+    if c.buildable:
+        from ..econ.floorplan import LIMITS
+
+        have = {x.get("limit") for x in cons}
+        cons += [{"limit": lim} for lim in LIMITS if lim not in have]
     d["constraints"] = cons
     s = dict(d.get("search") or {})
     s.update(seed=study.search.seed, budget=study.search.budget)
@@ -62,7 +72,7 @@ def _space_dict(study, base: Path, rel: str) -> dict:
     return d
 
 
-def _custom_chip(name: str, row: dict, volume: float) -> CustomChip:
+def _custom_chip(name: str, row: dict, volume: float, floorplan: dict | None = None) -> CustomChip:
     from ..econ.yield_cost import nre_per_unit
     from ..explore.npu import hardware, npu_params
     from ..explore.space import load_space  # noqa: F401  (validates template names)
@@ -96,6 +106,11 @@ def _custom_chip(name: str, row: dict, volume: float) -> CustomChip:
              "export_class": int(hw["export_class"][0]), "band_2026": bool(hw["band_2026"][0]),
              "die_area_mm2": float(hw["die_area_mm2"][0]), "silicon_mm2": float(hw["silicon_mm2"][0]),
              "clock_eff_ghz": float(hw["clock_eff_ghz"][0]), "tdp_w": float(hw["tdp_w"][0])}
+    # floorplan limits (econ.floorplan): the settings and each margin (>= 0: met)
+    from ..econ.floorplan import FLOORPLAN_METRICS
+
+    c._hw.update({f"floorplan_{k}": v for k, v in (floorplan or {}).items()})
+    c._hw.update({k: float(row[k]) for k in FLOORPLAN_METRICS if row.get(k) is not None})
     return c
 
 
@@ -146,7 +161,7 @@ def explore_spaces(study, base: Path, out: Path, matrix: list[dict], ref: str | 
                             "removed_by": res.removed}
         st = Store(str(db), read_only=True)
         try:
-            rows = st.rows(columns=["key", "feasible", "perf_per_watt", "perf_per_tco", "node", "cores", "array_rows",
+            rows = st.rows(columns=["key", "feasible", "reasons", "perf_per_watt", "perf_per_tco", "node", "cores", "array_rows",
                                     "mem_type", "mem_stacks", "clock_ghz", "chiplets"],
                            where="context = ?", params=[res.context])
         finally:
@@ -160,12 +175,14 @@ def explore_spaces(study, base: Path, out: Path, matrix: list[dict], ref: str | 
             if norm is None or not r.get("perf_per_watt") or not r.get("perf_per_tco"):
                 continue  # designs whose metrics are undefined (e.g. do not fit) are not plotted
             designs.append({"space": sd["name"], "feasible": bool(r["feasible"]), "on_front": int(r["key"]) in front_keys,
+                            "reason": (r.get("reasons") or "").split("; ")[0],
                             "perf_per_watt": r["perf_per_watt"] / norm["perf_per_watt"],
                             "perf_per_tco": r["perf_per_tco"] / norm["perf_per_tco"] if norm.get("perf_per_tco") else None,
                             "params": {k: r[k] for k in ("node", "cores", "array_rows", "mem_type", "mem_stacks", "clock_ghz", "chiplets")}})
         front = sorted(res.front, key=lambda f: -f.get("perf_per_tco", 0))[: study.search.top_k]
         for i, f in enumerate(front):
-            candidates.append(_custom_chip(f"npu-{sd['name'].removeprefix('npu-')}-{i + 1}", f, study.economics.volume))
+            candidates.append(_custom_chip(f"npu-{sd['name'].removeprefix('npu-')}-{i + 1}", f, study.economics.volume,
+                                           sp.floorplan.model_dump(exclude_none=True)))
     extra_matrix = []
     for c in candidates:
         for w in study.workloads:

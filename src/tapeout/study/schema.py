@@ -85,6 +85,27 @@ class Constraints(Strict):
     nodes: list[str] | None = None
     max_unit_cost_usd: float | None = Field(None, gt=0)
     quality_budget: float | None = Field(None, ge=0, le=1)
+    # floorplan limits of custom designs (econ/floorplan.py, data/econ/floorplan.yaml)
+    buildable: bool = True  # apply the edge, package, thermal, power-delivery and rack limits
+    packaging: str | None = None  # cowos-s, cowos-l, emib, organic (default: the space's, else cowos-s)
+    package_year: int | None = Field(None, ge=2000, le=2100)
+    cooling: str | None = None  # air, cold_plate, immersion (default: the space's, else air)
+    chips_per_rack: float | None = Field(None, gt=0)
+    rack_kw: float | None = Field(None, gt=0)
+
+    @field_validator("packaging")
+    @classmethod
+    def _packaging(cls, v):
+        from ..econ.floorplan import check_packaging
+
+        return v if v is None else check_packaging(v)
+
+    @field_validator("cooling")
+    @classmethod
+    def _cooling(cls, v):
+        from ..econ.floorplan import check_cooling
+
+        return v if v is None else check_cooling(v)
 
 
 class Search(Strict):
