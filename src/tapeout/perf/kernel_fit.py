@@ -33,26 +33,14 @@ from .kernels_db import Kernels, chip_for
 from .opcost import evaluate
 
 GEMM_FMTS = ("bf16", "fp8", "fp8_block", "nvfp4")
+PHASES = ("prefill", "decode")  # attention_prefill, attention_decode
 # (name, start, low, high)
 PARAMS = (
-    ("eff_bf16", 0.7, 0.1, 1.0),
-    ("eff_fp8", 0.7, 0.1, 1.0),
-    ("eff_fp8_block", 0.6, 0.1, 1.0),
-    ("eff_nvfp4", 0.6, 0.1, 1.0),
-    ("gamma", 0.1, 0.0, 1.0 / 3.0),
-    ("eff_attention", 0.6, 0.1, 1.5),
-    ("mem_bf16", 0.8, 0.2, 1.0),
-    ("mem_fp8", 0.8, 0.2, 1.0),
-    ("mem_fp8_block", 0.8, 0.2, 1.0),
-    ("mem_nvfp4", 0.8, 0.2, 1.0),
-    ("mem_prefill", 0.8, 0.2, 1.0),
-    ("mem_decode", 0.8, 0.2, 1.0),
-    ("ovh_bf16", 4.0, 0.0, 30.0),
-    ("ovh_fp8", 4.0, 0.0, 30.0),
-    ("ovh_fp8_block", 4.0, 0.0, 30.0),
-    ("ovh_nvfp4", 4.0, 0.0, 30.0),
-    ("overhead_prefill_us", 6.0, 0.0, 60.0),
-    ("overhead_decode_us", 6.0, 0.0, 60.0),
+    *((f"eff_{f}", 0.7, 0.1, 1.0) for f in GEMM_FMTS),  # compute efficiency per GEMM format
+    ("gamma", 0.1, 0.0, 1.0 / 3.0),  # power-density exponent
+    ("eff_attention", 0.6, 0.1, 1.5),  # fused attention vs GEMM
+    *((f"mem_{f}", 0.8, 0.2, 1.0) for f in GEMM_FMTS + PHASES),  # DRAM streaming efficiency
+    *((f"ovh_{f}", 5.0, 0.0, 60.0) for f in GEMM_FMTS + PHASES),  # fixed time per kernel, us
 )
 NAMES = tuple(p[0] for p in PARAMS)
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): gamma's reference
@@ -109,10 +97,9 @@ def params_for(base, pd: float, x, op: str, fmt: str):
     eff = np.full(len(PEAK_KEYS), v["eff_bf16"])
     for key, name in (("bf16", "eff_bf16"), ("fp16", "eff_bf16"), ("fp8", "eff_fp8"), ("fp4", "eff_nvfp4")):
         eff[PEAK_KEYS.index(key)] = v[name]
-    over = {"gemm": "ovh_" + fmt, "attention_prefill": "overhead_prefill_us", "attention_decode": "overhead_decode_us"}
-    mem = v["mem_" + (fmt if op == "gemm" else op.removeprefix("attention_"))]
-    return base.replace(eff_compute=np.minimum(eff * scale, 1.0), eff_mem=mem, eff_attention=v["eff_attention"],
-                        kernel_overhead=v[over[op]] * 1e-6)
+    cls = fmt if op == "gemm" else op.removeprefix("attention_")
+    return base.replace(eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
+                        kernel_overhead=v["ovh_" + cls] * 1e-6)
 
 
 def predict_group(g: dict, x) -> np.ndarray:
