@@ -105,6 +105,11 @@ def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's micr
 
     from .app import _jsonable
 
+    if kernels is None and (holdout or stack or stack_version):
+        from ..errors import TapeoutError
+
+        raise TapeoutError("--holdout/--stack/--stack-version apply to a kernel database: add --kernels aiconfigurator "
+                           "(microbenchmarks: use --exclude CHIP).")
     if kernels is not None:
         fitted = _kernel_calibration(kernels, holdout, stack, stack_version, per_group)
         if out:
