@@ -88,18 +88,85 @@ def models_cmd(json_out: bool = typer.Option(False, "--json")):
 @app.command("calibrate")
 def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's microbenchmarks out"),
                   out: str = typer.Option(None, help="write here instead of the packaged fitted.yaml"),
-                  json_out: bool = typer.Option(False, "--json")):
-    """Refit calibration factors from data/measured/microbenchmarks.csv (never end-to-end rows)."""
+                  json_out: str = typer.Option(None, "--json", help="write the fit as JSON to this file ('-': stdout)"),
+                  kernels: str = typer.Option(None, "--kernels", help="fit on a measured kernel database: aiconfigurator "
+                                              "(needs pip install 'tapeout[kernels]')"),
+                  holdout: str = typer.Option(None, "--holdout", help="with --kernels: fit without this chip, report the "
+                                              "error on all of its kernels"),
+                  stack: str = typer.Option(None, "--stack", help="with --kernels: software stack (trtllm, sglang, vllm)"),
+                  stack_version: str = typer.Option(None, "--stack-version", help="with --kernels: stack version "
+                                                    "(default: the newest the database has per chip)"),
+                  per_group: int = typer.Option(300, "--per-group", help="with --kernels: kernels per (chip, op, format) "
+                                                "in the fit; the held-out chip is scored on 10x as many")):
+    """Refit calibration factors from data/measured/microbenchmarks.csv (never end-to-end rows),
+    or (--kernels) shared structural kernel-efficiency parameters from a measured kernel database."""
+    import json
     from pathlib import Path
 
-    from ..perf.fit import fit_all, write_fitted
+    from .app import _jsonable
 
-    excl = get_chip(exclude).id if exclude else None
-    fitted = fit_all(exclude=excl)
-    path = write_fitted(fitted, Path(out) if out else None)
-    if json_out:
+    if kernels is None and (holdout or stack or stack_version):
+        from ..errors import TapeoutError
+
+        raise TapeoutError("--holdout/--stack/--stack-version apply to a kernel database: add --kernels aiconfigurator "
+                           "(microbenchmarks: use --exclude CHIP).")
+    if kernels is not None:
+        fitted = _kernel_calibration(kernels, holdout, stack, stack_version, per_group)
+        if out:
+            import yaml
+
+            Path(out).write_text(yaml.safe_dump(_jsonable({k: fitted[k] for k in ("source", "fit")}), sort_keys=False))
+    else:
+        from ..perf.fit import fit_all, write_fitted
+
+        excl = get_chip(exclude).id if exclude else None
+        fitted = fit_all(exclude=excl)
+        path = write_fitted(fitted, Path(out) if out else None)
+    if json_out == "-":
         print_json(fitted)
         return
-    rows = [[cid, e.get("eff_compute"), e.get("eff_mem"), e.get("eff_link"), e.get("kernel_overhead_us"), len(e.get("sources", []))]
-            for cid, e in fitted["chips"].items()]
-    console.print(table(f"calibration written to {path}", ["chip", "eff_compute", "eff_mem", "eff_link", "kernel us", "rows"], rows))
+    if json_out:
+        Path(json_out).write_text(json.dumps(_jsonable(fitted), indent=1))
+    if kernels is not None:
+        src = fitted["source"]
+        console.print(table(f"{src['package']} {src['package_version']}: shared parameters ({fitted['fit']['rows']} kernels "
+                            f"of {', '.join(fitted.get('train_chips') or sorted(src['chips']))})",
+                            ["parameter", "value"], [[k, v] for k, v in fitted["fit"]["params"].items()]))
+        errs = {holdout: fitted["errors"]} if holdout else fitted["errors"]
+        console.print(table("held-out chip: |error| per op and format" if holdout else "in-sample |error| per chip, op, format",
+                            ["chip", "op/format", "kernels", "median %", "p90 %", "median signed %"],
+                            [[c, g, e["n"], e["median_abs_err_pct"], e["p90_abs_err_pct"], e["median_signed_err_pct"]]
+                             for c, d in errs.items() for g, e in d.items()]))
+        for c, e in src["chips"].items():
+            for n in e.get("notes", []):
+                console.print(f"{c}: {n}")
+    else:
+        rows = [[cid, e.get("eff_compute"), e.get("eff_mem"), e.get("eff_link"), e.get("kernel_overhead_us"),
+                 len(e.get("sources", []))] for cid, e in fitted["chips"].items()]
+        console.print(table(f"calibration written to {path}", ["chip", "eff_compute", "eff_mem", "eff_link", "kernel us", "rows"],
+                            rows))
+    if json_out:
+        console.print(f"wrote {json_out}")
+
+
+def _kernel_calibration(kernels: str, holdout: str | None, stack: str | None, stack_version: str | None,
+                        per_group: int) -> dict:
+    from ..errors import TapeoutError, require_positive
+    from ..perf import kernel_fit
+    from ..perf.kernels_db import chip_for, read_kernels
+
+    if kernels != "aiconfigurator":
+        raise TapeoutError(f"--kernels '{kernels}': the only kernel database is 'aiconfigurator'.")
+    require_positive("--per-group", per_group)
+    if holdout is None:
+        return kernel_fit.calibrate(read_kernels(stack=stack, stack_version=stack_version, per_group=per_group))
+    hid = chip_for(holdout).id
+    train = read_kernels(stack=stack, stack_version=stack_version, per_group=per_group)
+    systems = sorted({s["system"] for s in train.sources if s["chip"] == hid})
+    if not systems:
+        raise TapeoutError(f"--holdout '{holdout}': the kernel database has no kernels of it; use one of "
+                           f"{', '.join(sorted({s['chip'] for s in train.sources}))}.")
+    test = read_kernels(stack=stack, stack_version=stack_version, per_group=10 * per_group, systems=systems)
+    out = kernel_fit.holdout_report(train.where(train.cols["chip"] != hid), test, hid)
+    out["source"] = kernel_fit.source_of(train)
+    return out

@@ -1,0 +1,60 @@
+"""Kernel-level leave-one-chip-out on AIConfigurator's measured kernel database.
+
+    python scripts/kernel_loco_table.py            # print the markdown table
+    python scripts/kernel_loco_table.py --write    # replace the generated section of docs/validation.md
+
+Needs the kernels extra (pip install -e '.[kernels]'). For every chip of the database in turn:
+fit the shared structural parameters (perf/kernel_fit.py) on the other chips' kernels
+(300 per chip, op and format, TensorRT-LLM stack) and predict up to 3,000 kernels per op and
+format of the held-out chip; the in-sample column fits on every chip.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from tapeout.perf import kernel_fit as kf
+from tapeout.perf.kernels_db import read_kernels
+
+BEGIN, END = "<!-- kernel-loco:begin (scripts/kernel_loco_table.py --write) -->", "<!-- kernel-loco:end -->"
+TRAIN, TEST = 300, 3000
+
+
+def table() -> str:
+    t0 = time.time()
+    train, test = read_kernels(per_group=TRAIN), read_kernels(per_group=TEST)
+    x_all = kf.x_of(kf.fit(kf.Groups(train))["params"])
+    lines = [f"aiconfigurator-core {train.package_version}, stack {train.sources[0]['stack']} "
+             f"({', '.join(sorted({s['chip'] + ' ' + s.get('stack_version', '-') for s in train.sources if s['op'] == 'gemm'}))}). "
+             f"|error| = |predicted/measured - 1| of each kernel's latency, in %.", "",
+             "| held-out chip | op / format | kernels | median (in-sample fit) | median (held out) | p90 (held out) "
+             "| median signed (held out) |", "|---|---|---|---|---|---|---|"]
+    for chip in sorted(set(train.cols["chip"])):
+        mine = test.where(test.cols["chip"] == chip)
+        groups = kf.Groups(mine)
+        ins = kf.errors(groups, x_all).get(chip, {})
+        rep = kf.holdout_report(train.where(train.cols["chip"] != chip), mine, chip)
+        for key, e in rep["errors"].items():
+            lines.append(f"| {chip} | {key} | {e['n']} | {ins[key]['median_abs_err_pct']:.1f} | {e['median_abs_err_pct']:.1f} "
+                         f"| {e['p90_abs_err_pct']:.1f} | {e['median_signed_err_pct']:+.1f} |")
+        print(f"{chip} done ({time.time() - t0:.0f} s)", file=sys.stderr)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    md = table()
+    if "--write" not in sys.argv:
+        print(md)
+        return
+    p = Path(__file__).resolve().parent.parent / "docs" / "validation.md"
+    doc = p.read_text()
+    if BEGIN not in doc:
+        raise SystemExit(f"{p}: marker {BEGIN!r} missing")
+    head, rest = doc.split(BEGIN, 1)
+    p.write_text(head + BEGIN + "\n" + md + "\n" + END + rest.split(END, 1)[1])
+
+
+if __name__ == "__main__":
+    main()

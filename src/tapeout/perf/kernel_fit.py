@@ -1,0 +1,186 @@
+"""Kernel efficiency as a function of chip structure, fitted across chips on measured kernels.
+
+Every measured kernel (perf/kernels_db.py) is predicted by the same op-cost model the
+predictions use (perf/opcost.py: tile padding, wave quantization with split-K, roofline on
+the chip's per-format peak and memory bandwidth, blocked re-reads against on-chip SRAM, a
+fixed per-kernel time), on the chip's own description (ChipParams: peaks per format, SM
+count, tile shape, bandwidth, SRAM, TDP). Nothing in the fit is per chip: a few parameters
+are shared by every chip, so the same curve predicts a chip that has no kernels.
+
+  compute efficiency  eff[fmt] * (pd / PD_REF)^gamma, capped at 1
+      eff[fmt]   one per GEMM format (bf16, fp8, fp8_block, nvfp4)
+      pd         TDP per dense BF16 TFLOP/s: a chip with less power per peak FLOP sustains
+                 a lower clock under load (f ~ P^(1/3) bound, Horowitz ISSCC 2014; the same
+                 transfer law as perf/fit.py fit_power_exponent), gamma fitted
+  attention           eff_attention (fused attention vs GEMM, opcost's factor)
+  memory              eff_mem, the fraction of DRAM bandwidth a kernel streams at (skinny
+                      GEMMs, decode attention): one per GEMM format, one per attention phase
+  fixed time          per kernel: one per GEMM format (a quantized GEMM also launches its
+                      activation-quantize kernel), one for prefill and decode attention
+
+Fitted by least squares on log(predicted / measured) latency with a soft-L1 loss (medians
+matter, not the few kernels a library mis-tunes). Leave-one-chip-out: fit on every chip but
+one, predict all of the held-out chip's kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from ..ops import PEAK_KEYS, Attention, MatMul, OpTable
+from .kernels_db import Kernels, chip_for
+from .opcost import evaluate
+
+GEMM_FMTS = ("bf16", "fp8", "fp8_block", "nvfp4")
+PHASES = ("prefill", "decode")  # attention_prefill, attention_decode
+# (name, start, low, high)
+PARAMS = (
+    *((f"eff_{f}", 0.7, 0.1, 1.0) for f in GEMM_FMTS),  # compute efficiency per GEMM format
+    ("gamma", 0.1, 0.0, 1.0 / 3.0),  # power-density exponent
+    ("eff_attention", 0.6, 0.1, 1.5),  # fused attention vs GEMM
+    *((f"mem_{f}", 0.8, 0.2, 1.0) for f in GEMM_FMTS + PHASES),  # DRAM streaming efficiency
+    *((f"ovh_{f}", 5.0, 0.0, 60.0) for f in GEMM_FMTS + PHASES),  # fixed time per kernel, us
+)
+NAMES = tuple(p[0] for p in PARAMS)
+PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): gamma's reference
+_MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
+
+
+def _ops(k: Kernels, idx: np.ndarray) -> list:
+    c = k.cols
+    out = []
+    for i in idx:
+        op, fmt = c["op"][i], c["fmt"][i]
+        dt = _MATH[fmt]
+        if op == "gemm":
+            out.append(MatMul(name="g", m=int(c["m"][i]), n=int(c["n"][i]), k=int(c["k"][i]), a_dtype=dt, w_dtype=dt,
+                              out_dtype="bf16", math_dtype=dt))
+        else:
+            kv = _MATH.get(c["kv_fmt"][i], "bf16")
+            out.append(Attention(name="a", batch=int(c["batch"][i]), q_len=int(c["q_len"][i]), kv_len=int(c["kv_len"][i]),
+                                 heads=int(c["heads"][i]), kv_heads=int(c["kv_heads"][i]), d_qk=int(c["head_dim"][i]),
+                                 d_v=int(c["head_dim"][i]), causal=True, act_dtype=dt, kv_dtype=kv, math_dtype=dt))
+    return out
+
+
+class Groups:
+    """Kernels split by (chip, op, format), each with its op table and base chip parameters."""
+
+    def __init__(self, k: Kernels):
+        self.items = []
+        c = k.cols
+        keys = sorted(set(zip(c["chip"], c["op"], c["fmt"])))
+        params = {}
+        for chip, op, fmt in keys:
+            idx = np.flatnonzero((c["chip"] == chip) & (c["op"] == op) & (c["fmt"] == fmt))
+            if chip not in params:
+                ch = chip_for(chip)
+                params[chip] = (ch.params().replace(mem_overhead=0.0), _power_density(ch))
+            p, pd = params[chip]
+            self.items.append({"chip": chip, "op": op, "fmt": fmt, "table": OpTable.from_ops(_ops(k, idx)),
+                               "meas": np.asarray(c["latency_s"][idx], dtype=float), "params": p, "pd": pd})
+
+    def predict(self, x: np.ndarray) -> list[np.ndarray]:
+        return [predict_group(g, x) for g in self.items]
+
+
+def _power_density(chip) -> float:
+    tdp, pk = chip.get("tdp_w"), chip.peak_tflops("bf16") or chip.peak_tflops("fp16")
+    return float(tdp) / float(pk) if isinstance(tdp, float) and pk else PD_REF
+
+
+def params_for(base, pd: float, x, op: str, fmt: str):
+    """The chip's ChipParams with the shared parameters x applied for one kernel class."""
+    v = dict(zip(NAMES, x))
+    scale = (pd / PD_REF) ** v["gamma"]
+    eff = np.full(len(PEAK_KEYS), v["eff_bf16"])
+    for key, name in (("bf16", "eff_bf16"), ("fp16", "eff_bf16"), ("fp8", "eff_fp8"), ("fp4", "eff_nvfp4")):
+        eff[PEAK_KEYS.index(key)] = v[name]
+    cls = fmt if op == "gemm" else op.removeprefix("attention_")
+    return base.replace(eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
+                        kernel_overhead=v["ovh_" + cls] * 1e-6)
+
+
+def predict_group(g: dict, x) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    if g["fmt"] == "fp8_block":  # block-scaled FP8 runs on the FP8 peak at its own efficiency
+        x = x.copy()
+        x[NAMES.index("eff_fp8")] = x[NAMES.index("eff_fp8_block")]
+    p = params_for(g["params"], g["pd"], x, g["op"], g["fmt"])
+    return np.asarray(evaluate(g["table"], p, check_support=False).time, dtype=float)
+
+
+def fit(groups: Groups) -> dict:
+    """Shared parameters from every group's kernels (each group weighs the same)."""
+    x0 = np.array([p[1] for p in PARAMS])
+    lo, hi = np.array([p[2] for p in PARAMS]), np.array([p[3] for p in PARAMS])
+    present = {g["fmt"] for g in groups.items if g["op"] == "gemm"}
+    free = np.array([n.partition("_")[2] not in set(GEMM_FMTS) - present for n in NAMES])
+    w = [1.0 / np.sqrt(len(g["meas"])) for g in groups.items]
+
+    def resid(xf):
+        x = x0.copy()
+        x[free] = xf
+        return np.concatenate([wi * (np.log(t) - np.log(g["meas"])) for wi, g, t in zip(w, groups.items, groups.predict(x))])
+
+    res = least_squares(resid, x0[free], bounds=(lo[free], hi[free]), loss="soft_l1", f_scale=0.05, x_scale="jac")
+    x = x0.copy()
+    x[free] = res.x
+    return {"params": {n: round(float(v), 4) for n, v in zip(NAMES, x)},
+            "fitted": [n for n, f in zip(NAMES, free) if f], "rows": int(sum(len(g["meas"]) for g in groups.items))}
+
+
+def errors(groups: Groups, x) -> dict:
+    """Per (chip, op, format): n, median and p90 of |pred/meas - 1|, median signed (in %)."""
+    out: dict = {}
+    for g, t in zip(groups.items, groups.predict(x)):
+        e = t / g["meas"] - 1.0
+        out.setdefault(g["chip"], {})[f"{g['op']}/{g['fmt']}"] = {
+            "n": int(len(e)), "median_abs_err_pct": round(float(np.median(np.abs(e))) * 100, 1),
+            "p90_abs_err_pct": round(float(np.percentile(np.abs(e), 90)) * 100, 1),
+            "median_signed_err_pct": round(float(np.median(e)) * 100, 1)}
+    return out
+
+
+def x_of(params: dict) -> np.ndarray:
+    return np.array([params[n] for n in NAMES], dtype=float)
+
+
+def holdout_report(train: Kernels, test: Kernels, holdout: str) -> dict:
+    """Fit on `train` (which must not hold the chip), predict every kernel of `test`."""
+    if holdout in set(train.cols["chip"]):
+        raise ValueError("the held-out chip's kernels are in the training set")
+    f = fit(Groups(train))
+    errs = errors(Groups(test), x_of(f["params"]))
+    return {"holdout": holdout, "fit": f, "train_chips": sorted(set(train.cols["chip"])),
+            "errors": errs.get(holdout, {})}
+
+
+def source_of(k: Kernels) -> dict:
+    """Where every fitted number comes from: package, version, stack and stack version per chip."""
+    per_chip: dict = {}
+    for s in k.sources:
+        e = per_chip.setdefault(s["chip"], {"system": s["system"], "stack": s["stack"], "stack_versions": {}})
+        e["stack_versions"][s["op"]] = s.get("stack_version", "absent")
+        if s.get("note"):
+            e.setdefault("notes", []).append(f"{s['op']}: {s['note']}")
+    return {"package": "aiconfigurator-core", "package_version": k.package_version, "chips": per_chip,
+            "method": "tapeout/perf/kernel_fit.py: shared structural parameters, least squares on log latency"}
+
+
+def calibrate(k: Kernels, holdout: str | None = None) -> dict:
+    """Fit on every chip of `k` (but `holdout`); errors in-sample, or on the held-out chip."""
+    if holdout is None:
+        groups = Groups(k)
+        f = fit(groups)
+        return {"source": source_of(k), "fit": f, "errors": errors(groups, x_of(f["params"]))}
+    chips = k.cols["chip"]
+    if holdout not in set(chips):
+        from ..errors import TapeoutError
+
+        raise TapeoutError(f"--holdout '{holdout}' has no kernels in the database read; use one of "
+                           f"{', '.join(sorted(set(chips)))}.")
+    out = holdout_report(k.where(chips != holdout), k.where(chips == holdout), holdout)
+    out["source"] = source_of(k)
+    return out

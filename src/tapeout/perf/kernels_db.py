@@ -1,0 +1,183 @@
+"""Read NVIDIA's measured kernel database (AIConfigurator) into tidy per-kernel records.
+
+The database ships in the optional extra `tapeout[kernels]` (PyPI aiconfigurator-core,
+Apache-2.0) as parquet files laid out <db>/<system>/<op>/<stack>/<version>/<table>.parquet;
+it is read in place with DuckDB and never copied into this repository. Which system is which
+tapeout chip is data (data/calibration/kernels_db.yaml).
+
+One record per measured kernel (columns of a `Kernels` struct of arrays):
+  chip, system, op ("gemm", "attention_prefill", "attention_decode"), fmt (bf16, fp8,
+  fp8_block, nvfp4 for GEMMs; the attention math dtype), kv_fmt, GEMM shape m (tokens) n k,
+  attention batch, q_len, kv_len, heads, kv_heads, head_dim, latency_s, stack, stack_version;
+plus the package version and, per system, the stack version read and the one asked for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from functools import lru_cache
+from importlib import metadata, resources
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ..errors import TapeoutError
+
+OPS = ("gemm", "attention_prefill", "attention_decode")
+_FMT = {"bfloat16": "bf16", "float16": "fp16", "fp8": "fp8", "fp8_block": "fp8_block", "nvfp4": "nvfp4"}
+COLUMNS = ("chip", "system", "op", "fmt", "kv_fmt", "m", "n", "k", "batch", "q_len", "kv_len", "heads", "kv_heads",
+           "head_dim", "latency_s", "stack", "stack_version")
+
+# per table: file name, op label, SQL select list (latency is stored in milliseconds)
+_TABLES = {
+    "gemm": ("gemm", "gemm_perf.parquet",
+             "gemm_dtype AS fmt, '' AS kv_fmt, m, n, k, 0 AS batch, 0 AS q_len, 0 AS kv_len, 0 AS heads, "
+             "0 AS kv_heads, 0 AS head_dim", "hash(m, n, k)", "true"),
+    "attention_prefill": ("attention", "context_attention_perf.parquet",
+                          "attn_dtype AS fmt, kv_cache_dtype AS kv_fmt, 0 AS m, 0 AS n, 0 AS k, batch_size AS batch, "
+                          "isl AS q_len, isl AS kv_len, num_heads AS heads, num_key_value_heads AS kv_heads, head_dim",
+                          "hash(batch_size, isl, num_heads, num_key_value_heads, head_dim)",
+                          "window_size = 0 AND beam_width = 1"),
+    # generation: one new token per sequence attending to isl + step cached tokens
+    "attention_decode": ("attention", "generation_attention_perf.parquet",
+                         "attn_dtype AS fmt, kv_cache_dtype AS kv_fmt, 0 AS m, 0 AS n, 0 AS k, batch_size AS batch, "
+                         "1 AS q_len, isl + step AS kv_len, num_heads AS heads, num_key_value_heads AS kv_heads, head_dim",
+                         "hash(batch_size, step, num_heads, num_key_value_heads, head_dim)",
+                         "window_size = 0 AND beam_width = 1"),
+}
+
+
+@dataclasses.dataclass
+class Kernels:
+    """Struct of arrays, one entry per measured kernel (see module docstring)."""
+
+    cols: dict[str, np.ndarray]
+    package_version: str
+    sources: list[dict]  # per (system, op): stack, version read, version asked for, note
+
+    def __len__(self) -> int:
+        return len(self.cols["latency_s"])
+
+    def where(self, mask) -> "Kernels":
+        return Kernels({k: v[mask] for k, v in self.cols.items()}, self.package_version, self.sources)
+
+    def records(self) -> list[dict]:
+        """The tidy per-kernel records (dicts), each with the package version."""
+        out = []
+        for i in range(len(self)):
+            r = {k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in self.cols.items()}
+            r["package_version"] = self.package_version
+            out.append(r)
+        return out
+
+
+@lru_cache(maxsize=1)
+def db_config() -> dict:
+    return yaml.safe_load(resources.files("tapeout").joinpath("data", "calibration", "kernels_db.yaml").read_text())
+
+
+def installed_root() -> tuple[Path, str]:
+    """(database root, package version) of the installed aiconfigurator-core."""
+    cfg = db_config()
+    try:
+        version = metadata.version(cfg["package"])
+        files = metadata.files(cfg["package"]) or []
+    except metadata.PackageNotFoundError:
+        raise TapeoutError(f"--kernels aiconfigurator needs the {cfg['package']} package: "
+                           f"pip install 'tapeout[kernels]'.") from None
+    init = next((f for f in files if str(f).endswith("aiconfigurator_core/__init__.py")), None)
+    if init is None:
+        raise TapeoutError(f"{cfg['package']} {version} is installed without its data files: reinstall it "
+                           "(pip install --force-reinstall 'tapeout[kernels]').")
+    base = Path(str(init.locate())).parent.parent
+    return base / cfg["db_path"], version
+
+
+def _version_key(v: str):
+    return tuple((0, int(t)) if t.isdigit() else (1, t) for t in re.split(r"[.+]|(?<=\d)(?=[a-z])", v) if t)
+
+
+def pick_version(available: list[str], asked: str | None) -> tuple[str, str]:
+    """(version to read, note). The asked version when present, else the newest, with a note."""
+    if not available:
+        raise ValueError("no versions")
+    if asked and asked in available:
+        return asked, ""
+    newest = max(available, key=_version_key)
+    note = f"asked for {asked}, database has {', '.join(sorted(available, key=_version_key))}: read {newest}" if asked else ""
+    return newest, note
+
+
+def _chip_of(system: str) -> str | None:
+    s = db_config()["systems"].get(system)
+    return s["chip"] if s else None
+
+
+def read_kernels(root: Path | None = None, package_version: str | None = None, stack: str | None = None,
+                 stack_version: str | None = None, systems: list[str] | None = None, ops=OPS,
+                 per_group: int | None = 2000) -> Kernels:
+    """Measured kernels of every mapped system (or `systems`), one stack (default: the config's).
+
+    `per_group` caps the rows per (system, op, format) with a deterministic hash sample of the
+    shapes (None: every row). A system without the stack is skipped and listed in `sources`."""
+    import duckdb
+
+    if root is None:
+        root, package_version = installed_root()
+    cfg = db_config()
+    stack = stack or cfg["default_stack"]
+    con = duckdb.connect()
+    parts, sources = [], []
+    names = systems or sorted(cfg["systems"])
+    for system in names:
+        chip = _chip_of(system)
+        if chip is None:
+            raise TapeoutError(f"kernel database system '{system}' is not mapped to a chip: add it to "
+                               "data/calibration/kernels_db.yaml.")
+        for op in ops:
+            sub, fname, select, order, cond = _TABLES[op]
+            d = Path(root) / system / sub / stack
+            versions = sorted(p.name for p in d.iterdir() if (p / fname).is_file()) if d.is_dir() else []
+            if not versions:
+                sources.append({"system": system, "chip": chip, "op": op, "stack": stack, "note": "not in database"})
+                continue
+            ver, note = pick_version(versions, stack_version)
+            f = str(d / ver / fname).replace("'", "''")
+            lim = f"QUALIFY row_number() OVER (PARTITION BY fmt ORDER BY {order}) <= {int(per_group)}" if per_group else ""
+            parts.append(f"SELECT '{chip}' AS chip, '{system}' AS system, '{op}' AS op, {select}, latency * 1e-3 AS latency_s, "
+                         f"'{stack}' AS stack, '{ver}' AS stack_version FROM read_parquet('{f}') "
+                         f"WHERE {cond} AND latency > 0 {lim}")
+            sources.append({"system": system, "chip": chip, "op": op, "stack": stack, "stack_version": ver,
+                            "asked_version": stack_version, "note": note})
+    if not parts:
+        raise TapeoutError(f"--stack {stack}: no system of the kernel database has it; use trtllm, sglang or vllm.")
+    cols = con.sql(" UNION ALL ".join(f"({p})" for p in parts)).fetchnumpy()
+    out = {k: np.asarray(cols[k]) for k in COLUMNS}
+    out["fmt"] = np.array([_FMT.get(str(v), str(v)) for v in out["fmt"]], dtype=object)
+    out["kv_fmt"] = np.array([_FMT.get(str(v), str(v)) for v in out["kv_fmt"]], dtype=object)
+    for k in ("chip", "system", "op", "stack", "stack_version"):
+        out[k] = out[k].astype(object)
+    keep = np.array([f in ("bf16", "fp16", "fp8", "fp8_block", "nvfp4") for f in out["fmt"]], dtype=bool)
+    return Kernels({k: v[keep] for k, v in out.items()}, package_version or "unknown", sources)
+
+
+def chip_for(chip_id: str):
+    """The catalog chip, or an off-catalog DB chip built from its base chip and the sourced
+    overrides in kernels_db.yaml."""
+    from ..hardware.catalog import Chip, Spec, get_chip, resolve_chip_id
+
+    for s in db_config()["systems"].values():
+        if s["chip"] == chip_id and "base" in s:
+            base = get_chip(s["base"])
+            specs = dict(base.specs)
+            for k, v in s.get("specs", {}).items():
+                specs[k] = Spec(float(v["value"]), v.get("unit", ""), v.get("status", ""), v.get("source", ""))
+            return Chip(id=chip_id, name=s.get("name", chip_id), vendor="NVIDIA", family=s.get("family", base.family),
+                        specs=specs)
+    cid = resolve_chip_id(chip_id)
+    if cid is None:
+        known = sorted(s["chip"] for s in db_config()["systems"].values())
+        raise TapeoutError(f"--holdout '{chip_id}' is not a chip of the kernel database; use one of {', '.join(known)}.")
+    return get_chip(cid)

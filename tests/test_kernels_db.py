@@ -1,0 +1,189 @@
+"""Importer of AIConfigurator's measured kernel database and the structural kernel fit (issue 24).
+
+The parsing tests run on a tiny synthetic database written by the test with DuckDB; the tests
+marked `needs_db` read a small slice of the installed aiconfigurator-core (kernels extra) and
+skip cleanly without it."""
+
+import importlib.metadata as md
+import json
+
+import numpy as np
+import pytest
+
+from tapeout.cli import main
+from tapeout.errors import TapeoutError
+from tapeout.perf import kernel_fit as kf
+from tapeout.perf import kernels_db
+from tapeout.perf.kernels_db import Kernels, chip_for, pick_version, read_kernels
+
+try:
+    md.version("aiconfigurator-core")
+    HAVE_DB = True
+except md.PackageNotFoundError:
+    HAVE_DB = False
+needs_db = pytest.mark.skipif(not HAVE_DB, reason="aiconfigurator-core (tapeout[kernels]) not installed")
+
+
+def _write(con, path, sql):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con.sql(f"COPY ({sql}) TO '{path}' (FORMAT parquet)")
+
+
+@pytest.fixture
+def fake_db(tmp_path):
+    """h200_sxm with GEMMs in two trtllm versions, context and generation attention."""
+    import duckdb
+
+    con = duckdb.connect()
+    root = tmp_path / "data"
+    g = root / "h200_sxm" / "gemm" / "trtllm"
+    gemm = ("SELECT 'TRTLLM' AS framework, '{v}' AS version, 'NVIDIA H200' AS device, 'gemm' AS op_name, "
+            "'torch_flow' AS kernel_source, * FROM (VALUES ('bfloat16', 8192, 8192, 8192, 1.5), ('fp8', 16, 4096, 4096, 0.02), "
+            "('int8_wo', 16, 4096, 4096, 0.03), ('bfloat16', 1, 1024, 1024, 0.004)) t(gemm_dtype, m, n, k, latency)")
+    _write(con, g / "1.0.0" / "gemm_perf.parquet", gemm.format(v="1.0.0"))
+    _write(con, g / "1.3.0rc20" / "gemm_perf.parquet", gemm.format(v="1.3.0rc20"))
+    a = root / "h200_sxm" / "attention" / "trtllm" / "1.3.0rc20"
+    attn = ("SELECT 'TRTLLM' AS framework, '1.3.0rc20' AS version, 'NVIDIA H200' AS device, '{op}' AS op_name, "
+            "'torch_flow' AS kernel_source, * FROM (VALUES (4, {isl}, 32, 8, 128, 0, 1, 'bfloat16', 'fp8', {step}, 0.5), "
+            "(4, {isl}, 32, 8, 128, 128, 1, 'bfloat16', 'bfloat16', {step}, 0.3)) t(batch_size, isl, num_heads, "
+            "num_key_value_heads, head_dim, window_size, beam_width, attn_dtype, kv_cache_dtype, step, latency)")
+    _write(con, a / "context_attention_perf.parquet", attn.format(op="context_attention", isl=2048, step=0))
+    _write(con, a / "generation_attention_perf.parquet", attn.format(op="generation_attention", isl=1, step=511))
+    return root
+
+
+def test_fixture_parsed_into_tidy_records(fake_db):
+    k = read_kernels(root=fake_db, package_version="test", systems=["h200_sxm"], per_group=None)
+    recs = k.records()
+    gemm = [r for r in recs if r["op"] == "gemm"]
+    # newest version read; weight-only int8 (not a matrix format of the fit) dropped
+    assert {r["stack_version"] for r in gemm} == {"1.3.0rc20"}
+    assert sorted(r["fmt"] for r in gemm) == ["bf16", "bf16", "fp8"]
+    big = next(r for r in gemm if r["m"] == 8192)
+    assert big["latency_s"] == pytest.approx(1.5e-3)  # stored in milliseconds
+    assert big["chip"] == "h200" and big["package_version"] == "test" and big["stack"] == "trtllm"
+    pre = [r for r in recs if r["op"] == "attention_prefill"]
+    dec = [r for r in recs if r["op"] == "attention_decode"]
+    assert len(pre) == 1 and len(dec) == 1  # sliding-window rows dropped
+    assert (pre[0]["q_len"], pre[0]["kv_len"], pre[0]["kv_fmt"]) == (2048, 2048, "fp8")
+    assert (dec[0]["q_len"], dec[0]["kv_len"]) == (1, 512)  # one new token over isl + step cached
+    assert (dec[0]["heads"], dec[0]["kv_heads"], dec[0]["head_dim"], dec[0]["batch"]) == (32, 8, 128, 4)
+
+
+def test_asked_stack_version_missing_is_said(fake_db):
+    k = read_kernels(root=fake_db, package_version="test", systems=["h200_sxm"], stack_version="1.2.0", ops=("gemm",))
+    (src,) = k.sources
+    assert src["stack_version"] == "1.3.0rc20" and "asked for 1.2.0" in src["note"]
+    k = read_kernels(root=fake_db, package_version="test", systems=["h200_sxm"], stack_version="1.0.0", ops=("gemm",))
+    assert k.sources[0]["stack_version"] == "1.0.0" and k.sources[0]["note"] == ""
+    assert set(k.cols["stack_version"]) == {"1.0.0"}
+
+
+def test_per_group_cap(fake_db):
+    k = read_kernels(root=fake_db, package_version="test", systems=["h200_sxm"], per_group=1, ops=("gemm",))
+    assert sorted(k.cols["fmt"]) == ["bf16", "fp8"]  # one per format
+
+
+@pytest.mark.parametrize("versions,newest", [(["1.0.0", "1.3.0rc20"], "1.3.0rc20"), (["0.5.6.post2", "0.5.14"], "0.5.14"),
+                                             (["0.14.0", "0.24.0", "0.5.0"], "0.24.0")])
+def test_pick_version_natural_order(versions, newest):
+    assert pick_version(versions, None) == (newest, "")
+
+
+def test_unknown_system_and_stack_are_one_line_errors(fake_db):
+    with pytest.raises(TapeoutError, match="kernels_db.yaml"):
+        read_kernels(root=fake_db, package_version="t", systems=["b60"])
+    with pytest.raises(TapeoutError, match="--stack"):
+        read_kernels(root=fake_db, package_version="t", systems=["h200_sxm"], stack="tensorrt")
+
+
+def test_missing_package_names_the_extra(monkeypatch):
+    monkeypatch.setattr(kernels_db, "db_config", lambda: {"package": "no-such-package-xyz", "db_path": "x"})
+    with pytest.raises(TapeoutError, match=r"tapeout\[kernels\]"):
+        kernels_db.installed_root()
+
+
+def test_off_catalog_chip_from_sourced_overrides():
+    c = chip_for("gb300")
+    p = c.params()
+    assert p.num_cores == 160 and c.peak_tflops("fp4") == 15000 and c.family == "nvidia-blackwell"
+    assert "aiconfigurator-core" in c.source_of("fp4_tflops_dense")
+    with pytest.raises(TapeoutError, match="--holdout"):
+        chip_for("no-such-gpu")
+
+
+def _synthetic(chips, x_true):
+    """Kernels whose latency is the model's own prediction at known shared parameters."""
+    rng = np.random.default_rng(0)
+    cols = {c: [] for c in kernels_db.COLUMNS}
+    for chip in chips:
+        for fmt in ("bf16", "fp8"):
+            for _ in range(40):
+                m, n, k = (int(2 ** rng.integers(0, 14)), int(2 ** rng.integers(8, 15)), int(2 ** rng.integers(8, 15)))
+                for name, v in zip(kernels_db.COLUMNS, (chip, "s", "gemm", fmt, "", m, n, k, 0, 0, 0, 0, 0, 0, 1.0, "trtllm", "1")):
+                    cols[name].append(v)
+    arr = {k: np.array(v, dtype=object if isinstance(v[0], str) else float) for k, v in cols.items()}
+    ker = Kernels(arr, "synthetic", [])
+    g = kf.Groups(ker)
+    for gi, t in zip(g.items, g.predict(x_true)):
+        gi["meas"] = t
+    return g
+
+
+def test_fit_recovers_shared_parameters_of_synthetic_kernels():
+    x_true = kf.x_of({**{n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}, "eff_bf16": 0.8, "eff_fp8": 0.55, "mem_bf16": 0.9,
+                      "mem_fp8": 0.6, "ovh_bf16": 3.0, "ovh_fp8": 9.0, "gamma": 0.1})
+    g = _synthetic(["h100-sxm", "b200", "l40s"], x_true)
+    f = kf.fit(g)
+    for name in ("eff_bf16", "eff_fp8", "mem_bf16", "mem_fp8", "ovh_bf16", "ovh_fp8"):
+        assert f["params"][name] == pytest.approx(x_true[kf.NAMES.index(name)], rel=0.05), name
+    assert "eff_nvfp4" not in f["fitted"]  # no nvfp4 kernel: that parameter stays at its start
+    e = kf.errors(g, kf.x_of(f["params"]))
+    assert all(v["median_abs_err_pct"] < 1.0 for d in e.values() for v in d.values())
+
+
+def test_holdout_must_not_be_in_training():
+    k = Kernels({c: np.array(["h200"], dtype=object) if c == "chip" else np.zeros(1) for c in kernels_db.COLUMNS}, "t", [])
+    with pytest.raises(ValueError):
+        kf.holdout_report(k, k, "h200")
+
+
+@needs_db
+def test_installed_slice_obeys_peaks_and_bandwidth():
+    """No measured GEMM beats the H200's dense peak for its format, and no decode-attention
+    kernel streams its KV cache faster than the HBM bandwidth (4.8 TB/s, H200 datasheet): a
+    units or shape mix-up in the importer would break one of the two."""
+    k = read_kernels(systems=["h200_sxm"], per_group=200, ops=("gemm", "attention_decode"))
+    assert k.package_version == "0.12.0" and set(k.cols["chip"]) == {"h200"}
+    assert all(s["stack"] == "trtllm" and s["stack_version"] for s in k.sources)
+    c = k.cols
+    peak = {"bf16": 989e12, "fp8": 1979e12, "fp8_block": 1979e12}
+    g = c["op"] == "gemm"
+    rate = 2.0 * c["m"][g] * c["n"][g] * c["k"][g] / c["latency_s"][g]
+    assert len(rate) >= 400 and np.all(rate <= np.array([peak[f] for f in c["fmt"][g]]))
+    d = c["op"] == "attention_decode"
+    kv_bytes = np.where(c["kv_fmt"][d] == "fp8", 1, 2) * 2 * c["batch"][d] * c["kv_len"][d] * c["kv_heads"][d] * c["head_dim"][d]
+    assert np.all(kv_bytes / c["latency_s"][d] <= 4.8e12)
+    assert np.max(kv_bytes / c["latency_s"][d]) > 0.5 * 4.8e12  # the big ones do stream
+
+
+@needs_db
+def test_cli_holdout_json(tmp_path):
+    out = tmp_path / "b200.json"
+    main(["calibrate", "--kernels", "aiconfigurator", "--holdout", "b200", "--per-group", "30", "--json", str(out)])
+    r = json.loads(out.read_text())
+    assert r["holdout"] == "b200" and "b200" not in r["train_chips"] and len(r["train_chips"]) >= 5
+    assert {"gemm/bf16", "gemm/fp8", "gemm/nvfp4", "attention_prefill/bf16", "attention_decode/bf16"} <= set(r["errors"])
+    for e in r["errors"].values():
+        assert e["n"] > 0 and 0 <= e["median_abs_err_pct"] <= e["p90_abs_err_pct"]
+    src = r["source"]
+    assert src["package_version"] == "0.12.0" and src["chips"]["b200"]["stack"] == "trtllm"
+    assert src["chips"]["h200"]["stack_versions"]["gemm"]
+
+
+@needs_db
+def test_cli_holdout_not_in_db(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["calibrate", "--kernels", "aiconfigurator", "--holdout", "mi300x"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "--holdout 'mi300x'" in err
