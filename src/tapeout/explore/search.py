@@ -189,9 +189,9 @@ def explore(space, db=None, backend: str = "local", address: str | None = None, 
     size = sp.size
     if method == "auto":
         method = "grid" if size <= s.grid_limit else "nsga2"
-    budget = int(budget or s.budget)
+    budget = int(s.budget if budget is None else budget)
     seed = int(s.seed if seed is None else seed)
-    chunk = int(chunk or s.chunk)
+    chunk = int(s.chunk if chunk is None else chunk)
     context = sp.context_hash()
     t0 = time.perf_counter()
     store = Store(db)
