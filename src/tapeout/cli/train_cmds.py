@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from .app import app, console, print_json, table
+from .checks import check_context
 
 
 @app.command("train")
@@ -50,6 +51,7 @@ def train_cmd(
     seq_len = 2048 if seq_len is None else seq_len
     if global_batch_tokens is None:
         global_batch_tokens = 1024 * seq_len
+    check_context(model, seq_len, "--seq-len")
     r = train(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp)
     if ttt_tokens:
         ev = {k: float(_v(bench_cfg[k])) for k in ("eval_every_samples", "eval_samples", "skip_evals") if k in bench_cfg}

@@ -43,13 +43,26 @@ def design_keys(design: dict[str, np.ndarray], names: tuple[str, ...], context: 
     return h.view(np.int64)
 
 
+def _sniff(p: Path) -> None:
+    """One line for a path that is not a DuckDB file (missing, empty, another kind of file)."""
+    hint = f"run `tapeout explore SPACE --db {p}` first"
+    if not p.is_file():
+        raise TapeoutError(f"design database '{p}' not found; {hint}.")
+    with open(p, "rb") as f:
+        head = f.read(16)
+    if not head:
+        raise TapeoutError(f"design database '{p}' is an empty file, not a DuckDB store; {hint}.")
+    if head[8:12] != b"DUCK":  # DuckDB's file header carries the magic bytes at offset 8
+        raise TapeoutError(f"'{p}' is not a DuckDB design database; give the --db file written by `tapeout explore`.")
+
+
 class Store:
     def __init__(self, path: str | Path | None = None, read_only: bool = False):
         import duckdb
 
         self.path = ":memory:" if path in (None, ":memory:") else str(path)
-        if read_only and self.path != ":memory:" and not Path(self.path).is_file():
-            raise TapeoutError(f"design database '{self.path}' not found; run `tapeout explore SPACE --db {self.path}` first.")
+        if read_only and self.path != ":memory:":
+            _sniff(Path(self.path))
         try:
             self.con = duckdb.connect(self.path, read_only=read_only)
         except Exception as e:  # duckdb.IOException etc.
