@@ -84,7 +84,7 @@ def test_cli_serve_json_keys(capsys):
 @pytest.mark.parametrize("args,needle", [
     (["serve", "--model", "llama-2-70b", "--chip", "h10", "--num-chips", "8"], "h100-sxm"),
     (["serve", "--model", "llama-9", "--chip", "h100-sxm"], "unknown model"),
-    (["serve", "--model", "llama-2-7b", "--chip", "h100-sxm", "--input-len", "0"], "input_len"),
+    (["serve", "--model", "llama-2-7b", "--chip", "h100-sxm", "--input-len", "0"], "--input-len"),
     (["serve", "--model", "llama-2-7b", "--chip", "h100-sxm", "--precision", "fp7"], "precision"),
     (["show", "tpu-v99"], "unknown chip"),
 ])

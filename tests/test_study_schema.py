@@ -66,9 +66,10 @@ def test_existing_output_dir_needs_force(tmp_path, capsys):
     f.write_text(yaml.safe_dump(BASE))
     out = tmp_path / "out"
     out.mkdir()
+    (out / ".tapeout-run").write_text('{"tool": "tapeout", "study_hash": "0", "study": "old.yaml"}')
     (out / "report.html").write_text("old")
     code, _, err = _cli(["run", str(f), "--out", str(out), "--quiet"], capsys)
-    assert code == 2 and "--force" in err
+    assert code == 2 and "--force" in err and "different study" in err
 
 
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True), st.text(max_size=12))

@@ -15,7 +15,13 @@ def unknown_name_error(kind: str, name: str, known: list[str]) -> TapeoutError:
     lower_to_known = {k.lower(): k for k in known}
     suggestions = [lower_to_known[c] for c in close]
     hint = f" Closest: {', '.join(suggestions)}." if suggestions else ""
-    return TapeoutError(f"unknown {kind} '{name}'.{hint} Run `tapeout {kind}s` to list them.")
+    if kind in LISTING_COMMANDS:
+        return TapeoutError(f"unknown {kind} '{name}'.{hint} Run `{LISTING_COMMANDS[kind]}` to list them.")
+    return TapeoutError(f"unknown {kind} '{name}'.{hint} Known: {', '.join(known)}.")
+
+
+# kinds of name that a command lists; any other kind gets its known names in the message
+LISTING_COMMANDS = {"chip": "tapeout chips", "model": "tapeout models", "workload": "tapeout workloads"}
 
 
 def require_positive(field: str, value: float, allow_zero: bool = False) -> None:

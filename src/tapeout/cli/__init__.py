@@ -36,7 +36,13 @@ def main(argv: list[str] | None = None) -> None:
 
     _load_commands()
     try:
-        app(args=argv, standalone_mode=False)
+        import typer.main
+
+        from .checks import harden
+
+        cmd = typer.main.get_command(app)
+        harden(cmd)
+        cmd.main(args=argv, prog_name="tapeout", standalone_mode=False)
     except TapeoutError as e:
         print("error: " + " ".join(str(e).split()), file=sys.stderr)  # always one line
         sys.exit(2)

@@ -57,8 +57,10 @@ def fmt(v) -> str:
         return "-"
     if isinstance(v, (float, np.floating)):
         v = float(v)
-        if not math.isfinite(v):
-            return "inf"
+        if math.isnan(v):
+            return "n/a"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
         a = abs(v)
         if a == 0:
             return "0"

@@ -10,6 +10,7 @@ from ..ops import OP_KINDS
 from ..perf.llm import serve, step_costs
 from ..perf.opcost import BOUNDS
 from .app import app, console, print_json, table
+from .checks import check_context
 
 
 def _serve(model, chip, num_chips, precision, input_len, output_len, batch, tp, kv_precision, sparsity):
@@ -57,6 +58,7 @@ def serve_cmd(
 
         if not model or not chip:
             raise TapeoutError("--model and --chip are required (or --benchmark with --chip).")
+        check_context(model, input_len + output_len, "--input-len + --output-len")
         r = _serve(model, chip, num_chips, precision, input_len, output_len, batch, tp, kv_precision, sparsity)
         d = r.as_dict()
     if json_out:
@@ -89,6 +91,7 @@ def explain_cmd(
 
     if phase not in ("decode", "prefill"):
         raise TapeoutError(f"--phase must be decode or prefill, got '{phase}'.")
+    check_context(model, input_len + output_len, "--input-len + --output-len")
     r = serve(model, chip, num_chips, precision, input_len, output_len, batch=batch, tp=tp, kv_precision=kv_precision)
     b = r.batch_size if phase == "decode" else max(1, min(r.batch_size, 8192 // input_len))
     ct = step_costs(model, chip, precision, phase, b, input_len, output_len, r.tp, r.ep, kv_precision)

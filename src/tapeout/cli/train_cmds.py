@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from .app import app, console, print_json, table
+from .checks import check_context
 
 
 @app.command("train")
@@ -40,14 +41,17 @@ def train_cmd(
             raise TapeoutError(f"unknown training benchmark '{benchmark}'. Known: {', '.join(tb)}.")
         b = bench_cfg = tb[key]
         model = model or b["model"]
-        seq_len = seq_len or int(_v(b["seq_len"]))
-        global_batch_tokens = global_batch_tokens or float(_v(b["global_batch_sequences"])) * seq_len
+        seq_len = int(_v(b["seq_len"])) if seq_len is None else seq_len
+        if global_batch_tokens is None:
+            global_batch_tokens = float(_v(b["global_batch_sequences"])) * seq_len
         lora = lora or not b.get("full_finetune", True)
         ttt_tokens = float(_v(b["tokens_to_train"])) if "tokens_to_train" in b else float(_v(b["samples_to_train"])) * seq_len
     if not model:
         raise TapeoutError("--model (or --benchmark) is required.")
-    seq_len = seq_len or 2048
-    global_batch_tokens = global_batch_tokens or 1024 * seq_len
+    seq_len = 2048 if seq_len is None else seq_len
+    if global_batch_tokens is None:
+        global_batch_tokens = 1024 * seq_len
+    check_context(model, seq_len, "--seq-len")
     r = train(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp)
     if ttt_tokens:
         ev = {k: float(_v(bench_cfg[k])) for k in ("eval_every_samples", "eval_samples", "skip_evals") if k in bench_cfg}

@@ -21,8 +21,6 @@ def validate_cmd(
     from ..errors import TapeoutError
     from ..validation import harness
 
-    if data is not None and not Path(data).is_file():
-        raise TapeoutError(f"--data file '{data}' not found.")
     res = harness.run(data, holdout=holdout)
     results = res["results"]
     if rows_table:
@@ -45,8 +43,9 @@ def validate_cmd(
         if r.skipped:
             reasons[f"{r.mapper}: {r.skipped}"] = reasons.get(f"{r.mapper}: {r.skipped}", 0) + 1
     console.print(table("skipped rows by reason", ["reason", "rows"], sorted(([k, v] for k, v in reasons.items()), key=lambda x: -x[1])))
-    console.print(f"{len(results)} rows in {res['seconds']:.1f} s; overall median |err| "
-                  f"{s['overall']['median_abs_err_pct'] if s['overall']['n'] else float('nan'):.1f}% over {s['overall']['n']} rows")
+    overall = (f"overall median |err| {s['overall']['median_abs_err_pct']:.1f}% over {s['overall']['n']} rows"
+               if s['overall']['n'] else "no row could be predicted (reasons above)")
+    console.print(f"{len(results)} rows in {res['seconds']:.1f} s; {overall}")
     if json_out:
         Path(json_out).write_text(json.dumps(_jsonable({"holdout": holdout, "summary": s,
                                                         "rows": [r.record() for r in results]}), indent=1))

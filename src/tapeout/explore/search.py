@@ -198,12 +198,20 @@ def explore(space, db=None, backend: str = "local", address: str | None = None, 
     size = sp.size
     if method == "auto":
         method = "grid" if size <= s.grid_limit else "nsga2"
-    budget = int(budget or s.budget)
+    budget = int(s.budget if budget is None else budget)
     seed = int(s.seed if seed is None else seed)
-    chunk = int(chunk or s.chunk)
+    chunk = int(s.chunk if chunk is None else chunk)
     context = sp.context_hash()
     t0 = time.perf_counter()
     store = Store(db)
+    # a completed search of the same question (context) and settings is answered from the store
+    tag = f"grid:{chunk}" if method == "grid" else f"nsga2:{seed}:{budget}:{chunk}"
+    done = store.finished(context, tag)
+    if done is not None:
+        if not keep_db_open:
+            store.close()
+        done.update(evaluated=0, reused=done["total"], seconds=time.perf_counter() - t0)
+        return ExploreResult(**done)
     be = make_backend(backend, address, num_cpus)
     sd = sp.model_dump()
     mat = sp.maturity_dict()
@@ -217,6 +225,7 @@ def explore(space, db=None, backend: str = "local", address: str | None = None, 
     finally:
         be.close()
     res = summarize(sp, store, context, method, be.name, evaluated, reused, time.perf_counter() - t0)
+    store.mark_finished(context, tag, res.as_dict())
     if not keep_db_open:
         store.close()
     return res

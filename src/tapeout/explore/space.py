@@ -25,7 +25,7 @@ EXPORT_STATUSES = ("not_controlled", "3A090.b", "3A090.a", "band_2026")
 class ParamRange(BaseModel):
     """A parameter's values: an explicit list, or min/max with step, or num points (lin/log)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     values: list[Any] | None = None
     min: float | None = None
     max: float | None = None
@@ -65,7 +65,7 @@ class WorkloadSpec(BaseModel):
     """One workload of the mix. kind: llm_decode, llm_prefill, or a workload-catalog preset or
     builder (workloads/catalog.py). Extra keys become builder parameters."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     name: str
     kind: str
     weight: float = Field(default=1.0, gt=0)
@@ -117,7 +117,7 @@ class FloorplanSpec(BaseModel):
 
 
 class Constraint(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     metric: str | None = None
     min: float | None = None
     max: float | None = None
@@ -168,13 +168,13 @@ class Constraint(BaseModel):
 
 
 class Objective(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     metric: str
     goal: Literal["max", "min"] = "max"
 
 
 class SearchSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     method: Literal["auto", "grid", "nsga2"] = "auto"
     budget: int = Field(default=5000, ge=1)
     seed: int = 0
@@ -184,7 +184,7 @@ class SearchSettings(BaseModel):
 
 
 class Space(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str = "space"
     description: str = ""
     template: Literal["npu"] = "npu"
@@ -321,14 +321,17 @@ def load_space(path_or_dict) -> Space:
     if isinstance(path_or_dict, dict):
         data = path_or_dict
     else:
+        from ..inputs import read_text, refuse_wrong_kind
+
         p = Path(path_or_dict)
         where = str(p)
-        if not p.is_file():
-            raise TapeoutError(f"design space file '{p}' not found.")
         try:
-            data = yaml.safe_load(p.read_text()) or {}
+            data = yaml.safe_load(read_text(p, "design space file", "space"))
         except yaml.YAMLError as e:
-            raise TapeoutError(f"{p}: not valid YAML ({e}).") from None
+            raise TapeoutError(f"{p}: not valid YAML ({' '.join(str(e).split())}).") from None
+        if not isinstance(data, dict):
+            raise TapeoutError(f"{p}: a design space must be a mapping with parameters, workloads and objectives.")
+        refuse_wrong_kind(data, "design space file", p, "space")
     try:
         space = Space.model_validate(data)
     except ValidationError as e:

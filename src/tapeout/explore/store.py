@@ -44,22 +44,68 @@ def design_keys(design: dict[str, np.ndarray], names: tuple[str, ...], context: 
     return h.view(np.int64)
 
 
+def _sniff(p: Path) -> None:
+    """One line for a path that is not a DuckDB file (missing, empty, another kind of file)."""
+    hint = f"run `tapeout explore SPACE --db {p}` first"
+    if not p.is_file():
+        raise TapeoutError(f"design database '{p}' not found; {hint}.")
+    with open(p, "rb") as f:
+        head = f.read(16)
+    if not head:
+        raise TapeoutError(f"design database '{p}' is an empty file, not a DuckDB store; {hint}.")
+    if head[8:12] != b"DUCK":  # DuckDB's file header carries the magic bytes at offset 8
+        raise TapeoutError(f"'{p}' is not a DuckDB design database; give the --db file written by `tapeout explore`.")
+
+
 class Store:
     def __init__(self, path: str | Path | None = None, read_only: bool = False):
         import duckdb
 
         self.path = ":memory:" if path in (None, ":memory:") else str(path)
-        if read_only and self.path != ":memory:" and not Path(self.path).is_file():
-            raise TapeoutError(f"design database '{self.path}' not found; run `tapeout explore SPACE --db {self.path}` first.")
+        if read_only and self.path != ":memory:":
+            _sniff(Path(self.path))
+        self._snapshot = None
         try:
             self.con = duckdb.connect(self.path, read_only=read_only)
         except Exception as e:  # duckdb.IOException etc.
-            raise TapeoutError(f"cannot open design database '{self.path}': {e}") from None
+            if not (read_only and "lock" in str(e).lower()):
+                raise TapeoutError(f"cannot open design database '{self.path}': {' '.join(str(e).split())}") from None
+            self.con = self._open_snapshot()
         if not read_only:
             self.con.execute("CREATE TABLE IF NOT EXISTS runs (context VARCHAR, started DOUBLE, space VARCHAR, "
                              "method VARCHAR, seed BIGINT)")
             self.con.execute("CREATE TABLE IF NOT EXISTS chunks (context VARCHAR, tag VARCHAR, chunk BIGINT, rows BIGINT)")
+            self.con.execute("CREATE TABLE IF NOT EXISTS finished (context VARCHAR, tag VARCHAR, result VARCHAR)")
         self._columns: dict[str, str] | None = None
+
+    def _open_snapshot(self):
+        """A running `tapeout explore` holds the file's write lock: read a copy of the committed
+        chunks instead (the file and its write-ahead log, copied together; a copy taken
+        while a chunk commits is retried)."""
+        import shutil
+        import tempfile
+
+        import duckdb
+
+        self._snapshot = tempfile.mkdtemp(prefix="tapeout-snapshot-")
+        src, dst = Path(self.path), Path(self._snapshot) / Path(self.path).name
+        last = None
+        for _ in range(5):
+            try:
+                shutil.copyfile(src, dst)
+                wal = src.with_name(src.name + ".wal")
+                if wal.exists():
+                    shutil.copyfile(wal, dst.with_name(dst.name + ".wal"))
+                else:
+                    dst.with_name(dst.name + ".wal").unlink(missing_ok=True)
+                con = duckdb.connect(str(dst))  # replays the copied log into the copy, never the original
+                con.execute("SELECT 1").fetchall()
+                return con
+            except Exception as e:  # noqa: BLE001 (torn copy: try again)
+                last = e
+                time.sleep(0.2)
+        raise TapeoutError(f"cannot read design database '{self.path}' while it is being written ({last}); "
+                           "try again when the exploration has finished.")
 
     # ------------------------------------------------------------------ schema
     def columns(self) -> dict[str, str]:
@@ -178,8 +224,22 @@ class Store:
         q = "SELECT * FROM designs" + (f" WHERE {where}" if where else "")
         self.con.execute(f"COPY ({q}) TO '{Path(path).as_posix()}' (FORMAT PARQUET)")
 
+    def finished(self, context: str, tag: str) -> dict | None:
+        """The stored summary of a completed search of this context and settings (None: not completed)."""
+        row = self.con.execute("SELECT result FROM finished WHERE context = ? AND tag = ? LIMIT 1", [context, tag]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def mark_finished(self, context: str, tag: str, result: dict) -> None:
+        self.con.execute("DELETE FROM finished WHERE context = ? AND tag = ?", [context, tag])
+        self.con.execute("INSERT INTO finished VALUES (?, ?, ?)", [context, tag, json.dumps(result, default=str)])
+
     def close(self) -> None:
         self.con.close()
+        if self._snapshot:
+            import shutil
+
+            shutil.rmtree(self._snapshot, ignore_errors=True)
+            self._snapshot = None
 
 
 def _py(v):

@@ -9,6 +9,7 @@ unit, status and source, copied from shared/data/facts/accelerators.csv), extra_
 from __future__ import annotations
 
 import csv
+import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -68,10 +69,15 @@ class Chip:
         registered in the session catalog as '<id>@<W>w'. Only the TDP changes; the calibrated
         efficiency follows it through the power transfer (perf/calibration.py)."""
         tdp = self.get("tdp_w")
-        if not isinstance(tdp, (int, float)) or watts <= 0:
-            raise TapeoutError(f"power limit {watts} W for {self.id}: the limit must be > 0 and the chip needs a tdp_w.")
+        if not isinstance(tdp, (int, float)) or not math.isfinite(watts) or watts <= 0:
+            raise TapeoutError(f"power limit {watts} W for {self.id}: the limit must be a finite number > 0 and the chip needs a tdp_w.")
         if watts >= tdp:
             return self
+        # below the idle (static) power the chip cannot run at any clock (params.py: static_w)
+        idle = float(self.get("static_power_fraction", 0.0)) * float(self.nominal_tdp_w or tdp)
+        if watts <= idle:
+            raise TapeoutError(f"power limit {watts:g} W for {self.id} is at or below its idle power of {idle:.0f} W "
+                               f"(static_power_fraction x {float(self.nominal_tdp_w or tdp):g} W TDP); give --power-limit above {idle:.0f} W.")
         specs = dict(self.specs)
         specs["tdp_w"] = Spec(float(watts), "W", "derived", f"power limit of {self.id} (nominal {tdp:g} W)")
         c = Chip(id=f"{self.calibration_id}@{watts:g}w", name=f"{self.name} @ {watts:g} W", vendor=self.vendor,

@@ -204,7 +204,13 @@ def serve(
         bmax = max_batch(cfg, pr, par.tp, par.ep, cap, seq, weight_bytes_factor)
         if bmax < 1:
             need = weight_bytes_per_chip(cfg, pr, par.tp, par.ep, weight_bytes_factor) / 2**30
-            fit_msgs.append(f"{par}: weights need {need:.1f} GiB/chip of {cap / 2**30 * USABLE_MEMORY_FRACTION:.1f} usable")
+            free = cap / 2**30 * (USABLE_MEMORY_FRACTION - ACTIVATION_RESERVE_FRACTION) - need
+            if free > 0:  # the weights fit; one sequence's KV cache does not
+                kv = kv_bytes_per_token_per_chip(cfg, pr, par.tp) * seq / 2**30
+                fit_msgs.append(f"{par}: weights fit ({need:.1f} GiB/chip) but the KV cache of one {seq:,}-token "
+                                f"sequence needs {kv:.1f} GiB/chip of the {free:.1f} GiB left")
+                continue
+            fit_msgs.append(f"{par}: weights need {need:.1f} GiB/chip of {need + free:.1f} usable (after the activation reserve)")
             continue
         batches = [batch] if batch is not None else _pow2_upto(bmax)
         for b in batches:
@@ -229,7 +235,7 @@ def serve(
     if best is None:
         raise TapeoutError(
             f"{cfg.name} at {pr.name} does not fit on {num_chips} x {c.id}: " + "; ".join(fit_msgs[:3])
-            + ". Use more chips (--num-chips), a smaller precision, or a chip with more memory."
+            + ". Use more chips (--num-chips), a smaller precision, shorter sequences, or a chip with more memory."
         )
     return best
 

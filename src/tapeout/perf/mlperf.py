@@ -288,6 +288,10 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         mem = w + kv_tok * occupancy * st.batch + cap * ACTIVATION_RESERVE_FRACTION
         results.append(dict(tp=t, ep=e, pp=pl, dp=dp, tokens_per_s=total, batch=st.batch, tpot=st.step_s,
                             ttft=st.ttft_s, mem=mem, _sm=sm))
+    if not results and not misses:  # no layout at all: the pinned --tp/--pp does not divide the chips
+        raise TapeoutError(f"no layout of {cfg.name} with tp={tp or 'any'} pp={pp or 'any'} on {num_chips} x {c.id}: "
+                           f"tp x pp must divide --num-chips, tp must divide {cfg.num_attention_heads} heads and fit the "
+                           f"scale-up domain of {domain}; change --tp or --num-chips.")
     if not results:
         raise TapeoutError(f"{cfg.name} at {pr.name} cannot be served on {num_chips} x {c.id} in scenario "
                            f"{scenario}: " + "; ".join(misses[:4]) + ". Add chips or lower the precision.")

@@ -305,11 +305,15 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     from ..precision import Precision
 
     pr = Precision(pr.name, pr.compute if pr.compute in ("fp8", "int8", "bf16", "fp16") else "bf16", "bf16", "bf16", pr.compute)
+    from ..precision import COMPUTE_PEAK_FIELD
     from .serving_sim import ensure_vector
 
     p = ensure_vector(params if params is not None else c.params())
     topo = Topology.from_params(p, c.family)
     cap = float(np.min(p.mem_capacity))
+    if float(np.max(p.peak(COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")))) <= 0:
+        raise TapeoutError(f"chip '{c.id}' has no {pr.compute} matrix support; choose another --precision (supported: "
+                           f"{', '.join(k for k in ('bf16', 'fp16', 'fp8', 'int8') if c.supports(k))}).")
     global_seqs = max(1, int(round(global_batch_tokens / seq_len)))
     fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention, lora=lora)
     domain = int(np.max(p.scaleup_domain))
@@ -328,11 +332,10 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     tokens = global_seqs * seq_len
     tps = tokens / r["step"]
     flops_tok = model_flops_per_token(cfg, seq_len, lora)
-    from ..precision import COMPUTE_PEAK_FIELD
-
     peak_key = COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")
     mfu = flops_tok * tps / (num_chips * float(np.max(p.peak(peak_key))))  # vs the GEMM dtype's dense peak
-    mfu_bf16 = flops_tok * tps / (num_chips * float(np.max(p.peak("bf16"))))
+    bf16_peak = float(np.max(p.peak("bf16")))  # 0 on a chip without bf16 (Ascend 910B runs fp16)
+    mfu_bf16 = flops_tok * tps / (num_chips * bf16_peak) if bf16_peak > 0 else None
     from .mlperf import interval
 
     lo, hi = interval(r["step"], c)

@@ -25,6 +25,9 @@ from .quality import quality_loss
 from .transform import CompressionScheme, apply_compression, evaluate_compressed
 
 _LOCK = threading.RLock()
+# the one structured-sparse pattern matrix engines run: 2 of every 4 weights (NVIDIA A100 Tensor Core GPU
+# Architecture whitepaper, 2020, "Fine-Grained Structured Sparsity"; AMD CDNA 3 ISA, SMFMAC sparse instructions)
+HARDWARE_NM = (2, 4)
 
 SERVE_PATCH = """
 perf/llm.py (requested):
@@ -121,6 +124,11 @@ def serve_with_compression(model, chip, num_chips: int = 1, precision: str = "bf
         pr = pr.with_kv(kv_precision.replace("-", "_") if kv_precision.replace("-", "_") in DTYPE_BITS else kv_precision)
     scheme = sparsity_scheme(sparsity)
     sf = chip_sparsity_factor(c)
+    if scheme.nm and scheme.nm != HARDWARE_NM:
+        n_, m_ = scheme.nm
+        raise TapeoutError(f"--sparsity {n_}:{m_}: {c.id} runs structured sparsity {HARDWARE_NM[0]}:{HARDWARE_NM[1]} only "
+                           f"(keeps {HARDWARE_NM[0]} of every {HARDWARE_NM[1]} weights), not {n_}:{m_}; use --sparsity 2:4, "
+                           f"or unstructured:{n_ / m_:.2g} for the same density.")
     if scheme.nm:
         if sf > 1.0:
             notes.append(f"{scheme.sparsity} sparse math: min(sparsity_factor {sf:g}, {scheme.nm[1]}/{scheme.nm[0]}) x 0.85 "

@@ -207,7 +207,7 @@ def assess_chip(chip) -> dict:
 class DesignSpec(BaseModel):
     """A custom design file for `tapeout compliance --design FILE`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str = "custom design"
     process_node: str = "N5"
     die_area_mm2: float = Field(gt=0, description="area of ONE logic die, mm^2")
@@ -241,13 +241,16 @@ class DesignSpec(BaseModel):
 
 
 def load_design(path: str | Path) -> DesignSpec:
+    from ..inputs import read_text, refuse_wrong_kind
+
     p = Path(path)
-    if not p.is_file():
-        raise TapeoutError(f"--design {path}: file not found; give a YAML file with die_area_mm2 and tops.")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.safe_load(read_text(p, "--design", "design"))
     except yaml.YAMLError as e:
-        raise TapeoutError(f"--design {path}: not valid YAML ({e}).") from None
+        raise TapeoutError(f"--design {path}: not valid YAML ({' '.join(str(e).split())}).") from None
+    if not isinstance(data, dict):
+        raise TapeoutError(f"--design {path}: a design must be a mapping with die_area_mm2 and tops.")
+    refuse_wrong_kind(data, "--design", p, "design")
     try:
         return DesignSpec.model_validate(data)
     except ValidationError as e:

@@ -35,11 +35,19 @@ class CustomChip(Chip):
         return self._params
 
 
-def _space_dict(study, base: Path, rel: str) -> dict:
-    p = (base / rel) if not Path(rel).is_absolute() else Path(rel)
-    if not p.is_file():
-        raise TapeoutError(f"design_spaces: file '{rel}' not found (relative to the study file).")
-    d = yaml.safe_load(p.read_text())
+def space_path(base: Path, rel: str) -> Path:
+    return (base / rel) if not Path(rel).is_absolute() else Path(rel)
+
+
+def space_dict(study, base: Path, rel: str) -> dict:
+    """The design space `rel` (relative to the study file) with the study's constraints and
+    search settings merged in, validated (load_space) before anything runs."""
+    from ..explore.space import load_space
+
+    if not space_path(base, rel).is_file():
+        raise TapeoutError(f"design_spaces: file '{rel}' not found (relative to the study file, in {base}).")
+    load_space(space_path(base, rel))  # one-line errors: missing, binary, empty, wrong kind, bad field
+    d = yaml.safe_load(space_path(base, rel).read_text(encoding="utf-8-sig"))
     cons = list(d.get("constraints") or [])
     c = study.constraints
     if c.max_tdp_w:
@@ -69,6 +77,10 @@ def _space_dict(study, base: Path, rel: str) -> dict:
         s["method"] = study.search.method
     d["search"] = s
     d.setdefault("name", Path(rel).stem)
+    try:
+        load_space(d)
+    except TapeoutError as e:
+        raise TapeoutError(f"design_spaces '{rel}' with the study's constraints: {e}") from None
     return d
 
 
@@ -137,7 +149,7 @@ def _scalarize(p):
 
 
 
-def explore_spaces(study, base: Path, out: Path, matrix: list[dict], ref: str | None, progress=None,
+def explore_spaces(study, spaces: list[dict], out: Path, matrix: list[dict], ref: str | None, progress=None,
                    backend: str = "local", address: str | None = None):
     from ..explore import explore
     from ..explore.maturity import baseline_metrics
@@ -148,8 +160,7 @@ def explore_spaces(study, base: Path, out: Path, matrix: list[dict], ref: str | 
 
     designs, info, candidates = [], {}, []
     db = out / "designs.duckdb"
-    for rel in study.design_spaces:
-        sd = _space_dict(study, base, rel)
+    for sd in spaces:
         if progress:
             progress(f"exploring {sd['name']}")
         res = explore(sd, db=str(db), backend=backend, address=address)

@@ -1,13 +1,13 @@
 """`tapeout run STUDY --out DIR`: evaluate catalog chips on the workload mix, explore the
 custom-NPU design spaces, store everything in DIR/study.duckdb, write DIR/results.json and
 DIR/report.html. A run that stops midway leaves DIR/RUNNING; running again resumes (the
-design store skips evaluated designs); a finished DIR needs --force to be overwritten."""
+design store skips evaluated designs); a finished DIR needs --force to be overwritten, and
+only a DIR that an earlier run marked as its own (study/outdir.py) is ever written over."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -17,21 +17,9 @@ from .. import __version__
 from ..errors import TapeoutError
 from ..hardware.catalog import get_chip
 from .evaluate import geo_mean, safe_evaluate
+from .explore_bridge import space_dict, space_path
+from .outdir import prepare_out, study_hash
 from .schema import Study, load_study
-
-
-def _prepare_out(out: Path, force: bool) -> bool:
-    """Returns True when resuming an interrupted run."""
-    if out.exists():
-        if (out / "RUNNING").exists():
-            return True
-        if any(out.iterdir()):
-            if not force:
-                raise TapeoutError(f"output directory '{out}' exists and holds a finished run; pass --force to overwrite it or choose another --out.")
-            shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "RUNNING").write_text(_dt.datetime.now().isoformat())
-    return False
 
 
 def _chip_summary(study: Study, matrix: list[dict], ref: str) -> list[dict]:
@@ -143,8 +131,11 @@ def _llm_diagnostics(study: Study, matrix: list[dict]) -> tuple[list[dict], dict
 def run_study(path: str | Path, out: str | Path, force: bool = False, progress=None, backend: str = "local", address: str | None = None) -> dict:
     t0 = time.time()
     study, base = load_study(path)
+    # every design space is read and validated before the output folder is touched
+    spaces = [space_dict(study, base, rel) for rel in study.design_spaces]
     out = Path(out)
-    resumed = _prepare_out(out, force)
+    inputs = [Path(path)] + [space_path(base, rel) for rel in study.design_spaces]
+    resumed = prepare_out(out, study_hash(study, spaces), force, Path(path), inputs)
     chips = [get_chip(c) for c in study.chips]
     ref = "h100-sxm" if "h100-sxm" in study.chips else (study.chips[0] if study.chips else None)
     matrix = []
@@ -161,7 +152,7 @@ def run_study(path: str | Path, out: str | Path, force: bool = False, progress=N
     if study.design_spaces:
         from .explore_bridge import explore_spaces
 
-        designs, chosen, explore_info, extra_rows = explore_spaces(study, base, out, matrix, ref, progress=progress,
+        designs, chosen, explore_info, extra_rows = explore_spaces(study, spaces, out, matrix, ref, progress=progress,
                                                                   backend=backend, address=address)
         summary += extra_rows
     compliance, rule_version = _compliance(study.chips)

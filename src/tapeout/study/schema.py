@@ -28,7 +28,7 @@ TRAFFIC_UNITS = {
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Traffic(Strict):
@@ -184,6 +184,9 @@ def parse_study_text(text: str, where: str = "study", fmt: str = "yaml") -> Stud
         raise TapeoutError(f"{where}:{line}: not valid {fmt.upper()} ({getattr(e, 'problem', None) or e}).") from None
     if not isinstance(data, dict):
         raise TapeoutError(f"{where}: a study must be a mapping with name, workloads and chips.")
+    from ..inputs import refuse_wrong_kind
+
+    refuse_wrong_kind(data, "study file", where, "study")
     lines = _line_index(text) if fmt == "yaml" else {}
     try:
         return Study.model_validate(data)
@@ -204,12 +207,9 @@ def parse_study_text(text: str, where: str = "study", fmt: str = "yaml") -> Stud
 
 
 def load_study(path: str | Path) -> tuple[Study, Path]:
+    from ..inputs import read_text
+
     p = Path(path)
-    if not p.is_file():
-        raise TapeoutError(f"study file '{p}' not found.")
     fmt = "toml" if p.suffix == ".toml" else "yaml"
-    try:
-        text = p.read_text()
-    except UnicodeDecodeError:
-        raise TapeoutError(f"{p}: not a text file.") from None
+    text = read_text(p, "study file", "study")
     return parse_study_text(text, str(p), fmt), p.resolve().parent

@@ -51,9 +51,48 @@ def default_data() -> Path:
     return Path(str(resources.files("tapeout").joinpath("data", "measured", "end_to_end.csv")))
 
 
+# columns every mapper or the harness reads; a file without one of them is unusable
+REQUIRED_COLUMNS = ("id", "category", "workload", "scenario", "accelerator", "n_accelerators", "precision", "metric",
+                    "value", "unit")
+
+
 def read_rows(path: Path | str) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    """The rows of a CSV in end_to_end.csv's schema; a file that is not text, lacks a required
+    column or has no data row is refused with one line."""
+    import io
+
+    from ..errors import TapeoutError
+    from ..inputs import read_text
+
+    text = read_text(path, "--data", "csv")
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        head = reader.fieldnames or []
+        missing = [c for c in REQUIRED_COLUMNS if c not in head]
+        if missing:
+            raise TapeoutError(f"--data '{path}': missing column(s) {', '.join(missing)}; the header needs "
+                               f"{', '.join(REQUIRED_COLUMNS)} (see end_to_end.csv).")
+        rows = list(reader)
+    except csv.Error as e:
+        raise TapeoutError(f"--data '{path}': not a readable CSV ({e}).") from None
+    if not rows:
+        raise TapeoutError(f"--data '{path}': has a header but no data rows; add at least one measured row.")
+    return rows
+
+
+def row_problem(row: dict) -> str | None:
+    """Why a row cannot be scored whatever the mapper (None: it can)."""
+    v = row.get("value")
+    try:
+        meas = float(v)
+    except (TypeError, ValueError):
+        return f"value '{v}' is not a number"
+    if not math.isfinite(meas) or meas <= 0:
+        return f"value '{v}' is not a finite number > 0"
+    n = (row.get("n_accelerators") or "").strip()
+    if not n.isdigit() or int(n) < 1:
+        return f"n_accelerators '{n}' is not a positive integer"
+    return None
 
 
 def scenario_class(row: dict) -> str:
@@ -74,7 +113,10 @@ def predict_row(row: dict) -> RowResult:
         meas = None
     base = dict(id=row.get("id", ""), category=row.get("category", ""), scenario=scenario_class(row),
                 accelerator=row.get("accelerator", ""), n_accelerators=row.get("n_accelerators", ""),
-                unit=row.get("unit", ""), measured=meas)
+                unit=row.get("unit", ""), measured=meas if meas is not None and math.isfinite(meas) else None)
+    bad = row_problem(row)
+    if bad:
+        return RowResult(mapper="-", benchmark=_bench_guess(row), skipped=bad, **base)
     for name, fn in registry.MAPPERS:
         try:
             pred = fn(row)

@@ -128,10 +128,24 @@ def build_workload(kind: str, **params) -> OpGraph:
     else:
         preset = get_preset(k)
         fn, args = BUILDERS[preset.kind], {**preset.defaults, **params}
+    import inspect
+
+    sig = inspect.signature(fn).parameters
+    if not any(p.kind == p.VAR_KEYWORD for p in sig.values()):
+        unknown = [k for k in params if k not in sig]
+        if unknown:
+            raise TapeoutError(f"workload '{kind}': unknown parameter '{unknown[0]}'. Parameters: "
+                               f"{', '.join(k for k in sig if k not in ('kind',))}.")
     try:
         return fn(**args)
     except TypeError as e:
-        raise TapeoutError(f"workload '{kind}': bad parameter ({e}). Parameters: {sorted(args)}.") from None
+        import re
+
+        known = [k for k, p in sig.items() if p.kind != p.VAR_KEYWORD]
+        known += [k for k in args if k not in params and k not in known]  # the preset's own settings
+        m = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        what = f"unknown parameter '{m.group(1)}'" if m else f"bad parameter ({e})"
+        raise TapeoutError(f"workload '{kind}': {what}. Parameters: {', '.join(known)}.") from None
 
 
 def _params(chip_or_params) -> ChipParams:

@@ -198,13 +198,15 @@ def save_workload(graph: OpGraph, path: str | Path) -> Path:
 
 
 def load_workload(path: str | Path) -> OpGraph:
+    from ..inputs import read_text
+
     p = Path(path)
-    if not p.is_file():
-        raise TapeoutError(f"workload file '{p}' not found.")
     try:
-        doc = json.loads(p.read_text())
+        doc = json.loads(read_text(p, "workload file", "workload"))
     except json.JSONDecodeError as e:
-        raise TapeoutError(f"{p}: not valid JSON ({e.msg} at line {e.lineno}).") from None
+        raise TapeoutError(f"{p}: not valid JSON ({e.msg} at line {e.lineno}); give a workload file from `tapeout import`.") from None
+    if not isinstance(doc, dict):
+        raise TapeoutError(f"{p}: not a workload file (a JSON object from `tapeout import`).")
     if doc.get("format") != FORMAT:
         raise TapeoutError(f"{p}: field 'format' must be '{FORMAT}' (write it with `tapeout import`).")
     ops = []

@@ -17,7 +17,7 @@ from ..errors import TapeoutError, unknown_name_error, validation_error
 
 
 class LLMConfig(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
     name: str = "custom"
     hidden_size: int = Field(gt=0)
@@ -190,10 +190,14 @@ def load_llm(name_or_path: str) -> LLMConfig:
     if p.suffix == ".json" or p.is_file():
         if not p.is_file():
             raise TapeoutError(f"model config file '{p}' not found.")
+        from ..inputs import read_text
+
         try:
-            data = json.loads(p.read_text())
+            data = json.loads(read_text(p, "model config file", "model"))
         except json.JSONDecodeError as e:
             raise TapeoutError(f"{p}: not valid JSON ({e.msg} at line {e.lineno}).") from None
+        if not isinstance(data, dict):
+            raise TapeoutError(f"{p}: a model config must be a JSON object (a Hugging Face config.json).")
         data.setdefault("name", p.stem)
         return _validate(data, str(p))
     key = _normalize(name_or_path)

@@ -1,0 +1,86 @@
+"""Input boundary: read a user's file or number once, and turn everything unusable into one
+TapeoutError line naming the field and the fix (binary, empty, wrong kind, NaN, inf, <= 0).
+Loaders (study, design space, design, workload, validation CSV) go through here."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from .errors import TapeoutError
+
+# what each kind of tapeout input file holds, and the command that takes it
+KINDS = {
+    "study": ("a study file (workloads with traffic, chips or design_spaces)", "tapeout run FILE --out DIR"),
+    "space": ("a design-space file (parameters, workloads, objectives)", "tapeout explore FILE"),
+    "design": ("a chip design file (die_area_mm2, tops)", "tapeout compliance --design FILE"),
+    "workload": ("a workload file from `tapeout import`", "tapeout run-workload FILE --chip C"),
+    "model": ("a Hugging Face config.json", "tapeout serve --model FILE"),
+    "csv": ("a CSV in end_to_end.csv's schema", "tapeout validate --data FILE"),
+}
+
+
+def read_text(path: str | Path, field: str, want: str) -> str:
+    """The UTF-8 text of a user file; missing, directory, empty and binary files are refused
+    with one line (`field` names the option or argument, `want` the kind expected)."""
+    p = Path(path)
+    what, cmd = KINDS[want]
+    if not p.exists():
+        raise TapeoutError(f"{field} '{p}' not found; give {what}.")
+    if p.is_dir():
+        raise TapeoutError(f"{field} '{p}' is a directory; give {what}.")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise TapeoutError(f"{field} '{p}' cannot be read ({e.strerror}).") from None
+    if not data.strip():
+        raise TapeoutError(f"{field} '{p}' is empty; give {what}.")
+    if b"\x00" in data[:65536]:
+        raise TapeoutError(f"{field} '{p}' is a binary file, not text; give {what}.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise TapeoutError(f"{field} '{p}' is a binary file, not UTF-8 text (byte {e.start}); give {what}.") from None
+    return text
+
+
+def kind_of(data) -> str | None:
+    """Which kind of tapeout file a parsed mapping looks like (None: none of them)."""
+    if not isinstance(data, dict):
+        return None
+    if data.get("format") == "tapeout-workload/1" or ("ops" in data and "format" in data):
+        return "workload"
+    if "parameters" in data or "derived" in data or "template" in data:
+        return "space"
+    wl = data.get("workloads")
+    if isinstance(wl, list) and ("chips" in data or "design_spaces" in data or
+                                 any(isinstance(w, dict) and "traffic" in w for w in wl)):
+        return "study"
+    if "tops" in data or "die_area_mm2" in data:
+        return "design"
+    return None
+
+
+def refuse_wrong_kind(data, field: str, path, want: str) -> None:
+    """One line when a parsed file is another kind of tapeout input than `want`."""
+    got = kind_of(data)
+    if got is not None and got != want:
+        what, cmd = KINDS[got]
+        raise TapeoutError(f"{field} '{path}' is {what}, not {KINDS[want][0]}; "
+                           f"run it with `{cmd.replace('FILE', str(path))}`.")
+
+
+def finite(field: str, value, gt: float | None = None, ge: float | None = None, integer: bool = False,
+           unit: str = "") -> float:
+    """`value` as a finite number (an int when `integer`), bounded below; else one line."""
+    u = f" {unit}" if unit else ""
+    need = "a finite " + ("whole number" if integer else "number") + \
+        (f" > {gt:g}{u}" if gt is not None else f" >= {ge:g}{u}" if ge is not None else "")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TapeoutError(f"{field} must be {need}, got '{value}'.") from None
+    if not math.isfinite(v) or (gt is not None and not v > gt) or (ge is not None and not v >= ge) \
+            or (integer and v != int(v)):
+        raise TapeoutError(f"{field} must be {need}, got {value}.")
+    return int(v) if integer else v
