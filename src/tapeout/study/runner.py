@@ -205,11 +205,11 @@ def _usd(x: float) -> str:
 
 
 def _assumptions(study: Study) -> list[dict]:
-    from ..perf.llm import ACTIVATION_RESERVE_FRACTION, PREFILL_CHUNK_TOKENS, USABLE_MEMORY_FRACTION
+    from ..perf.serving_memory import ACTIVATION_RESERVE_FRACTION, USABLE_MEMORY_FRACTION
 
     a = [
         {"item": "calibration", "value": "efficiencies fitted to microbenchmarks only (data/calibration/fitted.yaml); chips without their own fit use the family or generic mean"},
-        {"item": "LLM serving", "value": f"steady-state continuous batching, chunked prefill of {PREFILL_CHUNK_TOKENS} tokens, {USABLE_MEMORY_FRACTION:.0%} usable memory, {ACTIVATION_RESERVE_FRACTION:.0%} activation reserve; SLOs applied to mean TTFT/TPOT"},
+        {"item": "LLM serving", "value": f"the serving engine validate scores (perf/mlperf.serve_at_scale): TP/EP/PP/DP layouts, continuous batching with fused chunked prefill, paged KV cache, {USABLE_MEMORY_FRACTION:.0%} usable memory, {ACTIVATION_RESERVE_FRACTION:.0%} activation reserve; SLOs applied to p99 TTFT/TPOT (M/M/1 admission queue)"},
         {"item": "chips per node", "value": study.chips_per_node},
         {"item": "cost per unit", "value": "TCO per chip-year (data/econ: server share, network share, PUE, electricity price, amortisation) / units per year"},
         {"item": "chip prices", "value": "published estimates from the catalog (price_usd, status estimate/secondary); otherwise modelled unit cost x 2"},
