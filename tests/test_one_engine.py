@@ -63,3 +63,19 @@ def test_latency_bound_never_beats_offline():
     bounded = serve(MODEL, CHIP, N, PREC, I, O, max_tpot_s=0.05, max_ttft_s=2.0)
     assert bounded.output_tokens_per_s <= free.output_tokens_per_s
     assert bounded.tpot_s <= 0.05
+
+
+def test_explorer_front_agreement_closed_forms():
+    from types import SimpleNamespace
+
+    from tapeout.study.explore_bridge import front_agreement, rank_correlation
+
+    assert rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert rank_correlation([1, 2], [1, 2]) is None  # too few pairs to rank
+    cands = [SimpleNamespace(id=f"npu-{i}", _explorer={"space": "s", "perf_per_tco": float(i), "perf_per_watt": float(i)})
+             for i in range(4)]
+    summary = [{"chip": f"npu-{i}", "perf_per_tco": 10.0 - i, "perf_per_watt": float(i)} for i in range(4)]
+    a = front_agreement(cands, summary)
+    assert a["designs"] == 4 and a["spearman_perf_per_tco"] == pytest.approx(-1.0)
+    assert a["spearman_perf_per_watt"] == pytest.approx(1.0)

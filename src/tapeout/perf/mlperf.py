@@ -41,7 +41,7 @@ def benchmarks() -> dict:
     return yaml.safe_load(resources.files("tapeout").joinpath("data", "mlperf", "benchmarks.yaml").read_text())
 
 
-def _v(x):
+def value_of(x):
     return x["value"] if isinstance(x, dict) and "value" in x else x
 
 
@@ -78,9 +78,9 @@ def dataset_lengths(benchmark: str) -> tuple[np.ndarray, np.ndarray] | None:
     with open(path, newline="") as f:
         a = np.array([[float(r["input_length"]), float(r["output_length"])] for r in csv.DictReader(f)])
     ins, outs = a[:, 0], a[:, 1]
-    target = float(_v(b["mean_output_tokens"]))
+    target = float(value_of(b["mean_output_tokens"]))
     if abs(outs.mean() / target - 1.0) > 0.01:
-        cap = float(_v(b.get("max_output_tokens", outs.max())) or outs.max())
+        cap = float(value_of(b.get("max_output_tokens", outs.max())) or outs.max())
         outs = np.clip(np.rint(outs * target / outs.mean()), 1, cap)
     outs = np.maximum(outs, 1.0)
     ins.setflags(write=False)
@@ -94,7 +94,7 @@ def offline_sample_count(benchmark: str, tokens_per_s: float, mean_output: float
     b = inference_benchmark(benchmark)
     run = benchmarks()["offline_run"]
     qps = tokens_per_s / max(mean_output, 1e-9)
-    return int(max(_v(b["offline_min_query_count"]), math.ceil(_v(run["sample_slack"]) * _v(run["min_duration_s"]) * qps)))
+    return int(max(value_of(b["offline_min_query_count"]), math.ceil(value_of(run["sample_slack"]) * value_of(run["min_duration_s"]) * qps)))
 
 
 @dataclass
@@ -401,13 +401,13 @@ def serve_benchmark(benchmark: str, chip, num_chips: int = 8, scenario: str = "o
     c = get_chip(chip)
     if precision is None:
         precision = "fp8" if c.supports("fp8") else ("int8" if c.supports("int8") else "bf16")
-    I = float(input_len or _v(b["mean_input_tokens"]))
-    O = float(_v(b["mean_output_tokens"]))
+    I = float(input_len or value_of(b["mean_input_tokens"]))
+    O = float(value_of(b["mean_output_tokens"]))
     r = serve_at_scale(b["model"], c, num_chips, precision, I, O, scenario, ttft, tpot, beams=int(b.get("beams", 1)),
                        whole_query_bound=whole, simulate=simulate, tp=tp, pp=1 if tp else None, max_batch=max_batch,
                        dataset=b["name"],
-                       max_in=int(_v(b.get("max_input_tokens", 4 * I)) or 4 * I),
-                       max_out=int(_v(b.get("max_output_tokens", 4 * O)) or 4 * O))
+                       max_in=int(value_of(b.get("max_input_tokens", 4 * I)) or 4 * I),
+                       max_out=int(value_of(b.get("max_output_tokens", 4 * O)) or 4 * O))
     r.benchmark = b["name"]
     st = b["mean_input_tokens"].get("status") if isinstance(b["mean_input_tokens"], dict) else ""
     r.notes.append(f"dataset means: input {I:.0f} tok ({st}), output {O:.0f} tok; see data/mlperf/benchmarks.yaml")

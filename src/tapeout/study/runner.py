@@ -22,7 +22,7 @@ from .outdir import prepare_out, study_hash
 from .schema import Study, load_study
 
 
-def _chip_summary(study: Study, matrix: list[dict], ref: str) -> list[dict]:
+def chip_summary(study: Study, matrix: list[dict], ref: str) -> list[dict]:
     """Per chip: traffic-weighted geometric mean over workloads of perf/W and perf/TCO$
     relative to the reference chip, and the fleet TCO for the whole mix."""
     wl = {w.name: w for w in study.workloads}
@@ -147,7 +147,7 @@ def run_study(path: str | Path, out: str | Path, force: bool = False, progress=N
     rooflines, shares = _llm_diagnostics(study, matrix)
     for r in matrix:
         r["time_by_bound"] = shares.get((r["workload"], r["chip"]))
-    summary = _chip_summary(study, matrix, ref) if ref else []
+    summary = chip_summary(study, matrix, ref) if ref else []
     designs, chosen, explore_info = [], None, {}
     if study.design_spaces:
         from .explore_bridge import explore_spaces
@@ -192,10 +192,10 @@ def run_study(path: str | Path, out: str | Path, force: bool = False, progress=N
         "seconds": round(time.time() - t0, 2),
     }
     _store(out / "study.duckdb", res)
-    (out / "results.json").write_text(json.dumps(_clean(res), indent=1, default=str))
+    (out / "results.json").write_text(json.dumps(clean_json(res), indent=1, default=str))
     from ..report.html import write_report
 
-    write_report(_clean(res), out / "report.html")
+    write_report(clean_json(res), out / "report.html")
     (out / "RUNNING").unlink(missing_ok=True)
     return res
 
@@ -229,11 +229,11 @@ def _sources(chip_ids: list[str]) -> list[dict]:
     return rows
 
 
-def _clean(x):
+def clean_json(x):
     if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items() if not str(k).startswith("_")}
+        return {str(k): clean_json(v) for k, v in x.items() if not str(k).startswith("_")}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [clean_json(v) for v in x]
     if isinstance(x, (np.floating,)):
         return float(x)
     if isinstance(x, (np.integer,)):
