@@ -46,13 +46,20 @@ def test_private_attributes_of_other_modules_unused():
     assert not bad, "\n".join(bad)
 
 
+# Known back-edges still to remove (docs/notes/issue-15.md): ChipParams.from_chip applies the
+# calibration, Topology reads the collective-algorithm calibration, workload_throughput costs a
+# preset. Moving calibration lookup into hardware/ and workload_throughput into perf/ clears them;
+# the list may only shrink.
+KNOWN_BACK_EDGES = {("hardware/params.py", "..perf.calibration"), ("hardware/topology.py", "..perf.collectives"),
+                    ("workloads/catalog.py", "..perf.opcost"), ("workloads/catalog.py", "..perf.recsys")}
+
+
 @pytest.mark.parametrize("pkg", ["hardware", "workloads"])
 def test_early_stages_never_import_perf(pkg):
     """Data flows one way (DESIGN.md): hardware/ and workloads/ come before perf/."""
-    bad = [f"{f.relative_to(SRC)}:{node.lineno} imports {mod}"
-           for f in (SRC / pkg).rglob("*.py") for node, mod, _ in _imports(f)
-           if mod.lstrip(".").startswith("perf") or mod.startswith("tapeout.perf")]
-    assert not bad, "\n".join(bad)
+    found = {(str(f.relative_to(SRC)), "." * node.level + mod) for f in (SRC / pkg).rglob("*.py")
+             for node, mod, _ in _imports(f) if mod.startswith(("perf", "tapeout.perf"))}
+    assert found <= KNOWN_BACK_EDGES, sorted(found - KNOWN_BACK_EDGES)
 
 
 def test_unexpected_mapper_exception_propagates(monkeypatch):
