@@ -85,7 +85,7 @@ def test_eval_time_closed_form_and_monotone():
 
 
 def test_benchmarks_yaml_eval_fields():
-    from tapeout.perf.mlperf import _v, benchmarks
+    from tapeout.perf.mlperf import value_of as _v, benchmarks
 
     tb = benchmarks()["training"]
     assert _v(tb["gpt3-175b"]["eval_every_samples"]) == 24576 and _v(tb["gpt3-175b"]["eval_samples"]) == 5662

@@ -21,13 +21,13 @@ console = Console(width=None if Console().is_terminal else 160)
 err_console = Console(stderr=True)
 
 
-def _jsonable(x):
+def jsonable(x):
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
+        return jsonable(x.tolist())
     if isinstance(x, (np.floating, float)):
         v = float(x)
         return v if math.isfinite(v) else None
@@ -40,7 +40,7 @@ def _jsonable(x):
 
 def print_json(obj) -> None:
     """Machine-readable output on stdout (no rich markup)."""
-    print(json.dumps(_jsonable(obj), indent=2))
+    print(json.dumps(jsonable(obj), indent=2))
 
 
 def table(title: str, columns: list[str], rows: list[list], caption: str | None = None) -> Table:

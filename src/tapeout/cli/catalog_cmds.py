@@ -103,7 +103,7 @@ def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's micr
     import json
     from pathlib import Path
 
-    from .app import _jsonable
+    from .app import jsonable
 
     if kernels is None and (holdout or stack or stack_version):
         from ..errors import TapeoutError
@@ -115,7 +115,7 @@ def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's micr
         if out:
             import yaml
 
-            Path(out).write_text(yaml.safe_dump(_jsonable({k: fitted[k] for k in ("source", "fit")}), sort_keys=False))
+            Path(out).write_text(yaml.safe_dump(jsonable({k: fitted[k] for k in ("source", "fit")}), sort_keys=False))
     else:
         from ..perf.fit import fit_all, write_fitted
 
@@ -126,7 +126,7 @@ def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's micr
         print_json(fitted)
         return
     if json_out:
-        Path(json_out).write_text(json.dumps(_jsonable(fitted), indent=1))
+        Path(json_out).write_text(json.dumps(jsonable(fitted), indent=1))
     if kernels is not None:
         src = fitted["source"]
         console.print(table(f"{src['package']} {src['package_version']}: shared parameters ({fitted['fit']['rows']} kernels "

@@ -7,7 +7,7 @@ import typer
 
 from ..hardware.catalog import get_chip
 from ..ops import OP_KINDS
-from ..perf.llm import serve, step_costs
+from ..perf.llm import PREFILL_CHUNK_TOKENS, serve, step_costs
 from ..perf.opcost import BOUNDS
 from .app import app, console, print_json, table
 from .checks import check_context
@@ -93,7 +93,8 @@ def explain_cmd(
         raise TapeoutError(f"--phase must be decode or prefill, got '{phase}'.")
     check_context(model, input_len + output_len, "--input-len + --output-len")
     r = serve(model, chip, num_chips, precision, input_len, output_len, batch=batch, tp=tp, kv_precision=kv_precision)
-    b = r.batch_size if phase == "decode" else max(1, min(r.batch_size, 8192 // input_len))
+    mb = max(1, round(r.batch_size / r.pp))  # sequences per pipeline micro-batch
+    b = mb if phase == "decode" else max(1, min(mb, PREFILL_CHUNK_TOKENS // input_len))
     ct = step_costs(model, chip, precision, phase, b, input_len, output_len, r.tp, r.ep, kv_precision)
     t = ct.table
     total = float(ct.total_time)

@@ -32,9 +32,9 @@ def run_cmd(
     if json_out:
         import json
 
-        from ..study.runner import _clean
+        from ..study.runner import clean_json
 
-        print(json.dumps(_clean(res), default=str))
+        print(json.dumps(clean_json(res), default=str))
         return
     if quiet:
         return

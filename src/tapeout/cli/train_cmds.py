@@ -25,7 +25,7 @@ def train_cmd(
 ):
     """Predict step time, tokens/s, MFU and memory per chip; picks the fastest layout that fits."""
     from ..errors import TapeoutError
-    from ..perf.mlperf import _v, benchmarks
+    from ..perf.mlperf import value_of, benchmarks
     from ..hardware.catalog import get_chip
     from ..perf.training import time_to_train_min, train
 
@@ -41,11 +41,11 @@ def train_cmd(
             raise TapeoutError(f"unknown training benchmark '{benchmark}'. Known: {', '.join(tb)}.")
         b = bench_cfg = tb[key]
         model = model or b["model"]
-        seq_len = int(_v(b["seq_len"])) if seq_len is None else seq_len
+        seq_len = int(value_of(b["seq_len"])) if seq_len is None else seq_len
         if global_batch_tokens is None:
-            global_batch_tokens = float(_v(b["global_batch_sequences"])) * seq_len
+            global_batch_tokens = float(value_of(b["global_batch_sequences"])) * seq_len
         lora = lora or not b.get("full_finetune", True)
-        ttt_tokens = float(_v(b["tokens_to_train"])) if "tokens_to_train" in b else float(_v(b["samples_to_train"])) * seq_len
+        ttt_tokens = float(value_of(b["tokens_to_train"])) if "tokens_to_train" in b else float(value_of(b["samples_to_train"])) * seq_len
     if not model:
         raise TapeoutError("--model (or --benchmark) is required.")
     seq_len = 2048 if seq_len is None else seq_len
@@ -54,7 +54,7 @@ def train_cmd(
     check_context(model, seq_len, "--seq-len")
     r = train(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp)
     if ttt_tokens:
-        ev = {k: float(_v(bench_cfg[k])) for k in ("eval_every_samples", "eval_samples", "skip_evals") if k in bench_cfg}
+        ev = {k: float(value_of(bench_cfg[k])) for k in ("eval_every_samples", "eval_samples", "skip_evals") if k in bench_cfg}
         tt = time_to_train_min(r, ttt_tokens / seq_len, ev.get("eval_every_samples"), ev.get("eval_samples", 0.0),
                                int(ev.get("skip_evals", 0)))
         r.time_to_train_min = tt["minutes"]

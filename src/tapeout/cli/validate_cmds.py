@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from .app import _jsonable, app, console, table
+from .app import jsonable, app, console, table
 
 
 @app.command("validate")
@@ -47,6 +47,6 @@ def validate_cmd(
                if s['overall']['n'] else "no row could be predicted (reasons above)")
     console.print(f"{len(results)} rows in {res['seconds']:.1f} s; {overall}")
     if json_out:
-        Path(json_out).write_text(json.dumps(_jsonable({"holdout": holdout, "summary": s,
+        Path(json_out).write_text(json.dumps(jsonable({"holdout": holdout, "summary": s,
                                                         "rows": [r.record() for r in results]}), indent=1))
         console.print(f"wrote {json_out}")

@@ -99,16 +99,28 @@ def load_fitted() -> dict:
 
 
 _OVERRIDE: dict | None = None
+_GENERATION = [0]  # bumped on every set_fitted: part of the serving/training cache keys
 
 
 def set_fitted(fitted: dict | None) -> None:
     """Use an in-memory fit (e.g. a leave-one-chip-out refit) instead of the shipped file."""
     global _OVERRIDE
     _OVERRIDE = fitted
+    _GENERATION[0] += 1
+
+
+def active_fitted(fitted: dict | None = None) -> dict:
+    """The fit in force: `fitted` if given, else an in-memory refit (set_fitted), else the shipped file."""
+    return fitted or _OVERRIDE or load_fitted()
+
+
+def calibration_key() -> int:
+    """Which calibration is in force (changes whenever set_fitted swaps it): caches key on it."""
+    return _GENERATION[0]
 
 
 def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> Calibration:
-    fitted = fitted or _OVERRIDE or load_fitted()
+    fitted = active_fitted(fitted)
     own = fitted.get("chips", {}).get(getattr(chip, "calibration_id", chip.id), {})
     fam = fitted.get("families", {}).get(chip.family, {})
     gen = fitted.get("generic", {})

@@ -1,19 +1,17 @@
-"""LLM inference on one node (or several replicas): memory fit, step times, throughput.
+"""`serve`: the LLM serving prediction of `tapeout serve --model`, `explain`, studies and the
+quant frontier, in the units of one deployment (tokens/s, TTFT, TPOT, memory, power).
 
-Steady state of continuous batching (Yu et al., Orca, OSDI 2022; vLLM, Kwon et al. 2023):
-a replica holds B sequences; every decode step emits B tokens; each finished sequence is
-replaced by a new request whose prompt is prefilled in chunks between decode steps. With
-output length O, B/O requests arrive per step on average, so
-
-    tokens/s per replica = B / (t_decode(B, ctx) + (B/O) * t_prefill_per_request)
-
-with ctx = I + O/2, the mean context over a sequence's life. Memory per chip must hold the
-weight shard, the KV cache of B sequences of I+O tokens, and an activation reserve.
+There is one serving engine, perf/mlperf.py `serve_at_scale` (the one `tapeout validate`
+scores): layouts TP x EP x PP x DP, paged-KV batch limit, fused decode + chunked-prefill
+step model (perf/serving_sim.py), Offline steady state, and for latency bounds the highest
+load whose p99 TTFT/TPOT meet them. `serve` calls it and adds what a deployment report
+needs and the engine does not carry: energy per token and power at the chosen operating
+point (per-op energy of the decode and prefill steps, perf/opcost.py), memory breakdown and
+the dominant bound of the decode step.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -25,27 +23,8 @@ from ..precision import Precision, get_precision
 from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
 from .opcost import CostTable, evaluate
-
-USABLE_MEMORY_FRACTION = 0.90  # vLLM gpu_memory_utilization default (docs.vllm.ai, engine args)
-ACTIVATION_RESERVE_FRACTION = 0.04  # workspace for activations/graphs, share of capacity (assumption)
-PREFILL_CHUNK_TOKENS = 8192  # chunked-prefill token budget per step (vLLM max_num_batched_tokens order)
-MAX_BATCH = 4096
-
-
-@dataclass
-class Parallelism:
-    tp: int = 1
-    ep: int = 1
-    dp: int = 1
-    pp: int = 1
-
-    def __str__(self) -> str:
-        s = f"TP{self.tp}"
-        if self.ep > 1:
-            s += f" EP{self.ep}"
-        if self.pp > 1:
-            s += f" PP{self.pp}"
-        return s + f" x DP{self.dp}"
+from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, PREFILL_CHUNK_TOKENS,  # noqa: F401 (re-exported)
+                             USABLE_MEMORY_FRACTION, kv_bytes_per_token_per_chip, max_batch, weight_bytes_per_chip)
 
 
 @dataclass
@@ -76,82 +55,19 @@ class ServingResult:
     max_batch_fits: int
     power_w_per_chip: float
     joules_per_token: float
+    pp: int = 1
+    interval_80: tuple[float, float] = (0.0, 0.0)
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def weight_bytes_per_chip(cfg: LLMConfig, pr: Precision, tp: int, ep: int, weight_bytes_factor: float = 1.0) -> float:
-    """Weight bytes one chip holds. `weight_bytes_factor` scales all but the embeddings
-    (compression: sparsity metadata, group scales), applied by tapeout.quant."""
-    full = _weight_bytes_per_chip(cfg, pr, tp, ep)
-    if weight_bytes_factor == 1.0:
-        return full
-    emb = cfg.vocab_size * cfg.hidden_size * (1 if cfg.tie_word_embeddings else 2) / tp * pr.weight_bytes
-    return emb + (full - emb) * weight_bytes_factor
-
-
-def _weight_bytes_per_chip(cfg: LLMConfig, pr: Precision, tp: int, ep: int) -> float:
-    total = cfg.param_count()
-    if cfg.is_moe:
-        moe_total, _ = cfg.moe_params()
-        experts = cfg.n_moe_layers * (moe_total - cfg.hidden_size * cfg.num_experts)
-        dense = total - experts
-        moe_tp = max(1, tp // ep)
-        return dense / tp * pr.weight_bytes + experts / (ep * moe_tp) * pr.weight_bytes
-    return total / tp * pr.weight_bytes
-
-
-def kv_bytes_per_token_per_chip(cfg: LLMConfig, pr: Precision, tp: int) -> float:
-    full = cfg.kv_bytes_per_token(pr.kv_bytes)
-    if cfg.is_mla:
-        return full  # the latent cache is replicated across TP ranks
-    local_heads = max(1, cfg.kv_heads // tp)
-    return full * local_heads / cfg.kv_heads
-
-
-def max_batch(cfg, pr, tp, ep, capacity_bytes, seq_tokens, weight_bytes_factor: float = 1.0) -> int:
-    usable = capacity_bytes * (USABLE_MEMORY_FRACTION - ACTIVATION_RESERVE_FRACTION)
-    free = usable - weight_bytes_per_chip(cfg, pr, tp, ep, weight_bytes_factor)
-    per_seq = kv_bytes_per_token_per_chip(cfg, pr, tp) * seq_tokens
-    if free <= 0:
-        return 0
-    return int(min(MAX_BATCH, free // per_seq))
-
-
-def _step_cost(cfg, pr, par: Parallelism, phase, batch, q_len, context, params: ChipParams, imbalance=1.0, evaluator=None) -> CostTable:
-    g = build_llm_graph(cfg, LLMStep(phase, batch, q_len, context, pr, par.tp, par.ep, expert_imbalance=imbalance))
-    return (evaluator or evaluate)(g, params)
-
-
-def _pow2_upto(n: int) -> list[int]:
-    out, b = [], 1
-    while b < n:
-        out.append(b)
-        b *= 2
-    out.append(n)
-    return sorted(set(out))
-
-
-def parallelism_candidates(cfg: LLMConfig, num_chips: int, domain: int) -> list[Parallelism]:
-    cands = []
-    for tp in (1, 2, 4, 8, 16, 32, 64):
-        if tp > num_chips or num_chips % tp or tp > max(domain, 1) or cfg.num_attention_heads % tp:
-            continue
-        eps = [1]
-        if cfg.is_moe and tp > 1 and cfg.num_experts % tp == 0:
-            eps.append(tp)
-        for ep in eps:
-            cands.append(Parallelism(tp=tp, ep=ep, dp=num_chips // tp))
-    return cands
-
-
 def serve(
     model: str | LLMConfig,
     chip: str | Chip,
     num_chips: int = 1,
-    precision: str = "bf16",
+    precision: str | Precision = "bf16",
     input_len: int = 1024,
     output_len: int = 256,
     batch: int | None = None,
@@ -159,136 +75,84 @@ def serve(
     ep: int | None = None,
     kv_precision: str | None = None,
     params: ChipParams | None = None,
-    expert_imbalance: float = 1.0,
     max_tpot_s: float | None = None,
     max_ttft_s: float | None = None,
     evaluator=None,
     weight_bytes_factor: float = 1.0,
+    pp: int | None = None,
 ) -> ServingResult:
-    """Max-throughput serving prediction with automatic parallelism and batch.
+    """Max-throughput serving on `num_chips` chips, automatic layout and batch (the engine's
+    Offline steady state). With max_tpot_s / max_ttft_s the engine's latency-bounded load is
+    taken instead: the highest rate whose p99 TTFT and TPOT meet the bounds (MLPerf Server
+    semantics, M/M/1 admission queue, perf/serving_sim.max_rate_closed_form)."""
+    from .mlperf import serve_at_scale
 
-    With max_tpot_s / max_ttft_s, only operating points meeting those per-token and
-    first-token latencies (steady-state means, not percentiles) are considered."""
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     require_positive("num_chips", num_chips)
     require_positive("input_len", input_len)
     require_positive("output_len", output_len)
-    if batch is not None:
-        require_positive("batch", batch)
+    for name, v in (("batch", batch), ("tp", tp), ("ep", ep), ("pp", pp)):
+        if v is not None:
+            require_positive(name, v)
     pr = precision if isinstance(precision, Precision) else get_precision(precision)
     if kv_precision:
         pr = pr.with_kv(kv_precision)
+    if tp is not None and num_chips % tp:
+        raise TapeoutError(f"tp={tp} must divide num_chips={num_chips}.")
+    bounded = max_tpot_s is not None or max_ttft_s is not None
+    scenario = "server" if bounded else "offline"
+    ttft = float(max_ttft_s) if max_ttft_s is not None else (float("inf") if bounded else None)
+    r = serve_at_scale(model if isinstance(model, str) else cfg, chip if isinstance(chip, str) and params is None else c,
+                       num_chips, pr.name if isinstance(precision, str) and not kv_precision else pr, input_len,
+                       output_len, scenario, ttft, max_tpot_s, tp=tp, pp=pp, ep=ep, batch=batch, params=params,
+                       evaluator=evaluator, weight_bytes_factor=weight_bytes_factor)
     p = params if params is not None else c.params()
-    if float(np.max(p.peak(_compute_key(pr)))) <= 0:
-        raise TapeoutError(
-            f"chip '{c.id}' has no {pr.compute} matrix support; choose another --precision "
-            f"(supported: {', '.join(k for k in ('fp32','tf32','bf16','fp16','fp8','int8','int4','fp4') if c.supports(k))})."
-        )
-    domain = int(np.max(p.scaleup_domain))
-    if tp is not None:
-        require_positive("tp", tp)
-        if num_chips % tp:
-            raise TapeoutError(f"tp={tp} must divide num_chips={num_chips}.")
-        cands = [Parallelism(tp=tp, ep=ep or 1, dp=num_chips // tp)]
-    else:
-        cands = parallelism_candidates(cfg, num_chips, domain)
-        if ep is not None:
-            cands = [x for x in cands if x.ep == ep] or [Parallelism(tp=ep, ep=ep, dp=num_chips // ep)]
+    return _deployment_view(cfg, c, pr, p, r, input_len, output_len, evaluator, weight_bytes_factor)
+
+
+def _deployment_view(cfg, c, pr, p, r, I, O, evaluator, wfac) -> ServingResult:
+    """Energy, power, memory and bound at the engine's operating point."""
+    ev = evaluator or evaluate
+    mb = max(1, round(r.batch_size / r.pp))  # sequences per pipeline micro-batch
+    step = LLMStep("decode", mb, 1, int(I + O // 2), pr, r.tp, r.ep)
+    dec = ev(build_llm_graph(cfg, step), p)
+    nb = max(1, min(mb, PREFILL_CHUNK_TOKENS // max(int(I), 1)))
+    pre = ev(build_llm_graph(cfg, LLMStep("prefill", nb, int(I), 0, pr, r.tp, r.ep)), p)
+    # per-token energy of one replica (tp x pp chips): a decode step of mb tokens on every stage,
+    # plus 1/O of a prompt's prefill per token; per-stage graphs hold all layers, so no pp factor
+    e_tok = (float(np.max(dec.total_energy)) / mb + float(np.max(pre.total_energy)) / nb / O) * r.tp
     cap = float(np.min(p.mem_capacity))
-    seq = input_len + output_len
-    best: ServingResult | None = None
-    fit_msgs: list[str] = []
-    slo_misses: list[ServingResult] = []
-    for par in cands:
-        bmax = max_batch(cfg, pr, par.tp, par.ep, cap, seq, weight_bytes_factor)
-        if bmax < 1:
-            need = weight_bytes_per_chip(cfg, pr, par.tp, par.ep, weight_bytes_factor) / 2**30
-            free = cap / 2**30 * (USABLE_MEMORY_FRACTION - ACTIVATION_RESERVE_FRACTION) - need
-            if free > 0:  # the weights fit; one sequence's KV cache does not
-                kv = kv_bytes_per_token_per_chip(cfg, pr, par.tp) * seq / 2**30
-                fit_msgs.append(f"{par}: weights fit ({need:.1f} GiB/chip) but the KV cache of one {seq:,}-token "
-                                f"sequence needs {kv:.1f} GiB/chip of the {free:.1f} GiB left")
-                continue
-            fit_msgs.append(f"{par}: weights need {need:.1f} GiB/chip of {need + free:.1f} usable (after the activation reserve)")
-            continue
-        batches = [batch] if batch is not None else _pow2_upto(bmax)
-        for b in batches:
-            if b > bmax:
-                raise TapeoutError(
-                    f"batch={b} does not fit: at {par} the KV cache of {seq} tokens/sequence allows at most "
-                    f"{bmax} sequences per replica on {c.id} ({cap / 2**30:.0f} GiB). Lower --batch or add chips."
-                )
-            r = _evaluate_point(cfg, c, pr, par, p, b, input_len, output_len, num_chips, bmax, expert_imbalance,
-                                evaluator, weight_bytes_factor)
-            if (max_tpot_s and r.tpot_s > max_tpot_s) or (max_ttft_s and r.ttft_s > max_ttft_s):
-                slo_misses.append(r)
-                continue
-            if best is None or r.output_tokens_per_s > best.output_tokens_per_s:
-                best = r
-    if best is None and slo_misses:
-        fastest = min(slo_misses, key=lambda x: x.tpot_s)
-        raise TapeoutError(
-            f"{cfg.name} on {num_chips} x {c.id} cannot meet the latency bound (TPOT <= {max_tpot_s} s, TTFT <= {max_ttft_s} s): "
-            f"best TPOT {fastest.tpot_s:.3f} s, TTFT {fastest.ttft_s:.3f} s at {fastest.parallelism} batch {fastest.batch_size}."
-        )
-    if best is None:
-        raise TapeoutError(
-            f"{cfg.name} at {pr.name} does not fit on {num_chips} x {c.id}: " + "; ".join(fit_msgs[:3])
-            + ". Use more chips (--num-chips), a smaller precision, shorter sequences, or a chip with more memory."
-        )
-    return best
-
-
-def _compute_key(pr: Precision) -> str:
-    from ..precision import COMPUTE_PEAK_FIELD
-
-    return COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")
-
-
-def _evaluate_point(cfg, c, pr, par, p, b, I, O, num_chips, bmax, imbalance, evaluator=None, wfac=1.0) -> ServingResult:
-    ctx = I + O // 2
-    dec = _step_cost(cfg, pr, par, "decode", b, 1, ctx, p, imbalance, evaluator)
-    t_dec = float(np.max(dec.total_time))
-    # prefill in chunks of ~PREFILL_CHUNK_TOKENS tokens: nb requests per chunk
-    nb = max(1, min(b, PREFILL_CHUNK_TOKENS // I))
-    pre = _step_cost(cfg, pr, par, "prefill", nb, I, 0, p, imbalance, evaluator)
-    t_pre_chunk = float(np.max(pre.total_time))
-    t_pre_req = t_pre_chunk / nb
-    one = _step_cost(cfg, pr, par, "prefill", 1, I, 0, p, imbalance, evaluator) if nb > 1 else pre
-    ttft = float(np.max(one.total_time))
-    step = t_dec + (b / O) * t_pre_req
-    per_replica = b / step
-    total = per_replica * par.dp
-    e_tok = (float(np.max(dec.total_energy)) + (b / O) * float(np.max(pre.total_energy)) / nb) * par.tp / b
-    power = e_tok * per_replica / par.tp
-    w = weight_bytes_per_chip(cfg, pr, par.tp, par.ep, wfac)
-    kv = kv_bytes_per_token_per_chip(cfg, pr, par.tp) * (I + O) * b
-    bound = str(dec.dominant_bound()) if np.ndim(dec.dominant_bound()) == 0 else str(dec.dominant_bound().flat[0])
+    w = weight_bytes_per_chip(cfg, pr, r.tp, r.ep, wfac) / r.pp
+    kv = kv_bytes_per_token_per_chip(cfg, pr, r.tp) / r.pp * (I + O / 2) * r.batch_size
+    bmax = int((cap * (USABLE_MEMORY_FRACTION - ACTIVATION_RESERVE_FRACTION) - w)
+               // max(kv_bytes_per_token_per_chip(cfg, pr, r.tp) / r.pp * (I + O / 2), 1e-9))
+    bound = dec.dominant_bound()
+    bound = str(bound) if np.ndim(bound) == 0 else str(bound.flat[0])
+    power = e_tok * r.output_tokens_per_s_per_chip
     return ServingResult(
-        model=cfg.name, chip=c.id, num_chips=num_chips, precision=pr.name, kv_precision=pr.kv_cache,
-        input_len=I, output_len=O, batch_size=b, parallelism=str(par), tp=par.tp, ep=par.ep, dp=par.dp,
-        ttft_s=ttft, tpot_s=step, decode_step_s=t_dec, prefill_s_per_request=t_pre_req,
-        output_tokens_per_s=total, output_tokens_per_s_per_chip=total / num_chips, bound=bound,
-        weights_gib_per_chip=w / 2**30, kv_cache_gib_per_chip=kv / 2**30,
-        memory_gib_per_chip=(w + kv) / 2**30 + float(np.min(p.mem_capacity)) * ACTIVATION_RESERVE_FRACTION / 2**30,
-        capacity_gib_per_chip=float(np.min(p.mem_capacity)) / 2**30, max_batch_fits=bmax,
-        power_w_per_chip=min(power, float(np.max(p.tdp_w))), joules_per_token=e_tok,
+        model=cfg.name, chip=c.id, num_chips=r.num_chips, precision=pr.name, kv_precision=pr.kv_cache,
+        input_len=I, output_len=O, batch_size=r.batch_size, parallelism=r.parallelism, tp=r.tp, ep=r.ep, dp=r.dp,
+        pp=r.pp, ttft_s=r.ttft_s, tpot_s=r.tpot_s, decode_step_s=float(np.max(dec.total_time)),
+        prefill_s_per_request=float(np.max(pre.total_time)) / nb,
+        output_tokens_per_s=r.output_tokens_per_s, output_tokens_per_s_per_chip=r.output_tokens_per_s_per_chip,
+        bound=bound, weights_gib_per_chip=w / 2**30, kv_cache_gib_per_chip=kv / 2**30,
+        memory_gib_per_chip=r.memory_gib_per_chip, capacity_gib_per_chip=cap / 2**30,
+        max_batch_fits=min(bmax, MAX_BATCH * r.pp), power_w_per_chip=min(power, float(np.max(p.tdp_w))),
+        joules_per_token=e_tok, interval_80=r.interval_80, notes=list(r.notes),
     )
 
 
-def step_costs(model, chip, precision="bf16", phase="decode", batch=1, input_len=1024, output_len=256, tp=1, ep=1, kv_precision=None):
-    """The CostTable of one step (for `tapeout explain`)."""
+def step_costs(model, chip, precision="bf16", phase="decode", batch=1, input_len=1024, output_len=256, tp=1, ep=1,
+               kv_precision=None) -> CostTable:
+    """The CostTable of one step (for `tapeout explain` and the study's rooflines)."""
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     pr = get_precision(precision)
     if kv_precision:
         pr = pr.with_kv(kv_precision)
-    par = Parallelism(tp=tp, ep=ep)
     if phase == "decode":
-        return _step_cost(cfg, pr, par, "decode", batch, 1, input_len + output_len // 2, c.params())
-    return _step_cost(cfg, pr, par, "prefill", batch, input_len, 0, c.params())
-
-
-def _ceil_div(a, b):
-    return int(math.ceil(a / b))
+        st = LLMStep("decode", batch, 1, int(input_len + output_len // 2), pr, tp, ep)
+    else:
+        st = LLMStep("prefill", batch, int(input_len), 0, pr, tp, ep)
+    return evaluate(build_llm_graph(cfg, st), c.params())

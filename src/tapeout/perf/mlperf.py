@@ -24,9 +24,11 @@ import yaml
 from ..errors import TapeoutError, unknown_name_error
 from ..hardware.catalog import Chip, get_chip
 from ..hardware.topology import Topology
-from ..precision import COMPUTE_PEAK_FIELD, get_precision
+from ..precision import COMPUTE_PEAK_FIELD, Precision, get_precision
 from ..workloads.llm_config import LLMConfig, load_llm
-from .llm import ACTIVATION_RESERVE_FRACTION, USABLE_MEMORY_FRACTION, kv_bytes_per_token_per_chip, weight_bytes_per_chip
+from .calibration import calibration_key
+from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, USABLE_MEMORY_FRACTION, kv_bytes_per_token_per_chip,
+                             weight_bytes_per_chip)
 from .serving_sim import (StepModel, length_biased_occupancy, max_rate_closed_form, max_rate_sim, offline_best,
                           offline_point, offline_run)
 
@@ -39,7 +41,7 @@ def benchmarks() -> dict:
     return yaml.safe_load(resources.files("tapeout").joinpath("data", "mlperf", "benchmarks.yaml").read_text())
 
 
-def _v(x):
+def value_of(x):
     return x["value"] if isinstance(x, dict) and "value" in x else x
 
 
@@ -76,9 +78,9 @@ def dataset_lengths(benchmark: str) -> tuple[np.ndarray, np.ndarray] | None:
     with open(path, newline="") as f:
         a = np.array([[float(r["input_length"]), float(r["output_length"])] for r in csv.DictReader(f)])
     ins, outs = a[:, 0], a[:, 1]
-    target = float(_v(b["mean_output_tokens"]))
+    target = float(value_of(b["mean_output_tokens"]))
     if abs(outs.mean() / target - 1.0) > 0.01:
-        cap = float(_v(b.get("max_output_tokens", outs.max())) or outs.max())
+        cap = float(value_of(b.get("max_output_tokens", outs.max())) or outs.max())
         outs = np.clip(np.rint(outs * target / outs.mean()), 1, cap)
     outs = np.maximum(outs, 1.0)
     ins.setflags(write=False)
@@ -92,7 +94,7 @@ def offline_sample_count(benchmark: str, tokens_per_s: float, mean_output: float
     b = inference_benchmark(benchmark)
     run = benchmarks()["offline_run"]
     qps = tokens_per_s / max(mean_output, 1e-9)
-    return int(max(_v(b["offline_min_query_count"]), math.ceil(_v(run["sample_slack"]) * _v(run["min_duration_s"]) * qps)))
+    return int(max(value_of(b["offline_min_query_count"]), math.ceil(value_of(run["sample_slack"]) * value_of(run["min_duration_s"]) * qps)))
 
 
 @dataclass
@@ -134,18 +136,23 @@ def clear_caches() -> None:
     """Forget cached step models and results (call after swapping the calibration)."""
     _SM_CACHE.clear()
     _RESULT_CACHE.clear()
-    from . import training
+    from .training import clear_cache
 
-    training._RESULT_CACHE.clear()
+    clear_cache()
 
 
-def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params=None, moe_cv: float = 0.0) -> StepModel:
-    key = (cfg.name, cfg.hidden_size, chip.id, pr.name, tp, ep, pp, moe_cv, params is None)
-    sm = _SM_CACHE.get(key) if params is None else None
+def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params=None, moe_cv: float = 0.0,
+               evaluator=None) -> StepModel:
+    """The step-time model of one layout; cached only for the catalog chip's own parameters
+    and the plain cost model (explicit params or a custom evaluator are never cached)."""
+    cacheable = params is None and evaluator is None
+    key = (cfg.name, cfg.hidden_size, chip.id, pr, tp, ep, pp, moe_cv, calibration_key())
+    sm = _SM_CACHE.get(key) if cacheable else None
     if sm is None:
         p = params if params is not None else chip.params()
-        sm = StepModel(cfg, p, pr, tp, ep, pp, Topology.from_params(p, chip.family), moe_cv=moe_cv, family=chip.family)
-        if params is None:
+        sm = StepModel(cfg, p, pr, tp, ep, pp, Topology.from_params(p, chip.family), moe_cv=moe_cv, family=chip.family,
+                       evaluator=evaluator)
+        if cacheable:
             _SM_CACHE[key] = sm
     return sm
 
@@ -153,12 +160,10 @@ def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params
 def sigma_log_for(chip: Chip) -> float:
     """Log-space sigma of a prediction: the chip's calibration residual spread combined with
     the held-out spread of calibrated efficiencies across chips (generic sigma_log)."""
-    from .calibration import calibration_for, load_fitted, _OVERRIDE  # noqa: F401
+    from .calibration import active_fitted, calibration_for
 
     cal = calibration_for(chip)
-    from . import calibration as C
-
-    fitted = C._OVERRIDE or C.load_fitted()
+    fitted = active_fitted()
     gen = float(fitted.get("generic", {}).get("sigma_log", 0.2) or 0.2)
     own = float(cal.sigma_log)
     return math.sqrt(own ** 2 + gen ** 2) if cal.origin.get("sigma_log") == "chip fit" else math.sqrt(2) * max(own, gen)
@@ -201,23 +206,31 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
                    ep: int | None = None, batch: int | None = None, whole_query_bound: bool = False,
                    moe_cv: float = 0.0, simulate: bool = False, max_in: int | None = None,
                    max_out: int | None = None, params=None, max_batch: int | None = None,
-                   dataset: str | None = None) -> ScaleResult:
+                   dataset: str | None = None, kv_precision: str | None = None, evaluator=None,
+                   weight_bytes_factor: float = 1.0) -> ScaleResult:
     """`max_batch` caps the sequences one engine (replica) holds, as a runtime setting does
     (TensorRT-LLM max_batch_size, vLLM max_num_seqs); `batch` fixes it instead. `dataset`
     names an MLPerf benchmark whose per-sample lengths are shipped (`dataset_lengths`):
     Offline is then simulated request by request over a LoadGen-sized run (drain included)
-    and the KV occupancy per slot is the dataset's length-biased mean."""
+    and the KV occupancy per slot is the dataset's length-biased mean. `kv_precision`
+    overrides the KV-cache dtype; `evaluator` (graph, params -> CostTable) and
+    `weight_bytes_factor` are the compression hooks of tapeout.quant.
+
+    This is tapeout's one LLM serving engine: `tapeout serve --model/--benchmark`, `explain`,
+    studies, the quant frontier and validation all call it (perf/llm.serve adapts its result).
+    Results are memoised on every argument and the active calibration, and handed out as copies."""
     memo = None
-    if params is None and isinstance(model, str) and not isinstance(chip, Chip):
+    if params is None and evaluator is None and isinstance(model, str) and not isinstance(chip, Chip):
         memo = (model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound, beams, tp,
-                pp, ep, batch, whole_query_bound, moe_cv, simulate, max_batch, dataset)
+                pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, max_batch, dataset, kv_precision,
+                weight_bytes_factor, calibration_key())
         if memo in _RESULT_CACHE:
             import copy
 
             return copy.deepcopy(_RESULT_CACHE[memo])
     r = _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
                         beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params, max_batch,
-                        dataset)
+                        dataset, kv_precision, evaluator, weight_bytes_factor)
     if memo is not None:
         import copy
 
@@ -227,12 +240,14 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
 
 def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
                     beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params,
-                    max_batch=None, dataset=None) -> ScaleResult:
+                    max_batch=None, dataset=None, kv_precision=None, evaluator=None, weight_bytes_factor=1.0) -> ScaleResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     if scenario not in SCENARIOS:
         raise TapeoutError(f"--scenario must be one of {', '.join(SCENARIOS)}, got '{scenario}'.")
-    pr = get_precision(precision)
+    pr = precision if isinstance(precision, Precision) else get_precision(precision)
+    if kv_precision:
+        pr = pr.with_kv(kv_precision)
     p = params if params is not None else c.params()
     key = COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")
     if float(np.max(p.peak(key))) <= 0:
@@ -252,23 +267,30 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
             occupancy = length_biased_occupancy(ins, outs) * beams
     results = []
     misses = []
+    fit_misses = 0  # layouts that fail on memory alone
+    batch_cap = 0  # the largest batch any layout holds (for a pinned `batch` that fits none)
     for t, e, pl in layouts(cfg, num_chips, domain, tp, pp, ep):
-        w = weight_bytes_per_chip(cfg, pr, t, e) / pl
+        w = weight_bytes_per_chip(cfg, pr, t, e, weight_bytes_factor) / pl
         kv_tok = kv_bytes_per_token_per_chip(cfg, pr, t) / pl
         free = usable - w
         if free <= 0:
-            misses.append(f"TP{t} PP{pl}: weights {w / 2**30:.0f} GiB/chip")
+            misses.append(f"TP{t} PP{pl}: weights {w / 2**30:.0f} GiB/chip of {usable / 2**30:.0f} usable")
+            fit_misses += 1
             continue
-        bmax = int(min(4096 * pl, free // (kv_tok * occupancy)))
+        bmax = int(min(MAX_BATCH * pl, free // (kv_tok * occupancy)))
         if max_batch is not None:
             bmax = min(bmax, int(max_batch))
+        batch_cap = max(batch_cap, bmax)
+        if bmax < 1:
+            misses.append(f"TP{t} PP{pl}: weights fit ({w / 2**30:.1f} GiB/chip) but not the KV cache of one sequence")
+            fit_misses += 1
+            continue
         if batch is not None:
             if batch > bmax:
+                misses.append(f"TP{t} PP{pl}: batch {batch} > {bmax} sequences that fit")
                 continue
             bmax = batch
-        if bmax < 1:
-            continue
-        sm = step_model(cfg, c, pr, t, e, pl, params, moe_cv)
+        sm = step_model(cfg, c, pr, t, e, pl, params, moe_cv, evaluator)
         dp = num_chips // (t * pl)
         if scenario == "offline":
             st = offline_best(sm, bmax, input_len, output_len, beams) if batch is None else \
@@ -292,6 +314,13 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         raise TapeoutError(f"no layout of {cfg.name} with tp={tp or 'any'} pp={pp or 'any'} on {num_chips} x {c.id}: "
                            f"tp x pp must divide --num-chips, tp must divide {cfg.num_attention_heads} heads and fit the "
                            f"scale-up domain of {domain}; change --tp or --num-chips.")
+    if not results and misses and fit_misses == len(misses):
+        raise TapeoutError(f"{cfg.name} at {pr.name} does not fit on {num_chips} x {c.id}: " + "; ".join(misses[:4])
+                           + ". Use more chips (--num-chips), a smaller precision, shorter sequences, or a chip with "
+                           "more memory.")
+    if not results and batch is not None and batch > batch_cap:
+        raise TapeoutError(f"batch={batch} does not fit: the KV cache of {occupancy:.0f} tokens/sequence allows at most "
+                           f"{batch_cap} sequences per replica on {num_chips} x {c.id}. Lower --batch or add chips.")
     if not results:
         raise TapeoutError(f"{cfg.name} at {pr.name} cannot be served on {num_chips} x {c.id} in scenario "
                            f"{scenario}: " + "; ".join(misses[:4]) + ". Add chips or lower the precision.")
@@ -372,13 +401,13 @@ def serve_benchmark(benchmark: str, chip, num_chips: int = 8, scenario: str = "o
     c = get_chip(chip)
     if precision is None:
         precision = "fp8" if c.supports("fp8") else ("int8" if c.supports("int8") else "bf16")
-    I = float(input_len or _v(b["mean_input_tokens"]))
-    O = float(_v(b["mean_output_tokens"]))
+    I = float(input_len or value_of(b["mean_input_tokens"]))
+    O = float(value_of(b["mean_output_tokens"]))
     r = serve_at_scale(b["model"], c, num_chips, precision, I, O, scenario, ttft, tpot, beams=int(b.get("beams", 1)),
                        whole_query_bound=whole, simulate=simulate, tp=tp, pp=1 if tp else None, max_batch=max_batch,
                        dataset=b["name"],
-                       max_in=int(_v(b.get("max_input_tokens", 4 * I)) or 4 * I),
-                       max_out=int(_v(b.get("max_output_tokens", 4 * O)) or 4 * O))
+                       max_in=int(value_of(b.get("max_input_tokens", 4 * I)) or 4 * I),
+                       max_out=int(value_of(b.get("max_output_tokens", 4 * O)) or 4 * O))
     r.benchmark = b["name"]
     st = b["mean_input_tokens"].get("status") if isinstance(b["mean_input_tokens"], dict) else ""
     r.notes.append(f"dataset means: input {I:.0f} tok ({st}), output {O:.0f} tok; see data/mlperf/benchmarks.yaml")

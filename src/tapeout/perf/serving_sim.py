@@ -67,8 +67,9 @@ class StepModel:
     """Step time of a fused decode + chunked-prefill iteration on one model replica."""
 
     def __init__(self, cfg, params, precision, tp=1, ep=1, pp=1, topo: Topology | None = None,
-                 moe_cv: float = 0.0, family: str = ""):
+                 moe_cv: float = 0.0, family: str = "", evaluator=None):
         params = ensure_vector(params)
+        self.evaluator = evaluator or evaluate  # graph -> CostTable (tapeout.quant passes a compressed one)
         self.cfg, self.p, self.pr = cfg, params, precision
         self.tp, self.ep, self.pp = tp, ep, pp
         self.topo = topo or Topology.from_params(params, family)
@@ -86,7 +87,7 @@ class StepModel:
         if cfg.is_moe and self.ep > 1:
             imb = expected_max_load_factor(batch * q_len, cfg.num_experts_per_tok, cfg.num_experts, self.ep, self.moe_cv)
         g = build_llm_graph(cfg, LLMStep(phase, batch, q_len, ctx, self.pr, self.tp, self.ep, expert_imbalance=imb))
-        ct = evaluate(g, self.p)
+        ct = self.evaluator(g, self.p)
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
         for i, op in enumerate(t.ops):  # re-time collectives on the topology

@@ -49,6 +49,7 @@ s T (attention, Chowdhery et al. 2022 PaLM App. B); LoRA: 4 N T (no weight gradi
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass, field, replace
 
@@ -283,14 +284,22 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default)."""
     memo = None
-    if params is None and layout is None and isinstance(model, str) and isinstance(chip, str):
-        memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, tp, pp, fp8_attention)
+    if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
+        from .calibration import calibration_key
+
+        memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, tp, pp, fp8_attention,
+                calibration_key())
         if memo in _RESULT_CACHE:
-            return _RESULT_CACHE[memo]
+            return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, tp, pp, fp8_attention)
     if memo is not None:
-        _RESULT_CACHE[memo] = r
+        _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
+
+
+def clear_cache() -> None:
+    """Forget memoised training results."""
+    _RESULT_CACHE.clear()
 
 
 def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, tp, pp,

@@ -39,7 +39,7 @@ FIELD_OF_TERM = {"compute": "eff_compute", "memory": "eff_mem", "link": "eff_lin
 def _fitted(fitted: dict | None) -> dict:
     from . import calibration as C
 
-    return fitted or C._OVERRIDE or C.load_fitted()
+    return C.active_fitted(fitted)
 
 
 def _sig(section: dict, key: str) -> float | None:

@@ -89,7 +89,7 @@ def peak_key(dtype: str) -> str:
     return COMPUTE_PEAK_FIELD.get(dtype, "bf16")
 
 
-def _chip_peak(chip, key: str) -> float:
+def chip_peak(chip, key: str) -> float:
     """Dense matrix peak (FLOP/s or TFLOPS, only compared against 0) for a compute key."""
     from ..hardware.catalog import Chip
     from ..hardware.params import ChipParams
@@ -147,11 +147,11 @@ def resolve_precision_for_chip(precision: str | Precision, chip) -> tuple[Precis
     pr = precision if isinstance(precision, Precision) else get_precision(precision)
     notes: list[str] = []
     key = peak_key(pr.compute)
-    if _chip_peak(chip, key) > 0:
+    if chip_peak(chip, key) > 0:
         out = pr
     else:
         chain = FALLBACK_CHAIN.get(key, ("bf16", "fp16"))
-        new = next((k for k in chain if _chip_peak(chip, k) > 0), None)
+        new = next((k for k in chain if chip_peak(chip, k) > 0), None)
         if new is None:
             from ..errors import TapeoutError
 

@@ -1,22 +1,16 @@
 """Serving with compression, and the speed / memory / quality frontier of schemes.
 
-``serve_with_compression`` = ``perf.llm.serve`` with (1) the precision resolved for the chip
-(``formats.resolve_precision_for_chip``: math fallback, dequantization), (2) the sparsity
-transform (``transform.apply_compression``) and (3) ``transform.evaluate_compressed`` for
-every step, plus the compressed weight footprint for the memory fit.
-
-Until perf.llm.serve grows the hooks (see ``SERVE_PATCH``), (2)-(3) are injected by
-temporarily replacing ``perf.llm._step_cost`` and ``perf.llm.weight_bytes_per_chip`` for the
-duration of the call, under a lock (not re-entrant across threads of the same process).
+``serve_with_compression`` = ``perf.llm.serve`` (the one serving engine) with (1) the precision
+resolved for the chip (``formats.resolve_precision_for_chip``: math fallback, dequantization),
+(2) the sparsity transform (``transform.apply_compression``) and (3) ``transform.evaluate_compressed``
+for every step, passed as the engine's ``evaluator`` hook, plus the compressed weight footprint
+(``weight_bytes_factor``) for the memory fit.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import re
-import threading
-from contextlib import contextmanager
 
 from ..errors import TapeoutError
 from ..precision import DTYPE_BITS, PRECISIONS, Precision
@@ -24,21 +18,10 @@ from .formats import chip_sparsity_factor, resolve_precision_for_chip
 from .quality import quality_loss
 from .transform import CompressionScheme, apply_compression, evaluate_compressed
 
-_LOCK = threading.RLock()
 # the one structured-sparse pattern matrix engines run: 2 of every 4 weights (NVIDIA A100 Tensor Core GPU
 # Architecture whitepaper, 2020, "Fine-Grained Structured Sparsity"; AMD CDNA 3 ISA, SMFMAC sparse instructions)
 HARDWARE_NM = (2, 4)
 
-SERVE_PATCH = """
-perf/llm.py (requested):
-  serve(..., evaluator=None, weight_bytes_factor=1.0)
-    _step_cost(...): g = build_llm_graph(...); return (evaluator or evaluate)(g, params)
-    weight_bytes_per_chip(cfg, pr, tp, ep): emb = vocab*hidden*(1 if tied else 2)/tp * pr.weight_bytes
-        return emb + (current_value - emb) * weight_bytes_factor
-  and accept a Precision object for `precision` (not only a preset name).
-cli/llm_cmds.py: `tapeout serve --sparsity 2:4` -> tapeout.quant.serve_with_compression(
-    model, chip, num_chips, precision, kv_precision, sparsity, input_len=..., output_len=..., batch=..., tp=..., ep=...)
-"""
 
 DEFAULT_SCHEMES = ("bf16", "fp8", "w8a8", "w8a16", "w4a16", "w4a8", "fp8+kv-fp8", "bf16+2:4", "w4a16+2:4")
 
@@ -79,35 +62,6 @@ def weight_bytes_factor(pr: Precision, scheme: CompressionScheme) -> float:
     return (bits * kept + meta) / bits
 
 
-@contextmanager
-def _compressed_serving(scheme: CompressionScheme, chip, sf):
-    from ..perf import llm as L
-
-    orig_step, orig_wb = L._step_cost, L.weight_bytes_per_chip
-
-    def step_cost(cfg, pr, par, phase, batch, q_len, context, params, imbalance=1.0):
-        from ..workloads.llm import LLMStep, build_llm_graph
-
-        g = build_llm_graph(cfg, LLMStep(phase, batch, q_len, context, pr, par.tp, par.ep, expert_imbalance=imbalance))
-        g = apply_compression(g, scheme, chip=chip)
-        return evaluate_compressed(g, params, sparsity_factor=sf)
-
-    def wb(cfg, pr, tp, ep):
-        full = orig_wb(cfg, pr, tp, ep)
-        f = weight_bytes_factor(pr, scheme)
-        if f == 1.0:
-            return full
-        emb = cfg.vocab_size * cfg.hidden_size * (1 if cfg.tie_word_embeddings else 2) / tp * pr.weight_bytes
-        return emb + (full - emb) * f
-
-    with _LOCK:
-        L._step_cost, L.weight_bytes_per_chip = step_cost, wb
-        try:
-            yield
-        finally:
-            L._step_cost, L.weight_bytes_per_chip = orig_step, orig_wb
-
-
 def serve_with_compression(model, chip, num_chips: int = 1, precision: str = "bf16", kv_precision: str | None = None,
                            sparsity: str | None = None, **kw):
     """perf.llm.serve for a quantized and/or sparsified model; returns its ServingResult
@@ -116,7 +70,7 @@ def serve_with_compression(model, chip, num_chips: int = 1, precision: str = "bf
     Extra keyword arguments (input_len, output_len, batch, tp, ep, params, ...) go to serve.
     """
     from ..hardware.catalog import get_chip
-    from ..perf import llm as L
+    from ..perf.llm import serve
 
     c = get_chip(chip) if isinstance(chip, str) else chip
     pr, notes = resolve_precision_for_chip(precision, c)
@@ -138,15 +92,9 @@ def serve_with_compression(model, chip, num_chips: int = 1, precision: str = "bf
     elif scheme.sparsity == "unstructured":
         notes.append(f"unstructured sparsity ({scheme.density:.0%} kept): bytes only, index overhead, vector-unit decompression")
     name = _register(pr)
-    serve_kw = dict(kw)
-    sig = inspect.signature(L.serve).parameters
-    if "evaluator" in sig and "weight_bytes_factor" in sig:  # the hooks of SERVE_PATCH exist
-        serve_kw["evaluator"] = lambda g, p: evaluate_compressed(apply_compression(g, scheme, chip=c), p, sparsity_factor=sf)
-        serve_kw["weight_bytes_factor"] = weight_bytes_factor(pr, scheme)
-        r = L.serve(model, c, num_chips=num_chips, precision=name, **serve_kw)
-    else:
-        with _compressed_serving(scheme, c, sf):
-            r = L.serve(model, c, num_chips=num_chips, precision=name, **serve_kw)
+    r = serve(model, c, num_chips=num_chips, precision=name,
+              evaluator=lambda g, p: evaluate_compressed(apply_compression(g, scheme, chip=c), p, sparsity_factor=sf),
+              weight_bytes_factor=weight_bytes_factor(pr, scheme), **kw)
     r.notes = list(r.notes) + notes
     if scheme.name != "dense":
         r.precision = f"{r.precision}+{scheme.name}"

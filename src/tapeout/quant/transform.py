@@ -247,13 +247,13 @@ def parse_scheme(spec: str | CompressionScheme) -> CompressionScheme:
 def _math_for_chip(dtype: str, chip) -> str:
     if chip is None:
         return dtype
-    from .formats import _chip_peak
+    from .formats import chip_peak
 
     key = peak_key(dtype)
-    if _chip_peak(chip, key) > 0:
+    if chip_peak(chip, key) > 0:
         return dtype
     for k in FALLBACK_CHAIN.get(key, ("bf16",)):
-        if _chip_peak(chip, k) > 0:
+        if chip_peak(chip, k) > 0:
             return k
     raise TapeoutError(f"the chip cannot run {dtype} math or any fallback of it.")
 

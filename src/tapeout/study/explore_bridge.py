@@ -156,7 +156,7 @@ def explore_spaces(study, spaces: list[dict], out: Path, matrix: list[dict], ref
     from ..explore.objectives import Evaluator
     from ..explore.space import load_space
     from ..explore.store import Store
-    from .runner import _chip_summary
+    from .runner import chip_summary
 
     designs, info, candidates = [], {}, []
     db = out / "designs.duckdb"
@@ -192,8 +192,10 @@ def explore_spaces(study, spaces: list[dict], out: Path, matrix: list[dict], ref
                             "params": {k: r[k] for k in ("node", "cores", "array_rows", "mem_type", "mem_stacks", "clock_ghz", "chiplets")}})
         front = sorted(res.front, key=lambda f: -f.get("perf_per_tco", 0))[: study.search.top_k]
         for i, f in enumerate(front):
-            candidates.append(_custom_chip(f"npu-{sd['name'].removeprefix('npu-')}-{i + 1}", f, study.economics.volume,
-                                           sp.floorplan.model_dump(exclude_none=True)))
+            c = _custom_chip(f"npu-{sd['name'].removeprefix('npu-')}-{i + 1}", f, study.economics.volume,
+                             sp.floorplan.model_dump(exclude_none=True))
+            c._explorer = {"space": sd["name"], "perf_per_tco": f.get("perf_per_tco"), "perf_per_watt": f.get("perf_per_watt")}
+            candidates.append(c)
     extra_matrix = []
     for c in candidates:
         for w in study.workloads:
@@ -203,7 +205,9 @@ def explore_spaces(study, spaces: list[dict], out: Path, matrix: list[dict], ref
             if progress:
                 progress(f"{w.name} on {c.id}")
     matrix.extend(extra_matrix)
-    summary = [s for s in _chip_summary(study, matrix, ref) if s["chip"] in {c.id for c in candidates}]
+    summary = [s for s in chip_summary(study, matrix, ref) if s["chip"] in {c.id for c in candidates}]
+    for name in info:  # does the study's engine (perf/mlperf.serve_at_scale & co.) confirm the explorer's ranking?
+        info[name]["engine_agreement"] = front_agreement([c for c in candidates if c._explorer["space"] == name], summary)
     ok = [s for s in summary if s.get("fleet_tco_usd_per_year")]
     chosen = None
     pick = min(ok, key=lambda s: s["fleet_tco_usd_per_year"]) if ok else (max(summary, key=lambda s: s.get("perf_per_watt") or 0) if summary else None)
@@ -221,6 +225,30 @@ def explore_spaces(study, spaces: list[dict], out: Path, matrix: list[dict], ref
             "cost_stack": _design_cost_stack(c, study.economics.volume),
         }
     return designs, chosen, info, summary
+
+
+def rank_correlation(a: list[float], b: list[float]) -> float | None:
+    """Spearman's rho of two score lists (ranks by argsort; ties are not expected for
+    continuous scores); None with fewer than three pairs."""
+    if len(a) != len(b) or len(a) < 3:
+        return None
+    ra = np.argsort(np.argsort(np.asarray(a, dtype=float)))
+    rb = np.argsort(np.argsort(np.asarray(b, dtype=float)))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def front_agreement(candidates: list, summary: list[dict]) -> dict:
+    """The explorer's vectorized scores of its front designs against the same designs re-scored
+    on the study's workloads by the serving/training engines: Spearman rho of the two
+    perf-per-TCO and perf-per-watt rankings (1 = the engine confirms the explorer's order)."""
+    by = {s["chip"]: s for s in summary}
+    out: dict = {"designs": 0}
+    for m in ("perf_per_tco", "perf_per_watt"):
+        pairs = [(c._explorer[m], by[c.id][m]) for c in candidates
+                 if c.id in by and c._explorer.get(m) is not None and by[c.id].get(m) is not None]
+        out["designs"] = max(out["designs"], len(pairs))
+        out[f"spearman_{m}"] = rank_correlation([x for x, _ in pairs], [y for _, y in pairs])
+    return out
 
 
 def _design_cost_stack(c: CustomChip, volume: float) -> dict:

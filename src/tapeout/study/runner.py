@@ -22,7 +22,7 @@ from .outdir import prepare_out, study_hash
 from .schema import Study, load_study
 
 
-def _chip_summary(study: Study, matrix: list[dict], ref: str) -> list[dict]:
+def chip_summary(study: Study, matrix: list[dict], ref: str) -> list[dict]:
     """Per chip: traffic-weighted geometric mean over workloads of perf/W and perf/TCO$
     relative to the reference chip, and the fleet TCO for the whole mix."""
     wl = {w.name: w for w in study.workloads}
@@ -147,7 +147,7 @@ def run_study(path: str | Path, out: str | Path, force: bool = False, progress=N
     rooflines, shares = _llm_diagnostics(study, matrix)
     for r in matrix:
         r["time_by_bound"] = shares.get((r["workload"], r["chip"]))
-    summary = _chip_summary(study, matrix, ref) if ref else []
+    summary = chip_summary(study, matrix, ref) if ref else []
     designs, chosen, explore_info = [], None, {}
     if study.design_spaces:
         from .explore_bridge import explore_spaces
@@ -192,10 +192,10 @@ def run_study(path: str | Path, out: str | Path, force: bool = False, progress=N
         "seconds": round(time.time() - t0, 2),
     }
     _store(out / "study.duckdb", res)
-    (out / "results.json").write_text(json.dumps(_clean(res), indent=1, default=str))
+    (out / "results.json").write_text(json.dumps(clean_json(res), indent=1, default=str))
     from ..report.html import write_report
 
-    write_report(_clean(res), out / "report.html")
+    write_report(clean_json(res), out / "report.html")
     (out / "RUNNING").unlink(missing_ok=True)
     return res
 
@@ -205,11 +205,11 @@ def _usd(x: float) -> str:
 
 
 def _assumptions(study: Study) -> list[dict]:
-    from ..perf.llm import ACTIVATION_RESERVE_FRACTION, PREFILL_CHUNK_TOKENS, USABLE_MEMORY_FRACTION
+    from ..perf.serving_memory import ACTIVATION_RESERVE_FRACTION, USABLE_MEMORY_FRACTION
 
     a = [
         {"item": "calibration", "value": "efficiencies fitted to microbenchmarks only (data/calibration/fitted.yaml); chips without their own fit use the family or generic mean"},
-        {"item": "LLM serving", "value": f"steady-state continuous batching, chunked prefill of {PREFILL_CHUNK_TOKENS} tokens, {USABLE_MEMORY_FRACTION:.0%} usable memory, {ACTIVATION_RESERVE_FRACTION:.0%} activation reserve; SLOs applied to mean TTFT/TPOT"},
+        {"item": "LLM serving", "value": f"the serving engine validate scores (perf/mlperf.serve_at_scale): TP/EP/PP/DP layouts, continuous batching with fused chunked prefill, paged KV cache, {USABLE_MEMORY_FRACTION:.0%} usable memory, {ACTIVATION_RESERVE_FRACTION:.0%} activation reserve; SLOs applied to p99 TTFT/TPOT (M/M/1 admission queue)"},
         {"item": "chips per node", "value": study.chips_per_node},
         {"item": "cost per unit", "value": "TCO per chip-year (data/econ: server share, network share, PUE, electricity price, amortisation) / units per year"},
         {"item": "chip prices", "value": "published estimates from the catalog (price_usd, status estimate/secondary); otherwise modelled unit cost x 2"},
@@ -229,11 +229,11 @@ def _sources(chip_ids: list[str]) -> list[dict]:
     return rows
 
 
-def _clean(x):
+def clean_json(x):
     if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items() if not str(k).startswith("_")}
+        return {str(k): clean_json(v) for k, v in x.items() if not str(k).startswith("_")}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [clean_json(v) for v in x]
     if isinstance(x, (np.floating,)):
         return float(x)
     if isinstance(x, (np.integer,)):

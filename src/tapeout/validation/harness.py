@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import TapeoutError
 from . import registry
 
 
@@ -122,8 +123,9 @@ def predict_row(row: dict) -> RowResult:
             pred = fn(row)
         except registry.SkipRow as e:
             return RowResult(mapper=name, benchmark=_bench_guess(row), skipped=str(e), **base)
-        except Exception as e:  # a mapper bug must not stop the table; report it per row
-            return RowResult(mapper=name, benchmark=_bench_guess(row), skipped=f"error: {type(e).__name__}: {e}", **base)
+        except TapeoutError as e:  # the model declines this row (does not fit, unknown name): report it per row;
+            # any other exception is a bug and propagates instead of becoming a silently skipped row
+            return RowResult(mapper=name, benchmark=_bench_guess(row), skipped=f"error: {e}", **base)
         if pred is None:
             continue
         if meas is None or meas <= 0:

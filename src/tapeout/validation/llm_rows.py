@@ -15,6 +15,7 @@ from importlib import resources
 
 import yaml
 
+from ..errors import TapeoutError
 from ..hardware.catalog import get_chip, resolve_chip_id
 from .maxq import maxq_chip
 from .registry import RowPrediction, SkipRow, register
@@ -104,15 +105,15 @@ def map_row(row: dict):
 
 
 def _mlperf(row: dict, name: str):
-    from ..perf.mlperf import _v, inference_benchmark, serve_at_scale
+    from ..perf.mlperf import value_of, inference_benchmark, serve_at_scale
 
     b = inference_benchmark(name)
     sc0 = "interactive" if "interactive" in row["workload"].lower() else row["scenario"].lower()
     chip = maxq_chip(row, _chip(row), name, sc0, "99.9" in row["workload"])
     n = int(float(row["n_accelerators"]))
     prec = compute_precision(row, chip)
-    I = float(_v(b["mean_input_tokens"]))
-    O = float(_v(b["mean_output_tokens"]))
+    I = float(value_of(b["mean_input_tokens"]))
+    O = float(value_of(b["mean_output_tokens"]))
     beams = int(b.get("beams", 1))
     sc = row["scenario"].lower()
     unit = row["unit"]
@@ -227,7 +228,7 @@ def _paper(row: dict):
     if "offline" in sc or "queued" in sc or "infinite" in sc:
         try:
             r = serve_at_scale(cfg, chip, n, prec, I, O, "offline", tp=tp)
-        except Exception as e:  # noqa: BLE001
+        except TapeoutError as e:  # does not fit / no layout: the model declines the row
             raise SkipRow(f"does not fit: {e}") from None
         pred = r.output_tokens_per_s
         if "per gpu" in unit or "/gpu" in unit:
