@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import math
 import os
@@ -55,6 +56,33 @@ MOE_TOKENS = (1, 8, 64, 256, 1024, 4096, 16384)
 L2_BYTES = 50 * 2**20
 
 
+def _graph_time(torch, fn, reps: int) -> float:
+    """Median seconds per call of fn(i) over 5 replays of a CUDA graph of `reps` calls (warmed
+    up on a side stream, as torch.cuda.graphs requires; 2 untimed replays first)."""
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for i in range(3):
+            fn(i)
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for i in range(reps):
+            fn(i)
+    for _ in range(2):
+        g.replay()
+    ts = []
+    for _ in range(5):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        g.replay()
+        b.record()
+        b.synchronize()
+        ts.append(a.elapsed_time(b) * 1e-3 / reps)
+    del g
+    return sorted(ts)[2]
+
+
 def measure(out_dir: Path, quick: bool = False, extra: bool = False) -> None:
     import torch
     import torch.nn.functional as F
@@ -74,30 +102,7 @@ def measure(out_dir: Path, quick: bool = False, extra: bool = False) -> None:
         fh.write(json.dumps(rec) + "\n")
         fh.flush()
 
-    def graph_time(fn, reps: int) -> float:
-        """Median seconds per call of fn() over 5 replays of a CUDA graph of `reps` calls."""
-        s = torch.cuda.Stream()
-        s.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(s):
-            for i in range(3):
-                fn(i)
-        torch.cuda.current_stream().wait_stream(s)
-        g = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(g):
-            for i in range(reps):
-                fn(i)
-        for _ in range(2):
-            g.replay()
-        ts = []
-        for _ in range(5):
-            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record()
-            g.replay()
-            b.record()
-            b.synchronize()
-            ts.append(a.elapsed_time(b) * 1e-3 / reps)
-        del g
-        return sorted(ts)[2]
+    graph_time = functools.partial(_graph_time, torch)
 
     def event_time(fn, iters: int = 10) -> float:
         fn()
@@ -237,25 +242,7 @@ def measure_low_bit(out_dir: Path) -> None:
             fh.write(json.dumps(rec) + "\n")
             fh.flush()
 
-        def graph_time(fn, reps):
-            for i in range(3):
-                fn(i)
-            torch.cuda.synchronize()
-            g = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(g):
-                for i in range(reps):
-                    fn(i)
-            g.replay()
-            ts = []
-            for _ in range(5):
-                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                a.record()
-                g.replay()
-                b.record()
-                b.synchronize()
-                ts.append(a.elapsed_time(b) * 1e-3 / reps)
-            return sorted(ts)[2]
-        _low_bit(torch, torch.device("cuda"), emit, graph_time)
+        _low_bit(torch, torch.device("cuda"), emit, functools.partial(_graph_time, torch))
 
 
 MAMF_DIMS = tuple(range(1024, 20481, 1024))
