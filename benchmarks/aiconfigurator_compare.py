@@ -17,7 +17,7 @@ How each tool is called (nothing is fitted to the rows):
   aggregated in-flight-batching worker; mode 'agg', context-token budget = isl, its default)
   and the benchmark's mean input/output lengths; paper rows with a fixed static batch use its
   mode 'static' at that batch. GEMM format = tapeout's compute precision (fp8 -> 'fp8', fp4 ->
-  'nvfp4', else bf16); KV cache fp8 with fp8/fp4 compute, as tapeout's Precision.kv_bytes;
+  'nvfp4', int8 -> 'sq', else bf16); KV cache fp8 with fp8/fp4 compute, as tapeout's Precision;
   the attention (FMHA) format is AIConfigurator's default.
   Throughput of the row = its output tokens/s per worker x (chips / chips per worker).
 - Models: AIConfigurator's cached HF configs where it ships the model (Llama-3.1 8B/70B/405B,
@@ -39,10 +39,10 @@ from pathlib import Path
 # AIConfigurator ships these HF configs (aiconfigurator_core/model_configs); tapeout preset -> HF id
 AIC_MODELS = {"llama-3.1-8b": "meta-llama/Meta-Llama-3.1-8B", "llama-3.1-70b": "meta-llama/Meta-Llama-3.1-70B",
               "llama-3.1-405b": "meta-llama/Meta-Llama-3.1-405B", "mixtral-8x7b": "mistralai/Mixtral-8x7B-v0.1",
-              "deepseek-r1": "deepseek-ai/DeepSeek-R1", "qwen3-235b-a22b": "Qwen/Qwen3-235B-A22B",
-              "qwen3-30b-a3b": "Qwen/Qwen3-30B-A3B"}
+              "deepseek-v3": "deepseek-ai/DeepSeek-R1", "qwen3-235b-a22b": "Qwen/Qwen3-235B-A22B",
+              "qwen3-30b-a3b": "Qwen/Qwen3-30B-A3B"}  # deepseek-v3: the MLPerf deepseek-r1 preset (same architecture)
 LLAMA_LOCAL = ("llama-2-70b", "llama-2-13b", "llama-2-7b", "mistral-7b")  # dense Llama-architecture presets
-GEMM_MODE = {"fp8": "fp8", "fp4": "nvfp4"}
+GEMM_MODE = {"fp8": "fp8", "fp4": "nvfp4", "int8": "sq"}  # tapeout compute precision -> AIC GEMM quant mode
 
 
 def aic_systems() -> dict:
@@ -117,9 +117,10 @@ def to_unit(tok_s: float, unit: str, n: int, I: float, O: float, paper: bool) ->
 def aic_predict(est, row, res, system: str, tmp: Path):
     d = res.detail or {}
     g = layout(d)
-    mp = model_path(preset_of(res), tmp)
+    preset = preset_of(res)
+    mp = model_path(preset, tmp)
     if mp is None:
-        return None, "model has no AIConfigurator architecture"
+        return None, f"{preset}: no AIConfigurator architecture/config"
     if not g["batch"]:
         return None, "no batch in tapeout's detail"
     n = int(float(row["n_accelerators"]))
@@ -128,9 +129,11 @@ def aic_predict(est, row, res, system: str, tmp: Path):
               mode="static" if g["static"] else "agg")
     q = GEMM_MODE.get(d.get("precision"), "bfloat16")
     kw["gemm_quant_mode"] = q
-    if q != "bfloat16":  # tapeout stores the KV cache in the compute format (perf/llm.kv_bytes_per_token_per_chip)
+    if d.get("precision") in ("fp8", "fp4"):  # tapeout's KV cache is fp8 there (precision.get_precision(..).kv_cache)
         kw["kvcache_quant_mode"] = "fp8"
-    if "mixtral" in mp.lower() or "deepseek" in mp.lower() or "qwen3-235b" in mp.lower() or "a3b" in mp.lower():
+    from tapeout.workloads.llm_config import load_llm
+
+    if load_llm(preset).num_experts:  # MoE: experts split as tapeout's EP, the rest of TP inside each expert
         kw.update(moe_ep_size=g["ep"], moe_tp_size=max(1, g["tp"] // g["ep"]), moe_quant_mode=q)
     r = est(mp, system, **kw)
     per_worker = float(r.raw["tokens/s"])
