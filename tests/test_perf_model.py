@@ -93,3 +93,42 @@ def test_energy_positive_and_bounded_by_tdp():
 
 def test_peak_keys_cover_precisions():
     assert set(PEAK_KEYS) >= {"bf16", "fp16", "fp8", "int8", "int4", "fp4"}
+
+
+def _attn(d: int, **kw):
+    from tapeout.ops import Attention
+
+    a = dict(name="a", batch=8, q_len=4096, kv_len=4096, heads=32, kv_heads=8, d_qk=d, d_v=d, causal=True)
+    a.update(kw)
+    return Attention(**a)
+
+
+def test_attention_head_dim_64_pays_no_tile_padding():
+    # FlashAttention pads the head dim to a multiple of 32, not to the 128-wide GEMM N tile:
+    # without the softmax term, compute time scales exactly with the FLOPs from d=128 to d=64
+    p = P.replace(softmax_vflops=0.0)
+    t64, t128 = (float(evaluate(OpGraph("a", [_attn(d)]), p).compute_time[0]) for d in (64, 128))
+    f64, f128 = _attn(64).flops, _attn(128).flops
+    assert t64 / t128 == pytest.approx(f64 / f128, rel=1e-9)
+    # d=80 pads to 96 (a multiple of 32), d=96 does not pad
+    t80, t96 = (float(evaluate(OpGraph("a", [_attn(d)]), p).compute_time[0]) for d in (80, 96))
+    assert t80 / t96 == pytest.approx(_attn(80).flops / _attn(96).flops * 96 / 80, rel=1e-9)
+
+
+def test_softmax_adds_one_vector_term_per_score():
+    a = _attn(64)
+    base = float(evaluate(OpGraph("a", [a]), P.replace(softmax_vflops=0.0)).compute_time[0])
+    with_sm = float(evaluate(OpGraph("a", [a]), P.replace(softmax_vflops=20.0)).compute_time[0])
+    assert with_sm - base == pytest.approx(a.scores * 20.0 / (P.vector_flops * P.eff_vector), rel=1e-9)
+
+
+def test_few_work_units_limit_the_streamed_bandwidth():
+    # m=1, n=128, k=256: one output tile, no K split -> one unit streams on one core at
+    # core_bw_share x mem_bw/cores; with share >= cores the chip's whole bandwidth
+    g = OpGraph("g", [MatMul(name="g", m=1, n=128, k=256)])
+    p = P.replace(mem_overhead=0.0)
+    full = float(evaluate(g, p.replace(core_bw_share=float(P.num_cores))).memory_time[0])
+    one = float(evaluate(g, p.replace(core_bw_share=1.0)).memory_time[0])
+    four = float(evaluate(g, p.replace(core_bw_share=4.0)).memory_time[0])
+    assert one == pytest.approx(full * P.num_cores, rel=1e-9)
+    assert four == pytest.approx(full * P.num_cores / 4.0, rel=1e-9)

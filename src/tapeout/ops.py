@@ -155,9 +155,13 @@ class Attention(Op):
         return float(self.kv_len)
 
     @property
+    def scores(self) -> float:
+        """Attention scores computed (one softmax exponential each)."""
+        return self.batch * self.heads * self.q_len * self.keys_per_query
+
+    @property
     def flops(self) -> float:
-        scores = self.batch * self.heads * self.q_len * self.keys_per_query
-        return 2.0 * scores * (self.d_qk + self.d_v) + 5.0 * scores
+        return 2.0 * self.scores * (self.d_qk + self.d_v) + 5.0 * self.scores
 
     @property
     def weight_bytes(self) -> float:  # the KV cache plays the role of the re-used operand
@@ -395,6 +399,7 @@ class OpTable:
     fused: np.ndarray
     ops: list[Op]
     experts: np.ndarray | None = None  # bool: routed MoE expert GEMM (MatMul.experts)
+    exps: np.ndarray | None = None  # softmax exponentials (Attention.scores), 0 for other ops
 
     @classmethod
     def from_ops(cls, ops: list[Op]) -> "OpTable":
@@ -414,6 +419,7 @@ class OpTable:
             is_all_to_all=np.zeros(n, dtype=bool), row_bytes=z(), lookups=z(), fixed_units=z(),
             fused=np.array([o.fused for o in ops], dtype=bool), ops=list(ops),
             experts=np.array([isinstance(o, MatMul) and o.experts for o in ops], dtype=bool),
+            exps=np.array([o.scores if isinstance(o, Attention) else 0.0 for o in ops], dtype=float),
         )
         for i, o in enumerate(ops):
             if isinstance(o, MatMul):

@@ -62,6 +62,17 @@ class ChipParams:
     eff_moe: np.ndarray | float = 1.0
     eff_link: np.ndarray | float = 0.8
     kernel_overhead: np.ndarray | float = 4e-6
+    # DRAM bandwidth one core (SM/CU) can stream, as a multiple of its even share mem_bw/cores
+    # (Little's law: bytes in flight per core / latency); limits kernels with fewer work units
+    # than cores (few-sequence decode attention, skinny GEMMs), see perf/opcost.py. Default: the
+    # kernel-level fit (perf/kernel_fit.py on aiconfigurator-core 0.12.0, trtllm) runs to its bound
+    # of 32: no measured kernel is limited, so the term binds only below cores/32 units
+    core_bw_share: np.ndarray | float = 32.0
+    # FP32-FLOP equivalents of the vector/special-function work per attention score (one
+    # exponential on the SFU plus max/scale/sum): with few FLOPs per score (head dim 64) the
+    # softmax, not the matrix engine, bounds fused attention (FlashAttention-3, Shah et al. 2024)
+    # Default from the kernel-level fit (perf/kernel_fit.py, aiconfigurator-core 0.12.0, trtllm)
+    softmax_vflops: np.ndarray | float = 4.66
     mem_overhead: np.ndarray | float = 0.0
     video_decode_fps: dict = field(default_factory=dict)
     video_encode_fps: dict = field(default_factory=dict)

@@ -41,6 +41,8 @@ PARAMS = (
     ("eff_attention", 0.6, 0.1, 1.5),  # fused attention vs GEMM
     *((f"mem_{f}", 0.8, 0.2, 1.0) for f in GEMM_FMTS + PHASES),  # DRAM streaming efficiency
     *((f"ovh_{f}", 5.0, 0.0, 60.0) for f in GEMM_FMTS + PHASES),  # fixed time per kernel, us
+    ("core_bw_share", 2.0, 1.0, 32.0),  # one core's DRAM stream / (mem_bw / cores)
+    ("softmax_vflops", 16.0, 0.0, 200.0),  # FP32-FLOP equivalents per attention score
 )
 NAMES = tuple(p[0] for p in PARAMS)
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): gamma's reference
@@ -99,7 +101,8 @@ def params_for(base, pd: float, x, op: str, fmt: str):
         eff[PEAK_KEYS.index(key)] = v[name]
     cls = fmt if op == "gemm" else op.removeprefix("attention_")
     return base.replace(eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
-                        kernel_overhead=v["ovh_" + cls] * 1e-6)
+                        kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
+                        softmax_vflops=v["softmax_vflops"])
 
 
 def predict_group(g: dict, x) -> np.ndarray:

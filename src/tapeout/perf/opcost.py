@@ -33,6 +33,9 @@ from ..ops import OP_KINDS, PEAK_KEYS, OpGraph, OpTable
 K_MATMUL, K_ATTN, K_ELT, K_EMB, K_COLL, K_FIXED = (OP_KINDS.index(k) for k in OP_KINDS)
 BOUNDS = ("compute", "memory", "comm", "overhead", "fixed")
 MIN_TILE_M = 16.0  # smallest row tile of a matrix-engine instruction (NVIDIA mma.m16n8k16; AMD MFMA 16x16)
+# fused attention keeps a head's whole value dim in one CTA and pads it to a multiple of 32, not
+# to the GEMM N tile (FlashAttention-2 flash_api.cpp: head_size_rounded = round_multiple(d, 32))
+ATTN_HEAD_DIM_STEP = 32.0
 
 
 @dataclass
@@ -133,7 +136,9 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
                 f"Choose a precision the chip supports (see `tapeout show {p.chip_id}`)."
             )
     m, n, k, par = col(t.m), col(t.n), col(t.k), col(t.parallel)
-    tn, cores = p.tile_n, p.num_cores
+    is_attn = colb(kind == K_ATTN)
+    tn = np.where(is_attn, np.ceil(n / ATTN_HEAD_DIM_STEP) * ATTN_HEAD_DIM_STEP, p.tile_n)
+    cores = p.num_cores
     # tile selection: kernels shrink the row tile for few tokens (CUTLASS/cuBLAS pick 16..128
     # row tiles; MMA instructions are 16 rows), so decode GEMMs pad m to a multiple of 16
     tm = np.minimum(p.tile_m, np.maximum(MIN_TILE_M, np.ceil(m / MIN_TILE_M) * MIN_TILE_M))
@@ -152,7 +157,7 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         eff_c = eff_c.reshape(eff_c.shape + (1,) * (1 + nd - eff_c.ndim))
     # fused attention runs below the GEMM efficiency (softmax exponentials, masking; calibrated
     # on published FlashAttention/cuDNN kernel rates, perf/fit.py fit_attention)
-    eff_c = eff_c * np.where(colb(kind == K_ATTN), np.asarray(p.eff_attention, dtype=float), 1.0)
+    eff_c = eff_c * np.where(is_attn, np.asarray(p.eff_attention, dtype=float), 1.0)
     # grouped expert GEMMs (MoE) below the dense GEMM efficiency: routing, per-expert padding
     # and short per-expert panels (calibrated on published fused-MoE kernel timings, fit_moe)
     if t.experts is not None and t.experts.any():
@@ -160,7 +165,12 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     with np.errstate(divide="ignore", invalid="ignore"):
         t_mm = flops / (peak * eff_c * u_wave * u_pad)
         t_mm = np.where(peak > 0, t_mm, np.inf)
-        t_vec = flops / (np.asarray(p.vector_flops) * p.eff_vector)
+        vec_rate = np.asarray(p.vector_flops) * p.eff_vector
+        t_vec = flops / vec_rate
+        if t.exps is not None and t.exps.any():
+            # softmax on the vector/SFU units, per score, issued between the two attention
+            # GEMMs of a tile (FlashAttention-2 runs them in sequence, Dao 2023 sec. 3.1)
+            t_mm = t_mm + col(t.exps) * np.asarray(p.softmax_vflops, dtype=float) / vec_rate
     t_compute = np.where(colb(is_mm), t_mm, np.where(colb(is_elt), t_vec, 0.0))
 
     # ---- memory ----
@@ -177,7 +187,12 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     is_mm_only = colb(kind == K_MATMUL)
     dram = np.where(is_mm_only, mm_bytes, np.where(colb(kind == K_EMB), emb_bytes, wb + ib + ob))
     dram = np.where(colb((kind == K_COLL) | (kind == K_FIXED)), 0.0, dram)
-    t_mem = dram / (np.asarray(p.mem_bw) * p.eff_mem) + p.mem_overhead * (dram > 0)
+    # a matrix/attention kernel streams through its work units (output tiles x K splits; for
+    # decode attention the (sequence, KV head) pairs times FlashDecoding's KV splits, Dao et al.
+    # 2023): with fewer units than cores only `units` cores stream, each at most core_bw_share
+    # times its even share of the bandwidth -> t_mem / min(1, units / cores * core_bw_share)
+    fill = np.where(colb(is_mm), np.minimum(1.0, units / cores * np.asarray(p.core_bw_share, dtype=float)), 1.0)
+    t_mem = dram / (np.asarray(p.mem_bw) * p.eff_mem * fill) + p.mem_overhead * (dram > 0)
 
     # ---- communication ----
     so = col(t.scaleout.astype(float))
