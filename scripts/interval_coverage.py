@@ -10,7 +10,6 @@ refit per held-out chip with microbenchmarks and per held-out precision).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 BEGIN, END = "<!-- interval-coverage:begin (scripts/interval_coverage.py --write) -->", "<!-- interval-coverage:end -->"
 TITLES = {"chip": "Leave one chip out (its microbenchmarks removed from the calibration)",
@@ -30,13 +29,9 @@ def main() -> None:
     md = "\n".join(parts)
     print(md)
     if "--write" in sys.argv:
-        p = Path(__file__).resolve().parents[1] / "docs" / "validation.md"
-        doc = p.read_text()
-        if BEGIN not in doc:
-            raise SystemExit(f"{p}: marker {BEGIN!r} missing")
-        head, rest = doc.split(BEGIN, 1)
-        p.write_text(head + BEGIN + "\n" + md + "\n" + END + rest.split(END, 1)[1])
+        from doc_section import replace_section
 
+        replace_section(BEGIN, END, md)
 
 if __name__ == "__main__":
     main()

@@ -10,7 +10,7 @@ import random
 from tapeout.perf.mlperf import clear_caches
 from tapeout.validation import harness
 
-from tests._cli import run_cli
+from _cli import run_cli
 
 
 def _subset() -> list[dict]:
