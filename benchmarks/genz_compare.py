@@ -33,7 +33,7 @@ GENZ_MODELS = {"llama-2-70b": "meta-llama/Llama-2-70B", "mixtral-8x7b": "mistral
                "llama-2-7b": "meta-llama/Llama-2-7B"}  # GenZ has no GPT-J config
 
 
-def genz_system(cid: str):
+def genz_system(cid: str) -> str | dict | None:
     """GenZ preset name, or GenZ's documented dict form {Flops (dense BF16 TFLOPS), Memory_size
     (GB), Memory_BW (GB/s), ICN (GB/s per direction), real_values} from the catalog."""
     if cid in GENZ_PRESETS:
@@ -41,6 +41,9 @@ def genz_system(cid: str):
     from tapeout.hardware.catalog import get_chip
 
     c = get_chip(cid)
+    if not all(isinstance(c.get(k), float) for k in ("bf16_tflops_dense", "memory_capacity_gb", "memory_bandwidth_tbps",
+                                                        "scaleup_bw_gbps_bidir")):
+        return None  # GenZ needs all four numbers; the catalog lacks one for this chip
     return {"Flops": c.get("bf16_tflops_dense"), "Memory_size": c.get("memory_capacity_gb"),
             "Memory_BW": c.get("memory_bandwidth_tbps") * 1000, "ICN": c.get("scaleup_bw_gbps_bidir") / 2,
             "real_values": True}
@@ -103,11 +106,11 @@ def main() -> int:
         d = res.detail or {}
         gz_err = gz_lay = None
         model = {"llama2-70b": "llama-2-70b", "mixtral-8x7b": "mixtral-8x7b"}.get(res.benchmark, res.benchmark.replace("paper:", ""))
-        if genz_ok and model in GENZ_MODELS and d.get("input_len") and d.get("output_len"):
+        system = genz_system(cid) if genz_ok else None
+        if system and model in GENZ_MODELS and d.get("input_len") and d.get("output_len"):
             n = int(float(r["n_accelerators"]))
             I, O = int(d["input_len"]), int(d["output_len"])
             bits = "fp8" if d.get("precision") == "fp8" else "bf16"
-            system = genz_system(cid)
             t0 = time.perf_counter()
             best = genz_search(GENZ_MODELS[model], system, I, O, bits, n)
             t_genz.append(time.perf_counter() - t0)
