@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 from tapeout.perf import kernel_fit as kf
 from tapeout.perf.kernels_db import read_kernels
@@ -48,12 +47,9 @@ def main() -> None:
     if "--write" not in sys.argv:
         print(md)
         return
-    p = Path(__file__).resolve().parent.parent / "docs" / "validation.md"
-    doc = p.read_text()
-    if BEGIN not in doc:
-        raise SystemExit(f"{p}: marker {BEGIN!r} missing")
-    head, rest = doc.split(BEGIN, 1)
-    p.write_text(head + BEGIN + "\n" + md + "\n" + END + rest.split(END, 1)[1])
+    from doc_section import replace_section
+
+    replace_section(BEGIN, END, md)
 
 
 if __name__ == "__main__":

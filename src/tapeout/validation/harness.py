@@ -107,7 +107,10 @@ def scenario_class(row: dict) -> str:
     return s.split(" ")[0] if s else "?"
 
 
-def predict_row(row: dict) -> RowResult:
+def predict_row(row: dict, fitted: dict | None = None, covered=None) -> RowResult:
+    """One row's prediction. `fitted`: the calibration in force (default: the shipped one);
+    `covered`: what the model was developed on (validation/development.py; default: the
+    packaged end_to_end.csv's descriptions), from which LLM rows get their distance terms."""
     try:
         meas = float(row["value"])
     except (TypeError, ValueError):
@@ -135,6 +138,11 @@ def predict_row(row: dict) -> RowResult:
         err = (pred.predicted - meas) / meas * 100.0
         if pred.low is None:
             _default_interval(pred, row)
+        if name == "llm_inference":
+            from ..perf.calibration import load_fitted
+            from .development import apply, default_covered
+
+            apply(pred, row, fitted or load_fitted(), covered if covered is not None else default_covered())
         inside = None if pred.low is None else bool(pred.low <= meas <= pred.high)
         return RowResult(mapper=name, benchmark=pred.benchmark, predicted=pred.predicted, error_pct=err, low=pred.low,
                          high=pred.high, inside=inside, detail=pred.detail, **base)
@@ -164,7 +172,11 @@ def _bench_guess(row: dict) -> str:
     return w[:40]
 
 
-def run(path: Path | str | None = None, holdout: str | None = None, rows: list[dict] | None = None) -> dict:
+def run(path: Path | str | None = None, holdout: str | None = None, rows: list[dict] | None = None,
+        fitted: dict | None = None, covered=None) -> dict:
+    """Predict every row. `holdout`: recalibrate without that chip's microbenchmarks and keep
+    its rows; `fitted`: predict under this calibration instead of the shipped one (e.g. a
+    refit without one precision's microbenchmarks); `covered`: see predict_row."""
     from ..hardware.catalog import resolve_chip_id
     from ..perf import calibration
     from ..perf.mlperf import clear_caches
@@ -178,12 +190,14 @@ def run(path: Path | str | None = None, holdout: str | None = None, rows: list[d
 
         hid = get_chip(holdout).id
         rows = [r for r in rows if resolve_chip_id(r.get("accelerator", "")) == hid]
-        calibration.set_fitted(fit_all(exclude=hid))
+        fitted = fit_all(exclude=hid)
+    if fitted is not None:
+        calibration.set_fitted(fitted)
         clear_caches()
     try:
-        results = [predict_row(r) for r in rows]
+        results = [predict_row(r, fitted, covered) for r in rows]
     finally:
-        if holdout:
+        if fitted is not None:
             calibration.set_fitted(None)
             clear_caches()
     return {"results": results, "seconds": time.perf_counter() - t0, "holdout": holdout, "summary": summarize(results)}

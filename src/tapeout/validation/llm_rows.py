@@ -87,19 +87,43 @@ def _bounds(cfg_text: str, scenario: str, bench: dict):
     return s["ttft_p99_s"], s.get("tpot_p99_s"), bool(s.get("whole_query"))
 
 
+def mlperf_name(row: dict) -> str | None:
+    """The MLPerf LLM benchmark of an mlperf-inf row (None: not an LLM benchmark)."""
+    m = re.match(r"MLPerf Inference v[\d.]+ (\S+)", row["workload"])
+    name = re.sub(r"-(99(\.9)?)(/99\.9)?$", "", m.group(1)) if m else None
+    return name if name in MLPERF_BENCH else None
+
+
+def is_paper_llm(row: dict) -> bool:
+    return row["category"] == "paper" and "LLM" in row["workload"] and "training" not in row["scenario"]
+
+
+def describe(row: dict) -> dict | None:
+    """Model preset and mean input/output lengths of an LLM inference row, read from its
+    description alone (no prediction, never the measured value); None for other rows."""
+    if row.get("category") == "mlperf-inf":
+        from ..perf.mlperf import inference_benchmark
+
+        name = mlperf_name(row)
+        if name is None:
+            return None
+        b = inference_benchmark(name)
+        I, O = (x["value"] if isinstance(x, dict) else x for x in (b["mean_input_tokens"], b["mean_output_tokens"]))
+        return {"model": b["model"], "input_len": float(I), "output_len": float(O)}
+    if is_paper_llm(row):
+        text = (row["workload"] + " " + row["model_config"]).lower()
+        preset = next((p for pat, p in PAPER_MODELS if re.search(pat, text)), None)
+        I, O = _num(r"(?:input|ISL)=(\d+)", row["model_config"]), _num(r"(?:output|OSL)=(\d+)", row["model_config"])
+        return {"model": preset, "input_len": I, "output_len": O} if preset and I else None
+    return None
+
+
 @register("llm_inference")
 def map_row(row: dict):
-    w = row["workload"]
-    cat = row["category"]
-    if cat == "mlperf-inf":
-        m = re.match(r"MLPerf Inference v[\d.]+ (\S+)", w)
-        if not m:
-            return None
-        name = re.sub(r"-(99(\.9)?)(/99\.9)?$", "", m.group(1))
-        if name not in MLPERF_BENCH:
-            return None
-        return _mlperf(row, name)
-    if cat == "paper" and "LLM" in w and "training" not in row["scenario"]:
+    if row["category"] == "mlperf-inf":
+        name = mlperf_name(row)
+        return None if name is None else _mlperf(row, name)
+    if is_paper_llm(row):
         return _paper(row)
     return None
 
@@ -117,7 +141,7 @@ def _mlperf(row: dict, name: str):
     beams = int(b.get("beams", 1))
     sc = row["scenario"].lower()
     unit = row["unit"]
-    detail = {"precision": prec, "input_len": I, "output_len": O}
+    detail = {"precision": prec, "input_len": I, "output_len": O, "layout_source": "automatic"}
     if sc in ("offline", "server", "interactive"):
         if "interactive" in row["workload"].lower():
             sc = "interactive"
@@ -131,6 +155,7 @@ def _mlperf(row: dict, name: str):
         r = serve_at_scale(b["model"], chip.id, n, prec, I, O, sc, ttft, tpot, beams=beams, whole_query_bound=whole,
                            dataset=name, **lay)
         if lay:
+            detail["layout_source"] = "submitted"
             detail["layout"] = "submitted (data/mlperf/submission_configs.yaml)"
         pred = r.output_tokens_per_s
         lo, hi = r.interval_80
@@ -198,7 +223,8 @@ def _paper(row: dict):
         while t2 * 2 <= tp and cfg.num_attention_heads % (t2 * 2) == 0 and n % (t2 * 2) == 0:
             t2 *= 2
         tp = t2
-    detail = {"precision": prec, "tp": tp, "batch": batch, "input_len": I, "output_len": O}
+    detail = {"precision": prec, "tp": tp, "batch": batch, "input_len": I, "output_len": O,
+              "layout_source": "submitted" if tp_row else "automatic"}  # vendor table's stated TP
     if "prefill latency" in sc or "first-token" in row["workload"].lower():
         sm = step_model(cfg, chip, get_precision(prec), tp or 1, 1, 1)
         t = (sm.linear(I * (batch or 1)) + sm.attn_prefill_per_token(I) * I * (batch or 1))

@@ -1,0 +1,15 @@
+"""Replace a generated section of docs/validation.md between two marker comments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+VALIDATION_MD = Path(__file__).resolve().parent.parent / "docs" / "validation.md"
+
+
+def replace_section(begin: str, end: str, md: str, path: Path = VALIDATION_MD) -> None:
+    doc = path.read_text()
+    if begin not in doc:
+        raise SystemExit(f"{path}: marker {begin!r} missing")
+    head, rest = doc.split(begin, 1)
+    path.write_text(head + begin + "\n" + md + "\n" + end + rest.split(end, 1)[1])

@@ -1,0 +1,115 @@
+"""Distance from what the calibration and the validation covered, as extra interval width.
+
+The base 80% interval (perf/uncertainty.py) holds where the calibration is: a chip with its
+own (or its family's) microbenchmarks, a format measured on it, the op mix, context lengths
+and software the model was developed on. A prediction that leaves that ground inherits one
+more independent log error per step it takes away from it:
+
+    sigma_total^2 = sigma_base^2 + sum_{t active} sigma_t^2
+
+terms t (sigmas in data/calibration/novelty.yaml, fitted by scripts/fit_novelty.py on
+microbenchmarks and kernel tables only):
+  chip_family   no chip of the family has microbenchmarks (calibration at generic level)
+  precision     the compute format was never microbenchmarked on the chip
+  model_family  the model's architecture (FFN kind x attention kind) was never validated
+  seq_range     the total context (mean input + mean output tokens) lies outside the validated range
+  software      the serving stack was never validated
+
+Which model families, context range and stacks count as validated is `Covered`: a set built
+from the development rows' descriptions only (validation/development.py), never their values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+
+from .uncertainty import Z80
+
+TERMS = ("chip_family", "precision", "model_family", "seq_range", "software")
+
+
+@lru_cache(maxsize=1)
+def load_novelty() -> dict:
+    p = resources.files("tapeout").joinpath("data", "calibration", "novelty.yaml")
+    return yaml.safe_load(p.read_text()) if p.is_file() else {}
+
+
+@dataclass(frozen=True)
+class Covered:
+    """What the model was developed on: architecture families, total context range (tokens),
+    serving stacks."""
+
+    model_families: frozenset = frozenset()
+    context: tuple[float, float] = (math.inf, -math.inf)  # empty: nothing validated
+    stacks: frozenset = frozenset()
+
+
+def arch_family(cfg) -> str:
+    """Architecture class of an LLM config: FFN kind x attention kind (what decides which
+    kernels run, and so which kernel efficiencies the prediction leans on)."""
+    ffn = "moe" if getattr(cfg, "num_experts", 0) else "dense"
+    if getattr(cfg, "kv_lora_rank", None):
+        att = "mla"
+    else:
+        kv = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+        att = "mha" if kv == cfg.num_attention_heads else ("mqa" if kv == 1 else "gqa")
+    return f"{ffn}-{att}"
+
+
+def stack_of(software: str) -> str:
+    """Serving stack named in a row's software field (normalised)."""
+    s = (software or "").lower()
+    for key, name in (("tensorrt", "trtllm"), ("trt-llm", "trtllm"), ("vllm", "vllm"), ("sglang", "sglang"),
+                      ("optimum-habana", "optimum-habana"), ("neuron", "neuron"), ("jetstream", "jetstream"),
+                      ("sax", "jax-sax"), ("deepspeed", "deepspeed"), ("transformers", "transformers")):
+        if key in s:
+            return name
+    return s.split(" ")[0].strip(",;") if s.strip() else ""
+
+
+def compute_level(chip, precision: str, fitted: dict) -> tuple[bool, bool]:
+    """(family measured, precision measured on this chip) from a fitted calibration dict."""
+    cid = getattr(chip, "calibration_id", chip.id)
+    own = (fitted.get("chips", {}).get(cid) or {}).get("eff_compute") or {}
+    fam = (fitted.get("families", {}).get(chip.family) or {}).get("eff_compute") or {}
+    return bool(own or fam), precision in own or (not own and precision in fam)
+
+
+def distance_terms(chip, precision: str | None, fitted: dict, model_family: str | None = None,
+                   context: float | None = None, stack: str | None = None,
+                   covered: Covered | None = None) -> dict[str, tuple[float, str]]:
+    """{term: (sigma, why)} for every term that applies to this prediction."""
+    nov = load_novelty()
+    if not nov:
+        return {}
+    out: dict[str, tuple[float, str]] = {}
+    fam_ok, prec_ok = compute_level(chip, precision or "bf16", fitted)
+    if not fam_ok:
+        out["chip_family"] = (float(nov["chip_family"]["sigma"]), f"no {chip.family} chip has microbenchmarks")
+    if precision and not prec_ok:
+        out["precision"] = (float(nov["precision"]["sigma"]), f"{precision} never microbenchmarked on {chip.id}")
+    if covered is not None:
+        if model_family and model_family not in covered.model_families:
+            out["model_family"] = (float(nov["model_family"]["sigma"]), f"{model_family} never validated")
+        lo, hi = covered.context
+        if context is not None and not lo <= context <= hi:
+            out["seq_range"] = (float(nov["seq_range"]["sigma"]),
+                                f"context {context:.0f} outside validated {lo:.0f}..{hi:.0f}")
+        if stack and stack not in covered.stacks:
+            out["software"] = (float(nov["software"]["sigma"]), f"stack '{stack}' never validated")
+    return out
+
+
+def widen(value: float, low: float, high: float, terms: dict[str, tuple[float, str]]) -> tuple[float, float]:
+    """The 80% interval of `value` with the terms added in quadrature to its log half-width."""
+    if not terms or not value or value <= 0 or low <= 0 or high <= 0:
+        return low, high
+    extra = sum(s * s for s, _ in terms.values())
+    up = math.sqrt((math.log(high / value) / Z80) ** 2 + extra)
+    dn = math.sqrt((math.log(value / low) / Z80) ** 2 + extra)
+    return value * math.exp(-Z80 * dn), value * math.exp(Z80 * up)

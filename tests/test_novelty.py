@@ -1,0 +1,49 @@
+"""Distance-from-calibration interval terms (perf/novelty.py, validation/development.py)."""
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tapeout.hardware.catalog import get_chip
+from tapeout.perf.novelty import Covered, arch_family, distance_terms, stack_of, widen
+from tapeout.perf.uncertainty import Z80
+from tapeout.workloads.llm_config import load_llm
+
+
+def test_arch_family_of_published_architectures():
+    # Llama-2-70B: GQA with 8 KV heads; Mixtral-8x7B: 8 experts, GQA; GPT-J: MHA; DeepSeek-V3: MoE + MLA
+    assert arch_family(load_llm("llama-2-70b")) == "dense-gqa"
+    assert arch_family(load_llm("mixtral-8x7b")) == "moe-gqa"
+    assert arch_family(load_llm("gpt-j-6b")) == "dense-mha"
+    assert arch_family(load_llm("deepseek-v3")) == "moe-mla"
+
+
+@given(st.floats(0.01, 0.5), st.floats(0.01, 0.5), st.floats(1e-3, 1e6))
+def test_widen_adds_sigmas_in_quadrature(s_base, s_term, v):
+    lo, hi = v * math.exp(-Z80 * s_base), v * math.exp(Z80 * s_base)
+    lo2, hi2 = widen(v, lo, hi, {"t": (s_term, "")})
+    assert math.isclose(math.log(hi2 / v), Z80 * math.hypot(s_base, s_term), rel_tol=1e-9)
+    assert math.isclose(math.log(v / lo2), Z80 * math.hypot(s_base, s_term), rel_tol=1e-9)
+    assert widen(v, lo, hi, {}) == (lo, hi)
+
+
+def test_terms_fire_only_outside_what_was_covered():
+    fitted = {"chips": {"h100-sxm": {"eff_compute": {"bf16": 0.8, "fp8": 0.7}}}, "families": {}}
+    h100 = get_chip("h100-sxm")
+    cov = Covered(frozenset({"dense-gqa"}), (400.0, 3000.0), frozenset({"trtllm"}))
+    assert distance_terms(h100, "fp8", fitted, "dense-gqa", 516.0, "trtllm", cov) == {}
+    t = distance_terms(h100, "fp4", fitted, "moe-mla", 5000.0, "vllm", cov)
+    assert set(t) == {"precision", "model_family", "seq_range", "software"}
+    # a chip whose family has no microbenchmarks in this calibration
+    t = distance_terms(get_chip("mi300x"), "bf16", fitted, "dense-gqa", 516.0, "trtllm", cov)
+    assert set(t) == {"chip_family", "precision"}
+    # nothing validated at all: every description term fires
+    assert {"model_family", "seq_range", "software"} <= set(distance_terms(h100, "fp8", fitted, "dense-gqa", 516.0,
+                                                                            "trtllm", Covered()))
+
+
+def test_stack_names():
+    assert stack_of("TensorRT 10.2.0, CUDA 12.4") == "trtllm"
+    assert stack_of("vLLM 0.4.3+rocm614, PyTorch 2.3.0") == "vllm"
+    assert stack_of("") == ""
