@@ -16,6 +16,7 @@ KINDS = {
     "design": ("a chip design file (die_area_mm2, tops)", "tapeout compliance --design FILE"),
     "workload": ("a workload file from `tapeout import`", "tapeout run-workload FILE --chip C"),
     "model": ("a Hugging Face config.json", "tapeout serve --model FILE"),
+    "chip": ("a chip file (id, family, specs)", "tapeout.register_chip(FILE)"),
     "csv": ("a CSV in end_to_end.csv's schema", "tapeout validate --data FILE"),
 }
 
