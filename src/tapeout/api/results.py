@@ -10,7 +10,7 @@ headline fields; every key of `to_dict()` is readable as an attribute.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError, dataclass
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -90,6 +90,15 @@ class Record:
         except ImportError:
             raise TapeoutError("to_frame() needs pandas: pip install 'tapeout[pandas]' (or use .rows()).") from None
         return pd.DataFrame(self.rows())
+
+
+def _refuse(self, name, value=None):
+    raise FrozenInstanceError(f"{type(self).__name__} is immutable: cannot assign to '{name}' (use .to_dict() for a copy).")
+
+
+# every subclass is immutable too (the dataclass guard covers only the class it decorates)
+Record.__setattr__ = _refuse
+Record.__delattr__ = _refuse
 
 
 def _thaw(x):
