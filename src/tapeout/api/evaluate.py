@@ -91,7 +91,7 @@ def workload_run(name: str, chip: str, param: list[str] | Mapping | None = None,
         name: preset name (`tapeout workloads`: resnet50, dlrmv2, sdxl, whisper-large-v3, ...).
         chip: catalog id or alias, or a registered custom chip.
         param: preset overrides, as the CLI's `--set KEY=VALUE` strings or a mapping.
-        **overrides: more preset overrides as keywords (batch=8, ...).
+        **overrides (int | float | str): more preset overrides as keywords (batch=8, ...).
 
     Returns:
         WorkloadResult: `time_s` (s per batch), `units_per_s` (samples, queries, images or
