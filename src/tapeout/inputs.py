@@ -71,6 +71,22 @@ def refuse_wrong_kind(data, field: str, path, want: str) -> None:
                            f"run it with `{cmd.replace('FILE', str(path))}`.")
 
 
+def read_yaml_mapping(path: str | Path, field: str, want: str, where: str, need: str) -> dict:
+    """A user YAML file that must hold a mapping of kind `want`; every failure is one line
+    starting with `where` (unreadable, not YAML, not a mapping: `need` says what it must be,
+    another kind of tapeout file)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(read_text(path, field, want))
+    except yaml.YAMLError as e:
+        raise TapeoutError(f"{where}: not valid YAML ({' '.join(str(e).split())}).") from None
+    if not isinstance(data, dict):
+        raise TapeoutError(f"{where}: {need}.")
+    refuse_wrong_kind(data, field, path, want)
+    return data
+
+
 def finite(field: str, value, gt: float | None = None, ge: float | None = None, integer: bool = False,
            unit: str = "") -> float:
     """`value` as a finite number (an int when `integer`), bounded below; else one line."""

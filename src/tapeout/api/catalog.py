@@ -107,20 +107,6 @@ def _spec(field: str, raw, known: dict[str, Spec], where: str) -> Spec:
     return Spec(finite(f"{where}.{field}", raw, ge=0, unit=unit), unit, "user", source)
 
 
-def _load_chip_file(path: str | Path) -> dict:
-    import yaml
-
-    from ..inputs import read_text
-
-    try:
-        data = yaml.safe_load(read_text(path, "chip file", "chip"))
-    except yaml.YAMLError as e:
-        raise TapeoutError(f"chip file {path}: not valid YAML ({' '.join(str(e).split())}).") from None
-    if not isinstance(data, dict):
-        raise TapeoutError(f"chip file {path}: a chip must be a mapping with id and specs.")
-    return data
-
-
 def register_chip(chip: Mapping | str | Path) -> ChipInfo:
     """Add a custom chip to this session's catalog, usable by id in `serve`, `train`,
     `workload_run`, `cost`, `compliance`, ...
@@ -147,7 +133,10 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
     from ..hardware.catalog import get_chip as lookup
     from ..hardware.catalog import register_chip as add
 
-    data = _load_chip_file(chip) if isinstance(chip, (str, Path)) else chip
+    from ..inputs import read_yaml_mapping
+
+    data = read_yaml_mapping(chip, "chip file", "chip", f"chip file {chip}", "a chip must be a mapping with id and specs") \
+        if isinstance(chip, (str, Path)) else chip
     if not isinstance(data, Mapping):
         raise TapeoutError("register_chip: give a mapping (id, specs, ...) or the path of a YAML file holding one.")
     extra = set(data) - {"id", "name", "vendor", "family", "form_factor", "base", "specs"}
