@@ -123,7 +123,20 @@ NPU = {"id": "test-npu", "family": "generic", "specs": {
     "tdp_w": {"value": 500, "source": "test design"}, "scaleup_bw_gbps_bidir": 400}}
 
 
-def test_register_chip_from_dict_then_serve():
+@pytest.fixture
+def session_chips():
+    """Chips registered by a test leave the session catalog afterwards (other tests list it)."""
+    from tapeout.hardware.catalog import chip_ids, unregister_chip
+    from tapeout.perf.mlperf import clear_caches
+
+    before = set(chip_ids())
+    yield
+    for cid in set(chip_ids()) - before:
+        unregister_chip(cid)
+    clear_caches()
+
+
+def test_register_chip_from_dict_then_serve(session_chips):
     info = tapeout.register_chip(NPU)
     assert info.id == "test-npu" and info.specs["tdp_w"]["source"] == "test design"
     assert info.specs["memory_bandwidth_tbps"]["unit"] == "TB/s"  # the catalog's unit for the field
@@ -138,7 +151,7 @@ def test_register_chip_from_dict_then_serve():
     assert tapeout.get_chip("test-npu").specs["memory_bandwidth_tbps"]["value"] == 4.0
 
 
-def test_register_chip_from_yaml_with_base(tmp_path):
+def test_register_chip_from_yaml_with_base(tmp_path, session_chips):
     f = tmp_path / "npu.yaml"
     f.write_text("id: h100-more-hbm\nbase: h100-sxm\nspecs:\n  memory_capacity_gb: 141\n")
     info = tapeout.register_chip(f)
@@ -156,7 +169,7 @@ def test_register_chip_from_yaml_with_base(tmp_path):
     ({**NPU, "memory_bandwidth_tbps": 3}, "unknown key"),
     ({"specs": NPU["specs"]}, "chip.id must be"),
 ])
-def test_register_chip_refuses_bad_input(spec, match):
+def test_register_chip_refuses_bad_input(spec, match, session_chips):
     with pytest.raises(TapeoutError, match=match):
         tapeout.register_chip(spec)
 

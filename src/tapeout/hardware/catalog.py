@@ -259,3 +259,9 @@ def register_chip(chip: Chip) -> None:
         raise TapeoutError("chip.id must be a non-empty string.")
     _catalog()[chip.id] = chip
     _alias_map.cache_clear()
+
+
+def unregister_chip(chip_id: str) -> None:
+    """Remove a chip added with register_chip from this session's catalog (no-op if absent)."""
+    _catalog().pop(chip_id, None)
+    _alias_map.cache_clear()
