@@ -16,6 +16,7 @@ KINDS = {
     "design": ("a chip design file (die_area_mm2, tops)", "tapeout compliance --design FILE"),
     "workload": ("a workload file from `tapeout import`", "tapeout run-workload FILE --chip C"),
     "model": ("a Hugging Face config.json", "tapeout serve --model FILE"),
+    "chip": ("a chip file (id, family, specs)", "tapeout.register_chip(FILE)"),
     "csv": ("a CSV in end_to_end.csv's schema", "tapeout validate --data FILE"),
 }
 
@@ -68,6 +69,22 @@ def refuse_wrong_kind(data, field: str, path, want: str) -> None:
         what, cmd = KINDS[got]
         raise TapeoutError(f"{field} '{path}' is {what}, not {KINDS[want][0]}; "
                            f"run it with `{cmd.replace('FILE', str(path))}`.")
+
+
+def read_yaml_mapping(path: str | Path, field: str, want: str, where: str, need: str) -> dict:
+    """A user YAML file that must hold a mapping of kind `want`; every failure is one line
+    starting with `where` (unreadable, not YAML, not a mapping: `need` says what it must be,
+    another kind of tapeout file)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(read_text(path, field, want))
+    except yaml.YAMLError as e:
+        raise TapeoutError(f"{where}: not valid YAML ({' '.join(str(e).split())}).") from None
+    if not isinstance(data, dict):
+        raise TapeoutError(f"{where}: {need}.")
+    refuse_wrong_kind(data, field, path, want)
+    return data
 
 
 def finite(field: str, value, gt: float | None = None, ge: float | None = None, integer: bool = False,

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..api.results import jsonable  # noqa: F401 (re-exported for the command modules)
+
 app = typer.Typer(
     name="tapeout",
     help="AI-chip co-design: predict speed, power, cost and legality of chips for your workloads.",
@@ -19,23 +21,6 @@ app = typer.Typer(
 )
 console = Console(width=None if Console().is_terminal else 160)
 err_console = Console(stderr=True)
-
-
-def jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return jsonable(x.tolist())
-    if isinstance(x, (np.floating, float)):
-        v = float(x)
-        return v if math.isfinite(v) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
 
 
 def print_json(obj) -> None:

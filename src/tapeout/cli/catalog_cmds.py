@@ -4,61 +4,34 @@ from __future__ import annotations
 
 import typer
 
-from ..hardware.catalog import all_chips, get_chip
+from .. import api
+from ..api.catalog import CHIP_COLUMNS, econ_summary
+from ..hardware.catalog import get_chip
 from ..perf.calibration import calibration_for
 from ..workloads.llm_config import load_llm, preset_names
 from .app import app, console, print_json, table
 
-CHIP_COLUMNS = [
-    ("bf16_tflops_dense", "BF16 TFLOPS"),
-    ("fp8_tflops_dense", "FP8 TFLOPS"),
-    ("memory_capacity_gb", "Mem GB"),
-    ("memory_bandwidth_tbps", "Mem TB/s"),
-    ("tdp_w", "TDP W"),
-    ("process_node", "Node"),
-]
-
-
 @app.command("chips")
 def chips_cmd(json_out: bool = typer.Option(False, "--json", help="machine-readable output")):
     """List the chip catalog."""
-    chips = all_chips()
+    chips = api.chips().rows()
     if json_out:
-        print_json([{"id": c.id, "name": c.name, "vendor": c.vendor, "family": c.family,
-                     **{f: c.get(f) for f, _ in CHIP_COLUMNS}} for c in chips])
+        print_json(chips)
         return
-    rows = [[c.id, c.name, *[c.get(f) for f, _ in CHIP_COLUMNS]] for c in chips]
-    console.print(table(f"{len(chips)} chips", ["id", "name", *[h for _, h in CHIP_COLUMNS]], rows))
-
-
-def _econ_summary(chip) -> dict | None:
-    try:
-        from ..econ import chip_econ_summary  # provided by the economics stage
-    except ImportError:
-        return None
-    try:
-        return chip_econ_summary(chip)
-    except Exception as e:  # econ data may not cover every chip
-        return {"error": str(e)}
+    rows = [[c["id"], c["name"], *[c[f] for f in CHIP_COLUMNS]] for c in chips]
+    console.print(table(f"{len(chips)} chips", ["id", "name", *CHIP_COLUMNS.values()], rows))
 
 
 @app.command("show")
 def show_cmd(chip: str = typer.Argument(..., help="chip id or alias"),
              json_out: bool = typer.Option(False, "--json")):
     """Every sourced spec of one chip, its calibration, area, cost and export status."""
+    if json_out:
+        print_json(api.get_chip(chip).to_dict())
+        return
     c = get_chip(chip)
     cal = calibration_for(c)
-    econ = _econ_summary(c)
-    if json_out:
-        d = c.as_dict()
-        d["calibration"] = cal.as_dict()
-        d["architecture_defaults"] = {f: {"value": c.get(f), "source": c.source_of(f)}
-                                      for f in ("num_cores", "matrix_tile_m", "matrix_tile_n", "scaleup_domain_size",
-                                                "onchip_sram_mb") if f not in c.specs}
-        if econ is not None:
-            d["economics"] = econ
-        print_json(d)
-        return
+    econ = econ_summary(c)
     rows = [[k, s.value, s.unit, s.status, s.source] for k, s in sorted(c.specs.items())]
     console.print(table(f"{c.id}: {c.name} ({c.vendor}, {c.family})", ["field", "value", "unit", "status", "source"], rows))
     crow = [[k, v, cal.origin.get(k, "")] for k, v in cal.as_dict().items() if k not in ("chip_id", "origin")]
@@ -103,7 +76,7 @@ def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's micr
     import json
     from pathlib import Path
 
-    from .app import jsonable
+    from ..api.results import jsonable
 
     if kernels is None and (holdout or stack or stack_version):
         from ..errors import TapeoutError

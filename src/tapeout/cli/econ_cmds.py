@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import TapeoutError
+from .. import api
 from .app import app, console, print_json, table
 
 
@@ -18,12 +18,7 @@ def cost_cmd(
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ):
     """Unit cost stack of a chip: dies, HBM, packaging, test, yield loss, NRE per unit."""
-    from ..econ.summary import chip_cost_stack
-    from ..hardware import get_chip
-
-    if volume < 1:
-        raise TapeoutError(f"--volume must be >= 1 unit, got {volume:g}.")
-    r = chip_cost_stack(get_chip(chip), volume)
+    r = api.cost(chip=chip, volume=volume).to_dict()
     if as_json:
         print_json(r)
         return
@@ -51,16 +46,7 @@ def compliance_cmd(
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ):
     """Export-control check (ECCN 3A090): TPP, performance density, class, bands, margins. Not legal advice."""
-    from ..rules.export import assess_chip, assess_design
-
-    if (chip is None) == (design is None):
-        raise TapeoutError("give exactly one of --chip NAME or --design FILE.")
-    if chip is not None:
-        from ..hardware import get_chip
-
-        r = assess_chip(get_chip(chip))
-    else:
-        r = assess_design(design)
+    r = api.compliance(chip=chip, design=design).to_dict()
     if as_json:
         print_json(r)
         return

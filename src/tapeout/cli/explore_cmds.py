@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import typer
@@ -12,13 +11,6 @@ from ..errors import TapeoutError
 from .app import app, console, err_console, print_json, table
 
 SHOW = ["cores", "array_rows", "array_cols", "dataflow", "clock_ghz", "mem_type", "mem_stacks", "chiplets", "node"]
-
-
-def _parse_levels(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise TapeoutError(f"--sensitivity '{text}': give comma-separated maturity levels, e.g. 1,0.8,0.6.") from None
 
 
 @app.command("explore")
@@ -38,40 +30,21 @@ def explore_cmd(
     json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
 ):
     """Search a design space; store every design; print the Pareto front and the best per objective."""
-    from ..explore.maturity import maturity_sensitivity
-    from ..explore.search import explore
-    from ..explore.space import load_space
-    from ..explore.store import Store
+    from .. import api
 
-    sp = load_space(space)
-    if maturity is not None and not 0 < maturity <= 1:
-        raise TapeoutError(f"--maturity must be in (0, 1], got {maturity}.")
-    dbp = db or f"{re.sub(r'[^A-Za-z0-9_.-]', '_', sp.name)}.duckdb"
-    res = explore(sp, db=dbp, backend=backend, address=address, search=search, budget=budget, seed=seed,
-                  maturity=maturity, progress=not json_out)
-    sens = None
-    if sensitivity:
-        designs = list({id(v): v for v in res.best.values()}.values())
-        sp_m = sp if maturity is None else sp.model_copy(update={"maturity": maturity})
-        sens = maturity_sensitivity(sp_m, designs, _parse_levels(sensitivity), baseline or sp.baseline)
-        sens["design_keys"] = [d["key"] for d in designs]
-    if parquet:
-        st = Store(dbp)
-        st.export_parquet(parquet)
-        st.close()
+    res = api.explore(space, db=db, backend=backend, address=address, search=search, budget=budget, seed=seed,
+                      maturity=maturity, sensitivity=sensitivity, baseline=baseline, parquet=parquet, top=top,
+                      progress=not json_out).to_dict()
     if json_out:
-        out = res.as_dict()
-        out["front"] = out["front"][:top] if top else out["front"]
-        if sens is not None:
-            out["maturity_sensitivity"] = sens
-        print_json(out)
+        print_json(res)
         return
-    objs = [o.metric for o in sp.objectives]
+    objs = [o["metric"] for o in res["objectives"]]
     cols = SHOW + objs + ["tdp_w", "unit_cost_usd", "tpp"]
-    rows = [[r.get(c) for c in cols] for r in res.front[:top]]
-    console.print(table(f"Pareto front of {sp.name}: {res.front_size} designs (first {len(rows)})", cols, rows))
-    brows = [[m] + [b.get(c) for c in SHOW + objs] for m, b in res.best.items()]
+    rows = [[r.get(c) for c in cols] for r in res["front"]]
+    console.print(table(f"Pareto front of {res['space']}: {res['front_size']} designs (first {len(rows)})", cols, rows))
+    brows = [[m] + [b.get(c) for c in SHOW + objs] for m, b in res["best"].items()]
     console.print(table("best per objective", ["objective"] + SHOW + objs, brows))
+    sens = res.get("maturity_sensitivity")
     if sens is not None:
         srows = []
         for i, d in enumerate(sens["designs"]):
@@ -84,11 +57,11 @@ def explore_cmd(
         console.print(table(f"software-maturity sensitivity (baseline {base}, mature stack)", head, srows))
     from rich.markup import escape
 
-    removed = ", ".join(f"{escape(k)}: {v}" for k, v in sorted(res.removed.items(), key=lambda kv: -kv[1]) if v)
+    removed = ", ".join(f"{escape(k)}: {v}" for k, v in sorted(res["removed"].items(), key=lambda kv: -kv[1]) if v)
     console.print(
-        f"[bold]{res.total:,}[/] designs in {res.db} for this question ({res.evaluated:,} evaluated now, "
-        f"{res.reused:,} reused), {res.feasible:,} feasible, front {res.front_size}, "
-        f"{res.method} on {res.backend}, {res.seconds:.1f} s."
+        f"[bold]{res['total']:,}[/] designs in {res['db']} for this question ({res['evaluated']:,} evaluated now, "
+        f"{res['reused']:,} reused), {res['feasible']:,} feasible, front {res['front_size']}, "
+        f"{res['method']} on {res['backend']}, {res['seconds']:.1f} s."
         + (f"\nremoved by constraint: {removed}" if removed else "")
     )
 

@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import typer
 
-from ..hardware.catalog import get_chip
-from ..ops import OP_KINDS
-from ..perf.llm import PREFILL_CHUNK_TOKENS, serve, step_costs
-from ..perf.opcost import BOUNDS
+from .. import api
 from .app import app, console, print_json, table
-from .checks import check_context
-
-
-def _serve(model, chip, num_chips, precision, input_len, output_len, batch, tp, kv_precision, sparsity):
-    if sparsity and sparsity not in ("none", "dense"):
-        try:
-            from ..quant import serve_with_compression
-        except ImportError:
-            from ..errors import TapeoutError
-
-            raise TapeoutError("--sparsity needs the compression stage (tapeout.quant), which is not installed.") from None
-        return serve_with_compression(model, chip, num_chips, precision, kv_precision, sparsity,
-                                      input_len=input_len, output_len=output_len, batch=batch, tp=tp)
-    return serve(model, chip, num_chips, precision, input_len, output_len, batch=batch, tp=tp, kv_precision=kv_precision)
 
 
 @app.command("serve")
@@ -45,22 +27,9 @@ def serve_cmd(
     json_out: bool = typer.Option(False, "--json"),
 ):
     """Predict LLM serving throughput and latency (offline, max throughput) on a chip."""
-    if power_limit is not None and chip:
-        chip = get_chip(chip).power_capped(power_limit).id
-    if benchmark:
-        from ..perf.mlperf import serve_benchmark  # MLPerf presets (LLM at scale)
-
-        r = serve_benchmark(benchmark, chip, num_chips, scenario=scenario, precision=precision if precision != "bf16" else None,
-                            tp=tp, max_batch=max_batch)
-        d = r if isinstance(r, dict) else r.as_dict()
-    else:
-        from ..errors import TapeoutError
-
-        if not model or not chip:
-            raise TapeoutError("--model and --chip are required (or --benchmark with --chip).")
-        check_context(model, input_len + output_len, "--input-len + --output-len")
-        r = _serve(model, chip, num_chips, precision, input_len, output_len, batch, tp, kv_precision, sparsity)
-        d = r.as_dict()
+    d = api.serve(model=model, chip=chip, num_chips=num_chips, precision=precision, input_len=input_len,
+                  output_len=output_len, batch=batch, tp=tp, max_batch=max_batch, kv_precision=kv_precision,
+                  sparsity=sparsity, benchmark=benchmark, scenario=scenario, power_limit=power_limit).to_dict()
     if json_out:
         print_json(d)
         return
@@ -87,40 +56,14 @@ def explain_cmd(
     json_out: bool = typer.Option(False, "--json"),
 ):
     """Per-op table of one step (FLOPs, bytes, bound, time, energy, share) and the assumptions."""
-    from ..errors import TapeoutError
-
-    if phase not in ("decode", "prefill"):
-        raise TapeoutError(f"--phase must be decode or prefill, got '{phase}'.")
-    check_context(model, input_len + output_len, "--input-len + --output-len")
-    r = serve(model, chip, num_chips, precision, input_len, output_len, batch=batch, tp=tp, kv_precision=kv_precision)
-    mb = max(1, round(r.batch_size / r.pp))  # sequences per pipeline micro-batch
-    b = mb if phase == "decode" else max(1, min(mb, PREFILL_CHUNK_TOKENS // input_len))
-    ct = step_costs(model, chip, precision, phase, b, input_len, output_len, r.tp, r.ep, kv_precision)
-    t = ct.table
-    total = float(ct.total_time)
-    rows = []
-    for i, name in enumerate(t.names):
-        cnt = t.count[i]
-        tm = float(ct.time[i]) * cnt
-        rows.append({
-            "op": name, "kind": OP_KINDS[t.kind[i]], "count": int(cnt),
-            "gflops": float(t.flops[i]) * cnt / 1e9, "dram_mb": float(ct.dram_bytes[i]) * cnt / 1e6,
-            "bound": BOUNDS[int(ct.bound[i])], "time_ms": tm * 1e3, "energy_j": float(ct.energy[i]) * cnt,
-            "share": tm / total if total else 0.0,
-        })
-    c = get_chip(chip)
-    p = c.params()
-    assumptions = {
-        "parallelism": r.parallelism, "batch": b, "phase": phase, "context_tokens": input_len + output_len // 2 if phase == "decode" else 0,
-        "calibration": p.calibration_source, "peak_source": c.source_of(f"{'fp8' if 'fp8' in precision else 'bf16'}_tflops_dense"),
-        "memory_bandwidth_source": c.source_of("memory_bandwidth_tbps"),
-        "kernel_overhead_us": float(np.max(p.kernel_overhead)) * 1e6,
-    }
+    res = api.explain(model=model, chip=chip, num_chips=num_chips, precision=precision, input_len=input_len,
+                      output_len=output_len, batch=batch, tp=tp, kv_precision=kv_precision, phase=phase)
+    d = res.to_dict()
+    rows, total, assumptions, r = d["ops"], d["step_time_s"], d["assumptions"], d["serving"]
     if json_out:
-        print_json({"ops": rows, "step_time_s": total, "energy_j": float(ct.total_energy), "assumptions": assumptions,
-                    "serving": r.as_dict()})
+        print_json(d)
         return
-    console.print(table(f"{phase} step of {r.model} on {r.chip} ({r.parallelism}, batch {b}): {total * 1e3:.2f} ms per step",
+    console.print(table(f"{phase} step of {r['model']} on {r['chip']} ({r['parallelism']}, batch {assumptions['batch']}): {total * 1e3:.2f} ms per step",
                         ["op", "kind", "x", "GFLOP", "DRAM MB", "bound", "time ms", "energy J", "share"],
                         [[x["op"], x["kind"], x["count"], x["gflops"], x["dram_mb"], x["bound"], x["time_ms"], x["energy_j"],
                           f"{x['share'] * 100:.1f}%"] for x in rows]))

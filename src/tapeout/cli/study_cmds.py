@@ -18,23 +18,22 @@ def run_cmd(
     json_out: bool = typer.Option(False, "--json", help="print results.json to stdout"),
 ):
     """Evaluate a study: chips x workloads, explore custom NPUs, store, and write the HTML report."""
-    from ..study.runner import run_study
+    from .. import api
 
     if quiet or json_out:
-        res = run_study(study, out, force=force, backend=backend, address=address)
+        res = api.run_study(study, out, force=force, backend=backend, address=address)
     else:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True) as prog:
             task = prog.add_task("evaluating", total=None)
-            res = run_study(study, out, force=force, backend=backend, address=address,
+            res = api.run_study(study, out, force=force, backend=backend, address=address,
                             progress=lambda msg: prog.update(task, description=msg))
+    res = res.to_dict()
     if json_out:
         import json
 
-        from ..study.runner import clean_json
-
-        print(json.dumps(clean_json(res), default=str))
+        print(json.dumps(res))
         return
     if quiet:
         return

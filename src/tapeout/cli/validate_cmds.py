@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from .app import jsonable, app, console, table
+from ..api.results import jsonable
+from .app import app, console, table
 
 
 @app.command("validate")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 import typer
 
 from ..errors import TapeoutError
@@ -38,10 +37,6 @@ def import_cmd(model: str = typer.Argument(..., help="ONNX file"),
     g = lower_onnx(model, _parse_dims(dim), precision)
     save_workload(g, out)
     console.print(f"wrote {out}: {len(g.ops)} ops, {g.flops / 1e9:.3g} GFLOP, {g.bytes / 1e6:.3g} MB compulsory traffic")
-
-
-def _result_row(res: dict) -> dict:
-    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in res.items() if not isinstance(v, dict)}
 
 
 @app.command("run-workload")
@@ -88,21 +83,9 @@ def workload_run(name: str = typer.Argument(..., help="preset name (see `tapeout
                  param: Optional[list[str]] = typer.Option(None, "--set", help="override a preset parameter, KEY=VALUE"),
                  json_out: bool = typer.Option(False, "--json")):
     """Throughput of a built-in workload preset on one chip."""
-    from ..workloads.catalog import workload_throughput
+    from .. import api
 
-    over = {}
-    for kv in param or []:
-        if "=" not in kv:
-            raise TapeoutError(f"--set '{kv}' must be KEY=VALUE.")
-        k, v = kv.split("=", 1)
-        try:
-            over[k] = int(v)
-        except ValueError:
-            try:
-                over[k] = float(v)
-            except ValueError:
-                over[k] = v
-    res = _result_row(workload_throughput(name, chip, **over))
+    res = api.workload_run(name, chip, param).to_dict()
     if json_out:
         print_json(res)
         return

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import TapeoutError, validation_error
@@ -321,17 +320,12 @@ def load_space(path_or_dict) -> Space:
     if isinstance(path_or_dict, dict):
         data = path_or_dict
     else:
-        from ..inputs import read_text, refuse_wrong_kind
+        from ..inputs import read_yaml_mapping
 
         p = Path(path_or_dict)
         where = str(p)
-        try:
-            data = yaml.safe_load(read_text(p, "design space file", "space"))
-        except yaml.YAMLError as e:
-            raise TapeoutError(f"{p}: not valid YAML ({' '.join(str(e).split())}).") from None
-        if not isinstance(data, dict):
-            raise TapeoutError(f"{p}: a design space must be a mapping with parameters, workloads and objectives.")
-        refuse_wrong_kind(data, "design space file", p, "space")
+        data = read_yaml_mapping(p, "design space file", "space", where,
+                                 "a design space must be a mapping with parameters, workloads and objectives")
     try:
         space = Space.model_validate(data)
     except ValidationError as e:

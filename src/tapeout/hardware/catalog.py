@@ -91,10 +91,10 @@ class Chip:
         s = self.specs.get(name)
         if s is not None and s.value is not None:
             return s.value
-        fam = _family_defaults().get(self.family, {})
+        fam = family_defaults().get(self.family, {})
         if name in fam:
             return fam[name]["value"]
-        gen = _family_defaults().get("generic", {})
+        gen = family_defaults().get("generic", {})
         if name in gen:
             return gen[name]["value"]
         return default
@@ -104,7 +104,7 @@ class Chip:
         if s is not None:
             return f"{s.source} [{s.status}]"
         for fam in (self.family, "generic"):
-            d = _family_defaults().get(fam, {})
+            d = family_defaults().get(fam, {})
             if name in d:
                 return f"default for {fam}: {d[name].get('source', '')} [{d[name].get('status', 'assumption')}]"
         return "not available"
@@ -153,7 +153,7 @@ class Chip:
 
 
 @lru_cache(maxsize=1)
-def _family_defaults() -> dict:
+def family_defaults() -> dict:
     return yaml.safe_load(_data_path("chips", "family_defaults.yaml").read_text())
 
 
@@ -258,4 +258,10 @@ def register_chip(chip: Chip) -> None:
     if not chip.id:
         raise TapeoutError("chip.id must be a non-empty string.")
     _catalog()[chip.id] = chip
+    _alias_map.cache_clear()
+
+
+def unregister_chip(chip_id: str) -> None:
+    """Remove a chip added with register_chip from this session's catalog (no-op if absent)."""
+    _catalog().pop(chip_id, None)
     _alias_map.cache_clear()

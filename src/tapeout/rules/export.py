@@ -241,16 +241,10 @@ class DesignSpec(BaseModel):
 
 
 def load_design(path: str | Path) -> DesignSpec:
-    from ..inputs import read_text, refuse_wrong_kind
+    from ..inputs import read_yaml_mapping
 
     p = Path(path)
-    try:
-        data = yaml.safe_load(read_text(p, "--design", "design"))
-    except yaml.YAMLError as e:
-        raise TapeoutError(f"--design {path}: not valid YAML ({' '.join(str(e).split())}).") from None
-    if not isinstance(data, dict):
-        raise TapeoutError(f"--design {path}: a design must be a mapping with die_area_mm2 and tops.")
-    refuse_wrong_kind(data, "--design", p, "design")
+    data = read_yaml_mapping(p, "--design", "design", f"--design {path}", "a design must be a mapping with die_area_mm2 and tops")
     try:
         return DesignSpec.model_validate(data)
     except ValidationError as e:

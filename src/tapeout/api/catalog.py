@@ -1,0 +1,191 @@
+"""The chip catalog and model presets from Python: `chips`, `get_chip` (what `tapeout chips`
+and `tapeout show --json` print), `register_chip` (a custom chip from a dict or YAML, usable
+by every other function under its id) and `load_model` (a preset or a config.json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import TapeoutError
+from ..hardware.catalog import Chip, Spec
+from .results import ChipInfo, ChipsResult, ModelInfo
+
+# columns of `tapeout chips`: field -> table header
+CHIP_COLUMNS = {
+    "bf16_tflops_dense": "BF16 TFLOPS",
+    "fp8_tflops_dense": "FP8 TFLOPS",
+    "memory_capacity_gb": "Mem GB",
+    "memory_bandwidth_tbps": "Mem TB/s",
+    "tdp_w": "TDP W",
+    "process_node": "Node",
+}
+# a custom chip needs these (directly or from `base`) to be served; the message names the fix
+REQUIRED = {
+    "memory_bandwidth_tbps": "off-chip memory bandwidth in TB/s",
+    "memory_capacity_gb": "memory capacity in GB",
+    "tdp_w": "board power in W",
+}
+PEAK_FIELDS = ("bf16_tflops_dense", "fp16_tflops_dense", "fp8_tflops_dense", "int8_tops_dense", "fp4_tflops_dense")
+USER_SOURCE = "user input (register_chip)"
+
+
+class UserChip(Chip):
+    """A chip added by `register_chip` (may be replaced by registering the same id again)."""
+
+
+def chips() -> ChipsResult:
+    """The chip catalog (`tapeout chips --json`), one row per chip: id, name, vendor, family,
+    dense BF16/FP8 peaks in TFLOPS, memory in GB and TB/s, TDP in W, process node."""
+    from ..hardware.catalog import all_chips
+
+    return ChipsResult({"chips": [{"id": c.id, "name": c.name, "vendor": c.vendor, "family": c.family,
+                                   **{f: c.get(f) for f in CHIP_COLUMNS}} for c in all_chips()]})
+
+
+def econ_summary(chip) -> dict | None:
+    """Area, cost and export status of a chip (None without the economics stage)."""
+    try:
+        from ..econ import chip_econ_summary  # provided by the economics stage
+    except ImportError:
+        return None
+    try:
+        return chip_econ_summary(chip)
+    except TapeoutError as e:  # econ data may not cover every chip (e.g. no die area)
+        return {"error": str(e)}
+
+
+def get_chip(name: str) -> ChipInfo:
+    """Every sourced spec of one chip (`tapeout show CHIP --json`): `specs` (field -> value,
+    unit, status, source), `calibration` (achieved fractions of peak, fitted to
+    microbenchmarks), `architecture_defaults` and `economics` (area in mm2, cost in USD,
+    export status)."""
+    from ..hardware.catalog import get_chip as lookup
+    from ..perf.calibration import calibration_for
+
+    c = lookup(name)
+    d = c.as_dict()
+    d["calibration"] = calibration_for(c).as_dict()
+    d["architecture_defaults"] = {f: {"value": c.get(f), "source": c.source_of(f)}
+                                  for f in ("num_cores", "matrix_tile_m", "matrix_tile_n", "scaleup_domain_size",
+                                            "onchip_sram_mb") if f not in c.specs}
+    econ = econ_summary(c)
+    if econ is not None:
+        d["economics"] = econ
+    return ChipInfo(d)
+
+
+def _known_fields() -> dict[str, Spec]:
+    """Every field a catalog chip or family default has, with one catalog example (for its unit
+    and whether it holds text)."""
+    from ..hardware.catalog import all_chips, family_defaults
+
+    out: dict[str, Spec] = {}
+    for fam in family_defaults().values():
+        for k, v in fam.items():
+            out.setdefault(k, Spec(v.get("value"), v.get("unit", ""), "default", ""))
+    for c in all_chips():
+        for k, s in c.specs.items():
+            if not isinstance(out.get(k), Spec) or out[k].status == "default":
+                out[k] = s
+    return out
+
+
+def _spec(field: str, raw, known: dict[str, Spec], where: str) -> Spec:
+    from ..errors import unknown_name_error
+    from ..inputs import finite
+
+    if field not in known:
+        raise unknown_name_error(f"{where} field", field, sorted(known))
+    source, unit = USER_SOURCE, known[field].unit
+    if isinstance(raw, Mapping):
+        if "value" not in raw:
+            raise TapeoutError(f"{where}.{field}: give a number, or a mapping with value (and source, unit).")
+        source, unit, raw = str(raw.get("source") or USER_SOURCE), str(raw.get("unit") or unit), raw["value"]
+    if isinstance(known[field].value, str) and isinstance(raw, str):
+        return Spec(raw, unit, "user", source)
+    return Spec(finite(f"{where}.{field}", raw, ge=0, unit=unit), unit, "user", source)
+
+
+def register_chip(chip: Mapping | str | Path) -> ChipInfo:
+    """Add a custom chip to this session's catalog, usable by id in `serve`, `train`,
+    `workload_run`, `cost`, `compliance`, ...
+
+    Args:
+        chip: a mapping, or a YAML file holding one, with
+            `id` (required), `name`, `vendor`, `family` (family defaults for missing fields:
+            generic, nvidia-hopper, google-tpu, ... in data/chips/family_defaults.yaml),
+            `base` (a catalog chip whose specs are the starting point) and `specs`: field ->
+            number, or {value, unit, source}. Fields and units are the catalog's
+            (`tapeout show h100-sxm`): e.g. bf16_tflops_dense (TFLOPS), fp8_tflops_dense
+            (TFLOPS), memory_bandwidth_tbps (TB/s), memory_capacity_gb (GB), tdp_w (W),
+            scaleup_bw_gbps_bidir (GB/s), process_node (text), logic_die_area_mm2_total (mm2).
+            A value without a source is recorded as "user input".
+
+    A custom chip is calibrated as a never-built chip: its family's microbenchmark mean, else
+    the generic mean. Registering the same id again replaces the chip and clears the caches.
+
+    Returns:
+        ChipInfo: what `get_chip` returns for the new chip.
+    """
+    from ..errors import unknown_name_error
+    from ..hardware.catalog import all_chips, family_defaults, resolve_chip_id
+    from ..hardware.catalog import get_chip as lookup
+    from ..hardware.catalog import register_chip as add
+
+    from ..inputs import read_yaml_mapping
+
+    data = read_yaml_mapping(chip, "chip file", "chip", f"chip file {chip}", "a chip must be a mapping with id and specs") \
+        if isinstance(chip, (str, Path)) else chip
+    if not isinstance(data, Mapping):
+        raise TapeoutError("register_chip: give a mapping (id, specs, ...) or the path of a YAML file holding one.")
+    extra = set(data) - {"id", "name", "vendor", "family", "form_factor", "base", "specs"}
+    if extra:
+        raise TapeoutError(f"chip: unknown key(s) {', '.join(sorted(map(str, extra)))}; put chip fields under 'specs'.")
+    cid = data.get("id")
+    if not isinstance(cid, str) or not cid.strip():
+        raise TapeoutError("chip.id must be a non-empty string, e.g. id: my-npu.")
+    existing = resolve_chip_id(cid)
+    if existing is not None and not isinstance(lookup(existing), UserChip):
+        raise TapeoutError(f"chip.id '{cid}' is the catalog chip '{existing}'; pick another id (use base: {existing} "
+                           "to start from its specs).")
+    base = lookup(data["base"]) if data.get("base") else None
+    specs = dict(base.specs) if base else {}
+    raw = data.get("specs") or {}
+    if not isinstance(raw, Mapping):
+        raise TapeoutError("chip.specs must be a mapping of field -> value, e.g. {memory_bandwidth_tbps: 4.0}.")
+    known = _known_fields()
+    specs.update({str(k): _spec(str(k), v, known, "chip.specs") for k, v in raw.items()})
+    for f, what in REQUIRED.items():
+        if f not in specs:
+            raise TapeoutError(f"chip.specs.{f} is missing: give the {what} (or a base catalog chip).")
+    if not any(isinstance(getattr(specs.get(f), "value", None), float) and specs[f].value > 0 for f in PEAK_FIELDS):
+        raise TapeoutError(f"chip.specs needs a dense matrix peak > 0: one of {', '.join(PEAK_FIELDS)} (TFLOPS/TOPS).")
+    family = str(data.get("family") or (base.family if base else "generic"))
+    families = sorted(set(family_defaults()) | {x.family for x in all_chips()})
+    if family not in families:
+        raise unknown_name_error("chip.family", family, families)
+    c = UserChip(id=cid, name=str(data.get("name") or cid), vendor=str(data.get("vendor") or "custom"),
+                 family=family,
+                 form_factor=str(data.get("form_factor") or (base.form_factor if base else "oam")), specs=specs)
+    if existing is not None:
+        from ..perf.mlperf import clear_caches  # results are cached per chip id
+
+        clear_caches()
+    add(c)
+    return get_chip(cid)
+
+
+def load_model(model: str | Path) -> ModelInfo:
+    """An LLM from a preset name (`tapeout models`) or a Hugging Face config.json path.
+
+    Returns:
+        ModelInfo: `params_b` and `active_params_b` (billions of parameters), `layers`,
+        `hidden`, `heads`, `kv_heads`, `experts`, `attention` (MHA/GQA/MLA),
+        `kv_bytes_per_token_bf16` (bytes of KV cache per token at BF16), `source`, and the
+        validated `config`.
+    """
+    from ..workloads.llm_config import load_llm
+
+    cfg = load_llm(str(model))
+    return ModelInfo({**cfg.summary(), "config": cfg.model_dump(mode="json")})

@@ -1,0 +1,106 @@
+"""Cost, export compliance and non-LLM workloads of one chip: the functions behind
+`tapeout cost`, `tapeout compliance` and `tapeout workload-run`."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from ..errors import TapeoutError
+from .args import check_numbers
+from .results import ComplianceResult, CostResult, WorkloadResult
+
+
+def cost(chip: str, volume: float = 1_000_000) -> CostResult:
+    """Unit cost stack of a chip (`tapeout cost`), in USD per unit.
+
+    Args:
+        chip: catalog id or alias (or a registered custom chip with process_node and
+            logic_die_area_mm2_total).
+        volume: units over which NRE (design + masks) is amortised.
+
+    Returns:
+        CostResult: `die`, `memory`, `package`, `assembly_test`, `yield_loss`,
+        `manufacturing`, `nre` and `total` in USD per unit; `die_area_mm2` (mm2),
+        `die_yield` (fraction), `memory_gb_physical` (GB), and a published `anchor` if any.
+    """
+    from ..econ.summary import chip_cost_stack
+    from ..hardware import get_chip
+
+    check_numbers("cost", volume=volume)
+    return CostResult(chip_cost_stack(get_chip(chip), volume))
+
+
+def compliance(chip: str | None = None, design: str | Mapping | None = None) -> ComplianceResult:
+    """US export-control check (ECCN 3A090) of a catalog chip or a design (`tapeout compliance`).
+    Not legal advice: the result names the rule version it applies.
+
+    Args:
+        chip: catalog id or alias.
+        design: a design YAML path, or a mapping with the same fields (die_area_mm2,
+            num_dies, tops per precision in TOPS, memory_bandwidth_tbps, ...).
+
+    Returns:
+        ComplianceResult: `tpp` (dense TOPS x bit length), `pd` (TPP per mm2 of applicable
+        die area), `class_3a090`, `case_by_case_2026`, `below_h20_ceiling`, `margins`
+        (positive = below the threshold), `rule_version`.
+    """
+    from ..rules.export import DesignSpec, assess_chip, assess_design
+
+    if (chip is None) == (design is None):
+        raise TapeoutError("give exactly one of --chip NAME or --design FILE.")
+    if chip is not None:
+        from ..hardware import get_chip
+
+        return ComplianceResult(assess_chip(get_chip(chip)))
+    if isinstance(design, Mapping):
+        from pydantic import ValidationError
+
+        from ..errors import validation_error
+
+        try:
+            design = DesignSpec.model_validate(dict(design))
+        except ValidationError as e:
+            raise validation_error(e, "design", "design") from None
+    return ComplianceResult(assess_design(design))
+
+
+def parse_settings(settings: list[str] | Mapping | None) -> dict:
+    """Preset overrides from `KEY=VALUE` strings (values read as int, else float, else text)
+    or from a mapping (taken as given)."""
+    if isinstance(settings, Mapping):
+        return dict(settings)
+    over = {}
+    for kv in settings or []:
+        if "=" not in kv:
+            raise TapeoutError(f"--set '{kv}' must be KEY=VALUE.")
+        k, v = kv.split("=", 1)
+        try:
+            over[k] = int(v)
+        except ValueError:
+            try:
+                over[k] = float(v)
+            except ValueError:
+                over[k] = v
+    return over
+
+
+def workload_run(name: str, chip: str, param: list[str] | Mapping | None = None, **overrides) -> WorkloadResult:
+    """Throughput of a built-in non-LLM workload preset on one chip (`tapeout workload-run`).
+
+    Args:
+        name: preset name (`tapeout workloads`: resnet50, dlrmv2, sdxl, whisper-large-v3, ...).
+        chip: catalog id or alias, or a registered custom chip.
+        param: preset overrides, as the CLI's `--set KEY=VALUE` strings or a mapping.
+        **overrides (int | float | str): more preset overrides as keywords (batch=8, ...).
+
+    Returns:
+        WorkloadResult: `time_s` (s per batch), `units_per_s` (samples, queries, images or
+        frames per s per chip), `energy_j` (J per batch), `bound`, ... (scalar fields of the
+        preset's result; recommendation presets add `qps_p99`, queries/s under the p99 bound).
+    """
+    import numpy as np
+
+    from ..workloads.catalog import workload_throughput
+
+    res = workload_throughput(name, chip, **{**parse_settings(param), **overrides})
+    return WorkloadResult({k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in res.items() if not isinstance(v, dict)})

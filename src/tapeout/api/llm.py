@@ -1,0 +1,193 @@
+"""LLM serving, its per-op explanation, and training: the functions behind `tapeout serve`,
+`tapeout explain` and `tapeout train` (the CLI prints what these return)."""
+
+from __future__ import annotations
+
+from ..errors import TapeoutError
+from .args import check_context, check_numbers
+from .results import ExplainResult, ServeResult, TrainResult
+
+
+def _capped(chip: str, power_limit: float | None) -> str:
+    from ..hardware.catalog import get_chip
+
+    return get_chip(chip).power_capped(power_limit).id if power_limit is not None and chip else chip
+
+
+def _serving(model, chip, num_chips, precision, input_len, output_len, batch, tp, kv_precision, sparsity):
+    from ..perf.llm import serve as engine
+
+    if sparsity and sparsity not in ("none", "dense"):
+        try:
+            from ..quant import serve_with_compression
+        except ImportError:
+            raise TapeoutError("--sparsity needs the compression stage (tapeout.quant), which is not installed.") from None
+        return serve_with_compression(model, chip, num_chips, precision, kv_precision, sparsity,
+                                      input_len=input_len, output_len=output_len, batch=batch, tp=tp)
+    return engine(model, chip, num_chips, precision, input_len, output_len, batch=batch, tp=tp, kv_precision=kv_precision)
+
+
+def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1, precision: str = "bf16",
+          input_len: int = 1024, output_len: int = 256, batch: int | None = None, tp: int | None = None,
+          max_batch: int | None = None, kv_precision: str | None = None, sparsity: str | None = None,
+          benchmark: str | None = None, scenario: str = "offline", power_limit: float | None = None) -> ServeResult:
+    """Predict LLM serving throughput and latency on `num_chips` chips (`tapeout serve`).
+
+    Args:
+        model: preset name (`tapeout.load_model`) or path to a Hugging Face config.json.
+        chip: catalog id or alias, or the id of a chip added with `register_chip`.
+        num_chips: accelerators in the deployment (replicas x model-parallel group).
+        precision: weight/GEMM number format (bf16, fp8, int8, int4, ...).
+        input_len: prompt length in tokens.
+        output_len: generated tokens per request.
+        batch: sequences per replica (None: the largest that fits and helps).
+        tp: tensor-parallel degree (None: the fastest layout).
+        max_batch: with `benchmark`: cap on sequences per engine.
+        kv_precision: KV-cache format (None: as `precision`'s policy).
+        sparsity: "2:4" or "unstructured:0.5" (needs the compression stage).
+        benchmark: MLPerf preset (llama2-70b, mixtral-8x7b, ...) instead of model/lengths.
+        scenario: with `benchmark`: offline, server or interactive.
+        power_limit: board power cap in W (e.g. an MLPerf MaxQ setting).
+
+    Returns:
+        ServeResult: `output_tokens_per_s` (output tokens/s of the deployment), `ttft_s` and
+        `tpot_s` (s), `memory_gib_per_chip` (GiB), `power_w_per_chip` (W),
+        `joules_per_token` (J per output token), `parallelism`, `bound`, ...
+
+    Raises:
+        TapeoutError: bad input, with the message `tapeout serve` prints.
+    """
+    check_numbers("serve", num_chips=num_chips, input_len=input_len, output_len=output_len, batch=batch, tp=tp,
+                  max_batch=max_batch, power_limit=power_limit)
+    chip = _capped(chip, power_limit)
+    if benchmark:
+        from ..perf.mlperf import serve_benchmark  # MLPerf presets (LLM at scale)
+
+        r = serve_benchmark(benchmark, chip, num_chips, scenario=scenario, precision=precision if precision != "bf16" else None,
+                            tp=tp, max_batch=max_batch)
+        return ServeResult(r if isinstance(r, dict) else r.as_dict())
+    if not model or not chip:
+        raise TapeoutError("--model and --chip are required (or --benchmark with --chip).")
+    check_context(model, input_len + output_len, "--input-len + --output-len")
+    return ServeResult(_serving(model, chip, num_chips, precision, input_len, output_len, batch, tp, kv_precision,
+                                sparsity).as_dict())
+
+
+def explain(model: str, chip: str, num_chips: int = 1, precision: str = "bf16", input_len: int = 1024,
+            output_len: int = 256, batch: int | None = None, tp: int | None = None, kv_precision: str | None = None,
+            phase: str = "decode") -> ExplainResult:
+    """Per-op table of one serving step at the layout `serve` picks (`tapeout explain`).
+
+    Arguments as `serve`; `phase` is "decode" (one token per sequence, at the mean context
+    input_len + output_len/2) or "prefill" (one chunk of prompts).
+
+    Returns:
+        ExplainResult: `ops` rows (op, kind, count, gflops in GFLOP, dram_mb in MB, bound,
+        time_ms in ms, energy_j in J, share of the step), `step_time_s` (s), `energy_j` (J),
+        `assumptions` (layout, batch, calibration and datasheet sources), `serving`.
+    """
+    import numpy as np
+
+    from ..hardware.catalog import get_chip
+    from ..ops import OP_KINDS
+    from ..perf.llm import PREFILL_CHUNK_TOKENS, step_costs
+    from ..perf.llm import serve as engine
+    from ..perf.opcost import BOUNDS
+
+    check_numbers("explain", num_chips=num_chips, input_len=input_len, output_len=output_len, batch=batch, tp=tp)
+    if phase not in ("decode", "prefill"):
+        raise TapeoutError(f"--phase must be decode or prefill, got '{phase}'.")
+    check_context(model, input_len + output_len, "--input-len + --output-len")
+    r = engine(model, chip, num_chips, precision, input_len, output_len, batch=batch, tp=tp, kv_precision=kv_precision)
+    mb = max(1, round(r.batch_size / r.pp))  # sequences per pipeline micro-batch
+    b = mb if phase == "decode" else max(1, min(mb, PREFILL_CHUNK_TOKENS // input_len))
+    ct = step_costs(model, chip, precision, phase, b, input_len, output_len, r.tp, r.ep, kv_precision)
+    t = ct.table
+    total = float(ct.total_time)
+    rows = []
+    for i, name in enumerate(t.names):
+        cnt = t.count[i]
+        tm = float(ct.time[i]) * cnt
+        rows.append({
+            "op": name, "kind": OP_KINDS[t.kind[i]], "count": int(cnt),
+            "gflops": float(t.flops[i]) * cnt / 1e9, "dram_mb": float(ct.dram_bytes[i]) * cnt / 1e6,
+            "bound": BOUNDS[int(ct.bound[i])], "time_ms": tm * 1e3, "energy_j": float(ct.energy[i]) * cnt,
+            "share": tm / total if total else 0.0,
+        })
+    c = get_chip(chip)
+    p = c.params()
+    assumptions = {
+        "parallelism": r.parallelism, "batch": b, "phase": phase, "context_tokens": input_len + output_len // 2 if phase == "decode" else 0,
+        "calibration": p.calibration_source, "peak_source": c.source_of(f"{'fp8' if 'fp8' in precision else 'bf16'}_tflops_dense"),
+        "memory_bandwidth_source": c.source_of("memory_bandwidth_tbps"),
+        "kernel_overhead_us": float(np.max(p.kernel_overhead)) * 1e6,
+    }
+    return ExplainResult({"ops": rows, "step_time_s": total, "energy_j": float(ct.total_energy), "assumptions": assumptions,
+                          "serving": r.as_dict()})
+
+
+def train(model: str | None = None, chip: str | None = None, num_chips: int = 8, global_batch_tokens: float | None = None,
+          seq_len: int | None = None, precision: str = "bf16", benchmark: str | None = None, tp: int | None = None,
+          pp: int | None = None, lora: bool = False, power_limit: float | None = None) -> TrainResult:
+    """Predict an LLM training step at cluster scale (`tapeout train`); picks the fastest
+    layout (TP x PP x DP, ZeRO, recompute) that fits.
+
+    Args:
+        model: preset name or config.json (optional with `benchmark`).
+        chip: catalog id or alias.
+        num_chips: accelerators in the job.
+        global_batch_tokens: tokens per optimizer step (default 1024 sequences of `seq_len`).
+        seq_len: sequence length in tokens (default 2048, or the benchmark's).
+        precision: GEMM precision (bf16, fp8, int8).
+        benchmark: MLPerf Training preset (gpt3-175b, llama2-70b-lora, llama3.1-405b,
+            llama3.1-8b): adds `time_to_train_min` including evaluation passes.
+        tp: tensor-parallel degree (None: best). pp: pipeline-parallel degree (None: best).
+        lora: LoRA fine-tuning (frozen base weights).
+        power_limit: board power cap in W.
+
+    Returns:
+        TrainResult: `step_time_s` (s), `tokens_per_s` (training tokens/s of the job), `mfu`
+        (fraction of peak), `memory_gib_per_chip` (GiB), `time_to_train_min` (minutes, with a
+        benchmark), `breakdown` of the step in s.
+    """
+    from dataclasses import replace
+
+    from ..perf.mlperf import benchmarks, value_of
+    from ..perf.training import time_to_train_min
+    from ..perf.training import train as engine
+
+    check_numbers("train", num_chips=num_chips, global_batch_tokens=global_batch_tokens, seq_len=seq_len, tp=tp, pp=pp,
+                  power_limit=power_limit)
+    if not chip:
+        raise TapeoutError("--chip is required.")
+    chip = _capped(chip, power_limit)
+    ttt_tokens = None
+    bench_cfg = None
+    if benchmark:
+        tb = benchmarks()["training"]
+        key = benchmark.lower().replace("_", "-")
+        if key not in tb:
+            raise TapeoutError(f"unknown training benchmark '{benchmark}'. Known: {', '.join(tb)}.")
+        b = bench_cfg = tb[key]
+        model = model or b["model"]
+        seq_len = int(value_of(b["seq_len"])) if seq_len is None else seq_len
+        if global_batch_tokens is None:
+            global_batch_tokens = float(value_of(b["global_batch_sequences"])) * seq_len
+        lora = lora or not b.get("full_finetune", True)
+        ttt_tokens = float(value_of(b["tokens_to_train"])) if "tokens_to_train" in b else float(value_of(b["samples_to_train"])) * seq_len
+    if not model:
+        raise TapeoutError("--model (or --benchmark) is required.")
+    seq_len = 2048 if seq_len is None else seq_len
+    if global_batch_tokens is None:
+        global_batch_tokens = 1024 * seq_len
+    check_context(model, seq_len, "--seq-len")
+    r = engine(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp)
+    if ttt_tokens:
+        ev = {k: float(value_of(bench_cfg[k])) for k in ("eval_every_samples", "eval_samples", "skip_evals") if k in bench_cfg}
+        tt = time_to_train_min(r, ttt_tokens / seq_len, ev.get("eval_every_samples"), ev.get("eval_samples", 0.0),
+                               int(ev.get("skip_evals", 0)))
+        r = replace(r, time_to_train_min=tt["minutes"],
+                    breakdown={**r.breakdown, "train_min": tt["train_min"], "eval_min": tt["eval_min"], "n_evals": tt["n_evals"]},
+                    notes=[*r.notes, f"time to train = {tt['train_min']:.1f} min training + {tt['eval_min']:.1f} min in "
+                           f"{tt['n_evals']} evaluation passes (benchmarks.yaml); checkpoint loading and warm-up excluded"])
+    return TrainResult(r.as_dict())
