@@ -75,3 +75,22 @@ def test_unexpected_mapper_exception_propagates(monkeypatch):
            "metric": "", "value": "1", "unit": "Tokens/s", "software": "", "source": "", "notes": ""}
     with pytest.raises(ZeroDivisionError):
         harness.predict_row(row)
+
+
+def test_price_model_bug_propagates(monkeypatch):
+    """study/evaluate.chip_price_usd turns only the cost model's TapeoutError into 'no price'."""
+    from tapeout.econ import summary
+    from tapeout.errors import TapeoutError
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.study.evaluate import chip_price_usd
+
+    chip = get_chip("trainium2")  # no published price, no process node in the catalog
+    with pytest.raises(TapeoutError, match="no price for trainium2"):
+        chip_price_usd(chip)
+
+    def broken(chip):
+        raise ZeroDivisionError("bug")
+
+    monkeypatch.setattr(summary, "chip_cost_stack", broken)
+    with pytest.raises(ZeroDivisionError):
+        chip_price_usd(chip)
