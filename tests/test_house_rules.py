@@ -66,7 +66,7 @@ def test_unexpected_mapper_exception_propagates(monkeypatch):
     """A bug in a row mapper must fail loudly, not become a skipped validation row."""
     from tapeout.validation import harness, registry
 
-    def broken(row):
+    def broken(row, fitted=None):
         raise ZeroDivisionError("bug")
 
     monkeypatch.setattr(registry, "MAPPERS", [("broken", broken)])

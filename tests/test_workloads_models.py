@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tapeout.errors import TapeoutError
+from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.recsys import harmonic, qps_at_p99, zipf_hit_rate
 from tapeout.workloads import catalog, diffusion, recsys, speech, vision
 from tapeout.workloads.blocks import macs, weight_params
@@ -86,7 +87,7 @@ def test_queueing_bound_properties():
 def test_throughput_vectorized_over_designs():
     from tapeout.hardware import get_chip
 
-    p = get_chip("h100-sxm").params()
+    p = calibrated_params(get_chip("h100-sxm"))
     bw = np.array([1e12, 2e12, 4e12])
     pv = p.replace(mem_bw=bw)
     r = catalog.workload_throughput("resnet50", pv)
@@ -102,7 +103,7 @@ def test_recsys_host_spill_slower_than_hbm():
     from tapeout.hardware import get_chip
     from tapeout.perf.recsys import recsys_cost
 
-    p = get_chip("h100-sxm").params()
+    p = calibrated_params(get_chip("h100-sxm"))
     g = recsys.dlrmv2_graph(64, precision="bf16", emb_dtype="fp32")  # 104.5 GB of tables > 80 GB
     r = recsys_cost(g, p)
     assert not bool(r["fits"]) and r["host_time"] > 0

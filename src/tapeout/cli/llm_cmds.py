@@ -7,6 +7,7 @@ import typer
 
 from ..hardware.catalog import get_chip
 from ..ops import OP_KINDS
+from ..perf.calibration import calibrated_params
 from ..perf.llm import PREFILL_CHUNK_TOKENS, serve, step_costs
 from ..perf.opcost import BOUNDS
 from .app import app, console, print_json, table
@@ -109,7 +110,7 @@ def explain_cmd(
             "share": tm / total if total else 0.0,
         })
     c = get_chip(chip)
-    p = c.params()
+    p = calibrated_params(c)
     assumptions = {
         "parallelism": r.parallelism, "batch": b, "phase": phase, "context_tokens": input_len + output_len // 2 if phase == "decode" else 0,
         "calibration": p.calibration_source, "peak_source": c.source_of(f"{'fp8' if 'fp8' in precision else 'bf16'}_tflops_dense"),

@@ -34,6 +34,7 @@ from scipy.optimize import least_squares
 
 from ..hardware.catalog import get_chip, resolve_chip_id
 from ..ops import Attention, MatMul, OpGraph, OpTable
+from .calibration import calibrated_params
 from .opcost import evaluate
 
 # microbenchmark accelerators that are not catalog chips: family and stated peaks
@@ -548,7 +549,7 @@ def gemm_log_residuals(chip, rs: list[dict], fitted: dict) -> np.ndarray:
 def link_log_residuals(chip, rs: list[dict], fitted: dict) -> np.ndarray:
     """log(predicted / measured) time of a chip's ring all-reduce rows under the alpha-beta
     model with the calibrated eff_link and per-step latency (perf/collectives.py ring)."""
-    p = chip.params()
+    p = calibrated_params(chip)
     link = float(np.max(p.scaleup_bw))
     eff = _lookup(fitted, chip, "eff_link")
     alpha = (_lookup(fitted, chip, "scaleup_latency_us") or 0.0) * 1e-6
@@ -705,7 +706,7 @@ def fit_collective_algorithms(rows: list[dict] | None = None, exclude: str | Non
         g = int(r["n_accelerators"])
         if g < 2:
             continue
-        link = float(np.max(get_chip(cid).params().scaleup_bw))
+        link = float(np.max(calibrated_params(get_chip(cid)).scaleup_bw))
         if link <= 0:
             continue
         eff = float(r["value"]) * 1e9 / (2.0 * (g - 1) / g) / link

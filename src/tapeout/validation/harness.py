@@ -107,7 +107,8 @@ def scenario_class(row: dict) -> str:
     return s.split(" ")[0] if s else "?"
 
 
-def predict_row(row: dict) -> RowResult:
+def predict_row(row: dict, fitted: dict | None = None) -> RowResult:
+    """`fitted`: the calibration every mapper predicts with (None: the shipped fit)."""
     try:
         meas = float(row["value"])
     except (TypeError, ValueError):
@@ -120,7 +121,7 @@ def predict_row(row: dict) -> RowResult:
         return RowResult(mapper="-", benchmark=_bench_guess(row), skipped=bad, **base)
     for name, fn in registry.MAPPERS:
         try:
-            pred = fn(row)
+            pred = fn(row, fitted)
         except registry.SkipRow as e:
             return RowResult(mapper=name, benchmark=_bench_guess(row), skipped=str(e), **base)
         except TapeoutError as e:  # the model declines this row (does not fit, unknown name): report it per row;
@@ -134,14 +135,14 @@ def predict_row(row: dict) -> RowResult:
             return RowResult(mapper=name, benchmark=pred.benchmark, skipped="prediction not finite", **base)
         err = (pred.predicted - meas) / meas * 100.0
         if pred.low is None:
-            _default_interval(pred, row)
+            _default_interval(pred, row, fitted)
         inside = None if pred.low is None else bool(pred.low <= meas <= pred.high)
         return RowResult(mapper=name, benchmark=pred.benchmark, predicted=pred.predicted, error_pct=err, low=pred.low,
                          high=pred.high, inside=inside, detail=pred.detail, **base)
     return RowResult(mapper="-", benchmark=_bench_guess(row), skipped="no mapper handles this row kind", **base)
 
 
-def _default_interval(pred, row: dict) -> None:
+def _default_interval(pred, row: dict, fitted: dict | None = None) -> None:
     """A mapper that returns no interval gets the calibration's one for the row's chip with
     unknown time shares (perf/uncertainty.py: the largest per-term leave-one-chip-out sigma,
     a bound). Mappers that know their compute/memory/link shares should call
@@ -152,7 +153,7 @@ def _default_interval(pred, row: dict) -> None:
     cid = resolve_chip_id(row.get("accelerator", ""))
     if not cid:
         return
-    pred.low, pred.high = interval_for(pred.predicted, get_chip(cid))
+    pred.low, pred.high = interval_for(pred.predicted, get_chip(cid), fitted=fitted)
     pred.detail = {**(pred.detail or {}), "interval": "harness default: chip calibration, unknown shares"}
 
 
@@ -166,8 +167,6 @@ def _bench_guess(row: dict) -> str:
 
 def run(path: Path | str | None = None, holdout: str | None = None, rows: list[dict] | None = None) -> dict:
     from ..hardware.catalog import resolve_chip_id
-    from ..perf import calibration
-    from ..perf.mlperf import clear_caches
 
     registry.load_mappers()
     rows = rows if rows is not None else read_rows(path or default_data())
@@ -178,14 +177,8 @@ def run(path: Path | str | None = None, holdout: str | None = None, rows: list[d
 
         hid = get_chip(holdout).id
         rows = [r for r in rows if resolve_chip_id(r.get("accelerator", "")) == hid]
-        calibration.set_fitted(fit_all(exclude=hid))
-        clear_caches()
-    try:
-        results = [predict_row(r) for r in rows]
-    finally:
-        if holdout:
-            calibration.set_fitted(None)
-            clear_caches()
+    fitted = fit_all(exclude=hid) if holdout else None  # passed explicitly: nothing global changes
+    results = [predict_row(r, fitted) for r in rows]
     return {"results": results, "seconds": time.perf_counter() - t0, "holdout": holdout, "summary": summarize(results)}
 
 
