@@ -89,7 +89,7 @@ def workload_run(name: str = typer.Argument(..., help="preset name (see `tapeout
                  param: Optional[list[str]] = typer.Option(None, "--set", help="override a preset parameter, KEY=VALUE"),
                  json_out: bool = typer.Option(False, "--json")):
     """Throughput of a built-in workload preset on one chip."""
-    from ..workloads.catalog import workload_throughput
+    from ..perf.workload_throughput import workload_throughput
 
     over = {}
     for kv in param or []:

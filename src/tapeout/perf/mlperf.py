@@ -23,10 +23,10 @@ import yaml
 
 from ..errors import TapeoutError, unknown_name_error
 from ..hardware.catalog import Chip, get_chip
-from ..hardware.topology import Topology
 from ..precision import COMPUTE_PEAK_FIELD, Precision, get_precision
 from ..workloads.llm_config import LLMConfig, load_llm
 from .calibration import active_fitted, calibrated_params, calibration_for, calibration_key
+from .collectives import topology_for
 from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, USABLE_MEMORY_FRACTION, kv_bytes_per_token_per_chip,
                              weight_bytes_per_chip)
 from .serving_sim import (StepModel, length_biased_occupancy, max_rate_closed_form, max_rate_sim, offline_best,
@@ -150,7 +150,7 @@ def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params
     sm = _SM_CACHE.get(key) if cacheable else None
     if sm is None:
         p = params if params is not None else calibrated_params(chip, fitted)
-        sm = StepModel(cfg, p, pr, tp, ep, pp, Topology.from_params(p, chip.family), moe_cv=moe_cv, family=chip.family,
+        sm = StepModel(cfg, p, pr, tp, ep, pp, topology_for(p, chip.family), moe_cv=moe_cv, family=chip.family,
                        evaluator=evaluator)
         if cacheable:
             _SM_CACHE[key] = sm

@@ -63,7 +63,7 @@ from ..ops import Attention, Collective, Elementwise, MatMul, OpGraph
 from ..precision import get_precision
 from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
-from .collectives import collective_time
+from .collectives import collective_time, topology_for
 from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 
 GIB = 2 ** 30
@@ -319,7 +319,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     from .serving_sim import ensure_vector
 
     p = ensure_vector(params if params is not None else calibrated_params(c, fitted))
-    topo = Topology.from_params(p, c.family)
+    topo = topology_for(p, c.family)
     cap = float(np.min(p.mem_capacity))
     if float(np.max(p.peak(COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")))) <= 0:
         raise TapeoutError(f"chip '{c.id}' has no {pr.compute} matrix support; choose another --precision (supported: "
