@@ -41,7 +41,7 @@ def test_calibrated_model_reproduces_best_gemm(row_id):
     shape (the reported argmax included) is modelled faster than it."""
     rows = {r["id"]: r for r in fit.read_microbenchmarks()}
     r = rows[row_id]
-    m, n, k, dt, seconds = fit._gemm_point(r)
+    m, n, k, dt, seconds = fit.gemm_point(r)
     p, best_rate = _best_rate(get_chip(r["accelerator"]), dt)
     assert best_rate == pytest.approx(2.0 * m * n * k / seconds, rel=0.02)
     op = MatMul(name="g", m=m, n=n, k=k, a_dtype=dt, w_dtype=dt, out_dtype="bf16", math_dtype=dt)
@@ -57,7 +57,7 @@ def test_chip_with_sweeps_best_rate_within_its_measured_best_shapes(dt):
     fastest GEMM measured on the chip (any row: the sweeps' CUDA-graph timings run some shapes
     faster than the 5-iteration best-shape search)."""
     rows = [r for r in fit.read_microbenchmarks() if r["accelerator"] == "NVIDIA H200-SXM"]
-    pts = [(r, fit._gemm_point(r)) for r in rows]
+    pts = [(r, fit.gemm_point(r)) for r in rows]
     pts = [(r, g) for r, g in pts if g is not None and g[3] == dt]
     best_rows = [2.0 * g[0] * g[1] * g[2] / g[4] for r, g in pts if "max achievable" in r["workload"]]
     fastest = max(2.0 * g[0] * g[1] * g[2] / g[4] for _, g in pts)

@@ -179,7 +179,7 @@ def _power_transfer(cal: Calibration, chip, pool: dict, fitted: dict) -> None:
     """Scale a borrowed GEMM efficiency by the chip's power budget per peak FLOP relative to
     the pool it came from (perf/fit.py fit_power_exponent: eff x (pd_chip/pd_pool)^gamma,
     capped at the pool's best own-fit efficiency). Chips without TDP/peak data are unchanged."""
-    from .fit import power_density
+    from .fit.power_transfer import power_density
 
     gamma = float((fitted.get("power_transfer") or {}).get("gamma") or 0.0)
     ref = pool.get("power_density_w_per_tflops")

@@ -50,7 +50,7 @@ def bus_factor(kind: str, g: int) -> float:
 
 @lru_cache(maxsize=None)
 def _algo_cal() -> dict:
-    from .fit import fit_collective_algorithms
+    from .fit.collective_fit import fit_collective_algorithms
 
     try:
         return fit_collective_algorithms()
