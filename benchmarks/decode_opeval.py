@@ -16,6 +16,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from tapeout.perf.calibration import calibrated_params
+
 
 def variants(base, n: int, seed: int = 0):
     """n chip variants around `base`: bandwidth, peaks, cores, SRAM and TDP scaled per variant."""
@@ -59,8 +61,8 @@ def main(argv=None) -> dict:
     a = ap.parse_args(argv)
     g = decode_graph(load_llm(a.model), a.batch, 2048, "fp8", tp=a.tp)
     t = g.table
-    p = variants(get_chip(a.chip).params(), a.variants)
-    evaluate(t, variants(get_chip(a.chip).params(), 16))  # warm-up
+    p = variants(calibrated_params(get_chip(a.chip)), a.variants)
+    evaluate(t, variants(calibrated_params(get_chip(a.chip)), 16))  # warm-up
     best = float("inf")
     for _ in range(a.repeat):
         t0 = time.perf_counter()

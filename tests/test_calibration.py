@@ -9,6 +9,7 @@ from tapeout.hardware import get_chip
 from tapeout.ops import MatMul, OpGraph
 from tapeout.perf import calibration, fit
 from tapeout.perf.calibration import calibration_for
+from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.opcost import evaluate
 
 
@@ -28,7 +29,7 @@ def test_shipped_fit_is_current():
 def _best_rate(chip, dt):
     from tapeout.ops import PEAK_KEYS
 
-    p = chip.params().replace(kernel_overhead=0.0)
+    p = calibrated_params(chip).replace(kernel_overhead=0.0)
     i = PEAK_KEYS.index(dt)
     return p, float(np.asarray(p.peak_flops)[i]) * float(np.asarray(p.eff_compute)[i]) * fit.best_search_utilisation(p, dt)
 
@@ -40,7 +41,7 @@ def test_calibrated_model_reproduces_best_gemm(row_id):
     shape (the reported argmax included) is modelled faster than it."""
     rows = {r["id"]: r for r in fit.read_microbenchmarks()}
     r = rows[row_id]
-    m, n, k, dt, seconds = fit._gemm_point(r)
+    m, n, k, dt, seconds = fit.gemm_point(r)
     p, best_rate = _best_rate(get_chip(r["accelerator"]), dt)
     assert best_rate == pytest.approx(2.0 * m * n * k / seconds, rel=0.02)
     op = MatMul(name="g", m=m, n=n, k=k, a_dtype=dt, w_dtype=dt, out_dtype="bf16", math_dtype=dt)
@@ -56,7 +57,7 @@ def test_chip_with_sweeps_best_rate_within_its_measured_best_shapes(dt):
     fastest GEMM measured on the chip (any row: the sweeps' CUDA-graph timings run some shapes
     faster than the 5-iteration best-shape search)."""
     rows = [r for r in fit.read_microbenchmarks() if r["accelerator"] == "NVIDIA H200-SXM"]
-    pts = [(r, fit._gemm_point(r)) for r in rows]
+    pts = [(r, fit.gemm_point(r)) for r in rows]
     pts = [(r, g) for r, g in pts if g is not None and g[3] == dt]
     best_rows = [2.0 * g[0] * g[1] * g[2] / g[4] for r, g in pts if "max achievable" in r["workload"]]
     fastest = max(2.0 * g[0] * g[1] * g[2] / g[4] for _, g in pts)
@@ -112,7 +113,7 @@ def test_attention_fit_matches_published_kernel_rate():
     h100 = fitted["chips"]["h100-sxm"]
     assert 0.4 < h100["eff_attention"] < 1.0
     assert h100["attn_bwd_factor"] > 1.0  # the backward kernel is slower per FLOP (518 vs 600 TFLOPS/s)
-    p = get_chip("h100-sxm").params()
+    p = calibrated_params(get_chip("h100-sxm"))
     s, h, d = 16384, 16, 128
     op = Attention(name="a", batch=1, q_len=s, kv_len=s, heads=h, kv_heads=h, d_qk=d, d_v=d, causal=True)
     t = float(evaluate(OpGraph(name="a", ops=[op]), p).total_time)
@@ -123,7 +124,7 @@ def test_attention_fit_matches_published_kernel_rate():
 def test_attention_calibration_slows_only_attention():
     from tapeout.ops import Attention
 
-    p = get_chip("h100-sxm").params()
+    p = calibrated_params(get_chip("h100-sxm"))
     att = Attention(name="a", batch=4, q_len=4096, kv_len=4096, heads=32, kv_heads=8, d_qk=128, d_v=128)
     mm = MatMul(name="m", m=4096, n=8192, k=8192)
     g = OpGraph(name="g", ops=[att, mm])
@@ -170,7 +171,7 @@ def test_moe_fit_reproduces_published_fused_moe_kernel():
     h100 = calibration.load_fitted()["chips"]["h100-sxm"]
     assert 0.4 < h100["eff_moe"] < 0.9
     assert len(h100["moe_sources"]) == 15
-    p = get_chip("h100-sxm").params()
+    p = calibrated_params(get_chip("h100-sxm"))
     assert _mixtral_experts_time(p, 1536) == pytest.approx(1122.93e-6, rel=0.10)
     assert _mixtral_experts_time(p.replace(eff_moe=1.0), 1536) < 0.8 * 1122.93e-6
     # weight streaming (few tokens) is not touched by eff_moe: 16 tokens stream all 8 experts
@@ -180,7 +181,7 @@ def test_moe_fit_reproduces_published_fused_moe_kernel():
 def test_moe_calibration_slows_only_expert_gemms():
     """eff_moe applies to routed expert GEMMs only: dense GEMMs and grouped convolutions
     (ResNeXt, groups=32) keep the dense efficiency."""
-    p = get_chip("h100-sxm").params()
+    p = calibrated_params(get_chip("h100-sxm"))
     grouped = MatMul(name="e", m=512, n=14336, k=4096, groups=8, experts=True)
     dense = MatMul(name="m", m=4096, n=8192, k=8192)
     conv = MatMul(name="c", m=50176, n=8, k=72, groups=32)

@@ -5,6 +5,7 @@ import pytest
 
 from tapeout.hardware.catalog import get_chip
 from tapeout.ops import Attention, Elementwise, MatMul
+from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.opcost import evaluate
 from tapeout.workloads import diffusion
 
@@ -54,7 +55,7 @@ def test_mixed_flag_off_and_16bit_unchanged():
 
 
 def test_mixed_recipe_costs_more_than_pure_fp8_and_less_than_fp16():
-    p = get_chip("h100-sxm").params()
+    p = calibrated_params(get_chip("h100-sxm"))
     t = {k: float(evaluate(diffusion.sdxl_graph(2, precision=k[0], mixed_8bit=k[1]), p).total_time)
          for k in (("fp8", False), ("fp8", True), ("fp16", True))}
     assert t[("fp8", False)] < t[("fp8", True)] < t[("fp16", True)]

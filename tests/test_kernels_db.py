@@ -14,6 +14,7 @@ from tapeout.cli import main
 from tapeout.errors import TapeoutError
 from tapeout.perf import kernel_fit as kf
 from tapeout.perf import kernels_db
+from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.kernels_db import Kernels, chip_for, pick_version, read_kernels
 
 try:
@@ -105,7 +106,7 @@ def test_missing_package_names_the_extra(monkeypatch):
 
 def test_off_catalog_chip_from_sourced_overrides():
     c = chip_for("gb300")
-    p = c.params()
+    p = calibrated_params(c)
     assert p.num_cores == 160 and c.peak_tflops("fp4") == 15000 and c.family == "nvidia-blackwell"
     assert "aiconfigurator-core" in c.source_of("fp4_tflops_dense")
     with pytest.raises(TapeoutError, match="--holdout"):

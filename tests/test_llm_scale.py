@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from tapeout.hardware.topology import Topology
 from tapeout.perf import collectives as C
+from tapeout.perf.collectives import topology_for_chip
 from tapeout.perf.moe import expected_max_load_factor
 
 
@@ -33,7 +34,7 @@ def test_ring_busbw_tends_to_link_times_eff():
 
 
 def test_nvls_calibrated_on_microbenchmarks_matches_h200_rows():
-    topo = Topology.for_chip("h200")
+    topo = topology_for_chip("h200")
     assert topo.in_switch_reduction and topo.eff_nvls > 0
     # MB-0128: 8 GPUs, 8 GiB, NVLS 473.1 GB/s; MB-0135 ring 367.2 GB/s
     nv = float(C.busbw("all_reduce", 8 * 2**30, 8, topo, algorithm="nvls"))

@@ -8,11 +8,12 @@ from hypothesis import strategies as st
 from tapeout.hardware import get_chip
 from tapeout.ops import PEAK_KEYS, MatMul, OpGraph
 from tapeout.perf import evaluate
+from tapeout.perf.calibration import calibrated_params
 from tapeout.workloads.llm import decode_graph, prefill_graph
 from tapeout.workloads.llm_config import load_llm
 
 H100 = get_chip("h100-sxm")
-P = H100.params()
+P = calibrated_params(H100)
 
 
 def test_time_never_beats_roofline():

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from tapeout.hardware.catalog import get_chip
 from tapeout.ops import EmbeddingGather, MatMul, OpGraph
+from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.opcost import evaluate
 from tapeout.precision import DTYPE_BITS, PRECISIONS, get_precision
 from tapeout.quant import (
@@ -65,7 +66,7 @@ def test_weight_only_notes_dequant():
 def test_w4a16_decode_moves_quarter_weight_bytes_and_speedup_bounded(chip, batch):
     cfg = load_llm("llama-3.1-8b")
     c = get_chip(chip)
-    p = c.params()
+    p = calibrated_params(c)
     g16 = apply_compression(decode_graph(cfg, batch, 2048, "bf16"), "dense", chip=c)
     g4 = apply_compression(decode_graph(cfg, batch, 2048, "w4a16"), "dense", chip=c)
     w16 = sum(o.weight_bytes * o.count for o in g16.ops if isinstance(o, MatMul) and o.name != "lm_head")
@@ -84,7 +85,7 @@ def test_w4a16_matmul_alone_memory_bound_speedup_close_to_4x():
     c = get_chip("h100-sxm")
     # skinny GEMMs run on m16n8k16 MMA tiles (opcost pads m to 16); the claim is about bytes,
     # so the fixed per-kernel overhead (same for both) is left out
-    p = c.params().replace(kernel_overhead=0.0)
+    p = calibrated_params(c).replace(kernel_overhead=0.0)
     mm = MatMul("big", m=1, n=28672, k=8192)
     g16 = apply_compression(OpGraph("g", [mm]), "bf16", chip=c)
     g4 = apply_compression(OpGraph("g", [mm]), "w4a16", chip=c)  # int4 with g128 scales: 4.25 bits
@@ -95,7 +96,7 @@ def test_w4a16_matmul_alone_memory_bound_speedup_close_to_4x():
 def test_prefill_dequant_slows_compute_bound_w4a16():
     cfg = load_llm("llama-3.1-8b")
     c = get_chip("h100-sxm")
-    p = c.params()
+    p = calibrated_params(c)
     t16 = float(evaluate_compressed(apply_compression(prefill_graph(cfg, 4, 2048, "bf16"), "dense", chip=c), p).total_time)
     t4 = float(evaluate_compressed(apply_compression(prefill_graph(cfg, 4, 2048, "w4a16"), "dense", chip=c), p).total_time)
     assert t4 > t16  # compute-bound prefill gains nothing and pays the dequant
@@ -103,7 +104,7 @@ def test_prefill_dequant_slows_compute_bound_w4a16():
 
 def _one(op, chip, scheme, sf=None):
     c = get_chip(chip)
-    p = c.params() if sf is None else c.params().replace(sparsity_factor=sf)
+    p = calibrated_params(c) if sf is None else calibrated_params(c).replace(sparsity_factor=sf)
     g = apply_compression(OpGraph("g", [op]), scheme, chip=(c if sf is None else p))
     return evaluate_compressed(g, p), g
 
@@ -156,7 +157,7 @@ def test_2_4_metadata_bytes():
 def test_2_4_llama_prefill_end_to_end_speedup_in_published_range():
     cfg = load_llm("llama-3.1-8b")
     c = get_chip("h100-sxm")
-    p = c.params()
+    p = calibrated_params(c)
     g = prefill_graph(cfg, 4, 1024, "bf16")
     t_d = float(evaluate_compressed(apply_compression(g, "dense", chip=c), p).total_time)
     t_s = float(evaluate_compressed(apply_compression(g, "2:4", chip=c), p).total_time)
@@ -187,7 +188,7 @@ def test_embedding_rowwise_and_hashing():
     assert g4.ops[0].row_bytes == 64 + 4
     assert gh.ops[0].rows == pytest.approx(1e5)
     assert gh.ops[0].table_bytes / e.table_bytes == pytest.approx(68 / 512 * 0.1)
-    p = get_chip("h100-sxm").params()
+    p = calibrated_params(get_chip("h100-sxm"))
     assert float(evaluate(g4, p).total_time) <= float(evaluate(OpGraph("g", [e]), p).total_time)
 
 
@@ -205,7 +206,7 @@ def test_apply_compression_keeps_graph_shape_and_vectorized_params():
     g2 = apply_compression(g, "w4a16+2:4+kv-fp8")
     assert [o.name for o in g2.ops] == [o.name for o in g.ops]
     assert next(o for o in g2.ops if o.name == "lm_head").w_dtype == "bf16"  # skipped
-    p = get_chip("h100-sxm").params()
+    p = calibrated_params(get_chip("h100-sxm"))
     pv = p.replace(mem_bw=np.array([1e12, 2e12, 4e12]), sparsity_factor=np.array([1.0, 2.0, 2.0]))
     ct = evaluate_compressed(g2, pv)
     assert ct.total_time.shape == (3,)

@@ -5,6 +5,7 @@ import pytest
 
 from tapeout.hardware.catalog import get_chip
 from tapeout.ops import MatMul
+from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.recsys import recsys_cost
 from tapeout.workloads import recsys
 
@@ -37,7 +38,7 @@ def test_dcn_share_of_macs_closed_form():
 
 
 def test_fp16_interaction_slows_a_compute_bound_chip_by_at_most_the_mac_share():
-    p = get_chip("h100-sxm").params()
+    p = calibrated_params(get_chip("h100-sxm"))
     t8 = float(recsys_cost(recsys.dlrmv2_graph(256, precision="int8"), p)["time"])
     t16 = float(recsys_cost(recsys.dlrmv2_graph(256, precision="int8", interaction_precision="fp16"), p)["time"])
     # upper bound if everything were compute-bound at peak ratio 2: (10.62*2 + 5.38)/16.0 = 1.66

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from tapeout.hardware import get_chip
 from tapeout.ops import MatMul, OpGraph
 from tapeout.perf import calibration, fit, uncertainty
+from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.mlperf import interval
 from tapeout.perf.opcost import evaluate
 from tapeout.perf.uncertainty import Z80, interval_for, shares_from_cost, sigma_for, term_sigmas
@@ -80,7 +81,7 @@ def test_split_over_independent_terms_narrows():
 
 
 def test_shares_from_cost_table():
-    p = get_chip("h100-sxm").params()
+    p = calibrated_params(get_chip("h100-sxm"))
     big = evaluate(OpGraph("g", [MatMul(name="g", m=8192, n=8192, k=8192, a_dtype="bf16", w_dtype="bf16",
                                         out_dtype="bf16", math_dtype="bf16")]), p)
     thin = evaluate(OpGraph("g", [MatMul(name="g", m=1, n=8192, k=8192, a_dtype="bf16", w_dtype="bf16",

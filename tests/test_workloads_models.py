@@ -5,6 +5,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tapeout.errors import TapeoutError
+from tapeout.perf.calibration import calibrated_params
+from tapeout.perf.workload_throughput import workload_throughput
 from tapeout.perf.recsys import harmonic, qps_at_p99, zipf_hit_rate
 from tapeout.workloads import catalog, diffusion, recsys, speech, vision
 from tapeout.workloads.blocks import macs, weight_params
@@ -47,7 +49,7 @@ def test_bad_inputs_raise_named_errors():
     with pytest.raises(TapeoutError, match="height"):
         diffusion.wan_graph(height=721)
     with pytest.raises(TapeoutError, match="batch"):
-        catalog.workload_throughput("sdxl", "h100-sxm", batch=4096)
+        workload_throughput("sdxl", "h100-sxm", batch=4096)
     with pytest.raises(TapeoutError, match="workload"):
         catalog.build_workload("no-such-model")
 
@@ -86,15 +88,15 @@ def test_queueing_bound_properties():
 def test_throughput_vectorized_over_designs():
     from tapeout.hardware import get_chip
 
-    p = get_chip("h100-sxm").params()
+    p = calibrated_params(get_chip("h100-sxm"))
     bw = np.array([1e12, 2e12, 4e12])
     pv = p.replace(mem_bw=bw)
-    r = catalog.workload_throughput("resnet50", pv)
+    r = workload_throughput("resnet50", pv)
     assert np.shape(r["units_per_s"]) == (3,)
     assert np.all(np.diff(r["units_per_s"]) >= 0)  # more bandwidth never slower
-    rs = catalog.workload_throughput("resnet50", p)
+    rs = workload_throughput("resnet50", p)
     assert rs["units_per_s"] > 0 and rs["energy_per_unit_j"] > 0
-    rec = catalog.workload_throughput("dlrmv2", pv)
+    rec = workload_throughput("dlrmv2", pv)
     assert np.all(np.diff(rec["units_per_s"]) >= 0)
 
 
@@ -102,7 +104,7 @@ def test_recsys_host_spill_slower_than_hbm():
     from tapeout.hardware import get_chip
     from tapeout.perf.recsys import recsys_cost
 
-    p = get_chip("h100-sxm").params()
+    p = calibrated_params(get_chip("h100-sxm"))
     g = recsys.dlrmv2_graph(64, precision="bf16", emb_dtype="fp32")  # 104.5 GB of tables > 80 GB
     r = recsys_cost(g, p)
     assert not bool(r["fits"]) and r["host_time"] > 0

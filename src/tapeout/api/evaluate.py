@@ -100,7 +100,7 @@ def workload_run(name: str, chip: str, param: list[str] | Mapping | None = None,
     """
     import numpy as np
 
-    from ..workloads.catalog import workload_throughput
+    from ..perf.workload_throughput import workload_throughput
 
     res = workload_throughput(name, chip, **{**parse_settings(param), **overrides})
     return WorkloadResult({k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in res.items() if not isinstance(v, dict)})

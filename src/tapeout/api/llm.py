@@ -115,7 +115,9 @@ def explain(model: str, chip: str, num_chips: int = 1, precision: str = "bf16", 
             "share": tm / total if total else 0.0,
         })
     c = get_chip(chip)
-    p = c.params()
+    from ..perf.calibration import calibrated_params
+
+    p = calibrated_params(c)
     assumptions = {
         "parallelism": r.parallelism, "batch": b, "phase": phase, "context_tokens": input_len + output_len // 2 if phase == "decode" else 0,
         "calibration": p.calibration_source, "peak_source": c.source_of(f"{'fp8' if 'fp8' in precision else 'bf16'}_tflops_dense"),

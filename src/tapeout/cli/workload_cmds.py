@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import TapeoutError
+from ..perf.calibration import calibrated_params
 from .app import app, console, print_json, table
 
 
@@ -50,7 +51,7 @@ def run_workload(file: str = typer.Argument(..., help="workload file from `tapeo
 
     g = load_workload(file)
     c = get_chip(chip)
-    cost = evaluate(g, c.params())
+    cost = evaluate(g, calibrated_params(c))
     units = float(g.meta.get("units", 1) or 1)
     t = float(cost.total_time)
     res = {"workload": g.name, "chip": c.id, "time_s": t, "throughput_per_s": units / t, "units": units,

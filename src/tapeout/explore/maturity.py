@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TapeoutError
+from ..perf.calibration import calibrated_params
 from .npu import load_template
 from .objectives import SECONDS_PER_YEAR, USABLE_MEMORY_FRACTION, Evaluator
 
@@ -36,7 +37,7 @@ def baseline_metrics(ev: Evaluator, chip_name: str) -> dict:
     from ..perf.opcost import evaluate
 
     chip = get_chip(chip_name)
-    p = chip.params()
+    p = calibrated_params(chip)
     T = E = 0.0
     cap = float(p.mem_capacity) * USABLE_MEMORY_FRACTION
     for w, share in zip(ev.mix, ev.shares):

@@ -132,7 +132,9 @@ class Chip:
     def supports(self, key: str) -> bool:
         return self.peak_tflops(key) > 0
 
-    def params(self, calibration=None):
+    def params(self, calibration):
+        """ChipParams with `calibration` applied (perf.calibration.calibrated_params(chip, fitted)
+        looks the calibration up; hardware/ never reads perf/)."""
         from .params import ChipParams
 
         return ChipParams.from_chip(self, calibration)

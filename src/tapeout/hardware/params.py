@@ -80,9 +80,9 @@ class ChipParams:
     calibration_source: str = ""
 
     @classmethod
-    def from_chip(cls, chip, calibration=None) -> "ChipParams":
-        from ..perf.calibration import calibration_for
-
+    def from_chip(cls, chip, calibration) -> "ChipParams":
+        """The chip's datasheet parameters with `calibration` (an object with `.apply(params)`,
+        perf/calibration.py Calibration) applied; perf.calibration.calibrated_params looks it up."""
         g = chip.get
         peaks = np.array([chip.peak_tflops(k) * TB for k in PEAK_KEYS])
         tdp = float(g("tdp_w", 700.0))
@@ -121,10 +121,7 @@ class ChipParams:
             kernel_overhead=float(g("kernel_overhead_us")) * 1e-6,
             chip_id=chip.id,
         )
-        for engine in ("video_decode", "video_encode"):
-            pass
-        cal = calibration if calibration is not None else calibration_for(chip)
-        return cal.apply(p)
+        return calibration.apply(p)
 
     def replace(self, **changes) -> "ChipParams":
         """A copy with some fields replaced (scalars or arrays: they broadcast)."""

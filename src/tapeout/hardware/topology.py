@@ -53,10 +53,10 @@ class Topology:
     eff_nvls: float = 0.0  # in-switch all-reduce: algorithm bandwidth / link bandwidth (calibration)
 
     @classmethod
-    def from_params(cls, p, family: str = "", calibration: dict | None = None) -> "Topology":
-        from ..perf.collectives import algorithm_calibration
-
-        cal = calibration if calibration is not None else algorithm_calibration(family)
+    def from_params(cls, p, family: str, calibration: dict) -> "Topology":
+        """`calibration`: the family's collective-algorithm calibration (perf.collectives.topology_for
+        supplies it)."""
+        cal = calibration
         mx = lambda v: float(np.max(v))  # noqa: E731  (topology is per system, not per design)
         wiring = FAMILY_WIRING.get(family, "switch")
         domain = int(mx(p.scaleup_domain))
@@ -73,13 +73,6 @@ class Topology:
             in_switch_reduction=family in IN_SWITCH_REDUCTION and wiring == "switch",
             eff_nvls=float(cal.get("eff_nvls", 0.0)),
         )
-
-    @classmethod
-    def for_chip(cls, chip, params=None) -> "Topology":
-        from .catalog import get_chip
-
-        c = get_chip(chip) if isinstance(chip, str) else chip
-        return cls.from_params(params if params is not None else c.params(), c.family)
 
     def split(self, group: int, stride: int = 1) -> tuple[int, int]:
         """(ranks per scale-up domain, domains) of a group whose members are `stride` apart

@@ -98,25 +98,34 @@ def load_fitted() -> dict:
     return yaml.safe_load(path.read_text())
 
 
-_OVERRIDE: dict | None = None
-_GENERATION = [0]  # bumped on every set_fitted: part of the serving/training cache keys
-
-
-def set_fitted(fitted: dict | None) -> None:
-    """Use an in-memory fit (e.g. a leave-one-chip-out refit) instead of the shipped file."""
-    global _OVERRIDE
-    _OVERRIDE = fitted
-    _GENERATION[0] += 1
-
-
 def active_fitted(fitted: dict | None = None) -> dict:
-    """The fit in force: `fitted` if given, else an in-memory refit (set_fitted), else the shipped file."""
-    return fitted or _OVERRIDE or load_fitted()
+    """The fit to use: `fitted` if given (e.g. a leave-one-chip-out refit), else the shipped file.
+    A fit is passed explicitly down every call path; there is no module-global override."""
+    return fitted if fitted is not None else load_fitted()
 
 
-def calibration_key() -> int:
-    """Which calibration is in force (changes whenever set_fitted swaps it): caches key on it."""
-    return _GENERATION[0]
+_KEYS: dict[int, tuple[dict, str]] = {}  # id -> (fit held alive, fingerprint): hashing is done once per fit
+
+
+def calibration_key(fitted: dict | None = None) -> str:
+    """A cache key for the fit in force: "shipped" for the file, else a content fingerprint
+    (a fit is treated as immutable once passed in). Serving and training caches key on it."""
+    if fitted is None:
+        return "shipped"
+    hit = _KEYS.get(id(fitted))
+    if hit is None or hit[0] is not fitted:
+        import hashlib
+        import json
+
+        if len(_KEYS) >= 16:
+            _KEYS.pop(next(iter(_KEYS)))
+        hit = _KEYS[id(fitted)] = (fitted, hashlib.sha1(json.dumps(fitted, sort_keys=True, default=str).encode()).hexdigest())
+    return hit[1]
+
+
+def calibrated_params(chip, fitted: dict | None = None, maturity: float = 1.0):
+    """The chip's ChipParams with the calibration of `fitted` (None: the shipped fit) applied."""
+    return chip.params(calibration_for(chip, fitted, maturity))
 
 
 def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> Calibration:
@@ -170,7 +179,7 @@ def _power_transfer(cal: Calibration, chip, pool: dict, fitted: dict) -> None:
     """Scale a borrowed GEMM efficiency by the chip's power budget per peak FLOP relative to
     the pool it came from (perf/fit.py fit_power_exponent: eff x (pd_chip/pd_pool)^gamma,
     capped at the pool's best own-fit efficiency). Chips without TDP/peak data are unchanged."""
-    from .fit import power_density
+    from .fit.power_transfer import power_density
 
     gamma = float((fitted.get("power_transfer") or {}).get("gamma") or 0.0)
     ref = pool.get("power_density_w_per_tflops")

@@ -32,6 +32,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..hardware.topology import Topology
 from ..ops import COLLECTIVES
 
 ALGORITHMS = ("ring", "tree", "one_shot", "two_shot", "nvls", "direct")
@@ -49,7 +50,7 @@ def bus_factor(kind: str, g: int) -> float:
 
 @lru_cache(maxsize=None)
 def _algo_cal() -> dict:
-    from .fit import fit_collective_algorithms
+    from .fit.collective_fit import fit_collective_algorithms
 
     try:
         return fit_collective_algorithms()
@@ -60,6 +61,20 @@ def _algo_cal() -> dict:
 def algorithm_calibration(family: str) -> dict:
     cal = _algo_cal()
     return cal.get(family) or cal.get("generic") or {}
+
+
+def topology_for(p, family: str = "") -> Topology:
+    """The system topology of params `p` with the family's collective-algorithm calibration."""
+    return Topology.from_params(p, family, algorithm_calibration(family))
+
+
+def topology_for_chip(chip, params=None) -> Topology:
+    """The topology of a catalog chip (name or Chip) at its calibrated parameters or `params`."""
+    from ..hardware.catalog import get_chip
+    from .calibration import calibrated_params
+
+    c = get_chip(chip) if isinstance(chip, str) else chip
+    return topology_for(params if params is not None else calibrated_params(c), c.family)
 
 
 def _one_tier(kind: str, S, g: int, bw: float, lat: float, eff: float, algos: tuple[str, ...],

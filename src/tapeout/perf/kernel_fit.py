@@ -29,6 +29,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from ..ops import PEAK_KEYS, Attention, MatMul, OpTable
+from .calibration import calibrated_params
 from .kernels_db import Kernels, chip_for
 from .opcost import evaluate
 
@@ -78,7 +79,7 @@ class Groups:
             idx = np.flatnonzero((c["chip"] == chip) & (c["op"] == op) & (c["fmt"] == fmt))
             if chip not in params:
                 ch = chip_for(chip)
-                params[chip] = (ch.params().replace(mem_overhead=0.0), _power_density(ch))
+                params[chip] = (calibrated_params(ch).replace(mem_overhead=0.0), _power_density(ch))
             p, pd = params[chip]
             self.items.append({"chip": chip, "op": op, "fmt": fmt, "table": OpTable.from_ops(_ops(k, idx)),
                                "meas": np.asarray(c["latency_s"][idx], dtype=float), "params": p, "pd": pd})

@@ -22,6 +22,7 @@ from ..hardware.params import ChipParams
 from ..precision import Precision, get_precision
 from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
+from .calibration import calibrated_params
 from .opcost import CostTable, evaluate
 from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, PREFILL_CHUNK_TOKENS,  # noqa: F401 (re-exported)
                              USABLE_MEMORY_FRACTION, kv_bytes_per_token_per_chip, max_batch, weight_bytes_per_chip)
@@ -107,7 +108,7 @@ def serve(
                        num_chips, pr.name if isinstance(precision, str) and not kv_precision else pr, input_len,
                        output_len, scenario, ttft, max_tpot_s, tp=tp, pp=pp, ep=ep, batch=batch, params=params,
                        evaluator=evaluator, weight_bytes_factor=weight_bytes_factor)
-    p = params if params is not None else c.params()
+    p = params if params is not None else calibrated_params(c)
     return _deployment_view(cfg, c, pr, p, r, input_len, output_len, evaluator, weight_bytes_factor)
 
 
@@ -155,4 +156,4 @@ def step_costs(model, chip, precision="bf16", phase="decode", batch=1, input_len
         st = LLMStep("decode", batch, 1, int(input_len + output_len // 2), pr, tp, ep)
     else:
         st = LLMStep("prefill", batch, int(input_len), 0, pr, tp, ep)
-    return evaluate(build_llm_graph(cfg, st), c.params())
+    return evaluate(build_llm_graph(cfg, st), calibrated_params(c))

@@ -23,10 +23,10 @@ import yaml
 
 from ..errors import TapeoutError, unknown_name_error
 from ..hardware.catalog import Chip, get_chip
-from ..hardware.topology import Topology
 from ..precision import COMPUTE_PEAK_FIELD, Precision, get_precision
 from ..workloads.llm_config import LLMConfig, load_llm
-from .calibration import calibration_key
+from .calibration import active_fitted, calibrated_params, calibration_for, calibration_key
+from .collectives import topology_for
 from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, USABLE_MEMORY_FRACTION, kv_bytes_per_token_per_chip,
                              weight_bytes_per_chip)
 from .serving_sim import (StepModel, length_biased_occupancy, max_rate_closed_form, max_rate_sim, offline_best,
@@ -133,7 +133,7 @@ _RESULT_CACHE: dict = {}
 
 
 def clear_caches() -> None:
-    """Forget cached step models and results (call after swapping the calibration)."""
+    """Forget cached step models and results (caches are keyed on the calibration; this frees memory)."""
     _SM_CACHE.clear()
     _RESULT_CACHE.clear()
     from .training import clear_cache
@@ -142,39 +142,38 @@ def clear_caches() -> None:
 
 
 def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params=None, moe_cv: float = 0.0,
-               evaluator=None) -> StepModel:
+               evaluator=None, fitted: dict | None = None) -> StepModel:
     """The step-time model of one layout; cached only for the catalog chip's own parameters
     and the plain cost model (explicit params or a custom evaluator are never cached)."""
     cacheable = params is None and evaluator is None
-    key = (cfg.name, cfg.hidden_size, chip.id, pr, tp, ep, pp, moe_cv, calibration_key())
+    key = (cfg.name, cfg.hidden_size, chip.id, pr, tp, ep, pp, moe_cv, calibration_key(fitted))
     sm = _SM_CACHE.get(key) if cacheable else None
     if sm is None:
-        p = params if params is not None else chip.params()
-        sm = StepModel(cfg, p, pr, tp, ep, pp, Topology.from_params(p, chip.family), moe_cv=moe_cv, family=chip.family,
+        p = params if params is not None else calibrated_params(chip, fitted)
+        sm = StepModel(cfg, p, pr, tp, ep, pp, topology_for(p, chip.family), moe_cv=moe_cv, family=chip.family,
                        evaluator=evaluator)
         if cacheable:
             _SM_CACHE[key] = sm
     return sm
 
 
-def sigma_log_for(chip: Chip) -> float:
+def sigma_log_for(chip: Chip, fitted: dict | None = None) -> float:
     """Log-space sigma of a prediction: the chip's calibration residual spread combined with
     the held-out spread of calibrated efficiencies across chips (generic sigma_log)."""
-    from .calibration import active_fitted, calibration_for
-
-    cal = calibration_for(chip)
-    fitted = active_fitted()
+    cal = calibration_for(chip, fitted)
+    fitted = active_fitted(fitted)
     gen = float(fitted.get("generic", {}).get("sigma_log", 0.2) or 0.2)
     own = float(cal.sigma_log)
     return math.sqrt(own ** 2 + gen ** 2) if cal.origin.get("sigma_log") == "chip fit" else math.sqrt(2) * max(own, gen)
 
 
-def interval(value: float, chip: Chip, shares: dict | None = None, input_sigma: float = 0.0) -> tuple[float, float]:
+def interval(value: float, chip: Chip, shares: dict | None = None, input_sigma: float = 0.0,
+             fitted: dict | None = None) -> tuple[float, float]:
     """80% interval from the microbenchmark calibration (perf/uncertainty.py): per-term
     leave-one-chip-out sigmas combined by time share; largest term when shares are unknown."""
     from .uncertainty import interval_for
 
-    return interval_for(value, chip, shares=shares, input_sigma=input_sigma)
+    return interval_for(value, chip, shares=shares, input_sigma=input_sigma, fitted=fitted)
 
 
 def layouts(cfg: LLMConfig, num_chips: int, domain: int, tp: int | None = None, pp: int | None = None,
@@ -207,30 +206,30 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
                    moe_cv: float = 0.0, simulate: bool = False, max_in: int | None = None,
                    max_out: int | None = None, params=None, max_batch: int | None = None,
                    dataset: str | None = None, kv_precision: str | None = None, evaluator=None,
-                   weight_bytes_factor: float = 1.0) -> ScaleResult:
+                   weight_bytes_factor: float = 1.0, fitted: dict | None = None) -> ScaleResult:
     """`max_batch` caps the sequences one engine (replica) holds, as a runtime setting does
     (TensorRT-LLM max_batch_size, vLLM max_num_seqs); `batch` fixes it instead. `dataset`
     names an MLPerf benchmark whose per-sample lengths are shipped (`dataset_lengths`):
     Offline is then simulated request by request over a LoadGen-sized run (drain included)
     and the KV occupancy per slot is the dataset's length-biased mean. `kv_precision`
-    overrides the KV-cache dtype; `evaluator` (graph, params -> CostTable) and
+    overrides the KV-cache dtype; `fitted` is the calibration (None: the shipped fit); `evaluator` (graph, params -> CostTable) and
     `weight_bytes_factor` are the compression hooks of tapeout.quant.
 
     This is tapeout's one LLM serving engine: `tapeout serve --model/--benchmark`, `explain`,
     studies, the quant frontier and validation all call it (perf/llm.serve adapts its result).
-    Results are memoised on every argument and the active calibration, and handed out as copies."""
+    Results are memoised on every argument and the calibration, and handed out as copies."""
     memo = None
     if params is None and evaluator is None and isinstance(model, str) and not isinstance(chip, Chip):
         memo = (model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound, beams, tp,
                 pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, max_batch, dataset, kv_precision,
-                weight_bytes_factor, calibration_key())
+                weight_bytes_factor, calibration_key(fitted))
         if memo in _RESULT_CACHE:
             import copy
 
             return copy.deepcopy(_RESULT_CACHE[memo])
     r = _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
                         beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params, max_batch,
-                        dataset, kv_precision, evaluator, weight_bytes_factor)
+                        dataset, kv_precision, evaluator, weight_bytes_factor, fitted)
     if memo is not None:
         import copy
 
@@ -240,7 +239,8 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
 
 def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
                     beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params,
-                    max_batch=None, dataset=None, kv_precision=None, evaluator=None, weight_bytes_factor=1.0) -> ScaleResult:
+                    max_batch=None, dataset=None, kv_precision=None, evaluator=None, weight_bytes_factor=1.0,
+                    fitted=None) -> ScaleResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     if scenario not in SCENARIOS:
@@ -248,7 +248,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
     pr = precision if isinstance(precision, Precision) else get_precision(precision)
     if kv_precision:
         pr = pr.with_kv(kv_precision)
-    p = params if params is not None else c.params()
+    p = params if params is not None else calibrated_params(c, fitted)
     key = COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")
     if float(np.max(p.peak(key))) <= 0:
         raise TapeoutError(f"chip '{c.id}' has no {pr.compute} matrix support; choose another precision.")
@@ -290,7 +290,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
                 misses.append(f"TP{t} PP{pl}: batch {batch} > {bmax} sequences that fit")
                 continue
             bmax = batch
-        sm = step_model(cfg, c, pr, t, e, pl, params, moe_cv, evaluator)
+        sm = step_model(cfg, c, pr, t, e, pl, params, moe_cv, evaluator, fitted)
         dp = num_chips // (t * pl)
         if scenario == "offline":
             st = offline_best(sm, bmax, input_len, output_len, beams) if batch is None else \
@@ -340,7 +340,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
             r.pop(k, None)
     b = results[0]
     par = f"TP{b['tp']}" + (f" EP{b['ep']}" if b["ep"] > 1 else "") + (f" PP{b['pp']}" if b["pp"] > 1 else "") + f" x DP{b['dp']}"
-    lo, hi = interval(b["tokens_per_s"], c)
+    lo, hi = interval(b["tokens_per_s"], c, fitted=fitted)
     return ScaleResult(
         model=cfg.name, chip=c.id, num_chips=num_chips, scenario=scenario, precision=pr.name,
         input_len=input_len, output_len=output_len, output_tokens_per_s=b["tokens_per_s"],

@@ -47,7 +47,7 @@ import numpy as np
 from ..hardware.topology import Topology
 from ..ops import Collective
 from ..workloads.llm import LLMStep, build_llm_graph
-from .collectives import collective_time
+from .collectives import collective_time, topology_for
 from .moe import expected_max_load_factor
 from .opcost import K_ATTN, evaluate
 
@@ -72,7 +72,7 @@ class StepModel:
         self.evaluator = evaluator or evaluate  # graph -> CostTable (tapeout.quant passes a compressed one)
         self.cfg, self.p, self.pr = cfg, params, precision
         self.tp, self.ep, self.pp = tp, ep, pp
-        self.topo = topo or Topology.from_params(params, family)
+        self.topo = topo or topology_for(params, family)
         self.moe_cv = moe_cv
         self._cache: dict = {}
 

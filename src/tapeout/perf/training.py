@@ -55,6 +55,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from .calibration import calibrated_params, calibration_key
 from ..errors import TapeoutError, require_positive
 from ..hardware.catalog import Chip, get_chip
 from ..hardware.topology import Topology
@@ -62,7 +63,7 @@ from ..ops import Attention, Collective, Elementwise, MatMul, OpGraph
 from ..precision import get_precision
 from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
-from .collectives import collective_time
+from .collectives import collective_time, topology_for
 from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 
 GIB = 2 ** 30
@@ -280,18 +281,18 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
 
 def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int = 2048, precision: str = "bf16",
           layout: TrainLayout | None = None, lora: bool = False, max_layouts: int | None = None, params=None,
-          tp: int | None = None, pp: int | None = None, fp8_attention: bool = False) -> TrainResult:
+          tp: int | None = None, pp: int | None = None, fp8_attention: bool = False, fitted: dict | None = None) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
-    FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default)."""
+    FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default). `fitted`: the
+    calibration (perf/calibration.py; None: the shipped fit)."""
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
-        from .calibration import calibration_key
-
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, tp, pp, fp8_attention,
-                calibration_key())
+                calibration_key(fitted))
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
-    r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, tp, pp, fp8_attention)
+    r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, tp, pp, fp8_attention,
+               fitted)
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -303,7 +304,7 @@ def clear_cache() -> None:
 
 
 def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, tp, pp,
-           fp8_attention=False) -> TrainResult:
+           fp8_attention=False, fitted=None) -> TrainResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     require_positive("num_chips", num_chips)
@@ -317,8 +318,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     from ..precision import COMPUTE_PEAK_FIELD
     from .serving_sim import ensure_vector
 
-    p = ensure_vector(params if params is not None else c.params())
-    topo = Topology.from_params(p, c.family)
+    p = ensure_vector(params if params is not None else calibrated_params(c, fitted))
+    topo = topology_for(p, c.family)
     cap = float(np.min(p.mem_capacity))
     if float(np.max(p.peak(COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")))) <= 0:
         raise TapeoutError(f"chip '{c.id}' has no {pr.compute} matrix support; choose another --precision (supported: "
@@ -347,7 +348,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     mfu_bf16 = flops_tok * tps / (num_chips * bf16_peak) if bf16_peak > 0 else None
     from .mlperf import interval
 
-    lo, hi = interval(r["step"], c)
+    lo, hi = interval(r["step"], c, fitted=fitted)
     return TrainResult(
         model=cfg.name, chip=c.id, num_chips=num_chips, precision=precision, seq_len=seq_len,
         global_batch_tokens=tokens, step_time_s=r["step"], tokens_per_s=tps, mfu=mfu,

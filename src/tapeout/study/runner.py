@@ -16,6 +16,7 @@ import numpy as np
 from .. import __version__
 from ..errors import TapeoutError
 from ..hardware.catalog import get_chip
+from ..perf.calibration import calibrated_params
 from .evaluate import geo_mean, safe_evaluate
 from .explore_bridge import space_dict, space_path
 from .outdir import prepare_out, study_hash
@@ -109,7 +110,7 @@ def _llm_diagnostics(study: Study, matrix: list[dict]) -> tuple[list[dict], dict
         if any(rf["chip"] == r["chip"] for rf in rooflines):
             continue
         chip = get_chip(r["chip"])
-        p = chip.params()
+        p = calibrated_params(chip)
         key = COMPUTE_PEAK_FIELD[get_precision(prec).compute]
         t = ct.table
         pts = []

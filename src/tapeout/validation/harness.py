@@ -108,9 +108,10 @@ def scenario_class(row: dict) -> str:
 
 
 def predict_row(row: dict, fitted: dict | None = None, covered=None) -> RowResult:
-    """One row's prediction. `fitted`: the calibration in force (default: the shipped one);
-    `covered`: what the model was developed on (validation/development.py; default: the
-    packaged end_to_end.csv's descriptions), from which LLM rows get their distance terms."""
+    """One row's prediction. `fitted`: the calibration every mapper predicts with (None: the
+    shipped fit); `covered`: what the model was developed on (validation/development.py;
+    default: the packaged end_to_end.csv's descriptions), from which LLM rows get their
+    distance terms."""
     try:
         meas = float(row["value"])
     except (TypeError, ValueError):
@@ -123,7 +124,7 @@ def predict_row(row: dict, fitted: dict | None = None, covered=None) -> RowResul
         return RowResult(mapper="-", benchmark=_bench_guess(row), skipped=bad, **base)
     for name, fn in registry.MAPPERS:
         try:
-            pred = fn(row)
+            pred = fn(row, fitted)
         except registry.SkipRow as e:
             return RowResult(mapper=name, benchmark=_bench_guess(row), skipped=str(e), **base)
         except TapeoutError as e:  # the model declines this row (does not fit, unknown name): report it per row;
@@ -137,7 +138,7 @@ def predict_row(row: dict, fitted: dict | None = None, covered=None) -> RowResul
             return RowResult(mapper=name, benchmark=pred.benchmark, skipped="prediction not finite", **base)
         err = (pred.predicted - meas) / meas * 100.0
         if pred.low is None:
-            _default_interval(pred, row)
+            _default_interval(pred, row, fitted)
         if name == "llm_inference":
             from ..perf.calibration import load_fitted
             from .development import apply, default_covered
@@ -149,7 +150,7 @@ def predict_row(row: dict, fitted: dict | None = None, covered=None) -> RowResul
     return RowResult(mapper="-", benchmark=_bench_guess(row), skipped="no mapper handles this row kind", **base)
 
 
-def _default_interval(pred, row: dict) -> None:
+def _default_interval(pred, row: dict, fitted: dict | None = None) -> None:
     """A mapper that returns no interval gets the calibration's one for the row's chip with
     unknown time shares (perf/uncertainty.py: the largest per-term leave-one-chip-out sigma,
     a bound). Mappers that know their compute/memory/link shares should call
@@ -160,7 +161,7 @@ def _default_interval(pred, row: dict) -> None:
     cid = resolve_chip_id(row.get("accelerator", ""))
     if not cid:
         return
-    pred.low, pred.high = interval_for(pred.predicted, get_chip(cid))
+    pred.low, pred.high = interval_for(pred.predicted, get_chip(cid), fitted=fitted)
     pred.detail = {**(pred.detail or {}), "interval": "harness default: chip calibration, unknown shares"}
 
 
@@ -178,8 +179,6 @@ def run(path: Path | str | None = None, holdout: str | None = None, rows: list[d
     its rows; `fitted`: predict under this calibration instead of the shipped one (e.g. a
     refit without one precision's microbenchmarks); `covered`: see predict_row."""
     from ..hardware.catalog import resolve_chip_id
-    from ..perf import calibration
-    from ..perf.mlperf import clear_caches
 
     registry.load_mappers()
     rows = rows if rows is not None else read_rows(path or default_data())
@@ -190,16 +189,8 @@ def run(path: Path | str | None = None, holdout: str | None = None, rows: list[d
 
         hid = get_chip(holdout).id
         rows = [r for r in rows if resolve_chip_id(r.get("accelerator", "")) == hid]
-        fitted = fit_all(exclude=hid)
-    if fitted is not None:
-        calibration.set_fitted(fitted)
-        clear_caches()
-    try:
-        results = [predict_row(r, fitted, covered) for r in rows]
-    finally:
-        if fitted is not None:
-            calibration.set_fitted(None)
-            clear_caches()
+        fitted = fit_all(exclude=hid)  # passed explicitly: nothing global changes
+    results = [predict_row(r, fitted, covered) for r in rows]
     return {"results": results, "seconds": time.perf_counter() - t0, "holdout": holdout, "summary": summarize(results)}
 
 

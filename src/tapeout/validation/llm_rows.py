@@ -119,16 +119,16 @@ def describe(row: dict) -> dict | None:
 
 
 @register("llm_inference")
-def map_row(row: dict):
+def map_row(row: dict, fitted: dict | None = None):
     if row["category"] == "mlperf-inf":
         name = mlperf_name(row)
-        return None if name is None else _mlperf(row, name)
+        return None if name is None else _mlperf(row, name, fitted)
     if is_paper_llm(row):
-        return _paper(row)
+        return _paper(row, fitted)
     return None
 
 
-def _mlperf(row: dict, name: str):
+def _mlperf(row: dict, name: str, fitted: dict | None = None):
     from ..perf.mlperf import value_of, inference_benchmark, serve_at_scale
 
     b = inference_benchmark(name)
@@ -153,7 +153,7 @@ def _mlperf(row: dict, name: str):
                 raise SkipRow(f"no {sc} latency bounds for {name}")
         lay = submitted_layout(row, name, sc, chip, n)
         r = serve_at_scale(b["model"], chip.id, n, prec, I, O, sc, ttft, tpot, beams=beams, whole_query_bound=whole,
-                           dataset=name, **lay)
+                           dataset=name, fitted=fitted, **lay)
         if lay:
             detail["layout_source"] = "submitted"
             detail["layout"] = "submitted (data/mlperf/submission_configs.yaml)"
@@ -165,9 +165,9 @@ def _mlperf(row: dict, name: str):
             from ..perf.uncertainty import sensitivity_sigma
 
             ends = [serve_at_scale(b["model"], chip.id, n, prec, float(x), O, sc, ttft, tpot, beams=beams,
-                                   whole_query_bound=whole).output_tokens_per_s for x in rng]
+                                   whole_query_bound=whole, fitted=fitted).output_tokens_per_s for x in rng]
             s_in = sensitivity_sigma(*ends)
-            lo, hi = interval(pred, chip, input_sigma=s_in)
+            lo, hi = interval(pred, chip, input_sigma=s_in, fitted=fitted)
             detail.update(input_len_range=list(rng), input_sigma=s_in)
         if re.match(r"(samples|queries)/s", unit, flags=re.I):
             pred, lo, hi = pred / O, lo / O, hi / O
@@ -181,15 +181,15 @@ def _mlperf(row: dict, name: str):
         from ..workloads.llm_config import load_llm
 
         cfg = load_llm(b["model"])
-        sm = step_model(cfg, chip, get_precision(prec), min(n, 1) or 1, 1, 1)
+        sm = step_model(cfg, chip, get_precision(prec), min(n, 1) or 1, 1, 1, fitted=fitted)
         t = sm.linear(I) + sm.attn_prefill_per_token(I) * I + O * sm.step(beams, I + O / 2)
         pred = t * 1e3
-        lo, hi = interval(pred, chip)
+        lo, hi = interval(pred, chip, fitted=fitted)
         return RowPrediction(pred, unit, name, lo, hi, detail)
     raise SkipRow(f"scenario '{row['scenario']}' not modelled for LLM rows")
 
 
-def _paper(row: dict):
+def _paper(row: dict, fitted: dict | None = None):
     from ..perf.mlperf import interval, serve_at_scale, step_model
     from ..precision import get_precision
     from ..workloads.llm_config import load_llm
@@ -226,17 +226,17 @@ def _paper(row: dict):
     detail = {"precision": prec, "tp": tp, "batch": batch, "input_len": I, "output_len": O,
               "layout_source": "submitted" if tp_row else "automatic"}  # vendor table's stated TP
     if "prefill latency" in sc or "first-token" in row["workload"].lower():
-        sm = step_model(cfg, chip, get_precision(prec), tp or 1, 1, 1)
+        sm = step_model(cfg, chip, get_precision(prec), tp or 1, 1, 1, fitted=fitted)
         t = (sm.linear(I * (batch or 1)) + sm.attn_prefill_per_token(I) * I * (batch or 1))
         pred = t * (1e3 if "ms" in unit else 1.0)
-        return RowPrediction(pred, row["unit"], bench, *interval(pred, chip), detail)
+        return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted), detail)
     if O is None:
         raise SkipRow("output length not stated")
     static = "static" in sc or "batch" in sc or "real time" in sc or "fixed-batch" in sc
     if static and batch:
         # static batch: prefill all, then O decode steps with growing context
         t_par = tp or n
-        sm = step_model(cfg, chip, get_precision(prec), t_par, 1, 1)
+        sm = step_model(cfg, chip, get_precision(prec), t_par, 1, 1, fitted=fitted)
         b = int(batch)
         t = sm.linear(b * I) + sm.attn_prefill_per_token(I) * I * b + O * sm.step(b, I + O / 2)
         replicas = max(1, n // (tp_row or t_par))
@@ -250,10 +250,10 @@ def _paper(row: dict):
         else:
             pred = tput
         detail.update(static_batch=b)
-        return RowPrediction(pred, row["unit"], bench, *interval(pred, chip), detail)
+        return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted), detail)
     if "offline" in sc or "queued" in sc or "infinite" in sc:
         try:
-            r = serve_at_scale(cfg, chip, n, prec, I, O, "offline", tp=tp)
+            r = serve_at_scale(cfg, chip, n, prec, I, O, "offline", tp=tp, fitted=fitted)
         except TapeoutError as e:  # does not fit / no layout: the model declines the row
             raise SkipRow(f"does not fit: {e}") from None
         pred = r.output_tokens_per_s
@@ -262,5 +262,5 @@ def _paper(row: dict):
         if "total" in unit and "output" not in unit:
             pred *= (I + O) / O
         detail.update(parallelism=r.parallelism, batch=r.batch_size)
-        return RowPrediction(pred, row["unit"], bench, *interval(pred, chip), detail)
+        return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted), detail)
     raise SkipRow(f"scenario '{row['scenario']}' not modelled")

@@ -40,6 +40,7 @@ import yaml
 from ..errors import TapeoutError
 from ..hardware.catalog import get_chip, resolve_chip_id
 from ..ops import Collective, OpGraph
+from ..perf.calibration import calibrated_params
 from ..perf.opcost import evaluate
 from ..perf.recsys import qps_at_p99, recsys_cost
 from ..workloads.catalog import USABLE_MEMORY_FRACTION, memory_needed
@@ -177,8 +178,9 @@ def _fits(bench, g, p) -> bool:
     return need <= float(p.mem_capacity) * USABLE_MEMORY_FRACTION or bench == "dlrmv2"
 
 
-def per_chip_offline(bench: str, chip, prec: str, software: str = "", high_accuracy: bool = False) -> tuple[float, int, str]:
-    p = chip.params()
+def per_chip_offline(bench: str, chip, prec: str, software: str = "", high_accuracy: bool = False,
+                     fitted: dict | None = None) -> tuple[float, int, str]:
+    p = calibrated_params(chip, fitted)
     b = OFFLINE_BATCH[bench]
     while b >= 1:
         g = _graph(bench, b, prec, software, high_accuracy)
@@ -190,7 +192,7 @@ def per_chip_offline(bench: str, chip, prec: str, software: str = "", high_accur
 
 
 @register("mlperf-other-inference")
-def map_inference(row: dict) -> RowPrediction | None:
+def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     kind = _bench_of(row)
     if kind is None or kind[0] != "inf":
         return None
@@ -200,11 +202,11 @@ def map_inference(row: dict) -> RowPrediction | None:
     prec = compute_precision(row.get("precision", ""), chip, sw)
     n = int(float(row.get("n_accelerators") or 1))
     scen = row.get("scenario", "")
-    p = chip.params()
+    p = calibrated_params(chip, fitted)
     detail = {"chip": chip.id, "compute_precision": prec, "n_accelerators": n}
     try:
         if scen == "Offline":
-            tput, b, bound = per_chip_offline(bench, chip, prec, sw, _high_accuracy(row))
+            tput, b, bound = per_chip_offline(bench, chip, prec, sw, _high_accuracy(row), fitted)
             detail.update(batch=b, bound=bound, per_chip=tput)
             return RowPrediction(n * tput, "Samples/s", bench, detail=detail)
         if scen == "Server":
@@ -284,7 +286,7 @@ def training_graph(bench: str, per_chip_batch: int) -> tuple[OpGraph, float]:
 
 
 @register("mlperf-other-training")
-def map_training(row: dict) -> RowPrediction | None:
+def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     kind = _bench_of(row)
     if kind is None or kind[0] != "train":
         return None
@@ -299,7 +301,7 @@ def map_training(row: dict) -> RowPrediction | None:
     per_chip = max(1, int(math.ceil(gb / n)))
     if not chip.supports("bf16"):
         raise SkipRow(f"chip {chip.id} has no bf16 matrix peak")
-    p = chip.params()
+    p = calibrated_params(chip, fitted)
     try:
         g, dense = training_graph(bench, per_chip)
         t_fwd = float(evaluate(g, p).total_time)

@@ -28,7 +28,7 @@ class RowPrediction:
     detail: dict = field(default_factory=dict)
 
 
-Mapper = Callable[[dict], "RowPrediction | None"]
+Mapper = Callable[[dict, "dict | None"], "RowPrediction | None"]  # (row, fitted calibration or None)
 MAPPERS: list[tuple[str, Mapper]] = []
 
 

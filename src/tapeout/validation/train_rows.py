@@ -59,7 +59,7 @@ def _bench_cfg(key: str) -> dict:
 
 
 @register("llm_training")
-def map_row(row: dict):
+def map_row(row: dict, fitted: dict | None = None):
     from ..perf.training import time_to_train_min, train
 
     w = row["workload"]
@@ -95,7 +95,8 @@ def map_row(row: dict):
         if gbs is None:
             raise SkipRow("global batch size not stated")
         try:
-            r = train(model, chip.id, n, gbs * seq, seq, prec, lora=lora, fp8_attention=fp8_attn and prec == "fp8")
+            r = train(model, chip.id, n, gbs * seq, seq, prec, lora=lora, fp8_attention=fp8_attn and prec == "fp8",
+                      fitted=fitted)
         except TapeoutError as e:  # no layout fits: the model declines the row; a bug propagates
             raise SkipRow(f"no layout fits: {e}") from None
         tt = time_to_train_min(r, tokens / seq, float(bc["eval_every_samples"]), float(bc["eval_samples"]), skip)

@@ -1,7 +1,6 @@
 """Uniform entry point to every workload front end: named presets with default scenario
-parameters and a throughput metric, `build_workload(kind, **params) -> OpGraph`, and
-`workload_throughput(name, chip_or_params, **overrides)` for one chip or a numpy-array
-sweep of chip designs (the study runner and the design-space explorer call these).
+parameters and a throughput metric, and `build_workload(kind, **params) -> OpGraph`.
+Costing a preset on a chip or a sweep of designs is perf/workload_throughput.py.
 
 Preset data with sources: data/models/workloads/*.yaml (one file per preset); the numbers
 below are the same defaults, kept in code so the module works without the data files.
@@ -14,12 +13,9 @@ from functools import lru_cache
 from importlib import resources
 from typing import Callable
 
-import numpy as np
 import yaml
 
 from ..errors import TapeoutError, unknown_name_error
-from ..hardware.catalog import Chip, get_chip
-from ..hardware.params import ChipParams
 from ..ops import EmbeddingGather, OpGraph
 from . import diffusion, recsys, speech, vision
 
@@ -148,14 +144,6 @@ def build_workload(kind: str, **params) -> OpGraph:
         raise TapeoutError(f"workload '{kind}': {what}. Parameters: {', '.join(known)}.") from None
 
 
-def _params(chip_or_params) -> ChipParams:
-    if isinstance(chip_or_params, ChipParams):
-        return chip_or_params
-    if isinstance(chip_or_params, (str, Chip)):
-        return get_chip(chip_or_params).params()
-    raise TapeoutError("chip must be a catalog name, a Chip or ChipParams.")
-
-
 def memory_needed(graph: OpGraph, include_embeddings: bool = True) -> float:
     """Distinct weights (graph.meta['weight_bytes'] when the builder repeats weights over
     steps/windows, else every matrix op's weights) + embedding tables + 2x the largest single
@@ -173,75 +161,6 @@ def memory_needed(graph: OpGraph, include_embeddings: bool = True) -> float:
             continue
         peak_act = max(peak_act, o.input_bytes + o.output_bytes)
     return float(weights) + 2.0 * peak_act
-
-
-def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
-    """Time per unit, units/s per chip, energy per unit and the dominant bound.
-
-    chip_or_params: catalog chip name, Chip, or ChipParams (scalars or numpy arrays: the result
-    arrays then have the design shape). A batch that does not fit memory raises a TapeoutError
-    for one chip, and gives units_per_s = 0 (fits = False) for those designs of a sweep.
-    Recommendation presets also report `qps_p99`, queries/s under the preset's p99 bound
-    (M/M/1 bound, perf/recsys.py).
-    """
-    from ..perf.opcost import evaluate
-    from ..perf.recsys import best_qps, recsys_cost
-
-    preset = get_preset(name) if name.strip().lower() not in BUILDERS or name in WORKLOADS else None
-    kind = preset.kind if preset else name
-    params = {**(preset.defaults if preset else {}), **overrides}
-    placement = params.pop("placement", "auto")
-    zipf_s = params.pop("zipf_s", None)
-    graph = build_workload(kind, **params)
-    p = _params(chip_or_params)
-    units = float(graph.meta.get("units", graph.meta.get("batch", 1)))
-    is_rec = kind in ("dlrmv2", "monolith")
-    need = memory_needed(graph, include_embeddings=not is_rec)
-    cap = np.asarray(p.mem_capacity, dtype=float) * USABLE_MEMORY_FRACTION
-    fits = need <= cap
-    if np.ndim(fits) == 0 and not bool(fits):
-        bfield = "samples" if kind == "dlrmv2" else ("candidates" if kind == "monolith" else "batch")
-        raise TapeoutError(
-            f"{name}: {bfield}={graph.meta.get('batch')} needs {need / 1e9:.1f} GB but {p.chip_id or 'the chip'} has "
-            f"{float(cap) / 1e9:.1f} GB usable; lower {bfield} or use a chip with more memory."
-        )
-    out: dict = {"workload": name, "metric": preset.metric if preset else "units/s", "unit": preset.unit if preset else "unit",
-                 "units_per_graph": units, "memory_gb": need / 1e9}
-    if is_rec:
-        kw = {"placement": placement}
-        if zipf_s is not None:
-            kw["zipf_s"] = zipf_s
-        rc = recsys_cost(graph, p, **kw)
-        t, e, bound = rc["time"], rc["energy"], rc["bound"]
-        out["host_time_s"] = rc["host_time"]
-        if preset and preset.latency_bound_s:
-            base = {k: v for k, v in params.items() if k not in ("samples", "candidates")}
-            bkey = "samples" if kind == "dlrmv2" else "candidates"
-            per_q = 1.0 if kind == "dlrmv2" else float(params.get("candidates", 512))
-
-            def svc(b):
-                g = build_workload(kind, **{**base, bkey: int(b * per_q) if kind == "monolith" else b})
-                return recsys_cost(g, p, **kw)["time"]
-
-            qps, bq = best_qps(svc, [1, 4, 16, 64, 256, 1024], preset.latency_bound_s)
-            out["qps_p99"] = qps
-            out["qps_p99_batch"] = bq
-            out["latency_bound_s"] = preset.latency_bound_s
-    else:
-        cost = evaluate(graph, p)
-        t, e, bound = cost.total_time, cost.total_energy, cost.dominant_bound()
-    t = np.asarray(t, dtype=float)
-    ups = np.where(fits, units / t, 0.0)
-    out.update({
-        "time_s": t, "time_per_unit_s": t / units, "units_per_s": ups if np.ndim(ups) else float(ups),
-        "energy_per_unit_j": np.asarray(e, dtype=float) / units, "bound": bound if np.ndim(bound) else str(bound),
-        "fits": fits,
-    })
-    if np.ndim(t) == 0:
-        for k in ("time_s", "time_per_unit_s", "energy_per_unit_j"):
-            out[k] = float(out[k])
-        out["fits"] = bool(fits)
-    return out
 
 
 def list_workloads() -> list[dict]:
