@@ -19,6 +19,12 @@ def train_cmd(
     benchmark: str = typer.Option(None, "--benchmark", help="gpt3-175b | llama2-70b-lora | llama3.1-405b | llama3.1-8b"),
     tp: int = typer.Option(None, "--tp"),
     pp: int = typer.Option(None, "--pp"),
+    cp: int = typer.Option(None, "--cp", help="context-parallel size"),
+    ep: int = typer.Option(None, "--ep", help="expert-parallel size (MoE; may exceed TP and span nodes)"),
+    vp: int = typer.Option(None, "--vp", help="virtual pipeline stages per device (interleaved 1F1B)"),
+    mbs: int = typer.Option(None, "--mbs", help="micro-batch size (sequences)"),
+    zero: int = typer.Option(None, "--zero", help="ZeRO stage 0-3 (3 = FSDP)"),
+    recompute: str = typer.Option(None, "--recompute", help="none | selective | full"),
     lora: bool = typer.Option(False, "--lora", help="LoRA fine-tuning (frozen base weights)"),
     power_limit: float = typer.Option(None, "--power-limit", help="board power cap in W"),
     json_out: bool = typer.Option(False, "--json"),
@@ -49,10 +55,14 @@ def train_cmd(
     if not model:
         raise TapeoutError("--model (or --benchmark) is required.")
     seq_len = 2048 if seq_len is None else seq_len
+    for name, v in (("--tp", tp), ("--pp", pp), ("--cp", cp), ("--ep", ep), ("--vp", vp), ("--mbs", mbs)):
+        if v is not None and v < 1:
+            raise TapeoutError(f"{name} must be >= 1, got {v}.")
     if global_batch_tokens is None:
         global_batch_tokens = 1024 * seq_len
     check_context(model, seq_len, "--seq-len")
-    r = train(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp)
+    r = train(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp, cp=cp, ep=ep,
+              vp=vp, mbs=mbs, zero=zero, recompute=recompute)
     if ttt_tokens:
         ev = {k: float(value_of(bench_cfg[k])) for k in ("eval_every_samples", "eval_samples", "skip_evals") if k in bench_cfg}
         tt = time_to_train_min(r, ttt_tokens / seq_len, ev.get("eval_every_samples"), ev.get("eval_samples", 0.0),
@@ -69,6 +79,8 @@ def train_cmd(
             "memory_gib_per_chip", "capacity_gib_per_chip", "time_to_train_min"]
     console.print(table("training prediction", ["metric", "value"], [[k, d.get(k)] for k in keys if d.get(k) is not None]))
     bd = r.breakdown
-    console.print(table("step breakdown", ["item", "value"], [[k, bd[k]] for k in ("m", "F", "B", "bubble", "t_dp", "exposed_dp",
+    console.print(table("exposed communication per step (s)", ["collective", "seconds"],
+                        [[k, v] for k, v in bd["exposed_comm_s"].items()]))
+    console.print(table("step breakdown", ["item", "value"], [[k, bd[k]] for k in ("m", "F", "B", "bubble", "stage_layers", "t_dp", "exposed_dp",
                                                                                    "optimizer", "act", "train_min", "eval_min", "n_evals")
                                                                                    if k in bd]))
