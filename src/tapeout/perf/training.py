@@ -242,7 +242,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     for P, g, stride in ((dense, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
         if g > 1 and P > 0:
             t_rs += float(collective_time("reduce_scatter", 2.0 * P * scale, g, topo, stride=stride)[0])
-            t_ag += float(collective_time("all_gather", 2.0 * P * scale, g, topo, stride=stride)[0])
+            # ZeRO-3/FSDP gathers the frozen base weights too under LoRA (they are sharded)
+            t_ag += float(collective_time("all_gather", 2.0 * P * (1.0 if lay.zero == 3 else scale), g, topo,
+                                          stride=stride)[0])
     # overlap as Megatron-Core/NeMo run it (overlap_grad_reduce, overlap_param_gather): the
     # gradient reduce-scatter hides under the last micro-batch's backward, the parameter
     # all-gather under the next step's first forward; ZeRO-0 all-reduces under the backward;
