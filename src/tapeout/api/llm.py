@@ -130,7 +130,9 @@ def explain(model: str, chip: str, num_chips: int = 1, precision: str = "bf16", 
 
 def train(model: str | None = None, chip: str | None = None, num_chips: int = 8, global_batch_tokens: float | None = None,
           seq_len: int | None = None, precision: str = "bf16", benchmark: str | None = None, tp: int | None = None,
-          pp: int | None = None, lora: bool = False, power_limit: float | None = None) -> TrainResult:
+          pp: int | None = None, cp: int | None = None, ep: int | None = None, vp: int | None = None,
+          mbs: int | None = None, zero: int | None = None, recompute: str | None = None, lora: bool = False,
+          power_limit: float | None = None) -> TrainResult:
     """Predict an LLM training step at cluster scale (`tapeout train`); picks the fastest
     layout (TP x PP x DP, ZeRO, recompute) that fits.
 
@@ -144,6 +146,10 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         benchmark: MLPerf Training preset (gpt3-175b, llama2-70b-lora, llama3.1-405b,
             llama3.1-8b): adds `time_to_train_min` including evaluation passes.
         tp: tensor-parallel degree (None: best). pp: pipeline-parallel degree (None: best).
+        cp: context-parallel size; ep: expert-parallel size (MoE; may exceed TP and span nodes);
+        vp: virtual pipeline stages per device (interleaved 1F1B); mbs: micro-batch size in
+        sequences; zero: ZeRO stage 0-3 (3 = FSDP); recompute: none | selective | full
+        (each None: the search picks it).
         lora: LoRA fine-tuning (frozen base weights).
         power_limit: board power cap in W.
 
@@ -160,6 +166,9 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
 
     check_numbers("train", num_chips=num_chips, global_batch_tokens=global_batch_tokens, seq_len=seq_len, tp=tp, pp=pp,
                   power_limit=power_limit)
+    for name, v in (("--cp", cp), ("--ep", ep), ("--vp", vp), ("--mbs", mbs)):
+        if v is not None and v < 1:
+            raise TapeoutError(f"{name} must be >= 1, got {v}.")
     if not chip:
         raise TapeoutError("--chip is required.")
     chip = _capped(chip, power_limit)
@@ -183,7 +192,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     if global_batch_tokens is None:
         global_batch_tokens = 1024 * seq_len
     check_context(model, seq_len, "--seq-len")
-    r = engine(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp)
+    r = engine(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp, cp=cp, ep=ep,
+               vp=vp, mbs=mbs, zero=zero, recompute=recompute)
     if ttt_tokens:
         ev = {k: float(value_of(bench_cfg[k])) for k in ("eval_every_samples", "eval_samples", "skip_evals") if k in bench_cfg}
         tt = time_to_train_min(r, ttt_tokens / seq_len, ev.get("eval_every_samples"), ev.get("eval_samples", 0.0),

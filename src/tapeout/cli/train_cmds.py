@@ -19,13 +19,20 @@ def train_cmd(
     benchmark: str = typer.Option(None, "--benchmark", help="gpt3-175b | llama2-70b-lora | llama3.1-405b | llama3.1-8b"),
     tp: int = typer.Option(None, "--tp"),
     pp: int = typer.Option(None, "--pp"),
+    cp: int = typer.Option(None, "--cp", help="context-parallel size"),
+    ep: int = typer.Option(None, "--ep", help="expert-parallel size (MoE; may exceed TP and span nodes)"),
+    vp: int = typer.Option(None, "--vp", help="virtual pipeline stages per device (interleaved 1F1B)"),
+    mbs: int = typer.Option(None, "--mbs", help="micro-batch size (sequences)"),
+    zero: int = typer.Option(None, "--zero", help="ZeRO stage 0-3 (3 = FSDP)"),
+    recompute: str = typer.Option(None, "--recompute", help="none | selective | full"),
     lora: bool = typer.Option(False, "--lora", help="LoRA fine-tuning (frozen base weights)"),
     power_limit: float = typer.Option(None, "--power-limit", help="board power cap in W"),
     json_out: bool = typer.Option(False, "--json"),
 ):
     """Predict step time, tokens/s, MFU and memory per chip; picks the fastest layout that fits."""
     r = api.train(model=model, chip=chip, num_chips=num_chips, global_batch_tokens=global_batch_tokens, seq_len=seq_len,
-                  precision=precision, benchmark=benchmark, tp=tp, pp=pp, lora=lora, power_limit=power_limit)
+                  precision=precision, benchmark=benchmark, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs, zero=zero,
+                  recompute=recompute, lora=lora, power_limit=power_limit)
     d = r.to_dict()
     if json_out:
         print_json(d)
@@ -34,6 +41,8 @@ def train_cmd(
             "memory_gib_per_chip", "capacity_gib_per_chip", "time_to_train_min"]
     console.print(table("training prediction", ["metric", "value"], [[k, d.get(k)] for k in keys if d.get(k) is not None]))
     bd = d["breakdown"]
-    console.print(table("step breakdown", ["item", "value"], [[k, bd[k]] for k in ("m", "F", "B", "bubble", "t_dp", "exposed_dp",
+    console.print(table("exposed communication per step (s)", ["collective", "seconds"],
+                        [[k, v] for k, v in (bd.get("exposed_comm_s") or {}).items()]))
+    console.print(table("step breakdown", ["item", "value"], [[k, bd[k]] for k in ("m", "F", "B", "bubble", "stage_layers", "t_dp", "exposed_dp",
                                                                                    "optimizer", "act", "train_min", "eval_min", "n_evals")
                                                                                    if k in bd]))

@@ -65,6 +65,14 @@ from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
 from .collectives import collective_time, topology_for
 from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
+from .train_layout import (TrainLayout, broken_rule, candidate_layouts, microbatches, nearest_chip_counts,
+                           nearest_layouts, stage_layers)
+from .train_memory import activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
+
+__all__ = ["TrainLayout", "TrainResult", "activation_bytes_per_layer", "zero_memory_bytes", "pipeline_bubble", "train",
+           "evaluate_layout", "model_flops_per_token", "time_to_train_min", "eval_time_s", "num_evaluations",
+           "fp8_training_graph", "clear_cache"]
+HEAD_OPS = ("lm_head", "final_norm")  # the output layer, on the last pipeline stage
 
 GIB = 2 ** 30
 _RESULT_CACHE: dict = {}
@@ -76,48 +84,6 @@ def pipeline_bubble(p: int, m: int, v: int = 1) -> float:
     if p <= 1:
         return 0.0
     return (p - 1) / (v * m + p - 1)
-
-
-def activation_bytes_per_layer(s: int, b: int, h: int, a: int, tp: int = 1, recompute: str = "none",
-                               sequence_parallel: bool = True) -> float:
-    """Korthikanti et al. 2022 (arXiv:2205.05198) Eq. 1-4, 16-bit activations."""
-    if recompute == "full":
-        return 2.0 * s * b * h / (tp if sequence_parallel else 1)
-    base = 34.0 / tp if sequence_parallel else (10.0 + 24.0 / tp)
-    if recompute == "selective":
-        return s * b * h * base
-    return s * b * h * (base + 5.0 * a * s / (h * tp))
-
-
-def zero_memory_bytes(params: float, dp: int, stage: int, param_bytes: float = 2.0, grad_bytes: float = 2.0,
-                      optim_bytes: float = 12.0) -> dict:
-    """Per-chip bytes of weights, gradients and optimizer states for `params` parameters
-    held by one model-parallel rank (Rajbhandari et al. 2020, ZeRO stages 0-3)."""
-    w = params * param_bytes / (dp if stage >= 3 else 1)
-    g = params * grad_bytes / (dp if stage >= 2 else 1)
-    o = params * optim_bytes / (dp if stage >= 1 else 1)
-    return {"weights": w, "grads": g, "optimizer": o}
-
-
-@dataclass
-class TrainLayout:
-    tp: int = 1
-    pp: int = 1
-    dp: int = 1
-    cp: int = 1
-    ep: int = 1
-    vp: int = 1
-    mbs: int = 1
-    zero: int = 1
-    recompute: str = "selective"
-
-    def __str__(self):
-        s = f"TP{self.tp} PP{self.pp}" + (f"(v{self.vp})" if self.vp > 1 else "") + f" DP{self.dp}"
-        if self.cp > 1:
-            s += f" CP{self.cp}"
-        if self.ep > 1:
-            s += f" EP{self.ep}"
-        return s + f" mbs{self.mbs} ZeRO-{self.zero} recompute={self.recompute}"
 
 
 @dataclass
@@ -186,10 +152,16 @@ class _Fwd:
         return float((times * t.count).sum())
 
     def __call__(self, tp: int, ep: int, mbs: int, seq: int) -> dict:
+        """Forward costs of one micro-batch through the whole model: the L layers' op classes
+        (gemm, attn, elt, TP and EP collectives, FP8 casts) and the output layer (head)."""
         key = (tp, ep, mbs, seq)
         if key in self.cache:
             return self.cache[key]
-        g = build_llm_graph(self.cfg, LLMStep("prefill", mbs, seq, 0, self.pr, tp, ep, lm_head_all_tokens=True))
+        # EP wider than TP spans data-parallel ranks with their own tokens: each rank then
+        # receives T k / TP routed tokens on average, not T k / EP (Megatron-Core MoE folding)
+        spread = ep / tp if ep > tp else 1.0
+        g = build_llm_graph(self.cfg, LLMStep("prefill", mbs, seq, 0, self.pr, tp, ep, expert_imbalance=spread,
+                                              lm_head_all_tokens=True))
         cast_fwd = cast_bwd = 0.0
         if self.pr.compute == "fp8":
             g, gf, gb = fp8_training_graph(g, self.fp8_attention, self.lora)
@@ -197,16 +169,19 @@ class _Fwd:
         ct = evaluate(g, self.p)
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
-        comm = 0.0
+        comm = {"tp": 0.0, "ep": 0.0}
+        head = np.array([op.name in HEAD_OPS for op in t.ops])
         for i, op in enumerate(t.ops):
             if isinstance(op, Collective):
                 c = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0]) if op.group > 1 else 0.0
                 times[i] = 0.0
-                comm += c * op.count
+                comm["ep" if op.collective == "all_to_all" else "tp"] += c * op.count
         w = times * t.count
-        out = {"gemm": float(w[t.kind == K_MATMUL].sum()), "attn": float(w[t.kind == K_ATTN].sum()),
-               "elt": float(w[t.kind == K_ELT].sum()), "comm": comm, "flops": float(ct.total_flops),
-               "cast_fwd": cast_fwd, "cast_bwd": cast_bwd}
+        body = ~head
+        out = {"gemm": float(w[(t.kind == K_MATMUL) & body].sum()), "attn": float(w[(t.kind == K_ATTN) & body].sum()),
+               "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
+               "head_gemm": float(w[(t.kind == K_MATMUL) & head].sum()), "head_elt": float(w[(t.kind == K_ELT) & head].sum()),
+               "flops": float(ct.total_flops), "cast_fwd": cast_fwd, "cast_bwd": cast_bwd}
         self.cache[key] = out
         return out
 
@@ -218,80 +193,113 @@ def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float
 
 def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: TrainLayout, num_chips: int,
                     global_seqs: int, seq: int, fwd: _Fwd, lora: bool = False) -> dict | None:
+    """Step time, memory and exposed communication of one layout (None when it breaks a rule)."""
+    if broken_rule(cfg, lay, num_chips, global_seqs, seq, int(np.max(p.scaleup_domain))):
+        return None
     L = cfg.num_hidden_layers
-    if L % lay.pp or (L // lay.pp) % lay.vp:
-        return None
-    per_dp = global_seqs / lay.dp
-    if per_dp < lay.mbs or abs(per_dp / lay.mbs - round(per_dp / lay.mbs)) > 1e-9:
-        return None
-    m = int(round(per_dp / lay.mbs))
-    if lay.pp > 1 and m < lay.pp:
-        return None
+    m = microbatches(global_seqs, lay.dp, lay.mbs)
     s_local = seq // lay.cp
     f = fwd(lay.tp, lay.ep, lay.mbs, s_local)
-    frac = 1.0 / lay.pp
-    gemm, attn, elt, comm = f["gemm"] * frac, f["attn"] * frac, f["elt"] * frac, f["comm"] * frac
-    cast_f, cast_b = f.get("cast_fwd", 0.0) * frac, f.get("cast_bwd", 0.0) * frac
-    if lay.cp > 1:  # ring attention: each rank sees all keys (cp x its local attention work)
+    # one layer (averaged over the model's layers) forward and backward
+    gemm, attn, elt = f["gemm"] / L, f["attn"] / L, f["elt"] / L
+    c_tp, c_ep = f["comm_tp"] / L, f["comm_ep"] / L
+    cast_f, cast_b = f["cast_fwd"] / L, f["cast_bwd"] / L
+    cp_f = cp_b = 0.0
+    if lay.cp > 1:  # ring attention: each rank's queries meet all keys (cp x its local attention work)
         attn *= lay.cp
-        kv = 2 * lay.mbs * s_local * cfg.kv_heads * cfg.hd * 2 / lay.tp * (L // lay.pp)
-        comm += float(collective_time("all_gather", kv * lay.cp, lay.cp, topo, stride=lay.tp)[0]) * 3  # fwd + bwd
-    F = gemm + attn + elt + comm + cast_f
+        kv = 2 * lay.mbs * s_local * cfg.kv_heads * cfg.hd * 2 / lay.tp
+        t_ring = float(collective_time("all_gather", kv * lay.cp, lay.cp, topo, stride=lay.tp)[0])
+        # KV ring steps overlap the attention of the previous chunk (Megatron-Core / TE context
+        # parallelism, P2P ring): only what the attention does not cover is exposed; backward
+        # sends KV and its gradient
+        cp_f = max(0.0, t_ring - attn)
+        cp_b = max(0.0, 2.0 * t_ring - 2.5 * attn)
     attn_bwd = 2.5 * attn * float(np.max(p.attn_bwd_factor))  # 2.5x the FLOPs, at the backward kernel's rate
-    B = (1.0 if lora else 2.0) * gemm + attn_bwd + 2.0 * elt + comm + cast_b
-    if lay.recompute == "full":
-        B += F
-    elif lay.recompute == "selective":
-        B += attn
+    Fl = gemm + attn + elt + c_tp + c_ep + cast_f + cp_f
+    Bl = (1.0 if lora else 2.0) * gemm + attn_bwd + 2.0 * elt + c_tp + c_ep + cast_b + cp_b
+    rc = {"full": Fl, "selective": attn, "none": 0.0}[lay.recompute]
+    Bl += rc
+    Fh = f["head_gemm"] + f["head_elt"]
+    Bh = (1.0 if lora else 2.0) * f["head_gemm"] + f["head_elt"]
+    layers = stage_layers(L, lay.pp, lay.vp)
+    dev_t = [n * (Fl + Bl) + (Fh + Bh if d == lay.pp - 1 else 0.0) for d, n in enumerate(layers)]
+    d_slow = int(np.argmax(dev_t))
+    n_slow = layers[d_slow]
+    head_on = d_slow == lay.pp - 1
+    F = n_slow * Fl + (Fh if head_on else 0.0)
+    B = n_slow * Bl + (Bh if head_on else 0.0)
     p2p = 0.0
     if lay.pp > 1:
         S = lay.mbs * s_local * cfg.hidden_size * pr.residual_bytes / lay.tp
         p2p = 2 * float(collective_time("send_recv", S, 2, topo, stride=lay.tp * lay.cp * lay.dp)[0]) * lay.vp
-    slot = F + B + p2p
-    compute_time = (m + (lay.pp - 1) / lay.vp) * slot
-    # parameters of one model-parallel rank
-    P_total = cfg.param_count()
-    P_rank = P_total / (lay.tp * lay.pp) if not cfg.is_moe else P_total / (lay.tp * lay.pp)  # experts split by ep within tp
-    P_train = P_rank if not lora else P_rank * 0.001
-    t_dp = 0.0
-    if lay.dp > 1:
-        grad_b = 2.0 * P_train  # bf16 gradients
-        t_rs = float(collective_time("reduce_scatter", grad_b, lay.dp, topo, stride=lay.tp * lay.cp)[0])
-        t_ag = float(collective_time("all_gather", grad_b, lay.dp, topo, stride=lay.tp * lay.cp)[0])
-        t_dp = t_rs + t_ag
-    exposed_dp = max(0.0, t_dp - B)
-    optim = 16.0 * P_train / max(lay.dp if lay.zero >= 1 else 1, 1) / float(np.max(p.mem_bw) * np.max(p.eff_mem)) * 1.5
+    slots = m + (lay.pp - 1) / lay.vp  # 1F1B / interleaved 1F1B: m slots + (p-1)/v of bubble
+    compute_time = slots * (F + B + p2p)
+    # data-parallel gradient reduce-scatter and parameter all-gather of the slowest device's
+    # parameters (dense over DP x CP, experts over the expert-DP group)
+    dense, ex = device_params(cfg, lay, n_slow, d_slow == 0, head_on)
+    scale = 1e-3 if lora else 1.0  # LoRA: adapters only
+    g_dense, g_exp = shard_groups(lay)
+    t_rs = t_ag = 0.0
+    for P, g, stride in ((dense, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
+        if g > 1 and P > 0:
+            t_rs += float(collective_time("reduce_scatter", 2.0 * P * scale, g, topo, stride=stride)[0])
+            # ZeRO-3/FSDP gathers the frozen base weights too under LoRA (they are sharded)
+            t_ag += float(collective_time("all_gather", 2.0 * P * (1.0 if lay.zero == 3 else scale), g, topo,
+                                          stride=stride)[0])
+    # overlap as Megatron-Core/NeMo run it (overlap_grad_reduce, overlap_param_gather): the
+    # gradient reduce-scatter hides under the last micro-batch's backward, the parameter
+    # all-gather under the next step's first forward; ZeRO-0 all-reduces under the backward;
+    # ZeRO-2 reduce-scatters every micro-batch; ZeRO-3/FSDP also gathers the parameters before
+    # every forward and backward (Rajbhandari et al. 2020; PyTorch FSDP prefetch)
+    if lay.zero == 0:
+        dp_rs, dp_ag = max(0.0, t_rs + t_ag - B), 0.0
+    elif lay.zero == 1:
+        dp_rs, dp_ag = max(0.0, t_rs - B), max(0.0, t_ag - F)
+    elif lay.zero == 2:
+        dp_rs, dp_ag = m * max(0.0, t_rs - B), max(0.0, t_ag - F)
+    else:
+        dp_rs, dp_ag = m * max(0.0, t_rs + t_ag - B), m * max(0.0, t_ag - F)
+    shard = (dense / g_dense + ex / g_exp) if lay.zero >= 1 else dense + ex
+    bw = float(np.max(p.mem_bw) * np.max(p.eff_mem))
+    optim = 16.0 * shard * scale / bw * 1.5
     # FP8 weight cast-transpose once per step (read bf16, write fp8 + fp8 transpose); none for LoRA (fp8 params)
-    wcast = 0.0
-    if pr.compute == "fp8" and not lora:
-        wcast = 4.0 * P_rank / float(np.max(p.mem_bw) * np.max(p.eff_mem))
-    step = compute_time + exposed_dp + optim + wcast
+    wcast = 4.0 * (dense + ex) / bw if pr.compute == "fp8" and not lora else 0.0
+    step = compute_time + dp_rs + dp_ag + optim + wcast
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
-    eval_step = (m + (lay.pp - 1) / lay.vp) * (F + p2p / 2.0)
-    # memory
-    mem = zero_memory_bytes(P_rank, lay.dp, lay.zero) if not lora else {"weights": 2.0 * P_rank, "grads": 0.0, "optimizer": 16.0 * P_train}
-    act_layer = activation_bytes_per_layer(s_local, lay.mbs, cfg.hidden_size, cfg.num_attention_heads, lay.tp, lay.recompute)
-    in_flight = min(m, lay.pp) if lay.pp > 1 else 1
-    act = act_layer * (L // lay.pp) * in_flight * (1 + (lay.pp - 1) / (lay.pp * lay.vp) if lay.vp > 1 else 1)
-    logits = lay.mbs * s_local * cfg.vocab_size / lay.tp * 4.0  # fp32 logits on the last stage
-    total_mem = sum(mem.values()) + act + logits
-    return {"step": step, "m": m, "F": F, "B": B, "eval_step": eval_step, "fp8_cast": (cast_f + cast_b) * (m + (lay.pp - 1) / lay.vp) + wcast, "bubble": pipeline_bubble(lay.pp, m, lay.vp), "exposed_dp": exposed_dp,
-            "t_dp": t_dp, "optimizer": optim, "mem": total_mem, "act": act, **{f"mem_{k}": v for k, v in mem.items()}}
+    eval_step = slots * (F + p2p / 2.0)
+    mem = device_memory(cfg, lay, layers, m, s_local, lora)
+    n_fb = n_slow * slots
+    exposed = {"tp_allreduce": n_fb * (2.0 + (lay.recompute == "full")) * c_tp,
+               "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,
+               "cp_kv_ring": n_fb * (cp_f + cp_b + (cp_f if lay.recompute == "full" else 0.0)),
+               "pp_send_recv": slots * p2p, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag}
+    return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
+            "fp8_cast": (cast_f + cast_b) * n_fb + wcast,
+            "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
+            "stage_layers": layers, "slowest_device": d_slow,
+            "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "optimizer": optim, "exposed_comm_s": exposed, **mem}
+
+
+LAYOUT_FIELDS = ("tp", "pp", "cp", "ep", "vp", "mbs", "zero", "recompute")
 
 
 def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int = 2048, precision: str = "bf16",
           layout: TrainLayout | None = None, lora: bool = False, max_layouts: int | None = None, params=None,
-          tp: int | None = None, pp: int | None = None, fp8_attention: bool = False, fitted: dict | None = None) -> TrainResult:
+          tp: int | None = None, pp: int | None = None, fp8_attention: bool = False, cp: int | None = None,
+          ep: int | None = None, vp: int | None = None, mbs: int | None = None, zero: int | None = None,
+          recompute: str | None = None, fitted: dict | None = None) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
-    FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default). `fitted`: the
-    calibration (perf/calibration.py; None: the shipped fit)."""
+    FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
+    tp/pp/cp/ep/vp/mbs/zero/recompute pin those layout fields; the search picks the rest.
+    `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
+    fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute}
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
-        memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, tp, pp, fp8_attention,
-                calibration_key(fitted))
+        memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
+                tuple(fixed.values()), calibration_key(fitted))
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
-    r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, tp, pp, fp8_attention,
+    r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
                fitted)
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
@@ -303,13 +311,48 @@ def clear_cache() -> None:
     _RESULT_CACHE.clear()
 
 
-def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, tp, pp,
+def _check_inputs(num_chips, global_batch_tokens, seq_len) -> int:
+    """Validate sizes; return the global batch in sequences."""
+    for name, v in (("num_chips", num_chips), ("global_batch_tokens", global_batch_tokens), ("seq_len", seq_len)):
+        if not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
+            raise TapeoutError(f"{name} must be a finite number > 0, got {v}.")
+        require_positive(name, v)
+    global_seqs = int(round(global_batch_tokens / seq_len))
+    if global_seqs < 1:
+        raise TapeoutError(f"global_batch_tokens {global_batch_tokens:g} holds no whole sequence of seq_len {seq_len}; "
+                           f"give at least {seq_len} tokens.")
+    return global_seqs
+
+
+def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap, smallest) -> TapeoutError:
+    """The error when no layout runs: the rule(s) that ruled layouts out, or memory, and what would work."""
+    pinned = {k: v for k, v in fixed.items() if v is not None}
+    head = f"no layout of {cfg.name} runs on {num_chips} x {c.id} at global batch {global_seqs} x {seq_len}"
+    if smallest is not None:  # valid layouts exist; none fits in memory
+        return TapeoutError(f"{head}: every valid layout exceeds memory (smallest needs {smallest / GIB:.0f} GiB of "
+                            f"{cap * USABLE / GIB:.0f} GiB usable); add chips (deeper PP / wider DP for ZeRO), use "
+                            f"recompute, or a chip with more memory.")
+    rule = why.most_common(1)[0][0] if why else "chips"
+    want = TrainLayout(**{k: v for k, v in pinned.items()})
+    want.dp = max(1, num_chips // max(1, want.tp * want.pp * want.cp))
+    bad = broken_rule(cfg, want, num_chips, global_seqs, seq_len, domain) or rule
+    near = nearest_layouts(cfg, want, num_chips, domain, global_seqs, seq_len)
+    msg = f"{head}: breaks rule {bad}"
+    if near:
+        msg += f"; nearest valid layouts: {'; '.join(near)}"
+    else:
+        counts = nearest_chip_counts(cfg, num_chips, domain, global_seqs, seq_len, pinned)
+        if counts:
+            msg += f"; chip counts with a valid layout: {', '.join(map(str, counts))}"
+        msg += " (or change the global batch to a multiple of the data-parallel size)"
+    return TapeoutError(msg + ".")
+
+
+def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed,
            fp8_attention=False, fitted=None) -> TrainResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
-    require_positive("num_chips", num_chips)
-    require_positive("global_batch_tokens", global_batch_tokens)
-    require_positive("seq_len", seq_len)
+    global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
     pr = get_precision(precision)
     # training keeps bf16 activations/KV; the GEMMs run in `precision`
     from ..precision import Precision
@@ -324,20 +367,28 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     if float(np.max(p.peak(COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")))) <= 0:
         raise TapeoutError(f"chip '{c.id}' has no {pr.compute} matrix support; choose another --precision (supported: "
                            f"{', '.join(k for k in ('bf16', 'fp16', 'fp8', 'int8') if c.supports(k))}).")
-    global_seqs = max(1, int(round(global_batch_tokens / seq_len)))
     fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention, lora=lora)
     domain = int(np.max(p.scaleup_domain))
-    cands = [layout] if layout is not None else _layouts(cfg, num_chips, domain, global_seqs, tp, pp)
-    best = None
+    if layout is not None:
+        bad = broken_rule(cfg, layout, num_chips, global_seqs, seq_len, domain)
+        if bad:
+            near = nearest_layouts(cfg, layout, num_chips, domain, global_seqs, seq_len)
+            raise TapeoutError(f"layout {layout} breaks rule {bad}" + (f"; nearest valid: {'; '.join(near)}" if near else "") + ".")
+        cands, why = [layout], None
+    else:
+        cands, why = candidate_layouts(cfg, num_chips, domain, global_seqs, seq_len, fixed)
+    best, smallest = None, None
     for lay in cands:
         r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora)
-        if r is None or r["mem"] > cap * USABLE:
+        if r is None:
+            continue
+        if r["mem"] > cap * USABLE:
+            smallest = r["mem"] if smallest is None else min(smallest, r["mem"])
             continue
         if best is None or r["step"] < best[1]["step"]:
             best = (lay, r)
     if best is None:
-        raise TapeoutError(f"no layout of {cfg.name} fits on {num_chips} x {c.id} ({cap / GIB:.0f} GiB each) at global batch "
-                           f"{global_seqs} x {seq_len}; add chips, raise the batch or use a chip with more memory.")
+        raise _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap, smallest)
     lay, r = best
     tokens = global_seqs * seq_len
     tps = tokens / r["step"]
@@ -387,33 +438,3 @@ def time_to_train_min(r: TrainResult, train_samples: float, eval_every_samples: 
     n = num_evaluations(train_samples, eval_every_samples, skip_evals) if eval_every_samples and eval_samples else 0
     ev = eval_time_s(r, eval_samples, n) if n else 0.0
     return {"minutes": (train_s + ev) / 60.0, "train_min": train_s / 60.0, "eval_min": ev / 60.0, "n_evals": n}
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def _layouts(cfg, num_chips, domain, global_seqs, tp=None, pp=None) -> list[TrainLayout]:
-    out = []
-    L = cfg.num_hidden_layers
-    for t in (1, 2, 4, 8):
-        if (tp and t != tp) or t > domain or num_chips % t or cfg.num_attention_heads % t:
-            continue
-        for pl in (1, 2, 4, 8, 16, 32):
-            if (pp and pl != pp) or num_chips % (t * pl) or L % pl:
-                continue
-            for cp in (1, 2):
-                if num_chips % (t * pl * cp):
-                    continue
-                dp = num_chips // (t * pl * cp)
-                if global_seqs % dp:
-                    continue
-                for mbs in (1, 2, 4):
-                    for vp in (1, 2, 3, 4, 6, 12):
-                        if vp > 1 and (pl == 1 or (L // pl) % vp):
-                            continue
-                        for rc in ("none", "selective", "full"):
-                            eps = [1] if not cfg.is_moe else [e for e in (1, 2, 4, 8) if e <= t and t % e == 0]
-                            for e in eps:
-                                out.append(TrainLayout(t, pl, dp, cp, e, vp, mbs, 1, rc))
-    return out

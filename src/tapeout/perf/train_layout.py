@@ -1,0 +1,189 @@
+"""Training layouts: the parallelism rules real frameworks enforce, uneven pipeline stage
+splits, the candidate layouts the search tries, and the nearest valid layouts for an error.
+
+Rules (Megatron-Core `parallel_state.initialize_model_parallel` and
+`training/arguments.py`; one name each so an error can cite it):
+  heads        TP divides the attention heads and the KV heads (query groups) it shards
+  chips        TP x PP x CP divides the chip count; DP = chips / (TP PP CP)
+  domain       TP stays inside one scale-up (NVLink) domain
+  layers       every (virtual) pipeline stage holds at least one layer: PP x VP <= layers
+  batch        the global batch (sequences) is a multiple of DP x micro-batch
+               (`get_num_microbatches`: GBS % (MBS x DP) == 0)
+  seq          CP splits the sequence into 2 CP load-balanced chunks: seq % (2 CP) == 0
+  experts      EP divides the routed experts; the EP group is carved out of the TP x CP x DP
+               ranks (Megatron-Core MoE "parallel folding": expert TP x EP x expert DP =
+               TP x CP x DP), so EP divides TP x CP x DP and, when larger than TP, is a
+               multiple of it; dense models have EP 1
+  interleave   virtual stages need PP >= 2 and at least PP micro-batches (interleaved 1F1B)
+Uneven stages: Megatron-Core `decoder_first/last_pipeline_num_layers` and Llama 3 (Dubey et
+al. 2024, arXiv:2407.21783 Sec. 3.3.2: 126 layers on PP16, one layer fewer on the first and
+the last stage, which hold the embedding and the output layer): middle stages hold
+ceil(L / (PP VP)) layers per virtual stage, the first and the last split the remainder.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+RECOMPUTE = ("none", "selective", "full")
+
+
+@dataclass
+class TrainLayout:
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    cp: int = 1
+    ep: int = 1
+    vp: int = 1
+    mbs: int = 1
+    zero: int = 1
+    recompute: str = "selective"
+
+    def __str__(self):
+        s = f"TP{self.tp} PP{self.pp}" + (f"(v{self.vp})" if self.vp > 1 else "") + f" DP{self.dp}"
+        if self.cp > 1:
+            s += f" CP{self.cp}"
+        if self.ep > 1:
+            s += f" EP{self.ep}"
+        return s + f" mbs{self.mbs} ZeRO-{self.zero} recompute={self.recompute}"
+
+
+def stage_layers(L: int, pp: int, vp: int = 1) -> list[int]:
+    """Layers held by each of the `pp` devices (all its `vp` virtual stages together).
+
+    Virtual stage c (0..pp vp - 1) lives on device c mod pp. Middle virtual stages hold
+    n = ceil(L / (pp vp)); the first and the last split what is left (Llama 3 / Megatron-Core
+    first/last-stage layer counts); when that is negative the split is near-equal."""
+    chunks = pp * vp
+    n = math.ceil(L / chunks)
+    if chunks == 1:
+        per = [L]
+    elif L % chunks == 0:
+        per = [n] * chunks
+    else:
+        rest = L - (chunks - 2) * n
+        if rest >= 0:
+            per = [rest // 2] + [n] * (chunks - 2) + [rest - rest // 2]
+        else:
+            q, r = divmod(L, chunks)
+            per = [q + (1 if c < r else 0) for c in range(chunks)]
+    dev = [0] * pp
+    for c, k in enumerate(per):
+        dev[c % pp] += k
+    return dev
+
+
+def microbatches(global_seqs: int, dp: int, mbs: int) -> int | None:
+    """Micro-batches per step, or None when GBS is not a multiple of DP x MBS."""
+    if global_seqs % (dp * mbs):
+        return None
+    return global_seqs // (dp * mbs)
+
+
+def broken_rule(cfg, lay: TrainLayout, num_chips: int, global_seqs: int, seq: int, domain: int) -> str | None:
+    """The first rule `lay` breaks, as one phrase naming it, or None when it is valid."""
+    if cfg.num_attention_heads % lay.tp or (cfg.kv_heads >= lay.tp and cfg.kv_heads % lay.tp):
+        return f"heads: TP {lay.tp} must divide the {cfg.num_attention_heads} attention heads and {cfg.kv_heads} KV heads"
+    if lay.tp > domain:
+        return f"domain: TP {lay.tp} must stay inside the {domain}-chip scale-up domain"
+    if num_chips % (lay.tp * lay.pp * lay.cp) or lay.dp * lay.tp * lay.pp * lay.cp != num_chips:
+        return f"chips: TP x PP x CP x DP must equal the {num_chips} chips"
+    L = cfg.num_hidden_layers
+    if lay.pp * lay.vp > L:
+        return f"layers: PP x VP = {lay.pp * lay.vp} virtual stages exceed the {L} layers"
+    if seq % (2 * lay.cp) and lay.cp > 1:
+        return f"seq: CP {lay.cp} needs seq_len {seq} divisible by 2 x CP"
+    if cfg.is_moe:
+        fold = lay.tp * lay.cp * lay.dp
+        if cfg.num_experts % lay.ep or fold % lay.ep or (lay.ep > lay.tp and lay.ep % lay.tp):
+            return (f"experts: EP {lay.ep} must divide the {cfg.num_experts} experts and TP x CP x DP = {fold} "
+                    f"(and be a multiple of TP when larger)")
+    elif lay.ep != 1:
+        return f"experts: {cfg.name} is dense; EP must be 1"
+    m = microbatches(global_seqs, lay.dp, lay.mbs)
+    if m is None:
+        return (f"batch: global batch of {global_seqs} sequences must be a multiple of DP x micro-batch = "
+                f"{lay.dp} x {lay.mbs}")
+    if lay.vp > 1 and (lay.pp < 2 or m < lay.pp):
+        return f"interleave: {lay.vp} virtual stages need PP >= 2 and >= PP micro-batches (have {m})"
+    if lay.recompute not in RECOMPUTE or lay.zero not in (0, 1, 2, 3):
+        return f"recompute must be one of {', '.join(RECOMPUTE)} and ZeRO stage 0-3"
+    return None
+
+
+def _divisors_upto(n: int, cap: int) -> list[int]:
+    return [d for d in range(1, min(n, cap) + 1) if n % d == 0]
+
+
+def candidate_layouts(cfg, num_chips: int, domain: int, global_seqs: int, seq: int, fixed: dict | None = None,
+                      check: bool = True) -> tuple[list[TrainLayout], Counter]:
+    """Layouts the search tries (valid ones when `check`), and how many broke each rule.
+
+    `fixed` pins fields (tp, pp, cp, ep, vp, mbs, zero, recompute) to the user's values."""
+    fixed = {k: v for k, v in (fixed or {}).items() if v is not None}
+    L = cfg.num_hidden_layers
+    out, why = [], Counter()
+
+    def opts(name, default):
+        return [fixed[name]] if name in fixed else default
+
+    for t in opts("tp", [1, 2, 4, 8]):
+        for cp in opts("cp", [c for c in (1, 2, 4, 8) if c == 1 or seq >= 2048 * c]):
+            if num_chips % (t * cp):
+                why["chips"] += 1
+                continue
+            for pl in opts("pp", _divisors_upto(num_chips // (t * cp), min(L, 64))):
+                dp = num_chips // (t * pl * cp) if num_chips % (t * pl * cp) == 0 else 0
+                eps = [1]
+                if cfg.is_moe:
+                    eps = [e for e in (1, 2, 4, 8, 16, 32, 64, 128, 256) if e <= cfg.num_experts]
+                for e in opts("ep", eps):
+                    for mbs in opts("mbs", [1, 2, 4] if not cfg.is_moe else [1, 2]):
+                        for vp in opts("vp", [1, 2, 3, 4, 6, 8] if pl > 1 else [1]):
+                            for z in opts("zero", [1, 3] if pl == 1 and not cfg.is_moe else [1]):
+                                for rc in opts("recompute", list(RECOMPUTE)):
+                                    lay = TrainLayout(t, pl, max(dp, 1), cp, e, vp, mbs, z, rc)
+                                    bad = broken_rule(cfg, lay, num_chips, global_seqs, seq, domain) if check else None
+                                    if bad:
+                                        why[bad.split(":")[0]] += 1
+                                        continue
+                                    out.append(lay)
+    return out, why
+
+
+def _distance(a: TrainLayout, b: TrainLayout) -> float:
+    return sum(abs(math.log2(getattr(a, k)) - math.log2(getattr(b, k))) for k in ("tp", "pp", "cp", "ep", "vp", "mbs"))
+
+
+def nearest_layouts(cfg, want: TrainLayout, num_chips: int, domain: int, global_seqs: int, seq: int,
+                    k: int = 3) -> list[str]:
+    """Up to k valid layouts closest to `want` (log-distance over TP, PP, CP, EP, VP, MBS)."""
+    lays, _ = candidate_layouts(cfg, num_chips, domain, global_seqs, seq, {"zero": want.zero, "recompute": want.recompute})
+    seen, out = set(), []
+    for lay in sorted(lays, key=lambda x: _distance(x, want)):
+        s = str(lay)
+        if s not in seen:
+            seen.add(s)
+            out.append(s)
+        if len(out) == k:
+            break
+    return out
+
+
+def nearest_chip_counts(cfg, num_chips: int, domain: int, global_seqs: int, seq: int, fixed: dict | None = None,
+                        span: int = 4096) -> list[int]:
+    """The nearest chip counts below and above `num_chips` that admit a valid layout."""
+    found = []
+    for direction in (-1, 1):
+        for d in range(1, span):
+            n = num_chips + direction * d
+            if n < 1:
+                break
+            if candidate_layouts(cfg, n, domain, global_seqs, seq, {**(fixed or {}), "vp": 1, "mbs": 1, "zero": 1,
+                                                                       "recompute": "full"})[0]:
+                found.append(n)
+                break
+    return found

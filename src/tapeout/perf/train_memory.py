@@ -1,0 +1,85 @@
+"""Training memory per chip: parameters, gradients and optimizer states under ZeRO, and
+activations under recompute, for each pipeline device of a (possibly uneven) layout.
+
+Parameters a device holds (Megatron-Core layout): the dense part of its layers split TP ways,
+the routed experts of its layers split max(TP, EP) ways (EP ranks, each expert's FFN split
+TP/EP ways when EP < TP), the input embedding on the first device and the output layer on
+the last (both, as copies, when tied and PP > 1). Optimizer sharding (distributed optimizer /
+ZeRO) runs over the data-parallel group of each part: DP x CP for dense parameters, the
+expert data-parallel group TP CP DP / max(TP, EP) for experts (Megatron-Core MoE folding).
+"""
+
+from __future__ import annotations
+
+
+def activation_bytes_per_layer(s: int, b: int, h: int, a: int, tp: int = 1, recompute: str = "none",
+                               sequence_parallel: bool = True) -> float:
+    """Korthikanti et al. 2022 (arXiv:2205.05198) Eq. 1-4, 16-bit activations."""
+    if recompute == "full":
+        return 2.0 * s * b * h / (tp if sequence_parallel else 1)
+    base = 34.0 / tp if sequence_parallel else (10.0 + 24.0 / tp)
+    if recompute == "selective":
+        return s * b * h * base
+    return s * b * h * (base + 5.0 * a * s / (h * tp))
+
+
+def zero_memory_bytes(params: float, dp: int, stage: int, param_bytes: float = 2.0, grad_bytes: float = 2.0,
+                      optim_bytes: float = 12.0) -> dict:
+    """Per-chip bytes of weights, gradients and optimizer states for `params` parameters
+    held by one model-parallel rank (Rajbhandari et al. 2020, ZeRO stages 0-3)."""
+    w = params * param_bytes / (dp if stage >= 3 else 1)
+    g = params * grad_bytes / (dp if stage >= 2 else 1)
+    o = params * optim_bytes / (dp if stage >= 1 else 1)
+    return {"weights": w, "grads": g, "optimizer": o}
+
+
+def expert_params(cfg) -> float:
+    """Routed-expert parameters of the whole model (0 for a dense model)."""
+    if not cfg.is_moe:
+        return 0.0
+    return float(cfg.n_moe_layers * cfg.num_experts * cfg.mlp_mats * cfg.hidden_size * cfg.expert_ffn)
+
+
+def device_params(cfg, lay, layers: int, first: bool, last: bool) -> tuple[float, float]:
+    """(dense, expert) parameters one chip of a pipeline device holding `layers` layers keeps."""
+    emb = float(cfg.vocab_size * cfg.hidden_size)
+    L = cfg.num_hidden_layers
+    body = cfg.param_count() - emb * (1 if cfg.tie_word_embeddings else 2) - cfg.hidden_size
+    ex = expert_params(cfg)
+    dense = (body - ex) * layers / L / lay.tp
+    dense += (emb / lay.tp if first else 0.0) + (emb / lay.tp if last and (not cfg.tie_word_embeddings or lay.pp > 1) else 0.0)
+    return dense, ex * layers / L / max(lay.tp, lay.ep)
+
+
+def shard_groups(lay) -> tuple[int, int]:
+    """(dense, expert) data-parallel group sizes the optimizer states shard over."""
+    return lay.dp * lay.cp, max(1, lay.tp * lay.cp * lay.dp // max(lay.tp, lay.ep))
+
+
+def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool = False) -> dict:
+    """Bytes per chip on the pipeline device that needs the most, with its parts.
+
+    Device d of a 1F1B pipeline keeps min(m, PP - d) micro-batches of activations in flight;
+    interleaving adds (PP - 1)/(PP VP) (Narayanan et al. SC'21 Sec. 2.2.2). The last device
+    also holds the fp32 logits of one micro-batch."""
+    g_dense, g_exp = shard_groups(lay)
+    act_layer = activation_bytes_per_layer(s_local, lay.mbs, cfg.hidden_size, cfg.num_attention_heads, lay.tp,
+                                           lay.recompute)
+    inter = 1 + (lay.pp - 1) / (lay.pp * lay.vp) if lay.vp > 1 else 1.0
+    best = None
+    for d, n in enumerate(layers):
+        first, last = d == 0, d == lay.pp - 1
+        dense, ex = device_params(cfg, lay, n, first, last)
+        if lora:  # frozen base weights in bf16, adapters (~0.1%) with Adam
+            states = {"weights": 2.0 * (dense + ex), "grads": 0.0, "optimizer": 16.0e-3 * (dense + ex)}
+        else:
+            a = zero_memory_bytes(dense, g_dense, lay.zero)
+            b = zero_memory_bytes(ex, g_exp, lay.zero)
+            states = {k: a[k] + b[k] for k in a}
+        act = act_layer * n * min(m, lay.pp - d) * inter
+        logits = lay.mbs * s_local * cfg.vocab_size / lay.tp * 4.0 if last else 0.0
+        total = sum(states.values()) + act + logits
+        if best is None or total > best["mem"]:
+            best = {"mem": total, "act": act, "logits": logits, "device": d, "params_dense": dense, "params_expert": ex,
+                    **{f"mem_{k}": v for k, v in states.items()}}
+    return best
