@@ -23,7 +23,10 @@ def cost_cmd(
 
     if volume < 1:
         raise TapeoutError(f"--volume must be >= 1 unit, got {volume:g}.")
+    from ..econ.tco_anchor import owned_tco
+
     r = chip_cost_stack(get_chip(chip), volume)
+    r["tco"] = owned_tco(get_chip(chip))
     if as_json:
         print_json(r)
         return
@@ -42,6 +45,13 @@ def cost_cmd(
         a = r["anchor"]
         cap += f" Published anchor ({a['name']}): ${a['value']:,.0f}; model {a['model_vs_anchor']:+.0%}."
     console.print(table(f"Unit cost: {r['chip']} (USD)", ["item", "USD", "basis"], rows, caption=cap))
+    t = r["tco"]
+    if t:
+        trows = [[k.replace("_", " "), v, ""] for k, v in t["parts_per_year"].items()]
+        trows += [["= TCO per chip-year", t["per_year"], ""], ["= TCO per hour owned", t["per_hour"], t.get("anchor", "")],
+                  ["IT capex per chip", t["capex_usd"], t.get("capex_anchor", "")], ["price", t["price_usd"], t["price_basis"]]]
+        console.print(table(f"Owned TCO: {r['chip']} (USD)", ["item", "USD", "basis"], trows,
+                            caption="econ/tco.py defaults (data/econ/coefficients.csv); chip at 75% of TDP on average"))
 
 
 @app.command("compliance")
