@@ -38,6 +38,13 @@ def _num(chip, field):
     return float(v) if isinstance(v, (int, float)) else None
 
 
+def _parsed(parse, text):
+    try:
+        return parse(text) if isinstance(text, str) else None
+    except TapeoutError:
+        return None
+
+
 def violations(chip, cons, price_usd: float | None = None) -> list[str]:
     """Every rule of the study's constraints `cons` that `chip` breaks (empty: admissible)."""
     out = []
@@ -60,25 +67,14 @@ def violations(chip, cons, price_usd: float | None = None) -> list[str]:
     mem = _num(chip, "memory_capacity_gb")
     if cons.min_memory_gb is not None and (mem is None or mem < cons.min_memory_gb):
         out.append(f"min_memory_gb: {mem if mem is not None else 'unknown'} GB < {cons.min_memory_gb:g} GB")
-    if cons.hbm_generations:
-        mt = chip.get("memory_type")
-        try:
-            gen = normalize_memory_type(mt) if isinstance(mt, str) else None
-        except TapeoutError:
-            gen = None
-        allowed = {normalize_memory_type(g) for g in cons.hbm_generations}
-        if gen not in allowed:
-            out.append(f"hbm_generations: memory {mt or 'unknown'} not in {', '.join(sorted(allowed))}")
-    if cons.nodes:
-        node = chip.get("process_node")
-        from ..econ.nodes import parse_node
+    from ..econ.nodes import parse_node
 
-        try:
-            n = parse_node(node) if isinstance(node, str) else None
-        except TapeoutError:
-            n = None
-        if n not in {parse_node(x) for x in cons.nodes}:
-            out.append(f"nodes: process {node or 'unknown'} not in {', '.join(cons.nodes)}")
+    for field, allowed, parse, what in (("memory_type", cons.hbm_generations, normalize_memory_type, "hbm_generations: memory"),
+                                        ("process_node", cons.nodes, parse_node, "nodes: process")):
+        if allowed:
+            text = chip.get(field)
+            if _parsed(parse, text) not in {parse(x) for x in allowed}:
+                out.append(f"{what} {text or 'unknown'} not in {', '.join(allowed)}")
     if cons.max_unit_cost_usd is not None and price_usd is not None and price_usd > cons.max_unit_cost_usd:
         out.append(f"max_unit_cost_usd: price ${price_usd:,.0f} > ${cons.max_unit_cost_usd:,.0f}")
     return out
