@@ -89,7 +89,7 @@ def test_area_monotone_in_throughput(t, dt, mb):
 
 def test_tco_closed_form():
     # no host power, 1 kW chip, PUE 1.5, 0.10 $/kWh -> energy = 1.5 kW * 8766 h * 0.10
-    r = tco_per_chip_year(10000, 1000, pue=1.5, usd_per_kwh=0.10, years=4, include_host_power=False)
+    r = tco_per_chip_year(10000, 1000, pue=1.5, usd_per_kwh=0.10, years=4, include_host_power=False, cost_of_capital=0.0)
     assert r["energy_per_year"] == pytest.approx(1.5 * HOURS_PER_YEAR * 0.10)
     cap = r["capex"]
     assert cap["total"] == pytest.approx(cap["chip"] + cap["server"] + cap["network"])

@@ -27,7 +27,11 @@ def cost(chip: str, volume: float = 1_000_000) -> CostResult:
     from ..hardware import get_chip
 
     check_numbers("cost", volume=volume)
-    return CostResult(chip_cost_stack(get_chip(chip), volume))
+    from ..econ.tco_anchor import owned_tco
+
+    r = chip_cost_stack(get_chip(chip), volume)
+    r["tco"] = owned_tco(get_chip(chip))
+    return CostResult(r)
 
 
 def compliance(chip: str | None = None, design: str | Mapping | None = None) -> ComplianceResult:

@@ -37,6 +37,13 @@ def cost_cmd(
         a = r["anchor"]
         cap += f" Published anchor ({a['name']}): ${a['value']:,.0f}; model {a['model_vs_anchor']:+.0%}."
     console.print(table(f"Unit cost: {r['chip']} (USD)", ["item", "USD", "basis"], rows, caption=cap))
+    t = r["tco"]
+    if t:
+        trows = [[k.replace("_", " "), v, ""] for k, v in t["parts_per_year"].items()]
+        trows += [["= TCO per chip-year", t["per_year"], ""], ["= TCO per hour owned", t["per_hour"], t.get("anchor", "")],
+                  ["IT capex per chip", t["capex_usd"], t.get("capex_anchor", "")], ["price", t["price_usd"], t["price_basis"]]]
+        console.print(table(f"Owned TCO: {r['chip']} (USD)", ["item", "USD", "basis"], trows,
+                            caption="econ/tco.py defaults (data/econ/coefficients.csv); chip at 75% of TDP on average"))
 
 
 @app.command("compliance")

@@ -37,6 +37,7 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
     kind = preset.kind if preset else name
     params = {**(preset.defaults if preset else {}), **overrides}
     placement = params.pop("placement", "auto")
+    latency_bound = params.pop("latency_bound_s", None) or (preset.latency_bound_s if preset else None)
     zipf_s = params.pop("zipf_s", None)
     graph = build_workload(kind, **params)
     p = _params(chip_or_params)
@@ -60,7 +61,7 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
         rc = recsys_cost(graph, p, **kw)
         t, e, bound = rc["time"], rc["energy"], rc["bound"]
         out["host_time_s"] = rc["host_time"]
-        if preset and preset.latency_bound_s:
+        if latency_bound:
             base = {k: v for k, v in params.items() if k not in ("samples", "candidates")}
             bkey = "samples" if kind == "dlrmv2" else "candidates"
             per_q = 1.0 if kind == "dlrmv2" else float(params.get("candidates", 512))
@@ -69,10 +70,10 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
                 g = build_workload(kind, **{**base, bkey: int(b * per_q) if kind == "monolith" else b})
                 return recsys_cost(g, p, **kw)["time"]
 
-            qps, bq = best_qps(svc, [1, 4, 16, 64, 256, 1024], preset.latency_bound_s)
+            qps, bq = best_qps(svc, [1, 4, 16, 64, 256, 1024], latency_bound)
             out["qps_p99"] = qps
             out["qps_p99_batch"] = bq
-            out["latency_bound_s"] = preset.latency_bound_s
+            out["latency_bound_s"] = latency_bound
     else:
         cost = evaluate(graph, p)
         t, e, bound = cost.total_time, cost.total_energy, cost.dominant_bound()

@@ -21,6 +21,32 @@ th{background:#f0f4f8}.note{color:#666;font-size:12px}.kpi{display:inline-block;
 """
 
 
+def _decision_section(res: dict) -> str:
+    """Build or buy: probabilities, tornado, break-even, program NRE, excluded candidates,
+    prices and the fleet plan (numbers straight from results.json)."""
+    d = res.get("decision") or {}
+    out = ["<section><h2>Build or buy under uncertainty</h2>"]
+    if d:
+        out.append(f"<p>Choice: <b>{html.escape(d['choice'])}</b> ({html.escape(d.get('method', ''))}; "
+                   f"{d.get('samples')} samples, seed {d.get('seed')}).</p>")
+        out.append(_table([{"candidate": c, "p_best": d["p_best"].get(c), **q} for c, q in d["fleet_tco_usd_per_year"].items()]))
+        out.append("<h3>Tornado (fleet TCO of the choice; margin = best alternative - choice, &lt; 0: the answer flips)</h3>"
+                   + _table(d.get("tornado", [])[:10]))
+        out.append("<h3>Break-even</h3>" + _table([d.get("break_even") or {}]))
+    for title, key in (("Custom-design programs (NRE, volume, price)", "program"), ("Excluded candidates", "excluded"),
+                       ("Prices charged", "prices"), ("Fleet plan", "fleet_plan")):
+        rows = res.get(key) or []
+        if key == "program":
+            rows = [{k: v for k, v in r.items() if k != "nre_items"} for r in rows]
+        out.append(f"<h3>{title}</h3>" + _table(rows))
+    plans = res.get("fleet_plans") or {}
+    if plans.get("design"):
+        pb = plans.get("payback_year")
+        out.append(f"<p class='note'>Build plan with {html.escape(plans['design'])} (ready {plans.get('design_ready_year')}): "
+                   + (f"pays back in {pb}." if pb else "does not pay back within the plan.") + "</p>")
+    return "".join(out) + "</section>"
+
+
 def _table(rows: list[dict], cols: list[str] | None = None, fmt=None) -> str:
     if not rows:
         return "<p class='note'>(none)</p>"
@@ -87,6 +113,7 @@ def write_report(res: dict, path: Path) -> Path:
                        "package_margin_mm2 = the packaging technology's largest package - (dies + HBM stacks) x spacing; heat_flux_margin_w_mm2 = cooling class - "
                        "the worse of average and hot-spot heat flux; power_delivery_margin_w = package power and core current; rack_margin_kw = rack power "
                        "(data/econ/floorplan.yaml).</p></section>")
+    parts.append(_decision_section(res))
     parts.append("<section><h2>Export compliance</h2><p class='note'>" + html.escape(res.get("compliance_disclaimer", "Not legal advice.")) + "</p>"
                  + _table(res.get("compliance", [])) + "</section>")
     parts.append("<section><h2>Assumptions</h2>" + _table(res.get("assumptions", [])) + "</section>")

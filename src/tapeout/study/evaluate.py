@@ -1,5 +1,6 @@
 """Evaluate one study workload on one catalog chip: throughput per chip, power, latency,
-what bounds it, and the cost per unit of work (TCO), in the workload's own units."""
+what bounds it, in the workload's own units. Prices, fleet size and TCO are attached
+afterwards (study/pricing.py), once the program volume of a custom design is known."""
 
 from __future__ import annotations
 
@@ -24,21 +25,6 @@ def _unit_scale(traffic_unit: str, preset_unit: str) -> float:
             return 30.0
         raise TapeoutError(f"traffic in audio hours needs a workload whose unit is audio time, got '{preset_unit}'.")
     return 1.0
-
-
-def chip_price_usd(chip: Chip) -> tuple[float, str]:
-    """Purchase price (published estimate) or, failing that, modelled unit cost x 2 (a
-    merchant-silicon gross margin of ~50%, assumption)."""
-    p = chip.get("price_usd")
-    if isinstance(p, float) and p > 0:
-        return p, chip.source_of("price_usd")
-    try:
-        from ..econ.summary import chip_cost_stack
-
-        stack = chip_cost_stack(chip)
-        return 2.0 * float(stack["total"]), "modelled unit cost x 2 (assumed 50% gross margin)"
-    except TapeoutError as e:  # missing node/die area: the cost model declines; anything else is a bug
-        raise TapeoutError(f"no price for {chip.id}: {e}") from None
 
 
 def _precision_for(chip: Chip, wanted: str) -> tuple[str, str | None]:
@@ -97,8 +83,12 @@ def evaluate(w: WorkloadSpec, chip: Chip, chips_per_node: int = 8, params=None) 
         from ..workloads.catalog import get_preset
 
         preset = get_preset(w.model)
-        d = workload_throughput(w.model, params if params is not None else chip, precision=prec, **w.params)
+        bound = w.slo.p99_s or w.slo.latency_s  # the study's latency SLO replaces the preset's
+        extra = {"latency_bound_s": bound} if bound else {}
+        d = workload_throughput(w.model, params if params is not None else chip, precision=prec, **w.params, **extra)
         ups = float(d.get("qps_p99") or d["units_per_s"]) if (w.slo.p99_s or w.slo.latency_s) else float(d["units_per_s"])
+        if bound and "qps_p99" not in d and float(d["time_s"]) > bound:
+            raise TapeoutError(f"{w.name} on {chip.id}: one {preset.unit} takes {float(d['time_s']):.3g} s, above the SLO {bound:g} s")
         per_unit = _unit_scale(unit, preset.unit)
         out.update(units_per_s_per_chip=ups * per_unit, power_w=float(d["energy_per_unit_j"]) * float(d["units_per_s"]),
                    latency_s=d.get("time_s"), bound=str(d.get("bound")),
@@ -109,22 +99,9 @@ def evaluate(w: WorkloadSpec, chip: Chip, chips_per_node: int = 8, params=None) 
     power = float(out.get("power_w") or chip.get("tdp_w", 700.0))
     power = min(power, float(chip.get("tdp_w", power)))
     out["power_w"] = power
-    out["chips_needed"] = int(math.ceil(demand / ups))
+    out["demand_per_s"] = demand
+    out["tdp_w"] = float(chip.get("tdp_w", power))
     out["units_per_joule"] = ups / power
-    try:
-        price, price_src = chip_price_usd(chip)
-    except TapeoutError as e:
-        notes.append(f"no cost: {e}")
-        return {**out, "error": "; ".join(notes)}
-    from ..econ.tco import tco_per_chip_year
-
-    tco = tco_per_chip_year(price, power)
-    label, per = COST_PER[unit]
-    out["cost_per_unit_usd"] = float(tco["total_per_year"]) / (ups * 3.15576e7) * per
-    out["cost_unit"] = label
-    out["fleet_tco_usd_per_year"] = out["chips_needed"] * float(tco["total_per_year"])
-    out["price_usd"] = price
-    out["price_source"] = price_src
     out["error"] = "; ".join(notes) if notes else ""
     return out
 

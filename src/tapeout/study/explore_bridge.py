@@ -12,18 +12,14 @@ import yaml
 from ..errors import TapeoutError
 from ..hardware.catalog import Chip, Spec
 from ..ops import PEAK_KEYS
+from .constraints import EXPORT_CLASSES
 from .evaluate import safe_evaluate
 
-EXPORT_CLASSES = {
-    "any": None,
-    "not-controlled": ["not_controlled"],
-    "not-controlled-or-2026-band": ["not_controlled", "band_2026"],
-    "2026-band": ["band_2026"],
-}
 PEAK_FIELDS = {"fp32": "fp32_tflops", "tf32": "tf32_tflops_dense", "bf16": "bf16_tflops_dense", "fp16": "fp16_tflops_dense",
                "fp8": "fp8_tflops_dense", "int8": "int8_tops_dense", "int4": "int4_tops_dense", "fp6": "fp6_tflops_dense",
                "fp4": "fp4_tflops_dense"}
-NRE_SHARE_NOTE = "in-house silicon: unit cost (dies, HBM, packaging, test, yield loss) + NRE over the study volume, no margin"
+UNIT_COST_NOTE = ("in-house silicon: manufacturing cost (dies, HBM, packaging, test, yield loss), no margin; "
+                  "NRE / program volume is added by study/pricing.py")
 
 
 class CustomChip(Chip):
@@ -84,7 +80,7 @@ def space_dict(study, base: Path, rel: str) -> dict:
     return d
 
 
-def _custom_chip(name: str, row: dict, volume: float, floorplan: dict | None = None) -> CustomChip:
+def _custom_chip(name: str, row: dict, floorplan: dict | None = None) -> CustomChip:
     from ..econ.yield_cost import nre_per_unit
     from ..explore.npu import hardware, npu_params
     from ..explore.space import load_space  # noqa: F401  (validates template names)
@@ -94,8 +90,8 @@ def _custom_chip(name: str, row: dict, volume: float, floorplan: dict | None = N
     p = npu_params(design, hw=hw)
     scalar = _scalarize(p)
     node = str(row.get("node", "N5"))
-    # the template's unit cost carries NRE at its default volume (1e5): re-amortise at the study's
-    nre = float(nre_per_unit(volume, node))
+    # the template's unit cost carries NRE at its default volume (1e5): take it out; the study
+    # charges its own itemised NRE over the program volume (study/pricing.py)
     unit = float(hw["unit_cost_usd"][0]) - float(nre_per_unit(1e5, node))
     src = "tapeout NPU template (data/npu/template.yaml) + econ model"
     specs = {PEAK_FIELDS[k]: Spec(float(hw["peaks"][i][0]) / 1e12, "TFLOPS", "model", src) for i, k in enumerate(PEAK_KEYS)
@@ -107,14 +103,14 @@ def _custom_chip(name: str, row: dict, volume: float, floorplan: dict | None = N
         "tdp_w": Spec(float(hw["tdp_w"][0]), "W", "model", src),
         "logic_die_area_mm2_total": Spec(float(hw["silicon_mm2"][0]), "mm2", "model", src),
         "process_node": Spec(node, "", "model", src),
-        "price_usd": Spec(unit + nre, "USD", "model", NRE_SHARE_NOTE),
+        "price_usd": Spec(unit, "USD", "model", UNIT_COST_NOTE),
         "scaleup_domain_size": Spec(float(np.asarray(p.scaleup_domain).ravel()[0]), "chips", "model", src),
         "scaleup_bw_gbps_bidir": Spec(float(np.asarray(p.scaleup_bw).ravel()[0]) * 2 / 1e9, "GB/s", "model", src),
         "onchip_sram_mb": Spec(float(hw["sram_mb"][0]), "MB", "model", src),
     })
     c = CustomChip(id=name, name=name, vendor="custom", family="custom-npu", form_factor="oam", specs=specs)
     c._params = scalar.replace(chip_id=name)
-    c._hw = {"unit_cost_usd": unit, "nre_per_unit_usd": nre, "tpp": float(hw["tpp"][0]), "pd": float(hw["pd"][0]),
+    c._hw = {"unit_cost_usd": unit, "tpp": float(hw["tpp"][0]), "pd": float(hw["pd"][0]),
              "export_class": int(hw["export_class"][0]), "band_2026": bool(hw["band_2026"][0]),
              "die_area_mm2": float(hw["die_area_mm2"][0]), "silicon_mm2": float(hw["silicon_mm2"][0]),
              "clock_eff_ghz": float(hw["clock_eff_ghz"][0]), "tdp_w": float(hw["tdp_w"][0])}
@@ -192,10 +188,13 @@ def explore_spaces(study, spaces: list[dict], out: Path, matrix: list[dict], ref
                             "params": {k: r[k] for k in ("node", "cores", "array_rows", "mem_type", "mem_stacks", "clock_ghz", "chiplets")}})
         front = sorted(res.front, key=lambda f: -f.get("perf_per_tco", 0))[: study.search.top_k]
         for i, f in enumerate(front):
-            c = _custom_chip(f"npu-{sd['name'].removeprefix('npu-')}-{i + 1}", f, study.economics.volume,
-                             sp.floorplan.model_dump(exclude_none=True))
+            c = _custom_chip(f"npu-{sd['name'].removeprefix('npu-')}-{i + 1}", f, sp.floorplan.model_dump(exclude_none=True))
             c._explorer = {"space": sd["name"], "perf_per_tco": f.get("perf_per_tco"), "perf_per_watt": f.get("perf_per_watt")}
             candidates.append(c)
+    from .constraints import split_candidates
+    from .pricing import price_matrix
+
+    candidates, excluded = split_candidates(candidates, study.constraints)  # the same rules as the catalog chips
     extra_matrix = []
     for c in candidates:
         for w in study.workloads:
@@ -204,6 +203,7 @@ def explore_spaces(study, spaces: list[dict], out: Path, matrix: list[dict], ref
             extra_matrix.append(row)
             if progress:
                 progress(f"{w.name} on {c.id}")
+    programs = price_matrix(study, extra_matrix, candidates)
     matrix.extend(extra_matrix)
     summary = [s for s in chip_summary(study, matrix, ref) if s["chip"] in {c.id for c in candidates}]
     for name in info:  # does the study's engine (perf/mlperf.serve_at_scale & co.) confirm the explorer's ranking?
@@ -222,8 +222,9 @@ def explore_spaces(study, spaces: list[dict], out: Path, matrix: list[dict], ref
             "name": c.id, "spec": spec,
             "compliance": {"chip": c.id, "tpp": c._hw["tpp"], "pd": c._hw["pd"], "class": spec["export_class"],
                            "band_2026": c._hw["band_2026"]},
-            "cost_stack": _design_cost_stack(c, study.economics.volume),
+            "cost_stack": _design_cost_stack(c, programs[c.id]["nre_per_chip_usd"]),
         }
+    info["_programs"], info["_excluded"], info["_candidates"] = programs, excluded, candidates
     return designs, chosen, info, summary
 
 
@@ -251,8 +252,9 @@ def front_agreement(candidates: list, summary: list[dict]) -> dict:
     return out
 
 
-def _design_cost_stack(c: CustomChip, volume: float) -> dict:
-    """The same cost items as the catalog chips' stacks, for a design (econ.yield_cost.unit_cost)."""
+def _design_cost_stack(c: CustomChip, nre_per_chip: float) -> dict:
+    """The same cost items as the catalog chips' stacks, for a design (econ.yield_cost.unit_cost),
+    with the program's NRE per chip."""
     from ..econ.yield_cost import unit_cost
     from .runner import COST_ITEMS
 
@@ -260,5 +262,7 @@ def _design_cost_stack(c: CustomChip, volume: float) -> dict:
     mt = str(s["memory_type"].value)
     n = max(1.0, float(c._hw["silicon_mm2"] / c._hw["die_area_mm2"]))
     u = unit_cost(c._hw["die_area_mm2"], str(s["process_node"].value), n_dies=n, memory_gb=float(s["memory_capacity_gb"].value),
-                  memory_type=mt, volume=volume)
-    return {k: float(np.asarray(u[k])) for k in COST_ITEMS if k in u}
+                  memory_type=mt)
+    out = {k: float(np.asarray(u[k])) for k in COST_ITEMS if k in u}
+    out["nre"] = float(nre_per_chip)
+    return out

@@ -69,26 +69,30 @@ def _compliance(chip_ids: list[str]) -> tuple[list[dict], str]:
             out.append({"chip": cid, "tpp": None, "pd": None, "class": f"n/a ({e})"})
             continue
         version = a.get("rule_version", version)
-        out.append({"chip": cid, "tpp": a.get("tpp"), "pd": a.get("pd"), "class": a.get("classification", a.get("class")),
-                    "band_2026": a.get("case_by_case_2026", a.get("band_2026"))})
+        out.append({"chip": cid, "tpp": a.get("tpp"), "pd": a.get("pd"), "class": a["class_3a090"],
+                    "band_2026": a["case_by_case_2026"]})
     return [r for r in out if r["tpp"] is not None], version
 
 
 COST_ITEMS = ("die", "memory", "package", "assembly_test", "yield_loss", "nre")  # parts of econ's unit cost
 
 
-def _cost_stacks(chip_ids: list[str], volume: float) -> dict:
-    try:
-        from ..econ.summary import chip_cost_stack
-    except ImportError:
-        return {}
+def _cost_stacks(study: Study, chip_ids: list[str]) -> dict:
+    """Manufacturing stack of each bought chip, with the vendor's margin up to its street price;
+    no NRE: the buyer does not pay a design program (the vendor's is inside its margin)."""
+    from ..econ.prices import street_price
+    from ..econ.summary import chip_cost_stack
+
     stacks = {}
     for cid in chip_ids:
         try:
-            s = chip_cost_stack(get_chip(cid), volume=volume)
-        except Exception:  # noqa: BLE001
+            s = chip_cost_stack(get_chip(cid))
+            price = street_price(cid, study.economics.prices).price_usd
+        except TapeoutError:
             continue
-        stacks[cid] = {k: float(s[k]) for k in COST_ITEMS if isinstance(s.get(k), (int, float))}
+        st = {k: float(s[k]) for k in COST_ITEMS if k != "nre"}
+        st["vendor_margin"] = max(price - float(s["manufacturing"]), 0.0)
+        stacks[cid] = st
     return stacks
 
 
@@ -137,31 +141,43 @@ def run_study(path: str | Path, out: str | Path, force: bool = False, progress=N
     out = Path(out)
     inputs = [Path(path)] + [space_path(base, rel) for rel in study.design_spaces]
     resumed = prepare_out(out, study_hash(study, spaces), force, Path(path), inputs)
-    chips = [get_chip(c) for c in study.chips]
-    ref = "h100-sxm" if "h100-sxm" in study.chips else (study.chips[0] if study.chips else None)
+    from .constraints import split_candidates
+    from .pricing import price_matrix
+
+    chips, excluded = split_candidates([get_chip(c) for c in study.chips], study.constraints, _catalog_prices(study))
+    ids = [c.id for c in chips]
+    ref = "h100-sxm" if "h100-sxm" in ids else (ids[0] if ids else None)
     matrix = []
     for w in study.workloads:
         for c in chips:
             matrix.append(safe_evaluate(w, c, study.chips_per_node))
             if progress:
                 progress(f"{w.name} on {c.id}")
+    price_matrix(study, matrix, chips)
     rooflines, shares = _llm_diagnostics(study, matrix)
     for r in matrix:
         r["time_by_bound"] = shares.get((r["workload"], r["chip"]))
     summary = chip_summary(study, matrix, ref) if ref else []
-    designs, chosen, explore_info = [], None, {}
+    designs, chosen, explore_info, programs, customs = [], None, {}, {}, []
     if study.design_spaces:
         from .explore_bridge import explore_spaces
 
         designs, chosen, explore_info, extra_rows = explore_spaces(study, spaces, out, matrix, ref, progress=progress,
                                                                   backend=backend, address=address)
+        programs, customs = explore_info.pop("_programs"), explore_info.pop("_candidates")
+        excluded += explore_info.pop("_excluded")
         summary += extra_rows
-    compliance, rule_version = _compliance(study.chips)
+    compliance, rule_version = _compliance(ids)
     if chosen and chosen.get("compliance"):
         compliance.append(chosen["compliance"])
-    stacks = _cost_stacks(study.chips, study.economics.volume)
+    stacks = _cost_stacks(study, ids)
     if chosen and chosen.get("cost_stack"):
         stacks[chosen["name"]] = chosen["cost_stack"]
+    from .decision import decide
+    from .fleet_plan import fleet_plans
+
+    decision = decide(study, matrix, chips + customs, programs)
+    plans = fleet_plans(study, matrix, chips + customs, programs, summary)
     ok = [s for s in summary if s.get("runs_all_workloads") and s.get("fleet_tco_usd_per_year")]
     best = min(ok, key=lambda s: s["fleet_tco_usd_per_year"]) if ok else None
     rec = {}
@@ -175,7 +191,16 @@ def run_study(path: str | Path, out: str | Path, force: bool = False, progress=N
         if runner_up:
             r2 = runner_up[0]
             answer += f"; next is {r2['chip']} at {_usd(r2['fleet_tco_usd_per_year'])}"
-        answer += "). Figures below break this down per workload, per op and per cost item."
+        answer += ")."
+        if decision:
+            ch = decision["choice"]
+            answer += (f" Under uncertainty (performance intervals and economic ranges, {decision['samples']:,} samples) "
+                       f"{ch} is the cheapest fleet with probability {decision['p_best'][ch]:.0%}.")
+        be = (decision or {}).get("break_even") or {}
+        if be.get("design"):
+            answer += (f" Building {be['design']} pays against {be['versus']} from a program volume of {be['volume']:,.0f} chips."
+                       if be.get("volume") else f" {be['design']} never beats {be['versus']}: {be['note']}.")
+        answer += " Figures below break this down per workload, per op and per cost item."
     res = {
         "version": __version__, "generated": _dt.datetime.now().isoformat(timespec="seconds"),
         "study": {"name": study.name, "description": study.description, "file": str(Path(path))},
@@ -188,8 +213,12 @@ def run_study(path: str | Path, out: str | Path, force: bool = False, progress=N
         "explore": explore_info, "rooflines": rooflines, "cost_stacks": stacks, "compliance": compliance,
         "compliance_disclaimer": f"Not legal advice. Rules applied: {rule_version or 'see data/econ/export_rules.yaml'}.",
         "recommendation": rec, "answer": answer,
+        "excluded": excluded, "decision": decision,
+        "program": list(programs.values()),
+        "fleet_plan": _plan_rows(plans, decision), "fleet_plans": plans,
+        "prices": _price_rows(matrix),
         "assumptions": _assumptions(study),
-        "sources": _sources(study.chips),
+        "sources": _sources(ids),
         "seconds": round(time.time() - t0, 2),
     }
     _store(out / "study.duckdb", res)
@@ -205,16 +234,56 @@ def _usd(x: float) -> str:
     return f"${x / 1e6:,.1f}M" if x >= 1e6 else f"${x / 1e3:,.0f}k"
 
 
-def _assumptions(study: Study) -> list[dict]:
-    from ..perf.serving_memory import ACTIVATION_RESERVE_FRACTION, USABLE_MEMORY_FRACTION
+def _catalog_prices(study: Study) -> dict[str, float]:
+    from ..econ.prices import street_prices
 
+    return {**{k: v.price_usd for k, v in street_prices().items()}, **study.economics.prices}
+
+
+def _price_rows(matrix: list[dict]) -> list[dict]:
+    """The price every candidate was charged at, with its basis (one row per chip)."""
+    seen = {}
+    for r in matrix:
+        if r.get("price_usd") is not None and r["chip"] not in seen:
+            seen[r["chip"]] = {"chip": r["chip"], "price_usd": r["price_usd"], "basis": r.get("price_source", "")}
+    return list(seen.values())
+
+
+def _plan_rows(plans: dict, decision: dict | None) -> list[dict]:
+    """The plan that follows the decision: build if the choice is a custom design, else buy."""
+    if not plans:
+        return []
+    build = decision and plans.get("build") and decision["choice"] == plans.get("design")
+    return [{"year": r["year"], "chips": r["chips"], "cost_usd": r["cost_usd"]} for r in plans["build" if build else "buy"]]
+
+
+def _assumptions(study: Study) -> list[dict]:
+    from ..econ.nodes import coef, coef_source
+    from ..perf.serving_memory import ACTIVATION_RESERVE_FRACTION, USABLE_MEMORY_FRACTION
+    from .pricing import econ_value, refresh_years, utilisation
+
+    e = study.economics
     a = [
         {"item": "calibration", "value": "efficiencies fitted to microbenchmarks only (data/calibration/fitted.yaml); chips without their own fit use the family or generic mean"},
         {"item": "LLM serving", "value": f"the serving engine validate scores (perf/mlperf.serve_at_scale): TP/EP/PP/DP layouts, continuous batching with fused chunked prefill, paged KV cache, {USABLE_MEMORY_FRACTION:.0%} usable memory, {ACTIVATION_RESERVE_FRACTION:.0%} activation reserve; SLOs applied to p99 TTFT/TPOT (M/M/1 admission queue)"},
+        {"item": "latency SLOs of other workloads", "value": "recommendation: queries/s under the study's p99 bound (M/M/1, perf/recsys.py); other kinds: one unit must finish within the stated latency"},
         {"item": "chips per node", "value": study.chips_per_node},
-        {"item": "cost per unit", "value": "TCO per chip-year (data/econ: server share, network share, PUE, electricity price, amortisation) / units per year"},
-        {"item": "chip prices", "value": "published estimates from the catalog (price_usd, status estimate/secondary); otherwise modelled unit cost x 2"},
-        {"item": "volume for NRE", "value": study.economics.volume},
+        {"item": "fleet size", "value": f"demand / (throughput per chip x utilisation target {utilisation(study):.0%})"},
+        {"item": "TCO per chip-year", "value": "IT capex (chip + server share + network share) x capital recovery factor + facility capex per kW x CRF(facility life) + maintenance + energy x PUE (econ/tco.py)"},
+    ]
+    for k, c in (("cost_of_capital", "cost_of_capital"), ("facility_usd_per_kw", "facility_capex_usd_per_kw"),
+                 ("facility_years", "facility_life_years"), ("maintenance_fraction", "maintenance_fraction"),
+                 ("years", "amortization_years"), ("network_fraction", "cluster_network_fraction")):
+        a.append({"item": k, "value": econ_value(study, k, c),
+                  "source": "study file" if getattr(e, k) is not None else coef_source(c)})
+    for k, c, key in (("pue", "pue", "hyperscale"), ("usd_per_kwh", "electricity_usd_per_kwh", "us_industrial_2025")):
+        a.append({"item": k, "value": getattr(e, k) or coef(c, key), "source": "study file" if getattr(e, k) else coef_source(c, key)})
+    a += [
+        {"item": "prices of bought chips", "value": "street price with its date, or an explicit estimate with its basis (data/econ/street_prices.csv, or economics.prices); a chip without one is not costed. Shown in the Prices table."},
+        {"item": "price of a custom design", "value": "manufacturing cost (econ/yield_cost.unit_cost, no margin) + itemised NRE (data/econ/nre_items.csv) / program volume"},
+        {"item": "program volume", "value": (f"{e.program_volume or e.volume:,.0f} (study file)" if (e.program_volume or e.volume) else
+                                             f"design fleet x (1 + demand growth {econ_value(study, 'demand_growth'):g})^(program years {econ_value(study, 'program_years'):g} - 1) x max(1, program years / refresh {refresh_years(study):g} y)")},
+        {"item": "NRE on bought chips", "value": "none: the vendor's R&D is inside its street price"},
     ]
     return a
 

@@ -75,6 +75,7 @@ class WorkloadSpec(Strict):
     precision: str = "bf16"
     params: dict[str, Any] = Field(default_factory=dict)
     quality_budget: float | None = Field(None, ge=0, le=1)
+    growth: float | None = Field(None, ge=-1, description="demand growth per year (default economics.demand_growth)")
 
 
 class Constraints(Strict):
@@ -84,6 +85,7 @@ class Constraints(Strict):
     hbm_generations: list[str] | None = None
     nodes: list[str] | None = None
     max_unit_cost_usd: float | None = Field(None, gt=0)
+    min_memory_gb: float | None = Field(None, gt=0)
     quality_budget: float | None = Field(None, ge=0, le=1)
     # floorplan limits of custom designs (econ/floorplan.py, data/econ/floorplan.yaml)
     buildable: bool = True  # apply the edge, package, thermal, power-delivery and rack limits
@@ -115,11 +117,78 @@ class Search(Strict):
     top_k: int = Field(3, gt=0)
 
 
+class Range(Strict):
+    low: float = Field(ge=0)
+    mid: float | None = Field(None, ge=0)
+    high: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low:g}) is above high ({self.high:g}); give low <= high")
+        if self.mid is not None and not self.low <= self.mid <= self.high:
+            raise ValueError(f"mid ({self.mid:g}) must lie between low and high")
+        return self
+
+
 class Economics(Strict):
-    volume: float = Field(100_000, gt=0)
+    """Program economics and TCO inputs; every one has a sourced default in data/econ/."""
+
+    # program volume of a custom design: derived from its fleet (fleet x growth x refresh over
+    # the program life) unless given here; `volume` is the older name of the same override
+    program_volume: float | None = Field(None, gt=0)
+    volume: float | None = Field(None, gt=0)
+    program_years: float | None = Field(None, gt=0)
+    refresh_years: float | None = Field(None, gt=0)
+    time_to_market_months: float | None = Field(None, ge=0)
+    demand_growth: float | None = Field(None, ge=-1, description="per year; -1 = demand falls to zero")
+    start_year: int = Field(2026, ge=2000, le=2100)
+    plan_years: int = Field(5, ge=1, le=15)
+    nre: dict[str, Range] = Field(default_factory=dict)
+    prices: dict[str, float] = Field(default_factory=dict)
+    # TCO per chip-year (econ/tco.py), defaults in data/econ/coefficients.csv
     years: float | None = Field(None, gt=0)
     usd_per_kwh: float | None = Field(None, gt=0)
     pue: float | None = Field(None, ge=1)
+    cost_of_capital: float | None = Field(None, ge=0, le=1)
+    facility_usd_per_kw: float | None = Field(None, ge=0)
+    facility_years: float | None = Field(None, gt=0)
+    maintenance_fraction: float | None = Field(None, ge=0, le=1)
+    network_fraction: float | None = Field(None, ge=0, lt=1)
+    server_usd_per_chip: float | None = Field(None, ge=0)
+    utilisation: float | None = Field(None, gt=0, le=1)
+    # decision under uncertainty (study/decision.py)
+    samples: int = Field(10_000, ge=100, le=1_000_000)
+    seed: int = 0
+    ranges: dict[str, Range] = Field(default_factory=dict)
+
+    @field_validator("prices")
+    @classmethod
+    def _prices(cls, v):
+        for k, x in v.items():
+            if not x >= 0:
+                raise ValueError(f"price of '{k}' is {x:g}: give a price >= 0 USD")
+        return v
+
+    @field_validator("nre")
+    @classmethod
+    def _nre_items(cls, v):
+        from ..econ.program import nre_items
+
+        bad = [k for k in v if k not in nre_items()]
+        if bad:
+            raise ValueError(f"unknown NRE item {bad[0]!r}: use one of {', '.join(nre_items())}")
+        return v
+
+    @field_validator("ranges")
+    @classmethod
+    def _range_inputs(cls, v):
+        from .decision import RANGE_INPUTS
+
+        bad = [k for k in v if k not in RANGE_INPUTS]
+        if bad:
+            raise ValueError(f"unknown uncertain input {bad[0]!r}: use one of {', '.join(RANGE_INPUTS)}")
+        return v
 
 
 class Study(Strict):
