@@ -21,7 +21,7 @@ from ..errors import TapeoutError, unknown_name_error
 from ..hardware.catalog import Chip, get_chip
 from ..hardware.params import ChipParams
 from ..ops import EmbeddingGather, OpGraph
-from . import diffusion, recsys, speech, vision
+from . import diffusion, hstu, recsys, speech, vision
 
 USABLE_MEMORY_FRACTION = 0.90
 
@@ -47,6 +47,7 @@ def _imported(path: str, **_):
 
 BUILDERS: dict[str, Callable[..., OpGraph]] = {
     "dlrmv2": recsys.dlrmv2_graph,
+    "hstu": hstu.hstu_graph,
     "monolith": recsys.monolith_graph,
     "resnet50": vision.resnet50_graph,
     "retinanet": vision.retinanet_graph,
@@ -66,6 +67,11 @@ WORKLOADS: dict[str, WorkloadPreset] = {
         WorkloadPreset("dlrmv2", "dlrmv2", dict(samples=256, precision="bf16"), "queries/s", "query",
                        "DLRMv2 (MLPerf DCNv2) ranking; 1 query = 1 MLPerf sample of ~270 user-item pairs",
                        latency_bound_s=0.060, source="mlperf.conf dlrm-v2 Server p99 60 ms"),
+        WorkloadPreset("hstu", "hstu", dict(batch=1, seq_len=2048, seq_std=1024, candidates=256, layers=12,
+                                            d_model=512, heads=4, num_tables=3, item_rows=1e9, precision="bf16"),
+                       "queries/s", "query", "HSTU generative recommender (DLRMv3-style): 2k-token jagged history, "
+                       "256 candidates, 1e9-row item table over HBM/host/SSD tiers", latency_bound_s=0.060,
+                       source="Zhai et al. ICML 2024 arXiv:2402.17152; sizes: data/models/workloads/hstu.yaml (assumptions)"),
         WorkloadPreset("monolith", "monolith", dict(candidates=512, num_features=16, rows_per_feature=1e8, dim=32,
                                                     precision="bf16"),
                        "queries/s", "query", "Monolith-style real-time ranking request of 512 candidates",
@@ -192,10 +198,14 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
     params = {**(preset.defaults if preset else {}), **overrides}
     placement = params.pop("placement", "auto")
     zipf_s = params.pop("zipf_s", None)
+    host_dram_gb = params.pop("host_dram_gb", None)
+    ssd_gbps = params.pop("ssd_gbps", None)
     graph = build_workload(kind, **params)
     p = _params(chip_or_params)
     units = float(graph.meta.get("units", graph.meta.get("batch", 1)))
     is_rec = kind in ("dlrmv2", "monolith")
+    if kind == "hstu":
+        return _hstu_throughput(name, preset, graph, p, zipf_s, host_dram_gb, ssd_gbps)
     need = memory_needed(graph, include_embeddings=not is_rec)
     cap = np.asarray(p.mem_capacity, dtype=float) * USABLE_MEMORY_FRACTION
     fits = need <= cap
@@ -244,6 +254,48 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
     return out
 
 
+def _hstu_throughput(name, preset, graph: OpGraph, p: ChipParams, zipf_s, host_dram_gb, ssd_gbps) -> dict:
+    """HSTU: dense work on the device + embedding reads from the tier each table lives in
+    (perf/placement.py), in sequence for one query; placement and bytes per tier reported."""
+    from ..perf.opcost import evaluate
+    from ..perf.placement import TableDemand, place_tables, tier_time
+    from ..perf.recsys import DEFAULT_ZIPF_S
+
+    facts = preset_files().get("hstu", {}).get("hstu", {})
+    host_gb = float(host_dram_gb if host_dram_gb is not None else facts.get("host_dram_gb", {}).get("value", 1024))
+    ssd = float(ssd_gbps if ssd_gbps is not None else facts.get("ssd_gbps", {}).get("value", 7.0))
+    if host_gb < 0 or ssd <= 0:
+        raise TapeoutError("host_dram_gb must be >= 0 and ssd_gbps > 0.")
+    if np.ndim(p.mem_capacity) != 0:
+        raise TapeoutError(f"{name}: embedding placement is evaluated one chip at a time; pass a catalog chip.")
+    dense_ops = [o for o in graph.ops if not isinstance(o, EmbeddingGather)]
+    embs = [o for o in graph.ops if isinstance(o, EmbeddingGather)]
+    dense_graph = OpGraph(graph.name, dense_ops, dict(graph.meta))
+    need_dense = memory_needed(dense_graph, include_embeddings=False)
+    hbm_budget = float(p.mem_capacity) * USABLE_MEMORY_FRACTION - need_dense
+    if hbm_budget < 0:
+        raise TapeoutError(f"{name}: the dense model and activations need {need_dense / 1e9:.1f} GB, more than "
+                           f"{p.chip_id or 'the chip'} has; lower batch or seq_len.")
+    shards = int(graph.meta.get("shards", 1))
+    demand = [TableDemand(o.name, o.rows * shards, o.row_bytes, o.lookups * shards) for o in embs]
+    plan = place_tables(demand, hbm_budget, host_gb * 1e9, shards, zipf_s or DEFAULT_ZIPF_S)
+    cost = evaluate(dense_graph, p)
+    t_emb = float(tier_time(plan["bytes_per_query"], float(p.mem_bw) * float(p.eff_mem), float(p.host_bw), ssd * 1e9))
+    units = float(graph.meta.get("units", 1))
+    t = float(cost.total_time) + t_emb
+    return {"workload": name, "metric": preset.metric if preset else "queries/s", "unit": "query",
+            "units_per_graph": units, "time_s": t, "time_per_unit_s": t / units, "units_per_s": units / t,
+            "dense_time_s": float(cost.total_time), "embedding_time_s": t_emb,
+            "energy_per_unit_j": float(cost.total_energy) / units,
+            "bound": "embedding-" + max(plan["bytes_per_query"], key=lambda k: plan["bytes_per_query"][k] /
+                                        {"hbm": float(p.mem_bw), "host": float(p.host_bw), "ssd": ssd * 1e9}[k])
+            if t_emb > float(cost.total_time) else str(cost.dominant_bound()),
+            "fits": True, "memory_gb": need_dense / 1e9,
+            "placement": [f"{r['table']}: {r['tier']} ({r['gb']:.3g} GB/chip, {100 * r['hbm_hit']:.0f}% of lookups from HBM)"
+                          for r in plan["tables"]],
+            **{f"bytes_per_query_{k}": v for k, v in plan["bytes_per_query"].items()}}
+
+
 def list_workloads() -> list[dict]:
     return [{"name": p.name, "kind": p.kind, "metric": p.metric, "unit": p.unit, "defaults": p.defaults,
-             "description": p.description} for p in WORKLOADS.values()]
+             "description": p.description, "source": p.source} for p in WORKLOADS.values()]
