@@ -3,7 +3,11 @@
 Values come from data/calibration/fitted.yaml, written by `tapeout calibrate` (perf/fit.py)
 from microbenchmarks only (data/measured/microbenchmarks.csv). Model code never holds a
 fitted number. Look-up order for each field: the chip's own fit, its family's mean, the
-generic mean of all fitted chips, then the documented defaults below.
+generic mean of all fitted chips, then the documented defaults below. The per-kernel fixed time
+(kernel_overhead_us, a CUDA-graph / stream replay gap) is a property of the vendor's driver and
+command front end rather than of one architecture, so between family and generic it takes the
+mean of the same vendor's fitted chips (families are named `vendor-arch`): an L40S inherits the
+measured Hopper gap, not a cross-vendor mean that includes AMD's.
 """
 
 from __future__ import annotations
@@ -128,14 +132,33 @@ def calibrated_params(chip, fitted: dict | None = None, maturity: float = 1.0):
     return chip.params(calibration_for(chip, fitted, maturity))
 
 
+VENDOR_FIELDS = ("kernel_overhead_us",)
+
+
+def _vendor_means(fitted: dict, family: str) -> dict:
+    """Mean of each VENDOR_FIELDS value over the fitted chips whose family shares the vendor prefix."""
+    pre = (family or "").split("-")[0]
+    out = {}
+    for f in VENDOR_FIELDS:
+        vals = [float(c[f]) for c in fitted.get("chips", {}).values()
+                if pre and c.get(f) is not None and str(c.get("family", "")).split("-")[0] == pre]
+        if vals:
+            out[f] = float(np.mean(vals))
+    return out
+
+
 def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> Calibration:
     fitted = active_fitted(fitted)
     own = fitted.get("chips", {}).get(getattr(chip, "calibration_id", chip.id), {})
     fam = fitted.get("families", {}).get(chip.family, {})
     gen = fitted.get("generic", {})
+    vendor = _vendor_means(fitted, chip.family)
     cal = Calibration(chip_id=chip.id, maturity=maturity)
     for f in FIELDS:
-        for level, src in (("chip fit", own), (f"family {chip.family} mean", fam), ("generic mean", gen)):
+        levels = [("chip fit", own), (f"family {chip.family} mean", fam)]
+        if f in VENDOR_FIELDS:
+            levels.append((f"vendor {chip.family.split('-')[0]} mean", vendor))
+        for level, src in levels + [("generic mean", gen)]:
             v = src.get(f)
             if v is None or v == {}:
                 continue

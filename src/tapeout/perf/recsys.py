@@ -158,6 +158,45 @@ def recsys_cost(graph: OpGraph, p: ChipParams, zipf_s: float = DEFAULT_ZIPF_S, p
             "device_time": dev_time, "fits": fits, "sram_hit": sram_hit, "hbm_hit": hbm_hit}
 
 
+def hstu_throughput(name: str, metric: str, graph: OpGraph, p: ChipParams, zipf_s, host_dram_gb, ssd_gbps) -> dict:
+    """HSTU: dense work on the device + embedding reads from the tier each table lives in
+    (perf/placement.py), in sequence for one query; placement and bytes per tier reported."""
+    from ..workloads.catalog import USABLE_MEMORY_FRACTION, memory_needed
+    from .placement import TableDemand, place_tables, tier_time
+
+    host_gb, ssd = float(host_dram_gb), float(ssd_gbps)
+    if host_gb < 0 or ssd <= 0:
+        raise TapeoutError("host_dram_gb must be >= 0 and ssd_gbps > 0.")
+    if np.ndim(p.mem_capacity) != 0:
+        raise TapeoutError(f"{name}: embedding placement is evaluated one chip at a time; pass a catalog chip.")
+    dense_ops = [o for o in graph.ops if not isinstance(o, EmbeddingGather)]
+    embs = [o for o in graph.ops if isinstance(o, EmbeddingGather)]
+    dense_graph = OpGraph(graph.name, dense_ops, dict(graph.meta))
+    need_dense = memory_needed(dense_graph, include_embeddings=False)
+    hbm_budget = float(p.mem_capacity) * USABLE_MEMORY_FRACTION - need_dense
+    if hbm_budget < 0:
+        raise TapeoutError(f"{name}: the dense model and activations need {need_dense / 1e9:.1f} GB, more than "
+                           f"{p.chip_id or 'the chip'} has; lower batch or seq_len.")
+    shards = int(graph.meta.get("shards", 1))
+    demand = [TableDemand(o.name, o.rows * shards, o.row_bytes, o.lookups * shards) for o in embs]
+    plan = place_tables(demand, hbm_budget, host_gb * 1e9, shards, zipf_s or DEFAULT_ZIPF_S)
+    cost = evaluate(dense_graph, p)
+    t_emb = float(tier_time(plan["bytes_per_query"], float(p.mem_bw) * float(p.eff_mem), float(p.host_bw), ssd * 1e9))
+    units = float(graph.meta.get("units", 1))
+    t = float(cost.total_time) + t_emb
+    return {"workload": name, "metric": metric, "unit": "query",
+            "units_per_graph": units, "time_s": t, "time_per_unit_s": t / units, "units_per_s": units / t,
+            "dense_time_s": float(cost.total_time), "embedding_time_s": t_emb,
+            "energy_per_unit_j": float(cost.total_energy) / units,
+            "bound": "embedding-" + max(plan["bytes_per_query"], key=lambda k: plan["bytes_per_query"][k] /
+                                        {"hbm": float(p.mem_bw), "host": float(p.host_bw), "ssd": ssd * 1e9}[k])
+            if t_emb > float(cost.total_time) else str(cost.dominant_bound()),
+            "fits": True, "memory_gb": need_dense / 1e9,
+            "placement": [f"{r['table']}: {r['tier']} ({r['gb']:.3g} GB/chip, {100 * r['hbm_hit']:.0f}% of lookups from HBM)"
+                          for r in plan["tables"]],
+            **{f"bytes_per_query_{k}": v for k, v in plan["bytes_per_query"].items()}}
+
+
 def qps_at_p99(service_time, batch, latency_bound_s, percentile: float = 0.99):
     """M/M/1 batch-server bound: lambda_max = b * (1/S - ln(1/(1-p))/T), >= 0 (module doc)."""
     if latency_bound_s <= 0:

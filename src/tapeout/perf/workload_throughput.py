@@ -10,7 +10,8 @@ import numpy as np
 from ..errors import TapeoutError
 from ..hardware.catalog import Chip, get_chip
 from ..hardware.params import ChipParams
-from ..workloads.catalog import BUILDERS, USABLE_MEMORY_FRACTION, WORKLOADS, build_workload, get_preset, memory_needed
+from ..workloads.catalog import (BUILDERS, USABLE_MEMORY_FRACTION, WORKLOADS, build_workload, get_preset, memory_needed,
+                                 preset_files)
 from .calibration import calibrated_params
 from .opcost import evaluate
 from .recsys import best_qps, recsys_cost
@@ -39,10 +40,19 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
     placement = params.pop("placement", "auto")
     latency_bound = params.pop("latency_bound_s", None) or (preset.latency_bound_s if preset else None)
     zipf_s = params.pop("zipf_s", None)
+    host_dram_gb = params.pop("host_dram_gb", None)
+    ssd_gbps = params.pop("ssd_gbps", None)
     graph = build_workload(kind, **params)
     p = _params(chip_or_params)
     units = float(graph.meta.get("units", graph.meta.get("batch", 1)))
     is_rec = kind in ("dlrmv2", "monolith")
+    if kind == "hstu":
+        from .recsys import hstu_throughput
+
+        facts = preset_files().get("hstu", {}).get("hstu", {})
+        return hstu_throughput(name, preset.metric if preset else "queries/s", graph, p, zipf_s,
+                               host_dram_gb if host_dram_gb is not None else facts.get("host_dram_gb", {}).get("value", 1024),
+                               ssd_gbps if ssd_gbps is not None else facts.get("ssd_gbps", {}).get("value", 7.0))
     need = memory_needed(graph, include_embeddings=not is_rec)
     cap = np.asarray(p.mem_capacity, dtype=float) * USABLE_MEMORY_FRACTION
     fits = need <= cap

@@ -17,7 +17,7 @@ import yaml
 
 from ..errors import TapeoutError, unknown_name_error
 from ..ops import EmbeddingGather, OpGraph
-from . import diffusion, recsys, speech, vision
+from . import diffusion, hstu, recsys, speech, vision
 
 USABLE_MEMORY_FRACTION = 0.90
 
@@ -43,6 +43,7 @@ def _imported(path: str, **_):
 
 BUILDERS: dict[str, Callable[..., OpGraph]] = {
     "dlrmv2": recsys.dlrmv2_graph,
+    "hstu": hstu.hstu_graph,
     "monolith": recsys.monolith_graph,
     "resnet50": vision.resnet50_graph,
     "retinanet": vision.retinanet_graph,
@@ -62,6 +63,11 @@ WORKLOADS: dict[str, WorkloadPreset] = {
         WorkloadPreset("dlrmv2", "dlrmv2", dict(samples=256, precision="bf16"), "queries/s", "query",
                        "DLRMv2 (MLPerf DCNv2) ranking; 1 query = 1 MLPerf sample of ~270 user-item pairs",
                        latency_bound_s=0.060, source="mlperf.conf dlrm-v2 Server p99 60 ms"),
+        WorkloadPreset("hstu", "hstu", dict(batch=1, seq_len=2048, seq_std=1024, candidates=256, layers=12,
+                                            d_model=512, heads=4, num_tables=3, item_rows=1e9, precision="bf16"),
+                       "queries/s", "query", "HSTU generative recommender (DLRMv3-style): 2k-token jagged history, "
+                       "256 candidates, 1e9-row item table over HBM/host/SSD tiers", latency_bound_s=0.060,
+                       source="Zhai et al. ICML 2024 arXiv:2402.17152; sizes: data/models/workloads/hstu.yaml (assumptions)"),
         WorkloadPreset("monolith", "monolith", dict(candidates=512, num_features=16, rows_per_feature=1e8, dim=32,
                                                     precision="bf16"),
                        "queries/s", "query", "Monolith-style real-time ranking request of 512 candidates",
@@ -165,4 +171,4 @@ def memory_needed(graph: OpGraph, include_embeddings: bool = True) -> float:
 
 def list_workloads() -> list[dict]:
     return [{"name": p.name, "kind": p.kind, "metric": p.metric, "unit": p.unit, "defaults": p.defaults,
-             "description": p.description} for p in WORKLOADS.values()]
+             "description": p.description, "source": p.source} for p in WORKLOADS.values()]
