@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import typer
 
+from ..formats import op_class, op_format
 from ..hardware.catalog import get_chip
 from ..ops import OP_KINDS
 from ..perf.llm import PREFILL_CHUNK_TOKENS, serve, step_costs
@@ -26,9 +27,25 @@ def _serve(model, chip, num_chips, precision, input_len, output_len, batch, tp, 
     return serve(model, chip, num_chips, precision, input_len, output_len, batch=batch, tp=tp, kv_precision=kv_precision)
 
 
+def _model_arg(model, model_config):
+    """--model-config names a config.json file: it must exist and end in .json."""
+    if model_config is None:
+        return model
+    from pathlib import Path
+
+    from ..errors import TapeoutError
+
+    if model:
+        raise TapeoutError("give --model or --model-config, not both.")
+    if not Path(model_config).is_file():
+        raise TapeoutError(f"--model-config: file '{model_config}' not found; pass a Hugging Face config.json path.")
+    return model_config
+
+
 @app.command("serve")
 def serve_cmd(
     model: str = typer.Option(None, "--model", "-m", help="preset name or path to a config.json"),
+    model_config: str = typer.Option(None, "--model-config", help="path to a Hugging Face config.json (any supported architecture)"),
     chip: str = typer.Option(None, "--chip", "-c"),
     num_chips: int = typer.Option(1, "--num-chips", "-n"),
     precision: str = typer.Option("bf16", "--precision", "-p"),
@@ -45,6 +62,7 @@ def serve_cmd(
     json_out: bool = typer.Option(False, "--json"),
 ):
     """Predict LLM serving throughput and latency (offline, max throughput) on a chip."""
+    model = _model_arg(model, model_config)
     if power_limit is not None and chip:
         chip = get_chip(chip).power_capped(power_limit).id
     if benchmark:
@@ -74,7 +92,8 @@ def serve_cmd(
 
 @app.command("explain")
 def explain_cmd(
-    model: str = typer.Option(..., "--model", "-m"),
+    model: str = typer.Option(None, "--model", "-m"),
+    model_config: str = typer.Option(None, "--model-config", help="path to a Hugging Face config.json"),
     chip: str = typer.Option(..., "--chip", "-c"),
     num_chips: int = typer.Option(1, "--num-chips", "-n"),
     precision: str = typer.Option("bf16", "--precision", "-p"),
@@ -86,8 +105,12 @@ def explain_cmd(
     phase: str = typer.Option("decode", "--phase", help="decode | prefill"),
     json_out: bool = typer.Option(False, "--json"),
 ):
-    """Per-op table of one step (FLOPs, bytes, bound, time, energy, share) and the assumptions."""
+    """Per-op table of one step (format, FLOPs, bytes, bound, time, energy, share) and the assumptions."""
     from ..errors import TapeoutError
+
+    model = _model_arg(model, model_config)
+    if not model:
+        raise TapeoutError("--model (a preset) or --model-config (a config.json path) is required.")
 
     if phase not in ("decode", "prefill"):
         raise TapeoutError(f"--phase must be decode or prefill, got '{phase}'.")
@@ -98,12 +121,15 @@ def explain_cmd(
     ct = step_costs(model, chip, precision, phase, b, input_len, output_len, r.tp, r.ep, kv_precision)
     t = ct.table
     total = float(ct.total_time)
+    fell = {f["op_class"]: f["fell_back"] for f in r.formats}
     rows = []
     for i, name in enumerate(t.names):
         cnt = t.count[i]
         tm = float(ct.time[i]) * cnt
+        cls = op_class(t.ops[i])
         rows.append({
-            "op": name, "kind": OP_KINDS[t.kind[i]], "count": int(cnt),
+            "op": name, "kind": OP_KINDS[t.kind[i]], "count": cnt, "op_class": cls, "format": op_format(t.ops[i]),
+            "fell_back": bool(fell.get(cls, False)),
             "gflops": float(t.flops[i]) * cnt / 1e9, "dram_mb": float(ct.dram_bytes[i]) * cnt / 1e6,
             "bound": BOUNDS[int(ct.bound[i])], "time_ms": tm * 1e3, "energy_j": float(ct.energy[i]) * cnt,
             "share": tm / total if total else 0.0,
@@ -117,11 +143,14 @@ def explain_cmd(
         "kernel_overhead_us": float(np.max(p.kernel_overhead)) * 1e6,
     }
     if json_out:
-        print_json({"ops": rows, "step_time_s": total, "energy_j": float(ct.total_energy), "assumptions": assumptions,
+        print_json({"ops": rows, "formats": r.formats, "step_time_s": total, "energy_j": float(ct.total_energy), "assumptions": assumptions,
                     "serving": r.as_dict()})
         return
     console.print(table(f"{phase} step of {r.model} on {r.chip} ({r.parallelism}, batch {b}): {total * 1e3:.2f} ms per step",
-                        ["op", "kind", "x", "GFLOP", "DRAM MB", "bound", "time ms", "energy J", "share"],
-                        [[x["op"], x["kind"], x["count"], x["gflops"], x["dram_mb"], x["bound"], x["time_ms"], x["energy_j"],
-                          f"{x['share'] * 100:.1f}%"] for x in rows]))
+                        ["op", "kind", "x", "format", "fell back", "GFLOP", "DRAM MB", "bound", "time ms", "energy J", "share"],
+                        [[x["op"], x["kind"], round(x["count"], 2), x["format"], "yes" if x["fell_back"] else "", x["gflops"],
+                          x["dram_mb"], x["bound"], x["time_ms"], x["energy_j"], f"{x['share'] * 100:.1f}%"] for x in rows]))
+    console.print(table("number formats per op class", ["op class", "asked", "ran", "bytes/elem", "fell back", "note"],
+                        [[f["op_class"], f["asked"], f["ran"], round(f["bytes_per_elem"], 4), "yes" if f["fell_back"] else "",
+                          f["note"]] for f in r.formats]))
     console.print(table("assumptions", ["item", "value"], [[k, v] for k, v in assumptions.items()]))

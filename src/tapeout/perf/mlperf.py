@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 
 from ..errors import TapeoutError, unknown_name_error
+from ..formats import plan
 from ..hardware.catalog import Chip, get_chip
 from ..hardware.topology import Topology
 from ..precision import COMPUTE_PEAK_FIELD, Precision, get_precision
@@ -248,6 +249,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
     pr = precision if isinstance(precision, Precision) else get_precision(precision)
     if kv_precision:
         pr = pr.with_kv(kv_precision)
+    pr = plan(pr, c)[0]  # the precision policy as it runs on this chip (tapeout.formats)
     p = params if params is not None else c.params()
     key = COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")
     if float(np.max(p.peak(key))) <= 0:
