@@ -147,6 +147,7 @@ def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params
     """The step-time model of one layout; cached only for the catalog chip's own parameters
     and the plain cost model (explicit params or a custom evaluator are never cached)."""
     cacheable = params is None and evaluator is None
+    pr = plan(pr, chip)[0]  # the precision policy as it runs on this chip (tapeout.formats)
     key = (cfg.name, cfg.hidden_size, chip.id, pr, tp, ep, pp, moe_cv, calibration_key())
     sm = _SM_CACHE.get(key) if cacheable else None
     if sm is None:
