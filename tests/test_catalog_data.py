@@ -145,7 +145,7 @@ def test_other_hopper_parts_do_not_resolve_to_h100_sxm(name):
 
 
 def test_non_catalog_chips_stay_unresolved():
-    for name in ("AMD MI210", "NVIDIA B300-SXM", "NVIDIA RTX A5000"):
+    for name in ("AMD MI210", "NVIDIA RTX A5000", "NVIDIA GeForce RTX 3090"):
         assert resolve_chip_id(name) is None, name
 
 
@@ -247,3 +247,43 @@ def test_added_chip_facts(name, field, value):
 def test_ampere_parts_have_no_fp8():
     for cid in ("a100-pcie", "a100-pcie-40gb", "a100-sxm-40gb", "a30", "a40", "a10g"):
         assert not get_chip(cid).supports("fp8"), cid
+
+
+# issue 16: chips that exist now, each with its published figure
+@pytest.mark.parametrize(
+    "name, field, value",
+    [
+        ("gb300", "fp4_tflops_dense", 15000),  # GB300 NVL72: 1,080 PFLOPS dense FP4 / 72
+        ("b300", "memory_capacity_gb", 288),  # Blackwell Ultra technical blog
+        ("h200-nvl", "tdp_w", 600),  # H200 NVL datasheet
+        ("mi350x", "fp8_tflops_dense", 4600),  # AMD MI350X page
+        ("trainium3", "memory_bandwidth_tbps", 4.9),  # AWS Neuron docs
+        ("rtx-4090", "fp8_tflops_dense", 660.6),  # Ada whitepaper
+        ("hanguang-800", "int8_tops_dense", 825),  # Alibaba Hanguang 800 announcement
+    ],
+)
+def test_new_chip_facts(name, field, value):
+    assert get_chip(name).get(field) == pytest.approx(value)
+
+
+def test_seed_list_chips_present_and_sourced():
+    for name in ("H100", "MI300X", "TPU v5e", "Inferentia2", "Trainium2", "Kunlun II", "Hanguang 800", "B300",
+                 "GB300", "H200 NVL", "RTX PRO 6000", "MI350X", "TPU v7", "Trainium3", "Ascend 910C", "MLU370-X8",
+                 "MTIA v2", "Rubin"):
+        chip = get_chip(name)
+        assert chip.specs, name
+        assert all(s.source.strip() for s in chip.specs.values()), name
+    assert len(chip_ids()) >= 55
+
+
+def test_unpublished_figures_are_empty_with_a_reason():
+    rows = [r for r in _rows("supplement_specs.csv") if r["chip_id"] in ("b300", "gb300", "rubin", "trainium3")]
+    empty = [r for r in rows if not r["value"].strip()]
+    assert empty and all(r["status"] == "missing" and r["notes"].strip() for r in empty)
+    assert not get_chip("b300").supports("int8")  # left empty, not guessed
+
+
+def test_announced_chips_are_marked():
+    rubin = get_chip("rubin")
+    assert rubin.specs["fp4_tflops_dense"].status == "announced"
+    assert _index()["rubin"]["availability"] == "announced"

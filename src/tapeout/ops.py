@@ -92,6 +92,7 @@ class MatMul(Op):
     shared_weight: bool = True
     experts: bool = False
     sparsity: float = 1.0  # fraction of weights kept (2:4 -> 0.5)
+    eff_scale: float = 1.0  # kernel efficiency of this GEMM's format vs the calibrated one (tapeout.formats)
 
     def __post_init__(self):
         object.__setattr__(self, "kind", "matmul")
@@ -142,6 +143,7 @@ class Attention(Op):
     kv_dtype: str = "bf16"
     math_dtype: str = "bf16"
     kv_bytes_per_token: float | None = None  # overrides heads*d for compressed caches (MLA)
+    window: int = 0  # sliding-window attention: each query sees at most `window` keys (0 = full)
 
     def __post_init__(self):
         object.__setattr__(self, "kind", "attention")
@@ -150,9 +152,14 @@ class Attention(Op):
 
     @property
     def keys_per_query(self) -> float:
-        if self.causal:
-            return (self.kv_len - self.q_len) + (self.q_len + 1) / 2.0
-        return float(self.kv_len)
+        keys = (self.kv_len - self.q_len) + (self.q_len + 1) / 2.0 if self.causal else float(self.kv_len)
+        # sliding window (Beltagy et al. 2020, Longformer; GPT-OSS alternating layers): at most W keys
+        return min(keys, float(self.window)) if self.window else keys
+
+    @property
+    def cached_tokens(self) -> float:
+        """KV-cache tokens read per sequence (the window's tokens only under sliding attention)."""
+        return float(min(self.kv_len, self.window)) if self.window else float(self.kv_len)
 
     @property
     def scores(self) -> float:
@@ -169,7 +176,7 @@ class Attention(Op):
             per_tok = self.kv_bytes_per_token
         else:
             per_tok = self.kv_heads * (self.d_qk + self.d_v) * dtype_bytes(self.kv_dtype)
-        return self.batch * self.kv_len * per_tok
+        return self.batch * self.cached_tokens * per_tok
 
     @property
     def input_bytes(self) -> float:
@@ -400,6 +407,7 @@ class OpTable:
     ops: list[Op]
     experts: np.ndarray | None = None  # bool: routed MoE expert GEMM (MatMul.experts)
     exps: np.ndarray | None = None  # softmax exponentials (Attention.scores), 0 for other ops
+    eff_scale: np.ndarray | None = None  # per-op format kernel efficiency (MatMul.eff_scale), 1 for other ops
 
     @classmethod
     def from_ops(cls, ops: list[Op]) -> "OpTable":
@@ -420,6 +428,7 @@ class OpTable:
             fused=np.array([o.fused for o in ops], dtype=bool), ops=list(ops),
             experts=np.array([isinstance(o, MatMul) and o.experts for o in ops], dtype=bool),
             exps=np.array([o.scores if isinstance(o, Attention) else 0.0 for o in ops], dtype=float),
+            eff_scale=np.array([o.eff_scale if isinstance(o, MatMul) else 1.0 for o in ops], dtype=float),
         )
         for i, o in enumerate(ops):
             if isinstance(o, MatMul):

@@ -7,14 +7,13 @@ W4A16 stores weights in INT4 but multiplies in BF16 after dequantization.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import TapeoutError
 
 # bits per element of the payload; block-scaled formats add their scale overhead.
-# MX formats: 32-element blocks with one 8-bit E8M0 shared scale (OCP MX spec v1.0,
-# https://www.opencompute.org/documents/ocp-microscaling-formats-mx-v1-0-spec-final-pdf)
-# -> +8/32 = 0.25 bit per element.
+# Block-scaled formats (MXFP8/6/4, NVFP4, FP8-block) are added from data/precision/formats.yaml
+# (payload + scale bits / block) at the end of this module.
 DTYPE_BITS: dict[str, float] = {
     "fp32": 32,
     "tf32": 32,  # stored as fp32, multiplied with a 10-bit mantissa
@@ -27,10 +26,6 @@ DTYPE_BITS: dict[str, float] = {
     "fp6": 6,
     "int4": 4,
     "fp4": 4,
-    "mxfp8": 8.25,
-    "mxfp6": 6.25,
-    "mxfp4": 4.25,
-    "nvfp4": 4.5,  # 16-element blocks with an FP8 E4M3 scale (NVIDIA Blackwell docs)
 }
 
 # the matrix-engine peak (catalog field) that executes math in each dtype
@@ -42,14 +37,10 @@ COMPUTE_PEAK_FIELD: dict[str, str] = {
     "fp8": "fp8",
     "fp8_e4m3": "fp8",
     "fp8_e5m2": "fp8",
-    "mxfp8": "fp8",
     "int8": "int8",
     "int4": "int4",
     "fp6": "fp6",
-    "mxfp6": "fp6",
     "fp4": "fp4",
-    "mxfp4": "fp4",
-    "nvfp4": "fp4",
 }
 
 # the integer bit length used by the export-control TPP (input bit length of the MAC)
@@ -75,6 +66,11 @@ class Precision:
     activations: str
     kv_cache: str
     compute: str  # dtype of the matrix-engine multiply
+    # per op class overrides from the precision policy (data/precision/policies.yaml, tapeout.formats);
+    # None = the GEMM format (compute) runs there too
+    attention: str | None = None  # math of QK^T / PV (fused attention)
+    lm_head: str | None = None  # output-embedding GEMM (weights and math)
+    gemm_eff: float = 1.0  # kernel efficiency of the GEMM format vs the calibrated one (formats.plan sets it per chip)
 
     @property
     def weight_bytes(self) -> float:
@@ -97,7 +93,7 @@ class Precision:
 
     def with_kv(self, kv_dtype: str) -> "Precision":
         dtype_bytes(kv_dtype)
-        return Precision(f"{self.name}+kv-{kv_dtype}", self.weights, self.activations, kv_dtype, self.compute)
+        return replace(self, name=f"{self.name}+kv-{kv_dtype}", kv_cache=kv_dtype)
 
 
 # Presets. Weight-only schemes (W8A16, W4A16) multiply in 16-bit after dequantization;
@@ -113,11 +109,6 @@ PRECISIONS: dict[str, Precision] = {
     "w4a16": Precision("w4a16", "int4", "bf16", "bf16", "bf16"),
     "w4a8": Precision("w4a8", "int4", "fp8", "fp8", "fp8"),
     "int4": Precision("int4", "int4", "int4", "fp8", "int4"),
-    "fp4": Precision("fp4", "fp4", "fp4", "fp8", "fp4"),
-    "mxfp8": Precision("mxfp8", "mxfp8", "mxfp8", "fp8", "mxfp8"),
-    "mxfp6": Precision("mxfp6", "mxfp6", "mxfp6", "fp8", "mxfp6"),
-    "mxfp4": Precision("mxfp4", "mxfp4", "mxfp4", "fp8", "mxfp4"),
-    "nvfp4": Precision("nvfp4", "nvfp4", "nvfp4", "fp8", "nvfp4"),
 }
 
 
@@ -175,3 +166,21 @@ PRECISIONS.update({
 def is_weight_only(pr: Precision) -> bool:
     """True when weights are stored narrower than the math dtype (they need dequantizing)."""
     return DTYPE_BITS[pr.weights] < DTYPE_BITS[pr.compute] and pr.weights != pr.compute
+
+
+def _policy_presets() -> dict[str, Precision]:
+    """Presets whose op classes differ (FP4/MX/FP8-block): built from data/precision/policies.yaml."""
+    from .formats import format_bits, format_table, policy_table
+
+    for fmt, f in format_table()["formats"].items():  # block-scale bytes come from the format table
+        if f.get("block") and fmt != "int4_g128":
+            DTYPE_BITS[fmt] = format_bits(fmt)
+            COMPUTE_PEAK_FIELD[fmt] = f["peak"]
+    out = {}
+    for key, pol in policy_table().items():
+        g = pol["dense_gemm"]
+        out[key] = Precision(key, g, g, pol["kv_cache"], g, attention=pol.get("attention"), lm_head=pol.get("lm_head"))
+    return out
+
+
+PRECISIONS.update(_policy_presets())

@@ -82,12 +82,14 @@ def explain(model: str, chip: str, num_chips: int = 1, precision: str = "bf16", 
     input_len + output_len/2) or "prefill" (one chunk of prompts).
 
     Returns:
-        ExplainResult: `ops` rows (op, kind, count, gflops in GFLOP, dram_mb in MB, bound,
-        time_ms in ms, energy_j in J, share of the step), `step_time_s` (s), `energy_j` (J),
+        ExplainResult: `ops` rows (op, kind, count, op_class, format that ran, fell_back,
+        gflops in GFLOP, dram_mb in MB, bound, time_ms in ms, energy_j in J, share of the step),
+        `formats` (per op class: asked, ran, bytes per element, fell back, note), `step_time_s` (s), `energy_j` (J),
         `assumptions` (layout, batch, calibration and datasheet sources), `serving`.
     """
     import numpy as np
 
+    from ..formats import op_class, op_format
     from ..hardware.catalog import get_chip
     from ..ops import OP_KINDS
     from ..perf.llm import PREFILL_CHUNK_TOKENS, step_costs
@@ -104,12 +106,15 @@ def explain(model: str, chip: str, num_chips: int = 1, precision: str = "bf16", 
     ct = step_costs(model, chip, precision, phase, b, input_len, output_len, r.tp, r.ep, kv_precision)
     t = ct.table
     total = float(ct.total_time)
+    fell = {f["op_class"]: f["fell_back"] for f in r.formats}
     rows = []
     for i, name in enumerate(t.names):
         cnt = t.count[i]
         tm = float(ct.time[i]) * cnt
+        cls = op_class(t.ops[i])
         rows.append({
-            "op": name, "kind": OP_KINDS[t.kind[i]], "count": int(cnt),
+            "op": name, "kind": OP_KINDS[t.kind[i]], "count": int(cnt), "op_class": cls, "format": op_format(t.ops[i]),
+            "fell_back": bool(fell.get(cls, False)),
             "gflops": float(t.flops[i]) * cnt / 1e9, "dram_mb": float(ct.dram_bytes[i]) * cnt / 1e6,
             "bound": BOUNDS[int(ct.bound[i])], "time_ms": tm * 1e3, "energy_j": float(ct.energy[i]) * cnt,
             "share": tm / total if total else 0.0,
@@ -124,7 +129,7 @@ def explain(model: str, chip: str, num_chips: int = 1, precision: str = "bf16", 
         "memory_bandwidth_source": c.source_of("memory_bandwidth_tbps"),
         "kernel_overhead_us": float(np.max(p.kernel_overhead)) * 1e6,
     }
-    return ExplainResult({"ops": rows, "step_time_s": total, "energy_j": float(ct.total_energy), "assumptions": assumptions,
+    return ExplainResult({"ops": rows, "formats": r.formats, "step_time_s": total, "energy_j": float(ct.total_energy), "assumptions": assumptions,
                           "serving": r.as_dict()})
 
 

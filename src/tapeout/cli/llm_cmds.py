@@ -8,9 +8,25 @@ from .. import api
 from .app import app, console, print_json, table
 
 
+def _model_arg(model, model_config):
+    """--model-config names a config.json file: it must exist and end in .json."""
+    if model_config is None:
+        return model
+    from pathlib import Path
+
+    from ..errors import TapeoutError
+
+    if model:
+        raise TapeoutError("give --model or --model-config, not both.")
+    if not Path(model_config).is_file():
+        raise TapeoutError(f"--model-config: file '{model_config}' not found; pass a Hugging Face config.json path.")
+    return model_config
+
+
 @app.command("serve")
 def serve_cmd(
     model: str = typer.Option(None, "--model", "-m", help="preset name or path to a config.json"),
+    model_config: str = typer.Option(None, "--model-config", help="path to a Hugging Face config.json (any supported architecture)"),
     chip: str = typer.Option(None, "--chip", "-c"),
     num_chips: int = typer.Option(1, "--num-chips", "-n"),
     precision: str = typer.Option("bf16", "--precision", "-p"),
@@ -27,6 +43,7 @@ def serve_cmd(
     json_out: bool = typer.Option(False, "--json"),
 ):
     """Predict LLM serving throughput and latency (offline, max throughput) on a chip."""
+    model = _model_arg(model, model_config)
     d = api.serve(model=model, chip=chip, num_chips=num_chips, precision=precision, input_len=input_len,
                   output_len=output_len, batch=batch, tp=tp, max_batch=max_batch, kv_precision=kv_precision,
                   sparsity=sparsity, benchmark=benchmark, scenario=scenario, power_limit=power_limit).to_dict()
@@ -43,7 +60,8 @@ def serve_cmd(
 
 @app.command("explain")
 def explain_cmd(
-    model: str = typer.Option(..., "--model", "-m"),
+    model: str = typer.Option(None, "--model", "-m"),
+    model_config: str = typer.Option(None, "--model-config", help="path to a Hugging Face config.json"),
     chip: str = typer.Option(..., "--chip", "-c"),
     num_chips: int = typer.Option(1, "--num-chips", "-n"),
     precision: str = typer.Option("bf16", "--precision", "-p"),
@@ -55,7 +73,12 @@ def explain_cmd(
     phase: str = typer.Option("decode", "--phase", help="decode | prefill"),
     json_out: bool = typer.Option(False, "--json"),
 ):
-    """Per-op table of one step (FLOPs, bytes, bound, time, energy, share) and the assumptions."""
+    """Per-op table of one step (format, FLOPs, bytes, bound, time, energy, share) and the assumptions."""
+    from ..errors import TapeoutError
+
+    model = _model_arg(model, model_config)
+    if not model:
+        raise TapeoutError("--model (a preset) or --model-config (a config.json path) is required.")
     res = api.explain(model=model, chip=chip, num_chips=num_chips, precision=precision, input_len=input_len,
                       output_len=output_len, batch=batch, tp=tp, kv_precision=kv_precision, phase=phase)
     d = res.to_dict()
@@ -64,7 +87,10 @@ def explain_cmd(
         print_json(d)
         return
     console.print(table(f"{phase} step of {r['model']} on {r['chip']} ({r['parallelism']}, batch {assumptions['batch']}): {total * 1e3:.2f} ms per step",
-                        ["op", "kind", "x", "GFLOP", "DRAM MB", "bound", "time ms", "energy J", "share"],
-                        [[x["op"], x["kind"], x["count"], x["gflops"], x["dram_mb"], x["bound"], x["time_ms"], x["energy_j"],
-                          f"{x['share'] * 100:.1f}%"] for x in rows]))
+                        ["op", "kind", "x", "format", "fell back", "GFLOP", "DRAM MB", "bound", "time ms", "energy J", "share"],
+                        [[x["op"], x["kind"], round(x["count"], 2), x["format"], "yes" if x["fell_back"] else "", x["gflops"],
+                          x["dram_mb"], x["bound"], x["time_ms"], x["energy_j"], f"{x['share'] * 100:.1f}%"] for x in rows]))
+    console.print(table("number formats per op class", ["op class", "asked", "ran", "bytes/elem", "fell back", "note"],
+                        [[f["op_class"], f["asked"], f["ran"], round(f["bytes_per_elem"], 4), "yes" if f["fell_back"] else "",
+                          f["note"]] for f in d.get("formats", [])]))
     console.print(table("assumptions", ["item", "value"], [[k, v] for k, v in assumptions.items()]))

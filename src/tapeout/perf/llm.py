@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..errors import TapeoutError, require_positive
+from ..formats import fallback_notes, plan
 from ..hardware.catalog import Chip, get_chip
 from ..hardware.params import ChipParams
 from ..precision import Precision, get_precision
@@ -59,6 +60,7 @@ class ServingResult:
     pp: int = 1
     interval_80: tuple[float, float] = (0.0, 0.0)
     notes: list[str] = field(default_factory=list)
+    formats: list[dict] = field(default_factory=list)  # per op class: asked, ran, bytes/elem, fell back (tapeout.formats)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -96,20 +98,29 @@ def serve(
     for name, v in (("batch", batch), ("tp", tp), ("ep", ep), ("pp", pp)):
         if v is not None:
             require_positive(name, v)
-    pr = precision if isinstance(precision, Precision) else get_precision(precision)
-    if kv_precision:
-        pr = pr.with_kv(kv_precision)
+    pr, choices = _resolved(precision, kv_precision, c)
     if tp is not None and num_chips % tp:
         raise TapeoutError(f"tp={tp} must divide num_chips={num_chips}.")
     bounded = max_tpot_s is not None or max_ttft_s is not None
     scenario = "server" if bounded else "offline"
     ttft = float(max_ttft_s) if max_ttft_s is not None else (float("inf") if bounded else None)
     r = serve_at_scale(model if isinstance(model, str) else cfg, chip if isinstance(chip, str) and params is None else c,
-                       num_chips, pr.name if isinstance(precision, str) and not kv_precision else pr, input_len,
+                       num_chips, pr, input_len,
                        output_len, scenario, ttft, max_tpot_s, tp=tp, pp=pp, ep=ep, batch=batch, params=params,
                        evaluator=evaluator, weight_bytes_factor=weight_bytes_factor)
     p = params if params is not None else calibrated_params(c)
-    return _deployment_view(cfg, c, pr, p, r, input_len, output_len, evaluator, weight_bytes_factor)
+    out = _deployment_view(cfg, c, pr, p, r, input_len, output_len, evaluator, weight_bytes_factor)
+    out.formats = [ch.as_dict() for ch in choices]
+    out.notes += fallback_notes(choices)
+    return out
+
+
+def _resolved(precision, kv_precision, chip):
+    """The precision policy resolved on the chip (formats.plan): fallbacks applied, per-class choices."""
+    pr = precision if isinstance(precision, Precision) else get_precision(precision)
+    if kv_precision:
+        pr = pr.with_kv(kv_precision)
+    return plan(pr, chip)
 
 
 def _deployment_view(cfg, c, pr, p, r, I, O, evaluator, wfac) -> ServingResult:
@@ -149,9 +160,7 @@ def step_costs(model, chip, precision="bf16", phase="decode", batch=1, input_len
     """The CostTable of one step (for `tapeout explain` and the study's rooflines)."""
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
-    pr = get_precision(precision)
-    if kv_precision:
-        pr = pr.with_kv(kv_precision)
+    pr, _ = _resolved(precision, kv_precision, c)
     if phase == "decode":
         st = LLMStep("decode", batch, 1, int(input_len + output_len // 2), pr, tp, ep)
     else:

@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 
 from ..errors import TapeoutError, unknown_name_error
+from ..formats import plan
 from ..hardware.catalog import Chip, get_chip
 from ..precision import COMPUTE_PEAK_FIELD, Precision, get_precision
 from ..workloads.llm_config import LLMConfig, load_llm
@@ -146,6 +147,7 @@ def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params
     """The step-time model of one layout; cached only for the catalog chip's own parameters
     and the plain cost model (explicit params or a custom evaluator are never cached)."""
     cacheable = params is None and evaluator is None
+    pr = plan(pr, chip)[0]  # the precision policy as it runs on this chip (tapeout.formats)
     key = (cfg.name, cfg.hidden_size, chip.id, pr, tp, ep, pp, moe_cv, calibration_key(fitted))
     sm = _SM_CACHE.get(key) if cacheable else None
     if sm is None:
@@ -248,6 +250,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
     pr = precision if isinstance(precision, Precision) else get_precision(precision)
     if kv_precision:
         pr = pr.with_kv(kv_precision)
+    pr = plan(pr, c)[0]  # the precision policy as it runs on this chip (tapeout.formats)
     p = params if params is not None else calibrated_params(c, fitted)
     key = COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")
     if float(np.max(p.peak(key))) <= 0:

@@ -162,6 +162,8 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     # and short per-expert panels (calibrated on published fused-MoE kernel timings, fit_moe)
     if t.experts is not None and t.experts.any():
         eff_c = eff_c * np.where(colb(t.experts), np.asarray(p.eff_moe, dtype=float), 1.0)
+    if t.eff_scale is not None:  # block-scaled GEMM formats: kernel-database efficiency ratio (tapeout.formats)
+        eff_c = eff_c * col(t.eff_scale)
     with np.errstate(divide="ignore", invalid="ignore"):
         t_mm = flops / (peak * eff_c * u_wave * u_pad)
         t_mm = np.where(peak > 0, t_mm, np.inf)

@@ -23,7 +23,9 @@ from .registry import RowPrediction, SkipRow, register
 MLPERF_BENCH = {"llama2-70b": "llama2-70b", "gptj": "gptj", "mixtral-8x7b": "mixtral-8x7b",
                 "llama3.1-405b": "llama3.1-405b", "llama3.1-8b": "llama3.1-8b", "deepseek-r1": "deepseek-r1"}
 PAPER_MODELS = [  # (pattern in workload/model_config, preset)
-    (r"llama-?3\.[13]-70b", "llama-3.1-70b"), (r"llama-?3-70b", "llama-3.1-70b"), (r"llama-?3\.1-405b", "llama-3.1-405b"),
+    (r"llama-?3\.3-70b", "llama-3.3-70b"), (r"llama-?3\.1-70b", "llama-3.1-70b"), (r"llama-?4-maverick", "llama-4-maverick"),
+    (r"llama-?4-scout", "llama-4-scout"), (r"gpt-oss-120b", "gpt-oss-120b"), (r"gpt-oss-20b", "gpt-oss-20b"),
+    (r"deepseek-r1", "deepseek-r1"), (r"llama-?3-70b", "llama-3.1-70b"), (r"llama-?3\.1-405b", "llama-3.1-405b"),
     (r"llama-?3(\.1)?-8b", "llama-3.1-8b"), (r"llama-?2-70b", "llama-2-70b"), (r"llama-?2-13b", "llama-2-13b"),
     (r"llama-?2-7b", "llama-2-7b"), (r"gpt-?j", "gpt-j-6b"), (r"mistral-7b", "mistral-7b"),
     (r"qwen3-235b", "qwen3-235b-a22b"), (r"qwen3-30b", "qwen3-30b-a3b"), (r"mixtral", "mixtral-8x7b"),

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ..errors import TapeoutError, require_positive
 from ..ops import Attention, Collective, Elementwise, MatMul, Op, OpGraph
+from ..formats import quant_flops
 from ..precision import Precision, get_precision
 from .llm_config import LLMConfig
 
@@ -78,12 +79,26 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
     KV = max(1, cfg.kv_heads // tp)  # KV heads replicate when tp > kv_heads
     L = cfg.num_hidden_layers
     mm = lambda name, n, k, count, **kw: MatMul(  # noqa: E731
-        name=name, count=count, m=T, n=n, k=k, a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt, **kw
+        name=name, count=count, m=T, n=n, k=k, a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt,
+        eff_scale=pr.gemm_eff, **kw
     )
+    # precision policy per op class (tapeout.formats): attention math and its Q/O activations
+    att_dt = pr.attention or math_dt
+    att_act = pr.attention or a
+    qf = quant_flops(a)
     ops: list[Op] = []
+
+    def quantize(name: str, elems: float, count: float) -> list[Op]:
+        """Activation quantization into the GEMM format (amax per block, scale, convert), fused
+        into the producing norm/activation epilogue: vector work only, its bytes are the
+        producer's quantized output."""
+        if not qf:
+            return []
+        return [Elementwise(name=name, count=count, fused=True, elems=elems, flops_per_elem=qf, reads=0, writes=0, dtype=a)]
 
     def attention_block(count: int) -> list[Op]:
         blk: list[Op] = [Elementwise(name="attn_norm", count=count, elems=T * h, flops_per_elem=4, reads=1, writes=1, dtype=a)]
+        blk += quantize("qkv_quantize", T * h, count)
         if cfg.is_mla:
             qr, kr = cfg.q_lora_rank, cfg.kv_lora_rank
             nope, rope, vd = cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim
@@ -100,7 +115,7 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
                                   a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt))
                 blk.append(Attention(name="mla_attention", count=count, batch=step.batch, q_len=step.q_len,
                                      kv_len=step.kv_len, heads=H, kv_heads=1, d_qk=kr + rope, d_v=kr,
-                                     act_dtype=a, kv_dtype=pr.kv_cache, math_dtype=math_dt,
+                                     act_dtype=att_act, kv_dtype=pr.kv_cache, math_dtype=att_dt,
                                      kv_bytes_per_token=(kr + rope) * pr.kv_bytes))
                 blk.append(MatMul(name="o_absorb_uv", count=count, m=T, n=vd, k=kr, batch=H, shared_weight=False,
                                   a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt))
@@ -108,15 +123,20 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
                 blk.append(mm("kv_b_proj", H * (nope + vd), kr, count))
                 blk.append(Attention(name="attention", count=count, batch=step.batch, q_len=step.q_len,
                                      kv_len=step.kv_len, heads=H, kv_heads=H, d_qk=nope + rope, d_v=vd,
-                                     act_dtype=a, kv_dtype=pr.kv_cache, math_dtype=math_dt,
+                                     act_dtype=att_act, kv_dtype=pr.kv_cache, math_dtype=att_dt,
                                      kv_bytes_per_token=(kr + rope) * pr.kv_bytes))
             blk.append(mm("o_proj", h, H * vd, count))
         else:
             d = cfg.hd
             blk.append(mm("qkv_proj", (H + 2 * KV) * d, h, count))
             blk.append(Elementwise(name="rope", count=count, fused=True, elems=T * (H + KV) * d, flops_per_elem=3, reads=1, writes=1, dtype=a))
-            blk.append(Attention(name="attention", count=count, batch=step.batch, q_len=step.q_len, kv_len=step.kv_len,
-                                 heads=H, kv_heads=KV, d_qk=d, d_v=d, act_dtype=a, kv_dtype=pr.kv_cache, math_dtype=math_dt))
+            sw = cfg.sliding_fraction
+            for nm_, cnt, win in (("attention", count * (1 - sw), 0), ("attention_sliding", count * sw, cfg.sliding_window or 0)):
+                if cnt > 0:
+                    blk.append(Attention(name=nm_, count=cnt, batch=step.batch, q_len=step.q_len, kv_len=step.kv_len,
+                                         heads=H, kv_heads=KV, d_qk=d, d_v=d, act_dtype=att_act, kv_dtype=pr.kv_cache,
+                                         math_dtype=att_dt, window=win))
+            blk += quantize("o_quantize", T * H * d, count)
             blk.append(mm("o_proj", h, H * d, count))
         if tp > 1:
             blk.append(Collective(name="attn_allreduce", count=count, collective="all_reduce",
@@ -126,12 +146,14 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
     def dense_mlp(count: int, ffn: int, name: str = "mlp") -> list[Op]:
         f = ffn // tp
         blk: list[Op] = [Elementwise(name=f"{name}_norm", count=count, elems=T * h, flops_per_elem=4, dtype=a)]
+        blk += quantize(f"{name}_quantize", T * h, count)
         if cfg.mlp_type == "swiglu":
             blk.append(mm(f"{name}_gate_up", 2 * f, h, count))
             blk.append(Elementwise(name=f"{name}_act", count=count, fused=True, elems=T * f, flops_per_elem=5, reads=2, writes=1, dtype=a))
         else:
             blk.append(mm(f"{name}_up", f, h, count))
             blk.append(Elementwise(name=f"{name}_act", count=count, fused=True, elems=T * f, flops_per_elem=8, reads=1, writes=1, dtype=a))
+        blk += quantize(f"{name}_down_quantize", T * f, count)
         blk.append(mm(f"{name}_down", h, f, count))
         return blk
 
@@ -142,6 +164,7 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
         # FFN tp/ep ways (moe_tp), the same layout weight_bytes_per_chip stores
         f = cfg.expert_ffn // max(1, tp // ep)
         blk: list[Op] = [Elementwise(name="moe_norm", count=count, elems=T * h, flops_per_elem=4, dtype=a)]
+        blk += quantize("experts_quantize", T * h, count)
         blk.append(MatMul(name="router", count=count, m=T, n=E, k=h, a_dtype=a, w_dtype="bf16", out_dtype="fp32", math_dtype="bf16"))
         # tokens routed to this EP rank's experts: T*k/ep on average, x imbalance at the busiest rank
         routed = T * k / ep * step.expert_imbalance
@@ -152,10 +175,11 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
         m_per_expert = max(1, math.ceil(routed / active))
         mats = 2 if cfg.mlp_type == "swiglu" else 1
         blk.append(MatMul(name="experts_gate_up", count=count, m=m_per_expert, n=mats * f, k=h, groups=int(round(active)),
-                          a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt, experts=True))
+                          a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt, experts=True, eff_scale=pr.gemm_eff))
         blk.append(Elementwise(name="experts_act", count=count, fused=True, elems=m_per_expert * active * f, flops_per_elem=5, reads=2, writes=1, dtype=a))
+        blk += quantize("experts_down_quantize", m_per_expert * active * f, count)
         blk.append(MatMul(name="experts_down", count=count, m=m_per_expert, n=h, k=f, groups=int(round(active)),
-                          a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt, experts=True))
+                          a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt, experts=True, eff_scale=pr.gemm_eff))
         if ep > 1:
             blk.append(Collective(name="moe_combine_a2a", count=count, collective="all_to_all",
                                   payload_bytes=T * k * h * resid_b, group=ep))
@@ -177,8 +201,13 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
         ops += attention_block(nm) + moe_block(nm) + tp_allreduce(nm)
     logits_rows = T if step.lm_head_all_tokens else step.batch
     ops.append(Elementwise(name="final_norm", count=1, elems=logits_rows * h, flops_per_elem=4, dtype=a))
-    ops.append(MatMul(name="lm_head", count=1, m=logits_rows, n=math.ceil(cfg.vocab_size / tp), k=h,
-                      a_dtype=a, w_dtype=w if w in ("bf16", "fp16", "fp8") else "bf16", out_dtype="fp32", math_dtype=math_dt))
+    if pr.lm_head:  # the policy names the output-embedding format (e.g. BF16 under NVFP4 checkpoints)
+        ops.append(MatMul(name="lm_head", count=1, m=logits_rows, n=math.ceil(cfg.vocab_size / tp), k=h,
+                          a_dtype=pr.lm_head, w_dtype=pr.lm_head, out_dtype="fp32", math_dtype=pr.lm_head))
+    else:
+        ops.append(MatMul(name="lm_head", count=1, m=logits_rows, n=math.ceil(cfg.vocab_size / tp), k=h,
+                          a_dtype=a, w_dtype=w if w in ("bf16", "fp16", "fp8") else "bf16", out_dtype="fp32",
+                          math_dtype=math_dt, eff_scale=pr.gemm_eff))
     _ = L
     return OpGraph(
         name=f"{cfg.name}:{step.phase}:b{step.batch}:q{step.q_len}:ctx{step.context}:tp{tp}:ep{ep}",

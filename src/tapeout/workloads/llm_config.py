@@ -1,7 +1,10 @@
 """LLM architecture description, read from a Hugging Face config.json (offline) or a preset.
 
-Covers dense GQA decoders (Llama, Mistral, GPT-J), MoE (Mixtral, Qwen3-MoE) and MLA + MoE
-(DeepSeek-V3). Parameter counts and KV-cache bytes are closed-form from the config.
+Covers dense GQA decoders (Llama, Mistral, Qwen3, GPT-J), MoE (Mixtral, Qwen3-MoE, Llama-4 with
+interleaved MoE layers and a shared expert, GPT-OSS with alternating sliding-window layers) and
+MLA + MoE (DeepSeek-V3/R1; multi-token prediction layers off). Parameter counts and KV-cache bytes
+are closed-form from the config. A config.json whose `model_type` is not one of
+SUPPORTED_MODEL_TYPES is refused with one line listing them.
 """
 
 from __future__ import annotations
@@ -44,6 +47,11 @@ class LLMConfig(BaseModel):
     qk_nope_head_dim: int | None = None
     qk_rope_head_dim: int | None = None
     v_head_dim: int | None = None
+    # interleaved MoE (Llama-4 Maverick: every 2nd layer) and sliding-window layers (GPT-OSS)
+    moe_layer_freq: int = Field(default=1, gt=0)
+    sliding_window: int | None = None
+    layer_types: list[str] | None = None
+    model_type: str = ""
     published_params: float | None = None
     source: str = ""
 
@@ -53,11 +61,21 @@ class LLMConfig(BaseModel):
         if not isinstance(d, dict):
             return d
         d = dict(d)
+        if isinstance(d.get("text_config"), dict) and "hidden_size" not in d:  # Llama-4: the LM sits in text_config
+            d = {**d, **d["text_config"], "model_type": d.get("model_type", d["text_config"].get("model_type", ""))}
+        if str(d.get("model_type", "")).startswith("llama4"):
+            # Llama-4: intermediate_size is the expert FFN, intermediate_size_mlp the dense FFN; one shared
+            # expert per MoE layer (HF transformers Llama4TextMoe)
+            d.setdefault("moe_intermediate_size", d.get("intermediate_size"))
+            if d.get("intermediate_size_mlp"):
+                d["intermediate_size"] = d["intermediate_size_mlp"]
+            d.setdefault("n_shared_experts", 1)
+            d.setdefault("moe_layer_freq", d.get("interleave_moe_layer_step", 1))
         aliases = {
             "n_embd": "hidden_size", "d_model": "hidden_size", "n_layer": "num_hidden_layers",
             "num_layers": "num_hidden_layers", "n_head": "num_attention_heads",
             "n_inner": "intermediate_size", "ffn_dim": "intermediate_size",
-            "num_local_experts": "num_experts", "n_routed_experts": "num_experts",
+            "num_local_experts": "num_experts", "n_routed_experts": "num_experts", "experts_per_token": "num_experts_per_tok",
             "_published_params": "published_params", "_source": "source",
         }
         for a, b in aliases.items():
@@ -86,7 +104,14 @@ class LLMConfig(BaseModel):
 
     @property
     def n_moe_layers(self) -> int:
-        return self.num_hidden_layers - self.first_k_dense_replace if self.is_moe else 0
+        return (self.num_hidden_layers - self.first_k_dense_replace) // self.moe_layer_freq if self.is_moe else 0
+
+    @property
+    def sliding_fraction(self) -> float:
+        """Share of layers with sliding-window attention (HF `layer_types`; 0 without a window)."""
+        if not self.sliding_window or not self.layer_types:
+            return 0.0
+        return sum(t == "sliding_attention" for t in self.layer_types) / len(self.layer_types)
 
     @property
     def n_dense_layers(self) -> int:
@@ -174,12 +199,15 @@ def _normalize(name: str) -> str:
     return name.strip().lower().replace("_", "-").replace(" ", "-")
 
 
+SUPPORTED_MODEL_TYPES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "deepseek_v2",
+                         "deepseek_v3", "gptj", "gpt2", "gpt_oss", "llama4", "llama4_text")
+
 MODEL_ALIASES = {
     "llama2-70b": "llama-2-70b", "llama-2-70b-chat": "llama-2-70b", "llama-2-70b-chat-hf": "llama-2-70b",
     "llama2-7b": "llama-2-7b", "llama2-13b": "llama-2-13b", "llama3.1-8b": "llama-3.1-8b",
-    "llama3.1-70b": "llama-3.1-70b", "llama3.1-405b": "llama-3.1-405b", "llama-3.3-70b": "llama-3.1-70b",
+    "llama3.1-70b": "llama-3.1-70b", "llama3.1-405b": "llama-3.1-405b", "llama3.3-70b": "llama-3.3-70b",
     "llama-3-70b": "llama-3.1-70b", "llama-3-8b": "llama-3.1-8b", "gptj": "gpt-j-6b", "gpt-j": "gpt-j-6b",
-    "mixtral": "mixtral-8x7b", "deepseek-r1": "deepseek-v3", "qwen3-235b": "qwen3-235b-a22b",
+    "mixtral": "mixtral-8x7b", "qwen3-235b": "qwen3-235b-a22b", "gptoss-120b": "gpt-oss-120b", "gptoss-20b": "gpt-oss-20b",
     "qwen3-30b": "qwen3-30b-a3b", "mistral-7b-v0.1": "mistral-7b",
 }
 
@@ -210,6 +238,10 @@ def load_llm(name_or_path: str) -> LLMConfig:
 
 
 def _validate(data: dict, where: str) -> LLMConfig:
+    mt = data.get("model_type") or (data.get("text_config") or {}).get("model_type", "")
+    if mt and mt not in SUPPORTED_MODEL_TYPES:
+        raise TapeoutError(f"{where}: field 'model_type': architecture '{mt}' is not supported. "
+                           f"Supported: {', '.join(SUPPORTED_MODEL_TYPES)}.")
     try:
         return LLMConfig.model_validate(data)
     except ValidationError as e:

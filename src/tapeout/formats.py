@@ -1,0 +1,207 @@
+"""Number formats and precision policies as data, per op class (issue 16).
+
+Data: data/precision/formats.yaml (bits, block scaling, peak field, quantize work, which chips
+run block-scaled formats natively, fallback order), data/precision/policies.yaml (per preset,
+the format of each op class), data/calibration/format_efficiency.csv (block-scaled GEMM kernel
+efficiency relative to the calibrated format, from NVIDIA's measured kernel database,
+scripts/fit_format_efficiency.py).
+
+`plan(precision, chip)` resolves a precision policy on one chip: every op class gets the format
+that actually runs there. A format the chip lacks falls back to the nearest one of the same width
+class (NVFP4 <-> MXFP4, MXFP8 / FP8-block -> FP8), recorded as a visible note; a width the
+chip lacks entirely (FP4 GEMMs on Hopper) is bad input, one line, exit 2.
+Block-scale bytes: bits per element = payload + scale_bits / block (OCP MX v1.0: 8/32; NVFP4:
+8/16). Quantize work: activations converted from the 16-bit residual stream into a quantized
+GEMM format cost `quant_flops` vector FLOPs per element (amax, scale, convert), charged as a
+fused elementwise op (workloads/llm.py).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+
+from .errors import TapeoutError
+
+OP_CLASSES = ("dense_gemm", "expert_gemm", "attention", "kv_cache", "lm_head", "norms", "collectives")
+
+
+def _data_file(*parts: str):
+    return resources.files("tapeout").joinpath("data", *parts)
+
+
+@lru_cache(maxsize=1)
+def format_table() -> dict:
+    return yaml.safe_load(_data_file("precision", "formats.yaml").read_text())
+
+
+@lru_cache(maxsize=1)
+def policy_table() -> dict:
+    return yaml.safe_load(_data_file("precision", "policies.yaml").read_text())
+
+
+@lru_cache(maxsize=1)
+def _efficiency_rows() -> tuple[dict, ...]:
+    path = _data_file("calibration", "format_efficiency.csv")
+    if not path.is_file():
+        return ()
+    with path.open(newline="") as f:
+        return tuple(csv.DictReader(f))
+
+
+def format_bits(fmt: str) -> float:
+    """Stored bits per element including the block-scale factors."""
+    f = format_table()["formats"][fmt]
+    return float(f["bits"]) + (float(f.get("scale_bits", 0)) / float(f["block"]) if f.get("block") else 0.0)
+
+
+def quant_flops(fmt: str) -> float:
+    """Vector FLOPs per element to quantize a 16-bit activation into `fmt` (0 for 16/32-bit)."""
+    f = format_table()["formats"].get(fmt)
+    return float(f.get("quant_flops", 0)) if f else 0.0
+
+
+def _peak_key(fmt: str) -> str:
+    from .precision import COMPUTE_PEAK_FIELD
+
+    f = format_table()["formats"].get(fmt)
+    return f["peak"] if f else COMPUTE_PEAK_FIELD.get(fmt, "bf16")
+
+
+def native_formats(chip) -> list[str]:
+    """Formats whose math the chip's matrix units run natively (peak > 0; block-scaled ones
+    only where the chip or its family is listed)."""
+    t = format_table()
+    blk = set(t["native_block_scaled"].get(chip.family, [])) | set(t["native_block_scaled"].get(chip.id, []))
+    out = []
+    for name, f in t["formats"].items():
+        if not chip.supports(f["peak"]):
+            continue
+        if f.get("block") and name not in blk and name != "int4_g128":
+            continue
+        out.append(name)
+    return out
+
+
+def resolve_format(fmt: str, chip) -> tuple[str, bool]:
+    """(format that runs, fell back?) for a GEMM/attention math format on `chip`."""
+    t = format_table()
+    if fmt not in t["formats"]:  # formats outside the table (tf32, fp32, int4, fp6 ...): the peak decides
+        return fmt, False
+    native = native_formats(chip)
+    if fmt in native:
+        return fmt, False
+    for fb in t["fallback"].get(fmt, []):
+        if fb in native:
+            return fb, True
+    raise TapeoutError(
+        f"--precision: chip '{chip.id}' runs no {fmt} math (nor {', '.join(t['fallback'].get(fmt, [])) or 'a same-width format'}); "
+        f"formats it runs: {', '.join(native)}."
+    )
+
+
+def gemm_efficiency(fmt: str, chip) -> tuple[float, str]:
+    """Kernel efficiency of a block-scaled GEMM format relative to the calibrated one: the chip's
+    own kernel-database ratio, else its family's mean, else 1 (no kernel microbenchmark)."""
+    rows = [r for r in _efficiency_rows() if r["format"] == fmt]
+    own = [r for r in rows if r["chip"] == chip.id]
+    if own:
+        return float(own[0]["ratio"]), f"{own[0]['source']} ({chip.id})"
+    fam = [float(r["ratio"]) for r in rows if r["family"] == chip.family]
+    if fam:
+        return sum(fam) / len(fam), f"family {chip.family} mean of {len(fam)} chips' kernel-database ratios"
+    return 1.0, "no kernel microbenchmark for this format on this chip or family: calibrated efficiency of its peak"
+
+
+@dataclass(frozen=True)
+class FormatChoice:
+    """Which format one op class runs on one chip."""
+
+    op_class: str
+    asked: str
+    ran: str
+    bits: float  # stored bits per element incl. block scales
+    fell_back: bool
+    note: str = ""
+
+    def as_dict(self) -> dict:
+        return {"op_class": self.op_class, "asked": self.asked, "ran": self.ran, "bytes_per_elem": self.bits / 8.0,
+                "fell_back": self.fell_back, "note": self.note}
+
+
+def _bits(fmt: str) -> float:
+    from .precision import DTYPE_BITS
+
+    return DTYPE_BITS.get(fmt, 16.0)
+
+
+def plan(pr, chip):
+    """Resolve precision `pr` (tapeout.precision.Precision) on `chip`: returns the Precision that
+    runs (fallbacks applied, GEMM kernel efficiency set) and one FormatChoice per op class."""
+    from .precision import DTYPE_BITS
+
+    gemm, fb = resolve_format(pr.compute, chip)
+    sub = lambda d: gemm if (fb and d == pr.compute) else d  # noqa: E731
+    eff, eff_src = gemm_efficiency(gemm, chip)
+    att_asked = pr.attention or pr.compute
+    try:
+        att, att_fb = resolve_format(att_asked, chip)
+    except TapeoutError:
+        att, att_fb = "bf16", True
+    if not chip.supports(_peak_key(att)):
+        att, att_fb = "bf16", True
+    lm_asked = pr.lm_head or pr.compute
+    lm = sub(lm_asked)
+    if lm in DTYPE_BITS and lm != "bf16" and not chip.supports(_peak_key(lm)):
+        lm = "bf16"
+    ran = replace(pr, weights=sub(pr.weights), activations=sub(pr.activations), compute=gemm,
+                  attention=att if pr.attention or att_fb else None, lm_head=lm if pr.lm_head or lm != lm_asked else None,
+                  gemm_eff=eff)
+    g_note = (f"{pr.compute} not native on {chip.id}: fell back to {gemm}" if fb else "") + \
+        (f"; kernel efficiency x{eff:.2f} ({eff_src})" if eff != 1.0 else "")
+    w_fmt = lambda p: p.weights if p.weights == p.compute else f"{p.weights} weights / {p.compute} math"  # noqa: E731
+    choices = [
+        FormatChoice("dense_gemm", w_fmt(pr), w_fmt(ran), _bits(ran.weights), fb, g_note.strip("; ")),
+        FormatChoice("expert_gemm", w_fmt(pr), w_fmt(ran), _bits(ran.weights), fb, g_note.strip("; ")),
+        FormatChoice("attention", att_asked, att, _bits(att), att_fb,
+                     f"{att_asked} attention not native on {chip.id}: ran {att}" if att_fb else ""),
+        FormatChoice("kv_cache", pr.kv_cache, ran.kv_cache, _bits(ran.kv_cache), False),
+        FormatChoice("lm_head", lm_asked, lm, _bits(lm), lm != lm_asked,
+                     f"{lm_asked} lm_head not native on {chip.id}: ran {lm}" if lm != lm_asked else ""),
+        FormatChoice("norms", "bf16", "bf16", 16.0, False, "vector units on the 16-bit residual stream"),
+        FormatChoice("collectives", "bf16", "bf16", ran.residual_bytes * 8, False, "16-bit residual stream payloads"),
+    ]
+    return ran, choices
+
+
+def fallback_notes(choices) -> list[str]:
+    return [f"{c.op_class}: {c.note}" for c in choices if c.fell_back and c.note]
+
+
+def op_class(op) -> str:
+    """The policy class of one graph op (ops.Op)."""
+    kind = op.kind
+    if kind == "matmul":
+        if op.name == "lm_head":
+            return "lm_head"
+        return "expert_gemm" if op.experts else "dense_gemm"
+    if kind == "attention":
+        return "attention"
+    if kind == "collective":
+        return "collectives"
+    return "norms"
+
+
+def op_format(op) -> str:
+    """The format one graph op runs in, as `explain` shows it."""
+    if op.kind == "matmul":
+        return op.w_dtype if op.w_dtype == op.math_dtype else f"{op.w_dtype} w / {op.math_dtype} math"
+    if op.kind == "attention":
+        return f"{op.math_dtype} math / {op.kv_dtype} KV"
+    if op.kind == "elementwise":
+        return f"fp32 math -> {op.dtype}"
+    return "bf16"
