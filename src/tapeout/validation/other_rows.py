@@ -212,6 +212,9 @@ def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None
         if scen == "Offline":
             tput, b, bound = per_chip_offline(bench, chip, prec, sw, _high_accuracy(row), fitted)
             detail.update(batch=b, bound=bound, per_chip=tput)
+            if bench == "whisper":  # LoadGen counts the output tokens each response reports
+                tok = float(_graph(bench, 1, prec).meta["output_tokens"])
+                return RowPrediction(n * tput * tok, "Tokens/s", bench, detail=detail)
             return RowPrediction(n * tput, "Samples/s", bench, detail=detail)
         if scen == "Server":
             T = SERVER_BOUND_S.get(bench)
