@@ -96,7 +96,7 @@ def pareto_figure(res: dict) -> go.Figure:
                                  marker=dict(color=col, size=9, symbol="circle-open", line=dict(width=2))), row=1, col=2)
     if xs:
         pad = 0.12 * (max(xs) - min(xs) or 1.0)
-        fig.update_xaxes(range=[min(xs) - pad, max(xs) + pad], row=1, col=1)
+        fig.update_xaxes(range=[min(xs) - pad, max(xs) + 2 * pad], row=1, col=1)
     fig.update_xaxes(title_text="mix perf / W (reference chip = 1)", row=1, col=1)
     fig.update_yaxes(title_text="mix perf / TCO $ (reference chip = 1)", row=1, col=1)
     fig.update_xaxes(title_text="space-mix perf / W (reference chip = 1)", row=1, col=2)
