@@ -34,16 +34,18 @@ def _decision_section(res: dict) -> str:
                    + _table(d.get("tornado", [])[:10]))
         out.append("<h3>Break-even</h3>" + _table([d.get("break_even") or {}]))
     for title, key in (("Custom-design programs (NRE, volume, price)", "program"), ("Excluded candidates", "excluded"),
-                       ("Prices charged", "prices"), ("Fleet plan", "fleet_plan")):
+                       ("Prices charged", "prices")):
         rows = res.get(key) or []
         if key == "program":
             rows = [{k: v for k, v in r.items() if k != "nre_items"} for r in rows]
         out.append(f"<h3>{title}</h3>" + _table(rows))
-    plans = res.get("fleet_plans") or {}
-    if plans.get("design"):
-        pb = plans.get("payback_year")
-        out.append(f"<p class='note'>Build plan with {html.escape(plans['design'])} (ready {plans.get('design_ready_year')}): "
-                   + (f"pays back in {pb}." if pb else "does not pay back within the plan.") + "</p>")
+    cols = ["year", "plan", "bought", "cumulative_usd", "capacity_vs_demand", "buy_cumulative_usd", "build_bought",
+            "build_cumulative_usd", "npu_payback_year"]
+    out.append("<h3>Fleet plan over years (chip roadmap prices, NPU from its ready year)</h3>"
+               + _table(res.get("fleet_plan") or [], [c for c in cols if c in ((res.get("fleet_plan") or [{}])[0])]))
+    skipped = [r for r in (res.get("fleet_plans") or {}).get("roadmap", []) if not r.get("in_plan")]
+    if skipped:
+        out.append("<p class='note'>Not bought: " + "; ".join(f"{html.escape(r['chip'])}: {html.escape(r['reason'])}" for r in skipped) + "</p>")
     return "".join(out) + "</section>"
 
 
