@@ -51,3 +51,29 @@ def test_resnet_step_carries_bn_once():
 def test_measures_label():
     assert measures(True) == "throughput"
     assert measures(False) == "time-to-train"
+
+
+def _llama31_row(notes: str) -> dict:
+    return {"id": "T", "category": "mlperf-train", "workload": "MLPerf Training v5.1 llama31_8b", "scenario": "time-to-train",
+            "accelerator": "NVIDIA H100-SXM", "n_accelerators": "8", "precision": "bf16", "unit": "minutes", "value": "100",
+            "notes": notes, "software": "NeMo"}
+
+
+def test_llama31_8b_pretraining_row_is_predicted_with_the_rows_convergence_point():
+    from tapeout.validation.train_rows import map_row
+
+    a = map_row(_llama31_row("global_batch_size=32; samples_count=100000"))
+    b = map_row(_llama31_row("global_batch_size=32; samples_count=200000"))
+    assert a.detail["measures"] == "throughput"
+    # twice the sequences to converge: twice the training time (evaluations every 46,080 sequences also double)
+    assert 1.9 < b.predicted / a.predicted < 2.1
+
+
+def test_llama31_row_without_convergence_point_is_skipped_with_reason():
+    import pytest
+
+    from tapeout.validation.registry import SkipRow
+    from tapeout.validation.train_rows import map_row
+
+    with pytest.raises(SkipRow, match="samples_count"):
+        map_row(_llama31_row("global_batch_size=32"))
