@@ -10,12 +10,8 @@ Inference (resnet50, retinanet, bert, dlrm-v2, stable-diffusion-xl, 3d-unet, whi
                 the Offline gap; docs/notes/issue-17.md)
   SingleStream  p90 latency (ms) of one sample at batch 1 + the host path (perf/scenarios.py)
   MultiStream   p99 latency (ms) of one 8-sample query at batch 8 + the host path
-Precision rule (the same for every row; data/mlperf/other_benchmarks.yaml): the matrix math
-runs in the first dtype named in the row's declared `precision` (int8 -> int8, fp8/float8 ->
-fp8, fp16, bf16, fp32; "a/b mixed" -> a). If the chip has no matrix peak for that dtype, the
-next wider dtype it supports is used (int8 -> fp8 -> fp16 -> bf16). TensorRT submissions on
-chips with FP8 tensor cores run a declared 16-bit float in FP8 (the LLM rows' rule,
-benchmarks.yaml precision_rules.inference). No per-submitter exceptions.
+Precision rule: the one rule table of every validation mapper,
+data/precision/declared_rules.yaml (validation/declared_precision.py). No per-submitter exceptions.
 DLRMv2 99.9: TensorRT runs the DCN-v2 interaction in FP16 when the MLPs are 8-bit.
 BERT: TensorRT runs variable-length sequences without padding, so its rows cost the mean
 real length of a SQuAD v1.1 feature (176.6 of 384 tokens); other stacks run padded to 384.
@@ -55,6 +51,7 @@ from ..workloads.catalog import USABLE_MEMORY_FRACTION, memory_needed
 from ..workloads import diffusion, recsys, speech, vision
 from ..workloads.blocks import ConvMatMul, distinct_weight_bytes, eltwise
 from .maxq import maxq_chip
+from .declared_precision import compute_precision
 from .registry import RowPrediction, SkipRow, register
 from .train_rows import measures
 
@@ -76,22 +73,6 @@ SERVER_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 IMAGENET_TRAIN = 1_281_167
 CRITEO_TRAIN_PAIRS = 4_195_197_692
-WIDER = {"int8": ["int8", "fp8", "fp16", "bf16"], "fp8": ["fp8", "fp16", "bf16"], "fp16": ["fp16", "bf16"],
-         "bf16": ["bf16", "fp16"], "fp32": ["tf32", "fp32"]}
-DTYPE_WORDS = [("float8", "fp8"), ("fp8", "fp8"), ("int8", "int8"), ("fp16", "fp16"), ("float16", "fp16"),
-               ("bf16", "bf16"), ("bfloat16", "bf16"), ("fp32", "fp32")]
-
-
-def declared_dtype(precision: str) -> str | None:
-    s = precision.lower()
-    best = None
-    for word, dt in DTYPE_WORDS:
-        i = s.find(word)
-        if i >= 0 and (best is None or i < best[0]):
-            best = (i, dt)
-    return best[1] if best else None
-
-
 @lru_cache(maxsize=1)
 def workload_facts() -> dict:
     text = resources.files("tapeout").joinpath("data", "mlperf", "other_benchmarks.yaml").read_text()
@@ -104,22 +85,6 @@ def _fact(bench: str, key: str):
 
 def is_tensorrt(software: str) -> bool:
     return "tensorrt" in (software or "").lower()
-
-
-def compute_precision(precision: str, chip, software: str = "") -> str:
-    """The module's precision rule: first declared dtype, widened until the chip supports it;
-    a declared 16-bit float runs FP8 under TensorRT on a chip with FP8."""
-    dt = declared_dtype(precision)
-    if dt is None:
-        raise SkipRow(f"precision '{precision}' names no dtype")
-    if dt in ("fp16", "bf16") and is_tensorrt(software) and chip.supports("fp8") and \
-            workload_facts()["precision_rule"]["tensorrt_16bit_to_fp8"]["value"]:
-        return "fp8"
-    for cand in WIDER[dt]:
-        key = {"fp16": "fp16", "bf16": "bf16", "fp8": "fp8", "int8": "int8", "tf32": "tf32", "fp32": "fp32"}[cand]
-        if chip.supports(key):
-            return "fp32" if cand == "tf32" else cand
-    raise SkipRow(f"chip {chip.id} supports none of {WIDER[dt]}")
 
 
 def _bench_of(row: dict) -> tuple[str, str] | None:
