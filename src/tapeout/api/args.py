@@ -20,6 +20,8 @@ BOUNDS: dict[str, dict] = {
     "maturity": dict(gt=0),
     "top": dict(ge=0, integer=True),  # 0 = all rows, as documented on the option
     "seed": dict(ge=0, integer=True),
+    "images_per_request": dict(ge=0, integer=True),
+    "image_size": dict(gt=0, integer=True, unit="px"),
 }
 
 

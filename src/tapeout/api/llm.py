@@ -14,7 +14,8 @@ def _capped(chip: str, power_limit: float | None) -> str:
     return get_chip(chip).power_capped(power_limit).id if power_limit is not None and chip else chip
 
 
-def _serving(model, chip, num_chips, precision, input_len, output_len, batch, tp, kv_precision, sparsity):
+def _serving(model, chip, num_chips, precision, input_len, output_len, batch, tp, kv_precision, sparsity,
+             images_per_request=0, image_size=448):
     from ..perf.llm import serve as engine
 
     if sparsity and sparsity not in ("none", "dense"):
@@ -24,13 +25,15 @@ def _serving(model, chip, num_chips, precision, input_len, output_len, batch, tp
             raise TapeoutError("--sparsity needs the compression stage (tapeout.quant), which is not installed.") from None
         return serve_with_compression(model, chip, num_chips, precision, kv_precision, sparsity,
                                       input_len=input_len, output_len=output_len, batch=batch, tp=tp)
-    return engine(model, chip, num_chips, precision, input_len, output_len, batch=batch, tp=tp, kv_precision=kv_precision)
+    return engine(model, chip, num_chips, precision, input_len, output_len, batch=batch, tp=tp, kv_precision=kv_precision,
+                  images_per_request=images_per_request, image_size=image_size)
 
 
 def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1, precision: str = "bf16",
           input_len: int = 1024, output_len: int = 256, batch: int | None = None, tp: int | None = None,
           max_batch: int | None = None, kv_precision: str | None = None, sparsity: str | None = None,
-          benchmark: str | None = None, scenario: str = "offline", power_limit: float | None = None) -> ServeResult:
+          benchmark: str | None = None, scenario: str = "offline", power_limit: float | None = None,
+          images_per_request: int = 0, image_size: int = 448) -> ServeResult:
     """Predict LLM serving throughput and latency on `num_chips` chips (`tapeout serve`).
 
     Args:
@@ -48,17 +51,22 @@ def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1,
         benchmark: MLPerf preset (llama2-70b, mixtral-8x7b, ...) instead of model/lengths.
         scenario: with `benchmark`: offline, server or interactive.
         power_limit: board power cap in W (e.g. an MLPerf MaxQ setting).
+        images_per_request: images per request, for a vision-language model (qwen2.5-vl-7b):
+            their tokens are added to `input_len` and their vision encoder runs in the prefill.
+        image_size: side of each (square) image in pixels (the processor rounds it to 28 px).
 
     Returns:
         ServeResult: `output_tokens_per_s` (output tokens/s of the deployment), `ttft_s` and
         `tpot_s` (s), `memory_gib_per_chip` (GiB), `power_w_per_chip` (W),
-        `joules_per_token` (J per output token), `parallelism`, `bound`, ...
+        `joules_per_token` (J per output token), `parallelism`, `bound`, `image_tokens_per_request`
+        (tokens), `encoder_s_per_request` (s per request on one replica), ...
 
     Raises:
         TapeoutError: bad input, with the message `tapeout serve` prints.
     """
     check_numbers("serve", num_chips=num_chips, input_len=input_len, output_len=output_len, batch=batch, tp=tp,
-                  max_batch=max_batch, power_limit=power_limit)
+                  max_batch=max_batch, power_limit=power_limit, images_per_request=images_per_request,
+                  image_size=image_size)
     chip = _capped(chip, power_limit)
     if benchmark:
         from ..perf.mlperf import serve_benchmark  # MLPerf presets (LLM at scale)
@@ -68,9 +76,23 @@ def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1,
         return ServeResult(r if isinstance(r, dict) else r.as_dict())
     if not model or not chip:
         raise TapeoutError("--model and --chip are required (or --benchmark with --chip).")
-    check_context(model, input_len + output_len, "--input-len + --output-len")
+    if images_per_request and sparsity and sparsity not in ("none", "dense"):
+        raise TapeoutError("--images-per-request cannot be combined with --sparsity yet; drop one of them.")
+    image_tokens = _image_tokens(model, images_per_request, image_size)
+    check_context(model, input_len + image_tokens + output_len,
+                  "--input-len + image tokens + --output-len" if image_tokens else "--input-len + --output-len")
     return ServeResult(_serving(model, chip, num_chips, precision, input_len, output_len, batch, tp, kv_precision,
-                                sparsity).as_dict())
+                                sparsity, images_per_request, image_size).as_dict())
+
+
+def _image_tokens(model: str, images: int, image_size: int) -> int:
+    """Image tokens per request (0 without images); refuses a text-only model or a bad image."""
+    if not images:
+        return 0
+    from ..perf.llm import vision_load
+    from ..workloads.llm_config import load_llm
+
+    return vision_load(model, load_llm(model), images, image_size).tokens_per_request
 
 
 def explain(model: str, chip: str, num_chips: int = 1, precision: str = "bf16", input_len: int = 1024,

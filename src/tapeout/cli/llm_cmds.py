@@ -40,19 +40,24 @@ def serve_cmd(
     benchmark: str = typer.Option(None, "--benchmark", help="MLPerf preset (llama2-70b, mixtral-8x7b, ...)"),
     scenario: str = typer.Option("offline", "--scenario", help="offline | server | interactive"),
     power_limit: float = typer.Option(None, "--power-limit", help="board power cap in W (e.g. an MLPerf MaxQ setting)"),
+    images_per_request: int = typer.Option(0, "--images-per-request", help="vision-language models (qwen2.5-vl-7b): images per request"),
+    image_size: int = typer.Option(448, "--image-size", help="side of each square image in px (rounded to the encoder's 28 px)"),
     json_out: bool = typer.Option(False, "--json"),
 ):
     """Predict LLM serving throughput and latency (offline, max throughput) on a chip."""
     model = _model_arg(model, model_config)
     d = api.serve(model=model, chip=chip, num_chips=num_chips, precision=precision, input_len=input_len,
                   output_len=output_len, batch=batch, tp=tp, max_batch=max_batch, kv_precision=kv_precision,
-                  sparsity=sparsity, benchmark=benchmark, scenario=scenario, power_limit=power_limit).to_dict()
+                  sparsity=sparsity, benchmark=benchmark, scenario=scenario, power_limit=power_limit,
+                  images_per_request=images_per_request, image_size=image_size).to_dict()
     if json_out:
         print_json(d)
         return
     keys = ["model", "chip", "num_chips", "precision", "parallelism", "batch_size", "output_tokens_per_s",
             "output_tokens_per_s_per_chip", "ttft_s", "tpot_s", "bound", "memory_gib_per_chip", "capacity_gib_per_chip",
             "power_w_per_chip", "joules_per_token"]
+    if images_per_request:
+        keys += ["image_tokens_per_request", "encoder_s_per_request"]
     console.print(table("serving prediction", ["metric", "value"], [[k, d.get(k)] for k in keys if k in d]))
     for n in d.get("notes", []) or []:
         console.print(f"note: {n}")

@@ -61,6 +61,8 @@ class ServingResult:
     interval_80: tuple[float, float] = (0.0, 0.0)
     notes: list[str] = field(default_factory=list)
     formats: list[dict] = field(default_factory=list)  # per op class: asked, ran, bytes/elem, fell back (tapeout.formats)
+    image_tokens_per_request: int = 0  # VLM: LLM tokens from the request's images (in input_len)
+    encoder_s_per_request: float = 0.0  # VLM: vision-encoder seconds per request on one replica
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -83,11 +85,17 @@ def serve(
     evaluator=None,
     weight_bytes_factor: float = 1.0,
     pp: int | None = None,
+    images_per_request: int = 0,
+    image_size: int = 448,
 ) -> ServingResult:
     """Max-throughput serving on `num_chips` chips, automatic layout and batch (the engine's
     Offline steady state). With max_tpot_s / max_ttft_s the engine's latency-bounded load is
     taken instead: the highest rate whose p99 TTFT and TPOT meet the bounds (MLPerf Server
-    semantics, M/M/1 admission queue, perf/serving_sim.max_rate_closed_form)."""
+    semantics, M/M/1 admission queue, perf/serving_sim.max_rate_closed_form).
+
+    A vision-language model (a config.json with `vision_config`) takes `images_per_request`
+    square images of `image_size` px: their tokens join the `input_len` text tokens and their
+    encoder runs in each request's prefill (workloads/vlm.py, perf/vlm.py)."""
     from .mlperf import serve_at_scale
 
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
@@ -98,6 +106,7 @@ def serve(
     for name, v in (("batch", batch), ("tp", tp), ("ep", ep), ("pp", pp)):
         if v is not None:
             require_positive(name, v)
+    vision = vision_load(model if isinstance(model, str) else None, cfg, images_per_request, image_size)
     pr, choices = _resolved(precision, kv_precision, c)
     if tp is not None and num_chips % tp:
         raise TapeoutError(f"tp={tp} must divide num_chips={num_chips}.")
@@ -107,12 +116,37 @@ def serve(
     r = serve_at_scale(model if isinstance(model, str) else cfg, chip if isinstance(chip, str) and params is None else c,
                        num_chips, pr, input_len,
                        output_len, scenario, ttft, max_tpot_s, tp=tp, pp=pp, ep=ep, batch=batch, params=params,
-                       evaluator=evaluator, weight_bytes_factor=weight_bytes_factor)
+                       evaluator=evaluator, weight_bytes_factor=weight_bytes_factor, vision=vision)
     p = params if params is not None else calibrated_params(c)
-    out = _deployment_view(cfg, c, pr, p, r, input_len, output_len, evaluator, weight_bytes_factor)
+    out = _deployment_view(cfg, c, pr, p, r, input_len + (vision.tokens_per_request if vision else 0), output_len, evaluator, weight_bytes_factor)
+    if vision is not None:
+        from .vlm import encoder_cost
+
+        enc_s, enc_j = encoder_cost(vision, p, pr, r.tp, evaluator)
+        out.image_tokens_per_request, out.encoder_s_per_request = vision.tokens_per_request, enc_s
+        out.joules_per_token += enc_j / output_len
+        out.power_w_per_chip = min(out.joules_per_token * out.output_tokens_per_s_per_chip, float(np.max(p.tdp_w)))
+        out.notes.append(f"{images_per_request} image(s) of {image_size} px per request = {vision.tokens_per_request} image "
+                         f"tokens added to {input_len} text tokens; vision encoder {enc_s * 1e3:.2f} ms per request "
+                         f"(TP{r.tp}) in its prefill")
     out.formats = [ch.as_dict() for ch in choices]
     out.notes += fallback_notes(choices)
     return out
+
+
+def vision_load(model: str | None, cfg: LLMConfig, images: int, image_size: int):
+    """The images a request carries (workloads/vlm.VisionLoad), None for text-only requests."""
+    require_positive("images_per_request", images, allow_zero=True)
+    if not images:
+        return None
+    from ..workloads.vlm import VisionLoad, image_tokens, vision_spec
+
+    spec = vision_spec(model) if model else None
+    if spec is None:
+        raise TapeoutError(f"--images-per-request: {cfg.name} has no vision encoder (no vision_config); "
+                           "use a vision-language model such as qwen2.5-vl-7b or pass 0 images.")
+    image_tokens(spec, image_size)  # refuses an image the encoder does not accept
+    return VisionLoad(spec, int(images), int(image_size))
 
 
 def _resolved(precision, kv_precision, chip):

@@ -32,6 +32,7 @@ from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, USABLE_MEMO
                              weight_bytes_per_chip)
 from .serving_sim import (StepModel, length_biased_occupancy, max_rate_closed_form, max_rate_sim, offline_best,
                           offline_point, offline_run)
+from .vlm import encoder_cost, encoder_weight_bytes
 
 SCENARIOS = ("offline", "server", "interactive")
 Z80 = 1.2815515655446004  # 80% two-sided normal quantile
@@ -143,17 +144,18 @@ def clear_caches() -> None:
 
 
 def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params=None, moe_cv: float = 0.0,
-               evaluator=None, fitted: dict | None = None) -> StepModel:
+               evaluator=None, fitted: dict | None = None, vision=None) -> StepModel:
     """The step-time model of one layout; cached only for the catalog chip's own parameters
-    and the plain cost model (explicit params or a custom evaluator are never cached)."""
+    and the plain cost model (explicit params or a custom evaluator are never cached).
+    `vision` (workloads/vlm.VisionLoad): each prefilled request also pays its images' encoder."""
     cacheable = params is None and evaluator is None
     pr = plan(pr, chip)[0]  # the precision policy as it runs on this chip (tapeout.formats)
-    key = (cfg.name, cfg.hidden_size, chip.id, pr, tp, ep, pp, moe_cv, calibration_key(fitted))
+    key = (cfg.name, cfg.hidden_size, chip.id, pr, tp, ep, pp, moe_cv, calibration_key(fitted), vision)
     sm = _SM_CACHE.get(key) if cacheable else None
     if sm is None:
         p = params if params is not None else calibrated_params(chip, fitted)
         sm = StepModel(cfg, p, pr, tp, ep, pp, topology_for(p, chip.family), moe_cv=moe_cv, family=chip.family,
-                       evaluator=evaluator)
+                       evaluator=evaluator, encoder_s=encoder_cost(vision, p, pr, tp, evaluator)[0] if vision else 0.0)
         if cacheable:
             _SM_CACHE[key] = sm
     return sm
@@ -208,14 +210,16 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
                    moe_cv: float = 0.0, simulate: bool = False, max_in: int | None = None,
                    max_out: int | None = None, params=None, max_batch: int | None = None,
                    dataset: str | None = None, kv_precision: str | None = None, evaluator=None,
-                   weight_bytes_factor: float = 1.0, fitted: dict | None = None) -> ScaleResult:
+                   weight_bytes_factor: float = 1.0, fitted: dict | None = None, vision=None) -> ScaleResult:
     """`max_batch` caps the sequences one engine (replica) holds, as a runtime setting does
     (TensorRT-LLM max_batch_size, vLLM max_num_seqs); `batch` fixes it instead. `dataset`
     names an MLPerf benchmark whose per-sample lengths are shipped (`dataset_lengths`):
     Offline is then simulated request by request over a LoadGen-sized run (drain included)
     and the KV occupancy per slot is the dataset's length-biased mean. `kv_precision`
     overrides the KV-cache dtype; `fitted` is the calibration (None: the shipped fit); `evaluator` (graph, params -> CostTable) and
-    `weight_bytes_factor` are the compression hooks of tapeout.quant.
+    `weight_bytes_factor` are the compression hooks of tapeout.quant. `vision` (workloads/vlm.VisionLoad) serves a
+    vision-language model: its image tokens join `input_len` (text tokens), each request's images are encoded in
+    its prefill (perf/vlm.py) and the vision tower's weights are held with the LLM's.
 
     This is tapeout's one LLM serving engine: `tapeout serve --model/--benchmark`, `explain`,
     studies, the quant frontier and validation all call it (perf/llm.serve adapts its result).
@@ -224,14 +228,14 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
     if params is None and evaluator is None and isinstance(model, str) and not isinstance(chip, Chip):
         memo = (model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound, beams, tp,
                 pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, max_batch, dataset, kv_precision,
-                weight_bytes_factor, calibration_key(fitted))
+                weight_bytes_factor, calibration_key(fitted), vision)
         if memo in _RESULT_CACHE:
             import copy
 
             return copy.deepcopy(_RESULT_CACHE[memo])
     r = _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
                         beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params, max_batch,
-                        dataset, kv_precision, evaluator, weight_bytes_factor, fitted)
+                        dataset, kv_precision, evaluator, weight_bytes_factor, fitted, vision)
     if memo is not None:
         import copy
 
@@ -242,8 +246,10 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
 def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
                     beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params,
                     max_batch=None, dataset=None, kv_precision=None, evaluator=None, weight_bytes_factor=1.0,
-                    fitted=None) -> ScaleResult:
+                    fitted=None, vision=None) -> ScaleResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
+    if vision is not None:
+        input_len = input_len + vision.tokens_per_request  # image tokens enter the prompt
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     if scenario not in SCENARIOS:
         raise TapeoutError(f"--scenario must be one of {', '.join(SCENARIOS)}, got '{scenario}'.")
@@ -273,7 +279,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
     fit_misses = 0  # layouts that fail on memory alone
     batch_cap = 0  # the largest batch any layout holds (for a pinned `batch` that fits none)
     for t, e, pl in layouts(cfg, num_chips, domain, tp, pp, ep):
-        w = weight_bytes_per_chip(cfg, pr, t, e, weight_bytes_factor) / pl
+        w = weight_bytes_per_chip(cfg, pr, t, e, weight_bytes_factor) / pl + encoder_weight_bytes(vision, pr, t)
         kv_tok = kv_bytes_per_token_per_chip(cfg, pr, t) / pl
         free = usable - w
         if free <= 0:
@@ -293,7 +299,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
                 misses.append(f"TP{t} PP{pl}: batch {batch} > {bmax} sequences that fit")
                 continue
             bmax = batch
-        sm = step_model(cfg, c, pr, t, e, pl, params, moe_cv, evaluator, fitted)
+        sm = step_model(cfg, c, pr, t, e, pl, params, moe_cv, evaluator, fitted, vision)
         dp = num_chips // (t * pl)
         if scenario == "offline":
             st = offline_best(sm, bmax, input_len, output_len, beams) if batch is None else \

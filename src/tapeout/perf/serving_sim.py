@@ -67,8 +67,10 @@ class StepModel:
     """Step time of a fused decode + chunked-prefill iteration on one model replica."""
 
     def __init__(self, cfg, params, precision, tp=1, ep=1, pp=1, topo: Topology | None = None,
-                 moe_cv: float = 0.0, family: str = "", evaluator=None):
+                 moe_cv: float = 0.0, family: str = "", evaluator=None, encoder_s: float = 0.0):
         params = ensure_vector(params)
+        # VLM: vision-encoder seconds per prefilled request (perf/vlm.py), spread over the pipeline stages
+        self.encoder_s = encoder_s / pp
         self.evaluator = evaluator or evaluate  # graph -> CostTable (tapeout.quant passes a compressed one)
         self.cfg, self.p, self.pr = cfg, params, precision
         self.tp, self.ep, self.pp = tp, ep, pp
@@ -136,6 +138,8 @@ class StepModel:
         t = self.linear(b_dec + c_pre) + self.attn_decode(b_dec, ctx)
         if c_pre > 0:
             t += c_pre * self.attn_prefill_per_token(prompt_len)
+            if self.encoder_s:  # c_pre / prompt_len requests' images encoded in this step
+                t += c_pre / max(prompt_len, 1.0) * self.encoder_s
         return t
 
     def pp_p2p(self, tokens: float) -> float:
@@ -164,7 +168,7 @@ def offline_point(sm: StepModel, B: int, I: float, O: float, beams: int = 1) -> 
     t_stage = sm.step(mb * beams, I + O / 2, c, I) + sm.pp_p2p(mb * beams + c)
     step = t_stage * pp  # a sequence advances once per full pipeline pass
     tps = B / step
-    ttft = (sm.linear(I) + sm.attn_prefill_per_token(I) * I) * pp
+    ttft = (sm.linear(I) + sm.attn_prefill_per_token(I) * I + sm.encoder_s) * pp
     return SteadyState(tps, B, step, ttft, 0)
 
 

@@ -200,7 +200,8 @@ def _normalize(name: str) -> str:
 
 
 SUPPORTED_MODEL_TYPES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "deepseek_v2",
-                         "deepseek_v3", "gptj", "gpt2", "gpt_oss", "llama4", "llama4_text")
+                         "deepseek_v3", "gptj", "gpt2", "gpt_oss", "llama4", "llama4_text",
+                         "qwen2_5_vl")
 
 MODEL_ALIASES = {
     "llama2-70b": "llama-2-70b", "llama-2-70b-chat": "llama-2-70b", "llama-2-70b-chat-hf": "llama-2-70b",
@@ -209,11 +210,18 @@ MODEL_ALIASES = {
     "llama-3-70b": "llama-3.1-70b", "llama-3-8b": "llama-3.1-8b", "gptj": "gpt-j-6b", "gpt-j": "gpt-j-6b",
     "mixtral": "mixtral-8x7b", "qwen3-235b": "qwen3-235b-a22b", "gptoss-120b": "gpt-oss-120b", "gptoss-20b": "gpt-oss-20b",
     "qwen3-30b": "qwen3-30b-a3b", "mistral-7b-v0.1": "mistral-7b",
+    "qwen2.5-vl": "qwen2.5-vl-7b", "qwen2.5-vl-7b-instruct": "qwen2.5-vl-7b",
 }
 
 
 def load_llm(name_or_path: str) -> LLMConfig:
     """A preset name (see `tapeout models`) or a path to a Hugging Face config.json."""
+    data, where = raw_config(name_or_path)
+    return _validate(data, where)
+
+
+def raw_config(name_or_path: str) -> tuple[dict, str]:
+    """The config.json of a preset name or a file, as a dict (with "name"), and where it came from."""
     p = Path(name_or_path)
     if p.suffix == ".json" or p.is_file():
         if not p.is_file():
@@ -227,14 +235,14 @@ def load_llm(name_or_path: str) -> LLMConfig:
         if not isinstance(data, dict):
             raise TapeoutError(f"{p}: a model config must be a JSON object (a Hugging Face config.json).")
         data.setdefault("name", p.stem)
-        return _validate(data, str(p))
+        return data, str(p)
     key = _normalize(name_or_path)
     key = MODEL_ALIASES.get(key, key)
     if key not in preset_names():
         raise unknown_name_error("model", name_or_path, preset_names())
     data = json.loads(_preset_dir().joinpath(f"{key}.json").read_text())
     data["name"] = key
-    return _validate(data, key)
+    return data, key
 
 
 def _validate(data: dict, where: str) -> LLMConfig:
