@@ -4,15 +4,16 @@ taking the command's arguments and returning the typed result its `--json` print
 from __future__ import annotations
 
 from .catalog import chips, get_chip, load_model, register_chip
-from .evaluate import compliance, cost, workload_run
+from .evaluate import compliance, cost, workload_explain, workload_run
 from .llm import explain, serve, train
 from .results import (ChipInfo, ChipsResult, ComplianceResult, CostResult, ExplainResult, ExploreResult, ModelInfo,
-                      Record, ServeResult, StudyResult, TrainResult, ValidationResult, WorkloadResult)
+                      Record, ServeResult, StudyResult, TrainResult, ValidationResult, WorkloadExplainResult,
+                      WorkloadResult)
 from .studies import explore, run_study, validate
 
 __all__ = [
-    "chips", "get_chip", "register_chip", "load_model", "serve", "explain", "train", "workload_run", "cost",
+    "chips", "get_chip", "register_chip", "load_model", "serve", "explain", "train", "workload_run", "workload_explain", "cost",
     "compliance", "explore", "run_study", "validate", "Record", "ServeResult", "ExplainResult", "TrainResult",
     "WorkloadResult", "CostResult", "ComplianceResult", "ChipsResult", "ChipInfo", "ModelInfo", "ExploreResult",
-    "StudyResult", "ValidationResult",
+    "StudyResult", "ValidationResult", "WorkloadExplainResult",
 ]

@@ -1,5 +1,5 @@
 """Cost, export compliance and non-LLM workloads of one chip: the functions behind
-`tapeout cost`, `tapeout compliance` and `tapeout workload-run`."""
+`tapeout cost`, `tapeout compliance`, `tapeout workload-run` and `tapeout workload-explain`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Mapping
 
 from ..errors import TapeoutError
 from .args import check_numbers
-from .results import ComplianceResult, CostResult, WorkloadResult
+from .results import ComplianceResult, CostResult, WorkloadExplainResult, WorkloadResult
 
 
 def cost(chip: str, volume: float = 1_000_000) -> CostResult:
@@ -108,3 +108,50 @@ def workload_run(name: str, chip: str, param: list[str] | Mapping | None = None,
 
     res = workload_throughput(name, chip, **{**parse_settings(param), **overrides})
     return WorkloadResult({k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in res.items() if not isinstance(v, dict)})
+
+
+def workload_explain(name: str, chip: str, param: list[str] | Mapping | None = None, **overrides) -> WorkloadExplainResult:
+    """Per-op table of a built-in non-LLM workload preset on one chip (`tapeout workload-explain`):
+    the op graph `workload_run` costs (perf/workload_throughput.py), each op through the per-op
+    cost model (perf/opcost.evaluate) with the chip's calibration.
+
+    Args:
+        name: preset name (`tapeout workloads`: hstu, yolov8m, wan2.2-a14b, dlrmv2,
+            whisper-large-v3, resnet50, ...).
+        chip: catalog id or alias, or a registered custom chip.
+        param: preset overrides, as the CLI's `--set KEY=VALUE` strings or a mapping.
+        **overrides (int | float | str): more preset overrides as keywords.
+
+    Returns:
+        WorkloadExplainResult: `ops` rows (op, kind, count, op_class, format, fell_back,
+        gflops in GFLOP, dram_mb in MB, bound, time_ms in ms, energy_j in J, share of the
+        graph's time), `graph_time_s` (s per graph = one batch), `energy_j` (J per batch),
+        `units_per_graph` (samples, queries, frames, ... per batch), `assumptions`
+        (calibration and datasheet sources), and `workload`, the `workload_run` record it
+        explains. Recommendation presets (dlrmv2, hstu, monolith) cost their embedding
+        gathers here as if every table sat in HBM; `workload.time_s` includes the placement
+        over HBM / host DRAM / SSD, so the two differ by the host tiers' time.
+    """
+    from ..hardware import get_chip as catalog_chip
+    from ..perf.calibration import calibrated_params
+    from ..perf.opcost import evaluate
+    from ..perf.workload_throughput import workload_graph
+    from .llm import op_rows
+
+    over = {**parse_settings(param), **overrides}
+    run = workload_run(name, chip, over).to_dict()  # validates the preset, the overrides and the fit
+    graph, preset, params = workload_graph(name, **over)
+    c = catalog_chip(chip)
+    p = calibrated_params(c)
+    ct = evaluate(graph, p)
+    prec = str(params.get("precision", "bf16"))
+    assumptions = {
+        "graph": graph.name, "precision": prec, "batch": graph.meta.get("batch"), "units_per_graph": float(graph.meta.get("units", graph.meta.get("batch", 1)) or 1),
+        "unit": preset.unit if preset else graph.meta.get("unit", "unit"), "calibration": p.calibration_source,
+        "peak_source": c.source_of(f"{'fp8' if 'fp8' in prec else 'bf16'}_tflops_dense"),
+        "memory_bandwidth_source": c.source_of("memory_bandwidth_tbps"),
+        "preset_source": getattr(preset, "source", "") if preset else "",
+    }
+    return WorkloadExplainResult({"ops": op_rows(ct), "graph_time_s": float(ct.total_time), "energy_j": float(ct.total_energy),
+                                  "units_per_graph": assumptions["units_per_graph"], "assumptions": assumptions,
+                                  "workload": run})

@@ -111,12 +111,9 @@ def explain(model: str, chip: str, num_chips: int = 1, precision: str = "bf16", 
     """
     import numpy as np
 
-    from ..formats import op_class, op_format
     from ..hardware.catalog import get_chip
-    from ..ops import OP_KINDS
     from ..perf.llm import PREFILL_CHUNK_TOKENS, step_costs
     from ..perf.llm import serve as engine
-    from ..perf.opcost import BOUNDS
 
     check_numbers("explain", num_chips=num_chips, input_len=input_len, output_len=output_len, batch=batch, tp=tp)
     if phase not in ("decode", "prefill"):
@@ -126,21 +123,8 @@ def explain(model: str, chip: str, num_chips: int = 1, precision: str = "bf16", 
     mb = max(1, round(r.batch_size / r.pp))  # sequences per pipeline micro-batch
     b = mb if phase == "decode" else max(1, min(mb, PREFILL_CHUNK_TOKENS // input_len))
     ct = step_costs(model, chip, precision, phase, b, input_len, output_len, r.tp, r.ep, kv_precision)
-    t = ct.table
     total = float(ct.total_time)
-    fell = {f["op_class"]: f["fell_back"] for f in r.formats}
-    rows = []
-    for i, name in enumerate(t.names):
-        cnt = t.count[i]
-        tm = float(ct.time[i]) * cnt
-        cls = op_class(t.ops[i])
-        rows.append({
-            "op": name, "kind": OP_KINDS[t.kind[i]], "count": int(cnt), "op_class": cls, "format": op_format(t.ops[i]),
-            "fell_back": bool(fell.get(cls, False)),
-            "gflops": float(t.flops[i]) * cnt / 1e9, "dram_mb": float(ct.dram_bytes[i]) * cnt / 1e6,
-            "bound": BOUNDS[int(ct.bound[i])], "time_ms": tm * 1e3, "energy_j": float(ct.energy[i]) * cnt,
-            "share": tm / total if total else 0.0,
-        })
+    rows = op_rows(ct, {f["op_class"]: f["fell_back"] for f in r.formats})
     c = get_chip(chip)
     from ..perf.calibration import calibrated_params
 
@@ -153,6 +137,32 @@ def explain(model: str, chip: str, num_chips: int = 1, precision: str = "bf16", 
     }
     return ExplainResult({"ops": rows, "formats": r.formats, "step_time_s": total, "energy_j": float(ct.total_energy), "assumptions": assumptions,
                           "serving": r.as_dict()})
+
+
+def op_rows(ct, fell: dict | None = None) -> list[dict]:
+    """The rows of an explain table from a CostTable (one chip): per op its kind, count, op
+    class, format, fell back (per op class in `fell`), GFLOP, DRAM MB, bound, time in ms,
+    energy in J and share of the total time (counts applied)."""
+    from ..formats import op_class, op_format
+    from ..ops import OP_KINDS
+    from ..perf.opcost import BOUNDS
+
+    t = ct.table
+    total = float(ct.total_time)
+    fell = fell or {}
+    rows = []
+    for i, name in enumerate(t.names):
+        cnt = t.count[i]
+        tm = float(ct.time[i]) * cnt
+        cls = op_class(t.ops[i])
+        rows.append({
+            "op": name, "kind": OP_KINDS[t.kind[i]], "count": float(cnt) if cnt != int(cnt) else int(cnt), "op_class": cls,
+            "format": op_format(t.ops[i]), "fell_back": bool(fell.get(cls, False)),
+            "gflops": float(t.flops[i]) * cnt / 1e9, "dram_mb": float(ct.dram_bytes[i]) * cnt / 1e6,
+            "bound": BOUNDS[int(ct.bound[i])], "time_ms": tm * 1e3, "energy_j": float(ct.energy[i]) * cnt,
+            "share": tm / total if total else 0.0,
+        })
+    return rows
 
 
 def train(model: str | None = None, chip: str | None = None, num_chips: int = 8, global_batch_tokens: float | None = None,

@@ -158,6 +158,19 @@ class WorkloadResult(Record):
     units_per_s: float
 
 
+class WorkloadExplainResult(Record):
+    """Per-op table of a non-LLM workload preset (`tapeout workload-explain`): `ops` rows with
+    GFLOP, DRAM MB, bound, time in ms, energy in J and share; `graph_time_s` (s per batch),
+    `energy_j` (J per batch), `assumptions`, and the `workload` record it explains."""
+
+    _table_key = "ops"
+    ops: tuple
+    graph_time_s: float
+    energy_j: float
+    assumptions: Mapping[str, Any]
+    workload: Mapping[str, Any]
+
+
 class CostResult(Record):
     """Unit cost stack of a chip (`tapeout cost`), all in USD per unit: dies, memory, package,
     assembly/test, yield loss, manufacturing, NRE per unit, total."""

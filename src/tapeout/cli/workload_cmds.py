@@ -108,3 +108,25 @@ def transcode(chip: str = typer.Option(..., "--chip"), width: int = 1920, height
     rows = [["frames/s", res["frames_per_s"]], ["bottleneck", res["bottleneck"]], ["mode", res["mode"]]]
     rows += [[f"{k} (s/frame)", v] for k, v in res["stage_time_s"].items()]
     console.print(table(f"transcode+SR on {res['chip']}: {res['input']} -> {res['output']}", ["metric", "value"], rows))
+
+
+@app.command("workload-explain")
+def workload_explain_cmd(name: str = typer.Argument(..., help="preset name (see `tapeout workloads`)"),
+                         chip: str = typer.Option(..., "--chip", "-c"),
+                         param: Optional[list[str]] = typer.Option(None, "--set", help="override a preset parameter, KEY=VALUE"),
+                         json_out: bool = typer.Option(False, "--json")):
+    """Per-op table of a workload preset on one chip (format, FLOPs, bytes, bound, time, energy, share)."""
+    from .. import api
+
+    d = api.workload_explain(name, chip, param).to_dict()
+    if json_out:
+        print_json(d)
+        return
+    a, w = d["assumptions"], d["workload"]
+    console.print(table(f"{name} on {chip} (batch {a['batch']}, {a['units_per_graph']:g} {a['unit']}): "
+                        f"{d['graph_time_s'] * 1e3:.2f} ms per batch",
+                        ["op", "kind", "x", "format", "GFLOP", "DRAM MB", "bound", "time ms", "energy J", "share"],
+                        [[x["op"], x["kind"], round(x["count"], 2), x["format"], x["gflops"], x["dram_mb"], x["bound"],
+                          x["time_ms"], x["energy_j"], f"{x['share'] * 100:.1f}%"] for x in d["ops"]]))
+    console.print(table("assumptions", ["item", "value"], [[k, v] for k, v in a.items()]))
+    console.print(f"workload-run: {w.get('units_per_s')} {w.get('metric', 'units/s')}, {w.get('time_s')} s per batch")

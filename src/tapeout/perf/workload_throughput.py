@@ -25,6 +25,25 @@ def _params(chip_or_params) -> ChipParams:
     raise TapeoutError("chip must be a catalog name, a Chip or ChipParams.")
 
 
+def resolve_workload(name: str, overrides: dict) -> tuple:
+    """(preset or None, builder kind, builder params, non-graph settings) of a preset name or a
+    builder name with `overrides` (placement, latency bound, Zipf exponent, host tiers)."""
+    preset = get_preset(name) if name.strip().lower() not in BUILDERS or name in WORKLOADS else None
+    kind = preset.kind if preset else name
+    params = {**(preset.defaults if preset else {}), **overrides}
+    extra = {k: params.pop(k, None) for k in ("placement", "latency_bound_s", "zipf_s", "host_dram_gb", "ssd_gbps")}
+    extra["placement"] = extra["placement"] or "auto"
+    extra["latency_bound_s"] = extra["latency_bound_s"] or (preset.latency_bound_s if preset else None)
+    return preset, kind, params, extra
+
+
+def workload_graph(name: str, **overrides):
+    """The op graph `workload_throughput` costs for a preset (with `--set` overrides), its
+    preset (None for a builder name) and the builder parameters."""
+    preset, kind, params, _ = resolve_workload(name, overrides)
+    return build_workload(kind, **params), preset, params
+
+
 def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
     """Time per unit, units/s per chip, energy per unit and the dominant bound.
 
@@ -34,14 +53,10 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
     Recommendation presets also report `qps_p99`, queries/s under the preset's p99 bound
     (M/M/1 bound, perf/recsys.py).
     """
-    preset = get_preset(name) if name.strip().lower() not in BUILDERS or name in WORKLOADS else None
-    kind = preset.kind if preset else name
-    params = {**(preset.defaults if preset else {}), **overrides}
-    placement = params.pop("placement", "auto")
-    latency_bound = params.pop("latency_bound_s", None) or (preset.latency_bound_s if preset else None)
-    zipf_s = params.pop("zipf_s", None)
-    host_dram_gb = params.pop("host_dram_gb", None)
-    ssd_gbps = params.pop("ssd_gbps", None)
+    preset, kind, params, extra = resolve_workload(name, overrides)
+    placement = extra["placement"]
+    latency_bound = extra["latency_bound_s"]
+    zipf_s, host_dram_gb, ssd_gbps = extra["zipf_s"], extra["host_dram_gb"], extra["ssd_gbps"]
     graph = build_workload(kind, **params)
     p = _params(chip_or_params)
     units = float(graph.meta.get("units", graph.meta.get("batch", 1)))
