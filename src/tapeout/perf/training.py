@@ -27,7 +27,10 @@ Memory per chip (bytes; Rajbhandari et al. 2020 ZeRO; Korthikanti et al. 2022 Ta
                                          s b h 34 / tp                    (selective)
                                          2 s b h / tp                     (full: layer input)
   times the layers a stage holds and the p micro-batches in flight on the first stage.
-FP8 (NVIDIA Transformer Engine recipe, precision 'fp8'): only the Linear-layer GEMMs of the
+Precision recipes (perf/train_recipe.py, data/precision/training_recipes.yaml: bf16, fp8 =
+TE delayed scaling, fp8-current, mxfp8, nvfp4) generalise the FP8 one below (extra amax
+passes, block-scale bytes, NVFP4's BF16 layers and Hadamard work); the chip's formats resolve
+through formats.plan as in serving. FP8 (NVIDIA Transformer Engine recipe, precision 'fp8'): only the Linear-layer GEMMs of the
 transformer layers run in FP8. The attention core (cuDNN/FlashAttention) stays BF16 unless
 the run enables FP8 dot-product attention (`fp8_attention`, TE `fp8_dpa`; NVIDIA MLPerf v4.0
 LoRA config sets FP8_DPA=1), and the output layer (LM head) stays BF16 (Megatron-core builds
