@@ -179,7 +179,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         num_chips: accelerators in the job.
         global_batch_tokens: tokens per optimizer step (default 1024 sequences of `seq_len`).
         seq_len: sequence length in tokens (default 2048, or the benchmark's).
-        precision: GEMM precision (bf16, fp8, int8).
+        precision: training recipe (bf16, fp8 = TE delayed scaling, fp8-current, mxfp8, nvfp4;
+            data/precision/training_recipes.yaml) or a GEMM dtype (int8, fp16).
         benchmark: MLPerf Training preset (gpt3-175b, llama2-70b-lora, llama3.1-405b,
             llama3.1-8b): adds `time_to_train_min` including evaluation passes.
         tp: tensor-parallel degree (None: best). pp: pipeline-parallel degree (None: best).

@@ -15,7 +15,7 @@ def train_cmd(
     num_chips: int = typer.Option(8, "--num-chips", "-n"),
     global_batch_tokens: float = typer.Option(None, "--global-batch-tokens"),
     seq_len: int = typer.Option(None, "--seq-len"),
-    precision: str = typer.Option("bf16", "--precision", "-p", help="GEMM precision (bf16, fp8, int8)"),
+    precision: str = typer.Option("bf16", "--precision", "-p", help="training recipe: bf16, fp8 (TE delayed scaling), fp8-current, mxfp8, nvfp4 (data/precision/training_recipes.yaml); or int8/fp16"),
     benchmark: str = typer.Option(None, "--benchmark", help="gpt3-175b | llama2-70b-lora | llama3.1-405b | llama3.1-8b"),
     tp: int = typer.Option(None, "--tp"),
     pp: int = typer.Option(None, "--pp"),
@@ -41,6 +41,12 @@ def train_cmd(
             "memory_gib_per_chip", "capacity_gib_per_chip", "time_to_train_min"]
     console.print(table("training prediction", ["metric", "value"], [[k, d.get(k)] for k in keys if d.get(k) is not None]))
     bd = d["breakdown"]
+    for n in d.get("notes") or []:
+        console.print(f"[yellow]note:[/yellow] {n}")
+    prec = bd.get("precision")
+    if prec:
+        console.print(table(f"precision recipe {prec['recipe']} ({prec['scaling']} scaling)", ["op class", "ran", "bytes/elem", "note"],
+                            [[c["op_class"], c["ran"], f"{c['bytes_per_elem']:.4g}", c["note"]] for c in prec["op_classes"]]))
     console.print(table("exposed communication per step (s)", ["collective", "seconds"],
                         [[k, v] for k, v in (bd.get("exposed_comm_s") or {}).items()]))
     console.print(table("step breakdown", ["item", "value"], [[k, bd[k]] for k in ("m", "F", "B", "bubble", "stage_layers", "t_dp", "exposed_dp",

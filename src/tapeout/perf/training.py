@@ -27,7 +27,10 @@ Memory per chip (bytes; Rajbhandari et al. 2020 ZeRO; Korthikanti et al. 2022 Ta
                                          s b h 34 / tp                    (selective)
                                          2 s b h / tp                     (full: layer input)
   times the layers a stage holds and the p micro-batches in flight on the first stage.
-FP8 (NVIDIA Transformer Engine recipe, precision 'fp8'): only the Linear-layer GEMMs of the
+Precision recipes (perf/train_recipe.py, data/precision/training_recipes.yaml: bf16, fp8 =
+TE delayed scaling, fp8-current, mxfp8, nvfp4) generalise the FP8 one below (extra amax
+passes, block-scale bytes, NVFP4's BF16 layers and Hadamard work); the chip's formats resolve
+through formats.plan as in serving. FP8 (NVIDIA Transformer Engine recipe, precision 'fp8'): only the Linear-layer GEMMs of the
 transformer layers run in FP8. The attention core (cuDNN/FlashAttention) stays BF16 unless
 the run enables FP8 dot-product attention (`fp8_attention`, TE `fp8_dpa`; NVIDIA MLPerf v4.0
 LoRA config sets FP8_DPA=1), and the output layer (LM head) stays BF16 (Megatron-core builds
@@ -67,6 +70,7 @@ from .collectives import collective_time, topology_for
 from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 from .train_layout import (TrainLayout, broken_rule, candidate_layouts, microbatches, nearest_chip_counts,
                            nearest_layouts, stage_layers)
+from .train_recipe import Recipe, get_recipe, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param
 from .train_memory import activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
 __all__ = ["TrainLayout", "TrainResult", "activation_bytes_per_layer", "zero_memory_bytes", "pipeline_bubble", "train",
@@ -111,36 +115,18 @@ class TrainResult:
 
 
 def fp8_training_graph(g: OpGraph, fp8_attention: bool = False, lora: bool = False) -> tuple[OpGraph, OpGraph, OpGraph]:
-    """Transformer-Engine FP8 recipe applied to a forward graph whose GEMMs were built in FP8.
-
-    Returns (forward graph with the attention core and LM head back in BF16, forward
-    cast-transpose kernels, backward cast-transpose kernels). See the module docstring.
-    """
-    ops, fwd_casts, bwd_casts = [], [], []
-    w_cast = 0.5 if lora else 1.0  # extra FP8 transposed copy only when wgrad needs it (bf16-sized units)
-    for op in g.ops:
-        if isinstance(op, Attention) and op.math_dtype == "fp8" and not fp8_attention:
-            op = replace(op, math_dtype="bf16")
-        elif isinstance(op, MatMul) and op.name == "lm_head" and op.math_dtype == "fp8":
-            op = replace(op, math_dtype="bf16", w_dtype="bf16")
-        elif isinstance(op, MatMul) and op.math_dtype == "fp8":
-            n_in = op.groups * op.batch * op.m * op.k
-            n_out = op.groups * op.batch * op.m * op.n
-            fwd_casts.append(Elementwise(name=f"{op.name}_fp8_cast_transpose", count=op.count, elems=n_in,
-                                         flops_per_elem=2, reads=1, writes=w_cast, dtype="bf16"))
-            bwd_casts.append(Elementwise(name=f"{op.name}_dgrad_fp8_cast_transpose", count=op.count, elems=n_out,
-                                         flops_per_elem=2, reads=1, writes=w_cast, dtype="bf16"))
-        ops.append(op)
-    return (OpGraph(name=g.name, ops=ops, meta=g.meta), OpGraph(name=g.name + ":fp8_cast_fwd", ops=fwd_casts or ops[:0], meta=g.meta),
-            OpGraph(name=g.name + ":fp8_cast_bwd", ops=bwd_casts or ops[:0], meta=g.meta))
+    """Transformer-Engine FP8 (delayed scaling) recipe applied to a forward graph whose GEMMs were
+    built in FP8: (forward graph with attention core and LM head in BF16, forward cast-transpose
+    kernels, backward cast-transpose kernels). See perf/train_recipe.py."""
+    return training_graph(g, get_recipe("fp8"), fp8_attention, lora)
 
 
 class _Fwd:
     """Cached per-micro-batch forward costs split by op class."""
 
-    def __init__(self, cfg, p, pr, topo, fp8_attention: bool = False, lora: bool = False):
+    def __init__(self, cfg, p, pr, topo, fp8_attention: bool = False, lora: bool = False, recipe: Recipe | None = None):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
-        self.fp8_attention, self.lora = fp8_attention, lora
+        self.fp8_attention, self.lora, self.recipe = fp8_attention, lora, recipe
         self.cache: dict = {}
 
     def _time(self, g: OpGraph) -> float:
@@ -157,15 +143,28 @@ class _Fwd:
         key = (tp, ep, mbs, seq)
         if key in self.cache:
             return self.cache[key]
+        r = self.recipe
+        out = self._costs(self.pr, tp, ep, mbs, seq)
+        if r is not None and r.bf16_fraction > 0:
+            # recipes that keep some layers in BF16 (NVFP4: first/last blocks): the average layer
+            # mixes the two graphs; the output layer is BF16 in both
+            b = self._costs(replace(self.pr, weights="bf16", compute="bf16", gemm_eff=1.0), tp, ep, mbs, seq, bf16=True)
+            f = r.bf16_fraction
+            out = {k: (v if k.startswith("head") else (1.0 - f) * v + f * b[k]) for k, v in out.items()}
+        self.cache[key] = out
+        return out
+
+    def _costs(self, pr, tp: int, ep: int, mbs: int, seq: int, bf16: bool = False) -> dict:
         # EP wider than TP spans data-parallel ranks with their own tokens: each rank then
         # receives T k / TP routed tokens on average, not T k / EP (Megatron-Core MoE folding)
         spread = ep / tp if ep > tp else 1.0
-        g = build_llm_graph(self.cfg, LLMStep("prefill", mbs, seq, 0, self.pr, tp, ep, expert_imbalance=spread,
+        g = build_llm_graph(self.cfg, LLMStep("prefill", mbs, seq, 0, pr, tp, ep, expert_imbalance=spread,
                                               lm_head_all_tokens=True))
-        cast_fwd = cast_bwd = 0.0
-        if self.pr.compute == "fp8":
-            g, gf, gb = fp8_training_graph(g, self.fp8_attention, self.lora)
+        cast_fwd = cast_bwd = q_elems = 0.0
+        if self.recipe is not None and not bf16:
+            g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora)
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
+            q_elems = float(sum(op.count * op.elems for op in gf.ops + gb.ops))
         ct = evaluate(g, self.p)
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
@@ -178,12 +177,10 @@ class _Fwd:
                 comm["ep" if op.collective == "all_to_all" else "tp"] += c * op.count
         w = times * t.count
         body = ~head
-        out = {"gemm": float(w[(t.kind == K_MATMUL) & body].sum()), "attn": float(w[(t.kind == K_ATTN) & body].sum()),
-               "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
-               "head_gemm": float(w[(t.kind == K_MATMUL) & head].sum()), "head_elt": float(w[(t.kind == K_ELT) & head].sum()),
-               "flops": float(ct.total_flops), "cast_fwd": cast_fwd, "cast_bwd": cast_bwd}
-        self.cache[key] = out
-        return out
+        return {"gemm": float(w[(t.kind == K_MATMUL) & body].sum()), "attn": float(w[(t.kind == K_ATTN) & body].sum()),
+                "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
+                "head_gemm": float(w[(t.kind == K_MATMUL) & head].sum()), "head_elt": float(w[(t.kind == K_ELT) & head].sum()),
+                "flops": float(ct.total_flops), "cast_fwd": cast_fwd, "cast_bwd": cast_bwd, "quant_elems": q_elems}
 
 
 def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float:
@@ -262,8 +259,17 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     shard = (dense / g_dense + ex / g_exp) if lay.zero >= 1 else dense + ex
     bw = float(np.max(p.mem_bw) * np.max(p.eff_mem))
     optim = 16.0 * shard * scale / bw * 1.5
-    # FP8 weight cast-transpose once per step (read bf16, write fp8 + fp8 transpose); none for LoRA (fp8 params)
-    wcast = 4.0 * (dense + ex) / bw if pr.compute == "fp8" and not lora else 0.0
+    # weight quantize once per step (read bf16, write the recipe's copies; FP8: fp8 + fp8 transpose);
+    # none for LoRA (quantized params); not for the layers a recipe keeps in BF16
+    rcp = fwd.recipe
+    w_q = 0.0 if rcp is None or lora else (dense + ex) * (1.0 - rcp.bf16_fraction)
+    wcast = weight_cast_bytes_per_param(rcp) * w_q / bw if w_q else 0.0
+    # block-scale bytes written per step on this device (activations/gradients of every real
+    # micro-batch, and the weights once)
+    scale_b = 0.0
+    if rcp is not None and rcp.quantized:
+        copies = 1 if lora else rcp.copies
+        scale_b = copies * scale_bytes_per_elem(rcp.gemm) * (f["quant_elems"] / L * n_slow * m + w_q)
     step = compute_time + dp_rs + dp_ag + optim + wcast
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
     eval_step = slots * (F + p2p / 2.0)
@@ -274,7 +280,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
                "cp_kv_ring": n_fb * (cp_f + cp_b + (cp_f if lay.recompute == "full" else 0.0)),
                "pp_send_recv": slots * p2p, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag}
     return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
-            "fp8_cast": (cast_f + cast_b) * n_fb + wcast,
+            "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b,
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
             "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "optimizer": optim, "exposed_comm_s": exposed, **mem}
@@ -353,12 +359,19 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
-    pr = get_precision(precision)
-    # training keeps bf16 activations/KV; the GEMMs run in `precision`
-    from ..precision import Precision
+    # training keeps bf16 activations/KV; the GEMMs run in `precision`: a recipe
+    # (data/precision/training_recipes.yaml) resolved on the chip through the serving policy
+    # (formats.plan: visible fallback, or bad input), else a plain GEMM dtype
+    from ..precision import COMPUTE_PEAK_FIELD, Precision
 
-    pr = Precision(pr.name, pr.compute if pr.compute in ("fp8", "int8", "bf16", "fp16") else "bf16", "bf16", "bf16", pr.compute)
-    from ..precision import COMPUTE_PEAK_FIELD
+    recipe = get_recipe(precision)
+    choices, notes = [], []
+    if recipe is not None:
+        recipe, pr, choices, notes = resolve(recipe, c, fp8_attention)
+    else:
+        pr = get_precision(precision)
+        pr = Precision(pr.name, pr.compute if pr.compute in ("fp8", "int8", "bf16", "fp16") else "bf16", "bf16", "bf16",
+                       pr.compute)
     from .serving_sim import ensure_vector
 
     p = ensure_vector(params if params is not None else calibrated_params(c, fitted))
@@ -367,7 +380,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     if float(np.max(p.peak(COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")))) <= 0:
         raise TapeoutError(f"chip '{c.id}' has no {pr.compute} matrix support; choose another --precision (supported: "
                            f"{', '.join(k for k in ('bf16', 'fp16', 'fp8', 'int8') if c.supports(k))}).")
-    fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention, lora=lora)
+    fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention, lora=lora, recipe=recipe)
     domain = int(np.max(p.scaleup_domain))
     if layout is not None:
         bad = broken_rule(cfg, layout, num_chips, global_seqs, seq_len, domain)
@@ -404,9 +417,20 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         model=cfg.name, chip=c.id, num_chips=num_chips, precision=precision, seq_len=seq_len,
         global_batch_tokens=tokens, step_time_s=r["step"], tokens_per_s=tps, mfu=mfu,
         memory_gib_per_chip=r["mem"] / GIB, capacity_gib_per_chip=cap / GIB, parallelism=str(lay), layout=asdict(lay),
-        breakdown={**{k: (float(v) if isinstance(v, (int, float)) else v) for k, v in r.items()}, "mfu_vs_bf16_peak": mfu_bf16},
-        interval_80=(lo, hi),
+        breakdown={**{k: (float(v) if isinstance(v, (int, float)) else v) for k, v in r.items()}, "mfu_vs_bf16_peak": mfu_bf16,
+                   "precision": _precision_record(recipe, choices, lora)},
+        interval_80=(lo, hi), notes=list(notes),
     )
+
+
+def _precision_record(recipe: Recipe | None, choices, lora: bool) -> dict | None:
+    """Which format each op class ran (formats.plan) and the recipe's quantize work, for --json."""
+    if recipe is None:
+        return None
+    return {"recipe": recipe.name, "scaling": recipe.scaling, "gemm_format": recipe.gemm,
+            "quantized_copies": (1 if lora else recipe.copies) if recipe.quantized else 0,
+            "extra_reads": recipe.extra_reads, "bf16_layer_fraction": recipe.bf16_fraction,
+            "op_classes": [c.as_dict() for c in choices], "source": recipe.source}
 
 
 def num_evaluations(train_samples: float, eval_every_samples: float, skip_evals: int = 0) -> int:

@@ -1,0 +1,140 @@
+"""Training precision recipes (BF16, FP8 delayed / current scaling, MXFP8, NVFP4) as data.
+
+Data: data/precision/training_recipes.yaml (one entry per recipe, with sources). The formats,
+their block-scale bytes and the fallback of a format a chip lacks come from the serving
+precision policy (tapeout.formats: formats.yaml, `plan`), so training and serving agree on
+which op class runs which format and how many bytes a block-scaled tensor takes.
+
+Per quantized GEMM (the linear layers; attention and the LM head stay BF16) a memory-bound
+quantize kernel is charged forward for the input X and backward for the output gradient dY:
+  bytes per element = 2 (1 + extra_reads)   read the BF16 tensor (+ an amax pass)
+                    + copies x format_bits/8 write rowwise/columnwise copies incl. block scales
+Block scales per copy (OCP MX v1.0; NVFP4): elems x scale_bits / 8 / block bytes
+(MXFP8: n/32, NVFP4: n/16, plus 4 bytes of FP32 tensor scale per NVFP4 tensor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import yaml
+
+from ..formats import _data_file, format_bits, format_table, plan
+from ..ops import Attention, Elementwise, MatMul, OpGraph
+from ..precision import Precision
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    gemm: str  # format of the linear-layer GEMMs (dense_gemm, expert_gemm)
+    scaling: str  # none | delayed | current | block
+    copies: int = 0  # quantized copies written per GEMM operand (rowwise fprop/dgrad + columnwise wgrad)
+    extra_reads: int = 0  # amax passes over the BF16 tensor before the cast
+    quant_flops: float = 0.0  # vector FLOPs per element of the cast (all copies)
+    wgrad_flops: float = 0.0  # on the wgrad copies (NVFP4 16x16 random Hadamard transform)
+    grad_flops: float = 0.0  # on gradient casts (stochastic rounding)
+    bf16_fraction: float = 0.0  # share of the transformer layers kept in BF16
+    on_fallback: str | None = None  # recipe that runs when the chip lacks `gemm` and formats.plan falls back
+    source: str = ""
+
+    @property
+    def quantized(self) -> bool:
+        return self.copies > 0
+
+
+@lru_cache(maxsize=1)
+def recipe_table() -> dict:
+    return yaml.safe_load(_data_file("precision", "training_recipes.yaml").read_text())
+
+
+def _key(name: str) -> str:
+    return name.strip().lower().replace("-", "").replace("_", "")
+
+
+def get_recipe(name: str) -> Recipe | None:
+    """The training recipe called `name` (fp8 = delayed scaling), None when `name` is no recipe."""
+    t = recipe_table()
+    key = _key(name)
+    key = t.get("aliases", {}).get(key, key)
+    r = t["recipes"].get(key)
+    if r is None:
+        return None
+    b = r.get("bf16_blocks")
+    frac = (b["first"] + b["last"]) / b["of"] if b else 0.0
+    return Recipe(name=key, gemm=r["gemm"], scaling=r["scaling"], copies=int(r.get("copies", 0)),
+                  extra_reads=int(r.get("extra_reads", 0)), quant_flops=float(r.get("quant_flops", 0)),
+                  wgrad_flops=float(r.get("wgrad_flops", 0)), grad_flops=float(r.get("grad_flops", 0)),
+                  bf16_fraction=frac, on_fallback=r.get("on_fallback"), source=" ".join(str(r.get("source", "")).split()))
+
+
+def recipe_names() -> list[str]:
+    return list(recipe_table()["recipes"])
+
+
+def scale_bytes_per_elem(fmt: str) -> float:
+    """Block-scale bytes per element of one quantized copy (0 for per-tensor formats)."""
+    f = format_table()["formats"].get(fmt, {})
+    return float(f.get("scale_bits", 0)) / 8.0 / float(f["block"]) if f.get("block") else 0.0
+
+
+def copy_bytes(fmt: str, elems: float) -> tuple[float, float]:
+    """(payload bytes, block-scale bytes) of one quantized copy of `elems` elements."""
+    f = format_table()["formats"][fmt]
+    return elems * float(f["bits"]) / 8.0, elems * scale_bytes_per_elem(fmt)
+
+
+def weight_cast_bytes_per_param(r: Recipe) -> float:
+    """Once per step (TE caches the quantized weight across micro-batches): read BF16, write the copies."""
+    return 2.0 + r.copies * format_bits(r.gemm) / 8.0 if r.quantized else 0.0
+
+
+def _kernel(name: str, count: float, elems: float, r: Recipe, copies: int, flops: float) -> Elementwise:
+    # bf16-sized units: reads of the 16-bit tensor, writes of copies x format_bits bits
+    return Elementwise(name=name, count=count, elems=elems, flops_per_elem=flops, reads=1 + r.extra_reads,
+                       writes=copies * format_bits(r.gemm) / 16.0, dtype="bf16")
+
+
+def training_graph(g: OpGraph, r: Recipe, fp8_attention: bool = False, lora: bool = False) -> tuple[OpGraph, OpGraph, OpGraph]:
+    """Apply recipe `r` to a forward graph whose GEMMs were built in `r.gemm`: the attention core
+    (unless `fp8_attention`, TE fp8_dpa) and the LM head back in BF16, plus the forward (X) and
+    backward (dY) quantize kernels of every quantized GEMM. LoRA: no wgrad, one copy each."""
+    ops, fwd, bwd = [], [], []
+    copies = 1 if lora else r.copies
+    wg = 0.0 if lora else r.wgrad_flops
+    for op in g.ops:
+        if isinstance(op, Attention) and op.math_dtype == r.gemm and not (fp8_attention and r.gemm == "fp8"):
+            op = replace(op, math_dtype="fp8" if fp8_attention else "bf16")
+        elif isinstance(op, MatMul) and op.name == "lm_head":
+            op = replace(op, math_dtype="bf16", w_dtype="bf16", a_dtype="bf16", eff_scale=1.0)
+        elif isinstance(op, MatMul) and op.math_dtype == r.gemm and r.quantized:
+            n_in = op.groups * op.batch * op.m * op.k
+            n_out = op.groups * op.batch * op.m * op.n
+            fwd.append(_kernel(f"{op.name}_{r.gemm}_quantize", op.count, n_in, r, copies, r.quant_flops + wg))
+            bwd.append(_kernel(f"{op.name}_dgrad_{r.gemm}_quantize", op.count, n_out, r, copies,
+                               r.quant_flops + wg + r.grad_flops))
+        ops.append(op)
+    empty = ops[:0]
+    return (OpGraph(name=g.name, ops=ops, meta=g.meta), OpGraph(name=g.name + ":quant_fwd", ops=fwd or empty, meta=g.meta),
+            OpGraph(name=g.name + ":quant_bwd", ops=bwd or empty, meta=g.meta))
+
+
+def resolve(r: Recipe, chip, fp8_attention: bool = False):
+    """The recipe that runs on `chip`, the GEMM Precision to build graphs with, the per-op-class
+    format choices (formats.plan) and the fallback notes. A width the chip lacks is an error."""
+    asked = Precision(r.name, r.gemm, "bf16", "bf16", r.gemm, attention="fp8" if fp8_attention else "bf16", lm_head="bf16")
+    ran, choices = plan(asked, chip)  # a width the chip lacks entirely is bad input there (one line)
+    notes = []
+    run = r
+    if ran.compute != r.gemm:
+        nxt = get_recipe(r.on_fallback) if r.on_fallback else None
+        run = nxt if nxt is not None and nxt.gemm == ran.compute else replace(r, gemm=ran.compute)
+        notes.append(f"{r.name} not native on {chip.id}: GEMMs fell back to {ran.compute} "
+                     f"(recipe {run.name}, {run.scaling} scaling)")
+    choices = list(choices)
+    if run.bf16_fraction:
+        choices = [replace(c, note=(c.note + "; " if c.note else "") + f"{run.bf16_fraction:.0%} of the layers in bf16")
+                   if c.op_class in ("dense_gemm", "expert_gemm") else c for c in choices]
+    gemm_pr = Precision(run.name, run.gemm, "bf16", "bf16", run.gemm, gemm_eff=ran.gemm_eff)
+    return run, gemm_pr, choices, notes
