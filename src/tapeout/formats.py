@@ -30,23 +30,23 @@ from .errors import TapeoutError
 OP_CLASSES = ("dense_gemm", "expert_gemm", "attention", "kv_cache", "lm_head", "norms", "collectives")
 
 
-def _data_file(*parts: str):
+def data_file(*parts: str):
     return resources.files("tapeout").joinpath("data", *parts)
 
 
 @lru_cache(maxsize=1)
 def format_table() -> dict:
-    return yaml.safe_load(_data_file("precision", "formats.yaml").read_text())
+    return yaml.safe_load(data_file("precision", "formats.yaml").read_text())
 
 
 @lru_cache(maxsize=1)
 def policy_table() -> dict:
-    return yaml.safe_load(_data_file("precision", "policies.yaml").read_text())
+    return yaml.safe_load(data_file("precision", "policies.yaml").read_text())
 
 
 @lru_cache(maxsize=1)
 def _efficiency_rows() -> tuple[dict, ...]:
-    path = _data_file("calibration", "format_efficiency.csv")
+    path = data_file("calibration", "format_efficiency.csv")
     if not path.is_file():
         return ()
     with path.open(newline="") as f:

@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import yaml
 
-from ..formats import _data_file, format_bits, format_table, plan
+from ..formats import data_file, format_bits, format_table, plan
 from ..ops import Attention, Elementwise, MatMul, OpGraph
 from ..precision import Precision
 
@@ -46,7 +46,7 @@ class Recipe:
 
 @lru_cache(maxsize=1)
 def recipe_table() -> dict:
-    return yaml.safe_load(_data_file("precision", "training_recipes.yaml").read_text())
+    return yaml.safe_load(data_file("precision", "training_recipes.yaml").read_text())
 
 
 def _key(name: str) -> str:
