@@ -134,6 +134,7 @@ def calibrated_params(chip, fitted: dict | None = None, maturity: float = 1.0):
 
 
 VENDOR_FIELDS = ("kernel_overhead_us",)
+BORROWED = ("family", "same silicon")  # origins of a fit taken from other chips (uncertainty: family level)
 
 
 def _vendor_means(fitted: dict, family: str) -> dict:

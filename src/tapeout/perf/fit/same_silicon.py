@@ -27,16 +27,19 @@ REL_TOL = 0.01  # datasheets round the same peak differently (H100 989.4, H200 9
 def silicon_key(chip) -> tuple | None:
     """(vendor, die area, dies, dense peaks, TDP) from the chip's own specs (no family defaults);
     None when die area, bf16 peak or TDP is not listed (no claim of identity without them)."""
+    specs = getattr(chip, "specs", None)
+    if not isinstance(specs, dict):  # a design point of the explorer, not a catalog chip
+        return None
     vals = []
     for f in SILICON_FIELDS:
-        s = chip.specs.get(f)
+        s = specs.get(f)
         v = s.value if s is not None else None
         if not isinstance(v, (int, float)):
             if f in REQUIRED:
                 return None
             v = None
         vals.append(None if v is None else float(v))
-    return (chip.family.split("-")[0],) + tuple(vals)
+    return (str(getattr(chip, "family", "")).split("-")[0],) + tuple(vals)
 
 
 def same_silicon(a: tuple | None, b: tuple | None) -> bool:
