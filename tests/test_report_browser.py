@@ -1,6 +1,9 @@
 """The study report opens in a real headless Chromium: every plot renders, no script
-errors; a screenshot is saved to test-artifacts/ as a test artifact."""
+errors, the answer is above the fold and names the choice, no Python leaks into the text; a
+screenshot is saved to test-artifacts/. Two runs of the same study write the same bytes
+apart from the generation timestamp."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -32,6 +35,16 @@ def report(tmp_path_factory):
     return d / "out" / "report.html", res
 
 
+def _no_stamp(html: str) -> str:
+    return re.sub(r"generated \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", "generated T", html)
+
+
+def test_second_run_writes_the_same_bytes_but_the_timestamp(report, tmp_path):
+    path, _ = report
+    run_study(path.parent.parent / "s.yaml", tmp_path / "again")
+    assert _no_stamp((tmp_path / "again" / "report.html").read_text()) == _no_stamp(path.read_text())
+
+
 def test_report_is_self_contained(report):
     path, _ = report
     html = path.read_text()
@@ -57,9 +70,22 @@ def test_report_renders_in_chromium(report):
         n_div = page.evaluate("document.querySelectorAll('div[id^=fig-]').length")
         n_plot = page.evaluate("document.querySelectorAll('div[id^=fig-] .main-svg').length")
         n_rendered = page.evaluate("Array.from(document.querySelectorAll('div[id^=fig-]')).filter(d => d.querySelector('.main-svg')).length")
+        # every figure has drawn data: at least one trace element with points or bars
+        n_data = page.evaluate("Array.from(document.querySelectorAll('div[id^=fig-]')).filter(d => "
+                               "d.querySelector('.scatterlayer .trace path, .barlayer .trace path, canvas')).length")
+        box = page.evaluate("(() => { const r = document.getElementById('answer').getBoundingClientRect(); return [r.top, r.bottom]; })()")
+        answer = page.inner_text("#answer")
+        text = page.inner_text("main")
         ART.mkdir(exist_ok=True)
         page.screenshot(path=str(ART / "report.png"), full_page=False)
         browser.close()
     assert not errors, errors
     assert n_div >= 8 and n_rendered == n_div, (n_div, n_plot, n_rendered)
+    assert n_data == n_div, (n_data, n_div)
+    assert 0 <= box[0] < 1000, box  # the answer starts above the fold of a 1000 px viewport
+    choice = (res.get("decision") or {}).get("choice")
+    assert choice and choice in answer
+    leaks = [w for w in (r"\bnan\b", r"\binf\b", r"\bNone\b", r"\bTrue\b", r"\bFalse\b", "division by zero", "Traceback", "Error:")
+             if re.search(w, text)]
+    assert not leaks, leaks
     assert (ART / "report.png").stat().st_size > 10_000

@@ -14,33 +14,102 @@ def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
     return fig
 
 
+def front_2d(xs: list[float], ys: list[float]) -> list[int]:
+    """Indices of the points no other point beats on both axes (maximise x and y), by x."""
+    order = sorted(range(len(xs)), key=lambda i: (-xs[i], -ys[i]))
+    keep, best = [], -math.inf
+    for i in order:
+        if ys[i] > best:
+            keep.append(i)
+            best = ys[i]
+    return sorted(keep, key=lambda i: xs[i])
+
+
+def _staircase(xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
+    """The boundary of the region a 2-objective front (sorted by x, so y falls) dominates: the
+    corner between two front points is (x_prev, y_next), itself dominated, never a better point."""
+    sx, sy = [], []
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        if i:
+            sx.append(xs[i - 1])
+            sy.append(y)
+        sx.append(x)
+        sy.append(y)
+    return sx, sy
+
+
+TEXT_POS = ("top center", "bottom center", "middle right", "middle left", "top right", "bottom left")
+
+
 def pareto_figure(res: dict) -> go.Figure:
-    fig = go.Figure()
+    """Left: every evaluated candidate on the study's mix (the numbers the decision uses), with
+    the 2-objective front among them. Right: the explorer's screening of each design space on
+    that space's own workload mix, one front per node; its own 3-objective front (incl. SLO
+    ratio) is marked, not joined, since in this plane some of it is dominated."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=(
+        "Study mix: candidates the decision compares", "Design-space screening (each space's own mix)"))
+    custom = {p["chip"] for p in res.get("program") or []}
+    choice = (res.get("decision") or {}).get("choice")
+    chosen = (res.get("chosen_design") or {}).get("name")
+    chips = sorted([c for c in res.get("chip_summary", []) if c.get("perf_per_watt") and c.get("perf_per_tco")],
+                   key=lambda c: c["perf_per_watt"])
+    xs, ys = [c["perf_per_watt"] for c in chips], [c["perf_per_tco"] for c in chips]
+    on = set(front_2d(xs, ys))
+    for group, sel, sym in (("catalog chips", [i for i, c in enumerate(chips) if c["chip"] not in custom], "diamond"),
+                            ("custom NPUs (study mix)", [i for i, c in enumerate(chips) if c["chip"] in custom], "circle")):
+        fig.add_trace(go.Scatter(
+            x=[xs[i] for i in sel], y=[ys[i] for i in sel], mode="markers+text", name=group,
+            text=[chips[i]["chip"] + (" (choice)" if chips[i]["chip"] == choice else " (chosen design)" if chips[i]["chip"] == chosen else "")
+                  for i in sel],
+            textposition=[TEXT_POS[k % len(TEXT_POS)] for k in range(len(sel))], textfont=dict(size=10),
+            marker=dict(symbol=[sym if i in on else f"{sym}-open" for i in sel], size=[16 if chips[i]["chip"] in (choice, chosen) else 10 for i in sel],
+                        color="#d62728" if sym == "diamond" else "#08519c", line=dict(width=2))), row=1, col=1)
+    fx = sorted(on, key=lambda i: xs[i])
+    sx, sy = _staircase([xs[i] for i in fx], [ys[i] for i in fx])
+    fig.add_trace(go.Scatter(x=sx, y=sy, mode="lines", name="2-objective front (study mix)", line=dict(color="#444", dash="dot")),
+                  row=1, col=1)
     pts = res.get("designs", [])
-    feas = [d for d in pts if d.get("feasible", True) and not d.get("on_front")]
-    front = sorted([d for d in pts if d.get("on_front")], key=lambda d: d["perf_per_watt"])
     infeas = [d for d in pts if not d.get("feasible", True)]
-    hover = lambda d: "<br>".join(f"{k}: {v}" for k, v in d.get("params", {}).items())  # noqa: E731
-    # infeasible designs apart, one trace per reason (the first constraint each breaks)
-    reasons = sorted({d.get("reason") or "" for d in infeas}, key=lambda r: -sum((d.get("reason") or "") == r for d in infeas))
-    greys = ["#bdbdbd", "#fdae6b", "#c994c7", "#a1d99b", "#fc9272", "#9ebcda", "#d9d9d9", "#fdd0a2", "#bcbddc", "#c7e9c0"]
+    reasons = sorted({d.get("reason") or "constraints" for d in infeas}, key=lambda r: (-sum((d.get("reason") or "constraints") == r for d in infeas), r))
     for i, r in enumerate(reasons):
-        sel = [d for d in infeas if (d.get("reason") or "") == r]
+        sel = [d for d in infeas if (d.get("reason") or "constraints") == r]
         fig.add_trace(go.Scattergl(x=[d["perf_per_watt"] for d in sel], y=[d["perf_per_tco"] for d in sel], mode="markers",
-                                   name=f"infeasible: {r or 'constraints'} ({len(sel)})", marker=dict(color=greys[i % len(greys)], size=4),
-                                   text=[hover(d) for d in sel]))
-    if feas:
-        fig.add_trace(go.Scattergl(x=[d["perf_per_watt"] for d in feas], y=[d["perf_per_tco"] for d in feas], mode="markers",
-                                   name="feasible designs", marker=dict(color="#9ecae1", size=5), text=[hover(d) for d in feas]))
-    if front:
-        fig.add_trace(go.Scatter(x=[d["perf_per_watt"] for d in front], y=[d["perf_per_tco"] for d in front], mode="lines+markers",
-                                 name="Pareto front (custom NPU)", marker=dict(color="#08519c", size=9), text=[hover(d) for d in front]))
-    chips = [c for c in res.get("chip_summary", []) if c.get("perf_per_watt")]
-    fig.add_trace(go.Scatter(x=[c["perf_per_watt"] for c in chips], y=[c["perf_per_tco"] for c in chips], mode="markers+text",
-                             name="catalog chips", text=[c["chip"] for c in chips], textposition="top center",
-                             marker=dict(color="#d62728", size=11, symbol="diamond")))
-    return _layout(fig, "Pareto front: workload-mix throughput per watt vs per TCO dollar (relative to the reference chip = 1)",
-                   xaxis_title="mix perf / W (relative)", yaxis_title="mix perf / TCO $ (relative)")
+                                   name=f"infeasible: {r} ({len(sel):,})", legendgroup="infeasible",
+                                   marker=dict(color=GREYS[i % len(GREYS)], size=4), visible=True if i < 2 else "legendonly",
+                                   hovertext=[_hover(d) for d in sel]), row=1, col=2)
+    for j, space in enumerate(sorted({d["space"] for d in pts})):
+        feas = [d for d in pts if d["space"] == space and d.get("feasible", True) and d.get("perf_per_tco")]
+        if not feas:
+            continue
+        col = PALETTE[j % len(PALETTE)]
+        fxs, fys = [d["perf_per_watt"] for d in feas], [d["perf_per_tco"] for d in feas]
+        f2 = front_2d(fxs, fys)
+        fig.add_trace(go.Scattergl(x=fxs, y=fys, mode="markers", name=f"{space}: feasible ({len(feas):,})", marker=dict(color=col, size=4, opacity=0.35),
+                                   hovertext=[_hover(d) for d in feas]), row=1, col=2)
+        lx, ly = _staircase([fxs[i] for i in f2], [fys[i] for i in f2])
+        fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name=f"{space}: 2-objective front", line=dict(color=col, width=2)), row=1, col=2)
+        three = [d for d in feas if d.get("on_front")]
+        fig.add_trace(go.Scatter(x=[d["perf_per_watt"] for d in three], y=[d["perf_per_tco"] for d in three], mode="markers",
+                                 name=f"{space}: on its 3-objective front (incl. SLO)", hovertext=[_hover(d) for d in three],
+                                 marker=dict(color=col, size=9, symbol="circle-open", line=dict(width=2))), row=1, col=2)
+    if xs:
+        pad = 0.12 * (max(xs) - min(xs) or 1.0)
+        fig.update_xaxes(range=[min(xs) - pad, max(xs) + 2 * pad], row=1, col=1)
+    fig.update_xaxes(title_text="mix perf / W (reference chip = 1)", row=1, col=1)
+    fig.update_yaxes(title_text="mix perf / TCO $ (reference chip = 1)", row=1, col=1)
+    fig.update_xaxes(title_text="space-mix perf / W (reference chip = 1)", row=1, col=2)
+    fig.update_yaxes(title_text="space-mix perf / TCO $", row=1, col=2)
+    return _layout(fig, "Pareto: perf per watt vs perf per TCO dollar (filled marker = on the 2-objective front, open = dominated)",
+                   height=560, legend=dict(font=dict(size=10)))
+
+
+GREYS = ["#bdbdbd", "#fdae6b", "#c994c7", "#a1d99b", "#fc9272", "#9ebcda", "#d9d9d9", "#fdd0a2", "#bcbddc", "#c7e9c0"]
+
+
+def _hover(d: dict) -> str:
+    return "<br>".join(f"{k}: {v}" for k, v in d.get("params", {}).items())
 
 
 def throughput_figure(res: dict) -> go.Figure:
@@ -89,15 +158,22 @@ def fleet_figure(res: dict) -> go.Figure:
 
 
 def roofline_figure(res: dict) -> go.Figure:
+    """Every evaluated chip's roof and ops; the choice, the best buy and the chosen design are
+    shown, the others one legend click away."""
     fig = go.Figure()
+    d = res.get("decision") or {}
+    q = d.get("fleet_tco_usd_per_year") or {}
+    shown = {d.get("choice"), (res.get("chosen_design") or {}).get("name")}
+    shown |= set(sorted((c for c in q if c not in shown), key=lambda c: q[c]["p50"])[:1])
     for i, rf in enumerate(res.get("rooflines", [])):
+        vis = True if rf["chip"] in shown or not q else "legendonly"
         peak, bw = rf["peak_tflops"], rf["bandwidth_tbps"]
         xs = [0.5, peak / bw, 1e5]
-        fig.add_trace(go.Scatter(x=xs, y=[min(peak, x * bw) for x in xs], mode="lines", name=f"{rf['chip']} roof ({rf['dtype']})",
+        fig.add_trace(go.Scatter(x=xs, y=[min(peak, x * bw) for x in xs], mode="lines", name=f"{rf['chip']} roof ({rf['dtype']})", visible=vis, legendgroup=rf["chip"],
                                  line=dict(color=PALETTE[i % len(PALETTE)], dash="dash")))
         pts = rf.get("points", [])
         fig.add_trace(go.Scatter(x=[p["intensity"] for p in pts], y=[p["tflops"] for p in pts], mode="markers",
-                                 name=f"{rf['chip']} ops", text=[p["label"] for p in pts],
+                                 name=f"{rf['chip']} ops", visible=vis, legendgroup=rf["chip"], text=[p["label"] for p in pts],
                                  marker=dict(color=PALETTE[i % len(PALETTE)], size=[max(5, min(18, 4 + 3 * math.log10(1 + p['time_share'] * 100))) for p in pts])))
     return _layout(fig, "Roofline: achieved TFLOP/s of each op vs arithmetic intensity (marker size ~ share of step time)",
                    xaxis_type="log", yaxis_type="log", xaxis_title="FLOP per DRAM byte", yaxis_title="TFLOP/s")
@@ -127,8 +203,10 @@ def cost_stack_figure(res: dict) -> go.Figure:
 def compliance_figure(res: dict) -> go.Figure:
     fig = go.Figure()
     pts = [p for p in res.get("compliance", []) if p.get("tpp") is not None and p.get("pd") is not None]
+    # fixed palette by sorted class name: the same study gives the same colours on every run
+    class_colour = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(sorted({p["class"] for p in pts}))}
     fig.add_trace(go.Scatter(x=[p["tpp"] for p in pts], y=[p["pd"] for p in pts], mode="markers+text", text=[p["chip"] for p in pts],
-                             textposition="top center", marker=dict(size=10, color=[PALETTE[hash(p["class"]) % 10] for p in pts]),
+                             textposition="top center", marker=dict(size=10, color=[class_colour[p["class"]] for p in pts]),
                              hovertext=[p["class"] for p in pts], name="chips / designs"))
     xmax = max([p["tpp"] for p in pts] + [30000]) * 1.1
     ymax = max([p["pd"] for p in pts] + [25]) * 1.1

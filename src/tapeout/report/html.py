@@ -10,6 +10,8 @@ from pathlib import Path
 from plotly.offline import get_plotlyjs
 
 from . import figures as F
+from .answer import answer_section
+from .fmt import table
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -17,7 +19,8 @@ header{background:#0b3d66;color:#fff;padding:18px 28px}header h1{margin:0;font-s
 main{padding:10px 28px 40px}section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;margin:16px 0;padding:12px 18px}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f0f4f8}.note{color:#666;font-size:12px}.kpi{display:inline-block;margin:6px 18px 6px 0}
-.kpi b{font-size:20px;display:block}
+.kpi b{font-size:20px;display:block}.na{color:#999;font-style:italic}#answer{border:2px solid #0b3d66}
+details summary{cursor:pointer;color:#0b3d66;margin:6px 0}a{color:#0b5394;word-break:break-all}
 """
 
 
@@ -28,38 +31,83 @@ def _decision_section(res: dict) -> str:
     out = ["<section><h2>Build or buy under uncertainty</h2>"]
     if d:
         out.append(f"<p>Choice: <b>{html.escape(d['choice'])}</b> ({html.escape(d.get('method', ''))}; "
-                   f"{d.get('samples')} samples, seed {d.get('seed')}).</p>")
-        out.append(_table([{"candidate": c, "p_best": d["p_best"].get(c), **q} for c, q in d["fleet_tco_usd_per_year"].items()]))
+                   f"{d.get('samples'):,} samples, seed {d.get('seed')}).</p>")
+        rows = sorted(({"candidate": c, "p_best": d["p_best"].get(c), "p10_usd": q["p10"], "p50_usd": q["p50"], "p90_usd": q["p90"]}
+                       for c, q in d["fleet_tco_usd_per_year"].items()), key=lambda r: r["p50_usd"])
+        out.append(table(rows, labels={"p_best": "P(cheapest fleet)", "p10_usd": "fleet TCO/yr P10", "p50_usd": "P50", "p90_usd": "P90"}))
         out.append("<h3>Tornado (fleet TCO of the choice; margin = best alternative - choice, &lt; 0: the answer flips)</h3>"
-                   + _table(d.get("tornado", [])[:10]))
-        out.append("<h3>Break-even</h3>" + _table([d.get("break_even") or {}]))
+                   + table(d.get("tornado", [])[:10], blank=lambda r, c: "does not flip in range" if c == "flip_value" else ""))
+        out.append("<h3>Break-even</h3>" + table([d.get("break_even") or {}]))
     for title, key in (("Custom-design programs (NRE, volume, price)", "program"), ("Excluded candidates", "excluded"),
-                       ("Prices charged", "prices"), ("Fleet plan", "fleet_plan")):
+                       ("Prices charged", "prices")):
         rows = res.get(key) or []
         if key == "program":
             rows = [{k: v for k, v in r.items() if k != "nre_items"} for r in rows]
-        out.append(f"<h3>{title}</h3>" + _table(rows))
+        out.append(f"<h3>{title}</h3>" + table(rows, title=title))
     plans = res.get("fleet_plans") or {}
+    cols = ["year", "plan", "bought", "cumulative_usd", "capacity_vs_demand", "buy_cumulative_usd", "build_bought",
+            "build_cumulative_usd", "npu_payback_year"]
+    fp = res.get("fleet_plan") or []
+    out.append("<h3>Fleet plan over years (chip roadmap prices, NPU from its ready year)</h3>"
+               + table(fp, [c for c in cols if c in (fp or [{}])[0]] or None, title="Fleet plan",
+                       blank=lambda r, c: "no NPU in this plan" if c.startswith("build") or c == "npu_payback_year" else ""))
     if plans.get("design"):
         pb = plans.get("payback_year")
-        out.append(f"<p class='note'>Build plan with {html.escape(plans['design'])} (ready {plans.get('design_ready_year')}): "
-                   + (f"pays back in {pb}." if pb else "does not pay back within the plan.") + "</p>")
+        out.append(f"<p class='note'>Build plan with {html.escape(str(plans['design']))} (ready {plans.get('design_ready_year')}): "
+                   + (f"pays back in {pb}." if pb and pb != "never" else "does not pay back within the plan.") + "</p>")
+    skipped = [r for r in plans.get("roadmap", []) if not r.get("in_plan")]
+    if skipped:
+        out.append("<p class='note'>Not bought: " + "; ".join(f"{html.escape(r['chip'])}: {html.escape(r['reason'])}" for r in skipped) + "</p>")
     return "".join(out) + "</section>"
 
 
-def _table(rows: list[dict], cols: list[str] | None = None, fmt=None) -> str:
-    if not rows:
-        return "<p class='note'>(none)</p>"
-    cols = cols or list(rows[0])
-    def cell(v):
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        if isinstance(v, (dict, list)):
-            return html.escape(json.dumps(v)[:300])
-        return html.escape("" if v is None else str(v))
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _matrix_blank(r: dict, c: str) -> str:
+    """Why a per-workload cell is empty."""
+    if r.get("units_per_s_per_chip") is None:
+        return "does not run (see reason)" if c != "error" else ""
+    if c == "error":
+        return "none"
+    if c == "ttft_s":
+        return "not an LLM-serving workload"
+    return "not reported for this workload kind"
+
+
+def _spec_sheet(res: dict) -> str:
+    """The chosen design as an architect reads it: the design point, then derived numbers and
+    the modelling assumptions, the ones that favour it first."""
+    spec = dict(res["chosen_design"])
+    arch = spec.pop("architecture", {}) or {}
+    try:
+        from ..explore.npu import load_template
+
+        units = {k: p.unit for k, p in load_template().params.items() if getattr(p, "unit", None)}
+        tmpl = load_template().data
+    except Exception:  # noqa: BLE001  (the sheet still lists the numbers)
+        units, tmpl = {}, {}
+    design = [{"parameter": k, "value": v, "meaning": units.get(k, "")} for k, v in arch.items()]
+    derived = [{"parameter": k, "value": v} for k, v in spec.items() if k != "architecture"]
+    favour = []
+    if arch.get("riscv_cores"):
+        r = (tmpl.get("riscv") or {}).get("kernel_overhead_factor", {})
+        favour.append({"assumption": f"{arch['riscv_cores']:g} RISC-V control cores cut per-kernel launch overhead to "
+                                     f"{r.get('value', 0.3):.0%} of the calibrated value", "status": r.get("status", "assumption"),
+                       "source": r.get("source", "data/npu/template.yaml")})
+    sw = tmpl.get("software") or {}
+    if sw.get("calibration_family"):
+        favour.append({"assumption": "a never-built chip: efficiencies from the generic calibration (no silicon to fit)",
+                       "status": "assumption", "source": "data/npu/template.yaml software.calibration_family"})
+    e = (tmpl.get("energy") or {}).get("array_energy_overhead")
+    if e:
+        favour.append({"assumption": f"array operand-delivery energy overhead x{e['value']}", "status": e.get("status", ""),
+                       "source": e.get("source", "")})
+    return ("<section><h2>Chosen custom NPU: spec sheet</h2><h3>Design (what gets built)</h3>"
+            + table(design, ["parameter", "value", "meaning"], collapse=40)
+            + "<h3>Assumptions behind its numbers (those that favour it first)</h3>" + table(favour)
+            + "<h3>Derived numbers</h3>" + table(derived, collapse=60)
+            + "<p class='note'>Floorplan margins (>= 0: the limit is met, by that much): edge_margin_mm = usable die edge - PHY beachfront per die; "
+              "package_margin_mm2 = the packaging technology's largest package - (dies + HBM stacks) x spacing; heat_flux_margin_w_mm2 = cooling class - "
+              "the worse of average and hot-spot heat flux; power_delivery_margin_w = package power and core current; rack_margin_kw = rack power "
+              "(data/econ/floorplan.yaml).</p></section>")
 
 
 HEADINGS = {"pareto": "Pareto front", "throughput": "Throughput per workload", "cost": "Cost per unit of work",
@@ -85,18 +133,17 @@ def write_report(res: dict, path: Path) -> Path:
     figs = build_figures(res)
     parts = []
     s = res["study"]
-    best = res.get("recommendation", {})
-    kpis = "".join(f"<span class='kpi'>{html.escape(k)}<b>{html.escape(str(v))}</b></span>" for k, v in best.items())
-    parts.append(f"<section><h2>Answer</h2>{kpis}<p>{html.escape(res.get('answer', ''))}</p></section>")
-    parts.append("<section><h2>Workload mix</h2>" + _table(res["workloads"], ["name", "kind", "model", "unit", "demand_per_s", "slo", "weight"]) + "</section>")
-    parts.append("<section><h2>Chips compared</h2>" + _table(res["chip_summary"]) + "</section>")
+    parts.append(answer_section(res))
+    parts.append("<section><h2>Workload mix</h2>" + table(res["workloads"], ["name", "kind", "model", "unit", "demand_per_s", "slo", "weight"],
+                       labels={"demand_per_s": "demand (units/s)", "slo": "SLO"}, blank=lambda r, c: "no latency SLO" if c == "slo" else "") + "</section>")
+    parts.append("<section><h2>Chips compared</h2>" + table(res["chip_summary"], blank=lambda r, c: "does not run every workload" if not r.get("runs_all_workloads") else "not computable") + "</section>")
     captions = {
         "pareto": "Each point is one custom-NPU design evaluated on the whole mix; diamonds are catalog chips. Both axes are the traffic-weighted geometric mean over workloads, normalised to the reference chip. Infeasible designs are coloured by the first constraint they break (floorplan limits: die edge, package, heat flux, power delivery, rack; econ/floorplan.py).",
         "throughput": "Units of work per second per chip (tokens, queries, clips, audio seconds), from the per-op model; missing bars mean the workload does not fit or misses its SLO (reason in the table below).",
         "cost": "TCO per unit: (capex/amortisation years + power x PUE x price) / annual units. Chip prices are published estimates (catalog) or the cost model's unit cost plus margin (custom designs).",
         "fleet": "Chips needed for the stated traffic x TCO per chip-year.",
-        "roofline": "Ops of the largest workload step on each chip; the roof uses calibrated peak FLOP/s and bandwidth.",
-        "breakdown": "Fraction of step time whose op is compute-, memory-, communication- or overhead-bound.",
+        "roofline": "Ops of one decode step of the first LLM-serving workload on every evaluated chip (catalog and custom); the roof uses calibrated peak FLOP/s x efficiency and bandwidth x efficiency. The choice, the best alternative and the chosen design are shown; click the legend for the others. Chips excluded by the study's constraints (see Excluded candidates) are not evaluated, so they have no roofline.",
+        "breakdown": "Share of one decode step whose op is compute-, memory- or communication-bound. 'overhead' is the fixed per-kernel time (launch and scheduling: the calibrated kernel_overhead_us per kernel, perf/opcost.py t = max(t_c, t_m) + t_kernel), which dominates small-batch decode kernels; for the custom NPUs the template's RISC-V control cores cut it (see spec sheet). 'fixed' is host-side time per step. Only LLM-serving workloads have a per-op step model here; ranking, video and speech are costed per unit (Per workload and chip table).",
         "cost_stack": "Die (wafer price / good dies incl. yield), HBM, packaging and NRE amortised over the study volume.",
         "compliance": "TPP = dense TOPS x bit length (max over precisions); PD = TPP / applicable die area. Rule version and thresholds in the compliance table.",
     }
@@ -104,20 +151,18 @@ def write_report(res: dict, path: Path) -> Path:
         parts.append(f"<section><h2>{html.escape(HEADINGS.get(key, key))}</h2>"
                      f"{fig.to_html(full_html=False, include_plotlyjs=False, div_id=f'fig-{key}', config={'displaylogo': False})}"
                      f"<p class='note'>{html.escape(captions.get(key, ''))}</p></section>")
-    parts.append("<section><h2>Per workload and chip</h2>" + _table(res["matrix"], [
+    parts.append("<section><h2>Per workload and chip</h2>" + table(res["matrix"], [
         "workload", "chip", "units_per_s_per_chip", "unit", "power_w", "latency_s", "bound", "cost_per_unit_usd", "chips_needed",
-        "fleet_tco_usd_per_year", "config", "error"]) + "</section>")
+        "fleet_tco_usd_per_year", "config", "error"], labels={"units_per_s_per_chip": "units/s per chip", "power_w": "power (W)",
+        "latency_s": "latency (s)", "cost_per_unit_usd": "cost per unit", "fleet_tco_usd_per_year": "fleet TCO / year", "error": "notes / reason"},
+        blank=_matrix_blank, title="Per workload and chip") + "</section>")
     if res.get("chosen_design"):
-        parts.append("<section><h2>Chosen custom NPU: spec sheet</h2>" + _table([{"parameter": k, "value": v} for k, v in res["chosen_design"].items()])
-                     + "<p class='note'>Floorplan margins (>= 0: the limit is met, by that much): edge_margin_mm = usable die edge - PHY beachfront per die; "
-                       "package_margin_mm2 = the packaging technology's largest package - (dies + HBM stacks) x spacing; heat_flux_margin_w_mm2 = cooling class - "
-                       "the worse of average and hot-spot heat flux; power_delivery_margin_w = package power and core current; rack_margin_kw = rack power "
-                       "(data/econ/floorplan.yaml).</p></section>")
+        parts.append(_spec_sheet(res))
     parts.append(_decision_section(res))
     parts.append("<section><h2>Export compliance</h2><p class='note'>" + html.escape(res.get("compliance_disclaimer", "Not legal advice.")) + "</p>"
-                 + _table(res.get("compliance", [])) + "</section>")
-    parts.append("<section><h2>Assumptions</h2>" + _table(res.get("assumptions", [])) + "</section>")
-    parts.append("<section><h2>Sources</h2>" + _table(res.get("sources", [])) + "</section>")
+                 + table(res.get("compliance", []), blank=lambda r, c: "not assessed") + "</section>")
+    parts.append("<section><h2>Assumptions</h2>" + table(res.get("assumptions", []), title="Assumptions", collapse=30) + "</section>")
+    parts.append("<section><h2>Sources</h2>" + table(res.get("sources", []), title="Sources") + "</section>")
     page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(s['name'])} - tapeout report</title>
 <style>{CSS}</style><script type="text/javascript">{get_plotlyjs()}</script></head>
 <body><header><h1>{html.escape(s['name'])}</h1><div>{html.escape(s.get('description', ''))}</div>

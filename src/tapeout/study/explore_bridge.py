@@ -82,7 +82,7 @@ def space_dict(study, base: Path, rel: str) -> dict:
 
 def _custom_chip(name: str, row: dict, floorplan: dict | None = None) -> CustomChip:
     from ..econ.yield_cost import nre_per_unit
-    from ..explore.npu import hardware, npu_params
+    from ..explore.npu import hardware, load_template, npu_params
     from ..explore.space import load_space  # noqa: F401  (validates template names)
 
     design = {k: np.array([v]) for k, v in row.items() if k in _template_params()}
@@ -110,6 +110,9 @@ def _custom_chip(name: str, row: dict, floorplan: dict | None = None) -> CustomC
     })
     c = CustomChip(id=name, name=name, vendor="custom", family="custom-npu", form_factor="oam", specs=specs)
     c._params = scalar.replace(chip_id=name)
+    # the design point itself (what an architect builds from), template parameters in order
+    c._design = {k: (v.item() if isinstance(v, np.generic) else v)
+                 for k, ps in load_template().params.items() if (v := row.get(k, ps.default)) is not None}
     c._hw = {"unit_cost_usd": unit, "tpp": float(hw["tpp"][0]), "pd": float(hw["pd"][0]),
              "export_class": int(hw["export_class"][0]), "band_2026": bool(hw["band_2026"][0]),
              "die_area_mm2": float(hw["die_area_mm2"][0]), "silicon_mm2": float(hw["silicon_mm2"][0]),
@@ -198,8 +201,7 @@ def explore_spaces(study, spaces: list[dict], out: Path, matrix: list[dict], ref
     extra_matrix = []
     for c in candidates:
         for w in study.workloads:
-            row = safe_evaluate(w, c, study.chips_per_node)
-            row.pop("_graph", None)
+            row = safe_evaluate(w, c, study.chips_per_node)  # its _graph feeds the runner's rooflines
             extra_matrix.append(row)
             if progress:
                 progress(f"{w.name} on {c.id}")
@@ -218,6 +220,7 @@ def explore_spaces(study, spaces: list[dict], out: Path, matrix: list[dict], ref
         from ..rules.export import CLASS_CODES
 
         spec["export_class"] = CLASS_CODES[c._hw["export_class"]]
+        spec["architecture"] = dict(c._design)
         chosen = {
             "name": c.id, "spec": spec,
             "compliance": {"chip": c.id, "tpp": c._hw["tpp"], "pd": c._hw["pd"], "class": spec["export_class"],

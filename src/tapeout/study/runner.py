@@ -96,8 +96,9 @@ def _cost_stacks(study: Study, chip_ids: list[str]) -> dict:
     return stacks
 
 
-def _llm_diagnostics(study: Study, matrix: list[dict]) -> tuple[list[dict], dict]:
-    """Rooflines and time-by-bound shares from the decode step of the first LLM workload."""
+def _llm_diagnostics(study: Study, matrix: list[dict], chips: dict | None = None) -> tuple[list[dict], dict]:
+    """Rooflines (one per chip, catalog and custom, from its first LLM workload's decode step)
+    and time-by-bound shares of every LLM row; `chips` maps custom ids to their Chip."""
     from ..perf.llm import step_costs
     from ..precision import COMPUTE_PEAK_FIELD, get_precision
 
@@ -107,13 +108,13 @@ def _llm_diagnostics(study: Study, matrix: list[dict]) -> tuple[list[dict], dict
         if not g:
             continue
         _, model, prec, sr = g
-        ct = step_costs(model, r["chip"], prec, "decode", sr.batch_size, sr.input_len, sr.output_len, sr.tp, sr.ep, None)
+        chip = (chips or {}).get(r["chip"]) or get_chip(r["chip"])
+        ct = step_costs(model, chip, prec, "decode", sr.batch_size, sr.input_len, sr.output_len, sr.tp, sr.ep, None)
         tb = ct.time_by_bound()
         tot = float(ct.total_time)
         shares[(r["workload"], r["chip"])] = {k: float(v) / tot for k, v in tb.items()}
         if any(rf["chip"] == r["chip"] for rf in rooflines):
             continue
-        chip = get_chip(r["chip"])
         p = calibrated_params(chip)
         key = COMPUTE_PEAK_FIELD[get_precision(prec).compute]
         t = ct.table
@@ -130,7 +131,7 @@ def _llm_diagnostics(study: Study, matrix: list[dict]) -> tuple[list[dict], dict
         e = float(eff[PEAK_KEYS.index(key)]) if eff.ndim else float(eff)
         rooflines.append({"chip": r["chip"], "dtype": key, "peak_tflops": float(p.peak(key)) * e / 1e12,
                           "bandwidth_tbps": float(p.mem_bw) * float(p.eff_mem) / 1e12, "points": pts})
-    return rooflines[:4], shares
+    return rooflines, shares
 
 
 def run_study(path: str | Path, out: str | Path, force: bool = False, progress=None, backend: str = "local", address: str | None = None) -> dict:
@@ -154,9 +155,6 @@ def run_study(path: str | Path, out: str | Path, force: bool = False, progress=N
             if progress:
                 progress(f"{w.name} on {c.id}")
     price_matrix(study, matrix, chips)
-    rooflines, shares = _llm_diagnostics(study, matrix)
-    for r in matrix:
-        r["time_by_bound"] = shares.get((r["workload"], r["chip"]))
     summary = chip_summary(study, matrix, ref) if ref else []
     designs, chosen, explore_info, programs, customs = [], None, {}, {}, []
     if study.design_spaces:
@@ -167,6 +165,9 @@ def run_study(path: str | Path, out: str | Path, force: bool = False, progress=N
         programs, customs = explore_info.pop("_programs"), explore_info.pop("_candidates")
         excluded += explore_info.pop("_excluded")
         summary += extra_rows
+    rooflines, shares = _llm_diagnostics(study, matrix, {c.id: c for c in customs})
+    for r in matrix:
+        r["time_by_bound"] = shares.get((r["workload"], r["chip"]))
     compliance, rule_version = _compliance(ids)
     if chosen and chosen.get("compliance"):
         compliance.append(chosen["compliance"])
@@ -177,7 +178,7 @@ def run_study(path: str | Path, out: str | Path, force: bool = False, progress=N
     from .fleet_plan import fleet_plans
 
     decision = decide(study, matrix, chips + customs, programs)
-    plans = fleet_plans(study, matrix, chips + customs, programs, summary)
+    plans = fleet_plans(study, matrix, chips + customs, programs, summary, excluded)
     ok = [s for s in summary if s.get("runs_all_workloads") and s.get("fleet_tco_usd_per_year")]
     best = min(ok, key=lambda s: s["fleet_tco_usd_per_year"]) if ok else None
     rec = {}
@@ -250,11 +251,22 @@ def _price_rows(matrix: list[dict]) -> list[dict]:
 
 
 def _plan_rows(plans: dict, decision: dict | None) -> list[dict]:
-    """The plan that follows the decision: build if the choice is a custom design, else buy."""
-    if not plans:
+    """The plan that follows the decision (build if the choice is a custom design, else buy),
+    each year with both plans' cumulative cost and the NPU's payback year (or "never")."""
+    if not plans.get("buy"):
         return []
-    build = decision and plans.get("build") and decision["choice"] == plans.get("design")
-    return [{"year": r["year"], "chips": r["chips"], "cost_usd": r["cost_usd"]} for r in plans["build" if build else "buy"]]
+    build = plans.get("build")
+    follow = "build" if build and decision and decision["choice"] == plans.get("design") else "buy"
+    rows = []
+    for i, r in enumerate(plans[follow]):
+        row = {"year": r["year"], "plan": follow, "chips": r["chips"], "bought": r["bought"], "cost_usd": r["cost_usd"],
+               "cumulative_usd": r["cumulative_usd"], "capacity_vs_demand": r["capacity_vs_demand"],
+               "buy_cumulative_usd": plans["buy"][i]["cumulative_usd"]}
+        if build:
+            row.update(build_cumulative_usd=build[i]["cumulative_usd"], build_bought=build[i]["bought"],
+                       npu=plans["design"], npu_ready_year=plans["design_ready_year"], npu_payback_year=plans["payback_year"])
+        rows.append(row)
+    return rows
 
 
 def _assumptions(study: Study) -> list[dict]:

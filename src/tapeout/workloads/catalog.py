@@ -52,6 +52,7 @@ BUILDERS: dict[str, Callable[..., OpGraph]] = {
     "srvgg": vision.srvgg_graph,
     "sdxl": diffusion.sdxl_graph,
     "dit-video": diffusion.wan_graph,
+    "yolo": vision.yolo_graph,
     "whisper": speech.whisper_graph,
     "bert": speech.bert_graph,
     "imported": _imported,
@@ -86,8 +87,18 @@ WORKLOADS: dict[str, WorkloadPreset] = {
         WorkloadPreset("wan2.1-14b", "dit-video", dict(model="wan2.1-14b", batch=1, frames=81, height=720, width=1280,
                                                        steps=50, precision="bf16"),
                        "clips/s", "clip", "Wan2.1-T2V-14B, 81 frames 720x1280, 50 steps, CFG"),
-        WorkloadPreset("whisper-large-v3", "whisper", dict(batch=32, output_tokens=100, precision="bf16"), "chunks/s",
-                       "30-s audio chunk", "Whisper-large-v3, 30-s chunk, 100 output tokens (assumption)"),
+        WorkloadPreset("wan2.2-a14b", "dit-video", dict(model="wan2.2-a14b", batch=1, frames=81, height=720,
+                                                        width=1280, precision="bf16"),
+                       "clips/s", "clip", "Wan2.2-T2V-A14B: MoE of two 14B denoisers (one per step), 81 frames "
+                       "720x1280, 40 steps, CFG, Wan2.1 VAE",
+                       source="Wan2.2 wan/configs/wan_t2v_A14B.py (dim 5120, 40 layers, boundary 0.875, 40 steps)"),
+        WorkloadPreset("yolov8m", "yolo", dict(model="yolov8m", batch=32, resolution=640, precision="bf16"), "images/s",
+                       "image", "YOLOv8-m detector, 640x640, 80 COCO classes (NMS on host, not costed)",
+                       source="ultralytics/cfg/models/v8/yolov8.yaml (scale m: depth 0.67, width 0.75, max 768)"),
+        WorkloadPreset("whisper-large-v3", "whisper", dict(batch=32, output_tokens=100, precision="bf16"), "tokens/s",
+                       "output token", "Whisper-large-v3: encoder once per 30-s window + autoregressive decoder; "
+                       "MLPerf counts output tokens (100 per window: assumption)",
+                       source="mlcommons/inference speech2text/reference_SUT.py (n_tokens per response, max_tokens 200)"),
         WorkloadPreset("bert-large", "bert", dict(batch=256, seq_len=384, precision="bf16"), "sequences/s", "sequence",
                        "BERT-large SQuAD, seq 384", latency_bound_s=0.130),
         WorkloadPreset("realesr-general-x4v3", "srvgg", dict(model="realesr-general-x4v3", frames=8, width=1920,
@@ -98,7 +109,7 @@ WORKLOADS: dict[str, WorkloadPreset] = {
 
 ALIASES = {"dlrm": "dlrmv2", "dlrm-v2": "dlrmv2", "resnet": "resnet50", "resnet-50": "resnet50", "vit": "vit-l16",
            "vit-l/16": "vit-l16", "bert": "bert-large", "whisper": "whisper-large-v3", "wan": "wan2.1-14b",
-           "wan2.1": "wan2.1-14b", "stable-diffusion-xl": "sdxl", "unet3d": "3d-unet", "real-esrgan": "realesr-general-x4v3"}
+           "wan2.1": "wan2.1-14b", "wan2.2": "wan2.2-a14b", "yolo": "yolov8m", "stable-diffusion-xl": "sdxl", "unet3d": "3d-unet", "real-esrgan": "realesr-general-x4v3"}
 
 
 @lru_cache(maxsize=1)

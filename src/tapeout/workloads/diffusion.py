@@ -239,6 +239,12 @@ WAN_CONFIGS = {
                        text_dim=4096, z=16, steps=50),
     "wan2.1-1.3b": dict(dim=1536, ffn=8960, heads=12, layers=30, patch=(1, 2, 2), vae_stride=(4, 8, 8), text_len=512,
                         text_dim=4096, z=16, steps=50),
+    # Wan2.2 T2V A14B (Wan2.2 wan/configs/wan_t2v_A14B.py): two Wan2.1-14B-shaped DiTs, a
+    # high-noise expert for timesteps above boundary 0.875 x 1000 and a low-noise expert below;
+    # one expert runs per step (compute = one 14B DiT), both are resident (weights = 2 x 14B).
+    # 40 sampling steps, CFG on both experts (guide scales 3.0/4.0), Wan2.1 VAE.
+    "wan2.2-a14b": dict(dim=5120, ffn=13824, heads=40, layers=40, patch=(1, 2, 2), vae_stride=(4, 8, 8), text_len=512,
+                        text_dim=4096, z=16, steps=40, experts=2, boundary=0.875),
 }
 
 
@@ -283,8 +289,12 @@ def wan_graph(model: str = "wan2.1-14b", batch: int = 1, frames: int = 81, heigh
     if include_vae:
         ops += _wan_vae_decoder(n, 1 + (frames - 1) // c["vae_stride"][0], height // 8, width // 8, pr, z=c["z"])
     wb = distinct_weight_bytes(ops, {"dit.": steps, "vae.": 1 + (frames - 1) // c["vae_stride"][0]})
+    experts = c.get("experts", 1)
+    if experts > 1:  # the other denoiser(s) are resident but idle on this step: weights only
+        wb += (experts - 1) * distinct_weight_bytes([o for o in ops if o.name.startswith("dit.")], {"dit.": steps})
     return OpGraph(f"{model}:b{n}:{frames}f:{width}x{height}:{steps}steps:{pr.name}", ops,
-                   {"model": model, "batch": n, "units": n, "unit": "clips", "tokens": L, "steps": steps, "weight_bytes": wb})
+                   {"model": model, "batch": n, "units": n, "unit": "clips", "tokens": L, "steps": steps, "weight_bytes": wb,
+                    "experts": experts})
 
 
 def _wan_vae_decoder(n: int, lt: int, lh: int, lw: int, pr: Precision, z: int = 16, base: int = 96, mult=(1, 2, 4, 4)) -> list[Op]:

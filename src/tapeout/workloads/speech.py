@@ -79,7 +79,12 @@ def whisper_graph(batch: int = 1, output_tokens: int = 100, prompt_tokens: int =
         ops.append(linear("dec.logits", n, cfg.vocab, d, pr, count=steps, out_dtype="fp32"))
     wb = distinct_weight_bytes(ops, {"dec.step": output_tokens, "dec.logits": output_tokens, "dec.prefill": 0})
     return OpGraph(f"{cfg.name}:b{n}:out{output_tokens}:{part}:{pr.name}", ops,
-                   {"model": cfg.name, "batch": n, "units": n, "unit": "30-s chunks", "output_tokens": output_tokens,
+                   # MLPerf whisper counts output tokens: the reference SUT returns n_tokens with each
+                   # QuerySampleResponse (mlcommons/inference speech2text/reference_SUT.py), so a
+                   # unit here is one generated token; `samples` keeps the 30-s windows
+                   {"model": cfg.name, "batch": n, "units": n * output_tokens if part != "encoder" else n,
+                    "unit": "output tokens" if part != "encoder" else "30-s chunks", "samples": n,
+                    "output_tokens": output_tokens,
                     "weight_bytes": wb})
 
 

@@ -233,4 +233,79 @@ def srvgg_graph(model: str = "realesr-general-x4v3", frames: int = 1, width: int
                    {"model": model, "batch": n, "units": n, "unit": "frames", "width": width, "height": height})
 
 
-__all__ = ["resnet50_graph", "retinanet_graph", "vit_graph", "unet3d_graph", "srvgg_graph", "VIT_CONFIGS", "EmbeddingGather"]
+# --------------------------------------------------------------------------- YOLO
+
+
+# Ultralytics YOLOv8 (ultralytics/cfg/models/v8/yolov8.yaml scales [depth, width, max_channels];
+# blocks ultralytics/nn/modules/block.py C2f/SPPF, head.py Detect with reg_max 16).
+YOLO_SCALES = {"yolov8n": (0.33, 0.25, 1024), "yolov8s": (0.33, 0.50, 1024), "yolov8m": (0.67, 0.75, 768),
+               "yolov8l": (1.00, 1.00, 512), "yolov8x": (1.00, 1.25, 512)}
+
+
+def yolo_graph(model: str = "yolov8m", batch: int = 1, resolution: int = 640, precision: str | Precision = "bf16",
+               num_classes: int = 80) -> OpGraph:
+    """YOLOv8 detector: CSP backbone of C2f blocks + SPPF, PAN neck, anchor-free decoupled head
+    on P3-P5 (box: 4 x reg_max DFL bins; cls: num_classes). NMS runs on the host (not costed)."""
+    if model not in YOLO_SCALES:
+        raise TapeoutError(f"unknown YOLO model '{model}'. Known: {', '.join(YOLO_SCALES)}.")
+    if num_classes < 1:
+        raise TapeoutError(f"num_classes must be >= 1, got {num_classes}.")
+    dm, wm, cmax = YOLO_SCALES[model]
+    n = check_batch(batch)
+    check_multiple("resolution", resolution, 32, "YOLO total stride")
+    pr = as_precision(precision)
+    ops: list[Op] = []
+    ch = lambda c: int(-(-min(c, cmax) * wm // 8) * 8)  # noqa: E731  (make_divisible(min(c, max) * width, 8))
+    rep = lambda r: max(round(r * dm), 1)  # noqa: E731
+
+    def conv(tag, cin, cout, h, w, k=1, stride=1):
+        op, ho, wo = conv2d(tag, n, cin, cout, h, w, k, pr, stride=stride)
+        ops.append(op)
+        ops.extend(epilogue(f"{tag}.silu", n * ho * wo * cout, pr, 4))
+        return ho, wo
+
+    def c2f(tag, cin, cout, h, w, reps):
+        c = cout // 2
+        conv(f"{tag}.cv1", cin, 2 * c, h, w)
+        for i in range(reps):  # Bottleneck(c, c, e=1.0): two 3x3 convs
+            conv(f"{tag}.m{i}.cv1", c, c, h, w, 3)
+            conv(f"{tag}.m{i}.cv2", c, c, h, w, 3)
+        conv(f"{tag}.cv2", (2 + reps) * c, cout, h, w)
+
+    h = w = resolution
+    h, w = conv("b0", 3, ch(64), h, w, 3, 2)
+    h, w = conv("b1", ch(64), ch(128), h, w, 3, 2)
+    c2f("b2", ch(128), ch(128), h, w, rep(3))
+    feats = []
+    for i, (c_in, c_out, r) in enumerate(((128, 256, 6), (256, 512, 6), (512, 1024, 3))):
+        h, w = conv(f"b{3 + 2 * i}", ch(c_in), ch(c_out), h, w, 3, 2)
+        c2f(f"b{4 + 2 * i}", ch(c_out), ch(c_out), h, w, rep(r))
+        feats.append((ch(c_out), h, w))
+    c5, h5, w5 = feats[2]
+    conv("sppf.cv1", c5, c5 // 2, h5, w5)
+    ops.append(eltwise("sppf.maxpool5x3", n * h5 * w5 * c5 // 2, pr, 25 * 3, reads=3))
+    conv("sppf.cv2", c5 // 2 * 4, c5, h5, w5)
+    (c3, h3, w3), (c4, h4, w4) = feats[0], feats[1]
+    c2f("neck.up4", c5 + c4, ch(512), h4, w4, rep(3))
+    c2f("neck.up3", ch(512) + c3, ch(256), h3, w3, rep(3))  # P3 out
+    conv("neck.down3", ch(256), ch(256), h3, w3, 3, 2)
+    c2f("neck.down4", ch(256) + ch(512), ch(512), h4, w4, rep(3))  # P4 out
+    conv("neck.down4s", ch(512), ch(512), h4, w4, 3, 2)
+    c2f("neck.down5", ch(512) + c5, ch(1024), h5, w5, rep(3))  # P5 out
+    reg_max = 16
+    outs = ((ch(256), h3, w3), (ch(512), h4, w4), (ch(1024), h5, w5))
+    cb = max(16, outs[0][0] // 4, reg_max * 4)
+    cc = max(outs[0][0], min(num_classes, 100))
+    for lvl, (c, hh, ww) in enumerate(outs):
+        for br, cm, cout in (("box", cb, 4 * reg_max), ("cls", cc, num_classes)):
+            conv(f"head{lvl}.{br}.cv1", c, cm, hh, ww, 3)
+            conv(f"head{lvl}.{br}.cv2", cm, cm, hh, ww, 3)
+            op, _, _ = conv2d(f"head{lvl}.{br}.out", n, cm, cout, hh, ww, 1, pr)
+            ops.append(op)
+    anchors = sum(hh * ww for _, hh, ww in outs)
+    ops.append(eltwise("decode.dfl_sigmoid", n * anchors * (4 * reg_max + num_classes), pr, 6))
+    return OpGraph(f"{model}:b{n}:{resolution}px:{pr.name}", ops,
+                   {"model": model, "batch": n, "units": n, "unit": "images", "resolution": resolution})
+
+
+__all__ = ["resnet50_graph", "retinanet_graph", "vit_graph", "unet3d_graph", "srvgg_graph", "yolo_graph", "VIT_CONFIGS", "EmbeddingGather"]
