@@ -19,6 +19,7 @@ from importlib import resources
 import numpy as np
 import yaml
 
+from ..errors import TapeoutError
 from ..ops import PEAK_KEYS
 
 # Used only when no microbenchmark of any chip informs a field (documented assumptions).
@@ -133,6 +134,7 @@ def calibrated_params(chip, fitted: dict | None = None, maturity: float = 1.0):
 
 
 VENDOR_FIELDS = ("kernel_overhead_us",)
+BORROWED = ("family", "same silicon")  # origins of a fit taken from other chips (uncertainty: family level)
 
 
 def _vendor_means(fitted: dict, family: str) -> dict:
@@ -154,8 +156,11 @@ def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> 
     gen = fitted.get("generic", {})
     vendor = _vendor_means(fitted, chip.family)
     cal = Calibration(chip_id=chip.id, maturity=maturity)
+    sibling = _same_silicon_fit(chip, fitted) if not own.get("eff_compute") else None
     for f in FIELDS:
         levels = [("chip fit", own), (f"family {chip.family} mean", fam)]
+        if sibling and f == "eff_compute":  # same die at the same power (fit/same_silicon.py)
+            levels.insert(1, (f"same silicon as {sibling[0]}", sibling[1]))
         if f in VENDOR_FIELDS:
             levels.append((f"vendor {chip.family.split('-')[0]} mean", vendor))
         for level, src in levels + [("generic mean", gen)]:
@@ -174,9 +179,10 @@ def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> 
                 setattr(cal, f, DEFAULTS[f])
             cal.origin[f] = "default"
     # a family/generic eff_compute dict may lack keys the chip has; fill from the same level
-    if own.get("eff_compute") and fam.get("eff_compute"):
+    own_eff = own.get("eff_compute") or (sibling[1]["eff_compute"] if sibling else None)
+    if own_eff and fam.get("eff_compute"):
         merged = dict(fam["eff_compute"])
-        merged.update(own["eff_compute"])
+        merged.update(own_eff)
         cal.eff_compute = merged
     origin = cal.origin.get("eff_compute", "")
     if origin.startswith(("family", "generic")):
@@ -184,6 +190,33 @@ def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> 
     elif origin == "chip fit" and getattr(chip, "nominal_tdp_w", None):
         _power_cap(cal, chip, fitted)
     return cal
+
+
+@lru_cache(maxsize=256)
+def _catalog_silicon_key(chip_id: str):
+    from ..hardware.catalog import get_chip
+    from .fit.same_silicon import silicon_key
+
+    try:
+        return silicon_key(get_chip(chip_id))
+    except TapeoutError:
+        return None
+
+
+def _same_silicon_fit(chip, fitted: dict) -> tuple[str, dict] | None:
+    """(chip id, fit) of a fitted chip with the same die, peaks and TDP, if any (the one with
+    most GEMM sources): a never-measured H800-SXM or a held-out H100-SXM takes the H200 sweep."""
+    from .fit.same_silicon import same_silicon, silicon_key
+
+    key = silicon_key(chip)
+    if key is None:
+        return None
+    hits = [(cid, e) for cid, e in fitted.get("chips", {}).items()
+            if cid != chip.calibration_id and e.get("eff_compute") and same_silicon(_catalog_silicon_key(cid), key)]
+    if not hits:
+        return None
+    cid, e = max(hits, key=lambda h: len(h[1].get("sources", [])))
+    return cid, {"eff_compute": e["eff_compute"]}
 
 
 def _power_cap(cal: Calibration, chip, fitted: dict) -> None:

@@ -50,7 +50,7 @@ def _sig(section: dict, key: str) -> float | None:
 
 def term_sigmas(chip, fitted: dict | None = None) -> dict[str, tuple[float, str]]:
     """{term: (sigma of log prediction error, how it was chosen)} for one chip."""
-    from .calibration import calibration_for
+    from .calibration import BORROWED, calibration_for
 
     fitted = _fitted(fitted)
     unc = fitted.get("uncertainty") or {}
@@ -60,7 +60,7 @@ def term_sigmas(chip, fitted: dict | None = None) -> dict[str, tuple[float, str]
     for term in TERMS:
         sec = unc.get(term) or {}
         origin = cal.origin.get(FIELD_OF_TERM[term], "default")
-        level = "family" if origin.startswith("family") else ("own" if origin.startswith("chip fit") else "generic")
+        level = "family" if origin.startswith(BORROWED) else ("own" if origin.startswith("chip fit") else "generic")
         if not sec:
             out[term] = (FALLBACK_SIGMA, "no uncertainty section in fitted.yaml: documented default")
             continue

@@ -15,6 +15,7 @@ from .collective_fit import fit_collectives
 from .gemm import fit_gemm
 from .kernels import fit_attention, fit_moe
 from .power_transfer import fit_power_exponent, pool_power
+from .same_silicon import pool_gemm_efficiency, silicon_key
 from .rows import chip_key, gemm_point, read_attention_kernels, read_microbenchmarks, read_moe_kernels, stated_peak
 from .uncertainty_fit import fit_uncertainty
 
@@ -39,6 +40,7 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
         by_chip.setdefault(key, []).append(r)
         fam_of[key] = fam
     chips, fams_acc, sigmas = {}, {}, []
+    gemm_points: dict[str, dict[str, int]] = {}  # chip -> dtype -> GEMM rows fitted (same-silicon weights)
     attention_rows = read_attention_kernels()
     moe_rows = read_moe_kernels()
     for key, rs in by_chip.items():
@@ -67,6 +69,9 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
                                        best_of_search=["max achievable" in r["workload"] for r, _ in gemm])
                 entry.update(fit)
                 entry["sources"] += [r["id"] for r, _ in gemm]
+                for _, g in gemm:
+                    gemm_points.setdefault(key, {}).setdefault(g[3], 0)
+                    gemm_points[key][g[3]] += 1
                 if len(resid) > len(fit["eff_compute"]):
                     entry["sigma_log"] = round(float(np.sqrt(np.mean(resid**2))), 4)
                     sigmas.append(entry["sigma_log"])
@@ -77,12 +82,17 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
         coll, ids = fit_collectives(rs, p0)
         entry.update(coll)
         entry["sources"] += ids
-        if cid and entry.get("eff_compute"):
-            entry.update(fit_attention(cid, entry["eff_compute"], attention_rows))
-            entry.update(fit_moe(cid, entry["eff_compute"], moe_rows))
         entry["family"] = fam_of[key]
         chips[key] = entry
         fams_acc.setdefault(fam_of[key], []).append(entry)
+    # same die at the same power: one body of GEMM evidence (same_silicon.py), before the
+    # attention / MoE fits, which are relative to the GEMM efficiency
+    for cid, members in pool_gemm_efficiency(chips, gemm_points, _silicon_key_of).items():
+        chips[cid]["same_silicon"] = members
+    for key, entry in chips.items():
+        if not key.startswith("~") and entry.get("eff_compute"):
+            entry.update(fit_attention(key, entry["eff_compute"], attention_rows))
+            entry.update(fit_moe(key, entry["eff_compute"], moe_rows))
 
     def mean_of(entries):
         out: dict = {}
@@ -124,6 +134,10 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
     if uncertainty:
         out["uncertainty"] = fit_uncertainty(rows, out, excl_set)
     return out
+
+
+def _silicon_key_of(chip_id: str):
+    return None if chip_id.startswith("~") else silicon_key(get_chip(chip_id))
 
 
 def write_fitted(fitted: dict, path: Path | None = None) -> Path:

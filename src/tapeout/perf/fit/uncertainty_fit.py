@@ -10,7 +10,7 @@ import re
 import numpy as np
 
 from ...ops import MatMul, OpTable
-from ..calibration import calibrated_params
+from ..calibration import BORROWED, calibrated_params
 from ..opcost import evaluate
 from .gemm import best_search_utilisation
 from .rows import chip_key, gemm_point
@@ -21,6 +21,7 @@ from .rows import chip_key, gemm_point
 # calibrated factors) under a calibration that did not see them. Nothing here reads
 # the end-to-end validation rows. perf/uncertainty.py turns these into an interval per prediction.
 TERMS = ("compute", "memory", "link")
+
 
 
 def rms(x) -> float | None:
@@ -155,7 +156,8 @@ def fit_uncertainty(rows: list[dict], fitted: dict, excl_set: set | None = None)
         chip = get_chip(cid)
         f_ex = fit_all(rows, exclude=excl_set | {cid}, uncertainty=False)
         cal_ex = calibration_for(chip, f_ex)
-        lvl = lambda f: "family" if cal_ex.origin.get(f, "").startswith("family") else "generic"  # noqa: E731
+        # a fit borrowed from a same-silicon chip counts with the family level (both borrow from other chips)
+        lvl = lambda f: "family" if cal_ex.origin.get(f, "").startswith(BORROWED) else "generic"  # noqa: E731
         res = gemm_log_residuals(chip, [r for r in rs if "max achievable" in r["workload"]], f_ex)
         if len(res):  # best-shape rows only: the peak fraction; shape transfer is own_peak_only
             levels["compute"][lvl("eff_compute")][cid] = rms(res)
