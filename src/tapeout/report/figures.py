@@ -75,7 +75,7 @@ def pareto_figure(res: dict) -> go.Figure:
     reasons = sorted({d.get("reason") or "constraints" for d in infeas}, key=lambda r: (-sum((d.get("reason") or "constraints") == r for d in infeas), r))
     for i, r in enumerate(reasons):
         sel = [d for d in infeas if (d.get("reason") or "constraints") == r]
-        fig.add_trace(go.Scattergl(x=[d["perf_per_watt"] for d in sel], y=[d["perf_per_tco"] for d in sel], mode="markers",
+        fig.add_trace(go.Scatter(x=[d["perf_per_watt"] for d in sel], y=[d["perf_per_tco"] for d in sel], mode="markers",
                                    name=f"infeasible: {r} ({len(sel):,})", legendgroup="infeasible",
                                    marker=dict(color=GREYS[i % len(GREYS)], size=4), visible=True if i < 2 else "legendonly",
                                    hovertext=[_hover(d) for d in sel]), row=1, col=2)
@@ -86,7 +86,7 @@ def pareto_figure(res: dict) -> go.Figure:
         col = PALETTE[j % len(PALETTE)]
         fxs, fys = [d["perf_per_watt"] for d in feas], [d["perf_per_tco"] for d in feas]
         f2 = front_2d(fxs, fys)
-        fig.add_trace(go.Scattergl(x=fxs, y=fys, mode="markers", name=f"{space}: feasible ({len(feas):,})", marker=dict(color=col, size=4, opacity=0.35),
+        fig.add_trace(go.Scatter(x=fxs, y=fys, mode="markers", name=f"{space}: feasible ({len(feas):,})", marker=dict(color=col, size=4, opacity=0.35),
                                    hovertext=[_hover(d) for d in feas]), row=1, col=2)
         lx, ly = _staircase([fxs[i] for i in f2], [fys[i] for i in f2])
         fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name=f"{space}: 2-objective front", line=dict(color=col, width=2)), row=1, col=2)

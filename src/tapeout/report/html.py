@@ -7,11 +7,11 @@ import html
 import json
 from pathlib import Path
 
-from plotly.offline import get_plotlyjs
-
 from . import figures as F
 from .answer import answer_section
+from .decimate import decimate
 from .fmt import table
+from .plotlyjs import plotly_js
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -120,8 +120,18 @@ def build_figures(res: dict) -> list[tuple[str, object]]:
     return figs
 
 
+def _cloud_note(c: dict) -> str:
+    if not c["feasible"] + c["infeasible"]:
+        return ""
+    return (f" Design cloud thinned for drawing: every design is in results.json and designs.duckdb; drawn are every point of "
+            f"each space's 2-objective front and of the explorer's 3-objective front (which holds the chosen designs) plus a seeded "
+            f"random sample (seed 20): {c['feasible_shown']:,} of {c['feasible']:,} feasible and {c['infeasible_shown']:,} of "
+            f"{c['infeasible']:,} infeasible designs, each infeasibility reason in proportion.")
+
+
 def write_report(res: dict, path: Path) -> Path:
-    figs = build_figures(res)
+    shown, cloud = decimate(res.get("designs") or [])
+    figs = build_figures({**res, "designs": shown})
     parts = []
     s = res["study"]
     parts.append(answer_section(res))
@@ -138,6 +148,7 @@ def write_report(res: dict, path: Path) -> Path:
         "cost_stack": "Die (wafer price / good dies incl. yield), HBM, packaging and NRE amortised over the study volume.",
         "compliance": "TPP = dense TOPS x bit length (max over precisions); PD = TPP / applicable die area. Rule version and thresholds in the compliance table.",
     }
+    captions["pareto"] += _cloud_note(cloud)
     for key, fig in figs:
         parts.append(f"<section><h2>{html.escape(HEADINGS.get(key, key))}</h2>"
                      f"{fig.to_html(full_html=False, include_plotlyjs=False, div_id=f'fig-{key}', config={'displaylogo': False})}"
@@ -155,7 +166,7 @@ def write_report(res: dict, path: Path) -> Path:
     parts.append("<section><h2>Assumptions</h2>" + table(res.get("assumptions", []), title="Assumptions", collapse=30) + "</section>")
     parts.append("<section><h2>Sources</h2>" + table(res.get("sources", []), title="Sources") + "</section>")
     page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(s['name'])} - tapeout report</title>
-<style>{CSS}</style><script type="text/javascript">{get_plotlyjs()}</script></head>
+<style>{CSS}</style><script type="text/javascript">{plotly_js({t.type for _, f in figs for t in f.data})}</script></head>
 <body><header><h1>{html.escape(s['name'])}</h1><div>{html.escape(s.get('description', ''))}</div>
 <div class="note" style="color:#cde">tapeout {html.escape(res.get('version', ''))} &middot; generated {html.escape(res.get('generated', ''))}</div></header>
 <main>{''.join(parts)}</main></body></html>"""
