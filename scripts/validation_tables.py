@@ -50,6 +50,9 @@ def main(path: str) -> None:
              f"measured value inside the 80% interval for {_fmt(sum(inside) / len(inside), True)} of all predicted rows, "
              f"{_fmt(sum(llm) / len(llm), True)} of the {len(llm)} LLM rows.", ""]
     lines += stats_table("By class (issue targets)", s["by_class"], s["coverage"])
+    lines += ["Training rows: `throughput` = the row's own convergence point (samples to converge) is used, so",
+              "only throughput is predicted; `time-to-train` = the convergence point comes from the benchmark definition.", ""]
+    lines += stats_table("Training: throughput vs time-to-train", s.get("by_training_measure", {}))
     lines += stats_table("By benchmark", s["by_benchmark"])
     lines += stats_table("By scenario", s["by_scenario"])
     lines += stats_table("By accelerator", s["by_accelerator"])

@@ -149,3 +149,16 @@ def test_bad_economics_input_is_one_line_exit_2(tmp_path, economics, field):
     code, out, err = run_cli(["run", _study(tmp_path, ["h100-sxm"], economics=economics), "--out", tmp_path / "o"])
     assert_clean(code, out, err)
     assert code == 2 and field in err and len(err.strip().splitlines()) == 1
+
+
+def test_audio_traffic_converts_to_whisper_output_tokens():
+    """Study traffic in audio hours meets a Whisper preset that counts output tokens (MLPerf's
+    unit): one 30-s window decodes `output_tokens` tokens, so a token stands for 30/100 s of
+    audio at the preset's 100 tokens per window; a unit that is neither is refused."""
+    from tapeout.errors import TapeoutError
+    from tapeout.study.evaluate import _unit_scale
+
+    assert _unit_scale("audio_s", "output token", {"output_tokens": 100}) == pytest.approx(0.3)
+    assert _unit_scale("audio_s", "30-s chunk") == 30.0
+    with pytest.raises(TapeoutError, match="audio time"):
+        _unit_scale("audio_s", "image", {})

@@ -187,3 +187,7 @@ def test_flagship_chosen_npu_passes_every_limit_and_the_spec_sheet_shows_the_mar
     page = (tmp_path / "fl" / "report.html").read_text()
     assert all(col in page for col in MARGIN_COLUMNS.values())
     assert "infeasible: " + LIMIT_LABELS["edge"] in page
+    # the whole mix runs on some candidate, so the study reaches a decision (a workload that fails
+    # on every chip, e.g. a unit mismatch, leaves `decision` empty)
+    d = res["decision"]
+    assert d and d["choice"] in d["p_best"] and abs(sum(v for v in d["p_best"].values() if v) - 1) < 1e-6

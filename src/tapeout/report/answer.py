@@ -25,7 +25,9 @@ def runner_up_buy(res: dict) -> str | None:
 def flippers(res: dict, n: int = 3) -> list[dict]:
     """Tornado inputs whose 80% range crosses zero margin (the answer flips), largest swing first;
     when fewer than n flip, the next largest swings fill in."""
-    rows = list((res.get("decision") or {}).get("tornado") or [])
+    # margins are None when the study has no alternative to compare with: such rows never flip
+    rows = [r for r in (res.get("decision") or {}).get("tornado") or []
+            if r.get("margin_low") is not None and r.get("margin_high") is not None]
     swing = lambda r: abs(r["margin_high"] - r["margin_low"])  # noqa: E731
     flips = sorted([r for r in rows if min(r["margin_low"], r["margin_high"]) < 0], key=swing, reverse=True)
     rest = sorted([r for r in rows if r not in flips], key=swing, reverse=True)

@@ -39,16 +39,25 @@ def _decision_section(res: dict) -> str:
                    + table(d.get("tornado", [])[:10], blank=lambda r, c: "does not flip in range" if c == "flip_value" else ""))
         out.append("<h3>Break-even</h3>" + table([d.get("break_even") or {}]))
     for title, key in (("Custom-design programs (NRE, volume, price)", "program"), ("Excluded candidates", "excluded"),
-                       ("Prices charged", "prices"), ("Fleet plan", "fleet_plan")):
+                       ("Prices charged", "prices")):
         rows = res.get(key) or []
         if key == "program":
             rows = [{k: v for k, v in r.items() if k != "nre_items"} for r in rows]
         out.append(f"<h3>{title}</h3>" + table(rows, title=title))
     plans = res.get("fleet_plans") or {}
+    cols = ["year", "plan", "bought", "cumulative_usd", "capacity_vs_demand", "buy_cumulative_usd", "build_bought",
+            "build_cumulative_usd", "npu_payback_year"]
+    fp = res.get("fleet_plan") or []
+    out.append("<h3>Fleet plan over years (chip roadmap prices, NPU from its ready year)</h3>"
+               + table(fp, [c for c in cols if c in (fp or [{}])[0]] or None, title="Fleet plan",
+                       blank=lambda r, c: "no NPU in this plan" if c.startswith("build") or c == "npu_payback_year" else ""))
     if plans.get("design"):
         pb = plans.get("payback_year")
-        out.append(f"<p class='note'>Build plan with {html.escape(plans['design'])} (ready {plans.get('design_ready_year')}): "
-                   + (f"pays back in {pb}." if pb else "does not pay back within the plan.") + "</p>")
+        out.append(f"<p class='note'>Build plan with {html.escape(str(plans['design']))} (ready {plans.get('design_ready_year')}): "
+                   + (f"pays back in {pb}." if pb and pb != "never" else "does not pay back within the plan.") + "</p>")
+    skipped = [r for r in plans.get("roadmap", []) if not r.get("in_plan")]
+    if skipped:
+        out.append("<p class='note'>Not bought: " + "; ".join(f"{html.escape(r['chip'])}: {html.escape(r['reason'])}" for r in skipped) + "</p>")
     return "".join(out) + "</section>"
 
 

@@ -17,12 +17,17 @@ COST_PER = {"tokens": ("per 1M tokens", 1e6), "queries": ("per 1k queries", 1e3)
             "images": ("per 1k images", 1e3), "audio_s": ("per audio hour", 3600.0), "samples": ("per 1k samples", 1e3)}
 
 
-def _unit_scale(traffic_unit: str, preset_unit: str) -> float:
-    """Traffic units per workload unit (e.g. 30 audio seconds per Whisper chunk)."""
+def _unit_scale(traffic_unit: str, preset_unit: str, params: dict | None = None) -> float:
+    """Traffic units per workload unit: 30 audio seconds per Whisper chunk, or, where the
+    workload counts output tokens as MLPerf's Whisper does, 30 s / the tokens one 30-s window
+    decodes (the preset's `output_tokens`, a stated assumption)."""
     u = preset_unit.lower()
     if traffic_unit == "audio_s":
         if "30-s" in u or "30 s" in u:
             return 30.0
+        tokens = (params or {}).get("output_tokens")
+        if "token" in u and tokens:
+            return 30.0 / float(tokens)
         raise TapeoutError(f"traffic in audio hours needs a workload whose unit is audio time, got '{preset_unit}'.")
     return 1.0
 
@@ -89,7 +94,7 @@ def evaluate(w: WorkloadSpec, chip: Chip, chips_per_node: int = 8, params=None) 
         ups = float(d.get("qps_p99") or d["units_per_s"]) if (w.slo.p99_s or w.slo.latency_s) else float(d["units_per_s"])
         if bound and "qps_p99" not in d and float(d["time_s"]) > bound:
             raise TapeoutError(f"{w.name} on {chip.id}: one {preset.unit} takes {float(d['time_s']):.3g} s, above the SLO {bound:g} s")
-        per_unit = _unit_scale(unit, preset.unit)
+        per_unit = _unit_scale(unit, preset.unit, {**preset.defaults, **w.params})
         out.update(units_per_s_per_chip=ups * per_unit, power_w=float(d["energy_per_unit_j"]) * float(d["units_per_s"]),
                    latency_s=d.get("time_s"), bound=str(d.get("bound")),
                    config=f"{preset.metric}, " + ", ".join(f"{k}={v}" for k, v in preset.defaults.items()))

@@ -178,7 +178,7 @@ def run_study(path: str | Path, out: str | Path, force: bool = False, progress=N
     from .fleet_plan import fleet_plans
 
     decision = decide(study, matrix, chips + customs, programs)
-    plans = fleet_plans(study, matrix, chips + customs, programs, summary)
+    plans = fleet_plans(study, matrix, chips + customs, programs, summary, excluded)
     ok = [s for s in summary if s.get("runs_all_workloads") and s.get("fleet_tco_usd_per_year")]
     best = min(ok, key=lambda s: s["fleet_tco_usd_per_year"]) if ok else None
     rec = {}
@@ -251,11 +251,22 @@ def _price_rows(matrix: list[dict]) -> list[dict]:
 
 
 def _plan_rows(plans: dict, decision: dict | None) -> list[dict]:
-    """The plan that follows the decision: build if the choice is a custom design, else buy."""
-    if not plans:
+    """The plan that follows the decision (build if the choice is a custom design, else buy),
+    each year with both plans' cumulative cost and the NPU's payback year (or "never")."""
+    if not plans.get("buy"):
         return []
-    build = decision and plans.get("build") and decision["choice"] == plans.get("design")
-    return [{"year": r["year"], "chips": r["chips"], "cost_usd": r["cost_usd"]} for r in plans["build" if build else "buy"]]
+    build = plans.get("build")
+    follow = "build" if build and decision and decision["choice"] == plans.get("design") else "buy"
+    rows = []
+    for i, r in enumerate(plans[follow]):
+        row = {"year": r["year"], "plan": follow, "chips": r["chips"], "bought": r["bought"], "cost_usd": r["cost_usd"],
+               "cumulative_usd": r["cumulative_usd"], "capacity_vs_demand": r["capacity_vs_demand"],
+               "buy_cumulative_usd": plans["buy"][i]["cumulative_usd"]}
+        if build:
+            row.update(build_cumulative_usd=build[i]["cumulative_usd"], build_bought=build[i]["bought"],
+                       npu=plans["design"], npu_ready_year=plans["design_ready_year"], npu_payback_year=plans["payback_year"])
+        rows.append(row)
+    return rows
 
 
 def _assumptions(study: Study) -> list[dict]:

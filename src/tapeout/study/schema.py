@@ -146,6 +146,8 @@ class Economics(Strict):
     plan_years: int = Field(5, ge=1, le=15)
     nre: dict[str, Range] = Field(default_factory=dict)
     prices: dict[str, float] = Field(default_factory=dict)
+    # fleet plan: price decline per year of bought chips (chip id or `default`; data/econ/roadmap.csv)
+    price_decline: dict[str, float] = Field(default_factory=dict)
     # TCO per chip-year (econ/tco.py), defaults in data/econ/coefficients.csv
     years: float | None = Field(None, gt=0)
     usd_per_kwh: float | None = Field(None, gt=0)
@@ -168,6 +170,15 @@ class Economics(Strict):
         for k, x in v.items():
             if not x >= 0:
                 raise ValueError(f"price of '{k}' is {x:g}: give a price >= 0 USD")
+        return v
+
+    @field_validator("price_decline")
+    @classmethod
+    def _declines(cls, v):
+        for k, x in v.items():
+            if not x < 1:
+                raise ValueError(f"decline of '{k}' is {x:g} per year: the price path goes zero or negative; "
+                                 "give a fraction below 1 (0.12 = 12% a year)")
         return v
 
     @field_validator("nre")

@@ -216,6 +216,9 @@ def target_class(r: RowResult) -> str:
 def summarize(results: list[RowResult]) -> dict:
     out: dict = {}
     pred = [r for r in results if r.error_pct is not None]
+    measured = [r for r in pred if (r.detail or {}).get("measures")]
+    out["by_training_measure"] = {k: _stats([r for r in measured if r.detail["measures"] == k])
+                                  for k in sorted({r.detail["measures"] for r in measured})}
     for key, f in (("by_class", target_class), ("by_category", lambda r: r.category), ("by_benchmark", lambda r: r.benchmark),
                    ("by_scenario", lambda r: r.scenario), ("by_accelerator", lambda r: r.accelerator)):
         groups: dict[str, list] = {}

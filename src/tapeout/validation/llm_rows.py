@@ -1,10 +1,8 @@
 """Row mapper: LLM inference rows (MLPerf Inference llama2-70b / gptj / mixtral / llama3.1 /
 deepseek-r1 and vendor tables) -> predictions in the row's unit.
 
-Compute-precision rule (data/mlperf/benchmarks.yaml `precision_rules`, applied to every row
-the same way): TensorRT / TensorRT-LLM submissions run FP8 GEMMs where the chip has FP8
-(NVIDIA quantizes even when it declares fp16); otherwise the declared precision; an
-undeclared precision ("per submission") is bf16.
+Compute-precision rule: the one rule table of every validation mapper,
+data/precision/declared_rules.yaml (validation/declared_precision.py).
 """
 
 from __future__ import annotations
@@ -17,6 +15,7 @@ import yaml
 
 from ..errors import TapeoutError
 from ..hardware.catalog import get_chip, resolve_chip_id
+from . import declared_precision
 from .maxq import maxq_chip
 from .registry import RowPrediction, SkipRow, register
 
@@ -33,19 +32,8 @@ PAPER_MODELS = [  # (pattern in workload/model_config, preset)
 
 
 def compute_precision(row: dict, chip) -> str:
-    dec = row["precision"].lower()
-    sw = row.get("software", "")
-    if "fp4" in dec and chip.supports("fp4"):
-        return "fp4"
-    if ("tensorrt" in sw.lower() or "trt" in sw.lower()) and chip.supports("fp8"):
-        return "fp8"
-    if "fp8" in dec or "float8" in dec:
-        return "fp8" if chip.supports("fp8") else "bf16"
-    if dec.startswith("int8"):
-        return "int8" if chip.supports("int8") else "bf16"
-    if "fp16" in dec:
-        return "fp16" if chip.supports("fp16") else "bf16"
-    return "bf16"
+    """Format the row's GEMMs ran in: the shared rule table (validation/declared_precision.py)."""
+    return declared_precision.compute_precision(row["precision"], chip, row.get("software", ""))
 
 
 def _num(pattern: str, text: str):

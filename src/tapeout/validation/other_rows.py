@@ -10,12 +10,8 @@ Inference (resnet50, retinanet, bert, dlrm-v2, stable-diffusion-xl, 3d-unet, whi
                 the Offline gap; docs/notes/issue-17.md)
   SingleStream  p90 latency (ms) of one sample at batch 1 + the host path (perf/scenarios.py)
   MultiStream   p99 latency (ms) of one 8-sample query at batch 8 + the host path
-Precision rule (the same for every row; data/mlperf/other_benchmarks.yaml): the matrix math
-runs in the first dtype named in the row's declared `precision` (int8 -> int8, fp8/float8 ->
-fp8, fp16, bf16, fp32; "a/b mixed" -> a). If the chip has no matrix peak for that dtype, the
-next wider dtype it supports is used (int8 -> fp8 -> fp16 -> bf16). TensorRT submissions on
-chips with FP8 tensor cores run a declared 16-bit float in FP8 (the LLM rows' rule,
-benchmarks.yaml precision_rules.inference). No per-submitter exceptions.
+Precision rule: the one rule table of every validation mapper,
+data/precision/declared_rules.yaml (validation/declared_precision.py). No per-submitter exceptions.
 DLRMv2 99.9: TensorRT runs the DCN-v2 interaction in FP16 when the MLPs are 8-bit.
 BERT: TensorRT runs variable-length sequences without padding, so its rows cost the mean
 real length of a SQuAD v1.1 feature (176.6 of 384 tokens); other stacks run padded to 384.
@@ -24,10 +20,14 @@ Training (dlrm-dcnv2, bert, resnet, stable-diffusion): minutes = samples_to_conv
 (n_accelerators x per-chip training samples/s) / 60, where samples_to_converge is read
 from the row notes: `samples_count=` when present, else `epoch_num=` converted per
 benchmark (bert logs samples; resnet epochs x 1,281,167 ImageNet images; dlrm_dcnv2 epochs
-x 4,195,197,692 Criteo pairs). A training step is 3x the forward cost (forward, input-
-gradient and weight-gradient GEMMs of equal FLOPs; Kaplan et al. 2020 6N rule) in bf16,
-plus the data-parallel gradient all-reduce of the dense weights, overlapped with backward
-(PyTorch DDP bucketing, Li et al. 2020, VLDB): t = 3 t_fwd + max(0, t_allreduce - 2 t_fwd).
+x 4,195,197,692 Criteo pairs); the rows therefore measure throughput (detail["measures"]).
+A training step is 3x the forward cost of the trained graph (forward, input-gradient and
+weight-gradient GEMMs of equal FLOPs; Kaplan et al. 2020 6N rule) in bf16, plus work run once
+per step (training_graphs: batch-norm statistics passes of ResNet, which inference folds into
+the convolutions; the frozen text encoder of Stable Diffusion, forward only; its VAE does not
+run, the MLPerf dataset holds precomputed latent moments), plus the data-parallel gradient
+all-reduce of the dense weights, overlapped with backward (PyTorch DDP bucketing, Li et al.
+2020, VLDB): t = 3 t_fwd + t_once + max(0, t_allreduce - 2 t_fwd).
 """
 
 from __future__ import annotations
@@ -49,9 +49,11 @@ from ..perf.recsys import qps_at_p99, recsys_cost
 from ..perf.scenarios import host_path_s
 from ..workloads.catalog import USABLE_MEMORY_FRACTION, memory_needed
 from ..workloads import diffusion, recsys, speech, vision
-from ..workloads.blocks import distinct_weight_bytes
+from ..workloads.blocks import ConvMatMul, distinct_weight_bytes, eltwise
 from .maxq import maxq_chip
+from .declared_precision import compute_precision
 from .registry import RowPrediction, SkipRow, register
+from .train_rows import measures
 
 INF_BENCH = [  # (regex on the benchmark token, canonical name)
     (r"^resnet(50)?$", "resnet50"),
@@ -71,22 +73,6 @@ SERVER_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 IMAGENET_TRAIN = 1_281_167
 CRITEO_TRAIN_PAIRS = 4_195_197_692
-WIDER = {"int8": ["int8", "fp8", "fp16", "bf16"], "fp8": ["fp8", "fp16", "bf16"], "fp16": ["fp16", "bf16"],
-         "bf16": ["bf16", "fp16"], "fp32": ["tf32", "fp32"]}
-DTYPE_WORDS = [("float8", "fp8"), ("fp8", "fp8"), ("int8", "int8"), ("fp16", "fp16"), ("float16", "fp16"),
-               ("bf16", "bf16"), ("bfloat16", "bf16"), ("fp32", "fp32")]
-
-
-def declared_dtype(precision: str) -> str | None:
-    s = precision.lower()
-    best = None
-    for word, dt in DTYPE_WORDS:
-        i = s.find(word)
-        if i >= 0 and (best is None or i < best[0]):
-            best = (i, dt)
-    return best[1] if best else None
-
-
 @lru_cache(maxsize=1)
 def workload_facts() -> dict:
     text = resources.files("tapeout").joinpath("data", "mlperf", "other_benchmarks.yaml").read_text()
@@ -99,22 +85,6 @@ def _fact(bench: str, key: str):
 
 def is_tensorrt(software: str) -> bool:
     return "tensorrt" in (software or "").lower()
-
-
-def compute_precision(precision: str, chip, software: str = "") -> str:
-    """The module's precision rule: first declared dtype, widened until the chip supports it;
-    a declared 16-bit float runs FP8 under TensorRT on a chip with FP8."""
-    dt = declared_dtype(precision)
-    if dt is None:
-        raise SkipRow(f"precision '{precision}' names no dtype")
-    if dt in ("fp16", "bf16") and is_tensorrt(software) and chip.supports("fp8") and \
-            workload_facts()["precision_rule"]["tensorrt_16bit_to_fp8"]["value"]:
-        return "fp8"
-    for cand in WIDER[dt]:
-        key = {"fp16": "fp16", "bf16": "bf16", "fp8": "fp8", "int8": "int8", "tf32": "tf32", "fp32": "fp32"}[cand]
-        if chip.supports(key):
-            return "fp32" if cand == "tf32" else cand
-    raise SkipRow(f"chip {chip.id} supports none of {WIDER[dt]}")
 
 
 def _bench_of(row: dict) -> tuple[str, str] | None:
@@ -271,27 +241,45 @@ def sd2_unet_train_ops(n: int, pr) -> list:
     return diffusion.unet_ops(n, 64, 64, pr, mult=(1, 2, 4, 4), depth=(1, 1, 1, 0), ctx_dim=1024, adm=0)
 
 
-def training_graph(bench: str, per_chip_batch: int) -> tuple[OpGraph, float]:
-    """Forward graph of one training step on one chip and its dense weight bytes (bf16)."""
+def bn_training_ops(g: OpGraph, pr) -> list:
+    """Batch-norm traffic of a training step (forward + backward, not 3x-scaled): at inference
+    BN folds into the convolution weights, in training it needs batch statistics. cuDNN's fused
+    BN+activation(+add) kernels (cudnnBatchNormalizationForwardTrainingEx / BackwardEx with
+    CUDNN_BATCHNORM_OPS_BN_ACTIVATION, the ones NVIDIA's ResNet MLPerf stacks call): forward
+    reads each conv output twice (statistics, normalize+ReLU) and writes it once; backward
+    reads dy and x for the dgamma/dbeta reduction, again for dx, and writes dx."""
+    elems = sum(o.m * o.n * o.groups * o.count for o in g.ops if isinstance(o, ConvMatMul))
+    return [eltwise("bn_train.fwd", elems, pr, 4, reads=2, writes=1),
+            eltwise("bn_train.bwd", elems, pr, 8, reads=4, writes=1)]
+
+
+def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, float]:
+    """One chip's training step: (trained forward graph, run forward+backward = 3x its cost;
+    graph run once per step: frozen encoders forward-only, training-only memory passes) and
+    the dense trained weight bytes (bf16).
+
+    Stable Diffusion (MLPerf reference, mlcommons/training stable_diffusion/README.md): the
+    dataset is `webdataset-moments-filtered`, VAE encoder moments precomputed offline, so the
+    VAE does not run in training; the OpenCLIP ViT-H text encoder is frozen (forward only).
+    """
+    from ..workloads.blocks import as_precision
+
     pr = "bf16"
+    p = as_precision(pr)
+    once: list = []
     if bench == "bert":
         g = speech.bert_graph(per_chip_batch, 512, pr, head="pretrain")
     elif bench == "resnet":
         g = vision.resnet50_graph(per_chip_batch, 224, pr)
+        once = bn_training_ops(g, p)
     elif bench == "dlrm-dcnv2":
         g = recsys.recsys_graph(recsys.dlrmv2_model(), per_chip_batch, pr, emb_dtype="fp32")
     elif bench == "stable-diffusion":
-        from ..workloads.blocks import as_precision
-
-        p = as_precision(pr)
-        ops = sd2_unet_train_ops(per_chip_batch, p)
-        ops += diffusion.clip_text_ops("text.openclip_h", per_chip_batch, 24, 1024, 16, 4096, p)
-        ops += diffusion.vae_decoder_ops(per_chip_batch, 64, 64, p)  # encoder cost ~ decoder cost (mirror)
-        g = OpGraph(f"sd2-train:b{per_chip_batch}", ops, {"batch": per_chip_batch})
+        g = OpGraph(f"sd2-unet-train:b{per_chip_batch}", sd2_unet_train_ops(per_chip_batch, p), {"batch": per_chip_batch})
+        once = diffusion.clip_text_ops("text.openclip_h", per_chip_batch, 24, 1024, 16, 4096, p)
     else:
         raise SkipRow(f"no training graph for {bench}")
-    dense = distinct_weight_bytes([o for o in g.ops if not o.name.startswith(("text.", "vae."))])
-    return g, dense
+    return g, OpGraph(f"{g.name}:once", once), distinct_weight_bytes(g.ops)
 
 
 @register("mlperf-other-training")
@@ -312,8 +300,9 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
         raise SkipRow(f"chip {chip.id} has no bf16 matrix peak")
     p = calibrated_params(chip, fitted)
     try:
-        g, dense = training_graph(bench, per_chip)
+        g, once, dense = training_graphs(bench, per_chip)
         t_fwd = float(evaluate(g, p).total_time)
+        t_once = float(evaluate(once, p).total_time) if once.ops else 0.0
     except TapeoutError as e:
         raise SkipRow(str(e)) from None
     t_ar = 0.0
@@ -321,12 +310,12 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
         tier = "scaleup" if n <= float(p.scaleup_domain) else "scaleout"
         ar = Collective(name="grad_allreduce", collective="all_reduce", payload_bytes=dense, group=n, tier=tier)
         t_ar = float(evaluate(OpGraph("ar", [ar]), p).total_time)
-    t_step = 3 * t_fwd + max(0.0, t_ar - 2 * t_fwd)
+    t_step = 3 * t_fwd + t_once + max(0.0, t_ar - 2 * t_fwd)
     steps = samples / gb
     minutes = steps * t_step / 60.0
     return RowPrediction(minutes, "minutes", f"train-{bench}", detail={
-        "chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "step_s": t_step,
-        "allreduce_s": t_ar, "samples_per_s": gb / t_step})
+        "chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "measures": measures(True), "step_s": t_step,
+        "once_s": t_once, "allreduce_s": t_ar, "samples_per_s": gb / t_step})
 
 
 def benchmark_rows(rows: list[dict]) -> list[tuple[dict, str]]:

@@ -4,6 +4,8 @@ vendor steady-state throughput tables) -> predictions in the row's unit.
 Time-to-train = work to convergence / predicted throughput. The work comes from the row
 itself (MLPerf logs the convergence point: `epoch_num` = training tokens for gpt3,
 `samples_count` = sequences for llama2_70b_lora), else from data/mlperf/benchmarks.yaml.
+detail["measures"] says which: "throughput" (convergence point from the row) or
+"time-to-train" (from the benchmark definition); the error tables report both.
 Evaluation passes inside run_start..run_stop ARE modelled (perf/training.time_to_train_min):
 forward-only passes over the validation set at the benchmark's evaluation interval
 (benchmarks.yaml `training.<bench>.eval_every_samples / eval_samples / skip_evals`, with the
@@ -21,6 +23,13 @@ import re
 from ..hardware.catalog import get_chip, resolve_chip_id
 from ..errors import TapeoutError
 from .registry import RowPrediction, SkipRow, register
+
+
+def measures(convergence_from_row: bool) -> str:
+    """What a time-to-train row tests (issue 18): with the convergence point (samples to
+    converge) read from the row itself only the throughput is predicted; with it taken from
+    the benchmark definition the prediction is a time-to-train."""
+    return "throughput" if convergence_from_row else "time-to-train"
 
 
 def _deepspeed(row: dict) -> bool:
@@ -51,6 +60,12 @@ def _chip(row):
     return get_chip(cid)
 
 
+def bc_model(key: str) -> str:
+    from ..perf.mlperf import benchmarks
+
+    return benchmarks()["training"][key]["model"]
+
+
 def _bench_cfg(key: str) -> dict:
     from ..perf.mlperf import value_of, benchmarks
 
@@ -78,6 +93,7 @@ def map_row(row: dict, fitted: dict | None = None):
             seq = 2048
             tok = re.search(r"epoch_num=([\d.e+]+)", notes)
             tokens = float(tok.group(1)) if tok else 1.21e9
+            from_row = tok is not None
             model, lora = "gpt3-175b", False
             bc = _bench_cfg("gpt3-175b")
             skip, fp8_attn = int(bc["skip_evals"]), bool(bc["fp8_attention"])
@@ -85,13 +101,23 @@ def map_row(row: dict, fitted: dict | None = None):
             seq = 8192
             sc = re.search(r"samples_count=(\d+)", notes)
             tokens = (int(sc.group(1)) if sc else 3072) * seq
+            from_row = sc is not None
             model, lora = "llama-2-70b", True
             bc = _bench_cfg("llama2-70b-lora")
             nv = row["accelerator"].startswith("NVIDIA") and not _deepspeed(row)  # NVIDIA's NeMo recipe
             skip = int(bc["skip_evals_nvidia"] if nv else bc["skip_evals"])
             fp8_attn = bool(nv and bc["fp8_attention_nvidia"])
-        else:
-            raise SkipRow(f"{bench}: no convergence data in this schema")
+        else:  # llama31_8b / llama31_405b pretraining (MLPerf Training v5.x), C4 at seq 8192
+            key = "llama3.1-8b" if bench == "llama31_8b" else "llama3.1-405b"
+            bc = _bench_cfg(key)
+            seq = int(bc["seq_len"])
+            sc = re.search(r"samples_count=([\d.e+]+)", notes)
+            if not sc:  # the benchmark's own convergence point is not published (quality target TBD / recalled)
+                raise SkipRow(f"{bench}: the row gives no samples_count and the benchmark's samples to converge "
+                              "is not sourced (data/mlperf/benchmarks.yaml tokens_to_train is unverified)")
+            tokens, from_row = float(sc.group(1)) * seq, True
+            model, lora = bc_model(key), False
+            skip, fp8_attn = int(bc["skip_evals"]), bool(bc["fp8_attention"])
         if gbs is None:
             raise SkipRow("global batch size not stated")
         try:
@@ -107,7 +133,7 @@ def map_row(row: dict, fitted: dict | None = None):
         return RowPrediction(minutes, row["unit"], bench, min(lo, hi), max(lo, hi),
                              {"precision": prec, "parallelism": r.parallelism, "mfu": r.mfu, "step_s": r.step_time_s,
                               "train_min": tt["train_min"], "eval_min": tt["eval_min"], "n_evals": tt["n_evals"],
-                              "fp8_attention": fp8_attn and prec == "fp8"})
+                              "fp8_attention": fp8_attn and prec == "fp8", "measures": measures(from_row)})
     if row["category"] == "paper" and "training" in row["scenario"]:
         text = (w + " " + row["model_config"]).lower()
         chip = _chip(row)

@@ -1,0 +1,53 @@
+"""One declared-precision rule table for both validation mappers (issue 16 item 1)."""
+
+import pytest
+
+from tapeout.hardware.catalog import get_chip
+from tapeout.validation import llm_rows, other_rows
+from tapeout.validation.declared_precision import compute_precision, declared_dtype, rule_table
+from tapeout.validation.registry import SkipRow
+
+TRT = "TensorRT 10.2, CUDA 12.4"
+ROW_TEXTS = ["fp16", "bf16", "int8", "fp8", "float8", "fp4", "fp8/fp16/int8 mixed (per submission)",
+             "int8/fp16 mixed (per submission)", "model FP16, matmul autocast Matmult-BF16, weights int8",
+             "fp8 UNet (first 18 of 20 steps aggressive FP8) / bf16"]
+
+
+@pytest.mark.parametrize("chip_id", ["h100-sxm", "a100-sxm", "b200", "l40s", "inferentia2", "mi300x"])
+@pytest.mark.parametrize("software", [TRT, "vLLM 0.6", "PyTorch"])
+@pytest.mark.parametrize("text", ROW_TEXTS)
+def test_llm_and_other_mappers_agree(chip_id, software, text):
+    chip = get_chip(chip_id)
+    row = {"precision": text, "software": software}
+    assert llm_rows.compute_precision(row, chip) == other_rows.compute_precision(text, chip, software)
+
+
+def test_tensorrt_runs_declared_16bit_in_fp8_only_where_the_chip_has_fp8():
+    assert compute_precision("fp16", get_chip("h100-sxm"), TRT) == "fp8"
+    assert compute_precision("fp16", get_chip("a100-sxm"), TRT) == "fp16"  # Ampere: no FP8
+    assert compute_precision("fp16", get_chip("h100-sxm"), "PyTorch") == "fp16"
+    assert compute_precision("int8", get_chip("h100-sxm"), TRT) == "int8"  # explicit quantized type kept
+
+
+def test_formats_widen_to_what_the_chip_runs():
+    assert compute_precision("fp4", get_chip("b200"), TRT) == "fp4"
+    assert compute_precision("fp4", get_chip("h100-sxm"), TRT) == "fp8"  # Hopper has no FP4
+    assert compute_precision("fp8", get_chip("a100-sxm"), "vLLM") == "fp16"
+
+
+def test_gemm_dtype_after_matmul_wins_over_the_model_dtype():
+    assert declared_dtype("model FP32, autocast Matmult-BF16") == "bf16"
+    assert declared_dtype("model FP16, matmul autocast Matmult-BF16, weights int8") == "bf16"
+    assert declared_dtype("bfloat16") == "bf16"  # not read as float16
+    assert declared_dtype("fp8/fp16/int8 mixed") == "fp8"
+
+
+def test_a_field_naming_no_dtype_is_skipped_not_guessed():
+    with pytest.raises(SkipRow):
+        compute_precision("per submission", get_chip("tpu-v5e"), "SAX")
+
+
+def test_every_rule_carries_a_source():
+    t = rule_table()
+    assert t["rules"][-1]["runs"] == "declared"  # the last rule always applies
+    assert all(r["source"].strip() for r in t["rules"]) and t["gemm_dtype_pattern"]["source"].strip()

@@ -1,0 +1,79 @@
+"""Training step of the non-LLM MLPerf training rows (validation/other_rows.py): batch-norm
+passes that inference folds away, frozen encoders run forward only, and the time-to-train vs
+throughput label (issue 18)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies as st
+
+from tapeout.validation.other_rows import bn_training_ops, training_graphs
+from tapeout.validation.train_rows import measures
+from tapeout.workloads import vision
+from tapeout.workloads.blocks import ConvMatMul, as_precision
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(1, 64))
+def test_bn_traffic_is_eight_accesses_per_conv_output(batch):
+    g = vision.resnet50_graph(batch, 224, "bf16")
+    ops = bn_training_ops(g, as_precision("bf16"))
+    outs = sum(o.m * o.n * o.groups * o.count for o in g.ops if isinstance(o, ConvMatMul))
+    # forward: 2 reads + 1 write; backward: 4 reads + 1 write, of each conv output element
+    assert sum(o.elems * (o.reads + o.writes) * o.count for o in ops) == 8 * outs
+
+
+def test_resnet50_conv_outputs_hand_count():
+    # stem 112x112x64; stage outputs per block: see torchvision ResNet-50 (hand count of one image)
+    g = vision.resnet50_graph(1, 224, "bf16")
+    outs = sum(o.m * o.n * o.groups * o.count for o in g.ops if isinstance(o, ConvMatMul))
+    stem = 112 * 112 * 64
+    s1 = 56 * 56 * (64 + 64 + 256) * 3 + 56 * 56 * 256  # 3 blocks + downsample
+    s2 = 56 * 56 * 128 + 28 * 28 * (128 + 512) + 28 * 28 * 512 + 3 * 28 * 28 * (128 + 128 + 512)
+    s3 = 28 * 28 * 256 + 14 * 14 * (256 + 1024) + 14 * 14 * 1024 + 5 * 14 * 14 * (256 + 256 + 1024)
+    s4 = 14 * 14 * 512 + 7 * 7 * (512 + 2048) + 7 * 7 * 2048 + 2 * 7 * 7 * (512 + 512 + 2048)
+    assert outs == stem + s1 + s2 + s3 + s4
+
+
+def test_stable_diffusion_trains_only_the_unet():
+    g, once, _ = training_graphs("stable-diffusion", 4)
+    assert not any(o.name.startswith(("vae.", "text.")) for o in g.ops)  # UNet only is trained (3x)
+    assert once.ops and all(o.name.startswith("text.") for o in once.ops)  # frozen text encoder, forward once
+    assert not any(o.name.startswith("vae.") for o in once.ops)  # precomputed latent moments: no VAE
+
+
+def test_resnet_step_carries_bn_once():
+    g, once, _ = training_graphs("resnet", 8)
+    assert [o.name for o in once.ops] == ["bn_train.fwd", "bn_train.bwd"]
+    g2, once2, _ = training_graphs("bert", 8)
+    assert not once2.ops
+
+
+def test_measures_label():
+    assert measures(True) == "throughput"
+    assert measures(False) == "time-to-train"
+
+
+def _llama31_row(notes: str) -> dict:
+    return {"id": "T", "category": "mlperf-train", "workload": "MLPerf Training v5.1 llama31_8b", "scenario": "time-to-train",
+            "accelerator": "NVIDIA H100-SXM", "n_accelerators": "8", "precision": "bf16", "unit": "minutes", "value": "100",
+            "notes": notes, "software": "NeMo"}
+
+
+def test_llama31_8b_pretraining_row_is_predicted_with_the_rows_convergence_point():
+    from tapeout.validation.train_rows import map_row
+
+    a = map_row(_llama31_row("global_batch_size=32; samples_count=100000"))
+    b = map_row(_llama31_row("global_batch_size=32; samples_count=200000"))
+    assert a.detail["measures"] == "throughput"
+    # twice the sequences to converge: twice the training time (evaluations every 46,080 sequences also double)
+    assert 1.9 < b.predicted / a.predicted < 2.1
+
+
+def test_llama31_row_without_convergence_point_is_skipped_with_reason():
+    import pytest
+
+    from tapeout.validation.registry import SkipRow
+    from tapeout.validation.train_rows import map_row
+
+    with pytest.raises(SkipRow, match="samples_count"):
+        map_row(_llama31_row("global_batch_size=32"))
