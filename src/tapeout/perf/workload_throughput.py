@@ -25,6 +25,19 @@ def _params(chip_or_params) -> ChipParams:
     raise TapeoutError("chip must be a catalog name, a Chip or ChipParams.")
 
 
+RUN_KEYS = {"placement": "auto", "latency_bound_s": None, "zipf_s": None, "host_dram_gb": None, "ssd_gbps": None}
+
+
+def preset_graph(name: str, **overrides):
+    """(preset or None, builder kind, op graph, graph params, run options RUN_KEYS) of a
+    preset or builder name with overrides: the graph workload_throughput costs."""
+    preset = get_preset(name) if name.strip().lower() not in BUILDERS or name in WORKLOADS else None
+    kind = preset.kind if preset else name
+    params = {**(preset.defaults if preset else {}), **overrides}
+    run = {k: params.pop(k, v) for k, v in RUN_KEYS.items()}
+    return preset, kind, build_workload(kind, **params), params, run
+
+
 def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
     """Time per unit, units/s per chip, energy per unit and the dominant bound.
 
@@ -34,15 +47,9 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
     Recommendation presets also report `qps_p99`, queries/s under the preset's p99 bound
     (M/M/1 bound, perf/recsys.py).
     """
-    preset = get_preset(name) if name.strip().lower() not in BUILDERS or name in WORKLOADS else None
-    kind = preset.kind if preset else name
-    params = {**(preset.defaults if preset else {}), **overrides}
-    placement = params.pop("placement", "auto")
-    latency_bound = params.pop("latency_bound_s", None) or (preset.latency_bound_s if preset else None)
-    zipf_s = params.pop("zipf_s", None)
-    host_dram_gb = params.pop("host_dram_gb", None)
-    ssd_gbps = params.pop("ssd_gbps", None)
-    graph = build_workload(kind, **params)
+    preset, kind, graph, params, run = preset_graph(name, **overrides)
+    placement, zipf_s, host_dram_gb, ssd_gbps = (run[k] for k in ("placement", "zipf_s", "host_dram_gb", "ssd_gbps"))
+    latency_bound = run["latency_bound_s"] or (preset.latency_bound_s if preset else None)
     p = _params(chip_or_params)
     units = float(graph.meta.get("units", graph.meta.get("batch", 1)))
     is_rec = kind in ("dlrmv2", "monolith")
