@@ -154,3 +154,26 @@ def test_flagship_report_loads_in_under_3_s(flagship):
         browser.close()
     print("flagship report load times (s):", [round(t, 2) for t in times])
     assert statistics.median(times) < 3.0, times
+
+
+def test_step_components_add_up_to_the_step_and_launch_is_kernels_times_overhead():
+    """The breakdown splits time, it does not classify it: the parts sum to the step, and the
+    launch + scheduling part is (unfused kernels) x (the calibrated per-kernel overhead)."""
+    import numpy as np
+
+    from tapeout.perf.calibration import calibrated_params
+    from tapeout.perf.opcost import K_COLL, K_FIXED, evaluate
+    from tapeout.perf.workload_throughput import preset_graph
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.study.diagnostics import class_points, components
+
+    p = calibrated_params(get_chip("h100-sxm"))
+    ct = evaluate(preset_graph("whisper-large-v3", precision="bf16")[2], p)
+    comp = components(ct)
+    assert sum(comp.values()) == pytest.approx(float(ct.total_time), rel=1e-9)
+    t = ct.table
+    kernels = float((t.count * ((t.kind != K_COLL) & (t.kind != K_FIXED) & ~t.fused)).sum())
+    assert comp["kernel launch + scheduling"] == pytest.approx(kernels * float(np.max(p.kernel_overhead)), rel=1e-9)
+    pts = class_points(ct, "speech")
+    assert sum(q["time_share"] for q in pts) <= 1.0 + 1e-9
+    assert {q["op_class"] for q in pts} >= {"matmul", "attention"}

@@ -6,6 +6,8 @@ import math
 
 import plotly.graph_objects as go
 
+from ..study.diagnostics import COMPONENTS
+
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 
@@ -76,7 +78,7 @@ def pareto_figure(res: dict) -> go.Figure:
     for i, r in enumerate(reasons):
         sel = [d for d in infeas if (d.get("reason") or "constraints") == r]
         fig.add_trace(go.Scatter(x=[d["perf_per_watt"] for d in sel], y=[d["perf_per_tco"] for d in sel], mode="markers",
-                                   name=f"infeasible: {r} ({len(sel):,})", legendgroup="infeasible",
+                                   name=f"infeasible: {r} ({len(sel):,} drawn)", legendgroup="infeasible",
                                    marker=dict(color=GREYS[i % len(GREYS)], size=4), visible=True if i < 2 else "legendonly",
                                    hovertext=[_hover(d) for d in sel]), row=1, col=2)
     for j, space in enumerate(sorted({d["space"] for d in pts})):
@@ -86,7 +88,7 @@ def pareto_figure(res: dict) -> go.Figure:
         col = PALETTE[j % len(PALETTE)]
         fxs, fys = [d["perf_per_watt"] for d in feas], [d["perf_per_tco"] for d in feas]
         f2 = front_2d(fxs, fys)
-        fig.add_trace(go.Scatter(x=fxs, y=fys, mode="markers", name=f"{space}: feasible ({len(feas):,})", marker=dict(color=col, size=4, opacity=0.35),
+        fig.add_trace(go.Scatter(x=fxs, y=fys, mode="markers", name=f"{space}: feasible ({len(feas):,} drawn)", marker=dict(color=col, size=4, opacity=0.35),
                                    hovertext=[_hover(d) for d in feas]), row=1, col=2)
         lx, ly = _staircase([fxs[i] for i in f2], [fys[i] for i in f2])
         fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name=f"{space}: 2-objective front", line=dict(color=col, width=2)), row=1, col=2)
@@ -197,9 +199,6 @@ def _focus_rows(res: dict) -> list[dict]:
     wls = [w["name"] for w in res.get("workloads", [])]
     rows = [r for r in res.get("diagnostics", []) if r["chip"] in focus]
     return sorted(rows, key=lambda r: (wls.index(r["workload"]) if r["workload"] in wls else 99, focus.index(r["chip"])))
-
-
-COMPONENTS = ("compute", "memory", "communication", "kernel launch + scheduling", "fixed-function", "host (not overlapped)")
 
 
 def breakdown_figure(res: dict) -> go.Figure:
