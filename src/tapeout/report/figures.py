@@ -194,7 +194,7 @@ def focus_chips(res: dict) -> list[str]:
     return [c for i, c in enumerate(out) if c and c not in out[:i]]
 
 
-def _focus_rows(res: dict) -> list[dict]:
+def focus_rows(res: dict) -> list[dict]:
     focus = focus_chips(res)
     wls = [w["name"] for w in res.get("workloads", [])]
     rows = [r for r in res.get("diagnostics", []) if r["chip"] in focus]
@@ -205,7 +205,7 @@ def breakdown_figure(res: dict) -> go.Figure:
     """Step time of every workload with an op graph on the focus chips, split into what the
     time is spent on (study/diagnostics.py components)."""
     fig = go.Figure()
-    rows = _focus_rows(res)
+    rows = focus_rows(res)
     labels = [f"{r['workload']} @ {r['chip']}" for r in rows]
     for i, b in enumerate(COMPONENTS):
         ys = [r["components_s"].get(b, 0.0) / r["step_s"] for r in rows]
@@ -223,7 +223,7 @@ def energy_memory_figure(res: dict) -> go.Figure:
 
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=(
         "Energy per unit of work (J, log)", "Memory per chip: used (bar) vs capacity (line)"))
-    rows = _focus_rows(res)
+    rows = focus_rows(res)
     for i, chip in enumerate(focus_chips(res)):
         sel = [r for r in rows if r["chip"] == chip]
         col = PALETTE[i % len(PALETTE)]

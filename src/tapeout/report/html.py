@@ -114,7 +114,7 @@ def _diagnostics_table(res: dict) -> str:
     """Per workload, for the choice, the chosen design and the best buy: step time and its parts,
     kernels per step, energy per unit, memory per chip."""
     rows = []
-    for r in F._focus_rows(res):
+    for r in F.focus_rows(res):
         c = r["components_s"]
         rows.append({"workload": r["workload"], "chip": r["chip"], "step": r["step"], "step_ms": r["step_s"] * 1e3,
                      "busy_ms": (c["compute"] + c["memory"]) * 1e3, "comm_ms": c["communication"] * 1e3,
