@@ -6,6 +6,8 @@ import math
 
 import plotly.graph_objects as go
 
+from ..study.diagnostics import COMPONENTS
+
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 
@@ -75,8 +77,8 @@ def pareto_figure(res: dict) -> go.Figure:
     reasons = sorted({d.get("reason") or "constraints" for d in infeas}, key=lambda r: (-sum((d.get("reason") or "constraints") == r for d in infeas), r))
     for i, r in enumerate(reasons):
         sel = [d for d in infeas if (d.get("reason") or "constraints") == r]
-        fig.add_trace(go.Scattergl(x=[d["perf_per_watt"] for d in sel], y=[d["perf_per_tco"] for d in sel], mode="markers",
-                                   name=f"infeasible: {r} ({len(sel):,})", legendgroup="infeasible",
+        fig.add_trace(go.Scatter(x=[d["perf_per_watt"] for d in sel], y=[d["perf_per_tco"] for d in sel], mode="markers",
+                                   name=f"infeasible: {r} ({len(sel):,} drawn)", legendgroup="infeasible",
                                    marker=dict(color=GREYS[i % len(GREYS)], size=4), visible=True if i < 2 else "legendonly",
                                    hovertext=[_hover(d) for d in sel]), row=1, col=2)
     for j, space in enumerate(sorted({d["space"] for d in pts})):
@@ -86,7 +88,7 @@ def pareto_figure(res: dict) -> go.Figure:
         col = PALETTE[j % len(PALETTE)]
         fxs, fys = [d["perf_per_watt"] for d in feas], [d["perf_per_tco"] for d in feas]
         f2 = front_2d(fxs, fys)
-        fig.add_trace(go.Scattergl(x=fxs, y=fys, mode="markers", name=f"{space}: feasible ({len(feas):,})", marker=dict(color=col, size=4, opacity=0.35),
+        fig.add_trace(go.Scatter(x=fxs, y=fys, mode="markers", name=f"{space}: feasible ({len(feas):,} drawn)", marker=dict(color=col, size=4, opacity=0.35),
                                    hovertext=[_hover(d) for d in feas]), row=1, col=2)
         lx, ly = _staircase([fxs[i] for i in f2], [fys[i] for i in f2])
         fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name=f"{space}: 2-objective front", line=dict(color=col, width=2)), row=1, col=2)
@@ -157,16 +159,16 @@ def fleet_figure(res: dict) -> go.Figure:
     return _layout(fig, "Fleet TCO per year to serve the stated traffic (stacked by workload)", barmode="stack", yaxis_title="M USD / year")
 
 
+OP_SYMBOL = {"matmul": "circle", "attention": "diamond", "elementwise": "square", "embedding": "triangle-up"}
+
+
 def roofline_figure(res: dict) -> go.Figure:
     """Every evaluated chip's roof and ops; the choice, the best buy and the chosen design are
     shown, the others one legend click away."""
     fig = go.Figure()
-    d = res.get("decision") or {}
-    q = d.get("fleet_tco_usd_per_year") or {}
-    shown = {d.get("choice"), (res.get("chosen_design") or {}).get("name")}
-    shown |= set(sorted((c for c in q if c not in shown), key=lambda c: q[c]["p50"])[:1])
+    shown = set(focus_chips(res))
     for i, rf in enumerate(res.get("rooflines", [])):
-        vis = True if rf["chip"] in shown or not q else "legendonly"
+        vis = True if rf["chip"] in shown else "legendonly"
         peak, bw = rf["peak_tflops"], rf["bandwidth_tbps"]
         xs = [0.5, peak / bw, 1e5]
         fig.add_trace(go.Scatter(x=xs, y=[min(peak, x * bw) for x in xs], mode="lines", name=f"{rf['chip']} roof ({rf['dtype']})", visible=vis, legendgroup=rf["chip"],
@@ -174,21 +176,67 @@ def roofline_figure(res: dict) -> go.Figure:
         pts = rf.get("points", [])
         fig.add_trace(go.Scatter(x=[p["intensity"] for p in pts], y=[p["tflops"] for p in pts], mode="markers",
                                  name=f"{rf['chip']} ops", visible=vis, legendgroup=rf["chip"], text=[p["label"] for p in pts],
-                                 marker=dict(color=PALETTE[i % len(PALETTE)], size=[max(5, min(18, 4 + 3 * math.log10(1 + p['time_share'] * 100))) for p in pts])))
-    return _layout(fig, "Roofline: achieved TFLOP/s of each op vs arithmetic intensity (marker size ~ share of step time)",
+                                 marker=dict(color=PALETTE[i % len(PALETTE)], symbol=[OP_SYMBOL.get(p.get("op_class"), "circle") for p in pts],
+                                             size=[max(5, min(18, 4 + 3 * math.log10(1 + p['time_share'] * 100))) for p in pts])))
+    return _layout(fig, "Roofline: achieved TFLOP/s per op class and workload vs arithmetic intensity (o matmul, diamond attention, square elementwise, triangle embedding; size ~ share of step time)",
                    xaxis_type="log", yaxis_type="log", xaxis_title="FLOP per DRAM byte", yaxis_title="TFLOP/s")
 
 
+def focus_chips(res: dict) -> list[str]:
+    """The choice, the chosen custom design and the best chip one can buy (the catalog chip with
+    the lowest median fleet TCO; without a decision, the lowest deterministic fleet TCO)."""
+    from .answer import custom_ids, runner_up_buy
+
+    d = res.get("decision") or {}
+    cat = sorted((s for s in res.get("chip_summary", []) if s["chip"] not in custom_ids(res) and s.get("fleet_tco_usd_per_year")),
+                 key=lambda s: s["fleet_tco_usd_per_year"])
+    out = [d.get("choice"), (res.get("chosen_design") or {}).get("name"), runner_up_buy(res) or (cat[0]["chip"] if cat else None)]
+    return [c for i, c in enumerate(out) if c and c not in out[:i]]
+
+
+def focus_rows(res: dict) -> list[dict]:
+    focus = focus_chips(res)
+    wls = [w["name"] for w in res.get("workloads", [])]
+    rows = [r for r in res.get("diagnostics", []) if r["chip"] in focus]
+    return sorted(rows, key=lambda r: (wls.index(r["workload"]) if r["workload"] in wls else 99, focus.index(r["chip"])))
+
+
 def breakdown_figure(res: dict) -> go.Figure:
+    """Step time of every workload with an op graph on the focus chips, split into what the
+    time is spent on (study/diagnostics.py components)."""
     fig = go.Figure()
-    rows = [r for r in res.get("matrix", []) if r.get("time_by_bound")]
+    rows = focus_rows(res)
     labels = [f"{r['workload']} @ {r['chip']}" for r in rows]
-    for i, b in enumerate(("compute", "memory", "comm", "overhead", "fixed")):
-        ys = [r["time_by_bound"].get(b, 0.0) for r in rows]
+    for i, b in enumerate(COMPONENTS):
+        ys = [r["components_s"].get(b, 0.0) / r["step_s"] for r in rows]
         if any(ys):
-            fig.add_trace(go.Bar(x=labels, y=ys, name=b, marker_color=PALETTE[i]))
-    return _layout(fig, "Latency breakdown: share of step time by what bounds each op", barmode="stack", yaxis_title="share of step time",
-                   height=520)
+            fig.add_trace(go.Bar(x=labels, y=ys, name=b, marker_color=PALETTE[i],
+                                 hovertext=[f"{r['components_s'].get(b, 0.0) * 1e3:,.3g} ms of a {r['step_s'] * 1e3:,.4g} ms {r['step']}"
+                                            for r in rows]))
+    return _layout(fig, "Step-time breakdown of the choice, the chosen design and the best buy, every workload (share of one step)",
+                   barmode="stack", yaxis_title="share of step time", height=520)
+
+
+def energy_memory_figure(res: dict) -> go.Figure:
+    """Energy per unit of work and memory per chip of the focus chips, every workload."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=(
+        "Energy per unit of work (J, log)", "Memory per chip: used (bar) vs capacity (line)"))
+    rows = focus_rows(res)
+    for i, chip in enumerate(focus_chips(res)):
+        sel = [r for r in rows if r["chip"] == chip]
+        col = PALETTE[i % len(PALETTE)]
+        fig.add_trace(go.Bar(x=[r["workload"] for r in sel], y=[r["energy_per_unit_j"] for r in sel], name=chip,
+                             legendgroup=chip, marker_color=col, hovertext=[f"J per {r['unit']}" for r in sel]), row=1, col=1)
+        fig.add_trace(go.Bar(x=[r["workload"] for r in sel], y=[r["memory_gb"] for r in sel], name=f"{chip}: GB used",
+                             legendgroup=chip, marker_color=col, showlegend=False), row=1, col=2)
+        if sel:
+            fig.add_trace(go.Scatter(x=[r["workload"] for r in sel], y=[r["capacity_gb"] for r in sel], mode="lines+markers",
+                                     name=f"{chip}: capacity", legendgroup=chip, line=dict(color=col, dash="dot")), row=1, col=2)
+    fig.update_yaxes(type="log", title_text="J per unit (token, query, clip, audio s)", row=1, col=1)
+    fig.update_yaxes(title_text="GB per chip", row=1, col=2)
+    return _layout(fig, "Energy per unit of work and memory per chip (choice, chosen design, best buy)", barmode="group", height=480)
 
 
 def cost_stack_figure(res: dict) -> go.Figure:

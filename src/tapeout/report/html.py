@@ -7,11 +7,11 @@ import html
 import json
 from pathlib import Path
 
-from plotly.offline import get_plotlyjs
-
 from . import figures as F
 from .answer import answer_section
+from .decimate import decimate
 from .fmt import table
+from .plotlyjs import plotly_js
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -110,8 +110,28 @@ def _spec_sheet(res: dict) -> str:
               "(data/econ/floorplan.yaml).</p></section>")
 
 
+def _diagnostics_table(res: dict) -> str:
+    """Per workload, for the choice, the chosen design and the best buy: step time and its parts,
+    kernels per step, energy per unit, memory per chip."""
+    rows = []
+    for r in F.focus_rows(res):
+        c = r["components_s"]
+        rows.append({"workload": r["workload"], "chip": r["chip"], "step": r["step"], "step_ms": r["step_s"] * 1e3,
+                     "busy_ms": (c["compute"] + c["memory"]) * 1e3, "comm_ms": c["communication"] * 1e3,
+                     "launch_ms": c["kernel launch + scheduling"] * 1e3, "kernels": r["kernels"],
+                     "kernel_overhead_us": r["kernel_overhead_us"], "host_ms": c["host (not overlapped)"] * 1e3,
+                     "energy_per_unit_j": r["energy_per_unit_j"], "unit": r["unit"], "memory_gb": r["memory_gb"],
+                     "capacity_gb": r["capacity_gb"]})
+    return ("<section><h2>Diagnostics: choice, chosen design, best buy</h2>" + table(rows, labels={
+        "step_ms": "step (ms)", "busy_ms": "compute+memory (ms)", "comm_ms": "collectives (ms)", "launch_ms": "launch + scheduling (ms)",
+        "kernels": "kernels per step", "kernel_overhead_us": "per kernel (us)", "host_ms": "host (ms)",
+        "energy_per_unit_j": "J per unit", "memory_gb": "memory (GB)", "capacity_gb": "capacity (GB)"},
+        blank=lambda r, c: "not reported by this workload's model", title="Diagnostics")
+        + "<p class='note'>Every workload with an op graph; llm-training rows are costed by the cluster model, without a per-op step.</p></section>")
+
+
 HEADINGS = {"pareto": "Pareto front", "throughput": "Throughput per workload", "cost": "Cost per unit of work",
-            "fleet": "Fleet TCO", "roofline": "Roofline", "breakdown": "Latency breakdown", "cost_stack": "Cost stacks",
+            "fleet": "Fleet TCO", "roofline": "Roofline", "breakdown": "Step-time breakdown", "energy_memory": "Energy and memory", "cost_stack": "Cost stacks",
             "compliance": "Compliance map"}
 
 
@@ -123,14 +143,25 @@ def build_figures(res: dict) -> list[tuple[str, object]]:
         ("fleet", F.fleet_figure(res)),
         ("roofline", F.roofline_figure(res)),
         ("breakdown", F.breakdown_figure(res)),
+        ("energy_memory", F.energy_memory_figure(res)),
         ("cost_stack", F.cost_stack_figure(res)),
         ("compliance", F.compliance_figure(res)),
     ]
     return figs
 
 
+def _cloud_note(c: dict) -> str:
+    if not c["feasible"] + c["infeasible"]:
+        return ""
+    return (f" Design cloud thinned for drawing: every design is in results.json and designs.duckdb; drawn are every point of "
+            f"each space's 2-objective front and of the explorer's 3-objective front (which holds the chosen designs) plus a seeded "
+            f"random sample (seed 20): {c['feasible_shown']:,} of {c['feasible']:,} feasible and {c['infeasible_shown']:,} of "
+            f"{c['infeasible']:,} infeasible designs, each infeasibility reason in proportion.")
+
+
 def write_report(res: dict, path: Path) -> Path:
-    figs = build_figures(res)
+    shown, cloud = decimate(res.get("designs") or [])
+    figs = build_figures({**res, "designs": shown})
     parts = []
     s = res["study"]
     parts.append(answer_section(res))
@@ -142,11 +173,13 @@ def write_report(res: dict, path: Path) -> Path:
         "throughput": "Units of work per second per chip (tokens, queries, clips, audio seconds), from the per-op model; missing bars mean the workload does not fit or misses its SLO (reason in the table below).",
         "cost": "TCO per unit: (capex/amortisation years + power x PUE x price) / annual units. Chip prices are published estimates (catalog) or the cost model's unit cost plus margin (custom designs).",
         "fleet": "Chips needed for the stated traffic x TCO per chip-year.",
-        "roofline": "Ops of one decode step of the first LLM-serving workload on every evaluated chip (catalog and custom); the roof uses calibrated peak FLOP/s x efficiency and bandwidth x efficiency. The choice, the best alternative and the chosen design are shown; click the legend for the others. Chips excluded by the study's constraints (see Excluded candidates) are not evaluated, so they have no roofline.",
-        "breakdown": "Share of one decode step whose op is compute-, memory- or communication-bound. 'overhead' is the fixed per-kernel time (launch and scheduling: the calibrated kernel_overhead_us per kernel, perf/opcost.py t = max(t_c, t_m) + t_kernel), which dominates small-batch decode kernels; for the custom NPUs the template's RISC-V control cores cut it (see spec sheet). 'fixed' is host-side time per step. Only LLM-serving workloads have a per-op step model here; ranking, video and speech are costed per unit (Per workload and chip table).",
+        "roofline": "One point per op class (matmul, attention, elementwise, embedding) of each workload with an op graph: FLOPs / DRAM bytes against FLOPs / time summed over the class's ops (LLM serving: one decode step at the served batch; ranking, video, speech: one batch of the preset, costed op by op as for its throughput). The roof uses calibrated peak FLOP/s x efficiency at the first workload's precision and bandwidth x efficiency. The choice, the chosen design and the best buy are shown; click the legend for the others. Chips excluded by the study's constraints (see Excluded candidates) are not evaluated, so they have no roofline. Training is costed by the cluster model (perf/training.py), not one graph, so it has no points here.",
+        "breakdown": "Where one step's time goes (study/diagnostics.py): compute or memory = each op's max(t_compute, t_memory), counted under the larger; communication = collectives (alpha-beta); kernel launch + scheduling = the calibrated fixed time per unfused kernel (kernel_overhead_us: launch, the GPU's block scheduler, framework dispatch; perf/opcost.py t = max(t_c, t_m) + t_kernel), times the kernels in the step (hover and the table below give counts); for the custom NPUs the template's RISC-V control cores cut it (spec sheet); fixed-function = video engines; host (not overlapped) = time the workload spends beyond the device graph (embedding rows from host DRAM or SSD). Earlier reports counted a whole op as 'overhead' when its kernel time exceeded its busy time; this splits the time itself.",
+        "energy_memory": "Energy per unit = power per chip (capped at TDP) / units per second per chip, in the traffic unit of each workload (token, query, clip, audio second); memory per chip = weights + KV cache or activations the workload holds (ranking excludes embedding tables, placed across HBM/host by the recsys model) against the chip's capacity.",
         "cost_stack": "Die (wafer price / good dies incl. yield), HBM, packaging and NRE amortised over the study volume.",
         "compliance": "TPP = dense TOPS x bit length (max over precisions); PD = TPP / applicable die area. Rule version and thresholds in the compliance table.",
     }
+    captions["pareto"] += _cloud_note(cloud)
     for key, fig in figs:
         parts.append(f"<section><h2>{html.escape(HEADINGS.get(key, key))}</h2>"
                      f"{fig.to_html(full_html=False, include_plotlyjs=False, div_id=f'fig-{key}', config={'displaylogo': False})}"
@@ -156,6 +189,7 @@ def write_report(res: dict, path: Path) -> Path:
         "fleet_tco_usd_per_year", "config", "error"], labels={"units_per_s_per_chip": "units/s per chip", "power_w": "power (W)",
         "latency_s": "latency (s)", "cost_per_unit_usd": "cost per unit", "fleet_tco_usd_per_year": "fleet TCO / year", "error": "notes / reason"},
         blank=_matrix_blank, title="Per workload and chip") + "</section>")
+    parts.append(_diagnostics_table(res))
     if res.get("chosen_design"):
         parts.append(_spec_sheet(res))
     parts.append(_decision_section(res))
@@ -164,7 +198,7 @@ def write_report(res: dict, path: Path) -> Path:
     parts.append("<section><h2>Assumptions</h2>" + table(res.get("assumptions", []), title="Assumptions", collapse=30) + "</section>")
     parts.append("<section><h2>Sources</h2>" + table(res.get("sources", []), title="Sources") + "</section>")
     page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(s['name'])} - tapeout report</title>
-<style>{CSS}</style><script type="text/javascript">{get_plotlyjs()}</script></head>
+<style>{CSS}</style><script type="text/javascript">{plotly_js({t.type for _, f in figs for t in f.data})}</script></head>
 <body><header><h1>{html.escape(s['name'])}</h1><div>{html.escape(s.get('description', ''))}</div>
 <div class="note" style="color:#cde">tapeout {html.escape(res.get('version', ''))} &middot; generated {html.escape(res.get('generated', ''))}</div></header>
 <main>{''.join(parts)}</main></body></html>"""

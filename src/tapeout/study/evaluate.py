@@ -72,6 +72,7 @@ def evaluate(w: WorkloadSpec, chip: Chip, chips_per_node: int = 8, params=None) 
         out.update(units_per_s_per_chip=r.output_tokens_per_s_per_chip, power_w=r.power_w_per_chip, latency_s=r.tpot_s,
                    ttft_s=r.ttft_s, bound=r.bound, config=f"{r.parallelism}, batch {r.batch_size}, {r.precision}")
         out["_graph"] = ("llm", w.model, prec, r)
+        out["memory_gb"] = r.memory_gib_per_chip * 2**30 / 1e9
     elif kind == "llm-training":
         from ..perf.training import train  # cluster-scale training model
 
@@ -98,6 +99,9 @@ def evaluate(w: WorkloadSpec, chip: Chip, chips_per_node: int = 8, params=None) 
         out.update(units_per_s_per_chip=ups * per_unit, power_w=float(d["energy_per_unit_j"]) * float(d["units_per_s"]),
                    latency_s=d.get("time_s"), bound=str(d.get("bound")),
                    config=f"{preset.metric}, " + ", ".join(f"{k}={v}" for k, v in preset.defaults.items()))
+        out["memory_gb"] = float(d["memory_gb"]) if d.get("memory_gb") is not None else None
+        # the per-op diagnostics (study/diagnostics.py) re-cost this graph op by op
+        out["_graph"] = ("preset", w.model, prec, dict(w.params), float(d["time_s"]))
     ups = float(out["units_per_s_per_chip"])
     if not (ups > 0 and math.isfinite(ups)):
         raise TapeoutError(f"{w.name} on {chip.id}: no throughput")

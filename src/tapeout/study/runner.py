@@ -96,44 +96,6 @@ def _cost_stacks(study: Study, chip_ids: list[str]) -> dict:
     return stacks
 
 
-def _llm_diagnostics(study: Study, matrix: list[dict], chips: dict | None = None) -> tuple[list[dict], dict]:
-    """Rooflines (one per chip, catalog and custom, from its first LLM workload's decode step)
-    and time-by-bound shares of every LLM row; `chips` maps custom ids to their Chip."""
-    from ..perf.llm import step_costs
-    from ..precision import COMPUTE_PEAK_FIELD, get_precision
-
-    rooflines, shares = [], {}
-    for r in matrix:
-        g = r.pop("_graph", None)
-        if not g:
-            continue
-        _, model, prec, sr = g
-        chip = (chips or {}).get(r["chip"]) or get_chip(r["chip"])
-        ct = step_costs(model, chip, prec, "decode", sr.batch_size, sr.input_len, sr.output_len, sr.tp, sr.ep, None)
-        tb = ct.time_by_bound()
-        tot = float(ct.total_time)
-        shares[(r["workload"], r["chip"])] = {k: float(v) / tot for k, v in tb.items()}
-        if any(rf["chip"] == r["chip"] for rf in rooflines):
-            continue
-        p = calibrated_params(chip)
-        key = COMPUTE_PEAK_FIELD[get_precision(prec).compute]
-        t = ct.table
-        pts = []
-        for i, name in enumerate(t.names):
-            if t.kind[i] > 3 or float(ct.dram_bytes[i]) <= 0 or float(ct.time[i]) <= 0:
-                continue
-            pts.append({"label": f"{r['workload']}:{name}", "intensity": float(t.flops[i] / ct.dram_bytes[i]),
-                        "tflops": float(t.flops[i] / ct.time[i]) / 1e12,
-                        "time_share": float(ct.time[i] * t.count[i]) / tot})
-        eff = np.asarray(p.eff_compute)
-        from ..ops import PEAK_KEYS
-
-        e = float(eff[PEAK_KEYS.index(key)]) if eff.ndim else float(eff)
-        rooflines.append({"chip": r["chip"], "dtype": key, "peak_tflops": float(p.peak(key)) * e / 1e12,
-                          "bandwidth_tbps": float(p.mem_bw) * float(p.eff_mem) / 1e12, "points": pts})
-    return rooflines, shares
-
-
 def run_study(path: str | Path, out: str | Path, force: bool = False, progress=None, backend: str = "local", address: str | None = None) -> dict:
     t0 = time.time()
     study, base = load_study(path)
@@ -165,7 +127,9 @@ def run_study(path: str | Path, out: str | Path, force: bool = False, progress=N
         programs, customs = explore_info.pop("_programs"), explore_info.pop("_candidates")
         excluded += explore_info.pop("_excluded")
         summary += extra_rows
-    rooflines, shares = _llm_diagnostics(study, matrix, {c.id: c for c in customs})
+    from .diagnostics import diagnostics
+
+    rooflines, shares, diag = diagnostics(matrix, {c.id: c for c in customs})
     for r in matrix:
         r["time_by_bound"] = shares.get((r["workload"], r["chip"]))
     compliance, rule_version = _compliance(ids)
@@ -211,7 +175,7 @@ def run_study(path: str | Path, out: str | Path, force: bool = False, progress=N
                        "cost_unit": next((r.get("cost_unit") for r in matrix if r["workload"] == w.name and r.get("cost_unit")), "")}
                       for w in study.workloads],
         "matrix": matrix, "chip_summary": summary, "designs": designs, "chosen_design": (chosen or {}).get("spec"),
-        "explore": explore_info, "rooflines": rooflines, "cost_stacks": stacks, "compliance": compliance,
+        "explore": explore_info, "rooflines": rooflines, "diagnostics": diag, "cost_stacks": stacks, "compliance": compliance,
         "compliance_disclaimer": f"Not legal advice. Rules applied: {rule_version or 'see data/econ/export_rules.yaml'}.",
         "recommendation": rec, "answer": answer,
         "excluded": excluded, "decision": decision,
