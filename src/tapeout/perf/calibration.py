@@ -136,8 +136,12 @@ VENDOR_FIELDS = ("kernel_overhead_us",)
 
 
 def _vendor_means(fitted: dict, family: str) -> dict:
-    """Mean of each VENDOR_FIELDS value over the fitted chips whose family shares the vendor prefix."""
+    """Mean of each VENDOR_FIELDS value over the fitted chips whose family shares the vendor prefix
+    (or the fit's pinned `vendor_means`, which perf/kernel_calibration.py carries over from the
+    microbenchmark fit so that a kernel-database chip does not move chips without kernels)."""
     pre = (family or "").split("-")[0]
+    if pre in fitted.get("vendor_means", {}):
+        return dict(fitted["vendor_means"][pre])
     out = {}
     for f in VENDOR_FIELDS:
         vals = [float(c[f]) for c in fitted.get("chips", {}).values()
