@@ -135,7 +135,7 @@ def calibrated_params(chip, fitted: dict | None = None, maturity: float = 1.0):
 VENDOR_FIELDS = ("kernel_overhead_us",)
 
 
-def _vendor_means(fitted: dict, family: str) -> dict:
+def vendor_means(fitted: dict, family: str) -> dict:
     """Mean of each VENDOR_FIELDS value over the fitted chips whose family shares the vendor prefix
     (or the fit's pinned `vendor_means`, which perf/kernel_calibration.py carries over from the
     microbenchmark fit so that a kernel-database chip does not move chips without kernels)."""
@@ -156,7 +156,7 @@ def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> 
     own = fitted.get("chips", {}).get(getattr(chip, "calibration_id", chip.id), {})
     fam = fitted.get("families", {}).get(chip.family, {})
     gen = fitted.get("generic", {})
-    vendor = _vendor_means(fitted, chip.family)
+    vendor = vendor_means(fitted, chip.family)
     cal = Calibration(chip_id=chip.id, maturity=maturity)
     for f in FIELDS:
         levels = [("chip fit", own), (f"family {chip.family} mean", fam)]

@@ -29,14 +29,14 @@ import copy
 import dataclasses
 
 from . import kernel_fit
-from .calibration import VENDOR_FIELDS, _vendor_means, load_fitted
+from .calibration import VENDOR_FIELDS, load_fitted, vendor_means
 
 SERVING_FORMATS = {"bf16": "eff_bf16", "fp16": "eff_bf16", "fp8": "eff_fp8", "fp4": "eff_nvfp4"}
 
 
 def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS)) -> dict:
     """The calibration entry one chip's kernel parameters imply (see the module docstring)."""
-    scale = (kernel_fit._power_density(chip) / kernel_fit.PD_REF) ** params["gamma"]
+    scale = (kernel_fit.chip_power_density(chip) / kernel_fit.PD_REF) ** params["gamma"]
     out = {"eff_compute": {k: round(min(params[n] * scale, 1.0), 4) for k, n in SERVING_FORMATS.items() if k in formats},
            "eff_attention": params["eff_attention"], "family": chip.family, "kernel_db": source}
     if "bf16" in formats:  # streaming and fixed time come from the BF16 GEMMs
@@ -53,7 +53,7 @@ def db_fitted(per_chip: dict, source: dict, base: dict | None = None, holdout: s
     out = copy.deepcopy(base)
     # pin the microbenchmark vendor means: a DB chip's kernel time must not move chips without kernels
     vendors = {str(c.get("family", "")).split("-")[0] for c in base.get("chips", {}).values()} - {""}
-    out["vendor_means"] = {v: _vendor_means(base, v) for v in sorted(vendors)}
+    out["vendor_means"] = {v: vendor_means(base, v) for v in sorted(vendors)}
     pkg = f"{source['package']} {source['package_version']}"
     for cid, (params, fmts, how) in sorted(per_chip.items()):
         e = source["chips"].get(cid, {})
