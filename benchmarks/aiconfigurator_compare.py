@@ -146,6 +146,20 @@ def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
+def db_calibration():
+    """tapeout calibrated with the kernel database (perf/kernel_calibration.py, per-chip refits on
+    each chip's own kernels; what `tapeout validate --kernels aiconfigurator` uses); None without it."""
+    from tapeout.errors import TapeoutError
+
+    try:
+        from tapeout.perf.kernel_calibration import build
+
+        return build()
+    except (TapeoutError, ImportError) as e:
+        print(f"no 'tapeout with the database' column: {e}")
+        return None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--markdown", action="store_true", help="print the summary as a markdown table")
@@ -164,6 +178,7 @@ def main(argv=None) -> int:
         return 1
     registry.load_mappers()
     systems = aic_systems()
+    db = db_calibration()
     rows = [r for r in harness.read_rows(harness.default_data()) if resolve_chip_id(r["accelerator"]) in systems]
     out, skipped, t_tap, t_aic = [], {}, [], []
     with tempfile.TemporaryDirectory() as td:
@@ -174,6 +189,7 @@ def main(argv=None) -> int:
             if res.mapper != "llm_inference" or res.error_pct is None:
                 continue
             t_tap.append(dt)
+            res_db = harness.predict_row(r, db) if db is not None else None
             cid = resolve_chip_id(r["accelerator"])
             t0 = time.perf_counter()
             try:
@@ -187,18 +203,20 @@ def main(argv=None) -> int:
             g = layout(res.detail)
             out.append(dict(id=r["id"], bench=res.benchmark, scenario=res.scenario, chip=cid, n=r["n_accelerators"],
                             tp=g["tp"], ep=g["ep"], pp=g["pp"], batch=g["batch"], measured=res.measured,
-                            tapeout=res.error_pct, aic=(v - res.measured) / res.measured * 100))
+                            tapeout=res.error_pct, tapeout_db=res_db.error_pct if res_db else None, aic=(v - res.measured) / res.measured * 100))
     if not a.markdown:
         print(f"{'id':16} {'benchmark':16} {'scen':8} {'chip':9} {'n':>3} {'TP/EP/PP':>9} {'batch':>6} "
               f"{'measured':>10} {'tapeout%':>9} {'AIC%':>8}")
         for o in out:
             print(f"{o['id']:16} {o['bench']:16} {o['scenario']:8} {o['chip']:9} {o['n']:>3} "
                   f"{o['tp']}/{o['ep']}/{o['pp']:<5} {o['batch']:6d} {o['measured']:10.4g} {o['tapeout']:+9.1f} {o['aic']:+8.1f}")
-    print("\n| chip | rows | tapeout median abs err % | tapeout median signed % | AIConfigurator median abs err % "
-          "| AIConfigurator median signed % |\n|---|---|---|---|---|---|")
+    print("\n| chip | rows | tapeout median abs err % | tapeout median signed % | tapeout with the database abs % "
+          "| signed % | AIConfigurator median abs err % | AIConfigurator median signed % |\n|---|---|---|---|---|---|---|---|")
     for c in sorted({o["chip"] for o in out}) + ["all"]:
         s = [o for o in out if c in ("all", o["chip"])]
+        d = [o["tapeout_db"] for o in s if o["tapeout_db"] is not None]
         print(f"| {c} | {len(s)} | {med([abs(o['tapeout']) for o in s]):.1f} | {med([o['tapeout'] for o in s]):+.1f} | "
+              + (f"{med([abs(x) for x in d]):.1f} | {med(d):+.1f} | " if d else "- | - | ") +
               f"{med([abs(o['aic']) for o in s]):.1f} | {med([o['aic'] for o in s]):+.1f} |")
     print(f"\nseconds per prediction: tapeout {statistics.mean(t_tap):.3f} (incl. its layout/batch search and the "
           f"simulated Offline run), AIConfigurator {statistics.mean(t_aic):.3f} (one estimate at the given layout; "

@@ -43,13 +43,9 @@ def table() -> str:
 
 
 def main() -> None:
-    md = table()
-    if "--write" not in sys.argv:
-        print(md)
-        return
-    from doc_section import replace_section
+    from doc_section import print_or_write
 
-    replace_section(BEGIN, END, md)
+    print_or_write(BEGIN, END, table())
 
 
 if __name__ == "__main__":

@@ -17,12 +17,29 @@ def validate_cmd(
     json_out: Path = typer.Option(None, "--json", help="write one record per row to this file"),
     holdout: str = typer.Option(None, "--holdout", help="recalibrate without this chip's microbenchmarks; report its rows"),
     rows_table: bool = typer.Option(True, "--rows/--no-rows", help="print the per-row table"),
+    kernels: str = typer.Option(None, "--kernels", help="calibrate the kernel database's chips on it: aiconfigurator "
+                                "(needs pip install 'tapeout[kernels]'); with --holdout, fit without that chip's kernels"),
+    stack: str = typer.Option(None, "--stack", help="with --kernels: software stack (trtllm, sglang, vllm)"),
+    stack_version: str = typer.Option(None, "--stack-version", help="with --kernels: stack version"),
 ):
     """Compare predictions with published measurements (MLPerf, vendor tables)."""
     from ..errors import TapeoutError
     from ..validation import harness
 
-    res = harness.run(data, holdout=holdout)
+    fitted = None
+    if kernels is not None:
+        from ..perf.kernel_calibration import build
+
+        if kernels != "aiconfigurator":
+            raise TapeoutError(f"--kernels '{kernels}': the only kernel database is 'aiconfigurator'.")
+        fitted = build(holdout=holdout, stack=stack, stack_version=stack_version)
+        console.print(f"calibration: {', '.join(sorted(fitted['kernel_db']['source']['chips']))} from "
+                      f"{fitted['kernel_db']['source']['package']} {fitted['kernel_db']['source']['package_version']}"
+                      + (f" (kernels of {fitted['kernel_db']['holdout']} left out)" if holdout else "")
+                      + "; every other chip from the microbenchmark fit")
+    elif stack or stack_version:
+        raise TapeoutError("--stack/--stack-version apply to a kernel database: add --kernels aiconfigurator.")
+    res = harness.run(data, holdout=holdout, fitted=fitted)
     results = res["results"]
     if rows_table:
         console.print(table(
@@ -48,6 +65,6 @@ def validate_cmd(
                if s['overall']['n'] else "no row could be predicted (reasons above)")
     console.print(f"{len(results)} rows in {res['seconds']:.1f} s; {overall}")
     if json_out:
-        Path(json_out).write_text(json.dumps(jsonable({"holdout": holdout, "summary": s,
+        Path(json_out).write_text(json.dumps(jsonable({"holdout": holdout, "summary": s, "kernel_db": (fitted or {}).get("kernel_db"),
                                                         "rows": [r.record() for r in results]}), indent=1))
         console.print(f"wrote {json_out}")

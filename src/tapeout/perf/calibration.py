@@ -137,9 +137,13 @@ VENDOR_FIELDS = ("kernel_overhead_us",)
 BORROWED = ("family", "same silicon")  # origins of a fit taken from other chips (uncertainty: family level)
 
 
-def _vendor_means(fitted: dict, family: str) -> dict:
-    """Mean of each VENDOR_FIELDS value over the fitted chips whose family shares the vendor prefix."""
+def vendor_means(fitted: dict, family: str) -> dict:
+    """Mean of each VENDOR_FIELDS value over the fitted chips whose family shares the vendor prefix
+    (or the fit's pinned `vendor_means`, which perf/kernel_calibration.py carries over from the
+    microbenchmark fit so that a kernel-database chip does not move chips without kernels)."""
     pre = (family or "").split("-")[0]
+    if pre in fitted.get("vendor_means", {}):
+        return dict(fitted["vendor_means"][pre])
     out = {}
     for f in VENDOR_FIELDS:
         vals = [float(c[f]) for c in fitted.get("chips", {}).values()
@@ -154,7 +158,7 @@ def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> 
     own = fitted.get("chips", {}).get(getattr(chip, "calibration_id", chip.id), {})
     fam = fitted.get("families", {}).get(chip.family, {})
     gen = fitted.get("generic", {})
-    vendor = _vendor_means(fitted, chip.family)
+    vendor = vendor_means(fitted, chip.family)
     cal = Calibration(chip_id=chip.id, maturity=maturity)
     sibling = _same_silicon_fit(chip, fitted) if not own.get("eff_compute") else None
     for f in FIELDS:

@@ -79,7 +79,7 @@ class Groups:
             idx = np.flatnonzero((c["chip"] == chip) & (c["op"] == op) & (c["fmt"] == fmt))
             if chip not in params:
                 ch = chip_for(chip)
-                params[chip] = (calibrated_params(ch).replace(mem_overhead=0.0), _power_density(ch))
+                params[chip] = (calibrated_params(ch).replace(mem_overhead=0.0), chip_power_density(ch))
             p, pd = params[chip]
             self.items.append({"chip": chip, "op": op, "fmt": fmt, "table": OpTable.from_ops(_ops(k, idx)),
                                "meas": np.asarray(c["latency_s"][idx], dtype=float), "params": p, "pd": pd})
@@ -88,7 +88,7 @@ class Groups:
         return [predict_group(g, x) for g in self.items]
 
 
-def _power_density(chip) -> float:
+def chip_power_density(chip) -> float:
     tdp, pk = chip.get("tdp_w"), chip.peak_tflops("bf16") or chip.peak_tflops("fp16")
     return float(tdp) / float(pk) if isinstance(tdp, float) and pk else PD_REF
 

@@ -175,8 +175,8 @@ def _bench_guess(row: dict) -> str:
 
 def run(path: Path | str | None = None, holdout: str | None = None, rows: list[dict] | None = None,
         fitted: dict | None = None, covered=None) -> dict:
-    """Predict every row. `holdout`: recalibrate without that chip's microbenchmarks and keep
-    its rows; `fitted`: predict under this calibration instead of the shipped one (e.g. a
+    """Predict every row. `holdout`: keep that chip's rows and, unless `fitted` is given (a fit
+    that already leaves the chip out), recalibrate without its microbenchmarks; `fitted`: predict under this calibration instead of the shipped one (e.g. a
     refit without one precision's microbenchmarks); `covered`: see predict_row."""
     from ..hardware.catalog import resolve_chip_id
 
@@ -189,7 +189,8 @@ def run(path: Path | str | None = None, holdout: str | None = None, rows: list[d
 
         hid = get_chip(holdout).id
         rows = [r for r in rows if resolve_chip_id(r.get("accelerator", "")) == hid]
-        fitted = fit_all(exclude=hid)  # passed explicitly: nothing global changes
+        if fitted is None:  # a caller's fit with a holdout must already leave the chip out (kernel_calibration.build)
+            fitted = fit_all(exclude=hid)  # passed explicitly: nothing global changes
     results = [predict_row(r, fitted, covered) for r in rows]
     return {"results": results, "seconds": time.perf_counter() - t0, "holdout": holdout, "summary": summarize(results)}
 

@@ -1,0 +1,100 @@
+"""An optional serving calibration from the measured kernel database (never the default).
+
+Turns kernel_fit's structural parameters (fitted on AIConfigurator's measured kernels only,
+never on end-to-end rows) into perf/calibration.py's `fitted` dict for the database's chips;
+every other chip, the family and generic means, the power-transfer law and the vendor
+kernel-time means stay those of the microbenchmark fit it starts from, so only the database's
+chips predict differently.
+
+- Default: each DB chip's parameters are refitted on that chip's own kernels (the chip has
+  been measured; what a per-chip calibration can reach).
+- `holdout`: the chip's kernels and microbenchmarks are both left out; its entry comes from the
+  shared parameters fitted on every other chip (the transfer to an unmeasured chip).
+
+Mapping of the kernel parameters x (chip power density pd; kernel_fit.params_for):
+  eff_compute[bf16, fp16]  eff_bf16  * (pd / PD_REF)^gamma   (capped at 1)
+  eff_compute[fp8]         eff_fp8   * ...   (per-tensor FP8 GEMM, its quantize kernel included)
+  eff_compute[fp4]         eff_nvfp4 * ...   (formats the chip's kernels lack: family mean)
+  eff_mem                  mem_bf16: weight streaming by skinny BF16 GEMMs, the serving
+                           model's dominant DRAM traffic (it has one eff_mem for all streams)
+  kernel_overhead_us       ovh_bf16: fixed time of a BF16 GEMM kernel
+  eff_attention            eff_attention (fused attention vs GEMM)
+Fields the kernels do not inform (eff_vector, eff_link, scale-up latency, sigma_log,
+attn_bwd_factor, eff_moe) keep the chip's microbenchmark values.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+from . import kernel_fit
+from .calibration import VENDOR_FIELDS, load_fitted, vendor_means
+
+SERVING_FORMATS = {"bf16": "eff_bf16", "fp16": "eff_bf16", "fp8": "eff_fp8", "fp4": "eff_nvfp4"}
+
+
+def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS)) -> dict:
+    """The calibration entry one chip's kernel parameters imply (see the module docstring)."""
+    scale = (kernel_fit.chip_power_density(chip) / kernel_fit.PD_REF) ** params["gamma"]
+    out = {"eff_compute": {k: round(min(params[n] * scale, 1.0), 4) for k, n in SERVING_FORMATS.items() if k in formats},
+           "eff_attention": params["eff_attention"], "family": chip.family, "kernel_db": source}
+    if "bf16" in formats:  # streaming and fixed time come from the BF16 GEMMs
+        out.update(eff_mem=params["mem_bf16"], kernel_overhead_us=params["ovh_bf16"])
+    return out
+
+
+def db_fitted(per_chip: dict, source: dict, base: dict | None = None, holdout: str | None = None) -> dict:
+    """`base` (default: the shipped microbenchmark fit) with the entry of every chip in
+    `per_chip` ({chip: (kernel parameters, GEMM formats measured, how fitted)}) replaced."""
+    from .kernels_db import chip_for
+
+    base = base if base is not None else load_fitted()
+    out = copy.deepcopy(base)
+    # pin the microbenchmark vendor means: a DB chip's kernel time must not move chips without kernels
+    vendors = {str(c.get("family", "")).split("-")[0] for c in base.get("chips", {}).values()} - {""}
+    out["vendor_means"] = {v: vendor_means(base, v) for v in sorted(vendors)}
+    pkg = f"{source['package']} {source['package_version']}"
+    for cid, (params, fmts, how) in sorted(per_chip.items()):
+        e = source["chips"].get(cid, {})
+        read = f"{e.get('stack')} " + ", ".join(f"{op} {v}" for op, v in e.get("stack_versions", {}).items()) if e else ""
+        formats = [k for k in SERVING_FORMATS if SERVING_FORMATS[k].removeprefix("eff_") in fmts]
+        own = {k: v for k, v in out["chips"].get(cid, {}).items() if k not in VENDOR_FIELDS}
+        out["chips"][cid] = {**own, **chip_entry(params, chip_for(cid), f"{pkg} {read}; {how}", formats)}
+    out["about"] = ("Microbenchmark fit (fitted.yaml) with the chips of the kernel database calibrated from it by "
+                    "tapeout/perf/kernel_calibration.py; nothing fitted to end-to-end rows.")
+    out["kernel_db"] = {"source": source, "holdout": holdout,
+                        "params": {c: p for c, (p, _, _) in per_chip.items()}}
+    return out
+
+
+def _gemm_formats(k) -> set:
+    return {f for f, o in zip(k.cols["fmt"], k.cols["op"]) if o == "gemm"}
+
+
+def build(holdout: str | None = None, stack: str | None = None, stack_version: str | None = None,
+          per_group: int = 300) -> dict:
+    """Read the installed database, fit (per chip, or shared without `holdout`'s kernels) and
+    return the calibration. Raises TapeoutError in one line without the package."""
+    from ..errors import TapeoutError
+    from .kernels_db import chip_for, read_kernels
+
+    k = read_kernels(stack=stack, stack_version=stack_version, per_group=per_group)
+    chips = sorted(set(k.cols["chip"]))
+    if holdout is None:
+        per_chip = {}
+        for c in chips:
+            kc = k.where(k.cols["chip"] == c)
+            per_chip[c] = (kernel_fit.fit(kernel_fit.Groups(kc))["params"], _gemm_formats(kc),
+                           "tapeout/perf/kernel_fit.py refitted on this chip's kernels")
+        return db_fitted(per_chip, kernel_fit.source_of(k))
+    hid = chip_for(holdout).id
+    if hid not in chips:
+        raise TapeoutError(f"--holdout '{holdout}': the kernel database has no kernels of it; use one of "
+                           f"{', '.join(chips)}.")
+    k = dataclasses.replace(k.where(k.cols["chip"] != hid), sources=[s for s in k.sources if s["chip"] != hid])
+    from .fit import fit_all
+
+    f = kernel_fit.fit(kernel_fit.Groups(k))["params"]
+    how = f"tapeout/perf/kernel_fit.py shared parameters fitted without {hid}'s kernels (and microbenchmarks)"
+    return db_fitted({hid: (f, set(kernel_fit.GEMM_FMTS), how)}, kernel_fit.source_of(k), fit_all(exclude=hid), hid)

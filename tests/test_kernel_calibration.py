@@ -1,0 +1,102 @@
+"""The optional serving calibration from the kernel database (perf/kernel_calibration.py, issue 24):
+it moves only the database's chips, never the shipped fit, and errors in one line without the package."""
+
+import copy
+import importlib.metadata as md
+
+import pytest
+
+from tapeout.cli import main
+from tapeout.hardware.catalog import get_chip
+from tapeout.perf import kernel_fit as kf
+from tapeout.perf import kernels_db
+from tapeout.perf.calibration import calibrated_params, calibration_for, load_fitted
+from tapeout.perf.kernel_calibration import db_fitted
+from tapeout.validation import harness
+
+try:
+    md.version("aiconfigurator-core")
+    HAVE_DB = True
+except md.PackageNotFoundError:
+    HAVE_DB = False
+
+PARAMS = {**{p[0]: p[1] for p in kf.PARAMS}, "eff_bf16": 0.61, "eff_fp8": 0.43, "eff_nvfp4": 0.37, "gamma": 0.2,
+          "mem_bf16": 0.66, "ovh_bf16": 7.5, "eff_attention": 0.55}
+SOURCE = {"package": "aiconfigurator-core", "package_version": "test",
+          "chips": {c: {"system": c, "stack": "trtllm", "stack_versions": {"gemm": "x"}} for c in ("h200", "l40s")}}
+DB = ("h200", "l40s")
+OTHERS = ("mi300x", "gh200", "h20", "h100-pcie", "gaudi2", "tpu-v5e")
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return db_fitted({c: (PARAMS, {"bf16", "fp8"}, "synthetic") for c in DB}, SOURCE)
+
+
+def test_db_chip_gets_the_kernel_parameters(fitted):
+    c = calibration_for(get_chip("h200"), fitted)
+    chip = get_chip("h200")
+    # power transfer of kernel_fit: eff x ((TDP / dense BF16 TFLOP/s) / 0.7)^gamma
+    scale = (chip.get("tdp_w") / chip.peak_tflops("bf16") / kf.PD_REF) ** 0.2
+    assert c.eff_compute["bf16"] == pytest.approx(0.61 * scale, abs=1e-4)
+    assert c.eff_compute["fp8"] == pytest.approx(0.43 * scale, abs=1e-4)
+    assert "fp4" not in fitted["chips"]["h200"]["eff_compute"]  # format without kernels: not invented
+    assert (c.eff_mem, c.kernel_overhead_us, c.eff_attention) == (0.66, 7.5, 0.55)
+    assert "aiconfigurator-core test trtllm gemm x" in fitted["chips"]["h200"]["kernel_db"]
+
+
+@pytest.mark.parametrize("cid", OTHERS)
+def test_chips_without_kernels_are_unchanged(fitted, cid):
+    chip = get_chip(cid)
+    a, b = calibrated_params(chip), calibrated_params(chip, fitted)
+    for f in ("eff_compute", "eff_mem", "eff_vector", "eff_link", "kernel_overhead", "eff_attention", "eff_moe"):
+        assert (getattr(a, f) == getattr(b, f)).all() if hasattr(getattr(a, f), "all") else getattr(a, f) == getattr(b, f), f
+
+
+def test_shipped_fit_is_untouched():
+    before = copy.deepcopy(load_fitted())
+    db_fitted({"h200": (PARAMS, {"bf16"}, "synthetic")}, SOURCE)
+    assert load_fitted() == before and "vendor_means" not in before and "kernel_db" not in before
+
+
+def _row(cid):
+    from tapeout.hardware.catalog import resolve_chip_id
+
+    for r in harness.read_rows(harness.default_data()):
+        if resolve_chip_id(r["accelerator"]) == cid and "llama2-70b" in r.get("workload", "").lower() and "Offline" in r["scenario"]:
+            return r
+    pytest.skip(f"no llama2-70b Offline row of {cid}")
+
+
+def test_serving_predictions_move_only_for_db_chips(fitted):
+    rows = [_row("h200"), _row("mi300x")]
+    a = [r.predicted for r in harness.run(rows=rows)["results"]]
+    b = [r.predicted for r in harness.run(rows=rows, fitted=fitted)["results"]]
+    assert None not in a and a[1] == b[1] and a[0] != b[0]
+
+
+def test_validate_kernels_without_package_is_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(kernels_db, "db_config", lambda: {"package": "no-such-package-xyz", "db_path": "x"})
+    with pytest.raises(SystemExit) as e:
+        main(["validate", "--kernels", "aiconfigurator", "--no-rows"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "tapeout[kernels]" in err
+
+
+@pytest.mark.parametrize("argv,field", [(["--kernels", "nvidia"], "--kernels 'nvidia'"), (["--stack", "vllm"], "--stack")])
+def test_validate_kernel_option_errors(capsys, argv, field):
+    with pytest.raises(SystemExit) as e:
+        main(["validate", "--no-rows", *argv])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and field in err
+
+
+@pytest.mark.skipif(not HAVE_DB, reason="aiconfigurator-core (tapeout[kernels]) not installed")
+def test_holdout_leaves_the_chip_out():
+    from tapeout.perf.kernel_calibration import build
+
+    f = build(holdout="h200", per_group=20)
+    assert "h200" not in f["kernel_db"]["source"]["chips"] and f["kernel_db"]["holdout"] == "h200"
+    e = f["chips"]["h200"]
+    assert "sources" not in e and "without h200" in e["kernel_db"]  # neither its microbenchmarks nor kernels
+    assert set(e["eff_compute"]) == {"bf16", "fp16", "fp8", "fp4"}
