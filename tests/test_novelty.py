@@ -47,3 +47,13 @@ def test_stack_names():
     assert stack_of("TensorRT 10.2.0, CUDA 12.4") == "trtllm"
     assert stack_of("vLLM 0.4.3+rocm614, PyTorch 2.3.0") == "vllm"
     assert stack_of("") == ""
+
+
+def test_precision_split_leaves_rows_without_a_named_precision_out():
+    """Leave-one-precision-out groups rows by the precision they ran; a row that names none
+    ("per submission", which validate skips) belongs to no group instead of stopping the table."""
+    from tapeout.validation import coverage
+
+    row = {"precision": "per submission", "accelerator": "Google TPU v5e", "category": "mlperf-inf",
+           "workload": "MLPerf Inference v4.1 gptj-99", "software": ""}
+    assert coverage.group_key("precision", row) is None

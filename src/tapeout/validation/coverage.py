@@ -43,8 +43,13 @@ def group_key(split: str, row: dict) -> str | None:
     if split == "precision":
         from ..hardware.catalog import get_chip
 
+        from .registry import SkipRow
+
         cid = _chip_id(row)
-        return llm_rows.compute_precision(row, get_chip(cid)) if cid else None
+        try:
+            return llm_rows.compute_precision(row, get_chip(cid)) if cid else None
+        except SkipRow:  # the row names no precision (e.g. "per submission"): validate skips it too
+            return None
     m = re.match(r"MLPerf Inference (v[\d.]+)", row["workload"]) if row["category"] == "mlperf-inf" else None
     return m.group(1) if m else None
 
