@@ -110,10 +110,12 @@ class Store:
     # ------------------------------------------------------------------ schema
     def columns(self) -> dict[str, str]:
         if self._columns is None:
+            import duckdb
+
             try:
                 rows = self.con.execute("SELECT column_name, data_type FROM information_schema.columns "
                                         "WHERE table_name = 'designs' ORDER BY ordinal_position").fetchall()
-            except Exception:
+            except duckdb.CatalogException:  # no schema yet: an empty store
                 rows = []
             self._columns = {r[0]: r[1] for r in rows}
         return self._columns

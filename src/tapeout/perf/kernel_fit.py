@@ -89,8 +89,10 @@ class Groups:
 
 
 def chip_power_density(chip) -> float:
-    tdp, pk = chip.get("tdp_w"), chip.peak_tflops("bf16") or chip.peak_tflops("fp16")
-    return float(tdp) / float(pk) if isinstance(tdp, float) and pk else PD_REF
+    """fit/power_transfer.power_density (TDP W per dense BF16 TFLOP/s), PD_REF without it."""
+    from .fit.power_transfer import power_density
+
+    return power_density(chip) or PD_REF
 
 
 def params_for(base, pd: float, x, op: str, fmt: str):

@@ -209,9 +209,10 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         # KV ring steps overlap the attention of the previous chunk (Megatron-Core / TE context
         # parallelism, P2P ring): only what the attention does not cover is exposed; backward
         # sends KV and its gradient
-        cp_f = max(0.0, t_ring - attn)
-        cp_b = max(0.0, 2.0 * t_ring - 2.5 * attn)
     attn_bwd = 2.5 * attn * float(np.max(p.attn_bwd_factor))  # 2.5x the FLOPs, at the backward kernel's rate
+    if lay.cp > 1:
+        cp_f = max(0.0, t_ring - attn)
+        cp_b = max(0.0, 2.0 * t_ring - attn_bwd)  # hidden behind the backward attention as it runs
     Fl = gemm + attn + elt + c_tp + c_ep + cast_f + cp_f
     Bl = (1.0 if lora else 2.0) * gemm + attn_bwd + 2.0 * elt + c_tp + c_ep + cast_b + cp_b
     rc = {"full": Fl, "selective": attn, "none": 0.0}[lay.recompute]

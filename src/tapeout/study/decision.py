@@ -20,9 +20,10 @@ from importlib import resources
 import numpy as np
 
 from ..econ.prices import street_price
+from ..errors import TapeoutError
 from ..econ.program import break_even
 from ..econ.tco import tco_per_chip_year
-from .pricing import is_custom, tco_options, utilisation
+from .pricing import chips_needed, is_custom, tco_options, utilisation
 
 RANGE_INPUTS = ("hbm_price_scale", "wafer_price_scale", "defect_density_scale", "usd_per_kwh", "gpu_street_price",
                 "program_volume_scale")
@@ -54,7 +55,7 @@ def _perf_sigma(chip) -> float:
 
     try:
         return float(sigma_for(chip))
-    except Exception:  # noqa: BLE001  (a design without calibration: the generic bound)
+    except TapeoutError:  # a design the calibration cannot describe: the generic bound
         return FALLBACK_SIGMA
 
 
@@ -102,7 +103,7 @@ class FleetModel:
         out = np.zeros((len(self.chips), S))
         for i, c in enumerate(self.chips):
             f = x["perf"][i]
-            need = [np.ceil(r["demand_per_s"] / (r["units_per_s_per_chip"] * f * self.util)) for r in self.rows[c.id]]
+            need = [chips_needed(r, self.util, f) for r in self.rows[c.id]]
             if is_custom(c):
                 p = self.programs[c.id]
                 mfg = p["unit_cost_usd"] * _mfg_scale(c, x["hbm_price_scale"], x["wafer_price_scale"], x["defect_density_scale"])

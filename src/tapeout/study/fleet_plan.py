@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 
 from ..econ.roadmap import price_path, roadmap_entry, roadmap_ids
+from ..errors import TapeoutError
 from ..econ.tco import tco_per_chip_year
 from .pricing import econ_value, is_custom, tco_options, utilisation
 
@@ -116,7 +117,7 @@ def fleet_plans(study, matrix: list[dict], chips: list, programs: dict[str, dict
     for cid in dict.fromkeys([c.id for c in chips if not is_custom(c)] + roadmap_ids()):
         try:
             entries[cid] = roadmap_entry(cid, e.start_year, e.prices, e.price_decline)
-        except Exception:  # noqa: BLE001  (TapeoutError: no price; the chip has no cost anywhere)
+        except TapeoutError:  # no price: the chip has no cost anywhere
             entries[cid] = None
         ent = entries[cid]
         why = _why_not(cid, study, ok, excl, matrix, ent) or (None if ent else "no street price")

@@ -8,10 +8,12 @@ utilisation target; TCO per chip-year is econ/tco.py with the study's overrides.
 
 from __future__ import annotations
 
-import math
+
+import numpy as np
 
 from ..econ.nodes import coef
 from ..econ.prices import street_price
+from ..errors import TapeoutError
 from ..econ.program import nre_breakdown, nre_total, program_volume
 from ..econ.tco import TCO_OPTIONS, tco_per_chip_year
 from .evaluate import COST_PER
@@ -65,6 +67,12 @@ def program_for(study: Study, chip, fleet_chips: int) -> dict:
             "price_usd": float(hw["unit_cost_usd"]) + nre / volume}
 
 
+def chips_needed(row: dict, util: float, perf_factor=1.0):
+    """Chips that serve a row's demand at the utilisation target: ceil(demand / (units/s per
+    chip x perf_factor x utilisation)); perf_factor may be an array of sampled factors."""
+    return np.ceil(row["demand_per_s"] / (row["units_per_s_per_chip"] * perf_factor * util))
+
+
 def attach_cost(row: dict, price: float, basis: str, study: Study) -> None:
     """Chips needed at the utilisation target, TCO per chip-year, cost per unit and fleet TCO."""
     ups = row.get("units_per_s_per_chip")
@@ -74,7 +82,7 @@ def attach_cost(row: dict, price: float, basis: str, study: Study) -> None:
     per_year = float(t["total_per_year"])
     label, per = COST_PER[row["unit"]]
     util = utilisation(study)
-    row["chips_needed"] = int(math.ceil(row["demand_per_s"] / (ups * util)))
+    row["chips_needed"] = int(chips_needed(row, util))
     row["tco_per_chip_year_usd"] = per_year
     row["cost_per_unit_usd"] = per_year / (ups * util * SECONDS_PER_YEAR) * per
     row["cost_unit"] = label
@@ -90,7 +98,7 @@ def price_matrix(study: Study, matrix: list[dict], chips: list) -> dict[str, dic
     for c in chips:
         rows = [r for r in matrix if r["chip"] == c.id and r.get("units_per_s_per_chip")]
         if is_custom(c):
-            fleet = sum(int(math.ceil(r["demand_per_s"] / (r["units_per_s_per_chip"] * utilisation(study)))) for r in rows)
+            fleet = sum(int(chips_needed(r, utilisation(study))) for r in rows)
             prog = program_for(study, c, fleet)
             programs[c.id] = prog
             price = prog["price_usd"]
@@ -99,7 +107,7 @@ def price_matrix(study: Study, matrix: list[dict], chips: list) -> dict[str, dic
         else:
             try:
                 sp = street_price(c.id, study.economics.prices)
-            except Exception as e:  # noqa: BLE001  (TapeoutError: no price)
+            except TapeoutError as e:  # no price
                 for r in rows:
                     r["error"] = "; ".join(x for x in (r.get("error"), f"no cost: {e}") if x)
                 continue
