@@ -8,7 +8,6 @@ utilisation target; TCO per chip-year is econ/tco.py with the study's overrides.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..econ.nodes import coef
