@@ -70,17 +70,19 @@ def dataset_lengths(benchmark: str) -> tuple[np.ndarray, np.ndarray] | None:
     (data/mlperf/datasets/, provenance in its README), or None where none is shipped.
     Outputs are rescaled to the benchmark's generated mean when the file holds reference
     answers of another model (llama2-70b: GPT-4 answers, mean 218.9, vs 294.45 generated;
-    assumption: the generated length is proportional to the reference length)."""
+    assumption: the generated length is proportional to the reference length). A file with
+    inputs only (gpt-oss-120b: MLCommons publishes the performance set's mean output length,
+    not per-sample outputs) gives every request the benchmark's mean output (assumption)."""
     import csv
 
     b = inference_benchmark(benchmark)
     if not b.get("lengths_file"):
         return None
     path = resources.files("tapeout").joinpath("data", "mlperf", b["lengths_file"])
-    with open(path, newline="") as f:
-        a = np.array([[float(r["input_length"]), float(r["output_length"])] for r in csv.DictReader(f)])
-    ins, outs = a[:, 0], a[:, 1]
     target = float(value_of(b["mean_output_tokens"]))
+    with open(path, newline="") as f:
+        a = np.array([[float(r["input_length"]), float(r.get("output_length") or target)] for r in csv.DictReader(f)])
+    ins, outs = a[:, 0], a[:, 1]
     if abs(outs.mean() / target - 1.0) > 0.01:
         cap = float(value_of(b.get("max_output_tokens", outs.max())) or outs.max())
         outs = np.clip(np.rint(outs * target / outs.mean()), 1, cap)
