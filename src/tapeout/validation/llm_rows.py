@@ -20,7 +20,8 @@ from .maxq import maxq_chip
 from .registry import RowPrediction, SkipRow, register
 
 MLPERF_BENCH = {"llama2-70b": "llama2-70b", "gptj": "gptj", "mixtral-8x7b": "mixtral-8x7b",
-                "llama3.1-405b": "llama3.1-405b", "llama3.1-8b": "llama3.1-8b", "deepseek-r1": "deepseek-r1"}
+                "llama3.1-405b": "llama3.1-405b", "llama3.1-8b": "llama3.1-8b", "deepseek-r1": "deepseek-r1",
+                "gpt-oss-120b": "gpt-oss-120b"}
 PAPER_MODELS = [  # (pattern in workload/model_config, preset)
     (r"llama-?3\.3-70b", "llama-3.3-70b"), (r"llama-?3\.1-70b", "llama-3.1-70b"), (r"llama-?4-maverick", "llama-4-maverick"),
     (r"llama-?4-scout", "llama-4-scout"), (r"gpt-oss-120b", "gpt-oss-120b"), (r"gpt-oss-20b", "gpt-oss-20b"),
