@@ -263,16 +263,31 @@ def test_ampere_parts_have_no_fp8():
         ("trainium3", "memory_bandwidth_tbps", 4.9),  # AWS Neuron docs
         ("rtx-4090", "fp8_tflops_dense", 660.6),  # Ada whitepaper
         ("hanguang-800", "int8_tops_dense", 825),  # Alibaba Hanguang 800 announcement
+        ("rtx-pro-4500", "memory_bandwidth_tbps", 0.896),  # 256-bit GDDR7, 896 GB/s (technical.city)
+        ("arc-pro-b60", "memory_bandwidth_tbps", 0.456),  # 19 Gbps x 192-bit
+        ("arc-pro-b50", "tdp_w", 70),  # slot-powered 70 W
     ],
 )
 def test_new_chip_facts(name, field, value):
     assert get_chip(name).get(field) == pytest.approx(value)
 
 
+@pytest.mark.parametrize("cid", ["arc-pro-b60", "arc-pro-b50"])
+def test_arc_pro_xmx_rates(cid):
+    """Xe2 XMX engines do 2048 FP16 and 4096 INT8 ops per clock (architosh.com Arc Pro B50 review):
+    the INT8 peak is twice the FP16/BF16 peak. No FP8 rate is published: left empty with a reason,
+    so FP8 is not offered on these parts."""
+    chip = get_chip(cid)
+    assert chip.get("int8_tops_dense") == pytest.approx(2 * chip.get("bf16_tflops_dense"), rel=0.01)
+    assert not chip.supports("fp8")
+    rows = [r for r in _rows("supplement_specs.csv") if r["chip_id"] == cid and r["field"] == "fp8_tflops_dense"]
+    assert rows and rows[0]["status"] == "missing" and rows[0]["notes"].strip()
+
+
 def test_seed_list_chips_present_and_sourced():
     for name in ("H100", "MI300X", "TPU v5e", "Inferentia2", "Trainium2", "Kunlun II", "Hanguang 800", "B300",
                  "GB300", "H200 NVL", "RTX PRO 6000", "MI350X", "TPU v7", "Trainium3", "Ascend 910C", "MLU370-X8",
-                 "MTIA v2", "Rubin"):
+                 "MTIA v2", "Rubin", "RTX PRO 4500", "Arc Pro B60", "Arc Pro B50"):
         chip = get_chip(name)
         assert chip.specs, name
         assert all(s.source.strip() for s in chip.specs.values()), name

@@ -34,6 +34,7 @@ FAMILY_WIRING = {
     "amd-cdna3": "mesh",
     "amd-cdna4": "mesh",
     "intel-gaudi": "mesh",
+    "intel-xe2": "pcie",  # Arc Pro B-series: no GPU-to-GPU link, multi-GPU over PCIe (storagereview Battlematrix preview)
     "google-tpu": "torus",
     "aws-neuron": "torus",
 }
