@@ -8,6 +8,11 @@ shape measured in both f and its reference r (m, n, k >= 4096), the achieved fra
 chip's dense peak, (2mnk / t) / peak, is taken in both; the ratio eff_f / eff_r is the median
 over shapes. Reference: bf16 for nvfp4 (no chip has an fp4 microbenchmark calibration, so the
 model's fp4 efficiency is the bf16 one), fp8 for fp8_block (same FP8 peak and calibration).
+A format the model quantizes in a kernel of its own (formats.yaml separate_quantize: nvfp4)
+has that kernel's modelled time (workloads/llm.quantize_ops costed by perf/opcost on the chip's
+shipped calibration) taken out of each measured latency first: the database times
+Linear.forward on a BF16 input, quantize included, and the model charges the quantize as its
+own op, so the ratio describes the GEMM alone.
 Writes src/tapeout/data/calibration/format_efficiency.csv. No end-to-end row is read.
 """
 
@@ -16,8 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from tapeout.formats import separate_quantize
 from tapeout.hardware.catalog import get_chip
+from tapeout.ops import OpTable
+from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.kernels_db import read_kernels
+from tapeout.perf.opcost import evaluate
+from tapeout.workloads.llm import quantize_ops
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "tapeout" / "data" / "calibration" / "format_efficiency.csv"
 PAIRS = {"nvfp4": ("bf16", "fp4", "bf16"), "fp8_block": ("fp8", "fp8", "fp8")}  # fmt: (reference, peak key, ref peak key)
@@ -38,8 +48,12 @@ def main():
 
             def eff(f, p):
                 s = g & (c["chip"] == chip) & (c["fmt"] == f)
-                return {(int(a), int(b), int(d)): 2.0 * a * b * d / t / p
-                        for a, b, d, t in zip(c["m"][s], c["n"][s], c["k"][s], c["latency_s"][s])}
+                t = np.asarray(c["latency_s"][s], dtype=float)
+                if separate_quantize(f):  # the GEMM alone: the model's quantize kernel comes off
+                    ops = [q for a, d in zip(c["m"][s], c["k"][s]) for q in quantize_ops("q", float(a * d), 1, f)]
+                    t = t - np.asarray(evaluate(OpTable.from_ops(ops), calibrated_params(chip_obj)).time, dtype=float)
+                return {(int(a), int(b), int(d)): 2.0 * a * b * d / x / p
+                        for a, b, d, x in zip(c["m"][s], c["n"][s], c["k"][s], t) if x > 0}
 
             ef, er = eff(fmt, peak), eff(ref, rpeak)
             shapes = sorted(set(ef) & set(er))
@@ -49,7 +63,9 @@ def main():
             rows.append({"chip": chip, "family": chip_obj.family, "format": fmt, "relative_to": ref,
                          "ratio": round(ratio, 4), "n_shapes": len(shapes),
                          "source": f"aiconfigurator-core {k.package_version} gemm_perf (NVIDIA measured kernels), "
-                                   f"median over GEMMs with m,n,k >= {MIN_DIM}; scripts/fit_format_efficiency.py"})
+                                   f"median over GEMMs with m,n,k >= {MIN_DIM}"
+                                   + ("; modelled activation-quantize kernel subtracted" if separate_quantize(fmt) else "")
+                                   + "; scripts/fit_format_efficiency.py"})
     with OUT.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()

@@ -65,6 +65,11 @@ def quant_flops(fmt: str) -> float:
     return float(f.get("quant_flops", 0)) if f else 0.0
 
 
+def separate_quantize(fmt: str) -> bool:
+    """Whether quantizing an activation into `fmt` is a kernel of its own (formats.yaml separate_quantize)."""
+    return fmt in (format_table().get("separate_quantize") or {})
+
+
 def _peak_key(fmt: str) -> str:
     from .precision import COMPUTE_PEAK_FIELD
 

@@ -21,9 +21,25 @@ from dataclasses import dataclass
 
 from ..errors import TapeoutError, require_positive
 from ..ops import Attention, Collective, Elementwise, MatMul, Op, OpGraph
-from ..formats import quant_flops
-from ..precision import Precision, get_precision
+from ..formats import quant_flops, separate_quantize
+from ..precision import Precision, dtype_bytes, get_precision
 from .llm_config import LLMConfig
+
+
+def quantize_ops(name: str, elems: float, count: float, fmt: str) -> list[Op]:
+    """Activation quantization of `elems` 16-bit values into the GEMM format `fmt` (amax per
+    block, scale, convert; formats.yaml quant_flops). Fused into the producing norm/activation
+    epilogue (vector work only, its bytes are the producer's quantized output), except for
+    formats the serving stack quantizes in a kernel of its own (formats.yaml separate_quantize):
+    a launch that reads the 16-bit activation and writes the format (the producer's write is
+    still counted at the format's width)."""
+    qf = quant_flops(fmt)
+    if not qf:
+        return []
+    if separate_quantize(fmt):
+        return [Elementwise(name=name, count=count, elems=elems, flops_per_elem=qf, reads=2.0 / dtype_bytes(fmt),
+                            writes=1, dtype=fmt)]
+    return [Elementwise(name=name, count=count, fused=True, elems=elems, flops_per_elem=qf, reads=0, writes=0, dtype=fmt)]
 
 
 @dataclass(frozen=True)
@@ -85,16 +101,10 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
     # precision policy per op class (tapeout.formats): attention math and its Q/O activations
     att_dt = pr.attention or math_dt
     att_act = pr.attention or a
-    qf = quant_flops(a)
     ops: list[Op] = []
 
     def quantize(name: str, elems: float, count: float) -> list[Op]:
-        """Activation quantization into the GEMM format (amax per block, scale, convert), fused
-        into the producing norm/activation epilogue: vector work only, its bytes are the
-        producer's quantized output."""
-        if not qf:
-            return []
-        return [Elementwise(name=name, count=count, fused=True, elems=elems, flops_per_elem=qf, reads=0, writes=0, dtype=a)]
+        return quantize_ops(name, elems, count, a)
 
     def attention_block(count: int) -> list[Op]:
         blk: list[Op] = [Elementwise(name="attn_norm", count=count, elems=T * h, flops_per_elem=4, reads=1, writes=1, dtype=a)]
