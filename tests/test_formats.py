@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from tapeout.errors import TapeoutError
 from tapeout.formats import format_bits, native_formats, plan, policy_table, quant_flops
 from tapeout.hardware.catalog import get_chip
-from tapeout.ops import Attention
+from tapeout.ops import Attention, OpTable
 from tapeout.precision import get_precision
-from tapeout.workloads.llm import LLMStep, build_llm_graph
+from tapeout.workloads.llm import LLMStep, build_llm_graph, quantize_ops
 from tapeout.workloads.llm_config import SUPPORTED_MODEL_TYPES, load_llm
 
 from _cli import run_cli
@@ -87,6 +87,41 @@ def test_quantize_work_is_charged_for_quantized_activations_only():
     att = next(o for o in g4.ops if o.kind == "attention")
     assert att.math_dtype == "fp8" and att.kv_dtype == "fp8"
     assert next(o for o in g4.ops if o.name == "lm_head").math_dtype == "bf16"
+
+
+@given(elems=st.integers(1, 10**9))
+def test_nvfp4_quantize_is_its_own_kernel_reading_16_bit_and_writing_4_5_bits(elems):
+    """TRT-LLM's NVFP4 linear quantizes a BF16 input with its own fp4_quantize kernel: a launch
+    that reads 2 bytes and writes 4 + 8/16 bits per element. FP8 stays fused (vector work only)."""
+    (q,) = quantize_ops("q", elems, 1, "nvfp4")
+    assert not q.fused
+    assert q.input_bytes == pytest.approx(2.0 * elems)
+    assert q.output_bytes == pytest.approx(elems * (4 + 8 / 16) / 8)
+    (f,) = quantize_ops("q", elems, 1, "fp8")
+    assert f.fused and f.input_bytes == 0 and f.output_bytes == 0
+    assert quantize_ops("q", elems, 1, "bf16") == []
+
+
+def test_nvfp4_quantize_kernels_lengthen_a_decode_step():
+    """Four quantized GEMM inputs per dense layer (QKV, O, gate/up, down), each a launch of its own:
+    the step with them costs at least 4 x layers x the kernel overhead more than without."""
+    from dataclasses import replace as dc_replace
+
+    from tapeout.perf.calibration import calibrated_params
+    from tapeout.perf.opcost import evaluate
+
+    cfg = load_llm("llama-3.1-8b")
+    g = build_llm_graph(cfg, LLMStep("decode", 64, 1, 1024, plan(get_precision("nvfp4"), get_chip("b200"))[0]))
+    q = [o for o in g.ops if o.name.endswith("quantize")]
+    assert len(q) == 4 and all(not o.fused for o in q)
+    p = calibrated_params(get_chip("b200"))
+    def step_time(ops):
+        t = OpTable.from_ops(ops)
+        return float((evaluate(t, p).time * t.count).sum())
+
+    with_q = step_time(g.ops)
+    without = step_time([dc_replace(o, fused=True, reads=0, writes=0) if o in q else o for o in g.ops])
+    assert with_q - without >= 4 * cfg.num_hidden_layers * p.kernel_overhead * 0.999
 
 
 @given(kv=st.integers(1, 100_000), q=st.integers(1, 4096), w=st.integers(1, 8192))
