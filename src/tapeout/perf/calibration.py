@@ -7,7 +7,9 @@ generic mean of all fitted chips, then the documented defaults below. The per-ke
 (kernel_overhead_us, a CUDA-graph / stream replay gap) is a property of the vendor's driver and
 command front end rather than of one architecture, so between family and generic it takes the
 mean of the same vendor's fitted chips (families are named `vendor-arch`): an L40S inherits the
-measured Hopper gap, not a cross-vendor mean that includes AMD's.
+measured Hopper gap, not a cross-vendor mean that includes AMD's. The per-work-unit GEMM fixed
+time (tile_overhead_us, perf/opcost.py) is looked up the same way but never from the
+cross-vendor generic mean (a vendor's kernel libraries; without evidence it stays 0).
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ DEFAULTS = {
     "eff_attention": 1.0,  # no attention-kernel data: attention runs at the GEMM efficiency
     "attn_bwd_factor": 1.0,
     "eff_moe": 1.0,  # no MoE-kernel data: grouped expert GEMMs run at the dense GEMM efficiency
+    "tile_overhead_us": 0.0,  # no GEMM sweep with varied K: no per-work-unit fixed time
 }
 FIELDS = ("eff_compute", "eff_mem", "eff_vector", "eff_link", "kernel_overhead_us", "scaleup_latency_us", "sigma_log",
-          "eff_attention", "attn_bwd_factor", "eff_moe")
+          "eff_attention", "attn_bwd_factor", "eff_moe", "tile_overhead_us")
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Calibration:
     eff_attention: float = DEFAULTS["eff_attention"]
     attn_bwd_factor: float = DEFAULTS["attn_bwd_factor"]
     eff_moe: float = DEFAULTS["eff_moe"]
+    tile_overhead_us: float = DEFAULTS["tile_overhead_us"]
     origin: dict[str, str] = field(default_factory=dict)
     maturity: float = 1.0  # fraction of calibrated efficiency reached by the software stack
 
@@ -70,6 +74,7 @@ class Calibration:
             eff_attention=self.eff_attention,
             attn_bwd_factor=self.attn_bwd_factor,
             eff_moe=self.eff_moe,
+            tile_overhead=self.tile_overhead_us * 1e-6,
             calibration_source="; ".join(f"{k}: {v}" for k, v in sorted(self.origin.items())),
         )
         if self.kernel_overhead_us is not None:
@@ -91,6 +96,7 @@ class Calibration:
             "eff_attention": self.eff_attention,
             "attn_bwd_factor": self.attn_bwd_factor,
             "eff_moe": self.eff_moe,
+            "tile_overhead_us": self.tile_overhead_us,
             "origin": self.origin,
         }
 
@@ -133,7 +139,10 @@ def calibrated_params(chip, fitted: dict | None = None, maturity: float = 1.0):
     return chip.params(calibration_for(chip, fitted, maturity))
 
 
-VENDOR_FIELDS = ("kernel_overhead_us",)
+VENDOR_FIELDS = ("kernel_overhead_us", "tile_overhead_us")
+# fields never taken from the cross-vendor generic mean: the per-work-unit GEMM fixed time is a
+# property of one vendor's kernel libraries and SM pipeline (no evidence -> the default, 0)
+NO_GENERIC = ("tile_overhead_us",)
 BORROWED = ("family", "same silicon")  # origins of a fit taken from other chips (uncertainty: family level)
 
 
@@ -167,7 +176,7 @@ def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> 
             levels.insert(1, (f"same silicon as {sibling[0]}", sibling[1]))
         if f in VENDOR_FIELDS:
             levels.append((f"vendor {chip.family.split('-')[0]} mean", vendor))
-        for level, src in levels + [("generic mean", gen)]:
+        for level, src in levels + ([] if f in NO_GENERIC else [("generic mean", gen)]):
             v = src.get(f)
             if v is None or v == {}:
                 continue
