@@ -128,3 +128,20 @@ def test_sdxl_conv_flops_closed_form():
     # level 0 (no attention): 2 res-blocks x 2 convs of 320 -> 320 channels at 128 x 128
     level0 = [o for o in ops if o.name.startswith("unet.down0.res") and o.name.endswith((".conv1", ".conv2"))]
     assert math.isclose(sum(o.flops * o.count for o in level0), 4 * 2 * 9 * 320 * 320 * 128 * 128, rel_tol=1e-12)
+
+
+def test_sparse_math_does_not_shrink_the_fixed_time():
+    """2:4 sparse math speeds up the mainloop, not the per-unit fixed time:
+    t_c' = (t_c - t_tile) / s + t_tile (quant/transform.py evaluate_compressed)."""
+    from tapeout.quant.transform import CompressedMatMul, evaluate_compressed, sparse_speedup
+
+    p = _params(TAU)
+    op = CompressedMatMul(name="sp", m=16384, n=4096, k=1024, a_dtype="fp8", w_dtype="fp8", out_dtype="bf16",
+                          math_dtype="fp8", sparsity=0.5, pattern="nm", sparse_nm=(2, 4))
+    g = OpGraph("g", [op])
+    dense, sparse = evaluate(g, p), evaluate_compressed(g, p)
+    tile = float(dense.tile_time[0])
+    assert tile > 0
+    s = sparse_speedup(op, p.sparsity_factor)
+    assert s > 1
+    assert float(sparse.compute_time[0]) == pytest.approx((float(dense.compute_time[0]) - tile) / s + tile, rel=1e-9)

@@ -52,6 +52,7 @@ class CostTable:
     dram_bytes: np.ndarray
     energy: np.ndarray
     bound: np.ndarray  # index into BOUNDS
+    tile_time: np.ndarray | float = 0.0  # the per-work-unit fixed time inside compute_time (GEMMs)
 
     def _sum(self, a: np.ndarray) -> np.ndarray:
         c = self.table.count.reshape((-1,) + (1,) * (a.ndim - 1))
@@ -182,7 +183,8 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         # narrower than a tile share one (CUTLASS conv GroupMode::kMultipleGroup), so the units
         # are the packed ones: ceil(m/tm) x ceil(groups x n / tn) x K splits
         waves_fixed = np.ceil(mt * np.ceil(par * n / tn) * ksplit / cores)
-        t_mm = t_mm + np.where(colb(kind == K_MATMUL), waves_fixed * np.asarray(p.tile_overhead, dtype=float), 0.0)
+        t_tile = np.where(colb(kind == K_MATMUL), waves_fixed * np.asarray(p.tile_overhead, dtype=float), 0.0)
+        t_mm = t_mm + t_tile
     t_compute = np.where(colb(is_mm), t_mm, np.where(colb(is_elt), t_vec, 0.0))
 
     # ---- memory ----
@@ -246,4 +248,5 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         dram_bytes=np.broadcast_to(dram, time.shape),
         energy=np.broadcast_to(e, time.shape),
         bound=np.broadcast_to(bound, time.shape),
+        tile_time=np.broadcast_to(np.where(colb(is_mm), t_tile, 0.0), time.shape),
     )
