@@ -145,3 +145,39 @@ def test_sparse_math_does_not_shrink_the_fixed_time():
     s = sparse_speedup(op, p.sparsity_factor)
     assert s > 1
     assert float(sparse.compute_time[0]) == pytest.approx((float(dense.compute_time[0]) - tile) / s + tile, rel=1e-9)
+
+
+# ---- a GEMM format without its own fit: the same-width twin's fit when the peaks are equal
+
+
+def _eff(cid: str, key: str) -> float:
+    from tapeout.ops import PEAK_KEYS
+
+    return float(np.asarray(calibrated_params(get_chip(cid)).eff_compute)[PEAK_KEYS.index(key)])
+
+
+def test_int8_takes_the_fp8_fit_when_the_peaks_match():
+    # H200: INT8 and FP8 both 1,979 dense TOPS/TFLOPS, only FP8 and BF16 are measured
+    assert "int8" not in calibration_for(get_chip("h200")).eff_compute
+    assert _eff("h200", "int8") == _eff("h200", "fp8") != _eff("h200", "bf16")
+    # L40S: INT8 = FP8 = 733 (a borrowed fit): the same rule
+    assert _eff("l40s", "int8") == _eff("l40s", "fp8")
+
+
+def test_int8_keeps_the_bf16_fit_without_an_equal_fp8_peak():
+    # A100 has no FP8; TPU v6e lists INT8 but no FP8 peak
+    for cid in ("a100-sxm", "tpu-v6e"):
+        assert _eff(cid, "int8") == _eff(cid, "bf16")
+
+
+def test_twin_rule_is_symmetric_and_width_bound():
+    from tapeout.ops import PEAK_KEYS
+    from tapeout.perf.calibration import Calibration
+
+    cal = Calibration(chip_id="x", eff_compute={"bf16": 0.8, "int8": 0.6})
+    peaks = np.array([1.0 if k in ("fp8", "int8", "bf16") else 0.0 for k in PEAK_KEYS])
+    arr = cal.eff_compute_array(peaks)
+    assert arr[PEAK_KEYS.index("fp8")] == 0.6  # fp8 borrows int8 (same width, same peak)
+    assert arr[PEAK_KEYS.index("fp16")] == 0.8  # no 2-byte twin rule: BF16 base
+    peaks[PEAK_KEYS.index("fp8")] = 2.0
+    assert cal.eff_compute_array(peaks)[PEAK_KEYS.index("fp8")] == 0.8  # unequal peaks: BF16 base

@@ -38,6 +38,12 @@ DEFAULTS = {
     "eff_moe": 1.0,  # no MoE-kernel data: grouped expert GEMMs run at the dense GEMM efficiency
     "tile_overhead_us": 0.0,  # no GEMM sweep with varied K: no per-work-unit fixed time
 }
+# A GEMM format without microbenchmarks of its own borrows the fit of the format with the same
+# operand width when the chip lists the same matrix peak for both: the same bytes per FLOP through
+# the same tensor-core data path (on Hopper cuBLAS runs INT8 on IGMMA and FP8 on QGMMA warpgroup
+# MMA kernels, sm90_xmma_gemm_i8i32_* / *_e4m3*), so the same pipeline balance, unlike BF16's
+# (half the math per byte). Otherwise the BF16 fit.
+SAME_WIDTH = {"int8": "fp8", "fp8": "int8", "int4": "fp4", "fp4": "int4"}
 FIELDS = ("eff_compute", "eff_mem", "eff_vector", "eff_link", "kernel_overhead_us", "scaleup_latency_us", "sigma_log",
           "eff_attention", "attn_bwd_factor", "eff_moe", "tile_overhead_us")
 
@@ -61,13 +67,25 @@ class Calibration:
     origin: dict[str, str] = field(default_factory=dict)
     maturity: float = 1.0  # fraction of calibrated efficiency reached by the software stack
 
-    def eff_compute_array(self) -> np.ndarray:
+    def eff_compute_array(self, peaks=None) -> np.ndarray:
+        """Per PEAK_KEYS entry; a format without a fit of its own takes its same-width twin's fit
+        when the chip's peaks of the two are equal (`peaks`, FLOP/s per PEAK_KEYS), else BF16's."""
         base = self.eff_compute.get("bf16") or np.mean(list(self.eff_compute.values()) or [DEFAULTS["eff_compute"]])
-        return np.array([self.eff_compute.get(k, base) for k in PEAK_KEYS]) * self.maturity
+        out = []
+        for i, k in enumerate(PEAK_KEYS):
+            v = self.eff_compute.get(k)
+            twin = SAME_WIDTH.get(k)
+            if v is None and twin in self.eff_compute and peaks is not None:
+                pk = np.asarray(peaks, dtype=float)
+                mine, theirs = pk[i], pk[PEAK_KEYS.index(twin)]
+                if np.all(mine > 0) and np.allclose(mine, theirs, rtol=0.01):
+                    v = self.eff_compute[twin]
+            out.append(base if v is None else v)
+        return np.array(out) * self.maturity
 
     def apply(self, p):
         changes = dict(
-            eff_compute=self.eff_compute_array(),
+            eff_compute=self.eff_compute_array(p.peak_flops),
             eff_mem=self.eff_mem * min(1.0, 0.5 + 0.5 * self.maturity),
             eff_vector=self.eff_vector * self.maturity,
             eff_link=self.eff_link,
