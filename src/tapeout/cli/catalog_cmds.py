@@ -115,9 +115,9 @@ def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's micr
                 console.print(f"{c}: {n}")
     else:
         rows = [[cid, e.get("eff_compute"), e.get("eff_mem"), e.get("eff_link"), e.get("kernel_overhead_us"),
-                 len(e.get("sources", []))] for cid, e in fitted["chips"].items()]
-        console.print(table(f"calibration written to {path}", ["chip", "eff_compute", "eff_mem", "eff_link", "kernel us", "rows"],
-                            rows))
+                 e.get("tile_overhead_us"), len(e.get("sources", []))] for cid, e in fitted["chips"].items()]
+        console.print(table(f"calibration written to {path}",
+                            ["chip", "eff_compute", "eff_mem", "eff_link", "kernel us", "tile us", "rows"], rows))
     if json_out:
         console.print(f"wrote {json_out}")
 

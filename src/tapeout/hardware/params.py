@@ -62,6 +62,11 @@ class ChipParams:
     eff_moe: np.ndarray | float = 1.0
     eff_link: np.ndarray | float = 0.8
     kernel_overhead: np.ndarray | float = 4e-6
+    # fixed time per GEMM work unit (output tile x K split) that does not shrink with K: pipeline
+    # fill of the first K-slices and the epilogue (accumulator -> output tile store); each core
+    # pays it once per wave (perf/opcost.py). 0 = no evidence (calibration.py: fitted on GEMM
+    # shape sweeps with varied K, perf/fit/gemm.py)
+    tile_overhead: np.ndarray | float = 0.0
     # DRAM bandwidth one core (SM/CU) can stream, as a multiple of its even share mem_bw/cores
     # (Little's law: bytes in flight per core / latency); limits kernels with fewer work units
     # than cores (few-sequence decode attention, skinny GEMMs), see perf/opcost.py. Default: the

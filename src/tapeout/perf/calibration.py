@@ -7,7 +7,9 @@ generic mean of all fitted chips, then the documented defaults below. The per-ke
 (kernel_overhead_us, a CUDA-graph / stream replay gap) is a property of the vendor's driver and
 command front end rather than of one architecture, so between family and generic it takes the
 mean of the same vendor's fitted chips (families are named `vendor-arch`): an L40S inherits the
-measured Hopper gap, not a cross-vendor mean that includes AMD's.
+measured Hopper gap, not a cross-vendor mean that includes AMD's. The per-work-unit GEMM fixed
+time (tile_overhead_us, perf/opcost.py) is looked up the same way but never from the
+cross-vendor generic mean (a vendor's kernel libraries; without evidence it stays 0).
 """
 
 from __future__ import annotations
@@ -34,9 +36,16 @@ DEFAULTS = {
     "eff_attention": 1.0,  # no attention-kernel data: attention runs at the GEMM efficiency
     "attn_bwd_factor": 1.0,
     "eff_moe": 1.0,  # no MoE-kernel data: grouped expert GEMMs run at the dense GEMM efficiency
+    "tile_overhead_us": 0.0,  # no GEMM sweep with varied K: no per-work-unit fixed time
 }
+# A GEMM format without microbenchmarks of its own borrows the fit of the format with the same
+# operand width when the chip lists the same matrix peak for both: the same bytes per FLOP through
+# the same tensor-core data path (on Hopper cuBLAS runs INT8 on IGMMA and FP8 on QGMMA warpgroup
+# MMA kernels, sm90_xmma_gemm_i8i32_* / *_e4m3*), so the same pipeline balance, unlike BF16's
+# (half the math per byte). Otherwise the BF16 fit.
+SAME_WIDTH = {"int8": "fp8", "fp8": "int8", "int4": "fp4", "fp4": "int4"}
 FIELDS = ("eff_compute", "eff_mem", "eff_vector", "eff_link", "kernel_overhead_us", "scaleup_latency_us", "sigma_log",
-          "eff_attention", "attn_bwd_factor", "eff_moe")
+          "eff_attention", "attn_bwd_factor", "eff_moe", "tile_overhead_us")
 
 
 @dataclass
@@ -54,22 +63,36 @@ class Calibration:
     eff_attention: float = DEFAULTS["eff_attention"]
     attn_bwd_factor: float = DEFAULTS["attn_bwd_factor"]
     eff_moe: float = DEFAULTS["eff_moe"]
+    tile_overhead_us: float = DEFAULTS["tile_overhead_us"]
     origin: dict[str, str] = field(default_factory=dict)
     maturity: float = 1.0  # fraction of calibrated efficiency reached by the software stack
 
-    def eff_compute_array(self) -> np.ndarray:
+    def eff_compute_array(self, peaks=None) -> np.ndarray:
+        """Per PEAK_KEYS entry; a format without a fit of its own takes its same-width twin's fit
+        when the chip's peaks of the two are equal (`peaks`, FLOP/s per PEAK_KEYS), else BF16's."""
         base = self.eff_compute.get("bf16") or np.mean(list(self.eff_compute.values()) or [DEFAULTS["eff_compute"]])
-        return np.array([self.eff_compute.get(k, base) for k in PEAK_KEYS]) * self.maturity
+        out = []
+        for i, k in enumerate(PEAK_KEYS):
+            v = self.eff_compute.get(k)
+            twin = SAME_WIDTH.get(k)
+            if v is None and twin in self.eff_compute and peaks is not None:
+                pk = np.asarray(peaks, dtype=float)
+                mine, theirs = pk[i], pk[PEAK_KEYS.index(twin)]
+                if np.all(mine > 0) and np.allclose(mine, theirs, rtol=0.01):
+                    v = self.eff_compute[twin]
+            out.append(base if v is None else v)
+        return np.array(out) * self.maturity
 
     def apply(self, p):
         changes = dict(
-            eff_compute=self.eff_compute_array(),
+            eff_compute=self.eff_compute_array(p.peak_flops),
             eff_mem=self.eff_mem * min(1.0, 0.5 + 0.5 * self.maturity),
             eff_vector=self.eff_vector * self.maturity,
             eff_link=self.eff_link,
             eff_attention=self.eff_attention,
             attn_bwd_factor=self.attn_bwd_factor,
             eff_moe=self.eff_moe,
+            tile_overhead=self.tile_overhead_us * 1e-6,
             calibration_source="; ".join(f"{k}: {v}" for k, v in sorted(self.origin.items())),
         )
         if self.kernel_overhead_us is not None:
@@ -91,6 +114,7 @@ class Calibration:
             "eff_attention": self.eff_attention,
             "attn_bwd_factor": self.attn_bwd_factor,
             "eff_moe": self.eff_moe,
+            "tile_overhead_us": self.tile_overhead_us,
             "origin": self.origin,
         }
 
@@ -133,7 +157,10 @@ def calibrated_params(chip, fitted: dict | None = None, maturity: float = 1.0):
     return chip.params(calibration_for(chip, fitted, maturity))
 
 
-VENDOR_FIELDS = ("kernel_overhead_us",)
+VENDOR_FIELDS = ("kernel_overhead_us", "tile_overhead_us")
+# fields never taken from the cross-vendor generic mean: the per-work-unit GEMM fixed time is a
+# property of one vendor's kernel libraries and SM pipeline (no evidence -> the default, 0)
+NO_GENERIC = ("tile_overhead_us",)
 BORROWED = ("family", "same silicon")  # origins of a fit taken from other chips (uncertainty: family level)
 
 
@@ -167,7 +194,7 @@ def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> 
             levels.insert(1, (f"same silicon as {sibling[0]}", sibling[1]))
         if f in VENDOR_FIELDS:
             levels.append((f"vendor {chip.family.split('-')[0]} mean", vendor))
-        for level, src in levels + [("generic mean", gen)]:
+        for level, src in levels + ([] if f in NO_GENERIC else [("generic mean", gen)]):
             v = src.get(f)
             if v is None or v == {}:
                 continue

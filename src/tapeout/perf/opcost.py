@@ -2,7 +2,9 @@
 
 For op i on design d (all arrays broadcast to shape (n_ops, *design_shape)):
 
-  compute   t_c = FLOPs / (peak[dtype] * eff_compute * u_wave * u_pad)
+  compute   t_c = FLOPs / (peak[dtype] * eff_compute * u_wave * u_pad) + waves * t_tile
+            (t_tile: per work-unit fixed time of a GEMM, pipeline fill + epilogue; 0 unless
+            calibrated on GEMM sweeps with varied K)
             u_pad  = m n / (ceil(m/Tm) Tm ceil(n/Tn) Tn)     (array/tile padding)
             u_wave = units / (ceil(units/cores) cores)       (wave quantization, with
                      split-K when output tiles < cores, as cuBLAS/stream-K do)
@@ -50,6 +52,7 @@ class CostTable:
     dram_bytes: np.ndarray
     energy: np.ndarray
     bound: np.ndarray  # index into BOUNDS
+    tile_time: np.ndarray | float = 0.0  # the per-work-unit fixed time inside compute_time (GEMMs)
 
     def _sum(self, a: np.ndarray) -> np.ndarray:
         c = self.table.count.reshape((-1,) + (1,) * (a.ndim - 1))
@@ -173,6 +176,15 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
             # softmax on the vector/SFU units, per score, issued between the two attention
             # GEMMs of a tile (FlashAttention-2 runs them in sequence, Dao 2023 sec. 3.1)
             t_mm = t_mm + col(t.exps) * np.asarray(p.softmax_vflops, dtype=float) / vec_rate
+        # GEMMs: each wave of work units pays the per-unit fixed time (pipeline fill, epilogue)
+        # that does not shrink with K, so short-K GEMMs (convolutions, K = k^2 C_in) run further
+        # below peak on a faster matrix engine (CUTLASS efficient_gemm.md: the mainloop
+        # hides latency only over K iterations; calibrated on GEMM sweeps with varied K). Groups
+        # narrower than a tile share one (CUTLASS conv GroupMode::kMultipleGroup), so the units
+        # are the packed ones: ceil(m/tm) x ceil(groups x n / tn) x K splits
+        waves_fixed = np.ceil(mt * np.ceil(par * n / tn) * ksplit / cores)
+        t_tile = np.where(colb(kind == K_MATMUL), waves_fixed * np.asarray(p.tile_overhead, dtype=float), 0.0)
+        t_mm = t_mm + t_tile
     t_compute = np.where(colb(is_mm), t_mm, np.where(colb(is_elt), t_vec, 0.0))
 
     # ---- memory ----
@@ -236,4 +248,5 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         dram_bytes=np.broadcast_to(dram, time.shape),
         energy=np.broadcast_to(e, time.shape),
         bound=np.broadcast_to(bound, time.shape),
+        tile_time=np.broadcast_to(np.where(colb(is_mm), t_tile, 0.0), time.shape),
     )

@@ -379,7 +379,8 @@ def sparse_speedup(op: Op, sparsity_factor) -> np.ndarray | float:
 def evaluate_compressed(graph: OpGraph, p, sparsity_factor=None):
     """perf.opcost.evaluate plus sparse math speedup and dequantization time.
 
-    For each CompressedMatMul row: t_compute' = t_compute / s + dequant_flops / vector_flops; time' = max(t_compute', t_memory) + kernel_overhead;
+    For each CompressedMatMul row: t_compute' = (t_compute - t_tile) / s + t_tile + dequant_flops / vector_flops
+    (t_tile: the GEMM's per-work-unit fixed time, perf/opcost.py); time' = max(t_compute', t_memory) + kernel_overhead;
     bound and energy updated (energy: matrix FLOP energy / s, plus static power over the
     time change). `sparsity_factor` defaults to p.sparsity_factor.
     """
@@ -411,7 +412,8 @@ def evaluate_compressed(graph: OpGraph, p, sparsity_factor=None):
         o = t.ops[i]
         s = sparse_speedup(o, sf)
         t_deq = o.dequant_flops / vec
-        new_c = comp[i] / s + t_deq
+        tile = np.asarray(ct.tile_time[i], dtype=float)  # per-work-unit fixed time: not sped up by sparse math
+        new_c = (comp[i] - tile) / s + tile + t_deq
         busy = np.maximum(new_c, ct.memory_time[i])
         new_t = busy + p.kernel_overhead
         pj_i = pj[t.peak_key[i]]
@@ -420,7 +422,7 @@ def evaluate_compressed(graph: OpGraph, p, sparsity_factor=None):
         bound[i] = np.where(p.kernel_overhead > busy, BOUNDS.index("overhead"),
                             np.where(new_c >= ct.memory_time[i], BOUNDS.index("compute"), BOUNDS.index("memory")))
     return CostTable(table=t, time=time, compute_time=comp, memory_time=ct.memory_time, comm_time=ct.comm_time,
-                     dram_bytes=ct.dram_bytes, energy=energy, bound=bound)
+                     dram_bytes=ct.dram_bytes, energy=energy, bound=bound, tile_time=ct.tile_time)
 
 
 # The change that would make opcost.evaluate handle compressed ops natively (for the lead):

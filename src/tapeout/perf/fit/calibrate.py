@@ -103,7 +103,7 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
         if effc:
             out["eff_compute"] = {dt: round(float(np.mean(v)), 4) for dt, v in effc.items()}
         for f in ("eff_mem", "eff_link", "kernel_overhead_us", "launch_overhead_us", "scaleup_latency_us", "sigma_log",
-                  "eff_attention", "attn_bwd_factor", "eff_moe"):
+                  "eff_attention", "attn_bwd_factor", "eff_moe", "tile_overhead_us"):
             vals = [e[f] for e in entries if f in e]
             if vals:
                 out[f] = round(float(np.mean(vals)), 4)

@@ -52,8 +52,14 @@ def _best_search_utilisation(params, dtype: str) -> float:
     return float(np.max(flops / t) / peak) if peak > 0 else 1.0
 
 
+# a sweep informs the per-work-unit fixed time only when its K varies enough to separate a
+# K-independent cost from the efficiency (device-timed kernel times, >= this many distinct K)
+MIN_DISTINCT_K = 3
+
+
 def fit_gemm(chip_id, points, base_params, rows_peak, device_timed=True, best_of_search=None):
-    """Least-squares fit of eff_compute[dtype], eff_mem, kernel overhead on log time."""
+    """Least-squares fit of eff_compute[dtype], eff_mem, kernel overhead on log time, and of the
+    per-work-unit fixed time (tile_overhead_us, perf/opcost.py) when a device-timed sweep varies K."""
     from ...ops import PEAK_KEYS
 
     dtypes = sorted({p[3] for p in points})
@@ -67,9 +73,10 @@ def fit_gemm(chip_id, points, base_params, rows_peak, device_timed=True, best_of
         for dt, pk in rows_peak.items():
             params = params.with_peak(dt, pk)
     latency_rows = len(points) > len(dtypes)
-    x0 = [0.8] * len(dtypes) + ([0.8, 5.0] if latency_rows else [])
-    lo = [0.05] * len(dtypes) + ([0.2, 0.0] if latency_rows else [])
-    hi = [1.0] * len(dtypes) + ([1.0, 60.0] if latency_rows else [])
+    with_tile = latency_rows and device_timed and len({p[2] for p in points}) >= MIN_DISTINCT_K
+    x0 = [0.8] * len(dtypes) + ([0.8, 5.0] if latency_rows else []) + ([0.5] if with_tile else [])
+    lo = [0.05] * len(dtypes) + ([0.2, 0.0] if latency_rows else []) + ([0.0] if with_tile else [])
+    hi = [1.0] * len(dtypes) + ([1.0, 60.0] if latency_rows else []) + ([20.0] if with_tile else [])
 
     best = np.array(best_of_search if best_of_search is not None else [False] * len(points), dtype=bool)
     flops = np.array([2.0 * p[0] * p[1] * p[2] for p in points])
@@ -85,6 +92,8 @@ def fit_gemm(chip_id, points, base_params, rows_peak, device_timed=True, best_of
         ch = dict(eff_compute=eff)
         if latency_rows:
             ch.update(eff_mem=x[len(dtypes)], kernel_overhead=x[len(dtypes) + 1] * 1e-6)
+            if with_tile:
+                ch.update(tile_overhead=x[len(dtypes) + 2] * 1e-6)
         else:
             ch.update(kernel_overhead=0.0)
         t = np.array(evaluate(table, params.replace(**ch), check_support=False).time, dtype=float)
@@ -104,4 +113,6 @@ def fit_gemm(chip_id, points, base_params, rows_peak, device_timed=True, best_of
         # device-timed kernel times (profiler "kernel time") measure the in-graph overhead
         key = "kernel_overhead_us" if device_timed else "launch_overhead_us"
         out[key] = round(float(res.x[len(dtypes) + 1]), 3)
+        if with_tile:
+            out["tile_overhead_us"] = round(float(res.x[len(dtypes) + 2]), 4)
     return out, resid
