@@ -61,7 +61,7 @@ def fit_power_exponent(chips: dict) -> dict:
             pa, pb = power_density(ca), power_density(cb)
             if not pa or not pb or abs(math.log(pa / pb)) < 0.05:
                 continue
-            for dt in set(chips[a]["eff_compute"]) & set(chips[b]["eff_compute"]):
+            for dt in sorted(set(chips[a]["eff_compute"]) & set(chips[b]["eff_compute"])):
                 g = math.log(chips[a]["eff_compute"][dt] / chips[b]["eff_compute"][dt]) / math.log(pa / pb)
                 gammas.append(g)
                 pairs.append({"chips": [a, b], "dtype": dt, "power_density": [round(pa, 4), round(pb, 4)],
