@@ -71,6 +71,7 @@ from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 from .train_layout import (TrainLayout, broken_rule, candidate_layouts, microbatches, nearest_chip_counts,
                            nearest_layouts, stage_layers)
 from .train_recipe import Recipe, get_recipe, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param
+from ..formats import format_bits
 from .train_memory import activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
 __all__ = ["TrainLayout", "TrainResult", "activation_bytes_per_layer", "zero_memory_bytes", "pipeline_bubble", "train",
@@ -274,7 +275,10 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     step = compute_time + dp_rs + dp_ag + optim + wcast
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
     eval_step = slots * (F + p2p / 2.0)
-    mem = device_memory(cfg, lay, layers, m, s_local, lora)
+    # LoRA under a quantized recipe keeps the frozen weights quantized (no per-step weight cast
+    # above): FP8 parameters, as NeMo's fp8_params, take the recipe format's bytes
+    frozen = format_bits(rcp.gemm) / 8.0 if lora and rcp is not None and rcp.quantized else 2.0
+    mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen)
     n_fb = n_slow * slots
     exposed = {"tp_allreduce": n_fb * (2.0 + (lay.recompute == "full")) * c_tp,
                "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,

@@ -73,6 +73,22 @@ def _bench_cfg(key: str) -> dict:
     return {k: value_of(v) for k, v in b.items() if isinstance(v, dict) and "value" in v}
 
 
+PIN_FIELDS = ("tp", "pp", "cp", "vp", "mbs", "zero", "recompute")
+
+
+def submission_layout(key: str, row: dict, chip_id: str, n: int) -> dict:
+    """The published layout of this row's submission (benchmarks.yaml `submission_layouts`):
+    layout pins for perf/training.train plus per-config skip_evals / fp8_attention; {} if none."""
+    from ..perf.mlperf import benchmarks
+
+    stack = "deepspeed" if _deepspeed(row) else "nemo"
+    for e in benchmarks()["training"][key].get("submission_layouts") or []:
+        if e["stack"] != stack or ("chip" in e and (e["chip"] != chip_id or int(e["chips"]) != n)):
+            continue
+        return {k: v for k, v in e.items() if k in PIN_FIELDS + ("skip_evals", "fp8_attention")}
+    return {}
+
+
 @register("llm_training")
 def map_row(row: dict, fitted: dict | None = None):
     from ..perf.training import time_to_train_min, train
@@ -89,6 +105,7 @@ def map_row(row: dict, fitted: dict | None = None):
         gbs = re.search(r"global_batch_size=(\d+)", notes)
         gbs = int(gbs.group(1)) if gbs else None
         prec = training_precision(row, chip)
+        pins = {}
         if bench == "gpt3":
             seq = 2048
             tok = re.search(r"epoch_num=([\d.e+]+)", notes)
@@ -105,8 +122,10 @@ def map_row(row: dict, fitted: dict | None = None):
             model, lora = "llama-2-70b", True
             bc = _bench_cfg("llama2-70b-lora")
             nv = row["accelerator"].startswith("NVIDIA") and not _deepspeed(row)  # NVIDIA's NeMo recipe
-            skip = int(bc["skip_evals_nvidia"] if nv else bc["skip_evals"])
-            fp8_attn = bool(nv and bc["fp8_attention_nvidia"])
+            pins = submission_layout("llama2-70b-lora", row, chip.id, n)
+            skip = int(pins.pop("skip_evals", bc["skip_evals_nvidia"] if nv else bc["skip_evals"]))
+            fp8_dpa = pins.pop("fp8_attention", bc["fp8_attention_nvidia"])
+            fp8_attn = bool(nv and fp8_dpa)
         else:  # llama31_8b / llama31_405b pretraining (MLPerf Training v5.x), C4 at seq 8192
             key = "llama3.1-8b" if bench == "llama31_8b" else "llama3.1-405b"
             bc = _bench_cfg(key)
@@ -122,7 +141,7 @@ def map_row(row: dict, fitted: dict | None = None):
             raise SkipRow("global batch size not stated")
         try:
             r = train(model, chip.id, n, gbs * seq, seq, prec, lora=lora, fp8_attention=fp8_attn and prec == "fp8",
-                      fitted=fitted)
+                      fitted=fitted, **pins)
         except TapeoutError as e:  # no layout fits: the model declines the row; a bug propagates
             raise SkipRow(f"no layout fits: {e}") from None
         tt = time_to_train_min(r, tokens / seq, float(bc["eval_every_samples"]), float(bc["eval_samples"]), skip)
@@ -133,7 +152,8 @@ def map_row(row: dict, fitted: dict | None = None):
         return RowPrediction(minutes, row["unit"], bench, min(lo, hi), max(lo, hi),
                              {"precision": prec, "parallelism": r.parallelism, "mfu": r.mfu, "step_s": r.step_time_s,
                               "train_min": tt["train_min"], "eval_min": tt["eval_min"], "n_evals": tt["n_evals"],
-                              "fp8_attention": fp8_attn and prec == "fp8", "measures": measures(from_row)})
+                              "fp8_attention": fp8_attn and prec == "fp8", "measures": measures(from_row),
+                              "layout_source": "submission config" if pins else "search"})
     if row["category"] == "paper" and "training" in row["scenario"]:
         text = (w + " " + row["model_config"]).lower()
         chip = _chip(row)
