@@ -12,6 +12,9 @@ forward-only passes over the validation set at the benchmark's evaluation interv
 NVIDIA-specific skip_evals_nvidia for llama2_70b_lora). Checkpoint loading and warm-up are not.
 FP8 rows follow the Transformer Engine recipe (perf/training.py): attention core BF16 except
 NVIDIA llama2_70b_lora, whose configs enable FP8 dot-product attention (fp8_attention_nvidia).
+llama2_70b_lora rows cost the LoRA adapters (rank, targets, dropout from benchmarks.yaml;
+perf/train_lora.py) and run the layout their submission's published config names
+(benchmarks.yaml `submission_layouts`), else the layout search.
 Compute precision (benchmarks.yaml `precision_rules.training`): NVIDIA -> FP8 (Transformer
 Engine) where supported, except DeepSpeed stacks (BF16); Gaudi2 from v3.1 -> FP8; TPU v5e -> INT8 (AQT); else BF16.
 """
@@ -22,6 +25,7 @@ import re
 
 from ..hardware.catalog import get_chip, resolve_chip_id
 from ..errors import TapeoutError
+from ..perf.train_lora import LoraAdapters
 from .registry import RowPrediction, SkipRow, register
 
 
@@ -81,12 +85,14 @@ def submission_layout(key: str, row: dict, chip_id: str, n: int) -> dict:
     layout pins for perf/training.train plus per-config skip_evals / fp8_attention; {} if none."""
     from ..perf.mlperf import benchmarks
 
-    stack = "deepspeed" if _deepspeed(row) else "nemo"
-    for e in benchmarks()["training"][key].get("submission_layouts") or []:
-        if e["stack"] != stack or ("chip" in e and (e["chip"] != chip_id or int(e["chips"]) != n)):
-            continue
-        return {k: v for k, v in e.items() if k in PIN_FIELDS + ("skip_evals", "fp8_attention")}
-    return {}
+    stack = "deepspeed" if _deepspeed(row) else ("nemo" if row["accelerator"].startswith("NVIDIA") else None)
+    entries = [e for e in benchmarks()["training"][key].get("submission_layouts") or []
+               if e["stack"] in (stack, "any") and e.get("accelerator", row["accelerator"]) == row["accelerator"]]
+    out: dict = {}
+    for e in [e for e in entries if "chip" not in e] + [e for e in entries if e.get("chip") == chip_id
+                                                       and int(e["chips"]) == n]:
+        out.update({k: v for k, v in e.items() if k in PIN_FIELDS + ("skip_evals", "fp8_attention")})
+    return out
 
 
 @register("llm_training")
@@ -119,8 +125,9 @@ def map_row(row: dict, fitted: dict | None = None):
             sc = re.search(r"samples_count=(\d+)", notes)
             tokens = (int(sc.group(1)) if sc else 3072) * seq
             from_row = sc is not None
-            model, lora = "llama-2-70b", True
             bc = _bench_cfg("llama2-70b-lora")
+            model = "llama-2-70b"
+            lora = LoraAdapters(int(bc["lora_rank"]), tuple(bc["lora_targets"]), float(bc["lora_dropout"]))
             nv = row["accelerator"].startswith("NVIDIA") and not _deepspeed(row)  # NVIDIA's NeMo recipe
             pins = submission_layout("llama2-70b-lora", row, chip.id, n)
             skip = int(pins.pop("skip_evals", bc["skip_evals_nvidia"] if nv else bc["skip_evals"]))
@@ -153,7 +160,7 @@ def map_row(row: dict, fitted: dict | None = None):
                              {"precision": prec, "parallelism": r.parallelism, "mfu": r.mfu, "step_s": r.step_time_s,
                               "train_min": tt["train_min"], "eval_min": tt["eval_min"], "n_evals": tt["n_evals"],
                               "fp8_attention": fp8_attn and prec == "fp8", "measures": measures(from_row),
-                              "layout_source": "submission config" if pins else "search"})
+                              "layout_source": "submission config" if "tp" in pins else "search"})
     if row["category"] == "paper" and "training" in row["scenario"]:
         text = (w + " " + row["model_config"]).lower()
         chip = _chip(row)
