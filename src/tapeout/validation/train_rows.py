@@ -78,6 +78,21 @@ def _bench_cfg(key: str) -> dict:
 
 
 PIN_FIELDS = ("tp", "pp", "cp", "vp", "mbs", "zero", "recompute")
+# MLPerf Training benchmark names -> data/mlperf/benchmarks.yaml `training` keys
+BENCH_KEYS = {"gpt3": "gpt3-175b", "llama2_70b_lora": "llama2-70b-lora", "llama31_8b": "llama3.1-8b",
+              "llama31_405b": "llama3.1-405b"}
+
+
+def describe(row: dict) -> dict | None:
+    """Benchmark, model preset and sequence length of an MLPerf LLM training row, read from its
+    description alone (no prediction, never the measured value); None for other rows."""
+    if row.get("category") != "mlperf-train":
+        return None
+    m = re.match(r"MLPerf Training v[\d.]+ (\S+)", row.get("workload", ""))
+    if not m or m.group(1) not in BENCH_KEYS:
+        return None
+    key = BENCH_KEYS[m.group(1)]
+    return {"bench": m.group(1), "key": key, "model": bc_model(key), "seq": int(_bench_cfg(key)["seq_len"])}
 
 
 def submission_layout(key: str, row: dict, chip_id: str, n: int) -> dict:
@@ -101,49 +116,38 @@ def map_row(row: dict, fitted: dict | None = None):
 
     w = row["workload"]
     if row["category"] == "mlperf-train":
-        m = re.match(r"MLPerf Training v[\d.]+ (\S+)", w)
-        if not m or m.group(1) not in ("gpt3", "llama2_70b_lora", "llama31_405b", "llama31_8b"):
+        d = describe(row)
+        if d is None:
             return None
-        bench = m.group(1)
+        bench, seq, model, bc = d["bench"], d["seq"], d["model"], _bench_cfg(d["key"])
         chip = _chip(row)
         n = int(float(row["n_accelerators"]))
         notes = row["notes"]
         gbs = re.search(r"global_batch_size=(\d+)", notes)
         gbs = int(gbs.group(1)) if gbs else None
         prec = training_precision(row, chip)
-        pins = {}
+        pins, lora = {}, False
+        skip, fp8_attn = int(bc.get("skip_evals", 0)), bool(bc.get("fp8_attention", False))
         if bench == "gpt3":
-            seq = 2048
             tok = re.search(r"epoch_num=([\d.e+]+)", notes)
-            tokens = float(tok.group(1)) if tok else 1.21e9
+            tokens = float(tok.group(1)) if tok else float(bc["tokens_to_train"])
             from_row = tok is not None
-            model, lora = "gpt3-175b", False
-            bc = _bench_cfg("gpt3-175b")
-            skip, fp8_attn = int(bc["skip_evals"]), bool(bc["fp8_attention"])
         elif bench == "llama2_70b_lora":
-            seq = 8192
             sc = re.search(r"samples_count=(\d+)", notes)
-            tokens = (int(sc.group(1)) if sc else 3072) * seq
+            tokens = (int(sc.group(1)) if sc else int(bc["samples_to_train"])) * seq
             from_row = sc is not None
-            bc = _bench_cfg("llama2-70b-lora")
-            model = "llama-2-70b"
             lora = LoraAdapters(int(bc["lora_rank"]), tuple(bc["lora_targets"]), float(bc["lora_dropout"]))
             nv = row["accelerator"].startswith("NVIDIA") and not _deepspeed(row)  # NVIDIA's NeMo recipe
-            pins = submission_layout("llama2-70b-lora", row, chip.id, n)
+            pins = submission_layout(d["key"], row, chip.id, n)
             skip = int(pins.pop("skip_evals", bc["skip_evals_nvidia"] if nv else bc["skip_evals"]))
             fp8_dpa = pins.pop("fp8_attention", bc["fp8_attention_nvidia"])
             fp8_attn = bool(nv and fp8_dpa)
         else:  # llama31_8b / llama31_405b pretraining (MLPerf Training v5.x), C4 at seq 8192
-            key = "llama3.1-8b" if bench == "llama31_8b" else "llama3.1-405b"
-            bc = _bench_cfg(key)
-            seq = int(bc["seq_len"])
             sc = re.search(r"samples_count=([\d.e+]+)", notes)
             if not sc:  # the benchmark's own convergence point is not published (quality target TBD / recalled)
                 raise SkipRow(f"{bench}: the row gives no samples_count and the benchmark's samples to converge "
                               "is not sourced (data/mlperf/benchmarks.yaml tokens_to_train is unverified)")
             tokens, from_row = float(sc.group(1)) * seq, True
-            model, lora = bc_model(key), False
-            skip, fp8_attn = int(bc["skip_evals"]), bool(bc["fp8_attention"])
         if gbs is None:
             raise SkipRow("global batch size not stated")
         try:
