@@ -34,3 +34,17 @@ def test_adapters_cost_time_and_bad_specs_are_errors():
         LoraAdapters(0)
     with pytest.raises(TapeoutError, match="targets"):
         LoraAdapters(16, ("lm_head",))
+
+
+def test_benchmark_command_runs_the_benchmark_adapters_at_its_own_length():
+    """`tapeout train --benchmark llama2-70b-lora` runs at the benchmark's 8192 tokens (its
+    definition, beyond Llama-2-70B's 4096 positions) with the adapters its rows are scored with."""
+    from tapeout import api
+
+    pins = dict(tp=4, pp=1, cp=1, zero=0)
+    r = api.train(benchmark="llama2-70b-lora", chip="h100-sxm", num_chips=8, precision="fp8", **pins)
+    bare = train("llama-2-70b", "h100-sxm", 8, 8 * 8192, 8192, "fp8", lora=True, **pins)
+    assert r.seq_len == 8192 and r.time_to_train_min > 0
+    assert r.step_time_s > bare.step_time_s
+    with pytest.raises(TapeoutError, match="maximum context"):
+        api.train(model="llama-2-70b", chip="h100-sxm", num_chips=8, seq_len=8192)

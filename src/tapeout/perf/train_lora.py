@@ -64,3 +64,14 @@ def adapter_ops(g: OpGraph, spec: LoraAdapters, tp: int) -> list[Elementwise]:
         out.append(Elementwise(name=f"{op.name}_lora_b_add", count=op.count, elems=n_out,
                                flops_per_elem=2.0 * r + 1.0, reads=2.0, writes=2.0))
     return out
+
+
+def adapters_of_benchmark(b: dict) -> LoraAdapters | None:
+    """The adapters a training benchmark of data/mlperf/benchmarks.yaml defines (lora_rank,
+    lora_targets, lora_dropout), or None when it defines none."""
+    from .mlperf import value_of
+
+    if "lora_rank" not in b:
+        return None
+    return LoraAdapters(int(value_of(b["lora_rank"])), tuple(value_of(b.get("lora_targets", {"value": ["qkv_proj", "o_proj"]}))),
+                        float(value_of(b.get("lora_dropout", 0.0))))

@@ -25,7 +25,8 @@ import re
 
 from ..hardware.catalog import get_chip, resolve_chip_id
 from ..errors import TapeoutError
-from ..perf.train_lora import LoraAdapters
+from ..perf.mlperf import benchmarks, value_of
+from ..perf.train_lora import adapters_of_benchmark
 from .registry import RowPrediction, SkipRow, register
 
 
@@ -65,14 +66,10 @@ def _chip(row):
 
 
 def bc_model(key: str) -> str:
-    from ..perf.mlperf import benchmarks
-
     return benchmarks()["training"][key]["model"]
 
 
 def _bench_cfg(key: str) -> dict:
-    from ..perf.mlperf import value_of, benchmarks
-
     b = benchmarks()["training"][key]
     return {k: value_of(v) for k, v in b.items() if isinstance(v, dict) and "value" in v}
 
@@ -98,8 +95,6 @@ def describe(row: dict) -> dict | None:
 def submission_layout(key: str, row: dict, chip_id: str, n: int) -> dict:
     """The published layout of this row's submission (benchmarks.yaml `submission_layouts`):
     layout pins for perf/training.train plus per-config skip_evals / fp8_attention; {} if none."""
-    from ..perf.mlperf import benchmarks
-
     stack = "deepspeed" if _deepspeed(row) else ("nemo" if row["accelerator"].startswith("NVIDIA") else None)
     entries = [e for e in benchmarks()["training"][key].get("submission_layouts") or []
                if e["stack"] in (stack, "any") and e.get("accelerator", row["accelerator"]) == row["accelerator"]]
@@ -136,7 +131,7 @@ def map_row(row: dict, fitted: dict | None = None):
             sc = re.search(r"samples_count=(\d+)", notes)
             tokens = (int(sc.group(1)) if sc else int(bc["samples_to_train"])) * seq
             from_row = sc is not None
-            lora = LoraAdapters(int(bc["lora_rank"]), tuple(bc["lora_targets"]), float(bc["lora_dropout"]))
+            lora = adapters_of_benchmark(benchmarks()["training"][d["key"]])
             nv = row["accelerator"].startswith("NVIDIA") and not _deepspeed(row)  # NVIDIA's NeMo recipe
             pins = submission_layout(d["key"], row, chip.id, n)
             skip = int(pins.pop("skip_evals", bc["skip_evals_nvidia"] if nv else bc["skip_evals"]))
