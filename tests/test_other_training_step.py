@@ -97,3 +97,14 @@ def test_dlrm_time_to_train_adds_twenty_evaluations_per_epoch():
     t_fwd = d["eval_min"] * 60 / (15 * math.ceil(89137319 / 55296))
     assert 0 < t_fwd < d["step_s"] / 2  # a forward-only batch is cheaper than a training step
     assert math.isclose(p.predicted * 60, steps * d["step_s"] + d["eval_min"] * 60, rel_tol=1e-9)
+
+
+def test_resnet_evaluates_every_four_epochs_over_the_validation_set():
+    from tapeout.validation.other_rows import map_training
+
+    row = {"category": "mlperf-train", "workload": "MLPerf Training v3.1 resnet", "accelerator": "NVIDIA A100-SXM-80GB",
+           "n_accelerators": "8", "precision": "per submission", "software": "MXNet", "scenario": "time-to-train (closed)",
+           "model_config": "", "unit": "minutes", "notes": "global_batch_size=3264; median last-eval epoch_num=36"}
+    d = map_training(row).detail
+    assert d["n_evals"] == 9  # 36 epochs / 4
+    assert 0 < d["eval_min"] * 60 < 0.02 * d["samples_to_converge"] / 3264 * d["step_s"]  # well under 2% of training
