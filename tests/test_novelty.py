@@ -57,3 +57,23 @@ def test_precision_split_leaves_rows_without_a_named_precision_out():
     row = {"precision": "per submission", "accelerator": "Google TPU v5e", "category": "mlperf-inf",
            "workload": "MLPerf Inference v4.1 gptj-99", "software": ""}
     assert coverage.group_key("precision", row) is None
+
+
+def test_training_rows_carry_the_same_distance_terms():
+    """An LLM training row is described like a serving row (family, sequence length, stack) and is
+    widened when the development rows never covered it."""
+    from tapeout.validation import development
+    from tapeout.validation.harness import predict_row
+
+    row = {"id": "T", "category": "mlperf-train", "workload": "MLPerf Training v4.0 llama2_70b_lora",
+           "accelerator": "NVIDIA H100-SXM", "n_accelerators": "8", "precision": "per submission",
+           "software": "NVIDIA NeMo Framework Release 24.04", "value": "30", "unit": "minutes",
+           "scenario": "time-to-train (closed)", "model_config": "",
+           "notes": "global_batch_size=8; median last-eval samples_count=3072"}
+    assert development.traits(row) == {"model_family": "dense-gqa", "context": 8192.0, "stack": "nemo"}
+    covered = development.covered([row])
+    near = predict_row(row, covered=covered)
+    far = predict_row(row, covered=Covered())  # nothing validated: family, sequence and stack terms fire
+    assert near.detail["distance"] == {}
+    assert set(far.detail["distance"]) == {"model_family", "seq_range", "software"}
+    assert far.low < near.low and far.high > near.high and far.predicted == near.predicted

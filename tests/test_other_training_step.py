@@ -77,3 +77,34 @@ def test_llama31_row_without_convergence_point_is_skipped_with_reason():
 
     with pytest.raises(SkipRow, match="samples_count"):
         map_row(_llama31_row("global_batch_size=32"))
+
+
+def test_dlrm_time_to_train_adds_twenty_evaluations_per_epoch():
+    """DLRM-DCNv2 evaluates 20 times per epoch over 89,137,319 validation pairs inside the timed
+    region (reference README); a run converging at epoch 0.75 ran 15 forward-only passes."""
+    import math
+
+    from tapeout.validation.other_rows import map_training
+
+    row = {"category": "mlperf-train", "workload": "MLPerf Training v3.0 dlrm_dcnv2", "accelerator": "NVIDIA H100-SXM",
+           "n_accelerators": "8", "precision": "per submission", "software": "HugeCTR",
+           "scenario": "time-to-train (closed)", "model_config": "", "unit": "minutes",
+           "notes": "global_batch_size=55296; median last-eval epoch_num=0.749898"}
+    p = map_training(row)
+    d = p.detail
+    assert d["n_evals"] == 15
+    steps = d["samples_to_converge"] / 55296
+    t_fwd = d["eval_min"] * 60 / (15 * math.ceil(89137319 / 55296))
+    assert 0 < t_fwd < d["step_s"] / 2  # a forward-only batch is cheaper than a training step
+    assert math.isclose(p.predicted * 60, steps * d["step_s"] + d["eval_min"] * 60, rel_tol=1e-9)
+
+
+def test_resnet_evaluates_every_four_epochs_over_the_validation_set():
+    from tapeout.validation.other_rows import map_training
+
+    row = {"category": "mlperf-train", "workload": "MLPerf Training v3.1 resnet", "accelerator": "NVIDIA A100-SXM-80GB",
+           "n_accelerators": "8", "precision": "per submission", "software": "MXNet", "scenario": "time-to-train (closed)",
+           "model_config": "", "unit": "minutes", "notes": "global_batch_size=3264; median last-eval epoch_num=36"}
+    d = map_training(row).detail
+    assert d["n_evals"] == 9  # 36 epochs / 4
+    assert 0 < d["eval_min"] * 60 < 0.02 * d["samples_to_converge"] / 3264 * d["step_s"]  # well under 2% of training

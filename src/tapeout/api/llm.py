@@ -199,6 +199,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     from dataclasses import replace
 
     from ..perf.mlperf import benchmarks, value_of
+    from ..perf.train_lora import adapters_of_benchmark
     from ..perf.training import time_to_train_min
     from ..perf.training import train as engine
 
@@ -222,14 +223,16 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         seq_len = int(value_of(b["seq_len"])) if seq_len is None else seq_len
         if global_batch_tokens is None:
             global_batch_tokens = float(value_of(b["global_batch_sequences"])) * seq_len
-        lora = lora or not b.get("full_finetune", True)
+        if not b.get("full_finetune", True):  # the benchmark's adapters, as its validation rows cost them
+            lora = adapters_of_benchmark(b) or True
         ttt_tokens = float(value_of(b["tokens_to_train"])) if "tokens_to_train" in b else float(value_of(b["samples_to_train"])) * seq_len
     if not model:
         raise TapeoutError("--model (or --benchmark) is required.")
     seq_len = 2048 if seq_len is None else seq_len
     if global_batch_tokens is None:
         global_batch_tokens = 1024 * seq_len
-    check_context(model, seq_len, "--seq-len")
+    if bench_cfg is None or seq_len != int(value_of(bench_cfg["seq_len"])):  # a benchmark's own length is its definition
+        check_context(model, seq_len, "--seq-len")  # (MLPerf llama2_70b_lora runs Llama-2-70B at 8192)
     r = engine(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp, cp=cp, ep=ep,
                vp=vp, mbs=mbs, zero=zero, recompute=recompute)
     if ttt_tokens:

@@ -62,11 +62,12 @@ def arch_family(cfg) -> str:
 
 
 def stack_of(software: str) -> str:
-    """Serving stack named in a row's software field (normalised)."""
+    """Serving or training stack named in a row's software field (normalised)."""
     s = (software or "").lower()
     for key, name in (("tensorrt", "trtllm"), ("trt-llm", "trtllm"), ("vllm", "vllm"), ("sglang", "sglang"),
                       ("optimum-habana", "optimum-habana"), ("neuron", "neuron"), ("jetstream", "jetstream"),
-                      ("sax", "jax-sax"), ("deepspeed", "deepspeed"), ("transformers", "transformers")):
+                      ("sax", "jax-sax"), ("deepspeed", "deepspeed"), ("transformers", "transformers"), ("nemo", "nemo"),
+                      ("megatron", "megatron"), ("maxtext", "maxtext")):
         if key in s:
             return name
     return s.split(" ")[0].strip(",;") if s.strip() else ""

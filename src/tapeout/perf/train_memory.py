@@ -13,12 +13,17 @@ from __future__ import annotations
 
 
 def activation_bytes_per_layer(s: int, b: int, h: int, a: int, tp: int = 1, recompute: str = "none",
-                               sequence_parallel: bool = True) -> float:
-    """Korthikanti et al. 2022 (arXiv:2205.05198) Eq. 1-4, 16-bit activations."""
+                               sequence_parallel: bool = True, fused_attention: bool = False) -> float:
+    """Korthikanti et al. 2022 (arXiv:2205.05198) Eq. 1-4, 16-bit activations.
+
+    `fused_attention`: a fused (FlashAttention-style) kernel never stores the a s^2 scores,
+    softmax or its dropout mask (Dao et al. 2022, arXiv:2205.14135: O(s) memory, the
+    probabilities are recomputed inside the backward kernel), so without recompute a layer
+    keeps what selective recompute keeps (Korthikanti Sec. 5: the 5 a s / h term)."""
     if recompute == "full":
         return 2.0 * s * b * h / (tp if sequence_parallel else 1)
     base = 34.0 / tp if sequence_parallel else (10.0 + 24.0 / tp)
-    if recompute == "selective":
+    if recompute == "selective" or fused_attention:
         return s * b * h * base
     return s * b * h * (base + 5.0 * a * s / (h * tp))
 
@@ -56,22 +61,29 @@ def shard_groups(lay) -> tuple[int, int]:
     return lay.dp * lay.cp, max(1, lay.tp * lay.cp * lay.dp // max(lay.tp, lay.ep))
 
 
-def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool = False) -> dict:
+def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool = False,
+                  frozen_bytes: float = 2.0) -> dict:
     """Bytes per chip on the pipeline device that needs the most, with its parts.
+
+    `frozen_bytes`: bytes per frozen base weight under LoRA (2 in BF16; 1 when a quantized
+    recipe keeps them as FP8 parameters, NeMo `fp8_params`).
 
     Device d of a 1F1B pipeline keeps min(m, PP - d) micro-batches of activations in flight;
     interleaving adds (PP - 1)/(PP VP) (Narayanan et al. SC'21 Sec. 2.2.2). The last device
     also holds the fp32 logits of one micro-batch."""
     g_dense, g_exp = shard_groups(lay)
+    # attention is costed as a fused kernel (perf/opcost.py, calibrated on FlashAttention/cuDNN
+    # rates), so its memory is the fused kernel's too
     act_layer = activation_bytes_per_layer(s_local, lay.mbs, cfg.hidden_size, cfg.num_attention_heads, lay.tp,
-                                           lay.recompute)
+                                           lay.recompute, fused_attention=True)
     inter = 1 + (lay.pp - 1) / (lay.pp * lay.vp) if lay.vp > 1 else 1.0
     best = None
     for d, n in enumerate(layers):
         first, last = d == 0, d == lay.pp - 1
         dense, ex = device_params(cfg, lay, n, first, last)
-        if lora:  # frozen base weights in bf16, adapters (~0.1%) with Adam
-            states = {"weights": 2.0 * (dense + ex), "grads": 0.0, "optimizer": 16.0e-3 * (dense + ex)}
+        if lora:  # frozen base weights (sharded over DP under ZeRO-3/FSDP), adapters (~0.1%) with Adam
+            shard = (dense / g_dense + ex / g_exp) if lay.zero >= 3 else dense + ex
+            states = {"weights": frozen_bytes * shard, "grads": 0.0, "optimizer": 16.0e-3 * (dense + ex)}
         else:
             a = zero_memory_bytes(dense, g_dense, lay.zero)
             b = zero_memory_bytes(ex, g_exp, lay.zero)

@@ -71,6 +71,8 @@ from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 from .train_layout import (TrainLayout, broken_rule, candidate_layouts, microbatches, nearest_chip_counts,
                            nearest_layouts, stage_layers)
 from .train_recipe import Recipe, get_recipe, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param
+from ..formats import format_bits
+from .train_lora import LoraAdapters, adapter_ops
 from .train_memory import activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
 __all__ = ["TrainLayout", "TrainResult", "activation_bytes_per_layer", "zero_memory_bytes", "pipeline_bubble", "train",
@@ -165,6 +167,8 @@ class _Fwd:
             g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora)
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
             q_elems = float(sum(op.count * op.elems for op in gf.ops + gb.ops))
+        if isinstance(self.lora, LoraAdapters):  # memory-bound adapter kernels, in the elementwise class
+            g = OpGraph(name=g.name, ops=list(g.ops) + adapter_ops(g, self.lora, tp), meta=g.meta)
         ct = evaluate(g, self.p)
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
@@ -274,7 +278,10 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     step = compute_time + dp_rs + dp_ag + optim + wcast
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
     eval_step = slots * (F + p2p / 2.0)
-    mem = device_memory(cfg, lay, layers, m, s_local, lora)
+    # LoRA under a quantized recipe keeps the frozen weights quantized (no per-step weight cast
+    # above): FP8 parameters, as NeMo's fp8_params, take the recipe format's bytes
+    frozen = format_bits(rcp.gemm) / 8.0 if lora and rcp is not None and rcp.quantized else 2.0
+    mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen)
     n_fb = n_slow * slots
     exposed = {"tp_allreduce": n_fb * (2.0 + (lay.recompute == "full")) * c_tp,
                "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,
@@ -297,6 +304,8 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           recompute: str | None = None, fitted: dict | None = None) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
+    `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
+    also costs the adapter kernels.
     tp/pp/cp/ep/vp/mbs/zero/recompute pin those layout fields; the search picks the rest.
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ..perf.novelty import Covered, arch_family, distance_terms, stack_of, widen
-from . import llm_rows
+from . import llm_rows, train_rows
 
 
 @lru_cache(maxsize=None)
@@ -22,12 +22,17 @@ def _family_of(model: str) -> str:
 
 
 def traits(row: dict) -> dict | None:
-    """Architecture family, total context (input + output tokens) and stack of an LLM
-    inference row, from its description; None for other rows."""
+    """Architecture family, total context (input + output tokens; the sequence length of a
+    training row) and software stack of an LLM inference or training row, from its
+    description; None for other rows."""
     d = llm_rows.describe(row)
-    if d is None:
-        return None
-    ctx = d["input_len"] + (d["output_len"] or 0.0)
+    if d is not None:
+        ctx = d["input_len"] + (d["output_len"] or 0.0)
+    else:
+        d = train_rows.describe(row)
+        if d is None:
+            return None
+        ctx = float(d["seq"])
     return {"model_family": _family_of(d["model"]), "context": ctx, "stack": stack_of(row.get("software", ""))}
 
 
@@ -48,8 +53,8 @@ def default_covered() -> Covered:
 
 
 def apply(result, row: dict, fitted: dict, cov: Covered | None) -> None:
-    """Widen an LLM inference row's 80% interval by its distance terms (in place) and record
-    them in detail['distance']."""
+    """Widen an LLM inference or training row's 80% interval by its distance terms (in place)
+    and record them in detail['distance']."""
     from ..hardware.catalog import get_chip, resolve_chip_id
 
     t = traits(row)

@@ -110,8 +110,8 @@ def scenario_class(row: dict) -> str:
 def predict_row(row: dict, fitted: dict | None = None, covered=None) -> RowResult:
     """One row's prediction. `fitted`: the calibration every mapper predicts with (None: the
     shipped fit); `covered`: what the model was developed on (validation/development.py;
-    default: the packaged end_to_end.csv's descriptions), from which LLM rows get their
-    distance terms."""
+    default: the packaged end_to_end.csv's descriptions), from which LLM inference and
+    training rows get their distance terms."""
     try:
         meas = float(row["value"])
     except (TypeError, ValueError):
@@ -139,7 +139,7 @@ def predict_row(row: dict, fitted: dict | None = None, covered=None) -> RowResul
         err = (pred.predicted - meas) / meas * 100.0
         if pred.low is None:
             _default_interval(pred, row, fitted)
-        if name == "llm_inference":
+        if name in ("llm_inference", "llm_training"):  # the same distance terms for both
             from ..perf.calibration import load_fitted
             from .development import apply, default_covered
 

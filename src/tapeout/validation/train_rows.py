@@ -12,6 +12,9 @@ forward-only passes over the validation set at the benchmark's evaluation interv
 NVIDIA-specific skip_evals_nvidia for llama2_70b_lora). Checkpoint loading and warm-up are not.
 FP8 rows follow the Transformer Engine recipe (perf/training.py): attention core BF16 except
 NVIDIA llama2_70b_lora, whose configs enable FP8 dot-product attention (fp8_attention_nvidia).
+llama2_70b_lora rows cost the LoRA adapters (rank, targets, dropout from benchmarks.yaml;
+perf/train_lora.py) and run the layout their submission's published config names
+(benchmarks.yaml `submission_layouts`), else the layout search.
 Compute precision (benchmarks.yaml `precision_rules.training`): NVIDIA -> FP8 (Transformer
 Engine) where supported, except DeepSpeed stacks (BF16); Gaudi2 from v3.1 -> FP8; TPU v5e -> INT8 (AQT); else BF16.
 """
@@ -22,6 +25,8 @@ import re
 
 from ..hardware.catalog import get_chip, resolve_chip_id
 from ..errors import TapeoutError
+from ..perf.mlperf import benchmarks, value_of
+from ..perf.train_lora import adapters_of_benchmark
 from .registry import RowPrediction, SkipRow, register
 
 
@@ -61,16 +66,43 @@ def _chip(row):
 
 
 def bc_model(key: str) -> str:
-    from ..perf.mlperf import benchmarks
-
     return benchmarks()["training"][key]["model"]
 
 
 def _bench_cfg(key: str) -> dict:
-    from ..perf.mlperf import value_of, benchmarks
-
     b = benchmarks()["training"][key]
     return {k: value_of(v) for k, v in b.items() if isinstance(v, dict) and "value" in v}
+
+
+PIN_FIELDS = ("tp", "pp", "cp", "vp", "mbs", "zero", "recompute")
+# MLPerf Training benchmark names -> data/mlperf/benchmarks.yaml `training` keys
+BENCH_KEYS = {"gpt3": "gpt3-175b", "llama2_70b_lora": "llama2-70b-lora", "llama31_8b": "llama3.1-8b",
+              "llama31_405b": "llama3.1-405b"}
+
+
+def describe(row: dict) -> dict | None:
+    """Benchmark, model preset and sequence length of an MLPerf LLM training row, read from its
+    description alone (no prediction, never the measured value); None for other rows."""
+    if row.get("category") != "mlperf-train":
+        return None
+    m = re.match(r"MLPerf Training v[\d.]+ (\S+)", row.get("workload", ""))
+    if not m or m.group(1) not in BENCH_KEYS:
+        return None
+    key = BENCH_KEYS[m.group(1)]
+    return {"bench": m.group(1), "key": key, "model": bc_model(key), "seq": int(_bench_cfg(key)["seq_len"])}
+
+
+def submission_layout(key: str, row: dict, chip_id: str, n: int) -> dict:
+    """The published layout of this row's submission (benchmarks.yaml `submission_layouts`):
+    layout pins for perf/training.train plus per-config skip_evals / fp8_attention; {} if none."""
+    stack = "deepspeed" if _deepspeed(row) else ("nemo" if row["accelerator"].startswith("NVIDIA") else None)
+    entries = [e for e in benchmarks()["training"][key].get("submission_layouts") or []
+               if e["stack"] in (stack, "any") and e.get("accelerator", row["accelerator"]) == row["accelerator"]]
+    out: dict = {}
+    for e in [e for e in entries if "chip" not in e] + [e for e in entries if e.get("chip") == chip_id
+                                                       and int(e["chips"]) == n]:
+        out.update({k: v for k, v in e.items() if k in PIN_FIELDS + ("skip_evals", "fp8_attention")})
+    return out
 
 
 @register("llm_training")
@@ -79,50 +111,43 @@ def map_row(row: dict, fitted: dict | None = None):
 
     w = row["workload"]
     if row["category"] == "mlperf-train":
-        m = re.match(r"MLPerf Training v[\d.]+ (\S+)", w)
-        if not m or m.group(1) not in ("gpt3", "llama2_70b_lora", "llama31_405b", "llama31_8b"):
+        d = describe(row)
+        if d is None:
             return None
-        bench = m.group(1)
+        bench, seq, model, bc = d["bench"], d["seq"], d["model"], _bench_cfg(d["key"])
         chip = _chip(row)
         n = int(float(row["n_accelerators"]))
         notes = row["notes"]
         gbs = re.search(r"global_batch_size=(\d+)", notes)
         gbs = int(gbs.group(1)) if gbs else None
         prec = training_precision(row, chip)
+        pins, lora = {}, False
+        skip, fp8_attn = int(bc.get("skip_evals", 0)), bool(bc.get("fp8_attention", False))
         if bench == "gpt3":
-            seq = 2048
             tok = re.search(r"epoch_num=([\d.e+]+)", notes)
-            tokens = float(tok.group(1)) if tok else 1.21e9
+            tokens = float(tok.group(1)) if tok else float(bc["tokens_to_train"])
             from_row = tok is not None
-            model, lora = "gpt3-175b", False
-            bc = _bench_cfg("gpt3-175b")
-            skip, fp8_attn = int(bc["skip_evals"]), bool(bc["fp8_attention"])
         elif bench == "llama2_70b_lora":
-            seq = 8192
             sc = re.search(r"samples_count=(\d+)", notes)
-            tokens = (int(sc.group(1)) if sc else 3072) * seq
+            tokens = (int(sc.group(1)) if sc else int(bc["samples_to_train"])) * seq
             from_row = sc is not None
-            model, lora = "llama-2-70b", True
-            bc = _bench_cfg("llama2-70b-lora")
+            lora = adapters_of_benchmark(benchmarks()["training"][d["key"]])
             nv = row["accelerator"].startswith("NVIDIA") and not _deepspeed(row)  # NVIDIA's NeMo recipe
-            skip = int(bc["skip_evals_nvidia"] if nv else bc["skip_evals"])
-            fp8_attn = bool(nv and bc["fp8_attention_nvidia"])
+            pins = submission_layout(d["key"], row, chip.id, n)
+            skip = int(pins.pop("skip_evals", bc["skip_evals_nvidia"] if nv else bc["skip_evals"]))
+            fp8_dpa = pins.pop("fp8_attention", bc["fp8_attention_nvidia"])
+            fp8_attn = bool(nv and fp8_dpa)
         else:  # llama31_8b / llama31_405b pretraining (MLPerf Training v5.x), C4 at seq 8192
-            key = "llama3.1-8b" if bench == "llama31_8b" else "llama3.1-405b"
-            bc = _bench_cfg(key)
-            seq = int(bc["seq_len"])
             sc = re.search(r"samples_count=([\d.e+]+)", notes)
             if not sc:  # the benchmark's own convergence point is not published (quality target TBD / recalled)
                 raise SkipRow(f"{bench}: the row gives no samples_count and the benchmark's samples to converge "
                               "is not sourced (data/mlperf/benchmarks.yaml tokens_to_train is unverified)")
             tokens, from_row = float(sc.group(1)) * seq, True
-            model, lora = bc_model(key), False
-            skip, fp8_attn = int(bc["skip_evals"]), bool(bc["fp8_attention"])
         if gbs is None:
             raise SkipRow("global batch size not stated")
         try:
             r = train(model, chip.id, n, gbs * seq, seq, prec, lora=lora, fp8_attention=fp8_attn and prec == "fp8",
-                      fitted=fitted)
+                      fitted=fitted, **pins)
         except TapeoutError as e:  # no layout fits: the model declines the row; a bug propagates
             raise SkipRow(f"no layout fits: {e}") from None
         tt = time_to_train_min(r, tokens / seq, float(bc["eval_every_samples"]), float(bc["eval_samples"]), skip)
@@ -133,7 +158,8 @@ def map_row(row: dict, fitted: dict | None = None):
         return RowPrediction(minutes, row["unit"], bench, min(lo, hi), max(lo, hi),
                              {"precision": prec, "parallelism": r.parallelism, "mfu": r.mfu, "step_s": r.step_time_s,
                               "train_min": tt["train_min"], "eval_min": tt["eval_min"], "n_evals": tt["n_evals"],
-                              "fp8_attention": fp8_attn and prec == "fp8", "measures": measures(from_row)})
+                              "fp8_attention": fp8_attn and prec == "fp8", "measures": measures(from_row),
+                              "layout_source": "submission config" if "tp" in pins else "search"})
     if row["category"] == "paper" and "training" in row["scenario"]:
         text = (w + " " + row["model_config"]).lower()
         chip = _chip(row)

@@ -1,0 +1,40 @@
+"""Published submission layouts (benchmarks.yaml `submission_layouts`) reach the training rows."""
+
+from tapeout.perf.mlperf import benchmarks
+from tapeout.validation.train_rows import PIN_FIELDS, submission_layout
+
+
+def _row(acc, software):
+    return {"accelerator": acc, "software": software}
+
+
+def test_every_submission_layout_is_sourced_and_pins_known_fields():
+    entries = benchmarks()["training"]["llama2-70b-lora"]["submission_layouts"]
+    assert entries
+    for e in entries:
+        assert e["source"] and e["status"] in ("official", "published", "assumption")
+        assert set(e) <= set(PIN_FIELDS) | {"stack", "accelerator", "chip", "chips", "skip_evals", "fp8_attention",
+                                            "status", "source"}
+
+
+def test_deepspeed_rows_run_the_reference_zero3_layout():
+    """The MLCommons reference: DeepSpeed ZeRO-3, batch 1 per device, gradient checkpointing."""
+    pins = submission_layout("llama2-70b-lora", _row("NVIDIA H100-SXM", "NGC PyTorch Release 24.01 Deepspeed"),
+                             "h100-sxm", 32)
+    assert pins == {"tp": 1, "pp": 1, "cp": 1, "zero": 3, "recompute": "full", "mbs": 1}
+
+
+def test_nemo_configs_by_chip_and_size():
+    nemo = _row("NVIDIA L40S", "NVIDIA NeMo Framework Release 24.04")
+    l40s = submission_layout("llama2-70b-lora", nemo, "l40s", 64)
+    assert (l40s["tp"], l40s["cp"], l40s["fp8_attention"]) == (4, 2, False)  # config_L40S: FP8_DPA=False
+    assert submission_layout("llama2-70b-lora", nemo, "l40s", 384)["skip_evals"] == 8
+    # no published config for this size: only the stack-wide rule (fused_adam, no sharding); the search picks the rest
+    assert submission_layout("llama2-70b-lora", nemo, "h100-sxm", 16) == {"zero": 0}
+    assert submission_layout("llama2-70b-lora", nemo, "h100-sxm", 8)["zero"] == 0
+
+
+def test_accelerator_entries_match_only_their_accelerator():
+    gaudi = submission_layout("llama2-70b-lora", _row("Intel Gaudi2", "PyTorch 2.2.0"), "gaudi2", 8)
+    assert gaudi["zero"] == 3 and gaudi["tp"] == 1
+    assert submission_layout("llama2-70b-lora", _row("AMD MI300X", "PyTorch"), "mi300x", 8) == {}
