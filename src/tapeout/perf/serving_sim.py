@@ -47,7 +47,7 @@ import numpy as np
 from ..hardware.topology import Topology
 from ..ops import Collective
 from ..workloads.llm import LLMStep, build_llm_graph
-from .collectives import collective_time, topology_for
+from .collectives import collective_time, serving_collective_time, topology_for
 from .moe import expected_max_load_factor
 from .opcost import K_ATTN, evaluate
 
@@ -92,9 +92,9 @@ class StepModel:
         ct = self.evaluator(g, self.p)
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
-        for i, op in enumerate(t.ops):  # re-time collectives on the topology
+        for i, op in enumerate(t.ops):  # re-time collectives on the topology, as the serving stack dispatches them
             if isinstance(op, Collective) and op.group > 1:
-                times[i] = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0])
+                times[i] = float(serving_collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0])
         w = times * t.count
         attn = float(w[t.kind == K_ATTN].sum())
         lin = float(w.sum()) - attn
