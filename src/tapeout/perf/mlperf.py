@@ -302,7 +302,12 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         sm = step_model(cfg, c, pr, t, e, pl, params, moe_cv, evaluator, fitted, vision)
         dp = num_chips // (t * pl)
         if scenario == "offline":
-            st = offline_best(sm, bmax, input_len, output_len, beams) if batch is None else \
+            # a pinned batch, or a runtime max_batch: with every query queued at once the in-flight
+            # batcher admits requests while a slot and KV blocks are free, so it runs full (TensorRT-LLM
+            # capacity scheduler: nvidia.github.io/TensorRT-LLM/performance/performance-tuning-guide/
+            # useful-runtime-flags.html; vLLM max_num_seqs); without either, the best batch (what
+            # tuning max_batch would find)
+            st = offline_best(sm, bmax, input_len, output_len, beams) if batch is None and max_batch is None else \
                 offline_point(sm, bmax, input_len, output_len, beams)
         elif simulate:
             kv_cap_tokens = free / kv_tok
