@@ -90,3 +90,16 @@ def test_library_allreduce_never_faster_for_a_larger_message(S, f, g):
     a = float(C.library_time("all_reduce", S, g, topo)[0])
     b = float(C.library_time("all_reduce", S * f, g, topo)[0])
     assert b >= a * (1 - 1e-9)
+
+
+def test_explain_times_collectives_as_the_engine_does():
+    from tapeout.ops import Collective
+    from tapeout.perf.llm import step_costs
+
+    ct = step_costs("llama-2-70b", "h100-sxm", "fp8", "decode", 1200, 222, 294, tp=2)
+    topo = C.topology_for_chip("h100-sxm")
+    colls = [(i, op) for i, op in enumerate(ct.table.ops) if isinstance(op, Collective)]
+    assert colls
+    for i, op in colls:  # 1200 tokens x 8192 x 2 B = 19.7e6 B per rank > 16e6: NCCL
+        assert op.payload_bytes == pytest.approx(1200 * 8192 * 2)
+        assert float(ct.time[i]) == pytest.approx(float(C.library_time("all_reduce", op.payload_bytes, 2, topo)[0]))
