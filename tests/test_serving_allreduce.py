@@ -32,9 +32,11 @@ def test_custom_allreduce_workspace_is_tensorrt_llm_s():
 
 
 def test_unknown_stack_names_the_choices():
-    C.custom_allreduce_limits.cache_clear()
-    with pytest.raises(Exception, match="vllm"):
-        C.custom_allreduce_limits("no-such-stack")
+    from tapeout.errors import TapeoutError
+    from tapeout.perf.stacks import custom_allreduce_limits
+
+    with pytest.raises(TapeoutError, match="vllm"):
+        custom_allreduce_limits("no-such-stack")
 
 
 def test_tp2_below_workspace_is_one_shot_above_is_library_ring_plus_excess():
@@ -103,3 +105,23 @@ def test_explain_times_collectives_as_the_engine_does():
     for i, op in colls:  # 1200 tokens x 8192 x 2 B = 19.7e6 B per rank > 16e6: NCCL
         assert op.payload_bytes == pytest.approx(1200 * 8192 * 2)
         assert float(ct.time[i]) == pytest.approx(float(C.library_time("all_reduce", op.payload_bytes, 2, topo)[0]))
+
+
+def test_paged_kv_holds_half_a_block_per_sequence_beyond_its_length():
+    """KV-limited batch = free memory / (KV bytes per token x (I + O/2 + 64/2)): TensorRT-LLM's
+    64-token blocks, the last one half empty on average; a max_batch above it is filled."""
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.perf import serving_memory as M
+    from tapeout.perf.calibration import calibrated_params
+    from tapeout.perf.mlperf import serve_at_scale
+    from tapeout.perf.stacks import kv_block_waste_tokens
+    from tapeout.precision import get_precision
+    from tapeout.workloads.llm_config import load_llm
+
+    assert kv_block_waste_tokens() == 32 and kv_block_waste_tokens("vllm") == 8
+    cfg, pr = load_llm("llama-2-70b"), get_precision("fp8")
+    cap = float(np.max(calibrated_params(get_chip("h200")).mem_capacity))
+    free = cap * (M.USABLE_MEMORY_FRACTION - M.ACTIVATION_RESERVE_FRACTION) - M.weight_bytes_per_chip(cfg, pr, 1, 1)
+    I, O = 1000.0, 200.0
+    r = serve_at_scale("llama-2-70b", "h200", 1, "fp8", I, O, tp=1, pp=1, max_batch=100_000)
+    assert r.batch_size == int(free // (M.kv_bytes_per_token_per_chip(cfg, pr, 1) * (I + O / 2 + 32)))

@@ -34,6 +34,7 @@ import numpy as np
 
 from ..hardware.topology import Topology
 from ..ops import COLLECTIVES
+from .stacks import custom_allreduce_limits
 
 ALGORITHMS = ("ring", "tree", "one_shot", "two_shot", "nvls", "direct")
 LIBRARY_ALGORITHMS = ("ring", "tree", "nvls")  # what NCCL/RCCL run; one/two-shot are the stacks' own kernels
@@ -171,23 +172,6 @@ def library_excess(S, curve) -> np.ndarray:
     xs = np.log([float(s) for s, _ in curve])
     ds = np.asarray([float(d) for _, d in curve])
     return np.interp(np.log(np.maximum(S, 1.0)), xs, ds)
-
-
-@lru_cache(maxsize=None)
-def custom_allreduce_limits(stack: str | None = None) -> tuple[tuple[int, float], ...]:
-    """((max_ranks, max_bytes), ...) of a serving stack's custom all-reduce
-    (data/software/custom_allreduce.yaml); None = the file's default stack."""
-    from importlib import resources
-
-    import yaml
-
-    from ..errors import unknown_name_error
-
-    d = yaml.safe_load(resources.files("tapeout").joinpath("data", "software", "custom_allreduce.yaml").read_text())
-    name = stack or d["default"]
-    if name not in d["stacks"]:
-        raise unknown_name_error("serving stack", name, list(d["stacks"]))
-    return tuple(sorted((int(e["max_ranks"]), float(e["value"])) for e in d["stacks"][name]["max_bytes"]))
 
 
 def custom_allreduce_max_bytes(group: int, stack: str | None = None) -> float:

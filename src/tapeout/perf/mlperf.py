@@ -32,6 +32,7 @@ from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, USABLE_MEMO
                              weight_bytes_per_chip)
 from .serving_sim import (StepModel, length_biased_occupancy, max_rate_closed_form, max_rate_sim, offline_best,
                           offline_point, offline_run)
+from .stacks import kv_block_waste_tokens
 from .vlm import encoder_cost, encoder_weight_bytes
 
 SCENARIOS = ("offline", "server", "interactive")
@@ -274,6 +275,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
             lengths = None
         else:
             occupancy = length_biased_occupancy(ins, outs) * beams
+    occupancy += kv_block_waste_tokens() * beams  # paged KV: each sequence's last block is half empty
     results = []
     misses = []
     fit_misses = 0  # layouts that fail on memory alone
