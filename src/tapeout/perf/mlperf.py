@@ -213,7 +213,8 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
                    dataset: str | None = None, kv_precision: str | None = None, evaluator=None,
                    weight_bytes_factor: float = 1.0, fitted: dict | None = None, vision=None) -> ScaleResult:
     """`max_batch` caps the sequences one engine (replica) holds, as a runtime setting does
-    (TensorRT-LLM max_batch_size, vLLM max_num_seqs); `batch` fixes it instead. `dataset`
+    (TensorRT-LLM max_batch_size, vLLM max_num_seqs; Offline fills it where the KV cache allows);
+    `batch` fixes it instead. `dataset`
     names an MLPerf benchmark whose per-sample lengths are shipped (`dataset_lengths`):
     Offline is then simulated request by request over a LoadGen-sized run (drain included)
     and the KV occupancy per slot is the dataset's length-biased mean. `kv_precision`
