@@ -125,3 +125,16 @@ def test_paged_kv_holds_half_a_block_per_sequence_beyond_its_length():
     I, O = 1000.0, 200.0
     r = serve_at_scale("llama-2-70b", "h200", 1, "fp8", I, O, tp=1, pp=1, max_batch=100_000)
     assert r.batch_size == int(free // (M.kv_bytes_per_token_per_chip(cfg, pr, 1) * (I + O / 2 + 32)))
+
+
+def test_family_without_a_payload_sweep_takes_the_generic_excess():
+    """Blackwell has NVLS rows of its own (eff_nvls) but no payload sweep; AMD has neither: both take
+    the generic library excess, and Blackwell keeps its own in-switch efficiency."""
+    from tapeout.perf.fit.collective_fit import fit_collective_algorithms
+
+    cal, fit = C.algorithm_calibration, fit_collective_algorithms()
+    generic = fit["generic"]
+    for fam in ("nvidia-blackwell", "amd-cdna3"):
+        assert cal(fam)["library_excess"] == generic["library_excess"]
+    assert cal("nvidia-blackwell")["eff_nvls"] == fit["nvidia-blackwell"]["eff_nvls"] != generic["eff_nvls"]
+    assert C.topology_for_chip("mi300x").library_excess == tuple(tuple(x) for x in generic["library_excess"])
