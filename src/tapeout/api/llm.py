@@ -45,7 +45,7 @@ def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1,
         output_len: generated tokens per request.
         batch: sequences per replica (None: the largest that fits and helps).
         tp: tensor-parallel degree (None: the fastest layout).
-        max_batch: with `benchmark`: cap on sequences per engine.
+        max_batch: with `benchmark`: sequences per engine as a runtime setting (Offline fills it where the KV cache allows).
         kv_precision: KV-cache format (None: as `precision`'s policy).
         sparsity: "2:4" or "unstructured:0.5" (needs the compression stage).
         benchmark: MLPerf preset (llama2-70b, mixtral-8x7b, ...) instead of model/lengths.

@@ -34,7 +34,7 @@ def serve_cmd(
     output_len: int = typer.Option(256, "--output-len"),
     batch: int = typer.Option(None, "--batch", help="sequences per replica (default: best that fits)"),
     tp: int = typer.Option(None, "--tp", help="tensor parallel degree (default: best)"),
-    max_batch: int = typer.Option(None, "--max-batch", help="with --benchmark: cap on sequences per engine (TensorRT-LLM max_batch_size, vLLM max_num_seqs)"),
+    max_batch: int = typer.Option(None, "--max-batch", help="with --benchmark: sequences per engine, as the runtime setting (TensorRT-LLM max_batch_size, vLLM max_num_seqs): Offline fills it where the KV cache allows"),
     kv_precision: str = typer.Option(None, "--kv-precision"),
     sparsity: str = typer.Option(None, "--sparsity", help="2:4 or unstructured:0.5"),
     benchmark: str = typer.Option(None, "--benchmark", help="MLPerf preset (llama2-70b, mixtral-8x7b, ...)"),

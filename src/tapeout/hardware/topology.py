@@ -52,6 +52,7 @@ class Topology:
     eff_link: float  # achieved fraction of link bandwidth (calibration)
     in_switch_reduction: bool = False
     eff_nvls: float = 0.0  # in-switch all-reduce: algorithm bandwidth / link bandwidth (calibration)
+    library_excess: tuple = ()  # ((payload B, s), ...): library all-reduce time beyond alpha-beta (calibration)
 
     @classmethod
     def from_params(cls, p, family: str, calibration: dict) -> "Topology":
@@ -73,6 +74,7 @@ class Topology:
             eff_link=mx(p.eff_link),
             in_switch_reduction=family in IN_SWITCH_REDUCTION and wiring == "switch",
             eff_nvls=float(cal.get("eff_nvls", 0.0)),
+            library_excess=tuple((float(a), float(b)) for a, b in cal.get("library_excess", ())),
         )
 
     def split(self, group: int, stride: int = 1) -> tuple[int, int]:

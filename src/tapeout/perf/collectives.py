@@ -34,8 +34,11 @@ import numpy as np
 
 from ..hardware.topology import Topology
 from ..ops import COLLECTIVES
+from .stacks import custom_allreduce_limits
 
 ALGORITHMS = ("ring", "tree", "one_shot", "two_shot", "nvls", "direct")
+LIBRARY_ALGORITHMS = ("ring", "tree", "nvls")  # what NCCL/RCCL run; one/two-shot are the stacks' own kernels
+CUSTOM_ALGORITHMS = ("one_shot", "two_shot")
 
 
 def bus_factor(kind: str, g: int) -> float:
@@ -59,8 +62,9 @@ def _algo_cal() -> dict:
 
 
 def algorithm_calibration(family: str) -> dict:
+    """The family's collective-algorithm calibration; what the family lacks, the generic one."""
     cal = _algo_cal()
-    return cal.get(family) or cal.get("generic") or {}
+    return {**(cal.get("generic") or {}), **(cal.get(family) or {})}
 
 
 def topology_for(p, family: str = "") -> Topology:
@@ -121,9 +125,10 @@ def scaleup_algorithms(topo, g_in: int) -> tuple[str, ...]:
     return tuple(algos)
 
 
-def collective_time(kind: str, S, group: int, topo, stride: int = 1, algorithm: str = "auto"):
+def collective_time(kind: str, S, group: int, topo, stride: int = 1, algorithm: str | tuple = "auto"):
     """Time (s) of one collective of S bytes per rank over `group` ranks placed `stride`
-    apart. Returns (time, description). `algorithm` forces one scale-up algorithm."""
+    apart. Returns (time, description). `algorithm` forces one scale-up algorithm, or a
+    tuple restricts the choice to those of them the topology offers."""
     g = int(group)
     S = np.asarray(S, dtype=float)
     if g <= 1:
@@ -131,7 +136,10 @@ def collective_time(kind: str, S, group: int, topo, stride: int = 1, algorithm: 
     g_in, g_out = topo.split(g, stride)
     g_in = min(g_in, g)
     bw_in = topo.link_bw_for_group(g_in) if g_in > 1 else topo.scaleup_bw
-    algos = scaleup_algorithms(topo, g_in) if algorithm == "auto" else (algorithm,)
+    if isinstance(algorithm, tuple):
+        algos = tuple(a for a in scaleup_algorithms(topo, g_in) if a in algorithm) or ("ring",)
+    else:
+        algos = scaleup_algorithms(topo, g_in) if algorithm == "auto" else (algorithm,)
     if g_out <= 1:
         return _one_tier(kind, S, g_in, bw_in, topo.scaleup_latency, topo.eff_link, algos, topo.eff_nvls)
     # hierarchical
@@ -152,6 +160,52 @@ def collective_time(kind: str, S, group: int, topo, stride: int = 1, algorithm: 
         return np.maximum(t_in, t_x), f"hier(a2a x{g_out})"
     t, a = _one_tier(kind, S, 2, *so, ("direct",))
     return t, a
+
+
+def library_excess(S, curve) -> np.ndarray:
+    """d(S): seconds a library all-reduce of S bytes per rank takes beyond the alpha-beta model
+    (perf/fit/collective_fit.fit_library_excess), interpolated in log S and held at the end
+    points; 0 without a calibrated curve."""
+    S = np.asarray(S, dtype=float)
+    if not curve:
+        return np.zeros_like(S)
+    xs = np.log([float(s) for s, _ in curve])
+    ds = np.asarray([float(d) for _, d in curve])
+    return np.interp(np.log(np.maximum(S, 1.0)), xs, ds)
+
+
+def custom_allreduce_max_bytes(group: int, stack: str | None = None) -> float:
+    """Largest all-reduce (bytes per rank) the stack's custom kernels take over `group` ranks; 0: none."""
+    for max_ranks, value in custom_allreduce_limits(stack):
+        if group <= max_ranks:
+            return value
+    return 0.0
+
+
+def library_time(kind: str, S, group: int, topo, stride: int = 1):
+    """A collective run by the library (NCCL/RCCL): its own algorithms (ring, tree, in-switch),
+    plus the measured per-call excess d(S) for all-reduce (the only collective swept by payload)."""
+    t, name = collective_time(kind, S, group, topo, stride, algorithm=LIBRARY_ALGORITHMS)
+    if kind == "all_reduce":
+        t = t + library_excess(S, topo.library_excess)
+    return t, f"library {name}"
+
+
+def serving_collective_time(kind: str, S, group: int, topo, stride: int = 1, stack: str | None = None):
+    """A serving step's collective as the serving stack dispatches it. All-reduce inside one
+    scale-up domain with peer access: the stack's one-/two-shot kernels up to their workspace
+    (custom_allreduce_max_bytes), the library above it (TensorRT-LLM AllReduceStrategy AUTO,
+    vLLM CustomAllreduce.should_custom_ar). Everything else: the library's algorithms as before."""
+    g = int(group)
+    if kind != "all_reduce" or g <= 1:
+        return collective_time(kind, S, group, topo, stride)
+    g_in, g_out = topo.split(g, stride)
+    peer_access = g_out <= 1 and set(CUSTOM_ALGORITHMS) <= set(scaleup_algorithms(topo, min(g_in, g)))
+    if not peer_access:  # no custom kernels at all (PCIe, across domains): the library, as before
+        return collective_time(kind, S, group, topo, stride)
+    if float(np.max(S)) <= custom_allreduce_max_bytes(g, stack):
+        return collective_time(kind, S, group, topo, stride, algorithm=CUSTOM_ALGORITHMS)
+    return library_time(kind, S, group, topo, stride)
 
 
 def busbw(kind: str, S, group: int, topo, stride: int = 1, algorithm: str = "auto"):

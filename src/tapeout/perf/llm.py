@@ -24,7 +24,9 @@ from ..precision import Precision, get_precision
 from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
 from .calibration import calibrated_params
+from .collectives import topology_for
 from .opcost import CostTable, evaluate
+from .serving_sim import serving_costs
 from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, PREFILL_CHUNK_TOKENS,  # noqa: F401 (re-exported)
                              USABLE_MEMORY_FRACTION, kv_bytes_per_token_per_chip, max_batch, weight_bytes_per_chip)
 
@@ -191,7 +193,8 @@ def _deployment_view(cfg, c, pr, p, r, I, O, evaluator, wfac) -> ServingResult:
 
 def step_costs(model, chip, precision="bf16", phase="decode", batch=1, input_len=1024, output_len=256, tp=1, ep=1,
                kv_precision=None) -> CostTable:
-    """The CostTable of one step (for `tapeout explain` and the study's rooflines)."""
+    """The CostTable of one step (for `tapeout explain` and the study's rooflines), collectives
+    timed as the serving engine times them (serving_sim.serving_costs)."""
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     pr, _ = _resolved(precision, kv_precision, c)
@@ -199,4 +202,5 @@ def step_costs(model, chip, precision="bf16", phase="decode", batch=1, input_len
         st = LLMStep("decode", batch, 1, int(input_len + output_len // 2), pr, tp, ep)
     else:
         st = LLMStep("prefill", batch, int(input_len), 0, pr, tp, ep)
-    return evaluate(build_llm_graph(cfg, st), calibrated_params(c))
+    p = calibrated_params(c)
+    return serving_costs(evaluate(build_llm_graph(cfg, st), p), topology_for(p, c.family))

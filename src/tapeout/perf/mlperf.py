@@ -32,6 +32,7 @@ from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, USABLE_MEMO
                              weight_bytes_per_chip)
 from .serving_sim import (StepModel, length_biased_occupancy, max_rate_closed_form, max_rate_sim, offline_best,
                           offline_point, offline_run)
+from .stacks import kv_block_waste_tokens
 from .vlm import encoder_cost, encoder_weight_bytes
 
 SCENARIOS = ("offline", "server", "interactive")
@@ -214,7 +215,8 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
                    dataset: str | None = None, kv_precision: str | None = None, evaluator=None,
                    weight_bytes_factor: float = 1.0, fitted: dict | None = None, vision=None) -> ScaleResult:
     """`max_batch` caps the sequences one engine (replica) holds, as a runtime setting does
-    (TensorRT-LLM max_batch_size, vLLM max_num_seqs); `batch` fixes it instead. `dataset`
+    (TensorRT-LLM max_batch_size, vLLM max_num_seqs; Offline fills it where the KV cache allows);
+    `batch` fixes it instead. `dataset`
     names an MLPerf benchmark whose per-sample lengths are shipped (`dataset_lengths`):
     Offline is then simulated request by request over a LoadGen-sized run (drain included)
     and the KV occupancy per slot is the dataset's length-biased mean. `kv_precision`
@@ -276,6 +278,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
             lengths = None
         else:
             occupancy = length_biased_occupancy(ins, outs) * beams
+    occupancy += kv_block_waste_tokens() * beams  # paged KV: each sequence's last block is half empty
     results = []
     misses = []
     fit_misses = 0  # layouts that fail on memory alone
@@ -304,7 +307,12 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         sm = step_model(cfg, c, pr, t, e, pl, params, moe_cv, evaluator, fitted, vision)
         dp = num_chips // (t * pl)
         if scenario == "offline":
-            st = offline_best(sm, bmax, input_len, output_len, beams) if batch is None else \
+            # a pinned batch, or a runtime max_batch: with every query queued at once the in-flight
+            # batcher admits requests while a slot and KV blocks are free, so it runs full (TensorRT-LLM
+            # capacity scheduler: nvidia.github.io/TensorRT-LLM/performance/performance-tuning-guide/
+            # useful-runtime-flags.html; vLLM max_num_seqs); without either, the best batch (what
+            # tuning max_batch would find)
+            st = offline_best(sm, bmax, input_len, output_len, beams) if batch is None and max_batch is None else \
                 offline_point(sm, bmax, input_len, output_len, beams)
         elif simulate:
             kv_cap_tokens = free / kv_tok
@@ -343,11 +351,15 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
                      f"{dataset} per-sample lengths): steady {run['steady_tokens_per_s_per_replica']:.0f} tok/s per "
                      f"replica, drain {run['drain_s']:.1f} s of {run['wall_s']:.1f} s")
     elif scenario != "offline":
+        if lengths is not None and not simulate:
+            _server_on_dataset(results, input_len, output_len, beams, lengths, dataset)
+            notes.append(f"Server service rate from the {dataset} per-sample lengths (steady simulated run at the "
+                         f"chosen batch), the admission queue as in the closed form")
         capped = _cap_at_offline(results, input_len, output_len, beams, lengths, dataset)
         if capped:
             notes.append(f"{capped} layout(s) capped at their Offline rate (a latency bound never raises throughput)")
     for r in results:
-        for k in ("_sm", "_run", "_bmax", "_capped"):
+        for k in ("_sm", "_run", "_bmax", "_capped", "_on_dataset"):
             r.pop(k, None)
     b = results[0]
     par = f"TP{b['tp']}" + (f" EP{b['ep']}" if b["ep"] > 1 else "") + (f" PP{b['pp']}" if b["pp"] > 1 else "") + f" x DP{b['dp']}"
@@ -398,6 +410,35 @@ def _simulate_offline(results: list[dict], lengths, dataset: str, mean_output: f
     return results[0]["_run"]
 
 
+def _dataset_samples(lengths, dataset: str, tokens_per_s: float, mean_output: float, dp: int):
+    """The per-sample (input, output) lengths one replica serves in a LoadGen-sized run (fixed seed)."""
+    ins, outs = lengths
+    n_total = offline_sample_count(dataset, tokens_per_s, mean_output)
+    idx = np.random.default_rng(0).integers(0, len(ins), max(1, math.ceil(n_total / dp)))
+    return ins[idx], outs[idx]
+
+
+def _server_on_dataset(results: list[dict], input_len: float, output_len: float, beams: int, lengths,
+                       dataset: str) -> None:
+    """The closed-form Server rate is rho(B) x mu(B), with the service rate mu from the mean-length
+    step (serving_sim.offline_point). Where the benchmark's per-sample lengths are shipped, Offline
+    is the simulated run over them; the Server queue is fed by the same engine, so its service rate
+    is that run's steady (all slots busy, no drain) rate at the same batch: each layout's rate is
+    scaled by steady / closed-form at its batch. Sorts `results` (best first) as it goes, adjusting
+    from the leader down until the leader is an adjusted one."""
+    def adjust(r: dict) -> None:
+        closed = offline_point(r["_sm"], r["batch"], input_len, output_len, beams).tokens_per_s
+        ins, outs = _dataset_samples(lengths, dataset, r["tokens_per_s"], output_len, r["dp"])
+        steady = offline_run(r["_sm"], r["batch"], ins, outs, beams).steady_tokens_per_s
+        r["tokens_per_s"] *= steady / closed
+        r["_on_dataset"] = True
+
+    results.sort(key=lambda r: -r["tokens_per_s"])
+    while not results[0].get("_on_dataset"):
+        adjust(results[0])
+        results.sort(key=lambda r: -r["tokens_per_s"])
+
+
 def _cap_at_offline(results: list[dict], input_len: float, output_len: float, beams: int, lengths,
                     dataset: str | None) -> int:
     """Server / Interactive never beat Offline on the same system: the same engine with every
@@ -414,10 +455,8 @@ def _cap_at_offline(results: list[dict], input_len: float, output_len: float, be
         st = offline_best(r["_sm"], r["_bmax"], input_len, output_len, beams)
         off = st.tokens_per_s * r["dp"]
         if lengths is not None:
-            ins, outs = lengths
-            n_total = offline_sample_count(dataset, off, output_len)
-            idx = np.random.default_rng(0).integers(0, len(ins), max(1, math.ceil(n_total / r["dp"])))
-            off = offline_run(r["_sm"], st.batch, ins[idx], outs[idx], beams).tokens_per_s * r["dp"]
+            ins, outs = _dataset_samples(lengths, dataset, off, output_len, r["dp"])
+            off = offline_run(r["_sm"], st.batch, ins, outs, beams).tokens_per_s * r["dp"]
         if r["tokens_per_s"] > off:
             r["tokens_per_s"] = off
             lowered += 1

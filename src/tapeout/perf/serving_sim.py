@@ -40,16 +40,16 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..hardware.topology import Topology
 from ..ops import Collective
 from ..workloads.llm import LLMStep, build_llm_graph
-from .collectives import collective_time, topology_for
+from .collectives import collective_time, serving_collective_time, topology_for
 from .moe import expected_max_load_factor
-from .opcost import K_ATTN, evaluate
+from .opcost import K_ATTN, CostTable, evaluate
 
 GRID_RATIO = 2 ** 0.25  # geometric grid for L(n) (interpolation error < 1% on smooth L)
 VECTOR_FALLBACK_RATIO = 1.0 / 16.0  # FP32 vector / BF16 matrix peak: A100 19.5/312, H100 67/989 (datasheets)
@@ -61,6 +61,18 @@ def ensure_vector(p):
     if float(np.min(p.vector_flops)) > 0:
         return p
     return p.replace(vector_flops=np.asarray(p.peak("bf16"), dtype=float) * VECTOR_FALLBACK_RATIO)
+
+
+def serving_costs(ct: CostTable, topo: Topology) -> CostTable:
+    """A serving step's CostTable with its collectives re-timed on the system topology as the
+    serving stack dispatches them (collectives.serving_collective_time); the rest unchanged.
+    The engine's step model and `tapeout explain` both read this."""
+    time = np.array(ct.time, dtype=float)
+    comm = np.array(ct.comm_time, dtype=float)
+    for i, op in enumerate(ct.table.ops):
+        if isinstance(op, Collective) and op.group > 1:
+            time[i] = comm[i] = float(serving_collective_time(op.collective, op.payload_bytes, op.group, topo)[0])
+    return replace(ct, time=time, comm_time=comm)
 
 
 class StepModel:
@@ -89,12 +101,9 @@ class StepModel:
         if cfg.is_moe and self.ep > 1:
             imb = expected_max_load_factor(batch * q_len, cfg.num_experts_per_tok, cfg.num_experts, self.ep, self.moe_cv)
         g = build_llm_graph(cfg, LLMStep(phase, batch, q_len, ctx, self.pr, self.tp, self.ep, expert_imbalance=imb))
-        ct = self.evaluator(g, self.p)
+        ct = serving_costs(self.evaluator(g, self.p), self.topo)
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
-        for i, op in enumerate(t.ops):  # re-time collectives on the topology
-            if isinstance(op, Collective) and op.group > 1:
-                times[i] = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0])
         w = times * t.count
         attn = float(w[t.kind == K_ATTN].sum())
         lin = float(w.sum()) - attn

@@ -87,4 +87,55 @@ def fit_collective_algorithms(rows: list[dict] | None = None, exclude: str | Non
         allv += [v for v, _ in vals]
     if allv:
         out["generic"] = {"eff_nvls": round(float(np.median(allv)), 4)}
+    for fam, excess in fit_library_excess(rows, out, exclude).items():
+        out.setdefault(fam, {}).update(excess)
+    return out
+
+
+def fit_library_excess(rows: list[dict], algo_cal: dict, exclude: str | None = None) -> dict:
+    """The collective library's all-reduce time beyond the alpha-beta model's, per payload.
+
+    NCCL reaches its large-message bus bandwidth only well above the sizes a serving step
+    reduces (per-call launch and synchronisation, fewer channels and LL/LL128 protocols at
+    mid sizes: NCCL docs, "Performance" / NCCL_PROTO, NCCL_MIN_NCHANNELS), which a two-
+    parameter alpha-beta model calibrated on the asymptote does not capture. From the
+    all-reduce payload sweeps ("vs payload" rows) the excess d(S) = t_measured(S) - t_model(S)
+    in seconds, with t_model the library algorithms (ring, tree, in-switch) on the same system
+    and measured t = 2(g-1)/g * S / busbw. The excess is per call (added, not scaled): what a
+    library call costs beyond the wire time does not grow with the model's latency steps, and
+    it is non-decreasing in S.
+    Returns {family: {"library_excess": [[S, d], ...], "excess_sources": [...]}} plus
+    "generic" (the median d per payload over families)."""
+    from ..collectives import LIBRARY_ALGORITHMS, collective_time
+    from ...hardware.topology import Topology
+
+    pts: dict[str, dict[int, list[tuple[float, str]]]] = {}
+    for r in rows:
+        w = r["workload"] + " " + r["model_config"]
+        if "busbw" not in r["unit"] or "vs payload" not in r["workload"] or "all-reduce" not in r["metric"]:
+            continue
+        m = re.search(r"payload (\d+)(KiB|MiB|GiB)", w)
+        cid, fam = chip_key(r["accelerator"])
+        if not m or fam is None or cid is None or cid == exclude:
+            continue
+        g = int(r["n_accelerators"])
+        size = int(m.group(1)) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[m.group(2)]
+        p = calibrated_params(get_chip(cid))
+        topo = Topology.from_params(p, fam, algo_cal.get(fam) or algo_cal.get("generic") or {})
+        t_meas = 2.0 * (g - 1) / g * size / (float(r["value"]) * 1e9)
+        t_mod = float(collective_time("all_reduce", size, g, topo, algorithm=LIBRARY_ALGORITHMS)[0])
+        pts.setdefault(fam, {}).setdefault(size, []).append((t_meas - t_mod, r["id"]))
+    out: dict = {}
+    per_size: dict[int, list[float]] = {}
+    for fam, by_size in pts.items():
+        sizes = sorted(by_size)
+        # a larger call never costs less beyond its wire time: running maximum over payload
+        # (the sweep's small-payload points differ by timing noise, e.g. MB-0105/0106)
+        d = np.maximum.accumulate([float(np.median([x for x, _ in by_size[s]])) for s in sizes])
+        curve = [[s, float(x)] for s, x in zip(sizes, d)]
+        out[fam] = {"library_excess": curve, "excess_sources": [i for v in by_size.values() for _, i in v]}
+        for s, d in curve:
+            per_size.setdefault(s, []).append(d)
+    if per_size:
+        out["generic"] = {"library_excess": [[s, float(np.median(v))] for s, v in sorted(per_size.items())]}
     return out
