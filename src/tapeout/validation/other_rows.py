@@ -48,7 +48,7 @@ from ..perf.opcost import evaluate
 from ..perf.recsys import qps_at_p99, recsys_cost
 from ..perf.scenarios import host_path_s
 from ..workloads.catalog import USABLE_MEMORY_FRACTION, memory_needed
-from ..workloads import diffusion, recsys, speech, vision
+from ..workloads import diffusion, gnn, recsys, speech, vision
 from ..workloads.blocks import ConvMatMul, distinct_weight_bytes, eltwise
 from .maxq import maxq_chip
 from .declared_precision import compute_precision
@@ -64,7 +64,8 @@ INF_BENCH = [  # (regex on the benchmark token, canonical name)
     (r"^3d-unet-99(\.9)?(/99\.9)?$", "3d-unet"),
     (r"^whisper", "whisper"),
 ]
-TRAIN_BENCH = {"bert": "bert", "resnet": "resnet", "dlrm_dcnv2": "dlrm-dcnv2", "stable_diffusion": "stable-diffusion"}
+TRAIN_BENCH = {"bert": "bert", "resnet": "resnet", "dlrm_dcnv2": "dlrm-dcnv2", "stable_diffusion": "stable-diffusion",
+               "ssd": "retinanet", "gnn": "rgat"}  # ssd = RetinaNet from v2.0 (every ssd row of end_to_end.csv is v2.0+)
 
 # mlperf.conf Server p99 latency constraints (s) (reference/workloads-and-compression.md 6.1)
 SERVER_BOUND_S = {"resnet50": 0.015, "retinanet": 0.100, "bert": 0.130, "dlrmv2": 0.060, "sdxl": 20.0, "whisper": 1.0}
@@ -73,6 +74,8 @@ SERVER_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 IMAGENET_TRAIN = 1_281_167
 CRITEO_TRAIN_PAIRS = 4_195_197_692
+RGAT_FEATURE_DTYPE = "fp8"  # other_benchmarks.yaml rgat_train.feature_dtype (NVIDIA's default)
+EPOCH_UNITS = {"retinanet": ("retinanet_train", "train_images"), "rgat": ("rgat_train", "train_seeds")}
 @lru_cache(maxsize=1)
 def workload_facts() -> dict:
     text = resources.files("tapeout").joinpath("data", "mlperf", "other_benchmarks.yaml").read_text()
@@ -232,6 +235,8 @@ def samples_to_converge(bench: str, notes: str) -> float:
         return e * IMAGENET_TRAIN
     if bench == "dlrm-dcnv2":
         return e * CRITEO_TRAIN_PAIRS
+    if bench in EPOCH_UNITS:
+        return e * _fact(*EPOCH_UNITS[bench])
     raise SkipRow(f"{bench}: epoch_num without samples_count cannot be converted")
 
 
@@ -274,6 +279,16 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
         once = bn_training_ops(g, p)
     elif bench == "dlrm-dcnv2":
         g = recsys.recsys_graph(recsys.dlrmv2_model(), per_chip_batch, pr, emb_dtype="fp32")
+    elif bench == "retinanet":
+        full = vision.retinanet_graph(per_chip_batch, 800, pr)
+        frozen = tuple(_fact("retinanet_train", "frozen_prefix"))
+        once = [o for o in full.ops if o.name.startswith(frozen)]
+        g = OpGraph(f"{full.name}:trained", [o for o in full.ops if not o.name.startswith(frozen)], full.meta)
+    elif bench == "rgat":
+        full = gnn.rgat_graph(per_chip_batch, feature_dtype=RGAT_FEATURE_DTYPE, precision=pr)
+        once = [o for o in full.ops if o.name == "feature_gather"]
+        g = OpGraph(f"{full.name}:trained", [o for o in full.ops if o.name != "feature_gather"], full.meta)
+        return g, OpGraph(f"{g.name}:once", once, full.meta), float(full.meta["weight_bytes"])
     elif bench == "stable-diffusion":
         g = OpGraph(f"sd2-unet-train:b{per_chip_batch}", sd2_unet_train_ops(per_chip_batch, p), {"batch": per_chip_batch})
         once = diffusion.clip_text_ops("text.openclip_h", per_chip_batch, 24, 1024, 16, 4096, p)
@@ -311,11 +326,37 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
         ar = Collective(name="grad_allreduce", collective="all_reduce", payload_bytes=dense, group=n, tier=tier)
         t_ar = float(evaluate(OpGraph("ar", [ar]), p).total_time)
     t_step = 3 * t_fwd + t_once + max(0.0, t_ar - 2 * t_fwd)
+    t_read, t_eval = 0.0, 0.0
+    if bench in EPOCH_UNITS:  # RetinaNet, R-GAT: the feature read and the evaluations inside the timed region
+        t_read, t_eval = _read_and_eval_s(bench, g, once, p, n, per_chip, samples)
+        t_step = max(t_step, t_read)
     steps = samples / gb
-    minutes = steps * t_step / 60.0
+    minutes = (steps * t_step + t_eval) / 60.0
     return RowPrediction(minutes, "minutes", f"train-{bench}", detail={
         "chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "measures": measures(True), "step_s": t_step,
-        "once_s": t_once, "allreduce_s": t_ar, "samples_per_s": gb / t_step})
+        "once_s": t_once, "allreduce_s": t_ar, "samples_per_s": gb / t_step, "feature_read_s": t_read, "eval_s": t_eval})
+
+
+def _read_and_eval_s(bench: str, g: OpGraph, once: OpGraph, p, n: int, per_chip: int, samples: float) -> tuple[float, float]:
+    """(feature read per step, evaluation seconds of the run) for RetinaNet and R-GAT training.
+    RetinaNet: every epoch, all 24,781 validation images forward (other_benchmarks.yaml).
+    R-GAT: every 0.05 epoch, 788,380 validation seeds forward, each batch overlapped with its
+    feature read from HBM shards over the node's chips or host memory (perf/gnn.py).
+    Evaluation batches are the training per-chip batch, spread over all n chips."""
+    fwd = float(evaluate(OpGraph("fwd", list(once.ops) + list(g.ops)), p).total_time)
+    t_read = 0.0
+    if bench == "rgat":
+        from ..perf.gnn import batch_feature_read
+
+        _, t = batch_feature_read(OpGraph("fwd", list(once.ops) + list(g.ops), g.meta), p,
+                                  min(n, float(p.scaleup_domain)))
+        t_read = float(t)
+        evals = samples / _fact("rgat_train", "train_seeds") / _fact("rgat_train", "eval_every_epochs")
+        eval_units = _fact("rgat_train", "eval_seeds")
+    else:
+        evals = samples / _fact("retinanet_train", "train_images")
+        eval_units = _fact("retinanet_train", "eval_images")
+    return t_read, evals * math.ceil(eval_units / (n * per_chip)) * max(fwd, t_read)
 
 
 def benchmark_rows(rows: list[dict]) -> list[tuple[dict, str]]:
