@@ -16,11 +16,14 @@ DLRMv2 99.9: TensorRT runs the DCN-v2 interaction in FP16 when the MLPs are 8-bi
 BERT: TensorRT runs variable-length sequences without padding, so its rows cost the mean
 real length of a SQuAD v1.1 feature (176.6 of 384 tokens); other stacks run padded to 384.
 
-Training (dlrm-dcnv2, bert, resnet, stable-diffusion): minutes = samples_to_converge /
-(n_accelerators x per-chip training samples/s) / 60, where samples_to_converge is read
-from the row notes: `samples_count=` when present, else `epoch_num=` converted per
+Training (dlrm-dcnv2, bert, resnet, stable-diffusion, ssd = RetinaNet, gnn = R-GAT): minutes =
+samples_to_converge / (n_accelerators x per-chip training samples/s) / 60, where samples_to_converge
+is read from the row notes: `samples_count=` when present, else `epoch_num=` converted per
 benchmark (bert logs samples; resnet epochs x 1,281,167 ImageNet images; dlrm_dcnv2 epochs
-x 4,195,197,692 Criteo pairs); the rows therefore measure throughput (detail["measures"]).
+x 4,195,197,692 Criteo pairs; ssd epochs x 1,170,301 OpenImages-MLPerf images; gnn epochs x
+94,605,600 IGBH-Full training seeds); the rows therefore measure throughput (detail["measures"]).
+RetinaNet and R-GAT add their evaluations inside the timed region (every epoch / every 0.05
+epoch, forward only) and R-GAT's per-step feature read, overlapped with the step (perf/gnn.py).
 A training step is 3x the forward cost of the trained graph (forward, input-gradient and
 weight-gradient GEMMs of equal FLOPs; Kaplan et al. 2020 6N rule) in bf16, plus work run once
 per step (training_graphs: batch-norm statistics passes of ResNet, which inference folds into
