@@ -54,7 +54,7 @@ def test_benchmark_definition_consistency():
 
 def test_feature_placement_rule():
     fp8 = gnn.rgat_graph(batch=1, feature_dtype="fp8").meta["feature_table_bytes"]
-    assert fp8 == pytest.approx(546_567_057 * 1024)
+    assert fp8 == pytest.approx(547_306_935 * 1024)  # mlcommons/inference graph/R-GAT README node count
     # 0.56 TB of FP8 features: 70 GB shards fit 8 x 80 GB at 90% usable; 4 chips (140 GB shards) do not
     assert str(feature_home(fp8, 8, 80e9)) == "hbm"
     assert str(feature_home(fp8, 4, 80e9)) == "host"

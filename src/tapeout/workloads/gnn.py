@@ -5,10 +5,12 @@ Definition (cited at the commit read): mlcommons/training graph_neural_network/R
 15,10,5, batch 1024 per GPU, 2,983 classes), model alibaba/graphlearn-for-pytorch
 examples/igbh/rgnn.py @181b75a (HeteroConv of GATConv(in, hidden/heads, heads) per relation,
 then Linear(hidden, classes)), dataset examples/igbh/dataset.py @0cf542a (269,346,174 paper
-and 277,220,883 author nodes of 1,024 features; 11 relation types on IGBH-Full).
+and 277,220,883 author nodes among 547,306,935 nodes of 1,024 features; 11 relation types on
+IGBH-Full).
 
 Neighbour sampling: a seed samples `f1` neighbours, each of those `f2`, each of those `f3`
-(the fan-out tree, no de-duplication: an upper bound), so per seed
+(one fan-out tree, no de-duplication; DGL and PyG samplers apply an integer fan-out to every
+relation, which this tree does not model: docs/notes/issue-17.md), so per seed
     nodes(hop h) = prod(f_1..f_h),   sampled nodes = 1 + f1 + f1 f2 + f1 f2 f3 (= 916 for 15,10,5)
     edges        = sampled nodes - 1 (each sampled node has one edge to the node that drew it).
 Layers run on message-flow graphs (DGL blocks, the NVIDIA implementation; PyG trim_to_layer):
@@ -34,7 +36,9 @@ from ..ops import EmbeddingGather, Op, OpGraph
 from ..precision import Precision, dtype_bytes
 from .blocks import as_precision, check_batch, eltwise, linear
 
-IGBH_FULL_FEATURE_ROWS = 269_346_174 + 277_220_883  # paper + author nodes (dataset.py); fos/institute/journal/conference (<1%) omitted
+# all IGBH-Full nodes, each with a 1,024-dim feature (every node type has a node_feat.npy, dataset.py):
+# "547,306,935 nodes and 5,812,005,639 edges" (mlcommons/inference graph/R-GAT/README.md @031e1b7)
+IGBH_FULL_FEATURE_ROWS = 547_306_935
 IGBH_FULL_RELATIONS = 11  # dataset.py: 4 relations + their 3 reverses + published/venue and reverses on 'full'
 RGAT_DEFAULTS = dict(batch=1024, fanouts=(15, 10, 5), in_dim=1024, hidden=512, heads=4, num_classes=2983)
 
