@@ -120,3 +120,14 @@ def test_zero_layers_in_the_builder():
     with pytest.raises(TapeoutError, match="at least one layer"):
         gnn.rgat_graph(fanouts=())
     assert math.prod(gnn.check_fanouts("15, 10, 5")) == 750
+
+
+def test_preset_file_matches_the_preset():
+    from tapeout.workloads.catalog import WORKLOADS, preset_files
+
+    f = preset_files()["rgat"]["rgat"]
+    assert f["defaults"] == WORKLOADS["rgat"].defaults
+    assert gnn.IGBH_FULL_FEATURE_ROWS == f["nodes"]["value"]
+    assert tuple(gnn.check_fanouts(f["fanouts"]["value"])) == gnn.RGAT_DEFAULTS["fanouts"]
+    assert gnn.rgat_params(f["in_dim"]["value"], f["hidden"]["value"], f["heads"]["value"], f["layers"]["value"],
+                           f["num_classes"]["value"]) == gnn.rgat_params()
