@@ -31,7 +31,8 @@ def resolve_workload(name: str, overrides: dict) -> tuple:
     preset = get_preset(name) if name.strip().lower() not in BUILDERS or name in WORKLOADS else None
     kind = preset.kind if preset else name
     params = {**(preset.defaults if preset else {}), **overrides}
-    extra = {k: params.pop(k, None) for k in ("placement", "latency_bound_s", "zipf_s", "host_dram_gb", "ssd_gbps")}
+    extra = {k: params.pop(k, None) for k in ("placement", "latency_bound_s", "zipf_s", "host_dram_gb", "ssd_gbps",
+                                           "shard_chips")}
     extra["placement"] = extra["placement"] or "auto"
     extra["latency_bound_s"] = extra["latency_bound_s"] or (preset.latency_bound_s if preset else None)
     return preset, kind, params, extra
@@ -68,6 +69,10 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
         return hstu_throughput(name, preset.metric if preset else "queries/s", graph, p, zipf_s,
                                host_dram_gb if host_dram_gb is not None else facts.get("host_dram_gb", {}).get("value", 1024),
                                ssd_gbps if ssd_gbps is not None else facts.get("ssd_gbps", {}).get("value", 7.0))
+    if kind == "rgat":
+        from .gnn import rgat_throughput
+
+        return rgat_throughput(name, preset.metric if preset else "seeds/s", graph, p, float(extra["shard_chips"] or 1))
     need = memory_needed(graph, include_embeddings=not is_rec)
     cap = np.asarray(p.mem_capacity, dtype=float) * USABLE_MEMORY_FRACTION
     fits = need <= cap

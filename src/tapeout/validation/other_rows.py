@@ -16,11 +16,14 @@ DLRMv2 99.9: TensorRT runs the DCN-v2 interaction in FP16 when the MLPs are 8-bi
 BERT: TensorRT runs variable-length sequences without padding, so its rows cost the mean
 real length of a SQuAD v1.1 feature (176.6 of 384 tokens); other stacks run padded to 384.
 
-Training (dlrm-dcnv2, bert, resnet, stable-diffusion): minutes = samples_to_converge /
-(n_accelerators x per-chip training samples/s) / 60, where samples_to_converge is read
-from the row notes: `samples_count=` when present, else `epoch_num=` converted per
+Training (dlrm-dcnv2, bert, resnet, stable-diffusion, ssd = RetinaNet, gnn = R-GAT): minutes =
+samples_to_converge / (n_accelerators x per-chip training samples/s) / 60, where samples_to_converge
+is read from the row notes: `samples_count=` when present, else `epoch_num=` converted per
 benchmark (bert logs samples; resnet epochs x 1,281,167 ImageNet images; dlrm_dcnv2 epochs
-x 4,195,197,692 Criteo pairs); the rows therefore measure throughput (detail["measures"]).
+x 4,195,197,692 Criteo pairs; ssd epochs x 1,170,301 OpenImages-MLPerf images; gnn epochs x
+94,605,600 IGBH-Full training seeds); the rows therefore measure throughput (detail["measures"]).
+RetinaNet and R-GAT add their evaluations inside the timed region (every epoch / every 0.05
+epoch, forward only) and R-GAT's per-step feature read, overlapped with the step (perf/gnn.py).
 A training step is 3x the forward cost of the trained graph (forward, input-gradient and
 weight-gradient GEMMs of equal FLOPs; Kaplan et al. 2020 6N rule) in bf16, plus work run once
 per step (training_graphs: batch-norm statistics passes of ResNet, which inference folds into
@@ -51,7 +54,7 @@ from ..perf.opcost import evaluate
 from ..perf.recsys import qps_at_p99, recsys_cost
 from ..perf.scenarios import host_path_s
 from ..workloads.catalog import USABLE_MEMORY_FRACTION, memory_needed
-from ..workloads import diffusion, recsys, speech, vision
+from ..workloads import diffusion, gnn, recsys, speech, vision
 from ..workloads.blocks import ConvMatMul, distinct_weight_bytes, eltwise
 from .maxq import maxq_chip
 from .declared_precision import compute_precision
@@ -67,7 +70,8 @@ INF_BENCH = [  # (regex on the benchmark token, canonical name)
     (r"^3d-unet-99(\.9)?(/99\.9)?$", "3d-unet"),
     (r"^whisper", "whisper"),
 ]
-TRAIN_BENCH = {"bert": "bert", "resnet": "resnet", "dlrm_dcnv2": "dlrm-dcnv2", "stable_diffusion": "stable-diffusion"}
+TRAIN_BENCH = {"bert": "bert", "resnet": "resnet", "dlrm_dcnv2": "dlrm-dcnv2", "stable_diffusion": "stable-diffusion",
+               "ssd": "retinanet", "gnn": "rgat"}  # ssd = RetinaNet from v2.0 (every ssd row of end_to_end.csv is v2.0+)
 
 # mlperf.conf Server p99 latency constraints (s) (reference/workloads-and-compression.md 6.1)
 SERVER_BOUND_S = {"resnet50": 0.015, "retinanet": 0.100, "bert": 0.130, "dlrmv2": 0.060, "sdxl": 20.0, "whisper": 1.0}
@@ -76,6 +80,8 @@ SERVER_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 IMAGENET_TRAIN = 1_281_167
 CRITEO_TRAIN_PAIRS = 4_195_197_692
+RGAT_FEATURE_DTYPE = "fp8"  # other_benchmarks.yaml rgat_train.feature_dtype (NVIDIA's default)
+EPOCH_UNITS = {"retinanet": ("train-retinanet", "epoch_samples"), "rgat": ("train-rgat", "epoch_samples")}
 @lru_cache(maxsize=1)
 def workload_facts() -> dict:
     text = resources.files("tapeout").joinpath("data", "mlperf", "other_benchmarks.yaml").read_text()
@@ -235,6 +241,8 @@ def samples_to_converge(bench: str, notes: str) -> float:
         return e * IMAGENET_TRAIN
     if bench == "dlrm-dcnv2":
         return e * CRITEO_TRAIN_PAIRS
+    if bench in EPOCH_UNITS:
+        return e * _fact(*EPOCH_UNITS[bench])
     raise SkipRow(f"{bench}: epoch_num without samples_count cannot be converted")
 
 
@@ -277,6 +285,16 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
         once = bn_training_ops(g, p)
     elif bench == "dlrm-dcnv2":
         g = recsys.recsys_graph(recsys.dlrmv2_model(), per_chip_batch, pr, emb_dtype="fp32")
+    elif bench == "retinanet":
+        full = vision.retinanet_graph(per_chip_batch, 800, pr)
+        frozen = tuple(_fact("retinanet_train", "frozen_prefix"))
+        once = [o for o in full.ops if o.name.startswith(frozen)]
+        g = OpGraph(f"{full.name}:trained", [o for o in full.ops if not o.name.startswith(frozen)], full.meta)
+    elif bench == "rgat":
+        full = gnn.rgat_graph(per_chip_batch, feature_dtype=RGAT_FEATURE_DTYPE, precision=pr)
+        once = [o for o in full.ops if o.name == "feature_gather"]
+        g = OpGraph(f"{full.name}:trained", [o for o in full.ops if o.name != "feature_gather"], full.meta)
+        return g, OpGraph(f"{g.name}:once", once, full.meta), float(full.meta["weight_bytes"])
     elif bench == "stable-diffusion":
         g = OpGraph(f"sd2-unet-train:b{per_chip_batch}", sd2_unet_train_ops(per_chip_batch, p), {"batch": per_chip_batch})
         once = diffusion.clip_text_ops("text.openclip_h", per_chip_batch, 24, 1024, 16, 4096, p)
@@ -314,22 +332,36 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
         ar = Collective(name="grad_allreduce", collective="all_reduce", payload_bytes=dense, group=n, tier=tier)
         t_ar = float(evaluate(OpGraph("ar", [ar]), p).total_time)
     t_step = 3 * t_fwd + t_once + max(0.0, t_ar - 2 * t_fwd)
+    t_read, t_eval = (_feature_read_s(g, once, p, n) if bench == "rgat" else 0.0), 0.0
+    t_step = max(t_step, t_read)
     steps = samples / gb
     # evaluation passes inside the timed region (other_benchmarks.yaml `train-<bench>`): forward
-    # only over the validation set, in global batches of the training size
+    # only over the validation set, in global batches of the training size. RetinaNet's frozen
+    # layers and R-GAT's feature gather (the `once` graph) run in evaluation too; an R-GAT batch
+    # waits for its feature read (overlapped, perf/gnn.py)
     ev = workload_facts().get(f"train-{bench}") or {}
-    n_evals, t_eval = 0, 0.0
+    n_evals = 0
     if ev:
         # the run stops at the evaluation that reaches the target, so the row's convergence point is
         # a whole number of intervals (each a whole number of steps: round, not floor)
         every = float(ev["epoch_samples"]["value"]) / float(ev["evals_per_epoch"]["value"])
         n_evals = max(1, round(samples / every))
-        t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_fwd
+        t_eval_batch = max(t_fwd + (t_once if bench in EPOCH_UNITS else 0.0), t_read)
+        t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_eval_batch
     minutes = (steps * t_step + t_eval) / 60.0
     return RowPrediction(minutes, "minutes", f"train-{bench}", detail={
         "chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "measures": measures(True), "step_s": t_step,
-        "once_s": t_once, "allreduce_s": t_ar, "samples_per_s": gb / t_step, "n_evals": n_evals,
+        "once_s": t_once, "allreduce_s": t_ar, "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": n_evals,
         "eval_min": t_eval / 60.0})
+
+
+def _feature_read_s(g: OpGraph, once: OpGraph, p, n: int) -> float:
+    """R-GAT: one step's feature read from HBM shards over the node's chips or host memory
+    (perf/gnn.py), overlapped with compute (NVIDIA v4.0 TRAIN_OVERLAP=1)."""
+    from ..perf.gnn import batch_feature_read
+
+    _, t = batch_feature_read(OpGraph("fwd", list(once.ops) + list(g.ops), g.meta), p, min(n, float(p.scaleup_domain)))
+    return float(t)
 
 
 def benchmark_rows(rows: list[dict]) -> list[tuple[dict, str]]:

@@ -17,7 +17,7 @@ import yaml
 
 from ..errors import TapeoutError, unknown_name_error
 from ..ops import EmbeddingGather, OpGraph
-from . import diffusion, hstu, recsys, speech, vision
+from . import diffusion, gnn, hstu, recsys, speech, vision
 
 USABLE_MEMORY_FRACTION = 0.90
 
@@ -55,6 +55,7 @@ BUILDERS: dict[str, Callable[..., OpGraph]] = {
     "yolo": vision.yolo_graph,
     "whisper": speech.whisper_graph,
     "bert": speech.bert_graph,
+    "rgat": gnn.rgat_graph,
     "imported": _imported,
 }
 
@@ -101,6 +102,12 @@ WORKLOADS: dict[str, WorkloadPreset] = {
                        source="mlcommons/inference speech2text/reference_SUT.py (n_tokens per response, max_tokens 200)"),
         WorkloadPreset("bert-large", "bert", dict(batch=256, seq_len=384, precision="bf16"), "sequences/s", "sequence",
                        "BERT-large SQuAD, seq 384", latency_bound_s=0.130),
+        WorkloadPreset("rgat", "rgat", dict(batch=1024, fanouts="15,10,5", hidden=512, heads=4, feature_dtype="fp16",
+                                            precision="bf16"), "seeds/s", "seed",
+                       "R-GAT on IGBH-Full (MLPerf gnn): 3 GAT layers, fan-out 15,10,5, 1,024-dim features read "
+                       "from HBM shards or host memory (perf/gnn.py)",
+                       source="mlcommons/training graph_neural_network README + train_rgnn_multi_gpu.py @1c8a098; "
+                              "graphlearn-for-pytorch examples/igbh/rgnn.py, dataset.py"),
         WorkloadPreset("realesr-general-x4v3", "srvgg", dict(model="realesr-general-x4v3", frames=8, width=1920,
                                                              height=1080, precision="fp16"),
                        "frames/s", "frame", "Real-ESRGAN SRVGGNetCompact x4 on 1080p frames (tensor cores only)"),
@@ -109,7 +116,8 @@ WORKLOADS: dict[str, WorkloadPreset] = {
 
 ALIASES = {"dlrm": "dlrmv2", "dlrm-v2": "dlrmv2", "resnet": "resnet50", "resnet-50": "resnet50", "vit": "vit-l16",
            "vit-l/16": "vit-l16", "bert": "bert-large", "whisper": "whisper-large-v3", "wan": "wan2.1-14b",
-           "wan2.1": "wan2.1-14b", "wan2.2": "wan2.2-a14b", "yolo": "yolov8m", "stable-diffusion-xl": "sdxl", "unet3d": "3d-unet", "real-esrgan": "realesr-general-x4v3"}
+           "wan2.1": "wan2.1-14b", "wan2.2": "wan2.2-a14b", "yolo": "yolov8m", "stable-diffusion-xl": "sdxl", "unet3d": "3d-unet", "real-esrgan": "realesr-general-x4v3",
+           "r-gat": "rgat", "gnn": "rgat"}
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,128 @@
+"""R-GAT on IGBH-Full: the MLPerf Inference and Training "gnn" benchmark.
+
+Definition (cited at the commit read): mlcommons/training graph_neural_network/README.md
+@1c8a098 and train_rgnn_multi_gpu.py @1c8a098 (3 layers, hidden 512, 4 heads, fan-out
+15,10,5, batch 1024 per GPU, 2,983 classes), model alibaba/graphlearn-for-pytorch
+examples/igbh/rgnn.py @181b75a (HeteroConv of GATConv(in, hidden/heads, heads) per relation,
+then Linear(hidden, classes)), dataset examples/igbh/dataset.py @0cf542a (269,346,174 paper
+and 277,220,883 author nodes among 547,306,935 nodes of 1,024 features; 11 relation types on
+IGBH-Full).
+
+Neighbour sampling: a seed samples `f1` neighbours, each of those `f2`, each of those `f3`
+(one fan-out tree, no de-duplication; DGL and PyG samplers apply an integer fan-out to every
+relation, which this tree does not model: docs/notes/issue-17.md), so per seed
+    nodes(hop h) = prod(f_1..f_h),   sampled nodes = 1 + f1 + f1 f2 + f1 f2 f3 (= 916 for 15,10,5)
+    edges        = sampled nodes - 1 (each sampled node has one edge to the node that drew it).
+Layers run on message-flow graphs (DGL blocks, the NVIDIA implementation; PyG trim_to_layer):
+GNN layer l (1 = input) projects the source nodes of hops 0..L-l+1 and aggregates the edges
+into hops 0..L-l, so the input layer sees the whole tree and the last only the seed's edges.
+A GAT layer (Velickovic et al. 2018, arXiv:1710.10903): Wh for every source node (GEMM), one
+attention logit per edge and head (a^T [Wh_i || Wh_j], LeakyReLU), edge softmax over each
+node's in-edges, and the weighted sum of the neighbours' Wh (a gather of one hidden row per
+edge: memory-bound). Assumption: each sampled node is projected once per layer (a fused
+per-type projection); PyG's HeteroConv projects it once per relation it is a source of.
+
+The input features of every sampled node are gathered from the feature table (`feature_rows`
+rows of in_dim x feature dtype). Where that table lives (HBM shards over the node's chips, or
+host memory read over the host link) is perf/gnn.py; here it is one gather op.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..errors import TapeoutError, require_positive
+from ..ops import EmbeddingGather, Op, OpGraph
+from ..precision import Precision, dtype_bytes
+from .blocks import as_precision, check_batch, eltwise, linear
+
+# all IGBH-Full nodes, each with a 1,024-dim feature (every node type has a node_feat.npy, dataset.py):
+# "547,306,935 nodes and 5,812,005,639 edges" (mlcommons/inference graph/R-GAT/README.md @031e1b7)
+IGBH_FULL_FEATURE_ROWS = 547_306_935
+IGBH_FULL_RELATIONS = 11  # dataset.py: 4 relations + their 3 reverses + published/venue and reverses on 'full'
+RGAT_DEFAULTS = dict(batch=1024, fanouts=(15, 10, 5), in_dim=1024, hidden=512, heads=4, num_classes=2983)
+
+
+def check_fanouts(fanouts) -> tuple[int, ...]:
+    """Fan-outs as a tuple of whole numbers >= 1, one per GNN layer."""
+    if isinstance(fanouts, str):
+        fanouts = [x for x in fanouts.replace(" ", "").split(",") if x]
+    if isinstance(fanouts, (int, float)):
+        fanouts = (fanouts,)
+    fan = tuple(fanouts)
+    if not fan:
+        raise TapeoutError("fanouts: an R-GAT needs at least one layer; give one fan-out per layer, e.g. fanouts=15,10,5.")
+    out = []
+    for i, f in enumerate(fan):
+        try:
+            v = float(f)
+        except (TypeError, ValueError):
+            raise TapeoutError(f"fanouts[{i}] must be a whole number >= 1, got {f!r}; e.g. fanouts=15,10,5.") from None
+        if v != int(v) or v < 1:
+            raise TapeoutError(f"fanouts[{i}] must be a whole number >= 1, got {f}; e.g. fanouts=15,10,5.")
+        out.append(int(v))
+    return tuple(out)
+
+
+def hop_nodes(fanouts) -> list[int]:
+    """Sampled nodes per seed at hop 0 (the seed) .. L: prod(f_1..f_h)."""
+    fan = check_fanouts(fanouts)
+    return [math.prod(fan[:h]) for h in range(len(fan) + 1)]
+
+
+def sampled_nodes(fanouts) -> int:
+    """Nodes of one seed's sampled tree: 1 + f1 + f1 f2 + ... (no de-duplication)."""
+    return sum(hop_nodes(fanouts))
+
+
+def rgat_params(in_dim: int = 1024, hidden: int = 512, heads: int = 4, layers: int = 3, num_classes: int = 2983,
+                relations: int = IGBH_FULL_RELATIONS) -> int:
+    """Trainable parameters of rgnn.py's RGNN('rgat'): per layer and relation a GATConv(in, hidden/heads,
+    heads) = shared linear in x hidden (no bias) + att_src, att_dst and bias of hidden each; then
+    Linear(hidden, classes) with bias."""
+    per_layer = [(in_dim if i == 0 else hidden) * hidden + 3 * hidden for i in range(layers)]
+    return relations * sum(per_layer) + hidden * num_classes + num_classes
+
+
+def rgat_graph(batch: int = 1024, fanouts=(15, 10, 5), in_dim: int = 1024, hidden: int = 512, heads: int = 4,
+               num_classes: int = 2983, feature_dtype: str = "fp16", feature_rows: float = IGBH_FULL_FEATURE_ROWS,
+               precision: str | Precision = "bf16") -> OpGraph:
+    """Forward pass of R-GAT over `batch` seeds' sampled subgraphs (module doc)."""
+    n = check_batch(batch)
+    fan = check_fanouts(fanouts)
+    for f, v in (("in_dim", in_dim), ("hidden", hidden), ("heads", heads), ("num_classes", num_classes)):
+        if int(v) != v or v < 1:
+            raise TapeoutError(f"{f} must be a whole number >= 1, got {v}.")
+    if hidden % heads:
+        raise TapeoutError(f"hidden ({hidden}) must be a multiple of heads ({heads}): each head gets hidden/heads channels.")
+    require_positive("feature_rows", feature_rows)
+    pr = as_precision(precision)
+    hops = hop_nodes(fan)
+    L = len(fan)
+    nodes = sum(hops)
+    fb = dtype_bytes(feature_dtype)
+    ops: list[Op] = [EmbeddingGather(name="feature_gather", lookups=float(n * nodes), rows=float(feature_rows),
+                                     row_bytes=float(in_dim * fb), out_dtype=feature_dtype, dim=int(in_dim))]
+    hb = dtype_bytes(pr.activations)
+    for layer in range(1, L + 1):
+        src = sum(hops[: L - layer + 2])  # hops 0..L-l+1
+        dst = sum(hops[: L - layer + 1])  # hops 0..L-l
+        edges = src - 1  # every source node but the seed has one edge into the hop before it
+        k = in_dim if layer == 1 else hidden
+        ops.append(linear(f"gat{layer}.proj", n * src, hidden, k, pr))
+        # attention logits: a_src.Wh_j and a_dst.Wh_i per node and head (2 FLOPs per channel)
+        ops.append(eltwise(f"gat{layer}.att_logits", n * src * hidden, pr, 2, reads=1, writes=2.0 * heads / hidden))
+        # edge softmax: e_ij = LeakyReLU(l_i + l_j), exp, per-node sum, divide (~5 FLOPs per edge and head)
+        ops.append(eltwise(f"gat{layer}.edge_softmax", n * edges * heads, pr, 5, reads=2, writes=1))
+        # aggregation: each edge reads one source row of `hidden` and accumulates alpha x row
+        ops.append(EmbeddingGather(name=f"gat{layer}.aggregate", lookups=float(n * edges), rows=float(n * src),
+                                   row_bytes=float(hidden * hb), pooling=max(1.0, edges / dst),
+                                   out_dtype=pr.activations, dim=int(hidden)))
+        if layer < L:
+            ops.append(eltwise(f"gat{layer}.leaky_relu_dropout", n * dst * hidden, pr, 2))
+    ops.append(linear("classifier", n, num_classes, hidden, pr))
+    params = rgat_params(in_dim, hidden, heads, L, num_classes)
+    return OpGraph(f"rgat:b{n}:fan{'-'.join(map(str, fan))}:{pr.name}", ops, {
+        "model": "rgat", "batch": n, "units": n, "unit": "seeds", "fanouts": fan, "sampled_nodes_per_seed": nodes,
+        "sampled_edges_per_seed": nodes - 1, "feature_bytes_per_seed": nodes * in_dim * fb,
+        "feature_table_bytes": float(feature_rows) * in_dim * fb, "params": params, "weight_bytes": params * 2.0})

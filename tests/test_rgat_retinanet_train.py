@@ -1,0 +1,133 @@
+"""R-GAT (MLPerf gnn) workload and the RetinaNet / R-GAT training mappers: closed-form counts from
+the benchmark definitions, the feature-table placement rule, and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from _cli import run_cli
+from tapeout.errors import TapeoutError
+from tapeout.perf.gnn import feature_home, feature_read_s
+from tapeout.validation.other_rows import _fact, map_training, training_graphs
+from tapeout.workloads import gnn, vision
+
+
+def test_rgat_parameter_count_hand_count():
+    # rgnn.py RGNN('rgat', in 1024, hidden 512, heads 4, 3 layers, 2983 classes), 11 IGBH-Full relations:
+    # GATConv(in, 128, heads=4): lin in x 512 (no bias) + att_src 512 + att_dst 512 + bias 512
+    layer1 = 1024 * 512 + 3 * 512
+    layer23 = 512 * 512 + 3 * 512
+    head = 512 * 2983 + 2983
+    assert gnn.rgat_params() == 11 * (layer1 + 2 * layer23) + head == 13_115_303
+
+
+def test_sampled_nodes_of_the_mlperf_fanouts():
+    assert gnn.hop_nodes((15, 10, 5)) == [1, 15, 150, 750]
+    assert gnn.sampled_nodes((15, 10, 5)) == 916
+    g = gnn.rgat_graph(batch=2)
+    assert g.meta["feature_bytes_per_seed"] == 916 * 1024 * 2  # fp16 features
+    assert next(o for o in g.ops if o.name == "feature_gather").lookups == 2 * 916
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 30), st.integers(1, 4))
+def test_sampled_nodes_geometric_closed_form(f, layers):
+    assert gnn.sampled_nodes((f,) * layers) == (f ** (layers + 1) - 1) // (f - 1)
+
+
+def test_message_flow_graph_shapes():
+    # layer 1 projects all 916 nodes of a seed's tree; layer 3 only hops 0..1 (16 nodes); edges = sources - 1
+    g = gnn.rgat_graph(batch=1)
+    proj = {o.name: o.m for o in g.ops if o.name.endswith(".proj")}
+    assert proj == {"gat1.proj": 916, "gat2.proj": 166, "gat3.proj": 16}
+    agg = {o.name: o.lookups for o in g.ops if o.name.endswith(".aggregate")}
+    assert agg == {"gat1.aggregate": 915, "gat2.aggregate": 165, "gat3.aggregate": 15}
+
+
+def test_benchmark_definition_consistency():
+    # README: evaluation every 4,730,280 training seeds = 5% of the training seeds
+    assert _fact("train-rgat", "epoch_samples") / _fact("train-rgat", "evals_per_epoch") == 4_730_280
+
+
+def test_feature_placement_rule():
+    fp8 = gnn.rgat_graph(batch=1, feature_dtype="fp8").meta["feature_table_bytes"]
+    assert fp8 == pytest.approx(547_306_935 * 1024)  # mlcommons/inference graph/R-GAT README node count
+    # 0.56 TB of FP8 features: 70 GB shards fit 8 x 80 GB at 90% usable; 4 chips (140 GB shards) do not
+    assert str(feature_home(fp8, 8, 80e9)) == "hbm"
+    assert str(feature_home(fp8, 4, 80e9)) == "host"
+    assert str(feature_home(2 * fp8, 8, 80e9)) == "host"  # FP16 (1.12 TB) stays in host memory
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(1e6, 1e10), st.integers(1, 16), st.floats(1e10, 1e12), st.floats(1e10, 1e12))
+def test_feature_read_closed_form(b, g, nvlink, host):
+    assert float(feature_read_s(b, "host", g, nvlink, host)) == pytest.approx(b / host)
+    assert float(feature_read_s(b, "hbm", g, nvlink, host)) == pytest.approx(b * (1 - 1 / g) / nvlink)
+
+
+def test_retinanet_training_is_three_forward_passes_of_the_trained_part():
+    full = vision.retinanet_graph(4, 800, "bf16")
+    g, once, _ = training_graphs("retinanet", 4)
+    assert sorted(o.name for o in g.ops + once.ops) == sorted(o.name for o in full.ops)
+    # frozen conv1 + layer1 (trainable_backbone_layers=3) run forward only
+    assert once.ops and all(o.name.startswith(("stem.", "bb.s1")) for o in once.ops)
+    step = 3 * g.flops + once.flops
+    assert step == pytest.approx(3 * full.flops - 2 * once.flops)
+    # stem conv 7x7x3 -> 64 at stride 2 on 800 px: 400 x 400 outputs x 147 MACs x 64 channels per image
+    stem = next(o for o in once.ops if o.name == "stem.conv7x7")
+    assert stem.flops * stem.count == 4 * 2 * 400 * 400 * 64 * 147
+
+
+def _row(bench: str, epochs: float, n: int = 8, gb: int = 16384, acc: str = "NVIDIA H100-SXM") -> dict:
+    return {"id": "x", "category": "mlperf-train", "workload": f"MLPerf Training v4.0 {bench}", "accelerator": acc,
+            "n_accelerators": str(n), "notes": f"global_batch_size={gb}; median last-eval epoch_num={epochs} (x)"}
+
+
+def test_training_rows_map_and_measure_throughput():
+    r = map_training(_row("gnn", 0.85))
+    assert r.benchmark == "train-rgat" and r.unit == "minutes" and r.detail["measures"] == "throughput"
+    assert r.detail["samples_to_converge"] == pytest.approx(0.85 * 94_605_600)
+    assert r.detail["feature_read_s"] > 0 and r.detail["eval_min"] > 0
+    s = map_training(_row("ssd", 5, gb=256))
+    assert s.benchmark == "train-retinanet" and s.detail["samples_to_converge"] == 5 * 1_170_301
+    # 8 chips at 2048 seeds read from 8 HBM shards; 4 chips keep the table in host memory: slower per step
+    four = map_training(_row("gnn", 1.0, n=4, gb=8192))
+    assert four.detail["feature_read_s"] > r.detail["feature_read_s"]
+
+
+@pytest.mark.parametrize("setting,field", [("fanouts=15,-1,5", "fanouts[1]"), ("fanouts=", "fanouts"),
+                                           ("heads=3", "hidden"), ("fanouts=2.5", "fanouts[0]")])
+def test_bad_rgat_parameters_one_line_exit_2(setting, field):
+    code, out, err = run_cli(["workload-run", "rgat", "--chip", "h100-sxm", "--set", setting])
+    assert code == 2
+    msg = (out + err).strip()
+    assert len(msg.splitlines()) == 1 and field in msg and "Traceback" not in msg
+
+
+def test_rgat_runs_and_is_listed():
+    code, out, _ = run_cli(["workload-run", "rgat", "--chip", "h100-sxm", "--json"])
+    assert code == 0 and '"feature_home"' in out
+    code, out, _ = run_cli(["workloads", "--json"])
+    assert code == 0 and '"rgat"' in out and "graph_neural_network" in out
+    code, out, _ = run_cli(["workload-explain", "rgat", "--chip", "h100-sxm", "--json"])
+    assert code == 0 and "gat1.aggregate" in out
+
+
+def test_zero_layers_in_the_builder():
+    with pytest.raises(TapeoutError, match="at least one layer"):
+        gnn.rgat_graph(fanouts=())
+    assert math.prod(gnn.check_fanouts("15, 10, 5")) == 750
+
+
+def test_preset_file_matches_the_preset():
+    from tapeout.workloads.catalog import WORKLOADS, preset_files
+
+    f = preset_files()["rgat"]["rgat"]
+    assert f["defaults"] == WORKLOADS["rgat"].defaults
+    assert gnn.IGBH_FULL_FEATURE_ROWS == f["nodes"]["value"]
+    assert tuple(gnn.check_fanouts(f["fanouts"]["value"])) == gnn.RGAT_DEFAULTS["fanouts"]
+    assert gnn.rgat_params(f["in_dim"]["value"], f["hidden"]["value"], f["heads"]["value"], f["layers"]["value"],
+                           f["num_classes"]["value"]) == gnn.rgat_params()
