@@ -165,6 +165,7 @@ def hstu_throughput(name: str, metric: str, graph: OpGraph, p: ChipParams, zipf_
     from .placement import TableDemand, place_tables, tier_time
 
     host_gb, ssd = float(host_dram_gb), float(ssd_gbps)
+    zipf_s = DEFAULT_ZIPF_S if zipf_s is None else float(zipf_s)
     if host_gb < 0 or ssd <= 0:
         raise TapeoutError("host_dram_gb must be >= 0 and ssd_gbps > 0.")
     if np.ndim(p.mem_capacity) != 0:
@@ -179,22 +180,24 @@ def hstu_throughput(name: str, metric: str, graph: OpGraph, p: ChipParams, zipf_
                            f"{p.chip_id or 'the chip'} has; lower batch or seq_len.")
     shards = int(graph.meta.get("shards", 1))
     demand = [TableDemand(o.name, o.rows * shards, o.row_bytes, o.lookups * shards) for o in embs]
-    plan = place_tables(demand, hbm_budget, host_gb * 1e9, shards, zipf_s or DEFAULT_ZIPF_S)
+    plan = place_tables(demand, hbm_budget, host_gb * 1e9, shards, zipf_s)
     cost = evaluate(dense_graph, p)
-    t_emb = float(tier_time(plan["bytes_per_query"], float(p.mem_bw) * float(p.eff_mem), float(p.host_bw), ssd * 1e9))
+    tier_bw = {"hbm": float(p.mem_bw) * float(p.eff_mem), "host": float(p.host_bw), "ssd": ssd * 1e9}
+    t_emb = float(tier_time(plan["bytes_per_query"], tier_bw["hbm"], tier_bw["host"], tier_bw["ssd"]))
     units = float(graph.meta.get("units", 1))
     t = float(cost.total_time) + t_emb
     return {"workload": name, "metric": metric, "unit": "query",
             "units_per_graph": units, "time_s": t, "time_per_unit_s": t / units, "units_per_s": units / t,
             "dense_time_s": float(cost.total_time), "embedding_time_s": t_emb,
             "energy_per_unit_j": float(cost.total_energy) / units,
-            "bound": "embedding-" + max(plan["bytes_per_query"], key=lambda k: plan["bytes_per_query"][k] /
-                                        {"hbm": float(p.mem_bw), "host": float(p.host_bw), "ssd": ssd * 1e9}[k])
+            "bound": "embedding-" + max(plan["bytes_per_query"], key=lambda k: plan["bytes_per_query"][k] / tier_bw[k])
             if t_emb > float(cost.total_time) else str(cost.dominant_bound()),
             "fits": True, "memory_gb": need_dense / 1e9,
             "placement": [f"{r['table']}: {r['tier']} ({r['gb']:.3g} GB/chip, {100 * r['hbm_hit']:.0f}% of lookups from HBM)"
                           for r in plan["tables"]],
-            **{f"bytes_per_query_{k}": v for k, v in plan["bytes_per_query"].items()}}
+            **{f"bytes_per_query_{k}": v for k, v in plan["bytes_per_query"].items()},
+            # the defaults that move this answer, shown with it (models/workloads/hstu.yaml)
+            "assumed_host_dram_gb": host_gb, "assumed_ssd_gbps": ssd, "assumed_zipf_s": zipf_s}
 
 
 def qps_at_p99(service_time, batch, latency_bound_s, percentile: float = 0.99):

@@ -65,10 +65,10 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
     if kind == "hstu":
         from .recsys import hstu_throughput
 
-        facts = preset_files().get("hstu", {}).get("hstu", {})
+        facts = preset_files()["hstu"]["hstu"]  # sourced defaults (models/workloads/hstu.yaml)
         return hstu_throughput(name, preset.metric if preset else "queries/s", graph, p, zipf_s,
-                               host_dram_gb if host_dram_gb is not None else facts.get("host_dram_gb", {}).get("value", 1024),
-                               ssd_gbps if ssd_gbps is not None else facts.get("ssd_gbps", {}).get("value", 7.0))
+                               host_dram_gb if host_dram_gb is not None else facts["host_dram_gb"]["value"],
+                               ssd_gbps if ssd_gbps is not None else facts["ssd_gbps"]["value"])
     if kind == "rgat":
         from .gnn import rgat_throughput
 
