@@ -8,9 +8,8 @@ accelerator = one card). First-gen Gaudi: Intel's Hot Chips 2024 Gaudi generatio
 same source the gaudi2 row uses). Figures no page gave are empty rows (status `missing`) with the reason. Chips looked for
 and left out (an essential figure not found) are listed in docs/notes/issue-16.md. Rerunning is a
 no-op: rows already present are left as they are."""
-import csv, io, pathlib
+from chip_ledger import append_rows
 
-ROOT = pathlib.Path(__file__).resolve().parents[1] / "src/tapeout/data/chips"
 O, S, M, D = "official", "secondary", "missing", "derived"
 NF = "none found: search corpora docs+pages, 2026-12-04"
 QDOC = "https://quic.github.io/cloud-ai-sdk-pages/latest/Getting-Started/Architecture"
@@ -61,17 +60,4 @@ ROWS = [
     ("gaudi1", "host_link_bw_gbps", "32", "GB/s", D, HC24, G1 + ": peak PCIe BW 64 GB/s bidirectional"),
 ]
 
-for name in ("supplement_specs.csv", "extra_specs.csv"):
-    p = ROOT / name
-    raw = p.read_bytes().decode()
-    eol = "\r\n" if 2 * raw.count("\r\n") > raw.count("\n") else "\n"
-    rows = list(csv.DictReader(io.StringIO(raw.replace("\r\n", "\n"))))
-    have = {(r["chip_id"], r["field"]) for r in rows}
-    fields = list(rows[0].keys())
-    new = [dict(zip(fields, r)) for r in ROWS if (r[1] in ARCH) == (name == "extra_specs.csv")
-           and (r[0], r[1]) not in have]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator=eol)
-    w.writeheader(); w.writerows(rows + new)
-    p.write_bytes(buf.getvalue().encode())
-    print(name, "added", len(new))
+append_rows(ROWS, ARCH)
