@@ -4,9 +4,8 @@ Every value was read on the page named with it (search tool, corpora docs+pages)
 Intel product page came back for these cards, so every row is status `secondary`; figures no page
 gave are empty rows (status `missing`) with the reason. Rerunning is a no-op: rows already present
 are left as they are."""
-import csv, io, pathlib
+from chip_ledger import append_rows
 
-ROOT = pathlib.Path(__file__).resolve().parents[1] / "src/tapeout/data/chips"
 S, M, D = "secondary", "missing", "derived"
 NF = "none found: search corpora docs+pages, 2026-12-04"
 # RTX PRO 4500 Blackwell
@@ -76,17 +75,4 @@ ROWS = [
     ("arc-pro-b50", "num_cores", "16", "Xe-cores", S, SPDUP, "16 Xe cores, 128 XMX engines"),
 ]
 
-for name in ("supplement_specs.csv", "extra_specs.csv"):
-    p = ROOT / name
-    raw = p.read_bytes().decode()
-    eol = "\r\n" if 2 * raw.count("\r\n") > raw.count("\n") else "\n"
-    rows = list(csv.DictReader(io.StringIO(raw.replace("\r\n", "\n"))))
-    have = {(r["chip_id"], r["field"]) for r in rows}
-    fields = list(rows[0].keys())
-    new = [dict(zip(fields, r)) for r in ROWS if (r[1] == "num_cores") == (name == "extra_specs.csv")
-           and (r[0], r[1]) not in have]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator=eol)
-    w.writeheader(); w.writerows(rows + new)
-    p.write_bytes(buf.getvalue().encode())
-    print(name, "added", len(new))
+append_rows(ROWS, {"num_cores"})

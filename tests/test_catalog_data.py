@@ -146,7 +146,7 @@ def test_other_hopper_parts_do_not_resolve_to_h100_sxm(name):
 
 
 def test_non_catalog_chips_stay_unresolved():
-    for name in ("AMD MI210", "NVIDIA RTX A5000", "NVIDIA GeForce RTX 3090"):
+    for name in ("AMD MI210", "NVIDIA RTX A5000", "NVIDIA GeForce RTX 3090", "Qualcomm Cloud AI 100", "Intel Gaudi"):
         assert resolve_chip_id(name) is None, name
 
 
@@ -192,6 +192,8 @@ def test_typos_and_other_memory_sizes_do_not_resolve(name):
         ("NVIDIA A10G", "a10g"),
         ("NVIDIA A40", "a40"),
         ("NVIDIA H100-PCIe", "h100-pcie"),
+        ("Qualcomm Cloud AI 100 Ultra", "cloud-ai-100-ultra"),
+        ("Intel Gaudi (1st gen)", "gaudi1"),
     ],
 )
 def test_added_mlperf_accelerators_resolve(name, cid):
@@ -236,6 +238,11 @@ def test_supplement_rows_are_sourced():
         ("l40", "fp8_tflops_dense", 362),  # L40 datasheet: 362 | 724*
         ("l40", "video_encoders", 3),
         ("a40", "num_cores", 84),
+        ("cloud-ai-100-ultra", "int8_tops_dense", 870),  # Cloud AI SDK docs: card of 4 SoCs
+        ("cloud-ai-100-ultra", "memory_bandwidth_tbps", 0.548),  # 4 x 137 GB/s LPDDR4X
+        ("cloud-ai-100-ultra", "memory_capacity_gb", 128),
+        ("gaudi1", "bf16_tflops_dense", 60),  # Intel Hot Chips 2024 Gaudi generations table
+        ("gaudi1", "memory_bandwidth_tbps", 0.9),
     ],
 )
 def test_added_chip_facts(name, field, value):
@@ -325,3 +332,13 @@ def test_every_catalog_number_has_a_real_source(name):
 def test_placeholder_pattern_catches_placeholders():
     assert PLACEHOLDER.search("TBD") and PLACEHOLDER.search("datasheet URL from memory") and PLACEHOLDER.search(" ")
     assert not PLACEHOLDER.search("https://verda.com/blog/gb300-nvl72-architecture")
+
+
+def test_cloud_ai_100_ultra_runs_no_bf16_or_fp8():
+    """The AI 100 data types are INT8, INT16, FP16, FP32: BF16/FP8 rows are empty with the reason,
+    so a BF16 request falls to a format the card has instead of a guessed rate."""
+    chip = get_chip("cloud-ai-100-ultra")
+    assert chip.supports("int8") and chip.supports("fp16")
+    assert not chip.supports("bf16") and not chip.supports("fp8")
+    rows = {r["field"]: r for r in _rows("supplement_specs.csv") if r["chip_id"] == "cloud-ai-100-ultra"}
+    assert all(rows[f]["status"] == "missing" and rows[f]["notes"].strip() for f in ("bf16_tflops_dense", "fp8_tflops_dense"))

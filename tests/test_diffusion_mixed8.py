@@ -73,3 +73,25 @@ def test_groupnorm_is_two_pass():
     o = next(o for o in g.ops if o.name == "unet.out_gn_silu")
     assert o.elems == 1 * 2 * 128 * 128 * 320  # CFG doubles the latents
     assert o.input_bytes + o.output_bytes == pytest.approx(o.elems * 3 * 2)
+
+
+def test_mixed_recipe_on_a_chip_without_fp16_keeps_its_16bit_tensors_in_bf16():
+    """Gaudi2 has no FP16 matrix rate in the catalog; its SDXL submission declares 'fp8 UNet /
+    bf16': the recipe's 16-bit tensors run BF16 there, FP16 (TensorRT 'Half') elsewhere, and the
+    8-bit GEMMs are the same on both."""
+    from tapeout.validation.other_rows import half_precision
+
+    assert half_precision(get_chip("gaudi2")) == "bf16" and half_precision(get_chip("h100-sxm")) == "fp16"
+    fp16 = diffusion.sdxl_graph(1, steps=1, precision="fp8")
+    bf16 = diffusion.sdxl_graph(1, steps=1, precision="fp8", vae_precision="bf16", high_precision="bf16")
+    used = {d for o in bf16.ops for d in (getattr(o, "math_dtype", None), getattr(o, "out_dtype", None),
+                                         getattr(o, "act_dtype", None), getattr(o, "dtype", None)) if d}
+    assert "fp16" not in used and {"bf16", "fp8"} <= used
+    assert [o.math_dtype for o in _ops(bf16, "unet.", MatMul) if o.math_dtype == "fp8"] == \
+        [o.math_dtype for o in _ops(fp16, "unet.", MatMul) if o.math_dtype == "fp8"]
+    p = calibrated_params(get_chip("gaudi2"))
+    from tapeout.errors import TapeoutError
+
+    with pytest.raises(TapeoutError, match="fp16"):
+        evaluate(fp16, p)  # the FP16 recipe cannot be costed on gaudi2 (the rows were skipped)
+    assert float(evaluate(bf16, p).total_time) > 0

@@ -77,3 +77,25 @@ def test_training_rows_carry_the_same_distance_terms():
     assert near.detail["distance"] == {}
     assert set(far.detail["distance"]) == {"model_family", "seq_range", "software"}
     assert far.low < near.low and far.high > near.high and far.predicted == near.predicted
+
+
+def test_non_llm_rows_widen_by_chip_family_only():
+    """A row of any other kind (here a ResNet-50 offline row) on a chip whose family has no
+    microbenchmarks gets the chip_family term, recorded in its detail; on a calibrated family it
+    keeps its interval. The workload terms stay with LLM inference rows."""
+    from types import SimpleNamespace
+
+    from tapeout.perf.novelty import load_novelty
+    from tapeout.validation.development import apply_chip
+
+    fitted = {"chips": {"h100-sxm": {"eff_compute": {"bf16": 0.8}}}, "families": {}}
+    row = {"accelerator": "Qualcomm Cloud AI 100 Ultra", "workload": "MLPerf Inference v4.0 resnet50"}
+    res = SimpleNamespace(predicted=100.0, low=80.0, high=125.0, detail={"compute_precision": "int8"})
+    apply_chip(res, row, fitted)
+    sigma = float(load_novelty()["chip_family"]["sigma"])
+    assert set(res.detail["distance"]) == {"chip_family"} and res.detail["interval_base"] == [80.0, 125.0]
+    assert (res.low, res.high) == widen(100.0, 80.0, 125.0, {"chip_family": (sigma, "")})
+    assert res.low < 80.0 and res.high > 125.0
+    same = SimpleNamespace(predicted=100.0, low=80.0, high=125.0, detail={})
+    apply_chip(same, {"accelerator": "NVIDIA H100-SXM-80GB"}, fitted)
+    assert (same.low, same.high, same.detail) == (80.0, 125.0, {})

@@ -35,6 +35,7 @@ FAMILY_WIRING = {
     "amd-cdna4": "mesh",
     "intel-gaudi": "mesh",
     "intel-xe2": "pcie",  # Arc Pro B-series: no GPU-to-GPU link, multi-GPU over PCIe (storagereview Battlematrix preview)
+    "qualcomm-aic100": "pcie",  # Cloud AI 100 Ultra: cards reach each other only through the host PCIe switch (Cloud AI SDK docs, Architecture)
     "google-tpu": "torus",
     "aws-neuron": "torus",
 }

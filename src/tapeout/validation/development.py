@@ -62,7 +62,25 @@ def apply(result, row: dict, fitted: dict, cov: Covered | None) -> None:
     if t is None or cid is None or result.low is None:
         return
     prec = (result.detail or {}).get("precision")
-    terms = distance_terms(get_chip(cid), prec, fitted, t["model_family"], t["context"], t["stack"], cov)
+    _record(result, distance_terms(get_chip(cid), prec, fitted, t["model_family"], t["context"], t["stack"], cov))
+
+
+def apply_chip(result, row: dict, fitted: dict) -> None:
+    """Widen any other row's interval by the chip-level term alone (chip_family: no chip of the
+    row's family has microbenchmarks, so the calibration is the generic one). The workload terms
+    need an LLM row's description; the precision term is left to LLM rows, whose format the
+    mapper resolves per op class."""
+    from ..hardware.catalog import get_chip, resolve_chip_id
+
+    cid = resolve_chip_id(row.get("accelerator", ""))
+    if cid is None or result.low is None:
+        return
+    terms = distance_terms(get_chip(cid), None, fitted)
+    if terms:
+        _record(result, terms)
+
+
+def _record(result, terms: dict) -> None:
     base = [result.low, result.high]
     result.low, result.high = widen(result.predicted, result.low, result.high, terms)
     result.detail = {**(result.detail or {}), "interval_base": base,

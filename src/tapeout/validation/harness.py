@@ -139,11 +139,13 @@ def predict_row(row: dict, fitted: dict | None = None, covered=None) -> RowResul
         err = (pred.predicted - meas) / meas * 100.0
         if pred.low is None:
             _default_interval(pred, row, fitted)
-        if name in ("llm_inference", "llm_training"):  # the same distance terms for both
-            from ..perf.calibration import load_fitted
-            from .development import apply, default_covered
+        from ..perf.calibration import load_fitted
+        from .development import apply, apply_chip, default_covered
 
+        if name in ("llm_inference", "llm_training"):  # the same distance terms for both
             apply(pred, row, fitted or load_fitted(), covered if covered is not None else default_covered())
+        else:  # a chip of a family no microbenchmark covers widens every row it predicts
+            apply_chip(pred, row, fitted or load_fitted())
         inside = None if pred.low is None else bool(pred.low <= meas <= pred.high)
         return RowResult(mapper=name, benchmark=pred.benchmark, predicted=pred.predicted, error_pct=err, low=pred.low,
                          high=pred.high, inside=inside, detail=pred.detail, **base)

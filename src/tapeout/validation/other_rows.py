@@ -129,7 +129,15 @@ def _high_accuracy(row: dict) -> bool:
     return "99.9" in row.get("workload", "")
 
 
-def _graph(bench: str, batch: int, prec: str, software: str = "", high_accuracy: bool = False) -> OpGraph:
+def half_precision(chip) -> str:
+    """The 16-bit format a mixed 8-bit recipe keeps its other tensors in: FP16 (TensorRT's
+    'Half'), BF16 on a chip with no FP16 matrix rate (Gaudi2's SDXL submission declares
+    'fp8 UNet / bf16')."""
+    return "fp16" if chip.supports("fp16") or not chip.supports("bf16") else "bf16"
+
+
+def _graph(bench: str, batch: int, prec: str, software: str = "", high_accuracy: bool = False,
+           half: str = "fp16") -> OpGraph:
     if bench == "resnet50":
         return vision.resnet50_graph(batch, 224, prec)
     if bench == "retinanet":
@@ -141,8 +149,8 @@ def _graph(bench: str, batch: int, prec: str, software: str = "", high_accuracy:
                     and _fact("dlrmv2", "high_accuracy_interaction_fp16"))
         return recsys.dlrmv2_graph(batch, precision=prec, interaction_precision="fp16" if fp16_dcn else None)
     if bench == "sdxl":
-        vae = "fp16" if prec in ("int8", "fp8") else prec
-        return diffusion.sdxl_graph(batch, 20, 1024, prec, vae_precision=vae)
+        vae = half if prec in ("int8", "fp8") else prec
+        return diffusion.sdxl_graph(batch, 20, 1024, prec, vae_precision=vae, high_precision=half)
     if bench == "3d-unet":
         return vision.unet3d_graph(batch, precision=prec)
     if bench == "whisper":
@@ -166,7 +174,7 @@ def per_chip_offline(bench: str, chip, prec: str, software: str = "", high_accur
     p = calibrated_params(chip, fitted)
     b = OFFLINE_BATCH[bench]
     while b >= 1:
-        g = _graph(bench, b, prec, software, high_accuracy)
+        g = _graph(bench, b, prec, software, high_accuracy, half_precision(chip))
         if _fits(bench, g, p):
             t = _time(bench, g, p)
             return b / t, b, str(evaluate(g, p).dominant_bound()) if bench != "dlrmv2" else str(recsys_cost(g, p)["bound"])
@@ -203,7 +211,7 @@ def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None
             for b in SERVER_BATCHES:
                 if b > OFFLINE_BATCH[bench]:
                     break
-                g = _graph(bench, b, prec, sw, _high_accuracy(row))
+                g = _graph(bench, b, prec, sw, _high_accuracy(row), half_precision(chip))
                 if not _fits(bench, g, p):
                     break
                 best = max(best, float(qps_at_p99(_time(bench, g, p), b, T)))
@@ -211,7 +219,7 @@ def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None
             return RowPrediction(n * best, "Queries/s", bench, detail=detail)
         if scen in ("SingleStream", "MultiStream"):
             b = 1 if scen == "SingleStream" else 8
-            g = _graph(bench, b, prec, sw, _high_accuracy(row))
+            g = _graph(bench, b, prec, sw, _high_accuracy(row), half_precision(chip))
             host = float(host_path_s(g, p.host_bw))
             detail.update(host_ms=host * 1e3)
             return RowPrediction((_time(bench, g, p) + host) * 1e3, "Latency (ms)", bench, detail=detail)

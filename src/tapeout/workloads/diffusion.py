@@ -163,13 +163,13 @@ UNET_FP16_LAYERS = ("unet.time_embed", "unet.conv_in", "unet.conv_out", "unet.up
 HIGH_PRECISION = "fp16"  # trt_high_precision_dtype "Half" of SDXL_FP8_CFG (module doc)
 
 
-def mixed_8bit_ops(ops: list[Op], pr: Precision, fp16_layers=UNET_FP16_LAYERS) -> list[Op]:
+def mixed_8bit_ops(ops: list[Op], pr: Precision, fp16_layers=UNET_FP16_LAYERS, hp: str = HIGH_PRECISION) -> list[Op]:
     """Re-type an 8-bit graph the way TensorRT runs a ModelOpt-quantized diffusion model
     (module doc): FP16 between layers, 8-bit GEMM inputs/weights, FP16 GEMM outputs,
-    attention in FP8 only with the FP8 recipe, listed layers (and 1x1 skips) in FP16."""
+    attention in FP8 only with the FP8 recipe, listed layers (and 1x1 skips) in FP16.
+    `hp`: the 16-bit format of those tensors (bf16 on a chip without FP16 matrix support)."""
     if pr.compute not in ("int8", "fp8"):
         return list(ops)
-    hp = HIGH_PRECISION
     out: list[Op] = []
     for o in ops:
         if isinstance(o, MatMul):
@@ -187,8 +187,7 @@ def mixed_8bit_ops(ops: list[Op], pr: Precision, fp16_layers=UNET_FP16_LAYERS) -
     return out
 
 
-def _all_fp16(ops: list[Op]) -> list[Op]:
-    hp = HIGH_PRECISION
+def _all_fp16(ops: list[Op], hp: str = HIGH_PRECISION) -> list[Op]:
     out: list[Op] = []
     for o in ops:
         if isinstance(o, MatMul):
@@ -204,10 +203,13 @@ def _all_fp16(ops: list[Op]) -> list[Op]:
 
 def sdxl_graph(batch: int = 1, steps: int = 20, resolution: int = 1024, precision: str | Precision = "fp16",
                cfg: bool = True, vae_precision: str | Precision | None = None, height: int | None = None,
-               mixed_8bit: bool = True) -> OpGraph:
+               mixed_8bit: bool = True, high_precision: str = HIGH_PRECISION) -> OpGraph:
     """`batch` images: text encoders once, UNet x steps (x2 latents with CFG), VAE decode once.
     With an 8-bit `precision` and mixed_8bit, the UNet and text encoders follow the deployed
-    TensorRT recipe (module doc); mixed_8bit=False runs every tensor in the 8-bit format."""
+    TensorRT recipe (module doc); mixed_8bit=False runs every tensor in the 8-bit format.
+    `high_precision`: the 16-bit format of the recipe's non-8-bit tensors (FP16 under TensorRT;
+    a chip without FP16 matrix support runs them in BF16, e.g. Intel's Gaudi2 SDXL submission,
+    declared 'fp8 UNet / bf16')."""
     n = check_batch(batch)
     require_positive("steps", steps)
     H = height or resolution
@@ -223,7 +225,7 @@ def sdxl_graph(batch: int = 1, steps: int = 20, resolution: int = 1024, precisio
     unet = sdxl_unet_ops(guided, lh, lw, pr, count=steps)
     unet.append(eltwise("scheduler_step", n * lh * lw * 4, pr, 10, reads=3, count=steps))
     if mixed:
-        text, unet = _all_fp16(text), mixed_8bit_ops(unet, pr)
+        text, unet = _all_fp16(text, high_precision), mixed_8bit_ops(unet, pr, hp=high_precision)
     ops: list[Op] = text + unet
     ops += vae_decoder_ops(n, lh, lw, vpr)
     wb = distinct_weight_bytes(ops, {"unet.": steps, "scheduler": steps})
