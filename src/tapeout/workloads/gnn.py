@@ -8,11 +8,17 @@ then Linear(hidden, classes)), dataset examples/igbh/dataset.py @0cf542a (269,34
 and 277,220,883 author nodes among 547,306,935 nodes of 1,024 features; 11 relation types on
 IGBH-Full).
 
-Neighbour sampling: a seed samples `f1` neighbours, each of those `f2`, each of those `f3`
-(one fan-out tree, no de-duplication; DGL and PyG samplers apply an integer fan-out to every
-relation, which this tree does not model: docs/notes/issue-17.md), so per seed
-    nodes(hop h) = prod(f_1..f_h),   sampled nodes = 1 + f1 + f1 f2 + f1 f2 f3 (= 916 for 15,10,5)
-    edges        = sampled nodes - 1 (each sampled node has one edge to the node that drew it).
+Neighbour sampling (no de-duplication; each sampled node has one edge to the node that drew it,
+so edges = sampled nodes - 1). `sampling="tree"`: a seed samples `f1` neighbours, each of those `f2`,
+each of those `f3`, so nodes(hop h) = prod(f_1..f_h) (916 per seed for 15,10,5).
+`sampling="per-relation"` (default): DGL's and GLT's neighbour samplers apply an integer fan-out to
+every relation (edge type) separately (DGL dgl.dataloading.NeighborSampler docs: "If an int is given,
+it is used for every edge type"), so a node of type t draws min(f_h, D_r) neighbours over each
+relation r into t. With mean degrees d_r = E_r / N_t of IGBH-Full (data/models/workloads/rgat.yaml
+igbh_full) the expected count of type-s nodes at hop h is
+    n_h[s] = sum_{r: s -> t} n_{h-1}[t] * min(f_h, d_r),
+an upper bound on each relation's expectation (E[min(f, D)] <= min(f, E[D]), Jensen: min is concave)
+but a lower bound overall: journal and conference edges have no published count and are left out.
 Layers run on message-flow graphs (DGL blocks, the NVIDIA implementation; PyG trim_to_layer):
 GNN layer l (1 = input) projects the source nodes of hops 0..L-l+1 and aggregates the edges
 into hops 0..L-l, so the input layer sees the whole tree and the last only the seed's edges.
@@ -30,6 +36,11 @@ host memory read over the host link) is perf/gnn.py; here it is one gather op.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
+from functools import lru_cache
+from importlib import resources
+
+import yaml
 
 from ..errors import TapeoutError, require_positive
 from ..ops import EmbeddingGather, Op, OpGraph
@@ -75,6 +86,57 @@ def sampled_nodes(fanouts) -> int:
     return sum(hop_nodes(fanouts))
 
 
+def relation_hop_nodes(fanouts, degrees, seed_type: str) -> list[float]:
+    """Expected sampled nodes per seed at hop 0 (the seed) .. L when the fan-out applies per relation:
+    `degrees` is ((dst_type, src_type, mean degree), ...), one row per relation a dst node samples over."""
+    fan = check_fanouts(fanouts)
+    counts = {seed_type: 1.0}
+    hops = [1.0]
+    for f in fan:
+        nxt: dict[str, float] = defaultdict(float)
+        for dst, src, deg in degrees:
+            if dst in counts:
+                nxt[src] += counts[dst] * min(float(f), float(deg))
+        counts = dict(nxt)
+        hops.append(sum(counts.values()))
+    return hops
+
+
+def relation_degrees(nodes: dict, edges: dict) -> tuple[tuple[str, str, float], ...]:
+    """(dst type, src type, mean degree) per sampled relation of a graph given as raw `src__rel__dst` edge
+    counts, built as the IGBH reference does: every relation between two types gets its reverse; a
+    relation within one type (cites) is made symmetric with one self-loop per node."""
+    out = []
+    for name, e in edges.items():
+        s, _, d = name.split("__")
+        if s == d:
+            out.append((s, s, (2.0 * e + nodes[s]) / nodes[s]))
+        else:
+            out += [(d, s, e / nodes[d]), (s, d, e / nodes[s])]
+    return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def igbh_full() -> tuple[tuple[tuple[str, str, float], ...], str]:
+    """IGBH-Full's sampled relations (relation_degrees) and the seed node type, from the data file."""
+    text = resources.files("tapeout").joinpath("data", "models", "workloads", "rgat.yaml").read_text()
+    g = yaml.safe_load(text)["igbh_full"]
+    return relation_degrees(g["nodes"]["value"], g["edges"]["value"]), str(g["seed_type"]["value"])
+
+
+SAMPLING = ("per-relation", "tree")
+
+
+def sampled_hops(fanouts, sampling: str = "per-relation") -> list[float]:
+    """Sampled nodes per seed at hop 0..L under a sampling rule of SAMPLING (module doc)."""
+    if sampling == "tree":
+        return [float(h) for h in hop_nodes(fanouts)]
+    if sampling == "per-relation":
+        degrees, seed = igbh_full()
+        return relation_hop_nodes(fanouts, degrees, seed)
+    raise TapeoutError(f"sampling must be one of {', '.join(SAMPLING)}, got {sampling!r}; e.g. sampling=per-relation.")
+
+
 def rgat_params(in_dim: int = 1024, hidden: int = 512, heads: int = 4, layers: int = 3, num_classes: int = 2983,
                 relations: int = IGBH_FULL_RELATIONS) -> int:
     """Trainable parameters of rgnn.py's RGNN('rgat'): per layer and relation a GATConv(in, hidden/heads,
@@ -86,7 +148,7 @@ def rgat_params(in_dim: int = 1024, hidden: int = 512, heads: int = 4, layers: i
 
 def rgat_graph(batch: int = 1024, fanouts=(15, 10, 5), in_dim: int = 1024, hidden: int = 512, heads: int = 4,
                num_classes: int = 2983, feature_dtype: str = "fp16", feature_rows: float = IGBH_FULL_FEATURE_ROWS,
-               precision: str | Precision = "bf16") -> OpGraph:
+               precision: str | Precision = "bf16", sampling: str = "per-relation") -> OpGraph:
     """Forward pass of R-GAT over `batch` seeds' sampled subgraphs (module doc)."""
     n = check_batch(batch)
     fan = check_fanouts(fanouts)
@@ -97,7 +159,7 @@ def rgat_graph(batch: int = 1024, fanouts=(15, 10, 5), in_dim: int = 1024, hidde
         raise TapeoutError(f"hidden ({hidden}) must be a multiple of heads ({heads}): each head gets hidden/heads channels.")
     require_positive("feature_rows", feature_rows)
     pr = as_precision(precision)
-    hops = hop_nodes(fan)
+    hops = sampled_hops(fan, sampling)
     L = len(fan)
     nodes = sum(hops)
     fb = dtype_bytes(feature_dtype)
@@ -109,7 +171,7 @@ def rgat_graph(batch: int = 1024, fanouts=(15, 10, 5), in_dim: int = 1024, hidde
         dst = sum(hops[: L - layer + 1])  # hops 0..L-l
         edges = src - 1  # every source node but the seed has one edge into the hop before it
         k = in_dim if layer == 1 else hidden
-        ops.append(linear(f"gat{layer}.proj", n * src, hidden, k, pr))
+        ops.append(linear(f"gat{layer}.proj", round(n * src), hidden, k, pr))  # expected rows (per-relation) rounded
         # attention logits: a_src.Wh_j and a_dst.Wh_i per node and head (2 FLOPs per channel)
         ops.append(eltwise(f"gat{layer}.att_logits", n * src * hidden, pr, 2, reads=1, writes=2.0 * heads / hidden))
         # edge softmax: e_ij = LeakyReLU(l_i + l_j), exp, per-node sum, divide (~5 FLOPs per edge and head)
@@ -122,7 +184,7 @@ def rgat_graph(batch: int = 1024, fanouts=(15, 10, 5), in_dim: int = 1024, hidde
             ops.append(eltwise(f"gat{layer}.leaky_relu_dropout", n * dst * hidden, pr, 2))
     ops.append(linear("classifier", n, num_classes, hidden, pr))
     params = rgat_params(in_dim, hidden, heads, L, num_classes)
-    return OpGraph(f"rgat:b{n}:fan{'-'.join(map(str, fan))}:{pr.name}", ops, {
-        "model": "rgat", "batch": n, "units": n, "unit": "seeds", "fanouts": fan, "sampled_nodes_per_seed": nodes,
+    return OpGraph(f"rgat:b{n}:fan{'-'.join(map(str, fan))}:{sampling}:{pr.name}", ops, {
+        "model": "rgat", "batch": n, "units": n, "unit": "seeds", "fanouts": fan, "sampling": sampling, "sampled_nodes_per_seed": nodes,
         "sampled_edges_per_seed": nodes - 1, "feature_bytes_per_seed": nodes * in_dim * fb,
         "feature_table_bytes": float(feature_rows) * in_dim * fb, "params": params, "weight_bytes": params * 2.0})
