@@ -175,3 +175,22 @@ def test_igbh_first_hop_from_the_published_counts():
 def test_bad_sampling_rule_one_line_exit_2():
     code, out, err = run_cli(["workload-run", "rgat", "--chip", "h100-sxm", "--set", "sampling=bogus"])
     assert code == 2 and "sampling" in (out + err) and "Traceback" not in (out + err)
+
+
+def test_projected_rows_per_relation_by_hand():
+    # two-type graph of the test above, fan-out (4, 2): hop 0 {paper 1}, hop 1 {paper 4, author 3},
+    # hop 2 {paper 4*2 + 3*2 = 14, author 4*2 = 8}. Relations (dst, src): paper<-paper, author<-paper, paper<-author.
+    deg = (("paper", "paper", 5.0), ("author", "paper", 5.0), ("paper", "author", 3.0))
+    ht = gnn.relation_hop_types((4, 2), deg, "paper")
+    assert ht == [{"paper": 1.0}, {"paper": 4.0, "author": 3.0}, {"paper": 14.0, "author": 8.0}]
+    # last layer: destinations = the seed paper; its two relations project their sources + the seed each:
+    # paper<-paper (1 + 4 sources, 1 dst), paper<-author (3 sources, 1 dst)
+    assert gnn.projected_rows(ht, 2, deg) == pytest.approx((5 + 1) + (3 + 1))
+    # input layer: sources = all 30 nodes (19 papers, 11 authors), destinations = hops 0..1 (5 papers, 3 authors);
+    # all three relations have destinations present
+    assert gnn.projected_rows(ht, 1, deg) == pytest.approx((19 + 5) + (19 + 3) + (11 + 5))
+    g = gnn.rgat_graph(batch=1)
+    layer3 = next(o for o in g.ops if o.name == "gat3.proj")
+    # seed paper's three relations: cites (the seed + 15 papers as sources, the seed as destination),
+    # rev_written_by (2.66 authors + the seed), rev_topic (3.90 topics + the seed)
+    assert layer3.m == round((1 + 15 + 1) + (716_761_549 / 269_346_174 + 1) + (1_050_280_600 / 269_346_174 + 1))

@@ -25,8 +25,9 @@ into hops 0..L-l, so the input layer sees the whole tree and the last only the s
 A GAT layer (Velickovic et al. 2018, arXiv:1710.10903): Wh for every source node (GEMM), one
 attention logit per edge and head (a^T [Wh_i || Wh_j], LeakyReLU), edge softmax over each
 node's in-edges, and the weighted sum of the neighbours' Wh (a gather of one hidden row per
-edge: memory-bound). Assumption: each sampled node is projected once per layer (a fused
-per-type projection); PyG's HeteroConv projects it once per relation it is a source of.
+edge: memory-bound). Projections: under `tree` each sampled node is projected once per layer;
+under `per-relation` each relation with edges projects its source-type and destination-type nodes
+(DGL HeteroGraphConv of GATConv, and PyG HeteroConv of GATConv in the reference: projected_rows).
 
 The input features of every sampled node are gathered from the feature table (`feature_rows`
 rows of in_dim x feature dtype). Where that table lives (HBM shards over the node's chips, or
@@ -86,20 +87,44 @@ def sampled_nodes(fanouts) -> int:
     return sum(hop_nodes(fanouts))
 
 
-def relation_hop_nodes(fanouts, degrees, seed_type: str) -> list[float]:
-    """Expected sampled nodes per seed at hop 0 (the seed) .. L when the fan-out applies per relation:
-    `degrees` is ((dst_type, src_type, mean degree), ...), one row per relation a dst node samples over."""
+def relation_hop_types(fanouts, degrees, seed_type: str) -> list[dict[str, float]]:
+    """Expected sampled nodes per seed and node type at hop 0 (the seed) .. L when the fan-out applies
+    per relation: `degrees` is ((dst_type, src_type, mean degree), ...), one row per relation."""
     fan = check_fanouts(fanouts)
     counts = {seed_type: 1.0}
-    hops = [1.0]
+    hops = [counts]
     for f in fan:
         nxt: dict[str, float] = defaultdict(float)
         for dst, src, deg in degrees:
             if dst in counts:
                 nxt[src] += counts[dst] * min(float(f), float(deg))
         counts = dict(nxt)
-        hops.append(sum(counts.values()))
+        hops.append(counts)
     return hops
+
+
+def relation_hop_nodes(fanouts, degrees, seed_type: str) -> list[float]:
+    """Expected sampled nodes per seed at hop 0 .. L (relation_hop_types summed over node types)."""
+    return [sum(h.values()) for h in relation_hop_types(fanouts, degrees, seed_type)]
+
+
+def projected_rows(hop_types: list[dict[str, float]], layer: int, degrees) -> float:
+    """Rows one seed's GNN layer `layer` (1 = input) projects under DGL's HeteroGraphConv: every relation
+    with edges in the block runs its own GATConv on (source-type nodes, destination-type nodes), and
+    GATConv with a (src, dst) pair applies fc to both (dgl python/dgl/nn/pytorch/hetero.py, DGL guide
+    3.3 "Heterogeneous GraphConv Module"; conv/gatconv.py `feat_src = self.fc(h_src)`,
+    `feat_dst = self.fc(h_dst)`). Sources = hops 0..L-l+1, destinations = hops 0..L-l."""
+    L = len(hop_types) - 1
+
+    def by_type(hops):
+        out: dict[str, float] = defaultdict(float)
+        for h in hops:
+            for t, v in h.items():
+                out[t] += v
+        return out
+
+    src, dst = by_type(hop_types[: L - layer + 2]), by_type(hop_types[: L - layer + 1])
+    return sum(src.get(s, 0.0) + dst[d] for d, s, _ in degrees if dst.get(d, 0.0) > 0)
 
 
 def relation_degrees(nodes: dict, edges: dict) -> tuple[tuple[str, str, float], ...]:
@@ -129,11 +154,16 @@ SAMPLING = ("per-relation", "tree")
 
 def sampled_hops(fanouts, sampling: str = "per-relation") -> list[float]:
     """Sampled nodes per seed at hop 0..L under a sampling rule of SAMPLING (module doc)."""
+    return [sum(h.values()) for h in _hop_types(fanouts, sampling)[0]]
+
+
+def _hop_types(fanouts, sampling: str):
+    """(per-type hop counts, relations): the tree is one relation of one node type, drawing f_h each."""
     if sampling == "tree":
-        return [float(h) for h in hop_nodes(fanouts)]
+        return [{"node": float(h)} for h in hop_nodes(fanouts)], (("node", "node", math.inf),)
     if sampling == "per-relation":
         degrees, seed = igbh_full()
-        return relation_hop_nodes(fanouts, degrees, seed)
+        return relation_hop_types(fanouts, degrees, seed), degrees
     raise TapeoutError(f"sampling must be one of {', '.join(SAMPLING)}, got {sampling!r}; e.g. sampling=per-relation.")
 
 
@@ -159,7 +189,8 @@ def rgat_graph(batch: int = 1024, fanouts=(15, 10, 5), in_dim: int = 1024, hidde
         raise TapeoutError(f"hidden ({hidden}) must be a multiple of heads ({heads}): each head gets hidden/heads channels.")
     require_positive("feature_rows", feature_rows)
     pr = as_precision(precision)
-    hops = sampled_hops(fan, sampling)
+    hop_types, degrees = _hop_types(fan, sampling)
+    hops = [sum(h.values()) for h in hop_types]
     L = len(fan)
     nodes = sum(hops)
     fb = dtype_bytes(feature_dtype)
@@ -171,9 +202,11 @@ def rgat_graph(batch: int = 1024, fanouts=(15, 10, 5), in_dim: int = 1024, hidde
         dst = sum(hops[: L - layer + 1])  # hops 0..L-l
         edges = src - 1  # every source node but the seed has one edge into the hop before it
         k = in_dim if layer == 1 else hidden
-        ops.append(linear(f"gat{layer}.proj", round(n * src), hidden, k, pr))  # expected rows (per-relation) rounded
+        # tree: one homogeneous GATConv projects each source once (DGL blocks: feat_dst = feat_src[:num_dst])
+        rows = src if sampling == "tree" else projected_rows(hop_types, layer, degrees)
+        ops.append(linear(f"gat{layer}.proj", round(n * rows), hidden, k, pr))  # expected rows, rounded
         # attention logits: a_src.Wh_j and a_dst.Wh_i per node and head (2 FLOPs per channel)
-        ops.append(eltwise(f"gat{layer}.att_logits", n * src * hidden, pr, 2, reads=1, writes=2.0 * heads / hidden))
+        ops.append(eltwise(f"gat{layer}.att_logits", n * rows * hidden, pr, 2, reads=1, writes=2.0 * heads / hidden))
         # edge softmax: e_ij = LeakyReLU(l_i + l_j), exp, per-node sum, divide (~5 FLOPs per edge and head)
         ops.append(eltwise(f"gat{layer}.edge_softmax", n * edges * heads, pr, 5, reads=2, writes=1))
         # aggregation: each edge reads one source row of `hidden` and accumulates alpha x row
