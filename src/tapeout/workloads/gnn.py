@@ -12,8 +12,9 @@ Neighbour sampling (no de-duplication; each sampled node has one edge to the nod
 so edges = sampled nodes - 1). `sampling="tree"`: a seed samples `f1` neighbours, each of those `f2`,
 each of those `f3`, so nodes(hop h) = prod(f_1..f_h) (916 per seed for 15,10,5).
 `sampling="per-relation"` (default): DGL's and GLT's neighbour samplers apply an integer fan-out to
-every relation (edge type) separately (DGL dgl.dataloading.NeighborSampler docs: "If an int is given,
-it is used for every edge type"), so a node of type t draws min(f_h, D_r) neighbours over each
+every relation (edge type) separately (DGL dgl.dataloading.NeighborSampler docs: "every node gather[s]
+messages from a fixed number of neighbors per edge type"; "If only a single integer is provided, DGL
+assumes that every edge type will have the same fanout"), so a node of type t draws min(f_h, D_r) neighbours over each
 relation r into t. With mean degrees d_r = E_r / N_t of IGBH-Full (data/models/workloads/rgat.yaml
 igbh_full) the expected count of type-s nodes at hop h is
     n_h[s] = sum_{r: s -> t} n_{h-1}[t] * min(f_h, d_r),
