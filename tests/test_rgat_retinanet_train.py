@@ -27,7 +27,7 @@ def test_rgat_parameter_count_hand_count():
 def test_sampled_nodes_of_the_mlperf_fanouts():
     assert gnn.hop_nodes((15, 10, 5)) == [1, 15, 150, 750]
     assert gnn.sampled_nodes((15, 10, 5)) == 916
-    g = gnn.rgat_graph(batch=2)
+    g = gnn.rgat_graph(batch=2, sampling="tree")
     assert g.meta["feature_bytes_per_seed"] == 916 * 1024 * 2  # fp16 features
     assert next(o for o in g.ops if o.name == "feature_gather").lookups == 2 * 916
 
@@ -40,7 +40,7 @@ def test_sampled_nodes_geometric_closed_form(f, layers):
 
 def test_message_flow_graph_shapes():
     # layer 1 projects all 916 nodes of a seed's tree; layer 3 only hops 0..1 (16 nodes); edges = sources - 1
-    g = gnn.rgat_graph(batch=1)
+    g = gnn.rgat_graph(batch=1, sampling="tree")
     proj = {o.name: o.m for o in g.ops if o.name.endswith(".proj")}
     assert proj == {"gat1.proj": 916, "gat2.proj": 166, "gat3.proj": 16}
     agg = {o.name: o.lookups for o in g.ops if o.name.endswith(".aggregate")}
@@ -131,3 +131,66 @@ def test_preset_file_matches_the_preset():
     assert tuple(gnn.check_fanouts(f["fanouts"]["value"])) == gnn.RGAT_DEFAULTS["fanouts"]
     assert gnn.rgat_params(f["in_dim"]["value"], f["hidden"]["value"], f["heads"]["value"], f["layers"]["value"],
                            f["num_classes"]["value"]) == gnn.rgat_params()
+
+
+# ---- per-relation fan-out (DGL/GLT apply an int fan-out to every edge type)
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 20), min_size=1, max_size=4), st.floats(20, 1e4))
+def test_one_dense_relation_is_the_fanout_tree(fan, deg):
+    # a single relation whose mean degree is at least every fan-out draws exactly f_h per node: the tree
+    assert gnn.relation_hop_nodes(fan, (("p", "p", deg),), "p") == pytest.approx(gnn.hop_nodes(fan))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(2, 20), min_size=1, max_size=4), st.floats(0.1, 1.9))
+def test_sparse_relation_draws_its_degree(fan, deg):
+    # mean degree below every fan-out: each node draws d neighbours, so hop h holds d^h nodes
+    hops = gnn.relation_hop_nodes(fan, (("p", "p", deg),), "p")
+    assert hops == pytest.approx([deg ** h for h in range(len(fan) + 1)])
+
+
+def test_relation_degrees_of_a_two_type_graph_by_hand():
+    # 10 papers citing 20 times (symmetric + self-loops: (2*20 + 10)/10 = 5 per paper), 30 writes edges to 6 authors
+    deg = dict(((d, s), v) for d, s, v in gnn.relation_degrees({"paper": 10, "author": 6},
+                                                                {"paper__cites__paper": 20, "paper__written_by__author": 30}))
+    assert deg == {("paper", "paper"): 5.0, ("author", "paper"): 5.0, ("paper", "author"): 3.0}
+    # seed paper, fan-out 4: 4 papers (min(4, 5)) + 3 authors (min(4, 3)); hop 2 with fan-out 2:
+    # each paper 2 papers + 2 authors, each author 2 papers
+    hops = gnn.relation_hop_nodes((4, 2), tuple((d, s, v) for (d, s), v in deg.items()), "paper")
+    assert hops == pytest.approx([1, 7, 4 * 4 + 3 * 2])
+
+
+def test_igbh_first_hop_from_the_published_counts():
+    # a paper seed draws 15 citing/cited papers (mean 2 x 3,996,442,004 / 269,346,174 + 1 self-loop = 30.7 > 15),
+    # all its authors (716,761,549 written_by edges / papers = 2.66) and topics (1,050,280,600 / papers = 3.90)
+    hops = gnn.sampled_hops((15, 10, 5))
+    assert hops[1] == pytest.approx(15 + 716_761_549 / 269_346_174 + 1_050_280_600 / 269_346_174)
+    assert sum(hops) > gnn.sampled_nodes((15, 10, 5))
+    g = gnn.rgat_graph(batch=1)
+    assert g.meta["sampled_nodes_per_seed"] == pytest.approx(sum(hops))
+    assert next(o for o in g.ops if o.name == "feature_gather").lookups == pytest.approx(sum(hops))
+
+
+def test_bad_sampling_rule_one_line_exit_2():
+    code, out, err = run_cli(["workload-run", "rgat", "--chip", "h100-sxm", "--set", "sampling=bogus"])
+    assert code == 2 and "sampling" in (out + err) and "Traceback" not in (out + err)
+
+
+def test_projected_rows_per_relation_by_hand():
+    # two-type graph of the test above, fan-out (4, 2): hop 0 {paper 1}, hop 1 {paper 4, author 3},
+    # hop 2 {paper 4*2 + 3*2 = 14, author 4*2 = 8}. Relations (dst, src): paper<-paper, author<-paper, paper<-author.
+    deg = (("paper", "paper", 5.0), ("author", "paper", 5.0), ("paper", "author", 3.0))
+    ht = gnn.relation_hop_types((4, 2), deg, "paper")
+    assert ht == [{"paper": 1.0}, {"paper": 4.0, "author": 3.0}, {"paper": 14.0, "author": 8.0}]
+    # last layer: destinations = the seed paper; its two relations project their sources + the seed each:
+    # paper<-paper (1 + 4 sources, 1 dst), paper<-author (3 sources, 1 dst)
+    assert gnn.projected_rows(ht, 2, deg) == pytest.approx((5 + 1) + (3 + 1))
+    # input layer: sources = all 30 nodes (19 papers, 11 authors), destinations = hops 0..1 (5 papers, 3 authors);
+    # all three relations have destinations present
+    assert gnn.projected_rows(ht, 1, deg) == pytest.approx((19 + 5) + (19 + 3) + (11 + 5))
+    g = gnn.rgat_graph(batch=1)
+    layer3 = next(o for o in g.ops if o.name == "gat3.proj")
+    # seed paper's three relations: cites (the seed + 15 papers as sources, the seed as destination),
+    # rev_written_by (2.66 authors + the seed), rev_topic (3.90 topics + the seed)
+    assert layer3.m == round((1 + 15 + 1) + (716_761_549 / 269_346_174 + 1) + (1_050_280_600 / 269_346_174 + 1))

@@ -8,19 +8,27 @@ then Linear(hidden, classes)), dataset examples/igbh/dataset.py @0cf542a (269,34
 and 277,220,883 author nodes among 547,306,935 nodes of 1,024 features; 11 relation types on
 IGBH-Full).
 
-Neighbour sampling: a seed samples `f1` neighbours, each of those `f2`, each of those `f3`
-(one fan-out tree, no de-duplication; DGL and PyG samplers apply an integer fan-out to every
-relation, which this tree does not model: docs/notes/issue-17.md), so per seed
-    nodes(hop h) = prod(f_1..f_h),   sampled nodes = 1 + f1 + f1 f2 + f1 f2 f3 (= 916 for 15,10,5)
-    edges        = sampled nodes - 1 (each sampled node has one edge to the node that drew it).
+Neighbour sampling (no de-duplication; each sampled node has one edge to the node that drew it,
+so edges = sampled nodes - 1). `sampling="tree"`: a seed samples `f1` neighbours, each of those `f2`,
+each of those `f3`, so nodes(hop h) = prod(f_1..f_h) (916 per seed for 15,10,5).
+`sampling="per-relation"` (default): DGL's and GLT's neighbour samplers apply an integer fan-out to
+every relation (edge type) separately (DGL dgl.dataloading.NeighborSampler docs: "every node gather[s]
+messages from a fixed number of neighbors per edge type"; "If only a single integer is provided, DGL
+assumes that every edge type will have the same fanout"), so a node of type t draws min(f_h, D_r) neighbours over each
+relation r into t. With mean degrees d_r = E_r / N_t of IGBH-Full (data/models/workloads/rgat.yaml
+igbh_full) the expected count of type-s nodes at hop h is
+    n_h[s] = sum_{r: s -> t} n_{h-1}[t] * min(f_h, d_r),
+an upper bound on each relation's expectation (E[min(f, D)] <= min(f, E[D]), Jensen: min is concave)
+but a lower bound overall: journal and conference edges have no published count and are left out.
 Layers run on message-flow graphs (DGL blocks, the NVIDIA implementation; PyG trim_to_layer):
 GNN layer l (1 = input) projects the source nodes of hops 0..L-l+1 and aggregates the edges
 into hops 0..L-l, so the input layer sees the whole tree and the last only the seed's edges.
 A GAT layer (Velickovic et al. 2018, arXiv:1710.10903): Wh for every source node (GEMM), one
 attention logit per edge and head (a^T [Wh_i || Wh_j], LeakyReLU), edge softmax over each
 node's in-edges, and the weighted sum of the neighbours' Wh (a gather of one hidden row per
-edge: memory-bound). Assumption: each sampled node is projected once per layer (a fused
-per-type projection); PyG's HeteroConv projects it once per relation it is a source of.
+edge: memory-bound). Projections: under `tree` each sampled node is projected once per layer;
+under `per-relation` each relation with edges projects its source-type and destination-type nodes
+(DGL HeteroGraphConv of GATConv, and PyG HeteroConv of GATConv in the reference: projected_rows).
 
 The input features of every sampled node are gathered from the feature table (`feature_rows`
 rows of in_dim x feature dtype). Where that table lives (HBM shards over the node's chips, or
@@ -30,6 +38,11 @@ host memory read over the host link) is perf/gnn.py; here it is one gather op.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
+from functools import lru_cache
+from importlib import resources
+
+import yaml
 
 from ..errors import TapeoutError, require_positive
 from ..ops import EmbeddingGather, Op, OpGraph
@@ -75,6 +88,86 @@ def sampled_nodes(fanouts) -> int:
     return sum(hop_nodes(fanouts))
 
 
+def relation_hop_types(fanouts, degrees, seed_type: str) -> list[dict[str, float]]:
+    """Expected sampled nodes per seed and node type at hop 0 (the seed) .. L when the fan-out applies
+    per relation: `degrees` is ((dst_type, src_type, mean degree), ...), one row per relation."""
+    fan = check_fanouts(fanouts)
+    counts = {seed_type: 1.0}
+    hops = [counts]
+    for f in fan:
+        nxt: dict[str, float] = defaultdict(float)
+        for dst, src, deg in degrees:
+            if dst in counts:
+                nxt[src] += counts[dst] * min(float(f), float(deg))
+        counts = dict(nxt)
+        hops.append(counts)
+    return hops
+
+
+def relation_hop_nodes(fanouts, degrees, seed_type: str) -> list[float]:
+    """Expected sampled nodes per seed at hop 0 .. L (relation_hop_types summed over node types)."""
+    return [sum(h.values()) for h in relation_hop_types(fanouts, degrees, seed_type)]
+
+
+def projected_rows(hop_types: list[dict[str, float]], layer: int, degrees) -> float:
+    """Rows one seed's GNN layer `layer` (1 = input) projects under DGL's HeteroGraphConv: every relation
+    with edges in the block runs its own GATConv on (source-type nodes, destination-type nodes), and
+    GATConv with a (src, dst) pair applies fc to both (dgl python/dgl/nn/pytorch/hetero.py, DGL guide
+    3.3 "Heterogeneous GraphConv Module"; conv/gatconv.py `feat_src = self.fc(h_src)`,
+    `feat_dst = self.fc(h_dst)`). Sources = hops 0..L-l+1, destinations = hops 0..L-l."""
+    L = len(hop_types) - 1
+
+    def by_type(hops):
+        out: dict[str, float] = defaultdict(float)
+        for h in hops:
+            for t, v in h.items():
+                out[t] += v
+        return out
+
+    src, dst = by_type(hop_types[: L - layer + 2]), by_type(hop_types[: L - layer + 1])
+    return sum(src.get(s, 0.0) + dst[d] for d, s, _ in degrees if dst.get(d, 0.0) > 0)
+
+
+def relation_degrees(nodes: dict, edges: dict) -> tuple[tuple[str, str, float], ...]:
+    """(dst type, src type, mean degree) per sampled relation of a graph given as raw `src__rel__dst` edge
+    counts, built as the IGBH reference does: every relation between two types gets its reverse; a
+    relation within one type (cites) is made symmetric with one self-loop per node."""
+    out = []
+    for name, e in edges.items():
+        s, _, d = name.split("__")
+        if s == d:
+            out.append((s, s, (2.0 * e + nodes[s]) / nodes[s]))
+        else:
+            out += [(d, s, e / nodes[d]), (s, d, e / nodes[s])]
+    return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def igbh_full() -> tuple[tuple[tuple[str, str, float], ...], str]:
+    """IGBH-Full's sampled relations (relation_degrees) and the seed node type, from the data file."""
+    text = resources.files("tapeout").joinpath("data", "models", "workloads", "rgat.yaml").read_text()
+    g = yaml.safe_load(text)["igbh_full"]
+    return relation_degrees(g["nodes"]["value"], g["edges"]["value"]), str(g["seed_type"]["value"])
+
+
+SAMPLING = ("per-relation", "tree")
+
+
+def sampled_hops(fanouts, sampling: str = "per-relation") -> list[float]:
+    """Sampled nodes per seed at hop 0..L under a sampling rule of SAMPLING (module doc)."""
+    return [sum(h.values()) for h in _hop_types(fanouts, sampling)[0]]
+
+
+def _hop_types(fanouts, sampling: str):
+    """(per-type hop counts, relations): the tree is one relation of one node type, drawing f_h each."""
+    if sampling == "tree":
+        return [{"node": float(h)} for h in hop_nodes(fanouts)], (("node", "node", math.inf),)
+    if sampling == "per-relation":
+        degrees, seed = igbh_full()
+        return relation_hop_types(fanouts, degrees, seed), degrees
+    raise TapeoutError(f"sampling must be one of {', '.join(SAMPLING)}, got {sampling!r}; e.g. sampling=per-relation.")
+
+
 def rgat_params(in_dim: int = 1024, hidden: int = 512, heads: int = 4, layers: int = 3, num_classes: int = 2983,
                 relations: int = IGBH_FULL_RELATIONS) -> int:
     """Trainable parameters of rgnn.py's RGNN('rgat'): per layer and relation a GATConv(in, hidden/heads,
@@ -86,7 +179,7 @@ def rgat_params(in_dim: int = 1024, hidden: int = 512, heads: int = 4, layers: i
 
 def rgat_graph(batch: int = 1024, fanouts=(15, 10, 5), in_dim: int = 1024, hidden: int = 512, heads: int = 4,
                num_classes: int = 2983, feature_dtype: str = "fp16", feature_rows: float = IGBH_FULL_FEATURE_ROWS,
-               precision: str | Precision = "bf16") -> OpGraph:
+               precision: str | Precision = "bf16", sampling: str = "per-relation") -> OpGraph:
     """Forward pass of R-GAT over `batch` seeds' sampled subgraphs (module doc)."""
     n = check_batch(batch)
     fan = check_fanouts(fanouts)
@@ -97,7 +190,8 @@ def rgat_graph(batch: int = 1024, fanouts=(15, 10, 5), in_dim: int = 1024, hidde
         raise TapeoutError(f"hidden ({hidden}) must be a multiple of heads ({heads}): each head gets hidden/heads channels.")
     require_positive("feature_rows", feature_rows)
     pr = as_precision(precision)
-    hops = hop_nodes(fan)
+    hop_types, degrees = _hop_types(fan, sampling)
+    hops = [sum(h.values()) for h in hop_types]
     L = len(fan)
     nodes = sum(hops)
     fb = dtype_bytes(feature_dtype)
@@ -109,9 +203,11 @@ def rgat_graph(batch: int = 1024, fanouts=(15, 10, 5), in_dim: int = 1024, hidde
         dst = sum(hops[: L - layer + 1])  # hops 0..L-l
         edges = src - 1  # every source node but the seed has one edge into the hop before it
         k = in_dim if layer == 1 else hidden
-        ops.append(linear(f"gat{layer}.proj", n * src, hidden, k, pr))
+        # tree: one homogeneous GATConv projects each source once (DGL blocks: feat_dst = feat_src[:num_dst])
+        rows = src if sampling == "tree" else projected_rows(hop_types, layer, degrees)
+        ops.append(linear(f"gat{layer}.proj", round(n * rows), hidden, k, pr))  # expected rows, rounded
         # attention logits: a_src.Wh_j and a_dst.Wh_i per node and head (2 FLOPs per channel)
-        ops.append(eltwise(f"gat{layer}.att_logits", n * src * hidden, pr, 2, reads=1, writes=2.0 * heads / hidden))
+        ops.append(eltwise(f"gat{layer}.att_logits", n * rows * hidden, pr, 2, reads=1, writes=2.0 * heads / hidden))
         # edge softmax: e_ij = LeakyReLU(l_i + l_j), exp, per-node sum, divide (~5 FLOPs per edge and head)
         ops.append(eltwise(f"gat{layer}.edge_softmax", n * edges * heads, pr, 5, reads=2, writes=1))
         # aggregation: each edge reads one source row of `hidden` and accumulates alpha x row
@@ -122,7 +218,7 @@ def rgat_graph(batch: int = 1024, fanouts=(15, 10, 5), in_dim: int = 1024, hidde
             ops.append(eltwise(f"gat{layer}.leaky_relu_dropout", n * dst * hidden, pr, 2))
     ops.append(linear("classifier", n, num_classes, hidden, pr))
     params = rgat_params(in_dim, hidden, heads, L, num_classes)
-    return OpGraph(f"rgat:b{n}:fan{'-'.join(map(str, fan))}:{pr.name}", ops, {
-        "model": "rgat", "batch": n, "units": n, "unit": "seeds", "fanouts": fan, "sampled_nodes_per_seed": nodes,
+    return OpGraph(f"rgat:b{n}:fan{'-'.join(map(str, fan))}:{sampling}:{pr.name}", ops, {
+        "model": "rgat", "batch": n, "units": n, "unit": "seeds", "fanouts": fan, "sampling": sampling, "sampled_nodes_per_seed": nodes,
         "sampled_edges_per_seed": nodes - 1, "feature_bytes_per_seed": nodes * in_dim * fb,
         "feature_table_bytes": float(feature_rows) * in_dim * fb, "params": params, "weight_bytes": params * 2.0})
