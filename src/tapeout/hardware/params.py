@@ -73,6 +73,11 @@ class ChipParams:
     # softmax, not the matrix engine, bounds fused attention (FlashAttention-3, Shah et al. 2024)
     # Default from the kernel-level fit (perf/kernel_fit.py, aiconfigurator-core 0.12.0, trtllm)
     softmax_vflops: np.ndarray | float = 4.66
+    # most K splits a GEMM library uses to fill the cores when a GEMM has fewer output tiles than
+    # cores (cuBLAS split-K / CUTLASS stream-K); a library property, fitted per GEMM format on
+    # measured kernels (perf/kernel_fit.py); a fractional value averages the library's choices.
+    # Default: no cap (opcost splits down to 256-deep K slices)
+    max_split_k: np.ndarray | float = np.inf
     mem_overhead: np.ndarray | float = 0.0
     video_decode_fps: dict = field(default_factory=dict)
     video_encode_fps: dict = field(default_factory=dict)

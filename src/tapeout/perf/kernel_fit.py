@@ -16,7 +16,17 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
   memory              eff_mem, the fraction of DRAM bandwidth a kernel streams at (skinny
                       GEMMs, decode attention): one per GEMM format, one per attention phase
   fixed time          per kernel: one per GEMM format (a quantized GEMM also launches its
-                      activation-quantize kernel), one for prefill and decode attention
+                      activation-quantize kernels), one for prefill and decode attention
+  split-K             the library's most K splits per GEMM format (ChipParams.max_split_k)
+
+A quantized GEMM of the database is TensorRT-LLM's `Linear.forward` on a BF16 activation
+(aiconfigurator collector/trtllm/collect_gemm.py): it quantizes the activation in its own
+kernels before the GEMM (fp8: dynamic per-tensor scale, an amax pass then a convert pass,
+`quantize_e4m3_per_tensor` in tensorrt_llm/_torch/modules/linear.py; fp8_block: one 1x128
+per-token-group pass; nvfp4: one `fp4_quantize` pass with the given global scale). So each
+quantized kernel is predicted as the GEMM plus that memory-bound pass (`quantize_op`: reads the
+BF16 activation once per pass, writes the format's payload and block scales). Serving fuses the
+quantize into the producer (workloads/llm.py), so the fitted GEMM efficiency is the GEMM's alone.
 
 Fitted by least squares on log(predicted / measured) latency with a soft-L1 loss (medians
 matter, not the few kernels a library mis-tunes). Leave-one-chip-out: fit on every chip but
@@ -28,7 +38,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import least_squares
 
-from ..ops import PEAK_KEYS, Attention, MatMul, OpTable
+from ..formats import format_table, quant_flops
+from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from .calibration import calibrated_params
 from .kernels_db import Kernels, chip_for
 from .opcost import evaluate
@@ -44,13 +55,28 @@ PARAMS = (
     *((f"ovh_{f}", 5.0, 0.0, 60.0) for f in GEMM_FMTS + PHASES),  # fixed time per kernel, us
     ("core_bw_share", 2.0, 1.0, 32.0),  # one core's DRAM stream / (mem_bw / cores)
     ("softmax_vflops", 16.0, 0.0, 200.0),  # FP32-FLOP equivalents per attention score
+    *((f"split_{f}", 8.0, 1.0, 64.0) for f in GEMM_FMTS),  # the library's most K splits per GEMM format
 )
 NAMES = tuple(p[0] for p in PARAMS)
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): gamma's reference
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
 
 
+def quantize_op(fmt: str, elems: float) -> Elementwise | None:
+    """The unfused activation-quantize pass(es) of a quantized GEMM of the database, or None
+    (16-bit). Per-tensor dynamic scaling reads the BF16 activation twice (amax, then convert),
+    block scaling once; writes bits/8 bytes per element plus scale_bits/8 per block."""
+    f = format_table()["formats"][fmt]
+    if f["bits"] >= 16:
+        return None
+    out_bytes = f["bits"] / 8 + f.get("scale_bits", 0) / 8 / f.get("block", 1)
+    passes = 2 if f.get("scaling") == "per-tensor" else 1
+    return Elementwise(name="q", elems=float(elems), flops_per_elem=quant_flops(fmt), reads=passes,
+                       writes=out_bytes / 2.0, dtype="bf16", fused=True)  # bf16 units; launch in ovh_<fmt>
+
+
 def _ops(k: Kernels, idx: np.ndarray) -> list:
+    """One op per kernel; a quantized GEMM is two consecutive ops (GEMM, quantize pass)."""
     c = k.cols
     out = []
     for i in idx:
@@ -59,6 +85,9 @@ def _ops(k: Kernels, idx: np.ndarray) -> list:
         if op == "gemm":
             out.append(MatMul(name="g", m=int(c["m"][i]), n=int(c["n"][i]), k=int(c["k"][i]), a_dtype=dt, w_dtype=dt,
                               out_dtype="bf16", math_dtype=dt))
+            q = quantize_op(fmt, float(c["m"][i]) * float(c["k"][i]))
+            if q is not None:
+                out.append(q)
         else:
             kv = _MATH.get(c["kv_fmt"][i], "bf16")
             out.append(Attention(name="a", batch=int(c["batch"][i]), q_len=int(c["q_len"][i]), kv_len=int(c["kv_len"][i]),
@@ -103,7 +132,8 @@ def params_for(base, pd: float, x, op: str, fmt: str):
     for key, name in (("bf16", "eff_bf16"), ("fp16", "eff_bf16"), ("fp8", "eff_fp8"), ("fp4", "eff_nvfp4")):
         eff[PEAK_KEYS.index(key)] = v[name]
     cls = fmt if op == "gemm" else op.removeprefix("attention_")
-    return base.replace(eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
+    split = v["split_" + fmt] if op == "gemm" else np.inf
+    return base.replace(max_split_k=split, eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
                         softmax_vflops=v["softmax_vflops"])
 
@@ -114,7 +144,8 @@ def predict_group(g: dict, x) -> np.ndarray:
         x = x.copy()
         x[NAMES.index("eff_fp8")] = x[NAMES.index("eff_fp8_block")]
     p = params_for(g["params"], g["pd"], x, g["op"], g["fmt"])
-    return np.asarray(evaluate(g["table"], p, check_support=False).time, dtype=float)
+    t = np.asarray(evaluate(g["table"], p, check_support=False).time, dtype=float)
+    return t.reshape(len(g["meas"]), -1).sum(axis=1)  # GEMM + its quantize pass
 
 
 def fit(groups: Groups) -> dict:

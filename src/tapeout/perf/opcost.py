@@ -146,7 +146,10 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     nt = np.ceil(n / tn)
     u_pad = (m * n) / (mt * tm * nt * tn)
     tiles = mt * nt * par
-    ksplit = np.clip(np.floor(cores / tiles), 1.0, np.maximum(1.0, np.floor(k / 256.0)))
+    # split-K: at most floor(cores / tiles) splits of >= 256-deep K slices, and at most the
+    # library's max_split_k for GEMMs (attention splits its KV length, FlashDecoding)
+    k_cap = np.minimum(np.floor(k / 256.0), np.where(colb(kind == K_MATMUL), np.asarray(p.max_split_k, dtype=float), np.inf))
+    ksplit = np.clip(np.floor(cores / tiles), 1.0, np.maximum(1.0, k_cap))
     units = tiles * ksplit
     waves = np.ceil(units / cores)
     u_wave = units / (waves * cores)
