@@ -78,6 +78,11 @@ class ChipParams:
     # measured kernels (perf/kernel_fit.py); a fractional value averages the library's choices.
     # Default: no cap (opcost splits down to 256-deep K slices)
     max_split_k: np.ndarray | float = np.inf
+    # K depth (elements) a GEMM tile spends outside its pipelined main loop: filling the
+    # operand pipeline before the first MMA and draining/storing the output tile after the
+    # last (CUTLASS multistage/warp-specialized mainloop + epilogue); a work unit of depth
+    # k_unit runs at k_unit / (k_unit + tile_k_overhead) of its rate. Default 0 (not modelled)
+    tile_k_overhead: np.ndarray | float = 0.0
     mem_overhead: np.ndarray | float = 0.0
     video_decode_fps: dict = field(default_factory=dict)
     video_encode_fps: dict = field(default_factory=dict)

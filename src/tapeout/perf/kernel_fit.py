@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import least_squares
 
-from ..formats import format_table, quant_flops
+from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from .calibration import calibrated_params
 from .kernels_db import Kernels, chip_for
@@ -49,6 +49,7 @@ PHASES = ("prefill", "decode")  # attention_prefill, attention_decode
 # (name, start, low, high)
 PARAMS = (
     *((f"eff_{f}", 0.7, 0.1, 1.0) for f in GEMM_FMTS),  # compute efficiency per GEMM format
+    ("eff_fp8_block_mma", 0.7, 0.1, 1.0),  # fp8_block where the MMA applies the block scales
     ("gamma", 0.1, 0.0, 1.0 / 3.0),  # power-density exponent
     ("eff_attention", 0.6, 0.1, 1.5),  # fused attention vs GEMM
     *((f"mem_{f}", 0.8, 0.2, 1.0) for f in GEMM_FMTS + PHASES),  # DRAM streaming efficiency
@@ -56,6 +57,7 @@ PARAMS = (
     ("core_bw_share", 2.0, 1.0, 32.0),  # one core's DRAM stream / (mem_bw / cores)
     ("softmax_vflops", 16.0, 0.0, 200.0),  # FP32-FLOP equivalents per attention score
     *((f"split_{f}", 8.0, 1.0, 64.0) for f in GEMM_FMTS),  # the library's most K splits per GEMM format
+    ("tile_k_overhead", 64.0, 0.0, 2048.0),  # K depth of a GEMM tile's pipeline fill + epilogue
 )
 NAMES = tuple(p[0] for p in PARAMS)
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): gamma's reference
@@ -108,10 +110,12 @@ class Groups:
             idx = np.flatnonzero((c["chip"] == chip) & (c["op"] == op) & (c["fmt"] == fmt))
             if chip not in params:
                 ch = chip_for(chip)
-                params[chip] = (calibrated_params(ch).replace(mem_overhead=0.0), chip_power_density(ch))
-            p, pd = params[chip]
+                params[chip] = (calibrated_params(ch).replace(mem_overhead=0.0), chip_power_density(ch),
+                                mma_block_scaled_fp8(ch))
+            p, pd, mma = params[chip]
+            eff = "eff_fp8_block_mma" if fmt == "fp8_block" and mma else f"eff_{fmt}"
             self.items.append({"chip": chip, "op": op, "fmt": fmt, "table": OpTable.from_ops(_ops(k, idx)),
-                               "meas": np.asarray(c["latency_s"][idx], dtype=float), "params": p, "pd": pd})
+                               "meas": np.asarray(c["latency_s"][idx], dtype=float), "params": p, "pd": pd, "eff": eff})
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
@@ -135,14 +139,14 @@ def params_for(base, pd: float, x, op: str, fmt: str):
     split = v["split_" + fmt] if op == "gemm" else np.inf
     return base.replace(max_split_k=split, eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
-                        softmax_vflops=v["softmax_vflops"])
+                        softmax_vflops=v["softmax_vflops"], tile_k_overhead=v["tile_k_overhead"])
 
 
 def predict_group(g: dict, x) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     if g["fmt"] == "fp8_block":  # block-scaled FP8 runs on the FP8 peak at its own efficiency
         x = x.copy()
-        x[NAMES.index("eff_fp8")] = x[NAMES.index("eff_fp8_block")]
+        x[NAMES.index("eff_fp8")] = x[NAMES.index(g["eff"])]
     p = params_for(g["params"], g["pd"], x, g["op"], g["fmt"])
     t = np.asarray(evaluate(g["table"], p, check_support=False).time, dtype=float)
     return t.reshape(len(g["meas"]), -1).sum(axis=1)  # GEMM + its quantize pass
@@ -153,7 +157,9 @@ def fit(groups: Groups) -> dict:
     x0 = np.array([p[1] for p in PARAMS])
     lo, hi = np.array([p[2] for p in PARAMS]), np.array([p[3] for p in PARAMS])
     present = {g["fmt"] for g in groups.items if g["op"] == "gemm"}
-    free = np.array([n.partition("_")[2] not in set(GEMM_FMTS) - present for n in NAMES])
+    used = {g["eff"] for g in groups.items if g["op"] == "gemm"}  # both fp8_block efficiencies only where used
+    free = np.array([n.partition("_")[2] not in set(GEMM_FMTS) - present and not (n.startswith("eff_fp8_block") and n not in used)
+                     for n in NAMES])
     w = [1.0 / np.sqrt(len(g["meas"])) for g in groups.items]
 
     def resid(xf):

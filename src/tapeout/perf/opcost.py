@@ -2,10 +2,13 @@
 
 For op i on design d (all arrays broadcast to shape (n_ops, *design_shape)):
 
-  compute   t_c = FLOPs / (peak[dtype] * eff_compute * u_wave * u_pad)
+  compute   t_c = FLOPs / (peak[dtype] * eff_compute * u_wave * u_pad * u_k)
             u_pad  = m n / (ceil(m/Tm) Tm ceil(n/Tn) Tn)     (array/tile padding)
             u_wave = units / (ceil(units/cores) cores)       (wave quantization, with
-                     split-K when output tiles < cores, as cuBLAS/stream-K do)
+                     split-K when output tiles < cores, as cuBLAS/stream-K do, up to
+                     the library's max_split_k)
+            u_k    = k_unit / (k_unit + tile_k_overhead)  (per-tile pipeline fill and
+                     epilogue, k_unit = k / splits)
   memory    t_m = DRAM bytes / (mem_bw * eff_mem)
             DRAM bytes: the compulsory bytes, plus operand re-reads when the re-used
             operand does not fit on chip (blocked GEMM, Hong & Kung 1981 style bound:
@@ -153,6 +156,9 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     units = tiles * ksplit
     waves = np.ceil(units / cores)
     u_wave = units / (waves * cores)
+    # pipeline fill + epilogue of each GEMM work unit, in K-depth equivalents (ChipParams.tile_k_overhead)
+    k_unit = k / ksplit
+    u_k = np.where(colb(kind == K_MATMUL), k_unit / (k_unit + np.asarray(p.tile_k_overhead, dtype=float)), 1.0)
     flops = col(t.flops)
     eff_c = np.asarray(p.eff_compute, dtype=float)
     if eff_c.ndim:  # per compute dtype (axis 0 = PEAK_KEYS)
@@ -168,7 +174,7 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     if t.eff_scale is not None:  # block-scaled GEMM formats: kernel-database efficiency ratio (tapeout.formats)
         eff_c = eff_c * col(t.eff_scale)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t_mm = flops / (peak * eff_c * u_wave * u_pad)
+        t_mm = flops / (peak * eff_c * u_wave * u_pad * u_k)
         t_mm = np.where(peak > 0, t_mm, np.inf)
         vec_rate = np.asarray(p.vector_flops) * p.eff_vector
         t_vec = flops / vec_rate
