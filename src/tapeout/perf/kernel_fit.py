@@ -58,8 +58,12 @@ PARAMS = (
     ("softmax_vflops", 16.0, 0.0, 200.0),  # FP32-FLOP equivalents per attention score
     *((f"split_{f}", 8.0, 1.0, 64.0) for f in GEMM_FMTS),  # the library's most K splits per GEMM format
     ("tile_k_overhead", 64.0, 0.0, 2048.0),  # K depth of a GEMM tile's pipeline fill + epilogue
+    ("attn_tile_k_overhead", 64.0, 0.0, 4096.0),  # keys-equivalent of an attention work unit's prologue/epilogue
+    ("attn_head_pack", 1e9, 1.0, 1e9),  # largest GQA group served in one pass over the KV cache (scanned)
 )
 NAMES = tuple(p[0] for p in PARAMS)
+# step parameters: least squares cannot move them; fit() scans these values with the rest fixed, then refits
+SCANNED = {"attn_head_pack": (4.0, 8.0, 16.0, 32.0, 64.0, 1e9)}
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): gamma's reference
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
 
@@ -139,7 +143,8 @@ def params_for(base, pd: float, x, op: str, fmt: str):
     split = v["split_" + fmt] if op == "gemm" else np.inf
     return base.replace(max_split_k=split, eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
-                        softmax_vflops=v["softmax_vflops"], tile_k_overhead=v["tile_k_overhead"])
+                        softmax_vflops=v["softmax_vflops"], tile_k_overhead=v["tile_k_overhead"],
+                        attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"])
 
 
 def predict_group(g: dict, x) -> np.ndarray:
@@ -159,17 +164,33 @@ def fit(groups: Groups) -> dict:
     present = {g["fmt"] for g in groups.items if g["op"] == "gemm"}
     used = {g["eff"] for g in groups.items if g["op"] == "gemm"}  # both fp8_block efficiencies only where used
     free = np.array([n.partition("_")[2] not in set(GEMM_FMTS) - present and not (n.startswith("eff_fp8_block") and n not in used)
-                     for n in NAMES])
+                     and n not in SCANNED for n in NAMES])
     w = [1.0 / np.sqrt(len(g["meas"])) for g in groups.items]
+    f_scale = 0.05
 
-    def resid(xf):
-        x = x0.copy()
-        x[free] = xf
+    def resid_at(x):
         return np.concatenate([wi * (np.log(t) - np.log(g["meas"])) for wi, g, t in zip(w, groups.items, groups.predict(x))])
 
-    res = least_squares(resid, x0[free], bounds=(lo[free], hi[free]), loss="soft_l1", f_scale=0.05, x_scale="jac")
-    x = x0.copy()
-    x[free] = res.x
+    def solve(x):
+        def resid(xf):
+            xx = x.copy()
+            xx[free] = xf
+            return resid_at(xx)
+
+        res = least_squares(resid, x[free], bounds=(lo[free], hi[free]), loss="soft_l1", f_scale=f_scale, x_scale="jac")
+        x = x.copy()
+        x[free] = res.x
+        return x
+
+    def soft_l1(r):  # least_squares' loss, to compare scanned values on the same footing
+        return float(np.sum(2.0 * (np.sqrt(1.0 + (r / f_scale) ** 2) - 1.0)))
+
+    x = solve(x0)
+    for name, values in SCANNED.items():
+        i = NAMES.index(name)
+        x[i] = min(values, key=lambda v: soft_l1(resid_at(np.where(np.arange(len(x)) == i, v, x))))
+    if SCANNED:
+        x = solve(x)
     return {"params": {n: round(float(v), 4) for n, v in zip(NAMES, x)},
             "fitted": [n for n, f in zip(NAMES, free) if f], "rows": int(sum(len(g["meas"]) for g in groups.items))}
 

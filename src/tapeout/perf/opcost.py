@@ -158,7 +158,8 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     u_wave = units / (waves * cores)
     # pipeline fill + epilogue of each GEMM work unit, in K-depth equivalents (ChipParams.tile_k_overhead)
     k_unit = k / ksplit
-    u_k = np.where(colb(kind == K_MATMUL), k_unit / (k_unit + np.asarray(p.tile_k_overhead, dtype=float)), 1.0)
+    k_over = np.where(is_attn, np.asarray(p.attn_tile_k_overhead, dtype=float), np.asarray(p.tile_k_overhead, dtype=float))
+    u_k = np.where(colb(is_mm), k_unit / (k_unit + k_over), 1.0)
     flops = col(t.flops)
     eff_c = np.asarray(p.eff_compute, dtype=float)
     if eff_c.ndim:  # per compute dtype (axis 0 = PEAK_KEYS)
@@ -196,7 +197,11 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     gran = np.asarray(p.access_granularity, dtype=float)
     emb_bytes = col(t.lookups) * np.ceil(col(t.row_bytes) / gran) * gran + ob
     is_mm_only = colb(kind == K_MATMUL)
-    dram = np.where(is_mm_only, mm_bytes, np.where(colb(kind == K_EMB), emb_bytes, wb + ib + ob))
+    # a GQA group larger than the kernel's attn_head_pack is served one query head per pass: the
+    # KV cache (weight_bytes) is read once per query head instead of once per group
+    g_q = 1.0 if t.q_per_kv is None else col(t.q_per_kv)
+    kv_passes = np.where(g_q > np.asarray(p.attn_head_pack, dtype=float), g_q, 1.0)
+    dram = np.where(is_mm_only, mm_bytes, np.where(colb(kind == K_EMB), emb_bytes, wb * np.where(is_attn, kv_passes, 1.0) + ib + ob))
     dram = np.where(colb((kind == K_COLL) | (kind == K_FIXED)), 0.0, dram)
     # a matrix/attention kernel streams through its work units (output tiles x K splits; for
     # decode attention the (sequence, KV head) pairs times FlashDecoding's KV splits, Dao et al.
