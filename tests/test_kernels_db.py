@@ -256,3 +256,14 @@ def test_fit_scans_the_gqa_pack_limit():
     for gi, t in zip(g.items, g.predict(x_true)):
         gi["meas"] = t
     assert kf.fit(g)["params"]["attn_head_pack"] == 16.0
+
+
+def test_context_attention_includes_the_qkv_preprocessing_pass():
+    # 4 sequences x 512 tokens, 32 query / 8 KV heads of 128: the pass reads the fused QKV
+    # activation and writes Q and the new K/V, (32 + 2 * 8) * 128 BF16 elements per token each way
+    q = kf.qkv_preprocess_op(4 * 512, 32, 8, 128)
+    per_way = 4 * 512 * (32 + 2 * 8) * 128 * 2.0
+    assert q.input_bytes == per_way and q.output_bytes == per_way and q.fused
+    row = ("h200", "s", "attention_prefill", "bf16", "bf16", 0, 0, 0, 4, 512, 512, 32, 8, 128, 1e-3, "trtllm", "1")
+    g = kf.Groups(Kernels({c: np.array([v]) for c, v in zip(kernels_db.COLUMNS, row)}, "t", [])).items[0]
+    assert len(g["table"]) == 2 and len(kf.predict_group(g, kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}))) == 1

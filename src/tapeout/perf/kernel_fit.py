@@ -27,6 +27,9 @@ per-token-group pass; nvfp4: one `fp4_quantize` pass with the given global scale
 quantized kernel is predicted as the GEMM plus that memory-bound pass (`quantize_op`: reads the
 BF16 activation once per pass, writes the format's payload and block scales). Serving fuses the
 quantize into the producer (workloads/llm.py), so the fitted GEMM efficiency is the GEMM's alone.
+Likewise a context-attention kernel of the database is TensorRT-LLM's attention op, which runs
+`invokeQKVPreprocessing` (RoPE, K/V written into the paged cache; cpp/tensorrt_llm/common/
+attentionOp.cpp, enqueueContext) before the fused MHA: `qkv_preprocess_op` adds that pass.
 
 Fitted by least squares on log(predicted / measured) latency with a soft-L1 loss (medians
 matter, not the few kernels a library mis-tunes). Leave-one-chip-out: fit on every chip but
@@ -81,8 +84,18 @@ def quantize_op(fmt: str, elems: float) -> Elementwise | None:
                        writes=out_bytes / 2.0, dtype="bf16", fused=True)  # bf16 units; launch in ovh_<fmt>
 
 
+def qkv_preprocess_op(tokens: int, heads: int, kv_heads: int, head_dim: int) -> Elementwise:
+    """TensorRT-LLM's context attention op first runs a QKV preprocessing kernel (RoPE on Q and
+    K, K and V written into the paged KV cache; `invokeQKVPreprocessing`, before the fused MHA):
+    it reads the fused QKV activation and writes Q and the new K/V, in BF16 elements."""
+    width = (heads + 2 * kv_heads) * head_dim
+    return Elementwise(name="qkv_pre", elems=float(tokens * width), flops_per_elem=1.0, reads=1.0, writes=1.0,
+                       dtype="bf16", fused=True)  # launch in ovh_prefill
+
+
 def _ops(k: Kernels, idx: np.ndarray) -> list:
-    """One op per kernel; a quantized GEMM is two consecutive ops (GEMM, quantize pass)."""
+    """One op per kernel; a quantized GEMM (GEMM, quantize pass) and a context attention (QKV
+    preprocessing, attention) are two consecutive ops."""
     c = k.cols
     out = []
     for i in idx:
@@ -96,6 +109,9 @@ def _ops(k: Kernels, idx: np.ndarray) -> list:
                 out.append(q)
         else:
             kv = _MATH.get(c["kv_fmt"][i], "bf16")
+            if op == "attention_prefill":
+                out.append(qkv_preprocess_op(int(c["batch"][i]) * int(c["q_len"][i]), int(c["heads"][i]),
+                                             int(c["kv_heads"][i]), int(c["head_dim"][i])))
             out.append(Attention(name="a", batch=int(c["batch"][i]), q_len=int(c["q_len"][i]), kv_len=int(c["kv_len"][i]),
                                  heads=int(c["heads"][i]), kv_heads=int(c["kv_heads"][i]), d_qk=int(c["head_dim"][i]),
                                  d_v=int(c["head_dim"][i]), causal=True, act_dtype=dt, kv_dtype=kv, math_dtype=dt))
@@ -154,7 +170,7 @@ def predict_group(g: dict, x) -> np.ndarray:
         x[NAMES.index("eff_fp8")] = x[NAMES.index(g["eff"])]
     p = params_for(g["params"], g["pd"], x, g["op"], g["fmt"])
     t = np.asarray(evaluate(g["table"], p, check_support=False).time, dtype=float)
-    return t.reshape(len(g["meas"]), -1).sum(axis=1)  # GEMM + its quantize pass
+    return t.reshape(len(g["meas"]), -1).sum(axis=1)  # kernel + its preceding pass (quantize, QKV preprocessing)
 
 
 def fit(groups: Groups) -> dict:
