@@ -8,7 +8,8 @@ count, tile shape, bandwidth, SRAM, TDP). Nothing in the fit is per chip: a few 
 are shared by every chip, so the same curve predicts a chip that has no kernels.
 
   compute efficiency  eff[fmt] * (pd / PD_REF)^gamma, capped at 1
-      eff[fmt]   one per GEMM format (bf16, fp8, fp8_block, nvfp4)
+      eff[fmt]   one per GEMM format (bf16, fp8, fp8_block, nvfp4); fp8_block has a second one
+                 for chips whose MMA applies the block scales (formats.mma_block_scaled_fp8)
       pd         TDP per dense BF16 TFLOP/s: a chip with less power per peak FLOP sustains
                  a lower clock under load (f ~ P^(1/3) bound, Horowitz ISSCC 2014; the same
                  transfer law as perf/fit.py fit_power_exponent), gamma fitted
@@ -18,6 +19,9 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
   fixed time          per kernel: one per GEMM format (a quantized GEMM also launches its
                       activation-quantize kernels), one for prefill and decode attention
   split-K             the library's most K splits per GEMM format (ChipParams.max_split_k)
+  work-unit overhead  K depth of a GEMM tile's pipeline fill + epilogue, keys of an attention
+                      query tile's prologue/epilogue (tile_k_overhead, attn_tile_k_overhead)
+  GQA pack limit      largest query-head group read from the KV cache in one pass (scanned)
 
 A quantized GEMM of the database is TensorRT-LLM's `Linear.forward` on a BF16 activation
 (aiconfigurator collector/trtllm/collect_gemm.py): it quantizes the activation in its own
