@@ -188,3 +188,82 @@ def test_cli_holdout_not_in_db(capsys):
         main(["calibrate", "--kernels", "aiconfigurator", "--holdout", "mi300x"])
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.count("\n") == 1 and "--holdout 'mi300x'" in err
+
+
+@pytest.mark.parametrize("fmt,read_bytes,write_bytes", [
+    ("bf16", None, None),
+    # dynamic per-tensor FP8: an amax pass and a convert pass over the BF16 activation, 1 byte out
+    ("fp8", 2 * 2.0, 1.0),
+    # 1x128 blocks: one pass, 1 byte + a 4-byte FP32 scale per 128 elements
+    ("fp8_block", 2.0, 1.0 + 4.0 / 128),
+    # NVFP4: one pass, half a byte + a 1-byte E4M3 scale per 16 elements (4.5 bits per element)
+    ("nvfp4", 2.0, 0.5 + 1.0 / 16),
+])
+def test_quantize_pass_bytes_per_activation_element(fmt, read_bytes, write_bytes):
+    q = kf.quantize_op(fmt, 1000.0)
+    if read_bytes is None:
+        assert q is None
+        return
+    assert q.fused  # its launch is part of the format's fixed time, not a second overhead
+    assert q.input_bytes == pytest.approx(1000.0 * read_bytes)
+    assert q.output_bytes == pytest.approx(1000.0 * write_bytes)
+
+
+def test_quantized_gemm_predicted_as_gemm_plus_its_quantize_pass():
+    from tapeout.ops import MatMul, OpTable
+    from tapeout.perf.opcost import evaluate
+
+    m, n, k = 4096, 4096, 8192
+    cols = {c: np.array([v]) for c, v in zip(kernels_db.COLUMNS, ("h200", "s", "gemm", "fp8", "", m, n, k, 0, 0, 0, 0, 0, 0,
+                                                                  1e-3, "trtllm", "1"))}
+    g = kf.Groups(Kernels(cols, "t", [])).items[0]
+    x = kf.x_of({n_: p[1] for n_, p in zip(kf.NAMES, kf.PARAMS)})
+    p = kf.params_for(g["params"], g["pd"], x, "gemm", "fp8")
+    gemm = float(evaluate(OpTable.from_ops([MatMul(name="g", m=m, n=n, k=k, a_dtype="fp8", w_dtype="fp8", out_dtype="bf16",
+                                                   math_dtype="fp8")]), p).time[0])
+    q = kf.quantize_op("fp8", m * k)
+    quant = q.input_bytes + q.output_bytes
+    t = float(kf.predict_group(g, x)[0])
+    assert t - gemm == pytest.approx(quant / (p.mem_bw * p.eff_mem), rel=1e-6)  # memory-bound, no second launch
+
+
+def test_block_scaled_fp8_efficiency_by_where_the_scales_are_applied():
+    from tapeout.formats import mma_block_scaled_fp8
+
+    # Blackwell's tcgen05 MMA takes the block scales; Hopper promotes on CUDA cores
+    assert mma_block_scaled_fp8(chip_for("b200")) and mma_block_scaled_fp8(chip_for("gb300"))
+    assert not mma_block_scaled_fp8(chip_for("h200")) and not mma_block_scaled_fp8(chip_for("l40s"))
+    cols = {c: np.array([v, v2]) for c, v, v2 in zip(kernels_db.COLUMNS, ("b200", "s", "gemm", "fp8_block", "", 64, 4096, 4096, 0, 0,
+                                                                          0, 0, 0, 0, 1e-3, "trtllm", "1"),
+                                                      ("h200", "s", "gemm", "fp8_block", "", 64, 4096, 4096, 0, 0, 0, 0, 0, 0,
+                                                       1e-3, "trtllm", "1"))}
+    assert {g["chip"]: g["eff"] for g in kf.Groups(Kernels(cols, "t", [])).items} == {
+        "b200": "eff_fp8_block_mma", "h200": "eff_fp8_block"}
+
+
+def test_fit_scans_the_gqa_pack_limit():
+    """Synthetic decode kernels generated with a pack limit of 16: the scan finds it."""
+    x_true = kf.x_of({**{n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}, "attn_head_pack": 16.0, "mem_decode": 0.7})
+    rng = np.random.default_rng(1)
+    rows = []
+    for _ in range(60):
+        kvh = int(rng.choice([1, 2, 8]))
+        rows.append(("h200", "s", "attention_decode", "bf16", "bf16", 0, 0, 0, int(2 ** rng.integers(0, 8)), 1,
+                     int(2 ** rng.integers(8, 15)), kvh * int(rng.choice([1, 4, 8, 16, 32, 64])), kvh, 128, 1.0, "trtllm", "1"))
+    cols = {c: np.array([r[i] for r in rows], dtype=object if isinstance(rows[0][i], str) else float)
+            for i, c in enumerate(kernels_db.COLUMNS)}
+    g = kf.Groups(Kernels(cols, "synthetic", []))
+    for gi, t in zip(g.items, g.predict(x_true)):
+        gi["meas"] = t
+    assert kf.fit(g)["params"]["attn_head_pack"] == 16.0
+
+
+def test_context_attention_includes_the_qkv_preprocessing_pass():
+    # 4 sequences x 512 tokens, 32 query / 8 KV heads of 128: the pass reads the fused QKV
+    # activation and writes Q and the new K/V, (32 + 2 * 8) * 128 BF16 elements per token each way
+    q = kf.qkv_preprocess_op(4 * 512, 32, 8, 128)
+    per_way = 4 * 512 * (32 + 2 * 8) * 128 * 2.0
+    assert q.input_bytes == per_way and q.output_bytes == per_way and q.fused
+    row = ("h200", "s", "attention_prefill", "bf16", "bf16", 0, 0, 0, 4, 512, 512, 32, 8, 128, 1e-3, "trtllm", "1")
+    g = kf.Groups(Kernels({c: np.array([v]) for c, v in zip(kernels_db.COLUMNS, row)}, "t", [])).items[0]
+    assert len(g["table"]) == 2 and len(kf.predict_group(g, kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}))) == 1

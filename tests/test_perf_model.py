@@ -133,3 +133,41 @@ def test_few_work_units_limit_the_streamed_bandwidth():
     four = float(evaluate(g, p.replace(core_bw_share=4.0)).memory_time[0])
     assert one == pytest.approx(full * P.num_cores, rel=1e-9)
     assert four == pytest.approx(full * P.num_cores / 4.0, rel=1e-9)
+
+
+def test_split_k_cap_limits_the_cores_a_skinny_gemm_fills():
+    # one 16x128 output tile with K = 65,536: uncapped, K splits into min(cores, K/256) units
+    # (every core busy); capped at 4 splits, 4 units run, so the compute time grows cores/4
+    g = OpGraph("g", [MatMul(name="g", m=16, n=128, k=65536)])
+    free = float(evaluate(g, P.replace(tile_overhead=0.0)).compute_time[0])
+    cap4 = float(evaluate(g, P.replace(max_split_k=4.0, tile_overhead=0.0)).compute_time[0])
+    assert P.num_cores <= 65536 / 256
+    assert cap4 / free == pytest.approx(P.num_cores / 4.0, rel=1e-9)
+    # attention splits its keys (FlashDecoding), not K of a GEMM: the cap leaves it alone
+    a = OpGraph("a", [_attn(128, batch=1, q_len=1, kv_len=65536, heads=8, kv_heads=8)])
+    assert float(evaluate(a, P.replace(max_split_k=1.0)).time[0]) == float(evaluate(a, P).time[0])
+
+
+def test_tile_k_overhead_is_k_unit_over_k_unit_plus_overhead():
+    # 4096 x 4096 output = 1,024 tiles >> cores: no K split, each tile runs K = 512 deep
+    g = OpGraph("g", [MatMul(name="g", m=4096, n=4096, k=512)])
+    base = float(evaluate(g, P.replace(tile_overhead=0.0)).compute_time[0])
+    slow = float(evaluate(g, P.replace(tile_k_overhead=128.0, tile_overhead=0.0)).compute_time[0])
+    assert slow / base == pytest.approx((512 + 128) / 512, rel=1e-9)
+    # the attention field applies to attention only, keys per query = (4096 + 1) / 2 causal
+    att = OpGraph("a", [_attn(128)])
+    p0 = P.replace(softmax_vflops=0.0)
+    assert float(evaluate(g, P.replace(attn_tile_k_overhead=999.0)).time[0]) == float(evaluate(g, P).time[0])
+    ta = float(evaluate(att, p0).compute_time[0])
+    tb = float(evaluate(att, p0.replace(attn_tile_k_overhead=512.0)).compute_time[0])
+    kq = (4096 + 1) / 2.0
+    assert tb / ta == pytest.approx((kq + 512) / kq, rel=1e-9)
+
+
+def test_gqa_group_above_the_pack_limit_reads_the_kv_cache_per_query_head():
+    a = _attn(128, batch=16, q_len=1, kv_len=8192, heads=64, kv_heads=1)
+    g = OpGraph("a", [a])
+    packed = float(evaluate(g, P.replace(attn_head_pack=64.0)).dram_bytes[0])
+    unpacked = float(evaluate(g, P.replace(attn_head_pack=32.0)).dram_bytes[0])
+    assert packed == pytest.approx(a.weight_bytes + a.input_bytes + a.output_bytes, rel=1e-12)
+    assert unpacked - packed == pytest.approx(63 * a.weight_bytes, rel=1e-12)

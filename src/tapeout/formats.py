@@ -92,6 +92,11 @@ def native_formats(chip) -> list[str]:
     return out
 
 
+def mma_block_scaled_fp8(chip) -> bool:
+    """Whether the chip's FP8 MMA instruction applies block scales itself (formats.yaml)."""
+    return chip.family in format_table().get("mma_block_scaled_fp8", [])
+
+
 def resolve_format(fmt: str, chip) -> tuple[str, bool]:
     """(format that runs, fell back?) for a GEMM/attention math format on `chip`."""
     t = format_table()

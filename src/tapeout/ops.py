@@ -408,6 +408,7 @@ class OpTable:
     experts: np.ndarray | None = None  # bool: routed MoE expert GEMM (MatMul.experts)
     exps: np.ndarray | None = None  # softmax exponentials (Attention.scores), 0 for other ops
     eff_scale: np.ndarray | None = None  # per-op format kernel efficiency (MatMul.eff_scale), 1 for other ops
+    q_per_kv: np.ndarray | None = None  # attention: query heads per KV head (GQA group), 1 for other ops
 
     @classmethod
     def from_ops(cls, ops: list[Op]) -> "OpTable":
@@ -429,6 +430,7 @@ class OpTable:
             experts=np.array([isinstance(o, MatMul) and o.experts for o in ops], dtype=bool),
             exps=np.array([o.scores if isinstance(o, Attention) else 0.0 for o in ops], dtype=float),
             eff_scale=np.array([o.eff_scale if isinstance(o, MatMul) else 1.0 for o in ops], dtype=float),
+            q_per_kv=np.array([max(1, o.heads // o.kv_heads) if isinstance(o, Attention) else 1.0 for o in ops], dtype=float),
         )
         for i, o in enumerate(ops):
             if isinstance(o, MatMul):

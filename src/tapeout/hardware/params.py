@@ -78,6 +78,24 @@ class ChipParams:
     # softmax, not the matrix engine, bounds fused attention (FlashAttention-3, Shah et al. 2024)
     # Default from the kernel-level fit (perf/kernel_fit.py, aiconfigurator-core 0.12.0, trtllm)
     softmax_vflops: np.ndarray | float = 4.66
+    # most K splits a GEMM library uses to fill the cores when a GEMM has fewer output tiles than
+    # cores (cuBLAS split-K / CUTLASS stream-K); a library property, fitted per GEMM format on
+    # measured kernels (perf/kernel_fit.py); a fractional value averages the library's choices.
+    # Default: no cap (opcost splits down to 256-deep K slices)
+    max_split_k: np.ndarray | float = np.inf
+    # K depth (elements) a GEMM tile spends outside its pipelined main loop: filling the
+    # operand pipeline before the first MMA and draining/storing the output tile after the
+    # last (CUTLASS multistage/warp-specialized mainloop + epilogue); a work unit of depth
+    # k_unit runs at k_unit / (k_unit + tile_k_overhead) of its rate. Default 0 (not modelled)
+    tile_k_overhead: np.ndarray | float = 0.0
+    # the same for a fused-attention work unit (a query tile over its keys, FlashAttention-2
+    # outer loop: load Q, then normalise and store O), in keys. Default 0 (not modelled)
+    attn_tile_k_overhead: np.ndarray | float = 0.0
+    # largest GQA group (query heads per KV head) a fused-attention kernel serves in one pass
+    # over the KV cache; a larger group falls back to one query head per pass (the cache is read
+    # g times). A library dispatch limit, scanned on measured kernels (perf/kernel_fit.py).
+    # Default: no limit
+    attn_head_pack: np.ndarray | float = np.inf
     mem_overhead: np.ndarray | float = 0.0
     video_decode_fps: dict = field(default_factory=dict)
     video_encode_fps: dict = field(default_factory=dict)

@@ -66,6 +66,10 @@ class Calibration:
     tile_overhead_us: float = DEFAULTS["tile_overhead_us"]
     origin: dict[str, str] = field(default_factory=dict)
     maturity: float = 1.0  # fraction of calibrated efficiency reached by the software stack
+    # kernel-library ChipParams fields fitted on a measured kernel database (perf/kernel_calibration.py:
+    # max_split_k, tile_k_overhead, attn_tile_k_overhead, attn_head_pack); only a chip's own entry
+    # carries them, the shipped microbenchmark fit has none (ChipParams defaults: not modelled)
+    kernel_library: dict[str, float] = field(default_factory=dict)
 
     def eff_compute_array(self, peaks=None) -> np.ndarray:
         """Per PEAK_KEYS entry; a format without a fit of its own takes its same-width twin's fit
@@ -99,6 +103,7 @@ class Calibration:
             changes["kernel_overhead"] = self.kernel_overhead_us * 1e-6
         if self.scaleup_latency_us is not None:
             changes["scaleup_latency"] = self.scaleup_latency_us * 1e-6
+        changes.update(self.kernel_library)
         return p.replace(**changes)
 
     def as_dict(self) -> dict:
@@ -116,7 +121,7 @@ class Calibration:
             "eff_moe": self.eff_moe,
             "tile_overhead_us": self.tile_overhead_us,
             "origin": self.origin,
-        }
+        } | ({"kernel_library": dict(self.kernel_library)} if self.kernel_library else {})
 
 
 @lru_cache(maxsize=1)
@@ -215,6 +220,7 @@ def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> 
         merged = dict(fam["eff_compute"])
         merged.update(own_eff)
         cal.eff_compute = merged
+    cal.kernel_library = {k: float(v) for k, v in (own.get("kernel_library") or {}).items()}
     origin = cal.origin.get("eff_compute", "")
     if origin.startswith(("family", "generic")):
         _power_transfer(cal, chip, fam if origin.startswith("family") else gen, fitted)

@@ -13,12 +13,16 @@ chips predict differently.
 
 Mapping of the kernel parameters x (chip power density pd; kernel_fit.params_for):
   eff_compute[bf16, fp16]  eff_bf16  * (pd / PD_REF)^gamma   (capped at 1)
-  eff_compute[fp8]         eff_fp8   * ...   (per-tensor FP8 GEMM, its quantize kernel included)
+  eff_compute[fp8]         eff_fp8   * ...   (per-tensor FP8 GEMM alone: the kernel fit models the
+                                              database's unfused activation-quantize pass apart)
   eff_compute[fp4]         eff_nvfp4 * ...   (formats the chip's kernels lack: family mean)
   eff_mem                  mem_bf16: weight streaming by skinny BF16 GEMMs, the serving
                            model's dominant DRAM traffic (it has one eff_mem for all streams)
   kernel_overhead_us       ovh_bf16: fixed time of a BF16 GEMM kernel
   eff_attention            eff_attention (fused attention vs GEMM)
+  kernel_library           the library's GEMM split-K limit (split_bf16), per-tile K overhead of
+                           GEMM and attention work units, largest GQA group per KV pass: the
+                           ChipParams fields of the same names (the shipped fit leaves them off)
 Fields the kernels do not inform (eff_vector, eff_link, scale-up latency, sigma_log,
 attn_bwd_factor, eff_moe) keep the chip's microbenchmark values.
 """
@@ -38,7 +42,13 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS)) 
     """The calibration entry one chip's kernel parameters imply (see the module docstring)."""
     scale = (kernel_fit.chip_power_density(chip) / kernel_fit.PD_REF) ** params["gamma"]
     out = {"eff_compute": {k: round(min(params[n] * scale, 1.0), 4) for k, n in SERVING_FORMATS.items() if k in formats},
-           "eff_attention": params["eff_attention"], "family": chip.family, "kernel_db": source}
+           "eff_attention": params["eff_attention"], "family": chip.family, "kernel_db": source,
+           "kernel_library": {"max_split_k": params["split_bf16"], "tile_k_overhead": params["tile_k_overhead"],
+                              "attn_tile_k_overhead": params["attn_tile_k_overhead"],
+                              "attn_head_pack": params["attn_head_pack"],
+                              # the fill + epilogue is tile_k_overhead here; the microbenchmark
+                              # fit's per-wave time (tile_overhead_us) would count it twice
+                              "tile_overhead": 0.0}}
     if "bf16" in formats:  # streaming and fixed time come from the BF16 GEMMs
         out.update(eff_mem=params["mem_bf16"], kernel_overhead_us=params["ovh_bf16"])
     return out

@@ -8,7 +8,8 @@ count, tile shape, bandwidth, SRAM, TDP). Nothing in the fit is per chip: a few 
 are shared by every chip, so the same curve predicts a chip that has no kernels.
 
   compute efficiency  eff[fmt] * (pd / PD_REF)^gamma, capped at 1
-      eff[fmt]   one per GEMM format (bf16, fp8, fp8_block, nvfp4)
+      eff[fmt]   one per GEMM format (bf16, fp8, fp8_block, nvfp4); fp8_block has a second one
+                 for chips whose MMA applies the block scales (formats.mma_block_scaled_fp8)
       pd         TDP per dense BF16 TFLOP/s: a chip with less power per peak FLOP sustains
                  a lower clock under load (f ~ P^(1/3) bound, Horowitz ISSCC 2014; the same
                  transfer law as perf/fit.py fit_power_exponent), gamma fitted
@@ -16,7 +17,23 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
   memory              eff_mem, the fraction of DRAM bandwidth a kernel streams at (skinny
                       GEMMs, decode attention): one per GEMM format, one per attention phase
   fixed time          per kernel: one per GEMM format (a quantized GEMM also launches its
-                      activation-quantize kernel), one for prefill and decode attention
+                      activation-quantize kernels), one for prefill and decode attention
+  split-K             the library's most K splits per GEMM format (ChipParams.max_split_k)
+  work-unit overhead  K depth of a GEMM tile's pipeline fill + epilogue, keys of an attention
+                      query tile's prologue/epilogue (tile_k_overhead, attn_tile_k_overhead)
+  GQA pack limit      largest query-head group read from the KV cache in one pass (scanned)
+
+A quantized GEMM of the database is TensorRT-LLM's `Linear.forward` on a BF16 activation
+(aiconfigurator collector/trtllm/collect_gemm.py): it quantizes the activation in its own
+kernels before the GEMM (fp8: dynamic per-tensor scale, an amax pass then a convert pass,
+`quantize_e4m3_per_tensor` in tensorrt_llm/_torch/modules/linear.py; fp8_block: one 1x128
+per-token-group pass; nvfp4: one `fp4_quantize` pass with the given global scale). So each
+quantized kernel is predicted as the GEMM plus that memory-bound pass (`quantize_op`: reads the
+BF16 activation once per pass, writes the format's payload and block scales). Serving fuses the
+quantize into the producer (workloads/llm.py), so the fitted GEMM efficiency is the GEMM's alone.
+Likewise a context-attention kernel of the database is TensorRT-LLM's attention op, which runs
+`invokeQKVPreprocessing` (RoPE, K/V written into the paged cache; cpp/tensorrt_llm/common/
+attentionOp.cpp, enqueueContext) before the fused MHA: `qkv_preprocess_op` adds that pass.
 
 Fitted by least squares on log(predicted / measured) latency with a soft-L1 loss (medians
 matter, not the few kernels a library mis-tunes). Leave-one-chip-out: fit on every chip but
@@ -28,7 +45,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import least_squares
 
-from ..ops import PEAK_KEYS, Attention, MatMul, OpTable
+from ..formats import format_table, mma_block_scaled_fp8, quant_flops
+from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from .calibration import calibrated_params
 from .kernels_db import Kernels, chip_for
 from .opcost import evaluate
@@ -38,19 +56,50 @@ PHASES = ("prefill", "decode")  # attention_prefill, attention_decode
 # (name, start, low, high)
 PARAMS = (
     *((f"eff_{f}", 0.7, 0.1, 1.0) for f in GEMM_FMTS),  # compute efficiency per GEMM format
+    ("eff_fp8_block_mma", 0.7, 0.1, 1.0),  # fp8_block where the MMA applies the block scales
     ("gamma", 0.1, 0.0, 1.0 / 3.0),  # power-density exponent
     ("eff_attention", 0.6, 0.1, 1.5),  # fused attention vs GEMM
     *((f"mem_{f}", 0.8, 0.2, 1.0) for f in GEMM_FMTS + PHASES),  # DRAM streaming efficiency
     *((f"ovh_{f}", 5.0, 0.0, 60.0) for f in GEMM_FMTS + PHASES),  # fixed time per kernel, us
     ("core_bw_share", 2.0, 1.0, 32.0),  # one core's DRAM stream / (mem_bw / cores)
     ("softmax_vflops", 16.0, 0.0, 200.0),  # FP32-FLOP equivalents per attention score
+    *((f"split_{f}", 8.0, 1.0, 64.0) for f in GEMM_FMTS),  # the library's most K splits per GEMM format
+    ("tile_k_overhead", 64.0, 0.0, 2048.0),  # K depth of a GEMM tile's pipeline fill + epilogue
+    ("attn_tile_k_overhead", 64.0, 0.0, 4096.0),  # keys-equivalent of an attention work unit's prologue/epilogue
+    ("attn_head_pack", 1e9, 1.0, 1e9),  # largest GQA group served in one pass over the KV cache (scanned)
 )
 NAMES = tuple(p[0] for p in PARAMS)
+# step parameters: least squares cannot move them; fit() scans these values with the rest fixed, then refits
+SCANNED = {"attn_head_pack": (4.0, 8.0, 16.0, 32.0, 64.0, 1e9)}
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): gamma's reference
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
 
 
+def quantize_op(fmt: str, elems: float) -> Elementwise | None:
+    """The unfused activation-quantize pass(es) of a quantized GEMM of the database, or None
+    (16-bit). Per-tensor dynamic scaling reads the BF16 activation twice (amax, then convert),
+    block scaling once; writes bits/8 bytes per element plus scale_bits/8 per block."""
+    f = format_table()["formats"][fmt]
+    if f["bits"] >= 16:
+        return None
+    out_bytes = f["bits"] / 8 + f.get("scale_bits", 0) / 8 / f.get("block", 1)
+    passes = 2 if f.get("scaling") == "per-tensor" else 1
+    return Elementwise(name="q", elems=float(elems), flops_per_elem=quant_flops(fmt), reads=passes,
+                       writes=out_bytes / 2.0, dtype="bf16", fused=True)  # bf16 units; launch in ovh_<fmt>
+
+
+def qkv_preprocess_op(tokens: int, heads: int, kv_heads: int, head_dim: int) -> Elementwise:
+    """TensorRT-LLM's context attention op first runs a QKV preprocessing kernel (RoPE on Q and
+    K, K and V written into the paged KV cache; `invokeQKVPreprocessing`, before the fused MHA):
+    it reads the fused QKV activation and writes Q and the new K/V, in BF16 elements."""
+    width = (heads + 2 * kv_heads) * head_dim
+    return Elementwise(name="qkv_pre", elems=float(tokens * width), flops_per_elem=1.0, reads=1.0, writes=1.0,
+                       dtype="bf16", fused=True)  # launch in ovh_prefill
+
+
 def _ops(k: Kernels, idx: np.ndarray) -> list:
+    """One op per kernel; a quantized GEMM (GEMM, quantize pass) and a context attention (QKV
+    preprocessing, attention) are two consecutive ops."""
     c = k.cols
     out = []
     for i in idx:
@@ -59,8 +108,14 @@ def _ops(k: Kernels, idx: np.ndarray) -> list:
         if op == "gemm":
             out.append(MatMul(name="g", m=int(c["m"][i]), n=int(c["n"][i]), k=int(c["k"][i]), a_dtype=dt, w_dtype=dt,
                               out_dtype="bf16", math_dtype=dt))
+            q = quantize_op(fmt, float(c["m"][i]) * float(c["k"][i]))
+            if q is not None:
+                out.append(q)
         else:
             kv = _MATH.get(c["kv_fmt"][i], "bf16")
+            if op == "attention_prefill":
+                out.append(qkv_preprocess_op(int(c["batch"][i]) * int(c["q_len"][i]), int(c["heads"][i]),
+                                             int(c["kv_heads"][i]), int(c["head_dim"][i])))
             out.append(Attention(name="a", batch=int(c["batch"][i]), q_len=int(c["q_len"][i]), kv_len=int(c["kv_len"][i]),
                                  heads=int(c["heads"][i]), kv_heads=int(c["kv_heads"][i]), d_qk=int(c["head_dim"][i]),
                                  d_v=int(c["head_dim"][i]), causal=True, act_dtype=dt, kv_dtype=kv, math_dtype=dt))
@@ -79,10 +134,12 @@ class Groups:
             idx = np.flatnonzero((c["chip"] == chip) & (c["op"] == op) & (c["fmt"] == fmt))
             if chip not in params:
                 ch = chip_for(chip)
-                params[chip] = (calibrated_params(ch).replace(mem_overhead=0.0), chip_power_density(ch))
-            p, pd = params[chip]
+                params[chip] = (calibrated_params(ch).replace(mem_overhead=0.0, tile_overhead=0.0), chip_power_density(ch),
+                                mma_block_scaled_fp8(ch))
+            p, pd, mma = params[chip]
+            eff = "eff_fp8_block_mma" if fmt == "fp8_block" and mma else f"eff_{fmt}"
             self.items.append({"chip": chip, "op": op, "fmt": fmt, "table": OpTable.from_ops(_ops(k, idx)),
-                               "meas": np.asarray(c["latency_s"][idx], dtype=float), "params": p, "pd": pd})
+                               "meas": np.asarray(c["latency_s"][idx], dtype=float), "params": p, "pd": pd, "eff": eff})
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
@@ -103,18 +160,21 @@ def params_for(base, pd: float, x, op: str, fmt: str):
     for key, name in (("bf16", "eff_bf16"), ("fp16", "eff_bf16"), ("fp8", "eff_fp8"), ("fp4", "eff_nvfp4")):
         eff[PEAK_KEYS.index(key)] = v[name]
     cls = fmt if op == "gemm" else op.removeprefix("attention_")
-    return base.replace(eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
+    split = v["split_" + fmt] if op == "gemm" else np.inf
+    return base.replace(max_split_k=split, eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
-                        softmax_vflops=v["softmax_vflops"])
+                        softmax_vflops=v["softmax_vflops"], tile_k_overhead=v["tile_k_overhead"],
+                        attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"])
 
 
 def predict_group(g: dict, x) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     if g["fmt"] == "fp8_block":  # block-scaled FP8 runs on the FP8 peak at its own efficiency
         x = x.copy()
-        x[NAMES.index("eff_fp8")] = x[NAMES.index("eff_fp8_block")]
+        x[NAMES.index("eff_fp8")] = x[NAMES.index(g["eff"])]
     p = params_for(g["params"], g["pd"], x, g["op"], g["fmt"])
-    return np.asarray(evaluate(g["table"], p, check_support=False).time, dtype=float)
+    t = np.asarray(evaluate(g["table"], p, check_support=False).time, dtype=float)
+    return t.reshape(len(g["meas"]), -1).sum(axis=1)  # kernel + its preceding pass (quantize, QKV preprocessing)
 
 
 def fit(groups: Groups) -> dict:
@@ -122,17 +182,35 @@ def fit(groups: Groups) -> dict:
     x0 = np.array([p[1] for p in PARAMS])
     lo, hi = np.array([p[2] for p in PARAMS]), np.array([p[3] for p in PARAMS])
     present = {g["fmt"] for g in groups.items if g["op"] == "gemm"}
-    free = np.array([n.partition("_")[2] not in set(GEMM_FMTS) - present for n in NAMES])
+    used = {g["eff"] for g in groups.items if g["op"] == "gemm"}  # both fp8_block efficiencies only where used
+    free = np.array([n.partition("_")[2] not in set(GEMM_FMTS) - present and not (n.startswith("eff_fp8_block") and n not in used)
+                     and n not in SCANNED for n in NAMES])
     w = [1.0 / np.sqrt(len(g["meas"])) for g in groups.items]
+    f_scale = 0.05
 
-    def resid(xf):
-        x = x0.copy()
-        x[free] = xf
+    def resid_at(x):
         return np.concatenate([wi * (np.log(t) - np.log(g["meas"])) for wi, g, t in zip(w, groups.items, groups.predict(x))])
 
-    res = least_squares(resid, x0[free], bounds=(lo[free], hi[free]), loss="soft_l1", f_scale=0.05, x_scale="jac")
-    x = x0.copy()
-    x[free] = res.x
+    def solve(x):
+        def resid(xf):
+            xx = x.copy()
+            xx[free] = xf
+            return resid_at(xx)
+
+        res = least_squares(resid, x[free], bounds=(lo[free], hi[free]), loss="soft_l1", f_scale=f_scale, x_scale="jac")
+        x = x.copy()
+        x[free] = res.x
+        return x
+
+    def soft_l1(r):  # least_squares' loss, to compare scanned values on the same footing
+        return float(np.sum(2.0 * (np.sqrt(1.0 + (r / f_scale) ** 2) - 1.0)))
+
+    x = solve(x0)
+    for name, values in SCANNED.items():
+        i = NAMES.index(name)
+        x[i] = min(values, key=lambda v: soft_l1(resid_at(np.where(np.arange(len(x)) == i, v, x))))
+    if SCANNED:
+        x = solve(x)
     return {"params": {n: round(float(v), 4) for n, v in zip(NAMES, x)},
             "fitted": [n for n, f in zip(NAMES, free) if f], "rows": int(sum(len(g["meas"]) for g in groups.items))}
 

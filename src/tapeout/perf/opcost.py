@@ -2,12 +2,17 @@
 
 For op i on design d (all arrays broadcast to shape (n_ops, *design_shape)):
 
-  compute   t_c = FLOPs / (peak[dtype] * eff_compute * u_wave * u_pad) + waves * t_tile
-            (t_tile: per work-unit fixed time of a GEMM, pipeline fill + epilogue; 0 unless
-            calibrated on GEMM sweeps with varied K)
+  compute   t_c = FLOPs / (peak[dtype] * eff_compute * u_wave * u_pad * u_k) + waves * t_tile
+            (t_tile: per work-unit fixed time of a GEMM, pipeline fill + epilogue, in seconds per
+            wave: the microbenchmark calibration, fitted on GEMM sweeps with varied K; u_k: the
+            same fill + epilogue in K-depth units, fitted by the kernel-database calibration,
+            which sets t_tile = 0. Both 0 unless calibrated.)
             u_pad  = m n / (ceil(m/Tm) Tm ceil(n/Tn) Tn)     (array/tile padding)
             u_wave = units / (ceil(units/cores) cores)       (wave quantization, with
-                     split-K when output tiles < cores, as cuBLAS/stream-K do)
+                     split-K when output tiles < cores, as cuBLAS/stream-K do, up to
+                     the library's max_split_k)
+            u_k    = k_unit / (k_unit + tile_k_overhead)  (per-tile pipeline fill and
+                     epilogue, k_unit = k / splits)
   memory    t_m = DRAM bytes / (mem_bw * eff_mem)
             DRAM bytes: the compulsory bytes, plus operand re-reads when the re-used
             operand does not fit on chip (blocked GEMM, Hong & Kung 1981 style bound:
@@ -149,10 +154,17 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     nt = np.ceil(n / tn)
     u_pad = (m * n) / (mt * tm * nt * tn)
     tiles = mt * nt * par
-    ksplit = np.clip(np.floor(cores / tiles), 1.0, np.maximum(1.0, np.floor(k / 256.0)))
+    # split-K: at most floor(cores / tiles) splits of >= 256-deep K slices, and at most the
+    # library's max_split_k for GEMMs (attention splits its KV length, FlashDecoding)
+    k_cap = np.minimum(np.floor(k / 256.0), np.where(colb(kind == K_MATMUL), np.asarray(p.max_split_k, dtype=float), np.inf))
+    ksplit = np.clip(np.floor(cores / tiles), 1.0, np.maximum(1.0, k_cap))
     units = tiles * ksplit
     waves = np.ceil(units / cores)
     u_wave = units / (waves * cores)
+    # pipeline fill + epilogue of each GEMM work unit, in K-depth equivalents (ChipParams.tile_k_overhead)
+    k_unit = k / ksplit
+    k_over = np.where(is_attn, np.asarray(p.attn_tile_k_overhead, dtype=float), np.asarray(p.tile_k_overhead, dtype=float))
+    u_k = np.where(colb(is_mm), k_unit / (k_unit + k_over), 1.0)
     flops = col(t.flops)
     eff_c = np.asarray(p.eff_compute, dtype=float)
     if eff_c.ndim:  # per compute dtype (axis 0 = PEAK_KEYS)
@@ -168,7 +180,7 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     if t.eff_scale is not None:  # block-scaled GEMM formats: kernel-database efficiency ratio (tapeout.formats)
         eff_c = eff_c * col(t.eff_scale)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t_mm = flops / (peak * eff_c * u_wave * u_pad)
+        t_mm = flops / (peak * eff_c * u_wave * u_pad * u_k)
         t_mm = np.where(peak > 0, t_mm, np.inf)
         vec_rate = np.asarray(p.vector_flops) * p.eff_vector
         t_vec = flops / vec_rate
@@ -199,7 +211,11 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     gran = np.asarray(p.access_granularity, dtype=float)
     emb_bytes = col(t.lookups) * np.ceil(col(t.row_bytes) / gran) * gran + ob
     is_mm_only = colb(kind == K_MATMUL)
-    dram = np.where(is_mm_only, mm_bytes, np.where(colb(kind == K_EMB), emb_bytes, wb + ib + ob))
+    # a GQA group larger than the kernel's attn_head_pack is served one query head per pass: the
+    # KV cache (weight_bytes) is read once per query head instead of once per group
+    g_q = 1.0 if t.q_per_kv is None else col(t.q_per_kv)
+    kv_passes = np.where(g_q > np.asarray(p.attn_head_pack, dtype=float), g_q, 1.0)
+    dram = np.where(is_mm_only, mm_bytes, np.where(colb(kind == K_EMB), emb_bytes, wb * np.where(is_attn, kv_passes, 1.0) + ib + ob))
     dram = np.where(colb((kind == K_COLL) | (kind == K_FIXED)), 0.0, dram)
     # a matrix/attention kernel streams through its work units (output tiles x K splits; for
     # decode attention the (sequence, KV head) pairs times FlashDecoding's KV splits, Dao et al.
