@@ -63,15 +63,17 @@ def ensure_vector(p):
     return p.replace(vector_flops=np.asarray(p.peak("bf16"), dtype=float) * VECTOR_FALLBACK_RATIO)
 
 
-def serving_costs(ct: CostTable, topo: Topology) -> CostTable:
+def serving_costs(ct: CostTable, topo: Topology, stack: str | None = None) -> CostTable:
     """A serving step's CostTable with its collectives re-timed on the system topology as the
-    serving stack dispatches them (collectives.serving_collective_time); the rest unchanged.
+    serving stack (`stack`, None: the default) dispatches them (collectives.serving_collective_time);
+    the rest unchanged.
     The engine's step model and `tapeout explain` both read this."""
     time = np.array(ct.time, dtype=float)
     comm = np.array(ct.comm_time, dtype=float)
     for i, op in enumerate(ct.table.ops):
         if isinstance(op, Collective) and op.group > 1:
-            time[i] = comm[i] = float(serving_collective_time(op.collective, op.payload_bytes, op.group, topo)[0])
+            time[i] = comm[i] = float(serving_collective_time(op.collective, op.payload_bytes, op.group, topo,
+                                                                        stack=stack)[0])
     return replace(ct, time=time, comm_time=comm)
 
 
@@ -79,7 +81,7 @@ class StepModel:
     """Step time of a fused decode + chunked-prefill iteration on one model replica."""
 
     def __init__(self, cfg, params, precision, tp=1, ep=1, pp=1, topo: Topology | None = None,
-                 moe_cv: float = 0.0, family: str = "", evaluator=None, encoder_s: float = 0.0):
+                 moe_cv: float = 0.0, family: str = "", evaluator=None, encoder_s: float = 0.0, stack: str | None = None):
         params = ensure_vector(params)
         # VLM: vision-encoder seconds per prefilled request (perf/vlm.py), spread over the pipeline stages
         self.encoder_s = encoder_s / pp
@@ -88,6 +90,7 @@ class StepModel:
         self.tp, self.ep, self.pp = tp, ep, pp
         self.topo = topo or topology_for(params, family)
         self.moe_cv = moe_cv
+        self.stack = stack  # serving stack dispatching the collectives (perf/stacks.py)
         self._cache: dict = {}
 
     # ---- one graph evaluation, split into linear / attention parts ----
@@ -101,7 +104,7 @@ class StepModel:
         if cfg.is_moe and self.ep > 1:
             imb = expected_max_load_factor(batch * q_len, cfg.num_experts_per_tok, cfg.num_experts, self.ep, self.moe_cv)
         g = build_llm_graph(cfg, LLMStep(phase, batch, q_len, ctx, self.pr, self.tp, self.ep, expert_imbalance=imb))
-        ct = serving_costs(self.evaluator(g, self.p), self.topo)
+        ct = serving_costs(self.evaluator(g, self.p), self.topo, self.stack)
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
         w = times * t.count
