@@ -61,3 +61,82 @@ def test_server_on_a_stack_that_pipelines_only_online_never_beats_its_offline():
     srv = serve_at_scale("llama-2-70b", "l40s", 8, "fp8", I, O, "server", 2.0, 0.2, stack="vllm", **kw)
     assert off.pp == 1
     assert srv.output_tokens_per_s <= off.output_tokens_per_s * (1 + 1e-9)
+
+
+# ---- pipeline bubbles: the cyclic flow shop of pp stages and pp micro-batches
+import numpy as np  # noqa: E402
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from tapeout.perf.serving_sim import pipeline_cycle_ends  # noqa: E402
+
+
+@pytest.mark.parametrize("pp", [2, 4, 8])
+def test_balanced_pipeline_has_no_bubble_after_the_fill(pp):
+    t = 0.01
+    d = pipeline_cycle_ends(np.full((50, pp), t))
+    assert d[0] == pytest.approx((2 * pp - 1) * t)  # fill: the last micro-batch leaves after 2pp - 1 stage times
+    assert np.allclose(d[1:], pp * t)  # then every sequence advances once per pp stage times
+
+
+@pytest.mark.parametrize("pp", [2, 4, 8])
+def test_one_heavy_micro_batch_sets_the_period(pp):
+    # its next step waits for its own pass through all pp stages: pp x h per step, the others idle behind it
+    h, t = 0.05, 0.01
+    stage = np.full((60, pp), t)
+    stage[:, 0] = h
+    assert np.allclose(pipeline_cycle_ends(stage)[5:], pp * h)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 12), st.data())
+def test_pipeline_wall_between_busy_stage_and_slowest_micro_batch_bounds(pp, n, data):
+    stage = np.array(data.draw(st.lists(st.lists(st.floats(0.0, 1.0), min_size=pp, max_size=pp), min_size=n, max_size=n)))
+    wall = pipeline_cycle_ends(stage).sum()
+    # stage 0 processes every micro-batch of every step; no step takes longer than pp x its slowest (+ the fill)
+    assert wall >= stage.sum() - 1e-9
+    assert wall <= pp * stage.max(axis=1).sum() + (pp - 1) * stage.max() + 1e-9
+
+
+def _flow_shop(stage):
+    """Reference: start(m, k, s) = max(finish(m, k, s-1), finish of the stage's previous job,
+    finish(m-1, k, last stage)); returns the last exit time."""
+    n, pp = stage.shape
+    free = [0.0] * pp
+    ready = [0.0] * pp
+    for m in range(n):
+        for k in range(pp):
+            t_prev = ready[k]
+            for s in range(pp):
+                t_prev = max(t_prev, free[s]) + stage[m, k]
+                free[s] = t_prev
+            ready[k] = t_prev
+    return max(ready)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 10), st.data())
+def test_pipeline_matches_the_flow_shop_recursion(pp, n, data):
+    stage = np.array(data.draw(st.lists(st.lists(st.floats(0.0, 1.0), min_size=pp, max_size=pp), min_size=n, max_size=n)))
+    assert pipeline_cycle_ends(stage).sum() == pytest.approx(_flow_shop(stage), rel=1e-9, abs=1e-12)
+
+
+def test_offline_run_pipelines_its_micro_batches():
+    from tapeout.perf.mlperf import step_model
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.precision import get_precision
+    from tapeout.perf.serving_sim import offline_run
+    from tapeout.workloads.llm_config import load_llm
+
+    sm = step_model(load_llm("llama-2-70b"), get_chip("h100-sxm"), get_precision("fp8"), 1, 1, 4)
+    r = offline_run(sm, 16, np.full(64, 200), np.full(64, 100))
+    # 16 slots, 4 per micro-batch, four waves of 100 steps: step 0 of a wave prefills 4 x 200 tokens per
+    # micro-batch, steps 1..99 decode 4 per micro-batch at context 200 + j; every micro-batch alike
+    pre = sm.linear(800) + 4 * sm.attn_prefill_per_token(200) * 200 / 4 + sm.pp_p2p(800)
+    wave = [pre] + [sm.linear(4) + sm.attn_decode(4, 200 + j) + sm.pp_p2p(4) for j in range(1, 100)]
+    stage = np.repeat(np.array(wave * 4)[:, None], 4, axis=1)
+    assert r.steps == 400
+    assert r.wall_s == pytest.approx(_flow_shop(stage), rel=1e-9)
+    # a whole-prompt prefill in one micro-batch stalls the rest: uneven prompts cost more than even ones
+    uneven = offline_run(sm, 16, np.array([800, 0, 0, 0] * 16)[np.r_[0:64]] + 1, np.full(64, 100))
+    even = offline_run(sm, 16, np.full(64, 201), np.full(64, 100))
+    assert uneven.wall_s > even.wall_s
