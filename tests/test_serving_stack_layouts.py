@@ -140,3 +140,36 @@ def test_offline_run_pipelines_its_micro_batches():
     uneven = offline_run(sm, 16, np.array([800, 0, 0, 0] * 16)[np.r_[0:64]] + 1, np.full(64, 100))
     even = offline_run(sm, 16, np.full(64, 201), np.full(64, 100))
     assert uneven.wall_s > even.wall_s
+
+
+# ---- static-shape KV cache (TGI-gaudi / optimum-habana on HPU graphs)
+def test_static_kv_slot_holds_the_longest_request():
+    """KV-limited batch = free memory / (KV bytes per token x (max input + max output)) where the
+    stack pads every slot's cache to MAX_TOTAL_TOKENS, whatever the request's own length."""
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.perf import serving_memory as M
+    from tapeout.perf.calibration import calibrated_params
+    from tapeout.precision import get_precision
+    from tapeout.workloads.llm_config import load_llm
+
+    assert stacks.kv_static("synapseai-pytorch") and not stacks.kv_static("vllm") and not stacks.kv_static(None)
+    cfg, pr = load_llm("llama-2-70b"), get_precision("fp8")
+    cap = float(np.max(calibrated_params(get_chip("gaudi2")).mem_capacity))
+    free = cap * (M.USABLE_MEMORY_FRACTION - M.ACTIVATION_RESERVE_FRACTION) - M.weight_bytes_per_chip(cfg, pr, 4, 1)
+    r = serve_at_scale("llama-2-70b", "gaudi2", 4, "fp8", 300.0, 100.0, tp=4, max_in=1024, max_out=1024,
+                       max_batch=100_000, stack="synapseai-pytorch")
+    assert r.batch_size == int(free // (M.kv_bytes_per_token_per_chip(cfg, pr, 4) * 2048))
+
+
+def test_static_kv_decode_attends_over_the_whole_padded_cache():
+    from tapeout.perf.mlperf import step_model
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.precision import get_precision
+    from tapeout.workloads.llm_config import load_llm
+
+    args = (load_llm("llama-2-70b"), get_chip("gaudi2"), get_precision("fp8"), 8, 1, 1)
+    paged = step_model(*args, stack="synapseai-pytorch")
+    static = step_model(*args, stack="synapseai-pytorch", static_ctx=2048)
+    for ctx in (100, 700, 2048):
+        assert static.attn_decode(64, ctx) == pytest.approx(paged.attn_decode(64, 2048))
+    assert paged.attn_decode(64, 300) < paged.attn_decode(64, 2048)

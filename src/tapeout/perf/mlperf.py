@@ -32,7 +32,7 @@ from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, USABLE_MEMO
                              weight_bytes_per_chip)
 from .serving_sim import (StepModel, length_biased_occupancy, max_rate_closed_form, max_rate_sim, offline_best,
                           offline_point, offline_run)
-from .stacks import kv_block_waste_tokens, pipeline_parallel
+from .stacks import kv_block_waste_tokens, kv_static, pipeline_parallel
 from .vlm import encoder_cost, encoder_weight_bytes
 
 SCENARIOS = ("offline", "server", "interactive")
@@ -147,20 +147,22 @@ def clear_caches() -> None:
 
 
 def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params=None, moe_cv: float = 0.0,
-               evaluator=None, fitted: dict | None = None, vision=None, stack: str | None = None) -> StepModel:
+               evaluator=None, fitted: dict | None = None, vision=None, stack: str | None = None,
+               static_ctx: float = 0.0) -> StepModel:
     """The step-time model of one layout; cached only for the catalog chip's own parameters
     and the plain cost model (explicit params or a custom evaluator are never cached).
     `vision` (workloads/vlm.VisionLoad): each prefilled request also pays its images' encoder.
-    `stack`: the serving stack whose collectives dispatch the step (perf/stacks.py; None: default)."""
+    `stack`: the serving stack whose collectives dispatch the step (perf/stacks.py; None: default);
+    `static_ctx` > 0: every decode step attends over that many tokens per slot (static KV cache)."""
     cacheable = params is None and evaluator is None
     pr = plan(pr, chip)[0]  # the precision policy as it runs on this chip (tapeout.formats)
-    key = (cfg.name, cfg.hidden_size, chip.id, pr, tp, ep, pp, moe_cv, calibration_key(fitted), vision, stack)
+    key = (cfg.name, cfg.hidden_size, chip.id, pr, tp, ep, pp, moe_cv, calibration_key(fitted), vision, stack, static_ctx)
     sm = _SM_CACHE.get(key) if cacheable else None
     if sm is None:
         p = params if params is not None else calibrated_params(chip, fitted)
         sm = StepModel(cfg, p, pr, tp, ep, pp, topology_for(p, chip.family), moe_cv=moe_cv, family=chip.family,
                        evaluator=evaluator, encoder_s=encoder_cost(vision, p, pr, tp, evaluator)[0] if vision else 0.0,
-                       stack=stack)
+                       stack=stack, static_ctx=static_ctx)
         if cacheable:
             _SM_CACHE[key] = sm
     return sm
@@ -297,6 +299,10 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         else:
             occupancy = length_biased_occupancy(ins, outs) * beams
     occupancy += kv_block_waste_tokens(stack) * beams  # paged KV: each sequence's last block is half empty
+    static_ctx = 0.0
+    if kv_static(stack):  # static shapes: a slot holds, and each decode step reads, the longest request's tokens
+        static_ctx = _longest_request(input_len, output_len, max_in, max_out, dataset)
+        occupancy = static_ctx * beams
     if not pipeline_parallel(stack, scenario):  # the stack serves a replica on TP (and EP) only here
         if pp is not None and pp > 1:
             raise TapeoutError(f"--pp {pp}: serving stack '{stack}' has no pipeline parallelism in scenario {scenario} "
@@ -327,7 +333,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
                 misses.append(f"TP{t} PP{pl}: batch {batch} > {bmax} sequences that fit")
                 continue
             bmax = batch
-        sm = step_model(cfg, c, pr, t, e, pl, params, moe_cv, evaluator, fitted, vision, stack)
+        sm = step_model(cfg, c, pr, t, e, pl, params, moe_cv, evaluator, fitted, vision, stack, static_ctx)
         dp = num_chips // (t * pl)
         if scenario == "offline":
             # a pinned batch, or a runtime max_batch: with every query queued at once the in-flight
@@ -396,6 +402,15 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         candidates=[{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in results[:8]],
         notes=notes, offline_run=run,
     )
+
+
+def _longest_request(input_len: float, output_len: float, max_in, max_out, dataset: str | None) -> float:
+    """Tokens of the longest request a static-shape stack must hold per slot: the given maxima, else the
+    benchmark's (benchmarks.yaml max_input_tokens + max_output_tokens), else the mean lengths (no padding known)."""
+    b = inference_benchmark(dataset) if dataset else {}
+    mi = max_in or value_of(b.get("max_input_tokens")) or input_len
+    mo = max_out or value_of(b.get("max_output_tokens")) or output_len
+    return float(max(mi, input_len) + max(mo, output_len))
 
 
 SIMULATED_LAYOUTS = 3  # Offline layouts re-ranked by the run simulation (best closed-form first)

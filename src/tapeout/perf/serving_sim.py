@@ -81,7 +81,8 @@ class StepModel:
     """Step time of a fused decode + chunked-prefill iteration on one model replica."""
 
     def __init__(self, cfg, params, precision, tp=1, ep=1, pp=1, topo: Topology | None = None,
-                 moe_cv: float = 0.0, family: str = "", evaluator=None, encoder_s: float = 0.0, stack: str | None = None):
+                 moe_cv: float = 0.0, family: str = "", evaluator=None, encoder_s: float = 0.0, stack: str | None = None,
+                 static_ctx: float = 0.0):
         params = ensure_vector(params)
         # VLM: vision-encoder seconds per prefilled request (perf/vlm.py), spread over the pipeline stages
         self.encoder_s = encoder_s / pp
@@ -91,6 +92,8 @@ class StepModel:
         self.topo = topo or topology_for(params, family)
         self.moe_cv = moe_cv
         self.stack = stack  # serving stack dispatching the collectives (perf/stacks.py)
+        # static-shape KV cache (perf/stacks.kv_static): decode attention reads every slot's whole padded cache
+        self.static_ctx = float(static_ctx)
         self._cache: dict = {}
 
     # ---- one graph evaluation, split into linear / attention parts ----
@@ -136,6 +139,7 @@ class StepModel:
     def attn_decode(self, b: float, ctx: float) -> float:
         if b <= 0:
             return 0.0
+        ctx = self.static_ctx or ctx
         c = int(max(1, round(ctx / 64.0) * 64))
         lo, hi, f = self._grid(b)
         a = self._eval("decode", lo, 1, c)[1]

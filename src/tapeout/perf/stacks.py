@@ -44,6 +44,12 @@ def pipeline_parallel(name: str | None, scenario: str) -> bool:
     return bool(pp.get("offline" if scenario == "offline" else "server", True))
 
 
+def kv_static(name: str | None) -> bool:
+    """Whether the stack's KV cache is static: every slot allocated at the longest request and
+    attended over in full each decode step (HPU-graph static shapes), not paged."""
+    return bool(stack(name).get("kv_static", False))
+
+
 def custom_allreduce_limits(name: str | None = None) -> tuple[tuple[int, float], ...]:
     """((max_ranks, max_bytes), ...) of the stack's custom all-reduce, smallest group first."""
     return tuple(sorted((int(e["max_ranks"]), float(e["value"])) for e in stack(name)["custom_allreduce_max_bytes"]))
