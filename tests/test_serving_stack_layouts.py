@@ -173,3 +173,21 @@ def test_static_kv_decode_attends_over_the_whole_padded_cache():
     for ctx in (100, 700, 2048):
         assert static.attn_decode(64, ctx) == pytest.approx(paged.attn_decode(64, 2048))
     assert paged.attn_decode(64, 300) < paged.attn_decode(64, 2048)
+
+
+# ---- `tapeout serve --stack`
+def test_cli_stack_option_reaches_the_engine_and_refuses_unknown_names():
+    import json
+
+    from _cli import assert_clean, run_cli
+
+    args = ["serve", "--benchmark", "llama2-70b", "--chip", "l40s", "-n", "8", "-p", "fp8", "--json"]
+    code, out, err = run_cli(args + ["--stack", "vllm"])
+    assert code == 0, err
+    d = json.loads(out)
+    assert "PP" not in d["parallelism"]  # vLLM's offline engine has no pipeline stages
+    r = serve_at_scale("llama2-70b", "l40s", 8, "fp8", I, O, "offline", dataset="llama2-70b", stack="vllm")
+    assert d["output_tokens_per_s"] == pytest.approx(r.output_tokens_per_s)
+    code, out, err = run_cli(args + ["--stack", "no-such-stack"])
+    assert_clean(code, out, err)
+    assert code == 2 and "serving stack 'no-such-stack'" in err and "vllm" in err
