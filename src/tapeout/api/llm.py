@@ -15,7 +15,7 @@ def _capped(chip: str, power_limit: float | None) -> str:
 
 
 def _serving(model, chip, num_chips, precision, input_len, output_len, batch, tp, kv_precision, sparsity,
-             images_per_request=0, image_size=448):
+             images_per_request=0, image_size=448, stack=None):
     from ..perf.llm import serve as engine
 
     if sparsity and sparsity not in ("none", "dense"):
@@ -26,14 +26,14 @@ def _serving(model, chip, num_chips, precision, input_len, output_len, batch, tp
         return serve_with_compression(model, chip, num_chips, precision, kv_precision, sparsity,
                                       input_len=input_len, output_len=output_len, batch=batch, tp=tp)
     return engine(model, chip, num_chips, precision, input_len, output_len, batch=batch, tp=tp, kv_precision=kv_precision,
-                  images_per_request=images_per_request, image_size=image_size)
+                  images_per_request=images_per_request, image_size=image_size, stack=stack)
 
 
 def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1, precision: str = "bf16",
           input_len: int = 1024, output_len: int = 256, batch: int | None = None, tp: int | None = None,
           max_batch: int | None = None, kv_precision: str | None = None, sparsity: str | None = None,
           benchmark: str | None = None, scenario: str = "offline", power_limit: float | None = None,
-          images_per_request: int = 0, image_size: int = 448) -> ServeResult:
+          images_per_request: int = 0, image_size: int = 448, stack: str | None = None) -> ServeResult:
     """Predict LLM serving throughput and latency on `num_chips` chips (`tapeout serve`).
 
     Args:
@@ -54,6 +54,8 @@ def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1,
         images_per_request: images per request, for a vision-language model (qwen2.5-vl-7b):
             their tokens are added to `input_len` and their vision encoder runs in the prefill.
         image_size: side of each (square) image in pixels (the processor rounds it to 28 px).
+        stack: serving stack (data/software/serving_stacks.yaml: tensorrt-llm-0.x, vllm, ...; None: the
+            default): the parallelism it supports, its all-reduce dispatch and KV cache.
 
     Returns:
         ServeResult: `output_tokens_per_s` (output tokens/s of the deployment), `ttft_s` and
@@ -68,11 +70,15 @@ def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1,
                   max_batch=max_batch, power_limit=power_limit, images_per_request=images_per_request,
                   image_size=image_size)
     chip = _capped(chip, power_limit)
+    if stack is not None:
+        from ..perf.stacks import stack as stack_entry
+
+        stack_entry(stack)  # an unknown name is refused here, naming the stacks on file
     if benchmark:
         from ..perf.mlperf import serve_benchmark  # MLPerf presets (LLM at scale)
 
         r = serve_benchmark(benchmark, chip, num_chips, scenario=scenario, precision=precision if precision != "bf16" else None,
-                            tp=tp, max_batch=max_batch)
+                            tp=tp, max_batch=max_batch, stack=stack)
         return ServeResult(r if isinstance(r, dict) else r.as_dict())
     if not model or not chip:
         raise TapeoutError("--model and --chip are required (or --benchmark with --chip).")
@@ -82,7 +88,7 @@ def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1,
     check_context(model, input_len + image_tokens + output_len,
                   "--input-len + image tokens + --output-len" if image_tokens else "--input-len + --output-len")
     return ServeResult(_serving(model, chip, num_chips, precision, input_len, output_len, batch, tp, kv_precision,
-                                sparsity, images_per_request, image_size).as_dict())
+                                sparsity, images_per_request, image_size, stack).as_dict())
 
 
 def _image_tokens(model: str, images: int, image_size: int) -> int:

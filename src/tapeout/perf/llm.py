@@ -89,6 +89,7 @@ def serve(
     pp: int | None = None,
     images_per_request: int = 0,
     image_size: int = 448,
+    stack: str | None = None,
 ) -> ServingResult:
     """Max-throughput serving on `num_chips` chips, automatic layout and batch (the engine's
     Offline steady state). With max_tpot_s / max_ttft_s the engine's latency-bounded load is
@@ -97,7 +98,8 @@ def serve(
 
     A vision-language model (a config.json with `vision_config`) takes `images_per_request`
     square images of `image_size` px: their tokens join the `input_len` text tokens and their
-    encoder runs in each request's prefill (workloads/vlm.py, perf/vlm.py)."""
+    encoder runs in each request's prefill (workloads/vlm.py, perf/vlm.py). `stack` names the serving
+    stack (perf/stacks.py; None: the default)."""
     from .mlperf import serve_at_scale
 
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
@@ -118,7 +120,7 @@ def serve(
     r = serve_at_scale(model if isinstance(model, str) else cfg, chip if isinstance(chip, str) and params is None else c,
                        num_chips, pr, input_len,
                        output_len, scenario, ttft, max_tpot_s, tp=tp, pp=pp, ep=ep, batch=batch, params=params,
-                       evaluator=evaluator, weight_bytes_factor=weight_bytes_factor, vision=vision)
+                       evaluator=evaluator, weight_bytes_factor=weight_bytes_factor, vision=vision, stack=stack)
     p = params if params is not None else calibrated_params(c)
     out = _deployment_view(cfg, c, pr, p, r, input_len + (vision.tokens_per_request if vision else 0), output_len, evaluator, weight_bytes_factor)
     if vision is not None:

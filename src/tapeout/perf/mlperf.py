@@ -32,7 +32,7 @@ from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, USABLE_MEMO
                              weight_bytes_per_chip)
 from .serving_sim import (StepModel, length_biased_occupancy, max_rate_closed_form, max_rate_sim, offline_best,
                           offline_point, offline_run)
-from .stacks import kv_block_waste_tokens
+from .stacks import kv_block_waste_tokens, kv_static, pipeline_parallel
 from .vlm import encoder_cost, encoder_weight_bytes
 
 SCENARIOS = ("offline", "server", "interactive")
@@ -147,18 +147,22 @@ def clear_caches() -> None:
 
 
 def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params=None, moe_cv: float = 0.0,
-               evaluator=None, fitted: dict | None = None, vision=None) -> StepModel:
+               evaluator=None, fitted: dict | None = None, vision=None, stack: str | None = None,
+               static_ctx: float = 0.0) -> StepModel:
     """The step-time model of one layout; cached only for the catalog chip's own parameters
     and the plain cost model (explicit params or a custom evaluator are never cached).
-    `vision` (workloads/vlm.VisionLoad): each prefilled request also pays its images' encoder."""
+    `vision` (workloads/vlm.VisionLoad): each prefilled request also pays its images' encoder.
+    `stack`: the serving stack whose collectives dispatch the step (perf/stacks.py; None: default);
+    `static_ctx` > 0: every decode step attends over that many tokens per slot (static KV cache)."""
     cacheable = params is None and evaluator is None
     pr = plan(pr, chip)[0]  # the precision policy as it runs on this chip (tapeout.formats)
-    key = (cfg.name, cfg.hidden_size, chip.id, pr, tp, ep, pp, moe_cv, calibration_key(fitted), vision)
+    key = (cfg.name, cfg.hidden_size, chip.id, pr, tp, ep, pp, moe_cv, calibration_key(fitted), vision, stack, static_ctx)
     sm = _SM_CACHE.get(key) if cacheable else None
     if sm is None:
         p = params if params is not None else calibrated_params(chip, fitted)
         sm = StepModel(cfg, p, pr, tp, ep, pp, topology_for(p, chip.family), moe_cv=moe_cv, family=chip.family,
-                       evaluator=evaluator, encoder_s=encoder_cost(vision, p, pr, tp, evaluator)[0] if vision else 0.0)
+                       evaluator=evaluator, encoder_s=encoder_cost(vision, p, pr, tp, evaluator)[0] if vision else 0.0,
+                       stack=stack, static_ctx=static_ctx)
         if cacheable:
             _SM_CACHE[key] = sm
     return sm
@@ -213,7 +217,8 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
                    moe_cv: float = 0.0, simulate: bool = False, max_in: int | None = None,
                    max_out: int | None = None, params=None, max_batch: int | None = None,
                    dataset: str | None = None, kv_precision: str | None = None, evaluator=None,
-                   weight_bytes_factor: float = 1.0, fitted: dict | None = None, vision=None) -> ScaleResult:
+                   weight_bytes_factor: float = 1.0, fitted: dict | None = None, vision=None,
+                   stack: str | None = None) -> ScaleResult:
     """`max_batch` caps the sequences one engine (replica) holds, as a runtime setting does
     (TensorRT-LLM max_batch_size, vLLM max_num_seqs; Offline fills it where the KV cache allows);
     `batch` fixes it instead. `dataset`
@@ -223,7 +228,9 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
     overrides the KV-cache dtype; `fitted` is the calibration (None: the shipped fit); `evaluator` (graph, params -> CostTable) and
     `weight_bytes_factor` are the compression hooks of tapeout.quant. `vision` (workloads/vlm.VisionLoad) serves a
     vision-language model: its image tokens join `input_len` (text tokens), each request's images are encoded in
-    its prefill (perf/vlm.py) and the vision tower's weights are held with the LLM's.
+    its prefill (perf/vlm.py) and the vision tower's weights are held with the LLM's. `stack` names the serving
+    stack (data/software/serving_stacks.yaml; None: the default): its all-reduce dispatch, KV block size and the
+    parallelism it supports (no PP where the stack has none in this scenario).
 
     This is tapeout's one LLM serving engine: `tapeout serve --model/--benchmark`, `explain`,
     studies, the quant frontier and validation all call it (perf/llm.serve adapts its result).
@@ -232,14 +239,27 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
     if params is None and evaluator is None and isinstance(model, str) and not isinstance(chip, Chip):
         memo = (model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound, beams, tp,
                 pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, max_batch, dataset, kv_precision,
-                weight_bytes_factor, calibration_key(fitted), vision)
+                weight_bytes_factor, calibration_key(fitted), vision, stack)
         if memo in _RESULT_CACHE:
             import copy
 
             return copy.deepcopy(_RESULT_CACHE[memo])
     r = _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
                         beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params, max_batch,
-                        dataset, kv_precision, evaluator, weight_bytes_factor, fitted, vision)
+                        dataset, kv_precision, evaluator, weight_bytes_factor, fitted, vision, stack)
+    if scenario != "offline" and r.pp > 1 and not pipeline_parallel(stack, "offline"):
+        # the stack pipelines only in its online engine (vLLM 0.5.1-0.7: AsyncLLMEngine): a latency-bounded load
+        # never beats every-query-at-once on the same system, whose Offline is then the best non-PP layout
+        off = serve_at_scale(model, chip, num_chips, precision, input_len, output_len, "offline", beams=beams, tp=tp,
+                             ep=ep, batch=batch, moe_cv=moe_cv, params=params, max_batch=max_batch, dataset=dataset,
+                             kv_precision=kv_precision, evaluator=evaluator, weight_bytes_factor=weight_bytes_factor,
+                             fitted=fitted, vision=vision, stack=stack)
+        if off.output_tokens_per_s < r.output_tokens_per_s:
+            r.notes.append(f"capped at the stack's Offline ({off.parallelism}, no PP offline): "
+                           f"{r.output_tokens_per_s:.0f} -> {off.output_tokens_per_s:.0f} tok/s")
+            r.output_tokens_per_s = off.output_tokens_per_s
+            r.output_tokens_per_s_per_chip = off.output_tokens_per_s / num_chips
+            r.interval_80 = off.interval_80
     if memo is not None:
         import copy
 
@@ -250,7 +270,7 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
 def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
                     beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params,
                     max_batch=None, dataset=None, kv_precision=None, evaluator=None, weight_bytes_factor=1.0,
-                    fitted=None, vision=None) -> ScaleResult:
+                    fitted=None, vision=None, stack=None) -> ScaleResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     if vision is not None:
         input_len = input_len + vision.tokens_per_request  # image tokens enter the prompt
@@ -278,7 +298,16 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
             lengths = None
         else:
             occupancy = length_biased_occupancy(ins, outs) * beams
-    occupancy += kv_block_waste_tokens() * beams  # paged KV: each sequence's last block is half empty
+    occupancy += kv_block_waste_tokens(stack) * beams  # paged KV: each sequence's last block is half empty
+    static_ctx = 0.0
+    if kv_static(stack):  # static shapes: a slot holds, and each decode step reads, the longest request's tokens
+        static_ctx = _longest_request(input_len, output_len, max_in, max_out, dataset)
+        occupancy = static_ctx * beams
+    if not pipeline_parallel(stack, scenario):  # the stack serves a replica on TP (and EP) only here
+        if pp is not None and pp > 1:
+            raise TapeoutError(f"--pp {pp}: serving stack '{stack}' has no pipeline parallelism in scenario {scenario} "
+                               f"(data/software/serving_stacks.yaml); use --pp 1.")
+        pp = 1
     results = []
     misses = []
     fit_misses = 0  # layouts that fail on memory alone
@@ -304,7 +333,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
                 misses.append(f"TP{t} PP{pl}: batch {batch} > {bmax} sequences that fit")
                 continue
             bmax = batch
-        sm = step_model(cfg, c, pr, t, e, pl, params, moe_cv, evaluator, fitted, vision)
+        sm = step_model(cfg, c, pr, t, e, pl, params, moe_cv, evaluator, fitted, vision, stack, static_ctx)
         dp = num_chips // (t * pl)
         if scenario == "offline":
             # a pinned batch, or a runtime max_batch: with every query queued at once the in-flight
@@ -373,6 +402,15 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         candidates=[{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in results[:8]],
         notes=notes, offline_run=run,
     )
+
+
+def _longest_request(input_len: float, output_len: float, max_in, max_out, dataset: str | None) -> float:
+    """Tokens of the longest request a static-shape stack must hold per slot: the given maxima, else the
+    benchmark's (benchmarks.yaml max_input_tokens + max_output_tokens), else the mean lengths (no padding known)."""
+    b = inference_benchmark(dataset) if dataset else {}
+    mi = max_in or value_of(b.get("max_input_tokens")) or input_len
+    mo = max_out or value_of(b.get("max_output_tokens")) or output_len
+    return float(max(mi, input_len) + max(mo, output_len))
 
 
 SIMULATED_LAYOUTS = 3  # Offline layouts re-ranked by the run simulation (best closed-form first)
@@ -471,9 +509,10 @@ def _cap_at_offline(results: list[dict], input_len: float, output_len: float, be
 
 def serve_benchmark(benchmark: str, chip, num_chips: int = 8, scenario: str = "offline", precision: str | None = None,
                     simulate: bool = False, input_len: float | None = None, tp: int | None = None,
-                    max_batch: int | None = None) -> ScaleResult:
+                    max_batch: int | None = None, stack: str | None = None) -> ScaleResult:
     """`tapeout serve --benchmark NAME`: the benchmark's model, dataset lengths and bounds.
-    `tp` fixes the tensor-parallel degree (pipeline parallelism off), `max_batch` caps one engine."""
+    `tp` fixes the tensor-parallel degree (pipeline parallelism off), `max_batch` caps one engine,
+    `stack` names the serving stack (perf/stacks.py; None: the default)."""
     b = inference_benchmark(benchmark)
     scenario = scenario.lower()
     lat = b.get("latency", {})
@@ -491,7 +530,7 @@ def serve_benchmark(benchmark: str, chip, num_chips: int = 8, scenario: str = "o
     O = float(value_of(b["mean_output_tokens"]))
     r = serve_at_scale(b["model"], c, num_chips, precision, I, O, scenario, ttft, tpot, beams=int(b.get("beams", 1)),
                        whole_query_bound=whole, simulate=simulate, tp=tp, pp=1 if tp else None, max_batch=max_batch,
-                       dataset=b["name"],
+                       dataset=b["name"], stack=stack,
                        max_in=int(value_of(b.get("max_input_tokens", 4 * I)) or 4 * I),
                        max_out=int(value_of(b.get("max_output_tokens", 4 * O)) or 4 * O))
     r.benchmark = b["name"]

@@ -63,15 +63,17 @@ def ensure_vector(p):
     return p.replace(vector_flops=np.asarray(p.peak("bf16"), dtype=float) * VECTOR_FALLBACK_RATIO)
 
 
-def serving_costs(ct: CostTable, topo: Topology) -> CostTable:
+def serving_costs(ct: CostTable, topo: Topology, stack: str | None = None) -> CostTable:
     """A serving step's CostTable with its collectives re-timed on the system topology as the
-    serving stack dispatches them (collectives.serving_collective_time); the rest unchanged.
+    serving stack (`stack`, None: the default) dispatches them (collectives.serving_collective_time);
+    the rest unchanged.
     The engine's step model and `tapeout explain` both read this."""
     time = np.array(ct.time, dtype=float)
     comm = np.array(ct.comm_time, dtype=float)
     for i, op in enumerate(ct.table.ops):
         if isinstance(op, Collective) and op.group > 1:
-            time[i] = comm[i] = float(serving_collective_time(op.collective, op.payload_bytes, op.group, topo)[0])
+            time[i] = comm[i] = float(serving_collective_time(op.collective, op.payload_bytes, op.group, topo,
+                                                                        stack=stack)[0])
     return replace(ct, time=time, comm_time=comm)
 
 
@@ -79,7 +81,8 @@ class StepModel:
     """Step time of a fused decode + chunked-prefill iteration on one model replica."""
 
     def __init__(self, cfg, params, precision, tp=1, ep=1, pp=1, topo: Topology | None = None,
-                 moe_cv: float = 0.0, family: str = "", evaluator=None, encoder_s: float = 0.0):
+                 moe_cv: float = 0.0, family: str = "", evaluator=None, encoder_s: float = 0.0, stack: str | None = None,
+                 static_ctx: float = 0.0):
         params = ensure_vector(params)
         # VLM: vision-encoder seconds per prefilled request (perf/vlm.py), spread over the pipeline stages
         self.encoder_s = encoder_s / pp
@@ -88,6 +91,9 @@ class StepModel:
         self.tp, self.ep, self.pp = tp, ep, pp
         self.topo = topo or topology_for(params, family)
         self.moe_cv = moe_cv
+        self.stack = stack  # serving stack dispatching the collectives (perf/stacks.py)
+        # static-shape KV cache (perf/stacks.kv_static): decode attention reads every slot's whole padded cache
+        self.static_ctx = float(static_ctx)
         self._cache: dict = {}
 
     # ---- one graph evaluation, split into linear / attention parts ----
@@ -101,7 +107,7 @@ class StepModel:
         if cfg.is_moe and self.ep > 1:
             imb = expected_max_load_factor(batch * q_len, cfg.num_experts_per_tok, cfg.num_experts, self.ep, self.moe_cv)
         g = build_llm_graph(cfg, LLMStep(phase, batch, q_len, ctx, self.pr, self.tp, self.ep, expert_imbalance=imb))
-        ct = serving_costs(self.evaluator(g, self.p), self.topo)
+        ct = serving_costs(self.evaluator(g, self.p), self.topo, self.stack)
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
         w = times * t.count
@@ -133,6 +139,7 @@ class StepModel:
     def attn_decode(self, b: float, ctx: float) -> float:
         if b <= 0:
             return 0.0
+        ctx = self.static_ctx or ctx
         c = int(max(1, round(ctx / 64.0) * 64))
         lo, hi, f = self._grid(b)
         a = self._eval("decode", lo, 1, c)[1]
@@ -261,43 +268,62 @@ def offline_run(sm: StepModel, B: int, inputs: np.ndarray, outputs: np.ndarray, 
     and decodes in steps s+1 .. s+O-1; all slots advance together, so the schedule in steps
     is exact and only the step durations need the cost model:
 
-        t(n) = pp * [L((d_n beams + p_n)/pp) + A_dec(d_n beams/pp, ctx_n) + P_n/pp + p2p]
+        t(n) = L(d_n beams + p_n) + A_dec(d_n beams, ctx_n) + P_n
 
     with d_n decoding sequences, ctx_n their mean context, p_n prompt tokens prefilled and
     P_n their causal attention time. The run ends when the last request finishes: while
-    the last long answers drain, the batch shrinks and the chip idles on weight reads."""
+    the last long answers drain, the batch shrinks and the chip idles on weight reads.
+
+    Pipeline parallelism (pp stages): slot j belongs to micro-batch j mod pp for its lifetime
+    (TensorRT-LLM in-flight batching keeps one request set per micro-batch, mNumMicroBatches =
+    pp; vLLM's virtual engines one scheduler each), so a step's prompts land in the micro-batches
+    whose slots freed. Each micro-batch's stage time is its own L + A_dec + P over the stage's
+    layers plus the activation hop; the stages then run as a cyclic flow shop
+    (`pipeline_cycle_ends`): a micro-batch enters stage s+1 when it left stage s and stage s+1
+    is free, and its next step enters stage 0 only after its sampled tokens left the last
+    stage. A heavy (prefill) micro-batch thus stalls the others: the bubble of an unbalanced
+    pipeline."""
     ins = np.asarray(inputs, dtype=np.int64)
     outs = np.maximum(np.asarray(outputs, dtype=np.int64), 1)
     n = len(ins)
     B = max(1, min(int(B), n))
     start = np.empty(n, dtype=np.int64)
+    slot = np.empty(n, dtype=np.int64)
     heap = [(0, j) for j in range(B)]
     for r in range(n):  # earliest-free slot takes the next request (issue order)
         s, j = heapq.heappop(heap)
-        start[r] = s
+        start[r], slot[r] = s, j
         heapq.heappush(heap, (s + int(outs[r]), j))
     end = start + outs  # first step after the request's last token
     n_steps = int(end.max())
     # decoding set at step m: start < m < end (difference arrays over steps)
-    d = np.zeros(n_steps + 1)
-    ctx_base = np.zeros(n_steps + 1)  # context at m is ins + (m - start)
-    np.add.at(d, start + 1, 1.0)
-    np.add.at(d, end, -1.0)
-    np.add.at(ctx_base, start + 1, (ins - start).astype(float))
-    np.add.at(ctx_base, end, -(ins - start).astype(float))
-    dec = np.cumsum(d)[:n_steps]
-    ctx_sum = np.cumsum(ctx_base)[:n_steps] + np.arange(n_steps) * dec
-    pre_tok = np.bincount(start, weights=ins.astype(float), minlength=n_steps)[:n_steps]
+    pp = sm.pp
+    mb = slot % pp  # the request's micro-batch
+    # per (step, micro-batch) cell, index m * pp + k; difference arrays over steps
+    cells = (n_steps + 1) * pp
+    d = np.zeros(cells)
+    ctx_base = np.zeros(cells)  # context at m is ins + (m - start)
+    np.add.at(d, (start + 1) * pp + mb, 1.0)
+    np.add.at(d, end * pp + mb, -1.0)
+    np.add.at(ctx_base, (start + 1) * pp + mb, (ins - start).astype(float))
+    np.add.at(ctx_base, end * pp + mb, -(ins - start).astype(float))
+    dec_k = np.cumsum(d.reshape(n_steps + 1, pp), axis=0)[:n_steps]
+    ctx_k = np.cumsum(ctx_base.reshape(n_steps + 1, pp), axis=0)[:n_steps] + np.arange(n_steps)[:, None] * dec_k
+    pre_k = np.bincount(start * pp + mb, weights=ins.astype(float), minlength=cells)[:n_steps * pp].reshape(n_steps, pp)
     uniq, inv = np.unique(ins, return_inverse=True)
     attn_pre = np.array([sm.attn_prefill_per_token(float(i)) * float(i) for i in uniq])
-    pre_attn = np.bincount(start, weights=attn_pre[inv], minlength=n_steps)[:n_steps]
-    pp = sm.pp
-    t = np.empty(n_steps)
+    pre_attn_k = np.bincount(start * pp + mb, weights=attn_pre[inv], minlength=cells)[:n_steps * pp].reshape(n_steps, pp)
+    dec = dec_k.sum(axis=1)
+    stage = np.zeros((n_steps, pp))  # one micro-batch's time on one stage (its share of the layers)
     for m in range(n_steps):
-        b = dec[m] * beams / pp
-        c = pre_tok[m] / pp
-        ctx = ctx_sum[m] / dec[m] if dec[m] > 0 else 0.0
-        t[m] = pp * (sm.linear(b + c) + sm.attn_decode(b, ctx) + pre_attn[m] / pp + sm.pp_p2p(b + c))
+        for k in range(pp):
+            b = dec_k[m, k] * beams
+            c = pre_k[m, k]
+            if b + c <= 0:
+                continue
+            ctx = ctx_k[m, k] / dec_k[m, k] if dec_k[m, k] > 0 else 0.0
+            stage[m, k] = sm.linear(b + c) + sm.attn_decode(b, ctx) + pre_attn_k[m, k] / pp + sm.pp_p2p(b + c)
+    t = stage[:, 0] if pp == 1 else pipeline_cycle_ends(stage)
     wall = float(t.sum())
     toks = float(outs.sum())
     # steady part: steps before the last admission (every slot busy)
@@ -307,6 +333,30 @@ def offline_run(sm: StepModel, B: int, inputs: np.ndarray, outputs: np.ndarray, 
     steady = float(emitted[full].sum() / max(t[full].sum(), 1e-12))
     return OfflineRun(toks / wall, n, n_steps, wall, steady, float(t[last_admit:].sum()),
                       float((dec * t).sum() / wall))
+
+
+def pipeline_cycle_ends(stage: np.ndarray) -> np.ndarray:
+    """Durations of the steps of a pp-stage pipeline serving pp micro-batches in turn (a
+    cyclic flow shop; `stage[m, k]` = micro-batch k's time on any one stage in step m, the
+    stages holding equal layer shares). Micro-batch k of step m enters stage s when it left
+    stage s-1 and stage s finished the micro-batch before it; it enters stage 0 when its step
+    m-1 left the last stage (its next tokens are sampled there). Returns, per step, the time
+    from the previous step's last exit to this one's, so the sum is the wall time. Balanced
+    micro-batches give pp x stage per step (no bubble); one heavy micro-batch of time h in a
+    step gives up to pp x h."""
+    n, pp = stage.shape
+    free = np.zeros(pp)  # when each stage is next free
+    ready = np.zeros(pp)  # when each micro-batch's previous step left the last stage
+    idx = np.arange(pp)
+    ends = np.empty(n)
+    for m in range(n):
+        for k in range(pp):
+            tk = stage[m, k]
+            # finish at stage s = (s+1) t + max(ready, max_{j<=s} (free_j - j t))  (start = max(prev stage, free))
+            free = (idx + 1) * tk + np.maximum(ready[k], np.maximum.accumulate(free - idx * tk))
+            ready[k] = free[-1]
+        ends[m] = ready.max()
+    return np.diff(np.concatenate(([0.0], np.maximum.accumulate(ends))))
 
 
 # ----------------------------------------------------------------------------------------

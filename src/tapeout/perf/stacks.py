@@ -1,8 +1,10 @@
 """Serving-stack behaviour the engine models (data/software/serving_stacks.yaml): the custom
-all-reduce workspace and the paged-KV block size of TensorRT-LLM, vLLM, ... One job: read it."""
+all-reduce workspace, the paged-KV block size and the parallelism each of TensorRT-LLM, vLLM, ...
+supports, and which stack a published row's software field names. One job: read it."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 
@@ -25,6 +27,29 @@ def stack(name: str | None = None) -> dict:
     return d["stacks"][key]
 
 
+def stack_for_software(software: str | None) -> str | None:
+    """The stack whose `software_match` patterns name a row's software field (e.g. "vLLM 0.5.2"
+    -> "vllm"); None where none does (the engine then uses the default stack)."""
+    s = (software or "").lower()
+    for key, e in _stacks()["stacks"].items():
+        if any(re.search(p, s) for p in e.get("software_match", ())):
+            return key
+    return None
+
+
+def pipeline_parallel(name: str | None, scenario: str) -> bool:
+    """Whether the stack runs a replica over pipeline stages in this scenario (offline: the
+    stack's offline entry point; server / interactive: its online engine)."""
+    pp = stack(name).get("pipeline_parallel", {})
+    return bool(pp.get("offline" if scenario == "offline" else "server", True))
+
+
+def kv_static(name: str | None) -> bool:
+    """Whether the stack's KV cache is static: every slot allocated at the longest request and
+    attended over in full each decode step (HPU-graph static shapes), not paged."""
+    return bool(stack(name).get("kv_static", False))
+
+
 def custom_allreduce_limits(name: str | None = None) -> tuple[tuple[int, float], ...]:
     """((max_ranks, max_bytes), ...) of the stack's custom all-reduce, smallest group first."""
     return tuple(sorted((int(e["max_ranks"]), float(e["value"])) for e in stack(name)["custom_allreduce_max_bytes"]))
@@ -33,4 +58,5 @@ def custom_allreduce_limits(name: str | None = None) -> tuple[tuple[int, float],
 def kv_block_waste_tokens(name: str | None = None) -> float:
     """Mean KV tokens a sequence's paged cache holds beyond its length: its last block is on
     average half empty (a length is uniform modulo the block size)."""
-    return float(stack(name)["kv_tokens_per_block"]) / 2.0
+    block = stack(name).get("kv_tokens_per_block") or stack(None)["kv_tokens_per_block"]  # unknown: the default's
+    return float(block) / 2.0

@@ -15,6 +15,7 @@ import yaml
 
 from ..errors import TapeoutError
 from ..hardware.catalog import get_chip, resolve_chip_id
+from ..perf.stacks import stack_for_software
 from . import declared_precision
 from .maxq import maxq_chip
 from .registry import RowPrediction, SkipRow, register
@@ -143,8 +144,9 @@ def _mlperf(row: dict, name: str, fitted: dict | None = None):
             if ttft is None:
                 raise SkipRow(f"no {sc} latency bounds for {name}")
         lay = submitted_layout(row, name, sc, chip, n)
+        stack = stack_for_software(row.get("software"))  # None: the default stack
         r = serve_at_scale(b["model"], chip.id, n, prec, I, O, sc, ttft, tpot, beams=beams, whole_query_bound=whole,
-                           dataset=name, fitted=fitted, **lay)
+                           dataset=name, fitted=fitted, stack=stack, **lay)
         if lay:
             detail["layout_source"] = "submitted"
             detail["layout"] = "submitted (data/mlperf/submission_configs.yaml)"
@@ -156,7 +158,7 @@ def _mlperf(row: dict, name: str, fitted: dict | None = None):
             from ..perf.uncertainty import sensitivity_sigma
 
             ends = [serve_at_scale(b["model"], chip.id, n, prec, float(x), O, sc, ttft, tpot, beams=beams,
-                                   whole_query_bound=whole, fitted=fitted).output_tokens_per_s for x in rng]
+                                   whole_query_bound=whole, fitted=fitted, stack=stack).output_tokens_per_s for x in rng]
             s_in = sensitivity_sigma(*ends)
             lo, hi = interval(pred, chip, input_sigma=s_in, fitted=fitted)
             detail.update(input_len_range=list(rng), input_sigma=s_in)
@@ -164,7 +166,7 @@ def _mlperf(row: dict, name: str, fitted: dict | None = None):
             pred, lo, hi = pred / O, lo / O, hi / O
         elif not re.match(r"tokens/s", unit, flags=re.I):
             raise SkipRow(f"unit '{unit}' not handled for {name} {sc}")
-        detail.update(parallelism=r.parallelism, batch=r.batch_size, tpot_s=r.tpot_s)
+        detail.update(parallelism=r.parallelism, batch=r.batch_size, tpot_s=r.tpot_s, stack=stack or "default")
         return RowPrediction(pred, unit, name, lo, hi, detail)
     if sc == "singlestream" and "latency" in unit.lower():
         from ..perf.mlperf import interval, step_model
@@ -244,7 +246,8 @@ def _paper(row: dict, fitted: dict | None = None):
         return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted), detail)
     if "offline" in sc or "queued" in sc or "infinite" in sc:
         try:
-            r = serve_at_scale(cfg, chip, n, prec, I, O, "offline", tp=tp, fitted=fitted)
+            r = serve_at_scale(cfg, chip, n, prec, I, O, "offline", tp=tp, fitted=fitted,
+                               stack=stack_for_software(row.get("software")))
         except TapeoutError as e:  # does not fit / no layout: the model declines the row
             raise SkipRow(f"does not fit: {e}") from None
         pred = r.output_tokens_per_s
