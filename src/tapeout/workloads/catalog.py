@@ -52,6 +52,7 @@ BUILDERS: dict[str, Callable[..., OpGraph]] = {
     "srvgg": vision.srvgg_graph,
     "sdxl": diffusion.sdxl_graph,
     "dit-video": diffusion.wan_graph,
+    "flux": diffusion.flux_graph,
     "yolo": vision.yolo_graph,
     "whisper": speech.whisper_graph,
     "bert": speech.bert_graph,
@@ -93,6 +94,16 @@ WORKLOADS: dict[str, WorkloadPreset] = {
                        "clips/s", "clip", "Wan2.2-T2V-A14B: MoE of two 14B denoisers (one per step), 81 frames "
                        "720x1280, 40 steps, CFG, Wan2.1 VAE",
                        source="Wan2.2 wan/configs/wan_t2v_A14B.py (dim 5120, 40 layers, boundary 0.875, 40 steps)"),
+        WorkloadPreset("flux1-dev", "flux", dict(model="flux1-dev", batch=1, height=1024, width=1024, steps=50,
+                                                 precision="bf16"), "images/s", "image",
+                       "FLUX.1 [dev] MMDiT (19 double + 38 single blocks, 12B), 1024x1024 -> 4,096 image + 512 T5 "
+                       "tokens, 50 steps, guidance-distilled (no CFG), T5-XXL + CLIP-L once, 16-ch VAE decode",
+                       source="black-forest-labs/flux util.py/cli.py; HF FLUX.1-dev transformer/config.json "
+                              "(data/models/workloads/flux.yaml)"),
+        WorkloadPreset("flux1-schnell", "flux", dict(model="flux1-schnell", batch=1, height=1024, width=1024, steps=4,
+                                                     precision="bf16"), "images/s", "image",
+                       "FLUX.1 [schnell]: the dev architecture without the guidance embedder, 256 T5 tokens, 4 steps",
+                       source="black-forest-labs/flux util.py/cli.py; HF FLUX.1-schnell transformer/config.json"),
         WorkloadPreset("yolov8m", "yolo", dict(model="yolov8m", batch=32, resolution=640, precision="bf16"), "images/s",
                        "image", "YOLOv8-m detector, 640x640, 80 COCO classes (NMS on host, not costed)",
                        source="ultralytics/cfg/models/v8/yolov8.yaml (scale m: depth 0.67, width 0.75, max 768)"),
@@ -117,7 +128,9 @@ WORKLOADS: dict[str, WorkloadPreset] = {
 ALIASES = {"dlrm": "dlrmv2", "dlrm-v2": "dlrmv2", "resnet": "resnet50", "resnet-50": "resnet50", "vit": "vit-l16",
            "vit-l/16": "vit-l16", "bert": "bert-large", "whisper": "whisper-large-v3", "wan": "wan2.1-14b",
            "wan2.1": "wan2.1-14b", "wan2.2": "wan2.2-a14b", "yolo": "yolov8m", "stable-diffusion-xl": "sdxl", "unet3d": "3d-unet", "real-esrgan": "realesr-general-x4v3",
-           "r-gat": "rgat", "gnn": "rgat"}
+           "r-gat": "rgat", "gnn": "rgat",
+           "flux": "flux1-dev", "flux-dev": "flux1-dev", "flux.1-dev": "flux1-dev", "flux-schnell": "flux1-schnell",
+           "flux.1-schnell": "flux1-schnell"}
 
 
 @lru_cache(maxsize=1)

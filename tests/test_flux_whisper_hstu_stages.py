@@ -1,0 +1,67 @@
+"""FLUX.1 workload (published sizes and closed forms), Whisper beam search, HSTU retrieval stage."""
+
+import pytest
+from tapeout.errors import TapeoutError
+from tapeout.workloads import catalog, diffusion
+from tapeout.workloads.blocks import as_precision, weight_params
+
+from _cli import run_cli
+
+
+def one_line_error(args: list[str], field: str) -> None:
+    code, out, err = run_cli(args)
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and field in lines[0] and "Traceback" not in err + out, (code, err)
+
+
+def test_flux_transformer_params_match_published_12b():
+    # FLUX.1 [dev] transformer: 11,901,408,320 parameters (diffusers FluxTransformer2DModel);
+    # MLPerf Training text_to_image README "~11.9B"; the graph omits biases and norms (< 0.1%)
+    g = diffusion.flux_graph("flux1-dev", steps=1, include_text=False, include_vae=False)
+    assert weight_params(g.ops) == pytest.approx(11.9e9, rel=0.01)
+    # schnell lacks only the guidance embedder: MLPEmbedder(256 -> 3072 -> 3072)
+    s = diffusion.flux_graph("flux1-schnell", steps=1, include_text=False, include_vae=False)
+    assert weight_params(g.ops) - weight_params(s.ops) == 256 * 3072 + 3072 * 3072
+
+
+def test_flux_text_encoder_and_vae_sizes():
+    pr = as_precision("bf16")
+    g = diffusion.flux_graph("flux1-dev", steps=1)
+    # T5-XXL v1.1 encoder: 4.76B with its 32,128 x 4,096 token embedding (t5-v1_1-xxl encoder)
+    t5 = weight_params([o for o in g.ops if o.name.startswith("text.t5xxl")]) + 32128 * 4096
+    assert t5 == pytest.approx(4.76e9, rel=0.02)
+    # the decoder is the SD layout with 16 latent channels: only conv_in differs (9 x (16 - 4) x 512)
+    vae16 = weight_params(diffusion.vae_decoder_ops(1, 128, 128, pr, z=16))
+    vae4 = weight_params(diffusion.vae_decoder_ops(1, 128, 128, pr))
+    assert vae16 - vae4 == 9 * 12 * 512
+
+
+def test_flux_tokens_and_joint_attention_closed_form():
+    assert diffusion.flux_tokens(1024, 1024) == 4096  # 128x128 latents, 2x2 packed
+    g = diffusion.flux_graph("flux1-dev", steps=1, include_text=False, include_vae=False)
+    att = next(o for o in g.ops if o.name == "flux.double.joint_attn")
+    assert (att.q_len, att.kv_len, att.heads, att.d_qk) == (4096 + 512, 4096 + 512, 24, 128)
+    # single block: one fused linear 3072 -> 3 x 3072 + 4 x 3072 over all 4,608 tokens
+    lin1 = next(o for o in g.ops if o.name == "flux.single.linear1")
+    assert lin1.flops * lin1.count == 2 * 4608 * 3072 * (3 * 3072 + 12288) * 38
+
+
+def test_flux_transformer_flops_scale_with_steps_and_no_cfg_doubling():
+    def dit_flops(steps):
+        g = diffusion.flux_graph("flux1-dev", steps=steps, include_text=False, include_vae=False)
+        return sum(o.flops * o.count for o in g.ops if o.name.startswith("flux."))
+
+    assert dit_flops(28) == pytest.approx(28 * dit_flops(1), rel=1e-12)
+    g = diffusion.flux_graph("flux1-dev", batch=1, steps=1)
+    att = next(o for o in g.ops if o.name == "flux.double.joint_attn")
+    assert att.batch == 1  # guidance-distilled: one latent per image per step
+
+
+def test_flux_presets_listed_and_bad_input():
+    names = {w["name"] for w in catalog.list_workloads()}
+    assert {"flux1-dev", "flux1-schnell"} <= names
+    assert catalog.build_workload("flux-schnell").meta["steps"] == 4
+    with pytest.raises(TapeoutError, match="height"):
+        diffusion.flux_graph(height=1000)
+    one_line_error(["workload-run", "flux1-dev", "--chip", "h200", "--set", "width=1000"], "width")
+    one_line_error(["workload-run", "flux1-dev", "--chip", "h200", "--set", "steps=0"], "steps")
