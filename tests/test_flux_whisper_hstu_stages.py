@@ -65,3 +65,57 @@ def test_flux_presets_listed_and_bad_input():
         diffusion.flux_graph(height=1000)
     one_line_error(["workload-run", "flux1-dev", "--chip", "h200", "--set", "width=1000"], "width")
     one_line_error(["workload-run", "flux1-dev", "--chip", "h200", "--set", "steps=0"], "steps")
+
+
+# ---- Whisper beam search
+
+
+def _flops(ops, prefix=""):
+    return sum(o.flops * o.count for o in ops if o.name.startswith(prefix))
+
+
+def test_whisper_beam1_equals_greedy_construction():
+    """beam=1 is the greedy graph: decoder layers with cross-attention to the cached K/V, as
+    transformer_block(cross_len=1500, cross_kv_cached=True) builds them."""
+    from tapeout.workloads import speech
+    from tapeout.workloads.blocks import transformer_block
+
+    pr = as_precision("bf16")
+    g = speech.whisper_graph(batch=4, output_tokens=50, beam=1, precision=pr)
+    cfg = speech.WhisperConfig()
+    ref = transformer_block("dec.step", 4, 1, cfg.d_model, cfg.heads, cfg.ffn, pr, count=cfg.decoder_layers * 50,
+                            causal=True, q_len=1, kv_len=round(4 + 51 / 2), cross_len=cfg.audio_ctx, cross_kv_cached=True)
+    layers = [o for o in g.ops if o.name.startswith("dec.step.") and o.name != "dec.step.embed"]
+    assert sorted(o.name for o in layers) == sorted(o.name for o in ref)
+    assert _flops(layers) == pytest.approx(_flops(ref), rel=1e-12)
+    assert sum(o.bytes * o.count for o in layers) == pytest.approx(
+        sum(o.bytes * o.count for o in ref), rel=1e-12)
+    assert not any(o.name == "dec.beam_topk" for o in g.ops)
+
+
+@pytest.mark.parametrize("k", [2, 4, 5])
+def test_whisper_beam_scales_decoder_not_encoder(k):
+    from tapeout.workloads import speech
+
+    g1 = speech.whisper_graph(batch=8, output_tokens=100, beam=1)
+    gk = speech.whisper_graph(batch=8, output_tokens=100, beam=k)
+    # encoder and the cross K/V projection: once per utterance
+    assert _flops(gk.ops, "enc.") == _flops(g1.ops, "enc.")
+    assert _flops(gk.ops, "dec.cross_kv_proj") == _flops(g1.ops, "dec.cross_kv_proj")
+    # decode steps (projections, self- and cross-attention scores, logits): exactly k x
+    assert _flops(gk.ops, "dec.step.") == pytest.approx(k * _flops(g1.ops, "dec.step."), rel=1e-9)
+    assert _flops(gk.ops, "dec.logits") == pytest.approx(k * _flops(g1.ops, "dec.logits"), rel=1e-12)
+    # ... but the cross K/V is read once per utterance: the cross-attention op keeps batch 8
+    x = next(o for o in gk.ops if o.name == "dec.step.xattn")
+    assert (x.batch, x.q_len, x.kv_len) == (8, k, 1500)
+    # the result still counts the output tokens of one transcript per utterance
+    assert gk.meta["units"] == g1.meta["units"] == 800
+
+
+def test_whisper_beam_bad_input():
+    from tapeout.workloads import speech
+
+    with pytest.raises(TapeoutError, match="beam"):
+        speech.whisper_graph(beam=0)
+    one_line_error(["workload-run", "whisper", "--chip", "h100-sxm", "--set", "beam=0"], "beam")
+    one_line_error(["workload-run", "whisper", "--chip", "h100-sxm", "--set", "beam=2.5"], "beam")
