@@ -119,3 +119,59 @@ def test_whisper_beam_bad_input():
         speech.whisper_graph(beam=0)
     one_line_error(["workload-run", "whisper", "--chip", "h100-sxm", "--set", "beam=0"], "beam")
     one_line_error(["workload-run", "whisper", "--chip", "h100-sxm", "--set", "beam=2.5"], "beam")
+
+
+# ---- HSTU retrieval stage
+
+
+def test_hstu_retrieval_encodes_history_only():
+    from tapeout.workloads import hstu
+
+    r = hstu.hstu_graph(batch=2, seq_len=1000, seq_std=0, candidates=256, stage="retrieval")
+    k = hstu.hstu_graph(batch=2, seq_len=1000, seq_std=0, candidates=256, stage="ranking")
+    assert r.meta["tokens"] == 2 * 1000 and k.meta["tokens"] == 2 * (1000 + 256)
+    assert not any(o.name.startswith("head.") for o in r.ops)
+    scan = r.meta["retrieval_scan"]
+    # brute-force MIPS: 2 x queries x items x dim FLOPs, fp32 scores written and read once
+    assert scan["flops"] == 2 * 2 * 1e9 * 512 and scan["score_bytes"] == 2 * 2 * 1e9 * 4
+    assert "retrieval_scan" not in k.meta
+
+
+def test_hstu_retrieval_scan_closed_forms():
+    from tapeout.perf.workload_throughput import workload_throughput
+
+    rb = 512 * 2  # emb_dim x fp16
+    # corpus resident in HBM: the whole table from HBM once per batch, nothing from host/SSD
+    small = workload_throughput("hstu", "h100-sxm", stage="retrieval", item_rows=1e6, batch=4)
+    assert small["retrieval_scan_bytes_hbm"] == pytest.approx(1e6 * rb + 2 * 4 * 1e6 * 4, rel=1e-12)
+    assert small["retrieval_scan_bytes_host"] == 0 and small["retrieval_scan_bytes_ssd"] == 0
+    # the scan is shared by the batch: table bytes do not grow with the number of queries
+    one = workload_throughput("hstu", "h100-sxm", stage="retrieval", item_rows=1e6, batch=1)
+    assert small["retrieval_scan_bytes_hbm"] - one["retrieval_scan_bytes_hbm"] == pytest.approx(2 * 3 * 1e6 * 4)
+    # row-wise sharding over 2 chips halves each chip's scan
+    half = workload_throughput("hstu", "h100-sxm", stage="retrieval", item_rows=1e6, batch=4, shards=2)
+    assert half["retrieval_scan_bytes_hbm"] == pytest.approx(small["retrieval_scan_bytes_hbm"] / 2, rel=1e-12)
+    # a corpus larger than HBM: every row read once, HBM-cached rows from HBM, the rest over the host link
+    big = workload_throughput("hstu", "h100-sxm", stage="retrieval")
+    total = big["retrieval_scan_bytes_hbm"] + big["retrieval_scan_bytes_host"] + big["retrieval_scan_bytes_ssd"]
+    assert total == pytest.approx(1e9 * rb + 2 * 1e9 * 4, rel=1e-9)
+    assert big["retrieval_scan_bytes_host"] > 0.9 * 1e9 * rb
+    assert big["bound"] == "embedding-host"
+
+
+def test_scan_bytes_all_hbm_vs_all_host():
+    from tapeout.perf.placement import TableDemand, place_tables, scan_bytes
+
+    t = [TableDemand("items", 1e6, 1024, 100)]
+    in_hbm = place_tables(t, hbm_bytes=2e9, host_bytes=0)["tables"][0]
+    assert scan_bytes(in_hbm, 1e6, 1024) == {"hbm": 1.024e9, "host": 0.0, "ssd": 0.0}
+    on_host = place_tables(t, hbm_bytes=0, host_bytes=2e9)["tables"][0]
+    assert scan_bytes(on_host, 1e6, 1024) == {"hbm": 0.0, "host": 1.024e9, "ssd": 0.0}
+
+
+def test_hstu_stage_bad_input():
+    from tapeout.workloads import hstu
+
+    with pytest.raises(TapeoutError, match="stage"):
+        hstu.hstu_graph(stage="rank")
+    one_line_error(["workload-run", "hstu", "--chip", "h100-sxm", "--set", "stage=rank"], "stage")

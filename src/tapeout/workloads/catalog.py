@@ -67,9 +67,11 @@ WORKLOADS: dict[str, WorkloadPreset] = {
                        "DLRMv2 (MLPerf DCNv2) ranking; 1 query = 1 MLPerf sample of ~270 user-item pairs",
                        latency_bound_s=0.060, source="mlperf.conf dlrm-v2 Server p99 60 ms"),
         WorkloadPreset("hstu", "hstu", dict(batch=1, seq_len=2048, seq_std=1024, candidates=256, layers=12,
-                                            d_model=512, heads=4, num_tables=3, item_rows=1e9, precision="bf16"),
+                                            d_model=512, heads=4, num_tables=3, item_rows=1e9, stage="ranking",
+                                            precision="bf16"),
                        "queries/s", "query", "HSTU generative recommender (DLRMv3-style): 2k-token jagged history, "
-                       "256 candidates, 1e9-row item table over HBM/host/SSD tiers", latency_bound_s=0.060,
+                       "256 candidates, 1e9-row item table over HBM/host/SSD tiers; --set stage=retrieval: brute-force "
+                       "MIPS over the item table", latency_bound_s=0.060,
                        source="Zhai et al. ICML 2024 arXiv:2402.17152; sizes: data/models/workloads/hstu.yaml (assumptions)"),
         WorkloadPreset("monolith", "monolith", dict(candidates=512, num_features=16, rows_per_feature=1e8, dim=32,
                                                     precision="bf16"),
