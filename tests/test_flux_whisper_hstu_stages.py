@@ -15,8 +15,8 @@ def one_line_error(args: list[str], field: str) -> None:
 
 
 def test_flux_transformer_params_match_published_12b():
-    # FLUX.1 [dev] transformer: 11,901,408,320 parameters (diffusers FluxTransformer2DModel);
-    # MLPerf Training text_to_image README "~11.9B"; the graph omits biases and norms (< 0.1%)
+    # FLUX.1 transformer: "~11.9B" (mlcommons/training text_to_image README, '4. Model'; BFL model
+    # card "12 billion parameter"); the graph omits biases and norms (< 0.1%)
     g = diffusion.flux_graph("flux1-dev", steps=1, include_text=False, include_vae=False)
     assert weight_params(g.ops) == pytest.approx(11.9e9, rel=0.01)
     # schnell lacks only the guidance embedder: MLPEmbedder(256 -> 3072 -> 3072)
