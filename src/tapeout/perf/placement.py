@@ -62,17 +62,29 @@ def place_tables(tables: list[TableDemand], hbm_bytes: float, host_bytes: float,
     per_tier = {"hbm": 0.0, "host": 0.0, "ssd": 0.0}
     rows = []
     for t in local:
-        hit = 1.0
+        hit, cached = 1.0, t.rows
         if home[t.name] != "hbm":  # leftover HBM caches hot rows, split by lookup share
-            cache_rows = free_hbm * (t.lookups / spill_lookups) / t.row_bytes
-            hit = float(zipf_hit_rate(min(cache_rows, t.rows), t.rows, zipf_s))
+            cached = min(free_hbm * (t.lookups / spill_lookups) / t.row_bytes, t.rows)
+            hit = float(zipf_hit_rate(cached, t.rows, zipf_s))
         gran = {"hbm": 1, "host": PCIE_GRANULARITY, "ssd": SSD_PAGE}[home[t.name]]
         miss_bytes = t.lookups * (1.0 - hit) * math.ceil(t.row_bytes / gran) * gran
         per_tier["hbm"] += t.lookups * hit * t.row_bytes
         if home[t.name] != "hbm":
             per_tier[home[t.name]] += miss_bytes
-        rows.append({"table": t.name, "tier": home[t.name], "gb": t.bytes / 1e9, "hbm_hit": hit})
+        rows.append({"table": t.name, "tier": home[t.name], "gb": t.bytes / 1e9, "hbm_hit": hit, "cached_rows": cached})
     return {"tables": rows, "bytes_per_query": per_tier, "shards": shards}
+
+
+def scan_bytes(table: dict, rows: float, row_bytes: float) -> dict:
+    """Bytes a full sequential scan of one placed table (a row of place_tables' "tables")
+    reads from each tier: its HBM-resident or HBM-cached rows from HBM, the rest from its home
+    tier. Sequential reads fill whole PCIe completions / NVMe pages, so no granularity waste."""
+    out = {"hbm": 0.0, "host": 0.0, "ssd": 0.0}
+    cached = min(float(table["cached_rows"]), rows)
+    out["hbm"] += cached * row_bytes
+    if table["tier"] != "hbm":
+        out[table["tier"]] += (rows - cached) * row_bytes
+    return out
 
 
 def tier_time(bytes_per_query: dict, hbm_bw, host_bw, ssd_bw) -> np.ndarray:

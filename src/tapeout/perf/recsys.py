@@ -162,7 +162,7 @@ def hstu_throughput(name: str, metric: str, graph: OpGraph, p: ChipParams, zipf_
     """HSTU: dense work on the device + embedding reads from the tier each table lives in
     (perf/placement.py), in sequence for one query; placement and bytes per tier reported."""
     from ..workloads.catalog import USABLE_MEMORY_FRACTION, memory_needed
-    from .placement import TableDemand, place_tables, tier_time
+    from .placement import TableDemand, place_tables, scan_bytes, tier_time
 
     host_gb, ssd = float(host_dram_gb), float(ssd_gbps)
     zipf_s = DEFAULT_ZIPF_S if zipf_s is None else float(zipf_s)
@@ -183,9 +183,20 @@ def hstu_throughput(name: str, metric: str, graph: OpGraph, p: ChipParams, zipf_
     plan = place_tables(demand, hbm_budget, host_gb * 1e9, shards, zipf_s)
     cost = evaluate(dense_graph, p)
     tier_bw = {"hbm": float(p.mem_bw) * float(p.eff_mem), "host": float(p.host_bw), "ssd": ssd * 1e9}
+    scan = graph.meta.get("retrieval_scan")
+    t_mips, extra = 0.0, {}
+    if scan:  # retrieval stage: brute-force MIPS over the item table where it lives (workloads/hstu.py)
+        home = next(r for r in plan["tables"] if r["table"] == scan["table"])
+        sb = scan_bytes(home, scan["rows"], scan["row_bytes"])
+        sb["hbm"] += scan["score_bytes"]  # scores written by the GEMM tiles, read by the k-select
+        for k in sb:
+            plan["bytes_per_query"][k] += sb[k]
+        t_mips = scan["flops"] / _matrix_rate(p, graph)
+        extra = {"stage": "retrieval", "retrieval_items_per_chip": scan["rows"], "retrieval_compute_s": t_mips,
+                 **{f"retrieval_scan_bytes_{k}": v for k, v in sb.items()}}
     t_emb = float(tier_time(plan["bytes_per_query"], tier_bw["hbm"], tier_bw["host"], tier_bw["ssd"]))
     units = float(graph.meta.get("units", 1))
-    t = float(cost.total_time) + t_emb
+    t = float(cost.total_time) + t_mips + t_emb
     return {"workload": name, "metric": metric, "unit": "query",
             "units_per_graph": units, "time_s": t, "time_per_unit_s": t / units, "units_per_s": units / t,
             "dense_time_s": float(cost.total_time), "embedding_time_s": t_emb,
@@ -197,7 +208,17 @@ def hstu_throughput(name: str, metric: str, graph: OpGraph, p: ChipParams, zipf_
                           for r in plan["tables"]],
             **{f"bytes_per_query_{k}": v for k, v in plan["bytes_per_query"].items()},
             # the defaults that move this answer, shown with it (models/workloads/hstu.yaml)
-            "assumed_host_dram_gb": host_gb, "assumed_ssd_gbps": ssd, "assumed_zipf_s": zipf_s}
+            "assumed_host_dram_gb": host_gb, "assumed_ssd_gbps": ssd, "assumed_zipf_s": zipf_s, **extra}
+
+
+def _matrix_rate(p: ChipParams, graph: OpGraph) -> float:
+    """Achieved matrix FLOP/s of the chip in the graph's GEMM math format (peak x calibrated eff)."""
+    from ..ops import PEAK_KEYS, MatMul
+
+    key = next((o.math_dtype for o in graph.ops if isinstance(o, MatMul)), "bf16")
+    i = PEAK_KEYS.index(key)
+    eff = np.asarray(p.eff_compute, dtype=float)
+    return float(p.peak(key)) * float(eff[i] if eff.ndim else eff)
 
 
 def qps_at_p99(service_time, batch, latency_bound_s, percentile: float = 0.99):

@@ -52,6 +52,7 @@ BUILDERS: dict[str, Callable[..., OpGraph]] = {
     "srvgg": vision.srvgg_graph,
     "sdxl": diffusion.sdxl_graph,
     "dit-video": diffusion.wan_graph,
+    "flux": diffusion.flux_graph,
     "yolo": vision.yolo_graph,
     "whisper": speech.whisper_graph,
     "bert": speech.bert_graph,
@@ -66,9 +67,11 @@ WORKLOADS: dict[str, WorkloadPreset] = {
                        "DLRMv2 (MLPerf DCNv2) ranking; 1 query = 1 MLPerf sample of ~270 user-item pairs",
                        latency_bound_s=0.060, source="mlperf.conf dlrm-v2 Server p99 60 ms"),
         WorkloadPreset("hstu", "hstu", dict(batch=1, seq_len=2048, seq_std=1024, candidates=256, layers=12,
-                                            d_model=512, heads=4, num_tables=3, item_rows=1e9, precision="bf16"),
+                                            d_model=512, heads=4, num_tables=3, item_rows=1e9, stage="ranking",
+                                            precision="bf16"),
                        "queries/s", "query", "HSTU generative recommender (DLRMv3-style): 2k-token jagged history, "
-                       "256 candidates, 1e9-row item table over HBM/host/SSD tiers", latency_bound_s=0.060,
+                       "256 candidates, 1e9-row item table over HBM/host/SSD tiers; --set stage=retrieval: brute-force "
+                       "MIPS over the item table", latency_bound_s=0.060,
                        source="Zhai et al. ICML 2024 arXiv:2402.17152; sizes: data/models/workloads/hstu.yaml (assumptions)"),
         WorkloadPreset("monolith", "monolith", dict(candidates=512, num_features=16, rows_per_feature=1e8, dim=32,
                                                     precision="bf16"),
@@ -93,12 +96,23 @@ WORKLOADS: dict[str, WorkloadPreset] = {
                        "clips/s", "clip", "Wan2.2-T2V-A14B: MoE of two 14B denoisers (one per step), 81 frames "
                        "720x1280, 40 steps, CFG, Wan2.1 VAE",
                        source="Wan2.2 wan/configs/wan_t2v_A14B.py (dim 5120, 40 layers, boundary 0.875, 40 steps)"),
+        WorkloadPreset("flux1-dev", "flux", dict(model="flux1-dev", batch=1, height=1024, width=1024, steps=50,
+                                                 precision="bf16"), "images/s", "image",
+                       "FLUX.1 [dev] MMDiT (19 double + 38 single blocks, 12B), 1024x1024 -> 4,096 image + 512 T5 "
+                       "tokens, 50 steps, guidance-distilled (no CFG), T5-XXL + CLIP-L once, 16-ch VAE decode",
+                       source="black-forest-labs/flux util.py/cli.py; HF FLUX.1-dev transformer/config.json "
+                              "(data/models/workloads/flux.yaml)"),
+        WorkloadPreset("flux1-schnell", "flux", dict(model="flux1-schnell", batch=1, height=1024, width=1024, steps=4,
+                                                     precision="bf16"), "images/s", "image",
+                       "FLUX.1 [schnell]: the dev architecture without the guidance embedder, 256 T5 tokens, 4 steps",
+                       source="black-forest-labs/flux util.py/cli.py; HF FLUX.1-schnell transformer/config.json"),
         WorkloadPreset("yolov8m", "yolo", dict(model="yolov8m", batch=32, resolution=640, precision="bf16"), "images/s",
                        "image", "YOLOv8-m detector, 640x640, 80 COCO classes (NMS on host, not costed)",
                        source="ultralytics/cfg/models/v8/yolov8.yaml (scale m: depth 0.67, width 0.75, max 768)"),
-        WorkloadPreset("whisper-large-v3", "whisper", dict(batch=32, output_tokens=100, precision="bf16"), "tokens/s",
+        WorkloadPreset("whisper-large-v3", "whisper", dict(batch=32, output_tokens=100, beam=1, precision="bf16"), "tokens/s",
                        "output token", "Whisper-large-v3: encoder once per 30-s window + autoregressive decoder; "
-                       "MLPerf counts output tokens (100 per window: assumption)",
+                       "MLPerf counts output tokens (100 per window: assumption); greedy (beam=1) as the reference SUT, "
+                       "--set beam=k for beam search",
                        source="mlcommons/inference speech2text/reference_SUT.py (n_tokens per response, max_tokens 200)"),
         WorkloadPreset("bert-large", "bert", dict(batch=256, seq_len=384, precision="bf16"), "sequences/s", "sequence",
                        "BERT-large SQuAD, seq 384", latency_bound_s=0.130),
@@ -117,7 +131,9 @@ WORKLOADS: dict[str, WorkloadPreset] = {
 ALIASES = {"dlrm": "dlrmv2", "dlrm-v2": "dlrmv2", "resnet": "resnet50", "resnet-50": "resnet50", "vit": "vit-l16",
            "vit-l/16": "vit-l16", "bert": "bert-large", "whisper": "whisper-large-v3", "wan": "wan2.1-14b",
            "wan2.1": "wan2.1-14b", "wan2.2": "wan2.2-a14b", "yolo": "yolov8m", "stable-diffusion-xl": "sdxl", "unet3d": "3d-unet", "real-esrgan": "realesr-general-x4v3",
-           "r-gat": "rgat", "gnn": "rgat"}
+           "r-gat": "rgat", "gnn": "rgat",
+           "flux": "flux1-dev", "flux-dev": "flux1-dev", "flux.1-dev": "flux1-dev", "flux-schnell": "flux1-schnell",
+           "flux.1-schnell": "flux1-schnell"}
 
 
 @lru_cache(maxsize=1)

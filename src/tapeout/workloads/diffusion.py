@@ -41,6 +41,17 @@ wide), 50 steps, CFG. Tokens = (1 + (frames-1)/4) * (H/16) * (W/16); 720x1280x81
 The Wan-VAE decoder is approximated by a causal 3-D conv decoder with the same base width
 (96) and channel multipliers [1,2,4,4] (ASSUMPTION: layer widths from the Wan2.1 repo's
 vae.py defaults, not from model_configs.csv).
+
+FLUX.1 [dev]/[schnell] (black-forest-labs/flux src/flux/util.py configs = the HF
+transformer/config.json; data/models/workloads/flux.yaml): a rectified-flow MMDiT of 19
+double-stream blocks (separate image/text weights, one joint attention over text + image
+tokens) and 38 single-stream blocks (one fused linear to QKV + MLP, parallel attention/MLP) at
+hidden 3072, 24 heads x 128, MLP ratio 4; AdaLN modulation from the pooled CLIP-L vector +
+timestep (+ guidance embedding on dev). Latents: 16 channels at 1/8 resolution, 2x2-packed
+-> in_channels 64, so 1024x1024 -> 64 x 64 = 4,096 image tokens. Guidance-distilled: one
+transformer pass per step (no CFG doubling). Text: T5-XXL encoder (24 layers, d 4096, 64 heads,
+FFN 10240 gated-GELU; 512 tokens dev / 256 schnell) and CLIP-L (pooled vector only), once per
+prompt. VAE: the SD decoder layout (ch 128, mult [1,2,4,4]) with z = 16.
 """
 
 from __future__ import annotations
@@ -50,7 +61,8 @@ from dataclasses import replace
 from ..errors import TapeoutError, require_positive
 from ..ops import Attention, Elementwise, MatMul, Op, OpGraph
 from ..precision import Precision
-from .blocks import ConvMatMul, as_precision, check_batch, check_multiple, conv2d, distinct_weight_bytes, eltwise, linear, transformer_block
+from .blocks import (ConvMatMul, as_precision, check_batch, check_multiple, conv2d, distinct_weight_bytes, eltwise, epilogue,
+                     linear, transformer_block)
 
 # ------------------------------------------------------------------------------ SDXL
 
@@ -328,3 +340,99 @@ def _wan_vae_decoder(n: int, lt: int, lh: int, lw: int, pr: Precision, z: int = 
             conv(f"vae.up{lvl}.upsample", c, c, t, h, w)
     conv("vae.conv_out", c, 3, t, h, w)
     return ops
+
+
+# ------------------------------------------------------------------------------ FLUX.1 (MMDiT)
+
+FLUX_CONFIGS = {  # data/models/workloads/flux.yaml (black-forest-labs/flux util.py, HF transformer/config.json)
+    "flux1-dev": dict(hidden=3072, heads=24, double=19, single=38, mlp_ratio=4, in_channels=64, vec_dim=768,
+                      ctx_dim=4096, guidance_embed=True, t5_len=512, steps=50),
+    "flux1-schnell": dict(hidden=3072, heads=24, double=19, single=38, mlp_ratio=4, in_channels=64, vec_dim=768,
+                          ctx_dim=4096, guidance_embed=False, t5_len=256, steps=4),
+}
+FLUX_LATENT_STRIDE = 16  # VAE /8 x 2x2 packing (flux cli.py rounds height/width to 16)
+
+
+def flux_tokens(height: int, width: int) -> int:
+    check_multiple("height", height, FLUX_LATENT_STRIDE, "VAE stride x 2x2 latent packing")
+    check_multiple("width", width, FLUX_LATENT_STRIDE, "VAE stride x 2x2 latent packing")
+    return (height // FLUX_LATENT_STRIDE) * (width // FLUX_LATENT_STRIDE)
+
+
+def _flux_stream(tag: str, T: float, d: int, mlp: int, pr: Precision, count: float) -> tuple[list[Op], list[Op]]:
+    """One stream of a double block: (ops before the joint attention, ops after it)."""
+    pre = [eltwise(f"{tag}.norm1_mod", T * d, pr, 7, count=count),
+           linear(f"{tag}.qkv", T, 3 * d, d, pr, count),
+           eltwise(f"{tag}.qk_rmsnorm_rope", T * 2 * d, pr, 8, count=count)]
+    post = [linear(f"{tag}.proj", T, d, d, pr, count),
+            *epilogue(f"{tag}.gate_residual1", T * d, pr, 2, reads=2, count=count),
+            eltwise(f"{tag}.norm2_mod", T * d, pr, 7, count=count),
+            linear(f"{tag}.fc1", T, mlp, d, pr, count),
+            *epilogue(f"{tag}.gelu", T * mlp, pr, 8, count=count),
+            linear(f"{tag}.fc2", T, d, mlp, pr, count),
+            *epilogue(f"{tag}.gate_residual2", T * d, pr, 2, reads=2, count=count)]
+    return pre, post
+
+
+def flux_transformer_ops(n: int, img_tokens: int, txt_tokens: int, pr: Precision, count: float = 1,
+                         cfg: dict = FLUX_CONFIGS["flux1-dev"]) -> list[Op]:
+    """One FLUX transformer evaluation on n latents (count multiplies: steps)."""
+    d, heads, mlp = cfg["hidden"], cfg["heads"], cfg["mlp_ratio"] * cfg["hidden"]
+    L = img_tokens + txt_tokens
+    Ti, Tt, T = n * img_tokens, n * txt_tokens, n * L
+    dh = d // heads
+    embedders = ("time_in",) + (("guidance_in",) if cfg["guidance_embed"] else ())
+    ops: list[Op] = [linear("flux.img_in", Ti, d, cfg["in_channels"], pr, count),
+                     linear("flux.txt_in", Tt, d, cfg["ctx_dim"], pr, count)]
+    for e in embedders:  # MLPEmbedder(256 -> d -> d) on the sinusoidal timestep / guidance
+        ops += [linear(f"flux.{e}.in", n, d, 256, pr, count), linear(f"flux.{e}.out", n, d, d, pr, count)]
+    ops += [linear("flux.vector_in.in", n, d, cfg["vec_dim"], pr, count), linear("flux.vector_in.out", n, d, d, pr, count)]
+
+    def joint_attn(name: str, c: float) -> Attention:
+        return Attention(name=name, count=c, batch=n, q_len=L, kv_len=L, heads=heads, kv_heads=heads, d_qk=dh,
+                         d_v=dh, causal=False, act_dtype=pr.activations, kv_dtype=pr.activations, math_dtype=pr.compute)
+
+    cd = count * cfg["double"]
+    img_pre, img_post = _flux_stream("flux.double.img", Ti, d, mlp, pr, cd)
+    txt_pre, txt_post = _flux_stream("flux.double.txt", Tt, d, mlp, pr, cd)
+    ops += [linear("flux.double.img_mod", n, 6 * d, d, pr, cd), linear("flux.double.txt_mod", n, 6 * d, d, pr, cd)]
+    ops += img_pre + txt_pre + [joint_attn("flux.double.joint_attn", cd)] + img_post + txt_post
+    cs = count * cfg["single"]
+    ops += [linear("flux.single.mod", n, 3 * d, d, pr, cs),
+            eltwise("flux.single.norm_mod", T * d, pr, 7, count=cs),
+            linear("flux.single.linear1", T, 3 * d + mlp, d, pr, cs),
+            eltwise("flux.single.qk_rmsnorm_rope", T * 2 * d, pr, 8, count=cs),
+            joint_attn("flux.single.attn", cs),
+            *epilogue("flux.single.gelu", T * mlp, pr, 8, count=cs),
+            linear("flux.single.linear2", T, d, d + mlp, pr, cs),
+            *epilogue("flux.single.gate_residual", T * d, pr, 2, reads=2, count=cs)]
+    ops += [linear("flux.final.mod", n, 2 * d, d, pr, count),
+            linear("flux.final.proj", Ti, cfg["in_channels"], d, pr, count)]
+    return ops
+
+
+def flux_graph(model: str = "flux1-dev", batch: int = 1, height: int = 1024, width: int = 1024,
+               steps: int | None = None, precision: str | Precision = "bf16", include_text: bool = True,
+               include_vae: bool = True) -> OpGraph:
+    """`batch` images: T5-XXL + CLIP-L once per prompt, the transformer x steps (guidance-
+    distilled: one pass per step), VAE decode once (module doc)."""
+    if model not in FLUX_CONFIGS:
+        raise TapeoutError(f"unknown FLUX model '{model}'. Known: {', '.join(FLUX_CONFIGS)}.")
+    c = FLUX_CONFIGS[model]
+    n = check_batch(batch)
+    steps = c["steps"] if steps is None else steps
+    require_positive("steps", steps)
+    pr = as_precision(precision)
+    img = flux_tokens(height, width)
+    ops: list[Op] = []
+    if include_text:
+        ops += transformer_block("text.t5xxl", n, c["t5_len"], 4096, 64, 10240, pr, count=24, mlp="geglu")
+        ops += clip_text_ops("text.clip_l", n, 12, 768, 12, 3072, pr)
+    ops += flux_transformer_ops(n, img, c["t5_len"], pr, count=steps, cfg=c)
+    ops.append(eltwise("scheduler_step", n * img * c["in_channels"], pr, 3, reads=2, count=steps))  # x += dt * v
+    if include_vae:
+        ops += vae_decoder_ops(n, height // 8, width // 8, pr, z=16)
+    wb = distinct_weight_bytes(ops, {"flux.": steps})
+    return OpGraph(f"{model}:b{n}:{width}x{height}:{steps}steps:{pr.name}", ops,
+                   {"model": model, "batch": n, "units": n, "unit": "images", "steps": steps, "image_tokens": img,
+                    "text_tokens": c["t5_len"], "weight_bytes": wb})

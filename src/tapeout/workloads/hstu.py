@@ -16,6 +16,17 @@ sqrt(mean^2 + std^2) + candidates.
 Embeddings: an item-id table plus `num_tables - 1` side tables (action type, creator, ...), each
 read once per token (history and candidates); placement over HBM / host DRAM / SSD in
 perf/placement.py. Defaults and their sources: data/models/workloads/hstu.yaml.
+
+Stages (`stage`): "ranking" scores `candidates` items appended to the history (the head MLP
+per candidate). "retrieval" (the paper's retrieval setting: the same sequential encoder; the
+output at the user's last position is the query embedding, scored by dot product against
+the item embeddings) encodes the history alone and then scores every item of the corpus:
+brute-force maximum inner product search, a GEMM of the batch's user embeddings against the
+`item_rows` x `emb_dim` item-id table with k-selection over the scores (exact k-NN as
+Johnson et al., "Billion-scale similarity search with GPUs", IEEE TBD 2019: distance tiles by
+GEMM, then k-select; no ANN index assumed, so the scan is an upper bound on what an IVF/HNSW
+index would read). The scan is recorded in graph.meta["retrieval_scan"]; perf/recsys.py
+hstu_throughput reads it from the tier the item table lives in.
 """
 
 from __future__ import annotations
@@ -26,6 +37,10 @@ from ..errors import TapeoutError, require_positive
 from ..ops import Attention, Collective, EmbeddingGather, Op, OpGraph
 from ..precision import Precision, dtype_bytes
 from .blocks import as_precision, check_batch, eltwise, linear
+
+
+STAGES = ("ranking", "retrieval")
+SCORE_BYTES = 4  # fp32 inner-product scores, written by the GEMM and read by the k-select (module doc)
 
 
 def hstu_tables(num_tables: int, item_rows: float, side_rows: float) -> list[tuple[str, float]]:
@@ -40,8 +55,14 @@ def hstu_tables(num_tables: int, item_rows: float, side_rows: float) -> list[tup
 def hstu_graph(batch: int = 1, seq_len: float = 2048, seq_std: float = 1024, candidates: int = 256, layers: int = 12,
                d_model: int = 512, heads: int = 4, d_qk: int = 128, d_v: int = 128, num_tables: int = 3,
                item_rows: float = 1e9, side_rows: float = 1e7, emb_dim: int = 512, head_mlp: tuple[int, ...] = (256, 1),
-               shards: int = 1, precision: str | Precision = "bf16", emb_dtype: str = "fp16") -> OpGraph:
-    """`batch` users (queries), each a jagged history + `candidates` items to rank (module doc)."""
+               shards: int = 1, precision: str | Precision = "bf16", emb_dtype: str = "fp16",
+               stage: str = "ranking") -> OpGraph:
+    """`batch` users (queries), each a jagged history + `candidates` items to rank, or (stage
+    "retrieval") a history whose user embedding is scored against the whole item corpus."""
+    if stage not in STAGES:
+        raise TapeoutError(f"stage must be one of {', '.join(STAGES)}, got '{stage}'.")
+    if stage == "retrieval":
+        candidates = 0  # the history alone is encoded; the corpus scan replaces the candidate head
     n = check_batch(batch)
     require_positive("seq_len", seq_len)
     require_positive("seq_std", seq_std, allow_zero=True)
@@ -71,10 +92,19 @@ def hstu_graph(batch: int = 1, seq_len: float = 2048, seq_std: float = 1024, can
                          kv_dtype=pr.activations, math_dtype=pr.compute))
     ops.append(eltwise("layer.norm_gate", tokens * heads * d_v, pr, 8, reads=2, count=layers))
     ops.append(linear("layer.f2", tokens, d_model, heads * d_v, pr, count=layers))
-    k = d_model
-    for i, w in enumerate(head_mlp):
-        ops.append(linear(f"head.fc{i}", n * max(candidates, 1), w, k, pr, out_dtype="fp32" if i == len(head_mlp) - 1 else None))
-        k = w
     meta = {"model": "hstu", "batch": n, "units": n, "unit": "queries", "tokens": tokens, "seq_len_eff": n_eff,
-            "shards": shards, "embedding_bytes": sum(r for _, r in tables) * emb_dim * eb}
-    return OpGraph(f"hstu:{n}users:{seq_len:g}tok:{layers}L:{pr.name}", ops, meta)
+            "shards": shards, "embedding_bytes": sum(r for _, r in tables) * emb_dim * eb, "stage": stage}
+    if stage == "retrieval":
+        if d_model != emb_dim:  # user embedding into the item-embedding space
+            ops.append(linear("retrieval.user_proj", n, emb_dim, d_model, pr))
+        local_rows = float(item_rows) / shards  # row-wise sharded corpus: each chip scans its rows
+        meta["retrieval_scan"] = {"table": "emb.item_id", "rows": local_rows, "row_bytes": emb_dim * eb, "dim": emb_dim,
+                                  "queries": n, "flops": 2.0 * n * local_rows * emb_dim,
+                                  "score_bytes": 2.0 * n * local_rows * SCORE_BYTES}
+    else:
+        k = d_model
+        for i, w in enumerate(head_mlp):
+            ops.append(linear(f"head.fc{i}", n * max(candidates, 1), w, k, pr,
+                              out_dtype="fp32" if i == len(head_mlp) - 1 else None))
+            k = w
+    return OpGraph(f"hstu:{stage}:{n}users:{seq_len:g}tok:{layers}L:{pr.name}", ops, meta)

@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import require_positive
-from ..ops import EmbeddingGather, Op, OpGraph
+from ..ops import Attention, Elementwise, EmbeddingGather, Op, OpGraph
 from ..precision import Precision, dtype_bytes
-from .blocks import as_precision, check_batch, distinct_weight_bytes, eltwise, linear, transformer_block
+from .blocks import as_precision, check_batch, distinct_weight_bytes, eltwise, epilogue, linear, transformer_block
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,21 @@ WHISPER = {"whisper-large-v3": WhisperConfig()}
 
 
 def whisper_graph(batch: int = 1, output_tokens: int = 100, prompt_tokens: int = 4, precision: str | Precision = "bf16",
-                  cfg: WhisperConfig = WhisperConfig(), part: str = "all") -> OpGraph:
-    """One 30-s chunk per sequence, `batch` chunks. part: all | encoder | decoder."""
+                  cfg: WhisperConfig = WhisperConfig(), part: str = "all", beam: int = 1) -> OpGraph:
+    """One 30-s chunk per sequence, `batch` chunks. part: all | encoder | decoder.
+
+    beam: hypotheses per utterance (1 = greedy, what the MLPerf reference runs:
+    mlcommons/inference speech2text/reference_SUT.py, vLLM SamplingParams(temperature=0,
+    top_p=1.0, max_tokens=200), one output sequence, no beam search). With beam k the decoder
+    runs k hypotheses per utterance (openai/whisper decoding.py BeamSearchDecoder: tokens
+    repeat_interleave(n_group), k x the decoder batch, k x the self-attention KV cache); the
+    encoder and the cross-attention K/V projection run once per utterance and the k queries of
+    an utterance read that one cross K/V (an attention of k queries over the 1,500 audio
+    states). Per step a top-k over the k x vocab log-probs picks the next beams; the KV cache
+    is re-indexed by indirection (TensorRT-LLM's cache-indirection beam search), not copied.
+    The result still counts `output_tokens` per utterance (the best hypothesis)."""
     n = check_batch(batch)
+    k = check_batch(beam, "beam")
     require_positive("output_tokens", output_tokens)
     require_positive("prompt_tokens", prompt_tokens)
     if prompt_tokens + output_tokens > cfg.text_ctx:
@@ -65,27 +77,47 @@ def whisper_graph(batch: int = 1, output_tokens: int = 100, prompt_tokens: int =
         ops.append(linear("dec.cross_kv_proj", n * A, 2 * d, d, pr, count=cfg.decoder_layers))
     if part in ("all", "decoder"):
         tok_b = dtype_bytes(pr.weights if pr.weights in ("bf16", "fp16", "fp8") else "bf16")
+        nk = n * k  # decoder sequences: k hypotheses per utterance
         # prefill of the start-of-transcript prompt
         P = prompt_tokens
-        ops.append(EmbeddingGather(name="dec.prefill.embed", lookups=n * P, rows=cfg.vocab, row_bytes=d * tok_b, dim=d))
-        ops += transformer_block("dec.prefill", n, P, d, cfg.heads, cfg.ffn, pr, count=cfg.decoder_layers, causal=True,
-                                 cross_len=A, cross_kv_cached=True)
-        # decode steps: one token per sequence per step, mean self-attention context
+        ops.append(EmbeddingGather(name="dec.prefill.embed", lookups=nk * P, rows=cfg.vocab, row_bytes=d * tok_b, dim=d))
+        ops += _decoder_layers("dec.prefill", n, k, P, P, cfg, pr, count=cfg.decoder_layers)
+        # decode steps: one token per hypothesis per step, mean self-attention context
         steps = output_tokens
         ctx = P + (steps + 1) / 2
-        ops.append(EmbeddingGather(name="dec.step.embed", count=steps, lookups=n, rows=cfg.vocab, row_bytes=d * tok_b, dim=d))
-        ops += transformer_block("dec.step", n, 1, d, cfg.heads, cfg.ffn, pr, count=cfg.decoder_layers * steps, causal=True,
-                                 q_len=1, kv_len=max(1, round(ctx)), cross_len=A, cross_kv_cached=True)
-        ops.append(linear("dec.logits", n, cfg.vocab, d, pr, count=steps, out_dtype="fp32"))
+        ops.append(EmbeddingGather(name="dec.step.embed", count=steps, lookups=nk, rows=cfg.vocab, row_bytes=d * tok_b, dim=d))
+        ops += _decoder_layers("dec.step", n, k, 1, max(1, round(ctx)), cfg, pr, count=cfg.decoder_layers * steps)
+        ops.append(linear("dec.logits", nk, cfg.vocab, d, pr, count=steps, out_dtype="fp32"))
+        if k > 1:  # log-softmax + top-k over the k x vocab candidates of each utterance (fp32 logits)
+            ops.append(Elementwise(name="dec.beam_topk", count=steps, elems=float(nk * cfg.vocab), flops_per_elem=6,
+                                   reads=1, writes=0, dtype="fp32"))
     wb = distinct_weight_bytes(ops, {"dec.step": output_tokens, "dec.logits": output_tokens, "dec.prefill": 0})
-    return OpGraph(f"{cfg.name}:b{n}:out{output_tokens}:{part}:{pr.name}", ops,
+    return OpGraph(f"{cfg.name}:b{n}:out{output_tokens}:{part}:{pr.name}" + (f":beam{k}" if k > 1 else ""), ops,
                    # MLPerf whisper counts output tokens: the reference SUT returns n_tokens with each
                    # QuerySampleResponse (mlcommons/inference speech2text/reference_SUT.py), so a
                    # unit here is one generated token; `samples` keeps the 30-s windows
                    {"model": cfg.name, "batch": n, "units": n * output_tokens if part != "encoder" else n,
                     "unit": "output tokens" if part != "encoder" else "30-s chunks", "samples": n,
-                    "output_tokens": output_tokens,
+                    "output_tokens": output_tokens, "beam": k,
                     "weight_bytes": wb})
+
+
+def _decoder_layers(tag: str, n: int, k: int, q: int, kv: int, cfg: WhisperConfig, pr: Precision, count: float) -> list[Op]:
+    """Decoder layers for n utterances x k hypotheses of q new tokens over kv self-attention
+    keys: causal self-attention + FFN on the n*k sequences, cross-attention of the k*q queries
+    of an utterance over its one cached cross K/V (projected in the encoder part)."""
+    d, A = cfg.d_model, cfg.audio_ctx
+    ops = transformer_block(tag, n * k, q, d, cfg.heads, cfg.ffn, pr, count=count, causal=True, q_len=q, kv_len=kv)
+    T = n * k * q
+    h = cfg.heads
+    cross = [eltwise(f"{tag}.norm_x", T * d, pr, 5, count=count),
+             linear(f"{tag}.xq", T, d, d, pr, count),
+             Attention(name=f"{tag}.xattn", count=count, batch=n, q_len=k * q, kv_len=A, heads=h, kv_heads=h, d_qk=d // h,
+                       d_v=d // h, causal=False, act_dtype=pr.activations, kv_dtype=pr.kv_cache, math_dtype=pr.compute),
+             linear(f"{tag}.xattn_out", T, d, d, pr, count),
+             *epilogue(f"{tag}.residual_x", T * d, pr, 1, reads=2, count=count)]
+    at = next(i for i, o in enumerate(ops) if o.name == f"{tag}.norm2")  # after self-attention, before the FFN
+    return ops[:at] + cross + ops[at:]
 
 
 @dataclass(frozen=True)
