@@ -51,7 +51,9 @@ def whisper_graph(batch: int = 1, output_tokens: int = 100, prompt_tokens: int =
     repeat_interleave(n_group), k x the decoder batch, k x the self-attention KV cache); the
     encoder and the cross-attention K/V projection run once per utterance and the k queries of
     an utterance read that one cross K/V (an attention of k queries over the 1,500 audio
-    states). Per step a top-k over the k x vocab log-probs picks the next beams; the KV cache
+    states). ASSUMPTION (a lower bound): openai/whisper itself repeats the audio features per
+    beam (audio_features.repeat_interleave(n_group)), so its cross K/V is projected and held
+    k times; an engine that shares it across beams runs as modelled here. Per step a top-k over the k x vocab log-probs picks the next beams; the KV cache
     is re-indexed by indirection (TensorRT-LLM's cache-indirection beam search), not copied.
     The result still counts `output_tokens` per utterance (the best hypothesis)."""
     n = check_batch(batch)
