@@ -6,7 +6,8 @@ import pytest
 from tapeout.hardware.catalog import get_chip
 from tapeout.perf import kernels_db
 from tapeout.perf.calibration import calibration_for
-from tapeout.perf.kernel_transfer import default_errors, error_stats, gemm_ceilings
+from tapeout.perf.kernel_fit import error_stats
+from tapeout.perf.kernel_transfer import default_errors, gemm_ceilings
 from tapeout.perf.kernels_db import Kernels
 
 

@@ -219,12 +219,15 @@ def errors(groups: Groups, x) -> dict:
     """Per (chip, op, format): n, median and p90 of |pred/meas - 1|, median signed (in %)."""
     out: dict = {}
     for g, t in zip(groups.items, groups.predict(x)):
-        e = t / g["meas"] - 1.0
-        out.setdefault(g["chip"], {})[f"{g['op']}/{g['fmt']}"] = {
-            "n": int(len(e)), "median_abs_err_pct": round(float(np.median(np.abs(e))) * 100, 1),
+        out.setdefault(g["chip"], {})[f"{g['op']}/{g['fmt']}"] = error_stats(t / g["meas"] - 1.0)
+    return out
+
+
+def error_stats(e: np.ndarray) -> dict:
+    """n, median and p90 of |e|, median signed, in % (e = predicted/measured - 1)."""
+    return {"n": int(len(e)), "median_abs_err_pct": round(float(np.median(np.abs(e))) * 100, 1),
             "p90_abs_err_pct": round(float(np.percentile(np.abs(e), 90)) * 100, 1),
             "median_signed_err_pct": round(float(np.median(e)) * 100, 1)}
-    return out
 
 
 def x_of(params: dict) -> np.ndarray:

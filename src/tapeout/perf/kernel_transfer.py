@@ -14,16 +14,9 @@ import numpy as np
 
 from ..ops import OpTable
 from .calibration import calibrated_params, calibration_for
-from .kernel_fit import _ops
+from .kernel_fit import _ops, error_stats
 from .kernels_db import Kernels, chip_for
 from .opcost import evaluate
-
-
-def error_stats(e: np.ndarray) -> dict:
-    """n, median and p90 of |e|, median signed, in % (e = predicted/measured - 1)."""
-    return {"n": int(len(e)), "median_abs_err_pct": round(float(np.median(np.abs(e))) * 100, 1),
-            "p90_abs_err_pct": round(float(np.percentile(np.abs(e), 90)) * 100, 1),
-            "median_signed_err_pct": round(float(np.median(e)) * 100, 1)}
 
 
 def default_errors(k: Kernels, fitted: dict | None = None) -> dict:
