@@ -97,7 +97,7 @@ def qkv_preprocess_op(tokens: int, heads: int, kv_heads: int, head_dim: int) -> 
                        dtype="bf16", fused=True)  # launch in ovh_prefill
 
 
-def _ops(k: Kernels, idx: np.ndarray) -> list:
+def timed_ops(k: Kernels, idx: np.ndarray) -> list:
     """One op per kernel; a quantized GEMM (GEMM, quantize pass) and a context attention (QKV
     preprocessing, attention) are two consecutive ops."""
     c = k.cols
@@ -138,7 +138,7 @@ class Groups:
                                 mma_block_scaled_fp8(ch))
             p, pd, mma = params[chip]
             eff = "eff_fp8_block_mma" if fmt == "fp8_block" and mma else f"eff_{fmt}"
-            self.items.append({"chip": chip, "op": op, "fmt": fmt, "table": OpTable.from_ops(_ops(k, idx)),
+            self.items.append({"chip": chip, "op": op, "fmt": fmt, "table": OpTable.from_ops(timed_ops(k, idx)),
                                "meas": np.asarray(c["latency_s"][idx], dtype=float), "params": p, "pd": pd, "eff": eff})
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:

@@ -3,7 +3,7 @@ measured kernels of the database: per chip, op and format, with where the chip's
 efficiency came from (its own microbenchmarks, a family / same-silicon / generic mean, the
 power-transfer law). The chips without microbenchmarks of their own measure the transfer.
 
-Each kernel is the op the database timed (perf/kernel_fit.py `_ops`: a quantized GEMM with its
+Each kernel is the op the database timed (perf/kernel_fit.py `timed_ops`: a quantized GEMM with its
 activation-quantize pass, a context attention with its QKV preprocessing), costed by
 perf/opcost.py on calibrated_params(chip) exactly as every command without --kernels does.
 """
@@ -14,7 +14,7 @@ import numpy as np
 
 from ..ops import OpTable
 from .calibration import calibrated_params, calibration_for
-from .kernel_fit import _ops, error_stats
+from .kernel_fit import error_stats, timed_ops
 from .kernels_db import Kernels, chip_for
 from .opcost import evaluate
 
@@ -30,7 +30,7 @@ def default_errors(k: Kernels, fitted: dict | None = None) -> dict:
         entry = out.setdefault(chip, {"origin": calibration_for(ch, fitted).origin.get("eff_compute", ""), "ops": {}})
         for op, fmt in sorted(set(zip(c["op"][c["chip"] == chip], c["fmt"][c["chip"] == chip]))):
             idx = np.flatnonzero((c["chip"] == chip) & (c["op"] == op) & (c["fmt"] == fmt))
-            t = np.asarray(evaluate(OpTable.from_ops(_ops(k, idx)), p, check_support=False).time, dtype=float)
+            t = np.asarray(evaluate(OpTable.from_ops(timed_ops(k, idx)), p, check_support=False).time, dtype=float)
             pred = t.reshape(len(idx), -1).sum(axis=1)  # kernel + its preceding pass
             entry["ops"][f"{op}/{fmt}"] = error_stats(pred / np.asarray(c["latency_s"][idx], dtype=float) - 1.0)
     return out
