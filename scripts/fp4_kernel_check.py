@@ -19,7 +19,7 @@ import numpy as np
 from tapeout.formats import gemm_efficiency
 from tapeout.ops import OpTable
 from tapeout.perf.calibration import calibrated_params
-from tapeout.perf.kernel_fit import _ops
+from tapeout.perf.kernel_fit import timed_ops
 from tapeout.perf.kernels_db import chip_for, read_kernels
 from tapeout.perf.opcost import evaluate
 from tapeout.workloads.llm import quantize_ops
@@ -32,7 +32,7 @@ def errors(k, chip: str, fmt: str, with_quantize: bool) -> tuple[list[str], floa
     idx = np.flatnonzero((c["op"] == "gemm") & (c["chip"] == chip) & (c["fmt"] == fmt) & (c["n"] >= 1024) & (c["k"] >= 1024))
     ch = chip_for(chip)
     p = calibrated_params(ch)
-    ops = _ops(k, idx)
+    ops = timed_ops(k, idx)
     if fmt == "nvfp4":
         ops = [replace(o, eff_scale=gemm_efficiency(fmt, ch)[0]) for o in ops]
     t = np.asarray(evaluate(OpTable.from_ops(ops), p, check_support=False).time, dtype=float)

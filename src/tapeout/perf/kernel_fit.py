@@ -97,7 +97,7 @@ def qkv_preprocess_op(tokens: int, heads: int, kv_heads: int, head_dim: int) -> 
                        dtype="bf16", fused=True)  # launch in ovh_prefill
 
 
-def _ops(k: Kernels, idx: np.ndarray) -> list:
+def timed_ops(k: Kernels, idx: np.ndarray) -> list:
     """One op per kernel; a quantized GEMM (GEMM, quantize pass) and a context attention (QKV
     preprocessing, attention) are two consecutive ops."""
     c = k.cols
@@ -138,7 +138,7 @@ class Groups:
                                 mma_block_scaled_fp8(ch))
             p, pd, mma = params[chip]
             eff = "eff_fp8_block_mma" if fmt == "fp8_block" and mma else f"eff_{fmt}"
-            self.items.append({"chip": chip, "op": op, "fmt": fmt, "table": OpTable.from_ops(_ops(k, idx)),
+            self.items.append({"chip": chip, "op": op, "fmt": fmt, "table": OpTable.from_ops(timed_ops(k, idx)),
                                "meas": np.asarray(c["latency_s"][idx], dtype=float), "params": p, "pd": pd, "eff": eff})
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
@@ -219,12 +219,15 @@ def errors(groups: Groups, x) -> dict:
     """Per (chip, op, format): n, median and p90 of |pred/meas - 1|, median signed (in %)."""
     out: dict = {}
     for g, t in zip(groups.items, groups.predict(x)):
-        e = t / g["meas"] - 1.0
-        out.setdefault(g["chip"], {})[f"{g['op']}/{g['fmt']}"] = {
-            "n": int(len(e)), "median_abs_err_pct": round(float(np.median(np.abs(e))) * 100, 1),
+        out.setdefault(g["chip"], {})[f"{g['op']}/{g['fmt']}"] = error_stats(t / g["meas"] - 1.0)
+    return out
+
+
+def error_stats(e: np.ndarray) -> dict:
+    """n, median and p90 of |e|, median signed, in % (e = predicted/measured - 1)."""
+    return {"n": int(len(e)), "median_abs_err_pct": round(float(np.median(np.abs(e))) * 100, 1),
             "p90_abs_err_pct": round(float(np.percentile(np.abs(e), 90)) * 100, 1),
             "median_signed_err_pct": round(float(np.median(e)) * 100, 1)}
-    return out
 
 
 def x_of(params: dict) -> np.ndarray:
