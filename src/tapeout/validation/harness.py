@@ -237,7 +237,23 @@ def summarize(results: list[RowResult]) -> dict:
         c["coverage"] = c["predicted"] / c["rows"] if c["rows"] else 0.0
     out["coverage"] = cov
     out["overall"] = _stats(pred)
+    out["llm_layouts"] = layout_comparison(pred)
     return out
+
+
+def layout_comparison(pred: list[RowResult]) -> dict:
+    """LLM inference rows at tapeout's own layout (the headline) and, for the rows whose
+    submission's engine layout is on file, the same rows at that layout (issue 15)."""
+    llm = [r for r in pred if r.mapper == "llm_inference"]
+    pinned = [r for r in llm if (r.detail or {}).get("at_submitted_layout")]
+
+    def err(r: RowResult) -> float:
+        return (r.detail["at_submitted_layout"]["predicted"] - r.measured) / r.measured * 100.0
+
+    sub = [abs(err(r)) for r in pinned]
+    return {"automatic, all rows": _stats(llm), "automatic, rows with a submitted layout": _stats(pinned),
+            "submitted layout, same rows": {"n": len(sub), "median_abs_err_pct": float(np.median(sub)) if sub else None,
+                                            "median_signed_err_pct": float(np.median([err(r) for r in pinned])) if sub else None}}
 
 
 def worst(results: list[RowResult], n: int = 10, cls: str | None = None) -> list[RowResult]:
