@@ -205,6 +205,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     from dataclasses import replace
 
     from ..perf.mlperf import benchmarks, value_of
+    from ..perf.train_layout import RECOMPUTE
     from ..perf.train_lora import adapters_of_benchmark
     from ..perf.training import time_to_train_min
     from ..perf.training import train as engine
@@ -214,6 +215,10 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     for name, v in (("--cp", cp), ("--ep", ep), ("--vp", vp), ("--mbs", mbs)):
         if v is not None and v < 1:
             raise TapeoutError(f"{name} must be >= 1, got {v}.")
+    if zero is not None and zero not in (0, 1, 2, 3):
+        raise TapeoutError(f"--zero must be a ZeRO stage 0, 1, 2 or 3 (3 = FSDP), got {zero}.")
+    if recompute is not None and recompute not in RECOMPUTE:
+        raise TapeoutError(f"--recompute must be one of {', '.join(RECOMPUTE)}, got '{recompute}'.")
     if not chip:
         raise TapeoutError("--chip is required.")
     chip = _capped(chip, power_limit)
@@ -231,6 +236,9 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
             global_batch_tokens = float(value_of(b["global_batch_sequences"])) * seq_len
         if not b.get("full_finetune", True):  # the benchmark's adapters, as its validation rows cost them
             lora = adapters_of_benchmark(b) or True
+        elif lora:  # its time to train is defined for training every weight
+            raise TapeoutError(f"--lora: benchmark {key} trains every weight (full_finetune in data/mlperf/"
+                               f"benchmarks.yaml); drop --lora, or use --model {b['model']} --lora without --benchmark.")
         ttt_tokens = float(value_of(b["tokens_to_train"])) if "tokens_to_train" in b else float(value_of(b["samples_to_train"])) * seq_len
     if not model:
         raise TapeoutError("--model (or --benchmark) is required.")

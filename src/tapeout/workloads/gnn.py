@@ -71,7 +71,7 @@ def check_fanouts(fanouts) -> tuple[int, ...]:
             v = float(f)
         except (TypeError, ValueError):
             raise TapeoutError(f"fanouts[{i}] must be a whole number >= 1, got {f!r}; e.g. fanouts=15,10,5.") from None
-        if v != int(v) or v < 1:
+        if not math.isfinite(v) or v != int(v) or v < 1:
             raise TapeoutError(f"fanouts[{i}] must be a whole number >= 1, got {f}; e.g. fanouts=15,10,5.")
         out.append(int(v))
     return tuple(out)
@@ -194,7 +194,7 @@ def rgat_graph(batch: int = 1024, fanouts=(15, 10, 5), in_dim: int = 1024, hidde
     hops = [sum(h.values()) for h in hop_types]
     L = len(fan)
     nodes = sum(hops)
-    fb = dtype_bytes(feature_dtype)
+    fb = dtype_bytes(feature_dtype, "feature_dtype")
     ops: list[Op] = [EmbeddingGather(name="feature_gather", lookups=float(n * nodes), rows=float(feature_rows),
                                      row_bytes=float(in_dim * fb), out_dtype=feature_dtype, dim=int(in_dim))]
     hb = dtype_bytes(pr.activations)
