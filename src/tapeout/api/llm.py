@@ -189,11 +189,14 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
             data/precision/training_recipes.yaml) or a GEMM dtype (int8, fp16).
         benchmark: MLPerf Training preset (gpt3-175b, llama2-70b-lora, llama3.1-405b,
             llama3.1-8b): adds `time_to_train_min` including evaluation passes.
-        tp: tensor-parallel degree (None: best). pp: pipeline-parallel degree (None: best).
-        cp: context-parallel size; ep: expert-parallel size (MoE; may exceed TP and span nodes);
-        vp: virtual pipeline stages per device (interleaved 1F1B); mbs: micro-batch size in
-        sequences; zero: ZeRO stage 0-3 (3 = FSDP); recompute: none | selective | full
-        (each None: the search picks it).
+        tp: tensor-parallel degree (None: best).
+        pp: pipeline-parallel degree (None: best).
+        cp: context-parallel size (None: the search picks it, as for the layout options below).
+        ep: expert-parallel size (MoE; may exceed TP and span nodes).
+        vp: virtual pipeline stages per device (interleaved 1F1B).
+        mbs: micro-batch size in sequences.
+        zero: ZeRO stage 0-3 (3 = FSDP).
+        recompute: none | selective | full.
         lora: LoRA fine-tuning (frozen base weights).
         power_limit: board power cap in W.
 
