@@ -108,3 +108,11 @@ def test_rgat_explain_states_the_feature_read_bound_outside_the_op_table():
     code, js, err = run_cli(["workload-run", "rgat", "--chip", "h100-sxm", "--json"])
     d = json.loads(js)
     assert d["bound"] == "feature-read" and d["time_s"] > d["device_s"]
+
+
+@pytest.mark.parametrize("args,extra", [(["--help"], "tapeout[quant]"), (["calibrate", "--help"], "tapeout[kernels]"),
+                                        (["validate", "--help"], "tapeout[kernels]")])
+def test_help_shows_the_pip_extra(args, extra):
+    # rich markup took "[quant]" / "[kernels]" for a style tag and printed pip install 'tapeout'
+    code, out, err = run_cli(args)
+    assert code == 0 and extra in re.sub(r"\s*│\s*", " ", out)
