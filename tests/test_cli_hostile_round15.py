@@ -116,3 +116,13 @@ def test_help_shows_the_pip_extra(args, extra):
     # rich markup took "[quant]" / "[kernels]" for a style tag and printed pip install 'tapeout'
     code, out, err = run_cli(args)
     assert code == 0 and extra in re.sub(r"\s*│\s*", " ", out)
+
+
+@pytest.mark.parametrize("workload,param", [("rgat", "hidden"), ("rgat", "heads"), ("rgat", "in_dim"),
+                                            ("rgat", "num_classes"), ("rgat", "feature_rows"), ("hstu", "seq_len"),
+                                            ("resnet50", "resolution"), ("sdxl", "steps"), ("wan2.1-14b", "frames")])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_preset_sizes_refuse_nan_and_inf_naming_the_parameter(workload, param, value):
+    # were tracebacks (rgat hidden, hstu seq_len) or lines like "use nan or nan" / "needs nan GB"
+    err = _err(["workload-run", workload, "--chip", "h100-sxm", "--set", f"{param}={value}"])
+    assert err.startswith(f"error: {param} must be") and "nan or nan" not in err and "nan GB" not in err

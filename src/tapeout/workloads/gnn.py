@@ -44,7 +44,8 @@ from importlib import resources
 
 import yaml
 
-from ..errors import TapeoutError, require_positive
+from ..errors import TapeoutError
+from ..inputs import finite
 from ..ops import EmbeddingGather, Op, OpGraph
 from ..precision import Precision, dtype_bytes
 from .blocks import as_precision, check_batch, eltwise, linear
@@ -183,12 +184,11 @@ def rgat_graph(batch: int = 1024, fanouts=(15, 10, 5), in_dim: int = 1024, hidde
     """Forward pass of R-GAT over `batch` seeds' sampled subgraphs (module doc)."""
     n = check_batch(batch)
     fan = check_fanouts(fanouts)
-    for f, v in (("in_dim", in_dim), ("hidden", hidden), ("heads", heads), ("num_classes", num_classes)):
-        if int(v) != v or v < 1:
-            raise TapeoutError(f"{f} must be a whole number >= 1, got {v}.")
+    in_dim, hidden, heads, num_classes = (int(finite(f, v, ge=1, integer=True)) for f, v in (
+        ("in_dim", in_dim), ("hidden", hidden), ("heads", heads), ("num_classes", num_classes)))
     if hidden % heads:
         raise TapeoutError(f"hidden ({hidden}) must be a multiple of heads ({heads}): each head gets hidden/heads channels.")
-    require_positive("feature_rows", feature_rows)
+    feature_rows = finite("feature_rows", feature_rows, gt=0)
     pr = as_precision(precision)
     hop_types, degrees = _hop_types(fan, sampling)
     hops = [sum(h.values()) for h in hop_types]
