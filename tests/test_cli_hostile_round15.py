@@ -126,3 +126,21 @@ def test_preset_sizes_refuse_nan_and_inf_naming_the_parameter(workload, param, v
     # were tracebacks (rgat hidden, hstu seq_len) or lines like "use nan or nan" / "needs nan GB"
     err = _err(["workload-run", workload, "--chip", "h100-sxm", "--set", f"{param}={value}"])
     assert err.startswith(f"error: {param} must be") and "nan or nan" not in err and "nan GB" not in err
+
+
+@pytest.mark.parametrize("args,field", [(["--model", "llama3.1-8b"], "--model"), (["--input-len", "5"], "--input-len"),
+                                        (["--output-len", "5"], "--output-len"), (["--batch", "5"], "--batch"),
+                                        (["--kv-precision", "fp8"], "--kv-precision"), (["--sparsity", "2:4"], "--sparsity")])
+def test_serve_benchmark_refuses_options_it_would_ignore(args, field):
+    # were silently ignored: the same tokens/s as without them
+    err = _err(["serve", "--benchmark", "llama2-70b", "--chip", "h100-sxm", "--num-chips", "8", *args])
+    assert err.startswith(f"error: {field}: --benchmark llama2-70b")
+
+
+def test_train_benchmark_refuses_another_model_but_takes_an_alias_of_its_own():
+    err = _err(["train", "--benchmark", "llama2-70b-lora", "--model", "llama-2-7b", "--chip", "h100-sxm", "--num-chips", "8"])
+    assert err.startswith("error: --model: benchmark llama2-70b-lora trains llama-2-70b")
+    code, out, e = run_cli(["train", "--benchmark", "llama2-70b-lora", "--model", "llama2-70b", "--chip", "h100-sxm",
+                            "--num-chips", "8", "--json"])
+    assert_clean(code, out, e)
+    assert code == 0 and json.loads(out)["time_to_train_min"] > 0
