@@ -27,9 +27,11 @@ LISTING_COMMANDS = {"chip": "tapeout chips", "model": "tapeout models", "workloa
 def require_positive(field: str, value: float, allow_zero: bool = False) -> None:
     """Raise a TapeoutError naming the field when a size is not positive."""
     ok = value >= 0 if allow_zero else value > 0
+    need = ">= 0" if allow_zero else "> 0"
     if not ok:
-        need = ">= 0" if allow_zero else "> 0"
         raise TapeoutError(f"{field} must be {need}, got {value}.")
+    if value == float("inf"):  # a size is finite: inf would print as nan further on
+        raise TapeoutError(f"{field} must be a finite number {need}, got {value}.")
 
 
 _TYPE_TAGS = ("ParamRange", "list[", "str", "int", "float", "bool", "function-")

@@ -48,12 +48,15 @@ def bit_length(dtype: str) -> int:
     return int(DTYPE_BITS[dtype])
 
 
-def dtype_bytes(dtype: str) -> float:
+def dtype_bytes(dtype: str, field: str | None = None) -> float:
+    """Bytes per element; an unknown name is refused with one line (naming `field`, the option
+    or parameter it came from, when given)."""
     try:
         return DTYPE_BITS[dtype] / 8.0
-    except KeyError:
+    except (KeyError, TypeError):
+        where = f"{field}: " if field else ""
         raise TapeoutError(
-            f"unknown dtype '{dtype}'. Known: {', '.join(sorted(DTYPE_BITS))}."
+            f"{where}unknown dtype '{dtype}'. Known: {', '.join(sorted(DTYPE_BITS))}."
         ) from None
 
 
@@ -92,7 +95,7 @@ class Precision:
         return dtype_bytes(self.kv_cache)
 
     def with_kv(self, kv_dtype: str) -> "Precision":
-        dtype_bytes(kv_dtype)
+        dtype_bytes(kv_dtype, "--kv-precision")
         return replace(self, name=f"{self.name}+kv-{kv_dtype}", kv_cache=kv_dtype)
 
 

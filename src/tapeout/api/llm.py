@@ -30,9 +30,9 @@ def _serving(model, chip, num_chips, precision, input_len, output_len, batch, tp
 
 
 def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1, precision: str = "bf16",
-          input_len: int = 1024, output_len: int = 256, batch: int | None = None, tp: int | None = None,
-          max_batch: int | None = None, kv_precision: str | None = None, sparsity: str | None = None,
-          benchmark: str | None = None, scenario: str = "offline", power_limit: float | None = None,
+          input_len: int | None = None, output_len: int | None = None, batch: int | None = None,
+          tp: int | None = None, max_batch: int | None = None, kv_precision: str | None = None,
+          sparsity: str | None = None, benchmark: str | None = None, scenario: str = "offline", power_limit: float | None = None,
           images_per_request: int = 0, image_size: int = 448, stack: str | None = None) -> ServeResult:
     """Predict LLM serving throughput and latency on `num_chips` chips (`tapeout serve`).
 
@@ -41,8 +41,8 @@ def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1,
         chip: catalog id or alias, or the id of a chip added with `register_chip`.
         num_chips: accelerators in the deployment (replicas x model-parallel group).
         precision: weight/GEMM number format (bf16, fp8, int8, int4, ...).
-        input_len: prompt length in tokens.
-        output_len: generated tokens per request.
+        input_len: prompt length in tokens (None: 1024; with `benchmark`: its dataset's).
+        output_len: generated tokens per request (None: 256; with `benchmark`: its dataset's).
         batch: sequences per replica (None: the largest that fits and helps).
         tp: tensor-parallel degree (None: the fastest layout).
         max_batch: with `benchmark`: sequences per engine as a runtime setting (Offline fills it where the KV cache allows).
@@ -66,6 +66,15 @@ def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1,
     Raises:
         TapeoutError: bad input, with the message `tapeout serve` prints.
     """
+    if benchmark:  # the benchmark defines these: a value given with it would be silently ignored
+        given = [o for o, v in (("--model", model), ("--input-len", input_len), ("--output-len", output_len),
+                                ("--batch", batch), ("--kv-precision", kv_precision), ("--sparsity", sparsity),
+                                ("--images-per-request", images_per_request or None)) if v is not None]
+        if given:
+            raise TapeoutError(f"{given[0]}: --benchmark {benchmark} sets the model, the dataset's lengths and the "
+                               f"formats; drop {given[0]} (--max-batch / --tp pin the engine), or drop --benchmark.")
+    input_len = 1024 if input_len is None else input_len
+    output_len = 256 if output_len is None else output_len
     check_numbers("serve", num_chips=num_chips, input_len=input_len, output_len=output_len, batch=batch, tp=tp,
                   max_batch=max_batch, power_limit=power_limit, images_per_request=images_per_request,
                   image_size=image_size)
@@ -189,11 +198,14 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
             data/precision/training_recipes.yaml) or a GEMM dtype (int8, fp16).
         benchmark: MLPerf Training preset (gpt3-175b, llama2-70b-lora, llama3.1-405b,
             llama3.1-8b): adds `time_to_train_min` including evaluation passes.
-        tp: tensor-parallel degree (None: best). pp: pipeline-parallel degree (None: best).
-        cp: context-parallel size; ep: expert-parallel size (MoE; may exceed TP and span nodes);
-        vp: virtual pipeline stages per device (interleaved 1F1B); mbs: micro-batch size in
-        sequences; zero: ZeRO stage 0-3 (3 = FSDP); recompute: none | selective | full
-        (each None: the search picks it).
+        tp: tensor-parallel degree (None: best).
+        pp: pipeline-parallel degree (None: best).
+        cp: context-parallel size (None: the search picks it, as for the layout options below).
+        ep: expert-parallel size (MoE; may exceed TP and span nodes).
+        vp: virtual pipeline stages per device (interleaved 1F1B).
+        mbs: micro-batch size in sequences.
+        zero: ZeRO stage 0-3 (3 = FSDP).
+        recompute: none | selective | full.
         lora: LoRA fine-tuning (frozen base weights).
         power_limit: board power cap in W.
 
@@ -205,6 +217,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     from dataclasses import replace
 
     from ..perf.mlperf import benchmarks, value_of
+    from ..perf.train_layout import RECOMPUTE
+    from ..workloads.llm_config import load_llm
     from ..perf.train_lora import adapters_of_benchmark
     from ..perf.training import time_to_train_min
     from ..perf.training import train as engine
@@ -214,6 +228,10 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     for name, v in (("--cp", cp), ("--ep", ep), ("--vp", vp), ("--mbs", mbs)):
         if v is not None and v < 1:
             raise TapeoutError(f"{name} must be >= 1, got {v}.")
+    if zero is not None and zero not in (0, 1, 2, 3):
+        raise TapeoutError(f"--zero must be a ZeRO stage 0, 1, 2 or 3 (3 = FSDP), got {zero}.")
+    if recompute is not None and recompute not in RECOMPUTE:
+        raise TapeoutError(f"--recompute must be one of {', '.join(RECOMPUTE)}, got '{recompute}'.")
     if not chip:
         raise TapeoutError("--chip is required.")
     chip = _capped(chip, power_limit)
@@ -225,12 +243,18 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         if key not in tb:
             raise TapeoutError(f"unknown training benchmark '{benchmark}'. Known: {', '.join(tb)}.")
         b = bench_cfg = tb[key]
+        if model and load_llm(model).name != load_llm(b["model"]).name:  # its time to train is for its model
+            raise TapeoutError(f"--model: benchmark {key} trains {b['model']}; drop --model, or drop --benchmark "
+                               f"to train {model}.")
         model = model or b["model"]
         seq_len = int(value_of(b["seq_len"])) if seq_len is None else seq_len
         if global_batch_tokens is None:
             global_batch_tokens = float(value_of(b["global_batch_sequences"])) * seq_len
         if not b.get("full_finetune", True):  # the benchmark's adapters, as its validation rows cost them
             lora = adapters_of_benchmark(b) or True
+        elif lora:  # its time to train is defined for training every weight
+            raise TapeoutError(f"--lora: benchmark {key} trains every weight (full_finetune in data/mlperf/"
+                               f"benchmarks.yaml); drop --lora, or use --model {b['model']} --lora without --benchmark.")
         ttt_tokens = float(value_of(b["tokens_to_train"])) if "tokens_to_train" in b else float(value_of(b["samples_to_train"])) * seq_len
     if not model:
         raise TapeoutError("--model (or --benchmark) is required.")

@@ -63,7 +63,7 @@ def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's micr
                   out: str = typer.Option(None, help="write here instead of the packaged fitted.yaml"),
                   json_out: str = typer.Option(None, "--json", help="write the fit as JSON to this file ('-': stdout)"),
                   kernels: str = typer.Option(None, "--kernels", help="fit on a measured kernel database: aiconfigurator "
-                                              "(needs pip install 'tapeout[kernels]')"),
+                                              "(needs pip install 'tapeout\\[kernels]')"),
                   holdout: str = typer.Option(None, "--holdout", help="with --kernels: fit without this chip, report the "
                                               "error on all of its kernels"),
                   stack: str = typer.Option(None, "--stack", help="with --kernels: software stack (trtllm, sglang, vllm)"),

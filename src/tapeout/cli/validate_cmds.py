@@ -18,7 +18,7 @@ def validate_cmd(
     holdout: str = typer.Option(None, "--holdout", help="recalibrate without this chip's microbenchmarks; report its rows"),
     rows_table: bool = typer.Option(True, "--rows/--no-rows", help="print the per-row table"),
     kernels: str = typer.Option(None, "--kernels", help="calibrate the kernel database's chips on it: aiconfigurator "
-                                "(needs pip install 'tapeout[kernels]'); with --holdout, fit without that chip's kernels"),
+                                "(needs pip install 'tapeout\\[kernels]'); with --holdout, fit without that chip's kernels"),
     stack: str = typer.Option(None, "--stack", help="with --kernels: software stack (trtllm, sglang, vllm)"),
     stack_version: str = typer.Option(None, "--stack-version", help="with --kernels: stack version"),
 ):

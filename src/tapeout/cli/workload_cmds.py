@@ -9,7 +9,7 @@ import typer
 
 from ..errors import TapeoutError
 from ..perf.calibration import calibrated_params
-from .app import app, console, print_json, table
+from .app import app, console, fmt, print_json, table
 
 
 def _parse_dims(dims: list[str] | None) -> dict[str, int]:
@@ -124,9 +124,11 @@ def workload_explain_cmd(name: str = typer.Argument(..., help="preset name (see 
         return
     a, w = d["assumptions"], d["workload"]
     console.print(table(f"{name} on {chip} (batch {a['batch']}, {a['units_per_graph']:g} {a['unit']}): "
-                        f"{d['graph_time_s'] * 1e3:.2f} ms per batch",
+                        f"{d['graph_time_s'] * 1e3:.2f} ms of device ops per batch",
                         ["op", "kind", "x", "format", "GFLOP", "DRAM MB", "bound", "time ms", "energy J", "share"],
                         [[x["op"], x["kind"], round(x["count"], 2), x["format"], x["gflops"], x["dram_mb"], x["bound"],
                           x["time_ms"], x["energy_j"], f"{x['share'] * 100:.1f}%"] for x in d["ops"]]))
     console.print(table("assumptions", ["item", "value"], [[k, v] for k, v in a.items()]))
-    console.print(f"workload-run: {w.get('units_per_s')} {w.get('metric', 'units/s')}, {w.get('time_s')} s per batch")
+    bound = f", bound: {w['bound']}" if w.get("bound") else ""  # e.g. R-GAT's host feature read, outside the op table
+    console.print(f"workload-run: {fmt(w.get('units_per_s'))} {w.get('metric', 'units/s')}, "
+                  f"{fmt(w.get('time_s'))} s per batch{bound}")

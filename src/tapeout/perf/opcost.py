@@ -139,9 +139,10 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         if missing.any():
             i = int(np.argmax(missing))
             key = PEAK_KEYS[t.peak_key[i]]
+            runs = ", ".join(k for j, k in enumerate(PEAK_KEYS) if np.all(peaks[j] > 0)) or "none"
             raise TapeoutError(
-                f"chip '{p.chip_id}' has no {key} matrix support (op '{t.names[i]}'). "
-                f"Choose a precision the chip supports (see `tapeout show {p.chip_id}`)."
+                f"chip '{p.chip_id}' has no {key} matrix support (op '{t.names[i]}'); it runs {runs}. "
+                f"Choose one of those precisions (--precision, or --set precision=... for a workload preset)."
             )
     m, n, k, par = col(t.m), col(t.n), col(t.k), col(t.parallel)
     is_attn = colb(kind == K_ATTN)

@@ -21,7 +21,7 @@ def _stacks() -> dict:
 def stack(name: str | None = None) -> dict:
     """One stack's entry; None = the file's default stack."""
     d = _stacks()
-    key = name or d["default"]
+    key = d["default"] if name is None else name  # "" is a name (refused below), not the default
     if key not in d["stacks"]:
         raise unknown_name_error("serving stack", key, list(d["stacks"]))
     return d["stacks"][key]

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import TapeoutError, require_positive
+from ..inputs import finite
 from ..ops import Attention, Elementwise, MatMul, Op, OpGraph
 from ..precision import Precision, dtype_bytes, get_precision
 
@@ -171,10 +172,8 @@ def weight_params(ops: list[Op]) -> float:
 
 
 def check_batch(batch: int, field: str = "batch") -> int:
-    require_positive(field, batch)
-    if int(batch) != batch:
-        raise TapeoutError(f"{field} must be an integer, got {batch}.")
-    return int(batch)
+    """A whole number > 0; text, NaN, inf and fractions are refused with one line naming `field`."""
+    return int(finite(field, batch, gt=0, integer=True))
 
 
 def check_multiple(field: str, value: int, multiple: int, what: str) -> None:

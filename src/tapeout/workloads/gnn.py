@@ -44,7 +44,8 @@ from importlib import resources
 
 import yaml
 
-from ..errors import TapeoutError, require_positive
+from ..errors import TapeoutError
+from ..inputs import finite
 from ..ops import EmbeddingGather, Op, OpGraph
 from ..precision import Precision, dtype_bytes
 from .blocks import as_precision, check_batch, eltwise, linear
@@ -71,7 +72,7 @@ def check_fanouts(fanouts) -> tuple[int, ...]:
             v = float(f)
         except (TypeError, ValueError):
             raise TapeoutError(f"fanouts[{i}] must be a whole number >= 1, got {f!r}; e.g. fanouts=15,10,5.") from None
-        if v != int(v) or v < 1:
+        if not math.isfinite(v) or v != int(v) or v < 1:
             raise TapeoutError(f"fanouts[{i}] must be a whole number >= 1, got {f}; e.g. fanouts=15,10,5.")
         out.append(int(v))
     return tuple(out)
@@ -183,18 +184,17 @@ def rgat_graph(batch: int = 1024, fanouts=(15, 10, 5), in_dim: int = 1024, hidde
     """Forward pass of R-GAT over `batch` seeds' sampled subgraphs (module doc)."""
     n = check_batch(batch)
     fan = check_fanouts(fanouts)
-    for f, v in (("in_dim", in_dim), ("hidden", hidden), ("heads", heads), ("num_classes", num_classes)):
-        if int(v) != v or v < 1:
-            raise TapeoutError(f"{f} must be a whole number >= 1, got {v}.")
+    in_dim, hidden, heads, num_classes = (int(finite(f, v, ge=1, integer=True)) for f, v in (
+        ("in_dim", in_dim), ("hidden", hidden), ("heads", heads), ("num_classes", num_classes)))
     if hidden % heads:
         raise TapeoutError(f"hidden ({hidden}) must be a multiple of heads ({heads}): each head gets hidden/heads channels.")
-    require_positive("feature_rows", feature_rows)
+    feature_rows = finite("feature_rows", feature_rows, gt=0)
     pr = as_precision(precision)
     hop_types, degrees = _hop_types(fan, sampling)
     hops = [sum(h.values()) for h in hop_types]
     L = len(fan)
     nodes = sum(hops)
-    fb = dtype_bytes(feature_dtype)
+    fb = dtype_bytes(feature_dtype, "feature_dtype")
     ops: list[Op] = [EmbeddingGather(name="feature_gather", lookups=float(n * nodes), rows=float(feature_rows),
                                      row_bytes=float(in_dim * fb), out_dtype=feature_dtype, dim=int(in_dim))]
     hb = dtype_bytes(pr.activations)
