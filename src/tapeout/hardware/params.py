@@ -8,8 +8,10 @@ chip or a million with the same code").
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from importlib import resources
 
 import numpy as np
+import yaml
 
 from ..ops import PEAK_KEYS
 
@@ -21,6 +23,10 @@ def _num(v, default: float) -> float:
     return float(v) if isinstance(v, (int, float)) else default
 
 GB = 1e9
+
+# structural kernel parameters shared by every chip, fitted on measured kernels, with sources
+KERNEL_STRUCTURE = {k: float(v["value"]) for k, v in yaml.safe_load(
+    resources.files("tapeout").joinpath("data", "calibration", "kernel_structure.yaml").read_text()).items()}
 
 
 @dataclass
@@ -68,16 +74,13 @@ class ChipParams:
     # shape sweeps with varied K, perf/fit/gemm.py)
     tile_overhead: np.ndarray | float = 0.0
     # DRAM bandwidth one core (SM/CU) can stream, as a multiple of its even share mem_bw/cores
-    # (Little's law: bytes in flight per core / latency); limits kernels with fewer work units
-    # than cores (few-sequence decode attention, skinny GEMMs), see perf/opcost.py. Default: the
-    # kernel-level fit (perf/kernel_fit.py on aiconfigurator-core 0.12.0, trtllm) runs to its bound
-    # of 32: no measured kernel is limited, so the term binds only below cores/32 units
-    core_bw_share: np.ndarray | float = 32.0
-    # FP32-FLOP equivalents of the vector/special-function work per attention score (one
-    # exponential on the SFU plus max/scale/sum): with few FLOPs per score (head dim 64) the
-    # softmax, not the matrix engine, bounds fused attention (FlashAttention-3, Shah et al. 2024)
-    # Default from the kernel-level fit (perf/kernel_fit.py, aiconfigurator-core 0.12.0, trtllm)
-    softmax_vflops: np.ndarray | float = 4.66
+    # (Little's law); limits kernels with fewer work units than cores (perf/opcost.py). Default:
+    # data/calibration/kernel_structure.yaml (kernel-level fit, with its source)
+    core_bw_share: np.ndarray | float = KERNEL_STRUCTURE["core_bw_share"]
+    # FP32-FLOP equivalents of the vector/special-function work per attention score: with few
+    # FLOPs per score the softmax, not the matrix engine, bounds fused attention (FlashAttention-3,
+    # Shah et al. 2024). Default: data/calibration/kernel_structure.yaml
+    softmax_vflops: np.ndarray | float = KERNEL_STRUCTURE["softmax_vflops"]
     # most K splits a GEMM library uses to fill the cores when a GEMM has fewer output tiles than
     # cores (cuBLAS split-K / CUTLASS stream-K); a library property, fitted per GEMM format on
     # measured kernels (perf/kernel_fit.py); a fractional value averages the library's choices.
