@@ -184,7 +184,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
           seq_len: int | None = None, precision: str = "bf16", benchmark: str | None = None, tp: int | None = None,
           pp: int | None = None, cp: int | None = None, ep: int | None = None, vp: int | None = None,
           mbs: int | None = None, zero: int | None = None, recompute: str | None = None, lora: bool = False,
-          power_limit: float | None = None) -> TrainResult:
+          power_limit: float | None = None, shard: int | None = None) -> TrainResult:
     """Predict an LLM training step at cluster scale (`tapeout train`); picks the fastest
     layout (TP x PP x DP, ZeRO, recompute) that fits.
 
@@ -208,6 +208,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         recompute: none | selective | full.
         lora: LoRA fine-tuning (frozen base weights).
         power_limit: board power cap in W.
+        shard: hybrid sharded DP: the ZeRO shard group in DP x CP ranks (e.g. one TPU slice or
+            node); gradients are then all-reduced across the replicas (None: the whole DP group).
 
     Returns:
         TrainResult: `step_time_s` (s), `tokens_per_s` (training tokens/s of the job), `mfu`
@@ -225,7 +227,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
 
     check_numbers("train", num_chips=num_chips, global_batch_tokens=global_batch_tokens, seq_len=seq_len, tp=tp, pp=pp,
                   power_limit=power_limit)
-    for name, v in (("--cp", cp), ("--ep", ep), ("--vp", vp), ("--mbs", mbs)):
+    for name, v in (("--cp", cp), ("--ep", ep), ("--vp", vp), ("--mbs", mbs), ("--shard", shard)):
         if v is not None and v < 1:
             raise TapeoutError(f"{name} must be >= 1, got {v}.")
     if zero is not None and zero not in (0, 1, 2, 3):
@@ -264,7 +266,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     if bench_cfg is None or seq_len != int(value_of(bench_cfg["seq_len"])):  # a benchmark's own length is its definition
         check_context(model, seq_len, "--seq-len")  # (MLPerf llama2_70b_lora runs Llama-2-70B at 8192)
     r = engine(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp, cp=cp, ep=ep,
-               vp=vp, mbs=mbs, zero=zero, recompute=recompute)
+               vp=vp, mbs=mbs, zero=zero, recompute=recompute, shard=shard)
     if ttt_tokens:
         ev = {k: float(value_of(bench_cfg[k])) for k in ("eval_every_samples", "eval_samples", "skip_evals") if k in bench_cfg}
         tt = time_to_train_min(r, ttt_tokens / seq_len, ev.get("eval_every_samples"), ev.get("eval_samples", 0.0),

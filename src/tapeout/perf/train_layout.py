@@ -15,6 +15,8 @@ Rules (Megatron-Core `parallel_state.initialize_model_parallel` and
                TP x CP x DP), so EP divides TP x CP x DP and, when larger than TP, is a
                multiple of it; dense models have EP 1
   interleave   virtual stages need PP >= 2 and at least PP micro-batches (interleaved 1F1B)
+  shard        hybrid sharded DP (PyTorch HSDP, MaxText ici_fsdp x dcn_data): the ZeRO shard
+               group divides DP x CP and needs ZeRO >= 1; the search never picks one (pin it)
 Uneven stages: Megatron-Core `decoder_first/last_pipeline_num_layers` and Llama 3 (Dubey et
 al. 2024, arXiv:2407.21783 Sec. 3.3.2: 126 layers on PP16, one layer fewer on the first and
 the last stage, which hold the embedding and the output layer): middle stages hold
@@ -41,6 +43,7 @@ class TrainLayout:
     mbs: int = 1
     zero: int = 1
     recompute: str = "selective"
+    shard: int = 0  # ZeRO shard group in DP x CP ranks (hybrid sharded DP); 0: the whole DP x CP group
 
     def __str__(self):
         s = f"TP{self.tp} PP{self.pp}" + (f"(v{self.vp})" if self.vp > 1 else "") + f" DP{self.dp}"
@@ -48,7 +51,8 @@ class TrainLayout:
             s += f" CP{self.cp}"
         if self.ep > 1:
             s += f" EP{self.ep}"
-        return s + f" mbs{self.mbs} ZeRO-{self.zero} recompute={self.recompute}"
+        s += f" mbs{self.mbs} ZeRO-{self.zero}" + (f"/shard{self.shard}" if self.shard else "")
+        return s + f" recompute={self.recompute}"
 
 
 def stage_layers(L: int, pp: int, vp: int = 1) -> list[int]:
@@ -111,6 +115,9 @@ def broken_rule(cfg, lay: TrainLayout, num_chips: int, global_seqs: int, seq: in
         return f"interleave: {lay.vp} virtual stages need PP >= 2 and >= PP micro-batches (have {m})"
     if lay.recompute not in RECOMPUTE or lay.zero not in (0, 1, 2, 3):
         return f"recompute must be one of {', '.join(RECOMPUTE)} and ZeRO stage 0-3"
+    if lay.shard and (lay.zero < 1 or (lay.dp * lay.cp) % lay.shard or lay.shard < 1):
+        return (f"shard: a ZeRO shard group of {lay.shard} must divide DP x CP = {lay.dp * lay.cp} and needs "
+                f"ZeRO stage >= 1")
     return None
 
 
@@ -145,7 +152,8 @@ def candidate_layouts(cfg, num_chips: int, domain: int, global_seqs: int, seq: i
                         for vp in opts("vp", [1, 2, 3, 4, 6, 8] if pl > 1 else [1]):
                             for z in opts("zero", [1, 3] if pl == 1 and not cfg.is_moe else [1]):
                                 for rc in opts("recompute", list(RECOMPUTE)):
-                                    lay = TrainLayout(t, pl, max(dp, 1), cp, e, vp, mbs, z, rc)
+                                    lay = TrainLayout(t, pl, max(dp, 1), cp, e, vp, mbs, z, rc,
+                                                      fixed.get("shard", 0))
                                     bad = broken_rule(cfg, lay, num_chips, global_seqs, seq, domain) if check else None
                                     if bad:
                                         why[bad.split(":")[0]] += 1

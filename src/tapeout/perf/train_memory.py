@@ -57,8 +57,10 @@ def device_params(cfg, lay, layers: int, first: bool, last: bool) -> tuple[float
 
 
 def shard_groups(lay) -> tuple[int, int]:
-    """(dense, expert) data-parallel group sizes the optimizer states shard over."""
-    return lay.dp * lay.cp, max(1, lay.tp * lay.cp * lay.dp // max(lay.tp, lay.ep))
+    """(dense, expert) data-parallel group sizes the optimizer states shard over. A hybrid
+    sharded layout (`lay.shard`, dense parameters) shards over that group and replicates
+    across the DP x CP / shard replicas."""
+    return lay.shard or lay.dp * lay.cp, max(1, lay.tp * lay.cp * lay.dp // max(lay.tp, lay.ep))
 
 
 def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool = False,

@@ -253,6 +253,15 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # all-gather under the next step's first forward; ZeRO-0 all-reduces under the backward;
     # ZeRO-2 reduce-scatters every micro-batch; ZeRO-3/FSDP also gathers the parameters before
     # every forward and backward (Rajbhandari et al. 2020; PyTorch FSDP prefetch)
+    # hybrid sharded DP: the reduce-scattered gradient shard is then all-reduced across the
+    # DP x CP / shard replicas (placed tp x shard chips apart: other slices / nodes), once per
+    # step, overlapped with the backward like a ZeRO-0 all-reduce (PyTorch HSDP; MaxText
+    # dcn_data_parallelism with XLA's async data-parallel all-reduce)
+    dp_x = 0.0
+    if lay.shard and lay.dp * lay.cp > lay.shard and dense > 0:
+        t_x = float(collective_time("all_reduce", 2.0 * dense * scale / lay.shard, lay.dp * lay.cp // lay.shard, topo,
+                                    stride=lay.tp * lay.shard)[0])
+        dp_x = max(0.0, t_x - B)
     if lay.zero == 0:
         dp_rs, dp_ag = max(0.0, t_rs + t_ag - B), 0.0
     elif lay.zero == 1:
@@ -275,7 +284,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     if rcp is not None and rcp.quantized:
         copies = 1 if lora else rcp.copies
         scale_b = copies * scale_bytes_per_elem(rcp.gemm) * (f["quant_elems"] / L * n_slow * m + w_q)
-    step = compute_time + dp_rs + dp_ag + optim + wcast
+    step = compute_time + dp_rs + dp_ag + dp_x + optim + wcast
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
     eval_step = slots * (F + p2p / 2.0)
     # LoRA under a quantized recipe keeps the frozen weights quantized (no per-step weight cast
@@ -286,7 +295,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     exposed = {"tp_allreduce": n_fb * (2.0 + (lay.recompute == "full")) * c_tp,
                "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,
                "cp_kv_ring": n_fb * (cp_f + cp_b + (cp_f if lay.recompute == "full" else 0.0)),
-               "pp_send_recv": slots * p2p, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag}
+               "pp_send_recv": slots * p2p, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag,
+               "dp_replica_all_reduce": dp_x}
     return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
             "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b,
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
@@ -294,21 +304,23 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "optimizer": optim, "exposed_comm_s": exposed, **mem}
 
 
-LAYOUT_FIELDS = ("tp", "pp", "cp", "ep", "vp", "mbs", "zero", "recompute")
+LAYOUT_FIELDS = ("tp", "pp", "cp", "ep", "vp", "mbs", "zero", "recompute", "shard")
 
 
 def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int = 2048, precision: str = "bf16",
           layout: TrainLayout | None = None, lora: bool = False, max_layouts: int | None = None, params=None,
           tp: int | None = None, pp: int | None = None, fp8_attention: bool = False, cp: int | None = None,
           ep: int | None = None, vp: int | None = None, mbs: int | None = None, zero: int | None = None,
-          recompute: str | None = None, fitted: dict | None = None) -> TrainResult:
+          recompute: str | None = None, fitted: dict | None = None, shard: int | None = None) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
     also costs the adapter kernels.
     tp/pp/cp/ep/vp/mbs/zero/recompute pin those layout fields; the search picks the rest.
+    `shard`: hybrid sharded DP, the ZeRO shard group in DP x CP ranks (never searched).
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
-    fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute}
+    fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
+             "shard": shard}
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,

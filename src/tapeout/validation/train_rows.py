@@ -164,10 +164,76 @@ def map_row(row: dict, fitted: dict | None = None):
         text = (w + " " + row["model_config"]).lower()
         chip = _chip(row)
         mc = row["model_config"]
-        if "deepseek" in text:
-            raise SkipRow("MoE pretraining with EP32/PP layouts not mapped (DeepSeek-V3 recipe)")
-        m = re.search(r"maxtext (\d+)b dense", text)
-        if not m:
-            raise SkipRow("model not among the presets")
-        raise SkipRow(f"MaxText {m.group(1)}B dense config is not a packaged preset")
+        if "deepseek" in text and "v3" in text:
+            return _published_layout(row, chip, "deepseek-v3", fitted)
+        script = re.search(r"configs (MaxText/configs/\S+\.sh)", mc)
+        if "maxtext" in text and script:
+            return _maxtext(row, chip, script.group(1), fitted)
+        raise SkipRow("model not among the presets")
     return None
+
+
+def _published_layout(row: dict, chip, model: str, fitted: dict | None):
+    """A vendor throughput-table row that states its layout (Megatron-Bridge performance summary:
+    "GBS=4096; MBS=1; seq=4096; FSDP=0 TP=1 PP=2 CP=1 VP=4 EP=32 GA=32"): the row's own layout,
+    EP independent of TP (EP ranks carved out of TP x CP x DP); ZeRO and recompute are left to the
+    search (the table does not state them). Predicts training tokens/s per GPU."""
+    from ..perf.training import train
+
+    mc = row["model_config"]
+
+    def field(name: str) -> int | None:
+        m = re.search(rf"\b{name}=(\d+)", mc)
+        return int(m.group(1)) if m else None
+
+    gbs, seq = field("GBS"), field("seq")
+    if gbs is None or seq is None:
+        raise SkipRow("global batch (GBS=) or sequence length (seq=) not stated")
+    if (field("FSDP") or 0) > 0:
+        raise SkipRow("FSDP layouts of the Megatron-Bridge tables are not mapped")
+    pins = {k: field(k.upper()) for k in ("tp", "pp", "cp", "vp", "ep", "mbs")}
+    n = int(float(row["n_accelerators"]))
+    prec = "fp8" if "fp8" in row["precision"].lower() and chip.supports("fp8") else "bf16"
+    try:
+        r = train(model, chip.id, n, gbs * seq, seq, prec, fitted=fitted, **pins)
+    except TapeoutError as e:
+        raise SkipRow(f"no layout fits: {e}") from None
+    tps = r.tokens_per_s / n
+    lo, hi = (gbs * seq / t / n for t in r.interval_80)
+    return RowPrediction(tps, row["unit"], model + "-pretrain", min(lo, hi), max(lo, hi),
+                         {"precision": prec, "parallelism": r.parallelism, "mfu": r.mfu, "step_s": r.step_time_s,
+                          "measures": "throughput", "layout_source": "row (published recipe)"})
+
+
+def _maxtext(row: dict, chip, script: str, fitted: dict | None):
+    """A MaxText throughput-table row (achieved model TFLOP/s per chip): the model by its
+    dimensions and the script's flags (workloads/maxtext.py), on the row's chips and slices.
+    MaxText's mesh: TP = ici_tensor_parallelism, FSDP over the rest of each slice
+    (ici_fsdp_parallelism=-1), slices as data-parallel replicas over DCN (dcn_data_parallelism=-1),
+    i.e. ZeRO-3 sharded within a slice (`shard`), no gradient accumulation (one micro-batch of
+    per_device_batch x TP sequences per data-parallel rank)."""
+    from ..perf.training import model_flops_per_token, train
+    from ..workloads.maxtext import maxtext_run
+
+    try:
+        cfg, run = maxtext_run(script)
+    except TapeoutError as e:
+        raise SkipRow(str(e)) from None
+    n = int(float(row["n_accelerators"]))
+    sl = re.search(r"(\d+)x v5[ep]-\d+", row["model_config"])
+    slices = int(sl.group(1)) if sl else 1
+    tp, seq = run["tp"], run["seq_len"]
+    gseq = run["per_device_batch_size"] * n
+    dp = n // tp
+    try:
+        r = train(cfg, chip.id, n, gseq * seq, seq, "bf16", tp=tp, pp=1, cp=1, mbs=gseq // dp, zero=3,
+                  recompute=run["recompute"], shard=dp // slices, fitted=fitted)
+    except TapeoutError as e:
+        raise SkipRow(f"no layout fits: {e}") from None
+    per_tok = model_flops_per_token(cfg, seq) / n / 1e12  # MaxText's TFLOP count, per chip and token
+    tf = per_tok * r.tokens_per_s
+    lo, hi = (per_tok * gseq * seq / t for t in r.interval_80)
+    return RowPrediction(tf, row["unit"], "maxtext-dense", min(lo, hi), max(lo, hi),
+                         {"precision": "bf16", "parallelism": r.parallelism, "mfu": r.mfu, "step_s": r.step_time_s,
+                          "slices": slices, "model": cfg.name, "params_b": cfg.param_count() / 1e9,
+                          "measures": "throughput", "layout_source": "MaxText config script"})

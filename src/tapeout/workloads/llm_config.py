@@ -245,6 +245,12 @@ def raw_config(name_or_path: str) -> tuple[dict, str]:
     return data, key
 
 
+def from_dims(dims: dict, where: str) -> LLMConfig:
+    """A dense or MoE decoder given by its dimensions (config.json field names: layers, hidden,
+    heads, KV heads, FFN, experts, top-k, vocabulary), checked exactly as a config.json is."""
+    return _validate(dict(dims), where)
+
+
 def _validate(data: dict, where: str) -> LLMConfig:
     mt = data.get("model_type") or (data.get("text_config") or {}).get("model_type", "")
     if mt and mt not in SUPPORTED_MODEL_TYPES:
