@@ -19,6 +19,9 @@ Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   (p-1)/(m+p-1))
   DP gradient reduce-scatter + parameter all-gather (ZeRO-1 / distributed optimizer) of the
   stage's parameters overlaps the last micro-batch's backward: exposed = max(0, t_dp - B).
+  Hybrid sharded DP (`shard`: PyTorch HSDP, MaxText FSDP per slice x DCN data parallelism):
+  ZeRO collectives over the shard group, then one all-reduce of the gradient shard across the
+  DP x CP / shard replicas, exposed = max(0, t_x - B).
 Memory per chip (bytes; Rajbhandari et al. 2020 ZeRO; Korthikanti et al. 2022 Table 2):
   parameters 2 P/(tp pp), gradients 2 P/(tp pp) (bf16) , Adam states 12 P/(tp pp) (fp32
   master + m + v) divided by dp for ZeRO stage >= 1 (states), >= 2 (gradients), 3 (params)

@@ -15,6 +15,10 @@ NVIDIA llama2_70b_lora, whose configs enable FP8 dot-product attention (fp8_atte
 llama2_70b_lora rows cost the LoRA adapters (rank, targets, dropout from benchmarks.yaml;
 perf/train_lora.py) and run the layout their submission's published config names
 (benchmarks.yaml `submission_layouts`), else the layout search.
+Paper / vendor-table rows: MaxText's throughput tables (achieved TFLOP/s per chip) run the model
+of the quoted config script by its dimensions (data/models/maxtext/dense_configs.yaml) on the
+script's mesh (FSDP per slice, slices as DCN data-parallel replicas); Megatron-Bridge's DeepSeek-V3
+row runs the layout it states (EP32 on TP1), tokens/s per GPU.
 Compute precision (benchmarks.yaml `precision_rules.training`): NVIDIA -> FP8 (Transformer
 Engine) where supported, except DeepSpeed stacks (BF16); Gaudi2 from v3.1 -> FP8; TPU v5e -> INT8 (AQT); else BF16.
 """
