@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _cli import assert_clean, run_cli
 from tapeout.errors import TapeoutError
 from tapeout.perf.training import train
 from tapeout.validation.train_rows import map_row
@@ -105,3 +106,11 @@ def test_smaller_shard_group_holds_more_state_per_chip(shard):
 def test_shard_that_does_not_divide_dp_names_the_rule():
     with pytest.raises(TapeoutError, match="shard"):
         _dense(shard=48)
+
+
+@pytest.mark.parametrize("shard,needle", [("0", "--shard"), ("48", "shard")])
+def test_cli_shard_errors_are_one_line_exit_2(shard, needle):
+    code, out, err = run_cli(["train", "-m", "llama-2-7b", "-c", "h100-sxm", "-n", "64", "--zero", "3", "--tp", "1",
+                              "--pp", "1", "--shard", shard])
+    assert_clean(code, out, err)
+    assert code == 2 and needle in err
