@@ -128,3 +128,13 @@ def test_training_has_no_kv_cache_append_only_rope_on_q_and_k():
     (rope,) = [o for o in g.ops if o.name == "rope"]
     T = 2 * 128
     assert rope.input_bytes == rope.output_bytes == pytest.approx(T * (cfg.num_attention_heads + cfg.kv_heads) * cfg.hd * 2.0)
+
+
+def test_kernel_database_calibration_takes_the_attention_fixed_time_from_its_own_fit():
+    from tapeout.perf import kernel_fit
+    from tapeout.perf.kernel_calibration import chip_entry
+
+    params = {n: start for n, start, _, _ in kernel_fit.PARAMS} | {"ovh_bf16": 2.0, "ovh_prefill": 17.0, "ovh_decode": 1.0}
+    lib = chip_entry(params, get_chip("h200"), "test")["kernel_library"]
+    assert lib["attn_prefill_fixed"] == pytest.approx(15e-6, rel=1e-12)
+    assert lib["attn_decode_fixed"] == 0.0  # never negative: an attention op is at least one kernel
