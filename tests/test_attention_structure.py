@@ -37,8 +37,9 @@ def test_every_structural_constant_carries_its_fit_unit_meaning_and_source():
     for name, e in STRUCT.items():
         assert {"value", "unit", "meaning", "source"} <= set(e), name
         assert isinstance(e["value"], (int, float)) and e["value"] > 0, name
-    for name in ("attn_prefill_fixed_us", "attn_decode_fixed_us", "attn_tile_k_overhead", "attn_head_pack"):
+    for name in ("attn_prefill_fixed_us", "attn_decode_fixed_us", "attn_head_pack"):  # the kernel-database fit
         assert "aiconfigurator-core 0.12.0" in STRUCT[name]["source"] and "9d43531" in STRUCT[name]["source"], name
+    assert "scripts/attention_prologue_fit.py" in STRUCT["attn_tile_k_overhead"]["source"]  # published sweeps
 
 
 @pytest.mark.parametrize("chip", CHIPS)
@@ -138,3 +139,33 @@ def test_kernel_database_calibration_takes_the_attention_fixed_time_from_its_own
     lib = chip_entry(params, get_chip("h200"), "test")["kernel_library"]
     assert lib["attn_prefill_fixed"] == pytest.approx(15e-6, rel=1e-12)
     assert lib["attn_decode_fixed"] == 0.0  # never negative: an attention op is at least one kernel
+
+
+def _params_of(chip_id):
+    return calibrated_params(get_chip(chip_id))
+
+
+def test_prologue_fit_recovers_the_value_its_rows_were_timed_at():
+    """Rows timed by the model itself at k0 = 160 keys (times a per-sweep factor the fit must ignore)."""
+    from tapeout.perf.fit.kernels import attention_row_times, fit_attention_prologue
+
+    p = _params_of("h100-sxm").replace(eff_attention=1.0, attn_tile_k_overhead=160.0)
+    rows = []
+    for d, factor in ((64, 0.7), (128, 1.3)):
+        for s in (512, 1024, 2048, 4096, 8192, 16384):
+            r = dict(id="x", chip="h100-sxm", impl="t", direction="fwd", causal="True", head_dim=str(d), heads="16",
+                     seq_len=str(s), batch=str(max(1, 16384 // s)), dtype="bf16", tflops="1")
+            t_model, t_meas = attention_row_times(r, p)  # t_meas at 1 TFLOP/s
+            r["tflops"] = str(t_meas / (t_model * factor))
+            rows.append(r)
+    f = fit_attention_prologue(rows, _params_of)
+    assert f["value"] == 160.0 and f["rms_log"] < 1e-6 and f["sweeps"] == 2
+
+
+def test_shipped_prologue_is_the_fit_on_the_shipped_attention_sweeps():
+    from tapeout.perf.fit import read_attention_kernels
+    from tapeout.perf.fit.kernels import fit_attention_prologue
+
+    f = fit_attention_prologue(read_attention_kernels(), _params_of)
+    assert f["value"] == STRUCT["attn_tile_k_overhead"]["value"]
+    assert f["rms_log"] < f["rms_log_at_0"]  # the prologue explains the published rise with sequence length
