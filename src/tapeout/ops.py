@@ -144,6 +144,10 @@ class Attention(Op):
     math_dtype: str = "bf16"
     kv_bytes_per_token: float | None = None  # overrides heads*d for compressed caches (MLA)
     window: int = 0  # sliding-window attention: each query sees at most `window` keys (0 = full)
+    # LLM serving's attention op over a paged KV cache (TensorRT-LLM / vLLM): it also launches
+    # the QKV preprocessing and split-KV reduction kernels, priced as its phase's fixed time
+    # (perf/opcost.py); an encoder's or a training step's fused attention is one kernel
+    kv_cache: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "kind", "attention")
@@ -409,6 +413,7 @@ class OpTable:
     exps: np.ndarray | None = None  # softmax exponentials (Attention.scores), 0 for other ops
     eff_scale: np.ndarray | None = None  # per-op format kernel efficiency (MatMul.eff_scale), 1 for other ops
     q_per_kv: np.ndarray | None = None  # attention: query heads per KV head (GQA group), 1 for other ops
+    kv_cache: np.ndarray | None = None  # bool: serving attention over a paged KV cache (Attention.kv_cache)
 
     @classmethod
     def from_ops(cls, ops: list[Op]) -> "OpTable":
@@ -431,6 +436,7 @@ class OpTable:
             exps=np.array([o.scores if isinstance(o, Attention) else 0.0 for o in ops], dtype=float),
             eff_scale=np.array([o.eff_scale if isinstance(o, MatMul) else 1.0 for o in ops], dtype=float),
             q_per_kv=np.array([max(1, o.heads // o.kv_heads) if isinstance(o, Attention) else 1.0 for o in ops], dtype=float),
+            kv_cache=np.array([isinstance(o, Attention) and o.kv_cache for o in ops], dtype=bool),
         )
         for i, o in enumerate(ops):
             if isinstance(o, MatMul):

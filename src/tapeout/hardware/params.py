@@ -92,13 +92,18 @@ class ChipParams:
     # k_unit runs at k_unit / (k_unit + tile_k_overhead) of its rate. Default 0 (not modelled)
     tile_k_overhead: np.ndarray | float = 0.0
     # the same for a fused-attention work unit (a query tile over its keys, FlashAttention-2
-    # outer loop: load Q, then normalise and store O), in keys. Default 0 (not modelled)
-    attn_tile_k_overhead: np.ndarray | float = 0.0
+    # outer loop: load Q, then normalise and store O), in keys. Default: kernel_structure.yaml
+    attn_tile_k_overhead: np.ndarray | float = KERNEL_STRUCTURE["attn_tile_k_overhead"]
     # largest GQA group (query heads per KV head) a fused-attention kernel serves in one pass
     # over the KV cache; a larger group falls back to one query head per pass (the cache is read
     # g times). A library dispatch limit, scanned on measured kernels (perf/kernel_fit.py).
-    # Default: no limit
-    attn_head_pack: np.ndarray | float = np.inf
+    # Default: kernel_structure.yaml
+    attn_head_pack: np.ndarray | float = KERNEL_STRUCTURE["attn_head_pack"]
+    # fixed time of an attention op on top of kernel_overhead, per phase (s): the extra kernels
+    # (QKV preprocessing, split-KV reduction) and per-CTA prologue of context / generation
+    # attention (perf/opcost.py). Default: kernel_structure.yaml
+    attn_prefill_fixed: np.ndarray | float = KERNEL_STRUCTURE["attn_prefill_fixed_us"] * 1e-6
+    attn_decode_fixed: np.ndarray | float = KERNEL_STRUCTURE["attn_decode_fixed_us"] * 1e-6
     mem_overhead: np.ndarray | float = 0.0
     video_decode_fps: dict = field(default_factory=dict)
     video_encode_fps: dict = field(default_factory=dict)

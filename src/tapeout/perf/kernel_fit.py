@@ -47,6 +47,7 @@ from scipy.optimize import least_squares
 
 from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
+from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
 from .kernels_db import Kernels, chip_for
 from .opcost import evaluate
@@ -92,9 +93,7 @@ def qkv_preprocess_op(tokens: int, heads: int, kv_heads: int, head_dim: int) -> 
     """TensorRT-LLM's context attention op first runs a QKV preprocessing kernel (RoPE on Q and
     K, K and V written into the paged KV cache; `invokeQKVPreprocessing`, before the fused MHA):
     it reads the fused QKV activation and writes Q and the new K/V, in BF16 elements."""
-    width = (heads + 2 * kv_heads) * head_dim
-    return Elementwise(name="qkv_pre", elems=float(tokens * width), flops_per_elem=1.0, reads=1.0, writes=1.0,
-                       dtype="bf16", fused=True)  # launch in ovh_prefill
+    return qkv_preprocess(float(tokens), heads, kv_heads, head_dim)  # the serving graph's pass; launch in ovh_prefill
 
 
 def timed_ops(k: Kernels, idx: np.ndarray) -> list:
@@ -118,7 +117,8 @@ def timed_ops(k: Kernels, idx: np.ndarray) -> list:
                                              int(c["kv_heads"][i]), int(c["head_dim"][i])))
             out.append(Attention(name="a", batch=int(c["batch"][i]), q_len=int(c["q_len"][i]), kv_len=int(c["kv_len"][i]),
                                  heads=int(c["heads"][i]), kv_heads=int(c["kv_heads"][i]), d_qk=int(c["head_dim"][i]),
-                                 d_v=int(c["head_dim"][i]), causal=True, act_dtype=dt, kv_dtype=kv, math_dtype=dt))
+                                 d_v=int(c["head_dim"][i]), causal=True, act_dtype=dt, kv_dtype=kv, math_dtype=dt,
+                                 kv_cache=True))  # TensorRT-LLM's paged-KV attention op
     return out
 
 
@@ -164,7 +164,8 @@ def params_for(base, pd: float, x, op: str, fmt: str):
     return base.replace(max_split_k=split, eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
                         softmax_vflops=v["softmax_vflops"], tile_k_overhead=v["tile_k_overhead"],
-                        attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"])
+                        attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"],
+                        attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
 
 
 def predict_group(g: dict, x) -> np.ndarray:

@@ -19,7 +19,8 @@ For op i on design d (all arrays broadcast to shape (n_ops, *design_shape)):
             A is re-read once per output-column block, W once per output-row block,
             with a square block whose panels fill half the SRAM)
   op time   t = max(t_c, t_m) + t_kernel                     (roofline with full overlap
-            inside a kernel, Williams et al. 2009, plus a fixed per-kernel overhead)
+            inside a kernel, Williams et al. 2009, plus a fixed per-kernel overhead; a serving
+            attention op over a KV cache adds its phase's, attn_prefill_fixed / attn_decode_fixed)
   collective t = steps * latency + wire_bytes / (link_bw * eff_link)   (alpha-beta model)
   energy    E = FLOPs * e_flop[dtype] + DRAM bytes * e_dram + SRAM bytes * e_sram
                 + P_static * t
@@ -239,6 +240,13 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
 
     # ---- total ----
     t_kernel = np.where(colb((kind != K_COLL) & (kind != K_FIXED) & ~t.fused), p.kernel_overhead, 0.0)
+    # serving's attention op over a paged KV cache pays more fixed time than one GEMM kernel: its
+    # preprocessing kernel (RoPE, KV-cache write), split-KV reduction and per-CTA prologue;
+    # generation (one query per sequence: m = q_len x group = group) and context differ (ChipParams)
+    paged = np.zeros(len(t), dtype=bool) if t.kv_cache is None else t.kv_cache
+    t_kernel = t_kernel + np.where(colb((kind == K_ATTN) & paged & ~t.fused),
+                                   np.where(m <= g_q, np.asarray(p.attn_decode_fixed, dtype=float),
+                                            np.asarray(p.attn_prefill_fixed, dtype=float)), 0.0)
     busy = np.maximum(t_compute, t_mem)
     time = busy + t_kernel + t_comm + t_fixed
     bound = np.select(

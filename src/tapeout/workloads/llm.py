@@ -6,9 +6,9 @@ Per decoder layer (counts multiply by the number of layers of that type):
   -> dense MLP (gate/up, act, down) or MoE (router, grouped experts, shared experts,
      [EP all-to-all dispatch + combine]) -> [TP all-reduce]
 then the final norm and the LM head (for the last token of each sequence only).
-RoPE and the gated activation are marked fused (applied inside the QKV-GEMM epilogue /
-attention kernel and the gate-up GEMM epilogue, as TensorRT-LLM and vLLM kernels do): their
-bytes still count, their launch overhead does not.
+RoPE with the KV-cache append (`qkv_preprocess`: a pass of its own in TensorRT-LLM and vLLM, its
+launch counted in the attention op's fixed time) and the gated activation (gate-up GEMM epilogue)
+are marked fused: their bytes count, no launch overhead of their own.
 TP follows Megatron-LM (Shoeybi et al. 2019): column-parallel QKV/gate/up, row-parallel
 O/down, one all-reduce after each. MLA follows DeepSeek-V2/V3 (arXiv:2405.04434): prefill
 expands the latent KV; decode uses the absorbed form and reads only the latent cache.
@@ -40,6 +40,26 @@ def quantize_ops(name: str, elems: float, count: float, fmt: str) -> list[Op]:
         return [Elementwise(name=name, count=count, elems=elems, flops_per_elem=qf, reads=2.0 / dtype_bytes(fmt),
                             writes=1, dtype=fmt)]
     return [Elementwise(name=name, count=count, fused=True, elems=elems, flops_per_elem=qf, reads=0, writes=0, dtype=fmt)]
+
+
+def qkv_preprocess(tokens: float, heads: int, kv_heads: int, head_dim: int, act_dtype: str = "bf16",
+                   kv_bytes: float | None = None, count: float = 1, kv_cache: bool = True) -> Elementwise:
+    """The pass between the QKV GEMM and fused attention: RoPE on Q and K (3 FLOPs per rotated
+    element) and, when serving, the new K and V appended to the KV cache. TensorRT-LLM runs it as
+    one kernel before the MHA (`invokeQKVPreprocessing`, cpp/tensorrt_llm/common/attentionOp.cpp),
+    vLLM as rotary_embedding + reshape_and_cache. Serving reads the fused QKV activation and writes
+    Q (activation width) and K, V (`kv_bytes` per element, the cache's width): read (H + 2 KV) d,
+    write H d + 2 KV d. Training (`kv_cache=False`) has no cache: RoPE reads and writes Q and K only.
+    Marked fused: its launch is part of the attention op's fixed time (perf/opcost.py)."""
+    ab = dtype_bytes(act_dtype)
+    if not kv_cache:
+        return Elementwise(name="rope", count=count, fused=True, elems=tokens * (heads + kv_heads) * head_dim,
+                           flops_per_elem=3, reads=1, writes=1, dtype=act_dtype)
+    kvb = ab if kv_bytes is None else kv_bytes
+    width = (heads + 2 * kv_heads) * head_dim
+    return Elementwise(name="qkv_preprocess", count=count, fused=True, elems=tokens * width,
+                       flops_per_elem=3.0 * (heads + kv_heads) / (heads + 2 * kv_heads), reads=1,
+                       writes=(heads * ab + 2 * kv_heads * kvb) / ((heads + 2 * kv_heads) * ab), dtype=act_dtype)
 
 
 @dataclass(frozen=True)
@@ -101,6 +121,7 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
     # precision policy per op class (tapeout.formats): attention math and its Q/O activations
     att_dt = pr.attention or math_dt
     att_act = pr.attention or a
+    serving = not step.lm_head_all_tokens  # a training step (logits for every token) keeps no KV cache
     ops: list[Op] = []
 
     def quantize(name: str, elems: float, count: float) -> list[Op]:
@@ -125,7 +146,7 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
                                   a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt))
                 blk.append(Attention(name="mla_attention", count=count, batch=step.batch, q_len=step.q_len,
                                      kv_len=step.kv_len, heads=H, kv_heads=1, d_qk=kr + rope, d_v=kr,
-                                     act_dtype=att_act, kv_dtype=pr.kv_cache, math_dtype=att_dt,
+                                     act_dtype=att_act, kv_dtype=pr.kv_cache, math_dtype=att_dt, kv_cache=serving,
                                      kv_bytes_per_token=(kr + rope) * pr.kv_bytes))
                 blk.append(MatMul(name="o_absorb_uv", count=count, m=T, n=vd, k=kr, batch=H, shared_weight=False,
                                   a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt))
@@ -133,19 +154,19 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
                 blk.append(mm("kv_b_proj", H * (nope + vd), kr, count))
                 blk.append(Attention(name="attention", count=count, batch=step.batch, q_len=step.q_len,
                                      kv_len=step.kv_len, heads=H, kv_heads=H, d_qk=nope + rope, d_v=vd,
-                                     act_dtype=att_act, kv_dtype=pr.kv_cache, math_dtype=att_dt,
+                                     act_dtype=att_act, kv_dtype=pr.kv_cache, math_dtype=att_dt, kv_cache=serving,
                                      kv_bytes_per_token=(kr + rope) * pr.kv_bytes))
             blk.append(mm("o_proj", h, H * vd, count))
         else:
             d = cfg.hd
             blk.append(mm("qkv_proj", (H + 2 * KV) * d, h, count))
-            blk.append(Elementwise(name="rope", count=count, fused=True, elems=T * (H + KV) * d, flops_per_elem=3, reads=1, writes=1, dtype=a))
+            blk.append(qkv_preprocess(T, H, KV, d, a, pr.kv_bytes, count, kv_cache=serving))
             sw = cfg.sliding_fraction
             for nm_, cnt, win in (("attention", count * (1 - sw), 0), ("attention_sliding", count * sw, cfg.sliding_window or 0)):
                 if cnt > 0:
                     blk.append(Attention(name=nm_, count=cnt, batch=step.batch, q_len=step.q_len, kv_len=step.kv_len,
                                          heads=H, kv_heads=KV, d_qk=d, d_v=d, act_dtype=att_act, kv_dtype=pr.kv_cache,
-                                         math_dtype=att_dt, window=win))
+                                         math_dtype=att_dt, window=win, kv_cache=serving))
             blk += quantize("o_quantize", T * H * d, count)
             blk.append(mm("o_proj", h, H * d, count))
         if tp > 1:

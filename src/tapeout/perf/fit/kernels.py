@@ -34,14 +34,8 @@ def fit_attention(chip_id: str, eff_compute: dict, rows: list[dict], impl: str =
     p = Calibration(chip_id=chip_id, eff_compute=dict(eff_compute)).apply(chip.params(calibration=Calibration(chip_id=chip_id)))
     ratios: dict[tuple[str, bool], list[float]] = {}
     for r in rs:
-        s, b, h, d = int(r["seq_len"]), int(r["batch"]), int(r["heads"]), int(r["head_dim"])
-        causal, bwd = r["causal"].lower() == "true", r["direction"] == "bwd"
-        op = Attention(name="attn", batch=b, q_len=s, kv_len=s, heads=h, kv_heads=h, d_qk=d, d_v=d, causal=causal,
-                       act_dtype=r["dtype"], kv_dtype=r["dtype"])
-        t_model = float(evaluate(OpGraph(name="attn", ops=[op]), p).total_time) * (2.5 if bwd else 1.0)
-        paper_flops = 4.0 * s * s * d * h * b * (0.5 if causal else 1.0) * (2.5 if bwd else 1.0)
-        t_meas = paper_flops / (float(r["tflops"]) * 1e12)
-        ratios.setdefault((r["direction"], causal), []).append(t_model / t_meas)
+        t_model, t_meas = attention_row_times(r, p)
+        ratios.setdefault((r["direction"], r["causal"].lower() == "true"), []).append(t_model / t_meas)
     med = {k: float(np.median(v)) for k, v in ratios.items()}
     out: dict = {"attention_sources": [r["id"] for r in rs]}
     if ("fwd", True) in med:
@@ -49,6 +43,45 @@ def fit_attention(chip_id: str, eff_compute: dict, rows: list[dict], impl: str =
     if ("fwd", False) in med and ("bwd", False) in med:
         out["attn_bwd_factor"] = round(med[("fwd", False)] / med[("bwd", False)], 4)
     return out
+
+
+def attention_row_times(r: dict, p) -> tuple[float, float]:
+    """(model time on ChipParams p, measured time) of one published fused-attention row: the
+    Attention op of its shape, and the paper's FLOPs (4 s^2 d h b, half under a causal mask, 2.5x
+    backward) over the published rate."""
+    s, b, h, d = int(r["seq_len"]), int(r["batch"]), int(r["heads"]), int(r["head_dim"])
+    causal, bwd = r["causal"].lower() == "true", r["direction"] == "bwd"
+    op = Attention(name="attn", batch=b, q_len=s, kv_len=s, heads=h, kv_heads=h, d_qk=d, d_v=d, causal=causal,
+                   act_dtype=r["dtype"], kv_dtype=r["dtype"])
+    t_model = float(evaluate(OpGraph(name="attn", ops=[op]), p).total_time) * (2.5 if bwd else 1.0)
+    paper_flops = 4.0 * s * s * d * h * b * (0.5 if causal else 1.0) * (2.5 if bwd else 1.0)
+    return t_model, paper_flops / (float(r["tflops"]) * 1e12)
+
+
+def fit_attention_prologue(rows: list[dict], params_of, grid=tuple(range(0, 1025, 8))) -> dict:
+    """The attention work unit's prologue/epilogue in keys (ChipParams.attn_tile_k_overhead), shared
+    by every chip: the grid value at which the model's forward time follows each published
+    sequence-length sweep (one chip, implementation, head dim and mask) up to one constant factor,
+    i.e. least RMS of log(model / measured) about each sweep's mean. The factor itself is the chip's
+    eff_attention (fit_attention). `params_of(chip_id)`: the chip's ChipParams."""
+    sweeps: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r["direction"] == "fwd":
+            sweeps.setdefault((r["chip"], r["impl"], r["head_dim"], r["causal"].lower()), []).append(r)
+    sweeps = {key: rs for key, rs in sweeps.items() if len(rs) > 1}
+    base = {c: params_of(c).replace(eff_attention=1.0) for c in {key[0] for key in sweeps}}
+
+    def rms(k0: float) -> float:
+        res = []
+        for key, rs in sweeps.items():
+            lr = np.log([np.divide(*attention_row_times(r, base[key[0]].replace(attn_tile_k_overhead=k0))) for r in rs])
+            res.append(lr - lr.mean())
+        return float(np.sqrt(np.mean(np.concatenate(res) ** 2)))
+
+    scores = {float(k0): rms(float(k0)) for k0 in grid}
+    best = min(scores, key=scores.get)
+    return {"value": best, "rms_log": round(scores[best], 4), "rms_log_at_0": round(scores[0.0], 4) if 0.0 in scores else None,
+            "rows": sum(len(rs) for rs in sweeps.values()), "sweeps": len(sweeps)}
 
 
 def fit_moe(chip_id: str, eff_compute: dict, rows: list[dict]) -> dict:
