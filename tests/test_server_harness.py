@@ -58,3 +58,18 @@ def test_server_never_beats_offline(s1, scale, bench):
     times = {b: s1 * b ** scale for b in (1, 4, 16, 64)}
     q, cap = best_server_rate(times, 50 * s1, iters=10, **harness_batcher(bench))
     assert q <= max(b / t for b, t in times.items()) * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("bench,workload,chip,precision", [
+    ("resnet50", "resnet", "NVIDIA H100-SXM-80GB", "int8"), ("bert", "bert-99", "NVIDIA L40S", "int8"),
+    ("retinanet", "retinanet", "NVIDIA H200-SXM-141GB", "int8"), ("sdxl", "stable-diffusion-xl", "NVIDIA H100-SXM-80GB", "fp8"),
+    ("dlrmv2", "dlrm-v2-99", "NVIDIA H100-SXM-80GB", "int8")])
+def test_validated_server_row_never_beats_its_offline_twin(bench, workload, chip, precision):
+    """The Server row validate scores (M/M/1 bound) stays <= the Offline row of the same system."""
+    from tapeout.validation.other_rows import map_inference
+
+    row = {"category": "mlperf-inf", "workload": f"MLPerf Inference v4.1 {workload}", "accelerator": chip,
+           "n_accelerators": "8", "precision": precision, "software": "TensorRT 10.2.0, CUDA 12.4", "notes": ""}
+    off = map_inference({**row, "scenario": "Offline"}).predicted
+    srv = map_inference({**row, "scenario": "Server"}).predicted
+    assert 0 < srv <= off * (1 + 1e-9)
