@@ -5,9 +5,11 @@ Inference (resnet50, retinanet, bert, dlrm-v2, stable-diffusion-xl, 3d-unet, whi
                 (data-parallel replicas; the largest batch <= OFFLINE_BATCH that fits memory)
   Server        queries/s = n_accelerators x the per-chip M/M/1 p99 bound at the MLPerf
                 latency constraint (perf/recsys.py qps_at_p99; mlperf.conf bounds)
-                (a simulated dynamic batcher, perf/scenarios.py best_server_rate, is built and
-                tested but not used here yet: on today's service times it is +55% optimistic,
-                the Offline gap; docs/notes/issue-17.md)
+                (the simulated LoadGen batchers, perf/scenarios.py best_server_rate with the
+                reference harness's settings, are built and tested but not used here yet: on
+                today's service times they are +33% optimistic, the Offline gap plus a Server
+                loss no documented harness mechanism explains; scripts/server_model_compare.py,
+                docs/notes/issue-17.md)
   SingleStream  p90 latency (ms) of one sample at batch 1 + the host path (perf/scenarios.py)
   MultiStream   p99 latency (ms) of one 8-sample query at batch 8 + the host path
 Precision rule: the one rule table of every validation mapper,
