@@ -15,8 +15,8 @@ Linear.forward on a BF16 input, quantize included, and the model charges the qua
 own op, so the ratio describes the GEMM alone.
 Writes src/tapeout/data/calibration/format_efficiency.csv. No end-to-end row is read.
 
-The same run measures eff(fp8)/eff(bf16) per chip (plain per-tensor FP8, the database's own
-timing) and writes src/tapeout/data/calibration/format_rate_law.yaml: each pair's fixed-time
+The same run measures eff(fp8)/eff(bf16) per chip (plain per-tensor FP8, its modelled quantize
+kernel taken off as for NVFP4: LAW_QUANTIZE_KERNEL) and writes src/tapeout/data/calibration/format_rate_law.yaml: each pair's fixed-time
 fraction a (tapeout.format_prior: the prior for a format never measured on a chip) and the law's
 leave-one-format-out check on these kernels: NVFP4/BF16 of every chip predicted from its own
 FP8/BF16 pair (no FP4 kernel used), FP8/BF16 of every chip predicted from the other families'
@@ -43,6 +43,12 @@ OUT, LAW = CAL / "format_efficiency.csv", CAL / "format_rate_law.yaml"
 # fmt: (reference, peak key, ref peak key); "fp8" only feeds the rate law (not an applied ratio)
 PAIRS = {"nvfp4": ("bf16", "fp4", "bf16"), "fp8_block": ("fp8", "fp8", "fp8"), "fp8": ("bf16", "fp8", "bf16")}
 MIN_DIM = 4096
+# formats whose database latency includes an activation-quantize kernel the law's pairs take off (the
+# GEMM alone, like the NVFP4 ratios): TensorRT-LLM FP8QDQLinearMethod.apply runs
+# torch.ops.tensorrt_llm.static_quantize_e4m3_per_tensor on a BF16 input
+# (https://github.com/NVIDIA/TensorRT-LLM/blob/main/tensorrt_llm/_torch/modules/linear.py), and the
+# collector times Linear.forward on a BF16 input (collector/trtllm/collect_gemm.py run_gemm)
+LAW_QUANTIZE_KERNEL = ("fp8",)
 
 
 def main():
@@ -57,16 +63,16 @@ def main():
             if peak <= 0 or rpeak <= 0:
                 continue
 
-            def eff(f, p):
+            def eff(f, p, sep=False):
                 s = g & (c["chip"] == chip) & (c["fmt"] == f)
                 t = np.asarray(c["latency_s"][s], dtype=float)
-                if separate_quantize(f):  # the GEMM alone: the model's quantize kernel comes off
-                    ops = [q for a, d in zip(c["m"][s], c["k"][s]) for q in quantize_ops("q", float(a * d), 1, f)]
+                if sep:  # the GEMM alone: the modelled quantize kernel comes off
+                    ops = [q for a, d in zip(c["m"][s], c["k"][s]) for q in quantize_ops("q", float(a * d), 1, f, True)]
                     t = t - np.asarray(evaluate(OpTable.from_ops(ops), calibrated_params(chip_obj)).time, dtype=float)
                 return {(int(a), int(b), int(d)): 2.0 * a * b * d / x / p
                         for a, b, d, x in zip(c["m"][s], c["n"][s], c["k"][s], t) if x > 0}
 
-            ef, er = eff(fmt, peak), eff(ref, rpeak)
+            ef, er = eff(fmt, peak, separate_quantize(fmt) or fmt in LAW_QUANTIZE_KERNEL), eff(ref, rpeak)
             shapes = sorted(set(ef) & set(er))
             if not shapes:
                 continue
@@ -111,7 +117,8 @@ def write_law(pairs: dict, nvfp4: dict, version: str) -> None:
         "law": "eff_f / eff_r = (1 + a x_r) / (1 + a x_f), x = format peak / bf16 peak, a = (1 - rho) / (x rho - 1) "
                "from a measured pair at ratio rho",
         "source": f"aiconfigurator-core {version} gemm_perf (NVIDIA measured kernels, https://pypi.org/project/aiconfigurator-core/), "
-                  f"per-shape eff(fp8)/eff(bf16) median over GEMMs with m,n,k >= {MIN_DIM}",
+                  f"per-shape eff(fp8)/eff(bf16) median over GEMMs with m,n,k >= {MIN_DIM}; modelled FP8 activation-quantize "
+                  "kernel subtracted (TensorRT-LLM FP8QDQLinearMethod.apply: static_quantize_e4m3_per_tensor)",
         "pairs": pairs,
         "check": {"rows": check, "rms_log_error": round(float(np.sqrt(np.mean(np.square(logs)))), 4),
                   "rms_log_error_geometric": round(float(np.sqrt(np.mean(np.square(geos)))), 4),

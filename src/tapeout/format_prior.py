@@ -115,7 +115,7 @@ def prior(chip, peak_key: str, base_key: str, fitted: dict) -> tuple[float, str,
         return None  # format's gain would need the law's ceiling c, which one pair does not identify)
     r = float(ratio(a, x_from, x_to))
     return r, (f"prior: fixed-time rate law (1 + a x_{base_key}) / (1 + a x_{peak_key}), x = peak / bf16 peak = "
-               f"{x_from:g} -> {x_to:g}, a = {a:.3f} from the {src} (nothing measured at the {peak_key} rate on {chip.id})"), kind
+               f"{x_from:.3g} -> {x_to:.3g}, a = {a:.3f} from the {src} (nothing measured at the {peak_key} rate on {chip.id})"), kind
 
 
 def prior_sigma(kind: str) -> float | None:
