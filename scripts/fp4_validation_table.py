@@ -7,9 +7,12 @@ Rows: every row of the packaged end_to_end.csv whose declared precision names FP
 Blackwell NVFP4 ModelOpt checkpoints). Columns:
   policy     - as shipped: NVFP4 GEMMs at the kernel-database FP4 efficiency, FP8 attention and
                KV cache, BF16 lm_head (data/precision/policies.yaml, tapeout.formats)
-  leave-FP4-out - the same policy with no FP4 information at all in calibration: the FP4 GEMM
-               efficiency ratio is withheld (FP4 runs at the BF16 calibrated fraction of its peak),
-               i.e. FP4 predicted only from BF16/FP8 microbenchmarks
+  leave-FP4-out - the same policy with no FP4 information at all in calibration: the NVFP4 GEMM
+               efficiency ratios are withheld, so FP4 gets the prior for a format never measured on
+               the chip (tapeout.format_prior: the fixed-time rate law from the chip's FP8/BF16
+               kernel pair), i.e. FP4 predicted only from BF16/FP8 microbenchmarks
+  leave-FP4-out, BF16-fraction prior - the same without the rate law (the prior before it: FP4 at
+               the BF16 calibrated fraction of its peak)
   naive      - every op at the FP4 peak with no kernel efficiency ratio, FP4 attention math
                (FP4 = FP8 peak x 2 for the whole step: the model before issue 16)
 No end-to-end row feeds any number of the model; this only scores it.
@@ -21,6 +24,7 @@ import statistics
 import sys
 from pathlib import Path
 
+import tapeout.format_prior as format_prior
 import tapeout.formats as formats
 import tapeout.perf.mlperf as mlperf
 import tapeout.precision as precision
@@ -44,29 +48,37 @@ def main():
         lopo = _run(rows)
     finally:
         formats._efficiency_rows = keep
+    keep_prior = format_prior.prior
+    formats._efficiency_rows = lambda: tuple(r for r in keep() if r["format"] != "nvfp4")
+    format_prior.prior = lambda *a: None  # the prior before the rate law: FP4 at the BF16 fraction of its peak
+    try:
+        old = _run(rows)
+    finally:
+        formats._efficiency_rows, format_prior.prior = keep, keep_prior
     pol = dict(precision.PRECISIONS)
     precision.PRECISIONS["fp4"] = precision.Precision("fp4", "nvfp4", "nvfp4", "fp8", "nvfp4", attention="nvfp4")
-    keep_eff = formats.gemm_efficiency
-    formats.gemm_efficiency = lambda fmt, chip: (1.0, "naive")
+    keep_eff = formats.efficiency_origin
+    formats.efficiency_origin = lambda fmt, chip: (1.0, "naive", "borrowed")
     try:
         naive = _run(rows)
     finally:
         precision.PRECISIONS.clear()
         precision.PRECISIONS.update(pol)
-        formats.gemm_efficiency = keep_eff
+        formats.efficiency_origin = keep_eff
         mlperf.clear_caches()
-    lines = ["| row | chip | workload | measured | policy | leave-FP4-out | naive FP4 |", "|---|---|---|---|---|---|---|"]
-    cols = {"policy": [], "lopo": [], "naive": []}
+    lines = ["| row | chip | workload | measured | policy | leave-FP4-out | leave-FP4-out, BF16-fraction prior | naive FP4 |",
+             "|---|---|---|---|---|---|---|---|"]
+    cols = {"policy": [], "lopo": [], "old": [], "naive": []}
     fmt = lambda r: "skipped: " + str(r.skipped) if r.error_pct is None else f"{r.error_pct:+.1f}%"  # noqa: E731
     for r in rows:
-        a, b, c = policy[r["id"]], lopo[r["id"]], naive[r["id"]]
-        for k, x in (("policy", a), ("lopo", b), ("naive", c)):
+        a, b, o, c = policy[r["id"]], lopo[r["id"]], old[r["id"]], naive[r["id"]]
+        for k, x in (("policy", a), ("lopo", b), ("old", o), ("naive", c)):
             if x.error_pct is not None:
                 cols[k].append(abs(x.error_pct))
         lines.append(f"| {r['id']} | {r['accelerator']} | {r['workload'][:60]} | {float(r['value']):,.0f} {r['unit']} | "
-                     f"{fmt(a)} | {fmt(b)} | {fmt(c)} |")
+                     f"{fmt(a)} | {fmt(b)} | {fmt(o)} | {fmt(c)} |")
     med = {k: (f"{statistics.median(v):.1f}% ({len(v)} rows)" if v else "-") for k, v in cols.items()}
-    lines.append(f"| **median abs error** | | | | {med['policy']} | {med['lopo']} | {med['naive']} |")
+    lines.append(f"| **median abs error** | | | | {med['policy']} | {med['lopo']} | {med['old']} | {med['naive']} |")
     md = "\n".join(lines)
     print(md)
     if "--write" in sys.argv:

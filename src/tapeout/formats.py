@@ -25,6 +25,7 @@ from importlib import resources
 
 import yaml
 
+from . import format_prior
 from .errors import TapeoutError
 
 OP_CLASSES = ("dense_gemm", "expert_gemm", "attention", "kv_cache", "lm_head", "norms", "collectives")
@@ -115,16 +116,66 @@ def resolve_format(fmt: str, chip) -> tuple[str, bool]:
 
 
 def gemm_efficiency(fmt: str, chip) -> tuple[float, str]:
-    """Kernel efficiency of a block-scaled GEMM format relative to the calibrated one: the chip's
-    own kernel-database ratio, else its family's mean, else 1 (no kernel microbenchmark)."""
+    """Kernel efficiency of a GEMM format relative to the calibrated fit the model gives its peak,
+    and where it came from (efficiency_origin)."""
+    return efficiency_origin(fmt, chip)[:2]
+
+
+def efficiency_origin(fmt: str, chip) -> tuple[float, str, str]:
+    """(ratio, origin, kind) of a GEMM format's kernel efficiency on `chip`: the chip's own
+    kernel-database ratio (kind "measured"); else, when the chip's calibrated fit for the format's
+    peak is another, slower format's (no microbenchmark at this rate on the chip), the measured ratio
+    of a format at the same peak ("measured"), else the fixed-time rate-law prior
+    (tapeout.format_prior, kind "prior"); else the family's mean measured ratio
+    ("family"); else 1 ("borrowed": the calibrated fraction of its peak as it stands)."""
     rows = [r for r in _efficiency_rows() if r["format"] == fmt]
     own = [r for r in rows if r["chip"] == chip.id]
     if own:
-        return float(own[0]["ratio"]), f"{own[0]['source']} ({chip.id})"
+        return float(own[0]["ratio"]), f"{own[0]['source']} ({chip.id})", "measured"
+    pk = _peak_key(fmt)
+    base = _fit_key(chip, pk)
+    if base != pk:
+        # a format measured on this chip at the same peak and against the same fit (MXFP4 <- NVFP4:
+        # one block-scaled MMA rate), else the rate-law prior from the chip's slower formats
+        twin = [r for r in _efficiency_rows() if r["chip"] == chip.id and r["relative_to"] == base
+                and r["format"] != fmt and _peak_key(r["format"]) == pk]
+        if twin:
+            return float(twin[0]["ratio"]), f"{twin[0]['format']} ratio measured on {chip.id} at the same {pk} peak", "measured"
+        from .perf.calibration import load_fitted
+
+        pr = format_prior.prior(chip, pk, base, load_fitted())
+        if pr is not None:
+            return pr[0], pr[1], "prior"
     fam = [float(r["ratio"]) for r in rows if r["family"] == chip.family]
     if fam:
-        return sum(fam) / len(fam), f"family {chip.family} mean of {len(fam)} chips' kernel-database ratios"
-    return 1.0, "no kernel microbenchmark for this format on this chip or family: calibrated efficiency of its peak"
+        return sum(fam) / len(fam), f"family {chip.family} mean of {len(fam)} chips' kernel-database ratios", "family"
+    return 1.0, "no kernel microbenchmark for this format on this chip or family: calibrated efficiency of its peak", "borrowed"
+
+
+def precision_origin(precision: str, chip) -> tuple[str, str, str]:
+    """(kind, origin, kind of the rate-law pairs) of the GEMM efficiency a precision preset runs at
+    on `chip` (efficiency_origin of its compute format); ("borrowed", "", "") for a preset or format
+    the chip does not run."""
+    from .perf.calibration import load_fitted
+    from .precision import PRECISIONS
+
+    pr = PRECISIONS.get(precision)
+    try:
+        fmt = resolve_format(pr.compute, chip)[0] if pr else None
+    except TapeoutError:
+        fmt = None
+    if fmt is None or not chip.supports(_peak_key(fmt)):
+        return "borrowed", "", ""
+    _, src, kind = efficiency_origin(fmt, chip)
+    return kind, src, format_prior.pairs_for(_peak_key(fmt), load_fitted())[1]
+
+
+def _fit_key(chip, peak_key: str) -> str:
+    """Which format's calibrated fit the chip's `peak_key` uses (shipped calibration)."""
+    from .ops import PEAK_KEYS
+    from .perf.calibration import calibration_for
+
+    return calibration_for(chip).fit_key(peak_key, [chip.peak_tflops(k) for k in PEAK_KEYS])
 
 
 @dataclass(frozen=True)
@@ -137,10 +188,11 @@ class FormatChoice:
     bits: float  # stored bits per element incl. block scales
     fell_back: bool
     note: str = ""
+    efficiency: str = ""  # GEMM classes: kind of the kernel efficiency (efficiency_origin: measured/prior/family/borrowed)
 
     def as_dict(self) -> dict:
         return {"op_class": self.op_class, "asked": self.asked, "ran": self.ran, "bytes_per_elem": self.bits / 8.0,
-                "fell_back": self.fell_back, "note": self.note}
+                "fell_back": self.fell_back, "note": self.note} | ({"efficiency": self.efficiency} if self.efficiency else {})
 
 
 def _bits(fmt: str) -> float:
@@ -156,7 +208,7 @@ def plan(pr, chip):
 
     gemm, fb = resolve_format(pr.compute, chip)
     sub = lambda d: gemm if (fb and d == pr.compute) else d  # noqa: E731
-    eff, eff_src = gemm_efficiency(gemm, chip)
+    eff, eff_src, eff_kind = efficiency_origin(gemm, chip)
     att_asked = pr.attention or pr.compute
     try:
         att, att_fb = resolve_format(att_asked, chip)
@@ -175,8 +227,8 @@ def plan(pr, chip):
         (f"; kernel efficiency x{eff:.2f} ({eff_src})" if eff != 1.0 else "")
     w_fmt = lambda p: p.weights if p.weights == p.compute else f"{p.weights} weights / {p.compute} math"  # noqa: E731
     choices = [
-        FormatChoice("dense_gemm", w_fmt(pr), w_fmt(ran), _bits(ran.weights), fb, g_note.strip("; ")),
-        FormatChoice("expert_gemm", w_fmt(pr), w_fmt(ran), _bits(ran.weights), fb, g_note.strip("; ")),
+        FormatChoice("dense_gemm", w_fmt(pr), w_fmt(ran), _bits(ran.weights), fb, g_note.strip("; "), eff_kind),
+        FormatChoice("expert_gemm", w_fmt(pr), w_fmt(ran), _bits(ran.weights), fb, g_note.strip("; "), eff_kind),
         FormatChoice("attention", att_asked, att, _bits(att), att_fb,
                      f"{att_asked} attention not native on {chip.id}: ran {att}" if att_fb else ""),
         FormatChoice("kv_cache", pr.kv_cache, ran.kv_cache, _bits(ran.kv_cache), False),
@@ -189,7 +241,8 @@ def plan(pr, chip):
 
 
 def fallback_notes(choices) -> list[str]:
-    return [f"{c.op_class}: {c.note}" for c in choices if c.fell_back and c.note]
+    """Notes `serve` prints: every fallback, and every GEMM efficiency that is a prior, not measured."""
+    return [f"{c.op_class}: {c.note}" for c in choices if (c.fell_back or c.efficiency == "prior") and c.note]
 
 
 def op_class(op) -> str:

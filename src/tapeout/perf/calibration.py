@@ -75,17 +75,21 @@ class Calibration:
         """Per PEAK_KEYS entry; a format without a fit of its own takes its same-width twin's fit
         when the chip's peaks of the two are equal (`peaks`, FLOP/s per PEAK_KEYS), else BF16's."""
         base = self.eff_compute.get("bf16") or np.mean(list(self.eff_compute.values()) or [DEFAULTS["eff_compute"]])
-        out = []
-        for i, k in enumerate(PEAK_KEYS):
-            v = self.eff_compute.get(k)
-            twin = SAME_WIDTH.get(k)
-            if v is None and twin in self.eff_compute and peaks is not None:
-                pk = np.asarray(peaks, dtype=float)
-                mine, theirs = pk[i], pk[PEAK_KEYS.index(twin)]
-                if np.all(mine > 0) and np.allclose(mine, theirs, rtol=0.01):
-                    v = self.eff_compute[twin]
-            out.append(base if v is None else v)
+        out = [self.eff_compute.get(self.fit_key(k, peaks), base) for k in PEAK_KEYS]
         return np.array(out) * self.maturity
+
+    def fit_key(self, k: str, peaks=None) -> str:
+        """The format whose fit the peak key `k` uses: its own, its same-width twin's (equal peaks),
+        else bf16 (tapeout.format_prior scales a borrowed fit to the format's rate)."""
+        if k in self.eff_compute:
+            return k
+        twin = SAME_WIDTH.get(k)
+        if twin in self.eff_compute and peaks is not None:
+            pk = np.asarray(peaks, dtype=float)
+            mine, theirs = pk[PEAK_KEYS.index(k)], pk[PEAK_KEYS.index(twin)]
+            if np.all(mine > 0) and np.allclose(mine, theirs, rtol=0.01):
+                return twin
+        return "bf16"
 
     def apply(self, p):
         changes = dict(

@@ -10,7 +10,8 @@ more independent log error per step it takes away from it:
 terms t (sigmas in data/calibration/novelty.yaml, fitted by scripts/fit_novelty.py on
 microbenchmarks and kernel tables only):
   chip_family   no chip of the family has microbenchmarks (calibration at generic level)
-  precision     the compute format was never microbenchmarked on the chip
+  precision     the compute format was never microbenchmarked on the chip (none when its GEMM kernel
+                efficiency is measured there; the rate-law prior's own error when it is that prior)
   model_family  the model's architecture (FFN kind x attention kind) was never validated
   seq_range     the total context (mean input + mean output tokens) lies outside the validated range
   software      the serving stack was never validated
@@ -93,7 +94,9 @@ def distance_terms(chip, precision: str | None, fitted: dict, model_family: str 
     if not fam_ok:
         out["chip_family"] = (float(nov["chip_family"]["sigma"]), f"no {chip.family} chip has microbenchmarks")
     if precision and not prec_ok:
-        out["precision"] = (float(nov["precision"]["sigma"]), f"{precision} never microbenchmarked on {chip.id}")
+        term = _precision_term(chip, precision, nov)
+        if term:
+            out["precision"] = term
     if covered is not None:
         if model_family and model_family not in covered.model_families:
             out["model_family"] = (float(nov["model_family"]["sigma"]), f"{model_family} never validated")
@@ -104,6 +107,22 @@ def distance_terms(chip, precision: str | None, fitted: dict, model_family: str 
         if stack and stack not in covered.stacks:
             out["software"] = (float(nov["software"]["sigma"]), f"stack '{stack}' never validated")
     return out
+
+
+def _precision_term(chip, precision: str, nov: dict) -> tuple[float, str] | None:
+    """The precision term of a format without a microbenchmark calibration on the chip: none when its
+    GEMM efficiency ratio is measured on the chip (kernel database); the rate-law prior's own
+    leave-one-format-out error when the efficiency is that prior (tapeout.format_prior); else the
+    fitted sigma of borrowing the BF16 fraction."""
+    from ..format_prior import prior_sigma
+    from ..formats import precision_origin
+
+    kind, src, pairs = precision_origin(precision, chip)
+    if kind == "measured":
+        return None
+    if kind == "prior" and prior_sigma(pairs) is not None:
+        return prior_sigma(pairs), f"{precision} never microbenchmarked on {chip.id}; GEMM efficiency {src}"
+    return float(nov["precision"]["sigma"]), f"{precision} never microbenchmarked on {chip.id}"
 
 
 def widen(value: float, low: float, high: float, terms: dict[str, tuple[float, str]]) -> tuple[float, float]:

@@ -26,17 +26,18 @@ from ..precision import Precision, dtype_bytes, get_precision
 from .llm_config import LLMConfig
 
 
-def quantize_ops(name: str, elems: float, count: float, fmt: str) -> list[Op]:
+def quantize_ops(name: str, elems: float, count: float, fmt: str, separate: bool | None = None) -> list[Op]:
     """Activation quantization of `elems` 16-bit values into the GEMM format `fmt` (amax per
     block, scale, convert; formats.yaml quant_flops). Fused into the producing norm/activation
     epilogue (vector work only, its bytes are the producer's quantized output), except for
     formats the serving stack quantizes in a kernel of its own (formats.yaml separate_quantize):
     a launch that reads the 16-bit activation and writes the format (the producer's write is
-    still counted at the format's width)."""
+    still counted at the format's width). `separate` overrides the table (a kernel benchmark that
+    quantizes in its own kernel)."""
     qf = quant_flops(fmt)
     if not qf:
         return []
-    if separate_quantize(fmt):
+    if separate_quantize(fmt) if separate is None else separate:
         return [Elementwise(name=name, count=count, elems=elems, flops_per_elem=qf, reads=2.0 / dtype_bytes(fmt),
                             writes=1, dtype=fmt)]
     return [Elementwise(name=name, count=count, fused=True, elems=elems, flops_per_elem=qf, reads=0, writes=0, dtype=fmt)]
