@@ -19,7 +19,8 @@ Slots of one layer pass (workloads/llm.py op names):
             o_proj dgrad   <- all-gather of dY (proj_dgrad)  qkv_proj dgrad    -> reduce-scatter (qkv_dgrad)
 The all-gathers overlap when `ag` is on, the forward reduce-scatters with `rs`, the backward ones
 with `rs_dgrad`; the qkv slots only when `qkv` is on. Weight-gradient GEMMs (full training) run
-after the overlapped dgrad GEMM.
+after the overlapped dgrad GEMM; a 'bulk' backward slot (`bulk` on, full training only) instead runs
+the dgrad reduce-scatter whole beside the weight-gradient GEMM (n -> infinity).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class TPOverlap:
     rs_dgrad: bool
     qkv: bool
     slots: tuple  # ((slot, method, num_sm, num_splits), ...)
+    bulk: bool = False  # backward reduce-scatters of 'bulk' slots run beside the weight-gradient GEMM
 
     def slot(self, name: str) -> tuple[str, int, int] | None:
         for s, method, sm, n in self.slots:
@@ -59,11 +61,13 @@ class TPOverlap:
                 return method, sm, n
         return None
 
-    def on(self, slot: str, coll: str, backward: bool) -> bool:
+    def on(self, slot: str, coll: str, backward: bool, method: str = "") -> bool:
         if slot.startswith("qkv") and not self.qkv:
             return False
         if coll == "ag":
             return self.ag
+        if backward and method == "bulk":
+            return self.bulk
         return self.rs_dgrad if backward else self.rs
 
 
@@ -87,7 +91,8 @@ def get_overlap(name: str | None) -> TPOverlap | None:
     fl = e["flags"]
     slots = tuple((s, v["method"], int(v.get("num_sm", 1)), int(v.get("num_splits", 0)))
                   for s, v in sorted(e["slots"].items()))
-    return TPOverlap(name, bool(fl["ag"]), bool(fl["rs"]), bool(fl["rs_dgrad"]), bool(fl["qkv"]), slots)
+    return TPOverlap(name, bool(fl["ag"]), bool(fl["rs"]), bool(fl["rs_dgrad"]), bool(fl["qkv"]), slots,
+                     bool(fl.get("bulk", False)))
 
 
 def overlapped(g, c, sm_share, splits):
@@ -111,11 +116,15 @@ def region_time(gemm: dict, coll: dict, ov: TPOverlap | None, tp: int, cores: fl
     for name, kind, slot, op in slots:
         g, c = gemm.get(name, 0.0), coll.get(op, 0.0) / 2.0
         spec = ov.slot(slot) if ov is not None and tp > 1 else None
-        if spec is None or not ov.on(slot, kind, backward) or g <= 0.0:
-            t += g + c
+        method, sm, n = spec if spec is not None else ("", 1, 1)
+        if method == "bulk" and not wgrad:  # bulk hides the collective behind a wgrad GEMM (none in LoRA)
+            spec = None
+        if spec is None or not ov.on(slot, kind, backward, method) or g <= 0.0:
+            t += g + c + wgrad * g
+            continue
+        share = min(sm / max(cores, 1.0), 0.9)
+        if method == "bulk":  # the whole reduce-scatter beside the weight-gradient GEMM, unchunked
+            t += g + float(overlapped(g, c, share, np.inf))
         else:
-            method, sm, n = spec
-            share = min(sm / max(cores, 1.0), 0.9)
-            t += float(overlapped(g, c, share, tp if method == "ring_exchange" else n))
-        t += wgrad * g
+            t += float(overlapped(g, c, share, tp if method == "ring_exchange" else n)) + wgrad * g
     return t
