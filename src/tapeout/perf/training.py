@@ -14,6 +14,8 @@ Time per micro-batch on one stage (the op graph of workloads/llm.py for one forw
            cuDNN/FlashAttention-3 kernel rates) + 2 x elementwise + TP collectives; LoRA:
            dgrad only (1 x GEMMs)
   recompute: full adds F; selective adds the attention core (Korthikanti et al. 2022)
+  TP collectives run after their GEMMs, or overlapped with them as the run's stack does it
+  (`tp_overlap`: Transformer Engine userbuffers, perf/tp_overlap.py, with the SMs it takes)
 Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   pipeline bubble fraction (p-1)/(v m + p - 1) (1F1B, Narayanan et al. 2021; v = 1 gives
   (p-1)/(m+p-1))
