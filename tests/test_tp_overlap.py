@@ -73,8 +73,24 @@ def test_region_follows_the_flags():
 
 
 def test_unknown_overlap_names_the_choices():
-    with pytest.raises(TapeoutError, match="tp_overlap 'nope'.*nemo-lora-fp8-h100-tp4"):
+    with pytest.raises(TapeoutError, match="tp_overlap.*'nope'.*nemo-lora-fp8-h100-tp4"):
         get_overlap("nope")
+
+
+def test_cli_tp_overlap_runs_and_a_bad_name_is_one_line_exit_2():
+    from _cli import assert_clean, run_cli
+
+    base = ["train", "--benchmark", "llama2-70b-lora", "-c", "h100-sxm", "-n", "8", "-p", "fp8", "--tp", "4", "--pp", "1",
+            "--cp", "1", "--zero", "0", "--json"]
+    code, out, err = run_cli(base + ["--tp-overlap", "nemo-lora-fp8-h100-tp4"])
+    assert code == 0
+    code0, out0, _ = run_cli(base)
+    import json
+
+    assert json.loads(out)["step_time_s"] < json.loads(out0)["step_time_s"]
+    code, out, err = run_cli(base + ["--tp-overlap", "bogus"])
+    assert_clean(code, out, err)
+    assert code == 2 and "--tp-overlap" in err
 
 
 LORA = LoraAdapters(16, ("qkv_proj", "o_proj"), 0.1)

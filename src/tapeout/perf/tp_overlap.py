@@ -86,7 +86,8 @@ def get_overlap(name: str | None) -> TPOverlap | None:
         return None
     t = _table()
     if name not in t:
-        raise TapeoutError(f"unknown tp_overlap '{name}'; choose one of: {', '.join(sorted(t))}.")
+        raise TapeoutError(f"unknown tp_overlap (--tp-overlap) '{name}'; choose one of: {', '.join(sorted(t))} "
+                           f"(data/software/tp_comm_overlap.yaml).")
     e = t[name]
     fl = e["flags"]
     slots = tuple((s, v["method"], int(v.get("num_sm", 1)), int(v.get("num_splits", 0)))
