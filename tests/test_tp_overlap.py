@@ -72,6 +72,12 @@ def test_region_follows_the_flags():
     assert bwd >= g + 0.25 + 0.25  # fc1 and qkv dgrad reduce-scatters exposed
 
 
+def test_a_config_for_more_sms_than_the_chip_has_is_bad_input():
+    gemm, coll = _layer()
+    with pytest.raises(TapeoutError, match="tp_overlap.*32 SMs.*proj_fprop"):
+        region_time(gemm, coll, get_overlap("nemo-lora-fp8-h100-tp4"), 4, 8, False)
+
+
 def test_unknown_overlap_names_the_choices():
     with pytest.raises(TapeoutError, match="tp_overlap.*'nope'.*nemo-lora-fp8-h100-tp4"):
         get_overlap("nope")

@@ -123,7 +123,10 @@ def region_time(gemm: dict, coll: dict, ov: TPOverlap | None, tp: int, cores: fl
         if spec is None or not ov.on(slot, kind, backward, method) or g <= 0.0:
             t += g + c + wgrad * g
             continue
-        share = min(sm / max(cores, 1.0), 0.9)
+        share = sm / max(cores, 1.0)
+        if share >= 0.5:
+            raise TapeoutError(f"tp_overlap (--tp-overlap) '{ov.name}' gives {sm} SMs to slot {slot}, but the chip has "
+                               f"{cores:g} cores; use a config written for this chip, or none.")
         if method == "bulk":  # the whole reduce-scatter beside the weight-gradient GEMM, unchunked
             t += g + float(overlapped(g, c, share, np.inf))
         else:
