@@ -1,7 +1,8 @@
 """Published submission layouts (benchmarks.yaml `submission_layouts`) reach the training rows."""
 
 from tapeout.perf.mlperf import benchmarks
-from tapeout.validation.train_rows import PIN_FIELDS, submission_layout
+from tapeout.perf.tp_overlap import overlap_names
+from tapeout.validation.train_rows import PIN_FIELDS, STACK_FIELDS, submission_layout
 
 
 def _row(acc, software):
@@ -13,8 +14,9 @@ def test_every_submission_layout_is_sourced_and_pins_known_fields():
     assert entries
     for e in entries:
         assert e["source"] and e["status"] in ("official", "published", "assumption")
-        assert set(e) <= set(PIN_FIELDS) | {"stack", "accelerator", "chip", "chips", "skip_evals", "fp8_attention",
-                                            "status", "source"}
+        assert set(e) <= set(PIN_FIELDS) | set(STACK_FIELDS) | {"stack", "accelerator", "chip", "chips", "status",
+                                                                "source"}
+        assert e.get("tp_overlap", overlap_names()[0]) in overlap_names()
 
 
 def test_deepspeed_rows_run_the_reference_zero3_layout():
@@ -30,7 +32,7 @@ def test_nemo_configs_by_chip_and_size():
     assert (l40s["tp"], l40s["cp"], l40s["fp8_attention"]) == (4, 2, False)  # config_L40S: FP8_DPA=False
     assert submission_layout("llama2-70b-lora", nemo, "l40s", 384)["skip_evals"] == 8
     # no published config for this size: only the stack-wide rule (fused_adam, no sharding); the search picks the rest
-    assert submission_layout("llama2-70b-lora", nemo, "h100-sxm", 16) == {"zero": 0}
+    assert submission_layout("llama2-70b-lora", nemo, "h100-sxm", 16) == {"zero": 0, "transpose_cache": False}
     assert submission_layout("llama2-70b-lora", nemo, "h100-sxm", 8)["zero"] == 0
 
 

@@ -184,7 +184,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
           seq_len: int | None = None, precision: str = "bf16", benchmark: str | None = None, tp: int | None = None,
           pp: int | None = None, cp: int | None = None, ep: int | None = None, vp: int | None = None,
           mbs: int | None = None, zero: int | None = None, recompute: str | None = None, lora: bool = False,
-          power_limit: float | None = None, shard: int | None = None) -> TrainResult:
+          power_limit: float | None = None, shard: int | None = None, tp_overlap: str | None = None) -> TrainResult:
     """Predict an LLM training step at cluster scale (`tapeout train`); picks the fastest
     layout (TP x PP x DP, ZeRO, recompute) that fits.
 
@@ -210,6 +210,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         power_limit: board power cap in W.
         shard: hybrid sharded DP: the ZeRO shard group in DP x CP ranks (e.g. one TPU slice or
             node); gradients are then all-reduced across the replicas (None: the whole DP group).
+        tp_overlap: a stack's TP communication overlap (Transformer Engine userbuffers), by name
+            from data/software/tp_comm_overlap.yaml (None: TP collectives after their GEMMs).
 
     Returns:
         TrainResult: `step_time_s` (s), `tokens_per_s` (training tokens/s of the job), `mfu`
@@ -266,7 +268,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     if bench_cfg is None or seq_len != int(value_of(bench_cfg["seq_len"])):  # a benchmark's own length is its definition
         check_context(model, seq_len, "--seq-len")  # (MLPerf llama2_70b_lora runs Llama-2-70B at 8192)
     r = engine(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp, cp=cp, ep=ep,
-               vp=vp, mbs=mbs, zero=zero, recompute=recompute, shard=shard)
+               vp=vp, mbs=mbs, zero=zero, recompute=recompute, shard=shard, tp_overlap=tp_overlap)
     if ttt_tokens:
         ev = {k: float(value_of(bench_cfg[k])) for k in ("eval_every_samples", "eval_samples", "skip_evals") if k in bench_cfg}
         tt = time_to_train_min(r, ttt_tokens / seq_len, ev.get("eval_every_samples"), ev.get("eval_samples", 0.0),

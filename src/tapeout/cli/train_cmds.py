@@ -27,13 +27,15 @@ def train_cmd(
     recompute: str = typer.Option(None, "--recompute", help="none | selective | full"),
     shard: int = typer.Option(None, "--shard", help="hybrid sharded DP: ZeRO shard group in DP x CP ranks (e.g. one TPU slice)"),
     lora: bool = typer.Option(False, "--lora", help="LoRA fine-tuning (frozen base weights)"),
+    tp_overlap: str = typer.Option(None, "--tp-overlap", help="TP comm overlap config (data/software/tp_comm_overlap.yaml), e.g. nemo-lora-fp8-h100-tp4"),
     power_limit: float = typer.Option(None, "--power-limit", help="board power cap in W"),
     json_out: bool = typer.Option(False, "--json"),
 ):
     """Predict step time, tokens/s, MFU and memory per chip; picks the fastest layout that fits."""
     r = api.train(model=model, chip=chip, num_chips=num_chips, global_batch_tokens=global_batch_tokens, seq_len=seq_len,
                   precision=precision, benchmark=benchmark, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs, zero=zero,
-                  recompute=recompute, lora=lora, power_limit=power_limit, shard=shard)
+                  recompute=recompute, lora=lora, power_limit=power_limit, shard=shard,
+                  tp_overlap=tp_overlap)
     d = r.to_dict()
     if json_out:
         print_json(d)

@@ -14,6 +14,8 @@ Time per micro-batch on one stage (the op graph of workloads/llm.py for one forw
            cuDNN/FlashAttention-3 kernel rates) + 2 x elementwise + TP collectives; LoRA:
            dgrad only (1 x GEMMs)
   recompute: full adds F; selective adds the attention core (Korthikanti et al. 2022)
+  TP collectives run after their GEMMs, or overlapped with them as the run's stack does it
+  (`tp_overlap`: Transformer Engine userbuffers, perf/tp_overlap.py, with the SMs it takes)
 Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   pipeline bubble fraction (p-1)/(v m + p - 1) (1F1B, Narayanan et al. 2021; v = 1 gives
   (p-1)/(m+p-1))
@@ -76,6 +78,7 @@ from .train_layout import (TrainLayout, broken_rule, candidate_layouts, microbat
 from .train_recipe import Recipe, get_recipe, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param
 from ..formats import format_bits
 from .train_lora import LoraAdapters, adapter_ops
+from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .train_memory import activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
 __all__ = ["TrainLayout", "TrainResult", "activation_bytes_per_layer", "zero_memory_bytes", "pipeline_bubble", "train",
@@ -129,9 +132,11 @@ def fp8_training_graph(g: OpGraph, fp8_attention: bool = False, lora: bool = Fal
 class _Fwd:
     """Cached per-micro-batch forward costs split by op class."""
 
-    def __init__(self, cfg, p, pr, topo, fp8_attention: bool = False, lora: bool = False, recipe: Recipe | None = None):
+    def __init__(self, cfg, p, pr, topo, fp8_attention: bool = False, lora: bool = False, recipe: Recipe | None = None,
+                 tp_overlap: TPOverlap | None = None, transpose_cache: bool = True):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
         self.fp8_attention, self.lora, self.recipe = fp8_attention, lora, recipe
+        self.tp_overlap, self.transpose_cache = tp_overlap, transpose_cache  # stack settings (evaluate_layout)
         self.cache: dict = {}
 
     def _time(self, g: OpGraph) -> float:
@@ -176,18 +181,24 @@ class _Fwd:
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
         comm = {"tp": 0.0, "ep": 0.0}
+        named = {f"c:{k}": 0.0 for k in TP_COLLECTIVES}  # per-op TP collective times (perf/tp_overlap.py)
         head = np.array([op.name in HEAD_OPS for op in t.ops])
         for i, op in enumerate(t.ops):
             if isinstance(op, Collective):
                 c = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0]) if op.group > 1 else 0.0
                 times[i] = 0.0
                 comm["ep" if op.collective == "all_to_all" else "tp"] += c * op.count
+                if op.name in TP_COLLECTIVES and op.collective != "all_to_all":
+                    named[f"c:{op.name}"] += c * op.count
         w = times * t.count
         body = ~head
+        names = np.array([op.name for op in t.ops])
+        named.update({f"g:{k}": float(w[(t.kind == K_MATMUL) & body & (names == k)].sum()) for k in TP_GEMMS})
         return {"gemm": float(w[(t.kind == K_MATMUL) & body].sum()), "attn": float(w[(t.kind == K_ATTN) & body].sum()),
                 "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
                 "head_gemm": float(w[(t.kind == K_MATMUL) & head].sum()), "head_elt": float(w[(t.kind == K_ELT) & head].sum()),
-                "flops": float(ct.total_flops), "cast_fwd": cast_fwd, "cast_bwd": cast_bwd, "quant_elems": q_elems}
+                "flops": float(ct.total_flops), "cast_fwd": cast_fwd, "cast_bwd": cast_bwd, "quant_elems": q_elems,
+                **named}
 
 
 def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float:
@@ -220,8 +231,18 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     if lay.cp > 1:
         cp_f = max(0.0, t_ring - attn)
         cp_b = max(0.0, 2.0 * t_ring - attn_bwd)  # hidden behind the backward attention as it runs
-    Fl = gemm + attn + elt + c_tp + c_ep + cast_f + cp_f
-    Bl = (1.0 if lora else 2.0) * gemm + attn_bwd + 2.0 * elt + c_tp + c_ep + cast_b + cp_b
+    kb = 1.0 if lora else 2.0  # backward GEMMs: dgrad (+ wgrad)
+    tp_f, tp_b = gemm + c_tp, kb * gemm + c_tp  # GEMMs + TP collectives, one after the other
+    ov = fwd.tp_overlap
+    if ov is not None and lay.tp > 1:  # the stack's userbuffers overlap (perf/tp_overlap.py)
+        gn = {k: f["g:" + k] / L for k in TP_GEMMS}
+        cn = {k: f["c:" + k] / L for k in TP_COLLECTIVES}
+        rest = gemm - sum(gn.values()), c_tp - sum(cn.values())
+        cores = float(np.max(p.num_cores))
+        tp_f = rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, False, lora)
+        tp_b = kb * rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, True, lora)
+    Fl = tp_f + attn + elt + c_ep + cast_f + cp_f
+    Bl = tp_b + attn_bwd + 2.0 * elt + c_ep + cast_b + cp_b
     rc = {"full": Fl, "selective": attn, "none": 0.0}[lay.recompute]
     Bl += rc
     Fh = f["head_gemm"] + f["head_elt"]
@@ -281,6 +302,11 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     rcp = fwd.recipe
     w_q = 0.0 if rcp is None or lora else (dense + ex) * (1.0 - rcp.bf16_fraction)
     wcast = weight_cast_bytes_per_param(rcp) * w_q / bw if w_q else 0.0
+    if lora and not fwd.transpose_cache and rcp is not None and rcp.copies > 1:
+        # quantized frozen weights (fp8_params) whose dgrad copy is not cached
+        # (NeMo disable_parameter_transpose_cache): every micro-batch's backward reads the weight
+        # and writes its transposed copy again (Hopper FP8 GEMMs take only the TN layout)
+        wcast += m * 2.0 * format_bits(rcp.gemm) / 8.0 * (dense + ex) * (1.0 - rcp.bf16_fraction) / bw
     # block-scale bytes written per step on this device (activations/gradients of every real
     # micro-batch, and the weights once)
     scale_b = 0.0
@@ -295,7 +321,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     frozen = format_bits(rcp.gemm) / 8.0 if lora and rcp is not None and rcp.quantized else 2.0
     mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen)
     n_fb = n_slow * slots
-    exposed = {"tp_allreduce": n_fb * (2.0 + (lay.recompute == "full")) * c_tp,
+    exposed = {"tp_allreduce": n_fb * ((1.0 + (lay.recompute == "full")) * (tp_f - gemm) + tp_b - kb * gemm),
                "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,
                "cp_kv_ring": n_fb * (cp_f + cp_b + (cp_f if lay.recompute == "full" else 0.0)),
                "pp_send_recv": slots * p2p, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag,
@@ -314,24 +340,28 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           layout: TrainLayout | None = None, lora: bool = False, max_layouts: int | None = None, params=None,
           tp: int | None = None, pp: int | None = None, fp8_attention: bool = False, cp: int | None = None,
           ep: int | None = None, vp: int | None = None, mbs: int | None = None, zero: int | None = None,
-          recompute: str | None = None, fitted: dict | None = None, shard: int | None = None) -> TrainResult:
+          recompute: str | None = None, fitted: dict | None = None, shard: int | None = None,
+          tp_overlap: str | None = None, transpose_cache: bool = True) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
     also costs the adapter kernels.
     tp/pp/cp/ep/vp/mbs/zero/recompute pin those layout fields; the search picks the rest.
     `shard`: hybrid sharded DP, the ZeRO shard group in DP x CP ranks (never searched).
+    `tp_overlap`: a stack's TP communication overlap (data/software/tp_comm_overlap.yaml; None: none).
+    `transpose_cache`: False re-transposes quantized frozen LoRA weights every micro-batch (NeMo
+    disable_parameter_transpose_cache).
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
-                tuple(fixed.values()), calibration_key(fitted))
+                tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache)
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
-               fitted)
+               fitted, get_overlap(tp_overlap), transpose_cache)
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -380,7 +410,7 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
 
 
 def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed,
-           fp8_attention=False, fitted=None) -> TrainResult:
+           fp8_attention=False, fitted=None, tp_overlap: TPOverlap | None = None, transpose_cache: bool = True) -> TrainResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
@@ -405,7 +435,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     if float(np.max(p.peak(COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")))) <= 0:
         raise TapeoutError(f"chip '{c.id}' has no {pr.compute} matrix support; choose another --precision (supported: "
                            f"{', '.join(k for k in ('bf16', 'fp16', 'fp8', 'int8') if c.supports(k))}).")
-    fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention, lora=lora, recipe=recipe)
+    fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention, lora=lora, recipe=recipe, tp_overlap=tp_overlap,
+               transpose_cache=transpose_cache)
     domain = int(np.max(p.scaleup_domain))
     if layout is not None:
         bad = broken_rule(cfg, layout, num_chips, global_seqs, seq_len, domain)

@@ -79,6 +79,9 @@ def _bench_cfg(key: str) -> dict:
 
 
 PIN_FIELDS = ("tp", "pp", "cp", "vp", "mbs", "zero", "recompute")
+# per-submission run settings beside the layout: evaluation skips, FP8 attention, TP overlap config
+# (data/software/tp_comm_overlap.yaml), the FP8 weight transpose cache
+STACK_FIELDS = ("skip_evals", "fp8_attention", "tp_overlap", "transpose_cache")
 # MLPerf Training benchmark names -> data/mlperf/benchmarks.yaml `training` keys
 BENCH_KEYS = {"gpt3": "gpt3-175b", "llama2_70b_lora": "llama2-70b-lora", "llama31_8b": "llama3.1-8b",
               "llama31_405b": "llama3.1-405b"}
@@ -105,7 +108,7 @@ def submission_layout(key: str, row: dict, chip_id: str, n: int) -> dict:
     out: dict = {}
     for e in [e for e in entries if "chip" not in e] + [e for e in entries if e.get("chip") == chip_id
                                                        and int(e["chips"]) == n]:
-        out.update({k: v for k, v in e.items() if k in PIN_FIELDS + ("skip_evals", "fp8_attention")})
+        out.update({k: v for k, v in e.items() if k in PIN_FIELDS + STACK_FIELDS})
     return out
 
 
@@ -125,7 +128,7 @@ def map_row(row: dict, fitted: dict | None = None):
         gbs = re.search(r"global_batch_size=(\d+)", notes)
         gbs = int(gbs.group(1)) if gbs else None
         prec = training_precision(row, chip)
-        pins, lora = {}, False
+        pins, lora, settings = {}, False, {}
         skip, fp8_attn = int(bc.get("skip_evals", 0)), bool(bc.get("fp8_attention", False))
         if bench == "gpt3":
             tok = re.search(r"epoch_num=([\d.e+]+)", notes)
@@ -141,6 +144,7 @@ def map_row(row: dict, fitted: dict | None = None):
             skip = int(pins.pop("skip_evals", bc["skip_evals_nvidia"] if nv else bc["skip_evals"]))
             fp8_dpa = pins.pop("fp8_attention", bc["fp8_attention_nvidia"])
             fp8_attn = bool(nv and fp8_dpa)
+            settings = {k: pins.pop(k) for k in ("tp_overlap", "transpose_cache") if k in pins}
         else:  # llama31_8b / llama31_405b pretraining (MLPerf Training v5.x), C4 at seq 8192
             sc = re.search(r"samples_count=([\d.e+]+)", notes)
             if not sc:  # the benchmark's own convergence point is not published (quality target TBD / recalled)
@@ -151,7 +155,7 @@ def map_row(row: dict, fitted: dict | None = None):
             raise SkipRow("global batch size not stated")
         try:
             r = train(model, chip.id, n, gbs * seq, seq, prec, lora=lora, fp8_attention=fp8_attn and prec == "fp8",
-                      fitted=fitted, **pins)
+                      fitted=fitted, **pins, **settings)
         except TapeoutError as e:  # no layout fits: the model declines the row; a bug propagates
             raise SkipRow(f"no layout fits: {e}") from None
         tt = time_to_train_min(r, tokens / seq, float(bc["eval_every_samples"]), float(bc["eval_samples"]), skip)

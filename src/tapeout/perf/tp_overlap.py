@@ -1,0 +1,134 @@
+"""Tensor-parallel communication overlapped with the adjacent GEMMs, as Megatron-Core / NeMo run
+it with Transformer Engine userbuffers (data/software/tp_comm_overlap.yaml).
+
+With sequence parallelism each TP all-reduce of a layer is an all-gather before a column-parallel
+GEMM and a reduce-scatter after a row-parallel one (Korthikanti et al. 2022), each half of the
+all-reduce time. Userbuffers split a collective into chunks and run them while the GEMM works on
+the chunks it already has (Wang et al., ASPLOS'23, arXiv:2305.06942; TE `ub_tp_comm_overlap_cfg`):
+  t(g, c) = max(g', c) + min(g', c) / n,   g' = g / (1 - f)
+the slower of the two streams, plus one chunk that cannot overlap (the first all-gather chunk or
+the last reduce-scatter chunk), where n = num_splits (pipeline) or TP (ring exchange: one chunk
+per peer), and f = num_sm / SMs is the share of the cores the communication kernels take from the
+GEMM for its whole duration (`set_sm_margin`; ring exchange moves data with the copy engines, 1
+SM). Bounds: max(g, c) <= t <= g' + c. A collective that is not overlapped adds c after g.
+
+Slots of one layer pass (workloads/llm.py op names):
+  forward   qkv_proj  <- all-gather  (qkv_fprop)    o_proj     -> reduce-scatter (proj_fprop)
+            mlp_gate_up <- all-gather (fc1_fprop)   mlp_down   -> reduce-scatter (fc2_fprop)
+  backward  mlp_down dgrad <- all-gather of dY (fc2_dgrad)   mlp_gate_up dgrad -> reduce-scatter (fc1_dgrad)
+            o_proj dgrad   <- all-gather of dY (proj_dgrad)  qkv_proj dgrad    -> reduce-scatter (qkv_dgrad)
+The all-gathers overlap when `ag` is on, the forward reduce-scatters with `rs`, the backward ones
+with `rs_dgrad`; the qkv slots only when `qkv` is on. Weight-gradient GEMMs (full training) run
+after the overlapped dgrad GEMM; a 'bulk' backward slot (`bulk` on, full training only) instead runs
+the dgrad reduce-scatter whole beside the weight-gradient GEMM (n -> infinity).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import yaml
+
+from ..errors import TapeoutError
+from ..formats import data_file
+
+TP_GEMMS = ("qkv_proj", "o_proj", "mlp_gate_up", "mlp_down")
+# (GEMM, collective feeding it ('ag') or fed by it ('rs'), slot, the collective's op in the graph)
+FWD_SLOTS = (("qkv_proj", "ag", "qkv_fprop", "attn_allreduce"), ("o_proj", "rs", "proj_fprop", "attn_allreduce"),
+             ("mlp_gate_up", "ag", "fc1_fprop", "mlp_allreduce"), ("mlp_down", "rs", "fc2_fprop", "mlp_allreduce"))
+BWD_SLOTS = (("mlp_down", "ag", "fc2_dgrad", "mlp_allreduce"), ("mlp_gate_up", "rs", "fc1_dgrad", "mlp_allreduce"),
+             ("o_proj", "ag", "proj_dgrad", "attn_allreduce"), ("qkv_proj", "rs", "qkv_dgrad", "attn_allreduce"))
+TP_COLLECTIVES = ("attn_allreduce", "mlp_allreduce")
+
+
+@dataclass(frozen=True)
+class TPOverlap:
+    """One stack's TP overlap: which collectives overlap, and each slot's (method, num_sm, splits)."""
+
+    name: str
+    ag: bool
+    rs: bool
+    rs_dgrad: bool
+    qkv: bool
+    slots: tuple  # ((slot, method, num_sm, num_splits), ...)
+    bulk: bool = False  # backward reduce-scatters of 'bulk' slots run beside the weight-gradient GEMM
+
+    def slot(self, name: str) -> tuple[str, int, int] | None:
+        for s, method, sm, n in self.slots:
+            if s == name:
+                return method, sm, n
+        return None
+
+    def on(self, slot: str, coll: str, backward: bool, method: str = "") -> bool:
+        if slot.startswith("qkv") and not self.qkv:
+            return False
+        if coll == "ag":
+            return self.ag
+        if backward and method == "bulk":
+            return self.bulk
+        return self.rs_dgrad if backward else self.rs
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict:
+    return yaml.safe_load(data_file("software", "tp_comm_overlap.yaml").read_text())["configs"]
+
+
+def overlap_names() -> list[str]:
+    return sorted(_table())
+
+
+def get_overlap(name: str | None) -> TPOverlap | None:
+    """The named overlap config (None: no overlap); an unknown name is bad input."""
+    if name is None:
+        return None
+    t = _table()
+    if name not in t:
+        raise TapeoutError(f"unknown tp_overlap (--tp-overlap) '{name}'; choose one of: {', '.join(sorted(t))} "
+                           f"(data/software/tp_comm_overlap.yaml).")
+    e = t[name]
+    fl = e["flags"]
+    slots = tuple((s, v["method"], int(v.get("num_sm", 1)), int(v.get("num_splits", 0)))
+                  for s, v in sorted(e["slots"].items()))
+    return TPOverlap(name, bool(fl["ag"]), bool(fl["rs"]), bool(fl["rs_dgrad"]), bool(fl["qkv"]), slots,
+                     bool(fl.get("bulk", False)))
+
+
+def overlapped(g, c, sm_share, splits):
+    """Time of a GEMM g overlapped with a collective c cut into `splits` chunks, the collective
+    taking `sm_share` of the cores from the GEMM (module docstring). Broadcasts."""
+    g, c = np.asarray(g, dtype=float), np.asarray(c, dtype=float)
+    n = np.maximum(np.asarray(splits, dtype=float), 1.0)
+    gp = g / (1.0 - np.asarray(sm_share, dtype=float))
+    return np.maximum(gp, c) + np.minimum(gp, c) / n
+
+
+def region_time(gemm: dict, coll: dict, ov: TPOverlap | None, tp: int, cores: float, backward: bool,
+                lora: bool = False) -> float:
+    """Time of one layer pass's TP GEMMs and TP collectives (per-op times of one layer:
+    gemm[name] = forward GEMM time, coll[op] = all-reduce time, split evenly into its all-gather and
+    reduce-scatter halves). Backward: dgrad (+ wgrad unless LoRA) GEMMs. Without overlap (ov None or
+    TP 1): sum of the GEMMs + the collectives."""
+    slots = BWD_SLOTS if backward else FWD_SLOTS
+    wgrad = 0.0 if (lora or not backward) else 1.0
+    t = 0.0
+    for name, kind, slot, op in slots:
+        g, c = gemm.get(name, 0.0), coll.get(op, 0.0) / 2.0
+        spec = ov.slot(slot) if ov is not None and tp > 1 else None
+        method, sm, n = spec if spec is not None else ("", 1, 1)
+        if method == "bulk" and not wgrad:  # bulk hides the collective behind a wgrad GEMM (none in LoRA)
+            spec = None
+        if spec is None or not ov.on(slot, kind, backward, method) or g <= 0.0:
+            t += g + c + wgrad * g
+            continue
+        share = sm / max(cores, 1.0)
+        if share >= 0.5:
+            raise TapeoutError(f"tp_overlap (--tp-overlap) '{ov.name}' gives {sm} SMs to slot {slot}, but the chip has "
+                               f"{cores:g} cores; use a config written for this chip, or none.")
+        if method == "bulk":  # the whole reduce-scatter beside the weight-gradient GEMM, unchunked
+            t += g + float(overlapped(g, c, share, np.inf))
+        else:
+            t += float(overlapped(g, c, share, tp if method == "ring_exchange" else n)) + wgrad * g
+    return t
