@@ -29,10 +29,10 @@ from ..workloads.llm_config import LLMConfig, load_llm
 from .calibration import active_fitted, calibrated_params, calibration_for, calibration_key
 from .collectives import topology_for
 from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, USABLE_MEMORY_FRACTION, kv_bytes_per_token_per_chip,
-                             weight_bytes_per_chip)
-from .serving_sim import (StepModel, length_biased_occupancy, max_rate_closed_form, max_rate_sim, offline_best,
+                             kv_tokens_per_request, weight_bytes_per_chip)
+from .serving_sim import (StepModel, length_biased_parts, max_rate_closed_form, max_rate_sim, offline_best,
                           offline_point, offline_run)
-from .stacks import kv_block_waste_tokens, kv_static, pipeline_parallel
+from .stacks import kv_beams_share_prompt, kv_block_waste_tokens, kv_static, pipeline_parallel
 from .vlm import encoder_cost, encoder_weight_bytes
 
 SCENARIOS = ("offline", "server", "interactive")
@@ -288,7 +288,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
     domain = int(np.max(p.scaleup_domain))
     cap = float(np.min(p.mem_capacity))
     usable = cap * (USABLE_MEMORY_FRACTION - ACTIVATION_RESERVE_FRACTION)
-    occupancy = (input_len + output_len / 2.0) * beams  # paged KV: mean tokens held per request
+    held = (input_len, output_len / 2.0)  # paged KV: mean prompt and generated tokens a request holds
     notes: list[str] = []
     lengths = dataset_lengths(dataset) if dataset else None
     if lengths is not None:
@@ -297,8 +297,9 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
             notes.append(f"lengths differ from the {dataset} dataset's means: closed-form steady state, no run simulation")
             lengths = None
         else:
-            occupancy = length_biased_occupancy(ins, outs) * beams
-    occupancy += kv_block_waste_tokens(stack) * beams  # paged KV: each sequence's last block is half empty
+            held = length_biased_parts(ins, outs)
+    # each beam's last block is half empty; beams share the prompt's blocks where the stack's cache does
+    occupancy = kv_tokens_per_request(*held, beams, kv_block_waste_tokens(stack), kv_beams_share_prompt(stack))
     static_ctx = 0.0
     if kv_static(stack):  # static shapes: a slot holds, and each decode step reads, the longest request's tokens
         static_ctx = _longest_request(input_len, output_len, max_in, max_out, dataset)
@@ -346,7 +347,8 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         elif simulate:
             kv_cap_tokens = free / kv_tok
             tps, _ = max_rate_sim(sm, kv_cap_tokens, input_len, output_len, max_in or int(4 * input_len),
-                                  max_out or int(4 * output_len), ttft_bound, tpot_bound, beams=beams, max_batch=bmax)
+                                  max_out or int(4 * output_len), ttft_bound, tpot_bound, beams=beams, max_batch=bmax,
+                                  prompt_copies=1 if kv_beams_share_prompt(stack) else beams)
             st = offline_best(sm, bmax, input_len, output_len, beams)
             st.tokens_per_s = tps
         else:
