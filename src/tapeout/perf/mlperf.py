@@ -247,15 +247,19 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
     r = _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
                         beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params, max_batch,
                         dataset, kv_precision, evaluator, weight_bytes_factor, fitted, vision, stack)
-    if scenario != "offline" and r.pp > 1 and not pipeline_parallel(stack, "offline"):
-        # the stack pipelines only in its online engine (vLLM 0.5.1-0.7: AsyncLLMEngine): a latency-bounded load
-        # never beats every-query-at-once on the same system, whose Offline is then the best non-PP layout
+    if scenario != "offline":
+        # a latency-bounded load never beats every query at once on the same system: the system's Offline (its best
+        # layout, where the stack pipelines only online - vLLM 0.5.1-0.7 AsyncLLMEngine - its best non-PP one) caps
+        # it. Each layout is already capped at its own Offline rate (_cap_at_offline); this also covers a layout
+        # whose simulated Offline run the Offline search ranked without simulating it.
+        pp_off = pp if pipeline_parallel(stack, "offline") else None
         off = serve_at_scale(model, chip, num_chips, precision, input_len, output_len, "offline", beams=beams, tp=tp,
-                             ep=ep, batch=batch, moe_cv=moe_cv, params=params, max_batch=max_batch, dataset=dataset,
-                             kv_precision=kv_precision, evaluator=evaluator, weight_bytes_factor=weight_bytes_factor,
-                             fitted=fitted, vision=vision, stack=stack)
+                             pp=pp_off, ep=ep, batch=batch, moe_cv=moe_cv, max_in=max_in, max_out=max_out,
+                             params=params, max_batch=max_batch, dataset=dataset, kv_precision=kv_precision,
+                             evaluator=evaluator, weight_bytes_factor=weight_bytes_factor, fitted=fitted,
+                             vision=vision, stack=stack)
         if off.output_tokens_per_s < r.output_tokens_per_s:
-            r.notes.append(f"capped at the stack's Offline ({off.parallelism}, no PP offline): "
+            r.notes.append(f"capped at the system's Offline ({off.parallelism}): "
                            f"{r.output_tokens_per_s:.0f} -> {off.output_tokens_per_s:.0f} tok/s")
             r.output_tokens_per_s = off.output_tokens_per_s
             r.output_tokens_per_s_per_chip = off.output_tokens_per_s / num_chips
