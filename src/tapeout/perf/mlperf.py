@@ -29,10 +29,10 @@ from ..workloads.llm_config import LLMConfig, load_llm
 from .calibration import active_fitted, calibrated_params, calibration_for, calibration_key
 from .collectives import topology_for
 from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, USABLE_MEMORY_FRACTION, kv_bytes_per_token_per_chip,
-                             weight_bytes_per_chip)
-from .serving_sim import (StepModel, length_biased_occupancy, max_rate_closed_form, max_rate_sim, offline_best,
+                             kv_tokens_per_request, weight_bytes_per_chip)
+from .serving_sim import (StepModel, length_biased_parts, max_rate_closed_form, max_rate_sim, offline_best,
                           offline_point, offline_run)
-from .stacks import kv_block_waste_tokens, kv_static, pipeline_parallel
+from .stacks import kv_beams_share_prompt, kv_block_waste_tokens, kv_static, pipeline_parallel
 from .vlm import encoder_cost, encoder_weight_bytes
 
 SCENARIOS = ("offline", "server", "interactive")
@@ -247,15 +247,19 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
     r = _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
                         beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params, max_batch,
                         dataset, kv_precision, evaluator, weight_bytes_factor, fitted, vision, stack)
-    if scenario != "offline" and r.pp > 1 and not pipeline_parallel(stack, "offline"):
-        # the stack pipelines only in its online engine (vLLM 0.5.1-0.7: AsyncLLMEngine): a latency-bounded load
-        # never beats every-query-at-once on the same system, whose Offline is then the best non-PP layout
+    if scenario != "offline":
+        # a latency-bounded load never beats every query at once on the same system: the system's Offline (its best
+        # layout, where the stack pipelines only online - vLLM 0.5.1-0.7 AsyncLLMEngine - its best non-PP one) caps
+        # it. Each layout is already capped at its own Offline rate (_cap_at_offline); this also covers a layout
+        # whose simulated Offline run the Offline search ranked without simulating it.
+        pp_off = pp if pipeline_parallel(stack, "offline") else None
         off = serve_at_scale(model, chip, num_chips, precision, input_len, output_len, "offline", beams=beams, tp=tp,
-                             ep=ep, batch=batch, moe_cv=moe_cv, params=params, max_batch=max_batch, dataset=dataset,
-                             kv_precision=kv_precision, evaluator=evaluator, weight_bytes_factor=weight_bytes_factor,
-                             fitted=fitted, vision=vision, stack=stack)
+                             pp=pp_off, ep=ep, batch=batch, moe_cv=moe_cv, max_in=max_in, max_out=max_out,
+                             params=params, max_batch=max_batch, dataset=dataset, kv_precision=kv_precision,
+                             evaluator=evaluator, weight_bytes_factor=weight_bytes_factor, fitted=fitted,
+                             vision=vision, stack=stack)
         if off.output_tokens_per_s < r.output_tokens_per_s:
-            r.notes.append(f"capped at the stack's Offline ({off.parallelism}, no PP offline): "
+            r.notes.append(f"capped at the system's Offline ({off.parallelism}): "
                            f"{r.output_tokens_per_s:.0f} -> {off.output_tokens_per_s:.0f} tok/s")
             r.output_tokens_per_s = off.output_tokens_per_s
             r.output_tokens_per_s_per_chip = off.output_tokens_per_s / num_chips
@@ -288,7 +292,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
     domain = int(np.max(p.scaleup_domain))
     cap = float(np.min(p.mem_capacity))
     usable = cap * (USABLE_MEMORY_FRACTION - ACTIVATION_RESERVE_FRACTION)
-    occupancy = (input_len + output_len / 2.0) * beams  # paged KV: mean tokens held per request
+    held = (input_len, output_len / 2.0)  # paged KV: mean prompt and generated tokens a request holds
     notes: list[str] = []
     lengths = dataset_lengths(dataset) if dataset else None
     if lengths is not None:
@@ -297,8 +301,9 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
             notes.append(f"lengths differ from the {dataset} dataset's means: closed-form steady state, no run simulation")
             lengths = None
         else:
-            occupancy = length_biased_occupancy(ins, outs) * beams
-    occupancy += kv_block_waste_tokens(stack) * beams  # paged KV: each sequence's last block is half empty
+            held = length_biased_parts(ins, outs)
+    # each beam's last block is half empty; beams share the prompt's blocks where the stack's cache does
+    occupancy = kv_tokens_per_request(*held, beams, kv_block_waste_tokens(stack), kv_beams_share_prompt(stack))
     static_ctx = 0.0
     if kv_static(stack):  # static shapes: a slot holds, and each decode step reads, the longest request's tokens
         static_ctx = _longest_request(input_len, output_len, max_in, max_out, dataset)
@@ -346,7 +351,8 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         elif simulate:
             kv_cap_tokens = free / kv_tok
             tps, _ = max_rate_sim(sm, kv_cap_tokens, input_len, output_len, max_in or int(4 * input_len),
-                                  max_out or int(4 * output_len), ttft_bound, tpot_bound, beams=beams, max_batch=bmax)
+                                  max_out or int(4 * output_len), ttft_bound, tpot_bound, beams=beams, max_batch=bmax,
+                                  prompt_copies=1 if kv_beams_share_prompt(stack) else beams)
             st = offline_best(sm, bmax, input_len, output_len, beams)
             st.tokens_per_s = tps
         else:
@@ -420,8 +426,9 @@ def _simulate_offline(results: list[dict], lengths, dataset: str, mean_output: f
     """Replace the closed-form Offline rate of the leading layouts by a simulated run: LoadGen
     issues offline_sample_count samples (drawn uniformly from the dataset, fixed seed), split
     evenly over the dp replicas; each replica runs serving_sim.offline_run. The best
-    SIMULATED_LAYOUTS layouts are simulated; the others are ranked at their closed-form rate times
-    the least favourable simulated ratio, and one that would then lead is simulated too.
+    SIMULATED_LAYOUTS layouts are simulated, and every other one whose closed-form rate (times the
+    most favourable simulated ratio where above 1) would beat the simulated leader; the rest are ranked at
+    their closed-form rate times the least favourable ratio, and one that would then lead is simulated too.
     Sorts `results` best first and returns the leading layout's run."""
     ins, outs = lengths
 
@@ -430,6 +437,12 @@ def _simulate_offline(results: list[dict], lengths, dataset: str, mean_output: f
         per = max(1, math.ceil(n_total / r["dp"]))
         idx = np.random.default_rng(0).integers(0, len(ins), per)
         o = offline_run(r["_sm"], r["batch"], ins[idx], outs[idx], beams)
+        if r["_bmax"] > r["batch"]:
+            # the closed form picked a smaller batch than fits (its mean-length step sits on GEMM wave-quantisation
+            # steps at one token count); a tuner measures runs: keep the full batch where its run is faster
+            full = offline_run(r["_sm"], r["_bmax"], ins[idx], outs[idx], beams)
+            if full.tokens_per_s > o.tokens_per_s:
+                o, r["batch"] = full, r["_bmax"]
         ratio = o.tokens_per_s * r["dp"] / r["tokens_per_s"]
         r["tokens_per_s"] = o.tokens_per_s * r["dp"]
         r["_run"] = dict(samples_total=n_total, samples_per_replica=per, wall_s=round(o.wall_s, 2),
@@ -437,9 +450,17 @@ def _simulate_offline(results: list[dict], lengths, dataset: str, mean_output: f
                          steady_tokens_per_s_per_replica=round(o.steady_tokens_per_s, 1))
         return ratio
 
-    worst = min(simulate(r) for r in results[:SIMULATED_LAYOUTS])
+    ratios = [simulate(r) for r in results[:SIMULATED_LAYOUTS]]
+    worst = min(ratios)
     for r in results[SIMULATED_LAYOUTS:]:
-        r["tokens_per_s"] *= worst
+        # a layout whose closed form could still lead at a run/closed-form ratio of 1 (or the most favourable one
+        # seen, if higher) is simulated: the ratios differ by layout (PP bubbles, drain, length spread), so the
+        # leaders' ratios do not bound another layout's; the rest are ranked at the worst ratio
+        lead = max(x["tokens_per_s"] for x in results if "_run" in x)
+        if r["tokens_per_s"] * max(1.0, *ratios) > lead:
+            ratios.append(simulate(r))
+        else:
+            r["tokens_per_s"] *= worst
     results.sort(key=lambda r: -r["tokens_per_s"])
     while "_run" not in results[0]:
         results[0]["tokens_per_s"] /= worst  # back to its closed form, then simulate

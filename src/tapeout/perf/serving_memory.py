@@ -42,6 +42,16 @@ def kv_bytes_per_token_per_chip(cfg: LLMConfig, pr: Precision, tp: int) -> float
     return full * local_heads / cfg.kv_heads
 
 
+def kv_tokens_per_request(prompt: float, generated: float, beams: int = 1, block_waste: float = 0.0,
+                          shared_prompt: bool = False) -> float:
+    """Mean KV tokens a request holds in a paged cache: its prompt, its generated tokens and the
+    half-empty last block (`block_waste`), once per beam; a stack whose cache shares the prompt's
+    blocks among a request's beams (copy-on-write: TensorRT-LLM `BlockManager::addSequence`,
+    vLLM's PagedAttention, Kwon et al. SOSP 2023 Sec. 4.4) holds the prompt once."""
+    per_beam = generated + block_waste
+    return (prompt if shared_prompt else prompt * beams) + beams * per_beam
+
+
 def max_batch(cfg, pr, tp, ep, capacity_bytes, seq_tokens, weight_bytes_factor: float = 1.0) -> int:
     usable = capacity_bytes * (USABLE_MEMORY_FRACTION - ACTIVATION_RESERVE_FRACTION)
     free = usable - weight_bytes_per_chip(cfg, pr, tp, ep, weight_bytes_factor)

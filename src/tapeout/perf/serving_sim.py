@@ -259,9 +259,16 @@ def length_biased_occupancy(inputs: np.ndarray, outputs: np.ndarray) -> float:
     holds a request for O steps with I + j tokens at step j, so by the renewal-reward
     theorem the time average is E[I*O + O^2/2] / E[O], not E[I] + E[O]/2: long answers
     occupy their slots longer and weigh more."""
+    return sum(length_biased_parts(inputs, outputs))
+
+
+def length_biased_parts(inputs: np.ndarray, outputs: np.ndarray) -> tuple[float, float]:
+    """`length_biased_occupancy` split into its prompt and generated tokens:
+    (E[I*O] / E[O], E[O^2/2] / E[O]); a beam-search cache holds the first once per request and
+    the second once per beam (serving_memory.kv_tokens_per_request)."""
     i = np.asarray(inputs, dtype=float)
     o = np.asarray(outputs, dtype=float)
-    return float((i * o + o * o / 2.0).sum() / o.sum())
+    return float((i * o).sum() / o.sum()), float((o * o / 2.0).sum() / o.sum())
 
 
 def offline_run(sm: StepModel, B: int, inputs: np.ndarray, outputs: np.ndarray, beams: int = 1) -> OfflineRun:
@@ -385,11 +392,15 @@ def sample_lengths(n: int, mean: float, max_len: int, rng, shape: float = 2.0) -
 
 
 def simulate(sm: StepModel, rate: float, inputs: np.ndarray, outputs: np.ndarray, kv_tokens_cap: float,
-             max_batch: int = 4096, chunk_tokens: int = 2048, beams: int = 1, seed: int = 0) -> SimResult:
+             max_batch: int = 4096, chunk_tokens: int = 2048, beams: int = 1, seed: int = 0,
+             prompt_copies: int | None = None) -> SimResult:
     """Event-driven continuous batching on one replica. Requests arrive as a Poisson
     process of `rate`/s; each engine iteration schedules all running decodes plus up to
     `chunk_tokens` prefill tokens (FCFS); a request is admitted when its KV need (prompt
-    + tokens so far, paged) fits `kv_tokens_cap`."""
+    + tokens so far, paged) fits `kv_tokens_cap`. A request's prompt is held `prompt_copies`
+    times (None: once per beam; 1 where the cache shares it among beams), its generated
+    tokens once per beam."""
+    pc = beams if prompt_copies is None else prompt_copies
     rng = np.random.default_rng(seed)
     n = len(inputs)
     arrivals = np.cumsum(rng.exponential(1.0 / rate, size=n))
@@ -410,7 +421,7 @@ def simulate(sm: StepModel, rate: float, inputs: np.ndarray, outputs: np.ndarray
         # admit (FCFS) while KV and batch slots allow
         while waiting and len(running) + len(prefill_left) < max_batch:
             r = waiting[0]
-            need = (inputs[r] + 1) * beams
+            need = inputs[r] * pc + beams
             if kv_used + need > kv_tokens_cap and (running or prefill_left):
                 break
             waiting.pop(0)
@@ -446,7 +457,7 @@ def simulate(sm: StepModel, rate: float, inputs: np.ndarray, outputs: np.ndarray
             kv_used += beams
             if produced[r] >= outputs[r]:
                 done[r] = now
-                kv_used -= (inputs[r] + produced[r]) * beams
+                kv_used -= inputs[r] * pc + produced[r] * beams
             else:
                 still.append(r)
         running = still
@@ -456,7 +467,7 @@ def simulate(sm: StepModel, rate: float, inputs: np.ndarray, outputs: np.ndarray
             produced[r] = 1
             if outputs[r] <= 1:
                 done[r] = now
-                kv_used -= (inputs[r] + 1) * beams
+                kv_used -= inputs[r] * pc + beams
             else:
                 running.append(r)
     ok = ~np.isnan(done)
@@ -474,7 +485,7 @@ def simulate(sm: StepModel, rate: float, inputs: np.ndarray, outputs: np.ndarray
 def max_rate_sim(sm: StepModel, kv_tokens_cap: float, mean_in: float, mean_out: float, max_in: int, max_out: int,
                  ttft_bound: float, tpot_bound: float | None, n_requests: int = 1000, beams: int = 1,
                  max_batch: int = 4096, chunk_tokens: int = 2048, seed: int = 0, rate_hi: float | None = None,
-                 iters: int = 10) -> tuple[float, SimResult | None]:
+                 iters: int = 10, prompt_copies: int | None = None) -> tuple[float, SimResult | None]:
     """Bisect the Poisson rate (requests/s) on the simulation for the highest load whose
     p99 TTFT and p99 TPOT meet the bounds. Returns (output tokens/s, last passing run)."""
     rng = np.random.default_rng(seed)
@@ -486,7 +497,7 @@ def max_rate_sim(sm: StepModel, kv_tokens_cap: float, mean_in: float, mean_out: 
     lo, hi, best = 0.0, rate_hi, None
     for _ in range(iters):
         mid = (lo + hi) / 2
-        r = simulate(sm, mid, ins, outs, kv_tokens_cap, max_batch, chunk_tokens, beams, seed)
+        r = simulate(sm, mid, ins, outs, kv_tokens_cap, max_batch, chunk_tokens, beams, seed, prompt_copies)
         ok = r.ttft_p99 <= ttft_bound and (tpot_bound is None or r.tpot_p99 <= tpot_bound)
         if ok:
             lo, best = mid, r

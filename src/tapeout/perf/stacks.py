@@ -60,3 +60,9 @@ def kv_block_waste_tokens(name: str | None = None) -> float:
     average half empty (a length is uniform modulo the block size)."""
     block = stack(name).get("kv_tokens_per_block") or stack(None)["kv_tokens_per_block"]  # unknown: the default's
     return float(block) / 2.0
+
+
+def kv_beams_share_prompt(name: str | None = None) -> bool:
+    """Whether the stack's paged KV cache holds a beam-search request's prompt once for all its
+    beams (shared blocks, copy-on-write) rather than once per beam."""
+    return bool(stack(name).get("kv_beams_share_prompt", False))
