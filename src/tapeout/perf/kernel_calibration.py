@@ -21,7 +21,8 @@ Mapping of the kernel parameters x (chip power density pd; kernel_fit.params_for
   kernel_overhead_us       ovh_bf16: fixed time of a BF16 GEMM kernel
   eff_attention            eff_attention (fused attention vs GEMM)
   kernel_library           the library's GEMM split-K limit (split_bf16), per-tile K overhead of
-                           GEMM and attention work units, largest GQA group per KV pass: the
+                           GEMM and attention work units, exposed output-tile store
+                           (epilogue_exposed), largest GQA group per KV pass: the
                            ChipParams fields of the same names (the shipped fit leaves them off)
 Fields the kernels do not inform (eff_vector, eff_link, scale-up latency, sigma_log,
 attn_bwd_factor, eff_moe) keep the chip's microbenchmark values.
@@ -46,6 +47,7 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS)) 
            "kernel_library": {"max_split_k": params["split_bf16"], "tile_k_overhead": params["tile_k_overhead"],
                               "attn_tile_k_overhead": params["attn_tile_k_overhead"],
                               "attn_head_pack": params["attn_head_pack"],
+                              "epilogue_exposed": params["epilogue_exposed"],
                               # the fill + epilogue is tile_k_overhead here; the microbenchmark
                               # fit's per-wave time (tile_overhead_us) would count it twice
                               "tile_overhead": 0.0}}
