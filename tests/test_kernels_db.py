@@ -237,8 +237,29 @@ def test_block_scaled_fp8_efficiency_by_where_the_scales_are_applied():
                                                                           0, 0, 0, 0, 1e-3, "trtllm", "1"),
                                                       ("h200", "s", "gemm", "fp8_block", "", 64, 4096, 4096, 0, 0, 0, 0, 0, 0,
                                                        1e-3, "trtllm", "1"))}
-    assert {g["chip"]: g["eff"] for g in kf.Groups(Kernels(cols, "t", [])).items} == {
-        "b200": "eff_fp8_block_mma", "h200": "eff_fp8_block"}
+    groups = {g["chip"]: g for g in kf.Groups(Kernels(cols, "t", [])).items}
+    # Hopper: the per-tensor FP8 GEMM's efficiency plus the promotion on the CUDA cores
+    assert groups["b200"]["eff"] == "eff_fp8_block_mma" and groups["h200"]["eff"] == "eff_fp8"
+    assert groups["b200"]["promote_flops"][0] == 0.0
+    assert groups["h200"]["promote_flops"][0] == 2.0 * 64 * 4096 * (4096 / 128)
+
+
+@pytest.mark.parametrize("fmt, k, expected", [("fp8_block", 4096, 2 * 32 * 64 * 32), ("fp8_block", 4097, 2 * 32 * 64 * 33),
+                                              ("fp8", 4096, 0.0), ("bf16", 4096, 0.0)])
+def test_promotion_is_one_fma_per_output_element_per_k_block(fmt, k, expected):
+    assert float(kf.promotion_flops(32, 64, k, fmt)) == expected
+
+
+def test_exposed_promotion_time_is_its_fmas_at_the_vector_peak():
+    cols = {c: np.array([v]) for c, v in zip(kernels_db.COLUMNS, ("h200", "s", "gemm", "fp8_block", "", 4096, 4096, 4096, 0, 0,
+                                                                 0, 0, 0, 0, 1e-3, "trtllm", "1"))}
+    g = kf.Groups(Kernels(cols, "t", [])).items[0]
+    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+    i = kf.NAMES.index("promote_exposed")
+    x0, x1 = x.copy(), x.copy()
+    x0[i], x1[i] = 0.0, 0.6
+    d = float(kf.predict_group(g, x1)[0] - kf.predict_group(g, x0)[0])
+    assert d == pytest.approx(0.6 * 2.0 * 4096 * 4096 * 32 / g["params"].vector_flops, rel=1e-9)
 
 
 def test_fit_scans_the_gqa_pack_limit():

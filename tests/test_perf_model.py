@@ -171,3 +171,38 @@ def test_gqa_group_above_the_pack_limit_reads_the_kv_cache_per_query_head():
     unpacked = float(evaluate(g, P.replace(attn_head_pack=32.0)).dram_bytes[0])
     assert packed == pytest.approx(a.weight_bytes + a.input_bytes + a.output_bytes, rel=1e-12)
     assert unpacked - packed == pytest.approx(63 * a.weight_bytes, rel=1e-12)
+
+
+def test_exposed_epilogue_is_one_tile_store_per_core_per_wave():
+    # 8192 x 8192 output = 4,096 tiles of 128 x 128 (> cores: no K split); BF16 output, 2 bytes
+    g = OpGraph("g", [MatMul(name="g", m=8192, n=8192, k=4096)])
+    p0 = P.replace(tile_overhead=0.0)
+    base = float(evaluate(g, p0).compute_time[0])
+    exposed = float(evaluate(g, p0.replace(epilogue_exposed=0.5)).compute_time[0])
+    tiles = (8192 / P.tile_m) * (8192 / P.tile_n)
+    waves = np.ceil(tiles / P.num_cores)
+    store = waves * P.num_cores * P.tile_m * P.tile_n * 2.0 / (P.mem_bw * P.eff_mem)
+    assert exposed - base == pytest.approx(0.5 * store, rel=1e-9)
+    # a time, not a fraction of the math: a matrix engine twice as fast pays the same store
+    fast = p0.replace(peak_flops=np.asarray(P.peak_flops) * 2.0)
+    d_fast = float(evaluate(g, fast.replace(epilogue_exposed=0.5)).compute_time[0]) - float(evaluate(g, fast).compute_time[0])
+    assert d_fast == pytest.approx(exposed - base, rel=1e-9)
+    # attention has its own work-unit model (attn_tile_k_overhead): untouched
+    att = OpGraph("a", [_attn(128)])
+    assert float(evaluate(att, P.replace(epilogue_exposed=1.0)).time[0]) == float(evaluate(att, P).time[0])
+
+
+def test_split_k_units_store_fp32_partials():
+    # one 16 x 128 tile, K = 65,536: split-K fills the cores; every unit stores a 4-byte partial tile
+    g = OpGraph("g", [MatMul(name="g", m=16, n=128, k=65536)])
+    p0 = P.replace(tile_overhead=0.0, core_bw_share=1e9)
+    d = float(evaluate(g, p0.replace(epilogue_exposed=1.0)).compute_time[0]) - float(evaluate(g, p0).compute_time[0])
+    tm = 16.0  # the row tile shrinks to the 16-row MMA for 16 tokens
+    assert d == pytest.approx(P.num_cores * tm * P.tile_n * 4.0 / (P.mem_bw * P.eff_mem), rel=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 16384), st.integers(1, 16384), st.integers(16, 16384), st.floats(0.0, 1.0))
+def test_exposed_epilogue_only_adds_time(m, n, k, f):
+    g = OpGraph("g", [MatMul(name="g", m=m, n=n, k=k)])
+    assert float(evaluate(g, P.replace(epilogue_exposed=f)).time[0]) >= float(evaluate(g, P).time[0])

@@ -94,6 +94,11 @@ class ChipParams:
     # the same for a fused-attention work unit (a query tile over its keys, FlashAttention-2
     # outer loop: load Q, then normalise and store O), in keys. Default: kernel_structure.yaml
     attn_tile_k_overhead: np.ndarray | float = KERNEL_STRUCTURE["attn_tile_k_overhead"]
+    # fraction of a GEMM wave's output-tile store (epilogue: every core writes its tm x tn tile of
+    # C to DRAM, cores x tm x tn x out bytes at mem_bw x eff_mem) not hidden behind the next
+    # tile's main loop; a time in seconds that does not shrink with a faster matrix engine.
+    # Default 0 (not modelled; the kernel-level fit, perf/kernel_fit.py, fits it)
+    epilogue_exposed: np.ndarray | float = 0.0
     # largest GQA group (query heads per KV head) a fused-attention kernel serves in one pass
     # over the KV cache; a larger group falls back to one query head per pass (the cache is read
     # g times). A library dispatch limit, scanned on measured kernels (perf/kernel_fit.py).

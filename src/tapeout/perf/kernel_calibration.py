@@ -21,7 +21,8 @@ Mapping of the kernel parameters x (chip power density pd; kernel_fit.params_for
   kernel_overhead_us       ovh_bf16: fixed time of a BF16 GEMM kernel
   eff_attention            eff_attention (fused attention vs GEMM)
   kernel_library           the library's GEMM split-K limit (split_bf16), per-tile K overhead of
-                           GEMM and attention work units, largest GQA group per KV pass, the
+                           GEMM and attention work units, exposed output-tile store
+                           (epilogue_exposed), largest GQA group per KV pass, the
                            attention op's fixed time beyond a GEMM's (ovh_prefill/ovh_decode -
                            ovh_bf16): the ChipParams fields of the same names (the shipped fit
                            leaves the GEMM ones off; the attention ones default to
@@ -52,6 +53,7 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS)) 
                               # an attention op's fixed time beyond the GEMM kernel's (kernel_overhead_us)
                               "attn_prefill_fixed": max(params["ovh_prefill"] - params["ovh_bf16"], 0.0) * 1e-6,
                               "attn_decode_fixed": max(params["ovh_decode"] - params["ovh_bf16"], 0.0) * 1e-6,
+                              "epilogue_exposed": params["epilogue_exposed"],
                               # the fill + epilogue is tile_k_overhead here; the microbenchmark
                               # fit's per-wave time (tile_overhead_us) would count it twice
                               "tile_overhead": 0.0}}

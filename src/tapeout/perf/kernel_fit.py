@@ -8,8 +8,9 @@ count, tile shape, bandwidth, SRAM, TDP). Nothing in the fit is per chip: a few 
 are shared by every chip, so the same curve predicts a chip that has no kernels.
 
   compute efficiency  eff[fmt] * (pd / PD_REF)^gamma, capped at 1
-      eff[fmt]   one per GEMM format (bf16, fp8, fp8_block, nvfp4); fp8_block has a second one
-                 for chips whose MMA applies the block scales (formats.mma_block_scaled_fp8)
+      eff[fmt]   one per GEMM format (bf16, fp8, nvfp4), and fp8_block for chips whose MMA
+                 applies the block scales (formats.mma_block_scaled_fp8); elsewhere fp8_block is
+                 the FP8 GEMM at eff[fp8] plus the promotion below
       pd         TDP per dense BF16 TFLOP/s: a chip with less power per peak FLOP sustains
                  a lower clock under load (f ~ P^(1/3) bound, Horowitz ISSCC 2014; the same
                  transfer law as perf/fit.py fit_power_exponent), gamma fitted
@@ -22,6 +23,15 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
   work-unit overhead  K depth of a GEMM tile's pipeline fill + epilogue, keys of an attention
                       query tile's prologue/epilogue (tile_k_overhead, attn_tile_k_overhead)
   GQA pack limit      largest query-head group read from the KV cache in one pass (scanned)
+  exposed epilogue    fraction of each GEMM wave's output-tile store (cores x tile x output
+                      bytes at the DRAM bandwidth; FP32 partials for split-K units) serialised
+                      with the math (ChipParams.epilogue_exposed, perf/opcost.epilogue_time): a
+                      time that does not shrink with the MMA rate
+  block-scale promotion  where the MMA cannot apply FP8 block scales (Hopper, Ada), the FP32
+                      partial sums are scaled and accumulated on the vector units after every
+                      128-deep K block (DeepGEMM README: "promotion" on CUDA cores), one FMA per
+                      output element per block at the chip's FP32 vector peak, times the
+                      fraction not overlapped with the MMAs (promote_exposed, at most 1)
 
 A quantized GEMM of the database is TensorRT-LLM's `Linear.forward` on a BF16 activation
 (aiconfigurator collector/trtllm/collect_gemm.py): it quantizes the activation in its own
@@ -56,8 +66,10 @@ GEMM_FMTS = ("bf16", "fp8", "fp8_block", "nvfp4")
 PHASES = ("prefill", "decode")  # attention_prefill, attention_decode
 # (name, start, low, high)
 PARAMS = (
-    *((f"eff_{f}", 0.7, 0.1, 1.0) for f in GEMM_FMTS),  # compute efficiency per GEMM format
-    ("eff_fp8_block_mma", 0.7, 0.1, 1.0),  # fp8_block where the MMA applies the block scales
+    # compute efficiency per GEMM format; block-scaled FP8 has its own only where the MMA applies
+    # the scales (elsewhere it is the FP8 GEMM plus the promotion on the vector units)
+    *((f"eff_{f}", 0.7, 0.1, 1.0) for f in GEMM_FMTS if f != "fp8_block"),
+    ("eff_fp8_block_mma", 0.7, 0.1, 1.0),
     ("gamma", 0.1, 0.0, 1.0 / 3.0),  # power-density exponent
     ("eff_attention", 0.6, 0.1, 1.5),  # fused attention vs GEMM
     *((f"mem_{f}", 0.8, 0.2, 1.0) for f in GEMM_FMTS + PHASES),  # DRAM streaming efficiency
@@ -66,6 +78,8 @@ PARAMS = (
     ("softmax_vflops", 16.0, 0.0, 200.0),  # FP32-FLOP equivalents per attention score
     *((f"split_{f}", 8.0, 1.0, 64.0) for f in GEMM_FMTS),  # the library's most K splits per GEMM format
     ("tile_k_overhead", 64.0, 0.0, 2048.0),  # K depth of a GEMM tile's pipeline fill + epilogue
+    ("epilogue_exposed", 0.3, 0.0, 1.0),  # fraction of a GEMM wave's output-tile store not overlapped
+    ("promote_exposed", 0.5, 0.0, 1.0),  # exposed fraction of the CUDA-core promotion (one FMA per output element per K block)
     ("attn_tile_k_overhead", 64.0, 0.0, 4096.0),  # keys-equivalent of an attention work unit's prologue/epilogue
     ("attn_head_pack", 1e9, 1.0, 1e9),  # largest GQA group served in one pass over the KV cache (scanned)
 )
@@ -137,12 +151,30 @@ class Groups:
                 params[chip] = (calibrated_params(ch).replace(mem_overhead=0.0, tile_overhead=0.0), chip_power_density(ch),
                                 mma_block_scaled_fp8(ch))
             p, pd, mma = params[chip]
-            eff = "eff_fp8_block_mma" if fmt == "fp8_block" and mma else f"eff_{fmt}"
+            # block-scaled FP8: the MMA applies the scales (Blackwell), or the FP8 GEMM runs at the
+            # per-tensor FP8 efficiency and promotes on the vector units (Hopper, Ada)
+            eff = ("eff_fp8_block_mma" if mma else "eff_fp8") if fmt == "fp8_block" else f"eff_{fmt}"
+            promote = (promotion_flops(c["m"][idx], c["n"][idx], c["k"][idx], fmt) if fmt == "fp8_block" and not mma
+                       else np.zeros(len(idx)))
             self.items.append({"chip": chip, "op": op, "fmt": fmt, "table": OpTable.from_ops(timed_ops(k, idx)),
-                               "meas": np.asarray(c["latency_s"][idx], dtype=float), "params": p, "pd": pd, "eff": eff})
+                               "meas": np.asarray(c["latency_s"][idx], dtype=float), "params": p, "pd": pd, "eff": eff,
+                               "promote_flops": promote})
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
+
+
+def promotion_flops(m, n, k, fmt: str) -> np.ndarray:
+    """Vector-unit FLOPs of promoting a block-scaled GEMM's partial sums where the MMA cannot apply
+    the scales: after every K block the FP32 partial accumulator of each output element is
+    multiplied by its row and column scales and added into the main accumulator, one FMA
+    (2 FLOPs) per output element per K block (DeepGEMM README, SM90 "promotion" on CUDA cores).
+    0 for formats without K blocks (per-tensor scaling, 16-bit)."""
+    f = format_table()["formats"][fmt]
+    m, n, k = (np.asarray(v, dtype=float) for v in (m, n, k))
+    if f["bits"] >= 16 or "block" not in f or f.get("scaling") == "per-tensor":
+        return np.zeros(np.broadcast(m, n, k).shape)
+    return 2.0 * m * n * np.ceil(k / f["block"])
 
 
 def chip_power_density(chip) -> float:
@@ -163,7 +195,7 @@ def params_for(base, pd: float, x, op: str, fmt: str):
     split = v["split_" + fmt] if op == "gemm" else np.inf
     return base.replace(max_split_k=split, eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
-                        softmax_vflops=v["softmax_vflops"], tile_k_overhead=v["tile_k_overhead"],
+                        softmax_vflops=v["softmax_vflops"], tile_k_overhead=v["tile_k_overhead"], epilogue_exposed=v["epilogue_exposed"],
                         attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"],
                         attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
 
@@ -175,7 +207,10 @@ def predict_group(g: dict, x) -> np.ndarray:
         x[NAMES.index("eff_fp8")] = x[NAMES.index(g["eff"])]
     p = params_for(g["params"], g["pd"], x, g["op"], g["fmt"])
     t = np.asarray(evaluate(g["table"], p, check_support=False).time, dtype=float)
-    return t.reshape(len(g["meas"]), -1).sum(axis=1)  # kernel + its preceding pass (quantize, QKV preprocessing)
+    # kernel + its preceding pass (quantize, QKV preprocessing) + the exposed part of a CUDA-core
+    # block-scale promotion (FP32 FMAs, register-resident: at the vector peak)
+    promote = x[NAMES.index("promote_exposed")] * g["promote_flops"] / np.asarray(g["params"].vector_flops, dtype=float)
+    return t.reshape(len(g["meas"]), -1).sum(axis=1) + promote
 
 
 def fit(groups: Groups) -> dict:
@@ -184,8 +219,10 @@ def fit(groups: Groups) -> dict:
     lo, hi = np.array([p[2] for p in PARAMS]), np.array([p[3] for p in PARAMS])
     present = {g["fmt"] for g in groups.items if g["op"] == "gemm"}
     used = {g["eff"] for g in groups.items if g["op"] == "gemm"}  # both fp8_block efficiencies only where used
+    if any(g["promote_flops"].any() for g in groups.items):
+        used.add("promote_exposed")
     free = np.array([n.partition("_")[2] not in set(GEMM_FMTS) - present and not (n.startswith("eff_fp8_block") and n not in used)
-                     and n not in SCANNED for n in NAMES])
+                     and not (n == "promote_exposed" and n not in used) and n not in SCANNED for n in NAMES])
     w = [1.0 / np.sqrt(len(g["meas"])) for g in groups.items]
     f_scale = 0.05
 

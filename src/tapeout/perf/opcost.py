@@ -13,6 +13,7 @@ For op i on design d (all arrays broadcast to shape (n_ops, *design_shape)):
                      the library's max_split_k)
             u_k    = k_unit / (k_unit + tile_k_overhead)  (per-tile pipeline fill and
                      epilogue, k_unit = k / splits)
+            + t_epi (exposed output-tile store per wave, epilogue_time; 0 unless calibrated)
   memory    t_m = DRAM bytes / (mem_bw * eff_mem)
             DRAM bytes: the compulsory bytes, plus operand re-reads when the re-used
             operand does not fit on chip (blocked GEMM, Hong & Kung 1981 style bound:
@@ -44,6 +45,9 @@ MIN_TILE_M = 16.0  # smallest row tile of a matrix-engine instruction (NVIDIA mm
 # fused attention keeps a head's whole value dim in one CTA and pads it to a multiple of 32, not
 # to the GEMM N tile (FlashAttention-2 flash_api.cpp: head_size_rounded = round_multiple(d, 32))
 ATTN_HEAD_DIM_STEP = 32.0
+# a split-K work unit stores its partial sums in FP32 to a workspace that a reduction (a second
+# kernel, or CUTLASS's serial/stream-K fixup) reads back (CUTLASS media/docs/efficient_gemm.md)
+SPLIT_K_PARTIAL_BYTES = 4.0
 
 
 @dataclass
@@ -113,6 +117,24 @@ def collective_time(wire_bytes, group, link_bw, latency, eff_link, is_all_to_all
         steps = np.where(g > 1, g - 1, 0.0)
     bw = np.maximum(link_bw * eff_link, 1.0)
     return steps * latency + wire_bytes / bw
+
+
+def epilogue_time(t: OpTable, p: ChipParams, col, tm, tn, tiles, units, waves, cores):
+    """Exposed output-tile stores of a GEMM: each wave, every active core writes its tm x tn tile
+    of C (output bytes per element) to DRAM; with the next tile's main loop waiting on it (a
+    non-persistent kernel, or a persistent one whose epilogue outruns its accumulator double
+    buffer: CUTLASS sm90/sm100 warp-specialized epilogue, media/docs/efficient_gemm.md) the
+    store is serialised with the math. Time per wave = active x tile bytes / (mem_bw x eff_mem
+    x fill), fill = the few-core DRAM limit (core_bw_share) as in the memory term; times the
+    exposed fraction p.epilogue_exposed. In seconds: it does not shrink with the MMA rate, so a
+    chip (or format) with a faster matrix engine and the same DRAM loses more to it."""
+    out_elem = col(t.output_bytes) / np.maximum(col(t.m) * col(t.n) * col(t.parallel), 1.0)
+    out_elem = np.where(units > tiles, SPLIT_K_PARTIAL_BYTES, out_elem)  # split-K units store FP32 partials
+    active = np.minimum(units, cores)
+    fill = np.minimum(1.0, active / cores * np.asarray(p.core_bw_share, dtype=float))
+    wave = active * tm * tn * out_elem / (np.asarray(p.mem_bw, dtype=float) * p.eff_mem * fill)
+    exposed = np.asarray(p.epilogue_exposed, dtype=float)
+    return np.where((col(t.kind) == K_MATMUL) & (exposed > 0), waves * wave * exposed, 0.0)
 
 
 def evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool = True) -> CostTable:
@@ -198,7 +220,7 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         # are the packed ones: ceil(m/tm) x ceil(groups x n / tn) x K splits
         waves_fixed = np.ceil(mt * np.ceil(par * n / tn) * ksplit / cores)
         t_tile = np.where(colb(kind == K_MATMUL), waves_fixed * np.asarray(p.tile_overhead, dtype=float), 0.0)
-        t_mm = t_mm + t_tile
+        t_mm = t_mm + t_tile + epilogue_time(t, p, col, tm, tn, tiles, units, waves, cores)
     t_compute = np.where(colb(is_mm), t_mm, np.where(colb(is_elt), t_vec, 0.0))
 
     # ---- memory ----
