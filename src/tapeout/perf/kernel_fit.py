@@ -22,6 +22,11 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
   work-unit overhead  K depth of a GEMM tile's pipeline fill + epilogue, keys of an attention
                       query tile's prologue/epilogue (tile_k_overhead, attn_tile_k_overhead)
   GQA pack limit      largest query-head group read from the KV cache in one pass (scanned)
+  attention CTAs      fixed cost per wave of attention work units (CTAs), per phase: a latency
+                      (us, unitlat_<phase>) plus FLOP-equivalents at one core's achieved rate
+                      (unit_<phase>); context tiling (scanned: 0 GQA heads packed in the tile
+                      rows, exact causal keys; 1 FlashAttention-2 tiling, one CTA per (sequence,
+                      query head, query tile), causal diagonal tiles computed in full)
 
 A quantized GEMM of the database is TensorRT-LLM's `Linear.forward` on a BF16 activation
 (aiconfigurator collector/trtllm/collect_gemm.py): it quantizes the activation in its own
@@ -67,10 +72,13 @@ PARAMS = (
     ("tile_k_overhead", 64.0, 0.0, 2048.0),  # K depth of a GEMM tile's pipeline fill + epilogue
     ("attn_tile_k_overhead", 64.0, 0.0, 4096.0),  # keys-equivalent of an attention work unit's prologue/epilogue
     ("attn_head_pack", 1e9, 1.0, 1e9),  # largest GQA group served in one pass over the KV cache (scanned)
+    *((f"unit_{ph}", 1e7, 0.0, 1e9) for ph in PHASES),  # fixed work per attention CTA (FLOP-equivalents at one core's rate)
+    *((f"unitlat_{ph}", 1.0, 0.0, 20.0) for ph in PHASES),  # fixed latency per wave of attention CTAs, us
+    ("attn_tiling", 1.0, 0.0, 1.0),  # 1: FlashAttention-2 context tiling (per query head, full diagonal tiles) (scanned)
 )
 NAMES = tuple(p[0] for p in PARAMS)
 # step parameters: least squares cannot move them; fit() scans these values with the rest fixed, then refits
-SCANNED = {"attn_head_pack": (4.0, 8.0, 16.0, 32.0, 64.0, 1e9)}
+SCANNED = {"attn_head_pack": (4.0, 8.0, 16.0, 32.0, 64.0, 1e9), "attn_tiling": (0.0, 1.0)}
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): gamma's reference
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
 
@@ -164,7 +172,9 @@ def params_for(base, pd: float, x, op: str, fmt: str):
     return base.replace(max_split_k=split, eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
                         softmax_vflops=v["softmax_vflops"], tile_k_overhead=v["tile_k_overhead"],
-                        attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"])
+                        attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"],
+                        attn_unit_flops=v["unit_" + cls] if op != "gemm" else 0.0,
+                        attn_unit_time=v["unitlat_" + cls] * 1e-6 if op != "gemm" else 0.0, attn_tiling=v["attn_tiling"])
 
 
 def predict_group(g: dict, x) -> np.ndarray:
@@ -181,9 +191,9 @@ def fit(groups: Groups) -> dict:
     """Shared parameters from every group's kernels (each group weighs the same)."""
     x0 = np.array([p[1] for p in PARAMS])
     lo, hi = np.array([p[2] for p in PARAMS]), np.array([p[3] for p in PARAMS])
-    present = {g["fmt"] for g in groups.items if g["op"] == "gemm"}
+    present = {g["fmt"] if g["op"] == "gemm" else g["op"].removeprefix("attention_") for g in groups.items}
     used = {g["eff"] for g in groups.items if g["op"] == "gemm"}  # both fp8_block efficiencies only where used
-    free = np.array([n.partition("_")[2] not in set(GEMM_FMTS) - present and not (n.startswith("eff_fp8_block") and n not in used)
+    free = np.array([n.partition("_")[2] not in set(GEMM_FMTS + PHASES) - present and not (n.startswith("eff_fp8_block") and n not in used)
                      and n not in SCANNED for n in NAMES])
     w = [1.0 / np.sqrt(len(g["meas"])) for g in groups.items]
     f_scale = 0.05
