@@ -13,7 +13,9 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
       pd         TDP per dense BF16 TFLOP/s: a chip with less power per peak FLOP sustains
                  a lower clock under load (f ~ P^(1/3) bound, Horowitz ISSCC 2014; the same
                  transfer law as perf/fit.py fit_power_exponent), gamma fitted
-  attention           eff_attention (fused attention vs GEMM, opcost's factor)
+  attention           eff_attention (fused attention vs GEMM, opcost's factor); the softmax
+                      exponential on the special-function units, fixed from the hardware
+                      (EXP_FP32_FLOPS, halved where the chip's data doubles the SFU rate)
   memory              eff_mem, the fraction of DRAM bandwidth a kernel streams at (skinny
                       GEMMs, decode attention): one per GEMM format, one per attention phase
   fixed time          per kernel: one per GEMM format (a quantized GEMM also launches its
@@ -67,7 +69,6 @@ PARAMS = (
     *((f"mem_{f}", 0.8, 0.2, 1.0) for f in GEMM_FMTS + PHASES),  # DRAM streaming efficiency
     *((f"ovh_{f}", 5.0, 0.0, 60.0) for f in GEMM_FMTS + PHASES),  # fixed time per kernel, us
     ("core_bw_share", 2.0, 1.0, 32.0),  # one core's DRAM stream / (mem_bw / cores)
-    ("softmax_vflops", 16.0, 0.0, 200.0),  # FP32-FLOP equivalents per attention score
     *((f"split_{f}", 8.0, 1.0, 64.0) for f in GEMM_FMTS),  # the library's most K splits per GEMM format
     ("tile_k_overhead", 64.0, 0.0, 2048.0),  # K depth of a GEMM tile's pipeline fill + epilogue
     ("attn_tile_k_overhead", 64.0, 0.0, 4096.0),  # keys-equivalent of an attention work unit's prologue/epilogue
@@ -79,6 +80,13 @@ PARAMS = (
 NAMES = tuple(p[0] for p in PARAMS)
 # step parameters: least squares cannot move them; fit() scans these values with the rest fixed, then refits
 SCANNED = {"attn_head_pack": (4.0, 8.0, 16.0, 32.0, 64.0, 1e9), "attn_tiling": (0.0, 1.0)}
+# the softmax exponential runs on the special-function units: 16 results per clock per SM against
+# 128 FP32 FMA (256 FLOP) per clock per SM on NVIDIA compute capability 8.6-10.x (CUDA C++
+# Programming Guide, arithmetic instruction throughput; FlashAttention-3, Shah et al. 2024: H100
+# 989 TFLOP/s matmul vs 3.9 TFLOP/s special functions), so one exponential costs 16 FP32-FLOP
+# equivalents of the chip's vector rate. Fixed from the hardware, not fitted (opcost divides the
+# per-score work by vector_flops * eff_vector, hence the eff_vector factor in Groups)
+EXP_FP32_FLOPS = 16.0
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): gamma's reference
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
 
@@ -142,7 +150,9 @@ class Groups:
             idx = np.flatnonzero((c["chip"] == chip) & (c["op"] == op) & (c["fmt"] == fmt))
             if chip not in params:
                 ch = chip_for(chip)
-                params[chip] = (calibrated_params(ch).replace(mem_overhead=0.0, tile_overhead=0.0), chip_power_density(ch),
+                base = calibrated_params(ch)
+                params[chip] = (base.replace(mem_overhead=0.0, tile_overhead=0.0, softmax_vflops=exp_fp32_flops(ch) * base.eff_vector),
+                                chip_power_density(ch),
                                 mma_block_scaled_fp8(ch))
             p, pd, mma = params[chip]
             eff = "eff_fp8_block_mma" if fmt == "fp8_block" and mma else f"eff_{fmt}"
@@ -151,6 +161,14 @@ class Groups:
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
+
+
+def exp_fp32_flops(chip) -> float:
+    """FP32-FLOP equivalents of one softmax exponential on the chip: EXP_FP32_FLOPS, divided by the
+    chip's special-function-unit speedup where its data gives one (sfu_exp_speedup: Blackwell Ultra
+    doubles MUFU.EX2 throughput over Blackwell)."""
+    spec = chip.specs.get("sfu_exp_speedup")
+    return EXP_FP32_FLOPS / (float(spec.value) if spec is not None and spec.value else 1.0)
 
 
 def chip_power_density(chip) -> float:
@@ -171,7 +189,7 @@ def params_for(base, pd: float, x, op: str, fmt: str):
     split = v["split_" + fmt] if op == "gemm" else np.inf
     return base.replace(max_split_k=split, eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
-                        softmax_vflops=v["softmax_vflops"], tile_k_overhead=v["tile_k_overhead"],
+                        tile_k_overhead=v["tile_k_overhead"],
                         attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"],
                         attn_unit_flops=v["unit_" + cls] if op != "gemm" else 0.0,
                         attn_unit_time=v["unitlat_" + cls] * 1e-6 if op != "gemm" else 0.0, attn_tiling=v["attn_tiling"])
