@@ -55,7 +55,7 @@ from scipy.optimize import least_squares
 from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from .calibration import calibrated_params
-from .kernels_db import Kernels, chip_for
+from .kernels_db import Kernels, chip_for, db_config
 from .opcost import evaluate
 
 GEMM_FMTS = ("bf16", "fp8", "fp8_block", "nvfp4")
@@ -75,6 +75,7 @@ PARAMS = (
     ("attn_head_pack", 1e9, 1.0, 1e9),  # largest GQA group served in one pass over the KV cache (scanned)
     *((f"unit_{ph}", 1e7, 0.0, 1e9) for ph in PHASES),  # fixed work per attention CTA (FLOP-equivalents at one core's rate)
     *((f"unitlat_{ph}", 1.0, 0.0, 20.0) for ph in PHASES),  # fixed latency per wave of attention CTAs, us
+    ("ovh_gen_pre", 2.0, 0.0, 30.0),  # fixed time of the separate generation preparation kernels, us
     ("attn_tiling", 1.0, 0.0, 1.0),  # 1: FlashAttention-2 context tiling (per query head, full diagonal tiles) (scanned)
 )
 NAMES = tuple(p[0] for p in PARAMS)
@@ -113,9 +114,10 @@ def qkv_preprocess_op(tokens: int, heads: int, kv_heads: int, head_dim: int) -> 
                        dtype="bf16", fused=True)  # launch in ovh_prefill
 
 
-def timed_ops(k: Kernels, idx: np.ndarray) -> list:
+def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False) -> list:
     """One op per kernel; a quantized GEMM (GEMM, quantize pass) and a context attention (QKV
-    preprocessing, attention) are two consecutive ops."""
+    preprocessing, attention) are two consecutive ops, and so is a generation attention where the
+    library runs its preprocessing as a separate kernel (`gen_pre`, generation_preprocess_families)."""
     c = k.cols
     out = []
     for i in idx:
@@ -129,7 +131,7 @@ def timed_ops(k: Kernels, idx: np.ndarray) -> list:
                 out.append(q)
         else:
             kv = _MATH.get(c["kv_fmt"][i], "bf16")
-            if op == "attention_prefill":
+            if op == "attention_prefill" or gen_pre:
                 out.append(qkv_preprocess_op(int(c["batch"][i]) * int(c["q_len"][i]), int(c["heads"][i]),
                                              int(c["kv_heads"][i]), int(c["head_dim"][i])))
             out.append(Attention(name="a", batch=int(c["batch"][i]), q_len=int(c["q_len"][i]), kv_len=int(c["kv_len"][i]),
@@ -156,7 +158,8 @@ class Groups:
                                 mma_block_scaled_fp8(ch))
             p, pd, mma = params[chip]
             eff = "eff_fp8_block_mma" if fmt == "fp8_block" and mma else f"eff_{fmt}"
-            self.items.append({"chip": chip, "op": op, "fmt": fmt, "table": OpTable.from_ops(timed_ops(k, idx)),
+            pre = op == "attention_decode" and chip_for(chip).family in db_config().get("generation_preprocess_families", [])
+            self.items.append({"chip": chip, "op": op, "fmt": fmt, "table": OpTable.from_ops(timed_ops(k, idx, pre)), "pre": pre,
                                "meas": np.asarray(c["latency_s"][idx], dtype=float), "params": p, "pd": pd, "eff": eff})
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
@@ -202,7 +205,9 @@ def predict_group(g: dict, x) -> np.ndarray:
         x[NAMES.index("eff_fp8")] = x[NAMES.index(g["eff"])]
     p = params_for(g["params"], g["pd"], x, g["op"], g["fmt"])
     t = np.asarray(evaluate(g["table"], p, check_support=False).time, dtype=float)
-    return t.reshape(len(g["meas"]), -1).sum(axis=1)  # kernel + its preceding pass (quantize, QKV preprocessing)
+    t = t.reshape(len(g["meas"]), -1).sum(axis=1)
+    # kernel + its preceding pass (quantize, QKV preprocessing), + the separate preparation kernels' launches
+    return t + x[NAMES.index("ovh_gen_pre")] * 1e-6 if g.get("pre") else t
 
 
 def fit(groups: Groups) -> dict:
@@ -211,7 +216,8 @@ def fit(groups: Groups) -> dict:
     lo, hi = np.array([p[2] for p in PARAMS]), np.array([p[3] for p in PARAMS])
     present = {g["fmt"] if g["op"] == "gemm" else g["op"].removeprefix("attention_") for g in groups.items}
     used = {g["eff"] for g in groups.items if g["op"] == "gemm"}  # both fp8_block efficiencies only where used
-    free = np.array([n.partition("_")[2] not in set(GEMM_FMTS + PHASES) - present and not (n.startswith("eff_fp8_block") and n not in used)
+    used |= {"ovh_gen_pre"} if any(g.get("pre") for g in groups.items) else set()
+    free = np.array([n.partition("_")[2] not in set(GEMM_FMTS + PHASES) - present and not ((n.startswith("eff_fp8_block") or n == "ovh_gen_pre") and n not in used)
                      and n not in SCANNED for n in NAMES])
     w = [1.0 / np.sqrt(len(g["meas"])) for g in groups.items]
     f_scale = 0.05
