@@ -13,6 +13,9 @@ For op i on design d (all arrays broadcast to shape (n_ops, *design_shape)):
                      the library's max_split_k)
             u_k    = k_unit / (k_unit + tile_k_overhead)  (per-tile pipeline fill and
                      epilogue, k_unit = k / splits)
+            fused attention (ChipParams.attn_tiling, attn_unit_*; all 0 unless calibrated):
+            context tiles per query head with full causal diagonal tiles (_attention_tiling),
+            + waves * (attn_unit_time + attn_unit_flops * cores / (peak * eff)) per-CTA cost
   memory    t_m = DRAM bytes / (mem_bw * eff_mem)
             DRAM bytes: the compulsory bytes, plus operand re-reads when the re-used
             operand does not fit on chip (blocked GEMM, Hong & Kung 1981 style bound:
