@@ -288,3 +288,31 @@ def test_context_attention_includes_the_qkv_preprocessing_pass():
     row = ("h200", "s", "attention_prefill", "bf16", "bf16", 0, 0, 0, 4, 512, 512, 32, 8, 128, 1e-3, "trtllm", "1")
     g = kf.Groups(Kernels({c: np.array([v]) for c, v in zip(kernels_db.COLUMNS, row)}, "t", [])).items[0]
     assert len(g["table"]) == 2 and len(kf.predict_group(g, kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}))) == 1
+
+
+def test_softmax_exponential_costs_one_sfu_result():
+    # 16 MUFU.EX2 results against 128 FP32 FMA (256 FLOP) per clock per SM: an exponential costs
+    # 16 FP32 FLOPs of the vector rate; Blackwell Ultra's data doubles the SFU rate (sourced)
+    assert kf.exp_fp32_flops(chip_for("b200")) == 16.0
+    assert kf.exp_fp32_flops(chip_for("gb300")) == kf.exp_fp32_flops(chip_for("b300")) == 8.0
+    assert "developer.nvidia.com" in chip_for("gb300").source_of("sfu_exp_speedup")
+    # H100: FlashAttention-3 (Shah et al. 2024) quotes 3.9 TFLOP/s of special functions
+    h100 = calibrated_params(chip_for("h100-sxm"))
+    assert h100.vector_flops / kf.exp_fp32_flops(chip_for("h100-sxm")) == pytest.approx(3.9e12, rel=0.1)
+
+
+def test_blackwell_generation_runs_separate_preparation_kernels():
+    # TensorRT-LLM on SM100 runs invokeBuildDecoderInfo + invokeQKVPreprocessing before the
+    # trtllm-gen generation kernel; Hopper's XQA applies RoPE in the one kernel (kernels_db.yaml)
+    rows = [(chip, "s", "attention_decode", "bf16", "bf16", 0, 0, 0, 8, 1, 1024, 32, 8, 128, 1e-5, "trtllm", "1")
+            for chip in ("b200", "h200")]
+    cols = {c: np.array([r[i] for r in rows], dtype=object if isinstance(rows[0][i], str) else float)
+            for i, c in enumerate(kernels_db.COLUMNS)}
+    g = kf.Groups(Kernels(cols, "t", []))
+    assert {gi["chip"]: (gi["pre"], len(gi["table"])) for gi in g.items} == {"b200": (True, 2), "h200": (False, 1)}
+    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+    x5 = x.copy()
+    x5[kf.NAMES.index("ovh_gen_pre")] += 5.0
+    for gi in g.items:
+        added = float(kf.predict_group(gi, x5)[0] - kf.predict_group(gi, x)[0])
+        assert added == pytest.approx(5e-6 if gi["pre"] else 0.0, abs=1e-15)

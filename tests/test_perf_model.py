@@ -206,3 +206,56 @@ def test_split_k_units_store_fp32_partials():
 def test_exposed_epilogue_only_adds_time(m, n, k, f):
     g = OpGraph("g", [MatMul(name="g", m=m, n=n, k=k)])
     assert float(evaluate(g, P.replace(epilogue_exposed=f)).time[0]) >= float(evaluate(g, P).time[0])
+
+
+def _ctx_time(a, **kw):
+    # the default model's attention structure (kernel_structure.yaml: per-unit K fill, per-phase
+    # fixed time) off, so the ratios below isolate the tiling and the per-wave unit cost
+    base = P.replace(softmax_vflops=0.0, attn_tile_k_overhead=0.0, attn_prefill_fixed=0.0, attn_decode_fixed=0.0)
+    return float(evaluate(OpGraph("a", [a]), base.replace(**kw)).compute_time[0])
+
+
+def test_context_tiling_computes_the_causal_diagonal_tiles_in_full():
+    # q_len 4096 = 32 query tiles of 128 rows; FlashAttention-2 skips the key tiles above the
+    # diagonal and computes the diagonal ones masked: query tile i computes i + 1 key tiles, so a
+    # query sees (T + 1) / 2 * 128 keys instead of (q_len + 1) / 2. Units (8 x 32 heads x 32
+    # tiles = 8 x 8 KV heads x 128 packed tiles) and padding are the same under both tilings.
+    a = _attn(128)
+    assert _ctx_time(a, attn_tiling=1.0) / _ctx_time(a) == pytest.approx((33 / 2 * 128) / (4097 / 2), rel=1e-9)
+    # without a causal mask every key is computed either way; decode (q_len 1) is not tiled by queries
+    for b in (_attn(128, causal=False), _attn(128, batch=4, q_len=1, kv_len=8192)):
+        assert _ctx_time(b, attn_tiling=1.0) == pytest.approx(_ctx_time(b), rel=1e-12)
+
+
+def test_attention_pays_a_fixed_unit_cost_per_wave_of_ctas():
+    # a 16-token context: 64 sequences x 40 query heads = 2,560 CTAs (one query tile each) under
+    # FlashAttention-2 tiling; 64 x 8 KV heads x one packed 80-row tile = 512 without it
+    a = _attn(128, batch=64, q_len=16, kv_len=16, heads=40, kv_heads=8)
+    cores = P.num_cores
+    rate = np.asarray(P.peak_flops)[PEAK_KEYS.index("bf16")] * np.asarray(P.eff_compute)[PEAK_KEYS.index("bf16")] * P.eff_attention
+    for tiling, units in ((1.0, 64 * 40), (0.0, 64 * 8)):
+        base = _ctx_time(a, attn_tiling=tiling)
+        waves = np.ceil(units / cores)
+        lat = _ctx_time(a, attn_tiling=tiling, attn_unit_time=3e-6) - base
+        assert lat == pytest.approx(waves * 3e-6, rel=1e-9)
+        # the work form runs at one core's achieved matrix rate: F * cores / (peak * eff) per wave
+        work = _ctx_time(a, attn_tiling=tiling, attn_unit_flops=1e7) - base
+        assert work == pytest.approx(waves * 1e7 * cores / rate, rel=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 64), st.integers(1, 4096), st.sampled_from([(8, 8), (32, 8), (64, 1)]),
+       st.floats(0.0, 1e-5), st.floats(0.0, 1e-5))
+def test_attention_time_never_falls_with_the_unit_cost(batch, s, heads, t1, t2):
+    a = _attn(128, batch=batch, q_len=s, kv_len=s, heads=heads[0], kv_heads=heads[1])
+    lo, hi = sorted((t1, t2))
+    g = OpGraph("a", [a])
+    t_lo, t_hi = (float(evaluate(g, P.replace(attn_tiling=1.0, attn_unit_time=t)).time[0]) for t in (lo, hi))
+    assert t_hi >= t_lo
+
+
+def test_default_model_does_not_tile_per_query_head():
+    # the new fields default off: a GQA context with a short prompt keeps the packed rows
+    a = OpGraph("a", [_attn(128, batch=4, q_len=100, kv_len=100, heads=32, kv_heads=4)])
+    assert float(evaluate(a, P).time[0]) == float(evaluate(a, P.replace(attn_tiling=0.0, attn_unit_time=0.0,
+                                                                         attn_unit_flops=0.0)).time[0])

@@ -414,6 +414,7 @@ class OpTable:
     eff_scale: np.ndarray | None = None  # per-op format kernel efficiency (MatMul.eff_scale), 1 for other ops
     q_per_kv: np.ndarray | None = None  # attention: query heads per KV head (GQA group), 1 for other ops
     kv_cache: np.ndarray | None = None  # bool: serving attention over a paged KV cache (Attention.kv_cache)
+    causal: np.ndarray | None = None  # attention with a causal mask (bool), False for other ops
 
     @classmethod
     def from_ops(cls, ops: list[Op]) -> "OpTable":
@@ -437,6 +438,7 @@ class OpTable:
             eff_scale=np.array([o.eff_scale if isinstance(o, MatMul) else 1.0 for o in ops], dtype=float),
             q_per_kv=np.array([max(1, o.heads // o.kv_heads) if isinstance(o, Attention) else 1.0 for o in ops], dtype=float),
             kv_cache=np.array([isinstance(o, Attention) and o.kv_cache for o in ops], dtype=bool),
+            causal=np.array([isinstance(o, Attention) and o.causal for o in ops], dtype=bool),
         )
         for i, o in enumerate(ops):
             if isinstance(o, MatMul):

@@ -109,6 +109,22 @@ class ChipParams:
     # attention (perf/opcost.py). Default: kernel_structure.yaml
     attn_prefill_fixed: np.ndarray | float = KERNEL_STRUCTURE["attn_prefill_fixed_us"] * 1e-6
     attn_decode_fixed: np.ndarray | float = KERNEL_STRUCTURE["attn_decode_fixed_us"] * 1e-6
+    # fused attention's work decomposition (FlashAttention-2, Dao 2023 sec. 3.1-3.2; TensorRT-LLM
+    # context FMHA): 1 = a context (q_len > 1) kernel runs one CTA per (sequence, query head, query
+    # tile), GQA heads not packed into the tile rows, and computes the causal diagonal key tiles in
+    # full (masked), skipping only the tiles above it. Default 0 (not modelled: GQA heads packed
+    # into rows, exact causal key count)
+    attn_tiling: np.ndarray | float = 0.0
+    # fixed work of one fused-attention work unit (CTA): load the Q tile and page table, initialise
+    # the online-softmax state, normalise and store O (and, split over KV, write the partial):
+    # latency that does not shrink with keys or head dim. In FLOP-equivalents at one core's achieved
+    # matrix rate, so each wave of units adds attn_unit_flops * cores / (peak * eff) seconds
+    # (perf/opcost.py). Default 0 (not modelled)
+    attn_unit_flops: np.ndarray | float = 0.0
+    # the same fixed cost of a fused-attention work unit as latency, seconds per wave of units
+    # (dependent DRAM round trips of the prologue: page table, Q tile; epilogue store), independent
+    # of the core's matrix rate. Default 0 (not modelled)
+    attn_unit_time: np.ndarray | float = 0.0
     mem_overhead: np.ndarray | float = 0.0
     video_decode_fps: dict = field(default_factory=dict)
     video_encode_fps: dict = field(default_factory=dict)

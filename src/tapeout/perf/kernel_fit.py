@@ -14,7 +14,9 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
       pd         TDP per dense BF16 TFLOP/s: a chip with less power per peak FLOP sustains
                  a lower clock under load (f ~ P^(1/3) bound, Horowitz ISSCC 2014; the same
                  transfer law as perf/fit.py fit_power_exponent), gamma fitted
-  attention           eff_attention (fused attention vs GEMM, opcost's factor)
+  attention           eff_attention (fused attention vs GEMM, opcost's factor); the softmax
+                      exponential on the special-function units, fixed from the hardware
+                      (EXP_FP32_FLOPS, halved where the chip's data doubles the SFU rate)
   memory              eff_mem, the fraction of DRAM bandwidth a kernel streams at (skinny
                       GEMMs, decode attention): one per GEMM format, one per attention phase
   fixed time          per kernel: one per GEMM format (a quantized GEMM also launches its
@@ -32,6 +34,11 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       128-deep K block (DeepGEMM README: "promotion" on CUDA cores), one FMA per
                       output element per block at the chip's FP32 vector peak, times the
                       fraction not overlapped with the MMAs (promote_exposed, at most 1)
+  attention CTAs      fixed cost per wave of attention work units (CTAs), per phase: a latency
+                      (us, unitlat_<phase>) plus FLOP-equivalents at one core's achieved rate
+                      (unit_<phase>); context tiling (scanned: 0 GQA heads packed in the tile
+                      rows, exact causal keys; 1 FlashAttention-2 tiling, one CTA per (sequence,
+                      query head, query tile), causal diagonal tiles computed in full)
 
 A quantized GEMM of the database is TensorRT-LLM's `Linear.forward` on a BF16 activation
 (aiconfigurator collector/trtllm/collect_gemm.py): it quantizes the activation in its own
@@ -59,7 +66,7 @@ from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
-from .kernels_db import Kernels, chip_for
+from .kernels_db import Kernels, chip_for, db_config
 from .opcost import evaluate
 
 GEMM_FMTS = ("bf16", "fp8", "fp8_block", "nvfp4")
@@ -75,17 +82,27 @@ PARAMS = (
     *((f"mem_{f}", 0.8, 0.2, 1.0) for f in GEMM_FMTS + PHASES),  # DRAM streaming efficiency
     *((f"ovh_{f}", 5.0, 0.0, 60.0) for f in GEMM_FMTS + PHASES),  # fixed time per kernel, us
     ("core_bw_share", 2.0, 1.0, 32.0),  # one core's DRAM stream / (mem_bw / cores)
-    ("softmax_vflops", 16.0, 0.0, 200.0),  # FP32-FLOP equivalents per attention score
     *((f"split_{f}", 8.0, 1.0, 64.0) for f in GEMM_FMTS),  # the library's most K splits per GEMM format
     ("tile_k_overhead", 64.0, 0.0, 2048.0),  # K depth of a GEMM tile's pipeline fill + epilogue
     ("epilogue_exposed", 0.3, 0.0, 1.0),  # fraction of a GEMM wave's output-tile store not overlapped
     ("promote_exposed", 0.5, 0.0, 1.0),  # exposed fraction of the CUDA-core promotion (one FMA per output element per K block)
     ("attn_tile_k_overhead", 64.0, 0.0, 4096.0),  # keys-equivalent of an attention work unit's prologue/epilogue
     ("attn_head_pack", 1e9, 1.0, 1e9),  # largest GQA group served in one pass over the KV cache (scanned)
+    *((f"unit_{ph}", 1e7, 0.0, 1e9) for ph in PHASES),  # fixed work per attention CTA (FLOP-equivalents at one core's rate)
+    *((f"unitlat_{ph}", 1.0, 0.0, 20.0) for ph in PHASES),  # fixed latency per wave of attention CTAs, us
+    ("ovh_gen_pre", 2.0, 0.0, 30.0),  # fixed time of the separate generation preparation kernels, us
+    ("attn_tiling", 1.0, 0.0, 1.0),  # 1: FlashAttention-2 context tiling (per query head, full diagonal tiles) (scanned)
 )
 NAMES = tuple(p[0] for p in PARAMS)
 # step parameters: least squares cannot move them; fit() scans these values with the rest fixed, then refits
-SCANNED = {"attn_head_pack": (4.0, 8.0, 16.0, 32.0, 64.0, 1e9)}
+SCANNED = {"attn_head_pack": (4.0, 8.0, 16.0, 32.0, 64.0, 1e9), "attn_tiling": (0.0, 1.0)}
+# the softmax exponential runs on the special-function units: 16 results per clock per SM against
+# 128 FP32 FMA (256 FLOP) per clock per SM on NVIDIA compute capability 8.6-10.x (CUDA C++
+# Programming Guide, arithmetic instruction throughput; FlashAttention-3, Shah et al. 2024: H100
+# 989 TFLOP/s matmul vs 3.9 TFLOP/s special functions), so one exponential costs 16 FP32-FLOP
+# equivalents of the chip's vector rate. Fixed from the hardware, not fitted (opcost divides the
+# per-score work by vector_flops * eff_vector, hence the eff_vector factor in Groups)
+EXP_FP32_FLOPS = 16.0
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): gamma's reference
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
 
@@ -110,9 +127,10 @@ def qkv_preprocess_op(tokens: int, heads: int, kv_heads: int, head_dim: int) -> 
     return qkv_preprocess(float(tokens), heads, kv_heads, head_dim)  # the serving graph's pass; launch in ovh_prefill
 
 
-def timed_ops(k: Kernels, idx: np.ndarray) -> list:
+def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False) -> list:
     """One op per kernel; a quantized GEMM (GEMM, quantize pass) and a context attention (QKV
-    preprocessing, attention) are two consecutive ops."""
+    preprocessing, attention) are two consecutive ops, and so is a generation attention where the
+    library runs its preprocessing as a separate kernel (`gen_pre`, generation_preprocess_families)."""
     c = k.cols
     out = []
     for i in idx:
@@ -126,7 +144,7 @@ def timed_ops(k: Kernels, idx: np.ndarray) -> list:
                 out.append(q)
         else:
             kv = _MATH.get(c["kv_fmt"][i], "bf16")
-            if op == "attention_prefill":
+            if op == "attention_prefill" or gen_pre:
                 out.append(qkv_preprocess_op(int(c["batch"][i]) * int(c["q_len"][i]), int(c["heads"][i]),
                                              int(c["kv_heads"][i]), int(c["head_dim"][i])))
             out.append(Attention(name="a", batch=int(c["batch"][i]), q_len=int(c["q_len"][i]), kv_len=int(c["kv_len"][i]),
@@ -148,7 +166,9 @@ class Groups:
             idx = np.flatnonzero((c["chip"] == chip) & (c["op"] == op) & (c["fmt"] == fmt))
             if chip not in params:
                 ch = chip_for(chip)
-                params[chip] = (calibrated_params(ch).replace(mem_overhead=0.0, tile_overhead=0.0), chip_power_density(ch),
+                base = calibrated_params(ch)
+                params[chip] = (base.replace(mem_overhead=0.0, tile_overhead=0.0, softmax_vflops=exp_fp32_flops(ch) * base.eff_vector),
+                                chip_power_density(ch),
                                 mma_block_scaled_fp8(ch))
             p, pd, mma = params[chip]
             # block-scaled FP8: the MMA applies the scales (Blackwell), or the FP8 GEMM runs at the
@@ -156,7 +176,8 @@ class Groups:
             eff = ("eff_fp8_block_mma" if mma else "eff_fp8") if fmt == "fp8_block" else f"eff_{fmt}"
             promote = (promotion_flops(c["m"][idx], c["n"][idx], c["k"][idx], fmt) if fmt == "fp8_block" and not mma
                        else np.zeros(len(idx)))
-            self.items.append({"chip": chip, "op": op, "fmt": fmt, "table": OpTable.from_ops(timed_ops(k, idx)),
+            pre = op == "attention_decode" and chip_for(chip).family in db_config().get("generation_preprocess_families", [])
+            self.items.append({"chip": chip, "op": op, "fmt": fmt, "table": OpTable.from_ops(timed_ops(k, idx, pre)), "pre": pre,
                                "meas": np.asarray(c["latency_s"][idx], dtype=float), "params": p, "pd": pd, "eff": eff,
                                "promote_flops": promote})
 
@@ -177,6 +198,14 @@ def promotion_flops(m, n, k, fmt: str) -> np.ndarray:
     return 2.0 * m * n * np.ceil(k / f["block"])
 
 
+def exp_fp32_flops(chip) -> float:
+    """FP32-FLOP equivalents of one softmax exponential on the chip: EXP_FP32_FLOPS, divided by the
+    chip's special-function-unit speedup where its data gives one (sfu_exp_speedup: Blackwell Ultra
+    doubles MUFU.EX2 throughput over Blackwell)."""
+    spec = chip.specs.get("sfu_exp_speedup")
+    return EXP_FP32_FLOPS / (float(spec.value) if spec is not None and spec.value else 1.0)
+
+
 def chip_power_density(chip) -> float:
     """fit/power_transfer.power_density (TDP W per dense BF16 TFLOP/s), PD_REF without it."""
     from .fit.power_transfer import power_density
@@ -195,8 +224,10 @@ def params_for(base, pd: float, x, op: str, fmt: str):
     split = v["split_" + fmt] if op == "gemm" else np.inf
     return base.replace(max_split_k=split, eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
-                        softmax_vflops=v["softmax_vflops"], tile_k_overhead=v["tile_k_overhead"], epilogue_exposed=v["epilogue_exposed"],
+                        tile_k_overhead=v["tile_k_overhead"], epilogue_exposed=v["epilogue_exposed"],
                         attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"],
+                        attn_unit_flops=v["unit_" + cls] if op != "gemm" else 0.0,
+                        attn_unit_time=v["unitlat_" + cls] * 1e-6 if op != "gemm" else 0.0, attn_tiling=v["attn_tiling"],
                         attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
 
 
@@ -210,19 +241,23 @@ def predict_group(g: dict, x) -> np.ndarray:
     # kernel + its preceding pass (quantize, QKV preprocessing) + the exposed part of a CUDA-core
     # block-scale promotion (FP32 FMAs, register-resident: at the vector peak)
     promote = x[NAMES.index("promote_exposed")] * g["promote_flops"] / np.asarray(g["params"].vector_flops, dtype=float)
-    return t.reshape(len(g["meas"]), -1).sum(axis=1) + promote
+    t = t.reshape(len(g["meas"]), -1).sum(axis=1) + promote
+    # + the separate preparation kernels' launches
+    return t + x[NAMES.index("ovh_gen_pre")] * 1e-6 if g.get("pre") else t
 
 
 def fit(groups: Groups) -> dict:
     """Shared parameters from every group's kernels (each group weighs the same)."""
     x0 = np.array([p[1] for p in PARAMS])
     lo, hi = np.array([p[2] for p in PARAMS]), np.array([p[3] for p in PARAMS])
-    present = {g["fmt"] for g in groups.items if g["op"] == "gemm"}
+    present = {g["fmt"] if g["op"] == "gemm" else g["op"].removeprefix("attention_") for g in groups.items}
     used = {g["eff"] for g in groups.items if g["op"] == "gemm"}  # both fp8_block efficiencies only where used
     if any(g["promote_flops"].any() for g in groups.items):
         used.add("promote_exposed")
-    free = np.array([n.partition("_")[2] not in set(GEMM_FMTS) - present and not (n.startswith("eff_fp8_block") and n not in used)
-                     and not (n == "promote_exposed" and n not in used) and n not in SCANNED for n in NAMES])
+    used |= {"ovh_gen_pre"} if any(g.get("pre") for g in groups.items) else set()
+    free = np.array([n.partition("_")[2] not in set(GEMM_FMTS + PHASES) - present
+                     and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed")) and n not in used)
+                     and n not in SCANNED for n in NAMES])
     w = [1.0 / np.sqrt(len(g["meas"])) for g in groups.items]
     f_scale = 0.05
 

@@ -14,6 +14,9 @@ For op i on design d (all arrays broadcast to shape (n_ops, *design_shape)):
             u_k    = k_unit / (k_unit + tile_k_overhead)  (per-tile pipeline fill and
                      epilogue, k_unit = k / splits)
             + t_epi (exposed output-tile store per wave, epilogue_time; 0 unless calibrated)
+            fused attention (ChipParams.attn_tiling, attn_unit_*; all 0 unless calibrated):
+            context tiles per query head with full causal diagonal tiles (_attention_tiling),
+            + waves * (attn_unit_time + attn_unit_flops * cores / (peak * eff)) per-CTA cost
   memory    t_m = DRAM bytes / (mem_bw * eff_mem)
             DRAM bytes: the compulsory bytes, plus operand re-reads when the re-used
             operand does not fit on chip (blocked GEMM, Hong & Kung 1981 style bound:
@@ -135,6 +138,25 @@ def epilogue_time(t: OpTable, p: ChipParams, col, tm, tn, tiles, units, waves, c
     wave = active * tm * tn * out_elem / (np.asarray(p.mem_bw, dtype=float) * p.eff_mem * fill)
     exposed = np.asarray(p.epilogue_exposed, dtype=float)
     return np.where((col(t.kind) == K_MATMUL) & (exposed > 0), waves * wave * exposed, 0.0)
+def _attention_tiling(m, par, k, g_q, causal, is_attn, p: ChipParams):
+    """(rows, independent units, keys per query) of fused attention under ChipParams.attn_tiling.
+
+    OpTable packs a GQA group's query heads into the rows of one (sequence, KV head) unit, as a
+    decode kernel does (XQA, FlashDecoding). A context kernel (q_len > 1) with attn_tiling = 1
+    runs one CTA per (sequence, query head, query tile) (FlashAttention-2 grid (m_blocks, b, h),
+    Dao 2023 sec. 3.2): rows q_len, units batch x heads. Causal, it computes the diagonal key
+    tiles in full and masks them (Dao 2023 sec. 3.1.1: only the tiles above the diagonal are
+    skipped): query tile i of T computes (i + 1) key tiles, so a query sees on average
+    (T + 1) / 2 tiles of tm keys instead of (q_len + 1) / 2 keys, about (tm - 1) / 2 more.
+    Returns (m, parallel, keys per query, computed / exact work).
+    """
+    on = is_attn & (np.asarray(p.attn_tiling, dtype=float) > 0)
+    q = m / g_q
+    ctx = on & (q > 1.0)
+    tm = np.minimum(p.tile_m, np.maximum(MIN_TILE_M, np.ceil(q / MIN_TILE_M) * MIN_TILE_M))
+    k_t = np.where(causal & ctx, k - (q + 1.0) / 2.0 + (np.ceil(q / tm) + 1.0) / 2.0 * tm * np.minimum(1.0, q / tm), k)
+    k_t = np.where(ctx, k_t, k)
+    return np.where(ctx, q, m), np.where(ctx, par * g_q, par), k_t, k_t / k
 
 
 def evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool = True) -> CostTable:
@@ -169,6 +191,10 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
             )
     m, n, k, par = col(t.m), col(t.n), col(t.k), col(t.parallel)
     is_attn = colb(kind == K_ATTN)
+    k_scale = 1.0  # attention work actually computed / the exact causal work (diagonal tiles)
+    if t.q_per_kv is not None and (kind == K_ATTN).any():
+        causal = colb(t.causal) if t.causal is not None else is_attn
+        m, par, k, k_scale = _attention_tiling(m, par, k, col(t.q_per_kv), is_attn & causal, is_attn, p)
     tn = np.where(is_attn, np.ceil(n / ATTN_HEAD_DIM_STEP) * ATTN_HEAD_DIM_STEP, p.tile_n)
     cores = p.num_cores
     # tile selection: kernels shrink the row tile for few tokens (CUTLASS/cuBLAS pick 16..128
@@ -189,7 +215,7 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     k_unit = k / ksplit
     k_over = np.where(is_attn, np.asarray(p.attn_tile_k_overhead, dtype=float), np.asarray(p.tile_k_overhead, dtype=float))
     u_k = np.where(colb(is_mm), k_unit / (k_unit + k_over), 1.0)
-    flops = col(t.flops)
+    flops = col(t.flops) * k_scale
     eff_c = np.asarray(p.eff_compute, dtype=float)
     if eff_c.ndim:  # per compute dtype (axis 0 = PEAK_KEYS)
         eff_c = eff_c[t.peak_key]
@@ -211,7 +237,7 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         if t.exps is not None and t.exps.any():
             # softmax on the vector/SFU units, per score, issued between the two attention
             # GEMMs of a tile (FlashAttention-2 runs them in sequence, Dao 2023 sec. 3.1)
-            t_mm = t_mm + col(t.exps) * np.asarray(p.softmax_vflops, dtype=float) / vec_rate
+            t_mm = t_mm + col(t.exps) * k_scale * np.asarray(p.softmax_vflops, dtype=float) / vec_rate
         # GEMMs: each wave of work units pays the per-unit fixed time (pipeline fill, epilogue)
         # that does not shrink with K, so short-K GEMMs (convolutions, K = k^2 C_in) run further
         # below peak on a faster matrix engine (CUTLASS efficient_gemm.md: the mainloop
@@ -220,6 +246,11 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         # are the packed ones: ceil(m/tm) x ceil(groups x n / tn) x K splits
         waves_fixed = np.ceil(mt * np.ceil(par * n / tn) * ksplit / cores)
         t_tile = np.where(colb(kind == K_MATMUL), waves_fixed * np.asarray(p.tile_overhead, dtype=float), 0.0)
+        # fused attention: each wave of work units (CTAs) pays its fixed prologue/epilogue work
+        # (ChipParams.attn_unit_flops at one core's achieved matrix rate, plus attn_unit_time latency)
+        rate = peak * eff_c
+        t_unit = np.asarray(p.attn_unit_flops, dtype=float) * cores / np.where(rate > 0, rate, np.inf) + np.asarray(p.attn_unit_time, dtype=float)
+        t_tile = np.where(is_attn, waves * t_unit, t_tile)
         t_mm = t_mm + t_tile + epilogue_time(t, p, col, tm, tn, tiles, units, waves, cores)
     t_compute = np.where(colb(is_mm), t_mm, np.where(colb(is_elt), t_vec, 0.0))
 
