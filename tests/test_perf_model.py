@@ -259,3 +259,28 @@ def test_default_model_does_not_tile_per_query_head():
     a = OpGraph("a", [_attn(128, batch=4, q_len=100, kv_len=100, heads=32, kv_heads=4)])
     assert float(evaluate(a, P).time[0]) == float(evaluate(a, P.replace(attn_tiling=0.0, attn_unit_time=0.0,
                                                                          attn_unit_flops=0.0)).time[0])
+
+
+def test_attention_unit_cost_is_per_phase():
+    # a generation kernel (one query per sequence) pays the decode unit cost only, a context
+    # kernel the context one only: 8 sequences x 8 KV heads = 64 units, one wave on any chip here
+    dec = _attn(128, q_len=1, kv_len=4096)
+    ctx = _attn(128, q_len=512, kv_len=512)
+    waves_dec = np.ceil(8 * 8 / P.num_cores)
+    assert _ctx_time(dec, attn_decode_unit_time=5e-6) - _ctx_time(dec) == pytest.approx(waves_dec * 5e-6, rel=1e-9)
+    assert _ctx_time(dec, attn_unit_time=5e-6) == pytest.approx(_ctx_time(dec), rel=1e-12)
+    assert _ctx_time(ctx, attn_decode_unit_time=5e-6) == pytest.approx(_ctx_time(ctx), rel=1e-12)
+    assert _ctx_time(ctx, attn_unit_time=5e-6) > _ctx_time(ctx)
+
+
+def test_kernel_serving_calibration_carries_the_fitted_attention_structure():
+    # the --kernels serving calibration hands serving the same attention structure its
+    # efficiencies were fitted with (tiling, per-phase unit costs), not the efficiencies alone
+    from tapeout.perf import kernel_calibration, kernel_fit
+
+    params = dict(zip(kernel_fit.NAMES, [p[1] for p in kernel_fit.PARAMS]))
+    params.update(unit_prefill=2e7, unit_decode=3e6, unitlat_prefill=3.1, unitlat_decode=1.1, attn_tiling=1.0)
+    lib = kernel_calibration.chip_entry(params, get_chip("h200"), "test")["kernel_library"]
+    assert lib["attn_tiling"] == 1.0
+    assert (lib["attn_unit_flops"], lib["attn_decode_unit_flops"]) == (2e7, 3e6)
+    assert lib["attn_unit_time"] == pytest.approx(3.1e-6) and lib["attn_decode_unit_time"] == pytest.approx(1.1e-6)

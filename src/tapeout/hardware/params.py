@@ -123,8 +123,11 @@ class ChipParams:
     attn_unit_flops: np.ndarray | float = 0.0
     # the same fixed cost of a fused-attention work unit as latency, seconds per wave of units
     # (dependent DRAM round trips of the prologue: page table, Q tile; epilogue store), independent
-    # of the core's matrix rate. Default 0 (not modelled)
+    # of the core's matrix rate. Default 0 (not modelled). attn_unit_* are a context (prefill)
+    # kernel's; generation (decode) kernels have their own (attn_decode_unit_*)
     attn_unit_time: np.ndarray | float = 0.0
+    attn_decode_unit_flops: np.ndarray | float = 0.0
+    attn_decode_unit_time: np.ndarray | float = 0.0
     mem_overhead: np.ndarray | float = 0.0
     video_decode_fps: dict = field(default_factory=dict)
     video_encode_fps: dict = field(default_factory=dict)

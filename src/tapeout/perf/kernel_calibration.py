@@ -54,6 +54,12 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS)) 
                               "attn_prefill_fixed": max(params["ovh_prefill"] - params["ovh_bf16"], 0.0) * 1e-6,
                               "attn_decode_fixed": max(params["ovh_decode"] - params["ovh_bf16"], 0.0) * 1e-6,
                               "epilogue_exposed": params["epilogue_exposed"],
+                              # the attention work decomposition and per-wave CTA cost of each phase,
+                              # fitted with the efficiencies above (perf/kernel_fit.py)
+                              "attn_tiling": params["attn_tiling"],
+                              "attn_unit_flops": params["unit_prefill"], "attn_unit_time": params["unitlat_prefill"] * 1e-6,
+                              "attn_decode_unit_flops": params["unit_decode"],
+                              "attn_decode_unit_time": params["unitlat_decode"] * 1e-6,
                               # the fill + epilogue is tile_k_overhead here; the microbenchmark
                               # fit's per-wave time (tile_overhead_us) would count it twice
                               "tile_overhead": 0.0}}

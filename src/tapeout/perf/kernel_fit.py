@@ -222,12 +222,14 @@ def params_for(base, pd: float, x, op: str, fmt: str):
         eff[PEAK_KEYS.index(key)] = v[name]
     cls = fmt if op == "gemm" else op.removeprefix("attention_")
     split = v["split_" + fmt] if op == "gemm" else np.inf
+    unit, unit_t = (v["unit_" + cls], v["unitlat_" + cls] * 1e-6) if op != "gemm" else (0.0, 0.0)
     return base.replace(max_split_k=split, eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
                         tile_k_overhead=v["tile_k_overhead"], epilogue_exposed=v["epilogue_exposed"],
                         attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"],
-                        attn_unit_flops=v["unit_" + cls] if op != "gemm" else 0.0,
-                        attn_unit_time=v["unitlat_" + cls] * 1e-6 if op != "gemm" else 0.0, attn_tiling=v["attn_tiling"],
+                        # one phase per kernel class: its unit cost serves whichever phase opcost sees
+                        attn_unit_flops=unit, attn_unit_time=unit_t, attn_decode_unit_flops=unit, attn_decode_unit_time=unit_t,
+                        attn_tiling=v["attn_tiling"],
                         attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
 
 

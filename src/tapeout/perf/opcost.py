@@ -249,7 +249,11 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         # fused attention: each wave of work units (CTAs) pays its fixed prologue/epilogue work
         # (ChipParams.attn_unit_flops at one core's achieved matrix rate, plus attn_unit_time latency)
         rate = peak * eff_c
-        t_unit = np.asarray(p.attn_unit_flops, dtype=float) * cores / np.where(rate > 0, rate, np.inf) + np.asarray(p.attn_unit_time, dtype=float)
+        # per phase: generation (one query per sequence, m = group rows) or context
+        gen = m <= (1.0 if t.q_per_kv is None else col(t.q_per_kv))
+        unit_flops = np.where(gen, np.asarray(p.attn_decode_unit_flops, dtype=float), np.asarray(p.attn_unit_flops, dtype=float))
+        unit_time = np.where(gen, np.asarray(p.attn_decode_unit_time, dtype=float), np.asarray(p.attn_unit_time, dtype=float))
+        t_unit = unit_flops * cores / np.where(rate > 0, rate, np.inf) + unit_time
         t_tile = np.where(is_attn, waves * t_unit, t_tile)
         t_mm = t_mm + t_tile + epilogue_time(t, p, col, tm, tn, tiles, units, waves, cores)
     t_compute = np.where(colb(is_mm), t_mm, np.where(colb(is_elt), t_vec, 0.0))
