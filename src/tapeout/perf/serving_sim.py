@@ -353,8 +353,8 @@ def offline_run(sm: StepModel, B: int, inputs: np.ndarray, outputs: np.ndarray, 
 
 def pipeline_cycle_ends(stage: np.ndarray) -> np.ndarray:
     """Durations of the steps of a pp-stage pipeline serving pp micro-batches in turn (a
-    cyclic flow shop; `stage[m, k]` = micro-batch k's time on any one stage in step m, the
-    stages holding equal layer shares). Micro-batch k of step m enters stage s when it left
+    cyclic flow shop; `stage[m, k]` = micro-batch k's time on any one stage in step m, every
+    stage costed as the slowest, the last one with the LM head: StepModel._eval). Micro-batch k of step m enters stage s when it left
     stage s-1 and stage s finished the micro-batch before it; it enters stage 0 when its step
     m-1 left the last stage (its next tokens are sampled there). Returns, per step, the time
     from the previous step's last exit to this one's, so the sum is the wall time. Balanced
