@@ -32,7 +32,7 @@ from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, USABLE_MEMO
                              kv_tokens_per_request, weight_bytes_per_chip)
 from .serving_sim import (StepModel, length_biased_parts, max_rate_closed_form, max_rate_sim, offline_best,
                           offline_point, offline_run)
-from .stacks import kv_beams_share_prompt, kv_block_waste_tokens, kv_static, pipeline_parallel
+from .stacks import kv_beams_share_prompt, kv_block_waste_tokens, kv_static, max_batch_per_micro_batch, pipeline_parallel
 from .vlm import encoder_cost, encoder_weight_bytes
 
 SCENARIOS = ("offline", "server", "interactive")
@@ -220,7 +220,8 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
                    weight_bytes_factor: float = 1.0, fitted: dict | None = None, vision=None,
                    stack: str | None = None) -> ScaleResult:
     """`max_batch` caps the sequences one engine (replica) holds, as a runtime setting does
-    (TensorRT-LLM max_batch_size, vLLM max_num_seqs; Offline fills it where the KV cache allows);
+    (TensorRT-LLM max_batch_size, vLLM max_num_seqs; Offline fills it where the KV cache allows; per
+    pipeline micro-batch where the stack applies it so, perf/stacks.max_batch_per_micro_batch);
     `batch` fixes it instead. `dataset`
     names an MLPerf benchmark whose per-sample lengths are shipped (`dataset_lengths`):
     Offline is then simulated request by request over a LoadGen-sized run (drain included)
@@ -326,8 +327,8 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
             fit_misses += 1
             continue
         bmax = int(min(MAX_BATCH * pl, free // (kv_tok * occupancy)))
-        if max_batch is not None:
-            bmax = min(bmax, int(max_batch))
+        if max_batch is not None:  # per micro-batch where the stack's runtime setting is (TensorRT-LLM)
+            bmax = min(bmax, int(max_batch) * (pl if max_batch_per_micro_batch(stack) else 1))
         batch_cap = max(batch_cap, bmax)
         if bmax < 1:
             misses.append(f"TP{t} PP{pl}: weights fit ({w / 2**30:.1f} GiB/chip) but not the KV cache of one sequence")

@@ -53,6 +53,7 @@ from .opcost import K_ATTN, CostTable, evaluate
 
 GRID_RATIO = 2 ** 0.25  # geometric grid for L(n) (interpolation error < 1% on smooth L)
 VECTOR_FALLBACK_RATIO = 1.0 / 16.0  # FP32 vector / BF16 matrix peak: A100 19.5/312, H100 67/989 (datasheets)
+LAST_STAGE_OPS = ("final_norm", "lm_head")  # ops of workloads/llm.py that pipeline parallelism places on the last stage
 
 
 def ensure_vector(p):
@@ -113,8 +114,13 @@ class StepModel:
         w = times * t.count
         attn = float(w[t.kind == K_ATTN].sum())
         lin = float(w.sum()) - attn
-        # pipeline stages split the layers; the LM head and embeddings are on one stage
-        out = (lin / self.pp, attn / self.pp)
+        # pipeline stages split the decoder layers; the final norm and the LM head run on the last
+        # stage only (TensorRT-LLM builds ln_f / lm_head where mapping.is_last_pp_rank(),
+        # tensorrt_llm/models/llama/model.py, modeling_utils.py DecoderModelForCausalLM; vLLM where
+        # get_pp_group().is_last_rank). Each of the pp micro-batches passes every stage once per
+        # step, so the slowest (last) stage sets the pace: a stage is costed as that one.
+        head = float(w[np.isin(np.asarray(t.names), LAST_STAGE_OPS)].sum())
+        out = ((lin - head) / self.pp + head, attn / self.pp)
         self._cache[key] = out
         return out
 
@@ -347,8 +353,8 @@ def offline_run(sm: StepModel, B: int, inputs: np.ndarray, outputs: np.ndarray, 
 
 def pipeline_cycle_ends(stage: np.ndarray) -> np.ndarray:
     """Durations of the steps of a pp-stage pipeline serving pp micro-batches in turn (a
-    cyclic flow shop; `stage[m, k]` = micro-batch k's time on any one stage in step m, the
-    stages holding equal layer shares). Micro-batch k of step m enters stage s when it left
+    cyclic flow shop; `stage[m, k]` = micro-batch k's time on any one stage in step m, every
+    stage costed as the slowest, the last one with the LM head: StepModel._eval). Micro-batch k of step m enters stage s when it left
     stage s-1 and stage s finished the micro-batch before it; it enters stage 0 when its step
     m-1 left the last stage (its next tokens are sampled there). Returns, per step, the time
     from the previous step's last exit to this one's, so the sum is the wall time. Balanced

@@ -66,3 +66,10 @@ def kv_beams_share_prompt(name: str | None = None) -> bool:
     """Whether the stack's paged KV cache holds a beam-search request's prompt once for all its
     beams (shared blocks, copy-on-write) rather than once per beam."""
     return bool(stack(name).get("kv_beams_share_prompt", False))
+
+
+def max_batch_per_micro_batch(name: str | None = None) -> bool:
+    """Whether the stack's runtime max batch (TensorRT-LLM max_batch_size) bounds each pipeline
+    micro-batch, so a replica over pp stages holds up to pp x max batch sequences; false: the
+    whole replica."""
+    return bool(stack(name).get("max_batch_per_micro_batch", False))
