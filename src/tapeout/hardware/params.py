@@ -113,8 +113,8 @@ class ChipParams:
     # context FMHA): 1 = a context (q_len > 1) kernel runs one CTA per (sequence, query head, query
     # tile), GQA heads not packed into the tile rows, and computes the causal diagonal key tiles in
     # full (masked), skipping only the tiles above it. Default 0 (not modelled: GQA heads packed
-    # into rows, exact causal key count)
-    attn_tiling: np.ndarray | float = 0.0
+    # into rows, exact causal key count). Default: kernel_structure.yaml
+    attn_tiling: np.ndarray | float = KERNEL_STRUCTURE["attn_tiling"]
     # fixed work of one fused-attention work unit (CTA): load the Q tile and page table, initialise
     # the online-softmax state, normalise and store O (and, split over KV, write the partial):
     # latency that does not shrink with keys or head dim. In FLOP-equivalents at one core's achieved
@@ -125,9 +125,10 @@ class ChipParams:
     # (dependent DRAM round trips of the prologue: page table, Q tile; epilogue store), independent
     # of the core's matrix rate. Default 0 (not modelled). attn_unit_* are a context (prefill)
     # kernel's; generation (decode) kernels have their own (attn_decode_unit_*)
-    attn_unit_time: np.ndarray | float = 0.0
-    attn_decode_unit_flops: np.ndarray | float = 0.0
-    attn_decode_unit_time: np.ndarray | float = 0.0
+    # Defaults: kernel_structure.yaml (context: latency only, the fit puts its rate part at 0)
+    attn_unit_time: np.ndarray | float = KERNEL_STRUCTURE["attn_unit_time_us"] * 1e-6
+    attn_decode_unit_flops: np.ndarray | float = KERNEL_STRUCTURE["attn_decode_unit_flops"]
+    attn_decode_unit_time: np.ndarray | float = KERNEL_STRUCTURE["attn_decode_unit_time_us"] * 1e-6
     mem_overhead: np.ndarray | float = 0.0
     video_decode_fps: dict = field(default_factory=dict)
     video_encode_fps: dict = field(default_factory=dict)
