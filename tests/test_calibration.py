@@ -113,7 +113,9 @@ def test_attention_fit_matches_published_kernel_rate():
 
     fitted = calibration.load_fitted()
     h100 = fitted["chips"]["h100-sxm"]
-    assert 0.4 < h100["eff_attention"] < 1.0
+    # a fraction of the GEMM rate; above 1 where the published kernel overlaps the exponential with
+    # the MMAs (FlashAttention-3 ping-pong, Shah et al. 2024) that the default costs in sequence
+    assert 0.4 < h100["eff_attention"] < 1.25
     assert h100["attn_bwd_factor"] > 1.0  # the backward kernel is slower per FLOP (518 vs 600 TFLOPS/s)
     p = calibrated_params(get_chip("h100-sxm"))
     s, h, d = 16384, 16, 128
@@ -123,15 +125,16 @@ def test_attention_fit_matches_published_kernel_rate():
     assert tflops == pytest.approx(539, rel=0.10)
 
 
-def test_attention_calibration_slows_only_attention():
+def test_attention_calibration_scales_only_attention():
     from tapeout.ops import Attention
 
     p = calibrated_params(get_chip("h100-sxm"))
     att = Attention(name="a", batch=4, q_len=4096, kv_len=4096, heads=32, kv_heads=8, d_qk=128, d_v=128)
     mm = MatMul(name="m", m=4096, n=8192, k=8192)
     g = OpGraph(name="g", ops=[att, mm])
-    assert p.eff_attention < 0.95
-    p = p.replace(softmax_vflops=0.0)  # matrix-engine time only: it scales with 1 / eff_attention
+    assert p.eff_attention != 1.0
+    # matrix-engine time only (no softmax, no per-wave CTA latency): it scales with 1 / eff_attention
+    p = p.replace(softmax_vflops=0.0, attn_unit_time=0.0)
     slow, fast = evaluate(g, p).compute_time, evaluate(g, p.replace(eff_attention=1.0)).compute_time
     assert slow[0] == pytest.approx(fast[0] / p.eff_attention, rel=1e-9) and slow[1] == pytest.approx(fast[1])
 

@@ -107,7 +107,7 @@ def _attn(d: int, **kw):
 def test_attention_head_dim_64_pays_no_tile_padding():
     # FlashAttention pads the head dim to a multiple of 32, not to the 128-wide GEMM N tile:
     # without the softmax term, compute time scales exactly with the FLOPs from d=128 to d=64
-    p = P.replace(softmax_vflops=0.0)
+    p = P.replace(softmax_vflops=0.0, attn_unit_time=0.0, attn_decode_unit_time=0.0, attn_decode_unit_flops=0.0)  # per-wave costs off
     t64, t128 = (float(evaluate(OpGraph("a", [_attn(d)]), p).compute_time[0]) for d in (64, 128))
     f64, f128 = _attn(64).flops, _attn(128).flops
     assert t64 / t128 == pytest.approx(f64 / f128, rel=1e-9)
@@ -118,8 +118,9 @@ def test_attention_head_dim_64_pays_no_tile_padding():
 
 def test_softmax_adds_one_vector_term_per_score():
     a = _attn(64)
-    base = float(evaluate(OpGraph("a", [a]), P.replace(softmax_vflops=0.0)).compute_time[0])
-    with_sm = float(evaluate(OpGraph("a", [a]), P.replace(softmax_vflops=20.0)).compute_time[0])
+    p = P.replace(attn_tiling=0.0)  # exact causal scores (no full diagonal tiles)
+    base = float(evaluate(OpGraph("a", [a]), p.replace(softmax_vflops=0.0)).compute_time[0])
+    with_sm = float(evaluate(OpGraph("a", [a]), p.replace(softmax_vflops=20.0)).compute_time[0])
     assert with_sm - base == pytest.approx(a.scores * 20.0 / (P.vector_flops * P.eff_vector), rel=1e-9)
 
 
@@ -156,7 +157,8 @@ def test_tile_k_overhead_is_k_unit_over_k_unit_plus_overhead():
     assert slow / base == pytest.approx((512 + 128) / 512, rel=1e-9)
     # the attention field applies to attention only, keys per query = (4096 + 1) / 2 causal
     att = OpGraph("a", [_attn(128)])
-    p0 = P.replace(softmax_vflops=0.0, attn_tile_k_overhead=0.0)  # the default carries the fitted prologue
+    # the default carries the fitted prologue, tiling and per-wave CTA latency: off here
+    p0 = P.replace(softmax_vflops=0.0, attn_tile_k_overhead=0.0, attn_tiling=0.0, attn_unit_time=0.0)
     assert float(evaluate(g, P.replace(attn_tile_k_overhead=999.0)).time[0]) == float(evaluate(g, P).time[0])
     ta = float(evaluate(att, p0).compute_time[0])
     tb = float(evaluate(att, p0.replace(attn_tile_k_overhead=512.0)).compute_time[0])
@@ -210,8 +212,11 @@ def test_exposed_epilogue_only_adds_time(m, n, k, f):
 
 def _ctx_time(a, **kw):
     # the default model's attention structure (kernel_structure.yaml: per-unit K fill, per-phase
-    # fixed time) off, so the ratios below isolate the tiling and the per-wave unit cost
-    base = P.replace(softmax_vflops=0.0, attn_tile_k_overhead=0.0, attn_prefill_fixed=0.0, attn_decode_fixed=0.0)
+    # fixed time, tiling, per-wave unit costs) off, so the ratios below isolate the tiling and the
+    # per-wave unit cost
+    base = P.replace(softmax_vflops=0.0, attn_tile_k_overhead=0.0, attn_prefill_fixed=0.0, attn_decode_fixed=0.0,
+                     attn_tiling=0.0, attn_unit_time=0.0, attn_unit_flops=0.0, attn_decode_unit_time=0.0,
+                     attn_decode_unit_flops=0.0)
     return float(evaluate(OpGraph("a", [a]), base.replace(**kw)).compute_time[0])
 
 
@@ -254,11 +259,13 @@ def test_attention_time_never_falls_with_the_unit_cost(batch, s, heads, t1, t2):
     assert t_hi >= t_lo
 
 
-def test_default_model_does_not_tile_per_query_head():
-    # the new fields default off: a GQA context with a short prompt keeps the packed rows
-    a = OpGraph("a", [_attn(128, batch=4, q_len=100, kv_len=100, heads=32, kv_heads=4)])
-    assert float(evaluate(a, P).time[0]) == float(evaluate(a, P.replace(attn_tiling=0.0, attn_unit_time=0.0,
-                                                                         attn_unit_flops=0.0)).time[0])
+def test_default_model_tiles_context_attention_per_query_head():
+    # kernel_structure.yaml attn_tiling = 1: a GQA context with a short prompt costs one CTA per
+    # query head, so its per-wave latency counts 4 x 32 units, not 4 x 4 packed ones
+    a = _attn(128, batch=4, q_len=100, kv_len=100, heads=32, kv_heads=4)
+    waves = np.ceil(4 * 32 / P.num_cores)
+    assert _ctx_time(a, attn_tiling=1.0, attn_unit_time=3e-6) - _ctx_time(a, attn_tiling=1.0) == pytest.approx(waves * 3e-6, rel=1e-9)
+    assert P.attn_tiling == 1.0
 
 
 def test_attention_unit_cost_is_per_phase():

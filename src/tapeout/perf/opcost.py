@@ -190,6 +190,10 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
                 f"Choose one of those precisions (--precision, or --set precision=... for a workload preset)."
             )
     m, n, k, par = col(t.m), col(t.n), col(t.k), col(t.parallel)
+    g_q = 1.0 if t.q_per_kv is None else col(t.q_per_kv)
+    # attention phase, before any tiling changes the rows: generation has one query per sequence
+    # (m = q_len x group = group), context more
+    gen = m <= g_q
     is_attn = colb(kind == K_ATTN)
     k_scale = 1.0  # attention work actually computed / the exact causal work (diagonal tiles)
     if t.q_per_kv is not None and (kind == K_ATTN).any():
@@ -250,7 +254,6 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         # (ChipParams.attn_unit_flops at one core's achieved matrix rate, plus attn_unit_time latency)
         rate = peak * eff_c
         # per phase: generation (one query per sequence, m = group rows) or context
-        gen = m <= (1.0 if t.q_per_kv is None else col(t.q_per_kv))
         unit_flops = np.where(gen, np.asarray(p.attn_decode_unit_flops, dtype=float), np.asarray(p.attn_unit_flops, dtype=float))
         unit_time = np.where(gen, np.asarray(p.attn_decode_unit_time, dtype=float), np.asarray(p.attn_unit_time, dtype=float))
         t_unit = unit_flops * cores / np.where(rate > 0, rate, np.inf) + unit_time
@@ -272,7 +275,6 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     is_mm_only = colb(kind == K_MATMUL)
     # a GQA group larger than the kernel's attn_head_pack is served one query head per pass: the
     # KV cache (weight_bytes) is read once per query head instead of once per group
-    g_q = 1.0 if t.q_per_kv is None else col(t.q_per_kv)
     kv_passes = np.where(g_q > np.asarray(p.attn_head_pack, dtype=float), g_q, 1.0)
     dram = np.where(is_mm_only, mm_bytes, np.where(colb(kind == K_EMB), emb_bytes, wb * np.where(is_attn, kv_passes, 1.0) + ib + ob))
     dram = np.where(colb((kind == K_COLL) | (kind == K_FIXED)), 0.0, dram)
@@ -302,7 +304,7 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     # generation (one query per sequence: m = q_len x group = group) and context differ (ChipParams)
     paged = np.zeros(len(t), dtype=bool) if t.kv_cache is None else t.kv_cache
     t_kernel = t_kernel + np.where(colb((kind == K_ATTN) & paged & ~t.fused),
-                                   np.where(m <= g_q, np.asarray(p.attn_decode_fixed, dtype=float),
+                                   np.where(gen, np.asarray(p.attn_decode_fixed, dtype=float),
                                             np.asarray(p.attn_prefill_fixed, dtype=float)), 0.0)
     busy = np.maximum(t_compute, t_mem)
     time = busy + t_kernel + t_comm + t_fixed
