@@ -112,14 +112,14 @@ class ChipParams:
     # fused attention's work decomposition (FlashAttention-2, Dao 2023 sec. 3.1-3.2; TensorRT-LLM
     # context FMHA): 1 = a context (q_len > 1) kernel runs one CTA per (sequence, query head, query
     # tile), GQA heads not packed into the tile rows, and computes the causal diagonal key tiles in
-    # full (masked), skipping only the tiles above it. Default 0 (not modelled: GQA heads packed
-    # into rows, exact causal key count). Default: kernel_structure.yaml
+    # full (masked), skipping only the tiles above it; 0 = GQA heads packed into rows, exact
+    # causal key count. Default: kernel_structure.yaml
     attn_tiling: np.ndarray | float = KERNEL_STRUCTURE["attn_tiling"]
     # fixed work of one fused-attention work unit (CTA): load the Q tile and page table, initialise
     # the online-softmax state, normalise and store O (and, split over KV, write the partial):
     # latency that does not shrink with keys or head dim. In FLOP-equivalents at one core's achieved
     # matrix rate, so each wave of units adds attn_unit_flops * cores / (peak * eff) seconds
-    # (perf/opcost.py). Default 0 (not modelled)
+    # (perf/opcost.py). Default 0 for context kernels (the kernel fit puts their rate part at 0)
     attn_unit_flops: np.ndarray | float = 0.0
     # the same fixed cost of a fused-attention work unit as latency, seconds per wave of units
     # (dependent DRAM round trips of the prologue: page table, Q tile; epilogue store), independent

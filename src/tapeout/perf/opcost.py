@@ -14,7 +14,8 @@ For op i on design d (all arrays broadcast to shape (n_ops, *design_shape)):
             u_k    = k_unit / (k_unit + tile_k_overhead)  (per-tile pipeline fill and
                      epilogue, k_unit = k / splits)
             + t_epi (exposed output-tile store per wave, epilogue_time; 0 unless calibrated)
-            fused attention (ChipParams.attn_tiling, attn_unit_*; all 0 unless calibrated):
+            fused attention (ChipParams.attn_tiling, attn_unit_* / attn_decode_unit_*; defaults
+            from data/calibration/kernel_structure.yaml):
             context tiles per query head with full causal diagonal tiles (_attention_tiling),
             + waves * (attn_unit_time + attn_unit_flops * cores / (peak * eff)) per-CTA cost
   memory    t_m = DRAM bytes / (mem_bw * eff_mem)
@@ -138,6 +139,14 @@ def epilogue_time(t: OpTable, p: ChipParams, col, tm, tn, tiles, units, waves, c
     wave = active * tm * tn * out_elem / (np.asarray(p.mem_bw, dtype=float) * p.eff_mem * fill)
     exposed = np.asarray(p.epilogue_exposed, dtype=float)
     return np.where((col(t.kind) == K_MATMUL) & (exposed > 0), waves * wave * exposed, 0.0)
+
+
+def row_tile(m, p: ChipParams):
+    """Row tile a kernel picks for m rows: libraries shrink it for few tokens (CUTLASS/cuBLAS
+    pick 16..128-row tiles; MMA instructions are 16 rows), so m pads to a multiple of 16."""
+    return np.minimum(p.tile_m, np.maximum(MIN_TILE_M, np.ceil(m / MIN_TILE_M) * MIN_TILE_M))
+
+
 def _attention_tiling(m, par, k, g_q, causal, is_attn, p: ChipParams):
     """(rows, independent units, keys per query) of fused attention under ChipParams.attn_tiling.
 
@@ -153,7 +162,7 @@ def _attention_tiling(m, par, k, g_q, causal, is_attn, p: ChipParams):
     on = is_attn & (np.asarray(p.attn_tiling, dtype=float) > 0)
     q = m / g_q
     ctx = on & (q > 1.0)
-    tm = np.minimum(p.tile_m, np.maximum(MIN_TILE_M, np.ceil(q / MIN_TILE_M) * MIN_TILE_M))
+    tm = row_tile(q, p)
     k_t = np.where(causal & ctx, k - (q + 1.0) / 2.0 + (np.ceil(q / tm) + 1.0) / 2.0 * tm * np.minimum(1.0, q / tm), k)
     k_t = np.where(ctx, k_t, k)
     return np.where(ctx, q, m), np.where(ctx, par * g_q, par), k_t, k_t / k
@@ -201,9 +210,7 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         m, par, k, k_scale = _attention_tiling(m, par, k, col(t.q_per_kv), is_attn & causal, is_attn, p)
     tn = np.where(is_attn, np.ceil(n / ATTN_HEAD_DIM_STEP) * ATTN_HEAD_DIM_STEP, p.tile_n)
     cores = p.num_cores
-    # tile selection: kernels shrink the row tile for few tokens (CUTLASS/cuBLAS pick 16..128
-    # row tiles; MMA instructions are 16 rows), so decode GEMMs pad m to a multiple of 16
-    tm = np.minimum(p.tile_m, np.maximum(MIN_TILE_M, np.ceil(m / MIN_TILE_M) * MIN_TILE_M))
+    tm = row_tile(m, p)  # decode GEMMs pad m to a multiple of 16
     mt = np.ceil(m / tm)
     nt = np.ceil(n / tn)
     u_pad = (m * n) / (mt * tm * nt * tn)
