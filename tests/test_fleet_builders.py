@@ -51,3 +51,15 @@ def test_bad_params_are_one_line_errors(kind, params):
     with pytest.raises(TapeoutError) as e:
         build_workload(kind, **params)
     assert "\n" not in str(e.value)
+
+
+def test_retinanet_query_returns_detections_not_logits():
+    """A query moves the INT8 800x800x3 image in and <= 300 NMS'd detections of 7 four-byte words out
+    (MLPerf reference detections_per_img; EfficientNMS boxes/score/class), not the 264-class logits."""
+    from tapeout.perf.scenarios import io_bytes
+
+    for n in (1, 8):
+        g = vision.retinanet_graph(n, 800, "int8")
+        assert io_bytes(g) == n * (800 * 800 * 3 + 300 * 7 * 4)
+    # the result does not grow with the class count (the dense logits stay on the device)
+    assert io_bytes(vision.retinanet_graph(1, 800, "int8", num_classes=600)) == io_bytes(vision.retinanet_graph(1, 800, "int8"))

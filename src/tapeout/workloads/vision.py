@@ -18,7 +18,7 @@ inference_realesrgan.py (num_feat 64, num_conv 16/32, x4, PReLU).
 from __future__ import annotations
 
 from ..errors import TapeoutError
-from ..ops import EmbeddingGather, MatMul, Op, OpGraph
+from ..ops import Elementwise, EmbeddingGather, MatMul, Op, OpGraph
 from ..precision import Precision
 from .blocks import ConvMatMul, epilogue, as_precision, check_batch, check_multiple, conv2d, conv3d, distinct_weight_bytes, eltwise, linear, transformer_block
 
@@ -78,6 +78,16 @@ def resnet50_graph(batch: int = 1, resolution: int = 224, precision: str | Preci
                    {"model": "resnet50", "batch": n, "units": n, "unit": "images", "resolution": resolution})
 
 
+# What a RetinaNet query returns: the MLPerf reference model post-processes on the device and keeps
+# at most detections_per_img = 300 boxes after NMS (score_thresh 0.05, topk_candidates 1000 per level;
+# mlcommons/inference vision/classification_and_detection/python/models/resnext50/retinanet.py
+# RetinaNet.__init__ / postprocess_detections); NVIDIA's engine appends the EfficientNMS plugin
+# (closed/NVIDIA code: retinanet_resnext50_32x4d_efficientNMS.800x800.onnx), whose outputs per
+# detection are a box (4 fp32), a score (fp32) and a class (int32): 7 words of 4 bytes.
+RETINANET_DETECTIONS = 300
+RETINANET_DETECTION_WORDS = 7
+
+
 def retinanet_graph(batch: int = 1, resolution: int = 800, precision: str | Precision = "bf16", num_classes: int = 264,
                     anchors: int = 9) -> OpGraph:
     """RetinaNet with a ResNeXt50-32x4d backbone + FPN (P3-P7) + class/box subnets."""
@@ -112,6 +122,10 @@ def retinanet_graph(batch: int = 1, resolution: int = 800, precision: str | Prec
                               w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute,
                               input_elems=float(n * positions * 256)))
     ops.append(eltwise("decode.sigmoid_topk", n * positions * anchors * num_classes, pr, 4))
+    # NMS runs on the device and a query returns only the kept detections, not the class logits
+    # (detections_per_img boxes x (4 box + score + label) words; module constants)
+    ops.append(Elementwise(name="decode.nms_detections", elems=float(n * RETINANET_DETECTIONS * RETINANET_DETECTION_WORDS),
+                           flops_per_elem=1, reads=1, writes=1, dtype="fp32"))
     return OpGraph(f"retinanet:b{n}:{resolution}px:{pr.name}", ops,
                    {"model": "retinanet", "batch": n, "units": n, "unit": "images", "resolution": resolution})
 
