@@ -23,8 +23,8 @@ Per chip (NVIDIA's TensorRT recipe: FP8 UNet on Hopper, INT8 on Ada; batch 8 = 1
   3. with the optional `kernels` extra: NVIDIA's measured TensorRT-LLM FP8 linear layers (AIConfigurator
      database, H100 SXM, M = 16,384 tokens): at fixed K the time per M*K element grows linearly in N,
      t / (M K) = 2 N / R + c. The slope gives the pure FP8 GEMM rate R (compared with the model's rate
-     for the same GEMM), the intercept c the cost per input element that does not scale with N: the
-     16-bit -> FP8 quantize of the activation that the measured op includes.
+     for the same GEMM), the intercept c the cost per input element that does not scale with N (read
+     here as the 16-bit -> FP8 quantize of the activation inside the measured op; not verified).
 """
 from __future__ import annotations
 
