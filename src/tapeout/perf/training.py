@@ -77,7 +77,7 @@ from .train_layout import (TrainLayout, broken_rule, candidate_layouts, microbat
                            nearest_layouts, stage_layers)
 from .train_recipe import Recipe, get_recipe, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param
 from ..formats import format_bits
-from .train_lora import LoraAdapters, adapter_ops
+from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .train_memory import activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
@@ -175,7 +175,9 @@ class _Fwd:
             g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora)
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
             q_elems = float(sum(op.count * op.elems for op in gf.ops + gb.ops))
-        if isinstance(self.lora, LoraAdapters):  # memory-bound adapter kernels, in the elementwise class
+        n_adapter = 0.0
+        if isinstance(self.lora, LoraAdapters):  # memory-bound adapter kernels (elementwise class) + their TP collectives
+            n_adapter = adapter_params(g, self.lora, tp) * tp
             g = OpGraph(name=g.name, ops=list(g.ops) + adapter_ops(g, self.lora, tp), meta=g.meta)
         ct = evaluate(g, self.p)
         t = ct.table
@@ -187,7 +189,8 @@ class _Fwd:
             if isinstance(op, Collective):
                 c = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0]) if op.group > 1 else 0.0
                 times[i] = 0.0
-                comm["ep" if op.collective == "all_to_all" else "tp"] += c * op.count
+                # all-to-alls are EP token routing, except the LoRA adapters' TP-group all-to-all
+                comm["ep" if op.collective == "all_to_all" and "_lora_" not in op.name else "tp"] += c * op.count
                 if op.name in TP_COLLECTIVES and op.collective != "all_to_all":
                     named[f"c:{op.name}"] += c * op.count
         w = times * t.count
@@ -198,7 +201,7 @@ class _Fwd:
                 "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
                 "head_gemm": float(w[(t.kind == K_MATMUL) & head].sum()), "head_elt": float(w[(t.kind == K_ELT) & head].sum()),
                 "flops": float(ct.total_flops), "cast_fwd": cast_fwd, "cast_bwd": cast_bwd, "quant_elems": q_elems,
-                **named}
+                "adapter_params": n_adapter, **named}
 
 
 def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float:
@@ -263,7 +266,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # data-parallel gradient reduce-scatter and parameter all-gather of the slowest device's
     # parameters (dense over DP x CP, experts over the expert-DP group)
     dense, ex = device_params(cfg, lay, n_slow, d_slow == 0, head_on)
-    scale = 1e-3 if lora else 1.0  # LoRA: adapters only
+    # LoRA: only the adapters train (their exact share of the parameters when the adapters are
+    # given, perf/train_lora.adapter_params; else a nominal 1e-3)
+    scale = (f["adapter_params"] / cfg.param_count() if f["adapter_params"] > 0 else 1e-3) if lora else 1.0
     g_dense, g_exp = shard_groups(lay)
     t_rs = t_ag = 0.0
     for P, g, stride in ((dense, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
