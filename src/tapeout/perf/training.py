@@ -20,7 +20,10 @@ Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   pipeline bubble fraction (p-1)/(v m + p - 1) (1F1B, Narayanan et al. 2021; v = 1 gives
   (p-1)/(m+p-1))
   DP gradient reduce-scatter + parameter all-gather (ZeRO-1 / distributed optimizer) of the
-  stage's parameters overlaps the last micro-batch's backward: exposed = max(0, t_dp - B).
+  stage's parameters overlaps the last micro-batch's backward: exposed = max(0, t_dp - B);
+  interleaved (v > 1), chunk by chunk behind the other chunks' backward passes of the drain
+  (Megatron-Core overlap_grad_reduce per model chunk, `chunked_exposure`), the all-gather
+  likewise behind the next step's forwards.
   Hybrid sharded DP (`shard`: PyTorch HSDP, MaxText FSDP per slice x DCN data parallelism):
   ZeRO collectives over the shard group, then one all-reduce of the gradient shard across the
   DP x CP / shard replicas, exposed = max(0, t_x - B).
@@ -82,7 +85,7 @@ from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region
 from .train_memory import activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
 __all__ = ["TrainLayout", "TrainResult", "activation_bytes_per_layer", "zero_memory_bytes", "pipeline_bubble", "train",
-           "evaluate_layout", "model_flops_per_token", "time_to_train_min", "eval_time_s", "num_evaluations",
+           "evaluate_layout", "model_flops_per_token", "chunked_exposure", "time_to_train_min", "eval_time_s", "num_evaluations",
            "fp8_training_graph", "clear_cache"]
 HEAD_OPS = ("lm_head", "final_norm")  # the output layer, on the last pipeline stage
 
@@ -96,6 +99,22 @@ def pipeline_bubble(p: int, m: int, v: int = 1) -> float:
     if p <= 1:
         return 0.0
     return (p - 1) / (v * m + p - 1)
+
+
+def chunked_exposure(t_comm, t_compute, vp: int = 1, group: int = 1):
+    """Exposed time of a data-parallel collective split over the vp model chunks of an
+    interleaved pipeline (Megatron-Core DistributedDataParallel overlap_grad_reduce /
+    overlap_param_gather: schedules.py forward_backward_pipelining_with_interleaving launches a
+    chunk's gradient reduce-scatter (grad_sync_func) once its last micro-batch backward is done,
+    and the next chunk's parameter all-gather (param_sync_func) during the previous chunk's
+    forwards). The schedule runs `group` = min(m, pp) micro-batches of one chunk before the next
+    (get_model_chunk_id), backward from chunk vp-1 down to 0, so chunk k's t/vp of communication has
+    k x group chunk passes of t_compute/vp after it plus its own last pass; the chain of chunks is
+    exposed by max over k of (k+1) t/vp - (k group + 1) t_compute/vp, linear in k:
+        max(0, (t - t_compute)/vp, t - ((vp-1) group + 1) t_compute/vp).
+    t_compute: one micro-batch's backward (reduce-scatter) or forward (all-gather) of the device.
+    vp = 1 gives max(0, t - t_compute): hidden behind one micro-batch, bucket by bucket."""
+    return np.maximum(0.0, np.maximum((t_comm - t_compute) / vp, t_comm - ((vp - 1) * group + 1) * t_compute / vp))
 
 
 @dataclass
@@ -291,10 +310,11 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         t_x = float(collective_time("all_reduce", 2.0 * dense * scale / lay.shard, lay.dp * lay.cp // lay.shard, topo,
                                     stride=lay.tp * lay.shard)[0])
         dp_x = max(0.0, t_x - B)
+    grp = min(m, lay.pp)  # micro-batches per chunk group of the interleaved schedule
     if lay.zero == 0:
-        dp_rs, dp_ag = max(0.0, t_rs + t_ag - B), 0.0
+        dp_rs, dp_ag = float(chunked_exposure(t_rs + t_ag, B, lay.vp, grp)), 0.0
     elif lay.zero == 1:
-        dp_rs, dp_ag = max(0.0, t_rs - B), max(0.0, t_ag - F)
+        dp_rs, dp_ag = float(chunked_exposure(t_rs, B, lay.vp, grp)), float(chunked_exposure(t_ag, F, lay.vp, grp))
     elif lay.zero == 2:
         dp_rs, dp_ag = m * max(0.0, t_rs - B), max(0.0, t_ag - F)
     else:
