@@ -198,6 +198,13 @@ class _Fwd:
         if isinstance(self.lora, LoraAdapters):  # memory-bound adapter kernels (elementwise class) + their TP collectives
             n_adapter = adapter_params(g, self.lora, tp) * tp
             g = OpGraph(name=g.name, ops=list(g.ops) + adapter_ops(g, self.lora, tp), meta=g.meta)
+        # residual adds: Megatron-Core TransformerLayer runs one bias-dropout-add kernel after the
+        # attention and one after the MLP (self_attn_bda / mlp_bda; hidden dropout 0 leaves the add)
+        # on the residual stream's sequence-parallel shard, T/TP x h: read 2, write 1. Not in the
+        # serving graph, where inference engines fuse the add into the next norm kernel.
+        res = Elementwise(name="residual_add", count=2 * self.cfg.num_hidden_layers, elems=mbs * seq * self.cfg.hidden_size / tp,
+                          flops_per_elem=1.0, reads=2.0, writes=1.0, dtype="bf16")
+        t_res = self._time(OpGraph(name="residual", ops=[res]))
         ct = evaluate(g, self.p)
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
@@ -220,7 +227,7 @@ class _Fwd:
                 "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
                 "head_gemm": float(w[(t.kind == K_MATMUL) & head].sum()), "head_elt": float(w[(t.kind == K_ELT) & head].sum()),
                 "flops": float(ct.total_flops), "cast_fwd": cast_fwd, "cast_bwd": cast_bwd, "quant_elems": q_elems,
-                "adapter_params": n_adapter, **named}
+                "adapter_params": n_adapter, "res": t_res, **named}
 
 
 def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float:
@@ -263,8 +270,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         cores = float(np.max(p.num_cores))
         tp_f = rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, False, lora)
         tp_b = kb * rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, True, lora)
-    Fl = tp_f + attn + elt + c_ep + cast_f + cp_f
-    Bl = tp_b + attn_bwd + 2.0 * elt + c_ep + cast_b + cp_b
+    res = f["res"] / L  # residual adds; backward: one add per residual where the branch gradient joins
+    Fl = tp_f + attn + elt + res + c_ep + cast_f + cp_f
+    Bl = tp_b + attn_bwd + 2.0 * elt + res + c_ep + cast_b + cp_b
     rc = {"full": Fl, "selective": attn, "none": 0.0}[lay.recompute]
     Bl += rc
     Fh = f["head_gemm"] + f["head_elt"]
@@ -352,7 +360,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
                "pp_send_recv": slots * p2p, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag,
                "dp_replica_all_reduce": dp_x}
     return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
-            "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b,
+            "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b, "residual_add": 2.0 * res * n_fb,
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
             "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "optimizer": optim, "exposed_comm_s": exposed, **mem}
