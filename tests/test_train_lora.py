@@ -1,27 +1,65 @@
 """LoRA adapter kernels (perf/train_lora.py): closed-form element counts and their cost."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tapeout.errors import TapeoutError
-from tapeout.perf.train_lora import LoraAdapters, adapter_ops
+from tapeout.perf.train_lora import LoraAdapters, adapter_ops, adapter_params
 from tapeout.perf.training import train
 from tapeout.precision import get_precision
 from tapeout.workloads.llm import LLMStep, build_llm_graph
 from tapeout.workloads.llm_config import load_llm
 
 
-def test_adapter_elements_are_sharded_one_tp_th_on_every_side():
+def test_adapter_elements_follow_nemo_sharding():
+    """NeMo ParallelLinearAdapter under sequence parallelism: the QKV adapter reads the gathered
+    layernorm output (every token x h on every TP rank), the output-projection adapter the rank's
+    h/TP slice; both write 1/TP of their output (the projection's after the all-to-all)."""
     cfg = load_llm("llama-2-70b")  # h 8192, 64 heads, 8 KV heads of 128: qkv width 10240
-    s, tp = 8192, 4
+    s, tp, r = 8192, 4, 16
     g = build_llm_graph(cfg, LLMStep("prefill", 1, s, 0, get_precision("bf16"), tp, 1, lm_head_all_tokens=True))
-    ops = {op.name: op for op in adapter_ops(g, LoraAdapters(16, ("qkv_proj", "o_proj"), 0.1), tp)}
-    assert ops["qkv_proj_lora_a"].elems == s * 8192 / tp
+    ops = {op.name: op for op in adapter_ops(g, LoraAdapters(r, ("qkv_proj", "o_proj"), 0.1), tp)}
+    assert ops["qkv_proj_lora_a"].elems == s * 8192
+    assert ops["qkv_proj_lora_dropout"].elems == s * 8192
     assert ops["qkv_proj_lora_b_add"].elems == s * 10240 / tp
     assert ops["o_proj_lora_a"].elems == s * 8192 / tp
     assert ops["o_proj_lora_b_add"].elems == s * 8192 / tp
-    assert ops["qkv_proj_lora_a"].flops_per_elem == 32 and ops["qkv_proj_lora_a"].count == 80
-    assert "qkv_proj_lora_dropout" in ops
-    assert not any("dropout" in n for n in (op.name for op in adapter_ops(g, LoraAdapters(16), tp)))
+    # A's FLOPs: 2 k r per token in all, split over the TP ranks either way
+    for name in ("qkv_proj", "o_proj"):
+        a = ops[f"{name}_lora_a"]
+        assert a.elems * a.flops_per_elem == 2 * s * 8192 * r / tp
+    assert ops["qkv_proj_lora_a"].count == 80
+    # B, the alpha/r scale and the add: 3 reads, 3 writes of the output
+    assert (ops["o_proj_lora_b_add"].reads, ops["o_proj_lora_b_add"].writes) == (3.0, 3.0)
+    # TP collectives: tokens x r (bf16) all-gather / all-reduce, tokens x h/TP all-to-all
+    assert ops["qkv_proj_lora_allgather"].payload_bytes == s * r * 2
+    assert ops["o_proj_lora_allreduce"].collective == "all_reduce" and ops["o_proj_lora_allreduce"].payload_bytes == s * r * 2
+    assert ops["o_proj_lora_a2a"].payload_bytes == s * 8192 / tp * 2 and ops["o_proj_lora_a2a"].group == tp
+    assert not any("dropout" in n for n in (op.name for op in adapter_ops(g, LoraAdapters(r), tp)))
+    g1 = build_llm_graph(cfg, LLMStep("prefill", 1, s, 0, get_precision("bf16"), 1, 1, lm_head_all_tokens=True))
+    assert not any(op.kind == "collective" for op in adapter_ops(g1, LoraAdapters(r), 1))
+
+
+@given(st.sampled_from([1, 2, 4, 8]), st.integers(1, 256))
+@settings(max_examples=25, deadline=None)
+def test_adapter_params_closed_form(tp, r):
+    """Hu et al. 2021: an adapter on a k -> n layer trains r (k + n) parameters; Llama-2-70B's QKV
+    (8192 -> 10240) and output projection (8192 -> 8192) over 80 layers, split over TP."""
+    cfg = load_llm("llama-2-70b")
+    g = build_llm_graph(cfg, LLMStep("prefill", 1, 128, 0, get_precision("bf16"), tp, 1, lm_head_all_tokens=True))
+    want = 80 * r * ((8192 + 10240) + (8192 + 8192))
+    assert adapter_params(g, LoraAdapters(r), tp) * tp == pytest.approx(want)
+    assert adapter_params(g, LoraAdapters(r, ("qkv_proj",)), tp) * tp == pytest.approx(80 * r * (8192 + 10240))
+
+
+def test_step_grows_with_rank_and_dropout():
+    kw = dict(model="llama-2-70b", chip="h100-sxm", num_chips=8, global_batch_tokens=8 * 8192, seq_len=8192,
+              precision="fp8", tp=4, pp=1, cp=1, zero=0)
+    steps = [train(lora=LoraAdapters(r, ("qkv_proj", "o_proj"), 0.0), **kw).step_time_s for r in (8, 64, 512)]
+    assert steps[0] <= steps[1] <= steps[2]
+    assert train(lora=LoraAdapters(16, ("qkv_proj", "o_proj"), 0.1), **kw).step_time_s > \
+        train(lora=LoraAdapters(16, ("qkv_proj", "o_proj"), 0.0), **kw).step_time_s
 
 
 def test_adapters_cost_time_and_bad_specs_are_errors():

@@ -115,3 +115,13 @@ def test_train_benchmark_preset_minutes(capsys):
     # time-to-train = training + the evaluation passes MLPerf counts (every 24,576 samples)
     assert d["time_to_train_min"] == pytest.approx(bd["train_min"] + bd["eval_min"])
     assert bd["eval_min"] > 0 and bd["n_evals"] == int(1.21e9 / 2048 // 24576)
+
+
+def test_residual_adds_cost_at_least_their_bytes():
+    """Megatron-Core's two residual adds per layer (read 2, write 1 of the T/TP x h bf16 shard),
+    forward and backward, take at least their bytes over the chip's HBM bandwidth (3.35 TB/s, H100 SXM)."""
+    r = train("llama-2-70b", "h100-sxm", 8, 8 * 4096, 4096, "bf16", lora=True, tp=4, pp=1, cp=1, zero=0, mbs=1)
+    m = r.breakdown["m"]
+    bytes_step = m * 2 * 80 * 2 * (3 * 2 * 4096 * 8192 / 4)  # micro-batches x fwd+bwd x layers x adds x bytes
+    assert r.breakdown["residual_add"] >= bytes_step / 3.35e12
+    assert r.breakdown["residual_add"] < 0.1 * r.step_time_s

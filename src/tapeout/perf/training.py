@@ -20,7 +20,10 @@ Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   pipeline bubble fraction (p-1)/(v m + p - 1) (1F1B, Narayanan et al. 2021; v = 1 gives
   (p-1)/(m+p-1))
   DP gradient reduce-scatter + parameter all-gather (ZeRO-1 / distributed optimizer) of the
-  stage's parameters overlaps the last micro-batch's backward: exposed = max(0, t_dp - B).
+  stage's parameters overlaps the last micro-batch's backward: exposed = max(0, t_dp - B);
+  interleaved (v > 1), chunk by chunk behind the other chunks' backward passes of the drain
+  (Megatron-Core overlap_grad_reduce per model chunk, `chunked_exposure`), the all-gather
+  likewise behind the next step's forwards.
   Hybrid sharded DP (`shard`: PyTorch HSDP, MaxText FSDP per slice x DCN data parallelism):
   ZeRO collectives over the shard group, then one all-reduce of the gradient shard across the
   DP x CP / shard replicas, exposed = max(0, t_x - B).
@@ -77,12 +80,12 @@ from .train_layout import (TrainLayout, broken_rule, candidate_layouts, microbat
                            nearest_layouts, stage_layers)
 from .train_recipe import Recipe, get_recipe, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param
 from ..formats import format_bits
-from .train_lora import LoraAdapters, adapter_ops
+from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .train_memory import activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
 __all__ = ["TrainLayout", "TrainResult", "activation_bytes_per_layer", "zero_memory_bytes", "pipeline_bubble", "train",
-           "evaluate_layout", "model_flops_per_token", "time_to_train_min", "eval_time_s", "num_evaluations",
+           "evaluate_layout", "model_flops_per_token", "chunked_exposure", "time_to_train_min", "eval_time_s", "num_evaluations",
            "fp8_training_graph", "clear_cache"]
 HEAD_OPS = ("lm_head", "final_norm")  # the output layer, on the last pipeline stage
 
@@ -96,6 +99,22 @@ def pipeline_bubble(p: int, m: int, v: int = 1) -> float:
     if p <= 1:
         return 0.0
     return (p - 1) / (v * m + p - 1)
+
+
+def chunked_exposure(t_comm, t_compute, vp: int = 1, group: int = 1):
+    """Exposed time of a data-parallel collective split over the vp model chunks of an
+    interleaved pipeline (Megatron-Core DistributedDataParallel overlap_grad_reduce /
+    overlap_param_gather: schedules.py forward_backward_pipelining_with_interleaving launches a
+    chunk's gradient reduce-scatter (grad_sync_func) once its last micro-batch backward is done,
+    and the next chunk's parameter all-gather (param_sync_func) during the previous chunk's
+    forwards). The schedule runs `group` = min(m, pp) micro-batches of one chunk before the next
+    (get_model_chunk_id), backward from chunk vp-1 down to 0, so chunk k's t/vp of communication has
+    k x group chunk passes of t_compute/vp after it plus its own last pass; the chain of chunks is
+    exposed by max over k of (k+1) t/vp - (k group + 1) t_compute/vp, linear in k:
+        max(0, (t - t_compute)/vp, t - ((vp-1) group + 1) t_compute/vp).
+    t_compute: one micro-batch's backward (reduce-scatter) or forward (all-gather) of the device.
+    vp = 1 gives max(0, t - t_compute): hidden behind one micro-batch, bucket by bucket."""
+    return np.maximum(0.0, np.maximum((t_comm - t_compute) / vp, t_comm - ((vp - 1) * group + 1) * t_compute / vp))
 
 
 @dataclass
@@ -175,8 +194,17 @@ class _Fwd:
             g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora)
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
             q_elems = float(sum(op.count * op.elems for op in gf.ops + gb.ops))
-        if isinstance(self.lora, LoraAdapters):  # memory-bound adapter kernels, in the elementwise class
+        n_adapter = 0.0
+        if isinstance(self.lora, LoraAdapters):  # memory-bound adapter kernels (elementwise class) + their TP collectives
+            n_adapter = adapter_params(g, self.lora, tp) * tp
             g = OpGraph(name=g.name, ops=list(g.ops) + adapter_ops(g, self.lora, tp), meta=g.meta)
+        # residual adds: Megatron-Core TransformerLayer runs one bias-dropout-add kernel after the
+        # attention and one after the MLP (self_attn_bda / mlp_bda; hidden dropout 0 leaves the add)
+        # on the residual stream's sequence-parallel shard, T/TP x h: read 2, write 1. Not in the
+        # serving graph, where inference engines fuse the add into the next norm kernel.
+        res = Elementwise(name="residual_add", count=2 * self.cfg.num_hidden_layers, elems=mbs * seq * self.cfg.hidden_size / tp,
+                          flops_per_elem=1.0, reads=2.0, writes=1.0, dtype="bf16")
+        t_res = self._time(OpGraph(name="residual", ops=[res]))
         ct = evaluate(g, self.p)
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
@@ -187,7 +215,8 @@ class _Fwd:
             if isinstance(op, Collective):
                 c = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0]) if op.group > 1 else 0.0
                 times[i] = 0.0
-                comm["ep" if op.collective == "all_to_all" else "tp"] += c * op.count
+                # all-to-alls are EP token routing, except the LoRA adapters' TP-group all-to-all
+                comm["ep" if op.collective == "all_to_all" and "_lora_" not in op.name else "tp"] += c * op.count
                 if op.name in TP_COLLECTIVES and op.collective != "all_to_all":
                     named[f"c:{op.name}"] += c * op.count
         w = times * t.count
@@ -198,7 +227,7 @@ class _Fwd:
                 "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
                 "head_gemm": float(w[(t.kind == K_MATMUL) & head].sum()), "head_elt": float(w[(t.kind == K_ELT) & head].sum()),
                 "flops": float(ct.total_flops), "cast_fwd": cast_fwd, "cast_bwd": cast_bwd, "quant_elems": q_elems,
-                **named}
+                "adapter_params": n_adapter, "res": t_res, **named}
 
 
 def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float:
@@ -241,8 +270,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         cores = float(np.max(p.num_cores))
         tp_f = rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, False, lora)
         tp_b = kb * rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, True, lora)
-    Fl = tp_f + attn + elt + c_ep + cast_f + cp_f
-    Bl = tp_b + attn_bwd + 2.0 * elt + c_ep + cast_b + cp_b
+    res = f["res"] / L  # residual adds; backward: one add per residual where the branch gradient joins
+    Fl = tp_f + attn + elt + res + c_ep + cast_f + cp_f
+    Bl = tp_b + attn_bwd + 2.0 * elt + res + c_ep + cast_b + cp_b
     rc = {"full": Fl, "selective": attn, "none": 0.0}[lay.recompute]
     Bl += rc
     Fh = f["head_gemm"] + f["head_elt"]
@@ -263,7 +293,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # data-parallel gradient reduce-scatter and parameter all-gather of the slowest device's
     # parameters (dense over DP x CP, experts over the expert-DP group)
     dense, ex = device_params(cfg, lay, n_slow, d_slow == 0, head_on)
-    scale = 1e-3 if lora else 1.0  # LoRA: adapters only
+    # LoRA: only the adapters train (their exact share of the parameters when the adapters are
+    # given, perf/train_lora.adapter_params; else a nominal 1e-3)
+    scale = (f["adapter_params"] / cfg.param_count() if f["adapter_params"] > 0 else 1e-3) if lora else 1.0
     g_dense, g_exp = shard_groups(lay)
     t_rs = t_ag = 0.0
     for P, g, stride in ((dense, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
@@ -286,10 +318,11 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         t_x = float(collective_time("all_reduce", 2.0 * dense * scale / lay.shard, lay.dp * lay.cp // lay.shard, topo,
                                     stride=lay.tp * lay.shard)[0])
         dp_x = max(0.0, t_x - B)
+    grp = min(m, lay.pp)  # micro-batches per chunk group of the interleaved schedule
     if lay.zero == 0:
-        dp_rs, dp_ag = max(0.0, t_rs + t_ag - B), 0.0
+        dp_rs, dp_ag = float(chunked_exposure(t_rs + t_ag, B, lay.vp, grp)), 0.0
     elif lay.zero == 1:
-        dp_rs, dp_ag = max(0.0, t_rs - B), max(0.0, t_ag - F)
+        dp_rs, dp_ag = float(chunked_exposure(t_rs, B, lay.vp, grp)), float(chunked_exposure(t_ag, F, lay.vp, grp))
     elif lay.zero == 2:
         dp_rs, dp_ag = m * max(0.0, t_rs - B), max(0.0, t_ag - F)
     else:
@@ -327,7 +360,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
                "pp_send_recv": slots * p2p, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag,
                "dp_replica_all_reduce": dp_x}
     return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
-            "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b,
+            "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b, "residual_add": 2.0 * res * n_fb,
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
             "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "optimizer": optim, "exposed_comm_s": exposed, **mem}

@@ -101,15 +101,25 @@ def describe(row: dict) -> dict | None:
 
 def submission_layout(key: str, row: dict, chip_id: str, n: int) -> dict:
     """The published layout of this row's submission (benchmarks.yaml `submission_layouts`):
-    layout pins for perf/training.train plus per-config skip_evals / fp8_attention; {} if none."""
+    layout pins for perf/training.train plus per-config skip_evals / fp8_attention; {} if none.
+    An entry with a `round` (e.g. v4.0) holds only for rows of that MLPerf round."""
     stack = "deepspeed" if _deepspeed(row) else ("nemo" if row["accelerator"].startswith("NVIDIA") else None)
+    rnd = re.match(r"MLPerf Training (v[\d.]+)", row.get("workload", ""))
+    rnd = rnd.group(1) if rnd else None
     entries = [e for e in benchmarks()["training"][key].get("submission_layouts") or []
-               if e["stack"] in (stack, "any") and e.get("accelerator", row["accelerator"]) == row["accelerator"]]
+               if e["stack"] in (stack, "any") and e.get("accelerator", row["accelerator"]) == row["accelerator"]
+               and e.get("round", rnd) == rnd]
     out: dict = {}
     for e in [e for e in entries if "chip" not in e] + [e for e in entries if e.get("chip") == chip_id
                                                        and int(e["chips"]) == n]:
         out.update({k: v for k, v in e.items() if k in PIN_FIELDS + STACK_FIELDS})
     return out
+
+
+def run_settings(pins: dict) -> dict:
+    """Move the stack's run settings (TP overlap config, FP8 transpose cache) out of `pins`
+    into keyword arguments of perf/training.train."""
+    return {k: pins.pop(k) for k in ("tp_overlap", "transpose_cache") if k in pins}
 
 
 @register("llm_training")
@@ -134,6 +144,8 @@ def map_row(row: dict, fitted: dict | None = None):
             tok = re.search(r"epoch_num=([\d.e+]+)", notes)
             tokens = float(tok.group(1)) if tok else float(bc["tokens_to_train"])
             from_row = tok is not None
+            pins = submission_layout(d["key"], row, chip.id, n)
+            settings = run_settings(pins)
         elif bench == "llama2_70b_lora":
             sc = re.search(r"samples_count=(\d+)", notes)
             tokens = (int(sc.group(1)) if sc else int(bc["samples_to_train"])) * seq
@@ -144,7 +156,7 @@ def map_row(row: dict, fitted: dict | None = None):
             skip = int(pins.pop("skip_evals", bc["skip_evals_nvidia"] if nv else bc["skip_evals"]))
             fp8_dpa = pins.pop("fp8_attention", bc["fp8_attention_nvidia"])
             fp8_attn = bool(nv and fp8_dpa)
-            settings = {k: pins.pop(k) for k in ("tp_overlap", "transpose_cache") if k in pins}
+            settings = run_settings(pins)
         else:  # llama31_8b / llama31_405b pretraining (MLPerf Training v5.x), C4 at seq 8192
             sc = re.search(r"samples_count=([\d.e+]+)", notes)
             if not sc:  # the benchmark's own convergence point is not published (quality target TBD / recalled)
