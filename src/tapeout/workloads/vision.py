@@ -106,11 +106,11 @@ def retinanet_graph(batch: int = 1, resolution: int = 800, precision: str | Prec
     for head, cout in (("cls", anchors * num_classes), ("box", anchors * 4)):
         ops.append(ConvMatMul(name=f"head.{head}.conv3x3", count=4, m=n * positions, n=256, k=256 * 9, a_dtype=pr.activations,
                               w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute,
-                              input_elems=float(n * positions * 256)))
+                              input_elems=float(n * positions * 256), taps=9))
         ops += epilogue(f"head.{head}.relu", n * positions * 256, pr, 1, count=4)
         ops.append(ConvMatMul(name=f"head.{head}.out", m=n * positions, n=cout, k=256 * 9, a_dtype=pr.activations,
                               w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute,
-                              input_elems=float(n * positions * 256)))
+                              input_elems=float(n * positions * 256), taps=9))
     ops.append(eltwise("decode.sigmoid_topk", n * positions * anchors * num_classes, pr, 4))
     return OpGraph(f"retinanet:b{n}:{resolution}px:{pr.name}", ops,
                    {"model": "retinanet", "batch": n, "units": n, "unit": "images", "resolution": resolution})

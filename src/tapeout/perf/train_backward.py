@@ -1,0 +1,76 @@
+"""Backward pass of a trained op graph, costed op by op with the kernels' own shapes.
+
+For a GEMM y = x W (m rows, n outputs, reduction k; `groups` independent GEMMs) the backward
+runs two GEMMs of the forward's FLOPs but of different shapes (cuDNN/CUTLASS name them dgrad and
+wgrad; CUTLASS media/docs/implicit_gemm_convolution.md gives the implicit-GEMM mapping):
+  dgrad  dx = dy W^T      rows m,     outputs k / taps, reduction n x taps
+         (a convolution: the output gradient convolved with the flipped filter, C_out x R x S
+         deep; for a linear layer taps = 1: rows m, outputs k, reduction n)
+  wgrad  dW = x^T dy      rows k,     outputs n,        reduction m (all positions of the batch)
+so the tile padding, wave quantization and split-K of perf/opcost.py apply to each as it runs:
+a weight gradient of a convolution has a small output (C_in R S x C_out) and a long reduction.
+FLOPs of each = the forward's (2 m n k per group). An op whose input needs no gradient (the
+first layer reading the data, a layer after a frozen prefix: PyTorch autograd computes input
+gradients only for tensors that require them: "Excluding subgraphs from backward", PyTorch
+autograd mechanics docs) runs wgrad only (`no_input_grad`).
+Fused attention: 2.5x the forward FLOPs (FlashAttention-2 backward recomputes the scores and
+runs 5 GEMMs to the forward's 2, Dao 2023 sec. 3.1) at the backward kernel's rate
+(ChipParams.attn_bwd_factor, fitted on published FlashAttention/cuDNN backward kernel rates);
+the LLM training engine (perf/training.py) uses the same rule.
+Elementwise, embedding and other ops: 2x their forward time (read the output gradient and the
+saved input, write the input gradient; scatter-add for a gather).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from fnmatch import fnmatchcase
+
+import numpy as np
+
+from ..ops import MatMul, OpGraph
+from .opcost import K_ATTN, evaluate
+
+ATTN_BWD_FLOPS = 2.5  # FlashAttention-2 backward FLOPs / forward FLOPs (Dao 2023)
+
+
+def attention_backward_time(t_attn_fwd, p):
+    """Backward time of fused attention whose forward takes t_attn_fwd on chip p."""
+    return ATTN_BWD_FLOPS * t_attn_fwd * np.asarray(p.attn_bwd_factor, dtype=float)
+
+
+def gradient_gemms(op: MatMul, input_grad: bool = True) -> list[MatMul]:
+    """The dgrad (unless input_grad is False) and wgrad GEMMs of one forward GEMM/convolution."""
+    taps = int(getattr(op, "taps", 1))
+    conv = hasattr(op, "input_elems")  # implicit GEMM: each operand tensor is read once
+    out = []
+    if input_grad:  # reads dy (m x n per group) and the filter
+        extra = {"input_elems": float(op.m * op.n * op.groups * op.batch), "taps": 1} if conv else {}
+        out.append(replace(op, name=f"{op.name}.dgrad", m=op.m, n=op.k // taps, k=op.n * taps, **extra))
+    # a shared weight's gradient reduces over every row of the batch; an activation x activation
+    # product (shared_weight False) keeps its batch of independent GEMMs; reads the saved input x
+    rows = op.m * op.batch if op.shared_weight else op.m
+    extra = {"input_elems": op.input_elems, "taps": 1} if conv else {}
+    out.append(replace(op, name=f"{op.name}.wgrad", m=op.k, n=op.n, k=rows, batch=1 if op.shared_weight else op.batch,
+                       **extra))
+    return out
+
+
+def backward_time(g: OpGraph, p, no_input_grad: tuple[str, ...] = ()) -> float:
+    """Backward time of graph g on chip p (module docstring); `no_input_grad`: name patterns
+    (fnmatch) of the GEMMs whose input needs no gradient."""
+    gemms = [o for o in g.ops if o.kind == "matmul"]
+    other = OpGraph(f"{g.name}:other", [o for o in g.ops if o.kind != "matmul"], g.meta)
+    t = 0.0
+    if gemms:
+        bwd = [b for o in gemms for b in gradient_gemms(o, not any(fnmatchcase(o.name, pat) for pat in no_input_grad))]
+        t += float(evaluate(OpGraph(f"{g.name}:grad_gemms", bwd, g.meta), p).total_time)
+    if other.ops:
+        c = evaluate(other, p)
+        per_op = np.asarray(c.time, dtype=float).reshape(len(other.ops), -1)[:, 0] * c.table.count
+        attn = c.table.kind == K_ATTN
+        t += float(attention_backward_time(per_op[attn].sum(), p)) + 2.0 * float(per_op[~attn].sum())
+    return t
+
+
+__all__ = ["ATTN_BWD_FLOPS", "attention_backward_time", "gradient_gemms", "backward_time"]
