@@ -63,6 +63,13 @@ def test_elementwise_backward_is_twice_forward(a100):
     assert backward_time(g, a100) == pytest.approx(2 * float(evaluate(g, a100).total_time), rel=1e-12)
 
 
+def test_linear_backward_is_the_llm_engine_rule(a100):
+    g = OpGraph("l", [MatMul(name="fc1", m=4096, n=1024, k=1024), MatMul(name="fc2", m=4096, n=4096, k=1024)])
+    per = [float(evaluate(OpGraph("x", [o]), a100).total_time) for o in g.ops]
+    assert backward_time(g, a100) == pytest.approx(2 * sum(per), rel=1e-12)  # dgrad + wgrad
+    assert backward_time(g, a100, ("fc1",)) == pytest.approx(per[0] + 2 * per[1], rel=1e-12)  # wgrad only
+
+
 def test_attention_backward_rule(a100):
     ops = [o for o in transformer_block("t", 8, 4096, 320, 5, 1280, as_precision("bf16")) if o.kind == "attention"]
     g = OpGraph("a", ops)
@@ -106,3 +113,20 @@ def test_training_step_closed_form():
     assert d["step_s"] == pytest.approx(d["fwd_s"] + d["bwd_s"] + d["once_s"] + max(0.0, d["allreduce_s"] - d["bwd_s"]))
     assert d["bwd_s"] > 1.5 * d["fwd_s"]  # two gradient GEMMs per trained GEMM (first layer: one)
     assert math.isfinite(d["step_s"])
+
+
+def test_retinanet_head_runs_per_level():
+    from tapeout.workloads.vision import retinanet_graph
+
+    n = 2
+    g = retinanet_graph(n, 800, "bf16")
+    levels = [100, 50, 25, 13, 7]  # P3..P7 of an 800 px image (FPN strides 8..128, P6/P7 by stride-2 3x3 convs)
+    assert sum(h * h for h in levels) * 9 == 120_087  # anchors per image
+    heads = [o for o in g.ops if o.name.startswith("head.")]
+    assert sorted({o.m for o in heads}) == sorted(n * h * h for h in levels)
+    per_pos = 2 * 2304 * (2 * 4 * 256 + 9 * 264 + 9 * 4)  # 4+4 shared 3x3 convs, class and box outputs
+    assert sum(o.flops * o.count for o in heads) == n * 13_343 * per_pos
+    # weights shared across levels are counted once: 2 x 4 x (256 x 2304) + 2304 x (2376 + 36), bf16
+    head_w = 2 * (2 * 4 * 256 * 2304 + 2304 * (2376 + 36))
+    no_head = sum(o.weight_bytes * o.count for o in g.ops if o.kind == "matmul" and not o.name.startswith("head."))
+    assert g.meta["weight_bytes"] == no_head + head_w

@@ -1,18 +1,19 @@
-"""Backward pass of a trained op graph, costed op by op with the kernels' own shapes.
+"""Backward pass of a trained op graph, op by op (the non-LLM MLPerf training mappers).
 
-For a GEMM y = x W (m rows, n outputs, reduction k; `groups` independent GEMMs) the backward
-runs two GEMMs of the forward's FLOPs but of different shapes (cuDNN/CUTLASS name them dgrad and
-wgrad; CUTLASS media/docs/implicit_gemm_convolution.md gives the implicit-GEMM mapping):
-  dgrad  dx = dy W^T      rows m,     outputs k / taps, reduction n x taps
-         (a convolution: the output gradient convolved with the flipped filter, C_out x R x S
-         deep; for a linear layer taps = 1: rows m, outputs k, reduction n)
-  wgrad  dW = x^T dy      rows k,     outputs n,        reduction m (all positions of the batch)
-so the tile padding, wave quantization and split-K of perf/opcost.py apply to each as it runs:
-a weight gradient of a convolution has a small output (C_in R S x C_out) and a long reduction.
-FLOPs of each = the forward's (2 m n k per group). An op whose input needs no gradient (the
-first layer reading the data, a layer after a frozen prefix: PyTorch autograd computes input
-gradients only for tensors that require them: "Excluding subgraphs from backward", PyTorch
-autograd mechanics docs) runs wgrad only (`no_input_grad`).
+Convolutions (implicit GEMM, blocks.ConvMatMul): the backward runs two GEMMs of the forward's
+FLOPs (2 m n k per group) but of other shapes (cuDNN/CUTLASS dgrad and wgrad; CUTLASS
+media/docs/implicit_gemm_convolution.md gives the mapping), each costed by perf/opcost.py with
+its own tile padding, wave quantization and split-K:
+  dgrad  dx = conv(dy, flipped W)   rows m (positions), outputs C_in/g, reduction C_out/g x taps
+  wgrad  dW = x_col^T dy            rows C_in/g x taps, outputs C_out/g, reduction m (all positions)
+A weight gradient of a convolution has a small output and a reduction over every position of
+the batch; the forward's im2col GEMM is neither shape.
+Linear layers (MatMul): dgrad + wgrad = 2x the forward GEMM time, the rule of the LLM training
+engine (perf/training.py), whose GEMM tiling is calibrated on forward-shaped GEMMs.
+An op whose input needs no gradient (the first layer reading the data, a layer after a frozen
+prefix: PyTorch autograd computes input gradients only for tensors that require them,
+"Excluding subgraphs from backward", autograd mechanics docs) runs its weight gradient only
+(`no_input_grad`).
 Fused attention: 2.5x the forward FLOPs (FlashAttention-2 backward recomputes the scores and
 runs 5 GEMMs to the forward's 2, Dao 2023 sec. 3.1) at the backward kernel's rate
 (ChipParams.attn_bwd_factor, fitted on published FlashAttention/cuDNN backward kernel rates);
@@ -29,7 +30,7 @@ from fnmatch import fnmatchcase
 import numpy as np
 
 from ..ops import MatMul, OpGraph
-from .opcost import K_ATTN, evaluate
+from .opcost import K_ATTN, K_MATMUL, evaluate
 
 ATTN_BWD_FLOPS = 2.5  # FlashAttention-2 backward FLOPs / forward FLOPs (Dao 2023)
 
@@ -59,17 +60,22 @@ def gradient_gemms(op: MatMul, input_grad: bool = True) -> list[MatMul]:
 def backward_time(g: OpGraph, p, no_input_grad: tuple[str, ...] = ()) -> float:
     """Backward time of graph g on chip p (module docstring); `no_input_grad`: name patterns
     (fnmatch) of the GEMMs whose input needs no gradient."""
-    gemms = [o for o in g.ops if o.kind == "matmul"]
-    other = OpGraph(f"{g.name}:other", [o for o in g.ops if o.kind != "matmul"], g.meta)
+    def input_grad(o) -> bool:
+        return not any(fnmatchcase(o.name, pat) for pat in no_input_grad)
+
+    convs = [o for o in g.ops if hasattr(o, "taps")]
+    rest = [o for o in g.ops if not hasattr(o, "taps")]
     t = 0.0
-    if gemms:
-        bwd = [b for o in gemms for b in gradient_gemms(o, not any(fnmatchcase(o.name, pat) for pat in no_input_grad))]
-        t += float(evaluate(OpGraph(f"{g.name}:grad_gemms", bwd, g.meta), p).total_time)
-    if other.ops:
-        c = evaluate(other, p)
-        per_op = np.asarray(c.time, dtype=float).reshape(len(other.ops), -1)[:, 0] * c.table.count
-        attn = c.table.kind == K_ATTN
-        t += float(attention_backward_time(per_op[attn].sum(), p)) + 2.0 * float(per_op[~attn].sum())
+    if convs:
+        bwd = [b for o in convs for b in gradient_gemms(o, input_grad(o))]
+        t += float(evaluate(OpGraph(f"{g.name}:conv_grads", bwd, g.meta), p).total_time)
+    if rest:
+        c = evaluate(OpGraph(f"{g.name}:rest", rest, g.meta), p)
+        per_op = np.asarray(c.time, dtype=float).reshape(len(rest), -1)[:, 0] * c.table.count
+        mm, attn = c.table.kind == K_MATMUL, c.table.kind == K_ATTN
+        gemm_x = np.array([2.0 if input_grad(o) else 1.0 for o in rest])  # dgrad + wgrad, as perf/training.py
+        t += float((per_op * gemm_x)[mm].sum()) + float(attention_backward_time(per_op[attn].sum(), p))
+        t += 2.0 * float(per_op[~mm & ~attn].sum())
     return t
 
 

@@ -27,10 +27,10 @@ x 4,195,197,692 Criteo pairs; ssd epochs x 1,170,301 OpenImages-MLPerf images; g
 RetinaNet and R-GAT add their evaluations inside the timed region (every epoch / every 0.05
 epoch, forward only) and R-GAT's per-step feature read, overlapped with the step (perf/gnn.py).
 A training step is the forward of the trained graph plus its backward (perf/train_backward.py:
-each GEMM/convolution's data-gradient and weight-gradient GEMMs at their own shapes, of the
-forward's FLOPs each (Kaplan et al. 2020 6N rule), none for an input that needs no gradient,
-other_benchmarks.yaml train_no_input_grad; fused attention 2.5x its FLOPs at the backward kernel's
-rate; elementwise 2x) in bf16, plus work run once per step (training_graphs: batch-norm statistics passes of ResNet, which inference folds into
+each convolution's data-gradient and weight-gradient GEMMs at their own shapes, of the forward's
+FLOPs each (Kaplan et al. 2020 6N rule); linear layers 2x their forward, as the LLM engine; no
+data gradient for an input that needs none, other_benchmarks.yaml train_no_input_grad; fused
+attention 2.5x its FLOPs at the backward kernel's rate; elementwise 2x) in bf16, plus work run once per step (training_graphs: batch-norm statistics passes of ResNet, which inference folds into
 the convolutions; the frozen text encoder of Stable Diffusion, forward only; its VAE does not
 run, the MLPerf dataset holds precomputed latent moments), plus the data-parallel gradient
 all-reduce of the dense weights, overlapped with backward (PyTorch DDP bucketing, Li et al.
@@ -307,6 +307,7 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
         frozen = tuple(_fact("retinanet_train", "frozen_prefix"))
         once = [o for o in full.ops if o.name.startswith(frozen)]
         g = OpGraph(f"{full.name}:trained", [o for o in full.ops if not o.name.startswith(frozen)], full.meta)
+        return g, OpGraph(f"{g.name}:once", once), distinct_weight_bytes(g.ops, full.meta["shared_weights"])
     elif bench == "rgat":
         full = gnn.rgat_graph(per_chip_batch, feature_dtype=RGAT_FEATURE_DTYPE, precision=pr)
         once = [o for o in full.ops if o.name == "feature_gather"]
