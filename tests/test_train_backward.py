@@ -130,3 +130,22 @@ def test_retinanet_head_runs_per_level():
     head_w = 2 * (2 * 4 * 256 * 2304 + 2304 * (2376 + 36))
     no_head = sum(o.weight_bytes * o.count for o in g.ops if o.kind == "matmul" and not o.name.startswith("head."))
     assert g.meta["weight_bytes"] == no_head + head_w
+
+
+def test_training_allreduce_is_the_collective_engine():
+    from tapeout.perf.collectives import collective_time, topology_for
+    from tapeout.validation.other_rows import map_training
+
+    chip = get_chip("h100-sxm")
+    topo = topology_for(calibrated_params(chip), chip.family)
+    t = {}
+    for n in (8, 512, 4096):
+        row = {"workload": "MLPerf Training v3.1 resnet", "category": "mlperf-train", "accelerator": "NVIDIA H100-SXM5-80GB",
+               "n_accelerators": str(n), "notes": f"global_batch_size={16 * n} epoch_num=40"}
+        d = map_training(row).detail
+        dense = training_graphs("resnet", 16)[2]
+        assert d["allreduce_s"] == pytest.approx(float(collective_time("all_reduce", dense, n, topo)[0]), rel=1e-12)
+        t[n] = d["allreduce_s"]
+    # hierarchical: inside the 8-GPU node, then a tree over nodes: 8x the nodes adds latency steps
+    # (log2), not 8x the time of a flat ring
+    assert t[8] < t[512] < t[4096] < 2 * t[512]

@@ -33,7 +33,8 @@ data gradient for an input that needs none, other_benchmarks.yaml train_no_input
 attention 2.5x its FLOPs at the backward kernel's rate; elementwise 2x) in bf16, plus work run once per step (training_graphs: batch-norm statistics passes of ResNet, which inference folds into
 the convolutions; the frozen text encoder of Stable Diffusion, forward only; its VAE does not
 run, the MLPerf dataset holds precomputed latent moments), plus the data-parallel gradient
-all-reduce of the dense weights, overlapped with backward (PyTorch DDP bucketing, Li et al.
+all-reduce of the dense weights (perf/collectives.py, hierarchical over the system's tiers),
+overlapped with backward (PyTorch DDP bucketing, Li et al.
 2020, VLDB): t = t_fwd + t_bwd + t_once + max(0, t_allreduce - t_bwd). Evaluation passes inside
 the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2: 20 per epoch
 over 89.1 M validation pairs; resnet: every 4 epochs over the 50,000 ImageNet validation
@@ -52,8 +53,9 @@ import yaml
 
 from ..errors import TapeoutError
 from ..hardware.catalog import get_chip, resolve_chip_id
-from ..ops import Collective, OpGraph
+from ..ops import OpGraph
 from ..perf.calibration import calibrated_params
+from ..perf.collectives import collective_time, topology_for
 from ..perf.opcost import evaluate
 from ..perf.recsys import qps_at_p99, recsys_cost
 from ..perf.train_backward import backward_time
@@ -346,11 +348,10 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
         t_once = float(evaluate(once, p).total_time) if once.ops else 0.0
     except TapeoutError as e:
         raise SkipRow(str(e)) from None
-    t_ar = 0.0
-    if n > 1:
-        tier = "scaleup" if n <= float(p.scaleup_domain) else "scaleout"
-        ar = Collective(name="grad_allreduce", collective="all_reduce", payload_bytes=dense, group=n, tier=tier)
-        t_ar = float(evaluate(OpGraph("ar", [ar]), p).total_time)
+    # DDP's gradient all-reduce as the collective engine times it for the system (NCCL: inside
+    # the scale-up domain, then tree/ring across nodes on the domain's shard; perf/collectives.py,
+    # the same engine the LLM training layouts use)
+    t_ar = float(collective_time("all_reduce", dense, n, topology_for(p, chip.family))[0]) if n > 1 else 0.0
     t_step = t_fwd + t_bwd + t_once + max(0.0, t_ar - t_bwd)
     t_read, t_eval = (_feature_read_s(g, once, p, n) if bench == "rgat" else 0.0), 0.0
     t_step = max(t_step, t_read)
