@@ -149,3 +149,13 @@ def test_training_allreduce_is_the_collective_engine():
     # hierarchical: inside the 8-GPU node, then a tree over nodes: 8x the nodes adds latency steps
     # (log2), not 8x the time of a flat ring
     assert t[8] < t[512] < t[4096] < 2 * t[512]
+
+
+def test_stable_diffusion_allreduce_is_exposed():
+    from tapeout.validation.other_rows import map_training
+
+    row = {"workload": "MLPerf Training v4.0 stable_diffusion", "category": "mlperf-train",
+           "accelerator": "NVIDIA H100-SXM5-80GB", "n_accelerators": "64", "notes": "global_batch_size=1024 samples_count=5000000"}
+    d = map_training(row).detail
+    assert _fact("sd_train", "allreduce_overlapped") is False
+    assert d["step_s"] == pytest.approx(d["fwd_s"] + d["bwd_s"] + d["once_s"] + d["allreduce_s"])  # NeMo ddp_overlap False
