@@ -30,13 +30,14 @@ A training step is the forward of the trained graph plus its backward (perf/trai
 each convolution's data-gradient and weight-gradient GEMMs at their own shapes, of the forward's
 FLOPs each (Kaplan et al. 2020 6N rule); linear layers 2x their forward, as the LLM engine; no
 data gradient for an input that needs none, other_benchmarks.yaml train_no_input_grad; fused
-attention 2.5x its FLOPs at the backward kernel's rate; elementwise 2x) in bf16, plus work run once per step (training_graphs: batch-norm statistics passes of ResNet, which inference folds into
+attention 2.5x its FLOPs at the backward kernel's rate; elementwise 2x) in bf16, plus work run
+once per step (training_graphs: batch-norm statistics passes of ResNet, which inference folds into
 the convolutions; the frozen text encoder of Stable Diffusion, forward only; its VAE does not
 run, the MLPerf dataset holds precomputed latent moments), plus the data-parallel gradient
 all-reduce of the dense weights (perf/collectives.py, hierarchical over the system's tiers),
-overlapped with backward (PyTorch DDP bucketing, Li et al.
-2020, VLDB): t = t_fwd + t_bwd + t_once + max(0, t_allreduce - t_bwd); a stack that all-reduces
-after the backward (Stable Diffusion on NeMo, ddp_overlap False) adds t_allreduce whole. Evaluation passes inside
+overlapped with backward (PyTorch DDP bucketing, Li et al. 2020, VLDB):
+t = t_fwd + t_bwd + t_once + max(0, t_allreduce - t_bwd); a stack that all-reduces after the
+backward (Stable Diffusion on NeMo, ddp_overlap False) adds t_allreduce whole. Evaluation passes inside
 the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2: 20 per epoch
 over 89.1 M validation pairs; resnet: every 4 epochs over the 50,000 ImageNet validation
 images): n_evals x ceil(eval_samples / global batch) x t_fwd.
@@ -273,7 +274,8 @@ def sd2_unet_train_ops(n: int, pr) -> list:
 
 def bn_training_ops(g: OpGraph, pr) -> list:
     """Batch-norm traffic of a training step (forward + backward, run once per step, not through
-    the backward rule): at inference BN folds into the convolution weights, in training it needs batch statistics. cuDNN's fused
+    the backward rule): at inference BN folds into the convolution weights, in training it needs
+    batch statistics. cuDNN's fused
     BN+activation(+add) kernels (cudnnBatchNormalizationForwardTrainingEx / BackwardEx with
     CUDNN_BATCHNORM_OPS_BN_ACTIVATION, the ones NVIDIA's ResNet MLPerf stacks call): forward
     reads each conv output twice (statistics, normalize+ReLU) and writes it once; backward
@@ -310,7 +312,6 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
         frozen = tuple(_fact("retinanet_train", "frozen_prefix"))
         once = [o for o in full.ops if o.name.startswith(frozen)]
         g = OpGraph(f"{full.name}:trained", [o for o in full.ops if not o.name.startswith(frozen)], full.meta)
-        return g, OpGraph(f"{g.name}:once", once), distinct_weight_bytes(g.ops, full.meta["shared_weights"])
     elif bench == "rgat":
         full = gnn.rgat_graph(per_chip_batch, feature_dtype=RGAT_FEATURE_DTYPE, precision=pr)
         once = [o for o in full.ops if o.name == "feature_gather"]
@@ -322,7 +323,8 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
             once = diffusion.clip_text_ops("text.openclip_h", per_chip_batch, 24, 1024, 16, 4096, p)
     else:
         raise SkipRow(f"no training graph for {bench}")
-    return g, OpGraph(f"{g.name}:once", once), distinct_weight_bytes(g.ops)
+    # RetinaNet's head weights are shared across FPN levels (meta shared_weights): counted once
+    return g, OpGraph(f"{g.name}:once", once), distinct_weight_bytes(g.ops, g.meta.get("shared_weights"))
 
 
 @register("mlperf-other-training")
@@ -375,8 +377,8 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
         t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_eval_batch
     minutes = (steps * t_step + t_eval) / 60.0
     return RowPrediction(minutes, "minutes", f"train-{bench}", detail={
-        "chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "measures": measures(True), "step_s": t_step, "fwd_s": t_fwd, "bwd_s": t_bwd,
-        "once_s": t_once, "allreduce_s": t_ar, "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": n_evals,
+        "chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "measures": measures(True), "step_s": t_step,
+        "fwd_s": t_fwd, "bwd_s": t_bwd, "once_s": t_once, "allreduce_s": t_ar, "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": n_evals,
         "eval_min": t_eval / 60.0})
 
 
