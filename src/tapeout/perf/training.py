@@ -80,6 +80,7 @@ from .train_layout import (TrainLayout, broken_rule, candidate_layouts, microbat
                            nearest_layouts, stage_layers)
 from .train_recipe import Recipe, get_recipe, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param
 from ..formats import format_bits
+from .train_backward import attention_backward_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .train_memory import activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
@@ -256,7 +257,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         # KV ring steps overlap the attention of the previous chunk (Megatron-Core / TE context
         # parallelism, P2P ring): only what the attention does not cover is exposed; backward
         # sends KV and its gradient
-    attn_bwd = 2.5 * attn * float(np.max(p.attn_bwd_factor))  # 2.5x the FLOPs, at the backward kernel's rate
+    attn_bwd = float(np.max(attention_backward_time(attn, p)))  # 2.5x the FLOPs, at the backward kernel's rate
     if lay.cp > 1:
         cp_f = max(0.0, t_ring - attn)
         cp_b = max(0.0, 2.0 * t_ring - attn_bwd)  # hidden behind the backward attention as it runs

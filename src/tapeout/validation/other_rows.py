@@ -26,13 +26,18 @@ x 4,195,197,692 Criteo pairs; ssd epochs x 1,170,301 OpenImages-MLPerf images; g
 94,605,600 IGBH-Full training seeds); the rows therefore measure throughput (detail["measures"]).
 RetinaNet and R-GAT add their evaluations inside the timed region (every epoch / every 0.05
 epoch, forward only) and R-GAT's per-step feature read, overlapped with the step (perf/gnn.py).
-A training step is 3x the forward cost of the trained graph (forward, input-gradient and
-weight-gradient GEMMs of equal FLOPs; Kaplan et al. 2020 6N rule) in bf16, plus work run once
-per step (training_graphs: batch-norm statistics passes of ResNet, which inference folds into
+A training step is the forward of the trained graph plus its backward (perf/train_backward.py:
+each convolution's data-gradient and weight-gradient GEMMs at their own shapes, of the forward's
+FLOPs each (Kaplan et al. 2020 6N rule); linear layers 2x their forward, as the LLM engine; no
+data gradient for an input that needs none, other_benchmarks.yaml train_no_input_grad; fused
+attention 2.5x its FLOPs at the backward kernel's rate; elementwise 2x) in bf16, plus work run
+once per step (training_graphs: batch-norm statistics passes of ResNet, which inference folds into
 the convolutions; the frozen text encoder of Stable Diffusion, forward only; its VAE does not
 run, the MLPerf dataset holds precomputed latent moments), plus the data-parallel gradient
-all-reduce of the dense weights, overlapped with backward (PyTorch DDP bucketing, Li et al.
-2020, VLDB): t = 3 t_fwd + t_once + max(0, t_allreduce - 2 t_fwd). Evaluation passes inside
+all-reduce of the dense weights (perf/collectives.py, hierarchical over the system's tiers),
+overlapped with backward (PyTorch DDP bucketing, Li et al. 2020, VLDB):
+t = t_fwd + t_bwd + t_once + max(0, t_allreduce - t_bwd); a stack that all-reduces after the
+backward (Stable Diffusion on NeMo, ddp_overlap False) adds t_allreduce whole. Evaluation passes inside
 the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2: 20 per epoch
 over 89.1 M validation pairs; resnet: every 4 epochs over the 50,000 ImageNet validation
 images): n_evals x ceil(eval_samples / global batch) x t_fwd.
@@ -50,10 +55,12 @@ import yaml
 
 from ..errors import TapeoutError
 from ..hardware.catalog import get_chip, resolve_chip_id
-from ..ops import Collective, OpGraph
+from ..ops import OpGraph
 from ..perf.calibration import calibrated_params
+from ..perf.collectives import collective_time, topology_for
 from ..perf.opcost import evaluate
 from ..perf.recsys import qps_at_p99, recsys_cost
+from ..perf.train_backward import backward_time
 from ..perf.scenarios import host_path_s
 from ..workloads.catalog import USABLE_MEMORY_FRACTION, memory_needed
 from ..workloads import diffusion, gnn, recsys, speech, vision
@@ -266,8 +273,9 @@ def sd2_unet_train_ops(n: int, pr) -> list:
 
 
 def bn_training_ops(g: OpGraph, pr) -> list:
-    """Batch-norm traffic of a training step (forward + backward, not 3x-scaled): at inference
-    BN folds into the convolution weights, in training it needs batch statistics. cuDNN's fused
+    """Batch-norm traffic of a training step (forward + backward, run once per step, not through
+    the backward rule): at inference BN folds into the convolution weights, in training it needs
+    batch statistics. cuDNN's fused
     BN+activation(+add) kernels (cudnnBatchNormalizationForwardTrainingEx / BackwardEx with
     CUDNN_BATCHNORM_OPS_BN_ACTIVATION, the ones NVIDIA's ResNet MLPerf stacks call): forward
     reads each conv output twice (statistics, normalize+ReLU) and writes it once; backward
@@ -278,7 +286,7 @@ def bn_training_ops(g: OpGraph, pr) -> list:
 
 
 def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, float]:
-    """One chip's training step: (trained forward graph, run forward+backward = 3x its cost;
+    """One chip's training step: (trained forward graph, run forward + backward, perf/train_backward.py;
     graph run once per step: frozen encoders forward-only, training-only memory passes) and
     the dense trained weight bytes (bf16).
 
@@ -315,7 +323,8 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
             once = diffusion.clip_text_ops("text.openclip_h", per_chip_batch, 24, 1024, 16, 4096, p)
     else:
         raise SkipRow(f"no training graph for {bench}")
-    return g, OpGraph(f"{g.name}:once", once), distinct_weight_bytes(g.ops)
+    # RetinaNet's head weights are shared across FPN levels (meta shared_weights): counted once
+    return g, OpGraph(f"{g.name}:once", once), distinct_weight_bytes(g.ops, g.meta.get("shared_weights"))
 
 
 @register("mlperf-other-training")
@@ -338,15 +347,18 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     try:
         g, once, dense = training_graphs(bench, per_chip)
         t_fwd = float(evaluate(g, p).total_time)
+        t_bwd = backward_time(g, p, tuple(_fact("train_no_input_grad", bench)))
         t_once = float(evaluate(once, p).total_time) if once.ops else 0.0
     except TapeoutError as e:
         raise SkipRow(str(e)) from None
-    t_ar = 0.0
-    if n > 1:
-        tier = "scaleup" if n <= float(p.scaleup_domain) else "scaleout"
-        ar = Collective(name="grad_allreduce", collective="all_reduce", payload_bytes=dense, group=n, tier=tier)
-        t_ar = float(evaluate(OpGraph("ar", [ar]), p).total_time)
-    t_step = 3 * t_fwd + t_once + max(0.0, t_ar - 2 * t_fwd)
+    # DDP's gradient all-reduce as the collective engine times it for the system (NCCL: inside
+    # the scale-up domain, then tree/ring across nodes on the domain's shard; perf/collectives.py,
+    # the same engine the LLM training layouts use)
+    t_ar = float(collective_time("all_reduce", dense, n, topology_for(p, chip.family))[0]) if n > 1 else 0.0
+    # overlapped with the backward (PyTorch DDP buckets) unless the stack runs it after the backward
+    # (other_benchmarks.yaml sd_train.allreduce_overlapped: NeMo's SD config)
+    overlapped = _fact("sd_train", "allreduce_overlapped") if bench == "stable-diffusion" else True
+    t_step = t_fwd + t_bwd + t_once + (max(0.0, t_ar - t_bwd) if overlapped else t_ar)
     t_read, t_eval = (_feature_read_s(g, once, p, n) if bench == "rgat" else 0.0), 0.0
     t_step = max(t_step, t_read)
     steps = samples / gb
@@ -366,7 +378,7 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     minutes = (steps * t_step + t_eval) / 60.0
     return RowPrediction(minutes, "minutes", f"train-{bench}", detail={
         "chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "measures": measures(True), "step_s": t_step,
-        "once_s": t_once, "allreduce_s": t_ar, "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": n_evals,
+        "fwd_s": t_fwd, "bwd_s": t_bwd, "once_s": t_once, "allreduce_s": t_ar, "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": n_evals,
         "eval_min": t_eval / 60.0})
 
 

@@ -29,9 +29,18 @@ from ..precision import Precision, dtype_bytes, get_precision
 class ConvMatMul(MatMul):
     """A convolution lowered to GEMM (im2col shape, exact FLOPs) whose activation traffic is
     that of implicit GEMM: the real input tensor (`input_elems` elements) is read once, not
-    the kh*kw-times larger im2col matrix (cuDNN/CUTLASS implicit-GEMM convolution)."""
+    the kh*kw-times larger im2col matrix (cuDNN/CUTLASS implicit-GEMM convolution).
+    `taps` = filter positions (kh*kw, or kd*kh*kw): k = C_in/groups x taps, which the
+    backward pass needs to form its data-gradient GEMM (perf/train_backward.py)."""
 
     input_elems: float = 0.0
+    taps: int = 1
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_positive(f"{self.name}.taps", self.taps)
+        if self.k % self.taps:
+            raise TapeoutError(f"{self.name}: k={self.k} is not C_in/groups x taps={self.taps}; set taps to the filter size.")
 
     @property
     def input_bytes(self) -> float:
@@ -64,7 +73,7 @@ def conv2d(name: str, n: int, cin: int, cout: int, h: int, w: int, k: int, pr: P
         raise TapeoutError(f"{name}: input {h}x{w} is too small for kernel {k} stride {stride}; raise the resolution.")
     op = ConvMatMul(name=name, count=count, m=n * ho * wo, n=cout // groups, k=cin // groups * k * k, groups=groups,
                     a_dtype=pr.activations, w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute,
-                    input_elems=float(n * cin * h * w))
+                    input_elems=float(n * cin * h * w), taps=k * k)
     return op, ho, wo
 
 
@@ -76,7 +85,8 @@ def conv3d(name: str, n: int, cin: int, cout: int, dhw: tuple[int, int, int], k:
         raise TapeoutError(f"{name}: input {dhw} is too small for kernel {k} stride {stride}.")
     vox = out[0] * out[1] * out[2]
     op = ConvMatMul(name=name, count=count, m=n * vox, n=cout, k=cin * k ** 3, a_dtype=pr.activations, w_dtype=pr.weights,
-                    out_dtype=pr.activations, math_dtype=pr.compute, input_elems=float(n * cin * dhw[0] * dhw[1] * dhw[2]))
+                    out_dtype=pr.activations, math_dtype=pr.compute, input_elems=float(n * cin * dhw[0] * dhw[1] * dhw[2]),
+                    taps=k ** 3)
     return op, out
 
 

@@ -323,7 +323,7 @@ def _wan_vae_decoder(n: int, lt: int, lh: int, lw: int, pr: Precision, z: int = 
     def conv(tag, cin, cout, t, h, w, count=1):
         ops.append(ConvMatMul(name=tag, count=count * chunks, m=n * t * h * w, n=cout, k=cin * 27, a_dtype=pr.activations,
                               w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute,
-                              input_elems=float(n * t * h * w * cin)))
+                              input_elems=float(n * t * h * w * cin), taps=27))
         ops.append(eltwise(f"{tag}.norm_act", n * t * h * w * cout, pr, 8, count=count * chunks))
 
     conv("vae.conv_in", z, c, t, h, w)

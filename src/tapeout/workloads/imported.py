@@ -148,7 +148,7 @@ def lower_onnx(path: str | Path, dims: dict[str, int] | None = None, precision: 
             g = int(attrs.get("group", 1))
             spatial = math.prod(y[2:])
             ops.append(ConvMatMul(name=nm, m=y[0] * spatial, n=w[0] // g, k=w[1] * math.prod(w[2:]), groups=g,
-                                  input_elems=float(math.prod(x)), **kw))
+                                  input_elems=float(math.prod(x)), taps=math.prod(w[2:]), **kw))
         elif t == "Gather" and node.input[0] in inits:
             data = shapes[node.input[0]]
             idx = _known(shapes.get(node.input[1]), f"{nm} indices") if node.input[1] in shapes else [1]

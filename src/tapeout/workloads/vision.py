@@ -112,22 +112,30 @@ def retinanet_graph(batch: int = 1, resolution: int = 800, precision: str | Prec
     ops.append(op)
     levels += [(h6, w6), (h7, w7)]
     positions = sum(hh * ww for hh, ww in levels)
-    # heads share weights across levels: one GEMM over all positions of all levels
-    for head, cout in (("cls", anchors * num_classes), ("box", anchors * 4)):
-        ops.append(ConvMatMul(name=f"head.{head}.conv3x3", count=4, m=n * positions, n=256, k=256 * 9, a_dtype=pr.activations,
-                              w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute,
-                              input_elems=float(n * positions * 256)))
-        ops += epilogue(f"head.{head}.relu", n * positions * 256, pr, 1, count=4)
-        ops.append(ConvMatMul(name=f"head.{head}.out", m=n * positions, n=cout, k=256 * 9, a_dtype=pr.activations,
-                              w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute,
-                              input_elems=float(n * positions * 256)))
+    # the heads share their weights across levels but run once per level (torchvision
+    # RetinaNetHead.forward loops over the FPN maps; so does NVIDIA's MLPerf implementation,
+    # whose cuDNN fusion warm-up lists the 100/50/25/13/7 maps of an 800 px image), so each
+    # level is its own GEMM with its own tiles and waves
+    for lvl, (hh, ww) in enumerate(levels):
+        m = n * hh * ww
+        for head, cout in (("cls", anchors * num_classes), ("box", anchors * 4)):
+            tag = f"head.p{lvl + 3}.{head}"
+            ops.append(ConvMatMul(name=f"{tag}.conv3x3", count=4, m=m, n=256, k=256 * 9, a_dtype=pr.activations,
+                                  w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute,
+                                  input_elems=float(m * 256), taps=9))
+            ops += epilogue(f"{tag}.relu", m * 256, pr, 1, count=4)
+            ops.append(ConvMatMul(name=f"{tag}.out", m=m, n=cout, k=256 * 9, a_dtype=pr.activations,
+                                  w_dtype=pr.weights, out_dtype=pr.activations, math_dtype=pr.compute,
+                                  input_elems=float(m * 256), taps=9))
     ops.append(eltwise("decode.sigmoid_topk", n * positions * anchors * num_classes, pr, 4))
     # NMS runs on the device and a query returns only the kept detections, not the class logits
     # (detections_per_img boxes x (4 box + score + label) words; module constants)
     ops.append(Elementwise(name="decode.nms_detections", elems=float(n * RETINANET_DETECTIONS * RETINANET_DETECTION_WORDS),
                            flops_per_elem=1, reads=1, writes=1, dtype="fp32"))
+    shared = {f"head.p{lvl + 3}.": 0 for lvl in range(1, len(levels))}  # P4..P7 reuse P3's head weights
     return OpGraph(f"retinanet:b{n}:{resolution}px:{pr.name}", ops,
-                   {"model": "retinanet", "batch": n, "units": n, "unit": "images", "resolution": resolution})
+                   {"model": "retinanet", "batch": n, "units": n, "unit": "images", "resolution": resolution,
+                    "weight_bytes": distinct_weight_bytes(ops, shared), "shared_weights": shared})
 
 
 # --------------------------------------------------------------------------- ViT

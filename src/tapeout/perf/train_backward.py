@@ -1,0 +1,82 @@
+"""Backward pass of a trained op graph, op by op (the non-LLM MLPerf training mappers).
+
+Convolutions (implicit GEMM, blocks.ConvMatMul): the backward runs two GEMMs of the forward's
+FLOPs (2 m n k per group) but of other shapes (cuDNN/CUTLASS dgrad and wgrad; CUTLASS
+media/docs/implicit_gemm_convolution.md gives the mapping), each costed by perf/opcost.py with
+its own tile padding, wave quantization and split-K:
+  dgrad  dx = conv(dy, flipped W)   rows m (positions), outputs C_in/g, reduction C_out/g x taps
+  wgrad  dW = x_col^T dy            rows C_in/g x taps, outputs C_out/g, reduction m (all positions)
+A weight gradient of a convolution has a small output and a reduction over every position of
+the batch; the forward's im2col GEMM is neither shape.
+Linear layers (MatMul): dgrad + wgrad = 2x the forward GEMM time, the rule of the LLM training
+engine (perf/training.py), whose GEMM tiling is calibrated on forward-shaped GEMMs.
+An op whose input needs no gradient (the first layer reading the data, a layer after a frozen
+prefix: PyTorch autograd computes input gradients only for tensors that require them,
+"Excluding subgraphs from backward", autograd mechanics docs) runs its weight gradient only
+(`no_input_grad`).
+Fused attention: 2.5x the forward FLOPs (FlashAttention-2 backward recomputes the scores and
+runs 5 GEMMs to the forward's 2, Dao 2023 sec. 3.1) at the backward kernel's rate
+(ChipParams.attn_bwd_factor, fitted on published FlashAttention/cuDNN backward kernel rates);
+the LLM training engine (perf/training.py) uses the same rule.
+Elementwise, embedding and other ops: 2x their forward time (read the output gradient and the
+saved input, write the input gradient; scatter-add for a gather).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from fnmatch import fnmatchcase
+
+import numpy as np
+
+from ..ops import MatMul, OpGraph
+from .opcost import K_ATTN, K_MATMUL, evaluate
+
+ATTN_BWD_FLOPS = 2.5  # FlashAttention-2 backward FLOPs / forward FLOPs (Dao 2023)
+
+
+def attention_backward_time(t_attn_fwd, p):
+    """Backward time of fused attention whose forward takes t_attn_fwd on chip p."""
+    return ATTN_BWD_FLOPS * t_attn_fwd * np.asarray(p.attn_bwd_factor, dtype=float)
+
+
+def gradient_gemms(op: MatMul, input_grad: bool = True) -> list[MatMul]:
+    """The dgrad (unless input_grad is False) and wgrad GEMMs of one forward GEMM/convolution."""
+    taps = int(getattr(op, "taps", 1))
+    conv = hasattr(op, "input_elems")  # implicit GEMM: each operand tensor is read once
+    out = []
+    if input_grad:  # reads dy (m x n per group) and the filter
+        extra = {"input_elems": float(op.m * op.n * op.groups * op.batch), "taps": 1} if conv else {}
+        out.append(replace(op, name=f"{op.name}.dgrad", m=op.m, n=op.k // taps, k=op.n * taps, **extra))
+    # a shared weight's gradient reduces over every row of the batch; an activation x activation
+    # product (shared_weight False) keeps its batch of independent GEMMs; reads the saved input x
+    rows = op.m * op.batch if op.shared_weight else op.m
+    extra = {"input_elems": op.input_elems, "taps": 1} if conv else {}
+    out.append(replace(op, name=f"{op.name}.wgrad", m=op.k, n=op.n, k=rows, batch=1 if op.shared_weight else op.batch,
+                       **extra))
+    return out
+
+
+def backward_time(g: OpGraph, p, no_input_grad: tuple[str, ...] = ()) -> float:
+    """Backward time of graph g on chip p (module docstring); `no_input_grad`: name patterns
+    (fnmatch) of the GEMMs whose input needs no gradient."""
+    def input_grad(o) -> bool:
+        return not any(fnmatchcase(o.name, pat) for pat in no_input_grad)
+
+    convs = [o for o in g.ops if hasattr(o, "taps")]
+    rest = [o for o in g.ops if not hasattr(o, "taps")]
+    t = 0.0
+    if convs:
+        bwd = [b for o in convs for b in gradient_gemms(o, input_grad(o))]
+        t += float(evaluate(OpGraph(f"{g.name}:conv_grads", bwd, g.meta), p).total_time)
+    if rest:
+        c = evaluate(OpGraph(f"{g.name}:rest", rest, g.meta), p)
+        per_op = np.asarray(c.time, dtype=float).reshape(len(rest), -1)[:, 0] * c.table.count
+        mm, attn = c.table.kind == K_MATMUL, c.table.kind == K_ATTN
+        gemm_x = np.array([2.0 if input_grad(o) else 1.0 for o in rest])  # dgrad + wgrad, as perf/training.py
+        t += float((per_op * gemm_x)[mm].sum()) + float(attention_backward_time(per_op[attn].sum(), p))
+        t += 2.0 * float(per_op[~mm & ~attn].sum())
+    return t
+
+
+__all__ = ["ATTN_BWD_FLOPS", "attention_backward_time", "gradient_gemms", "backward_time"]
