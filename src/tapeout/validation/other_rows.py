@@ -130,6 +130,17 @@ def bert_seq_len(software: str) -> int:
     return int(_fact("bert", "max_seq_len"))
 
 
+def bert_train_shape() -> tuple[int, int]:
+    """(tokens, masked positions) per MLPerf BERT training sequence. Every stack in the rows runs
+    padding-free (unpadded fused MHA, packed samples or length buckets; other_benchmarks.yaml
+    bert_train.padding_free), so a sequence costs the training set's mean real length, not 512;
+    the MLM head gathers only the real masked tokens (round(0.15 x length), capped at 76)."""
+    if not _fact("bert_train", "padding_free"):
+        return int(_fact("bert_train", "max_seq_len")), 76
+    mean = float(_fact("bert_train", "mean_tokens"))
+    return int(round(mean)), min(76, max(1, int(round(mean * float(_fact("bert_train", "masked_lm_prob"))))))
+
+
 def _high_accuracy(row: dict) -> bool:
     return "99.9" in row.get("workload", "")
 
@@ -293,7 +304,8 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
     p = as_precision(pr)
     once: list = []
     if bench == "bert":
-        g = speech.bert_graph(per_chip_batch, 512, pr, head="pretrain")
+        seq, masked = bert_train_shape()
+        g = speech.bert_graph(per_chip_batch, seq, pr, head="pretrain", mlm_per_seq=masked)
     elif bench == "resnet":
         g = vision.resnet50_graph(per_chip_batch, 224, pr)
         once = bn_training_ops(g, p)
@@ -346,7 +358,12 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
         tier = "scaleup" if n <= float(p.scaleup_domain) else "scaleout"
         ar = Collective(name="grad_allreduce", collective="all_reduce", payload_bytes=dense, group=n, tier=tier)
         t_ar = float(evaluate(OpGraph("ar", [ar]), p).total_time)
-    t_step = 3 * t_fwd + t_once + max(0.0, t_ar - 2 * t_fwd)
+    t_opt = 0.0
+    if bench == "bert" and chip.vendor in _fact("bert_train", "distributed_lamb_vendors"):
+        t_ar, t_opt = bert_weight_update_s(p, chip.family, n, dense)
+        t_step = 3 * t_fwd + t_once + t_ar + t_opt  # reduction after the backward: exposed
+    else:
+        t_step = 3 * t_fwd + t_once + max(0.0, t_ar - 2 * t_fwd)
     t_read, t_eval = (_feature_read_s(g, once, p, n) if bench == "rgat" else 0.0), 0.0
     t_step = max(t_step, t_read)
     steps = samples / gb
@@ -359,15 +376,44 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     if ev:
         # the run stops at the evaluation that reaches the target, so the row's convergence point is
         # a whole number of intervals (each a whole number of steps: round, not floor)
-        every = float(ev["epoch_samples"]["value"]) / float(ev["evals_per_epoch"]["value"])
+        every = eval_interval(ev, gb)
         n_evals = max(1, round(samples / every))
         t_eval_batch = max(t_fwd + (t_once if bench in EVAL_RUNS_ONCE_GRAPH else 0.0), t_read)
         t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_eval_batch
     minutes = (steps * t_step + t_eval) / 60.0
     return RowPrediction(minutes, "minutes", f"train-{bench}", detail={
         "chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "measures": measures(True), "step_s": t_step,
-        "once_s": t_once, "allreduce_s": t_ar, "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": n_evals,
+        "once_s": t_once, "allreduce_s": t_ar, "optimizer_s": t_opt, "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": n_evals,
         "eval_min": t_eval / 60.0})
+
+
+def bert_weight_update_s(p, family: str, n: int, dense_bytes: float) -> tuple[float, float]:
+    """NVIDIA's MLPerf BERT weight update (apex DistributedFusedLAMB, one gradient block;
+    other_benchmarks.yaml bert_train): (gradient reduction after the backward, not overlapped,
+    LAMB on the rank's 1/n shard, memory-bound at lamb_bytes_per_param). The reduction is a
+    reduce-scatter of the fp16 gradients and an all-gather of the updated fp16 parameters inside
+    the node; across nodes the node's shard is all-reduced between them (dwu_num_ar_pg), i.e.
+    NCCL's hierarchical all-reduce split around the LAMB step."""
+    from ..perf.collectives import library_time, topology_for
+
+    t_comm = 0.0
+    if n > 1:
+        topo = topology_for(p, family)
+        kinds = ("reduce_scatter", "all_gather") if n <= topo.domain else ("all_reduce",)
+        t_comm = sum(float(np.max(library_time(kind, dense_bytes, n, topo)[0])) for kind in kinds)
+    params = dense_bytes / 2.0  # fp16 gradients / parameters
+    bw = float(np.max(p.mem_bw) * np.max(p.eff_mem))
+    return t_comm, params / n * float(_fact("bert_train", "lamb_bytes_per_param")) / bw
+
+
+def eval_interval(ev: dict, global_batch: float) -> float:
+    """Training samples between two evaluations: a fixed fraction of an epoch, or (BERT) the
+    rules' floor(base + per_sample x global batch, quantum) (other_benchmarks.yaml train-<bench>)."""
+    if "eval_every_base" in ev:
+        q = float(ev["eval_every_quantum"]["value"])
+        raw = float(ev["eval_every_base"]["value"]) + float(ev["eval_every_per_sample"]["value"]) * global_batch
+        return max(q, math.floor(raw / q) * q)
+    return float(ev["epoch_samples"]["value"]) / float(ev["evals_per_epoch"]["value"])
 
 
 def _feature_read_s(g: OpGraph, once: OpGraph, p, n: int) -> float:
