@@ -116,3 +116,14 @@ def test_mlm_positions_must_be_positive():
 
     with pytest.raises(TapeoutError, match="mlm_per_seq"):
         speech.bert_graph(2, 128, "bf16", head="pretrain", mlm_per_seq=0)
+
+
+def test_epoch_num_below_one_batch_is_not_a_sample_count():
+    """Four v2.0 rows log epoch_num=1 (Baidu, Samsung loggers): not the samples the BERT logger
+    counts, so the row cannot be converted and is skipped with that reason."""
+    from tapeout.validation.registry import SkipRow
+
+    row = _bert_row("NVIDIA A100-SXM-80GB", 8, 448)
+    row["notes"] = "global_batch_size=448; median last-eval epoch_num=1"
+    with pytest.raises(SkipRow, match="epoch_num=1 is below one global batch"):
+        map_training(row)

@@ -259,7 +259,10 @@ def samples_to_converge(bench: str, notes: str) -> float:
     e = _notes_value(notes, "epoch_num")
     if e is None:
         raise SkipRow("row notes give neither samples_count nor epoch_num")
-    if bench == "bert":
+    if bench == "bert":  # the BERT logger's epoch_num counts samples: fewer than one global batch is another unit
+        gb = _notes_value(notes, "global_batch_size")
+        if gb and e < gb:
+            raise SkipRow(f"bert epoch_num={e:g} is below one global batch ({gb:g} samples): not a sample count")
         return e
     if bench == "resnet":
         return e * IMAGENET_TRAIN
