@@ -13,8 +13,9 @@ from tapeout.hardware.catalog import get_chip
 from tapeout.ops import Attention, MatMul
 from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.opcost import evaluate
-from tapeout.validation.other_rows import (_fact, bert_train_shape, bert_weight_update_s, eval_interval, map_training,
-                                           training_graphs, workload_facts)
+from tapeout.ops import OpGraph
+from tapeout.validation.other_rows import (_fact, attention_backward_extra_s, bert_train_shape, bert_weight_update_s,
+                                           eval_interval, map_training, training_graphs, workload_facts)
 from tapeout.workloads import speech
 
 H, FFN, LAYERS, VOCAB = 1024, 4096, 24, 30522  # BERT-Large (Devlin et al. 2019)
@@ -92,12 +93,15 @@ def _bert_row(chip: str, n: int, gbs: int) -> dict:
 
 
 def test_nvidia_step_exposes_the_weight_update():
-    """NVIDIA rows: step = forward + backward (3 forwards) + reduction + LAMB, nothing hidden."""
+    """NVIDIA rows: step = forward + backward + reduction + LAMB, nothing hidden."""
     d = map_training(_bert_row("NVIDIA H100-SXM", 8, 768)).detail
     g, once, _ = training_graphs("bert", 96)
-    t_fwd = float(evaluate(g, calibrated_params(get_chip("h100-sxm"))).total_time)
+    p = calibrated_params(get_chip("h100-sxm"))
+    ct = evaluate(g, p)
+    t_fwd = float(ct.total_time)
+    t_bwd = 2 * t_fwd + attention_backward_extra_s(ct, p)
     assert d["allreduce_s"] > 0 and d["optimizer_s"] > 0
-    assert d["step_s"] == pytest.approx(3 * t_fwd + d["allreduce_s"] + d["optimizer_s"], rel=1e-9)
+    assert d["step_s"] == pytest.approx(t_fwd + t_bwd + d["allreduce_s"] + d["optimizer_s"], rel=1e-9)
     # evaluations: every 150,000 samples over 10,000, forward only
     assert d["n_evals"] == round(2.5e6 / 150_000)
     assert d["eval_min"] * 60 == pytest.approx(d["n_evals"] * math.ceil(10_000 / 768) * t_fwd, rel=1e-9)
@@ -107,8 +111,25 @@ def test_other_vendors_keep_the_overlapped_reduction():
     d = map_training(_bert_row("Intel Gaudi2", 8, 448)).detail
     assert d["optimizer_s"] == 0.0
     g, once, _ = training_graphs("bert", 56)
-    t_fwd = float(evaluate(g, calibrated_params(get_chip("gaudi2"))).total_time)
-    assert d["step_s"] == pytest.approx(3 * t_fwd + max(0.0, d["allreduce_s"] - 2 * t_fwd), rel=1e-9)
+    p = calibrated_params(get_chip("gaudi2"))
+    ct = evaluate(g, p)
+    t_fwd = float(ct.total_time)
+    t_bwd = 2 * t_fwd + attention_backward_extra_s(ct, p)
+    assert d["step_s"] == pytest.approx(t_fwd + t_bwd + max(0.0, d["allreduce_s"] - t_bwd), rel=1e-9)
+
+
+@pytest.mark.parametrize("chip", ["h100-sxm", "a100-sxm", "gaudi2"])
+def test_attention_backward_is_two_and_a_half_forwards_at_the_backward_rate(chip):
+    """Only the fused attention departs from the 2x-forward backward: 2.5x its FLOPs
+    (FlashAttention-2) at rate / attn_bwd_factor; a graph without attention adds nothing."""
+    p = calibrated_params(get_chip(chip))
+    g = speech.bert_graph(16, 254, "bf16", head="pretrain")
+    att = OpGraph("a", [o for o in g.ops if isinstance(o, Attention)])
+    rest = OpGraph("r", [o for o in g.ops if not isinstance(o, Attention)])
+    t_att = float(evaluate(att, p).total_time)
+    assert attention_backward_extra_s(evaluate(att, p), p) == pytest.approx((2.5 * p.attn_bwd_factor - 2) * t_att, rel=1e-9)
+    assert attention_backward_extra_s(evaluate(rest, p), p) == 0.0
+    assert attention_backward_extra_s(evaluate(g, p), p) == pytest.approx((2.5 * p.attn_bwd_factor - 2) * t_att, rel=1e-9)
 
 
 def test_mlm_positions_must_be_positive():

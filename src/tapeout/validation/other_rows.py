@@ -26,16 +26,20 @@ x 4,195,197,692 Criteo pairs; ssd epochs x 1,170,301 OpenImages-MLPerf images; g
 94,605,600 IGBH-Full training seeds); the rows therefore measure throughput (detail["measures"]).
 RetinaNet and R-GAT add their evaluations inside the timed region (every epoch / every 0.05
 epoch, forward only) and R-GAT's per-step feature read, overlapped with the step (perf/gnn.py).
-A training step is 3x the forward cost of the trained graph (forward, input-gradient and
-weight-gradient GEMMs of equal FLOPs; Kaplan et al. 2020 6N rule) in bf16, plus work run once
+A training step is the forward plus a backward of 2x the forward cost of the trained graph
+(input-gradient and weight-gradient GEMMs of equal FLOPs; Kaplan et al. 2020 6N rule) in bf16,
+fused attention's backward at 2.5x its forward FLOPs and the backward kernel's rate as
+perf/training.py (attention_backward_extra_s), plus work run once
 per step (training_graphs: batch-norm statistics passes of ResNet, which inference folds into
 the convolutions; the frozen text encoder of Stable Diffusion, forward only; its VAE does not
 run, the MLPerf dataset holds precomputed latent moments), plus the data-parallel gradient
 all-reduce of the dense weights, overlapped with backward (PyTorch DDP bucketing, Li et al.
-2020, VLDB): t = 3 t_fwd + t_once + max(0, t_allreduce - 2 t_fwd). Evaluation passes inside
+2020, VLDB): t = t_fwd + t_bwd + t_once + max(0, t_allreduce - t_bwd); BERT on NVIDIA GPUs:
+the distributed-LAMB update after the backward (bert_weight_update_s). Evaluation passes inside
 the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2: 20 per epoch
 over 89.1 M validation pairs; resnet: every 4 epochs over the 50,000 ImageNet validation
-images): n_evals x ceil(eval_samples / global batch) x t_fwd.
+images; bert: the rules' interval over 10,000 samples): n_evals x ceil(eval_samples / global
+batch) x t_fwd. BERT sequences cost the training set's mean real length (bert_train_shape).
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ from ..errors import TapeoutError
 from ..hardware.catalog import get_chip, resolve_chip_id
 from ..ops import Collective, OpGraph
 from ..perf.calibration import calibrated_params
-from ..perf.opcost import evaluate
+from ..perf.opcost import K_ATTN, evaluate
 from ..perf.recsys import qps_at_p99, recsys_cost
 from ..perf.scenarios import host_path_s
 from ..workloads.catalog import USABLE_MEMORY_FRACTION, memory_needed
@@ -352,7 +356,9 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     p = calibrated_params(chip, fitted)
     try:
         g, once, dense = training_graphs(bench, per_chip)
-        t_fwd = float(evaluate(g, p).total_time)
+        ct = evaluate(g, p)
+        t_fwd = float(ct.total_time)
+        t_bwd = 2 * t_fwd + attention_backward_extra_s(ct, p)
         t_once = float(evaluate(once, p).total_time) if once.ops else 0.0
     except TapeoutError as e:
         raise SkipRow(str(e)) from None
@@ -364,9 +370,9 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     t_opt = 0.0
     if bench == "bert" and chip.vendor in _fact("bert_train", "distributed_lamb_vendors"):
         t_ar, t_opt = bert_weight_update_s(p, chip.family, n, dense)
-        t_step = 3 * t_fwd + t_once + t_ar + t_opt  # reduction after the backward: exposed
+        t_step = t_fwd + t_bwd + t_once + t_ar + t_opt  # reduction after the backward: exposed
     else:
-        t_step = 3 * t_fwd + t_once + max(0.0, t_ar - 2 * t_fwd)
+        t_step = t_fwd + t_bwd + t_once + max(0.0, t_ar - t_bwd)
     t_read, t_eval = (_feature_read_s(g, once, p, n) if bench == "rgat" else 0.0), 0.0
     t_step = max(t_step, t_read)
     steps = samples / gb
@@ -388,6 +394,16 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
         "chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "measures": measures(True), "step_s": t_step,
         "once_s": t_once, "allreduce_s": t_ar, "optimizer_s": t_opt, "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": n_evals,
         "eval_min": t_eval / 60.0})
+
+
+def attention_backward_extra_s(ct, p) -> float:
+    """Backward time of the graph's fused attention beyond the 2x-forward rule: the backward
+    kernel does 2.5x the forward FLOPs (FlashAttention-2, Dao 2023) at its own rate
+    (attn_bwd_factor, fitted on published backward kernels), as perf/training.py costs it."""
+    t = ct.table
+    times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
+    t_attn = float((times * t.count)[t.kind == K_ATTN].sum())
+    return (2.5 * float(np.max(p.attn_bwd_factor)) - 2.0) * t_attn
 
 
 def bert_weight_update_s(p, family: str, n: int, dense_bytes: float) -> tuple[float, float]:
