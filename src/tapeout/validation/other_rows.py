@@ -37,10 +37,12 @@ run, the MLPerf dataset holds precomputed latent moments), plus the data-paralle
 all-reduce of the dense weights (perf/collectives.py, hierarchical over the system's tiers),
 overlapped with backward (PyTorch DDP bucketing, Li et al. 2020, VLDB):
 t = t_fwd + t_bwd + t_once + max(0, t_allreduce - t_bwd); a stack that all-reduces after the
-backward (Stable Diffusion on NeMo, ddp_overlap False) adds t_allreduce whole. Evaluation passes inside
+backward (Stable Diffusion on NeMo, ddp_overlap False) adds t_allreduce whole; BERT on NVIDIA GPUs:
+the distributed-LAMB update after the backward (bert_weight_update_s). Evaluation passes inside
 the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2: 20 per epoch
 over 89.1 M validation pairs; resnet: every 4 epochs over the 50,000 ImageNet validation
-images): n_evals x ceil(eval_samples / global batch) x t_fwd.
+images; bert: the rules' interval over 10,000 samples): n_evals x ceil(eval_samples / global
+batch) x t_fwd. BERT sequences cost the training set's mean real length (bert_train_shape).
 """
 
 from __future__ import annotations
@@ -135,6 +137,17 @@ def bert_seq_len(software: str) -> int:
     if any(sw in (software or "").lower() for sw in _fact("bert", "unpadded_software")):
         return int(round(_fact("bert", "mean_tokens")))
     return int(_fact("bert", "max_seq_len"))
+
+
+def bert_train_shape() -> tuple[int, int]:
+    """(tokens, masked positions) per MLPerf BERT training sequence. Every stack in the rows runs
+    padding-free (unpadded fused MHA, packed samples or length buckets; other_benchmarks.yaml
+    bert_train.padding_free), so a sequence costs the training set's mean real length, not 512;
+    the MLM head gathers only the real masked tokens (round(0.15 x length), capped at 76)."""
+    if not _fact("bert_train", "padding_free"):
+        return int(_fact("bert_train", "max_seq_len")), 76
+    mean = float(_fact("bert_train", "mean_tokens"))
+    return int(round(mean)), min(76, max(1, int(round(mean * float(_fact("bert_train", "masked_lm_prob"))))))
 
 
 def _high_accuracy(row: dict) -> bool:
@@ -255,7 +268,10 @@ def samples_to_converge(bench: str, notes: str) -> float:
     e = _notes_value(notes, "epoch_num")
     if e is None:
         raise SkipRow("row notes give neither samples_count nor epoch_num")
-    if bench == "bert":
+    if bench == "bert":  # the BERT logger's epoch_num counts samples: fewer than one global batch is another unit
+        gb = _notes_value(notes, "global_batch_size")
+        if gb and e < gb:
+            raise SkipRow(f"bert epoch_num={e:g} is below one global batch ({gb:g} samples): not a sample count")
         return e
     if bench == "resnet":
         return e * IMAGENET_TRAIN
@@ -301,7 +317,8 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
     p = as_precision(pr)
     once: list = []
     if bench == "bert":
-        g = speech.bert_graph(per_chip_batch, 512, pr, head="pretrain")
+        seq, masked = bert_train_shape()
+        g = speech.bert_graph(per_chip_batch, seq, pr, head="pretrain", mlm_per_seq=masked)
     elif bench == "resnet":
         g = vision.resnet50_graph(per_chip_batch, 224, pr)
         once = bn_training_ops(g, p)
@@ -358,7 +375,11 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     # overlapped with the backward (PyTorch DDP buckets) unless the stack runs it after the backward
     # (other_benchmarks.yaml sd_train.allreduce_overlapped: NeMo's SD config)
     overlapped = _fact("sd_train", "allreduce_overlapped") if bench == "stable-diffusion" else True
-    t_step = t_fwd + t_bwd + t_once + (max(0.0, t_ar - t_bwd) if overlapped else t_ar)
+    t_opt = 0.0
+    if bench == "bert" and chip.vendor in _fact("bert_train", "distributed_lamb_vendors"):
+        t_ar, t_opt = bert_weight_update_s(p, chip.family, n, dense)
+        overlapped = False  # one gradient block, reduced after the backward: exposed
+    t_step = t_fwd + t_bwd + t_once + (max(0.0, t_ar - t_bwd) if overlapped else t_ar) + t_opt
     t_read, t_eval = (_feature_read_s(g, once, p, n) if bench == "rgat" else 0.0), 0.0
     t_step = max(t_step, t_read)
     steps = samples / gb
@@ -371,15 +392,44 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     if ev:
         # the run stops at the evaluation that reaches the target, so the row's convergence point is
         # a whole number of intervals (each a whole number of steps: round, not floor)
-        every = float(ev["epoch_samples"]["value"]) / float(ev["evals_per_epoch"]["value"])
+        every = eval_interval(ev, gb)
         n_evals = max(1, round(samples / every))
         t_eval_batch = max(t_fwd + (t_once if bench in EVAL_RUNS_ONCE_GRAPH else 0.0), t_read)
         t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_eval_batch
     minutes = (steps * t_step + t_eval) / 60.0
     return RowPrediction(minutes, "minutes", f"train-{bench}", detail={
         "chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "measures": measures(True), "step_s": t_step,
-        "fwd_s": t_fwd, "bwd_s": t_bwd, "once_s": t_once, "allreduce_s": t_ar, "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": n_evals,
+        "fwd_s": t_fwd, "bwd_s": t_bwd, "once_s": t_once, "allreduce_s": t_ar, "optimizer_s": t_opt, "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": n_evals,
         "eval_min": t_eval / 60.0})
+
+
+def bert_weight_update_s(p, family: str, n: int, dense_bytes: float) -> tuple[float, float]:
+    """NVIDIA's MLPerf BERT weight update (apex DistributedFusedLAMB, one gradient block;
+    other_benchmarks.yaml bert_train): (gradient reduction after the backward, not overlapped,
+    LAMB on the rank's 1/n shard, memory-bound at lamb_bytes_per_param). The reduction is a
+    reduce-scatter of the fp16 gradients and an all-gather of the updated fp16 parameters inside
+    the node; across nodes the node's shard is all-reduced between them (dwu_num_ar_pg), i.e.
+    NCCL's hierarchical all-reduce split around the LAMB step."""
+    from ..perf.collectives import library_time, topology_for
+
+    t_comm = 0.0
+    if n > 1:
+        topo = topology_for(p, family)
+        kinds = ("reduce_scatter", "all_gather") if n <= topo.domain else ("all_reduce",)
+        t_comm = sum(float(np.max(library_time(kind, dense_bytes, n, topo)[0])) for kind in kinds)
+    params = dense_bytes / 2.0  # fp16 gradients / parameters
+    bw = float(np.max(p.mem_bw) * np.max(p.eff_mem))
+    return t_comm, params / n * float(_fact("bert_train", "lamb_bytes_per_param")) / bw
+
+
+def eval_interval(ev: dict, global_batch: float) -> float:
+    """Training samples between two evaluations: a fixed fraction of an epoch, or (BERT) the
+    rules' floor(base + per_sample x global batch, quantum) (other_benchmarks.yaml train-<bench>)."""
+    if "eval_every_base" in ev:
+        q = float(ev["eval_every_quantum"]["value"])
+        raw = float(ev["eval_every_base"]["value"]) + float(ev["eval_every_per_sample"]["value"]) * global_batch
+        return max(q, math.floor(raw / q) * q)
+    return float(ev["epoch_samples"]["value"]) / float(ev["evals_per_epoch"]["value"])
 
 
 def _feature_read_s(g: OpGraph, once: OpGraph, p, n: int) -> float:

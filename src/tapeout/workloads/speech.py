@@ -137,7 +137,10 @@ BERTS = {"bert-large": BertConfig(), "bert-base": BertConfig("bert-base", 768, 1
 
 
 def bert_graph(batch: int = 1, seq_len: int = 384, precision: str | Precision = "bf16", cfg: BertConfig = BertConfig(),
-               head: str = "squad") -> OpGraph:
+               head: str = "squad", mlm_per_seq: int | None = None) -> OpGraph:
+    """BERT encoder of `batch` sequences of `seq_len` tokens. head "pretrain": MLM over
+    mlm_per_seq masked positions per sequence (default the 76 slots MLPerf pads them to; a
+    stack that gathers only the real masked tokens passes their count) + NSP."""
     n = check_batch(batch)
     require_positive("seq_len", seq_len)
     if seq_len > cfg.max_pos:
@@ -156,7 +159,9 @@ def bert_graph(batch: int = 1, seq_len: int = 384, precision: str | Precision = 
     if head == "squad":
         ops.append(linear("qa_head", T, 2, h, pr, out_dtype="fp32"))
     elif head == "pretrain":  # MLM on the masked positions (MLPerf: max 76 per sequence) + NSP
-        mlm = n * min(76, seq_len)
+        if mlm_per_seq is not None:
+            require_positive("mlm_per_seq", mlm_per_seq)
+        mlm = n * min(76, seq_len if mlm_per_seq is None else mlm_per_seq)
         ops.append(linear("mlm_transform", mlm, h, h, pr))
         ops.append(linear("mlm_decoder", mlm, cfg.vocab, h, pr, out_dtype="fp32"))
         ops.append(linear("pooler_nsp", n, h, h, pr))
