@@ -78,6 +78,18 @@ def serving_costs(ct: CostTable, topo: Topology, stack: str | None = None) -> Co
     return replace(ct, time=time, comm_time=comm)
 
 
+def pp_hops(pp: int, tp: int, domain: int) -> tuple[int, int]:
+    """(stage-to-stage hops inside a scale-up domain, hops across domains) of one pipeline.
+    Ranks are TP-innermost, PP next (TensorRT-LLM tensorrt_llm/mapping.py: pp group = ranks
+    tp apart; vLLM the same), so a domain of `domain` chips holds domain // tp consecutive
+    stages and only the hop from its last stage to the next domain's first leaves it."""
+    if pp <= 1:
+        return 0, 0
+    per = domain // tp if 0 < tp <= domain else 0
+    across = pp - 1 if per <= 1 else math.ceil(pp / per) - 1
+    return pp - 1 - across, across
+
+
 class StepModel:
     """Step time of a fused decode + chunked-prefill iteration on one model replica."""
 
@@ -171,8 +183,10 @@ class StepModel:
         hit = self._cache.get(("p2p", tokens))  # the simulated runs ask for the same sizes millions of times
         if hit is None:
             S = tokens * self.cfg.hidden_size * self.pr.residual_bytes
-            t = collective_time("send_recv", S, 2, self.topo, stride=max(self.topo.domain, 1))[0]
-            hit = self._cache[("p2p", tokens)] = float(t) * (self.pp - 1) / self.pp
+            inside, across = pp_hops(self.pp, self.tp, self.topo.domain)
+            t_in = collective_time("send_recv", S, 2, self.topo, stride=1)[0] if inside else 0.0
+            t_out = collective_time("send_recv", S, 2, self.topo, stride=max(self.topo.domain, 1))[0] if across else 0.0
+            hit = self._cache[("p2p", tokens)] = float(inside * t_in + across * t_out) / self.pp
         return hit
 
 
