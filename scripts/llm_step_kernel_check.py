@@ -122,7 +122,7 @@ def step_rows(system: str, chip: str, tp: int, pp: int, b_dec: int) -> dict[str,
     rows["attention (generation)"] = (at, interp(gen, ("b", "kv"), (b_dec, ctx + 1), linear_last=True) * per_stage)
     nb = c_pre / I
     cx = T["ctx"][(T["ctx"].h == h) & (T["ctx"].g == g)]
-    rows["attention (context)"] = (sm.attn_prefill_per_token(I) * c_pre,  # already per stage
+    rows["attention (context)"] = (sm.attn_prefill(nb, I),  # already one stage's share
                                    interp(cx, ("b", "isl"), (nb, I)) * per_stage)
     return rows
 
