@@ -10,7 +10,7 @@ from tapeout.hardware.catalog import get_chip
 from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.mlperf import serve_at_scale
 from tapeout.perf.opcost import K_ATTN
-from tapeout.perf.serving_sim import LAST_STAGE_OPS, StepModel, serving_costs
+from tapeout.perf.serving_sim import LAST_STAGE_OPS, StepModel, pp_hops, serving_costs
 from tapeout.perf.stacks import max_batch_per_micro_batch
 from tapeout.precision import get_precision
 from tapeout.workloads.llm import LLMStep, build_llm_graph
@@ -53,3 +53,33 @@ def test_last_stage_carries_the_lm_head(pp, n):
     stage = many._eval("decode", n, 1, 1)[0]
     assert np.isclose(stage, lin / pp + head * (1 - 1 / pp))
     assert pp * stage >= lin
+
+
+@settings(max_examples=200, deadline=None)
+@given(pp=st.integers(1, 16), tp=st.integers(1, 16), domain=st.sampled_from([1, 2, 4, 8, 16, 72]))
+def test_pipeline_hops_split_into_inside_and_across_domains(pp, tp, domain):
+    """A pipeline of pp stages has pp - 1 hops; with ranks TP-innermost (TensorRT-LLM mapping.py:
+    pp group = ranks tp apart) all of them stay inside one domain when tp * pp fits it, none do when
+    a stage fills a domain, and otherwise one hop per domain boundary crossed leaves it."""
+    inside, across = pp_hops(pp, tp, domain)
+    assert inside >= 0 and across >= 0 and inside + across == max(pp - 1, 0)
+    if tp * pp <= domain:
+        assert across == 0
+    if tp >= domain:
+        assert inside == 0
+    if 2 * tp <= domain and domain % tp == 0 and pp % (domain // tp) == 0:
+        assert across == pp // (domain // tp) - 1
+
+
+def test_stage_hop_inside_a_domain_goes_over_the_scale_up_link():
+    """TP1 PP2 on one 8-GPU NVLink domain: the activation hop per micro-batch is one send/recv over
+    NVLink, a + S / (B eff) shared by the 2 stages, not over the node's NIC."""
+    chip, cfg = get_chip("h100-sxm"), load_llm("llama-2-70b")
+    p = calibrated_params(chip)
+    sm = StepModel(cfg, p, get_precision("fp8"), tp=1, pp=2, family=chip.family)
+    topo, tokens = sm.topo, 800
+    S = tokens * cfg.hidden_size * sm.pr.residual_bytes
+    want = (topo.scaleup_latency + S / (topo.scaleup_bw * topo.eff_link)) / 2
+    assert topo.domain == 8 and np.isclose(sm.pp_p2p(tokens), want, rtol=1e-9)
+    nic = (topo.scaleout_latency + S / (topo.scaleout_bw * topo.eff_link)) / 2
+    assert sm.pp_p2p(tokens) < nic

@@ -134,8 +134,9 @@ def test_offline_run_pipelines_its_micro_batches():
     sm = step_model(load_llm("llama-2-70b"), get_chip("h100-sxm"), get_precision("fp8"), 1, 1, 4)
     r = offline_run(sm, 16, np.full(64, 200), np.full(64, 100))
     # 16 slots, 4 per micro-batch, four waves of 100 steps: step 0 of a wave prefills 4 x 200 tokens per
-    # micro-batch, steps 1..99 decode 4 per micro-batch at context 200 + j; every micro-batch alike
-    pre = sm.linear(800) + 4 * sm.attn_prefill_per_token(200) * 200 / 4 + sm.pp_p2p(800)
+    # micro-batch (4 prompts in one context kernel per layer, one stage's share of the layers), steps
+    # 1..99 decode 4 per micro-batch at context 200 + j; every micro-batch alike
+    pre = sm.linear(800) + sm.attn_prefill(4, 200) + sm.pp_p2p(800)
     wave = [pre] + [sm.linear(4) + sm.attn_decode(4, 200 + j) + sm.pp_p2p(4) for j in range(1, 100)]
     stage = np.repeat(np.array(wave * 4)[:, None], 4, axis=1)
     assert r.steps == 400

@@ -78,6 +78,18 @@ def serving_costs(ct: CostTable, topo: Topology, stack: str | None = None) -> Co
     return replace(ct, time=time, comm_time=comm)
 
 
+def pp_hops(pp: int, tp: int, domain: int) -> tuple[int, int]:
+    """(stage-to-stage hops inside a scale-up domain, hops across domains) of one pipeline.
+    Ranks are TP-innermost, PP next (TensorRT-LLM tensorrt_llm/mapping.py: pp group = ranks
+    tp apart; vLLM the same), so a domain of `domain` chips holds domain // tp consecutive
+    stages and only the hop from its last stage to the next domain's first leaves it."""
+    if pp <= 1:
+        return 0, 0
+    per = domain // tp if 0 < tp <= domain else 0
+    across = pp - 1 if per <= 1 else math.ceil(pp / per) - 1
+    return pp - 1 - across, across
+
+
 class StepModel:
     """Step time of a fused decode + chunked-prefill iteration on one model replica."""
 
@@ -152,14 +164,39 @@ class StepModel:
         z = self._eval("decode", hi, 1, c)[1]
         return a + f * (z - a)
 
+    @staticmethod
+    def _prefill_len(prompt_len: float) -> int:
+        return int(max(1, round(prompt_len / 16.0) * 16))  # evaluated prompt lengths: a 16-token grid
+
     def attn_prefill_per_token(self, prompt_len: float) -> float:
-        I = int(max(1, round(prompt_len / 16.0) * 16))
+        I = self._prefill_len(prompt_len)
         return self._eval("prefill", 1, I, 0)[1] / I
+
+    def attn_prefill(self, prompts: float, prompt_len: float) -> float:
+        """Context attention of `prompts` prompts of `prompt_len` tokens prefilled in one step (one
+        stage's share). The stack runs the step's context requests as one attention kernel per layer
+        (TensorRT-LLM GPTAttentionPlugin::enqueueImpl counts the leading context requests and runs
+        them in one enqueueSome over their packed tokens, cpp/tensorrt_llm/plugins/gptAttentionPlugin/
+        gptAttentionPlugin.cpp; vLLM's varlen FlashAttention likewise), so n prompts cost one kernel at
+        batch n (one fixed time, shared waves; interpolated between grid batches as for decode), not n
+        batch-1 kernels; AIConfigurator's database times the context op the same way (issue-15 note,
+        stop-17). Fewer tokens than one prompt (a chunk) pay their share of one prompt's kernel."""
+        I = self._prefill_len(prompt_len)
+        if prompts <= 1:
+            return prompts * prompt_len * self.attn_prefill_per_token(prompt_len)
+        lo, hi, f = self._grid(prompts)
+        a, z = self._eval("prefill", lo, I, 0)[1], self._eval("prefill", hi, I, 0)[1]
+        return (a + f * (z - a)) * prompt_len / I  # prompt_len / I: the 16-token grid, as per token
+
+    def prefill_sharing(self, prompts: float, prompt_len: float) -> float:
+        """Time saved by prefilling `prompts` prompts of mean length `prompt_len` in one kernel
+        instead of one kernel each (offline_run subtracts it from its per-prompt sums)."""
+        return prompts * prompt_len * self.attn_prefill_per_token(prompt_len) - self.attn_prefill(prompts, prompt_len)
 
     def step(self, b_dec: float, ctx: float, c_pre: float = 0.0, prompt_len: float = 1.0) -> float:
         t = self.linear(b_dec + c_pre) + self.attn_decode(b_dec, ctx)
         if c_pre > 0:
-            t += c_pre * self.attn_prefill_per_token(prompt_len)
+            t += self.attn_prefill(c_pre / max(prompt_len, 1.0), max(prompt_len, 1.0))
             if self.encoder_s:  # c_pre / prompt_len requests' images encoded in this step
                 t += c_pre / max(prompt_len, 1.0) * self.encoder_s
         return t
@@ -171,8 +208,10 @@ class StepModel:
         hit = self._cache.get(("p2p", tokens))  # the simulated runs ask for the same sizes millions of times
         if hit is None:
             S = tokens * self.cfg.hidden_size * self.pr.residual_bytes
-            t = collective_time("send_recv", S, 2, self.topo, stride=max(self.topo.domain, 1))[0]
-            hit = self._cache[("p2p", tokens)] = float(t) * (self.pp - 1) / self.pp
+            inside, across = pp_hops(self.pp, self.tp, self.topo.domain)
+            t_in = collective_time("send_recv", S, 2, self.topo, stride=1)[0] if inside else 0.0
+            t_out = collective_time("send_recv", S, 2, self.topo, stride=max(self.topo.domain, 1))[0] if across else 0.0
+            hit = self._cache[("p2p", tokens)] = float(inside * t_in + across * t_out) / self.pp
         return hit
 
 
@@ -329,6 +368,7 @@ def offline_run(sm: StepModel, B: int, inputs: np.ndarray, outputs: np.ndarray, 
     uniq, inv = np.unique(ins, return_inverse=True)
     attn_pre = np.array([sm.attn_prefill_per_token(float(i)) * float(i) for i in uniq])
     pre_attn_k = np.bincount(start * pp + mb, weights=attn_pre[inv], minlength=cells)[:n_steps * pp].reshape(n_steps, pp)
+    n_pre_k = np.bincount(start * pp + mb, minlength=cells)[:n_steps * pp].reshape(n_steps, pp)
     dec = dec_k.sum(axis=1)
     stage = np.zeros((n_steps, pp))  # one micro-batch's time on one stage (its share of the layers)
     for m in range(n_steps):
@@ -338,7 +378,9 @@ def offline_run(sm: StepModel, B: int, inputs: np.ndarray, outputs: np.ndarray, 
             if b + c <= 0:
                 continue
             ctx = ctx_k[m, k] / dec_k[m, k] if dec_k[m, k] > 0 else 0.0
-            stage[m, k] = sm.linear(b + c) + sm.attn_decode(b, ctx) + pre_attn_k[m, k] / pp + sm.pp_p2p(b + c)
+            # the prompts' attention is already one stage's share (StepModel._eval divides by pp)
+            pre = pre_attn_k[m, k] - sm.prefill_sharing(n_pre_k[m, k], c / n_pre_k[m, k]) if c > 0 else 0.0
+            stage[m, k] = sm.linear(b + c) + sm.attn_decode(b, ctx) + pre + sm.pp_p2p(b + c)
     t = stage[:, 0] if pp == 1 else pipeline_cycle_ends(stage)
     wall = float(t.sum())
     toks = float(outs.sum())

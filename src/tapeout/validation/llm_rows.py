@@ -182,7 +182,7 @@ def _mlperf(row: dict, name: str, fitted: dict | None = None):
 
         cfg = load_llm(b["model"])
         sm = step_model(cfg, chip, get_precision(prec), min(n, 1) or 1, 1, 1, fitted=fitted)
-        t = sm.linear(I) + sm.attn_prefill_per_token(I) * I + O * sm.step(beams, I + O / 2)
+        t = sm.linear(I) + sm.attn_prefill(1, I) + O * sm.step(beams, I + O / 2)
         pred = t * 1e3
         lo, hi = interval(pred, chip, fitted=fitted)
         return RowPrediction(pred, unit, name, lo, hi, detail)
@@ -227,7 +227,7 @@ def _paper(row: dict, fitted: dict | None = None):
               "layout_source": "submitted" if tp_row else "automatic"}  # vendor table's stated TP
     if "prefill latency" in sc or "first-token" in row["workload"].lower():
         sm = step_model(cfg, chip, get_precision(prec), tp or 1, 1, 1, fitted=fitted)
-        t = (sm.linear(I * (batch or 1)) + sm.attn_prefill_per_token(I) * I * (batch or 1))
+        t = sm.linear(I * (batch or 1)) + sm.attn_prefill(batch or 1, I)
         pred = t * (1e3 if "ms" in unit else 1.0)
         return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted), detail)
     if O is None:
@@ -238,7 +238,7 @@ def _paper(row: dict, fitted: dict | None = None):
         t_par = tp or n
         sm = step_model(cfg, chip, get_precision(prec), t_par, 1, 1, fitted=fitted)
         b = int(batch)
-        t = sm.linear(b * I) + sm.attn_prefill_per_token(I) * I * b + O * sm.step(b, I + O / 2)
+        t = sm.linear(b * I) + sm.attn_prefill(b, I) + O * sm.step(b, I + O / 2)
         replicas = max(1, n // (tp_row or t_par))
         tput = b * O / t * replicas
         if "latency" in unit or unit.strip() in ("s",):

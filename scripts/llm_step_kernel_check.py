@@ -1,0 +1,148 @@
+"""One serving step of llama-2-70b (FP8 weights and KV cache) at a layout, op by op: the DEFAULT
+model's time (shipped microbenchmark fit, the engine's own cost tables) next to the time NVIDIA's
+measured kernel database (AIConfigurator, TensorRT-LLM stack) gives at the same shapes.
+
+    python scripts/llm_step_kernel_check.py
+
+Needs the kernels extra. The database is read in place (perf/kernels_db.installed_root). Its grids
+are interpolated log-log between the neighbouring measured points (GEMM m, n, k; generation
+attention batch and KV length, scaled linearly in batch above the largest measured batch at that
+length; context attention batch and prompt length; custom all-reduce message size). A quantized
+GEMM of the database includes its activation-quantize pass; elementwise ops (norms, SwiGLU, the QKV
+preprocess) have no database entry and keep the model's time on both sides. Kernel timings only:
+no end-to-end result is read.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import duckdb
+import numpy as np
+
+from tapeout.hardware.catalog import get_chip
+from tapeout.ops import Attention, Collective, MatMul
+from tapeout.perf.kernels_db import db_config, installed_root
+from tapeout.perf.mlperf import step_model
+from tapeout.perf.serving_sim import serving_costs
+from tapeout.precision import get_precision
+from tapeout.workloads.llm import LLMStep, build_llm_graph
+from tapeout.workloads.llm_config import load_llm
+
+VERSION = "1.3.0rc20"  # TensorRT-LLM version of the database's tables read here (aiconfigurator-core 0.12.0)
+# layouts: (label, database system, chip, tp, pp, sequences per micro-batch); mean MLPerf lengths
+LAYOUTS = [("H100-SXM TP2, 896 (NVIDIA's submitted engine)", "h100_sxm", "h100-sxm", 2, 1, 896),
+           ("H100-SXM TP1 PP2, 449 per micro-batch (tapeout's automatic)", "h100_sxm", "h100-sxm", 1, 2, 449),
+           ("H200 TP1, 684 (tapeout's automatic)", "h200_sxm", "h200", 1, 1, 684)]
+I, O = 222.33, 294.45  # data/mlperf/benchmarks.yaml llama2-70b mean input / output tokens
+
+
+def interp(df, keys: tuple[str, ...], x: tuple[float, ...], linear_last: bool = False) -> float:
+    """Measured latency (s) at x: log-log multilinear between the grid neighbours; with
+    `linear_last` the first key is held at its largest measured value <= x and scaled linearly."""
+    if linear_last:
+        k0 = keys[0]
+        for v in sorted(df[k0].unique(), reverse=True):
+            if v <= x[0]:
+                sub = df[df[k0] == v]
+                t = interp(sub, keys[1:], x[1:])
+                if np.isfinite(t):
+                    return t * x[0] / v
+        return float("nan")
+    corners = []
+    for k, v in zip(keys, x):
+        vals = np.sort(df[k].unique())
+        lo = vals[vals <= v].max() if (vals <= v).any() else vals.min()
+        hi = vals[vals >= v].min() if (vals >= v).any() else vals.max()
+        f = 0.0 if hi == lo else (np.log(v) - np.log(lo)) / (np.log(hi) - np.log(lo))
+        corners.append(((lo, 1 - f), (hi, f)))
+    tot = wsum = 0.0
+    for pick in itertools.product(*corners):
+        w = float(np.prod([c[1] for c in pick]))
+        if w == 0.0:
+            continue
+        q = df
+        for k, (v, _) in zip(keys, pick):
+            q = q[q[k] == v]
+        if len(q) == 0:
+            return float("nan")
+        tot += w * np.log(float(q.latency.median()))
+        wsum += w
+    return float(np.exp(tot / wsum)) * 1e-3  # the database stores milliseconds
+
+
+def tables(system: str) -> dict:
+    root, _ = installed_root()
+    d, con = f"{root}/{system}", duckdb.connect()
+    att = "head_dim = 128 AND beam_width = 1 AND window_size = 0 AND kv_cache_dtype = 'fp8'"
+    return {
+        "gemm": con.sql(f"SELECT m, n, k, latency FROM '{d}/gemm/trtllm/{VERSION}/gemm_perf.parquet' "
+                        "WHERE gemm_dtype = 'fp8'").df(),
+        "gen": con.sql(f"SELECT batch_size b, isl + step kv, num_heads h, num_key_value_heads g, latency FROM "
+                       f"'{d}/attention/trtllm/{VERSION}/generation_attention_perf.parquet' WHERE {att}").df(),
+        "ctx": con.sql(f"SELECT batch_size b, isl, num_heads h, num_key_value_heads g, latency FROM "
+                       f"'{d}/attention/trtllm/{VERSION}/context_attention_perf.parquet' WHERE {att} "
+                       "AND attn_dtype = 'fp8'").df(),
+        "ar": con.sql(f"SELECT num_gpus, message_size, latency FROM "
+                      f"'{d}/comm/trtllm/{VERSION}/custom_allreduce_perf.parquet'").df(),
+    }
+
+
+def step_rows(system: str, chip: str, tp: int, pp: int, b_dec: int) -> dict[str, tuple[float, float]]:
+    """{op: (model s, database s)} for one pipeline stage's step: b_dec decode sequences at the mean
+    context plus b_dec * I / O prompt tokens (the Offline steady state), per stage."""
+    T = tables(system)
+    cfg, ch = load_llm("llama-2-70b"), get_chip(chip)
+    sm = step_model(cfg, ch, get_precision("fp8"), tp, 1, pp)
+    c_pre, ctx = b_dec * I / O, I + O / 2
+    per_stage = cfg.num_hidden_layers / pp
+
+    def costs(phase, batch, q, c):
+        ct = serving_costs(sm.evaluator(build_llm_graph(cfg, LLMStep(phase, batch, q, c, sm.pr, tp, 1)), sm.p),
+                           sm.topo, sm.stack)
+        return ct.table, np.asarray(ct.time, dtype=float).reshape(len(ct.table), -1).max(axis=1)
+
+    t, times = costs("decode", int(round(b_dec + c_pre)), 1, 1)
+    rows = {}
+    for i, op in enumerate(t.ops):
+        if isinstance(op, Attention):
+            continue
+        n = float(t.count[i]) if op.name in ("final_norm", "lm_head") else float(t.count[i]) / pp
+        db = float("nan")
+        if isinstance(op, MatMul):
+            db = interp(T["gemm"], ("m", "n", "k"), (op.m, op.n, op.k)) * n
+        elif isinstance(op, Collective) and op.group > 1:
+            ar = T["ar"][T["ar"].num_gpus == op.group]
+            db = interp(ar, ("message_size",), (op.payload_bytes / 2,)) * n  # message_size in BF16 elements
+        rows[op.name] = (times[i] * n, db)
+    h, g = cfg.num_attention_heads // tp, cfg.num_key_value_heads // tp
+    ta, tt = costs("decode", b_dec, 1, int(round(ctx / 64.0) * 64))
+    at = float((tt * ta.count)[[isinstance(o, Attention) for o in ta.ops]].sum()) / pp
+    gen = T["gen"][(T["gen"].h == h) & (T["gen"].g == g)]
+    rows["attention (generation)"] = (at, interp(gen, ("b", "kv"), (b_dec, ctx + 1), linear_last=True) * per_stage)
+    nb = c_pre / I
+    cx = T["ctx"][(T["ctx"].h == h) & (T["ctx"].g == g)]
+    rows["attention (context)"] = (sm.attn_prefill(nb, I),  # already one stage's share
+                                   interp(cx, ("b", "isl"), (nb, I)) * per_stage)
+    return rows
+
+
+def main() -> None:
+    print(f"AIConfigurator database, TensorRT-LLM {VERSION} tables; default model = shipped fit. Per pipeline stage, "
+          f"one Offline steady-state step at the MLPerf mean lengths (I = {I}, O = {O}).")
+    assert db_config()["default_stack"] == "trtllm"
+    for label, system, chip, tp, pp, b in LAYOUTS:
+        rows = step_rows(system, chip, tp, pp, b)
+        m = sum(a for a, _ in rows.values())
+        d = sum(x if np.isfinite(x) else a for a, x in rows.values())
+        print(f"\n{label}: model {m * 1e3:.1f} ms, with the database's kernels {d * 1e3:.1f} ms, model / database {m / d:.3f}")
+        print("| op | model ms | database ms | model / database |\n|---|---|---|---|")
+        for k, (a, x) in rows.items():
+            if np.isfinite(x):
+                print(f"| {k} | {a * 1e3:.2f} | {x * 1e3:.2f} | {a / x:.2f} |")
+        rest = sum(a for a, x in rows.values() if not np.isfinite(x))
+        print(f"| elementwise (norms, SwiGLU, quantize, QKV preprocess; no database entry) | {rest * 1e3:.2f} | - | - |")
+
+
+if __name__ == "__main__":
+    main()
