@@ -38,6 +38,7 @@ import copy
 import dataclasses
 
 from . import kernel_fit
+from ..ops import PEAK_KEYS
 from .calibration import VENDOR_FIELDS, load_fitted, vendor_means
 
 SERVING_FORMATS = {"bf16": "eff_bf16", "fp16": "eff_bf16", "fp8": "eff_fp8", "fp4": "eff_nvfp4"}
@@ -45,9 +46,10 @@ SERVING_FORMATS = {"bf16": "eff_bf16", "fp16": "eff_bf16", "fp8": "eff_fp8", "fp
 
 def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS)) -> dict:
     """The calibration entry one chip's kernel parameters imply (see the module docstring)."""
-    scale = (kernel_fit.chip_power_density(chip) / kernel_fit.PD_REF) ** params["gamma"]
+    scale = (kernel_fit.format_power_density(chip) / kernel_fit.PD_REF) ** params["gamma"]  # per PEAK_KEYS format
     dec = kernel_fit.serving_decode_class(chip)  # the generation kernel a GQA model runs on this chip
-    out = {"eff_compute": {k: round(min(params[n] * scale, 1.0), 4) for k, n in SERVING_FORMATS.items() if k in formats},
+    out = {"eff_compute": {k: round(min(params[n] * float(scale[PEAK_KEYS.index(k)]), 1.0), 4)
+                           for k, n in SERVING_FORMATS.items() if k in formats},
            "eff_attention": params["eff_attention"], "family": chip.family, "kernel_db": source,
            "kernel_library": {"max_split_k": params["split_bf16"], "tile_k_overhead": params["tile_k_overhead"],
                               "attn_tile_k_overhead": params["attn_tile_k_overhead"],

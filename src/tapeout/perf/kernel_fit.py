@@ -180,7 +180,7 @@ class Groups:
                 ch = chip_for(chip)
                 base = calibrated_params(ch)
                 params[chip] = (base.replace(mem_overhead=0.0, tile_overhead=0.0, softmax_vflops=exp_fp32_flops(ch) * base.eff_vector),
-                                chip_power_density(ch),
+                                format_power_density(ch),
                                 mma_block_scaled_fp8(ch))
             p, pd, mma = params[chip]
             # block-scaled FP8: the MMA applies the scales (Blackwell), or the FP8 GEMM runs at the
@@ -249,6 +249,28 @@ def exp_fp32_flops(chip) -> float:
     doubles MUFU.EX2 throughput over Blackwell)."""
     spec = chip.specs.get("sfu_exp_speedup")
     return EXP_FP32_FLOPS / (float(spec.value) if spec is not None and spec.value else 1.0)
+
+
+# dense MMA rate of each format as a multiple of BF16's on a datapath that doubles its rate per
+# halving of the operand width (H100: FP8 2x BF16; B200: FP4 4x): the nominal scaling against
+# which a format's own power density is taken (format_power_density)
+BF16_RATE_MULTIPLE = {"bf16": 1.0, "fp16": 1.0, "fp8": 2.0, "int8": 2.0, "fp6": 2.0, "fp4": 4.0, "int4": 4.0}
+
+
+def format_power_density(chip) -> np.ndarray:
+    """Per PEAK_KEYS entry, the chip's power per peak FLOP of that format: TDP W per dense TFLOP/s,
+    in BF16-equivalent FLOPs (the format's datasheet peak / BF16_RATE_MULTIPLE); the BF16 density
+    (chip_power_density) where the datasheet lacks the peak or TDP. Under a power cap the sustained
+    clock follows the power the running format draws (f ~ P^(1/3), Horowitz ISSCC 2014, as for
+    BF16): a format whose peak grew more than the board power (Blackwell Ultra FP4: 15 vs B200's
+    9 PFLOP/s at 1.4 vs 1.0 kW) runs its GEMMs further below that peak."""
+    pd = np.full(len(PEAK_KEYS), chip_power_density(chip))
+    tdp = chip.get("tdp_w") if hasattr(chip, "get") else None
+    for i, key in enumerate(PEAK_KEYS):
+        pk = chip.peak_tflops(key) if key in BF16_RATE_MULTIPLE else 0.0
+        if isinstance(tdp, (int, float)) and tdp and pk:
+            pd[i] = float(tdp) / (float(pk) / BF16_RATE_MULTIPLE[key])
+    return pd
 
 
 def chip_power_density(chip) -> float:
