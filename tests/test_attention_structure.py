@@ -152,7 +152,7 @@ def test_kernel_database_calibration_takes_the_attention_fixed_time_from_its_own
     from tapeout.perf import kernel_fit
     from tapeout.perf.kernel_calibration import chip_entry
 
-    params = {n: start for n, start, _, _ in kernel_fit.PARAMS} | {"ovh_bf16": 2.0, "ovh_prefill": 17.0, "ovh_decode": 1.0}
+    params = {n: start for n, start, _, _ in kernel_fit.PARAMS} | {"ovh_bf16": 2.0, "ovh_prefill": 17.0, "ovh_decode_hmma": 1.0}
     lib = chip_entry(params, get_chip("h200"), "test")["kernel_library"]
     assert lib["attn_prefill_fixed"] == pytest.approx(15e-6, rel=1e-12)
     assert lib["attn_decode_fixed"] == 0.0  # never negative: an attention op is at least one kernel

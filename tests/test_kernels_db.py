@@ -218,7 +218,7 @@ def test_quantized_gemm_predicted_as_gemm_plus_its_quantize_pass():
                                                                   1e-3, "trtllm", "1"))}
     g = kf.Groups(Kernels(cols, "t", [])).items[0]
     x = kf.x_of({n_: p[1] for n_, p in zip(kf.NAMES, kf.PARAMS)})
-    p = kf.params_for(g["params"], g["pd"], x, "gemm", "fp8")
+    p = kf.params_for(g["params"], g["pd"], x, "fp8")
     gemm = float(evaluate(OpTable.from_ops([MatMul(name="g", m=m, n=n, k=k, a_dtype="fp8", w_dtype="fp8", out_dtype="bf16",
                                                    math_dtype="fp8")]), p).time[0])
     q = kf.quantize_op("fp8", m * k)
@@ -264,7 +264,8 @@ def test_exposed_promotion_time_is_its_fmas_at_the_vector_peak():
 
 def test_fit_scans_the_gqa_pack_limit():
     """Synthetic decode kernels generated with a pack limit of 16: the scan finds it."""
-    x_true = kf.x_of({**{n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}, "attn_head_pack": 16.0, "mem_decode": 0.7})
+    x_true = kf.x_of({**{n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}, "attn_head_pack": 16.0, "mem_decode_hmma": 0.7,
+                   "mem_decode_mmha": 0.7})
     rng = np.random.default_rng(1)
     rows = []
     for _ in range(60):

@@ -286,7 +286,8 @@ def test_kernel_serving_calibration_carries_the_fitted_attention_structure():
     from tapeout.perf import kernel_calibration, kernel_fit
 
     params = dict(zip(kernel_fit.NAMES, [p[1] for p in kernel_fit.PARAMS]))
-    params.update(unit_prefill=2e7, unit_decode=3e6, unitlat_prefill=3.1, unitlat_decode=1.1, attn_tiling=1.0)
+    # h200 serves a GQA model with the XQA HMMA generation kernel (kernel_fit.serving_decode_class)
+    params.update(unit_prefill=2e7, unit_decode_hmma=3e6, unitlat_prefill=3.1, unitlat_decode_hmma=1.1, attn_tiling=1.0)
     lib = kernel_calibration.chip_entry(params, get_chip("h200"), "test")["kernel_library"]
     assert lib["attn_tiling"] == 1.0
     assert (lib["attn_unit_flops"], lib["attn_decode_unit_flops"]) == (2e7, 3e6)

@@ -129,6 +129,13 @@ class ChipParams:
     attn_unit_time: np.ndarray | float = KERNEL_STRUCTURE["attn_unit_time_us"] * 1e-6
     attn_decode_unit_flops: np.ndarray | float = KERNEL_STRUCTURE["attn_decode_unit_flops"]
     attn_decode_unit_time: np.ndarray | float = KERNEL_STRUCTURE["attn_decode_unit_time_us"] * 1e-6
+    # generation attention's DRAM stream by Little's law: each resident CTA keeps a fixed number
+    # of KV tokens in flight (its load pipeline's buffers), so it streams attn_cta_tokens_per_s x
+    # (K + V bytes per token) whatever the DRAM, and min(units, cores x attn_ctas_per_core)
+    # CTAs are resident. Tokens/s per CTA, 0 = not modelled (default; the kernel-level fit,
+    # perf/kernel_fit.py, fits it per generation kernel)
+    attn_cta_tokens_per_s: np.ndarray | float = 0.0
+    attn_ctas_per_core: np.ndarray | float = 1.0
     mem_overhead: np.ndarray | float = 0.0
     video_decode_fps: dict = field(default_factory=dict)
     video_encode_fps: dict = field(default_factory=dict)

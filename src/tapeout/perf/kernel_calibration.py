@@ -23,8 +23,9 @@ Mapping of the kernel parameters x (chip power density pd; kernel_fit.params_for
   kernel_library           the library's GEMM split-K limit (split_bf16), per-tile K overhead of
                            GEMM and attention work units, exposed output-tile store
                            (epilogue_exposed), largest GQA group per KV pass, the
-                           attention op's fixed time beyond a GEMM's (ovh_prefill/ovh_decode -
-                           ovh_bf16): the ChipParams fields of the same names (the shipped fit
+                           attention op's fixed time beyond a GEMM's (ovh_prefill/ovh_decode_<kernel> -
+                           ovh_bf16; the generation kernel a GQA model runs on the chip,
+                           kernel_fit.serving_decode_class): the ChipParams fields of the same names (the shipped fit
                            leaves the GEMM ones off; the attention ones default to
                            data/calibration/kernel_structure.yaml)
 Fields the kernels do not inform (eff_vector, eff_link, scale-up latency, sigma_log,
@@ -37,6 +38,7 @@ import copy
 import dataclasses
 
 from . import kernel_fit
+from ..ops import PEAK_KEYS
 from .calibration import VENDOR_FIELDS, load_fitted, vendor_means
 
 SERVING_FORMATS = {"bf16": "eff_bf16", "fp16": "eff_bf16", "fp8": "eff_fp8", "fp4": "eff_nvfp4"}
@@ -44,22 +46,24 @@ SERVING_FORMATS = {"bf16": "eff_bf16", "fp16": "eff_bf16", "fp8": "eff_fp8", "fp
 
 def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS)) -> dict:
     """The calibration entry one chip's kernel parameters imply (see the module docstring)."""
-    scale = (kernel_fit.chip_power_density(chip) / kernel_fit.PD_REF) ** params["gamma"]
-    out = {"eff_compute": {k: round(min(params[n] * scale, 1.0), 4) for k, n in SERVING_FORMATS.items() if k in formats},
+    scale = (kernel_fit.format_power_density(chip) / kernel_fit.PD_REF) ** params["gamma"]  # per PEAK_KEYS format
+    dec = kernel_fit.serving_decode_class(chip)  # the generation kernel a GQA model runs on this chip
+    out = {"eff_compute": {k: round(min(params[n] * float(scale[PEAK_KEYS.index(k)]), 1.0), 4)
+                           for k, n in SERVING_FORMATS.items() if k in formats},
            "eff_attention": params["eff_attention"], "family": chip.family, "kernel_db": source,
            "kernel_library": {"max_split_k": params["split_bf16"], "tile_k_overhead": params["tile_k_overhead"],
                               "attn_tile_k_overhead": params["attn_tile_k_overhead"],
                               "attn_head_pack": params["attn_head_pack"],
                               # an attention op's fixed time beyond the GEMM kernel's (kernel_overhead_us)
                               "attn_prefill_fixed": max(params["ovh_prefill"] - params["ovh_bf16"], 0.0) * 1e-6,
-                              "attn_decode_fixed": max(params["ovh_decode"] - params["ovh_bf16"], 0.0) * 1e-6,
+                              "attn_decode_fixed": max(params["ovh_" + dec] - params["ovh_bf16"], 0.0) * 1e-6,
                               "epilogue_exposed": params["epilogue_exposed"],
                               # the attention work decomposition and per-wave CTA cost of each phase,
                               # fitted with the efficiencies above (perf/kernel_fit.py)
                               "attn_tiling": params["attn_tiling"],
                               "attn_unit_flops": params["unit_prefill"], "attn_unit_time": params["unitlat_prefill"] * 1e-6,
-                              "attn_decode_unit_flops": params["unit_decode"],
-                              "attn_decode_unit_time": params["unitlat_decode"] * 1e-6,
+                              "attn_decode_unit_flops": params["unit_" + dec],
+                              "attn_decode_unit_time": params["unitlat_" + dec] * 1e-6,
                               # the fill + epilogue is tile_k_overhead here; the microbenchmark
                               # fit's per-wave time (tile_overhead_us) would count it twice
                               "tile_overhead": 0.0}}

@@ -70,7 +70,11 @@ from .kernels_db import Kernels, chip_for, db_config
 from .opcost import evaluate
 
 GEMM_FMTS = ("bf16", "fp8", "fp8_block", "nvfp4")
-PHASES = ("prefill", "decode")  # attention_prefill, attention_decode
+# the generation kernels TensorRT-LLM dispatches (decode_kernel; kernels_db.yaml decode_kernels)
+DECODE_KERNELS = ("trtllmgen", "qgmma", "hmma", "mmha")
+# attention kernel classes with their own streaming efficiency, fixed time and per-wave CTA cost
+ATTN_CLASSES = ("prefill", *(f"decode_{k}" for k in DECODE_KERNELS))
+CLASSES = GEMM_FMTS + ATTN_CLASSES
 # (name, start, low, high)
 PARAMS = (
     # compute efficiency per GEMM format; block-scaled FP8 has its own only where the MMA applies
@@ -79,8 +83,8 @@ PARAMS = (
     ("eff_fp8_block_mma", 0.7, 0.1, 1.0),
     ("gamma", 0.1, 0.0, 1.0 / 3.0),  # power-density exponent
     ("eff_attention", 0.6, 0.1, 1.5),  # fused attention vs GEMM
-    *((f"mem_{f}", 0.8, 0.2, 1.0) for f in GEMM_FMTS + PHASES),  # DRAM streaming efficiency
-    *((f"ovh_{f}", 5.0, 0.0, 60.0) for f in GEMM_FMTS + PHASES),  # fixed time per kernel, us
+    *((f"mem_{f}", 0.8, 0.2, 1.0) for f in CLASSES),  # DRAM streaming efficiency
+    *((f"ovh_{f}", 5.0, 0.0, 60.0) for f in CLASSES),  # fixed time per kernel, us
     ("core_bw_share", 2.0, 1.0, 32.0),  # one core's DRAM stream / (mem_bw / cores)
     *((f"split_{f}", 8.0, 1.0, 64.0) for f in GEMM_FMTS),  # the library's most K splits per GEMM format
     ("tile_k_overhead", 64.0, 0.0, 2048.0),  # K depth of a GEMM tile's pipeline fill + epilogue
@@ -88,10 +92,14 @@ PARAMS = (
     ("promote_exposed", 0.5, 0.0, 1.0),  # exposed fraction of the CUDA-core promotion (one FMA per output element per K block)
     ("attn_tile_k_overhead", 64.0, 0.0, 4096.0),  # keys-equivalent of an attention work unit's prologue/epilogue
     ("attn_head_pack", 1e9, 1.0, 1e9),  # largest GQA group served in one pass over the KV cache (scanned)
-    *((f"unit_{ph}", 1e7, 0.0, 1e9) for ph in PHASES),  # fixed work per attention CTA (FLOP-equivalents at one core's rate)
-    *((f"unitlat_{ph}", 1.0, 0.0, 20.0) for ph in PHASES),  # fixed latency per wave of attention CTAs, us
+    *((f"unit_{ph}", 1e7, 0.0, 1e9) for ph in ATTN_CLASSES),  # fixed work per attention CTA (FLOP-equivalents at one core's rate)
+    *((f"unitlat_{ph}", 1.0, 0.0, 20.0) for ph in ATTN_CLASSES),  # fixed latency per wave of attention CTAs, us
     ("ovh_gen_pre", 2.0, 0.0, 30.0),  # fixed time of the separate generation preparation kernels, us
     ("attn_tiling", 1.0, 0.0, 1.0),  # 1: FlashAttention-2 context tiling (per query head, full diagonal tiles) (scanned)
+    # generation kernels' Little's-law KV stream: tokens/s (1e6) one resident CTA keeps in flight per
+    # DRAM latency, per kernel, and resident CTAs per core (ChipParams.attn_cta_tokens_per_s, _ctas_per_core)
+    *((f"tokrate_decode_{k}", 20.0, 0.5, 2000.0) for k in DECODE_KERNELS),
+    ("ctas_per_core", 2.0, 1.0, 16.0),
 )
 NAMES = tuple(p[0] for p in PARAMS)
 # step parameters: least squares cannot move them; fit() scans these values with the rest fixed, then refits
@@ -127,10 +135,13 @@ def qkv_preprocess_op(tokens: int, heads: int, kv_heads: int, head_dim: int) -> 
     return qkv_preprocess(float(tokens), heads, kv_heads, head_dim)  # the serving graph's pass; launch in ovh_prefill
 
 
-def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False) -> list:
+def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head: bool = False) -> list:
     """One op per kernel; a quantized GEMM (GEMM, quantize pass) and a context attention (QKV
     preprocessing, attention) are two consecutive ops, and so is a generation attention where the
-    library runs its preprocessing as a separate kernel (`gen_pre`, generation_preprocess_families)."""
+    library runs its preprocessing as a separate kernel (`gen_pre`, generation_preprocess_families).
+    `per_query_head`: the masked-MHA generation kernel runs one CTA per (sequence, query head), each
+    streaming its KV head's cache on its own (decoderMaskedMultiheadAttention grid (heads, batch)), so a
+    GQA group is timed as that many independent heads (kv_heads = heads)."""
     c = k.cols
     out = []
     for i in idx:
@@ -148,7 +159,8 @@ def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False) -> list:
                 out.append(qkv_preprocess_op(int(c["batch"][i]) * int(c["q_len"][i]), int(c["heads"][i]),
                                              int(c["kv_heads"][i]), int(c["head_dim"][i])))
             out.append(Attention(name="a", batch=int(c["batch"][i]), q_len=int(c["q_len"][i]), kv_len=int(c["kv_len"][i]),
-                                 heads=int(c["heads"][i]), kv_heads=int(c["kv_heads"][i]), d_qk=int(c["head_dim"][i]),
+                                 heads=int(c["heads"][i]), kv_heads=int(c["heads" if per_query_head else "kv_heads"][i]),
+                                 d_qk=int(c["head_dim"][i]),
                                  d_v=int(c["head_dim"][i]), causal=True, act_dtype=dt, kv_dtype=kv, math_dtype=dt,
                                  kv_cache=True))  # TensorRT-LLM's paged-KV attention op
     return out
@@ -168,7 +180,7 @@ class Groups:
                 ch = chip_for(chip)
                 base = calibrated_params(ch)
                 params[chip] = (base.replace(mem_overhead=0.0, tile_overhead=0.0, softmax_vflops=exp_fp32_flops(ch) * base.eff_vector),
-                                chip_power_density(ch),
+                                format_power_density(ch),
                                 mma_block_scaled_fp8(ch))
             p, pd, mma = params[chip]
             # block-scaled FP8: the MMA applies the scales (Blackwell), or the FP8 GEMM runs at the
@@ -176,13 +188,46 @@ class Groups:
             eff = ("eff_fp8_block_mma" if mma else "eff_fp8") if fmt == "fp8_block" else f"eff_{fmt}"
             promote = (promotion_flops(c["m"][idx], c["n"][idx], c["k"][idx], fmt) if fmt == "fp8_block" and not mma
                        else np.zeros(len(idx)))
-            pre = op == "attention_decode" and chip_for(chip).family in db_config().get("generation_preprocess_families", [])
-            self.items.append({"chip": chip, "op": op, "fmt": fmt, "table": OpTable.from_ops(timed_ops(k, idx, pre)), "pre": pre,
-                               "meas": np.asarray(c["latency_s"][idx], dtype=float), "params": p, "pd": pd, "eff": eff,
-                               "promote_flops": promote})
+            family = chip_for(chip).family
+            pre = op == "attention_decode" and family in db_config().get("generation_preprocess_families", [])
+            # kernel class: the GEMM format, the context phase, or the generation kernel the library dispatches
+            cls = (fmt if op == "gemm" else "prefill" if op == "attention_prefill" else
+                   np.char.add("decode_", decode_kernel(family, c["kv_fmt"][idx], c["heads"][idx], c["kv_heads"][idx],
+                                                        c["head_dim"][idx]).astype(str)))
+            cls = np.broadcast_to(np.asarray(cls, dtype=str), idx.shape)
+            for kc in sorted(set(cls)):  # one item per kernel class (its parameters are scalars)
+                s = cls == kc
+                self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre, "params": p, "pd": pd, "eff": eff,
+                                   "table": OpTable.from_ops(timed_ops(k, idx[s], pre, kc == "decode_mmha")),
+                                   "meas": np.asarray(c["latency_s"][idx[s]], dtype=float), "promote_flops": promote[s]})
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
+
+
+def decode_kernel(family: str, kv_fmt, heads, kv_heads, head_dim) -> np.ndarray:
+    """Per generation kernel, which TensorRT-LLM kernel runs it (kernels_db.yaml decode_kernels):
+    "trtllmgen" on SM100 (XqaDispatcher), else the XQA JIT kernels for a GQA group of 2..32 and
+    head size <= 256 (supportConfigCommon excludes vanilla MHA; supportConfigQGMMA /
+    supportConfigHMMA, decoderXQAImplJIT/kernelUtils.cpp): "qgmma" (Hopper, TMA page loads, WGMMA)
+    with an E4M3 KV cache on SM90, "hmma" (Ampere-style mha.cu, cp.async loads, mma.sync) on
+    SM >= 80; everything else the masked-MHA kernel, "mmha"."""
+    cfg = db_config()["decode_kernels"]
+    g = np.asarray(heads, dtype=float) / np.maximum(np.asarray(kv_heads, dtype=float), 1.0)
+    d = np.asarray(head_dim, dtype=float)
+    fp8_kv = np.array([str(f) == "fp8" for f in np.atleast_1d(kv_fmt)], dtype=bool).reshape(np.shape(g))
+    xqa = (g > 1) & (g <= cfg["xqa_max_group"]) & (d % 16 == 0) & (d <= cfg["xqa_max_head_dim"])
+    qgmma = xqa & fp8_kv & (family in cfg["qgmma_families"])
+    hmma = xqa & ~qgmma & (family in cfg["hmma_families"])
+    out = np.where(qgmma, "qgmma", np.where(hmma, "hmma", "mmha"))
+    return np.full(np.shape(g), "trtllmgen") if family in cfg["trtllm_gen_families"] else out
+
+
+def serving_decode_class(chip) -> str:
+    """The generation-kernel class whose fitted parameters serving uses for a chip (one set per
+    chip in ChipParams): the kernel the library runs for a GQA model (group 8, head size 128,
+    BF16 KV cache; Llama-3-style), e.g. "decode_hmma" on Hopper, "decode_trtllmgen" on B200."""
+    return "decode_" + str(decode_kernel(chip.family, ["bf16"], [8], [1], [128])[0])
 
 
 def promotion_flops(m, n, k, fmt: str) -> np.ndarray:
@@ -206,6 +251,28 @@ def exp_fp32_flops(chip) -> float:
     return EXP_FP32_FLOPS / (float(spec.value) if spec is not None and spec.value else 1.0)
 
 
+# dense MMA rate of each format as a multiple of BF16's on a datapath that doubles its rate per
+# halving of the operand width (H100: FP8 2x BF16; B200: FP4 4x): the nominal scaling against
+# which a format's own power density is taken (format_power_density)
+BF16_RATE_MULTIPLE = {"bf16": 1.0, "fp16": 1.0, "fp8": 2.0, "int8": 2.0, "fp6": 2.0, "fp4": 4.0, "int4": 4.0}
+
+
+def format_power_density(chip) -> np.ndarray:
+    """Per PEAK_KEYS entry, the chip's power per peak FLOP of that format: TDP W per dense TFLOP/s,
+    in BF16-equivalent FLOPs (the format's datasheet peak / BF16_RATE_MULTIPLE); the BF16 density
+    (chip_power_density) where the datasheet lacks the peak or TDP. Under a power cap the sustained
+    clock follows the power the running format draws (f ~ P^(1/3), Horowitz ISSCC 2014, as for
+    BF16): a format whose peak grew more than the board power (Blackwell Ultra FP4: 15 vs B200's
+    9 PFLOP/s at 1.4 vs 1.0 kW) runs its GEMMs further below that peak."""
+    pd = np.full(len(PEAK_KEYS), chip_power_density(chip))
+    tdp = chip.get("tdp_w") if hasattr(chip, "get") else None
+    for i, key in enumerate(PEAK_KEYS):
+        pk = chip.peak_tflops(key) if key in BF16_RATE_MULTIPLE else 0.0
+        if isinstance(tdp, (int, float)) and tdp and pk:
+            pd[i] = float(tdp) / (float(pk) / BF16_RATE_MULTIPLE[key])
+    return pd
+
+
 def chip_power_density(chip) -> float:
     """fit/power_transfer.power_density (TDP W per dense BF16 TFLOP/s), PD_REF without it."""
     from .fit.power_transfer import power_density
@@ -213,16 +280,17 @@ def chip_power_density(chip) -> float:
     return power_density(chip) or PD_REF
 
 
-def params_for(base, pd: float, x, op: str, fmt: str):
-    """The chip's ChipParams with the shared parameters x applied for one kernel class."""
+def params_for(base, pd: float, x, cls: str):
+    """The chip's ChipParams with the shared parameters x applied for one kernel class (a GEMM
+    format or an ATTN_CLASSES entry)."""
     v = dict(zip(NAMES, x))
     scale = (pd / PD_REF) ** v["gamma"]
     eff = np.full(len(PEAK_KEYS), v["eff_bf16"])
     for key, name in (("bf16", "eff_bf16"), ("fp16", "eff_bf16"), ("fp8", "eff_fp8"), ("fp4", "eff_nvfp4")):
         eff[PEAK_KEYS.index(key)] = v[name]
-    cls = fmt if op == "gemm" else op.removeprefix("attention_")
-    split = v["split_" + fmt] if op == "gemm" else np.inf
-    unit, unit_t = (v["unit_" + cls], v["unitlat_" + cls] * 1e-6) if op != "gemm" else (0.0, 0.0)
+    gemm = cls in GEMM_FMTS
+    split = v["split_" + cls] if gemm else np.inf
+    unit, unit_t = (v["unit_" + cls], v["unitlat_" + cls] * 1e-6) if not gemm else (0.0, 0.0)
     return base.replace(max_split_k=split, eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
                         tile_k_overhead=v["tile_k_overhead"], epilogue_exposed=v["epilogue_exposed"],
@@ -230,6 +298,7 @@ def params_for(base, pd: float, x, op: str, fmt: str):
                         # one phase per kernel class: its unit cost serves whichever phase opcost sees
                         attn_unit_flops=unit, attn_unit_time=unit_t, attn_decode_unit_flops=unit, attn_decode_unit_time=unit_t,
                         attn_tiling=v["attn_tiling"],
+                        attn_cta_tokens_per_s=v.get("tokrate_" + cls, 0.0) * 1e6, attn_ctas_per_core=v["ctas_per_core"],
                         attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
 
 
@@ -238,7 +307,7 @@ def predict_group(g: dict, x) -> np.ndarray:
     if g["fmt"] == "fp8_block":  # block-scaled FP8 runs on the FP8 peak at its own efficiency
         x = x.copy()
         x[NAMES.index("eff_fp8")] = x[NAMES.index(g["eff"])]
-    p = params_for(g["params"], g["pd"], x, g["op"], g["fmt"])
+    p = params_for(g["params"], g["pd"], x, g["cls"])
     t = np.asarray(evaluate(g["table"], p, check_support=False).time, dtype=float)
     # kernel + its preceding pass (quantize, QKV preprocessing) + the exposed part of a CUDA-core
     # block-scale promotion (FP32 FMAs, register-resident: at the vector peak)
@@ -252,15 +321,19 @@ def fit(groups: Groups) -> dict:
     """Shared parameters from every group's kernels (each group weighs the same)."""
     x0 = np.array([p[1] for p in PARAMS])
     lo, hi = np.array([p[2] for p in PARAMS]), np.array([p[3] for p in PARAMS])
-    present = {g["fmt"] if g["op"] == "gemm" else g["op"].removeprefix("attention_") for g in groups.items}
+    present = {g["cls"] for g in groups.items}
     used = {g["eff"] for g in groups.items if g["op"] == "gemm"}  # both fp8_block efficiencies only where used
     if any(g["promote_flops"].any() for g in groups.items):
         used.add("promote_exposed")
     used |= {"ovh_gen_pre"} if any(g.get("pre") for g in groups.items) else set()
-    free = np.array([n.partition("_")[2] not in set(GEMM_FMTS + PHASES) - present
-                     and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed")) and n not in used)
+    used |= {"ctas_per_core"} if any(g["cls"].startswith("decode_") for g in groups.items) else set()
+    free = np.array([n.partition("_")[2] not in set(CLASSES) - present
+                     and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed", "ctas_per_core")) and n not in used)
                      and n not in SCANNED for n in NAMES])
-    w = [1.0 / np.sqrt(len(g["meas"])) for g in groups.items]
+    n_cls: dict = {}  # each (chip, op, format) weighs the same, its kernel-class items together
+    for g in groups.items:
+        n_cls[g["chip"], g["op"], g["fmt"]] = n_cls.get((g["chip"], g["op"], g["fmt"]), 0) + len(g["meas"])
+    w = [1.0 / np.sqrt(n_cls[g["chip"], g["op"], g["fmt"]]) for g in groups.items]
     f_scale = 0.05
 
     def resid_at(x):
@@ -292,9 +365,12 @@ def fit(groups: Groups) -> dict:
 
 def errors(groups: Groups, x) -> dict:
     """Per (chip, op, format): n, median and p90 of |pred/meas - 1|, median signed (in %)."""
+    e: dict = {}
+    for g, t in zip(groups.items, groups.predict(x)):  # a (chip, op, format)'s kernel classes pooled
+        e.setdefault((g["chip"], f"{g['op']}/{g['fmt']}"), []).append(t / g["meas"] - 1.0)
     out: dict = {}
-    for g, t in zip(groups.items, groups.predict(x)):
-        out.setdefault(g["chip"], {})[f"{g['op']}/{g['fmt']}"] = error_stats(t / g["meas"] - 1.0)
+    for (chip, key), parts in e.items():
+        out.setdefault(chip, {})[key] = error_stats(np.concatenate(parts))
     return out
 
 

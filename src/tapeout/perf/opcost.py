@@ -290,6 +290,14 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     # 2023): with fewer units than cores only `units` cores stream, each at most core_bw_share
     # times its even share of the bandwidth -> t_mem / min(1, units / cores * core_bw_share)
     fill = np.where(colb(is_mm), np.minimum(1.0, units / cores * np.asarray(p.core_bw_share, dtype=float)), 1.0)
+    # generation attention with a Little's-law CTA stream (ChipParams.attn_cta_tokens_per_s): the
+    # resident CTAs x tokens in flight per CTA / latency x KV bytes per token, against the DRAM
+    tok_rate = np.asarray(p.attn_cta_tokens_per_s, dtype=float)
+    if np.any(tok_rate > 0):
+        resident = np.minimum(units, cores * np.asarray(p.attn_ctas_per_core, dtype=float))
+        cta_stream = resident * tok_rate * wb / np.maximum(par * k, 1.0)  # wb / (units x keys): KV bytes per token
+        fill = np.where(is_attn & gen & (tok_rate > 0),
+                        np.minimum(fill, cta_stream / (np.asarray(p.mem_bw) * p.eff_mem)), fill)
     t_mem = dram / (np.asarray(p.mem_bw) * p.eff_mem * fill) + p.mem_overhead * (dram > 0)
 
     # ---- communication ----

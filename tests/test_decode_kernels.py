@@ -1,0 +1,132 @@
+"""Generation-attention kernels in the kernel-level fit (issue 24, round stop-17): which kernel
+TensorRT-LLM dispatches, the masked-MHA kernel's per-query-head work, the Little's-law CTA KV
+stream, and the per-format power density of the GEMM efficiency law."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tapeout.ops import PEAK_KEYS, Attention, MatMul, OpTable
+from tapeout.perf import kernel_fit as kf
+from tapeout.perf import kernels_db
+from tapeout.perf.calibration import calibrated_params
+from tapeout.perf.kernels_db import Kernels, chip_for
+from tapeout.perf.opcost import evaluate
+
+
+def _one(family, kv_fmt, heads, kv_heads, head_dim=128):
+    return str(kf.decode_kernel(family, [kv_fmt], [heads], [kv_heads], [head_dim])[0])
+
+
+@pytest.mark.parametrize("family, kv_fmt, heads, kv_heads, head_dim, kernel", [
+    # SM100: trtllm-gen for every generation call (XqaDispatcher)
+    ("nvidia-blackwell", "bf16", 32, 8, 128, "trtllmgen"),
+    ("nvidia-blackwell", "fp8", 64, 64, 128, "trtllmgen"),
+    ("nvidia-blackwell", "fp8", 128, 1, 256, "trtllmgen"),
+    # SM90: QGMMA only with an E4M3 KV cache and a GQA group of 2..32 (supportConfigQGMMA)
+    ("nvidia-hopper", "fp8", 32, 8, 128, "qgmma"),
+    ("nvidia-hopper", "fp8", 64, 2, 256, "qgmma"),  # group 32: still XQA
+    ("nvidia-hopper", "bf16", 32, 8, 128, "hmma"),  # BF16 KV: the Ampere-style kernel
+    ("nvidia-hopper", "fp8", 32, 32, 128, "mmha"),  # vanilla MHA leaves XQA (supportConfigCommon)
+    ("nvidia-hopper", "fp8", 66, 2, 128, "mmha"),  # group 33 > 32
+    ("nvidia-hopper", "bf16", 32, 8, 512, "mmha"),  # head size > 256
+    ("nvidia-hopper", "bf16", 32, 8, 72, "mmha"),  # head size not a multiple of 16
+    # SM80 / SM89 / SM120: no QGMMA (SM != 90), HMMA for GQA groups 2..32
+    ("nvidia-ampere", "fp8", 32, 8, 128, "hmma"),
+    ("nvidia-ada", "bf16", 16, 2, 64, "hmma"),
+    ("nvidia-blackwell-rtx", "fp8", 32, 8, 128, "hmma"),
+    ("nvidia-ampere", "bf16", 8, 8, 128, "mmha"),
+])
+def test_decode_kernel_follows_the_tensorrt_llm_dispatch(family, kv_fmt, heads, kv_heads, head_dim, kernel):
+    assert _one(family, kv_fmt, heads, kv_heads, head_dim) == kernel
+
+
+def test_serving_decode_class_is_the_gqa_kernel_of_the_chip():
+    assert kf.serving_decode_class(chip_for("h200")) == "decode_hmma"
+    assert kf.serving_decode_class(chip_for("b200")) == "decode_trtllmgen"
+    assert kf.serving_decode_class(chip_for("l40s")) == "decode_hmma"
+
+
+def _decode_rows(rows):
+    return Kernels({c: np.array([r[i] for r in rows]) for i, c in enumerate(kernels_db.COLUMNS)}, "t", [])
+
+
+def test_groups_split_a_chips_decode_kernels_by_kernel_and_errors_pool_them():
+    rows = [("h200", "s", "attention_decode", "bf16", kv, 0, 0, 0, 8, 1, 4096, h, kvh, 128, 1e-5, "trtllm", "1")
+            for kv, h, kvh in (("bf16", 32, 8), ("fp8", 32, 8), ("bf16", 32, 32), ("fp8", 64, 1))]
+    g = kf.Groups(_decode_rows(rows))
+    assert sorted(i["cls"] for i in g.items) == ["decode_hmma", "decode_mmha", "decode_qgmma"]
+    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+    e = kf.errors(g, x)["h200"]
+    assert list(e) == ["attention_decode/bf16"] and e["attention_decode/bf16"]["n"] == 4
+
+
+def test_masked_mha_kernel_is_timed_one_query_head_per_cta():
+    # group 64 on Hopper runs the masked-MHA kernel: each query head streams its KV head's cache,
+    # i.e. the op is timed as 64 independent heads (64x the KV bytes of the packed GQA read)
+    row = ("h200", "s", "attention_decode", "bf16", "bf16", 0, 0, 0, 4, 1, 2048, 64, 1, 128, 1e-5, "trtllm", "1")
+    (item,) = kf.Groups(_decode_rows([row])).items
+    assert item["cls"] == "decode_mmha"
+    att = [o for o in kf.timed_ops(_decode_rows([row]), np.array([0]), per_query_head=True) if isinstance(o, Attention)][0]
+    packed = [o for o in kf.timed_ops(_decode_rows([row]), np.array([0])) if isinstance(o, Attention)][0]
+    assert att.kv_heads == 64 and packed.kv_heads == 1
+    assert OpTable.from_ops([att]).weight_bytes[0] == pytest.approx(64 * OpTable.from_ops([packed]).weight_bytes[0])
+
+
+P = calibrated_params(chip_for("h200"))
+
+
+def _decode_time(p, batch=1, kv_len=32768, kv_heads=8):
+    op = Attention(name="a", batch=batch, q_len=1, kv_len=kv_len, heads=4 * kv_heads, kv_heads=kv_heads, d_qk=128, d_v=128,
+                   causal=True, act_dtype="bf16", kv_dtype="bf16", math_dtype="bf16", kv_cache=True)
+    c = evaluate(OpTable.from_ops([op]), p)
+    return float(c.time[0]), float(c.memory_time[0]), float(OpTable.from_ops([op]).weight_bytes[0]), float(c.dram_bytes[0])
+
+
+def test_cta_stream_is_off_by_default():
+    assert P.attn_cta_tokens_per_s == 0.0
+    assert _decode_time(P) == _decode_time(P.replace(attn_ctas_per_core=7.0))
+
+
+def test_cta_stream_memory_time_closed_form():
+    # b=1, 8 KV heads: 8 units split over the KV to fill the cores (FlashDecoding); every core holds
+    # one CTA (resident = min(units, cores x ctas_per_core)), each streaming tokens/s x K+V bytes per token
+    p = P.replace(attn_cta_tokens_per_s=1e6, attn_ctas_per_core=2.0, core_bw_share=1e9)
+    _, t_mem, kv_bytes, dram = _decode_time(p)  # dram: the KV cache plus the query read and output write
+    per_token = kv_bytes / (8 * 32768)
+    units = 8 * np.clip(np.floor(p.num_cores / 8), 1, np.floor(32768 / 256))
+    stream = min(units, 2.0 * p.num_cores) * 1e6 * per_token
+    assert t_mem == pytest.approx(dram / stream, rel=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(bw=st.floats(1.0, 4.0), batch=st.integers(1, 64), kv=st.integers(256, 65536))
+def test_a_binding_cta_stream_does_not_use_more_dram_bandwidth(bw, batch, kv):
+    # Little's law: with the CTA stream binding, a faster DRAM behind the same cores and kernel
+    # gives the same memory time; without it, time falls with the bandwidth
+    p = P.replace(attn_cta_tokens_per_s=1e5, attn_ctas_per_core=1.0)
+    assert _decode_time(p.replace(mem_bw=P.mem_bw * bw), batch, kv)[1] == pytest.approx(_decode_time(p, batch, kv)[1], rel=1e-9)
+    assert _decode_time(P.replace(mem_bw=P.mem_bw * bw), batch, kv)[1] <= _decode_time(P, batch, kv)[1] * (1 + 1e-12)
+
+
+def test_cta_stream_leaves_context_attention_and_gemms_alone():
+    p = P.replace(attn_cta_tokens_per_s=1e5)
+    ctx = Attention(name="c", batch=2, q_len=512, kv_len=512, heads=32, kv_heads=8, d_qk=128, d_v=128, causal=True,
+                    act_dtype="bf16", kv_dtype="bf16", math_dtype="bf16", kv_cache=True)
+    mm = MatMul(name="g", m=16, n=8192, k=8192, a_dtype="bf16", w_dtype="bf16", out_dtype="bf16", math_dtype="bf16")
+    t = OpTable.from_ops([ctx, mm])
+    assert np.array_equal(evaluate(t, p).time, evaluate(t, P).time)
+
+
+def test_format_power_density_is_tdp_per_bf16_equivalent_peak():
+    # TDP / (format peak / its nominal multiple of BF16): B200 FP4 (9 PFLOP/s = 4 x 2.25) and H100 FP8
+    # (2 x BF16) draw the BF16 density; Blackwell Ultra's FP4 peak grew more than its power
+    for cid, key in (("b200", "fp4"), ("h100-sxm", "fp8")):
+        pd = kf.format_power_density(chip_for(cid))
+        assert pd[PEAK_KEYS.index(key)] == pytest.approx(pd[PEAK_KEYS.index("bf16")], rel=0.01)
+    gb300 = chip_for("gb300")
+    pd = kf.format_power_density(gb300)
+    assert pd[PEAK_KEYS.index("fp4")] == pytest.approx(gb300.get("tdp_w") / (gb300.peak_tflops("fp4") / 4.0), rel=1e-12)
+    assert pd[PEAK_KEYS.index("fp4")] < pd[PEAK_KEYS.index("bf16")]
+    assert pd[PEAK_KEYS.index("bf16")] == pytest.approx(kf.chip_power_density(gb300), rel=1e-12)
