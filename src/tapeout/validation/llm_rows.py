@@ -181,8 +181,26 @@ def _mlperf(row: dict, name: str, fitted: dict | None = None):
         from ..workloads.llm_config import load_llm
 
         cfg = load_llm(b["model"])
+        import numpy as np
+
+        from ..perf.loadgen_percentile import loadgen_percentile, scenario_percentile
+        from ..perf.mlperf import singlestream_inputs
+
         sm = step_model(cfg, chip, get_precision(prec), min(n, 1) or 1, 1, 1, fitted=fitted)
-        t = sm.linear(I) + sm.attn_prefill_per_token(I) * I + O * sm.step(beams, I + O / 2)
+
+        def query_s(i: float) -> float:  # one query: prefill of i tokens, O decode steps of `beams` rows
+            return sm.linear(i) + sm.attn_prefill_per_token(i) * i + O * sm.step(beams, i + O / 2)
+
+        ins = singlestream_inputs(name)
+        if ins is None:
+            t = query_s(I)
+        else:  # LoadGen's p90 over the dataset's prompts (perf/loadgen_percentile.py)
+            u, inv = np.unique(ins, return_inverse=True)
+            lat = np.array([query_s(float(i)) for i in u])[inv]
+            t = float(loadgen_percentile(lat, scenario_percentile("singlestream")))
+            detail.update(latency_percentile=scenario_percentile("singlestream"), mean_query_ms=float(lat.mean() * 1e3),
+                          mean_input_query_ms=query_s(I) * 1e3, input_len_at_percentile=float(
+                              loadgen_percentile(ins, scenario_percentile("singlestream"))))
         pred = t * 1e3
         lo, hi = interval(pred, chip, fitted=fitted)
         return RowPrediction(pred, unit, name, lo, hi, detail)
