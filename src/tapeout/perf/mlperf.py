@@ -93,6 +93,24 @@ def dataset_lengths(benchmark: str) -> tuple[np.ndarray, np.ndarray] | None:
     return ins, outs
 
 
+def singlestream_inputs(benchmark: str) -> np.ndarray | None:
+    """Per-sample prompt lengths for a SingleStream percentile where the benchmark ships only the
+    shape of its prompt distribution (`singlestream_input_shape_file`: the same articles tokenized
+    by another model's tokenizer): rescaled to `mean_input_tokens`, clipped at `max_input_tokens`.
+    None where the benchmark names no such file."""
+    b = inference_benchmark(benchmark)
+    ref = value_of(b.get("singlestream_input_shape_file"))
+    if not ref:
+        return None
+    import csv
+
+    with resources.files("tapeout").joinpath("data", "mlperf", ref).open(newline="") as f:
+        ins = np.array([float(r["input_length"]) for r in csv.DictReader(f)])
+    ins *= float(value_of(b["mean_input_tokens"])) / ins.mean()
+    cap = value_of(b.get("max_input_tokens"))
+    return np.clip(np.rint(ins), 1.0, float(cap) if cap else np.inf)
+
+
 def offline_sample_count(benchmark: str, tokens_per_s: float, mean_output: float) -> int:
     """Samples LoadGen issues in an Offline run: max(min_query_count, slack x min_duration x
     expected QPS), with the expected QPS the predicted one (benchmarks.yaml offline_run)."""

@@ -176,13 +176,29 @@ def _mlperf(row: dict, name: str, fitted: dict | None = None):
         detail.update(parallelism=r.parallelism, batch=r.batch_size, tpot_s=r.tpot_s, stack=stack or "default")
         return RowPrediction(pred, unit, name, lo, hi, detail)
     if sc == "singlestream" and "latency" in unit.lower():
-        from ..perf.mlperf import interval, step_model
+        import numpy as np
+
+        from ..perf.loadgen_percentile import loadgen_percentile, scenario_percentile
+        from ..perf.mlperf import interval, singlestream_inputs, step_model
         from ..precision import get_precision
         from ..workloads.llm_config import load_llm
 
         cfg = load_llm(b["model"])
         sm = step_model(cfg, chip, get_precision(prec), min(n, 1) or 1, 1, 1, fitted=fitted)
-        t = sm.linear(I) + sm.attn_prefill(1, I) + O * sm.step(beams, I + O / 2)
+
+        def query_s(i: float) -> float:  # one query: prefill of i tokens, O decode steps of `beams` rows
+            return sm.linear(i) + sm.attn_prefill(1, i) + O * sm.step(beams, i + O / 2)
+
+        ins = singlestream_inputs(name)
+        if ins is None:
+            t = query_s(I)
+        else:  # LoadGen's p90 over the dataset's prompts (perf/loadgen_percentile.py)
+            u, inv = np.unique(ins, return_inverse=True)
+            lat = np.array([query_s(float(i)) for i in u])[inv]
+            t = float(loadgen_percentile(lat, scenario_percentile("singlestream")))
+            detail.update(latency_percentile=scenario_percentile("singlestream"), mean_query_ms=float(lat.mean() * 1e3),
+                          mean_input_query_ms=query_s(I) * 1e3, input_len_at_percentile=float(
+                              loadgen_percentile(ins, scenario_percentile("singlestream"))))
         pred = t * 1e3
         lo, hi = interval(pred, chip, fitted=fitted)
         return RowPrediction(pred, unit, name, lo, hi, detail)
