@@ -71,8 +71,8 @@ def unfused_8bit(ops) -> list:
 
 
 def q_pass(ops):
-    extra = [Elementwise(name=f"{o.name}.quantize", count=o.count, elems=in_elems(o), flops_per_elem=2, dtype="fp16")
-             for o in unfused_8bit(ops)]
+    extra = [Elementwise(name=f"{o.name}.quantize", count=o.count, elems=in_elems(o), flops_per_elem=2, writes=0.5,
+                         dtype="fp16") for o in unfused_8bit(ops)]  # read 2 B, write 1 B per element
     return list(ops) + extra
 
 
