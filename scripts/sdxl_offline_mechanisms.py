@@ -63,9 +63,16 @@ def in_elems(o: MatMul) -> float:
     return o.input_elems if isinstance(o, ConvMatMul) and o.input_elems > 0 else float(o.m * o.k * o.groups)
 
 
+def unfused_8bit(ops) -> list:
+    """8-bit GEMM/conv ops whose input quantize the graph does not already run as its own pass
+    (the graph carries the documented standalone ones, workloads/diffusion.py standalone_quantize_ops)."""
+    have = {o.name for o in ops}
+    return [o for o in ops if isinstance(o, MatMul) and o.a_dtype in ("fp8", "int8") and f"{o.name}.quantize" not in have]
+
+
 def q_pass(ops):
-    extra = [Elementwise(name=f"{o.name}.quantize", count=o.count, elems=in_elems(o), flops_per_elem=2, dtype="fp16")
-             for o in ops if isinstance(o, MatMul) and o.a_dtype in ("fp8", "int8")]
+    extra = [Elementwise(name=f"{o.name}.quantize", count=o.count, elems=in_elems(o), flops_per_elem=2, writes=0.5,
+                         dtype="fp16") for o in unfused_8bit(ops)]  # read 2 B, write 1 B per element
     return list(ops) + extra
 
 
@@ -156,7 +163,7 @@ def quantize_signature(chip_id: str = "h100-sxm", m: int = 16384, min_n: int = 5
 
 def q_pass_at(ops, p, per_elem_s: float) -> float:
     """Image-time factor of one standalone quantize per 8-bit GEMM input at `per_elem_s` per element."""
-    extra = sum(in_elems(o) * o.count for o in ops if isinstance(o, MatMul) and o.a_dtype in ("fp8", "int8"))
+    extra = sum(in_elems(o) * o.count for o in unfused_8bit(ops))
     base = seconds(ops, p)
     return (base + extra * per_elem_s) / base
 

@@ -2,7 +2,7 @@
 harness's batcher (perf/scenarios.py: streams sharing the device, batch timeout, CUDA graph at the
 cap; data/mlperf/server_harness.yaml), all on the same service times (issue 17).
 
-    python scripts/server_model_compare.py [--iters 16]
+    python scripts/server_model_compare.py [--iters 16] [--bench sdxl ...]
 
 Prints, per benchmark, median |error| and median signed error (%) of each, and the model's median
 Server/Offline ratio on the same system (per chip: Server qps over the Offline rate at the Offline
@@ -21,6 +21,7 @@ from tapeout.validation.harness import predict_row
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--iters", type=int, default=16, help="bisection steps per rate search")
+ap.add_argument("--bench", nargs="*", default=None, help="only these benchmarks (default: all)")
 args = ap.parse_args()
 rows = list(csv.DictReader(resources.files("tapeout").joinpath("data", "measured", "end_to_end.csv").open()))
 res = collections.defaultdict(list)
@@ -29,7 +30,7 @@ for r in rows:
     if r.get("scenario") != "Server":
         continue
     k = o._bench_of(r)
-    if not k or k[0] != "inf":
+    if not k or k[0] != "inf" or (args.bench and k[1] not in args.bench):
         continue
     base = predict_row(r)
     if base.skipped or base.error_pct is None:

@@ -59,8 +59,9 @@ def test_mixed_recipe_costs_more_than_pure_fp8_and_less_than_fp16():
     t = {k: float(evaluate(diffusion.sdxl_graph(2, precision=k[0], mixed_8bit=k[1]), p).total_time)
          for k in (("fp8", False), ("fp8", True), ("fp16", True))}
     assert t[("fp8", False)] < t[("fp8", True)] < t[("fp16", True)]
-    # same FLOPs, only dtypes differ
-    f1 = diffusion.sdxl_graph(2, precision="fp8").flops
+    # same FLOPs, only dtypes differ, plus the standalone quantize passes of the mixed recipe
+    mixed = diffusion.sdxl_graph(2, precision="fp8")
+    f1 = mixed.flops - sum(o.flops * o.count for o in mixed.ops if o.name.endswith(".quantize"))
     f2 = diffusion.sdxl_graph(2, precision="fp8", mixed_8bit=False).flops
     assert f1 == pytest.approx(f2)
 
@@ -95,3 +96,47 @@ def test_mixed_recipe_on_a_chip_without_fp16_keeps_its_16bit_tensors_in_bf16():
     with pytest.raises(TapeoutError, match="fp16"):
         evaluate(fp16, p)  # the FP16 recipe cannot be costed on gaudi2 (the rows were skipped)
     assert float(evaluate(bf16, p).total_time) > 0
+
+
+# --- standalone quantize passes (data/software/tensorrt_qdq_fusion.yaml, issue 17 round stop-17)
+
+SDXL_CROSS_ATTN_BLOCKS = 2 * 2 + 2 * 10 + 10 + 3 * 2 + 3 * 10  # down1, down2, mid, up1, up2 transformer blocks
+
+
+@pytest.mark.parametrize("prec", ["fp8", "int8"])
+def test_standalone_quantize_bytes_in_closed_form(prec):
+    """Hand count for one UNet evaluation on 2 latents (batch 1 with CFG), 1024x1024 -> 128x128 latents:
+    each standalone quantize reads 2 B (FP16) and writes 1 B (8-bit) per element.
+    Downsamplers: 320 ch at 128x128 and 640 ch at 64x64 (SDXL block_out_channels 320/640/1280).
+    Cross-attention: to_k and to_v each quantize encoder_hidden_states, 77 tokens x 2048, in all 70 blocks."""
+    g = diffusion.sdxl_graph(1, steps=1, precision=prec)
+    q = [o for o in g.ops if o.name.endswith(".quantize")]
+    assert all(isinstance(o, Elementwise) and o.dtype == "fp16" for o in q)
+    down = 2 * (320 * 128 * 128 + 640 * 64 * 64)
+    cross = SDXL_CROSS_ATTN_BLOCKS * 2 * (2 * 77 * 2048)
+    got = sum(o.count * (o.input_bytes + o.output_bytes) for o in q)
+    assert got == pytest.approx(3 * (down + cross), rel=1e-12)
+    assert sum(o.count * o.elems for o in q if "downsample" in o.name) == pytest.approx(down)
+    # each pass sits right before the 8-bit op it feeds
+    names = [o.name for o in g.ops]
+    for o in q:
+        consumer = g.ops[names.index(o.name) + 1]
+        assert consumer.name + ".quantize" == o.name and consumer.a_dtype == prec
+
+
+def test_no_standalone_quantize_in_16bit_pure_8bit_or_non_tensorrt_graphs():
+    for g in (diffusion.sdxl_graph(1, steps=1, precision="fp16"),
+              diffusion.sdxl_graph(1, steps=1, precision="fp8", mixed_8bit=False),
+              diffusion.sdxl_graph(1, steps=1, precision="fp8", tensorrt=False)):
+        assert not [o for o in g.ops if o.name.endswith(".quantize")]
+
+
+def test_standalone_quantize_is_memory_bound_at_hbm_rate():
+    """On H100 SXM the passes are memory-bound: time >= bytes / peak HBM bandwidth (3.35 TB/s)."""
+    p = calibrated_params(get_chip("h100-sxm"))
+    g = diffusion.sdxl_graph(2, steps=1, precision="fp8")
+    q = [o for o in g.ops if o.name.endswith(".quantize")]
+    from tapeout.ops import OpGraph
+    r = evaluate(OpGraph("q", q, {}), p)
+    moved = sum(o.count * (o.input_bytes + o.output_bytes) for o in q)
+    assert float(r.total_time) >= moved / 3.35e12

@@ -175,7 +175,8 @@ def _graph(bench: str, batch: int, prec: str, software: str = "", high_accuracy:
         return recsys.dlrmv2_graph(batch, precision=prec, interaction_precision="fp16" if fp16_dcn else None)
     if bench == "sdxl":
         vae = half if prec in ("int8", "fp8") else prec
-        return diffusion.sdxl_graph(batch, 20, 1024, prec, vae_precision=vae, high_precision=half)
+        return diffusion.sdxl_graph(batch, 20, 1024, prec, vae_precision=vae, high_precision=half,
+                                    tensorrt=is_tensorrt(software))
     if bench == "3d-unet":
         return vision.unet3d_graph(batch, precision=prec)
     if bench == "whisper":

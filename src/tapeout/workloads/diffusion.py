@@ -24,7 +24,11 @@ closed/NVIDIA/code/stable-diffusion-xl/modelopt/utils.py of the v5.1 results, th
 quantize_unet.py invocation; status: sourced) quantizes only the *inputs and weights* of the
 convs/linears (and, for FP8, the q/k/v/softmax BMM inputs of fMHA); output quantizers are
 disabled and `trt_high_precision_dtype` is Half, so every tensor between layers is FP16:
-  - GEMM/conv: 8-bit inputs (the quantize is fused into the producer) and weights, FP16 output;
+  - GEMM/conv: 8-bit inputs and weights, FP16 output; the FP16 -> 8-bit quantize of an input is
+    fused into its producer, except where TensorRT's documented Q/DQ fusion rule keeps it a
+    separate pass (the producer's output must also stay FP16, or the input is a graph input):
+    the downsampler conv inputs and the cross-attention K/V inputs
+    (data/software/tensorrt_qdq_fusion.yaml, standalone_quantize_ops);
   - norms, GEGLU, scheduler: FP16 reads/writes;
   - attention: FP8 math with the FP8 recipe; FP16 under INT8 (ModelOpt supports MHA
     quantization only for FP8, TensorRT-Model-Optimizer examples/diffusers quantize.py
@@ -57,10 +61,14 @@ prompt. VAE: the SD decoder layout (ch 128, mult [1,2,4,4]) with z = 16.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
+from importlib import resources
+
+import yaml
 
 from ..errors import TapeoutError, require_positive
 from ..ops import Attention, Elementwise, MatMul, Op, OpGraph
-from ..precision import Precision
+from ..precision import Precision, dtype_bytes
 from .blocks import (ConvMatMul, as_precision, check_batch, check_multiple, conv2d, distinct_weight_bytes, eltwise, epilogue,
                      linear, transformer_block)
 
@@ -199,6 +207,43 @@ def mixed_8bit_ops(ops: list[Op], pr: Precision, fp16_layers=UNET_FP16_LAYERS, h
     return out
 
 
+QUANTIZE_FLOPS = 2  # scale multiply + saturating convert per element
+
+
+@lru_cache(maxsize=1)
+def standalone_quantize_rules() -> tuple[tuple[str, int, str], ...]:
+    """(op-name suffix, quantize passes per op, element count) of the 8-bit GEMM/conv inputs whose
+    quantize TensorRT cannot fuse into a producer (data/software/tensorrt_qdq_fusion.yaml, sourced)."""
+    text = resources.files("tapeout").joinpath("data", "software", "tensorrt_qdq_fusion.yaml").read_text()
+    return tuple((r["suffix"], int(r["quantizes"]), r["elems"]) for r in yaml.safe_load(text)["standalone"])
+
+
+def _quantize_input_elems(o: MatMul, kind: str) -> float:
+    """Elements of the GEMM/conv input: the real conv input (not im2col) or the GEMM's m x k operand."""
+    if kind == "conv_input" and isinstance(o, ConvMatMul):
+        return float(o.input_elems)
+    if kind == "gemm_input":
+        return float(o.batch * o.m * o.k)
+    raise TapeoutError(f"tensorrt_qdq_fusion.yaml: elems '{kind}' does not apply to {o.name}; use conv_input "
+                       "(convolutions) or gemm_input.")
+
+
+def standalone_quantize_ops(ops: list[Op], hp: str = HIGH_PRECISION) -> list[Op]:
+    """Insert, before each 8-bit GEMM/conv the rules name, its standalone FP16 -> 8-bit quantize
+    pass(es): memory-bound, reading the `hp` tensor and writing the 8-bit one (elems * (2 + 1) B for
+    FP16 -> FP8/INT8). Ops not named, and 16-bit ops, are returned unchanged."""
+    rules = standalone_quantize_rules()
+    out: list[Op] = []
+    for o in ops:
+        rule = next((r for r in rules if o.name.endswith(r[0])), None)
+        if rule is not None and isinstance(o, MatMul) and dtype_bytes(o.a_dtype) < dtype_bytes(hp):
+            out.append(Elementwise(name=f"{o.name}.quantize", count=o.count * rule[1], elems=_quantize_input_elems(o, rule[2]),
+                                   flops_per_elem=QUANTIZE_FLOPS, reads=1, writes=dtype_bytes(o.a_dtype) / dtype_bytes(hp),
+                                   dtype=hp))
+        out.append(o)
+    return out
+
+
 def _all_fp16(ops: list[Op], hp: str = HIGH_PRECISION) -> list[Op]:
     out: list[Op] = []
     for o in ops:
@@ -215,13 +260,16 @@ def _all_fp16(ops: list[Op], hp: str = HIGH_PRECISION) -> list[Op]:
 
 def sdxl_graph(batch: int = 1, steps: int = 20, resolution: int = 1024, precision: str | Precision = "fp16",
                cfg: bool = True, vae_precision: str | Precision | None = None, height: int | None = None,
-               mixed_8bit: bool = True, high_precision: str = HIGH_PRECISION) -> OpGraph:
+               mixed_8bit: bool = True, high_precision: str = HIGH_PRECISION, tensorrt: bool = True) -> OpGraph:
     """`batch` images: text encoders once, UNet x steps (x2 latents with CFG), VAE decode once.
     With an 8-bit `precision` and mixed_8bit, the UNet and text encoders follow the deployed
     TensorRT recipe (module doc); mixed_8bit=False runs every tensor in the 8-bit format.
     `high_precision`: the 16-bit format of the recipe's non-8-bit tensors (FP16 under TensorRT;
     a chip without FP16 matrix support runs them in BF16, e.g. Intel's Gaudi2 SDXL submission,
-    declared 'fp8 UNet / bf16')."""
+    declared 'fp8 UNet / bf16').
+    `tensorrt`: the 8-bit recipe runs as a TensorRT engine, so the quantizes its Q/DQ fusion rule
+    cannot fuse are separate passes (standalone_quantize_ops); False for another runtime, whose
+    fusion the source does not describe."""
     n = check_batch(batch)
     require_positive("steps", steps)
     H = height or resolution
@@ -237,7 +285,10 @@ def sdxl_graph(batch: int = 1, steps: int = 20, resolution: int = 1024, precisio
     unet = sdxl_unet_ops(guided, lh, lw, pr, count=steps)
     unet.append(eltwise("scheduler_step", n * lh * lw * 4, pr, 10, reads=3, count=steps))
     if mixed:
-        text, unet = _all_fp16(text, high_precision), mixed_8bit_ops(unet, pr, hp=high_precision)
+        text = _all_fp16(text, high_precision)
+        unet = mixed_8bit_ops(unet, pr, hp=high_precision)
+        if tensorrt:
+            unet = standalone_quantize_ops(unet, high_precision)
     ops: list[Op] = text + unet
     ops += vae_decoder_ops(n, lh, lw, vpr)
     wb = distinct_weight_bytes(ops, {"unet.": steps, "scheduler": steps})
