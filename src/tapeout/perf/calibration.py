@@ -218,12 +218,11 @@ def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> 
             else:
                 setattr(cal, f, DEFAULTS[f])
             cal.origin[f] = "default"
-    # a family/generic eff_compute dict may lack keys the chip has; fill from the same level
-    own_eff = own.get("eff_compute") or (sibling[1]["eff_compute"] if sibling else None)
-    if own_eff and fam.get("eff_compute"):
-        merged = dict(fam["eff_compute"])
-        merged.update(own_eff)
-        cal.eff_compute = merged
+    # A format the chip's own (or same-silicon) fit lacks is NOT filled with the family's absolute
+    # fit of it: that value was measured at the family members' power budget per FLOP, not this
+    # chip's (an H100-PCIe at 350 W would run FP8 at the 700 W parts' level while its own BF16 sweep
+    # shows the power-limited clock). It borrows the chip's own fit of the same-width twin or of BF16
+    # (Calibration.fit_key), scaled to the format's rate by tapeout.format_prior from the family's pairs.
     cal.kernel_library = {k: float(v) for k, v in (own.get("kernel_library") or {}).items()}
     origin = cal.origin.get("eff_compute", "")
     if origin.startswith(("family", "generic")):
