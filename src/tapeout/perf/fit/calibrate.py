@@ -72,7 +72,7 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
                 for _, g in gemm:
                     gemm_points.setdefault(key, {}).setdefault(g[3], 0)
                     gemm_points[key][g[3]] += 1
-                if len(resid) > len(fit["eff_compute"]):
+                if "eff_mem" in fit and len(resid) > len(fit["eff_compute"]):  # a timed sweep (fit_gemm)
                     entry["sigma_log"] = round(float(np.sqrt(np.mean(resid**2))), 4)
                     sigmas.append(entry["sigma_log"])
         for r in rs:
