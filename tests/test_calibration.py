@@ -97,9 +97,10 @@ def test_missing_format_takes_the_family_ratio_on_the_chips_own_level():
     assert set(own) == {"bf16"}
     members = [fitted["chips"][m]["eff_compute"] for m in fitted["families"]["nvidia-hopper"]["members"]]
     ratio = np.mean([e["fp8"] / e["bf16"] for e in members if "fp8" in e and "bf16" in e])
+    assert fitted["families"]["nvidia-hopper"]["format_ratio_to_bf16"]["fp8"] == pytest.approx(ratio, abs=1e-4)
     pcie = calibration_for(get_chip("h100-pcie"))
     assert pcie.eff_compute["bf16"] == own["bf16"]
-    assert pcie.eff_compute["fp8"] == pytest.approx(own["bf16"] * ratio, rel=1e-9)
+    assert pcie.eff_compute["fp8"] == pytest.approx(own["bf16"] * ratio, rel=1e-3)
     assert pcie.eff_compute["fp8"] < fitted["families"]["nvidia-hopper"]["eff_compute"]["fp8"]
 
 

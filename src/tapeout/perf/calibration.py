@@ -222,7 +222,7 @@ def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> 
     # to BF16, on the chip's own BF16 level (_family_format_fill)
     own_eff = own.get("eff_compute") or (sibling[1]["eff_compute"] if sibling else None)
     if own_eff:
-        cal.eff_compute = {**_family_format_fill(own_eff, fam, fitted), **own_eff}
+        cal.eff_compute = {**_family_format_fill(own_eff, fam), **own_eff}
     cal.kernel_library = {k: float(v) for k, v in (own.get("kernel_library") or {}).items()}
     origin = cal.origin.get("eff_compute", "")
     if origin.startswith(("family", "generic")):
@@ -232,21 +232,16 @@ def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> 
     return cal
 
 
-def _family_format_fill(own_eff: dict, fam: dict, fitted: dict) -> dict:
-    """Efficiencies of the formats a chip's own fit lacks: own BF16 x the mean, over the family's
-    fitted members that measured both, of eff[format] / eff[BF16]. Not the family's absolute fit:
-    that was measured at the members' power budget per FLOP, and a power-limited board (H100-PCIe,
-    350 W) runs every format at the clock its own BF16 sweep shows, not at the 700 W parts' level."""
+def _family_format_fill(own_eff: dict, fam: dict) -> dict:
+    """Efficiencies of the formats a chip's own fit lacks: own BF16 x the family's mean ratio of that
+    format to BF16 over the members that measured both (`format_ratio_to_bf16`, perf/fit/calibrate.py).
+    Not the family's absolute fit: that was measured at the members' power budget per FLOP, and a
+    power-limited board (H100-PCIe, 350 W) runs every format at the clock its own BF16 fit shows,
+    not at the 700 W parts' level."""
     if "bf16" not in own_eff:
         return {}
-    chips = fitted.get("chips", {})
-    ratios: dict[str, list[float]] = {}
-    for m in fam.get("members", []):
-        e = (chips.get(m) or {}).get("eff_compute") or {}
-        for dt, v in e.items():
-            if dt not in own_eff and e.get("bf16"):
-                ratios.setdefault(dt, []).append(float(v) / float(e["bf16"]))
-    return {dt: float(own_eff["bf16"]) * float(np.mean(r)) for dt, r in ratios.items()}
+    return {dt: float(own_eff["bf16"]) * float(r) for dt, r in (fam.get("format_ratio_to_bf16") or {}).items()
+            if dt not in own_eff}
 
 
 @lru_cache(maxsize=256)
