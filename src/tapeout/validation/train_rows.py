@@ -15,6 +15,10 @@ NVIDIA llama2_70b_lora, whose configs enable FP8 dot-product attention (fp8_atte
 llama2_70b_lora rows cost the LoRA adapters (rank, targets, dropout from benchmarks.yaml;
 perf/train_lora.py) and run the layout their submission's published config names
 (benchmarks.yaml `submission_layouts`), else the layout search.
+Software stack: the row's `software` field and MLPerf round select an entry of
+data/software/training_stacks.yaml (perf/train_stack.py); its wired features (userbuffers TP
+overlap on/off, FP8 attention available, distributed optimizer, even pipeline stages) shape the
+run, the others are listed in the detail as not modelled; a stack not on file runs the defaults.
 Paper / vendor-table rows: MaxText's throughput tables (achieved TFLOP/s per chip) run the model
 of the quoted config script by its dimensions (data/models/maxtext/dense_configs.yaml) on the
 script's mesh (FSDP per slice, slices as DCN data-parallel replicas); Megatron-Bridge's DeepSeek-V3
