@@ -20,6 +20,7 @@ from . import declared_precision
 from .llm_harness import harness_replicas
 from .maxq import maxq_chip
 from .registry import RowPrediction, SkipRow, register
+from .system_interconnect import system_chip
 
 MLPERF_BENCH = {"llama2-70b": "llama2-70b", "gptj": "gptj", "mixtral-8x7b": "mixtral-8x7b",
                 "llama3.1-405b": "llama3.1-405b", "llama3.1-8b": "llama3.1-8b", "deepseek-r1": "deepseek-r1",
@@ -126,7 +127,7 @@ def _mlperf(row: dict, name: str, fitted: dict | None = None):
 
     b = inference_benchmark(name)
     sc0 = "interactive" if "interactive" in row["workload"].lower() else row["scenario"].lower()
-    chip = maxq_chip(row, _chip(row), name, sc0, "99.9" in row["workload"])
+    chip = system_chip(row, maxq_chip(row, _chip(row), name, sc0, "99.9" in row["workload"]))
     n = int(float(row["n_accelerators"]))
     prec = compute_precision(row, chip)
     I = float(value_of(b["mean_input_tokens"]))
