@@ -269,6 +269,10 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         check_context(model, seq_len, "--seq-len")  # (MLPerf llama2_70b_lora runs Llama-2-70B at 8192)
     r = engine(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp, cp=cp, ep=ep,
                vp=vp, mbs=mbs, zero=zero, recompute=recompute, shard=shard, tp_overlap=tp_overlap)
+    if r.global_batch_tokens != global_batch_tokens:  # a step trains whole sequences: say what ran
+        r = replace(r, notes=[*r.notes, f"--global-batch-tokens {global_batch_tokens:,.0f} is not a whole number of "
+                              f"{seq_len}-token sequences: ran {r.global_batch_tokens / seq_len:,.0f} sequences = "
+                              f"{r.global_batch_tokens:,.0f} tokens per step"])
     if ttt_tokens:
         ev = {k: float(value_of(bench_cfg[k])) for k in ("eval_every_samples", "eval_samples", "skip_evals") if k in bench_cfg}
         tt = time_to_train_min(r, ttt_tokens / seq_len, ev.get("eval_every_samples"), ev.get("eval_samples", 0.0),

@@ -77,14 +77,24 @@ def explain_cmd(
     tp: int = typer.Option(None, "--tp"),
     kv_precision: str = typer.Option(None, "--kv-precision"),
     phase: str = typer.Option("decode", "--phase", help="decode | prefill"),
+    param: list[str] = typer.Option(None, "--set", help="workload presets (`tapeout workloads`): override a parameter, KEY=VALUE"),
     json_out: bool = typer.Option(False, "--json"),
 ):
-    """Per-op table of one step (format, FLOPs, bytes, bound, time, energy, share) and the assumptions."""
+    """Per-op table of one step (format, FLOPs, bytes, bound, time, energy, share) and the assumptions.
+    --model may also name a workload preset (hstu, sdxl, whisper, ...): its per-op table, as `tapeout workload-explain`."""
     from ..errors import TapeoutError
+    from ..workloads.catalog import is_workload_preset
 
     model = _model_arg(model, model_config)
     if not model:
         raise TapeoutError("--model (a preset) or --model-config (a config.json path) is required.")
+    if model_config is None and is_workload_preset(model):
+        from .workload_cmds import workload_explain_cmd
+
+        return workload_explain_cmd(name=model, chip=chip, param=param, json_out=json_out)
+    if param:
+        raise TapeoutError(f"--set applies to workload presets (`tapeout workloads`), not to the LLM '{model}'; "
+                           "use --input-len, --output-len, --batch, --tp.")
     res = api.explain(model=model, chip=chip, num_chips=num_chips, precision=precision, input_len=input_len,
                       output_len=output_len, batch=batch, tp=tp, kv_precision=kv_precision, phase=phase)
     d = res.to_dict()

@@ -98,7 +98,7 @@ def evaluate(w: WorkloadSpec, chip: Chip, chips_per_node: int = 8, params=None) 
         per_unit = _unit_scale(unit, preset.unit, {**preset.defaults, **w.params})
         out.update(units_per_s_per_chip=ups * per_unit, power_w=float(d["energy_per_unit_j"]) * float(d["units_per_s"]),
                    latency_s=d.get("time_s"), bound=str(d.get("bound")),
-                   config=f"{preset.metric}, " + ", ".join(f"{k}={v}" for k, v in preset.defaults.items()))
+                   config=f"{preset.metric}, " + ", ".join(f"{k}={v}" for k, v in {**preset.defaults, **w.params}.items()))
         out["memory_gb"] = float(d["memory_gb"]) if d.get("memory_gb") is not None else None
         # the per-op diagnostics (study/diagnostics.py) re-cost this graph op by op
         out["_graph"] = ("preset", w.model, prec, dict(w.params), float(d["time_s"]))
