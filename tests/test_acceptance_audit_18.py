@@ -1,0 +1,145 @@
+"""Round stop-18 acceptance audit of issues 17 and 18 (the non-numeric "Done when" parts), run as a
+new user would; one regression per fix (docs/notes/issue-17.md, issue-18.md)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from _cli import assert_clean, run_cli
+from tapeout.errors import TapeoutError, require_positive
+from tapeout.workloads.blocks import check_multiple
+from tapeout.workloads.catalog import (WORKLOADS, build_workload, list_workloads, memory_needed, preset_files,
+                                       tables_may_leave_device)
+
+
+def _err(args) -> str:
+    code, out, err = run_cli(args)
+    assert_clean(code, out, err)
+    assert code == 2, out[-500:]
+    return err.strip().splitlines()[-1]
+
+
+def _json(args):
+    code, out, err = run_cli(args)
+    assert code == 0, err[-1000:]
+    return json.loads(out)
+
+
+# --- issue 17: `tapeout workloads` lists the workloads with sources -----------------------------
+
+def test_every_preset_has_a_source_and_a_sourced_data_file():
+    # was: resnet50, retinanet, vit-l16, 3d-unet, sdxl, wan2.1-14b, bert-large, realesr listed no source
+    rows = list_workloads()
+    assert {r["name"] for r in rows} == set(WORKLOADS)
+    files = preset_files()
+    for r in rows:
+        assert r["source"].strip(), r["name"]
+        stem = r["data_file"].removeprefix("data/models/workloads/").removesuffix(".yaml")
+        assert stem in files, r
+
+
+def test_workloads_table_shows_sources_and_keeps_bracketed_names():
+    # rich read "FLUX.1 [dev]" as a markup tag and printed "FLUX.1  MMDiT"
+    code, out, err = run_cli(["workloads"])
+    assert_clean(code, out, err)
+    assert "source" in out and "[dev]" in out and "[schnell]" in out
+
+
+# --- issue 17: `tapeout explain` works for each new workload -------------------------------------
+
+@pytest.mark.parametrize("name,sets", [("hstu", []), ("whisper", ["--set", "beam=2"])])
+def test_explain_of_a_workload_preset_is_its_workload_explain(name, sets):
+    # was: "unknown model 'hstu'. Run `tapeout models`"
+    via_explain = _json(["explain", "--model", name, "--chip", "h100-sxm", *sets, "--json"])
+    direct = _json(["workload-explain", name, "--chip", "h100-sxm", *sets, "--json"])
+    assert via_explain == direct
+
+
+def test_set_on_an_llm_explain_is_refused():
+    assert "--set applies to workload presets" in _err(["explain", "-m", "llama3.1-8b", "-c", "h100-sxm",
+                                                         "--set", "beam=2"])
+
+
+# --- issue 17: bad workload parameters: one line naming the field ---------------------------------
+
+def test_hstu_ranking_needs_a_candidate_retrieval_does_not():
+    with pytest.raises(TapeoutError, match="candidates must be > 0"):
+        build_workload("hstu", candidates=0)
+    g = build_workload("hstu", candidates=0, stage="retrieval")  # the corpus scan replaces the candidates
+    assert g.ops
+
+
+def test_text_for_a_size_names_the_field():
+    # was: "bad parameter ('>' not supported between instances of 'str' and 'int')"
+    with pytest.raises(TapeoutError, match="seq_len must be a number > 0, got 'abc'"):
+        require_positive("seq_len", "abc")
+    assert "seq_len must be a number > 0" in _err(["workload-run", "hstu", "--chip", "h100-sxm", "--set", "seq_len=abc"])
+
+
+@pytest.mark.parametrize("value,near", [(8, "use 32."), (33, "use 32 or 64."), (100, "use 96 or 128.")])
+def test_multiple_suggests_distinct_neighbours(value, near):
+    # was "use 32 or 32." below the first multiple
+    with pytest.raises(TapeoutError) as e:
+        check_multiple("resolution", value, 32, "total stride")
+    assert str(e.value).endswith(near)
+
+
+def test_out_of_memory_at_batch_one_does_not_ask_to_lower_the_batch():
+    err = _err(["workload-run", "flux", "--chip", "h100-sxm", "--set", "height=100000"])
+    assert "batch=1" in err and "lower batch" not in err and "smaller inputs" in err
+
+
+# --- issue 17: the explorer evaluates the tiered-table workloads ------------------------------------
+
+@pytest.mark.parametrize("kind", ["hstu", "rgat", "dlrmv2", "dlrm", "monolith"])
+def test_explorer_memory_fit_excludes_tables_the_engine_places_off_device(kind):
+    # was: HSTU's 1 TB item table and R-GAT's 1.2 TB IGBH features counted as device memory, so no
+    # design of any space naming them was feasible while `workload-run` placed them on host tiers
+    from tapeout.explore.mix import compile_workload
+    from tapeout.explore.space import WorkloadSpec
+
+    assert tables_may_leave_device(kind)
+    g = build_workload(kind)
+    c = compile_workload(WorkloadSpec(name="w", kind=kind))
+    assert c.memory_bytes == pytest.approx(memory_needed(g, include_embeddings=False))
+    assert c.memory_bytes < memory_needed(g, include_embeddings=True)
+
+
+def test_explorer_memory_of_hstu_equals_workload_run():
+    from tapeout.explore.mix import compile_workload
+    from tapeout.explore.space import WorkloadSpec
+    from tapeout.perf.workload_throughput import workload_throughput
+
+    run = workload_throughput("hstu", "h100-sxm")
+    assert compile_workload(WorkloadSpec(name="w", kind="hstu")).memory_bytes == pytest.approx(run["memory_gb"] * 1e9)
+
+
+@pytest.mark.parametrize("kind", ["resnet50", "sdxl", "whisper-large-v3"])
+def test_dense_presets_keep_every_byte_on_device(kind):
+    assert not tables_may_leave_device(kind)
+
+
+def test_study_row_config_states_the_parameters_it_ran():
+    # the config string listed the preset defaults even when the study overrode them
+    from tapeout.hardware import get_chip
+    from tapeout.study.evaluate import evaluate
+    from tapeout.study.schema import WorkloadSpec
+
+    w = WorkloadSpec(name="r50", kind="vision", model="resnet50", traffic={"images_per_s": 100}, params={"batch": 8})
+    assert "batch=8" in evaluate(w, get_chip("h100-sxm"))["config"]
+
+
+# --- issue 18: a global batch that is not whole sequences says what ran ----------------------------
+
+def test_train_says_when_the_global_batch_is_rounded_to_whole_sequences():
+    from tapeout import api
+
+    r = api.train(model="llama-3.1-8b", chip="h100-sxm", num_chips=8, global_batch_tokens=3000, seq_len=2048,
+                  tp=8, pp=1).to_dict()
+    assert r["global_batch_tokens"] == 2048
+    assert any("not a whole number of 2048-token sequences: ran 1 sequences" in n for n in r["notes"])
+    whole = api.train(model="llama-3.1-8b", chip="h100-sxm", num_chips=8, global_batch_tokens=2048,
+                      seq_len=2048, tp=8, pp=1).to_dict()
+    assert not any("whole number" in n for n in whole["notes"])
