@@ -143,3 +143,21 @@ def test_train_says_when_the_global_batch_is_rounded_to_whole_sequences():
     whole = api.train(model="llama-3.1-8b", chip="h100-sxm", num_chips=8, global_batch_tokens=2048,
                       seq_len=2048, tp=8, pp=1).to_dict()
     assert not any("whole number" in n for n in whole["notes"])
+
+
+# --- issue 18: the error table states throughput vs time-to-train ---------------------------------
+
+def test_validate_lists_both_training_measures_even_when_one_is_empty():
+    from rich.console import Console
+
+    from tapeout.cli.validate_cmds import training_measure_table
+
+    stats = {"n": 3, "median_abs_err_pct": 12.5, "mean_abs_err_pct": 13.0, "median_signed_err_pct": -4.0,
+             "interval_coverage": 0.5}
+    con = Console(width=200, record=True)
+    con.print(training_measure_table({"throughput": stats}))
+    text = con.export_text()
+    thr = next(ln for ln in text.splitlines() if "│ throughput" in ln)
+    ttt = next(ln for ln in text.splitlines() if "│ time-to-train" in ln)
+    assert "12.5" in thr and " 3 " in thr
+    assert " 0 " in ttt and "12.5" not in ttt  # stated as empty, not left out
