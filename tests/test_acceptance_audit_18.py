@@ -161,3 +161,29 @@ def test_validate_lists_both_training_measures_even_when_one_is_empty():
     ttt = next(ln for ln in text.splitlines() if "│ time-to-train" in ln)
     assert "12.5" in thr and " 3 " in thr
     assert " 0 " in ttt and "12.5" not in ttt  # stated as empty, not left out
+
+
+# --- issue 18: any dense / MoE decoder by its dimensions; a shape that cannot exist is refused -----
+
+DENSE = {"num_hidden_layers": 32, "hidden_size": 4096, "num_attention_heads": 32, "num_key_value_heads": 8,
+         "intermediate_size": 14336, "vocab_size": 128256}
+
+
+@pytest.mark.parametrize("change,field", [({"num_attention_heads": 30}, "num_key_value_heads"),
+                                          ({"num_attention_heads": 24, "num_key_value_heads": 24, "hidden_size": 4000},
+                                           "or give head_dim"),
+                                          ({"num_experts": 8, "num_experts_per_tok": 9}, "num_experts_per_tok"),
+                                          ({"num_experts": 8, "num_experts_per_tok": 0}, "num_experts_per_tok")])
+def test_decoder_dimensions_that_cannot_divide_are_refused(tmp_path, change, field):
+    # was: 30 query heads over 8 KV heads trained at 61% MFU
+    f = tmp_path / "config.json"
+    f.write_text(json.dumps({**DENSE, **change}))
+    err = _err(["train", "--model", str(f), "--chip", "h100-sxm", "--num-chips", "8"])
+    assert field in err and str(f) in err
+
+
+def test_head_dim_given_lifts_the_hidden_size_rule():
+    from tapeout.workloads.llm_config import LLMConfig
+
+    c = LLMConfig.model_validate({**DENSE, "hidden_size": 4000, "num_attention_heads": 32, "head_dim": 128})
+    assert c.hd == 128
