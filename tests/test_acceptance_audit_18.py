@@ -187,3 +187,30 @@ def test_head_dim_given_lifts_the_hidden_size_rule():
 
     c = LLMConfig.model_validate({**DENSE, "hidden_size": 4000, "num_attention_heads": 32, "head_dim": 128})
     assert c.hd == 128
+
+
+# --- issue 18: MLPerf Training definitions carry their convergence targets -------------------------
+
+def _training_definitions() -> dict:
+    from importlib import resources
+
+    import yaml
+
+    from tapeout.perf.mlperf import benchmarks
+
+    other = yaml.safe_load(resources.files("tapeout").joinpath("data", "mlperf", "other_benchmarks.yaml").read_text())
+    return {**benchmarks()["training"], **{k: v for k, v in other.items() if k.startswith("train-")}}
+
+
+@pytest.mark.parametrize("bench", ["llama2-70b-lora", "llama3.1-405b", "llama3.1-8b", "train-retinanet", "train-rgat",
+                                   "train-flux1"])
+def test_training_definition_states_its_quality_target_with_a_source(bench):
+    q = _training_definitions()[bench]["quality_target"]
+    assert q["value"] not in (None, "") and q["source"].strip() and q["status"] in ("official", "published")
+
+
+def test_train_benchmark_notes_the_convergence_target():
+    from tapeout import api
+
+    r = api.train(benchmark="llama2-70b-lora", chip="h100-sxm", num_chips=8).to_dict()
+    assert any("converges at evaluation loss 0.925" in n for n in r["notes"])

@@ -281,4 +281,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
                     breakdown={**r.breakdown, "train_min": tt["train_min"], "eval_min": tt["eval_min"], "n_evals": tt["n_evals"]},
                     notes=[*r.notes, f"time to train = {tt['train_min']:.1f} min training + {tt['eval_min']:.1f} min in "
                            f"{tt['n_evals']} evaluation passes (benchmarks.yaml); checkpoint loading and warm-up excluded"])
+        if "quality_target" in bench_cfg:  # the convergence point the time to train is defined by
+            r = replace(r, notes=[*r.notes, f"{key} converges at {value_of(bench_cfg['quality_target'])} "
+                                            f"({bench_cfg['quality_target'].get('status', 'official')}, benchmarks.yaml)"])
     return TrainResult(r.as_dict())
