@@ -214,3 +214,9 @@ def test_train_benchmark_notes_the_convergence_target():
 
     r = api.train(benchmark="llama2-70b-lora", chip="h100-sxm", num_chips=8).to_dict()
     assert any("converges at evaluation loss 0.925" in n for n in r["notes"])
+
+
+def test_recsys_placement_must_be_a_known_tier_rule():
+    # was: placement=foo accepted silently
+    assert "placement must be one of auto, hbm, host" in _err(["workload-run", "dlrmv2", "--chip", "h100-sxm",
+                                                               "--set", "placement=foo"])

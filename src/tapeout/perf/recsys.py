@@ -94,6 +94,11 @@ def embedding_bytes(graph: OpGraph) -> float:
     return float(sum(o.table_bytes for o in graph.ops if isinstance(o, EmbeddingGather)))
 
 
+# auto / host: tables in HBM while they fit, else in host memory behind an HBM hot-row cache;
+# hbm: refuse tables that do not fit (no spill)
+PLACEMENTS = ("auto", "hbm", "host")
+
+
 def recsys_cost(graph: OpGraph, p: ChipParams, zipf_s: float = DEFAULT_ZIPF_S, placement: str = "auto",
                 sram_cache: bool = True) -> dict:
     """Time and energy of one recsys graph on one chip, with hot-row caching and spill.
@@ -101,6 +106,8 @@ def recsys_cost(graph: OpGraph, p: ChipParams, zipf_s: float = DEFAULT_ZIPF_S, p
     Returns dict(time, energy, bound, host_time, hbm_hit, fits) (arrays broadcast over designs).
     placement: auto | hbm | host. (Sharding is decided by the graph's `shards`.)
     """
+    if placement not in PLACEMENTS:
+        raise TapeoutError(f"placement must be one of {', '.join(PLACEMENTS)}, got '{placement}'.")
     tables = embedding_bytes(graph)
     dense_bytes = sum(o.weight_bytes * o.count for o in graph.ops if not isinstance(o, EmbeddingGather))
     cap = np.asarray(p.mem_capacity, dtype=float) * USABLE_MEMORY_FRACTION - dense_bytes
