@@ -220,3 +220,9 @@ def test_recsys_placement_must_be_a_known_tier_rule():
     # was: placement=foo accepted silently
     assert "placement must be one of auto, hbm, host" in _err(["workload-run", "dlrmv2", "--chip", "h100-sxm",
                                                                "--set", "placement=foo"])
+
+
+def test_train_table_labels_bubble_as_a_fraction_and_bf16_as_unscaled():
+    code, out, err = run_cli(["train", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--num-chips", "8"])
+    assert_clean(code, out, err)
+    assert "bubble (fraction of step)" in out and "(no scaling)" in out and "none scaling" not in out
