@@ -226,3 +226,37 @@ def test_train_table_labels_bubble_as_a_fraction_and_bf16_as_unscaled():
     code, out, err = run_cli(["train", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--num-chips", "8"])
     assert_clean(code, out, err)
     assert "bubble (fraction of step)" in out and "(no scaling)" in out and "none scaling" not in out
+
+
+# --- issue 17: studies name the new workloads; a bad one fails before any chip runs ----------------
+
+STUDY = """name: audit
+chips: [h100-sxm]
+workloads:
+  - {{name: genrec, kind: recsys, model: hstu, params: {params}, traffic: {{queries_per_s: 1.0e4}}, slo: {{p99_s: 0.06}}}}
+  - {{name: asr, kind: speech, model: {asr}, traffic: {{audio_hours_per_day: 100}}}}
+"""
+
+
+@pytest.mark.parametrize("params,asr,field", [("{seq_len: -5}", "whisper-large-v3", "workloads[0] 'genrec': seq_len"),
+                                              ("{num_tables: 0}", "whisper-large-v3", "workloads[0] 'genrec': num_tables"),
+                                              ("{}", "whisper-xl", "workloads[1] 'asr': unknown workload 'whisper-xl'")])
+def test_study_with_a_bad_workload_fails_naming_it(tmp_path, params, asr, field):
+    # was: exit 0 with "no candidate runs every workload" and the reason buried in the per-chip rows
+    f = tmp_path / "s.yaml"
+    f.write_text(STUDY.format(params=params, asr=asr))
+    assert field in _err(["run", str(f), "-o", str(tmp_path / "out"), "-q"])
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_study_checks_accept_the_shipped_studies():
+    from pathlib import Path
+
+    from tapeout.study.evaluate import check_workload
+    from tapeout.study.schema import load_study
+
+    root = Path(__file__).resolve().parents[1]
+    for f in (root / "studies" / "flagship.yaml", root / "examples" / "small_study.yaml"):
+        study, _ = load_study(f)
+        for i, w in enumerate(study.workloads):
+            check_workload(w, f"{f.name}[{i}]")  # raises on a bad one

@@ -115,6 +115,22 @@ def evaluate(w: WorkloadSpec, chip: Chip, chips_per_node: int = 8, params=None) 
     return out
 
 
+def check_workload(w: WorkloadSpec, where: str) -> None:
+    """Chip-independent checks of one study workload, before any chip runs: its model exists and
+    its parameters build (the builders evaluate() costs). One TapeoutError naming the workload."""
+    try:
+        if w.kind in ("llm-serving", "llm-training"):
+            from ..workloads.llm_config import load_llm
+
+            load_llm(w.model)
+        else:
+            from ..perf.workload_throughput import workload_graph
+
+            workload_graph(w.model, precision=w.precision, **w.params)
+    except TapeoutError as e:
+        raise TapeoutError(f"{where}: {str(e).splitlines()[0]}") from None
+
+
 def safe_evaluate(w: WorkloadSpec, chip: Chip, chips_per_node: int = 8) -> dict:
     """evaluate(), with an unservable combination recorded as a row with the reason."""
     try:
