@@ -260,3 +260,30 @@ def test_study_checks_accept_the_shipped_studies():
         study, _ = load_study(f)
         for i, w in enumerate(study.workloads):
             check_workload(w, f"{f.name}[{i}]")  # raises on a bad one
+
+
+# --- issue 17: explain a VLM request: the encoder's ops and the image tokens in the prompt ----------
+
+def test_vlm_explain_encoder_table_sums_to_the_time_serve_charges():
+    from tapeout import api
+
+    kw = dict(model="qwen2.5-vl-7b", chip="h100-sxm", images_per_request=2, image_size=448)
+    enc = api.explain(phase="prefill", **kw).to_dict()["vision_encoder"]
+    served = api.serve(**kw).to_dict()
+    assert enc["time_s_per_request"] == pytest.approx(served["encoder_s_per_request"])
+    assert sum(x["time_ms"] for x in enc["ops"]) / 1e3 / enc["tp"] == pytest.approx(served["encoder_s_per_request"], rel=1e-6)
+    assert enc["image_tokens_per_request"] == served["image_tokens_per_request"] == 512  # 2 x (448/28)^2: one token per 2x2 merge of 14-px patches
+
+
+def test_vlm_explain_prefill_carries_the_image_tokens():
+    from tapeout import api
+
+    text = api.explain(model="qwen2.5-vl-7b", chip="h100-sxm", phase="prefill", batch=1).to_dict()
+    both = api.explain(model="qwen2.5-vl-7b", chip="h100-sxm", phase="prefill", batch=1, images_per_request=2).to_dict()
+    assert "vision_encoder" not in text and both["step_time_s"] > text["step_time_s"]
+    qkv = {d["op"]: d for d in text["ops"]}["qkv_proj"]["gflops"], {d["op"]: d for d in both["ops"]}["qkv_proj"]["gflops"]
+    assert qkv[1] / qkv[0] == pytest.approx((1024 + 512) / 1024)  # projections are linear in prompt tokens
+
+
+def test_vlm_explain_refuses_images_on_a_text_model():
+    assert "has no vision encoder" in _err(["explain", "-m", "llama3.1-8b", "-c", "h100-sxm", "--images-per-request", "1"])
