@@ -287,3 +287,33 @@ def test_vlm_explain_prefill_carries_the_image_tokens():
 
 def test_vlm_explain_refuses_images_on_a_text_model():
     assert "has no vision encoder" in _err(["explain", "-m", "llama3.1-8b", "-c", "h100-sxm", "--images-per-request", "1"])
+
+
+# --- issue 17: DLRM-style recommenders report where each table lives and bytes per query per tier ---
+
+def _row_bytes_per_query(name: str) -> float:
+    from tapeout.ops import EmbeddingGather
+    from tapeout.perf.workload_throughput import workload_graph
+
+    g, _, _ = workload_graph(name)
+    return sum(o.lookups * o.count * o.row_bytes for o in g.ops if isinstance(o, EmbeddingGather)) / g.meta["units"]
+
+
+def test_dlrmv2_tables_in_hbm_read_nothing_from_host_and_every_row_once():
+    from tapeout.perf.workload_throughput import workload_throughput
+
+    r = workload_throughput("dlrmv2", "h100-sxm")  # its 26 tables fit the H100's usable HBM
+    assert all(p.endswith(": hbm") for p in r["placement"]) and len(r["placement"]) == 26
+    assert r["bytes_per_query_host"] == 0.0
+    assert r["bytes_per_query_sram"] + r["bytes_per_query_hbm"] == pytest.approx(_row_bytes_per_query("dlrmv2"))
+
+
+def test_monolith_tables_spill_to_host_and_every_row_is_read_from_one_tier():
+    from tapeout.perf.workload_throughput import workload_throughput
+
+    r = workload_throughput("monolith", "h100-sxm")  # 16 x 1e8 rows x 64 B = 102 GB > 72 GB usable
+    assert all(": host" in p for p in r["placement"])
+    assert r["bytes_per_query_host"] > 0
+    # 64-B rows = one PCIe read completion each (PCIE_GRANULARITY): host bytes are the rows themselves
+    total = r["bytes_per_query_sram"] + r["bytes_per_query_hbm"] + r["bytes_per_query_host"]
+    assert total == pytest.approx(_row_bytes_per_query("monolith"))

@@ -93,6 +93,9 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
         rc = recsys_cost(graph, p, **kw)
         t, e, bound = rc["time"], rc["energy"], rc["bound"]
         out["host_time_s"] = rc["host_time"]
+        if rc["tier_bytes"] is not None:  # one chip: where each table lives, bytes per query per tier
+            out["placement"] = [f"{k}: {v}" for k, v in rc["table_tier"].items()]
+            out.update({f"bytes_per_query_{k}": v / units for k, v in rc["tier_bytes"].items()})
         if latency_bound:
             base = {k: v for k, v in params.items() if k not in ("samples", "candidates")}
             bkey = "samples" if kind == "dlrmv2" else "candidates"
