@@ -317,3 +317,21 @@ def test_monolith_tables_spill_to_host_and_every_row_is_read_from_one_tier():
     # 64-B rows = one PCIe read completion each (PCIE_GRANULARITY): host bytes are the rows themselves
     total = r["bytes_per_query_sram"] + r["bytes_per_query_hbm"] + r["bytes_per_query_host"]
     assert total == pytest.approx(_row_bytes_per_query("monolith"))
+
+
+# --- issue 18: the nearest layouts a refusal names must run, not only obey the rules ---------------
+
+def test_nearest_layouts_offered_fit_memory():
+    # was: 405B on 64 H100 with --pp 5 offered "TP1 PP4 DP16 ..." although no layout of 405B fits 64 H100
+    from tapeout import api
+
+    err = _err(["train", "--model", "llama-3.1-405b", "--chip", "h100-sxm", "--num-chips", "64", "--pp", "5"])
+    assert "breaks rule chips" in err and "exceed memory" in err and "nearest valid layouts" not in err
+    err = _err(["train", "--model", "llama-3.1-405b", "--chip", "h100-sxm", "--num-chips", "512", "--pp", "5"])
+    assert "nearest valid layouts that fit memory: " in err
+    first = err.split("fit memory: ")[1].split(";")[0]  # e.g. "TP4 PP16 DP8 mbs1 ZeRO-1 recompute=selective"
+    f = dict(x.split("=") if "=" in x else (x.rstrip("0123456789"), x[len(x.rstrip("0123456789")):])
+             for x in first.rstrip(".").split())
+    r = api.train(model="llama-3.1-405b", chip="h100-sxm", num_chips=512, tp=int(f["TP"]), pp=int(f["PP"]),
+                  mbs=int(f["mbs"]), recompute=f["recompute"]).to_dict()
+    assert r["memory_gib_per_chip"] <= r["capacity_gib_per_chip"]  # the suggestion runs
