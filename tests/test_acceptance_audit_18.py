@@ -335,3 +335,11 @@ def test_nearest_layouts_offered_fit_memory():
     r = api.train(model="llama-3.1-405b", chip="h100-sxm", num_chips=512, tp=int(f["TP"]), pp=int(f["PP"]),
                   mbs=int(f["mbs"]), recompute=f["recompute"]).to_dict()
     assert r["memory_gib_per_chip"] <= r["capacity_gib_per_chip"]  # the suggestion runs
+
+
+def test_study_vlm_image_larger_than_the_encoder_fails_before_any_chip(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text("name: v\nchips: [h100-sxm]\nworkloads:\n  - {name: vlm, kind: llm-serving, model: qwen2.5-vl-7b, "
+                 "params: {images_per_request: 2, image_size: 100000}, traffic: {tokens_per_day: 1.0e9}}\n")
+    err = _err(["run", str(f), "-o", str(tmp_path / "out"), "-q"])
+    assert "workloads[0] 'vlm'" in err and "larger than the vision encoder accepts" in err

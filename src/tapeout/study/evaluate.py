@@ -120,9 +120,12 @@ def check_workload(w: WorkloadSpec, where: str) -> None:
     its parameters build (the builders evaluate() costs). One TapeoutError naming the workload."""
     try:
         if w.kind in ("llm-serving", "llm-training"):
+            from ..perf.llm import vision_load
             from ..workloads.llm_config import load_llm
 
-            load_llm(w.model)
+            cfg = load_llm(w.model)
+            if w.kind == "llm-serving" and w.params.get("images_per_request"):  # refuses an image the encoder does not take
+                vision_load(w.model, cfg, w.params["images_per_request"], w.params.get("image_size", 448))
         else:
             from ..perf.workload_throughput import workload_graph
 
