@@ -343,3 +343,8 @@ def test_study_vlm_image_larger_than_the_encoder_fails_before_any_chip(tmp_path)
                  "params: {images_per_request: 2, image_size: 100000}, traffic: {tokens_per_day: 1.0e9}}\n")
     err = _err(["run", str(f), "-o", str(tmp_path / "out"), "-q"])
     assert "workloads[0] 'vlm'" in err and "larger than the vision encoder accepts" in err
+
+
+def test_images_on_a_workload_preset_explain_are_refused():
+    assert "--images-per-request applies to vision-language LLMs" in _err(
+        ["explain", "-m", "resnet50", "-c", "h100-sxm", "--images-per-request", "2"])

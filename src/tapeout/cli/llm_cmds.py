@@ -93,6 +93,9 @@ def explain_cmd(
     if model_config is None and is_workload_preset(model):
         from .workload_cmds import workload_explain_cmd
 
+        if images_per_request:
+            raise TapeoutError(f"--images-per-request applies to vision-language LLMs (qwen2.5-vl-7b), not to the "
+                               f"workload preset '{model}'; use --set for its parameters.")
         return workload_explain_cmd(name=model, chip=chip, param=param, json_out=json_out)
     if param:
         raise TapeoutError(f"--set applies to workload presets (`tapeout workloads`), not to the LLM '{model}'; "
