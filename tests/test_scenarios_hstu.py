@@ -100,7 +100,7 @@ def test_hstu_reports_tier_of_every_table_and_bytes_per_tier():
 def test_hstu_attention_counts_jagged_sum_of_squares():
     from tapeout.workloads.hstu import hstu_graph
 
-    g = hstu_graph(seq_len=300, seq_std=400, candidates=0)
+    g = hstu_graph(seq_len=300, seq_std=400, stage="retrieval")  # retrieval: the history alone, no candidates
     assert g.meta["seq_len_eff"] == math.ceil(math.sqrt(300 ** 2 + 400 ** 2))  # 500
 
 

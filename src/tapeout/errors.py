@@ -25,9 +25,11 @@ LISTING_COMMANDS = {"chip": "tapeout chips", "model": "tapeout models", "workloa
 
 
 def require_positive(field: str, value: float, allow_zero: bool = False) -> None:
-    """Raise a TapeoutError naming the field when a size is not positive."""
-    ok = value >= 0 if allow_zero else value > 0
+    """Raise a TapeoutError naming the field when a size is not positive (or not a number)."""
     need = ">= 0" if allow_zero else "> 0"
+    if isinstance(value, (str, bytes, bool)):  # e.g. --set seq_len=abc
+        raise TapeoutError(f"{field} must be a number {need}, got {value!r}.")
+    ok = value >= 0 if allow_zero else value > 0
     if not ok:
         raise TapeoutError(f"{field} must be {need}, got {value}.")
     if value == float("inf"):  # a size is finite: inf would print as nan further on

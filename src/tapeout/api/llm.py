@@ -112,11 +112,13 @@ def _image_tokens(model: str, images: int, image_size: int) -> int:
 
 def explain(model: str, chip: str, num_chips: int = 1, precision: str = "bf16", input_len: int = 1024,
             output_len: int = 256, batch: int | None = None, tp: int | None = None, kv_precision: str | None = None,
-            phase: str = "decode") -> ExplainResult:
+            phase: str = "decode", images_per_request: int = 0, image_size: int = 448) -> ExplainResult:
     """Per-op table of one serving step at the layout `serve` picks (`tapeout explain`).
 
     Arguments as `serve`; `phase` is "decode" (one token per sequence, at the mean context
-    input_len + output_len/2) or "prefill" (one chunk of prompts).
+    input_len + output_len/2) or "prefill" (one chunk of prompts). With `images_per_request`
+    (a vision-language model) the image tokens join the prompt and `vision_encoder` holds the
+    encoder's per-op table for one request's images (the time `serve` adds to the prefill).
 
     Returns:
         ExplainResult: `ops` rows (op, kind, count, op_class, format that ran, fell_back,
@@ -130,14 +132,19 @@ def explain(model: str, chip: str, num_chips: int = 1, precision: str = "bf16", 
     from ..perf.llm import PREFILL_CHUNK_TOKENS, step_costs
     from ..perf.llm import serve as engine
 
-    check_numbers("explain", num_chips=num_chips, input_len=input_len, output_len=output_len, batch=batch, tp=tp)
+    check_numbers("explain", num_chips=num_chips, input_len=input_len, output_len=output_len, batch=batch, tp=tp,
+                  images_per_request=images_per_request, image_size=image_size)
     if phase not in ("decode", "prefill"):
         raise TapeoutError(f"--phase must be decode or prefill, got '{phase}'.")
-    check_context(model, input_len + output_len, "--input-len + --output-len")
-    r = engine(model, chip, num_chips, precision, input_len, output_len, batch=batch, tp=tp, kv_precision=kv_precision)
+    image_tokens = _image_tokens(model, images_per_request, image_size)
+    check_context(model, input_len + image_tokens + output_len,
+                  "--input-len + image tokens + --output-len" if image_tokens else "--input-len + --output-len")
+    r = engine(model, chip, num_chips, precision, input_len, output_len, batch=batch, tp=tp, kv_precision=kv_precision,
+               images_per_request=images_per_request, image_size=image_size)
+    prompt = input_len + image_tokens  # image tokens enter the prompt like text tokens
     mb = max(1, round(r.batch_size / r.pp))  # sequences per pipeline micro-batch
-    b = mb if phase == "decode" else max(1, min(mb, PREFILL_CHUNK_TOKENS // input_len))
-    ct = step_costs(model, chip, precision, phase, b, input_len, output_len, r.tp, r.ep, kv_precision)
+    b = mb if phase == "decode" else max(1, min(mb, PREFILL_CHUNK_TOKENS // prompt))
+    ct = step_costs(model, chip, precision, phase, b, prompt, output_len, r.tp, r.ep, kv_precision)
     total = float(ct.total_time)
     rows = op_rows(ct, {f["op_class"]: f["fell_back"] for f in r.formats})
     c = get_chip(chip)
@@ -150,8 +157,27 @@ def explain(model: str, chip: str, num_chips: int = 1, precision: str = "bf16", 
         "memory_bandwidth_source": c.source_of("memory_bandwidth_tbps"),
         "kernel_overhead_us": float(np.max(p.kernel_overhead)) * 1e6,
     }
-    return ExplainResult({"ops": rows, "formats": r.formats, "step_time_s": total, "energy_j": float(ct.total_energy), "assumptions": assumptions,
-                          "serving": r.as_dict()})
+    if image_tokens:
+        assumptions["image_tokens_per_request"] = image_tokens
+    out = {"ops": rows, "formats": r.formats, "step_time_s": total, "energy_j": float(ct.total_energy),
+           "assumptions": assumptions, "serving": r.as_dict()}
+    if images_per_request:
+        out["vision_encoder"] = _encoder_table(model, images_per_request, image_size, precision, p, r)
+    return ExplainResult(out)
+
+
+def _encoder_table(model: str, images: int, image_size: int, precision: str, params, r) -> dict:
+    """The vision encoder's per-op table for one request's images on one chip; its time split
+    over the replica's TP group is the `encoder_s_per_request` serve charges (perf/vlm.py)."""
+    from ..perf.llm import vision_load
+    from ..perf.opcost import evaluate
+    from ..workloads.llm_config import load_llm
+    from ..workloads.vlm import vision_graph
+
+    load = vision_load(model, load_llm(model), images, image_size)
+    ct = evaluate(vision_graph(load.spec, images, image_size, precision), params)
+    return {"images_per_request": images, "image_size": image_size, "image_tokens_per_request": load.tokens_per_request,
+            "tp": r.tp, "time_s_per_request": r.encoder_s_per_request, "ops": op_rows(ct)}
 
 
 def op_rows(ct, fell: dict | None = None) -> list[dict]:
@@ -269,6 +295,10 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         check_context(model, seq_len, "--seq-len")  # (MLPerf llama2_70b_lora runs Llama-2-70B at 8192)
     r = engine(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp, cp=cp, ep=ep,
                vp=vp, mbs=mbs, zero=zero, recompute=recompute, shard=shard, tp_overlap=tp_overlap)
+    if r.global_batch_tokens != global_batch_tokens:  # a step trains whole sequences: say what ran
+        r = replace(r, notes=[*r.notes, f"--global-batch-tokens {global_batch_tokens:,.0f} is not a whole number of "
+                              f"{seq_len}-token sequences: ran {r.global_batch_tokens / seq_len:,.0f} sequences = "
+                              f"{r.global_batch_tokens:,.0f} tokens per step"])
     if ttt_tokens:
         ev = {k: float(value_of(bench_cfg[k])) for k in ("eval_every_samples", "eval_samples", "skip_evals") if k in bench_cfg}
         tt = time_to_train_min(r, ttt_tokens / seq_len, ev.get("eval_every_samples"), ev.get("eval_samples", 0.0),
@@ -277,4 +307,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
                     breakdown={**r.breakdown, "train_min": tt["train_min"], "eval_min": tt["eval_min"], "n_evals": tt["n_evals"]},
                     notes=[*r.notes, f"time to train = {tt['train_min']:.1f} min training + {tt['eval_min']:.1f} min in "
                            f"{tt['n_evals']} evaluation passes (benchmarks.yaml); checkpoint loading and warm-up excluded"])
+        if "quality_target" in bench_cfg:  # the convergence point the time to train is defined by
+            r = replace(r, notes=[*r.notes, f"{key} converges at {value_of(bench_cfg['quality_target'])} "
+                                            f"({bench_cfg['quality_target'].get('status', 'official')}, benchmarks.yaml)"])
     return TrainResult(r.as_dict())

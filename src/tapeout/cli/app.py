@@ -9,6 +9,7 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..api.results import jsonable  # noqa: F401 (re-exported for the command modules)
 
@@ -32,8 +33,8 @@ def table(title: str, columns: list[str], rows: list[list], caption: str | None 
     t = Table(title=title, caption=caption, show_lines=False)
     for c in columns:
         t.add_column(c, overflow="fold")
-    for r in rows:
-        t.add_row(*[fmt(v) for v in r])
+    for r in rows:  # cells are data, not markup: "FLUX.1 [dev]" must print its brackets
+        t.add_row(*[Text(fmt(v)) for v in r])
     return t
 
 

@@ -77,16 +77,32 @@ def explain_cmd(
     tp: int = typer.Option(None, "--tp"),
     kv_precision: str = typer.Option(None, "--kv-precision"),
     phase: str = typer.Option("decode", "--phase", help="decode | prefill"),
+    images_per_request: int = typer.Option(0, "--images-per-request", help="vision-language models: images per request (adds the encoder's table)"),
+    image_size: int = typer.Option(448, "--image-size", help="side of each square image in px"),
+    param: list[str] = typer.Option(None, "--set", help="workload presets (`tapeout workloads`): override a parameter, KEY=VALUE"),
     json_out: bool = typer.Option(False, "--json"),
 ):
-    """Per-op table of one step (format, FLOPs, bytes, bound, time, energy, share) and the assumptions."""
+    """Per-op table of one step (format, FLOPs, bytes, bound, time, energy, share) and the assumptions.
+    --model may also name a workload preset (hstu, sdxl, whisper, ...): its per-op table, as `tapeout workload-explain`."""
     from ..errors import TapeoutError
+    from ..workloads.catalog import is_workload_preset
 
     model = _model_arg(model, model_config)
     if not model:
         raise TapeoutError("--model (a preset) or --model-config (a config.json path) is required.")
+    if model_config is None and is_workload_preset(model):
+        from .workload_cmds import workload_explain_cmd
+
+        if images_per_request:
+            raise TapeoutError(f"--images-per-request applies to vision-language LLMs (qwen2.5-vl-7b), not to the "
+                               f"workload preset '{model}'; use --set for its parameters.")
+        return workload_explain_cmd(name=model, chip=chip, param=param, json_out=json_out)
+    if param:
+        raise TapeoutError(f"--set applies to workload presets (`tapeout workloads`), not to the LLM '{model}'; "
+                           "use --input-len, --output-len, --batch, --tp.")
     res = api.explain(model=model, chip=chip, num_chips=num_chips, precision=precision, input_len=input_len,
-                      output_len=output_len, batch=batch, tp=tp, kv_precision=kv_precision, phase=phase)
+                      output_len=output_len, batch=batch, tp=tp, kv_precision=kv_precision, phase=phase,
+                      images_per_request=images_per_request, image_size=image_size)
     d = res.to_dict()
     rows, total, assumptions, r = d["ops"], d["step_time_s"], d["assumptions"], d["serving"]
     if json_out:
@@ -99,4 +115,12 @@ def explain_cmd(
     console.print(table("number formats per op class", ["op class", "asked", "ran", "bytes/elem", "fell back", "note"],
                         [[f["op_class"], f["asked"], f["ran"], round(f["bytes_per_elem"], 4), "yes" if f["fell_back"] else "",
                           f["note"]] for f in d.get("formats", [])]))
+    enc = d.get("vision_encoder")
+    if enc:
+        console.print(table(f"vision encoder: {enc['images_per_request']} image(s) of {enc['image_size']} px = "
+                            f"{enc['image_tokens_per_request']} tokens per request, {enc['time_s_per_request'] * 1e3:.2f} ms "
+                            f"on TP{enc['tp']} (one chip's ops below, split over TP), before the request's prefill",
+                            ["op", "kind", "x", "format", "GFLOP", "DRAM MB", "bound", "time ms", "energy J", "share"],
+                            [[x["op"], x["kind"], round(x["count"], 2), x["format"], x["gflops"], x["dram_mb"], x["bound"],
+                              x["time_ms"], x["energy_j"], f"{x['share'] * 100:.1f}%"] for x in enc["ops"]]))
     console.print(table("assumptions", ["item", "value"], [[k, v] for k, v in assumptions.items()]))

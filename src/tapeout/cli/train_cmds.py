@@ -8,6 +8,12 @@ from .. import api
 from .app import app, console, print_json, table
 
 
+# step-breakdown rows whose key alone does not say the unit
+LABELS = {"bubble": "bubble (fraction of step)", "m": "micro-batches per step", "F": "forward, slowest stage, per micro-batch (s)",
+          "B": "backward, slowest stage, per micro-batch (s)", "t_dp": "DP gradient sync (s)", "exposed_dp": "exposed DP sync (s)",
+          "act": "activations on the fullest chip (bytes)"}
+
+
 @app.command("train")
 def train_cmd(
     model: str = typer.Option(None, "--model", "-m", help="preset name or config.json"),
@@ -48,10 +54,11 @@ def train_cmd(
         console.print(f"[yellow]note:[/yellow] {n}")
     prec = bd.get("precision")
     if prec:
-        console.print(table(f"precision recipe {prec['recipe']} ({prec['scaling']} scaling)", ["op class", "ran", "bytes/elem", "note"],
+        scaling = "no scaling" if prec["scaling"] in (None, "none") else f"{prec['scaling']} scaling"
+        console.print(table(f"precision recipe {prec['recipe']} ({scaling})", ["op class", "ran", "bytes/elem", "note"],
                             [[c["op_class"], c["ran"], f"{c['bytes_per_elem']:.4g}", c["note"]] for c in prec["op_classes"]]))
     console.print(table("exposed communication per step (s)", ["collective", "seconds"],
                         [[k, v] for k, v in (bd.get("exposed_comm_s") or {}).items()]))
-    console.print(table("step breakdown", ["item", "value"], [[k, bd[k]] for k in ("m", "F", "B", "bubble", "stage_layers", "t_dp", "exposed_dp",
+    console.print(table("step breakdown", ["item", "value"], [[LABELS.get(k, k), bd[k]] for k in ("m", "F", "B", "bubble", "stage_layers", "t_dp", "exposed_dp",
                                                                                    "optimizer", "act", "train_min", "eval_min", "n_evals")
                                                                                    if k in bd]))

@@ -11,6 +11,23 @@ from ..api.results import jsonable
 from .app import app, console, table
 
 
+MEASURES = {  # validation/train_rows.py measures(): where a training row's convergence point comes from
+    "throughput": "convergence point read from the row (MLPerf log): scores throughput",
+    "time-to-train": "convergence point from the benchmark definition (benchmarks.yaml): scores time-to-train",
+}
+
+
+def training_measure_table(by_measure: dict):
+    """Training rows split by what their error measures (issue 18); both kinds always listed."""
+    rows = []
+    for k, what in MEASURES.items():
+        v = by_measure.get(k)
+        rows.append([k, what, v["n"], v["median_abs_err_pct"], v["median_signed_err_pct"], v["interval_coverage"]]
+                    if v else [k, what, 0, None, None, None])
+    return table("training rows: what the error measures", ["measures", "meaning", "n", "median |err| %",
+                                                             "median signed %", "in 80% interval"], rows)
+
+
 @app.command("validate")
 def validate_cmd(
     data: Path = typer.Option(None, "--data", help="CSV in end_to_end.csv's schema (default: the packaged one)"),
@@ -54,6 +71,7 @@ def validate_cmd(
         console.print(table(title, ["group", "n", "median |err| %", "mean |err| %", "median signed %", "in 80% interval"],
                             [[k, v["n"], v["median_abs_err_pct"], v["mean_abs_err_pct"], v["median_signed_err_pct"],
                               v["interval_coverage"]] for k, v in s[key].items()]))
+    console.print(training_measure_table(s.get("by_training_measure") or {}))
     console.print(table("coverage", ["class", "rows", "predicted", "coverage"],
                         [[k, v["rows"], v["predicted"], f"{v['coverage'] * 100:.0f}%"] for k, v in s["coverage"].items()]))
     reasons: dict[str, int] = {}

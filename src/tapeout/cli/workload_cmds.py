@@ -74,8 +74,8 @@ def workloads_cmd(json_out: bool = typer.Option(False, "--json")):
     if json_out:
         print_json(rows)
         return
-    console.print(table("workload presets", ["name", "metric", "description"],
-                        [[r["name"], r["metric"], r["description"]] for r in rows]))
+    console.print(table("workload presets", ["name", "metric", "description", "source"],
+                        [[r["name"], r["metric"], r["description"], r["source"]] for r in rows]))
 
 
 @app.command("workload-run")

@@ -94,13 +94,22 @@ def embedding_bytes(graph: OpGraph) -> float:
     return float(sum(o.table_bytes for o in graph.ops if isinstance(o, EmbeddingGather)))
 
 
+# auto / host: tables in HBM while they fit, else in host memory behind an HBM hot-row cache;
+# hbm: refuse tables that do not fit (no spill)
+PLACEMENTS = ("auto", "hbm", "host")
+
+
 def recsys_cost(graph: OpGraph, p: ChipParams, zipf_s: float = DEFAULT_ZIPF_S, placement: str = "auto",
                 sram_cache: bool = True) -> dict:
     """Time and energy of one recsys graph on one chip, with hot-row caching and spill.
 
-    Returns dict(time, energy, bound, host_time, hbm_hit, fits) (arrays broadcast over designs).
+    Returns dict(time, energy, bound, host_time, hbm_hit, fits) (arrays broadcast over designs);
+    for one chip also tier_bytes (bytes of table rows read from sram / hbm / host per graph) and
+    table_tier (where each table lives).
     placement: auto | hbm | host. (Sharding is decided by the graph's `shards`.)
     """
+    if placement not in PLACEMENTS:
+        raise TapeoutError(f"placement must be one of {', '.join(PLACEMENTS)}, got '{placement}'.")
     tables = embedding_bytes(graph)
     dense_bytes = sum(o.weight_bytes * o.count for o in graph.ops if not isinstance(o, EmbeddingGather))
     cap = np.asarray(p.mem_capacity, dtype=float) * USABLE_MEMORY_FRACTION - dense_bytes
@@ -125,14 +134,23 @@ def recsys_cost(graph: OpGraph, p: ChipParams, zipf_s: float = DEFAULT_ZIPF_S, p
     host_time = host_bytes / np.maximum(np.asarray(p.host_bw, dtype=float), 1.0)
     # device-side: SRAM hits cost no DRAM traffic; host misses are not read from HBM either
     design_shape = p.design_shape
+    tier_bytes, table_tier = None, None
     if design_shape == () and np.ndim(sram) == 0:
-        hot = {}
+        hot, from_sram = {}, 0.0
         for o in embs:
             miss_host = 0.0 if bool(fits) else float(1.0 - hbm_hit[o.name])
             hot[o.name] = min(1.0, float(sram_hit[o.name]) + miss_host)
-        cost = evaluate(_with_hot(graph, hot), p)
+            from_sram += o.lookups * o.count * o.row_bytes * (hot[o.name] - miss_host)
+        hot_graph = _with_hot(graph, hot)
+        cost = evaluate(hot_graph, p)
         dev_time, dev_energy = cost.total_time, cost.total_energy
         bound = str(cost.dominant_bound())
+        # where the rows of one graph are read from (reported, not an extra cost): on-chip hot rows,
+        # HBM (the ops' weight_bytes after the hot fraction), host misses at PCIe granularity
+        tier_bytes = {"sram": from_sram, "hbm": sum(o.weight_bytes * o.count for o in hot_graph.ops
+                                                    if isinstance(o, EmbeddingGather)), "host": float(host_bytes)}
+        table_tier = {o.name: "hbm" if bool(fits) else f"host, {100 * float(hbm_hit[o.name]):.0f}% of lookups from an HBM cache"
+                      for o in embs}
     else:
         # vectorized designs: the hit fraction varies per design -> scale embedding DRAM time
         base = evaluate(graph, p)
@@ -155,7 +173,8 @@ def recsys_cost(graph: OpGraph, p: ChipParams, zipf_s: float = DEFAULT_ZIPF_S, p
     if np.ndim(bound) == 0:
         bound = str(bound)
     return {"time": time, "energy": dev_energy + host_energy, "bound": bound, "host_time": host_time,
-            "device_time": dev_time, "fits": fits, "sram_hit": sram_hit, "hbm_hit": hbm_hit}
+            "device_time": dev_time, "fits": fits, "sram_hit": sram_hit, "hbm_hit": hbm_hit,
+            "tier_bytes": tier_bytes, "table_tier": table_tier}
 
 
 def hstu_throughput(name: str, metric: str, graph: OpGraph, p: ChipParams, zipf_s, host_dram_gb, ssd_gbps) -> dict:

@@ -176,16 +176,19 @@ def _distance(a: TrainLayout, b: TrainLayout) -> float:
 
 
 def nearest_layouts(cfg, want: TrainLayout, num_chips: int, domain: int, global_seqs: int, seq: int,
-                    k: int = 3) -> list[str]:
-    """Up to k valid layouts closest to `want` (log-distance over TP, PP, CP, EP, VP, MBS)."""
+                    k: int = 3, keep=None, tries: int = 400) -> list[str]:
+    """Up to k valid layouts closest to `want` (log-distance over TP, PP, CP, EP, VP, MBS); with
+    `keep` (e.g. "fits in memory") only those it accepts, among the `tries` closest."""
     lays, _ = candidate_layouts(cfg, num_chips, domain, global_seqs, seq, {"zero": want.zero, "recompute": want.recompute})
     seen, out = set(), []
     for lay in sorted(lays, key=lambda x: _distance(x, want)):
         s = str(lay)
-        if s not in seen:
-            seen.add(s)
+        if s in seen:
+            continue
+        seen.add(s)
+        if keep is None or keep(lay):
             out.append(s)
-        if len(out) == k:
+        if len(out) == k or len(seen) >= tries:
             break
     return out
 

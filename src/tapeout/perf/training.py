@@ -421,7 +421,7 @@ def _check_inputs(num_chips, global_batch_tokens, seq_len) -> int:
     return global_seqs
 
 
-def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap, smallest) -> TapeoutError:
+def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap, smallest, fits=None) -> TapeoutError:
     """The error when no layout runs: the rule(s) that ruled layouts out, or memory, and what would work."""
     pinned = {k: v for k, v in fixed.items() if v is not None}
     head = f"no layout of {cfg.name} runs on {num_chips} x {c.id} at global batch {global_seqs} x {seq_len}"
@@ -433,10 +433,13 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
     want = TrainLayout(**{k: v for k, v in pinned.items()})
     want.dp = max(1, num_chips // max(1, want.tp * want.pp * want.cp))
     bad = broken_rule(cfg, want, num_chips, global_seqs, seq_len, domain) or rule
-    near = nearest_layouts(cfg, want, num_chips, domain, global_seqs, seq_len)
+    near = nearest_layouts(cfg, want, num_chips, domain, global_seqs, seq_len, keep=fits)
     msg = f"{head}: breaks rule {bad}"
     if near:
-        msg += f"; nearest valid layouts: {'; '.join(near)}"
+        msg += f"; nearest valid layouts that fit memory: {'; '.join(near)}"
+    elif fits is not None and nearest_layouts(cfg, want, num_chips, domain, global_seqs, seq_len, k=1):
+        msg += ("; the valid layouts nearest to it exceed memory: add chips (deeper PP / wider DP for ZeRO), use "
+                "recompute, or a chip with more memory")
     else:
         counts = nearest_chip_counts(cfg, num_chips, domain, global_seqs, seq_len, pinned)
         if counts:
@@ -475,10 +478,15 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention, lora=lora, recipe=recipe, tp_overlap=tp_overlap,
                transpose_cache=transpose_cache)
     domain = int(np.max(p.scaleup_domain))
+
+    def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules
+        r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora)
+        return r is not None and r["mem"] <= cap * USABLE
+
     if layout is not None:
         bad = broken_rule(cfg, layout, num_chips, global_seqs, seq_len, domain)
         if bad:
-            near = nearest_layouts(cfg, layout, num_chips, domain, global_seqs, seq_len)
+            near = nearest_layouts(cfg, layout, num_chips, domain, global_seqs, seq_len, keep=fits)
             raise TapeoutError(f"layout {layout} breaks rule {bad}" + (f"; nearest valid: {'; '.join(near)}" if near else "") + ".")
         cands, why = [layout], None
     else:
@@ -503,7 +511,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         if best is None or r["step"] < best[1]["step"]:
             best = (lay, r)
     if best is None:
-        raise _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap, smallest)
+        raise _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap, smallest, fits)
     lay, r = best
     tokens = global_seqs * seq_len
     tps = tokens / r["step"]

@@ -78,9 +78,11 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
     fits = need <= cap
     if np.ndim(fits) == 0 and not bool(fits):
         bfield = "samples" if kind == "dlrmv2" else ("candidates" if kind == "monolith" else "batch")
+        b = graph.meta.get("batch")
+        lower = f"lower {bfield}" if b is None or b > 1 else "use smaller inputs (resolution, frames)"
         raise TapeoutError(
-            f"{name}: {bfield}={graph.meta.get('batch')} needs {need / 1e9:.1f} GB but {p.chip_id or 'the chip'} has "
-            f"{float(cap) / 1e9:.1f} GB usable; lower {bfield} or use a chip with more memory."
+            f"{name}: {bfield}={b} needs {need / 1e9:.1f} GB but {p.chip_id or 'the chip'} has "
+            f"{float(cap) / 1e9:.1f} GB usable; {lower} or use a chip with more memory."
         )
     out: dict = {"workload": name, "metric": preset.metric if preset else "units/s", "unit": preset.unit if preset else "unit",
                  "units_per_graph": units, "memory_gb": need / 1e9}
@@ -91,6 +93,9 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
         rc = recsys_cost(graph, p, **kw)
         t, e, bound = rc["time"], rc["energy"], rc["bound"]
         out["host_time_s"] = rc["host_time"]
+        if rc["tier_bytes"] is not None:  # one chip: where each table lives, bytes per query per tier
+            out["placement"] = [f"{k}: {v}" for k, v in rc["table_tier"].items()]
+            out.update({f"bytes_per_query_{k}": v / units for k, v in rc["tier_bytes"].items()})
         if latency_bound:
             base = {k: v for k, v in params.items() if k not in ("samples", "candidates")}
             bkey = "samples" if kind == "dlrmv2" else "candidates"

@@ -98,7 +98,7 @@ def evaluate(w: WorkloadSpec, chip: Chip, chips_per_node: int = 8, params=None) 
         per_unit = _unit_scale(unit, preset.unit, {**preset.defaults, **w.params})
         out.update(units_per_s_per_chip=ups * per_unit, power_w=float(d["energy_per_unit_j"]) * float(d["units_per_s"]),
                    latency_s=d.get("time_s"), bound=str(d.get("bound")),
-                   config=f"{preset.metric}, " + ", ".join(f"{k}={v}" for k, v in preset.defaults.items()))
+                   config=f"{preset.metric}, " + ", ".join(f"{k}={v}" for k, v in {**preset.defaults, **w.params}.items()))
         out["memory_gb"] = float(d["memory_gb"]) if d.get("memory_gb") is not None else None
         # the per-op diagnostics (study/diagnostics.py) re-cost this graph op by op
         out["_graph"] = ("preset", w.model, prec, dict(w.params), float(d["time_s"]))
@@ -113,6 +113,25 @@ def evaluate(w: WorkloadSpec, chip: Chip, chips_per_node: int = 8, params=None) 
     out["units_per_joule"] = ups / power
     out["error"] = "; ".join(notes) if notes else ""
     return out
+
+
+def check_workload(w: WorkloadSpec, where: str) -> None:
+    """Chip-independent checks of one study workload, before any chip runs: its model exists and
+    its parameters build (the builders evaluate() costs). One TapeoutError naming the workload."""
+    try:
+        if w.kind in ("llm-serving", "llm-training"):
+            from ..perf.llm import vision_load
+            from ..workloads.llm_config import load_llm
+
+            cfg = load_llm(w.model)
+            if w.kind == "llm-serving" and w.params.get("images_per_request"):  # refuses an image the encoder does not take
+                vision_load(w.model, cfg, w.params["images_per_request"], w.params.get("image_size", 448))
+        else:
+            from ..perf.workload_throughput import workload_graph
+
+            workload_graph(w.model, precision=w.precision, **w.params)
+    except TapeoutError as e:
+        raise TapeoutError(f"{where}: {str(e).splitlines()[0]}") from None
 
 
 def safe_evaluate(w: WorkloadSpec, chip: Chip, chips_per_node: int = 8) -> dict:

@@ -17,7 +17,7 @@ from .. import __version__
 from ..errors import TapeoutError
 from ..hardware.catalog import get_chip
 from ..perf.calibration import calibrated_params
-from .evaluate import geo_mean, safe_evaluate
+from .evaluate import check_workload, geo_mean, safe_evaluate
 from .explore_bridge import space_dict, space_path
 from .outdir import prepare_out, study_hash
 from .schema import Study, load_study
@@ -99,6 +99,8 @@ def _cost_stacks(study: Study, chip_ids: list[str]) -> dict:
 def run_study(path: str | Path, out: str | Path, force: bool = False, progress=None, backend: str = "local", address: str | None = None) -> dict:
     t0 = time.time()
     study, base = load_study(path)
+    for i, w in enumerate(study.workloads):  # a bad model name or parameter fails before any chip runs
+        check_workload(w, f"{Path(path).name}: workloads[{i}] '{w.name}'")
     # every design space is read and validated before the output folder is touched
     spaces = [space_dict(study, base, rel) for rel in study.design_spaces]
     out = Path(out)

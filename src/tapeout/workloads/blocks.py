@@ -190,9 +190,8 @@ def check_multiple(field: str, value: int, multiple: int, what: str) -> None:
     require_positive(field, value)
     if value % multiple:
         lo = value // multiple * multiple
-        raise TapeoutError(
-            f"{field}={value} is not a multiple of the {what} ({multiple}); use {lo or multiple} or {lo + multiple}."
-        )
+        near = f"{lo} or {lo + multiple}" if lo else f"{multiple}"
+        raise TapeoutError(f"{field}={value} is not a multiple of the {what} ({multiple}); use {near}.")
 
 
 def ceil_div(a: float, b: float) -> int:

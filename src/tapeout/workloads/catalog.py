@@ -156,6 +156,25 @@ def get_preset(name: str) -> WorkloadPreset:
     return WORKLOADS[key]
 
 
+# builders whose embedding / feature tables the throughput engine places over HBM, host DRAM and
+# SSD (perf/recsys.py, perf/placement.py, perf/gnn.py) instead of requiring them on the device
+TIERED_TABLE_BUILDERS = ("dlrmv2", "monolith", "hstu", "rgat")
+
+
+def tables_may_leave_device(name: str) -> bool:
+    """True when preset or builder `name` keeps its tables in tiers (host memory when HBM is
+    short), so only the dense weights and activations must fit on the chip."""
+    key = name.strip().lower()
+    key = ALIASES.get(key, key)
+    return (WORKLOADS[key].kind if key in WORKLOADS else key) in TIERED_TABLE_BUILDERS
+
+
+def is_workload_preset(name: str) -> bool:
+    """True when `name` (or its alias) is a preset of `tapeout workloads`."""
+    key = name.strip().lower()
+    return ALIASES.get(key, key) in WORKLOADS
+
+
 def build_workload(kind: str, **params) -> OpGraph:
     """Build an op graph: `kind` is a builder key (BUILDERS) or a preset name (WORKLOADS,
     whose defaults are overridden by params)."""
@@ -204,6 +223,35 @@ def memory_needed(graph: OpGraph, include_embeddings: bool = True) -> float:
     return float(weights) + 2.0 * peak_act
 
 
+def preset_data_file(name: str) -> tuple[str, dict] | None:
+    """(path inside the package, parsed entry) of the data file that defines preset `name`: a
+    file holding one preset (`name:` field) or a file of presets keyed by name."""
+    for stem, d in preset_files().items():
+        entry = d if d.get("name") == name else d.get(name)
+        if isinstance(entry, dict):
+            return f"data/models/workloads/{stem}.yaml", entry
+    return None
+
+
+def preset_source(p: WorkloadPreset) -> str:
+    """Where a preset's architecture and defaults come from: its data file's `source` (or
+    `sources` map), else the preset's own `source`, else the data file that holds its per-field
+    sources."""
+    found = preset_data_file(p.name)
+    entry = found[1] if found else {}
+    if isinstance(entry.get("source"), str):
+        return entry["source"]
+    if isinstance(entry.get("sources"), dict):
+        return "; ".join(f"{k}: {v}" for k, v in entry["sources"].items())
+    per_field = f"per-field sources in {found[0]}" if found else ""
+    return "; ".join(x for x in (p.source, per_field) if x)
+
+
 def list_workloads() -> list[dict]:
-    return [{"name": p.name, "kind": p.kind, "metric": p.metric, "unit": p.unit, "defaults": p.defaults,
-             "description": p.description, "source": p.source} for p in WORKLOADS.values()]
+    rows = []
+    for p in WORKLOADS.values():
+        found = preset_data_file(p.name)
+        rows.append({"name": p.name, "kind": p.kind, "metric": p.metric, "unit": p.unit, "defaults": p.defaults,
+                     "description": p.description, "source": preset_source(p),
+                     "data_file": found[0] if found else None})
+    return rows

@@ -66,7 +66,7 @@ def hstu_graph(batch: int = 1, seq_len: float = 2048, seq_std: float = 1024, can
     n = check_batch(batch)
     require_positive("seq_len", seq_len)
     require_positive("seq_std", seq_std, allow_zero=True)
-    require_positive("candidates", candidates, allow_zero=True)
+    require_positive("candidates", candidates, allow_zero=stage == "retrieval")  # a ranking query scores >= 1 item
     for f, v in (("layers", layers), ("d_model", d_model), ("heads", heads), ("d_qk", d_qk), ("d_v", d_v),
                  ("emb_dim", emb_dim), ("shards", shards)):
         require_positive(f, v)

@@ -85,6 +85,24 @@ class LLMConfig(BaseModel):
             d["intermediate_size"] = 4 * int(d["hidden_size"])  # GPT-style default (n_inner=None)
         return d
 
+    @model_validator(mode="after")
+    def _shapes_divide(self):
+        """The divisibility every HF decoder needs: grouped-query attention shares each KV head
+        among num_attention_heads / num_key_value_heads query heads (transformers repeat_kv), the
+        head dimension is hidden_size / num_attention_heads unless head_dim is given, and a token
+        is routed to at most num_experts experts."""
+        H = self.num_attention_heads
+        if self.num_key_value_heads and H % self.num_key_value_heads:
+            raise ValueError(f"num_attention_heads ({H}) must be a multiple of num_key_value_heads "
+                             f"({self.num_key_value_heads})")
+        if self.head_dim is None and not self.is_mla and self.hidden_size % H:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads ({H}), "
+                             f"or give head_dim")
+        if self.num_experts and not 1 <= self.num_experts_per_tok <= self.num_experts:
+            raise ValueError(f"num_experts_per_tok ({self.num_experts_per_tok}) must be between 1 and num_experts "
+                             f"({self.num_experts})")
+        return self
+
     # ---- derived ----
     @property
     def kv_heads(self) -> int:
