@@ -11,6 +11,15 @@ expert data-parallel group TP CP DP / max(TP, EP) for experts (Megatron-Core MoE
 
 from __future__ import annotations
 
+# Gradients of a BF16 model are accumulated and reduced in FP32: Megatron-LM
+# training/arguments.py forces accumulate_allreduce_grads_in_fp32 for --bf16 ("bfloat16 requires
+# gradient accumulation and all-reduce to be done in fp32"; only --grad-reduce-in-bf16 opts out),
+# the main_grad buffer is torch.float (megatron/core/distributed/param_and_grad_buffer.py), and
+# NeMo 2's bf16_mixed() sets grad_reduce_in_fp32=True. Megatron's distributed-optimizer doc
+# (docs/source/api-guide/dist_optimizer.md) counts "bf16 param, fp32 grads" as 6 + 12/d bytes
+# per parameter: 2 (bf16 weight) + 4 (fp32 grad) + 12/d (fp32 master, Adam m, v).
+GRAD_BYTES = 4.0
+
 
 def activation_bytes_per_layer(s: int, b: int, h: int, a: int, tp: int = 1, recompute: str = "none",
                                sequence_parallel: bool = True, fused_attention: bool = False) -> float:
@@ -87,8 +96,8 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
             shard = (dense / g_dense + ex / g_exp) if lay.zero >= 3 else dense + ex
             states = {"weights": frozen_bytes * shard, "grads": 0.0, "optimizer": 16.0e-3 * (dense + ex)}
         else:
-            a = zero_memory_bytes(dense, g_dense, lay.zero)
-            b = zero_memory_bytes(ex, g_exp, lay.zero)
+            a = zero_memory_bytes(dense, g_dense, lay.zero, grad_bytes=GRAD_BYTES)
+            b = zero_memory_bytes(ex, g_exp, lay.zero, grad_bytes=GRAD_BYTES)
             states = {k: a[k] + b[k] for k in a}
         act = act_layer * n * min(m, lay.pp - d) * inter
         logits = lay.mbs * s_local * cfg.vocab_size / lay.tp * 4.0 if last else 0.0

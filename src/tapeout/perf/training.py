@@ -28,7 +28,7 @@ Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   ZeRO collectives over the shard group, then one all-reduce of the gradient shard across the
   DP x CP / shard replicas, exposed = max(0, t_x - B).
 Memory per chip (bytes; Rajbhandari et al. 2020 ZeRO; Korthikanti et al. 2022 Table 2):
-  parameters 2 P/(tp pp), gradients 2 P/(tp pp) (bf16) , Adam states 12 P/(tp pp) (fp32
+  parameters 2 P/(tp pp), gradients 4 P/(tp pp) (fp32 main grads, train_memory.GRAD_BYTES), Adam states 12 P/(tp pp) (fp32
   master + m + v) divided by dp for ZeRO stage >= 1 (states), >= 2 (gradients), 3 (params)
   activations per layer per micro-batch  s b h (34 + 5 a s / h) / tp      (no recompute,
                                           with sequence parallelism: both terms / tp)
@@ -83,7 +83,7 @@ from ..formats import format_bits
 from .train_backward import attention_backward_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
-from .train_memory import activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
+from .train_memory import GRAD_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
 __all__ = ["TrainLayout", "TrainResult", "activation_bytes_per_layer", "zero_memory_bytes", "pipeline_bubble", "train",
            "evaluate_layout", "model_flops_per_token", "chunked_exposure", "time_to_train_min", "eval_time_s", "num_evaluations",
@@ -299,11 +299,14 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     scale = (f["adapter_params"] / cfg.param_count() if f["adapter_params"] > 0 else 1e-3) if lora else 1.0
     g_dense, g_exp = shard_groups(lay)
     t_rs = t_ag = 0.0
+    # gradients reduce in FP32 (GRAD_BYTES, train_memory); ZeRO >= 1 gathers BF16 parameters,
+    # ZeRO-0's all-reduce is the FP32 gradient's reduce-scatter + all-gather
+    ag_bytes = GRAD_BYTES if lay.zero == 0 else 2.0
     for P, g, stride in ((dense, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
         if g > 1 and P > 0:
-            t_rs += float(collective_time("reduce_scatter", 2.0 * P * scale, g, topo, stride=stride)[0])
+            t_rs += float(collective_time("reduce_scatter", GRAD_BYTES * P * scale, g, topo, stride=stride)[0])
             # ZeRO-3/FSDP gathers the frozen base weights too under LoRA (they are sharded)
-            t_ag += float(collective_time("all_gather", 2.0 * P * (1.0 if lay.zero == 3 else scale), g, topo,
+            t_ag += float(collective_time("all_gather", ag_bytes * P * (1.0 if lay.zero == 3 else scale), g, topo,
                                           stride=stride)[0])
     # overlap as Megatron-Core/NeMo run it (overlap_grad_reduce, overlap_param_gather): the
     # gradient reduce-scatter hides under the last micro-batch's backward, the parameter
@@ -316,7 +319,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # dcn_data_parallelism with XLA's async data-parallel all-reduce)
     dp_x = 0.0
     if lay.shard and lay.dp * lay.cp > lay.shard and dense > 0:
-        t_x = float(collective_time("all_reduce", 2.0 * dense * scale / lay.shard, lay.dp * lay.cp // lay.shard, topo,
+        t_x = float(collective_time("all_reduce", GRAD_BYTES * dense * scale / lay.shard, lay.dp * lay.cp // lay.shard, topo,
                                     stride=lay.tp * lay.shard)[0])
         dp_x = max(0.0, t_x - B)
     grp = min(m, lay.pp)  # micro-batches per chunk group of the interleaved schedule
