@@ -43,3 +43,24 @@ def test_dp_reduce_scatter_carries_fp32_gradients():
     t_ag = float(collective_time("all_gather", 2.0 * dense, 8, topo, stride=8)[0])
     assert r.breakdown["t_dp"] == pytest.approx(t_rs + t_ag, rel=1e-9)
     assert t_rs > t_ag  # twice the bytes over the same ring
+
+
+def test_bf16_grad_sync_halves_the_gradient_buffer_and_reduce_scatter():
+    """NeMo 1.x distributed_fused_adam with grad_sync_dtype: bf16 (NVIDIA's MLPerf GPT-3 configs):
+    the gradient memory and the reduce-scatter carry 2 bytes; the parameter all-gather is unchanged."""
+    kw = dict(tp=8, pp=1, cp=1, zero=1, mbs=1)
+    f32 = train("llama-3.1-8b", "h100-sxm", 64, 64 * 8192, 8192, **kw).breakdown
+    b16 = train("llama-3.1-8b", "h100-sxm", 64, 64 * 8192, 8192, grad_sync="bf16", **kw).breakdown
+    assert b16["mem_grads"] == pytest.approx(f32["mem_grads"] / 2)
+    assert b16["mem_weights"] == pytest.approx(f32["mem_weights"])
+    assert b16["t_dp"] < f32["t_dp"]
+
+
+def test_stack_sets_grad_sync_and_bad_dtype_is_refused():
+    from tapeout.errors import TapeoutError
+    from tapeout.perf.train_stack import find_stack, stack_settings
+
+    _, settings, _ = stack_settings(find_stack("NeMo Framework Release 24.04", "v4.0"), {}, {}, False)
+    assert settings["grad_sync"] == "bf16"
+    with pytest.raises(TapeoutError, match="grad_sync"):
+        train("llama-3.1-8b", "h100-sxm", 64, 64 * 8192, 8192, grad_sync="fp8")

@@ -17,8 +17,11 @@ from __future__ import annotations
 # the main_grad buffer is torch.float (megatron/core/distributed/param_and_grad_buffer.py), and
 # NeMo 2's bf16_mixed() sets grad_reduce_in_fp32=True. Megatron's distributed-optimizer doc
 # (docs/source/api-guide/dist_optimizer.md) counts "bf16 param, fp32 grads" as 6 + 12/d bytes
-# per parameter: 2 (bf16 weight) + 4 (fp32 grad) + 12/d (fp32 master, Adam m, v).
-GRAD_BYTES = 4.0
+# per parameter: 2 (bf16 weight) + 4 (fp32 grad) + 12/d (fp32 master, Adam m, v). NeMo 1.x's
+# Apex distributed_fused_adam takes grad_sync_dtype (its docs: "default precision of fp32"; NVIDIA's
+# MLPerf GPT-3 configs set bf16), a stack setting (data/software/training_stacks.yaml).
+GRAD_SYNC_BYTES = {"fp32": 4.0, "bf16": 2.0}
+GRAD_BYTES = GRAD_SYNC_BYTES["fp32"]  # the default
 
 
 def activation_bytes_per_layer(s: int, b: int, h: int, a: int, tp: int = 1, recompute: str = "none",
@@ -73,11 +76,12 @@ def shard_groups(lay) -> tuple[int, int]:
 
 
 def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool = False,
-                  frozen_bytes: float = 2.0) -> dict:
+                  frozen_bytes: float = 2.0, grad_bytes: float = GRAD_BYTES) -> dict:
     """Bytes per chip on the pipeline device that needs the most, with its parts.
 
     `frozen_bytes`: bytes per frozen base weight under LoRA (2 in BF16; 1 when a quantized
-    recipe keeps them as FP8 parameters, NeMo `fp8_params`).
+    recipe keeps them as FP8 parameters, NeMo `fp8_params`). `grad_bytes`: bytes per gradient of
+    the gradient buffer (GRAD_SYNC_BYTES).
 
     Device d of a 1F1B pipeline keeps min(m, PP - d) micro-batches of activations in flight;
     interleaving adds (PP - 1)/(PP VP) (Narayanan et al. SC'21 Sec. 2.2.2). The last device
@@ -96,8 +100,8 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
             shard = (dense / g_dense + ex / g_exp) if lay.zero >= 3 else dense + ex
             states = {"weights": frozen_bytes * shard, "grads": 0.0, "optimizer": 16.0e-3 * (dense + ex)}
         else:
-            a = zero_memory_bytes(dense, g_dense, lay.zero, grad_bytes=GRAD_BYTES)
-            b = zero_memory_bytes(ex, g_exp, lay.zero, grad_bytes=GRAD_BYTES)
+            a = zero_memory_bytes(dense, g_dense, lay.zero, grad_bytes=grad_bytes)
+            b = zero_memory_bytes(ex, g_exp, lay.zero, grad_bytes=grad_bytes)
             states = {k: a[k] + b[k] for k in a}
         act = act_layer * n * min(m, lay.pp - d) * inter
         logits = lay.mbs * s_local * cfg.vocab_size / lay.tp * 4.0 if last else 0.0

@@ -11,6 +11,7 @@ Wired features (perf/training.train arguments they decide):
   distributed_optimizer      True pins ZeRO-1 (zero=1) unless the submission pins its own
   even_pipeline_stages       True: only layouts with the same layers on every pipeline device and
                              virtual stage (even_pipeline; perf/train_layout.even_stages)
+  grad_sync_dtype            "fp32" / "bf16": gradient buffer and DP reduce-scatter dtype (grad_sync)
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import yaml
 from ..errors import TapeoutError
 from ..formats import data_file
 
-WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "distributed_optimizer", "even_pipeline_stages")
+WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "distributed_optimizer", "even_pipeline_stages",
+         "grad_sync_dtype")
 
 
 @dataclass(frozen=True)
@@ -89,4 +91,6 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         pins.setdefault("zero", 1)
     if stack.value("even_pipeline_stages") is True:
         settings["even_pipeline"] = True
+    if stack.value("grad_sync_dtype") is not None:
+        settings["grad_sync"] = stack.value("grad_sync_dtype")
     return pins, settings, fp8_attention

@@ -28,7 +28,7 @@ Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   ZeRO collectives over the shard group, then one all-reduce of the gradient shard across the
   DP x CP / shard replicas, exposed = max(0, t_x - B).
 Memory per chip (bytes; Rajbhandari et al. 2020 ZeRO; Korthikanti et al. 2022 Table 2):
-  parameters 2 P/(tp pp), gradients 4 P/(tp pp) (fp32 main grads, train_memory.GRAD_BYTES), Adam states 12 P/(tp pp) (fp32
+  parameters 2 P/(tp pp), gradients 4 P/(tp pp) (fp32 main grads by default, train_memory.GRAD_SYNC_BYTES), Adam states 12 P/(tp pp) (fp32
   master + m + v) divided by dp for ZeRO stage >= 1 (states), >= 2 (gradients), 3 (params)
   activations per layer per micro-batch  s b h (34 + 5 a s / h) / tp      (no recompute,
                                           with sequence parallelism: both terms / tp)
@@ -83,7 +83,7 @@ from ..formats import format_bits
 from .train_backward import attention_backward_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
-from .train_memory import GRAD_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
+from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
 __all__ = ["TrainLayout", "TrainResult", "activation_bytes_per_layer", "zero_memory_bytes", "pipeline_bubble", "train",
            "evaluate_layout", "model_flops_per_token", "chunked_exposure", "time_to_train_min", "eval_time_s", "num_evaluations",
@@ -153,10 +153,11 @@ class _Fwd:
     """Cached per-micro-batch forward costs split by op class."""
 
     def __init__(self, cfg, p, pr, topo, fp8_attention: bool = False, lora: bool = False, recipe: Recipe | None = None,
-                 tp_overlap: TPOverlap | None = None, transpose_cache: bool = True):
+                 tp_overlap: TPOverlap | None = None, transpose_cache: bool = True, grad_sync: str = "fp32"):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
         self.fp8_attention, self.lora, self.recipe = fp8_attention, lora, recipe
         self.tp_overlap, self.transpose_cache = tp_overlap, transpose_cache  # stack settings (evaluate_layout)
+        self.grad_bytes = GRAD_SYNC_BYTES[grad_sync]  # gradient buffer and DP reduce-scatter dtype
         self.cache: dict = {}
 
     def _time(self, g: OpGraph) -> float:
@@ -299,12 +300,13 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     scale = (f["adapter_params"] / cfg.param_count() if f["adapter_params"] > 0 else 1e-3) if lora else 1.0
     g_dense, g_exp = shard_groups(lay)
     t_rs = t_ag = 0.0
-    # gradients reduce in FP32 (GRAD_BYTES, train_memory); ZeRO >= 1 gathers BF16 parameters,
-    # ZeRO-0's all-reduce is the FP32 gradient's reduce-scatter + all-gather
-    ag_bytes = GRAD_BYTES if lay.zero == 0 else 2.0
+    # gradients reduce in the stack's gradient dtype (fwd.grad_bytes: FP32 by default, train_memory);
+    # ZeRO >= 1 gathers BF16 parameters, ZeRO-0's all-reduce is the gradient's reduce-scatter + all-gather
+    gb = fwd.grad_bytes
+    ag_bytes = gb if lay.zero == 0 else 2.0
     for P, g, stride in ((dense, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
         if g > 1 and P > 0:
-            t_rs += float(collective_time("reduce_scatter", GRAD_BYTES * P * scale, g, topo, stride=stride)[0])
+            t_rs += float(collective_time("reduce_scatter", gb * P * scale, g, topo, stride=stride)[0])
             # ZeRO-3/FSDP gathers the frozen base weights too under LoRA (they are sharded)
             t_ag += float(collective_time("all_gather", ag_bytes * P * (1.0 if lay.zero == 3 else scale), g, topo,
                                           stride=stride)[0])
@@ -319,7 +321,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # dcn_data_parallelism with XLA's async data-parallel all-reduce)
     dp_x = 0.0
     if lay.shard and lay.dp * lay.cp > lay.shard and dense > 0:
-        t_x = float(collective_time("all_reduce", GRAD_BYTES * dense * scale / lay.shard, lay.dp * lay.cp // lay.shard, topo,
+        t_x = float(collective_time("all_reduce", gb * dense * scale / lay.shard, lay.dp * lay.cp // lay.shard, topo,
                                     stride=lay.tp * lay.shard)[0])
         dp_x = max(0.0, t_x - B)
     grp = min(m, lay.pp)  # micro-batches per chunk group of the interleaved schedule
@@ -356,7 +358,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # LoRA under a quantized recipe keeps the frozen weights quantized (no per-step weight cast
     # above): FP8 parameters, as NeMo's fp8_params, take the recipe format's bytes
     frozen = format_bits(rcp.gemm) / 8.0 if lora and rcp is not None and rcp.quantized else 2.0
-    mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen)
+    mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen, grad_bytes=gb)
     n_fb = n_slow * slots
     exposed = {"tp_allreduce": n_fb * ((1.0 + (lay.recompute == "full")) * (tp_f - gemm) + tp_b - kb * gemm),
                "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,
@@ -378,7 +380,8 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           tp: int | None = None, pp: int | None = None, fp8_attention: bool = False, cp: int | None = None,
           ep: int | None = None, vp: int | None = None, mbs: int | None = None, zero: int | None = None,
           recompute: str | None = None, fitted: dict | None = None, shard: int | None = None,
-          tp_overlap: str | None = None, transpose_cache: bool = True, even_pipeline: bool = False) -> TrainResult:
+          tp_overlap: str | None = None, transpose_cache: bool = True, even_pipeline: bool = False,
+          grad_sync: str = "fp32") -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -390,17 +393,19 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     disable_parameter_transpose_cache).
     `even_pipeline`: the stack needs the same layer count on every pipeline device and virtual stage
     (train_layout.even_stages; Megatron-LM / NeMo 1.x); False allows uneven first/last stages.
+    `grad_sync`: dtype of the gradient buffer and its DP reduce-scatter, "fp32" (Megatron-LM / Megatron-Core
+    / NeMo 2 default for BF16 models) or "bf16" (NeMo 1.x distributed_fused_adam grad_sync_dtype: bf16).
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
-                tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache, even_pipeline)
+                tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache, even_pipeline, grad_sync)
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
-               fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline)
+               fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline, grad_sync)
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -453,10 +458,12 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
 
 def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed,
            fp8_attention=False, fitted=None, tp_overlap: TPOverlap | None = None, transpose_cache: bool = True,
-           even_pipeline: bool = False) -> TrainResult:
+           even_pipeline: bool = False, grad_sync: str = "fp32") -> TrainResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
+    if grad_sync not in GRAD_SYNC_BYTES:
+        raise TapeoutError(f"grad_sync '{grad_sync}' is not a gradient dtype; use one of {', '.join(GRAD_SYNC_BYTES)}.")
     # training keeps bf16 activations/KV; the GEMMs run in `precision`: a recipe
     # (data/precision/training_recipes.yaml) resolved on the chip through the serving policy
     # (formats.plan: visible fallback, or bad input), else a plain GEMM dtype
@@ -479,7 +486,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         raise TapeoutError(f"chip '{c.id}' has no {pr.compute} matrix support; choose another --precision (supported: "
                            f"{', '.join(k for k in ('bf16', 'fp16', 'fp8', 'int8') if c.supports(k))}).")
     fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention, lora=lora, recipe=recipe, tp_overlap=tp_overlap,
-               transpose_cache=transpose_cache)
+               transpose_cache=transpose_cache, grad_sync=grad_sync)
     domain = int(np.max(p.scaleup_domain))
 
     def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules
