@@ -15,8 +15,8 @@ from __future__ import annotations
 # training/arguments.py forces accumulate_allreduce_grads_in_fp32 for --bf16 ("bfloat16 requires
 # gradient accumulation and all-reduce to be done in fp32"; only --grad-reduce-in-bf16 opts out),
 # the main_grad buffer is torch.float (megatron/core/distributed/param_and_grad_buffer.py), and
-# NeMo 2's bf16_mixed() sets grad_reduce_in_fp32=True. Megatron's distributed-optimizer doc
-# (docs/source/api-guide/dist_optimizer.md) counts "bf16 param, fp32 grads" as 6 + 12/d bytes
+# NeMo 2's bf16_mixed() precision recipe sets grad_reduce_in_fp32=True. Megatron-LM's distributed
+# optimizer doc (its table of bytes per parameter) counts "bf16 param, fp32 grads" as 6 + 12/d bytes
 # per parameter: 2 (bf16 weight) + 4 (fp32 grad) + 12/d (fp32 master, Adam m, v). NeMo 1.x's
 # Apex distributed_fused_adam takes grad_sync_dtype (its docs: "default precision of fp32"; NVIDIA's
 # MLPerf GPT-3 configs set bf16), a stack setting (data/software/training_stacks.yaml).
