@@ -63,6 +63,14 @@ def test_validate_cli_json(tmp_path):
     assert set(recs) == {"A", "B", "C", "D", "E"}
     assert {"predicted", "measured", "unit", "error_pct"} <= set(recs["A"])
     assert "skipped" in recs["C"] and recs["C"]["skipped"]
+    # issue 15: every row carries the interval fields (null where skipped), one schema for all rows
+    assert all(set(r) == set(recs["A"]) for r in d["rows"])
+    assert recs["C"]["low"] is None and recs["C"]["inside"] is None and recs["C"]["predicted"] is None
+    for i in ("A", "B"):  # LLM inference rows: the interval holds the prediction, inside agrees with it
+        r = recs[i]
+        assert r["low"] < r["predicted"] < r["high"]
+        assert r["inside"] == (r["low"] <= r["measured"] <= r["high"])
+        assert r["detail"]["layout_source"] in ("submitted", "automatic")
 
 
 def test_two_holdout_calibrations_do_not_leak():

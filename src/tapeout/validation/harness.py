@@ -41,11 +41,9 @@ class RowResult:
     detail: dict | None = None
 
     def record(self) -> dict:
-        d = asdict(self)
-        if self.skipped:
-            return {k: d[k] for k in ("id", "category", "mapper", "benchmark", "scenario", "accelerator", "unit",
-                                      "measured", "skipped")}
-        return d
+        """Every field, the same keys for every row (a skipped row's prediction, interval and
+        detail are null), so a reader of `validate --json` can index any row alike."""
+        return asdict(self)
 
 
 def default_data() -> Path:
