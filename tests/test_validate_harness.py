@@ -48,7 +48,7 @@ def test_harness_predicts_and_skips_with_reasons(tmp_path):
     assert s["coverage"]["LLM inference offline"]["rows"] == 2
 
 
-def test_validate_cli_json(tmp_path):
+def test_validate_cli_json(tmp_path, capsys):
     from tapeout.cli import main
 
     p = tmp_path / "rows.csv"
@@ -58,6 +58,7 @@ def test_validate_cli_json(tmp_path):
         w.writerows(_rows())
     out = tmp_path / "out.json"
     main(["validate", "--data", str(p), "--json", str(out), "--no-rows"])
+    assert "automatic layout vs the submitted one" in capsys.readouterr().out  # both layouts, printed
     d = json.loads(out.read_text())
     recs = {r["id"]: r for r in d["rows"]}
     assert set(recs) == {"A", "B", "C", "D", "E"}
