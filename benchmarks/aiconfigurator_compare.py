@@ -220,7 +220,9 @@ def main(argv=None) -> int:
             try:
                 v, why = aic_predict(est, r, res, systems[cid], Path(td))
             except Exception as e:  # noqa: BLE001  (AIConfigurator refuses the point: report, go on)
-                v, why = None, f"{type(e).__name__}: {str(e).splitlines()[0][:90]}"
+                msg = str(e).replace(f"{td}/", "").splitlines()[0]  # the temporary config folder: not part of the reason
+                msg = re.sub(r"(does not fit in GPU memory on system '[^']+').*", r"\1", msg)  # one reason per system
+                v, why = None, f"{type(e).__name__}: {msg[:110]}"
             t_aic.append(time.perf_counter() - t0)
             if v is None:
                 skipped[why] = skipped.get(why, 0) + 1
