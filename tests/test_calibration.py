@@ -34,7 +34,9 @@ def _best_rate(chip, dt):
     return p, float(np.asarray(p.peak_flops)[i]) * float(np.asarray(p.eff_compute)[i]) * fit.best_search_utilisation(p, dt)
 
 
-@pytest.mark.parametrize("row_id", ["MB-0003", "MB-0014", "MB-0012"])  # GH200 bf16/fp8, A100
+# GH200 bf16/fp8, MI300X; power-limited boards calibrated by one best-shape row each: L4 (72 W),
+# L40S (350 W), H100 PCIe (350 W), H100 NVL (400 W)
+@pytest.mark.parametrize("row_id", ["MB-0003", "MB-0014", "MB-0012", "MB-0715", "MB-0717", "MB-0718", "MB-0719"])
 def test_calibrated_model_reproduces_best_gemm(row_id):
     """A best-shape (MAMF) row is the maximum of a shape search: for a chip calibrated by that
     row alone, the calibrated model's best throughput over the search space equals it, and no
@@ -69,10 +71,37 @@ def test_chip_with_sweeps_best_rate_within_its_measured_best_shapes(dt):
 def test_best_shape_efficiency_is_the_measured_fraction_of_peak():
     """Closed form: with a search grid containing wave-aligned shapes, the fitted efficiency of a
     chip calibrated only by best-shape rows is its stated measured/peak ratio (H100 FP8 70.9%;
-    H200, its same-silicon sibling, held out so that H100 is fitted on its own rows)."""
+    H200, its same-silicon sibling, held out so that H100 is fitted on its own rows); two best-shape
+    rows of one format (BF16: 794.5 and 821.2 TFLOPS, MB-0005 and MB-0720) fit to their geometric mean,
+    the least-squares optimum on log time."""
     alone = fit.fit_all(exclude="h200", uncertainty=False)
     assert alone["chips"]["h100-sxm"]["eff_compute"]["fp8"] == pytest.approx(1402.6 / 1979, abs=0.003)
-    assert alone["chips"]["h100-sxm"]["eff_compute"]["bf16"] == pytest.approx(794.5 / 989.5, abs=0.003)
+    assert alone["chips"]["h100-sxm"]["eff_compute"]["bf16"] == pytest.approx((794.5 * 821.2) ** 0.5 / 989.5, abs=0.003)
+
+
+def test_best_shape_rows_alone_fit_no_fixed_times():
+    """Best-of-search rows are compared at no overhead: repeated ones (H100-SXM: two BF16 tables and
+    one FP8) identify the efficiencies only, never eff_mem / per-kernel / per-work-unit times or a
+    fit residual (those stay at the family / vendor levels)."""
+    h100 = fit.fit_all(exclude="h200", uncertainty=False)["chips"]["h100-sxm"]
+    assert set(h100["eff_compute"]) == {"bf16", "fp8"}
+    for f in ("eff_mem", "kernel_overhead_us", "launch_overhead_us", "tile_overhead_us", "sigma_log"):
+        assert f not in h100
+
+
+def test_missing_format_takes_the_family_ratio_on_the_chips_own_level():
+    """A chip fitted on BF16 only (H100 PCIe at 350 W) runs FP8 at its own BF16 fit x the mean FP8/BF16
+    ratio of the family members that measured both, not at the 700 W members' absolute FP8 level."""
+    fitted = calibration.load_fitted()
+    own = fitted["chips"]["h100-pcie"]["eff_compute"]
+    assert set(own) == {"bf16"}
+    members = [fitted["chips"][m]["eff_compute"] for m in fitted["families"]["nvidia-hopper"]["members"]]
+    ratio = np.mean([e["fp8"] / e["bf16"] for e in members if "fp8" in e and "bf16" in e])
+    assert fitted["families"]["nvidia-hopper"]["format_ratio_to_bf16"]["fp8"] == pytest.approx(ratio, abs=1e-4)
+    pcie = calibration_for(get_chip("h100-pcie"))
+    assert pcie.eff_compute["bf16"] == own["bf16"]
+    assert pcie.eff_compute["fp8"] == pytest.approx(own["bf16"] * ratio, rel=1e-3)
+    assert pcie.eff_compute["fp8"] < fitted["families"]["nvidia-hopper"]["eff_compute"]["fp8"]
 
 
 def test_gemm_sweep_fit_residual_small():

@@ -44,7 +44,8 @@ def test_accelerator_entries_match_only_their_accelerator():
 
 def test_round_entries_match_only_their_round():
     """GPT-3 on 10,752 H100 ran TP4 PP6 VP8 in v4.0 (config_DGXH100_1344x8x6x4x6_mbs1_cg.sh); the v3.1
-    row of the same size has no stored layout of its own and is left to the search."""
+    row of the same size ran TP4 PP8 MBS1 (config_DGXH100_1344x8x8x4x8_mbs1.sh) with its VP unstored
+    (config_common.sh), so VP stays with the search; a round with no entry gets none."""
     nemo = "NVIDIA NeMo Framework Release 24.04"
     v40 = submission_layout("gpt3-175b", {"accelerator": "NVIDIA H100-SXM", "software": nemo,
                                           "workload": "MLPerf Training v4.0 gpt3"}, "h100-sxm", 10752)
@@ -52,4 +53,30 @@ def test_round_entries_match_only_their_round():
     assert v40["tp_overlap"] == "nemo-gpt3-fp8-h100-tp4"
     v31 = submission_layout("gpt3-175b", {"accelerator": "NVIDIA H100-SXM", "software": nemo,
                                           "workload": "MLPerf Training v3.1 gpt3"}, "h100-sxm", 10752)
-    assert v31 == {}
+    assert v31 == {"tp": 4, "pp": 8, "mbs": 1, "tp_overlap": "nemo-gpt3-fp8-h100-tp4pp8mbs1-v3.1"}
+    v50 = submission_layout("gpt3-175b", {"accelerator": "NVIDIA H100-SXM", "software": nemo,
+                                          "workload": "MLPerf Training v5.0 gpt3"}, "h100-sxm", 10752)
+    assert v50 == {}
+
+
+def test_published_gpt3_layouts_give_each_rows_global_batch():
+    """NVIDIA's config names are <nodes>x8x<MINIBS>x<TP>x<PP>: GBS = MINIBS x DP with DP = chips / (TP PP).
+    Every pinned GPT-3 entry must reproduce the global batch of the rows it pins (end_to_end.csv)."""
+    import csv
+    import re
+    from tapeout.formats import data_file
+
+    rows = [r for r in csv.DictReader(data_file("measured", "end_to_end.csv").open()) if r["category"] == "mlperf-train"
+            and " gpt3" in r["workload"] and r["accelerator"] == "NVIDIA H100-SXM"]
+    entries = [e for e in benchmarks()["training"]["gpt3-175b"]["submission_layouts"] if "chips" in e]
+    assert len(entries) >= 10
+    for e in entries:
+        name = re.search(r"config_DGXH100_(\d+)x8x(\d+)x(\d+)x(\d+)_", e["source"])
+        nodes, minibs, tp, pp = map(int, name.groups())
+        assert (nodes * 8, tp, pp) == (e["chips"], e["tp"], e["pp"])
+        matched = [r for r in rows if r["workload"].startswith(f"MLPerf Training {e['round']}") and
+                   int(r["n_accelerators"]) == e["chips"]]
+        assert matched, e["source"]
+        for r in matched:
+            gbs = int(re.search(r"global_batch_size=(\d+)", r["notes"]).group(1))
+            assert gbs == minibs * e["chips"] // (tp * pp)

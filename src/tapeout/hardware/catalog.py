@@ -86,6 +86,24 @@ class Chip:
         register_chip(c)
         return c
 
+    def without_scaleup_link(self, cards: int, source: str) -> "Chip":
+        """These cards in a system without their accelerator-to-accelerator link (e.g. H100 PCIe / NVL
+        cards installed without NVLink bridges): peers reach each other only through PCIe, so the
+        scale-up tier is the host link (`host_link_bw_gbps`, as for a chip with no published fabric,
+        hardware/params.py), wired as PCIe (no peer one-/two-shot kernels, no in-switch reduction), over
+        the `cards` of the node. Registered in the session catalog as '<id>@pcie<cards>'."""
+        if int(cards) < 1:
+            raise TapeoutError(f"without_scaleup_link: cards={cards} must be >= 1 (accelerators on the node's PCIe).")
+        specs = dict(self.specs)
+        specs.pop("scaleup_bw_gbps_bidir", None)
+        specs["scaleup_wiring"] = Spec("pcie", "", "derived", source)
+        specs["scaleup_domain_size"] = Spec(float(int(cards)), "chips", "derived", source)
+        c = Chip(id=f"{self.id}@pcie{int(cards)}", name=f"{self.name} (no accelerator link)", vendor=self.vendor,
+                 family=self.family, form_factor=self.form_factor, aliases=(), specs=specs,
+                 base_id=self.calibration_id, nominal_tdp_w=self.nominal_tdp_w)
+        register_chip(c)
+        return c
+
     def get(self, name: str, default=None):
         """A spec value, else the family default, else `default`."""
         s = self.specs.get(name)

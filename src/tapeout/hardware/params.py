@@ -141,6 +141,7 @@ class ChipParams:
     video_encode_fps: dict = field(default_factory=dict)
     chip_id: str = ""
     calibration_source: str = ""
+    scaleup_wiring: str = ""  # "" = the family's wiring (hardware/topology.FAMILY_WIRING); "pcie" = no accelerator link
 
     @classmethod
     def from_chip(cls, chip, calibration) -> "ChipParams":
@@ -183,6 +184,7 @@ class ChipParams:
             static_w=float(g("static_power_fraction")) * tdp,
             kernel_overhead=float(g("kernel_overhead_us")) * 1e-6,
             chip_id=chip.id,
+            scaleup_wiring=str(g("scaleup_wiring", "") or ""),
         )
         return calibration.apply(p)
 
@@ -205,7 +207,8 @@ class ChipParams:
     @property
     def design_shape(self) -> tuple:
         shapes = [np.shape(getattr(self, f.name)) for f in fields(self)
-                  if f.name not in ("peak_flops", "pj_per_flop", "eff_compute", "video_decode_fps", "video_encode_fps", "chip_id", "calibration_source")]
+                  if f.name not in ("peak_flops", "pj_per_flop", "eff_compute", "video_decode_fps", "video_encode_fps", "chip_id", "calibration_source",
+                             "scaleup_wiring")]
         shapes.append(np.shape(self.peak_flops)[1:])
         shapes.append(np.shape(self.pj_per_flop)[1:])
         eff = np.asarray(self.eff_compute)

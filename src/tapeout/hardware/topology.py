@@ -61,7 +61,8 @@ class Topology:
         supplies it)."""
         cal = calibration
         mx = lambda v: float(np.max(v))  # noqa: E731  (topology is per system, not per design)
-        wiring = FAMILY_WIRING.get(family, "switch")
+        # a chip (or system variant) may name its own wiring, e.g. "pcie" for cards without their bridge
+        wiring = getattr(p, "scaleup_wiring", "") or FAMILY_WIRING.get(family, "switch")
         domain = int(mx(p.scaleup_domain))
         if mx(p.scaleup_bw) <= 0:
             wiring, domain = "pcie", max(domain, 1)

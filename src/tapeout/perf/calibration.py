@@ -218,12 +218,11 @@ def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> 
             else:
                 setattr(cal, f, DEFAULTS[f])
             cal.origin[f] = "default"
-    # a family/generic eff_compute dict may lack keys the chip has; fill from the same level
+    # a format the chip's own (or same-silicon) fit lacks: the family's measured ratio of that format
+    # to BF16, on the chip's own BF16 level (_family_format_fill)
     own_eff = own.get("eff_compute") or (sibling[1]["eff_compute"] if sibling else None)
-    if own_eff and fam.get("eff_compute"):
-        merged = dict(fam["eff_compute"])
-        merged.update(own_eff)
-        cal.eff_compute = merged
+    if own_eff:
+        cal.eff_compute = {**_family_format_fill(own_eff, fam), **own_eff}
     cal.kernel_library = {k: float(v) for k, v in (own.get("kernel_library") or {}).items()}
     origin = cal.origin.get("eff_compute", "")
     if origin.startswith(("family", "generic")):
@@ -231,6 +230,18 @@ def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> 
     elif origin == "chip fit" and getattr(chip, "nominal_tdp_w", None):
         _power_cap(cal, chip, fitted)
     return cal
+
+
+def _family_format_fill(own_eff: dict, fam: dict) -> dict:
+    """Efficiencies of the formats a chip's own fit lacks: own BF16 x the family's mean ratio of that
+    format to BF16 over the members that measured both (`format_ratio_to_bf16`, perf/fit/calibrate.py).
+    Not the family's absolute fit: that was measured at the members' power budget per FLOP, and a
+    power-limited board (H100-PCIe, 350 W) runs every format at the clock its own BF16 fit shows,
+    not at the 700 W parts' level."""
+    if "bf16" not in own_eff:
+        return {}
+    return {dt: float(own_eff["bf16"]) * float(r) for dt, r in (fam.get("format_ratio_to_bf16") or {}).items()
+            if dt not in own_eff}
 
 
 @lru_cache(maxsize=256)

@@ -250,7 +250,7 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
                    max_out: int | None = None, params=None, max_batch: int | None = None,
                    dataset: str | None = None, kv_precision: str | None = None, evaluator=None,
                    weight_bytes_factor: float = 1.0, fitted: dict | None = None, vision=None,
-                   stack: str | None = None) -> ScaleResult:
+                   stack: str | None = None, replicas: int | None = None) -> ScaleResult:
     """`max_batch` caps the sequences one engine (replica) holds, as a runtime setting does
     (TensorRT-LLM max_batch_size, vLLM max_num_seqs; Offline fills it where the KV cache allows; per
     pipeline micro-batch where the stack applies it so, perf/stacks.max_batch_per_micro_batch);
@@ -263,7 +263,8 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
     vision-language model: its image tokens join `input_len` (text tokens), each request's images are encoded in
     its prefill (perf/vlm.py) and the vision tower's weights are held with the LLM's. `stack` names the serving
     stack (data/software/serving_stacks.yaml; None: the default): its all-reduce dispatch, KV block size and the
-    parallelism it supports (no PP where the stack has none in this scenario).
+    parallelism it supports (no PP where the stack has none in this scenario). `replicas` fixes how many engine
+    replicas the chips run (a harness that drives one engine endpoint: 1, so tp x pp = num_chips); None: any.
 
     This is tapeout's one LLM serving engine: `tapeout serve --model/--benchmark`, `explain`,
     studies, the quant frontier and validation all call it (perf/llm.serve adapts its result).
@@ -272,14 +273,14 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
     if params is None and evaluator is None and isinstance(model, str) and not isinstance(chip, Chip):
         memo = (model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound, beams, tp,
                 pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, max_batch, dataset, kv_precision,
-                weight_bytes_factor, calibration_key(fitted), vision, stack)
+                weight_bytes_factor, calibration_key(fitted), vision, stack, replicas)
         if memo in _RESULT_CACHE:
             import copy
 
             return copy.deepcopy(_RESULT_CACHE[memo])
     r = _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
                         beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params, max_batch,
-                        dataset, kv_precision, evaluator, weight_bytes_factor, fitted, vision, stack)
+                        dataset, kv_precision, evaluator, weight_bytes_factor, fitted, vision, stack, replicas)
     if scenario != "offline":
         # a latency-bounded load never beats every query at once on the same system: the system's Offline (its best
         # layout, where the stack pipelines only online - vLLM 0.5.1-0.7 AsyncLLMEngine - its best non-PP one) caps
@@ -290,7 +291,7 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
                              pp=pp_off, ep=ep, batch=batch, moe_cv=moe_cv, max_in=max_in, max_out=max_out,
                              params=params, max_batch=max_batch, dataset=dataset, kv_precision=kv_precision,
                              evaluator=evaluator, weight_bytes_factor=weight_bytes_factor, fitted=fitted,
-                             vision=vision, stack=stack)
+                             vision=vision, stack=stack, replicas=replicas)
         if off.output_tokens_per_s < r.output_tokens_per_s:
             r.notes.append(f"capped at the system's Offline ({off.parallelism}): "
                            f"{r.output_tokens_per_s:.0f} -> {off.output_tokens_per_s:.0f} tok/s")
@@ -307,7 +308,7 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
 def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound,
                     beams, tp, pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, params,
                     max_batch=None, dataset=None, kv_precision=None, evaluator=None, weight_bytes_factor=1.0,
-                    fitted=None, vision=None, stack=None) -> ScaleResult:
+                    fitted=None, vision=None, stack=None, replicas=None) -> ScaleResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     if vision is not None:
         input_len = input_len + vision.tokens_per_request  # image tokens enter the prompt
@@ -341,6 +342,9 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
     if kv_static(stack):  # static shapes: a slot holds, and each decode step reads, the longest request's tokens
         static_ctx = _longest_request(input_len, output_len, max_in, max_out, dataset)
         occupancy = static_ctx * beams
+    if replicas is not None and (int(replicas) < 1 or num_chips % int(replicas)):
+        raise TapeoutError(f"replicas={replicas}: the engine replicas must be a whole number >= 1 that divides "
+                           f"--num-chips {num_chips}; change replicas or the chip count.")
     if not pipeline_parallel(stack, scenario):  # the stack serves a replica on TP (and EP) only here
         if pp is not None and pp > 1:
             raise TapeoutError(f"--pp {pp}: serving stack '{stack}' has no pipeline parallelism in scenario {scenario} "
@@ -351,6 +355,8 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
     fit_misses = 0  # layouts that fail on memory alone
     batch_cap = 0  # the largest batch any layout holds (for a pinned `batch` that fits none)
     for t, e, pl in layouts(cfg, num_chips, domain, tp, pp, ep):
+        if replicas is not None and num_chips // (t * pl) != int(replicas):
+            continue  # the deployment runs a fixed number of engine replicas (e.g. one API server)
         w = weight_bytes_per_chip(cfg, pr, t, e, weight_bytes_factor) / pl + encoder_weight_bytes(vision, pr, t)
         kv_tok = kv_bytes_per_token_per_chip(cfg, pr, t) / pl
         free = usable - w
@@ -398,7 +404,8 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         results.append(dict(tp=t, ep=e, pp=pl, dp=dp, tokens_per_s=total, batch=st.batch, tpot=st.step_s,
                             ttft=st.ttft_s, mem=mem, _sm=sm, _bmax=bmax))
     if not results and not misses:  # no layout at all: the pinned --tp/--pp does not divide the chips
-        raise TapeoutError(f"no layout of {cfg.name} with tp={tp or 'any'} pp={pp or 'any'} on {num_chips} x {c.id}: "
+        raise TapeoutError(f"no layout of {cfg.name} with tp={tp or 'any'} pp={pp or 'any'} replicas={replicas or 'any'} "
+                           f"on {num_chips} x {c.id}: "
                            f"tp x pp must divide --num-chips, tp must divide {cfg.num_attention_heads} heads and fit the "
                            f"scale-up domain of {domain}; change --tp or --num-chips.")
     if not results and misses and fit_misses == len(misses):

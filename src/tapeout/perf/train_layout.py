@@ -121,6 +121,15 @@ def broken_rule(cfg, lay: TrainLayout, num_chips: int, global_seqs: int, seq: in
     return None
 
 
+def even_stages(L: int, pp: int, vp: int = 1) -> bool:
+    """Every device and every virtual stage holds the same number of layers: L % pp == 0 and
+    (L / pp) % vp == 0. Megatron-LM / NeMo 1.x assert both ('num_layers must be divisible by
+    transformer_pipeline_model_parallel_size', _get_num_layers; 'Make sure the number of model chunks
+    is the same across all pipeline stages'); stacks that split first/last stages unevenly do not
+    (stage_layers)."""
+    return pp <= 1 or (L % pp == 0 and (L // pp) % vp == 0)
+
+
 def _divisors_upto(n: int, cap: int) -> list[int]:
     return [d for d in range(1, min(n, cap) + 1) if n % d == 0]
 

@@ -76,8 +76,8 @@ from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
 from .collectives import collective_time, topology_for
 from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
-from .train_layout import (TrainLayout, broken_rule, candidate_layouts, microbatches, nearest_chip_counts,
-                           nearest_layouts, stage_layers)
+from .train_layout import (TrainLayout, broken_rule, candidate_layouts, even_stages, microbatches,
+                           nearest_chip_counts, nearest_layouts, stage_layers)
 from .train_recipe import Recipe, get_recipe, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param
 from ..formats import format_bits
 from .train_backward import attention_backward_time
@@ -375,7 +375,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           tp: int | None = None, pp: int | None = None, fp8_attention: bool = False, cp: int | None = None,
           ep: int | None = None, vp: int | None = None, mbs: int | None = None, zero: int | None = None,
           recompute: str | None = None, fitted: dict | None = None, shard: int | None = None,
-          tp_overlap: str | None = None, transpose_cache: bool = True) -> TrainResult:
+          tp_overlap: str | None = None, transpose_cache: bool = True, even_pipeline: bool = False) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -385,17 +385,19 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     `tp_overlap`: a stack's TP communication overlap (data/software/tp_comm_overlap.yaml; None: none).
     `transpose_cache`: False re-transposes quantized frozen LoRA weights every micro-batch (NeMo
     disable_parameter_transpose_cache).
+    `even_pipeline`: the stack needs the same layer count on every pipeline device and virtual stage
+    (train_layout.even_stages; Megatron-LM / NeMo 1.x); False allows uneven first/last stages.
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
-                tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache)
+                tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache, even_pipeline)
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
-               fitted, get_overlap(tp_overlap), transpose_cache)
+               fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline)
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -444,7 +446,8 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
 
 
 def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed,
-           fp8_attention=False, fitted=None, tp_overlap: TPOverlap | None = None, transpose_cache: bool = True) -> TrainResult:
+           fp8_attention=False, fitted=None, tp_overlap: TPOverlap | None = None, transpose_cache: bool = True,
+           even_pipeline: bool = False) -> TrainResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
@@ -480,6 +483,15 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         cands, why = [layout], None
     else:
         cands, why = candidate_layouts(cfg, num_chips, domain, global_seqs, seq_len, fixed)
+    if even_pipeline:
+        L = cfg.num_hidden_layers
+        uneven = [lay for lay in cands if not even_stages(L, lay.pp, lay.vp)]
+        cands = [lay for lay in cands if even_stages(L, lay.pp, lay.vp)]
+        if uneven and not cands:
+            lay = uneven[0]
+            raise TapeoutError(f"layout {lay} splits the {L} layers of {cfg.name} unevenly over PP {lay.pp} x VP {lay.vp}, "
+                               f"which this stack does not run (even_pipeline); choose PP dividing {L} and VP dividing "
+                               f"the layers per stage.")
     best, smallest = None, None
     for lay in cands:
         r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora)

@@ -17,8 +17,10 @@ from ..errors import TapeoutError
 from ..hardware.catalog import get_chip, resolve_chip_id
 from ..perf.stacks import stack_for_software
 from . import declared_precision
+from .llm_harness import harness_replicas
 from .maxq import maxq_chip
 from .registry import RowPrediction, SkipRow, register
+from .system_interconnect import system_chip
 
 MLPERF_BENCH = {"llama2-70b": "llama2-70b", "gptj": "gptj", "mixtral-8x7b": "mixtral-8x7b",
                 "llama3.1-405b": "llama3.1-405b", "llama3.1-8b": "llama3.1-8b", "deepseek-r1": "deepseek-r1",
@@ -125,7 +127,7 @@ def _mlperf(row: dict, name: str, fitted: dict | None = None):
 
     b = inference_benchmark(name)
     sc0 = "interactive" if "interactive" in row["workload"].lower() else row["scenario"].lower()
-    chip = maxq_chip(row, _chip(row), name, sc0, "99.9" in row["workload"])
+    chip = system_chip(row, maxq_chip(row, _chip(row), name, sc0, "99.9" in row["workload"]))
     n = int(float(row["n_accelerators"]))
     prec = compute_precision(row, chip)
     I = float(value_of(b["mean_input_tokens"]))
@@ -148,11 +150,12 @@ def _mlperf(row: dict, name: str, fitted: dict | None = None):
             raise SkipRow(f"unit '{unit}' not handled for {name} {sc}")
         per = O if per_sample else 1.0  # tokens per counted unit
         stack = stack_for_software(row.get("software"))  # None: the default stack
+        replicas = harness_replicas(row)  # None: tapeout picks the data parallelism
         # the headline is tapeout's own layout choice (what a never-built chip gets); where the
         # submission's engine layout is on file (data/mlperf/submission_configs.yaml) the row
         # also carries the prediction at that layout (issue 15: both reported, automatic first)
         r = serve_at_scale(b["model"], chip.id, n, prec, I, O, sc, ttft, tpot, beams=beams, whole_query_bound=whole,
-                           dataset=name, fitted=fitted, stack=stack)
+                           dataset=name, fitted=fitted, stack=stack, replicas=replicas)
         lay = submitted_layout(row, name, sc, chip, n)
         if lay:
             rs = serve_at_scale(b["model"], chip.id, n, prec, I, O, sc, ttft, tpot, beams=beams, whole_query_bound=whole,
@@ -168,12 +171,15 @@ def _mlperf(row: dict, name: str, fitted: dict | None = None):
             from ..perf.uncertainty import sensitivity_sigma
 
             ends = [serve_at_scale(b["model"], chip.id, n, prec, float(x), O, sc, ttft, tpot, beams=beams,
-                                   whole_query_bound=whole, fitted=fitted, stack=stack).output_tokens_per_s for x in rng]
+                                   whole_query_bound=whole, fitted=fitted, stack=stack,
+                                   replicas=replicas).output_tokens_per_s for x in rng]
             s_in = sensitivity_sigma(*ends)
             lo, hi = interval(pred, chip, input_sigma=s_in, fitted=fitted)
             detail.update(input_len_range=list(rng), input_sigma=s_in)
         pred, lo, hi = pred / per, lo / per, hi / per
         detail.update(parallelism=r.parallelism, batch=r.batch_size, tpot_s=r.tpot_s, stack=stack or "default")
+        if replicas is not None:
+            detail["harness_replicas"] = replicas
         return RowPrediction(pred, unit, name, lo, hi, detail)
     if sc == "singlestream" and "latency" in unit.lower():
         import numpy as np

@@ -15,6 +15,10 @@ NVIDIA llama2_70b_lora, whose configs enable FP8 dot-product attention (fp8_atte
 llama2_70b_lora rows cost the LoRA adapters (rank, targets, dropout from benchmarks.yaml;
 perf/train_lora.py) and run the layout their submission's published config names
 (benchmarks.yaml `submission_layouts`), else the layout search.
+Software stack: the row's `software` field and MLPerf round select an entry of
+data/software/training_stacks.yaml (perf/train_stack.py); its wired features (userbuffers TP
+overlap on/off, FP8 attention available, distributed optimizer, even pipeline stages) shape the
+run, the others are listed in the detail as not modelled; a stack not on file runs the defaults.
 Paper / vendor-table rows: MaxText's throughput tables (achieved TFLOP/s per chip) run the model
 of the quoted config script by its dimensions (data/models/maxtext/dense_configs.yaml) on the
 script's mesh (FSDP per slice, slices as DCN data-parallel replicas); Megatron-Bridge's DeepSeek-V3
@@ -31,6 +35,7 @@ from ..hardware.catalog import get_chip, resolve_chip_id
 from ..errors import TapeoutError
 from ..perf.mlperf import benchmarks, value_of
 from ..perf.train_lora import adapters_of_benchmark
+from ..perf.train_stack import find_stack, stack_settings
 from .registry import RowPrediction, SkipRow, register
 
 
@@ -165,6 +170,10 @@ def map_row(row: dict, fitted: dict | None = None):
             tokens, from_row = float(sc.group(1)) * seq, True
         if gbs is None:
             raise SkipRow("global batch size not stated")
+        # the row's software stack (data/software/training_stacks.yaml) decides the features it ran
+        rnd = re.match(r"MLPerf Training (v[\d.]+)", w)
+        stack = find_stack(row.get("software", ""), rnd.group(1) if rnd else None)
+        pins, settings, fp8_attn = stack_settings(stack, pins, settings, fp8_attn)
         try:
             r = train(model, chip.id, n, gbs * seq, seq, prec, lora=lora, fp8_attention=fp8_attn and prec == "fp8",
                       fitted=fitted, **pins, **settings)
@@ -179,7 +188,10 @@ def map_row(row: dict, fitted: dict | None = None):
                              {"precision": prec, "parallelism": r.parallelism, "mfu": r.mfu, "step_s": r.step_time_s,
                               "train_min": tt["train_min"], "eval_min": tt["eval_min"], "n_evals": tt["n_evals"],
                               "fp8_attention": fp8_attn and prec == "fp8", "measures": measures(from_row),
-                              "layout_source": "submission config" if "tp" in pins else "search"})
+                              "layout_source": "submission config" if "tp" in pins else "search",
+                              "tp_overlap": settings.get("tp_overlap"),
+                              "stack": stack.name if stack else "not on file: model defaults",
+                              "stack_features_not_modelled": stack.unwired() if stack else {}})
     if row["category"] == "paper" and "training" in row["scenario"]:
         text = (w + " " + row["model_config"]).lower()
         chip = _chip(row)

@@ -72,7 +72,7 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
                 for _, g in gemm:
                     gemm_points.setdefault(key, {}).setdefault(g[3], 0)
                     gemm_points[key][g[3]] += 1
-                if len(resid) > len(fit["eff_compute"]):
+                if "eff_mem" in fit and len(resid) > len(fit["eff_compute"]):  # a timed sweep (fit_gemm)
                     entry["sigma_log"] = round(float(np.sqrt(np.mean(resid**2))), 4)
                     sigmas.append(entry["sigma_log"])
         for r in rs:
@@ -102,6 +102,16 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
                 effc.setdefault(dt, []).append(v)
         if effc:
             out["eff_compute"] = {dt: round(float(np.mean(v)), 4) for dt, v in effc.items()}
+        # each format's efficiency relative to BF16 on the members that measured both (a member's
+        # own power budget cancels in the ratio): what a member fitted on BF16 alone runs it at
+        ratio: dict[str, list] = {}
+        for e in entries:
+            ec = e.get("eff_compute", {})
+            for dt, v in ec.items():
+                if dt != "bf16" and ec.get("bf16"):
+                    ratio.setdefault(dt, []).append(v / ec["bf16"])
+        if ratio:
+            out["format_ratio_to_bf16"] = {dt: round(float(np.mean(v)), 4) for dt, v in ratio.items()}
         for f in ("eff_mem", "eff_link", "kernel_overhead_us", "launch_overhead_us", "scaleup_latency_us", "sigma_log",
                   "eff_attention", "attn_bwd_factor", "eff_moe", "tile_overhead_us"):
             vals = [e[f] for e in entries if f in e]

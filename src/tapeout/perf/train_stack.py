@@ -1,0 +1,92 @@
+"""Training software stacks as data (data/software/training_stacks.yaml): which features a stack
+version ran, each with its source, and which of them the training model acts on.
+
+A stack is selected by the run's software string (case-insensitive substring) and, when the entry
+names one, its MLPerf round: the same software name can cover different releases across rounds
+("NVIDIA NeMo Framework"). No match: None, and the caller runs the model's defaults.
+
+Wired features (perf/training.train arguments they decide):
+  tp_comm_overlap            False drops a submission's userbuffers TP-overlap config (tp_overlap)
+  fp8_dot_product_attention  False keeps the attention core BF16 (fp8_attention) whatever asked
+  distributed_optimizer      True pins ZeRO-1 (zero=1) unless the submission pins its own
+  even_pipeline_stages       True: only layouts with the same layers on every pipeline device and
+                             virtual stage (even_pipeline; perf/train_layout.even_stages)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import yaml
+
+from ..errors import TapeoutError
+from ..formats import data_file
+
+WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "distributed_optimizer", "even_pipeline_stages")
+
+
+@dataclass(frozen=True)
+class TrainingStack:
+    name: str
+    features: tuple  # ((feature, value, wired), ...)
+    source: str = ""
+
+    def value(self, feature: str):
+        for f, v, _ in self.features:
+            if f == feature:
+                return v
+        return None
+
+    def unwired(self) -> dict:
+        """Features on file that the model does not act on (no cost for them yet)."""
+        return {f: v for f, v, w in self.features if not w}
+
+
+@lru_cache(maxsize=1)
+def stack_table() -> dict:
+    return yaml.safe_load(data_file("software", "training_stacks.yaml").read_text())["stacks"]
+
+
+def _stack(name: str, e: dict) -> TrainingStack:
+    feats = []
+    for f, spec in e["features"].items():
+        if not isinstance(spec, dict) or "value" not in spec or not spec.get("source"):
+            raise TapeoutError(f"training stack '{name}' feature '{f}' needs a value and a source "
+                               f"(data/software/training_stacks.yaml).")
+        wired = bool(spec.get("wired", False))
+        if wired and f not in WIRED:
+            raise TapeoutError(f"training stack '{name}' marks feature '{f}' wired, but the model acts only on "
+                               f"{', '.join(WIRED)}; set wired: false (data/software/training_stacks.yaml).")
+        feats.append((f, spec["value"], wired))
+    return TrainingStack(name, tuple(feats), " ".join(str(e.get("source", "")).split()))
+
+
+def find_stack(software: str, mlperf_round: str | None = None, table: dict | None = None) -> TrainingStack | None:
+    """The stack whose software strings occur in `software` (and whose round, if it names one, is
+    `mlperf_round`); None when none is on file. `table`: stacks in the data file's form (tests)."""
+    sw = (software or "").lower()
+    for name, e in (stack_table() if table is None else table).items():
+        if e.get("round") is not None and e["round"] != mlperf_round:
+            continue
+        if any(s.lower() in sw for s in e["software"]):
+            return _stack(name, e)
+    return None
+
+
+def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_attention: bool) -> tuple:
+    """Apply a stack's wired features to a run: (pins, settings, fp8_attention), `settings` being
+    perf/training.train keywords (tp_overlap, even_pipeline, ...). The submission's layout pins win
+    over the stack's optimizer default; None stack: unchanged."""
+    if stack is None:
+        return pins, settings, fp8_attention
+    pins, settings = dict(pins), dict(settings)
+    if stack.value("tp_comm_overlap") is False:
+        settings.pop("tp_overlap", None)
+    if stack.value("fp8_dot_product_attention") is False:
+        fp8_attention = False
+    if stack.value("distributed_optimizer") is True:
+        pins.setdefault("zero", 1)
+    if stack.value("even_pipeline_stages") is True:
+        settings["even_pipeline"] = True
+    return pins, settings, fp8_attention

@@ -1,0 +1,35 @@
+"""MLPerf systems of PCIe cards run without their accelerator link (data/mlperf/system_interconnect.yaml).
+
+The chip catalog describes a card with its optional NVLink bridge (H100 PCIe / NVL: bridged pairs);
+whether a given server has the bridges installed is the submitter's system description. A row whose
+system declares no accelerator interconnect is predicted on `chip.without_scaleup_link(cards)`:
+peer traffic over the PCIe host link among the node's cards. Systems not on file keep the catalog's
+link.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+
+
+@lru_cache(maxsize=1)
+def declared_systems() -> dict:
+    return yaml.safe_load(resources.files("tapeout").joinpath("data", "mlperf", "system_interconnect.yaml").read_text())["systems"]
+
+
+def system_chip(row: dict, chip):
+    """The chip as the row's system wires it: unchanged unless the system description on file
+    declares no accelerator link, then the card over PCIe among the node's accelerators."""
+    notes = row.get("notes", "")
+    m = re.search(r"\bsystem=([^;]*)", notes)
+    entry = declared_systems().get(m.group(1).strip()) if m else None
+    if entry is None or entry["bridged"]:
+        return chip
+    per_node = re.search(r"\bacc_per_node=(\d+)", notes)
+    cards = int(per_node.group(1)) if per_node else int(float(row["n_accelerators"]))
+    return chip.without_scaleup_link(cards, f"system description declares accelerator_interconnect "
+                                            f"'{entry['accelerator_interconnect']}': {entry['source']}")
