@@ -167,8 +167,9 @@ def clear_caches() -> None:
 def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params=None, moe_cv: float = 0.0,
                evaluator=None, fitted: dict | None = None, vision=None, stack: str | None = None,
                static_ctx: float = 0.0) -> StepModel:
-    """The step-time model of one layout; cached only for the catalog chip's own parameters
-    and the plain cost model (explicit params or a custom evaluator are never cached).
+    """The step-time model of one layout; cached for the plain cost model only (explicit params
+    or a custom evaluator are never cached), on the whole model config and the chip (a catalog
+    chip by id, any other Chip object by identity).
     `vision` (workloads/vlm.VisionLoad): each prefilled request also pays its images' encoder.
     `stack`: the serving stack whose collectives dispatch the step (perf/stacks.py; None: default);
     `static_ctx` > 0: every decode step attends over that many tokens per slot (static KV cache)."""
