@@ -5,7 +5,7 @@ Not part of the test suite. AIConfigurator pins its own dependencies (pandas, ma
 install it in a separate venv that can also import tapeout:
 
     python3 -m venv /tmp/aic && /tmp/aic/bin/pip install aiconfigurator==0.12.0 && /tmp/aic/bin/pip install -e .
-    /tmp/aic/bin/python benchmarks/aiconfigurator_compare.py [--markdown]
+    /tmp/aic/bin/python benchmarks/aiconfigurator_compare.py [--markdown] [--write]
 
 How each tool is called (nothing is fitted to the rows):
 - tapeout: `harness.predict_row` (what `tapeout validate` does). Its layout is the submitted
@@ -160,10 +160,35 @@ def db_calibration():
         return None
 
 
+BEGIN = "<!-- aiconfigurator-compare:begin (benchmarks/aiconfigurator_compare.py --write) -->"
+END = "<!-- aiconfigurator-compare:end -->"
+
+
+def markdown(out: list[dict], t_tap: list[float], t_aic: list[float], skipped: dict) -> str:
+    """The generated section of docs/validation.md: per chip, tapeout without and with the kernel
+    database and AIConfigurator on the same rows (median |error| and median signed error, %),
+    seconds per prediction and the rows AIConfigurator declines."""
+    lines = ["| chip | rows | tapeout abs % | signed % | tapeout with the database abs % | signed % "
+             "| AIConfigurator abs % | signed % |", "|---|---|---|---|---|---|---|---|"]
+    for c in sorted({o["chip"] for o in out}) + ["all"]:
+        s = [o for o in out if c in ("all", o["chip"])]
+        d = [o["tapeout_db"] for o in s if o["tapeout_db"] is not None]
+        lines.append(f"| {c} | {len(s)} | {med([abs(o['tapeout']) for o in s]):.1f} | {med([o['tapeout'] for o in s]):+.1f} | "
+                     + (f"{med([abs(x) for x in d]):.1f} | {med(d):+.1f} | " if d else "- | - | ")
+                     + f"{med([abs(o['aic']) for o in s]):.1f} | {med([o['aic'] for o in s]):+.1f} |")
+    lines += ["", f"Seconds per prediction (2 shared cores): tapeout {statistics.mean(t_tap):.3f} (its layout/batch search "
+              f"and the simulated Offline run included), AIConfigurator {statistics.mean(t_aic):.3f} (one estimate at the "
+              "given layout; the first call per system loads its database).",
+              "", f"LLM serving rows on AIConfigurator's chips predicted by tapeout: {len(t_tap)}; by both: {len(out)}. "
+              "AIConfigurator left out: " + "; ".join(f"{k} ({v})" for k, v in sorted(skipped.items(), key=lambda x: -x[1])) + "."]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--markdown", action="store_true", help="print the summary as a markdown table")
+    ap.add_argument("--markdown", action="store_true", help="print only the summary (markdown), not the per-row table")
     ap.add_argument("--limit", type=int, default=0, help="first N rows only (a quick check)")
+    ap.add_argument("--write", action="store_true", help="replace its generated section of docs/validation.md")
     a = ap.parse_args(argv)
     import logging
 
@@ -195,7 +220,9 @@ def main(argv=None) -> int:
             try:
                 v, why = aic_predict(est, r, res, systems[cid], Path(td))
             except Exception as e:  # noqa: BLE001  (AIConfigurator refuses the point: report, go on)
-                v, why = None, f"{type(e).__name__}: {str(e).splitlines()[0][:90]}"
+                msg = str(e).replace(f"{td}/", "").splitlines()[0]  # the temporary config folder: not part of the reason
+                msg = re.sub(r"(does not fit in GPU memory on system '[^']+').*", r"\1", msg)  # one reason per system
+                v, why = None, f"{type(e).__name__}: {msg[:110]}"
             t_aic.append(time.perf_counter() - t0)
             if v is None:
                 skipped[why] = skipped.get(why, 0) + 1
@@ -210,19 +237,13 @@ def main(argv=None) -> int:
         for o in out:
             print(f"{o['id']:16} {o['bench']:16} {o['scenario']:8} {o['chip']:9} {o['n']:>3} "
                   f"{o['tp']}/{o['ep']}/{o['pp']:<5} {o['batch']:6d} {o['measured']:10.4g} {o['tapeout']:+9.1f} {o['aic']:+8.1f}")
-    print("\n| chip | rows | tapeout median abs err % | tapeout median signed % | tapeout with the database abs % "
-          "| signed % | AIConfigurator median abs err % | AIConfigurator median signed % |\n|---|---|---|---|---|---|---|---|")
-    for c in sorted({o["chip"] for o in out}) + ["all"]:
-        s = [o for o in out if c in ("all", o["chip"])]
-        d = [o["tapeout_db"] for o in s if o["tapeout_db"] is not None]
-        print(f"| {c} | {len(s)} | {med([abs(o['tapeout']) for o in s]):.1f} | {med([o['tapeout'] for o in s]):+.1f} | "
-              + (f"{med([abs(x) for x in d]):.1f} | {med(d):+.1f} | " if d else "- | - | ") +
-              f"{med([abs(o['aic']) for o in s]):.1f} | {med([o['aic'] for o in s]):+.1f} |")
-    print(f"\nseconds per prediction: tapeout {statistics.mean(t_tap):.3f} (incl. its layout/batch search and the "
-          f"simulated Offline run), AIConfigurator {statistics.mean(t_aic):.3f} (one estimate at the given layout; "
-          f"first call per system loads its database)")
-    print(f"LLM serving rows on AIConfigurator's chips predicted by tapeout: {len(t_tap)}; by both: {len(out)}; "
-          "AIConfigurator left out: " + "; ".join(f"{k} ({v})" for k, v in sorted(skipped.items(), key=lambda x: -x[1])))
+    md = markdown(out, t_tap, t_aic, skipped)
+    if a.write:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+        from doc_section import replace_section
+
+        replace_section(BEGIN, END, md)
+    print(md)
     return 0
 
 

@@ -4,7 +4,7 @@ Not part of the test suite. GenZ pins its own dependencies; install it in a sepa
 that can also import tapeout, e.g.
 
     python -m venv /tmp/genz && /tmp/genz/bin/pip install genz-llm && /tmp/genz/bin/pip install -e .
-    /tmp/genz/bin/python benchmarks/genz_compare.py
+    /tmp/genz/bin/python benchmarks/genz_compare.py [--write]   # --write: its section of docs/validation.md
 
 Rows used: MLPerf Offline llama2-70b / mixtral and vendor offline tables of models GenZ has a
 config for (no GPT-J), on every catalog chip: GenZ's preset where it has one (H100_GPU,
@@ -23,6 +23,7 @@ import re
 import statistics
 import sys
 import time
+from pathlib import Path
 
 # GenZ's own presets (GenZ/Systems/system_configs.py, genz-llm 0.0.16); a chip without one is
 # passed to GenZ as an explicit spec dict built from tapeout's catalog (same datasheet numbers)
@@ -77,6 +78,32 @@ def genz_search(model: str, system, I: int, O: int, bits: str, n: int) -> float 
     return best
 
 
+BEGIN, END = "<!-- genz-compare:begin (benchmarks/genz_compare.py --write) -->", "<!-- genz-compare:end -->"
+
+
+def markdown(out: list[tuple], t_tap: list[float], t_genz: list[float]) -> str:
+    """The generated section of docs/validation.md: the rows all three columns predict, per chip,
+    and tapeout over every row it expresses. `out`: (id, benchmark, chip, measured, tapeout err %,
+    GenZ at tapeout's layout err %, GenZ own search err %)."""
+    med = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
+    both = [o for o in out if o[5] is not None and o[6] is not None]
+    lines = [f"Same {len(both)} rows (median |error|, median signed error):", "",
+             "| tool | median abs err % | median signed err % |", "|---|---|---|"]
+    for name, k in (("tapeout (its automatic or submitted layout, as `tapeout validate`)", 4),
+                    ("GenZ at tapeout's layout", 5), ("GenZ, its own search", 6)):
+        lines.append(f"| {name} | {med([abs(o[k]) for o in both]):.1f} | {med([o[k] for o in both]):+.1f} |")
+    lines += ["", "Median signed error per chip (rows where all three exist):", "",
+              "| chip | rows | tapeout % | GenZ at tapeout's layout % | GenZ own search % |", "|---|---|---|---|---|"]
+    for c in sorted({o[2] for o in both}):
+        s = [o for o in both if o[2] == c]
+        lines.append(f"| {c} | {len(s)} | {med([o[4] for o in s]):+.0f} | {med([o[5] for o in s]):+.0f} | "
+                     f"{med([o[6] for o in s]):+.0f} |")
+    lines += ["", f"tapeout over all {len(out)} expressible rows: {med([abs(o[4]) for o in out]):.1f}% median |error|, "
+              f"{statistics.mean(t_tap):.2f} s per prediction; GenZ {statistics.mean(t_genz):.2f} s per search "
+              "(2 shared cores)."]
+    return "\n".join(lines)
+
+
 def main() -> int:
     from tapeout.hardware.catalog import resolve_chip_id
     from tapeout.validation import harness, registry
@@ -129,18 +156,14 @@ def main() -> int:
     fmt = lambda x, w: (f"%+{w}.1f" % x) if x is not None else " " * (w - 1) + "-"  # noqa: E731
     for i, b, c, m, e, gl, g in out:
         print(f"{i:16} {b:22} {c:9} {m:10.4g} {e:+13.1f} {fmt(gl, 14)} {fmt(g, 10)}")
-    med = lambda xs: statistics.median([abs(x) for x in xs]) if xs else float("nan")  # noqa: E731
-    sgn = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
-    print(f"\ntapeout: {len(out)} rows, median |err| {med([o[4] for o in out]):.1f}%, "
-          f"{statistics.mean(t_tap) * 1e3:.1f} ms per prediction (incl. parallelism/batch search)")
-    both = [o for o in out if o[5] is not None and o[6] is not None]
-    if both:
-        print(f"same {len(both)} rows, median |err| (median signed): tapeout {med([o[4] for o in both]):.1f}% "
-              f"({sgn([o[4] for o in both]):+.1f}%), GenZ at tapeout's layout {med([o[5] for o in both]):.1f}% "
-              f"({sgn([o[5] for o in both]):+.1f}%), GenZ own search {med([o[6] for o in both]):.1f}% "
-              f"({sgn([o[6] for o in both]):+.1f}%); {statistics.mean(t_genz) * 1e3:.0f} ms per GenZ search")
-    else:
-        print("GenZ:    no rows predicted" + ("" if genz_ok else " (not installed)"))
+    if not genz_ok:
+        print("GenZ: no rows predicted (not installed); docs/validation.md left as it is")
+        return 1 if "--write" in sys.argv else 0
+    md = markdown(out, t_tap, t_genz)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from doc_section import print_or_write
+
+    print_or_write(BEGIN, END, md)
     return 0
 
 

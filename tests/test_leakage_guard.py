@@ -60,3 +60,36 @@ def test_validate_cli_same_predictions_with_scaled_values(tmp_path):
         out[name] = [(r["id"], r.get("predicted"), r.get("low"), r.get("high")) for r in json.loads(j.read_text())["rows"]]
     assert out["orig"] == out["scaled"]
     assert any(p is not None for _, p, _, _ in out["orig"])
+
+
+def test_predictions_ignore_the_measured_values_of_the_packaged_file(tmp_path, monkeypatch):
+    """Stronger than scaling the rows passed in: the packaged end_to_end.csv itself (what
+    validation/development.py reads for its distance terms, and anything else that reads the
+    default data) is replaced by a copy whose every measured value is scaled."""
+    from tapeout.validation import development
+
+    rows = _subset()
+    clear_caches()
+    before = _fingerprint(harness.run(rows=rows)["results"])
+    every = harness.read_rows(harness.default_data())
+    scaled = tmp_path / "end_to_end.csv"
+    with open(scaled, "w", newline="") as f:
+        w = csv.DictWriter(f, list(every[0]))
+        w.writeheader()
+        w.writerows(_scaled([r for r in every if _is_number(r["value"])], seed=24)
+                    + [r for r in every if not _is_number(r["value"])])
+    monkeypatch.setattr(harness, "default_data", lambda: scaled)
+    development.default_covered.cache_clear()
+    clear_caches()
+    try:
+        assert _fingerprint(harness.run(rows=rows)["results"]) == before
+    finally:
+        development.default_covered.cache_clear()
+
+
+def _is_number(v) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False

@@ -48,7 +48,7 @@ def test_harness_predicts_and_skips_with_reasons(tmp_path):
     assert s["coverage"]["LLM inference offline"]["rows"] == 2
 
 
-def test_validate_cli_json(tmp_path):
+def test_validate_cli_json(tmp_path, capsys):
     from tapeout.cli import main
 
     p = tmp_path / "rows.csv"
@@ -58,11 +58,20 @@ def test_validate_cli_json(tmp_path):
         w.writerows(_rows())
     out = tmp_path / "out.json"
     main(["validate", "--data", str(p), "--json", str(out), "--no-rows"])
+    assert "automatic layout vs the submitted one" in capsys.readouterr().out  # both layouts, printed
     d = json.loads(out.read_text())
     recs = {r["id"]: r for r in d["rows"]}
     assert set(recs) == {"A", "B", "C", "D", "E"}
     assert {"predicted", "measured", "unit", "error_pct"} <= set(recs["A"])
     assert "skipped" in recs["C"] and recs["C"]["skipped"]
+    # issue 15: every row carries the interval fields (null where skipped), one schema for all rows
+    assert all(set(r) == set(recs["A"]) for r in d["rows"])
+    assert recs["C"]["low"] is None and recs["C"]["inside"] is None and recs["C"]["predicted"] is None
+    for i in ("A", "B"):  # LLM inference rows: the interval holds the prediction, inside agrees with it
+        r = recs[i]
+        assert r["low"] < r["predicted"] < r["high"]
+        assert r["inside"] == (r["low"] <= r["measured"] <= r["high"])
+        assert r["detail"]["layout_source"] in ("submitted", "automatic")
 
 
 def test_two_holdout_calibrations_do_not_leak():

@@ -32,6 +32,8 @@ from importlib import resources
 import numpy as np
 import yaml
 
+from .errors import TapeoutError
+
 
 @lru_cache(maxsize=1)
 def law_table() -> dict:
@@ -66,7 +68,7 @@ def fit_pairs(fitted: dict) -> dict:
         ec = e.get("eff_compute") or {}
         try:
             ch = get_chip(cid)
-        except Exception:  # a fit entry outside the catalog (off-catalog microbenchmark chip)
+        except TapeoutError:  # a fit entry outside the catalog (off-catalog microbenchmark chip)
             continue
         bf, f8 = ch.peak_tflops("bf16"), ch.peak_tflops("fp8")
         if "bf16" in ec and "fp8" in ec and bf > 0 and f8 > 1.01 * bf:

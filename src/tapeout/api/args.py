@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..errors import TapeoutError
 from ..inputs import finite
+from ..workloads.llm_config import check_context  # noqa: F401  (re-exported for api/llm.py)
 
 # option (python name, or "command:name" where a name means different things) -> bounds for
 # inputs.finite; every other float option: finite only
@@ -45,13 +46,3 @@ def check_numbers(command: str, **values) -> None:
         if b is None and isinstance(v, int):
             continue
         finite(option_name(name), v, **(b or {}))
-
-
-def check_context(model: str, tokens: int, field: str) -> None:
-    """A sequence longer than the model's maximum position (config max_position_embeddings)."""
-    from ..workloads.llm_config import load_llm
-
-    cfg = load_llm(model)
-    if tokens > cfg.max_position_embeddings:
-        raise TapeoutError(f"{field} = {tokens:,} tokens exceeds {cfg.name}'s maximum context of "
-                           f"{cfg.max_position_embeddings:,} (max_position_embeddings); shorten it or pick a longer-context model.")

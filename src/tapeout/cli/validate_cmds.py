@@ -72,6 +72,11 @@ def validate_cmd(
                             [[k, v["n"], v["median_abs_err_pct"], v["mean_abs_err_pct"], v["median_signed_err_pct"],
                               v["interval_coverage"]] for k, v in s[key].items()]))
     console.print(training_measure_table(s.get("by_training_measure") or {}))
+    # issue 15: the automatic layout is the headline; the submission's own layout beside it where on file
+    console.print(table("LLM serving: automatic layout vs the submitted one", ["rows", "n", "median |err| %",
+                        "median signed %", "in 80% interval"],
+                        [[k, v["n"], v["median_abs_err_pct"], v["median_signed_err_pct"], v.get("interval_coverage")]
+                         for k, v in s.get("llm_layouts", {}).items()]))
     console.print(table("coverage", ["class", "rows", "predicted", "coverage"],
                         [[k, v["rows"], v["predicted"], f"{v['coverage'] * 100:.0f}%"] for k, v in s["coverage"].items()]))
     reasons: dict[str, int] = {}

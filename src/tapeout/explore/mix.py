@@ -47,7 +47,7 @@ class CompiledWorkload:
 
 def _llm_graph(params: dict, kind: str) -> tuple[OpGraph, float, int]:
     from ..workloads.llm import decode_graph, prefill_graph
-    from ..workloads.llm_config import load_llm
+    from ..workloads.llm_config import check_context, load_llm
 
     p = dict(params)
     model = p.pop("model", None)
@@ -59,10 +59,12 @@ def _llm_graph(params: dict, kind: str) -> tuple[OpGraph, float, int]:
     tp, ep = int(p.pop("tp", 1)), int(p.pop("ep", 1))
     if kind == "llm_decode":
         ctx = int(p.pop("context", 2048))
+        check_context(model, ctx, f"workload kind {kind} context")
         g = decode_graph(cfg, batch, ctx, prec, tp=tp, ep=ep, **p)
         units = float(batch)  # tokens per step
     else:
         il = int(p.pop("input_len", 2048))
+        check_context(model, il, f"workload kind {kind} input_len")
         g = prefill_graph(cfg, batch, il, prec, tp=tp, ep=ep, **p)
         units = float(batch * il)  # prompt tokens per batch
     return g, units, tp

@@ -167,23 +167,38 @@ def clear_caches() -> None:
 def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params=None, moe_cv: float = 0.0,
                evaluator=None, fitted: dict | None = None, vision=None, stack: str | None = None,
                static_ctx: float = 0.0) -> StepModel:
-    """The step-time model of one layout; cached only for the catalog chip's own parameters
-    and the plain cost model (explicit params or a custom evaluator are never cached).
+    """The step-time model of one layout; cached for the plain cost model only (explicit params
+    or a custom evaluator are never cached), on the whole model config and the chip (a catalog
+    chip by id, any other Chip object by identity).
     `vision` (workloads/vlm.VisionLoad): each prefilled request also pays its images' encoder.
     `stack`: the serving stack whose collectives dispatch the step (perf/stacks.py; None: default);
     `static_ctx` > 0: every decode step attends over that many tokens per slot (static KV cache)."""
     cacheable = params is None and evaluator is None
     pr = plan(pr, chip)[0]  # the precision policy as it runs on this chip (tapeout.formats)
-    key = (cfg.name, cfg.hidden_size, chip.id, pr, tp, ep, pp, moe_cv, calibration_key(fitted), vision, stack, static_ctx)
-    sm = _SM_CACHE.get(key) if cacheable else None
+    # the whole config (two config.json files share a name), the chip by id or identity
+    key = (cfg.model_dump_json(), _chip_key(chip), pr, tp, ep, pp, moe_cv, calibration_key(fitted), vision, stack,
+           static_ctx)
+    hit = _SM_CACHE.get(key) if cacheable else None
+    sm = hit[1] if hit is not None and hit[0] is chip else None
     if sm is None:
         p = params if params is not None else calibrated_params(chip, fitted)
         sm = StepModel(cfg, p, pr, tp, ep, pp, topology_for(p, chip.family), moe_cv=moe_cv, family=chip.family,
                        evaluator=evaluator, encoder_s=encoder_cost(vision, p, pr, tp, evaluator)[0] if vision else 0.0,
                        stack=stack, static_ctx=static_ctx)
         if cacheable:
-            _SM_CACHE[key] = sm
+            _SM_CACHE[key] = (chip, sm)  # the chip held: its id() is not reused while cached
     return sm
+
+
+def _chip_key(chip: Chip):
+    """A catalog chip by its id; any other Chip object (a design point, a modified copy of a
+    catalog chip) by identity: two objects with one id may hold different specs."""
+    try:
+        if get_chip(chip.id) is chip:
+            return chip.id
+    except TapeoutError:
+        pass
+    return ("object", id(chip))
 
 
 def sigma_log_for(chip: Chip, fitted: dict | None = None) -> float:

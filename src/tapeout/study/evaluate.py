@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import TapeoutError
 from ..hardware.catalog import Chip
+from ..workloads.llm_config import check_context
 from .schema import WorkloadSpec
 
 # what a traffic unit costs are quoted per (label, units)
@@ -58,6 +59,7 @@ def evaluate(w: WorkloadSpec, chip: Chip, chips_per_node: int = 8, params=None) 
         pp = dict(w.params)
         fixed_n = pp.pop("num_chips", None)
         I, O, kvp = int(pp.pop("input_len", 1024)), int(pp.pop("output_len", 256)), pp.pop("kv_precision", None)
+        check_context(w.model, I + O, f"workload '{w.name}' params input_len + output_len")  # as `tapeout serve`
         domain = int(chip.get("scaleup_domain_size", chips_per_node))
         # serve on one node; if the model does not fit, grow the replica inside the scale-up domain
         sizes = [int(fixed_n)] if fixed_n else [n for n in (chips_per_node, 16, 32, 64, 128, 256) if n == chips_per_node or n <= domain]
@@ -77,10 +79,11 @@ def evaluate(w: WorkloadSpec, chip: Chip, chips_per_node: int = 8, params=None) 
         from ..perf.training import train  # cluster-scale training model
 
         pp = dict(w.params)
-        n = int(pp.pop("num_chips", 1024))
+        n, seq = int(pp.pop("num_chips", 1024)), int(pp.pop("seq_len", 4096))
+        check_context(w.model, seq, f"workload '{w.name}' params seq_len")  # as `tapeout train`
         r = train(w.model, chip if params is None else chip.id, num_chips=n,
                   global_batch_tokens=float(pp.pop("global_batch_tokens", 4 * 2**20)),
-                  seq_len=int(pp.pop("seq_len", 4096)), precision=prec, params=params, **pp)
+                  seq_len=seq, precision=prec, params=params, **pp)
         # training keeps the chips near their power limit: charge TDP (assumption, stated in the report)
         out.update(units_per_s_per_chip=r.tokens_per_s / n, power_w=float(chip.get("tdp_w", 700.0)), latency_s=r.step_time_s,
                    bound="compute", config=f"{r.parallelism}, MFU {r.mfu:.2f}, {n} chips")

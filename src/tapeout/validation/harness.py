@@ -41,11 +41,9 @@ class RowResult:
     detail: dict | None = None
 
     def record(self) -> dict:
-        d = asdict(self)
-        if self.skipped:
-            return {k: d[k] for k in ("id", "category", "mapper", "benchmark", "scenario", "accelerator", "unit",
-                                      "measured", "skipped")}
-        return d
+        """Every field, the same keys for every row (a skipped row's prediction, interval and
+        detail are null), so a reader of `validate --json` can index any row alike."""
+        return asdict(self)
 
 
 def default_data() -> Path:
@@ -147,6 +145,13 @@ def predict_row(row: dict, fitted: dict | None = None, covered=None) -> RowResul
         else:  # a chip of a family no microbenchmark covers widens every row it predicts
             apply_chip(pred, row, fitted or load_fitted())
         inside = None if pred.low is None else bool(pred.low <= meas <= pred.high)
+        if fitted is not None and fitted.get("kernel_db"):  # calibrated on the kernel database: which stack/version
+            from ..hardware.catalog import resolve_chip_id
+            from .stack_version import kernel_db_detail
+
+            kd = kernel_db_detail(row, resolve_chip_id(row.get("accelerator", "")), fitted)
+            if kd is not None:
+                pred.detail = {**(pred.detail or {}), "kernel_db": kd}
         return RowResult(mapper=name, benchmark=pred.benchmark, predicted=pred.predicted, error_pct=err, low=pred.low,
                          high=pred.high, inside=inside, detail=pred.detail, **base)
     return RowResult(mapper="-", benchmark=_bench_guess(row), skipped="no mapper handles this row kind", **base)

@@ -278,3 +278,12 @@ def _validate(data: dict, where: str) -> LLMConfig:
         return LLMConfig.model_validate(data)
     except ValidationError as e:
         raise validation_error(e, where, "config", "Fix that field of the config.json.") from None
+
+
+def check_context(model: str, tokens: int, field: str) -> None:
+    """A sequence longer than the model's maximum position (config max_position_embeddings) is
+    bad input: one error naming `field`, both numbers and the fix."""
+    cfg = load_llm(model)
+    if tokens > cfg.max_position_embeddings:
+        raise TapeoutError(f"{field} = {tokens:,} tokens exceeds {cfg.name}'s maximum context of "
+                           f"{cfg.max_position_embeddings:,} (max_position_embeddings); shorten it or pick a longer-context model.")
