@@ -167,13 +167,13 @@ def _gen(p, group, kv_heads=8, batch=1, kv_len=32768):
 
 
 def test_serialised_row_work_memory_time_closed_form():
-    # per CTA, seconds per KV token = 1 / tokens_per_s + padded rows x score FLOPs x cores / (peak x eff):
+    # per CTA, seconds per KV token = 1 / tokens_per_s + padded rows x score FLOPs x cores / vector rate:
     # group 20 on a 16-row tile pads to 32 rows
     tok, score = 2e7, 300.0
     p = P.replace(attn_cta_tokens_per_s=tok, attn_ctas_per_core=2.0, core_bw_share=1e9, attn_gen_q_tile=16.0,
                   attn_gen_score_flops=score)
     c, t = _gen(p, 20)
-    rate = p.peak_flops[PEAK_KEYS.index("bf16")] * np.asarray(p.eff_compute)[PEAK_KEYS.index("bf16")] * p.eff_attention
+    rate = float(p.vector_flops) * p.eff_vector
     per_token = 1.0 / tok + 32 * score * p.num_cores / rate
     units = 8 * np.clip(np.floor(p.num_cores / 8), 1, np.floor(32768 / 256))
     stream = min(units, 2.0 * p.num_cores) / per_token * float(t.weight_bytes[0]) / (8 * 32768)

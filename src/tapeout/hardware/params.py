@@ -144,8 +144,8 @@ class ChipParams:
     attn_gen_q_tile_pow2: np.ndarray | float = 0.0
     # per (padded query row, KV token) work one generation CTA serialises with its KV stream
     # (online softmax and its row/column reductions between the two MMAs of each KV tile), in
-    # FLOP-equivalents at one core's achieved matrix rate: a CTA's seconds per KV token are
-    # 1 / attn_cta_tokens_per_s + rows x attn_gen_score_flops x cores / (peak x eff). 0 = not
+    # FP32-FLOP equivalents at one core's vector rate: a CTA's seconds per KV token are
+    # 1 / attn_cta_tokens_per_s + rows x attn_gen_score_flops x cores / (vector_flops x eff_vector). 0 = not
     # modelled (default; read only with attn_cta_tokens_per_s > 0)
     attn_gen_score_flops: np.ndarray | float = 0.0
     mem_overhead: np.ndarray | float = 0.0

@@ -34,6 +34,12 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       128-deep K block (DeepGEMM README: "promotion" on CUDA cores), one FMA per
                       output element per block at the chip's FP32 vector peak, times the
                       fraction not overlapped with the MMAs (promote_exposed, at most 1)
+  generation CTAs     per generation kernel (decode_kernel): the query tile its CTA pads the GQA
+                      group to (kernels_db.yaml decode_kernels q_tile: XQA mma.sync 16 rows, XQA
+                      Hopper SWAP_AB 8, trtllm-gen tileSizeQ 8..128, masked MHA 1), and a CTA's KV
+                      stream by Little's law (tokens/s per CTA, resident CTAs per core) slowed by the
+                      work per (padded query row, KV token) it serialises with its loads (score_<kernel>,
+                      FP32-FLOP equivalents at one core's vector rate: the online softmax)
   attention CTAs      fixed cost per wave of attention work units (CTAs), per phase: a latency
                       (us, unitlat_<phase>) plus FLOP-equivalents at one core's achieved rate
                       (unit_<phase>); context tiling (scanned: 0 GQA heads packed in the tile
@@ -101,7 +107,7 @@ PARAMS = (
     *((f"tokrate_decode_{k}", 20.0, 0.5, 2000.0) for k in DECODE_KERNELS),
     ("ctas_per_core", 2.0, 1.0, 16.0),
     # work per (padded query row, KV token) a generation CTA serialises with its KV stream, per kernel
-    # (FLOP-equivalents at one core's achieved matrix rate; ChipParams.attn_gen_score_flops)
+    # (FP32-FLOP equivalents at one core's vector rate; ChipParams.attn_gen_score_flops)
     *((f"score_decode_{k}", 100.0, 0.0, 1e5) for k in DECODE_KERNELS),
 )
 NAMES = tuple(p[0] for p in PARAMS)

@@ -313,7 +313,7 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         resident = np.minimum(units, cores * np.asarray(p.attn_ctas_per_core, dtype=float))
         # one CTA's seconds per KV token: its loads in flight, plus the per-(query row, token) work it
         # serialises with them on the padded rows of its query tile (ChipParams.attn_gen_score_flops)
-        score = tm * np.asarray(p.attn_gen_score_flops, dtype=float) * cores / np.where(rate > 0, rate, np.inf)
+        score = tm * np.asarray(p.attn_gen_score_flops, dtype=float) * cores / vec_rate
         per_token = 1.0 / np.where(tok_rate > 0, tok_rate, np.inf) + score
         cta_stream = resident / per_token * wb / np.maximum(par * k, 1.0)  # wb / (units x keys): KV bytes per token
         fill = np.where(gen_attn & (tok_rate > 0),
