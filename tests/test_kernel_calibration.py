@@ -123,7 +123,10 @@ def test_serving_costs_each_row_with_the_kernel_its_model_runs():
     chip = get_chip("h200")
     p = calibrated_params(chip, fit)
     llama = load_llm("llama-3.1-70b")  # 64 query heads, 8 KV heads, head 128: group 8
-    fixed = lambda pr, tp=1, cfg=llama: float(serving_decode_params(p, chip, cfg, get_precision(pr), tp, fit).attn_decode_fixed)  # noqa: E731
+
+    def fixed(pr, tp=1):
+        return float(serving_decode_params(p, chip, llama, get_precision(pr), tp, fit).attn_decode_fixed)
+
     ovh = params["ovh_bf16"]
     assert fixed("bf16") == pytest.approx((20.0 - ovh) * 1e-6)  # BF16 KV: XQA HMMA
     assert fixed("fp8") == pytest.approx((30.0 - ovh) * 1e-6)  # E4M3 KV on SM90: XQA QGMMA
