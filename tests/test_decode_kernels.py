@@ -130,3 +130,69 @@ def test_format_power_density_is_tdp_per_bf16_equivalent_peak():
     assert pd[PEAK_KEYS.index("fp4")] == pytest.approx(gb300.get("tdp_w") / (gb300.peak_tflops("fp4") / 4.0), rel=1e-12)
     assert pd[PEAK_KEYS.index("fp4")] < pd[PEAK_KEYS.index("bf16")]
     assert pd[PEAK_KEYS.index("bf16")] == pytest.approx(kf.chip_power_density(gb300), rel=1e-12)
+
+
+# ---- round stop-18: the GQA group inside one CTA (query tile padding, serialised per-row work) ----
+
+@pytest.mark.parametrize("cls, group, rows", [
+    # XQA mma.sync: warpTile.y = roundUp(group, 16) (mha.cu)
+    ("decode_hmma", 2, 16), ("decode_hmma", 16, 16), ("decode_hmma", 17, 32), ("decode_hmma", 32, 32),
+    # XQA Hopper SWAP_AB: ctaNbQHeads = roundUp(group, 8) (mha_sm90.cu)
+    ("decode_qgmma", 2, 8), ("decode_qgmma", 8, 8), ("decode_qgmma", 12, 16), ("decode_qgmma", 20, 24),
+    # trtllm-gen tileSizeQ 8/16/32/64/128 (fmhaKernels.h selectGqGenerationKernel)
+    ("decode_trtllmgen", 1, 8), ("decode_trtllmgen", 5, 8), ("decode_trtllmgen", 20, 32), ("decode_trtllmgen", 40, 64),
+    ("decode_trtllmgen", 128, 128), ("decode_trtllmgen", 200, 128),
+    # masked MHA: one query head per CTA
+    ("decode_mmha", 1, 1),
+])
+def test_query_tile_rows_follow_each_kernels_source(cls, group, rows):
+    from tapeout.perf.opcost import gen_q_rows
+
+    q = kf.gen_q_tile(cls)
+    assert float(gen_q_rows(group, q["attn_gen_q_tile"], q["attn_gen_q_tile_pow2"])) == rows
+
+
+def test_query_tile_is_off_for_gemms_context_and_by_default():
+    assert kf.gen_q_tile("bf16") == kf.gen_q_tile("prefill") == {"attn_gen_q_tile": 0.0, "attn_gen_q_tile_pow2": 0.0}
+    assert P.attn_gen_q_tile == 0.0 and P.attn_gen_score_flops == 0.0
+    # without the CTA stream the per-row work is not read
+    assert _decode_time(P.replace(attn_gen_score_flops=1e6)) == _decode_time(P)
+
+
+def _gen(p, group, kv_heads=8, batch=1, kv_len=32768):
+    op = Attention(name="a", batch=batch, q_len=1, kv_len=kv_len, heads=group * kv_heads, kv_heads=kv_heads, d_qk=128,
+                   d_v=128, causal=True, act_dtype="bf16", kv_dtype="bf16", math_dtype="bf16", kv_cache=True)
+    t = OpTable.from_ops([op])
+    return evaluate(t, p), t
+
+
+def test_serialised_row_work_memory_time_closed_form():
+    # per CTA, seconds per KV token = 1 / tokens_per_s + padded rows x score FLOPs x cores / vector rate:
+    # group 20 on a 16-row tile pads to 32 rows
+    tok, score = 2e7, 300.0
+    p = P.replace(attn_cta_tokens_per_s=tok, attn_ctas_per_core=2.0, core_bw_share=1e9, attn_gen_q_tile=16.0,
+                  attn_gen_score_flops=score)
+    c, t = _gen(p, 20)
+    rate = float(p.vector_flops) * p.eff_vector
+    per_token = 1.0 / tok + 32 * score * p.num_cores / rate
+    units = 8 * np.clip(np.floor(p.num_cores / 8), 1, np.floor(32768 / 256))
+    stream = min(units, 2.0 * p.num_cores) / per_token * float(t.weight_bytes[0]) / (8 * 32768)
+    assert float(c.memory_time[0]) == pytest.approx(float(c.dram_bytes[0]) / stream, rel=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(g1=st.integers(2, 32), g2=st.integers(2, 32), step=st.sampled_from([8.0, 16.0]), pow2=st.sampled_from([0.0, 1.0]))
+def test_generation_time_follows_the_padded_group(g1, g2, step, pow2):
+    # the same KV cache: groups padded to the same tile rows stream at the same rate (memory time per
+    # DRAM byte; the query read and output write grow with the group), and more rows stream slower
+    from tapeout.perf.opcost import gen_q_rows
+
+    p = P.replace(attn_cta_tokens_per_s=2e7, attn_ctas_per_core=2.0, attn_gen_q_tile=step, attn_gen_q_tile_pow2=pow2,
+                  attn_gen_score_flops=500.0)
+    r1, r2 = float(gen_q_rows(g1, step, pow2)), float(gen_q_rows(g2, step, pow2))
+    (c1, _), (c2, _) = _gen(p, g1), _gen(p, g2)
+    m1, m2 = float(c1.memory_time[0] / c1.dram_bytes[0]), float(c2.memory_time[0] / c2.dram_bytes[0])
+    if r1 == r2:
+        assert m1 == pytest.approx(m2, rel=1e-12)
+    elif r1 < r2:
+        assert m1 < m2

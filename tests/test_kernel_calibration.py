@@ -100,3 +100,37 @@ def test_holdout_leaves_the_chip_out():
     e = f["chips"]["h200"]
     assert "sources" not in e and "without h200" in e["kernel_db"]  # neither its microbenchmarks nor kernels
     assert set(e["eff_compute"]) == {"bf16", "fp16", "fp8", "fp4"}
+
+
+def test_entry_carries_every_generation_kernel_the_family_dispatches(fitted):
+    from tapeout.perf.kernel_calibration import decode_fields
+
+    h200, l40s = fitted["chips"]["h200"]["kernel_decode_classes"], fitted["chips"]["l40s"]["kernel_decode_classes"]
+    assert sorted(h200) == ["decode_hmma", "decode_mmha", "decode_qgmma"]  # QGMMA only on SM90
+    assert sorted(l40s) == ["decode_hmma", "decode_mmha"]
+    lib = fitted["chips"]["h200"]["kernel_library"]
+    assert {k: lib[k] for k in h200["decode_hmma"]} == h200["decode_hmma"] == decode_fields(PARAMS, "decode_hmma")
+
+
+def test_serving_costs_each_row_with_the_kernel_its_model_runs():
+    # distinct per-class values, so the class picked shows in the ChipParams serving gets
+    from tapeout.perf.kernel_calibration import serving_decode_params
+    from tapeout.precision import get_precision
+    from tapeout.workloads.llm_config import load_llm
+
+    params = dict(PARAMS, ovh_decode_hmma=20.0, ovh_decode_qgmma=30.0, ovh_decode_mmha=40.0)
+    fit = db_fitted({"h200": (params, {"bf16"}, "synthetic")}, SOURCE)
+    chip = get_chip("h200")
+    p = calibrated_params(chip, fit)
+    llama = load_llm("llama-3.1-70b")  # 64 query heads, 8 KV heads, head 128: group 8
+
+    def fixed(pr, tp=1):
+        return float(serving_decode_params(p, chip, llama, get_precision(pr), tp, fit).attn_decode_fixed)
+
+    ovh = params["ovh_bf16"]
+    assert fixed("bf16") == pytest.approx((20.0 - ovh) * 1e-6)  # BF16 KV: XQA HMMA
+    assert fixed("fp8") == pytest.approx((30.0 - ovh) * 1e-6)  # E4M3 KV on SM90: XQA QGMMA
+    assert fixed("bf16", tp=8) == pytest.approx((20.0 - ovh) * 1e-6)  # 8 heads / 1 KV head per GPU: group 8
+    # the shipped fit has no per-class values: unchanged
+    q = calibrated_params(chip)
+    assert serving_decode_params(q, chip, llama, get_precision("fp8"), 1) is q

@@ -136,6 +136,18 @@ class ChipParams:
     # perf/kernel_fit.py, fits it per generation kernel)
     attn_cta_tokens_per_s: np.ndarray | float = 0.0
     attn_ctas_per_core: np.ndarray | float = 1.0
+    # generation kernel's query tile: the GQA group's query heads fill the rows of one CTA's MMA
+    # padded to a multiple of attn_gen_q_tile (TensorRT-LLM XQA: mma.sync pads to 16, the Hopper
+    # WGMMA kernel with SWAP_AB to 8), or, with attn_gen_q_tile_pow2 > 0, to the next power of two
+    # >= attn_gen_q_tile (trtllm-gen tileSizeQ 8/16/32/64/128). 0 = the GEMM row tile (default)
+    attn_gen_q_tile: np.ndarray | float = 0.0
+    attn_gen_q_tile_pow2: np.ndarray | float = 0.0
+    # per (padded query row, KV token) work one generation CTA serialises with its KV stream
+    # (online softmax and its row/column reductions between the two MMAs of each KV tile), in
+    # FP32-FLOP equivalents at one core's vector rate: a CTA's seconds per KV token are
+    # 1 / attn_cta_tokens_per_s + rows x attn_gen_score_flops x cores / (vector_flops x eff_vector). 0 = not
+    # modelled (default; read only with attn_cta_tokens_per_s > 0)
+    attn_gen_score_flops: np.ndarray | float = 0.0
     mem_overhead: np.ndarray | float = 0.0
     video_decode_fps: dict = field(default_factory=dict)
     video_encode_fps: dict = field(default_factory=dict)

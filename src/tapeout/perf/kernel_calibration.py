@@ -40,6 +40,7 @@ import dataclasses
 from . import kernel_fit
 from ..ops import PEAK_KEYS
 from .calibration import VENDOR_FIELDS, load_fitted, vendor_means
+from .kernels_db import db_config
 
 SERVING_FORMATS = {"bf16": "eff_bf16", "fp16": "eff_bf16", "fp8": "eff_fp8", "fp4": "eff_nvfp4"}
 
@@ -56,20 +57,55 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS)) 
                               "attn_head_pack": params["attn_head_pack"],
                               # an attention op's fixed time beyond the GEMM kernel's (kernel_overhead_us)
                               "attn_prefill_fixed": max(params["ovh_prefill"] - params["ovh_bf16"], 0.0) * 1e-6,
-                              "attn_decode_fixed": max(params["ovh_" + dec] - params["ovh_bf16"], 0.0) * 1e-6,
+                              **decode_fields(params, dec),
                               "epilogue_exposed": params["epilogue_exposed"],
                               # the attention work decomposition and per-wave CTA cost of each phase,
                               # fitted with the efficiencies above (perf/kernel_fit.py)
                               "attn_tiling": params["attn_tiling"],
                               "attn_unit_flops": params["unit_prefill"], "attn_unit_time": params["unitlat_prefill"] * 1e-6,
-                              "attn_decode_unit_flops": params["unit_" + dec],
-                              "attn_decode_unit_time": params["unitlat_" + dec] * 1e-6,
                               # the fill + epilogue is tile_k_overhead here; the microbenchmark
                               # fit's per-wave time (tile_overhead_us) would count it twice
-                              "tile_overhead": 0.0}}
+                              "tile_overhead": 0.0},
+           # every generation kernel the chip can dispatch, for serving to pick the one the row's model
+           # runs (serving_decode_params); kernel_library above holds the GQA default's
+           "kernel_decode_classes": {cls: decode_fields(params, cls) for cls in decode_classes(chip)}}
     if "bf16" in formats:  # streaming and fixed time come from the BF16 GEMMs
         out.update(eff_mem=params["mem_bf16"], kernel_overhead_us=params["ovh_bf16"])
     return out
+
+
+def decode_fields(params: dict, cls: str) -> dict:
+    """The ChipParams fields serving takes from one generation-kernel class: its fixed time beyond
+    a GEMM kernel's (kernel_overhead_us) and its per-wave CTA cost."""
+    return {"attn_decode_fixed": max(params["ovh_" + cls] - params["ovh_bf16"], 0.0) * 1e-6,
+            "attn_decode_unit_flops": params["unit_" + cls], "attn_decode_unit_time": params["unitlat_" + cls] * 1e-6}
+
+
+def decode_classes(chip) -> list[str]:
+    """The generation-kernel classes TensorRT-LLM can dispatch on the chip's family
+    (kernels_db.yaml decode_kernels; kernel_fit.decode_kernel)."""
+    cfg = db_config()["decode_kernels"]
+    if chip.family in cfg["trtllm_gen_families"]:
+        return ["decode_trtllmgen"]
+    return ["decode_mmha"] + [f"decode_{k}" for k in ("hmma", "qgmma") if chip.family in cfg[f"{k}_families"]]
+
+
+def serving_decode_params(p, chip, cfg, pr, tp: int, fitted: dict | None = None):
+    """`p` with the generation-kernel fields of the kernel the serving row's model runs (GQA group
+    and head dim per GPU after tensor parallelism, KV-cache format; kernel_fit.decode_kernel), where
+    the calibration in force holds per-class values (a --kernels calibration); else `p` unchanged.
+    MLA models keep the chip's default class."""
+    from .calibration import active_fitted
+
+    own = active_fitted(fitted).get("chips", {}).get(getattr(chip, "calibration_id", chip.id), {})
+    classes = own.get("kernel_decode_classes")
+    if not classes or getattr(cfg, "is_mla", False):
+        return p
+    heads = cfg.num_attention_heads // tp
+    kv_heads = max(1, cfg.kv_heads // tp)  # KV heads replicate when tp > kv_heads (workloads/llm.py)
+    kv_fmt = "fp8" if str(pr.kv_cache).startswith("fp8") else str(pr.kv_cache)
+    cls = "decode_" + str(kernel_fit.decode_kernel(chip.family, [kv_fmt], [heads], [kv_heads], [cfg.hd])[0])
+    return p.replace(**classes[cls]) if cls in classes else p
 
 
 def db_fitted(per_chip: dict, source: dict, base: dict | None = None, holdout: str | None = None) -> dict:

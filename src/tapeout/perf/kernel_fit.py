@@ -34,6 +34,12 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       128-deep K block (DeepGEMM README: "promotion" on CUDA cores), one FMA per
                       output element per block at the chip's FP32 vector peak, times the
                       fraction not overlapped with the MMAs (promote_exposed, at most 1)
+  generation CTAs     per generation kernel (decode_kernel): the query tile its CTA pads the GQA
+                      group to (kernels_db.yaml decode_kernels q_tile: XQA mma.sync 16 rows, XQA
+                      Hopper SWAP_AB 8, trtllm-gen tileSizeQ 8..128, masked MHA 1), and a CTA's KV
+                      stream by Little's law (tokens/s per CTA, resident CTAs per core) slowed by the
+                      work per (padded query row, KV token) it serialises with its loads (score_<kernel>,
+                      FP32-FLOP equivalents at one core's vector rate: the online softmax)
   attention CTAs      fixed cost per wave of attention work units (CTAs), per phase: a latency
                       (us, unitlat_<phase>) plus FLOP-equivalents at one core's achieved rate
                       (unit_<phase>); context tiling (scanned: 0 GQA heads packed in the tile
@@ -100,6 +106,9 @@ PARAMS = (
     # DRAM latency, per kernel, and resident CTAs per core (ChipParams.attn_cta_tokens_per_s, _ctas_per_core)
     *((f"tokrate_decode_{k}", 20.0, 0.5, 2000.0) for k in DECODE_KERNELS),
     ("ctas_per_core", 2.0, 1.0, 16.0),
+    # work per (padded query row, KV token) a generation CTA serialises with its KV stream, per kernel
+    # (FP32-FLOP equivalents at one core's vector rate; ChipParams.attn_gen_score_flops)
+    *((f"score_decode_{k}", 100.0, 0.0, 1e5) for k in DECODE_KERNELS),
 )
 NAMES = tuple(p[0] for p in PARAMS)
 # step parameters: least squares cannot move them; fit() scans these values with the rest fixed, then refits
@@ -230,6 +239,16 @@ def serving_decode_class(chip) -> str:
     return "decode_" + str(decode_kernel(chip.family, ["bf16"], [8], [1], [128])[0])
 
 
+def gen_q_tile(cls: str) -> dict:
+    """The query-tile fields (ChipParams.attn_gen_q_tile, _pow2) of a kernel class: the generation
+    kernel's rule from kernels_db.yaml decode_kernels q_tile; off (0) for GEMMs and context attention."""
+    kernel = cls.removeprefix("decode_")
+    if kernel == cls:
+        return {"attn_gen_q_tile": 0.0, "attn_gen_q_tile_pow2": 0.0}
+    cfg = db_config()["decode_kernels"]
+    return {"attn_gen_q_tile": float(cfg["q_tile"][kernel]), "attn_gen_q_tile_pow2": float(kernel in cfg["q_tile_pow2"])}
+
+
 def promotion_flops(m, n, k, fmt: str) -> np.ndarray:
     """Vector-unit FLOPs of promoting a block-scaled GEMM's partial sums where the MMA cannot apply
     the scales: after every K block the FP32 partial accumulator of each output element is
@@ -299,6 +318,7 @@ def params_for(base, pd: float, x, cls: str):
                         attn_unit_flops=unit, attn_unit_time=unit_t, attn_decode_unit_flops=unit, attn_decode_unit_time=unit_t,
                         attn_tiling=v["attn_tiling"],
                         attn_cta_tokens_per_s=v.get("tokrate_" + cls, 0.0) * 1e6, attn_ctas_per_core=v["ctas_per_core"],
+                        **gen_q_tile(cls), attn_gen_score_flops=v.get("score_" + cls, 0.0),
                         attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
 
 

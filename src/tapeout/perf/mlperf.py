@@ -28,6 +28,7 @@ from ..precision import COMPUTE_PEAK_FIELD, Precision, get_precision
 from ..workloads.llm_config import LLMConfig, load_llm
 from .calibration import active_fitted, calibrated_params, calibration_for, calibration_key
 from .collectives import topology_for
+from .kernel_calibration import serving_decode_params
 from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, USABLE_MEMORY_FRACTION, kv_bytes_per_token_per_chip,
                              kv_tokens_per_request, weight_bytes_per_chip)
 from .serving_sim import (StepModel, length_biased_parts, max_rate_closed_form, max_rate_sim, offline_best,
@@ -181,7 +182,8 @@ def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params
     hit = _SM_CACHE.get(key) if cacheable else None
     sm = hit[1] if hit is not None and hit[0] is chip else None
     if sm is None:
-        p = params if params is not None else calibrated_params(chip, fitted)
+        # a --kernels calibration's generation kernel for this model's GQA group, head dim and KV format
+        p = params if params is not None else serving_decode_params(calibrated_params(chip, fitted), chip, cfg, pr, tp, fitted)
         sm = StepModel(cfg, p, pr, tp, ep, pp, topology_for(p, chip.family), moe_cv=moe_cv, family=chip.family,
                        evaluator=evaluator, encoder_s=encoder_cost(vision, p, pr, tp, evaluator)[0] if vision else 0.0,
                        stack=stack, static_ctx=static_ctx)

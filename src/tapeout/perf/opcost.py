@@ -147,6 +147,18 @@ def row_tile(m, p: ChipParams):
     return np.minimum(p.tile_m, np.maximum(MIN_TILE_M, np.ceil(m / MIN_TILE_M) * MIN_TILE_M))
 
 
+def gen_q_rows(m, step, pow2):
+    """Rows of a generation kernel's query tile for m query rows (the GQA group x query tokens):
+    m padded to a multiple of `step` (XQA: 16 for mma.sync, 8 for the SWAP_AB WGMMA kernel,
+    mha.cu warpTile / mha_sm90.cu ctaNbQHeads), or where `pow2` > 0 to the next power of two
+    >= step, at most 128 (trtllm-gen tileSizeQ 8..128, fmhaKernels.h selectGqGenerationKernel);
+    a larger group takes several tiles."""
+    m = np.maximum(np.asarray(m, dtype=float), 1.0)
+    step = np.maximum(np.asarray(step, dtype=float), 1.0)
+    p2 = np.minimum(np.maximum(step, 2.0 ** np.ceil(np.log2(m))), np.maximum(128.0, step))
+    return np.where(np.asarray(pow2, dtype=float) > 0, p2, np.ceil(m / step) * step)
+
+
 def _attention_tiling(m, par, k, g_q, causal, is_attn, p: ChipParams):
     """(rows, independent units, keys per query) of fused attention under ChipParams.attn_tiling.
 
@@ -211,6 +223,10 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     tn = np.where(is_attn, np.ceil(n / ATTN_HEAD_DIM_STEP) * ATTN_HEAD_DIM_STEP, p.tile_n)
     cores = p.num_cores
     tm = row_tile(m, p)  # decode GEMMs pad m to a multiple of 16
+    gen_attn = is_attn & gen
+    q_tile = np.asarray(p.attn_gen_q_tile, dtype=float)
+    if np.any(q_tile > 0):  # the generation kernel's own query tile (ChipParams.attn_gen_q_tile)
+        tm = np.where(gen_attn & (q_tile > 0), gen_q_rows(m, q_tile, np.asarray(p.attn_gen_q_tile_pow2, dtype=float)), tm)
     mt = np.ceil(m / tm)
     nt = np.ceil(n / tn)
     u_pad = (m * n) / (mt * tm * nt * tn)
@@ -295,8 +311,12 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     tok_rate = np.asarray(p.attn_cta_tokens_per_s, dtype=float)
     if np.any(tok_rate > 0):
         resident = np.minimum(units, cores * np.asarray(p.attn_ctas_per_core, dtype=float))
-        cta_stream = resident * tok_rate * wb / np.maximum(par * k, 1.0)  # wb / (units x keys): KV bytes per token
-        fill = np.where(is_attn & gen & (tok_rate > 0),
+        # one CTA's seconds per KV token: its loads in flight, plus the per-(query row, token) work it
+        # serialises with them on the padded rows of its query tile (ChipParams.attn_gen_score_flops)
+        score = tm * np.asarray(p.attn_gen_score_flops, dtype=float) * cores / vec_rate
+        per_token = 1.0 / np.where(tok_rate > 0, tok_rate, np.inf) + score
+        cta_stream = resident / per_token * wb / np.maximum(par * k, 1.0)  # wb / (units x keys): KV bytes per token
+        fill = np.where(gen_attn & (tok_rate > 0),
                         np.minimum(fill, cta_stream / (np.asarray(p.mem_bw) * p.eff_mem)), fill)
     t_mem = dram / (np.asarray(p.mem_bw) * p.eff_mem * fill) + p.mem_overhead * (dram > 0)
 
