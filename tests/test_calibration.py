@@ -1,5 +1,6 @@
 """Calibration is fitted to microbenchmarks only, and reproduces them."""
 
+import copy
 import inspect
 
 import numpy as np
@@ -102,6 +103,18 @@ def test_missing_format_takes_the_family_ratio_on_the_chips_own_level():
     assert pcie.eff_compute["bf16"] == own["bf16"]
     assert pcie.eff_compute["fp8"] == pytest.approx(own["bf16"] * ratio, rel=1e-3)
     assert pcie.eff_compute["fp8"] < fitted["families"]["nvidia-hopper"]["eff_compute"]["fp8"]
+
+
+def test_own_fit_without_bf16_takes_the_family_absolute_formats():
+    """An own fit that measured no BF16 (an FP16-only microbenchmark table) has no level to scale the
+    family's ratios by: the formats it lacks come from the family's absolute fit, its own ones stay."""
+    fitted = copy.deepcopy(calibration.load_fitted())
+    fitted["chips"]["h100-pcie"]["eff_compute"] = {"fp16": 0.5}
+    cal = calibration_for(get_chip("h100-pcie"), fitted=fitted)
+    fam = fitted["families"]["nvidia-hopper"]["eff_compute"]
+    assert cal.eff_compute["fp16"] == 0.5
+    assert cal.eff_compute["bf16"] == pytest.approx(fam["bf16"])
+    assert cal.eff_compute["fp8"] == pytest.approx(fam["fp8"])
 
 
 def test_gemm_sweep_fit_residual_small():

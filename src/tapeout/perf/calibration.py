@@ -237,9 +237,10 @@ def _family_format_fill(own_eff: dict, fam: dict) -> dict:
     format to BF16 over the members that measured both (`format_ratio_to_bf16`, perf/fit/calibrate.py).
     Not the family's absolute fit: that was measured at the members' power budget per FLOP, and a
     power-limited board (H100-PCIe, 350 W) runs every format at the clock its own BF16 fit shows,
-    not at the 700 W parts' level."""
+    not at the 700 W parts' level. An own fit without BF16 has no level to scale: it takes the
+    family's absolute fit of the formats it lacks."""
     if "bf16" not in own_eff:
-        return {}
+        return {dt: float(v) for dt, v in (fam.get("eff_compute") or {}).items() if dt not in own_eff}
     return {dt: float(own_eff["bf16"]) * float(r) for dt, r in (fam.get("format_ratio_to_bf16") or {}).items()
             if dt not in own_eff}
 
