@@ -104,6 +104,24 @@ class Chip:
         register_chip(c)
         return c
 
+    def with_direct_links(self, cards: int, source: str) -> "Chip":
+        """These chips on a board that wires every pair of its `cards` with direct links and no
+        switch (HGX H100 4-GPU: each H100's 18 NVLink 4 links split 6 to each of its 3 peers; the
+        8-GPU board routes them through four NVSwitches instead): the scale-up tier is a full mesh
+        of `cards` (hardware/topology.py 'mesh': a group of g ranks reaches its g-1 peers over
+        (g-1)/(cards-1) of the chip's links; no in-switch reduction). Registered in the session
+        catalog as '<id>@mesh<cards>'."""
+        if int(cards) < 2:
+            raise TapeoutError(f"with_direct_links: cards={cards} must be >= 2 (a mesh needs peers on the board).")
+        specs = dict(self.specs)
+        specs["scaleup_wiring"] = Spec("mesh", "", "derived", source)
+        specs["scaleup_domain_size"] = Spec(float(int(cards)), "chips", "derived", source)
+        c = Chip(id=f"{self.id}@mesh{int(cards)}", name=f"{self.name} (direct-link mesh of {int(cards)})", vendor=self.vendor,
+                 family=self.family, form_factor=self.form_factor, aliases=(), specs=specs,
+                 base_id=self.calibration_id, nominal_tdp_w=self.nominal_tdp_w)
+        register_chip(c)
+        return c
+
     def get(self, name: str, default=None):
         """A spec value, else the family default, else `default`."""
         s = self.specs.get(name)
