@@ -30,9 +30,12 @@ import duckdb
 import numpy as np
 
 from tapeout.hardware.catalog import get_chip
-from tapeout.ops import Attention, Collective, MatMul
+from tapeout.ops import Attention, Collective, MatMul, OpTable
+from tapeout.perf.calibration import calibrated_params
+from tapeout.perf.kernel_fit import quantize_op
 from tapeout.perf.kernels_db import db_config, installed_root
 from tapeout.perf.mlperf import step_model
+from tapeout.perf.opcost import evaluate
 from tapeout.perf.serving_sim import serving_costs
 from tapeout.precision import get_precision
 from tapeout.workloads.llm import LLMStep, build_llm_graph
@@ -143,11 +146,6 @@ def grid_check(system: str, chip: str, tp: int, tokens: float) -> list[tuple[str
     """[(op, n, k, points, geo-mean model / database)] for the step's GEMMs at the nearest measured
     (n, k) (log distance), over the database's measured m near `tokens`; the model times the GEMM
     plus the database's dynamic quantize pass, as perf/kernel_transfer.default_errors does."""
-    from tapeout.ops import OpTable
-    from tapeout.perf.calibration import calibrated_params
-    from tapeout.perf.kernel_fit import quantize_op
-    from tapeout.perf.opcost import evaluate
-
     g = tables(system)["gemm"]
     cfg, ch = load_llm("llama-2-70b"), get_chip(chip)
     p = calibrated_params(ch)
@@ -186,7 +184,7 @@ def outside_kernels(chip: str, tp: int, b_dec: float, prompts: float, tokens: fl
     i = list(ct.table.names).index("lm_head")
     head = float(np.asarray(ct.time, dtype=float).reshape(len(ct.table), -1).max(axis=1)[i])
     logits = rows * cfg.vocab_size * 4.0  # FP32 logits
-    link = float(np.asarray(sm.p.scaleup_bw).ravel()[0]) * float(np.asarray(sm.p.eff_link).ravel()[0])
+    link = sm.topo.link_bw_for_group(tp) * sm.topo.eff_link  # per direction, toward the group's peers
     return {"LM head on every token (surplus)": head * (1.0 - rows / tokens),
             "logits all-gather (not in the step)": logits * (tp - 1) / tp / link if tp > 1 else 0.0,
             "greedy sampling read (not in the step)": logits / (float(np.asarray(sm.p.mem_bw).ravel()[0]) * sm.p.eff_mem)}
