@@ -63,3 +63,23 @@ def test_device_memory_uses_the_models_count():
     d = mem["device"]
     per_layer = 8192 * 16384 * 31.75 / 8
     assert mem["act"] == pytest.approx(per_layer * layers[d] * min(16, 16 - d))
+
+
+def test_xla_dots_policy_keeps_the_projection_outputs():
+    # MaxText 128B shapes (h 8192, 128 heads x 128 = 2h, MHA, SwiGLU 7h): Q, K, V 3 x 2 x 2, out-proj
+    # output 2, gate and up 2 x 2 x 7, FC2 output 2, layer input 2 = 46 bytes per token per h
+    from tapeout.perf.train_memory import dot_output_bytes_per_token
+
+    cfg = LLMConfig(hidden_size=8192, num_hidden_layers=64, num_attention_heads=128, head_dim=128,
+                    intermediate_size=57344, vocab_size=32000, mlp_type="swiglu")
+    assert dot_output_bytes_per_token(cfg) == pytest.approx((2.0, 44.0))
+    # never more than the full count: norms, activation output and attention output are recomputed
+    assert sum(dot_output_bytes_per_token(cfg)) < sum(saved_bytes_per_token(cfg))
+
+
+def test_dots_is_pinned_never_searched():
+    from tapeout.perf.train_layout import RECOMPUTE, SEARCHED_RECOMPUTE, candidate_layouts
+
+    assert "dots" in RECOMPUTE and "dots" not in SEARCHED_RECOMPUTE
+    cands, _ = candidate_layouts(load_llm("llama-3.1-8b"), 64, 8, 512, 8192, {})
+    assert cands and all(lay.recompute != "dots" for lay in cands)

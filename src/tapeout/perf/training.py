@@ -277,7 +277,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     res = f["res"] / L  # residual adds; backward: one add per residual where the branch gradient joins
     Fl = tp_f + attn + elt + res + c_ep + cast_f + cp_f
     Bl = tp_b + attn_bwd + 2.0 * elt + res + c_ep + cast_b + cp_b
-    rc = {"full": Fl, "selective": attn, "none": 0.0}[lay.recompute]
+    # dots (XLA checkpoint_dots_with_no_batch_dims): attention, norms and activations run again
+    rc = {"full": Fl, "selective": attn, "dots": attn + elt, "none": 0.0}[lay.recompute]
     Bl += rc
     Fh = f["head_gemm"] + f["head_elt"]
     Bh = (1.0 if lora else 2.0) * f["head_gemm"] + f["head_elt"]
