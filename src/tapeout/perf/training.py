@@ -256,7 +256,12 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     if lay.cp > 1:  # ring attention: each rank's queries meet all keys (cp x its local attention work)
         attn *= lay.cp
         kv = 2 * lay.mbs * s_local * cfg.kv_heads * cfg.hd * 2 / lay.tp
-        t_ring = float(collective_time("all_gather", kv * lay.cp, lay.cp, topo, stride=lay.tp)[0])
+        # TE's P2P ring (AttnFuncWithCP): cp - 1 steps, each rank sends its KV block to the next CP
+        # rank; CP ranks sit TP apart, so a ring longer than the domain has scale-out edges and
+        # every step waits for its slowest edge (not a hierarchical all-gather: no in-domain split)
+        crosses = lay.cp * lay.tp > topo.domain
+        t_step = float(collective_time("send_recv", kv, 2, topo, stride=topo.domain if crosses else lay.tp)[0])
+        t_ring = (lay.cp - 1) * t_step
         # KV ring steps overlap the attention of the previous chunk (Megatron-Core / TE context
         # parallelism, P2P ring): only what the attention does not cover is exposed; backward
         # sends KV and its gradient
