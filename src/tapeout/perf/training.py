@@ -252,7 +252,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     gemm, attn, elt = f["gemm"] / L, f["attn"] / L, f["elt"] / L
     c_tp, c_ep = f["comm_tp"] / L, f["comm_ep"] / L
     cast_f, cast_b = f["cast_fwd"] / L, f["cast_bwd"] / L
-    cp_f = cp_b = 0.0
+    cp_f = cp_b = t_ring = 0.0
     if lay.cp > 1:  # ring attention: each rank's queries meet all keys (cp x its local attention work)
         attn *= lay.cp
         kv = 2 * lay.mbs * s_local * cfg.kv_heads * cfg.hd * 2 / lay.tp
@@ -377,7 +377,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b, "residual_add": 2.0 * res * n_fb,
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
-            "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "optimizer": optim, "exposed_comm_s": exposed, **mem}
+            "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "t_cp_ring": t_ring, "optimizer": optim, "exposed_comm_s": exposed, **mem}
 
 
 LAYOUT_FIELDS = ("tp", "pp", "cp", "ep", "vp", "mbs", "zero", "recompute", "shard")
