@@ -20,7 +20,10 @@ fraction eff and per-step latency a (Thakur, Rabenseifner & Gropp 2005; Patarasu
 Groups that span several scale-up domains run hierarchically (NCCL's tree/ring over
 nodes; Megatron DP over rails): reduce-scatter inside the domain, the cross-domain
 collective on S/g_in over the scale-out network (rail-optimized: each chip its own NIC),
-then all-gather inside. Calibration: eff and a from NCCL/RCCL rows (perf/fit.py
+then all-gather inside; a reduce-scatter (all-gather) is the first (last) two of these
+steps. Only S/g_in per chip crosses the domain boundary, so the cross-domain bus bandwidth
+is g_in NICs' worth (NCCL: inter-node busbw grows with the NICs per node, up to NVLink's;
+nccl-tests doc/PERFORMANCE.md busbw convention). Calibration: eff and a from NCCL/RCCL rows (perf/fit.py
 `_fit_collectives`), eff_nvls from NVLS rows (`fit_collective_algorithms`); never from
 end-to-end results.
 """
@@ -150,8 +153,12 @@ def collective_time(kind: str, S, group: int, topo, stride: int = 1, algorithm: 
         t_ag, _ = _one_tier("all_gather", S, g_in, bw_in, topo.scaleup_latency, topo.eff_link, algos)
         return t_rs + t_x + t_ag, f"hier({a1}+{a2}x{g_out})"
     if kind in ("all_gather", "reduce_scatter"):
-        t_in, a1 = _one_tier(kind, S / g_out, g_in, bw_in, topo.scaleup_latency, topo.eff_link, algos)
-        t_x, a2 = _one_tier(kind, S, g_out, *so, ("ring",))
+        # reduce-scatter inside the domain first (all-gather: across domains first), so only the
+        # domain's 1/g_in share of S crosses the scale-out network on each chip's NIC: per NIC
+        # (g_out-1)/g_out S/g_in, the traffic a flat NCCL ring puts on each of the g_in rails of a
+        # node (its channels exit the node once each), hence busbw ~ g_in x NIC bandwidth
+        t_in, a1 = _one_tier(kind, S, g_in, bw_in, topo.scaleup_latency, topo.eff_link, algos)
+        t_x, a2 = _one_tier(kind, S / g_in, g_out, *so, ("ring",))
         return t_in + t_x, f"hier({a1}+{a2}x{g_out})"
     if kind == "all_to_all":
         # the share (g - g_in)/g of each rank's buffer leaves the domain over its NIC

@@ -29,7 +29,10 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-RECOMPUTE = ("none", "selective", "full")
+# "dots": XLA's jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims (MaxText remat_policy
+# "minimal"): a run's own setting, pinned, never searched (Megatron stacks offer none, selective, full)
+RECOMPUTE = ("none", "selective", "full", "dots")
+SEARCHED_RECOMPUTE = ("none", "selective", "full")
 
 
 @dataclass
@@ -160,7 +163,7 @@ def candidate_layouts(cfg, num_chips: int, domain: int, global_seqs: int, seq: i
                     for mbs in opts("mbs", [1, 2, 4] if not cfg.is_moe else [1, 2]):
                         for vp in opts("vp", [1, 2, 3, 4, 6, 8] if pl > 1 else [1]):
                             for z in opts("zero", [1, 3] if pl == 1 and not cfg.is_moe else [1]):
-                                for rc in opts("recompute", list(RECOMPUTE)):
+                                for rc in opts("recompute", list(SEARCHED_RECOMPUTE)):
                                     lay = TrainLayout(t, pl, max(dp, 1), cp, e, vp, mbs, z, rc,
                                                       fixed.get("shard", 0))
                                     bad = broken_rule(cfg, lay, num_chips, global_seqs, seq, domain) if check else None

@@ -24,9 +24,73 @@ GRAD_SYNC_BYTES = {"fp32": 4.0, "bf16": 2.0}
 GRAD_BYTES = GRAD_SYNC_BYTES["fp32"]  # the default
 
 
+# Korthikanti et al. 2022 Sec. 4.1 count for a GPT layer (MHA, 4h GELU MLP, dropout), bytes per
+# token per hidden unit: 10 outside the tensor-parallel regions (2 LayerNorm inputs 4, QKV and FC1
+# inputs 4, 2 dropout masks 2), 24 inside (Q, K 4, V 2, out-proj input 2, GELU in 8 and out 8)
+KORTHIKANTI_SAVED = (10.0, 24.0)
+
+
+def _widths(cfg) -> dict:
+    """Per-token widths, in units of h, of what a layer's matmuls produce: the attention's Q, K, V
+    and output (GQA: kv_heads x head_dim for K and V; MLA: the decompressed per-head K/V plus the
+    latent up-projection inputs), the FC1 outputs (gate and up for a gated MLP) and the FFN width
+    per token averaged over dense and MoE layers (top_k routed + shared experts), and the
+    dispatched token copies an MoE layer makes (top_k, averaged over layers)."""
+    h = float(cfg.hidden_size)
+    a = cfg.num_attention_heads
+    if cfg.is_mla:
+        qk = cfg.qk_nope_head_dim + cfg.qk_rope_head_dim
+        attn = (2 * a * qk + 2 * a * cfg.v_head_dim + (cfg.q_lora_rank or 0) + cfg.kv_lora_rank) / h
+        qkv = (2 * a * qk + a * cfg.v_head_dim) / h
+    else:
+        attn = cfg.hd * (2 * a + 2 * cfg.kv_heads) / h
+        qkv = cfg.hd * (a + 2 * cfg.kv_heads) / h
+    L = cfg.num_hidden_layers
+    ffn, copies = cfg.intermediate_size / h, 0.0
+    if cfg.is_moe:
+        per_tok = (cfg.num_experts_per_tok + cfg.n_shared_experts) * cfg.expert_ffn / h
+        ffn = (cfg.n_dense_layers * ffn + cfg.n_moe_layers * per_tok) / L
+        copies = cfg.n_moe_layers * cfg.num_experts_per_tok / L
+    return {"attn": attn, "qkv": qkv, "fc1": (cfg.mlp_mats - 1) * ffn, "ffn": ffn, "copies": copies}
+
+
+def saved_bytes_per_token(cfg, dropout: bool = False) -> tuple[float, float]:
+    """(outside, inside) tensor-parallel regions: 16-bit bytes per token per hidden unit one layer of
+    `cfg` keeps for its backward with fused attention, Korthikanti's count term by term for the
+    layer's own shapes (_widths), averaged over the model's dense and MoE layers:
+      outside  2 norm inputs (norm backward) + 2 norm outputs (QKV / FC1 inputs, for wgrad)   2 x 4
+               dropout masks after attention and MLP (1 byte each), only with `dropout`      2
+      inside   Q, K, V and the attention output (FlashAttention saves Q, K, V, O and the
+               row log-sum-exp; O is the out-projection's input): 2 x widths; K/V replicated
+               when kv_heads < TP are not counted
+               MLP  FC1 outputs and the activation's output (FC2 input): 2 (fc1 + ffn); an MoE
+               layer's dispatched token copies (the experts' FC1 inputs) 2 x top_k
+    GPT with dropout gives (10, 24) (KORTHIKANTI_SAVED). Dropout is off by default: the
+    pretraining configs on file (HF attention_dropout 0.0 for Llama/Mistral/Qwen/DeepSeek;
+    NVIDIA's MLPerf GPT-3 NeMo config hidden/attention/ffn_dropout 0.0) use none."""
+    w = _widths(cfg)
+    outside = 8.0 + (2.0 if dropout else 0.0)
+    return outside, 2.0 * (w["attn"] + w["fc1"] + w["ffn"] + w["copies"])
+
+
+def dot_output_bytes_per_token(cfg) -> tuple[float, float]:
+    """(outside, inside) as saved_bytes_per_token, for XLA's checkpoint_dots_with_no_batch_dims
+    (recompute "dots", MaxText remat_policy "minimal"): JAX saves only the outputs of dot_generals
+    without batch dimensions (jax.checkpoint_policies: DotsSaveable(only_if_no_batch_dims=True)),
+    i.e. the weight projections, and the layer input (the remat boundary); norms, the activation
+    function and attention (batched einsums / the flash kernel) are recomputed:
+      outside  layer input 2;  inside  Q, K, V projections 2 qkv, out-projection output 2,
+      FC1 outputs 2 fc1, FC2 output 2, MoE dispatched copies 2 x top_k."""
+    w = _widths(cfg)
+    return 2.0, 2.0 * (w["qkv"] + 1.0 + w["fc1"] + 1.0 + w["copies"])
+
+
 def activation_bytes_per_layer(s: int, b: int, h: int, a: int, tp: int = 1, recompute: str = "none",
-                               sequence_parallel: bool = True, fused_attention: bool = False) -> float:
-    """Korthikanti et al. 2022 (arXiv:2205.05198) Eq. 1-4, 16-bit activations.
+                               sequence_parallel: bool = True, fused_attention: bool = False,
+                               saved: tuple[float, float] = KORTHIKANTI_SAVED) -> float:
+    """Korthikanti et al. 2022 (arXiv:2205.05198) Eq. 1-4, 16-bit activations; `saved` the
+    layer's (outside, inside) tensor-parallel bytes per token per hidden unit
+    (saved_bytes_per_token; default Korthikanti's GPT count, 34 in all).
 
     `fused_attention`: a fused (FlashAttention-style) kernel never stores the a s^2 scores,
     softmax or its dropout mask (Dao et al. 2022, arXiv:2205.14135: O(s) memory, the
@@ -34,8 +98,9 @@ def activation_bytes_per_layer(s: int, b: int, h: int, a: int, tp: int = 1, reco
     keeps what selective recompute keeps (Korthikanti Sec. 5: the 5 a s / h term)."""
     if recompute == "full":
         return 2.0 * s * b * h / (tp if sequence_parallel else 1)
-    base = 34.0 / tp if sequence_parallel else (10.0 + 24.0 / tp)
-    if recompute == "selective" or fused_attention:
+    outside, inside = saved
+    base = (outside + inside) / tp if sequence_parallel else (outside + inside / tp)
+    if recompute in ("selective", "dots") or fused_attention:
         return s * b * h * base
     return s * b * h * (base + 5.0 * a * s / (h * tp))
 
@@ -90,7 +155,9 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
     # attention is costed as a fused kernel (perf/opcost.py, calibrated on FlashAttention/cuDNN
     # rates), so its memory is the fused kernel's too
     act_layer = activation_bytes_per_layer(s_local, lay.mbs, cfg.hidden_size, cfg.num_attention_heads, lay.tp,
-                                           lay.recompute, fused_attention=True)
+                                           lay.recompute, fused_attention=True,
+                                           saved=(dot_output_bytes_per_token if lay.recompute == "dots"
+                                                  else saved_bytes_per_token)(cfg))
     inter = 1 + (lay.pp - 1) / (lay.pp * lay.vp) if lay.vp > 1 else 1.0
     best = None
     for d, n in enumerate(layers):

@@ -36,7 +36,9 @@ Memory per chip (bytes; Rajbhandari et al. 2020 ZeRO; Korthikanti et al. 2022 Ta
                                           with sequence parallelism: both terms / tp)
                                          s b h 34 / tp                    (selective)
                                          2 s b h / tp                     (full: layer input)
-  times the layers a stage holds and the p micro-batches in flight on the first stage.
+  times the layers a stage holds and the p micro-batches in flight on the first stage; 34 is
+  Korthikanti's GPT count, each model takes its own (train_memory.saved_bytes_per_token: GQA,
+  gated MLP width, MoE experts per token, no dropout masks).
 Precision recipes (perf/train_recipe.py, data/precision/training_recipes.yaml: bf16, fp8 =
 TE delayed scaling, fp8-current, mxfp8, nvfp4) generalise the FP8 one below (extra amax
 passes, block-scale bytes, NVFP4's BF16 layers and Hadamard work); the chip's formats resolve
@@ -255,11 +257,16 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     gemm, attn, elt = f["gemm"] / L, f["attn"] / L, f["elt"] / L
     c_tp, c_ep = f["comm_tp"] / L, f["comm_ep"] / L
     cast_f, cast_b = f["cast_fwd"] / L, f["cast_bwd"] / L
-    cp_f = cp_b = 0.0
+    cp_f = cp_b = t_ring = 0.0
     if lay.cp > 1:  # ring attention: each rank's queries meet all keys (cp x its local attention work)
         attn *= lay.cp
         kv = 2 * lay.mbs * s_local * cfg.kv_heads * cfg.hd * 2 / lay.tp
-        t_ring = float(collective_time("all_gather", kv * lay.cp, lay.cp, topo, stride=lay.tp)[0])
+        # TE's P2P ring (AttnFuncWithCP): cp - 1 steps, each rank sends its KV block to the next CP
+        # rank; CP ranks sit TP apart, so a ring longer than the domain has scale-out edges and
+        # every step waits for its slowest edge (not a hierarchical all-gather: no in-domain split)
+        crosses = lay.cp * lay.tp > topo.domain
+        t_step = float(collective_time("send_recv", kv, 2, topo, stride=topo.domain if crosses else lay.tp)[0])
+        t_ring = (lay.cp - 1) * t_step
         # KV ring steps overlap the attention of the previous chunk (Megatron-Core / TE context
         # parallelism, P2P ring): only what the attention does not cover is exposed; backward
         # sends KV and its gradient
@@ -282,7 +289,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     res = f["res"] / L  # residual adds; backward: one add per residual where the branch gradient joins
     Fl = tp_f + attn + elt + res + c_ep + cast_f + cp_f
     Bl = tp_b + attn_bwd + 2.0 * elt + res + c_ep + cast_b + cp_b
-    rc = {"full": Fl, "selective": attn, "none": 0.0}[lay.recompute]
+    # dots (XLA checkpoint_dots_with_no_batch_dims): attention, norms and activations run again
+    rc = {"full": Fl, "selective": attn, "dots": attn + elt, "none": 0.0}[lay.recompute]
     Bl += rc
     Fh = f["head_gemm"] + f["head_elt"]
     Bh = (1.0 if lora else 2.0) * f["head_gemm"] + f["head_elt"]
@@ -376,7 +384,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b, "residual_add": 2.0 * res * n_fb,
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
-            "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "optimizer": optim, "exposed_comm_s": exposed, **mem}
+            "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "t_cp_ring": t_ring, "optimizer": optim, "exposed_comm_s": exposed, **mem}
 
 
 LAYOUT_FIELDS = ("tp", "pp", "cp", "ep", "vp", "mbs", "zero", "recompute", "shard")
