@@ -92,3 +92,18 @@ def test_vector_work_never_speeds_an_op_and_binds_as_the_larger_of_two_times(bat
     assert t >= t0 * (1 - 1e-12)
     more = p.replace(attn_gen_vflops_per_kv_byte=per_byte * 2 + 1.0)
     assert _time(op, more) >= t * (1 - 1e-12)  # monotone in the work per byte
+
+
+def test_explain_prices_the_step_as_the_engine_does():
+    # `tapeout explain` (perf/llm.step_costs) and the engine's step model take the same generation-kernel
+    # fields: GPT-J's FP8-cache decode attention on H200 costs the same in both
+    from tapeout.perf.llm import step_costs
+    from tapeout.perf.mlperf import step_model
+    from tapeout.perf.opcost import K_ATTN
+
+    gptj = load_llm(inference_benchmark("gptj")["model"])
+    ct = step_costs(gptj, "h200", "fp8", "decode", batch=256, input_len=800, output_len=70)
+    t = ct.table
+    attn = float((np.asarray(ct.time, dtype=float).ravel()[: len(t)] * t.count)[t.kind == K_ATTN].sum())
+    sm = step_model(gptj, get_chip("h200"), get_precision("fp8"), 1, 1, 1)
+    assert attn == pytest.approx(sm._eval("decode", 256, 1, 835)[1], rel=1e-9)
