@@ -11,6 +11,15 @@ length; context attention batch and prompt length; custom all-reduce message siz
 GEMM of the database includes its activation-quantize pass; elementwise ops (norms, SwiGLU, the QKV
 preprocess) have no database entry and keep the model's time on both sides. Kernel timings only:
 no end-to-end result is read.
+
+Two checks added at stop 19 (issue-15 note, branch issue-19sc):
+- like with like at the database's own grid points: each serving GEMM shape's model time, with the
+  dynamic per-tensor quantize pass the database times (perf/kernel_fit.quantize_op), over every
+  measured m within a factor 1.5 of the step's tokens at the nearest measured (n, k); no
+  interpolation. The step table above compares the database GEMM (quantize pass included) with the
+  model's GEMM alone (its fused quantize sits in the elementwise row), which reads 6-16% too low.
+- work outside the timed kernels, sized from bytes and the chip's own bandwidths: the logits rows
+  the step's LM head computes, the TP all-gather of vocab-parallel logits, the greedy sampler's read.
 """
 
 from __future__ import annotations
@@ -21,9 +30,12 @@ import duckdb
 import numpy as np
 
 from tapeout.hardware.catalog import get_chip
-from tapeout.ops import Attention, Collective, MatMul
+from tapeout.ops import Attention, Collective, MatMul, OpTable
+from tapeout.perf.calibration import calibrated_params
+from tapeout.perf.kernel_fit import quantize_op
 from tapeout.perf.kernels_db import db_config, installed_root
 from tapeout.perf.mlperf import step_model
+from tapeout.perf.opcost import evaluate
 from tapeout.perf.serving_sim import serving_costs
 from tapeout.precision import get_precision
 from tapeout.workloads.llm import LLMStep, build_llm_graph
@@ -127,6 +139,57 @@ def step_rows(system: str, chip: str, tp: int, pp: int, b_dec: int) -> dict[str,
     return rows
 
 
+GRID_SPAN = 1.5  # measured m within [M / 1.5, M x 1.5] of the step's tokens
+
+
+def grid_check(system: str, chip: str, tp: int, tokens: float) -> list[tuple[str, int, int, int, float]]:
+    """[(op, n, k, points, geo-mean model / database)] for the step's GEMMs at the nearest measured
+    (n, k) (log distance), over the database's measured m near `tokens`; the model times the GEMM
+    plus the database's dynamic quantize pass, as perf/kernel_transfer.default_errors does."""
+    g = tables(system)["gemm"]
+    cfg, ch = load_llm("llama-2-70b"), get_chip(chip)
+    p = calibrated_params(ch)
+    t = build_llm_graph(cfg, LLMStep("decode", int(round(tokens)), 1, 1, get_precision("fp8"), tp, 1)).table
+    out = []
+    for op in t.ops:
+        if not isinstance(op, MatMul) or op.name == "lm_head":
+            continue
+        nk = g[["n", "k"]].drop_duplicates().to_numpy(dtype=float)
+        n, k = (int(v) for v in nk[np.argmin(np.abs(np.log(nk / np.array([op.n, op.k]))).sum(axis=1))])
+        sel = g[(g.n == n) & (g.k == k) & (g.m >= tokens / GRID_SPAN) & (g.m <= tokens * GRID_SPAN)]
+        meas = sel.groupby("m").latency.median()
+        ops = []
+        for m in meas.index:
+            ops += [MatMul(name="g", m=int(m), n=n, k=k, a_dtype="fp8", w_dtype="fp8", out_dtype="bf16", math_dtype="fp8"),
+                    quantize_op("fp8", float(m) * k)]
+        tm = np.asarray(evaluate(OpTable.from_ops(ops), p, check_support=False).time, dtype=float).reshape(len(meas), -1).sum(axis=1)
+        out.append((op.name, n, k, len(meas), float(np.exp(np.mean(np.log(tm / (meas.to_numpy() * 1e-3)))))))
+    return out
+
+
+def outside_kernels(chip: str, tp: int, b_dec: float, prompts: float, tokens: float) -> dict[str, float]:
+    """Seconds per step of work the step table does not time, from bytes and the chip's bandwidths:
+    - LM head rows: TensorRT-LLM computes logits for each generation token and the LAST token of
+      each context request only (gather_context_logits off by default, trtllm-build), the engine
+      for every token of the step (StepModel.linear(b + c)): its surplus, the model's own lm_head
+      time scaled by the surplus rows;
+    - vocab-parallel logits all-gather at tp > 1 (lm_head ColumnLinear(gather_output=True)): each
+      rank receives (tp - 1) / tp of rows x vocab FP32 logits over its scale-up link;
+    - greedy sampling: one read of the FP32 logits (top-1) at the HBM bandwidth."""
+    cfg, ch = load_llm("llama-2-70b"), get_chip(chip)
+    sm = step_model(cfg, ch, get_precision("fp8"), tp, 1, 1)
+    rows = b_dec + prompts
+    ct = serving_costs(sm.evaluator(build_llm_graph(cfg, LLMStep("decode", int(round(tokens)), 1, 1, sm.pr, tp, 1)), sm.p),
+                       sm.topo, sm.stack)
+    i = list(ct.table.names).index("lm_head")
+    head = float(np.asarray(ct.time, dtype=float).reshape(len(ct.table), -1).max(axis=1)[i])
+    logits = rows * cfg.vocab_size * 4.0  # FP32 logits
+    link = sm.topo.link_bw_for_group(tp) * sm.topo.eff_link  # per direction, toward the group's peers
+    return {"LM head on every token (surplus)": head * (1.0 - rows / tokens),
+            "logits all-gather (not in the step)": logits * (tp - 1) / tp / link if tp > 1 else 0.0,
+            "greedy sampling read (not in the step)": logits / (float(np.asarray(sm.p.mem_bw).ravel()[0]) * sm.p.eff_mem)}
+
+
 def main() -> None:
     print(f"AIConfigurator database, TensorRT-LLM {VERSION} tables; default model = shipped fit. Per pipeline stage, "
           f"one Offline steady-state step at the MLPerf mean lengths (I = {I}, O = {O}).")
@@ -142,6 +205,14 @@ def main() -> None:
                 print(f"| {k} | {a * 1e3:.2f} | {x * 1e3:.2f} | {a / x:.2f} |")
         rest = sum(a for a, x in rows.values() if not np.isfinite(x))
         print(f"| elementwise (norms, SwiGLU, quantize, QKV preprocess; no database entry) | {rest * 1e3:.2f} | - | - |")
+        tokens = b + b * I / O
+        print(f"\nGEMM + dynamic quantize pass, model / database at measured grid points (m within x{GRID_SPAN} of {tokens:.0f}):")
+        print("| op | measured (n, k) | points | model / database |\n|---|---|---|---|")
+        for op, n, k, pts, r in grid_check(system, chip, tp, tokens):
+            print(f"| {op} | ({n}, {k}) | {pts} | {r:.3f} |")
+        print("\nOutside the timed kernels (ms per step, from bytes and bandwidths):")
+        for k, v in outside_kernels(chip, tp, b, b * I / O / I, tokens).items():
+            print(f"| {k} | {v * 1e3:.3f} |")
 
 
 if __name__ == "__main__":

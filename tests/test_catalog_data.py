@@ -37,7 +37,8 @@ def _rows(name: str) -> list[dict]:
 
 def test_every_index_chip_loads():
     index = _index()
-    assert set(index) == set(chip_ids())
+    # a system variant derived in this session (power limit, bare card, switchless board) is '<id>@...'
+    assert set(index) == {c for c in chip_ids() if "@" not in c}
     for cid, meta in index.items():
         chip = get_chip(cid)
         assert chip.id == cid

@@ -94,11 +94,28 @@ class Chip:
         the `cards` of the node. Registered in the session catalog as '<id>@pcie<cards>'."""
         if int(cards) < 1:
             raise TapeoutError(f"without_scaleup_link: cards={cards} must be >= 1 (accelerators on the node's PCIe).")
+        return self._wired("pcie", int(cards), "no accelerator link", source, drop_link=True)
+
+    def with_direct_links(self, cards: int, source: str) -> "Chip":
+        """These chips on a board that wires every pair of its `cards` with direct links and no
+        switch (HGX H100 4-GPU: each H100's 18 NVLink 4 links split 6 to each of its 3 peers; the
+        8-GPU board routes them through four NVSwitches instead): the scale-up tier is a full mesh
+        of `cards` (hardware/topology.py 'mesh': a group of g ranks reaches its g-1 peers over
+        (g-1)/(cards-1) of the chip's links; no in-switch reduction). Registered in the session
+        catalog as '<id>@mesh<cards>'."""
+        if int(cards) < 2:
+            raise TapeoutError(f"with_direct_links: cards={cards} must be >= 2 (a mesh needs peers on the board).")
+        return self._wired("mesh", int(cards), f"direct-link mesh of {int(cards)}", source)
+
+    def _wired(self, wiring: str, cards: int, label: str, source: str, drop_link: bool = False) -> "Chip":
+        """This silicon with its scale-up tier rewired as `wiring` over `cards` chips (without its own
+        link where `drop_link`), registered in the session catalog as '<id>@<wiring><cards>'."""
         specs = dict(self.specs)
-        specs.pop("scaleup_bw_gbps_bidir", None)
-        specs["scaleup_wiring"] = Spec("pcie", "", "derived", source)
-        specs["scaleup_domain_size"] = Spec(float(int(cards)), "chips", "derived", source)
-        c = Chip(id=f"{self.id}@pcie{int(cards)}", name=f"{self.name} (no accelerator link)", vendor=self.vendor,
+        if drop_link:
+            specs.pop("scaleup_bw_gbps_bidir", None)
+        specs["scaleup_wiring"] = Spec(wiring, "", "derived", source)
+        specs["scaleup_domain_size"] = Spec(float(cards), "chips", "derived", source)
+        c = Chip(id=f"{self.id}@{wiring}{cards}", name=f"{self.name} ({label})", vendor=self.vendor,
                  family=self.family, form_factor=self.form_factor, aliases=(), specs=specs,
                  base_id=self.calibration_id, nominal_tdp_w=self.nominal_tdp_w)
         register_chip(c)

@@ -161,7 +161,7 @@ class ChipParams:
     video_encode_fps: dict = field(default_factory=dict)
     chip_id: str = ""
     calibration_source: str = ""
-    scaleup_wiring: str = ""  # "" = the family's wiring (hardware/topology.FAMILY_WIRING); "pcie" = no accelerator link
+    scaleup_wiring: str = ""  # "" = the family's wiring (hardware/topology.FAMILY_WIRING); "pcie" = no accelerator link; "mesh" = direct links, no switch
 
     @classmethod
     def from_chip(cls, chip, calibration) -> "ChipParams":

@@ -12,6 +12,8 @@ Wired features (perf/training.train arguments they decide):
   even_pipeline_stages       True: only layouts with the same layers on every pipeline device and
                              virtual stage (even_pipeline; perf/train_layout.even_stages)
   grad_sync_dtype            "fp32" / "bf16": gradient buffer and DP reduce-scatter dtype (grad_sync)
+  attention_kernel           the BF16 attention library, an impl of data/calibration/attention_kernels.csv
+                             ("cudnn", "fa2"): its measured rate vs cuDNN on the chip (attention_kernel)
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ..errors import TapeoutError
 from ..formats import data_file
 
 WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "distributed_optimizer", "even_pipeline_stages",
-         "grad_sync_dtype")
+         "grad_sync_dtype", "attention_kernel")
 
 
 @dataclass(frozen=True)
@@ -93,4 +95,6 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings["even_pipeline"] = True
     if stack.value("grad_sync_dtype") is not None:
         settings["grad_sync"] = stack.value("grad_sync_dtype")
+    if dict((f, w) for f, _, w in stack.features).get("attention_kernel"):
+        settings["attention_kernel"] = stack.value("attention_kernel")
     return pins, settings, fp8_attention

@@ -13,6 +13,8 @@ Time per micro-batch on one stage (the op graph of workloads/llm.py for one forw
            Dao 2023) at the backward kernel's rate (attn_bwd_factor, fitted on published
            cuDNN/FlashAttention-3 kernel rates) + 2 x elementwise + TP collectives; LoRA:
            dgrad only (1 x GEMMs)
+  attention core at the stack's attention library's rate (perf/train_attention.py: cuDNN, the
+           calibrated one, or flash-attn 2 at its measured rate relative to cuDNN on the chip)
   recompute: full adds F; selective adds the attention core (Korthikanti et al. 2022)
   TP collectives run after their GEMMs, or overlapped with them as the run's stack does it
   (`tp_overlap`: Transformer Engine userbuffers, perf/tp_overlap.py, with the SMs it takes)
@@ -80,6 +82,7 @@ from .train_layout import (TrainLayout, broken_rule, candidate_layouts, even_sta
                            nearest_chip_counts, nearest_layouts, stage_layers)
 from .train_recipe import Recipe, get_recipe, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param
 from ..formats import format_bits
+from .train_attention import library_ratio
 from .train_backward import attention_backward_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
@@ -153,8 +156,10 @@ class _Fwd:
     """Cached per-micro-batch forward costs split by op class."""
 
     def __init__(self, cfg, p, pr, topo, fp8_attention: bool = False, lora: bool = False, recipe: Recipe | None = None,
-                 tp_overlap: TPOverlap | None = None, transpose_cache: bool = True, grad_sync: str = "fp32"):
+                 tp_overlap: TPOverlap | None = None, transpose_cache: bool = True, grad_sync: str = "fp32",
+                 attn_ratio: tuple[float, float] = (1.0, 1.0)):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
+        self.attn_ratio = attn_ratio  # (fwd, bwd) rate of the stack's attention library vs the calibrated one
         self.fp8_attention, self.lora, self.recipe = fp8_attention, lora, recipe
         self.tp_overlap, self.transpose_cache = tp_overlap, transpose_cache  # stack settings (evaluate_layout)
         self.grad_bytes = GRAD_SYNC_BYTES[grad_sync]  # gradient buffer and DP reduce-scatter dtype
@@ -259,6 +264,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         # parallelism, P2P ring): only what the attention does not cover is exposed; backward
         # sends KV and its gradient
     attn_bwd = float(np.max(attention_backward_time(attn, p)))  # 2.5x the FLOPs, at the backward kernel's rate
+    # the stack's attention library (perf/train_attention.py; cuDNN, the calibrated one: 1, 1)
+    attn, attn_bwd = attn / fwd.attn_ratio[0], attn_bwd / fwd.attn_ratio[1]
     if lay.cp > 1:
         cp_f = max(0.0, t_ring - attn)
         cp_b = max(0.0, 2.0 * t_ring - attn_bwd)  # hidden behind the backward attention as it runs
@@ -381,7 +388,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           ep: int | None = None, vp: int | None = None, mbs: int | None = None, zero: int | None = None,
           recompute: str | None = None, fitted: dict | None = None, shard: int | None = None,
           tp_overlap: str | None = None, transpose_cache: bool = True, even_pipeline: bool = False,
-          grad_sync: str = "fp32") -> TrainResult:
+          grad_sync: str = "fp32", attention_kernel: str = "cudnn") -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -395,17 +402,21 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     (train_layout.even_stages; Megatron-LM / NeMo 1.x); False allows uneven first/last stages.
     `grad_sync`: dtype of the gradient buffer and its DP reduce-scatter, "fp32" (Megatron-LM / Megatron-Core
     / NeMo 2 default for BF16 models) or "bf16" (NeMo 1.x distributed_fused_adam grad_sync_dtype: bf16).
+    `attention_kernel`: the attention library the stack ran ("cudnn", the calibrated one; "fa2": flash-attn 2),
+    at its measured rate relative to cuDNN on the chip (perf/train_attention.py); a chip without that
+    measurement keeps the calibrated rate and says so in the notes.
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
-                tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache, even_pipeline, grad_sync)
+                tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache, even_pipeline, grad_sync,
+                attention_kernel)
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
-               fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline, grad_sync)
+               fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline, grad_sync, attention_kernel)
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -458,7 +469,7 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
 
 def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed,
            fp8_attention=False, fitted=None, tp_overlap: TPOverlap | None = None, transpose_cache: bool = True,
-           even_pipeline: bool = False, grad_sync: str = "fp32") -> TrainResult:
+           even_pipeline: bool = False, grad_sync: str = "fp32", attention_kernel: str = "cudnn") -> TrainResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
@@ -485,8 +496,15 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     if float(np.max(p.peak(COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")))) <= 0:
         raise TapeoutError(f"chip '{c.id}' has no {pr.compute} matrix support; choose another --precision (supported: "
                            f"{', '.join(k for k in ('bf16', 'fp16', 'fp8', 'int8') if c.supports(k))}).")
+    ratio = library_ratio(c.id, attention_kernel)
+    if fp8_attention and attention_kernel != "cudnn":
+        raise TapeoutError(f"attention_kernel '{attention_kernel}' has no FP8 attention; FP8 dot-product attention "
+                           f"(fp8_attention) runs on cuDNN: use attention_kernel 'cudnn' or BF16 attention.")
+    if ratio is None:
+        notes.append(f"attention library {attention_kernel} is not measured on {c.id} "
+                     f"(data/calibration/attention_kernels.csv): the calibrated attention rate is used")
     fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention, lora=lora, recipe=recipe, tp_overlap=tp_overlap,
-               transpose_cache=transpose_cache, grad_sync=grad_sync)
+               transpose_cache=transpose_cache, grad_sync=grad_sync, attn_ratio=ratio or (1.0, 1.0))
     domain = int(np.max(p.scaleup_domain))
 
     def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules

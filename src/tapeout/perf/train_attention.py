@@ -1,0 +1,53 @@
+"""Attention kernel library of a training stack: its rate relative to the library the model's
+attention is calibrated on.
+
+The chip's attention efficiency (eff_attention, attn_bwd_factor) is fitted on cuDNN fused
+attention (perf/fit/kernels.fit_attention, impl "cudnn"), the Transformer Engine backend on
+Hopper from TE 1.2. A stack that ran another library (NVIDIA's MLPerf v3.1 GPT-3 image pins
+flash-attn 2.0.8) runs its attention at that library's rate. FlashAttention-2 is written for
+Ampere's mma.sync and uses neither Hopper's wgmma nor TMA (Shah et al. 2024, FlashAttention-3,
+arXiv:2407.08608: "FlashAttention-2 achieving only 35% utilization on the H100 GPU"), so its
+rate relative to cuDNN is a property of the (library, chip) pair, taken only from kernels
+measured on that chip in one benchmark setup (data/calibration/attention_kernels.csv):
+    ratio(direction) = median over the setups measured in both libraries of
+                       TFLOPS(library) / TFLOPS(cudnn)
+forward from the causal rows (LLM attention is causal, as eff_attention), backward from the
+backward rows. A chip without such rows: None (the caller keeps the calibrated rate and says so).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from ..errors import TapeoutError
+from .fit.rows import read_attention_kernels
+
+CALIBRATED = "cudnn"  # the library fit_attention calibrates on
+
+
+@lru_cache(maxsize=None)
+def library_ratio(chip_id: str, library: str) -> tuple[float, float] | None:
+    """(forward, backward) rate of `library` relative to the calibrated cuDNN kernels on `chip_id`;
+    (1, 1) for cudnn itself; None when the chip has no rows measured in both."""
+    rows = read_attention_kernels()
+    known = {r["impl"] for r in rows}
+    if library not in known:
+        raise TapeoutError(f"attention_kernel '{library}' is not a measured attention library; use one of "
+                           f"{', '.join(sorted(known))} (data/calibration/attention_kernels.csv impl).")
+    if library == CALIBRATED:
+        return 1.0, 1.0
+
+    def rates(impl: str) -> dict:
+        return {(r["direction"], r["causal"].lower(), r["head_dim"], r["heads"], r["seq_len"], r["batch"], r["dtype"]):
+                float(r["tflops"]) for r in rows if r["chip"] == chip_id and r["impl"] == impl}
+
+    lib, ref = rates(library), rates(CALIBRATED)
+    out = []
+    for direction, causal in (("fwd", "true"), ("bwd", "false")):
+        both = [k for k in lib if k in ref and k[0] == direction and k[1] == causal]
+        if not both:
+            return None
+        out.append(float(np.median([lib[k] / ref[k] for k in both])))
+    return out[0], out[1]
