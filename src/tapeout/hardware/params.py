@@ -148,6 +148,14 @@ class ChipParams:
     # 1 / attn_cta_tokens_per_s + rows x attn_gen_score_flops x cores / (vector_flops x eff_vector). 0 = not
     # modelled (default; read only with attn_cta_tokens_per_s > 0)
     attn_gen_score_flops: np.ndarray | float = 0.0
+    # work a CUDA-core generation kernel (one query row per CTA: TensorRT-LLM masked MHA) does on
+    # the vector units for a quantized (FP8) KV cache, in FP32-FLOP equivalents at the chip's
+    # vector rate: per KV-cache byte read (convert to the math format, scale, dot-product FMA)
+    # and per score (softmax). Overlapped with the KV stream, so it bounds the op when the DRAM
+    # outruns the cores (perf/opcost.py). 0 = not modelled (default); set per serving row by
+    # perf/kernel_calibration.serving_decode_params where that kernel runs an FP8 cache
+    attn_gen_vflops_per_kv_byte: np.ndarray | float = 0.0
+    attn_gen_vflops_per_score: np.ndarray | float = 0.0
     mem_overhead: np.ndarray | float = 0.0
     video_decode_fps: dict = field(default_factory=dict)
     video_encode_fps: dict = field(default_factory=dict)

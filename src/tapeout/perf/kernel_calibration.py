@@ -37,8 +37,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-from . import kernel_fit
+from ..hardware.params import KERNEL_STRUCTURE
 from ..ops import PEAK_KEYS
+from . import kernel_fit
 from .calibration import VENDOR_FIELDS, load_fitted, vendor_means
 from .kernels_db import db_config
 
@@ -92,20 +93,37 @@ def decode_classes(chip) -> list[str]:
 
 def serving_decode_params(p, chip, cfg, pr, tp: int, fitted: dict | None = None):
     """`p` with the generation-kernel fields of the kernel the serving row's model runs (GQA group
-    and head dim per GPU after tensor parallelism, KV-cache format; kernel_fit.decode_kernel), where
-    the calibration in force holds per-class values (a --kernels calibration); else `p` unchanged.
+    and head dim per GPU after tensor parallelism, KV-cache format; kernel_fit.decode_kernel): the
+    masked-MHA kernel's vector work over an FP8 cache (fp8_cache_vector_work, any calibration), and
+    where the calibration in force holds per-class values (a --kernels calibration) that class's.
     MLA models keep the chip's default class."""
     from .calibration import active_fitted
 
-    own = active_fitted(fitted).get("chips", {}).get(getattr(chip, "calibration_id", chip.id), {})
-    classes = own.get("kernel_decode_classes")
-    if not classes or getattr(cfg, "is_mla", False):
+    if getattr(cfg, "is_mla", False):
         return p
     heads = cfg.num_attention_heads // tp
     kv_heads = max(1, cfg.kv_heads // tp)  # KV heads replicate when tp > kv_heads (workloads/llm.py)
     kv_fmt = "fp8" if str(pr.kv_cache).startswith("fp8") else str(pr.kv_cache)
-    cls = "decode_" + str(kernel_fit.decode_kernel(chip.family, [kv_fmt], [heads], [kv_heads], [cfg.hd])[0])
-    return p.replace(**classes[cls]) if cls in classes else p
+    kernel = str(kernel_fit.decode_kernel(chip.family, [kv_fmt], [heads], [kv_heads], [cfg.hd])[0])
+    p = fp8_cache_vector_work(p, chip.family, kernel, kv_fmt)
+    own = active_fitted(fitted).get("chips", {}).get(getattr(chip, "calibration_id", chip.id), {})
+    classes = own.get("kernel_decode_classes")
+    cls = "decode_" + kernel
+    return p.replace(**classes[cls]) if classes and cls in classes else p
+
+
+def fp8_cache_vector_work(p, family: str, kernel: str, kv_fmt: str):
+    """`p` with the vector-unit work of TensorRT-LLM's masked-MHA generation kernel over an FP8 KV
+    cache (kernel_structure.yaml mmha_fp8_kv_vflops_*) where the dispatch rule
+    (kernel_fit.decode_kernel) runs that kernel on an NVIDIA family it covers; else `p` unchanged.
+    The kernel computes on the CUDA cores, so each FP8 KV element is converted before its FMA;
+    the XQA kernels feed the tensor cores and BF16 caches need no conversion."""
+    cfg = db_config()["decode_kernels"]
+    nvidia = set(cfg["trtllm_gen_families"]) | set(cfg["qgmma_families"]) | set(cfg["hmma_families"])
+    if kernel != "mmha" or kv_fmt != "fp8" or family not in nvidia:
+        return p
+    return p.replace(attn_gen_vflops_per_kv_byte=KERNEL_STRUCTURE["mmha_fp8_kv_vflops_per_byte"],
+                     attn_gen_vflops_per_score=KERNEL_STRUCTURE["mmha_fp8_kv_vflops_per_score"])
 
 
 def db_fitted(per_chip: dict, source: dict, base: dict | None = None, holdout: str | None = None) -> dict:

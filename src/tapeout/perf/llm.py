@@ -25,6 +25,7 @@ from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
 from .calibration import calibrated_params
 from .collectives import topology_for
+from .kernel_calibration import serving_decode_params
 from .opcost import CostTable, evaluate
 from .serving_sim import serving_costs
 from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, PREFILL_CHUNK_TOKENS,  # noqa: F401 (re-exported)
@@ -121,7 +122,8 @@ def serve(
                        num_chips, pr, input_len,
                        output_len, scenario, ttft, max_tpot_s, tp=tp, pp=pp, ep=ep, batch=batch, params=params,
                        evaluator=evaluator, weight_bytes_factor=weight_bytes_factor, vision=vision, stack=stack)
-    p = params if params is not None else calibrated_params(c)
+    # the generation kernel's fields of this model's rows, as the engine's step model takes them
+    p = params if params is not None else serving_decode_params(calibrated_params(c), c, cfg, pr, r.tp)
     out = _deployment_view(cfg, c, pr, p, r, input_len + (vision.tokens_per_request if vision else 0), output_len, evaluator, weight_bytes_factor)
     if vision is not None:
         from .vlm import encoder_cost
@@ -204,5 +206,5 @@ def step_costs(model, chip, precision="bf16", phase="decode", batch=1, input_len
         st = LLMStep("decode", batch, 1, int(input_len + output_len // 2), pr, tp, ep)
     else:
         st = LLMStep("prefill", batch, int(input_len), 0, pr, tp, ep)
-    p = calibrated_params(c)
+    p = serving_decode_params(calibrated_params(c), c, cfg, pr, tp)  # as the engine's step model (mlperf.step_model)
     return serving_costs(evaluate(build_llm_graph(cfg, st), p), topology_for(p, c.family))

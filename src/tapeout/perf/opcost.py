@@ -319,6 +319,16 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         fill = np.where(gen_attn & (tok_rate > 0),
                         np.minimum(fill, cta_stream / (np.asarray(p.mem_bw) * p.eff_mem)), fill)
     t_mem = dram / (np.asarray(p.mem_bw) * p.eff_mem * fill) + p.mem_overhead * (dram > 0)
+    # a CUDA-core generation kernel over an FP8 KV cache converts, scales and multiplies every KV
+    # byte it reads and runs the softmax of every score on the vector units, overlapped with its
+    # KV stream: it caps the stream where the DRAM outruns the cores (ChipParams.attn_gen_vflops_*,
+    # set only where that kernel runs; kernel_calibration.serving_decode_params)
+    per_byte = np.asarray(p.attn_gen_vflops_per_kv_byte, dtype=float)
+    per_score = np.asarray(p.attn_gen_vflops_per_score, dtype=float)
+    if np.any(per_byte > 0) or np.any(per_score > 0):
+        scores = col(t.exps) if t.exps is not None else 0.0
+        t_gen_vec = (wb * kv_passes * per_byte + scores * per_score) / vec_rate
+        t_compute = np.where(gen_attn, np.maximum(t_compute, t_gen_vec), t_compute)
 
     # ---- communication ----
     so = col(t.scaleout.astype(float))
