@@ -15,7 +15,12 @@ This compares, per chip and format, GEMMs of the SAME weight shape (n, k) that d
 weights larger than L2 (copies = 1, burst = 12 x latency) and n, k >= 4096 (compute-bound tiles).
 Kernel-level only; nothing here is fitted or wired into the model.
 
-    python scripts/sustained_gemm_check.py            # needs tapeout[kernels] (aiconfigurator-core)
+Second table (no extra needed): the sustained best-shape rates on file (MSMF rows of
+data/measured/microbenchmarks.csv, mamf-finder v4: the board saturated at its power limit) against
+their own burst pair (MAMF v4, from the row's notes) and against the best-shape rows the chip's
+shipped GEMM calibration is fitted on (fitted.yaml sources), chip and format alike.
+
+    python scripts/sustained_gemm_check.py            # DB table needs tapeout[kernels] (aiconfigurator-core)
 """
 from __future__ import annotations
 
@@ -41,9 +46,47 @@ def same_shape_ratios(n, k, rate, burst_s, short=SHORT_S, long=LONG_S, min_point
     return out
 
 
+def msmf_table() -> None:
+    """Sustained (MSMF) rows vs their burst pair and vs the calibration's best-shape rows."""
+    import re
+
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.ops import MatMul, OpTable
+    from tapeout.perf.calibration import calibrated_params, load_fitted
+    from tapeout.perf.fit.rows import chip_key, gemm_dtype, read_microbenchmarks
+    from tapeout.perf.opcost import evaluate
+
+    rows = read_microbenchmarks()
+    fitted = load_fitted()["chips"]
+    print("chip       fmt   MSMF TF  burst MAMF v4  MSMF/MAMF  calibration rows (best TF)       MSMF/calibration"
+          "  model TF at MSMF shape  model/MSMF")
+    for r in rows:
+        if "MSMF" not in r["metric"]:
+            continue
+        cid, fmt = chip_key(r["accelerator"])[0], gemm_dtype(r["precision"])
+        msmf = float(r["value"])
+        pair = re.search(r"pair MAMF ([\d.]+)", r["notes"])
+        mamf = float(pair.group(1)) if pair else float("nan")
+        src = set(fitted.get(cid, {}).get("sources", []))
+        cal = [(c["id"], float(c["value"])) for c in rows if c["id"] in src and "max achievable" in c["workload"]
+               and gemm_dtype(c["precision"]) == fmt]
+        best = max((v for _, v in cal), default=float("nan"))
+        m, n, k = map(int, re.search(r"shape (\d+)x(\d+)x(\d+)", r["model_config"]).groups())
+        op = OpTable.from_ops([MatMul(name="msmf", m=m, n=n, k=k, a_dtype=fmt, w_dtype=fmt, out_dtype="bf16",
+                                      math_dtype=fmt)])
+        t = float(np.asarray(evaluate(op, calibrated_params(get_chip(cid)), check_support=False).time).ravel()[0])
+        model = 2.0 * m * n * k / t / 1e12
+        print(f"{cid:10s} {fmt:5s} {msmf:7.0f}  {mamf:9.0f}      {msmf / mamf:6.3f}     "
+              f"{', '.join(i for i, _ in cal) or '-':24s} {best:6.0f}   {msmf / best:6.3f}"
+              f"            {model:7.0f}            {model / msmf:6.3f}")
+
+
 def main() -> None:
     from tapeout.hardware.catalog import get_chip
     from tapeout.perf.kernels_db import read_kernels
+
+    msmf_table()
+    print()
 
     kern = read_kernels(ops=("gemm",), per_group=None)
     c = kern.cols
