@@ -82,7 +82,10 @@ INF_BENCH = [  # (regex on the benchmark token, canonical name)
     (r"^whisper", "whisper"),
 ]
 TRAIN_BENCH = {"bert": "bert", "resnet": "resnet", "dlrm_dcnv2": "dlrm-dcnv2", "stable_diffusion": "stable-diffusion",
-               "ssd": "retinanet", "gnn": "rgat"}  # ssd = RetinaNet from v2.0 (every ssd row of end_to_end.csv is v2.0+)
+               "ssd": "retinanet", "gnn": "rgat",  # ssd = RetinaNet from v2.0 (every ssd row of end_to_end.csv is v2.0+)
+               # v4.1+ results folders name the same two benchmarks by model (training_results_v5.0
+               # <submitter>/results/<system>/retinanet/ and .../rgat/, e.g. ASUSTeK ESC_N8_E11, ESC_N8_E11_n2)
+               "retinanet": "retinanet", "rgat": "rgat"}
 
 # mlperf.conf Server p99 latency constraints (s) (reference/workloads-and-compression.md 6.1)
 SERVER_BOUND_S = {"resnet50": 0.015, "retinanet": 0.100, "bert": 0.130, "dlrmv2": 0.060, "sdxl": 20.0, "whisper": 1.0}
@@ -110,7 +113,8 @@ def is_tensorrt(software: str) -> bool:
     return "tensorrt" in (software or "").lower()
 
 
-def _bench_of(row: dict) -> tuple[str, str] | None:
+def benchmark_of(row: dict) -> tuple[str, str] | None:
+    """("inf" | "train", tapeout benchmark name) of a non-LLM MLPerf row; None for other rows."""
     m = re.match(r"MLPerf (Inference|Training) v[\d.]+ (\S+)", row.get("workload", ""))
     if not m:
         return None
@@ -210,7 +214,7 @@ def per_chip_offline(bench: str, chip, prec: str, software: str = "", high_accur
 
 @register("mlperf-other-inference")
 def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None:
-    kind = _bench_of(row)
+    kind = benchmark_of(row)
     if kind is None or kind[0] != "inf":
         return None
     bench = kind[1]
@@ -347,7 +351,7 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
 
 @register("mlperf-other-training")
 def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
-    kind = _bench_of(row)
+    kind = benchmark_of(row)
     if kind is None or kind[0] != "train":
         return None
     bench = kind[1]
@@ -446,7 +450,7 @@ def benchmark_rows(rows: list[dict]) -> list[tuple[dict, str]]:
     """Rows these mappers own, with their benchmark name (for coverage accounting)."""
     out = []
     for r in rows:
-        k = _bench_of(r)
+        k = benchmark_of(r)
         if k:
             out.append((r, k[1] if k[0] == "inf" else f"train-{k[1]}"))
     return out
