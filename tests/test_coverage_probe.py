@@ -131,3 +131,20 @@ def test_mlperf_workload_with_wrong_category_names_the_fix(rows):
 def test_unmapped_rows_keep_the_unmapped_class(rows):
     r = harness.predict_row(rows["R-VLM"])
     assert r.mapper == "mlperf-unmapped" and harness.target_class(r) == "unmapped"
+
+
+def test_whisper_offline_is_scored_in_the_rows_unit(rows):
+    """A Samples/s row is predicted in samples/s, a Tokens/s row in output tokens/s: the same
+    system, so the ratio is the output tokens per utterance the graph costs."""
+    from tapeout.workloads.speech import whisper_graph
+
+    per_sample = harness.predict_row(rows["P-OFF-WSP"])
+    per_token = harness.predict_row({**rows["P-OFF-WSP"], "unit": "Tokens/s"})
+    assert per_sample.predicted and per_token.predicted
+    tok = float(whisper_graph(1).meta["output_tokens"])
+    assert per_token.predicted / per_sample.predicted == pytest.approx(tok, rel=1e-9)
+
+
+def test_non_llm_row_in_a_unit_its_scenario_never_reports_is_refused(rows):
+    why = harness.predict_row({**rows["P-SRV-DLRM"], "unit": "Tokens/s"}).skipped
+    assert why.startswith("unit 'Tokens/s' is not a Server unit of dlrmv2") and "Queries/s" in why

@@ -212,6 +212,22 @@ def per_chip_offline(bench: str, chip, prec: str, software: str = "", high_accur
     raise SkipRow(f"{bench} at batch 1 does not fit {chip.id}'s memory")
 
 
+# the units each LoadGen scenario reports (mlcommons/inference loadgen: Offline samples/s, Server
+# scheduled queries/s or completed samples/s, SingleStream p90 / MultiStream p99 latency); whisper's
+# Offline result may be stated per sample or per output token
+SCENARIO_UNITS = {"Offline": ("samples/s",), "Server": ("queries/s", "samples/s"), "SingleStream": ("latency (ms)",),
+                  "MultiStream": ("latency (ms)",)}
+
+
+def check_unit(row: dict, bench: str) -> None:
+    """Refuse a row whose unit is not one its scenario reports (it would be scored in the wrong unit)."""
+    scen = row.get("scenario", "")
+    ok = SCENARIO_UNITS.get(scen, ()) + (("tokens/s",) if bench == "whisper" and scen == "Offline" else ())
+    if ok and not row.get("unit", "").lower().startswith(ok):
+        raise SkipRow(f"unit '{row.get('unit')}' is not a {scen} unit of {bench}: use one of "
+                      f"{', '.join(u.capitalize() for u in ok)}")
+
+
 @register("mlperf-other-inference")
 def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     kind = benchmark_of(row)
@@ -225,11 +241,13 @@ def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None
     scen = row.get("scenario", "")
     p = calibrated_params(chip, fitted)
     detail = {"chip": chip.id, "compute_precision": prec, "n_accelerators": n}
+    check_unit(row, bench)
     try:
         if scen == "Offline":
             tput, b, bound = per_chip_offline(bench, chip, prec, sw, _high_accuracy(row), fitted)
             detail.update(batch=b, bound=bound, per_chip=tput)
-            if bench == "whisper":  # LoadGen counts the output tokens each response reports
+            if bench == "whisper" and row["unit"].lower().startswith("tokens/s"):
+                # LoadGen counts the output tokens each response reports
                 tok = float(_graph(bench, 1, prec).meta["output_tokens"])
                 return RowPrediction(n * tput * tok, "Tokens/s", bench, detail=detail)
             return RowPrediction(n * tput, "Samples/s", bench, detail=detail)
