@@ -29,7 +29,7 @@ t0 = time.time()
 for r in rows:
     if r.get("scenario") != "Server":
         continue
-    k = o._bench_of(r)
+    k = o.benchmark_of(r)
     if not k or k[0] != "inf" or (args.bench and k[1] not in args.bench):
         continue
     base = predict_row(r)

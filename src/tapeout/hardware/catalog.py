@@ -269,7 +269,9 @@ def resolve_chip_id(name: str) -> str | None:
             rest = key[len(alias_key):]
             if not _SUFFIX.fullmatch(rest):
                 continue
-            gb = re.search(r"(\d+)gb", rest)
+            # the stated size is a whole token of the original name ("-180GB"): in the normalised
+            # rest "sxm5180gb" the digits of "SXM5" would glue onto it (5180 GB)
+            gb = re.search(r"(?<![a-z0-9])(\d+)\s*gb(?![a-z])", name.lower())
             cap = _catalog()[cid].get("memory_capacity_gb")
             if gb and isinstance(cap, float) and abs(int(gb.group(1)) - cap) > 0.1 * cap:
                 continue

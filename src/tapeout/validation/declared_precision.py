@@ -43,11 +43,13 @@ def compute_precision(precision: str, chip, software: str = "") -> str:
     """Format the row's GEMMs ran in on `chip`: first matching rule, widened until the chip runs it."""
     dt = declared_dtype(precision)
     if dt is None:
-        raise SkipRow(f"precision '{precision}' names no dtype")
+        raise SkipRow(f"precision '{precision}' names no dtype; state the GEMM format the submission ran "
+                      "(e.g. fp8, fp4, int8, bf16, 'matmul fp8') in the row's precision field")
     t = rule_table()
     rule = next(r for r in t["rules"] if _applies(r, dt, software, chip))
     fmt = dt if rule["runs"] == "declared" else rule["runs"]
     for cand in t["widen"][fmt]:
         if chip.supports(cand):
             return "fp32" if cand == "tf32" else cand
-    raise SkipRow(f"chip {chip.id} supports none of {t['widen'][fmt]}")
+    raise SkipRow(f"chip {chip.id} supports none of {t['widen'][fmt]}: the catalog has no sourced matrix peak "
+                  f"for them (data/chips/*specs.csv {chip.id} <dtype>_tflops_dense); add it with its source")

@@ -96,6 +96,8 @@ def row_problem(row: dict) -> str | None:
 
 def scenario_class(row: dict) -> str:
     s = row.get("scenario", "").lower()
+    if s.startswith(("server", "interactive")) and "interactive" in row.get("workload", "").lower():
+        return "interactive"  # MLPerf v5.0+ "<bench>-interactive" rows: LoadGen Server under interactive bounds
     if s.startswith("offline") or "max-throughput" in s or s.startswith("batch"):
         return "offline"
     if s.startswith("server") or "online" in s:
@@ -218,7 +220,7 @@ def target_class(r: RowResult) -> str:
         return "LLM training"
     if r.mapper == "mlperf-other-inference":  # issue targets are per scenario (Offline)
         return f"other inference {r.scenario}"
-    return r.mapper if r.mapper != "-" else "unmapped"
+    return r.mapper if r.mapper not in ("-", "mlperf-unmapped") else "unmapped"
 
 
 def summarize(results: list[RowResult]) -> dict:

@@ -73,7 +73,9 @@ def submitted_layout(row: dict, bench: str, scenario: str, chip, n: int) -> dict
     return {"tp": e["tp"], "pp": e["pp"], "max_batch": cap}
 
 
-def _bounds(cfg_text: str, scenario: str, bench: dict):
+def latency_bounds(scenario: str, bench: dict):
+    """(TTFT p99 s, TPOT p99 s, whole-query bound?) of a scenario in the benchmark's definition
+    (data/mlperf/benchmarks.yaml `latency`); (None, None, False) when it defines none."""
     lat = bench.get("latency", {})
     s = lat.get(scenario)
     if s is None:
@@ -85,7 +87,19 @@ def mlperf_name(row: dict) -> str | None:
     """The MLPerf LLM benchmark of an mlperf-inf row (None: not an LLM benchmark)."""
     m = re.match(r"MLPerf Inference v[\d.]+ (\S+)", row["workload"])
     name = re.sub(r"-(99(\.9)?)(/99\.9)?$", "", m.group(1)) if m else None
+    # v5.0+ results name the Interactive variant as its own benchmark, run under LoadGen's Server
+    # scenario with tighter bounds ("llama2-70b-interactive-99", "llama3_1-405b-interactive" in
+    # mlperf.conf): the same model and dataset, the `interactive` latency bounds (_mlperf)
+    name = re.sub(r"-interactive$", "", name) if name else None
     return name if name in MLPERF_BENCH else None
+
+
+def mlperf_scenario(row: dict) -> str:
+    """The LoadGen scenario an mlperf-inf LLM row was run and bounded in, lower case. An
+    "-interactive" benchmark is run in LoadGen's Server scenario (results folders say "Server")
+    under the benchmark's interactive bounds, so both spellings give "interactive"."""
+    sc = row["scenario"].lower()
+    return "interactive" if sc in ("server", "interactive") and "interactive" in row["workload"].lower() else sc
 
 
 def is_paper_llm(row: dict) -> bool:
@@ -125,24 +139,24 @@ def map_row(row: dict, fitted: dict | None = None):
 def _mlperf(row: dict, name: str, fitted: dict | None = None):
     from ..perf.mlperf import value_of, inference_benchmark, serve_at_scale
 
+    sc = mlperf_scenario(row)
+    if sc == "offline" and "interactive" in row["workload"].lower():
+        raise SkipRow(f"'{row['workload']}' is an Interactive benchmark: LoadGen runs it in the Server scenario "
+                      "only (mlperf.conf *-interactive.Server bounds); an Offline row of it is mislabelled")
     b = inference_benchmark(name)
-    sc0 = "interactive" if "interactive" in row["workload"].lower() else row["scenario"].lower()
-    chip = system_chip(row, maxq_chip(row, _chip(row), name, sc0, "99.9" in row["workload"]))
+    chip = system_chip(row, maxq_chip(row, _chip(row), name, sc, "99.9" in row["workload"]))
     n = int(float(row["n_accelerators"]))
     prec = compute_precision(row, chip)
     I = float(value_of(b["mean_input_tokens"]))
     O = float(value_of(b["mean_output_tokens"]))
     beams = int(b.get("beams", 1))
-    sc = row["scenario"].lower()
     unit = row["unit"]
     detail = {"precision": prec, "input_len": I, "output_len": O, "layout_source": "automatic"}
     if sc in ("offline", "server", "interactive"):
-        if "interactive" in row["workload"].lower():
-            sc = "interactive"
         ttft = tpot = None
         whole = False
         if sc != "offline":
-            ttft, tpot, whole = _bounds(row["model_config"], sc, b)
+            ttft, tpot, whole = latency_bounds(sc, b)
             if ttft is None:
                 raise SkipRow(f"no {sc} latency bounds for {name}")
         per_sample = re.match(r"(samples|queries)/s", unit, flags=re.I)

@@ -82,7 +82,10 @@ INF_BENCH = [  # (regex on the benchmark token, canonical name)
     (r"^whisper", "whisper"),
 ]
 TRAIN_BENCH = {"bert": "bert", "resnet": "resnet", "dlrm_dcnv2": "dlrm-dcnv2", "stable_diffusion": "stable-diffusion",
-               "ssd": "retinanet", "gnn": "rgat"}  # ssd = RetinaNet from v2.0 (every ssd row of end_to_end.csv is v2.0+)
+               "ssd": "retinanet", "gnn": "rgat",  # ssd = RetinaNet from v2.0 (every ssd row of end_to_end.csv is v2.0+)
+               # v4.1+ results folders name the same two benchmarks by model (training_results_v5.0
+               # <submitter>/results/<system>/retinanet/ and .../rgat/, e.g. ASUSTeK ESC_N8_E11, ESC_N8_E11_n2)
+               "retinanet": "retinanet", "rgat": "rgat"}
 
 # mlperf.conf Server p99 latency constraints (s) (reference/workloads-and-compression.md 6.1)
 SERVER_BOUND_S = {"resnet50": 0.015, "retinanet": 0.100, "bert": 0.130, "dlrmv2": 0.060, "sdxl": 20.0, "whisper": 1.0}
@@ -110,7 +113,8 @@ def is_tensorrt(software: str) -> bool:
     return "tensorrt" in (software or "").lower()
 
 
-def _bench_of(row: dict) -> tuple[str, str] | None:
+def benchmark_of(row: dict) -> tuple[str, str] | None:
+    """("inf" | "train", tapeout benchmark name) of a non-LLM MLPerf row; None for other rows."""
     m = re.match(r"MLPerf (Inference|Training) v[\d.]+ (\S+)", row.get("workload", ""))
     if not m:
         return None
@@ -208,9 +212,25 @@ def per_chip_offline(bench: str, chip, prec: str, software: str = "", high_accur
     raise SkipRow(f"{bench} at batch 1 does not fit {chip.id}'s memory")
 
 
+# the units each LoadGen scenario reports (mlcommons/inference loadgen: Offline samples/s, Server
+# scheduled queries/s or completed samples/s, SingleStream p90 / MultiStream p99 latency); whisper's
+# Offline result may be stated per sample or per output token
+SCENARIO_UNITS = {"Offline": ("samples/s",), "Server": ("queries/s", "samples/s"), "SingleStream": ("latency (ms)",),
+                  "MultiStream": ("latency (ms)",)}
+
+
+def check_unit(row: dict, bench: str) -> None:
+    """Refuse a row whose unit is not one its scenario reports (it would be scored in the wrong unit)."""
+    scen = row.get("scenario", "")
+    ok = SCENARIO_UNITS.get(scen, ()) + (("tokens/s",) if bench == "whisper" and scen == "Offline" else ())
+    if ok and not row.get("unit", "").lower().startswith(ok):
+        raise SkipRow(f"unit '{row.get('unit')}' is not a {scen} unit of {bench}: use one of "
+                      f"{', '.join(u.capitalize() for u in ok)}")
+
+
 @register("mlperf-other-inference")
 def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None:
-    kind = _bench_of(row)
+    kind = benchmark_of(row)
     if kind is None or kind[0] != "inf":
         return None
     bench = kind[1]
@@ -221,11 +241,13 @@ def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None
     scen = row.get("scenario", "")
     p = calibrated_params(chip, fitted)
     detail = {"chip": chip.id, "compute_precision": prec, "n_accelerators": n}
+    check_unit(row, bench)
     try:
         if scen == "Offline":
             tput, b, bound = per_chip_offline(bench, chip, prec, sw, _high_accuracy(row), fitted)
             detail.update(batch=b, bound=bound, per_chip=tput)
-            if bench == "whisper":  # LoadGen counts the output tokens each response reports
+            if bench == "whisper" and row["unit"].lower().startswith("tokens/s"):
+                # LoadGen counts the output tokens each response reports
                 tok = float(_graph(bench, 1, prec).meta["output_tokens"])
                 return RowPrediction(n * tput * tok, "Tokens/s", bench, detail=detail)
             return RowPrediction(n * tput, "Samples/s", bench, detail=detail)
@@ -347,7 +369,7 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
 
 @register("mlperf-other-training")
 def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
-    kind = _bench_of(row)
+    kind = benchmark_of(row)
     if kind is None or kind[0] != "train":
         return None
     bench = kind[1]
@@ -446,7 +468,7 @@ def benchmark_rows(rows: list[dict]) -> list[tuple[dict, str]]:
     """Rows these mappers own, with their benchmark name (for coverage accounting)."""
     out = []
     for r in rows:
-        k = _bench_of(r)
+        k = benchmark_of(r)
         if k:
             out.append((r, k[1] if k[0] == "inf" else f"train-{k[1]}"))
     return out
