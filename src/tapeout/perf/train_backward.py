@@ -20,6 +20,15 @@ runs 5 GEMMs to the forward's 2, Dao 2023 sec. 3.1) at the backward kernel's rat
 the LLM training engine (perf/training.py) uses the same rule.
 Elementwise, embedding and other ops: 2x their forward time (read the output gradient and the
 saved input, write the input gradient; scatter-add for a gather).
+Weight-gradient accumulation (`wgrad_accumulate_time`): Megatron-LM / NeMo / Transformer Engine
+accumulate each micro-batch's weight gradient straight into the gradient buffer
+(gradient_accumulation_fusion: Megatron fused_weight_gradient_mlp_cuda wgrad_gemm_accum_fp32 /
+_fp16, cublasGemmEx with beta = 1 and C = D = main_grad; TE Linear(fuse_wgrad_accumulation=True),
+gemm(..., accumulate=True, out=weight.main_grad)). Its epilogue reads the C tile and writes the D
+tile in the buffer's dtype: 2 x grad bytes per weight element instead of the 2 bytes (BF16 D) of
+the beta = 0 GEMMs the compute rate is calibrated on. The extra store/load traffic costs time only
+as far as the epilogue is not overlapped with the next tile's main loop, the chip's
+ChipParams.epilogue_exposed (perf/opcost.epilogue_time; 0 unless a kernel calibration fitted it).
 """
 
 from __future__ import annotations
@@ -33,6 +42,23 @@ from ..ops import MatMul, OpGraph
 from .opcost import K_ATTN, K_MATMUL, evaluate
 
 ATTN_BWD_FLOPS = 2.5  # FlashAttention-2 backward FLOPs / forward FLOPs (Dao 2023)
+BETA0_OUTPUT_BYTES = 2.0  # D of the calibrated (beta = 0) GEMMs: BF16
+
+
+def wgrad_accumulate_bytes(grad_bytes: float) -> float:
+    """Epilogue bytes per weight element of a wgrad GEMM accumulating into a gradient buffer of
+    `grad_bytes` per element (read C + write D), beyond a beta = 0 GEMM's BF16 store."""
+    return max(0.0, 2.0 * float(grad_bytes) - BETA0_OUTPUT_BYTES)
+
+
+def wgrad_accumulate_time(weight_elems, grad_bytes: float, p, exposed=None):
+    """Exposed time of the accumulate epilogue of wgrad GEMMs producing `weight_elems` gradient
+    elements (one micro-batch): the extra bytes (wgrad_accumulate_bytes) at the chip's achieved
+    DRAM bandwidth, times the exposed epilogue fraction (`exposed`, default the chip's
+    ChipParams.epilogue_exposed, the rule of perf/opcost.epilogue_time with every core active)."""
+    frac = np.asarray(p.epilogue_exposed if exposed is None else exposed, dtype=float)
+    bw = np.asarray(p.mem_bw, dtype=float) * np.asarray(p.eff_mem, dtype=float)
+    return frac * float(weight_elems) * wgrad_accumulate_bytes(grad_bytes) / bw
 
 
 def attention_backward_time(t_attn_fwd, p):
@@ -79,4 +105,5 @@ def backward_time(g: OpGraph, p, no_input_grad: tuple[str, ...] = ()) -> float:
     return t
 
 
-__all__ = ["ATTN_BWD_FLOPS", "attention_backward_time", "gradient_gemms", "backward_time"]
+__all__ = ["ATTN_BWD_FLOPS", "BETA0_OUTPUT_BYTES", "attention_backward_time", "wgrad_accumulate_bytes",
+           "wgrad_accumulate_time", "gradient_gemms", "backward_time"]

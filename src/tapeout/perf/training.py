@@ -16,6 +16,10 @@ Time per micro-batch on one stage (the op graph of workloads/llm.py for one forw
   attention core at the stack's attention library's rate (perf/train_attention.py: cuDNN, the
            calibrated one, or flash-attn 2 at its measured rate relative to cuDNN on the chip)
   recompute: full adds F; selective adds the attention core (Korthikanti et al. 2022)
+  wgrad accumulation into the gradient buffer (Megatron/TE gradient_accumulation_fusion, beta = 1):
+           the C read + D write in the buffer dtype beyond the calibrated BF16 store, exposed by the
+           chip's epilogue_exposed (perf/train_backward.wgrad_accumulate_time; 0 in the default
+           calibration, whose GEMM rate carries its own epilogue)
   TP collectives run after their GEMMs, or overlapped with them as the run's stack does it
   (`tp_overlap`: Transformer Engine userbuffers, perf/tp_overlap.py, with the SMs it takes)
 Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
@@ -85,7 +89,7 @@ from .train_layout import (TrainLayout, broken_rule, candidate_layouts, even_sta
 from .train_recipe import Recipe, get_recipe, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param
 from ..formats import format_bits
 from .train_attention import library_ratio
-from .train_backward import attention_backward_time
+from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
@@ -230,13 +234,19 @@ class _Fwd:
                     named[f"c:{op.name}"] += c * op.count
         w = times * t.count
         body = ~head
+        # weight elements whose gradient the wgrad GEMMs accumulate (none for LoRA's frozen base)
+        wg = {"wgrad_elems": 0.0, "head_wgrad_elems": 0.0}
+        if not self.lora:
+            for op in g.ops:
+                if isinstance(op, MatMul) and op.shared_weight:
+                    wg["head_wgrad_elems" if op.name in HEAD_OPS else "wgrad_elems"] += op.count * op.groups * op.k * op.n
         names = np.array([op.name for op in t.ops])
         named.update({f"g:{k}": float(w[(t.kind == K_MATMUL) & body & (names == k)].sum()) for k in TP_GEMMS})
         return {"gemm": float(w[(t.kind == K_MATMUL) & body].sum()), "attn": float(w[(t.kind == K_ATTN) & body].sum()),
                 "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
                 "head_gemm": float(w[(t.kind == K_MATMUL) & head].sum()), "head_elt": float(w[(t.kind == K_ELT) & head].sum()),
                 "flops": float(ct.total_flops), "cast_fwd": cast_fwd, "cast_bwd": cast_bwd, "quant_elems": q_elems,
-                "adapter_params": n_adapter, "res": t_res, **named}
+                "adapter_params": n_adapter, "res": t_res, **wg, **named}
 
 
 def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float:
@@ -287,13 +297,16 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         tp_f = rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, False, lora)
         tp_b = kb * rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, True, lora)
     res = f["res"] / L  # residual adds; backward: one add per residual where the branch gradient joins
+    # wgrad GEMMs accumulating into the gradient buffer (beta = 1 epilogue; perf/train_backward)
+    acc_l = float(np.max(wgrad_accumulate_time(f["wgrad_elems"] / L, fwd.grad_bytes, p)))
+    acc_h = float(np.max(wgrad_accumulate_time(f["head_wgrad_elems"], fwd.grad_bytes, p)))
     Fl = tp_f + attn + elt + res + c_ep + cast_f + cp_f
-    Bl = tp_b + attn_bwd + 2.0 * elt + res + c_ep + cast_b + cp_b
+    Bl = tp_b + attn_bwd + 2.0 * elt + res + c_ep + cast_b + cp_b + acc_l
     # dots (XLA checkpoint_dots_with_no_batch_dims): attention, norms and activations run again
     rc = {"full": Fl, "selective": attn, "dots": attn + elt, "none": 0.0}[lay.recompute]
     Bl += rc
     Fh = f["head_gemm"] + f["head_elt"]
-    Bh = (1.0 if lora else 2.0) * f["head_gemm"] + f["head_elt"]
+    Bh = (1.0 if lora else 2.0) * f["head_gemm"] + f["head_elt"] + acc_h
     layers = stage_layers(L, lay.pp, lay.vp)
     dev_t = [n * (Fl + Bl) + (Fh + Bh if d == lay.pp - 1 else 0.0) for d, n in enumerate(layers)]
     d_slow = int(np.argmax(dev_t))
@@ -382,6 +395,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
                "dp_replica_all_reduce": dp_x}
     return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
             "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b, "residual_add": 2.0 * res * n_fb,
+            "wgrad_accumulate": acc_l * n_fb + (acc_h * slots if head_on else 0.0),
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
             "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "t_cp_ring": t_ring, "optimizer": optim, "exposed_comm_s": exposed, **mem}
