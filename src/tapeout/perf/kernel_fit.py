@@ -259,6 +259,15 @@ def gen_q_tile(cls: str) -> dict:
     return {"attn_gen_q_tile": float(cfg["q_tile"][kernel]), "attn_gen_q_tile_pow2": float(kernel in cfg["q_tile_pow2"])}
 
 
+def gen_split(cls: str) -> dict:
+    """The multi-block fields (ChipParams.attn_gen_split_*) of a kernel class: the generation
+    kernel's KV-split rule from kernels_db.yaml decode_kernels multi_block; off (0: split until the
+    cores are filled) for kernels without one, GEMMs and context attention."""
+    rule = db_config()["decode_kernels"].get("multi_block", {}).get(cls.removeprefix("decode_")) if cls.startswith("decode_") else None
+    rule = rule or {"tokens": 0.0, "sqrt": 0.0, "waves": 0.0}
+    return {f"attn_gen_split_{k}": float(rule[k]) for k in ("tokens", "sqrt", "waves")}
+
+
 def promotion_flops(m, n, k, fmt: str) -> np.ndarray:
     """Vector-unit FLOPs of promoting a block-scaled GEMM's partial sums where the MMA cannot apply
     the scales: after every K block the FP32 partial accumulator of each output element is
@@ -328,7 +337,7 @@ def params_for(base, pd: float, x, cls: str):
                         attn_unit_flops=unit, attn_unit_time=unit_t, attn_decode_unit_flops=unit, attn_decode_unit_time=unit_t,
                         attn_tiling=v["attn_tiling"],
                         attn_cta_tokens_per_s=v.get("tokrate_" + cls, 0.0) * 1e6, attn_ctas_per_core=v["ctas_per_core"],
-                        **gen_q_tile(cls), attn_gen_score_flops=v.get("score_" + cls, 0.0),
+                        **gen_q_tile(cls), **gen_split(cls), attn_gen_score_flops=v.get("score_" + cls, 0.0),
                         attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
 
 
