@@ -226,3 +226,33 @@ def test_per_row_work_is_fitted_only_for_kernels_with_several_query_rows():
     assert fitted == {k for k in kf.DECODE_KERNELS if cfg["q_tile"][k] > 1} and "mmha" not in fitted
     assert kf.params_for(P, 0.7, kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}),
                          "decode_mmha").attn_gen_score_flops == 0.0
+
+
+@pytest.mark.parametrize("keys, seq_heads, splits", [
+    # XQA computeMultiBlockCount on 132 SMs, 128-key sub-sequences, sqrt(8x) cap, 8 waves:
+    (32768, 8, 45),  # 256 sub-sequences, capped at round(sqrt(2048)) = 45; 8 x 45 CTAs < 8 waves
+    (2048, 1, 11),  # 16, capped at round(sqrt(128)) = 11
+    (512, 64, 4),  # 4 <= round(sqrt(32)) = 6
+    (100, 1, 1),  # shorter than one sub-sequence: one CTA
+    (16384, 512, 2),  # 32 after the cap; 512 x 32 / 132 = 124 waves -> floor(32 / 15.5) = 2
+    (4096, 4096, 1),  # far beyond 8 waves: no split
+])
+def test_xqa_multi_block_count_follows_the_source(keys, seq_heads, splits):
+    from tapeout.perf.opcost import gen_kv_splits
+
+    assert float(gen_kv_splits(keys, seq_heads, 132, 128.0, 8.0, 8.0)) == splits
+
+
+def test_multi_block_rule_sets_the_generation_ctas_only_where_the_kernel_has_one():
+    # XQA kernels carry the rule; trtllm-gen, masked MHA, GEMMs and context attention fill the cores
+    assert kf.gen_split("decode_hmma") == kf.gen_split("decode_qgmma") == {
+        "attn_gen_split_tokens": 128.0, "attn_gen_split_sqrt": 8.0, "attn_gen_split_waves": 8.0}
+    for cls in ("decode_trtllmgen", "decode_mmha", "bf16", "prefill"):
+        assert kf.gen_split(cls)["attn_gen_split_tokens"] == 0.0
+    # 1 (sequence, KV head), 32k keys: fill-the-cores splits 128 ways (>= 256 keys each), XQA 45:
+    # the per-wave CTA cost is the same (one wave), the per-CTA stream of 32768 / 45 keys is longer
+    base = P.replace(attn_cta_tokens_per_s=2e7, attn_ctas_per_core=2.0, core_bw_share=1e9)
+    xqa = base.replace(**kf.gen_split("decode_hmma"))
+    (c0, _), (c1, _) = _gen(base, 8, kv_heads=1), _gen(xqa, 8, kv_heads=1)
+    assert float(c1.memory_time[0]) == pytest.approx(float(c0.memory_time[0]) * 128 / 45, rel=1e-9)
+    assert _decode_time(P.replace(attn_gen_split_tokens=0.0)) == _decode_time(P)  # off by default
