@@ -40,7 +40,10 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       stream by Little's law (tokens/s per CTA, resident CTAs per core) slowed by the
                       work per (padded query row, KV token) it serialises with its loads (score_<kernel>,
                       FP32-FLOP equivalents at one core's vector rate: the online softmax; not for
-                      masked MHA, whose single row per CTA makes it its token rate)
+                      masked MHA, whose single row per CTA makes it its token rate); the CTAs each
+                      (sequence, KV head) splits its KV length over follow the kernel's multi-block
+                      rule where the library has one (decode_kernels multi_block: XQA
+                      computeMultiBlockCount), else fill the cores
   attention CTAs      fixed cost per wave of attention work units (CTAs), per phase: a latency
                       (us, unitlat_<phase>) plus FLOP-equivalents at one core's achieved rate
                       (unit_<phase>); context tiling (scanned: 0 GQA heads packed in the tile
