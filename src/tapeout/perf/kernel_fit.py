@@ -219,7 +219,8 @@ class Groups:
                 pre_k = pre and kc != "decode_mmha"
                 self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre_k, "params": p, "pd": pd, "eff": eff,
                                    "table": OpTable.from_ops(timed_ops(k, idx[s], pre_k, kc == "decode_mmha")),
-                                   "meas": np.asarray(c["latency_s"][idx[s]], dtype=float), "promote_flops": promote[s]})
+                                   "meas": np.asarray(c["latency_s"][idx[s]], dtype=float), "promote_flops": promote[s],
+                                   "rows": idx[s]})  # the kernels' rows in k
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
