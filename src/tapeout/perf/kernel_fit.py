@@ -267,8 +267,8 @@ def gen_split(cls: str) -> dict:
     """The multi-block fields (ChipParams.attn_gen_split_*) of a kernel class: the generation
     kernel's KV-split rule from kernels_db.yaml decode_kernels multi_block; off (0: split until the
     cores are filled) for kernels without one, GEMMs and context attention."""
-    rule = db_config()["decode_kernels"].get("multi_block", {}).get(cls.removeprefix("decode_")) if cls.startswith("decode_") else None
-    rule = rule or {"tokens": 0.0, "sqrt": 0.0, "waves": 0.0}
+    rules = db_config()["decode_kernels"].get("multi_block", {})
+    rule = (rules.get(cls.removeprefix("decode_")) if cls.startswith("decode_") else None) or {"tokens": 0.0, "sqrt": 0.0, "waves": 0.0}
     return {f"attn_gen_split_{k}": float(rule[k]) for k in ("tokens", "sqrt", "waves")}
 
 
