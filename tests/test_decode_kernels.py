@@ -20,10 +20,12 @@ def _one(family, kv_fmt, heads, kv_heads, head_dim=128):
 
 
 @pytest.mark.parametrize("family, kv_fmt, heads, kv_heads, head_dim, kernel", [
-    # SM100: trtllm-gen for every generation call (XqaDispatcher)
+    # SM100: trtllm-gen up to a GQA group of 32 (TrtllmGenSupportChecker), masked MHA above
     ("nvidia-blackwell", "bf16", 32, 8, 128, "trtllmgen"),
-    ("nvidia-blackwell", "fp8", 64, 64, 128, "trtllmgen"),
-    ("nvidia-blackwell", "fp8", 128, 1, 256, "trtllmgen"),
+    ("nvidia-blackwell", "fp8", 64, 64, 128, "trtllmgen"),  # vanilla MHA stays on trtllm-gen
+    ("nvidia-blackwell", "fp8", 64, 2, 128, "trtllmgen"),  # group 32
+    ("nvidia-blackwell", "bf16", 66, 2, 128, "mmha"),  # group 33
+    ("nvidia-blackwell", "fp8", 128, 1, 256, "mmha"),  # group 128
     # SM90: QGMMA only with an E4M3 KV cache and a GQA group of 2..32 (supportConfigQGMMA)
     ("nvidia-hopper", "fp8", 32, 8, 128, "qgmma"),
     ("nvidia-hopper", "fp8", 64, 2, 256, "qgmma"),  # group 32: still XQA
@@ -141,7 +143,7 @@ def test_format_power_density_is_tdp_per_bf16_equivalent_peak():
     ("decode_qgmma", 2, 8), ("decode_qgmma", 8, 8), ("decode_qgmma", 12, 16), ("decode_qgmma", 20, 24),
     # trtllm-gen tileSizeQ 8/16/32/64/128 (fmhaKernels.h selectGqGenerationKernel)
     ("decode_trtllmgen", 1, 8), ("decode_trtllmgen", 5, 8), ("decode_trtllmgen", 20, 32), ("decode_trtllmgen", 40, 64),
-    ("decode_trtllmgen", 128, 128), ("decode_trtllmgen", 200, 128),
+    ("decode_trtllmgen", 128, 128), ("decode_trtllmgen", 200, 128),  # the tile rule; dispatch caps the group at 32
     # masked MHA: one query head per CTA
     ("decode_mmha", 1, 1),
 ])
@@ -196,3 +198,61 @@ def test_generation_time_follows_the_padded_group(g1, g2, step, pow2):
         assert m1 == pytest.approx(m2, rel=1e-12)
     elif r1 < r2:
         assert m1 < m2
+
+
+# ---- round stop-19: the trtllm-gen group limit, masked MHA's parameters ----
+
+def test_blackwell_masked_mha_fallback_runs_without_the_separate_preparation_kernels():
+    # group 64 on B200 falls back to masked MHA, which applies RoPE and appends K/V itself; group 8
+    # stays on trtllm-gen behind invokeQKVPreprocessing (generation_preprocess_families)
+    rows = [("b200", "s", "attention_decode", "bf16", "bf16", 0, 0, 0, 8, 1, 4096, h, kvh, 128, 1e-5, "trtllm", "1")
+            for h, kvh in ((64, 8), (64, 1))]
+    items = {i["cls"]: i for i in kf.Groups(_decode_rows(rows)).items}
+    assert set(items) == {"decode_trtllmgen", "decode_mmha"}
+    assert items["decode_trtllmgen"]["pre"] and not items["decode_mmha"]["pre"]
+    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+    t_mmha = kf.predict_group(items["decode_mmha"], x)
+    x_pre = x.copy()
+    x_pre[kf.NAMES.index("ovh_gen_pre")] += 7.0  # the preparation launch does not reach masked MHA
+    assert kf.predict_group(items["decode_mmha"], x_pre) == pytest.approx(t_mmha, rel=1e-12)
+    assert kf.predict_group(items["decode_trtllmgen"], x_pre) == pytest.approx(
+        kf.predict_group(items["decode_trtllmgen"], x) + 7e-6, rel=1e-9)
+
+
+def test_per_row_work_is_fitted_only_for_kernels_with_several_query_rows():
+    # masked MHA has one query row per CTA: its per-(row, token) work is its per-token stream
+    cfg = kernels_db.db_config()["decode_kernels"]
+    fitted = {n.removeprefix("score_decode_") for n in kf.NAMES if n.startswith("score_decode_")}
+    assert fitted == {k for k in kf.DECODE_KERNELS if cfg["q_tile"][k] > 1} and "mmha" not in fitted
+    assert kf.params_for(P, 0.7, kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}),
+                         "decode_mmha").attn_gen_score_flops == 0.0
+
+
+@pytest.mark.parametrize("keys, seq_heads, splits", [
+    # XQA computeMultiBlockCount on 132 SMs, 128-key sub-sequences, sqrt(8x) cap, 8 waves:
+    (32768, 8, 45),  # 256 sub-sequences, capped at round(sqrt(2048)) = 45; 8 x 45 CTAs < 8 waves
+    (2048, 1, 11),  # 16, capped at round(sqrt(128)) = 11
+    (512, 64, 4),  # 4 <= round(sqrt(32)) = 6
+    (100, 1, 1),  # shorter than one sub-sequence: one CTA
+    (16384, 512, 2),  # 32 after the cap; 512 x 32 / 132 = 124 waves -> floor(32 / 15.5) = 2
+    (4096, 4096, 1),  # far beyond 8 waves: no split
+])
+def test_xqa_multi_block_count_follows_the_source(keys, seq_heads, splits):
+    from tapeout.perf.opcost import gen_kv_splits
+
+    assert float(gen_kv_splits(keys, seq_heads, 132, 128.0, 8.0, 8.0)) == splits
+
+
+def test_multi_block_rule_sets_the_generation_ctas_only_where_the_kernel_has_one():
+    # XQA kernels carry the rule; trtllm-gen, masked MHA, GEMMs and context attention fill the cores
+    assert kf.gen_split("decode_hmma") == kf.gen_split("decode_qgmma") == {
+        "attn_gen_split_tokens": 128.0, "attn_gen_split_sqrt": 8.0, "attn_gen_split_waves": 8.0}
+    for cls in ("decode_trtllmgen", "decode_mmha", "bf16", "prefill"):
+        assert kf.gen_split(cls)["attn_gen_split_tokens"] == 0.0
+    # 1 (sequence, KV head), 32k keys: fill-the-cores splits 128 ways (>= 256 keys each), XQA 45:
+    # the per-wave CTA cost is the same (one wave), the per-CTA stream of 32768 / 45 keys is longer
+    base = P.replace(attn_cta_tokens_per_s=2e7, attn_ctas_per_core=2.0, core_bw_share=1e9)
+    xqa = base.replace(**kf.gen_split("decode_hmma"))
+    (c0, _), (c1, _) = _gen(base, 8, kv_heads=1), _gen(xqa, 8, kv_heads=1)
+    assert float(c1.memory_time[0]) == pytest.approx(float(c0.memory_time[0]) * 128 / 45, rel=1e-9)
+    assert _decode_time(P.replace(attn_gen_split_tokens=0.0)) == _decode_time(P)  # off by default

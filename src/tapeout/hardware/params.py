@@ -156,6 +156,14 @@ class ChipParams:
     # perf/kernel_calibration.serving_decode_params where that kernel runs an FP8 cache
     attn_gen_vflops_per_kv_byte: np.ndarray | float = 0.0
     attn_gen_vflops_per_score: np.ndarray | float = 0.0
+    # generation kernel's split of each (sequence, KV head)'s KV length over CTAs (multi-block): with
+    # attn_gen_split_tokens > 0 the library's rule (TensorRT-LLM XQA computeMultiBlockCount): one
+    # sub-sequence per attn_gen_split_tokens keys, at most round(sqrt(attn_gen_split_sqrt x that)),
+    # cut back to attn_gen_split_waves waves of CTAs on the cores. 0 = split until the cores are
+    # filled, >= 256 keys per split (FlashDecoding; default)
+    attn_gen_split_tokens: np.ndarray | float = 0.0
+    attn_gen_split_sqrt: np.ndarray | float = 0.0
+    attn_gen_split_waves: np.ndarray | float = 0.0
     mem_overhead: np.ndarray | float = 0.0
     video_decode_fps: dict = field(default_factory=dict)
     video_encode_fps: dict = field(default_factory=dict)

@@ -86,8 +86,8 @@ def decode_classes(chip) -> list[str]:
     """The generation-kernel classes TensorRT-LLM can dispatch on the chip's family
     (kernels_db.yaml decode_kernels; kernel_fit.decode_kernel)."""
     cfg = db_config()["decode_kernels"]
-    if chip.family in cfg["trtllm_gen_families"]:
-        return ["decode_trtllmgen"]
+    if chip.family in cfg["trtllm_gen_families"]:  # masked MHA above trtllm_gen_max_group
+        return ["decode_mmha", "decode_trtllmgen"]
     return ["decode_mmha"] + [f"decode_{k}" for k in ("hmma", "qgmma") if chip.family in cfg[f"{k}_families"]]
 
 

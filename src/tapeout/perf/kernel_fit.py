@@ -39,7 +39,11 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       Hopper SWAP_AB 8, trtllm-gen tileSizeQ 8..128, masked MHA 1), and a CTA's KV
                       stream by Little's law (tokens/s per CTA, resident CTAs per core) slowed by the
                       work per (padded query row, KV token) it serialises with its loads (score_<kernel>,
-                      FP32-FLOP equivalents at one core's vector rate: the online softmax)
+                      FP32-FLOP equivalents at one core's vector rate: the online softmax; not for
+                      masked MHA, whose single row per CTA makes it its token rate); the CTAs each
+                      (sequence, KV head) splits its KV length over follow the kernel's multi-block
+                      rule where the library has one (decode_kernels multi_block: XQA
+                      computeMultiBlockCount), else fill the cores
   attention CTAs      fixed cost per wave of attention work units (CTAs), per phase: a latency
                       (us, unitlat_<phase>) plus FLOP-equivalents at one core's achieved rate
                       (unit_<phase>); context tiling (scanned: 0 GQA heads packed in the tile
@@ -78,6 +82,10 @@ from .opcost import evaluate
 GEMM_FMTS = ("bf16", "fp8", "fp8_block", "nvfp4")
 # the generation kernels TensorRT-LLM dispatches (decode_kernel; kernels_db.yaml decode_kernels)
 DECODE_KERNELS = ("trtllmgen", "qgmma", "hmma", "mmha")
+# generation kernels whose CTA holds several query rows (kernels_db.yaml decode_kernels q_tile > 1):
+# only there is the per-(row, token) work apart from the per-token stream (tokrate_<kernel>); the
+# masked-MHA kernel's one row per CTA makes score_decode_mmha the same term as its token rate
+ROW_TILED_KERNELS = tuple(k for k in DECODE_KERNELS if db_config()["decode_kernels"]["q_tile"][k] > 1)
 # attention kernel classes with their own streaming efficiency, fixed time and per-wave CTA cost
 ATTN_CLASSES = ("prefill", *(f"decode_{k}" for k in DECODE_KERNELS))
 CLASSES = GEMM_FMTS + ATTN_CLASSES
@@ -108,7 +116,7 @@ PARAMS = (
     ("ctas_per_core", 2.0, 1.0, 16.0),
     # work per (padded query row, KV token) a generation CTA serialises with its KV stream, per kernel
     # (FP32-FLOP equivalents at one core's vector rate; ChipParams.attn_gen_score_flops)
-    *((f"score_decode_{k}", 100.0, 0.0, 1e5) for k in DECODE_KERNELS),
+    *((f"score_decode_{k}", 100.0, 0.0, 1e5) for k in ROW_TILED_KERNELS),
 )
 NAMES = tuple(p[0] for p in PARAMS)
 # step parameters: least squares cannot move them; fit() scans these values with the rest fixed, then refits
@@ -206,9 +214,13 @@ class Groups:
             cls = np.broadcast_to(np.asarray(cls, dtype=str), idx.shape)
             for kc in sorted(set(cls)):  # one item per kernel class (its parameters are scalars)
                 s = cls == kc
-                self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre, "params": p, "pd": pd, "eff": eff,
-                                   "table": OpTable.from_ops(timed_ops(k, idx[s], pre, kc == "decode_mmha")),
-                                   "meas": np.asarray(c["latency_s"][idx[s]], dtype=float), "promote_flops": promote[s]})
+                # the masked-MHA fallback applies RoPE and appends K/V inside its own kernel
+                # (decoderMaskedMultiheadAttentionTemplate.h): no separate preparation kernels
+                pre_k = pre and kc != "decode_mmha"
+                self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre_k, "params": p, "pd": pd, "eff": eff,
+                                   "table": OpTable.from_ops(timed_ops(k, idx[s], pre_k, kc == "decode_mmha")),
+                                   "meas": np.asarray(c["latency_s"][idx[s]], dtype=float), "promote_flops": promote[s],
+                                   "rows": idx[s]})  # the kernels' rows in k
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
@@ -216,7 +228,8 @@ class Groups:
 
 def decode_kernel(family: str, kv_fmt, heads, kv_heads, head_dim) -> np.ndarray:
     """Per generation kernel, which TensorRT-LLM kernel runs it (kernels_db.yaml decode_kernels):
-    "trtllmgen" on SM100 (XqaDispatcher), else the XQA JIT kernels for a GQA group of 2..32 and
+    "trtllmgen" on SM100 for a GQA group up to trtllm_gen_max_group (masked MHA above it: the
+    library's trtllm-gen support check), else the XQA JIT kernels for a GQA group of 2..32 and
     head size <= 256 (supportConfigCommon excludes vanilla MHA; supportConfigQGMMA /
     supportConfigHMMA, decoderXQAImplJIT/kernelUtils.cpp): "qgmma" (Hopper, TMA page loads, WGMMA)
     with an E4M3 KV cache on SM90, "hmma" (Ampere-style mha.cu, cp.async loads, mma.sync) on
@@ -228,8 +241,9 @@ def decode_kernel(family: str, kv_fmt, heads, kv_heads, head_dim) -> np.ndarray:
     xqa = (g > 1) & (g <= cfg["xqa_max_group"]) & (d % 16 == 0) & (d <= cfg["xqa_max_head_dim"])
     qgmma = xqa & fp8_kv & (family in cfg["qgmma_families"])
     hmma = xqa & ~qgmma & (family in cfg["hmma_families"])
-    out = np.where(qgmma, "qgmma", np.where(hmma, "hmma", "mmha"))
-    return np.full(np.shape(g), "trtllmgen") if family in cfg["trtllm_gen_families"] else out
+    if family in cfg["trtllm_gen_families"]:
+        return np.where(g <= cfg["trtllm_gen_max_group"], "trtllmgen", "mmha")
+    return np.where(qgmma, "qgmma", np.where(hmma, "hmma", "mmha"))
 
 
 def serving_decode_class(chip) -> str:
@@ -247,6 +261,15 @@ def gen_q_tile(cls: str) -> dict:
         return {"attn_gen_q_tile": 0.0, "attn_gen_q_tile_pow2": 0.0}
     cfg = db_config()["decode_kernels"]
     return {"attn_gen_q_tile": float(cfg["q_tile"][kernel]), "attn_gen_q_tile_pow2": float(kernel in cfg["q_tile_pow2"])}
+
+
+def gen_split(cls: str) -> dict:
+    """The multi-block fields (ChipParams.attn_gen_split_*) of a kernel class: the generation
+    kernel's KV-split rule from kernels_db.yaml decode_kernels multi_block; off (0: split until the
+    cores are filled) for kernels without one, GEMMs and context attention."""
+    rules = db_config()["decode_kernels"].get("multi_block", {})
+    rule = (rules.get(cls.removeprefix("decode_")) if cls.startswith("decode_") else None) or {"tokens": 0.0, "sqrt": 0.0, "waves": 0.0}
+    return {f"attn_gen_split_{k}": float(rule[k]) for k in ("tokens", "sqrt", "waves")}
 
 
 def promotion_flops(m, n, k, fmt: str) -> np.ndarray:
@@ -318,7 +341,7 @@ def params_for(base, pd: float, x, cls: str):
                         attn_unit_flops=unit, attn_unit_time=unit_t, attn_decode_unit_flops=unit, attn_decode_unit_time=unit_t,
                         attn_tiling=v["attn_tiling"],
                         attn_cta_tokens_per_s=v.get("tokrate_" + cls, 0.0) * 1e6, attn_ctas_per_core=v["ctas_per_core"],
-                        **gen_q_tile(cls), attn_gen_score_flops=v.get("score_" + cls, 0.0),
+                        **gen_q_tile(cls), **gen_split(cls), attn_gen_score_flops=v.get("score_" + cls, 0.0),
                         attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
 
 

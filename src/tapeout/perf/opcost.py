@@ -159,6 +159,18 @@ def gen_q_rows(m, step, pow2):
     return np.where(np.asarray(pow2, dtype=float) > 0, p2, np.ceil(m / step) * step)
 
 
+def gen_kv_splits(keys, seq_heads, cores, tokens, sqrt_factor, waves):
+    """CTAs per (sequence, KV head) a generation kernel splits the KV length over, by the rule of
+    TensorRT-LLM's XQA (computeMultiBlockCount, decoderXQAImplCommon.h): keys / tokens sub-sequences,
+    at most round(sqrt(sqrt_factor x that)) so the final reduction does not dominate, then cut by the
+    factor the (sequence, KV head) units x splits exceed `waves` waves of the cores; at least 1."""
+    keys, tokens = np.asarray(keys, dtype=float), np.maximum(np.asarray(tokens, dtype=float), 1.0)
+    s = np.floor(keys / tokens)
+    s = np.maximum(np.minimum(s, np.floor(np.sqrt(s * np.asarray(sqrt_factor, dtype=float)) + 0.5)), 1.0)
+    over = np.asarray(seq_heads, dtype=float) * s / cores / np.maximum(np.asarray(waves, dtype=float), 1e-9)
+    return np.maximum(np.where(over > 1.0, np.floor(s / np.maximum(over, 1.0)), s), 1.0)
+
+
 def _attention_tiling(m, par, k, g_q, causal, is_attn, p: ChipParams):
     """(rows, independent units, keys per query) of fused attention under ChipParams.attn_tiling.
 
@@ -235,6 +247,10 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     # library's max_split_k for GEMMs (attention splits its KV length, FlashDecoding)
     k_cap = np.minimum(np.floor(k / 256.0), np.where(colb(kind == K_MATMUL), np.asarray(p.max_split_k, dtype=float), np.inf))
     ksplit = np.clip(np.floor(cores / tiles), 1.0, np.maximum(1.0, k_cap))
+    split_tokens = np.asarray(p.attn_gen_split_tokens, dtype=float)
+    if np.any(split_tokens > 0):  # the generation kernel's own multi-block rule (ChipParams.attn_gen_split_*)
+        ksplit = np.where(gen_attn & (split_tokens > 0),
+                          gen_kv_splits(k, par, cores, split_tokens, p.attn_gen_split_sqrt, p.attn_gen_split_waves), ksplit)
     units = tiles * ksplit
     waves = np.ceil(units / cores)
     u_wave = units / (waves * cores)
