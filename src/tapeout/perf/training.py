@@ -33,6 +33,8 @@ Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   Hybrid sharded DP (`shard`: PyTorch HSDP, MaxText FSDP per slice x DCN data parallelism):
   ZeRO collectives over the shard group, then one all-reduce of the gradient shard across the
   DP x CP / shard replicas, exposed = max(0, t_x - B).
+  An overlapped DP / CP collective on `comm_ctas` cores slows the compute hiding it:
+  exposed = max(exposed, share x t_comm) (perf/comm_contention.py; 0 CTAs by default).
 Memory per chip (bytes; Rajbhandari et al. 2020 ZeRO; Korthikanti et al. 2022 Table 2):
   parameters 2 P/(tp pp), gradients 4 P/(tp pp) (fp32 main grads by default, train_memory.GRAD_SYNC_BYTES), Adam states 12 P/(tp pp) (fp32
   master + m + v) divided by dp for ZeRO stage >= 1 (states), >= 2 (gradients), 3 (params)
@@ -91,6 +93,7 @@ from ..formats import format_bits
 from .train_attention import library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
+from .comm_contention import contended_exposure, core_share
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
@@ -163,8 +166,9 @@ class _Fwd:
 
     def __init__(self, cfg, p, pr, topo, fp8_attention: bool = False, lora: bool = False, recipe: Recipe | None = None,
                  tp_overlap: TPOverlap | None = None, transpose_cache: bool = True, grad_sync: str = "fp32",
-                 attn_ratio: tuple[float, float] = (1.0, 1.0)):
+                 attn_ratio: tuple[float, float] = (1.0, 1.0), comm_share: float = 0.0):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
+        self.comm_share = comm_share  # cores an overlapped DP / CP collective occupies (perf/comm_contention)
         self.attn_ratio = attn_ratio  # (fwd, bwd) rate of the stack's attention library vs the calibrated one
         self.fp8_attention, self.lora, self.recipe = fp8_attention, lora, recipe
         self.tp_overlap, self.transpose_cache = tp_overlap, transpose_cache  # stack settings (evaluate_layout)
@@ -284,8 +288,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # the stack's attention library (perf/train_attention.py; cuDNN, the calibrated one: 1, 1)
     attn, attn_bwd = attn / fwd.attn_ratio[0], attn_bwd / fwd.attn_ratio[1]
     if lay.cp > 1:
-        cp_f = max(0.0, t_ring - attn)
-        cp_b = max(0.0, 2.0 * t_ring - attn_bwd)  # hidden behind the backward attention as it runs
+        # the ring's send/recv kernels take their CTAs' cores from the attention they hide behind
+        cp_f = float(contended_exposure(max(0.0, t_ring - attn), t_ring, fwd.comm_share))
+        cp_b = float(contended_exposure(max(0.0, 2.0 * t_ring - attn_bwd), 2.0 * t_ring, fwd.comm_share))
     kb = 1.0 if lora else 2.0  # backward GEMMs: dgrad (+ wgrad)
     tp_f, tp_b = gemm + c_tp, kb * gemm + c_tp  # GEMMs + TP collectives, one after the other
     ov = fwd.tp_overlap
@@ -351,16 +356,19 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     if lay.shard and lay.dp * lay.cp > lay.shard and dense > 0:
         t_x = float(collective_time("all_reduce", gb * dense * scale / lay.shard, lay.dp * lay.cp // lay.shard, topo,
                                     stride=lay.tp * lay.shard)[0])
-        dp_x = max(0.0, t_x - B)
+        dp_x = float(contended_exposure(max(0.0, t_x - B), t_x, fwd.comm_share))
     grp = min(m, lay.pp)  # micro-batches per chunk group of the interleaved schedule
+
+    def hid(exposed, t):  # the collective's CTAs take their cores from the compute hiding it
+        return float(contended_exposure(exposed, t, fwd.comm_share))
     if lay.zero == 0:
-        dp_rs, dp_ag = float(chunked_exposure(t_rs + t_ag, B, lay.vp, grp)), 0.0
+        dp_rs, dp_ag = hid(chunked_exposure(t_rs + t_ag, B, lay.vp, grp), t_rs + t_ag), 0.0
     elif lay.zero == 1:
-        dp_rs, dp_ag = float(chunked_exposure(t_rs, B, lay.vp, grp)), float(chunked_exposure(t_ag, F, lay.vp, grp))
+        dp_rs, dp_ag = hid(chunked_exposure(t_rs, B, lay.vp, grp), t_rs), hid(chunked_exposure(t_ag, F, lay.vp, grp), t_ag)
     elif lay.zero == 2:
-        dp_rs, dp_ag = m * max(0.0, t_rs - B), max(0.0, t_ag - F)
+        dp_rs, dp_ag = m * hid(max(0.0, t_rs - B), t_rs), hid(max(0.0, t_ag - F), t_ag)
     else:
-        dp_rs, dp_ag = m * max(0.0, t_rs + t_ag - B), m * max(0.0, t_ag - F)
+        dp_rs, dp_ag = m * hid(max(0.0, t_rs + t_ag - B), t_rs + t_ag), m * hid(max(0.0, t_ag - F), t_ag)
     shard = (dense / g_dense + ex / g_exp) if lay.zero >= 1 else dense + ex
     bw = float(np.max(p.mem_bw) * np.max(p.eff_mem))
     optim = 16.0 * shard * scale / bw * 1.5
@@ -410,7 +418,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           ep: int | None = None, vp: int | None = None, mbs: int | None = None, zero: int | None = None,
           recompute: str | None = None, fitted: dict | None = None, shard: int | None = None,
           tp_overlap: str | None = None, transpose_cache: bool = True, even_pipeline: bool = False,
-          grad_sync: str = "fp32", attention_kernel: str = "cudnn") -> TrainResult:
+          grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -427,6 +435,9 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     `attention_kernel`: the attention library the stack ran ("cudnn", the calibrated one; "fa2": flash-attn 2),
     at its measured rate relative to cuDNN on the chip (perf/train_attention.py); a chip without that
     measurement keeps the calibrated rate and says so in the notes.
+    `comm_ctas`: CTAs (one SM each) an overlapped DP / CP collective occupies (NCCL channels); the
+    compute it hides behind runs on the other cores (perf/comm_contention.py). 0: free (the default:
+    no stack on file pins its NCCL channel count).
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
@@ -434,11 +445,11 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
                 tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache, even_pipeline, grad_sync,
-                attention_kernel)
+                attention_kernel, comm_ctas)
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
-               fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline, grad_sync, attention_kernel)
+               fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline, grad_sync, attention_kernel, comm_ctas)
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -491,7 +502,8 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
 
 def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed,
            fp8_attention=False, fitted=None, tp_overlap: TPOverlap | None = None, transpose_cache: bool = True,
-           even_pipeline: bool = False, grad_sync: str = "fp32", attention_kernel: str = "cudnn") -> TrainResult:
+           even_pipeline: bool = False, grad_sync: str = "fp32", attention_kernel: str = "cudnn",
+           comm_ctas: int = 0) -> TrainResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
@@ -526,7 +538,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         notes.append(f"attention library {attention_kernel} is not measured on {c.id} "
                      f"(data/calibration/attention_kernels.csv): the calibrated attention rate is used")
     fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention, lora=lora, recipe=recipe, tp_overlap=tp_overlap,
-               transpose_cache=transpose_cache, grad_sync=grad_sync, attn_ratio=ratio or (1.0, 1.0))
+               transpose_cache=transpose_cache, grad_sync=grad_sync, attn_ratio=ratio or (1.0, 1.0),
+               comm_share=core_share(comm_ctas, float(np.max(p.num_cores))))
     domain = int(np.max(p.scaleup_domain))
 
     def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules

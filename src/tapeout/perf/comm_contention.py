@@ -1,0 +1,44 @@
+"""Compute slowed by the communication it hides: an overlapped collective's kernels occupy cores.
+
+NCCL runs each channel of a collective as one CTA resident on one SM for the whole collective
+(NCCL docs: NCCL_MIN_CTAS / NCCL_MAX_CTAS, ncclConfig_t minCTAs / maxCTAs, "up to 32" CTAs per
+kernel; the channel count comes from the topology search, NCCL INFO "N coll channels"). While a
+data-parallel reduce-scatter / all-gather or a context-parallel ring step runs beside the GEMMs
+and attention, those kernels have (cores - ctas) cores; kernel-level measurements of this
+interference: Agrawal et al. 2024 ("Characterizing Compute-Communication Overlap in
+GPU-Accelerated Distributed Deep Learning"), Pati et al. ASPLOS'24 (T3).
+
+Linear model (the same share rule perf/tp_overlap.py applies to userbuffers' num_sm): compute g
+overlapped with a collective c that takes the share f = ctas / cores of the cores for its whole
+duration progresses at 1 - f while c runs, at 1 after. Compute done inside the window is
+c (1 - f); if that covers g the pair ends with c, else the rest runs after it:
+    T = max(c, g + f c)        (exact for f, c, g >= 0: c >= g + f c  <=>  c (1 - f) >= g)
+so the exposed time beyond the compute is max(c - g, f c): the old max(0, c - g) when the
+collective is the long pole, and f c (the work the compute lost) when it is hidden.
+Not modelled: wave quantisation of the GEMMs over the fewer cores (perf/opcost tiles) and the
+HBM bandwidth the collective's bytes take from memory-bound kernels; both only add time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import TapeoutError
+
+
+def core_share(ctas: float, cores: float, field: str = "comm_ctas") -> float:
+    """Share of the chip's cores one overlapped collective's CTAs occupy (one CTA per channel,
+    one SM each). Bad input (negative, or half the chip or more) is refused naming `field`."""
+    if ctas < 0 or cores <= 0 or ctas >= 0.5 * cores:
+        raise TapeoutError(f"{field} = {ctas:g} CTAs for overlapped collectives on a chip of {cores:g} cores: use "
+                           f"0 (the collectives take no cores) up to below half the cores (NCCL runs at most 32 "
+                           f"channels, one CTA each).")
+    return float(ctas) / float(cores)
+
+
+def contended_exposure(exposed, t_comm, share):
+    """Exposed time of a collective of duration t_comm overlapped with compute, given the exposure
+    without core contention (max(0, t_comm - t_compute) for one window, or the chunked schedule's)
+    and the share of the cores the collective occupies: max(exposed, share x t_comm) (module
+    docstring; exact for one window). Broadcasts."""
+    return np.maximum(np.asarray(exposed, dtype=float), np.asarray(share, dtype=float) * np.asarray(t_comm, dtype=float))
