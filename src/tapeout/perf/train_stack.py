@@ -14,6 +14,8 @@ Wired features (perf/training.train arguments they decide):
   grad_sync_dtype            "fp32" / "bf16": gradient buffer and DP reduce-scatter dtype (grad_sync)
   attention_kernel           the BF16 attention library, an impl of data/calibration/attention_kernels.csv
                              ("cudnn", "fa2"): its measured rate vs cuDNN on the chip (attention_kernel)
+  overlap_p2p_comm           interleaved pipeline sends overlapped with the next chunk (overlap_p2p;
+                             perf/pipeline_p2p.py): only the fill/drain hops stay exposed
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ..errors import TapeoutError
 from ..formats import data_file
 
 WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "distributed_optimizer", "even_pipeline_stages",
-         "grad_sync_dtype", "attention_kernel")
+         "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm")
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings["even_pipeline"] = True
     if stack.value("grad_sync_dtype") is not None:
         settings["grad_sync"] = stack.value("grad_sync_dtype")
+    if stack.value("overlap_p2p_comm") is not None:
+        settings["overlap_p2p"] = bool(stack.value("overlap_p2p_comm"))
     if dict((f, w) for f, _, w in stack.features).get("attention_kernel"):
         settings["attention_kernel"] = stack.value("attention_kernel")
     return pins, settings, fp8_attention

@@ -94,6 +94,7 @@ from .train_attention import library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .comm_contention import contended_exposure, core_share
+from .pipeline_p2p import pipeline_send_time
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
@@ -166,8 +167,9 @@ class _Fwd:
 
     def __init__(self, cfg, p, pr, topo, fp8_attention: bool = False, lora: bool = False, recipe: Recipe | None = None,
                  tp_overlap: TPOverlap | None = None, transpose_cache: bool = True, grad_sync: str = "fp32",
-                 attn_ratio: tuple[float, float] = (1.0, 1.0), comm_share: float = 0.0):
+                 attn_ratio: tuple[float, float] = (1.0, 1.0), comm_share: float = 0.0, overlap_p2p: bool = True):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
+        self.overlap_p2p = overlap_p2p  # the stack's overlap_p2p_comm (perf/pipeline_p2p)
         self.comm_share = comm_share  # cores an overlapped DP / CP collective occupies (perf/comm_contention)
         self.attn_ratio = attn_ratio  # (fwd, bwd) rate of the stack's attention library vs the calibrated one
         self.fp8_attention, self.lora, self.recipe = fp8_attention, lora, recipe
@@ -319,12 +321,16 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     head_on = d_slow == lay.pp - 1
     F = n_slow * Fl + (Fh if head_on else 0.0)
     B = n_slow * Bl + (Bh if head_on else 0.0)
-    p2p = 0.0
+    p2p = t_send = 0.0
     if lay.pp > 1:
         S = lay.mbs * s_local * cfg.hidden_size * pr.residual_bytes / lay.tp
-        p2p = 2 * float(collective_time("send_recv", S, 2, topo, stride=lay.tp * lay.cp * lay.dp)[0]) * lay.vp
+        t_send = float(collective_time("send_recv", S, 2, topo, stride=lay.tp * lay.cp * lay.dp)[0])
+        p2p = 2 * t_send * lay.vp  # sends of one micro-batch (every chunk forward and backward)
     slots = m + (lay.pp - 1) / lay.vp  # 1F1B / interleaved 1F1B: m slots + (p-1)/v of bubble
-    compute_time = slots * (F + B + p2p)
+    # sends on the critical path: all of them, or the fill/drain hops under the stack's overlap_p2p_comm
+    pp_send = pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.overlap_p2p, t_fwd_chunk=F / lay.vp,
+                                 t_bwd_chunk=B / lay.vp)
+    compute_time = slots * (F + B) + pp_send
     # data-parallel gradient reduce-scatter and parameter all-gather of the slowest device's
     # parameters (dense over DP x CP, experts over the expert-DP group)
     dense, ex = device_params(cfg, lay, n_slow, d_slow == 0, head_on)
@@ -390,7 +396,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         scale_b = copies * scale_bytes_per_elem(rcp.gemm) * (f["quant_elems"] / L * n_slow * m + w_q)
     step = compute_time + dp_rs + dp_ag + dp_x + optim + wcast
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
-    eval_step = slots * (F + p2p / 2.0)
+    eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.overlap_p2p, forward_only=True,
+                                                 t_fwd_chunk=F / lay.vp)
     # LoRA under a quantized recipe keeps the frozen weights quantized (no per-step weight cast
     # above): FP8 parameters, as NeMo's fp8_params, take the recipe format's bytes
     frozen = format_bits(rcp.gemm) / 8.0 if lora and rcp is not None and rcp.quantized else 2.0
@@ -399,7 +406,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     exposed = {"tp_allreduce": n_fb * ((1.0 + (lay.recompute == "full")) * (tp_f - gemm) + tp_b - kb * gemm),
                "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,
                "cp_kv_ring": n_fb * (cp_f + cp_b + (cp_f if lay.recompute == "full" else 0.0)),
-               "pp_send_recv": slots * p2p, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag,
+               "pp_send_recv": pp_send, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag,
                "dp_replica_all_reduce": dp_x}
     return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
             "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b, "residual_add": 2.0 * res * n_fb,
@@ -418,7 +425,8 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           ep: int | None = None, vp: int | None = None, mbs: int | None = None, zero: int | None = None,
           recompute: str | None = None, fitted: dict | None = None, shard: int | None = None,
           tp_overlap: str | None = None, transpose_cache: bool = True, even_pipeline: bool = False,
-          grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0) -> TrainResult:
+          grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
+          overlap_p2p: bool = True) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -438,6 +446,10 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     `comm_ctas`: CTAs (one SM each) an overlapped DP / CP collective occupies (NCCL channels); the
     compute it hides behind runs on the other cores (perf/comm_contention.py). 0: free (the default:
     no stack on file pins its NCCL channel count).
+    `overlap_p2p`: the stack's overlap_p2p_comm: interleaved schedules (vp > 1) hide the steady-state
+    pipeline sends, leaving the fill/drain hops exposed (perf/pipeline_p2p.py). Default True:
+    Megatron-LM's training default (--no-overlap-p2p-communication is store_false; forced off without
+    virtual stages) and NeMo 2's comm-overlap callback at VP > 1.
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
@@ -445,11 +457,12 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
                 tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache, even_pipeline, grad_sync,
-                attention_kernel, comm_ctas)
+                attention_kernel, comm_ctas, overlap_p2p)
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
-               fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline, grad_sync, attention_kernel, comm_ctas)
+               fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline, grad_sync, attention_kernel, comm_ctas,
+               overlap_p2p)
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -503,7 +516,7 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
 def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed,
            fp8_attention=False, fitted=None, tp_overlap: TPOverlap | None = None, transpose_cache: bool = True,
            even_pipeline: bool = False, grad_sync: str = "fp32", attention_kernel: str = "cudnn",
-           comm_ctas: int = 0) -> TrainResult:
+           comm_ctas: int = 0, overlap_p2p: bool = True) -> TrainResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
@@ -539,7 +552,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                      f"(data/calibration/attention_kernels.csv): the calibrated attention rate is used")
     fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention, lora=lora, recipe=recipe, tp_overlap=tp_overlap,
                transpose_cache=transpose_cache, grad_sync=grad_sync, attn_ratio=ratio or (1.0, 1.0),
-               comm_share=core_share(comm_ctas, float(np.max(p.num_cores))))
+               comm_share=core_share(comm_ctas, float(np.max(p.num_cores))), overlap_p2p=overlap_p2p)
     domain = int(np.max(p.scaleup_domain))
 
     def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules
