@@ -151,4 +151,4 @@ def test_whisper_offline_counts_output_tokens_whatever_the_label(rows):
 
 def test_non_llm_row_in_a_unit_its_scenario_never_reports_is_refused(rows):
     why = harness.predict_row({**rows["P-SRV-DLRM"], "unit": "Tokens/s"}).skipped
-    assert why.startswith("unit 'Tokens/s' is not a Server unit of dlrmv2") and "Queries/s" in why
+    assert why.startswith("unit 'Tokens/s' is not one the Server scenario reports for dlrmv2") and "Queries/s" in why

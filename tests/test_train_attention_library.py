@@ -84,3 +84,16 @@ def test_fp8_attention_needs_cudnn():
 def test_stack_sets_its_attention_library(software, rnd, expect):
     _, settings, _ = stack_settings(find_stack(software, rnd), {}, {}, False)
     assert settings.get("attention_kernel") == expect
+
+
+def test_power_capped_variant_keeps_the_silicons_library_ratio():
+    # the FA2 / cuDNN ratio is a property of the silicon's kernels: a power-capped variant
+    # ('h100-sxm@500w', calibration_id 'h100-sxm') runs the same libraries, so it gets no
+    # "not measured" note and its attention slows by the same ratio as the base chip's would
+    c = get_chip("h100-sxm").power_capped(500.0)
+    assert c.id != c.calibration_id == "h100-sxm"
+    kw = dict(model="llama3.1-8b", chip=c, num_chips=8, global_batch_tokens=8 * 8192, seq_len=8192,
+              tp=2, pp=1, cp=1, mbs=1, zero=1, recompute="selective")
+    fa2, cudnn = train(**kw, attention_kernel="fa2"), train(**kw, attention_kernel="cudnn")
+    assert not any("not measured" in n for n in fa2.notes)
+    assert fa2.step_time_s > cudnn.step_time_s
