@@ -151,4 +151,15 @@ def test_whisper_offline_counts_output_tokens_whatever_the_label(rows):
 
 def test_non_llm_row_in_a_unit_its_scenario_never_reports_is_refused(rows):
     why = harness.predict_row({**rows["P-SRV-DLRM"], "unit": "Tokens/s"}).skipped
-    assert why.startswith("unit 'Tokens/s' is not a Server unit of dlrmv2") and "Queries/s" in why
+    assert why.startswith("unit 'Tokens/s' is not one the Server scenario reports for dlrmv2") and "Queries/s" in why
+
+
+@pytest.mark.parametrize("scenario", ["Server", "Interactive", "Offline"])
+@pytest.mark.parametrize("workload", ["MLPerf Inference v5.1 llama3.1-8b-interactive", "MLPerf Inference v5.1 llama3.1-8b"])
+def test_row_scenario_and_harness_class_are_one_rule(scenario, workload):
+    # one rule (registry.interactive_variant) decides both the bounds a row is scored at and the
+    # class it is reported in: an interactive benchmark's Server row is interactive in both
+    row = {"scenario": scenario, "workload": workload}
+    sc = llm_rows.mlperf_scenario(row)
+    assert sc == harness.scenario_class(row)
+    assert (sc == "interactive") == (scenario != "Offline" and ("interactive" in workload or scenario == "Interactive"))

@@ -84,3 +84,31 @@ def test_fp8_attention_needs_cudnn():
 def test_stack_sets_its_attention_library(software, rnd, expect):
     _, settings, _ = stack_settings(find_stack(software, rnd), {}, {}, False)
     assert settings.get("attention_kernel") == expect
+
+
+def test_power_capped_variant_keeps_the_silicons_library_ratio():
+    # the FA2 / cuDNN ratio is a property of the silicon's kernels: a power-capped variant
+    # ('h100-sxm@500w', calibration_id 'h100-sxm') runs the same libraries, so it gets no
+    # "not measured" note and its attention slows by the same ratio as the base chip's would
+    c = get_chip("h100-sxm").power_capped(500.0)
+    assert c.id != c.calibration_id == "h100-sxm"
+    kw = dict(model="llama3.1-8b", chip=c, num_chips=8, global_batch_tokens=8 * 8192, seq_len=8192,
+              tp=2, pp=1, cp=1, mbs=1, zero=1, recompute="selective")
+    fa2, cudnn = train(**kw, attention_kernel="fa2"), train(**kw, attention_kernel="cudnn")
+    assert not any("not measured" in n for n in fa2.notes)
+    assert fa2.step_time_s > cudnn.step_time_s
+
+
+def test_mlperf_row_on_a_chip_without_the_librarys_measurement_says_so():
+    # a v3.1 GPT-3 row (stack nemo-23.09: flash-attn 2) on a chip with no FA2 / cuDNN kernel pair
+    # on file keeps the calibrated rate; the row's detail carries the engine's note saying so
+    from tapeout.formats import data_file
+    from tapeout.validation import harness, registry
+
+    registry.load_mappers()
+    row = next(r for r in harness.read_rows(data_file("measured", "end_to_end.csv")) if r["id"] == "TRN-v3.1-0019")
+    assert library_ratio("b200", "fa2") is None
+    res = harness.predict_row({**row, "accelerator": "NVIDIA B200", "n_accelerators": "512",
+                               "notes": row["notes"].replace("nodes=1344", "nodes=64")})
+    assert res.skipped is None and res.detail["stack"] == "nemo-23.09"
+    assert any("fa2 is not measured on b200" in n for n in res.detail["model_notes"])

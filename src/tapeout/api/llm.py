@@ -231,7 +231,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         vp: virtual pipeline stages per device (interleaved 1F1B).
         mbs: micro-batch size in sequences.
         zero: ZeRO stage 0-3 (3 = FSDP).
-        recompute: none | selective | full.
+        recompute: none | selective | full | dots (XLA checkpoint_dots_with_no_batch_dims).
         lora: LoRA fine-tuning (frozen base weights).
         power_limit: board power cap in W.
         shard: hybrid sharded DP: the ZeRO shard group in DP x CP ranks (e.g. one TPU slice or

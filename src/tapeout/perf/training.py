@@ -543,7 +543,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     if float(np.max(p.peak(COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")))) <= 0:
         raise TapeoutError(f"chip '{c.id}' has no {pr.compute} matrix support; choose another --precision (supported: "
                            f"{', '.join(k for k in ('bf16', 'fp16', 'fp8', 'int8') if c.supports(k))}).")
-    ratio = library_ratio(c.id, attention_kernel)
+    ratio = library_ratio(c.calibration_id, attention_kernel)  # the silicon's kernels: a power-capped or rewired variant keeps them
     if fp8_attention and attention_kernel != "cudnn":
         raise TapeoutError(f"attention_kernel '{attention_kernel}' has no FP8 attention; FP8 dot-product attention "
                            f"(fp8_attention) runs on cuDNN: use attention_kernel 'cudnn' or BF16 attention.")

@@ -96,7 +96,7 @@ def row_problem(row: dict) -> str | None:
 
 def scenario_class(row: dict) -> str:
     s = row.get("scenario", "").lower()
-    if s.startswith(("server", "interactive")) and "interactive" in row.get("workload", "").lower():
+    if registry.interactive_variant(row):
         return "interactive"  # MLPerf v5.0+ "<bench>-interactive" rows: LoadGen Server under interactive bounds
     if s.startswith("offline") or "max-throughput" in s or s.startswith("batch"):
         return "offline"

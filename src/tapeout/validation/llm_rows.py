@@ -19,7 +19,7 @@ from ..perf.stacks import stack_for_software
 from . import declared_precision
 from .llm_harness import harness_replicas
 from .maxq import maxq_chip
-from .registry import RowPrediction, SkipRow, register
+from .registry import RowPrediction, SkipRow, interactive_variant, register
 from .system_interconnect import system_chip
 
 MLPERF_BENCH = {"llama2-70b": "llama2-70b", "gptj": "gptj", "mixtral-8x7b": "mixtral-8x7b",
@@ -98,8 +98,7 @@ def mlperf_scenario(row: dict) -> str:
     """The LoadGen scenario an mlperf-inf LLM row was run and bounded in, lower case. An
     "-interactive" benchmark is run in LoadGen's Server scenario (results folders say "Server")
     under the benchmark's interactive bounds, so both spellings give "interactive"."""
-    sc = row["scenario"].lower()
-    return "interactive" if sc in ("server", "interactive") and "interactive" in row["workload"].lower() else sc
+    return "interactive" if interactive_variant(row) else row["scenario"].lower()
 
 
 def is_paper_llm(row: dict) -> bool:

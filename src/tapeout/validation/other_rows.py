@@ -225,7 +225,7 @@ def check_unit(row: dict, bench: str) -> None:
     scen = row.get("scenario", "")
     ok = SCENARIO_UNITS.get(scen, ()) + (("tokens/s",) if bench == "whisper" and scen == "Offline" else ())
     if ok and not row.get("unit", "").lower().startswith(ok):
-        raise SkipRow(f"unit '{row.get('unit')}' is not a {scen} unit of {bench}: use one of "
+        raise SkipRow(f"unit '{row.get('unit')}' is not one the {scen} scenario reports for {bench}: use one of "
                       f"{', '.join(u.capitalize() for u in ok)}")
 
 

@@ -32,6 +32,14 @@ Mapper = Callable[[dict, "dict | None"], "RowPrediction | None"]  # (row, fitted
 MAPPERS: list[tuple[str, Mapper]] = []
 
 
+def interactive_variant(row: dict) -> bool:
+    """An MLPerf v5.0+ "<bench>-interactive" row: LoadGen runs it in the Server scenario (results
+    folders say "Server") under the benchmark's tighter interactive bounds (mlperf.conf
+    *-interactive.Server), so a Server or Interactive label of it is the interactive scenario."""
+    return (row.get("scenario", "").lower().startswith(("server", "interactive"))
+            and "interactive" in row.get("workload", "").lower())
+
+
 def register(name: str):
     def deco(fn: Mapper) -> Mapper:
         MAPPERS[:] = [(n, f) for n, f in MAPPERS if n != name]

@@ -191,7 +191,10 @@ def map_row(row: dict, fitted: dict | None = None):
                               "layout_source": "submission config" if "tp" in pins else "search",
                               "tp_overlap": settings.get("tp_overlap"),
                               "stack": stack.name if stack else "not on file: model defaults",
-                              "stack_features_not_modelled": stack.unwired() if stack else {}})
+                              "stack_features_not_modelled": stack.unwired() if stack else {},
+                              # what the engine could not apply (e.g. the stack's attention library
+                              # unmeasured on this chip: the calibrated rate is used)
+                              "model_notes": list(r.notes)})
     if row["category"] == "paper" and "training" in row["scenario"]:
         text = (w + " " + row["model_config"]).lower()
         chip = _chip(row)
