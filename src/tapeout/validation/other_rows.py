@@ -221,10 +221,12 @@ SCENARIO_UNITS = {"Offline": ("samples/s",), "Server": ("queries/s", "samples/s"
 
 
 def check_unit(row: dict, bench: str) -> None:
-    """Refuse a row whose unit is not one its scenario reports (it would be scored in the wrong unit)."""
+    """Refuse a row whose stated unit is not one its scenario reports (it would be scored in the
+    wrong unit); a row that states no unit is scored in the scenario's own."""
     scen = row.get("scenario", "")
+    unit = (row.get("unit") or "").strip().lower()
     ok = SCENARIO_UNITS.get(scen, ()) + (("tokens/s",) if bench == "whisper" and scen == "Offline" else ())
-    if ok and not row.get("unit", "").lower().startswith(ok):
+    if ok and unit and not unit.startswith(ok):
         raise SkipRow(f"unit '{row.get('unit')}' is not one the {scen} scenario reports for {bench}: use one of "
                       f"{', '.join(u.capitalize() for u in ok)}")
 
