@@ -44,22 +44,27 @@ def quantize_ops(name: str, elems: float, count: float, fmt: str, separate: bool
 
 
 def qkv_preprocess(tokens: float, heads: int, kv_heads: int, head_dim: int, act_dtype: str = "bf16",
-                   kv_bytes: float | None = None, count: float = 1, kv_cache: bool = True) -> Elementwise:
+                   kv_bytes: float | None = None, count: float = 1, kv_cache: bool = True,
+                   rope: bool = True) -> Elementwise | None:
     """The pass between the QKV GEMM and fused attention: RoPE on Q and K (3 FLOPs per rotated
     element) and, when serving, the new K and V appended to the KV cache. TensorRT-LLM runs it as
     one kernel before the MHA (`invokeQKVPreprocessing`, cpp/tensorrt_llm/common/attentionOp.cpp),
     vLLM as rotary_embedding + reshape_and_cache. Serving reads the fused QKV activation and writes
     Q (activation width) and K, V (`kv_bytes` per element, the cache's width): read (H + 2 KV) d,
     write H d + 2 KV d. Training (`kv_cache=False`) has no cache: RoPE reads and writes Q and K only.
-    Marked fused: its launch is part of the attention op's fixed time (perf/opcost.py)."""
+    Marked fused: its launch is part of the attention op's fixed time (perf/opcost.py). A model with
+    learned absolute positions (`rope=False`: GPT-2/GPT-3) has no rotation: serving keeps the cache
+    append without its FLOPs, training has no pass at all (None)."""
     ab = dtype_bytes(act_dtype)
     if not kv_cache:
+        if not rope:
+            return None
         return Elementwise(name="rope", count=count, fused=True, elems=tokens * (heads + kv_heads) * head_dim,
                            flops_per_elem=3, reads=1, writes=1, dtype=act_dtype)
     kvb = ab if kv_bytes is None else kv_bytes
     width = (heads + 2 * kv_heads) * head_dim
     return Elementwise(name="qkv_preprocess", count=count, fused=True, elems=tokens * width,
-                       flops_per_elem=3.0 * (heads + kv_heads) / (heads + 2 * kv_heads), reads=1,
+                       flops_per_elem=(3.0 if rope else 0.0) * (heads + kv_heads) / (heads + 2 * kv_heads), reads=1,
                        writes=(heads * ab + 2 * kv_heads * kvb) / ((heads + 2 * kv_heads) * ab), dtype=act_dtype)
 
 
@@ -161,7 +166,10 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
         else:
             d = cfg.hd
             blk.append(mm("qkv_proj", (H + 2 * KV) * d, h, count))
-            blk.append(qkv_preprocess(T, H, KV, d, a, pr.kv_bytes, count, kv_cache=serving))
+            pre = qkv_preprocess(T, H, KV, d, a, pr.kv_bytes, count, kv_cache=serving,
+                                 rope=cfg.position_embedding_type == "rope")
+            if pre is not None:
+                blk.append(pre)
             sw = cfg.sliding_fraction
             for nm_, cnt, win in (("attention", count * (1 - sw), 0), ("attention_sliding", count * sw, cfg.sliding_window or 0)):
                 if cnt > 0:

@@ -13,10 +13,16 @@ import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import TapeoutError, unknown_name_error, validation_error
+
+
+# HF model types whose positions are learned absolute embeddings, not rotary (transformers
+# GPT2Model: wpe added to the input embeddings)
+LEARNED_POSITION_MODEL_TYPES = ("gpt2",)
 
 
 class LLMConfig(BaseModel):
@@ -35,6 +41,10 @@ class LLMConfig(BaseModel):
     mlp_type: str = "swiglu"  # swiglu (3 matrices) or gelu (2 matrices)
     parallel_attn_mlp: bool = False
     qk_norm: bool = False
+    # how positions enter: "rope" (rotary on Q and K in every layer: Llama, Mistral, Qwen, GPT-J...) or
+    # "learned" (absolute position embeddings added once to the token embeddings: GPT-2/GPT-3,
+    # Megatron-LM position_embedding_type learned_absolute), which adds no per-layer pass
+    position_embedding_type: Literal["rope", "learned"] = "rope"
     # MoE
     num_experts: int = 0
     num_experts_per_tok: int = 0
@@ -81,6 +91,12 @@ class LLMConfig(BaseModel):
         for a, b in aliases.items():
             if a in d and b not in d:
                 d[b] = d.pop(a)
+        if str(d.get("model_type", "")) in LEARNED_POSITION_MODEL_TYPES:
+            d.setdefault("position_embedding_type", "learned")
+        elif d.get("position_embedding_type") in ("learned_absolute", "absolute"):  # Megatron-LM's / HF BERT-style spellings
+            d["position_embedding_type"] = "learned"
+        elif d.get("position_embedding_type") == "rotary":
+            d["position_embedding_type"] = "rope"
         if d.get("intermediate_size") is None and d.get("hidden_size"):
             d["intermediate_size"] = 4 * int(d["hidden_size"])  # GPT-style default (n_inner=None)
         return d
