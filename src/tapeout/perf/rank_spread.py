@@ -67,7 +67,7 @@ def _check_n(n) -> int:
     return int(n)
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=256, typed=True)
 def expected_max_normal(n: int) -> float:
     """e_n: expected maximum of n i.i.d. standard normals (numerical integral of x n phi Phi^(n-1))."""
     n = _check_n(n)
