@@ -78,6 +78,26 @@ from .blocks import (ConvMatMul, as_precision, check_batch, check_multiple, conv
 GROUPNORM_READS = 2  # two-pass GroupNorm (sum pass + scale pass), module doc
 
 
+def nearest_upsample(name: str, out_elems: float, pr: Precision, count: float = 1) -> Elementwise:
+    """diffusers Upsample2D: F.interpolate(scale_factor=2, mode="nearest") before the 3x3 conv, its own
+    ONNX Resize node (NVIDIA's SDXL graph surgery edits /up_blocks.{0,1}/upsamplers.0/Resize as a node):
+    a memory pass reading each input element once and writing it 4 times (reads = 1/4 of the output)."""
+    return eltwise(name, out_elems, pr, 0, reads=0.25, count=count)
+
+
+def _vae_mid_attention(n: int, tokens: int, c: int, pr: Precision) -> list[Op]:
+    """AutoencoderKL decoder mid-block attention (diffusers Attention with norm_num_groups=32,
+    heads = 1 of width c, residual_connection): GroupNorm, q/k/v and out projections, one
+    single-head self-attention over all h x w tokens; the residual add is a GEMM epilogue."""
+    T = n * tokens
+    a = pr.activations
+    return [eltwise("vae.mid.attn.gn", T * c, pr, 5, reads=GROUPNORM_READS),
+            linear("vae.mid.attn.qkv", T, 3 * c, c, pr),
+            Attention(name="vae.mid.attn.attn", batch=n, q_len=tokens, kv_len=tokens, heads=1, kv_heads=1, d_qk=c,
+                      d_v=c, causal=False, act_dtype=a, kv_dtype=pr.kv_cache, math_dtype=pr.compute),
+            linear("vae.mid.attn.out", T, c, c, pr)]
+
+
 def _resblock(ops, tag, n, cin, cout, h, w, pr, count=1):
     ops.append(eltwise(f"{tag}.gn_silu1", n * h * w * cin, pr, 10, reads=GROUPNORM_READS, count=count))
     op, _, _ = conv2d(f"{tag}.conv1", n, cin, cout, h, w, 3, pr, count=count)
@@ -140,6 +160,7 @@ def unet_ops(n: int, lh: int, lw: int, pr: Precision, count: float = 1, ctx_len:
                 _spatial_transformer(ops, f"unet.up{lvl}.attn{b}", n, c, h, w, depth[lvl], pr, ctx_len, ctx_dim, count)
         if lvl > 0:
             h, w = h * 2, w * 2
+            ops.append(nearest_upsample(f"unet.up{lvl}.resize", n * c * h * w, pr, count))
             op, _, _ = conv2d(f"unet.up{lvl}.upsample", n, c, c, h, w, 3, pr, count=count)
             ops.append(op)
     ops.append(eltwise("unet.out_gn_silu", n * h * w * c, pr, 10, reads=GROUPNORM_READS, count=count))
@@ -160,7 +181,7 @@ def vae_decoder_ops(n: int, lh: int, lw: int, pr: Precision, ch: int = 128, mult
     op, _, _ = conv2d("vae.conv_in", n, z, c, h, w, 3, pr)
     ops.append(op)
     _resblock(ops, "vae.mid.res0", n, c, c, h, w, pr)
-    ops += transformer_block("vae.mid.attn", n, h * w, c, 1, 4 * c, pr)[:5]  # single-head self-attention only
+    ops += _vae_mid_attention(n, h * w, c, pr)
     _resblock(ops, "vae.mid.res1", n, c, c, h, w, pr)
     for lvl in range(len(mult) - 1, -1, -1):
         cout = ch * mult[lvl]
@@ -169,6 +190,7 @@ def vae_decoder_ops(n: int, lh: int, lw: int, pr: Precision, ch: int = 128, mult
         c = cout
         if lvl > 0:
             h, w = h * 2, w * 2
+            ops.append(nearest_upsample(f"vae.up{lvl}.resize", n * c * h * w, pr))
             op, _, _ = conv2d(f"vae.up{lvl}.upsample", n, c, c, h, w, 3, pr)
             ops.append(op)
     ops.append(eltwise("vae.out_gn_silu", n * h * w * c, pr, 10, reads=GROUPNORM_READS))
