@@ -2,6 +2,7 @@
 op costs validate uses. Nothing here changes a prediction or reads a measured end-to-end result.
 
     python scripts/sdxl_offline_mechanisms.py [CHIP:PRECISION ...]   (default: h100-sxm:fp8 h100-nvl:fp8 l40s:int8)
+    python scripts/sdxl_offline_mechanisms.py --components [CHIP:PRECISION ...]   (time and rate per component)
 
 Per chip (NVIDIA's TensorRT recipe: FP8 UNet on Hopper, INT8 on Ada; batch 8 = 16 latents with CFG):
   1. time per image by op class (where the modelled time goes);
@@ -106,13 +107,60 @@ def vae_int8_fp32(ops):
 
 
 def resize_fp32(ops):
+    """The graph's FP16 Resize of those two upsamplers (diffusion.nearest_upsample) replaced by an FP32 one
+    between casts."""
+    fp16_resize = {u.replace(".upsample", ".resize") for u in UPSAMPLERS}
     extra = []
     for o in ops:
         if o.name in UPSAMPLERS:  # the conv runs on the resized tensor: its input is the Resize output
             small = in_elems(o) / 4  # nearest x2: each FP32 input element (2 FP16 reads) -> 4 FP32 outputs
             resize = Elementwise(name=f"{o.name}.resize", count=o.count, elems=small, reads=2, writes=8, dtype="fp16")
             extra += between_casts(o.name, o.count, resize, small, in_elems(o), inner_fp32=True)
-    return list(ops) + extra
+    return [o for o in ops if o.name not in fp16_resize] + extra
+
+
+COMPONENTS = (  # (label, test on the op name and type), first match wins
+    ("UNet self-attention", lambda o: o.name.startswith("unet.") and isinstance(o, Attention) and o.name.endswith(".attn")),
+    ("UNet cross-attention", lambda o: o.name.startswith("unet.") and isinstance(o, Attention)),
+    ("UNet transformer linears", lambda o: o.name.startswith("unet.") and type(o) is MatMul),
+    ("UNet 3x3/1x1 convs", lambda o: o.name.startswith("unet.") and isinstance(o, ConvMatMul)),
+    ("UNet GroupNorm(+SiLU)", lambda o: o.name.startswith("unet.") and ("gn" in o.name.split(".")[-1])),
+    ("UNet LayerNorms", lambda o: o.name.startswith("unet.") and o.name.split(".")[-1].startswith("norm")),
+    ("UNet GEGLU", lambda o: o.name.startswith("unet.") and o.name.endswith(".geglu")),
+    ("UNet standalone quantizes", lambda o: o.name.endswith(".quantize")),
+    ("UNet nearest x2 resize", lambda o: o.name.startswith("unet.") and o.name.endswith(".resize")),
+    ("scheduler step", lambda o: o.name.startswith("scheduler")),
+    ("VAE convs", lambda o: o.name.startswith("vae.") and isinstance(o, MatMul)),
+    ("VAE norms + resize", lambda o: o.name.startswith("vae.") and isinstance(o, Elementwise)),
+    ("VAE mid attention", lambda o: o.name.startswith("vae.") and isinstance(o, Attention)),
+    ("text encoders", lambda o: o.name.startswith("text.")),
+)
+
+
+def components(chip_id: str, prec: str) -> None:
+    """Time per image by SDXL component, with the rate each achieves: TFLOP/s for matrix work, TB/s of
+    DRAM traffic for the memory-bound ops (the numbers the note compares with kernel-level sources)."""
+    chip = get_chip(chip_id)
+    p = calibrated_params(chip)
+    b = OFFLINE_BATCH["sdxl"]
+    g = _graph("sdxl", b, prec, "TensorRT", False, half_precision(chip))
+    r = evaluate(g, p)
+    base = float(r.total_time)
+    acc = collections.defaultdict(lambda: [0.0, 0.0, 0.0])
+    for i, o in enumerate(g.ops):
+        label = next((lab for lab, hit in COMPONENTS if hit(o)), "other")
+        t = float(r.time[i]) * float(r.table.count[i])
+        a = acc[label]
+        a[0] += t
+        a[1] += float(o.flops) * o.count
+        a[2] += (float(o.input_bytes) + float(o.output_bytes)) * o.count
+    print(f"\n{chip_id} ({prec} UNet), batch {b}: {base / b * 1e3:.0f} ms per image")
+    for label, _ in COMPONENTS + (("other", None),):
+        if label in acc:
+            t, fl, by = acc[label]
+            rate = f"{fl / t / 1e12:6.0f} TFLOP/s" if "conv" in label or "linear" in label or "attention" in label \
+                or label == "text encoders" else f"{by / t / 1e12:6.2f} TB/s   "
+            print(f"  {label:28s} {t / b * 1e3:7.1f} ms  {100 * t / base:5.1f}%  {rate}")
 
 
 def report(chip_id: str, prec: str) -> None:
@@ -169,6 +217,10 @@ def q_pass_at(ops, p, per_elem_s: float) -> float:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--components"]:
+        for arg in sys.argv[2:] or ["h100-sxm:fp8", "h200:fp8", "l40s:int8"]:
+            components(*arg.split(":"))
+        sys.exit(0)
     for arg in sys.argv[1:] or ["h100-sxm:fp8", "h100-nvl:fp8", "l40s:int8"]:
         report(*arg.split(":"))
     c = quantize_signature()

@@ -14,7 +14,12 @@ Classifier-free guidance runs the UNet on 2 latents per image per step (cfg=True
 GroupNorm(+SiLU) is a two-pass memory-bound op: statistics over C/32 channels x H x W do not
 fit one SM, so TensorRT's plugin runs groupNormNHWCSum (read x) then groupNormNHWCScale
 (read x again, write y, SiLU fused): 2 reads + 1 write per element (NVIDIA/TensorRT
-plugin/groupNormPlugin/groupNormKernel.h; status: sourced).
+plugin/groupNormPlugin/groupNormKernel.h; status: sourced). NVIDIA's MLPerf SDXL harness parses
+the exported GroupNorm (Reshape -> InstanceNormalization -> Reshape -> Mul -> Add) into TensorRT's
+native normalization layer instead (builder.py NATIVE_INSTANCENORM); the two reads still hold on
+physical grounds: one group is C/32 x H x W elements (1.3 MB FP16 at 320 ch x 128 x 128), more than
+one SM's shared memory, so the statistics need a pass over x before the normalizing pass.
+Upsample2D is nearest x2 (its own ONNX Resize node) then a 3x3 conv at the new size.
 
 8-bit SDXL as deployed (`mixed_8bit=True`, applied when the UNet precision is int8/fp8):
 NVIDIA's MLPerf Inference SDXL recipe (mlcommons/inference_results_v4.1
@@ -36,8 +41,10 @@ disabled and `trt_high_precision_dtype` is Half, so every tensor between layers 
   - kept FP16 by filter_func_unet: time/add embeddings, conv_in, conv_out, every 1x1
     conv_shortcut, and up_blocks.2.resnets.2.conv1/conv2 (here unet.up0.res2.conv1/2);
   - CLIP text encoders run FP16 (builder.py, precision='fp16').
-The VAE's own precision is the caller's `vae_precision` (NVIDIA runs it INT8 with FP32 layers;
-not modelled here, < 3% of the image time).
+The VAE's own precision is the caller's `vae_precision`. NVIDIA's harness runs it INT8 with FP32
+tensors between layers (some convs FP16 between casts) below compute capability 10 and FP32/TF32 on
+Blackwell (closed/NVIDIA/code/stable-diffusion-xl/tensorrt/builder.py SDXLVAEBuilder, v5.1); not
+modelled here (x1.01 on H100-SXM, scripts/sdxl_offline_mechanisms.py vae_int8_fp32).
 
 Wan2.1-T2V-14B (model_configs.csv, Wan-Video/Wan2.1 configs): dim 5120, FFN 13824, 40
 heads, 40 layers, patch (1,2,2), VAE stride (4,8,8), text 512 tokens of umT5-XXL (4096
