@@ -131,3 +131,39 @@ def test_step_and_guidance_counts():
     assert unet1 == pytest.approx(2 * _macs([o for o in _unet(1) if isinstance(o, MatMul)]))
     assert [o for o in g20.ops if o.name.startswith(("vae.", "text."))] == \
         [o for o in g1.ops if o.name.startswith(("vae.", "text."))]
+
+
+def test_tensorrt_int8_fp32_vae_types():
+    """NVIDIA's VAE engine below compute capability 10 (builder.py SDXLVAEBuilder, sdxl_graphsurgeon.py):
+    INT8 convs writing FP32, FP32 norms/activations, FP16 conv_in / mid block / up_blocks.2-3 resnets.1-2
+    convs. Only the VAE changes; its FP32 norms move twice the bytes of FP16 ones."""
+    plain = diffusion.sdxl_graph(1, steps=1, precision="fp8", vae_precision="fp16")
+    trt = diffusion.sdxl_graph(1, steps=1, precision="fp8", vae_int8_fp32=True)
+    assert [o for o in trt.ops if not o.name.startswith("vae.")] == [o for o in plain.ops if not o.name.startswith("vae.")]
+    vae = [o for o in trt.ops if o.name.startswith("vae.")]
+    assert all(o.dtype == "fp32" for o in vae if isinstance(o, Elementwise))
+    fp16 = {o.name for o in vae if isinstance(o, MatMul) and o.math_dtype == "fp16"}
+    assert fp16 == {"vae.conv_in", "vae.mid.res0.conv1", "vae.mid.res0.conv2", "vae.mid.res1.conv1", "vae.mid.res1.conv2",
+                    "vae.mid.attn.qkv", "vae.mid.attn.out", "vae.up1.res1-2.conv1", "vae.up1.res1-2.conv2",
+                    "vae.up0.res1-2.conv1", "vae.up0.res1-2.conv2"}
+    int8 = [o for o in vae if isinstance(o, MatMul) and o.name not in fp16]
+    assert int8 and all((o.a_dtype, o.w_dtype, o.math_dtype, o.out_dtype) == ("int8", "int8", "int8", "fp32") for o in int8)
+    gn = lambda g: sum(o.input_bytes + o.output_bytes for o in g.ops if o.name == "vae.out_gn_silu")  # noqa: E731
+    assert gn(trt) == pytest.approx(2 * gn(plain)) == pytest.approx(4 * 3 * 128 * 1024 ** 2)
+
+
+@pytest.mark.parametrize("family, software, want", [
+    ("nvidia-hopper", "TensorRT 10.2", "int8-fp32"),
+    ("nvidia-ada", "TensorRT 10.2", "int8-fp32"),
+    ("nvidia-blackwell", "TensorRT 10.8", "fp32"),
+    ("amd-cdna3", "ROCm 6.2, MIGraphX", "fp16"),
+])
+def test_validation_picks_the_harness_vae(family, software, want):
+    """Which VAE engine a row's harness builds: NVIDIA's builder.py (FP32 + TF32 from compute capability
+    10, INT8-FP32 below); another stack keeps the recipe's 16-bit format."""
+    from tapeout.validation.other_rows import _graph
+    g = _graph("sdxl", 1, "fp8", software, False, "fp16", family)
+    convs = [o for o in g.ops if o.name.startswith("vae.up") and isinstance(o, ConvMatMul)]
+    got = {(o.math_dtype, o.out_dtype) for o in convs}
+    assert got == {"int8-fp32": {("int8", "fp32"), ("fp16", "fp16")}, "fp32": {("tf32", "fp32")},
+                   "fp16": {("fp16", "fp16")}}[want]

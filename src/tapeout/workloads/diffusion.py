@@ -41,10 +41,11 @@ disabled and `trt_high_precision_dtype` is Half, so every tensor between layers 
   - kept FP16 by filter_func_unet: time/add embeddings, conv_in, conv_out, every 1x1
     conv_shortcut, and up_blocks.2.resnets.2.conv1/conv2 (here unet.up0.res2.conv1/2);
   - CLIP text encoders run FP16 (builder.py, precision='fp16').
-The VAE's own precision is the caller's `vae_precision`. NVIDIA's harness runs it INT8 with FP32
-tensors between layers (some convs FP16 between casts) below compute capability 10 and FP32/TF32 on
-Blackwell (closed/NVIDIA/code/stable-diffusion-xl/tensorrt/builder.py SDXLVAEBuilder, v5.1); not
-modelled here (x1.01 on H100-SXM, scripts/sdxl_offline_mechanisms.py vae_int8_fp32).
+The VAE's own precision is the caller's `vae_precision`, or NVIDIA's TensorRT VAE engine with
+`vae_int8_fp32` (tensorrt_int8_fp32_vae: INT8 convs, FP32 tensors between layers, some layers FP16),
+which NVIDIA's harness builds below compute capability 10; from compute capability 10 (Blackwell)
+it builds the VAE in FP32 with TF32 allowed (closed/NVIDIA/code/stable-diffusion-xl/tensorrt/
+builder.py SDXLVAEBuilder, v5.1); validation/other_rows.py picks one per row.
 
 Wan2.1-T2V-14B (model_configs.csv, Wan-Video/Wan2.1 configs): dim 5120, FFN 13824, 40
 heads, 40 layers, patch (1,2,2), VAE stride (4,8,8), text 512 tokens of umT5-XXL (4096
@@ -273,6 +274,32 @@ def standalone_quantize_ops(ops: list[Op], hp: str = HIGH_PRECISION) -> list[Op]
     return out
 
 
+# NVIDIA's MLPerf SDXL VAE engine below compute capability 10 (closed/NVIDIA/code/stable-diffusion-xl/
+# tensorrt/builder.py SDXLVAEBuilder: modelopt_models/vae.int8, strongly typed; README "VAE is quantized
+# to INT8-FP32"; sdxl_graphsurgeon.py insert_vae_fp16_conv_cast / insert_vae_fp16_linear_casts, v5.1):
+# INT8 convs writing FP32, FP32 norms/activations between layers, and in FP16 (between FP32<->FP16
+# casts) conv_in, the mid-block resnet convs, the mid attention (q/k/v/out and both BMMs) and the
+# up_blocks.2/.3 resnets.1-2 convs (here vae.up1/vae.up0 res1-2).
+VAE_TRT_FP16_LAYERS = ("vae.conv_in", "vae.mid.", "vae.up1.res1-2.conv", "vae.up0.res1-2.conv")
+
+
+def tensorrt_int8_fp32_vae(ops: list[Op]) -> list[Op]:
+    """Re-type an FP32 VAE graph as NVIDIA's INT8-FP32 engine (above). The casts around the FP16 layers
+    are taken as fused into the neighbouring pointwise op or conv epilogue (TensorRT fuses adjacent
+    pointwise layers); scripts/sdxl_offline_mechanisms.py vae_casts sizes them as separate passes."""
+    out: list[Op] = []
+    for o in ops:
+        if not o.name.startswith("vae.") or isinstance(o, Elementwise):
+            out.append(o)
+        elif o.name.startswith(VAE_TRT_FP16_LAYERS):
+            out += _all_fp16([o])
+        elif isinstance(o, MatMul):
+            out.append(replace(o, a_dtype="int8", w_dtype="int8", out_dtype="fp32", math_dtype="int8"))
+        else:
+            out.append(o)
+    return out
+
+
 def _all_fp16(ops: list[Op], hp: str = HIGH_PRECISION) -> list[Op]:
     out: list[Op] = []
     for o in ops:
@@ -289,7 +316,8 @@ def _all_fp16(ops: list[Op], hp: str = HIGH_PRECISION) -> list[Op]:
 
 def sdxl_graph(batch: int = 1, steps: int = 20, resolution: int = 1024, precision: str | Precision = "fp16",
                cfg: bool = True, vae_precision: str | Precision | None = None, height: int | None = None,
-               mixed_8bit: bool = True, high_precision: str = HIGH_PRECISION, tensorrt: bool = True) -> OpGraph:
+               mixed_8bit: bool = True, high_precision: str = HIGH_PRECISION, tensorrt: bool = True,
+               vae_int8_fp32: bool = False) -> OpGraph:
     """`batch` images: text encoders once, UNet x steps (x2 latents with CFG), VAE decode once.
     With an 8-bit `precision` and mixed_8bit, the UNet and text encoders follow the deployed
     TensorRT recipe (module doc); mixed_8bit=False runs every tensor in the 8-bit format.
@@ -298,7 +326,9 @@ def sdxl_graph(batch: int = 1, steps: int = 20, resolution: int = 1024, precisio
     declared 'fp8 UNet / bf16').
     `tensorrt`: the 8-bit recipe runs as a TensorRT engine, so the quantizes its Q/DQ fusion rule
     cannot fuse are separate passes (standalone_quantize_ops); False for another runtime, whose
-    fusion the source does not describe."""
+    fusion the source does not describe.
+    `vae_int8_fp32`: the VAE as NVIDIA's TensorRT harness builds it below compute capability 10
+    (tensorrt_int8_fp32_vae; replaces `vae_precision`)."""
     n = check_batch(batch)
     require_positive("steps", steps)
     H = height or resolution
@@ -306,6 +336,8 @@ def sdxl_graph(batch: int = 1, steps: int = 20, resolution: int = 1024, precisio
     check_multiple("height", H, 32, "SDXL latent stride x UNet depth (8 x 4)")
     pr = as_precision(precision)
     vpr = as_precision(vae_precision) if vae_precision else (pr if pr.compute in ("bf16", "fp16") else as_precision("fp16"))
+    if vae_int8_fp32:
+        vpr = as_precision("fp32")
     lh, lw = H // 8, resolution // 8
     guided = 2 * n if cfg else n
     mixed = mixed_8bit and pr.compute in ("int8", "fp8")
@@ -319,7 +351,8 @@ def sdxl_graph(batch: int = 1, steps: int = 20, resolution: int = 1024, precisio
         if tensorrt:
             unet = standalone_quantize_ops(unet, high_precision)
     ops: list[Op] = text + unet
-    ops += vae_decoder_ops(n, lh, lw, vpr)
+    vae = vae_decoder_ops(n, lh, lw, vpr)
+    ops += tensorrt_int8_fp32_vae(vae) if vae_int8_fp32 else vae
     wb = distinct_weight_bytes(ops, {"unet.": steps, "scheduler": steps})
     return OpGraph(f"sdxl:b{n}:{steps}steps:{resolution}x{H}:{pr.name}{'-mixed' if mixed else ''}", ops,
                    {"model": "sdxl", "batch": n, "units": n, "unit": "images", "steps": steps, "weight_bytes": wb,
