@@ -32,7 +32,14 @@ def test_nemo_configs_by_chip_and_size():
     assert (l40s["tp"], l40s["cp"], l40s["fp8_attention"]) == (4, 2, False)  # config_L40S: FP8_DPA=False
     assert submission_layout("llama2-70b-lora", nemo, "l40s", 384)["skip_evals"] == 8
     # no published config for this size: only the stack-wide rule (fused_adam, no sharding); the search picks the rest
-    assert submission_layout("llama2-70b-lora", nemo, "h100-sxm", 16) == {"zero": 0, "transpose_cache": False}
+    assert submission_layout("llama2-70b-lora", nemo, "h100-sxm", 32) == {"zero": 0, "transpose_cache": False}
+    # partner configs: HPE XD670 2 x 8 H100 (config_XD670_2x8x4xtp4pp1cp2.sh), Fujitsu GX2560M7 4 H100
+    # (config_GX2560M7_1x4x8xtp4pp1cp1.sh, TP_COMM_OVERLAP=False): DP = chips / (TP CP), GBS 8 = DP x MINIBS
+    hpe = submission_layout("llama2-70b-lora", nemo, "h100-sxm", 16)
+    assert (hpe["tp"], hpe["pp"], hpe["cp"], hpe["tp_overlap"]) == (4, 1, 2, "nemo-lora-fp8-h100-tp4")
+    assert 16 // (hpe["tp"] * hpe["cp"]) * 4 == 8
+    fuj = submission_layout("llama2-70b-lora", nemo, "h100-sxm", 4)
+    assert (fuj["tp"], fuj["cp"]) == (4, 1) and "tp_overlap" not in fuj
     assert submission_layout("llama2-70b-lora", nemo, "h100-sxm", 8)["zero"] == 0
 
 
