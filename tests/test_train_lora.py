@@ -86,3 +86,44 @@ def test_benchmark_command_runs_the_benchmark_adapters_at_its_own_length():
     assert r.step_time_s > bare.step_time_s
     with pytest.raises(TapeoutError, match="maximum context"):
         api.train(model="llama-2-70b", chip="h100-sxm", num_chips=8, seq_len=8192)
+
+
+try:
+    import importlib.metadata as _md
+
+    _md.version("aiconfigurator-core")
+    _HAVE_DB = True
+except Exception:
+    _HAVE_DB = False
+
+
+@pytest.mark.skipif(not _HAVE_DB, reason="aiconfigurator-core (tapeout[kernels]) not installed")
+@pytest.mark.parametrize("rows, width", [(4, 8192), (16, 8192), (16, 2048)])
+def test_adapter_a_gemm_is_priced_as_the_memory_pass_the_chip_measures(rows, width):
+    """The adapter's A GEMM (tokens x k input, r or r/TP outputs) is a skinny GEMM: transposed, it
+    is a decode-shaped GEMM streaming a width x tokens operand past `rows` rows, which NVIDIA's
+    kernel database measures on H100 (BF16, TensorRT-LLM) at 2.2-2.8 TB/s, i.e. a memory pass. The
+    model's memory-bound `_lora_a` pass over the same input is within [0.8, 1.5] of that kernel
+    (not the tensor-core time of an N = 16 tile, a tiny fraction of peak)."""
+    import numpy as np
+
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.ops import OpGraph
+    from tapeout.perf.calibration import calibrated_params
+    from tapeout.perf.kernels_db import read_kernels
+    from tapeout.perf.opcost import evaluate
+
+    tokens = 8192
+    c = read_kernels(systems=["h100_sxm"], ops=("gemm",), per_group=None).cols
+    s = (c["m"] == rows) & (c["n"] == tokens) & (c["k"] == width) & (c["fmt"] == "bf16")
+    measured = float(np.median(c["latency_s"][s]))
+    # the adapter pass of the model on a graph whose target GEMM has that input: o_proj at TP 4 reads
+    # tokens x 2048, the QKV adapter the gathered tokens x 8192
+    tp = 4
+    cfg = load_llm("llama-2-70b")
+    g = build_llm_graph(cfg, LLMStep("prefill", 1, tokens, 0, get_precision("bf16"), tp, 1, lm_head_all_tokens=True))
+    name = "o_proj" if width == 8192 // tp else "qkv_proj"
+    a = next(op for op in adapter_ops(g, LoraAdapters(16, (name,)), tp) if op.name.endswith("_lora_a"))
+    assert a.elems == tokens * width
+    t = float(np.max(evaluate(OpGraph(name="a", ops=[a]), calibrated_params(get_chip("h100-sxm"))).time))
+    assert 0.8 <= t / measured <= 1.5

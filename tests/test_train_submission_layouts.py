@@ -15,8 +15,9 @@ def test_every_submission_layout_is_sourced_and_pins_known_fields():
     for e in entries:
         assert e["source"] and e["status"] in ("official", "published", "assumption")
         assert set(e) <= set(PIN_FIELDS) | set(STACK_FIELDS) | {"stack", "accelerator", "chip", "chips", "round",
-                                                                "status", "source"}
-        assert e.get("tp_overlap", overlap_names()[0]) in overlap_names()
+                                                                "system", "status", "source"}
+        assert e.get("tp_overlap", overlap_names()[0]) in overlap_names() + [None]  # None: the run had no overlap
+        assert "system" not in e or "chip" in e  # a partner's config refines a chip-and-size entry
 
 
 def test_deepspeed_rows_run_the_reference_zero3_layout():
@@ -32,7 +33,14 @@ def test_nemo_configs_by_chip_and_size():
     assert (l40s["tp"], l40s["cp"], l40s["fp8_attention"]) == (4, 2, False)  # config_L40S: FP8_DPA=False
     assert submission_layout("llama2-70b-lora", nemo, "l40s", 384)["skip_evals"] == 8
     # no published config for this size: only the stack-wide rule (fused_adam, no sharding); the search picks the rest
-    assert submission_layout("llama2-70b-lora", nemo, "h100-sxm", 16) == {"zero": 0, "transpose_cache": False}
+    assert submission_layout("llama2-70b-lora", nemo, "h100-sxm", 32) == {"zero": 0, "transpose_cache": False}
+    # partner configs: HPE XD670 2 x 8 H100 (config_XD670_2x8x4xtp4pp1cp2.sh), Fujitsu GX2560M7 4 H100
+    # (config_GX2560M7_1x4x8xtp4pp1cp1.sh, TP_COMM_OVERLAP=False): DP = chips / (TP CP), GBS 8 = DP x MINIBS
+    hpe = submission_layout("llama2-70b-lora", nemo, "h100-sxm", 16)
+    assert (hpe["tp"], hpe["pp"], hpe["cp"], hpe["tp_overlap"]) == (4, 1, 2, "nemo-lora-fp8-h100-tp4")
+    assert 16 // (hpe["tp"] * hpe["cp"]) * 4 == 8
+    fuj = submission_layout("llama2-70b-lora", nemo, "h100-sxm", 4)
+    assert (fuj["tp"], fuj["cp"]) == (4, 1) and "tp_overlap" not in fuj
     assert submission_layout("llama2-70b-lora", nemo, "h100-sxm", 8)["zero"] == 0
 
 
@@ -80,3 +88,18 @@ def test_published_gpt3_layouts_give_each_rows_global_batch():
         for r in matched:
             gbs = int(re.search(r"global_batch_size=(\d+)", r["notes"]).group(1))
             assert gbs == minibs * e["chips"] // (tp * pp)
+
+
+def test_a_partners_own_config_overrides_nvidias_for_its_system_only():
+    """Dell's XE9680 and Supermicro's AS-8125GS-TNHR configs (1x8, TP4) switch TP_COMM_OVERLAP off;
+    other 8-H100 NeMo systems keep NVIDIA's config with its userbuffers overlap."""
+    nemo = "NVIDIA NeMo Framework Release 24.04"
+    base = {"accelerator": "NVIDIA H100-SXM", "software": nemo, "workload": "MLPerf Training v4.0 llama2_70b_lora"}
+    for system in ("XE9680x8H100-SXM-80GB", "AS-8125GS-TNHR_8_H100-SXM-80GB"):
+        pins = submission_layout("llama2-70b-lora", {**base, "notes": f"submitter=X; system={system}; nodes=1"}, "h100-sxm", 8)
+        assert pins["tp_overlap"] is None and (pins["tp"], pins["cp"]) == (4, 1)
+    other = submission_layout("llama2-70b-lora", {**base, "notes": "submitter=Oracle; system=1xBM.GPU.H100.8"}, "h100-sxm", 8)
+    assert other["tp_overlap"] == "nemo-lora-fp8-h100-tp4"
+    # the system's entry is for its size only
+    assert submission_layout("llama2-70b-lora", {**base, "notes": "system=XE9680x8H100-SXM-80GB"}, "h100-sxm",
+                             16)["tp_overlap"] == "nemo-lora-fp8-h100-tp4"

@@ -13,6 +13,16 @@ measured on that chip in one benchmark setup (data/calibration/attention_kernels
                        TFLOPS(library) / TFLOPS(cudnn)
 forward from the causal rows (LLM attention is causal, as eff_attention), backward from the
 backward rows. A chip without such rows: None (the caller keeps the calibrated rate and says so).
+
+FP8 dot-product attention (Transformer Engine fp8_dpa on cuDNN's FP8 SDPA) runs at the chip's
+calibrated BF16 attention rate times its measured FP8/BF16 fused-attention speedup
+(`fp8_attention_speedup`, data/calibration/fp8_attention_speedup.yaml, written from NVIDIA's
+measured kernel database by scripts/fit_fp8_attention.py). FP8 doubles the rate of the two
+attention GEMMs but not of the softmax exponentials, which run on the multi-function units in
+either format (FlashAttention-3 paper, sec. 3: H100 SXM5 989 TFLOPS BF16 matmul vs 3.9 TFLOPS
+exponential), so the speedup is below the 2x of the matmul peaks that pricing the attention at
+the FP8 GEMM rate implies. Measured 1.32 on H100/H200, 1.20 on B200 (median over long-sequence
+shapes). A chip without such kernels: None (the caller keeps the FP8-peak rate and says so).
 """
 
 from __future__ import annotations
@@ -20,8 +30,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import yaml
 
 from ..errors import TapeoutError
+from ..formats import data_file
 from .fit.rows import read_attention_kernels
 
 CALIBRATED = "cudnn"  # the library fit_attention calibrates on
@@ -51,3 +63,12 @@ def library_ratio(chip_id: str, library: str) -> tuple[float, float] | None:
             return None
         out.append(float(np.median([lib[k] / ref[k] for k in both])))
     return out[0], out[1]
+
+
+@lru_cache(maxsize=None)
+def fp8_attention_speedup(chip_id: str) -> float | None:
+    """Measured FP8 / BF16 fused-attention speedup of `chip_id` (time ratio, > 1 when FP8 is
+    faster); None when the kernel database has no such pair for the chip."""
+    chips = yaml.safe_load(data_file("calibration", "fp8_attention_speedup.yaml").read_text()).get("chips") or {}
+    v = chips.get(chip_id)
+    return float(v["speedup"]) if v else None

@@ -51,7 +51,8 @@ passes, block-scale bytes, NVFP4's BF16 layers and Hadamard work); the chip's fo
 through formats.plan as in serving. FP8 (NVIDIA Transformer Engine recipe, precision 'fp8'): only the Linear-layer GEMMs of the
 transformer layers run in FP8. The attention core (cuDNN/FlashAttention) stays BF16 unless
 the run enables FP8 dot-product attention (`fp8_attention`, TE `fp8_dpa`; NVIDIA MLPerf v4.0
-LoRA config sets FP8_DPA=1), and the output layer (LM head) stays BF16 (Megatron-core builds
+LoRA config sets FP8_DPA=1; then at the calibrated BF16 rate times the chip's measured FP8 attention
+speedup, perf/train_attention.fp8_attention_speedup), and the output layer (LM head) stays BF16 (Megatron-core builds
 it as tensor_parallel.ColumnParallelLinear, not a TE module). Every FP8 GEMM pays a
 memory-bound cast-transpose kernel (TE `cast_transpose`): forward, read the BF16 input
 activation and write an FP8 copy plus the FP8 transposed copy used by wgrad (2 + 1 + 1 bytes
@@ -90,7 +91,7 @@ from .train_layout import (TrainLayout, broken_rule, candidate_layouts, even_sta
                            nearest_chip_counts, nearest_layouts, stage_layers)
 from .train_recipe import Recipe, get_recipe, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param
 from ..formats import format_bits
-from .train_attention import library_ratio
+from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .comm_contention import contended_exposure, core_share
@@ -555,7 +556,14 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     if ratio is None:
         notes.append(f"attention library {attention_kernel} is not measured on {c.id} "
                      f"(data/calibration/attention_kernels.csv): the calibrated attention rate is used")
-    fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention, lora=lora, recipe=recipe, tp_overlap=tp_overlap,
+    # FP8 attention: the calibrated BF16 attention sped up by the chip's measured FP8 gain (perf/train_attention.py)
+    fp8_gain = fp8_attention_speedup(c.calibration_id) if fp8_attention and recipe is not None and recipe.gemm == "fp8" else None
+    if fp8_gain is not None:
+        ratio = tuple(x * fp8_gain for x in (ratio or (1.0, 1.0)))
+    elif fp8_attention and recipe is not None and recipe.gemm == "fp8":
+        notes.append(f"FP8 attention speedup is not measured on {c.id} (data/calibration/fp8_attention_speedup.yaml): "
+                     "FP8 attention at the FP8 matrix rate")
+    fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention and fp8_gain is None, lora=lora, recipe=recipe, tp_overlap=tp_overlap,
                transpose_cache=transpose_cache, grad_sync=grad_sync, attn_ratio=ratio or (1.0, 1.0),
                comm_share=core_share(comm_ctas, float(np.max(p.num_cores))), overlap_p2p=overlap_p2p)
     domain = int(np.max(p.scaleup_domain))

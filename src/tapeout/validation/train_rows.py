@@ -107,16 +107,21 @@ def describe(row: dict) -> dict | None:
 def submission_layout(key: str, row: dict, chip_id: str, n: int) -> dict:
     """The published layout of this row's submission (benchmarks.yaml `submission_layouts`):
     layout pins for perf/training.train plus per-config skip_evals / fp8_attention; {} if none.
-    An entry with a `round` (e.g. v4.0) holds only for rows of that MLPerf round."""
+    An entry with a `round` (e.g. v4.0) holds only for rows of that MLPerf round; one with a
+    `system` only for the row of that submitted system (its `system=` in the notes), over the
+    chip-and-size entries (a partner's own launch config)."""
     stack = "deepspeed" if _deepspeed(row) else ("nemo" if row["accelerator"].startswith("NVIDIA") else None)
     rnd = re.match(r"MLPerf Training (v[\d.]+)", row.get("workload", ""))
     rnd = rnd.group(1) if rnd else None
+    system = re.search(r"system=([^;]+)", row.get("notes") or "")
+    system = system.group(1).strip() if system else None
     entries = [e for e in benchmarks()["training"][key].get("submission_layouts") or []
                if e["stack"] in (stack, "any") and e.get("accelerator", row["accelerator"]) == row["accelerator"]
-               and e.get("round", rnd) == rnd]
+               and e.get("round", rnd) == rnd and e.get("system", system) == system]
+    sized = [e for e in entries if e.get("chip") == chip_id and int(e["chips"]) == n]
     out: dict = {}
-    for e in [e for e in entries if "chip" not in e] + [e for e in entries if e.get("chip") == chip_id
-                                                       and int(e["chips"]) == n]:
+    for e in [e for e in entries if "chip" not in e] + [e for e in sized if "system" not in e] + \
+             [e for e in sized if "system" in e]:
         out.update({k: v for k, v in e.items() if k in PIN_FIELDS + STACK_FIELDS})
     return out
 
