@@ -26,7 +26,8 @@ Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   pipeline bubble fraction (p-1)/(v m + p - 1) (1F1B, Narayanan et al. 2021; v = 1 gives
   (p-1)/(m+p-1))
   DP gradient reduce-scatter + parameter all-gather (ZeRO-1 / distributed optimizer) of the
-  stage's parameters overlaps the last micro-batch's backward: exposed = max(0, t_dp - B);
+  stage's parameters, one collective per bucket of the stack's bucket rule, each paying the ring
+  latency (perf/dp_buckets.py), overlaps the last micro-batch's backward: exposed = max(0, t_dp - B);
   interleaved (v > 1), chunk by chunk behind the other chunks' backward passes of the drain
   (Megatron-Core overlap_grad_reduce per model chunk, `chunked_exposure`), the all-gather
   likewise behind the next step's forwards.
@@ -95,6 +96,7 @@ from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
+from .dp_buckets import BucketRule, bucket_rule, bucketed_collective_time, collective_count
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
@@ -167,8 +169,10 @@ class _Fwd:
 
     def __init__(self, cfg, p, pr, topo, fp8_attention: bool = False, lora: bool = False, recipe: Recipe | None = None,
                  tp_overlap: TPOverlap | None = None, transpose_cache: bool = True, grad_sync: str = "fp32",
-                 attn_ratio: tuple[float, float] = (1.0, 1.0), comm_share: float = 0.0, overlap_p2p: bool = True):
+                 attn_ratio: tuple[float, float] = (1.0, 1.0), comm_share: float = 0.0, overlap_p2p: bool = True,
+                 dp_bucket: BucketRule | None = None):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
+        self.dp_bucket = dp_bucket or BucketRule()  # the stack's DP bucket rule (perf/dp_buckets)
         self.overlap_p2p = overlap_p2p  # the stack's overlap_p2p_comm (perf/pipeline_p2p)
         self.comm_share = comm_share  # cores an overlapped DP / CP collective occupies (perf/comm_contention)
         self.attn_ratio = attn_ratio  # (fwd, bwd) rate of the stack's attention library vs the calibrated one
@@ -345,10 +349,13 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     ag_bytes = gb if lay.zero == 0 else 2.0
     for P, g, stride in ((dense, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
         if g > 1 and P > 0:
-            t_rs += float(collective_time("reduce_scatter", gb * P * scale, g, topo, stride=stride)[0])
+            # one collective per bucket of the stack's DP buckets (perf/dp_buckets), each paying the
+            # ring's latency; ZeRO-3/FSDP keeps one per gather (its units are not these buckets)
+            n = collective_count(P * scale, lay.vp, fwd.dp_bucket, lay.dp * lay.cp, gb) if lay.zero < 3 else 1
+            t_rs += bucketed_collective_time("reduce_scatter", gb * P * scale, n, g, topo, stride=stride)
             # ZeRO-3/FSDP gathers the frozen base weights too under LoRA (they are sharded)
-            t_ag += float(collective_time("all_gather", ag_bytes * P * (1.0 if lay.zero == 3 else scale), g, topo,
-                                          stride=stride)[0])
+            t_ag += bucketed_collective_time("all_gather", ag_bytes * P * (1.0 if lay.zero == 3 else scale), n, g, topo,
+                                             stride=stride)
     # overlap as Megatron-Core/NeMo run it (overlap_grad_reduce, overlap_param_gather): the
     # gradient reduce-scatter hides under the last micro-batch's backward, the parameter
     # all-gather under the next step's first forward; ZeRO-0 all-reduces under the backward;
@@ -426,7 +433,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           recompute: str | None = None, fitted: dict | None = None, shard: int | None = None,
           tp_overlap: str | None = None, transpose_cache: bool = True, even_pipeline: bool = False,
           grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
-          overlap_p2p: bool = True) -> TrainResult:
+          overlap_p2p: bool = True, dp_bucket=None) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -450,6 +457,9 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     pipeline sends, leaving the fill/drain hops exposed (perf/pipeline_p2p.py). Default True:
     Megatron-LM's training default (--no-overlap-p2p-communication is store_false; forced off without
     virtual stages) and NeMo 2's comm-overlap callback at VP > 1.
+    `dp_bucket`: the stack's DP bucket rule (perf/dp_buckets.bucket_rule: None = Megatron-Core's
+    max(40M, 1M x DP x CP) parameters on the first model chunk; "apex" / {kind: apex, cap_mb: 100} =
+    Apex DistributedFusedAdam): one reduce-scatter and one all-gather per bucket, each paying the ring latency.
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
@@ -457,12 +467,12 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
                 tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache, even_pipeline, grad_sync,
-                attention_kernel, comm_ctas, overlap_p2p)
+                attention_kernel, comm_ctas, overlap_p2p, bucket_rule(dp_bucket))
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
                fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline, grad_sync, attention_kernel, comm_ctas,
-               overlap_p2p)
+               overlap_p2p, bucket_rule(dp_bucket))
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -516,7 +526,7 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
 def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed,
            fp8_attention=False, fitted=None, tp_overlap: TPOverlap | None = None, transpose_cache: bool = True,
            even_pipeline: bool = False, grad_sync: str = "fp32", attention_kernel: str = "cudnn",
-           comm_ctas: int = 0, overlap_p2p: bool = True) -> TrainResult:
+           comm_ctas: int = 0, overlap_p2p: bool = True, dp_bucket: BucketRule | None = None) -> TrainResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
@@ -552,7 +562,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                      f"(data/calibration/attention_kernels.csv): the calibrated attention rate is used")
     fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention, lora=lora, recipe=recipe, tp_overlap=tp_overlap,
                transpose_cache=transpose_cache, grad_sync=grad_sync, attn_ratio=ratio or (1.0, 1.0),
-               comm_share=core_share(comm_ctas, float(np.max(p.num_cores))), overlap_p2p=overlap_p2p)
+               comm_share=core_share(comm_ctas, float(np.max(p.num_cores))), overlap_p2p=overlap_p2p, dp_bucket=dp_bucket)
     domain = int(np.max(p.scaleup_domain))
 
     def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules
