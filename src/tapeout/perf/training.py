@@ -97,6 +97,7 @@ from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
 from .dp_buckets import BucketRule, bucket_rule, bucketed_collective_time, collective_count
+from .nic_share import fill_drain_share
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
@@ -325,7 +326,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     head_on = d_slow == lay.pp - 1
     F = n_slow * Fl + (Fh if head_on else 0.0)
     B = n_slow * Bl + (Bh if head_on else 0.0)
-    p2p = t_send = 0.0
+    p2p = t_send = S = 0.0
     if lay.pp > 1:
         S = lay.mbs * s_local * cfg.hidden_size * pr.residual_bytes / lay.tp
         t_send = float(collective_time("send_recv", S, 2, topo, stride=lay.tp * lay.cp * lay.dp)[0])
@@ -356,6 +357,13 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             # ZeRO-3/FSDP gathers the frozen base weights too under LoRA (they are sharded)
             t_ag += bucketed_collective_time("all_gather", ag_bytes * P * (1.0 if lay.zero == 3 else scale), n, g, topo,
                                              stride=stride)
+    # the fill/drain hops share their NIC with the DP collectives that cross it (perf/nic_share.py)
+    nic_pp, nic_dp = fill_drain_share(S, topo.scaleout_bw * topo.eff_link, lay.pp,
+                                      lay.zero < 3 and t_rs > 0 and topo.split(g_dense, lay.tp)[1] > 1
+                                      and topo.split(2, lay.tp * lay.cp * lay.dp)[1] > 1)
+    pp_send += nic_pp
+    compute_time += nic_pp
+    t_rs, t_ag = t_rs + nic_dp / 2.0, t_ag + nic_dp / 2.0  # drain hops with the RS, fill hops with the AG
     # overlap as Megatron-Core/NeMo run it (overlap_grad_reduce, overlap_param_gather): the
     # gradient reduce-scatter hides under the last micro-batch's backward, the parameter
     # all-gather under the next step's first forward; ZeRO-0 all-reduces under the backward;
@@ -420,7 +428,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "wgrad_accumulate": acc_l * n_fb + (acc_h * slots if head_on else 0.0),
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
-            "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "t_cp_ring": t_ring, "optimizer": optim, "exposed_comm_s": exposed, **mem}
+            "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim, "exposed_comm_s": exposed, **mem}
 
 
 LAYOUT_FIELDS = ("tp", "pp", "cp", "ep", "vp", "mbs", "zero", "recompute", "shard")
