@@ -20,10 +20,14 @@ fraction eff and per-step latency a (Thakur, Rabenseifner & Gropp 2005; Patarasu
 Groups that span several scale-up domains run hierarchically (NCCL's tree/ring over
 nodes; Megatron DP over rails): reduce-scatter inside the domain, the cross-domain
 collective on S/g_in over the scale-out network (rail-optimized: each chip its own NIC),
-then all-gather inside; a reduce-scatter (all-gather) is the first (last) two of these
-steps. Only S/g_in per chip crosses the domain boundary, so the cross-domain bus bandwidth
-is g_in NICs' worth (NCCL: inter-node busbw grows with the NICs per node, up to NVLink's;
-nccl-tests doc/PERFORMANCE.md busbw convention). Calibration: eff and a from NCCL/RCCL rows (perf/fit.py
+then all-gather inside; a reduce-scatter (all-gather) moves the bytes of the first (last)
+two of these steps. Only S/g_in per chip crosses the domain boundary, so the cross-domain bus
+bandwidth is g_in NICs' worth (NCCL: inter-node busbw grows with the NICs per node, up to
+NVLink's; nccl-tests doc/PERFORMANCE.md busbw convention). Its latency is the flat ring's that
+NCCL/RCCL run for reduce-scatter / all-gather across nodes: g - 1 dependent hops, g_out - 1 of
+them through the NICs (NCCL src/graph/tuning.cc); on NVLink systems at NCCL's own per-protocol
+latencies and protocol choice (perf/nccl_ring.py), elsewhere at the topology's per-hop latencies;
+compiler-scheduled torus systems (XLA) keep the two tiers. Calibration: eff and a from NCCL/RCCL rows (perf/fit.py
 `_fit_collectives`), eff_nvls from NVLS rows (`fit_collective_algorithms`); never from
 end-to-end results.
 """
