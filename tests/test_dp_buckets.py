@@ -123,6 +123,10 @@ def test_bad_rules_name_the_field():
     with pytest.raises(TapeoutError, match="not a rule"):
         bucket_rule(42)
     assert bucket_rule(None) == BucketRule("megatron")
+    from tapeout.perf.training import train
+
+    with pytest.raises(TapeoutError, match="DP bucket rule"):
+        train("llama-3.1-8b", "h100-sxm", 8, 8 * 4096, 4096, dp_bucket="zero-bubble")
 
 
 @pytest.mark.parametrize("software, rnd", [("NeMo Megatron Release 23.04", "v3.0"),
