@@ -2,6 +2,7 @@
 op costs validate uses. Nothing here changes a prediction or reads a measured end-to-end result.
 
     python scripts/sdxl_offline_mechanisms.py [CHIP:PRECISION ...]   (default: h100-sxm:fp8 h100-nvl:fp8 l40s:int8)
+    python scripts/sdxl_offline_mechanisms.py --components [CHIP:PRECISION ...]   (time and rate per component)
 
 Per chip (NVIDIA's TensorRT recipe: FP8 UNet on Hopper, INT8 on Ada; batch 8 = 16 latents with CFG):
   1. time per image by op class (where the modelled time goes);
@@ -14,10 +15,8 @@ Per chip (NVIDIA's TensorRT recipe: FP8 UNet on Hopper, INT8 on Ada; batch 8 = 1
      - attn_cudnn: fused attention at cuDNN's FP8 head-dim-64 rate instead of the modelled one
        (FlashAttention-3 paper arXiv:2407.08608 Fig. 7, FP8 forward, no mask, head dim 64, H100 SXM5:
        cuDNN 398 TFLOPS/s at 1k, 413 at 4k tokens; FlashAttention-3 396 / 568);
-     - vae_int8_fp32: NVIDIA's datacenter VAE (inference_results_v4.1 closed/NVIDIA/code/
-       stable-diffusion-xl/tensorrt/README.md "VAE is quantized to INT8-FP32"; sdxl_graphsurgeon.py
-       insert_vae_fp16_conv_cast): FP32 tensors between layers, INT8 convs, the mid-block and
-       up_blocks.2/3 resnets.1-2 convs in FP16 between an FP32->FP16 and an FP16->FP32 cast;
+     - vae_casts: the graph carries NVIDIA's INT8-FP32 VAE (workloads/diffusion.py tensorrt_int8_fp32_vae,
+       casts fused); this charges the FP32<->FP16 casts around its FP16 convs as separate passes;
      - resize_fp32: the two UNet upsamplers' nearest Resize run in FP32 between casts (same file,
        update_resize).
   3. with the optional `kernels` extra: NVIDIA's measured TensorRT-LLM FP8 linear layers (AIConfigurator
@@ -42,7 +41,6 @@ from tapeout.validation.other_rows import OFFLINE_BATCH, _graph, half_precision
 from tapeout.workloads.blocks import ConvMatMul
 
 CUDNN_FP8_HD64 = {1024: 398e12, 4096: 413e12}  # FA3 paper Fig. 7 (see module doc), FLOP/s by tokens
-VAE_FP16_CONVS = ("vae.mid.res0.conv", "vae.mid.res1.conv", "vae.up1.res1-2.conv", "vae.up0.res1-2.conv")
 UPSAMPLERS = ("unet.up2.upsample", "unet.up1.upsample")  # diffusers up_blocks.0 / .1 upsamplers
 
 
@@ -90,36 +88,78 @@ def attn_cudnn(ops, p):
     return rewrite(ops, one)
 
 
-def vae_int8_fp32(ops):
+def vae_casts(ops):
+    """The FP32 <-> FP16 casts around the FP16 convs of NVIDIA's INT8-FP32 VAE (the graph carries that
+    engine, workloads/diffusion.py tensorrt_int8_fp32_vae, with the casts fused) as separate passes."""
     def one(o):
-        if not o.name.startswith("vae."):
-            return [o]
-        if isinstance(o, MatMul) and o.name.startswith(VAE_FP16_CONVS):
-            fp16 = replace(o, a_dtype="fp16", w_dtype="fp16", out_dtype="fp16", math_dtype="fp16")
-            return between_casts(o.name, o.count, fp16, in_elems(o), o.m * o.n * o.groups, inner_fp32=False)
-        if isinstance(o, MatMul):
-            return [replace(o, a_dtype="int8", w_dtype="int8", out_dtype="fp32", math_dtype="int8")]
-        if isinstance(o, Attention):  # TF32 allowed in the strongly typed build (builder.py tf32=True)
-            return [replace(o, act_dtype="fp32", kv_dtype="fp32", math_dtype="tf32")]
-        return [replace(o, dtype="fp32")] if isinstance(o, Elementwise) else [o]
+        if isinstance(o, ConvMatMul) and o.name.startswith("vae.") and o.math_dtype == "fp16":
+            return between_casts(o.name, o.count, o, in_elems(o), o.m * o.n * o.groups, inner_fp32=False)
+        return [o]
     return rewrite(ops, one)
 
 
 def resize_fp32(ops):
+    """The graph's FP16 Resize of those two upsamplers (diffusion.nearest_upsample) replaced by an FP32 one
+    between casts."""
+    fp16_resize = {u.replace(".upsample", ".resize") for u in UPSAMPLERS}
     extra = []
     for o in ops:
         if o.name in UPSAMPLERS:  # the conv runs on the resized tensor: its input is the Resize output
             small = in_elems(o) / 4  # nearest x2: each FP32 input element (2 FP16 reads) -> 4 FP32 outputs
             resize = Elementwise(name=f"{o.name}.resize", count=o.count, elems=small, reads=2, writes=8, dtype="fp16")
             extra += between_casts(o.name, o.count, resize, small, in_elems(o), inner_fp32=True)
-    return list(ops) + extra
+    return [o for o in ops if o.name not in fp16_resize] + extra
+
+
+COMPONENTS = (  # (label, test on the op name and type), first match wins
+    ("UNet self-attention", lambda o: o.name.startswith("unet.") and isinstance(o, Attention) and o.name.endswith(".attn")),
+    ("UNet cross-attention", lambda o: o.name.startswith("unet.") and isinstance(o, Attention)),
+    ("UNet transformer linears", lambda o: o.name.startswith("unet.") and type(o) is MatMul),
+    ("UNet 3x3/1x1 convs", lambda o: o.name.startswith("unet.") and isinstance(o, ConvMatMul)),
+    ("UNet GroupNorm(+SiLU)", lambda o: o.name.startswith("unet.") and ("gn" in o.name.split(".")[-1])),
+    ("UNet LayerNorms", lambda o: o.name.startswith("unet.") and o.name.split(".")[-1].startswith("norm")),
+    ("UNet GEGLU", lambda o: o.name.startswith("unet.") and o.name.endswith(".geglu")),
+    ("UNet standalone quantizes", lambda o: o.name.endswith(".quantize")),
+    ("UNet nearest x2 resize", lambda o: o.name.startswith("unet.") and o.name.endswith(".resize")),
+    ("scheduler step", lambda o: o.name.startswith("scheduler")),
+    ("VAE convs", lambda o: o.name.startswith("vae.") and isinstance(o, MatMul)),
+    ("VAE norms + resize", lambda o: o.name.startswith("vae.") and isinstance(o, Elementwise)),
+    ("VAE mid attention", lambda o: o.name.startswith("vae.") and isinstance(o, Attention)),
+    ("text encoders", lambda o: o.name.startswith("text.")),
+)
+
+
+def components(chip_id: str, prec: str) -> None:
+    """Time per image by SDXL component, with the rate each achieves: TFLOP/s for matrix work, TB/s of
+    DRAM traffic for the memory-bound ops (the numbers the note compares with kernel-level sources)."""
+    chip = get_chip(chip_id)
+    p = calibrated_params(chip)
+    b = OFFLINE_BATCH["sdxl"]
+    g = _graph("sdxl", b, prec, "TensorRT", False, half_precision(chip), chip.family)
+    r = evaluate(g, p)
+    base = float(r.total_time)
+    acc = collections.defaultdict(lambda: [0.0, 0.0, 0.0])
+    for i, o in enumerate(g.ops):
+        label = next((lab for lab, hit in COMPONENTS if hit(o)), "other")
+        t = float(r.time[i]) * float(r.table.count[i])
+        a = acc[label]
+        a[0] += t
+        a[1] += float(o.flops) * o.count
+        a[2] += (float(o.input_bytes) + float(o.output_bytes)) * o.count
+    print(f"\n{chip_id} ({prec} UNet), batch {b}: {base / b * 1e3:.0f} ms per image")
+    for label, _ in COMPONENTS + (("other", None),):
+        if label in acc:
+            t, fl, by = acc[label]
+            rate = f"{fl / t / 1e12:6.0f} TFLOP/s" if "conv" in label or "linear" in label or "attention" in label \
+                or label == "text encoders" else f"{by / t / 1e12:6.2f} TB/s   "
+            print(f"  {label:28s} {t / b * 1e3:7.1f} ms  {100 * t / base:5.1f}%  {rate}")
 
 
 def report(chip_id: str, prec: str) -> None:
     chip = get_chip(chip_id)
     p = calibrated_params(chip)
     b = OFFLINE_BATCH["sdxl"]
-    g = _graph("sdxl", b, prec, "TensorRT", False, half_precision(chip))
+    g = _graph("sdxl", b, prec, "TensorRT", False, half_precision(chip), chip.family)
     r = evaluate(g, p)
     base = float(r.total_time)
     by = collections.Counter()
@@ -129,7 +169,7 @@ def report(chip_id: str, prec: str) -> None:
     for k, t in by.most_common(8):
         print(f"  {k:28s} {t / b * 1e3:7.1f} ms  {100 * t / base:4.1f}%")
     for name, ops in (("q_pass", q_pass(g.ops)), ("attn_cudnn", attn_cudnn(g.ops, p)),
-                      ("vae_int8_fp32", vae_int8_fp32(g.ops)), ("resize_fp32", resize_fp32(g.ops))):
+                      ("vae_casts", vae_casts(g.ops)), ("resize_fp32", resize_fp32(g.ops))):
         print(f"  what-if {name:14s} x{seconds(ops, p) / base:.3f} image time")
 
 
@@ -169,11 +209,15 @@ def q_pass_at(ops, p, per_elem_s: float) -> float:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--components"]:
+        for arg in sys.argv[2:] or ["h100-sxm:fp8", "h200:fp8", "l40s:int8"]:
+            components(*arg.split(":"))
+        sys.exit(0)
     for arg in sys.argv[1:] or ["h100-sxm:fp8", "h100-nvl:fp8", "l40s:int8"]:
         report(*arg.split(":"))
     c = quantize_signature()
     if c:
         chip = get_chip("h100-sxm")
-        g = _graph("sdxl", OFFLINE_BATCH["sdxl"], "fp8", "TensorRT", False, half_precision(chip))
+        g = _graph("sdxl", OFFLINE_BATCH["sdxl"], "fp8", "TensorRT", False, half_precision(chip), chip.family)
         print(f"  what-if q_pass at the measured {c * 1e12:.2f} ps/element (h100-sxm): "
               f"x{q_pass_at(g.ops, calibrated_params(chip), c):.3f} image time")

@@ -210,7 +210,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
           seq_len: int | None = None, precision: str = "bf16", benchmark: str | None = None, tp: int | None = None,
           pp: int | None = None, cp: int | None = None, ep: int | None = None, vp: int | None = None,
           mbs: int | None = None, zero: int | None = None, recompute: str | None = None, lora: bool = False,
-          power_limit: float | None = None, shard: int | None = None, tp_overlap: str | None = None) -> TrainResult:
+          power_limit: float | None = None, shard: int | None = None, tp_overlap: str | None = None,
+          rank_spread: float | None = None) -> TrainResult:
     """Predict an LLM training step at cluster scale (`tapeout train`); picks the fastest
     layout (TP x PP x DP, ZeRO, recompute) that fits.
 
@@ -238,6 +239,9 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
             node); gradients are then all-reduced across the replicas (None: the whole DP group).
         tp_overlap: a stack's TP communication overlap (Transformer Engine userbuffers), by name
             from data/software/tp_comm_overlap.yaml (None: TP collectives after their GEMMs).
+        rank_spread: assumed relative standard deviation of one rank's compute speed (0.02 = 2%,
+            chip-to-chip and step-to-step together); the step then waits for the slowest of
+            `num_chips` ranks (perf/rank_spread.py). None (default): no spread; no sourced size on file.
 
     Returns:
         TrainResult: `step_time_s` (s), `tokens_per_s` (training tokens/s of the job), `mfu`
@@ -293,8 +297,16 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         global_batch_tokens = 1024 * seq_len
     if bench_cfg is None or seq_len != int(value_of(bench_cfg["seq_len"])):  # a benchmark's own length is its definition
         check_context(model, seq_len, "--seq-len")  # (MLPerf llama2_70b_lora runs Llama-2-70B at 8192)
+    spread = None
+    if rank_spread is not None:
+        from ..perf.rank_spread import RankSpread
+
+        if not isinstance(rank_spread, (int, float)) or not 0.0 <= rank_spread < 0.5:
+            raise TapeoutError(f"--rank-spread must be a relative standard deviation in [0, 0.5) (0.02 = 2%), got {rank_spread}.")
+
+        spread = RankSpread(persistent=rank_spread, source="--rank-spread (user assumption)")
     r = engine(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp, cp=cp, ep=ep,
-               vp=vp, mbs=mbs, zero=zero, recompute=recompute, shard=shard, tp_overlap=tp_overlap)
+               vp=vp, mbs=mbs, zero=zero, recompute=recompute, shard=shard, tp_overlap=tp_overlap, rank_spread=spread)
     if r.global_batch_tokens != global_batch_tokens:  # a step trains whole sequences: say what ran
         r = replace(r, notes=[*r.notes, f"--global-batch-tokens {global_batch_tokens:,.0f} is not a whole number of "
                               f"{seq_len}-token sequences: ran {r.global_batch_tokens / seq_len:,.0f} sequences = "

@@ -35,13 +35,14 @@ def train_cmd(
     lora: bool = typer.Option(False, "--lora", help="LoRA fine-tuning (frozen base weights)"),
     tp_overlap: str = typer.Option(None, "--tp-overlap", help="TP comm overlap config (data/software/tp_comm_overlap.yaml), e.g. nemo-lora-fp8-h100-tp4"),
     power_limit: float = typer.Option(None, "--power-limit", help="board power cap in W"),
+    rank_spread: float = typer.Option(None, "--rank-spread", help="assumed relative std. dev. of one rank's compute speed (0.02 = 2%); the step waits for the slowest rank (off by default: no sourced size)"),
     json_out: bool = typer.Option(False, "--json"),
 ):
     """Predict step time, tokens/s, MFU and memory per chip; picks the fastest layout that fits."""
     r = api.train(model=model, chip=chip, num_chips=num_chips, global_batch_tokens=global_batch_tokens, seq_len=seq_len,
                   precision=precision, benchmark=benchmark, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs, zero=zero,
                   recompute=recompute, lora=lora, power_limit=power_limit, shard=shard,
-                  tp_overlap=tp_overlap)
+                  tp_overlap=tp_overlap, rank_spread=rank_spread)
     d = r.to_dict()
     if json_out:
         print_json(d)
@@ -62,3 +63,9 @@ def train_cmd(
     console.print(table("step breakdown", ["item", "value"], [[LABELS.get(k, k), bd[k]] for k in ("m", "F", "B", "bubble", "stage_layers", "t_dp", "exposed_dp",
                                                                                    "optimizer", "act", "train_min", "eval_min", "n_evals")
                                                                                    if k in bd]))
+    if bd.get("rank_spread"):
+        rs = bd["rank_spread"]
+        console.print(table("slowest-rank pace (perf/rank_spread.py)", ["item", "value"],
+                            [["ranks waited for", rs["ranks"]], ["per-rank sigma", rs["sigma_persistent"]],
+                             ["E[max z]", rs["expected_max_z"]], ["compute slowdown", rs["slowdown"]],
+                             ["added per step (s)", rs["added_s"]], ["source", rs["source"]]]))

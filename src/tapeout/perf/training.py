@@ -98,6 +98,7 @@ from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
 from .dp_buckets import BucketRule, bucket_rule, bucketed_collective_time, collective_count
 from .nic_share import fill_drain_share
+from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
@@ -441,7 +442,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           recompute: str | None = None, fitted: dict | None = None, shard: int | None = None,
           tp_overlap: str | None = None, transpose_cache: bool = True, even_pipeline: bool = False,
           grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
-          overlap_p2p: bool = True, dp_bucket=None) -> TrainResult:
+          overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -465,6 +466,10 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     pipeline sends, leaving the fill/drain hops exposed (perf/pipeline_p2p.py). Default True:
     Megatron-LM's training default (--no-overlap-p2p-communication is store_false; forced off without
     virtual stages) and NeMo 2's comm-overlap callback at VP > 1.
+    `rank_spread`: per-rank compute-speed spread (perf/rank_spread.RankSpread); the step's compute then
+    waits for the slowest of all ranks (expected max of a normal over num_chips ranks), shown in
+    breakdown['rank_spread'] and in the interval. None (the default): every rank at the calibrated
+    rate; no size for data-centre fleets is on file (docs/notes/issue-18.md, Round stop-20 issue-20sa).
     `dp_bucket`: the stack's DP bucket rule (perf/dp_buckets.bucket_rule: None = Megatron-Core's
     max(40M, 1M x DP x CP) parameters on the first model chunk; "apex" / {kind: apex, cap_mb: 100} =
     Apex DistributedFusedAdam): one reduce-scatter and one all-gather per bucket, each paying the ring latency.
@@ -475,12 +480,12 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
                 tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache, even_pipeline, grad_sync,
-                attention_kernel, comm_ctas, overlap_p2p, bucket_rule(dp_bucket))
+                attention_kernel, comm_ctas, overlap_p2p, rank_spread, bucket_rule(dp_bucket))
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
                fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline, grad_sync, attention_kernel, comm_ctas,
-               overlap_p2p, bucket_rule(dp_bucket))
+               overlap_p2p, rank_spread, bucket_rule(dp_bucket))
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -534,7 +539,8 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
 def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed,
            fp8_attention=False, fitted=None, tp_overlap: TPOverlap | None = None, transpose_cache: bool = True,
            even_pipeline: bool = False, grad_sync: str = "fp32", attention_kernel: str = "cudnn",
-           comm_ctas: int = 0, overlap_p2p: bool = True, dp_bucket: BucketRule | None = None) -> TrainResult:
+           comm_ctas: int = 0, overlap_p2p: bool = True, rank_spread: RankSpread | None = None,
+           dp_bucket: BucketRule | None = None) -> TrainResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
@@ -594,6 +600,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
             raise TapeoutError(f"layout {lay} splits the {L} layers of {cfg.name} unevenly over PP {lay.pp} x VP {lay.vp}, "
                                f"which this stack does not run (even_pipeline); choose PP dividing {L} and VP dividing "
                                f"the layers per stage.")
+    if rank_spread is not None and not isinstance(rank_spread, RankSpread):
+        raise TapeoutError(f"rank_spread must be a perf.rank_spread.RankSpread (or None); got {type(rank_spread).__name__}.")
     best, smallest = None, None
     for lay in cands:
         r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora)
@@ -602,6 +610,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         if r["mem"] > cap * USABLE:
             smallest = r["mem"] if smallest is None else min(smallest, r["mem"])
             continue
+        if rank_spread is not None:  # the layouts differ in how much of the step is the ranks' own work
+            r = _slowest_rank(r, rank_spread, num_chips)
         if best is None or r["step"] < best[1]["step"]:
             best = (lay, r)
     if best is None:
@@ -617,6 +627,11 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     from .mlperf import interval
 
     lo, hi = interval(r["step"], c, fitted=fitted)
+    if rank_spread is not None:  # one job's slowest rank is itself a draw: its 10-90% band on the compute
+        base, comp, s = r["rank_spread"]["step_without_s"], r["rank_spread"]["compute_s"], r["rank_spread"]["slowdown"]
+        band = sync_slowdown_band(rank_spread, num_chips)
+        lo = lo * (base + comp * band[0]) / (base + comp * s)
+        hi = hi * (base + comp * band[1]) / (base + comp * s)
     return TrainResult(
         model=cfg.name, chip=c.id, num_chips=num_chips, precision=precision, seq_len=seq_len,
         global_batch_tokens=tokens, step_time_s=r["step"], tokens_per_s=tps, mfu=mfu,
@@ -625,6 +640,22 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                    "precision": _precision_record(recipe, choices, lora)},
         interval_80=(lo, hi), notes=list(notes),
     )
+
+
+def _slowest_rank(r: dict, spread: RankSpread, ranks: int) -> dict:
+    """The step with its per-rank compute gated by the slowest of `ranks` ranks (perf/rank_spread.py).
+    The exposed DP collectives run on the links, not the cores: not slowed; everything else is the
+    ranks' own work (compute, exposed TP / CP / PP transfers waited on inside it, optimizer)."""
+    comm = r["exposed_dp"] + r["exposed_comm_s"]["dp_replica_all_reduce"]
+    compute = r["step"] - comm
+    s = sync_slowdown(spread, ranks)
+    out = dict(r)
+    out["step"] = r["step"] + compute * s
+    out["eval_step"] = r["eval_step"] * (1.0 + s)  # forward-only passes end in the same collectives
+    out["rank_spread"] = {"ranks": ranks, "sigma_persistent": spread.persistent, "sigma_transient": spread.transient,
+                          "expected_max_z": expected_max_normal(ranks), "slowdown": s, "compute_s": compute,
+                          "added_s": compute * s, "step_without_s": r["step"], "source": spread.source}
+    return out
 
 
 def _precision_record(recipe: Recipe | None, choices, lora: bool) -> dict | None:

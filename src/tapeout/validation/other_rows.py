@@ -165,8 +165,14 @@ def half_precision(chip) -> str:
     return "fp16" if chip.supports("fp16") or not chip.supports("bf16") else "bf16"
 
 
+# NVIDIA's MLPerf SDXL VAE engine by GPU generation (closed/NVIDIA/code/stable-diffusion-xl/tensorrt/builder.py
+# SDXLVAEBuilder, inference_results_v5.1): FP32 with TF32 math from compute capability 10 (Blackwell and
+# later), INT8 with FP32 tensors below it (workloads/diffusion.py tensorrt_int8_fp32_vae)
+TENSORRT_FP32_VAE_FAMILIES = ("nvidia-blackwell",)
+
+
 def _graph(bench: str, batch: int, prec: str, software: str = "", high_accuracy: bool = False,
-           half: str = "fp16") -> OpGraph:
+           half: str = "fp16", family: str = "") -> OpGraph:
     if bench == "resnet50":
         return vision.resnet50_graph(batch, 224, prec)
     if bench == "retinanet":
@@ -178,9 +184,10 @@ def _graph(bench: str, batch: int, prec: str, software: str = "", high_accuracy:
                     and _fact("dlrmv2", "high_accuracy_interaction_fp16"))
         return recsys.dlrmv2_graph(batch, precision=prec, interaction_precision="fp16" if fp16_dcn else None)
     if bench == "sdxl":
-        vae = half if prec in ("int8", "fp8") else prec
-        return diffusion.sdxl_graph(batch, 20, 1024, prec, vae_precision=vae, high_precision=half,
-                                    tensorrt=is_tensorrt(software))
+        trt = is_tensorrt(software)
+        vae = "fp32" if trt and family in TENSORRT_FP32_VAE_FAMILIES else half if prec in ("int8", "fp8") else prec
+        return diffusion.sdxl_graph(batch, 20, 1024, prec, vae_precision=vae, high_precision=half, tensorrt=trt,
+                                    vae_int8_fp32=trt and family not in TENSORRT_FP32_VAE_FAMILIES)
     if bench == "3d-unet":
         return vision.unet3d_graph(batch, precision=prec)
     if bench == "whisper":
@@ -204,7 +211,7 @@ def per_chip_offline(bench: str, chip, prec: str, software: str = "", high_accur
     p = calibrated_params(chip, fitted)
     b = OFFLINE_BATCH[bench]
     while b >= 1:
-        g = _graph(bench, b, prec, software, high_accuracy, half_precision(chip))
+        g = _graph(bench, b, prec, software, high_accuracy, half_precision(chip), chip.family)
         if _fits(bench, g, p):
             t = _time(bench, g, p)
             return b / t, b, str(evaluate(g, p).dominant_bound()) if bench != "dlrmv2" else str(recsys_cost(g, p)["bound"])
@@ -265,7 +272,7 @@ def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None
             for b in SERVER_BATCHES:
                 if b > OFFLINE_BATCH[bench]:
                     break
-                g = _graph(bench, b, prec, sw, _high_accuracy(row), half_precision(chip))
+                g = _graph(bench, b, prec, sw, _high_accuracy(row), half_precision(chip), chip.family)
                 if not _fits(bench, g, p):
                     break
                 best = max(best, float(qps_at_p99(_time(bench, g, p), b, T)))
@@ -273,7 +280,7 @@ def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None
             return RowPrediction(n * best, "Queries/s", bench, detail=detail)
         if scen in ("SingleStream", "MultiStream"):
             b = 1 if scen == "SingleStream" else 8
-            g = _graph(bench, b, prec, sw, _high_accuracy(row), half_precision(chip))
+            g = _graph(bench, b, prec, sw, _high_accuracy(row), half_precision(chip), chip.family)
             host = float(host_path_s(g, p.host_bw))
             detail.update(host_ms=host * 1e3)
             return RowPrediction((_time(bench, g, p) + host) * 1e3, "Latency (ms)", bench, detail=detail)

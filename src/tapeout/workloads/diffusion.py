@@ -14,7 +14,12 @@ Classifier-free guidance runs the UNet on 2 latents per image per step (cfg=True
 GroupNorm(+SiLU) is a two-pass memory-bound op: statistics over C/32 channels x H x W do not
 fit one SM, so TensorRT's plugin runs groupNormNHWCSum (read x) then groupNormNHWCScale
 (read x again, write y, SiLU fused): 2 reads + 1 write per element (NVIDIA/TensorRT
-plugin/groupNormPlugin/groupNormKernel.h; status: sourced).
+plugin/groupNormPlugin/groupNormKernel.h; status: sourced). NVIDIA's MLPerf SDXL harness parses
+the exported GroupNorm (Reshape -> InstanceNormalization -> Reshape -> Mul -> Add) into TensorRT's
+native normalization layer instead (builder.py NATIVE_INSTANCENORM); the two reads still hold on
+physical grounds: one group is C/32 x H x W elements (1.3 MB FP16 at 320 ch x 128 x 128), more than
+one SM's shared memory, so the statistics need a pass over x before the normalizing pass.
+Upsample2D is nearest x2 (its own ONNX Resize node) then a 3x3 conv at the new size.
 
 8-bit SDXL as deployed (`mixed_8bit=True`, applied when the UNet precision is int8/fp8):
 NVIDIA's MLPerf Inference SDXL recipe (mlcommons/inference_results_v4.1
@@ -36,8 +41,11 @@ disabled and `trt_high_precision_dtype` is Half, so every tensor between layers 
   - kept FP16 by filter_func_unet: time/add embeddings, conv_in, conv_out, every 1x1
     conv_shortcut, and up_blocks.2.resnets.2.conv1/conv2 (here unet.up0.res2.conv1/2);
   - CLIP text encoders run FP16 (builder.py, precision='fp16').
-The VAE's own precision is the caller's `vae_precision` (NVIDIA runs it INT8 with FP32 layers;
-not modelled here, < 3% of the image time).
+The VAE's own precision is the caller's `vae_precision`, or NVIDIA's TensorRT VAE engine with
+`vae_int8_fp32` (tensorrt_int8_fp32_vae: INT8 convs, FP32 tensors between layers, some layers FP16),
+which NVIDIA's harness builds below compute capability 10; from compute capability 10 (Blackwell)
+it builds the VAE in FP32 with TF32 allowed (closed/NVIDIA/code/stable-diffusion-xl/tensorrt/
+builder.py SDXLVAEBuilder, v5.1); validation/other_rows.py picks one per row.
 
 Wan2.1-T2V-14B (model_configs.csv, Wan-Video/Wan2.1 configs): dim 5120, FFN 13824, 40
 heads, 40 layers, patch (1,2,2), VAE stride (4,8,8), text 512 tokens of umT5-XXL (4096
@@ -76,6 +84,26 @@ from .blocks import (ConvMatMul, as_precision, check_batch, check_multiple, conv
 
 
 GROUPNORM_READS = 2  # two-pass GroupNorm (sum pass + scale pass), module doc
+
+
+def nearest_upsample(name: str, out_elems: float, pr: Precision, count: float = 1) -> Elementwise:
+    """diffusers Upsample2D: F.interpolate(scale_factor=2, mode="nearest") before the 3x3 conv, its own
+    ONNX Resize node (NVIDIA's SDXL graph surgery edits /up_blocks.{0,1}/upsamplers.0/Resize as a node):
+    a memory pass reading each input element once and writing it 4 times (reads = 1/4 of the output)."""
+    return eltwise(name, out_elems, pr, 0, reads=0.25, count=count)
+
+
+def _vae_mid_attention(n: int, tokens: int, c: int, pr: Precision) -> list[Op]:
+    """AutoencoderKL decoder mid-block attention (diffusers Attention with norm_num_groups=32,
+    heads = 1 of width c, residual_connection): GroupNorm, q/k/v and out projections, one
+    single-head self-attention over all h x w tokens; the residual add is a GEMM epilogue."""
+    T = n * tokens
+    a = pr.activations
+    return [eltwise("vae.mid.attn.gn", T * c, pr, 5, reads=GROUPNORM_READS),
+            linear("vae.mid.attn.qkv", T, 3 * c, c, pr),
+            Attention(name="vae.mid.attn.attn", batch=n, q_len=tokens, kv_len=tokens, heads=1, kv_heads=1, d_qk=c,
+                      d_v=c, causal=False, act_dtype=a, kv_dtype=pr.kv_cache, math_dtype=pr.compute),
+            linear("vae.mid.attn.out", T, c, c, pr)]
 
 
 def _resblock(ops, tag, n, cin, cout, h, w, pr, count=1):
@@ -140,6 +168,7 @@ def unet_ops(n: int, lh: int, lw: int, pr: Precision, count: float = 1, ctx_len:
                 _spatial_transformer(ops, f"unet.up{lvl}.attn{b}", n, c, h, w, depth[lvl], pr, ctx_len, ctx_dim, count)
         if lvl > 0:
             h, w = h * 2, w * 2
+            ops.append(nearest_upsample(f"unet.up{lvl}.resize", n * c * h * w, pr, count))
             op, _, _ = conv2d(f"unet.up{lvl}.upsample", n, c, c, h, w, 3, pr, count=count)
             ops.append(op)
     ops.append(eltwise("unet.out_gn_silu", n * h * w * c, pr, 10, reads=GROUPNORM_READS, count=count))
@@ -160,7 +189,7 @@ def vae_decoder_ops(n: int, lh: int, lw: int, pr: Precision, ch: int = 128, mult
     op, _, _ = conv2d("vae.conv_in", n, z, c, h, w, 3, pr)
     ops.append(op)
     _resblock(ops, "vae.mid.res0", n, c, c, h, w, pr)
-    ops += transformer_block("vae.mid.attn", n, h * w, c, 1, 4 * c, pr)[:5]  # single-head self-attention only
+    ops += _vae_mid_attention(n, h * w, c, pr)
     _resblock(ops, "vae.mid.res1", n, c, c, h, w, pr)
     for lvl in range(len(mult) - 1, -1, -1):
         cout = ch * mult[lvl]
@@ -169,6 +198,7 @@ def vae_decoder_ops(n: int, lh: int, lw: int, pr: Precision, ch: int = 128, mult
         c = cout
         if lvl > 0:
             h, w = h * 2, w * 2
+            ops.append(nearest_upsample(f"vae.up{lvl}.resize", n * c * h * w, pr))
             op, _, _ = conv2d(f"vae.up{lvl}.upsample", n, c, c, h, w, 3, pr)
             ops.append(op)
     ops.append(eltwise("vae.out_gn_silu", n * h * w * c, pr, 10, reads=GROUPNORM_READS))
@@ -244,6 +274,32 @@ def standalone_quantize_ops(ops: list[Op], hp: str = HIGH_PRECISION) -> list[Op]
     return out
 
 
+# NVIDIA's MLPerf SDXL VAE engine below compute capability 10 (closed/NVIDIA/code/stable-diffusion-xl/
+# tensorrt/builder.py SDXLVAEBuilder: modelopt_models/vae.int8, strongly typed; README "VAE is quantized
+# to INT8-FP32"; sdxl_graphsurgeon.py insert_vae_fp16_conv_cast / insert_vae_fp16_linear_casts, v5.1):
+# INT8 convs writing FP32, FP32 norms/activations between layers, and in FP16 (between FP32<->FP16
+# casts) conv_in, the mid-block resnet convs, the mid attention (q/k/v/out and both BMMs) and the
+# up_blocks.2/.3 resnets.1-2 convs (here vae.up1/vae.up0 res1-2).
+VAE_TRT_FP16_LAYERS = ("vae.conv_in", "vae.mid.", "vae.up1.res1-2.conv", "vae.up0.res1-2.conv")
+
+
+def tensorrt_int8_fp32_vae(ops: list[Op]) -> list[Op]:
+    """Re-type an FP32 VAE graph as NVIDIA's INT8-FP32 engine (above). The casts around the FP16 layers
+    are taken as fused into the neighbouring pointwise op or conv epilogue (TensorRT fuses adjacent
+    pointwise layers); scripts/sdxl_offline_mechanisms.py vae_casts sizes them as separate passes."""
+    out: list[Op] = []
+    for o in ops:
+        if not o.name.startswith("vae.") or isinstance(o, Elementwise):
+            out.append(o)
+        elif o.name.startswith(VAE_TRT_FP16_LAYERS):
+            out += _all_fp16([o])
+        elif isinstance(o, MatMul):
+            out.append(replace(o, a_dtype="int8", w_dtype="int8", out_dtype="fp32", math_dtype="int8"))
+        else:
+            out.append(o)
+    return out
+
+
 def _all_fp16(ops: list[Op], hp: str = HIGH_PRECISION) -> list[Op]:
     out: list[Op] = []
     for o in ops:
@@ -260,7 +316,8 @@ def _all_fp16(ops: list[Op], hp: str = HIGH_PRECISION) -> list[Op]:
 
 def sdxl_graph(batch: int = 1, steps: int = 20, resolution: int = 1024, precision: str | Precision = "fp16",
                cfg: bool = True, vae_precision: str | Precision | None = None, height: int | None = None,
-               mixed_8bit: bool = True, high_precision: str = HIGH_PRECISION, tensorrt: bool = True) -> OpGraph:
+               mixed_8bit: bool = True, high_precision: str = HIGH_PRECISION, tensorrt: bool = True,
+               vae_int8_fp32: bool = False) -> OpGraph:
     """`batch` images: text encoders once, UNet x steps (x2 latents with CFG), VAE decode once.
     With an 8-bit `precision` and mixed_8bit, the UNet and text encoders follow the deployed
     TensorRT recipe (module doc); mixed_8bit=False runs every tensor in the 8-bit format.
@@ -269,7 +326,9 @@ def sdxl_graph(batch: int = 1, steps: int = 20, resolution: int = 1024, precisio
     declared 'fp8 UNet / bf16').
     `tensorrt`: the 8-bit recipe runs as a TensorRT engine, so the quantizes its Q/DQ fusion rule
     cannot fuse are separate passes (standalone_quantize_ops); False for another runtime, whose
-    fusion the source does not describe."""
+    fusion the source does not describe.
+    `vae_int8_fp32`: the VAE as NVIDIA's TensorRT harness builds it below compute capability 10
+    (tensorrt_int8_fp32_vae; replaces `vae_precision`)."""
     n = check_batch(batch)
     require_positive("steps", steps)
     H = height or resolution
@@ -277,6 +336,8 @@ def sdxl_graph(batch: int = 1, steps: int = 20, resolution: int = 1024, precisio
     check_multiple("height", H, 32, "SDXL latent stride x UNet depth (8 x 4)")
     pr = as_precision(precision)
     vpr = as_precision(vae_precision) if vae_precision else (pr if pr.compute in ("bf16", "fp16") else as_precision("fp16"))
+    if vae_int8_fp32:
+        vpr = as_precision("fp32")
     lh, lw = H // 8, resolution // 8
     guided = 2 * n if cfg else n
     mixed = mixed_8bit and pr.compute in ("int8", "fp8")
@@ -290,7 +351,8 @@ def sdxl_graph(batch: int = 1, steps: int = 20, resolution: int = 1024, precisio
         if tensorrt:
             unet = standalone_quantize_ops(unet, high_precision)
     ops: list[Op] = text + unet
-    ops += vae_decoder_ops(n, lh, lw, vpr)
+    vae = vae_decoder_ops(n, lh, lw, vpr)
+    ops += tensorrt_int8_fp32_vae(vae) if vae_int8_fp32 else vae
     wb = distinct_weight_bytes(ops, {"unet.": steps, "scheduler": steps})
     return OpGraph(f"sdxl:b{n}:{steps}steps:{resolution}x{H}:{pr.name}{'-mixed' if mixed else ''}", ops,
                    {"model": "sdxl", "batch": n, "units": n, "unit": "images", "steps": steps, "weight_bytes": wb,
