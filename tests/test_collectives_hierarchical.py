@@ -66,8 +66,10 @@ def test_small_cross_node_buffers_take_ll128_with_its_latency():
 @given(S=st.floats(1e8, 1e10), nodes=st.sampled_from([2, 4, 16, 64]))
 @settings(max_examples=40, deadline=None)
 def test_more_chips_per_node_in_the_group_means_more_cross_node_bandwidth(S, nodes):
-    # the same number of nodes; 8, 4 or 1 group members per node (stride 1, 2, 8: DP after TP 1/2/8)
-    t = _topo()
+    # the same number of nodes; 8, 4 or 1 group members per node (stride 1, 2, 8: DP after TP 1/2/8);
+    # the bytes' share (latency apart: a flat ring over 8 x 64 ranks has 511 hops, and at 100 MB NCCL's
+    # ring is latency-bound, so busbw there can fall with more ranks per node)
+    t = _no_latency()
     bw = [float(busbw("reduce_scatter", S, per * nodes, t, stride=8 // per)) for per in (8, 4, 1)]
     assert bw[0] > bw[1] > bw[2]
     # one member per node: never above its own NIC; 8 members: never above 8 NICs
