@@ -118,3 +118,12 @@ def test_serving_result_carries_its_step_spread():
     lo, hi = r.interval_80
     assert lo < r.output_tokens_per_s < hi
     assert math.log(hi / r.output_tokens_per_s) < math.log(interval_for(1.0, "h100-sxm")[1])
+
+
+def test_training_step_interval_averages_its_forward_kernels():
+    from tapeout.perf.training import train
+
+    r = train("llama2-70b", "h100-sxm", 64, 4 * 1024 * 1024, seq_len=4096, precision="bf16")
+    sp = r.breakdown["kernel_spread"]
+    assert 0.0 < sp < 1.0
+    assert r.interval_80 == pytest.approx(interval_for(r.step_time_s, "h100-sxm", spread=sp))

@@ -96,6 +96,7 @@ from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
+from .uncertainty import step_spread
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
 __all__ = ["TrainLayout", "TrainResult", "activation_bytes_per_layer", "zero_memory_bytes", "pipeline_bubble", "train",
@@ -252,7 +253,10 @@ class _Fwd:
                 "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
                 "head_gemm": float(w[(t.kind == K_MATMUL) & head].sum()), "head_elt": float(w[(t.kind == K_ELT) & head].sum()),
                 "flops": float(ct.total_flops), "cast_fwd": cast_fwd, "cast_bwd": cast_bwd, "quant_elems": q_elems,
-                "adapter_params": n_adapter, "res": t_res, **wg, **named}
+                "adapter_params": n_adapter, "res": t_res, **wg, **named,
+                # the forward's distinct kernels: the backward repeats them as dgrad / wgrad of other
+                # shapes, so the whole step's spread is at most this (perf/uncertainty.step_spread)
+                "kernel_spread": step_spread(t, times)}
 
 
 def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float:
@@ -413,7 +417,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "wgrad_accumulate": acc_l * n_fb + (acc_h * slots if head_on else 0.0),
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
-            "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "t_cp_ring": t_ring, "optimizer": optim, "exposed_comm_s": exposed, **mem}
+            "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "t_cp_ring": t_ring, "optimizer": optim, "exposed_comm_s": exposed,
+            "kernel_spread": f["kernel_spread"], **mem}
 
 
 LAYOUT_FIELDS = ("tp", "pp", "cp", "ep", "vp", "mbs", "zero", "recompute", "shard")
@@ -598,7 +603,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     mfu_bf16 = flops_tok * tps / (num_chips * bf16_peak) if bf16_peak > 0 else None
     from .mlperf import interval
 
-    lo, hi = interval(r["step"], c, fitted=fitted)
+    lo, hi = interval(r["step"], c, fitted=fitted, spread=r["kernel_spread"])
     return TrainResult(
         model=cfg.name, chip=c.id, num_chips=num_chips, precision=precision, seq_len=seq_len,
         global_batch_tokens=tokens, step_time_s=r["step"], tokens_per_s=tps, mfu=mfu,
