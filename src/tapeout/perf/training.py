@@ -101,6 +101,7 @@ from .dp_buckets import BucketRule, bucket_rule, bucketed_collective_time, colle
 from .nic_share import fill_drain_share
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
+from .uncertainty import step_spread
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
 __all__ = ["TrainLayout", "TrainResult", "activation_bytes_per_layer", "zero_memory_bytes", "pipeline_bubble", "train",
@@ -259,7 +260,10 @@ class _Fwd:
                 "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
                 "head_gemm": float(w[(t.kind == K_MATMUL) & head].sum()), "head_elt": float(w[(t.kind == K_ELT) & head].sum()),
                 "flops": float(ct.total_flops), "cast_fwd": cast_fwd, "cast_bwd": cast_bwd, "quant_elems": q_elems,
-                "adapter_params": n_adapter, "res": t_res, **wg, **named}
+                "adapter_params": n_adapter, "res": t_res, **wg, **named,
+                # the forward's distinct kernels: the backward repeats them as dgrad / wgrad of other
+                # shapes, so the whole step's spread is at most this (perf/uncertainty.step_spread)
+                "kernel_spread": step_spread(t, times)}
 
 
 def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float:
@@ -430,7 +434,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "wgrad_accumulate": acc_l * n_fb + (acc_h * slots if head_on else 0.0),
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
-            "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim, "exposed_comm_s": exposed, **mem}
+            "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
+            "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem}
 
 
 LAYOUT_FIELDS = ("tp", "pp", "cp", "ep", "vp", "mbs", "zero", "recompute", "shard")
@@ -634,7 +639,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     mfu_bf16 = flops_tok * tps / (num_chips * bf16_peak) if bf16_peak > 0 else None
     from .mlperf import interval
 
-    lo, hi = interval(r["step"], c, fitted=fitted)
+    lo, hi = interval(r["step"], c, fitted=fitted, spread=r["kernel_spread"])
     if rank_spread is not None:  # one job's slowest rank is itself a draw: its 10-90% band on the compute
         base, comp, s = r["rank_spread"]["step_without_s"], r["rank_spread"]["compute_s"], r["rank_spread"]["slowdown"]
         band = sync_slowdown_band(rank_spread, num_chips)
