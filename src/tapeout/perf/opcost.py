@@ -171,6 +171,23 @@ def gen_kv_splits(keys, seq_heads, cores, tokens, sqrt_factor, waves):
     return np.maximum(np.where(over > 1.0, np.floor(s / np.maximum(over, 1.0)), s), 1.0)
 
 
+def loaded_stream_fraction(demand, queue):
+    """Fraction u of the attainable DRAM bandwidth a latency-bound stream achieves when, at the
+    memory's idle latency, its loads in flight would stream `demand` times that bandwidth (Little's
+    law: bytes in flight / latency). Under load the latency grows with the queue at the DRAM: an
+    M/D/1 queue's mean wait is rho / (2 mu (1 - rho)) (Kleinrock, Queueing Systems vol. 1, the
+    Pollaczek-Khinchine formula with deterministic service), here with service time `queue` x the
+    idle latency, so u = demand / (1 + queue u / (2 (1 - u))), the root in [0, 1] of
+    (queue - 2) u^2 + 2 (1 + demand) u - 2 demand = 0. queue = 0: min(demand, 1), the sharp
+    roofline corner; queue = 2: demand / (1 + demand), latency and transfer in series. Any queue
+    in [0, 2] gives u <= min(demand, 1), rising in demand."""
+    r = np.maximum(np.asarray(demand, dtype=float), 0.0)
+    q = np.asarray(queue, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        u = 2.0 * r / ((1.0 + r) + np.sqrt((1.0 - r) ** 2 + 2.0 * q * r))
+    return np.where(np.isfinite(r), u, 1.0)
+
+
 def _attention_tiling(m, par, k, g_q, causal, is_attn, p: ChipParams):
     """(rows, independent units, keys per query) of fused attention under ChipParams.attn_tiling.
 
@@ -332,8 +349,9 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         score = tm * np.asarray(p.attn_gen_score_flops, dtype=float) * cores / vec_rate
         per_token = 1.0 / np.where(tok_rate > 0, tok_rate, np.inf) + score
         cta_stream = resident / per_token * wb / np.maximum(par * k, 1.0)  # wb / (units x keys): KV bytes per token
+        demand = cta_stream / (np.asarray(p.mem_bw) * p.eff_mem)
         fill = np.where(gen_attn & (tok_rate > 0),
-                        np.minimum(fill, cta_stream / (np.asarray(p.mem_bw) * p.eff_mem)), fill)
+                        np.minimum(fill, loaded_stream_fraction(demand, p.attn_gen_mem_queue)), fill)
     t_mem = dram / (np.asarray(p.mem_bw) * p.eff_mem * fill) + p.mem_overhead * (dram > 0)
     # a CUDA-core generation kernel over an FP8 KV cache converts, scales and multiplies every KV
     # byte it reads and runs the softmax of every score on the vector units, overlapped with its
