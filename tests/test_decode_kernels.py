@@ -12,7 +12,7 @@ from tapeout.perf import kernel_fit as kf
 from tapeout.perf import kernels_db
 from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.kernels_db import Kernels, chip_for
-from tapeout.perf.opcost import evaluate, loaded_stream_fraction
+from tapeout.perf.opcost import evaluate
 
 
 def _one(family, kv_fmt, heads, kv_heads, head_dim=128):
@@ -112,37 +112,22 @@ def test_a_binding_cta_stream_does_not_use_more_dram_bandwidth(bw, batch, kv):
     assert _decode_time(P.replace(mem_bw=P.mem_bw * bw), batch, kv)[1] <= _decode_time(P, batch, kv)[1] * (1 + 1e-12)
 
 
-@pytest.mark.parametrize("r", [0.0, 0.1, 0.5, 1.0, 2.0, 10.0, 1e4])
-def test_loaded_stream_fraction_closed_forms(r):
-    # queue 0: the sharp roofline corner min(demand, 1); queue 2: latency and transfer in series,
-    # demand / (1 + demand); queue 1: the root (1 + r) - sqrt(1 + r^2) of u^2 - 2 (1 + r) u + 2 r = 0
-    assert float(loaded_stream_fraction(r, 0.0)) == pytest.approx(min(r, 1.0), rel=1e-12, abs=1e-15)
-    assert float(loaded_stream_fraction(r, 2.0)) == pytest.approx(r / (1.0 + r), rel=1e-12, abs=1e-15)
-    assert float(loaded_stream_fraction(r, 1.0)) == pytest.approx((1 + r) - np.sqrt(1 + r * r), rel=1e-6, abs=1e-15)
+@pytest.mark.parametrize("batch, waves", [(1, 1), (16, 1), (17, 2), (40, 3)])
+def test_generation_wave_latency_adds_to_the_cta_stream(batch, waves):
+    # with the CTA stream modelled, each wave of (sequence, KV head) units x KV splits pays the unit
+    # latency on top of the stream: 8 KV heads x batch units, split to fill the 132 cores when fewer
+    base = P.replace(attn_cta_tokens_per_s=1e6, attn_ctas_per_core=2.0, core_bw_share=1e9, attn_decode_unit_flops=0.0,
+                     attn_decode_unit_time=0.0)
+    t0 = _decode_time(base, batch=batch)[0]
+    t1 = _decode_time(base.replace(attn_decode_unit_time=3e-6), batch=batch)[0]
+    assert t1 - t0 == pytest.approx(waves * 3e-6, rel=1e-9)
 
 
-@settings(max_examples=60, deadline=None)
-@given(r=st.floats(1e-4, 1e4), q=st.floats(0.0, 2.0), dr=st.floats(1.0001, 10.0), dq=st.floats(0.0, 1.0))
-def test_loaded_stream_fraction_is_the_m_d_1_fixed_point(r, q, dr, dq):
-    # u = demand / loaded latency factor, the factor 1 + q u / (2 (1 - u)) (M/D/1 mean wait)
-    u = float(loaded_stream_fraction(r, q))
-    assert 0.0 < u <= min(r, 1.0) * (1 + 1e-12)
-    if u < 1.0 - 1e-9:
-        assert u * (1.0 + q * u / (2.0 * (1.0 - u))) == pytest.approx(r, rel=1e-6)
-    # more demand streams more, more queueing streams less
-    assert float(loaded_stream_fraction(r * dr, q)) >= u * (1 - 1e-12)
-    assert float(loaded_stream_fraction(r, min(q + dq, 2.0))) <= u * (1 + 1e-12)
-
-
-def test_dram_queue_slows_a_generation_stream_near_the_bandwidth_only():
-    # queueing lengthens only the memory term of a CTA-stream-limited generation kernel, never below
-    # the sharp corner's time, and not at all where the stream is far from the DRAM
-    p = P.replace(attn_cta_tokens_per_s=2e6, attn_ctas_per_core=2.0, core_bw_share=1e9)
-    sharp, queued = _decode_time(p)[1], _decode_time(p.replace(attn_gen_mem_queue=1.0))[1]
-    assert queued > sharp
-    slow = p.replace(attn_cta_tokens_per_s=1e3)  # demand ~1e-3 of the bandwidth: the wait is negligible
-    assert _decode_time(slow.replace(attn_gen_mem_queue=1.0))[1] == pytest.approx(_decode_time(slow)[1], rel=2e-3)
-    assert P.attn_gen_mem_queue == 0.0  # off by default
+def test_generation_wave_latency_overlaps_the_stream_by_default():
+    # without the CTA stream (default), the unit latency is compute-side work under the max with
+    # the memory time: a long KV stream hides a small one entirely
+    base = P.replace(attn_decode_unit_flops=0.0, attn_decode_unit_time=0.0)
+    assert _decode_time(base.replace(attn_decode_unit_time=1e-7))[0] == _decode_time(base)[0]
 
 
 def test_cta_stream_leaves_context_attention_and_gemms_alone():

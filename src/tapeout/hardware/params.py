@@ -164,12 +164,6 @@ class ChipParams:
     attn_gen_split_tokens: np.ndarray | float = 0.0
     attn_gen_split_sqrt: np.ndarray | float = 0.0
     attn_gen_split_waves: np.ndarray | float = 0.0
-    # queueing in the memory system under a generation kernel's CTA stream: the loaded latency of a
-    # CTA's loads is its idle latency x (1 + attn_gen_mem_queue x u / (2 (1 - u))) at the achieved
-    # fraction u of the attainable DRAM bandwidth (M/D/1 mean wait, in units of the idle latency), so
-    # the stream approaches the bandwidth smoothly (perf/opcost.py loaded_stream_fraction). 0 = no
-    # queueing: min(CTA stream, DRAM) (default; read only with attn_cta_tokens_per_s > 0)
-    attn_gen_mem_queue: np.ndarray | float = 0.0
     mem_overhead: np.ndarray | float = 0.0
     video_decode_fps: dict = field(default_factory=dict)
     video_encode_fps: dict = field(default_factory=dict)

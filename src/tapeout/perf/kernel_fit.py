@@ -114,10 +114,6 @@ PARAMS = (
     # DRAM latency, per kernel, and resident CTAs per core (ChipParams.attn_cta_tokens_per_s, _ctas_per_core)
     *((f"tokrate_decode_{k}", 20.0, 0.5, 2000.0) for k in DECODE_KERNELS),
     ("ctas_per_core", 2.0, 1.0, 16.0),
-    # queueing at the DRAM under the generation CTAs' stream: M/D/1 service time in units of the idle
-    # latency (ChipParams.attn_gen_mem_queue; 0 = the sharp min(CTA stream, DRAM), 2 = latency and
-    # transfer in series)
-    ("dram_queue", 1.0, 0.0, 2.0),
     # work per (padded query row, KV token) a generation CTA serialises with its KV stream, per kernel
     # (FP32-FLOP equivalents at one core's vector rate; ChipParams.attn_gen_score_flops)
     *((f"score_decode_{k}", 100.0, 0.0, 1e5) for k in ROW_TILED_KERNELS),
@@ -345,7 +341,6 @@ def params_for(base, pd: float, x, cls: str):
                         attn_unit_flops=unit, attn_unit_time=unit_t, attn_decode_unit_flops=unit, attn_decode_unit_time=unit_t,
                         attn_tiling=v["attn_tiling"],
                         attn_cta_tokens_per_s=v.get("tokrate_" + cls, 0.0) * 1e6, attn_ctas_per_core=v["ctas_per_core"],
-                        attn_gen_mem_queue=v["dram_queue"],
                         **gen_q_tile(cls), **gen_split(cls), attn_gen_score_flops=v.get("score_" + cls, 0.0),
                         attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
 
@@ -374,9 +369,9 @@ def fit(groups: Groups) -> dict:
     if any(g["promote_flops"].any() for g in groups.items):
         used.add("promote_exposed")
     used |= {"ovh_gen_pre"} if any(g.get("pre") for g in groups.items) else set()
-    used |= {"ctas_per_core", "dram_queue"} if any(g["cls"].startswith("decode_") for g in groups.items) else set()
+    used |= {"ctas_per_core"} if any(g["cls"].startswith("decode_") for g in groups.items) else set()
     free = np.array([n.partition("_")[2] not in set(CLASSES) - present
-                     and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed", "ctas_per_core", "dram_queue")) and n not in used)
+                     and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed", "ctas_per_core")) and n not in used)
                      and n not in SCANNED for n in NAMES])
     n_cls: dict = {}  # each (chip, op, format) weighs the same, its kernel-class items together
     for g in groups.items:

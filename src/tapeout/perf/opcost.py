@@ -171,23 +171,6 @@ def gen_kv_splits(keys, seq_heads, cores, tokens, sqrt_factor, waves):
     return np.maximum(np.where(over > 1.0, np.floor(s / np.maximum(over, 1.0)), s), 1.0)
 
 
-def loaded_stream_fraction(demand, queue):
-    """Fraction u of the attainable DRAM bandwidth a latency-bound stream achieves when, at the
-    memory's idle latency, its loads in flight would stream `demand` times that bandwidth (Little's
-    law: bytes in flight / latency). Under load the latency grows with the queue at the DRAM: an
-    M/D/1 queue's mean wait is rho / (2 mu (1 - rho)) (Kleinrock, Queueing Systems vol. 1, the
-    Pollaczek-Khinchine formula with deterministic service), here with service time `queue` x the
-    idle latency, so u = demand / (1 + queue u / (2 (1 - u))), the root in [0, 1] of
-    (queue - 2) u^2 + 2 (1 + demand) u - 2 demand = 0. queue = 0: min(demand, 1), the sharp
-    roofline corner; queue = 2: demand / (1 + demand), latency and transfer in series. Any queue
-    in [0, 2] gives u <= min(demand, 1), rising in demand."""
-    r = np.maximum(np.asarray(demand, dtype=float), 0.0)
-    q = np.asarray(queue, dtype=float)
-    with np.errstate(over="ignore", invalid="ignore"):
-        u = 2.0 * r / ((1.0 + r) + np.sqrt((1.0 - r) ** 2 + 2.0 * q * r))
-    return np.where(np.isfinite(r), u, 1.0)
-
-
 def _attention_tiling(m, par, k, g_q, causal, is_attn, p: ChipParams):
     """(rows, independent units, keys per query) of fused attention under ChipParams.attn_tiling.
 
@@ -314,6 +297,13 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         unit_time = np.where(gen, np.asarray(p.attn_decode_unit_time, dtype=float), np.asarray(p.attn_unit_time, dtype=float))
         t_unit = unit_flops * cores / np.where(rate > 0, rate, np.inf) + unit_time
         t_tile = np.where(is_attn, waves * t_unit, t_tile)
+        # a generation kernel whose KV stream is its CTAs' (attn_cta_tokens_per_s > 0) has few CTAs
+        # resident per core, so a wave's prologue and epilogue latency (Q and page-table loads, the
+        # first KV tile's round trip; partial-result store) leaves the core's stream idle: it adds to
+        # the stream instead of overlapping it (time = waves x unit latency + max(math, stream))
+        serial_unit = gen_attn & (np.asarray(p.attn_cta_tokens_per_s, dtype=float) > 0)
+        t_unit_serial = np.where(serial_unit, t_tile, 0.0)
+        t_tile = np.where(serial_unit, 0.0, t_tile)
         t_mm = t_mm + t_tile + epilogue_time(t, p, col, tm, tn, tiles, units, waves, cores)
     t_compute = np.where(colb(is_mm), t_mm, np.where(colb(is_elt), t_vec, 0.0))
 
@@ -349,9 +339,8 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         score = tm * np.asarray(p.attn_gen_score_flops, dtype=float) * cores / vec_rate
         per_token = 1.0 / np.where(tok_rate > 0, tok_rate, np.inf) + score
         cta_stream = resident / per_token * wb / np.maximum(par * k, 1.0)  # wb / (units x keys): KV bytes per token
-        demand = cta_stream / (np.asarray(p.mem_bw) * p.eff_mem)
         fill = np.where(gen_attn & (tok_rate > 0),
-                        np.minimum(fill, loaded_stream_fraction(demand, p.attn_gen_mem_queue)), fill)
+                        np.minimum(fill, cta_stream / (np.asarray(p.mem_bw) * p.eff_mem)), fill)
     t_mem = dram / (np.asarray(p.mem_bw) * p.eff_mem * fill) + p.mem_overhead * (dram > 0)
     # a CUDA-core generation kernel over an FP8 KV cache converts, scales and multiplies every KV
     # byte it reads and runs the softmax of every score on the vector units, overlapped with its
@@ -385,7 +374,7 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     t_kernel = t_kernel + np.where(colb((kind == K_ATTN) & paged & ~t.fused),
                                    np.where(gen, np.asarray(p.attn_decode_fixed, dtype=float),
                                             np.asarray(p.attn_prefill_fixed, dtype=float)), 0.0)
-    busy = np.maximum(t_compute, t_mem)
+    busy = np.maximum(t_compute, t_mem) + t_unit_serial
     time = busy + t_kernel + t_comm + t_fixed
     bound = np.select(
         [is_coll, colb(kind == K_FIXED), t_kernel > busy, t_compute >= t_mem],
@@ -411,5 +400,5 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         dram_bytes=np.broadcast_to(dram, time.shape),
         energy=np.broadcast_to(e, time.shape),
         bound=np.broadcast_to(bound, time.shape),
-        tile_time=np.broadcast_to(np.where(colb(is_mm), t_tile, 0.0), time.shape),
+        tile_time=np.broadcast_to(np.where(colb(is_mm), t_tile + t_unit_serial, 0.0), time.shape),
     )
