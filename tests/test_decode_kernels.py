@@ -112,6 +112,24 @@ def test_a_binding_cta_stream_does_not_use_more_dram_bandwidth(bw, batch, kv):
     assert _decode_time(P.replace(mem_bw=P.mem_bw * bw), batch, kv)[1] <= _decode_time(P, batch, kv)[1] * (1 + 1e-12)
 
 
+@pytest.mark.parametrize("batch, waves", [(1, 1), (16, 1), (17, 2), (40, 3)])
+def test_generation_wave_latency_adds_to_the_cta_stream(batch, waves):
+    # with the CTA stream modelled, each wave of (sequence, KV head) units x KV splits pays the unit
+    # latency on top of the stream: 8 KV heads x batch units, split to fill the 132 cores when fewer
+    base = P.replace(attn_cta_tokens_per_s=1e6, attn_ctas_per_core=2.0, core_bw_share=1e9, attn_decode_unit_flops=0.0,
+                     attn_decode_unit_time=0.0)
+    t0 = _decode_time(base, batch=batch)[0]
+    t1 = _decode_time(base.replace(attn_decode_unit_time=3e-6), batch=batch)[0]
+    assert t1 - t0 == pytest.approx(waves * 3e-6, rel=1e-9)
+
+
+def test_generation_wave_latency_overlaps_the_stream_by_default():
+    # without the CTA stream (default), the unit latency is compute-side work under the max with
+    # the memory time: a long KV stream hides a small one entirely
+    base = P.replace(attn_decode_unit_flops=0.0, attn_decode_unit_time=0.0)
+    assert _decode_time(base.replace(attn_decode_unit_time=1e-7))[0] == _decode_time(base)[0]
+
+
 def test_cta_stream_leaves_context_attention_and_gemms_alone():
     p = P.replace(attn_cta_tokens_per_s=1e5)
     ctx = Attention(name="c", batch=2, q_len=512, kv_len=512, heads=32, kv_heads=8, d_qk=128, d_v=128, causal=True,

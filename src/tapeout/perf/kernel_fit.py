@@ -46,8 +46,11 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       computeMultiBlockCount), else fill the cores
   attention CTAs      fixed cost per wave of attention work units (CTAs), per phase: a latency
                       (us, unitlat_<phase>) plus FLOP-equivalents at one core's achieved rate
-                      (unit_<phase>); context tiling (scanned: 0 GQA heads packed in the tile
-                      rows, exact causal keys; 1 FlashAttention-2 tiling, one CTA per (sequence,
+                      (unit_<phase>), overlapped with the KV stream for context kernels and in
+                      series with it for generation kernels (few CTAs resident per SM: a wave's
+                      prologue/epilogue leaves the SM's stream idle; perf/opcost.py); context
+                      tiling (scanned: 0 GQA heads packed in the tile rows, exact causal keys;
+                      1 FlashAttention-2 tiling, one CTA per (sequence,
                       query head, query tile), causal diagonal tiles computed in full)
 
 A quantized GEMM of the database is TensorRT-LLM's `Linear.forward` on a BF16 activation

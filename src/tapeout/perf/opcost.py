@@ -297,6 +297,13 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         unit_time = np.where(gen, np.asarray(p.attn_decode_unit_time, dtype=float), np.asarray(p.attn_unit_time, dtype=float))
         t_unit = unit_flops * cores / np.where(rate > 0, rate, np.inf) + unit_time
         t_tile = np.where(is_attn, waves * t_unit, t_tile)
+        # a generation kernel whose KV stream is its CTAs' (attn_cta_tokens_per_s > 0) has few CTAs
+        # resident per core, so a wave's prologue and epilogue latency (Q and page-table loads, the
+        # first KV tile's round trip; partial-result store) leaves the core's stream idle: it adds to
+        # the stream instead of overlapping it (time = waves x unit latency + max(math, stream))
+        serial_unit = gen_attn & (np.asarray(p.attn_cta_tokens_per_s, dtype=float) > 0)
+        t_unit_serial = np.where(serial_unit, t_tile, 0.0)
+        t_tile = np.where(serial_unit, 0.0, t_tile)
         t_mm = t_mm + t_tile + epilogue_time(t, p, col, tm, tn, tiles, units, waves, cores)
     t_compute = np.where(colb(is_mm), t_mm, np.where(colb(is_elt), t_vec, 0.0))
 
@@ -367,7 +374,7 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     t_kernel = t_kernel + np.where(colb((kind == K_ATTN) & paged & ~t.fused),
                                    np.where(gen, np.asarray(p.attn_decode_fixed, dtype=float),
                                             np.asarray(p.attn_prefill_fixed, dtype=float)), 0.0)
-    busy = np.maximum(t_compute, t_mem)
+    busy = np.maximum(t_compute, t_mem) + t_unit_serial
     time = busy + t_kernel + t_comm + t_fixed
     bound = np.select(
         [is_coll, colb(kind == K_FIXED), t_kernel > busy, t_compute >= t_mem],
@@ -393,5 +400,5 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         dram_bytes=np.broadcast_to(dram, time.shape),
         energy=np.broadcast_to(e, time.shape),
         bound=np.broadcast_to(bound, time.shape),
-        tile_time=np.broadcast_to(np.where(colb(is_mm), t_tile, 0.0), time.shape),
+        tile_time=np.broadcast_to(np.where(colb(is_mm), t_tile + t_unit_serial, 0.0), time.shape),
     )
