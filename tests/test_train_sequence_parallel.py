@@ -79,3 +79,16 @@ def test_sequence_parallel_never_slows_the_step(tp, mbs, seq, recompute, precisi
     assert on.memory_gib_per_chip <= off.memory_gib_per_chip * (1 + 1e-12)
     if tp > 1:
         assert on.step_time_s < off.step_time_s  # the norms shrank
+
+
+def test_stack_feature_reaches_the_run_and_userbuffer_stacks_run_it():
+    from tapeout.perf.train_stack import find_stack, stack_settings, stack_table
+
+    table = {"s": {"software": ["S"], "features": {"sequence_parallel": {"value": False, "wired": True, "source": "t"}}}}
+    assert stack_settings(find_stack("S", None, table), {}, {}, False)[1] == {"sequence_parallel": False}
+    # NeMo runs userbuffers TP overlap only with sequence parallelism (megatron_base_model.py): a stack
+    # on file with tp_comm_overlap on must not say sequence_parallel off
+    for e in stack_table().values():
+        f = e["features"]
+        if f.get("tp_comm_overlap", {}).get("value") is True:
+            assert f.get("sequence_parallel", {}).get("value", True) is True
