@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 from tapeout.hardware.catalog import get_chip
 from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.collectives import collective_time, topology_for
+from tapeout.perf.dp_buckets import BucketRule, collective_count
 from tapeout.perf.serving_sim import ensure_vector
 from tapeout.perf.train_layout import TrainLayout
 from tapeout.perf.train_memory import GRAD_BYTES, device_memory, device_params
@@ -39,9 +40,12 @@ def test_dp_reduce_scatter_carries_fp32_gradients():
     c = get_chip("h100-sxm")
     topo = topology_for(ensure_vector(calibrated_params(c)), c.family)
     dense, _ = device_params(cfg, TrainLayout(tp=8, pp=1, dp=8), cfg.num_hidden_layers, True, True)
-    t_rs = float(collective_time("reduce_scatter", 4.0 * dense, 8, topo, stride=8)[0])
-    t_ag = float(collective_time("all_gather", 2.0 * dense, 8, topo, stride=8)[0])
-    assert r.breakdown["t_dp"] == pytest.approx(t_rs + t_ag, rel=1e-9)
+    # one reduce-scatter and one all-gather per Megatron-Core bucket (max(40M, 1M x DP) parameters)
+    n = collective_count(dense, 1, BucketRule(), 8, 4.0)
+    assert n == -(-int(dense) // 40_000_000)
+    t_rs = n * float(collective_time("reduce_scatter", 4.0 * dense / n, 8, topo, stride=8)[0])
+    t_ag = n * float(collective_time("all_gather", 2.0 * dense / n, 8, topo, stride=8)[0])
+    assert r.breakdown["t_dp"] == pytest.approx(t_rs + t_ag, rel=1e-9)  # PP 1: no sends share the NIC
     assert t_rs > t_ag  # twice the bytes over the same ring
 
 

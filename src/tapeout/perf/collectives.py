@@ -20,10 +20,14 @@ fraction eff and per-step latency a (Thakur, Rabenseifner & Gropp 2005; Patarasu
 Groups that span several scale-up domains run hierarchically (NCCL's tree/ring over
 nodes; Megatron DP over rails): reduce-scatter inside the domain, the cross-domain
 collective on S/g_in over the scale-out network (rail-optimized: each chip its own NIC),
-then all-gather inside; a reduce-scatter (all-gather) is the first (last) two of these
-steps. Only S/g_in per chip crosses the domain boundary, so the cross-domain bus bandwidth
-is g_in NICs' worth (NCCL: inter-node busbw grows with the NICs per node, up to NVLink's;
-nccl-tests doc/PERFORMANCE.md busbw convention). Calibration: eff and a from NCCL/RCCL rows (perf/fit.py
+then all-gather inside; a reduce-scatter (all-gather) moves the bytes of the first (last)
+two of these steps. Only S/g_in per chip crosses the domain boundary, so the cross-domain bus
+bandwidth is g_in NICs' worth (NCCL: inter-node busbw grows with the NICs per node, up to
+NVLink's; nccl-tests doc/PERFORMANCE.md busbw convention). Its latency is the flat ring's that
+NCCL/RCCL run for reduce-scatter / all-gather across nodes: g - 1 dependent hops, g_out - 1 of
+them through the NICs (NCCL src/graph/tuning.cc); on NVLink systems at NCCL's own per-protocol
+latencies and protocol choice (perf/nccl_ring.py), elsewhere at the topology's per-hop latencies;
+compiler-scheduled torus systems (XLA) keep the two tiers. Calibration: eff and a from NCCL/RCCL rows (perf/fit.py
 `_fit_collectives`), eff_nvls from NVLS rows (`fit_collective_algorithms`); never from
 end-to-end results.
 """
@@ -37,6 +41,7 @@ import numpy as np
 
 from ..hardware.topology import Topology
 from ..ops import COLLECTIVES
+from .nccl_ring import ring_time
 from .stacks import custom_allreduce_limits
 
 ALGORITHMS = ("ring", "tree", "one_shot", "two_shot", "nvls", "direct")
@@ -157,9 +162,22 @@ def collective_time(kind: str, S, group: int, topo, stride: int = 1, algorithm: 
         # domain's 1/g_in share of S crosses the scale-out network on each chip's NIC: per NIC
         # (g_out-1)/g_out S/g_in, the traffic a flat NCCL ring puts on each of the g_in rails of a
         # node (its channels exit the node once each), hence busbw ~ g_in x NIC bandwidth
-        t_in, a1 = _one_tier(kind, S, g_in, bw_in, topo.scaleup_latency, topo.eff_link, algos)
-        t_x, a2 = _one_tier(kind, S / g_in, g_out, *so, ("ring",))
-        return t_in + t_x, f"hier({a1}+{a2}x{g_out})"
+        if topo.wiring == "torus":  # compiler-scheduled collectives (XLA ICI then DCN): two tiers
+            t_x, a2 = _one_tier(kind, S / g_in, g_out, *so, ("ring",))
+            t_in, a1 = _one_tier(kind, S, g_in, bw_in, topo.scaleup_latency, topo.eff_link, algos)
+            return t_in + t_x, f"hier({a1}+{a2}x{g_out})"
+        # NCCL/RCCL run reduce-scatter / all-gather across nodes as one flat ring (no tree for them;
+        # PAT from NCCL 2.23 only at one rank per node): its g-1 steps are dependent hops, g_out-1
+        # through the NICs and the other g-g_out inside the domains (NCCL src/graph/tuning.cc ring
+        # latency (nsteps - nInterSteps) intraLat + nInterSteps interLat, nsteps = nRanks-1,
+        # nInterSteps = nNodes-1), not the g_in-1 of a separate in-domain collective
+        t_bw = (_one_tier(kind, S, g_in, bw_in, 0.0, topo.eff_link, ("ring",))[0]
+                + _one_tier(kind, S / g_in, g_out, topo.scaleout_bw, 0.0, topo.eff_link, ("ring",))[0])
+        if topo.wiring == "switch":  # NVLink systems run NCCL: its protocol choice and latencies
+            t, proto = ring_time(t_bw, g, g_out)
+            return t, f"nccl ring {proto} ({g_in}x{g_out})"
+        lat = max(0, g - g_out) * topo.scaleup_latency + (g_out - 1) * topo.scaleout_latency
+        return t_bw + lat, f"ring({g_in}x{g_out})"
     if kind == "all_to_all":
         # the share (g - g_in)/g of each rank's buffer leaves the domain over its NIC
         t_in, _ = _one_tier(kind, S * g_in / g, g_in, bw_in, topo.scaleup_latency, topo.eff_link, ("direct",))

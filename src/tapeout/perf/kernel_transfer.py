@@ -19,9 +19,9 @@ from .kernels_db import Kernels, chip_for
 from .opcost import evaluate
 
 
-def default_errors(k: Kernels, fitted: dict | None = None) -> dict:
-    """{chip: {"origin": eff_compute origin, "ops": {"op/fmt": error_stats}}} with `fitted`
-    (None: the shipped fit) as every command applies it."""
+def default_ratios(k: Kernels, fitted: dict | None = None) -> dict:
+    """{chip: {"origin": eff_compute origin, "ops": {"op/fmt": (predicted / measured latency of each
+    kernel, measured latency s)}}} with `fitted` (None: the shipped fit) as every command applies it."""
     c = k.cols
     out: dict = {}
     for chip in sorted(set(c["chip"])):
@@ -32,8 +32,15 @@ def default_errors(k: Kernels, fitted: dict | None = None) -> dict:
             idx = np.flatnonzero((c["chip"] == chip) & (c["op"] == op) & (c["fmt"] == fmt))
             t = np.asarray(evaluate(OpTable.from_ops(timed_ops(k, idx)), p, check_support=False).time, dtype=float)
             pred = t.reshape(len(idx), -1).sum(axis=1)  # kernel + its preceding pass
-            entry["ops"][f"{op}/{fmt}"] = error_stats(pred / np.asarray(c["latency_s"][idx], dtype=float) - 1.0)
+            meas = np.asarray(c["latency_s"][idx], dtype=float)
+            entry["ops"][f"{op}/{fmt}"] = (pred / meas, meas)
     return out
+
+
+def default_errors(k: Kernels, fitted: dict | None = None) -> dict:
+    """{chip: {"origin": eff_compute origin, "ops": {"op/fmt": error_stats}}} (default_ratios summarised)."""
+    return {chip: {"origin": e["origin"], "ops": {g: error_stats(r - 1.0) for g, (r, _) in e["ops"].items()}}
+            for chip, e in default_ratios(k, fitted).items()}
 
 
 CEILING_MIN_DIM = 2048  # m, n, k all >= this: compute-bound on every chip of the database (BF16 ridge <= 420 FLOP/B)

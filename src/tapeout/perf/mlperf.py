@@ -147,6 +147,7 @@ class ScaleResult:
     notes: list[str] = field(default_factory=list)
     benchmark: str = ""
     offline_run: dict | None = None  # the simulated Offline run (mlperf._simulate_offline), if any
+    kernel_spread: float = 1.0  # sum of squared time shares of the step's distinct kernels (perf/uncertainty.py)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -214,12 +215,13 @@ def sigma_log_for(chip: Chip, fitted: dict | None = None) -> float:
 
 
 def interval(value: float, chip: Chip, shares: dict | None = None, input_sigma: float = 0.0,
-             fitted: dict | None = None) -> tuple[float, float]:
+             fitted: dict | None = None, spread: float = 1.0) -> tuple[float, float]:
     """80% interval from the microbenchmark calibration (perf/uncertainty.py): per-term
-    leave-one-chip-out sigmas combined by time share; largest term when shares are unknown."""
+    leave-one-chip-out sigmas combined by time share; largest term when shares are unknown;
+    `spread`: the step's kernel spread (StepModel.kernel_spread; 1 when not known)."""
     from .uncertainty import interval_for
 
-    return interval_for(value, chip, shares=shares, input_sigma=input_sigma, fitted=fitted)
+    return interval_for(value, chip, shares=shares, input_sigma=input_sigma, fitted=fitted, spread=spread)
 
 
 def layouts(cfg: LLMConfig, num_chips: int, domain: int, tp: int | None = None, pp: int | None = None,
@@ -300,7 +302,7 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
                            f"{r.output_tokens_per_s:.0f} -> {off.output_tokens_per_s:.0f} tok/s")
             r.output_tokens_per_s = off.output_tokens_per_s
             r.output_tokens_per_s_per_chip = off.output_tokens_per_s / num_chips
-            r.interval_80 = off.interval_80
+            r.interval_80, r.kernel_spread = off.interval_80, off.kernel_spread
     if memo is not None:
         import copy
 
@@ -436,18 +438,20 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         capped = _cap_at_offline(results, input_len, output_len, beams, lengths, dataset)
         if capped:
             notes.append(f"{capped} layout(s) capped at their Offline rate (a latency bound never raises throughput)")
+    # the interval's kernel averaging: a decode step of the chosen layout at its batch (one pipeline stage's share)
+    spread = results[0]["_sm"].kernel_spread(results[0]["batch"] / results[0]["pp"], input_len + output_len / 2)
     for r in results:
         for k in ("_sm", "_run", "_bmax", "_capped", "_on_dataset"):
             r.pop(k, None)
     b = results[0]
     par = f"TP{b['tp']}" + (f" EP{b['ep']}" if b["ep"] > 1 else "") + (f" PP{b['pp']}" if b["pp"] > 1 else "") + f" x DP{b['dp']}"
-    lo, hi = interval(b["tokens_per_s"], c, fitted=fitted)
+    lo, hi = interval(b["tokens_per_s"], c, fitted=fitted, spread=spread)
     return ScaleResult(
         model=cfg.name, chip=c.id, num_chips=num_chips, scenario=scenario, precision=pr.name,
         input_len=input_len, output_len=output_len, output_tokens_per_s=b["tokens_per_s"],
         output_tokens_per_s_per_chip=b["tokens_per_s"] / num_chips, parallelism=par, tp=b["tp"], ep=b["ep"],
         pp=b["pp"], dp=b["dp"], batch_size=int(b["batch"]), tpot_s=b["tpot"], ttft_s=b["ttft"],
-        memory_gib_per_chip=b["mem"] / 2**30, capacity_gib_per_chip=cap / 2**30, interval_80=(lo, hi),
+        memory_gib_per_chip=b["mem"] / 2**30, capacity_gib_per_chip=cap / 2**30, interval_80=(lo, hi), kernel_spread=spread,
         candidates=[{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in results[:8]],
         notes=notes, offline_run=run,
     )

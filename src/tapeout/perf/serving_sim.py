@@ -115,14 +115,7 @@ class StepModel:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        cfg = self.cfg
-        imb = 1.0
-        if cfg.is_moe and self.ep > 1:
-            imb = expected_max_load_factor(batch * q_len, cfg.num_experts_per_tok, cfg.num_experts, self.ep, self.moe_cv)
-        g = build_llm_graph(cfg, LLMStep(phase, batch, q_len, ctx, self.pr, self.tp, self.ep, expert_imbalance=imb))
-        ct = serving_costs(self.evaluator(g, self.p), self.topo, self.stack)
-        t = ct.table
-        times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
+        t, times = self._costs(phase, batch, q_len, ctx)
         w = times * t.count
         attn = float(w[t.kind == K_ATTN].sum())
         lin = float(w.sum()) - attn
@@ -135,6 +128,28 @@ class StepModel:
         out = ((lin - head) / self.pp + head, attn / self.pp)
         self._cache[key] = out
         return out
+
+    def _costs(self, phase: str, batch: int, q_len: int, ctx: int):
+        """(op table, time per instance of each row) of one step's graph."""
+        cfg = self.cfg
+        imb = 1.0
+        if cfg.is_moe and self.ep > 1:
+            imb = expected_max_load_factor(batch * q_len, cfg.num_experts_per_tok, cfg.num_experts, self.ep, self.moe_cv)
+        g = build_llm_graph(cfg, LLMStep(phase, batch, q_len, ctx, self.pr, self.tp, self.ep, expert_imbalance=imb))
+        ct = serving_costs(self.evaluator(g, self.p), self.topo, self.stack)
+        return ct.table, np.asarray(ct.time, dtype=float).reshape(len(ct.table), -1).max(axis=1)
+
+    def kernel_spread(self, batch: float, ctx: float) -> float:
+        """Sum of the squared time shares of the distinct kernels of a decode step at `batch`
+        sequences and `ctx` cached tokens (perf/uncertainty.step_spread): how much of the
+        per-kernel scatter survives in the step's time."""
+        from .uncertainty import step_spread
+
+        key = ("spread", int(max(1, round(batch))), int(max(1, round(ctx / 64.0) * 64)))
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = step_spread(*self._costs("decode", key[1], 1, key[2]))
+        return hit
 
     @staticmethod
     def _grid(n: float) -> tuple[int, int, float]:

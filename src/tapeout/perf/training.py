@@ -26,7 +26,8 @@ Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   pipeline bubble fraction (p-1)/(v m + p - 1) (1F1B, Narayanan et al. 2021; v = 1 gives
   (p-1)/(m+p-1))
   DP gradient reduce-scatter + parameter all-gather (ZeRO-1 / distributed optimizer) of the
-  stage's parameters overlaps the last micro-batch's backward: exposed = max(0, t_dp - B);
+  stage's parameters, one collective per bucket of the stack's bucket rule, each paying the ring
+  latency (perf/dp_buckets.py), overlaps the last micro-batch's backward: exposed = max(0, t_dp - B);
   interleaved (v > 1), chunk by chunk behind the other chunks' backward passes of the drain
   (Megatron-Core overlap_grad_reduce per model chunk, `chunked_exposure`), the all-gather
   likewise behind the next step's forwards.
@@ -96,9 +97,12 @@ from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
+from .dp_buckets import BucketRule, bucket_rule, bucketed_collective_time, collective_count
+from .nic_share import fill_drain_share
 from .sequence_parallel import shard_sequence
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
+from .uncertainty import step_spread
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
 __all__ = ["TrainLayout", "TrainResult", "activation_bytes_per_layer", "zero_memory_bytes", "pipeline_bubble", "train",
@@ -171,8 +175,9 @@ class _Fwd:
     def __init__(self, cfg, p, pr, topo, fp8_attention: bool = False, lora: bool = False, recipe: Recipe | None = None,
                  tp_overlap: TPOverlap | None = None, transpose_cache: bool = True, grad_sync: str = "fp32",
                  attn_ratio: tuple[float, float] = (1.0, 1.0), comm_share: float = 0.0, overlap_p2p: bool = True,
-                 sequence_parallel: bool = True):
+                 dp_bucket: BucketRule | None = None, sequence_parallel: bool = True):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
+        self.dp_bucket = dp_bucket or BucketRule()  # the stack's DP bucket rule (perf/dp_buckets)
         self.sequence_parallel = sequence_parallel  # norms on the T/TP shard (perf/sequence_parallel)
         self.overlap_p2p = overlap_p2p  # the stack's overlap_p2p_comm (perf/pipeline_p2p)
         self.comm_share = comm_share  # cores an overlapped DP / CP collective occupies (perf/comm_contention)
@@ -259,7 +264,10 @@ class _Fwd:
                 "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
                 "head_gemm": float(w[(t.kind == K_MATMUL) & head].sum()), "head_elt": float(w[(t.kind == K_ELT) & head].sum()),
                 "flops": float(ct.total_flops), "cast_fwd": cast_fwd, "cast_bwd": cast_bwd, "quant_elems": q_elems,
-                "adapter_params": n_adapter, "res": t_res, **wg, **named}
+                "adapter_params": n_adapter, "res": t_res, **wg, **named,
+                # the forward's distinct kernels: the backward repeats them as dgrad / wgrad of other
+                # shapes, so the whole step's spread is at most this (perf/uncertainty.step_spread)
+                "kernel_spread": step_spread(t, times)}
 
 
 def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float:
@@ -328,7 +336,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     head_on = d_slow == lay.pp - 1
     F = n_slow * Fl + (Fh if head_on else 0.0)
     B = n_slow * Bl + (Bh if head_on else 0.0)
-    p2p = t_send = 0.0
+    p2p = t_send = S = 0.0
     if lay.pp > 1:
         S = lay.mbs * s_local * cfg.hidden_size * pr.residual_bytes / lay.tp
         t_send = float(collective_time("send_recv", S, 2, topo, stride=lay.tp * lay.cp * lay.dp)[0])
@@ -352,10 +360,20 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     ag_bytes = gb if lay.zero == 0 else 2.0
     for P, g, stride in ((dense, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
         if g > 1 and P > 0:
-            t_rs += float(collective_time("reduce_scatter", gb * P * scale, g, topo, stride=stride)[0])
+            # one collective per bucket of the stack's DP buckets (perf/dp_buckets), each paying the
+            # ring's latency; ZeRO-3/FSDP keeps one per gather (its units are not these buckets)
+            n = collective_count(P * scale, lay.vp, fwd.dp_bucket, lay.dp * lay.cp, gb) if lay.zero < 3 else 1
+            t_rs += bucketed_collective_time("reduce_scatter", gb * P * scale, n, g, topo, stride=stride)
             # ZeRO-3/FSDP gathers the frozen base weights too under LoRA (they are sharded)
-            t_ag += float(collective_time("all_gather", ag_bytes * P * (1.0 if lay.zero == 3 else scale), g, topo,
-                                          stride=stride)[0])
+            t_ag += bucketed_collective_time("all_gather", ag_bytes * P * (1.0 if lay.zero == 3 else scale), n, g, topo,
+                                             stride=stride)
+    # the fill/drain hops share their NIC with the DP collectives that cross it (perf/nic_share.py)
+    nic_pp, nic_dp = fill_drain_share(S, topo.scaleout_bw * topo.eff_link, lay.pp,
+                                      lay.zero < 3 and t_rs > 0 and topo.split(g_dense, lay.tp)[1] > 1
+                                      and topo.split(2, lay.tp * lay.cp * lay.dp)[1] > 1)
+    pp_send += nic_pp
+    compute_time += nic_pp
+    t_rs, t_ag = t_rs + nic_dp / 2.0, t_ag + nic_dp / 2.0  # drain hops with the RS, fill hops with the AG
     # overlap as Megatron-Core/NeMo run it (overlap_grad_reduce, overlap_param_gather): the
     # gradient reduce-scatter hides under the last micro-batch's backward, the parameter
     # all-gather under the next step's first forward; ZeRO-0 all-reduces under the backward;
@@ -420,7 +438,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "wgrad_accumulate": acc_l * n_fb + (acc_h * slots if head_on else 0.0),
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
-            "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "t_cp_ring": t_ring, "optimizer": optim, "exposed_comm_s": exposed, **mem}
+            "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
+            "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem}
 
 
 LAYOUT_FIELDS = ("tp", "pp", "cp", "ep", "vp", "mbs", "zero", "recompute", "shard")
@@ -433,7 +452,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           recompute: str | None = None, fitted: dict | None = None, shard: int | None = None,
           tp_overlap: str | None = None, transpose_cache: bool = True, even_pipeline: bool = False,
           grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
-          overlap_p2p: bool = True, rank_spread: RankSpread | None = None,
+          overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None,
           sequence_parallel: bool = True) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
@@ -462,6 +481,9 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     waits for the slowest of all ranks (expected max of a normal over num_chips ranks), shown in
     breakdown['rank_spread'] and in the interval. None (the default): every rank at the calibrated
     rate; no size for data-centre fleets is on file (docs/notes/issue-18.md, Round stop-20 issue-20sa).
+    `dp_bucket`: the stack's DP bucket rule (perf/dp_buckets.bucket_rule: None = Megatron-Core's
+    max(40M, 1M x DP x CP) parameters on the first model chunk; "apex" / {kind: apex, cap_mb: 100} =
+    Apex DistributedFusedAdam): one reduce-scatter and one all-gather per bucket, each paying the ring latency.
     `sequence_parallel`: at TP > 1 the norms between the TP-sharded blocks run on each rank's T/TP-token
     shard and the activations they save are sharded too (perf/sequence_parallel.py, train_memory).
     Default True: NeMo runs TP-overlapped stacks only with it, MaxText shards the same ops on its
@@ -473,12 +495,12 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
                 tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache, even_pipeline, grad_sync,
-                attention_kernel, comm_ctas, overlap_p2p, rank_spread, sequence_parallel)
+                attention_kernel, comm_ctas, overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel)
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
                fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline, grad_sync, attention_kernel, comm_ctas,
-               overlap_p2p, rank_spread, sequence_parallel)
+               overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel)
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -533,7 +555,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
            fp8_attention=False, fitted=None, tp_overlap: TPOverlap | None = None, transpose_cache: bool = True,
            even_pipeline: bool = False, grad_sync: str = "fp32", attention_kernel: str = "cudnn",
            comm_ctas: int = 0, overlap_p2p: bool = True, rank_spread: RankSpread | None = None,
-           sequence_parallel: bool = True) -> TrainResult:
+           dp_bucket: BucketRule | None = None, sequence_parallel: bool = True) -> TrainResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
@@ -576,7 +598,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                      "FP8 attention at the FP8 matrix rate")
     fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention and fp8_gain is None, lora=lora, recipe=recipe, tp_overlap=tp_overlap,
                transpose_cache=transpose_cache, grad_sync=grad_sync, attn_ratio=ratio or (1.0, 1.0),
-               comm_share=core_share(comm_ctas, float(np.max(p.num_cores))), overlap_p2p=overlap_p2p,
+               comm_share=core_share(comm_ctas, float(np.max(p.num_cores))), overlap_p2p=overlap_p2p, dp_bucket=dp_bucket,
                sequence_parallel=sequence_parallel)
     domain = int(np.max(p.scaleup_domain))
 
@@ -627,7 +649,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     mfu_bf16 = flops_tok * tps / (num_chips * bf16_peak) if bf16_peak > 0 else None
     from .mlperf import interval
 
-    lo, hi = interval(r["step"], c, fitted=fitted)
+    lo, hi = interval(r["step"], c, fitted=fitted, spread=r["kernel_spread"])
     if rank_spread is not None:  # one job's slowest rank is itself a draw: its 10-90% band on the compute
         base, comp, s = r["rank_spread"]["step_without_s"], r["rank_spread"]["compute_s"], r["rank_spread"]["slowdown"]
         band = sync_slowdown_band(rank_spread, num_chips)

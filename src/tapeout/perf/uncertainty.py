@@ -16,6 +16,13 @@ per-chip values behind each).
 When the caller does not know the shares, the interval uses the largest term sigma: the
 maximum of sum_i (s_i sigma_i)^2 over shares on the simplex (a bound, not an estimate).
 
+The compute term of a chip whose GEMM curve is borrowed (own best-shape point, family or generic
+level) carries the per-shape error of that curve, split into a bias every kernel of the chip shares
+and a per-shape scatter (fitted.yaml uncertainty.compute.own_peak_only bias / scatter). A step of
+many distinct kernels averages the scatter: its sd is sqrt(bias^2 + scatter^2 x spread) with spread
+= sum of the squared time shares of the step's distinct kernels (perf/variance_components.py).
+`spread` = 1 (one kernel, or not known) counts the whole per-shape error, as before.
+
 Inputs whose status is 'assumption' / 'unverified' (data/mlperf/benchmarks.yaml) enter as
 `input_sigma`: evaluate the prediction at both ends of the stated plausible range and call
 `sensitivity_sigma` (range read as uniform: sd of log = |log(hi/lo)| / sqrt(12)).
@@ -25,6 +32,8 @@ from __future__ import annotations
 
 import math
 import re
+
+from .variance_components import kernel_spread, step_sigma
 
 Z80 = 1.2815515655446004  # two-sided 80% quantile of the normal distribution
 TERMS = ("compute", "memory", "link")
@@ -48,8 +57,20 @@ def _sig(section: dict, key: str) -> float | None:
     return None if s is None else float(s)
 
 
-def term_sigmas(chip, fitted: dict | None = None) -> dict[str, tuple[float, str]]:
-    """{term: (sigma of log prediction error, how it was chosen)} for one chip."""
+def shape_sigma(sec: dict, spread: float = 1.0) -> tuple[float, str]:
+    """sd of the borrowed GEMM curve's log error over a step of this kernel spread: the
+    bias / scatter split of compute.own_peak_only when fitted, else its whole sigma."""
+    po = sec.get("own_peak_only") or {}
+    if po.get("bias") is not None and po.get("scatter") is not None:
+        s = step_sigma(float(po["bias"]), float(po["scatter"]), spread)
+        return s, f"shape: bias + scatter x spread {spread:.2f}" if spread < 1.0 else "shape"
+    s = _sig(sec, "own_peak_only")
+    return (FALLBACK_SIGMA if s is None else s), "shape"
+
+
+def term_sigmas(chip, fitted: dict | None = None, spread: float = 1.0) -> dict[str, tuple[float, str]]:
+    """{term: (sigma of log prediction error, how it was chosen)} for one chip; `spread`: sum of
+    the squared time shares of the step's distinct kernels (1: a single kernel / not known)."""
     from .calibration import BORROWED, calibration_for
 
     fitted = _fitted(fitted)
@@ -65,16 +86,15 @@ def term_sigmas(chip, fitted: dict | None = None) -> dict[str, tuple[float, str]
             out[term] = (FALLBACK_SIGMA, "no uncertainty section in fitted.yaml: documented default")
             continue
         if term == "compute":
-            shape = _sig(sec, "own_peak_only")
-            shape = FALLBACK_SIGMA if shape is None else shape
+            shape, shape_how = shape_sigma(sec, spread)
             if level == "own" and own.get("sigma_log") is not None:
                 sig, how = float(own["sigma_log"]), "own GEMM sweep fit residual"
             elif level == "own":
-                sig, how = shape, "own best-shape point; shape curve borrowed (compute.own_peak_only)"
+                sig, how = shape, f"own best-shape point; shape curve borrowed (compute.own_peak_only {shape_how})"
             else:
                 peak = _sig(sec, level)
                 peak = FALLBACK_SIGMA if peak is None else peak
-                sig, how = math.hypot(peak, shape), f"{level} mean held out (compute.{level}) + shape (own_peak_only)"
+                sig, how = math.hypot(peak, shape), f"{level} mean held out (compute.{level}) + {shape_how} (own_peak_only)"
             pt = fitted.get("power_transfer") or {}
             m = re.search(r"power transfer ([0-9.]+)", origin)
             if m and pt.get("gamma") and pt.get("gamma_std_error"):
@@ -130,21 +150,42 @@ def sensitivity_sigma(value_low_input: float, value_high_input: float) -> float:
     return abs(math.log(value_high_input / value_low_input)) / math.sqrt(12.0)
 
 
-def sigma_for(chip, shares: dict | None = None, input_sigma: float = 0.0, fitted: dict | None = None) -> float:
-    sig = {t: s for t, (s, _) in term_sigmas(chip, fitted).items()}
+def step_spread(table, row_time) -> float:
+    """Spread (sum of squared time shares) of the distinct kernels of one evaluated op graph:
+    `table` an ops.OpTable, `row_time` each row's time per instance. Rows that are the same kernel
+    (same kind, shape and bytes, e.g. the attention and MLP all-reduces, the two norms) are one
+    term, and a row's `count` repeats (layers) are the same kernel again, so they add time, not terms."""
+    import numpy as np
+
+    t = np.asarray(row_time, dtype=float) * np.asarray(table.count, dtype=float)
+    keys = zip(table.kind, table.m, table.n, table.k, table.flops, table.input_bytes, table.weight_bytes,
+               table.output_bytes, table.wire_bytes)
+    acc: dict = {}
+    for key, x in zip(keys, t):
+        if np.isfinite(x) and x > 0:
+            k = tuple(float(v) for v in key)
+            acc[k] = acc.get(k, 0.0) + float(x)
+    return kernel_spread(acc.values())
+
+
+def sigma_for(chip, shares: dict | None = None, input_sigma: float = 0.0, fitted: dict | None = None,
+              spread: float = 1.0) -> float:
+    sig = {t: s for t, (s, _) in term_sigmas(chip, fitted, spread).items()}
     return math.hypot(combine(sig, shares), input_sigma)
 
 
 def interval_for(value: float, chip, shares: dict | None = None, input_sigma: float = 0.0,
-                 fitted: dict | None = None) -> tuple[float, float]:
+                 fitted: dict | None = None, spread: float = 1.0) -> tuple[float, float]:
     """80% interval of a prediction `value` on `chip` (a catalog Chip or chip id).
 
     shares: time fraction per term ({'compute':, 'memory':, 'link':}) or per CostTable bound
     ({'compute':, 'memory':, 'comm':, 'overhead':, 'fixed':}); `shares_from_cost(evaluate(g, p))`
-    gives it. Works for times and for rates (a symmetric log interval either way)."""
+    gives it. spread: sum of the squared time shares of the step's distinct kernels
+    (`step_spread`; 1 when not known). Works for times and for rates (a symmetric log interval
+    either way)."""
     if isinstance(chip, str):
         from ..hardware.catalog import get_chip
 
         chip = get_chip(chip)
-    s = sigma_for(chip, shares, input_sigma, fitted)
+    s = sigma_for(chip, shares, input_sigma, fitted, spread)
     return value * math.exp(-Z80 * s), value * math.exp(Z80 * s)

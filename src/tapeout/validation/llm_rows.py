@@ -187,10 +187,11 @@ def _mlperf(row: dict, name: str, fitted: dict | None = None):
                                    whole_query_bound=whole, fitted=fitted, stack=stack,
                                    replicas=replicas).output_tokens_per_s for x in rng]
             s_in = sensitivity_sigma(*ends)
-            lo, hi = interval(pred, chip, input_sigma=s_in, fitted=fitted)
+            lo, hi = interval(pred, chip, input_sigma=s_in, fitted=fitted, spread=r.kernel_spread)
             detail.update(input_len_range=list(rng), input_sigma=s_in)
         pred, lo, hi = pred / per, lo / per, hi / per
-        detail.update(parallelism=r.parallelism, batch=r.batch_size, tpot_s=r.tpot_s, stack=stack or "default")
+        detail.update(parallelism=r.parallelism, batch=r.batch_size, tpot_s=r.tpot_s, stack=stack or "default",
+                      kernel_spread=round(r.kernel_spread, 4))
         if replicas is not None:
             detail["harness_replicas"] = replicas
         return RowPrediction(pred, unit, name, lo, hi, detail)
@@ -219,7 +220,7 @@ def _mlperf(row: dict, name: str, fitted: dict | None = None):
                           mean_input_query_ms=query_s(I) * 1e3, input_len_at_percentile=float(
                               loadgen_percentile(ins, scenario_percentile("singlestream"))))
         pred = t * 1e3
-        lo, hi = interval(pred, chip, fitted=fitted)
+        lo, hi = interval(pred, chip, fitted=fitted, spread=sm.kernel_spread(beams, I + O / 2))
         return RowPrediction(pred, unit, name, lo, hi, detail)
     raise SkipRow(f"scenario '{row['scenario']}' not modelled for LLM rows")
 
@@ -264,7 +265,7 @@ def _paper(row: dict, fitted: dict | None = None):
         sm = step_model(cfg, chip, get_precision(prec), tp or 1, 1, 1, fitted=fitted)
         t = sm.linear(I * (batch or 1)) + sm.attn_prefill(batch or 1, I)
         pred = t * (1e3 if "ms" in unit else 1.0)
-        return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted), detail)
+        return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted), detail)  # a prefill: spread 1 (not evaluated)
     if O is None:
         raise SkipRow("output length not stated")
     static = "static" in sc or "batch" in sc or "real time" in sc or "fixed-batch" in sc
@@ -285,7 +286,8 @@ def _paper(row: dict, fitted: dict | None = None):
         else:
             pred = tput
         detail.update(static_batch=b)
-        return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted), detail)
+        return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted,
+                                                                 spread=sm.kernel_spread(b, I + O / 2)), detail)
     if "offline" in sc or "queued" in sc or "infinite" in sc:
         try:
             r = serve_at_scale(cfg, chip, n, prec, I, O, "offline", tp=tp, fitted=fitted,
@@ -298,5 +300,5 @@ def _paper(row: dict, fitted: dict | None = None):
         if "total" in unit and "output" not in unit:
             pred *= (I + O) / O
         detail.update(parallelism=r.parallelism, batch=r.batch_size)
-        return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted), detail)
+        return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted, spread=r.kernel_spread), detail)
     raise SkipRow(f"scenario '{row['scenario']}' not modelled")

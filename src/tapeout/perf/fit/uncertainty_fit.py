@@ -12,6 +12,7 @@ import numpy as np
 from ...ops import MatMul, OpTable
 from ..calibration import BORROWED, calibrated_params
 from ..opcost import evaluate
+from ..variance_components import components
 from .gemm import best_search_utilisation
 from .rows import chip_key, gemm_point
 
@@ -102,6 +103,18 @@ def link_log_residuals(chip, rs: list[dict], fitted: dict) -> np.ndarray:
     return np.array(out)
 
 
+def shape_components(res: dict[str, np.ndarray]) -> dict:
+    """bias / scatter of the borrowed-curve residuals (perf/variance_components.py), with each
+    chip's mean and within-chip sd; empty when no chip has a sweep."""
+    if not res:
+        return {}
+    bias, scatter = components(res)
+    return {"bias": round(bias, 4), "scatter": round(scatter, 4),
+            "chip_mean_sd": {c: [round(float(r.mean()), 4), round(float(r.std()), 4)] for c, r in res.items()},
+            "components": "bias = RMS over chips of the chip's mean log residual (shared by every kernel of the chip); "
+                          "scatter = RMS over chips of the within-chip sd (one shape around the chip's curve)"}
+
+
 def fit_uncertainty(rows: list[dict], fitted: dict, excl_set: set | None = None) -> dict:
     """Per-term log-space sigmas, by where a chip's calibration comes from.
 
@@ -109,7 +122,10 @@ def fit_uncertainty(rows: list[dict], fitted: dict, excl_set: set | None = None)
       own_sweep      the chip's own fit residual over its GEMM sweep (chips[..].sigma_log)
       own_peak_only  chips whose only GEMM rows are best-shape (MAMF) points: for each chip
                      WITH a sweep, drop the sweep, keep its MAMF rows, refit, predict the
-                     dropped sweep rows; RMS over chips of the per-chip RMS
+                     dropped sweep rows; RMS over chips of the per-chip RMS, split into the
+                     part every shape of the chip shares (bias) and the per-shape scatter
+                     (perf/variance_components.py: bias^2 + scatter^2 = sigma^2), so a step
+                     of many distinct kernels averages the scatter only
       family/generic drop ALL of a chip's rows, refit, predict its best-shape (MAMF) rows
                      from the family (or generic) mean it then falls back to; pooled per
                      fallback level. This is the error of the peak fraction only; the
@@ -139,6 +155,7 @@ def fit_uncertainty(rows: list[dict], fitted: dict, excl_set: set | None = None)
     own_sweep = {k: float(e["sigma_log"]) for k, e in chips_fit.items() if "sigma_log" in e}
     # compute: own best-shape point only, curve borrowed
     peak_only: dict[str, float] = {}
+    peak_only_res: dict[str, np.ndarray] = {}
     for cid, rs in by_chip.items():
         if cid not in own_sweep:
             continue
@@ -149,6 +166,7 @@ def fit_uncertainty(rows: list[dict], fitted: dict, excl_set: set | None = None)
         res = gemm_log_residuals(get_chip(cid), [r for r in rs if r["id"] in sweep_ids], f_ex)
         if len(res):
             peak_only[cid] = rms(res)
+            peak_only_res[cid] = res
     # drop every row of the chip
     levels: dict[str, dict[str, dict[str, float]]] = {t: {"family": {}, "generic": {}} for t in TERMS}
     link_own: dict[str, float] = {}
@@ -183,7 +201,7 @@ def fit_uncertainty(rows: list[dict], fitted: dict, excl_set: set | None = None)
     out["compute"] = {
         "own_sweep": {"sigma": sweep_pool, "chips": dict(own_sweep),
                       "note": "a chip with its own sweep uses its own sigma_log; this pooled value is used by memory.own"},
-        "own_peak_only": {"sigma": rms(peak_only.values()), "chips": peak_only},
+        "own_peak_only": {"sigma": rms(peak_only.values()), "chips": peak_only, **shape_components(peak_only_res)},
         "family": level("compute", "family"),
         "generic": level("compute", "generic"),
     }

@@ -1,0 +1,138 @@
+"""DP collectives bucket by bucket (perf/dp_buckets.py) and NCCL's ring latency (perf/nccl_ring.py):
+closed forms from Megatron-Core's / Apex's bucket rules and NCCL's tuning model, invariants, bad input."""
+
+import math
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from tapeout.errors import TapeoutError
+from tapeout.hardware.topology import Topology
+from tapeout.perf import nccl_ring
+from tapeout.perf.collectives import collective_time
+from tapeout.perf.dp_buckets import (BucketRule, bucket_params, bucket_rule, bucketed_collective_time,
+                                     collective_count)
+from tapeout.perf.train_stack import find_stack, stack_settings
+
+
+def _pcie(a_in=3e-6, a_out=10e-6) -> Topology:
+    # model alpha (no NCCL constants): 8 chips per domain, one 50 GB/s NIC each
+    return Topology(wiring="pcie", domain=8, scaleup_bw=450e9, scaleup_latency=a_in, scaleout_bw=50e9,
+                    scaleout_latency=a_out, eff_link=0.8)
+
+
+def _nvlink() -> Topology:
+    return Topology(wiring="switch", domain=8, scaleup_bw=450e9, scaleup_latency=3e-6, scaleout_bw=50e9,
+                    scaleout_latency=10e-6, eff_link=0.8)
+
+
+# ---- ring latency: (p - 1) dependent steps per collective --------------------------------------
+
+@given(nodes=st.integers(2, 600))
+@settings(max_examples=30, deadline=None)
+def test_ring_over_one_rank_per_node_pays_p_minus_1_nic_hops(nodes):
+    # one rank per node (stride = domain): every one of the p - 1 steps crosses a NIC
+    t = _pcie()
+    lat = float(collective_time("reduce_scatter", 0.0, nodes, t, stride=8)[0])
+    assert lat == pytest.approx((nodes - 1) * 10e-6, rel=1e-9)
+    # NCCL's tuning model, Simple: base 8.4 + (p - 1) x 14 us; LL128: 14 + (p - 1) x 4 us
+    assert nccl_ring.ring_latency(nodes, nodes, "simple") == pytest.approx((8.4 + (nodes - 1) * 14.0) * 1e-6)
+    assert nccl_ring.ring_latency(nodes, nodes, "ll128") == pytest.approx((14.0 + (nodes - 1) * 4.0) * 1e-6)
+
+
+@given(per=st.sampled_from([2, 4, 8]), nodes=st.integers(2, 300))
+@settings(max_examples=30, deadline=None)
+def test_flat_ring_counts_every_rank_not_only_the_nodes(per, nodes):
+    # per ranks on each of `nodes` nodes: p - 1 steps, nodes - 1 of them through the NICs
+    g = per * nodes
+    lat = float(collective_time("all_gather", 0.0, g, _pcie(), stride=8 // per)[0])
+    assert lat == pytest.approx((g - nodes) * 3e-6 + (nodes - 1) * 10e-6, rel=1e-9)
+    # NCCL (Simple): intraLat = max(3.4, 3 x 1.0 us net overhead) across nodes
+    want = (8.4 + (g - nodes) * 3.4 + (nodes - 1) * 14.0) * 1e-6
+    assert nccl_ring.ring_latency(g, nodes, "simple") == pytest.approx(want)
+
+
+def test_nccl_picks_the_protocol_of_least_time():
+    # 448 ranks on 224 nodes: LL128 latency 14 + 224 x 1.9 + 223 x 4.0 = 1,331.6 us against Simple's
+    # 8.4 + 224 x 3.4 + 223 x 14 = 3,892.0 us; LL128 wins while its 8 % bandwidth loss costs less
+    t_ll128 = nccl_ring.ring_latency(448, 224, "ll128")
+    t_simple = nccl_ring.ring_latency(448, 224, "simple")
+    assert t_ll128 == pytest.approx(1331.6e-6) and t_simple == pytest.approx(3892.0e-6)
+    small, big = 1e-3, 1.0  # Simple bandwidth times (s)
+    t, p = nccl_ring.ring_time(small, 448, 224)
+    assert p == "ll128" and float(t) == pytest.approx(t_ll128 + small / 0.92)
+    t, p = nccl_ring.ring_time(big, 448, 224)
+    assert p == "simple" and float(t) == pytest.approx(t_simple + big)
+    # one rank per node: LL128 at 0.7 of the bandwidth (tuning.cc: same GPU sends and receives via the NIC)
+    assert nccl_ring.bw_share("ll128", 1) == 0.7 and nccl_ring.bw_share("ll128", 2) == 0.92
+
+
+# ---- bucket counts from the stacks' rules --------------------------------------------------------
+
+def test_megatron_bucket_is_40m_or_1m_per_dp_rank():
+    r = BucketRule("megatron")
+    assert bucket_params(r, 16, 4.0) == 40e6  # max(40M, 16M)
+    assert bucket_params(r, 128, 4.0) == 128e6
+    assert bucket_params(r, 256, 2.0) == 256e6  # parameters, whatever the grad dtype
+    # 5e9 parameters, DP 128, no virtual stages: ceil(5e9 / 128e6) = 40 collectives
+    assert collective_count(5e9, 1, r, 128, 4.0) == 40
+    # four chunks: only the first is bucketed (get_model disable_bucketing=(model_chunk_idx > 0))
+    assert collective_count(5e9, 4, r, 128, 4.0) == math.ceil(1.25e9 / 128e6) + 3
+
+
+def test_apex_bucket_is_cap_megabytes_of_the_grad_dtype():
+    r = BucketRule("apex", 100.0)
+    assert bucket_params(r, 336, 2.0) == 1024 * 1024 * 100 / 2  # 52,428,800 bf16 gradients
+    assert bucket_params(r, 336, 4.0) == 1024 * 1024 * 100 / 4
+    # GPT-3 175B on TP4 PP8: 5.47e9 parameters per chip in 6 chunks of 0.91e9 -> 18 buckets each
+    assert collective_count(5.47e9, 6, r, 336, 2.0) == 6 * math.ceil(5.47e9 / 6 / 52428800)
+    assert collective_count(0.0, 6, r, 336, 2.0) == 0
+
+
+@given(S=st.floats(1e6, 1e10), n=st.integers(1, 200), g=st.sampled_from([16, 64, 336]))
+@settings(max_examples=40, deadline=None)
+def test_n_buckets_cost_the_single_collective_plus_n_minus_1_latencies(S, n, g):
+    t = _pcie()
+    one = float(collective_time("reduce_scatter", S, g, t, stride=4)[0])
+    lat = float(collective_time("reduce_scatter", 0.0, g, t, stride=4)[0])
+    got = bucketed_collective_time("reduce_scatter", S, n, g, t, stride=4)
+    assert got == pytest.approx(one + (n - 1) * lat, rel=1e-9)
+    # with NCCL's protocol choice, more buckets are never faster
+    nv = _nvlink()
+    assert bucketed_collective_time("all_gather", S, n + 1, g, nv, stride=4) >= \
+        bucketed_collective_time("all_gather", S, n, g, nv, stride=4) * (1 - 1e-12)
+
+
+def test_train_pays_more_for_smaller_buckets():
+    from tapeout.perf.training import TrainLayout, train
+
+    lay = TrainLayout(tp=4, pp=4, dp=8, vp=1, zero=1)
+    kw = dict(layout=lay)
+    t = [train("llama-2-70b", "h100-sxm", 128, 128 * 4096, 4096, dp_bucket={"kind": "apex", "cap_mb": c}, **kw)
+         .breakdown["t_dp"] for c in (1e6, 100.0, 10.0)]
+    assert t[0] < t[1] < t[2]
+
+
+# ---- bad input and the stacks ----------------------------------------------------------------------
+
+def test_bad_rules_name_the_field():
+    with pytest.raises(TapeoutError, match="bucket rule 'deepspeed'"):
+        BucketRule("deepspeed")
+    with pytest.raises(TapeoutError, match="cap_mb"):
+        bucket_rule({"kind": "apex", "cap_mb": -5})
+    with pytest.raises(TapeoutError, match="not a rule"):
+        bucket_rule(42)
+    assert bucket_rule(None) == BucketRule("megatron")
+    from tapeout.perf.training import train
+
+    with pytest.raises(TapeoutError, match="DP bucket rule"):
+        train("llama-3.1-8b", "h100-sxm", 8, 8 * 4096, 4096, dp_bucket="zero-bubble")
+
+
+@pytest.mark.parametrize("software, rnd", [("NeMo Megatron Release 23.04", "v3.0"),
+                                           ("NeMo Framework Release 23.09", "v3.1"),
+                                           ("NeMo Framework Release 24.04", "v4.0")])
+def test_nvidia_gpt3_stacks_run_apex_100mb_buckets(software, rnd):
+    st_ = find_stack(software, rnd)
+    _, settings_, _ = stack_settings(st_, {}, {}, False)
+    assert bucket_rule(settings_["dp_bucket"]) == BucketRule("apex", 100.0)
