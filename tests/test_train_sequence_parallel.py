@@ -54,10 +54,11 @@ def test_tp1_unchanged():
 
 
 @pytest.mark.parametrize("chip", ["h100-sxm", "mi300x"])
-@pytest.mark.parametrize("g", [2, 4, 8, 16])
+@pytest.mark.parametrize("g", [2, 4, 8])
 def test_reduce_scatter_plus_all_gather_is_the_ring_all_reduce(chip, g):
     """SP swaps each TP all-reduce for a reduce-scatter + all-gather of the same S: ring
-    2 (g-1) alpha + 2 (g-1)/g S beta either way (Thakur et al. 2005), so the model keeps the all-reduce."""
+    2 (g-1) alpha + 2 (g-1)/g S beta either way (Thakur et al. 2005), so the model keeps the all-reduce.
+    TP stays inside the scale-up domain (perf/train_layout), the single-tier case checked here."""
     c = get_chip(chip)
     topo = topology_for(ensure_vector(calibrated_params(c)), c.family)
     S = 64e6
