@@ -141,7 +141,7 @@ def shard_groups(lay) -> tuple[int, int]:
 
 
 def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool = False,
-                  frozen_bytes: float = 2.0, grad_bytes: float = GRAD_BYTES) -> dict:
+                  frozen_bytes: float = 2.0, grad_bytes: float = GRAD_BYTES, sequence_parallel: bool = True) -> dict:
     """Bytes per chip on the pipeline device that needs the most, with its parts.
 
     `frozen_bytes`: bytes per frozen base weight under LoRA (2 in BF16; 1 when a quantized
@@ -155,7 +155,7 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
     # attention is costed as a fused kernel (perf/opcost.py, calibrated on FlashAttention/cuDNN
     # rates), so its memory is the fused kernel's too
     act_layer = activation_bytes_per_layer(s_local, lay.mbs, cfg.hidden_size, cfg.num_attention_heads, lay.tp,
-                                           lay.recompute, fused_attention=True,
+                                           lay.recompute, sequence_parallel, fused_attention=True,
                                            saved=(dot_output_bytes_per_token if lay.recompute == "dots"
                                                   else saved_bytes_per_token)(cfg))
     inter = 1 + (lay.pp - 1) / (lay.pp * lay.vp) if lay.vp > 1 else 1.0

@@ -16,6 +16,8 @@ Wired features (perf/training.train arguments they decide):
                              ("cudnn", "fa2"): its measured rate vs cuDNN on the chip (attention_kernel)
   overlap_p2p_comm           interleaved pipeline sends overlapped with the next chunk (overlap_p2p;
                              perf/pipeline_p2p.py): only the fill/drain hops stay exposed
+  sequence_parallel          the norms between the TP blocks on the T/TP-token shard (sequence_parallel;
+                             perf/sequence_parallel.py)
   dp_bucket                  the DP reduce-scatter / all-gather bucket rule (dp_bucket; perf/dp_buckets.py)
 """
 
@@ -30,7 +32,7 @@ from ..errors import TapeoutError
 from ..formats import data_file
 
 WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "distributed_optimizer", "even_pipeline_stages",
-         "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket")
+         "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel")
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings["grad_sync"] = stack.value("grad_sync_dtype")
     if stack.value("overlap_p2p_comm") is not None:
         settings["overlap_p2p"] = bool(stack.value("overlap_p2p_comm"))
+    if stack.value("sequence_parallel") is not None:
+        settings["sequence_parallel"] = bool(stack.value("sequence_parallel"))
     if stack.value("dp_bucket") is not None:
         settings["dp_bucket"] = stack.value("dp_bucket")
     if dict((f, w) for f, _, w in stack.features).get("attention_kernel"):

@@ -16,6 +16,9 @@ Time per micro-batch on one stage (the op graph of workloads/llm.py for one forw
   attention core at the stack's attention library's rate (perf/train_attention.py: cuDNN, the
            calibrated one, or flash-attn 2 at its measured rate relative to cuDNN on the chip)
   recompute: full adds F; selective adds the attention core (Korthikanti et al. 2022)
+  sequence parallelism (TP > 1, every Megatron/NeMo and MaxText stack on file): the norms between
+           the TP blocks on the rank's T/TP-token shard (perf/sequence_parallel.py); the TP all-reduce
+           stays priced as one (its reduce-scatter + all-gather move the same ring bytes)
   wgrad accumulation into the gradient buffer (Megatron/TE gradient_accumulation_fusion, beta = 1):
            the C read + D write in the buffer dtype beyond the calibrated BF16 store, exposed by the
            chip's epilogue_exposed (perf/train_backward.wgrad_accumulate_time; 0 in the default
@@ -99,6 +102,7 @@ from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
 from .dp_buckets import BucketRule, bucket_rule, bucketed_collective_time, collective_count
 from .nic_share import fill_drain_share
+from .sequence_parallel import shard_sequence
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .uncertainty import step_spread
@@ -174,9 +178,10 @@ class _Fwd:
     def __init__(self, cfg, p, pr, topo, fp8_attention: bool = False, lora: bool = False, recipe: Recipe | None = None,
                  tp_overlap: TPOverlap | None = None, transpose_cache: bool = True, grad_sync: str = "fp32",
                  attn_ratio: tuple[float, float] = (1.0, 1.0), comm_share: float = 0.0, overlap_p2p: bool = True,
-                 dp_bucket: BucketRule | None = None):
+                 dp_bucket: BucketRule | None = None, sequence_parallel: bool = True):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
         self.dp_bucket = dp_bucket or BucketRule()  # the stack's DP bucket rule (perf/dp_buckets)
+        self.sequence_parallel = sequence_parallel  # norms on the T/TP shard (perf/sequence_parallel)
         self.overlap_p2p = overlap_p2p  # the stack's overlap_p2p_comm (perf/pipeline_p2p)
         self.comm_share = comm_share  # cores an overlapped DP / CP collective occupies (perf/comm_contention)
         self.attn_ratio = attn_ratio  # (fwd, bwd) rate of the stack's attention library vs the calibrated one
@@ -216,6 +221,8 @@ class _Fwd:
         spread = ep / tp if ep > tp else 1.0
         g = build_llm_graph(self.cfg, LLMStep("prefill", mbs, seq, 0, pr, tp, ep, expert_imbalance=spread,
                                               lm_head_all_tokens=True))
+        if self.sequence_parallel:  # the norms between the TP blocks run on the T/TP-token shard
+            g = shard_sequence(g, tp)
         cast_fwd = cast_bwd = q_elems = 0.0
         if self.recipe is not None and not bf16:
             g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora)
@@ -422,7 +429,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # LoRA under a quantized recipe keeps the frozen weights quantized (no per-step weight cast
     # above): FP8 parameters, as NeMo's fp8_params, take the recipe format's bytes
     frozen = format_bits(rcp.gemm) / 8.0 if lora and rcp is not None and rcp.quantized else 2.0
-    mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen, grad_bytes=gb)
+    mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen, grad_bytes=gb, sequence_parallel=fwd.sequence_parallel)
     n_fb = n_slow * slots
     exposed = {"tp_allreduce": n_fb * ((1.0 + (lay.recompute == "full")) * (tp_f - gemm) + tp_b - kb * gemm),
                "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,
@@ -448,7 +455,8 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           recompute: str | None = None, fitted: dict | None = None, shard: int | None = None,
           tp_overlap: str | None = None, transpose_cache: bool = True, even_pipeline: bool = False,
           grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
-          overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None) -> TrainResult:
+          overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None,
+          sequence_parallel: bool = True) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -479,6 +487,10 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     `dp_bucket`: the stack's DP bucket rule (perf/dp_buckets.bucket_rule: None = Megatron-Core's
     max(40M, 1M x DP x CP) parameters on the first model chunk; "apex" / {kind: apex, cap_mb: 100} =
     Apex DistributedFusedAdam): one reduce-scatter and one all-gather per bucket, each paying the ring latency.
+    `sequence_parallel`: at TP > 1 the norms between the TP-sharded blocks run on each rank's T/TP-token
+    shard and the activations they save are sharded too (perf/sequence_parallel.py, train_memory).
+    Default True: NeMo runs TP-overlapped stacks only with it, MaxText shards the same ops on its
+    tensor axis.
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
@@ -486,12 +498,12 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
                 tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache, even_pipeline, grad_sync,
-                attention_kernel, comm_ctas, overlap_p2p, rank_spread, bucket_rule(dp_bucket))
+                attention_kernel, comm_ctas, overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel)
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
                fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline, grad_sync, attention_kernel, comm_ctas,
-               overlap_p2p, rank_spread, bucket_rule(dp_bucket))
+               overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel)
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -546,7 +558,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
            fp8_attention=False, fitted=None, tp_overlap: TPOverlap | None = None, transpose_cache: bool = True,
            even_pipeline: bool = False, grad_sync: str = "fp32", attention_kernel: str = "cudnn",
            comm_ctas: int = 0, overlap_p2p: bool = True, rank_spread: RankSpread | None = None,
-           dp_bucket: BucketRule | None = None) -> TrainResult:
+           dp_bucket: BucketRule | None = None, sequence_parallel: bool = True) -> TrainResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
@@ -589,7 +601,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                      "FP8 attention at the FP8 matrix rate")
     fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention and fp8_gain is None, lora=lora, recipe=recipe, tp_overlap=tp_overlap,
                transpose_cache=transpose_cache, grad_sync=grad_sync, attn_ratio=ratio or (1.0, 1.0),
-               comm_share=core_share(comm_ctas, float(np.max(p.num_cores))), overlap_p2p=overlap_p2p, dp_bucket=dp_bucket)
+               comm_share=core_share(comm_ctas, float(np.max(p.num_cores))), overlap_p2p=overlap_p2p, dp_bucket=dp_bucket,
+               sequence_parallel=sequence_parallel)
     domain = int(np.max(p.scaleup_domain))
 
     def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules
