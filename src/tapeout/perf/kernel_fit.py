@@ -34,6 +34,9 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       128-deep K block (DeepGEMM README: "promotion" on CUDA cores), one FMA per
                       output element per block at the chip's FP32 vector peak, times the
                       fraction not overlapped with the MMAs (promote_exposed, at most 1)
+  L2 replay           a GEMM whose collector replay (five weight copies, the activation, the
+                      output) fits in the chip's L2 streams from L2, not DRAM (perf/kernel_replay.py):
+                      at cores x l2_core_bw, one shared per-SM L2 stream; serving never does this
   generation CTAs     per generation kernel (decode_kernel): the query tile its CTA pads the GQA
                       group to (kernels_db.yaml decode_kernels q_tile: XQA mma.sync 16 rows, XQA
                       Hopper SWAP_AB 8, trtllm-gen tileSizeQ 8..128, masked MHA 1), and a CTA's KV
