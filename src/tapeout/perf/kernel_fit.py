@@ -34,6 +34,9 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       128-deep K block (DeepGEMM README: "promotion" on CUDA cores), one FMA per
                       output element per block at the chip's FP32 vector peak, times the
                       fraction not overlapped with the MMAs (promote_exposed, at most 1)
+  L2 replay           a GEMM whose collector replay (five weight copies, the activation, the
+                      output) fits in the chip's L2 streams from L2, not DRAM (perf/kernel_replay.py):
+                      at cores x l2_core_bw, one shared per-SM L2 stream; serving never does this
   generation CTAs     per generation kernel (decode_kernel): the query tile its CTA pads the GQA
                       group to (kernels_db.yaml decode_kernels q_tile: XQA mma.sync 16 rows, XQA
                       Hopper SWAP_AB 8, trtllm-gen tileSizeQ 8..128, masked MHA 1), and a CTA's KV
@@ -79,6 +82,7 @@ from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
+from .kernel_replay import l2_resident
 from .kernels_db import Kernels, chip_for, db_config
 from .opcost import evaluate
 
@@ -103,6 +107,7 @@ PARAMS = (
     *((f"mem_{f}", 0.8, 0.2, 1.0) for f in CLASSES),  # DRAM streaming efficiency
     *((f"ovh_{f}", 5.0, 0.0, 60.0) for f in CLASSES),  # fixed time per kernel, us
     ("core_bw_share", 2.0, 1.0, 32.0),  # one core's DRAM stream / (mem_bw / cores)
+    ("l2_core_bw", 30.0, 1.0, 1000.0),  # GB/s one core streams from L2 (GEMMs the collector replays from L2)
     *((f"split_{f}", 8.0, 1.0, 64.0) for f in GEMM_FMTS),  # the library's most K splits per GEMM format
     ("tile_k_overhead", 64.0, 0.0, 2048.0),  # K depth of a GEMM tile's pipeline fill + epilogue
     ("epilogue_exposed", 0.3, 0.0, 1.0),  # fraction of a GEMM wave's output-tile store not overlapped
@@ -215,15 +220,18 @@ class Groups:
                    np.char.add("decode_", decode_kernel(family, c["kv_fmt"][idx], c["heads"][idx], c["kv_heads"][idx],
                                                         c["head_dim"][idx]).astype(str)))
             cls = np.broadcast_to(np.asarray(cls, dtype=str), idx.shape)
-            for kc in sorted(set(cls)):  # one item per kernel class (its parameters are scalars)
-                s = cls == kc
+            # GEMMs whose collector replay stays in L2 (perf/kernel_replay.py) stream from L2, not DRAM
+            l2 = (l2_resident(c["m"][idx], c["n"][idx], c["k"][idx], fmt, p.sram_bytes) if op == "gemm"
+                  else np.zeros(len(idx), dtype=bool))
+            for kc, res in sorted(set(zip(cls, l2))):  # one item per kernel class (its parameters are scalars)
+                s = (cls == kc) & (l2 == res)
                 # the masked-MHA fallback applies RoPE and appends K/V inside its own kernel
                 # (decoderMaskedMultiheadAttentionTemplate.h): no separate preparation kernels
                 pre_k = pre and kc != "decode_mmha"
                 self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre_k, "params": p, "pd": pd, "eff": eff,
                                    "table": OpTable.from_ops(timed_ops(k, idx[s], pre_k, kc == "decode_mmha")),
                                    "meas": np.asarray(c["latency_s"][idx[s]], dtype=float), "promote_flops": promote[s],
-                                   "rows": idx[s]})  # the kernels' rows in k
+                                   "l2": bool(res), "rows": idx[s]})  # the kernels' rows in k
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
@@ -354,6 +362,8 @@ def predict_group(g: dict, x) -> np.ndarray:
         x = x.copy()
         x[NAMES.index("eff_fp8")] = x[NAMES.index(g["eff"])]
     p = params_for(g["params"], g["pd"], x, g["cls"])
+    if g.get("l2"):  # the replayed operands, output and tile stores stay in L2: its stream replaces the DRAM's
+        p = p.replace(mem_bw=np.asarray(p.num_cores, dtype=float) * x[NAMES.index("l2_core_bw")] * 1e9, eff_mem=1.0)
     t = np.asarray(evaluate(g["table"], p, check_support=False).time, dtype=float)
     # kernel + its preceding pass (quantize, QKV preprocessing) + the exposed part of a CUDA-core
     # block-scale promotion (FP32 FMAs, register-resident: at the vector peak)
@@ -373,8 +383,10 @@ def fit(groups: Groups) -> dict:
         used.add("promote_exposed")
     used |= {"ovh_gen_pre"} if any(g.get("pre") for g in groups.items) else set()
     used |= {"ctas_per_core"} if any(g["cls"].startswith("decode_") for g in groups.items) else set()
+    used |= {"l2_core_bw"} if any(g.get("l2") for g in groups.items) else set()
     free = np.array([n.partition("_")[2] not in set(CLASSES) - present
-                     and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed", "ctas_per_core")) and n not in used)
+                     and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed", "ctas_per_core", "l2_core_bw"))
+                              and n not in used)
                      and n not in SCANNED for n in NAMES])
     n_cls: dict = {}  # each (chip, op, format) weighs the same, its kernel-class items together
     for g in groups.items:

@@ -1,0 +1,46 @@
+"""How the kernel database's GEMM collector replays a kernel, and whether its data stays in L2.
+
+AIConfigurator's GEMM collector (ai-dynamo/aiconfigurator collector/trtllm/collect_gemm.py,
+`run_gemm`) times `Linear.forward(x)` on `outside_loop_count = max(1, min(5, ceil(L2 bytes /
+weight bytes)))` distinct copies of the weight, one after the other inside one CUDA graph replayed
+many times, and reports the replay time / copies. The copies are meant to spill the weights out of
+L2 ("repeated calls span more than the GPU L2 cache"), but five copies of a weight smaller than a
+fifth of the L2 do not: then every replay finds the weights, the shared activation x and the output
+buffer in L2, and the measured kernel streams its operands from L2, not DRAM. Serving never does:
+each layer's weights differ and a model's weights exceed any L2, so the kernel fit must know which
+measured kernels ran from L2 (perf/kernel_fit.py), and serving uses none of it.
+
+Weight bytes per element are the collector's own (`_bytes_per_elem`: bf16 2, fp8 and fp8_block 1,
+nvfp4 0.5, block scales not counted); x is the BF16 activation (m x k) the collector passes, the
+output the BF16 m x n result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAX_COPIES = 5  # collect_gemm.py: min(5, ceil(L2 / weight bytes))
+WEIGHT_BYTES_PER_ELEM = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp8_block": 1.0, "nvfp4": 0.5}
+ACT_BYTES = 2.0  # BF16 activation and output
+
+
+def replay_copies(weight_bytes, l2_bytes) -> np.ndarray:
+    """Weight copies the collector cycles through: clamp(ceil(L2 / weight bytes), 1, MAX_COPIES)."""
+    w = np.maximum(np.asarray(weight_bytes, dtype=float), 1.0)
+    return np.clip(np.ceil(np.asarray(l2_bytes, dtype=float) / w), 1.0, MAX_COPIES)
+
+
+def replay_footprint(m, n, k, fmt: str, l2_bytes) -> np.ndarray:
+    """Bytes one graph replay touches: every weight copy, the shared activation and one output."""
+    if fmt not in WEIGHT_BYTES_PER_ELEM:
+        raise ValueError(f"GEMM format '{fmt}': expected one of {', '.join(WEIGHT_BYTES_PER_ELEM)}")
+    m, n, k = (np.asarray(v, dtype=float) for v in (m, n, k))
+    w = WEIGHT_BYTES_PER_ELEM[fmt] * n * k
+    return replay_copies(w, l2_bytes) * w + ACT_BYTES * m * k + ACT_BYTES * m * n
+
+
+def l2_resident(m, n, k, fmt: str, l2_bytes) -> np.ndarray:
+    """Whether the replay's whole footprint fits in the chip's L2 (the kernel then reads and writes
+    L2 only, in steady state); False everywhere for a chip without an L2 size (l2_bytes <= 0)."""
+    l2 = np.asarray(l2_bytes, dtype=float)
+    return (replay_footprint(m, n, k, fmt, l2) <= l2) & (l2 > 0)

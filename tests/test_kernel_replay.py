@@ -1,0 +1,113 @@
+"""perf/kernel_replay.py: which of the kernel database's GEMMs the collector replays from L2, and
+how the kernel fit times them (issue 24, round stop-20)."""
+
+import importlib.metadata as md
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tapeout.perf import kernel_fit as kf
+from tapeout.perf import kernels_db
+from tapeout.perf.kernel_replay import MAX_COPIES, l2_resident, replay_copies, replay_footprint
+from tapeout.perf.kernels_db import Kernels, chip_for
+
+MB = 1e6
+
+
+@pytest.mark.parametrize("weight, copies", [(1 * MB, 5), (16 * MB, 5), (30 * MB, 4), (48 * MB, 2), (95 * MB, 2),
+                                            (96 * MB, 1), (500 * MB, 1)])
+def test_copies_are_the_collectors_clamp(weight, copies):
+    # collect_gemm.py: max(1, min(5, ceil(L2 / weight bytes))), L2 = 96 MB
+    assert float(replay_copies(weight, 96 * MB)) == copies
+
+
+def test_footprint_closed_form():
+    # m=8, n=k=2048 BF16: weight 8.39 MB x 5 copies + x (8 x 2048 x 2) + out (8 x 2048 x 2)
+    w = 2048 * 2048 * 2.0
+    assert float(replay_footprint(8, 2048, 2048, "bf16", 96 * MB)) == 5 * w + 2 * 8 * 2048 * 2.0
+    # FP8 weights: one byte per element, activation and output still BF16
+    assert float(replay_footprint(8, 2048, 2048, "fp8", 96 * MB)) == 5 * w / 2 + 2 * 8 * 2048 * 2.0
+
+
+@pytest.mark.parametrize("n, k, fmt, resident", [
+    (2048, 2048, "bf16", True),     # 5 x 8.4 MB = 42 MB
+    (4096, 2048, "bf16", True),     # 5 x 16.8 MB = 84 MB
+    (4096, 2560, "bf16", False),    # 5 x 21 MB = 105 MB > 96
+    (4096, 4096, "fp8", True),      # 5 x 16.8 MB
+    (4096, 4096, "bf16", False),    # 3 copies x 33.6 MB = 101 MB: the copies spill, as meant
+    (16384, 16384, "bf16", False),  # one 537 MB copy
+])
+def test_resident_on_a_96_mb_l2(n, k, fmt, resident):
+    assert bool(l2_resident(1, n, k, fmt, 96 * MB)) is resident
+
+
+def test_no_l2_no_residency():
+    assert not l2_resident(1, 64, 64, "bf16", 0.0)
+
+
+@given(m=st.integers(1, 1 << 14), n=st.integers(1, 1 << 16), k=st.integers(1, 1 << 16),
+       l2=st.floats(1e6, 3e8), fmt=st.sampled_from(["bf16", "fp8", "fp8_block", "nvfp4"]))
+def test_only_the_full_five_copies_can_stay_in_l2(m, n, k, l2, fmt):
+    """Fewer than five copies means ceil(L2 / W) copies, at least L2 bytes of weights: with the
+    activation on top the replay cannot fit, so a resident kernel always ran all five copies."""
+    w = {"bf16": 2.0, "fp8": 1.0, "fp8_block": 1.0, "nvfp4": 0.5}[fmt] * n * k
+    if l2_resident(m, n, k, fmt, l2):
+        assert float(replay_copies(w, l2)) == MAX_COPIES
+
+
+def test_unknown_format_names_the_field():
+    with pytest.raises(ValueError, match="GEMM format 'int3'"):
+        replay_footprint(1, 1, 1, "int3", 96 * MB)
+
+
+def _gemm_group(chip: str, m: int, n: int, k: int):
+    row = (chip, "s", "gemm", "bf16", "", m, n, k, 0, 0, 0, 0, 0, 0, 1e-5, "trtllm", "1")
+    return kf.Groups(Kernels({c: np.array([v]) for c, v in zip(kernels_db.COLUMNS, row)}, "t", [])).items[0]
+
+
+def test_fit_times_a_resident_gemm_on_the_l2_stream():
+    """L40S (96 MB L2), a skinny BF16 GEMM with 8.4 MB weights: the collector replays it from L2, so
+    its time follows the L2 stream (l2_core_bw) and not the DRAM efficiency (mem_bf16); a 537 MB
+    weight is the other way round."""
+    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+    il2, imem = kf.NAMES.index("l2_core_bw"), kf.NAMES.index("mem_bf16")
+
+    def t(g, i, v):
+        xx = x.copy()
+        xx[i] = v
+        return float(kf.predict_group(g, xx)[0])
+
+    small, big = _gemm_group("l40s", 1, 2048, 2048), _gemm_group("l40s", 1, 16384, 16384)
+    assert small["l2"] and not big["l2"]
+    assert t(small, imem, 0.3) == t(small, imem, 0.9) and t(small, il2, 10.0) > t(small, il2, 40.0)
+    assert t(big, il2, 10.0) == t(big, il2, 40.0) and t(big, imem, 0.3) > t(big, imem, 0.9)
+    # memory-bound on the L2 stream: 2048 x 2048 x 2 bytes over 142 SMs x 10 GB/s, fill capped by units
+    p = kf.params_for(small["params"], small["pd"], x, "bf16")
+    assert t(small, il2, 1.0) > 2048 * 2048 * 2.0 / (142 * 1.0e9) > p.kernel_overhead
+
+
+def test_l40s_l2_is_the_ada_boards_96_mb():
+    ch = chip_for("l40s")
+    assert ch.get("onchip_sram_mb") == 96 and "arxiv.org/abs/2606.22588" in ch.source_of("onchip_sram_mb")
+
+
+try:
+    md.version("aiconfigurator-core")
+    HAVE_DB = True
+except md.PackageNotFoundError:
+    HAVE_DB = False
+
+
+@pytest.mark.skipif(not HAVE_DB, reason="aiconfigurator-core (tapeout[kernels]) not installed")
+def test_l40s_replay_of_80_mb_runs_above_its_dram_bandwidth():
+    """The measured evidence for the L2 size: L40S BF16 GEMMs of m <= 16 whose five replay copies
+    total 80-96 MB stream their weights faster than the 0.864 TB/s GDDR6 can (datasheet), so the
+    L2 holds at least 80 MB (a 48 MB L2 would put them at or below the DRAM rate)."""
+    k = kernels_db.read_kernels(systems=["l40s"], per_group=None, ops=("gemm",))
+    c = k.cols
+    w = 2.0 * c["n"].astype(float) * c["k"]
+    s = (c["fmt"] == "bf16") & (c["m"] <= 16) & (5 * w >= 80 * MB) & (5 * w <= 96 * MB)
+    assert s.sum() >= 50
+    assert np.median(w[s] / c["latency_s"][s]) > 1.3 * 0.864e12
