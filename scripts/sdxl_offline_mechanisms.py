@@ -37,7 +37,7 @@ from tapeout.hardware.catalog import get_chip
 from tapeout.ops import Attention, Elementwise, MatMul, OpGraph
 from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.opcost import evaluate
-from tapeout.validation.other_rows import OFFLINE_BATCH, _graph, half_precision
+from tapeout.validation.other_rows import OFFLINE_BATCH, half_precision, inference_graph
 from tapeout.workloads.blocks import ConvMatMul
 
 CUDNN_FP8_HD64 = {1024: 398e12, 4096: 413e12}  # FA3 paper Fig. 7 (see module doc), FLOP/s by tokens
@@ -135,7 +135,7 @@ def components(chip_id: str, prec: str) -> None:
     chip = get_chip(chip_id)
     p = calibrated_params(chip)
     b = OFFLINE_BATCH["sdxl"]
-    g = _graph("sdxl", b, prec, "TensorRT", False, half_precision(chip), chip.family)
+    g = inference_graph("sdxl", b, prec, "TensorRT", False, half_precision(chip), chip.family)
     r = evaluate(g, p)
     base = float(r.total_time)
     acc = collections.defaultdict(lambda: [0.0, 0.0, 0.0])
@@ -159,7 +159,7 @@ def report(chip_id: str, prec: str) -> None:
     chip = get_chip(chip_id)
     p = calibrated_params(chip)
     b = OFFLINE_BATCH["sdxl"]
-    g = _graph("sdxl", b, prec, "TensorRT", False, half_precision(chip), chip.family)
+    g = inference_graph("sdxl", b, prec, "TensorRT", False, half_precision(chip), chip.family)
     r = evaluate(g, p)
     base = float(r.total_time)
     by = collections.Counter()
@@ -218,6 +218,6 @@ if __name__ == "__main__":
     c = quantize_signature()
     if c:
         chip = get_chip("h100-sxm")
-        g = _graph("sdxl", OFFLINE_BATCH["sdxl"], "fp8", "TensorRT", False, half_precision(chip), chip.family)
+        g = inference_graph("sdxl", OFFLINE_BATCH["sdxl"], "fp8", "TensorRT", False, half_precision(chip), chip.family)
         print(f"  what-if q_pass at the measured {c * 1e12:.2f} ps/element (h100-sxm): "
               f"x{q_pass_at(g.ops, calibrated_params(chip), c):.3f} image time")

@@ -136,3 +136,15 @@ def test_nvidia_gpt3_stacks_run_apex_100mb_buckets(software, rnd):
     st_ = find_stack(software, rnd)
     _, settings_, _ = stack_settings(st_, {}, {}, False)
     assert bucket_rule(settings_["dp_bucket"]) == BucketRule("apex", 100.0)
+
+
+@pytest.mark.parametrize("spec, match", [
+    ({"kind": "apex", "cap_mb": "100MB"}, "cap_mb must be a number"),  # float() would raise a bare ValueError
+    ({"kind": "apex", "cap_mb": True}, "cap_mb must be a number"),  # a YAML yes is not 1 MB
+    ({"kind": "apex", "cap_MB": 50}, "unknown key.*cap_MB"),  # a misspelt key must not fall back to 100 MB
+])
+def test_malformed_stack_bucket_values_are_named_errors(spec, match):
+    with pytest.raises(TapeoutError, match=match):
+        bucket_rule(spec)
+    with pytest.raises(TapeoutError, match="cap_mb must be a number"):
+        BucketRule("apex", True)

@@ -103,3 +103,12 @@ def test_step_never_shrinks_as_ranks_grow_at_fixed_work():
 def test_api_rejects_a_negative_spread():
     with pytest.raises(TapeoutError, match="--rank-spread"):
         api.train(model="llama-3.1-8b", chip="h100-sxm", num_chips=8, rank_spread=-0.02)
+
+
+@pytest.mark.parametrize("bad", [True, False, float("nan"), float("inf"), 0.5, "0.02"])
+def test_spread_rejects_booleans_and_non_numbers(bad):
+    # a bool is an int in Python: True must not read as a 100% spread, nor False as a 0% one
+    with pytest.raises(TapeoutError, match="--rank-spread"):
+        api.train(model="llama-3.1-8b", chip="h100-sxm", num_chips=8, rank_spread=bad)
+    with pytest.raises(TapeoutError, match="persistent"):
+        RankSpread(persistent=bad)

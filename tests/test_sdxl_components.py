@@ -161,8 +161,8 @@ def test_tensorrt_int8_fp32_vae_types():
 def test_validation_picks_the_harness_vae(family, software, want):
     """Which VAE engine a row's harness builds: NVIDIA's builder.py (FP32 + TF32 from compute capability
     10, INT8-FP32 below); another stack keeps the recipe's 16-bit format."""
-    from tapeout.validation.other_rows import _graph
-    g = _graph("sdxl", 1, "fp8", software, False, "fp16", family)
+    from tapeout.validation.other_rows import inference_graph
+    g = inference_graph("sdxl", 1, "fp8", software, False, "fp16", family)
     convs = [o for o in g.ops if o.name.startswith("vae.up") and isinstance(o, ConvMatMul)]
     got = {(o.math_dtype, o.out_dtype) for o in convs}
     assert got == {"int8-fp32": {("int8", "fp32"), ("fp16", "fp16")}, "fp32": {("tf32", "fp32")},

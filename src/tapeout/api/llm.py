@@ -301,7 +301,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     if rank_spread is not None:
         from ..perf.rank_spread import RankSpread
 
-        if not isinstance(rank_spread, (int, float)) or not 0.0 <= rank_spread < 0.5:
+        if isinstance(rank_spread, bool) or not isinstance(rank_spread, (int, float)) or not 0.0 <= rank_spread < 0.5:
             raise TapeoutError(f"--rank-spread must be a relative standard deviation in [0, 0.5) (0.02 = 2%), got {rank_spread}.")
 
         spread = RankSpread(persistent=rank_spread, source="--rank-spread (user assumption)")

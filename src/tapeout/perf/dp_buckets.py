@@ -48,7 +48,8 @@ class BucketRule:
         if self.kind not in RULES:
             raise TapeoutError(f"DP bucket rule '{self.kind}' is not one of {', '.join(RULES)}; use 'megatron' "
                                f"(Megatron-Core DDP) or 'apex' (Apex DistributedFusedAdam with bucket_cap_mb).")
-        if not (isinstance(self.cap_mb, (int, float)) and math.isfinite(self.cap_mb) and self.cap_mb > 0):
+        if isinstance(self.cap_mb, bool) or not (isinstance(self.cap_mb, (int, float)) and math.isfinite(self.cap_mb)
+                                                 and self.cap_mb > 0):
             raise TapeoutError(f"DP bucket cap_mb must be a number of megabytes > 0, got {self.cap_mb!r}.")
 
 
@@ -62,7 +63,14 @@ def bucket_rule(spec) -> BucketRule:
     if isinstance(spec, str):
         return BucketRule(spec)
     if isinstance(spec, dict) and "kind" in spec:
-        return BucketRule(str(spec["kind"]), float(spec.get("cap_mb", APEX_DEFAULT_BUCKET_CAP_MB)))
+        extra = sorted(set(spec) - {"kind", "cap_mb"})
+        if extra:
+            raise TapeoutError(f"DP bucket rule {spec!r} has unknown key(s) {', '.join(map(str, extra))}; "
+                               f"give only kind and cap_mb, e.g. {{kind: apex, cap_mb: 100}}.")
+        cap = spec.get("cap_mb", APEX_DEFAULT_BUCKET_CAP_MB)
+        if isinstance(cap, bool) or not isinstance(cap, (int, float)):
+            raise TapeoutError(f"DP bucket cap_mb must be a number of megabytes > 0, got {cap!r}.")
+        return BucketRule(str(spec["kind"]), float(cap))
     raise TapeoutError(f"DP bucket rule {spec!r} is not a rule; give 'megatron', 'apex' or {{kind: apex, cap_mb: 100}}.")
 
 

@@ -51,7 +51,7 @@ class RankSpread:
     def __post_init__(self):
         for name in ("persistent", "transient"):
             v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.0 <= v < 0.5:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.0 <= v < 0.5:
                 raise TapeoutError(f"rank spread '{name}' must be a relative standard deviation in [0, 0.5) "
                                    f"(0.02 = 2% chip-to-chip); got {v!r}.")
 

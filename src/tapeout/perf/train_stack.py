@@ -83,6 +83,15 @@ def find_stack(software: str, mlperf_round: str | None = None, table: dict | Non
     return None
 
 
+def _flag(stack: TrainingStack, feature: str) -> bool:
+    """A yes/no feature's value; a string such as 'false' would read as true under bool()."""
+    v = stack.value(feature)
+    if not isinstance(v, bool):
+        raise TapeoutError(f"training stack '{stack.name}' feature '{feature}' must be true or false, got {v!r} "
+                           f"(data/software/training_stacks.yaml).")
+    return v
+
+
 def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_attention: bool) -> tuple:
     """Apply a stack's wired features to a run: (pins, settings, fp8_attention), `settings` being
     perf/training.train keywords (tp_overlap, even_pipeline, ...). The submission's layout pins win
@@ -101,9 +110,9 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
     if stack.value("grad_sync_dtype") is not None:
         settings["grad_sync"] = stack.value("grad_sync_dtype")
     if stack.value("overlap_p2p_comm") is not None:
-        settings["overlap_p2p"] = bool(stack.value("overlap_p2p_comm"))
+        settings["overlap_p2p"] = _flag(stack, "overlap_p2p_comm")
     if stack.value("sequence_parallel") is not None:
-        settings["sequence_parallel"] = bool(stack.value("sequence_parallel"))
+        settings["sequence_parallel"] = _flag(stack, "sequence_parallel")
     if stack.value("dp_bucket") is not None:
         settings["dp_bucket"] = stack.value("dp_bucket")
     if dict((f, w) for f, _, w in stack.features).get("attention_kernel"):

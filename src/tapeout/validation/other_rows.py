@@ -171,8 +171,10 @@ def half_precision(chip) -> str:
 TENSORRT_FP32_VAE_FAMILIES = ("nvidia-blackwell",)
 
 
-def _graph(bench: str, batch: int, prec: str, software: str = "", high_accuracy: bool = False,
-           half: str = "fp16", family: str = "") -> OpGraph:
+def inference_graph(bench: str, batch: int, prec: str, software: str = "", high_accuracy: bool = False,
+                    half: str = "fp16", family: str = "") -> OpGraph:
+    """The op graph of MLPerf inference benchmark `bench` at `batch` in `prec`, as the row's harness
+    (`software`, the chip's `family`) builds it; `half` the chip's 16-bit format."""
     if bench == "resnet50":
         return vision.resnet50_graph(batch, 224, prec)
     if bench == "retinanet":
@@ -211,7 +213,7 @@ def per_chip_offline(bench: str, chip, prec: str, software: str = "", high_accur
     p = calibrated_params(chip, fitted)
     b = OFFLINE_BATCH[bench]
     while b >= 1:
-        g = _graph(bench, b, prec, software, high_accuracy, half_precision(chip), chip.family)
+        g = inference_graph(bench, b, prec, software, high_accuracy, half_precision(chip), chip.family)
         if _fits(bench, g, p):
             t = _time(bench, g, p)
             return b / t, b, str(evaluate(g, p).dominant_bound()) if bench != "dlrmv2" else str(recsys_cost(g, p)["bound"])
@@ -261,7 +263,7 @@ def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None
                 # speech2text/reference_SUT.py: n_tokens per QuerySampleResponse); the results
                 # tables label the figure samples/s, so a Samples/s row is scored in tokens/s too
                 detail["unit_note"] = "whisper Offline counts output tokens/s (LoadGen n_tokens), whatever the row's label"
-                tok = float(_graph(bench, 1, prec).meta["output_tokens"])
+                tok = float(inference_graph(bench, 1, prec).meta["output_tokens"])
                 return RowPrediction(n * tput * tok, "Tokens/s", bench, detail=detail)
             return RowPrediction(n * tput, "Samples/s", bench, detail=detail)
         if scen == "Server":
@@ -272,7 +274,7 @@ def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None
             for b in SERVER_BATCHES:
                 if b > OFFLINE_BATCH[bench]:
                     break
-                g = _graph(bench, b, prec, sw, _high_accuracy(row), half_precision(chip), chip.family)
+                g = inference_graph(bench, b, prec, sw, _high_accuracy(row), half_precision(chip), chip.family)
                 if not _fits(bench, g, p):
                     break
                 best = max(best, float(qps_at_p99(_time(bench, g, p), b, T)))
@@ -280,7 +282,7 @@ def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None
             return RowPrediction(n * best, "Queries/s", bench, detail=detail)
         if scen in ("SingleStream", "MultiStream"):
             b = 1 if scen == "SingleStream" else 8
-            g = _graph(bench, b, prec, sw, _high_accuracy(row), half_precision(chip), chip.family)
+            g = inference_graph(bench, b, prec, sw, _high_accuracy(row), half_precision(chip), chip.family)
             host = float(host_path_s(g, p.host_bw))
             detail.update(host_ms=host * 1e3)
             return RowPrediction((_time(bench, g, p) + host) * 1e3, "Latency (ms)", bench, detail=detail)
