@@ -17,7 +17,7 @@ from tapeout.perf import nccl_ring
 def _topo() -> Topology:
     # an 8-chip NVSwitch node, one 50 GB/s NIC per chip; no in-switch reduction, no custom kernels
     return Topology(wiring="switch", domain=8, scaleup_bw=450e9, scaleup_latency=3e-6, scaleout_bw=50e9,
-                    scaleout_latency=10e-6, eff_link=0.8, in_switch_reduction=False, eff_nvls=0.0)
+                    scaleout_latency=10e-6, eff_link=0.8, in_switch_reduction=False, eff_nvls=0.0, nccl=True)
 
 
 def _no_latency() -> Topology:

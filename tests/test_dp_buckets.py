@@ -23,7 +23,7 @@ def _pcie(a_in=3e-6, a_out=10e-6) -> Topology:
 
 def _nvlink() -> Topology:
     return Topology(wiring="switch", domain=8, scaleup_bw=450e9, scaleup_latency=3e-6, scaleout_bw=50e9,
-                    scaleout_latency=10e-6, eff_link=0.8)
+                    scaleout_latency=10e-6, eff_link=0.8, nccl=True)
 
 
 # ---- ring latency: (p - 1) dependent steps per collective --------------------------------------
@@ -148,3 +148,30 @@ def test_malformed_stack_bucket_values_are_named_errors(spec, match):
         bucket_rule(spec)
     with pytest.raises(TapeoutError, match="cap_mb must be a number"):
         BucketRule("apex", True)
+
+
+def test_switch_without_nccl_keeps_per_hop_latency():
+    """An NVSwitch-like domain whose collectives do not run on NCCL (HCCL, a vendor library, a never-built
+    NPU) pays the topology's own (g - g_out) intra + (g_out - 1) inter hop latencies, not NCCL's constants."""
+    from dataclasses import replace
+
+    from tapeout.perf.collectives import collective_time
+
+    t = replace(_nvlink(), nccl=False)
+    pc = replace(_nvlink(), wiring="pcie", nccl=False)
+    g = 64
+    tn, how = collective_time("reduce_scatter", 1e6, g, t)
+    tp_, _ = collective_time("reduce_scatter", 1e6, g, pc)
+    assert "nccl" not in how
+    lat = (g - g // 8) * 3e-6 + (g // 8 - 1) * 10e-6
+    assert float(tn) >= lat
+    assert "nccl" in collective_time("reduce_scatter", 1e6, g, _nvlink())[1]
+
+
+def test_nccl_only_for_nvidia_families():
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.perf.collectives import topology_for_chip
+
+    assert topology_for_chip(get_chip("h100-sxm")).nccl
+    assert not topology_for_chip(get_chip("mi300x")).nccl
+    assert not topology_for_chip(get_chip("ascend-910b")).nccl

@@ -40,6 +40,9 @@ FAMILY_WIRING = {
     "aws-neuron": "torus",
 }
 IN_SWITCH_REDUCTION = {"nvidia-hopper", "nvidia-blackwell"}
+# families whose collectives run on NCCL (its ring latencies and protocol choice, perf/nccl_ring.py);
+# every other family (RCCL, HCCL, vendor libraries, a never-built NPU) keeps its per-hop latencies
+NCCL_FAMILIES = {"nvidia-hopper", "nvidia-blackwell", "nvidia-ampere", "nvidia-ada"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Topology:
     in_switch_reduction: bool = False
     eff_nvls: float = 0.0  # in-switch all-reduce: algorithm bandwidth / link bandwidth (calibration)
     library_excess: tuple = ()  # ((payload B, s), ...): library all-reduce time beyond alpha-beta (calibration)
+    nccl: bool = False  # collectives run on NCCL (NCCL_FAMILIES)
 
     @classmethod
     def from_params(cls, p, family: str, calibration: dict) -> "Topology":
@@ -77,6 +81,7 @@ class Topology:
             in_switch_reduction=family in IN_SWITCH_REDUCTION and wiring == "switch",
             eff_nvls=float(cal.get("eff_nvls", 0.0)),
             library_excess=tuple((float(a), float(b)) for a, b in cal.get("library_excess", ())),
+            nccl=family in NCCL_FAMILIES,
         )
 
     def split(self, group: int, stride: int = 1) -> tuple[int, int]:

@@ -173,7 +173,7 @@ def collective_time(kind: str, S, group: int, topo, stride: int = 1, algorithm: 
         # nInterSteps = nNodes-1), not the g_in-1 of a separate in-domain collective
         t_bw = (_one_tier(kind, S, g_in, bw_in, 0.0, topo.eff_link, ("ring",))[0]
                 + _one_tier(kind, S / g_in, g_out, topo.scaleout_bw, 0.0, topo.eff_link, ("ring",))[0])
-        if topo.wiring == "switch":  # NVLink systems run NCCL: its protocol choice and latencies
+        if topo.wiring == "switch" and topo.nccl:  # NVLink systems run NCCL: its protocol choice and latencies
             t, proto = ring_time(t_bw, g, g_out)
             return t, f"nccl ring {proto} ({g_in}x{g_out})"
         lat = max(0, g - g_out) * topo.scaleup_latency + (g_out - 1) * topo.scaleout_latency
