@@ -301,10 +301,10 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     if rank_spread is not None:
         from ..perf.rank_spread import RankSpread
 
-        if isinstance(rank_spread, bool) or not isinstance(rank_spread, (int, float)) or not 0.0 <= rank_spread < 0.5:
-            raise TapeoutError(f"--rank-spread must be a relative standard deviation in [0, 0.5) (0.02 = 2%), got {rank_spread}.")
-
-        spread = RankSpread(persistent=rank_spread, source="--rank-spread (user assumption)")
+        try:  # RankSpread owns the range rule; the message names the flag
+            spread = RankSpread(persistent=rank_spread, source="--rank-spread (user assumption)")
+        except TapeoutError as e:
+            raise TapeoutError(f"--rank-spread: {e}") from None
     r = engine(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp, cp=cp, ep=ep,
                vp=vp, mbs=mbs, zero=zero, recompute=recompute, shard=shard, tp_overlap=tp_overlap, rank_spread=spread)
     if r.global_batch_tokens != global_batch_tokens:  # a step trains whole sequences: say what ran

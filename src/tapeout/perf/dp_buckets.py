@@ -67,10 +67,7 @@ def bucket_rule(spec) -> BucketRule:
         if extra:
             raise TapeoutError(f"DP bucket rule {spec!r} has unknown key(s) {', '.join(map(str, extra))}; "
                                f"give only kind and cap_mb, e.g. {{kind: apex, cap_mb: 100}}.")
-        cap = spec.get("cap_mb", APEX_DEFAULT_BUCKET_CAP_MB)
-        if isinstance(cap, bool) or not isinstance(cap, (int, float)):
-            raise TapeoutError(f"DP bucket cap_mb must be a number of megabytes > 0, got {cap!r}.")
-        return BucketRule(str(spec["kind"]), float(cap))
+        return BucketRule(str(spec["kind"]), spec.get("cap_mb", APEX_DEFAULT_BUCKET_CAP_MB))  # BucketRule checks cap_mb
     raise TapeoutError(f"DP bucket rule {spec!r} is not a rule; give 'megatron', 'apex' or {{kind: apex, cap_mb: 100}}.")
 
 

@@ -78,12 +78,6 @@ def expected_max_normal(n: int) -> float:
     return float(np.trapezoid(x * np.exp(log_pdf_max), x))
 
 
-def blom_max_normal(n: int) -> float:
-    """Blom's approximation to e_n: Phi^-1((n - 0.375) / (n + 0.25))."""
-    n = _check_n(n)
-    return float(ndtri((n - 0.375) / (n + 0.25)))
-
-
 def max_normal_quantile(n: int, p: float) -> float:
     """p-quantile of the maximum of n standard normals: Phi^-1(p^(1/n))."""
     n = _check_n(n)
