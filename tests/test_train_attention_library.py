@@ -79,7 +79,7 @@ def test_fp8_attention_needs_cudnn():
 @pytest.mark.parametrize("software, rnd, expect", [
     ("NVIDIA NeMo Framework Release 23.09", "v3.1", "fa2"),  # flash-attn 2.0.8 in the Dockerfile
     ("NVIDIA NeMo Framework Release 24.04", "v4.0", "cudnn"),
-    ("NVIDIA NeMo Framework", "v3.0", None),  # flash-attn of the 23.04 container: not measured, not wired
+    ("NVIDIA NeMo Framework", "v3.0", None),  # flash-attn 1.0.x: no H100 measurement, not wired
 ])
 def test_stack_sets_its_attention_library(software, rnd, expect):
     _, settings, _ = stack_settings(find_stack(software, rnd), {}, {}, False)
