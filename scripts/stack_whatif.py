@@ -15,7 +15,7 @@ import sys
 
 import tapeout.validation.train_rows as train_rows
 from tapeout.validation.harness import default_data, predict_row, read_rows
-from tapeout.validation.unmapped_benchmark import llm_rows  # noqa: F401  (registers the row mappers)
+import tapeout.validation.unmapped_benchmark  # noqa: F401  (registers the row mappers)
 
 SCENARIOS = {"base": ({}, {}), "selective": ({"recompute": "selective"}, {}),
              "fa2": ({}, {"attention_kernel": "fa2"}), "no_overlap": ({}, {"tp_overlap": None})}
