@@ -98,6 +98,7 @@ from ..formats import format_bits
 from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
+from .train_loss import loss_ops
 from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
 from .dp_buckets import BucketRule, bucket_rule, bucketed_collective_time, collective_count
@@ -178,8 +179,11 @@ class _Fwd:
     def __init__(self, cfg, p, pr, topo, fp8_attention: bool = False, lora: bool = False, recipe: Recipe | None = None,
                  tp_overlap: TPOverlap | None = None, transpose_cache: bool = True, grad_sync: str = "fp32",
                  attn_ratio: tuple[float, float] = (1.0, 1.0), comm_share: float = 0.0, overlap_p2p: bool = True,
-                 dp_bucket: BucketRule | None = None, sequence_parallel: bool = True):
+                 dp_bucket: BucketRule | None = None, sequence_parallel: bool = True, lm_loss: str | None = None):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
+        self.lm_loss = lm_loss  # the stack's loss kernels over the logits (perf/train_loss; None: not costed)
+        if lm_loss is not None:
+            loss_ops(lm_loss, 1.0)  # an unknown loss is refused here, before any layout is costed
         self.dp_bucket = dp_bucket or BucketRule()  # the stack's DP bucket rule (perf/dp_buckets)
         self.sequence_parallel = sequence_parallel  # norms on the T/TP shard (perf/sequence_parallel)
         self.overlap_p2p = overlap_p2p  # the stack's overlap_p2p_comm (perf/pipeline_p2p)
@@ -239,6 +243,11 @@ class _Fwd:
         res = Elementwise(name="residual_add", count=2 * self.cfg.num_hidden_layers, elems=mbs * seq * self.cfg.hidden_size / tp,
                           flops_per_elem=1.0, reads=2.0, writes=1.0, dtype="bf16")
         t_res = self._time(OpGraph(name="residual", ops=[res]))
+        loss = {"head_loss_f": 0.0, "head_loss_b": 0.0}
+        if self.lm_loss is not None:  # on the last stage, after the LM head (perf/train_loss)
+            lf, lb = loss_ops(self.lm_loss, mbs * seq * math.ceil(self.cfg.vocab_size / tp))
+            loss = {"head_loss_f": self._time(OpGraph(name="loss", ops=[lf])),
+                    "head_loss_b": self._time(OpGraph(name="loss_bwd", ops=[lb]))}
         ct = evaluate(g, self.p)
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
@@ -267,7 +276,7 @@ class _Fwd:
                 "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
                 "head_gemm": float(w[(t.kind == K_MATMUL) & head].sum()), "head_elt": float(w[(t.kind == K_ELT) & head].sum()),
                 "flops": float(ct.total_flops), "cast_fwd": cast_fwd, "cast_bwd": cast_bwd, "quant_elems": q_elems,
-                "adapter_params": n_adapter, "res": t_res, **wg, **named,
+                "adapter_params": n_adapter, "res": t_res, **loss, **wg, **named,
                 # the forward's distinct kernels: the backward repeats them as dgrad / wgrad of other
                 # shapes, so the whole step's spread is at most this (perf/uncertainty.step_spread)
                 "kernel_spread": step_spread(t, times)}
@@ -330,8 +339,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # dots (XLA checkpoint_dots_with_no_batch_dims): attention, norms and activations run again
     rc = {"full": Fl, "selective": attn, "dots": attn + elt, "none": 0.0}[lay.recompute]
     Bl += rc
-    Fh = f["head_gemm"] + f["head_elt"]
-    Bh = (1.0 if lora else 2.0) * f["head_gemm"] + f["head_elt"] + acc_h
+    Fh = f["head_gemm"] + f["head_elt"] + f["head_loss_f"]
+    Bh = (1.0 if lora else 2.0) * f["head_gemm"] + f["head_elt"] + acc_h + f["head_loss_b"]
     layers = stage_layers(L, lay.pp, lay.vp)
     dev_t = [n * (Fl + Bl) + (Fh + Bh if d == lay.pp - 1 else 0.0) for d, n in enumerate(layers)]
     d_slow = int(np.argmax(dev_t))
@@ -456,7 +465,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           tp_overlap: str | None = None, transpose_cache: bool = True, even_pipeline: bool = False,
           grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
           overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None,
-          sequence_parallel: bool = True) -> TrainResult:
+          sequence_parallel: bool = True, lm_loss: str | None = None) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -491,6 +500,9 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     shard and the activations they save are sharded too (perf/sequence_parallel.py, train_memory).
     Default True: NeMo runs TP-overlapped stacks only with it, MaxText shards the same ops on its
     tensor axis.
+    `lm_loss`: the stack's loss kernels over the logits on the last stage (perf/train_loss.LOSSES:
+    "vocab_parallel_fp32", Megatron / NeMo's FP32 vocab-parallel cross-entropy); None (the default): not
+    costed (a stack not on file; XLA stacks fuse it differently).
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
@@ -498,12 +510,12 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
                 tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache, even_pipeline, grad_sync,
-                attention_kernel, comm_ctas, overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel)
+                attention_kernel, comm_ctas, overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel, lm_loss)
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
                fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline, grad_sync, attention_kernel, comm_ctas,
-               overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel)
+               overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel, lm_loss)
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -558,7 +570,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
            fp8_attention=False, fitted=None, tp_overlap: TPOverlap | None = None, transpose_cache: bool = True,
            even_pipeline: bool = False, grad_sync: str = "fp32", attention_kernel: str = "cudnn",
            comm_ctas: int = 0, overlap_p2p: bool = True, rank_spread: RankSpread | None = None,
-           dp_bucket: BucketRule | None = None, sequence_parallel: bool = True) -> TrainResult:
+           dp_bucket: BucketRule | None = None, sequence_parallel: bool = True, lm_loss: str | None = None) -> TrainResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
@@ -602,7 +614,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention and fp8_gain is None, lora=lora, recipe=recipe, tp_overlap=tp_overlap,
                transpose_cache=transpose_cache, grad_sync=grad_sync, attn_ratio=ratio or (1.0, 1.0),
                comm_share=core_share(comm_ctas, float(np.max(p.num_cores))), overlap_p2p=overlap_p2p, dp_bucket=dp_bucket,
-               sequence_parallel=sequence_parallel)
+               sequence_parallel=sequence_parallel, lm_loss=lm_loss)
     domain = int(np.max(p.scaleup_domain))
 
     def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules
