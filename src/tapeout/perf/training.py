@@ -178,8 +178,9 @@ class _Fwd:
     def __init__(self, cfg, p, pr, topo, fp8_attention: bool = False, lora: bool = False, recipe: Recipe | None = None,
                  tp_overlap: TPOverlap | None = None, transpose_cache: bool = True, grad_sync: str = "fp32",
                  attn_ratio: tuple[float, float] = (1.0, 1.0), comm_share: float = 0.0, overlap_p2p: bool = True,
-                 dp_bucket: BucketRule | None = None, sequence_parallel: bool = True):
+                 dp_bucket: BucketRule | None = None, sequence_parallel: bool = True, frozen_dy_transpose: bool = False):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
+        self.frozen_dy_transpose = frozen_dy_transpose  # TE 1.x: a frozen GEMM's dY also gets its transpose
         self.dp_bucket = dp_bucket or BucketRule()  # the stack's DP bucket rule (perf/dp_buckets)
         self.sequence_parallel = sequence_parallel  # norms on the T/TP shard (perf/sequence_parallel)
         self.overlap_p2p = overlap_p2p  # the stack's overlap_p2p_comm (perf/pipeline_p2p)
@@ -225,7 +226,7 @@ class _Fwd:
             g = shard_sequence(g, tp)
         cast_fwd = cast_bwd = q_elems = 0.0
         if self.recipe is not None and not bf16:
-            g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora)
+            g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.frozen_dy_transpose)
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
             q_elems = float(sum(op.count * op.elems for op in gf.ops + gb.ops))
         n_adapter = 0.0
@@ -456,7 +457,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           tp_overlap: str | None = None, transpose_cache: bool = True, even_pipeline: bool = False,
           grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
           overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None,
-          sequence_parallel: bool = True) -> TrainResult:
+          sequence_parallel: bool = True, frozen_dy_transpose: bool = False) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -491,6 +492,9 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     shard and the activations they save are sharded too (perf/sequence_parallel.py, train_memory).
     Default True: NeMo runs TP-overlapped stacks only with it, MaxText shards the same ops on its
     tensor axis.
+    `frozen_dy_transpose`: the stack quantizes a frozen (LoRA) GEMM's output gradient with its transposed
+    copy too (Transformer Engine 1.x grad_output_preprocess; perf/train_recipe.py). Default False: one copy,
+    what the frozen GEMM's dgrad reads.
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
@@ -498,12 +502,13 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
                 tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache, even_pipeline, grad_sync,
-                attention_kernel, comm_ctas, overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel)
+                attention_kernel, comm_ctas, overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel,
+                frozen_dy_transpose)
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
                fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline, grad_sync, attention_kernel, comm_ctas,
-               overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel)
+               overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel, frozen_dy_transpose)
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -558,7 +563,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
            fp8_attention=False, fitted=None, tp_overlap: TPOverlap | None = None, transpose_cache: bool = True,
            even_pipeline: bool = False, grad_sync: str = "fp32", attention_kernel: str = "cudnn",
            comm_ctas: int = 0, overlap_p2p: bool = True, rank_spread: RankSpread | None = None,
-           dp_bucket: BucketRule | None = None, sequence_parallel: bool = True) -> TrainResult:
+           dp_bucket: BucketRule | None = None, sequence_parallel: bool = True,
+           frozen_dy_transpose: bool = False) -> TrainResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
@@ -602,7 +608,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention and fp8_gain is None, lora=lora, recipe=recipe, tp_overlap=tp_overlap,
                transpose_cache=transpose_cache, grad_sync=grad_sync, attn_ratio=ratio or (1.0, 1.0),
                comm_share=core_share(comm_ctas, float(np.max(p.num_cores))), overlap_p2p=overlap_p2p, dp_bucket=dp_bucket,
-               sequence_parallel=sequence_parallel)
+               sequence_parallel=sequence_parallel, frozen_dy_transpose=frozen_dy_transpose)
     domain = int(np.max(p.scaleup_domain))
 
     def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules
