@@ -102,7 +102,7 @@ from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
 from .dp_buckets import BucketRule, bucket_rule, bucketed_collective_time, collective_count
 from .nic_share import fill_drain_share
-from .sequence_parallel import shard_sequence
+from .sequence_parallel import shard_sequence, tp_allreduce_time
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .uncertainty import step_spread
@@ -248,7 +248,10 @@ class _Fwd:
         head = np.array([op.name in HEAD_OPS for op in t.ops])
         for i, op in enumerate(t.ops):
             if isinstance(op, Collective):
-                c = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0]) if op.group > 1 else 0.0
+                if op.name in TP_COLLECTIVES and op.collective == "all_reduce":  # SP: RS + AG (perf/sequence_parallel)
+                    c = tp_allreduce_time(op.payload_bytes, op.group, self.topo, self.sequence_parallel)
+                else:
+                    c = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0]) if op.group > 1 else 0.0
                 times[i] = 0.0
                 # all-to-alls are EP token routing, except the LoRA adapters' TP-group all-to-all
                 comm["ep" if op.collective == "all_to_all" and "_lora_" not in op.name else "tp"] += c * op.count
