@@ -104,6 +104,7 @@ from .dp_buckets import BucketRule, bucket_rule, bucketed_collective_time, colle
 from .nic_share import fill_drain_share
 from .sequence_parallel import shard_sequence, tp_allreduce_time
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
+from .tp_backward import backward_tp_exposed
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .uncertainty import step_spread
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
@@ -318,6 +319,11 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     kb = 1.0 if lora else 2.0  # backward GEMMs: dgrad (+ wgrad)
     tp_f, tp_b = gemm + c_tp, kb * gemm + c_tp  # GEMMs + TP collectives, one after the other
     ov = fwd.tp_overlap
+    if ov is None and lay.tp > 1 and topo.nccl:  # Megatron / TE async backward collectives (perf/tp_backward.py)
+        gn = {k: f["g:" + k] / L for k in TP_GEMMS}
+        cn = {k: f["c:" + k] / L for k in TP_COLLECTIVES}
+        tp_b = kb * gemm + (c_tp - sum(cn.values())) + backward_tp_exposed(gn, cn, fwd.sequence_parallel, not lora,
+                                                                            fwd.comm_share)
     if ov is not None and lay.tp > 1:  # the stack's userbuffers overlap (perf/tp_overlap.py)
         gn = {k: f["g:" + k] / L for k in TP_GEMMS}
         cn = {k: f["c:" + k] / L for k in TP_COLLECTIVES}
