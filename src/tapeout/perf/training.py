@@ -103,8 +103,9 @@ from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
 from .dp_buckets import BucketRule, bucket_rule, bucketed_collective_time, collective_count
 from .nic_share import fill_drain_share
-from .sequence_parallel import shard_sequence
+from .sequence_parallel import shard_sequence, tp_allreduce_time
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
+from .tp_backward import backward_tp_exposed
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .uncertainty import step_spread
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
@@ -179,11 +180,13 @@ class _Fwd:
     def __init__(self, cfg, p, pr, topo, fp8_attention: bool = False, lora: bool = False, recipe: Recipe | None = None,
                  tp_overlap: TPOverlap | None = None, transpose_cache: bool = True, grad_sync: str = "fp32",
                  attn_ratio: tuple[float, float] = (1.0, 1.0), comm_share: float = 0.0, overlap_p2p: bool = True,
-                 dp_bucket: BucketRule | None = None, sequence_parallel: bool = True, lm_loss: str | None = None):
+                 dp_bucket: BucketRule | None = None, sequence_parallel: bool = True, lm_loss: str | None = None,
+                 frozen_dy_transpose: bool = False):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
         self.lm_loss = lm_loss  # the stack's loss kernels over the logits (perf/train_loss; None: not costed)
         if lm_loss is not None:
             loss_ops(lm_loss, 1.0)  # an unknown loss is refused here, before any layout is costed
+        self.frozen_dy_transpose = frozen_dy_transpose  # TE 1.x: a frozen GEMM's dY also gets its transpose
         self.dp_bucket = dp_bucket or BucketRule()  # the stack's DP bucket rule (perf/dp_buckets)
         self.sequence_parallel = sequence_parallel  # norms on the T/TP shard (perf/sequence_parallel)
         self.overlap_p2p = overlap_p2p  # the stack's overlap_p2p_comm (perf/pipeline_p2p)
@@ -229,7 +232,7 @@ class _Fwd:
             g = shard_sequence(g, tp)
         cast_fwd = cast_bwd = q_elems = 0.0
         if self.recipe is not None and not bf16:
-            g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora)
+            g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.frozen_dy_transpose)
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
             q_elems = float(sum(op.count * op.elems for op in gf.ops + gb.ops))
         n_adapter = 0.0
@@ -256,7 +259,10 @@ class _Fwd:
         head = np.array([op.name in HEAD_OPS for op in t.ops])
         for i, op in enumerate(t.ops):
             if isinstance(op, Collective):
-                c = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0]) if op.group > 1 else 0.0
+                if op.name in TP_COLLECTIVES and op.collective == "all_reduce":  # SP: RS + AG (perf/sequence_parallel)
+                    c = tp_allreduce_time(op.payload_bytes, op.group, self.topo, self.sequence_parallel)
+                else:
+                    c = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0]) if op.group > 1 else 0.0
                 times[i] = 0.0
                 # all-to-alls are EP token routing, except the LoRA adapters' TP-group all-to-all
                 comm["ep" if op.collective == "all_to_all" and "_lora_" not in op.name else "tp"] += c * op.count
@@ -323,6 +329,11 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     kb = 1.0 if lora else 2.0  # backward GEMMs: dgrad (+ wgrad)
     tp_f, tp_b = gemm + c_tp, kb * gemm + c_tp  # GEMMs + TP collectives, one after the other
     ov = fwd.tp_overlap
+    if ov is None and lay.tp > 1 and topo.nccl:  # Megatron / TE async backward collectives (perf/tp_backward.py)
+        gn = {k: f["g:" + k] / L for k in TP_GEMMS}
+        cn = {k: f["c:" + k] / L for k in TP_COLLECTIVES}
+        tp_b = kb * gemm + (c_tp - sum(cn.values())) + backward_tp_exposed(gn, cn, fwd.sequence_parallel, not lora,
+                                                                            fwd.comm_share)
     if ov is not None and lay.tp > 1:  # the stack's userbuffers overlap (perf/tp_overlap.py)
         gn = {k: f["g:" + k] / L for k in TP_GEMMS}
         cn = {k: f["c:" + k] / L for k in TP_COLLECTIVES}
@@ -465,7 +476,8 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           tp_overlap: str | None = None, transpose_cache: bool = True, even_pipeline: bool = False,
           grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
           overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None,
-          sequence_parallel: bool = True, lm_loss: str | None = None) -> TrainResult:
+          sequence_parallel: bool = True, lm_loss: str | None = None,
+          frozen_dy_transpose: bool = False) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -503,6 +515,9 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     `lm_loss`: the stack's loss kernels over the logits on the last stage (perf/train_loss.LOSSES:
     "vocab_parallel_fp32", Megatron / NeMo's FP32 vocab-parallel cross-entropy); None (the default): not
     costed (a stack not on file; XLA stacks fuse it differently).
+    `frozen_dy_transpose`: the stack quantizes a frozen (LoRA) GEMM's output gradient with its transposed
+    copy too (Transformer Engine 1.x grad_output_preprocess; perf/train_recipe.py). Default False: one copy,
+    what the frozen GEMM's dgrad reads.
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
@@ -510,12 +525,13 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
                 tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache, even_pipeline, grad_sync,
-                attention_kernel, comm_ctas, overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel, lm_loss)
+                attention_kernel, comm_ctas, overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel, lm_loss,
+                frozen_dy_transpose)
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
                fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline, grad_sync, attention_kernel, comm_ctas,
-               overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel, lm_loss)
+               overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel, lm_loss, frozen_dy_transpose)
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -570,7 +586,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
            fp8_attention=False, fitted=None, tp_overlap: TPOverlap | None = None, transpose_cache: bool = True,
            even_pipeline: bool = False, grad_sync: str = "fp32", attention_kernel: str = "cudnn",
            comm_ctas: int = 0, overlap_p2p: bool = True, rank_spread: RankSpread | None = None,
-           dp_bucket: BucketRule | None = None, sequence_parallel: bool = True, lm_loss: str | None = None) -> TrainResult:
+           dp_bucket: BucketRule | None = None, sequence_parallel: bool = True, lm_loss: str | None = None,
+           frozen_dy_transpose: bool = False) -> TrainResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
@@ -614,7 +631,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention and fp8_gain is None, lora=lora, recipe=recipe, tp_overlap=tp_overlap,
                transpose_cache=transpose_cache, grad_sync=grad_sync, attn_ratio=ratio or (1.0, 1.0),
                comm_share=core_share(comm_ctas, float(np.max(p.num_cores))), overlap_p2p=overlap_p2p, dp_bucket=dp_bucket,
-               sequence_parallel=sequence_parallel, lm_loss=lm_loss)
+               sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose)
     domain = int(np.max(p.scaleup_domain))
 
     def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules
