@@ -63,3 +63,76 @@ def test_explorer_llm_workload_bad_parameter_is_one_error_naming_the_workload(ex
 def test_explorer_catalog_workload_error_names_the_workload():
     with pytest.raises(TapeoutError, match=r"^workloads 'genrec' \(kind hstu\): seq_len must be > 0"):
         compile_workload(WorkloadSpec(name="genrec", kind="hstu", seq_len=-5))
+
+
+# --- What to build 2: the four LoadGen scenarios, run as a user (was: only inside `tapeout validate`) ---
+
+def _scenario(name, scen, **settings):
+    from tapeout import api
+
+    return api.workload_run(name, "h100-sxm", settings, scenario=scen).to_dict()
+
+
+@pytest.mark.parametrize("preset,bench,scen,prec", [("resnet50", "resnet", "SingleStream", "int8"),
+                                                    ("resnet50", "resnet", "MultiStream", "int8"),
+                                                    ("bert-large", "bert-99", "Server", "fp8"),
+                                                    ("3d-unet", "3d-unet-99", "SingleStream", "int8"),
+                                                    ("dlrmv2", "dlrm-v2-99", "Offline", "fp8"),
+                                                    ("whisper-large-v3", "whisper", "Offline", "fp16")])
+def test_scenario_run_is_what_validation_scores(preset, bench, scen, prec):
+    # one engine: the CLI's scenario answer is the validation mapper's prediction for the same row
+    from tapeout.validation.other_rows import map_inference
+
+    sw = "TensorRT 10.2.0, CUDA 12.4"
+    row = {"category": "mlperf-inf", "workload": f"MLPerf Inference v4.1 {bench}", "scenario": scen,
+           "accelerator": "NVIDIA H100-SXM", "n_accelerators": "8", "precision": prec, "software": sw}
+    want = map_inference(row)
+    got = _scenario(preset, scen.lower(), precision=want.detail["compute_precision"], software=sw, num_chips=8)
+    assert got["value"] == pytest.approx(want.predicted, rel=1e-12) and got["unit"] == want.unit
+
+
+def test_scenario_invariants():
+    ss, ms = _scenario("resnet50", "singlestream")["value"], _scenario("resnet50", "multistream")
+    assert ms["samples_per_query"] == 8 and ms["value"] >= ss > 0  # 8 samples never return sooner than 1
+    off1, off8 = _scenario("resnet50", "offline"), _scenario("resnet50", "offline", num_chips=8)
+    assert off8["value"] == pytest.approx(8 * off1["value"])  # Offline: n data-parallel replicas
+    srv = _scenario("resnet50", "server")
+    assert 0 < srv["value"] < off1["value"] and srv["latency_bound_s"] == 0.015  # mlperf.conf resnet50 15 ms
+    w = _scenario("whisper-large-v3", "offline")
+    assert w["unit"] == "Tokens/s"  # MLPerf counts output tokens (reference_SUT.py n_tokens)
+    assert w["value"] == pytest.approx(w["samples_per_s_per_chip"] * 100)  # 100 tokens per 30-s window (preset)
+
+
+@pytest.mark.parametrize("args,field", [
+    (["resnet50", "--scenario", "batch"], "--scenario 'batch' is not a LoadGen scenario"),
+    (["yolov8m", "--scenario", "offline"], "not an MLPerf inference benchmark preset"),
+    (["resnet50", "--scenario", "offline", "--set", "batch=8"], "--set batch does not apply"),
+    (["resnet50", "--scenario", "offline", "--set", "num_chips=0"], "num_chips must be a whole number >= 1"),
+    (["resnet50", "--scenario", "offline", "--set", "precision=fp4"], "precision=fp4"),
+])
+def test_scenario_bad_input_one_line_exit_2(args, field):
+    assert field in _err(["workload-run", *args, "--chip", "h100-sxm"])
+
+
+# --- Done when: `tapeout workloads` lists the new workloads with sources (the VLM was missing) -----
+
+def test_workloads_lists_the_vision_language_model_with_its_source_and_command():
+    import json
+
+    code, out, err = run_cli(["workloads", "--json"])
+    assert code == 0, err
+    vlm = [r for r in json.loads(out) if r["kind"] == "vlm"]
+    assert [r["name"] for r in vlm] == ["qwen2.5-vl-7b"]  # the one preset with a vision_config
+    assert "arXiv:2502.13923" in vlm[0]["source"] and "preprocessor_config.json" in vlm[0]["source"]
+    assert "--images-per-request" in vlm[0]["description"]
+
+
+def test_an_llm_name_given_to_workload_run_points_to_serve():
+    # was: "unknown workload 'qwen2.5-vl-7b'. Closest: wan2.1-14b, wan2.2-a14b"
+    assert "tapeout serve --model qwen2.5-vl-7b" in _err(["workload-run", "qwen2.5-vl-7b", "--chip", "h100-sxm"])
+
+
+def test_explain_unknown_name_suggests_from_both_lists():
+    # was: "unknown model 'hstu2'. Run `tapeout models`" although explain takes workload presets too
+    e = _err(["explain", "--model", "hstu2", "--chip", "h100-sxm"])
+    assert "Closest: hstu." in e and "tapeout workloads" in e
