@@ -136,3 +136,15 @@ def test_explain_unknown_name_suggests_from_both_lists():
     # was: "unknown model 'hstu2'. Run `tapeout models`" although explain takes workload presets too
     e = _err(["explain", "--model", "hstu2", "--chip", "h100-sxm"])
     assert "Closest: hstu." in e and "tapeout workloads" in e
+
+
+# --- Bad input: the recommendation tier settings (was: exit 0, a NaN printed as '-' or a silent default) ---
+
+@pytest.mark.parametrize("preset,kv,field", [("hstu", "zipf_s=-1", "zipf_s must be >= 0"),
+                                             ("hstu", "zipf_s=nan", "zipf_s must be >= 0"),
+                                             ("hstu", "host_dram_gb=nan", "host_dram_gb must be >= 0"),
+                                             ("dlrmv2", "zipf_s=-1", "zipf_s must be >= 0"),
+                                             ("dlrmv2", "latency_bound_s=0", "latency_bound_s must be > 0"),
+                                             ("rgat", "shard_chips=0", "shard_chips must be > 0")])
+def test_recsys_tier_settings_out_of_range_one_line_exit_2(preset, kv, field):
+    assert field in _err(["workload-run", preset, "--chip", "h100-sxm", "--set", kv])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import TapeoutError
+from ..errors import TapeoutError, require_positive
 from ..hardware.catalog import Chip, get_chip
 from ..hardware.params import ChipParams
 from ..workloads.catalog import (BUILDERS, USABLE_MEMORY_FRACTION, WORKLOADS, build_workload, get_preset, memory_needed,
@@ -33,6 +33,10 @@ def resolve_workload(name: str, overrides: dict) -> tuple:
     params = {**(preset.defaults if preset else {}), **overrides}
     extra = {k: params.pop(k, None) for k in ("placement", "latency_bound_s", "zipf_s", "host_dram_gb", "ssd_gbps",
                                            "shard_chips")}
+    for k, zero_ok in (("latency_bound_s", False), ("zipf_s", True), ("host_dram_gb", True), ("ssd_gbps", False),
+                       ("shard_chips", False)):  # Zipf s = 0 is uniform popularity; no host DRAM is a choice
+        if extra[k] is not None:
+            require_positive(k, extra[k], allow_zero=zero_ok)
     extra["placement"] = extra["placement"] or "auto"
     extra["latency_bound_s"] = extra["latency_bound_s"] or (preset.latency_bound_s if preset else None)
     return preset, kind, params, extra
