@@ -70,7 +70,7 @@ def non_llm_scenario_table(rows: list[dict]) -> list[str]:
         out.append(f"| {label} | {len(sel)} | {len(pred)} | {cov:.1%} | {err:.1f} | "
                    f"{_median([r['error_pct'] for r in pred]):.1f} | {_fmt(sum(inside) / len(inside) if inside else None, True)} | "
                    f"{target} | {'-' if target == '-' else 'met' if met else 'missed'} |")
-    out += ["Predicted rows by benchmark (skipped rows keep the row's own benchmark token, so they are counted above only):",
+    out += ["", "Predicted rows by benchmark (skipped rows keep the row's own benchmark token, so they are counted above only):",
             "", "| benchmark | scenario | n | median abs err % | median signed % | in 80% interval |", "|---|---|---|---|---|---|"]
     pred = [r for r in mine if r.get("error_pct") is not None]
     for bench, scen in sorted({(r["benchmark"], r["scenario"]) for r in pred}):

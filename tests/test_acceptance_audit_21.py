@@ -148,3 +148,30 @@ def test_explain_unknown_name_suggests_from_both_lists():
                                              ("rgat", "shard_chips=0", "shard_chips must be > 0")])
 def test_recsys_tier_settings_out_of_range_one_line_exit_2(preset, kv, field):
     assert field in _err(["workload-run", preset, "--chip", "h100-sxm", "--set", kv])
+
+
+# --- Done when: the per-scenario table is published by the generating script -----------------------
+
+def test_validation_tables_publish_the_non_llm_scenario_targets():
+    # was: the pooled Offline + Server figure and its coverage were written by hand in docs/validation.md
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "validation_tables", Path(__file__).resolve().parents[1] / "scripts" / "validation_tables.py")
+    vt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(vt)
+
+    def row(scen, err, bench="resnet50"):
+        return {"mapper": "mlperf-other-inference", "scenario": scen, "benchmark": bench, "error_pct": err,
+                "inside": err is not None and abs(err) < 15}
+
+    rows = [row("offline", 10.0), row("offline", -20.0), row("server", 14.0), row("server", None, "resnet"),
+            row("singlestream", 30.0), {"mapper": "llm_inference", "scenario": "offline", "error_pct": 90.0}]
+    lines = vt.non_llm_scenario_table(rows)
+    pooled = next(x for x in lines if x.startswith("| Offline + Server |"))
+    # 4 rows, 3 predicted; |err| 10, 20, 14 -> median 14; signed 10, -20, 14 -> 10; 2 of 3 inside
+    assert pooled.split(" | ")[1:8] == ["4", "3", "75.0%", "14.0", "10.0", "67%", "<= 15% and coverage >= 95%"]
+    assert pooled.endswith("| missed |")  # coverage 75% < 95%
+    assert next(x for x in lines if x.startswith("| SingleStream |")).endswith("| <= 25% | missed |")
+    assert any(x.startswith("| resnet50 | server | 1 | 14.0 |") for x in lines)
