@@ -175,3 +175,10 @@ def test_validation_tables_publish_the_non_llm_scenario_targets():
     assert pooled.endswith("| missed |")  # coverage 75% < 95%
     assert next(x for x in lines if x.startswith("| SingleStream |")).endswith("| <= 25% | missed |")
     assert any(x.startswith("| resnet50 | server | 1 | 14.0 |") for x in lines)
+
+
+def test_an_image_too_large_for_one_unit_says_smaller_inputs_not_lower_batch():
+    # was: "batch=128 needs 102400.6 GB ...; lower batch" although batch 1 needs 800 GB
+    e = _err(["workload-run", "vit-l16", "--chip", "h100-sxm", "--set", "resolution=100000"])
+    assert "even batch=1 needs" in e and "use smaller inputs" in e
+    assert "lower batch" in _err(["workload-run", "resnet50", "--chip", "h100-sxm", "--set", "batch=100000"])

@@ -84,6 +84,10 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
         bfield = "samples" if kind == "dlrmv2" else ("candidates" if kind == "monolith" else "batch")
         b = graph.meta.get("batch")
         lower = f"lower {bfield}" if b is None or b > 1 else "use smaller inputs (resolution, frames)"
+        if b is not None and b > 1 and bfield in params:  # would one unit fit? else lowering the batch cannot help
+            one = memory_needed(build_workload(kind, **{**params, bfield: 1}), include_embeddings=not is_rec)
+            if one > float(cap):
+                lower = f"even {bfield}=1 needs {one / 1e9:.1f} GB, so use smaller inputs (resolution, frames)"
         raise TapeoutError(
             f"{name}: {bfield}={b} needs {need / 1e9:.1f} GB but {p.chip_id or 'the chip'} has "
             f"{float(cap) / 1e9:.1f} GB usable; {lower} or use a chip with more memory."
