@@ -182,3 +182,10 @@ def test_an_image_too_large_for_one_unit_says_smaller_inputs_not_lower_batch():
     e = _err(["workload-run", "vit-l16", "--chip", "h100-sxm", "--set", "resolution=100000"])
     assert "even batch=1 needs" in e and "use smaller inputs" in e
     assert "lower batch" in _err(["workload-run", "resnet50", "--chip", "h100-sxm", "--set", "batch=100000"])
+
+
+@pytest.mark.parametrize("preset,kv,field", [("wan2.2-a14b", "steps=0", "steps must be > 0"),  # was: 0 -> 40 steps
+                                             ("sdxl", "height=0", "height"),  # was: 0 -> square
+                                             ("monolith", "candidates=0", "candidates must be")])  # was: "items"
+def test_zero_is_refused_not_read_as_the_default(preset, kv, field):
+    assert field in _err(["workload-run", preset, "--chip", "h200", "--set", kv])
