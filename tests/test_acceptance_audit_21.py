@@ -189,3 +189,33 @@ def test_an_image_too_large_for_one_unit_says_smaller_inputs_not_lower_batch():
                                              ("monolith", "candidates=0", "candidates must be")])  # was: "items"
 def test_zero_is_refused_not_read_as_the_default(preset, kv, field):
     assert field in _err(["workload-run", preset, "--chip", "h200", "--set", kv])
+
+
+# --- What to build 4: a study whose design space names a workload the reference chip cannot hold ---
+
+SPACE = """name: npu-a
+parameters: {cores: [16, 32], array_rows: 128, dataflow: ws, clock_ghz: 1.1, sram_per_core_mb: 4, mem_type: HBM3,
+             mem_stacks: 8, chiplets: 1, node: N7, fp8: true}
+derived: {array_cols: array_rows}
+workloads:
+  - {name: wan22, kind: wan2.2-a14b, weight: 0.001}
+  - {name: r50, kind: resnet50, weight: 1, slo_ms: 15}
+"""
+
+
+def test_study_explores_a_space_whose_workload_the_reference_chip_cannot_hold(tmp_path):
+    # was: exit 2 "baseline h100-sxm: workload 'wan22' needs 78.7 GB ...; pick another baseline" with no
+    # study field to pick one: the whole study stopped because the design cloud could not be normalised
+    import json
+
+    (tmp_path / "sp.yaml").write_text(SPACE)
+    (tmp_path / "s.yaml").write_text("name: a\nchips: [h100-sxm, h200]\nworkloads:\n"
+                                     "  - {name: r50, kind: vision, model: resnet50, traffic: {images_per_s: 100}}\n"
+                                     "design_spaces: [sp.yaml]\nconstraints: {buildable: false}\n"
+                                     "search: {method: grid, budget: 10, seed: 1, top_k: 1}\n")
+    code, out, err = run_cli(["run", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "out"), "-q"])
+    assert_clean(code, out, err)
+    assert code == 0, err[-500:]
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert "wan22" in res["explore"]["npu-a"]["cloud_not_drawn"]
+    assert any(r["chip"].startswith("npu-") and r.get("units_per_s_per_chip") for r in res["matrix"])
