@@ -2,7 +2,8 @@
 
 Each split holds out one group of rows at a time and predicts it as a new user would:
   chip       the chip's microbenchmarks removed from the calibration (perf.fit.fit_all(exclude=))
-  benchmark  the benchmark (model + dataset) dropped from the development rows
+  benchmark  the benchmark (model + dataset) dropped from the development rows (its context
+             range and stack; the model_family term follows the calibration, perf/novelty.py)
   precision  the format's microbenchmarks removed from the calibration
   round      only MLPerf rounds before it are development rows (paper rows, undated, left out);
              the microbenchmark calibration is not dated and stays as shipped
@@ -13,7 +14,9 @@ held-out rows are only compared with, never read before, their predictions.
 
 Each coverage share comes with its 95% Wilson score interval (rows read as independent draws):
 the sampling uncertainty of a share measured on n rows, so a table can say whether 70-90% is
-excluded, not only whether the point estimate is outside it.
+excluded, not only whether the point estimate is outside it. Rows of one chip or benchmark share
+part of their error, so the effective n is smaller and the true interval wider: a lower bound
+on the sampling uncertainty.
 """
 
 from __future__ import annotations
