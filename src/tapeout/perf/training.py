@@ -101,7 +101,8 @@ from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .train_loss import loss_ops
 from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
-from .dp_buckets import BucketRule, bucket_rule, bucketed_collective_time, collective_count
+from .dp_buckets import (BucketRule, bucket_rule, bucketed_collective_time, collective_count, deferred_params,
+                         tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
 from .sequence_parallel import shard_sequence, tp_allreduce_time
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
@@ -381,7 +382,14 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # ZeRO >= 1 gathers BF16 parameters, ZeRO-0's all-reduce is the gradient's reduce-scatter + all-gather
     gb = fwd.grad_bytes
     ag_bytes = gb if lay.zero == 0 else 2.0
-    for P, g, stride in ((dense, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
+    # tied word embedding with PP > 1 (perf/dp_buckets): first-last stage all-reduce after the
+    # backward, and under the apex rule its DP reduce-scatter deferred to the last bucket (taken
+    # out of the overlapped buckets here so it is not counted twice)
+    tied = tied_embedding_params(cfg.tie_word_embeddings, lay.pp, cfg.vocab_size, cfg.hidden_size, lay.tp, not lora)
+    late = deferred_params(fwd.dp_bucket, tied) if (d_slow == 0 or head_on) and lay.zero < 3 else 0.0
+    t_tied_ar, t_tied_rs = tied_embedding_sync_time(tied, fwd.dp_bucket, g_dense if lay.zero < 3 else 1, lay.tp,
+                                                     lay.tp * lay.cp * lay.dp, gb, topo, lay.dp * lay.cp)
+    for P, g, stride in ((dense - late, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
         if g > 1 and P > 0:
             # one collective per bucket of the stack's DP buckets (perf/dp_buckets), each paying the
             # ring's latency; ZeRO-3/FSDP keeps one per gather (its units are not these buckets)
@@ -442,7 +450,10 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     if rcp is not None and rcp.quantized:
         copies = 1 if lora else rcp.copies
         scale_b = copies * scale_bytes_per_elem(rcp.gemm) * (f["quant_elems"] / L * n_slow * m + w_q)
-    step = compute_time + dp_rs + dp_ag + dp_x + optim + wcast
+    # the first stage ends the 1F1B drain last and the optimizer's global grad-norm waits for it,
+    # so the tied embedding's syncs add to the step whichever stage is slowest
+    tied_sync = t_tied_ar + t_tied_rs
+    step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
     eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.overlap_p2p, forward_only=True,
                                                  t_fwd_chunk=F / lay.vp)
@@ -455,13 +466,13 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
                "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,
                "cp_kv_ring": n_fb * (cp_f + cp_b + (cp_f if lay.recompute == "full" else 0.0)),
                "pp_send_recv": pp_send, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag,
-               "dp_replica_all_reduce": dp_x}
+               "dp_replica_all_reduce": dp_x, "tied_embedding_sync": tied_sync}
     return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
             "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b, "residual_add": 2.0 * res * n_fb,
             "wgrad_accumulate": acc_l * n_fb + (acc_h * slots if head_on else 0.0),
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
-            "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
+            "exposed_dp": dp_rs + dp_ag + tied_sync, "t_dp": t_rs + t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
             "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem}
 
 
