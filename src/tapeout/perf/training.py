@@ -99,6 +99,7 @@ from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .train_loss import loss_ops
+from .cp_correction import cp_merge_ops
 from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
 from .dp_buckets import (BucketRule, bucket_rule, bucketed_collective_time, collective_count, deferred_params,
@@ -206,6 +207,16 @@ class _Fwd:
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
         return float((times * t.count).sum())
 
+    def cp_merge(self, cp: int, tp: int, mbs: int, seq: int) -> tuple[float, float]:
+        """(forward, backward) time of one layer's context-parallel merge kernels on one rank holding
+        `seq` = s/CP tokens per sequence (perf/cp_correction; 0 without CP)."""
+        key = ("cp_merge", cp, tp, mbs, seq)
+        if key not in self.cache:
+            c = self.cfg
+            fo, bo = cp_merge_ops(cp, mbs * seq, c.num_attention_heads / tp, max(1.0, c.kv_heads / tp), c.hd)
+            self.cache[key] = (self._time(OpGraph(name="cp_merge", ops=fo)), self._time(OpGraph(name="cp_merge_bwd", ops=bo)))
+        return self.cache[key]
+
     def __call__(self, tp: int, ep: int, mbs: int, seq: int) -> dict:
         """Forward costs of one micro-batch through the whole model: the L layers' op classes
         (gemm, attn, elt, TP and EP collectives, FP8 casts) and the output layer (head)."""
@@ -308,6 +319,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     c_tp, c_ep = f["comm_tp"] / L, f["comm_ep"] / L
     cast_f, cast_b = f["cast_fwd"] / L, f["cast_bwd"] / L
     cp_f = cp_b = t_ring = 0.0
+    # TE's ring merges each step's partial output / LSE and accumulates dQ, dKV (perf/cp_correction)
+    merge_f, merge_b = fwd.cp_merge(lay.cp, lay.tp, lay.mbs, s_local)
     if lay.cp > 1:  # ring attention: each rank's queries meet all keys (cp x its local attention work)
         attn *= lay.cp
         kv = 2 * lay.mbs * s_local * cfg.kv_heads * cfg.hd * 2 / lay.tp
@@ -346,10 +359,11 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # wgrad GEMMs accumulating into the gradient buffer (beta = 1 epilogue; perf/train_backward)
     acc_l = float(np.max(wgrad_accumulate_time(f["wgrad_elems"] / L, fwd.grad_bytes, p)))
     acc_h = float(np.max(wgrad_accumulate_time(f["head_wgrad_elems"], fwd.grad_bytes, p)))
-    Fl = tp_f + attn + elt + res + c_ep + cast_f + cp_f
-    Bl = tp_b + attn_bwd + 2.0 * elt + res + c_ep + cast_b + cp_b + acc_l
+    Fl = tp_f + attn + elt + res + c_ep + cast_f + cp_f + merge_f
+    Bl = tp_b + attn_bwd + 2.0 * elt + res + c_ep + cast_b + cp_b + acc_l + merge_b
     # dots (XLA checkpoint_dots_with_no_batch_dims): attention, norms and activations run again
-    rc = {"full": Fl, "selective": attn, "dots": attn + elt, "none": 0.0}[lay.recompute]
+    # (the core attention's recompute reruns its CP merges)
+    rc = {"full": Fl, "selective": attn + merge_f, "dots": attn + merge_f + elt, "none": 0.0}[lay.recompute]
     Bl += rc
     Fh = f["head_gemm"] + f["head_elt"] + f["head_loss_f"]
     Bh = (1.0 if lora else 2.0) * f["head_gemm"] + f["head_elt"] + acc_h + f["head_loss_b"]
@@ -469,6 +483,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
                "dp_replica_all_reduce": dp_x, "tied_embedding_sync": tied_sync}
     return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
             "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b, "residual_add": 2.0 * res * n_fb,
+            "cp_merge": (merge_f + merge_b) * n_fb,
             "wgrad_accumulate": acc_l * n_fb + (acc_h * slots if head_on else 0.0),
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
