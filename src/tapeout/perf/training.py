@@ -34,6 +34,10 @@ Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   interleaved (v > 1), chunk by chunk behind the other chunks' backward passes of the drain
   (Megatron-Core overlap_grad_reduce per model chunk, `chunked_exposure`), the all-gather
   likewise behind the next step's forwards.
+  Tied word embeddings with PP > 1: the first-last stage gradient all-reduce, and under Apex
+  buckets that weight's deferred DP reduce-scatter, both exposed after the drain (perf/dp_buckets).
+  Context parallelism: TE's per-ring-step output / LSE merges and dQ / dKV accumulations
+  (perf/cp_correction), memory-bound, in the layer's forward and backward.
   Hybrid sharded DP (`shard`: PyTorch HSDP, MaxText FSDP per slice x DCN data parallelism):
   ZeRO collectives over the shard group, then one all-reduce of the gradient shard across the
   DP x CP / shard replicas, exposed = max(0, t_x - B).
