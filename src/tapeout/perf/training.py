@@ -34,6 +34,10 @@ Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   interleaved (v > 1), chunk by chunk behind the other chunks' backward passes of the drain
   (Megatron-Core overlap_grad_reduce per model chunk, `chunked_exposure`), the all-gather
   likewise behind the next step's forwards.
+  Tied word embeddings with PP > 1: the first-last stage gradient all-reduce, and under Apex
+  buckets that weight's deferred DP reduce-scatter, both exposed after the drain (perf/dp_buckets).
+  Context parallelism: TE's per-ring-step output / LSE merges and dQ / dKV accumulations
+  (perf/cp_correction), memory-bound, in the layer's forward and backward.
   Hybrid sharded DP (`shard`: PyTorch HSDP, MaxText FSDP per slice x DCN data parallelism):
   ZeRO collectives over the shard group, then one all-reduce of the gradient shard across the
   DP x CP / shard replicas, exposed = max(0, t_x - B).
@@ -99,9 +103,11 @@ from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .train_loss import loss_ops
+from .cp_correction import cp_merge_ops
 from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
-from .dp_buckets import BucketRule, bucket_rule, bucketed_collective_time, collective_count
+from .dp_buckets import (BucketRule, bucket_rule, bucketed_collective_time, collective_count, deferred_params,
+                         tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
 from .sequence_parallel import shard_sequence, tp_allreduce_time
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
@@ -205,6 +211,16 @@ class _Fwd:
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
         return float((times * t.count).sum())
 
+    def cp_merge(self, cp: int, tp: int, mbs: int, seq: int) -> tuple[float, float]:
+        """(forward, backward) time of one layer's context-parallel merge kernels on one rank holding
+        `seq` = s/CP tokens per sequence (perf/cp_correction; 0 without CP)."""
+        key = ("cp_merge", cp, tp, mbs, seq)
+        if key not in self.cache:
+            c = self.cfg
+            fo, bo = cp_merge_ops(cp, mbs * seq, c.num_attention_heads / tp, max(1.0, c.kv_heads / tp), c.hd)
+            self.cache[key] = (self._time(OpGraph(name="cp_merge", ops=fo)), self._time(OpGraph(name="cp_merge_bwd", ops=bo)))
+        return self.cache[key]
+
     def __call__(self, tp: int, ep: int, mbs: int, seq: int) -> dict:
         """Forward costs of one micro-batch through the whole model: the L layers' op classes
         (gemm, attn, elt, TP and EP collectives, FP8 casts) and the output layer (head)."""
@@ -307,6 +323,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     c_tp, c_ep = f["comm_tp"] / L, f["comm_ep"] / L
     cast_f, cast_b = f["cast_fwd"] / L, f["cast_bwd"] / L
     cp_f = cp_b = t_ring = 0.0
+    # TE's ring merges each step's partial output / LSE and accumulates dQ, dKV (perf/cp_correction)
+    merge_f, merge_b = fwd.cp_merge(lay.cp, lay.tp, lay.mbs, s_local)
     if lay.cp > 1:  # ring attention: each rank's queries meet all keys (cp x its local attention work)
         attn *= lay.cp
         kv = 2 * lay.mbs * s_local * cfg.kv_heads * cfg.hd * 2 / lay.tp
@@ -345,10 +363,11 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # wgrad GEMMs accumulating into the gradient buffer (beta = 1 epilogue; perf/train_backward)
     acc_l = float(np.max(wgrad_accumulate_time(f["wgrad_elems"] / L, fwd.grad_bytes, p)))
     acc_h = float(np.max(wgrad_accumulate_time(f["head_wgrad_elems"], fwd.grad_bytes, p)))
-    Fl = tp_f + attn + elt + res + c_ep + cast_f + cp_f
-    Bl = tp_b + attn_bwd + 2.0 * elt + res + c_ep + cast_b + cp_b + acc_l
+    Fl = tp_f + attn + elt + res + c_ep + cast_f + cp_f + merge_f
+    Bl = tp_b + attn_bwd + 2.0 * elt + res + c_ep + cast_b + cp_b + acc_l + merge_b
     # dots (XLA checkpoint_dots_with_no_batch_dims): attention, norms and activations run again
-    rc = {"full": Fl, "selective": attn, "dots": attn + elt, "none": 0.0}[lay.recompute]
+    # (the core attention's recompute reruns its CP merges)
+    rc = {"full": Fl, "selective": attn + merge_f, "dots": attn + merge_f + elt, "none": 0.0}[lay.recompute]
     Bl += rc
     Fh = f["head_gemm"] + f["head_elt"] + f["head_loss_f"]
     Bh = (1.0 if lora else 2.0) * f["head_gemm"] + f["head_elt"] + acc_h + f["head_loss_b"]
@@ -381,7 +400,14 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # ZeRO >= 1 gathers BF16 parameters, ZeRO-0's all-reduce is the gradient's reduce-scatter + all-gather
     gb = fwd.grad_bytes
     ag_bytes = gb if lay.zero == 0 else 2.0
-    for P, g, stride in ((dense, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
+    # tied word embedding with PP > 1 (perf/dp_buckets): first-last stage all-reduce after the
+    # backward, and under the apex rule its DP reduce-scatter deferred to the last bucket (taken
+    # out of the overlapped buckets here so it is not counted twice)
+    tied = tied_embedding_params(cfg.tie_word_embeddings, lay.pp, cfg.vocab_size, cfg.hidden_size, lay.tp, not lora)
+    late = deferred_params(fwd.dp_bucket, tied) if (d_slow == 0 or head_on) and lay.zero < 3 else 0.0
+    t_tied_ar, t_tied_rs = tied_embedding_sync_time(tied, fwd.dp_bucket, g_dense if lay.zero < 3 else 1, lay.tp,
+                                                     lay.tp * lay.cp * lay.dp, gb, topo, lay.dp * lay.cp)
+    for P, g, stride in ((dense - late, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
         if g > 1 and P > 0:
             # one collective per bucket of the stack's DP buckets (perf/dp_buckets), each paying the
             # ring's latency; ZeRO-3/FSDP keeps one per gather (its units are not these buckets)
@@ -442,26 +468,34 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     if rcp is not None and rcp.quantized:
         copies = 1 if lora else rcp.copies
         scale_b = copies * scale_bytes_per_elem(rcp.gemm) * (f["quant_elems"] / L * n_slow * m + w_q)
-    step = compute_time + dp_rs + dp_ag + dp_x + optim + wcast
+    # the first stage ends the 1F1B drain last and the optimizer's global grad-norm waits for it,
+    # so the tied embedding's syncs add to the step whichever stage is slowest
+    tied_sync = t_tied_ar + t_tied_rs
+    step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
     eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.overlap_p2p, forward_only=True,
                                                  t_fwd_chunk=F / lay.vp)
     # LoRA under a quantized recipe keeps the frozen weights quantized (no per-step weight cast
     # above): FP8 parameters, as NeMo's fp8_params, take the recipe format's bytes
     frozen = format_bits(rcp.gemm) / 8.0 if lora and rcp is not None and rcp.quantized else 2.0
-    mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen, grad_bytes=gb, sequence_parallel=fwd.sequence_parallel)
+    # TE 1.x FP8 (the recipe whose norm writes the FP8 GEMM input) saves trained linears' inputs in FP8
+    # (train_memory.saved_bytes_per_token); LoRA's frozen base GEMMs keep the BF16 count
+    saved_in = format_bits(rcp.gemm) / 8.0 if rcp is not None and rcp.quantized and rcp.norm_fused_cast and not lora else 2.0
+    mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen, grad_bytes=gb, sequence_parallel=fwd.sequence_parallel,
+                        gemm_input_bytes=saved_in)
     n_fb = n_slow * slots
     exposed = {"tp_allreduce": n_fb * ((1.0 + (lay.recompute == "full")) * (tp_f - gemm) + tp_b - kb * gemm),
                "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,
                "cp_kv_ring": n_fb * (cp_f + cp_b + (cp_f if lay.recompute == "full" else 0.0)),
                "pp_send_recv": pp_send, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag,
-               "dp_replica_all_reduce": dp_x}
+               "dp_replica_all_reduce": dp_x, "tied_embedding_sync": tied_sync}
     return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
             "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b, "residual_add": 2.0 * res * n_fb,
+            "cp_merge": (merge_f + merge_b) * n_fb,
             "wgrad_accumulate": acc_l * n_fb + (acc_h * slots if head_on else 0.0),
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
-            "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
+            "exposed_dp": dp_rs + dp_ag + tied_sync, "t_dp": t_rs + t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
             "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem}
 
 
