@@ -89,7 +89,7 @@ def parse_settings(settings: list[str] | Mapping | None) -> dict:
 
 
 def workload_run(name: str, chip: str, param: list[str] | Mapping | None = None, scenario: str | None = None,
-                 **overrides) -> WorkloadResult:
+                 server_model: str | None = None, **overrides) -> WorkloadResult:
     """Throughput of a built-in non-LLM workload preset on one chip (`tapeout workload-run`).
 
     Args:
@@ -100,6 +100,9 @@ def workload_run(name: str, chip: str, param: list[str] | Mapping | None = None,
             (resnet50, retinanet, bert-large, dlrmv2, sdxl, 3d-unet, whisper-large-v3) as its
             benchmark in that LoadGen scenario, as validation scores it
             (validation/preset_scenarios.py); overrides then take only precision, software, num_chips.
+        server_model: with scenario="server", which Server model gives `value`: "mm1" (default,
+            the M/M/1 p99 bound validation scores) or "harness" (the reference-harness batcher
+            simulated under Poisson arrivals); both are always reported.
         **overrides (int | float | str): more preset overrides as keywords (batch=8, ...).
 
     Returns:
@@ -107,7 +110,10 @@ def workload_run(name: str, chip: str, param: list[str] | Mapping | None = None,
         frames per s per chip), `energy_j` (J per batch), `bound`, ... (scalar fields of the
         preset's result; recommendation presets add `qps_p99`, queries/s under the p99 bound).
         With `scenario`: `value` in `unit` (Samples/s, Tokens/s, Queries/s or Latency (ms)),
-        `metric` (what the value is), `benchmark`, `scenario` and the scenario's detail.
+        `metric` (what the value is), `benchmark`, `scenario` and the scenario's detail. Server
+        adds `mm1` and `harness` (each: label, queries_per_s, batch or max_batch,
+        server_over_offline; harness its `settings`, each with value, status and source),
+        `offline_samples_per_s`, `validated_model` and `comparison` (validation/server_models.py).
     """
     import numpy as np
 
@@ -116,7 +122,10 @@ def workload_run(name: str, chip: str, param: list[str] | Mapping | None = None,
     if scenario is not None:
         from ..validation.preset_scenarios import run_preset_scenario
 
-        return WorkloadResult(run_preset_scenario(name, chip, scenario, {**parse_settings(param), **overrides}))
+        return WorkloadResult(run_preset_scenario(name, chip, scenario, {**parse_settings(param), **overrides},
+                                                  server_model))
+    if server_model is not None:
+        raise TapeoutError("--server-model applies to --scenario server only; add --scenario server or drop it.")
     res = workload_throughput(name, chip, **{**parse_settings(param), **overrides})
     return WorkloadResult({k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in res.items() if not isinstance(v, dict)})
 

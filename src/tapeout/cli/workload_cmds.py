@@ -85,15 +85,34 @@ def workload_run(name: str = typer.Argument(..., help="preset name (see `tapeout
                  param: Optional[list[str]] = typer.Option(None, "--set", help="override a preset parameter, KEY=VALUE"),
                  scenario: Optional[str] = typer.Option(None, "--scenario", help="MLPerf LoadGen scenario of an MLPerf "
                                                         "preset: offline, server, singlestream, multistream"),
+                 server_model: Optional[str] = typer.Option(None, "--server-model", help="with --scenario server: the "
+                                                            "model in `value`, mm1 (default, validated) or harness; "
+                                                            "both are reported"),
                  json_out: bool = typer.Option(False, "--json")):
     """Throughput of a built-in workload preset on one chip (--scenario: as its MLPerf benchmark)."""
     from .. import api
 
-    res = api.workload_run(name, chip, param, scenario=scenario).to_dict()
+    res = api.workload_run(name, chip, param, scenario=scenario, server_model=server_model).to_dict()
     if json_out:
         print_json(res)
         return
+    models = {m: res.pop(m) for m in ("mm1", "harness") if isinstance(res.get(m), dict)}
+    comparison = res.pop("comparison", None)
     console.print(table(f"{name} on {chip}", ["field", "value"], [[k, v] for k, v in res.items()]))
+    if models:
+        _print_server_models(models, res["offline_samples_per_s"], comparison)
+
+
+def _print_server_models(models: dict, offline: float, comparison: str) -> None:
+    """Both Server models side by side, the Offline rate they share, the harness settings."""
+    rows = [[m, d["label"], fmt(d["queries_per_s"]), d.get("batch", d.get("max_batch")),
+             f"{d['server_over_offline']:.2f}"] for m, d in models.items()]
+    rows.append(["offline", "Offline rate (samples/s, the largest batch that fits)", fmt(offline), "", "1.00"])
+    console.print(table("Server models", ["model", "what", "queries/s", "batch (cap)", "Server/Offline"], rows))
+    settings = models.get("harness", {}).get("settings", {})
+    console.print(table("harness batcher settings", ["setting", "value", "status", "source"],
+                        [[k, v["value"], v["status"], v["source"]] for k, v in settings.items()]))
+    console.print(comparison)
 
 
 @app.command("transcode")

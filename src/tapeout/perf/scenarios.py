@@ -64,6 +64,22 @@ def _harness_table() -> dict:
     return yaml.safe_load(text)
 
 
+# batcher_latencies' defaults: one batch in flight, no batch timeout, each batch at its own size
+GREEDY_BATCHER = {"streams": 1, "max_delay_us": 0, "pad_to_cap": False}
+
+
+def harness_settings(benchmark: str) -> dict:
+    """The reference harness's Server batcher settings of a benchmark, each {value, status
+    (published | assumption), source} (data/mlperf/server_harness.yaml); where none is recorded,
+    the greedy zero-delay batcher that harness_batcher falls back to, labelled an assumption."""
+    row = _harness_table().get(benchmark)
+    if row is None:
+        why = (f"no reference harness recorded for {benchmark} in data/mlperf/server_harness.yaml: the greedy "
+               "zero-delay batcher stands in (perf/scenarios.py harness_batcher)")
+        return {k: {"value": v, "status": "assumption", "source": why} for k, v in GREEDY_BATCHER.items()}
+    return {k: dict(v) for k, v in row.items()}
+
+
 def harness_batcher(benchmark: str) -> dict:
     """batcher_latencies keywords of the reference harness's Server batcher for a benchmark
     (data/mlperf/server_harness.yaml); the greedy zero-delay batcher where none is recorded."""
@@ -174,5 +190,5 @@ def best_server_rate(times: dict[int, float], bound_s: float, extra_latency_s: f
     return best, arg
 
 
-__all__ = ["host_path_s", "io_bytes", "batcher_latencies", "harness_batcher", "dynamic_batching_latencies", "p99_latency", "server_rate",
+__all__ = ["host_path_s", "io_bytes", "batcher_latencies", "harness_settings", "harness_batcher", "dynamic_batching_latencies", "p99_latency", "server_rate",
            "service_curve", "best_server_rate"]

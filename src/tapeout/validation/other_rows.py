@@ -240,6 +240,42 @@ def check_unit(row: dict, bench: str) -> None:
                       f"{', '.join(u.capitalize() for u in ok)}")
 
 
+def server_bound_s(bench: str) -> float:
+    """The benchmark's Server p99 latency bound (s, mlperf.conf); SkipRow where it has none."""
+    T = SERVER_BOUND_S.get(bench)
+    if T is None:
+        raise SkipRow(f"no Server bound for {bench}")
+    return T
+
+
+def server_batch_times(bench: str, chip, prec: str, software: str = "", high_accuracy: bool = False,
+                       fitted: dict | None = None) -> dict[int, float]:
+    """{b: device seconds of one batch of b queries on one accelerator} for b in SERVER_BATCHES up
+    to the Offline batch, stopping at the first that does not fit memory: the service times every
+    Server model (M/M/1 bound, LoadGen batchers) runs on."""
+    p = calibrated_params(chip, fitted)
+    times: dict[int, float] = {}
+    for b in SERVER_BATCHES:
+        if b > OFFLINE_BATCH[bench]:
+            break
+        g = inference_graph(bench, b, prec, software, high_accuracy, half_precision(chip), chip.family)
+        if not _fits(bench, g, p):
+            break
+        times[b] = _time(bench, g, p)
+    return times
+
+
+def mm1_server_rate(times: dict[int, float], bound_s: float) -> tuple[float, int]:
+    """(queries/s, batch): the best M/M/1 p99 bound (perf/recsys.py qps_at_p99) over the batch
+    sizes of `times`; (0.0, 1) when none meets the bound."""
+    best, arg = 0.0, 1
+    for b, t in times.items():
+        q = float(qps_at_p99(t, b, bound_s))
+        if q > best:
+            best, arg = q, b
+    return best, arg
+
+
 def scenario_result(bench: str, chip, scen: str, prec: str, software: str = "", high_accuracy: bool = False,
                     fitted: dict | None = None) -> tuple[float, str, dict]:
     """One accelerator's MLPerf result of inference benchmark `bench` in LoadGen scenario `scen`
@@ -260,19 +296,10 @@ def scenario_result(bench: str, chip, scen: str, prec: str, software: str = "", 
             return tput * tok, "Tokens/s", detail
         return tput, "Samples/s", detail
     if scen == "Server":
-        T = SERVER_BOUND_S.get(bench)
-        if T is None:
-            raise SkipRow(f"no Server bound for {bench}")
-        best = 0.0
-        for b in SERVER_BATCHES:
-            if b > OFFLINE_BATCH[bench]:
-                break
-            g = inference_graph(bench, b, prec, software, high_accuracy, half_precision(chip), chip.family)
-            if not _fits(bench, g, p):
-                break
-            best = max(best, float(qps_at_p99(_time(bench, g, p), b, T)))
+        T = server_bound_s(bench)
+        times = server_batch_times(bench, chip, prec, software, high_accuracy, fitted)
         detail.update(latency_bound_s=T)
-        return best, "Queries/s", detail
+        return mm1_server_rate(times, T)[0], "Queries/s", detail
     if scen in ("SingleStream", "MultiStream"):
         b = 1 if scen == "SingleStream" else 8
         g = inference_graph(bench, b, prec, software, high_accuracy, half_precision(chip), chip.family)
@@ -502,4 +529,5 @@ def benchmark_rows(rows: list[dict]) -> list[tuple[dict, str]]:
     return out
 
 
-__all__ = ["map_inference", "map_training", "compute_precision", "samples_to_converge", "benchmark_rows", "np"]
+__all__ = ["map_inference", "map_training", "scenario_result", "server_bound_s", "server_batch_times",
+           "mm1_server_rate", "compute_precision", "samples_to_converge", "benchmark_rows", "np"]

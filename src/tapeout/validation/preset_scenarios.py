@@ -4,7 +4,9 @@ benchmark's rows with (other_rows.scenario_result), so a user's answer and the v
 cannot drift apart.
 
 Scenarios (mlcommons/inference loadgen, docs/workloads.md): Offline (samples/s; whisper output
-tokens/s), Server (queries/s under the benchmark's p99 bound, mlperf.conf), SingleStream (latency
+tokens/s), Server (queries/s under the benchmark's p99 bound, mlperf.conf; both Server models of
+server_models.py side by side, `server_model` picks the one in `value`, default the M/M/1 bound
+validation scores), SingleStream (latency
 of one sample, ms), MultiStream (latency of one 8-sample query, ms). The benchmark definition
 fixes the shapes (batch, resolution, sequence length), so only the numeric format, the serving
 stack and the system size may be set.
@@ -16,6 +18,7 @@ from ..errors import TapeoutError
 from ..hardware.catalog import get_chip
 from .other_rows import scenario_result
 from .registry import SkipRow
+from .server_models import SERVER_MODELS, VALIDATED_MODEL, server_models
 
 # workload preset (`tapeout workloads`) -> the MLPerf inference benchmark other_rows.py maps
 PRESET_BENCHMARK = {"resnet50": "resnet50", "retinanet": "retinanet", "bert-large": "bert", "dlrmv2": "dlrmv2",
@@ -32,9 +35,23 @@ def scenario_key(scenario: str) -> str:
     return SCENARIOS[key]
 
 
-def run_preset_scenario(name: str, chip: str, scenario: str, settings: dict) -> dict:
+def server_model_key(model: str | None, scen: str) -> str:
+    if model is None:
+        return VALIDATED_MODEL
+    key = str(model).strip().lower().replace("/", "")
+    if key not in SERVER_MODELS:
+        raise TapeoutError(f"--server-model '{model}' is not a Server model; use one of: {', '.join(SERVER_MODELS)} "
+                           f"(default {VALIDATED_MODEL}, the one validation scores).")
+    if scen != "Server":
+        raise TapeoutError(f"--server-model applies to --scenario server only (got --scenario {scen.lower()}); "
+                           "drop it or use --scenario server.")
+    return key
+
+
+def run_preset_scenario(name: str, chip: str, scenario: str, settings: dict, server_model: str | None = None) -> dict:
     """The MLPerf result of preset `name` on `num_chips` of `chip` in `scenario` (module docstring)."""
     scen = scenario_key(scenario)
+    model = server_model_key(server_model, scen)
     bench = PRESET_BENCHMARK.get(str(name).strip().lower())
     if bench is None:
         raise TapeoutError(f"--scenario: '{name}' is not an MLPerf inference benchmark preset; use one of: "
@@ -51,6 +68,8 @@ def run_preset_scenario(name: str, chip: str, scenario: str, settings: dict) -> 
     if isinstance(n, bool) or not isinstance(n, (int, float)) or n < 1 or n != int(n):
         raise TapeoutError(f"--set num_chips must be a whole number >= 1, got {n!r}.")
     try:
+        if scen == "Server":
+            return _server_result(name, bench, c, prec, str(settings.get("software", "")), int(n), model)
         value, unit, detail = scenario_result(bench, c, scen, prec, str(settings.get("software", "")))
     except SkipRow as e:
         raise TapeoutError(f"{name} {scen} on {c.id}: {e}; try another --scenario or chip.") from None
@@ -61,8 +80,6 @@ def run_preset_scenario(name: str, chip: str, scenario: str, settings: dict) -> 
         out["metric"] = "latency of one sample, batch 1 + host path (LoadGen reports its p90)"
     elif scen == "MultiStream":
         out["metric"] = "latency of one 8-sample query, batch 8 + host path (LoadGen reports its p99)"
-    elif scen == "Server":
-        out["metric"] = "queries/s with p99 latency <= the benchmark bound (M/M/1 bound over batch sizes, as validated)"
     else:
         out["metric"] = "output tokens/s" if unit == "Tokens/s" else "samples/s at the largest batch that fits"
     if "per_chip" in detail:  # samples/s of one accelerator (whisper's value counts its output tokens)
@@ -70,3 +87,14 @@ def run_preset_scenario(name: str, chip: str, scenario: str, settings: dict) -> 
     if scen == "MultiStream":
         detail["samples_per_query"] = 8
     return {**out, **detail}
+
+
+def _server_result(name: str, bench: str, chip, prec: str, software: str, n: int, model: str) -> dict:
+    """Server on n accelerators (n replicas): both models of server_models.py, `model`'s in `value`."""
+    d = server_models(bench, chip, prec, software)
+    for m in SERVER_MODELS:
+        d[m]["queries_per_s"] *= n
+    d["offline_samples_per_s"] *= n
+    return {"workload": name, "benchmark": bench, "scenario": "Server", "chip": chip.id, "precision": prec,
+            "num_chips": n, "value": d[model]["queries_per_s"], "unit": "Queries/s", "server_model": model,
+            "metric": f"queries/s with p99 latency <= the benchmark bound: {d[model]['label']}", **d}
