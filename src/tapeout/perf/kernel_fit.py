@@ -36,8 +36,7 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       fraction not overlapped with the MMAs (promote_exposed, at most 1)
   L2 replay           a GEMM whose collector replay (five weight copies, the activation, the
                       output) fits in the chip's L2 streams from L2, not DRAM (perf/kernel_replay.py):
-                      at cores x l2_core_bw, one shared per-SM L2 stream; so does a generation
-                      attention whose replayed KV cache fits (decode_l2_resident); serving never does this
+                      at cores x l2_core_bw, one shared per-SM L2 stream; serving never does this
   generation CTAs     per generation kernel (decode_kernel): the query tile its CTA pads the GQA
                       group to (kernels_db.yaml decode_kernels q_tile: XQA mma.sync 16 rows, XQA
                       Hopper SWAP_AB 8, trtllm-gen tileSizeQ 8..128, masked MHA 1), and a CTA's KV
@@ -83,7 +82,7 @@ from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
-from .kernel_replay import decode_l2_resident, l2_resident
+from .kernel_replay import l2_resident
 from .kernels_db import Kernels, chip_for, db_config
 from .opcost import evaluate
 
@@ -222,10 +221,7 @@ class Groups:
                                                         c["head_dim"][idx]).astype(str)))
             cls = np.broadcast_to(np.asarray(cls, dtype=str), idx.shape)
             # GEMMs whose collector replay stays in L2 (perf/kernel_replay.py) stream from L2, not DRAM
-            # (and generation attention whose replayed KV cache does)
             l2 = (l2_resident(c["m"][idx], c["n"][idx], c["k"][idx], fmt, p.sram_bytes) if op == "gemm"
-                  else decode_l2_resident(*(c[n][idx] for n in ("batch", "kv_len", "heads", "kv_heads", "head_dim", "kv_fmt")),
-                                          p.sram_bytes) if op == "attention_decode"
                   else np.zeros(len(idx), dtype=bool))
             for kc, res in sorted(set(zip(cls, l2))):  # one item per kernel class (its parameters are scalars)
                 s = (cls == kc) & (l2 == res)
@@ -380,8 +376,7 @@ def predict_group(g: dict, x) -> np.ndarray:
         x[NAMES.index("eff_fp8")] = x[NAMES.index(g["eff"])]
     p = params_for(g["params"], g["pd"], x, g["cls"])
     if g.get("l2"):  # the replayed operands, output and tile stores stay in L2: its stream replaces the DRAM's
-        p = p.replace(mem_bw=np.asarray(p.num_cores, dtype=float) * x[NAMES.index("l2_core_bw")] * 1e9, eff_mem=1.0,
-                      attn_gen_eff_mem=1.0)
+        p = p.replace(mem_bw=np.asarray(p.num_cores, dtype=float) * x[NAMES.index("l2_core_bw")] * 1e9, eff_mem=1.0)
     t = np.asarray(evaluate(g["table"], p, check_support=False).time, dtype=float)
     # kernel + its preceding pass (quantize, QKV preprocessing) + the exposed part of a CUDA-core
     # block-scale promotion (FP32 FMAs, register-resident: at the vector peak)
