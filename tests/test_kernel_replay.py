@@ -111,3 +111,17 @@ def test_l40s_replay_of_80_mb_runs_above_its_dram_bandwidth():
     s = (c["fmt"] == "bf16") & (c["m"] <= 16) & (5 * w >= 80 * MB) & (5 * w <= 96 * MB)
     assert s.sum() >= 50
     assert np.median(w[s] / c["latency_s"][s]) > 1.3 * 0.864e12
+
+
+# ---- round stop-21: the generation-attention collector replays one KV cache ----
+
+def test_kv_replay_footprint_closed_form():
+    from tapeout.perf.kernel_replay import kv_replay_footprint
+
+    # batch 4, 8192 keys, 32 query / 8 KV heads of 128: K + V = 2 x 4 x 8192 x 8 x 128 x 2 bytes (BF16),
+    # half in FP8; query and output 2 x 4 x 32 x 128 x 2 bytes
+    q_out = 2 * 4 * 32 * 128 * 2
+    assert kv_replay_footprint(4, 8192, 32, 8, 128, "bf16") == 2 * 4 * 8192 * 8 * 128 * 2 + q_out
+    assert kv_replay_footprint(4, 8192, 32, 8, 128, "fp8") == 2 * 4 * 8192 * 8 * 128 + q_out
+    with pytest.raises(ValueError, match="KV-cache format int4"):
+        kv_replay_footprint(1, 1, 1, 1, 128, "int4")
