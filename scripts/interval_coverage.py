@@ -5,6 +5,9 @@ refit per held-out chip with microbenchmarks and per held-out precision).
 
     python scripts/interval_coverage.py            # print the four tables
     python scripts/interval_coverage.py --write    # and replace the generated section of docs/validation.md
+
+Each share comes with its 95% Wilson interval (coverage.wilson): rows of one chip or benchmark
+share their errors, so the rows are not independent draws and the true sampling interval is wider.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import sys
 
 BEGIN, END = "<!-- interval-coverage:begin (scripts/interval_coverage.py --write) -->", "<!-- interval-coverage:end -->"
 TITLES = {"chip": "Leave one chip out (its microbenchmarks removed from the calibration)",
-          "benchmark": "Leave one benchmark out (its model family, context range and stack no longer count as validated)",
+          "benchmark": "Leave one benchmark out (its context range and stack no longer count as validated)",
           "precision": "Leave one precision out (its microbenchmarks removed from the calibration)",
           "round": "Time split (only earlier MLPerf rounds are development rows)"}
 

@@ -162,7 +162,7 @@ def measure(out_dir: Path, quick: bool = False, extra: bool = False) -> None:
     # ---- fused attention (prefill) --------------------------------------------------
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    backends = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash2": SDPBackend.FLASH_ATTENTION}
+    backends = {"cudnn": SDPBackend.CUDNN_ATTENTION, "fa2": SDPBackend.FLASH_ATTENTION}  # SDPA flash = FlashAttention-2 (PyTorch >= 2.2)
     d, h = 128, 16
     for impl, be in backends.items():
         for s in (ATT_SEQ[::2] if quick else ATT_SEQ):

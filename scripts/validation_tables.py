@@ -37,6 +37,51 @@ def stats_table(title: str, groups: dict, coverage: dict | None = None) -> list[
     return out + [""]
 
 
+# issue 17's "Done when" for the non-LLM MLPerf inference rows: (scenarios pooled, median abs err % max,
+# coverage min); coverage = predicted / rows of those scenarios
+NON_LLM_TARGETS = [("Offline + Server", ("offline", "server"), 15.0, 0.95), ("Offline", ("offline",), None, None),
+                   ("Server", ("server",), None, None), ("SingleStream", ("singlestream",), 25.0, None),
+                   ("MultiStream", ("multistream",), 25.0, None)]
+
+
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    n = len(xs)
+    return (xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2) if n else float("nan")
+
+
+def non_llm_scenario_table(rows: list[dict]) -> list[str]:
+    """Non-LLM MLPerf inference rows by LoadGen scenario against issue 17's targets, and by benchmark."""
+    mine = [r for r in rows if r.get("mapper") == "mlperf-other-inference"]
+    out = ["### Non-LLM MLPerf inference by LoadGen scenario (issue 17 targets)", "",
+           "| scenarios | rows | predicted | coverage | median abs err % | median signed % | in 80% interval | target | status |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for label, scens, max_err, min_cov in NON_LLM_TARGETS:
+        sel = [r for r in mine if r["scenario"] in scens]
+        pred = [r for r in sel if r.get("error_pct") is not None]
+        if not sel:
+            continue
+        cov = len(pred) / len(sel)
+        err = _median([abs(r["error_pct"]) for r in pred])
+        inside = [bool(r["inside"]) for r in pred if r.get("inside") is not None]
+        target = " and ".join(t for t in (f"<= {max_err:g}%" if max_err else "",
+                                          f"coverage >= {min_cov:.0%}" if min_cov else "") if t) or "-"
+        met = (max_err is None or err <= max_err) and (min_cov is None or cov >= min_cov)
+        out.append(f"| {label} | {len(sel)} | {len(pred)} | {cov:.1%} | {err:.1f} | "
+                   f"{_median([r['error_pct'] for r in pred]):.1f} | {_fmt(sum(inside) / len(inside) if inside else None, True)} | "
+                   f"{target} | {'-' if target == '-' else 'met' if met else 'missed'} |")
+    out += ["", "Predicted rows by benchmark (skipped rows keep the row's own benchmark token, so they are counted above only):",
+            "", "| benchmark | scenario | n | median abs err % | median signed % | in 80% interval |", "|---|---|---|---|---|---|"]
+    pred = [r for r in mine if r.get("error_pct") is not None]
+    for bench, scen in sorted({(r["benchmark"], r["scenario"]) for r in pred}):
+        e = [r["error_pct"] for r in pred if (r["benchmark"], r["scenario"]) == (bench, scen)]
+        inside = [bool(r["inside"]) for r in pred if (r["benchmark"], r["scenario"]) == (bench, scen)
+                  and r.get("inside") is not None]
+        out.append(f"| {bench} | {scen} | {len(e)} | {_median([abs(x) for x in e]):.1f} | {_median(e):.1f} | "
+                   f"{_fmt(sum(inside) / len(inside) if inside else None, True)} |")
+    return out + [""]
+
+
 def main(path: str) -> None:
     d = json.load(open(path))
     s, rows = d["summary"], d["rows"]
@@ -55,6 +100,7 @@ def main(path: str) -> None:
     lines += stats_table("Training: throughput vs time-to-train", s.get("by_training_measure", {}))
     lines += stats_table("By benchmark", s["by_benchmark"])
     lines += stats_table("By scenario", s["by_scenario"])
+    lines += non_llm_scenario_table(rows)
     lines += stats_table("By accelerator", s["by_accelerator"])
     lines += ["### Ten worst predicted rows", "",
               "| id | benchmark | scenario | accelerator | n | measured | predicted | unit | err % |", "|---|---|---|---|---|---|---|---|---|"]

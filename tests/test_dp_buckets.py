@@ -175,3 +175,46 @@ def test_nccl_only_for_nvidia_families():
     assert topology_for_chip(get_chip("h100-sxm")).nccl
     assert not topology_for_chip(get_chip("mi300x")).nccl
     assert not topology_for_chip(get_chip("ascend-910b")).nccl
+
+
+# ---- tied word embedding with PP > 1 (NeMo allreduce_first_last_embeddings, last Apex bucket) ---------
+
+def test_tied_embedding_gradient_is_v_over_tp_by_h_only_when_tied_pp_and_trained():
+    from tapeout.perf.dp_buckets import tied_embedding_params
+
+    assert tied_embedding_params(True, 8, 50_000, 12_288, 4) == pytest.approx(50_000 * 12_288 / 4)
+    assert tied_embedding_params(False, 8, 50_000, 12_288, 4) == 0.0  # two weights: no cross-stage sum
+    assert tied_embedding_params(True, 1, 50_000, 12_288, 4) == 0.0  # one copy on the one stage
+    assert tied_embedding_params(True, 8, 50_000, 12_288, 4, trained=False) == 0.0  # LoRA: frozen, no grad
+
+
+def test_only_apex_defers_the_tied_embedding_to_an_exposed_last_bucket():
+    from tapeout.perf.dp_buckets import deferred_params, tied_embedding_sync_time
+
+    S_params, gb = 150e6, 2.0
+    assert deferred_params(BucketRule("apex"), S_params) == S_params
+    assert deferred_params(BucketRule("megatron"), S_params) == 0.0
+    t = _nvlink()
+    ar_m, rs_m = tied_embedding_sync_time(S_params, BucketRule("megatron"), 64, 4, 256, gb, t, 64)
+    ar_a, rs_a = tied_embedding_sync_time(S_params, BucketRule("apex"), 64, 4, 256, gb, t, 64)
+    assert rs_m == 0.0 and ar_m == ar_a
+    # two ranks on different nodes (stride 256 > domain 8): at least the bytes over one NIC
+    assert ar_a >= gb * S_params / 50e9
+    # 300 MB of bf16 gradients in 100 MB Apex buckets: ceil(150e6 / 52,428,800) = 3 reduce-scatters
+    n = math.ceil(S_params / (1024 * 1024 * 100 / gb))
+    assert n == 3
+    assert rs_a == pytest.approx(bucketed_collective_time("reduce_scatter", gb * S_params, n, 64, t, stride=4))
+    assert tied_embedding_sync_time(0.0, BucketRule("apex"), 64, 4, 256, gb, t, 64) == (0.0, 0.0)
+
+
+def test_train_exposes_the_tied_embedding_sync_with_pipeline_only():
+    from tapeout.perf.training import TrainLayout, train
+
+    kw = dict(dp_bucket={"kind": "apex", "cap_mb": 100}, grad_sync="bf16")
+    pp = train("gpt3-175b", "h100-sxm", 512, 1536 * 2048, 2048, "fp8",
+               layout=TrainLayout(tp=4, pp=8, dp=16, vp=6, zero=1), **kw).breakdown
+    assert pp["exposed_comm_s"]["tied_embedding_sync"] > 0
+    assert pp["exposed_dp"] >= pp["exposed_comm_s"]["tied_embedding_sync"]
+    # Llama ties nothing: no first-last sync at the same pipeline depth
+    ll = train("llama-2-70b", "h100-sxm", 128, 128 * 4096, 4096, layout=TrainLayout(tp=4, pp=4, dp=8, zero=1), **kw)
+    assert ll.breakdown["exposed_comm_s"]["tied_embedding_sync"] == 0.0

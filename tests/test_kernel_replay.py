@@ -113,6 +113,42 @@ def test_l40s_replay_of_80_mb_runs_above_its_dram_bandwidth():
     assert np.median(w[s] / c["latency_s"][s]) > 1.3 * 0.864e12
 
 
+# the device's cudaDevAttrL2CacheSize (OpenXLA GPU target specs), the number the collector sizes its replay by
+DEVICE_L2_BYTES = {"b200": 132_644_864, "gb200": 135_528_448, "b300": 135_528_448, "gb300": 135_528_448,
+                   "rtx-pro-6000": 134_217_728}
+
+
+@pytest.mark.parametrize("chip", sorted(DEVICE_L2_BYTES))
+def test_blackwell_l2_is_the_device_reported_size(chip):
+    """No Blackwell part falls back to the 50 MB H100 L2 (family_defaults.yaml): its catalog L2 is
+    the byte count CUDA reports, so the fit replays as many copies as the collector did."""
+    ch = chip_for(chip)
+    assert ch.get("onchip_sram_mb") * MB == pytest.approx(DEVICE_L2_BYTES[chip], abs=1.0)
+    assert "openxla/xla" in ch.source_of("onchip_sram_mb")
+
+
+def test_b200_replay_of_a_20_mb_weight_stays_in_its_l2():
+    """Five 20 MB BF16 weight copies (100 MB) plus activation and output fit B200's 132.6 MB L2 but
+    not the 50 MB fallback, where ceil(50 / 20) = 3 copies (60 MB) already spill."""
+    n = k = int(np.sqrt(20 * MB / 2.0))
+    l2 = chip_for("b200").get("onchip_sram_mb") * MB
+    assert replay_copies(2.0 * n * k, l2) == MAX_COPIES
+    assert l2_resident(16, n, k, "bf16", l2) and not l2_resident(16, n, k, "bf16", 50 * MB)
+
+
+@pytest.mark.skipif(not HAVE_DB, reason="aiconfigurator-core (tapeout[kernels]) not installed")
+def test_rtx_pro_6000_replay_falls_to_its_dram_rate_past_its_l2():
+    """The measured evidence for the RTX PRO 6000's 128 MiB L2: BF16 GEMMs of m <= 16 whose five
+    copies fit it (weights 20-26 MB) stream above the 1.792 TB/s GDDR7 (datasheet), and those whose
+    five copies exceed it (26.9-33 MB) fall below the DRAM rate, the step at 5 x weight = L2."""
+    k = kernels_db.read_kernels(systems=["rtx_pro_6000_server"], per_group=None, ops=("gemm",))
+    c = k.cols
+    w = 2.0 * c["n"].astype(float) * c["k"]
+    small = (c["fmt"] == "bf16") & (c["m"] <= 16)
+    fits, spills = small & (w >= 20 * MB) & (5 * w <= 134.2 * MB), small & (5 * w > 134.3 * MB) & (w < 33 * MB)
+    assert fits.sum() >= 50 and spills.sum() >= 50
+    assert np.median(w[fits] / c["latency_s"][fits]) > 1.1 * 1.792e12 > np.median(w[spills] / c["latency_s"][spills])
+
 # ---- round stop-21: the generation-attention collector replays one KV cache ----
 
 def test_kv_replay_footprint_closed_form():

@@ -198,3 +198,33 @@ def test_benchmark_preset_honours_tp_and_engine_cap():
 
     r = serve_benchmark("llama2-70b", "h100-sxm", 8, "offline", tp=2, max_batch=896)
     assert (r.tp, r.pp, r.dp) == (2, 1, 4) and r.batch_size <= 896
+
+
+@pytest.mark.parametrize("tokens,k,E,ep", [(4096, 2, 8, 8), (2048, 8, 64, 4), (1024, 1, 16, 2)])
+def test_moe_busiest_rank_matches_routing_simulation(tokens, k, E, ep):
+    # uniform top-k routing simulated directly: each token draws k distinct experts, experts sit
+    # E/ep per rank; the mean busiest-rank load over trials is the quantity the closed form predicts
+    rng = np.random.default_rng(7)
+    trials = 400
+    picks = rng.random((trials, tokens, E)).argpartition(k, axis=-1)[..., :k]
+    load = np.stack([np.isin(picks // (E // ep), r).sum(axis=(1, 2)) for r in range(ep)], axis=1)
+    mu = tokens * k / ep
+    sim = load.max(axis=1).mean()
+    se = load.max(axis=1).std() / np.sqrt(trials)
+    assert expected_max_load_factor(tokens, k, E, ep) * mu == pytest.approx(sim, abs=4 * se + 0.005 * mu ** 0.5)
+
+
+def test_moe_two_ranks_closed_form():
+    # n = 2: max(N1, N2) = mu + |N1 - mu|, E|N1 - mu| = sd sqrt(2/pi) with var(N1) = mu c (1 - 1/2)
+    T, k, E = 10_000, 2, 16
+    mu = T * k / 2
+    c = (E - k) / (E - 1)
+    assert expected_max_load_factor(T, k, E, 2) == pytest.approx(1 + math.sqrt(mu * c / 2) * math.sqrt(2 / math.pi) / mu)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0.5, 1e6), st.integers(1, 8), st.sampled_from([8, 16, 64, 256]), st.sampled_from([2, 4, 8, 16, 64]),
+       st.floats(0, 2))
+def test_moe_imbalance_never_above_one_rank_taking_everything(tokens, k, E, ep, cv):
+    f = expected_max_load_factor(tokens, k, E, ep, cv)
+    assert 1.0 <= f <= max(1.0, ep * min(k, max(E / ep, 1)) / k) + 1e-12

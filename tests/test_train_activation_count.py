@@ -83,3 +83,35 @@ def test_dots_is_pinned_never_searched():
     assert "dots" in RECOMPUTE and "dots" not in SEARCHED_RECOMPUTE
     cands, _ = candidate_layouts(load_llm("llama-3.1-8b"), 64, 8, 512, 8192, {})
     assert cands and all(lay.recompute != "dots" for lay in cands)
+
+
+def test_te_fp8_saves_the_linear_inputs_in_fp8():
+    # TE 1.x FP8: norm inputs 2 x 2 B, the two norm outputs (QKV / FC1 inputs) 1 B each; inside, Q K V O
+    # in BF16 (attention), the out-projection's own FP8 copy of O (1 B), the FC1 output(s) in BF16 (the
+    # activation's backward), FC2's FP8 input. GPT-3 (MHA, GELU 4h): 6 + (8 + 1 + 8 + 4) = 27
+    assert saved_bytes_per_token(load_llm("gpt3-175b"), gemm_input_bytes=1.0) == pytest.approx((6.0, 21.0))
+    # Llama 3.1 405B (GQA 8 of 128 heads, SwiGLU 3.25 h): 6 + (2 x 2.125 + 1 + 2 x 6.5 + 3.25) = 6 + 21.5
+    assert saved_bytes_per_token(load_llm("llama-3.1-405b"), gemm_input_bytes=1.0) == pytest.approx((6.0, 21.5))
+
+
+@settings(max_examples=30, deadline=None)
+@given(a=st.sampled_from([8, 16, 32]), kv_div=st.sampled_from([1, 4, 8]), ffn_mult=st.sampled_from([2, 3, 4]),
+       gated=st.booleans())
+def test_fp8_count_drops_by_exactly_the_saved_gemm_input_bytes(a, kv_div, ffn_mult, gated):
+    h = 128 * a
+    cfg = LLMConfig(hidden_size=h, num_hidden_layers=4, num_attention_heads=a, num_key_value_heads=a // kv_div,
+                    intermediate_size=ffn_mult * h, vocab_size=1000, mlp_type="swiglu" if gated else "gelu")
+    bf16, fp8 = saved_bytes_per_token(cfg), saved_bytes_per_token(cfg, gemm_input_bytes=1.0)
+    # two norm outputs 2 -> 1 B; FC2 input ffn x (2 -> 1); plus the out-projection's 1 B copy of O (h)
+    assert bf16[0] - fp8[0] == pytest.approx(2.0)
+    assert bf16[1] - fp8[1] == pytest.approx(ffn_mult - 1.0)
+
+
+def test_train_memory_follows_the_recipe():
+    from tapeout.perf.training import train
+
+    lay = TrainLayout(tp=4, pp=8, dp=16, vp=6, zero=1, recompute="none")
+    kw = dict(model="gpt3-175b", chip="h100-sxm", num_chips=512, global_batch_tokens=1536 * 2048, seq_len=2048,
+              layout=lay)
+    bf16, fp8 = train(**kw, precision="bf16").breakdown, train(**kw, precision="fp8").breakdown
+    assert fp8["act"] == pytest.approx(bf16["act"] * 27.0 / 32.0)

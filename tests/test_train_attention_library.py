@@ -79,7 +79,7 @@ def test_fp8_attention_needs_cudnn():
 @pytest.mark.parametrize("software, rnd, expect", [
     ("NVIDIA NeMo Framework Release 23.09", "v3.1", "fa2"),  # flash-attn 2.0.8 in the Dockerfile
     ("NVIDIA NeMo Framework Release 24.04", "v4.0", "cudnn"),
-    ("NVIDIA NeMo Framework", "v3.0", None),  # flash-attn of the 23.04 container: not measured, not wired
+    ("NVIDIA NeMo Framework", "v3.0", None),  # flash-attn 1.0.x: no H100 measurement, not wired
 ])
 def test_stack_sets_its_attention_library(software, rnd, expect):
     _, settings, _ = stack_settings(find_stack(software, rnd), {}, {}, False)
@@ -112,3 +112,17 @@ def test_mlperf_row_on_a_chip_without_the_librarys_measurement_says_so():
                                "notes": row["notes"].replace("nodes=1344", "nodes=64")})
     assert res.skipped is None and res.detail["stack"] == "nemo-23.09"
     assert any("fa2 is not measured on b200" in n for n in res.detail["model_notes"])
+
+
+def test_flashattention2_has_one_name_on_every_chip():
+    """FlashAttention-2 rows carry one impl name whichever benchmark measured them (the FA3 paper's bars on H100,
+    PyTorch SDPA's FLASH_ATTENTION backend, FlashAttention-2 from PyTorch 2.2, on H200): a stack asking for fa2
+    finds every chip where it was measured. On Hopper FA2 (mma.sync, no wgmma/TMA) runs below cuDNN."""
+    from tapeout.perf.fit.rows import read_attention_kernels
+
+    rows = read_attention_kernels()
+    assert {r["impl"] for r in rows} <= {"cudnn", "fa2", "fa3"}
+    for chip in sorted({r["chip"] for r in rows if r["impl"] == "fa2"}):
+        fwd, bwd = library_ratio(chip, "fa2")
+        assert 0.3 < fwd < 1.0 and 0.3 < bwd < 1.0, chip
+    assert library_ratio("h200", "fa2") is not None

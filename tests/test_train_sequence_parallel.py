@@ -8,7 +8,7 @@ from tapeout.hardware.catalog import get_chip
 from tapeout.ops import Elementwise
 from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.collectives import collective_time, topology_for
-from tapeout.perf.sequence_parallel import SEQUENCE_PARALLEL_OPS, shard_sequence
+from tapeout.perf.sequence_parallel import SEQUENCE_PARALLEL_OPS, shard_sequence, tp_allreduce_time
 from tapeout.perf.serving_sim import ensure_vector
 from tapeout.perf.training import TrainLayout, train
 from tapeout.precision import get_precision
@@ -72,8 +72,11 @@ def test_reduce_scatter_plus_all_gather_is_the_ring_all_reduce(chip, g):
 @given(tp=st.sampled_from([1, 2, 4, 8]), mbs=st.sampled_from([1, 2]), seq=st.sampled_from([1024, 4096]),
        recompute=st.sampled_from(["none", "selective", "full"]), precision=st.sampled_from(["bf16", "fp8"]))
 def test_sequence_parallel_never_slows_the_step(tp, mbs, seq, recompute, precision):
+    # on a library whose TP all-reduce is the ring SP's RS + AG equal (RCCL on MI300X's mesh) only the
+    # norms change; on an NVSwitch node NCCL's RS + AG ring is slower than its NVLS all-reduce
+    # (test_sp_tp_collective_is_nccl_ring_reduce_scatter_plus_all_gather)
     lay = TrainLayout(tp=tp, pp=2, dp=8 // tp, mbs=mbs, recompute=recompute)
-    base = dict(model="llama-3.1-8b", chip="h100-sxm", num_chips=16, global_batch_tokens=(8 // tp) * mbs * 4 * seq,
+    base = dict(model="llama-3.1-8b", chip="mi300x", num_chips=16, global_batch_tokens=(8 // tp) * mbs * 4 * seq,
                 seq_len=seq, precision=precision, layout=lay)
     on, off = train(**base), train(sequence_parallel=False, **base)
     assert on.step_time_s <= off.step_time_s * (1 + 1e-12)
@@ -93,3 +96,33 @@ def test_stack_feature_reaches_the_run_and_userbuffer_stacks_run_it():
         f = e["features"]
         if f.get("tp_comm_overlap", {}).get("value") is True:
             assert f.get("sequence_parallel", {}).get("value", True) is True
+
+
+def _topo(chip: str):
+    c = get_chip(chip)
+    return topology_for(ensure_vector(calibrated_params(c)), c.family)
+
+
+@pytest.mark.parametrize("g", [2, 4, 8])
+def test_sp_tp_collective_is_nccl_ring_reduce_scatter_plus_all_gather(g):
+    # Megatron SP runs NCCL ReduceScatter + AllGather of the same S; inside one NVSwitch domain
+    # each is a ring of g - 1 steps moving (g - 1)/g S (measured algo Ring, MB-0136/0137)
+    topo = _topo("h100-sxm")
+    assert topo.nccl
+    S = 134e6
+    bw = topo.link_bw_for_group(g) * topo.eff_link
+    ring = 2 * ((g - 1) * topo.scaleup_latency + (g - 1) / g * S / bw)
+    assert tp_allreduce_time(S, g, topo, True) == pytest.approx(ring, rel=1e-9)
+    # without SP the topology's all-reduce (NVLS on an NVSwitch node at g > 2), which is faster here
+    assert tp_allreduce_time(S, g, topo, False) == pytest.approx(float(collective_time("all_reduce", S, g, topo)[0]))
+    if g > 2:
+        assert tp_allreduce_time(S, g, topo, False) < tp_allreduce_time(S, g, topo, True)
+    assert tp_allreduce_time(S, 1, topo, True) == 0.0
+
+
+def test_sp_tp_collective_leaves_other_libraries_alone():
+    # a family without NCCL (TPU: XLA collectives) keeps the topology's all-reduce under SP
+    c = get_chip("tpu-v5p")
+    topo = topology_for(ensure_vector(calibrated_params(c)), c.family)
+    assert not topo.nccl
+    assert tp_allreduce_time(64e6, 4, topo, True) == pytest.approx(float(collective_time("all_reduce", 64e6, 4, topo)[0]))

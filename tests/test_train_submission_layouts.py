@@ -103,3 +103,20 @@ def test_a_partners_own_config_overrides_nvidias_for_its_system_only():
     # the system's entry is for its size only
     assert submission_layout("llama2-70b-lora", {**base, "notes": "system=XE9680x8H100-SXM-80GB"}, "h100-sxm",
                              16)["tp_overlap"] == "nemo-lora-fp8-h100-tp4"
+
+
+def test_readme_64_node_config_pins_both_rounds_512_chip_rows_but_not_v40():
+    """The v3.0 and v3.1 READMEs launch 64 nodes with config_DGXH100_64x8x128x4x8_mbs1.sh: TP4 PP8 MBS1,
+    MINIBS 128 x DP 16 = GBS 2048 (both rounds' 512-chip rows). v4.0's 64-node config (TP4 PP8 VP4 MBS2,
+    GBS 2048) does not give that round's 512-chip row (GBS 2304), so v4.0 at 512 chips keeps the search."""
+    sw = "NVIDIA NeMo Framework Release 23.09"
+    for rnd in ("v3.0", "v3.1"):
+        pins = submission_layout("gpt3-175b", {"accelerator": "NVIDIA H100-SXM", "software": sw,
+                                               "workload": f"MLPerf Training {rnd} gpt3"}, "h100-sxm", 512)
+        assert (pins["tp"], pins["pp"], pins["mbs"]) == (4, 8, 1)
+        assert 128 * 512 // (pins["tp"] * pins["pp"]) == 2048
+    v40 = submission_layout("gpt3-175b", {"accelerator": "NVIDIA H100-SXM", "software": sw,
+                                          "workload": "MLPerf Training v4.0 gpt3"}, "h100-sxm", 512)
+    assert "tp" not in v40
+    e = [x for x in benchmarks()["training"]["gpt3-175b"]["submission_layouts"] if x.get("chips") == 512]
+    assert {x["round"] for x in e} == {"v3.0", "v3.1"} and all(x["status"] == "assumption" for x in e)

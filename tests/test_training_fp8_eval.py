@@ -2,11 +2,16 @@
 
 import math
 
+from dataclasses import replace
+
 import pytest
 
 from tapeout.ops import Attention, Elementwise, MatMul
 from tapeout.perf.training import (TrainLayout, eval_time_s, fp8_training_graph, num_evaluations, time_to_train_min,
                                    train)
+from tapeout.perf.sequence_parallel import shard_sequence
+from tapeout.perf.train_lora import LoraAdapters
+from tapeout.perf.train_recipe import get_recipe, training_graph
 from tapeout.precision import Precision
 from tapeout.workloads.llm import LLMStep, build_llm_graph
 from tapeout.workloads.llm_config import load_llm
@@ -33,7 +38,8 @@ def test_fp8_attention_and_lm_head_stay_bf16():
 
 def test_fp8_cast_transpose_bytes_closed_form():
     _, g = _graph()
-    _, fwd, bwd = fp8_training_graph(g)
+    unfused = replace(get_recipe("fp8"), norm_fused_cast=False)
+    _, fwd, bwd = training_graph(g, unfused)
     gemms = [op for op in g.ops if isinstance(op, MatMul) and op.name != "lm_head"]
     assert len(fwd.ops) == len(bwd.ops) == len(gemms)
     # forward: read bf16 input (2 B) + write fp8 and fp8-transposed copies (1 + 1 B) per input element
@@ -42,9 +48,56 @@ def test_fp8_cast_transpose_bytes_closed_form():
     assert sum(op.count * op.bytes for op in fwd.ops) == pytest.approx(want_f)
     assert sum(op.count * op.bytes for op in bwd.ops) == pytest.approx(want_b)
     # LoRA: no wgrad of the frozen weights -> no transposed copy (2 + 1 B)
-    _, fwd_l, _ = fp8_training_graph(g, lora=True)
+    _, fwd_l, _ = training_graph(g, unfused, lora=True)
     assert sum(op.count * op.bytes for op in fwd_l.ops) == pytest.approx(want_f * 3 / 4)
     assert all(isinstance(op, Elementwise) for op in fwd.ops + bwd.ops)
+
+
+def _bytes(ops, names=None):
+    return sum(op.count * op.bytes for op in ops if names is None or op.name in names)
+
+
+@pytest.mark.parametrize("tp", [1, 4])
+def test_norm_fed_gemms_take_their_fp8_input_from_the_norm(tp):
+    # TE LayerNormLinear / LayerNormMLP: the norm writes FP8 (1 B, not 2 B) on its own tokens, no cast
+    # kernel; the wgrad operand is a backward fp8_transpose of the gathered T x h tensor (1 B in, 1 B out)
+    _, g = _graph(tp)
+    g = shard_sequence(g, tp)
+    g2, fwd, bwd = fp8_training_graph(g)
+    gemms = {op.name: op for op in g.ops if isinstance(op, MatMul)}
+    assert {op.name for op in fwd.ops} == {"o_proj_fp8_quantize", "mlp_down_fp8_quantize"}
+    for n in ("qkv_proj", "mlp_gate_up"):
+        op = gemms[n]
+        t = [b for b in bwd.ops if b.name == f"{n}_input_fp8_transpose"]
+        assert len(t) == 1 and t[0].count * t[0].bytes == pytest.approx(op.count * op.m * op.k * 2)
+        assert op.m == 2048  # the GEMM (and its transpose) sees every token, gathered
+    norms = {op.name: op for op in g.ops if isinstance(op, Elementwise)}
+    norms2 = {op.name: op for op in g2.ops if isinstance(op, Elementwise)}
+    for n in ("attn_norm", "mlp_norm"):
+        assert norms[n].elems == pytest.approx(2048 * 4096 / tp)  # on the sequence-parallel shard
+        assert norms2[n].output_bytes == pytest.approx(norms[n].output_bytes / 2)
+    # the dY casts are unchanged: 2 + 1 + 1 B per output element of every GEMM
+    want_b = sum(op.count * op.m * op.n * 4 for n_, op in gemms.items() if n_ != "lm_head")
+    assert _bytes(bwd.ops) - _bytes(bwd.ops, {"qkv_proj_input_fp8_transpose", "mlp_gate_up_input_fp8_transpose"}) \
+        == pytest.approx(want_b)
+
+
+def test_lora_frozen_casts_and_dy_transpose():
+    # LoRA on qkv/o: the QKV module returns its norm output to the adapter -> BF16 norm + standalone
+    # cast (one copy, 2 + 1 B); FC1 keeps the fused norm and, frozen, needs no transpose
+    _, g = _graph(4)
+    ad = LoraAdapters(16)
+    _, fwd, bwd = fp8_training_graph(g, lora=ad)
+    gemms = {op.name: op for op in g.ops if isinstance(op, MatMul)}
+    assert {op.name for op in fwd.ops} == {"qkv_proj_fp8_quantize", "o_proj_fp8_quantize", "mlp_down_fp8_quantize"}
+    q = gemms["qkv_proj"]
+    assert _bytes(fwd.ops, {"qkv_proj_fp8_quantize"}) == pytest.approx(q.count * q.m * q.k * 3)
+    assert not [op for op in bwd.ops if "transpose" in op.name]
+    # dY: one copy (2 + 1 B); TE 1.x grad_output_preprocess writes the transpose too (2 + 1 + 1 B)
+    out = sum(op.count * op.m * op.n for n_, op in gemms.items() if n_ != "lm_head")
+    assert _bytes(bwd.ops) == pytest.approx(out * 3)
+    _, _, bwd_t = training_graph(g, get_recipe("fp8"), lora=ad, frozen_dy_transpose=True)
+    assert _bytes(bwd_t.ops) == pytest.approx(out * 4)
 
 
 def test_bf16_has_no_fp8_casts():
@@ -113,3 +166,14 @@ def test_deepspeed_training_rows_run_bf16_not_transformer_engine_fp8():
     nemo, deepspeed = map_row(row), map_row(ds)
     assert deepspeed.detail["precision"] == "bf16" and not deepspeed.detail["fp8_attention"]
     assert deepspeed.predicted > nemo.predicted
+
+
+def test_lora_stack_writes_the_frozen_dy_transpose_and_costs_time():
+    from tapeout.perf.train_stack import find_stack, stack_settings
+
+    st = find_stack("NeMo Framework Release 24.04", "v4.0")
+    assert stack_settings(st, {}, {}, False)[1]["frozen_dy_transpose"] is True
+    base = dict(model="llama-3.1-8b", chip="h100-sxm", num_chips=8, global_batch_tokens=8 * 8192, seq_len=8192,
+                precision="fp8", layout=TrainLayout(tp=4, pp=1, dp=2), lora=LoraAdapters(16))
+    a, b = train(**base), train(frozen_dy_transpose=True, **base)
+    assert b.breakdown["fp8_cast"] > a.breakdown["fp8_cast"] and b.step_time_s > a.step_time_s

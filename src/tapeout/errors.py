@@ -21,7 +21,8 @@ def unknown_name_error(kind: str, name: str, known: list[str]) -> TapeoutError:
 
 
 # kinds of name that a command lists; any other kind gets its known names in the message
-LISTING_COMMANDS = {"chip": "tapeout chips", "model": "tapeout models", "workload": "tapeout workloads"}
+LISTING_COMMANDS = {"chip": "tapeout chips", "model": "tapeout models", "workload": "tapeout workloads",
+                    "model or workload preset": "tapeout models` or `tapeout workloads"}
 
 
 def require_positive(field: str, value: float, allow_zero: bool = False) -> None:

@@ -88,24 +88,35 @@ def parse_settings(settings: list[str] | Mapping | None) -> dict:
     return over
 
 
-def workload_run(name: str, chip: str, param: list[str] | Mapping | None = None, **overrides) -> WorkloadResult:
+def workload_run(name: str, chip: str, param: list[str] | Mapping | None = None, scenario: str | None = None,
+                 **overrides) -> WorkloadResult:
     """Throughput of a built-in non-LLM workload preset on one chip (`tapeout workload-run`).
 
     Args:
         name: preset name (`tapeout workloads`: resnet50, dlrmv2, sdxl, whisper-large-v3, ...).
         chip: catalog id or alias, or a registered custom chip.
         param: preset overrides, as the CLI's `--set KEY=VALUE` strings or a mapping.
+        scenario: offline, server, singlestream or multistream: run an MLPerf inference preset
+            (resnet50, retinanet, bert-large, dlrmv2, sdxl, 3d-unet, whisper-large-v3) as its
+            benchmark in that LoadGen scenario, as validation scores it
+            (validation/preset_scenarios.py); overrides then take only precision, software, num_chips.
         **overrides (int | float | str): more preset overrides as keywords (batch=8, ...).
 
     Returns:
         WorkloadResult: `time_s` (s per batch), `units_per_s` (samples, queries, images or
         frames per s per chip), `energy_j` (J per batch), `bound`, ... (scalar fields of the
         preset's result; recommendation presets add `qps_p99`, queries/s under the p99 bound).
+        With `scenario`: `value` in `unit` (Samples/s, Tokens/s, Queries/s or Latency (ms)),
+        `metric` (what the value is), `benchmark`, `scenario` and the scenario's detail.
     """
     import numpy as np
 
     from ..perf.workload_throughput import workload_throughput
 
+    if scenario is not None:
+        from ..validation.preset_scenarios import run_preset_scenario
+
+        return WorkloadResult(run_preset_scenario(name, chip, scenario, {**parse_settings(param), **overrides}))
     res = workload_throughput(name, chip, **{**parse_settings(param), **overrides})
     return WorkloadResult({k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in res.items() if not isinstance(v, dict)})
 

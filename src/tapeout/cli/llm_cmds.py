@@ -85,7 +85,9 @@ def explain_cmd(
     """Per-op table of one step (format, FLOPs, bytes, bound, time, energy, share) and the assumptions.
     --model may also name a workload preset (hstu, sdxl, whisper, ...): its per-op table, as `tapeout workload-explain`."""
     from ..errors import TapeoutError
-    from ..workloads.catalog import is_workload_preset
+    from ..errors import unknown_name_error
+    from ..workloads.catalog import WORKLOADS, is_workload_preset
+    from ..workloads.llm_config import is_preset, preset_names
 
     model = _model_arg(model, model_config)
     if not model:
@@ -97,6 +99,9 @@ def explain_cmd(
             raise TapeoutError(f"--images-per-request applies to vision-language LLMs (qwen2.5-vl-7b), not to the "
                                f"workload preset '{model}'; use --set for its parameters.")
         return workload_explain_cmd(name=model, chip=chip, param=param, json_out=json_out)
+    if model_config is None and not model.endswith(".json") and not is_preset(model):
+        # explain takes both kinds of name, so the error names both lists
+        raise unknown_name_error("model or workload preset", model, preset_names() + list(WORKLOADS))
     if param:
         raise TapeoutError(f"--set applies to workload presets (`tapeout workloads`), not to the LLM '{model}'; "
                            "use --input-len, --output-len, --batch, --tp.")

@@ -67,10 +67,11 @@ def run_workload(file: str = typer.Argument(..., help="workload file from `tapeo
 
 @app.command("workloads")
 def workloads_cmd(json_out: bool = typer.Option(False, "--json")):
-    """List the built-in non-LLM workload presets."""
+    """List the built-in workload presets (non-LLM presets and the vision-language LLMs)."""
     from ..workloads.catalog import list_workloads
+    from ..workloads.vlm import vision_language_presets
 
-    rows = list_workloads()
+    rows = list_workloads() + vision_language_presets()
     if json_out:
         print_json(rows)
         return
@@ -82,11 +83,13 @@ def workloads_cmd(json_out: bool = typer.Option(False, "--json")):
 def workload_run(name: str = typer.Argument(..., help="preset name (see `tapeout workloads`)"),
                  chip: str = typer.Option(..., "--chip"),
                  param: Optional[list[str]] = typer.Option(None, "--set", help="override a preset parameter, KEY=VALUE"),
+                 scenario: Optional[str] = typer.Option(None, "--scenario", help="MLPerf LoadGen scenario of an MLPerf "
+                                                        "preset: offline, server, singlestream, multistream"),
                  json_out: bool = typer.Option(False, "--json")):
-    """Throughput of a built-in workload preset on one chip."""
+    """Throughput of a built-in workload preset on one chip (--scenario: as its MLPerf benchmark)."""
     from .. import api
 
-    res = api.workload_run(name, chip, param).to_dict()
+    res = api.workload_run(name, chip, param, scenario=scenario).to_dict()
     if json_out:
         print_json(res)
         return

@@ -17,7 +17,7 @@ workloads/catalog.build_workload (recommendation, vision, diffusion, speech pres
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -45,7 +45,11 @@ class CompiledWorkload:
     unit: str = "unit"
 
 
+LLM_STEP_KEYS = ("expert_imbalance",)  # LLMStep fields a space may set (workloads/llm.py)
+
+
 def _llm_graph(params: dict, kind: str) -> tuple[OpGraph, float, int]:
+    from ..perf.llm import vision_load
     from ..workloads.llm import decode_graph, prefill_graph
     from ..workloads.llm_config import check_context, load_llm
 
@@ -57,16 +61,28 @@ def _llm_graph(params: dict, kind: str) -> tuple[OpGraph, float, int]:
     batch = int(p.pop("batch", 1))
     prec = p.pop("precision", "bf16")
     tp, ep = int(p.pop("tp", 1)), int(p.pop("ep", 1))
+    # a vision-language model's images, as `serve --images-per-request/--image-size` (perf/llm.vision_load
+    # refuses a text-only model and an image the encoder does not accept)
+    vision = vision_load(model, cfg, p.pop("images_per_request", 0), p.pop("image_size", 448))
+    image_tokens = vision.tokens_per_request if vision else 0
+    length = "context" if kind == "llm_decode" else "input_len"
+    n = int(p.pop(length, 2048))
+    unknown = sorted(set(p) - set(LLM_STEP_KEYS))
+    if unknown:
+        raise TapeoutError(f"unknown parameter '{unknown[0]}'. Parameters: model, batch, precision, "
+                           f"tp, ep, {length}, images_per_request, image_size, {', '.join(LLM_STEP_KEYS)}.")
+    check_context(model, n + image_tokens, f"workload kind {kind} {length}" + (" + image tokens" if vision else ""))
     if kind == "llm_decode":
-        ctx = int(p.pop("context", 2048))
-        check_context(model, ctx, f"workload kind {kind} context")
-        g = decode_graph(cfg, batch, ctx, prec, tp=tp, ep=ep, **p)
+        g = decode_graph(cfg, batch, n + image_tokens, prec, tp=tp, ep=ep, **p)  # image tokens sit in the KV cache
         units = float(batch)  # tokens per step
     else:
-        il = int(p.pop("input_len", 2048))
-        check_context(model, il, f"workload kind {kind} input_len")
-        g = prefill_graph(cfg, batch, il, prec, tp=tp, ep=ep, **p)
-        units = float(batch * il)  # prompt tokens per batch
+        g = prefill_graph(cfg, batch, n + image_tokens, prec, tp=tp, ep=ep, **p)
+        units = float(batch * (n + image_tokens))  # prompt tokens (text + image) per batch
+        if vision:  # each request's images encoded once in its prefill, split evenly over TP (perf/vlm.py)
+            from ..workloads.vlm import vision_graph
+
+            enc = vision_graph(vision.spec, batch * vision.images_per_request, vision.image_size, prec)
+            g = OpGraph(g.name, g.ops + [replace(o, count=o.count / tp) for o in enc.ops], g.meta)
     return g, units, tp
 
 
@@ -81,7 +97,15 @@ def resident_bytes(graph: OpGraph) -> float:
 
 
 def compile_workload(spec) -> CompiledWorkload:
-    """WorkloadSpec (space.py) -> CompiledWorkload; builds the graph once."""
+    """WorkloadSpec (space.py) -> CompiledWorkload; builds the graph once. A bad parameter is
+    one error naming the workload."""
+    try:
+        return _compile(spec)
+    except TapeoutError as e:
+        raise TapeoutError(f"workloads '{spec.name}' (kind {spec.kind}): {e}") from None
+
+
+def _compile(spec) -> CompiledWorkload:
     params = spec.builder_params()
     unit = "token"
     if spec.kind in LLM_KINDS:

@@ -20,6 +20,18 @@ Bucket count per step of one device, per stack (rule `kind`):
             of the grad-sync dtype per bucket, bucket_size = 1024 x 1024 x bucket_cap_mb / dtype
             bytes elements (apex/contrib/optimizers/distributed_fused_adam.py __init__), every bucket
             of every chunk its own reduce-scatter and parameter all-gather.
+
+Tied word embeddings with PP > 1 (GPT-3: share_embeddings_and_output_weights): the first stage's
+input embedding and the last stage's output layer are two copies of one V/TP x h weight, so after
+the backward their gradients are summed over the two stages (NeMo `allreduce_first_last_embeddings`,
+Megatron-Core finalize_model_grads `_allreduce_word_embedding_grads`, both an all-reduce over the
+embedding group of 2 ranks, on the gradient buffer `main_grad`, i.e. the grad-sync dtype: Apex
+DistributedFusedAdam.zero_grad sets param.main_grad = grad_buffer_view(param)). It runs after the
+pipeline's last backward, with nothing left to hide behind. Under the apex rule (NeMo 1.x / 24.x
+MegatronGPTModel.configure_optimizers with distributed Adam) the same weight also gets
+`_disable_overlap_grad_sync = True` and goes in the last parameter bucket ("Params with disabled
+overlapping are put in the last param bucket"), so its DP reduce-scatter runs in the optimizer
+step, exposed too; Megatron-Core DDP buckets it like any other parameter (overlapped).
 """
 
 from __future__ import annotations
@@ -96,3 +108,32 @@ def bucketed_collective_time(kind: str, S: float, n: int, group: int, topo, stri
     if n <= 0 or group <= 1 or S <= 0:
         return 0.0
     return n * float(collective_time(kind, S / n, group, topo, stride=stride)[0])
+
+
+def tied_embedding_params(tied: bool, pp: int, vocab: int, hidden: int, tp: int, trained: bool = True) -> float:
+    """Gradient elements of the tied word embedding one first- or last-stage chip syncs across the
+    two stages: V/TP x h when the model ties its embeddings, PP > 1 and the weight trains (LoRA
+    freezes it: NeMo skips the all-reduce when `requires_grad` is False); else 0."""
+    if not tied or pp <= 1 or not trained:
+        return 0.0
+    return float(vocab) * float(hidden) / max(1, int(tp))
+
+
+def deferred_params(rule: BucketRule, tied_params: float) -> float:
+    """Parameters whose DP reduce-scatter the rule leaves until after the backward (exposed):
+    the apex rule's last bucket holds the tied embedding; Megatron-Core overlaps it."""
+    return float(tied_params) if rule.kind == "apex" else 0.0
+
+
+def tied_embedding_sync_time(tied_params: float, rule: BucketRule, dp_group: int, dp_stride: int, pp_stride: int,
+                             grad_bytes: float, topo, dp_cp: int) -> tuple[float, float]:
+    """(first-last stage all-reduce, deferred DP reduce-scatter) seconds of the tied embedding's
+    gradient per step, both exposed. `pp_stride`: ranks between two pipeline stages (TP x CP x DP
+    in Megatron's rank order); the deferred reduce-scatter is bucketed like the others."""
+    if tied_params <= 0:
+        return 0.0, 0.0
+    S = grad_bytes * tied_params
+    t_ar = float(collective_time("all_reduce", S, 2, topo, stride=pp_stride)[0])
+    late = deferred_params(rule, tied_params)
+    n = collective_count(late, 1, rule, dp_cp, grad_bytes)
+    return t_ar, bucketed_collective_time("reduce_scatter", grad_bytes * late, n, dp_group, topo, stride=dp_stride)

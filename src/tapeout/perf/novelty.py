@@ -1,8 +1,8 @@
 """Distance from what the calibration and the validation covered, as extra interval width.
 
 The base 80% interval (perf/uncertainty.py) holds where the calibration is: a chip with its
-own (or its family's) microbenchmarks, a format measured on it, the op mix, context lengths
-and software the model was developed on. A prediction that leaves that ground inherits one
+own (or its family's) microbenchmarks, a format measured on it, kernel classes whose efficiency
+is measured, and the context lengths and software the model was developed on. A prediction that leaves that ground inherits one
 more independent log error per step it takes away from it:
 
     sigma_total^2 = sigma_base^2 + sum_{t active} sigma_t^2
@@ -12,12 +12,17 @@ microbenchmarks and kernel tables only):
   chip_family   no chip of the family has microbenchmarks (calibration at generic level)
   precision     the compute format was never microbenchmarked on the chip (none when its GEMM kernel
                 efficiency is measured there; the rate-law prior's own error when it is that prior)
-  model_family  the model's architecture (FFN kind x attention kind) was never validated
+  model_family  the architecture (FFN kind x attention kind) runs a kernel class (fused attention,
+                grouped MoE GEMM) whose efficiency no microbenchmark calibrates at any level, so
+                it runs at the dense-GEMM efficiency (calibration origin 'default'). The sigma is
+                the spread of the class efficiencies around GEMM: the error of not knowing the
+                class's efficiency, which a measured class does not carry. Validation rows of
+                the family do not change the efficiency used (nothing is fitted on them).
   seq_range     the total context (mean input + mean output tokens) lies outside the validated range
   software      the serving stack was never validated
 
-Which model families, context range and stacks count as validated is `Covered`: a set built
-from the development rows' descriptions only (validation/development.py), never their values.
+Which context range and stacks count as validated is `Covered`: a set built from the
+development rows' descriptions only (validation/development.py), never their values.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ import yaml
 from .uncertainty import Z80
 
 TERMS = ("chip_family", "precision", "model_family", "seq_range", "software")
+# efficiency relative to dense GEMM that perf/opcost.py applies to each non-GEMM kernel class
+CLASS_FIELD = {"attention": "eff_attention", "moe": "eff_moe"}
 
 
 @lru_cache(maxsize=1)
@@ -42,10 +49,8 @@ def load_novelty() -> dict:
 
 @dataclass(frozen=True)
 class Covered:
-    """What the model was developed on: architecture families, total context range (tokens),
-    serving stacks."""
+    """What the model was developed on: total context range (tokens), serving stacks."""
 
-    model_families: frozenset = frozenset()
     context: tuple[float, float] = (math.inf, -math.inf)  # empty: nothing validated
     stacks: frozenset = frozenset()
 
@@ -60,6 +65,21 @@ def arch_family(cfg) -> str:
         kv = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
         att = "mha" if kv == cfg.num_attention_heads else ("mqa" if kv == 1 else "gqa")
     return f"{ffn}-{att}"
+
+
+def kernel_classes(model_family: str) -> tuple[str, ...]:
+    """Non-GEMM kernel classes an architecture family runs (perf/opcost.py efficiency classes)."""
+    return ("attention", "moe") if model_family.startswith("moe") else ("attention",)
+
+
+def unmeasured_classes(chip, model_family: str, fitted: dict) -> list[str]:
+    """The family's kernel classes whose efficiency no microbenchmark calibrates for this chip at
+    any level (own, family, generic): perf/calibration.py falls back to its default 1.0, the GEMM
+    efficiency."""
+    from .calibration import calibration_for
+
+    origin = calibration_for(chip, fitted).origin
+    return [c for c in kernel_classes(model_family) if origin.get(CLASS_FIELD[c], "default") == "default"]
 
 
 def stack_of(software: str) -> str:
@@ -97,9 +117,11 @@ def distance_terms(chip, precision: str | None, fitted: dict, model_family: str 
         term = _precision_term(chip, precision, nov)
         if term:
             out["precision"] = term
+    missing = unmeasured_classes(chip, model_family, fitted) if model_family else []
+    if missing:
+        out["model_family"] = (float(nov["model_family"]["sigma"]),
+                               f"{model_family}: {', '.join(missing)} efficiency never microbenchmarked (GEMM's used)")
     if covered is not None:
-        if model_family and model_family not in covered.model_families:
-            out["model_family"] = (float(nov["model_family"]["sigma"]), f"{model_family} never validated")
         lo, hi = covered.context
         if context is not None and not lo <= context <= hi:
             out["seq_range"] = (float(nov["seq_range"]["sigma"]),

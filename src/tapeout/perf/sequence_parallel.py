@@ -7,6 +7,19 @@ all-reduce becomes a reduce-scatter (into the shard) plus an all-gather (out of 
 2 (g-1)/g S ring bytes as the all-reduce it replaces, so the collective's volume is unchanged
 and only the ops between the blocks shrink.
 
+What changes is the algorithm that moves those bytes (`tp_allreduce_time`). Megatron-Core's
+sequence-parallel regions call torch.distributed reduce_scatter_tensor / all_gather_into_tensor
+(megatron/core/tensor_parallel/mappings.py _reduce_scatter_along_first_dim /
+_gather_along_first_dim; TE's own reduce_scatter_along_first_dim / gather_along_first_dim the
+same), i.e. NCCL ReduceScatter and AllGather, never an AllReduce. On an NVSwitch node NCCL offers
+NVLink SHARP for all-reduce (NCCL >= 2.17), but the measured NCCL reduce-scatter and all-gather of
+8 H200 ran Ring (data/measured/microbenchmarks.csv MB-0136 / MB-0137: 361 / 363 GB/s busbw, algo
+Ring, beside 480 GB/s NVLS all-reduce, MB-0134), so each is priced as the library's ring
+(collectives.library_time: ring for reduce-scatter / all-gather). Transformer Engine userbuffers,
+when they overlap these collectives, move them with point-to-point copies (ring exchange /
+pipelined chunks), not in-switch reduction either. Only for NCCL systems (Topology.nccl);
+other libraries keep the all-reduce the topology offers.
+
 Which ops of the serving graph (workloads/llm.py) sit on the shard (Megatron-Core GPT with
 sequence_parallel=True, TransformerLayer / GPTModel):
   attn_norm, mlp_norm, moe_norm  the input norms of the attention and MLP/MoE blocks (TE
@@ -29,6 +42,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..ops import Elementwise, OpGraph
+from .collectives import collective_time, library_time
 
 # token-wise ops of workloads/llm.py between the TP-sharded blocks (see the module docstring)
 SEQUENCE_PARALLEL_OPS = ("attn_norm", "mlp_norm", "moe_norm", "final_norm")
@@ -42,3 +56,15 @@ def shard_sequence(g: OpGraph, tp: int) -> OpGraph:
     ops = [replace(op, elems=op.elems / tp) if isinstance(op, Elementwise) and op.name in SEQUENCE_PARALLEL_OPS else op
            for op in g.ops]
     return OpGraph(name=g.name, ops=ops, meta=g.meta)
+
+
+def tp_allreduce_time(S: float, group: int, topo, sequence_parallel: bool) -> float:
+    """Seconds of one tensor-parallel all-reduce of the graph (S bytes per rank over `group` ranks)
+    as the training stack runs it: under sequence parallelism on NCCL a reduce-scatter plus an
+    all-gather of the same S at the library's algorithm (module docstring); otherwise the
+    topology's all-reduce."""
+    if group <= 1:
+        return 0.0
+    if sequence_parallel and topo.nccl:
+        return float(library_time("reduce_scatter", S, group, topo)[0] + library_time("all_gather", S, group, topo)[0])
+    return float(collective_time("all_reduce", S, group, topo)[0])

@@ -42,19 +42,21 @@ def _widths(cfg) -> dict:
         qk = cfg.qk_nope_head_dim + cfg.qk_rope_head_dim
         attn = (2 * a * qk + 2 * a * cfg.v_head_dim + (cfg.q_lora_rank or 0) + cfg.kv_lora_rank) / h
         qkv = (2 * a * qk + a * cfg.v_head_dim) / h
+        o = a * cfg.v_head_dim / h
     else:
         attn = cfg.hd * (2 * a + 2 * cfg.kv_heads) / h
         qkv = cfg.hd * (a + 2 * cfg.kv_heads) / h
+        o = a * cfg.hd / h
     L = cfg.num_hidden_layers
     ffn, copies = cfg.intermediate_size / h, 0.0
     if cfg.is_moe:
         per_tok = (cfg.num_experts_per_tok + cfg.n_shared_experts) * cfg.expert_ffn / h
         ffn = (cfg.n_dense_layers * ffn + cfg.n_moe_layers * per_tok) / L
         copies = cfg.n_moe_layers * cfg.num_experts_per_tok / L
-    return {"attn": attn, "qkv": qkv, "fc1": (cfg.mlp_mats - 1) * ffn, "ffn": ffn, "copies": copies}
+    return {"attn": attn, "qkv": qkv, "o": o, "fc1": (cfg.mlp_mats - 1) * ffn, "ffn": ffn, "copies": copies}
 
 
-def saved_bytes_per_token(cfg, dropout: bool = False) -> tuple[float, float]:
+def saved_bytes_per_token(cfg, dropout: bool = False, gemm_input_bytes: float = 2.0) -> tuple[float, float]:
     """(outside, inside) tensor-parallel regions: 16-bit bytes per token per hidden unit one layer of
     `cfg` keeps for its backward with fused attention, Korthikanti's count term by term for the
     layer's own shapes (_widths), averaged over the model's dense and MoE layers:
@@ -67,10 +69,20 @@ def saved_bytes_per_token(cfg, dropout: bool = False) -> tuple[float, float]:
                layer's dispatched token copies (the experts' FC1 inputs) 2 x top_k
     GPT with dropout gives (10, 24) (KORTHIKANTI_SAVED). Dropout is off by default: the
     pretraining configs on file (HF attention_dropout 0.0 for Llama/Mistral/Qwen/DeepSeek;
-    NVIDIA's MLPerf GPT-3 NeMo config hidden/attention/ffn_dropout 0.0) use none."""
+    NVIDIA's MLPerf GPT-3 NeMo config hidden/attention/ffn_dropout 0.0) use none.
+
+    `gemm_input_bytes`: bytes per element of the GEMM inputs the linear layers save for their wgrad.
+    2 (BF16): the norm outputs, and the out-projection input is the attention's own saved O (one
+    tensor). Under Transformer Engine 1.x FP8 (DelayedScaling) a trained linear saves its FP8 input,
+    not the BF16 one (module/linear.py `_Linear.forward`: `saved_inputmat = inputmat` or its FP8
+    transpose when `fp8 and not override_linear_precision.wgrad`, `inputmat_no_fp8` only otherwise),
+    and LayerNormLinear / LayerNormMLP save the norm's FP8 output (ln_out written in FP8 by the norm):
+    the QKV / FC1 inputs and FC2's input take 1 byte, and the out-projection keeps an FP8 copy of O
+    beside the attention's BF16 O. GPT-3 in FP8: 4 + 2 outside, 8 + 1 + 8 + 4 inside = 27."""
     w = _widths(cfg)
-    outside = 8.0 + (2.0 if dropout else 0.0)
-    return outside, 2.0 * (w["attn"] + w["fc1"] + w["ffn"] + w["copies"])
+    outside = 4.0 + 2.0 * gemm_input_bytes + (2.0 if dropout else 0.0)
+    o_copy = 0.0 if gemm_input_bytes == 2.0 else gemm_input_bytes * w["o"]
+    return outside, 2.0 * (w["attn"] + w["fc1"] + w["copies"]) + gemm_input_bytes * w["ffn"] + o_copy
 
 
 def dot_output_bytes_per_token(cfg) -> tuple[float, float]:
@@ -141,12 +153,14 @@ def shard_groups(lay) -> tuple[int, int]:
 
 
 def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool = False,
-                  frozen_bytes: float = 2.0, grad_bytes: float = GRAD_BYTES, sequence_parallel: bool = True) -> dict:
+                  frozen_bytes: float = 2.0, grad_bytes: float = GRAD_BYTES, sequence_parallel: bool = True,
+                  gemm_input_bytes: float = 2.0) -> dict:
     """Bytes per chip on the pipeline device that needs the most, with its parts.
 
     `frozen_bytes`: bytes per frozen base weight under LoRA (2 in BF16; 1 when a quantized
     recipe keeps them as FP8 parameters, NeMo `fp8_params`). `grad_bytes`: bytes per gradient of
-    the gradient buffer (GRAD_SYNC_BYTES).
+    the gradient buffer (GRAD_SYNC_BYTES). `gemm_input_bytes`: bytes of the GEMM inputs saved for wgrad
+    (saved_bytes_per_token).
 
     Device d of a 1F1B pipeline keeps min(m, PP - d) micro-batches of activations in flight;
     interleaving adds (PP - 1)/(PP VP) (Narayanan et al. SC'21 Sec. 2.2.2). The last device
@@ -156,8 +170,8 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
     # rates), so its memory is the fused kernel's too
     act_layer = activation_bytes_per_layer(s_local, lay.mbs, cfg.hidden_size, cfg.num_attention_heads, lay.tp,
                                            lay.recompute, sequence_parallel, fused_attention=True,
-                                           saved=(dot_output_bytes_per_token if lay.recompute == "dots"
-                                                  else saved_bytes_per_token)(cfg))
+                                           saved=(dot_output_bytes_per_token(cfg) if lay.recompute == "dots"
+                                                  else saved_bytes_per_token(cfg, gemm_input_bytes=gemm_input_bytes)))
     inter = 1 + (lay.pp - 1) / (lay.pp * lay.vp) if lay.vp > 1 else 1.0
     best = None
     for d, n in enumerate(layers):

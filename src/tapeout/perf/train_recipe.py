@@ -11,6 +11,25 @@ quantize kernel is charged forward for the input X and backward for the output g
                     + copies x format_bits/8 write rowwise/columnwise copies incl. block scales
 Block scales per copy (OCP MX v1.0; NVFP4): elems x scale_bits / 8 / block bytes
 (MXFP8: n/32, NVFP4: n/16, plus 4 bytes of FP32 tensor scale per NVFP4 tensor).
+
+Norm-fed GEMMs (recipe `norm_fused_cast`): Transformer Engine's LayerNormLinear (the QKV GEMM) and
+LayerNormMLP (FC1) write the norm's output directly in FP8 (TE 1.x `_apply_normalization(..., fp8)`
+into a uint8 `ln_out`, then the sequence-parallel all-gather of the FP8 tensor), so the forward
+cast is no kernel of its own: the norm writes 1 B instead of 2 B per element, on the tokens the
+norm runs on (T/TP under sequence parallelism). The wgrad operand is made in the backward by
+`tex.fp8_transpose(ln_out_total)` of the gathered tensor (T tokens: read 1 B, write 1 B), only
+`if weight.requires_grad`. Not when the module also returns its norm output (LoRA's adapter on the
+QKV GEMM: `return_layernorm_output` -> BF16 norm, then `cast_to_fp8`, the standalone kernel).
+Sources: NVIDIA/TransformerEngine transformer_engine/pytorch/module/layernorm_linear.py and
+layernorm_mlp.py (1.x, Float8Tensor era, commit 0004dbd: forward `ln_out_dtype = torch.uint8 if
+(fp8 and not return_layernorm_output)`, backward `ln_out_total_t = tex.fp8_transpose(...)` under
+`if weight.requires_grad`).
+
+Frozen weights (LoRA) and the output gradient (`frozen_dy_transpose`): TE 1.x
+`TransformerEngineBaseModule.grad_output_preprocess` casts dY with `fp8_cast_transpose_fused`
+(or, for a sequence-parallel row-parallel GEMM, casts, gathers and `fp8_transpose`s it) whatever
+the weight's requires_grad: the frozen GEMM's dY still gets both copies. Read at two 1.x commits
+bracketing the LoRA stack's v1.6rc2 (0004dbd, and the later get_fp8_workspace-era base.py).
 """
 
 from __future__ import annotations
@@ -37,6 +56,7 @@ class Recipe:
     grad_flops: float = 0.0  # on gradient casts (stochastic rounding)
     bf16_fraction: float = 0.0  # share of the transformer layers kept in BF16
     on_fallback: str | None = None  # recipe that runs when the chip lacks `gemm` and formats.plan falls back
+    norm_fused_cast: bool = False  # the norm writes the quantized input of the GEMM it feeds (module docstring)
     source: str = ""
 
     @property
@@ -66,7 +86,8 @@ def get_recipe(name: str) -> Recipe | None:
     return Recipe(name=key, gemm=r["gemm"], scaling=r["scaling"], copies=int(r.get("copies", 0)),
                   extra_reads=int(r.get("extra_reads", 0)), quant_flops=float(r.get("quant_flops", 0)),
                   wgrad_flops=float(r.get("wgrad_flops", 0)), grad_flops=float(r.get("grad_flops", 0)),
-                  bf16_fraction=frac, on_fallback=r.get("on_fallback"), source=" ".join(str(r.get("source", "")).split()))
+                  bf16_fraction=frac, on_fallback=r.get("on_fallback"), norm_fused_cast=bool(r.get("norm_fused_cast", False)),
+                  source=" ".join(str(r.get("source", "")).split()))
 
 
 def recipe_names() -> list[str]:
@@ -96,23 +117,48 @@ def _kernel(name: str, count: float, elems: float, r: Recipe, copies: int, flops
                        writes=copies * format_bits(r.gemm) / 16.0, dtype="bf16")
 
 
-def training_graph(g: OpGraph, r: Recipe, fp8_attention: bool = False, lora: bool = False) -> tuple[OpGraph, OpGraph, OpGraph]:
+# GEMMs fed by a norm inside one Transformer Engine module (LayerNormLinear: QKV; LayerNormMLP: FC1)
+# -> that norm (workloads/llm.py names)
+NORM_FED = {"qkv_proj": "attn_norm", "mlp_gate_up": "mlp_norm", "mlp_up": "mlp_norm"}
+
+
+def _transpose(name: str, count: float, elems: float, fmt: str) -> Elementwise:
+    # read the quantized tensor, write its transpose (TE fp8_transpose); bf16-sized units
+    b = format_bits(fmt) / 16.0
+    return Elementwise(name=name, count=count, elems=elems, flops_per_elem=0.0, reads=b, writes=b, dtype="bf16")
+
+
+def training_graph(g: OpGraph, r: Recipe, fp8_attention: bool = False, lora=False,
+                   frozen_dy_transpose: bool = False) -> tuple[OpGraph, OpGraph, OpGraph]:
     """Apply recipe `r` to a forward graph whose GEMMs were built in `r.gemm`: the attention core
     (unless `fp8_attention`, TE fp8_dpa) and the LM head back in BF16, plus the forward (X) and
-    backward (dY) quantize kernels of every quantized GEMM. LoRA: no wgrad, one copy each."""
+    backward (dY) quantize kernels of every quantized GEMM. LoRA (`lora` true or a
+    train_lora.LoraAdapters): no wgrad, one copy of X; one copy of dY unless `frozen_dy_transpose`
+    (TE 1.x writes its transpose anyway). Norm-fed GEMMs under `r.norm_fused_cast`: the norm writes
+    the quantized copy, the wgrad transpose runs in the backward (module docstring)."""
     ops, fwd, bwd = [], [], []
     copies = 1 if lora else r.copies
+    dy_copies = r.copies if frozen_dy_transpose else copies
     wg = 0.0 if lora else r.wgrad_flops
+    returns_norm = set(getattr(lora, "targets", ()))  # an adapter on the GEMM reads the norm output in BF16
+    fused = {n: norm for n, norm in NORM_FED.items() if r.quantized and r.norm_fused_cast and n not in returns_norm
+             and any(isinstance(op, MatMul) and op.name == n and op.math_dtype == r.gemm for op in g.ops)}
+    fused_norms = set(fused.values())
     for op in g.ops:
         if isinstance(op, Attention) and op.math_dtype == r.gemm and not (fp8_attention and r.gemm == "fp8"):
             op = replace(op, math_dtype="fp8" if fp8_attention else "bf16")
+        elif isinstance(op, Elementwise) and op.name in fused_norms:
+            op = replace(op, writes=format_bits(r.gemm) / 16.0)  # the norm's output is the FP8 GEMM input
         elif isinstance(op, MatMul) and op.name == "lm_head":
             op = replace(op, math_dtype="bf16", w_dtype="bf16", a_dtype="bf16", eff_scale=1.0)
         elif isinstance(op, MatMul) and op.math_dtype == r.gemm and r.quantized:
             n_in = op.groups * op.batch * op.m * op.k
             n_out = op.groups * op.batch * op.m * op.n
-            fwd.append(_kernel(f"{op.name}_{r.gemm}_quantize", op.count, n_in, r, copies, r.quant_flops + wg))
-            bwd.append(_kernel(f"{op.name}_dgrad_{r.gemm}_quantize", op.count, n_out, r, copies,
+            if op.name not in fused:
+                fwd.append(_kernel(f"{op.name}_{r.gemm}_quantize", op.count, n_in, r, copies, r.quant_flops + wg))
+            elif not lora:  # wgrad operand: transpose of the gathered quantized norm output (T tokens)
+                bwd.append(_transpose(f"{op.name}_input_{r.gemm}_transpose", op.count, n_in, r.gemm))
+            bwd.append(_kernel(f"{op.name}_dgrad_{r.gemm}_quantize", op.count, n_out, r, dy_copies,
                                r.quant_flops + wg + r.grad_flops))
         ops.append(op)
     empty = ops[:0]

@@ -19,6 +19,9 @@ Wired features (perf/training.train arguments they decide):
   sequence_parallel          the norms between the TP blocks on the T/TP-token shard (sequence_parallel;
                              perf/sequence_parallel.py)
   dp_bucket                  the DP reduce-scatter / all-gather bucket rule (dp_bucket; perf/dp_buckets.py)
+  lm_loss                    the loss kernels over the logits on the last stage (lm_loss; perf/train_loss.py)
+  frozen_dy_transpose        a frozen (LoRA) GEMM's output gradient quantized with its transpose too
+                             (frozen_dy_transpose; perf/train_recipe.py)
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from ..errors import TapeoutError
 from ..formats import data_file
 
 WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "distributed_optimizer", "even_pipeline_stages",
-         "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel")
+         "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
+         "frozen_dy_transpose")
 
 
 @dataclass(frozen=True)
@@ -113,8 +117,12 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings["overlap_p2p"] = _flag(stack, "overlap_p2p_comm")
     if stack.value("sequence_parallel") is not None:
         settings["sequence_parallel"] = _flag(stack, "sequence_parallel")
+    if stack.value("frozen_dy_transpose") is not None:
+        settings["frozen_dy_transpose"] = _flag(stack, "frozen_dy_transpose")
     if stack.value("dp_bucket") is not None:
         settings["dp_bucket"] = stack.value("dp_bucket")
+    if stack.value("lm_loss") is not None:
+        settings["lm_loss"] = stack.value("lm_loss")
     if dict((f, w) for f, _, w in stack.features).get("attention_kernel"):
         settings["attention_kernel"] = stack.value("attention_kernel")
     return pins, settings, fp8_attention

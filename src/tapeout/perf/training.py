@@ -34,6 +34,10 @@ Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   interleaved (v > 1), chunk by chunk behind the other chunks' backward passes of the drain
   (Megatron-Core overlap_grad_reduce per model chunk, `chunked_exposure`), the all-gather
   likewise behind the next step's forwards.
+  Tied word embeddings with PP > 1: the first-last stage gradient all-reduce, and under Apex
+  buckets that weight's deferred DP reduce-scatter, both exposed after the drain (perf/dp_buckets).
+  Context parallelism: TE's per-ring-step output / LSE merges and dQ / dKV accumulations
+  (perf/cp_correction), memory-bound, in the layer's forward and backward.
   Hybrid sharded DP (`shard`: PyTorch HSDP, MaxText FSDP per slice x DCN data parallelism):
   ZeRO collectives over the shard group, then one all-reduce of the gradient shard across the
   DP x CP / shard replicas, exposed = max(0, t_x - B).
@@ -98,12 +102,16 @@ from ..formats import format_bits
 from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
+from .train_loss import loss_ops
+from .cp_correction import cp_merge_ops
 from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
-from .dp_buckets import BucketRule, bucket_rule, bucketed_collective_time, collective_count
+from .dp_buckets import (BucketRule, bucket_rule, bucketed_collective_time, collective_count, deferred_params,
+                         tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
-from .sequence_parallel import shard_sequence
+from .sequence_parallel import shard_sequence, tp_allreduce_time
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
+from .tp_backward import backward_tp_exposed
 from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .uncertainty import step_spread
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
@@ -178,8 +186,13 @@ class _Fwd:
     def __init__(self, cfg, p, pr, topo, fp8_attention: bool = False, lora: bool = False, recipe: Recipe | None = None,
                  tp_overlap: TPOverlap | None = None, transpose_cache: bool = True, grad_sync: str = "fp32",
                  attn_ratio: tuple[float, float] = (1.0, 1.0), comm_share: float = 0.0, overlap_p2p: bool = True,
-                 dp_bucket: BucketRule | None = None, sequence_parallel: bool = True):
+                 dp_bucket: BucketRule | None = None, sequence_parallel: bool = True, lm_loss: str | None = None,
+                 frozen_dy_transpose: bool = False):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
+        self.lm_loss = lm_loss  # the stack's loss kernels over the logits (perf/train_loss; None: not costed)
+        if lm_loss is not None:
+            loss_ops(lm_loss, 1.0)  # an unknown loss is refused here, before any layout is costed
+        self.frozen_dy_transpose = frozen_dy_transpose  # TE 1.x: a frozen GEMM's dY also gets its transpose
         self.dp_bucket = dp_bucket or BucketRule()  # the stack's DP bucket rule (perf/dp_buckets)
         self.sequence_parallel = sequence_parallel  # norms on the T/TP shard (perf/sequence_parallel)
         self.overlap_p2p = overlap_p2p  # the stack's overlap_p2p_comm (perf/pipeline_p2p)
@@ -197,6 +210,16 @@ class _Fwd:
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
         return float((times * t.count).sum())
+
+    def cp_merge(self, cp: int, tp: int, mbs: int, seq: int) -> tuple[float, float]:
+        """(forward, backward) time of one layer's context-parallel merge kernels on one rank holding
+        `seq` = s/CP tokens per sequence (perf/cp_correction; 0 without CP)."""
+        key = ("cp_merge", cp, tp, mbs, seq)
+        if key not in self.cache:
+            c = self.cfg
+            fo, bo = cp_merge_ops(cp, mbs * seq, c.num_attention_heads / tp, max(1.0, c.kv_heads / tp), c.hd)
+            self.cache[key] = (self._time(OpGraph(name="cp_merge", ops=fo)), self._time(OpGraph(name="cp_merge_bwd", ops=bo)))
+        return self.cache[key]
 
     def __call__(self, tp: int, ep: int, mbs: int, seq: int) -> dict:
         """Forward costs of one micro-batch through the whole model: the L layers' op classes
@@ -225,7 +248,7 @@ class _Fwd:
             g = shard_sequence(g, tp)
         cast_fwd = cast_bwd = q_elems = 0.0
         if self.recipe is not None and not bf16:
-            g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora)
+            g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.frozen_dy_transpose)
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
             q_elems = float(sum(op.count * op.elems for op in gf.ops + gb.ops))
         n_adapter = 0.0
@@ -239,6 +262,11 @@ class _Fwd:
         res = Elementwise(name="residual_add", count=2 * self.cfg.num_hidden_layers, elems=mbs * seq * self.cfg.hidden_size / tp,
                           flops_per_elem=1.0, reads=2.0, writes=1.0, dtype="bf16")
         t_res = self._time(OpGraph(name="residual", ops=[res]))
+        loss = {"head_loss_f": 0.0, "head_loss_b": 0.0}
+        if self.lm_loss is not None:  # on the last stage, after the LM head (perf/train_loss)
+            lf, lb = loss_ops(self.lm_loss, mbs * seq * math.ceil(self.cfg.vocab_size / tp))
+            loss = {"head_loss_f": self._time(OpGraph(name="loss", ops=[lf])),
+                    "head_loss_b": self._time(OpGraph(name="loss_bwd", ops=[lb]))}
         ct = evaluate(g, self.p)
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
@@ -247,7 +275,10 @@ class _Fwd:
         head = np.array([op.name in HEAD_OPS for op in t.ops])
         for i, op in enumerate(t.ops):
             if isinstance(op, Collective):
-                c = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0]) if op.group > 1 else 0.0
+                if op.name in TP_COLLECTIVES and op.collective == "all_reduce":  # SP: RS + AG (perf/sequence_parallel)
+                    c = tp_allreduce_time(op.payload_bytes, op.group, self.topo, self.sequence_parallel)
+                else:
+                    c = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0]) if op.group > 1 else 0.0
                 times[i] = 0.0
                 # all-to-alls are EP token routing, except the LoRA adapters' TP-group all-to-all
                 comm["ep" if op.collective == "all_to_all" and "_lora_" not in op.name else "tp"] += c * op.count
@@ -267,7 +298,7 @@ class _Fwd:
                 "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
                 "head_gemm": float(w[(t.kind == K_MATMUL) & head].sum()), "head_elt": float(w[(t.kind == K_ELT) & head].sum()),
                 "flops": float(ct.total_flops), "cast_fwd": cast_fwd, "cast_bwd": cast_bwd, "quant_elems": q_elems,
-                "adapter_params": n_adapter, "res": t_res, **wg, **named,
+                "adapter_params": n_adapter, "res": t_res, **loss, **wg, **named,
                 # the forward's distinct kernels: the backward repeats them as dgrad / wgrad of other
                 # shapes, so the whole step's spread is at most this (perf/uncertainty.step_spread)
                 "kernel_spread": step_spread(t, times)}
@@ -292,6 +323,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     c_tp, c_ep = f["comm_tp"] / L, f["comm_ep"] / L
     cast_f, cast_b = f["cast_fwd"] / L, f["cast_bwd"] / L
     cp_f = cp_b = t_ring = 0.0
+    # TE's ring merges each step's partial output / LSE and accumulates dQ, dKV (perf/cp_correction)
+    merge_f, merge_b = fwd.cp_merge(lay.cp, lay.tp, lay.mbs, s_local)
     if lay.cp > 1:  # ring attention: each rank's queries meet all keys (cp x its local attention work)
         attn *= lay.cp
         kv = 2 * lay.mbs * s_local * cfg.kv_heads * cfg.hd * 2 / lay.tp
@@ -314,6 +347,11 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     kb = 1.0 if lora else 2.0  # backward GEMMs: dgrad (+ wgrad)
     tp_f, tp_b = gemm + c_tp, kb * gemm + c_tp  # GEMMs + TP collectives, one after the other
     ov = fwd.tp_overlap
+    if ov is None and lay.tp > 1 and topo.nccl:  # Megatron / TE async backward collectives (perf/tp_backward.py)
+        gn = {k: f["g:" + k] / L for k in TP_GEMMS}
+        cn = {k: f["c:" + k] / L for k in TP_COLLECTIVES}
+        tp_b = kb * gemm + (c_tp - sum(cn.values())) + backward_tp_exposed(gn, cn, fwd.sequence_parallel, not lora,
+                                                                            fwd.comm_share)
     if ov is not None and lay.tp > 1:  # the stack's userbuffers overlap (perf/tp_overlap.py)
         gn = {k: f["g:" + k] / L for k in TP_GEMMS}
         cn = {k: f["c:" + k] / L for k in TP_COLLECTIVES}
@@ -325,13 +363,14 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # wgrad GEMMs accumulating into the gradient buffer (beta = 1 epilogue; perf/train_backward)
     acc_l = float(np.max(wgrad_accumulate_time(f["wgrad_elems"] / L, fwd.grad_bytes, p)))
     acc_h = float(np.max(wgrad_accumulate_time(f["head_wgrad_elems"], fwd.grad_bytes, p)))
-    Fl = tp_f + attn + elt + res + c_ep + cast_f + cp_f
-    Bl = tp_b + attn_bwd + 2.0 * elt + res + c_ep + cast_b + cp_b + acc_l
+    Fl = tp_f + attn + elt + res + c_ep + cast_f + cp_f + merge_f
+    Bl = tp_b + attn_bwd + 2.0 * elt + res + c_ep + cast_b + cp_b + acc_l + merge_b
     # dots (XLA checkpoint_dots_with_no_batch_dims): attention, norms and activations run again
-    rc = {"full": Fl, "selective": attn, "dots": attn + elt, "none": 0.0}[lay.recompute]
+    # (the core attention's recompute reruns its CP merges)
+    rc = {"full": Fl, "selective": attn + merge_f, "dots": attn + merge_f + elt, "none": 0.0}[lay.recompute]
     Bl += rc
-    Fh = f["head_gemm"] + f["head_elt"]
-    Bh = (1.0 if lora else 2.0) * f["head_gemm"] + f["head_elt"] + acc_h
+    Fh = f["head_gemm"] + f["head_elt"] + f["head_loss_f"]
+    Bh = (1.0 if lora else 2.0) * f["head_gemm"] + f["head_elt"] + acc_h + f["head_loss_b"]
     layers = stage_layers(L, lay.pp, lay.vp)
     dev_t = [n * (Fl + Bl) + (Fh + Bh if d == lay.pp - 1 else 0.0) for d, n in enumerate(layers)]
     d_slow = int(np.argmax(dev_t))
@@ -361,7 +400,14 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # ZeRO >= 1 gathers BF16 parameters, ZeRO-0's all-reduce is the gradient's reduce-scatter + all-gather
     gb = fwd.grad_bytes
     ag_bytes = gb if lay.zero == 0 else 2.0
-    for P, g, stride in ((dense, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
+    # tied word embedding with PP > 1 (perf/dp_buckets): first-last stage all-reduce after the
+    # backward, and under the apex rule its DP reduce-scatter deferred to the last bucket (taken
+    # out of the overlapped buckets here so it is not counted twice)
+    tied = tied_embedding_params(cfg.tie_word_embeddings, lay.pp, cfg.vocab_size, cfg.hidden_size, lay.tp, not lora)
+    late = deferred_params(fwd.dp_bucket, tied) if (d_slow == 0 or head_on) and lay.zero < 3 else 0.0
+    t_tied_ar, t_tied_rs = tied_embedding_sync_time(tied, fwd.dp_bucket, g_dense if lay.zero < 3 else 1, lay.tp,
+                                                     lay.tp * lay.cp * lay.dp, gb, topo, lay.dp * lay.cp)
+    for P, g, stride in ((dense - late, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
         if g > 1 and P > 0:
             # one collective per bucket of the stack's DP buckets (perf/dp_buckets), each paying the
             # ring's latency; ZeRO-3/FSDP keeps one per gather (its units are not these buckets)
@@ -422,26 +468,34 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     if rcp is not None and rcp.quantized:
         copies = 1 if lora else rcp.copies
         scale_b = copies * scale_bytes_per_elem(rcp.gemm) * (f["quant_elems"] / L * n_slow * m + w_q)
-    step = compute_time + dp_rs + dp_ag + dp_x + optim + wcast
+    # the first stage ends the 1F1B drain last and the optimizer's global grad-norm waits for it,
+    # so the tied embedding's syncs add to the step whichever stage is slowest
+    tied_sync = t_tied_ar + t_tied_rs
+    step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
     eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.overlap_p2p, forward_only=True,
                                                  t_fwd_chunk=F / lay.vp)
     # LoRA under a quantized recipe keeps the frozen weights quantized (no per-step weight cast
     # above): FP8 parameters, as NeMo's fp8_params, take the recipe format's bytes
     frozen = format_bits(rcp.gemm) / 8.0 if lora and rcp is not None and rcp.quantized else 2.0
-    mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen, grad_bytes=gb, sequence_parallel=fwd.sequence_parallel)
+    # TE 1.x FP8 (the recipe whose norm writes the FP8 GEMM input) saves trained linears' inputs in FP8
+    # (train_memory.saved_bytes_per_token); LoRA's frozen base GEMMs keep the BF16 count
+    saved_in = format_bits(rcp.gemm) / 8.0 if rcp is not None and rcp.quantized and rcp.norm_fused_cast and not lora else 2.0
+    mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen, grad_bytes=gb, sequence_parallel=fwd.sequence_parallel,
+                        gemm_input_bytes=saved_in)
     n_fb = n_slow * slots
     exposed = {"tp_allreduce": n_fb * ((1.0 + (lay.recompute == "full")) * (tp_f - gemm) + tp_b - kb * gemm),
                "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,
                "cp_kv_ring": n_fb * (cp_f + cp_b + (cp_f if lay.recompute == "full" else 0.0)),
                "pp_send_recv": pp_send, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag,
-               "dp_replica_all_reduce": dp_x}
+               "dp_replica_all_reduce": dp_x, "tied_embedding_sync": tied_sync}
     return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
             "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b, "residual_add": 2.0 * res * n_fb,
+            "cp_merge": (merge_f + merge_b) * n_fb,
             "wgrad_accumulate": acc_l * n_fb + (acc_h * slots if head_on else 0.0),
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
-            "exposed_dp": dp_rs + dp_ag, "t_dp": t_rs + t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
+            "exposed_dp": dp_rs + dp_ag + tied_sync, "t_dp": t_rs + t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
             "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem}
 
 
@@ -456,7 +510,8 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           tp_overlap: str | None = None, transpose_cache: bool = True, even_pipeline: bool = False,
           grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
           overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None,
-          sequence_parallel: bool = True) -> TrainResult:
+          sequence_parallel: bool = True, lm_loss: str | None = None,
+          frozen_dy_transpose: bool = False) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -491,6 +546,12 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     shard and the activations they save are sharded too (perf/sequence_parallel.py, train_memory).
     Default True: NeMo runs TP-overlapped stacks only with it, MaxText shards the same ops on its
     tensor axis.
+    `lm_loss`: the stack's loss kernels over the logits on the last stage (perf/train_loss.LOSSES:
+    "vocab_parallel_fp32", Megatron / NeMo's FP32 vocab-parallel cross-entropy); None (the default): not
+    costed (a stack not on file; XLA stacks fuse it differently).
+    `frozen_dy_transpose`: the stack quantizes a frozen (LoRA) GEMM's output gradient with its transposed
+    copy too (Transformer Engine 1.x grad_output_preprocess; perf/train_recipe.py). Default False: one copy,
+    what the frozen GEMM's dgrad reads.
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
@@ -498,12 +559,13 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
                 tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache, even_pipeline, grad_sync,
-                attention_kernel, comm_ctas, overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel)
+                attention_kernel, comm_ctas, overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel, lm_loss,
+                frozen_dy_transpose)
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
                fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline, grad_sync, attention_kernel, comm_ctas,
-               overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel)
+               overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel, lm_loss, frozen_dy_transpose)
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -558,7 +620,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
            fp8_attention=False, fitted=None, tp_overlap: TPOverlap | None = None, transpose_cache: bool = True,
            even_pipeline: bool = False, grad_sync: str = "fp32", attention_kernel: str = "cudnn",
            comm_ctas: int = 0, overlap_p2p: bool = True, rank_spread: RankSpread | None = None,
-           dp_bucket: BucketRule | None = None, sequence_parallel: bool = True) -> TrainResult:
+           dp_bucket: BucketRule | None = None, sequence_parallel: bool = True, lm_loss: str | None = None,
+           frozen_dy_transpose: bool = False) -> TrainResult:
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
@@ -602,7 +665,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention and fp8_gain is None, lora=lora, recipe=recipe, tp_overlap=tp_overlap,
                transpose_cache=transpose_cache, grad_sync=grad_sync, attn_ratio=ratio or (1.0, 1.0),
                comm_share=core_share(comm_ctas, float(np.max(p.num_cores))), overlap_p2p=overlap_p2p, dp_bucket=dp_bucket,
-               sequence_parallel=sequence_parallel)
+               sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose)
     domain = int(np.max(p.scaleup_domain))
 
     def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules

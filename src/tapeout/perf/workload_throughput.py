@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import TapeoutError
+from ..errors import TapeoutError, require_positive
 from ..hardware.catalog import Chip, get_chip
 from ..hardware.params import ChipParams
 from ..workloads.catalog import (BUILDERS, USABLE_MEMORY_FRACTION, WORKLOADS, build_workload, get_preset, memory_needed,
@@ -33,6 +33,10 @@ def resolve_workload(name: str, overrides: dict) -> tuple:
     params = {**(preset.defaults if preset else {}), **overrides}
     extra = {k: params.pop(k, None) for k in ("placement", "latency_bound_s", "zipf_s", "host_dram_gb", "ssd_gbps",
                                            "shard_chips")}
+    for k, zero_ok in (("latency_bound_s", False), ("zipf_s", True), ("host_dram_gb", True), ("ssd_gbps", False),
+                       ("shard_chips", False)):  # Zipf s = 0 is uniform popularity; no host DRAM is a choice
+        if extra[k] is not None:
+            require_positive(k, extra[k], allow_zero=zero_ok)
     extra["placement"] = extra["placement"] or "auto"
     extra["latency_bound_s"] = extra["latency_bound_s"] or (preset.latency_bound_s if preset else None)
     return preset, kind, params, extra
@@ -80,6 +84,10 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
         bfield = "samples" if kind == "dlrmv2" else ("candidates" if kind == "monolith" else "batch")
         b = graph.meta.get("batch")
         lower = f"lower {bfield}" if b is None or b > 1 else "use smaller inputs (resolution, frames)"
+        if b is not None and b > 1 and bfield in params:  # would one unit fit? else lowering the batch cannot help
+            one = memory_needed(build_workload(kind, **{**params, bfield: 1}), include_embeddings=not is_rec)
+            if one > float(cap):
+                lower = f"even {bfield}=1 needs {one / 1e9:.1f} GB, so use smaller inputs (resolution, frames)"
         raise TapeoutError(
             f"{name}: {bfield}={b} needs {need / 1e9:.1f} GB but {p.chip_id or 'the chip'} has "
             f"{float(cap) / 1e9:.1f} GB usable; {lower} or use a chip with more memory."

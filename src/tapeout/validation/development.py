@@ -1,8 +1,8 @@
 """What the model was developed on, and how far a row is from it (perf/novelty.py terms).
 
 `covered(rows)` reads only the descriptions of the development rows (workload, model_config,
-software): the architecture families, the range of total context and the serving stacks the
-model was checked on. Never the measured value. By default the development rows are the
+software): the range of total context and the serving stacks the model was checked on (the
+architecture-family term is decided by the calibration instead: perf/novelty.py). Never the measured value. By default the development rows are the
 packaged end_to_end.csv; a held-out split passes its own.
 """
 
@@ -41,8 +41,7 @@ def covered(rows: list[dict]) -> Covered:
     if not ts:
         return Covered()
     ctx = [t["context"] for t in ts]
-    return Covered(frozenset(t["model_family"] for t in ts), (min(ctx), max(ctx)),
-                   frozenset(t["stack"] for t in ts if t["stack"]))
+    return Covered((min(ctx), max(ctx)), frozenset(t["stack"] for t in ts if t["stack"]))
 
 
 @lru_cache(maxsize=1)

@@ -240,6 +240,48 @@ def check_unit(row: dict, bench: str) -> None:
                       f"{', '.join(u.capitalize() for u in ok)}")
 
 
+def scenario_result(bench: str, chip, scen: str, prec: str, software: str = "", high_accuracy: bool = False,
+                    fitted: dict | None = None) -> tuple[float, str, dict]:
+    """One accelerator's MLPerf result of inference benchmark `bench` in LoadGen scenario `scen`
+    (module docstring): (value, unit, detail). Offline samples/s (whisper: output tokens/s) and
+    Server queries/s are per accelerator (a system of n runs n replicas); SingleStream /
+    MultiStream are latencies in ms. Raises TapeoutError (e.g. a graph that does not fit)."""
+    p = calibrated_params(chip, fitted)
+    detail: dict = {}
+    if scen == "Offline":
+        tput, b, bound = per_chip_offline(bench, chip, prec, software, high_accuracy, fitted)
+        detail.update(batch=b, bound=bound, per_chip=tput)
+        if bench == "whisper":
+            # LoadGen counts the output tokens each response reports (mlcommons/inference
+            # speech2text/reference_SUT.py: n_tokens per QuerySampleResponse); the results
+            # tables label the figure samples/s, so a Samples/s row is scored in tokens/s too
+            detail["unit_note"] = "whisper Offline counts output tokens/s (LoadGen n_tokens), whatever the row's label"
+            tok = float(inference_graph(bench, 1, prec).meta["output_tokens"])
+            return tput * tok, "Tokens/s", detail
+        return tput, "Samples/s", detail
+    if scen == "Server":
+        T = SERVER_BOUND_S.get(bench)
+        if T is None:
+            raise SkipRow(f"no Server bound for {bench}")
+        best = 0.0
+        for b in SERVER_BATCHES:
+            if b > OFFLINE_BATCH[bench]:
+                break
+            g = inference_graph(bench, b, prec, software, high_accuracy, half_precision(chip), chip.family)
+            if not _fits(bench, g, p):
+                break
+            best = max(best, float(qps_at_p99(_time(bench, g, p), b, T)))
+        detail.update(latency_bound_s=T)
+        return best, "Queries/s", detail
+    if scen in ("SingleStream", "MultiStream"):
+        b = 1 if scen == "SingleStream" else 8
+        g = inference_graph(bench, b, prec, software, high_accuracy, half_precision(chip), chip.family)
+        host = float(host_path_s(g, p.host_bw))
+        detail.update(host_ms=host * 1e3)
+        return (_time(bench, g, p) + host) * 1e3, "Latency (ms)", detail
+    raise SkipRow(f"scenario '{scen}' not modelled")
+
+
 @register("mlperf-other-inference")
 def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     kind = benchmark_of(row)
@@ -251,44 +293,15 @@ def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None
     prec = compute_precision(row.get("precision", ""), chip, sw)
     n = int(float(row.get("n_accelerators") or 1))
     scen = row.get("scenario", "")
-    p = calibrated_params(chip, fitted)
     detail = {"chip": chip.id, "compute_precision": prec, "n_accelerators": n}
     check_unit(row, bench)
     try:
-        if scen == "Offline":
-            tput, b, bound = per_chip_offline(bench, chip, prec, sw, _high_accuracy(row), fitted)
-            detail.update(batch=b, bound=bound, per_chip=tput)
-            if bench == "whisper":
-                # LoadGen counts the output tokens each response reports (mlcommons/inference
-                # speech2text/reference_SUT.py: n_tokens per QuerySampleResponse); the results
-                # tables label the figure samples/s, so a Samples/s row is scored in tokens/s too
-                detail["unit_note"] = "whisper Offline counts output tokens/s (LoadGen n_tokens), whatever the row's label"
-                tok = float(inference_graph(bench, 1, prec).meta["output_tokens"])
-                return RowPrediction(n * tput * tok, "Tokens/s", bench, detail=detail)
-            return RowPrediction(n * tput, "Samples/s", bench, detail=detail)
-        if scen == "Server":
-            T = SERVER_BOUND_S.get(bench)
-            if T is None:
-                raise SkipRow(f"no Server bound for {bench}")
-            best = 0.0
-            for b in SERVER_BATCHES:
-                if b > OFFLINE_BATCH[bench]:
-                    break
-                g = inference_graph(bench, b, prec, sw, _high_accuracy(row), half_precision(chip), chip.family)
-                if not _fits(bench, g, p):
-                    break
-                best = max(best, float(qps_at_p99(_time(bench, g, p), b, T)))
-            detail.update(latency_bound_s=T)
-            return RowPrediction(n * best, "Queries/s", bench, detail=detail)
-        if scen in ("SingleStream", "MultiStream"):
-            b = 1 if scen == "SingleStream" else 8
-            g = inference_graph(bench, b, prec, sw, _high_accuracy(row), half_precision(chip), chip.family)
-            host = float(host_path_s(g, p.host_bw))
-            detail.update(host_ms=host * 1e3)
-            return RowPrediction((_time(bench, g, p) + host) * 1e3, "Latency (ms)", bench, detail=detail)
+        value, unit, more = scenario_result(bench, chip, scen, prec, sw, _high_accuracy(row), fitted)
     except TapeoutError as e:
         raise SkipRow(str(e)) from None
-    raise SkipRow(f"scenario '{scen}' not modelled")
+    detail.update(more)
+    # Offline / Server: n data-parallel replicas; a latency scenario's query runs on one
+    return RowPrediction(value if unit == "Latency (ms)" else n * value, unit, bench, detail=detail)
 
 
 # ------------------------------------------------------------------------------ training

@@ -152,6 +152,12 @@ def get_preset(name: str) -> WorkloadPreset:
     key = name.strip().lower()
     key = ALIASES.get(key, key)
     if key not in WORKLOADS:
+        from .llm_config import is_preset
+
+        if is_preset(name):  # `tapeout workloads` lists the vision-language LLMs too; the LLM engine serves them
+            raise TapeoutError(f"'{name}' is an LLM preset, run by the serving engine: use `tapeout serve --model {name} "
+                               f"--chip C` (a vision-language model also takes --images-per-request N --image-size S) "
+                               f"or `tapeout explain --model {name} --chip C`.")
         raise unknown_name_error("workload", name, list(WORKLOADS))
     return WORKLOADS[key]
 

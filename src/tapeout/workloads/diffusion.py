@@ -331,7 +331,7 @@ def sdxl_graph(batch: int = 1, steps: int = 20, resolution: int = 1024, precisio
     (tensorrt_int8_fp32_vae; replaces `vae_precision`)."""
     n = check_batch(batch)
     require_positive("steps", steps)
-    H = height or resolution
+    H = resolution if height is None else height  # height=0 is refused below, not read as "square"
     check_multiple("resolution", resolution, 32, "SDXL latent stride x UNet depth (8 x 4)")
     check_multiple("height", H, 32, "SDXL latent stride x UNet depth (8 x 4)")
     pr = as_precision(precision)
@@ -395,7 +395,7 @@ def wan_graph(model: str = "wan2.1-14b", batch: int = 1, frames: int = 81, heigh
         raise TapeoutError(f"unknown DiT video model '{model}'. Known: {', '.join(WAN_CONFIGS)}.")
     c = WAN_CONFIGS[model]
     n = check_batch(batch)
-    steps = steps or c["steps"]
+    steps = c["steps"] if steps is None else steps  # 0 is refused below, not taken as "the default"
     require_positive("steps", steps)
     pr = as_precision(precision)
     t, hh, ww = dit_video_tokens(model, frames, height, width)

@@ -233,6 +233,12 @@ def _normalize(name: str) -> str:
     return name.strip().lower().replace("_", "-").replace(" ", "-")
 
 
+def is_preset(name: str) -> bool:
+    """True when `name` (or an alias) is an LLM preset of data/models/llm."""
+    key = _normalize(name)
+    return MODEL_ALIASES.get(key, key) in preset_names()
+
+
 SUPPORTED_MODEL_TYPES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "deepseek_v2",
                          "deepseek_v3", "gptj", "gpt2", "gpt_oss", "llama4", "llama4_text",
                          "qwen2_5_vl")

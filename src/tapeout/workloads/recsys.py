@@ -194,5 +194,6 @@ def dlrmv2_graph(samples: int = 1, pairs_per_sample: float = PAIRS_PER_SAMPLE, p
 def monolith_graph(candidates: int = 512, num_features: int = 2, rows_per_feature: float = 1e8, dim: int = 32,
                    precision: str | Precision = "bf16", emb_dtype: str | None = None, **kw) -> OpGraph:
     """One ranking request scoring `candidates` items (the demo's batch 512)."""
+    check_batch(candidates, "candidates")  # named as the preset's field (recsys_graph calls it items)
     return recsys_graph(monolith_model(num_features, rows_per_feature, dim), candidates, precision, emb_dtype,
                         units=1, unit="requests", **kw)

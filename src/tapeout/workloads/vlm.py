@@ -138,3 +138,25 @@ def vision_graph(spec: VisionSpec, images: int, image_size: int, precision: str 
             eltwise("vit.merger.gelu", T * m, pr, 8), linear("vit.merger.fc2", T, spec.out_hidden, m, pr)]
     return OpGraph(f"vit:{images}x{side}px:{pr.name}", ops,
                    {"batch": images, "units": images, "unit": "images", "tokens": T, "patches": images * P})
+
+
+def vision_language_presets() -> list[dict]:
+    """The LLM presets with a vision encoder, as `tapeout workloads` lists them (served by the LLM
+    engine with `serve --images-per-request N --image-size S`), each with its config's source."""
+    from .llm_config import preset_names, raw_config
+
+    rows = []
+    for name in preset_names():
+        spec = vision_spec(name)
+        if spec is None:
+            continue
+        data, _ = raw_config(name)
+        src = "; ".join(s for s in (data.get("_source"), data.get("_image_processor", {}).get("_source")) if s)
+        rows.append({"name": name, "kind": "vlm", "metric": "output tokens/s", "unit": "token",
+                     "defaults": {"image_size": 448},  # serve's --image-size default
+                     "description": f"vision-language serving: {spec.depth}-block ViT + patch merger "
+                                    f"({spec.factor} px per image token side, <= {spec.max_side} px) feeding the LLM "
+                                    f"on the serving engine; `tapeout serve --model {name} --images-per-request N "
+                                    f"--image-size S`",
+                     "source": src, "data_file": f"data/models/llm/{name}.json"})
+    return rows
