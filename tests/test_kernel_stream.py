@@ -26,7 +26,7 @@ def _kernels(rows):
 
 
 def _streams(chip, bw, eff, fixed=4e-6, m=8, sizes=tuple(range(8192, 57345, 4096))):
-    # n x 8192 BF16 weights of 134-940 MB (>= 256 MB from n = 16384: 11 of the 13), timed as fixed + bytes / (bw x eff)
+    # n x 8192 BF16 weights of 134-940 MB (>= 272 MB from n = 20480: 10 of the 13), timed as fixed + bytes / (bw x eff)
     return [(chip, "bf16", m, n, 8192, fixed + float(ks.stream_bytes(m, n, 8192)) / (bw * eff)) for n in sizes]
 
 
@@ -45,7 +45,7 @@ def test_only_large_skinny_bf16_streams_are_read():
              ("x", "bf16", 8, 4096, 8192, 1.0)]  # 67 MB: could sit in a Blackwell L2
     k = _kernels(rows)
     s = ks.streaming_kernels(k, "x")
-    assert s.sum() == 11 and not s[-3:].any()  # n >= 16384 of the 13 streams, none of the others
+    assert s.sum() == 10 and not s[-3:].any()  # n >= 20480 of the 13 streams, none of the others
     assert ks.stream_efficiency(k, "x", 1e12) == pytest.approx(0.8, rel=1e-9)
 
 

@@ -8,9 +8,9 @@ database's own memory-bound kernels, no model in between:
 
 - BF16 GEMMs (2-byte weights; no activation-quantize pass in the timing) with m <= MAX_ROWS
   tokens: 2m FLOPs per 2 weight bytes, far below every chip's ridge point, so the kernel streams;
-- weights >= MIN_WEIGHT_BYTES: twice the largest L2 among the database's chips (B200, 126 MB:
-  Chips and Cheese, "Nvidia's B200: Keeping the CUDA Juggernaut Rolling"), so the collector's
-  replay (one weight copy once it exceeds the L2; perf/kernel_replay.py) streams from DRAM;
+- weights >= MIN_WEIGHT_BYTES: twice the largest L2 among the database's chips (GB200, B300, GB300:
+  135,528,448 B device-reported, OpenXLA target specs, data/chips/supplement_specs.csv), so the
+  collector's replay (one weight copy once it exceeds the L2; perf/kernel_replay.py) streams from DRAM;
 - time = a + bytes / (mem_bw x efficiency) by least squares: the efficiency is the slope's, the
   fixed time a stays out of it (serving adds its own per-kernel time, kernel_overhead_us).
 
@@ -27,7 +27,7 @@ import numpy as np
 from .kernel_replay import ACT_BYTES, WEIGHT_BYTES_PER_ELEM
 
 MAX_ROWS = 16  # tokens per GEMM: one MMA row tile (opcost.MIN_TILE_M)
-MIN_WEIGHT_BYTES = 256e6  # >= 2 x the largest L2 of the database's chips (B200 126 MB)
+MIN_WEIGHT_BYTES = 272e6  # >= 2 x the largest L2 of the database's chips (135.5 MB: GB200, B300, GB300)
 MIN_KERNELS = 8
 
 
