@@ -148,3 +148,16 @@ def test_rtx_pro_6000_replay_falls_to_its_dram_rate_past_its_l2():
     fits, spills = small & (w >= 20 * MB) & (5 * w <= 134.2 * MB), small & (5 * w > 134.3 * MB) & (w < 33 * MB)
     assert fits.sum() >= 50 and spills.sum() >= 50
     assert np.median(w[fits] / c["latency_s"][fits]) > 1.1 * 1.792e12 > np.median(w[spills] / c["latency_s"][spills])
+
+# ---- round stop-21: the generation-attention collector replays one KV cache ----
+
+def test_kv_replay_footprint_closed_form():
+    from tapeout.perf.kernel_replay import kv_replay_footprint
+
+    # batch 4, 8192 keys, 32 query / 8 KV heads of 128: K + V = 2 x 4 x 8192 x 8 x 128 x 2 bytes (BF16),
+    # half in FP8; query and output 2 x 4 x 32 x 128 x 2 bytes
+    q_out = 2 * 4 * 32 * 128 * 2
+    assert kv_replay_footprint(4, 8192, 32, 8, 128, "bf16") == 2 * 4 * 8192 * 8 * 128 * 2 + q_out
+    assert kv_replay_footprint(4, 8192, 32, 8, 128, "fp8") == 2 * 4 * 8192 * 8 * 128 + q_out
+    with pytest.raises(ValueError, match="KV-cache format int4"):
+        kv_replay_footprint(1, 1, 1, 1, 128, "int4")

@@ -16,8 +16,13 @@ Mapping of the kernel parameters x (chip power density pd; kernel_fit.params_for
   eff_compute[fp8]         eff_fp8   * ...   (per-tensor FP8 GEMM alone: the kernel fit models the
                                               database's unfused activation-quantize pass apart)
   eff_compute[fp4]         eff_nvfp4 * ...   (formats the chip's kernels lack: family mean)
-  eff_mem                  mem_bf16: weight streaming by skinny BF16 GEMMs, the serving
-                           model's dominant DRAM traffic (it has one eff_mem for all streams)
+  eff_mem                  the chip's measured DRAM efficiency of GB-sized weight streams
+                           (perf/kernel_stream.py: the database's large memory-bound BF16 GEMMs),
+                           the serving model's dominant DRAM traffic; held out, the other chips'
+                           median (mem_bf16, the fit's one efficiency for every BF16 GEMM, where
+                           no stream was measured)
+  generation attention     per kernel class, the fit's own pricing (kernel_fit.generation_fields:
+                           CTA stream at mem_decode_<kernel>, per-wave latency in series with it)
   kernel_overhead_us       ovh_bf16: fixed time of a BF16 GEMM kernel
   eff_attention            eff_attention (fused attention vs GEMM)
   kernel_library           the library's GEMM split-K limit (split_bf16), per-tile K overhead of
@@ -46,8 +51,9 @@ from .kernels_db import db_config
 SERVING_FORMATS = {"bf16": "eff_bf16", "fp16": "eff_bf16", "fp8": "eff_fp8", "fp4": "eff_nvfp4"}
 
 
-def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS)) -> dict:
-    """The calibration entry one chip's kernel parameters imply (see the module docstring)."""
+def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), stream_eff: float | None = None) -> dict:
+    """The calibration entry one chip's kernel parameters imply (see the module docstring);
+    `stream_eff` the chip's large-stream DRAM efficiency (kernel_stream), else the fit's mem_bf16."""
     scale = (kernel_fit.format_power_density(chip) / kernel_fit.PD_REF) ** params["gamma"]  # per PEAK_KEYS format
     dec = kernel_fit.serving_decode_class(chip)  # the generation kernel a GQA model runs on this chip
     out = {"eff_compute": {k: round(min(params[n] * float(scale[PEAK_KEYS.index(k)]), 1.0), 4)
@@ -71,15 +77,16 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS)) 
            # runs (serving_decode_params); kernel_library above holds the GQA default's
            "kernel_decode_classes": {cls: decode_fields(params, cls) for cls in decode_classes(chip)}}
     if "bf16" in formats:  # streaming and fixed time come from the BF16 GEMMs
-        out.update(eff_mem=params["mem_bf16"], kernel_overhead_us=params["ovh_bf16"])
+        out.update(eff_mem=params["mem_bf16"] if stream_eff is None else stream_eff, kernel_overhead_us=params["ovh_bf16"])
     return out
 
 
 def decode_fields(params: dict, cls: str) -> dict:
     """The ChipParams fields serving takes from one generation-kernel class: its fixed time beyond
-    a GEMM kernel's (kernel_overhead_us) and its per-wave CTA cost."""
+    a GEMM kernel's (kernel_overhead_us) and the fit's own pricing of the kernel
+    (kernel_fit.generation_fields: per-wave CTA cost in series with its CTAs' KV stream)."""
     return {"attn_decode_fixed": max(params["ovh_" + cls] - params["ovh_bf16"], 0.0) * 1e-6,
-            "attn_decode_unit_flops": params["unit_" + cls], "attn_decode_unit_time": params["unitlat_" + cls] * 1e-6}
+            **kernel_fit.generation_fields(params, cls)}
 
 
 def decode_classes(chip) -> list[str]:
@@ -126,9 +133,12 @@ def fp8_cache_vector_work(p, family: str, kernel: str, kv_fmt: str):
                      attn_gen_vflops_per_score=KERNEL_STRUCTURE["mmha_fp8_kv_vflops_per_score"])
 
 
-def db_fitted(per_chip: dict, source: dict, base: dict | None = None, holdout: str | None = None) -> dict:
+def db_fitted(per_chip: dict, source: dict, base: dict | None = None, holdout: str | None = None,
+              stream: dict | None = None) -> dict:
     """`base` (default: the shipped microbenchmark fit) with the entry of every chip in
-    `per_chip` ({chip: (kernel parameters, GEMM formats measured, how fitted)}) replaced."""
+    `per_chip` ({chip: (kernel parameters, GEMM formats measured, how fitted)}) replaced;
+    `stream` {chip: large-stream DRAM efficiency} (kernel_stream.stream_efficiencies)."""
+    stream = stream or {}
     from .kernels_db import chip_for
 
     base = base if base is not None else load_fitted()
@@ -142,10 +152,10 @@ def db_fitted(per_chip: dict, source: dict, base: dict | None = None, holdout: s
         read = f"{e.get('stack')} " + ", ".join(f"{op} {v}" for op, v in e.get("stack_versions", {}).items()) if e else ""
         formats = [k for k in SERVING_FORMATS if SERVING_FORMATS[k].removeprefix("eff_") in fmts]
         own = {k: v for k, v in out["chips"].get(cid, {}).items() if k not in VENDOR_FIELDS}
-        out["chips"][cid] = {**own, **chip_entry(params, chip_for(cid), f"{pkg} {read}; {how}", formats)}
+        out["chips"][cid] = {**own, **chip_entry(params, chip_for(cid), f"{pkg} {read}; {how}", formats, stream.get(cid))}
     out["about"] = ("Microbenchmark fit (fitted.yaml) with the chips of the kernel database calibrated from it by "
                     "tapeout/perf/kernel_calibration.py; nothing fitted to end-to-end rows.")
-    out["kernel_db"] = {"source": source, "holdout": holdout,
+    out["kernel_db"] = {"source": source, "holdout": holdout, "stream_eff": dict(stream),
                         "params": {c: p for c, (p, _, _) in per_chip.items()}}
     return out
 
@@ -163,20 +173,35 @@ def build(holdout: str | None = None, stack: str | None = None, stack_version: s
 
     k = read_kernels(stack=stack, stack_version=stack_version, per_group=per_group)
     chips = sorted(set(k.cols["chip"]))
-    if holdout is None:
+    hid = chip_for(holdout).id if holdout is not None else None
+    if hid is not None and hid not in chips:
+        raise TapeoutError(f"--holdout '{holdout}': the kernel database has no kernels of it; use one of "
+                           f"{', '.join(chips)}.")
+    stream = large_stream_efficiencies(chips, hid, stack, stack_version)
+    if hid is None:
         per_chip = {}
         for c in chips:
             kc = k.where(k.cols["chip"] == c)
             per_chip[c] = (kernel_fit.fit(kernel_fit.Groups(kc))["params"], _gemm_formats(kc),
                            "tapeout/perf/kernel_fit.py refitted on this chip's kernels")
-        return db_fitted(per_chip, kernel_fit.source_of(k))
-    hid = chip_for(holdout).id
-    if hid not in chips:
-        raise TapeoutError(f"--holdout '{holdout}': the kernel database has no kernels of it; use one of "
-                           f"{', '.join(chips)}.")
+        return db_fitted(per_chip, kernel_fit.source_of(k), stream=stream)
     k = dataclasses.replace(k.where(k.cols["chip"] != hid), sources=[s for s in k.sources if s["chip"] != hid])
     from .fit import fit_all
 
     f = kernel_fit.fit(kernel_fit.Groups(k))["params"]
     how = f"tapeout/perf/kernel_fit.py shared parameters fitted without {hid}'s kernels (and microbenchmarks)"
-    return db_fitted({hid: (f, set(kernel_fit.GEMM_FMTS), how)}, kernel_fit.source_of(k), fit_all(exclude=hid), hid)
+    return db_fitted({hid: (f, set(kernel_fit.GEMM_FMTS), how)}, kernel_fit.source_of(k), fit_all(exclude=hid), hid,
+                     stream={hid: stream[hid]})
+
+
+def large_stream_efficiencies(chips: list[str], holdout: str | None, stack: str | None, stack_version: str | None) -> dict:
+    """Per chip, the DRAM efficiency of GB-sized weight streams measured on every GEMM of the
+    database (kernel_stream; the fit's hash sample holds too few large skinny ones); `holdout`
+    gets the median of the other chips' and its kernels are not read."""
+    from .calibration import calibrated_params
+    from .kernel_stream import stream_efficiencies
+    from .kernels_db import chip_for, db_config, read_kernels
+
+    systems = [s for s, e in db_config()["systems"].items() if e["chip"] != holdout]
+    g = read_kernels(stack=stack, stack_version=stack_version, systems=systems, ops=("gemm",), per_group=None)
+    return stream_efficiencies(g, {c: float(calibrated_params(chip_for(c)).mem_bw) for c in chips}, holdout)

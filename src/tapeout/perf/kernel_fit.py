@@ -341,19 +341,32 @@ def params_for(base, pd: float, x, cls: str):
     eff = np.full(len(PEAK_KEYS), v["eff_bf16"])
     for key, name in (("bf16", "eff_bf16"), ("fp16", "eff_bf16"), ("fp8", "eff_fp8"), ("fp4", "eff_nvfp4")):
         eff[PEAK_KEYS.index(key)] = v[name]
-    gemm = cls in GEMM_FMTS
-    split = v["split_" + cls] if gemm else np.inf
-    unit, unit_t = (v["unit_" + cls], v["unitlat_" + cls] * 1e-6) if not gemm else (0.0, 0.0)
+    split = v["split_" + cls] if cls in GEMM_FMTS else np.inf
+    gen = generation_fields(v, cls)
     return base.replace(max_split_k=split, eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
                         tile_k_overhead=v["tile_k_overhead"], epilogue_exposed=v["epilogue_exposed"],
                         attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"],
                         # one phase per kernel class: its unit cost serves whichever phase opcost sees
-                        attn_unit_flops=unit, attn_unit_time=unit_t, attn_decode_unit_flops=unit, attn_decode_unit_time=unit_t,
-                        attn_tiling=v["attn_tiling"],
-                        attn_cta_tokens_per_s=v.get("tokrate_" + cls, 0.0) * 1e6, attn_ctas_per_core=v["ctas_per_core"],
-                        **gen_q_tile(cls), **gen_split(cls), attn_gen_score_flops=v.get("score_" + cls, 0.0),
+                        attn_unit_flops=gen["attn_decode_unit_flops"], attn_unit_time=gen["attn_decode_unit_time"],
+                        attn_tiling=v["attn_tiling"], **gen,
                         attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
+
+
+def generation_fields(v: dict, cls: str) -> dict:
+    """The ChipParams fields that price a generation-attention op run by kernel class `cls` with the
+    fitted parameters v (name -> value): its per-wave CTA cost (unit_/unitlat_<cls>), its CTAs' KV
+    stream (tokrate_<cls>, ctas_per_core, score_<cls>, at mem_<cls> of the DRAM), query tile and
+    multi-block rule. The fit (params_for) and serving (kernel_calibration.decode_fields) both take
+    them from here, so a generation kernel costs the same in both. GEMM classes get the stream and
+    unit cost off; the context class its unit cost (one phase per kernel class in the fit)."""
+    attn = cls not in GEMM_FMTS
+    return {"attn_decode_unit_flops": v["unit_" + cls] if attn else 0.0,
+            "attn_decode_unit_time": v["unitlat_" + cls] * 1e-6 if attn else 0.0,
+            "attn_cta_tokens_per_s": v.get("tokrate_" + cls, 0.0) * 1e6, "attn_ctas_per_core": v["ctas_per_core"],
+            "attn_gen_score_flops": v.get("score_" + cls, 0.0),
+            "attn_gen_eff_mem": v["mem_" + cls] if cls.startswith("decode_") else 0.0,
+            **gen_q_tile(cls), **gen_split(cls)}
 
 
 def predict_group(g: dict, x) -> np.ndarray:

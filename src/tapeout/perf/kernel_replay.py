@@ -10,6 +10,14 @@ buffer in L2, and the measured kernel streams its operands from L2, not DRAM. Se
 each layer's weights differ and a model's weights exceed any L2, so the kernel fit must know which
 measured kernels ran from L2 (perf/kernel_fit.py), and serving uses none of it.
 
+The generation-attention collector (collect_attn.py, `run_attention_torch`) does the same with one
+attention op: it captures `attn.forward` over one KV-cache manager's blocks in a CUDA graph and
+times 6 replays after 10 warm-up ones, every replay reading the same cached K and V
+(`kv_replay_footprint`). H200 (H100's SMs and 50 MB L2 with 1.43x the DRAM bandwidth) times the
+same as H100 on every shape up to ~40 MB of KV cache and 0.70-0.71 x H100 (the DRAM ratio) above
+1 GB (`scripts/decode_l2_ratio.py`, no model). The kernel fit does not yet time those replays on
+the L2 (docs/notes/issue-24.md, round stop-21: tried, kept on branch issue-21sb-decode-l2).
+
 Weight bytes per element are the collector's own (`_bytes_per_elem`: bf16 2, fp8 and fp8_block 1,
 nvfp4 0.5, block scales not counted); x is the BF16 activation (m x k) the collector passes, the
 output the BF16 m x n result.
@@ -44,3 +52,17 @@ def l2_resident(m, n, k, fmt: str, l2_bytes) -> np.ndarray:
     L2 only, in steady state); False everywhere for a chip without an L2 size (l2_bytes <= 0)."""
     l2 = np.asarray(l2_bytes, dtype=float)
     return (replay_footprint(m, n, k, fmt, l2) <= l2) & (l2 > 0)
+
+
+KV_BYTES_PER_ELEM = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0}  # the collector's KV cache: BF16 or FP8
+
+
+def kv_replay_footprint(batch, kv_len, heads, kv_heads, head_dim, kv_fmt) -> np.ndarray:
+    """Bytes one generation-attention replay touches: K and V of every cached token of every KV head
+    (kv_fmt per kernel), and the BF16 query and output of one token per sequence."""
+    b, L, h, hk, d = (np.asarray(v, dtype=float) for v in (batch, kv_len, heads, kv_heads, head_dim))
+    unknown = sorted({str(f) for f in np.atleast_1d(kv_fmt)} - set(KV_BYTES_PER_ELEM))
+    if unknown:
+        raise ValueError(f"KV-cache format {unknown[0]}: expected one of {', '.join(KV_BYTES_PER_ELEM)}")
+    elem = np.array([KV_BYTES_PER_ELEM[str(f)] for f in np.atleast_1d(kv_fmt)]).reshape(np.shape(kv_fmt))
+    return 2.0 * b * L * hk * d * elem + 2.0 * ACT_BYTES * b * h * d

@@ -18,7 +18,7 @@ For op i on design d (all arrays broadcast to shape (n_ops, *design_shape)):
             from data/calibration/kernel_structure.yaml):
             context tiles per query head with full causal diagonal tiles (_attention_tiling),
             + waves * (attn_unit_time + attn_unit_flops * cores / (peak * eff)) per-CTA cost
-  memory    t_m = DRAM bytes / (mem_bw * eff_mem)
+  memory    t_m = DRAM bytes / (mem_bw * eff_mem)   (generation attention: attn_gen_eff_mem where set)
             DRAM bytes: the compulsory bytes, plus operand re-reads when the re-used
             operand does not fit on chip (blocked GEMM, Hong & Kung 1981 style bound:
             A is re-read once per output-column block, W once per output-row block,
@@ -329,6 +329,9 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     # 2023): with fewer units than cores only `units` cores stream, each at most core_bw_share
     # times its even share of the bandwidth -> t_mem / min(1, units / cores * core_bw_share)
     fill = np.where(colb(is_mm), np.minimum(1.0, units / cores * np.asarray(p.core_bw_share, dtype=float)), 1.0)
+    # generation attention's KV stream at its own fraction of the DRAM where set (ChipParams.attn_gen_eff_mem)
+    gen_eff_mem = np.asarray(p.attn_gen_eff_mem, dtype=float)
+    eff_mem = np.where(gen_attn & (gen_eff_mem > 0), gen_eff_mem, np.asarray(p.eff_mem, dtype=float))
     # generation attention with a Little's-law CTA stream (ChipParams.attn_cta_tokens_per_s): the
     # resident CTAs x tokens in flight per CTA / latency x KV bytes per token, against the DRAM
     tok_rate = np.asarray(p.attn_cta_tokens_per_s, dtype=float)
@@ -340,8 +343,8 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         per_token = 1.0 / np.where(tok_rate > 0, tok_rate, np.inf) + score
         cta_stream = resident / per_token * wb / np.maximum(par * k, 1.0)  # wb / (units x keys): KV bytes per token
         fill = np.where(gen_attn & (tok_rate > 0),
-                        np.minimum(fill, cta_stream / (np.asarray(p.mem_bw) * p.eff_mem)), fill)
-    t_mem = dram / (np.asarray(p.mem_bw) * p.eff_mem * fill) + p.mem_overhead * (dram > 0)
+                        np.minimum(fill, cta_stream / (np.asarray(p.mem_bw) * eff_mem)), fill)
+    t_mem = dram / (np.asarray(p.mem_bw) * eff_mem * fill) + p.mem_overhead * (dram > 0)
     # a CUDA-core generation kernel over an FP8 KV cache converts, scales and multiplies every KV
     # byte it reads and runs the softmax of every score on the vector units, overlapped with its
     # KV stream: it caps the stream where the DRAM outruns the cores (ChipParams.attn_gen_vflops_*,
