@@ -107,7 +107,7 @@ from .cp_correction import cp_merge_ops
 from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
 from .dp_buckets import (BucketRule, bucket_rule, bucketed_collective_time, collective_count, deferred_params,
-                         tied_embedding_params, tied_embedding_sync_time)
+                         first_last_stage_stride, tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
 from .sequence_parallel import shard_sequence, tp_allreduce_time
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
@@ -406,7 +406,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     tied = tied_embedding_params(cfg.tie_word_embeddings, lay.pp, cfg.vocab_size, cfg.hidden_size, lay.tp, not lora)
     late = deferred_params(fwd.dp_bucket, tied) if (d_slow == 0 or head_on) and lay.zero < 3 else 0.0
     t_tied_ar, t_tied_rs = tied_embedding_sync_time(tied, fwd.dp_bucket, g_dense if lay.zero < 3 else 1, lay.tp,
-                                                     lay.tp * lay.cp * lay.dp, gb, topo, lay.dp * lay.cp)
+                                                     first_last_stage_stride(lay.tp * lay.cp * lay.dp, lay.pp), gb, topo,
+                                                     lay.dp * lay.cp)
     for P, g, stride in ((dense - late, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
         if g > 1 and P > 0:
             # one collective per bucket of the stack's DP buckets (perf/dp_buckets), each paying the
