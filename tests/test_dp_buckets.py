@@ -218,3 +218,20 @@ def test_train_exposes_the_tied_embedding_sync_with_pipeline_only():
     # Llama ties nothing: no first-last sync at the same pipeline depth
     ll = train("llama-2-70b", "h100-sxm", 128, 128 * 4096, 4096, layout=TrainLayout(tp=4, pp=4, dp=8, zero=1), **kw)
     assert ll.breakdown["exposed_comm_s"]["tied_embedding_sync"] == 0.0
+
+
+def test_the_embedding_group_spans_first_to_last_stage_not_neighbours():
+    # Megatron rank order puts PP outermost: stage k starts at k x TP x CP x DP, so the embedding
+    # group {first stage, last stage} is (PP - 1) x TP x CP x DP ranks apart
+    from tapeout.perf.dp_buckets import first_last_stage_stride, tied_embedding_sync_time
+
+    assert first_last_stage_stride(4, 4) == 12
+    assert first_last_stage_stride(64, 2) == 64  # two stages: neighbours are first and last
+    t, gb, S = _nvlink(), 2.0, 150e6
+    # TP2 DP2 PP4 on 8-GPU nodes: stages start at ranks 0, 4, 8, 12; neighbours 0 and 4 share a
+    # node, the first and last stage (0 and 12) do not
+    assert t.split(2, 4) == (2, 1) and t.split(2, first_last_stage_stride(4, 4)) == (1, 2)
+    ar, _ = tied_embedding_sync_time(S, BucketRule("megatron"), 2, 2, first_last_stage_stride(4, 4), gb, t, 2)
+    far, _ = tied_embedding_sync_time(S, BucketRule("megatron"), 2, 2, 64, gb, t, 2)
+    near, _ = tied_embedding_sync_time(S, BucketRule("megatron"), 2, 2, 4, gb, t, 2)
+    assert ar == pytest.approx(far) and near < far

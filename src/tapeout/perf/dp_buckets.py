@@ -125,11 +125,18 @@ def deferred_params(rule: BucketRule, tied_params: float) -> float:
     return float(tied_params) if rule.kind == "apex" else 0.0
 
 
+def first_last_stage_stride(stage_stride: int, pp: int) -> int:
+    """Ranks between the two members of the embedding group, the first and the last pipeline
+    stage: (PP - 1) x `stage_stride` (TP x CP x DP between neighbouring stages in Megatron's
+    rank order, PP outermost: parallel_state `embedding_ranks = [ranks[0], ranks[-1]]`)."""
+    return max(1, int(pp) - 1) * int(stage_stride)
+
+
 def tied_embedding_sync_time(tied_params: float, rule: BucketRule, dp_group: int, dp_stride: int, pp_stride: int,
                              grad_bytes: float, topo, dp_cp: int) -> tuple[float, float]:
     """(first-last stage all-reduce, deferred DP reduce-scatter) seconds of the tied embedding's
-    gradient per step, both exposed. `pp_stride`: ranks between two pipeline stages (TP x CP x DP
-    in Megatron's rank order); the deferred reduce-scatter is bucketed like the others."""
+    gradient per step, both exposed. `pp_stride`: ranks between the first and the last pipeline
+    stage (first_last_stage_stride); the deferred reduce-scatter is bucketed like the others."""
     if tied_params <= 0:
         return 0.0, 0.0
     S = grad_bytes * tied_params

@@ -106,9 +106,10 @@ from .train_loss import loss_ops
 from .cp_correction import cp_merge_ops
 from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
-from .dp_buckets import (BucketRule, bucket_rule, bucketed_collective_time, collective_count, deferred_params,
-                         tied_embedding_params, tied_embedding_sync_time)
+from .dp_buckets import (bucket_rule, bucketed_collective_time, collective_count, deferred_params,
+                         first_last_stage_stride, tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
+from .stack_features import StackFeatures
 from .sequence_parallel import shard_sequence, tp_allreduce_time
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
 from .tp_backward import backward_tp_exposed
@@ -183,24 +184,18 @@ def fp8_training_graph(g: OpGraph, fp8_attention: bool = False, lora: bool = Fal
 class _Fwd:
     """Cached per-micro-batch forward costs split by op class."""
 
-    def __init__(self, cfg, p, pr, topo, fp8_attention: bool = False, lora: bool = False, recipe: Recipe | None = None,
-                 tp_overlap: TPOverlap | None = None, transpose_cache: bool = True, grad_sync: str = "fp32",
-                 attn_ratio: tuple[float, float] = (1.0, 1.0), comm_share: float = 0.0, overlap_p2p: bool = True,
-                 dp_bucket: BucketRule | None = None, sequence_parallel: bool = True, lm_loss: str | None = None,
-                 frozen_dy_transpose: bool = False):
+    def __init__(self, cfg, p, pr, topo, stack: StackFeatures = StackFeatures(), fp8_attention: bool = False,
+                 lora: bool = False, recipe: Recipe | None = None, attn_ratio: tuple[float, float] = (1.0, 1.0)):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
-        self.lm_loss = lm_loss  # the stack's loss kernels over the logits (perf/train_loss; None: not costed)
-        if lm_loss is not None:
-            loss_ops(lm_loss, 1.0)  # an unknown loss is refused here, before any layout is costed
-        self.frozen_dy_transpose = frozen_dy_transpose  # TE 1.x: a frozen GEMM's dY also gets its transpose
-        self.dp_bucket = dp_bucket or BucketRule()  # the stack's DP bucket rule (perf/dp_buckets)
-        self.sequence_parallel = sequence_parallel  # norms on the T/TP shard (perf/sequence_parallel)
-        self.overlap_p2p = overlap_p2p  # the stack's overlap_p2p_comm (perf/pipeline_p2p)
-        self.comm_share = comm_share  # cores an overlapped DP / CP collective occupies (perf/comm_contention)
+        self.stack = stack  # the stack's settings (perf/stack_features; read by evaluate_layout too)
+        if stack.lm_loss is not None:
+            loss_ops(stack.lm_loss, 1.0)  # an unknown loss is refused here, before any layout is costed
+        # cores an overlapped DP / CP collective occupies (perf/comm_contention)
+        self.comm_share = core_share(stack.comm_ctas, float(np.max(p.num_cores)))
         self.attn_ratio = attn_ratio  # (fwd, bwd) rate of the stack's attention library vs the calibrated one
         self.fp8_attention, self.lora, self.recipe = fp8_attention, lora, recipe
-        self.tp_overlap, self.transpose_cache = tp_overlap, transpose_cache  # stack settings (evaluate_layout)
-        self.grad_bytes = GRAD_SYNC_BYTES[grad_sync]  # gradient buffer and DP reduce-scatter dtype
+        self.tp_overlap: TPOverlap | None = get_overlap(stack.tp_overlap)  # userbuffers overlap (perf/tp_overlap)
+        self.grad_bytes = GRAD_SYNC_BYTES[stack.grad_sync]  # gradient buffer and DP reduce-scatter dtype
         self.cache: dict = {}
 
     def _time(self, g: OpGraph) -> float:
@@ -244,11 +239,11 @@ class _Fwd:
         spread = ep / tp if ep > tp else 1.0
         g = build_llm_graph(self.cfg, LLMStep("prefill", mbs, seq, 0, pr, tp, ep, expert_imbalance=spread,
                                               lm_head_all_tokens=True))
-        if self.sequence_parallel:  # the norms between the TP blocks run on the T/TP-token shard
+        if self.stack.sequence_parallel:  # the norms between the TP blocks run on the T/TP-token shard
             g = shard_sequence(g, tp)
         cast_fwd = cast_bwd = q_elems = 0.0
         if self.recipe is not None and not bf16:
-            g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.frozen_dy_transpose)
+            g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.stack.frozen_dy_transpose)
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
             q_elems = float(sum(op.count * op.elems for op in gf.ops + gb.ops))
         n_adapter = 0.0
@@ -263,8 +258,8 @@ class _Fwd:
                           flops_per_elem=1.0, reads=2.0, writes=1.0, dtype="bf16")
         t_res = self._time(OpGraph(name="residual", ops=[res]))
         loss = {"head_loss_f": 0.0, "head_loss_b": 0.0}
-        if self.lm_loss is not None:  # on the last stage, after the LM head (perf/train_loss)
-            lf, lb = loss_ops(self.lm_loss, mbs * seq * math.ceil(self.cfg.vocab_size / tp))
+        if self.stack.lm_loss is not None:  # on the last stage, after the LM head (perf/train_loss)
+            lf, lb = loss_ops(self.stack.lm_loss, mbs * seq * math.ceil(self.cfg.vocab_size / tp))
             loss = {"head_loss_f": self._time(OpGraph(name="loss", ops=[lf])),
                     "head_loss_b": self._time(OpGraph(name="loss_bwd", ops=[lb]))}
         ct = evaluate(g, self.p)
@@ -276,7 +271,7 @@ class _Fwd:
         for i, op in enumerate(t.ops):
             if isinstance(op, Collective):
                 if op.name in TP_COLLECTIVES and op.collective == "all_reduce":  # SP: RS + AG (perf/sequence_parallel)
-                    c = tp_allreduce_time(op.payload_bytes, op.group, self.topo, self.sequence_parallel)
+                    c = tp_allreduce_time(op.payload_bytes, op.group, self.topo, self.stack.sequence_parallel)
                 else:
                     c = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0]) if op.group > 1 else 0.0
                 times[i] = 0.0
@@ -350,7 +345,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     if ov is None and lay.tp > 1 and topo.nccl:  # Megatron / TE async backward collectives (perf/tp_backward.py)
         gn = {k: f["g:" + k] / L for k in TP_GEMMS}
         cn = {k: f["c:" + k] / L for k in TP_COLLECTIVES}
-        tp_b = kb * gemm + (c_tp - sum(cn.values())) + backward_tp_exposed(gn, cn, fwd.sequence_parallel, not lora,
+        tp_b = kb * gemm + (c_tp - sum(cn.values())) + backward_tp_exposed(gn, cn, fwd.stack.sequence_parallel, not lora,
                                                                             fwd.comm_share)
     if ov is not None and lay.tp > 1:  # the stack's userbuffers overlap (perf/tp_overlap.py)
         gn = {k: f["g:" + k] / L for k in TP_GEMMS}
@@ -385,7 +380,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         p2p = 2 * t_send * lay.vp  # sends of one micro-batch (every chunk forward and backward)
     slots = m + (lay.pp - 1) / lay.vp  # 1F1B / interleaved 1F1B: m slots + (p-1)/v of bubble
     # sends on the critical path: all of them, or the fill/drain hops under the stack's overlap_p2p_comm
-    pp_send = pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.overlap_p2p, t_fwd_chunk=F / lay.vp,
+    pp_send = pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.stack.overlap_p2p, t_fwd_chunk=F / lay.vp,
                                  t_bwd_chunk=B / lay.vp)
     compute_time = slots * (F + B) + pp_send
     # data-parallel gradient reduce-scatter and parameter all-gather of the slowest device's
@@ -404,14 +399,15 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # backward, and under the apex rule its DP reduce-scatter deferred to the last bucket (taken
     # out of the overlapped buckets here so it is not counted twice)
     tied = tied_embedding_params(cfg.tie_word_embeddings, lay.pp, cfg.vocab_size, cfg.hidden_size, lay.tp, not lora)
-    late = deferred_params(fwd.dp_bucket, tied) if (d_slow == 0 or head_on) and lay.zero < 3 else 0.0
-    t_tied_ar, t_tied_rs = tied_embedding_sync_time(tied, fwd.dp_bucket, g_dense if lay.zero < 3 else 1, lay.tp,
-                                                     lay.tp * lay.cp * lay.dp, gb, topo, lay.dp * lay.cp)
+    late = deferred_params(fwd.stack.dp_bucket, tied) if (d_slow == 0 or head_on) and lay.zero < 3 else 0.0
+    t_tied_ar, t_tied_rs = tied_embedding_sync_time(tied, fwd.stack.dp_bucket, g_dense if lay.zero < 3 else 1, lay.tp,
+                                                     first_last_stage_stride(lay.tp * lay.cp * lay.dp, lay.pp), gb, topo,
+                                                     lay.dp * lay.cp)
     for P, g, stride in ((dense - late, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
         if g > 1 and P > 0:
             # one collective per bucket of the stack's DP buckets (perf/dp_buckets), each paying the
             # ring's latency; ZeRO-3/FSDP keeps one per gather (its units are not these buckets)
-            n = collective_count(P * scale, lay.vp, fwd.dp_bucket, lay.dp * lay.cp, gb) if lay.zero < 3 else 1
+            n = collective_count(P * scale, lay.vp, fwd.stack.dp_bucket, lay.dp * lay.cp, gb) if lay.zero < 3 else 1
             t_rs += bucketed_collective_time("reduce_scatter", gb * P * scale, n, g, topo, stride=stride)
             # ZeRO-3/FSDP gathers the frozen base weights too under LoRA (they are sharded)
             t_ag += bucketed_collective_time("all_gather", ag_bytes * P * (1.0 if lay.zero == 3 else scale), n, g, topo,
@@ -457,7 +453,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     rcp = fwd.recipe
     w_q = 0.0 if rcp is None or lora else (dense + ex) * (1.0 - rcp.bf16_fraction)
     wcast = weight_cast_bytes_per_param(rcp) * w_q / bw if w_q else 0.0
-    if lora and not fwd.transpose_cache and rcp is not None and rcp.copies > 1:
+    if lora and not fwd.stack.transpose_cache and rcp is not None and rcp.copies > 1:
         # quantized frozen weights (fp8_params) whose dgrad copy is not cached
         # (NeMo disable_parameter_transpose_cache): every micro-batch's backward reads the weight
         # and writes its transposed copy again (Hopper FP8 GEMMs take only the TN layout)
@@ -473,7 +469,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     tied_sync = t_tied_ar + t_tied_rs
     step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
-    eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.overlap_p2p, forward_only=True,
+    eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.stack.overlap_p2p, forward_only=True,
                                                  t_fwd_chunk=F / lay.vp)
     # LoRA under a quantized recipe keeps the frozen weights quantized (no per-step weight cast
     # above): FP8 parameters, as NeMo's fp8_params, take the recipe format's bytes
@@ -481,7 +477,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # TE 1.x FP8 (the recipe whose norm writes the FP8 GEMM input) saves trained linears' inputs in FP8
     # (train_memory.saved_bytes_per_token); LoRA's frozen base GEMMs keep the BF16 count
     saved_in = format_bits(rcp.gemm) / 8.0 if rcp is not None and rcp.quantized and rcp.norm_fused_cast and not lora else 2.0
-    mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen, grad_bytes=gb, sequence_parallel=fwd.sequence_parallel,
+    mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen, grad_bytes=gb, sequence_parallel=fwd.stack.sequence_parallel,
                         gemm_input_bytes=saved_in)
     n_fb = n_slow * slots
     exposed = {"tp_allreduce": n_fb * ((1.0 + (lay.recompute == "full")) * (tp_f - gemm) + tp_b - kb * gemm),
@@ -555,17 +551,18 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
+    stack = StackFeatures(tp_overlap=tp_overlap, transpose_cache=transpose_cache, even_pipeline=even_pipeline,
+                          grad_sync=grad_sync, attention_kernel=attention_kernel, comm_ctas=comm_ctas,
+                          overlap_p2p=overlap_p2p, rank_spread=rank_spread, dp_bucket=bucket_rule(dp_bucket),
+                          sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose)
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
-                tuple(fixed.values()), calibration_key(fitted), tp_overlap, transpose_cache, even_pipeline, grad_sync,
-                attention_kernel, comm_ctas, overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel, lm_loss,
-                frozen_dy_transpose)
+                tuple(fixed.values()), calibration_key(fitted), stack)
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
-               fitted, get_overlap(tp_overlap), transpose_cache, even_pipeline, grad_sync, attention_kernel, comm_ctas,
-               overlap_p2p, rank_spread, bucket_rule(dp_bucket), sequence_parallel, lm_loss, frozen_dy_transpose)
+               fitted, stack)
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -617,11 +614,8 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
 
 
 def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed,
-           fp8_attention=False, fitted=None, tp_overlap: TPOverlap | None = None, transpose_cache: bool = True,
-           even_pipeline: bool = False, grad_sync: str = "fp32", attention_kernel: str = "cudnn",
-           comm_ctas: int = 0, overlap_p2p: bool = True, rank_spread: RankSpread | None = None,
-           dp_bucket: BucketRule | None = None, sequence_parallel: bool = True, lm_loss: str | None = None,
-           frozen_dy_transpose: bool = False) -> TrainResult:
+           fp8_attention=False, fitted=None, stack: StackFeatures = StackFeatures()) -> TrainResult:
+    grad_sync, attention_kernel, rank_spread = stack.grad_sync, stack.attention_kernel, stack.rank_spread
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
@@ -662,10 +656,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     elif fp8_attention and recipe is not None and recipe.gemm == "fp8":
         notes.append(f"FP8 attention speedup is not measured on {c.id} (data/calibration/fp8_attention_speedup.yaml): "
                      "FP8 attention at the FP8 matrix rate")
-    fwd = _Fwd(cfg, p, pr, topo, fp8_attention=fp8_attention and fp8_gain is None, lora=lora, recipe=recipe, tp_overlap=tp_overlap,
-               transpose_cache=transpose_cache, grad_sync=grad_sync, attn_ratio=ratio or (1.0, 1.0),
-               comm_share=core_share(comm_ctas, float(np.max(p.num_cores))), overlap_p2p=overlap_p2p, dp_bucket=dp_bucket,
-               sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose)
+    fwd = _Fwd(cfg, p, pr, topo, stack, fp8_attention=fp8_attention and fp8_gain is None, lora=lora, recipe=recipe,
+               attn_ratio=ratio or (1.0, 1.0))
     domain = int(np.max(p.scaleup_domain))
 
     def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules
@@ -680,7 +672,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         cands, why = [layout], None
     else:
         cands, why = candidate_layouts(cfg, num_chips, domain, global_seqs, seq_len, fixed)
-    if even_pipeline:
+    if stack.even_pipeline:
         L = cfg.num_hidden_layers
         uneven = [lay for lay in cands if not even_stages(L, lay.pp, lay.vp)]
         cands = [lay for lay in cands if even_stages(L, lay.pp, lay.vp)]
@@ -689,8 +681,6 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
             raise TapeoutError(f"layout {lay} splits the {L} layers of {cfg.name} unevenly over PP {lay.pp} x VP {lay.vp}, "
                                f"which this stack does not run (even_pipeline); choose PP dividing {L} and VP dividing "
                                f"the layers per stage.")
-    if rank_spread is not None and not isinstance(rank_spread, RankSpread):
-        raise TapeoutError(f"rank_spread must be a perf.rank_spread.RankSpread (or None); got {type(rank_spread).__name__}.")
     best, smallest = None, None
     for lay in cands:
         r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora)
