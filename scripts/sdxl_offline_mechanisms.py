@@ -129,15 +129,20 @@ COMPONENTS = (  # (label, test on the op name and type), first match wins
 )
 
 
+def _baseline(chip_id: str, prec: str):
+    """The Offline SDXL graph at the harness batch on the chip, evaluated with its shipped calibration."""
+    chip = get_chip(chip_id)
+    b = OFFLINE_BATCH["sdxl"]
+    g = inference_graph("sdxl", b, prec, "TensorRT", False, half_precision(chip), chip.family)
+    p = calibrated_params(chip)
+    r = evaluate(g, p)
+    return chip, p, b, g, r, float(r.total_time)
+
+
 def components(chip_id: str, prec: str) -> None:
     """Time per image by SDXL component, with the rate each achieves: TFLOP/s for matrix work, TB/s of
     DRAM traffic for the memory-bound ops (the numbers the note compares with kernel-level sources)."""
-    chip = get_chip(chip_id)
-    p = calibrated_params(chip)
-    b = OFFLINE_BATCH["sdxl"]
-    g = inference_graph("sdxl", b, prec, "TensorRT", False, half_precision(chip), chip.family)
-    r = evaluate(g, p)
-    base = float(r.total_time)
+    chip, p, b, g, r, base = _baseline(chip_id, prec)
     acc = collections.defaultdict(lambda: [0.0, 0.0, 0.0])
     for i, o in enumerate(g.ops):
         label = next((lab for lab, hit in COMPONENTS if hit(o)), "other")
@@ -156,12 +161,7 @@ def components(chip_id: str, prec: str) -> None:
 
 
 def report(chip_id: str, prec: str) -> None:
-    chip = get_chip(chip_id)
-    p = calibrated_params(chip)
-    b = OFFLINE_BATCH["sdxl"]
-    g = inference_graph("sdxl", b, prec, "TensorRT", False, half_precision(chip), chip.family)
-    r = evaluate(g, p)
-    base = float(r.total_time)
+    chip, p, b, g, r, base = _baseline(chip_id, prec)
     by = collections.Counter()
     for i, o in enumerate(g.ops):
         by[f"{o.name.split('.')[0]}:{type(o).__name__}"] += float(r.time[i]) * float(r.table.count[i])
