@@ -33,6 +33,7 @@ class Fabric:
     zone_chips: int | None = None  # chips per zone with full bisection bandwidth; None: one zone (non-blocking)
     oversubscription: float = 1.0  # zone injection bandwidth / bandwidth of the zone's uplinks (>= 1)
     rank_order: tuple = MEGATRON_ORDER  # the order the cluster's stack groups ranks in (innermost first)
+    total_chips: int | None = None  # chips the cluster has; None: unbounded
 
     def __post_init__(self):
         if self.zone_chips is not None and (not isinstance(self.zone_chips, int) or isinstance(self.zone_chips, bool)
@@ -46,7 +47,15 @@ class Fabric:
         if not o >= 1.0 or o == float("inf"):
             raise TapeoutError(f"fabric oversubscription must be a finite number >= 1 (1 = non-blocking; 7 for 1:7), "
                                f"got {self.oversubscription!r}.")
+        if self.total_chips is not None and (not isinstance(self.total_chips, int) or self.total_chips < 1):
+            raise TapeoutError(f"fabric total_chips must be a whole number >= 1 (or none), got {self.total_chips!r}.")
         object.__setattr__(self, "rank_order", rank_order(self.rank_order))
+
+    def check_job(self, num_chips: int) -> None:
+        """A job must fit the cluster it is placed on."""
+        if self.total_chips is not None and num_chips > self.total_chips:
+            raise TapeoutError(f"num_chips {num_chips} exceeds cluster {self.name}'s {self.total_chips} chips; use at most "
+                               f"{self.total_chips} chips or no --cluster.")
 
     @property
     def blocking(self) -> bool:
@@ -83,7 +92,8 @@ def get_fabric(name: str | Fabric | None) -> Fabric:
         raise unknown_name_error("cluster", name, cluster_names())
     c = known[name]
     return Fabric(name=name, zone_chips=int(c["zone_chips"]), oversubscription=float(c["oversubscription"]),
-                  rank_order=tuple(c.get("rank_order", MEGATRON_ORDER)))
+                  rank_order=tuple(c.get("rank_order", MEGATRON_ORDER)),
+                  total_chips=int(c["total_chips"]) if c.get("total_chips") else None)
 
 
 def cluster_fabric(cluster: str | Fabric | None = None, order=None) -> Fabric:

@@ -568,6 +568,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
                           overlap_p2p=overlap_p2p, rank_spread=rank_spread, dp_bucket=bucket_rule(dp_bucket),
                           sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose,
                           fabric=cluster_fabric(cluster, rank_order))
+    stack.fabric.check_job(num_chips)
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
