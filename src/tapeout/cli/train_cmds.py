@@ -65,6 +65,9 @@ def train_cmd(
     console.print(table("step breakdown", ["item", "value"], [[LABELS.get(k, k), bd[k]] for k in ("m", "F", "B", "bubble", "stage_layers", "t_dp", "exposed_dp",
                                                                                    "optimizer", "act", "train_min", "eval_min", "n_evals")
                                                                                    if k in bd]))
+    if bd.get("zone_share"):  # --cluster: the NIC share of flows leaving a zone (perf/zone_share.py)
+        console.print(table("cross-zone NIC share (1 = not slowed)", ["group", "share"],
+                            [[k, f"{v:.3f}"] for k, v in bd["zone_share"].items()]))
     if bd.get("rank_spread"):
         rs = bd["rank_spread"]
         console.print(table("slowest-rank pace (perf/rank_spread.py)", ["item", "value"],
