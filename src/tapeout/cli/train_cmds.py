@@ -66,7 +66,7 @@ def train_cmd(
                                                                                    "optimizer", "act", "train_min", "eval_min", "n_evals")
                                                                                    if k in bd]))
     if bd.get("zone_share"):  # --cluster: the NIC share of flows leaving a zone (perf/zone_share.py)
-        console.print(table("cross-zone NIC share (1 = not slowed)", ["group", "share"],
+        console.print(table("cross-zone NIC share", ["group", "share (1 = not slowed)"],
                             [[k, f"{v:.3f}"] for k, v in bd["zone_share"].items()]))
     if bd.get("rank_spread"):
         rs = bd["rank_spread"]
