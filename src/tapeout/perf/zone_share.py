@@ -68,7 +68,9 @@ def ring_edges(rows: np.ndarray, domain: int) -> tuple[np.ndarray, np.ndarray, n
     one per group member on the source node."""
     nxt = np.roll(rows, -1, axis=1)
     node, node_next = rows // domain, nxt // domain
-    on_node = (node[:, :, None] == node[:, None, :]).sum(axis=2)  # members sharing each member's node
+    key = np.arange(rows.shape[0])[:, None] * (int(node.max()) + 1) + node  # (group, node) pairs
+    _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+    on_node = counts[inv.reshape(key.shape)]  # members sharing each member's node
     cross = node != node_next
     return rows[cross], nxt[cross], on_node[cross].astype(float)
 
