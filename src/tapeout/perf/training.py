@@ -405,7 +405,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # out of the overlapped buckets here so it is not counted twice)
     tied = tied_embedding_params(cfg.tie_word_embeddings, lay.pp, cfg.vocab_size, cfg.hidden_size, lay.tp, not lora)
     late = deferred_params(fwd.stack.dp_bucket, tied) if (d_slow == 0 or head_on) and lay.zero < 3 else 0.0
-    t_tied_ar, t_tied_rs = tied_embedding_sync_time(tied, fwd.stack.dp_bucket, g_dense if lay.zero < 3 else 1, lay.tp,
+    t_tied_ar, t_tied_rs = tied_embedding_sync_time(tied, fwd.stack.dp_bucket, g_dense if lay.zero < 3 else 1, pg.stride_dp,
                                                      first_last_stage_stride(pg.stride_pp, lay.pp), gb, topo,
                                                      lay.dp * lay.cp)
     for P, g, stride, t_g in ((dense - late, g_dense, pg.stride_dp, pg.topology(topo, "dp")),
