@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import TapeoutError
+from ..hardware.fabric import Fabric
 from .dp_buckets import BucketRule
 from .rank_spread import RankSpread
 
@@ -28,6 +29,7 @@ class StackFeatures:
     sequence_parallel: bool = True  # norms on the T/TP shard (perf/sequence_parallel)
     lm_loss: str | None = None  # loss kernels over the logits (perf/train_loss; None: not costed)
     frozen_dy_transpose: bool = False  # a frozen GEMM's dY also quantized transposed (perf/train_recipe)
+    fabric: Fabric = field(default_factory=Fabric)  # zones, oversubscription, rank order (hardware/fabric, perf/zone_share)
 
     def __post_init__(self):
         if self.rank_spread is not None and not isinstance(self.rank_spread, RankSpread):
@@ -36,3 +38,6 @@ class StackFeatures:
         if not isinstance(self.dp_bucket, BucketRule):
             raise TapeoutError(f"dp_bucket must be a perf.dp_buckets.BucketRule (perf.dp_buckets.bucket_rule builds one "
                                f"from a kind name or {{kind, cap_mb}}); got {type(self.dp_bucket).__name__}.")
+        if not isinstance(self.fabric, Fabric):
+            raise TapeoutError(f"fabric must be a hardware.fabric.Fabric (hardware.fabric.get_fabric builds one from a "
+                               f"cluster name); got {type(self.fabric).__name__}.")

@@ -88,12 +88,14 @@ import numpy as np
 from .calibration import calibrated_params, calibration_key
 from ..errors import TapeoutError, require_positive
 from ..hardware.catalog import Chip, get_chip
+from ..hardware.fabric import cluster_fabric
 from ..hardware.topology import Topology
 from ..ops import Attention, Collective, Elementwise, MatMul, OpGraph
 from ..precision import get_precision
 from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
 from .collectives import collective_time, topology_for
+from .zone_share import place_groups
 from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 from .train_layout import (TrainLayout, broken_rule, candidate_layouts, even_stages, microbatches,
                            nearest_chip_counts, nearest_layouts, stage_layers)
@@ -313,6 +315,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     m = microbatches(global_seqs, lay.dp, lay.mbs)
     s_local = seq // lay.cp
     f = fwd(lay.tp, lay.ep, lay.mbs, s_local)
+    # group strides by the stack's rank order and the NIC share of flows leaving a zone (perf/zone_share)
+    pg = place_groups(fwd.stack.fabric, lay.tp, lay.cp, lay.dp, lay.pp, lay.vp, topo.domain)
     # one layer (averaged over the model's layers) forward and backward
     gemm, attn, elt = f["gemm"] / L, f["attn"] / L, f["elt"] / L
     c_tp, c_ep = f["comm_tp"] / L, f["comm_ep"] / L
@@ -327,7 +331,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         # rank; CP ranks sit TP apart, so a ring longer than the domain has scale-out edges and
         # every step waits for its slowest edge (not a hierarchical all-gather: no in-domain split)
         crosses = lay.cp * lay.tp > topo.domain
-        t_step = float(collective_time("send_recv", kv, 2, topo, stride=topo.domain if crosses else lay.tp)[0])
+        t_step = float(collective_time("send_recv", kv, 2, pg.topology(topo, "cp"),
+                                       stride=topo.domain if crosses else pg.stride_cp)[0])
         t_ring = (lay.cp - 1) * t_step
         # KV ring steps overlap the attention of the previous chunk (Megatron-Core / TE context
         # parallelism, P2P ring): only what the attention does not cover is exposed; backward
@@ -376,7 +381,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     p2p = t_send = S = 0.0
     if lay.pp > 1:
         S = lay.mbs * s_local * cfg.hidden_size * pr.residual_bytes / lay.tp
-        t_send = float(collective_time("send_recv", S, 2, topo, stride=lay.tp * lay.cp * lay.dp)[0])
+        t_send = float(collective_time("send_recv", S, 2, pg.topology(topo, "pp"), stride=pg.stride_pp)[0])
         p2p = 2 * t_send * lay.vp  # sends of one micro-batch (every chunk forward and backward)
     slots = m + (lay.pp - 1) / lay.vp  # 1F1B / interleaved 1F1B: m slots + (p-1)/v of bubble
     # sends on the critical path: all of them, or the fill/drain hops under the stack's overlap_p2p_comm
@@ -400,22 +405,23 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # out of the overlapped buckets here so it is not counted twice)
     tied = tied_embedding_params(cfg.tie_word_embeddings, lay.pp, cfg.vocab_size, cfg.hidden_size, lay.tp, not lora)
     late = deferred_params(fwd.stack.dp_bucket, tied) if (d_slow == 0 or head_on) and lay.zero < 3 else 0.0
-    t_tied_ar, t_tied_rs = tied_embedding_sync_time(tied, fwd.stack.dp_bucket, g_dense if lay.zero < 3 else 1, lay.tp,
-                                                     first_last_stage_stride(lay.tp * lay.cp * lay.dp, lay.pp), gb, topo,
+    t_tied_ar, t_tied_rs = tied_embedding_sync_time(tied, fwd.stack.dp_bucket, g_dense if lay.zero < 3 else 1, pg.stride_dp,
+                                                     first_last_stage_stride(pg.stride_pp, lay.pp), gb, topo,
                                                      lay.dp * lay.cp)
-    for P, g, stride in ((dense - late, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
+    for P, g, stride, t_g in ((dense - late, g_dense, pg.stride_dp, pg.topology(topo, "dp")),
+                              (ex, g_exp, max(lay.tp, lay.ep), topo)):
         if g > 1 and P > 0:
             # one collective per bucket of the stack's DP buckets (perf/dp_buckets), each paying the
             # ring's latency; ZeRO-3/FSDP keeps one per gather (its units are not these buckets)
             n = collective_count(P * scale, lay.vp, fwd.stack.dp_bucket, lay.dp * lay.cp, gb) if lay.zero < 3 else 1
-            t_rs += bucketed_collective_time("reduce_scatter", gb * P * scale, n, g, topo, stride=stride)
+            t_rs += bucketed_collective_time("reduce_scatter", gb * P * scale, n, g, t_g, stride=stride)
             # ZeRO-3/FSDP gathers the frozen base weights too under LoRA (they are sharded)
-            t_ag += bucketed_collective_time("all_gather", ag_bytes * P * (1.0 if lay.zero == 3 else scale), n, g, topo,
+            t_ag += bucketed_collective_time("all_gather", ag_bytes * P * (1.0 if lay.zero == 3 else scale), n, g, t_g,
                                              stride=stride)
     # the fill/drain hops share their NIC with the DP collectives that cross it (perf/nic_share.py)
     nic_pp, nic_dp = fill_drain_share(S, topo.scaleout_bw * topo.eff_link, lay.pp,
-                                      lay.zero < 3 and t_rs > 0 and topo.split(g_dense, lay.tp)[1] > 1
-                                      and topo.split(2, lay.tp * lay.cp * lay.dp)[1] > 1)
+                                      lay.zero < 3 and t_rs > 0 and topo.split(g_dense, pg.stride_dp)[1] > 1
+                                      and topo.split(2, pg.stride_pp)[1] > 1)
     pp_send += nic_pp
     compute_time += nic_pp
     t_rs, t_ag = t_rs + nic_dp / 2.0, t_ag + nic_dp / 2.0  # drain hops with the RS, fill hops with the AG
@@ -492,7 +498,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
             "exposed_dp": dp_rs + dp_ag + tied_sync, "t_dp": t_rs + t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
-            "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem}
+            "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem,
+            **({"zone_share": {"cp": pg.share_cp, "dp": pg.share_dp, "pp": pg.share_pp}} if fwd.stack.fabric.blocking else {})}
 
 
 LAYOUT_FIELDS = ("tp", "pp", "cp", "ep", "vp", "mbs", "zero", "recompute", "shard")
@@ -507,7 +514,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
           overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None,
           sequence_parallel: bool = True, lm_loss: str | None = None,
-          frozen_dy_transpose: bool = False) -> TrainResult:
+          frozen_dy_transpose: bool = False, cluster=None, rank_order=None) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -548,13 +555,21 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     `frozen_dy_transpose`: the stack quantizes a frozen (LoRA) GEMM's output gradient with its transposed
     copy too (Transformer Engine 1.x grad_output_preprocess; perf/train_recipe.py). Default False: one copy,
     what the frozen GEMM's dgrad reads.
+    `cluster`: the scale-out fabric beyond one zone, a name in data/clusters/clusters.yaml (e.g.
+    "meta-rsc-24k") or a hardware.fabric.Fabric: zone size, oversubscription of the layer joining the
+    zones and the rank order its stack groups ranks in; flows leaving a zone share its uplinks
+    (perf/zone_share.py). None (the default): one non-blocking fabric, Megatron's rank order.
+    `rank_order`: the order ranks are grouped in, innermost first ("tp,cp,dp,pp" Megatron-Core's default;
+    "tp,cp,pp,dp" Llama 3's); None: the cluster's (Megatron's without a cluster).
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
     stack = StackFeatures(tp_overlap=tp_overlap, transpose_cache=transpose_cache, even_pipeline=even_pipeline,
                           grad_sync=grad_sync, attention_kernel=attention_kernel, comm_ctas=comm_ctas,
                           overlap_p2p=overlap_p2p, rank_spread=rank_spread, dp_bucket=bucket_rule(dp_bucket),
-                          sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose)
+                          sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose,
+                          fabric=cluster_fabric(cluster, rank_order))
+    stack.fabric.check_job(num_chips)
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
