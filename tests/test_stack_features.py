@@ -6,6 +6,7 @@ from dataclasses import fields
 import pytest
 
 from tapeout.errors import TapeoutError
+from tapeout.hardware.fabric import cluster_fabric
 from tapeout.perf.dp_buckets import bucket_rule
 from tapeout.perf.stack_features import StackFeatures
 from tapeout.perf.training import train
@@ -17,6 +18,12 @@ def test_every_setting_is_a_train_keyword_with_the_same_default():
     params = inspect.signature(train).parameters
     base = StackFeatures()
     for f in fields(StackFeatures):
+        if f.name == "fabric":
+            # train builds the fabric from two keywords (a cluster name and a rank order); their
+            # defaults must give the field's default: one non-blocking fabric, Megatron's order
+            assert {"cluster", "rank_order"} <= set(params)
+            assert cluster_fabric(params["cluster"].default, params["rank_order"].default) == base.fabric
+            continue
         assert f.name in params, f.name
         want = params[f.name].default
         if f.name == "dp_bucket":
