@@ -31,6 +31,7 @@ Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   DP gradient reduce-scatter + parameter all-gather (ZeRO-1 / distributed optimizer) of the
   stage's parameters, one collective per bucket of the stack's bucket rule, each paying the ring
   latency (perf/dp_buckets.py), overlaps the last micro-batch's backward: exposed = max(0, t_dp - B);
+  (ZeRO-0 under a stack that all-reduces after the backward, `grad_sync_after_backward`: all of t_dp);
   interleaved (v > 1), chunk by chunk behind the other chunks' backward passes of the drain
   (Megatron-Core overlap_grad_reduce per model chunk, `chunked_exposure`), the all-gather
   likewise behind the next step's forwards.
@@ -437,7 +438,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
 
     def hid(exposed, t):  # the collective's CTAs take their cores from the compute hiding it
         return float(contended_exposure(exposed, t, fwd.comm_share))
-    if lay.zero == 0:
+    if lay.zero == 0 and fwd.stack.grad_sync_after_backward:  # all-reduced after the backward: nothing hides it
+        dp_rs, dp_ag = t_rs + t_ag, 0.0
+    elif lay.zero == 0:
         dp_rs, dp_ag = hid(chunked_exposure(t_rs + t_ag, B, lay.vp, grp), t_rs + t_ag), 0.0
     elif lay.zero == 1:
         dp_rs, dp_ag = hid(chunked_exposure(t_rs, B, lay.vp, grp), t_rs), hid(chunked_exposure(t_ag, F, lay.vp, grp), t_ag)
@@ -507,7 +510,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
           overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None,
           sequence_parallel: bool = True, lm_loss: str | None = None,
-          frozen_dy_transpose: bool = False) -> TrainResult:
+          frozen_dy_transpose: bool = False, grad_sync_after_backward: bool = False) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -548,13 +551,19 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     `frozen_dy_transpose`: the stack quantizes a frozen (LoRA) GEMM's output gradient with its transposed
     copy too (Transformer Engine 1.x grad_output_preprocess; perf/train_recipe.py). Default False: one copy,
     what the frozen GEMM's dgrad reads.
+    `grad_sync_after_backward`: with ZeRO-0 the stack all-reduces the DP gradients once after the whole
+    backward (NeMo 1.x megatron_amp_O2 MainParamsOptimizerWrapper: async_grad_allreduce is off under
+    sequence parallelism, PP > 1 or gradient-accumulation fusion; training_step calls
+    allreduce_main_grads() after fwd_bwd_step), so the all-reduce is exposed whole. Default False: it
+    overlaps the last micro-batch's backward (PyTorch DDP / Megatron-Core DDP buckets).
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
     stack = StackFeatures(tp_overlap=tp_overlap, transpose_cache=transpose_cache, even_pipeline=even_pipeline,
                           grad_sync=grad_sync, attention_kernel=attention_kernel, comm_ctas=comm_ctas,
                           overlap_p2p=overlap_p2p, rank_spread=rank_spread, dp_bucket=bucket_rule(dp_bucket),
-                          sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose)
+                          sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose,
+                          grad_sync_after_backward=grad_sync_after_backward)
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
