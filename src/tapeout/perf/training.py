@@ -111,6 +111,7 @@ from .dp_buckets import (bucket_rule, bucketed_collective_time, collective_count
                          first_last_stage_stride, tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
 from .stack_features import StackFeatures
+from .fp8_amax import amax_allreduce_per_step
 from .sequence_parallel import shard_sequence, tp_allreduce_time
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
 from .tp_backward import backward_tp_exposed
@@ -470,7 +471,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # the first stage ends the 1F1B drain last and the optimizer's global grad-norm waits for it,
     # so the tied embedding's syncs add to the step whichever stage is slowest
     tied_sync = t_tied_ar + t_tied_rs
-    step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast
+    amax = (amax_allreduce_per_step(slots, lay.vp, n_slow / lay.vp, lay.tp * lay.dp * lay.cp, topo)
+            if fwd.stack.fp8_reduce_amax and rcp is not None and rcp.scaling == "delayed" else 0.0)
+    step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast + amax
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
     eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.stack.overlap_p2p, forward_only=True,
                                                  t_fwd_chunk=F / lay.vp)
@@ -495,6 +498,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
             "exposed_dp": dp_rs + dp_ag + tied_sync, "t_dp": t_rs + t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
+            "fp8_amax_allreduce": amax,
             "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem}
 
 
@@ -510,7 +514,8 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
           overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None,
           sequence_parallel: bool = True, lm_loss: str | None = None,
-          frozen_dy_transpose: bool = False, grad_sync_after_backward: bool = False) -> TrainResult:
+          frozen_dy_transpose: bool = False, grad_sync_after_backward: bool = False,
+          fp8_reduce_amax: bool = False) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -556,6 +561,9 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     sequence parallelism, PP > 1 or gradient-accumulation fusion; training_step calls
     allreduce_main_grads() after fwd_bwd_step), so the all-reduce is exposed whole. Default False: it
     overlaps the last micro-batch's backward (PyTorch DDP / Megatron-Core DDP buckets).
+    `fp8_reduce_amax`: under the FP8 delayed-scaling recipe, the amaxes are MAX all-reduced over the stage's
+    TP x DP x CP ranks at each model chunk's forward exit and backward, blocking the compute stream
+    (TE reduce_amax, NeMo FP8_REDUCE_AMAX; perf/fp8_amax.py). Default False: local amax updates only.
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
@@ -563,7 +571,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
                           grad_sync=grad_sync, attention_kernel=attention_kernel, comm_ctas=comm_ctas,
                           overlap_p2p=overlap_p2p, rank_spread=rank_spread, dp_bucket=bucket_rule(dp_bucket),
                           sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose,
-                          grad_sync_after_backward=grad_sync_after_backward)
+                          grad_sync_after_backward=grad_sync_after_backward, fp8_reduce_amax=fp8_reduce_amax)
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
