@@ -35,6 +35,8 @@ Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   interleaved (v > 1), chunk by chunk behind the other chunks' backward passes of the drain
   (Megatron-Core overlap_grad_reduce per model chunk, `chunked_exposure`), the all-gather
   likewise behind the next step's forwards.
+  FP8 delayed scaling with reduce_amax: (m + (p-1)/v) x 2 x v blocking amax all-reduces over the stage's
+  TP x DP x CP ranks (perf/fp8_amax.py; `fp8_reduce_amax`).
   Tied word embeddings with PP > 1: the first-last stage gradient all-reduce, and under Apex
   buckets that weight's deferred DP reduce-scatter, both exposed after the drain (perf/dp_buckets).
   Context parallelism: TE's per-ring-step output / LSE merges and dQ / dKV accumulations
