@@ -30,6 +30,8 @@ class StackFeatures:
     lm_loss: str | None = None  # loss kernels over the logits (perf/train_loss; None: not costed)
     frozen_dy_transpose: bool = False  # a frozen GEMM's dY also quantized transposed (perf/train_recipe)
     fabric: Fabric = field(default_factory=Fabric)  # zones, oversubscription, rank order (hardware/fabric, perf/zone_share)
+    grad_sync_after_backward: bool = False  # ZeRO-0 DP all-reduce after the whole backward (perf/training)
+    fp8_reduce_amax: bool = False  # delayed scaling's amax all-reduce per chunk per micro-batch (perf/fp8_amax)
 
     def __post_init__(self):
         if self.rank_spread is not None and not isinstance(self.rank_spread, RankSpread):

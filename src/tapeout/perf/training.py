@@ -31,9 +31,12 @@ Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   DP gradient reduce-scatter + parameter all-gather (ZeRO-1 / distributed optimizer) of the
   stage's parameters, one collective per bucket of the stack's bucket rule, each paying the ring
   latency (perf/dp_buckets.py), overlaps the last micro-batch's backward: exposed = max(0, t_dp - B);
+  (ZeRO-0 under a stack that all-reduces after the backward, `grad_sync_after_backward`: all of t_dp);
   interleaved (v > 1), chunk by chunk behind the other chunks' backward passes of the drain
   (Megatron-Core overlap_grad_reduce per model chunk, `chunked_exposure`), the all-gather
   likewise behind the next step's forwards.
+  FP8 delayed scaling with reduce_amax: (m + (p-1)/v) x 2 x v blocking amax all-reduces over the stage's
+  TP x DP x CP ranks (perf/fp8_amax.py; `fp8_reduce_amax`).
   Tied word embeddings with PP > 1: the first-last stage gradient all-reduce, and under Apex
   buckets that weight's deferred DP reduce-scatter, both exposed after the drain (perf/dp_buckets).
   Context parallelism: TE's per-ring-step output / LSE merges and dQ / dKV accumulations
@@ -112,6 +115,7 @@ from .dp_buckets import (bucket_rule, bucketed_collective_time, collective_count
                          first_last_stage_stride, tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
 from .stack_features import StackFeatures
+from .fp8_amax import amax_allreduce_per_step
 from .sequence_parallel import shard_sequence, tp_allreduce_time
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
 from .tp_backward import backward_tp_exposed
@@ -443,7 +447,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
 
     def hid(exposed, t):  # the collective's CTAs take their cores from the compute hiding it
         return float(contended_exposure(exposed, t, fwd.comm_share))
-    if lay.zero == 0:
+    if lay.zero == 0 and fwd.stack.grad_sync_after_backward:  # all-reduced after the backward: nothing hides it
+        dp_rs, dp_ag = t_rs + t_ag, 0.0
+    elif lay.zero == 0:
         dp_rs, dp_ag = hid(chunked_exposure(t_rs + t_ag, B, lay.vp, grp), t_rs + t_ag), 0.0
     elif lay.zero == 1:
         dp_rs, dp_ag = hid(chunked_exposure(t_rs, B, lay.vp, grp), t_rs), hid(chunked_exposure(t_ag, F, lay.vp, grp), t_ag)
@@ -473,7 +479,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # the first stage ends the 1F1B drain last and the optimizer's global grad-norm waits for it,
     # so the tied embedding's syncs add to the step whichever stage is slowest
     tied_sync = t_tied_ar + t_tied_rs
-    step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast
+    amax = (amax_allreduce_per_step(slots, lay.vp, n_slow / lay.vp, lay.tp * lay.dp * lay.cp, topo)
+            if fwd.stack.fp8_reduce_amax and rcp is not None and rcp.scaling == "delayed" else 0.0)
+    step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast + amax
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
     eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.stack.overlap_p2p, forward_only=True,
                                                  t_fwd_chunk=F / lay.vp)
@@ -498,6 +506,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
             "exposed_dp": dp_rs + dp_ag + tied_sync, "t_dp": t_rs + t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
+            "fp8_amax_allreduce": amax,
             "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem,
             **({"zone_share": {"cp": pg.share_cp, "dp": pg.share_dp, "pp": pg.share_pp}} if fwd.stack.fabric.blocking else {})}
 
@@ -514,7 +523,8 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
           overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None,
           sequence_parallel: bool = True, lm_loss: str | None = None,
-          frozen_dy_transpose: bool = False, cluster=None, rank_order=None) -> TrainResult:
+          frozen_dy_transpose: bool = False, grad_sync_after_backward: bool = False,
+          fp8_reduce_amax: bool = False, cluster=None, rank_order=None) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -555,6 +565,14 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     `frozen_dy_transpose`: the stack quantizes a frozen (LoRA) GEMM's output gradient with its transposed
     copy too (Transformer Engine 1.x grad_output_preprocess; perf/train_recipe.py). Default False: one copy,
     what the frozen GEMM's dgrad reads.
+    `grad_sync_after_backward`: with ZeRO-0 the stack all-reduces the DP gradients once after the whole
+    backward (NeMo 1.x megatron_amp_O2 MainParamsOptimizerWrapper: async_grad_allreduce is off under
+    sequence parallelism, PP > 1 or gradient-accumulation fusion; training_step calls
+    allreduce_main_grads() after fwd_bwd_step), so the all-reduce is exposed whole. Default False: it
+    overlaps the last micro-batch's backward (PyTorch DDP / Megatron-Core DDP buckets).
+    `fp8_reduce_amax`: under the FP8 delayed-scaling recipe, the amaxes are MAX all-reduced over the stage's
+    TP x DP x CP ranks at each model chunk's forward exit and backward, blocking the compute stream
+    (TE reduce_amax, NeMo FP8_REDUCE_AMAX; perf/fp8_amax.py). Default False: local amax updates only.
     `cluster`: the scale-out fabric beyond one zone, a name in data/clusters/clusters.yaml (e.g.
     "meta-rsc-24k") or a hardware.fabric.Fabric: zone size, oversubscription of the layer joining the
     zones and the rank order its stack groups ranks in; flows leaving a zone share its uplinks
@@ -568,6 +586,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
                           grad_sync=grad_sync, attention_kernel=attention_kernel, comm_ctas=comm_ctas,
                           overlap_p2p=overlap_p2p, rank_spread=rank_spread, dp_bucket=bucket_rule(dp_bucket),
                           sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose,
+                          grad_sync_after_backward=grad_sync_after_backward, fp8_reduce_amax=fp8_reduce_amax,
                           fabric=cluster_fabric(cluster, rank_order))
     stack.fabric.check_job(num_chips)
     memo = None
