@@ -97,7 +97,8 @@ from .collectives import collective_time, topology_for
 from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 from .train_layout import (TrainLayout, broken_rule, candidate_layouts, even_stages, microbatches,
                            nearest_chip_counts, nearest_layouts, stage_layers)
-from .train_recipe import Recipe, get_recipe, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param
+from .train_recipe import (Recipe, gather_bytes, get_recipe, resolve, scale_bytes_per_elem, training_graph,
+                           weight_cast_bytes_per_param)
 from ..formats import format_bits
 from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
@@ -110,10 +111,10 @@ from .dp_buckets import (bucket_rule, bucketed_collective_time, collective_count
                          first_last_stage_stride, tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
 from .stack_features import StackFeatures
-from .sequence_parallel import shard_sequence, tp_allreduce_time
+from .sequence_parallel import TP_PARTS, TPComm, shard_sequence, tp_block_comm
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
 from .tp_backward import backward_tp_exposed
-from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
+from .tp_overlap import SLOT_OF, TP_BLOCK_GEMMS, TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .uncertainty import step_spread
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
@@ -242,10 +243,12 @@ class _Fwd:
         if self.stack.sequence_parallel:  # the norms between the TP blocks run on the T/TP-token shard
             g = shard_sequence(g, tp)
         cast_fwd = cast_bwd = q_elems = 0.0
+        gathered = {}  # (GEMM, "input" | "grad") -> bytes its sequence-parallel all-gather moves vs BF16
         if self.recipe is not None and not bf16:
             g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.stack.frozen_dy_transpose)
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
             q_elems = float(sum(op.count * op.elems for op in gf.ops + gb.ops))
+            gathered = {(SLOT_OF.get(n, n), part): b for (n, part), b in gather_bytes(g, self.recipe, self.lora).items()}
         n_adapter = 0.0
         if isinstance(self.lora, LoraAdapters):  # memory-bound adapter kernels (elementwise class) + their TP collectives
             n_adapter = adapter_params(g, self.lora, tp) * tp
@@ -266,12 +269,18 @@ class _Fwd:
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
         comm = {"tp": 0.0, "ep": 0.0}
-        named = {f"c:{k}": 0.0 for k in TP_COLLECTIVES}  # per-op TP collective times (perf/tp_overlap.py)
+        # per-op TP collective times (perf/tp_overlap.py): forward total and its parts (sequence_parallel.TPComm)
+        named = {f"{p}:{k}": 0.0 for k in TP_COLLECTIVES for p in ("c", *TP_PARTS)}
         head = np.array([op.name in HEAD_OPS for op in t.ops])
         for i, op in enumerate(t.ops):
             if isinstance(op, Collective):
                 if op.name in TP_COLLECTIVES and op.collective == "all_reduce":  # SP: RS + AG (perf/sequence_parallel)
-                    c = tp_allreduce_time(op.payload_bytes, op.group, self.topo, self.stack.sequence_parallel)
+                    col, row = TP_BLOCK_GEMMS[op.name]  # its all-gathers: the column GEMM's input, the row GEMM's dY
+                    parts = tp_block_comm(op.payload_bytes, op.group, self.topo, self.stack.sequence_parallel,
+                                          gathered.get((col, "input"), 1.0), gathered.get((row, "grad"), 1.0))
+                    c = parts.forward
+                    for p in TP_PARTS:
+                        named[f"{p}:{op.name}"] += getattr(parts, p) * op.count
                 else:
                     c = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0]) if op.group > 1 else 0.0
                 times[i] = 0.0
@@ -297,6 +306,12 @@ class _Fwd:
                 # the forward's distinct kernels: the backward repeats them as dgrad / wgrad of other
                 # shapes, so the whole step's spread is at most this (perf/uncertainty.step_spread)
                 "kernel_spread": step_spread(t, times)}
+
+
+def tp_comm_per_layer(f: dict, L: int) -> dict:
+    """One layer's TP block collectives (sequence_parallel.TPComm by collective name) from the
+    whole model's per-op sums of `_Fwd`."""
+    return {k: TPComm(**{p: f[f"{p}:{k}"] / L for p in TP_PARTS}) for k in TP_COLLECTIVES}
 
 
 def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float:
@@ -344,13 +359,13 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     ov = fwd.tp_overlap
     if ov is None and lay.tp > 1 and topo.nccl:  # Megatron / TE async backward collectives (perf/tp_backward.py)
         gn = {k: f["g:" + k] / L for k in TP_GEMMS}
-        cn = {k: f["c:" + k] / L for k in TP_COLLECTIVES}
-        tp_b = kb * gemm + (c_tp - sum(cn.values())) + backward_tp_exposed(gn, cn, fwd.stack.sequence_parallel, not lora,
-                                                                            fwd.comm_share)
+        cn = tp_comm_per_layer(f, L)
+        tp_b = kb * gemm + (c_tp - sum(c.forward for c in cn.values())) + backward_tp_exposed(
+            gn, cn, fwd.stack.sequence_parallel, not lora, fwd.comm_share)
     if ov is not None and lay.tp > 1:  # the stack's userbuffers overlap (perf/tp_overlap.py)
         gn = {k: f["g:" + k] / L for k in TP_GEMMS}
-        cn = {k: f["c:" + k] / L for k in TP_COLLECTIVES}
-        rest = gemm - sum(gn.values()), c_tp - sum(cn.values())
+        cn = tp_comm_per_layer(f, L)
+        rest = gemm - sum(gn.values()), c_tp - sum(c.forward for c in cn.values())
         cores = float(np.max(p.num_cores))
         tp_f = rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, False, lora)
         tp_b = kb * rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, True, lora)
