@@ -28,6 +28,7 @@ class StackFeatures:
     sequence_parallel: bool = True  # norms on the T/TP shard (perf/sequence_parallel)
     lm_loss: str | None = None  # loss kernels over the logits (perf/train_loss; None: not costed)
     frozen_dy_transpose: bool = False  # a frozen GEMM's dY also quantized transposed (perf/train_recipe)
+    quantized_gathers: bool = False  # SP all-gathers move the recipe's quantized operands (perf/train_recipe.gather_bytes)
 
     def __post_init__(self):
         if self.rank_spread is not None and not isinstance(self.rank_spread, RankSpread):

@@ -22,6 +22,8 @@ Wired features (perf/training.train arguments they decide):
   lm_loss                    the loss kernels over the logits on the last stage (lm_loss; perf/train_loss.py)
   frozen_dy_transpose        a frozen (LoRA) GEMM's output gradient quantized with its transpose too
                              (frozen_dy_transpose; perf/train_recipe.py)
+  quantized_gathers          the GEMM modules all-gather their sequence-parallel operands in the recipe's
+                             quantized format (quantized_gathers; perf/train_recipe.gather_bytes)
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from ..formats import data_file
 
 WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "distributed_optimizer", "even_pipeline_stages",
          "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
-         "frozen_dy_transpose")
+         "frozen_dy_transpose", "quantized_gathers")
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,8 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings["sequence_parallel"] = _flag(stack, "sequence_parallel")
     if stack.value("frozen_dy_transpose") is not None:
         settings["frozen_dy_transpose"] = _flag(stack, "frozen_dy_transpose")
+    if stack.value("quantized_gathers") is not None:
+        settings["quantized_gathers"] = _flag(stack, "quantized_gathers")
     if stack.value("dp_bucket") is not None:
         settings["dp_bucket"] = stack.value("dp_bucket")
     if stack.value("lm_loss") is not None:

@@ -248,7 +248,8 @@ class _Fwd:
             g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.stack.frozen_dy_transpose)
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
             q_elems = float(sum(op.count * op.elems for op in gf.ops + gb.ops))
-            gathered = {(SLOT_OF.get(n, n), part): b for (n, part), b in gather_bytes(g, self.recipe, self.lora).items()}
+            if self.stack.quantized_gathers:
+                gathered = {(SLOT_OF.get(n, n), part): b for (n, part), b in gather_bytes(g, self.recipe, self.lora).items()}
         n_adapter = 0.0
         if isinstance(self.lora, LoraAdapters):  # memory-bound adapter kernels (elementwise class) + their TP collectives
             n_adapter = adapter_params(g, self.lora, tp) * tp
@@ -522,7 +523,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
           overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None,
           sequence_parallel: bool = True, lm_loss: str | None = None,
-          frozen_dy_transpose: bool = False) -> TrainResult:
+          frozen_dy_transpose: bool = False, quantized_gathers: bool = False) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -563,13 +564,18 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     `frozen_dy_transpose`: the stack quantizes a frozen (LoRA) GEMM's output gradient with its transposed
     copy too (Transformer Engine 1.x grad_output_preprocess; perf/train_recipe.py). Default False: one copy,
     what the frozen GEMM's dgrad reads.
+    `quantized_gathers`: the stack's GEMM modules all-gather their sequence-parallel operands (a norm-fed
+    GEMM's input, a row-parallel GEMM's dY) in the recipe's quantized format where the recipe quantizes them
+    before the gather (Transformer Engine; train_recipe.gather_bytes). Default False: BF16 gathers, as a stack
+    whose linear layers cast after Megatron's gather runs them.
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
     stack = StackFeatures(tp_overlap=tp_overlap, transpose_cache=transpose_cache, even_pipeline=even_pipeline,
                           grad_sync=grad_sync, attention_kernel=attention_kernel, comm_ctas=comm_ctas,
                           overlap_p2p=overlap_p2p, rank_spread=rank_spread, dp_bucket=bucket_rule(dp_bucket),
-                          sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose)
+                          sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose,
+                          quantized_gathers=quantized_gathers)
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
