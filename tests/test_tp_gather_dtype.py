@@ -120,3 +120,13 @@ def test_fp8_gathers_never_slow_a_step():
     off = train("gpt3-175b", "h100-sxm", 512, 256 * 2048, 2048, "fp8", **kw)
     assert on.step_time_s < off.step_time_s
     assert on.breakdown["exposed_comm_s"]["tp_allreduce"] < off.breakdown["exposed_comm_s"]["tp_allreduce"]
+
+
+@pytest.mark.parametrize("model", ["llama-2-70b", "gpt3-175b"])
+def test_the_four_tp_gemms_are_every_body_gemm_of_a_dense_model(model):
+    # GPT-3's non-gated FC1 (`mlp_up`) fills the FC1 slots (tp_overlap.SLOT_OF): without it its GEMM time
+    # was invisible to the userbuffers overlap and to the async backward collectives
+    _, _, f = _fwd(model, StackFeatures(quantized_gathers=True))
+    gemms = [f[f"g:{k}"] for k in ("qkv_proj", "o_proj", "mlp_gate_up", "mlp_down")]
+    assert min(gemms) > 0.0
+    assert sum(gemms) == pytest.approx(f["gemm"], rel=1e-12)

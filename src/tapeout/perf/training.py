@@ -297,7 +297,7 @@ class _Fwd:
             for op in g.ops:
                 if isinstance(op, MatMul) and op.shared_weight:
                     wg["head_wgrad_elems" if op.name in HEAD_OPS else "wgrad_elems"] += op.count * op.groups * op.k * op.n
-        names = np.array([op.name for op in t.ops])
+        names = np.array([SLOT_OF.get(op.name, op.name) for op in t.ops])  # GPT-3's mlp_up fills the FC1 slots
         named.update({f"g:{k}": float(w[(t.kind == K_MATMUL) & body & (names == k)].sum()) for k in TP_GEMMS})
         return {"gemm": float(w[(t.kind == K_MATMUL) & body].sum()), "attn": float(w[(t.kind == K_ATTN) & body].sum()),
                 "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
