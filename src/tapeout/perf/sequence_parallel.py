@@ -18,7 +18,15 @@ Ring, beside 480 GB/s NVLS all-reduce, MB-0134), so each is priced as the librar
 (collectives.library_time: ring for reduce-scatter / all-gather). Transformer Engine userbuffers,
 when they overlap these collectives, move them with point-to-point copies (ring exchange /
 pipelined chunks), not in-switch reduction either. Only for NCCL systems (Topology.nccl);
-other libraries keep the all-reduce the topology offers.
+other libraries keep the all-reduce the topology offers (each half is half of it).
+
+The gathered tensors need not be BF16 (`TPComm`, `tp_block_comm`): the reduce-scatter sums BF16
+partial outputs, but Transformer Engine's FP8 modules gather what their FP8 GEMM reads, quantized
+on the T/TP shard first: the norm-fed GEMM's input (LayerNormLinear / LayerNormMLP write the norm
+output in FP8 and gather it, forward and again for the wgrad) and a row-parallel GEMM's dY
+(grad_output_preprocess casts, then gathers). Which gathers are quantized is the recipe's
+(perf/train_recipe.gather_bytes) and whether the stack's modules do it the stack's
+(StackFeatures.quantized_gathers).
 
 Which ops of the serving graph (workloads/llm.py) sit on the shard (Megatron-Core GPT with
 sequence_parallel=True, TransformerLayer / GPTModel):

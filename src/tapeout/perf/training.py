@@ -17,8 +17,9 @@ Time per micro-batch on one stage (the op graph of workloads/llm.py for one forw
            calibrated one, or flash-attn 2 at its measured rate relative to cuDNN on the chip)
   recompute: full adds F; selective adds the attention core (Korthikanti et al. 2022)
   sequence parallelism (TP > 1, every Megatron/NeMo and MaxText stack on file): the norms between
-           the TP blocks on the rank's T/TP-token shard (perf/sequence_parallel.py); the TP all-reduce
-           stays priced as one (its reduce-scatter + all-gather move the same ring bytes)
+           the TP blocks on the rank's T/TP-token shard (perf/sequence_parallel.py); each TP all-reduce
+           becomes a reduce-scatter + all-gather, the gathers in FP8 where the stack's TE modules
+           gather the FP8 GEMM operands (quantized_gathers; perf/train_recipe.gather_bytes)
   wgrad accumulation into the gradient buffer (Megatron/TE gradient_accumulation_fusion, beta = 1):
            the C read + D write in the buffer dtype beyond the calibrated BF16 store, exposed by the
            chip's epilogue_exposed (perf/train_backward.wgrad_accumulate_time; 0 in the default
