@@ -32,6 +32,7 @@ class StackFeatures:
     fabric: Fabric = field(default_factory=Fabric)  # zones, oversubscription, rank order (hardware/fabric, perf/zone_share)
     grad_sync_after_backward: bool = False  # ZeRO-0 DP all-reduce after the whole backward (perf/training)
     fp8_reduce_amax: bool = False  # delayed scaling's amax all-reduce per chunk per micro-batch (perf/fp8_amax)
+    quantized_gathers: bool = False  # SP all-gathers move the recipe's quantized operands (perf/train_recipe.gather_bytes)
 
     def __post_init__(self):
         if self.rank_spread is not None and not isinstance(self.rank_spread, RankSpread):

@@ -57,6 +57,7 @@ class Recipe:
     bf16_fraction: float = 0.0  # share of the transformer layers kept in BF16
     on_fallback: str | None = None  # recipe that runs when the chip lacks `gemm` and formats.plan falls back
     norm_fused_cast: bool = False  # the norm writes the quantized input of the GEMM it feeds (module docstring)
+    gather_quantized: bool = False  # sequence-parallel all-gathers move the quantized GEMM operands (gather_bytes)
     source: str = ""
 
     @property
@@ -87,6 +88,7 @@ def get_recipe(name: str) -> Recipe | None:
                   extra_reads=int(r.get("extra_reads", 0)), quant_flops=float(r.get("quant_flops", 0)),
                   wgrad_flops=float(r.get("wgrad_flops", 0)), grad_flops=float(r.get("grad_flops", 0)),
                   bf16_fraction=frac, on_fallback=r.get("on_fallback"), norm_fused_cast=bool(r.get("norm_fused_cast", False)),
+                  gather_quantized=bool(r.get("gather_quantized", False)),
                   source=" ".join(str(r.get("source", "")).split()))
 
 
@@ -128,6 +130,35 @@ def _transpose(name: str, count: float, elems: float, fmt: str) -> Elementwise:
     return Elementwise(name=name, count=count, elems=elems, flops_per_elem=0.0, reads=b, writes=b, dtype="bf16")
 
 
+def quantized_norm_fed(g: OpGraph, r: Recipe, lora=False) -> dict:
+    """The norm-fed GEMMs of `g` whose input runs quantized in `r` -> their norm; not a GEMM whose
+    module also returns its norm output (an adapter on it reads that output in BF16: TE 1.x
+    `return_layernorm_output` keeps `ln_out` BF16)."""
+    returns_norm = set(getattr(lora, "targets", ()))
+    return {n: norm for n, norm in NORM_FED.items() if r.quantized and n not in returns_norm
+            and any(isinstance(op, MatMul) and op.name == n and op.math_dtype == r.gemm for op in g.ops)}
+
+
+def gather_bytes(g: OpGraph, r: Recipe | None, lora=False) -> dict:
+    """Bytes per element, relative to BF16, of what each GEMM's sequence-parallel all-gather moves:
+    {(GEMM name, "input" | "grad"): ratio} for the gathers the recipe runs quantized, every other
+    gather BF16 (1). Under `r.gather_quantized` (Transformer Engine FP8): the input of a norm-fed
+    GEMM, which the norm wrote quantized on the T/TP shard (layernorm_linear.py `_LayerNormLinear`
+    forward `gather_along_first_dim(ln_out)` of the uint8 `ln_out`; backward re-gather of the same
+    saved tensor), and the output gradient of every quantized GEMM, which
+    `grad_output_preprocess` casts before it gathers it (`cast_to_fp8` then
+    `gather_along_first_dim(grad_output_c)`; with userbuffers into the FP8 proj/fc2_dgrad buffer).
+    A per-tensor scale does not travel with the gather (TE reuses the local scale_inv); block scales
+    are part of format_bits."""
+    if r is None or not (r.quantized and r.gather_quantized):
+        return {}
+    ratio = format_bits(r.gemm) / 16.0
+    out = {(n, "input"): ratio for n in quantized_norm_fed(g, r, lora)}
+    out.update({(op.name, "grad"): ratio for op in g.ops if isinstance(op, MatMul) and op.math_dtype == r.gemm
+                and op.name != "lm_head"})
+    return out
+
+
 def training_graph(g: OpGraph, r: Recipe, fp8_attention: bool = False, lora=False,
                    frozen_dy_transpose: bool = False) -> tuple[OpGraph, OpGraph, OpGraph]:
     """Apply recipe `r` to a forward graph whose GEMMs were built in `r.gemm`: the attention core
@@ -140,9 +171,7 @@ def training_graph(g: OpGraph, r: Recipe, fp8_attention: bool = False, lora=Fals
     copies = 1 if lora else r.copies
     dy_copies = r.copies if frozen_dy_transpose else copies
     wg = 0.0 if lora else r.wgrad_flops
-    returns_norm = set(getattr(lora, "targets", ()))  # an adapter on the GEMM reads the norm output in BF16
-    fused = {n: norm for n, norm in NORM_FED.items() if r.quantized and r.norm_fused_cast and n not in returns_norm
-             and any(isinstance(op, MatMul) and op.name == n and op.math_dtype == r.gemm for op in g.ops)}
+    fused = quantized_norm_fed(g, r, lora) if r.norm_fused_cast else {}
     fused_norms = set(fused.values())
     for op in g.ops:
         if isinstance(op, Attention) and op.math_dtype == r.gemm and not (fp8_attention and r.gemm == "fp8"):

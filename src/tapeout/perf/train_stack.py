@@ -26,6 +26,8 @@ Wired features (perf/training.train arguments they decide):
                              after the whole backward, not under it (grad_sync_after_backward)
   fp8_reduce_amax            FP8 delayed scaling all-reduces its amaxes over the stage's TP x DP x CP
                              ranks per model chunk per micro-batch (fp8_reduce_amax; perf/fp8_amax.py)
+  quantized_gathers          the GEMM modules all-gather their sequence-parallel operands in the recipe's
+                             quantized format (quantized_gathers; perf/train_recipe.gather_bytes)
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from ..formats import data_file
 
 WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "distributed_optimizer", "even_pipeline_stages",
          "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
-         "frozen_dy_transpose", "grad_sync_after_backward", "fp8_reduce_amax")
+         "frozen_dy_transpose", "grad_sync_after_backward", "fp8_reduce_amax", "quantized_gathers")
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings["grad_sync_after_backward"] = _flag(stack, "grad_sync_after_backward")
     if dict((f, w) for f, _, w in stack.features).get("fp8_reduce_amax"):  # wired only where the run's env is on file
         settings.setdefault("fp8_reduce_amax", _flag(stack, "fp8_reduce_amax"))  # a submission's own config wins
+    if stack.value("quantized_gathers") is not None:
+        settings["quantized_gathers"] = _flag(stack, "quantized_gathers")
     if stack.value("dp_bucket") is not None:
         settings["dp_bucket"] = stack.value("dp_bucket")
     if stack.value("lm_loss") is not None:

@@ -17,8 +17,9 @@ Time per micro-batch on one stage (the op graph of workloads/llm.py for one forw
            calibrated one, or flash-attn 2 at its measured rate relative to cuDNN on the chip)
   recompute: full adds F; selective adds the attention core (Korthikanti et al. 2022)
   sequence parallelism (TP > 1, every Megatron/NeMo and MaxText stack on file): the norms between
-           the TP blocks on the rank's T/TP-token shard (perf/sequence_parallel.py); the TP all-reduce
-           stays priced as one (its reduce-scatter + all-gather move the same ring bytes)
+           the TP blocks on the rank's T/TP-token shard (perf/sequence_parallel.py); each TP all-reduce
+           becomes a reduce-scatter + all-gather, the gathers in FP8 where the stack's TE modules
+           gather the FP8 GEMM operands (quantized_gathers; perf/train_recipe.gather_bytes)
   wgrad accumulation into the gradient buffer (Megatron/TE gradient_accumulation_fusion, beta = 1):
            the C read + D write in the buffer dtype beyond the calibrated BF16 store, exposed by the
            chip's epilogue_exposed (perf/train_backward.wgrad_accumulate_time; 0 in the default
@@ -102,7 +103,8 @@ from .zone_share import place_groups
 from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 from .train_layout import (TrainLayout, broken_rule, candidate_layouts, even_stages, microbatches,
                            nearest_chip_counts, nearest_layouts, stage_layers)
-from .train_recipe import Recipe, get_recipe, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param
+from .train_recipe import (Recipe, gather_bytes, get_recipe, resolve, scale_bytes_per_elem, training_graph,
+                           weight_cast_bytes_per_param)
 from ..formats import format_bits
 from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
@@ -116,10 +118,10 @@ from .dp_buckets import (bucket_rule, bucketed_collective_time, collective_count
 from .nic_share import fill_drain_share
 from .stack_features import StackFeatures
 from .fp8_amax import amax_allreduce_per_step
-from .sequence_parallel import shard_sequence, tp_allreduce_time
+from .sequence_parallel import TP_PARTS, TPComm, shard_sequence, tp_block_comm
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
 from .tp_backward import backward_tp_exposed
-from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
+from .tp_overlap import SLOT_OF, TP_BLOCK_GEMMS, TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .uncertainty import step_spread
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
@@ -248,10 +250,13 @@ class _Fwd:
         if self.stack.sequence_parallel:  # the norms between the TP blocks run on the T/TP-token shard
             g = shard_sequence(g, tp)
         cast_fwd = cast_bwd = q_elems = 0.0
+        gathered = {}  # (GEMM, "input" | "grad") -> bytes its sequence-parallel all-gather moves vs BF16
         if self.recipe is not None and not bf16:
             g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.stack.frozen_dy_transpose)
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
             q_elems = float(sum(op.count * op.elems for op in gf.ops + gb.ops))
+            if self.stack.quantized_gathers:
+                gathered = {(SLOT_OF.get(n, n), part): b for (n, part), b in gather_bytes(g, self.recipe, self.lora).items()}
         n_adapter = 0.0
         if isinstance(self.lora, LoraAdapters):  # memory-bound adapter kernels (elementwise class) + their TP collectives
             n_adapter = adapter_params(g, self.lora, tp) * tp
@@ -272,12 +277,18 @@ class _Fwd:
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
         comm = {"tp": 0.0, "ep": 0.0}
-        named = {f"c:{k}": 0.0 for k in TP_COLLECTIVES}  # per-op TP collective times (perf/tp_overlap.py)
+        # per-op TP collective times (perf/tp_overlap.py): forward total and its parts (sequence_parallel.TPComm)
+        named = {f"{p}:{k}": 0.0 for k in TP_COLLECTIVES for p in ("c", *TP_PARTS)}
         head = np.array([op.name in HEAD_OPS for op in t.ops])
         for i, op in enumerate(t.ops):
             if isinstance(op, Collective):
                 if op.name in TP_COLLECTIVES and op.collective == "all_reduce":  # SP: RS + AG (perf/sequence_parallel)
-                    c = tp_allreduce_time(op.payload_bytes, op.group, self.topo, self.stack.sequence_parallel)
+                    col, row = TP_BLOCK_GEMMS[op.name]  # its all-gathers: the column GEMM's input, the row GEMM's dY
+                    parts = tp_block_comm(op.payload_bytes, op.group, self.topo, self.stack.sequence_parallel,
+                                          gathered.get((col, "input"), 1.0), gathered.get((row, "grad"), 1.0))
+                    c = parts.forward
+                    for p in TP_PARTS:
+                        named[f"{p}:{op.name}"] += getattr(parts, p) * op.count
                 else:
                     c = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0]) if op.group > 1 else 0.0
                 times[i] = 0.0
@@ -293,7 +304,7 @@ class _Fwd:
             for op in g.ops:
                 if isinstance(op, MatMul) and op.shared_weight:
                     wg["head_wgrad_elems" if op.name in HEAD_OPS else "wgrad_elems"] += op.count * op.groups * op.k * op.n
-        names = np.array([op.name for op in t.ops])
+        names = np.array([SLOT_OF.get(op.name, op.name) for op in t.ops])  # GPT-3's mlp_up fills the FC1 slots
         named.update({f"g:{k}": float(w[(t.kind == K_MATMUL) & body & (names == k)].sum()) for k in TP_GEMMS})
         return {"gemm": float(w[(t.kind == K_MATMUL) & body].sum()), "attn": float(w[(t.kind == K_ATTN) & body].sum()),
                 "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
@@ -303,6 +314,12 @@ class _Fwd:
                 # the forward's distinct kernels: the backward repeats them as dgrad / wgrad of other
                 # shapes, so the whole step's spread is at most this (perf/uncertainty.step_spread)
                 "kernel_spread": step_spread(t, times)}
+
+
+def tp_comm_per_layer(f: dict, L: int) -> dict:
+    """One layer's TP block collectives (sequence_parallel.TPComm by collective name) from the
+    whole model's per-op sums of `_Fwd`."""
+    return {k: TPComm(**{p: f[f"{p}:{k}"] / L for p in TP_PARTS}) for k in TP_COLLECTIVES}
 
 
 def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float:
@@ -353,13 +370,13 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     ov = fwd.tp_overlap
     if ov is None and lay.tp > 1 and topo.nccl:  # Megatron / TE async backward collectives (perf/tp_backward.py)
         gn = {k: f["g:" + k] / L for k in TP_GEMMS}
-        cn = {k: f["c:" + k] / L for k in TP_COLLECTIVES}
-        tp_b = kb * gemm + (c_tp - sum(cn.values())) + backward_tp_exposed(gn, cn, fwd.stack.sequence_parallel, not lora,
-                                                                            fwd.comm_share)
+        cn = tp_comm_per_layer(f, L)
+        tp_b = kb * gemm + (c_tp - sum(c.forward for c in cn.values())) + backward_tp_exposed(
+            gn, cn, fwd.stack.sequence_parallel, not lora, fwd.comm_share)
     if ov is not None and lay.tp > 1:  # the stack's userbuffers overlap (perf/tp_overlap.py)
         gn = {k: f["g:" + k] / L for k in TP_GEMMS}
-        cn = {k: f["c:" + k] / L for k in TP_COLLECTIVES}
-        rest = gemm - sum(gn.values()), c_tp - sum(cn.values())
+        cn = tp_comm_per_layer(f, L)
+        rest = gemm - sum(gn.values()), c_tp - sum(c.forward for c in cn.values())
         cores = float(np.max(p.num_cores))
         tp_f = rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, False, lora)
         tp_b = kb * rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, True, lora)
@@ -523,8 +540,9 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
           overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None,
           sequence_parallel: bool = True, lm_loss: str | None = None,
-          frozen_dy_transpose: bool = False, grad_sync_after_backward: bool = False,
-          fp8_reduce_amax: bool = False, cluster=None, rank_order=None) -> TrainResult:
+          frozen_dy_transpose: bool = False, quantized_gathers: bool = False,
+          grad_sync_after_backward: bool = False, fp8_reduce_amax: bool = False, cluster=None,
+          rank_order=None) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -565,6 +583,10 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     `frozen_dy_transpose`: the stack quantizes a frozen (LoRA) GEMM's output gradient with its transposed
     copy too (Transformer Engine 1.x grad_output_preprocess; perf/train_recipe.py). Default False: one copy,
     what the frozen GEMM's dgrad reads.
+    `quantized_gathers`: the stack's GEMM modules all-gather their sequence-parallel operands (a norm-fed
+    GEMM's input, a row-parallel GEMM's dY) in the recipe's quantized format where the recipe quantizes them
+    before the gather (Transformer Engine; train_recipe.gather_bytes). Default False: BF16 gathers, as a stack
+    whose linear layers cast after Megatron's gather runs them.
     `grad_sync_after_backward`: with ZeRO-0 the stack all-reduces the DP gradients once after the whole
     backward (NeMo 1.x megatron_amp_O2 MainParamsOptimizerWrapper: async_grad_allreduce is off under
     sequence parallelism, PP > 1 or gradient-accumulation fusion; training_step calls
@@ -586,6 +608,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
                           grad_sync=grad_sync, attention_kernel=attention_kernel, comm_ctas=comm_ctas,
                           overlap_p2p=overlap_p2p, rank_spread=rank_spread, dp_bucket=bucket_rule(dp_bucket),
                           sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose,
+                          quantized_gathers=quantized_gathers,
                           grad_sync_after_backward=grad_sync_after_backward, fp8_reduce_amax=fp8_reduce_amax,
                           fabric=cluster_fabric(cluster, rank_order))
     stack.fabric.check_job(num_chips)
