@@ -403,14 +403,18 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     t_tied_ar, t_tied_rs = tied_embedding_sync_time(tied, fwd.stack.dp_bucket, g_dense if lay.zero < 3 else 1, lay.tp,
                                                      first_last_stage_stride(lay.tp * lay.cp * lay.dp, lay.pp), gb, topo,
                                                      lay.dp * lay.cp)
-    for P, g, stride in ((dense - late, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
-        if g > 1 and P > 0:
+    # the deferred tied weight leaves only the reduce-scatter: Apex DistributedFusedAdam gathers every
+    # bucket's parameters after the step, the last (non-overlapped) bucket's too (`_start_bucket_param_sync`;
+    # `_disable_overlap_grad_sync` is read by the grad-sync hook only)
+    for P_rs, P_ag, g, stride in ((dense - late, dense, g_dense, lay.tp), (ex, ex, g_exp, max(lay.tp, lay.ep))):
+        if g > 1 and P_ag > 0:
             # one collective per bucket of the stack's DP buckets (perf/dp_buckets), each paying the
             # ring's latency; ZeRO-3/FSDP keeps one per gather (its units are not these buckets)
-            n = collective_count(P * scale, lay.vp, fwd.stack.dp_bucket, lay.dp * lay.cp, gb) if lay.zero < 3 else 1
-            t_rs += bucketed_collective_time("reduce_scatter", gb * P * scale, n, g, topo, stride=stride)
+            n_rs, n_ag = ((collective_count(P * scale, lay.vp, fwd.stack.dp_bucket, lay.dp * lay.cp, gb) for P in (P_rs, P_ag))
+                          if lay.zero < 3 else (1, 1))
+            t_rs += bucketed_collective_time("reduce_scatter", gb * P_rs * scale, n_rs, g, topo, stride=stride)
             # ZeRO-3/FSDP gathers the frozen base weights too under LoRA (they are sharded)
-            t_ag += bucketed_collective_time("all_gather", ag_bytes * P * (1.0 if lay.zero == 3 else scale), n, g, topo,
+            t_ag += bucketed_collective_time("all_gather", ag_bytes * P_ag * (1.0 if lay.zero == 3 else scale), n_ag, g, topo,
                                              stride=stride)
     # the fill/drain hops share their NIC with the DP collectives that cross it (perf/nic_share.py)
     nic_pp, nic_dp = fill_drain_share(S, topo.scaleout_bw * topo.eff_link, lay.pp,
@@ -491,7 +495,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "wgrad_accumulate": acc_l * n_fb + (acc_h * slots if head_on else 0.0),
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
-            "exposed_dp": dp_rs + dp_ag + tied_sync, "t_dp": t_rs + t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
+            "exposed_dp": dp_rs + dp_ag + tied_sync, "t_dp": t_rs + t_ag, "t_dp_all_gather": t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
             "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem}
 
 
