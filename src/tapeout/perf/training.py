@@ -102,7 +102,7 @@ from ..formats import format_bits
 from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
-from .train_loss import loss_ops
+from .train_loss import logits_dtype, loss_ops
 from .cp_correction import cp_merge_ops
 from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
@@ -241,6 +241,10 @@ class _Fwd:
                                               lm_head_all_tokens=True))
         if self.stack.sequence_parallel:  # the norms between the TP blocks run on the T/TP-token shard
             g = shard_sequence(g, tp)
+        if self.stack.lm_loss is not None:  # the head writes the logits in the loss's input dtype (perf/train_loss)
+            g = OpGraph(name=g.name, meta=g.meta, ops=[replace(op, out_dtype=logits_dtype(self.stack.lm_loss))
+                                                       if isinstance(op, MatMul) and op.name == "lm_head" else op
+                                                       for op in g.ops])
         cast_fwd = cast_bwd = q_elems = 0.0
         if self.recipe is not None and not bf16:
             g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.stack.frozen_dy_transpose)
