@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from ..errors import TapeoutError
 from .dp_buckets import BucketRule
 from .rank_spread import RankSpread
+from .vocab_padding import check_divisible_by
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,10 @@ class StackFeatures:
     sequence_parallel: bool = True  # norms on the T/TP shard (perf/sequence_parallel)
     lm_loss: str | None = None  # loss kernels over the logits (perf/train_loss; None: not costed)
     frozen_dy_transpose: bool = False  # a frozen GEMM's dY also quantized transposed (perf/train_recipe)
+    vocab_divisible_by: int = 1  # V padded to a multiple of this x TP (perf/vocab_padding; 1: none)
 
     def __post_init__(self):
+        check_divisible_by(self.vocab_divisible_by)
         if self.rank_spread is not None and not isinstance(self.rank_spread, RankSpread):
             raise TapeoutError(f"rank_spread must be a perf.rank_spread.RankSpread (or None); "
                                f"got {type(self.rank_spread).__name__}.")

@@ -22,6 +22,8 @@ Wired features (perf/training.train arguments they decide):
   lm_loss                    the loss kernels over the logits on the last stage (lm_loss; perf/train_loss.py)
   frozen_dy_transpose        a frozen (LoRA) GEMM's output gradient quantized with its transpose too
                              (frozen_dy_transpose; perf/train_recipe.py)
+  make_vocab_size_divisible_by  the vocabulary padded to a multiple of this x TP (vocab_divisible_by;
+                             perf/vocab_padding.py)
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from ..formats import data_file
 
 WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "distributed_optimizer", "even_pipeline_stages",
          "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
-         "frozen_dy_transpose")
+         "frozen_dy_transpose", "make_vocab_size_divisible_by")
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings["dp_bucket"] = stack.value("dp_bucket")
     if stack.value("lm_loss") is not None:
         settings["lm_loss"] = stack.value("lm_loss")
+    if stack.value("make_vocab_size_divisible_by") is not None:
+        settings["vocab_divisible_by"] = stack.value("make_vocab_size_divisible_by")
     if dict((f, w) for f, _, w in stack.features).get("attention_kernel"):
         settings["attention_kernel"] = stack.value("attention_kernel")
     return pins, settings, fp8_attention

@@ -110,6 +110,7 @@ from .dp_buckets import (bucket_rule, bucketed_collective_time, collective_count
                          first_last_stage_stride, tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
 from .stack_features import StackFeatures
+from .vocab_padding import padded_config
 from .sequence_parallel import shard_sequence, tp_allreduce_time
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
 from .tp_backward import backward_tp_exposed
@@ -206,6 +207,10 @@ class _Fwd:
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
         return float((times * t.count).sum())
 
+    def cfg_at(self, tp: int):
+        """The model as the stack runs it at tensor-parallel size `tp`: its padded vocabulary (perf/vocab_padding)."""
+        return padded_config(self.cfg, self.stack.vocab_divisible_by, tp)
+
     def cp_merge(self, cp: int, tp: int, mbs: int, seq: int) -> tuple[float, float]:
         """(forward, backward) time of one layer's context-parallel merge kernels on one rank holding
         `seq` = s/CP tokens per sequence (perf/cp_correction; 0 without CP)."""
@@ -237,7 +242,8 @@ class _Fwd:
         # EP wider than TP spans data-parallel ranks with their own tokens: each rank then
         # receives T k / TP routed tokens on average, not T k / EP (Megatron-Core MoE folding)
         spread = ep / tp if ep > tp else 1.0
-        g = build_llm_graph(self.cfg, LLMStep("prefill", mbs, seq, 0, pr, tp, ep, expert_imbalance=spread,
+        cfg = self.cfg_at(tp)
+        g = build_llm_graph(cfg, LLMStep("prefill", mbs, seq, 0, pr, tp, ep, expert_imbalance=spread,
                                               lm_head_all_tokens=True))
         if self.stack.sequence_parallel:  # the norms between the TP blocks run on the T/TP-token shard
             g = shard_sequence(g, tp)
@@ -263,7 +269,7 @@ class _Fwd:
         t_res = self._time(OpGraph(name="residual", ops=[res]))
         loss = {"head_loss_f": 0.0, "head_loss_b": 0.0}
         if self.stack.lm_loss is not None:  # on the last stage, after the LM head (perf/train_loss)
-            lf, lb = loss_ops(self.stack.lm_loss, mbs * seq * math.ceil(self.cfg.vocab_size / tp))
+            lf, lb = loss_ops(self.stack.lm_loss, mbs * seq * math.ceil(cfg.vocab_size / tp))
             loss = {"head_loss_f": self._time(OpGraph(name="loss", ops=[lf])),
                     "head_loss_b": self._time(OpGraph(name="loss_bwd", ops=[lb]))}
         ct = evaluate(g, self.p)
@@ -311,6 +317,7 @@ def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float
 def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: TrainLayout, num_chips: int,
                     global_seqs: int, seq: int, fwd: _Fwd, lora: bool = False) -> dict | None:
     """Step time, memory and exposed communication of one layout (None when it breaks a rule)."""
+    cfg = fwd.cfg_at(lay.tp)  # the stack's padded vocabulary at this TP
     if broken_rule(cfg, lay, num_chips, global_seqs, seq, int(np.max(p.scaleup_domain))):
         return None
     L = cfg.num_hidden_layers
@@ -515,7 +522,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
           overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None,
           sequence_parallel: bool = True, lm_loss: str | None = None,
-          frozen_dy_transpose: bool = False) -> TrainResult:
+          frozen_dy_transpose: bool = False, vocab_divisible_by: int = 1) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -556,13 +563,17 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     `frozen_dy_transpose`: the stack quantizes a frozen (LoRA) GEMM's output gradient with its transposed
     copy too (Transformer Engine 1.x grad_output_preprocess; perf/train_recipe.py). Default False: one copy,
     what the frozen GEMM's dgrad reads.
+    `vocab_divisible_by`: the stack pads the vocabulary to a multiple of this x TP (Megatron / NeMo
+    make_vocab_size_divisible_by; perf/vocab_padding.py): the LM head, the loss, the embedding's memory and
+    its tied sync run on the padded V. Default 1: the tokenizer's V (a stack not on file, MaxText).
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
     stack = StackFeatures(tp_overlap=tp_overlap, transpose_cache=transpose_cache, even_pipeline=even_pipeline,
                           grad_sync=grad_sync, attention_kernel=attention_kernel, comm_ctas=comm_ctas,
                           overlap_p2p=overlap_p2p, rank_spread=rank_spread, dp_bucket=bucket_rule(dp_bucket),
-                          sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose)
+                          sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose,
+                          vocab_divisible_by=vocab_divisible_by)
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
