@@ -79,3 +79,18 @@ def test_train_pays_the_merges_only_with_cp():
     assert with_cp["cp_merge"] > 0 and without["cp_merge"] == 0.0
     # a small share of the step: passes over the output, not the attention's s^2 work
     assert with_cp["cp_merge"] < 0.05 * with_cp["step"]
+
+
+def test_recomputing_the_core_attention_reruns_its_kv_ring():
+    # selective recompute checkpoints the whole core-attention call (Megatron-Core / TE
+    # _checkpointed_attention_forward), which under CP is TE's P2P ring: the rerun pays the forward
+    # ring's exposure once more, exactly as full recompute does; without recompute it is paid once
+    from tapeout.perf.training import TrainLayout, train
+
+    kw = dict(model="llama-3.1-8b", chip="h100-sxm", num_chips=64, global_batch_tokens=64 * 8192, seq_len=8192)
+    ring = {rc: train(**kw, layout=TrainLayout(tp=8, pp=1, cp=8, dp=1, zero=1, recompute=rc)).breakdown
+            for rc in ("none", "selective", "full")}
+    exposed = {rc: b["exposed_comm_s"]["cp_kv_ring"] for rc, b in ring.items()}
+    assert exposed["none"] > 0  # a CP8 ring over TP8 spans nodes: its steps outlast the attention
+    assert exposed["selective"] == pytest.approx(exposed["full"], rel=1e-12)
+    assert exposed["selective"] > exposed["none"]

@@ -371,9 +371,12 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     acc_h = float(np.max(wgrad_accumulate_time(f["head_wgrad_elems"], fwd.grad_bytes, p)))
     Fl = tp_f + attn + elt + res + c_ep + cast_f + cp_f + merge_f
     Bl = tp_b + attn_bwd + 2.0 * elt + res + c_ep + cast_b + cp_b + acc_l + merge_b
-    # dots (XLA checkpoint_dots_with_no_batch_dims): attention, norms and activations run again
-    # (the core attention's recompute reruns its CP merges)
-    rc = {"full": Fl, "selective": attn + merge_f, "dots": attn + merge_f + elt, "none": 0.0}[lay.recompute]
+    # dots (XLA checkpoint_dots_with_no_batch_dims): attention, norms and activations run again.
+    # The core attention's recompute reruns its CP merges and its KV ring: Megatron-Core / TE
+    # `_checkpointed_attention_forward` checkpoints the whole core-attention call, which under CP is
+    # AttnFuncWithCP with its P2P sends; XLA remat recomputes what the policy does not save, the
+    # ring's collective-permutes included (not dots)
+    rc = {"full": Fl, "selective": attn + merge_f + cp_f, "dots": attn + merge_f + cp_f + elt, "none": 0.0}[lay.recompute]
     Bl += rc
     Fh = f["head_gemm"] + f["head_elt"] + f["head_loss_f"]
     Bh = (1.0 if lora else 2.0) * f["head_gemm"] + f["head_elt"] + acc_h + f["head_loss_b"]
@@ -497,7 +500,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     n_fb = n_slow * slots
     exposed = {"tp_allreduce": n_fb * ((1.0 + (lay.recompute == "full")) * (tp_f - gemm) + tp_b - kb * gemm),
                "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,
-               "cp_kv_ring": n_fb * (cp_f + cp_b + (cp_f if lay.recompute == "full" else 0.0)),
+               "cp_kv_ring": n_fb * (cp_f + cp_b + (cp_f if lay.recompute != "none" else 0.0)),
                "pp_send_recv": pp_send, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag,
                "dp_replica_all_reduce": dp_x, "tied_embedding_sync": tied_sync}
     return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
