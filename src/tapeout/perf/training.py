@@ -253,7 +253,8 @@ class _Fwd:
                                                        for op in g.ops])
         cast_fwd = cast_bwd = q_elems = 0.0
         if self.recipe is not None and not bf16:
-            g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.stack.frozen_dy_transpose)
+            g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.stack.frozen_dy_transpose,
+                                       dy_shard=tp if self.stack.sequence_parallel else 1)
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
             q_elems = float(sum(op.count * op.elems for op in gf.ops + gb.ops))
         n_adapter = 0.0
