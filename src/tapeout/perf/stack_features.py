@@ -13,6 +13,7 @@ from ..errors import TapeoutError
 from ..hardware.fabric import Fabric
 from .dp_buckets import BucketRule
 from .rank_spread import RankSpread
+from .vocab_padding import check_divisible_by
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,10 @@ class StackFeatures:
     grad_sync_after_backward: bool = False  # ZeRO-0 DP all-reduce after the whole backward (perf/training)
     fp8_reduce_amax: bool = False  # delayed scaling's amax all-reduce per chunk per micro-batch (perf/fp8_amax)
     quantized_gathers: bool = False  # SP all-gathers move the recipe's quantized operands (perf/train_recipe.gather_bytes)
+    vocab_divisible_by: int = 1  # V padded to a multiple of this x TP (perf/vocab_padding; 1: none)
 
     def __post_init__(self):
+        check_divisible_by(self.vocab_divisible_by)
         if self.rank_spread is not None and not isinstance(self.rank_spread, RankSpread):
             raise TapeoutError(f"rank_spread must be a perf.rank_spread.RankSpread (or None); "
                                f"got {type(self.rank_spread).__name__}.")

@@ -30,6 +30,15 @@ Frozen weights (LoRA) and the output gradient (`frozen_dy_transpose`): TE 1.x
 (or, for a sequence-parallel row-parallel GEMM, casts, gathers and `fp8_transpose`s it) whatever
 the weight's requires_grad: the frozen GEMM's dY still gets both copies. Read at two 1.x commits
 bracketing the LoRA stack's v1.6rc2 (0004dbd, and the later get_fp8_workspace-era base.py).
+
+The output gradient of a row-parallel GEMM under sequence parallelism (`dy_shard` = TP: o_proj,
+mlp_down): the same TE 1.x `grad_output_preprocess` branch ("FP8 case with gather: unfused bgrad, cast,
+transpose for efficient gather") runs `cast_to_fp8` on the rank's T/TP-token shard, all-gathers the
+FP8 tensor, then `tex.fp8_transpose` of the gathered T tokens (read 1 B, write 1 B); with userbuffers
+the cast writes into the gather buffer, same bytes. So the rowwise cast reads and writes T/TP tokens,
+and only the transpose is on T. Delayed scaling only: its scale comes from the amax history, so each
+shard casts before the gather; a current-scaling recipe needs the whole tensor's amax first (TE 2.x,
+not read: the full-T cast stays).
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ import yaml
 from ..formats import data_file, format_bits, format_table, plan
 from ..ops import Attention, Elementwise, MatMul, OpGraph
 from ..precision import Precision
+from .train_lora import COLUMN_PARALLEL
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,9 @@ def _kernel(name: str, count: float, elems: float, r: Recipe, copies: int, flops
                        writes=copies * format_bits(r.gemm) / 16.0, dtype="bf16")
 
 
+# row-parallel GEMMs: under sequence parallelism their dY arrives on the T/TP shard and is gathered
+ROW_PARALLEL = frozenset(n for n, column in COLUMN_PARALLEL.items() if not column)
+
 # GEMMs fed by a norm inside one Transformer Engine module (LayerNormLinear: QKV; LayerNormMLP: FC1)
 # -> that norm (workloads/llm.py names)
 NORM_FED = {"qkv_proj": "attn_norm", "mlp_gate_up": "mlp_norm", "mlp_up": "mlp_norm"}
@@ -160,13 +173,15 @@ def gather_bytes(g: OpGraph, r: Recipe | None, lora=False) -> dict:
 
 
 def training_graph(g: OpGraph, r: Recipe, fp8_attention: bool = False, lora=False,
-                   frozen_dy_transpose: bool = False) -> tuple[OpGraph, OpGraph, OpGraph]:
+                   frozen_dy_transpose: bool = False, dy_shard: int = 1) -> tuple[OpGraph, OpGraph, OpGraph]:
     """Apply recipe `r` to a forward graph whose GEMMs were built in `r.gemm`: the attention core
     (unless `fp8_attention`, TE fp8_dpa) and the LM head back in BF16, plus the forward (X) and
     backward (dY) quantize kernels of every quantized GEMM. LoRA (`lora` true or a
     train_lora.LoraAdapters): no wgrad, one copy of X; one copy of dY unless `frozen_dy_transpose`
     (TE 1.x writes its transpose anyway). Norm-fed GEMMs under `r.norm_fused_cast`: the norm writes
-    the quantized copy, the wgrad transpose runs in the backward (module docstring)."""
+    the quantized copy, the wgrad transpose runs in the backward (module docstring). `dy_shard`: the TP
+    size when sequence parallelism shards a row-parallel GEMM's dY (1: none); under delayed scaling its
+    rowwise cast runs on the 1/dy_shard shard and its transpose on the gathered tensor (module docstring)."""
     ops, fwd, bwd = [], [], []
     copies = 1 if lora else r.copies
     dy_copies = r.copies if frozen_dy_transpose else copies
@@ -187,8 +202,14 @@ def training_graph(g: OpGraph, r: Recipe, fp8_attention: bool = False, lora=Fals
                 fwd.append(_kernel(f"{op.name}_{r.gemm}_quantize", op.count, n_in, r, copies, r.quant_flops + wg))
             elif not lora:  # wgrad operand: transpose of the gathered quantized norm output (T tokens)
                 bwd.append(_transpose(f"{op.name}_input_{r.gemm}_transpose", op.count, n_in, r.gemm))
-            bwd.append(_kernel(f"{op.name}_dgrad_{r.gemm}_quantize", op.count, n_out, r, dy_copies,
-                               r.quant_flops + wg + r.grad_flops))
+            if dy_shard > 1 and r.scaling == "delayed" and op.name in ROW_PARALLEL:
+                bwd.append(_kernel(f"{op.name}_dgrad_{r.gemm}_quantize", op.count, n_out / dy_shard, r, 1,
+                                   r.quant_flops + r.grad_flops))
+                if dy_copies > 1:  # the wgrad operand: transpose of the gathered quantized dY
+                    bwd.append(_transpose(f"{op.name}_dgrad_{r.gemm}_transpose", op.count, n_out, r.gemm))
+            else:
+                bwd.append(_kernel(f"{op.name}_dgrad_{r.gemm}_quantize", op.count, n_out, r, dy_copies,
+                                   r.quant_flops + wg + r.grad_flops))
         ops.append(op)
     empty = ops[:0]
     return (OpGraph(name=g.name, ops=ops, meta=g.meta), OpGraph(name=g.name + ":quant_fwd", ops=fwd or empty, meta=g.meta),

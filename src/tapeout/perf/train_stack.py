@@ -28,6 +28,8 @@ Wired features (perf/training.train arguments they decide):
                              ranks per model chunk per micro-batch (fp8_reduce_amax; perf/fp8_amax.py)
   quantized_gathers          the GEMM modules all-gather their sequence-parallel operands in the recipe's
                              quantized format (quantized_gathers; perf/train_recipe.gather_bytes)
+  make_vocab_size_divisible_by  the vocabulary padded to a multiple of this x TP (vocab_divisible_by;
+                             perf/vocab_padding.py)
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ from ..formats import data_file
 
 WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "distributed_optimizer", "even_pipeline_stages",
          "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
-         "frozen_dy_transpose", "grad_sync_after_backward", "fp8_reduce_amax", "quantized_gathers")
+         "frozen_dy_transpose", "grad_sync_after_backward", "fp8_reduce_amax", "quantized_gathers",
+         "make_vocab_size_divisible_by")
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,8 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings["dp_bucket"] = stack.value("dp_bucket")
     if stack.value("lm_loss") is not None:
         settings["lm_loss"] = stack.value("lm_loss")
+    if stack.value("make_vocab_size_divisible_by") is not None:
+        settings["vocab_divisible_by"] = stack.value("make_vocab_size_divisible_by")
     if dict((f, w) for f, _, w in stack.features).get("attention_kernel"):
         settings["attention_kernel"] = stack.value("attention_kernel")
     return pins, settings, fp8_attention

@@ -109,7 +109,7 @@ from ..formats import format_bits
 from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
-from .train_loss import loss_ops
+from .train_loss import logits_dtype, loss_ops
 from .cp_correction import cp_merge_ops
 from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
@@ -118,6 +118,7 @@ from .dp_buckets import (bucket_rule, bucketed_collective_time, collective_count
 from .nic_share import fill_drain_share
 from .stack_features import StackFeatures
 from .fp8_amax import amax_allreduce_per_step
+from .vocab_padding import padded_config
 from .sequence_parallel import TP_PARTS, TPComm, shard_sequence, tp_block_comm
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
 from .tp_backward import backward_tp_exposed
@@ -214,6 +215,10 @@ class _Fwd:
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
         return float((times * t.count).sum())
 
+    def cfg_at(self, tp: int):
+        """The model as the stack runs it at tensor-parallel size `tp`: its padded vocabulary (perf/vocab_padding)."""
+        return padded_config(self.cfg, self.stack.vocab_divisible_by, tp)
+
     def cp_merge(self, cp: int, tp: int, mbs: int, seq: int) -> tuple[float, float]:
         """(forward, backward) time of one layer's context-parallel merge kernels on one rank holding
         `seq` = s/CP tokens per sequence (perf/cp_correction; 0 without CP)."""
@@ -245,14 +250,20 @@ class _Fwd:
         # EP wider than TP spans data-parallel ranks with their own tokens: each rank then
         # receives T k / TP routed tokens on average, not T k / EP (Megatron-Core MoE folding)
         spread = ep / tp if ep > tp else 1.0
-        g = build_llm_graph(self.cfg, LLMStep("prefill", mbs, seq, 0, pr, tp, ep, expert_imbalance=spread,
+        cfg = self.cfg_at(tp)
+        g = build_llm_graph(cfg, LLMStep("prefill", mbs, seq, 0, pr, tp, ep, expert_imbalance=spread,
                                               lm_head_all_tokens=True))
         if self.stack.sequence_parallel:  # the norms between the TP blocks run on the T/TP-token shard
             g = shard_sequence(g, tp)
+        if self.stack.lm_loss is not None:  # the head writes the logits in the loss's input dtype (perf/train_loss)
+            g = OpGraph(name=g.name, meta=g.meta, ops=[replace(op, out_dtype=logits_dtype(self.stack.lm_loss))
+                                                       if isinstance(op, MatMul) and op.name == "lm_head" else op
+                                                       for op in g.ops])
         cast_fwd = cast_bwd = q_elems = 0.0
         gathered = {}  # (GEMM, "input" | "grad") -> bytes its sequence-parallel all-gather moves vs BF16
         if self.recipe is not None and not bf16:
-            g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.stack.frozen_dy_transpose)
+            g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.stack.frozen_dy_transpose,
+                                       dy_shard=tp if self.stack.sequence_parallel else 1)
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
             q_elems = float(sum(op.count * op.elems for op in gf.ops + gb.ops))
             if self.stack.quantized_gathers:
@@ -270,7 +281,7 @@ class _Fwd:
         t_res = self._time(OpGraph(name="residual", ops=[res]))
         loss = {"head_loss_f": 0.0, "head_loss_b": 0.0}
         if self.stack.lm_loss is not None:  # on the last stage, after the LM head (perf/train_loss)
-            lf, lb = loss_ops(self.stack.lm_loss, mbs * seq * math.ceil(self.cfg.vocab_size / tp))
+            lf, lb = loss_ops(self.stack.lm_loss, mbs * seq * math.ceil(cfg.vocab_size / tp))
             loss = {"head_loss_f": self._time(OpGraph(name="loss", ops=[lf])),
                     "head_loss_b": self._time(OpGraph(name="loss_bwd", ops=[lb]))}
         ct = evaluate(g, self.p)
@@ -330,6 +341,7 @@ def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float
 def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: TrainLayout, num_chips: int,
                     global_seqs: int, seq: int, fwd: _Fwd, lora: bool = False) -> dict | None:
     """Step time, memory and exposed communication of one layout (None when it breaks a rule)."""
+    cfg = fwd.cfg_at(lay.tp)  # the stack's padded vocabulary at this TP
     if broken_rule(cfg, lay, num_chips, global_seqs, seq, int(np.max(p.scaleup_domain))):
         return None
     L = cfg.num_hidden_layers
@@ -386,9 +398,12 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     acc_h = float(np.max(wgrad_accumulate_time(f["head_wgrad_elems"], fwd.grad_bytes, p)))
     Fl = tp_f + attn + elt + res + c_ep + cast_f + cp_f + merge_f
     Bl = tp_b + attn_bwd + 2.0 * elt + res + c_ep + cast_b + cp_b + acc_l + merge_b
-    # dots (XLA checkpoint_dots_with_no_batch_dims): attention, norms and activations run again
-    # (the core attention's recompute reruns its CP merges)
-    rc = {"full": Fl, "selective": attn + merge_f, "dots": attn + merge_f + elt, "none": 0.0}[lay.recompute]
+    # dots (XLA checkpoint_dots_with_no_batch_dims): attention, norms and activations run again.
+    # The core attention's recompute reruns its CP merges and its KV ring: Megatron-Core / TE
+    # `_checkpointed_attention_forward` checkpoints the whole core-attention call, which under CP is
+    # AttnFuncWithCP with its P2P sends; XLA remat recomputes what the policy does not save, the
+    # ring's collective-permutes included (not dots)
+    rc = {"full": Fl, "selective": attn + merge_f + cp_f, "dots": attn + merge_f + cp_f + elt, "none": 0.0}[lay.recompute]
     Bl += rc
     Fh = f["head_gemm"] + f["head_elt"] + f["head_loss_f"]
     Bh = (1.0 if lora else 2.0) * f["head_gemm"] + f["head_elt"] + acc_h + f["head_loss_b"]
@@ -429,15 +444,19 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     t_tied_ar, t_tied_rs = tied_embedding_sync_time(tied, fwd.stack.dp_bucket, g_dense if lay.zero < 3 else 1, pg.stride_dp,
                                                      first_last_stage_stride(pg.stride_pp, lay.pp), gb, topo,
                                                      lay.dp * lay.cp)
-    for P, g, stride, t_g in ((dense - late, g_dense, pg.stride_dp, pg.topology(topo, "dp")),
-                              (ex, g_exp, max(lay.tp, lay.ep), topo)):
-        if g > 1 and P > 0:
+    # the deferred tied weight leaves only the reduce-scatter: Apex DistributedFusedAdam gathers every
+    # bucket's parameters after the step, the last (non-overlapped) bucket's too (`_start_bucket_param_sync`;
+    # `_disable_overlap_grad_sync` is read by the grad-sync hook only)
+    for P_rs, P_ag, g, stride, t_g in ((dense - late, dense, g_dense, pg.stride_dp, pg.topology(topo, "dp")),
+                                       (ex, ex, g_exp, max(lay.tp, lay.ep), topo)):
+        if g > 1 and P_ag > 0:
             # one collective per bucket of the stack's DP buckets (perf/dp_buckets), each paying the
             # ring's latency; ZeRO-3/FSDP keeps one per gather (its units are not these buckets)
-            n = collective_count(P * scale, lay.vp, fwd.stack.dp_bucket, lay.dp * lay.cp, gb) if lay.zero < 3 else 1
-            t_rs += bucketed_collective_time("reduce_scatter", gb * P * scale, n, g, t_g, stride=stride)
+            n_rs, n_ag = ((collective_count(P * scale, lay.vp, fwd.stack.dp_bucket, lay.dp * lay.cp, gb) for P in (P_rs, P_ag))
+                          if lay.zero < 3 else (1, 1))
+            t_rs += bucketed_collective_time("reduce_scatter", gb * P_rs * scale, n_rs, g, t_g, stride=stride)
             # ZeRO-3/FSDP gathers the frozen base weights too under LoRA (they are sharded)
-            t_ag += bucketed_collective_time("all_gather", ag_bytes * P * (1.0 if lay.zero == 3 else scale), n, g, t_g,
+            t_ag += bucketed_collective_time("all_gather", ag_bytes * P_ag * (1.0 if lay.zero == 3 else scale), n_ag, g, t_g,
                                              stride=stride)
     # the fill/drain hops share their NIC with the DP collectives that cross it (perf/nic_share.py)
     nic_pp, nic_dp = fill_drain_share(S, topo.scaleout_bw * topo.eff_link, lay.pp,
@@ -513,7 +532,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     n_fb = n_slow * slots
     exposed = {"tp_allreduce": n_fb * ((1.0 + (lay.recompute == "full")) * (tp_f - gemm) + tp_b - kb * gemm),
                "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,
-               "cp_kv_ring": n_fb * (cp_f + cp_b + (cp_f if lay.recompute == "full" else 0.0)),
+               "cp_kv_ring": n_fb * (cp_f + cp_b + (cp_f if lay.recompute != "none" else 0.0)),
                "pp_send_recv": pp_send, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag,
                "dp_replica_all_reduce": dp_x, "tied_embedding_sync": tied_sync}
     return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
@@ -522,7 +541,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "wgrad_accumulate": acc_l * n_fb + (acc_h * slots if head_on else 0.0),
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
-            "exposed_dp": dp_rs + dp_ag + tied_sync, "t_dp": t_rs + t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
+            "exposed_dp": dp_rs + dp_ag + tied_sync, "t_dp": t_rs + t_ag, "t_dp_all_gather": t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
             "fp8_amax_allreduce": amax,
             "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem,
             **({"zone_share": {"cp": pg.share_cp, "dp": pg.share_dp, "pp": pg.share_pp}} if fwd.stack.fabric.blocking else {})}
@@ -541,7 +560,8 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None,
           sequence_parallel: bool = True, lm_loss: str | None = None,
           frozen_dy_transpose: bool = False, quantized_gathers: bool = False,
-          grad_sync_after_backward: bool = False, fp8_reduce_amax: bool = False, cluster=None,
+          grad_sync_after_backward: bool = False, fp8_reduce_amax: bool = False, vocab_divisible_by: int = 1,
+          cluster=None,
           rank_order=None) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
@@ -583,6 +603,9 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     `frozen_dy_transpose`: the stack quantizes a frozen (LoRA) GEMM's output gradient with its transposed
     copy too (Transformer Engine 1.x grad_output_preprocess; perf/train_recipe.py). Default False: one copy,
     what the frozen GEMM's dgrad reads.
+    `vocab_divisible_by`: the stack pads the vocabulary to a multiple of this x TP (Megatron / NeMo
+    make_vocab_size_divisible_by; perf/vocab_padding.py): the LM head, the loss, the embedding's memory and
+    its tied sync run on the padded V. Default 1: the tokenizer's V (a stack not on file, MaxText).
     `quantized_gathers`: the stack's GEMM modules all-gather their sequence-parallel operands (a norm-fed
     GEMM's input, a row-parallel GEMM's dY) in the recipe's quantized format where the recipe quantizes them
     before the gather (Transformer Engine; train_recipe.gather_bytes). Default False: BF16 gathers, as a stack
@@ -610,6 +633,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
                           sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose,
                           quantized_gathers=quantized_gathers,
                           grad_sync_after_backward=grad_sync_after_backward, fp8_reduce_amax=fp8_reduce_amax,
+                          vocab_divisible_by=vocab_divisible_by,
                           fabric=cluster_fabric(cluster, rank_order))
     stack.fabric.check_job(num_chips)
     memo = None
