@@ -113,7 +113,7 @@ from .train_loss import logits_dtype, loss_ops
 from .cp_correction import cp_merge_ops
 from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
-from .dp_buckets import (bucket_rule, bucketed_collective_time, collective_count, deferred_params,
+from .dp_buckets import (bucketed_collective_time, collective_count, deferred_params,
                          first_last_stage_stride, tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
 from .stack_features import StackFeatures
@@ -555,86 +555,26 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           tp: int | None = None, pp: int | None = None, fp8_attention: bool = False, cp: int | None = None,
           ep: int | None = None, vp: int | None = None, mbs: int | None = None, zero: int | None = None,
           recompute: str | None = None, fitted: dict | None = None, shard: int | None = None,
-          tp_overlap: str | None = None, transpose_cache: bool = True, even_pipeline: bool = False,
-          grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
-          overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None,
-          sequence_parallel: bool = True, lm_loss: str | None = None,
-          frozen_dy_transpose: bool = False, quantized_gathers: bool = False,
-          grad_sync_after_backward: bool = False, fp8_reduce_amax: bool = False, vocab_divisible_by: int = 1,
-          cluster=None,
-          rank_order=None) -> TrainResult:
+          cluster=None, rank_order=None, **stack) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
     also costs the adapter kernels.
     tp/pp/cp/ep/vp/mbs/zero/recompute pin those layout fields; the search picks the rest.
     `shard`: hybrid sharded DP, the ZeRO shard group in DP x CP ranks (never searched).
-    `tp_overlap`: a stack's TP communication overlap (data/software/tp_comm_overlap.yaml; None: none).
-    `transpose_cache`: False re-transposes quantized frozen LoRA weights every micro-batch (NeMo
-    disable_parameter_transpose_cache).
-    `even_pipeline`: the stack needs the same layer count on every pipeline device and virtual stage
-    (train_layout.even_stages; Megatron-LM / NeMo 1.x); False allows uneven first/last stages.
-    `grad_sync`: dtype of the gradient buffer and its DP reduce-scatter, "fp32" (Megatron-LM / Megatron-Core
-    / NeMo 2 default for BF16 models) or "bf16" (NeMo 1.x distributed_fused_adam grad_sync_dtype: bf16).
-    `attention_kernel`: the attention library the stack ran ("cudnn", the calibrated one; "fa2": flash-attn 2),
-    at its measured rate relative to cuDNN on the chip (perf/train_attention.py); a chip without that
-    measurement keeps the calibrated rate and says so in the notes.
-    `comm_ctas`: CTAs (one SM each) an overlapped DP / CP collective occupies (NCCL channels); the
-    compute it hides behind runs on the other cores (perf/comm_contention.py). 0: free (the default:
-    no stack on file pins its NCCL channel count).
-    `overlap_p2p`: the stack's overlap_p2p_comm: interleaved schedules (vp > 1) hide the steady-state
-    pipeline sends, leaving the fill/drain hops exposed (perf/pipeline_p2p.py). Default True:
-    Megatron-LM's training default (--no-overlap-p2p-communication is store_false; forced off without
-    virtual stages) and NeMo 2's comm-overlap callback at VP > 1.
-    `rank_spread`: per-rank compute-speed spread (perf/rank_spread.RankSpread); the step's compute then
-    waits for the slowest of all ranks (expected max of a normal over num_chips ranks), shown in
-    breakdown['rank_spread'] and in the interval. None (the default): every rank at the calibrated
-    rate; no size for data-centre fleets is on file (docs/notes/issue-18.md, Round stop-20 issue-20sa).
-    `dp_bucket`: the stack's DP bucket rule (perf/dp_buckets.bucket_rule: None = Megatron-Core's
-    max(40M, 1M x DP x CP) parameters on the first model chunk; "apex" / {kind: apex, cap_mb: 100} =
-    Apex DistributedFusedAdam): one reduce-scatter and one all-gather per bucket, each paying the ring latency.
-    `sequence_parallel`: at TP > 1 the norms between the TP-sharded blocks run on each rank's T/TP-token
-    shard and the activations they save are sharded too (perf/sequence_parallel.py, train_memory).
-    Default True: NeMo runs TP-overlapped stacks only with it, MaxText shards the same ops on its
-    tensor axis.
-    `lm_loss`: the stack's loss kernels over the logits on the last stage (perf/train_loss.LOSSES:
-    "vocab_parallel_fp32", Megatron / NeMo's FP32 vocab-parallel cross-entropy); None (the default): not
-    costed (a stack not on file; XLA stacks fuse it differently).
-    `frozen_dy_transpose`: the stack quantizes a frozen (LoRA) GEMM's output gradient with its transposed
-    copy too (Transformer Engine 1.x grad_output_preprocess; perf/train_recipe.py). Default False: one copy,
-    what the frozen GEMM's dgrad reads.
-    `vocab_divisible_by`: the stack pads the vocabulary to a multiple of this x TP (Megatron / NeMo
-    make_vocab_size_divisible_by; perf/vocab_padding.py): the LM head, the loss, the embedding's memory and
-    its tied sync run on the padded V. Default 1: the tokenizer's V (a stack not on file, MaxText).
-    `quantized_gathers`: the stack's GEMM modules all-gather their sequence-parallel operands (a norm-fed
-    GEMM's input, a row-parallel GEMM's dY) in the recipe's quantized format where the recipe quantizes them
-    before the gather (Transformer Engine; train_recipe.gather_bytes). Default False: BF16 gathers, as a stack
-    whose linear layers cast after Megatron's gather runs them.
-    `grad_sync_after_backward`: with ZeRO-0 the stack all-reduces the DP gradients once after the whole
-    backward (NeMo 1.x megatron_amp_O2 MainParamsOptimizerWrapper: async_grad_allreduce is off under
-    sequence parallelism, PP > 1 or gradient-accumulation fusion; training_step calls
-    allreduce_main_grads() after fwd_bwd_step), so the all-reduce is exposed whole. Default False: it
-    overlaps the last micro-batch's backward (PyTorch DDP / Megatron-Core DDP buckets).
-    `fp8_reduce_amax`: under the FP8 delayed-scaling recipe, the amaxes are MAX all-reduced over the stage's
-    TP x DP x CP ranks at each model chunk's forward exit and backward, blocking the compute stream
-    (TE reduce_amax, NeMo FP8_REDUCE_AMAX; perf/fp8_amax.py). Default False: local amax updates only.
     `cluster`: the scale-out fabric beyond one zone, a name in data/clusters/clusters.yaml (e.g.
     "meta-rsc-24k") or a hardware.fabric.Fabric: zone size, oversubscription of the layer joining the
     zones and the rank order its stack groups ranks in; flows leaving a zone share its uplinks
     (perf/zone_share.py). None (the default): one non-blocking fabric, Megatron's rank order.
     `rank_order`: the order ranks are grouped in, innermost first ("tp,cp,dp,pp" Megatron-Core's default;
     "tp,cp,pp,dp" Llama 3's); None: the cluster's (Megatron's without a cluster).
-    `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
+    `fitted`: the calibration (perf/calibration.py; None: the shipped fit).
+    `**stack`: the software stack's settings, each a field of perf/stack_features.StackFeatures (what
+    each prices is documented there; perf/train_stack.stack_settings fills them from
+    data/software/training_stacks.yaml). An unknown name is one TapeoutError listing the fields."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
-    stack = StackFeatures(tp_overlap=tp_overlap, transpose_cache=transpose_cache, even_pipeline=even_pipeline,
-                          grad_sync=grad_sync, attention_kernel=attention_kernel, comm_ctas=comm_ctas,
-                          overlap_p2p=overlap_p2p, rank_spread=rank_spread, dp_bucket=bucket_rule(dp_bucket),
-                          sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose,
-                          quantized_gathers=quantized_gathers,
-                          grad_sync_after_backward=grad_sync_after_backward, fp8_reduce_amax=fp8_reduce_amax,
-                          vocab_divisible_by=vocab_divisible_by,
-                          fabric=cluster_fabric(cluster, rank_order))
+    stack = StackFeatures.from_settings(stack, fabric=cluster_fabric(cluster, rank_order))
     stack.fabric.check_job(num_chips)
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
