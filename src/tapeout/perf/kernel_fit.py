@@ -379,7 +379,8 @@ def predict_group(g: dict, x) -> np.ndarray:
     if g.get("l2"):  # the replayed operands, output and tile stores stay in L2: its stream replaces the DRAM's
         p = p.replace(mem_bw=np.asarray(p.num_cores, dtype=float) * x[NAMES.index("l2_core_bw")] * 1e9, eff_mem=1.0)
     # every GEMM at the clock the board's power cap lets it sustain (perf/power_cap.py)
-    t = capped_time(evaluate(g["table"], p, check_support=False), p.peak_flops, g["pd"], x[NAMES.index("pj_flop_n7")], g["escale"])
+    t = capped_time(evaluate(g["table"], p, check_support=False), p.peak_flops, g["pd"],
+                    x[NAMES.index("pj_flop_n7")], g["escale"])
     # kernel + its preceding pass (quantize, QKV preprocessing) + the exposed part of a CUDA-core
     # block-scale promotion (FP32 FMAs, register-resident: at the vector peak)
     promote = x[NAMES.index("promote_exposed")] * g["promote_flops"] / np.asarray(g["params"].vector_flops, dtype=float)
