@@ -291,6 +291,55 @@ def test_context_attention_includes_the_qkv_preprocessing_pass():
     assert len(g["table"]) == 2 and len(kf.predict_group(g, kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}))) == 1
 
 
+def test_qkv_preprocessing_writes_the_new_kv_at_the_cache_width():
+    # FP8 cache: Q written in BF16 (32 x 128 x 2 B per token), K and V at one byte (2 x 8 x 128 x 1 B);
+    # the fused BF16 QKV read is unchanged
+    tokens = 4 * 512
+    q8, q16 = kf.qkv_preprocess_op(tokens, 32, 8, 128, "fp8"), kf.qkv_preprocess_op(tokens, 32, 8, 128, "bf16")
+    assert q8.input_bytes == q16.input_bytes == tokens * (32 + 2 * 8) * 128 * 2.0
+    assert q8.output_bytes == pytest.approx(tokens * (32 * 128 * 2.0 + 2 * 8 * 128 * 1.0))
+    assert q16.output_bytes == pytest.approx(tokens * (32 + 2 * 8) * 128 * 2.0)
+    with pytest.raises(ValueError, match="nvfp4"):
+        kf.qkv_preprocess_op(tokens, 32, 8, 128, "nvfp4")
+    # the context kernel of an FP8-cache row is timed with that pass
+    row = ("h200", "s", "attention_prefill", "bf16", "fp8", 0, 0, 0, 4, 512, 512, 32, 8, 128, 1e-3, "trtllm", "1")
+    g = kf.Groups(Kernels({c: np.array([v]) for c, v in zip(kernels_db.COLUMNS, row)}, "t", [])).items[0]
+    assert float(g["table"].output_bytes[0]) == pytest.approx(q8.output_bytes)
+
+
+def test_one_cores_stream_does_not_grow_with_the_dram():
+    # two chips that differ only in DRAM bandwidth (H100 SXM / H200: same SMs): one core's stream
+    # cap (core_bw_share x mem_bw / cores) is the fitted GB/s on both
+    row = ("h200", "s", "gemm", "bf16", "", 16, 4096, 8192, 0, 0, 0, 0, 0, 0, 1e-3, "trtllm", "1")
+    g = kf.Groups(Kernels({c: np.array([v]) for c, v in zip(kernels_db.COLUMNS, row)}, "t", [])).items[0]
+    x = kf.x_of({**{n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}, "core_dram_bw": 40.0})
+    for bw in (3.35e12, 4.8e12):
+        p = kf.params_for(g["params"].replace(mem_bw=bw), g["pd"], x, "bf16")
+        assert float(p.core_bw_share) * bw / float(p.num_cores) == pytest.approx(40e9)
+    assert kf.core_stream_share(40.0, 132, 132 * 40e9) == pytest.approx(1.0)
+
+
+def test_few_streaming_cores_time_the_same_on_a_faster_dram():
+    from tapeout.ops import MatMul, OpTable
+    from tapeout.perf.opcost import evaluate
+
+    # a GEMM of a few tiles (m 16, n 256: 2 output tiles, no split) streams from at most 2 cores: with
+    # 2 x 40 GB/s far under either DRAM, its memory time is bytes / (2 x 40 GB/s) on both chips, while
+    # a many-tile GEMM (n 65536) takes 1.43x less on the 4.8 TB/s chip
+    row = ("h200", "s", "gemm", "bf16", "", 16, 256, 8192, 0, 0, 0, 0, 0, 0, 1e-3, "trtllm", "1")
+    g = kf.Groups(Kernels({c: np.array([v]) for c, v in zip(kernels_db.COLUMNS, row)}, "t", [])).items[0]
+    x = kf.x_of({**{n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}, "core_dram_bw": 40.0, "split_bf16": 1.0})
+    few, many = {}, {}
+    for bw in (3.35e12, 4.8e12):
+        p = kf.params_for(g["params"].replace(mem_bw=bw), g["pd"], x, "bf16").replace(epilogue_exposed=0.0)
+        ops = [MatMul(name="g", m=16, n=n, k=8192, a_dtype="bf16", w_dtype="bf16", out_dtype="bf16", math_dtype="bf16")
+               for n in (256, 65536)]
+        t = evaluate(OpTable.from_ops(ops), p).memory_time
+        few[bw], many[bw] = float(t[0]), float(t[1])
+    assert few[4.8e12] == pytest.approx(few[3.35e12], rel=1e-9)
+    assert many[3.35e12] / many[4.8e12] == pytest.approx(4.8 / 3.35, rel=1e-9)
+
+
 def test_softmax_exponential_costs_one_sfu_result():
     # 16 MUFU.EX2 results against 128 FP32 FMA (256 FLOP) per clock per SM: an exponential costs
     # 16 FP32 FLOPs of the vector rate; Blackwell Ultra's data doubles the SFU rate (sourced)

@@ -82,7 +82,7 @@ from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
-from .kernel_replay import l2_resident
+from .kernel_replay import KV_BYTES_PER_ELEM, l2_resident
 from .kernels_db import Kernels, chip_for, db_config
 from .opcost import evaluate
 
@@ -106,7 +106,7 @@ PARAMS = (
     ("eff_attention", 0.6, 0.1, 1.5),  # fused attention vs GEMM
     *((f"mem_{f}", 0.8, 0.2, 1.0) for f in CLASSES),  # DRAM streaming efficiency
     *((f"ovh_{f}", 5.0, 0.0, 60.0) for f in CLASSES),  # fixed time per kernel, us
-    ("core_bw_share", 2.0, 1.0, 32.0),  # one core's DRAM stream / (mem_bw / cores)
+    ("core_dram_bw", 50.0, 5.0, 2000.0),  # GB/s one core streams at most (its bytes in flight / memory latency)
     ("l2_core_bw", 30.0, 1.0, 1000.0),  # GB/s one core streams from L2 (GEMMs the collector replays from L2)
     *((f"split_{f}", 8.0, 1.0, 64.0) for f in GEMM_FMTS),  # the library's most K splits per GEMM format
     ("tile_k_overhead", 64.0, 0.0, 2048.0),  # K depth of a GEMM tile's pipeline fill + epilogue
@@ -153,11 +153,16 @@ def quantize_op(fmt: str, elems: float) -> Elementwise | None:
                        writes=out_bytes / 2.0, dtype="bf16", fused=True)  # bf16 units; launch in ovh_<fmt>
 
 
-def qkv_preprocess_op(tokens: int, heads: int, kv_heads: int, head_dim: int) -> Elementwise:
+def qkv_preprocess_op(tokens: int, heads: int, kv_heads: int, head_dim: int, kv_fmt: str = "bf16") -> Elementwise:
     """TensorRT-LLM's context attention op first runs a QKV preprocessing kernel (RoPE on Q and
     K, K and V written into the paged KV cache; `invokeQKVPreprocessing`, before the fused MHA):
-    it reads the fused QKV activation and writes Q and the new K/V, in BF16 elements."""
-    return qkv_preprocess(float(tokens), heads, kv_heads, head_dim)  # the serving graph's pass; launch in ovh_prefill
+    it reads the fused BF16 QKV activation and writes Q, and the new K/V at the cache's width
+    (`kv_fmt`: an FP8 cache stores one byte per element, the kernel quantizes on the write;
+    cache_type in attentionOp.cpp enqueueContext's preprocessingParams), as serving prices it."""
+    if kv_fmt not in KV_BYTES_PER_ELEM:
+        raise ValueError(f"KV-cache format '{kv_fmt}': expected one of {', '.join(KV_BYTES_PER_ELEM)}")
+    return qkv_preprocess(float(tokens), heads, kv_heads, head_dim,  # the serving graph's pass; launch in ovh_prefill
+                          kv_bytes=KV_BYTES_PER_ELEM[kv_fmt])
 
 
 def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head: bool = False) -> list:
@@ -182,7 +187,7 @@ def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head
             kv = _MATH.get(c["kv_fmt"][i], "bf16")
             if op == "attention_prefill" or gen_pre:
                 out.append(qkv_preprocess_op(int(c["batch"][i]) * int(c["q_len"][i]), int(c["heads"][i]),
-                                             int(c["kv_heads"][i]), int(c["head_dim"][i])))
+                                             int(c["kv_heads"][i]), int(c["head_dim"][i]), kv))
             out.append(Attention(name="a", batch=int(c["batch"][i]), q_len=int(c["q_len"][i]), kv_len=int(c["kv_len"][i]),
                                  heads=int(c["heads"][i]), kv_heads=int(c["heads" if per_query_head else "kv_heads"][i]),
                                  d_qk=int(c["head_dim"][i]),
@@ -344,13 +349,26 @@ def params_for(base, pd: float, x, cls: str):
     split = v["split_" + cls] if cls in GEMM_FMTS else np.inf
     gen = generation_fields(v, cls)
     return base.replace(max_split_k=split, eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
-                        kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
+                        kernel_overhead=v["ovh_" + cls] * 1e-6,
+                        core_bw_share=core_stream_share(v["core_dram_bw"], base.num_cores, base.mem_bw),
                         tile_k_overhead=v["tile_k_overhead"], epilogue_exposed=v["epilogue_exposed"],
                         attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"],
                         # one phase per kernel class: its unit cost serves whichever phase opcost sees
                         attn_unit_flops=gen["attn_decode_unit_flops"], attn_unit_time=gen["attn_decode_unit_time"],
                         attn_tiling=v["attn_tiling"], **gen,
                         attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
+
+
+def core_stream_share(core_gbs, cores, stream_bw):
+    """ChipParams.core_bw_share (one core's stream / the even share stream_bw / cores) of a core that
+    streams at most `core_gbs` GB/s. A core's stream is capped by Little's law at the bytes its
+    loads keep in flight over the memory latency (Volkov, "Understanding latency hiding on GPUs",
+    UC Berkeley PhD thesis 2016, ch. 4): set by the core (registers, shared memory, load queues)
+    and the latency, not by the DRAM's peak, so one number serves every chip. H200 (H100's SMs,
+    1.43x the DRAM bandwidth) times memory-bound work at its share of the bandwidth only where many
+    cores stream (docs/notes/issue-24.md, round stop-22); a cap in units of mem_bw / cores would
+    hand each of its cores 1.43x H100's stream. The cap is not raised for the L2's shorter latency."""
+    return float(core_gbs) * 1e9 * np.asarray(cores, dtype=float) / np.asarray(stream_bw, dtype=float)
 
 
 def generation_fields(v: dict, cls: str) -> dict:
@@ -376,7 +394,9 @@ def predict_group(g: dict, x) -> np.ndarray:
         x[NAMES.index("eff_fp8")] = x[NAMES.index(g["eff"])]
     p = params_for(g["params"], g["pd"], x, g["cls"])
     if g.get("l2"):  # the replayed operands, output and tile stores stay in L2: its stream replaces the DRAM's
-        p = p.replace(mem_bw=np.asarray(p.num_cores, dtype=float) * x[NAMES.index("l2_core_bw")] * 1e9, eff_mem=1.0)
+        l2_bw = np.asarray(p.num_cores, dtype=float) * x[NAMES.index("l2_core_bw")] * 1e9
+        p = p.replace(mem_bw=l2_bw, eff_mem=1.0,
+                      core_bw_share=core_stream_share(x[NAMES.index("core_dram_bw")], p.num_cores, l2_bw))
     t = np.asarray(evaluate(g["table"], p, check_support=False).time, dtype=float)
     # kernel + its preceding pass (quantize, QKV preprocessing) + the exposed part of a CUDA-core
     # block-scale promotion (FP32 FMAs, register-resident: at the vector peak)
