@@ -2,6 +2,7 @@
 
     tapeout calibrate --kernels aiconfigurator --holdout h200 --json /tmp/h200.json
     python scripts/kernel_pair_residuals.py /tmp/h200.json [h200_sxm h100_sxm]
+    python scripts/kernel_pair_residuals.py preprocess      # no model: does the QKV pass see the DRAM?
 
 Predicts every kernel of both systems (up to 3,000 per op and format, as `calibrate --holdout`) with
 the fit's parameters in the JSON and pairs the shapes both were measured on. Per op / format and
@@ -92,5 +93,41 @@ def main(path: str, first: str = "h200_sxm", second: str = "h100_sxm") -> None:
           if r["cls"].startswith("decode_") else None)
 
 
+def preprocess(first: str = "h200_sxm", second: str = "h100_sxm") -> None:
+    """No model: context-attention kernels measured on both chips, by the share of the second chip's
+    measured time the QKV preprocessing pass would take streaming its bytes (read the fused BF16 QKV,
+    write Q and K/V at the cache width; kernel_fit.qkv_preprocess_op) at the second chip's datasheet
+    DRAM bandwidth; the measured time ratio, and the time the first chip saves per pass byte in units of
+    (1/bw_second - 1/bw_first): 1.0 if the pass streams at the datasheet bandwidth on both, 0 if it does
+    not see the DRAM at all."""
+    from tapeout.perf.calibration import calibrated_params
+    from tapeout.perf.kernels_db import chip_for
+
+    k = read_kernels(per_group=None, systems=[first, second], ops=("attention_prefill",))
+    c = k.cols
+    d: dict = {}
+    for i in range(len(k)):
+        key = tuple(c[n][i] for n in ("fmt", "kv_fmt", "batch", "kv_len", "heads", "kv_heads", "head_dim"))
+        d.setdefault(key, {})[c["system"][i]] = float(c["latency_s"][i])
+    keys = [q for q in d if len(d[q]) == 2]
+    bw = {s: float(calibrated_params(chip_for(ch)).mem_bw) for s, ch in zip(c["system"], c["chip"])}
+    b_pass = np.array([(lambda q: q.input_bytes + q.output_bytes)(kf.qkv_preprocess_op(int(b * L), int(h), int(hk), int(hd), str(kv)))
+                       for (_, kv, b, L, h, hk, hd) in keys])
+    t1 = np.array([d[q][first] for q in keys])
+    t2 = np.array([d[q][second] for q in keys])
+    share = b_pass / bw[second] / t2
+    saved = (t2 - t1) / b_pass / (1 / bw[second] - 1 / bw[first])
+    print(f"{first} vs {second}: {len(keys)} context kernels; pass at datasheet DRAM as a share of {second}'s measured time")
+    print("| share | n | measured time ratio | if the pass streams the DRAM | saved per pass byte (1.0 = DRAM) |\n|---|---|---|---|---|")
+    for lo, hi in ((0, .05), (.05, .1), (.1, .2), (.2, .4), (.4, 10)):
+        m = (share >= lo) & (share < hi)
+        if m.any():
+            exp = 1 - share[m] * (1 - bw[second] / bw[first])
+            print(f"| {lo}-{hi} | {m.sum()} | {np.median(t1[m] / t2[m]):.3f} | {np.median(exp):.3f} | {np.median(saved[m]):.2f} |")
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1:2] == ["preprocess"]:
+        preprocess(*sys.argv[2:])
+    else:
+        main(*sys.argv[1:])
