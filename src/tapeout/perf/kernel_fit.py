@@ -362,8 +362,8 @@ def params_for(base, pd: float, x, cls: str):
 def core_stream_share(core_gbs, cores, stream_bw):
     """ChipParams.core_bw_share (one core's stream / the even share stream_bw / cores) of a core that
     streams at most `core_gbs` GB/s. A core's stream is capped by Little's law at the bytes its
-    loads keep in flight over the memory latency (Volkov, "Understanding latency hiding on GPUs",
-    UC Berkeley PhD thesis 2016, ch. 4): set by the core (registers, shared memory, load queues)
+    loads keep in flight over the memory latency (V. Volkov, "Understanding latency hiding on GPUs",
+    UC Berkeley PhD thesis 2016, UCB/EECS-2016-143): set by the core (registers, shared memory, load queues)
     and the latency, not by the DRAM's peak, so one number serves every chip. H200 (H100's SMs,
     1.43x the DRAM bandwidth) times memory-bound work at its share of the bandwidth only where many
     cores stream (docs/notes/issue-24.md, round stop-22); a cap in units of mem_bw / cores would
