@@ -364,10 +364,9 @@ def core_stream_share(core_gbs, cores, stream_bw):
     streams at most `core_gbs` GB/s. A core's stream is capped by Little's law at the bytes its
     loads keep in flight over the memory latency (V. Volkov, "Understanding latency hiding on GPUs",
     UC Berkeley PhD thesis 2016, UCB/EECS-2016-143): set by the core (registers, shared memory, load queues)
-    and the latency, not by the DRAM's peak, so one number serves every chip. H200 (H100's SMs,
-    1.43x the DRAM bandwidth) times memory-bound work at its share of the bandwidth only where many
-    cores stream (docs/notes/issue-24.md, round stop-22); a cap in units of mem_bw / cores would
-    hand each of its cores 1.43x H100's stream. The cap is not raised for the L2's shorter latency."""
+    and the latency, not by the DRAM's peak, so one number serves every chip: a cap in units of
+    mem_bw / cores would hand each of H200's cores (H100's SMs, 1.43x the DRAM) 1.43x H100's stream
+    (docs/notes/issue-24.md, round stop-22). Not raised for the L2's shorter latency (unsourced)."""
     return float(core_gbs) * 1e9 * np.asarray(cores, dtype=float) / np.asarray(stream_bw, dtype=float)
 
 
