@@ -324,7 +324,7 @@ def test_few_streaming_cores_time_the_same_on_a_faster_dram():
     from tapeout.perf.opcost import evaluate
 
     # a GEMM of a few tiles (m 16, n 256: 2 output tiles, no split) streams from at most 2 cores: with
-    # 2 x 40 GB/s far under either DRAM, its memory time is bytes / (2 x 40 GB/s) on both chips, while
+    # 2 x 40 GB/s far under either DRAM, its memory time is bytes / (2 x 40 GB/s x eff_mem) on both chips, while
     # a many-tile GEMM (n 65536) takes 1.43x less on the 4.8 TB/s chip
     row = ("h200", "s", "gemm", "bf16", "", 16, 256, 8192, 0, 0, 0, 0, 0, 0, 1e-3, "trtllm", "1")
     g = kf.Groups(Kernels({c: np.array([v]) for c, v in zip(kernels_db.COLUMNS, row)}, "t", [])).items[0]

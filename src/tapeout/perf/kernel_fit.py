@@ -366,7 +366,8 @@ def core_stream_share(core_gbs, cores, stream_bw):
     UC Berkeley PhD thesis 2016, UCB/EECS-2016-143): set by the core (registers, shared memory, load queues)
     and the latency, not by the DRAM's peak, so one number serves every chip: a cap in units of
     mem_bw / cores would hand each of H200's cores (H100's SMs, 1.43x the DRAM) 1.43x H100's stream
-    (docs/notes/issue-24.md, round stop-22). Not raised for the L2's shorter latency (unsourced)."""
+    (docs/notes/issue-24.md, round stop-22). Not raised for the L2's shorter latency (unsourced).
+    opcost applies the class's streaming efficiency on top (t_mem = bytes / (mem_bw x eff_mem x fill))."""
     return float(core_gbs) * 1e9 * np.asarray(cores, dtype=float) / np.asarray(stream_bw, dtype=float)
 
 
