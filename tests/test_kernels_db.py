@@ -291,6 +291,22 @@ def test_context_attention_includes_the_qkv_preprocessing_pass():
     assert len(g["table"]) == 2 and len(kf.predict_group(g, kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}))) == 1
 
 
+def test_qkv_preprocessing_writes_the_new_kv_at_the_cache_width():
+    # FP8 cache: Q written in BF16 (32 x 128 x 2 B per token), K and V at one byte (2 x 8 x 128 x 1 B);
+    # the fused BF16 QKV read is unchanged
+    tokens = 4 * 512
+    q8, q16 = kf.qkv_preprocess_op(tokens, 32, 8, 128, "fp8"), kf.qkv_preprocess_op(tokens, 32, 8, 128, "bf16")
+    assert q8.input_bytes == q16.input_bytes == tokens * (32 + 2 * 8) * 128 * 2.0
+    assert q8.output_bytes == pytest.approx(tokens * (32 * 128 * 2.0 + 2 * 8 * 128 * 1.0))
+    assert q16.output_bytes == pytest.approx(tokens * (32 + 2 * 8) * 128 * 2.0)
+    with pytest.raises(ValueError, match="nvfp4"):
+        kf.qkv_preprocess_op(tokens, 32, 8, 128, "nvfp4")
+    # the context kernel of an FP8-cache row is timed with that pass
+    row = ("h200", "s", "attention_prefill", "bf16", "fp8", 0, 0, 0, 4, 512, 512, 32, 8, 128, 1e-3, "trtllm", "1")
+    g = kf.Groups(Kernels({c: np.array([v]) for c, v in zip(kernels_db.COLUMNS, row)}, "t", [])).items[0]
+    assert float(g["table"].output_bytes[0]) == pytest.approx(q8.output_bytes)
+
+
 def test_softmax_exponential_costs_one_sfu_result():
     # 16 MUFU.EX2 results against 128 FP32 FMA (256 FLOP) per clock per SM: an exponential costs
     # 16 FP32 FLOPs of the vector rate; Blackwell Ultra's data doubles the SFU rate (sourced)

@@ -83,7 +83,7 @@ from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
-from .kernel_replay import l2_resident
+from .kernel_replay import KV_BYTES_PER_ELEM, l2_resident
 from .kernels_db import Kernels, chip_for, db_config
 from .opcost import evaluate
 from .power_cap import capped_time, node_energy_scale
@@ -155,11 +155,16 @@ def quantize_op(fmt: str, elems: float) -> Elementwise | None:
                        writes=out_bytes / 2.0, dtype="bf16", fused=True)  # bf16 units; launch in ovh_<fmt>
 
 
-def qkv_preprocess_op(tokens: int, heads: int, kv_heads: int, head_dim: int) -> Elementwise:
+def qkv_preprocess_op(tokens: int, heads: int, kv_heads: int, head_dim: int, kv_fmt: str = "bf16") -> Elementwise:
     """TensorRT-LLM's context attention op first runs a QKV preprocessing kernel (RoPE on Q and
     K, K and V written into the paged KV cache; `invokeQKVPreprocessing`, before the fused MHA):
-    it reads the fused QKV activation and writes Q and the new K/V, in BF16 elements."""
-    return qkv_preprocess(float(tokens), heads, kv_heads, head_dim)  # the serving graph's pass; launch in ovh_prefill
+    it reads the fused BF16 QKV activation and writes Q, and the new K/V at the cache's width
+    (`kv_fmt`: an FP8 cache stores one byte per element, the kernel quantizes on the write;
+    cache_type in attentionOp.cpp enqueueContext's preprocessingParams), as serving prices it."""
+    if kv_fmt not in KV_BYTES_PER_ELEM:
+        raise ValueError(f"KV-cache format '{kv_fmt}': expected one of {', '.join(KV_BYTES_PER_ELEM)}")
+    return qkv_preprocess(float(tokens), heads, kv_heads, head_dim,  # the serving graph's pass; launch in ovh_prefill
+                          kv_bytes=KV_BYTES_PER_ELEM[kv_fmt])
 
 
 def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head: bool = False) -> list:
@@ -184,7 +189,7 @@ def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head
             kv = _MATH.get(c["kv_fmt"][i], "bf16")
             if op == "attention_prefill" or gen_pre:
                 out.append(qkv_preprocess_op(int(c["batch"][i]) * int(c["q_len"][i]), int(c["heads"][i]),
-                                             int(c["kv_heads"][i]), int(c["head_dim"][i])))
+                                             int(c["kv_heads"][i]), int(c["head_dim"][i]), kv))
             out.append(Attention(name="a", batch=int(c["batch"][i]), q_len=int(c["q_len"][i]), kv_len=int(c["kv_len"][i]),
                                  heads=int(c["heads"][i]), kv_heads=int(c["heads" if per_query_head else "kv_heads"][i]),
                                  d_qk=int(c["head_dim"][i]),
