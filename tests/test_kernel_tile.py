@@ -11,6 +11,7 @@ from tapeout.perf import kernel_fit as kf
 from tapeout.perf import kernels_db
 from tapeout.perf.kernel_tile import collector_tile, k_padding
 from tapeout.perf.kernels_db import Kernels
+from tapeout.perf.opcost import row_tile
 
 
 def test_k_padding_closed_form():
@@ -80,3 +81,14 @@ def test_one_output_tile_runs_on_one_sm_without_k_splits():
     p = kf.params_for(g["params"], g["pd"], x, "nvfp4")
     one_sm_rate = float(np.asarray(p.peak_flops)[kf.PEAK_KEYS.index("fp4")]) / float(p.num_cores)
     assert one >= 2.0 * 128 * 256 * 65536 / one_sm_rate
+
+
+
+def test_few_tokens_compute_the_whole_128_row_tile():
+    """The 1-SM nvfp4 MMA is 128 rows (nvfp4_nvfp4_gemm_template_sm100.h: M-mode 128 for a 1-CTA
+    cluster): on the collector's kernel one token pads to the 128-row tile, while the generic model
+    shrinks the row tile to a multiple of 16 (opcost.row_tile)."""
+    rule = _group("b200_sxm", "b200", "trtllm", 1, 4096, 4096)["params"]
+    generic = _group("b200_sxm", "b200", "sglang", 1, 4096, 4096)["params"]
+    assert np.allclose(row_tile(np.array([1.0, 17.0, 128.0, 129.0]), rule), 128.0)
+    assert np.allclose(row_tile(np.array([1.0, 17.0, 128.0, 129.0]), generic), [16.0, 32.0, 128.0, 128.0])

@@ -39,7 +39,8 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       at cores x l2_core_bw, one shared per-SM L2 stream; serving never does this
   collector's kernel  where the database says which GEMM kernel the collector timed (the
                       TensorRT-LLM nvfp4 GEMMs: CUTLASS's untuned default config, perf/kernel_tile.py),
-                      that kernel's output tile, no K splits, and its MMA's whole K tiles (a 768-deep
+                      that kernel's fixed output tile (all 128 rows for few tokens), no K splits, and
+                      its MMA's whole K tiles (a 768-deep
                       K tile on SM 10.3 computes a k = 256 GEMM three times over); serving autotunes
   generation CTAs     per generation kernel (decode_kernel): the query tile its CTA pads the GQA
                       group to (kernels_db.yaml decode_kernels q_tile: XQA mma.sync 16 rows, XQA
@@ -235,7 +236,7 @@ class Groups:
             # the kernel the collector timed, where the database says which (perf/kernel_tile.py):
             # its own output tile, no K splits, whole K tiles on the MMA
             tile = collector_tile(c["system"][idx[0]], c["stack"][idx[0]], fmt) if op == "gemm" else None
-            pg = p.replace(tile_m=tile["m"], tile_n=tile["n"]) if tile else p
+            pg = p.replace(tile_m=tile["m"], min_tile_m=tile["m"], tile_n=tile["n"]) if tile else p
             for kc, res in sorted(set(zip(cls, l2))):  # one item per kernel class (its parameters are scalars)
                 s = (cls == kc) & (l2 == res)
                 # the masked-MHA fallback applies RoPE and appends K/V inside its own kernel
