@@ -35,14 +35,11 @@ def test_k_padding_rejects_a_zero_tile():
 
 def test_collector_tile_follows_the_compute_capability():
     """CUTLASS's default nvfp4 config (fp4Gemm.cpp getDefaultGemmConfig): 128x256 CTA on both
-    Blackwell datacenter parts, K 128 on SM 10.0 and 3 x 256 on SM 10.3, 128x128x128 on SM 12.0;
-    only TensorRT-LLM's nvfp4 GEMM."""
+    Blackwell parts, K 128 on SM 10.0 and 3 x 256 on SM 10.3; only TensorRT-LLM's nvfp4 GEMM."""
     for system in ("b200_sxm", "gb200"):
         assert collector_tile(system, "trtllm", "nvfp4") == {"m": 128.0, "n": 256.0, "k": 128.0}
     for system in ("b300_sxm", "gb300"):
         assert collector_tile(system, "trtllm", "nvfp4") == {"m": 128.0, "n": 256.0, "k": 768.0}
-    # SM 12.0 with 99 KiB opt-in shared memory (RTX PRO 6000): the 128x128x128B branch
-    assert collector_tile("rtx_pro_6000_server", "trtllm", "nvfp4") == {"m": 128.0, "n": 128.0, "k": 128.0}
     assert collector_tile("gb300", "sglang", "nvfp4") is None  # FlashInfer CuTe-DSL kernels, not this one
     assert collector_tile("gb300", "trtllm", "bf16") is None
     assert collector_tile("h200_sxm", "trtllm", "nvfp4") is None  # no compute capability stated

@@ -14,10 +14,7 @@ tile is 3x the CTA K (`CTA_K * 3` for Sm103 in MmaTileShape,
 cpp/tensorrt_llm/kernels/cutlass_kernels/fp4_gemm/nvfp4_nvfp4_gemm_template_sm100.h); the CTA K
 is in FP4 elements (cute::Int<K> of the MMA tile shape). So the kernel's tile is
   SM 10.0: 128 x 256 x 128      SM 10.3: 128 x 256 x 768
-and its scheduler is CUTLASS's data-parallel `PersistentScheduler`: no split-K. On SM 12.x the
-default is CtaShape128x128x256B, or 128x128x128B where the device's opt-in shared memory per block is
-at most 105 KiB (the SM 12.0 parts' 99 KiB), with a StaticPersistentScheduler
-(nvfp4_nvfp4_gemm_template_sm120.h).
+and its scheduler is CUTLASS's data-parallel `PersistentScheduler`: no split-K.
 
 Two consequences the fit must know (the same kernel serving never runs: serving autotunes):
   * K padding: the MMA computes whole K tiles, ceil(k / tile_k) of them (TMA zero-fills the
