@@ -242,7 +242,7 @@ def test_per_row_work_is_fitted_only_for_kernels_with_several_query_rows():
     cfg = kernels_db.db_config()["decode_kernels"]
     fitted = {n.removeprefix("score_decode_") for n in kf.NAMES if n.startswith("score_decode_")}
     assert fitted == {k for k in kf.DECODE_KERNELS if cfg["q_tile"][k] > 1} and "mmha" not in fitted
-    assert kf.params_for(P, 0.7, kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}),
+    assert kf.params_for(P, kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}),
                          "decode_mmha").attn_gen_score_flops == 0.0
 
 

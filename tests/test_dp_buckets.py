@@ -235,3 +235,22 @@ def test_the_embedding_group_spans_first_to_last_stage_not_neighbours():
     far, _ = tied_embedding_sync_time(S, BucketRule("megatron"), 2, 2, 64, gb, t, 2)
     near, _ = tied_embedding_sync_time(S, BucketRule("megatron"), 2, 2, 4, gb, t, 2)
     assert ar == pytest.approx(far) and near < far
+
+
+def test_the_deferred_tied_weight_is_still_gathered_with_the_other_parameters():
+    # Apex DistributedFusedAdam defers only the tied weight's gradient sync (`_disable_overlap_grad_sync`
+    # is read by the grad-sync hook); after the step it all-gathers every bucket's parameters, the last
+    # bucket's too. So the head stage's DP all-gather moves the same V/TP x h parameters whether the
+    # weight is tied (deferred reduce-scatter) or a separate output layer (overlapped like the rest).
+    from tapeout.perf.training import TrainLayout, train
+    from tapeout.workloads.llm_config import load_llm
+
+    cfg = load_llm("gpt3-175b")
+    assert cfg.tie_word_embeddings
+    kw = dict(layout=TrainLayout(tp=4, pp=8, dp=16, vp=6, zero=1), dp_bucket={"kind": "apex", "cap_mb": 100},
+              grad_sync="bf16")
+    tied = train(cfg, "h100-sxm", 512, 1536 * 2048, 2048, "fp8", **kw).breakdown
+    untied = train(cfg.model_copy(update={"tie_word_embeddings": False}), "h100-sxm", 512, 1536 * 2048, 2048, "fp8", **kw).breakdown
+    assert tied["slowest_device"] == untied["slowest_device"] == 7  # the head stage holds the weight
+    assert tied["exposed_comm_s"]["tied_embedding_sync"] > 0 == untied["exposed_comm_s"]["tied_embedding_sync"]
+    assert tied["t_dp_all_gather"] == pytest.approx(untied["t_dp_all_gather"], rel=1e-12)

@@ -20,7 +20,7 @@ try:
 except md.PackageNotFoundError:
     HAVE_DB = False
 
-PARAMS = {**{p[0]: p[1] for p in kf.PARAMS}, "eff_bf16": 0.61, "eff_fp8": 0.43, "eff_nvfp4": 0.37, "gamma": 0.2,
+PARAMS = {**{p[0]: p[1] for p in kf.PARAMS}, "eff_bf16": 0.61, "eff_fp8": 0.43, "eff_nvfp4": 0.37, "pj_flop_n7": 2.0,
           "mem_bf16": 0.66, "ovh_bf16": 7.5, "eff_attention": 0.55}
 SOURCE = {"package": "aiconfigurator-core", "package_version": "test",
           "chips": {c: {"system": c, "stack": "trtllm", "stack_versions": {"gemm": "x"}} for c in ("h200", "l40s")}}
@@ -36,10 +36,15 @@ def fitted():
 def test_db_chip_gets_the_kernel_parameters(fitted):
     c = calibration_for(get_chip("h200"), fitted)
     chip = get_chip("h200")
-    # power transfer of kernel_fit: eff x ((TDP / dense BF16 TFLOP/s) / 0.7)^gamma
-    scale = (chip.get("tdp_w") / chip.peak_tflops("bf16") / kf.PD_REF) ** 0.2
-    assert c.eff_compute["bf16"] == pytest.approx(0.61 * scale, abs=1e-4)
-    assert c.eff_compute["fp8"] == pytest.approx(0.43 * scale, abs=1e-4)
+    # power-capped clock (perf/power_cap.py), closed form: a GEMM busy at eff of the peak on H200
+    # (700 W, 989.5 dense BF16 TFLOP/s, N4: 0.66 x N7 energy) at 2 pJ per BF16 FLOP on N7 draws
+    # eff x 989.5 x 2 x 0.66 W at boost; the clock that meets 700 W is (700 / that)^(1/3) if below boost
+    pd = chip.get("tdp_w") / chip.peak_tflops("bf16")
+    for fmt, eff, mult in (("bf16", 0.61, 1.0), ("fp8", 0.43, 2.0)):  # FP8: twice the FLOPs per BF16-FLOP energy
+        pdf = chip.get("tdp_w") / (chip.peak_tflops(fmt) / mult)
+        clock = min(1.0, (pdf / (eff * 2.0 * 0.66)) ** (1 / 3))
+        assert c.eff_compute[fmt] == pytest.approx(eff * clock, abs=1e-4)
+    assert pd / (0.61 * 2.0 * 0.66) < 1.0  # the BF16 case is capped: the test exercises the cap
     assert "fp4" not in fitted["chips"]["h200"]["eff_compute"]  # format without kernels: not invented
     assert (c.eff_mem, c.kernel_overhead_us, c.eff_attention) == (0.66, 7.5, 0.55)
     assert "aiconfigurator-core test trtllm gemm x" in fitted["chips"]["h200"]["kernel_db"]

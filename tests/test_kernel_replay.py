@@ -84,7 +84,7 @@ def test_fit_times_a_resident_gemm_on_the_l2_stream():
     assert t(small, imem, 0.3) == t(small, imem, 0.9) and t(small, il2, 10.0) > t(small, il2, 40.0)
     assert t(big, il2, 10.0) == t(big, il2, 40.0) and t(big, imem, 0.3) > t(big, imem, 0.9)
     # memory-bound on the L2 stream: 2048 x 2048 x 2 bytes over 142 SMs x 10 GB/s, fill capped by units
-    p = kf.params_for(small["params"], small["pd"], x, "bf16")
+    p = kf.params_for(small["params"], x, "bf16")
     assert t(small, il2, 1.0) > 2048 * 2048 * 2.0 / (142 * 1.0e9) > p.kernel_overhead
 
 

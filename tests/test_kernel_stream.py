@@ -87,7 +87,7 @@ def test_serving_carries_the_fits_generation_kernel_pricing():
     p = _serving_params()
     x = kf.x_of(GEN)
     chip = get_chip("h200")
-    q = kf.params_for(calibrated_params(chip), kf.format_power_density(chip), x, "decode_hmma")
+    q = kf.params_for(calibrated_params(chip), x, "decode_hmma")
     for f in kf.generation_fields(GEN, "decode_hmma"):
         assert np.all(getattr(p, f) == pytest.approx(getattr(q, f))), f
     assert p.attn_gen_eff_mem == 0.93 and p.eff_mem == 0.83  # the KV stream at the kernel's, weights at the measured

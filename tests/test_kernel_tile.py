@@ -78,7 +78,7 @@ def test_one_output_tile_runs_on_one_sm_without_k_splits():
     split = float(kf.predict_group(_group("b200_sxm", "b200", "sglang", 128, 256, 65536), x)[0])
     assert one > 4.0 * split
     g = _group("b200_sxm", "b200", "trtllm", 128, 256, 65536)
-    p = kf.params_for(g["params"], g["pd"], x, "nvfp4")
+    p = kf.params_for(g["params"], x, "nvfp4")
     one_sm_rate = float(np.asarray(p.peak_flops)[kf.PEAK_KEYS.index("fp4")]) / float(p.num_cores)
     assert one >= 2.0 * 128 * 256 * 65536 / one_sm_rate
 

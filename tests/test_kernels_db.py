@@ -133,7 +133,7 @@ def _synthetic(chips, x_true):
 
 def test_fit_recovers_shared_parameters_of_synthetic_kernels():
     x_true = kf.x_of({**{n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}, "eff_bf16": 0.8, "eff_fp8": 0.55, "mem_bf16": 0.9,
-                      "mem_fp8": 0.6, "ovh_bf16": 3.0, "ovh_fp8": 9.0, "gamma": 0.1})
+                      "mem_fp8": 0.6, "ovh_bf16": 3.0, "ovh_fp8": 9.0, "pj_flop_n7": 1.5})
     g = _synthetic(["h100-sxm", "b200", "l40s"], x_true)
     f = kf.fit(g)
     for name in ("eff_bf16", "eff_fp8", "mem_bf16", "mem_fp8", "ovh_bf16", "ovh_fp8"):
@@ -218,7 +218,7 @@ def test_quantized_gemm_predicted_as_gemm_plus_its_quantize_pass():
                                                                   1e-3, "trtllm", "1"))}
     g = kf.Groups(Kernels(cols, "t", [])).items[0]
     x = kf.x_of({n_: p[1] for n_, p in zip(kf.NAMES, kf.PARAMS)})
-    p = kf.params_for(g["params"], g["pd"], x, "fp8")
+    p = kf.params_for(g["params"], x, "fp8")
     gemm = float(evaluate(OpTable.from_ops([MatMul(name="g", m=m, n=n, k=k, a_dtype="fp8", w_dtype="fp8", out_dtype="bf16",
                                                    math_dtype="fp8")]), p).time[0])
     q = kf.quantize_op("fp8", m * k)

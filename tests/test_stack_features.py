@@ -6,22 +6,28 @@ from dataclasses import fields
 import pytest
 
 from tapeout.errors import TapeoutError
+from tapeout.hardware.fabric import cluster_fabric
 from tapeout.perf.dp_buckets import bucket_rule
 from tapeout.perf.stack_features import StackFeatures
 from tapeout.perf.training import train
 
 
-def test_every_setting_is_a_train_keyword_with_the_same_default():
-    # train() builds StackFeatures from its keywords: a field without a keyword (or with another
-    # default) would silently price a different stack than the caller asked for
+def test_every_setting_reaches_train_and_an_unknown_one_is_named():
+    # train() takes the stack settings as keywords and builds StackFeatures from them: every field
+    # (bar the fabric, built from `cluster` / `rank_order`) is accepted by name, the defaults are the
+    # field defaults, and a misspelt setting is one TapeoutError naming it and the valid fields
     params = inspect.signature(train).parameters
-    base = StackFeatures()
-    for f in fields(StackFeatures):
-        assert f.name in params, f.name
-        want = params[f.name].default
-        if f.name == "dp_bucket":
-            want = bucket_rule(want)  # train normalises the stack file's spelling
-        assert getattr(base, f.name) == want, f.name
+    assert {"cluster", "rank_order"} <= set(params)
+    assert cluster_fabric(params["cluster"].default, params["rank_order"].default) == StackFeatures().fabric
+    names = [f.name for f in fields(StackFeatures) if f.name != "fabric"]
+    assert StackFeatures.from_settings({}) == StackFeatures()
+    assert StackFeatures.from_settings({"dp_bucket": "apex"}).dp_bucket == bucket_rule("apex")
+    for n in names:
+        assert n not in params  # one list of settings: the dataclass's, not a second copy in train()
+    with pytest.raises(TapeoutError, match="grad_synch.*grad_sync_after_backward"):
+        StackFeatures.from_settings({"grad_synch": "bf16"})
+    with pytest.raises(TapeoutError, match="tp_overlapp"):
+        train("llama-3.1-8b", "h100-sxm", 8, 8 * 4096, 4096, tp_overlapp="x")
 
 
 def test_equal_settings_spelt_differently_are_one_memo_key():

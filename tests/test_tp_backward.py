@@ -4,9 +4,10 @@ Transformer Engine 1.x / Megatron-Core, in closed form."""
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from tapeout.perf.sequence_parallel import TPComm
 from tapeout.perf.tp_backward import backward_tp_exposed
 
-C = {"attn_allreduce": 4.0, "mlp_allreduce": 6.0}
+C = {"attn_allreduce": TPComm.halves(4.0), "mlp_allreduce": TPComm.halves(6.0)}  # BF16: every part c/2
 
 
 def test_sequence_parallel_long_gemms_leave_only_the_dy_gathers():
@@ -41,7 +42,7 @@ def test_cta_share_charges_the_hidden_collectives():
 @settings(max_examples=60, deadline=None)
 @given(st.floats(0, 50), st.floats(0, 50), st.floats(0, 20), st.floats(0, 20), st.booleans())
 def test_bounds(gq, gm, ca, cm, sp):
-    g, c = {"qkv_proj": gq, "mlp_gate_up": gm}, {"attn_allreduce": ca, "mlp_allreduce": cm}
+    g, c = {"qkv_proj": gq, "mlp_gate_up": gm}, {"attn_allreduce": TPComm.halves(ca), "mlp_allreduce": TPComm.halves(cm)}
     t = backward_tp_exposed(g, c, sp, True)
     frozen = backward_tp_exposed(g, c, sp, False)
     assert 0.0 <= t <= 1.5 * (ca + cm) + 1e-9

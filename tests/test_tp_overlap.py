@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from tapeout.errors import TapeoutError
 from tapeout.hardware.catalog import get_chip
 from tapeout.perf.calibration import calibrated_params
+from tapeout.perf.sequence_parallel import TPComm
 from tapeout.perf.tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, overlapped, region_time
 from tapeout.perf.train_layout import TrainLayout
 from tapeout.perf.train_lora import LoraAdapters
@@ -39,13 +40,13 @@ def test_overlap_closed_forms():
 
 def _layer():
     gemm = {"qkv_proj": 0.26, "o_proj": 0.21, "mlp_gate_up": 1.47, "mlp_down": 0.74}
-    coll = {"attn_allreduce": 0.5, "mlp_allreduce": 0.5}
+    coll = {"attn_allreduce": TPComm.halves(0.5), "mlp_allreduce": TPComm.halves(0.5)}
     return gemm, coll
 
 
 def test_region_without_overlap_is_gemms_plus_collectives():
     gemm, coll = _layer()
-    g, c = sum(gemm.values()), sum(coll.values())
+    g, c = sum(gemm.values()), sum(x.forward for x in coll.values())
     assert region_time(gemm, coll, None, 4, 132, False) == pytest.approx(g + c)
     assert region_time(gemm, coll, None, 4, 132, True) == pytest.approx(2 * g + c)  # dgrad + wgrad
     assert region_time(gemm, coll, None, 4, 132, True, lora=True) == pytest.approx(g + c)  # dgrad only
@@ -55,7 +56,7 @@ def test_region_without_overlap_is_gemms_plus_collectives():
 
 def test_region_follows_the_flags():
     gemm, coll = _layer()
-    g, c = sum(gemm.values()), sum(coll.values())
+    g, c = sum(gemm.values()), sum(x.forward for x in coll.values())
     slots = tuple((s, "pipeline", 0, 4) for s in ("qkv_fprop", "proj_fprop", "fc1_fprop", "fc2_fprop",
                                                   "fc2_dgrad", "fc1_dgrad", "proj_dgrad", "qkv_dgrad"))
     off = TPOverlap("off", False, False, False, False, slots)

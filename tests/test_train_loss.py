@@ -16,17 +16,26 @@ from tapeout.perf.train_stack import find_stack, stack_settings
 from tapeout.perf.training import train
 from tapeout.workloads.llm_config import load_llm
 
-# the kernels _VocabParallelCrossEntropy runs over the FP32 logits (bytes per logit read, written)
-FORWARD = {"max": (4, 0), "subtract max": (4, 4), "exp": (4, 4), "sum": (4, 0), "divide by sum": (4, 4)}
+# the kernels _VocabParallelCrossEntropy runs over the FP32 logits (bytes per logit read, written), after
+# `.float()` of the BF16 logits the output layer writes
+FORWARD = {"convert bf16 to fp32": (2, 4), "max": (4, 0), "subtract max": (4, 4), "exp": (4, 4), "sum": (4, 0), "divide by sum": (4, 4)}
 BACKWARD = {"scale by the loss gradient": (4, 4), "cast to bf16 for the head dgrad": (4, 2)}
 
 
 def test_bytes_are_megatrons_passes_over_the_logits():
     n = 2048 * 12288.0
     f, b = loss_ops("vocab_parallel_fp32", n)
-    assert f.input_bytes + f.output_bytes == pytest.approx(n * sum(r + w for r, w in FORWARD.values()))  # 32 B
+    assert f.input_bytes + f.output_bytes == pytest.approx(n * sum(r + w for r, w in FORWARD.values()))  # 38 B
     assert b.input_bytes + b.output_bytes == pytest.approx(n * sum(r + w for r, w in BACKWARD.values()))  # 14 B
     assert LOSSES == ("vocab_parallel_fp32",)
+
+
+def test_the_head_writes_bf16_logits_the_loss_converts():
+    from tapeout.perf.train_loss import logits_dtype
+
+    assert logits_dtype("vocab_parallel_fp32") == "bf16"
+    with pytest.raises(TapeoutError, match="lm_loss 'fused'"):
+        logits_dtype("fused")
 
 
 def test_unknown_loss_is_a_named_error():

@@ -121,10 +121,11 @@ def test_userbuffers_overlap_of_the_v31_stack_shortens_its_published_layout():
     assert on.breakdown["exposed_comm_s"]["tp_allreduce"] < off.breakdown["exposed_comm_s"]["tp_allreduce"]
 
 
-@pytest.mark.parametrize("feature", ["overlap_p2p_comm", "sequence_parallel"])
+@pytest.mark.parametrize("feature", ["overlap_p2p_comm", "sequence_parallel", "quantized_gathers"])
 def test_yes_no_stack_features_reject_strings(feature):
     # bool("false") is True: a quoted value must be an error naming the feature, not silently "on"
     with pytest.raises(TapeoutError, match=f"'{feature}' must be true or false"):
         stack_settings(_stack(**{feature: "false"}), {}, {}, False)
     assert stack_settings(_stack(**{feature: False}), {}, {}, False)[1] == \
-        {{"overlap_p2p_comm": "overlap_p2p", "sequence_parallel": "sequence_parallel"}[feature]: False}
+        {{"overlap_p2p_comm": "overlap_p2p", "sequence_parallel": "sequence_parallel",
+          "quantized_gathers": "quantized_gathers"}[feature]: False}

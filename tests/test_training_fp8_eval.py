@@ -177,3 +177,34 @@ def test_lora_stack_writes_the_frozen_dy_transpose_and_costs_time():
                 precision="fp8", layout=TrainLayout(tp=4, pp=1, dp=2), lora=LoraAdapters(16))
     a, b = train(**base), train(frozen_dy_transpose=True, **base)
     assert b.breakdown["fp8_cast"] > a.breakdown["fp8_cast"] and b.step_time_s > a.step_time_s
+
+
+@pytest.mark.parametrize("lora, frozen_t", [(False, False), (True, False), (True, True)])
+def test_row_parallel_dy_is_cast_on_its_sequence_shard_under_delayed_scaling(lora, frozen_t):
+    # TE 1.x grad_output_preprocess, row-parallel GEMM with sequence parallelism: cast_to_fp8 on the
+    # T/TP shard (read 2 B, write 1 B), all-gather in FP8, then fp8_transpose of the gathered T tokens
+    # (read 1 B, write 1 B) when a second copy is written; column-parallel GEMMs keep the full-T cast
+    tp = 4
+    _, g = _graph(tp)
+    ad = LoraAdapters(16) if lora else False
+    _, _, whole = training_graph(g, get_recipe("fp8"), lora=ad, frozen_dy_transpose=frozen_t)
+    _, _, shard = training_graph(g, get_recipe("fp8"), lora=ad, frozen_dy_transpose=frozen_t, dy_shard=tp)
+    gemms = {op.name: op for op in g.ops if isinstance(op, MatMul)}
+    copies = 2 if (not lora or frozen_t) else 1
+    for n in ("o_proj", "mlp_down"):
+        out = gemms[n].count * gemms[n].m * gemms[n].n
+        assert _bytes(whole.ops, {f"{n}_dgrad_fp8_quantize"}) == pytest.approx(out * (2 + copies))
+        got = _bytes(shard.ops, {f"{n}_dgrad_fp8_quantize", f"{n}_dgrad_fp8_transpose"})
+        assert got == pytest.approx(out * (3 / tp + (2 if copies == 2 else 0)))
+    for n in ("qkv_proj", "mlp_gate_up"):
+        assert _bytes(shard.ops, {f"{n}_dgrad_fp8_quantize"}) == pytest.approx(_bytes(whole.ops, {f"{n}_dgrad_fp8_quantize"}))
+
+
+def test_current_scaling_keeps_the_full_dy_cast():
+    # the scale needs the whole tensor's amax before any shard can be cast (TE 2.x not read)
+    _, g = _graph(4)
+    r = get_recipe("fp8current")
+    assert r.scaling == "current"
+    _, _, whole = training_graph(g, r)
+    _, _, shard = training_graph(g, r, dy_shard=4)
+    assert _bytes(shard.ops) == pytest.approx(_bytes(whole.ops))

@@ -211,7 +211,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
           pp: int | None = None, cp: int | None = None, ep: int | None = None, vp: int | None = None,
           mbs: int | None = None, zero: int | None = None, recompute: str | None = None, lora: bool = False,
           power_limit: float | None = None, shard: int | None = None, tp_overlap: str | None = None,
-          rank_spread: float | None = None) -> TrainResult:
+          rank_spread: float | None = None, cluster: str | None = None, rank_order: str | None = None) -> TrainResult:
     """Predict an LLM training step at cluster scale (`tapeout train`); picks the fastest
     layout (TP x PP x DP, ZeRO, recompute) that fits.
 
@@ -242,6 +242,11 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         rank_spread: assumed relative standard deviation of one rank's compute speed (0.02 = 2%,
             chip-to-chip and step-to-step together); the step then waits for the slowest of
             `num_chips` ranks (perf/rank_spread.py). None (default): no spread; no sourced size on file.
+        cluster: scale-out fabric beyond one zone, by name from data/clusters/clusters.yaml (e.g.
+            meta-rsc-24k: pods of 3,072 GPUs joined at 1:7); flows leaving a zone share its uplinks
+            (perf/zone_share.py). None (default): one non-blocking fabric.
+        rank_order: order the ranks are grouped in, innermost first, e.g. "tp,cp,pp,dp" (Llama 3) or
+            "tp,cp,dp,pp" (Megatron-Core's default); None: the cluster's, else Megatron's.
 
     Returns:
         TrainResult: `step_time_s` (s), `tokens_per_s` (training tokens/s of the job), `mfu`
@@ -306,7 +311,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         except TapeoutError as e:
             raise TapeoutError(f"--rank-spread: {e}") from None
     r = engine(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp, cp=cp, ep=ep,
-               vp=vp, mbs=mbs, zero=zero, recompute=recompute, shard=shard, tp_overlap=tp_overlap, rank_spread=spread)
+               vp=vp, mbs=mbs, zero=zero, recompute=recompute, shard=shard, tp_overlap=tp_overlap, rank_spread=spread,
+               cluster=cluster, rank_order=rank_order)
     if r.global_batch_tokens != global_batch_tokens:  # a step trains whole sequences: say what ran
         r = replace(r, notes=[*r.notes, f"--global-batch-tokens {global_batch_tokens:,.0f} is not a whole number of "
                               f"{seq_len}-token sequences: ran {r.global_batch_tokens / seq_len:,.0f} sequences = "

@@ -36,13 +36,15 @@ def train_cmd(
     tp_overlap: str = typer.Option(None, "--tp-overlap", help="TP comm overlap config (data/software/tp_comm_overlap.yaml), e.g. nemo-lora-fp8-h100-tp4"),
     power_limit: float = typer.Option(None, "--power-limit", help="board power cap in W"),
     rank_spread: float = typer.Option(None, "--rank-spread", help="assumed relative std. dev. of one rank's compute speed (0.02 = 2%); the step waits for the slowest rank (off by default: no sourced size)"),
+    cluster: str = typer.Option(None, "--cluster", help="scale-out fabric beyond one zone (data/clusters/clusters.yaml), e.g. meta-rsc-24k; default: non-blocking"),
+    rank_order: str = typer.Option(None, "--rank-order", help="rank grouping, innermost first: tp,cp,dp,pp (Megatron default) or tp,cp,pp,dp (Llama 3); default: the cluster's"),
     json_out: bool = typer.Option(False, "--json"),
 ):
     """Predict step time, tokens/s, MFU and memory per chip; picks the fastest layout that fits."""
     r = api.train(model=model, chip=chip, num_chips=num_chips, global_batch_tokens=global_batch_tokens, seq_len=seq_len,
                   precision=precision, benchmark=benchmark, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs, zero=zero,
                   recompute=recompute, lora=lora, power_limit=power_limit, shard=shard,
-                  tp_overlap=tp_overlap, rank_spread=rank_spread)
+                  tp_overlap=tp_overlap, rank_spread=rank_spread, cluster=cluster, rank_order=rank_order)
     d = r.to_dict()
     if json_out:
         print_json(d)
@@ -63,6 +65,9 @@ def train_cmd(
     console.print(table("step breakdown", ["item", "value"], [[LABELS.get(k, k), bd[k]] for k in ("m", "F", "B", "bubble", "stage_layers", "t_dp", "exposed_dp",
                                                                                    "optimizer", "act", "train_min", "eval_min", "n_evals")
                                                                                    if k in bd]))
+    if bd.get("zone_share"):  # --cluster: the NIC share of flows leaving a zone (perf/zone_share.py)
+        console.print(table("cross-zone NIC share", ["group", "share (1 = not slowed)"],
+                            [[k, f"{v:.3f}"] for k, v in bd["zone_share"].items()]))
     if bd.get("rank_spread"):
         rs = bd["rank_spread"]
         console.print(table("slowest-rank pace (perf/rank_spread.py)", ["item", "value"],

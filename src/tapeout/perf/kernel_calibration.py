@@ -11,8 +11,10 @@ chips predict differently.
 - `holdout`: the chip's kernels and microbenchmarks are both left out; its entry comes from the
   shared parameters fitted on every other chip (the transfer to an unmeasured chip).
 
-Mapping of the kernel parameters x (chip power density pd; kernel_fit.params_for):
-  eff_compute[bf16, fp16]  eff_bf16  * (pd / PD_REF)^gamma   (capped at 1)
+Mapping of the kernel parameters x (kernel_fit.params_for):
+  eff_compute[bf16, fp16]  eff_bf16  * c, capped at 1; c the clock a GEMM busy at eff_bf16 of the
+                           peak sustains under the chip's power cap (perf/power_cap.py, the fit's
+                           pj_flop_n7): serving's GEMMs are priced as the compute-bound ones
   eff_compute[fp8]         eff_fp8   * ...   (per-tensor FP8 GEMM alone: the kernel fit models the
                                               database's unfused activation-quantize pass apart)
   eff_compute[fp4]         eff_nvfp4 * ...   (formats the chip's kernels lack: family mean)
@@ -42,9 +44,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+import numpy as np
+
 from ..hardware.params import KERNEL_STRUCTURE
 from ..ops import PEAK_KEYS
-from . import kernel_fit
+from . import kernel_fit, power_cap
 from .calibration import VENDOR_FIELDS, load_fitted, vendor_means
 from .kernels_db import db_config
 
@@ -54,7 +58,10 @@ SERVING_FORMATS = {"bf16": "eff_bf16", "fp16": "eff_bf16", "fp8": "eff_fp8", "fp
 def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), stream_eff: float | None = None) -> dict:
     """The calibration entry one chip's kernel parameters imply (see the module docstring);
     `stream_eff` the chip's large-stream DRAM efficiency (kernel_stream), else the fit's mem_bf16."""
-    scale = (kernel_fit.format_power_density(chip) / kernel_fit.PD_REF) ** params["gamma"]  # per PEAK_KEYS format
+    eff = np.array([params[SERVING_FORMATS.get(k, "eff_bf16")] for k in PEAK_KEYS])
+    # per PEAK_KEYS format: the clock a GEMM that keeps the peak busy at eff sustains under the cap
+    scale = power_cap.clock_factor(np.minimum(eff, 1.0), kernel_fit.format_power_density(chip), params["pj_flop_n7"],
+                                   power_cap.node_energy_scale(chip))
     dec = kernel_fit.serving_decode_class(chip)  # the generation kernel a GQA model runs on this chip
     out = {"eff_compute": {k: round(min(params[n] * float(scale[PEAK_KEYS.index(k)]), 1.0), 4)
                            for k, n in SERVING_FORMATS.items() if k in formats},

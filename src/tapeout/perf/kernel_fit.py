@@ -7,13 +7,14 @@ fixed per-kernel time), on the chip's own description (ChipParams: peaks per for
 count, tile shape, bandwidth, SRAM, TDP). Nothing in the fit is per chip: a few parameters
 are shared by every chip, so the same curve predicts a chip that has no kernels.
 
-  compute efficiency  eff[fmt] * (pd / PD_REF)^gamma, capped at 1
+  compute efficiency  eff[fmt] at the boost clock, capped at 1
       eff[fmt]   one per GEMM format (bf16, fp8, nvfp4), and fp8_block for chips whose MMA
                  applies the block scales (formats.mma_block_scaled_fp8); elsewhere fp8_block is
                  the FP8 GEMM at eff[fp8] plus the promotion below
-      pd         TDP per dense BF16 TFLOP/s: a chip with less power per peak FLOP sustains
-                 a lower clock under load (f ~ P^(1/3) bound, Horowitz ISSCC 2014; the same
-                 transfer law as perf/fit.py fit_power_exponent), gamma fitted
+  power-capped clock  a GEMM that keeps its format's peak busy a fraction `busy` at boost draws
+                 busy x peak x pj_flop_n7 x the node's energy scale (econ nodes.csv); past the
+                 chip's TDP its compute runs at the clock that meets the cap (P ~ f^3 in the DVFS
+                 range; perf/power_cap.py): one shared energy per BF16-equivalent FLOP fitted
   attention           eff_attention (fused attention vs GEMM, opcost's factor); the softmax
                       exponential on the special-function units, fixed from the hardware
                       (EXP_FP32_FLOPS, halved where the chip's data doubles the SFU rate)
@@ -91,6 +92,7 @@ from .kernel_replay import l2_resident
 from .kernel_tile import collector_tile, k_padding
 from .kernels_db import Kernels, chip_for, db_config
 from .opcost import evaluate
+from .power_cap import capped_time, node_energy_scale
 
 GEMM_FMTS = ("bf16", "fp8", "fp8_block", "nvfp4")
 # the generation kernels TensorRT-LLM dispatches (decode_kernel; kernels_db.yaml decode_kernels)
@@ -108,7 +110,7 @@ PARAMS = (
     # the scales (elsewhere it is the FP8 GEMM plus the promotion on the vector units)
     *((f"eff_{f}", 0.7, 0.1, 1.0) for f in GEMM_FMTS if f != "fp8_block"),
     ("eff_fp8_block_mma", 0.7, 0.1, 1.0),
-    ("gamma", 0.1, 0.0, 1.0 / 3.0),  # power-density exponent
+    ("pj_flop_n7", 1.5, 0.05, 20.0),  # board energy per BF16-equivalent FLOP at boost, N7 (perf/power_cap.py)
     ("eff_attention", 0.6, 0.1, 1.5),  # fused attention vs GEMM
     *((f"mem_{f}", 0.8, 0.2, 1.0) for f in CLASSES),  # DRAM streaming efficiency
     *((f"ovh_{f}", 5.0, 0.0, 60.0) for f in CLASSES),  # fixed time per kernel, us
@@ -142,7 +144,7 @@ SCANNED = {"attn_head_pack": (4.0, 8.0, 16.0, 32.0, 64.0, 1e9), "attn_tiling": (
 # equivalents of the chip's vector rate. Fixed from the hardware, not fitted (opcost divides the
 # per-score work by vector_flops * eff_vector, hence the eff_vector factor in Groups)
 EXP_FP32_FLOPS = 16.0
-PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): gamma's reference
+PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): for a chip without TDP or peak
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
 
 
@@ -216,8 +218,8 @@ class Groups:
                 base = calibrated_params(ch)
                 params[chip] = (base.replace(mem_overhead=0.0, tile_overhead=0.0, softmax_vflops=exp_fp32_flops(ch) * base.eff_vector),
                                 format_power_density(ch),
-                                mma_block_scaled_fp8(ch))
-            p, pd, mma = params[chip]
+                                mma_block_scaled_fp8(ch), node_energy_scale(ch))
+            p, pd, mma, escale = params[chip]
             # block-scaled FP8: the MMA applies the scales (Blackwell), or the FP8 GEMM runs at the
             # per-tensor FP8 efficiency and promotes on the vector units (Hopper, Ada)
             eff = ("eff_fp8_block_mma" if mma else "eff_fp8") if fmt == "fp8_block" else f"eff_{fmt}"
@@ -242,7 +244,7 @@ class Groups:
                 # the masked-MHA fallback applies RoPE and appends K/V inside its own kernel
                 # (decoderMaskedMultiheadAttentionTemplate.h): no separate preparation kernels
                 pre_k = pre and kc != "decode_mmha"
-                self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre_k, "params": pg, "pd": pd, "eff": eff,
+                self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre_k, "params": pg, "pd": pd, "escale": escale, "eff": eff,
                                    "table": OpTable.from_ops(timed_ops(k, idx[s], pre_k, kc == "decode_mmha",
                                                                       tile["k"] if tile else None)),
                                    "meas": np.asarray(c["latency_s"][idx[s]], dtype=float), "promote_flops": promote[s],
@@ -348,17 +350,16 @@ def chip_power_density(chip) -> float:
     return power_density(chip) or PD_REF
 
 
-def params_for(base, pd: float, x, cls: str):
+def params_for(base, x, cls: str):
     """The chip's ChipParams with the shared parameters x applied for one kernel class (a GEMM
-    format or an ATTN_CLASSES entry)."""
+    format or an ATTN_CLASSES entry), at the boost clock (the power cap is applied per kernel)."""
     v = dict(zip(NAMES, x))
-    scale = (pd / PD_REF) ** v["gamma"]
     eff = np.full(len(PEAK_KEYS), v["eff_bf16"])
     for key, name in (("bf16", "eff_bf16"), ("fp16", "eff_bf16"), ("fp8", "eff_fp8"), ("fp4", "eff_nvfp4")):
         eff[PEAK_KEYS.index(key)] = v[name]
     split = v["split_" + cls] if cls in GEMM_FMTS else np.inf
     gen = generation_fields(v, cls)
-    return base.replace(max_split_k=split, eff_compute=np.minimum(eff * scale, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
+    return base.replace(max_split_k=split, eff_compute=np.minimum(eff, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
                         tile_k_overhead=v["tile_k_overhead"], epilogue_exposed=v["epilogue_exposed"],
                         attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"],
@@ -389,12 +390,14 @@ def predict_group(g: dict, x) -> np.ndarray:
     if g["fmt"] == "fp8_block":  # block-scaled FP8 runs on the FP8 peak at its own efficiency
         x = x.copy()
         x[NAMES.index("eff_fp8")] = x[NAMES.index(g["eff"])]
-    p = params_for(g["params"], g["pd"], x, g["cls"])
+    p = params_for(g["params"], x, g["cls"])
     if g.get("no_split"):  # the collector's kernel: CUTLASS's data-parallel persistent scheduler (kernel_tile)
         p = p.replace(max_split_k=1.0)
     if g.get("l2"):  # the replayed operands, output and tile stores stay in L2: its stream replaces the DRAM's
         p = p.replace(mem_bw=np.asarray(p.num_cores, dtype=float) * x[NAMES.index("l2_core_bw")] * 1e9, eff_mem=1.0)
-    t = np.asarray(evaluate(g["table"], p, check_support=False).time, dtype=float)
+    # every GEMM at the clock the board's power cap lets it sustain (perf/power_cap.py)
+    t = capped_time(evaluate(g["table"], p, check_support=False), p.peak_flops, g["pd"],
+                    x[NAMES.index("pj_flop_n7")], g["escale"])
     # kernel + its preceding pass (quantize, QKV preprocessing) + the exposed part of a CUDA-core
     # block-scale promotion (FP32 FMAs, register-resident: at the vector peak)
     promote = x[NAMES.index("promote_exposed")] * g["promote_flops"] / np.asarray(g["params"].vector_flops, dtype=float)

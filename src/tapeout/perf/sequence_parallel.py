@@ -18,7 +18,15 @@ Ring, beside 480 GB/s NVLS all-reduce, MB-0134), so each is priced as the librar
 (collectives.library_time: ring for reduce-scatter / all-gather). Transformer Engine userbuffers,
 when they overlap these collectives, move them with point-to-point copies (ring exchange /
 pipelined chunks), not in-switch reduction either. Only for NCCL systems (Topology.nccl);
-other libraries keep the all-reduce the topology offers.
+other libraries keep the all-reduce the topology offers (each half is half of it).
+
+The gathered tensors need not be BF16 (`TPComm`, `tp_block_comm`): the reduce-scatter sums BF16
+partial outputs, but Transformer Engine's FP8 modules gather what their FP8 GEMM reads, quantized
+on the T/TP shard first: the norm-fed GEMM's input (LayerNormLinear / LayerNormMLP write the norm
+output in FP8 and gather it, forward and again for the wgrad) and a row-parallel GEMM's dY
+(grad_output_preprocess casts, then gathers). Which gathers are quantized is the recipe's
+(perf/train_recipe.gather_bytes) and whether the stack's modules do it the stack's
+(StackFeatures.quantized_gathers).
 
 Which ops of the serving graph (workloads/llm.py) sit on the shard (Megatron-Core GPT with
 sequence_parallel=True, TransformerLayer / GPTModel):
@@ -39,7 +47,7 @@ T x h/TP elements per rank, the same per-rank work.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ..ops import Elementwise, OpGraph
 from .collectives import collective_time, library_time
@@ -58,13 +66,63 @@ def shard_sequence(g: OpGraph, tp: int) -> OpGraph:
     return OpGraph(name=g.name, ops=ops, meta=g.meta)
 
 
+# TPComm's fields, the parts of one TP block's collectives
+TP_PARTS = ("reduce_scatter", "gather_input", "gather_grad")
+
+
+@dataclass(frozen=True)
+class TPComm:
+    """Seconds of one TP block's collectives (attention or MLP), each as the stack runs it:
+      reduce_scatter  the BF16 partial sums after the row-parallel GEMM (forward) and after the
+                      column-parallel dgrad GEMM (backward)
+      gather_input    the column-parallel GEMM's input (forward; again in the backward for the
+                      wgrad GEMM of trained weights)
+      gather_grad     the row-parallel GEMM's output gradient dY (backward, before its dgrad)
+    Without sequence parallelism the block's all-reduce stands in for both forward halves
+    (`halves`); there is no dY gather then (perf/tp_backward.py)."""
+
+    reduce_scatter: float = 0.0
+    gather_input: float = 0.0
+    gather_grad: float = 0.0
+
+    @property
+    def forward(self) -> float:
+        """The forward collective: reduce-scatter + all-gather (or the all-reduce split in two)."""
+        return self.reduce_scatter + self.gather_input
+
+    @classmethod
+    def halves(cls, c: float) -> "TPComm":
+        """A collective of c seconds split evenly into its reduce-scatter and all-gather halves,
+        every gather moving the reduced tensor's own bytes."""
+        return cls(c / 2.0, c / 2.0, c / 2.0)
+
+
+def tp_block_comm(S: float, group: int, topo, sequence_parallel: bool, input_bytes: float = 1.0,
+                  grad_bytes: float = 1.0) -> TPComm:
+    """One TP block's collectives (S: bytes per rank of the BF16 activation the block reduces,
+    over `group` ranks). Under sequence parallelism on NCCL a ring reduce-scatter of S and ring
+    all-gathers of the gathered tensors (module docstring); on other libraries each half is half
+    the topology's all-reduce of its bytes. `input_bytes` / `grad_bytes`: size of the gathered
+    input X / output gradient dY per element relative to BF16 (below 1 when the stack gathers them
+    quantized: perf/train_recipe.gather_bytes). Without sequence parallelism: the all-reduce of S,
+    in halves (nothing is gathered, so the dtypes do not act)."""
+    if group <= 1:
+        return TPComm()
+    if not sequence_parallel:
+        return TPComm.halves(float(collective_time("all_reduce", S, group, topo)[0]))
+    if topo.nccl:
+        def ag(b):
+            return float(library_time("all_gather", S * b, group, topo)[0])
+        return TPComm(float(library_time("reduce_scatter", S, group, topo)[0]), ag(input_bytes), ag(grad_bytes))
+
+    def half(b):
+        return float(collective_time("all_reduce", S * b, group, topo)[0]) / 2.0
+    return TPComm(half(1.0), half(input_bytes), half(grad_bytes))
+
+
 def tp_allreduce_time(S: float, group: int, topo, sequence_parallel: bool) -> float:
     """Seconds of one tensor-parallel all-reduce of the graph (S bytes per rank over `group` ranks)
-    as the training stack runs it: under sequence parallelism on NCCL a reduce-scatter plus an
-    all-gather of the same S at the library's algorithm (module docstring); otherwise the
-    topology's all-reduce."""
-    if group <= 1:
-        return 0.0
-    if sequence_parallel and topo.nccl:
-        return float(library_time("reduce_scatter", S, group, topo)[0] + library_time("all_gather", S, group, topo)[0])
-    return float(collective_time("all_reduce", S, group, topo)[0])
+    as the training stack runs it, every tensor in BF16: under sequence parallelism on NCCL a
+    reduce-scatter plus an all-gather of the same S at the library's algorithm (module docstring);
+    otherwise the topology's all-reduce."""
+    return tp_block_comm(S, group, topo, sequence_parallel).forward

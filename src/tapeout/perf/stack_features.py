@@ -1,17 +1,70 @@
 """The software stack's settings of one training step, as one hashable value.
 
-perf/training.train takes them as keywords (perf/train_stack.stack_settings fills them from
-data/software/training_stacks.yaml); built once there, they travel as one value into the layout
-search (`_train`, the per-micro-batch cost cache) and key the result memo. What each setting
-prices is in train()'s docstring and the module named beside the field."""
+perf/training.train takes them as keywords (`**stack`; perf/train_stack.stack_settings fills them from
+data/software/training_stacks.yaml) and builds one StackFeatures (`from_settings`), which travels into
+the layout search (`_train`, the per-micro-batch cost cache) and keys the result memo. The fabric comes
+from train's `cluster` and `rank_order` (hardware/fabric). What each setting prices:
+
+`tp_overlap`: a stack's TP communication overlap (data/software/tp_comm_overlap.yaml; None: none).
+`transpose_cache`: False re-transposes quantized frozen LoRA weights every micro-batch (NeMo
+disable_parameter_transpose_cache).
+`even_pipeline`: the stack needs the same layer count on every pipeline device and virtual stage
+(train_layout.even_stages; Megatron-LM / NeMo 1.x); False allows uneven first/last stages.
+`grad_sync`: dtype of the gradient buffer and its DP reduce-scatter, "fp32" (Megatron-LM / Megatron-Core
+/ NeMo 2 default for BF16 models) or "bf16" (NeMo 1.x distributed_fused_adam grad_sync_dtype: bf16).
+`attention_kernel`: the attention library the stack ran ("cudnn", the calibrated one; "fa2": flash-attn 2),
+at its measured rate relative to cuDNN on the chip (perf/train_attention.py); a chip without that
+measurement keeps the calibrated rate and says so in the notes.
+`comm_ctas`: CTAs (one SM each) an overlapped DP / CP collective occupies (NCCL channels); the
+compute it hides behind runs on the other cores (perf/comm_contention.py). 0: free (the default:
+no stack on file pins its NCCL channel count).
+`overlap_p2p`: the stack's overlap_p2p_comm: interleaved schedules (vp > 1) hide the steady-state
+pipeline sends, leaving the fill/drain hops exposed (perf/pipeline_p2p.py). Default True:
+Megatron-LM's training default (--no-overlap-p2p-communication is store_false; forced off without
+virtual stages) and NeMo 2's comm-overlap callback at VP > 1.
+`rank_spread`: per-rank compute-speed spread (perf/rank_spread.RankSpread); the step's compute then
+waits for the slowest of all ranks (expected max of a normal over num_chips ranks), shown in
+breakdown['rank_spread'] and in the interval. None (the default): every rank at the calibrated
+rate; no size for data-centre fleets is on file (docs/notes/issue-18.md, Round stop-20 issue-20sa).
+`dp_bucket`: the stack's DP bucket rule (perf/dp_buckets.bucket_rule: None = Megatron-Core's
+max(40M, 1M x DP x CP) parameters on the first model chunk; "apex" / {kind: apex, cap_mb: 100} =
+Apex DistributedFusedAdam): one reduce-scatter and one all-gather per bucket, each paying the ring latency.
+`sequence_parallel`: at TP > 1 the norms between the TP-sharded blocks run on each rank's T/TP-token
+shard and the activations they save are sharded too (perf/sequence_parallel.py, train_memory).
+Default True: NeMo runs TP-overlapped stacks only with it, MaxText shards the same ops on its
+tensor axis.
+`lm_loss`: the stack's loss kernels over the logits on the last stage (perf/train_loss.LOSSES:
+"vocab_parallel_fp32", Megatron / NeMo's FP32 vocab-parallel cross-entropy); None (the default): not
+costed (a stack not on file; XLA stacks fuse it differently).
+`frozen_dy_transpose`: the stack quantizes a frozen (LoRA) GEMM's output gradient with its transposed
+copy too (Transformer Engine 1.x grad_output_preprocess; perf/train_recipe.py). Default False: one copy,
+what the frozen GEMM's dgrad reads.
+`vocab_divisible_by`: the stack pads the vocabulary to a multiple of this x TP (Megatron / NeMo
+make_vocab_size_divisible_by; perf/vocab_padding.py): the LM head, the loss, the embedding's memory and
+its tied sync run on the padded V. Default 1: the tokenizer's V (a stack not on file, MaxText).
+`quantized_gathers`: the stack's GEMM modules all-gather their sequence-parallel operands (a norm-fed
+GEMM's input, a row-parallel GEMM's dY) in the recipe's quantized format where the recipe quantizes them
+before the gather (Transformer Engine; train_recipe.gather_bytes). Default False: BF16 gathers, as a stack
+whose linear layers cast after Megatron's gather runs them.
+`grad_sync_after_backward`: with ZeRO-0 the stack all-reduces the DP gradients once after the whole
+backward (NeMo 1.x megatron_amp_O2 MainParamsOptimizerWrapper: async_grad_allreduce is off under
+sequence parallelism, PP > 1 or gradient-accumulation fusion; training_step calls
+allreduce_main_grads() after fwd_bwd_step), so the all-reduce is exposed whole. Default False: it
+overlaps the last micro-batch's backward (PyTorch DDP / Megatron-Core DDP buckets).
+`fp8_reduce_amax`: under the FP8 delayed-scaling recipe, the amaxes are MAX all-reduced over the stage's
+TP x DP x CP ranks at each model chunk's forward exit and backward, blocking the compute stream
+(TE reduce_amax, NeMo FP8_REDUCE_AMAX; perf/fp8_amax.py). Default False: local amax updates only.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from ..errors import TapeoutError
-from .dp_buckets import BucketRule
+from ..hardware.fabric import Fabric
+from .dp_buckets import BucketRule, bucket_rule
 from .rank_spread import RankSpread
+from .vocab_padding import check_divisible_by
 
 
 @dataclass(frozen=True)
@@ -28,11 +81,33 @@ class StackFeatures:
     sequence_parallel: bool = True  # norms on the T/TP shard (perf/sequence_parallel)
     lm_loss: str | None = None  # loss kernels over the logits (perf/train_loss; None: not costed)
     frozen_dy_transpose: bool = False  # a frozen GEMM's dY also quantized transposed (perf/train_recipe)
+    fabric: Fabric = field(default_factory=Fabric)  # zones, oversubscription, rank order (hardware/fabric, perf/zone_share)
+    grad_sync_after_backward: bool = False  # ZeRO-0 DP all-reduce after the whole backward (perf/training)
+    fp8_reduce_amax: bool = False  # delayed scaling's amax all-reduce per chunk per micro-batch (perf/fp8_amax)
+    quantized_gathers: bool = False  # SP all-gathers move the recipe's quantized operands (perf/train_recipe.gather_bytes)
+    vocab_divisible_by: int = 1  # V padded to a multiple of this x TP (perf/vocab_padding; 1: none)
 
     def __post_init__(self):
+        check_divisible_by(self.vocab_divisible_by)
         if self.rank_spread is not None and not isinstance(self.rank_spread, RankSpread):
             raise TapeoutError(f"rank_spread must be a perf.rank_spread.RankSpread (or None); "
                                f"got {type(self.rank_spread).__name__}.")
         if not isinstance(self.dp_bucket, BucketRule):
             raise TapeoutError(f"dp_bucket must be a perf.dp_buckets.BucketRule (perf.dp_buckets.bucket_rule builds one "
                                f"from a kind name or {{kind, cap_mb}}); got {type(self.dp_bucket).__name__}.")
+        if not isinstance(self.fabric, Fabric):
+            raise TapeoutError(f"fabric must be a hardware.fabric.Fabric (hardware.fabric.get_fabric builds one from a "
+                               f"cluster name); got {type(self.fabric).__name__}.")
+
+    @classmethod
+    def from_settings(cls, settings: dict, fabric: Fabric | None = None) -> "StackFeatures":
+        """The features from keyword settings (train's `**stack`): the stack file's DP bucket spelling
+        normalised by dp_buckets.bucket_rule; an unknown name is one TapeoutError listing the fields."""
+        names = [f.name for f in fields(cls) if f.name != "fabric"]
+        unknown = sorted(set(settings) - set(names))
+        if unknown:
+            raise TapeoutError(f"unknown training stack setting(s) {', '.join(unknown)}: the settings are "
+                               f"{', '.join(names)} (perf/stack_features.StackFeatures).")
+        settings = dict(settings)
+        settings["dp_bucket"] = bucket_rule(settings.get("dp_bucket"))
+        return cls(**settings, **({"fabric": fabric} if fabric is not None else {}))

@@ -6,12 +6,14 @@ Each TP block (attention, MLP) has a column-parallel GEMM (QKV, FC1) and a row-p
 under sequence parallelism a reduce-scatter + all-gather, each c/2: perf/sequence_parallel.py).
 The backward as the stacks run it:
 
-  sequence parallel   row-parallel GEMM: its dY is all-gathered before the dgrad GEMM, blocking (c/2).
+  sequence parallel   row-parallel GEMM: its dY is all-gathered before the dgrad GEMM, blocking.
                       column-parallel GEMM, weights trained: the all-gather of the saved input for the
                       wgrad GEMM is launched async and waited after the dgrad GEMM, and the dgrad
-                      reduce-scatter is launched async and waited after the wgrad GEMM: each c/2
+                      reduce-scatter is launched async and waited after the wgrad GEMM: each
                       exposed only beyond that GEMM. Frozen weights: no re-gather, and the
-                      reduce-scatter is waited right after the dgrad (c/2 exposed).
+                      reduce-scatter is waited right after the dgrad (exposed).
+                      In BF16 each is c/2; the gathers move the bytes the stack gathers (FP8 under
+                      Transformer Engine's FP8 recipe: sequence_parallel.TPComm, train_recipe.gather_bytes).
   no sequence parallel  row-parallel GEMM: dY is replicated, no collective. Column-parallel GEMM:
                       the dgrad all-reduce runs async behind the wgrad GEMM (c beyond it); frozen
                       weights: exposed (c).
@@ -32,6 +34,7 @@ stack's CTA share (perf/comm_contention.py).
 from __future__ import annotations
 
 from .comm_contention import contended_exposure
+from .sequence_parallel import TPComm
 
 # (the block's TP collective, its column-parallel GEMM): workloads/llm.py op names
 BLOCKS = (("attn_allreduce", "qkv_proj"), ("mlp_allreduce", "mlp_gate_up"))
@@ -45,16 +48,19 @@ def _behind(c: float, g: float, share: float) -> float:
 def backward_tp_exposed(gemm: dict, coll: dict, sequence_parallel: bool, trains_weights: bool,
                         share: float = 0.0) -> float:
     """Exposed seconds of one layer's backward TP collectives. `gemm`: forward time of each
-    column-parallel GEMM by name; `coll`: forward time of each block's TP collective by name."""
+    column-parallel GEMM by name; `coll`: each block's collectives by the name of its forward
+    collective (sequence_parallel.TPComm: the dY and input gathers at the bytes the stack gathers)."""
     t = 0.0
     for cname, gname in BLOCKS:
-        c, g = coll.get(cname, 0.0), gemm.get(gname, 0.0)
-        if c <= 0.0:
+        c, g = coll.get(cname, TPComm()), gemm.get(gname, 0.0)
+        if c.forward <= 0.0:
             continue
-        if not sequence_parallel:
-            t += _behind(c, g, share) if trains_weights else c
+        if not sequence_parallel:  # the dgrad all-reduce, the forward's own
+            t += _behind(c.forward, g, share) if trains_weights else c.forward
             continue
-        half = c / 2.0
-        t += half  # row-parallel dY all-gather, blocking
-        t += _behind(half, g, share) + _behind(half, g, share) if trains_weights else half
+        t += c.gather_grad  # row-parallel dY all-gather, blocking
+        if trains_weights:  # input re-gather behind the dgrad GEMM, reduce-scatter behind the wgrad GEMM
+            t += _behind(c.gather_input, g, share) + _behind(c.reduce_scatter, g, share)
+        else:
+            t += c.reduce_scatter
     return t

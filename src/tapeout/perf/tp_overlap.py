@@ -3,7 +3,12 @@ it with Transformer Engine userbuffers (data/software/tp_comm_overlap.yaml).
 
 With sequence parallelism each TP all-reduce of a layer is an all-gather before a column-parallel
 GEMM and a reduce-scatter after a row-parallel one (Korthikanti et al. 2022), each half of the
-all-reduce time. Userbuffers split a collective into chunks and run them while the GEMM works on
+all-reduce time in BF16. Under the FP8 recipe the all-gather userbuffers are FP8 (TE 1.x
+module/base.py initialize_ub, "AllGather buffers use fp8 when using fp8 recipe": qkv_fprop,
+qkv_dgrad, proj_dgrad, fc1_fprop, fc1_dgrad, fc2_dgrad allocated uint8; the norm writes its FP8
+output into the qkv/fc1_fprop buffer and grad_output_preprocess casts dY into the proj/fc2_dgrad
+one), so each slot takes its own part of the block's collectives (sequence_parallel.TPComm).
+Userbuffers split a collective into chunks and run them while the GEMM works on
 the chunks it already has (Wang et al., ASPLOS'23, arXiv:2305.06942; TE `ub_tp_comm_overlap_cfg`):
   t(g, c) = max(g', c) + min(g', c) / n,   g' = g / (1 - f)
 the slower of the two streams, plus one chunk that cannot overlap (the first all-gather chunk or
@@ -33,14 +38,22 @@ import yaml
 
 from ..errors import TapeoutError
 from ..formats import data_file
+from .sequence_parallel import TPComm
 
 TP_GEMMS = ("qkv_proj", "o_proj", "mlp_gate_up", "mlp_down")
+# a graph GEMM that fills another name's slots: the non-gated MLP's FC1 (workloads/llm.py dense_mlp
+# `mlp_up`, GPT-3) is the column-parallel GEMM of the MLP block like the gated `mlp_gate_up`
+SLOT_OF = {"mlp_up": "mlp_gate_up"}
 # (GEMM, collective feeding it ('ag') or fed by it ('rs'), slot, the collective's op in the graph)
 FWD_SLOTS = (("qkv_proj", "ag", "qkv_fprop", "attn_allreduce"), ("o_proj", "rs", "proj_fprop", "attn_allreduce"),
              ("mlp_gate_up", "ag", "fc1_fprop", "mlp_allreduce"), ("mlp_down", "rs", "fc2_fprop", "mlp_allreduce"))
 BWD_SLOTS = (("mlp_down", "ag", "fc2_dgrad", "mlp_allreduce"), ("mlp_gate_up", "rs", "fc1_dgrad", "mlp_allreduce"),
              ("o_proj", "ag", "proj_dgrad", "attn_allreduce"), ("qkv_proj", "rs", "qkv_dgrad", "attn_allreduce"))
 TP_COLLECTIVES = ("attn_allreduce", "mlp_allreduce")
+# each block's collective -> (the column-parallel GEMM whose input it gathers, the row-parallel GEMM
+# whose output it reduce-scatters and whose dY it gathers in the backward)
+TP_BLOCK_GEMMS = {op: (next(g for g, k, _, o in FWD_SLOTS if o == op and k == "ag"),
+                       next(g for g, k, _, o in FWD_SLOTS if o == op and k == "rs")) for op in TP_COLLECTIVES}
 
 
 @dataclass(frozen=True)
@@ -108,14 +121,17 @@ def overlapped(g, c, sm_share, splits):
 def region_time(gemm: dict, coll: dict, ov: TPOverlap | None, tp: int, cores: float, backward: bool,
                 lora: bool = False) -> float:
     """Time of one layer pass's TP GEMMs and TP collectives (per-op times of one layer:
-    gemm[name] = forward GEMM time, coll[op] = all-reduce time, split evenly into its all-gather and
-    reduce-scatter halves). Backward: dgrad (+ wgrad unless LoRA) GEMMs. Without overlap (ov None or
+    gemm[name] = forward GEMM time, coll[op] = the block's collectives, sequence_parallel.TPComm:
+    its reduce-scatter, the forward input all-gather and the backward dY all-gather, each at the
+    bytes the stack moves). Backward: dgrad (+ wgrad unless LoRA) GEMMs. Without overlap (ov None or
     TP 1): sum of the GEMMs + the collectives."""
     slots = BWD_SLOTS if backward else FWD_SLOTS
     wgrad = 0.0 if (lora or not backward) else 1.0
     t = 0.0
     for name, kind, slot, op in slots:
-        g, c = gemm.get(name, 0.0), coll.get(op, 0.0) / 2.0
+        parts = coll.get(op, TPComm())
+        g = gemm.get(name, 0.0)
+        c = parts.reduce_scatter if kind == "rs" else parts.gather_grad if backward else parts.gather_input
         spec = ov.slot(slot) if ov is not None and tp > 1 else None
         method, sm, n = spec if spec is not None else ("", 1, 1)
         if method == "bulk" and not wgrad:  # bulk hides the collective behind a wgrad GEMM (none in LoRA)

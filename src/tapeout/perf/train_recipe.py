@@ -30,6 +30,15 @@ Frozen weights (LoRA) and the output gradient (`frozen_dy_transpose`): TE 1.x
 (or, for a sequence-parallel row-parallel GEMM, casts, gathers and `fp8_transpose`s it) whatever
 the weight's requires_grad: the frozen GEMM's dY still gets both copies. Read at two 1.x commits
 bracketing the LoRA stack's v1.6rc2 (0004dbd, and the later get_fp8_workspace-era base.py).
+
+The output gradient of a row-parallel GEMM under sequence parallelism (`dy_shard` = TP: o_proj,
+mlp_down): the same TE 1.x `grad_output_preprocess` branch ("FP8 case with gather: unfused bgrad, cast,
+transpose for efficient gather") runs `cast_to_fp8` on the rank's T/TP-token shard, all-gathers the
+FP8 tensor, then `tex.fp8_transpose` of the gathered T tokens (read 1 B, write 1 B); with userbuffers
+the cast writes into the gather buffer, same bytes. So the rowwise cast reads and writes T/TP tokens,
+and only the transpose is on T. Delayed scaling only: its scale comes from the amax history, so each
+shard casts before the gather; a current-scaling recipe needs the whole tensor's amax first (TE 2.x,
+not read: the full-T cast stays).
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ import yaml
 from ..formats import data_file, format_bits, format_table, plan
 from ..ops import Attention, Elementwise, MatMul, OpGraph
 from ..precision import Precision
+from .train_lora import COLUMN_PARALLEL
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ class Recipe:
     bf16_fraction: float = 0.0  # share of the transformer layers kept in BF16
     on_fallback: str | None = None  # recipe that runs when the chip lacks `gemm` and formats.plan falls back
     norm_fused_cast: bool = False  # the norm writes the quantized input of the GEMM it feeds (module docstring)
+    gather_quantized: bool = False  # sequence-parallel all-gathers move the quantized GEMM operands (gather_bytes)
     source: str = ""
 
     @property
@@ -87,6 +98,7 @@ def get_recipe(name: str) -> Recipe | None:
                   extra_reads=int(r.get("extra_reads", 0)), quant_flops=float(r.get("quant_flops", 0)),
                   wgrad_flops=float(r.get("wgrad_flops", 0)), grad_flops=float(r.get("grad_flops", 0)),
                   bf16_fraction=frac, on_fallback=r.get("on_fallback"), norm_fused_cast=bool(r.get("norm_fused_cast", False)),
+                  gather_quantized=bool(r.get("gather_quantized", False)),
                   source=" ".join(str(r.get("source", "")).split()))
 
 
@@ -117,6 +129,9 @@ def _kernel(name: str, count: float, elems: float, r: Recipe, copies: int, flops
                        writes=copies * format_bits(r.gemm) / 16.0, dtype="bf16")
 
 
+# row-parallel GEMMs: under sequence parallelism their dY arrives on the T/TP shard and is gathered
+ROW_PARALLEL = frozenset(n for n, column in COLUMN_PARALLEL.items() if not column)
+
 # GEMMs fed by a norm inside one Transformer Engine module (LayerNormLinear: QKV; LayerNormMLP: FC1)
 # -> that norm (workloads/llm.py names)
 NORM_FED = {"qkv_proj": "attn_norm", "mlp_gate_up": "mlp_norm", "mlp_up": "mlp_norm"}
@@ -128,21 +143,50 @@ def _transpose(name: str, count: float, elems: float, fmt: str) -> Elementwise:
     return Elementwise(name=name, count=count, elems=elems, flops_per_elem=0.0, reads=b, writes=b, dtype="bf16")
 
 
+def quantized_norm_fed(g: OpGraph, r: Recipe, lora=False) -> dict:
+    """The norm-fed GEMMs of `g` whose input runs quantized in `r` -> their norm; not a GEMM whose
+    module also returns its norm output (an adapter on it reads that output in BF16: TE 1.x
+    `return_layernorm_output` keeps `ln_out` BF16)."""
+    returns_norm = set(getattr(lora, "targets", ()))
+    return {n: norm for n, norm in NORM_FED.items() if r.quantized and n not in returns_norm
+            and any(isinstance(op, MatMul) and op.name == n and op.math_dtype == r.gemm for op in g.ops)}
+
+
+def gather_bytes(g: OpGraph, r: Recipe | None, lora=False) -> dict:
+    """Bytes per element, relative to BF16, of what each GEMM's sequence-parallel all-gather moves:
+    {(GEMM name, "input" | "grad"): ratio} for the gathers the recipe runs quantized, every other
+    gather BF16 (1). Under `r.gather_quantized` (Transformer Engine FP8): the input of a norm-fed
+    GEMM, which the norm wrote quantized on the T/TP shard (layernorm_linear.py `_LayerNormLinear`
+    forward `gather_along_first_dim(ln_out)` of the uint8 `ln_out`; backward re-gather of the same
+    saved tensor), and the output gradient of every quantized GEMM, which
+    `grad_output_preprocess` casts before it gathers it (`cast_to_fp8` then
+    `gather_along_first_dim(grad_output_c)`; with userbuffers into the FP8 proj/fc2_dgrad buffer).
+    A per-tensor scale does not travel with the gather (TE reuses the local scale_inv); block scales
+    are part of format_bits."""
+    if r is None or not (r.quantized and r.gather_quantized):
+        return {}
+    ratio = format_bits(r.gemm) / 16.0
+    out = {(n, "input"): ratio for n in quantized_norm_fed(g, r, lora)}
+    out.update({(op.name, "grad"): ratio for op in g.ops if isinstance(op, MatMul) and op.math_dtype == r.gemm
+                and op.name != "lm_head"})
+    return out
+
+
 def training_graph(g: OpGraph, r: Recipe, fp8_attention: bool = False, lora=False,
-                   frozen_dy_transpose: bool = False) -> tuple[OpGraph, OpGraph, OpGraph]:
+                   frozen_dy_transpose: bool = False, dy_shard: int = 1) -> tuple[OpGraph, OpGraph, OpGraph]:
     """Apply recipe `r` to a forward graph whose GEMMs were built in `r.gemm`: the attention core
     (unless `fp8_attention`, TE fp8_dpa) and the LM head back in BF16, plus the forward (X) and
     backward (dY) quantize kernels of every quantized GEMM. LoRA (`lora` true or a
     train_lora.LoraAdapters): no wgrad, one copy of X; one copy of dY unless `frozen_dy_transpose`
     (TE 1.x writes its transpose anyway). Norm-fed GEMMs under `r.norm_fused_cast`: the norm writes
-    the quantized copy, the wgrad transpose runs in the backward (module docstring)."""
+    the quantized copy, the wgrad transpose runs in the backward (module docstring). `dy_shard`: the TP
+    size when sequence parallelism shards a row-parallel GEMM's dY (1: none); under delayed scaling its
+    rowwise cast runs on the 1/dy_shard shard and its transpose on the gathered tensor (module docstring)."""
     ops, fwd, bwd = [], [], []
     copies = 1 if lora else r.copies
     dy_copies = r.copies if frozen_dy_transpose else copies
     wg = 0.0 if lora else r.wgrad_flops
-    returns_norm = set(getattr(lora, "targets", ()))  # an adapter on the GEMM reads the norm output in BF16
-    fused = {n: norm for n, norm in NORM_FED.items() if r.quantized and r.norm_fused_cast and n not in returns_norm
-             and any(isinstance(op, MatMul) and op.name == n and op.math_dtype == r.gemm for op in g.ops)}
+    fused = quantized_norm_fed(g, r, lora) if r.norm_fused_cast else {}
     fused_norms = set(fused.values())
     for op in g.ops:
         if isinstance(op, Attention) and op.math_dtype == r.gemm and not (fp8_attention and r.gemm == "fp8"):
@@ -158,8 +202,14 @@ def training_graph(g: OpGraph, r: Recipe, fp8_attention: bool = False, lora=Fals
                 fwd.append(_kernel(f"{op.name}_{r.gemm}_quantize", op.count, n_in, r, copies, r.quant_flops + wg))
             elif not lora:  # wgrad operand: transpose of the gathered quantized norm output (T tokens)
                 bwd.append(_transpose(f"{op.name}_input_{r.gemm}_transpose", op.count, n_in, r.gemm))
-            bwd.append(_kernel(f"{op.name}_dgrad_{r.gemm}_quantize", op.count, n_out, r, dy_copies,
-                               r.quant_flops + wg + r.grad_flops))
+            if dy_shard > 1 and r.scaling == "delayed" and op.name in ROW_PARALLEL:
+                bwd.append(_kernel(f"{op.name}_dgrad_{r.gemm}_quantize", op.count, n_out / dy_shard, r, 1,
+                                   r.quant_flops + r.grad_flops))
+                if dy_copies > 1:  # the wgrad operand: transpose of the gathered quantized dY
+                    bwd.append(_transpose(f"{op.name}_dgrad_{r.gemm}_transpose", op.count, n_out, r.gemm))
+            else:
+                bwd.append(_kernel(f"{op.name}_dgrad_{r.gemm}_quantize", op.count, n_out, r, dy_copies,
+                                   r.quant_flops + wg + r.grad_flops))
         ops.append(op)
     empty = ops[:0]
     return (OpGraph(name=g.name, ops=ops, meta=g.meta), OpGraph(name=g.name + ":quant_fwd", ops=fwd or empty, meta=g.meta),

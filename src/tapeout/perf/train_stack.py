@@ -22,6 +22,14 @@ Wired features (perf/training.train arguments they decide):
   lm_loss                    the loss kernels over the logits on the last stage (lm_loss; perf/train_loss.py)
   frozen_dy_transpose        a frozen (LoRA) GEMM's output gradient quantized with its transpose too
                              (frozen_dy_transpose; perf/train_recipe.py)
+  grad_sync_after_backward   the non-distributed optimizer (ZeRO-0) all-reduces the DP gradients once
+                             after the whole backward, not under it (grad_sync_after_backward)
+  fp8_reduce_amax            FP8 delayed scaling all-reduces its amaxes over the stage's TP x DP x CP
+                             ranks per model chunk per micro-batch (fp8_reduce_amax; perf/fp8_amax.py)
+  quantized_gathers          the GEMM modules all-gather their sequence-parallel operands in the recipe's
+                             quantized format (quantized_gathers; perf/train_recipe.gather_bytes)
+  make_vocab_size_divisible_by  the vocabulary padded to a multiple of this x TP (vocab_divisible_by;
+                             perf/vocab_padding.py)
 """
 
 from __future__ import annotations
@@ -36,7 +44,8 @@ from ..formats import data_file
 
 WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "distributed_optimizer", "even_pipeline_stages",
          "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
-         "frozen_dy_transpose")
+         "frozen_dy_transpose", "grad_sync_after_backward", "fp8_reduce_amax", "quantized_gathers",
+         "make_vocab_size_divisible_by")
 
 
 @dataclass(frozen=True)
@@ -119,10 +128,18 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings["sequence_parallel"] = _flag(stack, "sequence_parallel")
     if stack.value("frozen_dy_transpose") is not None:
         settings["frozen_dy_transpose"] = _flag(stack, "frozen_dy_transpose")
+    if stack.value("grad_sync_after_backward") is not None:
+        settings["grad_sync_after_backward"] = _flag(stack, "grad_sync_after_backward")
+    if dict((f, w) for f, _, w in stack.features).get("fp8_reduce_amax"):  # wired only where the run's env is on file
+        settings.setdefault("fp8_reduce_amax", _flag(stack, "fp8_reduce_amax"))  # a submission's own config wins
+    if stack.value("quantized_gathers") is not None:
+        settings["quantized_gathers"] = _flag(stack, "quantized_gathers")
     if stack.value("dp_bucket") is not None:
         settings["dp_bucket"] = stack.value("dp_bucket")
     if stack.value("lm_loss") is not None:
         settings["lm_loss"] = stack.value("lm_loss")
+    if stack.value("make_vocab_size_divisible_by") is not None:
+        settings["vocab_divisible_by"] = stack.value("make_vocab_size_divisible_by")
     if dict((f, w) for f, _, w in stack.features).get("attention_kernel"):
         settings["attention_kernel"] = stack.value("attention_kernel")
     return pins, settings, fp8_attention

@@ -17,8 +17,9 @@ Time per micro-batch on one stage (the op graph of workloads/llm.py for one forw
            calibrated one, or flash-attn 2 at its measured rate relative to cuDNN on the chip)
   recompute: full adds F; selective adds the attention core (Korthikanti et al. 2022)
   sequence parallelism (TP > 1, every Megatron/NeMo and MaxText stack on file): the norms between
-           the TP blocks on the rank's T/TP-token shard (perf/sequence_parallel.py); the TP all-reduce
-           stays priced as one (its reduce-scatter + all-gather move the same ring bytes)
+           the TP blocks on the rank's T/TP-token shard (perf/sequence_parallel.py); each TP all-reduce
+           becomes a reduce-scatter + all-gather, the gathers in FP8 where the stack's TE modules
+           gather the FP8 GEMM operands (quantized_gathers; perf/train_recipe.gather_bytes)
   wgrad accumulation into the gradient buffer (Megatron/TE gradient_accumulation_fusion, beta = 1):
            the C read + D write in the buffer dtype beyond the calibrated BF16 store, exposed by the
            chip's epilogue_exposed (perf/train_backward.wgrad_accumulate_time; 0 in the default
@@ -31,9 +32,12 @@ Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
   DP gradient reduce-scatter + parameter all-gather (ZeRO-1 / distributed optimizer) of the
   stage's parameters, one collective per bucket of the stack's bucket rule, each paying the ring
   latency (perf/dp_buckets.py), overlaps the last micro-batch's backward: exposed = max(0, t_dp - B);
+  (ZeRO-0 under a stack that all-reduces after the backward, `grad_sync_after_backward`: all of t_dp);
   interleaved (v > 1), chunk by chunk behind the other chunks' backward passes of the drain
   (Megatron-Core overlap_grad_reduce per model chunk, `chunked_exposure`), the all-gather
   likewise behind the next step's forwards.
+  FP8 delayed scaling with reduce_amax: (m + (p-1)/v) x 2 x v blocking amax all-reduces over the stage's
+  TP x DP x CP ranks (perf/fp8_amax.py; `fp8_reduce_amax`).
   Tied word embeddings with PP > 1: the first-last stage gradient all-reduce, and under Apex
   buckets that weight's deferred DP reduce-scatter, both exposed after the drain (perf/dp_buckets).
   Context parallelism: TE's per-ring-step output / LSE merges and dQ / dKV accumulations
@@ -88,32 +92,37 @@ import numpy as np
 from .calibration import calibrated_params, calibration_key
 from ..errors import TapeoutError, require_positive
 from ..hardware.catalog import Chip, get_chip
+from ..hardware.fabric import cluster_fabric
 from ..hardware.topology import Topology
 from ..ops import Attention, Collective, Elementwise, MatMul, OpGraph
 from ..precision import get_precision
 from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
 from .collectives import collective_time, topology_for
+from .zone_share import place_groups
 from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 from .train_layout import (TrainLayout, broken_rule, candidate_layouts, even_stages, microbatches,
                            nearest_chip_counts, nearest_layouts, stage_layers)
-from .train_recipe import Recipe, get_recipe, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param
+from .train_recipe import (Recipe, gather_bytes, get_recipe, resolve, scale_bytes_per_elem, training_graph,
+                           weight_cast_bytes_per_param)
 from ..formats import format_bits
 from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
-from .train_loss import loss_ops
+from .train_loss import logits_dtype, loss_ops
 from .cp_correction import cp_merge_ops
 from .comm_contention import contended_exposure, core_share
 from .pipeline_p2p import pipeline_send_time
-from .dp_buckets import (bucket_rule, bucketed_collective_time, collective_count, deferred_params,
+from .dp_buckets import (bucketed_collective_time, collective_count, deferred_params,
                          first_last_stage_stride, tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
 from .stack_features import StackFeatures
-from .sequence_parallel import shard_sequence, tp_allreduce_time
+from .fp8_amax import amax_allreduce_per_step
+from .vocab_padding import padded_config
+from .sequence_parallel import TP_PARTS, TPComm, shard_sequence, tp_block_comm
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
 from .tp_backward import backward_tp_exposed
-from .tp_overlap import TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
+from .tp_overlap import SLOT_OF, TP_BLOCK_GEMMS, TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .uncertainty import step_spread
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
@@ -206,6 +215,10 @@ class _Fwd:
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
         return float((times * t.count).sum())
 
+    def cfg_at(self, tp: int):
+        """The model as the stack runs it at tensor-parallel size `tp`: its padded vocabulary (perf/vocab_padding)."""
+        return padded_config(self.cfg, self.stack.vocab_divisible_by, tp)
+
     def cp_merge(self, cp: int, tp: int, mbs: int, seq: int) -> tuple[float, float]:
         """(forward, backward) time of one layer's context-parallel merge kernels on one rank holding
         `seq` = s/CP tokens per sequence (perf/cp_correction; 0 without CP)."""
@@ -237,15 +250,24 @@ class _Fwd:
         # EP wider than TP spans data-parallel ranks with their own tokens: each rank then
         # receives T k / TP routed tokens on average, not T k / EP (Megatron-Core MoE folding)
         spread = ep / tp if ep > tp else 1.0
-        g = build_llm_graph(self.cfg, LLMStep("prefill", mbs, seq, 0, pr, tp, ep, expert_imbalance=spread,
+        cfg = self.cfg_at(tp)
+        g = build_llm_graph(cfg, LLMStep("prefill", mbs, seq, 0, pr, tp, ep, expert_imbalance=spread,
                                               lm_head_all_tokens=True))
         if self.stack.sequence_parallel:  # the norms between the TP blocks run on the T/TP-token shard
             g = shard_sequence(g, tp)
+        if self.stack.lm_loss is not None:  # the head writes the logits in the loss's input dtype (perf/train_loss)
+            g = OpGraph(name=g.name, meta=g.meta, ops=[replace(op, out_dtype=logits_dtype(self.stack.lm_loss))
+                                                       if isinstance(op, MatMul) and op.name == "lm_head" else op
+                                                       for op in g.ops])
         cast_fwd = cast_bwd = q_elems = 0.0
+        gathered = {}  # (GEMM, "input" | "grad") -> bytes its sequence-parallel all-gather moves vs BF16
         if self.recipe is not None and not bf16:
-            g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.stack.frozen_dy_transpose)
+            g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.stack.frozen_dy_transpose,
+                                       dy_shard=tp if self.stack.sequence_parallel else 1)
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
             q_elems = float(sum(op.count * op.elems for op in gf.ops + gb.ops))
+            if self.stack.quantized_gathers:
+                gathered = {(SLOT_OF.get(n, n), part): b for (n, part), b in gather_bytes(g, self.recipe, self.lora).items()}
         n_adapter = 0.0
         if isinstance(self.lora, LoraAdapters):  # memory-bound adapter kernels (elementwise class) + their TP collectives
             n_adapter = adapter_params(g, self.lora, tp) * tp
@@ -259,19 +281,25 @@ class _Fwd:
         t_res = self._time(OpGraph(name="residual", ops=[res]))
         loss = {"head_loss_f": 0.0, "head_loss_b": 0.0}
         if self.stack.lm_loss is not None:  # on the last stage, after the LM head (perf/train_loss)
-            lf, lb = loss_ops(self.stack.lm_loss, mbs * seq * math.ceil(self.cfg.vocab_size / tp))
+            lf, lb = loss_ops(self.stack.lm_loss, mbs * seq * math.ceil(cfg.vocab_size / tp))
             loss = {"head_loss_f": self._time(OpGraph(name="loss", ops=[lf])),
                     "head_loss_b": self._time(OpGraph(name="loss_bwd", ops=[lb]))}
         ct = evaluate(g, self.p)
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
         comm = {"tp": 0.0, "ep": 0.0}
-        named = {f"c:{k}": 0.0 for k in TP_COLLECTIVES}  # per-op TP collective times (perf/tp_overlap.py)
+        # per-op TP collective times (perf/tp_overlap.py): forward total and its parts (sequence_parallel.TPComm)
+        named = {f"{p}:{k}": 0.0 for k in TP_COLLECTIVES for p in ("c", *TP_PARTS)}
         head = np.array([op.name in HEAD_OPS for op in t.ops])
         for i, op in enumerate(t.ops):
             if isinstance(op, Collective):
                 if op.name in TP_COLLECTIVES and op.collective == "all_reduce":  # SP: RS + AG (perf/sequence_parallel)
-                    c = tp_allreduce_time(op.payload_bytes, op.group, self.topo, self.stack.sequence_parallel)
+                    col, row = TP_BLOCK_GEMMS[op.name]  # its all-gathers: the column GEMM's input, the row GEMM's dY
+                    parts = tp_block_comm(op.payload_bytes, op.group, self.topo, self.stack.sequence_parallel,
+                                          gathered.get((col, "input"), 1.0), gathered.get((row, "grad"), 1.0))
+                    c = parts.forward
+                    for p in TP_PARTS:
+                        named[f"{p}:{op.name}"] += getattr(parts, p) * op.count
                 else:
                     c = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0]) if op.group > 1 else 0.0
                 times[i] = 0.0
@@ -287,7 +315,7 @@ class _Fwd:
             for op in g.ops:
                 if isinstance(op, MatMul) and op.shared_weight:
                     wg["head_wgrad_elems" if op.name in HEAD_OPS else "wgrad_elems"] += op.count * op.groups * op.k * op.n
-        names = np.array([op.name for op in t.ops])
+        names = np.array([SLOT_OF.get(op.name, op.name) for op in t.ops])  # GPT-3's mlp_up fills the FC1 slots
         named.update({f"g:{k}": float(w[(t.kind == K_MATMUL) & body & (names == k)].sum()) for k in TP_GEMMS})
         return {"gemm": float(w[(t.kind == K_MATMUL) & body].sum()), "attn": float(w[(t.kind == K_ATTN) & body].sum()),
                 "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
@@ -299,6 +327,12 @@ class _Fwd:
                 "kernel_spread": step_spread(t, times)}
 
 
+def tp_comm_per_layer(f: dict, L: int) -> dict:
+    """One layer's TP block collectives (sequence_parallel.TPComm by collective name) from the
+    whole model's per-op sums of `_Fwd`."""
+    return {k: TPComm(**{p: f[f"{p}:{k}"] / L for p in TP_PARTS}) for k in TP_COLLECTIVES}
+
+
 def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float:
     """6 N (4 N for LoRA: no weight gradients) + causal attention 6 L a d s (PaLM App. B / 2)."""
     return (4.0 if lora else 6.0) * cfg.param_count(active=True) + 6.0 * cfg.num_hidden_layers * cfg.num_attention_heads * cfg.hd * seq
@@ -307,12 +341,15 @@ def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float
 def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: TrainLayout, num_chips: int,
                     global_seqs: int, seq: int, fwd: _Fwd, lora: bool = False) -> dict | None:
     """Step time, memory and exposed communication of one layout (None when it breaks a rule)."""
+    cfg = fwd.cfg_at(lay.tp)  # the stack's padded vocabulary at this TP
     if broken_rule(cfg, lay, num_chips, global_seqs, seq, int(np.max(p.scaleup_domain))):
         return None
     L = cfg.num_hidden_layers
     m = microbatches(global_seqs, lay.dp, lay.mbs)
     s_local = seq // lay.cp
     f = fwd(lay.tp, lay.ep, lay.mbs, s_local)
+    # group strides by the stack's rank order and the NIC share of flows leaving a zone (perf/zone_share)
+    pg = place_groups(fwd.stack.fabric, lay.tp, lay.cp, lay.dp, lay.pp, lay.vp, topo.domain)
     # one layer (averaged over the model's layers) forward and backward
     gemm, attn, elt = f["gemm"] / L, f["attn"] / L, f["elt"] / L
     c_tp, c_ep = f["comm_tp"] / L, f["comm_ep"] / L
@@ -327,7 +364,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         # rank; CP ranks sit TP apart, so a ring longer than the domain has scale-out edges and
         # every step waits for its slowest edge (not a hierarchical all-gather: no in-domain split)
         crosses = lay.cp * lay.tp > topo.domain
-        t_step = float(collective_time("send_recv", kv, 2, topo, stride=topo.domain if crosses else lay.tp)[0])
+        t_step = float(collective_time("send_recv", kv, 2, pg.topology(topo, "cp"),
+                                       stride=topo.domain if crosses else pg.stride_cp)[0])
         t_ring = (lay.cp - 1) * t_step
         # KV ring steps overlap the attention of the previous chunk (Megatron-Core / TE context
         # parallelism, P2P ring): only what the attention does not cover is exposed; backward
@@ -344,13 +382,13 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     ov = fwd.tp_overlap
     if ov is None and lay.tp > 1 and topo.nccl:  # Megatron / TE async backward collectives (perf/tp_backward.py)
         gn = {k: f["g:" + k] / L for k in TP_GEMMS}
-        cn = {k: f["c:" + k] / L for k in TP_COLLECTIVES}
-        tp_b = kb * gemm + (c_tp - sum(cn.values())) + backward_tp_exposed(gn, cn, fwd.stack.sequence_parallel, not lora,
-                                                                            fwd.comm_share)
+        cn = tp_comm_per_layer(f, L)
+        tp_b = kb * gemm + (c_tp - sum(c.forward for c in cn.values())) + backward_tp_exposed(
+            gn, cn, fwd.stack.sequence_parallel, not lora, fwd.comm_share)
     if ov is not None and lay.tp > 1:  # the stack's userbuffers overlap (perf/tp_overlap.py)
         gn = {k: f["g:" + k] / L for k in TP_GEMMS}
-        cn = {k: f["c:" + k] / L for k in TP_COLLECTIVES}
-        rest = gemm - sum(gn.values()), c_tp - sum(cn.values())
+        cn = tp_comm_per_layer(f, L)
+        rest = gemm - sum(gn.values()), c_tp - sum(c.forward for c in cn.values())
         cores = float(np.max(p.num_cores))
         tp_f = rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, False, lora)
         tp_b = kb * rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, True, lora)
@@ -360,9 +398,12 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     acc_h = float(np.max(wgrad_accumulate_time(f["head_wgrad_elems"], fwd.grad_bytes, p)))
     Fl = tp_f + attn + elt + res + c_ep + cast_f + cp_f + merge_f
     Bl = tp_b + attn_bwd + 2.0 * elt + res + c_ep + cast_b + cp_b + acc_l + merge_b
-    # dots (XLA checkpoint_dots_with_no_batch_dims): attention, norms and activations run again
-    # (the core attention's recompute reruns its CP merges)
-    rc = {"full": Fl, "selective": attn + merge_f, "dots": attn + merge_f + elt, "none": 0.0}[lay.recompute]
+    # dots (XLA checkpoint_dots_with_no_batch_dims): attention, norms and activations run again.
+    # The core attention's recompute reruns its CP merges and its KV ring: Megatron-Core / TE
+    # `_checkpointed_attention_forward` checkpoints the whole core-attention call, which under CP is
+    # AttnFuncWithCP with its P2P sends; XLA remat recomputes what the policy does not save, the
+    # ring's collective-permutes included (not dots)
+    rc = {"full": Fl, "selective": attn + merge_f + cp_f, "dots": attn + merge_f + cp_f + elt, "none": 0.0}[lay.recompute]
     Bl += rc
     Fh = f["head_gemm"] + f["head_elt"] + f["head_loss_f"]
     Bh = (1.0 if lora else 2.0) * f["head_gemm"] + f["head_elt"] + acc_h + f["head_loss_b"]
@@ -376,7 +417,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     p2p = t_send = S = 0.0
     if lay.pp > 1:
         S = lay.mbs * s_local * cfg.hidden_size * pr.residual_bytes / lay.tp
-        t_send = float(collective_time("send_recv", S, 2, topo, stride=lay.tp * lay.cp * lay.dp)[0])
+        t_send = float(collective_time("send_recv", S, 2, pg.topology(topo, "pp"), stride=pg.stride_pp)[0])
         p2p = 2 * t_send * lay.vp  # sends of one micro-batch (every chunk forward and backward)
     slots = m + (lay.pp - 1) / lay.vp  # 1F1B / interleaved 1F1B: m slots + (p-1)/v of bubble
     # sends on the critical path: all of them, or the fill/drain hops under the stack's overlap_p2p_comm
@@ -400,22 +441,27 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # out of the overlapped buckets here so it is not counted twice)
     tied = tied_embedding_params(cfg.tie_word_embeddings, lay.pp, cfg.vocab_size, cfg.hidden_size, lay.tp, not lora)
     late = deferred_params(fwd.stack.dp_bucket, tied) if (d_slow == 0 or head_on) and lay.zero < 3 else 0.0
-    t_tied_ar, t_tied_rs = tied_embedding_sync_time(tied, fwd.stack.dp_bucket, g_dense if lay.zero < 3 else 1, lay.tp,
-                                                     first_last_stage_stride(lay.tp * lay.cp * lay.dp, lay.pp), gb, topo,
+    t_tied_ar, t_tied_rs = tied_embedding_sync_time(tied, fwd.stack.dp_bucket, g_dense if lay.zero < 3 else 1, pg.stride_dp,
+                                                     first_last_stage_stride(pg.stride_pp, lay.pp), gb, topo,
                                                      lay.dp * lay.cp)
-    for P, g, stride in ((dense - late, g_dense, lay.tp), (ex, g_exp, max(lay.tp, lay.ep))):
-        if g > 1 and P > 0:
+    # the deferred tied weight leaves only the reduce-scatter: Apex DistributedFusedAdam gathers every
+    # bucket's parameters after the step, the last (non-overlapped) bucket's too (`_start_bucket_param_sync`;
+    # `_disable_overlap_grad_sync` is read by the grad-sync hook only)
+    for P_rs, P_ag, g, stride, t_g in ((dense - late, dense, g_dense, pg.stride_dp, pg.topology(topo, "dp")),
+                                       (ex, ex, g_exp, max(lay.tp, lay.ep), topo)):
+        if g > 1 and P_ag > 0:
             # one collective per bucket of the stack's DP buckets (perf/dp_buckets), each paying the
             # ring's latency; ZeRO-3/FSDP keeps one per gather (its units are not these buckets)
-            n = collective_count(P * scale, lay.vp, fwd.stack.dp_bucket, lay.dp * lay.cp, gb) if lay.zero < 3 else 1
-            t_rs += bucketed_collective_time("reduce_scatter", gb * P * scale, n, g, topo, stride=stride)
+            n_rs, n_ag = ((collective_count(P * scale, lay.vp, fwd.stack.dp_bucket, lay.dp * lay.cp, gb) for P in (P_rs, P_ag))
+                          if lay.zero < 3 else (1, 1))
+            t_rs += bucketed_collective_time("reduce_scatter", gb * P_rs * scale, n_rs, g, t_g, stride=stride)
             # ZeRO-3/FSDP gathers the frozen base weights too under LoRA (they are sharded)
-            t_ag += bucketed_collective_time("all_gather", ag_bytes * P * (1.0 if lay.zero == 3 else scale), n, g, topo,
+            t_ag += bucketed_collective_time("all_gather", ag_bytes * P_ag * (1.0 if lay.zero == 3 else scale), n_ag, g, t_g,
                                              stride=stride)
     # the fill/drain hops share their NIC with the DP collectives that cross it (perf/nic_share.py)
     nic_pp, nic_dp = fill_drain_share(S, topo.scaleout_bw * topo.eff_link, lay.pp,
-                                      lay.zero < 3 and t_rs > 0 and topo.split(g_dense, lay.tp)[1] > 1
-                                      and topo.split(2, lay.tp * lay.cp * lay.dp)[1] > 1)
+                                      lay.zero < 3 and t_rs > 0 and topo.split(g_dense, pg.stride_dp)[1] > 1
+                                      and topo.split(2, pg.stride_pp)[1] > 1)
     pp_send += nic_pp
     compute_time += nic_pp
     t_rs, t_ag = t_rs + nic_dp / 2.0, t_ag + nic_dp / 2.0  # drain hops with the RS, fill hops with the AG
@@ -437,7 +483,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
 
     def hid(exposed, t):  # the collective's CTAs take their cores from the compute hiding it
         return float(contended_exposure(exposed, t, fwd.comm_share))
-    if lay.zero == 0:
+    if lay.zero == 0 and fwd.stack.grad_sync_after_backward:  # all-reduced after the backward: nothing hides it
+        dp_rs, dp_ag = t_rs + t_ag, 0.0
+    elif lay.zero == 0:
         dp_rs, dp_ag = hid(chunked_exposure(t_rs + t_ag, B, lay.vp, grp), t_rs + t_ag), 0.0
     elif lay.zero == 1:
         dp_rs, dp_ag = hid(chunked_exposure(t_rs, B, lay.vp, grp), t_rs), hid(chunked_exposure(t_ag, F, lay.vp, grp), t_ag)
@@ -467,7 +515,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # the first stage ends the 1F1B drain last and the optimizer's global grad-norm waits for it,
     # so the tied embedding's syncs add to the step whichever stage is slowest
     tied_sync = t_tied_ar + t_tied_rs
-    step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast
+    amax = (amax_allreduce_per_step(slots, lay.vp, n_slow / lay.vp, lay.tp * lay.dp * lay.cp, topo)
+            if fwd.stack.fp8_reduce_amax and rcp is not None and rcp.scaling == "delayed" else 0.0)
+    step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast + amax
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
     eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.stack.overlap_p2p, forward_only=True,
                                                  t_fwd_chunk=F / lay.vp)
@@ -482,7 +532,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     n_fb = n_slow * slots
     exposed = {"tp_allreduce": n_fb * ((1.0 + (lay.recompute == "full")) * (tp_f - gemm) + tp_b - kb * gemm),
                "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,
-               "cp_kv_ring": n_fb * (cp_f + cp_b + (cp_f if lay.recompute == "full" else 0.0)),
+               "cp_kv_ring": n_fb * (cp_f + cp_b + (cp_f if lay.recompute != "none" else 0.0)),
                "pp_send_recv": pp_send, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag,
                "dp_replica_all_reduce": dp_x, "tied_embedding_sync": tied_sync}
     return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
@@ -491,8 +541,10 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "wgrad_accumulate": acc_l * n_fb + (acc_h * slots if head_on else 0.0),
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
-            "exposed_dp": dp_rs + dp_ag + tied_sync, "t_dp": t_rs + t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
-            "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem}
+            "exposed_dp": dp_rs + dp_ag + tied_sync, "t_dp": t_rs + t_ag, "t_dp_all_gather": t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
+            "fp8_amax_allreduce": amax,
+            "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem,
+            **({"zone_share": {"cp": pg.share_cp, "dp": pg.share_dp, "pp": pg.share_pp}} if fwd.stack.fabric.blocking else {})}
 
 
 LAYOUT_FIELDS = ("tp", "pp", "cp", "ep", "vp", "mbs", "zero", "recompute", "shard")
@@ -503,58 +555,27 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           tp: int | None = None, pp: int | None = None, fp8_attention: bool = False, cp: int | None = None,
           ep: int | None = None, vp: int | None = None, mbs: int | None = None, zero: int | None = None,
           recompute: str | None = None, fitted: dict | None = None, shard: int | None = None,
-          tp_overlap: str | None = None, transpose_cache: bool = True, even_pipeline: bool = False,
-          grad_sync: str = "fp32", attention_kernel: str = "cudnn", comm_ctas: int = 0,
-          overlap_p2p: bool = True, rank_spread: RankSpread | None = None, dp_bucket=None,
-          sequence_parallel: bool = True, lm_loss: str | None = None,
-          frozen_dy_transpose: bool = False) -> TrainResult:
+          cluster=None, rank_order=None, **stack) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
     also costs the adapter kernels.
     tp/pp/cp/ep/vp/mbs/zero/recompute pin those layout fields; the search picks the rest.
     `shard`: hybrid sharded DP, the ZeRO shard group in DP x CP ranks (never searched).
-    `tp_overlap`: a stack's TP communication overlap (data/software/tp_comm_overlap.yaml; None: none).
-    `transpose_cache`: False re-transposes quantized frozen LoRA weights every micro-batch (NeMo
-    disable_parameter_transpose_cache).
-    `even_pipeline`: the stack needs the same layer count on every pipeline device and virtual stage
-    (train_layout.even_stages; Megatron-LM / NeMo 1.x); False allows uneven first/last stages.
-    `grad_sync`: dtype of the gradient buffer and its DP reduce-scatter, "fp32" (Megatron-LM / Megatron-Core
-    / NeMo 2 default for BF16 models) or "bf16" (NeMo 1.x distributed_fused_adam grad_sync_dtype: bf16).
-    `attention_kernel`: the attention library the stack ran ("cudnn", the calibrated one; "fa2": flash-attn 2),
-    at its measured rate relative to cuDNN on the chip (perf/train_attention.py); a chip without that
-    measurement keeps the calibrated rate and says so in the notes.
-    `comm_ctas`: CTAs (one SM each) an overlapped DP / CP collective occupies (NCCL channels); the
-    compute it hides behind runs on the other cores (perf/comm_contention.py). 0: free (the default:
-    no stack on file pins its NCCL channel count).
-    `overlap_p2p`: the stack's overlap_p2p_comm: interleaved schedules (vp > 1) hide the steady-state
-    pipeline sends, leaving the fill/drain hops exposed (perf/pipeline_p2p.py). Default True:
-    Megatron-LM's training default (--no-overlap-p2p-communication is store_false; forced off without
-    virtual stages) and NeMo 2's comm-overlap callback at VP > 1.
-    `rank_spread`: per-rank compute-speed spread (perf/rank_spread.RankSpread); the step's compute then
-    waits for the slowest of all ranks (expected max of a normal over num_chips ranks), shown in
-    breakdown['rank_spread'] and in the interval. None (the default): every rank at the calibrated
-    rate; no size for data-centre fleets is on file (docs/notes/issue-18.md, Round stop-20 issue-20sa).
-    `dp_bucket`: the stack's DP bucket rule (perf/dp_buckets.bucket_rule: None = Megatron-Core's
-    max(40M, 1M x DP x CP) parameters on the first model chunk; "apex" / {kind: apex, cap_mb: 100} =
-    Apex DistributedFusedAdam): one reduce-scatter and one all-gather per bucket, each paying the ring latency.
-    `sequence_parallel`: at TP > 1 the norms between the TP-sharded blocks run on each rank's T/TP-token
-    shard and the activations they save are sharded too (perf/sequence_parallel.py, train_memory).
-    Default True: NeMo runs TP-overlapped stacks only with it, MaxText shards the same ops on its
-    tensor axis.
-    `lm_loss`: the stack's loss kernels over the logits on the last stage (perf/train_loss.LOSSES:
-    "vocab_parallel_fp32", Megatron / NeMo's FP32 vocab-parallel cross-entropy); None (the default): not
-    costed (a stack not on file; XLA stacks fuse it differently).
-    `frozen_dy_transpose`: the stack quantizes a frozen (LoRA) GEMM's output gradient with its transposed
-    copy too (Transformer Engine 1.x grad_output_preprocess; perf/train_recipe.py). Default False: one copy,
-    what the frozen GEMM's dgrad reads.
-    `fitted`: the calibration (perf/calibration.py; None: the shipped fit)."""
+    `cluster`: the scale-out fabric beyond one zone, a name in data/clusters/clusters.yaml (e.g.
+    "meta-rsc-24k") or a hardware.fabric.Fabric: zone size, oversubscription of the layer joining the
+    zones and the rank order its stack groups ranks in; flows leaving a zone share its uplinks
+    (perf/zone_share.py). None (the default): one non-blocking fabric, Megatron's rank order.
+    `rank_order`: the order ranks are grouped in, innermost first ("tp,cp,dp,pp" Megatron-Core's default;
+    "tp,cp,pp,dp" Llama 3's); None: the cluster's (Megatron's without a cluster).
+    `fitted`: the calibration (perf/calibration.py; None: the shipped fit).
+    `**stack`: the software stack's settings, each a field of perf/stack_features.StackFeatures (what
+    each prices is documented there; perf/train_stack.stack_settings fills them from
+    data/software/training_stacks.yaml). An unknown name is one TapeoutError listing the fields."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
              "shard": shard}
-    stack = StackFeatures(tp_overlap=tp_overlap, transpose_cache=transpose_cache, even_pipeline=even_pipeline,
-                          grad_sync=grad_sync, attention_kernel=attention_kernel, comm_ctas=comm_ctas,
-                          overlap_p2p=overlap_p2p, rank_spread=rank_spread, dp_bucket=bucket_rule(dp_bucket),
-                          sequence_parallel=sequence_parallel, lm_loss=lm_loss, frozen_dy_transpose=frozen_dy_transpose)
+    stack = StackFeatures.from_settings(stack, fabric=cluster_fabric(cluster, rank_order))
+    stack.fabric.check_job(num_chips)
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,

@@ -85,8 +85,8 @@ def _bench_cfg(key: str) -> dict:
 
 PIN_FIELDS = ("tp", "pp", "cp", "vp", "mbs", "zero", "recompute")
 # per-submission run settings beside the layout: evaluation skips, FP8 attention, TP overlap config
-# (data/software/tp_comm_overlap.yaml), the FP8 weight transpose cache
-STACK_FIELDS = ("skip_evals", "fp8_attention", "tp_overlap", "transpose_cache")
+# (data/software/tp_comm_overlap.yaml), the FP8 weight transpose cache, the FP8 amax all-reduce
+STACK_FIELDS = ("skip_evals", "fp8_attention", "tp_overlap", "transpose_cache", "fp8_reduce_amax")
 # MLPerf Training benchmark names -> data/mlperf/benchmarks.yaml `training` keys
 BENCH_KEYS = {"gpt3": "gpt3-175b", "llama2_70b_lora": "llama2-70b-lora", "llama31_8b": "llama3.1-8b",
               "llama31_405b": "llama3.1-405b"}
@@ -127,9 +127,9 @@ def submission_layout(key: str, row: dict, chip_id: str, n: int) -> dict:
 
 
 def run_settings(pins: dict) -> dict:
-    """Move the stack's run settings (TP overlap config, FP8 transpose cache) out of `pins`
-    into keyword arguments of perf/training.train."""
-    return {k: pins.pop(k) for k in ("tp_overlap", "transpose_cache") if k in pins}
+    """Move the stack's run settings (TP overlap config, FP8 transpose cache, FP8 amax all-reduce) out of
+    `pins` into keyword arguments of perf/training.train."""
+    return {k: pins.pop(k) for k in ("tp_overlap", "transpose_cache", "fp8_reduce_amax") if k in pins}
 
 
 @register("llm_training")
