@@ -91,6 +91,10 @@ class ChipParams:
     # last (CUTLASS multistage/warp-specialized mainloop + epilogue); a work unit of depth
     # k_unit runs at k_unit / (k_unit + tile_k_overhead) of its rate. Default 0 (not modelled)
     tile_k_overhead: np.ndarray | float = 0.0
+    # smallest row tile a GEMM kernel computes (opcost.row_tile pads m to a multiple of it, up to
+    # tile_m): 16, an MMA instruction's rows (NVIDIA mma.m16n8k16; AMD MFMA 16x16), for libraries that shrink the tile for
+    # few tokens; a kernel with one fixed tile computes all tile_m rows (perf/kernel_tile.py)
+    min_tile_m: np.ndarray | float = 16.0
     # the same for a fused-attention work unit (a query tile over its keys, FlashAttention-2
     # outer loop: load Q, then normalise and store O), in keys. Default: kernel_structure.yaml
     attn_tile_k_overhead: np.ndarray | float = KERNEL_STRUCTURE["attn_tile_k_overhead"]

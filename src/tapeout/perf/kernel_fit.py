@@ -38,6 +38,11 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
   L2 replay           a GEMM whose collector replay (five weight copies, the activation, the
                       output) fits in the chip's L2 streams from L2, not DRAM (perf/kernel_replay.py):
                       at cores x l2_core_bw, one shared per-SM L2 stream; serving never does this
+  collector's kernel  where the database says which GEMM kernel the collector timed (the
+                      TensorRT-LLM nvfp4 GEMMs: CUTLASS's untuned default config, perf/kernel_tile.py),
+                      that kernel's fixed output tile (all 128 rows for few tokens), no K splits, and
+                      its MMA's whole K tiles (a 768-deep
+                      K tile on SM 10.3 computes a k = 256 GEMM three times over); serving autotunes
   generation CTAs     per generation kernel (decode_kernel): the query tile its CTA pads the GQA
                       group to (kernels_db.yaml decode_kernels q_tile: XQA mma.sync 16 rows, XQA
                       Hopper SWAP_AB 8, trtllm-gen tileSizeQ 8..128, masked MHA 1), and a CTA's KV
@@ -84,6 +89,7 @@ from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
 from .kernel_replay import KV_BYTES_PER_ELEM, l2_resident
+from .kernel_tile import collector_tile, k_padding
 from .kernels_db import Kernels, chip_for, db_config
 from .opcost import evaluate
 from .power_cap import capped_time, node_energy_scale
@@ -167,21 +173,25 @@ def qkv_preprocess_op(tokens: int, heads: int, kv_heads: int, head_dim: int, kv_
                           kv_bytes=KV_BYTES_PER_ELEM[kv_fmt])
 
 
-def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head: bool = False) -> list:
+def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head: bool = False,
+              tile_k: float | None = None) -> list:
     """One op per kernel; a quantized GEMM (GEMM, quantize pass) and a context attention (QKV
     preprocessing, attention) are two consecutive ops, and so is a generation attention where the
     library runs its preprocessing as a separate kernel (`gen_pre`, generation_preprocess_families).
     `per_query_head`: the masked-MHA generation kernel runs one CTA per (sequence, query head), each
     streaming its KV head's cache on its own (decoderMaskedMultiheadAttention grid (heads, batch)), so a
-    GQA group is timed as that many independent heads (kv_heads = heads)."""
+    GQA group is timed as that many independent heads (kv_heads = heads).
+    `tile_k`: the K tile of the GEMM kernel the collector timed (perf/kernel_tile.py), whose MMA
+    computes whole K tiles: its math runs at k / padded k of the rate (operand traffic unchanged)."""
     c = k.cols
     out = []
     for i in idx:
         op, fmt = c["op"][i], c["fmt"][i]
         dt = _MATH[fmt]
         if op == "gemm":
+            pad = float(k_padding(c["k"][i], tile_k)) if tile_k else 1.0
             out.append(MatMul(name="g", m=int(c["m"][i]), n=int(c["n"][i]), k=int(c["k"][i]), a_dtype=dt, w_dtype=dt,
-                              out_dtype="bf16", math_dtype=dt))
+                              out_dtype="bf16", math_dtype=dt, eff_scale=1.0 / pad))
             q = quantize_op(fmt, float(c["m"][i]) * float(c["k"][i]))
             if q is not None:
                 out.append(q)
@@ -230,15 +240,20 @@ class Groups:
             # GEMMs whose collector replay stays in L2 (perf/kernel_replay.py) stream from L2, not DRAM
             l2 = (l2_resident(c["m"][idx], c["n"][idx], c["k"][idx], fmt, p.sram_bytes) if op == "gemm"
                   else np.zeros(len(idx), dtype=bool))
+            # the kernel the collector timed, where the database says which (perf/kernel_tile.py):
+            # its own output tile, no K splits, whole K tiles on the MMA
+            tile = collector_tile(c["system"][idx[0]], c["stack"][idx[0]], fmt) if op == "gemm" else None
+            pg = p.replace(tile_m=tile["m"], min_tile_m=tile["m"], tile_n=tile["n"]) if tile else p
             for kc, res in sorted(set(zip(cls, l2))):  # one item per kernel class (its parameters are scalars)
                 s = (cls == kc) & (l2 == res)
                 # the masked-MHA fallback applies RoPE and appends K/V inside its own kernel
                 # (decoderMaskedMultiheadAttentionTemplate.h): no separate preparation kernels
                 pre_k = pre and kc != "decode_mmha"
-                self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre_k, "params": p, "pd": pd, "escale": escale, "eff": eff,
-                                   "table": OpTable.from_ops(timed_ops(k, idx[s], pre_k, kc == "decode_mmha")),
+                self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre_k, "params": pg, "pd": pd, "escale": escale, "eff": eff,
+                                   "table": OpTable.from_ops(timed_ops(k, idx[s], pre_k, kc == "decode_mmha",
+                                                                      tile["k"] if tile else None)),
                                    "meas": np.asarray(c["latency_s"][idx[s]], dtype=float), "promote_flops": promote[s],
-                                   "l2": bool(res), "rows": idx[s]})  # the kernels' rows in k
+                                   "l2": bool(res), "no_split": tile is not None, "rows": idx[s]})  # the kernels' rows in k
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
@@ -381,6 +396,8 @@ def predict_group(g: dict, x) -> np.ndarray:
         x = x.copy()
         x[NAMES.index("eff_fp8")] = x[NAMES.index(g["eff"])]
     p = params_for(g["params"], x, g["cls"])
+    if g.get("no_split"):  # the collector's kernel: CUTLASS's data-parallel persistent scheduler (kernel_tile)
+        p = p.replace(max_split_k=1.0)
     if g.get("l2"):  # the replayed operands, output and tile stores stay in L2: its stream replaces the DRAM's
         p = p.replace(mem_bw=np.asarray(p.num_cores, dtype=float) * x[NAMES.index("l2_core_bw")] * 1e9, eff_mem=1.0)
     # every GEMM at the clock the board's power cap lets it sustain (perf/power_cap.py)

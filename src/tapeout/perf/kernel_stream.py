@@ -26,7 +26,7 @@ import numpy as np
 
 from .kernel_replay import ACT_BYTES, WEIGHT_BYTES_PER_ELEM
 
-MAX_ROWS = 16  # tokens per GEMM: one MMA row tile (opcost.MIN_TILE_M)
+MAX_ROWS = 16  # tokens per GEMM: one MMA row tile (ChipParams.min_tile_m default)
 MIN_WEIGHT_BYTES = 272e6  # >= 2 x the largest L2 of the database's chips (135.5 MB: GB200, B300, GB300)
 MIN_KERNELS = 8
 

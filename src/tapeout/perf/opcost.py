@@ -45,7 +45,6 @@ from ..ops import OP_KINDS, PEAK_KEYS, OpGraph, OpTable
 
 K_MATMUL, K_ATTN, K_ELT, K_EMB, K_COLL, K_FIXED = (OP_KINDS.index(k) for k in OP_KINDS)
 BOUNDS = ("compute", "memory", "comm", "overhead", "fixed")
-MIN_TILE_M = 16.0  # smallest row tile of a matrix-engine instruction (NVIDIA mma.m16n8k16; AMD MFMA 16x16)
 # fused attention keeps a head's whole value dim in one CTA and pads it to a multiple of 32, not
 # to the GEMM N tile (FlashAttention-2 flash_api.cpp: head_size_rounded = round_multiple(d, 32))
 ATTN_HEAD_DIM_STEP = 32.0
@@ -143,8 +142,10 @@ def epilogue_time(t: OpTable, p: ChipParams, col, tm, tn, tiles, units, waves, c
 
 def row_tile(m, p: ChipParams):
     """Row tile a kernel picks for m rows: libraries shrink it for few tokens (CUTLASS/cuBLAS
-    pick 16..128-row tiles; MMA instructions are 16 rows), so m pads to a multiple of 16."""
-    return np.minimum(p.tile_m, np.maximum(MIN_TILE_M, np.ceil(m / MIN_TILE_M) * MIN_TILE_M))
+    pick 16..128-row tiles; MMA instructions are 16 rows), so m pads to a multiple of
+    p.min_tile_m (ChipParams: 16 unless a kernel's tile is fixed), at most p.tile_m."""
+    step = np.asarray(p.min_tile_m, dtype=float)
+    return np.minimum(p.tile_m, np.maximum(step, np.ceil(m / step) * step))
 
 
 def gen_q_rows(m, step, pow2):

@@ -1,0 +1,54 @@
+"""The GEMM kernel the kernel database's TensorRT-LLM collector times for an nvfp4 GEMM.
+
+AIConfigurator's GEMM collector (ai-dynamo/aiconfigurator collector/trtllm/collect_gemm.py,
+`run_gemm`) times `Linear.forward(x)` inside a CUDA graph without entering TensorRT-LLM's
+autotuner (`autotune()` is never called). `NVFP4LinearMethod.apply`
+(tensorrt_llm/_torch/modules/linear.py) quantizes the activation (`fp4_quantize`) and calls
+`trtllm::nvfp4_gemm` (tensorrt_llm/_torch/custom_ops/torch_custom_ops.py), whose AutoTuner
+`choose_one` finds no tuned entry and runs the fallback tactic: `("cutlass", -1)`, i.e.
+`FP4GemmRunner.run_gemm(..., configIdx=-1)`, which takes `getDefaultGemmConfig`
+(cpp/tensorrt_llm/thop/fp4Gemm.cpp): for W4A4_NVFP4_NVFP4, one CTA per 1x1x1 cluster and the CTA
+shape CtaShape128x256x128B on SM 10.0, CtaShape128x256x256B on SM 10.3. The SM 10.3 kernel is the
+Blackwell Ultra mainloop (KernelTmaWarpSpecialized1SmBlockScaledMxNvf4UltraVs16Sm103) whose MMA
+tile is 3x the CTA K (`CTA_K * 3` for Sm103 in MmaTileShape,
+cpp/tensorrt_llm/kernels/cutlass_kernels/fp4_gemm/nvfp4_nvfp4_gemm_template_sm100.h); the CTA K
+is in FP4 elements (cute::Int<K> of the MMA tile shape). So the kernel's tile is
+  SM 10.0: 128 x 256 x 128      SM 10.3: 128 x 256 x 768
+and its scheduler is CUTLASS's data-parallel `PersistentScheduler`: no split-K.
+
+Two consequences the fit must know (the same kernel serving never runs: serving autotunes):
+  * K padding: the MMA computes whole K tiles, ceil(k / tile_k) of them (TMA zero-fills the
+    rest), so a k = 256 GEMM on SM 10.3 does 3x its FLOPs on the tensor cores; operand traffic
+    is the real k (out-of-bounds TMA boxes read nothing).
+  * tile and splits: the output is cut in 128 x 256 tiles and never split along K.
+Which database system runs which compute capability is data (kernels_db.yaml systems:
+compute_capability), and so is the table of default tiles (kernels_db.yaml
+trtllm_nvfp4_default_tile).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .kernels_db import db_config
+
+
+def collector_tile(system: str, stack: str, fmt: str) -> dict | None:
+    """The (m, n, k) tile of the kernel the database's collector timed for a GEMM of `fmt` on
+    `system` with `stack`, or None where the database does not say which kernel ran (the fit then
+    prices the GEMM with the chip's own tiles and split-K)."""
+    cfg = db_config()
+    rule = cfg.get("trtllm_nvfp4_default_tile", {})
+    if stack != "trtllm" or fmt != "nvfp4":
+        return None
+    cc = cfg["systems"].get(system, {}).get("compute_capability")
+    tile = rule.get("tiles", {}).get(str(cc)) if cc is not None else None
+    return {k: float(tile[k]) for k in ("m", "n", "k")} if tile else None
+
+
+def k_padding(k, tile_k: float) -> np.ndarray:
+    """Work the MMA does over the GEMM's own: ceil(k / tile_k) * tile_k / k (>= 1)."""
+    if tile_k <= 0:
+        raise ValueError(f"tile_k must be positive, got {tile_k}")
+    k = np.asarray(k, dtype=float)
+    return np.ceil(k / tile_k) * tile_k / k

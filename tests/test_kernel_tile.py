@@ -1,0 +1,94 @@
+"""The nvfp4 GEMM kernel the kernel database's TensorRT-LLM collector times (perf/kernel_tile.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tapeout.perf import kernel_fit as kf
+from tapeout.perf import kernels_db
+from tapeout.perf.kernel_tile import collector_tile, k_padding
+from tapeout.perf.kernels_db import Kernels
+from tapeout.perf.opcost import row_tile
+
+
+def test_k_padding_closed_form():
+    # SM 10.3's 768-deep MMA tile: k = 256 is one third of a tile, 1024 one and a third
+    assert np.allclose(k_padding([256, 512, 768, 1024, 1536, 4096], 768.0), [3.0, 1.5, 1.0, 1.5, 1.0, 4608 / 4096])
+    # SM 10.0's 128-deep tile pads none of the database's K (all multiples of 128)
+    assert np.allclose(k_padding([128, 256, 4096, 51200], 128.0), 1.0)
+
+
+@given(st.integers(1, 10**6), st.sampled_from([64.0, 128.0, 256.0, 768.0]))
+def test_padded_k_is_the_next_whole_tile(k, tile_k):
+    padded = float(k_padding(k, tile_k)) * k
+    assert padded >= k and padded < k + tile_k
+    assert abs(padded / tile_k - round(padded / tile_k)) < 1e-9
+
+
+def test_k_padding_rejects_a_zero_tile():
+    with pytest.raises(ValueError, match="tile_k"):
+        k_padding(256, 0.0)
+
+
+def test_collector_tile_follows_the_compute_capability():
+    """CUTLASS's default nvfp4 config (fp4Gemm.cpp getDefaultGemmConfig): 128x256 CTA on both
+    Blackwell parts, K 128 on SM 10.0 and 3 x 256 on SM 10.3; only TensorRT-LLM's nvfp4 GEMM."""
+    for system in ("b200_sxm", "gb200"):
+        assert collector_tile(system, "trtllm", "nvfp4") == {"m": 128.0, "n": 256.0, "k": 128.0}
+    for system in ("b300_sxm", "gb300"):
+        assert collector_tile(system, "trtllm", "nvfp4") == {"m": 128.0, "n": 256.0, "k": 768.0}
+    assert collector_tile("gb300", "sglang", "nvfp4") is None  # FlashInfer CuTe-DSL kernels, not this one
+    assert collector_tile("gb300", "trtllm", "bf16") is None
+    assert collector_tile("h200_sxm", "trtllm", "nvfp4") is None  # no compute capability stated
+    assert collector_tile("no_such_system", "trtllm", "nvfp4") is None
+
+
+def test_every_tile_rule_and_compute_capability_is_sourced():
+    cfg = kernels_db.db_config()
+    rule = cfg["trtllm_nvfp4_default_tile"]
+    assert "fp4Gemm.cpp" in rule["source"] and "nvfp4_nvfp4_gemm_template_sm100.h" in rule["source"]
+    ccs = {str(s["compute_capability"]) for s in cfg["systems"].values() if "compute_capability" in s}
+    assert ccs <= set(rule["tiles"])
+
+
+def _group(system: str, chip: str, stack: str, m: int, n: int, k: int):
+    row = (chip, system, "gemm", "nvfp4", "", m, n, k, 0, 0, 0, 0, 0, 0, 1e-5, stack, "1")
+    return kf.Groups(Kernels({c: np.array([v]) for c, v in zip(kernels_db.COLUMNS, row)}, "t", [])).items[0]
+
+
+def test_fit_prices_the_collectors_kernel():
+    """GB300, trtllm: the group carries the 128 x 256 tile, no K splits, and k = 256 at a third
+    of the MMA rate; the same kernel under another stack keeps the chip's own tiles."""
+    g = _group("gb300", "gb300", "trtllm", 4096, 4096, 256)
+    assert g["no_split"] and g["params"].tile_n == 256.0
+    assert np.allclose(g["table"].eff_scale[0], 1.0 / 3.0)
+    other = _group("gb300", "gb300", "sglang", 4096, 4096, 256)
+    assert not other["no_split"] and other["params"].tile_n == 128.0 and np.allclose(other["table"].eff_scale[0], 1.0)
+
+
+def test_one_output_tile_runs_on_one_sm_without_k_splits():
+    """B200, m = 128, n = 256, k = 65536: one 128 x 256 output tile. The generic model splits its
+    K over the idle SMs (up to split_nvfp4 = 8 at the start values); the collector's kernel cannot,
+    so its math takes at least 8x as long and the GEMM is compute-bound on one SM."""
+    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+    one = float(kf.predict_group(_group("b200_sxm", "b200", "trtllm", 128, 256, 65536), x)[0])
+    split = float(kf.predict_group(_group("b200_sxm", "b200", "sglang", 128, 256, 65536), x)[0])
+    assert one > 4.0 * split
+    g = _group("b200_sxm", "b200", "trtllm", 128, 256, 65536)
+    p = kf.params_for(g["params"], x, "nvfp4")
+    one_sm_rate = float(np.asarray(p.peak_flops)[kf.PEAK_KEYS.index("fp4")]) / float(p.num_cores)
+    assert one >= 2.0 * 128 * 256 * 65536 / one_sm_rate
+
+
+
+def test_few_tokens_compute_the_whole_128_row_tile():
+    """The 1-SM nvfp4 MMA is 128 rows (nvfp4_nvfp4_gemm_template_sm100.h: M-mode 128 for a 1-CTA
+    cluster): on the collector's kernel one token pads to the 128-row tile, while the generic model
+    shrinks the row tile to a multiple of 16 (opcost.row_tile)."""
+    rule = _group("b200_sxm", "b200", "trtllm", 1, 4096, 4096)["params"]
+    generic = _group("b200_sxm", "b200", "sglang", 1, 4096, 4096)["params"]
+    assert np.allclose(row_tile(np.array([1.0, 17.0, 128.0, 129.0]), rule), 128.0)
+    assert np.allclose(row_tile(np.array([1.0, 17.0, 128.0, 129.0]), generic), [16.0, 32.0, 128.0, 128.0])
