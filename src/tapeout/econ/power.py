@@ -73,7 +73,7 @@ def power_capped_clock(dynamic_power_at_fmax, static_power, tdp, f_max, exponent
     if np.any(pd < 0) or np.any(ps < 0) or np.any(t <= 0):
         raise TapeoutError("power_capped_clock: powers must be >= 0 and tdp > 0 (watts).")
     budget = np.maximum(t - ps, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # tiny pd: ratio -> inf, clipped to 1
         ratio = np.where(pd > 0, budget / pd, np.inf)
     scale = np.clip(ratio, 0.0, 1.0) ** (1.0 / n)
     return _out(_a(f_max) * scale), _out(scale)
