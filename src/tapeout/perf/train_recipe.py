@@ -162,13 +162,17 @@ def gather_bytes(g: OpGraph, r: Recipe | None, lora=False) -> dict:
     `grad_output_preprocess` casts before it gathers it (`cast_to_fp8` then
     `gather_along_first_dim(grad_output_c)`; with userbuffers into the FP8 proj/fc2_dgrad buffer).
     A per-tensor scale does not travel with the gather (TE reuses the local scale_inv); block scales
-    are part of format_bits."""
+    are part of format_bits. Also (GEMM, "output") for a quantized row-parallel GEMM: what its
+    output occupies in an FP8 reduce-scatter userbuffer, where the stack's slot has one
+    (perf/tp_overlap.py `fp8_rs`; linear.py `is_fp8_ubuf()`: the FP8 GEMM writes uint8 there)."""
     if r is None or not (r.quantized and r.gather_quantized):
         return {}
     ratio = format_bits(r.gemm) / 16.0
     out = {(n, "input"): ratio for n in quantized_norm_fed(g, r, lora)}
     out.update({(op.name, "grad"): ratio for op in g.ops if isinstance(op, MatMul) and op.math_dtype == r.gemm
                 and op.name != "lm_head"})
+    out.update({(op.name, "output"): ratio for op in g.ops if isinstance(op, MatMul) and op.math_dtype == r.gemm
+                and op.name in ROW_PARALLEL})
     return out
 
 

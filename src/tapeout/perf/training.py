@@ -296,7 +296,8 @@ class _Fwd:
                 if op.name in TP_COLLECTIVES and op.collective == "all_reduce":  # SP: RS + AG (perf/sequence_parallel)
                     col, row = TP_BLOCK_GEMMS[op.name]  # its all-gathers: the column GEMM's input, the row GEMM's dY
                     parts = tp_block_comm(op.payload_bytes, op.group, self.topo, self.stack.sequence_parallel,
-                                          gathered.get((col, "input"), 1.0), gathered.get((row, "grad"), 1.0))
+                                          gathered.get((col, "input"), 1.0), gathered.get((row, "grad"), 1.0),
+                                          gathered.get((row, "output"), 1.0))
                     c = parts.forward
                     for p in TP_PARTS:
                         named[f"{p}:{op.name}"] += getattr(parts, p) * op.count
