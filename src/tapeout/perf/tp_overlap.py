@@ -75,6 +75,11 @@ class TPOverlap:
                 return method, sm, n
         return None
 
+    def dy_gathered(self) -> frozenset:
+        """The row-parallel GEMMs whose backward dY all-gather runs in a userbuffer (proj/fc2_dgrad)."""
+        return frozenset(name for name, kind, slot, _ in BWD_SLOTS
+                         if kind == "ag" and self.slot(slot) is not None and self.on(slot, kind, True))
+
     def on(self, slot: str, coll: str, backward: bool, method: str = "") -> bool:
         if slot.startswith("qkv") and not self.qkv:
             return False

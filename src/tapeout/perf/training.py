@@ -262,8 +262,10 @@ class _Fwd:
         cast_fwd = cast_bwd = q_elems = 0.0
         gathered = {}  # (GEMM, "input" | "grad") -> bytes its sequence-parallel all-gather moves vs BF16
         if self.recipe is not None and not bf16:
+            ub = self.tp_overlap is not None and tp > 1 and self.stack.sequence_parallel  # userbuffers need SP
             g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.stack.frozen_dy_transpose,
-                                       dy_shard=tp if self.stack.sequence_parallel else 1)
+                                       dy_shard=tp if self.stack.sequence_parallel else 1,
+                                       ub_dy_gathered=self.tp_overlap.dy_gathered() if ub else frozenset())
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
             q_elems = float(sum(op.count * op.elems for op in gf.ops + gb.ops))
             if self.stack.quantized_gathers:
