@@ -66,7 +66,9 @@ def test_the_fp8_recipe_gathers_norm_fed_inputs_and_every_quantized_dy():
     g, _, _ = training_graph(_graph(), get_recipe("fp8"))
     got = gather_bytes(g, get_recipe("fp8"))
     assert got == {("qkv_proj", "input"): 0.5, ("mlp_gate_up", "input"): 0.5, ("qkv_proj", "grad"): 0.5,
-                   ("o_proj", "grad"): 0.5, ("mlp_gate_up", "grad"): 0.5, ("mlp_down", "grad"): 0.5}
+                   ("o_proj", "grad"): 0.5, ("mlp_gate_up", "grad"): 0.5, ("mlp_down", "grad"): 0.5,
+                   # the row-parallel GEMMs' FP8 output, where a userbuffer slot is FP8 (test_tp_fp8_reduce_scatter)
+                   ("o_proj", "output"): 0.5, ("mlp_down", "output"): 0.5}
     # LoRA's adapter on the QKV module takes the BF16 norm output: that input gather stays BF16
     lora = gather_bytes(g, get_recipe("fp8"), LoraAdapters(16, ("qkv_proj",)))
     assert ("qkv_proj", "input") not in lora and lora[("mlp_gate_up", "input")] == 0.5

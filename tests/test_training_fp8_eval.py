@@ -208,3 +208,31 @@ def test_current_scaling_keeps_the_full_dy_cast():
     _, _, whole = training_graph(g, r)
     _, _, shard = training_graph(g, r, dy_shard=4)
     assert _bytes(shard.ops) == pytest.approx(_bytes(whole.ops))
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_frozen_row_parallel_gemm_under_userbuffers_dy_gather_writes_no_transpose(lora):
+    # TE 1.x: with the proj/fc2_dgrad userbuffer all-gather, grad_output_preprocess returns
+    # grad_output_t = None and _Linear.backward transposes dY only `if weight.requires_grad`
+    tp = 4
+    _, g = _graph(tp)
+    ad = LoraAdapters(16) if lora else False
+    kw = dict(lora=ad, frozen_dy_transpose=True, dy_shard=tp)
+    _, _, nccl = training_graph(g, get_recipe("fp8"), **kw)
+    _, _, ub = training_graph(g, get_recipe("fp8"), ub_dy_gathered=frozenset({"o_proj", "mlp_down"}), **kw)
+    gemms = {op.name: op for op in g.ops if isinstance(op, MatMul)}
+    for n in ("o_proj", "mlp_down"):
+        out = gemms[n].count * gemms[n].m * gemms[n].n
+        assert _bytes(nccl.ops, {f"{n}_dgrad_fp8_transpose"}) == pytest.approx(out * 2)
+        # trained weights keep the wgrad operand; frozen ones lose exactly the 1 + 1 B transpose
+        assert _bytes(ub.ops, {f"{n}_dgrad_fp8_transpose"}) == pytest.approx(0.0 if lora else out * 2)
+    assert _bytes(nccl.ops) - _bytes(ub.ops) == pytest.approx(
+        0.0 if not lora else 2 * sum(gemms[n].count * gemms[n].m * gemms[n].n for n in ("o_proj", "mlp_down")))
+
+
+def test_the_lora_userbuffers_configs_gather_both_row_parallel_dys():
+    from tapeout.perf.tp_overlap import get_overlap
+
+    assert get_overlap("nemo-lora-fp8-h100-tp4").dy_gathered() == {"o_proj", "mlp_down"}
+    ov = get_overlap("nemo-lora-fp8-h100-tp4")
+    assert replace(ov, ag=False).dy_gathered() == frozenset()  # no all-gather overlap: NCCL gathers, transpose made

@@ -67,7 +67,7 @@ def shard_sequence(g: OpGraph, tp: int) -> OpGraph:
 
 
 # TPComm's fields, the parts of one TP block's collectives
-TP_PARTS = ("reduce_scatter", "gather_input", "gather_grad")
+TP_PARTS = ("reduce_scatter", "gather_input", "gather_grad", "reduce_scatter_quantized")
 
 
 @dataclass(frozen=True)
@@ -78,12 +78,20 @@ class TPComm:
       gather_input    the column-parallel GEMM's input (forward; again in the backward for the
                       wgrad GEMM of trained weights)
       gather_grad     the row-parallel GEMM's output gradient dY (backward, before its dgrad)
+      reduce_scatter_quantized  the forward reduce-scatter when the row-parallel GEMM writes its output
+                      quantized into an FP8 userbuffer (TE `fp8_buf` pipeline slot, perf/tp_overlap.py):
+                      each peer's chunk crosses the link in FP8 and is summed into BF16 locally
     Without sequence parallelism the block's all-reduce stands in for both forward halves
     (`halves`); there is no dY gather then (perf/tp_backward.py)."""
 
     reduce_scatter: float = 0.0
     gather_input: float = 0.0
     gather_grad: float = 0.0
+    reduce_scatter_quantized: float | None = None  # None: the BF16 reduce_scatter
+
+    def __post_init__(self):
+        if self.reduce_scatter_quantized is None:
+            object.__setattr__(self, "reduce_scatter_quantized", self.reduce_scatter)
 
     @property
     def forward(self) -> float:
@@ -94,17 +102,20 @@ class TPComm:
     def halves(cls, c: float) -> "TPComm":
         """A collective of c seconds split evenly into its reduce-scatter and all-gather halves,
         every gather moving the reduced tensor's own bytes."""
-        return cls(c / 2.0, c / 2.0, c / 2.0)
+        return cls(c / 2.0, c / 2.0, c / 2.0, c / 2.0)
 
 
 def tp_block_comm(S: float, group: int, topo, sequence_parallel: bool, input_bytes: float = 1.0,
-                  grad_bytes: float = 1.0) -> TPComm:
+                  grad_bytes: float = 1.0, output_bytes: float = 1.0) -> TPComm:
     """One TP block's collectives (S: bytes per rank of the BF16 activation the block reduces,
     over `group` ranks). Under sequence parallelism on NCCL a ring reduce-scatter of S and ring
     all-gathers of the gathered tensors (module docstring); on other libraries each half is half
     the topology's all-reduce of its bytes. `input_bytes` / `grad_bytes`: size of the gathered
     input X / output gradient dY per element relative to BF16 (below 1 when the stack gathers them
-    quantized: perf/train_recipe.gather_bytes). Without sequence parallelism: the all-reduce of S,
+    quantized: perf/train_recipe.gather_bytes); `output_bytes`: the row-parallel GEMM's output as a
+    quantized userbuffer holds it (`reduce_scatter_quantized`, the same reduce-scatter of S x output_bytes:
+    TE userbuffers.cu `userbuffers_fp16_sum_inplace_gpu_rr_rs_oop_fp8` loads each peer's FP8 lines and
+    writes the half-precision sum, so the link carries 1 B per element). Without sequence parallelism: the all-reduce of S,
     in halves (nothing is gathered, so the dtypes do not act)."""
     if group <= 1:
         return TPComm()
@@ -113,11 +124,13 @@ def tp_block_comm(S: float, group: int, topo, sequence_parallel: bool, input_byt
     if topo.nccl:
         def ag(b):
             return float(library_time("all_gather", S * b, group, topo)[0])
-        return TPComm(float(library_time("reduce_scatter", S, group, topo)[0]), ag(input_bytes), ag(grad_bytes))
+        def rs(b):
+            return float(library_time("reduce_scatter", S * b, group, topo)[0])
+        return TPComm(rs(1.0), ag(input_bytes), ag(grad_bytes), rs(output_bytes))
 
     def half(b):
         return float(collective_time("all_reduce", S * b, group, topo)[0]) / 2.0
-    return TPComm(half(1.0), half(input_bytes), half(grad_bytes))
+    return TPComm(half(1.0), half(input_bytes), half(grad_bytes), half(output_bytes))
 
 
 def tp_allreduce_time(S: float, group: int, topo, sequence_parallel: bool) -> float:

@@ -67,12 +67,18 @@ class TPOverlap:
     qkv: bool
     slots: tuple  # ((slot, method, num_sm, num_splits), ...)
     bulk: bool = False  # backward reduce-scatters of 'bulk' slots run beside the weight-gradient GEMM
+    fp8_rs: frozenset = frozenset()  # reduce-scatter slots whose userbuffer is FP8 (`fp8_buf`)
 
     def slot(self, name: str) -> tuple[str, int, int] | None:
         for s, method, sm, n in self.slots:
             if s == name:
                 return method, sm, n
         return None
+
+    def dy_gathered(self) -> frozenset:
+        """The row-parallel GEMMs whose backward dY all-gather runs in a userbuffer (proj/fc2_dgrad)."""
+        return frozenset(name for name, kind, slot, _ in BWD_SLOTS
+                         if kind == "ag" and self.slot(slot) is not None and self.on(slot, kind, True))
 
     def on(self, slot: str, coll: str, backward: bool, method: str = "") -> bool:
         if slot.startswith("qkv") and not self.qkv:
@@ -105,8 +111,13 @@ def get_overlap(name: str | None) -> TPOverlap | None:
     fl = e["flags"]
     slots = tuple((s, v["method"], int(v.get("num_sm", 1)), int(v.get("num_splits", 0)))
                   for s, v in sorted(e["slots"].items()))
+    fp8_rs = frozenset(s for s, v in e["slots"].items() if v.get("fp8_buf", False))
+    bad = sorted(s for s in fp8_rs if e["slots"][s]["method"] != "pipeline")
+    if bad:  # TE 1.x initialize_ub honours fp8_buf only `and name in methods["pipeline"]`
+        raise TapeoutError(f"tp_overlap '{name}' slot {bad[0]}: fp8_buf applies only to a 'pipeline' reduce-scatter "
+                           f"slot (data/software/tp_comm_overlap.yaml); drop fp8_buf or set method: pipeline.")
     return TPOverlap(name, bool(fl["ag"]), bool(fl["rs"]), bool(fl["rs_dgrad"]), bool(fl["qkv"]), slots,
-                     bool(fl.get("bulk", False)))
+                     bool(fl.get("bulk", False)), fp8_rs)
 
 
 def overlapped(g, c, sm_share, splits):
@@ -137,8 +148,10 @@ def region_time(gemm: dict, coll: dict, ov: TPOverlap | None, tp: int, cores: fl
         if method == "bulk" and not wgrad:  # bulk hides the collective behind a wgrad GEMM (none in LoRA)
             spec = None
         if spec is None or not ov.on(slot, kind, backward, method) or g <= 0.0:
-            t += g + c + wgrad * g
+            t += g + c + wgrad * g  # not in userbuffers: NCCL, BF16 reduce-scatter
             continue
+        if slot in ov.fp8_rs:  # the GEMM writes FP8 into the userbuffer the reduce-scatter reads
+            c = parts.reduce_scatter_quantized
         share = sm / max(cores, 1.0)
         if share >= 0.5:
             raise TapeoutError(f"tp_overlap (--tp-overlap) '{ov.name}' gives {sm} SMs to slot {slot}, but the chip has "

@@ -30,6 +30,13 @@ Frozen weights (LoRA) and the output gradient (`frozen_dy_transpose`): TE 1.x
 (or, for a sequence-parallel row-parallel GEMM, casts, gathers and `fp8_transpose`s it) whatever
 the weight's requires_grad: the frozen GEMM's dY still gets both copies. Read at two 1.x commits
 bracketing the LoRA stack's v1.6rc2 (0004dbd, and the later get_fp8_workspace-era base.py).
+Except under the userbuffers dY all-gather (`ub_dy_gathered`: the proj/fc2_dgrad slot overlapped):
+there `grad_output_preprocess` casts into the userbuffer and returns `grad_output_t = None`, and
+`_Linear.backward` makes `tex.fp8_transpose(grad_output_c)` only under `if weight.requires_grad`
+(TE 1.x linear.py, in its ub_split_ag and ub_overlap_ag forms): a frozen row-parallel `Linear`
+writes no dY transpose. Megatron-Core's TE layer spec builds both row-parallel GEMMs as that
+module (linear_proj and linear_fc2 = TERowParallelLinear; TE's LayerNormMLP, whose FC2 transposes
+unconditionally, is not used), and the LoRA config runs mcore_gpt: True.
 
 The output gradient of a row-parallel GEMM under sequence parallelism (`dy_shard` = TP: o_proj,
 mlp_down): the same TE 1.x `grad_output_preprocess` branch ("FP8 case with gather: unfused bgrad, cast,
@@ -162,18 +169,23 @@ def gather_bytes(g: OpGraph, r: Recipe | None, lora=False) -> dict:
     `grad_output_preprocess` casts before it gathers it (`cast_to_fp8` then
     `gather_along_first_dim(grad_output_c)`; with userbuffers into the FP8 proj/fc2_dgrad buffer).
     A per-tensor scale does not travel with the gather (TE reuses the local scale_inv); block scales
-    are part of format_bits."""
+    are part of format_bits. Also (GEMM, "output") for a quantized row-parallel GEMM: what its
+    output occupies in an FP8 reduce-scatter userbuffer, where the stack's slot has one
+    (perf/tp_overlap.py `fp8_rs`; linear.py `is_fp8_ubuf()`: the FP8 GEMM writes uint8 there)."""
     if r is None or not (r.quantized and r.gather_quantized):
         return {}
     ratio = format_bits(r.gemm) / 16.0
     out = {(n, "input"): ratio for n in quantized_norm_fed(g, r, lora)}
     out.update({(op.name, "grad"): ratio for op in g.ops if isinstance(op, MatMul) and op.math_dtype == r.gemm
                 and op.name != "lm_head"})
+    out.update({(op.name, "output"): ratio for op in g.ops if isinstance(op, MatMul) and op.math_dtype == r.gemm
+                and op.name in ROW_PARALLEL})
     return out
 
 
 def training_graph(g: OpGraph, r: Recipe, fp8_attention: bool = False, lora=False,
-                   frozen_dy_transpose: bool = False, dy_shard: int = 1) -> tuple[OpGraph, OpGraph, OpGraph]:
+                   frozen_dy_transpose: bool = False, dy_shard: int = 1,
+                   ub_dy_gathered: frozenset = frozenset()) -> tuple[OpGraph, OpGraph, OpGraph]:
     """Apply recipe `r` to a forward graph whose GEMMs were built in `r.gemm`: the attention core
     (unless `fp8_attention`, TE fp8_dpa) and the LM head back in BF16, plus the forward (X) and
     backward (dY) quantize kernels of every quantized GEMM. LoRA (`lora` true or a
@@ -181,7 +193,9 @@ def training_graph(g: OpGraph, r: Recipe, fp8_attention: bool = False, lora=Fals
     (TE 1.x writes its transpose anyway). Norm-fed GEMMs under `r.norm_fused_cast`: the norm writes
     the quantized copy, the wgrad transpose runs in the backward (module docstring). `dy_shard`: the TP
     size when sequence parallelism shards a row-parallel GEMM's dY (1: none); under delayed scaling its
-    rowwise cast runs on the 1/dy_shard shard and its transpose on the gathered tensor (module docstring)."""
+    rowwise cast runs on the 1/dy_shard shard and its transpose on the gathered tensor (module docstring).
+    `ub_dy_gathered`: the row-parallel GEMMs whose dY is gathered in a userbuffer; a frozen one (LoRA)
+    writes no transpose there, whatever `frozen_dy_transpose` says (module docstring)."""
     ops, fwd, bwd = [], [], []
     copies = 1 if lora else r.copies
     dy_copies = r.copies if frozen_dy_transpose else copies
@@ -205,7 +219,7 @@ def training_graph(g: OpGraph, r: Recipe, fp8_attention: bool = False, lora=Fals
             if dy_shard > 1 and r.scaling == "delayed" and op.name in ROW_PARALLEL:
                 bwd.append(_kernel(f"{op.name}_dgrad_{r.gemm}_quantize", op.count, n_out / dy_shard, r, 1,
                                    r.quant_flops + r.grad_flops))
-                if dy_copies > 1:  # the wgrad operand: transpose of the gathered quantized dY
+                if dy_copies > 1 and not (lora and op.name in ub_dy_gathered):  # wgrad operand: transpose of the gathered dY
                     bwd.append(_transpose(f"{op.name}_dgrad_{r.gemm}_transpose", op.count, n_out, r.gemm))
             else:
                 bwd.append(_kernel(f"{op.name}_dgrad_{r.gemm}_quantize", op.count, n_out, r, dy_copies,

@@ -262,8 +262,10 @@ class _Fwd:
         cast_fwd = cast_bwd = q_elems = 0.0
         gathered = {}  # (GEMM, "input" | "grad") -> bytes its sequence-parallel all-gather moves vs BF16
         if self.recipe is not None and not bf16:
+            ub = self.tp_overlap is not None and tp > 1 and self.stack.sequence_parallel  # userbuffers need SP
             g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.stack.frozen_dy_transpose,
-                                       dy_shard=tp if self.stack.sequence_parallel else 1)
+                                       dy_shard=tp if self.stack.sequence_parallel else 1,
+                                       ub_dy_gathered=self.tp_overlap.dy_gathered() if ub else frozenset())
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
             q_elems = float(sum(op.count * op.elems for op in gf.ops + gb.ops))
             if self.stack.quantized_gathers:
@@ -296,7 +298,8 @@ class _Fwd:
                 if op.name in TP_COLLECTIVES and op.collective == "all_reduce":  # SP: RS + AG (perf/sequence_parallel)
                     col, row = TP_BLOCK_GEMMS[op.name]  # its all-gathers: the column GEMM's input, the row GEMM's dY
                     parts = tp_block_comm(op.payload_bytes, op.group, self.topo, self.stack.sequence_parallel,
-                                          gathered.get((col, "input"), 1.0), gathered.get((row, "grad"), 1.0))
+                                          gathered.get((col, "input"), 1.0), gathered.get((row, "grad"), 1.0),
+                                          gathered.get((row, "output"), 1.0))
                     c = parts.forward
                     for p in TP_PARTS:
                         named[f"{p}:{op.name}"] += getattr(parts, p) * op.count
