@@ -52,3 +52,19 @@ def k_padding(k, tile_k: float) -> np.ndarray:
         raise ValueError(f"tile_k must be positive, got {tile_k}")
     k = np.asarray(k, dtype=float)
     return np.ceil(k / tile_k) * tile_k / k
+
+
+def first_block_fill_k(tile: dict | None) -> float:
+    """K-depth equivalent of the operand fill a work unit of the collector's kernel waits for before
+    its first MMA: one whole MMA K block, i.e. the tile's own K (0 where the kernel is not known).
+
+    The MMA warp issues a K block only when all of its shared-memory stages have landed: one
+    128-element stage on SM 10.0, three 128-byte (256-element) stages on SM 10.3, whose collective
+    builder fixes the MMA tile K at 768 (the Ultra MMA's K does not divide a 128-byte stage) and
+    sizes its A/B stages at 128 bytes of K (CUTLASS sm103_blockscaled_umma_builder.inl,
+    SmemTileShape (M, N, 128 B); sm100_blockscaled_umma_builder.inl, the CTA K). With N = 256 both
+    builders keep one accumulator stage (AccumulatorPipelineStageCount = 1), so a tile's MMA cannot
+    start under the previous tile's epilogue. Loading a K block at the rate the MMA consumes it
+    takes as long as computing it: the fill is the block's depth in K (assumes the per-SM operand
+    feed matches the MMA rate; latency and epilogue stay in the shared tile_k_overhead)."""
+    return float(tile["k"]) if tile else 0.0
