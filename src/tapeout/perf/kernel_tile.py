@@ -43,7 +43,7 @@ def collector_tile(system: str, stack: str, fmt: str) -> dict | None:
         return None
     cc = cfg["systems"].get(system, {}).get("compute_capability")
     tile = rule.get("tiles", {}).get(str(cc)) if cc is not None else None
-    return {k: float(tile[k]) for k in ("m", "n", "k")} if tile else None
+    return {k: float(v) for k, v in tile.items() if k in ("m", "n", "k", "stage_k")} if tile else None
 
 
 def k_padding(k, tile_k: float) -> np.ndarray:
@@ -54,17 +54,16 @@ def k_padding(k, tile_k: float) -> np.ndarray:
     return np.ceil(k / tile_k) * tile_k / k
 
 
-def first_block_fill_k(tile: dict | None) -> float:
+def first_stage_fill_k(tile: dict | None) -> float:
     """K-depth equivalent of the operand fill a work unit of the collector's kernel waits for before
-    its first MMA: one whole MMA K block, i.e. the tile's own K (0 where the kernel is not known).
+    its first MMA: one shared-memory pipeline stage, the table's `stage_k` (0 where the kernel is
+    not known: the shared tile_k_overhead then carries the whole fill + epilogue).
 
-    The MMA warp issues a K block only when all of its shared-memory stages have landed: one
-    128-element stage on SM 10.0, three 128-byte (256-element) stages on SM 10.3, whose collective
-    builder fixes the MMA tile K at 768 (the Ultra MMA's K does not divide a 128-byte stage) and
-    sizes its A/B stages at 128 bytes of K (CUTLASS sm103_blockscaled_umma_builder.inl,
-    SmemTileShape (M, N, 128 B); sm100_blockscaled_umma_builder.inl, the CTA K). With N = 256 both
-    builders keep one accumulator stage (AccumulatorPipelineStageCount = 1), so a tile's MMA cannot
-    start under the previous tile's epilogue. Loading a K block at the rate the MMA consumes it
-    takes as long as computing it: the fill is the block's depth in K (assumes the per-SM operand
-    feed matches the MMA rate; latency and epilogue stay in the shared tile_k_overhead)."""
-    return float(tile["k"]) if tile else 0.0
+    The MMA warp waits on each stage as it reaches it (CUTLASS sm100/sm103 block-scaled collectives,
+    `consumer_wait` per stage), so the first MMA needs one stage, not the whole k tile: 128 FP4
+    elements on SM 10.0, 256 on SM 10.3 (128 bytes; three per 768-deep k tile). With N = 256 both
+    builders keep one accumulator stage (AccumulatorPipelineStageCount = 1), so a tile's first MMA
+    also waits for the previous tile's epilogue. Loading a stage at the rate the MMA consumes
+    operands takes as long as computing it, so the fill is the stage's depth in K (assumes the
+    per-SM operand feed matches the MMA rate; latency and epilogue stay in tile_k_overhead)."""
+    return float(tile.get("stage_k", 0.0)) if tile else 0.0
