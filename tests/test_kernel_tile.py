@@ -109,7 +109,7 @@ def test_the_stage_fill_adds_to_the_shared_tile_overhead():
     """A collector-kernel group pays its stage fill on top of the fitted tile_k_overhead: the same as
     the group without it at tile_k_overhead + stage_k; another stack's kernel pays none."""
     x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
-    g = _group("gb300", "gb300", "trtllm", 16384, 16384, 768)  # compute-bound
+    g = _group("gb300", "gb300", "trtllm", 16384, 4096, 16384)  # compute-bound
     assert g["fill_k"] == 256.0
     with_fill = float(kf.predict_group(g, x)[0])
     x2 = x.copy()
