@@ -89,7 +89,7 @@ from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
 from .kernel_replay import KV_BYTES_PER_ELEM, l2_resident
-from .kernel_tile import collector_tile, first_stage_fill_k, k_padding
+from .kernel_tile import collector_tile, first_stage_fill_time, k_padding
 from .kernels_db import Kernels, chip_for, db_config
 from .opcost import evaluate
 from .power_cap import capped_time, node_energy_scale
@@ -253,7 +253,7 @@ class Groups:
                                    "table": OpTable.from_ops(timed_ops(k, idx[s], pre_k, kc == "decode_mmha",
                                                                       tile["k"] if tile else None)),
                                    "meas": np.asarray(c["latency_s"][idx[s]], dtype=float), "promote_flops": promote[s],
-                                   "l2": bool(res), "no_split": tile is not None, "fill_k": first_stage_fill_k(tile),
+                                   "l2": bool(res), "no_split": tile is not None, "tile": tile,
                                    "rows": idx[s]})  # the kernels' rows in k
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
@@ -399,8 +399,6 @@ def predict_group(g: dict, x) -> np.ndarray:
     p = params_for(g["params"], x, g["cls"])
     if g.get("no_split"):  # the collector's kernel: CUTLASS's data-parallel persistent scheduler (kernel_tile)
         p = p.replace(max_split_k=1.0)
-    if g.get("fill_k"):  # its work units wait for one pipeline stage before the first MMA (kernel_tile)
-        p = p.replace(tile_k_overhead=p.tile_k_overhead + g["fill_k"])
     if g.get("l2"):  # the replayed operands, output and tile stores stay in L2: its stream replaces the DRAM's
         p = p.replace(mem_bw=np.asarray(p.num_cores, dtype=float) * x[NAMES.index("l2_core_bw")] * 1e9, eff_mem=1.0)
     # every GEMM at the clock the board's power cap lets it sustain (perf/power_cap.py)
@@ -410,6 +408,10 @@ def predict_group(g: dict, x) -> np.ndarray:
     # block-scale promotion (FP32 FMAs, register-resident: at the vector peak)
     promote = x[NAMES.index("promote_exposed")] * g["promote_flops"] / np.asarray(g["params"].vector_flops, dtype=float)
     t = t.reshape(len(g["meas"]), -1).sum(axis=1) + promote
+    if g.get("tile"):  # the collector's kernel waits once for its first pipeline stage (kernel_tile)
+        fp4 = PEAK_KEYS.index("fp4")
+        t = t + first_stage_fill_time(g["tile"], np.asarray(p.peak_flops, dtype=float)[fp4]
+                                      * np.asarray(p.eff_compute, dtype=float)[fp4] / float(p.num_cores))
     # + the separate preparation kernels' launches
     return t + x[NAMES.index("ovh_gen_pre")] * 1e-6 if g.get("pre") else t
 
