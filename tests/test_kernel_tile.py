@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tapeout.perf import kernel_fit as kf
 from tapeout.perf import kernels_db
-from tapeout.perf.kernel_tile import collector_tile, first_stage_fill_time, k_padding
+from tapeout.perf.kernel_tile import collector_tile, k_padding
 from tapeout.perf.kernels_db import Kernels
 from tapeout.perf.opcost import row_tile
 
@@ -103,26 +103,3 @@ def test_a_pipeline_stage_is_whole_k_tiles_apart():
     for t in tiles.values():
         assert t["k"] % t["stage_k"] == 0
 
-
-def test_the_first_stage_fill_closed_form():
-    """One 128 x 256 x 256 stage of MMA work (SM 10.3) at 100 TFLOP/s per core: 2 x 128 x 256 x 256
-    / 1e14 = 0.168 us; SM 10.0's 128-deep stage half that; no known kernel, no fill."""
-    gb300 = collector_tile("gb300", "trtllm", "nvfp4")
-    assert np.isclose(first_stage_fill_time(gb300, 1e14), 2 * 128 * 256 * 256 / 1e14)
-    assert np.isclose(first_stage_fill_time(collector_tile("b200_sxm", "trtllm", "nvfp4"), 1e14),
-                      first_stage_fill_time(gb300, 1e14) / 2)
-    assert first_stage_fill_time(None, 1e14) == 0.0
-
-
-def test_the_fit_adds_the_fill_once_per_kernel():
-    """The collector-kernel group's prediction is the same group's without its tile plus one stage
-    fill at one SM's fitted fp4 MMA rate, whatever the number of waves (1 and 16 waves of tiles)."""
-    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
-    for m in (1024, 16384):
-        g = _group("gb300", "gb300", "trtllm", m, 4096, 4096)
-        p = kf.params_for(g["params"], x, "nvfp4")
-        fp4 = kf.PEAK_KEYS.index("fp4")
-        rate = np.asarray(p.peak_flops)[fp4] * np.asarray(p.eff_compute)[fp4] / p.num_cores
-        extra = float(kf.predict_group(g, x)[0]) - float(kf.predict_group(dict(g, tile=None), x)[0])
-        assert np.isclose(extra, 2 * 128 * 256 * 256 / rate)
-    assert _group("gb300", "gb300", "sglang", 1024, 4096, 4096)["tile"] is None

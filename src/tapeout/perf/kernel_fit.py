@@ -89,7 +89,7 @@ from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
 from .kernel_replay import KV_BYTES_PER_ELEM, l2_resident
-from .kernel_tile import collector_tile, first_stage_fill_time, k_padding
+from .kernel_tile import collector_tile, k_padding
 from .kernels_db import Kernels, chip_for, db_config
 from .opcost import evaluate
 from .power_cap import capped_time, node_energy_scale
@@ -253,8 +253,7 @@ class Groups:
                                    "table": OpTable.from_ops(timed_ops(k, idx[s], pre_k, kc == "decode_mmha",
                                                                       tile["k"] if tile else None)),
                                    "meas": np.asarray(c["latency_s"][idx[s]], dtype=float), "promote_flops": promote[s],
-                                   "l2": bool(res), "no_split": tile is not None, "tile": tile,
-                                   "rows": idx[s]})  # the kernels' rows in k
+                                   "l2": bool(res), "no_split": tile is not None, "rows": idx[s]})  # the kernels' rows in k
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
@@ -408,10 +407,6 @@ def predict_group(g: dict, x) -> np.ndarray:
     # block-scale promotion (FP32 FMAs, register-resident: at the vector peak)
     promote = x[NAMES.index("promote_exposed")] * g["promote_flops"] / np.asarray(g["params"].vector_flops, dtype=float)
     t = t.reshape(len(g["meas"]), -1).sum(axis=1) + promote
-    if g.get("tile"):  # the collector's kernel waits once for its first pipeline stage (kernel_tile)
-        fp4 = PEAK_KEYS.index("fp4")
-        t = t + first_stage_fill_time(g["tile"], np.asarray(p.peak_flops, dtype=float)[fp4]
-                                      * np.asarray(p.eff_compute, dtype=float)[fp4] / float(p.num_cores))
     # + the separate preparation kernels' launches
     return t + x[NAMES.index("ovh_gen_pre")] * 1e-6 if g.get("pre") else t
 

@@ -53,23 +53,3 @@ def k_padding(k, tile_k: float) -> np.ndarray:
     k = np.asarray(k, dtype=float)
     return np.ceil(k / tile_k) * tile_k / k
 
-
-def first_stage_fill_time(tile: dict | None, mma_rate_per_core) -> float:
-    """Seconds a CTA of the collector's kernel waits for its first shared-memory stage before its
-    first MMA, once per kernel (0 where the kernel is not known): the stage's `stage_k` of the
-    tile's MMA work, 2 tile_m tile_n stage_k FLOPs, at one core's MMA rate `mma_rate_per_core`.
-
-    The MMA warp waits on each stage as it reaches it (CUTLASS sm100/sm103 block-scaled collectives,
-    `consumer_wait` per stage), so the first MMA needs one stage, not the whole k tile: 128 FP4
-    elements on SM 10.0, 256 on SM 10.3 (128 bytes; three per 768-deep k tile). The kernel is
-    persistent and its load warp runs ahead of the MMA across tiles, as far as its free stages allow
-    (about 7 stages of 128 on SM 10.0, 4 of 256 on SM 10.3 from the builders' shared-memory
-    carveout), and with one accumulator stage at N = 256 (AccumulatorPipelineStageCount = 1) the
-    MMA acquires the accumulator only after its first stage has landed (sm103 mma(),
-    IsOverlappingAccum): later tiles find their first stages loaded under the previous tile's tail
-    and epilogue. So the fill is exposed once, on the first tile. Loading a stage at the rate the
-    MMA consumes operands takes as long as computing it (assumes the per-SM operand feed matches the
-    MMA rate; memory latency stays in the fitted per-kernel overhead)."""
-    if not tile or not tile.get("stage_k"):
-        return 0.0
-    return 2.0 * tile["m"] * tile["n"] * tile["stage_k"] / float(mma_rate_per_core)
