@@ -37,9 +37,9 @@ def test_collector_tile_follows_the_compute_capability():
     """CUTLASS's default nvfp4 config (fp4Gemm.cpp getDefaultGemmConfig): 128x256 CTA on both
     Blackwell parts, K 128 on SM 10.0 and 3 x 256 on SM 10.3; only TensorRT-LLM's nvfp4 GEMM."""
     for system in ("b200_sxm", "gb200"):
-        assert collector_tile(system, "trtllm", "nvfp4") == {"m": 128.0, "n": 256.0, "k": 128.0}
+        assert collector_tile(system, "trtllm", "nvfp4") == {"m": 128.0, "n": 256.0, "k": 128.0, "stage_k": 128.0}
     for system in ("b300_sxm", "gb300"):
-        assert collector_tile(system, "trtllm", "nvfp4") == {"m": 128.0, "n": 256.0, "k": 768.0}
+        assert collector_tile(system, "trtllm", "nvfp4") == {"m": 128.0, "n": 256.0, "k": 768.0, "stage_k": 256.0}
     assert collector_tile("gb300", "sglang", "nvfp4") is None  # FlashInfer CuTe-DSL kernels, not this one
     assert collector_tile("gb300", "trtllm", "bf16") is None
     assert collector_tile("h200_sxm", "trtllm", "nvfp4") is None  # no compute capability stated
@@ -92,3 +92,14 @@ def test_few_tokens_compute_the_whole_128_row_tile():
     generic = _group("b200_sxm", "b200", "sglang", 1, 4096, 4096)["params"]
     assert np.allclose(row_tile(np.array([1.0, 17.0, 128.0, 129.0]), rule), 128.0)
     assert np.allclose(row_tile(np.array([1.0, 17.0, 128.0, 129.0]), generic), [16.0, 32.0, 128.0, 128.0])
+
+
+def test_a_pipeline_stage_is_whole_k_tiles_apart():
+    """CUTLASS block-scaled collectives: SM 10.0 stages one CTA K tile; SM 10.3 stages 128 bytes of
+    K (256 FP4 elements at 4 bits), three to a 768-deep k tile (load_ab BuffersPerKtile = 3)."""
+    tiles = kernels_db.db_config()["trtllm_nvfp4_default_tile"]["tiles"]
+    assert tiles["10.0"]["stage_k"] == tiles["10.0"]["k"]
+    assert tiles["10.3"]["stage_k"] * 4 / 8 == 128 and tiles["10.3"]["k"] == 3 * tiles["10.3"]["stage_k"]
+    for t in tiles.values():
+        assert t["k"] % t["stage_k"] == 0
+

@@ -43,7 +43,7 @@ def collector_tile(system: str, stack: str, fmt: str) -> dict | None:
         return None
     cc = cfg["systems"].get(system, {}).get("compute_capability")
     tile = rule.get("tiles", {}).get(str(cc)) if cc is not None else None
-    return {k: float(tile[k]) for k in ("m", "n", "k")} if tile else None
+    return {k: float(v) for k, v in tile.items() if k in ("m", "n", "k", "stage_k")} if tile else None
 
 
 def k_padding(k, tile_k: float) -> np.ndarray:
@@ -52,3 +52,4 @@ def k_padding(k, tile_k: float) -> np.ndarray:
         raise ValueError(f"tile_k must be positive, got {tile_k}")
     k = np.asarray(k, dtype=float)
     return np.ceil(k / tile_k) * tile_k / k
+
