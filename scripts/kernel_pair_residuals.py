@@ -45,7 +45,7 @@ def records(x, system: str) -> dict:
         xx = np.asarray(x, dtype=float).copy()
         if g["fmt"] == "fp8_block":
             xx[kf.NAMES.index("eff_fp8")] = xx[kf.NAMES.index(g["eff"])]
-        ct = evaluate(g["table"], kf.params_for(g["params"], g["pd"], xx, g["cls"]), check_support=False)
+        ct = evaluate(g["table"], kf.params_for(g["params"], xx, g["cls"]), check_support=False)
         bound = np.asarray(ct.bound).reshape(len(g["meas"]), -1)[:, 0 if g["op"] == "gemm" else -1]
         for j, i in enumerate(g["rows"]):
             key = tuple(str(c[n][i]) for n in ("op", "fmt", "kv_fmt", "m", "n", "k", "batch", "kv_len", "heads", "kv_heads", "head_dim"))
