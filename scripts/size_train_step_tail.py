@@ -37,7 +37,7 @@ def main(ids: list[str]) -> None:
         norm = float(collective_time("all_reduce", 4.0, tp * pp, topo)[0])
         print(f"{i} {r.parallelism} m={b['m']:g} slots={slots:.2f} step={r.step_time_s * 1e3:.1f}ms "
               f"t_dp={b['t_dp'] * 1e3:.2f}ms exposed_dp={b['exposed_dp'] * 1e3:.2f}ms optimizer={b['optimizer'] * 1e3:.3f}ms "
-              f"amax(wired)={b['fp8_amax_allreduce'] * 1e3:.2f}ms amax(if on)={amax_on * 1e3:.2f}ms "
+              f"amax(wired)={b['exposed_comm_s']['fp8_amax_all_reduce'] * 1e3:.2f}ms amax(if on)={amax_on * 1e3:.2f}ms "
               f"({amax_on / r.step_time_s * 100:.2f}% of step) grad-norm all-reduce={norm * 1e6:.1f}us")
 
 
