@@ -61,7 +61,11 @@ def simulate(options: list[dict], demand: dict[str, float], growth: dict[str, fl
 
 
 def payback_year(build: list[dict], buy: list[dict]) -> int | None:
-    """First year from which the build plan's cumulative cost stays <= the buy plan's."""
+    """First year from which the build plan's cumulative cost stays <= the buy plan's, provided it
+    ends the plan strictly cheaper: a build plan that only ties (the design never bought, no NRE)
+    has nothing to pay back."""
+    if not build or build[-1]["cumulative_usd"] >= buy[-1]["cumulative_usd"]:
+        return None
     for i, a in enumerate(build):
         if all(x["cumulative_usd"] <= y["cumulative_usd"] for x, y in zip(build[i:], buy[i:])):
             return a["year"]
