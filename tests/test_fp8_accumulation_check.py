@@ -49,3 +49,29 @@ def test_needs_a_control_chip_and_both_sources():
     assert "h200" not in r  # a chip measured in one source only is left out
     hopper_only = {c: v for c, v in r.items() if FAMILY[c] == "nvidia-hopper"}
     assert check.split_slowdown(hopper_only, FAMILY) == {}  # no Blackwell control: no estimate
+
+
+_mspec = importlib.util.spec_from_file_location("measure_fp8_accumulation", ROOT / "scripts" / "measure_fp8_accumulation.py")
+measure = importlib.util.module_from_spec(_mspec)
+_mspec.loader.exec_module(measure)
+
+
+def test_device_script_times_the_three_gemms_of_each_layer_at_equal_flops():
+    shapes = measure.training_shapes()
+    layers = {}
+    for name, m, n, k in shapes:
+        layer, gemm_pass = name.rsplit(".", 1)
+        layers.setdefault(layer, {})[gemm_pass] = (m, n, k)
+        assert min(m, n, k) % 16 == 0  # FP8 cuBLASLt needs 16-byte aligned leading dimensions
+    for passes in layers.values():
+        assert set(passes) == {"fprop", "dgrad", "wgrad"}
+        assert len({m * n * k for m, n, k in passes.values()}) == 1  # dgrad and wgrad: the forward's FLOPs
+        m, n, k = passes["fprop"]
+        assert passes["dgrad"] == (m, k, n) and passes["wgrad"] == (k, n, m)
+
+
+def test_device_script_summary_is_the_median_per_pass():
+    rows = [{"name": f"x{i}.{p}", "split_over_fast": v} for i, (p, v) in
+            enumerate([("fprop", 1.0), ("dgrad", 1.04), ("dgrad", 1.08), ("wgrad", 1.06), ("dgrad", 1.06)])]
+    s = measure.ratio_summary(rows)
+    assert s == {"dgrad": 1.06, "fprop": 1.0, "wgrad": 1.06, "all": 1.06}
