@@ -56,7 +56,7 @@ def test_405b_at_metas_layout_by_hand():
     # the device's BF16 weights, FP32 main grads, FP32 master + Adam m, v over DP128
     assert mem["mem_grads"] == pytest.approx(2 * mem["mem_weights"])
     assert mem["mem_optimizer"] == pytest.approx(12 * mem["params_dense"] / 128)
-    # per chip: (body / 126 layers) x 8 layers / TP8
+    # per chip: the body (no embeddings, no final norm) / 126 layers x 8 layers / TP8 = body / 126
     assert mem["params_dense"] * 126 == pytest.approx(cfg.param_count() - 2 * 128256 * 16384 - 16384, rel=1e-9)
     # VP6: m = pp, every forward first on device 0: all 16 micro-batches of its 8 layers
     lay6 = TrainLayout(tp=8, pp=16, dp=128, vp=6, recompute="none")
@@ -70,3 +70,16 @@ def test_last_device_keeps_one_micro_batch_of_fp32_softmax():
     lay = TrainLayout(tp=2, pp=1, dp=1, mbs=2, recompute="full")
     mem = device_memory(cfg, lay, [4], m=8, s_local=2048)
     assert mem["logits"] == pytest.approx(2 * 2048 * 32000 / 2 * 4.0)
+
+
+def test_embedding_and_loss_chunks_count_in_the_split():
+    # Megatron-Core account_for_embedding/loss_in_pipeline_split: 126 layers + 2 = 128 = PP16 x V8, the
+    # first virtual stage only the embedding, the last only the output layer (Llama 3 Sec. 3.3.2)
+    from tapeout.perf.train_layout import broken_rule
+
+    cfg = load_llm("llama-3.1-405b")
+    ok = TrainLayout(tp=8, pp=16, dp=128, vp=8, recompute="none")
+    assert broken_rule(cfg, ok, 16384, 2048, 8192, 8) is None
+    assert stage_layers(126, 16, 8) == [7] + [8] * 14 + [7]
+    too_deep = TrainLayout(tp=8, pp=16, dp=128, vp=9, recompute="none")
+    assert broken_rule(cfg, too_deep, 16384, 2048, 8192, 8).startswith("layers")
