@@ -6,7 +6,14 @@ Rules (Megatron-Core `parallel_state.initialize_model_parallel` and
   heads        TP divides the attention heads and the KV heads (query groups) it shards
   chips        TP x PP x CP divides the chip count; DP = chips / (TP PP CP)
   domain       TP stays inside one scale-up (NVLink) domain
-  layers       every (virtual) pipeline stage holds at least one layer: PP x VP <= layers
+  layers       every (virtual) pipeline stage holds a layer, or the first one only the input
+               embedding and the last one only the output layer and loss: PP x VP <= layers + 2
+               (Megatron-Core `account_for_embedding_in_pipeline_split` /
+               `account_for_loss_in_pipeline_split` each add one to num_layers before the split,
+               megatron/core/transformer/transformer_block.py; Llama 3, Dubey et al. 2024 Sec. 3.3.2,
+               paraphrased: with one layer fewer on the first and the last stage, the first chunk of
+               the first stage holds only the embedding and the last chunk of the last stage only the
+               output projection and the loss: 126 layers on PP16 x V8)
   batch        the global batch (sequences) is a multiple of DP x micro-batch
                (`get_num_microbatches`: GBS % (MBS x DP) == 0)
   seq          CP splits the sequence into 2 CP load-balanced chunks: seq % (2 CP) == 0
@@ -99,8 +106,9 @@ def broken_rule(cfg, lay: TrainLayout, num_chips: int, global_seqs: int, seq: in
     if num_chips % (lay.tp * lay.pp * lay.cp) or lay.dp * lay.tp * lay.pp * lay.cp != num_chips:
         return f"chips: TP x PP x CP x DP must equal the {num_chips} chips"
     L = cfg.num_hidden_layers
-    if lay.pp * lay.vp > L:
-        return f"layers: PP x VP = {lay.pp * lay.vp} virtual stages exceed the {L} layers"
+    if lay.pp * lay.vp > L + 2:
+        return (f"layers: PP x VP = {lay.pp * lay.vp} virtual stages exceed the {L} layers plus the embedding "
+                f"and the loss stage")
     if seq % (2 * lay.cp) and lay.cp > 1:
         return f"seq: CP {lay.cp} needs seq_len {seq} divisible by 2 x CP"
     if cfg.is_moe:

@@ -152,6 +152,28 @@ def shard_groups(lay) -> tuple[int, int]:
     return lay.shard or lay.dp * lay.cp, max(1, lay.tp * lay.cp * lay.dp // max(lay.tp, lay.ep))
 
 
+def in_flight_passes(pp: int, vp: int, m: int, d: int, group: int | None = None) -> float:
+    """Micro-batches of activations pipeline device `d` (0 = first) holds at its peak, in passes
+    over all its layers, under Megatron-Core's schedules (megatron/core/pipeline_parallel/schedules.py):
+
+      1F1B (vp 1)       `forward_backward_pipelining_without_interleaving`: min(pp - d - 1, m) warm-up
+                        forwards, then one forward before each backward: min(m, pp - d)
+      interleaved 1F1B  `forward_backward_pipelining_with_interleaving`: 2 (pp - d - 1) + (vp - 1) N
+                        warm-up chunk forwards (N = config.microbatch_group_size_per_vp_stage, default
+                        pp), +1 in the steady state; when that reaches all m vp chunk passes the device
+                        runs every forward first (all_warmup_microbatches); each chunk holds 1/vp of the
+                        device's layers: min(m vp, 2 (pp - d - 1) + (vp - 1) N + 1) / vp
+
+    The first device at m >= 2 pp keeps pp + (pp - 1)/vp (Narayanan et al. SC'21 Sec. 2.2.2: the
+    first stage's 1F1B memory times 1 + (pp - 1)/(pp vp)); each later device keeps 2/vp fewer, not 1
+    (the (vp - 1) N warm-up chunks are the same on every device); at m <= pp + (pp - 1)/vp the
+    first device runs every forward first and holds all m micro-batches."""
+    if vp <= 1:
+        return float(min(m, pp - d))
+    n = pp if group is None else group
+    return min(m * vp, 2 * (pp - d - 1) + (vp - 1) * n + 1) / vp
+
+
 def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool = False,
                   frozen_bytes: float = 2.0, grad_bytes: float = GRAD_BYTES, sequence_parallel: bool = True,
                   gemm_input_bytes: float = 2.0) -> dict:
@@ -162,9 +184,9 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
     the gradient buffer (GRAD_SYNC_BYTES). `gemm_input_bytes`: bytes of the GEMM inputs saved for wgrad
     (saved_bytes_per_token).
 
-    Device d of a 1F1B pipeline keeps min(m, PP - d) micro-batches of activations in flight;
-    interleaving adds (PP - 1)/(PP VP) (Narayanan et al. SC'21 Sec. 2.2.2). The last device
-    also holds the fp32 logits of one micro-batch."""
+    Device d keeps in_flight_passes micro-batches of activations over its layers. The last device
+    also holds the fp32 softmax of one micro-batch's logits (Megatron-Core VocabParallelCrossEntropy
+    saves exp_logits, fp32, s x V/TP, for its backward; 1F1B keeps one micro-batch in flight there)."""
     g_dense, g_exp = shard_groups(lay)
     # attention is costed as a fused kernel (perf/opcost.py, calibrated on FlashAttention/cuDNN
     # rates), so its memory is the fused kernel's too
@@ -172,7 +194,6 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
                                            lay.recompute, sequence_parallel, fused_attention=True,
                                            saved=(dot_output_bytes_per_token(cfg) if lay.recompute == "dots"
                                                   else saved_bytes_per_token(cfg, gemm_input_bytes=gemm_input_bytes)))
-    inter = 1 + (lay.pp - 1) / (lay.pp * lay.vp) if lay.vp > 1 else 1.0
     best = None
     for d, n in enumerate(layers):
         first, last = d == 0, d == lay.pp - 1
@@ -184,7 +205,7 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
             a = zero_memory_bytes(dense, g_dense, lay.zero, grad_bytes=grad_bytes)
             b = zero_memory_bytes(ex, g_exp, lay.zero, grad_bytes=grad_bytes)
             states = {k: a[k] + b[k] for k in a}
-        act = act_layer * n * min(m, lay.pp - d) * inter
+        act = act_layer * n * in_flight_passes(lay.pp, lay.vp, m, d)
         logits = lay.mbs * s_local * cfg.vocab_size / lay.tp * 4.0 if last else 0.0
         total = sum(states.values()) + act + logits
         if best is None or total > best["mem"]:

@@ -54,7 +54,8 @@ Memory per chip (bytes; Rajbhandari et al. 2020 ZeRO; Korthikanti et al. 2022 Ta
                                           with sequence parallelism: both terms / tp)
                                          s b h 34 / tp                    (selective)
                                          2 s b h / tp                     (full: layer input)
-  times the layers a stage holds and the p micro-batches in flight on the first stage; 34 is
+  times the layers a device holds and the micro-batches in flight on it under Megatron-Core's 1F1B
+  or interleaved schedule (train_memory.in_flight_passes); 34 is
   Korthikanti's GPT count, each model takes its own (train_memory.saved_bytes_per_token: GQA,
   gated MLP width, MoE experts per token, no dropout masks).
 Precision recipes (perf/train_recipe.py, data/precision/training_recipes.yaml: bf16, fp8 =
