@@ -19,7 +19,9 @@ make_graphed_callables per layer, the `layer_cuda_graph` stack feature).
 The rule is a property of the host (CPU, stack) against the chip's own GPU time, so it carries to
 a chip never seen; what it needs is the CPU issue time per layer of the stack on its host, which
 is not on file for the stacks of data/software/training_stacks.yaml (docs/notes/issue-18.md,
-"Round stop-19 (branch issue-19sj)" sizes it): this module is not wired into perf/training.py.
+"Round stop-19 (branch issue-19sj)" sizes it): this module is not wired into perf/training.py. Which runs
+were eager is on file per stack (`layer_cuda_graph`) and per submission config (benchmarks.yaml
+submission_layouts; the v4.0 NeMo LoRA runs: eager, "Round stop-23 (branch issue-23td)").
 """
 
 from __future__ import annotations

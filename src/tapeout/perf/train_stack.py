@@ -60,9 +60,14 @@ class TrainingStack:
                 return v
         return None
 
-    def unwired(self) -> dict:
-        """Features on file that the model does not act on (no cost for them yet)."""
-        return {f: v for f, v, w in self.features if not w}
+    def unwired(self, run_config: dict | None = None) -> dict:
+        """Features on file that the model does not act on (no cost for them yet). `run_config`: what the
+        submission's own launch config records for some of them (benchmarks.yaml submission_layouts, e.g. a
+        stack whose GPT-3 configs capture layer CUDA graphs while its LoRA configs do not): it replaces the
+        stack-wide value of an unwired feature on file; a wired or unknown feature is left to its own path."""
+        out = {f: v for f, v, w in self.features if not w}
+        out.update({f: v for f, v in (run_config or {}).items() if f in out})
+        return out
 
 
 @lru_cache(maxsize=1)

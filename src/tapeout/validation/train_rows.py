@@ -86,7 +86,9 @@ def _bench_cfg(key: str) -> dict:
 PIN_FIELDS = ("tp", "pp", "cp", "vp", "mbs", "zero", "recompute")
 # per-submission run settings beside the layout: evaluation skips, FP8 attention, TP overlap config
 # (data/software/tp_comm_overlap.yaml), the FP8 weight transpose cache, the FP8 amax all-reduce
-STACK_FIELDS = ("skip_evals", "fp8_attention", "tp_overlap", "transpose_cache", "fp8_reduce_amax")
+STACK_FIELDS = ("skip_evals", "fp8_attention", "tp_overlap", "transpose_cache", "fp8_reduce_amax", "layer_cuda_graph")
+# per-submission records of stack features the model does not act on: they correct the row's detail only
+RECORD_FIELDS = ("layer_cuda_graph",)
 # MLPerf Training benchmark names -> data/mlperf/benchmarks.yaml `training` keys
 BENCH_KEYS = {"gpt3": "gpt3-175b", "llama2_70b_lora": "llama2-70b-lora", "llama31_8b": "llama3.1-8b",
               "llama31_405b": "llama3.1-405b"}
@@ -178,6 +180,7 @@ def map_row(row: dict, fitted: dict | None = None):
         # the row's software stack (data/software/training_stacks.yaml) decides the features it ran
         rnd = re.match(r"MLPerf Training (v[\d.]+)", w)
         stack = find_stack(row.get("software", ""), rnd.group(1) if rnd else None)
+        records = {k: pins.pop(k) for k in RECORD_FIELDS if k in pins}
         pins, settings, fp8_attn = stack_settings(stack, pins, settings, fp8_attn)
         try:
             r = train(model, chip.id, n, gbs * seq, seq, prec, lora=lora, fp8_attention=fp8_attn and prec == "fp8",
@@ -196,7 +199,7 @@ def map_row(row: dict, fitted: dict | None = None):
                               "layout_source": "submission config" if "tp" in pins else "search",
                               "tp_overlap": settings.get("tp_overlap"),
                               "stack": stack.name if stack else "not on file: model defaults",
-                              "stack_features_not_modelled": stack.unwired() if stack else {},
+                              "stack_features_not_modelled": stack.unwired(records) if stack else {},
                               # what the engine could not apply (e.g. the stack's attention library
                               # unmeasured on this chip: the calibrated rate is used)
                               "model_notes": list(r.notes)})
