@@ -82,3 +82,13 @@ def test_405b_meta_layout_usable_by_hand():
     lay = TrainLayout(tp=8, pp=16, dp=128)
     want = (79.15 * GIB - 0.5 * GIB - 32 * 2 ** 20 - 3 * 588 * 2 ** 20) * (1 - 9.2 / 80)
     assert training_reserve(lay).usable(capacity_bytes(get_chip("h100-sxm"))) == pytest.approx(want)
+
+
+def test_training_shows_the_assumed_reserve_terms():
+    from tapeout.perf.training import train
+
+    r = train("llama-3.1-8b", "h100-sxm", 8, 8 * 8192, 8192, "bf16")
+    assert any("assumptions (perf/train_reserve.py)" in n for n in r.notes)
+    res = r.breakdown["memory_reserve"]
+    assert res["usable_gib"] < r.capacity_gib_per_chip == pytest.approx(79.15)
+    assert r.memory_gib_per_chip <= res["usable_gib"]
