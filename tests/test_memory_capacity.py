@@ -39,7 +39,18 @@ def test_runtime_total_never_above_the_quoted_dram_and_close_to_it():
             assert capacity_bytes(c) == dram_bytes(float(c.get("memory_capacity_gb", 0.0) or 0.0))
             continue
         q = float(c.get("memory_capacity_gb"))
-        assert 0.97 * q <= rt <= q, cid  # a driver reservation of a few percent at most
+        assert rt <= q, cid
+        if str(c.get("memory_type", "")).upper().startswith("HBM"):
+            assert 0.97 * q <= rt, cid  # HBM: a driver reservation of about 1%
+        else:
+            assert 0.93 * q <= rt, cid  # GDDR with inline ECC keeps about 1/16 back
+
+
+@pytest.mark.parametrize("chip", ["l40s", "l4"])
+def test_gddr_with_ecc_reports_fifteen_sixteenths(chip):
+    # observed, not a documented rule: nvidia-smi totals of these ECC-on GDDR6 cards (46,068 / 23,034 MiB)
+    c = get_chip(chip)
+    assert capacity_bytes(c) == pytest.approx(dram_bytes(float(c.get("memory_capacity_gb"))) * 15 / 16, rel=1e-3)
 
 
 def test_runtime_total_above_the_dram_is_refused():
