@@ -13,8 +13,8 @@ N = N_fwd, K = tokens; LoRA's frozen base runs dgrad only), is timed three ways:
   engine   what perf/training.evaluate_layout charges: the forward GEMM's time for each of dgrad
            and wgrad (kb = 2; 1 for LoRA), whatever their shape;
   measured aiconfigurator-core's gemm_perf table of the chip (TensorRT-LLM 1.3.0rc20), interpolated
-           log-log between the grid neighbours in (m, n, k) (scripts/llm_step_kernel_check.interp,
-           the serving step check's reader). An FP8 row of the database includes its per-tensor
+           log-log between the grid neighbours in (m, n, k) by perf/gemm_table.MeasuredGemms, the
+           reader `tapeout train --kernels aiconfigurator` prices with. An FP8 row of the database includes its per-tensor
            activation-quantize pass (perf/kernel_fit.quantize_op); the model side adds that pass so
            both sides time the same work (as llm_step_kernel_check.grid_check does).
 
@@ -29,27 +29,21 @@ Kernel timings only: no end-to-end result is read.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-import duckdb
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from llm_step_kernel_check import VERSION, interp  # noqa: E402  (the database reader of the serving check)
+from tapeout.hardware.catalog import get_chip
+from tapeout.ops import MatMul, OpTable
+from tapeout.perf.calibration import calibrated_params
+from tapeout.perf.gemm_table import MeasuredGemms
+from tapeout.perf.kernel_fit import quantize_op
+from tapeout.perf.opcost import evaluate
+from tapeout.perf.train_backward import gradient_gemms
+from tapeout.precision import get_precision
+from tapeout.workloads.llm import LLMStep, build_llm_graph
+from tapeout.workloads.llm_config import load_llm
 
-from tapeout.hardware.catalog import get_chip  # noqa: E402
-from tapeout.ops import MatMul, OpTable  # noqa: E402
-from tapeout.perf.calibration import calibrated_params  # noqa: E402
-from tapeout.perf.kernel_fit import quantize_op  # noqa: E402
-from tapeout.perf.kernels_db import installed_root  # noqa: E402
-from tapeout.perf.opcost import evaluate  # noqa: E402
-from tapeout.perf.train_backward import gradient_gemms  # noqa: E402
-from tapeout.precision import get_precision  # noqa: E402
-from tapeout.workloads.llm import LLMStep, build_llm_graph  # noqa: E402
-from tapeout.workloads.llm_config import load_llm  # noqa: E402
-
-# (label, model, chip, DB system, GEMM format, TP, tokens per micro-batch on the rank, LoRA)
+# (label, model, chip, DB system (as data/calibration/kernels_db.yaml maps it), GEMM format, TP, tokens per micro-batch on the rank, LoRA)
 CASES = [
     ("GPT-3 175B FP8, H100, TP4 mbs1 (v3.0/v3.1/v4.0 configs)", "gpt3-175b", "h100-sxm", "h100_sxm", "fp8", 4, 2048, False),
     ("GPT-3 175B FP8, H100, TP2 mbs1 (3,584-chip search layout)", "gpt3-175b", "h100-sxm", "h100_sxm", "fp8", 2, 2048, False),
@@ -57,13 +51,6 @@ CASES = [
     ("Llama-2-70B LoRA FP8, H100, TP4 CP2, 4,096 tokens", "llama-2-70b", "h100-sxm", "h100_sxm", "fp8", 4, 4096, True),
     ("Llama-3.1-405B BF16, H100, TP8, 8,192 tokens", "llama-3.1-405b", "h100-sxm", "h100_sxm", "bf16", 8, 8192, False),
 ]
-DB_FMT = {"fp8": "fp8", "bf16": "bfloat16"}
-
-
-def db_table(system: str, fmt: str):
-    root, _ = installed_root()
-    f = f"{root}/{system}/gemm/trtllm/{VERSION}/gemm_perf.parquet"
-    return duckdb.connect().execute(f"SELECT m, n, k, latency FROM '{f}' WHERE gemm_dtype = '{DB_FMT[fmt]}'").df()
 
 
 def layer_gemms(model: str, fmt: str, tp: int, tokens: int) -> list[MatMul]:
@@ -82,7 +69,8 @@ def model_time(ops: list, p) -> np.ndarray:
 def rows_of(case) -> list[dict]:
     label, model, chip, system, fmt, tp, tokens, lora = case
     p = calibrated_params(get_chip(chip))
-    df = db_table(system, fmt)
+    db = MeasuredGemms(chip)
+    assert db.system == system, (db.system, system)
     out = []
     for op in layer_gemms(model, fmt, tp, tokens):
         op = MatMul(name=op.name, m=op.m * op.batch, n=op.n, k=op.k, a_dtype=fmt, w_dtype=fmt, out_dtype="bf16",
@@ -94,7 +82,7 @@ def rows_of(case) -> list[dict]:
             q = quantize_op(fmt, float(g.m) * g.k)
             t_g = float(model_time([g], p)[0])
             t_q = float(model_time([q], p)[0]) if q is not None else 0.0
-            meas = interp(df, ("m", "n", "k"), (g.m, g.n, g.k))
+            meas = db.latency(g.m, g.n, g.k, fmt)
             out.append({"case": label, "gemm": op.name, "pass": kind, "m": g.m, "n": g.n, "k": g.k,
                         "flops": 2.0 * g.m * g.n * g.k, "model_s": t_g, "quant_s": t_q, "engine_s": t_fwd,
                         "measured_s": meas})
