@@ -15,8 +15,10 @@ quantizes the BF16 activation dynamically before the GEMM; perf/kernel_fit.quant
 that prices that cast itself (the training engine's Transformer Engine cast kernels) takes the
 GEMM alone: the latency less the model's time of that quantize pass, never below the GEMM's time at
 the chip's dense peak of the format (2 m n k / peak: no kernel beats the tensor cores' rate).
-A grouped (MoE) or independent-batched GEMM has no row in the table: `time` returns None and the
-caller keeps the fitted model's time.
+A grouped (MoE) or independent-batched GEMM has no row in the table, and a shape next to a grid
+point the database did not measure (aiconfigurator-core 0.12.0 H100: no n = k = 65,536, no m = 32,768
+with a 65,536 side) has no interpolation: `time` returns None and the caller keeps the fitted
+model's time.
 """
 
 from __future__ import annotations
