@@ -23,6 +23,10 @@ With `--step`, the share of the step these GEMMs take in the training engine for
 row's measured value is never read): layers on the slowest stage x micro-batches x the layer's GEMM
 time (forward + kb x forward, the engine's rule) / step time.
 
+With `--kernel-fit [--holdout CHIP]`, the "model" column uses the calibration fitted on the kernel
+database itself (perf/kernel_calibration.build, what `tapeout validate --kernels aiconfigurator` runs
+with), optionally with CHIP's kernels left out, instead of the shipped microbenchmark fit.
+
 Kernel timings only: no end-to-end result is read.
 """
 
@@ -43,7 +47,8 @@ from tapeout.precision import get_precision
 from tapeout.workloads.llm import LLMStep, build_llm_graph
 from tapeout.workloads.llm_config import load_llm
 
-# (label, model, chip, DB system (as data/calibration/kernels_db.yaml maps it), GEMM format, TP, tokens per micro-batch on the rank, LoRA)
+# (label, model, chip, DB system (data/calibration/kernels_db.yaml), GEMM format, TP, tokens per micro-batch
+# on the rank, LoRA)
 CASES = [
     ("GPT-3 175B FP8, H100, TP4 mbs1 (v3.0/v3.1/v4.0 configs)", "gpt3-175b", "h100-sxm", "h100_sxm", "fp8", 4, 2048, False),
     ("GPT-3 175B FP8, H100, TP2 mbs1 (3,584-chip search layout)", "gpt3-175b", "h100-sxm", "h100_sxm", "fp8", 2, 2048, False),
@@ -66,9 +71,9 @@ def model_time(ops: list, p) -> np.ndarray:
     return np.asarray(ct.time, dtype=float).reshape(len(ops), -1)[:, 0]
 
 
-def rows_of(case) -> list[dict]:
+def rows_of(case, fitted: dict | None = None) -> list[dict]:
     label, model, chip, system, fmt, tp, tokens, lora = case
-    p = calibrated_params(get_chip(chip))
+    p = calibrated_params(get_chip(chip), fitted)
     db = MeasuredGemms(chip)
     assert db.system == system, (db.system, system)
     out = []
@@ -146,9 +151,17 @@ def step_shares() -> list[tuple]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--step", action="store_true", help="also the GEMM share of the step of a few MLPerf rows")
+    ap.add_argument("--kernel-fit", action="store_true", help="model = the calibration fitted on the kernel database")
+    ap.add_argument("--holdout", help="with --kernel-fit: fit without this chip's kernels")
     args = ap.parse_args(argv)
+    fitted = None
+    if args.kernel_fit:
+        from tapeout.perf.kernel_calibration import build
+
+        fitted = build(holdout=args.holdout)
+        print(f"model: kernel-database fit{' without ' + args.holdout if args.holdout else ''}")
     for case in CASES:
-        rows = rows_of(case)
+        rows = rows_of(case, fitted)
         print(f"\n### {case[0]}\n")
         print("| GEMM | pass | M x N x K | model us (+quant) | model TFLOP/s | engine us | measured us | measured TFLOP/s "
               "| model/measured | engine/measured |")
