@@ -25,7 +25,7 @@ def _num(v, default: float) -> float:
 
 
 
-def _feed_ratio(smem_bytes_per_clk, mma_bf16_flops_per_clk) -> float:
+def mma_feed_ratio(smem_bytes_per_clk, mma_bf16_flops_per_clk) -> float:
     """Bytes one core's shared memory feeds its matrix unit per dense BF16 FLOP; 0 where either is
     undescribed. Both are per core and per clock, so the ratio holds at any clock."""
     b, f = _num(smem_bytes_per_clk, 0.0), _num(mma_bf16_flops_per_clk, 0.0)
@@ -238,7 +238,7 @@ class ChipParams:
             sram_pj_per_byte=float(g("sram_pj_per_bit")) * 8.0,
             static_w=float(g("static_power_fraction")) * tdp,
             kernel_overhead=float(g("kernel_overhead_us")) * 1e-6,
-            mma_feed_bytes_per_bf16_flop=_feed_ratio(g("smem_mma_bytes_per_clk"), g("mma_bf16_flops_per_clk")),
+            mma_feed_bytes_per_bf16_flop=mma_feed_ratio(g("smem_mma_bytes_per_clk"), g("mma_bf16_flops_per_clk")),
             chip_id=chip.id,
             scaleup_wiring=str(g("scaleup_wiring", "") or ""),
         )
