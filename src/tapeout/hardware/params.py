@@ -24,7 +24,6 @@ def _num(v, default: float) -> float:
     return float(v) if isinstance(v, (int, float)) else default
 
 
-
 def mma_feed_ratio(smem_bytes_per_clk, mma_bf16_flops_per_clk) -> float:
     """Bytes one core's shared memory feeds its matrix unit per dense BF16 FLOP; 0 where either is
     undescribed. Both are per core and per clock, so the ratio holds at any clock."""

@@ -61,7 +61,6 @@ def k_padding(k, tile_k: float) -> np.ndarray:
     return np.ceil(k / tile_k) * tile_k / k
 
 
-
 def operand_bytes_per_k(tile_m: float, tile_n: float, fmt: str) -> float:
     """Shared-memory bytes one K step of a tile_m x tile_n MMA reads: a row of A and a column of B
     per output row / column, at the format's bits, plus one scale per `block` elements of each."""
