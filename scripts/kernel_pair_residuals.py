@@ -52,7 +52,7 @@ def records(x, system: str) -> dict:
             units = int(c["batch"][i]) * int(c["kv_heads"][i])
             kv_bytes = 2 * units * int(c["kv_len"][i]) * int(c["head_dim"][i]) * (1 if c["kv_fmt"][i] == "fp8" else 2)
             out[key] = {"e": t[j] / g["meas"][j] - 1, "t": g["meas"][j], "cls": g["cls"], "l2": g["l2"],
-                        "bound": BOUND.get(int(bound[j]), "?"), "m": int(c["m"][i]),
+                        "bound": BOUND.get(int(bound[j]), "?"), "m": int(c["m"][i]), "n": int(c["n"][i]), "k": int(c["k"][i]),
                         "w": int(c["n"][i]) * int(c["k"][i]) * WEIGHT_BYTES.get(g["fmt"], 2.0),
                         "units": units, "kv_bytes": kv_bytes, "L": int(c["kv_len"][i])}
     return out
@@ -84,6 +84,15 @@ def main(path: str, first: str = "h200_sxm", second: str = "h100_sxm") -> None:
           lambda r: (r["cls"], "L2" if r["l2"] else "DRAM", r["bound"]) if r["cls"] in kf.GEMM_FMTS else None)
     table("GEMM: format, m, weight bytes", pairs,
           lambda r: (r["cls"], _band(r["m"], [16, 256], ["m<=16", "m17-256", "m>256"]), _mb(r["w"])) if r["cls"] in kf.GEMM_FMTS else None)
+    # which regime carries a GEMM residual: few tokens (latency), one padded K tile, deep K
+    table("GEMM: format, m, k", pairs,
+          lambda r: (r["cls"], _band(r["m"], [16, 128, 1024], ["m<16", "m16-127", "m128-1023", "m>=1024"]),
+                     _band(r["k"], [769, 3073, 12288], ["k<=768", "k1024-3072", "k4096-8192", "k>=12288"]))
+          if r["cls"] in kf.GEMM_FMTS else None)
+    table("GEMM: format, m, n", pairs,
+          lambda r: (r["cls"], _band(r["m"], [128, 1024], ["m<128", "m128-1023", "m>=1024"]),
+                     _band(r["n"], [2048, 8192], ["n<2048", "n2048-8191", "n>=8192"]))
+          if r["cls"] in kf.GEMM_FMTS else None)
     table("context attention: bound, measured time", pairs,
           lambda r: (r["bound"], _band(r["t"], [3e-5, 3e-4], ["<30us", "30-300us", ">300us"])) if r["cls"] == "prefill" else None)
     table("generation attention: kernel, KV-cache bytes", pairs,

@@ -6,7 +6,7 @@ Scenarios (bounds, not findings):
   base        the model as it stands
   selective   recompute pinned to selective (v3.0 run_and_time.sh / megatron_gpt_config.yaml default; the unstored
               config_common.sh may override it)
-  fa2         attention at flash-attn 2's measured H100 rate: a lower bound of a flash-attn 1.x stack's slowdown
+  fa2         attention at flash-attn 2's measured H100 rate (the v3.0 stack itself runs flash-attn 1.x, 'fa1', since stop 23)
   no_overlap  no userbuffers TP overlap: the upper bound of a stack whose overlap hid less than the file assumed
 
 Usage: python scripts/stack_whatif.py nemo-megatron-23.04 [scenario ...]

@@ -9,7 +9,10 @@ from hypothesis import strategies as st
 
 from tapeout.perf import kernel_fit as kf
 from tapeout.perf import kernels_db
-from tapeout.perf.kernel_tile import collector_tile, k_padding
+from tapeout.hardware.catalog import get_chip
+from tapeout.hardware.params import ChipParams
+from tapeout.perf.calibration import calibrated_params
+from tapeout.perf.kernel_tile import collector_tile, k_padding, operand_bytes_per_k, operand_feed
 from tapeout.perf.kernels_db import Kernels
 from tapeout.perf.opcost import row_tile
 
@@ -64,7 +67,10 @@ def test_fit_prices_the_collectors_kernel():
     of the MMA rate; the same kernel under another stack keeps the chip's own tiles."""
     g = _group("gb300", "gb300", "trtllm", 4096, 4096, 256)
     assert g["no_split"] and g["params"].tile_n == 256.0
-    assert np.allclose(g["table"].eff_scale[0], 1.0 / 3.0)
+    # a third of the MMA's work is the GEMM's, at the shared-memory feed (128 B/clk over
+    # 8192 BF16 FLOP/clk per SM; FP4 at 15000 / 2500 x BF16's rate needs 384 x 0.5625 B per
+    # 2 x 128 x 256 FLOP, i.e. 162 B/clk): 1/3 x 128/162
+    assert np.allclose(g["table"].eff_scale[0], 1.0 / 3.0 * 128.0 / 162.0)
     other = _group("gb300", "gb300", "sglang", 4096, 4096, 256)
     assert not other["no_split"] and other["params"].tile_n == 128.0 and np.allclose(other["table"].eff_scale[0], 1.0)
 
@@ -103,3 +109,52 @@ def test_a_pipeline_stage_is_whole_k_tiles_apart():
     for t in tiles.values():
         assert t["k"] % t["stage_k"] == 0
 
+
+
+def test_operand_bytes_per_k_closed_form():
+    # nvfp4: half a byte per element plus one E4M3 scale per 16; bf16: two bytes, no scales
+    assert operand_bytes_per_k(128, 256, "nvfp4") == pytest.approx(384 * (0.5 + 1 / 16))
+    assert operand_bytes_per_k(128, 128, "bf16") == pytest.approx(512.0)
+
+
+def _blackwell(bf16: float, fp4: float) -> ChipParams:
+    p = calibrated_params(get_chip("b200"))
+    return p.with_peak("bf16", bf16 * 1e12).with_peak("fp4", fp4 * 1e12)
+
+
+def test_feed_reproduces_the_measured_bf16_bound():
+    """The source's own statement (SS-mode tcgen05.mma with N < 128 is shared-memory bound at
+    ~128 B/clk): a 1-SM BF16 128 x N tile is unbound at N = 128 and 256, bound below."""
+    p = calibrated_params(get_chip("b200"))
+    assert p.mma_feed_bytes_per_bf16_flop == pytest.approx(128 / 8192)
+    assert operand_feed({"m": 128, "n": 256}, "bf16", p) == 1.0
+    assert operand_feed({"m": 128, "n": 128}, "bf16", p) == pytest.approx(1.0)
+    assert operand_feed({"m": 128, "n": 64}, "bf16", p) == pytest.approx(128 / 192)
+
+
+def test_feed_binds_only_the_ultra_fp4_rate():
+    """B200 (FP4 4x BF16) needs 108 of 128 B/clk on the 128 x 256 tile; the Ultra's 6x needs 162."""
+    tile = {"m": 128, "n": 256}
+    assert operand_feed(tile, "nvfp4", _blackwell(2250, 9000)) == 1.0
+    assert operand_feed(tile, "nvfp4", _blackwell(2500, 15000)) == pytest.approx(128 / 162)
+
+
+@given(st.floats(1.0, 16.0), st.sampled_from([64.0, 128.0, 256.0]), st.sampled_from([64.0, 128.0, 256.0]))
+def test_feed_is_a_fraction_that_falls_with_the_rate(ratio, tm, tn):
+    lo, hi = (operand_feed({"m": tm, "n": tn}, "nvfp4", _blackwell(1000, 1000 * r)) for r in (ratio, 2 * ratio))
+    assert 0 < hi <= lo <= 1.0
+    assert hi == 1.0 or hi < lo  # once bound, twice the rate gives a smaller share of it
+
+
+def test_a_chip_without_a_described_feed_is_not_limited():
+    p = calibrated_params(get_chip("h200"))  # no shared-memory feed in its family's data
+    assert p.mma_feed_bytes_per_bf16_flop == 0.0
+    assert operand_feed({"m": 128, "n": 256}, "nvfp4", p.with_peak("fp4", 1e18)) == 1.0
+
+
+def test_a_negative_feed_is_refused():
+    from tapeout.errors import TapeoutError
+    from tapeout.hardware import params as hp
+
+    with pytest.raises(TapeoutError, match="smem_mma_bytes_per_clk"):
+        hp.mma_feed_ratio(-128, 8192)

@@ -107,8 +107,9 @@ def test_missing_package_names_the_extra(monkeypatch):
 def test_off_catalog_chip_from_sourced_overrides():
     c = chip_for("gb300")
     p = calibrated_params(c)
-    assert p.num_cores == 160 and c.peak_tflops("fp4") == 15000 and c.family == "nvidia-blackwell"
+    assert p.num_cores == 152 and c.peak_tflops("fp4") == 15000 and c.family == "nvidia-blackwell"
     assert "aiconfigurator-core" in c.source_of("fp4_tflops_dense")
+    assert "gb300.txtpb" in c.source_of("num_cores")  # the device's own count (OpenXLA device spec), not the die's 160
     with pytest.raises(TapeoutError, match="--holdout"):
         chip_for("no-such-gpu")
 

@@ -211,7 +211,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
           pp: int | None = None, cp: int | None = None, ep: int | None = None, vp: int | None = None,
           mbs: int | None = None, zero: int | None = None, recompute: str | None = None, lora: bool = False,
           power_limit: float | None = None, shard: int | None = None, tp_overlap: str | None = None,
-          rank_spread: float | None = None, cluster: str | None = None, rank_order: str | None = None) -> TrainResult:
+          rank_spread: float | None = None, cluster: str | None = None, rank_order: str | None = None,
+          kernels: str | None = None) -> TrainResult:
     """Predict an LLM training step at cluster scale (`tapeout train`); picks the fastest
     layout (TP x PP x DP, ZeRO, recompute) that fits.
 
@@ -247,6 +248,10 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
             (perf/zone_share.py). None (default): one non-blocking fabric.
         rank_order: order the ranks are grouped in, innermost first, e.g. "tp,cp,pp,dp" (Llama 3) or
             "tp,cp,dp,pp" (Megatron-Core's default); None: the cluster's, else Megatron's.
+        kernels: "aiconfigurator": price the dense GEMMs from the chip's measured kernel table
+            (aiconfigurator-core, needs pip install 'tapeout[kernels]'; chips of the database only;
+            perf/gemm_table.py); the breakdown's `gemm_source` names the database version.
+            None (default): the fitted kernel model.
 
     Returns:
         TrainResult: `step_time_s` (s), `tokens_per_s` (training tokens/s of the job), `mfu`
@@ -312,7 +317,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
             raise TapeoutError(f"--rank-spread: {e}") from None
     r = engine(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp, cp=cp, ep=ep,
                vp=vp, mbs=mbs, zero=zero, recompute=recompute, shard=shard, tp_overlap=tp_overlap, rank_spread=spread,
-               cluster=cluster, rank_order=rank_order)
+               cluster=cluster, rank_order=rank_order, kernels=kernels)
     if r.global_batch_tokens != global_batch_tokens:  # a step trains whole sequences: say what ran
         r = replace(r, notes=[*r.notes, f"--global-batch-tokens {global_batch_tokens:,.0f} is not a whole number of "
                               f"{seq_len}-token sequences: ran {r.global_batch_tokens / seq_len:,.0f} sequences = "

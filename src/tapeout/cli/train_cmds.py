@@ -38,13 +38,15 @@ def train_cmd(
     rank_spread: float = typer.Option(None, "--rank-spread", help="assumed relative std. dev. of one rank's compute speed (0.02 = 2%); the step waits for the slowest rank (off by default: no sourced size)"),
     cluster: str = typer.Option(None, "--cluster", help="scale-out fabric beyond one zone (data/clusters/clusters.yaml), e.g. meta-rsc-24k; default: non-blocking"),
     rank_order: str = typer.Option(None, "--rank-order", help="rank grouping, innermost first: tp,cp,dp,pp (Megatron default) or tp,cp,pp,dp (Llama 3); default: the cluster's"),
+    kernels: str = typer.Option(None, "--kernels", help="price the GEMMs from a measured kernel database: aiconfigurator "
+                                "(needs pip install 'tapeout\\[kernels]'; chips of the database only); default: the fitted model"),
     json_out: bool = typer.Option(False, "--json"),
 ):
     """Predict step time, tokens/s, MFU and memory per chip; picks the fastest layout that fits."""
     r = api.train(model=model, chip=chip, num_chips=num_chips, global_batch_tokens=global_batch_tokens, seq_len=seq_len,
                   precision=precision, benchmark=benchmark, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs, zero=zero,
                   recompute=recompute, lora=lora, power_limit=power_limit, shard=shard,
-                  tp_overlap=tp_overlap, rank_spread=rank_spread, cluster=cluster, rank_order=rank_order)
+                  tp_overlap=tp_overlap, rank_spread=rank_spread, cluster=cluster, rank_order=rank_order, kernels=kernels)
     d = r.to_dict()
     if json_out:
         print_json(d)

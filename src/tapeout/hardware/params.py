@@ -13,6 +13,7 @@ from importlib import resources
 import numpy as np
 import yaml
 
+from ..errors import TapeoutError
 from ..ops import PEAK_KEYS
 from .memory_capacity import capacity_bytes
 
@@ -22,6 +23,17 @@ TB = 1e12
 def _num(v, default: float) -> float:
     """A spec value as float; non-numeric notes ("~1.97 (FP8) / ...") fall back to default."""
     return float(v) if isinstance(v, (int, float)) else default
+
+
+def mma_feed_ratio(smem_bytes_per_clk, mma_bf16_flops_per_clk) -> float:
+    """Bytes one core's shared memory feeds its matrix unit per dense BF16 FLOP; 0 where either is
+    undescribed. Both are per core and per clock, so the ratio holds at any clock."""
+    b, f = _num(smem_bytes_per_clk, 0.0), _num(mma_bf16_flops_per_clk, 0.0)
+    if b < 0 or f < 0:
+        raise TapeoutError(f"smem_mma_bytes_per_clk ({b}) and mma_bf16_flops_per_clk ({f}) must be >= 0: "
+                           "give the per-core shared-memory read bytes and dense BF16 FLOPs per clock")
+    return b / f if b > 0 and f > 0 else 0.0
+
 
 GB = 1e9
 
@@ -96,6 +108,12 @@ class ChipParams:
     # tile_m): 16, an MMA instruction's rows (NVIDIA mma.m16n8k16; AMD MFMA 16x16), for libraries that shrink the tile for
     # few tokens; a kernel with one fixed tile computes all tile_m rows (perf/kernel_tile.py)
     min_tile_m: np.ndarray | float = 16.0
+    # one core's operand feed to its matrix unit: bytes per clock its local SRAM delivers to the
+    # MMA (both operands read from shared memory, SS-mode tcgen05.mma) over the unit's dense BF16
+    # FLOPs per clock (family_defaults.yaml smem_mma_bytes_per_clk / mma_bf16_flops_per_clk).
+    # Clock-free, so a format's need is its peak over BF16's times the tile's operand bytes per
+    # FLOP (perf/kernel_tile.operand_feed). 0 = not described (no feed limit; default)
+    mma_feed_bytes_per_bf16_flop: np.ndarray | float = 0.0
     # the same for a fused-attention work unit (a query tile over its keys, FlashAttention-2
     # outer loop: load Q, then normalise and store O), in keys. Default: kernel_structure.yaml
     attn_tile_k_overhead: np.ndarray | float = KERNEL_STRUCTURE["attn_tile_k_overhead"]
@@ -220,6 +238,7 @@ class ChipParams:
             sram_pj_per_byte=float(g("sram_pj_per_bit")) * 8.0,
             static_w=float(g("static_power_fraction")) * tdp,
             kernel_overhead=float(g("kernel_overhead_us")) * 1e-6,
+            mma_feed_bytes_per_bf16_flop=mma_feed_ratio(g("smem_mma_bytes_per_clk"), g("mma_bf16_flops_per_clk")),
             chip_id=chip.id,
             scaleup_wiring=str(g("scaleup_wiring", "") or ""),
         )

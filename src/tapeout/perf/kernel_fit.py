@@ -40,9 +40,10 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       at cores x l2_core_bw, one shared per-SM L2 stream; serving never does this
   collector's kernel  where the database says which GEMM kernel the collector timed (the
                       TensorRT-LLM nvfp4 GEMMs: CUTLASS's untuned default config, perf/kernel_tile.py),
-                      that kernel's fixed output tile (all 128 rows for few tokens), no K splits, and
-                      its MMA's whole K tiles (a 768-deep
-                      K tile on SM 10.3 computes a k = 256 GEMM three times over); serving autotunes
+                      that kernel's fixed output tile (all 128 rows for few tokens), no K splits,
+                      its MMA's whole K tiles (a 768-deep K tile on SM 10.3 computes a k = 256 GEMM
+                      three times over), and its 1-SM MMA's rate as far as the SM's shared memory
+                      feeds its operands (SM 10.3's Ultra FP4 rate: 0.79); serving autotunes
   generation CTAs     per generation kernel (decode_kernel): the query tile its CTA pads the GQA
                       group to (kernels_db.yaml decode_kernels q_tile: XQA mma.sync 16 rows, XQA
                       Hopper SWAP_AB 8, trtllm-gen tileSizeQ 8..128, masked MHA 1), and a CTA's KV
@@ -89,7 +90,7 @@ from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
 from .kernel_replay import KV_BYTES_PER_ELEM, l2_resident
-from .kernel_tile import collector_tile, k_padding
+from .kernel_tile import collector_tile, k_padding, operand_feed
 from .kernels_db import Kernels, chip_for, db_config
 from .opcost import evaluate
 from .power_cap import capped_time, node_energy_scale
@@ -174,7 +175,7 @@ def qkv_preprocess_op(tokens: int, heads: int, kv_heads: int, head_dim: int, kv_
 
 
 def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head: bool = False,
-              tile_k: float | None = None) -> list:
+              tile_k: float | None = None, feed: float = 1.0) -> list:
     """One op per kernel; a quantized GEMM (GEMM, quantize pass) and a context attention (QKV
     preprocessing, attention) are two consecutive ops, and so is a generation attention where the
     library runs its preprocessing as a separate kernel (`gen_pre`, generation_preprocess_families).
@@ -182,7 +183,9 @@ def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head
     streaming its KV head's cache on its own (decoderMaskedMultiheadAttention grid (heads, batch)), so a
     GQA group is timed as that many independent heads (kv_heads = heads).
     `tile_k`: the K tile of the GEMM kernel the collector timed (perf/kernel_tile.py), whose MMA
-    computes whole K tiles: its math runs at k / padded k of the rate (operand traffic unchanged)."""
+    computes whole K tiles: its math runs at k / padded k of the rate (operand traffic unchanged),
+    and at most at `feed` of it where its SM's shared memory cannot feed the MMA's operands
+    (kernel_tile.operand_feed)."""
     c = k.cols
     out = []
     for i in idx:
@@ -191,7 +194,7 @@ def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head
         if op == "gemm":
             pad = float(k_padding(c["k"][i], tile_k)) if tile_k else 1.0
             out.append(MatMul(name="g", m=int(c["m"][i]), n=int(c["n"][i]), k=int(c["k"][i]), a_dtype=dt, w_dtype=dt,
-                              out_dtype="bf16", math_dtype=dt, eff_scale=1.0 / pad))
+                              out_dtype="bf16", math_dtype=dt, eff_scale=feed / pad))
             q = quantize_op(fmt, float(c["m"][i]) * float(c["k"][i]))
             if q is not None:
                 out.append(q)
@@ -251,7 +254,8 @@ class Groups:
                 pre_k = pre and kc != "decode_mmha"
                 self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre_k, "params": pg, "pd": pd, "escale": escale, "eff": eff,
                                    "table": OpTable.from_ops(timed_ops(k, idx[s], pre_k, kc == "decode_mmha",
-                                                                      tile["k"] if tile else None)),
+                                                                      tile["k"] if tile else None,
+                                                                      operand_feed(tile, fmt, p) if tile else 1.0)),
                                    "meas": np.asarray(c["latency_s"][idx[s]], dtype=float), "promote_flops": promote[s],
                                    "l2": bool(res), "no_split": tile is not None, "rows": idx[s]})  # the kernels' rows in k
 

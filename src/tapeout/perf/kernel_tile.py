@@ -21,6 +21,12 @@ Two consequences the fit must know (the same kernel serving never runs: serving 
     rest), so a k = 256 GEMM on SM 10.3 does 3x its FLOPs on the tensor cores; operand traffic
     is the real k (out-of-bounds TMA boxes read nothing).
   * tile and splits: the output is cut in 128 x 256 tiles and never split along K.
+  * operand feed: the 1-SM MMA reads both operands (and the block scales) from shared memory
+    every instruction ("MMA atom must source both A and B operand from smem_desc",
+    CUTLASS sm103_blockscaled_mma_warpspecialized.hpp; smem_SFA / smem_SFB feed the scale
+    factors the block-scaled tcgen05.mma reads), so the tile's MMA runs at most at the rate its
+    SM's shared memory feeds it (operand_feed): unbound on SM 10.0 (108 of 128 B/clk), 0.79 of
+    the Ultra's 1.5x FP4 rate on SM 10.3 (162 B/clk needed).
 Which database system runs which compute capability is data (kernels_db.yaml systems:
 compute_capability), and so is the table of default tiles (kernels_db.yaml
 trtllm_nvfp4_default_tile).
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..formats import format_table
 from .kernels_db import db_config
 
 
@@ -53,3 +60,26 @@ def k_padding(k, tile_k: float) -> np.ndarray:
     k = np.asarray(k, dtype=float)
     return np.ceil(k / tile_k) * tile_k / k
 
+
+def operand_bytes_per_k(tile_m: float, tile_n: float, fmt: str) -> float:
+    """Shared-memory bytes one K step of a tile_m x tile_n MMA reads: a row of A and a column of B
+    per output row / column, at the format's bits, plus one scale per `block` elements of each."""
+    f = format_table()["formats"][fmt]
+    per_elem = f["bits"] / 8.0 + (f.get("scale_bits", 0) / 8.0 / f["block"] if "block" in f else 0.0)
+    return (tile_m + tile_n) * per_elem
+
+
+def operand_feed(tile: dict, fmt: str, params) -> float:
+    """Fraction of its format's peak a tile's MMA can run at when the core's shared memory feeds
+    both operands (SS-mode MMA): min(1, feed / need), with the feed in bytes per dense BF16 FLOP
+    (ChipParams.mma_feed_bytes_per_bf16_flop) and the need = the format's peak over BF16's x the
+    tile's operand bytes per FLOP (operand_bytes_per_k / (2 tile_m tile_n)). 1 where the chip does
+    not describe its feed. The same arithmetic reproduces the measured bound it is sourced from:
+    a BF16 1-SM MMA is feed-bound exactly below N = 128 (family_defaults.yaml)."""
+    feed = float(params.mma_feed_bytes_per_bf16_flop)  # one chip: scalars (the kernel fit)
+    peak_bf16 = float(params.peak("bf16"))
+    peak = float(params.peak(format_table()["formats"][fmt]["peak"]))
+    if feed <= 0 or peak_bf16 <= 0 or peak <= 0:
+        return 1.0
+    need = peak / peak_bf16 * operand_bytes_per_k(tile["m"], tile["n"], fmt) / (2.0 * tile["m"] * tile["n"])
+    return min(1.0, feed / need)

@@ -12,7 +12,7 @@ disable_parameter_transpose_cache).
 (train_layout.even_stages; Megatron-LM / NeMo 1.x); False allows uneven first/last stages.
 `grad_sync`: dtype of the gradient buffer and its DP reduce-scatter, "fp32" (Megatron-LM / Megatron-Core
 / NeMo 2 default for BF16 models) or "bf16" (NeMo 1.x distributed_fused_adam grad_sync_dtype: bf16).
-`attention_kernel`: the attention library the stack ran ("cudnn", the calibrated one; "fa2": flash-attn 2),
+`attention_kernel`: the attention library the stack ran ("cudnn", the calibrated one; "fa2": flash-attn 2; "fa1": flash-attn 1.x),
 at its measured rate relative to cuDNN on the chip (perf/train_attention.py); a chip without that
 measurement keeps the calibrated rate and says so in the notes.
 `comm_ctas`: CTAs (one SM each) an overlapped DP / CP collective occupies (NCCL channels); the

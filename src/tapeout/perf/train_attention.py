@@ -12,7 +12,11 @@ measured on that chip in one benchmark setup (data/calibration/attention_kernels
     ratio(direction) = median over the setups measured in both libraries of
                        TFLOPS(library) / TFLOPS(cudnn)
 forward from the causal rows (LLM attention is causal, as eff_attention), backward from the
-backward rows. A chip without such rows: None (the caller keeps the calibrated rate and says so).
+backward rows. A library measured only against another one, forward + backward in one timing
+(FlashAttention 1.x on H100: the FlashAttention-2 paper, arXiv:2307.08691, Fig. 7, against
+FlashAttention-2), is bridged: ratio = median(TFLOPS(library) / TFLOPS(bridge)) over the shared
+causal setups x the bridge's ratio to cuDNN, the same factor on both passes. A chip without such
+rows: None (the caller keeps the calibrated rate and says so).
 
 FP8 dot-product attention (Transformer Engine fp8_dpa on cuDNN's FP8 SDPA) runs at the chip's
 calibrated BF16 attention rate times its measured FP8/BF16 fused-attention speedup
@@ -37,12 +41,14 @@ from ..formats import data_file
 from .fit.rows import read_attention_kernels
 
 CALIBRATED = "cudnn"  # the library fit_attention calibrates on
+COMBINED = "fwd+bwd"  # a row timing the forward and backward passes together
 
 
 @lru_cache(maxsize=None)
 def library_ratio(chip_id: str, library: str) -> tuple[float, float] | None:
     """(forward, backward) rate of `library` relative to the calibrated cuDNN kernels on `chip_id`;
-    (1, 1) for cudnn itself; None when the chip has no rows measured in both."""
+    (1, 1) for cudnn itself; None when the chip has no rows measured in both, directly or through a
+    bridge library (below)."""
     rows = read_attention_kernels()
     known = {r["impl"] for r in rows}
     if library not in known:
@@ -50,19 +56,39 @@ def library_ratio(chip_id: str, library: str) -> tuple[float, float] | None:
                            f"{', '.join(sorted(known))} (data/calibration/attention_kernels.csv impl).")
     if library == CALIBRATED:
         return 1.0, 1.0
+    direct = _direct_ratio(rows, chip_id, library)
+    return direct if direct is not None else _bridged_ratio(rows, chip_id, library)
 
-    def rates(impl: str) -> dict:
-        return {(r["direction"], r["causal"].lower(), r["head_dim"], r["heads"], r["seq_len"], r["batch"], r["dtype"]):
-                float(r["tflops"]) for r in rows if r["chip"] == chip_id and r["impl"] == impl}
 
-    lib, ref = rates(library), rates(CALIBRATED)
-    out = []
-    for direction, causal in (("fwd", "true"), ("bwd", "false")):
-        both = [k for k in lib if k in ref and k[0] == direction and k[1] == causal]
-        if not both:
-            return None
-        out.append(float(np.median([lib[k] / ref[k] for k in both])))
-    return out[0], out[1]
+def _rates(rows: list[dict], chip_id: str, impl: str) -> dict:
+    return {(r["direction"], r["causal"].lower(), r["head_dim"], r["heads"], r["seq_len"], r["batch"], r["dtype"]):
+            float(r["tflops"]) for r in rows if r["chip"] == chip_id and r["impl"] == impl}
+
+
+def _median_ratio(lib: dict, ref: dict, direction: str, causal: str) -> float | None:
+    both = [k for k in lib if k in ref and k[0] == direction and k[1] == causal]
+    return float(np.median([lib[k] / ref[k] for k in both])) if both else None
+
+
+def _direct_ratio(rows: list[dict], chip_id: str, library: str) -> tuple[float, float] | None:
+    lib, ref = _rates(rows, chip_id, library), _rates(rows, chip_id, CALIBRATED)
+    fwd, bwd = _median_ratio(lib, ref, "fwd", "true"), _median_ratio(lib, ref, "bwd", "false")
+    return None if fwd is None or bwd is None else (fwd, bwd)
+
+
+def _bridged_ratio(rows: list[dict], chip_id: str, library: str) -> tuple[float, float] | None:
+    """A library timed on the chip only against another non-calibrated one, forward and backward in one
+    timing (direction COMBINED, causal): its rate relative to that bridge library, the median over the
+    shared setups, times the bridge's own ratio to cuDNN. One factor on both passes reproduces the
+    combined timing's ratio whatever the forward / backward split (FlashAttention 1.x on H100, timed
+    against FlashAttention-2 in the FlashAttention-2 paper's Fig. 7)."""
+    lib = _rates(rows, chip_id, library)
+    for bridge in sorted({r["impl"] for r in rows} - {library, CALIBRATED}):
+        r = _median_ratio(lib, _rates(rows, chip_id, bridge), COMBINED, "true")
+        via = _direct_ratio(rows, chip_id, bridge) if r is not None else None
+        if via is not None:
+            return r * via[0], r * via[1]
+    return None
 
 
 @lru_cache(maxsize=None)

@@ -126,6 +126,7 @@ from .tp_backward import backward_tp_exposed
 from .tp_overlap import SLOT_OF, TP_BLOCK_GEMMS, TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .uncertainty import step_spread
 from .train_reserve import training_reserve
+from .gemm_table import MeasuredGemms, measured_gemms
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
 __all__ = ["TrainLayout", "TrainResult", "activation_bytes_per_layer", "zero_memory_bytes", "pipeline_bubble", "train",
@@ -195,8 +196,10 @@ class _Fwd:
     """Cached per-micro-batch forward costs split by op class."""
 
     def __init__(self, cfg, p, pr, topo, stack: StackFeatures = StackFeatures(), fp8_attention: bool = False,
-                 lora: bool = False, recipe: Recipe | None = None, attn_ratio: tuple[float, float] = (1.0, 1.0)):
+                 lora: bool = False, recipe: Recipe | None = None, attn_ratio: tuple[float, float] = (1.0, 1.0),
+                 gemms: MeasuredGemms | None = None):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
+        self.gemms = gemms  # --kernels: the chip's measured GEMM times replace the fitted model's (perf/gemm_table)
         self.stack = stack  # the stack's settings (perf/stack_features; read by evaluate_layout too)
         if stack.lm_loss is not None:
             loss_ops(stack.lm_loss, 1.0)  # an unknown loss is refused here, before any layout is costed
@@ -290,6 +293,11 @@ class _Fwd:
         ct = evaluate(g, self.p)
         t = ct.table
         times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
+        if self.gemms is not None:  # the measured GEMM, its quantize taken off: the recipe's casts are priced above
+            for i, op in enumerate(t.ops):
+                measured = self.gemms.time(op, self.p) if isinstance(op, MatMul) else None
+                if measured is not None:
+                    times[i] = measured
         comm = {"tp": 0.0, "ep": 0.0}
         # per-op TP collective times (perf/tp_overlap.py): forward total and its parts (sequence_parallel.TPComm)
         named = {f"{p}:{k}": 0.0 for k in TP_COLLECTIVES for p in ("c", *TP_PARTS)}
@@ -558,7 +566,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           tp: int | None = None, pp: int | None = None, fp8_attention: bool = False, cp: int | None = None,
           ep: int | None = None, vp: int | None = None, mbs: int | None = None, zero: int | None = None,
           recompute: str | None = None, fitted: dict | None = None, shard: int | None = None,
-          cluster=None, rank_order=None, **stack) -> TrainResult:
+          cluster=None, rank_order=None, kernels: str | None = None, **stack) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -572,6 +580,9 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     `rank_order`: the order ranks are grouped in, innermost first ("tp,cp,dp,pp" Megatron-Core's default;
     "tp,cp,pp,dp" Llama 3's); None: the cluster's (Megatron's without a cluster).
     `fitted`: the calibration (perf/calibration.py; None: the shipped fit).
+    `kernels`: "aiconfigurator" prices every dense GEMM from the chip's measured kernel table
+    (perf/gemm_table.py; a chip of the database only), None the fitted model; the rest of the step
+    is unchanged, the backward GEMMs keep the engine's rule (dgrad + wgrad = 2 x the forward GEMM).
     `**stack`: the software stack's settings, each a field of perf/stack_features.StackFeatures (what
     each prices is documented there; perf/train_stack.stack_settings fills them from
     data/software/training_stacks.yaml). An unknown name is one TapeoutError listing the fields."""
@@ -582,11 +593,11 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
-                tuple(fixed.values()), calibration_key(fitted), stack)
+                tuple(fixed.values()), calibration_key(fitted), stack, kernels)
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
-               fitted, stack)
+               fitted, stack, kernels)
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -638,7 +649,7 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
 
 
 def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed,
-           fp8_attention=False, fitted=None, stack: StackFeatures = StackFeatures()) -> TrainResult:
+           fp8_attention=False, fitted=None, stack: StackFeatures = StackFeatures(), kernels: str | None = None) -> TrainResult:
     grad_sync, attention_kernel, rank_spread = stack.grad_sync, stack.attention_kernel, stack.rank_spread
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
@@ -680,8 +691,13 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     elif fp8_attention and recipe is not None and recipe.gemm == "fp8":
         notes.append(f"FP8 attention speedup is not measured on {c.id} (data/calibration/fp8_attention_speedup.yaml): "
                      "FP8 attention at the FP8 matrix rate")
+    gemms = measured_gemms(kernels, c.id)
+    if gemms is not None:
+        src = gemms.source
+        notes.append(f"GEMMs from the measured kernel table: {src['package']} {src['package_version']}, {src['system']} "
+                     f"{src['stack']} {src['stack_version']} (grouped GEMMs and formats it lacks: fitted model)")
     fwd = _Fwd(cfg, p, pr, topo, stack, fp8_attention=fp8_attention and fp8_gain is None, lora=lora, recipe=recipe,
-               attn_ratio=ratio or (1.0, 1.0))
+               attn_ratio=ratio or (1.0, 1.0), gemms=gemms)
     domain = int(np.max(p.scaleup_domain))
 
     def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules
@@ -747,7 +763,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         memory_gib_per_chip=r["mem"] / GIB, capacity_gib_per_chip=cap / GIB, parallelism=str(lay), layout=asdict(lay),
         breakdown={**{k: (float(v) if isinstance(v, (int, float)) else v) for k, v in r.items()}, "mfu_vs_bf16_peak": mfu_bf16,
                    "memory_reserve": res.as_dict(cap),
-                   "precision": _precision_record(recipe, choices, lora)},
+                   "precision": _precision_record(recipe, choices, lora),
+                   **({"gemm_source": dict(gemms.source)} if gemms is not None else {})},
         interval_80=(lo, hi), notes=list(notes),
     )
 
