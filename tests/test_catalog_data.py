@@ -19,6 +19,7 @@ ARCH_FIELDS = {
     "scaleout_bw_gbps", "scaleout_latency_us", "host_link_bw_gbps", "memory_access_granularity_bytes",
     "hbm_stacks", "video_decoders", "video_encoders", "video_decode_fps_1080p_h264",
     "video_decode_fps_1080p_hevc", "video_encode_fps_1080p_h264", "fp6_tflops_dense",
+    "memory_runtime_gib",  # what the runtime reports (hardware/memory_capacity.py)
 }
 
 

@@ -37,7 +37,8 @@ def test_memory_and_power_cap():
     d = {"mem_type": ["HBM3", "LPDDR5"], "mem_stacks": [4, 4]}
     h = hardware(d)
     np.testing.assert_allclose(h["mem"]["mem_bw"], [4 * 819e9, 4 * 68.3e9])
-    np.testing.assert_allclose(h["mem"]["mem_capacity"], [4 * 16e9, 4 * 16e9])
+    # 4 HBM3 stacks of 16 GiB / 4 LPDDR5X packages of 16 GiB: capacity is binary GB (hardware/memory_capacity.py)
+    np.testing.assert_allclose(h["mem"]["mem_capacity"], [4 * 16 * 2 ** 30, 4 * 16 * 2 ** 30])
     free = hardware({"cores": [128], "clock_ghz": [1.5]})
     capped = hardware({"cores": [128], "clock_ghz": [1.5], "power_cap_w": [0.6 * float(free["tdp_w"][0])]})
     assert capped["clock_eff_ghz"][0] < 1.5

@@ -31,6 +31,7 @@ import numpy as np
 import yaml
 
 from ..errors import TapeoutError
+from ..hardware.memory_capacity import dram_bytes, quoted_gb
 from ..hardware.params import ChipParams
 from ..ops import PEAK_KEYS
 
@@ -196,7 +197,7 @@ def memory_figures(d) -> dict:
     n = d["mem_stacks"]
     return {
         "mem_bw": n * bw[code] * 1e9,
-        "mem_capacity": n * gb[code] * 1e9,
+        "mem_capacity": n * dram_bytes(gb[code]),  # stack / device GB are binary (hardware/memory_capacity.py)
         "granularity": gran[code],
         "dram_pj_per_bit": epb[code],
         "non_hbm_phy_mm2": n * phy[code],
@@ -306,7 +307,7 @@ def _hardware(design: dict) -> dict:
     vec = vec * scale
 
     # ---- cost, TCO, export ----
-    mem_gb = mem["mem_capacity"] / 1e9
+    mem_gb = quoted_gb(mem["mem_capacity"])
     cost = np.zeros(D)
     for c, idx in groups:
         mt = mt_names[c]

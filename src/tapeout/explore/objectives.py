@@ -23,6 +23,7 @@ import re
 import numpy as np
 
 from ..errors import TapeoutError
+from ..hardware.memory_capacity import quoted_gb
 from ..ops import PEAK_KEYS
 from . import mix as mixmod
 from ..econ.floorplan import limit_mask
@@ -109,7 +110,7 @@ class Evaluator:
             "peak_bf16_tflops": hw["peaks"][PEAK_KEYS.index("bf16")] / 1e12,
             "peak_fp8_tflops": hw["peaks"][PEAK_KEYS.index("fp8")] / 1e12,
             "peak_int8_tops": hw["peaks"][PEAK_KEYS.index("int8")] / 1e12,
-            "mem_bw_gbs": hw["mem"]["mem_bw"] / 1e9, "mem_gb": hw["mem"]["mem_capacity"] / 1e9,
+            "mem_bw_gbs": hw["mem"]["mem_bw"] / 1e9, "mem_gb": quoted_gb(hw["mem"]["mem_capacity"]),
             "sram_mb": hw["sram_mb"], "clock_eff_ghz": hw["clock_eff_ghz"],
             "mix_throughput": thr, "power_w": power, "perf_per_watt": ppw,
             "perf_per_tco": thr * SECONDS_PER_YEAR / tco, "tco_usd_per_year": tco,

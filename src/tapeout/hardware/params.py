@@ -15,6 +15,7 @@ import yaml
 
 from ..errors import TapeoutError
 from ..ops import PEAK_KEYS
+from .memory_capacity import capacity_bytes
 
 TB = 1e12
 
@@ -52,7 +53,7 @@ class ChipParams:
     tile_n: np.ndarray | float
     # memory
     mem_bw: np.ndarray | float  # B/s off-chip
-    mem_capacity: np.ndarray | float  # bytes
+    mem_capacity: np.ndarray | float  # bytes the runtime can allocate (hardware/memory_capacity.py)
     sram_bytes: np.ndarray | float
     access_granularity: np.ndarray | float
     host_bw: np.ndarray | float
@@ -221,7 +222,7 @@ class ChipParams:
             tile_m=float(g("matrix_tile_m")),
             tile_n=float(g("matrix_tile_n")),
             mem_bw=float(g("memory_bandwidth_tbps", 0.0)) * TB,
-            mem_capacity=float(g("memory_capacity_gb", 0.0)) * GB,
+            mem_capacity=capacity_bytes(chip),  # binary GB, less the driver reservation where sourced
             sram_bytes=float(g("onchip_sram_mb", 0.0) or 0.0) * 1e6,
             access_granularity=float(g("memory_access_granularity_bytes")),
             host_bw=float(g("host_link_bw_gbps")) * GB,

@@ -125,6 +125,7 @@ from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_sl
 from .tp_backward import backward_tp_exposed
 from .tp_overlap import SLOT_OF, TP_BLOCK_GEMMS, TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .uncertainty import step_spread
+from .train_reserve import training_reserve
 from .gemm_table import MeasuredGemms, measured_gemms
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
@@ -135,7 +136,6 @@ HEAD_OPS = ("lm_head", "final_norm")  # the output layer, on the last pipeline s
 
 GIB = 2 ** 30
 _RESULT_CACHE: dict = {}
-USABLE = 0.92  # usable share of HBM for the training framework (allocator fragmentation)
 
 
 def pipeline_bubble(p: int, m: int, v: int = 1) -> float:
@@ -626,8 +626,8 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
     pinned = {k: v for k, v in fixed.items() if v is not None}
     head = f"no layout of {cfg.name} runs on {num_chips} x {c.id} at global batch {global_seqs} x {seq_len}"
     if smallest is not None:  # valid layouts exist; none fits in memory
-        return TapeoutError(f"{head}: every valid layout exceeds memory (smallest needs {smallest / GIB:.0f} GiB of "
-                            f"{cap * USABLE / GIB:.0f} GiB usable); add chips (deeper PP / wider DP for ZeRO), use "
+        return TapeoutError(f"{head}: every valid layout exceeds memory (smallest needs {smallest[0] / GIB:.0f} GiB of "
+                            f"{smallest[1] / GIB:.0f} GiB usable of {cap / GIB:.1f} GiB, perf/train_reserve.py); add chips (deeper PP / wider DP for ZeRO), use "
                             f"recompute, or a chip with more memory.")
     rule = why.most_common(1)[0][0] if why else "chips"
     want = TrainLayout(**{k: v for k, v in pinned.items()})
@@ -702,7 +702,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
 
     def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules
         r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora)
-        return r is not None and r["mem"] <= cap * USABLE
+        return r is not None and r["mem"] <= training_reserve(lay).usable(cap)
 
     if layout is not None:
         bad = broken_rule(cfg, layout, num_chips, global_seqs, seq_len, domain)
@@ -726,8 +726,10 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora)
         if r is None:
             continue
-        if r["mem"] > cap * USABLE:
-            smallest = r["mem"] if smallest is None else min(smallest, r["mem"])
+        usable = training_reserve(lay).usable(cap)
+        if r["mem"] > usable:
+            if smallest is None or r["mem"] < smallest[0]:
+                smallest = (r["mem"], usable)
             continue
         if rank_spread is not None:  # the layouts differ in how much of the step is the ranks' own work
             r = _slowest_rank(r, rank_spread, num_chips)
@@ -736,6 +738,10 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     if best is None:
         raise _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap, smallest, fits)
     lay, r = best
+    res = training_reserve(lay)
+    notes.append(f"memory: {r['mem'] / GIB:.1f} of {res.usable(cap) / GIB:.1f} GiB usable of {cap / GIB:.2f} GiB; the reserve's "
+                 f"CUDA context ({res.context / GIB:.1f} GiB) and allocator fragmentation ({res.fragmentation:.1%}) are "
+                 f"assumptions (perf/train_reserve.py)")
     tokens = global_seqs * seq_len
     tps = tokens / r["step"]
     flops_tok = model_flops_per_token(cfg, seq_len, lora)
@@ -756,6 +762,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         global_batch_tokens=tokens, step_time_s=r["step"], tokens_per_s=tps, mfu=mfu,
         memory_gib_per_chip=r["mem"] / GIB, capacity_gib_per_chip=cap / GIB, parallelism=str(lay), layout=asdict(lay),
         breakdown={**{k: (float(v) if isinstance(v, (int, float)) else v) for k, v in r.items()}, "mfu_vs_bf16_peak": mfu_bf16,
+                   "memory_reserve": res.as_dict(cap),
                    "precision": _precision_record(recipe, choices, lora),
                    **({"gemm_source": dict(gemms.source)} if gemms is not None else {})},
         interval_80=(lo, hi), notes=list(notes),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..hardware.catalog import get_chip
+from ..hardware.memory_capacity import quoted_gb
 from ..ops import OP_KINDS, PEAK_KEYS
 from ..perf.calibration import calibrated_params
 from ..perf.opcost import K_COLL, K_FIXED, CostTable, evaluate
@@ -93,7 +94,7 @@ def diagnostics(matrix: list[dict], chips: dict | None = None) -> tuple[list[dic
                      "kernel_overhead_us": float(np.max(p.kernel_overhead)) * 1e6,
                      "energy_per_unit_j": float(r["power_w"]) / float(ups) if ups and r.get("power_w") else None,
                      "unit": r.get("unit"), "memory_gb": r.get("memory_gb"),
-                     "capacity_gb": float(np.max(p.mem_capacity)) / 1e9})
+                     "capacity_gb": float(quoted_gb(np.max(p.mem_capacity)))})
         rf = roofs.get(r["chip"])
         if rf is None:
             key = COMPUTE_PEAK_FIELD[get_precision(g[2]).compute]

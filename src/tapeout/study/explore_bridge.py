@@ -11,6 +11,7 @@ import yaml
 
 from ..errors import TapeoutError
 from ..hardware.catalog import Chip, Spec
+from ..hardware.memory_capacity import quoted_gb
 from ..ops import PEAK_KEYS
 from .constraints import EXPORT_CLASSES
 from .evaluate import safe_evaluate
@@ -97,7 +98,7 @@ def _custom_chip(name: str, row: dict, floorplan: dict | None = None) -> CustomC
     specs = {PEAK_FIELDS[k]: Spec(float(hw["peaks"][i][0]) / 1e12, "TFLOPS", "model", src) for i, k in enumerate(PEAK_KEYS)
              if float(hw["peaks"][i][0]) > 0 and k in PEAK_FIELDS}
     specs.update({
-        "memory_capacity_gb": Spec(float(hw["mem"]["mem_capacity"][0]) / 1e9, "GB", "model", src),
+        "memory_capacity_gb": Spec(float(quoted_gb(hw["mem"]["mem_capacity"][0])), "GB", "model", src),
         "memory_bandwidth_tbps": Spec(float(hw["mem"]["mem_bw"][0]) / 1e12, "TB/s", "model", src),
         "memory_type": Spec(str(row.get("mem_type")), "", "model", src),
         "tdp_w": Spec(float(hw["tdp_w"][0]), "W", "model", src),
