@@ -23,13 +23,12 @@ import re
 import numpy as np
 
 from ..errors import TapeoutError
-from ..hardware.memory_capacity import quoted_gb
+from ..hardware.memory_capacity import USABLE_MEMORY_FRACTION, quoted_gb
 from ..ops import PEAK_KEYS
 from . import mix as mixmod
 from ..econ.floorplan import limit_mask
 from .npu import hardware, npu_params
 
-USABLE_MEMORY_FRACTION = 0.90
 SECONDS_PER_YEAR = 8766.0 * 3600
 
 HARDWARE_METRICS = ("die_area_mm2", "silicon_mm2", "tdp_w", "unit_cost_usd", "tpp", "pd", "export_class",

@@ -33,12 +33,12 @@ import math
 import numpy as np
 
 from ..errors import TapeoutError
+from ..hardware.memory_capacity import USABLE_MEMORY_FRACTION  # same reserve as LLM serving
 from ..hardware.params import ChipParams
 from ..ops import EmbeddingGather, OpGraph
 from .opcost import evaluate
 
 EULER_GAMMA = 0.5772156649015329
-USABLE_MEMORY_FRACTION = 0.90  # same reserve as LLM serving (perf/llm.py)
 SRAM_CACHE_FRACTION = 0.5  # share of on-chip SRAM given to hot embedding rows (assumption)
 PCIE_GRANULARITY = 64  # bytes per PCIe read completion for small random reads (assumption)
 DEFAULT_ZIPF_S = 1.05  # popularity skew of ids (assumption; Criteo-like skew, Gupta et al. 2020)

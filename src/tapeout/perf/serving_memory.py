@@ -3,10 +3,10 @@ and the sequences that fit (paged KV cache, vLLM; Kwon et al. 2023)."""
 
 from __future__ import annotations
 
+from ..hardware.memory_capacity import USABLE_MEMORY_FRACTION  # noqa: F401  (re-exported for perf/llm, perf/mlperf)
 from ..precision import Precision
 from ..workloads.llm_config import LLMConfig
 
-USABLE_MEMORY_FRACTION = 0.90  # vLLM gpu_memory_utilization default (docs.vllm.ai, engine args)
 ACTIVATION_RESERVE_FRACTION = 0.04  # workspace for activations/graphs, share of capacity (assumption)
 PREFILL_CHUNK_TOKENS = 8192  # chunked-prefill token budget per step (vLLM max_num_batched_tokens order)
 MAX_BATCH = 4096

@@ -16,10 +16,9 @@ from typing import Callable
 import yaml
 
 from ..errors import TapeoutError, unknown_name_error
+from ..hardware.memory_capacity import USABLE_MEMORY_FRACTION  # noqa: F401  (re-exported)
 from ..ops import EmbeddingGather, OpGraph
 from . import diffusion, gnn, hstu, recsys, speech, vision
-
-USABLE_MEMORY_FRACTION = 0.90
 
 
 @dataclass(frozen=True)
