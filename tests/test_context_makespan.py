@@ -65,3 +65,40 @@ def test_makespan_never_shortens_a_kernel_nor_beats_the_longest_cta(batch, s, he
     # and never more than the longest CTA's share: at most 2x the balanced time (T / ((T + 1) / 2) < 2)
     # times the cores / occupied cores of the softmax part
     assert on <= off * 2.0 * float(BASE.num_cores)
+
+
+def _context_group(fmt: str, kv_fmt: str, q_len: int = 512, heads: int = 32, kv_heads: int = 8):
+    from tapeout.perf import kernel_fit as kf
+    from tapeout.perf import kernels_db
+    from tapeout.perf.kernels_db import Kernels
+
+    row = ("h200", "s", "attention_prefill", fmt, kv_fmt, 0, 0, 0, 4, q_len, q_len, heads, kv_heads, 128, 1e-3, "trtllm", "1")
+    return kf.Groups(Kernels({c: np.array([v]) for c, v in zip(kernels_db.COLUMNS, row)}, "t", [])).items[0]
+
+
+def test_context_fmha_over_an_fp8_cache_is_timed_in_fp8():
+    # TensorRT-LLM's paged context FMHA over an FP8 KV cache is the FP8 FMHA (trtllm attention
+    # backend: no paged context FMHA on an FP8 cache without FP8 attention): a "bf16" row with an
+    # FP8 cache runs its two GEMMs on the FP8 peak, a BF16 cache on the BF16 peak
+    from tapeout.ops import PEAK_KEYS
+
+    for kv_fmt, key in (("fp8", "fp8"), ("bf16", "bf16")):
+        t = _context_group("bf16", kv_fmt)["table"]
+        assert PEAK_KEYS[int(t.peak_key[-1])] == key  # the attention op (after the QKV pass)
+
+
+def test_kernel_fit_times_tiled_context_kernels_by_their_makespan():
+    from tapeout.perf import kernel_fit as kf
+
+    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+    g = _context_group("bf16", "bf16")
+    assert kf.params_for(g["params"], x, g["cls"]).attn_ctx_makespan == 1.0
+
+
+def test_one_token_context_kernel_runs_a_cta_per_query_head():
+    # the context FMHA's grid is (query tiles, query heads, sequences) with one head per CTA
+    # (trtllm-gen computeNumCtas: maxNumHeadsQPerKvInCta = 1 for context kernels): a one-token
+    # context of 32 query / 8 KV heads is 4 x 32 units, not the generation kernels' 4 x 8 packed groups
+    t = _context_group("bf16", "bf16", q_len=1)["table"]
+    assert float(t.parallel[-1]) == 4 * 32 and float(t.q_per_kv[-1]) == 1.0
+    assert float(_context_group("bf16", "bf16", q_len=512)["table"].q_per_kv[-1]) == 4.0

@@ -144,6 +144,9 @@ SCANNED = {"attn_head_pack": (4.0, 8.0, 16.0, 32.0, 64.0, 1e9), "attn_tiling": (
 # equivalents of the chip's vector rate. Fixed from the hardware, not fitted (opcost divides the
 # per-score work by vector_flops * eff_vector, hence the eff_vector factor in Groups)
 EXP_FP32_FLOPS = 16.0
+import os as _os
+ONE_Q_CTX = _os.environ.get("KD_ONEQ", "1") == "1"
+FP8_CTX = _os.environ.get("KD_FP8", "1") == "1"
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): for a chip without TDP or peak
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
 
@@ -197,12 +200,17 @@ def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head
                 out.append(q)
         else:
             kv = _MATH.get(c["kv_fmt"][i], "bf16")
+            # the paged context FMHA over an FP8 KV cache is the FP8 FMHA whatever the activations
+            # (TensorRT-LLM _torch/attention_backend/trtllm.py: "When FP8 KV cache is being used, paged
+            # context FMHA cannot be used without FP8 attention"): its two GEMMs run in FP8
+            if op == "attention_prefill" and FP8_CTX and kv == "fp8":
+                dt = "fp8"
             if op == "attention_prefill" or gen_pre:
                 out.append(qkv_preprocess_op(int(c["batch"][i]) * int(c["q_len"][i]), int(c["heads"][i]),
                                              int(c["kv_heads"][i]), int(c["head_dim"][i]), kv))
             # a context kernel over one query token still runs one CTA per (sequence, query head)
             # (the FlashAttention-2 grid of the context FMHA), not the generation kernels' packed GQA group
-            one_q_ctx = op == "attention_prefill" and int(c["q_len"][i]) == 1
+            one_q_ctx = ONE_Q_CTX and op == "attention_prefill" and int(c["q_len"][i]) == 1
             out.append(Attention(name="a", batch=int(c["batch"][i]), q_len=int(c["q_len"][i]), kv_len=int(c["kv_len"][i]),
                                  heads=int(c["heads"][i]),
                                  kv_heads=int(c["heads" if per_query_head or one_q_ctx else "kv_heads"][i]),
