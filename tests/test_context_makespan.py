@@ -102,3 +102,23 @@ def test_one_token_context_kernel_runs_a_cta_per_query_head():
     t = _context_group("bf16", "bf16", q_len=1)["table"]
     assert float(t.parallel[-1]) == 4 * 32 and float(t.q_per_kv[-1]) == 1.0
     assert float(_context_group("bf16", "bf16", q_len=512)["table"].q_per_kv[-1]) == 4.0
+
+
+def test_context_cta_q_and_o_tiles_are_serialised_per_wave():
+    # 8 sequences x 32 heads x 1 query tile of 128 rows (q_len 128) = 256 CTAs = 2 waves of 132:
+    # each wave the occupied cores load their Q tile and store their O tile (128 rows x 128 x 2 B
+    # each way) at the DRAM rate, serialised with the math
+    a = _ctx(batch=8, heads=32, s=128)
+    cores = float(BASE.num_cores)
+    wave_bytes = [min(256 - w * cores, cores) * 128 * 128 * 2 * 2 for w in range(2)]
+    share = float(BASE.core_bw_share)
+    expect = sum(b / (float(BASE.mem_bw) * BASE.eff_mem * min(1.0, min(256 - w * cores, cores) / cores * share))
+                 for w, b in enumerate(wave_bytes))
+    # opcost prices every wave at the occupied cores of a full wave (min(units, cores)): both waves here
+    full = 2 * cores * 128 * 128 * 4 / (float(BASE.mem_bw) * BASE.eff_mem * min(1.0, share))
+    assert _t(a, attn_ctx_io_exposed=1.0) - _t(a) == pytest.approx(full, rel=1e-9)
+    assert full >= expect  # the last, partial wave is priced as full: an upper bound of the exact sum
+    # off for a generation kernel and by default
+    dec = Attention(name="a", batch=4, q_len=1, kv_len=8192, heads=32, kv_heads=8)
+    assert _t(dec, attn_ctx_io_exposed=1.0) == pytest.approx(_t(dec), rel=1e-12)
+    assert P.attn_ctx_io_exposed == 0.0

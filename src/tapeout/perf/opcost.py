@@ -294,6 +294,13 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         # a causal context kernel lasts at least its longest CTA (the last query tile): waves x the
         # average CTA is below that when the CTAs fill less than about one wave (attn_ctx_makespan)
         t_mm = t_mm * np.where(makespan, np.maximum(1.0, longest / waves), 1.0)
+        io = ctx & (np.asarray(p.attn_ctx_io_exposed, dtype=float) > 0)
+        if np.any(io):  # a context CTA's Q-tile load and O-tile store, serialised per wave (attn_ctx_io_exposed)
+            unit_bytes = (col(t.input_bytes) + col(t.output_bytes)) / np.maximum(par * m, 1.0) * tm
+            active = np.minimum(units, cores)
+            io_fill = np.minimum(1.0, active / cores * np.asarray(p.core_bw_share, dtype=float))
+            t_io = waves * active * unit_bytes / (np.asarray(p.mem_bw, dtype=float) * p.eff_mem * io_fill)
+            t_mm = t_mm + np.where(io, t_io, 0.0)
         # GEMMs: each wave of work units pays the per-unit fixed time (pipeline fill, epilogue)
         # that does not shrink with K, so short-K GEMMs (convolutions, K = k^2 C_in) run further
         # below peak on a faster matrix engine (CUTLASS efficient_gemm.md: the mainloop
