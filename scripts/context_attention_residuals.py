@@ -2,6 +2,7 @@
 
     tapeout calibrate --kernels aiconfigurator --holdout h200 --json /tmp/h200.json
     python scripts/context_attention_residuals.py /tmp/h200.json h200_sxm [h100_sxm ...]
+    python scripts/context_attention_residuals.py formats h200_sxm b200_sxm gb300   # no model
 
 Predicts every context-attention kernel of each system (up to 3,000 per format, as `calibrate
 --holdout` tests) with the fit's parameters in the JSON and prints, per regime (format, batch, query
@@ -28,6 +29,7 @@ BANDS = {
     "waves": ([1.01, 2.01, 4.01, 16.01, 64.01, 1e12], ["1", "2", "3-4", "5-16", "17-64", ">64"]),
     "time": ([30e-6, 100e-6, 300e-6, 1e-3, 1e9], ["<30us", "30-100us", "0.1-0.3ms", "0.3-1ms", ">1ms"]),
     "share": ([0.1, 0.25, 0.5, 1.01], ["<0.1", "0.1-0.25", "0.25-0.5", ">=0.5"]),
+    "bh": ([16, 64, 256, 1024, 4096, 1e12], ["bh 1-15", "bh 16-63", "bh 64-255", "bh 256-1023", "bh 1024-4095", "bh >=4096"]),
 }
 
 
@@ -103,11 +105,32 @@ def main(path: str, systems: list[str]) -> None:
         table("measured time", rs, lambda r: band(r["t"], "time"))
         for comp in ("mma", "sfu", "cta", "pre", "ovh"):
             table(f"share of the predicted time in {comp}", rs, lambda r, c=comp: band(r[f"s_{c}"], "share"))
+        table("format x query length x batch*heads", rs,
+              lambda r: f"{r['fmt']} q {band(r['q_len'], 'q_len')} {band(r['batch'] * r['heads'], 'bh')}")
         table("head dim x query length (>= 128)", [r for r in rs if r["q_len"] >= 128],
               lambda r: f"d{r['head_dim']} {band(r['q_len'], 'q_len')} {r['fmt']}")
 
 
+def formats(systems: list[str]) -> None:
+    """No model: measured time of the same context shape with a BF16 and an FP8 KV cache (BF16
+    activations), and FP8 activations over the FP8 cache, median ratio per query-length band."""
+    for system in systems:
+        c = read_kernels(per_group=None, systems=[system]).cols
+        t: dict = {}
+        for i in np.flatnonzero(c["op"] == "attention_prefill"):
+            key = tuple(int(c[n][i]) for n in ("batch", "q_len", "heads", "kv_heads", "head_dim"))
+            t.setdefault(key, {})[(str(c["fmt"][i]), str(c["kv_fmt"][i]))] = float(c["latency_s"][i])
+        print(f"\n{system}\n| query length | bf16 act, fp8 KV / bf16 KV | fp8 act / bf16 act (fp8 KV) |\n|---|---|---|")
+        for lo, hi, name in ((1, 2, "1"), (2, 256, "2-255"), (256, 1024, "256-1023"), (1024, 4096, "1024-4095"), (4096, 1e9, ">=4096")):
+            v = [x for k, x in t.items() if lo <= k[1] < hi]
+            r1 = [x["bf16", "fp8"] / x["bf16", "bf16"] for x in v if ("bf16", "fp8") in x and ("bf16", "bf16") in x]
+            r2 = [x["fp8", "fp8"] / x["bf16", "fp8"] for x in v if ("fp8", "fp8") in x and ("bf16", "fp8") in x]
+            print(f"| {name} | {np.median(r1):.3f} ({len(r1)}) | {np.median(r2):.3f} ({len(r2)}) |")
+
+
 if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "formats":
+        sys.exit(formats(sys.argv[2:]))
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     main(sys.argv[1], sys.argv[2:])

@@ -148,6 +148,7 @@ import os as _os
 ONE_Q_CTX = _os.environ.get("KD_ONEQ", "1") == "1"
 FP8_CTX = _os.environ.get("KD_FP8", "1") == "1"
 CTX_IO = float(_os.environ.get("KD_IO", "0"))
+CTX_MS = float(_os.environ.get("KD_MS", "1"))
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): for a chip without TDP or peak
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
 
@@ -383,7 +384,7 @@ def params_for(base, x, cls: str):
                         attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"],
                         # one phase per kernel class: its unit cost serves whichever phase opcost sees
                         attn_unit_flops=gen["attn_decode_unit_flops"], attn_unit_time=gen["attn_decode_unit_time"],
-                        attn_tiling=v["attn_tiling"], attn_ctx_makespan=1.0, attn_ctx_io_exposed=CTX_IO, **gen,
+                        attn_tiling=v["attn_tiling"], attn_ctx_makespan=CTX_MS, attn_ctx_io_exposed=CTX_IO, **gen,
                         attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
 
 
