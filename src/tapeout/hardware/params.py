@@ -138,6 +138,17 @@ class ChipParams:
     # full (masked), skipping only the tiles above it; 0 = GQA heads packed into rows, exact
     # causal key count. Default: kernel_structure.yaml
     attn_tiling: np.ndarray | float = KERNEL_STRUCTURE["attn_tiling"]
+    # > 0: a tiled context kernel's time is its CTAs' on the cores they occupy: the softmax
+    # exponentials run on the busy cores' special-function units only (as the matrix work does,
+    # wave quantization), and the kernel lasts at least as long as its longest CTA (the causal
+    # last query tile, which computes every key tile: makespan >= max(total / cores, longest job),
+    # Graham 1969). 0 = not modelled (default; the kernel-database fit sets it)
+    attn_ctx_makespan: np.ndarray | float = 0.0
+    # > 0: a tiled context kernel's CTA loads its Q tile before its first MMA and stores its O tile
+    # after its last, and with one CTA resident per core (the FMHA's shared-memory footprint) the
+    # next CTA waits for both: per wave, the occupied cores' Q and O tiles at the DRAM rate are
+    # serialised with the math (as a GEMM's exposed epilogue). 0 = not modelled (default)
+    attn_ctx_io_exposed: np.ndarray | float = 0.0
     # fixed work of one fused-attention work unit (CTA): load the Q tile and page table, initialise
     # the online-softmax state, normalise and store O (and, split over KV, write the partial):
     # latency that does not shrink with keys or head dim. In FLOP-equivalents at one core's achieved

@@ -61,7 +61,12 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       prologue/epilogue leaves the SM's stream idle; perf/opcost.py); context
                       tiling (scanned: 0 GQA heads packed in the tile rows, exact causal keys;
                       1 FlashAttention-2 tiling, one CTA per (sequence,
-                      query head, query tile), causal diagonal tiles computed in full)
+                      query head, query tile), causal diagonal tiles computed in full); a causal
+                      context grid lasts at least its longest CTA (the last query tile) and its
+                      exponentials run on the occupied cores' SFUs (ChipParams.attn_ctx_makespan)
+  context kernel      the one the library runs: over an FP8 KV cache the FP8 FMHA (TensorRT-LLM
+                      allows no paged context FMHA on an FP8 cache without FP8 attention), and one
+                      CTA per query head also for a one-token context (no GQA packing)
 
 A quantized GEMM of the database is TensorRT-LLM's `Linear.forward` on a BF16 activation
 (aiconfigurator collector/trtllm/collect_gemm.py): it quantizes the activation in its own
@@ -200,11 +205,20 @@ def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head
                 out.append(q)
         else:
             kv = _MATH.get(c["kv_fmt"][i], "bf16")
+            # the paged context FMHA over an FP8 KV cache is the FP8 FMHA whatever the activations
+            # (TensorRT-LLM _torch/attention_backend/trtllm.py: "When FP8 KV cache is being used, paged
+            # context FMHA cannot be used without FP8 attention"): its two GEMMs run in FP8
+            if op == "attention_prefill" and kv == "fp8":
+                dt = "fp8"
             if op == "attention_prefill" or gen_pre:
                 out.append(qkv_preprocess_op(int(c["batch"][i]) * int(c["q_len"][i]), int(c["heads"][i]),
                                              int(c["kv_heads"][i]), int(c["head_dim"][i]), kv))
+            # a context kernel over one query token still runs one CTA per (sequence, query head)
+            # (the FlashAttention-2 grid of the context FMHA), not the generation kernels' packed GQA group
+            one_q_ctx = op == "attention_prefill" and int(c["q_len"][i]) == 1
             out.append(Attention(name="a", batch=int(c["batch"][i]), q_len=int(c["q_len"][i]), kv_len=int(c["kv_len"][i]),
-                                 heads=int(c["heads"][i]), kv_heads=int(c["heads" if per_query_head else "kv_heads"][i]),
+                                 heads=int(c["heads"][i]),
+                                 kv_heads=int(c["heads" if per_query_head or one_q_ctx else "kv_heads"][i]),
                                  d_qk=int(c["head_dim"][i]),
                                  d_v=int(c["head_dim"][i]), causal=True, act_dtype=dt, kv_dtype=kv, math_dtype=dt,
                                  kv_cache=True))  # TensorRT-LLM's paged-KV attention op
@@ -374,7 +388,7 @@ def params_for(base, x, cls: str):
                         attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"],
                         # one phase per kernel class: its unit cost serves whichever phase opcost sees
                         attn_unit_flops=gen["attn_decode_unit_flops"], attn_unit_time=gen["attn_decode_unit_time"],
-                        attn_tiling=v["attn_tiling"], **gen,
+                        attn_tiling=v["attn_tiling"], attn_ctx_makespan=1.0, **gen,
                         attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
 
 

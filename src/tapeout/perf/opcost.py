@@ -182,15 +182,20 @@ def _attention_tiling(m, par, k, g_q, causal, is_attn, p: ChipParams):
     tiles in full and masks them (Dao 2023 sec. 3.1.1: only the tiles above the diagonal are
     skipped): query tile i of T computes (i + 1) key tiles, so a query sees on average
     (T + 1) / 2 tiles of tm keys instead of (q_len + 1) / 2 keys, about (tm - 1) / 2 more.
-    Returns (m, parallel, keys per query, computed / exact work).
+    The last query tile computes all T key tiles, T tm keys for its queries' average k_t: the
+    longest CTA's keys / the average CTA's (1 where not causal or not tiled), for the makespan.
+    Returns (m, parallel, keys per query, computed / exact work, context mask, longest / average CTA).
     """
     on = is_attn & (np.asarray(p.attn_tiling, dtype=float) > 0)
     q = m / g_q
     ctx = on & (q > 1.0)
     tm = row_tile(q, p)
-    k_t = np.where(causal & ctx, k - (q + 1.0) / 2.0 + (np.ceil(q / tm) + 1.0) / 2.0 * tm * np.minimum(1.0, q / tm), k)
+    prefix = k - (q + 1.0) / 2.0  # cached keys before the first new query (k: the exact causal average)
+    tile = tm * np.minimum(1.0, q / tm)
+    k_t = np.where(causal & ctx, prefix + (np.ceil(q / tm) + 1.0) / 2.0 * tile, k)
     k_t = np.where(ctx, k_t, k)
-    return np.where(ctx, q, m), np.where(ctx, par * g_q, par), k_t, k_t / k
+    longest = np.where(causal & ctx, (prefix + np.ceil(q / tm) * tile) / np.maximum(k_t, 1e-30), 1.0)
+    return np.where(ctx, q, m), np.where(ctx, par * g_q, par), k_t, k_t / k, ctx, longest
 
 
 def evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool = True) -> CostTable:
@@ -230,9 +235,10 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     gen = m <= g_q
     is_attn = colb(kind == K_ATTN)
     k_scale = 1.0  # attention work actually computed / the exact causal work (diagonal tiles)
+    ctx, longest = False, 1.0  # tiled context attention; its longest CTA's work / the average's
     if t.q_per_kv is not None and (kind == K_ATTN).any():
         causal = colb(t.causal) if t.causal is not None else is_attn
-        m, par, k, k_scale = _attention_tiling(m, par, k, col(t.q_per_kv), is_attn & causal, is_attn, p)
+        m, par, k, k_scale, ctx, longest = _attention_tiling(m, par, k, col(t.q_per_kv), is_attn & causal, is_attn, p)
     tn = np.where(is_attn, np.ceil(n / ATTN_HEAD_DIM_STEP) * ATTN_HEAD_DIM_STEP, p.tile_n)
     cores = p.num_cores
     tm = row_tile(m, p)  # decode GEMMs pad m to a multiple of 16
@@ -278,10 +284,23 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         t_mm = np.where(peak > 0, t_mm, np.inf)
         vec_rate = np.asarray(p.vector_flops) * p.eff_vector
         t_vec = flops / vec_rate
+        makespan = ctx & (np.asarray(p.attn_ctx_makespan, dtype=float) > 0)
         if t.exps is not None and t.exps.any():
             # softmax on the vector/SFU units, per score, issued between the two attention
-            # GEMMs of a tile (FlashAttention-2 runs them in sequence, Dao 2023 sec. 3.1)
-            t_mm = t_mm + col(t.exps) * k_scale * np.asarray(p.softmax_vflops, dtype=float) / vec_rate
+            # GEMMs of a tile (FlashAttention-2 runs them in sequence, Dao 2023 sec. 3.1); a
+            # context kernel's on the SFUs of the cores its CTAs occupy (attn_ctx_makespan)
+            t_mm = t_mm + col(t.exps) * k_scale * np.asarray(p.softmax_vflops, dtype=float) / vec_rate \
+                / np.where(makespan, u_wave, 1.0)
+        # a causal context kernel lasts at least its longest CTA (the last query tile): waves x the
+        # average CTA is below that when the CTAs fill less than about one wave (attn_ctx_makespan)
+        t_mm = t_mm * np.where(makespan, np.maximum(1.0, longest / waves), 1.0)
+        io = ctx & (np.asarray(p.attn_ctx_io_exposed, dtype=float) > 0)
+        if np.any(io):  # a context CTA's Q-tile load and O-tile store, serialised per wave (attn_ctx_io_exposed)
+            unit_bytes = (col(t.input_bytes) + col(t.output_bytes)) / np.maximum(par * m, 1.0) * tm
+            active = np.minimum(units, cores)
+            io_fill = np.minimum(1.0, active / cores * np.asarray(p.core_bw_share, dtype=float))
+            t_io = waves * active * unit_bytes / (np.asarray(p.mem_bw, dtype=float) * p.eff_mem * io_fill)
+            t_mm = t_mm + np.where(io, t_io, 0.0)
         # GEMMs: each wave of work units pays the per-unit fixed time (pipeline fill, epilogue)
         # that does not shrink with K, so short-K GEMMs (convolutions, K = k^2 C_in) run further
         # below peak on a faster matrix engine (CUTLASS efficient_gemm.md: the mainloop
