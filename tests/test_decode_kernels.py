@@ -274,3 +274,43 @@ def test_multi_block_rule_sets_the_generation_ctas_only_where_the_kernel_has_one
     (c0, _), (c1, _) = _gen(base, 8, kv_heads=1), _gen(xqa, 8, kv_heads=1)
     assert float(c1.memory_time[0]) == pytest.approx(float(c0.memory_time[0]) * 128 / 45, rel=1e-9)
     assert _decode_time(P.replace(attn_gen_split_tokens=0.0)) == _decode_time(P)  # off by default
+
+
+def _decode_time_d(p, head_dim, batch=1, kv_len=32768, kv_heads=8):
+    op = Attention(name="a", batch=batch, q_len=1, kv_len=kv_len, heads=4 * kv_heads, kv_heads=kv_heads, d_qk=head_dim,
+                   d_v=head_dim, causal=True, act_dtype="bf16", kv_dtype="bf16", math_dtype="bf16", kv_cache=True)
+    c = evaluate(OpTable.from_ops([op]), p)
+    return float(c.memory_time[0]), float(c.dram_bytes[0])
+
+
+def test_cta_byte_stream_memory_time_closed_form():
+    # a CTA whose buffers hold a fixed number of bytes (XQA mha.cu head parts) streams attn_cta_bytes_per_s
+    # whatever its token size; with a token rate as well, per token it waits 1 / tokens/s + bytes / bytes/s
+    base = P.replace(attn_ctas_per_core=2.0, core_bw_share=1e9)
+    units = 8 * np.clip(np.floor(P.num_cores / 8), 1, np.floor(32768 / 256))
+    resident = min(units, 2.0 * P.num_cores)
+    for d in (64, 128, 256):
+        t_mem, dram = _decode_time_d(base.replace(attn_cta_bytes_per_s=5e9), d)
+        assert t_mem == pytest.approx(dram / (resident * 5e9), rel=1e-9)
+        token = 2 * 2 * d  # K + V, BF16
+        t_mem, dram = _decode_time_d(base.replace(attn_cta_bytes_per_s=5e9, attn_cta_tokens_per_s=1e7), d)
+        assert t_mem == pytest.approx(dram / (resident * token / (1 / 1e7 + token / 5e9)), rel=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rate=st.floats(1e8, 1e10), kv=st.integers(1024, 65536))
+def test_a_binding_byte_stream_scales_with_the_head_size_a_token_stream_does_not(rate, kv):
+    # Little's law over a fixed number of bytes in flight: twice the bytes per token, twice the time;
+    # over a fixed number of tokens in flight the time per token does not depend on its bytes
+    slow = P.replace(attn_ctas_per_core=1.0, core_bw_share=1e9)
+    b128, b256 = (_decode_time_d(slow.replace(attn_cta_bytes_per_s=rate * 1e-3), d, kv_len=kv)[0] for d in (128, 256))
+    t128, t256 = (_decode_time_d(slow.replace(attn_cta_tokens_per_s=rate * 1e-6), d, kv_len=kv)[0] for d in (128, 256))
+    assert b256 == pytest.approx(2.0 * b128, rel=1e-9)
+    assert t256 == pytest.approx(t128, rel=1e-9)
+
+
+def test_a_byte_stream_alone_puts_the_wave_latency_in_series():
+    base = P.replace(attn_cta_bytes_per_s=5e9, attn_ctas_per_core=2.0, core_bw_share=1e9, attn_decode_unit_flops=0.0,
+                     attn_decode_unit_time=0.0)
+    assert _decode_time(base.replace(attn_decode_unit_time=3e-6))[0] - _decode_time(base)[0] == pytest.approx(3e-6, rel=1e-9)
+

@@ -46,7 +46,8 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
   generation CTAs     per generation kernel (decode_kernel): the query tile its CTA pads the GQA
                       group to (kernels_db.yaml decode_kernels q_tile: XQA mma.sync 16 rows, XQA
                       Hopper SWAP_AB 8, trtllm-gen tileSizeQ 8..128, masked MHA 1), and a CTA's KV
-                      stream by Little's law (tokens/s per CTA, resident CTAs per core) slowed by the
+                      stream by Little's law (per token 1 / tokens/s + its K and V bytes / bytes/s per
+                      CTA: buffers of fixed tokens or fixed bytes; resident CTAs per core) slowed by the
                       work per (padded query row, KV token) it serialises with its loads (score_<kernel>,
                       FP32-FLOP equivalents at one core's vector rate: the online softmax; not for
                       masked MHA, whose single row per CTA makes it its token rate); the CTAs each
@@ -129,6 +130,10 @@ PARAMS = (
     # generation kernels' Little's-law KV stream: tokens/s (1e6) one resident CTA keeps in flight per
     # DRAM latency, per kernel, and resident CTAs per core (ChipParams.attn_cta_tokens_per_s, _ctas_per_core)
     *((f"tokrate_decode_{k}", 20.0, 0.5, 2000.0) for k in DECODE_KERNELS),
+    # and GB/s one resident CTA keeps in flight per DRAM latency where its buffers hold bytes, not
+    # tokens (XQA mha.cu: K in 128-byte head parts, V in 64-element tiles; ChipParams.attn_cta_bytes_per_s):
+    # per token a CTA waits 1 / tokrate + K and V bytes / ctabw
+    *((f"ctabw_decode_{k}", 50.0, 1.0, 1e5) for k in DECODE_KERNELS),
     ("ctas_per_core", 2.0, 1.0, 16.0),
     # work per (padded query row, KV token) a generation CTA serialises with its KV stream, per kernel
     # (FP32-FLOP equivalents at one core's vector rate; ChipParams.attn_gen_score_flops)
@@ -385,6 +390,7 @@ def generation_fields(v: dict, cls: str) -> dict:
     return {"attn_decode_unit_flops": v["unit_" + cls] if attn else 0.0,
             "attn_decode_unit_time": v["unitlat_" + cls] * 1e-6 if attn else 0.0,
             "attn_cta_tokens_per_s": v.get("tokrate_" + cls, 0.0) * 1e6, "attn_ctas_per_core": v["ctas_per_core"],
+            "attn_cta_bytes_per_s": v.get("ctabw_" + cls, 0.0) * 1e9,
             "attn_gen_score_flops": v.get("score_" + cls, 0.0),
             "attn_gen_eff_mem": v["mem_" + cls] if cls.startswith("decode_") else 0.0,
             **gen_q_tile(cls), **gen_split(cls)}
