@@ -58,7 +58,10 @@ def test_groups_split_a_chips_decode_kernels_by_kernel_and_errors_pool_them():
     rows = [("h200", "s", "attention_decode", "bf16", kv, 0, 0, 0, 8, 1, 4096, h, kvh, 128, 1e-5, "trtllm", "1")
             for kv, h, kvh in (("bf16", 32, 8), ("fp8", 32, 8), ("bf16", 32, 32), ("fp8", 64, 1))]
     g = kf.Groups(_decode_rows(rows))
-    assert sorted(i["cls"] for i in g.items) == ["decode_hmma", "decode_mmha", "decode_qgmma"]
+    # one item per (kernel class, replayed from L2): the group-64 MHA's 8 MB FP8 cache fits H200's 50 MB
+    # L2, the 537 MB BF16 cache of 32 KV heads does not (kernel_replay.decode_l2_resident)
+    assert sorted((i["cls"], i["l2"]) for i in g.items) == [("decode_hmma", False), ("decode_mmha", False),
+                                                            ("decode_mmha", True), ("decode_qgmma", False)]
     x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
     e = kf.errors(g, x)["h200"]
     assert list(e) == ["attention_decode/bf16"] and e["attention_decode/bf16"]["n"] == 4
@@ -314,3 +317,16 @@ def test_a_byte_stream_alone_puts_the_wave_latency_in_series():
                      attn_decode_unit_time=0.0)
     assert _decode_time(base.replace(attn_decode_unit_time=3e-6))[0] - _decode_time(base)[0] == pytest.approx(3e-6, rel=1e-9)
 
+
+
+def test_a_decode_kernel_replayed_from_l2_does_not_see_the_dram():
+    # the collector replays one KV cache: one that fits in L2 streams at cores x l2_core_bw, so the
+    # predicted time is the same whatever the DRAM behind it; one that does not fit slows with a slower DRAM
+    rows = [("h200", "s", "attention_decode", "bf16", "bf16", 0, 0, 0, b, 1, 8192, 32, 8, 128, 1e-5, "trtllm", "1")
+            for b in (1, 64)]  # 33.6 MB and 2.1 GB of K and V
+    items = {i["l2"]: i for i in kf.Groups(_decode_rows(rows)).items}
+    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+    for res, item in items.items():
+        slow = dict(item, params=item["params"].replace(mem_bw=item["params"].mem_bw / 4))
+        same = kf.predict_group(slow, x)[0] == pytest.approx(kf.predict_group(item, x)[0], rel=1e-12)
+        assert bool(same) == res

@@ -37,7 +37,8 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       fraction not overlapped with the MMAs (promote_exposed, at most 1)
   L2 replay           a GEMM whose collector replay (five weight copies, the activation, the
                       output) fits in the chip's L2 streams from L2, not DRAM (perf/kernel_replay.py):
-                      at cores x l2_core_bw, one shared per-SM L2 stream; serving never does this
+                      at cores x l2_core_bw, one shared per-SM L2 stream; so does a generation kernel
+                      whose replayed KV cache fits (decode_l2_resident); serving never does this
   collector's kernel  where the database says which GEMM kernel the collector timed (the
                       TensorRT-LLM nvfp4 GEMMs: CUTLASS's untuned default config, perf/kernel_tile.py),
                       that kernel's fixed output tile (all 128 rows for few tokens), no K splits, and
@@ -117,7 +118,6 @@ PARAMS = (
     *((f"ovh_{f}", 5.0, 0.0, 60.0) for f in CLASSES),  # fixed time per kernel, us
     ("core_bw_share", 2.0, 1.0, 32.0),  # one core's DRAM stream / (mem_bw / cores)
     ("l2_core_bw", 30.0, 1.0, 1000.0),  # GB/s one core streams from L2 (GEMMs the collector replays from L2)
-    ("l2_latency_ratio", 0.5, 0.05, 1.0),  # an L2 hit's latency / a DRAM access's (generation CTAs replayed from L2)
     *((f"split_{f}", 8.0, 1.0, 64.0) for f in GEMM_FMTS),  # the library's most K splits per GEMM format
     ("tile_k_overhead", 64.0, 0.0, 2048.0),  # K depth of a GEMM tile's pipeline fill + epilogue
     ("epilogue_exposed", 0.3, 0.0, 1.0),  # fraction of a GEMM wave's output-tile store not overlapped
@@ -410,8 +410,8 @@ def predict_group(g: dict, x) -> np.ndarray:
         p = p.replace(max_split_k=1.0)
     if g.get("l2"):  # the replayed operands, output and tile stores stay in L2: its stream replaces the DRAM's
         p = p.replace(mem_bw=np.asarray(p.num_cores, dtype=float) * x[NAMES.index("l2_core_bw")] * 1e9, eff_mem=1.0)
-        if g["op"] == "attention_decode":  # and a CTA's loads in flight return at the L2's latency (Little's law)
-            p = l2_cta_stream(p, x[NAMES.index("l2_latency_ratio")])
+        if g["op"] == "attention_decode":  # a generation kernel's KV stream too, at the L2's rate
+            p = p.replace(attn_gen_eff_mem=1.0)
     # every GEMM at the clock the board's power cap lets it sustain (perf/power_cap.py)
     t = capped_time(evaluate(g["table"], p, check_support=False), p.peak_flops, g["pd"],
                     x[NAMES.index("pj_flop_n7")], g["escale"])
@@ -421,16 +421,6 @@ def predict_group(g: dict, x) -> np.ndarray:
     t = t.reshape(len(g["meas"]), -1).sum(axis=1) + promote
     # + the separate preparation kernels' launches
     return t + x[NAMES.index("ovh_gen_pre")] * 1e-6 if g.get("pre") else t
-
-
-def l2_cta_stream(p, latency_ratio: float):
-    """`p` with a generation CTA's Little's-law KV stream at the L2's latency: the same tokens and bytes
-    in flight per CTA (its shared-memory buffers) return `latency_ratio` (L2 hit / DRAM access latency)
-    times as soon, so its token and byte rates divide by it. The collector replays one KV cache, so a
-    cache that fits stays in L2 (kernel_replay.decode_l2_resident); serving never reads it from there."""
-    r = float(latency_ratio)
-    return p.replace(attn_cta_tokens_per_s=np.asarray(p.attn_cta_tokens_per_s, dtype=float) / r,
-                     attn_cta_bytes_per_s=np.asarray(p.attn_cta_bytes_per_s, dtype=float) / r, attn_gen_eff_mem=1.0)
 
 
 def fit(groups: Groups) -> dict:
@@ -444,9 +434,8 @@ def fit(groups: Groups) -> dict:
     used |= {"ovh_gen_pre"} if any(g.get("pre") for g in groups.items) else set()
     used |= {"ctas_per_core"} if any(g["cls"].startswith("decode_") for g in groups.items) else set()
     used |= {"l2_core_bw"} if any(g.get("l2") for g in groups.items) else set()
-    used |= {"l2_latency_ratio"} if any(g.get("l2") and g["op"] == "attention_decode" for g in groups.items) else set()
     free = np.array([n.partition("_")[2] not in set(CLASSES) - present
-                     and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed", "ctas_per_core", "l2_core_bw", "l2_latency_ratio"))
+                     and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed", "ctas_per_core", "l2_core_bw"))
                               and n not in used)
                      and n not in SCANNED for n in NAMES])
     n_cls: dict = {}  # each (chip, op, format) weighs the same, its kernel-class items together
