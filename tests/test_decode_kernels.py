@@ -58,7 +58,10 @@ def test_groups_split_a_chips_decode_kernels_by_kernel_and_errors_pool_them():
     rows = [("h200", "s", "attention_decode", "bf16", kv, 0, 0, 0, 8, 1, 4096, h, kvh, 128, 1e-5, "trtllm", "1")
             for kv, h, kvh in (("bf16", 32, 8), ("fp8", 32, 8), ("bf16", 32, 32), ("fp8", 64, 1))]
     g = kf.Groups(_decode_rows(rows))
-    assert sorted(i["cls"] for i in g.items) == ["decode_hmma", "decode_mmha", "decode_qgmma"]
+    # one item per (kernel class, replayed from L2): the group-64 MHA's 8 MB FP8 cache fits H200's 50 MB
+    # L2, the 537 MB BF16 cache of 32 KV heads does not (kernel_replay.decode_l2_resident)
+    assert sorted((i["cls"], i["l2"]) for i in g.items) == [("decode_hmma", False), ("decode_mmha", False),
+                                                            ("decode_mmha", True), ("decode_qgmma", False)]
     x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
     e = kf.errors(g, x)["h200"]
     assert list(e) == ["attention_decode/bf16"] and e["attention_decode/bf16"]["n"] == 4
@@ -274,3 +277,56 @@ def test_multi_block_rule_sets_the_generation_ctas_only_where_the_kernel_has_one
     (c0, _), (c1, _) = _gen(base, 8, kv_heads=1), _gen(xqa, 8, kv_heads=1)
     assert float(c1.memory_time[0]) == pytest.approx(float(c0.memory_time[0]) * 128 / 45, rel=1e-9)
     assert _decode_time(P.replace(attn_gen_split_tokens=0.0)) == _decode_time(P)  # off by default
+
+
+def _decode_time_d(p, head_dim, batch=1, kv_len=32768, kv_heads=8):
+    op = Attention(name="a", batch=batch, q_len=1, kv_len=kv_len, heads=4 * kv_heads, kv_heads=kv_heads, d_qk=head_dim,
+                   d_v=head_dim, causal=True, act_dtype="bf16", kv_dtype="bf16", math_dtype="bf16", kv_cache=True)
+    c = evaluate(OpTable.from_ops([op]), p)
+    return float(c.memory_time[0]), float(c.dram_bytes[0])
+
+
+def test_cta_byte_stream_memory_time_closed_form():
+    # a CTA whose buffers hold a fixed number of bytes (XQA mha.cu head parts) streams attn_cta_bytes_per_s
+    # whatever its token size; with a token rate as well, per token it waits 1 / tokens/s + bytes / bytes/s
+    base = P.replace(attn_ctas_per_core=2.0, core_bw_share=1e9)
+    units = 8 * np.clip(np.floor(P.num_cores / 8), 1, np.floor(32768 / 256))
+    resident = min(units, 2.0 * P.num_cores)
+    for d in (64, 128, 256):
+        t_mem, dram = _decode_time_d(base.replace(attn_cta_bytes_per_s=5e9), d)
+        assert t_mem == pytest.approx(dram / (resident * 5e9), rel=1e-9)
+        token = 2 * 2 * d  # K + V, BF16
+        t_mem, dram = _decode_time_d(base.replace(attn_cta_bytes_per_s=5e9, attn_cta_tokens_per_s=1e7), d)
+        assert t_mem == pytest.approx(dram / (resident * token / (1 / 1e7 + token / 5e9)), rel=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rate=st.floats(1e8, 1e10), kv=st.integers(1024, 65536))
+def test_a_binding_byte_stream_scales_with_the_head_size_a_token_stream_does_not(rate, kv):
+    # Little's law over a fixed number of bytes in flight: twice the bytes per token, twice the time;
+    # over a fixed number of tokens in flight the time per token does not depend on its bytes
+    slow = P.replace(attn_ctas_per_core=1.0, core_bw_share=1e9)
+    b128, b256 = (_decode_time_d(slow.replace(attn_cta_bytes_per_s=rate * 1e-3), d, kv_len=kv)[0] for d in (128, 256))
+    t128, t256 = (_decode_time_d(slow.replace(attn_cta_tokens_per_s=rate * 1e-6), d, kv_len=kv)[0] for d in (128, 256))
+    assert b256 == pytest.approx(2.0 * b128, rel=1e-9)
+    assert t256 == pytest.approx(t128, rel=1e-9)
+
+
+def test_a_byte_stream_alone_puts_the_wave_latency_in_series():
+    base = P.replace(attn_cta_bytes_per_s=5e9, attn_ctas_per_core=2.0, core_bw_share=1e9, attn_decode_unit_flops=0.0,
+                     attn_decode_unit_time=0.0)
+    assert _decode_time(base.replace(attn_decode_unit_time=3e-6))[0] - _decode_time(base)[0] == pytest.approx(3e-6, rel=1e-9)
+
+
+
+def test_a_decode_kernel_replayed_from_l2_does_not_see_the_dram():
+    # the collector replays one KV cache: one that fits in L2 streams at cores x l2_core_bw, so the
+    # predicted time is the same whatever the DRAM behind it; one that does not fit slows with a slower DRAM
+    rows = [("h200", "s", "attention_decode", "bf16", "bf16", 0, 0, 0, b, 1, 8192, 32, 8, 128, 1e-5, "trtllm", "1")
+            for b in (1, 64)]  # 33.6 MB and 2.1 GB of K and V
+    items = {i["l2"]: i for i in kf.Groups(_decode_rows(rows)).items}
+    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+    for res, item in items.items():
+        slow = dict(item, params=item["params"].replace(mem_bw=item["params"].mem_bw / 4))
+        same = kf.predict_group(slow, x)[0] == pytest.approx(kf.predict_group(item, x)[0], rel=1e-12)
+        assert bool(same) == res

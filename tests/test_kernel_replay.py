@@ -161,3 +161,13 @@ def test_kv_replay_footprint_closed_form():
     assert kv_replay_footprint(4, 8192, 32, 8, 128, "fp8") == 2 * 4 * 8192 * 8 * 128 + q_out
     with pytest.raises(ValueError, match="KV-cache format int4"):
         kv_replay_footprint(1, 1, 1, 1, 128, "int4")
+
+
+def test_decode_l2_resident_is_the_footprint_against_the_l2():
+    from tapeout.perf.kernel_replay import decode_l2_resident, kv_replay_footprint
+
+    fp = float(kv_replay_footprint(1, 8192, 32, 8, 128, "bf16"))  # 33.6 MB
+    assert decode_l2_resident(1, 8192, 32, 8, 128, "bf16", fp) and not decode_l2_resident(1, 8192, 32, 8, 128, "bf16", fp - 1)
+    assert not decode_l2_resident(1, 8192, 32, 8, 128, "bf16", 0.0)  # no L2 size: never resident
+    # an FP8 cache of twice the tokens has the same K and V bytes
+    assert decode_l2_resident(1, 16384, 32, 8, 128, "fp8", fp + 2 * 32 * 128 * 2)

@@ -170,6 +170,13 @@ class ChipParams:
     # perf/kernel_fit.py, fits it per generation kernel)
     attn_cta_tokens_per_s: np.ndarray | float = 0.0
     attn_ctas_per_core: np.ndarray | float = 1.0
+    # the part of a generation CTA's KV stream that is a fixed number of bytes in flight, not tokens:
+    # XQA's mha.cu loads K in kHeadPartBytes-wide head parts and V in 64-element tiles, two buffers
+    # per warp, so its shared-memory pipeline holds the same bytes for any head size and a token of
+    # a wider head takes proportionally longer. Per KV token a CTA waits (K + V bytes of the token) /
+    # attn_cta_bytes_per_s on top of 1 / attn_cta_tokens_per_s. Bytes/s per CTA, 0 = not modelled
+    # (default; the kernel-level fit fits it per generation kernel)
+    attn_cta_bytes_per_s: np.ndarray | float = 0.0
     # fraction of the DRAM bandwidth a generation-attention kernel's KV stream reaches, where it
     # differs from the weight streams' eff_mem (the kernel-level fit has one per generation kernel,
     # mem_decode_<kernel>). 0 = eff_mem (default)
@@ -183,8 +190,8 @@ class ChipParams:
     # per (padded query row, KV token) work one generation CTA serialises with its KV stream
     # (online softmax and its row/column reductions between the two MMAs of each KV tile), in
     # FP32-FLOP equivalents at one core's vector rate: a CTA's seconds per KV token are
-    # 1 / attn_cta_tokens_per_s + rows x attn_gen_score_flops x cores / (vector_flops x eff_vector). 0 = not
-    # modelled (default; read only with attn_cta_tokens_per_s > 0)
+    # 1 / attn_cta_tokens_per_s + token bytes / attn_cta_bytes_per_s + rows x attn_gen_score_flops x cores
+    # / (vector_flops x eff_vector). 0 = not modelled (default; read only with a CTA stream modelled)
     attn_gen_score_flops: np.ndarray | float = 0.0
     # work a CUDA-core generation kernel (one query row per CTA: TensorRT-LLM masked MHA) does on
     # the vector units for a quantized (FP8) KV cache, in FP32-FLOP equivalents at the chip's

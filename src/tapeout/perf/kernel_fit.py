@@ -37,7 +37,8 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       fraction not overlapped with the MMAs (promote_exposed, at most 1)
   L2 replay           a GEMM whose collector replay (five weight copies, the activation, the
                       output) fits in the chip's L2 streams from L2, not DRAM (perf/kernel_replay.py):
-                      at cores x l2_core_bw, one shared per-SM L2 stream; serving never does this
+                      at cores x l2_core_bw, one shared per-SM L2 stream; so does a generation kernel
+                      whose replayed KV cache fits (decode_l2_resident); serving never does this
   collector's kernel  where the database says which GEMM kernel the collector timed (the
                       TensorRT-LLM nvfp4 GEMMs: CUTLASS's untuned default config, perf/kernel_tile.py),
                       that kernel's fixed output tile (all 128 rows for few tokens), no K splits,
@@ -47,7 +48,8 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
   generation CTAs     per generation kernel (decode_kernel): the query tile its CTA pads the GQA
                       group to (kernels_db.yaml decode_kernels q_tile: XQA mma.sync 16 rows, XQA
                       Hopper SWAP_AB 8, trtllm-gen tileSizeQ 8..128, masked MHA 1), and a CTA's KV
-                      stream by Little's law (tokens/s per CTA, resident CTAs per core) slowed by the
+                      stream by Little's law (per token 1 / tokens/s + its K and V bytes / bytes/s per
+                      CTA: buffers of fixed tokens or fixed bytes; resident CTAs per core) slowed by the
                       work per (padded query row, KV token) it serialises with its loads (score_<kernel>,
                       FP32-FLOP equivalents at one core's vector rate: the online softmax; not for
                       masked MHA, whose single row per CTA makes it its token rate); the CTAs each
@@ -94,7 +96,7 @@ from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
-from .kernel_replay import KV_BYTES_PER_ELEM, l2_resident
+from .kernel_replay import KV_BYTES_PER_ELEM, decode_l2_resident, l2_resident
 from .kernel_tile import collector_tile, k_padding, operand_feed
 from .kernels_db import Kernels, chip_for, db_config
 from .opcost import evaluate
@@ -135,6 +137,10 @@ PARAMS = (
     # generation kernels' Little's-law KV stream: tokens/s (1e6) one resident CTA keeps in flight per
     # DRAM latency, per kernel, and resident CTAs per core (ChipParams.attn_cta_tokens_per_s, _ctas_per_core)
     *((f"tokrate_decode_{k}", 20.0, 0.5, 2000.0) for k in DECODE_KERNELS),
+    # and GB/s one resident CTA keeps in flight per DRAM latency where its buffers hold bytes, not
+    # tokens (XQA mha.cu: K in 128-byte head parts, V in 64-element tiles; ChipParams.attn_cta_bytes_per_s):
+    # per token a CTA waits 1 / tokrate + K and V bytes / ctabw
+    *((f"ctabw_decode_{k}", 50.0, 1.0, 1e5) for k in DECODE_KERNELS),
     ("ctas_per_core", 2.0, 1.0, 16.0),
     # work per (padded query row, KV token) a generation CTA serialises with its KV stream, per kernel
     # (FP32-FLOP equivalents at one core's vector rate; ChipParams.attn_gen_score_flops)
@@ -255,7 +261,10 @@ class Groups:
                                                         c["head_dim"][idx]).astype(str)))
             cls = np.broadcast_to(np.asarray(cls, dtype=str), idx.shape)
             # GEMMs whose collector replay stays in L2 (perf/kernel_replay.py) stream from L2, not DRAM
+            # and so do generation kernels whose replayed KV cache fits (the collector times one cache)
             l2 = (l2_resident(c["m"][idx], c["n"][idx], c["k"][idx], fmt, p.sram_bytes) if op == "gemm"
+                  else decode_l2_resident(*(c[n][idx] for n in ("batch", "kv_len", "heads", "kv_heads", "head_dim", "kv_fmt")),
+                                          p.sram_bytes) if op == "attention_decode"
                   else np.zeros(len(idx), dtype=bool))
             # the kernel the collector timed, where the database says which (perf/kernel_tile.py):
             # its own output tile, no K splits, whole K tiles on the MMA
@@ -403,6 +412,7 @@ def generation_fields(v: dict, cls: str) -> dict:
     return {"attn_decode_unit_flops": v["unit_" + cls] if attn else 0.0,
             "attn_decode_unit_time": v["unitlat_" + cls] * 1e-6 if attn else 0.0,
             "attn_cta_tokens_per_s": v.get("tokrate_" + cls, 0.0) * 1e6, "attn_ctas_per_core": v["ctas_per_core"],
+            "attn_cta_bytes_per_s": v.get("ctabw_" + cls, 0.0) * 1e9,
             "attn_gen_score_flops": v.get("score_" + cls, 0.0),
             "attn_gen_eff_mem": v["mem_" + cls] if cls.startswith("decode_") else 0.0,
             **gen_q_tile(cls), **gen_split(cls)}
@@ -418,6 +428,8 @@ def predict_group(g: dict, x) -> np.ndarray:
         p = p.replace(max_split_k=1.0)
     if g.get("l2"):  # the replayed operands, output and tile stores stay in L2: its stream replaces the DRAM's
         p = p.replace(mem_bw=np.asarray(p.num_cores, dtype=float) * x[NAMES.index("l2_core_bw")] * 1e9, eff_mem=1.0)
+        if g["op"] == "attention_decode":  # a generation kernel's KV stream too, at the L2's rate
+            p = p.replace(attn_gen_eff_mem=1.0)
     # every GEMM at the clock the board's power cap lets it sustain (perf/power_cap.py)
     t = capped_time(evaluate(g["table"], p, check_support=False), p.peak_flops, g["pd"],
                     x[NAMES.index("pj_flop_n7")], g["escale"])

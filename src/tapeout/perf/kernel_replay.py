@@ -15,8 +15,8 @@ attention op: it captures `attn.forward` over one KV-cache manager's blocks in a
 times 6 replays after 10 warm-up ones, every replay reading the same cached K and V
 (`kv_replay_footprint`). H200 (H100's SMs and 50 MB L2 with 1.43x the DRAM bandwidth) times the
 same as H100 on every shape up to ~40 MB of KV cache and 0.70-0.71 x H100 (the DRAM ratio) above
-1 GB (`scripts/decode_l2_ratio.py`, no model). The kernel fit does not yet time those replays on
-the L2 (docs/notes/issue-24.md, round stop-21: tried, kept on branch issue-21sb-decode-l2).
+1 GB (`scripts/decode_l2_ratio.py`, no model). Where the replay's footprint fits (`decode_l2_resident`)
+the kernel fit times the kernel's CTA stream at the L2's latency (perf/kernel_fit.py).
 
 Weight bytes per element are the collector's own (`_bytes_per_elem`: bf16 2, fp8 and fp8_block 1,
 nvfp4 0.5, block scales not counted); x is the BF16 activation (m x k) the collector passes, the
@@ -66,3 +66,10 @@ def kv_replay_footprint(batch, kv_len, heads, kv_heads, head_dim, kv_fmt) -> np.
         raise ValueError(f"KV-cache format {unknown[0]}: expected one of {', '.join(KV_BYTES_PER_ELEM)}")
     elem = np.array([KV_BYTES_PER_ELEM[str(f)] for f in np.atleast_1d(kv_fmt)]).reshape(np.shape(kv_fmt))
     return 2.0 * b * L * hk * d * elem + 2.0 * ACT_BYTES * b * h * d
+
+
+def decode_l2_resident(batch, kv_len, heads, kv_heads, head_dim, kv_fmt, l2_bytes) -> np.ndarray:
+    """Whether a generation-attention replay's footprint (kv_replay_footprint) fits in the chip's L2, so
+    every timed replay reads the KV cache from L2; False everywhere for a chip without an L2 size."""
+    l2 = np.asarray(l2_bytes, dtype=float)
+    return (kv_replay_footprint(batch, kv_len, heads, kv_heads, head_dim, kv_fmt) <= l2) & (l2 > 0)

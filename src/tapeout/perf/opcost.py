@@ -172,6 +172,22 @@ def gen_kv_splits(keys, seq_heads, cores, tokens, sqrt_factor, waves):
     return np.maximum(np.where(over > 1.0, np.floor(s / np.maximum(over, 1.0)), s), 1.0)
 
 
+def cta_stream_on(p: ChipParams):
+    """Whether a generation kernel's KV stream is its CTAs' Little's-law stream (a token or byte rate set)."""
+    return (np.asarray(p.attn_cta_tokens_per_s, dtype=float) > 0) | (np.asarray(p.attn_cta_bytes_per_s, dtype=float) > 0)
+
+
+def cta_seconds_per_token(p: ChipParams, token_bytes):
+    """Seconds one generation CTA's load pipeline spends per KV token of `token_bytes` (K + V): the
+    token's share of a buffer that holds a fixed number of tokens (1 / attn_cta_tokens_per_s) plus its
+    bytes' share of one that holds a fixed number of bytes (token_bytes / attn_cta_bytes_per_s; XQA
+    mha.cu's head parts: a wider head takes proportionally longer); an unset rate (0) adds nothing."""
+    tok = np.asarray(p.attn_cta_tokens_per_s, dtype=float)
+    bw = np.asarray(p.attn_cta_bytes_per_s, dtype=float)
+    return (np.where(tok > 0, 1.0 / np.where(tok > 0, tok, 1.0), 0.0)
+            + np.where(bw > 0, np.asarray(token_bytes, dtype=float) / np.where(bw > 0, bw, 1.0), 0.0))
+
+
 def _attention_tiling(m, par, k, g_q, causal, is_attn, p: ChipParams):
     """(rows, independent units, keys per query) of fused attention under ChipParams.attn_tiling.
 
@@ -317,11 +333,11 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         unit_time = np.where(gen, np.asarray(p.attn_decode_unit_time, dtype=float), np.asarray(p.attn_unit_time, dtype=float))
         t_unit = unit_flops * cores / np.where(rate > 0, rate, np.inf) + unit_time
         t_tile = np.where(is_attn, waves * t_unit, t_tile)
-        # a generation kernel whose KV stream is its CTAs' (attn_cta_tokens_per_s > 0) has few CTAs
+        # a generation kernel whose KV stream is its CTAs' (cta_stream_on) has few CTAs
         # resident per core, so a wave's prologue and epilogue latency (Q and page-table loads, the
         # first KV tile's round trip; partial-result store) leaves the core's stream idle: it adds to
         # the stream instead of overlapping it (time = waves x unit latency + max(math, stream))
-        serial_unit = gen_attn & (np.asarray(p.attn_cta_tokens_per_s, dtype=float) > 0)
+        serial_unit = gen_attn & cta_stream_on(p)
         t_unit_serial = np.where(serial_unit, t_tile, 0.0)
         t_tile = np.where(serial_unit, 0.0, t_tile)
         t_mm = t_mm + t_tile + epilogue_time(t, p, col, tm, tn, tiles, units, waves, cores)
@@ -352,17 +368,18 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     # generation attention's KV stream at its own fraction of the DRAM where set (ChipParams.attn_gen_eff_mem)
     gen_eff_mem = np.asarray(p.attn_gen_eff_mem, dtype=float)
     eff_mem = np.where(gen_attn & (gen_eff_mem > 0), gen_eff_mem, np.asarray(p.eff_mem, dtype=float))
-    # generation attention with a Little's-law CTA stream (ChipParams.attn_cta_tokens_per_s): the
-    # resident CTAs x tokens in flight per CTA / latency x KV bytes per token, against the DRAM
-    tok_rate = np.asarray(p.attn_cta_tokens_per_s, dtype=float)
-    if np.any(tok_rate > 0):
+    # generation attention with a Little's-law CTA stream (ChipParams.attn_cta_tokens_per_s,
+    # attn_cta_bytes_per_s): the resident CTAs x what each keeps in flight / latency, against the DRAM
+    if np.any(cta_stream_on(p)):
         resident = np.minimum(units, cores * np.asarray(p.attn_ctas_per_core, dtype=float))
-        # one CTA's seconds per KV token: its loads in flight, plus the per-(query row, token) work it
-        # serialises with them on the padded rows of its query tile (ChipParams.attn_gen_score_flops)
+        token_bytes = wb / np.maximum(par * k, 1.0)  # wb / (units x keys): K + V bytes of one token of one unit
+        # one CTA's seconds per KV token: its loads in flight (a token's share of a fixed token tile, its
+        # bytes' share of a fixed byte buffer), plus the per-(query row, token) work it serialises with
+        # them on the padded rows of its query tile (ChipParams.attn_gen_score_flops)
         score = tm * np.asarray(p.attn_gen_score_flops, dtype=float) * cores / vec_rate
-        per_token = 1.0 / np.where(tok_rate > 0, tok_rate, np.inf) + score
-        cta_stream = resident / per_token * wb / np.maximum(par * k, 1.0)  # wb / (units x keys): KV bytes per token
-        fill = np.where(gen_attn & (tok_rate > 0),
+        per_token = cta_seconds_per_token(p, token_bytes) + score
+        cta_stream = resident / per_token * token_bytes
+        fill = np.where(gen_attn & cta_stream_on(p),
                         np.minimum(fill, cta_stream / (np.asarray(p.mem_bw) * eff_mem)), fill)
     t_mem = dram / (np.asarray(p.mem_bw) * eff_mem * fill) + p.mem_overhead * (dram > 0)
     # a CUDA-core generation kernel over an FP8 KV cache converts, scales and multiplies every KV
