@@ -94,6 +94,7 @@ from .calibration import calibrated_params, calibration_key
 from ..errors import TapeoutError, require_positive
 from ..hardware.catalog import Chip, get_chip
 from ..hardware.fabric import cluster_fabric
+from ..hardware.memory_capacity import GIB
 from ..hardware.topology import Topology
 from ..ops import Attention, Collective, Elementwise, MatMul, OpGraph
 from ..precision import get_precision
@@ -134,7 +135,6 @@ __all__ = ["TrainLayout", "TrainResult", "activation_bytes_per_layer", "zero_mem
            "fp8_training_graph", "clear_cache"]
 HEAD_OPS = ("lm_head", "final_norm")  # the output layer, on the last pipeline stage
 
-GIB = 2 ** 30
 _RESULT_CACHE: dict = {}
 
 
