@@ -81,7 +81,8 @@ def test_fp8_attention_is_the_bf16_attention_over_the_measured_speedup(chip):
     assert f8.breakdown["F"] - bf.breakdown["F"] == pytest.approx(L * t * (1 / s - 1), rel=1e-6)
     t_b = float(np.max(attention_backward_time(t, p)))
     assert f8.breakdown["B"] - bf.breakdown["B"] == pytest.approx(L * t_b * (1 / s - 1), rel=1e-6)
-    assert f8.step_time_s < bf.step_time_s and not f8.notes
+    # no fallback note (the measured speedup applied); the memory-reserve note is on every result (perf/train_reserve.py)
+    assert f8.step_time_s < bf.step_time_s and not [n for n in f8.notes if "FP8 attention" in n]
 
 
 def test_chip_without_the_measurement_keeps_the_fp8_matrix_rate_and_says_so():

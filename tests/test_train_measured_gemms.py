@@ -148,3 +148,18 @@ def test_cli_train_kernels(capsys):
         main(["train", "--model", "llama-3.1-8b", "--chip", "mi300x", "--kernels", "aiconfigurator"])
     assert e.value.code == 2
     assert "--kernels aiconfigurator: chip 'mi300x'" in capsys.readouterr().err
+
+
+def test_unknown_database_error_names_the_fix():
+    with pytest.raises(TapeoutError, match="give --kernels aiconfigurator, or drop --kernels"):
+        measured_gemms("AIConfigurator", "h100-sxm")
+
+
+def test_power_capped_chip_refuses_full_power_kernel_times(capsys):
+    # the database timed the shipped part at full board power; a capped part clocks lower
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--power-limit", "400",
+              "--kernels", "aiconfigurator", "--json"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "drop --power-limit or drop --kernels" in err and "Traceback" not in err

@@ -27,7 +27,7 @@ def train_cmd(
     pp: int = typer.Option(None, "--pp"),
     cp: int = typer.Option(None, "--cp", help="context-parallel size"),
     ep: int = typer.Option(None, "--ep", help="expert-parallel size (MoE; may exceed TP and span nodes)"),
-    vp: int = typer.Option(None, "--vp", help="virtual pipeline stages per device (interleaved 1F1B)"),
+    vp: int = typer.Option(None, "--vp", help="virtual pipeline stages per device (interleaved 1F1B); PP x VP <= layers + 2 (a stage may hold only the embedding or only the loss)"),
     mbs: int = typer.Option(None, "--mbs", help="micro-batch size (sequences)"),
     zero: int = typer.Option(None, "--zero", help="ZeRO stage 0-3 (3 = FSDP)"),
     recompute: str = typer.Option(None, "--recompute", help="none | selective | full | dots (XLA checkpoint_dots_with_no_batch_dims, MaxText remat minimal)"),

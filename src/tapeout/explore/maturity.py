@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TapeoutError
+from ..hardware.memory_capacity import quoted_gb
 from ..perf.calibration import calibrated_params
 from .npu import load_template
 from .objectives import SECONDS_PER_YEAR, USABLE_MEMORY_FRACTION, Evaluator
@@ -42,8 +43,8 @@ def baseline_metrics(ev: Evaluator, chip_name: str) -> dict:
     cap = float(p.mem_capacity) * USABLE_MEMORY_FRACTION
     for w, share in zip(ev.mix, ev.shares):
         if w.memory_bytes > cap:
-            raise TapeoutError(f"baseline {chip.id}: workload '{w.name}' needs {w.memory_bytes / 1e9:.1f} GB per chip "
-                               f"but {chip.id} has {cap / 1e9:.1f} GB usable; pick another baseline.")
+            raise TapeoutError(f"baseline {chip.id}: workload '{w.name}' needs {quoted_gb(w.memory_bytes):.1f} GB per chip "
+                               f"but {chip.id} has {quoted_gb(cap):.1f} GB usable; pick another baseline.")
         c = evaluate(w.table, p, check_support=False)
         t, e = float(c.total_time), float(c.total_energy)
         if not np.isfinite(t):

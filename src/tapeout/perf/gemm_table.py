@@ -50,7 +50,7 @@ class MeasuredGemms:
         k = read_kernels(stack=stack, stack_version=stack_version, systems=systems[:1], ops=("gemm",), per_group=None)
         if len(k) == 0:
             raise TapeoutError(f"--kernels {OPTION}: the database has no GEMM table of {chip_id} ({systems[0]}) for "
-                               f"stack {stack or 'default'}; drop --kernels or choose another --stack.")
+                               f"stack {stack or 'default'}; drop --kernels" + (" or choose another stack." if stack else "."))
         self.chip_id, self.system = chip_id, systems[0]
         src = next(s for s in k.sources if s["op"] == "gemm")
         self.source = {"package": db_config()["package"], "package_version": k.package_version, "system": self.system,
@@ -126,7 +126,8 @@ def measured_gemms(kernels: str | None, chip_id: str) -> MeasuredGemms | None:
     if kernels is None:
         return None
     if kernels != OPTION:
-        raise TapeoutError(f"--kernels '{kernels}': the only kernel database is '{OPTION}'.")
+        raise TapeoutError(f"--kernels '{kernels}': the only kernel database is '{OPTION}'; give --kernels {OPTION}, "
+                           "or drop --kernels to price GEMMs with the fitted model.")
     return _table(chip_id)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..hardware.memory_capacity import quoted_gb
 from ..ops import OpGraph
 from ..workloads.catalog import USABLE_MEMORY_FRACTION
 from .opcost import evaluate
@@ -63,7 +64,7 @@ def rgat_throughput(name: str, metric: str, graph: OpGraph, p, shard_chips: floa
            "feature_home": home, "feature_read_s": t_read, "device_s": t_dev, "fits": True,
            "sampled_nodes_per_seed": graph.meta["sampled_nodes_per_seed"],
            "feature_bytes_per_seed": graph.meta["feature_bytes_per_seed"],
-           "memory_gb": graph.meta["weight_bytes"] / 1e9}
+           "memory_gb": quoted_gb(graph.meta["weight_bytes"])}
     if np.ndim(t) == 0:
         for k in ("time_s", "time_per_unit_s", "units_per_s", "energy_per_unit_j", "feature_read_s", "device_s"):
             out[k] = float(out[k])

@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import TapeoutError, require_positive
 from ..formats import fallback_notes, plan
 from ..hardware.catalog import Chip, get_chip
+from ..hardware.memory_capacity import GIB
 from ..hardware.params import ChipParams
 from ..precision import Precision, get_precision
 from ..workloads.llm import LLMStep, build_llm_graph
@@ -188,8 +189,8 @@ def _deployment_view(cfg, c, pr, p, r, I, O, evaluator, wfac) -> ServingResult:
         pp=r.pp, ttft_s=r.ttft_s, tpot_s=r.tpot_s, decode_step_s=float(np.max(dec.total_time)),
         prefill_s_per_request=float(np.max(pre.total_time)) / nb,
         output_tokens_per_s=r.output_tokens_per_s, output_tokens_per_s_per_chip=r.output_tokens_per_s_per_chip,
-        bound=bound, weights_gib_per_chip=w / 2**30, kv_cache_gib_per_chip=kv / 2**30,
-        memory_gib_per_chip=r.memory_gib_per_chip, capacity_gib_per_chip=cap / 2**30,
+        bound=bound, weights_gib_per_chip=w / GIB, kv_cache_gib_per_chip=kv / GIB,
+        memory_gib_per_chip=r.memory_gib_per_chip, capacity_gib_per_chip=cap / GIB,
         max_batch_fits=min(bmax, MAX_BATCH * r.pp), power_w_per_chip=min(power, float(np.max(p.tdp_w))),
         joules_per_token=e_tok, interval_80=r.interval_80, notes=list(r.notes),
     )

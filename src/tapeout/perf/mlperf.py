@@ -24,6 +24,7 @@ import yaml
 from ..errors import TapeoutError, unknown_name_error
 from ..formats import plan
 from ..hardware.catalog import Chip, get_chip
+from ..hardware.memory_capacity import GIB
 from ..precision import COMPUTE_PEAK_FIELD, Precision, get_precision
 from ..workloads.llm_config import LLMConfig, load_llm
 from .calibration import active_fitted, calibrated_params, calibration_for, calibration_key
@@ -366,7 +367,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         kv_tok = kv_bytes_per_token_per_chip(cfg, pr, t) / pl
         free = usable - w
         if free <= 0:
-            misses.append(f"TP{t} PP{pl}: weights {w / 2**30:.0f} GiB/chip of {usable / 2**30:.0f} usable")
+            misses.append(f"TP{t} PP{pl}: weights {w / GIB:.0f} GiB/chip of {usable / GIB:.0f} usable")
             fit_misses += 1
             continue
         bmax = int(min(MAX_BATCH * pl, free // (kv_tok * occupancy)))
@@ -374,7 +375,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
             bmax = min(bmax, int(max_batch) * (pl if max_batch_per_micro_batch(stack) else 1))
         batch_cap = max(batch_cap, bmax)
         if bmax < 1:
-            misses.append(f"TP{t} PP{pl}: weights fit ({w / 2**30:.1f} GiB/chip) but not the KV cache of one sequence")
+            misses.append(f"TP{t} PP{pl}: weights fit ({w / GIB:.1f} GiB/chip) but not the KV cache of one sequence")
             fit_misses += 1
             continue
         if batch is not None:
@@ -451,7 +452,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         input_len=input_len, output_len=output_len, output_tokens_per_s=b["tokens_per_s"],
         output_tokens_per_s_per_chip=b["tokens_per_s"] / num_chips, parallelism=par, tp=b["tp"], ep=b["ep"],
         pp=b["pp"], dp=b["dp"], batch_size=int(b["batch"]), tpot_s=b["tpot"], ttft_s=b["ttft"],
-        memory_gib_per_chip=b["mem"] / 2**30, capacity_gib_per_chip=cap / 2**30, interval_80=(lo, hi), kernel_spread=spread,
+        memory_gib_per_chip=b["mem"] / GIB, capacity_gib_per_chip=cap / GIB, interval_80=(lo, hi), kernel_spread=spread,
         candidates=[{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in results[:8]],
         notes=notes, offline_run=run,
     )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import TapeoutError
+from ..hardware.memory_capacity import quoted_gb
 from .recsys import DEFAULT_ZIPF_S, PCIE_GRANULARITY, zipf_hit_rate
 
 SSD_PAGE = 4096  # NVMe logical block read granularity (bytes), NVM Express Base Spec 2.0 Sec. 3.2.3
@@ -71,7 +72,7 @@ def place_tables(tables: list[TableDemand], hbm_bytes: float, host_bytes: float,
         per_tier["hbm"] += t.lookups * hit * t.row_bytes
         if home[t.name] != "hbm":
             per_tier[home[t.name]] += miss_bytes
-        rows.append({"table": t.name, "tier": home[t.name], "gb": t.bytes / 1e9, "hbm_hit": hit, "cached_rows": cached})
+        rows.append({"table": t.name, "tier": home[t.name], "gb": quoted_gb(t.bytes), "hbm_hit": hit, "cached_rows": cached})
     return {"tables": rows, "bytes_per_query": per_tier, "shards": shards}
 
 

@@ -33,7 +33,7 @@ import math
 import numpy as np
 
 from ..errors import TapeoutError
-from ..hardware.memory_capacity import USABLE_MEMORY_FRACTION  # same reserve as LLM serving
+from ..hardware.memory_capacity import USABLE_MEMORY_FRACTION, quoted_gb  # same reserve as LLM serving
 from ..hardware.params import ChipParams
 from ..ops import EmbeddingGather, OpGraph
 from .opcost import evaluate
@@ -116,7 +116,7 @@ def recsys_cost(graph: OpGraph, p: ChipParams, zipf_s: float = DEFAULT_ZIPF_S, p
     fits = tables <= cap
     if placement == "hbm" and np.any(~fits) and np.ndim(cap) == 0:
         raise TapeoutError(
-            f"embedding tables ({tables / 1e9:.1f} GB) exceed the chip's usable memory ({float(cap) / 1e9:.1f} GB); "
+            f"embedding tables ({quoted_gb(tables):.1f} GB) exceed the chip's usable memory ({quoted_gb(float(cap)):.1f} GB); "
             "set placement='host' (spill to host DRAM/CXL) or shard the tables over more chips (shards=...)."
         )
     embs = [o for o in graph.ops if isinstance(o, EmbeddingGather)]
@@ -195,7 +195,7 @@ def hstu_throughput(name: str, metric: str, graph: OpGraph, p: ChipParams, zipf_
     need_dense = memory_needed(dense_graph, include_embeddings=False)
     hbm_budget = float(p.mem_capacity) * USABLE_MEMORY_FRACTION - need_dense
     if hbm_budget < 0:
-        raise TapeoutError(f"{name}: the dense model and activations need {need_dense / 1e9:.1f} GB, more than "
+        raise TapeoutError(f"{name}: the dense model and activations need {quoted_gb(need_dense):.1f} GB, more than "
                            f"{p.chip_id or 'the chip'} has; lower batch or seq_len.")
     shards = int(graph.meta.get("shards", 1))
     demand = [TableDemand(o.name, o.rows * shards, o.row_bytes, o.lookups * shards) for o in embs]
@@ -222,7 +222,7 @@ def hstu_throughput(name: str, metric: str, graph: OpGraph, p: ChipParams, zipf_
             "energy_per_unit_j": float(cost.total_energy) / units,
             "bound": "embedding-" + max(plan["bytes_per_query"], key=lambda k: plan["bytes_per_query"][k] / tier_bw[k])
             if t_emb > float(cost.total_time) else str(cost.dominant_bound()),
-            "fits": True, "memory_gb": need_dense / 1e9,
+            "fits": True, "memory_gb": quoted_gb(need_dense),
             "placement": [f"{r['table']}: {r['tier']} ({r['gb']:.3g} GB/chip, {100 * r['hbm_hit']:.0f}% of lookups from HBM)"
                           for r in plan["tables"]],
             **{f"bytes_per_query_{k}": v for k, v in plan["bytes_per_query"].items()},

@@ -33,8 +33,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..hardware.memory_capacity import GIB
+
 MIB = 2 ** 20
-GIB = 2 ** 30
 
 CONTEXT_BYTES = 0.5 * GIB  # assumption (module docstring)
 GEMM_WORKSPACE_BYTES = 32 * MIB  # TE cuBLASLt workspace, compute capability >= 9

@@ -94,6 +94,7 @@ from .calibration import calibrated_params, calibration_key
 from ..errors import TapeoutError, require_positive
 from ..hardware.catalog import Chip, get_chip
 from ..hardware.fabric import cluster_fabric
+from ..hardware.memory_capacity import GIB
 from ..hardware.topology import Topology
 from ..ops import Attention, Collective, Elementwise, MatMul, OpGraph
 from ..precision import get_precision
@@ -134,7 +135,6 @@ __all__ = ["TrainLayout", "TrainResult", "activation_bytes_per_layer", "zero_mem
            "fp8_training_graph", "clear_cache"]
 HEAD_OPS = ("lm_head", "final_norm")  # the output layer, on the last pipeline stage
 
-GIB = 2 ** 30
 _RESULT_CACHE: dict = {}
 
 
@@ -691,6 +691,10 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     elif fp8_attention and recipe is not None and recipe.gemm == "fp8":
         notes.append(f"FP8 attention speedup is not measured on {c.id} (data/calibration/fp8_attention_speedup.yaml): "
                      "FP8 attention at the FP8 matrix rate")
+    if kernels is not None and c.nominal_tdp_w is not None:  # a power-capped variant runs at a lower clock
+        raise TapeoutError(f"--kernels {kernels}: the kernel database timed {c.calibration_id} at its full board power, "
+                           f"not at {c.id}'s {float(c.get('tdp_w')):g} W cap; drop --power-limit or drop --kernels "
+                           "(the fitted model follows the power cap).")
     gemms = measured_gemms(kernels, c.id)
     if gemms is not None:
         src = gemms.source

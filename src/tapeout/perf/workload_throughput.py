@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import TapeoutError, require_positive
 from ..hardware.catalog import Chip, get_chip
+from ..hardware.memory_capacity import quoted_gb
 from ..hardware.params import ChipParams
 from ..workloads.catalog import (BUILDERS, USABLE_MEMORY_FRACTION, WORKLOADS, build_workload, get_preset, memory_needed,
                                  preset_files)
@@ -87,13 +88,13 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
         if b is not None and b > 1 and bfield in params:  # would one unit fit? else lowering the batch cannot help
             one = memory_needed(build_workload(kind, **{**params, bfield: 1}), include_embeddings=not is_rec)
             if one > float(cap):
-                lower = f"even {bfield}=1 needs {one / 1e9:.1f} GB, so use smaller inputs (resolution, frames)"
+                lower = f"even {bfield}=1 needs {quoted_gb(one):.1f} GB, so use smaller inputs (resolution, frames)"
         raise TapeoutError(
-            f"{name}: {bfield}={b} needs {need / 1e9:.1f} GB but {p.chip_id or 'the chip'} has "
-            f"{float(cap) / 1e9:.1f} GB usable; {lower} or use a chip with more memory."
+            f"{name}: {bfield}={b} needs {quoted_gb(need):.1f} GB but {p.chip_id or 'the chip'} has "
+            f"{quoted_gb(float(cap)):.1f} GB usable; {lower} or use a chip with more memory."
         )
     out: dict = {"workload": name, "metric": preset.metric if preset else "units/s", "unit": preset.unit if preset else "unit",
-                 "units_per_graph": units, "memory_gb": need / 1e9}
+                 "units_per_graph": units, "memory_gb": quoted_gb(need)}
     if is_rec:
         kw = {"placement": placement}
         if zipf_s is not None:

@@ -74,7 +74,7 @@ def evaluate(w: WorkloadSpec, chip: Chip, chips_per_node: int = 8, params=None) 
         out.update(units_per_s_per_chip=r.output_tokens_per_s_per_chip, power_w=r.power_w_per_chip, latency_s=r.tpot_s,
                    ttft_s=r.ttft_s, bound=r.bound, config=f"{r.parallelism}, batch {r.batch_size}, {r.precision}")
         out["_graph"] = ("llm", w.model, prec, r)
-        out["memory_gb"] = r.memory_gib_per_chip * 2**30 / 1e9
+        out["memory_gb"] = r.memory_gib_per_chip  # binary GB, as capacities are quoted (hardware/memory_capacity.py)
     elif kind == "llm-training":
         from ..perf.training import train  # cluster-scale training model
 
