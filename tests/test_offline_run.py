@@ -122,9 +122,13 @@ def test_benchmark_offline_is_simulated_and_below_the_steady_state():
     assert run is not None and run["samples_total"] >= 24576
     assert run["samples_per_replica"] * r.dp >= run["samples_total"]
     steady = run["steady_tokens_per_s_per_replica"] * r.dp
-    # the whole run, drain included, is no faster than its full-batch window (0.5% slack: the
-    # window's rate is the closed form at the length-biased occupancy, an approximation)
-    assert r.output_tokens_per_s < steady * 1.005
+    # whole = steady + (r_drain - steady) * drain_share. The drain (no admissions left) runs a shrinking
+    # batch that skips the steady window's prefill: at a weight-bound batch it is slower than the
+    # window, at a compute-bound one (H200's full batch) faster, by at most the prefill it skips, i.e.
+    # under 2x. So the whole run stays within one drain share of the window, and the drain is short.
+    share = run["drain_s"] / run["wall_s"]
+    assert 0 < share < 0.1
+    assert steady * (1 - share) < r.output_tokens_per_s < steady * (1 + share)
     assert any("simulated" in n for n in r.notes)
 
 
