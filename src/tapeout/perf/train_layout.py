@@ -215,7 +215,11 @@ def nearest_layouts(cfg, want: TrainLayout, num_chips: int, domain: int, global_
     change, then by log-distance over the pinned sizes, then over all of TP, PP, CP, EP, VP, MBS. Every
     layout returned changes the same pinned fields (Nearest.changed), those of the best one found."""
     pinned = tuple(f for f in PINNABLE if f in pinned)
-    lays, _ = candidate_layouts(cfg, num_chips, domain, global_seqs, seq, {"shard": want.shard})
+    # the search's grid, plus the pinned values themselves where they lie off it (e.g. VP 5): each alone
+    # and all together, so a valid layout keeping them is among the candidates
+    fixes = [{}, {f: getattr(want, f) for f in pinned}] + [{f: getattr(want, f)} for f in pinned]
+    lays = [lay for fx in fixes for lay in candidate_layouts(cfg, num_chips, domain, global_seqs, seq,
+                                                             {"shard": want.shard, **fx})[0]]
     if want.shard:  # a pinned shard group that no layout admits: offer the whole-group ZeRO too
         lays += candidate_layouts(cfg, num_chips, domain, global_seqs, seq)[0]
     order = {r: i for i, r in enumerate(SEARCHED_RECOMPUTE)}
