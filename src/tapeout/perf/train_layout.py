@@ -182,26 +182,69 @@ def candidate_layouts(cfg, num_chips: int, domain: int, global_seqs: int, seq: i
     return out, why
 
 
-def _distance(a: TrainLayout, b: TrainLayout) -> float:
-    return sum(abs(math.log2(getattr(a, k)) - math.log2(getattr(b, k))) for k in ("tp", "pp", "cp", "ep", "vp", "mbs"))
+NUMERIC_FIELDS = ("tp", "pp", "cp", "ep", "vp", "mbs")
+PINNABLE = NUMERIC_FIELDS + ("zero", "recompute", "shard")
+
+
+def _distance(a: TrainLayout, b: TrainLayout, fields=NUMERIC_FIELDS) -> float:
+    return sum(abs(math.log2(getattr(a, k)) - math.log2(getattr(b, k))) for k in fields)
+
+
+@dataclass
+class Nearest:
+    """The valid layouts nearest to a refused one, and the pinned fields every one of them changes
+    (empty: each keeps every value the user pinned)."""
+    layouts: list[TrainLayout]
+    changed: tuple[str, ...] = ()
+
+    def pinned_note(self, want: TrainLayout) -> str:
+        """'' when the layouts keep every pinned value, else the pinned values they had to change."""
+        if not self.changed:
+            return ""
+        vals = ", ".join(f"{k.upper() if k in NUMERIC_FIELDS else k} {getattr(want, k)}" for k in self.changed)
+        return f"no valid layout found keeps your pinned {vals}; these change {'it' if len(self.changed) == 1 else 'them'}"
 
 
 def nearest_layouts(cfg, want: TrainLayout, num_chips: int, domain: int, global_seqs: int, seq: int,
-                    k: int = 3, keep=None, tries: int = 400) -> list[str]:
-    """Up to k valid layouts closest to `want` (log-distance over TP, PP, CP, EP, VP, MBS); with
-    `keep` (e.g. "fits in memory") only those it accepts, among the `tries` closest."""
-    lays, _ = candidate_layouts(cfg, num_chips, domain, global_seqs, seq, {"zero": want.zero, "recompute": want.recompute})
-    seen, out = set(), []
-    for lay in sorted(lays, key=lambda x: _distance(x, want)):
+                    k: int = 3, keep=None, tries: int = 400, pinned=PINNABLE) -> Nearest:
+    """Up to k valid layouts closest to `want`; with `keep` (e.g. "fits in memory") only those it
+    accepts, among the `tries` closest.
+
+    `pinned`: the fields the user set (a whole given layout pins them all). The search varies what is
+    not pinned first (recompute and ZeRO included): layouts are ranked by how many pinned values they
+    change, then by log-distance over the pinned sizes, then over all of TP, PP, CP, EP, VP, MBS. Every
+    layout returned changes the same pinned fields (Nearest.changed), those of the best one found."""
+    pinned = tuple(f for f in PINNABLE if f in pinned)
+    # the search's grid, plus the pinned values themselves where they lie off it (e.g. VP 5): each alone
+    # and all together, so a valid layout keeping them is among the candidates
+    fixes = [{}, {f: getattr(want, f) for f in pinned}] + [{f: getattr(want, f)} for f in pinned]
+    lays = [lay for fx in fixes for lay in candidate_layouts(cfg, num_chips, domain, global_seqs, seq,
+                                                             {"shard": want.shard, **fx})[0]]
+    if want.shard:  # a pinned shard group that no layout admits: offer the whole-group ZeRO too
+        lays += candidate_layouts(cfg, num_chips, domain, global_seqs, seq)[0]
+    order = {r: i for i, r in enumerate(SEARCHED_RECOMPUTE)}
+
+    def changed(lay):
+        return tuple(f for f in pinned if getattr(lay, f) != getattr(want, f))
+
+    def rank(lay):
+        return (len(changed(lay)), _distance(lay, want, [f for f in pinned if f in NUMERIC_FIELDS]),
+                _distance(lay, want), abs(order.get(lay.recompute, 0) - order.get(want.recompute, 0)), lay.zero)
+
+    seen, sizes, out, first = set(), set(), [], None
+    for lay in sorted(lays, key=rank):
         s = str(lay)
         if s in seen:
             continue
         seen.add(s)
-        if keep is None or keep(lay):
-            out.append(s)
+        size = (lay.tp, lay.pp, lay.dp, lay.cp, lay.ep, lay.vp, lay.mbs)  # one suggestion per split of the chips
+        if size not in sizes and (first is None or changed(lay) == first) and (keep is None or keep(lay)):
+            first = changed(lay)
+            sizes.add(size)
+            out.append(lay)
         if len(out) == k or len(seen) >= tries:
             break
-    return out
+    return Nearest(out, first or ())
 
 
 def nearest_chip_counts(cfg, num_chips: int, domain: int, global_seqs: int, seq: int, fixed: dict | None = None,

@@ -621,6 +621,12 @@ def _check_inputs(num_chips, global_batch_tokens, seq_len) -> int:
     return global_seqs
 
 
+def _suggest(what: str, near, want: TrainLayout) -> str:
+    """'; <what>: A; B; C', preceded by the pinned values every suggestion had to change."""
+    note = near.pinned_note(want)
+    return (f"; {note}" if note else "") + f"; {what}: {'; '.join(map(str, near.layouts))}"
+
+
 def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap, smallest, fits=None) -> TapeoutError:
     """The error when no layout runs: the rule(s) that ruled layouts out, or memory, and what would work."""
     pinned = {k: v for k, v in fixed.items() if v is not None}
@@ -633,11 +639,11 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
     want = TrainLayout(**{k: v for k, v in pinned.items()})
     want.dp = max(1, num_chips // max(1, want.tp * want.pp * want.cp))
     bad = broken_rule(cfg, want, num_chips, global_seqs, seq_len, domain) or rule
-    near = nearest_layouts(cfg, want, num_chips, domain, global_seqs, seq_len, keep=fits)
+    near = nearest_layouts(cfg, want, num_chips, domain, global_seqs, seq_len, keep=fits, pinned=pinned)
     msg = f"{head}: breaks rule {bad}"
-    if near:
-        msg += f"; nearest valid layouts that fit memory: {'; '.join(near)}"
-    elif fits is not None and nearest_layouts(cfg, want, num_chips, domain, global_seqs, seq_len, k=1):
+    if near.layouts:
+        msg += _suggest("nearest valid layouts that fit memory", near, want)
+    elif fits is not None and nearest_layouts(cfg, want, num_chips, domain, global_seqs, seq_len, k=1).layouts:
         msg += ("; the valid layouts nearest to it exceed memory: add chips (deeper PP / wider DP for ZeRO), use "
                 "recompute, or a chip with more memory")
     else:
@@ -712,7 +718,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         bad = broken_rule(cfg, layout, num_chips, global_seqs, seq_len, domain)
         if bad:
             near = nearest_layouts(cfg, layout, num_chips, domain, global_seqs, seq_len, keep=fits)
-            raise TapeoutError(f"layout {layout} breaks rule {bad}" + (f"; nearest valid: {'; '.join(near)}" if near else "") + ".")
+            raise TapeoutError(f"layout {layout} breaks rule {bad}" + (_suggest("nearest valid", near, layout)
+                                                                       if near.layouts else "") + ".")
         cands, why = [layout], None
     else:
         cands, why = candidate_layouts(cfg, num_chips, domain, global_seqs, seq_len, fixed)
