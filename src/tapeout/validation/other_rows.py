@@ -511,11 +511,17 @@ def eval_interval(ev: dict, global_batch: float) -> float:
 
 
 def _feature_read_s(g: OpGraph, once: OpGraph, p, n: int) -> float:
-    """R-GAT: one step's feature read from HBM shards over the node's chips or host memory
-    (perf/gnn.py), overlapped with compute (NVIDIA v4.0 TRAIN_OVERLAP=1)."""
+    """R-GAT: one step's feature read from HBM shards (the node's chips, or every chip of a multi-node
+    run) or host memory (perf/gnn.py), overlapped with compute (NVIDIA v4.0 TRAIN_OVERLAP=1). Each
+    chip holds its 1/g shard of the int64 CSC graph structure beside the features (rgat_train
+    graph_on_device, graph_index_bytes)."""
     from ..perf.gnn import batch_feature_read
 
-    _, t = batch_feature_read(OpGraph("fwd", list(once.ops) + list(g.ops), g.meta), p, min(n, float(p.scaleup_domain)))
+    node = min(n, float(p.scaleup_domain))
+    resident = 0.0
+    if _fact("rgat_train", "graph_on_device"):
+        resident = sum(gnn.igbh_full_csc_entries()) * float(_fact("rgat_train", "graph_index_bytes")) / node
+    _, t = batch_feature_read(OpGraph("fwd", list(once.ops) + list(g.ops), g.meta), p, node, float(n), resident)
     return float(t)
 
 
