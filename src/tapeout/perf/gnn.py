@@ -21,10 +21,15 @@ HBM, GRAPH_DEVICE=cuda) and the batch's gathered features; else, on several node
 memory (WG_SHARDING_LOCATION=cpu). Bytes of a batch's features: B = seeds x sampled nodes x
 in_dim x feature bytes. Read time on top of the local HBM gather the op graph already costs:
     node shards    B (g - 1)/g / scale-up bandwidth  (the g-1 remote shards over NVLink)
-    global shards  max(B (g - 1)/n / scale-up, B (n - g)/n / scale-out bandwidth)
-                   (n chips' shards: g - 1 of them over NVLink, n - g over the chip's NIC, both
-                   links at once; perf/collectives.py's hierarchical all-to-all splits the same way)
+    global shards  the all-to-all of B over the n chips (perf/collectives.py collective_time):
+                   WholeMemory's DISTRIBUTED type is not mapped into the other GPUs, so a gather
+                   exchanges the ids and then the rows with NCCL (cugraph wholegraph
+                   wholememory_gather_nccl, exchange_embeddings_nccl_func; docs wholegraph/basics
+                   wholememory_implementation_details.md: "Distributed ... not mapped"): (g-1)/n of
+                   B over NVLink, (n-g)/n over the chip's NIC, both links at once
     host memory    B / host-link bandwidth           (PCIe / C2C zero-copy reads)
+Node shards and host memory are mapped WholeMemory (CONTINUOUS): the gather kernel loads remote rows
+directly, at the link's bandwidth.
 The read overlaps the previous batch's compute: t = max(t_device, t_read).
 """
 
@@ -52,28 +57,28 @@ def feature_home(table_bytes: float, shard_chips, mem_capacity, resident_bytes=0
     return np.where(table / g <= room, "hbm", np.where((n > g) & (table / n <= room), "hbm-global", "host"))
 
 
-def feature_read_s(batch_bytes: float, home, shard_chips, scaleup_bw, host_bw, scaleout_bw=1.0,
-                   all_chips=None) -> np.ndarray:
-    """Seconds to bring a batch's features to the chip beyond its local HBM gather (module doc)."""
+def feature_read_s(batch_bytes: float, home, shard_chips, scaleup_bw, host_bw, global_s=0.0) -> np.ndarray:
+    """Seconds to bring a batch's features to the chip beyond its local HBM gather (module doc);
+    `global_s` the all-to-all time of global shards."""
     g = np.maximum(np.asarray(shard_chips, dtype=float), 1.0)
-    n = g if all_chips is None else np.maximum(np.asarray(all_chips, dtype=float), g)
-    up = np.maximum(np.asarray(scaleup_bw, dtype=float), 1.0)
-    node = batch_bytes * (1.0 - 1.0 / g) / up
-    wide = np.maximum(batch_bytes * (g - 1.0) / n / up,
-                      batch_bytes * (n - g) / n / np.maximum(np.asarray(scaleout_bw, dtype=float), 1.0))
+    node = batch_bytes * (1.0 - 1.0 / g) / np.maximum(np.asarray(scaleup_bw, dtype=float), 1.0)
     host = batch_bytes / np.maximum(np.asarray(host_bw, dtype=float), 1.0)
     home = np.asarray(home)
-    return np.where(home == "hbm", node, np.where(home == "hbm-global", wide, host))
+    return np.where(home == "hbm", node, np.where(home == "hbm-global", np.asarray(global_s, dtype=float), host))
 
 
 def batch_feature_read(graph: OpGraph, p, shard_chips: float = 1.0, all_chips: float | None = None,
-                       resident_bytes: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """(home, seconds) of one batch of `graph` (an rgat_graph) on chip parameters `p`: `shard_chips`
-    the node's chips, `all_chips` every data-parallel chip, `resident_bytes` what each chip holds
-    besides the table shard and the batch's gathered features (module doc)."""
+                       resident_bytes: float = 0.0, family: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """(home, seconds) of one batch of `graph` (an rgat_graph) on chip parameters `p` of `family`:
+    `shard_chips` the node's chips, `all_chips` every data-parallel chip, `resident_bytes` what each
+    chip holds besides the table shard and the batch's gathered features (module doc)."""
+    from .collectives import collective_time, topology_for
+
     b = float(graph.meta["feature_bytes_per_seed"]) * float(graph.meta["batch"])
     home = feature_home(graph.meta["feature_table_bytes"], shard_chips, p.mem_capacity, resident_bytes + b, all_chips)
-    return home, feature_read_s(b, home, shard_chips, p.scaleup_bw, p.host_bw, p.scaleout_bw, all_chips)
+    n = int(all_chips or shard_chips)
+    t_global = collective_time("all_to_all", b, n, topology_for(p, family))[0] if n > shard_chips else 0.0
+    return home, feature_read_s(b, home, shard_chips, p.scaleup_bw, p.host_bw, t_global)
 
 
 def rgat_throughput(name: str, metric: str, graph: OpGraph, p, shard_chips: float = 1.0) -> dict:
