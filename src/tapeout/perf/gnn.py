@@ -43,9 +43,6 @@ from ..workloads.catalog import USABLE_MEMORY_FRACTION
 from .opcost import evaluate
 
 
-HOMES = ("hbm", "hbm-global", "host")
-
-
 def feature_home(table_bytes: float, shard_chips, mem_capacity, resident_bytes=0.0, all_chips=None) -> np.ndarray:
     """'hbm' where one of `shard_chips` shards fits the usable HBM beside `resident_bytes`, else
     'hbm-global' where one of `all_chips` (> shard_chips) shards does, else 'host' (module doc;
