@@ -458,7 +458,7 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
         t_ar, t_opt = bert_weight_update_s(p, chip.family, n, dense)
         overlapped = False  # one gradient block, reduced after the backward: exposed
     t_step = t_fwd + t_bwd + t_once + (max(0.0, t_ar - t_bwd) if overlapped else t_ar) + t_opt
-    t_read, t_eval = (_feature_read_s(g, once, p, n) if bench == "rgat" else 0.0), 0.0
+    t_read, t_eval = (_feature_read_s(g, once, p, n, chip.family) if bench == "rgat" else 0.0), 0.0
     t_step = max(t_step, t_read)
     steps = samples / gb
     # evaluation passes inside the timed region (other_benchmarks.yaml `train-<bench>`): forward
@@ -510,12 +510,19 @@ def eval_interval(ev: dict, global_batch: float) -> float:
     return float(ev["epoch_samples"]["value"]) / float(ev["evals_per_epoch"]["value"])
 
 
-def _feature_read_s(g: OpGraph, once: OpGraph, p, n: int) -> float:
-    """R-GAT: one step's feature read from HBM shards over the node's chips or host memory
-    (perf/gnn.py), overlapped with compute (NVIDIA v4.0 TRAIN_OVERLAP=1)."""
+def _feature_read_s(g: OpGraph, once: OpGraph, p, n: int, family: str) -> float:
+    """R-GAT: one step's feature read from HBM shards (the node's chips, or every chip of a multi-node
+    run) or host memory (perf/gnn.py), overlapped with compute (NVIDIA v4.0 TRAIN_OVERLAP=1). Each
+    chip holds its 1/g shard of the int64 CSC graph structure beside the features (rgat_train
+    graph_on_device, graph_index_bytes)."""
     from ..perf.gnn import batch_feature_read
 
-    _, t = batch_feature_read(OpGraph("fwd", list(once.ops) + list(g.ops), g.meta), p, min(n, float(p.scaleup_domain)))
+    node = min(n, float(p.scaleup_domain))
+    resident = 0.0
+    if _fact("rgat_train", "graph_on_device"):
+        resident = sum(gnn.igbh_full_csc_entries()) * float(_fact("rgat_train", "graph_index_bytes")) / node
+    _, t = batch_feature_read(OpGraph("fwd", list(once.ops) + list(g.ops), g.meta), p, node, float(n), resident,
+                              family)
     return float(t)
 
 
