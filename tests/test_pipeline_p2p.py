@@ -152,7 +152,7 @@ def test_stacks_on_file_and_settings():
     assert stack_settings(find_stack("S", None, table), {}, {}, False)[1] == {"overlap_p2p": False}
 
 
-def test_train_charges_only_fill_drain_when_overlapped():
+def test_train_charges_fill_drain_and_loop_backs_when_overlapped():
     kw = dict(model="llama-3.1-70b", chip="h100-sxm", num_chips=256, global_batch_tokens=2 ** 22, seq_len=4096,
               tp=8, pp=8, vp=5, cp=1, mbs=1)
     on, off = train(**kw, overlap_p2p=True), train(**kw, overlap_p2p=False)
