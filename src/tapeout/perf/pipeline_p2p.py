@@ -47,6 +47,7 @@ def default_group(m: int, pp: int) -> int:
     else the smallest N in [pp, m] it accepts (forward_backward_pipelining_with_interleaving raises
     unless pp <= N <= m and m mod N is 0 or at least pp: a shorter last group "introduces dependency
     bubbles"); m when m < pp (no valid N: rule 'interleave' refuses the layout)."""
+    m, pp = int(round(m)), int(pp)
     for n in range(pp, m + 1):
         if m % n == 0 or m % n >= pp:
             return n
