@@ -10,27 +10,88 @@ not support overlapping p2p communication") sit on the critical path one after a
     2 v (m + (p-1)/v) t_send = 2 (v m + p - 1) t_send.
 Overlapped sends (interleaved schedule with `overlap_p2p_comm` True: forward_backward_pipelining_with_
 interleaving posts isend/irecv for the next chunk and waits on them only before that chunk runs)
-hide behind the next chunk's compute in the steady state; what stays serial is the fill, where
-the first micro-batch's forward hops p-1 devices before the last one starts, and the drain, where
-the last backward hops back: 2 (p-1) t_send. A steady-state send hides only behind the chunk it
-overlaps: the excess max(0, t_send - t_chunk) of each of the 2 v m sends stays exposed.
-A forward-only pass (evaluation) sends forward only: half of either.
+hide behind the next chunk's compute in the steady state. What stays serial:
+  - the fill, where the first micro-batch's forward hops p-1 devices before the last one starts, and
+    the drain, where the last backward hops back: 2 (p-1) t_send;
+  - the loop back to the first device. Megatron-Core runs the micro-batches in groups of N
+    (`microbatch_group_size_per_vp_stage`, default = pp, ModelParallelConfig.__post_init__; the
+    order is `get_schedule_table`: chunk 0 of the group's N micro-batches, then chunk 1, ...).
+    Chunk c+1 of a group's first micro-batch on device 0 needs its chunk c from device p-1: p chunk
+    passes and p hops after device 0 ran chunk c, while device 0 has only the group's N chunk-c
+    passes to run meanwhile. Each of the v-1 chunk-to-chunk loop-backs of the warm-up (first group,
+    forward chunks t_f) and of the cool-down (last group, backward chunks t_b) waits
+        max(0, p t_send - (N - p) t_chunk),
+    i.e. every hop of the loop when N = p (the default): the fill and drain cross all p v - 1
+    virtual-stage boundaries, 2 (p v - 1) t_send. In the 1F1B steady state each loop has a backward
+    (forward) chunk between, so only the warm-up and the cool-down pay it. The Llama 3 paper
+    (Dubey et al. 2024, arXiv:2407.21783 Sec. 3.3.2) gives the same reason for its tunable N: "more
+    micro-batches to hide point-to-point communication".
+  - a steady-state send longer than the chunk it hides behind: the excess max(0, t_send - t_chunk)
+    of each of the 2 v m sends.
+Checked against an event simulation of Megatron-Core's schedule order with asynchronous sends
+(tests/test_pipeline_p2p.py): exact while a send is shorter than a chunk (every real layout on
+file); an upper bound beyond (the two last terms overlap there), capped at the blocking schedule's
+time (an asynchronous send never starts later than the blocking one it replaces).
+A forward-only pass (evaluation) sends forward only: (p-1) t_send, and every group's v-1 forward
+loop-backs (no backward chunk fills the loop between groups).
 """
 
 from __future__ import annotations
 
+import math
+
+
+def default_group(m: int, pp: int) -> int:
+    """Megatron-Core's micro-batches per group N of the interleaved schedule for m micro-batches on
+    pp stages: its default pp (ModelParallelConfig.__post_init__) where that is a valid schedule,
+    else the smallest N in [pp, m] it accepts (forward_backward_pipelining_with_interleaving raises
+    unless pp <= N <= m and m mod N is 0 or at least pp: a shorter last group "introduces dependency
+    bubbles"); m when m < pp (no valid N: rule 'interleave' refuses the layout)."""
+    m, pp = int(round(m)), int(pp)
+    for n in range(pp, m + 1):
+        if m % n == 0 or m % n >= pp:
+            return n
+    return max(1, m)
+
+
+def schedule_groups(m: int, group: int) -> list[int]:
+    """Micro-batches per group of Megatron-Core's interleaved schedule table (`get_schedule_table`):
+    groups of `group` (N), the last group taking what is left once N more would reach m."""
+    n = max(1, min(int(group), int(m)))
+    sizes, lo = [], 0
+    while lo < m:
+        hi = m if lo + n >= m else lo + n
+        sizes.append(hi - lo)
+        lo = hi
+    return sizes
+
+
+def loop_stall(t_send: float, pp: int, size: int, t_chunk: float) -> float:
+    """Wait of one chunk-to-chunk loop-back of a group of `size` micro-batches on `pp` devices:
+    max(0, pp t_send - (size - pp) t_chunk) (see the module doc)."""
+    slack = (size - pp) * t_chunk if size != pp else 0.0
+    return max(0.0, pp * t_send - slack)
+
 
 def pipeline_send_time(t_send: float, pp: int, vp: int, m: int, overlap: bool, forward_only: bool = False,
-                       t_fwd_chunk: float = float("inf"), t_bwd_chunk: float = float("inf")) -> float:
+                       t_fwd_chunk: float = math.inf, t_bwd_chunk: float = math.inf, group: int | None = None) -> float:
     """Exposed send/recv time of one step: `t_send` one hop's activation send, `pp` devices,
     `vp` chunks per device, `m` micro-batches; `overlap` the stack's overlap_p2p_comm (acts only
     when vp > 1, as Megatron-Core runs it). `t_fwd_chunk` / `t_bwd_chunk`: one chunk's forward /
     backward on the device, the compute a steady-state send hides behind (a send longer than it
-    shows the excess)."""
+    shows the excess). `group`: micro-batches per group of the interleaved schedule (Megatron-Core
+    microbatch_group_size_per_vp_stage; None: default_group(m, pp), its default pp when m is a
+    multiple of pp)."""
     if pp <= 1:
         return 0.0
+    blocking = 2.0 * (vp * m + pp - 1) * t_send / (2.0 if forward_only else 1.0)
     if not (overlap and vp > 1):
-        hops = 2.0 * (vp * m + pp - 1)
-        return hops * t_send / (2.0 if forward_only else 1.0)
+        return blocking
+    sizes = schedule_groups(m, default_group(m, pp) if group is None else group)
     excess = max(0.0, t_send - t_fwd_chunk) + (0.0 if forward_only else max(0.0, t_send - t_bwd_chunk))
-    return (1.0 if forward_only else 2.0) * (pp - 1) * t_send + vp * m * excess
+    if forward_only:
+        loops = sum(loop_stall(t_send, pp, n, t_fwd_chunk) for n in sizes)
+        return min(blocking, (pp - 1) * t_send + (vp - 1) * loops + vp * m * excess)
+    loops = loop_stall(t_send, pp, sizes[0], t_fwd_chunk) + loop_stall(t_send, pp, sizes[-1], t_bwd_chunk)
+    # an asynchronous send never starts later than the blocking one it replaces: never above blocking
+    return min(blocking, 2.0 * (pp - 1) * t_send + (vp - 1) * loops + vp * m * excess)

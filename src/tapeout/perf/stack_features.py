@@ -19,7 +19,8 @@ measurement keeps the calibrated rate and says so in the notes.
 compute it hides behind runs on the other cores (perf/comm_contention.py). 0: free (the default:
 no stack on file pins its NCCL channel count).
 `overlap_p2p`: the stack's overlap_p2p_comm: interleaved schedules (vp > 1) hide the steady-state
-pipeline sends, leaving the fill/drain hops exposed (perf/pipeline_p2p.py). Default True:
+pipeline sends, leaving the fill/drain hops and the loop-backs the schedule's group N = PP leaves
+no slack for exposed (perf/pipeline_p2p.py). Default True:
 Megatron-LM's training default (--no-overlap-p2p-communication is store_false; forced off without
 virtual stages) and NeMo 2's comm-overlap callback at VP > 1.
 `rank_spread`: per-rank compute-speed spread (perf/rank_spread.RankSpread); the step's compute then

@@ -26,7 +26,10 @@ Time per micro-batch on one stage (the op graph of workloads/llm.py for one forw
            calibration, whose GEMM rate carries its own epilogue)
   TP collectives run after their GEMMs, or overlapped with them as the run's stack does it
   (`tp_overlap`: Transformer Engine userbuffers, perf/tp_overlap.py, with the SMs it takes)
-Step = (m + (p-1)/v) x (F + B) + exposed DP communication + optimizer
+Step = (m + (p-1)/v) x (F + B) + exposed pipeline sends + exposed DP communication + optimizer
+  pipeline sends (perf/pipeline_p2p.py): all of them when blocking; under overlap_p2p_comm the
+  fill/drain hops and the loop-backs to the first device that the schedule's group of N = PP
+  micro-batches leaves no slack for (2 (p v - 1) hops at Megatron-Core's default)
   pipeline bubble fraction (p-1)/(v m + p - 1) (1F1B, Narayanan et al. 2021; v = 1 gives
   (p-1)/(m+p-1))
   DP gradient reduce-scatter + parameter all-gather (ZeRO-1 / distributed optimizer) of the
@@ -114,7 +117,7 @@ from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .train_loss import logits_dtype, loss_ops
 from .cp_correction import cp_merge_ops
 from .comm_contention import contended_exposure, core_share
-from .pipeline_p2p import pipeline_send_time
+from .pipeline_p2p import default_group, pipeline_send_time
 from .dp_buckets import (bucketed_collective_time, collective_count, deferred_params,
                          first_last_stage_stride, tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
@@ -151,7 +154,8 @@ def chunked_exposure(t_comm, t_compute, vp: int = 1, group: int = 1):
     overlap_param_gather: schedules.py forward_backward_pipelining_with_interleaving launches a
     chunk's gradient reduce-scatter (grad_sync_func) once its last micro-batch backward is done,
     and the next chunk's parameter all-gather (param_sync_func) during the previous chunk's
-    forwards). The schedule runs `group` = min(m, pp) micro-batches of one chunk before the next
+    forwards). The schedule runs `group` = N micro-batches of one chunk before the next
+    (perf/pipeline_p2p.default_group: Megatron-Core's default pp when m is a multiple of pp)
     (get_model_chunk_id), backward from chunk vp-1 down to 0, so chunk k's t/vp of communication has
     k x group chunk passes of t_compute/vp after it plus its own last pass; the chain of chunks is
     exposed by max over k of (k+1) t/vp - (k group + 1) t_compute/vp, linear in k:
@@ -432,9 +436,12 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         t_send = float(collective_time("send_recv", S, 2, pg.topology(topo, "pp"), stride=pg.stride_pp)[0])
         p2p = 2 * t_send * lay.vp  # sends of one micro-batch (every chunk forward and backward)
     slots = m + (lay.pp - 1) / lay.vp  # 1F1B / interleaved 1F1B: m slots + (p-1)/v of bubble
-    # sends on the critical path: all of them, or the fill/drain hops under the stack's overlap_p2p_comm
+    # micro-batches per group of the interleaved schedule (Megatron-Core microbatch_group_size_per_vp_stage)
+    grp = default_group(int(m), lay.pp)
+    # sends on the critical path: all of them, or under the stack's overlap_p2p_comm the fill/drain
+    # hops and the warm-up / cool-down loop-backs the group leaves no slack for (perf/pipeline_p2p)
     pp_send = pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.stack.overlap_p2p, t_fwd_chunk=F / lay.vp,
-                                 t_bwd_chunk=B / lay.vp)
+                                 t_bwd_chunk=B / lay.vp, group=grp)
     compute_time = slots * (F + B) + pp_send
     # data-parallel gradient reduce-scatter and parameter all-gather of the slowest device's
     # parameters (dense over DP x CP, experts over the expert-DP group)
@@ -491,7 +498,6 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         t_x = float(collective_time("all_reduce", gb * dense * scale / lay.shard, lay.dp * lay.cp // lay.shard, topo,
                                     stride=lay.tp * lay.shard)[0])
         dp_x = float(contended_exposure(max(0.0, t_x - B), t_x, fwd.comm_share))
-    grp = min(m, lay.pp)  # micro-batches per chunk group of the interleaved schedule
 
     def hid(exposed, t):  # the collective's CTAs take their cores from the compute hiding it
         return float(contended_exposure(exposed, t, fwd.comm_share))
@@ -532,7 +538,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast + amax
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
     eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.stack.overlap_p2p, forward_only=True,
-                                                 t_fwd_chunk=F / lay.vp)
+                                                 t_fwd_chunk=F / lay.vp, group=grp)
     # LoRA under a quantized recipe keeps the frozen weights quantized (no per-step weight cast
     # above): FP8 parameters, as NeMo's fp8_params, take the recipe format's bytes
     frozen = format_bits(rcp.gemm) / 8.0 if lora and rcp is not None and rcp.quantized else 2.0
