@@ -715,7 +715,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     domain = int(np.max(p.scaleup_domain))
 
     def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules
-        usable = training_reserve(lay).usable(cap)
+        usable = training_reserve(lay, c).usable(cap)
         r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora, mem_limit=usable)
         return r is not None and r["mem"] <= usable
 
@@ -739,7 +739,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                                f"the layers per stage.")
     best, smallest = None, None
     for lay in cands:
-        usable = training_reserve(lay).usable(cap)
+        usable = training_reserve(lay, c).usable(cap)
         r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora, mem_limit=usable)
         if r is None:
             continue
@@ -754,10 +754,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     if best is None:
         raise _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap, smallest, fits)
     lay, r = best
-    res = training_reserve(lay)
-    notes.append(f"memory: {r['mem'] / GIB:.1f} of {res.usable(cap) / GIB:.1f} GiB usable of {cap / GIB:.2f} GiB; the reserve's "
-                 f"CUDA context ({res.context / GIB:.1f} GiB) and allocator fragmentation ({res.fragmentation:.1%}) are "
-                 f"assumptions (perf/train_reserve.py)")
+    res = training_reserve(lay, c)
+    notes.append(f"memory: {r['mem'] / GIB:.1f} GiB per chip; " + res.note(cap))
     tokens = global_seqs * seq_len
     tps = tokens / r["step"]
     flops_tok = model_flops_per_token(cfg, seq_len, lora)
