@@ -216,9 +216,10 @@ class Nearest:
 
 
 def nearest_layouts(cfg, want: TrainLayout, num_chips: int, domain: int, global_seqs: int, seq: int,
-                    k: int = 3, keep=None, tries: int = 400, pinned=PINNABLE) -> Nearest:
+                    k: int = 3, keep=None, tries: int = 4000, pinned=PINNABLE) -> Nearest:
     """Up to k valid layouts closest to `want`; with `keep` (e.g. "fits in memory") only those it
-    accepts, among the `tries` closest.
+    accepts, among the `tries` closest (4000: the grid holds every VP up to (L + 2) / PP, and a memory
+    check prices no step, perf/training.py `fits`).
 
     `pinned`: the fields the user set (a whole given layout pins them all). The search varies what is
     not pinned first (recompute and ZeRO included): layouts are ranked by how many pinned values they

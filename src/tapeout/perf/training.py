@@ -714,10 +714,9 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                attn_ratio=ratio or (1.0, 1.0), gemms=gemms)
     domain = int(np.max(p.scaleup_domain))
 
-    def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules
-        usable = training_reserve(lay, c).usable(cap)
-        r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora, mem_limit=usable)
-        return r is not None and r["mem"] <= usable
+    def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules: its memory only (mem_limit -1)
+        r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora, mem_limit=-1.0)
+        return r is not None and r["mem"] <= training_reserve(lay, c).usable(cap)
 
     if layout is not None:
         bad = broken_rule(cfg, layout, num_chips, global_seqs, seq_len, domain)
