@@ -126,19 +126,6 @@ NPU = {"id": "test-npu", "family": "generic", "specs": {
     "tdp_w": {"value": 500, "source": "test design"}, "scaleup_bw_gbps_bidir": 400}}
 
 
-@pytest.fixture
-def session_chips():
-    """Chips registered by a test leave the session catalog afterwards (other tests list it)."""
-    from tapeout.hardware.catalog import chip_ids, unregister_chip
-    from tapeout.perf.mlperf import clear_caches
-
-    before = set(chip_ids())
-    yield
-    for cid in set(chip_ids()) - before:
-        unregister_chip(cid)
-    clear_caches()
-
-
 def test_register_chip_from_dict_then_serve(session_chips):
     info = tapeout.register_chip(NPU)
     assert info.id == "test-npu" and info.specs["tdp_w"]["source"] == "test design"

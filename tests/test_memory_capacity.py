@@ -8,8 +8,9 @@ from tapeout.errors import TapeoutError
 from tapeout.hardware.catalog import Chip, Spec, all_chips, get_chip
 from tapeout.hardware.memory_capacity import GIB, capacity_bytes, dram_bytes, quoted_gb
 from tapeout.perf.train_layout import TrainLayout
-from tapeout.perf.train_reserve import (NCCL_CHANNELS, Reserve, communicators, nccl_communicator_bytes,
-                                        training_reserve)
+from tapeout.perf.train_reserve import Reserve, communicators, nccl_communicator_bytes, reserve_data, training_reserve
+
+H100 = get_chip("h100-sxm")
 
 
 @pytest.mark.parametrize("chip, stacks, stack_gib", [
@@ -70,16 +71,16 @@ def test_capacity_monotone_and_round_trips(a, b):
 def test_nccl_buffers_from_the_source_constants():
     # Simple 4 MiB + LL128 120*640*8*8 + LL 8*512*8*16 per channel and peer, 32 channels, 2 ring peers
     per = 4 * 2 ** 20 + 4_915_200 + 524_288
-    assert nccl_communicator_bytes() == NCCL_CHANNELS * 2 * per == 616_562_688
+    assert nccl_communicator_bytes() == reserve_data()["runtimes"]["cuda"]["nccl_ring"]["channels"] * 2 * per == 616_562_688
     assert communicators(TrainLayout(tp=8, pp=16, dp=128)) == 3
     assert communicators(TrainLayout()) == 0
-    assert training_reserve(TrainLayout()).nccl == 0.0
+    assert training_reserve(TrainLayout(), H100).collective == 0.0
 
 
 @settings(max_examples=50)
 @given(st.floats(8.0, 300.0), st.floats(0.0, 50.0), st.integers(0, 5), st.integers(0, 5))
 def test_usable_monotone(cap_gib, more, n1, n2):
-    base = training_reserve(TrainLayout())
+    base = training_reserve(TrainLayout(), H100)
     r1 = Reserve(base.context, base.workspace, n1 * nccl_communicator_bytes(), base.fragmentation)
     r2 = Reserve(base.context, base.workspace, n2 * nccl_communicator_bytes(), base.fragmentation)
     cap = cap_gib * GIB
@@ -92,14 +93,14 @@ def test_405b_meta_layout_usable_by_hand():
     # TP8 PP16 DP128 on H100: (79.15 - 0.5 - 32 MiB - 3 x 588 MiB) x (1 - 9.2/80)
     lay = TrainLayout(tp=8, pp=16, dp=128)
     want = (79.15 * GIB - 0.5 * GIB - 32 * 2 ** 20 - 3 * 588 * 2 ** 20) * (1 - 9.2 / 80)
-    assert training_reserve(lay).usable(capacity_bytes(get_chip("h100-sxm"))) == pytest.approx(want)
+    assert training_reserve(lay, H100).usable(capacity_bytes(H100)) == pytest.approx(want)
 
 
 def test_training_shows_the_assumed_reserve_terms():
     from tapeout.perf.training import train
 
     r = train("llama-3.1-8b", "h100-sxm", 8, 8 * 8192, 8192, "bf16")
-    assert any("assumptions (perf/train_reserve.py)" in n for n in r.notes)
+    assert any("memory reserve for runtime cuda" in n and "assumptions: context 0.50 GiB" in n for n in r.notes)
     res = r.breakdown["memory_reserve"]
     assert res["usable_gib"] < r.capacity_gib_per_chip == pytest.approx(79.15)
     assert r.memory_gib_per_chip <= res["usable_gib"]

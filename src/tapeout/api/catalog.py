@@ -88,6 +88,8 @@ def _known_fields() -> dict[str, Spec]:
         for k, s in c.specs.items():
             if not isinstance(out.get(k), Spec) or out[k].status == "default":
                 out[k] = s
+    # the training memory reserve's software runtime (perf/train_reserve.py); no catalog chip sets it
+    out.setdefault("training_runtime", Spec("", "", "default", "data/software/training_reserve.yaml"))
     return out
 
 

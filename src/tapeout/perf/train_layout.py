@@ -145,6 +145,16 @@ def _divisors_upto(n: int, cap: int) -> list[int]:
     return [d for d in range(1, min(n, cap) + 1) if n % d == 0]
 
 
+def virtual_stage_options(L: int, pp: int) -> list[int]:
+    """The virtual pipeline sizes the search tries for `L` layers on `pp` devices: every VP the
+    `layers` rule admits, 1 .. floor((L + 2) / pp). Megatron-Core's `pipeline_model_parallel_layout`
+    (MR 2795, "flexible asymmetric VPP with custom PP layout") places any number of layers, the
+    embedding and the loss in each virtual stage, so no VP in that range is refused for divisibility;
+    the older `--num-layers-per-virtual-pipeline-stage` path needs VP to divide each stage's layers,
+    which `even_stages` checks for the stacks that run it (even_pipeline). One device: no interleaving."""
+    return list(range(1, (L + 2) // pp + 1)) if pp > 1 else [1]
+
+
 def candidate_layouts(cfg, num_chips: int, domain: int, global_seqs: int, seq: int, fixed: dict | None = None,
                       check: bool = True) -> tuple[list[TrainLayout], Counter]:
     """Layouts the search tries (valid ones when `check`), and how many broke each rule.
@@ -169,7 +179,7 @@ def candidate_layouts(cfg, num_chips: int, domain: int, global_seqs: int, seq: i
                     eps = [e for e in (1, 2, 4, 8, 16, 32, 64, 128, 256) if e <= cfg.num_experts]
                 for e in opts("ep", eps):
                     for mbs in opts("mbs", [1, 2, 4] if not cfg.is_moe else [1, 2]):
-                        for vp in opts("vp", [1, 2, 3, 4, 6, 8] if pl > 1 else [1]):
+                        for vp in opts("vp", virtual_stage_options(L, pl)):
                             for z in opts("zero", [1, 3] if pl == 1 and not cfg.is_moe else [1]):
                                 for rc in opts("recompute", list(SEARCHED_RECOMPUTE)):
                                     lay = TrainLayout(t, pl, max(dp, 1), cp, e, vp, mbs, z, rc,
@@ -206,9 +216,10 @@ class Nearest:
 
 
 def nearest_layouts(cfg, want: TrainLayout, num_chips: int, domain: int, global_seqs: int, seq: int,
-                    k: int = 3, keep=None, tries: int = 400, pinned=PINNABLE) -> Nearest:
+                    k: int = 3, keep=None, tries: int = 4000, pinned=PINNABLE) -> Nearest:
     """Up to k valid layouts closest to `want`; with `keep` (e.g. "fits in memory") only those it
-    accepts, among the `tries` closest.
+    accepts, among the `tries` closest (4000: the grid holds every VP up to (L + 2) / PP, and a memory
+    check prices no step, perf/training.py `fits`).
 
     `pinned`: the fields the user set (a whole given layout pins them all). The search varies what is
     not pinned first (recompute and ZeRO included): layouts are ranked by how many pinned values they

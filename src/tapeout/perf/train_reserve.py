@@ -1,60 +1,89 @@
 """Device memory a training framework cannot give to tensors: the terms between the capacity the
 runtime reports (hardware/memory_capacity.py) and what the model's weights, gradients, optimizer
-state and activations (perf/train_memory.py) may use. Replaces the old unsourced flat 0.92.
+state and activations (perf/train_memory.py) may use, from the chip's software runtime.
 
-Terms per device (bytes):
-- CUDA context and library modules (cuBLAS, cuDNN, NCCL, TE kernels loaded into the context):
-  ASSUMPTION, CONTEXT_BYTES; no document sizes it (it depends on driver, lazy module loading and the
-  libraries linked). vLLM's profiler measures 0.11-0.26 GiB of "non_torch_memory" on 80 GB parts at
-  TP1 (public logs, 'non_torch_memory takes'), which excludes the context created before its
-  baseline, so the total is larger; 0.5 GiB is shown as the assumption it is.
-- GEMM workspace: Transformer Engine allocates one cuBLASLt workspace of 32 MiB on compute
-  capability >= 9 and 4 MiB before it (`get_cublas_workspace_size_bytes`, TE
-  transformer_engine/pytorch/cpp_extensions/gemm.py); the larger value is used for every chip.
-- NCCL communicator buffers: per connection and channel one buffer per protocol, Simple
-  NCCL_BUFFSIZE = 4 MiB (NCCL docs, env var NCCL_BUFFSIZE, default 4194304), LL128
-  NCCL_LL128_ELEMS_PER_THREAD 120 x NCCL_LL128_MAX_NTHREADS 640 x NCCL_STEPS 8 x 8 B = 4,915,200 B
-  and LL NCCL_LL_LINES_PER_THREAD 8 x NCCL_LL_MAX_NTHREADS 512 x NCCL_STEPS 8 x 16 B = 524,288 B
-  (NCCL src/init.cc DEFAULT_*BUFFSIZE with the constants of src/include/device.h); a ring has two
-  peers (previous and next rank) per channel; NCCL logs on NVLink nodes show 32 collective / p2p
-  channels ("32 coll channels, ... 32 p2p channels per peer", public NCCL INFO logs; 32 is also
-  MAXCHANNELS of NCCL 2.x). One communicator per parallel dimension of size > 1 (TP, CP, DP, PP,
-  EP): Megatron-Core builds one process group per dimension (parallel_state.initialize_model_parallel)
-  and NCCL connects a group's buffers at its first collective. The channel count is a reading of
-  NVLink nodes; a chip whose collective library uses fewer channels holds less.
-- Caching-allocator fragmentation: a share of the allocator's pool that cached, split blocks leave
-  unusable. GMLake (Guo et al., ASPLOS 2024, Table/abstract) measures an average 9.2 GB (up to 25 GB)
-  of an 80 GB A100 recovered from PyTorch's caching allocator across eight LLMs trained with
-  recompute / ZeRO / LoRA: 9.2 / 80 = 0.115 of the pool. A measurement of one stack (PyTorch caching
-  allocator without expandable segments, those strategies); shown as an assumption for others.
+usable = (runtime total - context - GEMM workspace - communicators x communicator buffers) x (1 - fragmentation)
+
+The terms come from data/software/training_reserve.yaml, one entry per runtime (CUDA + NCCL + TE +
+PyTorch's caching allocator; ROCm + RCCL + hipBLASLt; XLA on TPU; Neuron; Ascend CANN + HCCL;
+Gaudi SynapseAI), each term with its source. A chip's runtime is its `training_runtime` spec, else the
+entry listing its family. What a runtime does not size, and a family on no entry (a never-built NPU),
+takes the assumed runtime's term (the CUDA stack's, the one measured), and the result names every
+term that is an assumption. One communicator per parallel dimension of size > 1 (TP, CP, DP, PP, EP):
+Megatron-Core builds one process group per dimension (parallel_state.initialize_model_parallel) and
+the collective library connects a group's buffers at its first collective.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
+import yaml
+
+from ..errors import TapeoutError
+from ..formats import data_file
 from ..hardware.memory_capacity import GIB
 
-MIB = 2 ** 20
-
-CONTEXT_BYTES = 0.5 * GIB  # assumption (module docstring)
-GEMM_WORKSPACE_BYTES = 32 * MIB  # TE cuBLASLt workspace, compute capability >= 9
-NCCL_SIMPLE_BYTES = 4 * MIB  # NCCL_BUFFSIZE default
-NCCL_LL128_BYTES = 120 * 640 * 8 * 8  # DEFAULT_LL128_BUFFSIZE = 4,915,200 B
-NCCL_LL_BYTES = 8 * 512 * 8 * 16  # DEFAULT_LL_BUFFSIZE = 524,288 B
-NCCL_CHANNELS = 32  # NCCL INFO logs on NVLink nodes; NCCL 2.x MAXCHANNELS
-RING_PEERS = 2  # previous and next rank of each ring channel
-FRAGMENTATION = 9.2 / 80.0  # GMLake mean recovered memory on A100-80GB (module docstring)
+SOURCE = "data/software/training_reserve.yaml"
+TERMS = ("context", "gemm_workspace", "communicator", "fragmentation")
 
 
-def nccl_communicator_bytes(channels: int = NCCL_CHANNELS, peers: int = RING_PEERS) -> float:
-    """Buffers one NCCL communicator holds on a rank: channels x peers x (Simple + LL128 + LL)."""
-    return channels * peers * (NCCL_SIMPLE_BYTES + NCCL_LL128_BYTES + NCCL_LL_BYTES)
+@lru_cache(maxsize=1)
+def reserve_data() -> dict:
+    return yaml.safe_load(data_file("software", "training_reserve.yaml").read_text())
+
+
+def nccl_communicator_bytes(ring: dict | None = None) -> float:
+    """Buffers one NCCL communicator holds on a rank: channels x peers x (Simple + LL128 + LL)
+    (`ring`: an `nccl_ring` entry; None: the CUDA runtime's)."""
+    r = ring or reserve_data()["runtimes"]["cuda"]["nccl_ring"]
+    return float(r["channels"] * r["peers"] * (r["simple_bytes"] + r["ll128_bytes"] + r["ll_bytes"]))
 
 
 def communicators(layout) -> int:
     """Process groups of size > 1 a rank of `layout` (TrainLayout) runs collectives in."""
     return sum(1 for n in (layout.tp, layout.cp, layout.dp, layout.pp, layout.ep) if int(n) > 1)
+
+
+def runtime_of(chip) -> tuple[str, bool]:
+    """(the chip's training runtime, True when it is the assumed one because its family is on no entry)."""
+    data = reserve_data()
+    named = chip.specs["training_runtime"].value if "training_runtime" in chip.specs else None
+    if named is not None:
+        if named not in data["runtimes"]:
+            raise TapeoutError(f"chip '{chip.id}': training_runtime = {named!r} is not a runtime of {SOURCE}; "
+                               f"use one of {', '.join(data['runtimes'])} or drop the field (the family decides).")
+        return str(named), False
+    for name, rt in data["runtimes"].items():
+        if chip.family in rt.get("families", []):
+            return name, False
+    return data["assumed_runtime"], True
+
+
+def _term(rt: dict, chip, term: str):
+    """(bytes or share, status) of one term from runtime entry `rt`, or None when `rt` does not size it."""
+    if term == "context":
+        if rt.get("context_bytes"):
+            return float(rt["context_bytes"]["value"]), rt["context_bytes"]["status"]
+        per, cores = rt.get("context_bytes_per_core"), chip.specs.get("num_cores")
+        if per and cores is not None and isinstance(cores.value, float):  # the chip's own core count, never a fallback
+            return float(per["value"]) * cores.value, per["status"]
+        return None
+    if term == "gemm_workspace":
+        w = rt.get("gemm_workspace_bytes")
+        if not w:
+            return None
+        v = w["value"]
+        if isinstance(v, dict):  # by family (compute capability); another family on this runtime: the largest, assumed
+            return (float(v[chip.family]), w["status"]) if chip.family in v else (float(max(v.values())), "assumption")
+        return float(v), w["status"]
+    if term == "communicator":
+        if rt.get("communicator_bytes"):
+            return float(rt["communicator_bytes"]["value"]), rt["communicator_bytes"]["status"]
+        return (nccl_communicator_bytes(rt["nccl_ring"]), rt["nccl_ring"]["status"]) if rt.get("nccl_ring") else None
+    f = rt.get("fragmentation")
+    return (float(f["value"]), f["status"]) if f else None
 
 
 @dataclass(frozen=True)
@@ -63,21 +92,52 @@ class Reserve:
 
     context: float
     workspace: float
-    nccl: float
+    collective: float  # all communicators' buffers together
     fragmentation: float  # share of the remaining pool
+    runtime: str = ""
+    status: dict = field(default_factory=dict)  # term -> source | published | assumption | "assumed: <runtime>'s, <why>"
 
     def usable(self, capacity: float) -> float:
         """Bytes left for the model's tensors out of the runtime's `capacity`."""
-        pool = capacity - self.context - self.workspace - self.nccl
+        pool = capacity - self.context - self.workspace - self.collective
         return max(0.0, pool * (1.0 - self.fragmentation))
 
+    def assumptions(self) -> list[str]:
+        """The terms that are assumptions, not sized from a source for this runtime."""
+        return [t for t in TERMS if self.status.get(t, "").startswith("assum")]
+
     def as_dict(self, capacity: float) -> dict:
-        return {"capacity_gib": capacity / GIB, "cuda_context_gib (assumption)": self.context / GIB,
-                "gemm_workspace_gib": self.workspace / GIB, "nccl_buffers_gib": self.nccl / GIB,
-                "allocator_fragmentation_share (assumption: GMLake A100 mean)": self.fragmentation,
-                "usable_gib": self.usable(capacity) / GIB}
+        return {"runtime": self.runtime, "capacity_gib": capacity / GIB, "context_gib": self.context / GIB,
+                "gemm_workspace_gib": self.workspace / GIB, "collective_buffers_gib": self.collective / GIB,
+                "allocator_fragmentation_share": self.fragmentation, "usable_gib": self.usable(capacity) / GIB,
+                "term_status": dict(self.status), "source": SOURCE}
+
+    def note(self, capacity: float) -> str:
+        """One line for a result: the runtime and the terms that are assumptions, with their sizes."""
+        size = {"context": f"{self.context / GIB:.2f} GiB", "gemm_workspace": f"{self.workspace / 2 ** 20:.0f} MiB",
+                "communicator": f"{self.collective / GIB:.2f} GiB", "fragmentation": f"{self.fragmentation:.1%}"}
+        groups: dict[str, list[str]] = {}  # one reason, named once
+        for t in self.assumptions():
+            groups.setdefault(self.status[t], []).append(f"{t} {size[t]}")
+        assumed = "; ".join(f"{', '.join(terms)} ({why})" for why, terms in groups.items())
+        return (f"memory reserve for runtime {self.runtime}: {self.usable(capacity) / GIB:.1f} of {capacity / GIB:.2f} GiB "
+                f"usable" + (f"; assumptions: {assumed}" if assumed else "") + f" ({SOURCE})")
 
 
-def training_reserve(layout) -> Reserve:
-    """The reserve of one rank of `layout` (module docstring)."""
-    return Reserve(CONTEXT_BYTES, GEMM_WORKSPACE_BYTES, communicators(layout) * nccl_communicator_bytes(), FRAGMENTATION)
+def training_reserve(layout, chip) -> Reserve:
+    """The reserve of one rank of `layout` (TrainLayout) on `chip` (a catalog Chip), from its runtime."""
+    data = reserve_data()
+    name, whole = runtime_of(chip)
+    rt, base_name = data["runtimes"][name], data["assumed_runtime"]
+    base = data["runtimes"][base_name]
+    vals, status = {}, {}
+    for t in TERMS:
+        got = None if whole else _term(rt, chip, t)
+        if got is None:
+            got = _term(base, chip, t)
+            why = f"family {chip.family!r} has no runtime on file" if whole else f"{name} does not size it"
+            got = (got[0], f"assumed: {base_name}'s, {why}")
+        vals[t], status[t] = got
+    label = name if not whole else f"{base_name} (assumed for family {chip.family!r})"
+    return Reserve(vals["context"], vals["gemm_workspace"], communicators(layout) * vals["communicator"],
+                   vals["fragmentation"], label, status)

@@ -355,14 +355,29 @@ def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float
 
 
 def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: TrainLayout, num_chips: int,
-                    global_seqs: int, seq: int, fwd: _Fwd, lora: bool = False) -> dict | None:
-    """Step time, memory and exposed communication of one layout (None when it breaks a rule)."""
+                    global_seqs: int, seq: int, fwd: _Fwd, lora: bool = False, mem_limit: float | None = None) -> dict | None:
+    """Step time, memory and exposed communication of one layout (None when it breaks a rule).
+    `mem_limit` (bytes): a layout whose memory exceeds it gets only its memory ({"mem": ...}); its step
+    is not priced (the search drops it either way, and most candidates do not fit)."""
     cfg = fwd.cfg_at(lay.tp)  # the stack's padded vocabulary at this TP
     if broken_rule(cfg, lay, num_chips, global_seqs, seq, int(np.max(p.scaleup_domain))):
         return None
     L = cfg.num_hidden_layers
     m = microbatches(global_seqs, lay.dp, lay.mbs)
     s_local = seq // lay.cp
+    layers = stage_layers(L, lay.pp, lay.vp)
+    rcp = fwd.recipe
+    gb = fwd.grad_bytes
+    # LoRA under a quantized recipe keeps the frozen weights quantized (no per-step weight cast
+    # below): FP8 parameters, as NeMo's fp8_params, take the recipe format's bytes
+    frozen = format_bits(rcp.gemm) / 8.0 if lora and rcp is not None and rcp.quantized else 2.0
+    # TE 1.x FP8 (the recipe whose norm writes the FP8 GEMM input) saves trained linears' inputs in FP8
+    # (train_memory.saved_bytes_per_token); LoRA's frozen base GEMMs keep the BF16 count
+    saved_in = format_bits(rcp.gemm) / 8.0 if rcp is not None and rcp.quantized and rcp.norm_fused_cast and not lora else 2.0
+    mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen, grad_bytes=gb, sequence_parallel=fwd.stack.sequence_parallel,
+                        gemm_input_bytes=saved_in)
+    if mem_limit is not None and mem["mem"] > mem_limit:
+        return {"mem": mem["mem"]}
     f = fwd(lay.tp, lay.ep, lay.mbs, s_local)
     # group strides by the stack's rank order and the NIC share of flows leaving a zone (perf/zone_share)
     pg = place_groups(fwd.stack.fabric, lay.tp, lay.cp, lay.dp, lay.pp, lay.vp, topo.domain)
@@ -423,7 +438,6 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     Bl += rc
     Fh = f["head_gemm"] + f["head_elt"] + f["head_loss_f"]
     Bh = (1.0 if lora else 2.0) * f["head_gemm"] + f["head_elt"] + acc_h + f["head_loss_b"]
-    layers = stage_layers(L, lay.pp, lay.vp)
     dev_t = [n * (Fl + Bl) + (Fh + Bh if d == lay.pp - 1 else 0.0) for d, n in enumerate(layers)]
     d_slow = int(np.argmax(dev_t))
     n_slow = layers[d_slow]
@@ -453,7 +467,6 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     t_rs = t_ag = 0.0
     # gradients reduce in the stack's gradient dtype (fwd.grad_bytes: FP32 by default, train_memory);
     # ZeRO >= 1 gathers BF16 parameters, ZeRO-0's all-reduce is the gradient's reduce-scatter + all-gather
-    gb = fwd.grad_bytes
     ag_bytes = gb if lay.zero == 0 else 2.0
     # tied word embedding with PP > 1 (perf/dp_buckets): first-last stage all-reduce after the
     # backward, and under the apex rule its DP reduce-scatter deferred to the last bucket (taken
@@ -516,7 +529,6 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     optim = 16.0 * shard * scale / bw * 1.5
     # weight quantize once per step (read bf16, write the recipe's copies; FP8: fp8 + fp8 transpose);
     # none for LoRA (quantized params); not for the layers a recipe keeps in BF16
-    rcp = fwd.recipe
     w_q = 0.0 if rcp is None or lora else (dense + ex) * (1.0 - rcp.bf16_fraction)
     wcast = weight_cast_bytes_per_param(rcp) * w_q / bw if w_q else 0.0
     if lora and not fwd.stack.transpose_cache and rcp is not None and rcp.copies > 1:
@@ -539,14 +551,6 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
     eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.stack.overlap_p2p, forward_only=True,
                                                  t_fwd_chunk=F / lay.vp, group=grp)
-    # LoRA under a quantized recipe keeps the frozen weights quantized (no per-step weight cast
-    # above): FP8 parameters, as NeMo's fp8_params, take the recipe format's bytes
-    frozen = format_bits(rcp.gemm) / 8.0 if lora and rcp is not None and rcp.quantized else 2.0
-    # TE 1.x FP8 (the recipe whose norm writes the FP8 GEMM input) saves trained linears' inputs in FP8
-    # (train_memory.saved_bytes_per_token); LoRA's frozen base GEMMs keep the BF16 count
-    saved_in = format_bits(rcp.gemm) / 8.0 if rcp is not None and rcp.quantized and rcp.norm_fused_cast and not lora else 2.0
-    mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen, grad_bytes=gb, sequence_parallel=fwd.stack.sequence_parallel,
-                        gemm_input_bytes=saved_in)
     n_fb = n_slow * slots
     exposed = {"tp_allreduce": n_fb * ((1.0 + (lay.recompute == "full")) * (tp_f - gemm) + tp_b - kb * gemm),
                "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,
@@ -716,9 +720,9 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                attn_ratio=ratio or (1.0, 1.0), gemms=gemms)
     domain = int(np.max(p.scaleup_domain))
 
-    def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules
-        r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora)
-        return r is not None and r["mem"] <= training_reserve(lay).usable(cap)
+    def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules: its memory only (mem_limit -1)
+        r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora, mem_limit=-1.0)
+        return r is not None and r["mem"] <= training_reserve(lay, c).usable(cap)
 
     if layout is not None:
         bad = broken_rule(cfg, layout, num_chips, global_seqs, seq_len, domain)
@@ -740,10 +744,10 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                                f"the layers per stage.")
     best, smallest = None, None
     for lay in cands:
-        r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora)
+        usable = training_reserve(lay, c).usable(cap)
+        r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora, mem_limit=usable)
         if r is None:
             continue
-        usable = training_reserve(lay).usable(cap)
         if r["mem"] > usable:
             if smallest is None or r["mem"] < smallest[0]:
                 smallest = (r["mem"], usable)
@@ -755,10 +759,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     if best is None:
         raise _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap, smallest, fits)
     lay, r = best
-    res = training_reserve(lay)
-    notes.append(f"memory: {r['mem'] / GIB:.1f} of {res.usable(cap) / GIB:.1f} GiB usable of {cap / GIB:.2f} GiB; the reserve's "
-                 f"CUDA context ({res.context / GIB:.1f} GiB) and allocator fragmentation ({res.fragmentation:.1%}) are "
-                 f"assumptions (perf/train_reserve.py)")
+    res = training_reserve(lay, c)
+    notes.append(f"memory: {r['mem'] / GIB:.1f} GiB per chip; " + res.note(cap))
     tokens = global_seqs * seq_len
     tps = tokens / r["step"]
     flops_tok = model_flops_per_token(cfg, seq_len, lora)
