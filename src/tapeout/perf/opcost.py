@@ -124,7 +124,8 @@ def collective_time(wire_bytes, group, link_bw, latency, eff_link, is_all_to_all
 
 def epilogue_time(t: OpTable, p: ChipParams, col, tm, tn, tiles, units, waves, cores):
     """Exposed output-tile stores of a GEMM: each wave, every active core writes its tm x tn tile
-    of C (output bytes per element) to DRAM; with the next tile's main loop waiting on it (a
+    of C (output bytes per element; the rows / columns inside the output where the GEMM is smaller
+    than one tile) to DRAM; with the next tile's main loop waiting on it (a
     non-persistent kernel, or a persistent one whose epilogue outruns its accumulator double
     buffer: CUTLASS sm90/sm100 warp-specialized epilogue, media/docs/efficient_gemm.md) the
     store is serialised with the math. Time per wave = active x tile bytes / (mem_bw x eff_mem
@@ -137,8 +138,12 @@ def epilogue_time(t: OpTable, p: ChipParams, col, tm, tn, tiles, units, waves, c
     out_elem = np.where(units > tiles, SPLIT_K_PARTIAL_BYTES, out_elem)  # split-K units store FP32 partials
     active = np.minimum(units, cores)
     fill = np.minimum(1.0, active / cores * np.asarray(p.core_bw_share, dtype=float))
+    # a tile stores only the rows and columns inside the output (predicated register stores, TMA
+    # clipping): a GEMM of fewer rows than its row tile (a fixed 128-row kernel for a few tokens)
+    # stores m rows, not the padded tile
+    rows, cols = np.minimum(col(t.m), tm), np.minimum(col(t.n), tn)
     # a store that fills only part of each transaction moves whole transactions (epilogue_store_fill)
-    wave = active * tm * tn * out_elem / (np.asarray(p.mem_bw, dtype=float) * p.eff_mem * fill
+    wave = active * rows * cols * out_elem / (np.asarray(p.mem_bw, dtype=float) * p.eff_mem * fill
                                           * np.asarray(p.epilogue_store_fill, dtype=float))
     exposed = np.asarray(p.epilogue_exposed, dtype=float)
     return np.where((col(t.kind) == K_MATMUL) & (exposed > 0), waves * wave * exposed, 0.0)
