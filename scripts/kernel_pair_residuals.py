@@ -47,6 +47,8 @@ def records(x, system: str) -> dict:
             xx[kf.NAMES.index("eff_fp8")] = xx[kf.NAMES.index(g["eff"])]
         ct = evaluate(g["table"], kf.params_for(g["params"], xx, g["cls"]), check_support=False)
         bound = np.asarray(ct.bound).reshape(len(g["meas"]), -1)[:, 0 if g["op"] == "gemm" else -1]
+        gp = g["params"]  # output tiles per core (the group's tile: the collector's kernel where known)
+        cores, tm, tn = (float(np.asarray(v)) for v in (gp.num_cores, gp.tile_m, gp.tile_n))
         for j, i in enumerate(g["rows"]):
             key = tuple(str(c[n][i]) for n in ("op", "fmt", "kv_fmt", "m", "n", "k", "batch", "kv_len", "heads", "kv_heads", "head_dim"))
             units = int(c["batch"][i]) * int(c["kv_heads"][i])
@@ -54,7 +56,8 @@ def records(x, system: str) -> dict:
             out[key] = {"e": t[j] / g["meas"][j] - 1, "t": g["meas"][j], "cls": g["cls"], "l2": g["l2"],
                         "bound": BOUND.get(int(bound[j]), "?"), "m": int(c["m"][i]), "n": int(c["n"][i]), "k": int(c["k"][i]),
                         "w": int(c["n"][i]) * int(c["k"][i]) * WEIGHT_BYTES.get(g["fmt"], 2.0),
-                        "units": units, "kv_bytes": kv_bytes, "L": int(c["kv_len"][i])}
+                        "units": units, "kv_bytes": kv_bytes, "L": int(c["kv_len"][i]),
+                        "waves": float(np.ceil(np.ceil(int(c["m"][i]) / tm) * np.ceil(int(c["n"][i]) / tn) / cores))}
     return out
 
 
@@ -92,6 +95,11 @@ def main(path: str, first: str = "h200_sxm", second: str = "h100_sxm") -> None:
     table("GEMM: format, m, n", pairs,
           lambda r: (r["cls"], _band(r["m"], [128, 1024], ["m<128", "m128-1023", "m>=1024"]),
                      _band(r["n"], [2048, 8192], ["n<2048", "n2048-8191", "n>=8192"]))
+          if r["cls"] in kf.GEMM_FMTS else None)
+    # output-tile waves on the first chip's cores (its group's tile): per-tile costs (epilogue, fill) by wave count
+    table("GEMM: format, waves, k", pairs,
+          lambda r: (r["cls"], _band(r["waves"], [1.5, 2.5, 8.5], ["w1", "w2", "w3-8", "w>8"]),
+                     _band(r["k"], [769, 3073, 12288], ["k<=768", "k1024-3072", "k4096-8192", "k>=12288"]))
           if r["cls"] in kf.GEMM_FMTS else None)
     table("context attention: bound, measured time", pairs,
           lambda r: (r["bound"], _band(r["t"], [3e-5, 3e-4], ["<30us", "30-300us", ">300us"])) if r["cls"] == "prefill" else None)

@@ -12,7 +12,7 @@ from tapeout.perf import kernels_db
 from tapeout.hardware.catalog import get_chip
 from tapeout.hardware.params import ChipParams
 from tapeout.perf.calibration import calibrated_params
-from tapeout.perf.kernel_tile import collector_tile, k_padding, operand_bytes_per_k, operand_feed
+from tapeout.perf.kernel_tile import collector_tile, k_padding, operand_bytes_per_k, operand_feed, store_fill
 from tapeout.perf.kernels_db import Kernels
 from tapeout.perf.opcost import row_tile
 
@@ -42,7 +42,8 @@ def test_collector_tile_follows_the_compute_capability():
     for system in ("b200_sxm", "gb200"):
         assert collector_tile(system, "trtllm", "nvfp4") == {"m": 128.0, "n": 256.0, "k": 128.0, "stage_k": 128.0}
     for system in ("b300_sxm", "gb300"):
-        assert collector_tile(system, "trtllm", "nvfp4") == {"m": 128.0, "n": 256.0, "k": 768.0, "stage_k": 256.0}
+        assert collector_tile(system, "trtllm", "nvfp4") == {"m": 128.0, "n": 256.0, "k": 768.0, "stage_k": 256.0,
+                                                             "direct_store_bytes": 16.0}
     assert collector_tile("gb300", "sglang", "nvfp4") is None  # FlashInfer CuTe-DSL kernels, not this one
     assert collector_tile("gb300", "trtllm", "bf16") is None
     assert collector_tile("h200_sxm", "trtllm", "nvfp4") is None  # no compute capability stated
@@ -158,3 +159,48 @@ def test_a_negative_feed_is_refused():
 
     with pytest.raises(TapeoutError, match="smem_mma_bytes_per_clk"):
         hp.mma_feed_ratio(-128, 8192)
+
+
+def test_direct_store_vector_is_the_templates_128_bit_alignment():
+    """SM 10.3's NoSmem epilogue stores VD = min(AlignmentD, run) elements per thread; the template's
+    alignment is 128 bits of the BF16 output (AlignmentC = 128 / sizeof_bits<OutElementType>): 8 x 2 B."""
+    tiles = kernels_db.db_config()["trtllm_nvfp4_default_tile"]["tiles"]
+    assert tiles["10.3"]["direct_store_bytes"] == 128 / 8
+    assert "direct_store_bytes" not in tiles["10.0"]  # TMA epilogue: whole lines
+
+
+def test_store_fill_half_a_sector_on_sm103_whole_lines_on_sm100():
+    """One row per thread, 16 B per thread: a warp store touches 32 sectors of 32 B, each half full
+    (CUDA C++ Best Practices Guide: 32-byte transactions); the SM 10.0 TMA store fills them."""
+    p = calibrated_params(get_chip("b200"))
+    assert p.store_sector_bytes == 32.0
+    assert store_fill(collector_tile("gb300", "trtllm", "nvfp4"), p) == pytest.approx(0.5)
+    assert store_fill(collector_tile("b300_sxm", "trtllm", "nvfp4"), p) == pytest.approx(0.5)
+    assert store_fill(collector_tile("b200_sxm", "trtllm", "nvfp4"), p) == 1.0
+    assert store_fill(None, p) == 1.0
+    g = _group("gb300", "gb300", "trtllm", 4096, 4096, 256)
+    assert g["params"].epilogue_store_fill == pytest.approx(0.5)
+    assert _group("b200_sxm", "b200", "trtllm", 4096, 4096, 256)["params"].epilogue_store_fill == 1.0
+    assert _group("gb300", "gb300", "sglang", 4096, 4096, 256)["params"].epilogue_store_fill == 1.0
+
+
+@given(st.sampled_from([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]), st.sampled_from([32.0, 64.0, 128.0]))
+def test_store_fill_is_a_fraction_of_one_transaction(vec, sector):
+    p = calibrated_params(get_chip("b200")).replace(store_sector_bytes=sector)
+    f = store_fill({"direct_store_bytes": vec}, p)
+    assert 0 < f <= 1.0
+    assert f == 1.0 or f == pytest.approx(vec / sector)
+
+
+def test_a_chip_without_a_described_store_sector_is_not_penalised():
+    p = calibrated_params(get_chip("h200"))  # no store transaction in its family's data
+    assert p.store_sector_bytes == 0.0
+    assert store_fill({"direct_store_bytes": 16.0}, p) == 1.0
+
+
+def test_a_negative_store_sector_is_refused():
+    from tapeout.errors import TapeoutError
+    from tapeout.hardware import params as hp
+
+    with pytest.raises(TapeoutError, match="store_sector_bytes"):
+        hp.store_sector(-32)

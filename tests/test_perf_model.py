@@ -194,6 +194,34 @@ def test_exposed_epilogue_is_one_tile_store_per_core_per_wave():
     assert float(evaluate(att, P.replace(epilogue_exposed=1.0)).time[0]) == float(evaluate(att, P).time[0])
 
 
+def test_a_half_filled_store_transaction_doubles_the_exposed_store():
+    # epilogue_store_fill: a direct register store of 16 B per thread into 32-byte sectors moves
+    # each sector for half its bytes, so the exposed tile store takes twice as long; the DRAM
+    # traffic (L2 merges the halves before write-back) and every other term stay
+    g = OpGraph("g", [MatMul(name="g", m=8192, n=8192, k=4096)])
+    p0 = P.replace(tile_overhead=0.0, epilogue_exposed=0.5)
+    base = float(evaluate(g, p0.replace(epilogue_exposed=0.0)).compute_time[0])
+    full = float(evaluate(g, p0).compute_time[0]) - base
+    half = float(evaluate(g, p0.replace(epilogue_store_fill=0.5)).compute_time[0]) - base
+    assert half == pytest.approx(2.0 * full, rel=1e-9)
+    assert float(evaluate(g, p0.replace(epilogue_store_fill=0.5)).dram_bytes[0]) == float(evaluate(g, p0).dram_bytes[0])
+
+
+def test_a_tile_stores_only_the_rows_inside_the_output():
+    # a kernel with a fixed 128-row tile (min_tile_m = tile_m = 128) computes all 128 rows for one
+    # token but stores one (predicated stores, TMA clipping): the exposed store is m rows, not 128
+    p0 = P.replace(tile_overhead=0.0, min_tile_m=128.0, tile_m=128.0, core_bw_share=1e9, max_split_k=1.0)
+
+    def store(m):
+        g = OpGraph("g", [MatMul(name="g", m=m, n=P.tile_n, k=4096)])
+        return (float(evaluate(g, p0.replace(epilogue_exposed=1.0)).compute_time[0])
+                - float(evaluate(g, p0).compute_time[0]))
+    one = P.tile_n * 2.0 / (P.mem_bw * P.eff_mem)  # one active tile (no K split), one row of tile_n BF16
+    assert store(1) == pytest.approx(one, rel=1e-9)
+    assert store(64) == pytest.approx(64 * one, rel=1e-9)
+    assert store(128) == pytest.approx(128 * one, rel=1e-9)
+
+
 def test_split_k_units_store_fp32_partials():
     # one 16 x 128 tile, K = 65,536: split-K fills the cores; every unit stores a 4-byte partial tile
     g = OpGraph("g", [MatMul(name="g", m=16, n=128, k=65536)])

@@ -35,6 +35,16 @@ def mma_feed_ratio(smem_bytes_per_clk, mma_bf16_flops_per_clk) -> float:
     return b / f if b > 0 and f > 0 else 0.0
 
 
+def store_sector(v) -> float:
+    """A core's store transaction size in bytes (family_defaults.yaml store_sector_bytes); 0 where
+    undescribed."""
+    b = _num(v, 0.0)
+    if b < 0:
+        raise TapeoutError(f"store_sector_bytes ({b}) must be >= 0: give the bytes of one store transaction "
+                           "below the core's L1 (32 for NVIDIA's L2 sectors), or leave it out")
+    return b
+
+
 GB = 1e9
 
 # structural kernel parameters shared by every chip, fitted on measured kernels, with sources
@@ -114,6 +124,13 @@ class ChipParams:
     # Clock-free, so a format's need is its peak over BF16's times the tile's operand bytes per
     # FLOP (perf/kernel_tile.operand_feed). 0 = not described (no feed limit; default)
     mma_feed_bytes_per_bf16_flop: np.ndarray | float = 0.0
+    # bytes of one global-store transaction below a core's L1 (NVIDIA: the 32-byte L2 sector a
+    # warp's store is split into, family_defaults.yaml store_sector_bytes). 0 = not described
+    store_sector_bytes: np.ndarray | float = 0.0
+    # fraction of each store transaction a GEMM's epilogue fills with output (perf/kernel_tile.store_fill):
+    # 1 for a bulk (TMA) store of whole lines; a direct register store of one row per thread fills a
+    # sector with one thread's vector. epilogue_time moves output bytes / this. Default 1
+    epilogue_store_fill: np.ndarray | float = 1.0
     # the same for a fused-attention work unit (a query tile over its keys, FlashAttention-2
     # outer loop: load Q, then normalise and store O), in keys. Default: kernel_structure.yaml
     attn_tile_k_overhead: np.ndarray | float = KERNEL_STRUCTURE["attn_tile_k_overhead"]
@@ -257,6 +274,7 @@ class ChipParams:
             static_w=float(g("static_power_fraction")) * tdp,
             kernel_overhead=float(g("kernel_overhead_us")) * 1e-6,
             mma_feed_bytes_per_bf16_flop=mma_feed_ratio(g("smem_mma_bytes_per_clk"), g("mma_bf16_flops_per_clk")),
+            store_sector_bytes=store_sector(g("store_sector_bytes")),
             chip_id=chip.id,
             scaleup_wiring=str(g("scaleup_wiring", "") or ""),
         )

@@ -44,7 +44,9 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       that kernel's fixed output tile (all 128 rows for few tokens), no K splits,
                       its MMA's whole K tiles (a 768-deep K tile on SM 10.3 computes a k = 256 GEMM
                       three times over), and its 1-SM MMA's rate as far as the SM's shared memory
-                      feeds its operands (SM 10.3's Ultra FP4 rate: 0.79); serving autotunes
+                      feeds its operands (SM 10.3's Ultra FP4 rate: 0.79), and its epilogue's
+                      store transactions (SM 10.3's register-direct store fills half of each
+                      32-byte sector: its exposed tile store moves 2x the bytes); serving autotunes
   generation CTAs     per generation kernel (decode_kernel): the query tile its CTA pads the GQA
                       group to (kernels_db.yaml decode_kernels q_tile: XQA mma.sync 16 rows, XQA
                       Hopper SWAP_AB 8, trtllm-gen tileSizeQ 8..128, masked MHA 1), and a CTA's KV
@@ -97,7 +99,7 @@ from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
 from .kernel_replay import KV_BYTES_PER_ELEM, decode_l2_resident, l2_resident
-from .kernel_tile import collector_tile, k_padding, operand_feed
+from .kernel_tile import collector_tile, k_padding, operand_feed, store_fill
 from .kernels_db import Kernels, chip_for, db_config
 from .opcost import evaluate
 from .power_cap import capped_time, node_energy_scale
@@ -267,9 +269,10 @@ class Groups:
                                           p.sram_bytes) if op == "attention_decode"
                   else np.zeros(len(idx), dtype=bool))
             # the kernel the collector timed, where the database says which (perf/kernel_tile.py):
-            # its own output tile, no K splits, whole K tiles on the MMA
+            # its own output tile, no K splits, whole K tiles on the MMA, its epilogue's store transactions
             tile = collector_tile(c["system"][idx[0]], c["stack"][idx[0]], fmt) if op == "gemm" else None
-            pg = p.replace(tile_m=tile["m"], min_tile_m=tile["m"], tile_n=tile["n"]) if tile else p
+            pg = (p.replace(tile_m=tile["m"], min_tile_m=tile["m"], tile_n=tile["n"], epilogue_store_fill=store_fill(tile, p))
+                  if tile else p)
             for kc, res in sorted(set(zip(cls, l2))):  # one item per kernel class (its parameters are scalars)
                 s = (cls == kc) & (l2 == res)
                 # the masked-MHA fallback applies RoPE and appends K/V inside its own kernel

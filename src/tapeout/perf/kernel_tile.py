@@ -21,6 +21,10 @@ Two consequences the fit must know (the same kernel serving never runs: serving 
     rest), so a k = 256 GEMM on SM 10.3 does 3x its FLOPs on the tensor cores; operand traffic
     is the real k (out-of-bounds TMA boxes read nothing).
   * tile and splits: the output is cut in 128 x 256 tiles and never split along K.
+  * output store: the SM 10.3 kernel's epilogue (NoSmemWarpSpecialized1Sm) stores from
+    registers, one tile row per thread, 16 B per thread and instruction, so each warp store
+    touches 32 sectors half full and moves twice its bytes in 32-byte transactions (store_fill);
+    the SM 10.0 kernel stages the tile in shared memory and stores whole lines by TMA.
   * operand feed: the 1-SM MMA reads both operands (and the block scales) from shared memory
     every instruction ("MMA atom must source both A and B operand from smem_desc",
     CUTLASS sm103_blockscaled_mma_warpspecialized.hpp; smem_SFA / smem_SFB feed the scale
@@ -50,7 +54,7 @@ def collector_tile(system: str, stack: str, fmt: str) -> dict | None:
         return None
     cc = cfg["systems"].get(system, {}).get("compute_capability")
     tile = rule.get("tiles", {}).get(str(cc)) if cc is not None else None
-    return {k: float(v) for k, v in tile.items() if k in ("m", "n", "k", "stage_k")} if tile else None
+    return {k: float(v) for k, v in tile.items() if k in ("m", "n", "k", "stage_k", "direct_store_bytes")} if tile else None
 
 
 def k_padding(k, tile_k: float) -> np.ndarray:
@@ -83,3 +87,18 @@ def operand_feed(tile: dict, fmt: str, params) -> float:
         return 1.0
     need = peak / peak_bf16 * operand_bytes_per_k(tile["m"], tile["n"], fmt) / (2.0 * tile["m"] * tile["n"])
     return min(1.0, feed / need)
+
+
+def store_fill(tile: dict | None, params) -> float:
+    """Fraction of each store transaction a tile's epilogue fills with output: where the kernel
+    stores straight from registers with one output row per thread (`direct_store_bytes` per thread
+    and instruction, kernels_db.yaml), a warp's store lands in as many transactions as threads, each
+    filled by one thread's vector: min(1, direct_store_bytes / the core's store transaction,
+    ChipParams.store_sector_bytes). 1 for a bulk store of whole lines (TMA), a kernel not known, or a
+    chip that does not describe its store transaction (CUDA C++ Best Practices Guide, coalesced
+    access: a warp's accesses are served in 32-byte transactions, however few of their bytes it uses)."""
+    vec = float(tile.get("direct_store_bytes", 0.0)) if tile else 0.0
+    sector = float(params.store_sector_bytes)  # one chip: a scalar (the kernel fit)
+    if vec <= 0 or sector <= 0:
+        return 1.0
+    return min(1.0, vec / sector)

@@ -124,18 +124,27 @@ def collective_time(wire_bytes, group, link_bw, latency, eff_link, is_all_to_all
 
 def epilogue_time(t: OpTable, p: ChipParams, col, tm, tn, tiles, units, waves, cores):
     """Exposed output-tile stores of a GEMM: each wave, every active core writes its tm x tn tile
-    of C (output bytes per element) to DRAM; with the next tile's main loop waiting on it (a
+    of C (output bytes per element; the rows / columns inside the output where the GEMM is smaller
+    than one tile) to DRAM; with the next tile's main loop waiting on it (a
     non-persistent kernel, or a persistent one whose epilogue outruns its accumulator double
     buffer: CUTLASS sm90/sm100 warp-specialized epilogue, media/docs/efficient_gemm.md) the
     store is serialised with the math. Time per wave = active x tile bytes / (mem_bw x eff_mem
-    x fill), fill = the few-core DRAM limit (core_bw_share) as in the memory term; times the
+    x fill), fill = the few-core DRAM limit (core_bw_share) as in the memory term, over the
+    fraction of each store transaction the epilogue fills (p.epilogue_store_fill: a direct
+    register store of one row per thread moves whole sectors; kernel_tile.store_fill); times the
     exposed fraction p.epilogue_exposed. In seconds: it does not shrink with the MMA rate, so a
     chip (or format) with a faster matrix engine and the same DRAM loses more to it."""
     out_elem = col(t.output_bytes) / np.maximum(col(t.m) * col(t.n) * col(t.parallel), 1.0)
     out_elem = np.where(units > tiles, SPLIT_K_PARTIAL_BYTES, out_elem)  # split-K units store FP32 partials
     active = np.minimum(units, cores)
     fill = np.minimum(1.0, active / cores * np.asarray(p.core_bw_share, dtype=float))
-    wave = active * tm * tn * out_elem / (np.asarray(p.mem_bw, dtype=float) * p.eff_mem * fill)
+    # a tile stores only the rows and columns inside the output (predicated register stores, TMA
+    # clipping): a GEMM of fewer rows than its row tile (a fixed 128-row kernel for a few tokens)
+    # stores m rows, not the padded tile
+    rows, cols = np.minimum(col(t.m), tm), np.minimum(col(t.n), tn)
+    # a store that fills only part of each transaction moves whole transactions (epilogue_store_fill)
+    wave = active * rows * cols * out_elem / (np.asarray(p.mem_bw, dtype=float) * p.eff_mem * fill
+                                          * np.asarray(p.epilogue_store_fill, dtype=float))
     exposed = np.asarray(p.epilogue_exposed, dtype=float)
     return np.where((col(t.kind) == K_MATMUL) & (exposed > 0), waves * wave * exposed, 0.0)
 
