@@ -276,3 +276,77 @@ def test_designs_reads_while_an_exploration_holds_the_lock(tmp_path):
     finally:
         holder.communicate("\n", timeout=30)
     assert db.exists()
+
+
+# ------------------------------------------------------------------ round stop-24 review (issue-24rv)
+@pytest.mark.parametrize("args", [["calibrate", "--out", "{d}"], ["calibrate", "--json", "{d}"],
+                                  ["calibrate", "--kernels", "aiconfigurator", "--holdout", "h200", "--json", "{d}"],
+                                  ["validate", "--no-rows", "--json", "{d}"], ["import", "x.onnx", "--out", "{d}"]])
+def test_an_output_path_that_is_a_directory_is_refused_before_the_work(tmp_path, monkeypatch, args):
+    """Was a traceback (IsADirectoryError) after the fit or the validation had run for minutes."""
+    from tapeout.perf import fit
+    from tapeout.validation import harness
+
+    def no_work(*a, **k):
+        raise AssertionError("the output path must be checked before the work")
+
+    monkeypatch.setattr(fit, "fit_all", no_work)
+    monkeypatch.setattr(harness, "run", no_work)
+    err = _err([a.format(d=tmp_path) for a in args])
+    option = args[args.index("{d}") - 1]
+    assert f"{option} '{tmp_path}' is a directory" in err and "give a file name" in err
+
+
+def test_an_output_folder_that_cannot_be_made_is_named(tmp_path):
+    blocker = tmp_path / "f.csv"
+    blocker.write_text("x")
+    err = _err(["validate", "--no-rows", "--json", blocker / "v.json"])
+    assert f"cannot create its folder '{blocker}'" in err and "--json" in err
+
+
+def _store(tmp_path):
+    from tapeout.explore import search
+
+    sp = tmp_path / "s.yaml"
+    sp.write_text(SPACE)
+    db = tmp_path / "d.duckdb"
+    search.explore(str(sp), db=str(db))
+    return sp, db
+
+
+def test_parquet_export_paths_and_filters_are_one_line(tmp_path):
+    """A directory, a quote in the file name (was a SQL parser traceback) and a bad --where with
+    --parquet (was a duckdb traceback)."""
+    import duckdb
+
+    sp, db = _store(tmp_path)
+    assert "--parquet" in _err(["designs", db, "--parquet", tmp_path]) and "is a directory" in _err(
+        ["explore", sp, "--db", db, "--parquet", tmp_path])
+    assert "Parquet export" in _err(["designs", db, "--where", "bogus = 1", "--parquet", tmp_path / "w.parquet"])
+    quoted = tmp_path / "it's.parquet"
+    code, out, err = run_cli(["designs", db, "--parquet", quoted, "--json"])
+    assert_clean(code, out, err)
+    literal = quoted.as_posix().replace("'", "''")
+    assert code == 0 and duckdb.connect().execute(f"SELECT count(*) FROM '{literal}'").fetchone()[0] == 8
+
+
+def test_explore_options_of_the_sensitivity_sweep_are_checked_before_the_search(tmp_path, monkeypatch):
+    """--baseline without --sensitivity was ignored (an unknown chip too); bad levels were found only
+    after the whole search."""
+    from tapeout.explore import search
+
+    sp = tmp_path / "s.yaml"
+    sp.write_text(SPACE)
+    monkeypatch.setattr(search, "make_backend", lambda *a, **k: (_ for _ in ()).throw(AssertionError("searched")))
+    db = tmp_path / "d.duckdb"
+    assert "add --sensitivity" in _err(["explore", sp, "--db", db, "--baseline", "h100-sxm"])
+    assert "unknown chip 'nochip'" in _err(["explore", sp, "--db", db, "--baseline", "nochip", "--sensitivity", "1,0.8"])
+    assert "--sensitivity" in _err(["explore", sp, "--db", db, "--sensitivity", "1,2"])
+    assert "at least one" in _err(["explore", sp, "--db", db, "--sensitivity", ","])
+
+
+@pytest.mark.parametrize("args,option", [(["--scenario", "server"], "--scenario server"), (["--max-batch", "8"], "--max-batch")])
+def test_serve_refuses_benchmark_options_without_a_benchmark(args, option):
+    """Both were silently ignored: a server-scenario question got the offline answer."""
+    err = _err(["serve", "-m", "llama-3.1-8b", "-c", "h100-sxm", *args])
+    assert err.startswith(f"error: {option} applies to an MLPerf run") and "--benchmark" in err

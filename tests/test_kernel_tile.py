@@ -204,3 +204,22 @@ def test_a_negative_store_sector_is_refused():
 
     with pytest.raises(TapeoutError, match="store_sector_bytes"):
         hp.store_sector(-32)
+
+
+def test_the_feed_is_described_only_for_chips_whose_bf16_peak_it_matches():
+    """mma_bf16_flops_per_clk x SMs x clock must give the chip's own dense BF16 peak at a real clock
+    (1.0-2.6 GHz): true for the SM 10.x parts it is sourced for; an RTX Blackwell (SM 12.0, no tcgen05,
+    ~1/8 the per-SM BF16 rate) or Rubin carries no feed rather than the datacenter part's."""
+    from tapeout.hardware.catalog import all_chips
+
+    described = []
+    for c in all_chips():
+        flops = c.get("mma_bf16_flops_per_clk")
+        if flops is None:
+            assert calibrated_params(c).mma_feed_bytes_per_bf16_flop == 0.0
+            continue
+        described.append(c.id)
+        clock_ghz = c.peak_tflops("bf16") * 1e12 / (float(c.get("num_cores")) * float(flops)) / 1e9
+        assert 1.0 <= clock_ghz <= 2.6, (c.id, clock_ghz)
+    assert set(described) >= {"b200", "gb200", "b300", "gb300"}
+    assert not {"rtx-pro-6000", "rtx-pro-4500", "rubin"} & set(described)

@@ -104,3 +104,40 @@ def test_training_shows_the_assumed_reserve_terms():
     res = r.breakdown["memory_reserve"]
     assert res["usable_gib"] < r.capacity_gib_per_chip == pytest.approx(79.15)
     assert r.memory_gib_per_chip <= res["usable_gib"]
+
+
+# ------------------------------------------------------------------ review stop 24: derived chips (issue-24rv)
+@pytest.mark.parametrize("gb", [40.0, 120.0, 144.0])
+def test_a_chip_derived_with_other_memory_does_not_inherit_the_base_runtime_total(tmp_path, gb):
+    """A user chip `base: h100-sxm` with its own memory_capacity_gb had H100's 79.15 GiB runtime total
+    (more memory: silently 79.15; less: an error blaming extra_specs.csv). Its capacity is its own
+    binary GB; a chip that keeps the base's memory keeps the runtime total."""
+    import tapeout
+    from tapeout.perf.calibration import calibrated_params
+
+    from tapeout.hardware.catalog import unregister_chip
+
+    f = tmp_path / "chip.yaml"
+    f.write_text(f"id: rv24-npu\nbase: h100-sxm\nspecs:\n  memory_capacity_gb: {gb}\n")
+    try:
+        tapeout.register_chip(str(f))
+        assert float(calibrated_params(get_chip("rv24-npu")).mem_capacity) == gb * GIB
+        tapeout.register_chip({"id": "rv24-npu", "base": "h100-sxm", "specs": {"memory_bandwidth_tbps": 4.0}})
+        assert capacity_bytes(get_chip("rv24-npu")) == 79.15 * GIB  # same DRAM: the base's runtime total
+        tapeout.register_chip({"id": "rv24-npu", "base": "h100-sxm",
+                               "specs": {"memory_capacity_gb": gb, "memory_runtime_gib": gb - 1}})
+        assert capacity_bytes(get_chip("rv24-npu")) == (gb - 1) * GIB
+    finally:
+        unregister_chip("rv24-npu")
+    assert capacity_bytes(get_chip("h100-sxm").power_capped(400)) == 79.15 * GIB  # a power cap keeps the DRAM
+
+
+@pytest.mark.parametrize("chip, base", [("b300", "b200"), ("rtx-pro-6000", "l40s")])
+def test_kernel_database_systems_built_on_a_base_keep_their_own_memory(chip, base):
+    """B300 (288 GB) was given B200's 178.35 GiB runtime total and the RTX PRO 6000 (96 GB) the L40S's
+    44.99 GiB (kernels_db.yaml base:)."""
+    from tapeout.perf.kernels_db import chip_for
+
+    c = chip_for(chip)
+    assert get_chip(base).get("memory_runtime_gib") is not None
+    assert capacity_bytes(c) == float(c.get("memory_capacity_gb")) * GIB

@@ -62,6 +62,21 @@ def kind_of(data) -> str | None:
     return None
 
 
+def output_file(path: str | Path, field: str) -> Path:
+    """A file a command will write, checked before the command's work (a fit or a validation runs for
+    minutes): a directory, or a folder that cannot be made (a file in its way, no permission), is one
+    line naming the option; missing folders are created, as `tapeout run --out` creates its own."""
+    p = Path(path)
+    if p.is_dir():
+        raise TapeoutError(f"{field} '{p}' is a directory; give a file name to write, e.g. {p / 'out'}.")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise TapeoutError(f"{field} '{p}': cannot create its folder '{p.parent}' ({e.strerror or e}); "
+                           "give a path in a writable folder.") from None
+    return p
+
+
 def refuse_wrong_kind(data, field: str, path, want: str) -> None:
     """One line when a parsed file is another kind of tapeout input than `want`."""
     got = kind_of(data)

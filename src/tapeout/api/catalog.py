@@ -135,6 +135,7 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
     from ..hardware.catalog import get_chip as lookup
     from ..hardware.catalog import register_chip as add
 
+    from ..hardware.memory_capacity import rebased_specs
     from ..inputs import read_yaml_mapping
 
     data = read_yaml_mapping(chip, "chip file", "chip", f"chip file {chip}", "a chip must be a mapping with id and specs") \
@@ -152,12 +153,12 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
         raise TapeoutError(f"chip.id '{cid}' is the catalog chip '{existing}'; pick another id (use base: {existing} "
                            "to start from its specs).")
     base = lookup(data["base"]) if data.get("base") else None
-    specs = dict(base.specs) if base else {}
     raw = data.get("specs") or {}
     if not isinstance(raw, Mapping):
         raise TapeoutError("chip.specs must be a mapping of field -> value, e.g. {memory_bandwidth_tbps: 4.0}.")
     known = _known_fields()
-    specs.update({str(k): _spec(str(k), v, known, "chip.specs") for k, v in raw.items()})
+    specs = rebased_specs(dict(base.specs) if base else {},
+                          {str(k): _spec(str(k), v, known, "chip.specs") for k, v in raw.items()})
     for f, what in REQUIRED.items():
         if f not in specs:
             raise TapeoutError(f"chip.specs.{f} is missing: give the {what} (or a base catalog chip).")

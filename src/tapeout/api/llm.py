@@ -73,6 +73,11 @@ def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1,
         if given:
             raise TapeoutError(f"{given[0]}: --benchmark {benchmark} sets the model, the dataset's lengths and the "
                                f"formats; drop {given[0]} (--max-batch / --tp pin the engine), or drop --benchmark.")
+    elif max_batch is not None or scenario != "offline":  # these set the benchmark's engine and traffic only
+        given = "--max-batch" if max_batch is not None else f"--scenario {scenario}"
+        raise TapeoutError(f"{given} applies to an MLPerf run: add --benchmark NAME (e.g. llama2-70b), or drop it "
+                           "(without --benchmark serve predicts the offline maximum throughput; --batch sets the "
+                           "sequences per replica).")
     input_len = 1024 if input_len is None else input_len
     output_len = 256 if output_len is None else output_len
     check_numbers("serve", num_chips=num_chips, input_len=input_len, output_len=output_len, batch=batch, tp=tp,

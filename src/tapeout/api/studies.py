@@ -46,8 +46,10 @@ def explore(space: str | Path | Mapping, db: str | None = None, backend: str = "
         counts (`total`, `evaluated`, `feasible`, `front_size`), `seconds` (s), `db`, and
         `maturity_sensitivity` when asked.
     """
-    from ..explore.maturity import maturity_sensitivity
+    from ..explore.maturity import check_levels, maturity_sensitivity
     from ..explore.search import explore as engine
+    from ..hardware.catalog import get_chip
+    from ..inputs import output_file
     from ..explore.space import load_space
     from ..explore.store import Store
 
@@ -55,6 +57,15 @@ def explore(space: str | Path | Mapping, db: str | None = None, backend: str = "
     sp = load_space(space)
     if maturity is not None and not 0 < maturity <= 1:
         raise TapeoutError(f"--maturity must be in (0, 1], got {maturity}.")
+    # what runs after the search is checked before it (a search runs for minutes)
+    levels = check_levels(maturity_levels(sensitivity)) if sensitivity else None
+    if baseline is not None:
+        if not sensitivity:
+            raise TapeoutError(f"--baseline {baseline}: the baseline is what the --sensitivity margins are measured "
+                               "against; add --sensitivity LEVELS (e.g. 1,0.8,0.6) or drop --baseline.")
+        get_chip(baseline)  # an unknown chip is refused here, naming `tapeout chips`
+    if parquet:
+        parquet = output_file(parquet, "--parquet")
     dbp = db or f"{re.sub(r'[^A-Za-z0-9_.-]', '_', sp.name)}.duckdb"
     res = engine(sp, db=dbp, backend=backend, address=address, search=search, budget=budget, seed=seed,
                  maturity=maturity, progress=progress)
@@ -63,7 +74,7 @@ def explore(space: str | Path | Mapping, db: str | None = None, backend: str = "
     if sensitivity:
         designs = list({id(v): v for v in res.best.values()}.values())
         sp_m = sp if maturity is None else sp.model_copy(update={"maturity": maturity})
-        sens = maturity_sensitivity(sp_m, designs, maturity_levels(sensitivity), baseline or sp.baseline)
+        sens = maturity_sensitivity(sp_m, designs, levels, baseline or sp.baseline)
         sens["design_keys"] = [d["key"] for d in designs]
         out["maturity_sensitivity"] = sens
     if parquet:

@@ -83,6 +83,11 @@ def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's micr
 
         raise TapeoutError("--holdout/--stack/--stack-version apply to a kernel database: add --kernels aiconfigurator "
                            "(microbenchmarks: use --exclude CHIP).")
+    from ..inputs import output_file
+
+    # the files the fit will write, checked before it runs (minutes)
+    out = output_file(out, "--out") if out else None
+    json_out = json_out if json_out in (None, "-") else output_file(json_out, "--json")
     if kernels is not None:
         fitted = _kernel_calibration(kernels, holdout, stack, stack_version, per_group)
         if out:
@@ -94,7 +99,7 @@ def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's micr
 
         excl = get_chip(exclude).id if exclude else None
         fitted = fit_all(exclude=excl)
-        path = write_fitted(fitted, Path(out) if out else None)
+        path = write_fitted(fitted, out)
     if json_out == "-":
         print_json(fitted)
         return

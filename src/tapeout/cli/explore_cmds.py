@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from ..errors import TapeoutError
+from ..inputs import output_file
 from .app import app, console, err_console, print_json, table
 
 SHOW = ["cores", "array_rows", "array_cols", "dataflow", "clock_ghz", "mem_type", "mem_stacks", "chiplets", "node"]
@@ -96,7 +97,7 @@ def designs_cmd(
                 raise _unknown_column(c, have)
     order = f'"{by}" {"ASC" if asc else "DESC"} NULLS LAST, key' if by else "key"
     if parquet:
-        st.export_parquet(parquet, where)
+        st.export_parquet(output_file(parquet, "--parquet"), where)
     rows = st.rows(columns=cols, where=where, order_by=order, limit=top or None)
     total = st.con.execute("SELECT count(*) FROM designs" + (f" WHERE {where}" if where else "")).fetchone()[0]
     st.close()

@@ -43,6 +43,9 @@ def validate_cmd(
     from ..errors import TapeoutError
     from ..validation import harness
 
+    from ..inputs import output_file
+
+    json_out = output_file(json_out, "--json") if json_out else None  # checked before the rows run (minutes)
     fitted = None
     if kernels is not None:
         from ..perf.kernel_calibration import build

@@ -33,8 +33,10 @@ def import_cmd(model: str = typer.Argument(..., help="ONNX file"),
                out: str = typer.Option(..., "--out", help="workload file to write (.workload.json)"),
                precision: Optional[str] = typer.Option(None, help="override the compute dtype (bf16, fp8, int8, ...)")):
     """Lower an ONNX model into the op set and save it as a workload file."""
+    from ..inputs import output_file
     from ..workloads.imported import lower_onnx, save_workload
 
+    out = str(output_file(out, "--out"))
     g = lower_onnx(model, _parse_dims(dim), precision)
     save_workload(g, out)
     console.print(f"wrote {out}: {len(g.ops)} ops, {g.flops / 1e9:.3g} GFLOP, {g.bytes / 1e6:.3g} MB compulsory traffic")

@@ -61,6 +61,17 @@ def baseline_metrics(ev: Evaluator, chip_name: str) -> dict:
     return out
 
 
+def check_levels(levels) -> list[float]:
+    """Maturity levels, distinct and descending; one line for a level outside (0, 1] or none at all."""
+    out = sorted({float(x) for x in levels}, reverse=True)
+    if not out:
+        raise TapeoutError("--sensitivity: give at least one maturity level in (0, 1], e.g. 1,0.8,0.6.")
+    for x in out:
+        if not 0 < x <= 1:
+            raise TapeoutError(f"--sensitivity: maturity levels must be in (0, 1], got {x}.")
+    return out
+
+
 def maturity_sensitivity(space, designs: list[dict], levels=DEFAULT_LEVELS, baseline: str | None = None,
                          metrics: list[str] | None = None) -> dict:
     """Re-evaluate `designs` (parameter dicts, e.g. rows of the store) at each maturity level."""
@@ -69,10 +80,7 @@ def maturity_sensitivity(space, designs: list[dict], levels=DEFAULT_LEVELS, base
     sp = load_space(space)
     if not designs:
         raise TapeoutError("maturity sensitivity needs at least one design.")
-    levels = sorted({float(x) for x in levels}, reverse=True)
-    for x in levels:
-        if not 0 < x <= 1:
-            raise TapeoutError(f"maturity levels must be in (0, 1], got {x}.")
+    levels = check_levels(levels)
     if 1.0 not in levels:
         levels = [1.0] + levels
     metrics = metrics or [o.metric for o in sp.objectives if o.metric in ("perf_per_watt", "perf_per_tco", "mix_throughput")] \

@@ -224,7 +224,12 @@ class Store:
 
     def export_parquet(self, path: str | Path, where: str | None = None) -> None:
         q = "SELECT * FROM designs" + (f" WHERE {where}" if where else "")
-        self.con.execute(f"COPY ({q}) TO '{Path(path).as_posix()}' (FORMAT PARQUET)")
+        target = Path(path).as_posix().replace("'", "''")  # inside a SQL string literal a quote is doubled
+        try:
+            self.con.execute(f"COPY ({q}) TO '{target}' (FORMAT PARQUET)")
+        except Exception as e:  # a bad --where, an unwritable file: one line, as rows() does
+            raise TapeoutError(f"Parquet export to '{path}' failed: {str(e).splitlines()[0]} "
+                               f"(columns: {', '.join(self.columns())}).") from None
 
     def finished(self, context: str, tag: str) -> dict | None:
         """The stored summary of a completed search of this context and settings (None: not completed)."""

@@ -35,15 +35,30 @@ def quoted_gb(capacity_bytes) -> float:
     return capacity_bytes / GIB
 
 
+RUNTIME_FIELD = "memory_runtime_gib"
+
+
+def rebased_specs(base_specs: dict, overrides: dict) -> dict:
+    """A chip derived from `base_specs` with `overrides` (a user chip's `base:`, an off-catalog kernel
+    database system): a runtime total (rule 2) was read on the base part's DRAM, so a chip that changes
+    memory_capacity_gb without giving its own runtime total does not inherit it (its capacity is then
+    its quoted binary GB); any other override keeps it (a power cap, a rewired board: same DRAM)."""
+    out = {**base_specs, **overrides}
+    if "memory_capacity_gb" in overrides and RUNTIME_FIELD not in overrides:
+        out.pop(RUNTIME_FIELD, None)
+    return out
+
+
 def capacity_bytes(chip) -> float:
     """What the runtime can allocate on `chip` (a catalog Chip): its sourced runtime total where one is
     on file, else its quoted capacity as binary GB (module docstring)."""
     quoted = chip.get("memory_capacity_gb", 0.0)
     quoted = float(quoted) if isinstance(quoted, (int, float)) else 0.0
-    runtime = chip.get("memory_runtime_gib")
+    runtime = chip.get(RUNTIME_FIELD)
     if runtime is None:
         return dram_bytes(quoted)
     if not isinstance(runtime, (int, float)) or runtime <= 0 or (quoted > 0 and runtime > quoted):
         raise TapeoutError(f"chip '{chip.id}': memory_runtime_gib = {runtime!r} must be a number > 0 and at most "
-                           f"memory_capacity_gb ({quoted:g}, binary GB); fix it in data/chips/extra_specs.csv.")
+                           f"memory_capacity_gb ({quoted:g}, binary GB); fix {RUNTIME_FIELD} in the chip's specs "
+                           "(data/chips/extra_specs.csv for a catalog chip).")
     return float(runtime) * GIB

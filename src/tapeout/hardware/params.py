@@ -120,7 +120,8 @@ class ChipParams:
     min_tile_m: np.ndarray | float = 16.0
     # one core's operand feed to its matrix unit: bytes per clock its local SRAM delivers to the
     # MMA (both operands read from shared memory, SS-mode tcgen05.mma) over the unit's dense BF16
-    # FLOPs per clock (family_defaults.yaml smem_mma_bytes_per_clk / mma_bf16_flops_per_clk).
+    # FLOPs per clock (data/chips/extra_specs.csv smem_mma_bytes_per_clk / mma_bf16_flops_per_clk,
+    # per chip: the SM 10.x parts whose tcgen05 MMA reads shared memory; not the RTX Blackwell SM 12.0).
     # Clock-free, so a format's need is its peak over BF16's times the tile's operand bytes per
     # FLOP (perf/kernel_tile.operand_feed). 0 = not described (no feed limit; default)
     mma_feed_bytes_per_bf16_flop: np.ndarray | float = 0.0

@@ -79,7 +79,7 @@ def operand_feed(tile: dict, fmt: str, params) -> float:
     (ChipParams.mma_feed_bytes_per_bf16_flop) and the need = the format's peak over BF16's x the
     tile's operand bytes per FLOP (operand_bytes_per_k / (2 tile_m tile_n)). 1 where the chip does
     not describe its feed. The same arithmetic reproduces the measured bound it is sourced from:
-    a BF16 1-SM MMA is feed-bound exactly below N = 128 (family_defaults.yaml)."""
+    a BF16 1-SM MMA is feed-bound exactly below N = 128 (data/chips/extra_specs.csv)."""
     feed = float(params.mma_feed_bytes_per_bf16_flop)  # one chip: scalars (the kernel fit)
     peak_bf16 = float(params.peak("bf16"))
     peak = float(params.peak(format_table()["formats"][fmt]["peak"]))

@@ -167,13 +167,13 @@ def chip_for(chip_id: str):
     """The catalog chip, or an off-catalog DB chip built from its base chip and the sourced
     overrides in kernels_db.yaml."""
     from ..hardware.catalog import Chip, Spec, get_chip, resolve_chip_id
+    from ..hardware.memory_capacity import rebased_specs
 
     for s in db_config()["systems"].values():
         if s["chip"] == chip_id and "base" in s:
             base = get_chip(s["base"])
-            specs = dict(base.specs)
-            for k, v in s.get("specs", {}).items():
-                specs[k] = Spec(float(v["value"]), v.get("unit", ""), v.get("status", ""), v.get("source", ""))
+            specs = rebased_specs(dict(base.specs), {k: Spec(float(v["value"]), v.get("unit", ""), v.get("status", ""),
+                                                             v.get("source", "")) for k, v in s.get("specs", {}).items()})
             return Chip(id=chip_id, name=s.get("name", chip_id), vendor="NVIDIA", family=s.get("family", base.family),
                         specs=specs)
     cid = resolve_chip_id(chip_id)
