@@ -18,6 +18,7 @@ from ..ops import PEAK_KEYS
 from .memory_capacity import capacity_bytes
 
 TB = 1e12
+KIB = 1024.0  # binary kilobyte (on-chip memories are sized in KiB)
 
 
 def _num(v, default: float) -> float:
@@ -33,6 +34,15 @@ def mma_feed_ratio(smem_bytes_per_clk, mma_bf16_flops_per_clk) -> float:
         raise TapeoutError(f"smem_mma_bytes_per_clk ({b}) and mma_bf16_flops_per_clk ({f}) must be >= 0: "
                            "give the per-core shared-memory read bytes and dense BF16 FLOPs per clock")
     return b / f if b > 0 and f > 0 else 0.0
+
+
+def accum_mem_bytes(tensor_memory_kib) -> float:
+    """Bytes per core of the chip's accumulator memory (tensor_memory_kib, KiB); 0 where undescribed."""
+    v = _num(tensor_memory_kib, 0.0)
+    if v < 0:
+        raise TapeoutError(f"tensor_memory_kib ({v}) must be >= 0: give the per-core accumulator memory in KiB "
+                           "(Blackwell SM100 tensor memory: 256), or leave it out where accumulators live in registers")
+    return v * KIB
 
 
 GB = 1e9
@@ -122,6 +132,15 @@ class ChipParams:
     # tile's main loop; a time in seconds that does not shrink with a faster matrix engine.
     # Default 0 (not modelled; the kernel-level fit, perf/kernel_fit.py, fits it)
     epilogue_exposed: np.ndarray | float = 0.0
+    # bytes per core of a memory that holds the matrix unit's accumulators apart from the register
+    # file (Blackwell SM100/SM103 tensor memory, family_defaults.yaml tensor_memory_kib): a GEMM
+    # kernel keeps as many FP32 accumulator tiles there as fit and stores one tile while the MMA
+    # fills the next, so with two or more its epilogue is not exposed (perf/opcost.accumulator_stages).
+    # 0 = accumulators in registers (Hopper, Ada, Ampere, RTX Blackwell; default)
+    accum_mem_bytes: np.ndarray | float = 0.0
+    # accumulator stages of a known kernel (its builder's own count, e.g. CUTLASS's block-scaled
+    # SM100 kernels keep 1 at N = 256; perf/kernel_tile.py); 0 = as many as accum_mem_bytes holds
+    accum_stages: np.ndarray | float = 0.0
     # largest GQA group (query heads per KV head) a fused-attention kernel serves in one pass
     # over the KV cache; a larger group falls back to one query head per pass (the cache is read
     # g times). A library dispatch limit, scanned on measured kernels (perf/kernel_fit.py).
@@ -257,6 +276,7 @@ class ChipParams:
             static_w=float(g("static_power_fraction")) * tdp,
             kernel_overhead=float(g("kernel_overhead_us")) * 1e-6,
             mma_feed_bytes_per_bf16_flop=mma_feed_ratio(g("smem_mma_bytes_per_clk"), g("mma_bf16_flops_per_clk")),
+            accum_mem_bytes=accum_mem_bytes(g("tensor_memory_kib")),
             chip_id=chip.id,
             scaleup_wiring=str(g("scaleup_wiring", "") or ""),
         )
