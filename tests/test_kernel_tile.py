@@ -40,10 +40,11 @@ def test_collector_tile_follows_the_compute_capability():
     """CUTLASS's default nvfp4 config (fp4Gemm.cpp getDefaultGemmConfig): 128x256 CTA on both
     Blackwell parts, K 128 on SM 10.0 and 3 x 256 on SM 10.3; only TensorRT-LLM's nvfp4 GEMM."""
     for system in ("b200_sxm", "gb200"):
-        assert collector_tile(system, "trtllm", "nvfp4") == {"m": 128.0, "n": 256.0, "k": 128.0, "stage_k": 128.0}
+        assert collector_tile(system, "trtllm", "nvfp4") == {"m": 128.0, "n": 256.0, "k": 128.0, "stage_k": 128.0,
+                                                             "accum_stages": 1.0}
     for system in ("b300_sxm", "gb300"):
         assert collector_tile(system, "trtllm", "nvfp4") == {"m": 128.0, "n": 256.0, "k": 768.0, "stage_k": 256.0,
-                                                             "direct_store_bytes": 16.0}
+                                                             "direct_store_bytes": 16.0, "accum_stages": 1.0}
     assert collector_tile("gb300", "sglang", "nvfp4") is None  # FlashInfer CuTe-DSL kernels, not this one
     assert collector_tile("gb300", "trtllm", "bf16") is None
     assert collector_tile("h200_sxm", "trtllm", "nvfp4") is None  # no compute capability stated

@@ -63,3 +63,11 @@ def test_step_term_is_one_weight_per_microbatch_slot():
 
 def test_lora_has_no_weight_gradient_to_accumulate():
     assert train(**RUN, **PIN, params=_params(1.0), lora=True).breakdown["wgrad_accumulate"] == 0.0
+
+
+def test_tensor_memory_accumulators_hide_the_accumulate_epilogue():
+    """B200 keeps 4 accumulator tiles of its 128 x 128 tile in tensor memory (opcost.accumulator_stages):
+    the wgrad epilogue's extra read/write overlaps the next tile's MMA, none of it exposed."""
+    b = ensure_vector(calibrated_params(get_chip("b200"))).replace(epilogue_exposed=0.5)
+    assert float(wgrad_accumulate_time(1e9, GRAD_SYNC_BYTES["fp32"], b)) == 0.0
+    assert float(wgrad_accumulate_time(1e9, GRAD_SYNC_BYTES["fp32"], b.replace(accum_stages=1.0))) > 0.0

@@ -18,6 +18,7 @@ from ..ops import PEAK_KEYS
 from .memory_capacity import capacity_bytes
 
 TB = 1e12
+KIB = 1024.0  # binary kilobyte (on-chip memories are sized in KiB)
 
 
 def _num(v, default: float) -> float:
@@ -43,6 +44,15 @@ def store_sector(v) -> float:
         raise TapeoutError(f"store_sector_bytes ({b}) must be >= 0: give the bytes of one store transaction "
                            "below the core's L1 (32 for NVIDIA's L2 sectors), or leave it out")
     return b
+
+
+def accum_mem_bytes(tensor_memory_kib) -> float:
+    """Bytes per core of the chip's accumulator memory (tensor_memory_kib, KiB); 0 where undescribed."""
+    v = _num(tensor_memory_kib, 0.0)
+    if v < 0:
+        raise TapeoutError(f"tensor_memory_kib ({v}) must be >= 0: give the per-core accumulator memory in KiB "
+                           "(Blackwell SM100 tensor memory: 256), or leave it out where accumulators live in registers")
+    return v * KIB
 
 
 GB = 1e9
@@ -140,6 +150,15 @@ class ChipParams:
     # tile's main loop; a time in seconds that does not shrink with a faster matrix engine.
     # Default 0 (not modelled; the kernel-level fit, perf/kernel_fit.py, fits it)
     epilogue_exposed: np.ndarray | float = 0.0
+    # bytes per core of a memory that holds the matrix unit's accumulators apart from the register
+    # file (Blackwell SM100/SM103 tensor memory, family_defaults.yaml tensor_memory_kib): a GEMM
+    # kernel keeps as many FP32 accumulator tiles there as fit and stores one tile while the MMA
+    # fills the next, so with two or more its epilogue is not exposed (perf/opcost.accumulator_stages).
+    # 0 = accumulators in registers (Hopper, Ada, Ampere, RTX Blackwell; default)
+    accum_mem_bytes: np.ndarray | float = 0.0
+    # accumulator stages of a known kernel (its builder's own count, e.g. CUTLASS's block-scaled
+    # SM100 kernels keep 1 at N = 256; perf/kernel_tile.py); 0 = as many as accum_mem_bytes holds
+    accum_stages: np.ndarray | float = 0.0
     # largest GQA group (query heads per KV head) a fused-attention kernel serves in one pass
     # over the KV cache; a larger group falls back to one query head per pass (the cache is read
     # g times). A library dispatch limit, scanned on measured kernels (perf/kernel_fit.py).
@@ -276,6 +295,7 @@ class ChipParams:
             kernel_overhead=float(g("kernel_overhead_us")) * 1e-6,
             mma_feed_bytes_per_bf16_flop=mma_feed_ratio(g("smem_mma_bytes_per_clk"), g("mma_bf16_flops_per_clk")),
             store_sector_bytes=store_sector(g("store_sector_bytes")),
+            accum_mem_bytes=accum_mem_bytes(g("tensor_memory_kib")),
             chip_id=chip.id,
             scaleup_wiring=str(g("scaleup_wiring", "") or ""),
         )

@@ -29,7 +29,10 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
   exposed epilogue    fraction of each GEMM wave's output-tile store (cores x tile x output
                       bytes at the DRAM bandwidth; FP32 partials for split-K units) serialised
                       with the math (ChipParams.epilogue_exposed, perf/opcost.epilogue_time): a
-                      time that does not shrink with the MMA rate
+                      time that does not shrink with the MMA rate; none where the core holds two
+                      or more accumulator tiles (Blackwell's tensor memory: the epilogue drains one
+                      while the MMA fills the next; opcost.accumulator_stages), so the fraction is
+                      fitted on register-accumulator chips; the collector's nvfp4 kernel keeps one
   block-scale promotion  where the MMA cannot apply FP8 block scales (Hopper, Ada), the FP32
                       partial sums are scaled and accumulated on the vector units after every
                       128-deep K block (DeepGEMM README: "promotion" on CUDA cores), one FMA per
@@ -271,8 +274,8 @@ class Groups:
             # the kernel the collector timed, where the database says which (perf/kernel_tile.py):
             # its own output tile, no K splits, whole K tiles on the MMA, its epilogue's store transactions
             tile = collector_tile(c["system"][idx[0]], c["stack"][idx[0]], fmt) if op == "gemm" else None
-            pg = (p.replace(tile_m=tile["m"], min_tile_m=tile["m"], tile_n=tile["n"], epilogue_store_fill=store_fill(tile, p))
-                  if tile else p)
+            pg = (p.replace(tile_m=tile["m"], min_tile_m=tile["m"], tile_n=tile["n"], epilogue_store_fill=store_fill(tile, p),
+                            accum_stages=tile.get("accum_stages", 0.0)) if tile else p)
             for kc, res in sorted(set(zip(cls, l2))):  # one item per kernel class (its parameters are scalars)
                 s = (cls == kc) & (l2 == res)
                 # the masked-MHA fallback applies RoPE and appends K/V inside its own kernel

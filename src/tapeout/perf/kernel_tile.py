@@ -25,6 +25,9 @@ Two consequences the fit must know (the same kernel serving never runs: serving 
     registers, one tile row per thread, 16 B per thread and instruction, so each warp store
     touches 32 sectors half full and moves twice its bytes in 32-byte transactions (store_fill);
     the SM 10.0 kernel stages the tile in shared memory and stores whole lines by TMA.
+  * one accumulator stage: the block-scaled SM100 builder keeps a single accumulator in tensor
+    memory at N = 256 (sm100_blockscaled_umma_builder.inl), so unlike the dense kernels its
+    epilogue waits for and holds up the MMA (opcost.accumulator_stages, ChipParams.accum_stages).
   * operand feed: the 1-SM MMA reads both operands (and the block scales) from shared memory
     every instruction ("MMA atom must source both A and B operand from smem_desc",
     CUTLASS sm103_blockscaled_mma_warpspecialized.hpp; smem_SFA / smem_SFB feed the scale
@@ -54,7 +57,7 @@ def collector_tile(system: str, stack: str, fmt: str) -> dict | None:
         return None
     cc = cfg["systems"].get(system, {}).get("compute_capability")
     tile = rule.get("tiles", {}).get(str(cc)) if cc is not None else None
-    return {k: float(v) for k, v in tile.items() if k in ("m", "n", "k", "stage_k", "direct_store_bytes")} if tile else None
+    return {k: float(v) for k, v in tile.items() if k in ("m", "n", "k", "stage_k", "direct_store_bytes", "accum_stages")} if tile else None
 
 
 def k_padding(k, tile_k: float) -> np.ndarray:

@@ -51,6 +51,7 @@ ATTN_HEAD_DIM_STEP = 32.0
 # a split-K work unit stores its partial sums in FP32 to a workspace that a reduction (a second
 # kernel, or CUTLASS's serial/stream-K fixup) reads back (CUTLASS media/docs/efficient_gemm.md)
 SPLIT_K_PARTIAL_BYTES = 4.0
+ACC_BYTES = 4.0  # a GEMM accumulates in FP32 (CUTLASS ElementAccumulator float for 16- and 8-bit inputs)
 
 
 @dataclass
@@ -122,6 +123,16 @@ def collective_time(wire_bytes, group, link_bw, latency, eff_link, is_all_to_all
     return steps * latency + wire_bytes / bw
 
 
+def accumulator_stages(p: ChipParams, tm, tn):
+    """Output tiles' FP32 accumulators a core holds at once: the kernel's own count where known
+    (p.accum_stages), else as many tm x tn tiles as the core's accumulator memory holds
+    (p.accum_mem_bytes; CUTLASS sm100_umma_builder.inl AccumulatorPipelineStageCount = tensor
+    memory / (CTA tile M x N)); 1 where the accumulators live in registers (accum_mem_bytes 0)."""
+    own = np.asarray(p.accum_stages, dtype=float)
+    held = np.floor(np.asarray(p.accum_mem_bytes, dtype=float) / (np.asarray(tm, dtype=float) * tn * ACC_BYTES))
+    return np.where(own > 0, own, np.maximum(held, 1.0))
+
+
 def epilogue_time(t: OpTable, p: ChipParams, col, tm, tn, tiles, units, waves, cores):
     """Exposed output-tile stores of a GEMM: each wave, every active core writes its tm x tn tile
     of C (output bytes per element; the rows / columns inside the output where the GEMM is smaller
@@ -133,7 +144,10 @@ def epilogue_time(t: OpTable, p: ChipParams, col, tm, tn, tiles, units, waves, c
     fraction of each store transaction the epilogue fills (p.epilogue_store_fill: a direct
     register store of one row per thread moves whole sectors; kernel_tile.store_fill); times the
     exposed fraction p.epilogue_exposed. In seconds: it does not shrink with the MMA rate, so a
-    chip (or format) with a faster matrix engine and the same DRAM loses more to it."""
+    chip (or format) with a faster matrix engine and the same DRAM loses more to it.
+    Where the core holds two or more accumulator tiles (accumulator_stages: Blackwell's tensor
+    memory), the epilogue drains one while the MMA fills the next (CUTLASS sm100 kernels'
+    accumulator pipeline), so none of it is exposed: its bytes stay in the memory term."""
     out_elem = col(t.output_bytes) / np.maximum(col(t.m) * col(t.n) * col(t.parallel), 1.0)
     out_elem = np.where(units > tiles, SPLIT_K_PARTIAL_BYTES, out_elem)  # split-K units store FP32 partials
     active = np.minimum(units, cores)
@@ -145,7 +159,8 @@ def epilogue_time(t: OpTable, p: ChipParams, col, tm, tn, tiles, units, waves, c
     # a store that fills only part of each transaction moves whole transactions (epilogue_store_fill)
     wave = active * rows * cols * out_elem / (np.asarray(p.mem_bw, dtype=float) * p.eff_mem * fill
                                           * np.asarray(p.epilogue_store_fill, dtype=float))
-    exposed = np.asarray(p.epilogue_exposed, dtype=float)
+    # where the core keeps >= 2 accumulator tiles (Blackwell tensor memory) the store overlaps the next tile's MMA
+    exposed = np.where(accumulator_stages(p, tm, tn) >= 2, 0.0, np.asarray(p.epilogue_exposed, dtype=float))
     return np.where((col(t.kind) == K_MATMUL) & (exposed > 0), waves * wave * exposed, 0.0)
 
 

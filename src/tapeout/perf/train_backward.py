@@ -39,7 +39,7 @@ from fnmatch import fnmatchcase
 import numpy as np
 
 from ..ops import MatMul, OpGraph
-from .opcost import K_ATTN, K_MATMUL, evaluate
+from .opcost import K_ATTN, K_MATMUL, accumulator_stages, evaluate
 
 ATTN_BWD_FLOPS = 2.5  # FlashAttention-2 backward FLOPs / forward FLOPs (Dao 2023)
 BETA0_OUTPUT_BYTES = 2.0  # D of the calibrated (beta = 0) GEMMs: BF16
@@ -55,8 +55,10 @@ def wgrad_accumulate_time(weight_elems, grad_bytes: float, p, exposed=None):
     """Exposed time of the accumulate epilogue of wgrad GEMMs producing `weight_elems` gradient
     elements (one micro-batch): the extra bytes (wgrad_accumulate_bytes) at the chip's achieved
     DRAM bandwidth, times the exposed epilogue fraction (`exposed`, default the chip's
-    ChipParams.epilogue_exposed, the rule of perf/opcost.epilogue_time with every core active)."""
+    ChipParams.epilogue_exposed, the rule of perf/opcost.epilogue_time with every core active:
+    none where the core holds two or more accumulator tiles of the chip's GEMM tile)."""
     frac = np.asarray(p.epilogue_exposed if exposed is None else exposed, dtype=float)
+    frac = np.where(accumulator_stages(p, p.tile_m, p.tile_n) >= 2, 0.0, frac)
     bw = np.asarray(p.mem_bw, dtype=float) * np.asarray(p.eff_mem, dtype=float)
     return frac * float(weight_elems) * wgrad_accumulate_bytes(grad_bytes) / bw
 

@@ -23,7 +23,8 @@ Time per micro-batch on one stage (the op graph of workloads/llm.py for one forw
   wgrad accumulation into the gradient buffer (Megatron/TE gradient_accumulation_fusion, beta = 1):
            the C read + D write in the buffer dtype beyond the calibrated BF16 store, exposed by the
            chip's epilogue_exposed (perf/train_backward.wgrad_accumulate_time; 0 in the default
-           calibration, whose GEMM rate carries its own epilogue)
+           calibration, whose GEMM rate carries its own epilogue, and on chips whose cores hold two
+           or more accumulator tiles, opcost.accumulator_stages)
   TP collectives run after their GEMMs, or overlapped with them as the run's stack does it
   (`tp_overlap`: Transformer Engine userbuffers, perf/tp_overlap.py, with the SMs it takes)
 Step = (m + (p-1)/v) x (F + B) + exposed pipeline sends + exposed DP communication + optimizer
