@@ -320,7 +320,7 @@ def test_a_byte_stream_alone_puts_the_wave_latency_in_series():
 
 
 def test_a_decode_kernel_replayed_from_l2_does_not_see_the_dram():
-    # the collector replays one KV cache: one that fits in L2 streams at cores x l2_core_bw, so the
+    # the collector replays one KV cache: one that fits in L2 streams against the L2 (l2_read_bw), so the
     # predicted time is the same whatever the DRAM behind it; one that does not fit slows with a slower DRAM
     rows = [("h200", "s", "attention_decode", "bf16", "bf16", 0, 0, 0, b, 1, 8192, 32, 8, 128, 1e-5, "trtllm", "1")
             for b in (1, 64)]  # 33.6 MB and 2.1 GB of K and V
@@ -330,3 +330,54 @@ def test_a_decode_kernel_replayed_from_l2_does_not_see_the_dram():
         slow = dict(item, params=item["params"].replace(mem_bw=item["params"].mem_bw / 4))
         same = kf.predict_group(slow, x)[0] == pytest.approx(kf.predict_group(item, x)[0], rel=1e-12)
         assert bool(same) == res
+
+
+def _h200_item(batch, kv_len, heads, kv_heads, kv_fmt="bf16", head_dim=128):
+    rows = [("h200", "s", "attention_decode", "bf16", kv_fmt, 0, 0, 0, batch, 1, kv_len, heads, kv_heads, head_dim, 1e-5,
+             "trtllm", "1")]
+    (item,) = kf.Groups(_decode_rows(rows)).items
+    return item
+
+
+def test_masked_mha_gqa_group_is_served_by_the_l2():
+    """Masked MHA runs one CTA per query head, the group's CTAs of a KV head side by side (grid query
+    head fastest): the DRAM delivers each KV head once, the L2 serves the group's 64 reads of it. The
+    537 MB packed cache (batch 64, 8192 keys, 2 KV heads of 128, 128 query heads) is not resident, yet
+    its time does not follow the DRAM while 64 x the DRAM outruns the L2; a vanilla-MHA (group 1)
+    kernel of the same cache does."""
+    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+    gqa = _h200_item(64, 8192, 128, 2)
+    mha = _h200_item(64, 8192, 2, 2)
+    assert gqa["cls"] == mha["cls"] == "decode_mmha"
+    assert gqa["l2"] and not mha["l2"] and gqa["reread"] == 64.0
+    for item, follows in ((gqa, False), (mha, True)):
+        slow = dict(item, params=item["params"].replace(mem_bw=item["params"].mem_bw / 4))
+        same = kf.predict_group(slow, x)[0] == pytest.approx(kf.predict_group(item, x)[0], rel=1e-12)
+        assert bool(same) != follows
+
+
+@settings(max_examples=20, deadline=None)
+@given(batch=st.integers(1, 8), kv_len=st.sampled_from([512, 2048, 8192]), grp=st.sampled_from([2, 4, 8, 64]))
+def test_a_kernel_served_by_the_l2_is_never_slower_than_its_dram_stream(batch, kv_len, grp):
+    """Every byte a core reads from DRAM passes through the L2, so a generation kernel whose replay the
+    L2 serves is timed at most as long as the same kernel streamed from the DRAM (issue-23kb's B200
+    p90: cores x a GEMM-fitted per-SM L2 stream was below B200's 8 TB/s DRAM)."""
+    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+    item = _h200_item(batch, kv_len, grp, 1)  # <= 33.6 MB of K and V: resident in H200's 50 MB L2
+    assert item["l2"]
+    t_l2 = kf.predict_group(item, x)[0]
+    t_dram = kf.predict_group(dict(item, l2=False), x)[0]
+    assert t_l2 <= t_dram * (1 + 1e-12)
+
+
+def test_masked_mha_holds_elements_not_bytes_in_flight():
+    """The masked-MHA CTA's byte term counts math-width elements: over an FP8 cache its CTA stream of
+    the same keys takes as long as over a BF16 one when the byte term binds (a fixed number of
+    elements in flight), although the FP8 cache has half the bytes. The XQA HMMA kernel is untouched."""
+    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+    x[kf.NAMES.index("ctabw_decode_mmha")] = 1.0  # 1 GB/s per CTA: the byte term binds
+    x[kf.NAMES.index("tokrate_decode_mmha")] = 2000.0
+    bf, f8 = (_h200_item(64, 8192, 8, 8, kv_fmt=f) for f in ("bf16", "fp8"))  # group 1: masked MHA, 1 GB / 0.5 GB
+    assert bf["cls"] == f8["cls"] == "decode_mmha" and (bf["cta_width"], f8["cta_width"]) == (1.0, 0.5)
+    assert kf.predict_group(f8, x)[0] == pytest.approx(kf.predict_group(bf, x)[0], rel=0.02)
+    assert _h200_item(64, 8192, 32, 8)["cta_width"] == 1.0  # HMMA (GQA 4, BF16)

@@ -171,3 +171,79 @@ def test_decode_l2_resident_is_the_footprint_against_the_l2():
     assert not decode_l2_resident(1, 8192, 32, 8, 128, "bf16", 0.0)  # no L2 size: never resident
     # an FP8 cache of twice the tokens has the same K and V bytes
     assert decode_l2_resident(1, 16384, 32, 8, 128, "fp8", fp + 2 * 32 * 128 * 2)
+
+
+# ---- round stop-24: the L2 a generation kernel's stream is served by ----
+
+# measured L2 read bandwidth (TB/s, gpu-benches gpu-l2-cache plateau) per kernel-database chip; B300 /
+# GB300 carry GB200's as a stated assumption (data/calibration/kernels_db.yaml)
+L2_TBPS = {"a100-sxm": 5.4, "h100-sxm": 9.8, "h200": 9.8, "l40s": 5.2, "b200": 18.9, "gb200": 18.9,
+           "b300": 18.9, "gb300": 18.9, "rtx-pro-6000": 6.72}
+
+
+@pytest.mark.parametrize("chip", sorted(L2_TBPS))
+def test_l2_bandwidth_is_described_with_its_microbenchmark(chip):
+    from tapeout.perf.kernel_replay import l2_read_bw
+
+    ch = chip_for(chip)
+    assert l2_read_bw(ch) == pytest.approx(L2_TBPS[chip] * 1e12)
+    assert "gpu-benches" in ch.source_of("l2_bandwidth_tbps")
+
+
+@pytest.mark.parametrize("chip", sorted(L2_TBPS))
+def test_l2_outruns_the_dram_it_fronts(chip):
+    """Every byte a core reads from DRAM passes through the L2: a measured L2 stream below the chip's
+    DRAM bandwidth would be a wrong datum (or a wrong unit)."""
+    from tapeout.perf.kernel_replay import l2_read_bw
+
+    ch = chip_for(chip)
+    assert l2_read_bw(ch) > float(ch.get("memory_bandwidth_tbps")) * 1e12
+
+
+def test_rtx_pro_6000_l2_is_ad102s_per_sm_and_clock():
+    """No GB202 L2 microbenchmark is published: its entry takes the L40's measured AD102 stream per SM
+    and per clock (5.2 TB/s, 142 SMs, 2490 MHz) at its own 188 SMs and 2430 MHz, as an assumption."""
+    ch = chip_for("rtx-pro-6000")
+    assert ch.specs["l2_bandwidth_tbps"].status == "assumption"
+    assert float(ch.specs["l2_bandwidth_tbps"].value) == pytest.approx(5.2 * 188 / 142 * 2430 / 2490, abs=0.005)
+
+
+def test_undescribed_l2_falls_back_to_the_dram_bandwidth():
+    """A chip without a described L2 stream: an L2-served stream gets its DRAM bandwidth (the L2 is
+    never slower than the DRAM it fronts); a described on-chip SRAM bandwidth is used as given."""
+    from tapeout.hardware.catalog import Chip, Spec
+    from tapeout.perf.kernel_replay import l2_read_bw
+
+    bare = Chip(id="npu", name="npu", vendor="x", family="generic",
+                specs={"memory_bandwidth_tbps": Spec(2.0, "TB/s", "official", "s")})
+    assert l2_read_bw(bare) == pytest.approx(2.0e12)
+    sram = Chip(id="npu2", name="npu2", vendor="x", family="generic",
+                specs={"memory_bandwidth_tbps": Spec(2.0, "TB/s", "official", "s"),
+                       "l2_bandwidth_tbps": Spec(40.0, "TB/s", "official", "s")})
+    assert l2_read_bw(sram) == pytest.approx(40e12)
+
+
+@given(l2=st.floats(1e12, 50e12), dram=st.floats(0.5e12, 10e12), g=st.integers(1, 128))
+def test_l2_served_stream_is_the_slower_of_the_two_levels(l2, dram, g):
+    """g L2 reads of every byte the DRAM delivers once, the two streams overlapped: bytes / rate =
+    max(bytes / L2, bytes / g / DRAM); a resident stream (inf) never touches the DRAM."""
+    from tapeout.perf.kernel_replay import l2_served_bw
+
+    b = 1e9
+    assert b / float(l2_served_bw(l2, dram, g)) == pytest.approx(max(b / l2, b / g / dram), rel=1e-12)
+    assert float(l2_served_bw(l2, dram, np.inf)) == l2
+    assert float(l2_served_bw(l2, dram, g)) <= float(l2_served_bw(l2, dram, g + 1))
+
+
+def test_mmha_reread_is_the_gqa_group():
+    from tapeout.perf.kernel_replay import mmha_reread
+
+    assert list(mmha_reread([64, 32, 128], [1, 32, 2])) == [64.0, 1.0, 64.0]
+
+
+def test_mmha_cta_width_is_cache_bytes_per_math_byte():
+    """decoderMaskedMultiheadAttentionTemplate.h loads 16 / sizeof(T) math (BF16) elements per thread
+    vector whatever the cache width: an FP8 cache moves half the bytes per element in flight."""
+    from tapeout.perf.kernel_replay import mmha_cta_width
+
+    assert list(mmha_cta_width(["bf16", "fp8", "fp16"])) == [1.0, 0.5, 1.0]

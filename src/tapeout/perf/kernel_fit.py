@@ -40,8 +40,10 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       fraction not overlapped with the MMAs (promote_exposed, at most 1)
   L2 replay           a GEMM whose collector replay (five weight copies, the activation, the
                       output) fits in the chip's L2 streams from L2, not DRAM (perf/kernel_replay.py):
-                      at cores x l2_core_bw, one shared per-SM L2 stream; so does a generation kernel
-                      whose replayed KV cache fits (decode_l2_resident); serving never does this
+                      at cores x l2_core_bw, one shared per-SM L2 stream; a generation kernel whose
+                      replayed KV cache fits (decode_l2_resident), or whose CTAs re-read a KV head the
+                      DRAM delivers once (masked MHA's GQA group, mmha_reread), streams at its CTAs'
+                      own rate against the chip's L2 read bandwidth (l2_read_bw; serving never does this)
   collector's kernel  where the database says which GEMM kernel the collector timed (the
                       TensorRT-LLM nvfp4 GEMMs: CUTLASS's untuned default config, perf/kernel_tile.py),
                       that kernel's fixed output tile (all 128 rows for few tokens), no K splits,
@@ -101,7 +103,7 @@ from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
-from .kernel_replay import KV_BYTES_PER_ELEM, decode_l2_resident, l2_resident
+from .kernel_replay import KV_BYTES_PER_ELEM, decode_l2_resident, l2_read_bw, l2_resident, l2_served_bw, mmha_cta_width, mmha_reread
 from .kernel_tile import collector_tile, k_padding, operand_feed, store_fill
 from .kernels_db import Kernels, chip_for, db_config
 from .opcost import evaluate
@@ -276,8 +278,17 @@ class Groups:
             tile = collector_tile(c["system"][idx[0]], c["stack"][idx[0]], fmt) if op == "gemm" else None
             pg = (p.replace(tile_m=tile["m"], min_tile_m=tile["m"], tile_n=tile["n"], epilogue_store_fill=store_fill(tile, p),
                             accum_stages=tile.get("accum_stages", 0.0)) if tile else p)
-            for kc, res in sorted(set(zip(cls, l2))):  # one item per kernel class (its parameters are scalars)
-                s = (cls == kc) & (l2 == res)
+            # how the L2 serves the item's stream: 0 not (DRAM), inf the replay is resident, g the masked-MHA
+            # kernel's GQA group re-reading each KV head the DRAM delivers once (kernel_replay.mmha_reread)
+            reread = np.where(cls == "decode_mmha", mmha_reread(c["heads"][idx], c["kv_heads"][idx]), 1.0)
+            served = np.where(l2, np.inf, np.where(reread > 1.0, reread, 0.0))
+            l2_bw = l2_read_bw(chip_for(chip))
+            # the masked-MHA kernel holds a fixed number of math-width (BF16) elements in flight per CTA
+            # whatever the cache width (kernel_replay.mmha_cta_width)
+            width = (np.where(cls == "decode_mmha", mmha_cta_width(c["kv_fmt"][idx]), 1.0) if op == "attention_decode"
+                     else np.ones(len(idx)))
+            for kc, res, wd in sorted(set(zip(cls, served, width))):  # one item per kernel class (its parameters are scalars)
+                s = (cls == kc) & (served == res) & (width == wd)
                 # the masked-MHA fallback applies RoPE and appends K/V inside its own kernel
                 # (decoderMaskedMultiheadAttentionTemplate.h): no separate preparation kernels
                 pre_k = pre and kc != "decode_mmha"
@@ -286,7 +297,8 @@ class Groups:
                                                                       tile["k"] if tile else None,
                                                                       operand_feed(tile, fmt, p) if tile else 1.0)),
                                    "meas": np.asarray(c["latency_s"][idx[s]], dtype=float), "promote_flops": promote[s],
-                                   "l2": bool(res), "no_split": tile is not None, "rows": idx[s]})  # the kernels' rows in k
+                                   "l2": bool(res > 0), "reread": float(res), "l2_bw": l2_bw, "cta_width": float(wd),
+                                   "no_split": tile is not None, "rows": idx[s]})  # the kernels' rows in k
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
@@ -432,10 +444,16 @@ def predict_group(g: dict, x) -> np.ndarray:
     p = params_for(g["params"], x, g["cls"])
     if g.get("no_split"):  # the collector's kernel: CUTLASS's data-parallel persistent scheduler (kernel_tile)
         p = p.replace(max_split_k=1.0)
-    if g.get("l2"):  # the replayed operands, output and tile stores stay in L2: its stream replaces the DRAM's
+    if g.get("cta_width", 1.0) != 1.0:  # a CTA's byte rate in cache bytes: its element rate x cache bytes per element
+        p = p.replace(attn_cta_bytes_per_s=np.asarray(p.attn_cta_bytes_per_s, dtype=float) * g["cta_width"])
+    if g.get("l2") and g["op"] == "attention_decode":
+        # a generation kernel's KV stream served by the L2: its CTAs' own Little's-law stream against the
+        # chip's L2 read bandwidth (never below the DRAM's), and for a re-read (masked MHA's GQA group)
+        # against the DRAM delivering each byte once (kernel_replay.l2_served_bw)
+        bw = l2_served_bw(g["l2_bw"], np.asarray(p.mem_bw, dtype=float) * np.asarray(p.attn_gen_eff_mem, dtype=float), g["reread"])
+        p = p.replace(mem_bw=bw, eff_mem=1.0, attn_gen_eff_mem=1.0)
+    elif g.get("l2"):  # the replayed operands, output and tile stores stay in L2: its stream replaces the DRAM's
         p = p.replace(mem_bw=np.asarray(p.num_cores, dtype=float) * x[NAMES.index("l2_core_bw")] * 1e9, eff_mem=1.0)
-        if g["op"] == "attention_decode":  # a generation kernel's KV stream too, at the L2's rate
-            p = p.replace(attn_gen_eff_mem=1.0)
     # every GEMM at the clock the board's power cap lets it sustain (perf/power_cap.py)
     t = capped_time(evaluate(g["table"], p, check_support=False), p.peak_flops, g["pd"],
                     x[NAMES.index("pj_flop_n7")], g["escale"])
@@ -457,7 +475,7 @@ def fit(groups: Groups) -> dict:
         used.add("promote_exposed")
     used |= {"ovh_gen_pre"} if any(g.get("pre") for g in groups.items) else set()
     used |= {"ctas_per_core"} if any(g["cls"].startswith("decode_") for g in groups.items) else set()
-    used |= {"l2_core_bw"} if any(g.get("l2") for g in groups.items) else set()
+    used |= {"l2_core_bw"} if any(g.get("l2") and g["op"] == "gemm" for g in groups.items) else set()
     free = np.array([n.partition("_")[2] not in set(CLASSES) - present
                      and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed", "ctas_per_core", "l2_core_bw"))
                               and n not in used)

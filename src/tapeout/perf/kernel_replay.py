@@ -16,7 +16,16 @@ times 6 replays after 10 warm-up ones, every replay reading the same cached K an
 (`kv_replay_footprint`). H200 (H100's SMs and 50 MB L2 with 1.43x the DRAM bandwidth) times the
 same as H100 on every shape up to ~40 MB of KV cache and 0.70-0.71 x H100 (the DRAM ratio) above
 1 GB (`scripts/decode_l2_ratio.py`, no model). Where the replay's footprint fits (`decode_l2_resident`)
-the kernel fit times the kernel's CTA stream at the L2's latency (perf/kernel_fit.py).
+the kernel fit times the kernel's CTA stream against the L2, not the DRAM (perf/kernel_fit.py).
+
+A generation kernel's KV stream served by the L2 is bounded in aggregate by the chip's described L2
+read bandwidth (`l2_read_bw`: the `l2_bandwidth_tbps` spec, a microbenchmark of all cores streaming
+a data set that fits the L2, data/chips/supplement_specs.csv), with the DRAM bandwidth as the lower
+bound where it is not described; per SM it is bounded by its CTAs' own Little's-law stream. So is
+the masked-MHA kernel's GQA re-read (`mmha_reread`): its grid is (query heads, batch, KV splits)
+with the query head fastest (decoderMaskedMultiheadAttentionLaunch.h, `dim3 grid{num_heads,
+batch_size, seq_len_tile}`), so the group's CTAs of one KV head run side by side and read the same
+K/V lines: the DRAM delivers the KV head once, the L2 the group's g reads of it.
 
 Weight bytes per element are the collector's own (`_bytes_per_elem`: bf16 2, fp8 and fp8_block 1,
 nvfp4 0.5, block scales not counted); x is the BF16 activation (m x k) the collector passes, the
@@ -45,6 +54,41 @@ def replay_footprint(m, n, k, fmt: str, l2_bytes) -> np.ndarray:
     m, n, k = (np.asarray(v, dtype=float) for v in (m, n, k))
     w = WEIGHT_BYTES_PER_ELEM[fmt] * n * k
     return replay_copies(w, l2_bytes) * w + ACT_BYTES * m * k + ACT_BYTES * m * n
+
+
+def l2_read_bw(chip) -> float:
+    """Bytes/s the chip's cores together read from its L2 (or on-chip SRAM) when the data fits:
+    the described `l2_bandwidth_tbps`; where it is not described (absent or 0), the chip's DRAM
+    bandwidth: a lower bound, since every byte the cores read from DRAM passes through the L2, so
+    an L2-served stream is then timed as fast as a DRAM stream and never faster."""
+    spec = chip.specs.get("l2_bandwidth_tbps")
+    if spec is not None and float(spec.value or 0.0) > 0.0:
+        return float(spec.value) * 1e12
+    return float(chip.get("memory_bandwidth_tbps", 0.0) or 0.0) * 1e12
+
+
+def l2_served_bw(l2_bw, dram_bw, reread) -> np.ndarray:
+    """Aggregate bytes/s of a stream whose bytes the L2 serves `reread` times for every time the
+    DRAM delivers them (the DRAM and L2 streams overlap): bytes / rate = max(bytes / L2,
+    bytes / reread / DRAM), i.e. min(L2, reread x DRAM); reread = inf for data resident in L2."""
+    r = np.asarray(reread, dtype=float)
+    return np.minimum(np.asarray(l2_bw, dtype=float), np.where(np.isfinite(r), r * np.asarray(dram_bw, dtype=float), np.inf))
+
+
+def mmha_reread(heads, kv_heads) -> np.ndarray:
+    """How many of the masked-MHA kernel's CTAs read each KV head's cache: one CTA per query head
+    (per_query_head in the fit), the GQA group's CTAs adjacent in the grid (query head fastest), so
+    the DRAM delivers each K/V line once and the L2 serves it to the group's g CTAs."""
+    return np.asarray(heads, dtype=float) / np.maximum(np.asarray(kv_heads, dtype=float), 1.0)
+
+
+def mmha_cta_width(kv_fmt) -> np.ndarray:
+    """Cache bytes per math-width byte of the masked-MHA kernel's loads: it loads K and V in vectors of
+    16 / sizeof(T) math elements (T the BF16/FP16 activation; K_VEC_SIZE, V_VEC_SIZE in
+    decoderMaskedMultiheadAttentionTemplate.h) and an 8-bit cache as the same elements at one byte each
+    (K_vec_m = packed_type<Tcache, num_elems<K_vec_k>>), so a CTA keeps a fixed number of elements in
+    flight: an FP8 cache streams at half its BF16 byte rate (0.5), a BF16 cache at it (1)."""
+    return np.array([KV_BYTES_PER_ELEM[str(f)] / ACT_BYTES for f in np.atleast_1d(kv_fmt)]).reshape(np.shape(kv_fmt))
 
 
 def l2_resident(m, n, k, fmt: str, l2_bytes) -> np.ndarray:
