@@ -96,6 +96,7 @@ from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
+from .context_tiles import context_tile
 from .kernel_replay import KV_BYTES_PER_ELEM, decode_l2_resident, l2_resident
 from .kernel_tile import collector_tile, k_padding, operand_feed
 from .kernels_db import Kernels, chip_for, db_config
@@ -160,6 +161,14 @@ PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): 
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
 
 
+def context_math(fmt, kv_fmt):
+    """The math format of the context FMHA the library runs: over an FP8 KV cache the FP8 FMHA
+    whatever the activations (TensorRT-LLM _torch/attention_backend/trtllm.py: "When FP8 KV cache
+    is being used, paged context FMHA cannot be used without FP8 attention": its two GEMMs run in
+    FP8), else the activations' format. Elementwise over arrays."""
+    return np.where(np.asarray(kv_fmt, dtype=str) == "fp8", "fp8", np.asarray(fmt, dtype=str))
+
+
 def quantize_op(fmt: str, elems: float) -> Elementwise | None:
     """The unfused activation-quantize pass(es) of a quantized GEMM of the database, or None
     (16-bit). Per-tensor dynamic scaling reads the BF16 activation twice (amax, then convert),
@@ -211,11 +220,8 @@ def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head
                 out.append(q)
         else:
             kv = _MATH.get(c["kv_fmt"][i], "bf16")
-            # the paged context FMHA over an FP8 KV cache is the FP8 FMHA whatever the activations
-            # (TensorRT-LLM _torch/attention_backend/trtllm.py: "When FP8 KV cache is being used, paged
-            # context FMHA cannot be used without FP8 attention"): its two GEMMs run in FP8
-            if op == "attention_prefill" and kv == "fp8":
-                dt = "fp8"
+            if op == "attention_prefill":
+                dt = str(context_math(dt, kv))
             if op == "attention_prefill" or gen_pre:
                 out.append(qkv_preprocess_op(int(c["batch"][i]) * int(c["q_len"][i]), int(c["heads"][i]),
                                              int(c["kv_heads"][i]), int(c["head_dim"][i]), kv))
@@ -270,12 +276,17 @@ class Groups:
             # its own output tile, no K splits, whole K tiles on the MMA
             tile = collector_tile(c["system"][idx[0]], c["stack"][idx[0]], fmt) if op == "gemm" else None
             pg = p.replace(tile_m=tile["m"], min_tile_m=tile["m"], tile_n=tile["n"]) if tile else p
-            for kc, res in sorted(set(zip(cls, l2))):  # one item per kernel class (its parameters are scalars)
-                s = (cls == kc) & (l2 == res)
+            # the context FMHA's fixed work tile by its math format and head size, where the family's
+            # kernel is described (perf/context_tiles.py); 0 (the model's own tiling) elsewhere
+            ctx_q, ctx_kv = (context_tile(family, context_math(fmt, c["kv_fmt"][idx]), c["head_dim"][idx])
+                             if op == "attention_prefill" else (np.zeros(len(idx)), np.zeros(len(idx))))
+            for kc, res, tq, tk in sorted(set(zip(cls, l2, ctx_q, ctx_kv))):  # one item per kernel class and tile
+                s = (cls == kc) & (l2 == res) & (ctx_q == tq) & (ctx_kv == tk)
                 # the masked-MHA fallback applies RoPE and appends K/V inside its own kernel
                 # (decoderMaskedMultiheadAttentionTemplate.h): no separate preparation kernels
                 pre_k = pre and kc != "decode_mmha"
-                self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre_k, "params": pg, "pd": pd, "escale": escale, "eff": eff,
+                self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre_k, "pd": pd, "escale": escale, "eff": eff,
+                                   "params": pg.replace(attn_ctx_q_tile=float(tq), attn_ctx_kv_tile=float(tk)),
                                    "table": OpTable.from_ops(timed_ops(k, idx[s], pre_k, kc == "decode_mmha",
                                                                       tile["k"] if tile else None,
                                                                       operand_feed(tile, fmt, p) if tile else 1.0)),
