@@ -126,24 +126,3 @@ def test_kernel_fit_gives_each_hopper_context_kernel_its_tile():
     # BF16 cache: BF16 FMHA (d 64: 256 keys, d 128: 128); FP8 cache: the FP8 FMHA (256 keys for both)
     assert [by_row[i] for i in range(4)] == [(128, 256), (128, 128), (128, 256), (128, 256)]
     assert by_row[4] == (0, 0)  # Ampere's context kernel is not described: the model's own tiling
-
-
-def test_a_persistent_context_kernel_pays_its_wave_latency_once():
-    # 16 x 33 = 528 units = 4 waves of 132: per-wave latency 3 us every wave, or once for a
-    # persistent warp-specialized kernel (its producer warps prefetch the next tile)
-    a = _ctx(batch=16, s=16)
-    lat = 3e-6
-    every = _t(a, attn_unit_time=lat, **HOPPER) - _t(a, **HOPPER)
-    once = _t(a, attn_unit_time=lat, attn_ctx_persistent=1.0, **HOPPER) - _t(a, attn_ctx_persistent=1.0, **HOPPER)
-    assert every == pytest.approx(4 * lat, rel=1e-9)
-    assert once == pytest.approx(lat, rel=1e-9)
-    # no fixed tile (the model's own tiling): the switch does nothing
-    assert _t(a, attn_unit_time=lat, attn_ctx_persistent=1.0) == pytest.approx(_t(a, attn_unit_time=lat), rel=1e-12)
-
-
-def test_described_context_kernels_are_persistent():
-    from tapeout.perf.context_tiles import context_persistent
-
-    # fmha_v2 warpspec: grid min(tiles, SMs) with a dynamic tile counter; trtllm-gen ...PersistentContext
-    assert context_persistent("nvidia-hopper") and context_persistent("nvidia-blackwell")
-    assert not context_persistent("nvidia-ampere")

@@ -156,11 +156,6 @@ class ChipParams:
     # kernel. 0 = the model's own tiling (default; the kernel-database fit sets them per kernel)
     attn_ctx_q_tile: np.ndarray | float = 0.0
     attn_ctx_kv_tile: np.ndarray | float = 0.0
-    # > 0: that fixed-tile context kernel is persistent and warp-specialized (a grid of at most one
-    # CTA per core looping over tiles, producer warps loading the next tile's Q and K/V while the
-    # consumers compute): the per-wave CTA latency (attn_unit_time) is paid once, not every wave.
-    # 0 = every wave (default; the kernel-database fit sets it from kernels_db.yaml context_kernels)
-    attn_ctx_persistent: np.ndarray | float = 0.0
     # fixed work of one fused-attention work unit (CTA): load the Q tile and page table, initialise
     # the online-softmax state, normalise and store O (and, split over KV, write the partial):
     # latency that does not shrink with keys or head dim. In FLOP-equivalents at one core's achieved

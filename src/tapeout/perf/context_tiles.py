@@ -37,12 +37,6 @@ def context_tile(family: str, math_fmt, head_dim) -> tuple[np.ndarray, np.ndarra
     return q_tile, kv_tile
 
 
-def context_persistent(family: str) -> bool:
-    """Whether the family's described context FMHA is a persistent warp-specialized kernel
-    (kernels_db.yaml context_kernels persistent): its per-wave CTA latency is paid once."""
-    return bool((db_config().get("context_kernels", {}).get(family) or {}).get("persistent", False))
-
-
 def _sum_ceil(n, r):
     """sum_{i=1..n} ceil(i / r) for integers n >= 0, r >= 1: a full blocks of r terms (1..a, r each)
     and b = n - r a terms of a + 1."""

@@ -68,11 +68,7 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       exponentials run on the occupied cores' SFUs (ChipParams.attn_ctx_makespan)
   context kernel      the one the library runs: over an FP8 KV cache the FP8 FMHA (TensorRT-LLM
                       allows no paged context FMHA on an FP8 cache without FP8 attention), and one
-                      CTA per query head also for a one-token context (no GQA packing); where its
-                      fixed work tile is described (kernels_db.yaml context_kernels: Hopper fmha_v2
-                      warp-specialized 128 rows x 64-256-key tiles by head size and format, Blackwell
-                      trtllm-gen 128 x 128), whole tiles (perf/context_tiles.py), and a persistent
-                      kernel's per-wave latency once (ChipParams.attn_ctx_*)
+                      CTA per query head also for a one-token context (no GQA packing)
 
 A quantized GEMM of the database is TensorRT-LLM's `Linear.forward` on a BF16 activation
 (aiconfigurator collector/trtllm/collect_gemm.py): it quantizes the activation in its own
@@ -100,7 +96,7 @@ from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
-from .context_tiles import context_persistent, context_tile
+from .context_tiles import context_tile
 from .kernel_replay import KV_BYTES_PER_ELEM, decode_l2_resident, l2_resident
 from .kernel_tile import collector_tile, k_padding, operand_feed
 from .kernels_db import Kernels, chip_for, db_config
@@ -290,8 +286,7 @@ class Groups:
                 # (decoderMaskedMultiheadAttentionTemplate.h): no separate preparation kernels
                 pre_k = pre and kc != "decode_mmha"
                 self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre_k, "pd": pd, "escale": escale, "eff": eff,
-                                   "params": pg.replace(attn_ctx_q_tile=float(tq), attn_ctx_kv_tile=float(tk),
-                                                        attn_ctx_persistent=float(tk > 0 and context_persistent(family))),
+                                   "params": pg.replace(attn_ctx_q_tile=float(tq), attn_ctx_kv_tile=float(tk)),
                                    "table": OpTable.from_ops(timed_ops(k, idx[s], pre_k, kc == "decode_mmha",
                                                                       tile["k"] if tile else None,
                                                                       operand_feed(tile, fmt, p) if tile else 1.0)),

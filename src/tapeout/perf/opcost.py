@@ -354,11 +354,7 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         unit_flops = np.where(gen, np.asarray(p.attn_decode_unit_flops, dtype=float), np.asarray(p.attn_unit_flops, dtype=float))
         unit_time = np.where(gen, np.asarray(p.attn_decode_unit_time, dtype=float), np.asarray(p.attn_unit_time, dtype=float))
         t_unit = unit_flops * cores / np.where(rate > 0, rate, np.inf) + unit_time
-        # a persistent warp-specialized context kernel on its fixed tile (attn_ctx_persistent): its
-        # producer warps load the next tile's Q and K/V while the consumers compute this one, so the
-        # per-wave latency is paid once (the first tiles' fill), the per-unit work every wave
-        once = (ctx_tm > 0) & (np.asarray(p.attn_ctx_persistent, dtype=float) > 0)
-        t_tile = np.where(is_attn, np.where(once, waves * (t_unit - unit_time) + unit_time, waves * t_unit), t_tile)
+        t_tile = np.where(is_attn, waves * t_unit, t_tile)
         # a generation kernel whose KV stream is its CTAs' (cta_stream_on) has few CTAs
         # resident per core, so a wave's prologue and epilogue latency (Q and page-table loads, the
         # first KV tile's round trip; partial-result store) leaves the core's stream idle: it adds to
