@@ -68,7 +68,10 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       exponentials run on the occupied cores' SFUs (ChipParams.attn_ctx_makespan)
   context kernel      the one the library runs: over an FP8 KV cache the FP8 FMHA (TensorRT-LLM
                       allows no paged context FMHA on an FP8 cache without FP8 attention), and one
-                      CTA per query head also for a one-token context (no GQA packing)
+                      CTA per query head also for a one-token context (no GQA packing); where its
+                      fixed work tile is described (kernels_db.yaml context_kernels: Hopper fmha_v2
+                      warp-specialized 128 rows x 64-256-key tiles by head size and format, Blackwell
+                      trtllm-gen 128 x 128), whole tiles (perf/context_tiles.py, ChipParams.attn_ctx_*)
 
 A quantized GEMM of the database is TensorRT-LLM's `Linear.forward` on a BF16 activation
 (aiconfigurator collector/trtllm/collect_gemm.py): it quantizes the activation in its own
