@@ -71,7 +71,8 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       CTA per query head also for a one-token context (no GQA packing); where its
                       fixed work tile is described (kernels_db.yaml context_kernels: Hopper fmha_v2
                       warp-specialized 128 rows x 64-256-key tiles by head size and format, Blackwell
-                      trtllm-gen 128 x 128), whole tiles (perf/context_tiles.py, ChipParams.attn_ctx_*)
+                      trtllm-gen 128 x 128), whole tiles (perf/context_tiles.py, ChipParams.attn_ctx_*;
+                      Groups(context_tiles=True), off by default: see Round stop-24 in issue-24.md)
 
 A quantized GEMM of the database is TensorRT-LLM's `Linear.forward` on a BF16 activation
 (aiconfigurator collector/trtllm/collect_gemm.py): it quantizes the activation in its own
@@ -243,7 +244,10 @@ def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head
 class Groups:
     """Kernels split by (chip, op, format), each with its op table and base chip parameters."""
 
-    def __init__(self, k: Kernels):
+    def __init__(self, k: Kernels, context_tiles: bool = False):
+        """`context_tiles`: price context kernels on the library's fixed work tile where
+        kernels_db.yaml describes it (perf/context_tiles.py). Off by default: held out it helps H200
+        and hurts B200 and H100 (docs/notes/issue-24.md, Round stop-24, issue-24gp)."""
         self.items = []
         c = k.cols
         keys = sorted(set(zip(c["chip"], c["op"], c["fmt"])))
@@ -282,7 +286,7 @@ class Groups:
             # the context FMHA's fixed work tile by its math format and head size, where the family's
             # kernel is described (perf/context_tiles.py); 0 (the model's own tiling) elsewhere
             ctx_q, ctx_kv = (context_tile(family, context_math(fmt, c["kv_fmt"][idx]), c["head_dim"][idx])
-                             if op == "attention_prefill" else (np.zeros(len(idx)), np.zeros(len(idx))))
+                             if op == "attention_prefill" and context_tiles else (np.zeros(len(idx)), np.zeros(len(idx))))
             for kc, res, tq, tk in sorted(set(zip(cls, l2, ctx_q, ctx_kv))):  # one item per kernel class and tile
                 s = (cls == kc) & (l2 == res) & (ctx_q == tq) & (ctx_kv == tk)
                 # the masked-MHA fallback applies RoPE and appends K/V inside its own kernel
