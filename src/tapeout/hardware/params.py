@@ -186,6 +186,13 @@ class ChipParams:
     # next CTA waits for both: per wave, the occupied cores' Q and O tiles at the DRAM rate are
     # serialised with the math (as a GEMM's exposed epilogue). 0 = not modelled (default)
     attn_ctx_io_exposed: np.ndarray | float = 0.0
+    # > 0 (both): the context kernel's fixed work tile (perf/context_tiles.py; kernels_db.yaml
+    # context_kernels, e.g. TensorRT-LLM's Hopper fmha_v2: 128 query rows x 64-256-key tiles): a
+    # tiled context op computes whole tiles, attn_ctx_q_tile rows (padded rows too) by whole
+    # attn_ctx_kv_tile-key tiles up to each unit's last row, and a one-token prompt is a context
+    # kernel. 0 = the model's own tiling (default; the kernel-database fit sets them per kernel)
+    attn_ctx_q_tile: np.ndarray | float = 0.0
+    attn_ctx_kv_tile: np.ndarray | float = 0.0
     # fixed work of one fused-attention work unit (CTA): load the Q tile and page table, initialise
     # the online-softmax state, normalise and store O (and, split over KV, write the partial):
     # latency that does not shrink with keys or head dim. In FLOP-equivalents at one core's achieved

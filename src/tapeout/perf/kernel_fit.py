@@ -75,7 +75,11 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       exponentials run on the occupied cores' SFUs (ChipParams.attn_ctx_makespan)
   context kernel      the one the library runs: over an FP8 KV cache the FP8 FMHA (TensorRT-LLM
                       allows no paged context FMHA on an FP8 cache without FP8 attention), and one
-                      CTA per query head also for a one-token context (no GQA packing)
+                      CTA per query head also for a one-token context (no GQA packing); where its
+                      fixed work tile is described (kernels_db.yaml context_kernels: Hopper fmha_v2
+                      warp-specialized 128 rows x 64-256-key tiles by head size and format, Blackwell
+                      trtllm-gen 128 x 128), whole tiles (perf/context_tiles.py, ChipParams.attn_ctx_*;
+                      Groups(context_tiles=True), off by default: see Round stop-24 in issue-24.md)
 
 A quantized GEMM of the database is TensorRT-LLM's `Linear.forward` on a BF16 activation
 (aiconfigurator collector/trtllm/collect_gemm.py): it quantizes the activation in its own
@@ -103,6 +107,7 @@ from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
+from .context_tiles import context_tile
 from .kernel_replay import KV_BYTES_PER_ELEM, decode_l2_resident, l2_read_bw, l2_resident, l2_served_bw, mmha_cta_width, mmha_reread
 from .kernel_tile import collector_tile, k_padding, operand_feed, store_fill
 from .kernels_db import Kernels, chip_for, db_config
@@ -167,6 +172,14 @@ PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): 
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
 
 
+def context_math(fmt, kv_fmt):
+    """The math format of the context FMHA the library runs: over an FP8 KV cache the FP8 FMHA
+    whatever the activations (TensorRT-LLM _torch/attention_backend/trtllm.py: "When FP8 KV cache
+    is being used, paged context FMHA cannot be used without FP8 attention": its two GEMMs run in
+    FP8), else the activations' format. Elementwise over arrays."""
+    return np.where(np.asarray(kv_fmt, dtype=str) == "fp8", "fp8", np.asarray(fmt, dtype=str))
+
+
 def quantize_op(fmt: str, elems: float) -> Elementwise | None:
     """The unfused activation-quantize pass(es) of a quantized GEMM of the database, or None
     (16-bit). Per-tensor dynamic scaling reads the BF16 activation twice (amax, then convert),
@@ -218,11 +231,8 @@ def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head
                 out.append(q)
         else:
             kv = _MATH.get(c["kv_fmt"][i], "bf16")
-            # the paged context FMHA over an FP8 KV cache is the FP8 FMHA whatever the activations
-            # (TensorRT-LLM _torch/attention_backend/trtllm.py: "When FP8 KV cache is being used, paged
-            # context FMHA cannot be used without FP8 attention"): its two GEMMs run in FP8
-            if op == "attention_prefill" and kv == "fp8":
-                dt = "fp8"
+            if op == "attention_prefill":
+                dt = str(context_math(dt, kv))
             if op == "attention_prefill" or gen_pre:
                 out.append(qkv_preprocess_op(int(c["batch"][i]) * int(c["q_len"][i]), int(c["heads"][i]),
                                              int(c["kv_heads"][i]), int(c["head_dim"][i]), kv))
@@ -241,7 +251,10 @@ def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head
 class Groups:
     """Kernels split by (chip, op, format), each with its op table and base chip parameters."""
 
-    def __init__(self, k: Kernels):
+    def __init__(self, k: Kernels, context_tiles: bool = False):
+        """`context_tiles`: price context kernels on the library's fixed work tile where
+        kernels_db.yaml describes it (perf/context_tiles.py). Off by default: held out it helps H200
+        and hurts B200 and H100 (docs/notes/issue-24.md, Round stop-24, issue-24gp)."""
         self.items = []
         c = k.cols
         keys = sorted(set(zip(c["chip"], c["op"], c["fmt"])))
@@ -287,12 +300,18 @@ class Groups:
             # whatever the cache width (kernel_replay.mmha_cta_width)
             width = (np.where(cls == "decode_mmha", mmha_cta_width(c["kv_fmt"][idx]), 1.0) if op == "attention_decode"
                      else np.ones(len(idx)))
-            for kc, res, wd in sorted(set(zip(cls, served, width))):  # one item per kernel class (its parameters are scalars)
-                s = (cls == kc) & (served == res) & (width == wd)
+            # the context FMHA's fixed work tile by its math format and head size, where the family's
+            # kernel is described (perf/context_tiles.py); 0 (the model's own tiling) elsewhere
+            ctx_q, ctx_kv = (context_tile(family, context_math(fmt, c["kv_fmt"][idx]), c["head_dim"][idx])
+                             if op == "attention_prefill" and context_tiles else (np.zeros(len(idx)), np.zeros(len(idx))))
+            # one item per kernel class, L2 service, stream width and context tile (its parameters are scalars)
+            for kc, res, wd, tq, tk in sorted(set(zip(cls, served, width, ctx_q, ctx_kv))):
+                s = (cls == kc) & (served == res) & (width == wd) & (ctx_q == tq) & (ctx_kv == tk)
                 # the masked-MHA fallback applies RoPE and appends K/V inside its own kernel
                 # (decoderMaskedMultiheadAttentionTemplate.h): no separate preparation kernels
                 pre_k = pre and kc != "decode_mmha"
-                self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre_k, "params": pg, "pd": pd, "escale": escale, "eff": eff,
+                self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre_k, "pd": pd, "escale": escale, "eff": eff,
+                                   "params": pg.replace(attn_ctx_q_tile=float(tq), attn_ctx_kv_tile=float(tk)),
                                    "table": OpTable.from_ops(timed_ops(k, idx[s], pre_k, kc == "decode_mmha",
                                                                       tile["k"] if tile else None,
                                                                       operand_feed(tile, fmt, p) if tile else 1.0)),

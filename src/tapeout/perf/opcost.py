@@ -42,6 +42,7 @@ import numpy as np
 from ..errors import TapeoutError
 from ..hardware.params import ChipParams
 from ..ops import OP_KINDS, PEAK_KEYS, OpGraph, OpTable
+from .context_tiles import key_tiles
 
 K_MATMUL, K_ATTN, K_ELT, K_EMB, K_COLL, K_FIXED = (OP_KINDS.index(k) for k in OP_KINDS)
 BOUNDS = ("compute", "memory", "comm", "overhead", "fixed")
@@ -224,18 +225,34 @@ def _attention_tiling(m, par, k, g_q, causal, is_attn, p: ChipParams):
     (T + 1) / 2 tiles of tm keys instead of (q_len + 1) / 2 keys, about (tm - 1) / 2 more.
     The last query tile computes all T key tiles, T tm keys for its queries' average k_t: the
     longest CTA's keys / the average CTA's (1 where not causal or not tiled), for the makespan.
-    Returns (m, parallel, keys per query, computed / exact work, context mask, longest / average CTA).
+    Where the context kernel's fixed work tile is set (ChipParams.attn_ctx_q_tile / _kv_tile,
+    perf/context_tiles.py) a context unit is attn_ctx_q_tile rows (padded rows computed) by whole
+    attn_ctx_kv_tile-key tiles up to its last row, and a query that sees no earlier key (q = kv = 1:
+    a one-token prompt; a generation query always sees its prompt) is a context kernel too.
+    Returns (m, parallel, keys per query, computed / exact work, context mask, longest / average CTA,
+    the fixed context row tile (0 where none)).
     """
     on = is_attn & (np.asarray(p.attn_tiling, dtype=float) > 0)
     q = m / g_q
-    ctx = on & (q > 1.0)
+    tq, tk = np.asarray(p.attn_ctx_q_tile, dtype=float), np.asarray(p.attn_ctx_kv_tile, dtype=float)
+    fixed = on & (tq > 0) & (tk > 0) & ((q > 1.0) | (k <= 1.0))  # the library's fixed context tile
+    ctx = (on & (q > 1.0)) | fixed
     tm = row_tile(q, p)
     prefix = k - (q + 1.0) / 2.0  # cached keys before the first new query (k: the exact causal average)
     tile = tm * np.minimum(1.0, q / tm)
     k_t = np.where(causal & ctx, prefix + (np.ceil(q / tm) + 1.0) / 2.0 * tile, k)
     k_t = np.where(ctx, k_t, k)
     longest = np.where(causal & ctx, (prefix + np.ceil(q / tm) * tile) / np.maximum(k_t, 1e-30), 1.0)
-    return np.where(ctx, q, m), np.where(ctx, par * g_q, par), k_t, k_t / k, ctx, longest
+    if np.any(fixed):
+        mean_tiles, last_tiles = key_tiles(q, np.where(causal, prefix, 0.0), tq, tk, causal)
+        # not causal, k is every key: key_tiles' prefix + q is then k
+        mean_tiles = np.where(causal, mean_tiles, np.ceil(k / np.where(tk > 0, tk, 1.0)))
+        last_tiles = np.where(causal, last_tiles, mean_tiles)
+        k_fixed = tk * mean_tiles
+        longest = np.where(fixed, last_tiles / np.maximum(mean_tiles, 1e-30), longest)
+        k_t = np.where(fixed, k_fixed, k_t)
+    return (np.where(ctx, q, m), np.where(ctx, par * g_q, par), k_t, k_t / k, ctx, longest,
+            np.where(fixed, tq, 0.0))
 
 
 def evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool = True) -> CostTable:
@@ -276,12 +293,15 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     is_attn = colb(kind == K_ATTN)
     k_scale = 1.0  # attention work actually computed / the exact causal work (diagonal tiles)
     ctx, longest = False, 1.0  # tiled context attention; its longest CTA's work / the average's
+    ctx_tm = 0.0  # a context kernel's fixed row tile (ChipParams.attn_ctx_q_tile), 0 where none
     if t.q_per_kv is not None and (kind == K_ATTN).any():
         causal = colb(t.causal) if t.causal is not None else is_attn
-        m, par, k, k_scale, ctx, longest = _attention_tiling(m, par, k, col(t.q_per_kv), is_attn & causal, is_attn, p)
+        m, par, k, k_scale, ctx, longest, ctx_tm = _attention_tiling(m, par, k, col(t.q_per_kv), is_attn & causal, is_attn, p)
+        gen = gen & ~ctx  # a one-token prompt on a fixed context tile is a context kernel
     tn = np.where(is_attn, np.ceil(n / ATTN_HEAD_DIM_STEP) * ATTN_HEAD_DIM_STEP, p.tile_n)
     cores = p.num_cores
     tm = row_tile(m, p)  # decode GEMMs pad m to a multiple of 16
+    tm = np.where(ctx_tm > 0, ctx_tm, tm)  # a fixed context tile computes all its rows
     gen_attn = is_attn & gen
     q_tile = np.asarray(p.attn_gen_q_tile, dtype=float)
     if np.any(q_tile > 0):  # the generation kernel's own query tile (ChipParams.attn_gen_q_tile)
@@ -329,8 +349,10 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
             # softmax on the vector/SFU units, per score, issued between the two attention
             # GEMMs of a tile (FlashAttention-2 runs them in sequence, Dao 2023 sec. 3.1); a
             # context kernel's on the SFUs of the cores its CTAs occupy (attn_ctx_makespan)
+            # (a fixed context tile exponentiates its padded rows too: / the row fill m / (mt tm))
+            row_fill = np.where(ctx_tm > 0, m / (mt * tm), 1.0)
             t_mm = t_mm + col(t.exps) * k_scale * np.asarray(p.softmax_vflops, dtype=float) / vec_rate \
-                / np.where(makespan, u_wave, 1.0)
+                / np.where(makespan, u_wave, 1.0) / row_fill
         # a causal context kernel lasts at least its longest CTA (the last query tile): waves x the
         # average CTA is below that when the CTAs fill less than about one wave (attn_ctx_makespan)
         t_mm = t_mm * np.where(makespan, np.maximum(1.0, longest / waves), 1.0)

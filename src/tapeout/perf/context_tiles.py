@@ -1,0 +1,74 @@
+"""The fixed work tile of a library's context (prefill) attention kernel, and the key tiles it computes.
+
+A context FMHA with a fixed tile (kernels_db.yaml `context_kernels`; TensorRT-LLM's Hopper
+warp-specialized fmha_v2 kernels) runs one unit of work per (sequence, query head, q_tile query
+rows) and, causal, computes whole kv_tile-key tiles up to the unit's last row: the unit whose last
+row sits at position e (cached prefix included) computes the e // kv_tile + 1 key tiles that cover
+keys 0..e, for all q_tile rows, padded rows and masked keys included (fmha_v2 warpspec/compute.h:
+kv_idx_end = (q_tile_offset_end + STEP_KV - 1) / STEP_KV, the same count for a prompt without a
+cached prefix; valid_run only gates the O store). perf/opcost.py
+prices a context attention op on those tiles where ChipParams.attn_ctx_q_tile / attn_ctx_kv_tile
+are set (the kernel-database fit sets them per kernel; 0 = the model's own tiling).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .kernels_db import db_config
+
+
+def context_tile(family: str, math_fmt, head_dim) -> tuple[np.ndarray, np.ndarray]:
+    """(q_tile, kv_tile) per kernel of a chip family's context FMHA at its math format and head
+    size (kernels_db.yaml context_kernels); (0, 0) where the family, format or head size is not
+    described (the model's own tiling then applies)."""
+    fmts = np.atleast_1d(np.asarray(math_fmt, dtype=str))
+    d = np.broadcast_to(np.asarray(head_dim, dtype=float), fmts.shape)
+    q_tile, kv_tile = np.zeros(fmts.shape), np.zeros(fmts.shape)
+    spec = db_config().get("context_kernels", {}).get(family)
+    if not spec:
+        return q_tile, kv_tile
+    for fmt, steps in spec["kv_tile"].items():
+        free = (fmts == fmt) & (kv_tile == 0)
+        for max_d, step in steps:  # ascending head sizes: the first that holds d
+            hit = free & (d <= max_d)
+            kv_tile[hit], q_tile[hit] = float(step), float(spec["q_tile"])
+            free &= ~hit
+    return q_tile, kv_tile
+
+
+def _sum_ceil(n, r):
+    """sum_{i=1..n} ceil(i / r) for integers n >= 0, r >= 1: a full blocks of r terms (1..a, r each)
+    and b = n - r a terms of a + 1."""
+    a = np.floor(n / r)
+    b = n - r * a
+    return r * a * (a + 1.0) / 2.0 + b * (a + 1.0)
+
+
+def key_tiles(q, prefix, q_tile, kv_tile, causal=True):
+    """(mean, last): key tiles per query tile averaged over a sequence's ceil(q / q_tile) query
+    tiles, and the last query tile's, for q new queries after `prefix` cached keys. Causal: query
+    tile j (0-based) ends at position prefix + q_tile (j + 1) and computes ceil(that / kv_tile)
+    tiles; not causal: every query tile computes ceil((prefix + q) / kv_tile). Closed forms for
+    kv_tile dividing q_tile or q_tile dividing kv_tile (every fmha_v2 kernel: powers of two):
+    kv_tile <= q_tile: tiles_j = (q_tile / kv_tile)(j + 1) + ceil(prefix / kv_tile); kv_tile = r q_tile:
+    tiles_j = ceil((c + j + 1) / r), c = ceil(prefix / q_tile) (ceil(x / r) = ceil(ceil(x) / r))."""
+    q, prefix = np.asarray(q, dtype=float), np.asarray(prefix, dtype=float)
+    tq, tk = np.asarray(q_tile, dtype=float), np.asarray(kv_tile, dtype=float)
+    tq_safe, tk_safe = np.where(tq > 0, tq, 1.0), np.where(tk > 0, tk, 1.0)
+    n_q = np.maximum(np.ceil(q / tq_safe), 1.0)
+    # kv_tile <= q_tile
+    ratio = tq_safe / tk_safe
+    c_k = np.ceil(prefix / tk_safe)
+    small_sum = ratio * n_q * (n_q + 1.0) / 2.0 + n_q * c_k
+    small_last = ratio * n_q + c_k
+    # kv_tile = r x q_tile
+    r = np.maximum(tk_safe / tq_safe, 1.0)
+    c_q = np.ceil(prefix / tq_safe)
+    big_sum = _sum_ceil(c_q + n_q, r) - _sum_ceil(c_q, r)
+    big_last = np.ceil((c_q + n_q) / r)
+    total = np.where(tk_safe <= tq_safe, small_sum, big_sum)
+    last = np.where(tk_safe <= tq_safe, small_last, big_last)
+    full = np.ceil((prefix + q) / tk_safe)  # not causal: every query tile sees every key tile
+    causal = np.asarray(causal, dtype=bool)
+    return np.where(causal, total / n_q, full), np.where(causal, last, full)
