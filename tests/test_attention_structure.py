@@ -190,3 +190,15 @@ def test_the_default_structure_explains_the_published_rise_with_sequence_length(
     shipped = fit_attention_prologue(rows, _params_of, grid=k0)
     bare = fit_attention_prologue(rows, lambda c: _params_of(c).replace(attn_tiling=0.0, attn_unit_time=0.0), grid=(0.0,))
     assert shipped["rms_log"] < bare["rms_log"]
+
+
+def test_kernel_database_serving_prices_context_attention_as_the_fit_does():
+    """The kernel fit prices every context kernel with the causal grid's makespan (kernel_fit.params_for,
+    attn_ctx_makespan=1); `--kernels` serving must use the same rule, or it applies the fitted
+    efficiencies to a different cost model (issue-24rv review)."""
+    from tapeout.perf import kernel_fit
+    from tapeout.perf.kernel_calibration import chip_entry
+
+    params = {n: start for n, start, _, _ in kernel_fit.PARAMS}
+    fit_rule = kernel_fit.params_for(_params_of("h200"), kernel_fit.x_of(params), "prefill").attn_ctx_makespan
+    assert chip_entry(params, get_chip("h200"), "test")["kernel_library"]["attn_ctx_makespan"] == fit_rule == 1.0

@@ -76,6 +76,9 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
                               # the attention work decomposition and per-wave CTA cost of each phase,
                               # fitted with the efficiencies above (perf/kernel_fit.py)
                               "attn_tiling": params["attn_tiling"],
+                              # the context grid's makespan, as the fit prices every context kernel
+                              # (kernel_fit.params_for: attn_ctx_makespan=1)
+                              "attn_ctx_makespan": 1.0,
                               "attn_unit_flops": params["unit_prefill"], "attn_unit_time": params["unitlat_prefill"] * 1e-6,
                               # the fill + epilogue is tile_k_overhead here; the microbenchmark
                               # fit's per-wave time (tile_overhead_us) would count it twice
