@@ -42,7 +42,16 @@ FAMILY_WIRING = {
 IN_SWITCH_REDUCTION = {"nvidia-hopper", "nvidia-blackwell"}
 # families whose collectives run on NCCL (its ring latencies and protocol choice, perf/nccl_ring.py);
 # every other family (RCCL, HCCL, vendor libraries, a never-built NPU) keeps its per-hop latencies
-NCCL_FAMILIES = {"nvidia-hopper", "nvidia-blackwell", "nvidia-ampere", "nvidia-ada"}
+# (the CUDA runtime's families in data/software/training_reserve.yaml: one list for both uses)
+def _nccl_families() -> frozenset:
+    import yaml
+
+    from ..formats import data_file
+
+    return frozenset(yaml.safe_load(data_file("software", "training_reserve.yaml").read_text())["runtimes"]["cuda"]["families"])
+
+
+NCCL_FAMILIES = _nccl_families()
 
 
 @dataclass(frozen=True)
