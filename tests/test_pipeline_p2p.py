@@ -170,3 +170,23 @@ def test_train_charges_fill_drain_and_loop_backs_when_overlapped():
     assert math.isclose(e_on - nic, 2 * (8 * 5 - 1) * t_send, rel_tol=1e-9)
     # nothing else moves: the step shortens by exactly the hidden sends
     assert math.isclose(off.step_time_s - on.step_time_s, e_off - e_on, rel_tol=1e-6)
+
+
+@given(st.integers(1, 10**4), st.integers(1, 64))
+def test_group_sizes_is_the_schedule_table_in_closed_form(m, n):
+    """The closed form gives the same groups as walking Megatron-Core's table group by group."""
+    sizes, lo, step = [], 0, max(1, min(n, m))
+    while lo < m:
+        hi = m if lo + step >= m else lo + step
+        sizes.append(hi - lo)
+        lo = hi
+    assert schedule_groups(m, n) == sizes
+    assert sum(sizes) == m
+
+
+def test_a_step_of_billions_of_micro_batches_is_priced_in_constant_memory():
+    """A fuzzed --global-batch-tokens of 1e13 gives ~2e9 micro-batches: the interleaved send time
+    is closed form, not a list per group (the suite was OOM-killed before)."""
+    t = pipeline_send_time(1e-4, 8, 4, 2_441_406_250, True, t_fwd_chunk=1e-3, t_bwd_chunk=2e-3)
+    assert 0 < t <= 2.0 * (4 * 2_441_406_250 + 7) * 1e-4
+    assert pipeline_send_time(1e-4, 8, 4, 2_441_406_250, True, forward_only=True, t_fwd_chunk=1e-3) > 0

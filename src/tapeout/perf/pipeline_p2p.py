@@ -54,16 +54,20 @@ def default_group(m: int, pp: int) -> int:
     return max(1, m)
 
 
+def group_sizes(m: int, group: int) -> tuple[int, int, int]:
+    """Megatron-Core's interleaved schedule table (`get_schedule_table`) in closed form: k groups,
+    the first k - 1 of `group` (N) micro-batches, the last taking what is left once N more would
+    reach m. Returns (k, N, last size); O(1) however many micro-batches a step holds."""
+    m = max(1, int(round(m)))
+    n = max(1, min(int(group), m))
+    k = -(-m // n)
+    return k, n, m - n * (k - 1)
+
+
 def schedule_groups(m: int, group: int) -> list[int]:
-    """Micro-batches per group of Megatron-Core's interleaved schedule table (`get_schedule_table`):
-    groups of `group` (N), the last group taking what is left once N more would reach m."""
-    n = max(1, min(int(group), int(m)))
-    sizes, lo = [], 0
-    while lo < m:
-        hi = m if lo + n >= m else lo + n
-        sizes.append(hi - lo)
-        lo = hi
-    return sizes
+    """Micro-batches per group of Megatron-Core's interleaved schedule table (group_sizes as a list)."""
+    k, n, last = group_sizes(m, group)
+    return [n] * (k - 1) + [last]
 
 
 def loop_stall(t_send: float, pp: int, size: int, t_chunk: float) -> float:
@@ -87,11 +91,12 @@ def pipeline_send_time(t_send: float, pp: int, vp: int, m: int, overlap: bool, f
     blocking = 2.0 * (vp * m + pp - 1) * t_send / (2.0 if forward_only else 1.0)
     if not (overlap and vp > 1):
         return blocking
-    sizes = schedule_groups(m, default_group(m, pp) if group is None else group)
+    k, n, last = group_sizes(m, default_group(m, pp) if group is None else group)
+    first = n if k > 1 else last
     excess = max(0.0, t_send - t_fwd_chunk) + (0.0 if forward_only else max(0.0, t_send - t_bwd_chunk))
     if forward_only:
-        loops = sum(loop_stall(t_send, pp, n, t_fwd_chunk) for n in sizes)
+        loops = (k - 1) * loop_stall(t_send, pp, n, t_fwd_chunk) + loop_stall(t_send, pp, last, t_fwd_chunk)
         return min(blocking, (pp - 1) * t_send + (vp - 1) * loops + vp * m * excess)
-    loops = loop_stall(t_send, pp, sizes[0], t_fwd_chunk) + loop_stall(t_send, pp, sizes[-1], t_bwd_chunk)
+    loops = loop_stall(t_send, pp, first, t_fwd_chunk) + loop_stall(t_send, pp, last, t_bwd_chunk)
     # an asynchronous send never starts later than the blocking one it replaces: never above blocking
     return min(blocking, 2.0 * (pp - 1) * t_send + (vp - 1) * loops + vp * m * excess)
