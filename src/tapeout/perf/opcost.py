@@ -151,18 +151,24 @@ def epilogue_time(t: OpTable, p: ChipParams, col, tm, tn, tiles, units, waves, c
     accumulator pipeline), so none of it is exposed: its bytes stay in the memory term."""
     out_elem = col(t.output_bytes) / np.maximum(col(t.m) * col(t.n) * col(t.parallel), 1.0)
     out_elem = np.where(units > tiles, SPLIT_K_PARTIAL_BYTES, out_elem)  # split-K units store FP32 partials
-    active = np.minimum(units, cores)
-    fill = np.minimum(1.0, active / cores * np.asarray(p.core_bw_share, dtype=float))
     # a tile stores only the rows and columns inside the output (predicated register stores, TMA
     # clipping): a GEMM of fewer rows than its row tile (a fixed 128-row kernel for a few tokens)
     # stores m rows, not the padded tile
     rows, cols = np.minimum(col(t.m), tm), np.minimum(col(t.n), tn)
     # a store that fills only part of each transaction moves whole transactions (epilogue_store_fill)
-    wave = active * rows * cols * out_elem / (np.asarray(p.mem_bw, dtype=float) * p.eff_mem * fill
-                                          * np.asarray(p.epilogue_store_fill, dtype=float))
+    stores = wave_transfer_time(units, cores, waves, rows * cols * out_elem, p, np.asarray(p.epilogue_store_fill, dtype=float))
     # where the core keeps >= 2 accumulator tiles (Blackwell tensor memory) the store overlaps the next tile's MMA
     exposed = np.where(accumulator_stages(p, tm, tn) >= 2, 0.0, np.asarray(p.epilogue_exposed, dtype=float))
-    return np.where((col(t.kind) == K_MATMUL) & (exposed > 0), waves * wave * exposed, 0.0)
+    return np.where((col(t.kind) == K_MATMUL) & (exposed > 0), stores * exposed, 0.0)
+
+
+def wave_transfer_time(units, cores, waves, unit_bytes, p: ChipParams, transaction_fill=1.0):
+    """Seconds of a per-work-unit DRAM transfer serialised with the math, wave by wave: each wave the
+    active cores (min(units, cores)) each move unit_bytes at mem_bw x eff_mem x the few-core DRAM
+    limit (core_bw_share, as in the memory term) x the share of each transaction the bytes fill."""
+    active = np.minimum(units, cores)
+    fill = np.minimum(1.0, active / cores * np.asarray(p.core_bw_share, dtype=float))
+    return waves * active * unit_bytes / (np.asarray(p.mem_bw, dtype=float) * p.eff_mem * fill * transaction_fill)
 
 
 def row_tile(m, p: ChipParams):
@@ -359,10 +365,7 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         io = ctx & (np.asarray(p.attn_ctx_io_exposed, dtype=float) > 0)
         if np.any(io):  # a context CTA's Q-tile load and O-tile store, serialised per wave (attn_ctx_io_exposed)
             unit_bytes = (col(t.input_bytes) + col(t.output_bytes)) / np.maximum(par * m, 1.0) * tm
-            active = np.minimum(units, cores)
-            io_fill = np.minimum(1.0, active / cores * np.asarray(p.core_bw_share, dtype=float))
-            t_io = waves * active * unit_bytes / (np.asarray(p.mem_bw, dtype=float) * p.eff_mem * io_fill)
-            t_mm = t_mm + np.where(io, t_io, 0.0)
+            t_mm = t_mm + np.where(io, wave_transfer_time(units, cores, waves, unit_bytes, p), 0.0)
         # GEMMs: each wave of work units pays the per-unit fixed time (pipeline fill, epilogue)
         # that does not shrink with K, so short-K GEMMs (convolutions, K = k^2 C_in) run further
         # below peak on a faster matrix engine (CUTLASS efficient_gemm.md: the mainloop
