@@ -151,7 +151,7 @@ class ChipParams:
     # Default 0 (not modelled; the kernel-level fit, perf/kernel_fit.py, fits it)
     epilogue_exposed: np.ndarray | float = 0.0
     # bytes per core of a memory that holds the matrix unit's accumulators apart from the register
-    # file (Blackwell SM100/SM103 tensor memory, family_defaults.yaml tensor_memory_kib): a GEMM
+    # file (Blackwell SM100/SM103 tensor memory, data/chips/extra_specs.csv tensor_memory_kib, per chip): a GEMM
     # kernel keeps as many FP32 accumulator tiles there as fit and stores one tile while the MMA
     # fills the next, so with two or more its epilogue is not exposed (perf/opcost.accumulator_stages).
     # 0 = accumulators in registers (Hopper, Ada, Ampere, RTX Blackwell; default)
