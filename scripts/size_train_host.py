@@ -1,8 +1,10 @@
 """GPU time per layer per micro-batch of training rows (the model as it stands) and the CPU issue time per
-Transformer Engine module at which an eager stack would idle the GPU (perf/train_host.break_even_issue_s).
+Transformer Engine module at which an eager stack would idle the GPU (perf/train_host.break_even_issue_s);
+for a run priced eager, its CPU time per layer (perf/host_issue.py), the GPU idle per step, and the factor
+by which the sourced per-call CPU times would have to grow before a layer pass became host-bound.
 
 Usage: python scripts/size_train_host.py TRN-v3.1-0095,TRN-v4.0-0099 [modules_per_layer=4]
-(docs/notes/issue-18.md, "Round stop-19 (branch issue-19sj)")."""
+(docs/notes/issue-18.md, "Round stop-19 (branch issue-19sj)", "Round stop-25 (branch issue-25lo)")."""
 import sys
 
 import tapeout.perf.training as training
@@ -31,6 +33,12 @@ def main(ids: list[str], modules: int) -> None:
         print(f"{i} {r.parallelism} m={b['m']:g} layers/device={layers} step={r.step_time_s:.3f}s "
               f"F/layer={f * 1e3:.2f}ms B/layer={bw * 1e3:.2f}ms break-even per module "
               f"F={break_even_issue_s(f, modules) * 1e6:.0f}us B={break_even_issue_s(bw, modules) * 1e6:.0f}us")
+        h = b.get("host_issue")
+        if h:
+            cf, cb = h["cpu_per_layer_fwd_ms"], h["cpu_per_layer_bwd_ms"]
+            print(f"  eager: host {h['host_cpu']}; CPU/layer F={cf:.2f}ms B={cb:.2f}ms; GPU idle "
+                  f"{h['gpu_idle_per_step_ms']:.2f} ms/step ({h['gpu_idle_per_step_ms'] * 1e-3 / r.step_time_s:.2%}); "
+                  f"host-bound if per-call CPU x{min(f * 1e3 / cf, bw * 1e3 / cb):.2f}")
 
 
 if __name__ == "__main__":

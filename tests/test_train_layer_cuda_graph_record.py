@@ -1,6 +1,7 @@
 """Whether a run captured per-layer CUDA graphs is recorded per submission config (benchmarks.yaml
 submission_layouts `layer_cuda_graph`): the v4.0 NeMo LoRA runs are eager while their stack's GPT-3
-`_cg` configs graph. The record corrects the row detail only (perf/train_host.py is not wired)."""
+`_cg` configs graph. The record decides whether the run's host issue time is priced (perf/host_issue.py,
+perf/train_host.py; the stack's eager_layer)."""
 
 import pytest
 
@@ -42,13 +43,16 @@ def _row(rid):
     return next(r for r in read_rows(default_data()) if r["id"] == rid)
 
 
-def test_lora_row_detail_says_eager_and_the_prediction_does_not_move(monkeypatch):
-    """TRN-v4.0-0076 (1,024 H100, TP4 CP2): the stack's GPT-3 value (graphs) is replaced by the run's
-    own record in the detail; dropping the record leaves the prediction identical (record only)."""
+def test_lora_row_is_priced_eager_by_its_record(monkeypatch):
+    """TRN-v4.0-0076 (1,024 H100, TP4 CP2, PP 1): the run's record (eager) over the stack's GPT-3 value
+    (graphs) prices the host issue time; dropping the record leaves the stack's value and no host term,
+    and the step differs by exactly the host idle the breakdown shows."""
     assert find_stack(LORA_V40["software"], "v4.0").unwired()["layer_cuda_graph"] is True
     row = _row("TRN-v4.0-0076")
     with_record = map_row(row)
-    assert with_record.detail["stack_features_not_modelled"]["layer_cuda_graph"] is False
+    assert "layer_cuda_graph" not in with_record.detail["stack_features_not_modelled"]  # now priced
+    host = with_record.detail["host_issue"]
+    assert host is not None and host["gpu_idle_per_step_ms"] > 0
 
     real = train_rows.submission_layout
 
@@ -58,4 +62,6 @@ def test_lora_row_detail_says_eager_and_the_prediction_does_not_move(monkeypatch
     monkeypatch.setattr(train_rows, "submission_layout", without_record)
     bare = map_row(row)
     assert bare.detail["stack_features_not_modelled"]["layer_cuda_graph"] is True
-    assert bare.predicted == with_record.predicted
+    assert bare.detail["host_issue"] is None
+    assert with_record.detail["step_s"] - bare.detail["step_s"] == pytest.approx(host["gpu_idle_per_step_ms"] * 1e-3,
+                                                                                   rel=1e-9)

@@ -55,6 +55,12 @@ overlaps the last micro-batch's backward (PyTorch DDP / Megatron-Core DDP bucket
 `fp8_reduce_amax`: under the FP8 delayed-scaling recipe, the amaxes are MAX all-reduced over the stage's
 TP x DP x CP ranks at each model chunk's forward exit and backward, blocking the compute stream
 (TE reduce_amax, NeMo FP8_REDUCE_AMAX; perf/fp8_amax.py). Default False: local amax updates only.
+`eager_layer`: the run issues its layers eagerly (no CUDA graphs): the layer type whose CPU calls per
+layer data/software/host_issue.yaml tallies; the step adds the GPU idle the host leaves
+(perf/train_host.py rule, one segment per step, PP 1), shown in breakdown['host_issue']. Default None: no
+host issue time (a CUDA-graph run, or a stack whose eager layer is not on file).
+`host_cpu`: the eager run's host CPU, one with a measured per-call CPU time (host_issue.yaml). None: the
+chip's own (a Grace superchip), else the reference host, shown as assumed.
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ from dataclasses import dataclass, field, fields
 from ..errors import TapeoutError
 from ..hardware.fabric import Fabric
 from .dp_buckets import BucketRule, bucket_rule
+from .host_issue import check_host_issue
 from .rank_spread import RankSpread
 from .vocab_padding import check_divisible_by
 
@@ -87,9 +94,13 @@ class StackFeatures:
     fp8_reduce_amax: bool = False  # delayed scaling's amax all-reduce per chunk per micro-batch (perf/fp8_amax)
     quantized_gathers: bool = False  # SP all-gathers move the recipe's quantized operands (perf/train_recipe.gather_bytes)
     vocab_divisible_by: int = 1  # V padded to a multiple of this x TP (perf/vocab_padding; 1: none)
+    eager_layer: str | None = None  # layers issued eagerly: their host_issue.yaml layer type (perf/host_issue)
+    host_cpu: str | None = None  # the host CPU of an eager run (perf/host_issue; None: the chip's, else the reference)
 
     def __post_init__(self):
         check_divisible_by(self.vocab_divisible_by)
+        if self.eager_layer is not None or self.host_cpu is not None:
+            check_host_issue(self.eager_layer, self.host_cpu)
         if self.rank_spread is not None and not isinstance(self.rank_spread, RankSpread):
             raise TapeoutError(f"rank_spread must be a perf.rank_spread.RankSpread (or None); "
                                f"got {type(self.rank_spread).__name__}.")

@@ -17,11 +17,14 @@ best-practice guide, https://docs.nvidia.com/dl-cuda-graph/latest; Transformer E
 make_graphed_callables per layer, the `layer_cuda_graph` stack feature).
 
 The rule is a property of the host (CPU, stack) against the chip's own GPU time, so it carries to
-a chip never seen; what it needs is the CPU issue time per layer of the stack on its host, which
-is not on file for the stacks of data/software/training_stacks.yaml (docs/notes/issue-18.md,
-"Round stop-19 (branch issue-19sj)" sizes it): this module is not wired into perf/training.py. Which runs
-were eager is on file per stack (`layer_cuda_graph`) and per submission config (benchmarks.yaml
-submission_layouts; the v4.0 NeMo LoRA runs: eager, "Round stop-23 (branch issue-23td)").
+a chip never seen. Over a sequence the GPU idle is max_k (c_k + sum_{j<k} (c_j - g_j)) (the
+recurrence unrolled: F_n = max_k (c_1 + ... + c_k + g_k + ... + g_n)); `blocks_gpu_idle` evaluates it
+over runs of identical layers (a micro-batch's forward, then its backward), which is how
+perf/training.py prices an eager run: one segment per optimizer step (the step's one host
+synchronisation is the grad-norm `.item()` of gradient clipping; NeMo / Megatron clip_grad_norm_fp32),
+the CPU time per layer from perf/host_issue.py. Which runs were eager is on file per stack
+(`layer_cuda_graph`) and per submission config (benchmarks.yaml submission_layouts; the v4.0 NeMo LoRA
+runs: eager, "Round stop-23 (branch issue-23td)"); the size, "Round stop-25 (branch issue-25lo)".
 """
 
 from __future__ import annotations
@@ -74,3 +77,29 @@ def break_even_issue_s(gpu_layer_s: float, launches_per_layer: float) -> float:
     if not launches_per_layer > 0:
         raise TapeoutError(f"launches_per_layer must be > 0 (kernels the host issues per layer); got {launches_per_layer}.")
     return g / float(launches_per_layer)
+
+
+def blocks_gpu_idle(blocks) -> float:
+    """GPU idle (s) over one synchronisation segment given as runs of identical layers
+    [(cpu_s, gpu_s, count), ...] in issue order: max over layers k of c_k + sum_{j<k} (c_j - g_j),
+    which within a run is largest at its first or last layer. Equals segment_gpu_idle of the
+    expanded sequence."""
+    best, prefix = 0.0, 0.0
+    for c, g, n in blocks:
+        c, g = float(_checked("cpu_s", c)[0]), float(_checked("gpu_s", g)[0])
+        if int(n) != n or n < 0:
+            raise TapeoutError(f"a run's layer count must be a whole number >= 0; got {n}.")
+        if n == 0:
+            continue
+        best = max(best, prefix + c, prefix + (n - 1) * (c - g) + c)
+        prefix += n * (c - g)
+    return best
+
+
+def step_host_idle(cpu_fwd_s: float, cpu_bwd_s: float, gpu_fwd_s: float, gpu_bwd_s: float, layers: int,
+                   micro_batches: int) -> float:
+    """GPU idle (s) of one optimizer step of `micro_batches` x (forward of `layers` layers, then their
+    backward) issued eagerly with no host synchronisation inside the step (pipeline parallelism 1)."""
+    if layers < 1 or micro_batches < 1:
+        raise TapeoutError(f"layers and micro_batches must be >= 1; got {layers}, {micro_batches}.")
+    return blocks_gpu_idle([(cpu_fwd_s, gpu_fwd_s, layers), (cpu_bwd_s, gpu_bwd_s, layers)] * int(micro_batches))

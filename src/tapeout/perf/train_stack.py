@@ -30,6 +30,10 @@ Wired features (perf/training.train arguments they decide):
                              quantized format (quantized_gathers; perf/train_recipe.gather_bytes)
   make_vocab_size_divisible_by  the vocabulary padded to a multiple of this x TP (vocab_divisible_by;
                              perf/vocab_padding.py)
+  eager_layer                the layer type (data/software/host_issue.yaml) the stack issues from the CPU
+                             when a run captures no CUDA graphs (eager_layer; perf/host_issue.py,
+                             perf/train_host.py): set on a run whose layer_cuda_graph, the submission's
+                             own record over the stack's, is false
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from ..formats import data_file
 WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "distributed_optimizer", "even_pipeline_stages",
          "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
          "frozen_dy_transpose", "grad_sync_after_backward", "fp8_reduce_amax", "quantized_gathers",
-         "make_vocab_size_divisible_by")
+         "make_vocab_size_divisible_by", "eager_layer")
 
 
 @dataclass(frozen=True)
@@ -110,13 +114,19 @@ def _flag(stack: TrainingStack, feature: str) -> bool:
     return v
 
 
-def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_attention: bool) -> tuple:
+def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_attention: bool,
+                   records: dict | None = None) -> tuple:
     """Apply a stack's wired features to a run: (pins, settings, fp8_attention), `settings` being
     perf/training.train keywords (tp_overlap, even_pipeline, ...). The submission's layout pins win
-    over the stack's optimizer default; None stack: unchanged."""
+    over the stack's optimizer default; None stack: unchanged. `records`: what the submission's own
+    config records (layer_cuda_graph); an eager run (false there, else in the stack) gets the stack's
+    eager_layer."""
     if stack is None:
         return pins, settings, fp8_attention
     pins, settings = dict(pins), dict(settings)
+    if (records or {}).get("layer_cuda_graph", stack.value("layer_cuda_graph")) is False \
+            and stack.value("eager_layer") is not None:
+        settings["eager_layer"] = stack.value("eager_layer")
     if stack.value("tp_comm_overlap") is False:
         settings.pop("tp_overlap", None)
     if stack.value("fp8_dot_product_attention") is False:

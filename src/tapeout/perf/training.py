@@ -124,6 +124,8 @@ from .dp_buckets import (bucketed_collective_time, collective_count, deferred_pa
 from .nic_share import fill_drain_share
 from .stack_features import StackFeatures
 from .fp8_amax import amax_allreduce_per_step
+from .host_issue import layer_issue
+from .train_host import blocks_gpu_idle, step_host_idle
 from .vocab_padding import padded_config
 from .sequence_parallel import TP_PARTS, TPComm, shard_sequence, tp_block_comm
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
@@ -548,10 +550,21 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     tied_sync = t_tied_ar + t_tied_rs
     amax = (amax_allreduce_per_step(slots, lay.vp, n_slow / lay.vp, lay.tp * lay.dp * lay.cp, topo)
             if fwd.stack.fp8_reduce_amax and rcp is not None and rcp.scaling == "delayed" else 0.0)
-    step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast + amax
+    # an eager stack (no CUDA graphs) issues each layer from the CPU: the GPU idles where the host is
+    # behind, over one host-sync segment per step (perf/train_host.py; CPU time per layer perf/host_issue.py);
+    # PP 1 only (under PP the schedule's P2P waits split the segments: not modelled, a note in train)
+    host_idle = host_eval = 0.0
+    host = None
+    if fwd.stack.eager_layer and lay.pp == 1:
+        host = layer_issue(fwd.stack.eager_layer, fwd.stack.host_cpu, chip.id,
+                           fp8=rcp is not None and rcp.quantized, adapters=len(getattr(lora, "targets", ()) or ()),
+                           cp=lay.cp)
+        host_idle = step_host_idle(host.forward_s, host.backward_s, Fl, Bl, n_slow, int(m))
+        host_eval = blocks_gpu_idle([(host.forward_s, Fl, n_slow)] * int(m))
+    step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast + amax + host_idle
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
     eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.stack.overlap_p2p, forward_only=True,
-                                                 t_fwd_chunk=F / lay.vp, group=grp)
+                                                 t_fwd_chunk=F / lay.vp, group=grp) + host_eval
     n_fb = n_slow * slots
     exposed = {"tp_allreduce": n_fb * ((1.0 + (lay.recompute == "full")) * (tp_f - gemm) + tp_b - kb * gemm),
                "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,
@@ -566,6 +579,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "stage_layers": layers, "slowest_device": d_slow,
             "exposed_dp": dp_rs + dp_ag + tied_sync, "t_dp": t_rs + t_ag, "t_dp_all_gather": t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
             "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem,
+            "host_issue_idle": host_idle,
+            **({"host_issue": {**host.shown(), "gpu_idle_per_step_ms": host_idle * 1e3}} if host is not None else {}),
             **({"zone_share": {"cp": pg.share_cp, "dp": pg.share_dp, "pp": pg.share_pp}} if fwd.stack.fabric.blocking else {})}
 
 
@@ -760,6 +775,9 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     if best is None:
         raise _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap, smallest, fits)
     lay, r = best
+    if stack.eager_layer and lay.pp > 1:
+        notes.append(f"eager layers (no CUDA graphs): host issue time not priced at PP {lay.pp} (the pipeline's "
+                     "send/recv waits split the host-sync segments; perf/train_host.py prices PP 1)")
     res = training_reserve(lay, c)
     notes.append(f"memory: {r['mem'] / GIB:.1f} GiB per chip; " + res.note(cap))
     tokens = global_seqs * seq_len

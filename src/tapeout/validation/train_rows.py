@@ -134,6 +134,15 @@ def run_settings(pins: dict) -> dict:
     return {k: pins.pop(k) for k in ("tp_overlap", "transpose_cache", "fp8_reduce_amax") if k in pins}
 
 
+def _not_modelled(stack, records: dict, settings: dict) -> dict:
+    """The stack's unwired features with the run's own records; layer_cuda_graph leaves the list
+    when the run's eager layers are priced (settings eager_layer)."""
+    out = stack.unwired(records) if stack else {}
+    if settings.get("eager_layer"):
+        out.pop("layer_cuda_graph", None)
+    return out
+
+
 @register("llm_training")
 def map_row(row: dict, fitted: dict | None = None):
     from ..perf.training import time_to_train_min, train
@@ -181,7 +190,7 @@ def map_row(row: dict, fitted: dict | None = None):
         rnd = re.match(r"MLPerf Training (v[\d.]+)", w)
         stack = find_stack(row.get("software", ""), rnd.group(1) if rnd else None)
         records = {k: pins.pop(k) for k in RECORD_FIELDS if k in pins}
-        pins, settings, fp8_attn = stack_settings(stack, pins, settings, fp8_attn)
+        pins, settings, fp8_attn = stack_settings(stack, pins, settings, fp8_attn, records)
         try:
             r = train(model, chip.id, n, gbs * seq, seq, prec, lora=lora, fp8_attention=fp8_attn and prec == "fp8",
                       fitted=fitted, **pins, **settings)
@@ -199,7 +208,9 @@ def map_row(row: dict, fitted: dict | None = None):
                               "layout_source": "submission config" if "tp" in pins else "search",
                               "tp_overlap": settings.get("tp_overlap"),
                               "stack": stack.name if stack else "not on file: model defaults",
-                              "stack_features_not_modelled": stack.unwired(records) if stack else {},
+                              "stack_features_not_modelled": _not_modelled(stack, records, settings),
+                              # an eager run's host issue time and the host it assumed (perf/host_issue)
+                              "host_issue": r.breakdown.get("host_issue"),
                               # what the engine could not apply (e.g. the stack's attention library
                               # unmeasured on this chip: the calibrated rate is used)
                               "model_notes": list(r.notes)})

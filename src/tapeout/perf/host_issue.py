@@ -1,0 +1,108 @@
+"""CPU issue time per transformer layer of an eager training stack, on a given host CPU.
+
+Data: data/software/host_issue.yaml (per-call CPU times measured on hosts, calls per layer tallied from
+the stack's source). One layer's CPU time per pass on host h:
+
+    c = t_call(h) x (n_te x te_over_torch x fp8_factor + n_glue + adapters x n_adapter + n_attention)
+
+t_call(h): the measured CPU time of one eager torch.nn.Linear forward on host h (one module call, one
+ATen dispatch, one cuBLAS launch); a host without a measurement runs at the reference host's (an
+assumption the caller shows). te_over_torch: a Transformer Engine Linear's CPU time over torch's, on the
+hosts where both are measured. fp8_factor: FP8 over BF16 for a TE module (1 in BF16). n_attention:
+base + per-CP-step x CP (no_cp at CP 1). The overlap of this CPU time with the GPU's is
+perf/train_host.py's rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import yaml
+
+from ..errors import TapeoutError
+from ..formats import data_file
+
+
+@lru_cache(maxsize=1)
+def host_issue_table() -> dict:
+    return yaml.safe_load(data_file("software", "host_issue.yaml").read_text())
+
+
+def _value(entry) -> float:
+    return float(entry["value"] if isinstance(entry, dict) else entry)
+
+
+def te_over_torch() -> float:
+    """Mean over the hosts with both measured of TE Linear / torch Linear CPU time."""
+    t = host_issue_table()["call_cpu_us"]
+    both = sorted(set(t["torch_linear"]) & set(t["te_linear"]))
+    return sum(_value(t["te_linear"][h]) / _value(t["torch_linear"][h]) for h in both) / len(both)
+
+
+def host_names() -> list[str]:
+    return sorted(host_issue_table()["call_cpu_us"]["torch_linear"])
+
+
+def resolve_host(host: str | None, chip_id: str | None = None) -> tuple[str, bool]:
+    """(host CPU name, assumed): the named host, else the chip's own (a superchip), else the reference
+    host (assumed True: its per-call time stands in for an unmeasured host). An unknown name is an error."""
+    tab = host_issue_table()
+    if host is not None:
+        if host not in tab["call_cpu_us"]["torch_linear"]:
+            raise TapeoutError(f"host_cpu '{host}' has no measured per-call CPU time; use one of "
+                               f"{', '.join(host_names())} or leave it unset for the reference host "
+                               f"(data/software/host_issue.yaml call_cpu_us).")
+        return host, False
+    if chip_id in (tab.get("chip_hosts") or {}):
+        return tab["chip_hosts"][chip_id], False
+    return tab["reference_host"], True
+
+
+def check_host_issue(layer: str | None, host: str | None) -> None:
+    """One clear error for an eager layer type or a host CPU not on file (None: not set)."""
+    if layer is not None and layer not in host_issue_table()["layers"]:
+        raise TapeoutError(f"eager_layer '{layer}' is not a layer type of data/software/host_issue.yaml; "
+                           f"use one of {', '.join(sorted(host_issue_table()['layers']))}.")
+    if host is not None:
+        resolve_host(host)
+
+
+def call_cpu_s(host: str) -> float:
+    """CPU seconds of one eager call on `host` (the torch.nn.Linear forward measured there)."""
+    return _value(host_issue_table()["call_cpu_us"]["torch_linear"][host]) * 1e-6
+
+
+@dataclass(frozen=True)
+class LayerIssue:
+    forward_s: float
+    backward_s: float
+    host: str
+    host_assumed: bool
+    calls: dict  # {"forward": n, "backward": n} in call units (TE modules weighted)
+
+    def shown(self) -> dict:
+        return {"cpu_per_layer_fwd_ms": self.forward_s * 1e3, "cpu_per_layer_bwd_ms": self.backward_s * 1e3,
+                "host_cpu": self.host + (" (assumed: no measurement of the run's host)" if self.host_assumed else ""),
+                "calls_per_layer": self.calls, "source": "data/software/host_issue.yaml"}
+
+
+@lru_cache(maxsize=256)
+def layer_issue(layer: str, host: str | None = None, chip_id: str | None = None, fp8: bool = False,
+                adapters: int = 0, cp: int = 1) -> LayerIssue:
+    """CPU issue time of one layer of type `layer` (host_issue.yaml `layers`) per pass on the host."""
+    check_host_issue(layer, None)
+    layers = host_issue_table()["layers"]
+    if adapters < 0 or cp < 1:
+        raise TapeoutError(f"adapters must be >= 0 and cp >= 1 (got {adapters}, {cp}).")
+    e = layers[layer]
+    name, assumed = resolve_host(host, chip_id)
+    te = te_over_torch() * (_value(host_issue_table()["fp8_over_bf16"]) if fp8 else 1.0)
+    calls = {}
+    for p in ("forward", "backward"):
+        att = e["attention_calls"][p]
+        n_att = att["base"] + (att["per_cp_step"] * cp if cp > 1 else att["no_cp"])
+        calls[p] = e["te_gemm_modules"][p] * te + e["glue_calls"][p] + adapters * e["adapter_calls"][p] + n_att
+    t = call_cpu_s(name)
+    return LayerIssue(calls["forward"] * t, calls["backward"] * t, name, assumed,
+                      {p: round(v, 2) for p, v in calls.items()})
