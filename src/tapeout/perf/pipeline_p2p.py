@@ -34,6 +34,11 @@ file); an upper bound beyond (the two last terms overlap there), capped at the b
 time (an asynchronous send never starts later than the blocking one it replaces).
 A forward-only pass (evaluation) sends forward only: (p-1) t_send, and every group's v-1 forward
 loop-backs (no backward chunk fills the loop between groups).
+This is the asynchronous schedule of the Megatron-Core releases the stacks on file ran (the warm-up
+posts its sends with overlap_p2p_comm=True too). Later releases hold the device on the warm-up /
+cool-down sends (overlap_p2p_comm_warmup_flush False) and, from Megatron-LM 260cba71 (2026-04-16), on
+each steady-state forward send; perf/pipeline_sim.py simulates both and bounds the second; neither is
+priced here (docs/notes/issue-18.md, Round stop-25 issue-25vs).
 """
 
 from __future__ import annotations
