@@ -69,3 +69,47 @@ def test_no_send_time_no_cost():
     ideal = (m * vp + pp - 1) * (tf + tb)
     for kw in ({}, {"blocking_warmup": True}, {"forward_send_wait": True, "rendezvous": True}):
         assert abs(simulated_step(pp, vp, m, pp, tf, tb, 0.0, **kw) - ideal) < 1e-9
+
+
+@given(layouts, st.booleans())
+@settings(max_examples=80, deadline=None)
+def test_closed_forms_of_the_held_sends_against_the_simulation(t, forward_only):
+    """perf/pipeline_p2p.pipeline_send_time's blocking warm-up equals the simulated schedule for p >= 3 and is
+    at most one hop over at p = 2 (training; forward-only exact); the forward-send wait it adds is the
+    simulation's lower bound, within m hops of it, alone and with the blocking warm-up."""
+    from tapeout.perf.pipeline_p2p import pipeline_send_time
+
+    pp, vp, m, group, tf, tb, ts = _case(t)
+    ideal = (m * vp + pp - 1) * (tf if forward_only else tf + tb)
+    kw = {"forward_only": forward_only, "t_fwd_chunk": tf, "t_bwd_chunk": tb, "group": group}
+    sim = simulated_step(pp, vp, m, group, tf, tb, ts, forward_only=forward_only, blocking_warmup=True) - ideal
+    closed = pipeline_send_time(ts, pp, vp, m, True, blocking_warmup=True, **kw)
+    over = 0.0 if forward_only or pp >= 3 else ts
+    eps = 1e-9 * max(1.0, ideal)
+    assert sim - eps <= closed <= sim + over + eps
+    if not forward_only:
+        for warm in (False, True):
+            sim = simulated_step(pp, vp, m, group, tf, tb, ts, blocking_warmup=warm, forward_send_wait=True,
+                                 rendezvous=True) - ideal
+            closed = pipeline_send_time(ts, pp, vp, m, True, blocking_warmup=warm, forward_send_wait=True, **kw)
+            slack = over if warm else 0.0
+            assert closed - slack - eps <= sim <= closed + m * ts + eps
+
+
+def test_train_shows_what_the_held_sends_would_add_and_prices_them_when_set():
+    """At an interleaved layout the default (asynchronous) result names the held sends' cost in its notes; that
+    number is the step difference when the stack sets both, at the same layout; a set stack has no such note."""
+    from tapeout.perf.training import train
+
+    lay = {"tp": 4, "pp": 8, "vp": 12, "cp": 1, "mbs": 1, "recompute": "none", "zero": 1}
+    base = train("gpt3-175b", "h100-sxm", 1024, 512 * 2048, 2048, **lay)
+    held = train("gpt3-175b", "h100-sxm", 1024, 512 * 2048, 2048, p2p_blocking_warmup=True, p2p_forward_send_wait=True,
+                 **lay)
+    note = [n for n in base.notes if n.startswith("pipeline sends:")]
+    assert len(note) == 1 and not any(n.startswith("pipeline sends:") for n in held.notes)
+    added = float(note[0].split("would add ")[1].split(" s")[0])
+    assert held.step_time_s > base.step_time_s
+    assert abs((held.step_time_s - base.step_time_s) - added) < 1e-3
+    # no pipeline, or no interleaving: nothing to say
+    flat = train("gpt3-175b", "h100-sxm", 1024, 512 * 2048, 2048, tp=4, pp=8, vp=1, recompute="none")
+    assert not any(n.startswith("pipeline sends:") for n in flat.notes)
