@@ -7,54 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapeout.perf.pipeline_p2p import default_group, pipeline_send_time, schedule_groups
+from tapeout.perf.pipeline_sim import simulated_step
 from tapeout.perf.train_stack import find_stack, stack_settings
 from tapeout.perf.training import train
-
-
-def megatron_order(pp: int, vp: int, m: int, group: int, rank: int) -> list[tuple[str, int, int]]:
-    """One device's (kind, micro-batch, chunk) order under Megatron-Core's interleaved 1F1B
-    (megatron/core/pipeline_parallel/schedules.py: get_schedule_table, get_pp_rank_microbatches:
-    warm-up 2 (pp - rank - 1) + (vp - 1) N forwards, then one forward + one backward, then the
-    cool-down backwards; a backward runs the table's chunk mirrored, vp - 1 - chunk)."""
-    table, lo = [], 0
-    while lo < m:
-        hi = m if lo + group >= m else lo + group
-        table += [(mb, c) for c in range(vp) for mb in range(lo, hi)]
-        lo = hi
-    total = m * vp
-    w = min(total, 2 * (pp - rank - 1) + (vp - 1) * group)
-    fwd = [("F", mb, c) for mb, c in table]
-    bwd = [("B", mb, vp - 1 - c) for mb, c in table]
-    order = fwd[:w]
-    for k in range(total - w):
-        order += [fwd[w + k], bwd[k]]
-    return order + bwd[total - w:]
-
-
-def simulated_step(pp, vp, m, group, tf, tb, ts, forward_only=False):
-    """Event simulation of the schedule: an op starts when its device is free and its input has
-    arrived (the producing virtual stage's end + ts when it ran on another device); sends are
-    asynchronous (overlap_p2p_comm). Virtual stage s = chunk x pp + device."""
-    S = pp * vp
-    orders = [[op for op in megatron_order(pp, vp, m, group, d) if not (forward_only and op[0] == "B")] for d in range(pp)]
-    done, pos, free = {}, [0] * pp, [0.0] * pp
-    moved = True
-    while moved:
-        moved = False
-        for d in range(pp):
-            while pos[d] < len(orders[d]):
-                kind, mb, c = orders[d][pos[d]]
-                s = c * pp + d
-                dep = (("F", mb, s - 1) if s > 0 else None) if kind == "F" else (("B", mb, s + 1) if s < S - 1 else ("F", mb, s))
-                if dep is not None and dep not in done:
-                    break
-                ready = 0.0 if dep is None else done[dep] + (0.0 if dep[2] % pp == d else ts)
-                free[d] = max(free[d], ready) + (tf if kind == "F" else tb)
-                done[(kind, mb, s)] = free[d]
-                pos[d] += 1
-                moved = True
-    assert all(pos[d] == len(orders[d]) for d in range(pp)), "schedule deadlocked"
-    return max(free)
 
 
 def test_closed_form_without_and_with_overlap():

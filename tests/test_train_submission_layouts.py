@@ -52,8 +52,9 @@ def test_accelerator_entries_match_only_their_accelerator():
 
 def test_round_entries_match_only_their_round():
     """GPT-3 on 10,752 H100 ran TP4 PP6 VP8 in v4.0 (config_DGXH100_1344x8x6x4x6_mbs1_cg.sh); the v3.1
-    row of the same size ran TP4 PP8 MBS1 (config_DGXH100_1344x8x8x4x8_mbs1.sh) with its VP unstored
-    (config_common.sh), so VP stays with the search; a round with no entry gets none."""
+    row of the same size ran TP4 PP8 MBS1 (config_DGXH100_1344x8x8x4x8_mbs1.sh) at conf/custom.yaml's VP 12
+    (no stored config_common.sh / run_and_time.sh of the round sets INTERLEAVED_PIPELINE); a round with no
+    entry gets none."""
     nemo = "NVIDIA NeMo Framework Release 24.04"
     v40 = submission_layout("gpt3-175b", {"accelerator": "NVIDIA H100-SXM", "software": nemo,
                                           "workload": "MLPerf Training v4.0 gpt3"}, "h100-sxm", 10752)
@@ -61,7 +62,7 @@ def test_round_entries_match_only_their_round():
     assert v40["tp_overlap"] == "nemo-gpt3-fp8-h100-tp4"
     v31 = submission_layout("gpt3-175b", {"accelerator": "NVIDIA H100-SXM", "software": nemo,
                                           "workload": "MLPerf Training v3.1 gpt3"}, "h100-sxm", 10752)
-    assert v31 == {"tp": 4, "pp": 8, "mbs": 1, "tp_overlap": "nemo-gpt3-fp8-h100-tp4pp8mbs1-v3.1"}
+    assert v31 == {"tp": 4, "pp": 8, "vp": 12, "mbs": 1, "tp_overlap": "nemo-gpt3-fp8-h100-tp4pp8mbs1-v3.1"}
     v50 = submission_layout("gpt3-175b", {"accelerator": "NVIDIA H100-SXM", "software": nemo,
                                           "workload": "MLPerf Training v5.0 gpt3"}, "h100-sxm", 10752)
     assert v50 == {}
@@ -120,3 +121,19 @@ def test_readme_64_node_config_pins_both_rounds_512_chip_rows_but_not_v40():
     assert "tp" not in v40
     e = [x for x in benchmarks()["training"]["gpt3-175b"]["submission_layouts"] if x.get("chips") == 512]
     assert {x["round"] for x in e} == {"v3.0", "v3.1"} and all(x["status"] == "assumption" for x in e)
+
+
+def test_v31_gpt3_entries_run_the_stacks_own_vp_default():
+    """Every v3.1 GPT-3 entry pins the VP the nemo-23.09 stack's conf/custom.yaml defaults to
+    (training_stacks.yaml virtual_pipeline_default, ${INTERLEAVED_PIPELINE,12}); with 96 layers on PP 8 that is
+    one layer per model chunk, a layout the even-stage rule of that stack admits. v3.0 (config_common.sh not
+    stored) pins no VP."""
+    from tapeout.perf.train_layout import even_stages
+    from tapeout.perf.train_stack import stack_table
+
+    default = stack_table()["nemo-23.09"]["features"]["virtual_pipeline_default"]["value"]
+    entries = [e for e in benchmarks()["training"]["gpt3-175b"]["submission_layouts"] if "chips" in e]
+    v31 = [e for e in entries if e["round"] == "v3.1"]
+    assert len(v31) == 7 and all(e["vp"] == default == 12 for e in v31)
+    assert all(even_stages(96, e["pp"], e["vp"]) and 96 // (e["pp"] * e["vp"]) == 1 for e in v31)
+    assert all("vp" not in e for e in entries if e["round"] == "v3.0")

@@ -34,6 +34,22 @@ file); an upper bound beyond (the two last terms overlap there), capped at the b
 time (an asynchronous send never starts later than the blocking one it replaces).
 A forward-only pass (evaluation) sends forward only: (p-1) t_send, and every group's v-1 forward
 loop-backs (no backward chunk fills the loop between groups).
+This is the asynchronous schedule of the Megatron-Core releases the stacks on file ran (the warm-up
+posts its sends with overlap_p2p_comm=True too). Later releases hold the device on their sends
+(docs/notes/issue-18.md, Round stop-25 issue-25vs; perf/pipeline_sim.py simulates both), priced when
+the stack says so:
+  blocking_warmup     overlap_p2p_comm_warmup_flush False (its default; NVIDIA/Megatron-LM 00611e6
+                      `forward_backward_pipelining_with_interleaving` calls send_forward_recv_forward
+                      without overlap in the warm-up, which waits on its requests): each warm-up forward
+                      and cool-down backward holds its device for its send, so every loop-back of the
+                      first and the last group crosses all of its micro-batches' hops:
+                          2 (p - 1) t + (v - 1) (max(p, N_first) + max(p, N_last)) t
+                      (the simulation: exact for p >= 3, at most one hop over at p = 2); forward-only, every
+                      forward is a warm-up forward: (v m + p - 2) t (exact).
+  forward_send_wait   Megatron-LM 260cba71 (2026-04-16, PR #4047): `send_next_wait_handle.wait()` after
+                      each steady-state forward send when deallocate_pipeline_outputs (Megatron-LM's
+                      training always sets it): at least (v - 1)(m - N_first) more hops, the chunk
+                      1..v-1 forwards of every group after the first (the simulation: at most m more).
 """
 
 from __future__ import annotations
@@ -78,14 +94,16 @@ def loop_stall(t_send: float, pp: int, size: int, t_chunk: float) -> float:
 
 
 def pipeline_send_time(t_send: float, pp: int, vp: int, m: int, overlap: bool, forward_only: bool = False,
-                       t_fwd_chunk: float = math.inf, t_bwd_chunk: float = math.inf, group: int | None = None) -> float:
+                       t_fwd_chunk: float = math.inf, t_bwd_chunk: float = math.inf, group: int | None = None,
+                       blocking_warmup: bool = False, forward_send_wait: bool = False) -> float:
     """Exposed send/recv time of one step: `t_send` one hop's activation send, `pp` devices,
     `vp` chunks per device, `m` micro-batches; `overlap` the stack's overlap_p2p_comm (acts only
     when vp > 1, as Megatron-Core runs it). `t_fwd_chunk` / `t_bwd_chunk`: one chunk's forward /
     backward on the device, the compute a steady-state send hides behind (a send longer than it
     shows the excess). `group`: micro-batches per group of the interleaved schedule (Megatron-Core
     microbatch_group_size_per_vp_stage; None: default_group(m, pp), its default pp when m is a
-    multiple of pp)."""
+    multiple of pp). `blocking_warmup` / `forward_send_wait`: the later releases' held sends (module
+    doc); both False is the asynchronous schedule of the stacks on file."""
     if pp <= 1:
         return 0.0
     blocking = 2.0 * (vp * m + pp - 1) * t_send / (2.0 if forward_only else 1.0)
@@ -95,8 +113,14 @@ def pipeline_send_time(t_send: float, pp: int, vp: int, m: int, overlap: bool, f
     first = n if k > 1 else last
     excess = max(0.0, t_send - t_fwd_chunk) + (0.0 if forward_only else max(0.0, t_send - t_bwd_chunk))
     if forward_only:
+        if blocking_warmup:
+            return min(blocking, (vp * m + pp - 2) * t_send + vp * m * excess)
         loops = (k - 1) * loop_stall(t_send, pp, n, t_fwd_chunk) + loop_stall(t_send, pp, last, t_fwd_chunk)
         return min(blocking, (pp - 1) * t_send + (vp - 1) * loops + vp * m * excess)
-    loops = loop_stall(t_send, pp, first, t_fwd_chunk) + loop_stall(t_send, pp, last, t_bwd_chunk)
+    if blocking_warmup:
+        loops = (max(pp, first) + max(pp, last)) * t_send
+    else:
+        loops = loop_stall(t_send, pp, first, t_fwd_chunk) + loop_stall(t_send, pp, last, t_bwd_chunk)
+    held = (vp - 1) * max(0, int(round(m)) - first) * t_send if forward_send_wait else 0.0
     # an asynchronous send never starts later than the blocking one it replaces: never above blocking
-    return min(blocking, 2.0 * (pp - 1) * t_send + (vp - 1) * loops + vp * m * excess)
+    return min(blocking, 2.0 * (pp - 1) * t_send + (vp - 1) * loops + held + vp * m * excess)

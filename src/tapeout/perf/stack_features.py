@@ -23,6 +23,11 @@ pipeline sends, leaving the fill/drain hops and the loop-backs the schedule's gr
 no slack for exposed (perf/pipeline_p2p.py). Default True:
 Megatron-LM's training default (--no-overlap-p2p-communication is store_false; forced off without
 virtual stages) and NeMo 2's comm-overlap callback at VP > 1.
+`p2p_blocking_warmup`, `p2p_forward_send_wait`: the interleaved schedule's sends of later Megatron-Core
+releases (perf/pipeline_p2p.py): the warm-up / cool-down sends held on the device
+(overlap_p2p_comm_warmup_flush False), and each steady-state forward send waited on before the next chunk
+(Megatron-LM 260cba71, 2026-04-16). Default False: the asynchronous schedule of the releases the stacks on
+file ran; the training result's notes give what both would add at the chosen layout.
 `rank_spread`: per-rank compute-speed spread (perf/rank_spread.RankSpread); the step's compute then
 waits for the slowest of all ranks (expected max of a normal over num_chips ranks), shown in
 breakdown['rank_spread'] and in the interval. None (the default): every rank at the calibrated
@@ -84,6 +89,8 @@ class StackFeatures:
     attention_kernel: str = "cudnn"  # attention library (perf/train_attention)
     comm_ctas: int = 0  # cores an overlapped collective occupies (perf/comm_contention)
     overlap_p2p: bool = True  # pipeline sends behind compute (perf/pipeline_p2p)
+    p2p_blocking_warmup: bool = False  # later Megatron-Core: warm-up / cool-down sends held (perf/pipeline_p2p)
+    p2p_forward_send_wait: bool = False  # Megatron-LM 260cba71: steady-state forward sends waited on (perf/pipeline_p2p)
     rank_spread: RankSpread | None = None  # per-rank speed spread (perf/rank_spread)
     dp_bucket: BucketRule = field(default_factory=BucketRule)  # DP bucket rule (perf/dp_buckets)
     sequence_parallel: bool = True  # norms on the T/TP shard (perf/sequence_parallel)

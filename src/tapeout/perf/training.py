@@ -30,7 +30,9 @@ Time per micro-batch on one stage (the op graph of workloads/llm.py for one forw
 Step = (m + (p-1)/v) x (F + B) + exposed pipeline sends + exposed DP communication + optimizer
   pipeline sends (perf/pipeline_p2p.py): all of them when blocking; under overlap_p2p_comm the
   fill/drain hops and the loop-backs to the first device that the schedule's group of N = PP
-  micro-batches leaves no slack for (2 (p v - 1) hops at Megatron-Core's default)
+  micro-batches leaves no slack for (2 (p v - 1) hops at Megatron-Core's default); a later release's
+  held sends when the stack sets p2p_blocking_warmup / p2p_forward_send_wait (else the notes say
+  what they would add)
   pipeline bubble fraction (p-1)/(v m + p - 1) (1F1B, Narayanan et al. 2021; v = 1 gives
   (p-1)/(m+p-1))
   DP gradient reduce-scatter + parameter all-gather (ZeRO-1 / distributed optimizer) of the
@@ -457,8 +459,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     grp = default_group(int(m), lay.pp)
     # sends on the critical path: all of them, or under the stack's overlap_p2p_comm the fill/drain
     # hops and the warm-up / cool-down loop-backs the group leaves no slack for (perf/pipeline_p2p)
+    held = {"blocking_warmup": fwd.stack.p2p_blocking_warmup, "forward_send_wait": fwd.stack.p2p_forward_send_wait}
     pp_send = pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.stack.overlap_p2p, t_fwd_chunk=F / lay.vp,
-                                 t_bwd_chunk=B / lay.vp, group=grp)
+                                 t_bwd_chunk=B / lay.vp, group=grp, **held)
     compute_time = slots * (F + B) + pp_send
     # data-parallel gradient reduce-scatter and parameter all-gather of the slowest device's
     # parameters (dense over DP x CP, experts over the expert-DP group)
@@ -564,7 +567,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast + amax + host_idle
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
     eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.stack.overlap_p2p, forward_only=True,
-                                                 t_fwd_chunk=F / lay.vp, group=grp) + host_eval
+                                                 t_fwd_chunk=F / lay.vp, group=grp, **held) + host_eval
     n_fb = n_slow * slots
     exposed = {"tp_allreduce": n_fb * ((1.0 + (lay.recompute == "full")) * (tp_f - gemm) + tp_b - kb * gemm),
                "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,
@@ -780,6 +783,9 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                      "send/recv waits split the host-sync segments; perf/train_host.py prices PP 1)")
     res = training_reserve(lay, c)
     notes.append(f"memory: {r['mem'] / GIB:.1f} GiB per chip; " + res.note(cap))
+    held = _held_sends_note(lay, r, stack)
+    if held:
+        notes.append(held)
     tokens = global_seqs * seq_len
     tps = tokens / r["step"]
     flops_tok = model_flops_per_token(cfg, seq_len, lora)
@@ -805,6 +811,22 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                    **({"gemm_source": dict(gemms.source)} if gemms is not None else {})},
         interval_80=(lo, hi), notes=list(notes),
     )
+
+
+def _held_sends_note(lay: TrainLayout, r: dict, stack: StackFeatures) -> str:
+    """What the later Megatron-Core releases' held pipeline sends (perf/pipeline_p2p.py) would add to the
+    step at the chosen interleaved layout when the stack prices neither ('' otherwise): the default shown
+    where the answer is."""
+    if lay.pp <= 1 or lay.vp <= 1 or not stack.overlap_p2p or stack.p2p_blocking_warmup or stack.p2p_forward_send_wait:
+        return ""
+    m, F, B = int(r["m"]), r["F"], r["B"]
+    t = r["p2p"] / (2.0 * lay.vp)
+    args = (t, lay.pp, lay.vp, m, True)
+    kw = {"t_fwd_chunk": F / lay.vp, "t_bwd_chunk": B / lay.vp, "group": default_group(m, lay.pp)}
+    extra = pipeline_send_time(*args, blocking_warmup=True, forward_send_wait=True, **kw) - pipeline_send_time(*args, **kw)
+    return (f"pipeline sends: Megatron-Core's asynchronous interleaved schedule (the releases of the stacks on file); "
+            f"a current release's held sends (stack settings p2p_blocking_warmup, p2p_forward_send_wait) would add "
+            f"{extra:.3f} s per step ({extra / r['step']:.1%}) at this layout")
 
 
 def _slowest_rank(r: dict, spread: RankSpread, ranks: int) -> dict:
