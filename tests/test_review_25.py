@@ -1,0 +1,49 @@
+"""Round stop-25 review (issues 18 and 24): the stop-24 merges tried as a new user would.
+Every case: exit 2 with one line naming the field and the fix, or an answer that obeys a rule
+the rest of the tool already applies."""
+
+from __future__ import annotations
+
+import pytest
+
+from _cli import assert_clean, run_cli
+from tapeout.hardware.memory_capacity import GIB
+from tapeout.workloads.catalog import build_workload, memory_needed
+
+
+def _err(args) -> str:
+    code, out, err = run_cli(args)
+    assert_clean(code, out, err)
+    assert code == 2, out[-500:]
+    return err.strip().splitlines()[-1]
+
+
+# --- R-GAT: workload-run skipped the memory rule every other workload (and the explorer) applies -----------
+
+def test_rgat_workload_run_memory_is_the_explorers():
+    # was 0.0244 GB (the weights alone) while the explorer counts the batch's activations too
+    from tapeout.explore.mix import compile_workload
+    from tapeout.explore.space import WorkloadSpec
+    from tapeout.perf.workload_throughput import workload_throughput
+
+    run = workload_throughput("rgat", "h100-sxm")
+    explorer = compile_workload(WorkloadSpec(name="w", kind="rgat")).memory_bytes
+    assert run["memory_gb"] * GIB == pytest.approx(explorer)
+    # the activations of a 1,024-seed batch (3 M sampled nodes x 1,024 features) are far above the weights
+    assert explorer > 100 * build_workload("rgat").meta["weight_bytes"]
+
+
+def test_rgat_batch_beyond_memory_is_one_line_naming_batch():
+    # was exit 0 with "fits True": 10^12 seeds gather ~6e18 B of features onto one 80 GB chip
+    err = _err(["workload-run", "rgat", "--chip", "h100-sxm", "--set", "batch=1000000000000"])
+    assert "batch=1000000000000 needs" in err and "lower batch" in err
+
+
+def test_rgat_batch_that_fits_a_small_chip_runs():
+    # the rule is the tool's own (weights + 2 x the largest op's activations, no feature table):
+    # a batch under the L4's usable memory runs, the default 1,024 seeds do not
+    g = build_workload("rgat", batch=256)
+    assert memory_needed(g, include_embeddings=False) < 20 * GIB
+    code, out, err = run_cli(["workload-run", "rgat", "--chip", "l4", "--set", "batch=256", "--json"])
+    assert code == 0, err
+    assert "needs" in _err(["workload-run", "rgat", "--chip", "l4"])
