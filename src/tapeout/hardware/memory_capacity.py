@@ -20,6 +20,9 @@ from __future__ import annotations
 from ..errors import TapeoutError
 
 GIB = 2 ** 30  # JEDEC binary gigabyte of memory capacity
+KIB, MIB = 2 ** 10, 2 ** 20  # binary kilo- and megabyte (on-chip memories, library buffers)
+# every binary size a tool or a data row spells out (nccl-tests payloads, "64 MiB"), defined once
+BINARY_UNITS = {"KiB": KIB, "MiB": MIB, "GiB": GIB}
 # share of the runtime capacity a serving/inference engine takes for weights + KV cache (one value for
 # every user of it): vLLM gpu_memory_utilization default 0.9 (docs.vllm.ai, engine args)
 USABLE_MEMORY_FRACTION = 0.90

@@ -23,7 +23,7 @@ import yaml
 
 from ..errors import TapeoutError
 from ..formats import data_file
-from ..hardware.memory_capacity import GIB
+from ..hardware.memory_capacity import GIB, MIB
 
 SOURCE = "data/software/training_reserve.yaml"
 TERMS = ("context", "gemm_workspace", "communicator", "fragmentation")
@@ -114,7 +114,7 @@ class Reserve:
 
     def note(self, capacity: float) -> str:
         """One line for a result: the runtime and the terms that are assumptions, with their sizes."""
-        size = {"context": f"{self.context / GIB:.2f} GiB", "gemm_workspace": f"{self.workspace / 2 ** 20:.0f} MiB",
+        size = {"context": f"{self.context / GIB:.2f} GiB", "gemm_workspace": f"{self.workspace / MIB:.0f} MiB",
                 "communicator": f"{self.collective / GIB:.2f} GiB", "fragmentation": f"{self.fragmentation:.1%}"}
         groups: dict[str, list[str]] = {}  # one reason, named once
         for t in self.assumptions():
