@@ -47,3 +47,25 @@ def test_rgat_batch_that_fits_a_small_chip_runs():
     code, out, err = run_cli(["workload-run", "rgat", "--chip", "l4", "--set", "batch=256", "--json"])
     assert code == 0, err
     assert "needs" in _err(["workload-run", "rgat", "--chip", "l4"])
+
+
+# --- the interleaved schedule's micro-batch group: a default that changes the answer, now shown ---------------
+
+def test_group_note_names_a_group_megatron_core_would_refuse_by_default():
+    from tapeout.perf.pipeline_p2p import group_note
+
+    # Megatron-Core: with N = PP a remainder m mod PP in (0, PP) raises; 20 on PP 8 leaves 4
+    note = group_note(20, 8, 2)
+    assert "N = 10" in note and "microbatch_group_size_per_vp_stage = 10" in note and "remainder 4" in note
+    assert group_note(16, 8, 2) == group_note(24, 8, 4) == ""  # multiples of PP: the default runs
+    assert group_note(20, 8, 1) == ""  # no interleaving, no group
+
+
+def test_train_shows_the_group_it_priced():
+    from tapeout import train
+
+    args = dict(model="llama-3.1-8b", chip="h100-sxm", num_chips=8, seq_len=8192, tp=1, pp=8, vp=2, mbs=1)
+    r = train(**args, global_batch_tokens=20 * 8192)  # 20 micro-batches on PP 8
+    assert any("micro-batch group N = 10" in n for n in r.notes)
+    r = train(**args, global_batch_tokens=16 * 8192)
+    assert not any("micro-batch group" in n for n in r.notes)

@@ -118,7 +118,7 @@ from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .train_loss import logits_dtype, loss_ops
 from .cp_correction import cp_merge_ops
 from .comm_contention import contended_exposure, core_share
-from .pipeline_p2p import default_group, pipeline_send_time
+from .pipeline_p2p import default_group, group_note, pipeline_send_time
 from .dp_buckets import (bucketed_collective_time, collective_count, deferred_params,
                          first_last_stage_stride, tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
@@ -762,6 +762,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     lay, r = best
     res = training_reserve(lay, c)
     notes.append(f"memory: {r['mem'] / GIB:.1f} GiB per chip; " + res.note(cap))
+    if group_note(r["m"], lay.pp, lay.vp):  # the schedule's micro-batch group, where it is not Megatron-Core's default
+        notes.append(group_note(r["m"], lay.pp, lay.vp))
     tokens = global_seqs * seq_len
     tps = tokens / r["step"]
     flops_tok = model_flops_per_token(cfg, seq_len, lora)
