@@ -69,3 +69,11 @@ def test_train_shows_the_group_it_priced():
     assert any("micro-batch group N = 10" in n for n in r.notes)
     r = train(**args, global_batch_tokens=16 * 8192)
     assert not any("micro-batch group" in n for n in r.notes)
+
+
+def test_no_layout_fits_names_the_runtime_reserve_and_its_data_file():
+    # was "perf/train_reserve.py": the usable memory is the chip's runtime's (data/software/training_reserve.yaml)
+    err = _err(["train", "--benchmark", "gpt3-175b", "-c", "h100-sxm", "-n", "7"])
+    assert "under the cuda runtime's reserve, data/software/training_reserve.yaml" in err
+    err = _err(["train", "--benchmark", "gpt3-175b", "-c", "tpu-v5p", "-n", "7"])
+    assert "under the xla-tpu runtime's reserve" in err
