@@ -77,3 +77,18 @@ def test_no_layout_fits_names_the_runtime_reserve_and_its_data_file():
     assert "under the cuda runtime's reserve, data/software/training_reserve.yaml" in err
     err = _err(["train", "--benchmark", "gpt3-175b", "-c", "tpu-v5p", "-n", "7"])
     assert "under the xla-tpu runtime's reserve" in err
+
+
+def test_held_out_table_names_the_chip_not_the_alias_given(monkeypatch):
+    # `--holdout h100` printed its table rows as "h100"; the fit holds out (and the JSON names) h100-sxm.
+    # The fit itself is replaced by its result's shape (kernel_fit.holdout_report), so no database is read.
+    from tapeout.cli import catalog_cmds
+
+    err = {"n": 3, "median_abs_err_pct": 9.0, "p90_abs_err_pct": 20.0, "median_signed_err_pct": 1.0}
+    fitted = {"holdout": "h100-sxm", "errors": {"gemm/bf16": err}, "fit": {"rows": 3, "params": {}},
+              "train_chips": ["b200"], "source": {"package": "aiconfigurator-core", "package_version": "t", "chips": {}}}
+    monkeypatch.setattr(catalog_cmds, "_kernel_calibration", lambda *a, **k: fitted)
+    code, out, _ = run_cli(["calibrate", "--kernels", "aiconfigurator", "--holdout", "h100"])
+    assert code == 0
+    rows = [ln for ln in out.splitlines() if "gemm/bf16" in ln]
+    assert rows and all("h100-sxm" in ln for ln in rows)
