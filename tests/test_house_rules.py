@@ -81,3 +81,17 @@ def test_missing_street_price_is_one_line_naming_the_fix():
     with pytest.raises(TapeoutError, match="economics.prices"):
         street_price("no-such-chip-without-a-price")
     assert street_price("h100-sxm", {"h100-sxm": 25000.0}).price_usd == 25000.0
+
+
+def test_binary_memory_sizes_are_defined_once():
+    """KiB / MiB / GiB come from hardware/memory_capacity.py (KIB, MIB, GIB, BINARY_UNITS), never spelled
+    again as a power of two (round stop-25: KIB in params.py, 2 ** 20 in train_reserve.py, the same
+    {"KiB": 2**10, ...} table three times in the fits, 1024.0 * 1024.0 in dp_buckets.py)."""
+    import re
+
+    spelled = re.compile(r"\b2\s*\*\*\s*(10|20|30|40)\b|\b1\s*<<\s*(10|20|30|40)\b|\b1024(\.0)?\s*\*\s*1024\b|^\s*[KMG]IB\s*=")
+    home = SRC / "hardware" / "memory_capacity.py"
+    found = [f"{f.relative_to(SRC)}:{i}: {line.strip()}" for f in SRC.rglob("*.py") if f != home
+             for i, line in enumerate(f.read_text().splitlines(), 1)
+             if spelled.search(line.split("#")[0]) and "global_batch_tokens" not in line]
+    assert not found, "\n".join(found)

@@ -72,12 +72,19 @@ def test_fixture_parsed_into_tidy_records(fake_db):
 
 
 def test_asked_stack_version_missing_is_said(fake_db):
-    k = read_kernels(root=fake_db, package_version="test", systems=["h200_sxm"], stack_version="1.2.0", ops=("gemm",))
-    (src,) = k.sources
-    assert src["stack_version"] == "1.3.0rc20" and "asked for 1.2.0" in src["note"]
+    # a version one table lacks: that table reads its newest and says so (the GEMMs have 1.0.0, attention not)
+    k = read_kernels(root=fake_db, package_version="test", systems=["h200_sxm"], stack_version="1.0.0")
+    src = {s["op"]: s for s in k.sources}
+    assert src["gemm"]["stack_version"] == "1.0.0" and src["gemm"]["note"] == ""
+    assert src["attention_prefill"]["stack_version"] == "1.3.0rc20" and "asked for 1.0.0" in src["attention_prefill"]["note"]
     k = read_kernels(root=fake_db, package_version="test", systems=["h200_sxm"], stack_version="1.0.0", ops=("gemm",))
-    assert k.sources[0]["stack_version"] == "1.0.0" and k.sources[0]["note"] == ""
     assert set(k.cols["stack_version"]) == {"1.0.0"}
+
+
+def test_stack_version_no_table_has_is_one_line(fake_db):
+    # round stop-25: was read as the newest everywhere, the whole fit run on a version never asked for
+    with pytest.raises(TapeoutError, match=r"--stack-version 1\.2\.0: .*use one of 1\.0\.0, 1\.3\.0rc20, or drop --stack-version"):
+        read_kernels(root=fake_db, package_version="test", systems=["h200_sxm"], stack_version="1.2.0", ops=("gemm",))
 
 
 def test_per_group_cap(fake_db):

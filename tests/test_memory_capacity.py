@@ -141,3 +141,18 @@ def test_kernel_database_systems_built_on_a_base_keep_their_own_memory(chip, bas
     c = chip_for(chip)
     assert get_chip(base).get("memory_runtime_gib") is not None
     assert capacity_bytes(c) == float(c.get("memory_capacity_gb")) * GIB
+
+
+def test_restating_the_base_capacity_keeps_its_runtime_total(session_chips):
+    """Round stop-25: `base: h100-sxm` with `memory_capacity_gb: 80` (the base's own value, e.g. copied from
+    `tapeout show`) is the same DRAM, yet dropped the 79.15 GiB runtime total: 80 GiB, a different answer
+    from the same chip. Only a capacity that differs from the base's drops it."""
+    from tapeout import register_chip
+    from tapeout.hardware.memory_capacity import rebased_specs
+
+    register_chip({"id": "rv25-same", "base": "h100-sxm", "specs": {"memory_capacity_gb": 80}})
+    assert capacity_bytes(get_chip("rv25-same")) == capacity_bytes(get_chip("h100-sxm")) == 79.15 * GIB
+    register_chip({"id": "rv25-more", "base": "h100-sxm", "specs": {"memory_capacity_gb": 96}})
+    assert capacity_bytes(get_chip("rv25-more")) == 96 * GIB
+    assert rebased_specs({"memory_capacity_gb": 80, "memory_runtime_gib": 79.15}, {"memory_capacity_gb": 80.0}) == \
+        {"memory_capacity_gb": 80.0, "memory_runtime_gib": 79.15}

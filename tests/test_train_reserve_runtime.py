@@ -72,9 +72,26 @@ def test_a_chip_on_no_runtime_takes_the_assumed_one_and_says_so(session_chips):
     # a design that names its runtime gets it
     register_chip({"id": "reserve-test-npu-xla", "family": "generic", "specs": {**specs, "training_runtime": "xla-tpu"}})
     assert training_reserve(LAY, get_chip("reserve-test-npu-xla")).collective == 0.0
-    register_chip({"id": "reserve-test-npu-bad", "family": "generic", "specs": {**specs, "training_runtime": "cudda"}})
-    with pytest.raises(TapeoutError, match="training_runtime = 'cudda'.*use one of cuda"):
-        training_reserve(LAY, get_chip("reserve-test-npu-bad"))
+    # an unknown runtime is refused when the chip is registered (round stop-25: was accepted, then refused
+    # by the first `train`, never by `serve`), naming the field and the runtimes on file
+    with pytest.raises(TapeoutError, match=r"specs\.training_runtime = 'cudda'.*use one of cuda"):
+        register_chip({"id": "reserve-test-npu-bad", "family": "generic", "specs": {**specs, "training_runtime": "cudda"}})
+    with pytest.raises(TapeoutError, match="unknown chip 'reserve-test-npu-bad'"):  # not added
+        get_chip("reserve-test-npu-bad")
+
+
+def test_a_per_core_term_without_the_chips_core_count_says_why(session_chips):
+    # Neuron sizes its context per NeuronCore: a Neuron design without num_cores takes the CUDA term, and
+    # the note says it is the missing core count (was "neuron does not size it", which the data file does)
+    specs = {"bf16_tflops_dense": 600, "memory_bandwidth_tbps": 3, "memory_capacity_gb": 96, "tdp_w": 500}
+    register_chip({"id": "reserve-test-neuron", "family": "aws-neuron", "specs": specs})
+    c = get_chip("reserve-test-neuron")
+    r = training_reserve(LAY, c)
+    assert r.context == training_reserve(LAY, get_chip("h100-sxm")).context
+    assert "neuron sizes it per core and chip 'reserve-test-neuron' gives no num_cores" in r.note(capacity_bytes(c))
+    register_chip({"id": "reserve-test-neuron4", "family": "aws-neuron", "specs": {**specs, "num_cores": 4}})
+    r4 = training_reserve(LAY, get_chip("reserve-test-neuron4"))
+    assert r4.context == 4 * 96e6 and "context" not in r4.assumptions()
 
 
 def test_training_result_shows_the_runtime():

@@ -171,6 +171,10 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
     c = UserChip(id=cid, name=str(data.get("name") or cid), vendor=str(data.get("vendor") or "custom"),
                  family=family,
                  form_factor=str(data.get("form_factor") or (base.form_factor if base else "oam")), specs=specs)
+    if "training_runtime" in specs:  # checked here, not at the first `train` that reads it
+        from ..perf.train_reserve import runtime_of
+
+        runtime_of(c)
     if existing is not None:
         from ..perf.mlperf import clear_caches  # results are cached per chip id
 

@@ -110,7 +110,7 @@ def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's micr
         console.print(table(f"{src['package']} {src['package_version']}: shared parameters ({fitted['fit']['rows']} kernels "
                             f"of {', '.join(fitted.get('train_chips') or sorted(src['chips']))})",
                             ["parameter", "value"], [[k, v] for k, v in fitted["fit"]["params"].items()]))
-        errs = {holdout: fitted["errors"]} if holdout else fitted["errors"]
+        errs = {fitted["holdout"]: fitted["errors"]} if holdout else fitted["errors"]  # the chip id, not the alias given
         console.print(table("held-out chip: |error| per op and format" if holdout else "in-sample |error| per chip, op, format",
                             ["chip", "op/format", "kernels", "median %", "p90 %", "median signed %"],
                             [[c, g, e["n"], e["median_abs_err_pct"], e["p90_abs_err_pct"], e["median_signed_err_pct"]]

@@ -20,6 +20,9 @@ from __future__ import annotations
 from ..errors import TapeoutError
 
 GIB = 2 ** 30  # JEDEC binary gigabyte of memory capacity
+KIB, MIB = 2 ** 10, 2 ** 20  # binary kilo- and megabyte (on-chip memories, library buffers)
+# every binary size a tool or a data row spells out (nccl-tests payloads, "64 MiB"), defined once
+BINARY_UNITS = {"KiB": KIB, "MiB": MIB, "GiB": GIB}
 # share of the runtime capacity a serving/inference engine takes for weights + KV cache (one value for
 # every user of it): vLLM gpu_memory_utilization default 0.9 (docs.vllm.ai, engine args)
 USABLE_MEMORY_FRACTION = 0.90
@@ -44,9 +47,16 @@ def rebased_specs(base_specs: dict, overrides: dict) -> dict:
     memory_capacity_gb without giving its own runtime total does not inherit it (its capacity is then
     its quoted binary GB); any other override keeps it (a power cap, a rewired board: same DRAM)."""
     out = {**base_specs, **overrides}
-    if "memory_capacity_gb" in overrides and RUNTIME_FIELD not in overrides:
-        out.pop(RUNTIME_FIELD, None)
+    if "memory_capacity_gb" in overrides and RUNTIME_FIELD not in overrides \
+            and _value(overrides["memory_capacity_gb"]) != _value(base_specs.get("memory_capacity_gb")):
+        out.pop(RUNTIME_FIELD, None)  # restating the base's own capacity is the same DRAM: its runtime total stays
     return out
+
+
+def _value(spec):
+    """A spec's number (a Spec's value, or a bare number); None where absent or not a number."""
+    v = getattr(spec, "value", spec)
+    return float(v) if isinstance(v, (int, float)) else None
 
 
 def capacity_bytes(chip) -> float:

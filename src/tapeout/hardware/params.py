@@ -15,10 +15,9 @@ import yaml
 
 from ..errors import TapeoutError
 from ..ops import PEAK_KEYS
-from .memory_capacity import capacity_bytes
+from .memory_capacity import KIB, capacity_bytes
 
 TB = 1e12
-KIB = 1024.0  # binary kilobyte (on-chip memories are sized in KiB)
 
 
 def _num(v, default: float) -> float:

@@ -40,6 +40,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import TapeoutError
+from ..hardware.memory_capacity import MIB
 from .collectives import collective_time
 
 # megatron/core/distributed/distributed_data_parallel.py (and megatron/training/training.py get_model):
@@ -87,7 +88,7 @@ def bucket_params(rule: BucketRule, dp_cp: int, grad_bytes: float) -> float:
     """Parameters per bucket: Megatron-Core max(40M, 1M x DP x CP); Apex 1024^2 x cap_mb / grad bytes."""
     if rule.kind == "megatron":
         return float(max(MEGATRON_MIN_BUCKET_PARAMS, MEGATRON_BUCKET_PARAMS_PER_DP_RANK * max(1, int(dp_cp))))
-    return 1024.0 * 1024.0 * rule.cap_mb / grad_bytes
+    return MIB * rule.cap_mb / grad_bytes
 
 
 def collective_count(params: float, vp: int, rule: BucketRule, dp_cp: int, grad_bytes: float) -> int:

@@ -78,8 +78,11 @@ def batch_feature_read(graph: OpGraph, p, shard_chips: float = 1.0, all_chips: f
     return home, feature_read_s(b, home, shard_chips, p.scaleup_bw, p.host_bw, t_global)
 
 
-def rgat_throughput(name: str, metric: str, graph: OpGraph, p, shard_chips: float = 1.0) -> dict:
-    """Seeds/s of one chip: device time of the batch's graph overlapped with its feature read."""
+def rgat_throughput(name: str, metric: str, graph: OpGraph, p, shard_chips: float = 1.0,
+                    memory_bytes: float | None = None) -> dict:
+    """Seeds/s of one chip: device time of the batch's graph overlapped with its feature read.
+    `memory_bytes`: what the chip holds (workloads/catalog.memory_needed without the feature table,
+    checked against its memory by the caller); None: the weights alone."""
     cost = evaluate(graph, p)
     home, t_read = batch_feature_read(graph, p, shard_chips)
     t_dev = np.asarray(cost.total_time, dtype=float)
@@ -92,7 +95,7 @@ def rgat_throughput(name: str, metric: str, graph: OpGraph, p, shard_chips: floa
            "feature_home": home, "feature_read_s": t_read, "device_s": t_dev, "fits": True,
            "sampled_nodes_per_seed": graph.meta["sampled_nodes_per_seed"],
            "feature_bytes_per_seed": graph.meta["feature_bytes_per_seed"],
-           "memory_gb": quoted_gb(graph.meta["weight_bytes"])}
+           "memory_gb": quoted_gb(graph.meta["weight_bytes"] if memory_bytes is None else memory_bytes)}
     if np.ndim(t) == 0:
         for k in ("time_s", "time_per_unit_s", "units_per_s", "energy_per_unit_j", "feature_read_s", "device_s"):
             out[k] = float(out[k])

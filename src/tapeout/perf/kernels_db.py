@@ -129,7 +129,7 @@ def read_kernels(root: Path | None = None, package_version: str | None = None, s
     cfg = db_config()
     stack = stack or cfg["default_stack"]
     con = duckdb.connect()
-    parts, sources = [], []
+    parts, sources, seen = [], [], set()
     names = systems or sorted(cfg["systems"])
     for system in names:
         chip = _chip_of(system)
@@ -143,6 +143,7 @@ def read_kernels(root: Path | None = None, package_version: str | None = None, s
             if not versions:
                 sources.append({"system": system, "chip": chip, "op": op, "stack": stack, "note": "not in database"})
                 continue
+            seen.update(versions)
             ver, note = pick_version(versions, stack_version)
             f = str(d / ver / fname).replace("'", "''")
             lim = f"QUALIFY row_number() OVER (PARTITION BY fmt ORDER BY {order}) <= {int(per_group)}" if per_group else ""
@@ -153,6 +154,9 @@ def read_kernels(root: Path | None = None, package_version: str | None = None, s
                             "asked_version": stack_version, "note": note})
     if not parts:
         raise TapeoutError(f"--stack {stack}: no system of the kernel database has it; use trtllm, sglang or vllm.")
+    if stack_version and stack_version not in seen:  # a version of some system falls back per system (pick_version)
+        raise TapeoutError(f"--stack-version {stack_version}: no system of the kernel database has {stack} at it; use one "
+                           f"of {', '.join(sorted(seen, key=_version_key))}, or drop --stack-version (the newest per chip).")
     cols = con.sql(" UNION ALL ".join(f"({p})" for p in parts)).fetchnumpy()
     out = {k: np.asarray(cols[k]) for k in COLUMNS}
     out["fmt"] = np.array([_FMT.get(str(v), str(v)) for v in out["fmt"]], dtype=object)

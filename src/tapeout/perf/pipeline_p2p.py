@@ -70,6 +70,20 @@ def default_group(m: int, pp: int) -> int:
     return max(1, m)
 
 
+def group_note(m: int, pp: int, vp: int) -> str:
+    """'' where Megatron-Core's default group N = pp runs m micro-batches interleaved, else a line naming
+    the group default_group prices and the setting the run needs: with N = pp, a remainder m mod pp in
+    (0, pp) is refused (forward_backward_pipelining_with_interleaving raises RuntimeError, "it introduces
+    dependency bubbles"), so such a run sets microbatch_group_size_per_vp_stage itself."""
+    m = int(round(m))
+    n = default_group(m, pp)
+    if vp <= 1 or pp <= 1 or n == pp or m < pp:
+        return ""
+    return (f"interleaved schedule priced at micro-batch group N = {n}: Megatron-Core's default N = PP = {pp} refuses "
+            f"{m} micro-batches (remainder {m % pp} below PP); the run must set microbatch_group_size_per_vp_stage = {n} "
+            "(perf/pipeline_p2p.py)")
+
+
 def group_sizes(m: int, group: int) -> tuple[int, int, int]:
     """Megatron-Core's interleaved schedule table (`get_schedule_table`) in closed form: k groups,
     the first k - 1 of `group` (N) micro-batches, the last taking what is left once N more would

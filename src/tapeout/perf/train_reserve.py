@@ -23,7 +23,7 @@ import yaml
 
 from ..errors import TapeoutError
 from ..formats import data_file
-from ..hardware.memory_capacity import GIB
+from ..hardware.memory_capacity import GIB, MIB
 
 SOURCE = "data/software/training_reserve.yaml"
 TERMS = ("context", "gemm_workspace", "communicator", "fragmentation")
@@ -52,7 +52,7 @@ def runtime_of(chip) -> tuple[str, bool]:
     named = chip.specs["training_runtime"].value if "training_runtime" in chip.specs else None
     if named is not None:
         if named not in data["runtimes"]:
-            raise TapeoutError(f"chip '{chip.id}': training_runtime = {named!r} is not a runtime of {SOURCE}; "
+            raise TapeoutError(f"chip '{chip.id}': specs.training_runtime = {named!r} is not a runtime of {SOURCE}; "
                                f"use one of {', '.join(data['runtimes'])} or drop the field (the family decides).")
         return str(named), False
     for name, rt in data["runtimes"].items():
@@ -114,7 +114,7 @@ class Reserve:
 
     def note(self, capacity: float) -> str:
         """One line for a result: the runtime and the terms that are assumptions, with their sizes."""
-        size = {"context": f"{self.context / GIB:.2f} GiB", "gemm_workspace": f"{self.workspace / 2 ** 20:.0f} MiB",
+        size = {"context": f"{self.context / GIB:.2f} GiB", "gemm_workspace": f"{self.workspace / MIB:.0f} MiB",
                 "communicator": f"{self.collective / GIB:.2f} GiB", "fragmentation": f"{self.fragmentation:.1%}"}
         groups: dict[str, list[str]] = {}  # one reason, named once
         for t in self.assumptions():
@@ -135,7 +135,9 @@ def training_reserve(layout, chip) -> Reserve:
         got = None if whole else _term(rt, chip, t)
         if got is None:
             got = _term(base, chip, t)
-            why = f"family {chip.family!r} has no runtime on file" if whole else f"{name} does not size it"
+            why = (f"family {chip.family!r} has no runtime on file" if whole
+                   else f"{name} sizes it per core and chip '{chip.id}' gives no num_cores"
+                   if t == "context" and rt.get("context_bytes_per_core") else f"{name} does not size it")
             got = (got[0], f"assumed: {base_name}'s, {why}")
         vals[t], status[t] = got
     label = name if not whole else f"{base_name} (assumed for family {chip.family!r})"

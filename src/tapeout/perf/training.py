@@ -120,7 +120,7 @@ from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .train_loss import logits_dtype, loss_ops
 from .cp_correction import cp_merge_ops
 from .comm_contention import contended_exposure, core_share
-from .pipeline_p2p import default_group, pipeline_send_time
+from .pipeline_p2p import default_group, group_note, pipeline_send_time
 from .dp_buckets import (bucketed_collective_time, collective_count, deferred_params,
                          first_last_stage_stride, tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
@@ -134,7 +134,7 @@ from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_sl
 from .tp_backward import backward_tp_exposed
 from .tp_overlap import SLOT_OF, TP_BLOCK_GEMMS, TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
 from .uncertainty import step_spread
-from .train_reserve import training_reserve
+from .train_reserve import SOURCE as RESERVE_SOURCE, training_reserve
 from .gemm_table import MeasuredGemms, measured_gemms
 from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
 
@@ -662,7 +662,8 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
     head = f"no layout of {cfg.name} runs on {num_chips} x {c.id} at global batch {global_seqs} x {seq_len}"
     if smallest is not None:  # valid layouts exist; none fits in memory
         return TapeoutError(f"{head}: every valid layout exceeds memory (smallest needs {smallest[0] / GIB:.0f} GiB of "
-                            f"{smallest[1] / GIB:.0f} GiB usable of {cap / GIB:.1f} GiB, perf/train_reserve.py); add chips (deeper PP / wider DP for ZeRO), use "
+                            f"{smallest[1] / GIB:.0f} GiB usable of {cap / GIB:.1f} GiB under the {training_reserve(TrainLayout(), c).runtime} "
+                            f"runtime's reserve, {RESERVE_SOURCE}); add chips (deeper PP / wider DP for ZeRO), use "
                             f"recompute, or a chip with more memory.")
     rule = why.most_common(1)[0][0] if why else "chips"
     want = TrainLayout(**{k: v for k, v in pinned.items()})
@@ -786,6 +787,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     held = _held_sends_note(lay, r, stack)
     if held:
         notes.append(held)
+    if group_note(r["m"], lay.pp, lay.vp):  # the schedule's micro-batch group, where it is not Megatron-Core's default
+        notes.append(group_note(r["m"], lay.pp, lay.vp))
     tokens = global_seqs * seq_len
     tps = tokens / r["step"]
     flops_tok = model_flops_per_token(cfg, seq_len, lora)

@@ -12,7 +12,7 @@ from ..hardware.catalog import Chip, get_chip
 from ..hardware.memory_capacity import quoted_gb
 from ..hardware.params import ChipParams
 from ..workloads.catalog import (BUILDERS, USABLE_MEMORY_FRACTION, WORKLOADS, build_workload, get_preset, memory_needed,
-                                 preset_files)
+                                 preset_files, tables_may_leave_device)
 from .calibration import calibrated_params
 from .opcost import evaluate
 from .recsys import best_qps, recsys_cost
@@ -67,6 +67,7 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
     p = _params(chip_or_params)
     units = float(graph.meta.get("units", graph.meta.get("batch", 1)))
     is_rec = kind in ("dlrmv2", "monolith")
+    off_device = tables_may_leave_device(kind)  # tables in host / SSD tiers: only weights and activations on the chip
     if kind == "hstu":
         from .recsys import hstu_throughput
 
@@ -74,11 +75,7 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
         return hstu_throughput(name, preset.metric if preset else "queries/s", graph, p, zipf_s,
                                host_dram_gb if host_dram_gb is not None else facts["host_dram_gb"]["value"],
                                ssd_gbps if ssd_gbps is not None else facts["ssd_gbps"]["value"])
-    if kind == "rgat":
-        from .gnn import rgat_throughput
-
-        return rgat_throughput(name, preset.metric if preset else "seeds/s", graph, p, float(extra["shard_chips"] or 1))
-    need = memory_needed(graph, include_embeddings=not is_rec)
+    need = memory_needed(graph, include_embeddings=not off_device)
     cap = np.asarray(p.mem_capacity, dtype=float) * USABLE_MEMORY_FRACTION
     fits = need <= cap
     if np.ndim(fits) == 0 and not bool(fits):
@@ -86,13 +83,18 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
         b = graph.meta.get("batch")
         lower = f"lower {bfield}" if b is None or b > 1 else "use smaller inputs (resolution, frames)"
         if b is not None and b > 1 and bfield in params:  # would one unit fit? else lowering the batch cannot help
-            one = memory_needed(build_workload(kind, **{**params, bfield: 1}), include_embeddings=not is_rec)
+            one = memory_needed(build_workload(kind, **{**params, bfield: 1}), include_embeddings=not off_device)
             if one > float(cap):
                 lower = f"even {bfield}=1 needs {quoted_gb(one):.1f} GB, so use smaller inputs (resolution, frames)"
         raise TapeoutError(
             f"{name}: {bfield}={b} needs {quoted_gb(need):.1f} GB but {p.chip_id or 'the chip'} has "
             f"{quoted_gb(float(cap)):.1f} GB usable; {lower} or use a chip with more memory."
         )
+    if kind == "rgat":  # the same memory rule as every workload here and the explorer (explore/mix.py)
+        from .gnn import rgat_throughput
+
+        return rgat_throughput(name, preset.metric if preset else "seeds/s", graph, p, float(extra["shard_chips"] or 1),
+                               memory_bytes=need)
     out: dict = {"workload": name, "metric": preset.metric if preset else "units/s", "unit": preset.unit if preset else "unit",
                  "units_per_graph": units, "memory_gb": quoted_gb(need)}
     if is_rec:

@@ -9,6 +9,7 @@ import re
 import numpy as np
 
 from ...hardware.catalog import get_chip
+from ...hardware.memory_capacity import BINARY_UNITS, MIB
 from ..calibration import calibrated_params
 from .rows import chip_key, read_microbenchmarks
 
@@ -30,7 +31,7 @@ def fit_collectives(rows, params):
             ids.append(r["id"])
         m = re.search(r"payload (\d+)(KiB|MiB|GiB)", w)
         if m and "vs payload" in r["workload"]:
-            size = int(m.group(1)) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[m.group(2)]
+            size = int(m.group(1)) * BINARY_UNITS[m.group(2)]
             lat_pts.append((size, g, busbw))
             ids.append(r["id"])
     out = {}
@@ -42,7 +43,7 @@ def fit_collectives(rows, params):
         # t = 2(g-1) * alpha + 2(g-1)/g * S / (link * eff); solve alpha on the small sizes
         alphas = []
         for size, g, busbw in lat_pts:
-            if size > 2**20:
+            if size > MIB:
                 continue
             t = size * 2 * (g - 1) / g / busbw
             alphas.append(max(0.0, (t - 2 * (g - 1) / g * size / (link * eff)) / (2 * (g - 1))))
@@ -119,7 +120,7 @@ def fit_library_excess(rows: list[dict], algo_cal: dict, exclude: str | None = N
         if not m or fam is None or cid is None or cid == exclude:
             continue
         g = int(r["n_accelerators"])
-        size = int(m.group(1)) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[m.group(2)]
+        size = int(m.group(1)) * BINARY_UNITS[m.group(2)]
         p = calibrated_params(get_chip(cid))
         topo = Topology.from_params(p, fam, algo_cal.get(fam) or algo_cal.get("generic") or {})
         t_meas = 2.0 * (g - 1) / g * size / (float(r["value"]) * 1e9)

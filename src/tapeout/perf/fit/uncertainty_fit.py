@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 
+from ...hardware.memory_capacity import BINARY_UNITS
 from ...ops import MatMul, OpTable
 from ..calibration import BORROWED, calibrated_params
 from ..opcost import evaluate
@@ -89,7 +90,7 @@ def link_log_residuals(chip, rs: list[dict], fitted: dict) -> np.ndarray:
         ring = re.search(r"algo=Ring|NVLS_ENABLE=0|RCCL", w) or "vs payload" in r["workload"]
         if not m or not ring or g < 2:
             continue
-        rows.append((int(m.group(1)) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[m.group(2)], g, float(r["value"]) * 1e9))
+        rows.append((int(m.group(1)) * BINARY_UNITS[m.group(2)], g, float(r["value"]) * 1e9))
     if not rows:
         return np.array([])
     gmax = max(g for _, g, _ in rows)  # smaller groups on a mesh use fewer links (as in fit_collectives)
