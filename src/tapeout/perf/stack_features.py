@@ -103,6 +103,7 @@ class StackFeatures:
     vocab_divisible_by: int = 1  # V padded to a multiple of this x TP (perf/vocab_padding; 1: none)
     eager_layer: str | None = None  # layers issued eagerly: their host_issue.yaml layer type (perf/host_issue)
     host_cpu: str | None = None  # the host CPU of an eager run (perf/host_issue; None: the chip's, else the reference)
+    fp8_attention_cp: bool = True  # FP8 attention inside the CP ring too (TE >= 1.10; False: BF16 at CP > 1)
 
     def __post_init__(self):
         check_divisible_by(self.vocab_divisible_by)

@@ -8,6 +8,8 @@ names one, its MLPerf round: the same software name can cover different releases
 Wired features (perf/training.train arguments they decide):
   tp_comm_overlap            False drops a submission's userbuffers TP-overlap config (tp_overlap)
   fp8_dot_product_attention  False keeps the attention core BF16 (fp8_attention) whatever asked
+  fp8_attention_context_parallel  False runs a CP > 1 layout's ring attention BF16 even under
+                             fp8_attention (fp8_attention_cp; Transformer Engine before 1.10)
   distributed_optimizer      True pins ZeRO-1 (zero=1) unless the submission pins its own
   even_pipeline_stages       True: only layouts with the same layers on every pipeline device and
                              virtual stage (even_pipeline; perf/train_layout.even_stages)
@@ -46,7 +48,7 @@ import yaml
 from ..errors import TapeoutError
 from ..formats import data_file
 
-WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "distributed_optimizer", "even_pipeline_stages",
+WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "fp8_attention_context_parallel", "distributed_optimizer", "even_pipeline_stages",
          "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
          "frozen_dy_transpose", "grad_sync_after_backward", "fp8_reduce_amax", "quantized_gathers",
          "make_vocab_size_divisible_by", "eager_layer")
@@ -131,6 +133,8 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings.pop("tp_overlap", None)
     if stack.value("fp8_dot_product_attention") is False:
         fp8_attention = False
+    if stack.value("fp8_attention_context_parallel") is not None:
+        settings["fp8_attention_cp"] = _flag(stack, "fp8_attention_context_parallel")
     if stack.value("distributed_optimizer") is True:
         pins.setdefault("zero", 1)
     if stack.value("even_pipeline_stages") is True:

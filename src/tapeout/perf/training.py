@@ -71,7 +71,9 @@ through formats.plan as in serving. FP8 (NVIDIA Transformer Engine recipe, preci
 transformer layers run in FP8. The attention core (cuDNN/FlashAttention) stays BF16 unless
 the run enables FP8 dot-product attention (`fp8_attention`, TE `fp8_dpa`; NVIDIA MLPerf v4.0
 LoRA config sets FP8_DPA=1; then at the calibrated BF16 rate times the chip's measured FP8 attention
-speedup, perf/train_attention.fp8_attention_speedup), and the output layer (LM head) stays BF16 (Megatron-core builds
+speedup, perf/train_attention.fp8_attention_speedup; a CP > 1 layout on a stack whose context-parallel
+ring has no FP8 path, Transformer Engine before 1.10 (PR #1114), runs it BF16: stack fp8_attention_cp,
+shown as breakdown['attention_precision']), and the output layer (LM head) stays BF16 (Megatron-core builds
 it as tensor_parallel.ColumnParallelLinear, not a TE module). Every FP8 GEMM pays a
 memory-bound cast-transpose kernel (TE `cast_transpose`): forward, read the BF16 input
 activation and write an FP8 copy plus the FP8 transposed copy used by wgrad (2 + 1 + 1 bytes
@@ -206,7 +208,7 @@ class _Fwd:
 
     def __init__(self, cfg, p, pr, topo, stack: StackFeatures = StackFeatures(), fp8_attention: bool = False,
                  lora: bool = False, recipe: Recipe | None = None, attn_ratio: tuple[float, float] = (1.0, 1.0),
-                 gemms: MeasuredGemms | None = None):
+                 gemms: MeasuredGemms | None = None, bf16_attn_ratio: tuple[float, float] | None = None):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
         self.gemms = gemms  # --kernels: the chip's measured GEMM times replace the fitted model's (perf/gemm_table)
         self.stack = stack  # the stack's settings (perf/stack_features; read by evaluate_layout too)
@@ -215,6 +217,9 @@ class _Fwd:
         # cores an overlapped DP / CP collective occupies (perf/comm_contention)
         self.comm_share = core_share(stack.comm_ctas, float(np.max(p.num_cores)))
         self.attn_ratio = attn_ratio  # (fwd, bwd) rate of the stack's attention library vs the calibrated one
+        # the same in BF16 where FP8 attention was asked (None: it was not): the ring of a stack whose CP
+        # attention has no FP8 path (stack.fp8_attention_cp False, TE < 1.10) runs at it (bf16_ring)
+        self.bf16_attn_ratio = bf16_attn_ratio
         self.fp8_attention, self.lora, self.recipe = fp8_attention, lora, recipe
         self.tp_overlap: TPOverlap | None = get_overlap(stack.tp_overlap)  # userbuffers overlap (perf/tp_overlap)
         self.grad_bytes = GRAD_SYNC_BYTES[stack.grad_sync]  # gradient buffer and DP reduce-scatter dtype
@@ -242,14 +247,20 @@ class _Fwd:
             self.cache[key] = (self._time(OpGraph(name="cp_merge", ops=fo)), self._time(OpGraph(name="cp_merge_bwd", ops=bo)))
         return self.cache[key]
 
-    def __call__(self, tp: int, ep: int, mbs: int, seq: int) -> dict:
+    def bf16_ring(self, cp: int) -> bool:
+        """True when a layout at context parallelism `cp` runs the FP8 attention the run asked in BF16:
+        the stack's CP ring has no FP8 path (stack.fp8_attention_cp False, Transformer Engine < 1.10)."""
+        return cp > 1 and self.bf16_attn_ratio is not None and not self.stack.fp8_attention_cp
+
+    def __call__(self, tp: int, ep: int, mbs: int, seq: int, bf16_attention: bool = False) -> dict:
         """Forward costs of one micro-batch through the whole model: the L layers' op classes
-        (gemm, attn, elt, TP and EP collectives, FP8 casts) and the output layer (head)."""
-        key = (tp, ep, mbs, seq)
+        (gemm, attn, elt, TP and EP collectives, FP8 casts) and the output layer (head).
+        `bf16_attention`: the attention core in BF16 whatever the run asked (bf16_ring)."""
+        key = (tp, ep, mbs, seq, bf16_attention)
         if key in self.cache:
             return self.cache[key]
         r = self.recipe
-        out = self._costs(self.pr, tp, ep, mbs, seq)
+        out = self._costs(self.pr, tp, ep, mbs, seq, fp8_attention=self.fp8_attention and not bf16_attention)
         if r is not None and r.bf16_fraction > 0:
             # recipes that keep some layers in BF16 (NVFP4: first/last blocks): the average layer
             # mixes the two graphs; the output layer is BF16 in both
@@ -259,7 +270,7 @@ class _Fwd:
         self.cache[key] = out
         return out
 
-    def _costs(self, pr, tp: int, ep: int, mbs: int, seq: int, bf16: bool = False) -> dict:
+    def _costs(self, pr, tp: int, ep: int, mbs: int, seq: int, bf16: bool = False, fp8_attention: bool = False) -> dict:
         # EP wider than TP spans data-parallel ranks with their own tokens: each rank then
         # receives T k / TP routed tokens on average, not T k / EP (Megatron-Core MoE folding)
         spread = ep / tp if ep > tp else 1.0
@@ -276,7 +287,7 @@ class _Fwd:
         gathered = {}  # (GEMM, "input" | "grad") -> bytes its sequence-parallel all-gather moves vs BF16
         if self.recipe is not None and not bf16:
             ub = self.tp_overlap is not None and tp > 1 and self.stack.sequence_parallel  # userbuffers need SP
-            g, gf, gb = training_graph(g, self.recipe, self.fp8_attention, self.lora, self.stack.frozen_dy_transpose,
+            g, gf, gb = training_graph(g, self.recipe, fp8_attention, self.lora, self.stack.frozen_dy_transpose,
                                        dy_shard=tp if self.stack.sequence_parallel else 1,
                                        ub_dy_gathered=self.tp_overlap.dy_gathered() if ub else frozenset())
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
@@ -383,7 +394,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
                         gemm_input_bytes=saved_in)
     if mem_limit is not None and mem["mem"] > mem_limit:
         return {"mem": mem["mem"]}
-    f = fwd(lay.tp, lay.ep, lay.mbs, s_local)
+    bf16_ring = fwd.bf16_ring(lay.cp)  # FP8 attention asked, but the stack's CP ring runs BF16
+    f = fwd(lay.tp, lay.ep, lay.mbs, s_local, bf16_attention=bf16_ring)
     # group strides by the stack's rank order and the NIC share of flows leaving a zone (perf/zone_share)
     pg = place_groups(fwd.stack.fabric, lay.tp, lay.cp, lay.dp, lay.pp, lay.vp, topo.domain)
     # one layer (averaged over the model's layers) forward and backward
@@ -408,7 +420,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         # sends KV and its gradient
     attn_bwd = float(np.max(attention_backward_time(attn, p)))  # 2.5x the FLOPs, at the backward kernel's rate
     # the stack's attention library (perf/train_attention.py; cuDNN, the calibrated one: 1, 1)
-    attn, attn_bwd = attn / fwd.attn_ratio[0], attn_bwd / fwd.attn_ratio[1]
+    ratio = fwd.bf16_attn_ratio if bf16_ring else fwd.attn_ratio
+    attn, attn_bwd = attn / ratio[0], attn_bwd / ratio[1]
     if lay.cp > 1:
         # the ring's send/recv kernels take their CTAs' cores from the attention they hide behind
         cp_f = float(contended_exposure(max(0.0, t_ring - attn), t_ring, fwd.comm_share))
@@ -583,6 +596,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "exposed_dp": dp_rs + dp_ag + tied_sync, "t_dp": t_rs + t_ag, "t_dp_all_gather": t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
             "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem,
             "host_issue_idle": host_idle,
+            # the attention precision this layout ran, where FP8 was asked but the stack's CP ring has no FP8 path
+            **({"attention_precision": "bf16 (fp8 asked; the stack's context-parallel ring has no FP8 path: "
+                                       "fp8_attention_context_parallel false, Transformer Engine < 1.10)"} if bf16_ring else {}),
             **({"host_issue": {**host.shown(), "gpu_idle_per_step_ms": host_idle * 1e3}} if host is not None else {}),
             **({"zone_share": {"cp": pg.share_cp, "dp": pg.share_dp, "pp": pg.share_pp}} if fwd.stack.fabric.blocking else {})}
 
@@ -722,6 +738,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                      f"(data/calibration/attention_kernels.csv): the calibrated attention rate is used")
     # FP8 attention: the calibrated BF16 attention sped up by the chip's measured FP8 gain (perf/train_attention.py)
     fp8_gain = fp8_attention_speedup(c.calibration_id) if fp8_attention and recipe is not None and recipe.gemm == "fp8" else None
+    bf16_ratio = (ratio or (1.0, 1.0)) if fp8_attention and recipe is not None and recipe.gemm == "fp8" else None
     if fp8_gain is not None:
         ratio = tuple(x * fp8_gain for x in (ratio or (1.0, 1.0)))
     elif fp8_attention and recipe is not None and recipe.gemm == "fp8":
@@ -737,7 +754,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         notes.append(f"GEMMs from the measured kernel table: {src['package']} {src['package_version']}, {src['system']} "
                      f"{src['stack']} {src['stack_version']} (grouped GEMMs and formats it lacks: fitted model)")
     fwd = _Fwd(cfg, p, pr, topo, stack, fp8_attention=fp8_attention and fp8_gain is None, lora=lora, recipe=recipe,
-               attn_ratio=ratio or (1.0, 1.0), gemms=gemms)
+               attn_ratio=ratio or (1.0, 1.0), gemms=gemms, bf16_attn_ratio=bf16_ratio)
     domain = int(np.max(p.scaleup_domain))
 
     def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules: its memory only (mem_limit -1)

@@ -205,6 +205,8 @@ def map_row(row: dict, fitted: dict | None = None):
                              {"precision": prec, "parallelism": r.parallelism, "mfu": r.mfu, "step_s": r.step_time_s,
                               "train_min": tt["train_min"], "eval_min": tt["eval_min"], "n_evals": tt["n_evals"],
                               "fp8_attention": fp8_attn and prec == "fp8", "measures": measures(from_row),
+                              # FP8 attention asked but run BF16 at this layout's CP (stack fp8_attention_context_parallel)
+                              "attention_precision": r.breakdown.get("attention_precision"),
                               "layout_source": "submission config" if "tp" in pins else "search",
                               "tp_overlap": settings.get("tp_overlap"),
                               "stack": stack.name if stack else "not on file: model defaults",
