@@ -107,7 +107,7 @@ from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
-from .context_tiles import context_tile
+from .context_tiles import context_tile, softmax_overlap
 from .kernel_replay import KV_BYTES_PER_ELEM, decode_l2_resident, l2_read_bw, l2_resident, l2_served_bw, mmha_cta_width, mmha_reread
 from .kernel_tile import collector_tile, k_padding, operand_feed, store_fill
 from .kernels_db import Kernels, chip_for, db_config
@@ -304,6 +304,8 @@ class Groups:
             # kernel is described (perf/context_tiles.py); 0 (the model's own tiling) elsewhere
             ctx_q, ctx_kv = (context_tile(family, context_math(fmt, c["kv_fmt"][idx]), c["head_dim"][idx])
                              if op == "attention_prefill" and context_tiles else (np.zeros(len(idx)), np.zeros(len(idx))))
+            # whether the family's context FMHA overlaps its softmax with its MMAs (context_tiles.softmax_overlap)
+            overlap = softmax_overlap(family) if op == "attention_prefill" else 0.0
             # one item per kernel class, L2 service, stream width and context tile (its parameters are scalars)
             for kc, res, wd, tq, tk in sorted(set(zip(cls, served, width, ctx_q, ctx_kv))):
                 s = (cls == kc) & (served == res) & (width == wd) & (ctx_q == tq) & (ctx_kv == tk)
@@ -311,7 +313,8 @@ class Groups:
                 # (decoderMaskedMultiheadAttentionTemplate.h): no separate preparation kernels
                 pre_k = pre and kc != "decode_mmha"
                 self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre_k, "pd": pd, "escale": escale, "eff": eff,
-                                   "params": pg.replace(attn_ctx_q_tile=float(tq), attn_ctx_kv_tile=float(tk)),
+                                   "params": pg.replace(attn_ctx_q_tile=float(tq), attn_ctx_kv_tile=float(tk),
+                                                        attn_ctx_softmax_overlap=overlap),
                                    "table": OpTable.from_ops(timed_ops(k, idx[s], pre_k, kc == "decode_mmha",
                                                                       tile["k"] if tile else None,
                                                                       operand_feed(tile, fmt, p) if tile else 1.0)),
