@@ -82,3 +82,15 @@ def test_the_fit_sets_the_overlap_on_hopper_context_kernels_only():
     assert on and on == {(c, "attention_prefill") for c in {g["chip"] for g in items} if c.startswith("h200")}
     # B200's context kernels are in the items, in series
     assert any(g["op"] == "attention_prefill" and g["chip"].startswith("b200") for g in items)
+
+
+def test_kernel_database_serving_overlaps_the_softmax_as_the_fit_does():
+    # `--kernels` serving takes eff_attention fitted with Hopper's context softmax overlapped; it
+    # must price Hopper's context attention the same way (and Blackwell's, Ampere's in series)
+    from tapeout.perf import kernel_fit
+    from tapeout.perf.kernel_calibration import chip_entry
+
+    params = {n: start for n, start, _, _ in kernel_fit.PARAMS}
+    for chip, want in (("h200", 1.0), ("h100-sxm", 1.0), ("b200", 0.0), ("a100-sxm", 0.0)):
+        ch = get_chip(chip)
+        assert chip_entry(params, ch, "test")["kernel_library"]["attn_ctx_softmax_overlap"] == softmax_overlap(ch.family) == want

@@ -81,3 +81,11 @@ def softmax_overlap(family: str) -> float:
     FlashAttention-2's order within a warp): ChipParams.attn_ctx_softmax_overlap."""
     spec = db_config().get("context_kernels", {}).get(family) or {}
     return 1.0 if spec.get("softmax_overlap", False) else 0.0
+
+
+def schedule_described(family: str) -> bool:
+    """Whether kernels_db.yaml describes the family's context FMHA whole: its work tile and how its
+    softmax is scheduled against its MMAs (`softmax_overlap` given, true or false). The kernel fit
+    prices the fixed tile only there (kernel_fit.Groups)."""
+    spec = db_config().get("context_kernels", {}).get(family) or {}
+    return "softmax_overlap" in spec

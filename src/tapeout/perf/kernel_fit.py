@@ -79,7 +79,9 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       fixed work tile is described (kernels_db.yaml context_kernels: Hopper fmha_v2
                       warp-specialized 128 rows x 64-256-key tiles by head size and format, Blackwell
                       trtllm-gen 128 x 128), whole tiles (perf/context_tiles.py, ChipParams.attn_ctx_*;
-                      Groups(context_tiles=True), off by default: see Round stop-24 in issue-24.md)
+                      by default only where the kernel's softmax schedule is described too (Hopper:
+                      its two warpgroups' ping-pong overlaps the softmax with the MMAs,
+                      ChipParams.attn_ctx_softmax_overlap); see Round stop-24/25 in issue-24.md)
 
 A quantized GEMM of the database is TensorRT-LLM's `Linear.forward` on a BF16 activation
 (aiconfigurator collector/trtllm/collect_gemm.py): it quantizes the activation in its own
@@ -107,7 +109,7 @@ from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
-from .context_tiles import context_tile, softmax_overlap
+from .context_tiles import context_tile, schedule_described, softmax_overlap
 from .kernel_replay import KV_BYTES_PER_ELEM, decode_l2_resident, l2_read_bw, l2_resident, l2_served_bw, mmha_cta_width, mmha_reread
 from .kernel_tile import collector_tile, k_padding, operand_feed, store_fill
 from .kernels_db import Kernels, chip_for, db_config
@@ -251,10 +253,13 @@ def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head
 class Groups:
     """Kernels split by (chip, op, format), each with its op table and base chip parameters."""
 
-    def __init__(self, k: Kernels, context_tiles: bool = False):
+    def __init__(self, k: Kernels, context_tiles: bool | None = None):
         """`context_tiles`: price context kernels on the library's fixed work tile where
-        kernels_db.yaml describes it (perf/context_tiles.py). Off by default: held out it helps H200
-        and hurts B200 and H100 (docs/notes/issue-24.md, Round stop-24, issue-24gp)."""
+        kernels_db.yaml describes it (perf/context_tiles.py). None (default): only where the
+        family's kernel is described whole, its tile and its softmax schedule
+        (context_tiles.schedule_described: Hopper's fmha_v2 ping-pong; trtllm-gen's Blackwell
+        cubins are not, and whole tiles with the softmax in series over-price them: docs/notes/
+        issue-24.md, Round stop-24 issue-24gp and stop-25 issue-25ha); True every described tile; False none."""
         self.items = []
         c = k.cols
         keys = sorted(set(zip(c["chip"], c["op"], c["fmt"])))
@@ -303,7 +308,8 @@ class Groups:
             # the context FMHA's fixed work tile by its math format and head size, where the family's
             # kernel is described (perf/context_tiles.py); 0 (the model's own tiling) elsewhere
             ctx_q, ctx_kv = (context_tile(family, context_math(fmt, c["kv_fmt"][idx]), c["head_dim"][idx])
-                             if op == "attention_prefill" and context_tiles else (np.zeros(len(idx)), np.zeros(len(idx))))
+                             if op == "attention_prefill" and (schedule_described(family) if context_tiles is None else context_tiles)
+                             else (np.zeros(len(idx)), np.zeros(len(idx))))
             # whether the family's context FMHA overlaps its softmax with its MMAs (context_tiles.softmax_overlap)
             overlap = softmax_overlap(family) if op == "attention_prefill" else 0.0
             # one item per kernel class, L2 service, stream width and context tile (its parameters are scalars)
