@@ -77,11 +77,18 @@ def test_the_fit_sets_the_overlap_on_hopper_context_kernels_only():
         k = read_kernels(systems=["h200_sxm", "b200_sxm"], per_group=5)
     except Exception as e:  # the database is an optional extra
         pytest.skip(f"kernel database not available: {e}")
-    items = Groups(k).items
+    items = Groups(k, softmax_overlap=True).items
     on = {(g["chip"], g["op"]) for g in items if float(g["params"].attn_ctx_softmax_overlap) > 0}
     assert on and on == {(c, "attention_prefill") for c in {g["chip"] for g in items} if c.startswith("h200")}
     # B200's context kernels are in the items, in series
     assert any(g["op"] == "attention_prefill" and g["chip"].startswith("b200") for g in items)
+    # with the overlap on, the fixed tile only where the kernel is described whole (Hopper)
+    tiled = {g["chip"] for g in items if g["op"] == "attention_prefill" and float(g["params"].attn_ctx_kv_tile) > 0}
+    assert tiled and all(c.startswith("h200") for c in tiled)
+    # off (the default, SOFTMAX_OVERLAP): neither the overlap nor a tile, main's fit
+    if not __import__("tapeout.perf.kernel_fit", fromlist=["x"]).SOFTMAX_OVERLAP:
+        assert not any(float(g["params"].attn_ctx_softmax_overlap) > 0 or float(g["params"].attn_ctx_kv_tile) > 0
+                       for g in Groups(k).items)
 
 
 def test_kernel_database_serving_overlaps_the_softmax_as_the_fit_does():
@@ -93,4 +100,6 @@ def test_kernel_database_serving_overlaps_the_softmax_as_the_fit_does():
     params = {n: start for n, start, _, _ in kernel_fit.PARAMS}
     for chip, want in (("h200", 1.0), ("h100-sxm", 1.0), ("b200", 0.0), ("a100-sxm", 0.0)):
         ch = get_chip(chip)
-        assert chip_entry(params, ch, "test")["kernel_library"]["attn_ctx_softmax_overlap"] == softmax_overlap(ch.family) == want
+        assert softmax_overlap(ch.family) == want
+        # as the fit's default (Groups: kernel_fit.SOFTMAX_OVERLAP)
+        assert chip_entry(params, ch, "test")["kernel_library"]["attn_ctx_softmax_overlap"] == want * kernel_fit.SOFTMAX_OVERLAP

@@ -80,7 +80,7 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
                               # (kernel_fit.params_for: attn_ctx_makespan=1)
                               "attn_ctx_makespan": 1.0,
                               # and its softmax overlapped with the MMAs where the family's kernel does so
-                              "attn_ctx_softmax_overlap": context_tiles.softmax_overlap(chip.family),
+                              "attn_ctx_softmax_overlap": context_tiles.softmax_overlap(chip.family) if kernel_fit.SOFTMAX_OVERLAP else 0.0,
                               "attn_unit_flops": params["unit_prefill"], "attn_unit_time": params["unitlat_prefill"] * 1e-6,
                               # the fill + epilogue is tile_k_overhead here; the microbenchmark
                               # fit's per-wave time (tile_overhead_us) would count it twice
