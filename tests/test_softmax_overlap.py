@@ -13,7 +13,7 @@ from tapeout.ops import Attention, OpGraph
 from tapeout.perf import evaluate
 from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.context_tiles import softmax_overlap
-from tapeout.perf.kernel_fit import EXP_FP32_FLOPS
+from tapeout.perf.kernel_fit import EXP_FP32_FLOPS, SOFTMAX_OVERLAP
 
 P = calibrated_params(get_chip("h100-sxm"))
 # FlashAttention-2 tiling, the softmax at 16 FP32-FLOP equivalents per exponential, every fixed and
@@ -86,7 +86,7 @@ def test_the_fit_sets_the_overlap_on_hopper_context_kernels_only():
     tiled = {g["chip"] for g in items if g["op"] == "attention_prefill" and float(g["params"].attn_ctx_kv_tile) > 0}
     assert tiled and all(c.startswith("h200") for c in tiled)
     # off (the default, SOFTMAX_OVERLAP): neither the overlap nor a tile, main's fit
-    if not __import__("tapeout.perf.kernel_fit", fromlist=["x"]).SOFTMAX_OVERLAP:
+    if not SOFTMAX_OVERLAP:
         assert not any(float(g["params"].attn_ctx_softmax_overlap) > 0 or float(g["params"].attn_ctx_kv_tile) > 0
                        for g in Groups(k).items)
 
