@@ -192,6 +192,11 @@ class ChipParams:
     # kernel. 0 = the model's own tiling (default; the kernel-database fit sets them per kernel)
     attn_ctx_q_tile: np.ndarray | float = 0.0
     attn_ctx_kv_tile: np.ndarray | float = 0.0
+    # > 0: the context kernel overlaps its softmax with its MMAs (two compute warpgroups in
+    # ping-pong: one's exponentials on the SFUs while the other's GMMAs run; perf/context_tiles.py
+    # softmax_overlap, kernels_db.yaml context_kernels): a context op's matrix and softmax times
+    # combine as max(MMA, softmax) instead of their sum. 0 = in series (default; FlashAttention-2)
+    attn_ctx_softmax_overlap: np.ndarray | float = 0.0
     # fixed work of one fused-attention work unit (CTA): load the Q tile and page table, initialise
     # the online-softmax state, normalise and store O (and, split over KV, write the partial):
     # latency that does not shrink with keys or head dim. In FLOP-equivalents at one core's achieved

@@ -72,3 +72,20 @@ def key_tiles(q, prefix, q_tile, kv_tile, causal=True):
     full = np.ceil((prefix + q) / tk_safe)  # not causal: every query tile sees every key tile
     causal = np.asarray(causal, dtype=bool)
     return np.where(causal, total / n_q, full), np.where(causal, last, full)
+
+
+def softmax_overlap(family: str) -> float:
+    """1.0 where the family's context FMHA overlaps one warpgroup's softmax with another's MMAs
+    (kernels_db.yaml context_kernels `softmax_overlap`: TensorRT-LLM's Hopper warp-specialized
+    fmha_v2, ping-pong of its two compute warpgroups), else 0.0 (softmax in series with the MMAs,
+    FlashAttention-2's order within a warp): ChipParams.attn_ctx_softmax_overlap."""
+    spec = db_config().get("context_kernels", {}).get(family) or {}
+    return 1.0 if spec.get("softmax_overlap", False) else 0.0
+
+
+def schedule_described(family: str) -> bool:
+    """Whether kernels_db.yaml describes the family's context FMHA whole: its work tile and how its
+    softmax is scheduled against its MMAs (`softmax_overlap` given, true or false). The kernel fit
+    prices the fixed tile only there (kernel_fit.Groups)."""
+    spec = db_config().get("context_kernels", {}).get(family) or {}
+    return "softmax_overlap" in spec

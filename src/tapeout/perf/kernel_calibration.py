@@ -48,7 +48,7 @@ import numpy as np
 
 from ..hardware.params import KERNEL_STRUCTURE
 from ..ops import PEAK_KEYS
-from . import kernel_fit, power_cap
+from . import context_tiles, kernel_fit, power_cap
 from .calibration import VENDOR_FIELDS, load_fitted, vendor_means
 from .kernels_db import db_config
 
@@ -79,6 +79,8 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
                               # the context grid's makespan, as the fit prices every context kernel
                               # (kernel_fit.params_for: attn_ctx_makespan=1)
                               "attn_ctx_makespan": 1.0,
+                              # and its softmax overlapped with the MMAs where the family's kernel does so
+                              "attn_ctx_softmax_overlap": context_tiles.softmax_overlap(chip.family) if kernel_fit.SOFTMAX_OVERLAP else 0.0,
                               "attn_unit_flops": params["unit_prefill"], "attn_unit_time": params["unitlat_prefill"] * 1e-6,
                               # the fill + epilogue is tile_k_overhead here; the microbenchmark
                               # fit's per-wave time (tile_overhead_us) would count it twice

@@ -79,7 +79,9 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       fixed work tile is described (kernels_db.yaml context_kernels: Hopper fmha_v2
                       warp-specialized 128 rows x 64-256-key tiles by head size and format, Blackwell
                       trtllm-gen 128 x 128), whole tiles (perf/context_tiles.py, ChipParams.attn_ctx_*;
-                      Groups(context_tiles=True), off by default: see Round stop-24 in issue-24.md)
+                      and the softmax overlapped with the MMAs where the kernel does so (Hopper's two
+                      warpgroups in ping-pong; ChipParams.attn_ctx_softmax_overlap): both opt-in,
+                      Groups(softmax_overlap=True) or SOFTMAX_OVERLAP; see Round stop-24/25 in issue-24.md)
 
 A quantized GEMM of the database is TensorRT-LLM's `Linear.forward` on a BF16 activation
 (aiconfigurator collector/trtllm/collect_gemm.py): it quantizes the activation in its own
@@ -107,7 +109,8 @@ from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
-from .context_tiles import context_tile
+from .context_tiles import context_tile, schedule_described
+from .context_tiles import softmax_overlap as overlap_of
 from .kernel_replay import KV_BYTES_PER_ELEM, decode_l2_resident, l2_read_bw, l2_resident, l2_served_bw, mmha_cta_width, mmha_reread
 from .kernel_tile import collector_tile, k_padding, operand_feed, store_fill
 from .kernels_db import Kernels, chip_for, db_config
@@ -168,6 +171,11 @@ SCANNED = {"attn_head_pack": (4.0, 8.0, 16.0, 32.0, 64.0, 1e9), "attn_tiling": (
 # equivalents of the chip's vector rate. Fixed from the hardware, not fitted (opcost divides the
 # per-score work by vector_flops * eff_vector, hence the eff_vector factor in Groups)
 EXP_FP32_FLOPS = 16.0
+# price a context kernel's softmax under its MMAs where the family's kernel overlaps them
+# (context_tiles.softmax_overlap): the fit's default (Groups) and so `--kernels` serving's
+# (kernel_calibration.chip_entry). Off: on with Hopper's tiles it helps H100 / H200 held out and
+# hurts B200 through the shared attention parameters (issue-24.md, Round stop-25, issue-25ha)
+SOFTMAX_OVERLAP = False
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): for a chip without TDP or peak
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
 
@@ -251,10 +259,17 @@ def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head
 class Groups:
     """Kernels split by (chip, op, format), each with its op table and base chip parameters."""
 
-    def __init__(self, k: Kernels, context_tiles: bool = False):
-        """`context_tiles`: price context kernels on the library's fixed work tile where
-        kernels_db.yaml describes it (perf/context_tiles.py). Off by default: held out it helps H200
-        and hurts B200 and H100 (docs/notes/issue-24.md, Round stop-24, issue-24gp)."""
+    def __init__(self, k: Kernels, context_tiles: bool | None = None, softmax_overlap: bool | None = None):
+        """How context kernels are priced, where kernels_db.yaml describes the family's kernel
+        (perf/context_tiles.py). `softmax_overlap`: its softmax under its MMAs
+        (context_tiles.softmax_overlap: Hopper's two warpgroups in ping-pong); None = SOFTMAX_OVERLAP.
+        `context_tiles`: its fixed work tile, True every described tile, False none; None (default)
+        with the overlap on, the families whose kernel is described whole (tile and softmax
+        schedule: context_tiles.schedule_described, Hopper's fmha_v2), else none. Off by default
+        (SOFTMAX_OVERLAP): held out, Hopper's tiles with its overlap help H100 and H200 and hurt
+        B200 through the shared attention parameters (docs/notes/issue-24.md, Round stop-24
+        issue-24gp, Round stop-25 issue-25ha)."""
+        softmax_overlap = SOFTMAX_OVERLAP if softmax_overlap is None else softmax_overlap
         self.items = []
         c = k.cols
         keys = sorted(set(zip(c["chip"], c["op"], c["fmt"])))
@@ -303,7 +318,11 @@ class Groups:
             # the context FMHA's fixed work tile by its math format and head size, where the family's
             # kernel is described (perf/context_tiles.py); 0 (the model's own tiling) elsewhere
             ctx_q, ctx_kv = (context_tile(family, context_math(fmt, c["kv_fmt"][idx]), c["head_dim"][idx])
-                             if op == "attention_prefill" and context_tiles else (np.zeros(len(idx)), np.zeros(len(idx))))
+                             if op == "attention_prefill" and (softmax_overlap and schedule_described(family) if context_tiles is None
+                                                               else context_tiles)
+                             else (np.zeros(len(idx)), np.zeros(len(idx))))
+            # whether the family's context FMHA overlaps its softmax with its MMAs (context_tiles.softmax_overlap)
+            overlap = overlap_of(family) if op == "attention_prefill" and softmax_overlap else 0.0
             # one item per kernel class, L2 service, stream width and context tile (its parameters are scalars)
             for kc, res, wd, tq, tk in sorted(set(zip(cls, served, width, ctx_q, ctx_kv))):
                 s = (cls == kc) & (served == res) & (width == wd) & (ctx_q == tq) & (ctx_kv == tk)
@@ -311,7 +330,8 @@ class Groups:
                 # (decoderMaskedMultiheadAttentionTemplate.h): no separate preparation kernels
                 pre_k = pre and kc != "decode_mmha"
                 self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre_k, "pd": pd, "escale": escale, "eff": eff,
-                                   "params": pg.replace(attn_ctx_q_tile=float(tq), attn_ctx_kv_tile=float(tk)),
+                                   "params": pg.replace(attn_ctx_q_tile=float(tq), attn_ctx_kv_tile=float(tk),
+                                                        attn_ctx_softmax_overlap=overlap),
                                    "table": OpTable.from_ops(timed_ops(k, idx[s], pre_k, kc == "decode_mmha",
                                                                       tile["k"] if tile else None,
                                                                       operand_feed(tile, fmt, p) if tile else 1.0)),

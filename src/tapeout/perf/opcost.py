@@ -357,8 +357,12 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
             # context kernel's on the SFUs of the cores its CTAs occupy (attn_ctx_makespan)
             # (a fixed context tile exponentiates its padded rows too: / the row fill m / (mt tm))
             row_fill = np.where(ctx_tm > 0, m / (mt * tm), 1.0)
-            t_mm = t_mm + col(t.exps) * k_scale * np.asarray(p.softmax_vflops, dtype=float) / vec_rate \
+            t_exp = col(t.exps) * k_scale * np.asarray(p.softmax_vflops, dtype=float) / vec_rate \
                 / np.where(makespan, u_wave, 1.0) / row_fill
+            # a context kernel whose warpgroups ping-pong (attn_ctx_softmax_overlap) runs one's softmax
+            # under the other's MMAs: the SM's tensor cores and SFUs work at once, max not sum
+            overlap = ctx & (np.asarray(p.attn_ctx_softmax_overlap, dtype=float) > 0)
+            t_mm = np.where(overlap, np.maximum(t_mm, t_exp), t_mm + t_exp)
         # a causal context kernel lasts at least its longest CTA (the last query tile): waves x the
         # average CTA is below that when the CTAs fill less than about one wave (attn_ctx_makespan)
         t_mm = t_mm * np.where(makespan, np.maximum(1.0, longest / waves), 1.0)
