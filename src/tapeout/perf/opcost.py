@@ -171,6 +171,20 @@ def wave_transfer_time(units, cores, waves, unit_bytes, p: ChipParams, transacti
     return waves * active * unit_bytes / (np.asarray(p.mem_bw, dtype=float) * p.eff_mem * fill * transaction_fill)
 
 
+def stream_k_tail(units, cores, k_cap, p: ChipParams):
+    """Where a GEMM's work units run stream-K balanced instead of in whole waves: more units than
+    cores (no split-K), a last wave filled less than p.stream_k_tail (CUTLASS's heuristic
+    decomposition keeps data-parallel waves when the tail is at least half full:
+    tile_scheduler_params.h get_num_sk_tiles), and a kernel that may split K at all, into at least
+    two K slices (k_cap >= 2: the library's max_split_k and opcost's 256-deep slices; CUTLASS
+    likewise gives a stream-K unit at least min_iters_per_sk_unit_ K tiles). The balanced waves
+    cost units / cores of one unit's time, i.e. u_wave = 1; the partial-sum fixup of the shared
+    tiles (one FP32 tile written and read per core) is not priced."""
+    thr = np.asarray(p.stream_k_tail, dtype=float)
+    tail = units / cores - np.floor(units / cores)
+    return (thr > 0) & (units > cores) & (tail > 0) & (tail < thr) & (k_cap >= 2)
+
+
 def row_tile(m, p: ChipParams):
     """Row tile a kernel picks for m rows: libraries shrink it for few tokens (CUTLASS/cuBLAS
     pick 16..128-row tiles; MMA instructions are 16 rows), so m pads to a multiple of
@@ -327,6 +341,9 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     units = tiles * ksplit
     waves = np.ceil(units / cores)
     u_wave = units / (waves * cores)
+    # more tiles than cores with a last wave below p.stream_k_tail full: the library's stream-K
+    # scheduler spreads the last waves' K iterations over every core (ChipParams.stream_k_tail)
+    u_wave = np.where(stream_k_tail(units, cores, k_cap, p) & colb(kind == K_MATMUL), 1.0, u_wave)
     # pipeline fill + epilogue of each GEMM work unit, in K-depth equivalents (ChipParams.tile_k_overhead)
     k_unit = k / ksplit
     k_over = np.where(is_attn, np.asarray(p.attn_tile_k_overhead, dtype=float), np.asarray(p.tile_k_overhead, dtype=float))
