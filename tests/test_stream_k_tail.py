@@ -60,6 +60,8 @@ def test_stream_k_never_slower_and_never_past_one_balanced_wave(m, n, k):
 
 def test_the_fit_and_serving_price_gemms_with_the_same_tail():
     base = calibrated_params(get_chip("b200"))
+    # the default model (shipped calibration, no kernel fit) keeps whole data-parallel waves
+    assert base.stream_k_tail == 0.0 and H100.stream_k_tail == 0.0
     x = [p[1] for p in kf.PARAMS]
     assert kf.params_for(base, x, "bf16").stream_k_tail == kf.STREAM_K_TAIL == 0.5
     assert kf.params_for(base, x, "prefill").stream_k_tail == 0.0
