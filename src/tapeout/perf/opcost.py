@@ -10,7 +10,8 @@ For op i on design d (all arrays broadcast to shape (n_ops, *design_shape)):
             u_pad  = m n / (ceil(m/Tm) Tm ceil(n/Tn) Tn)     (array/tile padding)
             u_wave = units / (ceil(units/cores) cores)       (wave quantization, with
                      split-K when output tiles < cores, as cuBLAS/stream-K do, up to
-                     the library's max_split_k)
+                     the library's max_split_k; 1 past one wave where the last wave is
+                     filled less than p.stream_k_tail: stream-K, stream_k_tail)
             u_k    = k_unit / (k_unit + tile_k_overhead)  (per-tile pipeline fill and
                      epilogue, k_unit = k / splits)
             + t_epi (exposed output-tile store per wave, epilogue_time; 0 unless calibrated)
