@@ -118,6 +118,13 @@ class ChipParams:
     # measured kernels (perf/kernel_fit.py); a fractional value averages the library's choices.
     # Default: no cap (opcost splits down to 256-deep K slices)
     max_split_k: np.ndarray | float = np.inf
+    # stream-K tail: a GEMM of more output tiles than cores whose last wave is filled less than this
+    # fraction has its last two waves' tiles spread over every core by K iterations (stream-K), so it
+    # runs without the partial wave's idle cores (CUTLASS include/cutlass/gemm/kernel/
+    # tile_scheduler_params.h, get_num_sk_tiles, DecompositionMode::Heuristic: "prefer data-parallel
+    # decomposition if we have more than one wave and the tail wave is more than half full": 0.5);
+    # only for kernels that may split K (max_split_k >= 2) over >= 2 slices (opcost). 0 = off (default)
+    stream_k_tail: np.ndarray | float = 0.0
     # K depth (elements) a GEMM tile spends outside its pipelined main loop: filling the
     # operand pipeline before the first MMA and draining/storing the output tile after the
     # last (CUTLASS multistage/warp-specialized mainloop + epilogue); a work unit of depth

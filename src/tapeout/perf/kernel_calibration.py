@@ -66,7 +66,8 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
     out = {"eff_compute": {k: round(min(params[n] * float(scale[PEAK_KEYS.index(k)]), 1.0), 4)
                            for k, n in SERVING_FORMATS.items() if k in formats},
            "eff_attention": params["eff_attention"], "family": chip.family, "kernel_db": source,
-           "kernel_library": {"max_split_k": params["split_bf16"], "tile_k_overhead": params["tile_k_overhead"],
+           "kernel_library": {"max_split_k": params["split_bf16"], "stream_k_tail": kernel_fit.STREAM_K_TAIL,
+                              "tile_k_overhead": params["tile_k_overhead"],
                               "attn_tile_k_overhead": params["attn_tile_k_overhead"],
                               "attn_head_pack": params["attn_head_pack"],
                               # an attention op's fixed time beyond the GEMM kernel's (kernel_overhead_us)

@@ -22,7 +22,9 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       GEMMs, decode attention): one per GEMM format, one per attention phase
   fixed time          per kernel: one per GEMM format (a quantized GEMM also launches its
                       activation-quantize kernels), one for prefill and decode attention
-  split-K             the library's most K splits per GEMM format (ChipParams.max_split_k)
+  split-K             the library's most K splits per GEMM format (ChipParams.max_split_k); past one
+                      wave, a last wave under half full is spread over every core by stream-K
+                      (STREAM_K_TAIL, CUTLASS's heuristic decomposition; ChipParams.stream_k_tail)
   work-unit overhead  K depth of a GEMM tile's pipeline fill + epilogue, keys of an attention
                       query tile's prologue/epilogue (tile_k_overhead, attn_tile_k_overhead)
   GQA pack limit      largest query-head group read from the KV cache in one pass (scanned)
@@ -176,6 +178,12 @@ EXP_FP32_FLOPS = 16.0
 # (kernel_calibration.chip_entry). Off: on with Hopper's tiles it helps H100 / H200 held out and
 # hurts B200 through the shared attention parameters (issue-24.md, Round stop-25, issue-25ha)
 SOFTMAX_OVERLAP = False
+# a GEMM library's stream-K tail: the last wave's fill below which the last two waves' tiles are
+# spread over every core by K iterations (CUTLASS include/cutlass/gemm/kernel/tile_scheduler_params.h,
+# get_num_sk_tiles: the heuristic keeps data-parallel waves when "the tail wave is more than half
+# full"); ChipParams.stream_k_tail, for the GEMMs whose kernel may split K (not the collector's
+# data-parallel nvfp4 kernel, whose max_split_k is 1)
+STREAM_K_TAIL = 0.5
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): for a chip without TDP or peak
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
 
@@ -448,7 +456,7 @@ def params_for(base, x, cls: str):
         eff[PEAK_KEYS.index(key)] = v[name]
     split = v["split_" + cls] if cls in GEMM_FMTS else np.inf
     gen = generation_fields(v, cls)
-    return base.replace(max_split_k=split, eff_compute=np.minimum(eff, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
+    return base.replace(max_split_k=split, stream_k_tail=STREAM_K_TAIL if cls in GEMM_FMTS else 0.0, eff_compute=np.minimum(eff, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
                         tile_k_overhead=v["tile_k_overhead"], epilogue_exposed=v["epilogue_exposed"],
                         attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"],

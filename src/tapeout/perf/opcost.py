@@ -10,7 +10,8 @@ For op i on design d (all arrays broadcast to shape (n_ops, *design_shape)):
             u_pad  = m n / (ceil(m/Tm) Tm ceil(n/Tn) Tn)     (array/tile padding)
             u_wave = units / (ceil(units/cores) cores)       (wave quantization, with
                      split-K when output tiles < cores, as cuBLAS/stream-K do, up to
-                     the library's max_split_k)
+                     the library's max_split_k; 1 past one wave where the last wave is
+                     filled less than p.stream_k_tail: stream-K, stream_k_tail)
             u_k    = k_unit / (k_unit + tile_k_overhead)  (per-tile pipeline fill and
                      epilogue, k_unit = k / splits)
             + t_epi (exposed output-tile store per wave, epilogue_time; 0 unless calibrated)
@@ -171,6 +172,20 @@ def wave_transfer_time(units, cores, waves, unit_bytes, p: ChipParams, transacti
     return waves * active * unit_bytes / (np.asarray(p.mem_bw, dtype=float) * p.eff_mem * fill * transaction_fill)
 
 
+def stream_k_tail(units, cores, k_cap, p: ChipParams):
+    """Where a GEMM's work units run stream-K balanced instead of in whole waves: more units than
+    cores (no split-K), a last wave filled less than p.stream_k_tail (CUTLASS's heuristic
+    decomposition keeps data-parallel waves when the tail is at least half full:
+    tile_scheduler_params.h get_num_sk_tiles), and a kernel that may split K at all, into at least
+    two K slices (k_cap >= 2: the library's max_split_k and opcost's 256-deep slices; CUTLASS
+    likewise gives a stream-K unit at least min_iters_per_sk_unit_ K tiles). The balanced waves
+    cost units / cores of one unit's time, i.e. u_wave = 1; the partial-sum fixup of the shared
+    tiles (one FP32 tile written and read per core) is not priced."""
+    thr = np.asarray(p.stream_k_tail, dtype=float)
+    tail = units / cores - np.floor(units / cores)
+    return (thr > 0) & (units > cores) & (tail > 0) & (tail < thr) & (k_cap >= 2)
+
+
 def row_tile(m, p: ChipParams):
     """Row tile a kernel picks for m rows: libraries shrink it for few tokens (CUTLASS/cuBLAS
     pick 16..128-row tiles; MMA instructions are 16 rows), so m pads to a multiple of
@@ -327,6 +342,9 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     units = tiles * ksplit
     waves = np.ceil(units / cores)
     u_wave = units / (waves * cores)
+    # more tiles than cores with a last wave below p.stream_k_tail full: the library's stream-K
+    # scheduler spreads the last waves' K iterations over every core (ChipParams.stream_k_tail)
+    u_wave = np.where(stream_k_tail(units, cores, k_cap, p) & colb(kind == K_MATMUL), 1.0, u_wave)
     # pipeline fill + epilogue of each GEMM work unit, in K-depth equivalents (ChipParams.tile_k_overhead)
     k_unit = k / ksplit
     k_over = np.where(is_attn, np.asarray(p.attn_tile_k_overhead, dtype=float), np.asarray(p.tile_k_overhead, dtype=float))
