@@ -369,6 +369,13 @@ def test_sm90_fp8_block_kernel_runs_on_its_own_tile_without_split_k():
     assert g["inflight"] == 8 * (16 + 128) * 128  # 8 stages of a 128-deep K block of both tiles
     other = _fp8_block_group(8, 4096, 7168, system="s")
     assert not other["no_split"] and other["inflight"] == 0.0 and not other["operand_bytes"].any()
+    # its own kernel class (the SM 9.0 quantize + DeepGEMM pair): its own fixed time, nobody else's
+    assert g["cls"] == kf.FP8_BLOCK_SM90 and other["cls"] == "fp8_block"
+    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+    x1 = x.copy()
+    x1[kf.NAMES.index("ovh_fp8_block_sm90")] += 3.0
+    assert float(kf.predict_group(g, x1)[0] - kf.predict_group(g, x)[0]) == pytest.approx(3e-6, rel=1e-9)
+    assert float(kf.predict_group(other, x1)[0]) == float(kf.predict_group(other, x)[0])
 
 
 def test_operand_stream_is_a_roofline_term_at_the_l2_bandwidth():

@@ -133,7 +133,12 @@ DECODE_KERNELS = ("trtllmgen", "qgmma", "hmma", "mmha")
 ROW_TILED_KERNELS = tuple(k for k in DECODE_KERNELS if db_config()["decode_kernels"]["q_tile"][k] > 1)
 # attention kernel classes with their own streaming efficiency, fixed time and per-wave CTA cost
 ATTN_CLASSES = ("prefill", *(f"decode_{k}" for k in DECODE_KERNELS))
-CLASSES = GEMM_FMTS + ATTN_CLASSES
+# GEMM kernel classes: one per format, and the SM 9.0 fp8_block pair the library runs on its own path
+# (linear.py: fp8_quantize_1x128 + the DeepGEMM SM 9.0 kernel; SM 10.x calls fp8_swap_ab_gemm on the BF16
+# input), with its own fixed time and stream efficiency (kernels_db.yaml trtllm_fp8_block_tile)
+FP8_BLOCK_SM90 = "fp8_block_sm90"
+GEMM_CLASSES = GEMM_FMTS + (FP8_BLOCK_SM90,)
+CLASSES = GEMM_CLASSES + ATTN_CLASSES
 # (name, start, low, high)
 PARAMS = (
     # compute efficiency per GEMM format; block-scaled FP8 has its own only where the MMA applies
@@ -303,7 +308,7 @@ class Groups:
             family = chip_for(chip).family
             pre = op == "attention_decode" and family in db_config().get("generation_preprocess_families", [])
             # kernel class: the GEMM format, the context phase, or the generation kernel the library dispatches
-            cls = (fmt if op == "gemm" else "prefill" if op == "attention_prefill" else
+            cls = ((FP8_BLOCK_SM90 if rule else fmt) if op == "gemm" else "prefill" if op == "attention_prefill" else
                    np.char.add("decode_", decode_kernel(family, c["kv_fmt"][idx], c["heads"][idx], c["kv_heads"][idx],
                                                         c["head_dim"][idx]).astype(str)))
             cls = np.broadcast_to(np.asarray(cls, dtype=str), idx.shape)
@@ -467,7 +472,7 @@ def params_for(base, x, cls: str):
     eff = np.full(len(PEAK_KEYS), v["eff_bf16"])
     for key, name in (("bf16", "eff_bf16"), ("fp16", "eff_bf16"), ("fp8", "eff_fp8"), ("fp4", "eff_nvfp4")):
         eff[PEAK_KEYS.index(key)] = v[name]
-    split = v["split_" + cls] if cls in GEMM_FMTS else np.inf
+    split = v.get("split_" + cls, np.inf) if cls in GEMM_CLASSES else np.inf  # fp8_block_sm90: no split-K
     gen = generation_fields(v, cls)
     return base.replace(max_split_k=split, eff_compute=np.minimum(eff, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
@@ -486,7 +491,7 @@ def generation_fields(v: dict, cls: str) -> dict:
     multi-block rule. The fit (params_for) and serving (kernel_calibration.decode_fields) both take
     them from here, so a generation kernel costs the same in both. GEMM classes get the stream and
     unit cost off; the context class its unit cost (one phase per kernel class in the fit)."""
-    attn = cls not in GEMM_FMTS
+    attn = cls not in GEMM_CLASSES
     return {"attn_decode_unit_flops": v["unit_" + cls] if attn else 0.0,
             "attn_decode_unit_time": v["unitlat_" + cls] * 1e-6 if attn else 0.0,
             "attn_cta_tokens_per_s": v.get("tokrate_" + cls, 0.0) * 1e6, "attn_ctas_per_core": v["ctas_per_core"],
