@@ -12,7 +12,8 @@ from tapeout.perf import kernels_db
 from tapeout.hardware.catalog import get_chip
 from tapeout.hardware.params import ChipParams
 from tapeout.perf.calibration import calibrated_params
-from tapeout.perf.kernel_tile import collector_tile, k_padding, operand_bytes_per_k, operand_feed, store_fill
+from tapeout.perf.kernel_tile import (collector_tile, fp8_block_multicast, fp8_block_rule, fp8_block_stages, fp8_block_tile,
+                                      k_padding, operand_stream_bytes, operand_bytes_per_k, operand_feed, store_fill)
 from tapeout.perf.kernels_db import Kernels
 from tapeout.perf.opcost import row_tile
 
@@ -47,7 +48,7 @@ def test_collector_tile_follows_the_compute_capability():
                                                              "direct_store_bytes": 16.0, "accum_stages": 1.0}
     assert collector_tile("gb300", "sglang", "nvfp4") is None  # FlashInfer CuTe-DSL kernels, not this one
     assert collector_tile("gb300", "trtllm", "bf16") is None
-    assert collector_tile("h200_sxm", "trtllm", "nvfp4") is None  # no compute capability stated
+    assert collector_tile("h200_sxm", "trtllm", "nvfp4") is None  # SM 9.0: no nvfp4 default tile
     assert collector_tile("no_such_system", "trtllm", "nvfp4") is None
 
 
@@ -56,7 +57,9 @@ def test_every_tile_rule_and_compute_capability_is_sourced():
     rule = cfg["trtllm_nvfp4_default_tile"]
     assert "fp4Gemm.cpp" in rule["source"] and "nvfp4_nvfp4_gemm_template_sm100.h" in rule["source"]
     ccs = {str(s["compute_capability"]) for s in cfg["systems"].values() if "compute_capability" in s}
-    assert ccs <= set(rule["tiles"])
+    fp8_block = cfg["trtllm_fp8_block_tile"]
+    assert "fp8_blockscale_gemm_kernel.cuh" in fp8_block["source"] and "jit_utils.cuh" in fp8_block["source"]
+    assert ccs <= set(rule["tiles"]) | set(fp8_block["compute_capabilities"])
 
 
 def _group(system: str, chip: str, stack: str, m: int, n: int, k: int):
@@ -224,3 +227,78 @@ def test_the_feed_is_described_only_for_chips_whose_bf16_peak_it_matches():
         assert 1.0 <= clock_ghz <= 2.6, (c.id, clock_ghz)
     assert set(described) >= {"b200", "gb200", "b300", "gb300"}
     assert not {"rtx-pro-6000", "rtx-pro-4500", "rubin"} & set(described)
+
+
+def test_fp8_block_kernel_only_where_the_database_says_it_ran():
+    """TensorRT-LLM's fp8_block GEMM on SM 9.0 is the DeepGEMM kernel (gemm_dispatch); Blackwell's
+    block-scaled MMA kernel and the other formats and stacks are not described."""
+    assert fp8_block_rule("h200_sxm", "trtllm", "fp8_block") is not None
+    assert fp8_block_rule("h100_sxm", "trtllm", "fp8_block") is not None
+    assert fp8_block_rule("b200_sxm", "trtllm", "fp8_block") is None
+    assert fp8_block_rule("h200_sxm", "trtllm", "fp8") is None
+    assert fp8_block_rule("h200_sxm", "vllm", "fp8_block") is None
+    assert fp8_block_rule("l40s", "trtllm", "fp8_block") is None
+
+
+@pytest.mark.parametrize("m, n, tile", [
+    (1, 4096, (16, 128)),      # swap-AB below 32 tokens: 128 weight rows x the smallest token block
+    (31, 4096, (16, 128)),     # 32 x 2 = 64 tiles fill the wave better than 32 x 1 at block 32
+    (32, 4096, (64, 32)),      # normal: 64-row block; 128 tiles of 32 columns is the fewest in one wave
+    (65, 7168, (128, 56)),     # 128-row block above 64 rows; 128 tiles of 56 columns in one wave
+    (4096, 4096, (128, 128)),  # 8 waves only at block_n 128
+])
+def test_fp8_block_tile_closed_form(m, n, tile):
+    rule = fp8_block_rule("h200_sxm", "trtllm", "fp8_block")
+    assert tuple(float(v) for v in fp8_block_tile(m, n, 132.0, rule)) == tile
+
+
+@given(st.integers(1, 20000), st.integers(128, 70000), st.sampled_from([78.0, 114.0, 132.0]))
+def test_fp8_block_tile_takes_the_fewest_waves(m, n, cores):
+    """No other N-side block of the rule runs the GEMM in fewer waves of tiles."""
+    rule = fp8_block_rule("h200_sxm", "trtllm", "fp8_block")
+    tm, tn = (float(v) for v in fp8_block_tile(m, n, cores, rule))
+    swap = m < rule["swap_ab_below_m"]
+    side_m, side_n, bm, bn = (n, m, tn, tm) if swap else (m, n, tm, tn)
+    waves = lambda b: np.ceil(np.ceil(side_m / bm) * np.ceil(side_n / b) / cores)  # noqa: E731
+    assert all(waves(bn) <= waves(b) for b in range(16, 129, 8))
+    assert bm == (64.0 if side_m <= 64 else 128.0)
+
+
+@pytest.mark.parametrize("m, tile, k, stages", [
+    # get_smem_size: 128 x 128 tiles, 33,296 B a stage + 32 KiB output tile: 5 stages in 232,448 B
+    (4096, (128, 128), 4096, 5),
+    # swap-AB 16-token x 128-row tile, 18,576 B a stage: all 8
+    (8, (16, 128), 7168, 8),
+    # N block 56 does not divide 128: at most 6 stages (15,632 B each + 7 KiB output and scales)
+    (64, (64, 56), 4096, 6),
+])
+def test_fp8_block_stages_closed_form(m, tile, k, stages):
+    rule = fp8_block_rule("h200_sxm", "trtllm", "fp8_block")
+    assert float(fp8_block_stages(m, *tile, k, rule)) == stages
+
+
+def test_fp8_block_multicast_needs_many_tokens_and_whole_clusters():
+    rule = fp8_block_rule("h200_sxm", "trtllm", "fp8_block")
+    assert float(fp8_block_multicast(4096, 4096, 128, 132.0, rule)) == 2.0
+    assert float(fp8_block_multicast(512, 4096, 128, 132.0, rule)) == 1.0  # fewer than 1024 tokens
+    assert float(fp8_block_multicast(4096, 4096 + 128, 128, 132.0, rule)) == 1.0  # an odd number of N blocks
+    assert float(fp8_block_multicast(4096, 4096, 128, 133.0, rule)) == 1.0  # an odd SM count
+
+
+def test_operand_stream_closed_form():
+    # 256 x 2048 on 128 x 32 tiles: 2 x 64 tiles, each reads 160 rows of 65536 FP8 bytes plus one
+    # 4-byte scale per 128 (fp8_block), i.e. 1.34 GB, which the 9.8 TB/s H200 L2 serves in ~137 us
+    b = float(operand_stream_bytes(256, 2048, 65536, 128, 32, "fp8_block"))
+    assert b == pytest.approx(128 * 65536 * 160 * (1 + 4 / 128))
+    # a multicast A tile is read once per two CTAs
+    b2 = float(operand_stream_bytes(4096, 4096, 1024, 128, 128, "fp8_block", 2.0))
+    assert b2 == pytest.approx(32 * 32 * 1024 * (64 + 128) * (1 + 4 / 128))
+
+
+@given(st.integers(1, 20000), st.integers(128, 70000), st.integers(128, 60000))
+def test_operand_stream_is_at_least_the_operands(m, n, k):
+    """Every tile reads its operand rows over the whole K: at least A and B once each."""
+    rule = fp8_block_rule("h200_sxm", "trtllm", "fp8_block")
+    tm, tn = fp8_block_tile(m, n, 132.0, rule)
+    mc = fp8_block_multicast(m, n, tn, 132.0, rule)
+    assert float(operand_stream_bytes(m, n, k, tm, tn, "fp8_block", mc)) >= (m + n) * k * (1 + 4 / 128) * (1 - 1e-12)

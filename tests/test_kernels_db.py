@@ -9,6 +9,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tapeout.cli import main
 from tapeout.errors import TapeoutError
@@ -258,6 +260,23 @@ def test_promotion_is_one_fma_per_output_element_per_k_block(fmt, k, expected):
     assert float(kf.promotion_flops(32, 64, k, fmt)) == expected
 
 
+def test_promotion_on_a_known_tile_runs_on_the_sms_its_tiles_occupy():
+    # 8 tokens x 4096 rows on 16 x 128 tiles: 32 CTAs, one wave on 132 SMs; each promotes its whole
+    # padded 16 x 128 tile per 128-deep K block, so the chip is busy 132 x that (4.125x the output's FMAs x 16/8)
+    f = float(kf.promotion_flops(8, 4096, 4096, "fp8_block", 16.0, 128.0, 132.0))
+    assert f == 132 * 2.0 * 16 * 128 * 32
+    # a GEMM that fills whole waves of unpadded tiles promotes exactly its output elements
+    assert float(kf.promotion_flops(128 * 132, 128 * 2, 256, "fp8_block", 128.0, 128.0, 132.0)) == \
+        float(kf.promotion_flops(128 * 132, 128 * 2, 256, "fp8_block"))
+    assert float(kf.promotion_flops(8, 4096, 4096, "fp8", 16.0, 128.0, 132.0)) == 0.0
+
+
+@given(st.integers(1, 20000), st.integers(128, 70000), st.integers(128, 60000),
+       st.sampled_from([(16.0, 128.0), (64.0, 40.0), (128.0, 128.0)]))
+def test_promotion_on_a_tile_is_at_least_the_output_elements(m, n, k, tile):
+    assert float(kf.promotion_flops(m, n, k, "fp8_block", *tile, 132.0)) >= float(kf.promotion_flops(m, n, k, "fp8_block"))
+
+
 def test_exposed_promotion_time_is_its_fmas_at_the_vector_peak():
     cols = {c: np.array([v]) for c, v in zip(kernels_db.COLUMNS, ("h200", "s", "gemm", "fp8_block", "", 4096, 4096, 4096, 0, 0,
                                                                  0, 0, 0, 0, 1e-3, "trtllm", "1"))}
@@ -341,3 +360,57 @@ def test_blackwell_generation_runs_separate_preparation_kernels():
     for gi in g.items:
         added = float(kf.predict_group(gi, x5)[0] - kf.predict_group(gi, x)[0])
         assert added == pytest.approx(5e-6 if gi["pre"] else 0.0, abs=1e-15)
+
+
+def _fp8_block_group(m, n, k, system="h200_sxm"):
+    cols = {c: np.array([v]) for c, v in zip(kernels_db.COLUMNS, ("h200", system, "gemm", "fp8_block", "", m, n, k, 0, 0,
+                                                                 0, 0, 0, 0, 1e-3, "trtllm", "1"))}
+    return kf.Groups(Kernels(cols, "t", [])).items[0]
+
+
+def test_sm90_fp8_block_kernel_runs_on_its_own_tile_without_split_k():
+    """The DeepGEMM kernel (kernels_db.yaml trtllm_fp8_block_tile): 8 tokens swap to a 16 x 128 tile, no K splits;
+    an undescribed system keeps the chip's tile and split-K."""
+    g = _fp8_block_group(8, 4096, 7168)
+    assert (g["params"].tile_m, g["params"].min_tile_m, g["params"].tile_n) == (16.0, 16.0, 128.0) and g["no_split"]
+    assert g["inflight"] == 8 * (16 + 128) * 128  # 8 stages of a 128-deep K block of both tiles
+    other = _fp8_block_group(8, 4096, 7168, system="s")
+    assert not other["no_split"] and other["inflight"] == 0.0 and not other["operand_bytes"].any()
+    # its own kernel class (the SM 9.0 quantize + DeepGEMM pair): its own fixed time, nobody else's
+    assert g["cls"] == kf.FP8_BLOCK_SM90 and other["cls"] == "fp8_block"
+    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+    x1 = x.copy()
+    x1[kf.NAMES.index("ovh_fp8_block_sm90")] += 3.0
+    assert float(kf.predict_group(g, x1)[0] - kf.predict_group(g, x)[0]) == pytest.approx(3e-6, rel=1e-9)
+    assert float(kf.predict_group(other, x1)[0]) == float(kf.predict_group(other, x)[0])
+
+
+def test_operand_stream_is_a_roofline_term_at_the_l2_bandwidth():
+    from tapeout.perf.kernel_tile import operand_stream_bytes
+
+    # 256 x 2048 x 65536 on 128 x 32 tiles: 1.38 GB of operand reads, ~141 us at the H200's 9.8 TB/s L2,
+    # well above its MMA time at any efficiency the fit allows (68.7 GFLOP at 1979 TFLOP/s: 35 us at peak)
+    g = _fp8_block_group(256, 2048, 65536)
+    assert g["operand_bytes"][0] == pytest.approx(float(operand_stream_bytes(256, 2048, 65536, 128, 32, "fp8_block")))
+    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+    t = float(kf.predict_group(g, x)[0])
+    floor = g["operand_bytes"][0] / g["l2_bw"]
+    assert t >= floor
+    # and only that term: without the operand bytes the same kernel is predicted faster
+    assert float(kf.predict_group({**g, "operand_bytes": np.zeros(1)}, x)[0]) < floor
+
+
+def test_a_known_pipeline_streams_its_bytes_in_flight_per_round_trip():
+    """One CTA (128 weight rows, 8 tokens) of the SM 9.0 kernel: its memory time is its bytes over
+    in-flight bytes / latency, so doubling the latency adds the bytes' time at the first latency."""
+    from tapeout.perf.opcost import evaluate
+
+    g = _fp8_block_group(8, 128, 16384)
+    x = kf.x_of({**{n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}, "epilogue_exposed": 0.0})
+    i = kf.NAMES.index("load_latency_us")
+    x2, x4 = x.copy(), x.copy()
+    x2[i], x4[i] = 2.0, 4.0
+    t2, t4 = float(kf.predict_group(g, x2)[0]), float(kf.predict_group(g, x4)[0])
+    gemm_bytes = float(evaluate(g["table"], g["params"], check_support=False).dram_bytes[0])
+    assert gemm_bytes >= 128 * 16384  # at least the FP8 weight
+    assert t4 - t2 == pytest.approx(gemm_bytes * 2e-6 / g["inflight"], rel=1e-6)

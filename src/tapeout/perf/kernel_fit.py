@@ -38,8 +38,10 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
   block-scale promotion  where the MMA cannot apply FP8 block scales (Hopper, Ada), the FP32
                       partial sums are scaled and accumulated on the vector units after every
                       128-deep K block (DeepGEMM README: "promotion" on CUDA cores), one FMA per
-                      output element per block at the chip's FP32 vector peak, times the
-                      fraction not overlapped with the MMAs (promote_exposed, at most 1)
+                      element of each CTA's output tile per block on its SM's FP32 units, wave by
+                      wave, where the kernel's tile is known (promotion_flops; else per output element
+                      over every core), times the fraction not overlapped with the MMAs
+                      (promote_exposed, at most 1)
   L2 replay           a GEMM whose collector replay (five weight copies, the activation, the
                       output) fits in the chip's L2 streams from L2, not DRAM (perf/kernel_replay.py):
                       at cores x l2_core_bw, one shared per-SM L2 stream; a generation kernel whose
@@ -53,7 +55,14 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       three times over), and its 1-SM MMA's rate as far as the SM's shared memory
                       feeds its operands (SM 10.3's Ultra FP4 rate: 0.79), and its epilogue's
                       store transactions (SM 10.3's register-direct store fills half of each
-                      32-byte sector: its exposed tile store moves 2x the bytes); serving autotunes
+                      32-byte sector: its exposed tile store moves 2x the bytes); serving autotunes.
+                      The SM 9.0 fp8_block GEMM (DeepGEMM behind trtllm::fp8_block_scaling_gemm):
+                      its tile per shape (swap-AB below 32 tokens, kernel_tile.fp8_block_tile), no
+                      K splits, the promotion on the SMs its tiles occupy, its CTAs' operand reads
+                      (every tile reads its A and B rows over the whole K) at the chip's measured
+                      L2 bandwidth as one more roofline term (with_operand_stream), and one SM's
+                      stream = its pipeline's bytes in flight (stages x both tiles of a K block,
+                      kernel_tile.fp8_block_stages) per load round trip (load_latency_us, shared)
   generation CTAs     per generation kernel (decode_kernel): the query tile its CTA pads the GQA
                       group to (kernels_db.yaml decode_kernels q_tile: XQA mma.sync 16 rows, XQA
                       Hopper SWAP_AB 8, trtllm-gen tileSizeQ 8..128, masked MHA 1), and a CTA's KV
@@ -114,7 +123,8 @@ from .calibration import calibrated_params
 from .context_tiles import context_tile, schedule_described
 from .context_tiles import softmax_overlap as overlap_of
 from .kernel_replay import KV_BYTES_PER_ELEM, decode_l2_resident, l2_read_bw, l2_resident, l2_served_bw, mmha_cta_width, mmha_reread
-from .kernel_tile import collector_tile, k_padding, operand_feed, store_fill
+from .kernel_tile import (collector_tile, fp8_block_multicast, fp8_block_rule, fp8_block_stages, fp8_block_tile, k_padding,
+                          operand_feed, operand_stream_bytes, store_fill)
 from .kernels_db import Kernels, chip_for, db_config
 from .opcost import evaluate
 from .power_cap import capped_time, node_energy_scale
@@ -128,7 +138,12 @@ DECODE_KERNELS = ("trtllmgen", "qgmma", "hmma", "mmha")
 ROW_TILED_KERNELS = tuple(k for k in DECODE_KERNELS if db_config()["decode_kernels"]["q_tile"][k] > 1)
 # attention kernel classes with their own streaming efficiency, fixed time and per-wave CTA cost
 ATTN_CLASSES = ("prefill", *(f"decode_{k}" for k in DECODE_KERNELS))
-CLASSES = GEMM_FMTS + ATTN_CLASSES
+# GEMM kernel classes: one per format, and the SM 9.0 fp8_block pair the library runs on its own path
+# (linear.py: fp8_quantize_1x128 + the DeepGEMM SM 9.0 kernel; SM 10.x calls fp8_swap_ab_gemm on the BF16
+# input), with its own fixed time and stream efficiency (kernels_db.yaml trtllm_fp8_block_tile)
+FP8_BLOCK_SM90 = "fp8_block_sm90"
+GEMM_CLASSES = GEMM_FMTS + (FP8_BLOCK_SM90,)
+CLASSES = GEMM_CLASSES + ATTN_CLASSES
 # (name, start, low, high)
 PARAMS = (
     # compute efficiency per GEMM format; block-scaled FP8 has its own only where the MMA applies
@@ -140,6 +155,9 @@ PARAMS = (
     *((f"mem_{f}", 0.8, 0.2, 1.0) for f in CLASSES),  # DRAM streaming efficiency
     *((f"ovh_{f}", 5.0, 0.0, 60.0) for f in CLASSES),  # fixed time per kernel, us
     ("core_bw_share", 2.0, 1.0, 32.0),  # one core's DRAM stream / (mem_bw / cores)
+    # round trip (us) of the loads of a kernel whose CTAs keep a known pipeline of them in flight (the SM 9.0
+    # fp8_block kernel: stages x its A and B tiles per SM), so one SM streams in-flight bytes / latency
+    ("load_latency_us", 1.0, 0.1, 10.0),
     ("l2_core_bw", 30.0, 1.0, 1000.0),  # GB/s one core streams from L2 (GEMMs the collector replays from L2)
     *((f"split_{f}", 8.0, 1.0, 64.0) for f in GEMM_FMTS),  # the library's most K splits per GEMM format
     ("tile_k_overhead", 64.0, 0.0, 2048.0),  # K depth of a GEMM tile's pipeline fill + epilogue
@@ -294,12 +312,26 @@ class Groups:
             # block-scaled FP8: the MMA applies the scales (Blackwell), or the FP8 GEMM runs at the
             # per-tensor FP8 efficiency and promotes on the vector units (Hopper, Ada)
             eff = ("eff_fp8_block_mma" if mma else "eff_fp8") if fmt == "fp8_block" else f"eff_{fmt}"
-            promote = (promotion_flops(c["m"][idx], c["n"][idx], c["k"][idx], fmt) if fmt == "fp8_block" and not mma
-                       else np.zeros(len(idx)))
+            # the block-scaled FP8 kernel the collector timed, where the database says which (perf/kernel_tile.py:
+            # DeepGEMM on SM 9.0): its (token, weight-row) tile per shape, swap-AB for few tokens; 0 elsewhere
+            rule = fp8_block_rule(c["system"][idx[0]], c["stack"][idx[0]], fmt) if op == "gemm" else None
+            ftm, ftn = (fp8_block_tile(c["m"][idx], c["n"][idx], float(p.num_cores), rule) if rule
+                        else (np.zeros(len(idx)), np.zeros(len(idx))))
+            # and the bytes its CTAs read for their operands, which the L2 serves (0 where the tile is not known)
+            operand = (operand_stream_bytes(c["m"][idx], c["n"][idx], c["k"][idx], ftm, ftn, fmt,
+                                            fp8_block_multicast(c["m"][idx], c["n"][idx], ftn, float(p.num_cores), rule))
+                       if rule else np.zeros(len(idx)))
+            # its pipeline's operand bytes in flight per SM (stages x the A and B tiles of one K block)
+            inflight = (fp8_block_stages(c["m"][idx], ftm, ftn, c["k"][idx], rule) * (ftm + ftn) * float(rule["k"])
+                        if rule else np.zeros(len(idx)))
+            promote = (np.where(ftm > 0, promotion_flops(c["m"][idx], c["n"][idx], c["k"][idx], fmt, np.maximum(ftm, 1.0),
+                                                         np.maximum(ftn, 1.0), float(p.num_cores)),
+                                promotion_flops(c["m"][idx], c["n"][idx], c["k"][idx], fmt))
+                       if fmt == "fp8_block" and not mma else np.zeros(len(idx)))
             family = chip_for(chip).family
             pre = op == "attention_decode" and family in db_config().get("generation_preprocess_families", [])
             # kernel class: the GEMM format, the context phase, or the generation kernel the library dispatches
-            cls = (fmt if op == "gemm" else "prefill" if op == "attention_prefill" else
+            cls = ((FP8_BLOCK_SM90 if rule else fmt) if op == "gemm" else "prefill" if op == "attention_prefill" else
                    np.char.add("decode_", decode_kernel(family, c["kv_fmt"][idx], c["heads"][idx], c["kv_heads"][idx],
                                                         c["head_dim"][idx]).astype(str)))
             cls = np.broadcast_to(np.asarray(cls, dtype=str), idx.shape)
@@ -331,21 +363,25 @@ class Groups:
                              else (np.zeros(len(idx)), np.zeros(len(idx))))
             # whether the family's context FMHA overlaps its softmax with its MMAs (context_tiles.softmax_overlap)
             overlap = overlap_of(family) if op == "attention_prefill" and softmax_overlap else 0.0
-            # one item per kernel class, L2 service, stream width and context tile (its parameters are scalars)
-            for kc, res, wd, tq, tk in sorted(set(zip(cls, served, width, ctx_q, ctx_kv))):
-                s = (cls == kc) & (served == res) & (width == wd) & (ctx_q == tq) & (ctx_kv == tk)
+            # one item per kernel class, L2 service, stream width, context tile and block-scaled FP8 tile
+            # (its parameters are scalars)
+            for kc, res, wd, tq, tk, bm, bn, fl in sorted(set(zip(cls, served, width, ctx_q, ctx_kv, ftm, ftn, inflight))):
+                s = ((cls == kc) & (served == res) & (width == wd) & (ctx_q == tq) & (ctx_kv == tk) & (ftm == bm) & (ftn == bn)
+                     & (inflight == fl))
                 # the masked-MHA fallback applies RoPE and appends K/V inside its own kernel
                 # (decoderMaskedMultiheadAttentionTemplate.h): no separate preparation kernels
                 pre_k = pre and kc != "decode_mmha"
                 self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre_k, "pd": pd, "escale": escale, "eff": eff,
-                                   "params": pg.replace(attn_ctx_q_tile=float(tq), attn_ctx_kv_tile=float(tk),
-                                                        attn_ctx_softmax_overlap=overlap),
+                                   "params": (pg.replace(attn_ctx_q_tile=float(tq), attn_ctx_kv_tile=float(tk),
+                                                         attn_ctx_softmax_overlap=overlap) if not bm
+                                              else pg.replace(tile_m=float(bm), min_tile_m=float(bm), tile_n=float(bn))),
                                    "table": OpTable.from_ops(timed_ops(k, idx[s], pre_k, kc == "decode_mmha",
                                                                       tile["k"] if tile else None,
                                                                       operand_feed(tile, fmt, p) if tile else 1.0)),
                                    "meas": np.asarray(c["latency_s"][idx[s]], dtype=float), "promote_flops": promote[s],
+                                   "operand_bytes": operand[s], "inflight": float(fl),
                                    "l2": bool(res > 0), "reread": float(res), "l2_bw": l2_bw, "cta_width": float(wd),
-                                   "no_split": tile is not None, "rows": idx[s]})  # the kernels' rows in k
+                                   "no_split": tile is not None or bool(bm), "rows": idx[s]})  # the kernels' rows in k
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
@@ -397,17 +433,27 @@ def gen_split(cls: str) -> dict:
     return {f"attn_gen_split_{k}": float(rule[k]) for k in ("tokens", "sqrt", "waves")}
 
 
-def promotion_flops(m, n, k, fmt: str) -> np.ndarray:
-    """Vector-unit FLOPs of promoting a block-scaled GEMM's partial sums where the MMA cannot apply
-    the scales: after every K block the FP32 partial accumulator of each output element is
-    multiplied by its row and column scales and added into the main accumulator, one FMA
-    (2 FLOPs) per output element per K block (DeepGEMM README, SM90 "promotion" on CUDA cores).
+def promotion_flops(m, n, k, fmt: str, tile_m=None, tile_n=None, cores: float | None = None) -> np.ndarray:
+    """Vector-unit work of promoting a block-scaled GEMM's partial sums where the MMA cannot apply
+    the scales, in FLOPs at the whole chip's vector rate: after every K block the FP32 partial
+    accumulator of each output element is multiplied by its row and column scales and added into
+    the main accumulator, one FMA (2 FLOPs) per element per K block (DeepGEMM README, SM90
+    "promotion" on CUDA cores). Where the kernel's tile is known (tile_m x tile_n, `cores` SMs),
+    each CTA promotes its whole tile (its accumulators live in registers, padding rows included)
+    on its own SM's CUDA cores, and the tiles run in ceil(tiles / cores) waves: the chip's vector
+    units are busy waves x cores x that per CTA, so a GEMM of fewer tiles than SMs promotes at the
+    rate of the SMs its tiles occupy. Without a tile: the output elements over every core.
     0 for formats without K blocks (per-tensor scaling, 16-bit)."""
     f = format_table()["formats"][fmt]
     m, n, k = (np.asarray(v, dtype=float) for v in (m, n, k))
     if f["bits"] >= 16 or "block" not in f or f.get("scaling") == "per-tensor":
         return np.zeros(np.broadcast(m, n, k).shape)
-    return 2.0 * m * n * np.ceil(k / f["block"])
+    blocks = np.ceil(k / f["block"])
+    if tile_m is None:
+        return 2.0 * m * n * blocks
+    tm, tn = np.asarray(tile_m, dtype=float), np.asarray(tile_n, dtype=float)
+    waves = np.ceil(np.ceil(m / tm) * np.ceil(n / tn) / cores)
+    return waves * cores * 2.0 * tm * tn * blocks
 
 
 def exp_fp32_flops(chip) -> float:
@@ -454,7 +500,7 @@ def params_for(base, x, cls: str):
     eff = np.full(len(PEAK_KEYS), v["eff_bf16"])
     for key, name in (("bf16", "eff_bf16"), ("fp16", "eff_bf16"), ("fp8", "eff_fp8"), ("fp4", "eff_nvfp4")):
         eff[PEAK_KEYS.index(key)] = v[name]
-    split = v["split_" + cls] if cls in GEMM_FMTS else np.inf
+    split = v.get("split_" + cls, np.inf) if cls in GEMM_CLASSES else np.inf  # fp8_block_sm90: no split-K
     gen = generation_fields(v, cls)
     return base.replace(max_split_k=split, stream_k_tail=STREAM_K_TAIL if cls in GEMM_FMTS else 0.0, eff_compute=np.minimum(eff, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
@@ -473,7 +519,7 @@ def generation_fields(v: dict, cls: str) -> dict:
     multi-block rule. The fit (params_for) and serving (kernel_calibration.decode_fields) both take
     them from here, so a generation kernel costs the same in both. GEMM classes get the stream and
     unit cost off; the context class its unit cost (one phase per kernel class in the fit)."""
-    attn = cls not in GEMM_FMTS
+    attn = cls not in GEMM_CLASSES
     return {"attn_decode_unit_flops": v["unit_" + cls] if attn else 0.0,
             "attn_decode_unit_time": v["unitlat_" + cls] * 1e-6 if attn else 0.0,
             "attn_cta_tokens_per_s": v.get("tokrate_" + cls, 0.0) * 1e6, "attn_ctas_per_core": v["ctas_per_core"],
@@ -501,15 +547,44 @@ def predict_group(g: dict, x) -> np.ndarray:
         p = p.replace(mem_bw=bw, eff_mem=1.0, attn_gen_eff_mem=1.0)
     elif g.get("l2"):  # the replayed operands, output and tile stores stay in L2: its stream replaces the DRAM's
         p = p.replace(mem_bw=np.asarray(p.num_cores, dtype=float) * x[NAMES.index("l2_core_bw")] * 1e9, eff_mem=1.0)
+    if g.get("inflight", 0.0) > 0 and g["op"] == "gemm":
+        # a known load pipeline: one SM streams its bytes in flight per round trip (from the DRAM, or
+        # from the L2 where the replay is resident), whatever the generic per-core share
+        per_core = g["inflight"] / (x[NAMES.index("load_latency_us")] * 1e-6)
+        p = p.replace(core_bw_share=per_core * np.asarray(p.num_cores, dtype=float)
+                      / (np.asarray(p.mem_bw, dtype=float) * np.asarray(p.eff_mem, dtype=float)))
+    cost = evaluate(g["table"], p, check_support=False)
+    if g.get("operand_bytes") is not None and g["operand_bytes"].any():
+        cost = with_operand_stream(cost, g["operand_bytes"], g["l2_bw"])
     # every GEMM at the clock the board's power cap lets it sustain (perf/power_cap.py)
-    t = capped_time(evaluate(g["table"], p, check_support=False), p.peak_flops, g["pd"],
-                    x[NAMES.index("pj_flop_n7")], g["escale"])
+    t = capped_time(cost, p.peak_flops, g["pd"], x[NAMES.index("pj_flop_n7")], g["escale"])
     # kernel + its preceding pass (quantize, QKV preprocessing) + the exposed part of a CUDA-core
     # block-scale promotion (FP32 FMAs, register-resident: at the vector peak)
     promote = x[NAMES.index("promote_exposed")] * g["promote_flops"] / np.asarray(g["params"].vector_flops, dtype=float)
     t = t.reshape(len(g["meas"]), -1).sum(axis=1) + promote
     # + the separate preparation kernels' launches
     return t + x[NAMES.index("ovh_gen_pre")] * 1e-6 if g.get("pre") else t
+
+
+def with_operand_stream(cost, operand_bytes, l2_bw: float):
+    """An evaluated kernel table (one op row per kernel's GEMM, then its quantize pass) with each
+    GEMM's memory time at least its CTAs' operand stream from the L2: operand_bytes
+    (kernel_tile.operand_stream_bytes, one per kernel) at the chip's measured L2 read bandwidth
+    (kernel_replay.l2_read_bw). A tile narrower than the MMA's best re-reads A (or B) once per
+    tile of the other operand; those re-reads come from the L2, overlapped with the MMAs like
+    the DRAM stream (TMA pipeline), so they are one more roofline term of the GEMM."""
+    import dataclasses
+
+    from .opcost import K_MATMUL
+
+    t = cost.table
+    n = len(t)
+    per_op = np.zeros(n)
+    gemm_rows = np.flatnonzero(t.kind == K_MATMUL)
+    per_op[gemm_rows] = np.asarray(operand_bytes, dtype=float) / l2_bw
+    ct, mt, time = (np.asarray(a, dtype=float).reshape(n) for a in (cost.compute_time, cost.memory_time, cost.time))
+    new_mt = np.maximum(mt, per_op)
+    return dataclasses.replace(cost, memory_time=new_mt, time=time + np.maximum(ct, new_mt) - np.maximum(ct, mt))
 
 
 def fit(groups: Groups) -> dict:
@@ -523,8 +598,10 @@ def fit(groups: Groups) -> dict:
     used |= {"ovh_gen_pre"} if any(g.get("pre") for g in groups.items) else set()
     used |= {"ctas_per_core"} if any(g["cls"].startswith("decode_") for g in groups.items) else set()
     used |= {"l2_core_bw"} if any(g.get("l2") and g["op"] == "gemm" for g in groups.items) else set()
+    used |= {"load_latency_us"} if any(g.get("inflight", 0.0) > 0 for g in groups.items) else set()
     free = np.array([n.partition("_")[2] not in set(CLASSES) - present
-                     and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed", "ctas_per_core", "l2_core_bw"))
+                     and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed", "ctas_per_core", "l2_core_bw",
+                                                                   "load_latency_us"))
                               and n not in used)
                      and n not in SCANNED for n in NAMES])
     n_cls: dict = {}  # each (chip, op, format) weighs the same, its kernel-class items together

@@ -1,4 +1,4 @@
-"""The GEMM kernel the kernel database's TensorRT-LLM collector times for an nvfp4 GEMM.
+"""The GEMM kernels the kernel database's TensorRT-LLM collector times for nvfp4 and (SM 9.0) fp8_block GEMMs.
 
 AIConfigurator's GEMM collector (ai-dynamo/aiconfigurator collector/trtllm/collect_gemm.py,
 `run_gemm`) times `Linear.forward(x)` inside a CUDA graph without entering TensorRT-LLM's
@@ -37,6 +37,23 @@ Two consequences the fit must know (the same kernel serving never runs: serving 
 Which database system runs which compute capability is data (kernels_db.yaml systems:
 compute_capability), and so is the table of default tiles (kernels_db.yaml
 trtllm_nvfp4_default_tile).
+
+The fp8_block GEMM on SM 9.0 (fp8_block_rule, fp8_block_tile; kernels_db.yaml trtllm_fp8_block_tile):
+`FP8BlockScalesLinearMethod.apply` runs `fp8_quantize_1x128` and `trtllm::fp8_block_scaling_gemm`,
+whose `gemm_dispatch` (cutlass_kernels/fp8_blockscale_gemm/fp8_blockscale_gemm_kernel.cuh) JIT-builds
+the DeepGEMM kernel for the shape: for fewer than 32 tokens with A and B swapped (the weight rows on
+the WGMMA's 64/128-row M side, the tokens on its 16..128-column N side), else tokens on M. Its config
+(deep_gemm::jit::get_best_gemm_config) is a function of the shape and the SM count only: block_m 64
+for an M side of at most 64 rows else 128, and the N block of 16..128 (step 8) that needs the fewest
+waves of tiles, then fills the last wave best, then is smallest. A persistent grid of one CTA per SM
+walks the tiles; there is no split-K. So a 4096-row weight at 8 tokens runs on 32 CTAs of 16 x 128:
+32 of 132 SMs stream it, and each promotes its padded 16-token tile after every K block (kernel_fit
+.promotion_flops). Each SM keeps its pipeline's stages of both tiles in flight (fp8_block_stages:
+8 x 18 KiB for the 16 x 128 tile), and every tile reads its operand rows over the whole K
+(operand_stream_bytes): a narrow N block re-reads A once per N block from the L2, e.g. 256 x 2048 x
+65536 on 128 x 32 tiles reads 1.38 GB, ~141 us at the H200's measured 9.8 TB/s L2 against ~145 us
+measured, where its MMAs alone need ~50 us. The kernel is chosen by the library, not autotuned, so serving runs the same one;
+only the fit uses it for now.
 """
 
 from __future__ import annotations
@@ -105,3 +122,79 @@ def store_fill(tile: dict | None, params) -> float:
     if vec <= 0 or sector <= 0:
         return 1.0
     return min(1.0, vec / sector)
+
+
+def fp8_block_rule(system: str, stack: str, fmt: str) -> dict | None:
+    """The tile rule of the block-scaled FP8 GEMM kernel the database's TensorRT-LLM collector times
+    on `system` (kernels_db.yaml trtllm_fp8_block_tile: the DeepGEMM SM 9.0 kernel behind
+    trtllm::fp8_block_scaling_gemm), or None where the database does not say which kernel ran."""
+    if stack != "trtllm" or fmt != "fp8_block":
+        return None
+    cfg = db_config()
+    rule = cfg.get("trtllm_fp8_block_tile")
+    cc = cfg["systems"].get(system, {}).get("compute_capability")
+    return rule if rule and cc is not None and str(cc) in rule["compute_capabilities"] else None
+
+
+def fp8_block_tile(m, n, cores: float, rule: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per GEMM (m tokens x n weight rows), the (token, weight-row) tile the DeepGEMM SM 9.0 kernel
+    runs (kernels_db.yaml trtllm_fp8_block_tile). Below swap_ab_below_m tokens the library swaps A and
+    B: the weight rows take the WGMMA's M side and the tokens its N side. The M side's block is
+    block_m[0] for at most small_block_m_rows rows, else block_m[1]; the N side's block is, among
+    block_n min..max, the one with the fewest waves of tiles over the `cores` SMs, then the fullest
+    last wave, then the smallest (deep_gemm::jit::get_best_gemm_config)."""
+    m, n = np.broadcast_arrays(np.asarray(m, dtype=float), np.asarray(n, dtype=float))
+    swap = m < float(rule["swap_ab_below_m"])
+    side_m, side_n = np.where(swap, n, m), np.where(swap, m, n)
+    small, large = (float(b) for b in rule["block_m"])
+    bm = np.where(side_m <= float(rule["small_block_m_rows"]), small, large)
+    bn_rule = rule["block_n"]
+    cands = np.arange(float(bn_rule["min"]), float(bn_rule["max"]) + 1.0, float(bn_rule["step"]))
+    tiles = np.ceil(side_m / bm)[..., None] * np.ceil(side_n[..., None] / cands)  # (..., candidates)
+    waves = np.ceil(tiles / cores)
+    last = tiles - (waves - 1.0) * cores  # tiles of the last wave, 1..cores
+    # fewest waves, then fullest last wave; argmin keeps the first (smallest) block_n of a tie
+    bn = cands[np.argmin(waves * (cores + 1.0) - last, axis=-1)]
+    return np.where(swap, bn, bm), np.where(swap, bm, bn)
+
+
+def fp8_block_multicast(m, n, tile_n, cores: float, rule: dict) -> np.ndarray:
+    """CTAs that share one TMA load of the token (A) tile in the DeepGEMM SM 9.0 kernel (kernels_db.yaml
+    trtllm_fp8_block_tile multicast): `ways` where the GEMM is not swapped, has at least min_m tokens,
+    n is a multiple of ways x its N block and the SM count of ways; else 1 (get_best_gemm_config)."""
+    mc = rule["multicast"]
+    ways = float(mc["ways"])
+    m, n, tn = (np.asarray(v, dtype=float) for v in (m, n, tile_n))
+    ok = (m >= float(rule["swap_ab_below_m"])) & (m >= float(mc["min_m"])) & (n % (tn * ways) == 0) & (cores % ways == 0)
+    return np.where(ok, ways, 1.0)
+
+
+def operand_stream_bytes(m, n, k, tile_m, tile_n, fmt: str, multicast_a=1.0) -> np.ndarray:
+    """Bytes the CTAs of a tiled GEMM read for their operands: every output tile reads its tile_m rows
+    of A and tile_n rows of B over the whole K (operand_bytes_per_k: payload and block scales), the A
+    tile once per `multicast_a` CTAs sharing one TMA multicast load. Whatever DRAM delivers once, the
+    L2 serves this many bytes to the SMs."""
+    m, n, k, tm, tn = (np.asarray(v, dtype=float) for v in (m, n, k, tile_m, tile_n))
+    tiles = np.ceil(m / tm) * np.ceil(n / tn)
+    return tiles * k * operand_bytes_per_k(tm / np.asarray(multicast_a, dtype=float), tn, fmt)
+
+
+def fp8_block_stages(m, tile_m, tile_n, k, rule: dict) -> np.ndarray:
+    """Shared-memory pipeline stages of the DeepGEMM SM 9.0 kernel for a GEMM of m tokens on its
+    (token, weight-row) tile (kernels_db.yaml trtllm_fp8_block_tile stages; get_best_gemm_config /
+    get_smem_size): the most stages whose operand tiles (block_k = rule k deep, one byte per element),
+    FP32 scales, BF16 output tile and two 8-byte barriers per stage fit in smem_bytes."""
+    m, tm, tn, k = (np.asarray(v, dtype=float) for v in (m, tile_m, tile_n, k))
+    swap = m < float(rule["swap_ab_below_m"])
+    bm, bn = np.where(swap, tn, tm), np.where(swap, tm, tn)  # the kernel's M and N blocks
+    bk = float(rule["k"])
+    kb4 = np.ceil(k / bk) * 4.0  # one FP32 scale per K block (a weight row block's, or a token's)
+    fixed = bm * bn * 2.0 + np.where(swap, np.ceil(kb4 / 8.0) * 8.0,
+                                     np.ceil(kb4 * np.where(bk % bn == 0, 1.0, 2.0) / 8.0) * 8.0)
+    per_stage = (bm + bn) * bk + np.where(swap, np.ceil(bn * 4.0 / 128.0) * 128.0, bm * 4.0) + 16.0
+    out = np.zeros(np.broadcast(m, tm, tn, k).shape)
+    for cands, even in ((rule["stages"], True), (rule["stages_uneven_n"], False)):
+        fits = [np.where(fixed + c * per_stage <= float(rule["smem_bytes"]), float(c), 0.0) for c in cands]
+        best = np.max(np.stack(fits), axis=0)
+        out = np.where((bk % bn == 0) == even, best, out)
+    return out
