@@ -11,6 +11,10 @@ Two terms (perf/comm_contention.py; docs/notes/issue-18.md, Round stop-25 issue-
          estimate the step's growth when HBM runs at (1 - h) of its bandwidth, h = the collective's
                    HBM busy time / its duration, for the share t_dp / step of the step the DP
                    collectives run (the model's own memory-bound time decides how much of that shows).
+Also printed: one micro-batch's forward + backward compute (F + B) on S - k cores against S (perf/opcost's
+waves and stream-K over the cores the collective leaves: what a non-persistent kernel's CTAs see), next to
+the linear rule's k / (S - k). A persistent kernel launched for S cores is not covered (its displaced CTAs
+run as a second wave: docs/notes/issue-18.md, Round stop-25 issue-25cc).
 The row's own run (its stack, pinned layout, settings) comes from validation/train_rows.map_row; no
 measured value is read or used.
 
@@ -70,6 +74,14 @@ def size(row: dict) -> None:
     slow = dataclasses.replace(p, mem_bw=p.mem_bw * (1.0 - h))
     r_slow = T.train(*a, params=slow, comm_ctas=0, **{x: v for x, v in base_k.items() if x != "params"})
     est = (r_slow.step_time_s - r0.step_time_s) * min(1.0, b["t_dp"] / r0.step_time_s)
+    # the per-micro-batch compute on S - k cores (perf/opcost's waves and stream-K over the free cores: a
+    # non-persistent kernel's CTAs fill the SMs the collective leaves), vs the linear share k / S
+    S = float(np.max(p.num_cores))
+    waves = {}
+    for n in (8, 16):
+        few = dataclasses.replace(p, num_cores=p.num_cores - n)
+        rf = T.train(*a, params=few, comm_ctas=0, **{x: v for x, v in base_k.items() if x != "params"})
+        waves[n] = ((rf.breakdown["F"] + rf.breakdown["B"]) / (b["F"] + b["B"]) - 1.0, n / (S - n))
     s0 = r0.step_time_s
     print(f"{row['id']} {chip.id} x{row['n_accelerators']} {r0.parallelism}: step {s0:.4f} s, t_dp {b['t_dp']:.3f} s, "
           f"exposed DP {b['exposed_dp']:.4f} s")
@@ -77,6 +89,8 @@ def size(row: dict) -> None:
           + f" ({chip.id}: {float(np.max(p.num_cores)):.0f} cores)")
     print(f"  HBM: {wire / 1e9:.1f} GB received per step -> {busy * 1e3:.1f} ms of HBM at {hbm_bw / 1e12:.2f} TB/s "
           f"(h = {h:.1%} of HBM while DP runs); ceiling {busy / s0:+.2%}, estimate {est / s0:+.2%} of the step")
+    print("  compute F + B on S - k cores vs S (linear k / (S - k)): "
+          + ", ".join(f"k {n}: {w:+.2%} ({lin:+.2%})" for n, (w, lin) in waves.items()))
 
 
 def main(ids) -> None:
