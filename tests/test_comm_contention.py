@@ -72,3 +72,15 @@ def test_training_step_grows_by_the_hidden_collectives_share():
 def test_half_the_chip_is_refused():
     with pytest.raises(TapeoutError, match="comm_ctas"):
         train("gpt3-175b", "h100-sxm", 10752, 2688 * 2048, 2048, "fp8", tp=4, pp=6, vp=8, mbs=1, zero=1, comm_ctas=80)
+
+
+def test_hbm_busy_time_closed_form_and_bad_input():
+    # 10 GB received over the network by one H100 (3.35 TB/s HBM3): 5 x 10e9 / 3.35e12 s
+    from tapeout.perf.comm_contention import hbm_busy_time
+    assert hbm_busy_time(10e9, 3.35e12) == pytest.approx(5 * 10e9 / 3.35e12)
+    assert hbm_busy_time(10e9, 3.35e12, "nvlink") == pytest.approx(3 * 10e9 / 3.35e12)
+    assert hbm_busy_time(10e9, 3.35e12, "nvlink") < hbm_busy_time(10e9, 3.35e12)  # no NIC FIFO round trip
+    with pytest.raises(TapeoutError, match="path"):
+        hbm_busy_time(1.0, 1.0, "pcie")
+    with pytest.raises(TapeoutError, match="hbm_bw"):
+        hbm_busy_time(1.0, 0.0)

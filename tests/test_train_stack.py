@@ -129,3 +129,15 @@ def test_yes_no_stack_features_reject_strings(feature):
     assert stack_settings(_stack(**{feature: False}), {}, {}, False)[1] == \
         {{"overlap_p2p_comm": "overlap_p2p", "sequence_parallel": "sequence_parallel",
           "quantized_gathers": "quantized_gathers"}[feature]: False}
+
+
+def test_dp_cta_cap_sets_the_overlapped_collectives_cores():
+    """A stack's MEGATRON_CORE_DP_MAX_CTAS (nccl_max_ctas.dp, wired) is the cores an overlapped DP collective
+    occupies; the NeMo 23.09 stack on file (v3.1 config_common.sh) caps it at 8. A malformed cap names the field."""
+    caps = {"p2p": 2, "dp": 8, "tp": 8, "amax": 1, "embedding": 2, "mp": 2, "min_channels": 4}
+    assert stack_settings(_stack(nccl_max_ctas=caps), {}, {}, False)[1] == {"comm_ctas": 8}
+    v31 = find_stack("NeMo Framework Release 23.09", "v3.1")
+    assert stack_settings(v31, {}, {}, False)[1]["comm_ctas"] == 8
+    for bad in ({"tp": 8}, 8, {"dp": "8"}, {"dp": -1}):
+        with pytest.raises(TapeoutError, match="nccl_max_ctas"):
+            stack_settings(_stack(nccl_max_ctas=bad), {}, {}, False)

@@ -15,8 +15,21 @@ c (1 - f); if that covers g the pair ends with c, else the rest runs after it:
     T = max(c, g + f c)        (exact for f, c, g >= 0: c >= g + f c  <=>  c (1 - f) >= g)
 so the exposed time beyond the compute is max(c - g, f c): the old max(0, c - g) when the
 collective is the long pole, and f c (the work the compute lost) when it is hidden.
-Not modelled: wave quantisation of the GEMMs over the fewer cores (perf/opcost tiles) and the
+Not modelled: wave quantisation of the GEMMs over the fewer cores (perf/opcost tiles), and the
 HBM bandwidth the collective's bytes take from memory-bound kernels; both only add time.
+
+HBM traffic of a collective (sized, not charged in the step; docs/notes/issue-18.md, Round stop-25
+issue-25cc). NCCL's ring reduce-scatter / all-reduce step (src/device/reduce_scatter.h, all_reduce.h
+runRing: prims.recvReduceSend / directRecvReduceCopySend; prims_simple.h) reads the chunk the previous
+rank delivered into this GPU's receive buffer and this rank's own input, and writes the sum onward.
+Per byte a GPU receives: over NVLink (P2P writes straight into the next GPU's buffer) 1 byte written
+into this HBM by the sender, 2 read by the kernel: HBM_BYTES_PER_WIRE_BYTE["nvlink"] = 3 (the write
+out lands in the next GPU's HBM, counted there). Over the network (GPUDirect RDMA) the NIC writes the
+received byte into HBM and the kernel writes the sum into the send FIFO in HBM that the NIC reads
+back: 1 + 2 + 1 + 1 = 5. All-gather steps copy without the own-input read (one byte less each).
+The HBM time the collective's bytes occupy, `hbm_busy_time`, bounds what it can take from
+memory-bound kernels running beside it (exact when those kernels saturate HBM for the whole
+collective; compute-bound GEMMs lose nothing to it).
 """
 
 from __future__ import annotations
@@ -42,3 +55,20 @@ def contended_exposure(exposed, t_comm, share):
     and the share of the cores the collective occupies: max(exposed, share x t_comm) (module
     docstring; exact for one window). Broadcasts."""
     return np.maximum(np.asarray(exposed, dtype=float), np.asarray(share, dtype=float) * np.asarray(t_comm, dtype=float))
+
+
+# HBM bytes moved on one GPU per byte it receives in a ring reduce step (module docstring)
+HBM_BYTES_PER_WIRE_BYTE = {"nvlink": 3.0, "network": 5.0}
+
+
+def hbm_busy_time(wire_bytes, hbm_bw, path: str = "network"):
+    """Seconds of the chip's HBM bandwidth a collective's traffic occupies: wire_bytes received on
+    one GPU x the HBM bytes per wire byte of `path` ("nvlink" / "network") / hbm_bw (B/s). The most
+    time it can take from memory-bound kernels it overlaps (module docstring). Broadcasts."""
+    if path not in HBM_BYTES_PER_WIRE_BYTE:
+        raise TapeoutError(f"path = {path!r}: use one of {', '.join(HBM_BYTES_PER_WIRE_BYTE)} (the link the "
+                           f"collective's bytes arrive over).")
+    bw = np.asarray(hbm_bw, dtype=float)
+    if np.any(bw <= 0):
+        raise TapeoutError(f"hbm_bw = {hbm_bw}: give the chip's HBM bandwidth in B/s (> 0).")
+    return HBM_BYTES_PER_WIRE_BYTE[path] * np.asarray(wire_bytes, dtype=float) / bw

@@ -17,7 +17,8 @@ at its measured rate relative to cuDNN on the chip (perf/train_attention.py); a 
 measurement keeps the calibrated rate and says so in the notes.
 `comm_ctas`: CTAs (one SM each) an overlapped DP / CP collective occupies (NCCL channels); the
 compute it hides behind runs on the other cores (perf/comm_contention.py). 0: free (the default:
-no stack on file pins its NCCL channel count).
+a stack that does not cap its DP communicator's CTAs); a stack on file with the cap
+(training_stacks.yaml nccl_max_ctas, NeMo 23.09: 8) sets it, and the result's notes show the share.
 `overlap_p2p`: the stack's overlap_p2p_comm: interleaved schedules (vp > 1) hide the steady-state
 pipeline sends, leaving the fill/drain hops and the loop-backs the schedule's group N = PP leaves
 no slack for exposed (perf/pipeline_p2p.py). Default True:

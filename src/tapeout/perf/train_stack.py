@@ -32,6 +32,10 @@ Wired features (perf/training.train arguments they decide):
                              quantized format (quantized_gathers; perf/train_recipe.gather_bytes)
   make_vocab_size_divisible_by  the vocabulary padded to a multiple of this x TP (vocab_divisible_by;
                              perf/vocab_padding.py)
+  nccl_max_ctas              the stack's per-communicator NCCL CTA caps: the data-parallel one sizes the
+                             cores an overlapped DP / CP collective occupies (comm_ctas;
+                             perf/comm_contention.py), the cap taken as the channel count (assumed to
+                             bind; the result's notes show the share)
   eager_layer                the layer type (data/software/host_issue.yaml) the stack issues from the CPU
                              when a run captures no CUDA graphs (eager_layer; perf/host_issue.py,
                              perf/train_host.py): set on a run whose layer_cuda_graph, the submission's
@@ -51,7 +55,7 @@ from ..formats import data_file
 WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "fp8_attention_context_parallel", "distributed_optimizer", "even_pipeline_stages",
          "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
          "frozen_dy_transpose", "grad_sync_after_backward", "fp8_reduce_amax", "quantized_gathers",
-         "make_vocab_size_divisible_by", "eager_layer")
+         "make_vocab_size_divisible_by", "eager_layer", "nccl_max_ctas")
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,14 @@ def _flag(stack: TrainingStack, feature: str) -> bool:
     return v
 
 
+def _dp_ctas(caps) -> int:
+    """The data-parallel communicator's CTA cap of a stack's `nccl_max_ctas` ({dp: n, ...})."""
+    if not isinstance(caps, dict) or not isinstance(caps.get("dp"), int) or caps["dp"] < 0:
+        raise TapeoutError(f"nccl_max_ctas = {caps!r}: give a mapping with dp: <CTAs of the data-parallel communicator, "
+                           f"an integer >= 0> (data/software/training_stacks.yaml).")
+    return caps["dp"]
+
+
 def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_attention: bool,
                    records: dict | None = None) -> tuple:
     """Apply a stack's wired features to a run: (pins, settings, fp8_attention), `settings` being
@@ -159,6 +171,8 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings["lm_loss"] = stack.value("lm_loss")
     if stack.value("make_vocab_size_divisible_by") is not None:
         settings["vocab_divisible_by"] = stack.value("make_vocab_size_divisible_by")
+    if dict((f, w) for f, _, w in stack.features).get("nccl_max_ctas"):
+        settings["comm_ctas"] = _dp_ctas(stack.value("nccl_max_ctas"))
     if dict((f, w) for f, _, w in stack.features).get("attention_kernel"):
         settings["attention_kernel"] = stack.value("attention_kernel")
     return pins, settings, fp8_attention

@@ -801,6 +801,10 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                      "send/recv waits split the host-sync segments; perf/train_host.py prices PP 1)")
     res = training_reserve(lay, c)
     notes.append(f"memory: {r['mem'] / GIB:.1f} GiB per chip; " + res.note(cap))
+    if stack.comm_ctas:
+        notes.append(f"overlapped DP / CP collectives on {stack.comm_ctas} CTAs (the stack's NCCL cap, assumed to bind): "
+                     f"the compute hiding them runs on the other cores, a {stack.comm_ctas / float(np.max(p.num_cores)):.1%} "
+                     "share (perf/comm_contention.py; their HBM traffic is not charged)")
     held = _held_sends_note(lay, r, stack)
     if held:
         notes.append(held)
