@@ -73,6 +73,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+import numpy as np
+
 from ..errors import TapeoutError
 from ..hardware.fabric import Fabric
 from .dp_buckets import BucketRule, bucket_rule
@@ -108,6 +110,15 @@ class StackFeatures:
 
     def __post_init__(self):
         check_divisible_by(self.vocab_divisible_by)
+        for f in fields(self):
+            # a switch given as "no" / 0 / nan would be read by truth value: refuse anything but a boolean
+            if f.type == "bool" and not isinstance(getattr(self, f.name), (bool, np.bool_)):
+                raise TapeoutError(f"stack setting {f.name} = {getattr(self, f.name)!r}: give True or False "
+                                   f"(perf/stack_features.StackFeatures).")
+        c = self.comm_ctas
+        if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or c < 0:
+            raise TapeoutError(f"stack setting comm_ctas = {c!r}: give a whole number >= 0 of CTAs (one core each) "
+                               f"an overlapped DP / CP collective occupies; 0 for none (perf/comm_contention.py).")
         if self.eager_layer is not None or self.host_cpu is not None:
             check_host_issue(self.eager_layer, self.host_cpu)
         if self.rank_spread is not None and not isinstance(self.rank_spread, RankSpread):
