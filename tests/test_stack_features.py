@@ -75,3 +75,12 @@ def test_comm_ctas_that_is_not_a_whole_count_is_refused_naming_it(bad):
     with pytest.raises(TapeoutError, match="comm_ctas.*whole number"):
         StackFeatures.from_settings({"comm_ctas": bad})
     assert StackFeatures.from_settings({"comm_ctas": 8}).comm_ctas == 8
+
+
+def test_a_host_cpu_without_an_eager_layer_is_refused_not_ignored():
+    # host_cpu only prices the CPU issue time of an eager run (eager_layer); set alone it would change
+    # nothing while the user believes the run's host was taken into account
+    with pytest.raises(TapeoutError, match="host_cpu.*eager_layer"):
+        StackFeatures.from_settings({"host_cpu": "NVIDIA Grace (GH200)"})
+    s = StackFeatures.from_settings({"host_cpu": "NVIDIA Grace (GH200)", "eager_layer": "mcore-te-gpt"})
+    assert s.host_cpu == "NVIDIA Grace (GH200)"

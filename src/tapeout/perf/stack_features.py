@@ -121,6 +121,9 @@ class StackFeatures:
                                f"an overlapped DP / CP collective occupies; 0 for none (perf/comm_contention.py).")
         if self.eager_layer is not None or self.host_cpu is not None:
             check_host_issue(self.eager_layer, self.host_cpu)
+        if self.host_cpu is not None and self.eager_layer is None:
+            raise TapeoutError(f"stack setting host_cpu = {self.host_cpu!r} acts only on an eager run: set eager_layer "
+                               f"too (the layer type the host issues, data/software/host_issue.yaml), or leave host_cpu unset.")
         if self.rank_spread is not None and not isinstance(self.rank_spread, RankSpread):
             raise TapeoutError(f"rank_spread must be a perf.rank_spread.RankSpread (or None); "
                                f"got {type(self.rank_spread).__name__}.")
