@@ -66,7 +66,12 @@ layer data/software/host_issue.yaml tallies; the step adds the GPU idle the host
 (perf/train_host.py rule, one segment per step, PP 1), shown in breakdown['host_issue']. Default None: no
 host issue time (a CUDA-graph run, or a stack whose eager layer is not on file).
 `host_cpu`: the eager run's host CPU, one with a measured per-call CPU time (host_issue.yaml). None: the
-chip's own (a Grace superchip), else the reference host, shown as assumed.
+chip's own (a Grace superchip), else the reference host, shown as assumed. Set only with eager_layer.
+`fp8_attention_cp`: a run that asked FP8 attention (train's fp8_attention) keeps it inside the
+context-parallel ring (Transformer Engine >= 1.10, AttnFuncWithCP's FP8 path). False (a stack of an
+earlier TE, training_stacks.yaml fp8_attention_context_parallel): a CP > 1 layout runs its attention
+core in BF16, shown in breakdown['attention_precision']; CP 1 layouts keep FP8. Default True.
+Every switch above is True or False and comm_ctas a whole number >= 0: anything else is refused.
 """
 
 from __future__ import annotations
