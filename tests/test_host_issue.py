@@ -94,3 +94,17 @@ def test_eager_run_under_pipeline_parallelism_is_noted_not_priced():
     graphs, eager = train(layout=lay, **BASE), train(layout=lay, eager_layer="mcore-te-gpt", **BASE)
     assert eager.step_time_s == graphs.step_time_s
     assert any("host issue time not priced at PP 2" in n for n in eager.notes)
+
+
+def test_rank_spread_slows_the_gpus_work_not_the_hosts_idle():
+    # the per-rank spread is of the GPUs' compute speed; the GPU idle an eager host leaves is CPU time
+    # (host_issue.yaml per-call times), so the slowest rank adds the same time whether or not the
+    # layers are issued eagerly
+    from tapeout.perf.rank_spread import RankSpread
+
+    lay = TrainLayout(tp=4, pp=1, dp=16, zero=0)
+    sp = RankSpread(0.03)
+    graphs = train(layout=lay, rank_spread=sp, **BASE)
+    eager = train(layout=lay, rank_spread=sp, eager_layer="mcore-te-gpt", **BASE)
+    assert eager.breakdown["host_issue"]["gpu_idle_per_step_ms"] > 0
+    assert eager.breakdown["rank_spread"]["added_s"] == pytest.approx(graphs.breakdown["rank_spread"]["added_s"], rel=1e-9)
