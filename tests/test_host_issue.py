@@ -108,3 +108,18 @@ def test_rank_spread_slows_the_gpus_work_not_the_hosts_idle():
     eager = train(layout=lay, rank_spread=sp, eager_layer="mcore-te-gpt", **BASE)
     assert eager.breakdown["host_issue"]["gpu_idle_per_step_ms"] > 0
     assert eager.breakdown["rank_spread"]["added_s"] == pytest.approx(graphs.breakdown["rank_spread"]["added_s"], rel=1e-9)
+
+
+def test_recompute_reissues_the_forward_calls_it_reruns():
+    # Megatron's full recompute reruns each layer's forward inside its backward (CheckpointFunction.backward
+    # calls the forward again from Python): the backward's CPU time grows by one forward's. Selective
+    # recompute reruns the core attention only: TEDotProductAttention's forward calls, at CP 1
+    # base 6 + no_cp 3 = 9 calls (host_issue.yaml attention_calls.forward) at the reference host's 13.48 us
+    base = layer_issue("mcore-te-gpt", chip_id="h100-sxm", fp8=True, adapters=2)
+    full = layer_issue("mcore-te-gpt", chip_id="h100-sxm", fp8=True, adapters=2, recompute="full")
+    sel = layer_issue("mcore-te-gpt", chip_id="h100-sxm", fp8=True, adapters=2, recompute="selective")
+    assert full.forward_s == base.forward_s and sel.forward_s == base.forward_s
+    assert full.backward_s == pytest.approx(base.backward_s + base.forward_s)
+    assert sel.backward_s - base.backward_s == pytest.approx(9 * 13.48e-6)
+    with pytest.raises(TapeoutError, match="recompute"):
+        layer_issue("mcore-te-gpt", recompute="some")

@@ -574,7 +574,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     if fwd.stack.eager_layer and lay.pp == 1:
         host = layer_issue(fwd.stack.eager_layer, fwd.stack.host_cpu, chip.id,
                            fp8=rcp is not None and rcp.quantized, adapters=len(getattr(lora, "targets", ()) or ()),
-                           cp=lay.cp)
+                           cp=lay.cp, recompute=lay.recompute)
         host_idle = step_host_idle(host.forward_s, host.backward_s, Fl, Bl, n_slow, int(m))
         host_eval = blocks_gpu_idle([(host.forward_s, Fl, n_slow)] * int(m))
     step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast + amax + host_idle
