@@ -84,3 +84,16 @@ def test_hbm_busy_time_closed_form_and_bad_input():
         hbm_busy_time(1.0, 1.0, "pcie")
     with pytest.raises(TapeoutError, match="hbm_bw"):
         hbm_busy_time(1.0, 0.0)
+
+
+def test_nan_inputs_are_refused_not_propagated():
+    # nan fails every comparison: a range check written as `x < 0` lets it through into a nan time
+    from tapeout.perf.comm_contention import hbm_busy_time
+    with pytest.raises(TapeoutError, match="hbm_bw"):
+        hbm_busy_time(1.0, float("nan"))
+    with pytest.raises(TapeoutError, match="wire_bytes"):
+        hbm_busy_time(float("nan"), 3.35e12)
+    with pytest.raises(TapeoutError, match="wire_bytes"):
+        hbm_busy_time(-1.0, 3.35e12)
+    with pytest.raises(TapeoutError, match="comm_ctas"):
+        core_share(float("nan"), 132)

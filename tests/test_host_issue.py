@@ -94,3 +94,32 @@ def test_eager_run_under_pipeline_parallelism_is_noted_not_priced():
     graphs, eager = train(layout=lay, **BASE), train(layout=lay, eager_layer="mcore-te-gpt", **BASE)
     assert eager.step_time_s == graphs.step_time_s
     assert any("host issue time not priced at PP 2" in n for n in eager.notes)
+
+
+def test_rank_spread_slows_the_gpus_work_not_the_hosts_idle():
+    # the per-rank spread is of the GPUs' compute speed; the GPU idle an eager host leaves is CPU time
+    # (host_issue.yaml per-call times), so the slowest rank adds the same time whether or not the
+    # layers are issued eagerly
+    from tapeout.perf.rank_spread import RankSpread
+
+    lay = TrainLayout(tp=4, pp=1, dp=16, zero=0)
+    sp = RankSpread(0.03)
+    graphs = train(layout=lay, rank_spread=sp, **BASE)
+    eager = train(layout=lay, rank_spread=sp, eager_layer="mcore-te-gpt", **BASE)
+    assert eager.breakdown["host_issue"]["gpu_idle_per_step_ms"] > 0
+    assert eager.breakdown["rank_spread"]["added_s"] == pytest.approx(graphs.breakdown["rank_spread"]["added_s"], rel=1e-9)
+
+
+def test_recompute_reissues_the_forward_calls_it_reruns():
+    # Megatron's full recompute reruns each layer's forward inside its backward (CheckpointFunction.backward
+    # calls the forward again from Python): the backward's CPU time grows by one forward's. Selective
+    # recompute reruns the core attention only: TEDotProductAttention's forward calls, at CP 1
+    # base 6 + no_cp 3 = 9 calls (host_issue.yaml attention_calls.forward) at the reference host's 13.48 us
+    base = layer_issue("mcore-te-gpt", chip_id="h100-sxm", fp8=True, adapters=2)
+    full = layer_issue("mcore-te-gpt", chip_id="h100-sxm", fp8=True, adapters=2, recompute="full")
+    sel = layer_issue("mcore-te-gpt", chip_id="h100-sxm", fp8=True, adapters=2, recompute="selective")
+    assert full.forward_s == base.forward_s and sel.forward_s == base.forward_s
+    assert full.backward_s == pytest.approx(base.backward_s + base.forward_s)
+    assert sel.backward_s - base.backward_s == pytest.approx(9 * 13.48e-6)
+    with pytest.raises(TapeoutError, match="recompute"):
+        layer_issue("mcore-te-gpt", recompute="some")

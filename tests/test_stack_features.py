@@ -50,3 +50,37 @@ def test_bad_rank_spread_is_one_tapeout_error_naming_the_field():
 def test_a_raw_bucket_spelling_is_refused_by_the_dataclass():
     with pytest.raises(TapeoutError, match="dp_bucket"):
         StackFeatures(dp_bucket="apex")
+
+
+@pytest.mark.parametrize("name", [f.name for f in fields(StackFeatures) if f.type == "bool"])
+@pytest.mark.parametrize("bad", ["no", "false", 0, 1, float("nan"), None])
+def test_a_switch_that_is_not_true_or_false_is_refused_naming_it(name, bad):
+    # "no" or nan is truthy: taken as True it would silently switch the feature on (e.g.
+    # p2p_blocking_warmup="no" holding every warm-up send); one TapeoutError naming the setting instead
+    with pytest.raises(TapeoutError, match=rf"{name}.*True or False"):
+        StackFeatures.from_settings({name: bad})
+
+
+def test_switches_accept_python_and_numpy_booleans():
+    import numpy as np
+
+    s = StackFeatures.from_settings({"p2p_blocking_warmup": np.bool_(True), "fp8_attention_cp": False})
+    assert s.p2p_blocking_warmup and not s.fp8_attention_cp
+
+
+@pytest.mark.parametrize("bad", [-3, 2.5, float("nan"), float("inf"), "8", True, None])
+def test_comm_ctas_that_is_not_a_whole_count_is_refused_naming_it(bad):
+    # CTAs an overlapped collective occupies: a whole number >= 0 (nan would pass core_share's range
+    # check and turn the step into nan; "8" would fail there with a Python TypeError)
+    with pytest.raises(TapeoutError, match="comm_ctas.*whole number"):
+        StackFeatures.from_settings({"comm_ctas": bad})
+    assert StackFeatures.from_settings({"comm_ctas": 8}).comm_ctas == 8
+
+
+def test_a_host_cpu_without_an_eager_layer_is_refused_not_ignored():
+    # host_cpu only prices the CPU issue time of an eager run (eager_layer); set alone it would change
+    # nothing while the user believes the run's host was taken into account
+    with pytest.raises(TapeoutError, match="host_cpu.*eager_layer"):
+        StackFeatures.from_settings({"host_cpu": "NVIDIA Grace (GH200)"})
+    s = StackFeatures.from_settings({"host_cpu": "NVIDIA Grace (GH200)", "eager_layer": "mcore-te-gpt"})
+    assert s.host_cpu == "NVIDIA Grace (GH200)"

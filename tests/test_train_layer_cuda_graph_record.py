@@ -65,3 +65,14 @@ def test_lora_row_is_priced_eager_by_its_record(monkeypatch):
     assert bare.detail["host_issue"] is None
     assert with_record.detail["step_s"] - bare.detail["step_s"] == pytest.approx(host["gpu_idle_per_step_ms"] * 1e-3,
                                                                                    rel=1e-9)
+
+
+def test_an_eager_run_the_model_does_not_price_keeps_layer_cuda_graph_listed():
+    # the host issue time is priced at PP 1 only (perf/training.py); an eager run at PP > 1 still has its
+    # layer_cuda_graph record among the features the model does not act on
+    from tapeout.validation.train_rows import _not_modelled
+
+    st = TrainingStack("s", (("layer_cuda_graph", True, False), ("eager_layer", "mcore-te-gpt", True)))
+    rec = {"layer_cuda_graph": False}
+    assert _not_modelled(st, rec, host_priced=False) == {"layer_cuda_graph": False}
+    assert _not_modelled(st, rec, host_priced=True) == {}

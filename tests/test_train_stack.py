@@ -138,6 +138,6 @@ def test_dp_cta_cap_sets_the_overlapped_collectives_cores():
     assert stack_settings(_stack(nccl_max_ctas=caps), {}, {}, False)[1] == {"comm_ctas": 8}
     v31 = find_stack("NeMo Framework Release 23.09", "v3.1")
     assert stack_settings(v31, {}, {}, False)[1]["comm_ctas"] == 8
-    for bad in ({"tp": 8}, 8, {"dp": "8"}, {"dp": -1}):
+    for bad in ({"tp": 8}, 8, {"dp": "8"}, {"dp": -1}, {"dp": True}):  # YAML `dp: true` is not a count
         with pytest.raises(TapeoutError, match="nccl_max_ctas"):
             stack_settings(_stack(nccl_max_ctas=bad), {}, {}, False)

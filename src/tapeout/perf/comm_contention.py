@@ -42,7 +42,7 @@ from ..errors import TapeoutError
 def core_share(ctas: float, cores: float, field: str = "comm_ctas") -> float:
     """Share of the chip's cores one overlapped collective's CTAs occupy (one CTA per channel,
     one SM each). Bad input (negative, or half the chip or more) is refused naming `field`."""
-    if ctas < 0 or cores <= 0 or ctas >= 0.5 * cores:
+    if not (0 <= ctas < 0.5 * cores):  # written so that nan fails too
         raise TapeoutError(f"{field} = {ctas:g} CTAs for overlapped collectives on a chip of {cores:g} cores: use "
                            f"0 (the collectives take no cores) up to below half the cores (NCCL runs at most 32 "
                            f"channels, one CTA each).")
@@ -68,7 +68,9 @@ def hbm_busy_time(wire_bytes, hbm_bw, path: str = "network"):
     if path not in HBM_BYTES_PER_WIRE_BYTE:
         raise TapeoutError(f"path = {path!r}: use one of {', '.join(HBM_BYTES_PER_WIRE_BYTE)} (the link the "
                            f"collective's bytes arrive over).")
-    bw = np.asarray(hbm_bw, dtype=float)
-    if np.any(bw <= 0):
+    bw, wire = np.asarray(hbm_bw, dtype=float), np.asarray(wire_bytes, dtype=float)
+    if not np.all(bw > 0):  # nan fails too
         raise TapeoutError(f"hbm_bw = {hbm_bw}: give the chip's HBM bandwidth in B/s (> 0).")
-    return HBM_BYTES_PER_WIRE_BYTE[path] * np.asarray(wire_bytes, dtype=float) / bw
+    if not np.all(wire >= 0):
+        raise TapeoutError(f"wire_bytes = {wire_bytes}: give the bytes one GPU receives (>= 0).")
+    return HBM_BYTES_PER_WIRE_BYTE[path] * wire / bw

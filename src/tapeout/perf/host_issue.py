@@ -9,7 +9,8 @@ t_call(h): the measured CPU time of one eager torch.nn.Linear forward on host h 
 ATen dispatch, one cuBLAS launch); a host without a measurement runs at the reference host's (an
 assumption the caller shows). te_over_torch: a Transformer Engine Linear's CPU time over torch's, on the
 hosts where both are measured. fp8_factor: FP8 over BF16 for a TE module (1 in BF16). n_attention:
-base + per-CP-step x CP (no_cp at CP 1). The overlap of this CPU time with the GPU's is
+base + per-CP-step x CP (no_cp at CP 1). A recomputing backward also re-issues the forward calls it
+reruns (RERUN: all of them under full recompute, the core attention's under selective). The overlap of this CPU time with the GPU's is
 perf/train_host.py's rule.
 """
 
@@ -87,22 +88,36 @@ class LayerIssue:
                 "calls_per_layer": self.calls, "source": "data/software/host_issue.yaml"}
 
 
+# what a recomputing backward reruns of the layer's forward, per train_layout.RECOMPUTE, as the GPU side
+# prices it (perf/training.evaluate_layout `rc`): full the whole forward (Megatron CheckpointFunction.backward
+# calls it again from Python); selective the core attention (Megatron-Core _checkpointed_attention_forward);
+# dots (XLA's policy) the attention and the elementwise glue
+RERUN = {"none": (), "full": ("te", "glue", "adapter", "attention"), "selective": ("attention",),
+         "dots": ("attention", "glue")}
+
+
 @lru_cache(maxsize=256)
 def layer_issue(layer: str, host: str | None = None, chip_id: str | None = None, fp8: bool = False,
-                adapters: int = 0, cp: int = 1) -> LayerIssue:
-    """CPU issue time of one layer of type `layer` (host_issue.yaml `layers`) per pass on the host."""
+                adapters: int = 0, cp: int = 1, recompute: str = "none") -> LayerIssue:
+    """CPU issue time of one layer of type `layer` (host_issue.yaml `layers`) per pass on the host;
+    the backward also re-issues the forward calls its `recompute` reruns (RERUN)."""
     check_host_issue(layer, None)
     layers = host_issue_table()["layers"]
     if adapters < 0 or cp < 1:
         raise TapeoutError(f"adapters must be >= 0 and cp >= 1 (got {adapters}, {cp}).")
+    if recompute not in RERUN:
+        raise TapeoutError(f"recompute = {recompute!r}: use one of {', '.join(RERUN)}.")
     e = layers[layer]
     name, assumed = resolve_host(host, chip_id)
     te = te_over_torch() * (_value(host_issue_table()["fp8_over_bf16"]) if fp8 else 1.0)
-    calls = {}
+    calls, parts = {}, {}
     for p in ("forward", "backward"):
         att = e["attention_calls"][p]
-        n_att = att["base"] + (att["per_cp_step"] * cp if cp > 1 else att["no_cp"])
-        calls[p] = e["te_gemm_modules"][p] * te + e["glue_calls"][p] + adapters * e["adapter_calls"][p] + n_att
+        parts[p] = {"te": e["te_gemm_modules"][p] * te, "glue": e["glue_calls"][p],
+                    "adapter": adapters * e["adapter_calls"][p],
+                    "attention": att["base"] + (att["per_cp_step"] * cp if cp > 1 else att["no_cp"])}
+        calls[p] = sum(parts[p].values())
+    calls["backward"] += sum(parts["forward"][k] for k in RERUN[recompute])
     t = call_cpu_s(name)
     return LayerIssue(calls["forward"] * t, calls["backward"] * t, name, assumed,
                       {p: round(v, 2) for p, v in calls.items()})

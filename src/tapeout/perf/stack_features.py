@@ -66,12 +66,19 @@ layer data/software/host_issue.yaml tallies; the step adds the GPU idle the host
 (perf/train_host.py rule, one segment per step, PP 1), shown in breakdown['host_issue']. Default None: no
 host issue time (a CUDA-graph run, or a stack whose eager layer is not on file).
 `host_cpu`: the eager run's host CPU, one with a measured per-call CPU time (host_issue.yaml). None: the
-chip's own (a Grace superchip), else the reference host, shown as assumed.
+chip's own (a Grace superchip), else the reference host, shown as assumed. Set only with eager_layer.
+`fp8_attention_cp`: a run that asked FP8 attention (train's fp8_attention) keeps it inside the
+context-parallel ring (Transformer Engine >= 1.10, AttnFuncWithCP's FP8 path). False (a stack of an
+earlier TE, training_stacks.yaml fp8_attention_context_parallel): a CP > 1 layout runs its attention
+core in BF16, shown in breakdown['attention_precision']; CP 1 layouts keep FP8. Default True.
+Every switch above is True or False and comm_ctas a whole number >= 0: anything else is refused.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+
+import numpy as np
 
 from ..errors import TapeoutError
 from ..hardware.fabric import Fabric
@@ -108,8 +115,20 @@ class StackFeatures:
 
     def __post_init__(self):
         check_divisible_by(self.vocab_divisible_by)
+        for f in fields(self):
+            # a switch given as "no" / 0 / nan would be read by truth value: refuse anything but a boolean
+            if f.type == "bool" and not isinstance(getattr(self, f.name), (bool, np.bool_)):
+                raise TapeoutError(f"stack setting {f.name} = {getattr(self, f.name)!r}: give True or False "
+                                   f"(perf/stack_features.StackFeatures).")
+        c = self.comm_ctas
+        if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or c < 0:
+            raise TapeoutError(f"stack setting comm_ctas = {c!r}: give a whole number >= 0 of CTAs (one core each) "
+                               f"an overlapped DP / CP collective occupies; 0 for none (perf/comm_contention.py).")
         if self.eager_layer is not None or self.host_cpu is not None:
             check_host_issue(self.eager_layer, self.host_cpu)
+        if self.host_cpu is not None and self.eager_layer is None:
+            raise TapeoutError(f"stack setting host_cpu = {self.host_cpu!r} acts only on an eager run: set eager_layer "
+                               f"too (the layer type the host issues, data/software/host_issue.yaml), or leave host_cpu unset.")
         if self.rank_spread is not None and not isinstance(self.rank_spread, RankSpread):
             raise TapeoutError(f"rank_spread must be a perf.rank_spread.RankSpread (or None); "
                                f"got {type(self.rank_spread).__name__}.")

@@ -122,7 +122,7 @@ def _flag(stack: TrainingStack, feature: str) -> bool:
 
 def _dp_ctas(caps) -> int:
     """The data-parallel communicator's CTA cap of a stack's `nccl_max_ctas` ({dp: n, ...})."""
-    if not isinstance(caps, dict) or not isinstance(caps.get("dp"), int) or caps["dp"] < 0:
+    if not isinstance(caps, dict) or not isinstance(caps.get("dp"), int) or isinstance(caps["dp"], bool) or caps["dp"] < 0:
         raise TapeoutError(f"nccl_max_ctas = {caps!r}: give a mapping with dp: <CTAs of the data-parallel communicator, "
                            f"an integer >= 0> (data/software/training_stacks.yaml).")
     return caps["dp"]

@@ -574,7 +574,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     if fwd.stack.eager_layer and lay.pp == 1:
         host = layer_issue(fwd.stack.eager_layer, fwd.stack.host_cpu, chip.id,
                            fp8=rcp is not None and rcp.quantized, adapters=len(getattr(lora, "targets", ()) or ()),
-                           cp=lay.cp)
+                           cp=lay.cp, recompute=lay.recompute)
         host_idle = step_host_idle(host.forward_s, host.backward_s, Fl, Bl, n_slow, int(m))
         host_eval = blocks_gpu_idle([(host.forward_s, Fl, n_slow)] * int(m))
     step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast + amax + host_idle
@@ -856,9 +856,10 @@ def _held_sends_note(lay: TrainLayout, r: dict, stack: StackFeatures) -> str:
 def _slowest_rank(r: dict, spread: RankSpread, ranks: int) -> dict:
     """The step with its per-rank compute gated by the slowest of `ranks` ranks (perf/rank_spread.py).
     The exposed DP collectives run on the links, not the cores: not slowed; everything else is the
-    ranks' own work (compute, exposed TP / CP / PP transfers waited on inside it, optimizer)."""
-    comm = r["exposed_dp"] + r["exposed_comm_s"]["dp_replica_all_reduce"]
-    compute = r["step"] - comm
+    ranks' own work (compute, exposed TP / CP / PP transfers waited on inside it, optimizer). The GPU
+    idle an eager host leaves (host_issue_idle) is the CPU's time, not the GPU's: not slowed either."""
+    not_slowed = r["exposed_dp"] + r["exposed_comm_s"]["dp_replica_all_reduce"] + r.get("host_issue_idle", 0.0)
+    compute = r["step"] - not_slowed
     s = sync_slowdown(spread, ranks)
     out = dict(r)
     out["step"] = r["step"] + compute * s

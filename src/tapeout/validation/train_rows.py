@@ -134,11 +134,12 @@ def run_settings(pins: dict) -> dict:
     return {k: pins.pop(k) for k in ("tp_overlap", "transpose_cache", "fp8_reduce_amax") if k in pins}
 
 
-def _not_modelled(stack, records: dict, settings: dict) -> dict:
+def _not_modelled(stack, records: dict, host_priced: bool) -> dict:
     """The stack's unwired features with the run's own records; layer_cuda_graph leaves the list
-    when the run's eager layers are priced (settings eager_layer)."""
+    when the run's eager layers are priced (`host_priced`: the result's breakdown has host_issue,
+    which perf/training.py gives at PP 1 only)."""
     out = stack.unwired(records) if stack else {}
-    if settings.get("eager_layer"):
+    if host_priced:
         out.pop("layer_cuda_graph", None)
     return out
 
@@ -210,7 +211,7 @@ def map_row(row: dict, fitted: dict | None = None):
                               "layout_source": "submission config" if "tp" in pins else "search",
                               "tp_overlap": settings.get("tp_overlap"),
                               "stack": stack.name if stack else "not on file: model defaults",
-                              "stack_features_not_modelled": _not_modelled(stack, records, settings),
+                              "stack_features_not_modelled": _not_modelled(stack, records, r.breakdown.get("host_issue") is not None),
                               # an eager run's host issue time and the host it assumed (perf/host_issue)
                               "host_issue": r.breakdown.get("host_issue"),
                               # what the engine could not apply (e.g. the stack's attention library
