@@ -808,8 +808,9 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     held = _held_sends_note(lay, r, stack)
     if held:
         notes.append(held)
-    if group_note(r["m"], lay.pp, lay.vp):  # the schedule's micro-batch group, where it is not Megatron-Core's default
-        notes.append(group_note(r["m"], lay.pp, lay.vp))
+    group = group_note(r["m"], lay.pp, lay.vp)  # the schedule's micro-batch group, where it is not Megatron-Core's default
+    if group:
+        notes.append(group)
     tokens = global_seqs * seq_len
     tps = tokens / r["step"]
     flops_tok = model_flops_per_token(cfg, seq_len, lora)
