@@ -370,7 +370,25 @@ class _Fwd:
                 "gemm_extra_p": float(beside[1][(t.kind == K_MATMUL) & body].sum()),
                 "attn_extra": float(beside[0][(t.kind == K_ATTN) & body].sum()),
                 "head_gemm_extra": float(beside[0][(t.kind == K_MATMUL) & head].sum()),
-                "head_gemm_extra_p": float(beside[1][(t.kind == K_MATMUL) & head].sum())}
+                "head_gemm_extra_p": float(beside[1][(t.kind == K_MATMUL) & head].sum()),
+                **self._backward_beside([op for op, hd in zip(t.ops, head) if isinstance(op, MatMul) and not hd])}
+
+    def _backward_beside(self, gemms: list) -> dict:
+        """Time beside the collective / alone of the layers' backward GEMMs (per-tile and persistent
+        grids, perf/comm_waves), from their own shapes: dgrad dX[m, k] = dY[m, n] W^T (reduction n) and,
+        unless LoRA (frozen base weights), wgrad dW[k, n] = X^T dY (reduction over the b x m tokens)."""
+        if not self.comm_ctas or not gemms:
+            return {"gemm_bwd_ratio": 1.0, "gemm_bwd_ratio_p": 1.0}
+        ops = [replace(op, name=f"{op.name}_dgrad", n=op.k, k=op.n) for op in gemms]
+        if not self.lora:
+            ops += [replace(op, name=f"{op.name}_wgrad", m=op.k, n=op.n, k=op.m * (op.batch if op.shared_weight else 1),
+                            batch=1 if op.shared_weight else op.batch) for op in gemms]
+        ct = evaluate(OpGraph(name="backward_gemms", ops=ops), self.p)
+        w = np.asarray(ct.time, dtype=float).reshape(len(ct.table), -1).max(axis=1) * ct.table.count
+        extra = self._beside(ct, w)
+        total = float(w.sum())
+        return {"gemm_bwd_ratio": 1.0 + float(extra[0].sum()) / total if total > 0 else 1.0,
+                "gemm_bwd_ratio_p": 1.0 + float(extra[1].sum()) / total if total > 0 else 1.0}
 
     def _beside(self, ct, w) -> tuple[np.ndarray, np.ndarray]:
         """Extra seconds each op's `w` (its time x count) takes while an overlapped collective holds
@@ -461,11 +479,13 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     ratio = fwd.bf16_attn_ratio if bf16_ring else fwd.attn_ratio
     attn, attn_bwd = attn / ratio[0], attn_bwd / ratio[1]
     # kernels beside an overlapped DP / CP collective's CTAs (perf/comm_waves): their time over the cores
-    # it leaves / alone, from each kernel's work units (GEMMs: the forward's, for dgrad and wgrad too)
+    # it leaves / alone, from each kernel's work units (the backward GEMMs from their dgrad / wgrad
+    # shapes; the output layer's backward at its forward's ratio)
     r_g = 1.0 + (f["gemm_extra_p" if persistent_gemms else "gemm_extra"] / f["gemm"] if f["gemm"] > 0 else 0.0)
     r_h = 1.0 + (f["head_gemm_extra_p" if persistent_gemms else "head_gemm_extra"] / f["head_gemm"]
                  if f["head_gemm"] > 0 else 0.0)
     r_a = 1.0 + (f["attn_extra"] / f["attn"] if f["attn"] > 0 else 0.0)
+    r_gb = f["gemm_bwd_ratio_p" if persistent_gemms else "gemm_bwd_ratio"]  # dgrad / wgrad shapes' own waves
     if lay.cp > 1:
         # the ring's send/recv kernels take their CTAs' cores from the attention they hide behind
         share_cp = window_share(1.0, r_a)
@@ -510,7 +530,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # the same forward / backward beside an overlapped collective (perf/comm_waves): the share of the
     # compute lost while it runs, for the DP windows (all-gather: forward; reduce-scatter: backward)
     dF_l = (r_g - 1.0) * gemm + (r_a - 1.0) * attn
-    dB_l = (r_g - 1.0) * kb * gemm + (r_a - 1.0) * attn_bwd + {"full": dF_l, "selective": (r_a - 1.0) * attn,
+    dB_l = (r_gb - 1.0) * kb * gemm + (r_a - 1.0) * attn_bwd + {"full": dF_l, "selective": (r_a - 1.0) * attn,
                                                                "dots": (r_a - 1.0) * attn, "none": 0.0}[lay.recompute]
     dF = n_slow * dF_l + ((r_h - 1.0) * f["head_gemm"] if head_on else 0.0)
     dB = n_slow * dB_l + ((r_h - 1.0) * (1.0 if lora else 2.0) * f["head_gemm"] if head_on else 0.0)
