@@ -15,8 +15,10 @@ c (1 - f); if that covers g the pair ends with c, else the rest runs after it:
     T = max(c, g + f c)        (exact for f, c, g >= 0: c >= g + f c  <=>  c (1 - f) >= g)
 so the exposed time beyond the compute is max(c - g, f c): the old max(0, c - g) when the
 collective is the long pole, and f c (the work the compute lost) when it is hidden.
-Not modelled: wave quantisation of the GEMMs over the fewer cores (perf/opcost tiles), and the
-HBM bandwidth the collective's bytes take from memory-bound kernels; both only add time.
+The share a training step uses is not the cores' C / S but what the kernels beside the collective
+actually lose: their waves over the S - C cores left (perf/comm_waves.py, from perf/opcost's work
+units; 1 - t_alone / t_beside per DP window). Not modelled: the HBM bandwidth the collective's bytes
+take from memory-bound kernels (sized below, small).
 
 HBM traffic of a collective (sized, not charged in the step; docs/notes/issue-18.md, Round stop-25
 issue-25cc). NCCL's ring reduce-scatter / all-reduce step (src/device/reduce_scatter.h, all_reduce.h

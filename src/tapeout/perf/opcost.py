@@ -69,6 +69,8 @@ class CostTable:
     energy: np.ndarray
     bound: np.ndarray  # index into BOUNDS
     tile_time: np.ndarray | float = 0.0  # the per-work-unit fixed time inside compute_time (GEMMs)
+    units: np.ndarray | float = 0.0  # work units (CTAs) of each matrix / attention kernel (tiles x K splits)
+    stream_k: np.ndarray | bool = False  # GEMMs run stream-K over a persistent grid of every core (stream_k_tail)
 
     def _sum(self, a: np.ndarray) -> np.ndarray:
         c = self.table.count.reshape((-1,) + (1,) * (a.ndim - 1))
@@ -344,7 +346,8 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     u_wave = units / (waves * cores)
     # more tiles than cores with a last wave below p.stream_k_tail full: the library's stream-K
     # scheduler spreads the last waves' K iterations over every core (ChipParams.stream_k_tail)
-    u_wave = np.where(stream_k_tail(units, cores, k_cap, p) & colb(kind == K_MATMUL), 1.0, u_wave)
+    streamk = stream_k_tail(units, cores, k_cap, p) & colb(kind == K_MATMUL)
+    u_wave = np.where(streamk, 1.0, u_wave)
     # pipeline fill + epilogue of each GEMM work unit, in K-depth equivalents (ChipParams.tile_k_overhead)
     k_unit = k / ksplit
     k_over = np.where(is_attn, np.asarray(p.attn_tile_k_overhead, dtype=float), np.asarray(p.tile_k_overhead, dtype=float))
@@ -512,4 +515,6 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         energy=np.broadcast_to(e, time.shape),
         bound=np.broadcast_to(bound, time.shape),
         tile_time=np.broadcast_to(np.where(colb(is_mm), t_tile + t_unit_serial, 0.0), time.shape),
+        units=np.broadcast_to(np.where(colb(is_mm), units, 0.0), time.shape),
+        stream_k=np.broadcast_to(streamk, time.shape),
     )

@@ -52,7 +52,11 @@ Step = (m + (p-1)/v) x (F + B) + exposed pipeline sends + exposed DP communicati
   ZeRO collectives over the shard group, then one all-reduce of the gradient shard across the
   DP x CP / shard replicas, exposed = max(0, t_x - B).
   An overlapped DP / CP collective on `comm_ctas` cores slows the compute hiding it:
-  exposed = max(exposed, share x t_comm) (perf/comm_contention.py; 0 CTAs by default).
+  exposed = max(exposed, share x t_comm) (perf/comm_contention.py; 0 CTAs by default), the share
+  1 - F / F_beside (all-gather) or 1 - B / B_beside (reduce-scatter, CP ring: attention's), the
+  kernels' waves over the cores left (perf/comm_waves.py; none on a chip whose collectives do not
+  run on its cores, chip data collectives_on_cores). Per-tile GEMM grids in the point; persistent
+  grids (not on file for any stack) widen the interval's upper end.
 Memory per chip (bytes; Rajbhandari et al. 2020 ZeRO; Korthikanti et al. 2022 Table 2):
   parameters 2 P/(tp pp), gradients 4 P/(tp pp) (fp32 main grads by default, train_memory.GRAD_SYNC_BYTES), Adam states 12 P/(tp pp) (fp32
   master + m + v) divided by dp for ZeRO stage >= 1 (states), >= 2 (gradients), 3 (params)
@@ -122,6 +126,7 @@ from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .train_loss import logits_dtype, loss_ops
 from .cp_correction import cp_merge_ops
 from .comm_contention import contended_exposure, core_share
+from .comm_waves import slowdown, window_share
 from .pipeline_p2p import default_group, group_note, pipeline_send_time
 from .dp_buckets import (bucketed_collective_time, collective_count, deferred_params,
                          first_last_stage_stride, tied_embedding_params, tied_embedding_sync_time)
@@ -208,14 +213,17 @@ class _Fwd:
 
     def __init__(self, cfg, p, pr, topo, stack: StackFeatures = StackFeatures(), fp8_attention: bool = False,
                  lora: bool = False, recipe: Recipe | None = None, attn_ratio: tuple[float, float] = (1.0, 1.0),
-                 gemms: MeasuredGemms | None = None, bf16_attn_ratio: tuple[float, float] | None = None):
+                 gemms: MeasuredGemms | None = None, bf16_attn_ratio: tuple[float, float] | None = None,
+                 collectives_on_cores: bool = True):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
         self.gemms = gemms  # --kernels: the chip's measured GEMM times replace the fitted model's (perf/gemm_table)
         self.stack = stack  # the stack's settings (perf/stack_features; read by evaluate_layout too)
         if stack.lm_loss is not None:
             loss_ops(stack.lm_loss, 1.0)  # an unknown loss is refused here, before any layout is costed
-        # cores an overlapped DP / CP collective occupies (perf/comm_contention)
-        self.comm_share = core_share(stack.comm_ctas, float(np.max(p.num_cores)))
+        # cores an overlapped DP / CP collective occupies (perf/comm_contention): none where the chip's
+        # collectives do not run on its compute cores (chip data collectives_on_cores; perf/comm_waves)
+        self.comm_ctas = stack.comm_ctas if collectives_on_cores else 0
+        self.comm_share = core_share(self.comm_ctas, float(np.max(p.num_cores)))
         self.attn_ratio = attn_ratio  # (fwd, bwd) rate of the stack's attention library vs the calibrated one
         # the same in BF16 where FP8 attention was asked (None: it was not): the ring of a stack whose CP
         # attention has no FP8 path (stack.fp8_attention_cp False, TE < 1.10) runs at it (bf16_ring)
@@ -348,6 +356,7 @@ class _Fwd:
                 if isinstance(op, MatMul) and op.shared_weight:
                     wg["head_wgrad_elems" if op.name in HEAD_OPS else "wgrad_elems"] += op.count * op.groups * op.k * op.n
         names = np.array([SLOT_OF.get(op.name, op.name) for op in t.ops])  # GPT-3's mlp_up fills the FC1 slots
+        beside = self._beside(ct, times * t.count)
         named.update({f"g:{k}": float(w[(t.kind == K_MATMUL) & body & (names == k)].sum()) for k in TP_GEMMS})
         return {"gemm": float(w[(t.kind == K_MATMUL) & body].sum()), "attn": float(w[(t.kind == K_ATTN) & body].sum()),
                 "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
@@ -356,7 +365,51 @@ class _Fwd:
                 "adapter_params": n_adapter, "res": t_res, **loss, **wg, **named,
                 # the forward's distinct kernels: the backward repeats them as dgrad / wgrad of other
                 # shapes, so the whole step's spread is at most this (perf/uncertainty.step_spread)
-                "kernel_spread": step_spread(t, times)}
+                "kernel_spread": step_spread(t, times),
+                "gemm_extra": float(beside[0][(t.kind == K_MATMUL) & body].sum()),
+                "gemm_extra_p": float(beside[1][(t.kind == K_MATMUL) & body].sum()),
+                "attn_extra": float(beside[0][(t.kind == K_ATTN) & body].sum()),
+                "head_gemm_extra": float(beside[0][(t.kind == K_MATMUL) & head].sum()),
+                "head_gemm_extra_p": float(beside[1][(t.kind == K_MATMUL) & head].sum()),
+                **self._backward_beside([op for op, hd in zip(t.ops, head) if isinstance(op, MatMul) and not hd])}
+
+    def _backward_beside(self, gemms: list) -> dict:
+        """Time beside the collective / alone of the layers' backward GEMMs (per-tile and persistent
+        grids, perf/comm_waves), from their own shapes: dgrad dX[m, k] = dY[m, n] W^T (reduction n) and,
+        unless LoRA (frozen base weights), wgrad dW[k, n] = X^T dY (reduction over the b x m tokens)."""
+        if not self.comm_ctas or not gemms:
+            return {"gemm_bwd_ratio": 1.0, "gemm_bwd_ratio_p": 1.0}
+        ops = [replace(op, name=f"{op.name}_dgrad", n=op.k, k=op.n) for op in gemms]
+        if not self.lora:
+            ops += [replace(op, name=f"{op.name}_wgrad", m=op.k, n=op.n, k=op.m * (op.batch if op.shared_weight else 1),
+                            batch=1 if op.shared_weight else op.batch) for op in gemms]
+        ct = evaluate(OpGraph(name="backward_gemms", ops=ops), self.p)
+        w = np.asarray(ct.time, dtype=float).reshape(len(ct.table), -1).max(axis=1) * ct.table.count
+        extra = self._beside(ct, w)
+        total = float(w.sum())
+        return {"gemm_bwd_ratio": 1.0 + float(extra[0].sum()) / total if total > 0 else 1.0,
+                "gemm_bwd_ratio_p": 1.0 + float(extra[1].sum()) / total if total > 0 else 1.0}
+
+    def _beside(self, ct, w) -> tuple[np.ndarray, np.ndarray]:
+        """Extra seconds each op's `w` (its time x count) takes while an overlapped collective holds
+        self.comm_ctas cores (perf/comm_waves.slowdown on the op's work units, on the share of its time
+        that is the kernel's busy time): (per-tile grids, persistent GEMM grids); attention kernels keep
+        a per-tile grid in both (FlashAttention-2's grid is one CTA per query tile and head)."""
+        n = len(ct.table)
+        flat = lambda a: np.asarray(a, dtype=float).reshape(n, -1).max(axis=1)  # noqa: E731
+        if not self.comm_ctas:
+            return np.zeros(n), np.zeros(n)
+        comp, mem, tot = flat(ct.compute_time), flat(ct.memory_time), flat(ct.time)
+        busy = np.where(tot > 0, np.minimum(np.maximum(comp, mem) / np.where(tot > 0, tot, 1.0), 1.0), 0.0)
+        units = flat(ct.units)
+        sk = np.asarray(ct.stream_k, dtype=bool).reshape(n, -1).any(axis=1)
+        cores = float(np.max(self.p.num_cores))
+        gemm = ct.table.kind == K_MATMUL
+        out = []
+        for persistent in (False, True):
+            r = slowdown(units, cores, self.comm_ctas, persistent & gemm, comp >= mem, sk)
+            out.append(np.nan_to_num(w * busy * (r - 1.0)))
+        return out[0], out[1]
 
 
 def tp_comm_per_layer(f: dict, L: int) -> dict:
@@ -371,10 +424,13 @@ def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float
 
 
 def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: TrainLayout, num_chips: int,
-                    global_seqs: int, seq: int, fwd: _Fwd, lora: bool = False, mem_limit: float | None = None) -> dict | None:
+                    global_seqs: int, seq: int, fwd: _Fwd, lora: bool = False, mem_limit: float | None = None,
+                    persistent_gemms: bool = False) -> dict | None:
     """Step time, memory and exposed communication of one layout (None when it breaks a rule).
     `mem_limit` (bytes): a layout whose memory exceeds it gets only its memory ({"mem": ...}); its step
-    is not priced (the search drops it either way, and most candidates do not fit)."""
+    is not priced (the search drops it either way, and most candidates do not fit).
+    `persistent_gemms`: the GEMMs beside an overlapped collective run persistent grids (perf/comm_waves;
+    False: per-tile grids, opcost's stream-K GEMMs persistent either way)."""
     cfg = fwd.cfg_at(lay.tp)  # the stack's padded vocabulary at this TP
     if broken_rule(cfg, lay, num_chips, global_seqs, seq, int(np.max(p.scaleup_domain))):
         return None
@@ -422,10 +478,19 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # the stack's attention library (perf/train_attention.py; cuDNN, the calibrated one: 1, 1)
     ratio = fwd.bf16_attn_ratio if bf16_ring else fwd.attn_ratio
     attn, attn_bwd = attn / ratio[0], attn_bwd / ratio[1]
+    # kernels beside an overlapped DP / CP collective's CTAs (perf/comm_waves): their time over the cores
+    # it leaves / alone, from each kernel's work units (the backward GEMMs from their dgrad / wgrad
+    # shapes; the output layer's backward at its forward's ratio)
+    r_g = 1.0 + (f["gemm_extra_p" if persistent_gemms else "gemm_extra"] / f["gemm"] if f["gemm"] > 0 else 0.0)
+    r_h = 1.0 + (f["head_gemm_extra_p" if persistent_gemms else "head_gemm_extra"] / f["head_gemm"]
+                 if f["head_gemm"] > 0 else 0.0)
+    r_a = 1.0 + (f["attn_extra"] / f["attn"] if f["attn"] > 0 else 0.0)
+    r_gb = f["gemm_bwd_ratio_p" if persistent_gemms else "gemm_bwd_ratio"]  # dgrad / wgrad shapes' own waves
     if lay.cp > 1:
         # the ring's send/recv kernels take their CTAs' cores from the attention they hide behind
-        cp_f = float(contended_exposure(max(0.0, t_ring - attn), t_ring, fwd.comm_share))
-        cp_b = float(contended_exposure(max(0.0, 2.0 * t_ring - attn_bwd), 2.0 * t_ring, fwd.comm_share))
+        share_cp = window_share(1.0, r_a)
+        cp_f = float(contended_exposure(max(0.0, t_ring - attn), t_ring, share_cp))
+        cp_b = float(contended_exposure(max(0.0, 2.0 * t_ring - attn_bwd), 2.0 * t_ring, share_cp))
     kb = 1.0 if lora else 2.0  # backward GEMMs: dgrad (+ wgrad)
     tp_f, tp_b = gemm + c_tp, kb * gemm + c_tp  # GEMMs + TP collectives, one after the other
     ov = fwd.tp_overlap
@@ -462,6 +527,14 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     head_on = d_slow == lay.pp - 1
     F = n_slow * Fl + (Fh if head_on else 0.0)
     B = n_slow * Bl + (Bh if head_on else 0.0)
+    # the same forward / backward beside an overlapped collective (perf/comm_waves): the share of the
+    # compute lost while it runs, for the DP windows (all-gather: forward; reduce-scatter: backward)
+    dF_l = (r_g - 1.0) * gemm + (r_a - 1.0) * attn
+    dB_l = (r_gb - 1.0) * kb * gemm + (r_a - 1.0) * attn_bwd + {"full": dF_l, "selective": (r_a - 1.0) * attn,
+                                                               "dots": (r_a - 1.0) * attn, "none": 0.0}[lay.recompute]
+    dF = n_slow * dF_l + ((r_h - 1.0) * f["head_gemm"] if head_on else 0.0)
+    dB = n_slow * dB_l + ((r_h - 1.0) * (1.0 if lora else 2.0) * f["head_gemm"] if head_on else 0.0)
+    share_f, share_b = window_share(F, F + dF), window_share(B, B + dB)
     p2p = t_send = S = 0.0
     if lay.pp > 1:
         S = lay.mbs * s_local * cfg.hidden_size * pr.residual_bytes / lay.tp
@@ -529,20 +602,21 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     if lay.shard and lay.dp * lay.cp > lay.shard and dense > 0:
         t_x = float(collective_time("all_reduce", gb * dense * scale / lay.shard, lay.dp * lay.cp // lay.shard, topo,
                                     stride=lay.tp * lay.shard)[0])
-        dp_x = float(contended_exposure(max(0.0, t_x - B), t_x, fwd.comm_share))
+        dp_x = float(contended_exposure(max(0.0, t_x - B), t_x, share_b))
 
-    def hid(exposed, t):  # the collective's CTAs take their cores from the compute hiding it
-        return float(contended_exposure(exposed, t, fwd.comm_share))
+    def hid(exposed, t, share):  # the collective's CTAs take their cores from the compute hiding it
+        return float(contended_exposure(exposed, t, share))
     if lay.zero == 0 and fwd.stack.grad_sync_after_backward:  # all-reduced after the backward: nothing hides it
         dp_rs, dp_ag = t_rs + t_ag, 0.0
     elif lay.zero == 0:
-        dp_rs, dp_ag = hid(chunked_exposure(t_rs + t_ag, B, lay.vp, grp), t_rs + t_ag), 0.0
+        dp_rs, dp_ag = hid(chunked_exposure(t_rs + t_ag, B, lay.vp, grp), t_rs + t_ag, share_b), 0.0
     elif lay.zero == 1:
-        dp_rs, dp_ag = hid(chunked_exposure(t_rs, B, lay.vp, grp), t_rs), hid(chunked_exposure(t_ag, F, lay.vp, grp), t_ag)
+        dp_rs = hid(chunked_exposure(t_rs, B, lay.vp, grp), t_rs, share_b)
+        dp_ag = hid(chunked_exposure(t_ag, F, lay.vp, grp), t_ag, share_f)
     elif lay.zero == 2:
-        dp_rs, dp_ag = m * hid(max(0.0, t_rs - B), t_rs), hid(max(0.0, t_ag - F), t_ag)
+        dp_rs, dp_ag = m * hid(max(0.0, t_rs - B), t_rs, share_b), hid(max(0.0, t_ag - F), t_ag, share_f)
     else:
-        dp_rs, dp_ag = m * hid(max(0.0, t_rs + t_ag - B), t_rs + t_ag), m * hid(max(0.0, t_ag - F), t_ag)
+        dp_rs, dp_ag = m * hid(max(0.0, t_rs + t_ag - B), t_rs + t_ag, share_b), m * hid(max(0.0, t_ag - F), t_ag, share_f)
     shard = (dense / g_dense + ex / g_exp) if lay.zero >= 1 else dense + ex
     bw = float(np.max(p.mem_bw) * np.max(p.eff_mem))
     optim = 16.0 * shard * scale / bw * 1.5
@@ -595,6 +669,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "stage_layers": layers, "slowest_device": d_slow,
             "exposed_dp": dp_rs + dp_ag + tied_sync, "t_dp": t_rs + t_ag, "t_dp_all_gather": t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
             "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem,
+            "comm_wave_share": {"forward": share_f, "backward": share_b},
             "host_issue_idle": host_idle,
             # the attention precision this layout ran, where FP8 was asked but the stack's CP ring has no FP8 path
             **({"attention_precision": "bf16 (fp8 asked; the stack's context-parallel ring has no FP8 path: "
@@ -754,7 +829,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         notes.append(f"GEMMs from the measured kernel table: {src['package']} {src['package_version']}, {src['system']} "
                      f"{src['stack']} {src['stack_version']} (grouped GEMMs and formats it lacks: fitted model)")
     fwd = _Fwd(cfg, p, pr, topo, stack, fp8_attention=fp8_attention and fp8_gain is None, lora=lora, recipe=recipe,
-               attn_ratio=ratio or (1.0, 1.0), gemms=gemms, bf16_attn_ratio=bf16_ratio)
+               attn_ratio=ratio or (1.0, 1.0), gemms=gemms, bf16_attn_ratio=bf16_ratio,
+               collectives_on_cores=bool(c.get("collectives_on_cores", False)))
     domain = int(np.max(p.scaleup_domain))
 
     def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules: its memory only (mem_limit -1)
@@ -801,10 +877,21 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                      "send/recv waits split the host-sync segments; perf/train_host.py prices PP 1)")
     res = training_reserve(lay, c)
     notes.append(f"memory: {r['mem'] / GIB:.1f} GiB per chip; " + res.note(cap))
-    if stack.comm_ctas:
+    wave_hi = 1.0  # the interval's one-sided term for persistent GEMM grids beside the collective (perf/comm_waves)
+    if stack.comm_ctas and fwd.comm_ctas:
+        r_p = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora, persistent_gemms=True)
+        r_0 = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora)
+        wave_hi = max(1.0, r_p["step"] / r_0["step"])
+        ws = r["comm_wave_share"]
         notes.append(f"overlapped DP / CP collectives on {stack.comm_ctas} CTAs (the stack's NCCL cap, assumed to bind): "
-                     f"the compute hiding them runs on the other cores, a {stack.comm_ctas / float(np.max(p.num_cores)):.1%} "
-                     "share (perf/comm_contention.py; their HBM traffic is not charged)")
+                     f"the kernels hiding them run on the other cores in more waves (perf/comm_waves.py), "
+                     f"{ws['forward']:.1%} of the forward and {ws['backward']:.1%} of the backward lost while they run "
+                     f"(per-tile GEMM grids; their HBM traffic is not charged); if the stack's GEMM library runs "
+                     f"persistent grids (not on file for this stack) the step is {wave_hi - 1.0:+.1%}, in the interval's "
+                     f"upper end")
+    elif stack.comm_ctas:
+        notes.append(f"comm_ctas {stack.comm_ctas}: {c.id}'s collectives do not run on its compute cores "
+                     f"(chip data collectives_on_cores: {c.source_of('collectives_on_cores')}): no core share")
     held = _held_sends_note(lay, r, stack)
     if held:
         notes.append(held)
@@ -826,6 +913,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         band = sync_slowdown_band(rank_spread, num_chips)
         lo = lo * (base + comp * band[0]) / (base + comp * s)
         hi = hi * (base + comp * band[1]) / (base + comp * s)
+    hi = hi * wave_hi
     return TrainResult(
         model=cfg.name, chip=c.id, num_chips=num_chips, precision=precision, seq_len=seq_len,
         global_batch_tokens=tokens, step_time_s=r["step"], tokens_per_s=tps, mfu=mfu,
