@@ -855,8 +855,9 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         if uneven and not cands:
             lay = uneven[0]
             raise TapeoutError(f"layout {lay} splits the {L} layers of {cfg.name} unevenly over PP {lay.pp} x VP {lay.vp}, "
-                               f"which this stack does not run (even_pipeline); choose PP dividing {L} and VP dividing "
-                               f"the layers per stage.")
+                               f"which the training stack does not run (even_pipeline; training_stacks.yaml "
+                               f"even_pipeline_stages); choose PP dividing {L} and VP dividing the layers per stage, or "
+                               f"run without the stack (tapeout train --stack none).")
     best, smallest = None, None
     for lay in cands:
         usable = training_reserve(lay, c).usable(cap)
