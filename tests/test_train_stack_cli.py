@@ -43,7 +43,7 @@ def _err(args) -> str:
     (["--eager-layer", "mcore-te-gpt", "--host-cpu", "nosuch"], ["host_cpu", "Intel Xeon Platinum 8480C"]),
     (["--comm-ctas", "-1"], ["--comm-ctas", ">= 0"]),
     (["--comm-ctas", "2.5"], ["--comm-ctas"]),
-    (["--chip", "tpu-v5p", "--comm-ctas", "4"], ["comm_ctas", "8 cores", "up to 3"]),  # 4 of 8 is half: refused
+    (["--comm-ctas", "66"], ["comm_ctas", "132 cores", "up to 65"]),  # 66 of H100's 132 SMs is half: refused
     (["--fp8-attention"], ["--fp8-attention", "--precision fp8"]),
     (["--fp8-attention", "--precision", "fp8", "--stack", "nemo-23.09"], ["--fp8-attention", "nemo-23.09"]),
     (["--cp", "0"], ["--cp", "> 0"]),
