@@ -73,8 +73,12 @@ def test_train_shows_the_group_it_priced():
 
 def test_no_layout_fits_names_the_runtime_reserve_and_its_data_file():
     # was "perf/train_reserve.py": the usable memory is the chip's runtime's (data/software/training_reserve.yaml)
-    err = _err(["train", "--benchmark", "gpt3-175b", "-c", "h100-sxm", "-n", "7"])
+    # --stack none: since stop 26 --benchmark applies its NeMo stack, whose even pipeline stages leave 7 chips
+    # no layout at all (tests/test_train_stack_cli.py); the memory message is this test's subject
+    err = _err(["train", "--benchmark", "gpt3-175b", "-c", "h100-sxm", "-n", "7", "--stack", "none"])
     assert "under the cuda runtime's reserve, data/software/training_reserve.yaml" in err
+    err = _err(["train", "--benchmark", "gpt3-175b", "-c", "h100-sxm", "-n", "7"])
+    assert "even_pipeline" in err and "--stack none" in err
     err = _err(["train", "--benchmark", "gpt3-175b", "-c", "tpu-v5p", "-n", "7"])
     assert "under the xla-tpu runtime's reserve" in err
 

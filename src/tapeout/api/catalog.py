@@ -170,7 +170,8 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
         raise unknown_name_error("chip.family", family, families)
     c = UserChip(id=cid, name=str(data.get("name") or cid), vendor=str(data.get("vendor") or "custom"),
                  family=family,
-                 form_factor=str(data.get("form_factor") or (base.form_factor if base else "oam")), specs=specs)
+                 form_factor=str(data.get("form_factor") or (base.form_factor if base else "oam")), specs=specs,
+                 derived_from=base.id if base else "")
     if "training_runtime" in specs:  # checked here, not at the first `train` that reads it
         from ..perf.train_reserve import runtime_of
 

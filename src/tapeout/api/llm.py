@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ..errors import TapeoutError
-from .args import check_context, check_numbers
+from .args import check_context, check_flags, check_numbers, check_texts
 from .results import ExplainResult, ServeResult, TrainResult
 
 
@@ -217,7 +217,10 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
           mbs: int | None = None, zero: int | None = None, recompute: str | None = None, lora: bool = False,
           power_limit: float | None = None, shard: int | None = None, tp_overlap: str | None = None,
           rank_spread: float | None = None, cluster: str | None = None, rank_order: str | None = None,
-          kernels: str | None = None) -> TrainResult:
+          kernels: str | None = None, stack: str | None = None, fp8_attention: bool | None = None,
+          eager_layer: str | None = None, host_cpu: str | None = None, comm_ctas: int | None = None,
+          p2p_blocking_warmup: bool | None = None, p2p_forward_send_wait: bool | None = None,
+          fp8_attention_cp: bool | None = None) -> TrainResult:
     """Predict an LLM training step at cluster scale (`tapeout train`); picks the fastest
     layout (TP x PP x DP, ZeRO, recompute) that fits.
 
@@ -257,6 +260,24 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
             (aiconfigurator-core, needs pip install 'tapeout[kernels]'; chips of the database only;
             perf/gemm_table.py); the breakdown's `gemm_source` names the database version.
             None (default): the fitted kernel model.
+        stack: a training software stack by name from data/software/training_stacks.yaml (e.g.
+            nemo-24.04; its wired features shape the run, as for the validation rows), or "none" for the
+            model's defaults. None: with `benchmark`, the stack of the benchmark's latest MLPerf round on
+            file (on its vendor's chips; e.g. nemo-24.04 for gpt3-175b and llama2-70b-lora) with the
+            records its submissions' configs hold for every chip (benchmarks.yaml submission_layouts);
+            else the defaults. The result's `stack` lists every setting used and where it came from.
+        fp8_attention: FP8 dot-product attention (Transformer Engine fp8_dpa) under an FP8 --precision;
+            None: the benchmark's config (gated by the stack), else off.
+        eager_layer: the run issues its layers from the CPU (no CUDA graphs): a layer type of
+            data/software/host_issue.yaml (mcore-te-gpt; NVIDIA chips), "none" for off; None: the stack's.
+        host_cpu: the eager run's host CPU (host_issue.yaml call_cpu_us); None: the chip's own, else
+            the reference host (shown as assumed). Only with an eager layer.
+        comm_ctas: CTAs (one core each) an overlapped DP / CP collective occupies (0: free); None: the
+            stack's NCCL cap, else 0.
+        p2p_blocking_warmup, p2p_forward_send_wait: later Megatron-Core's held interleaved-pipeline
+            sends (perf/pipeline_p2p.py); None: off.
+        fp8_attention_cp: FP8 attention inside the context-parallel ring (Transformer Engine >= 1.10);
+            None: the stack's, else on.
 
     Returns:
         TrainResult: `step_time_s` (s), `tokens_per_s` (training tokens/s of the job), `mfu`
@@ -271,12 +292,20 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     from ..perf.train_lora import adapters_of_benchmark
     from ..perf.training import time_to_train_min
     from ..perf.training import train as engine
+    from .train_settings import run_stack
 
-    check_numbers("train", num_chips=num_chips, global_batch_tokens=global_batch_tokens, seq_len=seq_len, tp=tp, pp=pp,
-                  power_limit=power_limit)
-    for name, v in (("--cp", cp), ("--ep", ep), ("--vp", vp), ("--mbs", mbs), ("--shard", shard)):
-        if v is not None and v < 1:
-            raise TapeoutError(f"{name} must be >= 1, got {v}.")
+    if precision is None:
+        raise TapeoutError("--precision must be a training recipe or dtype name (bf16, fp8, ...), got None.")
+    check_texts(model=model, chip=chip, precision=precision, benchmark=benchmark, recompute=recompute,
+                tp_overlap=tp_overlap, cluster=cluster, kernels=kernels, stack=stack, eager_layer=eager_layer,
+                host_cpu=host_cpu)
+    check_flags(lora=lora, fp8_attention=fp8_attention, p2p_blocking_warmup=p2p_blocking_warmup,
+                p2p_forward_send_wait=p2p_forward_send_wait, fp8_attention_cp=fp8_attention_cp)
+    n = check_numbers("train", num_chips=num_chips, global_batch_tokens=global_batch_tokens, seq_len=seq_len, tp=tp,
+                      pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs, shard=shard, zero=zero, power_limit=power_limit,
+                      comm_ctas=comm_ctas)
+    num_chips, seq_len, tp, pp, cp, ep, vp, mbs, shard, zero, comm_ctas = (
+        n[k] for k in ("num_chips", "seq_len", "tp", "pp", "cp", "ep", "vp", "mbs", "shard", "zero", "comm_ctas"))
     if zero is not None and zero not in (0, 1, 2, 3):
         raise TapeoutError(f"--zero must be a ZeRO stage 0, 1, 2 or 3 (3 = FSDP), got {zero}.")
     if recompute is not None and recompute not in RECOMPUTE:
@@ -285,7 +314,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         raise TapeoutError("--chip is required.")
     chip = _capped(chip, power_limit)
     ttt_tokens = None
-    bench_cfg = None
+    bench_cfg = key = None
     if benchmark:
         tb = benchmarks()["training"]
         key = benchmark.lower().replace("_", "-")
@@ -320,15 +349,21 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
             spread = RankSpread(persistent=rank_spread, source="--rank-spread (user assumption)")
         except TapeoutError as e:
             raise TapeoutError(f"--rank-spread: {e}") from None
-    r = engine(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, tp=tp, pp=pp, cp=cp, ep=ep,
-               vp=vp, mbs=mbs, zero=zero, recompute=recompute, shard=shard, tp_overlap=tp_overlap, rank_spread=spread,
-               cluster=cluster, rank_order=rank_order, kernels=kernels)
+    rs = run_stack(stack, key, bench_cfg, chip, precision, fp8_attention,
+                   dict(tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs, zero=zero, recompute=recompute, shard=shard),
+                   dict(tp_overlap=tp_overlap, eager_layer=eager_layer, host_cpu=host_cpu, comm_ctas=comm_ctas,
+                        p2p_blocking_warmup=p2p_blocking_warmup, p2p_forward_send_wait=p2p_forward_send_wait,
+                        fp8_attention_cp=fp8_attention_cp))
+    r = engine(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, fp8_attention=rs.fp8_attention,
+               rank_spread=spread, cluster=cluster, rank_order=rank_order, kernels=kernels, **rs.pins, **rs.settings)
     if r.global_batch_tokens != global_batch_tokens:  # a step trains whole sequences: say what ran
         r = replace(r, notes=[*r.notes, f"--global-batch-tokens {global_batch_tokens:,.0f} is not a whole number of "
                               f"{seq_len}-token sequences: ran {r.global_batch_tokens / seq_len:,.0f} sequences = "
                               f"{r.global_batch_tokens:,.0f} tokens per step"])
     if ttt_tokens:
         ev = {k: float(value_of(bench_cfg[k])) for k in ("eval_every_samples", "eval_samples", "skip_evals") if k in bench_cfg}
+        if rs.skip_evals is not None:  # the applied stack's submissions skip their own number (shown with the stack)
+            ev["skip_evals"] = float(rs.skip_evals)
         tt = time_to_train_min(r, ttt_tokens / seq_len, ev.get("eval_every_samples"), ev.get("eval_samples", 0.0),
                                int(ev.get("skip_evals", 0)))
         r = replace(r, time_to_train_min=tt["minutes"],
@@ -338,4 +373,4 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         if "quality_target" in bench_cfg:  # the convergence point the time to train is defined by
             r = replace(r, notes=[*r.notes, f"{key} converges at {value_of(bench_cfg['quality_target'])} "
                                             f"({bench_cfg['quality_target'].get('status', 'official')}, benchmarks.yaml)"])
-    return TrainResult(r.as_dict())
+    return TrainResult({**r.as_dict(), "stack": rs.as_dict()})

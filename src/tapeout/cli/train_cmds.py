@@ -40,13 +40,33 @@ def train_cmd(
     rank_order: str = typer.Option(None, "--rank-order", help="rank grouping, innermost first: tp,cp,dp,pp (Megatron default) or tp,cp,pp,dp (Llama 3); default: the cluster's"),
     kernels: str = typer.Option(None, "--kernels", help="price the GEMMs from a measured kernel database: aiconfigurator "
                                 "(needs pip install 'tapeout\\[kernels]'; chips of the database only); default: the fitted model"),
+    stack: str = typer.Option(None, "--stack", help="training software stack from data/software/training_stacks.yaml "
+                              "(nemo-megatron-23.04, nemo-23.09, nemo-24.04) or none; default: with --benchmark, the stack "
+                              "of its latest MLPerf round on file (NVIDIA chips), else the model's defaults"),
+    fp8_attention: bool = typer.Option(None, "--fp8-attention/--no-fp8-attention", help="FP8 dot-product attention "
+                                       "under an FP8 --precision; default: the benchmark's config (gated by the stack), else off"),
+    eager_layer: str = typer.Option(None, "--eager-layer", help="layers issued from the CPU (no CUDA graphs): a layer "
+                                    "type of data/software/host_issue.yaml (mcore-te-gpt; NVIDIA chips) or none; default: the stack's"),
+    host_cpu: str = typer.Option(None, "--host-cpu", help="the eager run's host CPU (host_issue.yaml call_cpu_us); "
+                                 "default: the chip's own (Grace superchips), else the reference host, shown as assumed"),
+    comm_ctas: int = typer.Option(None, "--comm-ctas", help="CTAs (one core each) an overlapped DP / CP collective "
+                                  "occupies; default: the stack's NCCL cap, else 0"),
+    p2p_blocking_warmup: bool = typer.Option(None, "--p2p-blocking-warmup/--no-p2p-blocking-warmup", help="later "
+                                             "Megatron-Core: interleaved warm-up / cool-down sends held (default off)"),
+    p2p_forward_send_wait: bool = typer.Option(None, "--p2p-forward-send-wait/--no-p2p-forward-send-wait", help="Megatron-LM "
+                                               "260cba71: each steady-state forward send waited on (default off)"),
+    fp8_attention_cp: bool = typer.Option(None, "--fp8-attention-cp/--no-fp8-attention-cp", help="FP8 attention inside "
+                                          "the context-parallel ring (Transformer Engine >= 1.10); default: the stack's, else on"),
     json_out: bool = typer.Option(False, "--json"),
 ):
     """Predict step time, tokens/s, MFU and memory per chip; picks the fastest layout that fits."""
     r = api.train(model=model, chip=chip, num_chips=num_chips, global_batch_tokens=global_batch_tokens, seq_len=seq_len,
                   precision=precision, benchmark=benchmark, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs, zero=zero,
                   recompute=recompute, lora=lora, power_limit=power_limit, shard=shard,
-                  tp_overlap=tp_overlap, rank_spread=rank_spread, cluster=cluster, rank_order=rank_order, kernels=kernels)
+                  tp_overlap=tp_overlap, rank_spread=rank_spread, cluster=cluster, rank_order=rank_order, kernels=kernels,
+                  stack=stack, fp8_attention=fp8_attention, eager_layer=eager_layer, host_cpu=host_cpu, comm_ctas=comm_ctas,
+                  p2p_blocking_warmup=p2p_blocking_warmup, p2p_forward_send_wait=p2p_forward_send_wait,
+                  fp8_attention_cp=fp8_attention_cp)
     d = r.to_dict()
     if json_out:
         print_json(d)
@@ -55,6 +75,15 @@ def train_cmd(
             "memory_gib_per_chip", "capacity_gib_per_chip", "time_to_train_min"]
     console.print(table("training prediction", ["metric", "value"], [[k, d.get(k)] for k in keys if d.get(k) is not None]))
     bd = d["breakdown"]
+    st = d["stack"]  # every stack setting that shaped the answer, and where it came from (api/train_settings.py)
+    console.print(table(f"software stack: {st['name'] or 'none (model defaults)'}", ["setting", "value", "from"],
+                        [[x["setting"], x["value"], x["from"]] for x in st["settings"]], caption=st["origin"]))
+    if bd.get("host_issue"):  # an eager run: the host's issue time per layer and the GPU idle it leaves
+        hi = bd["host_issue"]
+        console.print(table("eager host issue (perf/host_issue.py)", ["item", "value"],
+                            [["host CPU", hi["host_cpu"]], ["CPU per layer fwd / bwd (ms)",
+                              f"{hi['cpu_per_layer_fwd_ms']:.3g} / {hi['cpu_per_layer_bwd_ms']:.3g}"],
+                             ["GPU idle per step (ms)", hi["gpu_idle_per_step_ms"]]]))
     for n in d.get("notes") or []:
         console.print(f"[yellow]note:[/yellow] {n}")
     prec = bd.get("precision")

@@ -58,6 +58,7 @@ class Chip:
     specs: dict[str, Spec] = field(default_factory=dict)
     base_id: str = ""  # set on a derived variant (power_capped): the catalog chip it came from
     nominal_tdp_w: float | None = None  # the base chip's TDP when this variant runs power-capped
+    derived_from: str = ""  # a user chip's `base:` (api.register_chip): its specs' starting point, not its calibration
 
     @property
     def calibration_id(self) -> str:
@@ -290,6 +291,26 @@ def get_chip(name: str) -> Chip:
     if cid is None:
         raise unknown_name_error("chip", name, chip_ids())
     return _catalog()[cid]
+
+
+def lineage(chip) -> list[Chip]:
+    """The chip, then the chips it was derived from, nearest first: a variant's base (power-capped,
+    rewired: `base_id`) and a user chip's `base:` (`derived_from`). What the silicon's surroundings (its
+    host CPU, its vendor's software) follow when the derived chip itself has no record of them."""
+    out, c = [], get_chip(chip)
+    while c is not None and c.id not in {x.id for x in out}:
+        out.append(c)
+        nxt = c.base_id or c.derived_from
+        c = get_chip(nxt) if nxt and resolve_chip_id(nxt) is not None else None
+    return out
+
+
+def vendor_of(chip) -> str:
+    """The vendor of the chip, else of the nearest chip it derives from ('custom' when none names one)."""
+    for c in lineage(chip):
+        if c.vendor and c.vendor != "custom":
+            return c.vendor
+    return "custom"
 
 
 def register_chip(chip: Chip) -> None:

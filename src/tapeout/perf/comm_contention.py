@@ -36,6 +36,8 @@ collective; compute-bound GEMMs lose nothing to it).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import TapeoutError
@@ -46,8 +48,8 @@ def core_share(ctas: float, cores: float, field: str = "comm_ctas") -> float:
     one SM each). Bad input (negative, or half the chip or more) is refused naming `field`."""
     if not (0 <= ctas < 0.5 * cores):  # written so that nan fails too
         raise TapeoutError(f"{field} = {ctas:g} CTAs for overlapped collectives on a chip of {cores:g} cores: use "
-                           f"0 (the collectives take no cores) up to below half the cores (NCCL runs at most 32 "
-                           f"channels, one CTA each).")
+                           f"0 (the collectives take no cores) up to {math.ceil(0.5 * cores) - 1} (below half the cores; "
+                           f"NCCL on NVIDIA GPUs, for one, runs at most 32 channels, one CTA each).")
     return float(ctas) / float(cores)
 
 

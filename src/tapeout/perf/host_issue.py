@@ -23,6 +23,7 @@ import yaml
 
 from ..errors import TapeoutError
 from ..formats import data_file
+from ..hardware.catalog import get_chip, lineage, resolve_chip_id, vendor_of
 
 
 @lru_cache(maxsize=1)
@@ -55,8 +56,10 @@ def resolve_host(host: str | None, chip_id: str | None = None) -> tuple[str, boo
                                f"{', '.join(host_names())} or leave it unset for the reference host "
                                f"(data/software/host_issue.yaml call_cpu_us).")
         return host, False
-    if chip_id in (tab.get("chip_hosts") or {}):
-        return tab["chip_hosts"][chip_id], False
+    hosts = tab.get("chip_hosts") or {}
+    for c in (lineage(chip_id) if chip_id is not None and resolve_chip_id(chip_id) is not None else []):
+        if c.id in hosts:  # the chip's own host, else the one of the chip it derives from (gh200@600w -> gh200)
+            return hosts[c.id], False
     return tab["reference_host"], True
 
 
@@ -67,6 +70,20 @@ def check_host_issue(layer: str | None, host: str | None) -> None:
                            f"use one of {', '.join(sorted(host_issue_table()['layers']))}.")
     if host is not None:
         resolve_host(host)
+
+
+def check_layer_chip(layer: str, chip) -> None:
+    """One clear error where an eager layer type is set on a chip its stack does not run on: the layer's
+    calls and per-call CPU times are of its vendor's software (host_issue.yaml `vendor`), and no host-issue
+    data exists for another vendor's (XLA compiles a TPU step whole; no ROCm per-call time is on file)."""
+    check_host_issue(layer, None)
+    want = host_issue_table()["layers"][layer].get("vendor")
+    have = vendor_of(chip)
+    if want and have.lower() != str(want).lower():
+        c = get_chip(chip)
+        raise TapeoutError(f"eager_layer '{layer}' is a layer of {want}'s software (data/software/host_issue.yaml): its host "
+                           f"issue time has no data for chip {c.id} (vendor {have}); unset eager_layer (--eager-layer none), "
+                           f"or pick one of {want}'s chips.")
 
 
 def call_cpu_s(host: str) -> float:

@@ -49,7 +49,7 @@ from functools import lru_cache
 
 import yaml
 
-from ..errors import TapeoutError
+from ..errors import TapeoutError, unknown_name_error
 from ..formats import data_file
 
 WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "fp8_attention_context_parallel", "distributed_optimizer", "even_pipeline_stages",
@@ -63,6 +63,8 @@ class TrainingStack:
     name: str
     features: tuple  # ((feature, value, wired), ...)
     source: str = ""
+    round: str | None = None  # the MLPerf round whose submissions ran it
+    vendor: str = ""  # whose accelerators it runs on (NVIDIA for the NeMo containers)
 
     def value(self, feature: str):
         for f, v, _ in self.features:
@@ -96,7 +98,26 @@ def _stack(name: str, e: dict) -> TrainingStack:
             raise TapeoutError(f"training stack '{name}' marks feature '{f}' wired, but the model acts only on "
                                f"{', '.join(WIRED)}; set wired: false (data/software/training_stacks.yaml).")
         feats.append((f, spec["value"], wired))
-    return TrainingStack(name, tuple(feats), " ".join(str(e.get("source", "")).split()))
+    return TrainingStack(name, tuple(feats), " ".join(str(e.get("source", "")).split()), e.get("round"),
+                         str(e.get("vendor") or ""))
+
+
+def named_stack(name: str) -> TrainingStack:
+    """The stack of data/software/training_stacks.yaml named `name` (e.g. nemo-24.04); an unknown name is
+    one TapeoutError listing the names."""
+    tab = stack_table()
+    key = {k.lower(): k for k in tab}.get(name.lower())
+    if key is None:
+        raise unknown_name_error("training stack (--stack)", name, [*tab, "none"])
+    return _stack(key, tab[key])
+
+
+def stack_of_round(mlperf_round: str) -> TrainingStack | None:
+    """The stack on file for an MLPerf round (its `round`), None when none is."""
+    for name, e in stack_table().items():
+        if e.get("round") == mlperf_round:
+            return _stack(name, e)
+    return None
 
 
 def find_stack(software: str, mlperf_round: str | None = None, table: dict | None = None) -> TrainingStack | None:

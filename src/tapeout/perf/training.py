@@ -133,7 +133,7 @@ from .dp_buckets import (bucketed_collective_time, collective_count, deferred_pa
 from .nic_share import fill_drain_share
 from .stack_features import StackFeatures
 from .fp8_amax import amax_allreduce_per_step
-from .host_issue import layer_issue
+from .host_issue import check_layer_chip, layer_issue
 from .train_host import blocks_gpu_idle, step_host_idle
 from .vocab_padding import padded_config
 from .sequence_parallel import TP_PARTS, TPComm, shard_sequence, tp_block_comm
@@ -781,6 +781,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
+    if stack.eager_layer is not None:  # refused before the search, whatever layout it picks (priced at PP 1)
+        check_layer_chip(stack.eager_layer, c)
     if grad_sync not in GRAD_SYNC_BYTES:
         raise TapeoutError(f"grad_sync '{grad_sync}' is not a gradient dtype; use one of {', '.join(GRAD_SYNC_BYTES)}.")
     # training keeps bf16 activations/KV; the GEMMs run in `precision`: a recipe
@@ -853,8 +855,9 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         if uneven and not cands:
             lay = uneven[0]
             raise TapeoutError(f"layout {lay} splits the {L} layers of {cfg.name} unevenly over PP {lay.pp} x VP {lay.vp}, "
-                               f"which this stack does not run (even_pipeline); choose PP dividing {L} and VP dividing "
-                               f"the layers per stage.")
+                               f"which the training stack does not run (even_pipeline; training_stacks.yaml "
+                               f"even_pipeline_stages); choose PP dividing {L} and VP dividing the layers per stage, or "
+                               f"run without the stack (tapeout train --stack none).")
     best, smallest = None, None
     for lay in cands:
         usable = training_reserve(lay, c).usable(cap)

@@ -35,6 +35,7 @@ from ..hardware.catalog import get_chip, resolve_chip_id
 from ..errors import TapeoutError
 from ..perf.mlperf import benchmarks, value_of
 from ..perf.train_lora import adapters_of_benchmark
+from ..perf.bench_stack import PIN_FIELDS, RECORD_FIELDS, STACK_FIELDS, merged_layout, run_settings, submission_entries  # noqa: F401 (re-exported)
 from ..perf.train_stack import find_stack, stack_settings
 from .registry import RowPrediction, SkipRow, register
 
@@ -83,12 +84,6 @@ def _bench_cfg(key: str) -> dict:
     return {k: value_of(v) for k, v in b.items() if isinstance(v, dict) and "value" in v}
 
 
-PIN_FIELDS = ("tp", "pp", "cp", "vp", "mbs", "zero", "recompute")
-# per-submission run settings beside the layout: evaluation skips, FP8 attention, TP overlap config
-# (data/software/tp_comm_overlap.yaml), the FP8 weight transpose cache, the FP8 amax all-reduce
-STACK_FIELDS = ("skip_evals", "fp8_attention", "tp_overlap", "transpose_cache", "fp8_reduce_amax", "layer_cuda_graph")
-# per-submission records of stack features the model does not act on: they correct the row's detail only
-RECORD_FIELDS = ("layer_cuda_graph",)
 # MLPerf Training benchmark names -> data/mlperf/benchmarks.yaml `training` keys
 BENCH_KEYS = {"gpt3": "gpt3-175b", "llama2_70b_lora": "llama2-70b-lora", "llama31_8b": "llama3.1-8b",
               "llama31_405b": "llama3.1-405b"}
@@ -114,24 +109,10 @@ def submission_layout(key: str, row: dict, chip_id: str, n: int) -> dict:
     chip-and-size entries (a partner's own launch config)."""
     stack = "deepspeed" if _deepspeed(row) else ("nemo" if row["accelerator"].startswith("NVIDIA") else None)
     rnd = re.match(r"MLPerf Training (v[\d.]+)", row.get("workload", ""))
-    rnd = rnd.group(1) if rnd else None
     system = re.search(r"system=([^;]+)", row.get("notes") or "")
-    system = system.group(1).strip() if system else None
-    entries = [e for e in benchmarks()["training"][key].get("submission_layouts") or []
-               if e["stack"] in (stack, "any") and e.get("accelerator", row["accelerator"]) == row["accelerator"]
-               and e.get("round", rnd) == rnd and e.get("system", system) == system]
-    sized = [e for e in entries if e.get("chip") == chip_id and int(e["chips"]) == n]
-    out: dict = {}
-    for e in [e for e in entries if "chip" not in e] + [e for e in sized if "system" not in e] + \
-             [e for e in sized if "system" in e]:
-        out.update({k: v for k, v in e.items() if k in PIN_FIELDS + STACK_FIELDS})
-    return out
-
-
-def run_settings(pins: dict) -> dict:
-    """Move the stack's run settings (TP overlap config, FP8 transpose cache, FP8 amax all-reduce) out of
-    `pins` into keyword arguments of perf/training.train."""
-    return {k: pins.pop(k) for k in ("tp_overlap", "transpose_cache", "fp8_reduce_amax") if k in pins}
+    entries = submission_entries(key, stack, row["accelerator"], rnd.group(1) if rnd else None,
+                                 system.group(1).strip() if system else None)
+    return merged_layout(entries, chip_id, n)
 
 
 def _not_modelled(stack, records: dict, host_priced: bool) -> dict:

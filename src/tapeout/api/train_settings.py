@@ -1,0 +1,134 @@
+"""The software stack a `tapeout train` run is priced with, and where each setting came from.
+
+Precedence, lowest first: the model's defaults (perf/stack_features.StackFeatures); the stack
+(`stack`: a name in data/software/training_stacks.yaml; with `benchmark` and no `stack`, the stack of
+the benchmark's latest MLPerf round on file, applied on its vendor's chips only, perf/bench_stack.py)
+and the records its submissions' configs hold for every chip and size (benchmarks.yaml
+submission_layouts, e.g. the v4.0 LoRA runs' zero 0 and layer_cuda_graph false); then what the user
+gives. The result carries every setting that differs from the model's default or that the user can
+set here, with its origin, so the answer shows the defaults that shaped it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from ..errors import TapeoutError
+from ..hardware.catalog import get_chip, vendor_of
+from ..perf.bench_stack import PIN_FIELDS, RECORD_FIELDS, benchmark_stack, merged_layout, run_settings, submission_entries
+from ..perf.mlperf import value_of
+from ..perf.stack_features import StackFeatures
+from ..perf.train_recipe import get_recipe
+from ..perf.train_stack import TrainingStack, named_stack, stack_settings
+
+# stack settings `tapeout train` takes as options (perf/stack_features.StackFeatures fields; what each prices
+# is documented there), shown with their values on every result
+USER_SETTINGS = ("eager_layer", "host_cpu", "comm_ctas", "p2p_blocking_warmup", "p2p_forward_send_wait", "fp8_attention_cp")
+DEFAULTS = {f.name: f.default for f in fields(StackFeatures) if f.name in USER_SETTINGS}
+
+
+@dataclass
+class RunStack:
+    name: str | None  # the training_stacks.yaml entry applied (None: model defaults)
+    origin: str  # why that stack (or none)
+    pins: dict = field(default_factory=dict)  # layout pins for perf/training.train (tp, zero, ...)
+    settings: dict = field(default_factory=dict)  # perf/training.train **stack keywords
+    fp8_attention: bool = False
+    skip_evals: int | None = None  # evaluation passes the benchmark's submissions skip (None: the benchmark's)
+    shown: list = field(default_factory=list)  # [{setting, value, from}] for the result
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "origin": self.origin, "settings": self.shown}
+
+
+def _fp8_runs(precision: str) -> bool:
+    """Whether `precision` is an FP8 GEMM recipe, the one FP8 attention runs under (perf/training._train)."""
+    r = get_recipe(precision) if isinstance(precision, str) else None
+    return r is not None and r.gemm == "fp8"
+
+
+def _stack_and_records(stack: str | None, key: str | None, chip_id: str) -> tuple[TrainingStack | None, dict, str]:
+    vendor = vendor_of(chip_id)
+    if stack is not None and stack.lower() == "none":
+        return None, {}, "--stack none: the model's defaults"
+    if stack is not None:
+        st = named_stack(stack)
+        if st.vendor and st.vendor.lower() != vendor.lower():
+            raise TapeoutError(f"--stack {stack} runs on {st.vendor} accelerators (data/software/training_stacks.yaml "
+                               f"vendor); chip {get_chip(chip_id).id} is {vendor}'s: drop --stack, or give --stack none.")
+        rec = merged_layout(submission_entries(key, "nemo", None, st.round, None)) if key and st.round else {}
+        return st, rec, f"--stack {st.name}" + (f" (MLPerf {st.round})" if st.round else "")
+    if key is None:
+        return None, {}, "no --stack or --benchmark: the model's defaults"
+    st, rec = benchmark_stack(key)
+    if st is None:
+        return None, {}, f"--benchmark {key}: no software stack of its submissions on file: the model's defaults"
+    if st.vendor and st.vendor.lower() != vendor.lower():
+        return None, {}, (f"--benchmark {key}: its stack on file ({st.name}) runs on {st.vendor} accelerators, chip "
+                          f"{get_chip(chip_id).id} is {vendor}'s: the model's defaults (--stack to force one)")
+    return st, rec, (f"--benchmark {key}: the stack of its MLPerf {st.round} submissions ({st.name}, "
+                     f"training_stacks.yaml) and their configs' records (benchmarks.yaml submission_layouts)")
+
+
+def run_stack(stack: str | None, key: str | None, bench_cfg: dict | None, chip_id: str, precision: str,
+              fp8_attention: bool | None, user_pins: dict, user_settings: dict) -> RunStack:
+    """Resolve the run's stack, pins and settings (module docstring); `user_pins` / `user_settings`: what
+    the caller gave (None = not given; eager_layer 'none' = off)."""
+    st, rec, origin = _stack_and_records(stack, key, chip_id)
+    rec = dict(rec)
+    origin_of: dict = {}
+    shown_name = st.name if st else None
+    pins = {k: rec.pop(k) for k in PIN_FIELDS if k in rec}
+    settings = run_settings(rec)
+    records = {k: rec.pop(k) for k in RECORD_FIELDS if k in rec}
+    skip = rec.pop("skip_evals", None)
+    skip_from = "benchmark submissions' config"
+    nv = st is not None and st.vendor.lower() == "nvidia"
+    fp8 = False
+    if bench_cfg is not None:  # the benchmark's configs ask it; NVIDIA's recipe has its own value where on file
+        fkey = "fp8_attention_nvidia" if nv and "fp8_attention_nvidia" in bench_cfg else "fp8_attention"
+        fp8 = bool(value_of(bench_cfg.get(fkey, {"value": False})))
+        if nv and skip is None and "skip_evals_nvidia" in bench_cfg:
+            skip, skip_from = int(value_of(bench_cfg["skip_evals_nvidia"])), "benchmark's NVIDIA value (benchmarks.yaml skip_evals_nvidia)"
+    fp8 = bool(rec.pop("fp8_attention", fp8))
+    for k in [*pins, *settings]:
+        origin_of[k] = "benchmark submissions' config"
+    before = {**pins, **settings}
+    pins, settings, fp8_stack = stack_settings(st, pins, settings, fp8, records)
+    for k, v in {**pins, **settings}.items():
+        if k not in before or before[k] != v:
+            origin_of[k] = f"stack {st.name}"
+    fp8_from = "stack " + st.name if (st is not None and fp8_stack != fp8) else \
+        (f"benchmark config (benchmarks.yaml {fkey})" if bench_cfg is not None else "default")
+    fp8 = fp8_stack
+    for k, v in user_pins.items():
+        if v is not None:
+            pins[k], origin_of[k] = v, "--" + k
+    for k, v in user_settings.items():
+        if v is None:
+            continue
+        if k == "eager_layer" and isinstance(v, str) and v.lower() == "none":
+            settings.pop(k, None)
+            origin_of[k] = "--eager-layer none"
+            continue
+        settings[k], origin_of[k] = v, "--" + k.replace("_", "-")
+    if fp8_attention is not None:
+        if fp8_attention and st is not None and st.value("fp8_dot_product_attention") is False:
+            raise TapeoutError(f"--fp8-attention: stack {st.name} has no FP8 dot-product attention "
+                               f"(training_stacks.yaml fp8_dot_product_attention false); drop --fp8-attention, "
+                               f"or give another --stack.")
+        if fp8_attention and not _fp8_runs(precision):
+            raise TapeoutError(f"--fp8-attention runs under an FP8 recipe; give --precision fp8 (got '{precision}'), "
+                               f"or drop --fp8-attention.")
+        fp8, fp8_from = bool(fp8_attention), "--fp8-attention"
+    runs = fp8 and _fp8_runs(precision)
+    shown = [{"setting": "fp8_attention", "value": runs,
+              "from": fp8_from + ("" if runs or not fp8 else f" (asked; runs only under an FP8 --precision, not {precision})")}]
+    for k in sorted(set(USER_SETTINGS) | set(settings)):
+        v = settings.get(k, DEFAULTS.get(k))
+        shown.append({"setting": k, "value": v, "from": origin_of.get(k, "default")})
+    for k in sorted(pins):
+        shown.append({"setting": k, "value": pins[k], "from": origin_of.get(k, "default")})
+    if skip is not None:
+        shown.append({"setting": "skip_evals", "value": skip, "from": skip_from})
+    return RunStack(shown_name, origin, pins, settings, runs, skip, shown)
