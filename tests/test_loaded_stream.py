@@ -72,3 +72,9 @@ def test_the_knee_is_off_by_default_and_fitted_only_for_generation_classes():
     assert kf.generation_fields(v, "bf16")["attn_cta_stream_knee"] == 0.0
     # a calibration fitted before the knee existed prices the lesser stream, as it did
     assert kf.generation_fields({k: x for k, x in v.items() if k != "gen_stream_knee"}, "decode_hmma")["attn_cta_stream_knee"] == 0.0
+
+
+def test_the_switch_off_prices_the_lesser_stream(monkeypatch):
+    v = {n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}
+    monkeypatch.setattr(kf, "GEN_STREAM_KNEE", False)
+    assert kf.generation_fields(v, "decode_hmma")["attn_cta_stream_knee"] == 0.0
