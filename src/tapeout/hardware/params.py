@@ -232,6 +232,12 @@ class ChipParams:
     # attn_cta_bytes_per_s on top of 1 / attn_cta_tokens_per_s. Bytes/s per CTA, 0 = not modelled
     # (default; the kernel-level fit fits it per generation kernel)
     attn_cta_bytes_per_s: np.ndarray | float = 0.0
+    # how the CTAs' Little's-law stream C and the DRAM's D combine (perf/opcost.py loaded_stream):
+    # 0 = the lesser of the two (default: a request's round trip is the unloaded latency until the
+    # DRAM saturates), n > 0 = (C^-n + D^-n)^(-1/n): the round trip grows with the DRAM's load before
+    # it saturates (queueing at the memory), n = 1 its whole drain time added (the pessimistic bound
+    # of a closed queueing network, Lazowska et al. 1984 ch. 5). Set only by the kernel-level fit
+    attn_cta_stream_knee: np.ndarray | float = 0.0
     # fraction of the DRAM bandwidth a generation-attention kernel's KV stream reaches, where it
     # differs from the weight streams' eff_mem (the kernel-level fit has one per generation kernel,
     # mem_decode_<kernel>). 0 = eff_mem (default)

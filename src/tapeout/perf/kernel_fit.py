@@ -177,6 +177,10 @@ PARAMS = (
     # per token a CTA waits 1 / tokrate + K and V bytes / ctabw
     *((f"ctabw_decode_{k}", 50.0, 1.0, 1e5) for k in DECODE_KERNELS),
     ("ctas_per_core", 2.0, 1.0, 16.0),
+    # the knee of the generation kernels' loaded stream (opcost.loaded_stream): (C^-n + D^-n)^(-1/n) of
+    # their CTAs' Little's-law stream C and the DRAM's D (ChipParams.attn_cta_stream_knee); a property
+    # of how a request's round trip grows with the memory's load, shared by every chip and kernel
+    ("gen_stream_knee", 4.0, 1.0, 32.0),
     # work per (padded query row, KV token) a generation CTA serialises with its KV stream, per kernel
     # (FP32-FLOP equivalents at one core's vector rate; ChipParams.attn_gen_score_flops)
     *((f"score_decode_{k}", 100.0, 0.0, 1e5) for k in ROW_TILED_KERNELS),
@@ -202,6 +206,11 @@ SOFTMAX_OVERLAP = False
 # full"); ChipParams.stream_k_tail, for the GEMMs whose kernel may split K (not the collector's
 # data-parallel nvfp4 kernel, whose max_split_k is 1)
 STREAM_K_TAIL = 0.5
+# the generation kernels' stream as a loaded round trip (opcost.loaded_stream: the fitted knee
+# gen_stream_knee between their CTAs' Little's-law stream and the DRAM's) in the fit and `--kernels`
+# serving; False = the lesser of the two (stop 25). On: H200 held out 13.8 -> 12.1 %, H100 12.0 -> 12.3 %
+# (docs/notes/issue-24.md, Round stop-26, issue-26at)
+GEN_STREAM_KNEE = True
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): for a chip without TDP or peak
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
 
@@ -524,6 +533,7 @@ def generation_fields(v: dict, cls: str) -> dict:
             "attn_decode_unit_time": v["unitlat_" + cls] * 1e-6 if attn else 0.0,
             "attn_cta_tokens_per_s": v.get("tokrate_" + cls, 0.0) * 1e6, "attn_ctas_per_core": v["ctas_per_core"],
             "attn_cta_bytes_per_s": v.get("ctabw_" + cls, 0.0) * 1e9,
+            "attn_cta_stream_knee": v.get("gen_stream_knee", 0.0) if GEN_STREAM_KNEE and cls.startswith("decode_") else 0.0,
             "attn_gen_score_flops": v.get("score_" + cls, 0.0),
             "attn_gen_eff_mem": v["mem_" + cls] if cls.startswith("decode_") else 0.0,
             **gen_q_tile(cls), **gen_split(cls)}
@@ -596,12 +606,13 @@ def fit(groups: Groups) -> dict:
     if any(g["promote_flops"].any() for g in groups.items):
         used.add("promote_exposed")
     used |= {"ovh_gen_pre"} if any(g.get("pre") for g in groups.items) else set()
-    used |= {"ctas_per_core"} if any(g["cls"].startswith("decode_") for g in groups.items) else set()
+    if any(g["cls"].startswith("decode_") for g in groups.items):
+        used |= {"ctas_per_core", "gen_stream_knee"} if GEN_STREAM_KNEE else {"ctas_per_core"}
     used |= {"l2_core_bw"} if any(g.get("l2") and g["op"] == "gemm" for g in groups.items) else set()
     used |= {"load_latency_us"} if any(g.get("inflight", 0.0) > 0 for g in groups.items) else set()
     free = np.array([n.partition("_")[2] not in set(CLASSES) - present
                      and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed", "ctas_per_core", "l2_core_bw",
-                                                                   "load_latency_us"))
+                                                                   "load_latency_us", "gen_stream_knee"))
                               and n not in used)
                      and n not in SCANNED for n in NAMES])
     n_cls: dict = {}  # each (chip, op, format) weighs the same, its kernel-class items together

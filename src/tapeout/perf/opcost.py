@@ -236,6 +236,25 @@ def cta_seconds_per_token(p: ChipParams, token_bytes):
             + np.where(bw > 0, np.asarray(token_bytes, dtype=float) / np.where(bw > 0, bw, 1.0), 0.0))
 
 
+def loaded_stream(cta_stream, dram_stream, knee):
+    """Bytes/s a kernel streams when its resident CTAs keep `cta_stream` in flight per unloaded
+    round trip (Little's law) against a memory that delivers at most `dram_stream`. knee 0 (or
+    less): the lesser of the two, the optimistic bound of a closed system of CTAs and one memory
+    (latency does not grow until the memory saturates). knee n > 0: (C^-n + D^-n)^(-1/n), a round
+    trip that grows with the memory's load before it saturates; n = 1 adds the whole drain time of
+    the bytes in flight, C D / (C + D) (the pessimistic asymptotic bound; Lazowska, Zahorjan, Graham,
+    Sevcik, "Quantitative System Performance", 1984, ch. 5), and n -> inf tends to the lesser.
+    Elementwise; 0 streams give 0."""
+    c, d = np.asarray(cta_stream, dtype=float), np.asarray(dram_stream, dtype=float)
+    n = np.asarray(knee, dtype=float)
+    lo = np.minimum(c, d)
+    hi = np.maximum(np.maximum(c, d), 1e-300)
+    nn = np.where(n > 0, n, 1.0)
+    # the p-norm on the ratio lesser / greater (in (0, 1]) so no power overflows
+    smooth = lo * (1.0 + (lo / hi) ** nn) ** (-1.0 / nn)
+    return np.where(n > 0, smooth, lo)
+
+
 def _attention_tiling(m, par, k, g_q, causal, is_attn, p: ChipParams):
     """(rows, independent units, keys per query) of fused attention under ChipParams.attn_tiling.
 
@@ -454,7 +473,8 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         per_token = cta_seconds_per_token(p, token_bytes) + score
         cta_stream = resident / per_token * token_bytes
         fill = np.where(gen_attn & cta_stream_on(p),
-                        np.minimum(fill, cta_stream / (np.asarray(p.mem_bw) * eff_mem)), fill)
+                        np.minimum(fill, loaded_stream(cta_stream, np.asarray(p.mem_bw) * eff_mem, p.attn_cta_stream_knee)
+                                   / (np.asarray(p.mem_bw) * eff_mem)), fill)
     t_mem = dram / (np.asarray(p.mem_bw) * eff_mem * fill) + p.mem_overhead * (dram > 0)
     # a CUDA-core generation kernel over an FP8 KV cache converts, scales and multiplies every KV
     # byte it reads and runs the softmax of every score on the vector units, overlapped with its
