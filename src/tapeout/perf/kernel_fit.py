@@ -211,6 +211,14 @@ STREAM_K_TAIL = 0.5
 # serving; False = the lesser of the two (stop 25). On: H200 held out 13.8 -> 12.1 %, H100 12.0 -> 12.3 %
 # (docs/notes/issue-24.md, Round stop-26, issue-26at)
 GEN_STREAM_KNEE = True
+# GEMM formats whose library kernel puts the tokens on the MMA's N side, so a GEMM of more tokens than
+# the chip's row tile splits them into equal tiles at the MMA's N step (ChipParams.balanced_row_tiles):
+# TensorRT-LLM's per-tensor FP8 linear runs trtllm::cublas_scaled_mm (tensorrt_llm/_torch/modules/linear.py
+# FP8QDQLinearMethod.apply), which calls cuBLASLt with the weight as A and the tokens as N
+# (cpp/tensorrt_llm/thop/cublasScaledMM.cpp cublas_gemm_caller: "swap A and B", Gemm(OP_T, OP_N, n, m, k));
+# the MMA's N runs 8..256 in steps of 8 (PTX ISA wgmma.mma_async m64nNk32 for FP8; tcgen05.mma likewise)
+TOKEN_N_FMTS = ("fp8",)
+MMA_N_STEP = 8.0
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): for a chip without TDP or peak
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
 
@@ -355,6 +363,9 @@ class Groups:
             tile = collector_tile(c["system"][idx[0]], c["stack"][idx[0]], fmt) if op == "gemm" else None
             pg = (p.replace(tile_m=tile["m"], min_tile_m=tile["m"], tile_n=tile["n"], epilogue_store_fill=store_fill(tile, p),
                             accum_stages=tile.get("accum_stages", 0.0)) if tile else p)
+            # the per-tensor FP8 GEMM (cublas_scaled_mm) puts the tokens on the MMA's N side: equal token tiles
+            pg = (pg.replace(balanced_row_tiles=1.0, min_tile_m=MMA_N_STEP) if op == "gemm" and fmt in TOKEN_N_FMTS and not tile
+                  else pg)
             # how the L2 serves the item's stream: 0 not (DRAM), inf the replay is resident, g the masked-MHA
             # kernel's GQA group re-reading each KV head the DRAM delivers once (kernel_replay.mmha_reread)
             reread = np.where(cls == "decode_mmha", mmha_reread(c["heads"][idx], c["kv_heads"][idx]), 1.0)

@@ -193,7 +193,14 @@ def row_tile(m, p: ChipParams):
     pick 16..128-row tiles; MMA instructions are 16 rows), so m pads to a multiple of
     p.min_tile_m (ChipParams: 16 unless a kernel's tile is fixed), at most p.tile_m."""
     step = np.asarray(p.min_tile_m, dtype=float)
-    return np.minimum(p.tile_m, np.maximum(step, np.ceil(m / step) * step))
+    one = np.minimum(p.tile_m, np.maximum(step, np.ceil(m / step) * step))
+    if not np.any(np.asarray(p.balanced_row_tiles, dtype=float) > 0):
+        return one
+    # more rows than one tile, on a kernel whose row tile steps finely (ChipParams.balanced_row_tiles):
+    # ceil(m / tile_m) tiles of equal rows, each padded to the step
+    count = np.maximum(np.ceil(m / np.asarray(p.tile_m, dtype=float)), 1.0)
+    even = np.maximum(step, np.ceil(m / count / step) * step)
+    return np.where(np.asarray(p.balanced_row_tiles, dtype=float) > 0, np.minimum(p.tile_m, even), one)
 
 
 def gen_q_rows(m, step, pow2):
