@@ -25,7 +25,8 @@ Mapping of the kernel parameters x (kernel_fit.params_for):
                            no stream was measured)
   generation attention     per kernel class, the fit's own pricing (kernel_fit.generation_fields:
                            CTA stream at mem_decode_<kernel>, per-wave latency in series with it)
-  kernel_overhead_us       ovh_bf16: fixed time of a BF16 GEMM kernel
+  kernel_overhead_us       ovh_bf16: fixed time of a BF16 GEMM kernel (held out: plus the chip
+                           family's empty-GEMM offset from the other chips, perf/kernel_floor.py)
   eff_attention            eff_attention (fused attention vs GEMM)
   kernel_library           the library's GEMM split-K limit (split_bf16), per-tile K overhead of
                            GEMM and attention work units, exposed output-tile store
@@ -200,8 +201,13 @@ def build(holdout: str | None = None, stack: str | None = None, stack_version: s
         return db_fitted(per_chip, kernel_fit.source_of(k), stream=stream)
     k = dataclasses.replace(k.where(k.cols["chip"] != hid), sources=[s for s in k.sources if s["chip"] != hid])
     from .fit import fit_all
+    from .kernel_floor import family_offsets, offset_of, read_floors
 
-    f = kernel_fit.fit(kernel_fit.Groups(k))["params"]
+    floors = read_floors(hid, stack, stack_version)  # every chip's empty GEMMs but the held-out one's
+    f = kernel_fit.fit(kernel_fit.Groups(k, floors=floors))["params"]
+    # its GEMMs' fixed time as the fit prices them: the shared one plus its family's offset
+    # (perf/kernel_floor.py; an attention op's fixed time beyond it shrinks by as much, as in the fit)
+    f = {**f, "ovh_bf16": max(f["ovh_bf16"] + offset_of(family_offsets(floors), hid, "bf16") * 1e6, 0.0)}
     how = f"tapeout/perf/kernel_fit.py shared parameters fitted without {hid}'s kernels (and microbenchmarks)"
     return db_fitted({hid: (f, set(kernel_fit.GEMM_FMTS), how)}, kernel_fit.source_of(k), fit_all(exclude=hid), hid,
                      stream={hid: stream[hid]})

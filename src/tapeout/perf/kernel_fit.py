@@ -21,7 +21,9 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
   memory              eff_mem, the fraction of DRAM bandwidth a kernel streams at (skinny
                       GEMMs, decode attention): one per GEMM format, one per attention phase
   fixed time          per kernel: one per GEMM format (a quantized GEMM also launches its
-                      activation-quantize kernels), one for prefill and decode attention
+                      activation-quantize kernels), one for prefill and decode attention; a
+                      GEMM's plus its family's offset, measured on the database's empty GEMMs
+                      (perf/kernel_floor.py: n = k = 32; from the family's other chips when held out)
   split-K             the library's most K splits per GEMM format (ChipParams.max_split_k); past one
                       wave, a last wave under half full is spread over every core by stream-K
                       (STREAM_K_TAIL, CUTLASS's heuristic decomposition; ChipParams.stream_k_tail)
@@ -122,6 +124,7 @@ from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
 from .context_tiles import context_tile, schedule_described
 from .context_tiles import softmax_overlap as overlap_of
+from .kernel_floor import chip_floors, family_offsets, offset_of
 from .kernel_replay import KV_BYTES_PER_ELEM, decode_l2_resident, l2_read_bw, l2_resident, l2_served_bw, mmha_cta_width, mmha_reread
 from .kernel_tile import (collector_tile, fp8_block_multicast, fp8_block_rule, fp8_block_stages, fp8_block_tile, k_padding,
                           operand_feed, operand_stream_bytes, store_fill)
@@ -285,7 +288,8 @@ def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head
 class Groups:
     """Kernels split by (chip, op, format), each with its op table and base chip parameters."""
 
-    def __init__(self, k: Kernels, context_tiles: bool | None = None, softmax_overlap: bool | None = None):
+    def __init__(self, k: Kernels, context_tiles: bool | None = None, softmax_overlap: bool | None = None,
+                 floors: dict | None = None):
         """How context kernels are priced, where kernels_db.yaml describes the family's kernel
         (perf/context_tiles.py). `softmax_overlap`: its softmax under its MMAs
         (context_tiles.softmax_overlap: Hopper's two warpgroups in ping-pong); None = SOFTMAX_OVERLAP.
@@ -296,6 +300,9 @@ class Groups:
         B200 through the shared attention parameters (docs/notes/issue-24.md, Round stop-24
         issue-24gp, Round stop-25 issue-25ha)."""
         softmax_overlap = SOFTMAX_OVERLAP if softmax_overlap is None else softmax_overlap
+        # each GEMM's fixed time: the shared ovh_<cls> plus its family's measured empty-GEMM offset
+        # (perf/kernel_floor.py) from `floors` ({(chip, fmt): s}; None: k's own empty GEMMs; {}: none)
+        offsets = family_offsets(chip_floors(k) if floors is None else floors)
         self.items = []
         c = k.cols
         keys = sorted(set(zip(c["chip"], c["op"], c["fmt"])))
@@ -381,7 +388,8 @@ class Groups:
                                    "meas": np.asarray(c["latency_s"][idx[s]], dtype=float), "promote_flops": promote[s],
                                    "operand_bytes": operand[s], "inflight": float(fl),
                                    "l2": bool(res > 0), "reread": float(res), "l2_bw": l2_bw, "cta_width": float(wd),
-                                   "no_split": tile is not None or bool(bm), "rows": idx[s]})  # the kernels' rows in k
+                                   "no_split": tile is not None or bool(bm), "rows": idx[s],  # the kernels' rows in k
+                                   "ovh_offset": offset_of(offsets, chip, fmt) if op == "gemm" else 0.0})
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
@@ -535,6 +543,8 @@ def predict_group(g: dict, x) -> np.ndarray:
         x = x.copy()
         x[NAMES.index("eff_fp8")] = x[NAMES.index(g["eff"])]
     p = params_for(g["params"], x, g["cls"])
+    if g.get("ovh_offset"):  # the family's measured fixed time against the shared one (perf/kernel_floor.py)
+        p = p.replace(kernel_overhead=max(float(p.kernel_overhead) + g["ovh_offset"], 0.0))
     if g.get("no_split"):  # the collector's kernel: CUTLASS's data-parallel persistent scheduler (kernel_tile)
         p = p.replace(max_split_k=1.0)
     if g.get("cta_width", 1.0) != 1.0:  # a CTA's byte rate in cache bytes: its element rate x cache bytes per element
@@ -659,14 +669,21 @@ def x_of(params: dict) -> np.ndarray:
     return np.array([params[n] for n in NAMES], dtype=float)
 
 
-def holdout_report(train: Kernels, test: Kernels, holdout: str) -> dict:
-    """Fit on `train` (which must not hold the chip), predict every kernel of `test`."""
-    if holdout in set(train.cols["chip"]):
+def holdout_report(train: Kernels, test: Kernels, holdout: str, floors: dict | None = None) -> dict:
+    """Fit on `train` (which must not hold the chip), predict every kernel of `test`; the family
+    fixed-time offsets from `floors` (kernel_floor.chip_floors; None: train's own), never the chip's."""
+    floors = chip_floors(train) if floors is None else floors
+    if holdout in set(train.cols["chip"]) or any(c == holdout for c, _ in floors):
         raise ValueError("the held-out chip's kernels are in the training set")
-    f = fit(Groups(train))
-    errs = errors(Groups(test), x_of(f["params"]))
+    f = fit(Groups(train, floors=floors))
+    errs = errors(Groups(test, floors=floors), x_of(f["params"]))
     return {"holdout": holdout, "fit": f, "train_chips": sorted(set(train.cols["chip"])),
-            "errors": errs.get(holdout, {})}
+            "errors": errs.get(holdout, {}), "fixed_time_offsets_us": offsets_us(floors)}
+
+
+def offsets_us(floors: dict) -> dict:
+    """The family fixed-time offsets a fit used ({"family/fmt": us}; kernel_floor.family_offsets), for its report."""
+    return {f"{fam}/{fmt}": round(v * 1e6, 3) for (fam, fmt), v in sorted(family_offsets(floors).items())}
 
 
 def source_of(k: Kernels) -> dict:
@@ -681,18 +698,21 @@ def source_of(k: Kernels) -> dict:
             "method": "tapeout/perf/kernel_fit.py: shared structural parameters, least squares on log latency"}
 
 
-def calibrate(k: Kernels, holdout: str | None = None) -> dict:
-    """Fit on every chip of `k` (but `holdout`); errors in-sample, or on the held-out chip."""
+def calibrate(k: Kernels, holdout: str | None = None, floors: dict | None = None) -> dict:
+    """Fit on every chip of `k` (but `holdout`); errors in-sample, or on the held-out chip.
+    `floors`: the empty-GEMM times of the family offsets (kernel_floor; None: k's own)."""
     if holdout is None:
-        groups = Groups(k)
+        groups = Groups(k, floors=floors)
         f = fit(groups)
-        return {"source": source_of(k), "fit": f, "errors": errors(groups, x_of(f["params"]))}
+        return {"source": source_of(k), "fit": f, "errors": errors(groups, x_of(f["params"])),
+                "fixed_time_offsets_us": offsets_us(chip_floors(k) if floors is None else floors)}
     chips = k.cols["chip"]
     if holdout not in set(chips):
         from ..errors import TapeoutError
 
         raise TapeoutError(f"--holdout '{holdout}' has no kernels in the database read; use one of "
                            f"{', '.join(sorted(set(chips)))}.")
-    out = holdout_report(k.where(chips != holdout), k.where(chips == holdout), holdout)
+    out = holdout_report(k.where(chips != holdout), k.where(chips == holdout), holdout,
+                         None if floors is None else {key: t for key, t in floors.items() if key[0] != holdout})
     out["source"] = source_of(k)
     return out
