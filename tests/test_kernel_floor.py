@@ -1,7 +1,8 @@
-"""A chip family's fixed time per GEMM kernel, measured on the database's empty GEMMs
-(perf/kernel_floor.py): offsets against the median chip, taken from the family's other chips when
-a chip is held out, 0 for a family (or format) nothing measured, and added to the fit's shared
-fixed time in the kernel fit."""
+"""A chip family's fixed time per GEMM kernel against the fit's shared one (kernel_fit.FIXED_TIME_BY_FAMILY):
+"measured" on the database's empty GEMMs (perf/kernel_floor.py: offsets against the median chip, from the
+family's other chips when a chip is held out, 0 for a family or format nothing measured), or "fitted" on
+the family's chips (ovhfam_<family>_<fmt>, summing to 0 over the families fitted, so a family the fit
+never saw pays the shared ovh_<fmt>)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ def test_a_common_shift_of_every_floor_moves_no_offset(ts, shift):
     assert one[("nvidia-blackwell", "bf16")] == pytest.approx(0.0, abs=1e-15)
 
 
-def test_the_fit_adds_the_offset_to_a_gemms_fixed_time():
+def test_the_fit_adds_the_offset_to_a_gemms_fixed_time(monkeypatch):
+    monkeypatch.setattr(kf, "FIXED_TIME_BY_FAMILY", "measured")
     k = _kernels([("b200", "bf16", 4096, 8192, 1024, 1e-5)])
     x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
     none = kf.Groups(k, floors={}).items[0]
@@ -80,3 +82,49 @@ def test_a_held_out_chips_own_empty_gemms_never_set_its_offset():
     test = _kernels([("b200", "bf16", 1, 32, 32, 1.8e-6)])
     with pytest.raises(ValueError, match="held-out chip"):
         kf.holdout_report(train, test, "b200", floors={("b200", "bf16"): 1.8e-6, ("gb200", "bf16"): 2e-6})
+
+
+def _x0():
+    return kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+
+
+def test_a_fitted_family_offset_adds_to_its_gemms_and_nothing_else(monkeypatch):
+    monkeypatch.setattr(kf, "FIXED_TIME_BY_FAMILY", "fitted")
+    g = kf.Groups(_kernels([("b200", "bf16", 4096, 8192, 1024, 1e-5)])).items[0]
+    x0, x1 = _x0(), _x0()
+    x1[kf.NAMES.index(kf.fixed_time_param("nvidia-blackwell", "bf16"))] = -0.5
+    x1[kf.NAMES.index(kf.fixed_time_param("nvidia-hopper", "bf16"))] = 3.0  # another family's
+    x1[kf.NAMES.index(kf.fixed_time_param("nvidia-blackwell", "fp8"))] = 3.0  # another format's
+    assert float(kf.predict_group(g, x0)[0]) - float(kf.predict_group(g, x1)[0]) == pytest.approx(0.5e-6, rel=1e-9)
+
+
+def test_fitted_family_offsets_sum_to_zero_so_a_new_family_pays_the_mean(monkeypatch):
+    monkeypatch.setattr(kf, "FIXED_TIME_BY_FAMILY", "fitted")
+    groups = kf.Groups(_kernels([("b200", "bf16", 64, 4096, 4096, 1e-5), ("h100-sxm", "bf16", 64, 4096, 4096, 2e-5),
+                                 ("gb200", "bf16", 64, 4096, 4096, 1e-5), ("b200", "fp8", 64, 4096, 4096, 2e-5)]))
+    ties = kf.family_ties(groups)
+    bw, hop = (kf.NAMES.index(kf.fixed_time_param(f, "bf16")) for f in ("nvidia-blackwell", "nvidia-hopper"))
+    # bf16: Blackwell fitted, Hopper tied; fp8: one family, tied to 0 (its chips set ovh_fp8)
+    assert ties == [(hop, [bw]), (kf.NAMES.index(kf.fixed_time_param("nvidia-blackwell", "fp8")), [])]
+    x = _x0()
+    x[bw] = -0.4
+    x[ties[1][0]] = 1.0
+    x = kf.tie(x, ties)
+    assert x[hop] == pytest.approx(0.4) and x[ties[1][0]] == 0.0
+    # the shared ovh_bf16 is the mean of the two families' fixed times; an A100 (no Ampere chip fitted) pays it
+    assert x[kf.NAMES.index(kf.fixed_time_param("nvidia-ampere", "bf16"))] == 0.0
+
+
+def test_serving_prices_a_gemms_fixed_time_as_the_fit_does(monkeypatch):
+    monkeypatch.setattr(kf, "FIXED_TIME_BY_FAMILY", "fitted")
+    from tapeout.hardware import get_chip
+    from tapeout.perf.kernel_calibration import chip_entry
+
+    params = dict(zip(kf.NAMES, _x0()))
+    params[kf.fixed_time_param("nvidia-blackwell", "bf16")] = -0.5
+    e = chip_entry(params, get_chip("b200"), "test")
+    assert e["kernel_overhead_us"] == pytest.approx(params["ovh_bf16"] - 0.5)
+    # an attention op's whole fixed time stays the fit's ovh_prefill
+    assert e["kernel_overhead_us"] + e["kernel_library"]["attn_prefill_fixed"] * 1e6 == pytest.approx(
+        max(params["ovh_prefill"], params["ovh_bf16"] - 0.5))
+    assert chip_entry(params, get_chip("h100-sxm"), "test")["kernel_overhead_us"] == pytest.approx(params["ovh_bf16"])

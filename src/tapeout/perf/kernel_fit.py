@@ -147,6 +147,19 @@ ATTN_CLASSES = ("prefill", *(f"decode_{k}" for k in DECODE_KERNELS))
 FP8_BLOCK_SM90 = "fp8_block_sm90"
 GEMM_CLASSES = GEMM_FMTS + (FP8_BLOCK_SM90,)
 CLASSES = GEMM_CLASSES + ATTN_CLASSES
+# the chip families of the database's chips (kernels_db.yaml systems)
+FAMILIES = tuple(sorted({chip_for(e["chip"]).family for e in db_config()["systems"].values()}))
+# how a GEMM's fixed time depends on its chip's family (docs/notes/issue-24.md, Round stop-26, issue-26bw):
+# "measured": the family's empty-GEMM offset (perf/kernel_floor.py); "fitted": one offset per (family,
+# format) fitted on the family's chips in the fit (ovhfam_*); None: one shared fixed time per format
+FIXED_TIME_BY_FAMILY = "fitted"
+
+
+def fixed_time_param(family: str, fmt: str) -> str:
+    """The name of a family's fitted GEMM fixed-time offset for one format."""
+    return f"ovhfam_{family}_{fmt}"
+
+
 # (name, start, low, high)
 PARAMS = (
     # compute efficiency per GEMM format; block-scaled FP8 has its own only where the MMA applies
@@ -183,6 +196,9 @@ PARAMS = (
     # work per (padded query row, KV token) a generation CTA serialises with its KV stream, per kernel
     # (FP32-FLOP equivalents at one core's vector rate; ChipParams.attn_gen_score_flops)
     *((f"score_decode_{k}", 100.0, 0.0, 1e5) for k in ROW_TILED_KERNELS),
+    # a chip family's GEMM fixed time against the shared ovh_<fmt>, us (FIXED_TIME_BY_FAMILY "fitted";
+    # fitted on the family's chips, summing to 0 over the families fitted: a new family gets ovh_<fmt>)
+    *((fixed_time_param(fam, f), 0.0, -30.0, 30.0) for fam in FAMILIES for f in GEMM_FMTS),
 )
 NAMES = tuple(p[0] for p in PARAMS)
 # step parameters: least squares cannot move them; fit() scans these values with the rest fixed, then refits
@@ -302,7 +318,8 @@ class Groups:
         softmax_overlap = SOFTMAX_OVERLAP if softmax_overlap is None else softmax_overlap
         # each GEMM's fixed time: the shared ovh_<cls> plus its family's measured empty-GEMM offset
         # (perf/kernel_floor.py) from `floors` ({(chip, fmt): s}; None: k's own empty GEMMs; {}: none)
-        offsets = family_offsets(chip_floors(k) if floors is None else floors)
+        offsets = (family_offsets(chip_floors(k) if floors is None else floors) if FIXED_TIME_BY_FAMILY == "measured"
+                   else {})
         self.items = []
         c = k.cols
         keys = sorted(set(zip(c["chip"], c["op"], c["fmt"])))
@@ -389,7 +406,8 @@ class Groups:
                                    "operand_bytes": operand[s], "inflight": float(fl),
                                    "l2": bool(res > 0), "reread": float(res), "l2_bw": l2_bw, "cta_width": float(wd),
                                    "no_split": tile is not None or bool(bm), "rows": idx[s],  # the kernels' rows in k
-                                   "ovh_offset": offset_of(offsets, chip, fmt) if op == "gemm" else 0.0})
+                                   "ovh_offset": offset_of(offsets, chip, fmt) if op == "gemm" else 0.0,
+                                   "family": family})
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
@@ -543,8 +561,11 @@ def predict_group(g: dict, x) -> np.ndarray:
         x = x.copy()
         x[NAMES.index("eff_fp8")] = x[NAMES.index(g["eff"])]
     p = params_for(g["params"], x, g["cls"])
-    if g.get("ovh_offset"):  # the family's measured fixed time against the shared one (perf/kernel_floor.py)
-        p = p.replace(kernel_overhead=max(float(p.kernel_overhead) + g["ovh_offset"], 0.0))
+    off = g.get("ovh_offset", 0.0)  # the family's measured fixed time against the shared one (perf/kernel_floor.py)
+    if FIXED_TIME_BY_FAMILY == "fitted" and g["cls"] in GEMM_FMTS and g.get("family") in FAMILIES:
+        off = x[NAMES.index(fixed_time_param(g["family"], g["cls"]))] * 1e-6  # or fitted on the family's chips
+    if off:
+        p = p.replace(kernel_overhead=max(float(p.kernel_overhead) + off, 0.0))
     if g.get("no_split"):  # the collector's kernel: CUTLASS's data-parallel persistent scheduler (kernel_tile)
         p = p.replace(max_split_k=1.0)
     if g.get("cta_width", 1.0) != 1.0:  # a CTA's byte rate in cache bytes: its element rate x cache bytes per element
@@ -613,7 +634,10 @@ def fit(groups: Groups) -> dict:
                      and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed", "ctas_per_core", "l2_core_bw",
                                                                    "load_latency_us"))
                               and n not in used)
-                     and n not in SCANNED for n in NAMES])
+                     and n not in SCANNED and not n.startswith("ovhfam_") for n in NAMES])
+    ties = family_ties(groups)
+    for last, others in ties:
+        free[others] = True
     n_cls: dict = {}  # each (chip, op, format) weighs the same, its kernel-class items together
     for g in groups.items:
         n_cls[g["chip"], g["op"], g["fmt"]] = n_cls.get((g["chip"], g["op"], g["fmt"]), 0) + len(g["meas"])
@@ -621,6 +645,7 @@ def fit(groups: Groups) -> dict:
     f_scale = 0.05
 
     def resid_at(x):
+        x = tie(x, ties)
         return np.concatenate([wi * (np.log(t) - np.log(g["meas"])) for wi, g, t in zip(w, groups.items, groups.predict(x))])
 
     def solve(x):
@@ -643,8 +668,35 @@ def fit(groups: Groups) -> dict:
         x[i] = min(values, key=lambda v: soft_l1(resid_at(np.where(np.arange(len(x)) == i, v, x))))
     if SCANNED:
         x = solve(x)
+    x = tie(x, ties)
     return {"params": {n: round(float(v), 4) for n, v in zip(NAMES, x)},
             "fitted": [n for n, f in zip(NAMES, free) if f], "rows": int(sum(len(g["meas"]) for g in groups.items))}
+
+
+def family_ties(groups: Groups) -> list:
+    """Per GEMM format, (index of the last family's fixed-time offset, indices of the others') over the
+    families whose chips the groups hold, where FIXED_TIME_BY_FAMILY is "fitted": the others are fitted,
+    the last is minus their sum (tie), so the shared ovh_<fmt> is the families' mean fixed time, the one a
+    family the fit never saw gets. One family alone has no offset (its chips set ovh_<fmt>)."""
+    if FIXED_TIME_BY_FAMILY != "fitted":
+        return []
+    present: dict = {}
+    for g in groups.items:
+        if g["op"] == "gemm" and g["cls"] in GEMM_FMTS:
+            present.setdefault(g["cls"], set()).add(g["family"])
+    out = []
+    for fmt, fams in sorted(present.items()):
+        idx = [NAMES.index(fixed_time_param(f, fmt)) for f in sorted(fams)]
+        out.append((idx[-1], idx[:-1]))
+    return out
+
+
+def tie(x: np.ndarray, ties: list) -> np.ndarray:
+    """x with each tied family offset set to minus the sum of its format's other fitted ones (family_ties)."""
+    x = np.array(x, dtype=float)
+    for last, others in ties:
+        x[last] = -float(np.sum(x[others]))
+    return x
 
 
 def errors(groups: Groups, x) -> dict:
