@@ -25,7 +25,8 @@ TRAIN, TEST = 300, 3000
 def table() -> str:
     t0 = time.time()
     train, test = read_kernels(per_group=TRAIN), read_kernels(per_group=TEST)
-    floors = read_floors()  # every chip's empty GEMMs (perf/kernel_floor.py): the family fixed-time offsets
+    # every chip's empty GEMMs (perf/kernel_floor.py), where the family fixed-time offsets are measured on them
+    floors = read_floors() if kf.FIXED_TIME_BY_FAMILY == "measured" else {}
     x_all = kf.x_of(kf.fit(kf.Groups(train, floors=floors))["params"])
     lines = [f"aiconfigurator-core {train.package_version}, stack {train.sources[0]['stack']} "
              f"({', '.join(sorted({s['chip'] + ' ' + s.get('stack_version', '-') for s in train.sources if s['op'] == 'gemm'}))}). "

@@ -143,7 +143,7 @@ def _kernel_calibration(kernels: str, holdout: str | None, stack: str | None, st
     require_positive("--per-group", per_group)
     if holdout is None:
         return kernel_fit.calibrate(read_kernels(stack=stack, stack_version=stack_version, per_group=per_group),
-                                    floors=read_floors(None, stack, stack_version))
+                                    floors=read_floors(None, stack, stack_version) if kernel_fit.FIXED_TIME_BY_FAMILY == "measured" else {})
     hid = chip_for(holdout).id
     train = read_kernels(stack=stack, stack_version=stack_version, per_group=per_group)
     systems = sorted({s["system"] for s in train.sources if s["chip"] == hid})
@@ -152,6 +152,7 @@ def _kernel_calibration(kernels: str, holdout: str | None, stack: str | None, st
                            f"{', '.join(sorted({s['chip'] for s in train.sources}))}.")
     test = read_kernels(stack=stack, stack_version=stack_version, per_group=10 * per_group, systems=systems)
     out = kernel_fit.holdout_report(train.where(train.cols["chip"] != hid), test, hid,
-                                    read_floors(hid, stack, stack_version))  # every empty GEMM but the chip's
+                                    # every empty GEMM but the chip's (FIXED_TIME_BY_FAMILY "measured" only)
+                                    read_floors(hid, stack, stack_version) if kernel_fit.FIXED_TIME_BY_FAMILY == "measured" else {})
     out["source"] = kernel_fit.source_of(train)
     return out

@@ -22,8 +22,11 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       GEMMs, decode attention): one per GEMM format, one per attention phase
   fixed time          per kernel: one per GEMM format (a quantized GEMM also launches its
                       activation-quantize kernels), one for prefill and decode attention; a
-                      GEMM's plus its family's offset, measured on the database's empty GEMMs
-                      (perf/kernel_floor.py: n = k = 32; from the family's other chips when held out)
+                      GEMM's plus its chip family's offset per format (launch, prologue and
+                      epilogue of the family's kernel library: the empty n = k = 32 GEMMs take
+                      1.75-1.98 us on Blackwell, 2.57-2.64 on Hopper), fitted on the family's
+                      chips (ovhfam_*, summing to 0: a family the fit never saw pays ovh_<fmt>;
+                      FIXED_TIME_BY_FAMILY), or measured on the empty GEMMs (perf/kernel_floor.py)
   split-K             the library's most K splits per GEMM format (ChipParams.max_split_k); past one
                       wave, a last wave under half full is spread over every core by stream-K
                       (STREAM_K_TAIL, CUTLASS's heuristic decomposition; ChipParams.stream_k_tail)
