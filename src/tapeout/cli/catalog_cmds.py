@@ -111,9 +111,10 @@ def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's micr
         console.print(table(f"{src['package']} {src['package_version']}: shared parameters ({fitted['fit']['rows']} kernels "
                             f"of {', '.join(fitted.get('train_chips') or sorted(src['chips']))})",
                             ["parameter", "value"], [[k, v] for k, v in fitted["fit"]["params"].items()]))
-        console.print(table("GEMM fixed time per kernel: the family's offset to ovh_<format> (measured empty GEMMs, "
-                            "perf/kernel_floor.py; a family not listed: 0)", ["family/format", "us"],
-                            [[k, v] for k, v in fitted["fixed_time_offsets_us"].items()]))
+        if fitted.get("fixed_time_offsets_us"):  # FIXED_TIME_BY_FAMILY "measured" (fitted: the ovhfam_* above)
+            console.print(table("GEMM fixed time per kernel: the family's offset to ovh_<format> (measured empty GEMMs, "
+                                "perf/kernel_floor.py; a family not listed: 0)", ["family/format", "us"],
+                                [[k, v] for k, v in fitted["fixed_time_offsets_us"].items()]))
         errs = {fitted["holdout"]: fitted["errors"]} if holdout else fitted["errors"]  # the chip id, not the alias given
         console.print(table("held-out chip: |error| per op and format" if holdout else "in-sample |error| per chip, op, format",
                             ["chip", "op/format", "kernels", "median %", "p90 %", "median signed %"],
