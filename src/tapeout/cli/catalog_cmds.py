@@ -93,7 +93,8 @@ def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's micr
         if out:
             import yaml
 
-            Path(out).write_text(yaml.safe_dump(jsonable({k: fitted[k] for k in ("source", "fit")}), sort_keys=False))
+            Path(out).write_text(yaml.safe_dump(jsonable({k: fitted[k] for k in ("source", "fit", "fixed_time_offsets_us")}),
+                                      sort_keys=False))
     else:
         from ..perf.fit import fit_all, write_fitted
 
@@ -110,6 +111,10 @@ def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's micr
         console.print(table(f"{src['package']} {src['package_version']}: shared parameters ({fitted['fit']['rows']} kernels "
                             f"of {', '.join(fitted.get('train_chips') or sorted(src['chips']))})",
                             ["parameter", "value"], [[k, v] for k, v in fitted["fit"]["params"].items()]))
+        if fitted.get("fixed_time_offsets_us"):  # FIXED_TIME_BY_FAMILY "measured" (fitted: the ovhfam_* above)
+            console.print(table("GEMM fixed time per kernel: the family's offset to ovh_<format> (measured empty GEMMs, "
+                                "perf/kernel_floor.py; a family not listed: 0)", ["family/format", "us"],
+                                [[k, v] for k, v in fitted["fixed_time_offsets_us"].items()]))
         errs = {fitted["holdout"]: fitted["errors"]} if holdout else fitted["errors"]  # the chip id, not the alias given
         console.print(table("held-out chip: |error| per op and format" if holdout else "in-sample |error| per chip, op, format",
                             ["chip", "op/format", "kernels", "median %", "p90 %", "median signed %"],
@@ -131,13 +136,15 @@ def _kernel_calibration(kernels: str, holdout: str | None, stack: str | None, st
                         per_group: int) -> dict:
     from ..errors import TapeoutError, require_positive
     from ..perf import kernel_fit
+    from ..perf.kernel_floor import read_floors
     from ..perf.kernels_db import chip_for, read_kernels
 
     if kernels != "aiconfigurator":
         raise TapeoutError(f"--kernels '{kernels}': the only kernel database is 'aiconfigurator'.")
     require_positive("--per-group", per_group)
     if holdout is None:
-        return kernel_fit.calibrate(read_kernels(stack=stack, stack_version=stack_version, per_group=per_group))
+        return kernel_fit.calibrate(read_kernels(stack=stack, stack_version=stack_version, per_group=per_group),
+                                    floors=read_floors(None, stack, stack_version) if kernel_fit.FIXED_TIME_BY_FAMILY == "measured" else {})
     hid = chip_for(holdout).id
     train = read_kernels(stack=stack, stack_version=stack_version, per_group=per_group)
     systems = sorted({s["system"] for s in train.sources if s["chip"] == hid})
@@ -145,6 +152,8 @@ def _kernel_calibration(kernels: str, holdout: str | None, stack: str | None, st
         raise TapeoutError(f"--holdout '{holdout}': the kernel database has no kernels of it; use one of "
                            f"{', '.join(sorted({s['chip'] for s in train.sources}))}.")
     test = read_kernels(stack=stack, stack_version=stack_version, per_group=10 * per_group, systems=systems)
-    out = kernel_fit.holdout_report(train.where(train.cols["chip"] != hid), test, hid)
+    out = kernel_fit.holdout_report(train.where(train.cols["chip"] != hid), test, hid,
+                                    # every empty GEMM but the chip's (FIXED_TIME_BY_FAMILY "measured" only)
+                                    read_floors(hid, stack, stack_version) if kernel_fit.FIXED_TIME_BY_FAMILY == "measured" else {})
     out["source"] = kernel_fit.source_of(train)
     return out

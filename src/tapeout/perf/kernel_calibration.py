@@ -25,7 +25,9 @@ Mapping of the kernel parameters x (kernel_fit.params_for):
                            no stream was measured)
   generation attention     per kernel class, the fit's own pricing (kernel_fit.generation_fields:
                            CTA stream at mem_decode_<kernel>, per-wave latency in series with it)
-  kernel_overhead_us       ovh_bf16: fixed time of a BF16 GEMM kernel
+  kernel_overhead_us       ovh_bf16: fixed time of a BF16 GEMM kernel, plus the chip family's
+                           offset (kernel_fit.FIXED_TIME_BY_FAMILY: fitted on the family's chips,
+                           or measured on the other chips' empty GEMMs, perf/kernel_floor.py)
   eff_attention            eff_attention (fused attention vs GEMM)
   kernel_library           the library's GEMM split-K limit (split_bf16), per-tile K overhead of
                            GEMM and attention work units, exposed output-tile store
@@ -58,6 +60,10 @@ SERVING_FORMATS = {"bf16": "eff_bf16", "fp16": "eff_bf16", "fp8": "eff_fp8", "fp
 def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), stream_eff: float | None = None) -> dict:
     """The calibration entry one chip's kernel parameters imply (see the module docstring);
     `stream_eff` the chip's large-stream DRAM efficiency (kernel_stream), else the fit's mem_bf16."""
+    # a GEMM's fixed time as the fit prices it on the chip's family: the shared ovh_bf16 plus the family's
+    # fitted offset (kernel_fit.FIXED_TIME_BY_FAMILY; 0 for a family the fit never saw); an attention op's
+    # fixed time beyond a GEMM's (below) shrinks by as much, so it stays the fit's ovh_<phase>
+    params = {**params, "ovh_bf16": max(params["ovh_bf16"] + params.get(kernel_fit.fixed_time_param(chip.family, "bf16"), 0.0), 0.0)}
     eff = np.array([params[SERVING_FORMATS.get(k, "eff_bf16")] for k in PEAK_KEYS])
     # per PEAK_KEYS format: the clock a GEMM that keeps the peak busy at eff sustains under the cap
     scale = power_cap.clock_factor(np.minimum(eff, 1.0), kernel_fit.format_power_density(chip), params["pj_flop_n7"],
@@ -200,8 +206,15 @@ def build(holdout: str | None = None, stack: str | None = None, stack_version: s
         return db_fitted(per_chip, kernel_fit.source_of(k), stream=stream)
     k = dataclasses.replace(k.where(k.cols["chip"] != hid), sources=[s for s in k.sources if s["chip"] != hid])
     from .fit import fit_all
+    from .kernel_floor import family_offsets, offset_of, read_floors
 
-    f = kernel_fit.fit(kernel_fit.Groups(k))["params"]
+    # every chip's empty GEMMs but the held-out one's, where the fixed time's family offset is measured on them
+    floors = read_floors(hid, stack, stack_version) if kernel_fit.FIXED_TIME_BY_FAMILY == "measured" else {}
+    f = kernel_fit.fit(kernel_fit.Groups(k, floors=floors))["params"]
+    # its GEMMs' fixed time as the fit prices them: the shared one plus its family's offset
+    # (perf/kernel_floor.py; an attention op's fixed time beyond it shrinks by as much, as in the fit)
+    if kernel_fit.FIXED_TIME_BY_FAMILY == "measured":
+        f = {**f, "ovh_bf16": max(f["ovh_bf16"] + offset_of(family_offsets(floors), hid, "bf16") * 1e6, 0.0)}
     how = f"tapeout/perf/kernel_fit.py shared parameters fitted without {hid}'s kernels (and microbenchmarks)"
     return db_fitted({hid: (f, set(kernel_fit.GEMM_FMTS), how)}, kernel_fit.source_of(k), fit_all(exclude=hid), hid,
                      stream={hid: stream[hid]})

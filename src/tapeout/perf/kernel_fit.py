@@ -21,7 +21,12 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
   memory              eff_mem, the fraction of DRAM bandwidth a kernel streams at (skinny
                       GEMMs, decode attention): one per GEMM format, one per attention phase
   fixed time          per kernel: one per GEMM format (a quantized GEMM also launches its
-                      activation-quantize kernels), one for prefill and decode attention
+                      activation-quantize kernels), one for prefill and decode attention; a
+                      GEMM's plus its chip family's offset per format (launch, prologue and
+                      epilogue of the family's kernel library: the empty n = k = 32 GEMMs take
+                      1.75-1.98 us on Blackwell, 2.57-2.64 on Hopper), fitted on the family's
+                      chips (ovhfam_*, summing to 0: a family the fit never saw pays ovh_<fmt>;
+                      FIXED_TIME_BY_FAMILY), or measured on the empty GEMMs (perf/kernel_floor.py)
   split-K             the library's most K splits per GEMM format (ChipParams.max_split_k); past one
                       wave, a last wave under half full is spread over every core by stream-K
                       (STREAM_K_TAIL, CUTLASS's heuristic decomposition; ChipParams.stream_k_tail)
@@ -122,6 +127,7 @@ from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
 from .context_tiles import context_tile, schedule_described
 from .context_tiles import softmax_overlap as overlap_of
+from .kernel_floor import chip_floors, family_offsets, offset_of
 from .kernel_replay import KV_BYTES_PER_ELEM, decode_l2_resident, l2_read_bw, l2_resident, l2_served_bw, mmha_cta_width, mmha_reread
 from .kernel_tile import (collector_tile, fp8_block_multicast, fp8_block_rule, fp8_block_stages, fp8_block_tile, k_padding,
                           operand_feed, operand_stream_bytes, store_fill)
@@ -144,6 +150,19 @@ ATTN_CLASSES = ("prefill", *(f"decode_{k}" for k in DECODE_KERNELS))
 FP8_BLOCK_SM90 = "fp8_block_sm90"
 GEMM_CLASSES = GEMM_FMTS + (FP8_BLOCK_SM90,)
 CLASSES = GEMM_CLASSES + ATTN_CLASSES
+# the chip families of the database's chips (kernels_db.yaml systems)
+FAMILIES = tuple(sorted({chip_for(e["chip"]).family for e in db_config()["systems"].values()}))
+# how a GEMM's fixed time depends on its chip's family (docs/notes/issue-24.md, Round stop-26, issue-26bw):
+# "measured": the family's empty-GEMM offset (perf/kernel_floor.py); "fitted": one offset per (family,
+# format) fitted on the family's chips in the fit (ovhfam_*); None: one shared fixed time per format
+FIXED_TIME_BY_FAMILY = "fitted"
+
+
+def fixed_time_param(family: str, fmt: str) -> str:
+    """The name of a family's fitted GEMM fixed-time offset for one format."""
+    return f"ovhfam_{family}_{fmt}"
+
+
 # (name, start, low, high)
 PARAMS = (
     # compute efficiency per GEMM format; block-scaled FP8 has its own only where the MMA applies
@@ -184,6 +203,9 @@ PARAMS = (
     # work per (padded query row, KV token) a generation CTA serialises with its KV stream, per kernel
     # (FP32-FLOP equivalents at one core's vector rate; ChipParams.attn_gen_score_flops)
     *((f"score_decode_{k}", 100.0, 0.0, 1e5) for k in ROW_TILED_KERNELS),
+    # a chip family's GEMM fixed time against the shared ovh_<fmt>, us (FIXED_TIME_BY_FAMILY "fitted";
+    # fitted on the family's chips, summing to 0 over the families fitted: a new family gets ovh_<fmt>)
+    *((fixed_time_param(fam, f), 0.0, -30.0, 30.0) for fam in FAMILIES for f in GEMM_FMTS),
 )
 NAMES = tuple(p[0] for p in PARAMS)
 # step parameters: least squares cannot move them; fit() scans these values with the rest fixed, then refits
@@ -302,7 +324,8 @@ def timed_ops(k: Kernels, idx: np.ndarray, gen_pre: bool = False, per_query_head
 class Groups:
     """Kernels split by (chip, op, format), each with its op table and base chip parameters."""
 
-    def __init__(self, k: Kernels, context_tiles: bool | None = None, softmax_overlap: bool | None = None):
+    def __init__(self, k: Kernels, context_tiles: bool | None = None, softmax_overlap: bool | None = None,
+                 floors: dict | None = None):
         """How context kernels are priced, where kernels_db.yaml describes the family's kernel
         (perf/context_tiles.py). `softmax_overlap`: its softmax under its MMAs
         (context_tiles.softmax_overlap: Hopper's two warpgroups in ping-pong); None = SOFTMAX_OVERLAP.
@@ -313,6 +336,10 @@ class Groups:
         B200 through the shared attention parameters (docs/notes/issue-24.md, Round stop-24
         issue-24gp, Round stop-25 issue-25ha)."""
         softmax_overlap = SOFTMAX_OVERLAP if softmax_overlap is None else softmax_overlap
+        # each GEMM's fixed time: the shared ovh_<cls> plus its family's measured empty-GEMM offset
+        # (perf/kernel_floor.py) from `floors` ({(chip, fmt): s}; None: k's own empty GEMMs; {}: none)
+        offsets = (family_offsets(chip_floors(k) if floors is None else floors) if FIXED_TIME_BY_FAMILY == "measured"
+                   else {})
         self.items = []
         c = k.cols
         keys = sorted(set(zip(c["chip"], c["op"], c["fmt"])))
@@ -401,7 +428,9 @@ class Groups:
                                    "meas": np.asarray(c["latency_s"][idx[s]], dtype=float), "promote_flops": promote[s],
                                    "operand_bytes": operand[s], "inflight": float(fl),
                                    "l2": bool(res > 0), "reread": float(res), "l2_bw": l2_bw, "cta_width": float(wd),
-                                   "no_split": tile is not None or bool(bm), "rows": idx[s]})  # the kernels' rows in k
+                                   "no_split": tile is not None or bool(bm), "rows": idx[s],  # the kernels' rows in k
+                                   "ovh_offset": offset_of(offsets, chip, fmt) if op == "gemm" else 0.0,
+                                   "family": family})
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
@@ -556,6 +585,11 @@ def predict_group(g: dict, x) -> np.ndarray:
         x = x.copy()
         x[NAMES.index("eff_fp8")] = x[NAMES.index(g["eff"])]
     p = params_for(g["params"], x, g["cls"])
+    off = g.get("ovh_offset", 0.0)  # the family's measured fixed time against the shared one (perf/kernel_floor.py)
+    if FIXED_TIME_BY_FAMILY == "fitted" and g["cls"] in GEMM_FMTS and g.get("family") in FAMILIES:
+        off = x[NAMES.index(fixed_time_param(g["family"], g["cls"]))] * 1e-6  # or fitted on the family's chips
+    if off:
+        p = p.replace(kernel_overhead=max(float(p.kernel_overhead) + off, 0.0))
     if g.get("no_split"):  # the collector's kernel: CUTLASS's data-parallel persistent scheduler (kernel_tile)
         p = p.replace(max_split_k=1.0)
     if g.get("cta_width", 1.0) != 1.0:  # a CTA's byte rate in cache bytes: its element rate x cache bytes per element
@@ -625,7 +659,10 @@ def fit(groups: Groups) -> dict:
                      and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed", "ctas_per_core", "l2_core_bw",
                                                                    "load_latency_us", "gen_stream_knee"))
                               and n not in used)
-                     and n not in SCANNED for n in NAMES])
+                     and n not in SCANNED and not n.startswith("ovhfam_") for n in NAMES])
+    ties = family_ties(groups)
+    for last, others in ties:
+        free[others] = True
     n_cls: dict = {}  # each (chip, op, format) weighs the same, its kernel-class items together
     for g in groups.items:
         n_cls[g["chip"], g["op"], g["fmt"]] = n_cls.get((g["chip"], g["op"], g["fmt"]), 0) + len(g["meas"])
@@ -633,6 +670,7 @@ def fit(groups: Groups) -> dict:
     f_scale = 0.05
 
     def resid_at(x):
+        x = tie(x, ties)
         return np.concatenate([wi * (np.log(t) - np.log(g["meas"])) for wi, g, t in zip(w, groups.items, groups.predict(x))])
 
     def solve(x):
@@ -655,8 +693,35 @@ def fit(groups: Groups) -> dict:
         x[i] = min(values, key=lambda v: soft_l1(resid_at(np.where(np.arange(len(x)) == i, v, x))))
     if SCANNED:
         x = solve(x)
+    x = tie(x, ties)
     return {"params": {n: round(float(v), 4) for n, v in zip(NAMES, x)},
             "fitted": [n for n, f in zip(NAMES, free) if f], "rows": int(sum(len(g["meas"]) for g in groups.items))}
+
+
+def family_ties(groups: Groups) -> list:
+    """Per GEMM format, (index of the last family's fixed-time offset, indices of the others') over the
+    families whose chips the groups hold, where FIXED_TIME_BY_FAMILY is "fitted": the others are fitted,
+    the last is minus their sum (tie), so the shared ovh_<fmt> is the families' mean fixed time, the one a
+    family the fit never saw gets. One family alone has no offset (its chips set ovh_<fmt>)."""
+    if FIXED_TIME_BY_FAMILY != "fitted":
+        return []
+    present: dict = {}
+    for g in groups.items:
+        if g["op"] == "gemm" and g["cls"] in GEMM_FMTS:
+            present.setdefault(g["cls"], set()).add(g["family"])
+    out = []
+    for fmt, fams in sorted(present.items()):
+        idx = [NAMES.index(fixed_time_param(f, fmt)) for f in sorted(fams)]
+        out.append((idx[-1], idx[:-1]))
+    return out
+
+
+def tie(x: np.ndarray, ties: list) -> np.ndarray:
+    """x with each tied family offset set to minus the sum of its format's other fitted ones (family_ties)."""
+    x = np.array(x, dtype=float)
+    for last, others in ties:
+        x[last] = -float(np.sum(x[others]))
+    return x
 
 
 def errors(groups: Groups, x) -> dict:
@@ -681,14 +746,21 @@ def x_of(params: dict) -> np.ndarray:
     return np.array([params[n] for n in NAMES], dtype=float)
 
 
-def holdout_report(train: Kernels, test: Kernels, holdout: str) -> dict:
-    """Fit on `train` (which must not hold the chip), predict every kernel of `test`."""
-    if holdout in set(train.cols["chip"]):
+def holdout_report(train: Kernels, test: Kernels, holdout: str, floors: dict | None = None) -> dict:
+    """Fit on `train` (which must not hold the chip), predict every kernel of `test`; the family
+    fixed-time offsets from `floors` (kernel_floor.chip_floors; None: train's own), never the chip's."""
+    floors = chip_floors(train) if floors is None else floors
+    if holdout in set(train.cols["chip"]) or any(c == holdout for c, _ in floors):
         raise ValueError("the held-out chip's kernels are in the training set")
-    f = fit(Groups(train))
-    errs = errors(Groups(test), x_of(f["params"]))
+    f = fit(Groups(train, floors=floors))
+    errs = errors(Groups(test, floors=floors), x_of(f["params"]))
     return {"holdout": holdout, "fit": f, "train_chips": sorted(set(train.cols["chip"])),
-            "errors": errs.get(holdout, {})}
+            "errors": errs.get(holdout, {}), "fixed_time_offsets_us": offsets_us(floors)}
+
+
+def offsets_us(floors: dict) -> dict:
+    """The family fixed-time offsets a fit used ({"family/fmt": us}; kernel_floor.family_offsets), for its report."""
+    return {f"{fam}/{fmt}": round(v * 1e6, 3) for (fam, fmt), v in sorted(family_offsets(floors).items())}
 
 
 def source_of(k: Kernels) -> dict:
@@ -703,18 +775,21 @@ def source_of(k: Kernels) -> dict:
             "method": "tapeout/perf/kernel_fit.py: shared structural parameters, least squares on log latency"}
 
 
-def calibrate(k: Kernels, holdout: str | None = None) -> dict:
-    """Fit on every chip of `k` (but `holdout`); errors in-sample, or on the held-out chip."""
+def calibrate(k: Kernels, holdout: str | None = None, floors: dict | None = None) -> dict:
+    """Fit on every chip of `k` (but `holdout`); errors in-sample, or on the held-out chip.
+    `floors`: the empty-GEMM times of the family offsets (kernel_floor; None: k's own)."""
     if holdout is None:
-        groups = Groups(k)
+        groups = Groups(k, floors=floors)
         f = fit(groups)
-        return {"source": source_of(k), "fit": f, "errors": errors(groups, x_of(f["params"]))}
+        return {"source": source_of(k), "fit": f, "errors": errors(groups, x_of(f["params"])),
+                "fixed_time_offsets_us": offsets_us(chip_floors(k) if floors is None else floors)}
     chips = k.cols["chip"]
     if holdout not in set(chips):
         from ..errors import TapeoutError
 
         raise TapeoutError(f"--holdout '{holdout}' has no kernels in the database read; use one of "
                            f"{', '.join(sorted(set(chips)))}.")
-    out = holdout_report(k.where(chips != holdout), k.where(chips == holdout), holdout)
+    out = holdout_report(k.where(chips != holdout), k.where(chips == holdout), holdout,
+                         None if floors is None else {key: t for key, t in floors.items() if key[0] != holdout})
     out["source"] = source_of(k)
     return out
