@@ -259,10 +259,10 @@ def nearest_layouts(cfg, want: TrainLayout, num_chips: int, domain: int, global_
 
 
 def _minimal(fixed: dict | None) -> dict:
-    """`fixed` plus the pins that make a layout search cheapest and a layout's memory smallest (no
-    interleaving, one sequence per micro-batch, full recompute): a nearby size admits a layout if it
-    admits one of these."""
-    return {**(fixed or {}), "vp": 1, "mbs": 1, "zero": 1, "recompute": "full"}
+    """The pins that make a layout search cheapest and a layout's memory smallest (no interleaving, one
+    sequence per micro-batch, full recompute) under the user's own pins `fixed`, which win: a nearby size
+    admits a layout the user can run if it admits one of these."""
+    return {"vp": 1, "mbs": 1, "zero": 1, "recompute": "full", **(fixed or {})}
 
 
 def nearest_chip_counts(cfg, num_chips: int, domain: int, global_seqs: int, seq: int, fixed: dict | None = None,
