@@ -82,7 +82,6 @@ BASE = dict(model="llama-2-7b", chip="h100", num_chips=8)
     (dict(cluster=5), r"--cluster must be a name"),
     (dict(benchmark=5), r"--benchmark must be a name"),
     (dict(stack=5), r"--stack must be a name"),
-    (dict(precision=None), r"--precision must be a training recipe"),
     (dict(precision=8), r"--precision must be a name"),
     (dict(lora="yes"), r"--lora is a switch: give True or False, got 'yes'"),
     (dict(fp8_attention="yes"), r"--fp8-attention is a switch"),

@@ -212,7 +212,7 @@ def op_rows(ct, fell: dict | None = None) -> list[dict]:
 
 
 def train(model: str | None = None, chip: str | None = None, num_chips: int = 8, global_batch_tokens: float | None = None,
-          seq_len: int | None = None, precision: str = "bf16", benchmark: str | None = None, tp: int | None = None,
+          seq_len: int | None = None, precision: str | None = None, benchmark: str | None = None, tp: int | None = None,
           pp: int | None = None, cp: int | None = None, ep: int | None = None, vp: int | None = None,
           mbs: int | None = None, zero: int | None = None, recompute: str | None = None, lora: bool = False,
           power_limit: float | None = None, shard: int | None = None, tp_overlap: str | None = None,
@@ -231,7 +231,9 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         global_batch_tokens: tokens per optimizer step (default 1024 sequences of `seq_len`).
         seq_len: sequence length in tokens (default 2048, or the benchmark's).
         precision: training recipe (bf16, fp8 = TE delayed scaling, fp8-current, mxfp8, nvfp4;
-            data/precision/training_recipes.yaml) or a GEMM dtype (int8, fp16).
+            data/precision/training_recipes.yaml) or a GEMM dtype (int8, fp16). None: with `benchmark`
+            under its NVIDIA stack, the precision its submissions ran (FP8 where the chip has it,
+            benchmarks.yaml precision_rules.training), else bf16; shown in the result's `stack`.
         benchmark: MLPerf Training preset (gpt3-175b, llama2-70b-lora, llama3.1-405b,
             llama3.1-8b): adds `time_to_train_min` including evaluation passes.
         tp: tensor-parallel degree (None: best).
@@ -294,8 +296,6 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     from ..perf.training import train as engine
     from .train_settings import run_stack
 
-    if precision is None:
-        raise TapeoutError("--precision must be a training recipe or dtype name (bf16, fp8, ...), got None.")
     check_texts(model=model, chip=chip, precision=precision, benchmark=benchmark, recompute=recompute,
                 tp_overlap=tp_overlap, cluster=cluster, kernels=kernels, stack=stack, eager_layer=eager_layer,
                 host_cpu=host_cpu)
@@ -313,7 +313,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     if not chip:
         raise TapeoutError("--chip is required.")
     chip = _capped(chip, power_limit)
-    ttt_tokens = None
+    ttt_tokens = batch_range = None
     bench_cfg = key = None
     if benchmark:
         tb = benchmarks()["training"]
@@ -334,6 +334,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
             raise TapeoutError(f"--lora: benchmark {key} trains every weight (full_finetune in data/mlperf/"
                                f"benchmarks.yaml); drop --lora, or use --model {b['model']} --lora without --benchmark.")
         ttt_tokens = float(value_of(b["tokens_to_train"])) if "tokens_to_train" in b else float(value_of(b["samples_to_train"])) * seq_len
+        if "global_batch_range" in b:  # the batches its submitters may choose (a refusal names the nearest that split)
+            batch_range = (int(b["global_batch_range"]["min"]), int(b["global_batch_range"]["max"]))
     if not model:
         raise TapeoutError("--model (or --benchmark) is required.")
     seq_len = 2048 if seq_len is None else seq_len
@@ -354,8 +356,9 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
                    dict(tp_overlap=tp_overlap, eager_layer=eager_layer, host_cpu=host_cpu, comm_ctas=comm_ctas,
                         p2p_blocking_warmup=p2p_blocking_warmup, p2p_forward_send_wait=p2p_forward_send_wait,
                         fp8_attention_cp=fp8_attention_cp))
-    r = engine(model, chip, num_chips, global_batch_tokens, seq_len, precision, lora=lora, fp8_attention=rs.fp8_attention,
-               rank_spread=spread, cluster=cluster, rank_order=rank_order, kernels=kernels, **rs.pins, **rs.settings)
+    r = engine(model, chip, num_chips, global_batch_tokens, seq_len, rs.precision, lora=lora, fp8_attention=rs.fp8_attention,
+               rank_spread=spread, cluster=cluster, rank_order=rank_order, kernels=kernels, batch_range=batch_range,
+               **rs.pins, **rs.settings)
     if r.global_batch_tokens != global_batch_tokens:  # a step trains whole sequences: say what ran
         r = replace(r, notes=[*r.notes, f"--global-batch-tokens {global_batch_tokens:,.0f} is not a whole number of "
                               f"{seq_len}-token sequences: ran {r.global_batch_tokens / seq_len:,.0f} sequences = "
@@ -370,6 +373,13 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
                     breakdown={**r.breakdown, "train_min": tt["train_min"], "eval_min": tt["eval_min"], "n_evals": tt["n_evals"]},
                     notes=[*r.notes, f"time to train = {tt['train_min']:.1f} min training + {tt['eval_min']:.1f} min in "
                            f"{tt['n_evals']} evaluation passes (benchmarks.yaml); checkpoint loading and warm-up excluded"])
+        default_seqs = int(value_of(bench_cfg["global_batch_sequences"]))
+        if round(r.global_batch_tokens / seq_len) != default_seqs:  # the batch is the submitter's; its convergence point is not on file
+            r = replace(r, notes=[*r.notes, f"global batch {r.global_batch_tokens / seq_len:,.0f} sequences, not {key}'s "
+                                            f"{default_seqs:,}: the time to train keeps the benchmark's convergence point "
+                                            f"({ttt_tokens:.3g} tokens, benchmarks.yaml), while MLPerf checks a run's convergence "
+                                            "against reference points set per global batch (mlperf_logging rcp_checker "
+                                            "_find_rcp(benchmark, bs)), which are not on file"])
         if "quality_target" in bench_cfg:  # the convergence point the time to train is defined by
             r = replace(r, notes=[*r.notes, f"{key} converges at {value_of(bench_cfg['quality_target'])} "
                                             f"({bench_cfg['quality_target'].get('status', 'official')}, benchmarks.yaml)"])

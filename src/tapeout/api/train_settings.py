@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, fields
 
 from ..errors import TapeoutError
 from ..hardware.catalog import get_chip, vendor_of
-from ..perf.bench_stack import PIN_FIELDS, RECORD_FIELDS, benchmark_stack, merged_layout, run_settings, submission_entries
+from ..perf.bench_stack import (PIN_FIELDS, RECORD_FIELDS, benchmark_stack, merged_layout, nvidia_precision, run_settings,
+                                submission_entries)
 from ..perf.mlperf import value_of
 from ..perf.stack_features import StackFeatures
 from ..perf.train_recipe import get_recipe
@@ -35,6 +36,7 @@ class RunStack:
     settings: dict = field(default_factory=dict)  # perf/training.train **stack keywords
     fp8_attention: bool = False
     skip_evals: int | None = None  # evaluation passes the benchmark's submissions skip (None: the benchmark's)
+    precision: str = "bf16"  # the run's training recipe / GEMM dtype (--precision, else the benchmark submissions')
     shown: list = field(default_factory=list)  # [{setting, value, from}] for the result
 
     def as_dict(self) -> dict:
@@ -45,6 +47,19 @@ def _fp8_runs(precision: str) -> bool:
     """Whether `precision` is an FP8 GEMM recipe, the one FP8 attention runs under (perf/training._train)."""
     r = get_recipe(precision) if isinstance(precision, str) else None
     return r is not None and r.gemm == "fp8"
+
+
+def _run_precision(precision: str | None, key: str | None, st: TrainingStack | None, chip_id: str) -> tuple[str, str]:
+    """The run's precision and where it came from: the user's; else, for a benchmark run under its NVIDIA
+    (Transformer Engine) stack, the precision those submissions ran on this chip; else bf16."""
+    if precision is not None:
+        return precision, "--precision"
+    if key is not None and st is not None and (st.vendor or "").lower() == "nvidia":
+        nv = nvidia_precision(get_chip(chip_id))
+        if nv is not None:
+            return nv[0], (f"benchmark {key}'s NVIDIA submissions (benchmarks.yaml precision_rules.training: {nv[1]}); "
+                           f"--precision to override")
+    return "bf16", "default (--precision to change)"
 
 
 def _stack_and_records(stack: str | None, key: str | None, chip_id: str) -> tuple[TrainingStack | None, dict, str]:
@@ -73,8 +88,11 @@ def _stack_and_records(stack: str | None, key: str | None, chip_id: str) -> tupl
 def run_stack(stack: str | None, key: str | None, bench_cfg: dict | None, chip_id: str, precision: str,
               fp8_attention: bool | None, user_pins: dict, user_settings: dict) -> RunStack:
     """Resolve the run's stack, pins and settings (module docstring); `user_pins` / `user_settings`: what
-    the caller gave (None = not given; eager_layer 'none' = off)."""
+    the caller gave (None = not given; eager_layer 'none' = off). `precision` None: with a benchmark whose
+    NVIDIA stack applies, the precision its submissions ran (benchmarks.yaml precision_rules.training, as
+    the validation rows take it), else bf16."""
     st, rec, origin = _stack_and_records(stack, key, chip_id)
+    precision, precision_from = _run_precision(precision, key, st, chip_id)
     rec = dict(rec)
     origin_of: dict = {}
     shown_name = st.name if st else None
@@ -122,7 +140,8 @@ def run_stack(stack: str | None, key: str | None, bench_cfg: dict | None, chip_i
                                f"or drop --fp8-attention.")
         fp8, fp8_from = bool(fp8_attention), "--fp8-attention"
     runs = fp8 and _fp8_runs(precision)
-    shown = [{"setting": "fp8_attention", "value": runs,
+    shown = [{"setting": "precision", "value": precision, "from": precision_from},
+             {"setting": "fp8_attention", "value": runs,
               "from": fp8_from + ("" if runs or not fp8 else f" (asked; runs only under an FP8 --precision, not {precision})")}]
     for k in sorted(set(USER_SETTINGS) | set(settings)):
         v = settings.get(k, DEFAULTS.get(k))
@@ -131,4 +150,4 @@ def run_stack(stack: str | None, key: str | None, bench_cfg: dict | None, chip_i
         shown.append({"setting": k, "value": pins[k], "from": origin_of.get(k, "default")})
     if skip is not None:
         shown.append({"setting": "skip_evals", "value": skip, "from": skip_from})
-    return RunStack(shown_name, origin, pins, settings, runs, skip, shown)
+    return RunStack(shown_name, origin, pins, settings, runs, skip, precision, shown)

@@ -63,3 +63,14 @@ def benchmark_stack(key: str) -> tuple[TrainingStack | None, dict]:
         return None, {}
     rnd = on_file[-1]
     return stack_of_round(rnd), merged_layout(submission_entries(key, "nemo", None, rnd, None))
+
+
+def nvidia_precision(chip) -> tuple[str, str] | None:
+    """The GEMM precision NVIDIA's MLPerf Training submissions (Transformer Engine) ran on `chip`, with its
+    source: benchmarks.yaml precision_rules.training 'NVIDIA' (FP8 where the chip has FP8 matrix support),
+    the rule the validation rows apply; None where the chip lacks what the rule needs."""
+    rule = next(r for r in benchmarks()["precision_rules"]["training"] if r["match"] == "NVIDIA")
+    need = rule.get("when_chip_supports")
+    if need and not chip.supports(need):
+        return None
+    return rule["compute"], rule["source"]

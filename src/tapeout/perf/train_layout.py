@@ -258,17 +258,45 @@ def nearest_layouts(cfg, want: TrainLayout, num_chips: int, domain: int, global_
     return Nearest(out, first or ())
 
 
+def _minimal(fixed: dict | None) -> dict:
+    """The pins that make a layout search cheapest and a layout's memory smallest (no interleaving, one
+    sequence per micro-batch, full recompute) under the user's own pins `fixed`, which win: a nearby size
+    admits a layout the user can run if it admits one of these."""
+    return {"vp": 1, "mbs": 1, "zero": 1, "recompute": "full", **(fixed or {})}
+
+
 def nearest_chip_counts(cfg, num_chips: int, domain: int, global_seqs: int, seq: int, fixed: dict | None = None,
-                        span: int = 4096) -> list[int]:
-    """The nearest chip counts below and above `num_chips` that admit a valid layout."""
+                        span: int = 4096, keep=None) -> list[int]:
+    """The nearest chip counts below and above `num_chips` that admit a valid layout (one `keep`
+    accepts, e.g. the stack's even stages, where given)."""
     found = []
     for direction in (-1, 1):
         for d in range(1, span):
             n = num_chips + direction * d
             if n < 1:
                 break
-            if candidate_layouts(cfg, n, domain, global_seqs, seq, {**(fixed or {}), "vp": 1, "mbs": 1, "zero": 1,
-                                                                       "recompute": "full"})[0]:
+            if any(keep is None or keep(lay) for lay in candidate_layouts(cfg, n, domain, global_seqs, seq,
+                                                                          _minimal(fixed))[0]):
                 found.append(n)
                 break
     return found
+
+
+def nearest_global_batches(cfg, num_chips: int, domain: int, global_seqs: int, seq: int, fixed: dict | None = None,
+                           bounds: tuple[int, int] | None = None, keep=None, k: int = 3) -> list[tuple[int, TrainLayout]]:
+    """Up to `k` global batches (sequences) nearest to `global_seqs`, inside `bounds` (the batches the
+    run may choose, both ends included; None: 1 .. 4 x global_seqs), that admit a valid layout on
+    `num_chips` which `keep(layout, batch)` accepts; each with the first such layout found."""
+    lo, hi = bounds or (1, 4 * global_seqs)
+    out = []
+    for d in range(1, max(global_seqs - lo, hi - global_seqs) + 1):
+        for g in (global_seqs - d, global_seqs + d):
+            if not lo <= g <= hi:
+                continue
+            lay = next((x for x in candidate_layouts(cfg, num_chips, domain, g, seq, _minimal(fixed))[0]
+                        if keep is None or keep(x, g)), None)
+            if lay is not None:
+                out.append((g, lay))
+                if len(out) == k:
+                    return out
+    return out

@@ -116,7 +116,8 @@ from .collectives import collective_time, topology_for
 from .zone_share import place_groups
 from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 from .train_layout import (TrainLayout, broken_rule, candidate_layouts, even_stages, microbatches,
-                           nearest_chip_counts, nearest_layouts, stage_layers)
+                           nearest_chip_counts, nearest_global_batches, nearest_layouts,
+                           stage_layers)
 from .train_recipe import (Recipe, gather_bytes, get_recipe, resolve, scale_bytes_per_elem, training_graph,
                            weight_cast_bytes_per_param)
 from ..formats import format_bits
@@ -686,7 +687,8 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           tp: int | None = None, pp: int | None = None, fp8_attention: bool = False, cp: int | None = None,
           ep: int | None = None, vp: int | None = None, mbs: int | None = None, zero: int | None = None,
           recompute: str | None = None, fitted: dict | None = None, shard: int | None = None,
-          cluster=None, rank_order=None, kernels: str | None = None, **stack) -> TrainResult:
+          cluster=None, rank_order=None, kernels: str | None = None, batch_range: tuple[int, int] | None = None,
+          **stack) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -703,6 +705,8 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     `kernels`: "aiconfigurator" prices every dense GEMM from the chip's measured kernel table
     (perf/gemm_table.py; a chip of the database only), None the fitted model; the rest of the step
     is unchanged, the backward GEMMs keep the engine's rule (dgrad + wgrad = 2 x the forward GEMM).
+    `batch_range`: the global batches (sequences, both ends included) the run may move to, e.g. an MLPerf
+    benchmark's allowed range: a refusal's nearest global batches stay inside it (None: any).
     `**stack`: the software stack's settings, each a field of perf/stack_features.StackFeatures (what
     each prices is documented there; perf/train_stack.stack_settings fills them from
     data/software/training_stacks.yaml). An unknown name is one TapeoutError listing the fields."""
@@ -713,11 +717,11 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     memo = None
     if params is None and layout is None and max_layouts is None and isinstance(model, str) and isinstance(chip, str):
         memo = (model, chip, num_chips, global_batch_tokens, seq_len, precision, lora, fp8_attention,
-                tuple(fixed.values()), calibration_key(fitted), stack, kernels)
+                tuple(fixed.values()), calibration_key(fitted), stack, kernels, batch_range)
         if memo in _RESULT_CACHE:
             return copy.deepcopy(_RESULT_CACHE[memo])  # callers may annotate their copy
     r = _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed, fp8_attention,
-               fitted, stack, kernels)
+               fitted, stack, kernels, batch_range)
     if memo is not None:
         _RESULT_CACHE[memo] = copy.deepcopy(r)
     return r
@@ -775,8 +779,57 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
     return TapeoutError(msg + ".")
 
 
+def _split(lay: TrainLayout) -> str:
+    """How a layout splits the chips (TP, PP, CP, DP), without the settings the search picks."""
+    return f"TP{lay.tp} PP{lay.pp}" + (f" CP{lay.cp}" if lay.cp > 1 else "") + f" DP{lay.dp}"
+
+
+def _no_even_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, lay, given, batch_range, fits) -> TapeoutError:
+    """The refusal when the stack's even pipeline stages (even_pipeline) leave no layout: the rule that
+    binds and the nearest fixes that run (global batches, chip counts, --stack none).
+
+    The batch rule (GBS a multiple of DP x micro-batch) lets DP = chips / (TP PP CP) hold only
+    divisors of the batch, so TP x PP x CP must carry the part of the chip count the batch lacks,
+    chips / gcd(chips, GBS); TP is bounded by the heads and the scale-up domain, CP by the sequence,
+    and an even PP must divide the layers."""
+    L = cfg.num_hidden_layers
+    rule = (f"training stack's even pipeline stages (even_pipeline; training_stacks.yaml even_pipeline_stages: "
+            f"PP divides the {L} layers, VP the layers per stage)")
+    pinned = {k: v for k, v in fixed.items() if v is not None}
+    if given or "pp" in pinned or "vp" in pinned:  # the user chose the split: the layers rule binds
+        return TapeoutError(f"layout {lay} splits the {L} layers of {cfg.name} unevenly over PP {lay.pp} x VP {lay.vp}, "
+                            f"which the {rule} does not run; choose PP dividing {L} and VP dividing the layers per "
+                            f"stage, or run without the stack (tapeout train --stack none).")
+    head = f"no layout of {cfg.name} runs on {num_chips} x {c.id} at global batch {global_seqs:,} x {seq_len} under the {rule}"
+    carry = num_chips // math.gcd(num_chips, global_seqs)
+    if carry > 1:
+        why = (f"breaks rule batch: a global batch of {global_seqs:,} sequences must be a multiple of DP x micro-batch, "
+               f"so DP = {num_chips} / (TP x PP x CP) may hold only divisors of {global_seqs:,} and TP x PP x CP must be "
+               f"a multiple of {carry} (= {num_chips} / gcd({num_chips}, {global_seqs})); no TP (dividing the "
+               f"{cfg.num_attention_heads} heads, within the {domain}-chip domain), CP, or even PP (dividing {L}) gives it")
+    else:
+        why = f"every layout the other rules admit splits the {L} layers unevenly (first: {lay})"
+
+    def even_fits(lay2, g=global_seqs):
+        return even_stages(L, lay2.pp, lay2.vp) and fits(lay2, g)
+
+    fixes = []
+    batches = nearest_global_batches(cfg, num_chips, domain, global_seqs, seq_len, pinned, batch_range, even_fits)
+    if batches:
+        rng = f" within {batch_range[0]:,}-{batch_range[1]:,}" if batch_range else ""
+        fixes.append(f"nearest global batches{rng} that split: " + "; ".join(
+            f"{g:,} sequences (e.g. {_split(lay2)}; --global-batch-tokens {g * seq_len})" for g, lay2 in batches))
+    counts = nearest_chip_counts(cfg, num_chips, domain, global_seqs, seq_len, pinned,
+                                 keep=lambda lay2: even_stages(L, lay2.pp, lay2.vp))
+    if counts:
+        fixes.append(f"chip counts with an even layout at {global_seqs:,} sequences: {', '.join(map(str, counts))}")
+    fixes.append("or run without the stack (tapeout train --stack none: uneven first / last stages)")
+    return TapeoutError(f"{head}: {why}; {'; '.join(fixes)}.")
+
+
 def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed,
-           fp8_attention=False, fitted=None, stack: StackFeatures = StackFeatures(), kernels: str | None = None) -> TrainResult:
+           fp8_attention=False, fitted=None, stack: StackFeatures = StackFeatures(), kernels: str | None = None,
+           batch_range: tuple[int, int] | None = None) -> TrainResult:
     grad_sync, attention_kernel, rank_spread = stack.grad_sync, stack.attention_kernel, stack.rank_spread
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     c = chip if isinstance(chip, Chip) else get_chip(chip)
@@ -835,8 +888,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                collectives_on_cores=bool(c.get("collectives_on_cores", False)))
     domain = int(np.max(p.scaleup_domain))
 
-    def fits(lay) -> bool:  # a suggested layout must run, not only obey the rules: its memory only (mem_limit -1)
-        r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora, mem_limit=-1.0)
+    def fits(lay, g: int = global_seqs) -> bool:  # a suggested layout must run, not only obey the rules: its memory only (mem_limit -1)
+        r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, g, seq_len, fwd, lora, mem_limit=-1.0)
         return r is not None and r["mem"] <= training_reserve(lay, c).usable(cap)
 
     if layout is not None:
@@ -853,11 +906,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         uneven = [lay for lay in cands if not even_stages(L, lay.pp, lay.vp)]
         cands = [lay for lay in cands if even_stages(L, lay.pp, lay.vp)]
         if uneven and not cands:
-            lay = uneven[0]
-            raise TapeoutError(f"layout {lay} splits the {L} layers of {cfg.name} unevenly over PP {lay.pp} x VP {lay.vp}, "
-                               f"which the training stack does not run (even_pipeline; training_stacks.yaml "
-                               f"even_pipeline_stages); choose PP dividing {L} and VP dividing the layers per stage, or "
-                               f"run without the stack (tapeout train --stack none).")
+            raise _no_even_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, uneven[0],
+                                  layout is not None, batch_range, fits)
     best, smallest = None, None
     for lay in cands:
         usable = training_reserve(lay, c).usable(cap)

@@ -35,7 +35,7 @@ from ..hardware.catalog import get_chip, resolve_chip_id
 from ..errors import TapeoutError
 from ..perf.mlperf import benchmarks, value_of
 from ..perf.train_lora import adapters_of_benchmark
-from ..perf.bench_stack import PIN_FIELDS, RECORD_FIELDS, STACK_FIELDS, merged_layout, run_settings, submission_entries  # noqa: F401 (re-exported)
+from ..perf.bench_stack import PIN_FIELDS, RECORD_FIELDS, STACK_FIELDS, merged_layout, nvidia_precision, run_settings, submission_entries  # noqa: F401 (re-exported)
 from ..perf.train_stack import find_stack, stack_settings
 from .registry import RowPrediction, SkipRow, register
 
@@ -56,8 +56,9 @@ def training_precision(row: dict, chip) -> str:
     acc = row["accelerator"]
     rnd = re.search(r"v(\d+)\.(\d+)", row["workload"])
     ver = (int(rnd.group(1)), int(rnd.group(2))) if rnd else (0, 0)
-    if acc.startswith("NVIDIA") and chip.supports("fp8") and row["category"] == "mlperf-train":
-        return "bf16" if _deepspeed(row) else "fp8"
+    nv = nvidia_precision(chip) if acc.startswith("NVIDIA") and row["category"] == "mlperf-train" else None
+    if nv is not None:
+        return "bf16" if _deepspeed(row) else nv[0]
     if "Gaudi2" in acc and ver >= (3, 1):
         return "fp8"
     if "TPU v5e" in acc and chip.supports("int8") and row["category"] == "mlperf-train":
