@@ -936,7 +936,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         r_0 = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora)
         wave_hi = max(1.0, r_p["step"] / r_0["step"])
         ws = r["comm_wave_share"]
-        notes.append(f"overlapped DP / CP collectives on {stack.comm_ctas} CTAs (the stack's NCCL cap, assumed to bind): "
+        notes.append(f"overlapped DP / CP collectives on {stack.comm_ctas} CTAs (comm_ctas, assumed to bind; where it came from: the stack settings): "
                      f"the kernels hiding them run on the other cores in more waves (perf/comm_waves.py), "
                      f"{ws['forward']:.1%} of the forward and {ws['backward']:.1%} of the backward lost while they run "
                      f"(per-tile GEMM grids; their HBM traffic is not charged); if the stack's GEMM library runs "
