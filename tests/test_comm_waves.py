@@ -162,3 +162,9 @@ def test_a_user_chip_whose_collectives_leave_its_cores_gets_no_wave_share(sessio
     assert any("collectives_on_cores: test" in n for n in off8.notes)
     on8 = train("gpt3-175b", "test-h100-cores", 2688, 1344 * 2048, 2048, "fp8", comm_ctas=8, **KW)
     assert on8.breakdown["comm_wave_share"]["forward"] > 0.0
+
+
+def test_out_of_range_ctas_refused_on_a_chip_whose_collectives_leave_its_cores():
+    """Review 26rv: tpu-v5p ignores comm_ctas (collectives_on_cores false) but a nonsense count is still refused."""
+    with pytest.raises(TapeoutError, match="comm_ctas = 100000 CTAs"):
+        train("gpt3-175b", "tpu-v5p", 2048, 1024 * 2048, 2048, "bf16", comm_ctas=100000, tp=8, pp=8, mbs=1, zero=1)

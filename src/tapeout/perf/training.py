@@ -223,6 +223,7 @@ class _Fwd:
             loss_ops(stack.lm_loss, 1.0)  # an unknown loss is refused here, before any layout is costed
         # cores an overlapped DP / CP collective occupies (perf/comm_contention): none where the chip's
         # collectives do not run on its compute cores (chip data collectives_on_cores; perf/comm_waves)
+        core_share(stack.comm_ctas, float(np.max(p.num_cores)))  # out-of-range CTAs refused on every chip, used or not
         self.comm_ctas = stack.comm_ctas if collectives_on_cores else 0
         self.comm_share = core_share(self.comm_ctas, float(np.max(p.num_cores)))
         self.attn_ratio = attn_ratio  # (fwd, bwd) rate of the stack's attention library vs the calibrated one
