@@ -151,3 +151,14 @@ def test_calibrate_prints_the_switches(monkeypatch):
     monkeypatch.setattr(catalog_cmds, "_kernel_calibration", lambda *a, **k: fitted)
     code, out, _ = run_cli(["calibrate", "--kernels", "aiconfigurator", "--holdout", "h100"])
     assert code == 0 and "kernel-fit switches" in out and "TOKEN_N_FMTS" in out and "fit only" in out
+
+
+def test_measured_offsets_are_reported_only_where_the_fit_reads_them(monkeypatch):
+    """Review 26rv: under "fitted" the measured empty-GEMM offsets are never applied (Groups reads floors only
+    under "measured"), so a report must not list them as the fit's."""
+    floors = {("b200", "bf16"): 1.8e-6, ("h100-sxm", "bf16"): 2.6e-6}
+    monkeypatch.setattr(kf, "FIXED_TIME_BY_FAMILY", "fitted")
+    assert kf.offsets_us(floors) == {}
+    monkeypatch.setattr(kf, "FIXED_TIME_BY_FAMILY", "measured")
+    # two families, one chip each: each family's floor against the two chips' median (2.2 us)
+    assert kf.offsets_us(floors) == {"nvidia-blackwell/bf16": pytest.approx(-0.4), "nvidia-hopper/bf16": pytest.approx(0.4)}

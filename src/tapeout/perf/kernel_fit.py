@@ -759,7 +759,10 @@ def holdout_report(train: Kernels, test: Kernels, holdout: str, floors: dict | N
 
 
 def offsets_us(floors: dict) -> dict:
-    """The family fixed-time offsets a fit used ({"family/fmt": us}; kernel_floor.family_offsets), for its report."""
+    """The family fixed-time offsets a fit used ({"family/fmt": us}; kernel_floor.family_offsets), for its report:
+    none unless FIXED_TIME_BY_FAMILY is "measured" (Groups reads the floors only then; "fitted" reports ovhfam_*)."""
+    if FIXED_TIME_BY_FAMILY != "measured":
+        return {}
     return {f"{fam}/{fmt}": round(v * 1e6, 3) for (fam, fmt), v in sorted(family_offsets(floors).items())}
 
 
