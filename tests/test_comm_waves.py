@@ -138,3 +138,33 @@ def test_training_ctas_slow_the_hidden_compute_and_widen_the_interval_upward():
     assert r.interval_80[0] == pytest.approx(base.interval_80[0] * r.step_time_s / base.step_time_s, rel=1e-9)
     assert r.interval_80[1] / r.step_time_s > base.interval_80[1] / base.step_time_s
     assert any("persistent grids" in n for n in r.notes)
+
+
+@pytest.mark.parametrize("bad", ["no", "false", 0, 1, 3.5, None])
+def test_a_user_chips_collectives_on_cores_is_a_switch(bad, session_chips):
+    """Review 26rv: the chip field is a switch; text or a number (which would read as true) is refused naming it."""
+    from tapeout import register_chip
+
+    with pytest.raises(TapeoutError, match=r"chip\.specs\.collectives_on_cores is a switch: give true or false"):
+        register_chip({"id": "test-h100-coll", "base": "h100-sxm", "specs": {"collectives_on_cores": bad}})
+
+
+def test_a_user_chip_whose_collectives_leave_its_cores_gets_no_wave_share(session_chips):
+    """An H100-derived chip stating collectives_on_cores false (e.g. collectives on a copy engine) prices a
+    stack's comm_ctas like 0 CTAs, the note naming the field; stating true keeps H100's wave share."""
+    from tapeout import register_chip
+
+    register_chip({"id": "test-h100-dma", "base": "h100-sxm", "specs": {"collectives_on_cores": {"value": False, "source": "test"}}})
+    register_chip({"id": "test-h100-cores", "base": "h100-sxm", "specs": {"collectives_on_cores": True}})
+    off0 = train("gpt3-175b", "test-h100-dma", 2688, 1344 * 2048, 2048, "fp8", **KW)
+    off8 = train("gpt3-175b", "test-h100-dma", 2688, 1344 * 2048, 2048, "fp8", comm_ctas=8, **KW)
+    assert off8.step_time_s == off0.step_time_s and off8.breakdown["comm_wave_share"] == {"forward": 0.0, "backward": 0.0}
+    assert any("collectives_on_cores: test" in n for n in off8.notes)
+    on8 = train("gpt3-175b", "test-h100-cores", 2688, 1344 * 2048, 2048, "fp8", comm_ctas=8, **KW)
+    assert on8.breakdown["comm_wave_share"]["forward"] > 0.0
+
+
+def test_out_of_range_ctas_refused_on_a_chip_whose_collectives_leave_its_cores():
+    """Review 26rv: tpu-v5p ignores comm_ctas (collectives_on_cores false) but a nonsense count is still refused."""
+    with pytest.raises(TapeoutError, match="comm_ctas = 100000 CTAs"):
+        train("gpt3-175b", "tpu-v5p", 2048, 1024 * 2048, 2048, "bf16", comm_ctas=100000, tp=8, pp=8, mbs=1, zero=1)

@@ -128,3 +128,37 @@ def test_serving_prices_a_gemms_fixed_time_as_the_fit_does(monkeypatch):
     assert e["kernel_overhead_us"] + e["kernel_library"]["attn_prefill_fixed"] * 1e6 == pytest.approx(
         max(params["ovh_prefill"], params["ovh_bf16"] - 0.5))
     assert chip_entry(params, get_chip("h100-sxm"), "test")["kernel_overhead_us"] == pytest.approx(params["ovh_bf16"])
+
+
+def test_a_fits_source_records_the_switches_it_ran_under(monkeypatch):
+    """Review 26rv: each module switch changes the fitted parameters, so the fit's source (shown by
+    `tapeout calibrate --kernels` and kept in a --kernels calibration's kernel_db) carries its value, and says
+    which shape the fit only (the per-tensor FP8 GEMMs' equal token tiles are not in serving)."""
+    monkeypatch.setattr(kf, "FIXED_TIME_BY_FAMILY", "measured")
+    monkeypatch.setattr(kf, "GEN_STREAM_KNEE", False)
+    sw = kf.source_of(_kernels([("b200", "bf16", 1, 32, 32, 2e-6)]))["switches"]
+    assert sw["FIXED_TIME_BY_FAMILY"]["value"] == "measured" and sw["GEN_STREAM_KNEE"]["value"] is False
+    assert sw["TOKEN_N_FMTS"]["value"] == list(kf.TOKEN_N_FMTS) and sw["TOKEN_N_FMTS"]["serving"].startswith("fit only")
+
+
+def test_calibrate_prints_the_switches(monkeypatch):
+    from _cli import run_cli
+
+    from tapeout.cli import catalog_cmds
+
+    src = kf.source_of(_kernels([("b200", "bf16", 1, 32, 32, 2e-6)]))
+    fitted = {"holdout": "h100-sxm", "errors": {}, "fit": {"rows": 1, "params": {}}, "train_chips": ["b200"], "source": src}
+    monkeypatch.setattr(catalog_cmds, "_kernel_calibration", lambda *a, **k: fitted)
+    code, out, _ = run_cli(["calibrate", "--kernels", "aiconfigurator", "--holdout", "h100"])
+    assert code == 0 and "kernel-fit switches" in out and "TOKEN_N_FMTS" in out and "fit only" in out
+
+
+def test_measured_offsets_are_reported_only_where_the_fit_reads_them(monkeypatch):
+    """Review 26rv: under "fitted" the measured empty-GEMM offsets are never applied (Groups reads floors only
+    under "measured"), so a report must not list them as the fit's."""
+    floors = {("b200", "bf16"): 1.8e-6, ("h100-sxm", "bf16"): 2.6e-6}
+    monkeypatch.setattr(kf, "FIXED_TIME_BY_FAMILY", "fitted")
+    assert kf.offsets_us(floors) == {}
+    monkeypatch.setattr(kf, "FIXED_TIME_BY_FAMILY", "measured")
+    # two families, one chip each: each family's floor against the two chips' median (2.2 us)
+    assert kf.offsets_us(floors) == {"nvidia-blackwell/bf16": pytest.approx(-0.4), "nvidia-hopper/bf16": pytest.approx(0.4)}

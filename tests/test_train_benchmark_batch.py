@@ -140,3 +140,13 @@ def test_cli_shows_the_precision_row():
                               "--pp", "1", "--cp", "1"])
     assert_clean(code, out, err)
     assert code == 0 and re.search(r"precision\s+│\s+fp8", out), out[:3000]
+
+
+def test_a_benchmark_batch_outside_its_range_on_file_is_named():
+    """Review 26rv: the benchmark's batch range (benchmarks.yaml global_batch_range) is on file; a run outside
+    it says so beside the convergence note, one inside it does not."""
+    lo, hi = (benchmarks()["training"]["gpt3-175b"]["global_batch_range"][k] for k in ("min", "max"))
+    out = api.train(benchmark="gpt3-175b", chip="h100-sxm", num_chips=512, global_batch_tokens=512 * SEQ)
+    assert any(f"outside the {lo:,}-{hi:,} sequences" in n for n in out.notes)
+    inside = api.train(benchmark="gpt3-175b", chip="h100-sxm", num_chips=512, global_batch_tokens=2048 * SEQ)
+    assert any("rcp_checker" in n for n in inside.notes) and not any("outside the" in n for n in inside.notes)

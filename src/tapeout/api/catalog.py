@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
+
 from ..errors import TapeoutError
 from ..hardware.catalog import Chip, Spec
 from .results import ChipInfo, ChipsResult, ModelInfo
@@ -106,6 +108,10 @@ def _spec(field: str, raw, known: dict[str, Spec], where: str) -> Spec:
         source, unit, raw = str(raw.get("source") or USER_SOURCE), str(raw.get("unit") or unit), raw["value"]
     if isinstance(known[field].value, str) and isinstance(raw, str):
         return Spec(raw, unit, "user", source)
+    if isinstance(known[field].value, bool):  # a switch (e.g. collectives_on_cores): 'no' or 3.5 would read as true
+        if not isinstance(raw, (bool, np.bool_)):
+            raise TapeoutError(f"{where}.{field} is a switch: give true or false, got {raw!r} ({type(raw).__name__}).")
+        return Spec(bool(raw), unit, "user", source)
     return Spec(finite(f"{where}.{field}", raw, ge=0, unit=unit), unit, "user", source)
 
 

@@ -379,7 +379,12 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
                                             f"{default_seqs:,}: the time to train keeps the benchmark's convergence point "
                                             f"({ttt_tokens:.3g} tokens, benchmarks.yaml), while MLPerf checks a run's convergence "
                                             "against reference points set per global batch (mlperf_logging rcp_checker "
-                                            "_find_rcp(benchmark, bs)), which are not on file"])
+                                            "_find_rcp(benchmark, bs)), which are not on file"
+                                            + (f"; and it lies outside the {batch_range[0]:,}-{batch_range[1]:,} sequences on file "
+                                               f"for the benchmark's batch (benchmarks.yaml global_batch_range, "
+                                               f"{bench_cfg['global_batch_range'].get('status', 'official')}: see its source)"
+                                               if batch_range and not batch_range[0] <= round(r.global_batch_tokens / seq_len)
+                                               <= batch_range[1] else "")])
         if "quality_target" in bench_cfg:  # the convergence point the time to train is defined by
             r = replace(r, notes=[*r.notes, f"{key} converges at {value_of(bench_cfg['quality_target'])} "
                                             f"({bench_cfg['quality_target'].get('status', 'official')}, benchmarks.yaml)"])

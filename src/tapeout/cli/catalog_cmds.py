@@ -111,6 +111,9 @@ def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's micr
         console.print(table(f"{src['package']} {src['package_version']}: shared parameters ({fitted['fit']['rows']} kernels "
                             f"of {', '.join(fitted.get('train_chips') or sorted(src['chips']))})",
                             ["parameter", "value"], [[k, v] for k, v in fitted["fit"]["params"].items()]))
+        if src.get("switches"):  # the fit's module switches (kernel_fit.model_switches): each changes the parameters above
+            console.print(table("kernel-fit switches (perf/kernel_fit.py)", ["switch", "value", "--kernels serving"],
+                                [[k, str(v["value"]), v["serving"]] for k, v in src["switches"].items()]))
         if fitted.get("fixed_time_offsets_us"):  # FIXED_TIME_BY_FAMILY "measured" (fitted: the ovhfam_* above)
             console.print(table("GEMM fixed time per kernel: the family's offset to ovh_<format> (measured empty GEMMs, "
                                 "perf/kernel_floor.py; a family not listed: 0)", ["family/format", "us"],

@@ -759,8 +759,23 @@ def holdout_report(train: Kernels, test: Kernels, holdout: str, floors: dict | N
 
 
 def offsets_us(floors: dict) -> dict:
-    """The family fixed-time offsets a fit used ({"family/fmt": us}; kernel_floor.family_offsets), for its report."""
+    """The family fixed-time offsets a fit used ({"family/fmt": us}; kernel_floor.family_offsets), for its report:
+    none unless FIXED_TIME_BY_FAMILY is "measured" (Groups reads the floors only then; "fitted" reports ovhfam_*)."""
+    if FIXED_TIME_BY_FAMILY != "measured":
+        return {}
     return {f"{fam}/{fmt}": round(v * 1e6, 3) for (fam, fmt), v in sorted(family_offsets(floors).items())}
+
+
+def model_switches() -> dict:
+    """The module switches a fit ran under ({name: {value, serving}}): each changes the fitted parameters, so
+    every fit's source carries them; `serving` says whether `--kernels` serving (kernel_calibration.chip_entry)
+    prices the same way or the switch shapes the fit only."""
+    return {"FIXED_TIME_BY_FAMILY": {"value": FIXED_TIME_BY_FAMILY, "serving": "kernel_overhead_us = ovh_bf16 + the family's offset"},
+            "GEN_STREAM_KNEE": {"value": GEN_STREAM_KNEE, "serving": "kernel_decode_classes attn_cta_stream_knee"},
+            "STREAM_K_TAIL": {"value": STREAM_K_TAIL, "serving": "kernel_library stream_k_tail"},
+            "SOFTMAX_OVERLAP": {"value": SOFTMAX_OVERLAP, "serving": "kernel_library attn_ctx_softmax_overlap"},
+            "TOKEN_N_FMTS": {"value": list(TOKEN_N_FMTS),
+                             "serving": "fit only: serving's GEMMs keep whole row tiles (ChipParams.balanced_row_tiles 0)"}}
 
 
 def source_of(k: Kernels) -> dict:
@@ -772,7 +787,8 @@ def source_of(k: Kernels) -> dict:
         if s.get("note"):
             e.setdefault("notes", []).append(f"{s['op']}: {s['note']}")
     return {"package": "aiconfigurator-core", "package_version": k.package_version, "chips": per_chip,
-            "method": "tapeout/perf/kernel_fit.py: shared structural parameters, least squares on log latency"}
+            "method": "tapeout/perf/kernel_fit.py: shared structural parameters, least squares on log latency",
+            "switches": model_switches()}
 
 
 def calibrate(k: Kernels, holdout: str | None = None, floors: dict | None = None) -> dict:

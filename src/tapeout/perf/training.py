@@ -223,6 +223,7 @@ class _Fwd:
             loss_ops(stack.lm_loss, 1.0)  # an unknown loss is refused here, before any layout is costed
         # cores an overlapped DP / CP collective occupies (perf/comm_contention): none where the chip's
         # collectives do not run on its compute cores (chip data collectives_on_cores; perf/comm_waves)
+        core_share(stack.comm_ctas, float(np.max(p.num_cores)))  # out-of-range CTAs refused on every chip, used or not
         self.comm_ctas = stack.comm_ctas if collectives_on_cores else 0
         self.comm_share = core_share(self.comm_ctas, float(np.max(p.num_cores)))
         self.attn_ratio = attn_ratio  # (fwd, bwd) rate of the stack's attention library vs the calibrated one
@@ -936,7 +937,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         r_0 = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora)
         wave_hi = max(1.0, r_p["step"] / r_0["step"])
         ws = r["comm_wave_share"]
-        notes.append(f"overlapped DP / CP collectives on {stack.comm_ctas} CTAs (the stack's NCCL cap, assumed to bind): "
+        notes.append(f"overlapped DP / CP collectives on {stack.comm_ctas} CTAs (comm_ctas, assumed to bind; where it came from: the stack settings): "
                      f"the kernels hiding them run on the other cores in more waves (perf/comm_waves.py), "
                      f"{ws['forward']:.1%} of the forward and {ws['backward']:.1%} of the backward lost while they run "
                      f"(per-tile GEMM grids; their HBM traffic is not charged); if the stack's GEMM library runs "
