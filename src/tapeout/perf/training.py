@@ -522,7 +522,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     rc = {"full": Fl, "selective": attn + merge_f + cp_f, "dots": attn + merge_f + cp_f + elt, "none": 0.0}[lay.recompute]
     Bl += rc
     Fh = f["head_gemm"] + f["head_elt"] + f["head_loss_f"]
-    Bh = (1.0 if lora else 2.0) * f["head_gemm"] + f["head_elt"] + acc_h + f["head_loss_b"]
+    Bh = kb * f["head_gemm"] + f["head_elt"] + acc_h + f["head_loss_b"]
     dev_t = [n * (Fl + Bl) + (Fh + Bh if d == lay.pp - 1 else 0.0) for d, n in enumerate(layers)]
     d_slow = int(np.argmax(dev_t))
     n_slow = layers[d_slow]
@@ -535,7 +535,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     dB_l = (r_gb - 1.0) * kb * gemm + (r_a - 1.0) * attn_bwd + {"full": dF_l, "selective": (r_a - 1.0) * attn,
                                                                "dots": (r_a - 1.0) * attn, "none": 0.0}[lay.recompute]
     dF = n_slow * dF_l + ((r_h - 1.0) * f["head_gemm"] if head_on else 0.0)
-    dB = n_slow * dB_l + ((r_h - 1.0) * (1.0 if lora else 2.0) * f["head_gemm"] if head_on else 0.0)
+    dB = n_slow * dB_l + ((r_h - 1.0) * kb * f["head_gemm"] if head_on else 0.0)
     share_f, share_b = window_share(F, F + dF), window_share(B, B + dB)
     p2p = t_send = S = 0.0
     if lay.pp > 1:
