@@ -2,9 +2,10 @@
 
     python scripts/training_gemm_kernel_check.py [--markdown]
 
-For the layouts the MLPerf training rows run (GPT-3 175B FP8 at TP4 and TP2, 2,048 tokens per
-micro-batch; Llama-2-70B LoRA FP8 at TP4, 8,192 tokens, and 4,096 under CP2; Llama-3.1-405B BF16
-at TP8, 8,192 tokens) every GEMM of one layer, forward and its two gradient GEMMs at their own
+For the layouts the MLPerf training rows run (CASES: GPT-3 175B FP8 at TP4 with 2,048 and 4,096
+tokens per micro-batch and TP2; Llama-2-70B LoRA FP8 at TP4, 8,192 tokens, and 4,096 under CP2, BF16
+at TP1, FP8 on H200 at TP2; Llama-3.1-405B BF16 at TP8, 8,192 tokens and 2,048 under CP4; Llama-3.1-8B
+at TP1) every GEMM of one layer, forward and its two gradient GEMMs at their own
 shapes (perf/train_backward.gradient_gemms: dgrad M = tokens, N = K_fwd, K = N_fwd; wgrad M = K_fwd,
 N = N_fwd, K = tokens; LoRA's frozen base runs dgrad only), is timed three ways:
 
@@ -23,9 +24,10 @@ With `--step`, the share of the step these GEMMs take in the training engine for
 row's measured value is never read): layers on the slowest stage x micro-batches x the layer's GEMM
 time (forward + kb x forward, the engine's rule) / step time.
 
-With `--kernel-fit [--holdout CHIP]`, the "model" column uses the calibration fitted on the kernel
-database itself (perf/kernel_calibration.build, what `tapeout validate --kernels aiconfigurator` runs
-with), optionally with CHIP's kernels left out, instead of the shipped microbenchmark fit.
+With `--kernel-fit`, a "kernel fit" column is added: the calibration fitted on the kernel database
+itself (perf/kernel_calibration.build, what `tapeout validate --kernels aiconfigurator` runs with; its
+power-capped clock included), per chip on the cases' chips' own kernels (`--fit-cache FILE` keeps it
+for the next run); with `--holdout CHIP`, the shared fit without CHIP's kernels, on CHIP's cases only.
 
 Kernel timings only: no end-to-end result is read.
 """
