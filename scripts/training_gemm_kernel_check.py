@@ -1,6 +1,6 @@
-"""The LLM training GEMMs of one transformer layer against NVIDIA's measured H100 kernels.
+"""The LLM training GEMMs of one transformer layer against NVIDIA's measured H100 / H200 kernels.
 
-    python scripts/training_gemm_kernel_check.py [--markdown]
+    python scripts/training_gemm_kernel_check.py [--step] [--kernel-fit [--fit-cache FILE | --holdout CHIP]]
 
 For the layouts the MLPerf training rows run (CASES: GPT-3 175B FP8 at TP4 with 2,048 and 4,096
 tokens per micro-batch and TP2; Llama-2-70B LoRA FP8 at TP4, 8,192 tokens, and 4,096 under CP2, BF16
