@@ -139,3 +139,30 @@ def test_serving_costs_each_row_with_the_kernel_its_model_runs():
     # the shipped fit has no per-class values: unchanged
     q = calibrated_params(chip)
     assert serving_decode_params(q, chip, llama, get_precision("fp8"), 1) is q
+
+
+@pytest.mark.skipif(not HAVE_DB, reason="aiconfigurator-core (tapeout[kernels]) not installed")
+def test_build_of_some_chips_fits_them_as_the_full_build_does():
+    """build(chips=...) refits only those chips, each on its own kernels: the parameters equal a fit of
+    that chip's kernels taken from a read of every system (the full build's per-chip path)."""
+    from tapeout.perf.kernel_calibration import build
+
+    f = build(chips=["h200"], per_group=20)
+    assert set(f["kernel_db"]["params"]) == {"h200"}
+    base = load_fitted()
+    for cid in ("h100-sxm", "b200"):  # other chips of the database keep the microbenchmark fit
+        assert f["chips"][cid] == base["chips"][cid]
+    every = kernels_db.read_kernels(per_group=20)
+    own = kf.fit(kf.Groups(every.where(every.cols["chip"] == "h200")))["params"]
+    assert f["kernel_db"]["params"]["h200"] == pytest.approx(own, rel=1e-9)
+
+
+@pytest.mark.parametrize("kw, field", [({"chips": ["h200"], "holdout": "h100-sxm"}, "not both"),
+                                       ({"chips": ["mi300x"]}, "mi300x")])
+def test_build_chips_refusals_are_one_line(kw, field):
+    from tapeout.errors import TapeoutError
+    from tapeout.perf.kernel_calibration import build
+
+    with pytest.raises(TapeoutError) as e:
+        build(**kw)
+    assert field in str(e.value) and "\n" not in str(e.value)

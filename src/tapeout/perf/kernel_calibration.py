@@ -184,13 +184,23 @@ def _gemm_formats(k) -> set:
 
 
 def build(holdout: str | None = None, stack: str | None = None, stack_version: str | None = None,
-          per_group: int = 300) -> dict:
+          per_group: int = 300, chips: list[str] | None = None) -> dict:
     """Read the installed database, fit (per chip, or shared without `holdout`'s kernels) and
-    return the calibration. Raises TapeoutError in one line without the package."""
+    return the calibration. Raises TapeoutError in one line without the package.
+    `chips` (per-chip fits only): refit just these database chips (their entries equal the full
+    build's: each chip's fit reads only its own kernels); every other chip keeps the base fit."""
     from ..errors import TapeoutError
     from .kernels_db import chip_for, read_kernels
 
-    k = read_kernels(stack=stack, stack_version=stack_version, per_group=per_group)
+    systems = None
+    if chips is not None:
+        if holdout is not None:
+            raise TapeoutError("kernel_calibration.build: give `chips` (per-chip fits) or `holdout` (shared fit), not both.")
+        systems = [s for s, e in db_config()["systems"].items() if e["chip"] in set(chips)]
+        if not systems:
+            raise TapeoutError(f"kernel_calibration.build: chips {', '.join(chips)}: none is a chip of the kernel database "
+                               "(data/calibration/kernels_db.yaml systems).")
+    k = read_kernels(stack=stack, stack_version=stack_version, per_group=per_group, systems=systems)
     chips = sorted(set(k.cols["chip"]))
     hid = chip_for(holdout).id if holdout is not None else None
     if hid is not None and hid not in chips:
