@@ -773,10 +773,16 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
         msg += ("; the valid layouts nearest to it exceed memory: add chips (deeper PP / wider DP for ZeRO), use "
                 "recompute, or a chip with more memory")
     else:
+        # up to 4x the batch, or the chip count (a batch of one sequence per chip splits at DP = chips)
+        batches = nearest_global_batches(cfg, num_chips, domain, global_seqs, seq_len, pinned,
+                                         (1, max(4 * global_seqs, num_chips)),
+                                         None if fits is None else lambda lay, g: fits(lay, g))
+        if batches:
+            msg += "; nearest global batches with a valid layout" + (" that fits memory" if fits else "") + ": " + "; ".join(
+                f"{g:,} sequences (e.g. {_split(lay)}; --global-batch-tokens {g * seq_len})" for g, lay in batches)
         counts = nearest_chip_counts(cfg, num_chips, domain, global_seqs, seq_len, pinned)
         if counts:
-            msg += f"; chip counts with a valid layout: {', '.join(map(str, counts))}"
-        msg += " (or change the global batch to a multiple of the data-parallel size)"
+            msg += f"; chip counts with a valid layout at {global_seqs:,} sequences: {', '.join(map(str, counts))}"
     return TapeoutError(msg + ".")
 
 
