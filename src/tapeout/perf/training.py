@@ -780,9 +780,10 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
         if batches:
             msg += "; nearest global batches with a valid layout" + (" that fits memory" if fits else "") + ": " + "; ".join(
                 f"{g:,} sequences (e.g. {_split(lay)}; --global-batch-tokens {g * seq_len})" for g, lay in batches)
-        counts = nearest_chip_counts(cfg, num_chips, domain, global_seqs, seq_len, pinned)
+        counts = nearest_chip_counts(cfg, num_chips, domain, global_seqs, seq_len, pinned,
+                                     keep=None if fits is None else lambda lay, n: fits(lay, global_seqs, n))
         if counts:
-            msg += f"; chip counts with a valid layout at {global_seqs:,} sequences: {', '.join(map(str, counts))}"
+            msg += f"; chip counts with a valid layout" + (" that fits memory" if fits else "") + f" at {global_seqs:,} sequences: {', '.join(map(str, counts))}"
     return TapeoutError(msg + ".")
 
 
@@ -827,9 +828,9 @@ def _no_even_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, lay,
         fixes.append(f"nearest global batches{rng} that split: " + "; ".join(
             f"{g:,} sequences (e.g. {_split(lay2)}; --global-batch-tokens {g * seq_len})" for g, lay2 in batches))
     counts = nearest_chip_counts(cfg, num_chips, domain, global_seqs, seq_len, pinned,
-                                 keep=lambda lay2: even_stages(L, lay2.pp, lay2.vp))
+                                 keep=lambda lay2, n: even_stages(L, lay2.pp, lay2.vp) and fits(lay2, global_seqs, n))
     if counts:
-        fixes.append(f"chip counts with an even layout at {global_seqs:,} sequences: {', '.join(map(str, counts))}")
+        fixes.append(f"chip counts with an even layout that fits memory at {global_seqs:,} sequences: {', '.join(map(str, counts))}")
     fixes.append("or run without the stack (tapeout train --stack none: uneven first / last stages)")
     return TapeoutError(f"{head}: {why}; {'; '.join(fixes)}.")
 
@@ -895,8 +896,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                collectives_on_cores=bool(c.get("collectives_on_cores", False)))
     domain = int(np.max(p.scaleup_domain))
 
-    def fits(lay, g: int = global_seqs) -> bool:  # a suggested layout must run, not only obey the rules: its memory only (mem_limit -1)
-        r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, g, seq_len, fwd, lora, mem_limit=-1.0)
+    def fits(lay, g: int = global_seqs, n: int = num_chips) -> bool:  # a suggested layout must run, not only obey the rules: its memory only (mem_limit -1)
+        r = evaluate_layout(cfg, c, p, topo, pr, lay, n, g, seq_len, fwd, lora, mem_limit=-1.0)
         return r is not None and r["mem"] <= training_reserve(lay, c).usable(cap)
 
     if layout is not None:
