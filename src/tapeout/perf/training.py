@@ -140,7 +140,7 @@ from .vocab_padding import padded_config
 from .sequence_parallel import TP_PARTS, TPComm, shard_sequence, tp_block_comm
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
 from .tp_backward import backward_tp_exposed
-from .tp_overlap import SLOT_OF, TP_BLOCK_GEMMS, TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
+from .tp_overlap import SLOT_OF, TP_BLOCK_GEMMS, TP_COLLECTIVES, TP_GEMMS, TPOverlap, check_overlap, get_overlap, region_time
 from .uncertainty import step_spread
 from .train_reserve import SOURCE as RESERVE_SOURCE, training_reserve
 from .gemm_table import MeasuredGemms, measured_gemms
@@ -844,6 +844,12 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
     if stack.eager_layer is not None:  # refused before the search, whatever layout it picks (priced at PP 1)
         check_layer_chip(stack.eager_layer, c)
+    ov = get_overlap(stack.tp_overlap)
+    if ov is not None:  # a userbuffers config runs at its own TP only: the search keeps it where the user did not pin one
+        check_overlap(ov, c, layout.tp if layout is not None else fixed["tp"])
+        tp_from_overlap = layout is None and fixed["tp"] is None and ov.tp
+        if tp_from_overlap:
+            fixed = {**fixed, "tp": ov.tp}
     if grad_sync not in GRAD_SYNC_BYTES:
         raise TapeoutError(f"grad_sync '{grad_sync}' is not a gradient dtype; use one of {', '.join(GRAD_SYNC_BYTES)}.")
     # training keeps bf16 activations/KV; the GEMMs run in `precision`: a recipe
@@ -859,6 +865,9 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         pr = get_precision(precision)
         pr = Precision(pr.name, pr.compute if pr.compute in ("fp8", "int8", "bf16", "fp16") else "bf16", "bf16", "bf16",
                        pr.compute)
+    if ov is not None and tp_from_overlap:
+        notes.append(f"TP {ov.tp}: the TP tp_overlap '{ov.name}' was written for (data/software/tp_comm_overlap.yaml "
+                     f"tp; pin --tp to choose, with a config of that TP)")
     from .serving_sim import ensure_vector
 
     p = ensure_vector(params if params is not None else calibrated_params(c, fitted))
