@@ -68,7 +68,7 @@ def test_suggested_batches_are_the_nearest_allowed_ones_that_split(n):
 
 def test_suggested_chip_counts_split_the_default_batch_evenly():
     msg = _refusal(3584)
-    counts = [int(c) for c in re.search(r"even layout at 1,536 sequences: ([\d, ]+);", msg).group(1).split(", ")]
+    counts = [int(c) for c in re.search(r"even layout that fits memory at 1,536 sequences: ([\d, ]+);", msg).group(1).split(", ")]
     assert len(counts) == 2 and counts[0] < 3584 < counts[1]
     assert all(_even_layout_exists(c, 1536) for c in counts)
     assert not any(_even_layout_exists(c, 1536) for c in range(counts[0] + 1, counts[1]))

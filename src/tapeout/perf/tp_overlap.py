@@ -68,6 +68,8 @@ class TPOverlap:
     slots: tuple  # ((slot, method, num_sm, num_splits), ...)
     bulk: bool = False  # backward reduce-scatters of 'bulk' slots run beside the weight-gradient GEMM
     fp8_rs: frozenset = frozenset()  # reduce-scatter slots whose userbuffer is FP8 (`fp8_buf`)
+    tp: int = 0  # the TP size the config was written for (0: any)
+    vendor: str | None = None  # the vendor whose chips have the userbuffers (None: any)
 
     def slot(self, name: str) -> tuple[str, int, int] | None:
         for s, method, sm, n in self.slots:
@@ -117,7 +119,25 @@ def get_overlap(name: str | None) -> TPOverlap | None:
         raise TapeoutError(f"tp_overlap '{name}' slot {bad[0]}: fp8_buf applies only to a 'pipeline' reduce-scatter "
                            f"slot (data/software/tp_comm_overlap.yaml); drop fp8_buf or set method: pipeline.")
     return TPOverlap(name, bool(fl["ag"]), bool(fl["rs"]), bool(fl["rs_dgrad"]), bool(fl["qkv"]), slots,
-                     bool(fl.get("bulk", False)), fp8_rs)
+                     bool(fl.get("bulk", False)), fp8_rs, int(e.get("tp", 0)), e.get("vendor"))
+
+
+def check_overlap(ov: TPOverlap, chip, tp: int | None) -> None:
+    """One clear error where a userbuffers config cannot run: on a chip of another vendor (no userbuffers),
+    or at a TP other than the one it was written for (`tp`: the layout's, None where the search picks it)."""
+    from ..hardware.catalog import get_chip, vendor_of
+
+    have = vendor_of(chip)
+    if ov.vendor and have.lower() != ov.vendor.lower():
+        raise TapeoutError(f"tp_overlap (--tp-overlap) '{ov.name}' is a Transformer Engine userbuffers config for "
+                           f"{ov.vendor}'s GPUs (data/software/tp_comm_overlap.yaml vendor); chip {get_chip(chip).id} "
+                           f"(vendor {have}) has no userbuffers: drop --tp-overlap.")
+    if ov.tp and tp is not None and tp != ov.tp:
+        same = [n for n in overlap_names() if get_overlap(n).tp == tp]
+        raise TapeoutError(f"tp_overlap (--tp-overlap) '{ov.name}' is a userbuffers config for TP {ov.tp} "
+                           f"(data/software/tp_comm_overlap.yaml tp), but the layout's TP is {tp}: pin --tp {ov.tp}, "
+                           + (f"use a config for TP {tp} ({', '.join(same)}), " if same else "")
+                           + "or drop --tp-overlap.")
 
 
 def overlapped(g, c, sm_share, splits):

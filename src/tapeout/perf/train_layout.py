@@ -267,15 +267,15 @@ def _minimal(fixed: dict | None) -> dict:
 
 def nearest_chip_counts(cfg, num_chips: int, domain: int, global_seqs: int, seq: int, fixed: dict | None = None,
                         span: int = 4096, keep=None) -> list[int]:
-    """The nearest chip counts below and above `num_chips` that admit a valid layout (one `keep`
-    accepts, e.g. the stack's even stages, where given)."""
+    """The nearest chip counts below and above `num_chips` that admit a valid layout (one `keep(layout,
+    chips)` accepts, e.g. the stack's even stages or the memory check, where given)."""
     found = []
     for direction in (-1, 1):
         for d in range(1, span):
             n = num_chips + direction * d
             if n < 1:
                 break
-            if any(keep is None or keep(lay) for lay in candidate_layouts(cfg, n, domain, global_seqs, seq,
+            if any(keep is None or keep(lay, n) for lay in candidate_layouts(cfg, n, domain, global_seqs, seq,
                                                                           _minimal(fixed))[0]):
                 found.append(n)
                 break

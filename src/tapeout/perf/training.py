@@ -140,7 +140,7 @@ from .vocab_padding import padded_config
 from .sequence_parallel import TP_PARTS, TPComm, shard_sequence, tp_block_comm
 from .rank_spread import RankSpread, expected_max_normal, sync_slowdown, sync_slowdown_band
 from .tp_backward import backward_tp_exposed
-from .tp_overlap import SLOT_OF, TP_BLOCK_GEMMS, TP_COLLECTIVES, TP_GEMMS, TPOverlap, get_overlap, region_time
+from .tp_overlap import SLOT_OF, TP_BLOCK_GEMMS, TP_COLLECTIVES, TP_GEMMS, TPOverlap, check_overlap, get_overlap, region_time
 from .uncertainty import step_spread
 from .train_reserve import SOURCE as RESERVE_SOURCE, training_reserve
 from .gemm_table import MeasuredGemms, measured_gemms
@@ -773,10 +773,17 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
         msg += ("; the valid layouts nearest to it exceed memory: add chips (deeper PP / wider DP for ZeRO), use "
                 "recompute, or a chip with more memory")
     else:
-        counts = nearest_chip_counts(cfg, num_chips, domain, global_seqs, seq_len, pinned)
+        # up to 4x the batch, or the chip count (a batch of one sequence per chip splits at DP = chips)
+        batches = nearest_global_batches(cfg, num_chips, domain, global_seqs, seq_len, pinned,
+                                         (1, max(4 * global_seqs, num_chips)),
+                                         None if fits is None else lambda lay, g: fits(lay, g))
+        if batches:
+            msg += "; nearest global batches with a valid layout" + (" that fits memory" if fits else "") + ": " + "; ".join(
+                f"{g:,} sequences (e.g. {_split(lay)}; --global-batch-tokens {g * seq_len})" for g, lay in batches)
+        counts = nearest_chip_counts(cfg, num_chips, domain, global_seqs, seq_len, pinned,
+                                     keep=None if fits is None else lambda lay, n: fits(lay, global_seqs, n))
         if counts:
-            msg += f"; chip counts with a valid layout: {', '.join(map(str, counts))}"
-        msg += " (or change the global batch to a multiple of the data-parallel size)"
+            msg += f"; chip counts with a valid layout" + (" that fits memory" if fits else "") + f" at {global_seqs:,} sequences: {', '.join(map(str, counts))}"
     return TapeoutError(msg + ".")
 
 
@@ -821,9 +828,9 @@ def _no_even_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, lay,
         fixes.append(f"nearest global batches{rng} that split: " + "; ".join(
             f"{g:,} sequences (e.g. {_split(lay2)}; --global-batch-tokens {g * seq_len})" for g, lay2 in batches))
     counts = nearest_chip_counts(cfg, num_chips, domain, global_seqs, seq_len, pinned,
-                                 keep=lambda lay2: even_stages(L, lay2.pp, lay2.vp))
+                                 keep=lambda lay2, n: even_stages(L, lay2.pp, lay2.vp) and fits(lay2, global_seqs, n))
     if counts:
-        fixes.append(f"chip counts with an even layout at {global_seqs:,} sequences: {', '.join(map(str, counts))}")
+        fixes.append(f"chip counts with an even layout that fits memory at {global_seqs:,} sequences: {', '.join(map(str, counts))}")
     fixes.append("or run without the stack (tapeout train --stack none: uneven first / last stages)")
     return TapeoutError(f"{head}: {why}; {'; '.join(fixes)}.")
 
@@ -837,6 +844,12 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     global_seqs = _check_inputs(num_chips, global_batch_tokens, seq_len)
     if stack.eager_layer is not None:  # refused before the search, whatever layout it picks (priced at PP 1)
         check_layer_chip(stack.eager_layer, c)
+    ov = get_overlap(stack.tp_overlap)
+    if ov is not None:  # a userbuffers config runs at its own TP only: the search keeps it where the user did not pin one
+        check_overlap(ov, c, layout.tp if layout is not None else fixed["tp"])
+        tp_from_overlap = layout is None and fixed["tp"] is None and ov.tp
+        if tp_from_overlap:
+            fixed = {**fixed, "tp": ov.tp}
     if grad_sync not in GRAD_SYNC_BYTES:
         raise TapeoutError(f"grad_sync '{grad_sync}' is not a gradient dtype; use one of {', '.join(GRAD_SYNC_BYTES)}.")
     # training keeps bf16 activations/KV; the GEMMs run in `precision`: a recipe
@@ -852,6 +865,9 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         pr = get_precision(precision)
         pr = Precision(pr.name, pr.compute if pr.compute in ("fp8", "int8", "bf16", "fp16") else "bf16", "bf16", "bf16",
                        pr.compute)
+    if ov is not None and tp_from_overlap:
+        notes.append(f"TP {ov.tp}: the TP tp_overlap '{ov.name}' was written for (data/software/tp_comm_overlap.yaml "
+                     f"tp; pin --tp to choose, with a config of that TP)")
     from .serving_sim import ensure_vector
 
     p = ensure_vector(params if params is not None else calibrated_params(c, fitted))
@@ -889,8 +905,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                collectives_on_cores=bool(c.get("collectives_on_cores", False)))
     domain = int(np.max(p.scaleup_domain))
 
-    def fits(lay, g: int = global_seqs) -> bool:  # a suggested layout must run, not only obey the rules: its memory only (mem_limit -1)
-        r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, g, seq_len, fwd, lora, mem_limit=-1.0)
+    def fits(lay, g: int = global_seqs, n: int = num_chips) -> bool:  # a suggested layout must run, not only obey the rules: its memory only (mem_limit -1)
+        r = evaluate_layout(cfg, c, p, topo, pr, lay, n, g, seq_len, fwd, lora, mem_limit=-1.0)
         return r is not None and r["mem"] <= training_reserve(lay, c).usable(cap)
 
     if layout is not None:
