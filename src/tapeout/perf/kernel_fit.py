@@ -120,6 +120,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import least_squares
+from threadpoolctl import threadpool_limits
 
 from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
@@ -157,6 +158,14 @@ FAMILIES = tuple(sorted({chip_for(e["chip"]).family for e in db_config()["system
 # "measured": the family's empty-GEMM offset (perf/kernel_floor.py); "fitted": one offset per (family,
 # format) fitted on the family's chips in the fit (ovhfam_*); None: one shared fixed time per format
 FIXED_TIME_BY_FAMILY = "fitted"
+
+
+# BLAS threads of the fit's linear algebra (least_squares' trust-region step: an SVD of the rows x ~80 free
+# parameters Jacobian). Threads buy nothing at that width, and on shared cores OpenBLAS's spinning threads
+# slow it tenfold (13000 x 80 SVD: 3.75 s on 2 threads vs 0.35 s on 1, 2 cores at load 10; issue-24.md,
+# Round stop-27 issue-27fs); one thread also makes the fitted bits the same whatever the machine's cores
+# (OpenBLAS's 1- and 2-thread SVDs of the same matrix differ in the last bits)
+FIT_BLAS_THREADS = 1
 
 
 def fixed_time_param(family: str, fmt: str) -> str:
@@ -699,12 +708,13 @@ def fit(groups: Groups, structured: bool = True) -> dict:
     def soft_l1(r):  # least_squares' loss, to compare scanned values on the same footing
         return float(np.sum(2.0 * (np.sqrt(1.0 + (r / f_scale) ** 2) - 1.0)))
 
-    x = solve(x0)
-    for name, values in SCANNED.items():
-        i = NAMES.index(name)
-        x[i] = min(values, key=lambda v: soft_l1(resid_at(np.where(np.arange(len(x)) == i, v, x))))
-    if SCANNED:
-        x = solve(x)
+    with threadpool_limits(limits=FIT_BLAS_THREADS, user_api="blas"):
+        x = solve(x0)
+        for name, values in SCANNED.items():
+            i = NAMES.index(name)
+            x[i] = min(values, key=lambda v: soft_l1(resid_at(np.where(np.arange(len(x)) == i, v, x))))
+        if SCANNED:
+            x = solve(x)
     x = tie(x, ties)
     return {"params": {n: round(float(v), 4) for n, v in zip(NAMES, x)},
             "fitted": [n for n, f in zip(NAMES, free) if f], "rows": int(sum(len(g["meas"]) for g in groups.items))}
@@ -713,6 +723,8 @@ def fit(groups: Groups, structured: bool = True) -> dict:
 # parameters named <prefix>_<kernel class> (a CLASSES entry): params_for and generation_fields read them for
 # that class's groups only
 CLASS_PARAM_PREFIXES = ("mem", "ovh", "split", "unit", "unitlat", "tokrate", "ctabw", "score")
+# the compute efficiencies params_for and predict_group put on the peak keys (compute_effs)
+COMPUTE_EFFS = ("eff_bf16", "eff_fp8", "eff_nvfp4", "eff_fp8_block_mma")
 
 
 def group_reads(g: dict, name: str) -> bool:
@@ -736,7 +748,7 @@ def group_reads(g: dict, name: str) -> bool:
         return bool(np.any(g["promote_flops"]))
     if name in ("ctas_per_core", "gen_stream_knee"):  # generation_fields: the CTA stream is on for decode classes only
         return g["cls"].startswith("decode_")
-    if name.startswith("eff_") and name != "eff_attention":  # params_for: one efficiency per peak key, read per op
+    if name in COMPUTE_EFFS:  # params_for: one efficiency per peak key, read per op
         return name in compute_effs(g)
     kinds = set(np.unique(g["table"].kind).tolist())
     # opcost._evaluate: the GEMM-tile K overhead and the exposed epilogue only on GEMM rows, the attention
