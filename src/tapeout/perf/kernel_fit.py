@@ -161,11 +161,12 @@ FIXED_TIME_BY_FAMILY = "fitted"
 
 
 # BLAS threads of the fit's linear algebra (least_squares' trust-region step: an SVD of the rows x ~80 free
-# parameters Jacobian). Threads buy nothing at that width, and on shared cores OpenBLAS's spinning threads
-# slow it tenfold (13000 x 80 SVD: 3.75 s on 2 threads vs 0.35 s on 1, 2 cores at load 10; issue-24.md,
-# Round stop-27 issue-27fs); one thread also makes the fitted bits the same whatever the machine's cores
-# (OpenBLAS's 1- and 2-thread SVDs of the same matrix differ in the last bits)
-FIT_BLAS_THREADS = 1
+# parameters Jacobian); None: the BLAS default (every core). 1 makes the fit ~1.3x faster on shared cores
+# (OpenBLAS's threads spin: 13000 x 80 SVD 3.75 s on 2 threads vs 0.35 s on 1, load 10) but moves the fit's
+# flat directions (B200 held out: ovh_decode_trtllmgen 3.1 -> 7.2 us against ovh_gen_pre 7.1 -> 3.1, same
+# medians to 0.1 point): the fitted bits already depend on the thread count (issue-24.md, Round stop-27
+# issue-27fs). Left at the default so the answer stays main's
+FIT_BLAS_THREADS: int | None = None
 
 
 def fixed_time_param(family: str, fmt: str) -> str:
