@@ -7,6 +7,7 @@ chip or a million with the same code").
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 
@@ -348,11 +349,18 @@ class ChipParams:
 
     @property
     def design_shape(self) -> tuple:
-        shapes = [np.shape(getattr(self, f.name)) for f in fields(self)
-                  if f.name not in ("peak_flops", "pj_per_flop", "eff_compute", "video_decode_fps", "video_encode_fps", "chip_id", "calibration_source",
-                             "scaleup_wiring")]
+        # a Python scalar has shape (): skip np.shape for it (this runs on every evaluation: the kernel fit's hot path)
+        shapes = [np.shape(v) for v in (getattr(self, n) for n in _shaped_fields()) if not isinstance(v, (float, int))]
         shapes.append(np.shape(self.peak_flops)[1:])
         shapes.append(np.shape(self.pj_per_flop)[1:])
         eff = np.asarray(self.eff_compute)
         shapes.append(eff.shape[1:] if eff.ndim else ())
         return np.broadcast_shapes(*shapes)
+
+
+@functools.cache
+def _shaped_fields() -> tuple:
+    """ChipParams fields that broadcast over a design sweep (design_shape), listed once."""
+    return tuple(f.name for f in fields(ChipParams)
+                 if f.name not in ("peak_flops", "pj_per_flop", "eff_compute", "video_decode_fps", "video_encode_fps", "chip_id",
+                                   "calibration_source", "scaleup_wiring"))

@@ -120,6 +120,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import least_squares
+from threadpoolctl import threadpool_limits
 
 from ..formats import format_table, mma_block_scaled_fp8, quant_flops
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
@@ -132,7 +133,8 @@ from .kernel_replay import KV_BYTES_PER_ELEM, decode_l2_resident, l2_read_bw, l2
 from .kernel_tile import (collector_tile, fp8_block_multicast, fp8_block_rule, fp8_block_stages, fp8_block_tile, k_padding,
                           operand_feed, operand_stream_bytes, store_fill)
 from .kernels_db import Kernels, chip_for, db_config
-from .opcost import evaluate
+from .opcost import K_ATTN, K_MATMUL, evaluate
+from .parted_residuals import PartedResiduals
 from .power_cap import capped_time, node_energy_scale
 
 GEMM_FMTS = ("bf16", "fp8", "fp8_block", "nvfp4")
@@ -156,6 +158,15 @@ FAMILIES = tuple(sorted({chip_for(e["chip"]).family for e in db_config()["system
 # "measured": the family's empty-GEMM offset (perf/kernel_floor.py); "fitted": one offset per (family,
 # format) fitted on the family's chips in the fit (ovhfam_*); None: one shared fixed time per format
 FIXED_TIME_BY_FAMILY = "fitted"
+
+
+# BLAS threads of the fit's linear algebra (least_squares' trust-region step: an SVD of the rows x ~80 free
+# parameters Jacobian); None: the BLAS default (every core). 1 makes the fit ~1.3x faster on shared cores
+# (OpenBLAS's threads spin: 13000 x 80 SVD 3.75 s on 2 threads vs 0.35 s on 1, load 10) but moves the fit's
+# flat directions (B200 held out: ovh_decode_trtllmgen 3.1 -> 7.2 us against ovh_gen_pre 7.1 -> 3.1, same
+# medians to 0.1 point): the fitted bits already depend on the thread count (issue-24.md, Round stop-27
+# issue-27fs). Left at the default so the answer stays main's
+FIT_BLAS_THREADS: int | None = None
 
 
 def fixed_time_param(family: str, fmt: str) -> str:
@@ -642,8 +653,11 @@ def with_operand_stream(cost, operand_bytes, l2_bw: float):
     return dataclasses.replace(cost, memory_time=new_mt, time=time + np.maximum(ct, new_mt) - np.maximum(ct, mt))
 
 
-def fit(groups: Groups) -> dict:
-    """Shared parameters from every group's kernels (each group weighs the same)."""
+def fit(groups: Groups, structured: bool = True) -> dict:
+    """Shared parameters from every group's kernels (each group weighs the same). `structured`: the
+    finite-difference Jacobian re-predicts only the groups a stepped parameter reaches (group_reads,
+    perf/parted_residuals.py): the same evaluations, so the same fit, several times faster; False: every
+    group at every step (scipy's dense evaluation)."""
     x0 = np.array([p[1] for p in PARAMS])
     lo, hi = np.array([p[2] for p in PARAMS]), np.array([p[3] for p in PARAMS])
     present = {g["cls"] for g in groups.items}
@@ -669,17 +683,25 @@ def fit(groups: Groups) -> dict:
     w = [1.0 / np.sqrt(n_cls[g["chip"], g["op"], g["fmt"]]) for g in groups.items]
     f_scale = 0.05
 
+    def resid_of(i: int, x) -> np.ndarray:  # group i's weighted log residuals at the full (tied) parameters x
+        g = groups.items[i]
+        return w[i] * (np.log(predict_group(g, x)) - np.log(g["meas"]))
+
     def resid_at(x):
         x = tie(x, ties)
-        return np.concatenate([wi * (np.log(t) - np.log(g["meas"])) for wi, g, t in zip(w, groups.items, groups.predict(x))])
+        return np.concatenate([resid_of(i, x) for i in range(len(groups.items))])
+
+    reach = group_reach(groups, ties)
 
     def solve(x):
-        def resid(xf):
+        def full(xf):
             xx = x.copy()
             xx[free] = xf
-            return resid_at(xx)
+            return tie(xx, ties)
 
-        res = least_squares(resid, x[free], bounds=(lo[free], hi[free]), loss="soft_l1", f_scale=f_scale, x_scale="jac")
+        parted = PartedResiduals(lambda i, xf: resid_of(i, full(xf)), reach[:, free])
+        res = least_squares(parted if structured else (lambda xf: resid_at(full(xf))), x[free], bounds=(lo[free], hi[free]),
+                            loss="soft_l1", f_scale=f_scale, x_scale="jac", **(parted.solver_options() if structured else {}))
         x = x.copy()
         x[free] = res.x
         return x
@@ -687,15 +709,79 @@ def fit(groups: Groups) -> dict:
     def soft_l1(r):  # least_squares' loss, to compare scanned values on the same footing
         return float(np.sum(2.0 * (np.sqrt(1.0 + (r / f_scale) ** 2) - 1.0)))
 
-    x = solve(x0)
-    for name, values in SCANNED.items():
-        i = NAMES.index(name)
-        x[i] = min(values, key=lambda v: soft_l1(resid_at(np.where(np.arange(len(x)) == i, v, x))))
-    if SCANNED:
-        x = solve(x)
+    with threadpool_limits(limits=FIT_BLAS_THREADS, user_api="blas"):
+        x = solve(x0)
+        for name, values in SCANNED.items():
+            i = NAMES.index(name)
+            x[i] = min(values, key=lambda v: soft_l1(resid_at(np.where(np.arange(len(x)) == i, v, x))))
+        if SCANNED:
+            x = solve(x)
     x = tie(x, ties)
     return {"params": {n: round(float(v), 4) for n, v in zip(NAMES, x)},
             "fitted": [n for n, f in zip(NAMES, free) if f], "rows": int(sum(len(g["meas"]) for g in groups.items))}
+
+
+# parameters named <prefix>_<kernel class> (a CLASSES entry): params_for and generation_fields read them for
+# that class's groups only
+CLASS_PARAM_PREFIXES = ("mem", "ovh", "split", "unit", "unitlat", "tokrate", "ctabw", "score")
+# the compute efficiencies params_for and predict_group put on the peak keys (compute_effs)
+COMPUTE_EFFS = ("eff_bf16", "eff_fp8", "eff_nvfp4", "eff_fp8_block_mma")
+
+
+def group_reads(g: dict, name: str) -> bool:
+    """Whether predict_group(g, x) may read the parameter `name`: a superset, every name no rule below
+    narrows counts as read. The rules follow params_for / generation_fields (a class's own parameters) and
+    predict_group (the terms it adds under a group's flags). fit's finite differences re-predict only the
+    groups that read a stepped parameter, so a read missed here changes the fit: keep this in step with
+    those functions (tests/test_kernel_fit_jac.py checks the Jacobian against the dense one)."""
+    prefix, _, rest = name.partition("_")
+    if prefix in CLASS_PARAM_PREFIXES and rest in CLASSES:
+        return g["cls"] == rest
+    if prefix == "ovhfam":  # predict_group: the family's offset, GEMM formats only
+        return g["cls"] in GEMM_FMTS and name == fixed_time_param(g.get("family"), g["cls"])
+    if name == "l2_core_bw":  # predict_group: L2-resident GEMM replays (decode kernels take the chip's L2 read bandwidth)
+        return bool(g.get("l2")) and g["op"] != "attention_decode"
+    if name == "load_latency_us":  # predict_group: a GEMM with a known load pipeline
+        return g.get("inflight", 0.0) > 0 and g["op"] == "gemm"
+    if name == "ovh_gen_pre":  # predict_group: separate generation preparation kernels
+        return bool(g.get("pre"))
+    if name == "promote_exposed":  # predict_group: x times the promotion FLOPs, 0 where there are none
+        return bool(np.any(g["promote_flops"]))
+    if name in ("ctas_per_core", "gen_stream_knee"):  # generation_fields: the CTA stream is on for decode classes only
+        return g["cls"].startswith("decode_")
+    if name in COMPUTE_EFFS:  # params_for: one efficiency per peak key, read per op
+        return name in compute_effs(g)
+    kinds = set(np.unique(g["table"].kind).tolist())
+    # opcost._evaluate: the GEMM-tile K overhead and the exposed epilogue only on GEMM rows, the attention
+    # efficiency and tile overhead only on attention rows; power_cap.capped_time: the clock of GEMM rows only
+    if name in ("pj_flop_n7", "tile_k_overhead", "epilogue_exposed"):
+        return K_MATMUL in kinds
+    if name in ("eff_attention", "attn_tile_k_overhead"):
+        return K_ATTN in kinds
+    return True
+
+
+def compute_effs(g: dict) -> set:
+    """The compute-efficiency parameters a group's ops run at: opcost takes eff_compute[op's peak key] for its
+    GEMM and attention rows (the others' compute is on the vector units); params_for sets fp8 from eff_fp8, fp4
+    from eff_nvfp4, every other key from eff_bf16; predict_group runs a block-scaled FP8 group's fp8 key at its
+    own efficiency (g["eff"])."""
+    t = g["table"]
+    mma = (t.kind == K_MATMUL) | (t.kind == K_ATTN)
+    names = {"eff_fp8" if k == "fp8" else "eff_nvfp4" if k == "fp4" else "eff_bf16"
+             for k in (PEAK_KEYS[i] for i in np.unique(t.peak_key[mma]))}
+    if g["fmt"] == "fp8_block" and "eff_fp8" in names:
+        names = (names - {"eff_fp8"}) | {g["eff"]}
+    return names
+
+
+def group_reach(groups: Groups, ties: list) -> np.ndarray:
+    """(groups, NAMES) bool: group i's prediction may change when parameter j does (group_reads), a tied
+    family offset's reach added to each offset it is tied to (tie: the last is minus the others' sum)."""
+    reach = np.array([[group_reads(g, n) for n in NAMES] for g in groups.items], dtype=bool).reshape(len(groups.items), len(NAMES))
+    for last, others in ties:
+        reach[:, others] |= reach[:, [last]]
+    return reach
 
 
 def family_ties(groups: Groups) -> list:
