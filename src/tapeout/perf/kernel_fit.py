@@ -200,6 +200,10 @@ PARAMS = (
     # their CTAs' Little's-law stream C and the DRAM's D (ChipParams.attn_cta_stream_knee); a property
     # of how a request's round trip grows with the memory's load, shared by every chip and kernel
     ("gen_stream_knee", 4.0, 1.0, 32.0),
+    # GB/s one core streams in the context attention op's QKV preprocessing pass (ChipParams.elt_core_bw,
+    # ELT_CORE_STREAM): a grid sized to the SMs, one 16-byte vector per thread per step, so the pass
+    # streams what the SMs keep in flight, against the DRAM at the shared knee gen_stream_knee
+    ("elt_core_bw", 25.0, 1.0, 1000.0),
     # work per (padded query row, KV token) a generation CTA serialises with its KV stream, per kernel
     # (FP32-FLOP equivalents at one core's vector rate; ChipParams.attn_gen_score_flops)
     *((f"score_decode_{k}", 100.0, 0.0, 1e5) for k in ROW_TILED_KERNELS),
@@ -233,6 +237,18 @@ STREAM_K_TAIL = 0.5
 # serving; False = the lesser of the two (stop 25). On: H200 held out 13.8 -> 12.1 %, H100 12.0 -> 12.3 %
 # (docs/notes/issue-24.md, Round stop-26, issue-26at)
 GEN_STREAM_KNEE = True
+# the context attention op's QKV preprocessing pass (qkv_preprocess_op) as a Little's-law stream: its cores'
+# in-flight loads per round trip (elt_core_bw per SM, shared by every chip) against the DRAM, at the knee
+# of the generation kernels' loaded stream (gen_stream_knee), instead of the DRAM's peak x mem_prefill.
+# TensorRT-LLM's applyBiasRopeUpdateKVCacheV2 (cpp/tensorrt_llm/kernels/unfusedAttentionKernels/
+# unfusedAttentionKernels_2_template.h, APPLY_BIAS_ROPE_UPDATE_KV_CACHE_V2: calGridSizeWithBestEfficiency
+# sizes the grid to the SMs, "one thread process one vector per step", a grid-stride loop over tokens):
+# its bytes in flight are the SMs' threads x one vector, not the DRAM's. Measured, model-free: where the
+# pass is the whole kernel H100 streams it at 2.5 TB/s and H200 at 3.0 (0.74 / 0.63 of the DRAM; Round
+# stop-22, issue-22sc), and by the model's pass share the measured H200/H100 context time stays 0.985-0.998
+# where a DRAM-bound pass predicts 0.92-0.98 (Round stop-27, issue-27ha). Fit only: `--kernels` serving
+# prices the pass at its own stream efficiency (kernel_calibration.chip_entry)
+ELT_CORE_STREAM = True
 # GEMM formats whose library kernel puts the tokens on the MMA's N side, so a GEMM of more tokens than
 # the chip's row tile splits them into equal tiles at the MMA's N step (ChipParams.balanced_row_tiles):
 # TensorRT-LLM's per-tensor FP8 linear runs trtllm::cublas_scaled_mm (tensorrt_llm/_torch/modules/linear.py
@@ -551,7 +567,9 @@ def params_for(base, x, cls: str):
         eff[PEAK_KEYS.index(key)] = v[name]
     split = v.get("split_" + cls, np.inf) if cls in GEMM_CLASSES else np.inf  # fp8_block_sm90: no split-K
     gen = generation_fields(v, cls)
-    return base.replace(max_split_k=split, stream_k_tail=STREAM_K_TAIL if cls in GEMM_FMTS else 0.0, eff_compute=np.minimum(eff, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
+    elt = ({"elt_core_bw": v["elt_core_bw"] * 1e9, "elt_stream_knee": v["gen_stream_knee"] if GEN_STREAM_KNEE else 0.0}
+           if ELT_CORE_STREAM and cls == "prefill" else {})
+    return base.replace(**elt, max_split_k=split, stream_k_tail=STREAM_K_TAIL if cls in GEMM_FMTS else 0.0, eff_compute=np.minimum(eff, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
                         tile_k_overhead=v["tile_k_overhead"], epilogue_exposed=v["epilogue_exposed"],
                         attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"],
@@ -655,9 +673,11 @@ def fit(groups: Groups) -> dict:
         used |= {"ctas_per_core", "gen_stream_knee"} if GEN_STREAM_KNEE else {"ctas_per_core"}
     used |= {"l2_core_bw"} if any(g.get("l2") and g["op"] == "gemm" for g in groups.items) else set()
     used |= {"load_latency_us"} if any(g.get("inflight", 0.0) > 0 for g in groups.items) else set()
+    if ELT_CORE_STREAM and "prefill" in present:
+        used |= {"elt_core_bw", "gen_stream_knee"} if GEN_STREAM_KNEE else {"elt_core_bw"}
     free = np.array([n.partition("_")[2] not in set(CLASSES) - present
                      and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed", "ctas_per_core", "l2_core_bw",
-                                                                   "load_latency_us", "gen_stream_knee"))
+                                                                   "load_latency_us", "gen_stream_knee", "elt_core_bw"))
                               and n not in used)
                      and n not in SCANNED and not n.startswith("ovhfam_") for n in NAMES])
     ties = family_ties(groups)
@@ -774,6 +794,8 @@ def model_switches() -> dict:
             "GEN_STREAM_KNEE": {"value": GEN_STREAM_KNEE, "serving": "kernel_decode_classes attn_cta_stream_knee"},
             "STREAM_K_TAIL": {"value": STREAM_K_TAIL, "serving": "kernel_library stream_k_tail"},
             "SOFTMAX_OVERLAP": {"value": SOFTMAX_OVERLAP, "serving": "kernel_library attn_ctx_softmax_overlap"},
+            "ELT_CORE_STREAM": {"value": ELT_CORE_STREAM,
+                                "serving": "fit only: serving's QKV preprocessing streams at the DRAM x its stream efficiency"},
             "TOKEN_N_FMTS": {"value": list(TOKEN_N_FMTS),
                              "serving": "fit only: serving's GEMMs keep whole row tiles (ChipParams.balanced_row_tiles 0)"}}
 
