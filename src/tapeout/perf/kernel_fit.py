@@ -156,6 +156,15 @@ FAMILIES = tuple(sorted({chip_for(e["chip"]).family for e in db_config()["system
 # "measured": the family's empty-GEMM offset (perf/kernel_floor.py); "fitted": one offset per (family,
 # format) fitted on the family's chips in the fit (ovhfam_*); None: one shared fixed time per format
 FIXED_TIME_BY_FAMILY = "fitted"
+# attention kernel classes whose one kernel runs on several chip families, each with a fitted fixed-time
+# offset per family as the GEMMs' (FIXED_TIME_BY_FAMILY "fitted": ovhfam_<family>_<class>, summing to 0
+# over the families fitted, so a family the fit never saw pays the shared ovh_<class>): the same op
+# launches in a different time per family and library build. Model-free, the smallest generation kernels
+# of the database (one sequence, <= 128 keys, aiconfigurator-core 0.12.0) take 10.8-11.6 us on A100
+# (TensorRT-LLM 1.0.0), 7.3-9.1 on H100 / H200, 7.2-10.7 on L40S, 8.6-10.2 (masked MHA) on B200 / GB200 /
+# B300 / GB300 (docs/notes/issue-24.md, Round stop-27, issue-27ha). The Hopper-only (qgmma) and
+# Blackwell-only (trtllmgen) kernels' own ovh_<class> is already their family's. () = off
+ATTN_FAMILY_CLASSES = ("prefill", "decode_mmha", "decode_hmma")
 
 
 def fixed_time_param(family: str, fmt: str) -> str:
@@ -210,6 +219,7 @@ PARAMS = (
     # a chip family's GEMM fixed time against the shared ovh_<fmt>, us (FIXED_TIME_BY_FAMILY "fitted";
     # fitted on the family's chips, summing to 0 over the families fitted: a new family gets ovh_<fmt>)
     *((fixed_time_param(fam, f), 0.0, -30.0, 30.0) for fam in FAMILIES for f in GEMM_FMTS),
+    *((fixed_time_param(fam, c), 0.0, -30.0, 30.0) for fam in FAMILIES for c in ATTN_FAMILY_CLASSES),
 )
 NAMES = tuple(p[0] for p in PARAMS)
 # step parameters: least squares cannot move them; fit() scans these values with the rest fixed, then refits
@@ -604,7 +614,7 @@ def predict_group(g: dict, x) -> np.ndarray:
         x[NAMES.index("eff_fp8")] = x[NAMES.index(g["eff"])]
     p = params_for(g["params"], x, g["cls"])
     off = g.get("ovh_offset", 0.0)  # the family's measured fixed time against the shared one (perf/kernel_floor.py)
-    if FIXED_TIME_BY_FAMILY == "fitted" and g["cls"] in GEMM_FMTS and g.get("family") in FAMILIES:
+    if FIXED_TIME_BY_FAMILY == "fitted" and g["cls"] in GEMM_FMTS + ATTN_FAMILY_CLASSES and g.get("family") in FAMILIES:
         off = x[NAMES.index(fixed_time_param(g["family"], g["cls"]))] * 1e-6  # or fitted on the family's chips
     if off:
         p = p.replace(kernel_overhead=max(float(p.kernel_overhead) + off, 0.0))
@@ -719,7 +729,8 @@ def fit(groups: Groups) -> dict:
 
 
 def family_ties(groups: Groups) -> list:
-    """Per GEMM format, (index of the last family's fixed-time offset, indices of the others') over the
+    """Per GEMM format and multi-family attention class (ATTN_FAMILY_CLASSES), (index of the last family's
+    fixed-time offset, indices of the others') over the
     families whose chips the groups hold, where FIXED_TIME_BY_FAMILY is "fitted": the others are fitted,
     the last is minus their sum (tie), so the shared ovh_<fmt> is the families' mean fixed time, the one a
     family the fit never saw gets. One family alone has no offset (its chips set ovh_<fmt>)."""
@@ -727,7 +738,7 @@ def family_ties(groups: Groups) -> list:
         return []
     present: dict = {}
     for g in groups.items:
-        if g["op"] == "gemm" and g["cls"] in GEMM_FMTS:
+        if (g["op"] == "gemm" and g["cls"] in GEMM_FMTS) or g["cls"] in ATTN_FAMILY_CLASSES:
             present.setdefault(g["cls"], set()).add(g["family"])
     out = []
     for fmt, fams in sorted(present.items()):
@@ -791,6 +802,8 @@ def model_switches() -> dict:
     every fit's source carries them; `serving` says whether `--kernels` serving (kernel_calibration.chip_entry)
     prices the same way or the switch shapes the fit only."""
     return {"FIXED_TIME_BY_FAMILY": {"value": FIXED_TIME_BY_FAMILY, "serving": "kernel_overhead_us = ovh_bf16 + the family's offset"},
+            "ATTN_FAMILY_CLASSES": {"value": list(ATTN_FAMILY_CLASSES),
+                                    "serving": "an attention op's fixed time = its ovh_<class> + the family's offset"},
             "GEN_STREAM_KNEE": {"value": GEN_STREAM_KNEE, "serving": "kernel_decode_classes attn_cta_stream_knee"},
             "STREAM_K_TAIL": {"value": STREAM_K_TAIL, "serving": "kernel_library stream_k_tail"},
             "SOFTMAX_OVERLAP": {"value": SOFTMAX_OVERLAP, "serving": "kernel_library attn_ctx_softmax_overlap"},
