@@ -26,7 +26,9 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       epilogue of the family's kernel library: the empty n = k = 32 GEMMs take
                       1.75-1.98 us on Blackwell, 2.57-2.64 on Hopper), fitted on the family's
                       chips (ovhfam_*, summing to 0: a family the fit never saw pays ovh_<fmt>;
-                      FIXED_TIME_BY_FAMILY), or measured on the empty GEMMs (perf/kernel_floor.py)
+                      FIXED_TIME_BY_FAMILY), or measured on the empty GEMMs (perf/kernel_floor.py);
+                      likewise an attention op's whose kernel runs on several families (context,
+                      masked MHA, XQA HMMA: ATTN_FAMILY_CLASSES, fitted offsets only)
   split-K             the library's most K splits per GEMM format (ChipParams.max_split_k); past one
                       wave, a last wave under half full is spread over every core by stream-K
                       (STREAM_K_TAIL, CUTLASS's heuristic decomposition; ChipParams.stream_k_tail)
