@@ -162,3 +162,56 @@ def test_measured_offsets_are_reported_only_where_the_fit_reads_them(monkeypatch
     monkeypatch.setattr(kf, "FIXED_TIME_BY_FAMILY", "measured")
     # two families, one chip each: each family's floor against the two chips' median (2.2 us)
     assert kf.offsets_us(floors) == {"nvidia-blackwell/bf16": pytest.approx(-0.4), "nvidia-hopper/bf16": pytest.approx(0.4)}
+
+
+def _attention(rows) -> Kernels:
+    """rows of (chip, op, batch, kv_len, heads, kv_heads, latency_s): BF16 attention kernels, head size 128."""
+    full = [(chip, SYSTEM.get(chip, chip), op, "bf16", "bf16", 0, 0, 0, b, 1 if op == "attention_decode" else kv, kv, h, kvh, 128,
+             lat, "trtllm", "1") for chip, op, b, kv, h, kvh, lat in rows]
+    return Kernels({c: np.array([r[i] for r in full]) for i, c in enumerate(kernels_db.COLUMNS)}, "t", [])
+
+
+def test_an_attention_kernels_family_offset_adds_to_its_class_only(monkeypatch):
+    """Round stop-27 (27ha): a kernel that runs on several families (masked MHA: no GQA group) pays its
+    family's fitted offset on its class's fixed time; another family's or class's offset does not move it."""
+    monkeypatch.setattr(kf, "FIXED_TIME_BY_FAMILY", "fitted")
+    g = kf.Groups(_attention([("h100-sxm", "attention_decode", 4, 1024, 32, 32, 2e-5)])).items[0]
+    assert g["cls"] == "decode_mmha"
+    x0, x1 = _x0(), _x0()
+    x1[kf.NAMES.index(kf.fixed_time_param("nvidia-hopper", "decode_mmha"))] = -1.5
+    x1[kf.NAMES.index(kf.fixed_time_param("nvidia-ampere", "decode_mmha"))] = 3.0  # another family's
+    x1[kf.NAMES.index(kf.fixed_time_param("nvidia-hopper", "decode_hmma"))] = 3.0  # another class's
+    x1[kf.NAMES.index(kf.fixed_time_param("nvidia-hopper", "bf16"))] = 3.0  # the GEMMs'
+    assert float(kf.predict_group(g, x0)[0]) - float(kf.predict_group(g, x1)[0]) == pytest.approx(1.5e-6, rel=1e-9)
+
+
+def test_attention_family_offsets_are_tied_per_class_over_the_families_fitted(monkeypatch):
+    monkeypatch.setattr(kf, "FIXED_TIME_BY_FAMILY", "fitted")
+    groups = kf.Groups(_attention([("h100-sxm", "attention_decode", 4, 1024, 32, 32, 2e-5),
+                                   ("a100-sxm", "attention_decode", 4, 1024, 32, 32, 2e-5),
+                                   ("h100-sxm", "attention_prefill", 1, 1024, 32, 8, 1e-4)]))
+    ties = dict((last, others) for last, others in kf.family_ties(groups))
+    amp, hop = (kf.NAMES.index(kf.fixed_time_param(f, "decode_mmha")) for f in ("nvidia-ampere", "nvidia-hopper"))
+    assert ties[hop] == [amp]  # masked MHA on two families: one fitted, the other minus it
+    assert ties[kf.NAMES.index(kf.fixed_time_param("nvidia-hopper", "prefill"))] == []  # one family: no offset
+    assert not any(kf.NAMES[i].endswith("decode_qgmma") or kf.NAMES[i].endswith("decode_trtllmgen") for i in ties)
+
+
+def test_serving_prices_an_attention_ops_fixed_time_as_the_fit_does(monkeypatch):
+    monkeypatch.setattr(kf, "FIXED_TIME_BY_FAMILY", "fitted")
+    from tapeout.hardware import get_chip
+    from tapeout.perf.kernel_calibration import chip_entry
+
+    params = dict(zip(kf.NAMES, _x0()))
+    params["ovh_prefill"], params["ovh_decode_hmma"] = 12.0, 9.0
+    params[kf.fixed_time_param("nvidia-hopper", "bf16")] = 0.5
+    params[kf.fixed_time_param("nvidia-hopper", "prefill")] = -2.0
+    params[kf.fixed_time_param("nvidia-hopper", "decode_hmma")] = -1.0
+    e = chip_entry(params, get_chip("h100-sxm"), "test")
+    lib = e["kernel_library"]
+    # the GEMM's fixed time plus the attention op's beyond it = the fit's ovh_<class> + the family's offset
+    assert e["kernel_overhead_us"] + lib["attn_prefill_fixed"] * 1e6 == pytest.approx(12.0 - 2.0)
+    assert e["kernel_overhead_us"] + lib["attn_decode_fixed"] * 1e6 == pytest.approx(9.0 - 1.0)  # Hopper's GQA kernel: hmma
+    # a family without offsets (Ada here) pays the shared ones
+    a = chip_entry(params, get_chip("l40s"), "test")
+    assert a["kernel_overhead_us"] + a["kernel_library"]["attn_prefill_fixed"] * 1e6 == pytest.approx(12.0)

@@ -244,6 +244,14 @@ class ChipParams:
     # it saturates (queueing at the memory), n = 1 its whole drain time added (the pessimistic bound
     # of a closed queueing network, Lazowska et al. 1984 ch. 5). Set only by the kernel-level fit
     attn_cta_stream_knee: np.ndarray | float = 0.0
+    # a streaming elementwise pass (one vector load per thread per step, a grid sized to the SMs:
+    # TensorRT-LLM's QKV preprocessing, applyBiasRopeUpdateKVCacheV2) streams what its SMs keep in
+    # flight per round trip, not the DRAM's peak (Little's law; V. Volkov, UCB/EECS-2016-143): one
+    # core's stream in bytes/s, so the pass runs at loaded_stream(cores x elt_core_bw, DRAM x eff_mem,
+    # elt_stream_knee) (perf/opcost.py). 0 = not modelled: DRAM x eff_mem (default; set only by the
+    # kernel-level fit for the context attention op's preprocessing pass, kernel_fit.ELT_CORE_STREAM)
+    elt_core_bw: np.ndarray | float = 0.0
+    elt_stream_knee: np.ndarray | float = 0.0
     # fraction of the DRAM bandwidth a generation-attention kernel's KV stream reaches, where it
     # differs from the weight streams' eff_mem (the kernel-level fit has one per generation kernel,
     # mem_decode_<kernel>). 0 = eff_mem (default)

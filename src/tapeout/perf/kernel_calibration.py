@@ -61,9 +61,11 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
     """The calibration entry one chip's kernel parameters imply (see the module docstring);
     `stream_eff` the chip's large-stream DRAM efficiency (kernel_stream), else the fit's mem_bf16."""
     # a GEMM's fixed time as the fit prices it on the chip's family: the shared ovh_bf16 plus the family's
-    # fitted offset (kernel_fit.FIXED_TIME_BY_FAMILY; 0 for a family the fit never saw); an attention op's
-    # fixed time beyond a GEMM's (below) shrinks by as much, so it stays the fit's ovh_<phase>
-    params = {**params, "ovh_bf16": max(params["ovh_bf16"] + params.get(kernel_fit.fixed_time_param(chip.family, "bf16"), 0.0), 0.0)}
+    # fitted offset (kernel_fit.FIXED_TIME_BY_FAMILY; 0 for a family the fit never saw), and an attention op's
+    # likewise where its kernel runs on several families (kernel_fit.ATTN_FAMILY_CLASSES); an attention op's
+    # fixed time beyond a GEMM's (below) is their difference, so it stays the fit's ovh_<phase> on the family
+    params = {**params, **{f"ovh_{c}": max(params[f"ovh_{c}"] + params.get(kernel_fit.fixed_time_param(chip.family, c), 0.0), 0.0)
+                           for c in ("bf16", *kernel_fit.ATTN_FAMILY_CLASSES)}}
     eff = np.array([params[SERVING_FORMATS.get(k, "eff_bf16")] for k in PEAK_KEYS])
     # per PEAK_KEYS format: the clock a GEMM that keeps the peak busy at eff sustains under the cap
     scale = power_cap.clock_factor(np.minimum(eff, 1.0), kernel_fit.format_power_density(chip), params["pj_flop_n7"],

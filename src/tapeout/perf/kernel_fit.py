@@ -26,7 +26,9 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       epilogue of the family's kernel library: the empty n = k = 32 GEMMs take
                       1.75-1.98 us on Blackwell, 2.57-2.64 on Hopper), fitted on the family's
                       chips (ovhfam_*, summing to 0: a family the fit never saw pays ovh_<fmt>;
-                      FIXED_TIME_BY_FAMILY), or measured on the empty GEMMs (perf/kernel_floor.py)
+                      FIXED_TIME_BY_FAMILY), or measured on the empty GEMMs (perf/kernel_floor.py);
+                      likewise an attention op's whose kernel runs on several families (context,
+                      masked MHA, XQA HMMA: ATTN_FAMILY_CLASSES, fitted offsets only)
   split-K             the library's most K splits per GEMM format (ChipParams.max_split_k); past one
                       wave, a last wave under half full is spread over every core by stream-K
                       (STREAM_K_TAIL, CUTLASS's heuristic decomposition; ChipParams.stream_k_tail)
@@ -158,6 +160,15 @@ FAMILIES = tuple(sorted({chip_for(e["chip"]).family for e in db_config()["system
 # "measured": the family's empty-GEMM offset (perf/kernel_floor.py); "fitted": one offset per (family,
 # format) fitted on the family's chips in the fit (ovhfam_*); None: one shared fixed time per format
 FIXED_TIME_BY_FAMILY = "fitted"
+# attention kernel classes whose one kernel runs on several chip families, each with a fitted fixed-time
+# offset per family as the GEMMs' (FIXED_TIME_BY_FAMILY "fitted": ovhfam_<family>_<class>, summing to 0
+# over the families fitted, so a family the fit never saw pays the shared ovh_<class>): the same op
+# launches in a different time per family and library build. Model-free, the smallest generation kernels
+# of the database (one sequence, <= 128 keys, aiconfigurator-core 0.12.0) take 10.8-11.6 us on A100
+# (TensorRT-LLM 1.0.0), 7.3-9.1 on H100 / H200, 7.2-10.7 on L40S, 8.6-10.2 (masked MHA) on B200 / GB200 /
+# B300 / GB300 (docs/notes/issue-24.md, Round stop-27, issue-27ha). The Hopper-only (qgmma) and
+# Blackwell-only (trtllmgen) kernels' own ovh_<class> is already their family's. () = off
+ATTN_FAMILY_CLASSES = ("prefill", "decode_mmha", "decode_hmma")
 
 
 # BLAS threads of the fit's linear algebra (least_squares' trust-region step: an SVD of the rows x ~80 free
@@ -211,12 +222,17 @@ PARAMS = (
     # their CTAs' Little's-law stream C and the DRAM's D (ChipParams.attn_cta_stream_knee); a property
     # of how a request's round trip grows with the memory's load, shared by every chip and kernel
     ("gen_stream_knee", 4.0, 1.0, 32.0),
+    # GB/s one core streams in the context attention op's QKV preprocessing pass (ChipParams.elt_core_bw,
+    # ELT_CORE_STREAM): a grid sized to the SMs, one 16-byte vector per thread per step, so the pass
+    # streams what the SMs keep in flight, against the DRAM at the shared knee gen_stream_knee
+    ("elt_core_bw", 25.0, 1.0, 1000.0),
     # work per (padded query row, KV token) a generation CTA serialises with its KV stream, per kernel
     # (FP32-FLOP equivalents at one core's vector rate; ChipParams.attn_gen_score_flops)
     *((f"score_decode_{k}", 100.0, 0.0, 1e5) for k in ROW_TILED_KERNELS),
     # a chip family's GEMM fixed time against the shared ovh_<fmt>, us (FIXED_TIME_BY_FAMILY "fitted";
     # fitted on the family's chips, summing to 0 over the families fitted: a new family gets ovh_<fmt>)
     *((fixed_time_param(fam, f), 0.0, -30.0, 30.0) for fam in FAMILIES for f in GEMM_FMTS),
+    *((fixed_time_param(fam, c), 0.0, -30.0, 30.0) for fam in FAMILIES for c in ATTN_FAMILY_CLASSES),
 )
 NAMES = tuple(p[0] for p in PARAMS)
 # step parameters: least squares cannot move them; fit() scans these values with the rest fixed, then refits
@@ -244,6 +260,21 @@ STREAM_K_TAIL = 0.5
 # serving; False = the lesser of the two (stop 25). On: H200 held out 13.8 -> 12.1 %, H100 12.0 -> 12.3 %
 # (docs/notes/issue-24.md, Round stop-26, issue-26at)
 GEN_STREAM_KNEE = True
+# the context attention op's QKV preprocessing pass (qkv_preprocess_op) as a Little's-law stream: its cores'
+# in-flight loads per round trip (elt_core_bw per SM, shared by every chip) against the DRAM, at the knee
+# of the generation kernels' loaded stream (gen_stream_knee), instead of the DRAM's peak x mem_prefill.
+# TensorRT-LLM's applyBiasRopeUpdateKVCacheV2 (cpp/tensorrt_llm/kernels/unfusedAttentionKernels/
+# unfusedAttentionKernels_2_template.h, APPLY_BIAS_ROPE_UPDATE_KV_CACHE_V2: calGridSizeWithBestEfficiency
+# sizes the grid to the SMs, "one thread process one vector per step", a grid-stride loop over tokens):
+# its bytes in flight are the SMs' threads x one vector, not the DRAM's. Measured, model-free: where the
+# pass is the whole kernel H100 streams it at 2.5 TB/s and H200 at 3.0 (0.74 / 0.63 of the DRAM; Round
+# stop-22, issue-22sc), and by the model's pass share the measured H200/H100 context time stays 0.985-0.998
+# where a DRAM-bound pass predicts 0.92-0.98 (Round stop-27, issue-27ha). Off: fitted on every chip the
+# shared per-SM stream goes to 63 GB/s (H100: 8.4 TB/s of SMs against 2.6 of DRAM), which leaves the
+# H200/H100 pass ratio at 0.925 (DRAM-bound 0.917, measured 0.986) and H200 held out within 0.2 points
+# (issue-27ha): one per-SM rate does not hold across the families. Fit only when on: `--kernels` serving
+# prices the pass at its own stream efficiency (kernel_calibration.chip_entry)
+ELT_CORE_STREAM = False
 # GEMM formats whose library kernel puts the tokens on the MMA's N side, so a GEMM of more tokens than
 # the chip's row tile splits them into equal tiles at the MMA's N step (ChipParams.balanced_row_tiles):
 # TensorRT-LLM's per-tensor FP8 linear runs trtllm::cublas_scaled_mm (tensorrt_llm/_torch/modules/linear.py
@@ -562,7 +593,9 @@ def params_for(base, x, cls: str):
         eff[PEAK_KEYS.index(key)] = v[name]
     split = v.get("split_" + cls, np.inf) if cls in GEMM_CLASSES else np.inf  # fp8_block_sm90: no split-K
     gen = generation_fields(v, cls)
-    return base.replace(max_split_k=split, stream_k_tail=STREAM_K_TAIL if cls in GEMM_FMTS else 0.0, eff_compute=np.minimum(eff, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
+    elt = ({"elt_core_bw": v["elt_core_bw"] * 1e9, "elt_stream_knee": v["gen_stream_knee"] if GEN_STREAM_KNEE else 0.0}
+           if ELT_CORE_STREAM and cls == "prefill" else {})
+    return base.replace(**elt, max_split_k=split, stream_k_tail=STREAM_K_TAIL if cls in GEMM_FMTS else 0.0, eff_compute=np.minimum(eff, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
                         tile_k_overhead=v["tile_k_overhead"], epilogue_exposed=v["epilogue_exposed"],
                         attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"],
@@ -597,7 +630,7 @@ def predict_group(g: dict, x) -> np.ndarray:
         x[NAMES.index("eff_fp8")] = x[NAMES.index(g["eff"])]
     p = params_for(g["params"], x, g["cls"])
     off = g.get("ovh_offset", 0.0)  # the family's measured fixed time against the shared one (perf/kernel_floor.py)
-    if FIXED_TIME_BY_FAMILY == "fitted" and g["cls"] in GEMM_FMTS and g.get("family") in FAMILIES:
+    if FIXED_TIME_BY_FAMILY == "fitted" and g["cls"] in GEMM_FMTS + ATTN_FAMILY_CLASSES and g.get("family") in FAMILIES:
         off = x[NAMES.index(fixed_time_param(g["family"], g["cls"]))] * 1e-6  # or fitted on the family's chips
     if off:
         p = p.replace(kernel_overhead=max(float(p.kernel_overhead) + off, 0.0))
@@ -669,9 +702,11 @@ def fit(groups: Groups, structured: bool = True) -> dict:
         used |= {"ctas_per_core", "gen_stream_knee"} if GEN_STREAM_KNEE else {"ctas_per_core"}
     used |= {"l2_core_bw"} if any(g.get("l2") and g["op"] == "gemm" for g in groups.items) else set()
     used |= {"load_latency_us"} if any(g.get("inflight", 0.0) > 0 for g in groups.items) else set()
+    if ELT_CORE_STREAM and "prefill" in present:
+        used |= {"elt_core_bw", "gen_stream_knee"} if GEN_STREAM_KNEE else {"elt_core_bw"}
     free = np.array([n.partition("_")[2] not in set(CLASSES) - present
                      and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed", "ctas_per_core", "l2_core_bw",
-                                                                   "load_latency_us", "gen_stream_knee"))
+                                                                   "load_latency_us", "gen_stream_knee", "elt_core_bw"))
                               and n not in used)
                      and n not in SCANNED and not n.startswith("ovhfam_") for n in NAMES])
     ties = family_ties(groups)
@@ -737,8 +772,10 @@ def group_reads(g: dict, name: str) -> bool:
     prefix, _, rest = name.partition("_")
     if prefix in CLASS_PARAM_PREFIXES and rest in CLASSES:
         return g["cls"] == rest
-    if prefix == "ovhfam":  # predict_group: the family's offset, GEMM formats only
-        return g["cls"] in GEMM_FMTS and name == fixed_time_param(g.get("family"), g["cls"])
+    if prefix == "ovhfam":  # predict_group: the family's offset, GEMM formats and multi-family attention classes
+        return g["cls"] in GEMM_FMTS + ATTN_FAMILY_CLASSES and name == fixed_time_param(g.get("family"), g["cls"])
+    if name == "elt_core_bw":  # generation_fields: the QKV pass's per-SM stream, context class only, when on
+        return ELT_CORE_STREAM and g["cls"] == "prefill"
     if name == "l2_core_bw":  # predict_group: L2-resident GEMM replays (decode kernels take the chip's L2 read bandwidth)
         return bool(g.get("l2")) and g["op"] != "attention_decode"
     if name == "load_latency_us":  # predict_group: a GEMM with a known load pipeline
@@ -748,7 +785,8 @@ def group_reads(g: dict, name: str) -> bool:
     if name == "promote_exposed":  # predict_group: x times the promotion FLOPs, 0 where there are none
         return bool(np.any(g["promote_flops"]))
     if name in ("ctas_per_core", "gen_stream_knee"):  # generation_fields: the CTA stream is on for decode classes only
-        return g["cls"].startswith("decode_")
+        # (params_for: the knee also shapes the context class's QKV pass stream when ELT_CORE_STREAM is on)
+        return g["cls"].startswith("decode_") or (name == "gen_stream_knee" and ELT_CORE_STREAM and g["cls"] == "prefill")
     if name in COMPUTE_EFFS:  # params_for: one efficiency per peak key, read per op
         return name in compute_effs(g)
     kinds = set(np.unique(g["table"].kind).tolist())
@@ -785,7 +823,8 @@ def group_reach(groups: Groups, ties: list) -> np.ndarray:
 
 
 def family_ties(groups: Groups) -> list:
-    """Per GEMM format, (index of the last family's fixed-time offset, indices of the others') over the
+    """Per GEMM format and multi-family attention class (ATTN_FAMILY_CLASSES), (index of the last family's
+    fixed-time offset, indices of the others') over the
     families whose chips the groups hold, where FIXED_TIME_BY_FAMILY is "fitted": the others are fitted,
     the last is minus their sum (tie), so the shared ovh_<fmt> is the families' mean fixed time, the one a
     family the fit never saw gets. One family alone has no offset (its chips set ovh_<fmt>)."""
@@ -793,7 +832,7 @@ def family_ties(groups: Groups) -> list:
         return []
     present: dict = {}
     for g in groups.items:
-        if g["op"] == "gemm" and g["cls"] in GEMM_FMTS:
+        if (g["op"] == "gemm" and g["cls"] in GEMM_FMTS) or g["cls"] in ATTN_FAMILY_CLASSES:
             present.setdefault(g["cls"], set()).add(g["family"])
     out = []
     for fmt, fams in sorted(present.items()):
@@ -857,9 +896,13 @@ def model_switches() -> dict:
     every fit's source carries them; `serving` says whether `--kernels` serving (kernel_calibration.chip_entry)
     prices the same way or the switch shapes the fit only."""
     return {"FIXED_TIME_BY_FAMILY": {"value": FIXED_TIME_BY_FAMILY, "serving": "kernel_overhead_us = ovh_bf16 + the family's offset"},
+            "ATTN_FAMILY_CLASSES": {"value": list(ATTN_FAMILY_CLASSES),
+                                    "serving": "an attention op's fixed time = its ovh_<class> + the family's offset"},
             "GEN_STREAM_KNEE": {"value": GEN_STREAM_KNEE, "serving": "kernel_decode_classes attn_cta_stream_knee"},
             "STREAM_K_TAIL": {"value": STREAM_K_TAIL, "serving": "kernel_library stream_k_tail"},
             "SOFTMAX_OVERLAP": {"value": SOFTMAX_OVERLAP, "serving": "kernel_library attn_ctx_softmax_overlap"},
+            "ELT_CORE_STREAM": {"value": ELT_CORE_STREAM,
+                                "serving": "fit only: serving's QKV preprocessing streams at the DRAM x its stream efficiency"},
             "TOKEN_N_FMTS": {"value": list(TOKEN_N_FMTS),
                              "serving": "fit only: serving's GEMMs keep whole row tiles (ChipParams.balanced_row_tiles 0)"}}
 

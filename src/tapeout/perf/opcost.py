@@ -482,6 +482,12 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         fill = np.where(gen_attn & cta_stream_on(p),
                         np.minimum(fill, loaded_stream(cta_stream, np.asarray(p.mem_bw) * eff_mem, p.attn_cta_stream_knee)
                                    / (np.asarray(p.mem_bw) * eff_mem)), fill)
+    # a streaming elementwise pass at what its cores keep in flight against the DRAM (ChipParams.elt_core_bw)
+    elt_core = np.asarray(p.elt_core_bw, dtype=float)
+    if np.any(elt_core > 0):
+        d_stream = np.asarray(p.mem_bw) * eff_mem
+        fill = np.where(colb(kind == K_ELT) & (elt_core > 0),
+                        loaded_stream(np.asarray(cores, dtype=float) * elt_core, d_stream, p.elt_stream_knee) / d_stream, fill)
     t_mem = dram / (np.asarray(p.mem_bw) * eff_mem * fill) + p.mem_overhead * (dram > 0)
     # a CUDA-core generation kernel over an FP8 KV cache converts, scales and multiplies every KV
     # byte it reads and runs the softmax of every score on the vector units, overlapped with its
