@@ -126,6 +126,12 @@ class ChipParams:
     # decomposition if we have more than one wave and the tail wave is more than half full": 0.5);
     # only for kernels that may split K (max_split_k >= 2) over >= 2 slices (opcost). 0 = off (default)
     stream_k_tail: np.ndarray | float = 0.0
+    # seconds each K slice past the first adds to a split-K GEMM: the slices' partial sums are added up in
+    # K order after the parallel main loops (cuBLASLt CUBLASLT_REDUCTION_SCHEME_INPLACE: "parts are added up
+    # in the output data type. Workspace is only used for counters that guarantee sequentiality"; CUTLASS's
+    # serial split-K waits on a semaphore per K slice), a chain of (splits - 1) hand-offs through the L2
+    # after the roofline time (opcost.split_k_reduction_time). 0 = off (default)
+    split_k_serial_time: np.ndarray | float = 0.0
     # K depth (elements) a GEMM tile spends outside its pipelined main loop: filling the
     # operand pipeline before the first MMA and draining/storing the output tile after the
     # last (CUTLASS multistage/warp-specialized mainloop + epilogue); a work unit of depth

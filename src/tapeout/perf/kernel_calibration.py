@@ -75,6 +75,8 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
                            for k, n in SERVING_FORMATS.items() if k in formats},
            "eff_attention": params["eff_attention"], "family": chip.family, "kernel_db": source,
            "kernel_library": {"max_split_k": params["split_bf16"], "stream_k_tail": kernel_fit.STREAM_K_TAIL,
+                              # a split-K GEMM's in-order reduction, as the fit prices it (kernel_fit.SPLIT_K_SERIAL)
+                              "split_k_serial_time": kernel_fit.split_serial_time(params),
                               "tile_k_overhead": params["tile_k_overhead"],
                               "attn_tile_k_overhead": params["attn_tile_k_overhead"],
                               "attn_head_pack": params["attn_head_pack"],

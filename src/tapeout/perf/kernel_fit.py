@@ -31,7 +31,10 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       masked MHA, XQA HMMA: ATTN_FAMILY_CLASSES, fitted offsets only)
   split-K             the library's most K splits per GEMM format (ChipParams.max_split_k); past one
                       wave, a last wave under half full is spread over every core by stream-K
-                      (STREAM_K_TAIL, CUTLASS's heuristic decomposition; ChipParams.stream_k_tail)
+                      (STREAM_K_TAIL, CUTLASS's heuristic decomposition; ChipParams.stream_k_tail);
+                      the K slices' partial sums added up in K order after the main loops, one
+                      shared hand-off time per slice past the first (split_serial_us, SPLIT_K_SERIAL:
+                      cuBLASLt's in-place reduction scheme; ChipParams.split_k_serial_time)
   work-unit overhead  K depth of a GEMM tile's pipeline fill + epilogue, keys of an attention
                       query tile's prologue/epilogue (tile_k_overhead, attn_tile_k_overhead)
   GQA pack limit      largest query-head group read from the KV cache in one pass (scanned)
@@ -202,6 +205,9 @@ PARAMS = (
     ("l2_core_bw", 30.0, 1.0, 1000.0),  # GB/s one core streams from L2 (GEMMs the collector replays from L2)
     *((f"split_{f}", 8.0, 1.0, 64.0) for f in GEMM_FMTS),  # the library's most K splits per GEMM format
     ("tile_k_overhead", 64.0, 0.0, 2048.0),  # K depth of a GEMM tile's pipeline fill + epilogue
+    # us each K slice past the first adds to a split-K GEMM's in-order reduction (SPLIT_K_SERIAL;
+    # ChipParams.split_k_serial_time): one hand-off through the L2, shared by every chip and GEMM format
+    ("split_serial_us", 0.2, 0.0, 5.0),
     ("epilogue_exposed", 0.3, 0.0, 1.0),  # fraction of a GEMM wave's output-tile store not overlapped
     ("promote_exposed", 0.5, 0.0, 1.0),  # exposed fraction of the CUDA-core promotion (one FMA per output element per K block)
     ("attn_tile_k_overhead", 64.0, 0.0, 4096.0),  # keys-equivalent of an attention work unit's prologue/epilogue
@@ -282,6 +288,12 @@ ELT_CORE_STREAM = False
 # (cpp/tensorrt_llm/thop/cublasScaledMM.cpp cublas_gemm_caller: "swap A and B", Gemm(OP_T, OP_N, n, m, k));
 # the MMA's N runs 8..256 in steps of 8 (PTX ISA wgmma.mma_async m64nNk32 for FP8; tcgen05.mma likewise)
 TOKEN_N_FMTS = ("fp8",)
+# a split-K GEMM's partial sums added up in K order after its main loops, (splits - 1) hand-offs of
+# split_serial_us each (opcost.split_k_reduction_time; cuBLASLt CUBLASLT_REDUCTION_SCHEME_INPLACE, the
+# reduction scheme TensorRT-LLM's cublasMMWrapper::getTactics restricts cuBLASLt to, "for numerical
+# stability and better determinism"), in the fit and `--kernels` serving; False: no reduction time
+# (split_serial_us held at 0). See docs/notes/issue-24.md, Round stop-27, issue-27bf
+SPLIT_K_SERIAL = True
 MMA_N_STEP = 8.0
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): for a chip without TDP or peak
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
@@ -595,7 +607,8 @@ def params_for(base, x, cls: str):
     gen = generation_fields(v, cls)
     elt = ({"elt_core_bw": v["elt_core_bw"] * 1e9, "elt_stream_knee": v["gen_stream_knee"] if GEN_STREAM_KNEE else 0.0}
            if ELT_CORE_STREAM and cls == "prefill" else {})
-    return base.replace(**elt, max_split_k=split, stream_k_tail=STREAM_K_TAIL if cls in GEMM_FMTS else 0.0, eff_compute=np.minimum(eff, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
+    return base.replace(**elt, max_split_k=split, stream_k_tail=STREAM_K_TAIL if cls in GEMM_FMTS else 0.0,
+                        split_k_serial_time=split_serial_time(v) if cls in GEMM_FMTS else 0.0, eff_compute=np.minimum(eff, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
                         kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
                         tile_k_overhead=v["tile_k_overhead"], epilogue_exposed=v["epilogue_exposed"],
                         attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"],
@@ -603,6 +616,12 @@ def params_for(base, x, cls: str):
                         attn_unit_flops=gen["attn_decode_unit_flops"], attn_unit_time=gen["attn_decode_unit_time"],
                         attn_tiling=v["attn_tiling"], attn_ctx_makespan=1.0, **gen,
                         attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
+
+
+def split_serial_time(v: dict) -> float:
+    """Seconds per K slice past the first of a split-K GEMM's in-order reduction (ChipParams.split_k_serial_time)
+    from fitted parameters v (name -> value): split_serial_us where SPLIT_K_SERIAL, else 0."""
+    return float(v.get("split_serial_us", 0.0)) * 1e-6 if SPLIT_K_SERIAL else 0.0
 
 
 def generation_fields(v: dict, cls: str) -> dict:
@@ -692,6 +711,8 @@ def fit(groups: Groups, structured: bool = True) -> dict:
     perf/parted_residuals.py): the same evaluations, so the same fit, several times faster; False: every
     group at every step (scipy's dense evaluation)."""
     x0 = np.array([p[1] for p in PARAMS])
+    if not SPLIT_K_SERIAL:  # no reduction chain: reported as the 0 it is priced at
+        x0[NAMES.index("split_serial_us")] = 0.0
     lo, hi = np.array([p[2] for p in PARAMS]), np.array([p[3] for p in PARAMS])
     present = {g["cls"] for g in groups.items}
     used = {g["eff"] for g in groups.items if g["op"] == "gemm"}  # both fp8_block efficiencies only where used
@@ -708,7 +729,8 @@ def fit(groups: Groups, structured: bool = True) -> dict:
                      and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed", "ctas_per_core", "l2_core_bw",
                                                                    "load_latency_us", "gen_stream_knee", "elt_core_bw"))
                               and n not in used)
-                     and n not in SCANNED and not n.startswith("ovhfam_") for n in NAMES])
+                     and n not in SCANNED and not n.startswith("ovhfam_")
+                     and not (n == "split_serial_us" and not SPLIT_K_SERIAL) for n in NAMES])
     ties = family_ties(groups)
     for last, others in ties:
         free[others] = True
@@ -776,6 +798,8 @@ def group_reads(g: dict, name: str) -> bool:
         return g["cls"] in GEMM_FMTS + ATTN_FAMILY_CLASSES and name == fixed_time_param(g.get("family"), g["cls"])
     if name == "elt_core_bw":  # generation_fields: the QKV pass's per-SM stream, context class only, when on
         return ELT_CORE_STREAM and g["cls"] == "prefill"
+    if name == "split_serial_us":  # params_for: a split-K GEMM's in-order reduction, GEMM formats only
+        return SPLIT_K_SERIAL and g["cls"] in GEMM_FMTS
     if name == "l2_core_bw":  # predict_group: L2-resident GEMM replays (decode kernels take the chip's L2 read bandwidth)
         return bool(g.get("l2")) and g["op"] != "attention_decode"
     if name == "load_latency_us":  # predict_group: a GEMM with a known load pipeline
@@ -900,6 +924,7 @@ def model_switches() -> dict:
                                     "serving": "an attention op's fixed time = its ovh_<class> + the family's offset"},
             "GEN_STREAM_KNEE": {"value": GEN_STREAM_KNEE, "serving": "kernel_decode_classes attn_cta_stream_knee"},
             "STREAM_K_TAIL": {"value": STREAM_K_TAIL, "serving": "kernel_library stream_k_tail"},
+            "SPLIT_K_SERIAL": {"value": SPLIT_K_SERIAL, "serving": "kernel_library split_k_serial_time"},
             "SOFTMAX_OVERLAP": {"value": SOFTMAX_OVERLAP, "serving": "kernel_library attn_ctx_softmax_overlap"},
             "ELT_CORE_STREAM": {"value": ELT_CORE_STREAM,
                                 "serving": "fit only: serving's QKV preprocessing streams at the DRAM x its stream efficiency"},

@@ -14,6 +14,8 @@ For op i on design d (all arrays broadcast to shape (n_ops, *design_shape)):
                      filled less than p.stream_k_tail: stream-K, stream_k_tail)
             u_k    = k_unit / (k_unit + tile_k_overhead)  (per-tile pipeline fill and
                      epilogue, k_unit = k / splits)
+            + (splits - 1) x split_k_serial_time after the roofline (a split-K GEMM's partial
+              sums added up in K order, split_k_reduction_time; 0 unless calibrated)
             + t_epi (exposed output-tile store per wave, epilogue_time; 0 unless calibrated)
             fused attention (ChipParams.attn_tiling, attn_unit_* / attn_decode_unit_*; defaults
             from data/calibration/kernel_structure.yaml):
@@ -186,6 +188,18 @@ def stream_k_tail(units, cores, k_cap, p: ChipParams):
     thr = np.asarray(p.stream_k_tail, dtype=float)
     tail = units / cores - np.floor(units / cores)
     return (thr > 0) & (units > cores) & (tail > 0) & (tail < thr) & (k_cap >= 2)
+
+
+def split_k_reduction_time(ksplit, is_gemm, p: ChipParams):
+    """Seconds a split-K GEMM's in-order reduction adds after its parallel main loops: each of its
+    K slices past the first hands its partial sums on in turn (cuBLASLt's in-place reduction scheme,
+    CUBLASLT_REDUCTION_SCHEME_INPLACE: "parts are added up in the output data type. Workspace is only
+    used for counters that guarantee sequentiality"; CUTLASS's serial split-K semaphore), so the chain
+    is (splits - 1) x p.split_k_serial_time long, whatever the tile's size (the hand-off is a flag and a
+    tile through the L2, latency-bound). 0 for an unsplit GEMM and for attention (its KV splits reduce
+    in a separate pass, priced in its fixed time)."""
+    links = np.maximum(np.asarray(ksplit, dtype=float) - 1.0, 0.0)
+    return np.where(is_gemm, links * np.asarray(p.split_k_serial_time, dtype=float), 0.0)
 
 
 def row_tile(m, p: ChipParams):
@@ -521,7 +535,8 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     t_kernel = t_kernel + np.where(colb((kind == K_ATTN) & paged & ~t.fused),
                                    np.where(gen, np.asarray(p.attn_decode_fixed, dtype=float),
                                             np.asarray(p.attn_prefill_fixed, dtype=float)), 0.0)
-    busy = np.maximum(t_compute, t_mem) + t_unit_serial
+    # a split-K GEMM's partial sums, added up slice by slice after the main loops (split_k_reduction_time)
+    busy = np.maximum(t_compute, t_mem) + t_unit_serial + split_k_reduction_time(ksplit, colb(kind == K_MATMUL), p)
     time = busy + t_kernel + t_comm + t_fixed
     bound = np.select(
         [is_coll, colb(kind == K_FIXED), t_kernel > busy, t_compute >= t_mem],
