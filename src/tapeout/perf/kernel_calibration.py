@@ -55,7 +55,6 @@ from ..hardware.params import KERNEL_STRUCTURE
 from ..ops import PEAK_KEYS
 from . import context_tiles, kernel_fit, power_cap
 from .calibration import VENDOR_FIELDS, load_fitted, vendor_means
-from .kernel_replay import KV_BYTES_PER_ELEM
 from .kernels_db import db_config
 
 SERVING_FORMATS = {"bf16": "eff_bf16", "fp16": "eff_bf16", "fp8": "eff_fp8", "fp4": "eff_nvfp4"}
@@ -146,10 +145,9 @@ def serving_gemm_params(p, chip, pr, fitted: dict | None = None):
 def serving_decode_params(p, chip, cfg, pr, tp: int, fitted: dict | None = None):
     """`p` with the fields of the kernels the serving row's model runs: its GEMM class's library
     fields (serving_gemm_params), and the generation-kernel fields of its generation kernel (GQA group
-    and head dim per GPU after tensor parallelism, KV-cache format; kernel_fit.decode_kernel): where the
-    calibration in force holds per-class values (a --kernels calibration) that class's, priced as the
-    fit prices it (kernel_fit.cta_width); else the masked-MHA kernel's vector work over an FP8 cache
-    (fp8_cache_vector_work: the default model's account of that kernel's FP8-cache rate).
+    and head dim per GPU after tensor parallelism, KV-cache format; kernel_fit.decode_kernel): the
+    masked-MHA kernel's vector work over an FP8 cache (fp8_cache_vector_work, any calibration), and
+    where the calibration in force holds per-class values (a --kernels calibration) that class's.
     MLA models keep the chip's default generation class."""
     from .calibration import active_fitted
 
@@ -160,16 +158,14 @@ def serving_decode_params(p, chip, cfg, pr, tp: int, fitted: dict | None = None)
     kv_heads = max(1, cfg.kv_heads // tp)  # KV heads replicate when tp > kv_heads (workloads/llm.py)
     kv_fmt = "fp8" if str(pr.kv_cache).startswith("fp8") else str(pr.kv_cache)
     kernel = str(kernel_fit.decode_kernel(chip.family, [kv_fmt], [heads], [kv_heads], [cfg.hd])[0])
+    # the masked-MHA kernel over an FP8 cache keeps the default model's vector work even under --kernels,
+    # where the fit instead halves its CTAs' byte rate (kernel_fit.cta_width): pricing it the fit's way moved
+    # H200's GPT-J rows -4.4 -> +18.3 % (docs/notes/issue-24.md, Round stop-27 issue-27sv); an open mismatch
+    p = fp8_cache_vector_work(p, chip.family, kernel, kv_fmt)
     own = active_fitted(fitted).get("chips", {}).get(getattr(chip, "calibration_id", chip.id), {})
     classes = own.get("kernel_decode_classes")
     cls = "decode_" + kernel
-    if classes and cls in classes:
-        # the class's fitted pricing, as the fit prices the kernel: its CTAs' stream in cache bytes
-        # (kernel_fit.cta_width: the masked-MHA kernel over an FP8 cache); the fit prices no separate
-        # vector work for that kernel (its cache width is how the fit explains the FP8 cache's rate)
-        width = float(kernel_fit.cta_width(cls, kv_fmt)) if kv_fmt in KV_BYTES_PER_ELEM else 1.0
-        return kernel_fit.with_cta_width(p.replace(**classes[cls]), width)
-    return fp8_cache_vector_work(p, chip.family, kernel, kv_fmt)
+    return p.replace(**classes[cls]) if classes and cls in classes else p
 
 
 def fp8_cache_vector_work(p, family: str, kernel: str, kv_fmt: str):
