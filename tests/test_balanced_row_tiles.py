@@ -17,24 +17,36 @@ from tapeout.perf.opcost import evaluate, row_tile
 
 
 class _P:  # the three fields row_tile reads
-    def __init__(self, tile_m, step, balanced):
-        self.tile_m, self.min_tile_m, self.balanced_row_tiles = tile_m, step, balanced
+    def __init__(self, tile_m, step, balanced, min_tile_m=16.0):
+        self.tile_m, self.min_tile_m, self.balanced_row_tiles = tile_m, min_tile_m, step if balanced else 0.0
+
+
+def _rt(m, p):  # a GEMM's rows (token_n)
+    return row_tile(np.asarray(m, dtype=float), p, True)
 
 
 def test_closed_form_token_tiles():
     # 129 tokens on 128-row tiles: two tiles of ceil(64.5 / 8) x 8 = 72 rows (144 computed), not 2 x 128
     p = _P(128.0, 8.0, 1.0)
-    assert np.allclose(row_tile(np.array([129.0, 257.0, 4097.0]), p), [72.0, 88.0, 128.0])
+    assert np.allclose(_rt([129.0, 257.0, 4097.0], p), [72.0, 88.0, 128.0])
     # 257 = 3 tiles of 88 (264 rows); 4097 = 33 tiles of ceil(124.15 / 8) x 8 = 128
-    # at or below one tile the flag changes nothing: m padded to the step
-    assert np.allclose(row_tile(np.array([1.0, 9.0, 128.0]), p), [8.0, 16.0, 128.0])
-    # off: every tile of a GEMM above 128 rows is the whole 128 rows
-    assert np.allclose(row_tile(np.array([129.0, 257.0]), _P(128.0, 8.0, 0.0)), 128.0)
+    # at or below one tile the flag changes nothing but the step: m padded to 8, not min_tile_m (16)
+    assert np.allclose(_rt([1.0, 9.0, 128.0], p), [8.0, 16.0, 128.0])
+    # off: every tile of a GEMM above 128 rows is the whole 128 rows, padded to min_tile_m below it
+    assert np.allclose(_rt([129.0, 257.0], _P(128.0, 8.0, 0.0)), 128.0)
+    assert np.allclose(_rt([1.0, 17.0], _P(128.0, 8.0, 0.0)), [16.0, 32.0])
+
+
+def test_token_tiles_are_for_gemm_rows_only():
+    """An attention op's rows (token_n False: context query tiles) keep min_tile_m whatever the flag."""
+    p = _P(128.0, 8.0, 1.0)
+    assert np.allclose(row_tile(np.array([9.0, 129.0]), p), [16.0, 128.0])
+    assert np.allclose(row_tile(np.array([9.0, 129.0]), p, np.array([False, True])), [16.0, 72.0])
 
 
 @given(st.integers(1, 20000), st.sampled_from([64.0, 128.0, 256.0]), st.sampled_from([8.0, 16.0]))
 def test_equal_tiles_never_pad_more_than_whole_tiles(m, tile_m, step):
-    on, off = (float(row_tile(np.array([float(m)]), _P(tile_m, step, f))[0]) for f in (1.0, 0.0))
+    on, off = (float(_rt([float(m)], _P(tile_m, step, f, min_tile_m=step))[0]) for f in (1.0, 0.0))
     count = np.ceil(m / tile_m)
     # as many tiles as whole tiles would take, each at most the chip's tile, a multiple of the step
     assert np.ceil(m / on) == count and on <= tile_m and abs(on / step - round(on / step)) < 1e-9
@@ -48,13 +60,16 @@ def _item(fmt: str, m: int, system: str = "h200_sxm", chip: str = "h200"):
     return kf.Groups(Kernels({c: np.array([v]) for c, v in zip(kernels_db.COLUMNS, row)}, "t", [])).items[0]
 
 
+def _priced(item):  # the ChipParams the fit prices an item with (kernel_fit.item_params)
+    return kf.item_params(item, kf.x_of({p[0]: p[1] for p in kf.PARAMS}))
+
+
 def test_only_the_per_tensor_fp8_gemm_gets_token_tiles():
-    assert float(_item("fp8", 129)["params"].balanced_row_tiles) == 1.0
-    assert float(_item("fp8", 129)["params"].min_tile_m) == kf.MMA_N_STEP
+    assert float(_priced(_item("fp8", 129)).balanced_row_tiles) == kf.MMA_N_STEP
     for fmt in ("bf16", "fp8_block"):
-        assert float(_item(fmt, 129)["params"].balanced_row_tiles) == 0.0
+        assert float(_priced(_item(fmt, 129)).balanced_row_tiles) == 0.0
     # the nvfp4 collector kernel keeps its fixed 128-row tile
-    nv = _item("nvfp4", 129, "b200_sxm", "b200")["params"]
+    nv = _priced(_item("nvfp4", 129, "b200_sxm", "b200"))
     assert float(nv.balanced_row_tiles) == 0.0 and float(nv.min_tile_m) == 128.0
 
 
@@ -70,7 +85,7 @@ def test_a_compute_bound_gemm_one_token_over_a_tile_costs_its_rows():
                                                           epilogue_exposed=0.0, mem_overhead=0.0, kernel_overhead=0.0)
     table = OpTable.from_ops([MatMul(name="g", m=129, n=8192, k=8192, a_dtype="fp8", w_dtype="fp8", out_dtype="bf16",
                                      math_dtype="fp8")])
-    on = evaluate(table, base.replace(balanced_row_tiles=1.0, min_tile_m=8.0), check_support=False)
-    off = evaluate(table, base.replace(min_tile_m=8.0), check_support=False)
+    on = evaluate(table, base.replace(balanced_row_tiles=8.0), check_support=False)
+    off = evaluate(table, base, check_support=False)
     ratio = float(np.ravel(off.compute_time)[0]) / float(np.ravel(on.compute_time)[0])
     assert np.isclose(ratio, 128.0 / 72.0, rtol=1e-6)

@@ -141,10 +141,12 @@ class ChipParams:
     # tile_m): 16, an MMA instruction's rows (NVIDIA mma.m16n8k16; AMD MFMA 16x16), for libraries that shrink the tile for
     # few tokens; a kernel with one fixed tile computes all tile_m rows (perf/kernel_tile.py)
     min_tile_m: np.ndarray | float = 16.0
-    # 1: a GEMM of more tokens than tile_m splits them over ceil(m / tile_m) token tiles of equal
-    # rows (each padded to min_tile_m), not whole tile_m tiles: the kernel puts the tokens on the
-    # MMA's N side, whose width steps by 8 up to 256 (TensorRT-LLM cublas_scaled_mm passes the
-    # weight as cuBLAS's A, the tokens as its N; PTX wgmma / tcgen05 N = 8..256 step 8). 0 = off
+    # n > 0: a GEMM's tokens are padded to a multiple of n rows (not min_tile_m), and a GEMM of more
+    # tokens than tile_m splits them over ceil(m / tile_m) token tiles of equal rows, each padded to
+    # n, not whole tile_m tiles: the kernel puts the tokens on the MMA's N side, whose width steps by
+    # 8 up to 256 (TensorRT-LLM cublas_scaled_mm and its gemm plugin pass the weight as cuBLAS's A,
+    # the tokens as its N; PTX wgmma / tcgen05 N = 8..256 step 8). GEMM ops only (opcost.row_tile):
+    # attention's rows keep min_tile_m. 0 = off
     balanced_row_tiles: np.ndarray | float = 0.0
     # one core's operand feed to its matrix unit: bytes per clock its local SRAM delivers to the
     # MMA (both operands read from shared memory, SS-mode tcgen05.mma) over the unit's dense BF16

@@ -29,9 +29,12 @@ Mapping of the kernel parameters x (kernel_fit.params_for):
                            offset (kernel_fit.FIXED_TIME_BY_FAMILY: fitted on the family's chips,
                            or measured on the other chips' empty GEMMs, perf/kernel_floor.py)
   eff_attention            eff_attention (fused attention vs GEMM)
-  kernel_library           the library's GEMM split-K limit (split_bf16), per-tile K overhead of
-                           GEMM and attention work units, exposed output-tile store
-                           (epilogue_exposed), largest GQA group per KV pass, the
+  kernel_library           the BF16 GEMM's library fields as the fit prices them (kernel_fit.gemm_fields:
+                           split-K limit split_bf16, stream-K tail, one core's DRAM stream core_bw_share,
+                           per-tile K overhead, exposed output-tile store); a row whose GEMMs run
+                           per-tensor FP8 takes the FP8 class's (kernel_gemm_classes: split_fp8, equal
+                           token tiles at the MMA's N step); per-tile K overhead of
+                           attention work units, largest GQA group per KV pass, the
                            attention op's fixed time beyond a GEMM's (ovh_prefill/ovh_decode_<kernel> -
                            ovh_bf16; the generation kernel a GQA model runs on the chip,
                            kernel_fit.serving_decode_class): the ChipParams fields of the same names (the shipped fit
@@ -55,6 +58,12 @@ from .calibration import VENDOR_FIELDS, load_fitted, vendor_means
 from .kernels_db import db_config
 
 SERVING_FORMATS = {"bf16": "eff_bf16", "fp16": "eff_bf16", "fp8": "eff_fp8", "fp4": "eff_nvfp4"}
+# the fit's GEMM kernel class a serving row's GEMMs run, by the precision's compute format: 16-bit on the
+# BF16 GEMM; per-tensor FP8 on the cuBLASLt FP8 GEMM the database's fp8 kernels time (TensorRT-LLM's gemm
+# plugin and cublas_scaled_mm alike put the tokens on cuBLAS's N: gemmPlugin.cpp getProblemParams
+# `m = N; n = M`). Block-scaled and FP4 rows keep the BF16 class's library fields: the fit's kernels
+# of those formats are the collector's fixed-tile kernels (no split-K fitted), not what serving autotunes
+SERVING_GEMM_CLASSES = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8"}
 
 
 def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), stream_eff: float | None = None) -> dict:
@@ -74,16 +83,15 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
     out = {"eff_compute": {k: round(min(params[n] * float(scale[PEAK_KEYS.index(k)]), 1.0), 4)
                            for k, n in SERVING_FORMATS.items() if k in formats},
            "eff_attention": params["eff_attention"], "family": chip.family, "kernel_db": source,
-           "kernel_library": {"max_split_k": params["split_bf16"], "stream_k_tail": kernel_fit.STREAM_K_TAIL,
-                              # a split-K GEMM's in-order reduction, as the fit prices it (kernel_fit.SPLIT_K_SERIAL)
-                              "split_k_serial_time": kernel_fit.split_serial_time(params),
-                              "tile_k_overhead": params["tile_k_overhead"],
+           # a GEMM's split-K limit, stream-K tail, per-core DRAM stream, tile overheads and token tiles, as
+           # the fit prices the chip's BF16 GEMMs (kernel_fit.gemm_fields); a row whose GEMMs run another
+           # fitted format takes that format's (kernel_gemm_classes, serving_gemm_params)
+           "kernel_library": {**kernel_fit.gemm_fields(params, "bf16"),
                               "attn_tile_k_overhead": params["attn_tile_k_overhead"],
                               "attn_head_pack": params["attn_head_pack"],
                               # an attention op's fixed time beyond the GEMM kernel's (kernel_overhead_us)
                               "attn_prefill_fixed": max(params["ovh_prefill"] - params["ovh_bf16"], 0.0) * 1e-6,
                               **decode_fields(params, dec),
-                              "epilogue_exposed": params["epilogue_exposed"],
                               # the attention work decomposition and per-wave CTA cost of each phase,
                               # fitted with the efficiencies above (perf/kernel_fit.py)
                               "attn_tiling": params["attn_tiling"],
@@ -98,7 +106,10 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
                               "tile_overhead": 0.0},
            # every generation kernel the chip can dispatch, for serving to pick the one the row's model
            # runs (serving_decode_params); kernel_library above holds the GQA default's
-           "kernel_decode_classes": {cls: decode_fields(params, cls) for cls in decode_classes(chip)}}
+           "kernel_decode_classes": {cls: decode_fields(params, cls) for cls in decode_classes(chip)},
+           # and every fitted GEMM kernel class the chip's kernels measured, for serving to pick the row's
+           "kernel_gemm_classes": {cls: kernel_fit.gemm_fields(params, cls) for cls in SERVING_GEMM_CLASSES.values()
+                                   if any(SERVING_GEMM_CLASSES.get(k) == cls for k in formats)}}
     if "bf16" in formats:  # streaming and fixed time come from the BF16 GEMMs
         out.update(eff_mem=params["mem_bf16"] if stream_eff is None else stream_eff, kernel_overhead_us=params["ovh_bf16"])
     return out
@@ -121,20 +132,37 @@ def decode_classes(chip) -> list[str]:
     return ["decode_mmha"] + [f"decode_{k}" for k in ("hmma", "qgmma") if chip.family in cfg[f"{k}_families"]]
 
 
+def serving_gemm_params(p, chip, pr, fitted: dict | None = None):
+    """`p` with the GEMM library fields of the kernel class the serving row's GEMMs run
+    (SERVING_GEMM_CLASSES by the precision's compute format) where the calibration in force holds
+    per-class values (a --kernels calibration: kernel_gemm_classes, kernel_fit.gemm_fields); else `p`."""
+    from .calibration import active_fitted
+
+    own = active_fitted(fitted).get("chips", {}).get(getattr(chip, "calibration_id", chip.id), {})
+    classes = own.get("kernel_gemm_classes") or {}
+    cls = SERVING_GEMM_CLASSES.get(str(pr.compute))
+    return p.replace(**classes[cls]) if cls in classes else p
+
+
 def serving_decode_params(p, chip, cfg, pr, tp: int, fitted: dict | None = None):
-    """`p` with the generation-kernel fields of the kernel the serving row's model runs (GQA group
+    """`p` with the fields of the kernels the serving row's model runs: its GEMM class's library
+    fields (serving_gemm_params), and the generation-kernel fields of its generation kernel (GQA group
     and head dim per GPU after tensor parallelism, KV-cache format; kernel_fit.decode_kernel): the
     masked-MHA kernel's vector work over an FP8 cache (fp8_cache_vector_work, any calibration), and
     where the calibration in force holds per-class values (a --kernels calibration) that class's.
-    MLA models keep the chip's default class."""
+    MLA models keep the chip's default generation class."""
     from .calibration import active_fitted
 
+    p = serving_gemm_params(p, chip, pr, fitted)
     if getattr(cfg, "is_mla", False):
         return p
     heads = cfg.num_attention_heads // tp
     kv_heads = max(1, cfg.kv_heads // tp)  # KV heads replicate when tp > kv_heads (workloads/llm.py)
     kv_fmt = "fp8" if str(pr.kv_cache).startswith("fp8") else str(pr.kv_cache)
     kernel = str(kernel_fit.decode_kernel(chip.family, [kv_fmt], [heads], [kv_heads], [cfg.hd])[0])
+    # the masked-MHA kernel over an FP8 cache keeps the default model's vector work even under --kernels,
+    # where the fit instead halves its CTAs' byte rate (kernel_fit.cta_width): pricing it the fit's way moved
+    # H200's GPT-J rows -4.4 -> +18.3 % (docs/notes/issue-24.md, Round stop-27 issue-27sv); an open mismatch
     p = fp8_cache_vector_work(p, chip.family, kernel, kv_fmt)
     own = active_fitted(fitted).get("chips", {}).get(getattr(chip, "calibration_id", chip.id), {})
     classes = own.get("kernel_decode_classes")

@@ -128,6 +128,7 @@ from scipy.optimize import least_squares
 from threadpoolctl import threadpool_limits
 
 from ..formats import format_table, mma_block_scaled_fp8, quant_flops
+from ..hardware.params import ChipParams
 from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
@@ -444,9 +445,6 @@ class Groups:
             tile = collector_tile(c["system"][idx[0]], c["stack"][idx[0]], fmt) if op == "gemm" else None
             pg = (p.replace(tile_m=tile["m"], min_tile_m=tile["m"], tile_n=tile["n"], epilogue_store_fill=store_fill(tile, p),
                             accum_stages=tile.get("accum_stages", 0.0)) if tile else p)
-            # the per-tensor FP8 GEMM (cublas_scaled_mm) puts the tokens on the MMA's N side: equal token tiles
-            pg = (pg.replace(balanced_row_tiles=1.0, min_tile_m=MMA_N_STEP) if op == "gemm" and fmt in TOKEN_N_FMTS and not tile
-                  else pg)
             # how the L2 serves the item's stream: 0 not (DRAM), inf the replay is resident, g the masked-MHA
             # kernel's GQA group re-reading each KV head the DRAM delivers once (kernel_replay.mmha_reread)
             reread = np.where(cls == "decode_mmha", mmha_reread(c["heads"][idx], c["kv_heads"][idx]), 1.0)
@@ -454,8 +452,7 @@ class Groups:
             l2_bw = l2_read_bw(chip_for(chip))
             # the masked-MHA kernel holds a fixed number of math-width (BF16) elements in flight per CTA
             # whatever the cache width (kernel_replay.mmha_cta_width)
-            width = (np.where(cls == "decode_mmha", mmha_cta_width(c["kv_fmt"][idx]), 1.0) if op == "attention_decode"
-                     else np.ones(len(idx)))
+            width = cta_width(cls, c["kv_fmt"][idx]) if op == "attention_decode" else np.ones(len(idx))
             # the context FMHA's fixed work tile by its math format and head size, where the family's
             # kernel is described (perf/context_tiles.py); 0 (the model's own tiling) elsewhere
             ctx_q, ctx_kv = (context_tile(family, context_math(fmt, c["kv_fmt"][idx]), c["head_dim"][idx])
@@ -603,14 +600,11 @@ def params_for(base, x, cls: str):
     eff = np.full(len(PEAK_KEYS), v["eff_bf16"])
     for key, name in (("bf16", "eff_bf16"), ("fp16", "eff_bf16"), ("fp8", "eff_fp8"), ("fp4", "eff_nvfp4")):
         eff[PEAK_KEYS.index(key)] = v[name]
-    split = v.get("split_" + cls, np.inf) if cls in GEMM_CLASSES else np.inf  # fp8_block_sm90: no split-K
     gen = generation_fields(v, cls)
     elt = ({"elt_core_bw": v["elt_core_bw"] * 1e9, "elt_stream_knee": v["gen_stream_knee"] if GEN_STREAM_KNEE else 0.0}
            if ELT_CORE_STREAM and cls == "prefill" else {})
-    return base.replace(**elt, max_split_k=split, stream_k_tail=STREAM_K_TAIL if cls in GEMM_FMTS else 0.0,
-                        split_k_serial_time=split_serial_time(v) if cls in GEMM_FMTS else 0.0, eff_compute=np.minimum(eff, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
-                        kernel_overhead=v["ovh_" + cls] * 1e-6, core_bw_share=v["core_bw_share"],
-                        tile_k_overhead=v["tile_k_overhead"], epilogue_exposed=v["epilogue_exposed"],
+    return base.replace(**elt, **gemm_fields(v, cls), eff_compute=np.minimum(eff, 1.0), eff_mem=v["mem_" + cls], eff_attention=v["eff_attention"],
+                        kernel_overhead=v["ovh_" + cls] * 1e-6,
                         attn_tile_k_overhead=v["attn_tile_k_overhead"], attn_head_pack=v["attn_head_pack"],
                         # one phase per kernel class: its unit cost serves whichever phase opcost sees
                         attn_unit_flops=gen["attn_decode_unit_flops"], attn_unit_time=gen["attn_decode_unit_time"],
@@ -622,6 +616,37 @@ def split_serial_time(v: dict) -> float:
     """Seconds per K slice past the first of a split-K GEMM's in-order reduction (ChipParams.split_k_serial_time)
     from fitted parameters v (name -> value): split_serial_us where SPLIT_K_SERIAL, else 0."""
     return float(v.get("split_serial_us", 0.0)) * 1e-6 if SPLIT_K_SERIAL else 0.0
+
+
+def gemm_fields(v: dict, cls: str) -> dict:
+    """The ChipParams fields that price a GEMM of kernel class `cls` with the fitted parameters v
+    (name -> value): the library's K-split limit (split_<cls>; none for the SM 9.0 fp8_block kernel
+    and attention classes), its stream-K tail (STREAM_K_TAIL, GEMM formats), one core's DRAM stream
+    (core_bw_share), the per-tile K overhead, the exposed epilogue, and the MMA N step of a format
+    whose kernel puts the tokens on N (TOKEN_N_FMTS: equal token tiles, ChipParams.balanced_row_tiles).
+    Also the split-K in-order reduction's hand-off (split_serial_time). The fit (params_for) and serving
+    (kernel_calibration.chip_entry, per the row's GEMM format) both take them from here, so a GEMM costs the same in both. opcost applies them to GEMM ops only
+    (core_bw_share also to attention's few-CTA stream, as in the fit)."""
+    return {"max_split_k": v.get("split_" + cls, np.inf) if cls in GEMM_CLASSES else np.inf,
+            "stream_k_tail": STREAM_K_TAIL if cls in GEMM_FMTS else 0.0,
+            "split_k_serial_time": split_serial_time(v) if cls in GEMM_FMTS else 0.0,  # in-order split-K reduction
+            "core_bw_share": v["core_bw_share"],
+            "tile_k_overhead": v["tile_k_overhead"], "epilogue_exposed": v["epilogue_exposed"],
+            "balanced_row_tiles": MMA_N_STEP if cls in TOKEN_N_FMTS else 0.0}
+
+
+def cta_width(cls, kv_fmt) -> np.ndarray:
+    """Per generation kernel of class `cls` over a `kv_fmt` cache, its CTA's cache bytes per math-width
+    byte in flight: the masked-MHA kernel's (kernel_replay.mmha_cta_width: an FP8 cache at half its BF16
+    byte rate), 1 for every other kernel. The fit (Groups) and serving (serving_decode_params) both use it."""
+    return np.where(np.asarray(cls, dtype=str) == "decode_mmha", mmha_cta_width(kv_fmt), 1.0)
+
+
+def with_cta_width(p, width):
+    """`p` with its generation CTAs' byte rate in cache bytes: the element rate x cache bytes per element (cta_width)."""
+    if np.all(np.asarray(width, dtype=float) == 1.0):
+        return p
+    return p.replace(attn_cta_bytes_per_s=np.asarray(p.attn_cta_bytes_per_s, dtype=float) * width)
 
 
 def generation_fields(v: dict, cls: str) -> dict:
@@ -642,7 +667,10 @@ def generation_fields(v: dict, cls: str) -> dict:
             **gen_q_tile(cls), **gen_split(cls)}
 
 
-def predict_group(g: dict, x) -> np.ndarray:
+def item_params(g: dict, x) -> ChipParams:
+    """The ChipParams the fit prices a Groups item's kernels with at the shared parameters x (before the
+    power-capped clock, applied per kernel in predict_group): params_for its kernel class, and what the
+    item's kernel adds (family fixed time, the collector's fixed tile, L2 service, known load pipeline)."""
     x = np.asarray(x, dtype=float)
     if g["fmt"] == "fp8_block":  # block-scaled FP8 runs on the FP8 peak at its own efficiency
         x = x.copy()
@@ -654,9 +682,8 @@ def predict_group(g: dict, x) -> np.ndarray:
     if off:
         p = p.replace(kernel_overhead=max(float(p.kernel_overhead) + off, 0.0))
     if g.get("no_split"):  # the collector's kernel: CUTLASS's data-parallel persistent scheduler (kernel_tile)
-        p = p.replace(max_split_k=1.0)
-    if g.get("cta_width", 1.0) != 1.0:  # a CTA's byte rate in cache bytes: its element rate x cache bytes per element
-        p = p.replace(attn_cta_bytes_per_s=np.asarray(p.attn_cta_bytes_per_s, dtype=float) * g["cta_width"])
+        p = p.replace(max_split_k=1.0, balanced_row_tiles=0.0)  # on its own fixed tile
+    p = with_cta_width(p, g.get("cta_width", 1.0))
     if g.get("l2") and g["op"] == "attention_decode":
         # a generation kernel's KV stream served by the L2: its CTAs' own Little's-law stream against the
         # chip's L2 read bandwidth (never below the DRAM's), and for a re-read (masked MHA's GQA group)
@@ -671,6 +698,12 @@ def predict_group(g: dict, x) -> np.ndarray:
         per_core = g["inflight"] / (x[NAMES.index("load_latency_us")] * 1e-6)
         p = p.replace(core_bw_share=per_core * np.asarray(p.num_cores, dtype=float)
                       / (np.asarray(p.mem_bw, dtype=float) * np.asarray(p.eff_mem, dtype=float)))
+    return p
+
+
+def predict_group(g: dict, x) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    p = item_params(g, x)
     cost = evaluate(g["table"], p, check_support=False)
     if g.get("operand_bytes") is not None and g["operand_bytes"].any():
         cost = with_operand_stream(cost, g["operand_bytes"], g["l2_bw"])
@@ -929,7 +962,7 @@ def model_switches() -> dict:
             "ELT_CORE_STREAM": {"value": ELT_CORE_STREAM,
                                 "serving": "fit only: serving's QKV preprocessing streams at the DRAM x its stream efficiency"},
             "TOKEN_N_FMTS": {"value": list(TOKEN_N_FMTS),
-                             "serving": "fit only: serving's GEMMs keep whole row tiles (ChipParams.balanced_row_tiles 0)"}}
+                             "serving": "kernel_gemm_classes balanced_row_tiles, for the row's GEMM format"}}
 
 
 def source_of(k: Kernels) -> dict:

@@ -202,19 +202,23 @@ def split_k_reduction_time(ksplit, is_gemm, p: ChipParams):
     return np.where(is_gemm, links * np.asarray(p.split_k_serial_time, dtype=float), 0.0)
 
 
-def row_tile(m, p: ChipParams):
+def row_tile(m, p: ChipParams, token_n=False):
     """Row tile a kernel picks for m rows: libraries shrink it for few tokens (CUTLASS/cuBLAS
     pick 16..128-row tiles; MMA instructions are 16 rows), so m pads to a multiple of
-    p.min_tile_m (ChipParams: 16 unless a kernel's tile is fixed), at most p.tile_m."""
+    p.min_tile_m (ChipParams: 16 unless a kernel's tile is fixed), at most p.tile_m.
+    `token_n` (per row, e.g. the GEMM ops of a table): where p.balanced_row_tiles > 0 these rows are
+    the tokens of a GEMM whose kernel puts them on the MMA's N side, so m splits into ceil(m / tile_m)
+    tiles of equal rows, each padded to balanced_row_tiles (the N step); attention keeps min_tile_m."""
     step = np.asarray(p.min_tile_m, dtype=float)
     one = np.minimum(p.tile_m, np.maximum(step, np.ceil(m / step) * step))
-    if not np.any(np.asarray(p.balanced_row_tiles, dtype=float) > 0):
+    n_step = np.asarray(p.balanced_row_tiles, dtype=float)
+    if not np.any(n_step > 0) or not np.any(token_n):
         return one
-    # more rows than one tile, on a kernel whose row tile steps finely (ChipParams.balanced_row_tiles):
-    # ceil(m / tile_m) tiles of equal rows, each padded to the step
+    # ceil(m / tile_m) tiles of equal rows, each padded to the MMA's N step
     count = np.maximum(np.ceil(m / np.asarray(p.tile_m, dtype=float)), 1.0)
-    even = np.maximum(step, np.ceil(m / count / step) * step)
-    return np.where(np.asarray(p.balanced_row_tiles, dtype=float) > 0, np.minimum(p.tile_m, even), one)
+    safe = np.where(n_step > 0, n_step, 1.0)
+    even = np.maximum(safe, np.ceil(m / count / safe) * safe)
+    return np.where((n_step > 0) & np.asarray(token_n, dtype=bool), np.minimum(p.tile_m, even), one)
 
 
 def gen_q_rows(m, step, pow2):
@@ -363,7 +367,8 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         gen = gen & ~ctx  # a one-token prompt on a fixed context tile is a context kernel
     tn = np.where(is_attn, np.ceil(n / ATTN_HEAD_DIM_STEP) * ATTN_HEAD_DIM_STEP, p.tile_n)
     cores = p.num_cores
-    tm = row_tile(m, p)  # decode GEMMs pad m to a multiple of 16
+    # decode GEMMs pad m to a multiple of 16; a token-N GEMM to equal tiles at the N step (balanced_row_tiles)
+    tm = row_tile(m, p, colb(kind == K_MATMUL))
     tm = np.where(ctx_tm > 0, ctx_tm, tm)  # a fixed context tile computes all its rows
     gen_attn = is_attn & gen
     q_tile = np.asarray(p.attn_gen_q_tile, dtype=float)
