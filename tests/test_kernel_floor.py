@@ -133,12 +133,12 @@ def test_serving_prices_a_gemms_fixed_time_as_the_fit_does(monkeypatch):
 def test_a_fits_source_records_the_switches_it_ran_under(monkeypatch):
     """Review 26rv: each module switch changes the fitted parameters, so the fit's source (shown by
     `tapeout calibrate --kernels` and kept in a --kernels calibration's kernel_db) carries its value, and says
-    which shape the fit only (the per-tensor FP8 GEMMs' equal token tiles are not in serving)."""
+    how serving prices the same (27sv: the per-tensor FP8 GEMMs' equal token tiles are in serving too, per row format)."""
     monkeypatch.setattr(kf, "FIXED_TIME_BY_FAMILY", "measured")
     monkeypatch.setattr(kf, "GEN_STREAM_KNEE", False)
     sw = kf.source_of(_kernels([("b200", "bf16", 1, 32, 32, 2e-6)]))["switches"]
     assert sw["FIXED_TIME_BY_FAMILY"]["value"] == "measured" and sw["GEN_STREAM_KNEE"]["value"] is False
-    assert sw["TOKEN_N_FMTS"]["value"] == list(kf.TOKEN_N_FMTS) and sw["TOKEN_N_FMTS"]["serving"].startswith("fit only")
+    assert sw["TOKEN_N_FMTS"]["value"] == list(kf.TOKEN_N_FMTS) and sw["TOKEN_N_FMTS"]["serving"].startswith("kernel_gemm_classes")
 
 
 def test_calibrate_prints_the_switches(monkeypatch):
