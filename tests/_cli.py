@@ -31,3 +31,13 @@ def assert_clean(code: int, out: str, err: str) -> None:
         lines = [ln for ln in err.strip().splitlines() if ln.strip()]
         assert lines and lines[-1].startswith("error: "), err[-500:]
     assert not NONFINITE.search(out), out[-2000:]
+
+
+def refusal(args: list[str]) -> str:
+    """The one-line error a refused input prints (exit 2, clean)."""
+    code, out, err = run_cli(args)
+    assert_clean(code, out, err)
+    assert code == 2, out[-500:]
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    return lines[0]

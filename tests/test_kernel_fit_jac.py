@@ -4,7 +4,6 @@ re-predicts only the groups that read the stepped parameter, and must give the d
 The synthetic tests need nothing installed; the `needs_db` ones run on a small slice of the installed
 aiconfigurator-core database (two chip families, so the tied family offsets are in it) and skip without it."""
 
-import importlib.metadata as md
 
 import numpy as np
 import pytest
@@ -14,12 +13,7 @@ from scipy.optimize._numdiff import approx_derivative
 from tapeout.perf import kernel_fit as kf
 from tapeout.perf.parted_residuals import HAS_WORKERS, PartedResiduals
 
-try:
-    md.version("aiconfigurator-core")
-    HAVE_DB = True
-except md.PackageNotFoundError:
-    HAVE_DB = False
-needs_db = pytest.mark.skipif(not HAVE_DB, reason="aiconfigurator-core (tapeout[kernels]) not installed")
+from _db import needs_db
 needs_workers = pytest.mark.skipif(not HAS_WORKERS, reason="scipy < 1.16: least_squares has no `workers` hook")
 
 

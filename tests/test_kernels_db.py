@@ -4,7 +4,6 @@ The parsing tests run on a tiny synthetic database written by the test with Duck
 marked `needs_db` read a small slice of the installed aiconfigurator-core (kernels extra) and
 skip cleanly without it."""
 
-import importlib.metadata as md
 import json
 
 import numpy as np
@@ -19,12 +18,7 @@ from tapeout.perf import kernels_db
 from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.kernels_db import Kernels, chip_for, pick_version, read_kernels
 
-try:
-    md.version("aiconfigurator-core")
-    HAVE_DB = True
-except md.PackageNotFoundError:
-    HAVE_DB = False
-needs_db = pytest.mark.skipif(not HAVE_DB, reason="aiconfigurator-core (tapeout[kernels]) not installed")
+from _db import needs_db
 
 
 def _write(con, path, sql):

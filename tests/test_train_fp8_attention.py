@@ -2,7 +2,6 @@
 calibrated BF16 attention times its FP8/BF16 fused-attention speedup measured in NVIDIA's kernel
 database (data/calibration/fp8_attention_speedup.yaml, scripts/fit_fp8_attention.py)."""
 
-import importlib.metadata as md
 import importlib.util
 from pathlib import Path
 
@@ -21,12 +20,7 @@ from tapeout.perf.training import train
 from tapeout.workloads.llm import LLMStep, build_llm_graph
 from tapeout.workloads.llm_config import load_llm
 
-try:
-    md.version("aiconfigurator-core")
-    HAVE_DB = True
-except md.PackageNotFoundError:
-    HAVE_DB = False
-needs_db = pytest.mark.skipif(not HAVE_DB, reason="aiconfigurator-core (tapeout[kernels]) not installed")
+from _db import needs_db
 
 KW = dict(model="llama3.1-8b", num_chips=8, global_batch_tokens=8 * 8192, seq_len=8192, precision="fp8",
           tp=2, pp=1, cp=1, mbs=1, zero=1, recompute="none")

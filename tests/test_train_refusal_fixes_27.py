@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from _cli import assert_clean, run_cli
+from _cli import assert_clean, refusal, run_cli
 from tapeout import api
 from tapeout.errors import TapeoutError
 
@@ -23,18 +23,11 @@ SEQ = 2048
 GPT3 = ["train", "--model", "gpt3-175b", "--chip", "h100-sxm", "--seq-len", str(SEQ)]
 
 
-def _refused(args: list[str]) -> str:
-    code, out, err = run_cli(args)
-    assert_clean(code, out, err)
-    assert code == 2, out[-500:]
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def test_no_layout_names_nearest_batches_that_run():
     # one sequence on 3,584 chips: DP must be 1, TP x PP x CP = 3,584 exceeds TP 8 x PP 96 x CP 1 -> no layout
-    msg = _refused(GPT3 + ["--num-chips", "3584", "--global-batch-tokens", str(SEQ)])
+    msg = refusal(GPT3 + ["--num-chips", "3584", "--global-batch-tokens", str(SEQ)])
     assert "breaks rule batch" in msg
     assert "multiple of the data-parallel size" not in msg
     tokens = [int(t) for t in re.findall(r"--global-batch-tokens (\d+)", msg)]
@@ -57,10 +50,10 @@ def _counts(msg: str) -> list[int]:
 def test_suggested_chip_counts_fit_memory():
     # 175B on 7 chips: 1,536 sequences leave DP no factor 7 and no even PP carries it (the stack's rule); 8 chips
     # split evenly (TP8) but 175B's weights, gradients and optimizer state do not fit 8 x 80 GB: not offered
-    msg = _refused(["train", "--benchmark", "gpt3-175b", "--chip", "h100-sxm", "-n", "7"])
+    msg = refusal(["train", "--benchmark", "gpt3-175b", "--chip", "h100-sxm", "-n", "7"])
     counts = _counts(msg)
     assert 6 not in counts and 8 not in counts
-    eight = _refused(["train", "--benchmark", "gpt3-175b", "--chip", "h100-sxm", "-n", "8"])
+    eight = refusal(["train", "--benchmark", "gpt3-175b", "--chip", "h100-sxm", "-n", "8"])
     assert "exceeds memory" in eight
     for n in counts:
         code, out, err = run_cli(["train", "--benchmark", "gpt3-175b", "--chip", "h100-sxm", "-n", str(n), "--json"])
@@ -72,7 +65,7 @@ LORA = ["train", "--benchmark", "llama2-70b-lora", "--chip", "h100-sxm", "-n", "
 
 @pytest.mark.parametrize("tp", [1, 2, 8])
 def test_tp_overlap_at_another_tp_is_refused_with_a_fix_that_runs(tp):
-    msg = _refused(LORA + ["--tp-overlap", "nemo-lora-fp8-h100-tp4", "--tp", str(tp)])
+    msg = refusal(LORA + ["--tp-overlap", "nemo-lora-fp8-h100-tp4", "--tp", str(tp)])
     assert "for TP 4" in msg and f"layout's TP is {tp}" in msg and "--tp 4" in msg
     if tp == 2:  # a config written for TP 2 is on file: named, and it runs
         assert "nemo-lora-fp8-h100-tp2" in msg
@@ -92,7 +85,7 @@ def test_tp_overlap_unpinned_runs_at_the_configs_tp_and_says_so():
 
 @pytest.mark.parametrize("chip", ["tpu-v5p", "mi300x"])
 def test_tp_overlap_on_a_chip_without_userbuffers_is_refused(chip):
-    msg = _refused(["train", "--benchmark", "llama2-70b-lora", "--chip", chip, "-n", "8",
+    msg = refusal(["train", "--benchmark", "llama2-70b-lora", "--chip", chip, "-n", "8",
                     "--tp-overlap", "nemo-lora-fp8-h100-tp4"])
     assert "userbuffers" in msg and chip in msg and "drop --tp-overlap" in msg
     code, out, err = run_cli(["train", "--benchmark", "llama2-70b-lora", "--chip", chip, "-n", "8", "--json"])

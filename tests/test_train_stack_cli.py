@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from _cli import assert_clean, run_cli
+from _cli import assert_clean, refusal, run_cli
 from tapeout import api, register_chip
 from tapeout.api.train_settings import USER_SETTINGS
 from tapeout.errors import TapeoutError
@@ -22,13 +22,6 @@ from tapeout.perf.host_issue import host_issue_table, layer_issue
 SMALL = ["train", "--model", "llama-2-7b", "--chip", "h100", "-n", "8"]
 
 
-def _err(args) -> str:
-    code, out, err = run_cli(args)
-    assert_clean(code, out, err)
-    assert code == 2, out[-500:]
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 # --- CLI refusals: exit 2, one line naming the option and the fix ------------------------------------------
@@ -55,7 +48,7 @@ def test_cli_refuses_bad_stack_input(extra, names):
     if "--chip" in extra:  # the case's chip replaces the default one
         i = args.index("--chip")
         del args[i:i + 2]
-    msg = _err(args + extra)
+    msg = refusal(args + extra)
     for n in names:
         assert n in msg, msg
 
