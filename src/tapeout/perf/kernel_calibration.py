@@ -57,7 +57,7 @@ from . import context_tiles, kernel_fit, power_cap
 from .calibration import VENDOR_FIELDS, load_fitted, vendor_means
 from .kernels_db import db_config
 
-SERVING_FORMATS = {"bf16": "eff_bf16", "fp16": "eff_bf16", "fp8": "eff_fp8", "fp4": "eff_nvfp4"}
+SERVING_FORMATS = kernel_fit.EFF_PARAM  # the serving formats a --kernels calibration prices, and their fitted efficiency
 # the fit's GEMM kernel class a serving row's GEMMs run, by the precision's compute format: 16-bit on the
 # BF16 GEMM; per-tensor FP8 on the cuBLASLt FP8 GEMM the database's fp8 kernels time (TensorRT-LLM's gemm
 # plugin and cublas_scaled_mm alike put the tokens on cuBLAS's N: gemmPlugin.cpp getProblemParams
@@ -75,7 +75,7 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
     # fixed time beyond a GEMM's (below) is their difference, so it stays the fit's ovh_<phase> on the family
     params = {**params, **{f"ovh_{c}": max(params[f"ovh_{c}"] + params.get(kernel_fit.fixed_time_param(chip.family, c), 0.0), 0.0)
                            for c in ("bf16", *kernel_fit.ATTN_FAMILY_CLASSES)}}
-    eff = np.array([params[SERVING_FORMATS.get(k, "eff_bf16")] for k in PEAK_KEYS])
+    eff = np.array([params[kernel_fit.eff_param(k)] for k in PEAK_KEYS])
     # per PEAK_KEYS format: the clock a GEMM that keeps the peak busy at eff sustains under the cap
     scale = power_cap.clock_factor(np.minimum(eff, 1.0), kernel_fit.format_power_density(chip), params["pj_flop_n7"],
                                    power_cap.node_energy_scale(chip))
@@ -132,14 +132,18 @@ def decode_classes(chip) -> list[str]:
     return ["decode_mmha"] + [f"decode_{k}" for k in ("hmma", "qgmma") if chip.family in cfg[f"{k}_families"]]
 
 
+def _own_entry(chip, fitted: dict | None) -> dict:
+    """The chip's entry in the calibration in force (empty where it has none)."""
+    from .calibration import active_fitted
+
+    return active_fitted(fitted).get("chips", {}).get(getattr(chip, "calibration_id", chip.id), {})
+
+
 def serving_gemm_params(p, chip, pr, fitted: dict | None = None):
     """`p` with the GEMM library fields of the kernel class the serving row's GEMMs run
     (SERVING_GEMM_CLASSES by the precision's compute format) where the calibration in force holds
     per-class values (a --kernels calibration: kernel_gemm_classes, kernel_fit.gemm_fields); else `p`."""
-    from .calibration import active_fitted
-
-    own = active_fitted(fitted).get("chips", {}).get(getattr(chip, "calibration_id", chip.id), {})
-    classes = own.get("kernel_gemm_classes") or {}
+    classes = _own_entry(chip, fitted).get("kernel_gemm_classes") or {}
     cls = SERVING_GEMM_CLASSES.get(str(pr.compute))
     return p.replace(**classes[cls]) if cls in classes else p
 
@@ -151,8 +155,6 @@ def serving_decode_params(p, chip, cfg, pr, tp: int, fitted: dict | None = None)
     masked-MHA kernel's vector work over an FP8 cache (fp8_cache_vector_work, any calibration), and
     where the calibration in force holds per-class values (a --kernels calibration) that class's.
     MLA models keep the chip's default generation class."""
-    from .calibration import active_fitted
-
     p = serving_gemm_params(p, chip, pr, fitted)
     if getattr(cfg, "is_mla", False):
         return p
@@ -164,8 +166,7 @@ def serving_decode_params(p, chip, cfg, pr, tp: int, fitted: dict | None = None)
     # where the fit instead halves its CTAs' byte rate (kernel_fit.cta_width): pricing it the fit's way moved
     # H200's GPT-J rows -4.4 -> +18.3 % (docs/notes/issue-24.md, Round stop-27 issue-27sv); an open mismatch
     p = fp8_cache_vector_work(p, chip.family, kernel, kv_fmt)
-    own = active_fitted(fitted).get("chips", {}).get(getattr(chip, "calibration_id", chip.id), {})
-    classes = own.get("kernel_decode_classes")
+    classes = _own_entry(chip, fitted).get("kernel_decode_classes")
     cls = "decode_" + kernel
     return p.replace(**classes[cls]) if classes and cls in classes else p
 

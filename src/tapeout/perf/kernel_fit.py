@@ -593,13 +593,20 @@ def chip_power_density(chip) -> float:
     return power_density(chip) or PD_REF
 
 
+# the fitted compute efficiency of each peak key's MMAs (eff_param: every other key runs at eff_bf16's)
+EFF_PARAM = {"bf16": "eff_bf16", "fp16": "eff_bf16", "fp8": "eff_fp8", "fp4": "eff_nvfp4"}
+
+
+def eff_param(key: str) -> str:
+    """The fitted efficiency parameter a peak key's MMAs run at (params_for, compute_effs, kernel_calibration)."""
+    return EFF_PARAM.get(key, "eff_bf16")
+
+
 def params_for(base, x, cls: str):
     """The chip's ChipParams with the shared parameters x applied for one kernel class (a GEMM
     format or an ATTN_CLASSES entry), at the boost clock (the power cap is applied per kernel)."""
     v = dict(zip(NAMES, x))
-    eff = np.full(len(PEAK_KEYS), v["eff_bf16"])
-    for key, name in (("bf16", "eff_bf16"), ("fp16", "eff_bf16"), ("fp8", "eff_fp8"), ("fp4", "eff_nvfp4")):
-        eff[PEAK_KEYS.index(key)] = v[name]
+    eff = np.array([v[eff_param(k)] for k in PEAK_KEYS])
     gen = generation_fields(v, cls)
     elt = ({"elt_core_bw": v["elt_core_bw"] * 1e9, "elt_stream_knee": v["gen_stream_knee"] if GEN_STREAM_KNEE else 0.0}
            if ELT_CORE_STREAM and cls == "prefill" else {})
@@ -858,13 +865,12 @@ def group_reads(g: dict, name: str) -> bool:
 
 def compute_effs(g: dict) -> set:
     """The compute-efficiency parameters a group's ops run at: opcost takes eff_compute[op's peak key] for its
-    GEMM and attention rows (the others' compute is on the vector units); params_for sets fp8 from eff_fp8, fp4
-    from eff_nvfp4, every other key from eff_bf16; predict_group runs a block-scaled FP8 group's fp8 key at its
+    GEMM and attention rows (the others' compute is on the vector units); params_for sets each key's from
+    eff_param; predict_group runs a block-scaled FP8 group's fp8 key at its
     own efficiency (g["eff"])."""
     t = g["table"]
     mma = (t.kind == K_MATMUL) | (t.kind == K_ATTN)
-    names = {"eff_fp8" if k == "fp8" else "eff_nvfp4" if k == "fp4" else "eff_bf16"
-             for k in (PEAK_KEYS[i] for i in np.unique(t.peak_key[mma]))}
+    names = {eff_param(PEAK_KEYS[i]) for i in np.unique(t.peak_key[mma])}
     if g["fmt"] == "fp8_block" and "eff_fp8" in names:
         names = (names - {"eff_fp8"}) | {g["eff"]}
     return names

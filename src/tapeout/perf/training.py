@@ -776,14 +776,14 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
         # up to 4x the batch, or the chip count (a batch of one sequence per chip splits at DP = chips)
         batches = nearest_global_batches(cfg, num_chips, domain, global_seqs, seq_len, pinned,
                                          (1, max(4 * global_seqs, num_chips)),
-                                         None if fits is None else lambda lay, g: fits(lay, g))
+                                         fits)
         if batches:
             msg += "; nearest global batches with a valid layout" + (" that fits memory" if fits else "") + ": " + "; ".join(
                 f"{g:,} sequences (e.g. {_split(lay)}; --global-batch-tokens {g * seq_len})" for g, lay in batches)
         counts = nearest_chip_counts(cfg, num_chips, domain, global_seqs, seq_len, pinned,
                                      keep=None if fits is None else lambda lay, n: fits(lay, global_seqs, n))
         if counts:
-            msg += f"; chip counts with a valid layout" + (" that fits memory" if fits else "") + f" at {global_seqs:,} sequences: {', '.join(map(str, counts))}"
+            msg += "; chip counts with a valid layout" + (" that fits memory" if fits else "") + f" at {global_seqs:,} sequences: {', '.join(map(str, counts))}"
     return TapeoutError(msg + ".")
 
 
