@@ -104,3 +104,13 @@ def test_every_overlap_config_states_the_tp_its_name_and_source_give():
     for name in overlap_names():
         ov = get_overlap(name)
         assert ov.tp == int(re.search(r"tp(\d+)", name).group(1)) and ov.vendor == "NVIDIA"
+
+
+def test_refusals_say_one_sequence_in_the_singular():
+    from tapeout.perf.train_layout import sequences
+
+    assert sequences(1) == "1 sequence"
+    assert sequences(2048) == "2,048 sequences"
+    msg = refusal(["train", "--model", "gpt3-175b", "--chip", "h100-sxm", "--num-chips", "3584",
+                   "--global-batch-tokens", "2048", "--seq-len", "2048"])
+    assert "1 sequences" not in msg and "global batch 1 x 2048" in msg

@@ -289,7 +289,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     from dataclasses import replace
 
     from ..perf.mlperf import benchmarks, value_of
-    from ..perf.train_layout import RECOMPUTE
+    from ..perf.train_layout import RECOMPUTE, sequences
     from ..workloads.llm_config import load_llm
     from ..perf.train_lora import adapters_of_benchmark
     from ..perf.training import time_to_train_min
@@ -361,7 +361,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
                **rs.pins, **rs.settings)
     if r.global_batch_tokens != global_batch_tokens:  # a step trains whole sequences: say what ran
         r = replace(r, notes=[*r.notes, f"--global-batch-tokens {global_batch_tokens:,.0f} is not a whole number of "
-                              f"{seq_len}-token sequences: ran {r.global_batch_tokens / seq_len:,.0f} sequences = "
+                              f"{seq_len}-token sequences: ran {sequences(round(r.global_batch_tokens / seq_len))} = "
                               f"{r.global_batch_tokens:,.0f} tokens per step"])
     if ttt_tokens:
         ev = {k: float(value_of(bench_cfg[k])) for k in ("eval_every_samples", "eval_samples", "skip_evals") if k in bench_cfg}

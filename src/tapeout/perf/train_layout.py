@@ -97,6 +97,11 @@ def microbatches(global_seqs: int, dp: int, mbs: int) -> int | None:
     return global_seqs // (dp * mbs)
 
 
+def sequences(n: int) -> str:
+    """'1 sequence', '2,048 sequences': a global batch in the refusals' words."""
+    return f"{n:,} sequence" + ("" if n == 1 else "s")
+
+
 def broken_rule(cfg, lay: TrainLayout, num_chips: int, global_seqs: int, seq: int, domain: int) -> str | None:
     """The first rule `lay` breaks, as one phrase naming it, or None when it is valid."""
     if cfg.num_attention_heads % lay.tp or (cfg.kv_heads >= lay.tp and cfg.kv_heads % lay.tp):
@@ -120,7 +125,7 @@ def broken_rule(cfg, lay: TrainLayout, num_chips: int, global_seqs: int, seq: in
         return f"experts: {cfg.name} is dense; EP must be 1"
     m = microbatches(global_seqs, lay.dp, lay.mbs)
     if m is None:
-        return (f"batch: global batch of {global_seqs} sequences must be a multiple of DP x micro-batch = "
+        return (f"batch: global batch of {sequences(global_seqs)} must be a multiple of DP x micro-batch = "
                 f"{lay.dp} x {lay.mbs}")
     if lay.vp > 1 and (lay.pp < 2 or m < lay.pp):
         return f"interleave: {lay.vp} virtual stages need PP >= 2 and >= PP micro-batches (have {m})"

@@ -115,7 +115,7 @@ from ..workloads.llm_config import LLMConfig, load_llm
 from .collectives import collective_time, topology_for
 from .zone_share import place_groups
 from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
-from .train_layout import (TrainLayout, broken_rule, candidate_layouts, even_stages, microbatches,
+from .train_layout import (TrainLayout, broken_rule, sequences, candidate_layouts, even_stages, microbatches,
                            nearest_chip_counts, nearest_global_batches, nearest_layouts,
                            stage_layers)
 from .train_recipe import (Recipe, gather_bytes, get_recipe, resolve, scale_bytes_per_elem, training_graph,
@@ -779,11 +779,11 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
                                          fits)
         if batches:
             msg += "; nearest global batches with a valid layout" + (" that fits memory" if fits else "") + ": " + "; ".join(
-                f"{g:,} sequences (e.g. {_split(lay)}; --global-batch-tokens {g * seq_len})" for g, lay in batches)
+                f"{sequences(g)} (e.g. {_split(lay)}; --global-batch-tokens {g * seq_len})" for g, lay in batches)
         counts = nearest_chip_counts(cfg, num_chips, domain, global_seqs, seq_len, pinned,
                                      keep=None if fits is None else lambda lay, n: fits(lay, global_seqs, n))
         if counts:
-            msg += "; chip counts with a valid layout" + (" that fits memory" if fits else "") + f" at {global_seqs:,} sequences: {', '.join(map(str, counts))}"
+            msg += "; chip counts with a valid layout" + (" that fits memory" if fits else "") + f" at {sequences(global_seqs)}: {', '.join(map(str, counts))}"
     return TapeoutError(msg + ".")
 
 
@@ -811,7 +811,7 @@ def _no_even_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, lay,
     head = f"no layout of {cfg.name} runs on {num_chips} x {c.id} at global batch {global_seqs:,} x {seq_len} under the {rule}"
     carry = num_chips // math.gcd(num_chips, global_seqs)
     if carry > 1:
-        why = (f"breaks rule batch: a global batch of {global_seqs:,} sequences must be a multiple of DP x micro-batch, "
+        why = (f"breaks rule batch: a global batch of {sequences(global_seqs)} must be a multiple of DP x micro-batch, "
                f"so DP = {num_chips} / (TP x PP x CP) may hold only divisors of {global_seqs:,} and TP x PP x CP must be "
                f"a multiple of {carry} (= {num_chips} / gcd({num_chips}, {global_seqs})); no TP (dividing the "
                f"{cfg.num_attention_heads} heads, within the {domain}-chip domain), CP, or even PP (dividing {L}) gives it")
@@ -826,11 +826,11 @@ def _no_even_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, lay,
     if batches:
         rng = f" within {batch_range[0]:,}-{batch_range[1]:,}" if batch_range else ""
         fixes.append(f"nearest global batches{rng} that split: " + "; ".join(
-            f"{g:,} sequences (e.g. {_split(lay2)}; --global-batch-tokens {g * seq_len})" for g, lay2 in batches))
+            f"{sequences(g)} (e.g. {_split(lay2)}; --global-batch-tokens {g * seq_len})" for g, lay2 in batches))
     counts = nearest_chip_counts(cfg, num_chips, domain, global_seqs, seq_len, pinned,
                                  keep=lambda lay2, n: even_stages(L, lay2.pp, lay2.vp) and fits(lay2, global_seqs, n))
     if counts:
-        fixes.append(f"chip counts with an even layout that fits memory at {global_seqs:,} sequences: {', '.join(map(str, counts))}")
+        fixes.append(f"chip counts with an even layout that fits memory at {sequences(global_seqs)}: {', '.join(map(str, counts))}")
     fixes.append("or run without the stack (tapeout train --stack none: uneven first / last stages)")
     return TapeoutError(f"{head}: {why}; {'; '.join(fixes)}.")
 
