@@ -126,6 +126,7 @@ from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .train_loss import logits_dtype, loss_ops
 from .cp_correction import cp_merge_ops
+from .cp_ring import ring_exposed
 from .comm_contention import contended_exposure, core_share
 from .comm_waves import slowdown, window_share
 from .pipeline_p2p import default_group, group_note, pipeline_send_time
@@ -491,8 +492,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     if lay.cp > 1:
         # the ring's send/recv kernels take their CTAs' cores from the attention they hide behind
         share_cp = window_share(1.0, r_a)
-        cp_f = float(contended_exposure(max(0.0, t_ring - attn), t_ring, share_cp))
-        cp_b = float(contended_exposure(max(0.0, 2.0 * t_ring - attn_bwd), 2.0 * t_ring, share_cp))
+        # each step's transfer hides behind one step's attention only (perf/cp_ring, TE's loop)
+        cp_f = float(contended_exposure(ring_exposed(t_step, attn, lay.cp), t_ring, share_cp))
+        cp_b = float(contended_exposure(ring_exposed(t_step, attn_bwd, lay.cp, sends=2), 2.0 * t_ring, share_cp))
     kb = 1.0 if lora else 2.0  # backward GEMMs: dgrad (+ wgrad)
     tp_f, tp_b = gemm + c_tp, kb * gemm + c_tp  # GEMMs + TP collectives, one after the other
     ov = fwd.tp_overlap
@@ -968,6 +970,13 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     group = group_note(r["m"], lay.pp, lay.vp)  # the schedule's micro-batch group, where it is not Megatron-Core's default
     if group:
         notes.append(group)
+    # the search's recompute choice changes the answer: show what the same layout costs without it
+    bare = None
+    if lay.recompute != "none" and layout is None and fixed.get("recompute") is None:
+        bare = evaluate_layout(cfg, c, p, topo, pr, replace(lay, recompute="none"), num_chips, global_seqs, seq_len, fwd,
+                               lora)
+        if bare is not None and rank_spread is not None:
+            bare = _slowest_rank(bare, rank_spread, num_chips)
     tokens = global_seqs * seq_len
     tps = tokens / r["step"]
     flops_tok = model_flops_per_token(cfg, seq_len, lora)
@@ -984,6 +993,9 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         lo = lo * (base + comp * band[0]) / (base + comp * s)
         hi = hi * (base + comp * band[1]) / (base + comp * s)
     hi = hi * wave_hi
+    without = _without_recompute(lay, r, bare, training_reserve(lay, c).usable(cap), mfu)
+    if without:
+        notes.append(_recompute_note(lay, without))
     return TrainResult(
         model=cfg.name, chip=c.id, num_chips=num_chips, precision=precision, seq_len=seq_len,
         global_batch_tokens=tokens, step_time_s=r["step"], tokens_per_s=tps, mfu=mfu,
@@ -991,7 +1003,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         breakdown={**{k: (float(v) if isinstance(v, (int, float)) else v) for k, v in r.items()}, "mfu_vs_bf16_peak": mfu_bf16,
                    "memory_reserve": res.as_dict(cap),
                    "precision": _precision_record(recipe, choices, lora),
-                   **({"gemm_source": dict(gemms.source)} if gemms is not None else {})},
+                   **({"gemm_source": dict(gemms.source)} if gemms is not None else {}),
+                   **({"without_recompute": without} if without else {})},
         interval_80=(lo, hi), notes=list(notes),
     )
 
@@ -1010,6 +1023,30 @@ def _held_sends_note(lay: TrainLayout, r: dict, stack: StackFeatures) -> str:
     return (f"pipeline sends: Megatron-Core's asynchronous interleaved schedule (the releases of the stacks on file); "
             f"a current release's held sends (stack settings p2p_blocking_warmup, p2p_forward_send_wait) would add "
             f"{extra:.3f} s per step ({extra / r['step']:.1%}) at this layout")
+
+
+def _without_recompute(lay: TrainLayout, r: dict, bare: dict | None, usable: float, mfu: float) -> dict | None:
+    """The searched layout's twin without recompute (`bare`, evaluate_layout's dict, or None): its memory
+    against the usable memory and the step it would take had it fit, for the note and --json. None when the
+    layout recomputes nothing or the user pinned the recompute."""
+    if bare is None:
+        return None
+    return {"recompute": lay.recompute, "mem_gib": bare["mem"] / GIB, "act_gib": bare["act"] / GIB,
+            "usable_gib": usable / GIB, "fits": bare["mem"] <= usable, "step_s": bare["step"],
+            "mfu_had_it_fit": mfu * r["step"] / bare["step"], "step_with_recompute_s": r["step"]}
+
+
+def _recompute_note(lay: TrainLayout, w: dict) -> str:
+    """One line: why the search recomputes (the search's choice changes the answer by this much)."""
+    if lay.pp > 1:
+        held = (f"the micro-batches the {'interleaved ' if lay.vp > 1 else ''}1F1B schedule keeps in flight, "
+                "Megatron-Core's: perf/train_memory.in_flight_passes")
+    else:
+        held = "one micro-batch: no pipeline"
+    return (f"recompute {w['recompute']} (searched): this layout without recompute needs {w['mem_gib']:.1f} GiB per chip "
+            f"of {w['usable_gib']:.1f} usable (activations {w['act_gib']:.1f} GiB, {held})"
+            + ("; had it fit, " if not w["fits"] else "; it fits and takes ") +
+            f"{w['step_s']:.3f} s per step (MFU {w['mfu_had_it_fit']:.1%}) instead of {w['step_with_recompute_s']:.3f} s")
 
 
 def _slowest_rank(r: dict, spread: RankSpread, ranks: int) -> dict:
