@@ -29,8 +29,9 @@ M / TP rows (tp_size / 2 of 2 chunks with aggregate2); TE 1.x CommOverlap / Comm
 so an overlapped GEMM is n cuBLASLt kernels, each with its own fixed time (kernel_overhead, perf/opcost).
 Only that is charged: the chunks cycle over a pool of compute streams (_stream_compute[i % size]), so a
 chunk's last wave can share the cores with the next chunk's first and the whole GEMM's waves stand; the
-wave quantization at M / n rows (up to 1.43x per GEMM at GPT-3 TP4 mbs1, docs/notes/issue-18.md "Round
-stop-28 (branch issue-28ig)") is the upper bound, not charged.
+wave quantization at M / n rows (GPT-3 TP4 mbs1: up to 1.37x per GEMM in the tile model, 1.29x in the kernel
+database; scripts/size_train_ub_chunks.py, docs/notes/issue-18.md "Round stop-28 (branch issue-28ig)") is the
+upper bound, not charged.
 The all-gathers overlap when `ag` is on, the forward reduce-scatters with `rs`, the backward ones
 with `rs_dgrad`; the qkv slots only when `qkv` is on. Weight-gradient GEMMs (full training) run
 after the overlapped dgrad GEMM; a 'bulk' backward slot (`bulk` on, full training only) instead runs
