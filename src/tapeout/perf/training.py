@@ -508,10 +508,10 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         rest = gemm - sum(gn.values()), c_tp - sum(c.forward for c in cn.values())
         cores = float(np.max(p.num_cores))
         k_fix = float(np.max(p.kernel_overhead))  # one GEMM kernel's fixed time, per extra chunk GEMM
-        tp_f = rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, False, lora, k_fix)
-        tp_b = kb * rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, True, lora, k_fix)
-        ub_chunks = (region_time(gn, cn, ov, lay.tp, cores, False, lora, k_fix) - region_time(gn, cn, ov, lay.tp, cores, False, lora),
-                     region_time(gn, cn, ov, lay.tp, cores, True, lora, k_fix) - region_time(gn, cn, ov, lay.tp, cores, True, lora))
+        reg = [region_time(gn, cn, ov, lay.tp, cores, bwd, lora, k_fix) for bwd in (False, True)]
+        ub_chunks = tuple(r - region_time(gn, cn, ov, lay.tp, cores, bwd, lora) for r, bwd in zip(reg, (False, True)))
+        tp_f = rest[0] + rest[1] + reg[0]
+        tp_b = kb * rest[0] + rest[1] + reg[1]
     res = f["res"] / L  # residual adds; backward: one add per residual where the branch gradient joins
     # wgrad GEMMs accumulating into the gradient buffer (beta = 1 epilogue; perf/train_backward)
     acc_l = float(np.max(wgrad_accumulate_time(f["wgrad_elems"] / L, fwd.grad_bytes, p)))
