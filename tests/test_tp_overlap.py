@@ -152,3 +152,41 @@ def test_bulk_slots_hide_the_dgrad_reduce_scatter_behind_the_weight_gradient_gem
     # LoRA has no weight-gradient GEMM: the bulk slots' reduce-scatters stay exposed
     lora_want = ring(0.74) - 0.74 + 1.47 + 0.25 + ring(0.21) - 0.21 + 0.26 + 0.25
     assert region_time(gemm, coll, ov, 4, 128, True, lora=True) == pytest.approx(lora_want)
+
+
+def test_chunk_count_follows_the_slot_method():
+    from tapeout.perf.tp_overlap import chunk_count
+    assert chunk_count(("ring_exchange", 1, 0), 4) == 4  # one GEMM per ring step (split_overlap_ag)
+    assert chunk_count(("pipeline", 24, 4), 4) == 4  # num_splits chunk GEMMs (split_overlap_rs)
+    assert chunk_count(("pipeline", 16, 3), 8) == 3
+    assert chunk_count(("bulk", 4, 0), 4) == 1  # bulk: the GEMM runs whole
+    assert chunk_count(None, 4) == 1 and chunk_count(("ring_exchange", 1, 0), 1) == 1
+
+
+def test_chunked_slots_pay_one_kernel_fixed_time_per_extra_chunk():
+    # GEMM-bound slots (every collective shorter than its GEMM), no SMs taken: each overlapped GEMM run as
+    # n chunk kernels adds exactly (n - 1) x the kernel's fixed time; the wgrad GEMM runs whole
+    gemm = {"qkv_proj": 1.0, "o_proj": 1.0, "mlp_gate_up": 1.0, "mlp_down": 1.0}
+    coll = {"attn_allreduce": TPComm.halves(0.2), "mlp_allreduce": TPComm.halves(0.2)}
+    slots = (("qkv_fprop", "ring_exchange", 0, 0), ("proj_fprop", "pipeline", 0, 3), ("fc1_fprop", "bulk", 0, 0),
+             ("fc2_fprop", "pipeline", 0, 2), ("fc2_dgrad", "ring_exchange", 0, 0), ("fc1_dgrad", "pipeline", 0, 5),
+             ("proj_dgrad", "ring_exchange", 0, 0), ("qkv_dgrad", "pipeline", 0, 2))
+    ov = TPOverlap("t", True, True, True, True, slots)
+    k = 0.01
+    # forward: qkv 4 chunks (+3k), proj 3 (+2k), fc1 bulk is a backward-only method: forward whole (+0), fc2 2 (+k)
+    assert region_time(gemm, coll, ov, 4, 132, False, kernel_fixed=k) - region_time(gemm, coll, ov, 4, 132, False) \
+        == pytest.approx(6 * k)
+    # backward: fc2_dgrad 4 (+3k), fc1_dgrad 5 (+4k), proj_dgrad 4 (+3k), qkv_dgrad 2 (+k)
+    assert region_time(gemm, coll, ov, 4, 132, True, kernel_fixed=k) - region_time(gemm, coll, ov, 4, 132, True) \
+        == pytest.approx(11 * k)
+    # communication-bound slot: the chunks' extra fixed time hides behind the collective while g' + extra < c
+    big = {"attn_allreduce": TPComm.halves(10.0), "mlp_allreduce": TPComm.halves(10.0)}
+    one = TPOverlap("q", True, False, False, True, (("qkv_fprop", "ring_exchange", 0, 0),))
+    d = region_time(gemm, big, one, 4, 132, False, kernel_fixed=k) - region_time(gemm, big, one, 4, 132, False)
+    assert d == pytest.approx(3 * k / 4)  # only the exposed chunk (min(g', c) / n) grows
+
+
+def test_training_step_shows_the_chunk_launches():
+    r = train("llama-2-70b", "h100-sxm", 8, 65536, 8192, "fp8", tp_overlap="nemo-lora-fp8-h100-tp4", **RUN)
+    off = train("llama-2-70b", "h100-sxm", 8, 65536, 8192, "fp8", **RUN)
+    assert r.breakdown["ub_chunk_launches"] > 0.0 and off.breakdown["ub_chunk_launches"] == 0.0

@@ -22,6 +22,16 @@ Slots of one layer pass (workloads/llm.py op names):
             mlp_gate_up <- all-gather (fc1_fprop)   mlp_down   -> reduce-scatter (fc2_fprop)
   backward  mlp_down dgrad <- all-gather of dY (fc2_dgrad)   mlp_gate_up dgrad -> reduce-scatter (fc1_dgrad)
             o_proj dgrad   <- all-gather of dY (proj_dgrad)  qkv_proj dgrad    -> reduce-scatter (qkv_dgrad)
+Chunked GEMMs: TE runs an overlapped slot's GEMM chunk by chunk (transformer_engine/pytorch/csrc/
+comm_gemm_overlap.h, read at 0067163: UbufCommOverlap::split_overlap_rs calls te_gemm once per chunk of
+m_chunk = M / num_splits rows; UbufP2PCommOverlap::split_overlap_ag once per ring step, _tp_size chunks of
+M / TP rows (tp_size / 2 of 2 chunks with aggregate2); TE 1.x CommOverlap / CommOverlapP2P keep the loops),
+so an overlapped GEMM is n cuBLASLt kernels, each with its own fixed time (kernel_overhead, perf/opcost).
+Only that is charged: the chunks cycle over a pool of compute streams (_stream_compute[i % size]), so a
+chunk's last wave can share the cores with the next chunk's first and the whole GEMM's waves stand; the
+wave quantization at M / n rows (GPT-3 TP4 mbs1: up to 1.37x per GEMM in the tile model, 1.29x in the kernel
+database; scripts/size_train_ub_chunks.py, docs/notes/issue-18.md "Round stop-28 (branch issue-28ig)") is the
+upper bound, not charged.
 The all-gathers overlap when `ag` is on, the forward reduce-scatters with `rs`, the backward ones
 with `rs_dgrad`; the qkv slots only when `qkv` is on. Weight-gradient GEMMs (full training) run
 after the overlapped dgrad GEMM; a 'bulk' backward slot (`bulk` on, full training only) instead runs
@@ -140,6 +150,15 @@ def check_overlap(ov: TPOverlap, chip, tp: int | None) -> None:
                            + "or drop --tp-overlap.")
 
 
+def chunk_count(spec: tuple | None, tp: int) -> int:
+    """GEMM kernels a userbuffers slot (method, num_sm, num_splits) runs its GEMM as: TP for ring exchange
+    (one per peer's chunk), num_splits for pipeline, 1 for bulk or no slot."""
+    if spec is None or tp <= 1:
+        return 1
+    method, _, n = spec
+    return tp if method == "ring_exchange" else max(int(n), 1) if method == "pipeline" else 1
+
+
 def overlapped(g, c, sm_share, splits):
     """Time of a GEMM g overlapped with a collective c cut into `splits` chunks, the collective
     taking `sm_share` of the cores from the GEMM (module docstring). Broadcasts."""
@@ -150,12 +169,14 @@ def overlapped(g, c, sm_share, splits):
 
 
 def region_time(gemm: dict, coll: dict, ov: TPOverlap | None, tp: int, cores: float, backward: bool,
-                lora: bool = False) -> float:
+                lora: bool = False, kernel_fixed: float = 0.0) -> float:
     """Time of one layer pass's TP GEMMs and TP collectives (per-op times of one layer:
     gemm[name] = forward GEMM time, coll[op] = the block's collectives, sequence_parallel.TPComm:
     its reduce-scatter, the forward input all-gather and the backward dY all-gather, each at the
     bytes the stack moves). Backward: dgrad (+ wgrad unless LoRA) GEMMs. Without overlap (ov None or
-    TP 1): sum of the GEMMs + the collectives."""
+    TP 1): sum of the GEMMs + the collectives. `kernel_fixed`: the fixed time of one GEMM kernel (the
+    chip's calibrated kernel_overhead); an overlapped slot run as n chunk GEMMs pays it n - 1 more times
+    (chunk_count; module docstring, "Chunked GEMMs")."""
     slots = BWD_SLOTS if backward else FWD_SLOTS
     wgrad = 0.0 if (lora or not backward) else 1.0
     t = 0.0
@@ -179,5 +200,6 @@ def region_time(gemm: dict, coll: dict, ov: TPOverlap | None, tp: int, cores: fl
         if method == "bulk":  # the whole reduce-scatter beside the weight-gradient GEMM, unchunked
             t += g + float(overlapped(g, c, share, np.inf))
         else:
-            t += float(overlapped(g, c, share, tp if method == "ring_exchange" else n)) + wgrad * g
+            gc = g + (chunk_count(spec, tp) - 1) * kernel_fixed  # the chunk GEMMs' launches (wgrad runs whole)
+            t += float(overlapped(gc, c, share, tp if method == "ring_exchange" else n)) + wgrad * g
     return t

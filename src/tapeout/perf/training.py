@@ -498,6 +498,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     kb = 1.0 if lora else 2.0  # backward GEMMs: dgrad (+ wgrad)
     tp_f, tp_b = gemm + c_tp, kb * gemm + c_tp  # GEMMs + TP collectives, one after the other
     ov = fwd.tp_overlap
+    ub_chunks = (0.0, 0.0)  # userbuffers chunk GEMMs' extra kernel fixed time, per layer (forward, backward)
     if ov is None and lay.tp > 1 and topo.nccl:  # Megatron / TE async backward collectives (perf/tp_backward.py)
         gn = {k: f["g:" + k] / L for k in TP_GEMMS}
         cn = tp_comm_per_layer(f, L)
@@ -508,8 +509,11 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         cn = tp_comm_per_layer(f, L)
         rest = gemm - sum(gn.values()), c_tp - sum(c.forward for c in cn.values())
         cores = float(np.max(p.num_cores))
-        tp_f = rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, False, lora)
-        tp_b = kb * rest[0] + rest[1] + region_time(gn, cn, ov, lay.tp, cores, True, lora)
+        k_fix = float(np.max(p.kernel_overhead))  # one GEMM kernel's fixed time, per extra chunk GEMM
+        reg = [region_time(gn, cn, ov, lay.tp, cores, bwd, lora, k_fix) for bwd in (False, True)]
+        ub_chunks = tuple(r - region_time(gn, cn, ov, lay.tp, cores, bwd, lora) for r, bwd in zip(reg, (False, True)))
+        tp_f = rest[0] + rest[1] + reg[0]
+        tp_b = kb * rest[0] + rest[1] + reg[1]
     res = f["res"] / L  # residual adds; backward: one add per residual where the branch gradient joins
     # wgrad GEMMs accumulating into the gradient buffer (beta = 1 epilogue; perf/train_backward)
     acc_l = float(np.max(wgrad_accumulate_time(f["wgrad_elems"] / L, fwd.grad_bytes, p)))
@@ -668,6 +672,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
             "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b, "residual_add": 2.0 * res * n_fb,
             "cp_merge": (merge_f + merge_b) * n_fb,
+            # userbuffers slots run their GEMM as TP / num_splits chunk kernels: the extra kernels' fixed time
+            # (perf/tp_overlap.py "Chunked GEMMs"; kernel_overhead_us of the chip's calibration), per step
+            "ub_chunk_launches": (ub_chunks[0] + ub_chunks[1]) * n_fb,
             "wgrad_accumulate": acc_l * n_fb + (acc_h * slots if head_on else 0.0),
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
