@@ -140,3 +140,28 @@ def test_eager_host_reissues_the_recomputed_layers_forward_only():
            .breakdown["host_issue"]["cpu_per_layer_bwd_ms"] for rc in ("none", "full", "block:8")}
     assert bwd["none"] < bwd["block:8"] < bwd["full"]
     assert bwd["block:8"] == pytest.approx(bwd["none"] + 8 / 32 * (bwd["full"] - bwd["none"]), rel=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 3), st.integers(4, 24), st.floats(0.0, 1.0))
+def test_twin_is_the_smallest_fitting_k_and_full_only_when_none_fits(pp, vp, L, where):
+    # usable memory anywhere between full's and none's: the twin is block:k with k the smallest that fits,
+    # or None only when no k below the layers per chunk fits (then the search keeps full)
+    from tapeout.perf.training import _block_twin
+    if pp * vp > L:
+        return
+    cfg = small(L)
+    m = 2 * pp
+
+    def mem_of(lay):
+        return device_memory(cfg, lay, stage_layers(L, pp, vp), m, 2048)["mem"]
+    full = TrainLayout(tp=2, pp=pp, dp=1, vp=vp, recompute="full")
+    lo, hi = mem_of(full), mem_of(TrainLayout(tp=2, pp=pp, dp=1, vp=vp, recompute="none"))
+    usable = lo + where * (hi - lo) * 0.999
+    twin = _block_twin(full, L, mem_of, usable)
+    n = max(chunk_layers(L, pp, vp))
+    fitting = [k for k in range(1, n) if mem_of(TrainLayout(tp=2, pp=pp, dp=1, vp=vp, recompute=f"block:{k}")) <= usable]
+    if fitting:
+        assert twin is not None and twin.recompute == f"block:{min(fitting)}"
+    else:
+        assert twin is None
