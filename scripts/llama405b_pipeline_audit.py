@@ -1,5 +1,6 @@
 """Step of Llama-3.1-405B on 16,384 H100 (seq 8192, GBS 2048) term by term: the search's layout, the CLI's
-`--tp 8 --pp 16 --cp 1` (Meta's layout, Llama 3 paper Table 4, with the recompute the model needs to fit it) and
+`--tp 8 --pp 16 --cp 1` (Meta's layout, Llama 3 paper Table 4, with the recompute the model needs to fit it: the
+smallest Megatron-Core block recompute that fits, issue-28rb; and V8 with full recompute, the pick before it) and
 layout variants with the memory check off (docs/notes/issue-18.md, rounds stop-24 issue-24tm and stop-28
 issue-28la). Columns in seconds per step: m(F+B) forward/backward of the slowest device, bubble (p-1)/(v m) of
 it, exposed pipeline sends (perf/pipeline_p2p.py), exposed TP, TE's CP merges, exposed DP RS / AG; memory of
@@ -13,7 +14,8 @@ from tapeout.perf.train_reserve import Reserve, training_reserve
 from tapeout.hardware.catalog import get_chip
 
 ARGS = ('llama-3.1-405b', 'h100-sxm', 16384, 16777216, 8192, 'bf16')
-CASES = [("search", dict()), ("--tp 8 --pp 16 --cp 1", dict(tp=8, pp=16, cp=1))]
+CASES = [("search", dict()), ("--tp 8 --pp 16 --cp 1", dict(tp=8, pp=16, cp=1)),
+         ("--tp 8 --pp 16 --cp 1 --vp 8 --recompute full", dict(tp=8, pp=16, cp=1, vp=8, recompute="full"))]
 OFF = [TrainLayout(8, 16, 128, 1, 1, v, 1, 1, "none") for v in (8, 1)] + \
       [TrainLayout(8, 16, 64, 2, 1, v, 1, 1, "none") for v in (8, 4, 1)] + \
       [TrainLayout(8, 8, 128, 2, 1, 16, 1, 1, "none"), TrainLayout(8, 8, 256, 1, 1, 16, 1, 1, "none")]
@@ -60,7 +62,8 @@ a, c = got["search"], got["--tp 8 --pp 16 --cp 1"]
 b = off[str(OFF[0])]
 ta, tb, tc = terms(a), terms(b), terms(c)
 print()
-print("| term | search | Meta's, no recompute | Meta's, full recompute | layout (B - A) | recompute (C - B) |")
+print(f"| term | search | Meta's, no recompute | Meta's, searched ({TrainLayout(**c.layout).recompute}, "
+      f"v{c.layout['vp']}) | layout (B - A) | recompute (C - B) |")
 print("|---|---|---|---|---|---|")
 for k in ta:
     print(f"| {k} | {ta[k]:.3f} | {tb[k]:.3f} | {tc[k]:.3f} | {tb[k] - ta[k]:+.3f} | {tc[k] - tb[k]:+.3f} |")

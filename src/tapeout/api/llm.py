@@ -243,7 +243,9 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         vp: virtual pipeline stages per device (interleaved 1F1B).
         mbs: micro-batch size in sequences.
         zero: ZeRO stage 0-3 (3 = FSDP).
-        recompute: none | selective | full | dots (XLA checkpoint_dots_with_no_batch_dims).
+        recompute: none | selective | full | dots (XLA checkpoint_dots_with_no_batch_dims) | block:k
+            (Megatron-Core --recompute-method block --recompute-num-layers k: the first k layers of each
+            model chunk recomputed, 1 <= k < layers per chunk).
         lora: LoRA fine-tuning (frozen base weights).
         power_limit: board power cap in W.
         shard: hybrid sharded DP: the ZeRO shard group in DP x CP ranks (e.g. one TPU slice or
@@ -289,7 +291,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     from dataclasses import replace
 
     from ..perf.mlperf import benchmarks, value_of
-    from ..perf.train_layout import RECOMPUTE, sequences
+    from ..perf.train_layout import check_recompute, sequences
     from ..workloads.llm_config import load_llm
     from ..perf.train_lora import adapters_of_benchmark
     from ..perf.training import time_to_train_min
@@ -308,8 +310,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         n[k] for k in ("num_chips", "seq_len", "tp", "pp", "cp", "ep", "vp", "mbs", "shard", "zero", "comm_ctas"))
     if zero is not None and zero not in (0, 1, 2, 3):
         raise TapeoutError(f"--zero must be a ZeRO stage 0, 1, 2 or 3 (3 = FSDP), got {zero}.")
-    if recompute is not None and recompute not in RECOMPUTE:
-        raise TapeoutError(f"--recompute must be one of {', '.join(RECOMPUTE)}, got '{recompute}'.")
+    check_recompute(recompute)
     if not chip:
         raise TapeoutError("--chip is required.")
     chip = _capped(chip, power_limit)

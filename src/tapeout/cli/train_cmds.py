@@ -30,7 +30,7 @@ def train_cmd(
     vp: int = typer.Option(None, "--vp", help="virtual pipeline stages per device (interleaved 1F1B); PP x VP <= layers + 2 (a stage may hold only the embedding or only the loss)"),
     mbs: int = typer.Option(None, "--mbs", help="micro-batch size (sequences)"),
     zero: int = typer.Option(None, "--zero", help="ZeRO stage 0-3 (3 = FSDP)"),
-    recompute: str = typer.Option(None, "--recompute", help="none | selective | full | dots (XLA checkpoint_dots_with_no_batch_dims, MaxText remat minimal)"),
+    recompute: str = typer.Option(None, "--recompute", help="none | selective | full | dots (XLA checkpoint_dots_with_no_batch_dims, MaxText remat minimal) | block:k (Megatron-Core --recompute-method block --recompute-num-layers k: first k layers of each model chunk)"),
     shard: int = typer.Option(None, "--shard", help="hybrid sharded DP: ZeRO shard group in DP x CP ranks (e.g. one TPU slice)"),
     lora: bool = typer.Option(False, "--lora", help="LoRA fine-tuning (frozen base weights)"),
     tp_overlap: str = typer.Option(None, "--tp-overlap", help="TP comm overlap config (data/software/tp_comm_overlap.yaml), e.g. nemo-lora-fp8-h100-tp4"),

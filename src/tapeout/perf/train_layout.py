@@ -33,13 +33,45 @@ ceil(L / (PP VP)) layers per virtual stage, the first and the last split the rem
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
+
+from ..errors import TapeoutError
 
 # "dots": XLA's jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims (MaxText remat_policy
 # "minimal"): a run's own setting, pinned, never searched (Megatron stacks offer none, selective, full)
 RECOMPUTE = ("none", "selective", "full", "dots")
 SEARCHED_RECOMPUTE = ("none", "selective", "full")
+# Megatron-Core's partial recompute, "block:k": --recompute-granularity full --recompute-method block
+# --recompute-num-layers k. TransformerBlock._checkpointed_forward (NVIDIA/Megatron-LM
+# megatron/core/transformer/transformer_block.py, stored versions @767a8a81 and @0034bda6, the
+# `elif self.config.recompute_method == 'block'` branch): for l in range(num_layers_per_pipeline_rank),
+# layers l < recompute_num_layers run under tensor_parallel.checkpoint (keep only their input, rerun
+# their forward in the backward), the rest run plainly (keep all their activations). A TransformerBlock
+# is one model chunk (one virtual stage), so k counts per chunk. ("uniform" checkpoints every layer in
+# groups of k: the whole forward again, what "full" prices.) The search takes the smallest k that fits
+# where full recompute would otherwise be chosen (perf/training.py `_block_twin`).
+BLOCK = "block"
+
+
+def block_layers(recompute: str) -> int | None:
+    """k of a "block:k" recompute (layers recomputed per model chunk), None for any other value
+    (or a malformed one: broken_rule / check_recompute name it)."""
+    m = isinstance(recompute, str) and re.fullmatch(rf"{BLOCK}:(\d+)", recompute)
+    return int(m.group(1)) if m else None
+
+
+def check_recompute(recompute: str | None, field: str = "--recompute") -> None:
+    """One error naming the field when `recompute` is neither a RECOMPUTE value nor "block:k", k >= 1
+    (k below the layers per chunk is checked against the layout: broken_rule)."""
+    if recompute is None or recompute in RECOMPUTE:
+        return
+    k = block_layers(recompute)
+    if k is None or k < 1:
+        raise TapeoutError(f"{field} must be one of {', '.join(RECOMPUTE)} or {BLOCK}:k (Megatron-Core "
+                           f"--recompute-method block --recompute-num-layers k, k >= 1 layers per model chunk), "
+                           f"got '{recompute}'.")
 
 
 @dataclass
@@ -65,12 +97,11 @@ class TrainLayout:
         return s + f" recompute={self.recompute}"
 
 
-def stage_layers(L: int, pp: int, vp: int = 1) -> list[int]:
-    """Layers held by each of the `pp` devices (all its `vp` virtual stages together).
-
-    Virtual stage c (0..pp vp - 1) lives on device c mod pp. Middle virtual stages hold
-    n = ceil(L / (pp vp)); the first and the last split what is left (Llama 3 / Megatron-Core
-    first/last-stage layer counts); when that is negative the split is near-equal."""
+def chunk_layers(L: int, pp: int, vp: int = 1) -> list[int]:
+    """Layers of each of the pp vp virtual stages (model chunks), in order; chunk c lives on device
+    c mod pp. Middle chunks hold n = ceil(L / (pp vp)); the first and the last split what is left
+    (Llama 3 / Megatron-Core first/last-stage layer counts); when that is negative the split is
+    near-equal."""
     chunks = pp * vp
     n = math.ceil(L / chunks)
     if chunks == 1:
@@ -84,10 +115,29 @@ def stage_layers(L: int, pp: int, vp: int = 1) -> list[int]:
         else:
             q, r = divmod(L, chunks)
             per = [q + (1 if c < r else 0) for c in range(chunks)]
+    return per
+
+
+def stage_layers(L: int, pp: int, vp: int = 1) -> list[int]:
+    """Layers held by each of the `pp` devices (all its `vp` virtual stages together, chunk_layers)."""
     dev = [0] * pp
-    for c, k in enumerate(per):
+    for c, k in enumerate(chunk_layers(L, pp, vp)):
         dev[c % pp] += k
     return dev
+
+
+def recompute_split(lay, L: int) -> tuple[str, list[int]]:
+    """(kind, counts): the recompute the recomputed layers run (a RECOMPUTE value) and, per device, how
+    many of its layers run it; the device's other layers recompute nothing. Every layer for none /
+    selective / full / dots; for "block:k" the first min(k, layers) layers of each of the device's
+    chunks, as "full" (Megatron-Core `_checkpointed_forward`, BLOCK)."""
+    k = block_layers(lay.recompute)
+    if k is None:
+        return lay.recompute, stage_layers(L, lay.pp, lay.vp)
+    dev = [0] * lay.pp
+    for c, n in enumerate(chunk_layers(L, lay.pp, lay.vp)):
+        dev[c % lay.pp] += min(k, n)
+    return "full", dev
 
 
 def microbatches(global_seqs: int, dp: int, mbs: int) -> int | None:
@@ -129,8 +179,13 @@ def broken_rule(cfg, lay: TrainLayout, num_chips: int, global_seqs: int, seq: in
                 f"{lay.dp} x {lay.mbs}")
     if lay.vp > 1 and (lay.pp < 2 or m < lay.pp):
         return f"interleave: {lay.vp} virtual stages need PP >= 2 and >= PP micro-batches (have {m})"
-    if lay.recompute not in RECOMPUTE or lay.zero not in (0, 1, 2, 3):
-        return f"recompute must be one of {', '.join(RECOMPUTE)} and ZeRO stage 0-3"
+    k = block_layers(lay.recompute)
+    if (lay.recompute not in RECOMPUTE and (k is None or k < 1)) or lay.zero not in (0, 1, 2, 3):
+        return f"recompute must be one of {', '.join(RECOMPUTE)} or {BLOCK}:k, and ZeRO stage 0-3"
+    if k is not None and k >= max(chunk_layers(L, lay.pp, lay.vp)):
+        n = max(chunk_layers(L, lay.pp, lay.vp))
+        return (f"recompute: {lay.recompute} recomputes k layers of each model chunk and needs 1 <= k < the "
+                f"{n} layers per chunk of PP {lay.pp} x VP {lay.vp} (k = {n} is full recompute: use full)")
     if lay.shard and (lay.zero < 1 or (lay.dp * lay.cp) % lay.shard or lay.shard < 1):
         return (f"shard: a ZeRO shard group of {lay.shard} must divide DP x CP = {lay.dp * lay.cp} and needs "
                 f"ZeRO stage >= 1")

@@ -184,16 +184,25 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
     the gradient buffer (GRAD_SYNC_BYTES). `gemm_input_bytes`: bytes of the GEMM inputs saved for wgrad
     (saved_bytes_per_token).
 
-    Device d keeps in_flight_passes micro-batches of activations over its layers. The last device
+    Device d keeps in_flight_passes micro-batches of activations over its layers (its chunks' layers
+    averaged per pass, as in_flight_passes counts passes): under "block:k" its recomputed layers keep
+    their input only and the rest all their activations, r act_full + (n - r) act_none per pass. The last device
     also holds the fp32 softmax of one micro-batch's logits (Megatron-Core VocabParallelCrossEntropy
     saves exp_logits, fp32, s x V/TP, for its backward; 1F1B keeps one micro-batch in flight there)."""
+    from .train_layout import recompute_split
+
     g_dense, g_exp = shard_groups(lay)
     # attention is costed as a fused kernel (perf/opcost.py, calibrated on FlashAttention/cuDNN
-    # rates), so its memory is the fused kernel's too
-    act_layer = activation_bytes_per_layer(s_local, lay.mbs, cfg.hidden_size, cfg.num_attention_heads, lay.tp,
-                                           lay.recompute, sequence_parallel, fused_attention=True,
-                                           saved=(dot_output_bytes_per_token(cfg) if lay.recompute == "dots"
-                                                  else saved_bytes_per_token(cfg, gemm_input_bytes=gemm_input_bytes)))
+    # rates), so its memory is the fused kernel's too. A layer the recompute covers keeps what its
+    # kind keeps; under block recompute the chunk's other layers keep everything (recompute_split)
+    kind, redo = recompute_split(lay, cfg.num_hidden_layers)
+
+    def act_of(rc):
+        return activation_bytes_per_layer(s_local, lay.mbs, cfg.hidden_size, cfg.num_attention_heads, lay.tp,
+                                          rc, sequence_parallel, fused_attention=True,
+                                          saved=(dot_output_bytes_per_token(cfg) if rc == "dots"
+                                                 else saved_bytes_per_token(cfg, gemm_input_bytes=gemm_input_bytes)))
+    act_layer, act_kept = act_of(kind), act_of("none")
     best = None
     for d, n in enumerate(layers):
         first, last = d == 0, d == lay.pp - 1
@@ -205,7 +214,7 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
             a = zero_memory_bytes(dense, g_dense, lay.zero, grad_bytes=grad_bytes)
             b = zero_memory_bytes(ex, g_exp, lay.zero, grad_bytes=grad_bytes)
             states = {k: a[k] + b[k] for k in a}
-        act = act_layer * n * in_flight_passes(lay.pp, lay.vp, m, d)
+        act = (act_layer * redo[d] + act_kept * (n - redo[d])) * in_flight_passes(lay.pp, lay.vp, m, d)
         logits = lay.mbs * s_local * cfg.vocab_size / lay.tp * 4.0 if last else 0.0
         total = sum(states.values()) + act + logits
         if best is None or total > best["mem"]:

@@ -116,8 +116,8 @@ from .collectives import collective_time, topology_for
 from .zone_share import place_groups
 from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 from .train_layout import (TrainLayout, broken_rule, sequences, candidate_layouts, even_stages, microbatches,
-                           nearest_chip_counts, nearest_global_batches, nearest_layouts,
-                           stage_layers)
+                           nearest_chip_counts, nearest_global_batches, nearest_layouts, recompute_split,
+                           stage_layers, chunk_layers, BLOCK)
 from .train_recipe import (Recipe, gather_bytes, get_recipe, resolve, scale_bytes_per_elem, training_graph,
                            weight_cast_bytes_per_param)
 from ..formats import format_bits
@@ -525,21 +525,25 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # `_checkpointed_attention_forward` checkpoints the whole core-attention call, which under CP is
     # AttnFuncWithCP with its P2P sends; XLA remat recomputes what the policy does not save, the
     # ring's collective-permutes included (not dots)
-    rc = {"full": Fl, "selective": attn + merge_f + cp_f, "dots": attn + merge_f + cp_f + elt, "none": 0.0}[lay.recompute]
-    Bl += rc
+    # per recomputed layer; block recompute reruns the whole forward of the first k layers of each
+    # chunk only (train_layout.recompute_split: `redo` layers per device)
+    kind, redo = recompute_split(lay, L)
+    rc = {"full": Fl, "selective": attn + merge_f + cp_f, "dots": attn + merge_f + cp_f + elt, "none": 0.0}[kind]
     Fh = f["head_gemm"] + f["head_elt"] + f["head_loss_f"]
     Bh = kb * f["head_gemm"] + f["head_elt"] + acc_h + f["head_loss_b"]
-    dev_t = [n * (Fl + Bl) + (Fh + Bh if d == lay.pp - 1 else 0.0) for d, n in enumerate(layers)]
+    dev_t = [n * (Fl + Bl) + redo[d] * rc + (Fh + Bh if d == lay.pp - 1 else 0.0) for d, n in enumerate(layers)]
     d_slow = int(np.argmax(dev_t))
     n_slow = layers[d_slow]
+    share = redo[d_slow] / n_slow if n_slow else 0.0  # the slowest device's layers that recompute
+    Bl += share * rc  # per layer, averaged over the device's layers
     head_on = d_slow == lay.pp - 1
     F = n_slow * Fl + (Fh if head_on else 0.0)
     B = n_slow * Bl + (Bh if head_on else 0.0)
     # the same forward / backward beside an overlapped collective (perf/comm_waves): the share of the
     # compute lost while it runs, for the DP windows (all-gather: forward; reduce-scatter: backward)
     dF_l = (r_g - 1.0) * gemm + (r_a - 1.0) * attn
-    dB_l = (r_gb - 1.0) * kb * gemm + (r_a - 1.0) * attn_bwd + {"full": dF_l, "selective": (r_a - 1.0) * attn,
-                                                               "dots": (r_a - 1.0) * attn, "none": 0.0}[lay.recompute]
+    dB_l = (r_gb - 1.0) * kb * gemm + (r_a - 1.0) * attn_bwd + share * {"full": dF_l, "selective": (r_a - 1.0) * attn,
+                                                                       "dots": (r_a - 1.0) * attn, "none": 0.0}[kind]
     dF = n_slow * dF_l + ((r_h - 1.0) * f["head_gemm"] if head_on else 0.0)
     dB = n_slow * dB_l + ((r_h - 1.0) * kb * f["head_gemm"] if head_on else 0.0)
     share_f, share_b = window_share(F, F + dF), window_share(B, B + dB)
@@ -656,7 +660,11 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     if fwd.stack.eager_layer and lay.pp == 1:
         host = layer_issue(fwd.stack.eager_layer, fwd.stack.host_cpu, chip.id,
                            fp8=rcp is not None and rcp.quantized, adapters=len(getattr(lora, "targets", ()) or ()),
-                           cp=lay.cp, recompute=lay.recompute)
+                           cp=lay.cp, recompute=kind)
+        if share < 1.0:  # block recompute: the backward re-issues the forward of `share` of the layers
+            bare = layer_issue(fwd.stack.eager_layer, fwd.stack.host_cpu, chip.id, fp8=rcp is not None and rcp.quantized,
+                               adapters=len(getattr(lora, "targets", ()) or ()), cp=lay.cp)
+            host = replace(host, backward_s=bare.backward_s + share * (host.backward_s - bare.backward_s))
         host_idle = step_host_idle(host.forward_s, host.backward_s, Fl, Bl, n_slow, int(m))
         host_eval = blocks_gpu_idle([(host.forward_s, Fl, n_slow)] * int(m))
     step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast + amax + host_idle
@@ -664,9 +672,10 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.stack.overlap_p2p, forward_only=True,
                                                  t_fwd_chunk=F / lay.vp, group=grp, **held) + host_eval
     n_fb = n_slow * slots
-    exposed = {"tp_allreduce": n_fb * ((1.0 + (lay.recompute == "full")) * (tp_f - gemm) + tp_b - kb * gemm),
-               "ep_all_to_all": n_fb * (2.0 + (lay.recompute == "full")) * c_ep,
-               "cp_kv_ring": n_fb * (cp_f + cp_b + (cp_f if lay.recompute != "none" else 0.0)),
+    rerun = share * (kind == "full")  # the layers whose TP / EP collectives run again in the backward
+    exposed = {"tp_allreduce": n_fb * ((1.0 + rerun) * (tp_f - gemm) + tp_b - kb * gemm),
+               "ep_all_to_all": n_fb * (2.0 + rerun) * c_ep,
+               "cp_kv_ring": n_fb * (cp_f + cp_b + (share * cp_f if kind != "none" else 0.0)),
                "pp_send_recv": pp_send, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag,
                "dp_replica_all_reduce": dp_x, "tied_embedding_sync": tied_sync, "fp8_amax_all_reduce": amax}
     return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
@@ -678,6 +687,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "wgrad_accumulate": acc_l * n_fb + (acc_h * slots if head_on else 0.0),
             "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
+            # layers per device whose forward the backward reruns (recompute_split; block:k the first k of each chunk)
+            "recomputed_layers": redo if kind != "none" else [0] * lay.pp,
             "exposed_dp": dp_rs + dp_ag + tied_sync, "t_dp": t_rs + t_ag, "t_dp_all_gather": t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
             "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem,
             "comm_wave_share": {"forward": share_f, "backward": share_b},
@@ -934,8 +945,12 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         if uneven and not cands:
             raise _no_even_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, uneven[0],
                                   layout is not None, batch_range, fits)
+    def mem_of(lay2):
+        return evaluate_layout(cfg, c, p, topo, pr, lay2, num_chips, global_seqs, seq_len, fwd, lora, mem_limit=-1.0)["mem"]
+
+    search_block = layout is None and fixed.get("recompute") is None
     best, smallest = None, None
-    for lay in cands:
+    for lay in cands:  # block twins appended below are evaluated in turn
         usable = training_reserve(lay, c).usable(cap)
         r = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora, mem_limit=usable)
         if r is None:
@@ -944,6 +959,10 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
             if smallest is None or r["mem"] < smallest[0]:
                 smallest = (r["mem"], usable)
             continue
+        if search_block and lay.recompute == "full":  # the same layout recomputing fewer layers, where that fits
+            twin = _block_twin(lay, cfg.num_hidden_layers, mem_of, usable)
+            if twin is not None:
+                cands.append(twin)
         if rank_spread is not None:  # the layouts differ in how much of the step is the ranks' own work
             r = _slowest_rank(r, rank_spread, num_chips)
         if best is None or r["step"] < best[1]["step"]:
@@ -1030,6 +1049,26 @@ def _held_sends_note(lay: TrainLayout, r: dict, stack: StackFeatures) -> str:
     return (f"pipeline sends: Megatron-Core's asynchronous interleaved schedule (the releases of the stacks on file); "
             f"a current release's held sends (stack settings p2p_blocking_warmup, p2p_forward_send_wait) would add "
             f"{extra:.3f} s per step ({extra / r['step']:.1%}) at this layout")
+
+
+def _block_twin(lay: TrainLayout, L: int, mem_of, usable: float) -> TrainLayout | None:
+    """`lay` (full recompute, which fits) under Megatron-Core's block recompute with the smallest k
+    (layers recomputed per chunk, train_layout.BLOCK) whose memory `mem_of` fits `usable`, or None when
+    no k below the layers per chunk fits or the layout fits without recompute (then block is only
+    slower than none, itself a candidate). Memory falls as k grows (each recomputed layer keeps its
+    input only) and the step grows with k (one more forward rerun), so the smallest k that fits is the
+    fastest block layout: bisection on k."""
+    n = max(chunk_layers(L, lay.pp, lay.vp))
+    if n < 2 or mem_of(replace(lay, recompute="none")) <= usable:
+        return None
+    lo, hi = 1, n  # hi: full recompute (fits)
+    while lo < hi:
+        k = (lo + hi) // 2
+        if mem_of(replace(lay, recompute=f"{BLOCK}:{k}")) <= usable:
+            hi = k
+        else:
+            lo = k + 1
+    return replace(lay, recompute=f"{BLOCK}:{lo}") if lo < n else None
 
 
 def _without_recompute(lay: TrainLayout, r: dict, bare: dict | None, usable: float, mfu: float) -> dict | None:
