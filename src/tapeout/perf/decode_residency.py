@@ -18,8 +18,11 @@ mha.cu and mha_sm90.cu, with the commit read); the chip's shared memory and thre
 description's (smem_per_core_kib, threads_per_core: data/chips, OpenXLA device specs / the CUDA
 programming guide's per-compute-capability table). A kernel without a source residency (masked MHA,
 whose block size and split are chosen at run time; trtllm-gen's precompiled cubins) gets 0: the caller
-keeps the fit's shared ctas_per_core. Both the kernel fit (kernel_fit.Groups) and `--kernels` serving
-(kernel_calibration.serving_decode_params) call `ctas_per_sm`, so a kernel is priced alike in both.
+keeps the fit's own. Both the kernel fit (kernel_fit.Groups) and `--kernels` serving
+(kernel_calibration.serving_decode_params) call `ctas_per_sm` (through kernel_fit.kernel_residency), so a kernel
+is priced alike in both, where kernel_fit.SOURCE_RESIDENCY is on. It is off: measured on the kernel database the
+source residency (XQA mha.cu 1 per SM) makes H200 held out worse, 12.1 -> 12.9 %; fitted freely the XQA kernels
+show no per-SM cap at all (docs/notes/issue-24.md, Round stop-28, issue-28xq).
 """
 
 from __future__ import annotations

@@ -77,7 +77,8 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       group to (kernels_db.yaml decode_kernels q_tile: XQA mma.sync 16 rows, XQA
                       Hopper SWAP_AB 8, trtllm-gen tileSizeQ 8..128, masked MHA 1), and a CTA's KV
                       stream by Little's law (per token 1 / tokens/s + its K and V bytes / bytes/s per
-                      CTA: buffers of fixed tokens or fixed bytes; resident CTAs per core) slowed by the
+                      CTA: buffers of fixed tokens or fixed bytes; resident CTAs per core, one fitted per kernel:
+                      FITTED_RESIDENCY; from the kernel's source where SOURCE_RESIDENCY, off) slowed by the
                       work per (padded query row, KV token) it serialises with its loads (score_<kernel>,
                       FP32-FLOP equivalents at one core's vector rate: the online softmax; not for
                       masked MHA, whose single row per CTA makes it its token rate); the CTAs each
