@@ -314,8 +314,9 @@ SOURCE_RESIDENCY = False
 # serving (generation_fields). Why: the kernels' builds differ (XQA mha.cu 256 threads and ~140 KiB of shared
 # memory, mha_sm90.cu 384 threads and launch bounds of 2-3 per SM, masked MHA 256-1024 threads sized at run time
 # by cudaOccupancyMaxActiveBlocksPerMultiprocessor: perf/decode_residency.py), so one shared value is a
-# compromise between them (stop 27: 8.1, pulled by the XQA kernels; masked MHA alone fits 3.4). On: H200 held
-# out 12.1 -> 11.3 % (masked MHA 12.4 -> 10.5). False: the shared ctas_per_core (stop 26-27)
+# compromise between them (stop 27: 8.1, pulled by the XQA kernels; masked MHA alone fits 3.4). On, generation
+# attention held out: H200 12.1 -> 11.3 % (masked MHA 12.4 -> 10.5), H100 12.1 -> 11.7, B200 8.1 -> 7.9, worse
+# A100 22.8 -> 25.4 (its kernels already too fast, more so). False: the shared ctas_per_core (stop 26-27)
 FITTED_RESIDENCY = True
 MMA_N_STEP = 8.0
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): for a chip without TDP or peak
