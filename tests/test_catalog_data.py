@@ -22,6 +22,7 @@ ARCH_FIELDS = {
     "memory_runtime_gib",  # what the runtime reports (hardware/memory_capacity.py)
     "smem_mma_bytes_per_clk", "mma_bf16_flops_per_clk",  # SM 10.x operand feed (hardware/params.mma_feed_ratio)
     "tensor_memory_kib",  # SM 10.x accumulator memory (hardware/params.accum_mem_bytes)
+    "smem_per_core_kib", "threads_per_core",  # an SM's resident-CTA resources (perf/decode_residency.py)
 }
 
 

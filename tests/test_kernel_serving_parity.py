@@ -48,7 +48,8 @@ PARAMS = {**{p[0]: p[1] for p in kf.PARAMS}, "eff_bf16": 0.81, "eff_fp8": 0.67, 
           "split_bf16": 6.0, "split_fp8": 3.0, "core_bw_share": 4.06, "tile_k_overhead": 90.0,
           "epilogue_exposed": 0.4, "ovh_bf16": 2.6, "ovh_fp8": 12.2, "mem_bf16": 0.83, "mem_fp8": 0.77,
           "ovh_decode_hmma": 6.0, "ovh_decode_qgmma": 7.0, "ovh_decode_mmha": 8.0,
-          "ctabw_decode_mmha": 40.0, "tokrate_decode_mmha": 30.0}
+          "ctabw_decode_mmha": 40.0, "tokrate_decode_mmha": 30.0,
+          "ctas_per_core": 5.0, "ctas_decode_hmma": 1.5, "ctas_decode_qgmma": 2.5, "ctas_decode_mmha": 7.0}
 SOURCE = {"package": "aiconfigurator-core", "package_version": "test",
           "chips": {CHIP: {"system": SYSTEM, "stack": "trtllm", "stack_versions": {"gemm": "x"}}}}
 GEMM_PR = {"bf16": "bf16", "fp8": "fp8"}  # the serving precision whose GEMMs run the fit's class
@@ -130,7 +131,11 @@ def test_every_class_is_checked(kernels):
         assert ("decode_mmha", 1.0) in classes
 
 
-def test_serving_prices_the_database_kernels_as_the_fit_does(kernels, fitted):
+@pytest.mark.parametrize("source", [False, True])
+def test_serving_prices_the_database_kernels_as_the_fit_does(kernels, fitted, source, monkeypatch):
+    # and with the generation kernels' source residency (kernel_fit.SOURCE_RESIDENCY) on, which both take from
+    # kernel_fit.kernel_residency
+    monkeypatch.setattr(kf, "SOURCE_RESIDENCY", source)
     x = kf.x_of(PARAMS)
     for g in _items(kernels):
         fit_p, serve_p = kf.item_params(g, x), _serving(g, fitted)

@@ -235,6 +235,7 @@ class ChipParams:
     # generation attention's DRAM stream by Little's law: each resident CTA keeps a fixed number
     # of KV tokens in flight (its load pipeline's buffers), so it streams attn_cta_tokens_per_s x
     # (K + V bytes per token) whatever the DRAM, and min(units, cores x attn_ctas_per_core)
+    # (per generation kernel: perf/kernel_fit.py FITTED_RESIDENCY, perf/decode_residency.py)
     # CTAs are resident. Tokens/s per CTA, 0 = not modelled (default; the kernel-level fit,
     # perf/kernel_fit.py, fits it per generation kernel)
     attn_cta_tokens_per_s: np.ndarray | float = 0.0

@@ -168,7 +168,12 @@ def serving_decode_params(p, chip, cfg, pr, tp: int, fitted: dict | None = None)
     p = fp8_cache_vector_work(p, chip.family, kernel, kv_fmt)
     classes = _own_entry(chip, fitted).get("kernel_decode_classes")
     cls = "decode_" + kernel
-    return p.replace(**classes[cls]) if classes and cls in classes else p
+    if not (classes and cls in classes):
+        return p
+    p = p.replace(**classes[cls])
+    # and the kernel's resident CTAs per SM from its source where it has one, as the fit (kernel_fit.kernel_residency)
+    ctas = float(kernel_fit.kernel_residency(chip, [cls], [heads], [kv_heads], [cfg.hd], [kv_fmt])[0])
+    return p.replace(attn_ctas_per_core=ctas) if ctas > 0 else p
 
 
 def fp8_cache_vector_work(p, family: str, kernel: str, kv_fmt: str):

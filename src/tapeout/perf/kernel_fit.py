@@ -77,7 +77,8 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       group to (kernels_db.yaml decode_kernels q_tile: XQA mma.sync 16 rows, XQA
                       Hopper SWAP_AB 8, trtllm-gen tileSizeQ 8..128, masked MHA 1), and a CTA's KV
                       stream by Little's law (per token 1 / tokens/s + its K and V bytes / bytes/s per
-                      CTA: buffers of fixed tokens or fixed bytes; resident CTAs per core) slowed by the
+                      CTA: buffers of fixed tokens or fixed bytes; resident CTAs per core, one fitted per kernel:
+                      FITTED_RESIDENCY; from the kernel's source where SOURCE_RESIDENCY, off) slowed by the
                       work per (padded query row, KV token) it serialises with its loads (score_<kernel>,
                       FP32-FLOP equivalents at one core's vector rate: the online softmax; not for
                       masked MHA, whose single row per CTA makes it its token rate); the CTAs each
@@ -134,6 +135,7 @@ from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
 from .context_tiles import context_tile, schedule_described
 from .context_tiles import softmax_overlap as overlap_of
+from .decode_residency import ctas_per_sm
 from .kernel_floor import chip_floors, family_offsets, offset_of
 from .kernel_replay import KV_BYTES_PER_ELEM, decode_l2_resident, l2_read_bw, l2_resident, l2_served_bw, mmha_cta_width, mmha_reread
 from .kernel_tile import (collector_tile, fp8_block_multicast, fp8_block_rule, fp8_block_stages, fp8_block_tile, k_padding,
@@ -225,6 +227,9 @@ PARAMS = (
     # per token a CTA waits 1 / tokrate + K and V bytes / ctabw
     *((f"ctabw_decode_{k}", 50.0, 1.0, 1e5) for k in DECODE_KERNELS),
     ("ctas_per_core", 2.0, 1.0, 16.0),
+    # resident CTAs per core per generation kernel where FITTED_RESIDENCY (else held, unused): the kernels'
+    # sources give different residencies (XQA mha.cu 1, mha_sm90.cu 2-3, masked MHA up to 8-16; perf/decode_residency.py)
+    *((f"ctas_decode_{k}", 2.0, 1.0, 16.0) for k in DECODE_KERNELS),
     # the knee of the generation kernels' loaded stream (opcost.loaded_stream): (C^-n + D^-n)^(-1/n) of
     # their CTAs' Little's-law stream C and the DRAM's D (ChipParams.attn_cta_stream_knee); a property
     # of how a request's round trip grows with the memory's load, shared by every chip and kernel
@@ -295,6 +300,24 @@ TOKEN_N_FMTS = ("fp8",)
 # stability and better determinism"), in the fit and `--kernels` serving; False: no reduction time
 # (split_serial_us held at 0). See docs/notes/issue-24.md, Round stop-27, issue-27bf
 SPLIT_K_SERIAL = True
+# the CTAs a generation kernel keeps resident per SM from its source where the source gives it (perf/
+# decode_residency.py: XQA mha.cu 1 per SM, its ~140 KiB of shared memory against the SM's 164-228; XQA
+# mha_sm90.cu 2-3 by its launch bounds), in the fit and `--kernels` serving; the other generation kernels
+# (masked MHA, trtllm-gen) keep the fitted residency. Off: measured against the kernels, the source residency
+# under the Little's-law CTA stream (a per-CTA rate shared by every chip) makes H200 held out worse, 12.1 ->
+# 12.9 % (XQA mha.cu alone at 1 per SM: its DRAM-streamed kernels +17 %, H200 predicted no faster than H100);
+# fitted per kernel, the XQA kernels take no residency cap at all (ctas_decode_hmma / _qgmma at their bound):
+# the kernels' time does not show the source's per-SM cap (docs/notes/issue-24.md, Round stop-28, issue-28xq)
+SOURCE_RESIDENCY = False
+# one fitted residency per generation kernel (ctas_decode_<kernel>) instead of one shared ctas_per_core, where the
+# kernel has no source residency (SOURCE_RESIDENCY) or everywhere (SOURCE_RESIDENCY off), in the fit and `--kernels`
+# serving (generation_fields). Why: the kernels' builds differ (XQA mha.cu 256 threads and ~140 KiB of shared
+# memory, mha_sm90.cu 384 threads and launch bounds of 2-3 per SM, masked MHA 256-1024 threads sized at run time
+# by cudaOccupancyMaxActiveBlocksPerMultiprocessor: perf/decode_residency.py), so one shared value is a
+# compromise between them (stop 27: 8.1, pulled by the XQA kernels; masked MHA alone fits 3.4). On, generation
+# attention held out: H200 12.1 -> 11.3 % (masked MHA 12.4 -> 10.5), H100 12.1 -> 11.7, B200 8.1 -> 7.9, worse
+# A100 22.8 -> 25.4 (its kernels already too fast, more so). False: the shared ctas_per_core (stop 26-27)
+FITTED_RESIDENCY = True
 MMA_N_STEP = 8.0
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): for a chip without TDP or peak
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
@@ -434,6 +457,9 @@ class Groups:
                    np.char.add("decode_", decode_kernel(family, c["kv_fmt"][idx], c["heads"][idx], c["kv_heads"][idx],
                                                         c["head_dim"][idx]).astype(str)))
             cls = np.broadcast_to(np.asarray(cls, dtype=str), idx.shape)
+            # the generation kernel's resident CTAs per SM from its source (0: the fitted ctas_per_core)
+            ctas = (kernel_residency(chip_for(chip), cls, c["heads"][idx], c["kv_heads"][idx], c["head_dim"][idx], c["kv_fmt"][idx])
+                    if op == "attention_decode" else np.zeros(len(idx)))
             # GEMMs whose collector replay stays in L2 (perf/kernel_replay.py) stream from L2, not DRAM
             # and so do generation kernels whose replayed KV cache fits (the collector times one cache)
             l2 = (l2_resident(c["m"][idx], c["n"][idx], c["k"][idx], fmt, p.sram_bytes) if op == "gemm"
@@ -463,9 +489,9 @@ class Groups:
             overlap = overlap_of(family) if op == "attention_prefill" and softmax_overlap else 0.0
             # one item per kernel class, L2 service, stream width, context tile and block-scaled FP8 tile
             # (its parameters are scalars)
-            for kc, res, wd, tq, tk, bm, bn, fl in sorted(set(zip(cls, served, width, ctx_q, ctx_kv, ftm, ftn, inflight))):
+            for kc, res, wd, tq, tk, bm, bn, fl, nc in sorted(set(zip(cls, served, width, ctx_q, ctx_kv, ftm, ftn, inflight, ctas))):
                 s = ((cls == kc) & (served == res) & (width == wd) & (ctx_q == tq) & (ctx_kv == tk) & (ftm == bm) & (ftn == bn)
-                     & (inflight == fl))
+                     & (inflight == fl) & (ctas == nc))
                 # the masked-MHA fallback applies RoPE and appends K/V inside its own kernel
                 # (decoderMaskedMultiheadAttentionTemplate.h): no separate preparation kernels
                 pre_k = pre and kc != "decode_mmha"
@@ -481,7 +507,7 @@ class Groups:
                                    "l2": bool(res > 0), "reread": float(res), "l2_bw": l2_bw, "cta_width": float(wd),
                                    "no_split": tile is not None or bool(bm), "rows": idx[s],  # the kernels' rows in k
                                    "ovh_offset": offset_of(offsets, chip, fmt) if op == "gemm" else 0.0,
-                                   "family": family})
+                                   "family": family, "ctas": float(nc)})
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
@@ -512,6 +538,18 @@ def serving_decode_class(chip) -> str:
     chip in ChipParams): the kernel the library runs for a GQA model (group 8, head size 128,
     BF16 KV cache; Llama-3-style), e.g. "decode_hmma" on Hopper, "decode_trtllmgen" on B200."""
     return "decode_" + str(decode_kernel(chip.family, ["bf16"], [8], [1], [128])[0])
+
+
+def kernel_residency(chip, cls, heads, kv_heads, head_dim, kv_fmt) -> np.ndarray:
+    """Per generation kernel of class `cls` ("decode_<kernel>", elementwise with the shapes), its CTAs resident
+    per SM from the kernel's source (perf/decode_residency.ctas_per_sm) where SOURCE_RESIDENCY, else 0 (the
+    fitted ctas_per_core). The fit (Groups) and serving (kernel_calibration.serving_decode_params) both use it."""
+    cls = np.asarray(cls, dtype=str)
+    if not SOURCE_RESIDENCY:
+        return np.zeros(cls.shape)
+    group = np.asarray(heads, dtype=float) / np.maximum(np.asarray(kv_heads, dtype=float), 1.0)
+    kv_bytes = np.array([KV_BYTES_PER_ELEM[str(f)] for f in np.atleast_1d(kv_fmt)], dtype=float).reshape(np.shape(kv_fmt))
+    return ctas_per_sm(chip, np.char.replace(cls, "decode_", ""), head_dim, group, kv_bytes)
 
 
 def gen_q_tile(cls: str) -> dict:
@@ -666,7 +704,8 @@ def generation_fields(v: dict, cls: str) -> dict:
     attn = cls not in GEMM_CLASSES
     return {"attn_decode_unit_flops": v["unit_" + cls] if attn else 0.0,
             "attn_decode_unit_time": v["unitlat_" + cls] * 1e-6 if attn else 0.0,
-            "attn_cta_tokens_per_s": v.get("tokrate_" + cls, 0.0) * 1e6, "attn_ctas_per_core": v["ctas_per_core"],
+            "attn_cta_tokens_per_s": v.get("tokrate_" + cls, 0.0) * 1e6,
+            "attn_ctas_per_core": v.get("ctas_" + cls, v["ctas_per_core"]) if FITTED_RESIDENCY else v["ctas_per_core"],
             "attn_cta_bytes_per_s": v.get("ctabw_" + cls, 0.0) * 1e9,
             "attn_cta_stream_knee": v.get("gen_stream_knee", 0.0) if GEN_STREAM_KNEE and cls.startswith("decode_") else 0.0,
             "attn_gen_score_flops": v.get("score_" + cls, 0.0),
@@ -691,6 +730,8 @@ def item_params(g: dict, x) -> ChipParams:
     if g.get("no_split"):  # the collector's kernel: CUTLASS's data-parallel persistent scheduler (kernel_tile)
         p = p.replace(max_split_k=1.0, balanced_row_tiles=0.0)  # on its own fixed tile
     p = with_cta_width(p, g.get("cta_width", 1.0))
+    if g.get("ctas", 0.0) > 0:  # the kernel's source residency (SOURCE_RESIDENCY), not the fitted ctas_per_core
+        p = p.replace(attn_ctas_per_core=g["ctas"])
     if g.get("l2") and g["op"] == "attention_decode":
         # a generation kernel's KV stream served by the L2: its CTAs' own Little's-law stream against the
         # chip's L2 read bandwidth (never below the DRAM's), and for a re-read (masked MHA's GQA group)
@@ -760,13 +801,15 @@ def fit(groups: Groups, structured: bool = True) -> dict:
         used.add("promote_exposed")
     used |= {"ovh_gen_pre"} if any(g.get("pre") for g in groups.items) else set()
     if any(g["cls"].startswith("decode_") for g in groups.items):
-        used |= {"ctas_per_core", "gen_stream_knee"} if GEN_STREAM_KNEE else {"ctas_per_core"}
+        used |= {"gen_stream_knee"} if GEN_STREAM_KNEE else set()
+        used |= ({f"ctas_{g['cls']}" for g in groups.items if g["cls"].startswith("decode_") and not g.get("ctas", 0.0) > 0}
+                 if FITTED_RESIDENCY else {"ctas_per_core"})
     used |= {"l2_core_bw"} if any(g.get("l2") and g["op"] == "gemm" for g in groups.items) else set()
     used |= {"load_latency_us"} if any(g.get("inflight", 0.0) > 0 for g in groups.items) else set()
     if ELT_CORE_STREAM and "prefill" in present:
         used |= {"elt_core_bw", "gen_stream_knee"} if GEN_STREAM_KNEE else {"elt_core_bw"}
     free = np.array([n.partition("_")[2] not in set(CLASSES) - present
-                     and not ((n.startswith("eff_fp8_block") or n in ("ovh_gen_pre", "promote_exposed", "ctas_per_core", "l2_core_bw",
+                     and not ((n.startswith("eff_fp8_block") or n.startswith("ctas_") or n in ("ovh_gen_pre", "promote_exposed", "l2_core_bw",
                                                                    "load_latency_us", "gen_stream_knee", "elt_core_bw"))
                               and n not in used)
                      and n not in SCANNED and not n.startswith("ovhfam_")
@@ -820,7 +863,7 @@ def fit(groups: Groups, structured: bool = True) -> dict:
 
 # parameters named <prefix>_<kernel class> (a CLASSES entry): params_for and generation_fields read them for
 # that class's groups only
-CLASS_PARAM_PREFIXES = ("mem", "ovh", "split", "unit", "unitlat", "tokrate", "ctabw", "score")
+CLASS_PARAM_PREFIXES = ("mem", "ovh", "split", "unit", "unitlat", "tokrate", "ctabw", "score", "ctas")
 # the compute efficiencies params_for and predict_group put on the peak keys (compute_effs)
 COMPUTE_EFFS = ("eff_bf16", "eff_fp8", "eff_nvfp4", "eff_fp8_block_mma")
 
@@ -832,6 +875,8 @@ def group_reads(g: dict, name: str) -> bool:
     groups that read a stepped parameter, so a read missed here changes the fit: keep this in step with
     those functions (tests/test_kernel_fit_jac.py checks the Jacobian against the dense one)."""
     prefix, _, rest = name.partition("_")
+    if prefix == "ctas" and rest in CLASSES:  # generation_fields / item_params: the kernel's own fitted residency
+        return FITTED_RESIDENCY and g["cls"] == rest and not g.get("ctas", 0.0) > 0
     if prefix in CLASS_PARAM_PREFIXES and rest in CLASSES:
         return g["cls"] == rest
     if prefix == "ovhfam":  # predict_group: the family's offset, GEMM formats and multi-family attention classes
@@ -848,9 +893,11 @@ def group_reads(g: dict, name: str) -> bool:
         return bool(g.get("pre"))
     if name == "promote_exposed":  # predict_group: x times the promotion FLOPs, 0 where there are none
         return bool(np.any(g["promote_flops"]))
-    if name in ("ctas_per_core", "gen_stream_knee"):  # generation_fields: the CTA stream is on for decode classes only
+    if name == "ctas_per_core":  # generation_fields: decode classes, unless the kernel's source or own residency replaces it
+        return g["cls"].startswith("decode_") and not g.get("ctas", 0.0) > 0 and not FITTED_RESIDENCY
+    if name == "gen_stream_knee":  # generation_fields: the CTA stream is on for decode classes only
         # (params_for: the knee also shapes the context class's QKV pass stream when ELT_CORE_STREAM is on)
-        return g["cls"].startswith("decode_") or (name == "gen_stream_knee" and ELT_CORE_STREAM and g["cls"] == "prefill")
+        return g["cls"].startswith("decode_") or (ELT_CORE_STREAM and g["cls"] == "prefill")
     if name in COMPUTE_EFFS:  # params_for: one efficiency per peak key, read per op
         return name in compute_effs(g)
     kinds = set(np.unique(g["table"].kind).tolist())
@@ -931,7 +978,10 @@ def error_stats(e: np.ndarray) -> dict:
 
 
 def x_of(params: dict) -> np.ndarray:
-    return np.array([params[n] for n in NAMES], dtype=float)
+    """The parameter vector of a fit's {name: value}; a per-kernel residency a fit from before it existed lacks
+    (ctas_decode_<kernel>, read only where FITTED_RESIDENCY) takes its start value."""
+    start = {p[0]: p[1] for p in PARAMS}
+    return np.array([params[n] if n in params or not n.startswith("ctas_decode_") else start[n] for n in NAMES], dtype=float)
 
 
 def holdout_report(train: Kernels, test: Kernels, holdout: str, floors: dict | None = None) -> dict:
@@ -967,6 +1017,9 @@ def model_switches() -> dict:
             "SOFTMAX_OVERLAP": {"value": SOFTMAX_OVERLAP, "serving": "kernel_library attn_ctx_softmax_overlap"},
             "ELT_CORE_STREAM": {"value": ELT_CORE_STREAM,
                                 "serving": "fit only: serving's QKV preprocessing streams at the DRAM x its stream efficiency"},
+            "FITTED_RESIDENCY": {"value": FITTED_RESIDENCY, "serving": "kernel_decode_classes attn_ctas_per_core"},
+            "SOURCE_RESIDENCY": {"value": SOURCE_RESIDENCY,
+                                 "serving": "serving_decode_params attn_ctas_per_core = decode_residency.ctas_per_sm"},
             "TOKEN_N_FMTS": {"value": list(TOKEN_N_FMTS),
                              "serving": "kernel_gemm_classes balanced_row_tiles, for the row's GEMM format"}}
 
