@@ -48,7 +48,7 @@ PARAMS = {**{p[0]: p[1] for p in kf.PARAMS}, "eff_bf16": 0.81, "eff_fp8": 0.67, 
           "split_bf16": 6.0, "split_fp8": 3.0, "core_bw_share": 4.06, "tile_k_overhead": 90.0,
           "epilogue_exposed": 0.4, "ovh_bf16": 2.6, "ovh_fp8": 12.2, "mem_bf16": 0.83, "mem_fp8": 0.77,
           "ovh_decode_hmma": 6.0, "ovh_decode_qgmma": 7.0, "ovh_decode_mmha": 8.0,
-          "ctabw_decode_mmha": 40.0, "tokrate_decode_mmha": 30.0}
+          "ctabw_decode_mmha": 40.0, "tokrate_decode_mmha": 30.0, "qkv_step_flops": 450.0}
 SOURCE = {"package": "aiconfigurator-core", "package_version": "test",
           "chips": {CHIP: {"system": SYSTEM, "stack": "trtllm", "stack_versions": {"gemm": "x"}}}}
 GEMM_PR = {"bf16": "bf16", "fp8": "fp8"}  # the serving precision whose GEMMs run the fit's class
@@ -151,6 +151,13 @@ def test_serving_prices_the_database_kernels_as_the_fit_does(kernels, fitted):
         served = g["kernels"].cols["q_len"][g["rows"]] != 1 if g["op"] == "attention_prefill" else np.ones(len(g["rows"]), bool)
         assert served.any()
         np.testing.assert_allclose(b[priced][served], a[priced][served], rtol=1e-9, err_msg=f"{g['cls']} kernels priced apart")
+        # the context op's QKV preprocessing pass (the serving graph's, workloads/llm.qkv_preprocess): its thread
+        # steps at the same per-step cost (kernel_fit.QKV_STEP_BOUND), so the same time
+        assert float(serve_p.elt_step_flops) == float(fit_p.elt_step_flops) == kf.qkv_step_flops(PARAMS)
+        passes = table.elt_steps > 0
+        if g["op"] == "attention_prefill":
+            assert passes.sum() == len(g["rows"])
+            np.testing.assert_allclose(b[passes], a[passes], rtol=1e-9, err_msg="the QKV pass priced apart")
 
 
 def test_fp8_rows_take_the_fp8_gemm_class(fitted):

@@ -416,6 +416,11 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         t_mm = np.where(peak > 0, t_mm, np.inf)
         vec_rate = np.asarray(p.vector_flops) * p.eff_vector
         t_vec = flops / vec_rate
+        step_flops = np.asarray(p.elt_step_flops, dtype=float)
+        if t.elt_steps is not None and t.elt_steps.any() and np.any(step_flops > 0):
+            # an elementwise kernel's thread steps, each a fixed instruction sequence (loads, index math,
+            # a barrier, stores) on the SMs' issue slots whatever its FLOPs (ChipParams.elt_step_flops)
+            t_vec = t_vec + col(t.elt_steps) * step_flops / vec_rate
         makespan = ctx & (np.asarray(p.attn_ctx_makespan, dtype=float) > 0)
         if t.exps is not None and t.exps.any():
             # softmax on the vector/SFU units, per score, issued between the two attention
