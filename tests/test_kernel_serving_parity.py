@@ -48,7 +48,7 @@ PARAMS = {**{p[0]: p[1] for p in kf.PARAMS}, "eff_bf16": 0.81, "eff_fp8": 0.67, 
           "split_bf16": 6.0, "split_fp8": 3.0, "core_bw_share": 4.06, "tile_k_overhead": 90.0,
           "epilogue_exposed": 0.4, "ovh_bf16": 2.6, "ovh_fp8": 12.2, "mem_bf16": 0.83, "mem_fp8": 0.77,
           "ovh_decode_hmma": 6.0, "ovh_decode_qgmma": 7.0, "ovh_decode_mmha": 8.0,
-          "ctabw_decode_mmha": 40.0, "tokrate_decode_mmha": 30.0, "qkv_step_flops": 450.0}
+          "ctabw_decode_mmha": 40.0, "tokrate_decode_mmha": 30.0, "qkv_step_bytes": 150.0}
 SOURCE = {"package": "aiconfigurator-core", "package_version": "test",
           "chips": {CHIP: {"system": SYSTEM, "stack": "trtllm", "stack_versions": {"gemm": "x"}}}}
 GEMM_PR = {"bf16": "bf16", "fp8": "fp8"}  # the serving precision whose GEMMs run the fit's class
@@ -84,9 +84,14 @@ def kernels(request):
     return kernels_db.read_kernels(systems=[SYSTEM], per_group=60, ops=("gemm", "attention_decode", "attention_prefill"))
 
 
-@pytest.fixture(scope="module")
-def fitted():
-    return db_fitted({CHIP: (PARAMS, {"bf16", "fp8"}, "synthetic")}, SOURCE)
+@pytest.fixture(scope="module", params=[True, False], ids=["qkv-step-bound", "qkv-dram-only"])
+def fitted(request):
+    """Serving's calibration with the QKV pass's L2 step bound on and off (kernel_fit.QKV_STEP_BOUND): the fit and
+    serving price the pass the same either way."""
+    mp = pytest.MonkeyPatch()
+    mp.setattr(kf, "QKV_STEP_BOUND", request.param)
+    yield db_fitted({CHIP: (PARAMS, {"bf16", "fp8"}, "synthetic")}, SOURCE)
+    mp.undo()
 
 
 def _serving(item, fitted):
@@ -152,8 +157,9 @@ def test_serving_prices_the_database_kernels_as_the_fit_does(kernels, fitted):
         assert served.any()
         np.testing.assert_allclose(b[priced][served], a[priced][served], rtol=1e-9, err_msg=f"{g['cls']} kernels priced apart")
         # the context op's QKV preprocessing pass (the serving graph's, workloads/llm.qkv_preprocess): its thread
-        # steps at the same per-step cost (kernel_fit.QKV_STEP_BOUND), so the same time
-        assert float(serve_p.elt_step_flops) == float(fit_p.elt_step_flops) == kf.qkv_step_flops(PARAMS)
+        # steps through the same L2 at the same bytes per step (kernel_fit.QKV_STEP_BOUND), so the same time
+        if g["op"] == "attention_prefill":
+            assert float(serve_p.elt_step_time) == float(fit_p.elt_step_time) == kf.qkv_step_time(PARAMS, g["l2_bw"])
         passes = table.elt_steps > 0
         if g["op"] == "attention_prefill":
             assert passes.sum() == len(g["rows"])

@@ -1,5 +1,5 @@
-"""The QKV preprocessing pass bounded by its thread steps on the SMs as well as by the DRAM
-(ChipParams.elt_step_flops, Elementwise.steps, workloads/llm.qkv_thread_steps; kernel_fit.QKV_STEP_BOUND;
+"""The QKV preprocessing pass bounded by its thread steps' traffic through the L2 as well as by the DRAM
+(ChipParams.elt_step_time, Elementwise.steps, workloads/llm.qkv_thread_steps; kernel_fit.QKV_STEP_BOUND;
 issue 24, round stop-28 issue-28qk)."""
 
 import dataclasses
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tapeout.ops import OpTable
 from tapeout.perf import kernel_fit as kf
 from tapeout.perf.calibration import calibrated_params
+from tapeout.perf.kernel_replay import l2_read_bw
 from tapeout.perf.kernels_db import chip_for
 from tapeout.perf.opcost import evaluate
 from tapeout.workloads.llm import qkv_preprocess, qkv_thread_steps
@@ -36,40 +37,43 @@ def test_steps_are_one_per_16_byte_vector_of_each_query_heads_row():
 
 
 def test_without_a_step_cost_the_op_costs_what_it_did():
-    # the default model: elt_step_flops 0, an op's steps change nothing
+    # the default model: elt_step_time 0, an op's steps change nothing
     op = qkv_preprocess(8192, 64, 8, 128)
     assert _time(op, H100) == _time(dataclasses.replace(op, steps=0.0), H100)
 
 
 @settings(max_examples=40, deadline=None)
 @given(tokens=st.integers(1, 1 << 16), heads=st.sampled_from([8, 32, 64]), group=st.sampled_from([1, 4, 8]),
-       step=st.floats(1.0, 2000.0))
+       step=st.floats(1e-15, 1e-10))
 def test_the_pass_takes_the_longer_of_its_steps_and_its_dram_stream(tokens, heads, group, step):
     op = qkv_preprocess(float(tokens), heads, heads // group, 128)
-    p = H100.replace(elt_step_flops=step)
-    rate = float(p.vector_flops) * float(p.eff_vector)
+    p = H100.replace(elt_step_time=step)
     dram = op.bytes / (float(p.mem_bw) * float(p.eff_mem))
-    assert _time(op, p) == pytest.approx(max(dram, (op.flops + op.steps * step) / rate), rel=1e-9)
+    vec = op.flops / (float(p.vector_flops) * float(p.eff_vector))
+    assert _time(op, p) == pytest.approx(max(dram, op.steps * step, vec), rel=1e-9)
 
 
-def test_where_the_steps_bind_h200_takes_h100s_time():
-    # the same 132 SMs at the same clock (vector_flops 66.9 / 67 TFLOP/s): a step-bound pass gains only the
-    # vector rates' ratio on H200, a DRAM-bound one the DRAM's (4.8 / 3.35)
-    wide = qkv_preprocess(8192, 64, 1, 128, kv_bytes=1)  # GQA 64 over an FP8 cache: few bytes per step
-    mha = qkv_preprocess(8192, 40, 40, 256)  # MHA, 96 bytes per step
-    step = 600.0
-    r_wide = _time(wide, H100.replace(elt_step_flops=step)) / _time(wide, H200.replace(elt_step_flops=step))
-    r_mha = _time(mha, H100.replace(elt_step_flops=step)) / _time(mha, H200.replace(elt_step_flops=step))
-    assert r_wide == pytest.approx(float(H200.vector_flops) / float(H100.vector_flops), rel=1e-9)
-    assert r_mha == pytest.approx(float(H200.mem_bw) / float(H100.mem_bw), rel=1e-9)
+def test_where_the_l2_binds_h200_takes_h100s_time(monkeypatch):
+    # H100 and H200 share their L2 (9.8 TB/s measured): a pass bound by its L2 traffic takes the same time on
+    # both, a DRAM-bound one gains the DRAM's ratio (4.8 / 3.35)
+    monkeypatch.setattr(kf, "QKV_STEP_BOUND", True)
+    params = {**{n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}, "qkv_step_bytes": 160.0}
+    wide = qkv_preprocess(8192, 64, 1, 128, kv_bytes=1)  # GQA 64 over an FP8 cache: few DRAM bytes per step
+    mha = qkv_preprocess(8192, 40, 40, 256)  # MHA: 96 DRAM bytes per step
+    t = {(name, c): _time(op, p.replace(elt_step_time=kf.qkv_step_time(params, l2_read_bw(chip_for(c)))))
+         for name, op in (("wide", wide), ("mha", mha)) for c, p in (("h100-sxm", H100), ("h200", H200))}
+    assert t["wide", "h100-sxm"] == pytest.approx(t["wide", "h200"], rel=1e-12)
+    assert t["wide", "h200"] == pytest.approx(wide.steps * 160.0 / 9.8e12, rel=1e-9)
+    assert t["mha", "h100-sxm"] / t["mha", "h200"] == pytest.approx(float(H200.mem_bw) / float(H100.mem_bw), rel=1e-9)
 
 
-def test_the_fit_and_serving_take_the_same_step_cost():
+@pytest.mark.parametrize("on", [True, False])
+def test_the_fit_and_serving_take_the_same_step_time(monkeypatch, on):
     from tapeout.perf.kernel_calibration import chip_entry
 
-    params = {**{n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}, "qkv_step_flops": 417.0}
-    x = kf.x_of(params)
-    for cls in ("prefill", "decode_trtllmgen", "bf16"):
-        assert float(kf.params_for(H100, x, cls).elt_step_flops) == (417.0 if kf.QKV_STEP_BOUND else 0.0)
-    lib = chip_entry(params, chip_for("h100-sxm"), "test")["kernel_library"]
-    assert lib["elt_step_flops"] == (417.0 if kf.QKV_STEP_BOUND else 0.0)
+    monkeypatch.setattr(kf, "QKV_STEP_BOUND", on)
+    params = {**{n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)}, "qkv_step_bytes": 189.0}
+    for chip in ("h100-sxm", "b200"):
+        lib = chip_entry(params, chip_for(chip), "test")["kernel_library"]
+        assert lib["elt_step_time"] == pytest.approx(189.0 / l2_read_bw(chip_for(chip)) if on else 0.0, rel=1e-12)
+    assert kf.qkv_step_time(params, 0.0) == 0.0  # no L2 bandwidth described: not priced

@@ -208,8 +208,8 @@ class Elementwise(Op):
     reads: float = 1.0
     writes: float = 1.0
     dtype: str = "bf16"
-    # thread steps of the op's kernel where its per-step instruction work is priced apart from its
-    # FLOPs (ChipParams.elt_step_flops; perf/opcost.py): TensorRT-LLM's QKV preprocessing
+    # thread steps of the op's kernel where each step's traffic through the L2 is priced apart from its
+    # DRAM bytes (ChipParams.elt_step_time; perf/opcost.py): TensorRT-LLM's QKV preprocessing
     # (workloads/llm.qkv_preprocess). 0 = none
     steps: float = 0.0
 
