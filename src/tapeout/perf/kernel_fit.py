@@ -114,7 +114,8 @@ BF16 activation once per pass, writes the format's payload and block scales). Se
 quantize into the producer (workloads/llm.py), so the fitted GEMM efficiency is the GEMM's alone.
 Likewise a context-attention kernel of the database is TensorRT-LLM's attention op, which runs
 `invokeQKVPreprocessing` (RoPE, K/V written into the paged cache; cpp/tensorrt_llm/common/
-attentionOp.cpp, enqueueContext) before the fused MHA: `qkv_preprocess_op` adds that pass.
+attentionOp.cpp, enqueueContext) before the fused MHA: `qkv_preprocess_op` adds that pass, at the DRAM
+(and, QKV_STEP_BOUND, at least its thread steps' traffic through the chip's L2: off).
 
 Fitted by least squares on log(predicted / measured) latency with a soft-L1 loss (medians
 matter, not the few kernels a library mis-tunes). Leave-one-chip-out: fit on every chip but
@@ -301,7 +302,7 @@ ELT_CORE_STREAM = False
 # per step (within the source's count) give H200/H100 context time 1.000 where measured 0.98-1.00 (GQA >= 2)
 # and close the H100-H200 signed gap (+5.0 / +1.2 -> +4.5 / +5.4, BF16), but both Hopper chips are then too
 # slow: held out H200 context 9.8 / 10.6 -> 10.6 / 12.1 %, H100 9.3 / 10.4 -> 10.1 / 11.7, B200 8.7 / 8.2 ->
-# 8.3 / 7.3 (BF16 / FP8; docs/notes/issue-24.md, Round stop-28, issue-28qk)
+# 8.3 / 7.3, B300 9.5 / 10.5 -> 8.9 / 9.4 (BF16 / FP8; docs/notes/issue-24.md, Round stop-28, issue-28qk)
 QKV_STEP_BOUND = False
 # GEMM formats whose library kernel puts the tokens on the MMA's N side, so a GEMM of more tokens than
 # the chip's row tile splits them into equal tiles at the MMA's N step (ChipParams.balanced_row_tiles):

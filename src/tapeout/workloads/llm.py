@@ -72,7 +72,7 @@ def qkv_preprocess(tokens: float, heads: int, kv_heads: int, head_dim: int, act_
 # bytes one thread of TensorRT-LLM's QKV preprocessing kernel loads per step (BYTES_PER_LOAD, one 16-byte
 # vector of the activation; applyBiasRopeUpdateKVCacheV2, cpp/tensorrt_llm/kernels/unfusedAttentionKernels/
 # unfusedAttentionKernels_2_template.h)
-QKV_STEP_BYTES = 16.0
+QKV_VECTOR_BYTES = 16.0
 
 
 def qkv_thread_steps(tokens: float, heads: int, head_dim: int, act_bytes: float = 2.0) -> float:
@@ -82,7 +82,7 @@ def qkv_thread_steps(tokens: float, heads: int, head_dim: int, act_bytes: float 
     vectors (stored by the group's first head only): tokens x query heads x vectors per head, whatever the
     KV heads. Each step is the same instruction sequence (five vector loads with the rotation pairs, the
     cos/sin cache, index math, a barrier, the stores): the op's Elementwise.steps."""
-    return float(tokens) * heads * head_dim * act_bytes / QKV_STEP_BYTES
+    return float(tokens) * heads * head_dim * act_bytes / QKV_VECTOR_BYTES
 
 
 @dataclass(frozen=True)
