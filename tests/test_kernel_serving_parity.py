@@ -49,7 +49,8 @@ PARAMS = {**{p[0]: p[1] for p in kf.PARAMS}, "eff_bf16": 0.81, "eff_fp8": 0.67, 
           "epilogue_exposed": 0.4, "ovh_bf16": 2.6, "ovh_fp8": 12.2, "mem_bf16": 0.83, "mem_fp8": 0.77,
           "ovh_decode_hmma": 6.0, "ovh_decode_qgmma": 7.0, "ovh_decode_mmha": 8.0,
           "ctabw_decode_mmha": 40.0, "tokrate_decode_mmha": 30.0,
-          "ctas_per_core": 5.0, "ctas_decode_hmma": 1.5, "ctas_decode_qgmma": 2.5, "ctas_decode_mmha": 7.0}
+          "ctas_per_core": 5.0, "ctas_decode_hmma": 1.5, "ctas_decode_qgmma": 2.5, "ctas_decode_mmha": 7.0,
+          "qkv_step_bytes": 150.0}
 SOURCE = {"package": "aiconfigurator-core", "package_version": "test",
           "chips": {CHIP: {"system": SYSTEM, "stack": "trtllm", "stack_versions": {"gemm": "x"}}}}
 GEMM_PR = {"bf16": "bf16", "fp8": "fp8"}  # the serving precision whose GEMMs run the fit's class
@@ -85,9 +86,14 @@ def kernels(request):
     return kernels_db.read_kernels(systems=[SYSTEM], per_group=60, ops=("gemm", "attention_decode", "attention_prefill"))
 
 
-@pytest.fixture(scope="module")
-def fitted():
-    return db_fitted({CHIP: (PARAMS, {"bf16", "fp8"}, "synthetic")}, SOURCE)
+@pytest.fixture(scope="module", params=[True, False], ids=["qkv-step-bound", "qkv-dram-only"])
+def fitted(request):
+    """Serving's calibration with the QKV pass's L2 step bound on and off (kernel_fit.QKV_STEP_BOUND): the fit and
+    serving price the pass the same either way."""
+    mp = pytest.MonkeyPatch()
+    mp.setattr(kf, "QKV_STEP_BOUND", request.param)
+    yield db_fitted({CHIP: (PARAMS, {"bf16", "fp8"}, "synthetic")}, SOURCE)
+    mp.undo()
 
 
 def _serving(item, fitted):
@@ -156,6 +162,14 @@ def test_serving_prices_the_database_kernels_as_the_fit_does(kernels, fitted, so
         served = g["kernels"].cols["q_len"][g["rows"]] != 1 if g["op"] == "attention_prefill" else np.ones(len(g["rows"]), bool)
         assert served.any()
         np.testing.assert_allclose(b[priced][served], a[priced][served], rtol=1e-9, err_msg=f"{g['cls']} kernels priced apart")
+        # the context op's QKV preprocessing pass (the serving graph's, workloads/llm.qkv_preprocess): its thread
+        # steps through the same L2 at the same bytes per step (kernel_fit.QKV_STEP_BOUND), so the same time
+        if g["op"] == "attention_prefill":
+            assert float(serve_p.elt_step_time) == float(fit_p.elt_step_time) == kf.qkv_step_time(PARAMS, g["l2_bw"])
+        passes = table.elt_steps > 0
+        if g["op"] == "attention_prefill":
+            assert passes.sum() == len(g["rows"])
+            np.testing.assert_allclose(b[passes], a[passes], rtol=1e-9, err_msg="the QKV pass priced apart")
 
 
 def test_fp8_rows_take_the_fp8_gemm_class(fitted):

@@ -208,6 +208,10 @@ class Elementwise(Op):
     reads: float = 1.0
     writes: float = 1.0
     dtype: str = "bf16"
+    # thread steps of the op's kernel where each step's traffic through the L2 is priced apart from its
+    # DRAM bytes (ChipParams.elt_step_time; perf/opcost.py): TensorRT-LLM's QKV preprocessing
+    # (workloads/llm.qkv_preprocess). 0 = none
+    steps: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "kind", "elementwise")
@@ -415,6 +419,7 @@ class OpTable:
     q_per_kv: np.ndarray | None = None  # attention: query heads per KV head (GQA group), 1 for other ops
     kv_cache: np.ndarray | None = None  # bool: serving attention over a paged KV cache (Attention.kv_cache)
     causal: np.ndarray | None = None  # attention with a causal mask (bool), False for other ops
+    elt_steps: np.ndarray | None = None  # elementwise ops' kernel thread steps (Elementwise.steps), 0 for other ops
 
     @classmethod
     def from_ops(cls, ops: list[Op]) -> "OpTable":
@@ -439,6 +444,7 @@ class OpTable:
             q_per_kv=np.array([max(1, o.heads // o.kv_heads) if isinstance(o, Attention) else 1.0 for o in ops], dtype=float),
             kv_cache=np.array([isinstance(o, Attention) and o.kv_cache for o in ops], dtype=bool),
             causal=np.array([isinstance(o, Attention) and o.causal for o in ops], dtype=bool),
+            elt_steps=np.array([o.steps if isinstance(o, Elementwise) else 0.0 for o in ops], dtype=float),
         )
         for i, o in enumerate(ops):
             if isinstance(o, MatMul):

@@ -261,6 +261,13 @@ class ChipParams:
     # kernel-level fit for the context attention op's preprocessing pass, kernel_fit.ELT_CORE_STREAM)
     elt_core_bw: np.ndarray | float = 0.0
     elt_stream_knee: np.ndarray | float = 0.0
+    # seconds the whole chip takes per thread step of an elementwise kernel whose op counts its steps
+    # (Elementwise.steps: TensorRT-LLM's QKV preprocessing, one thread per 16-byte vector of one query
+    # head's row per token): the bytes one step moves through the L2 (its vector loads, K and V re-read by
+    # every query head, the cos/sin coefficients, its stores) over the chip's L2 bandwidth. The op's memory
+    # time is at least steps x elt_step_time (perf/opcost.py). 0 = not modelled (default; set only by the
+    # kernel-level fit, kernel_fit.QKV_STEP_BOUND, and `--kernels` serving)
+    elt_step_time: np.ndarray | float = 0.0
     # fraction of the DRAM bandwidth a generation-attention kernel's KV stream reaches, where it
     # differs from the weight streams' eff_mem (the kernel-level fit has one per generation kernel,
     # mem_decode_<kernel>). 0 = eff_mem (default)

@@ -55,6 +55,7 @@ from ..hardware.params import KERNEL_STRUCTURE
 from ..ops import PEAK_KEYS
 from . import context_tiles, kernel_fit, power_cap
 from .calibration import VENDOR_FIELDS, load_fitted, vendor_means
+from .kernel_replay import l2_read_bw
 from .kernels_db import db_config
 
 SERVING_FORMATS = kernel_fit.EFF_PARAM  # the serving formats a --kernels calibration prices, and their fitted efficiency
@@ -101,6 +102,8 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
                               # and its softmax overlapped with the MMAs where the family's kernel does so
                               "attn_ctx_softmax_overlap": context_tiles.softmax_overlap(chip.family) if kernel_fit.SOFTMAX_OVERLAP else 0.0,
                               "attn_unit_flops": params["unit_prefill"], "attn_unit_time": params["unitlat_prefill"] * 1e-6,
+                              # the QKV preprocessing pass's steps through the chip's L2 (kernel_fit.QKV_STEP_BOUND)
+                              "elt_step_time": kernel_fit.qkv_step_time(params, l2_read_bw(chip)),
                               # the fill + epilogue is tile_k_overhead here; the microbenchmark
                               # fit's per-wave time (tile_overhead_us) would count it twice
                               "tile_overhead": 0.0},

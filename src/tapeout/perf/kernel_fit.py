@@ -115,7 +115,8 @@ BF16 activation once per pass, writes the format's payload and block scales). Se
 quantize into the producer (workloads/llm.py), so the fitted GEMM efficiency is the GEMM's alone.
 Likewise a context-attention kernel of the database is TensorRT-LLM's attention op, which runs
 `invokeQKVPreprocessing` (RoPE, K/V written into the paged cache; cpp/tensorrt_llm/common/
-attentionOp.cpp, enqueueContext) before the fused MHA: `qkv_preprocess_op` adds that pass.
+attentionOp.cpp, enqueueContext) before the fused MHA: `qkv_preprocess_op` adds that pass, at the DRAM
+(and, QKV_STEP_BOUND, at least its thread steps' traffic through the chip's L2: off).
 
 Fitted by least squares on log(predicted / measured) latency with a soft-L1 loss (medians
 matter, not the few kernels a library mis-tunes). Leave-one-chip-out: fit on every chip but
@@ -238,6 +239,9 @@ PARAMS = (
     # ELT_CORE_STREAM): a grid sized to the SMs, one 16-byte vector per thread per step, so the pass
     # streams what the SMs keep in flight, against the DRAM at the shared knee gen_stream_knee
     ("elt_core_bw", 25.0, 1.0, 1000.0),
+    # bytes one thread step of the QKV preprocessing pass moves through the L2, at the chip's measured L2
+    # bandwidth (ChipParams.elt_step_time, QKV_STEP_BOUND); the source's count is 112-208 (QKV_STEP_BOUND)
+    ("qkv_step_bytes", 128.0, 0.0, 1024.0),
     # work per (padded query row, KV token) a generation CTA serialises with its KV stream, per kernel
     # (FP32-FLOP equivalents at one core's vector rate; ChipParams.attn_gen_score_flops)
     *((f"score_decode_{k}", 100.0, 0.0, 1e5) for k in ROW_TILED_KERNELS),
@@ -287,6 +291,24 @@ GEN_STREAM_KNEE = True
 # (issue-27ha): one per-SM rate does not hold across the families. Fit only when on: `--kernels` serving
 # prices the pass at its own stream efficiency (kernel_calibration.chip_entry)
 ELT_CORE_STREAM = False
+# the QKV preprocessing pass bounded by its traffic through the L2 as well as by the DRAM: its thread steps
+# (workloads/llm.qkv_thread_steps: tokens x query heads x 16-byte vectors per head) x qkv_step_bytes at the
+# chip's measured L2 read bandwidth (kernel_replay.l2_read_bw: gpu-benches gpu-l2-cache), the longer of that
+# and its DRAM stream. Source: TensorRT-LLM applyBiasRopeUpdateKVCacheV2 (cpp/tensorrt_llm/kernels/
+# unfusedAttentionKernels/unfusedAttentionKernels_2_template.h, NVIDIA/TensorRT-LLM 2340c77): the grid is
+# (token blocks, head_num), blockIdx.y the query head, and per step each thread loads five 16-byte vectors
+# (Q, its KV head's K and V, the Q and K rotation pairs: 80 B) and eight float2 cos/sin coefficients (64 B,
+# shared by the two rotation halves: 32 B distinct), and stores Q (16 B, 8 B in FP8) and, the group's first
+# query head only, K and V into the cache; K and V are re-read from the L2 by every query head of the group,
+# so the pass's L2 traffic grows with the query heads where its DRAM bytes grow with the KV heads. H100 and
+# H200 share their L2 (9.8 TB/s measured): where the L2 binds, H200 takes H100's time; B200's is 18.9.
+# Fitted once, shared by every chip; in the fit and `--kernels` serving (kernel_calibration.chip_entry:
+# kernel_library elt_step_time). False: the pass at the DRAM alone (stop 27). Off: on, the fitted 179-189 bytes
+# per step (within the source's count) give H200/H100 context time 1.000 where measured 0.98-1.00 (GQA >= 2)
+# and close the H100-H200 signed gap (+5.0 / +1.2 -> +4.5 / +5.4, BF16), but both Hopper chips are then too
+# slow: held out H200 context 9.8 / 10.6 -> 10.6 / 12.1 %, H100 9.3 / 10.4 -> 10.1 / 11.7, B200 8.7 / 8.2 ->
+# 8.3 / 7.3, B300 9.5 / 10.5 -> 8.9 / 9.4 (BF16 / FP8; docs/notes/issue-24.md, Round stop-28, issue-28qk)
+QKV_STEP_BOUND = False
 # GEMM formats whose library kernel puts the tokens on the MMA's N side, so a GEMM of more tokens than
 # the chip's row tile splits them into equal tiles at the MMA's N step (ChipParams.balanced_row_tiles):
 # TensorRT-LLM's per-tensor FP8 linear runs trtllm::cublas_scaled_mm (tensorrt_llm/_torch/modules/linear.py
@@ -657,6 +679,13 @@ def params_for(base, x, cls: str):
                         attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
 
 
+def qkv_step_time(v: dict, l2_bw: float) -> float:
+    """Seconds per thread step of the QKV preprocessing pass on a chip whose L2 delivers l2_bw bytes/s
+    (ChipParams.elt_step_time; kernel_replay.l2_read_bw) from fitted parameters v (name -> value): qkv_step_bytes
+    / l2_bw where QKV_STEP_BOUND, else 0 (the pass at the DRAM alone)."""
+    return float(v.get("qkv_step_bytes", 0.0)) / float(l2_bw) if QKV_STEP_BOUND and l2_bw > 0 else 0.0
+
+
 def split_serial_time(v: dict) -> float:
     """Seconds per K slice past the first of a split-K GEMM's in-order reduction (ChipParams.split_k_serial_time)
     from fitted parameters v (name -> value): split_serial_us where SPLIT_K_SERIAL, else 0."""
@@ -732,6 +761,8 @@ def item_params(g: dict, x) -> ChipParams:
     p = with_cta_width(p, g.get("cta_width", 1.0))
     if g.get("ctas", 0.0) > 0:  # the kernel's source residency (SOURCE_RESIDENCY), not the fitted ctas_per_core
         p = p.replace(attn_ctas_per_core=g["ctas"])
+    if has_steps(g):  # the QKV pass's steps through the chip's L2 (QKV_STEP_BOUND)
+        p = p.replace(elt_step_time=qkv_step_time(dict(zip(NAMES, x)), g["l2_bw"]))
     if g.get("l2") and g["op"] == "attention_decode":
         # a generation kernel's KV stream served by the L2: its CTAs' own Little's-law stream against the
         # chip's L2 read bandwidth (never below the DRAM's), and for a re-read (masked MHA's GQA group)
@@ -794,6 +825,8 @@ def fit(groups: Groups, structured: bool = True) -> dict:
     x0 = np.array([p[1] for p in PARAMS])
     if not SPLIT_K_SERIAL:  # no reduction chain: reported as the 0 it is priced at
         x0[NAMES.index("split_serial_us")] = 0.0
+    if not QKV_STEP_BOUND:  # the pass at the DRAM alone: reported as the 0 it is priced at
+        x0[NAMES.index("qkv_step_bytes")] = 0.0
     lo, hi = np.array([p[2] for p in PARAMS]), np.array([p[3] for p in PARAMS])
     present = {g["cls"] for g in groups.items}
     used = {g["eff"] for g in groups.items if g["op"] == "gemm"}  # both fp8_block efficiencies only where used
@@ -808,9 +841,11 @@ def fit(groups: Groups, structured: bool = True) -> dict:
     used |= {"load_latency_us"} if any(g.get("inflight", 0.0) > 0 for g in groups.items) else set()
     if ELT_CORE_STREAM and "prefill" in present:
         used |= {"elt_core_bw", "gen_stream_knee"} if GEN_STREAM_KNEE else {"elt_core_bw"}
+    used |= {"qkv_step_bytes"} if QKV_STEP_BOUND and any(has_steps(g) for g in groups.items) else set()
     free = np.array([n.partition("_")[2] not in set(CLASSES) - present
                      and not ((n.startswith("eff_fp8_block") or n.startswith("ctas_") or n in ("ovh_gen_pre", "promote_exposed", "l2_core_bw",
-                                                                   "load_latency_us", "gen_stream_knee", "elt_core_bw"))
+                                                                   "load_latency_us", "gen_stream_knee", "elt_core_bw",
+                                                                   "qkv_step_bytes"))
                               and n not in used)
                      and n not in SCANNED and not n.startswith("ovhfam_")
                      and not (n == "split_serial_us" and not SPLIT_K_SERIAL) for n in NAMES])
@@ -883,6 +918,8 @@ def group_reads(g: dict, name: str) -> bool:
         return g["cls"] in GEMM_FMTS + ATTN_FAMILY_CLASSES and name == fixed_time_param(g.get("family"), g["cls"])
     if name == "elt_core_bw":  # generation_fields: the QKV pass's per-SM stream, context class only, when on
         return ELT_CORE_STREAM and g["cls"] == "prefill"
+    if name == "qkv_step_bytes":  # item_params: the QKV pass's L2 traffic per step, on ops that count steps, when on
+        return QKV_STEP_BOUND and has_steps(g)
     if name == "split_serial_us":  # params_for: a split-K GEMM's in-order reduction, GEMM formats only
         return SPLIT_K_SERIAL and g["cls"] in GEMM_FMTS
     if name == "l2_core_bw":  # predict_group: L2-resident GEMM replays (decode kernels take the chip's L2 read bandwidth)
@@ -908,6 +945,12 @@ def group_reads(g: dict, name: str) -> bool:
     if name in ("eff_attention", "attn_tile_k_overhead"):
         return K_ATTN in kinds
     return True
+
+
+def has_steps(g: dict) -> bool:
+    """Whether a group's op table holds an op whose thread steps are priced (Elementwise.steps: the QKV pass)."""
+    steps = g["table"].elt_steps
+    return steps is not None and bool(np.any(steps > 0))
 
 
 def compute_effs(g: dict) -> set:
@@ -1020,6 +1063,7 @@ def model_switches() -> dict:
             "FITTED_RESIDENCY": {"value": FITTED_RESIDENCY, "serving": "kernel_decode_classes attn_ctas_per_core"},
             "SOURCE_RESIDENCY": {"value": SOURCE_RESIDENCY,
                                  "serving": "serving_decode_params attn_ctas_per_core = decode_residency.ctas_per_sm"},
+            "QKV_STEP_BOUND": {"value": QKV_STEP_BOUND, "serving": "kernel_library elt_step_time"},
             "TOKEN_N_FMTS": {"value": list(TOKEN_N_FMTS),
                              "serving": "kernel_gemm_classes balanced_row_tiles, for the row's GEMM format"}}
 

@@ -508,6 +508,11 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         fill = np.where(colb(kind == K_ELT) & (elt_core > 0),
                         loaded_stream(np.asarray(cores, dtype=float) * elt_core, d_stream, p.elt_stream_knee) / d_stream, fill)
     t_mem = dram / (np.asarray(p.mem_bw) * eff_mem * fill) + p.mem_overhead * (dram > 0)
+    step_time = np.asarray(p.elt_step_time, dtype=float)
+    if t.elt_steps is not None and t.elt_steps.any() and np.any(step_time > 0):
+        # an elementwise kernel that counts its thread steps moves each step's loads and stores through the
+        # L2, K and V re-read by every query head included (ChipParams.elt_step_time): at least that long
+        t_mem = np.maximum(t_mem, col(t.elt_steps) * step_time)
     # a CUDA-core generation kernel over an FP8 KV cache converts, scales and multiplies every KV
     # byte it reads and runs the softmax of every score on the vector units, overlapped with its
     # KV stream: it caps the stream where the DRAM outruns the cores (ChipParams.attn_gen_vflops_*,

@@ -65,7 +65,24 @@ def qkv_preprocess(tokens: float, heads: int, kv_heads: int, head_dim: int, act_
     width = (heads + 2 * kv_heads) * head_dim
     return Elementwise(name="qkv_preprocess", count=count, fused=True, elems=tokens * width,
                        flops_per_elem=(3.0 if rope else 0.0) * (heads + kv_heads) / (heads + 2 * kv_heads), reads=1,
-                       writes=(heads * ab + 2 * kv_heads * kvb) / ((heads + 2 * kv_heads) * ab), dtype=act_dtype)
+                       writes=(heads * ab + 2 * kv_heads * kvb) / ((heads + 2 * kv_heads) * ab), dtype=act_dtype,
+                       steps=qkv_thread_steps(tokens, heads, head_dim, ab))
+
+
+# bytes one thread of TensorRT-LLM's QKV preprocessing kernel loads per step (BYTES_PER_LOAD, one 16-byte
+# vector of the activation; applyBiasRopeUpdateKVCacheV2, cpp/tensorrt_llm/kernels/unfusedAttentionKernels/
+# unfusedAttentionKernels_2_template.h)
+QKV_VECTOR_BYTES = 16.0
+
+
+def qkv_thread_steps(tokens: float, heads: int, head_dim: int, act_bytes: float = 2.0) -> float:
+    """Thread steps of TensorRT-LLM's QKV preprocessing kernel (applyBiasRopeUpdateKVCacheV2): its grid is
+    (token blocks, query heads), one thread per 16-byte vector of a head's row (VECS_PER_HEAD = head size x
+    element bytes / 16) per token, and every query head's thread loads its Q vector and its KV head's K and V
+    vectors (stored by the group's first head only): tokens x query heads x vectors per head, whatever the
+    KV heads. Each step is the same instruction sequence (five vector loads with the rotation pairs, the
+    cos/sin cache, index math, a barrier, the stores): the op's Elementwise.steps."""
+    return float(tokens) * heads * head_dim * act_bytes / QKV_VECTOR_BYTES
 
 
 @dataclass(frozen=True)
