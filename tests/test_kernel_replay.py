@@ -178,7 +178,7 @@ def test_decode_l2_resident_is_the_footprint_against_the_l2():
 # measured L2 read bandwidth (TB/s, gpu-benches gpu-l2-cache plateau) per kernel-database chip; B300 /
 # GB300 carry GB200's as a stated assumption (data/calibration/kernels_db.yaml)
 L2_TBPS = {"a100-sxm": 5.4, "h100-sxm": 9.8, "h200": 9.8, "l40s": 5.2, "b200": 18.9, "gb200": 18.9,
-           "b300": 18.9, "gb300": 18.9, "rtx-pro-6000": 6.72}
+           "b300": 18.9, "gb300": 18.9, "rtx-pro-6000": 8.7}
 
 
 @pytest.mark.parametrize("chip", sorted(L2_TBPS))
@@ -187,7 +187,8 @@ def test_l2_bandwidth_is_described_with_its_microbenchmark(chip):
 
     ch = chip_for(chip)
     assert l2_read_bw(ch) == pytest.approx(L2_TBPS[chip] * 1e12)
-    assert "gpu-benches" in ch.source_of("l2_bandwidth_tbps")
+    # a device-wide L2 read-stream microbenchmark: gpu-benches gpu-l2-cache, or Chips and Cheese's L2 bandwidth test
+    assert any(m in ch.source_of("l2_bandwidth_tbps") for m in ("gpu-benches", "chipsandcheese"))
 
 
 @pytest.mark.parametrize("chip", sorted(L2_TBPS))
@@ -200,12 +201,15 @@ def test_l2_outruns_the_dram_it_fronts(chip):
     assert l2_read_bw(ch) > float(ch.get("memory_bandwidth_tbps")) * 1e12
 
 
-def test_rtx_pro_6000_l2_is_ad102s_per_sm_and_clock():
-    """No GB202 L2 microbenchmark is published: its entry takes the L40's measured AD102 stream per SM
-    and per clock (5.2 TB/s, 142 SMs, 2490 MHz) at its own 188 SMs and 2430 MHz, as an assumption."""
+def test_rtx_pro_6000_l2_is_its_own_measurement():
+    """GB202's L2 stream is measured on the RTX PRO 6000 itself (Chips and Cheese, ~8.7 TB/s), no longer
+    AD102's per-SM stream scaled to 188 SMs (5.2 x 188/142 x 2430/2490 = 6.72, the earlier assumption):
+    per SM it streams more from its L2 than AD102 (L40, gpu-benches 5.2 TB/s over 142 SMs)."""
     ch = chip_for("rtx-pro-6000")
-    assert ch.specs["l2_bandwidth_tbps"].status == "assumption"
-    assert float(ch.specs["l2_bandwidth_tbps"].value) == pytest.approx(5.2 * 188 / 142 * 2430 / 2490, abs=0.005)
+    spec = ch.specs["l2_bandwidth_tbps"]
+    assert spec.status == "secondary"
+    assert "chipsandcheese.com/p/blackwell-nvidias-massive-gpu" in ch.source_of("l2_bandwidth_tbps")
+    assert float(spec.value) / float(ch.get("num_cores")) > 5.2 / 142
 
 
 def test_undescribed_l2_falls_back_to_the_dram_bandwidth():
