@@ -1,0 +1,81 @@
+"""Each kernel-model switch (kernel_fit.model_switches) that `--kernels` serving prices reaches a serving
+prediction through the cached path (issue 24, Round stop-28 issue-28sv).
+
+A `--kernels` calibration is built once per switch setting (kernel_calibration.db_fitted, as build() does
+after the fit) and served through mlperf.step_model, whose cache keys on the calibration's content
+(calibration.calibration_key). Flipping a switch at fixed fitted parameters must give another key, record
+the new value in the fit's source, and move the step term the switch prices, in the direction its
+definition fixes; the same build twice must hit the cache. Synthetic parameters: no kernel database needed."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from tapeout.hardware.catalog import get_chip
+from tapeout.perf import kernel_fit as kf
+from tapeout.perf import mlperf
+from tapeout.perf.calibration import calibration_key
+from tapeout.perf.kernel_calibration import db_fitted
+from tapeout.precision import get_precision
+from tapeout.workloads.llm_config import load_llm
+
+# the start values, with the terms the switches gate made non-zero: a split-K hand-off, a Hopper
+# attention fixed time above the Hopper GEMM's (ovhfam_<family>_<class>)
+PARAMS = {**{p[0]: p[1] for p in kf.PARAMS}, "split_serial_us": 1.0, "ovh_prefill": 10.0,
+          "ovhfam_nvidia-hopper_prefill": 4.0, "ovhfam_nvidia-hopper_bf16": 1.0}
+SOURCE = {"package": "aiconfigurator-core", "package_version": "t",
+          "chips": {"h200": {"system": "h200", "stack": "trtllm", "stack_versions": {}}}}
+
+
+def _build() -> dict:
+    """A --kernels calibration of H200 from PARAMS under the switches in force (the fit's source records them)."""
+    return db_fitted({"h200": (PARAMS, {"bf16", "fp8"}, "synthetic")}, {**copy.deepcopy(SOURCE), "switches": kf.model_switches()})
+
+
+def _step(fitted):
+    return mlperf.step_model(load_llm("llama-2-70b"), get_chip("h200"), get_precision("fp8"), 1, 1, 1, fitted=fitted)
+
+
+# (switch, flipped value, the step term it prices, sign of (off - on) its definition fixes: +1 slower, -1 faster)
+TERMS = {
+    # no in-order reduction of the K slices: a split-K decode GEMM (8 tokens, few tiles) never gets slower
+    "SPLIT_K_SERIAL": (False, lambda s: s.linear(8), -1),
+    # whole 128-row token tiles instead of equal tiles at the MMA's N step: 200 tokens never get faster
+    "TOKEN_N_FMTS": ((), lambda s: s.linear(200), +1),
+    # no Hopper offset on the context attention op's fixed time (4 us against the GEMM's 1 us): faster
+    "ATTN_FAMILY_CLASSES": ((), lambda s: s.attn_prefill(4, 500), -1),
+    # the generation kernels' stream at the lesser of the CTAs' and the DRAM's, not their loaded knee: faster
+    "GEN_STREAM_KNEE": (False, lambda s: s.attn_decode(64, 1000), -1),
+    # no stream-K tail: a GEMM whose last wave is part-full keeps it (200 tokens x Llama's N on 132 SMs)
+    "STREAM_K_TAIL": (0.0, lambda s: s.linear(200), +1),
+    # the context kernel's softmax overlapped with its MMAs (Hopper): faster
+    "SOFTMAX_OVERLAP": (True, lambda s: s.attn_prefill(4, 500), -1),
+}
+
+
+def test_every_serving_switch_is_checked():
+    served = {n for n, s in kf.model_switches().items() if not s["serving"].startswith("fit only")}
+    # FIXED_TIME_BY_FAMILY: serving adds the fitted ovhfam_* offsets, which only the "fitted" setting frees
+    # (the others hold them at 0 in the fit), so its serving effect is through the fitted values, not the switch
+    assert served - {"FIXED_TIME_BY_FAMILY"} == set(TERMS)
+
+
+def test_the_same_build_hits_the_cache():
+    a, b = _build(), _build()
+    assert a is not b and calibration_key(a) == calibration_key(b)
+    assert _step(a) is _step(b)
+
+
+@pytest.mark.parametrize("name", sorted(TERMS))
+def test_a_flipped_switch_reaches_the_cached_serving_step(monkeypatch, name):
+    value, term, sign = TERMS[name]
+    on = _build()
+    t_on = term(_step(on))
+    monkeypatch.setattr(kf, name, value)
+    off = _build()
+    assert calibration_key(off) != calibration_key(on)
+    assert off["kernel_db"]["source"]["switches"][name]["value"] == (list(value) if isinstance(value, tuple) else value)
+    t_off = term(_step(off))
+    assert sign * (t_off - t_on) > 1e-4 * t_on, f"{name}: {t_on} -> {t_off}"
