@@ -198,3 +198,26 @@ def fp8_block_stages(m, tile_m, tile_n, k, rule: dict) -> np.ndarray:
         best = np.max(np.stack(fits), axis=0)
         out = np.where((bk % bn == 0) == even, best, out)
     return out
+
+
+def fp8_block_quant_rounds(m, k, cores: float, rule: dict) -> np.ndarray:
+    """Grid-stride iterations each warp of the activation quantize kernel before the DeepGEMM SM 9.0 GEMM
+    runs (kernels_db.yaml trtllm_fp8_block_tile quantize: TensorRT-LLM's scale_1x128_kernel, launched with
+    ctas_per_sm CTAs of `threads` threads per SM): one warp takes one 1 x block group of a token's K per
+    iteration (a load of the group, a warp max-reduction, the scale and FP8 stores), so the m x ceil(k / block)
+    groups take ceil(groups / the grid's warps) iterations, one after another on every warp, whatever the
+    chip's DRAM bandwidth. >= 1 for a non-empty GEMM."""
+    q = rule["quantize"]
+    warps = float(cores) * float(q["ctas_per_sm"]) * float(q["threads"]) / float(q["warp_size"])
+    m, k = (np.asarray(v, dtype=float) for v in (m, k))
+    return np.ceil(m * np.ceil(k / float(q["block"])) / warps)
+
+
+def fp8_block_math_warpgroups(m, tile_m, tile_n, rule: dict) -> np.ndarray:
+    """Math warpgroups per CTA of the DeepGEMM SM 9.0 kernel for a GEMM of m tokens on its (token,
+    weight-row) tile (kernels_db.yaml trtllm_fp8_block_tile wgmma_m): the kernel's M block (the tokens',
+    or below swap_ab_below_m tokens the weight rows') over the rows of one warpgroup's WGMMA, i.e. 1 for
+    a 64-row block and 2 for a 128-row one (get_num_threads_per_sm)."""
+    m, tm, tn = (np.asarray(v, dtype=float) for v in (m, tile_m, tile_n))
+    block_m = np.where(m < float(rule["swap_ab_below_m"]), tn, tm)
+    return np.maximum(np.ceil(block_m / float(rule["wgmma_m"])), 1.0)
