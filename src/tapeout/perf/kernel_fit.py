@@ -51,7 +51,9 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       element of each CTA's output tile per block on its SM's FP32 units, wave by
                       wave, where the kernel's tile is known (promotion_flops; else per output element
                       over every core), times the fraction not overlapped with the MMAs
-                      (promote_exposed, at most 1)
+                      (promote_exposed, at most 1); where the kernel's CTA runs two math warpgroups
+                      (DeepGEMM's 128-row M block), each promotes while the other's WGMMAs hold the
+                      tensor cores, so only what exceeds them shows (exposed_promotion: none on Hopper)
   L2 replay           a GEMM whose collector replay (five weight copies, the activation, the
                       output) fits in the chip's L2 streams from L2, not DRAM (perf/kernel_replay.py):
                       at cores x l2_core_bw, one shared per-SM L2 stream; a generation kernel whose
