@@ -12,8 +12,8 @@ from tapeout.perf import kernels_db
 from tapeout.hardware.catalog import get_chip
 from tapeout.hardware.params import ChipParams
 from tapeout.perf.calibration import calibrated_params
-from tapeout.perf.kernel_tile import (collector_tile, fp8_block_multicast, fp8_block_rule, fp8_block_stages, fp8_block_tile,
-                                      k_padding, operand_stream_bytes, operand_bytes_per_k, operand_feed, store_fill)
+from tapeout.perf.kernel_tile import (collector_tile, fp8_block_math_warpgroups, fp8_block_multicast, fp8_block_quant_rounds,
+                                      fp8_block_rule, fp8_block_stages, fp8_block_tile, k_padding, operand_stream_bytes, operand_bytes_per_k, operand_feed, store_fill)
 from tapeout.perf.kernels_db import Kernels
 from tapeout.perf.opcost import row_tile
 
@@ -302,3 +302,51 @@ def test_operand_stream_is_at_least_the_operands(m, n, k):
     tm, tn = fp8_block_tile(m, n, 132.0, rule)
     mc = fp8_block_multicast(m, n, tn, 132.0, rule)
     assert float(operand_stream_bytes(m, n, k, tm, tn, "fp8_block", mc)) >= (m + n) * k * (1 + 4 / 128) * (1 - 1e-12)
+
+
+
+@pytest.mark.parametrize("m, k, cores, rounds", [
+    # scale_1x128_kernel on 132 SMs x 8 CTAs x 256 threads = 8,448 warps, one 1 x 128 block per warp per round
+    (8, 7168, 132.0, 1),            # 448 blocks: one round
+    (151, 7168, 132.0, 2),          # 8,456 blocks: 8 past one round
+    (4096, 51200, 132.0, 194),      # 1,638,400 blocks / 8,448 = 193.9
+    (4096, 51200, 78.0, 329),       # H20's 78 SMs: 4,992 warps
+])
+def test_fp8_block_quant_rounds_closed_form(m, k, cores, rounds):
+    rule = fp8_block_rule("h200_sxm", "trtllm", "fp8_block")
+    assert float(fp8_block_quant_rounds(m, k, cores, rule)) == rounds
+
+
+@given(st.integers(1, 70000), st.integers(1, 70000), st.sampled_from([78.0, 114.0, 132.0]))
+def test_fp8_block_quant_rounds_cover_every_block_once(m, k, cores):
+    """Rounds x the grid's warps hold every 1 x 128 block, one round fewer would not."""
+    rule = fp8_block_rule("h200_sxm", "trtllm", "fp8_block")
+    warps = cores * 8 * 256 / 32
+    blocks = m * -(-k // 128)
+    r = float(fp8_block_quant_rounds(m, k, cores, rule))
+    assert r * warps >= blocks > (r - 1) * warps
+
+
+@pytest.mark.parametrize("m, n, wgs", [
+    (48, 7168, 1),    # 32..64 tokens: a 64-row M block, one math warpgroup
+    (65, 7168, 2),    # above 64 tokens: 128 rows, two
+    (8, 7168, 2),     # swap-AB: the M block is the weight rows' 128
+    (8, 64, 1),       # swap-AB over at most 64 weight rows: 64
+])
+def test_fp8_block_math_warpgroups_follow_the_m_block(m, n, wgs):
+    rule = fp8_block_rule("h200_sxm", "trtllm", "fp8_block")
+    tm, tn = fp8_block_tile(m, n, 132.0, rule)
+    assert float(fp8_block_math_warpgroups(m, tm, tn, rule)) == wgs
+
+
+def test_exposed_promotion_closed_form():
+    # one warpgroup: its promotion follows its MMAs; two: only what exceeds the other's MMAs shows
+    assert np.allclose(kf.exposed_promotion(np.array([2.0, 2.0, 30.0]), np.array([10.0, 10.0, 10.0]),
+                                            np.array([1.0, 2.0, 2.0])), [2.0, 0.0, 10.0])
+
+
+@given(st.floats(0, 1e3), st.floats(0, 1e3), st.sampled_from([1.0, 2.0, 4.0]))
+def test_exposed_promotion_is_between_none_and_all_of_it(promote, mma, wgs):
+    e = float(kf.exposed_promotion(promote, mma, wgs))
+    assert 0.0 <= e <= promote + 1e-9
+    assert e == pytest.approx(promote) if wgs == 1.0 else True

@@ -408,3 +408,39 @@ def test_a_known_pipeline_streams_its_bytes_in_flight_per_round_trip():
     gemm_bytes = float(evaluate(g["table"], g["params"], check_support=False).dram_bytes[0])
     assert gemm_bytes >= 128 * 16384  # at least the FP8 weight
     assert t4 - t2 == pytest.approx(gemm_bytes * 2e-6 / g["inflight"], rel=1e-6)
+
+
+
+def test_sm90_quantize_pass_takes_its_rounds_whatever_the_dram():
+    """The SM 9.0 pair's quantize kernel (scale_1x128_kernel, SMs x 8 CTAs) quantizes one 1 x 128 block per warp
+    per round: a 32768 x 7168 activation is 218 rounds on 132 SMs, so at 2 us a round its pass takes >= 436 us,
+    the same on H100 and H200 (same SMs), against ~130 / ~90 us at their DRAMs' 3.35 / 4.8 TB/s."""
+    from tapeout.perf.opcost import evaluate
+
+    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+    x[kf.NAMES.index("quant_round_us")] = 2.0
+    times = {}
+    for chip, system in (("h200", "h200_sxm"), ("h100-sxm", "h100_sxm")):
+        cols = {c: np.array([v]) for c, v in zip(kernels_db.COLUMNS, (chip, system, "gemm", "fp8_block", "", 32768, 128, 7168, 0, 0,
+                                                                     0, 0, 0, 0, 1e-3, "trtllm", "1"))}
+        g = kf.Groups(Kernels(cols, "t", [])).items[0]
+        assert float(g["quant_rounds"][0]) == 218.0
+        cost = kf.with_quant_rounds(evaluate(g["table"], kf.item_params(g, x), check_support=False), g["quant_rounds"], 2e-6)
+        times[chip] = float(np.asarray(cost.time).reshape(-1)[1])  # the quantize row
+    assert times["h200"] == pytest.approx(436e-6, rel=0.05) and times["h100-sxm"] == pytest.approx(times["h200"], rel=0.05)
+    other = _fp8_block_group(32768, 128, 7168, system="s")  # a system whose kernel is not described: no rounds
+    assert not np.any(other["quant_rounds"])
+
+
+def test_sm90_promotion_shows_only_with_one_math_warpgroup():
+    """48 tokens run a 64-row M block (one math warpgroup): its promotion adds promote_exposed x its FLOPs at the
+    vector rate; 4096 tokens run 128 rows (two warpgroups), whose promotion hides under the other's WGMMAs."""
+    x = kf.x_of({n: p[1] for n, p in zip(kf.NAMES, kf.PARAMS)})
+    i = kf.NAMES.index("promote_exposed")
+    x0, x1 = x.copy(), x.copy()
+    x0[i], x1[i] = 0.0, 1.0
+    one, two = _fp8_block_group(48, 7168, 7168), _fp8_block_group(4096, 7168, 7168)
+    assert (float(one["promote_wgs"][0]), float(two["promote_wgs"][0])) == (1.0, 2.0)
+    added = float(kf.predict_group(one, x1)[0] - kf.predict_group(one, x0)[0])
+    assert added == pytest.approx(float(one["promote_flops"][0]) / float(one["params"].vector_flops), rel=1e-9)
+    assert float(kf.predict_group(two, x1)[0]) == float(kf.predict_group(two, x0)[0])

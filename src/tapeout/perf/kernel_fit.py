@@ -51,7 +51,9 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       element of each CTA's output tile per block on its SM's FP32 units, wave by
                       wave, where the kernel's tile is known (promotion_flops; else per output element
                       over every core), times the fraction not overlapped with the MMAs
-                      (promote_exposed, at most 1)
+                      (promote_exposed, at most 1); where the kernel's CTA runs two math warpgroups
+                      (DeepGEMM's 128-row M block), each promotes while the other's WGMMAs hold the
+                      tensor cores, so only what exceeds them shows (exposed_promotion: none on Hopper)
   L2 replay           a GEMM whose collector replay (five weight copies, the activation, the
                       output) fits in the chip's L2 streams from L2, not DRAM (perf/kernel_replay.py):
                       at cores x l2_core_bw, one shared per-SM L2 stream; a generation kernel whose
@@ -72,7 +74,11 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       (every tile reads its A and B rows over the whole K) at the chip's measured
                       L2 bandwidth as one more roofline term (with_operand_stream), and one SM's
                       stream = its pipeline's bytes in flight (stages x both tiles of a K block,
-                      kernel_tile.fp8_block_stages) per load round trip (load_latency_us, shared)
+                      kernel_tile.fp8_block_stages) per load round trip (load_latency_us, shared);
+                      its quantize pass (scale_1x128_kernel, a grid of 8 CTAs per SM whose warps
+                      quantize one 1 x 128 block per grid-stride iteration) at least its iterations
+                      x one iteration's time (quant_round_us, shared): the same on H100 and H200,
+                      whatever their DRAM (kernel_tile.fp8_block_quant_rounds, with_quant_rounds)
   generation CTAs     per generation kernel (decode_kernel): the query tile its CTA pads the GQA
                       group to (kernels_db.yaml decode_kernels q_tile: XQA mma.sync 16 rows, XQA
                       Hopper SWAP_AB 8, trtllm-gen tileSizeQ 8..128, masked MHA 1), and a CTA's KV
@@ -139,7 +145,8 @@ from .context_tiles import softmax_overlap as overlap_of
 from .decode_residency import ctas_per_sm
 from .kernel_floor import chip_floors, family_offsets, offset_of
 from .kernel_replay import KV_BYTES_PER_ELEM, decode_l2_resident, l2_read_bw, l2_resident, l2_served_bw, mmha_cta_width, mmha_reread
-from .kernel_tile import (collector_tile, fp8_block_multicast, fp8_block_rule, fp8_block_stages, fp8_block_tile, k_padding,
+from .kernel_tile import (collector_tile, fp8_block_math_warpgroups, fp8_block_multicast, fp8_block_quant_rounds, fp8_block_rule,
+                          fp8_block_stages, fp8_block_tile, k_padding,
                           operand_feed, operand_stream_bytes, store_fill)
 from .kernels_db import Kernels, chip_for, db_config
 from .opcost import K_ATTN, K_MATMUL, evaluate
@@ -206,6 +213,10 @@ PARAMS = (
     # round trip (us) of the loads of a kernel whose CTAs keep a known pipeline of them in flight (the SM 9.0
     # fp8_block kernel: stages x its A and B tiles per SM), so one SM streams in-flight bytes / latency
     ("load_latency_us", 1.0, 0.1, 10.0),
+    # time (us) of one grid-stride iteration of a quantize kernel whose warps each take one block of the
+    # activation per iteration (the SM 9.0 fp8_block pair's scale_1x128_kernel, kernel_tile.fp8_block_quant_rounds:
+    # a dependent load round trip, a warp max-reduction and the stores), so its pass takes rounds x this at least
+    ("quant_round_us", 1.0, 0.1, 20.0),
     ("l2_core_bw", 30.0, 1.0, 1000.0),  # GB/s one core streams from L2 (GEMMs the collector replays from L2)
     *((f"split_{f}", 8.0, 1.0, 64.0) for f in GEMM_FMTS),  # the library's most K splits per GEMM format
     ("tile_k_overhead", 64.0, 0.0, 2048.0),  # K depth of a GEMM tile's pipeline fill + epilogue
@@ -465,6 +476,11 @@ class Groups:
             operand = (operand_stream_bytes(c["m"][idx], c["n"][idx], c["k"][idx], ftm, ftn, fmt,
                                             fp8_block_multicast(c["m"][idx], c["n"][idx], ftn, float(p.num_cores), rule))
                        if rule else np.zeros(len(idx)))
+            # its CTAs' math warpgroups, which promote in turn under each other's WGMMAs (1 where the kernel is not known)
+            wgs = fp8_block_math_warpgroups(c["m"][idx], ftm, ftn, rule) if rule else np.ones(len(idx))
+            # its quantize kernel's grid-stride iterations per warp (0 where the kernel is not known)
+            quant = (fp8_block_quant_rounds(c["m"][idx], c["k"][idx], float(p.num_cores), rule) if rule
+                     else np.zeros(len(idx)))
             # its pipeline's operand bytes in flight per SM (stages x the A and B tiles of one K block)
             inflight = (fp8_block_stages(c["m"][idx], ftm, ftn, c["k"][idx], rule) * (ftm + ftn) * float(rule["k"])
                         if rule else np.zeros(len(idx)))
@@ -524,8 +540,8 @@ class Groups:
                                    "table": OpTable.from_ops(timed_ops(k, idx[s], pre_k, kc == "decode_mmha",
                                                                       tile["k"] if tile else None,
                                                                       operand_feed(tile, fmt, p) if tile else 1.0)),
-                                   "meas": np.asarray(c["latency_s"][idx[s]], dtype=float), "promote_flops": promote[s],
-                                   "operand_bytes": operand[s], "inflight": float(fl),
+                                   "meas": np.asarray(c["latency_s"][idx[s]], dtype=float), "promote_flops": promote[s], "promote_wgs": wgs[s],
+                                   "operand_bytes": operand[s], "inflight": float(fl), "quant_rounds": quant[s],
                                    "l2": bool(res > 0), "reread": float(res), "l2_bw": l2_bw, "cta_width": float(wd),
                                    "no_split": tile is not None or bool(bm), "rows": idx[s],  # the kernels' rows in k
                                    "ovh_offset": offset_of(offsets, chip, fmt) if op == "gemm" else 0.0,
@@ -786,14 +802,39 @@ def predict_group(g: dict, x) -> np.ndarray:
     cost = evaluate(g["table"], p, check_support=False)
     if g.get("operand_bytes") is not None and g["operand_bytes"].any():
         cost = with_operand_stream(cost, g["operand_bytes"], g["l2_bw"])
+    if g.get("quant_rounds") is not None and g["quant_rounds"].any():
+        cost = with_quant_rounds(cost, g["quant_rounds"], x[NAMES.index("quant_round_us")] * 1e-6)
     # every GEMM at the clock the board's power cap lets it sustain (perf/power_cap.py)
     t = capped_time(cost, p.peak_flops, g["pd"], x[NAMES.index("pj_flop_n7")], g["escale"])
     # kernel + its preceding pass (quantize, QKV preprocessing) + the exposed part of a CUDA-core
     # block-scale promotion (FP32 FMAs, register-resident: at the vector peak)
     promote = x[NAMES.index("promote_exposed")] * g["promote_flops"] / np.asarray(g["params"].vector_flops, dtype=float)
+    wgs = g.get("promote_wgs")
+    if wgs is not None and np.any(wgs > 1) and np.any(promote):
+        promote = exposed_promotion(promote, gemm_compute_time(cost, len(g["meas"])), wgs)
     t = t.reshape(len(g["meas"]), -1).sum(axis=1) + promote
     # + the separate preparation kernels' launches
     return t + x[NAMES.index("ovh_gen_pre")] * 1e-6 if g.get("pre") else t
+
+
+def exposed_promotion(promote, mma, warpgroups):
+    """Seconds a kernel's CUDA-core promotion adds to its MMAs (`promote`, `mma`: per kernel, s) where each
+    of its CTAs' `warpgroups` math warpgroups runs its own K loop: a K block's WGMMAs, a wait for them, then
+    its promotion (DeepGEMM SM 9.0, fp8_gemm_impl.cuh), no barrier between the warpgroups. The SM's tensor
+    cores take one warpgroup's WGMMAs while another promotes, so per K block the SM needs the MMAs of all
+    (mma) and each warpgroup its own MMAs and promotion in turn ((mma + promote) / warpgroups):
+    max(mma, (mma + promote) / warpgroups) - mma. One warpgroup: the whole promotion; two: only what
+    exceeds the other's MMAs (none on Hopper: a K block's promotion takes ~1/4 of its WGMMAs at the FP8 peak)."""
+    w = np.maximum(np.asarray(warpgroups, dtype=float), 1.0)
+    return np.maximum(0.0, (mma + promote) / w - mma)
+
+
+def gemm_compute_time(cost, kernels: int) -> np.ndarray:
+    """Per kernel of an evaluated kernel table (its GEMM row, then its quantize pass), the GEMM's compute time, s."""
+    from .opcost import K_MATMUL
+
+    ct = np.asarray(cost.compute_time, dtype=float).reshape(len(cost.table))
+    return np.where(cost.table.kind == K_MATMUL, ct, 0.0).reshape(kernels, -1).sum(axis=1)
 
 
 def with_operand_stream(cost, operand_bytes, l2_bw: float):
@@ -803,15 +844,29 @@ def with_operand_stream(cost, operand_bytes, l2_bw: float):
     (kernel_replay.l2_read_bw). A tile narrower than the MMA's best re-reads A (or B) once per
     tile of the other operand; those re-reads come from the L2, overlapped with the MMAs like
     the DRAM stream (TMA pipeline), so they are one more roofline term of the GEMM."""
-    import dataclasses
-
     from .opcost import K_MATMUL
 
-    t = cost.table
-    n = len(t)
+    return with_memory_floor(cost, cost.table.kind == K_MATMUL, np.asarray(operand_bytes, dtype=float) / l2_bw)
+
+
+def with_quant_rounds(cost, rounds, round_s: float):
+    """An evaluated kernel table (one op row per kernel's GEMM, then its quantize pass) with each quantize
+    pass's memory time at least its grid-stride iterations (kernel_tile.fp8_block_quant_rounds, one per
+    kernel) x the time of one (`round_s`): every warp quantizes its blocks one after another, each a load
+    round trip, so a grid sized to the SMs streams what its warps keep in flight, not the DRAM's bandwidth."""
+    from .opcost import K_MATMUL
+
+    return with_memory_floor(cost, cost.table.kind != K_MATMUL, np.asarray(rounds, dtype=float) * round_s)
+
+
+def with_memory_floor(cost, rows, floor):
+    """An evaluated op table with the memory time of the ops selected by the bool mask `rows` at least
+    `floor` (one value per selected op, s), each op's time raised by what that adds over its compute."""
+    import dataclasses
+
+    n = len(cost.table)
     per_op = np.zeros(n)
-    gemm_rows = np.flatnonzero(t.kind == K_MATMUL)
-    per_op[gemm_rows] = np.asarray(operand_bytes, dtype=float) / l2_bw
+    per_op[np.flatnonzero(rows)] = floor
     ct, mt, time = (np.asarray(a, dtype=float).reshape(n) for a in (cost.compute_time, cost.memory_time, cost.time))
     new_mt = np.maximum(mt, per_op)
     return dataclasses.replace(cost, memory_time=new_mt, time=time + np.maximum(ct, new_mt) - np.maximum(ct, mt))
@@ -839,12 +894,13 @@ def fit(groups: Groups, structured: bool = True) -> dict:
                  if FITTED_RESIDENCY else {"ctas_per_core"})
     used |= {"l2_core_bw"} if any(g.get("l2") and g["op"] == "gemm" for g in groups.items) else set()
     used |= {"load_latency_us"} if any(g.get("inflight", 0.0) > 0 for g in groups.items) else set()
+    used |= {"quant_round_us"} if any(np.any(g.get("quant_rounds", 0.0)) for g in groups.items) else set()
     if ELT_CORE_STREAM and "prefill" in present:
         used |= {"elt_core_bw", "gen_stream_knee"} if GEN_STREAM_KNEE else {"elt_core_bw"}
     used |= {"qkv_step_bytes"} if QKV_STEP_BOUND and any(has_steps(g) for g in groups.items) else set()
     free = np.array([n.partition("_")[2] not in set(CLASSES) - present
                      and not ((n.startswith("eff_fp8_block") or n.startswith("ctas_") or n in ("ovh_gen_pre", "promote_exposed", "l2_core_bw",
-                                                                   "load_latency_us", "gen_stream_knee", "elt_core_bw",
+                                                                   "load_latency_us", "quant_round_us", "gen_stream_knee", "elt_core_bw",
                                                                    "qkv_step_bytes"))
                               and n not in used)
                      and n not in SCANNED and not n.startswith("ovhfam_")
@@ -926,6 +982,8 @@ def group_reads(g: dict, name: str) -> bool:
         return bool(g.get("l2")) and g["op"] != "attention_decode"
     if name == "load_latency_us":  # predict_group: a GEMM with a known load pipeline
         return g.get("inflight", 0.0) > 0 and g["op"] == "gemm"
+    if name == "quant_round_us":  # predict_group: a quantize pass whose grid-stride iterations are known
+        return bool(np.any(g.get("quant_rounds", 0.0)))
     if name == "ovh_gen_pre":  # predict_group: separate generation preparation kernels
         return bool(g.get("pre"))
     if name == "promote_exposed":  # predict_group: x times the promotion FLOPs, 0 where there are none

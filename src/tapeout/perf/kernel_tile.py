@@ -53,7 +53,15 @@ walks the tiles; there is no split-K. So a 4096-row weight at 8 tokens runs on 3
 (operand_stream_bytes): a narrow N block re-reads A once per N block from the L2, e.g. 256 x 2048 x
 65536 on 128 x 32 tiles reads 1.38 GB, ~141 us at the H200's measured 9.8 TB/s L2 against ~145 us
 measured, where its MMAs alone need ~50 us. The kernel is chosen by the library, not autotuned, so serving runs the same one;
-only the fit uses it for now.
+only the fit uses it for now. Two more things of the pair follow from its source (kernels_db.yaml
+trtllm_fp8_block_tile quantize, wgmma_m):
+  * the quantize kernel before it (scale_1x128_kernel, SMs x 8 CTAs of 256 threads) gives each warp one
+    1 x 128 block of a token's K per grid-stride round (fp8_block_quant_rounds): its pass takes its rounds
+    x one round's time, the same on H100 and H200 (measured: a 4096 x 128 x 51200 pair takes 444 / 443 us
+    on H200 / H100, 194 rounds; the DRAM stream alone would make H100 1.4x slower);
+  * a 128-row M block runs two math warpgroups (fp8_block_math_warpgroups), each promoting its K block
+    while the other's WGMMAs hold the tensor cores; a 64-row block runs one, whose promotion follows its
+    WGMMAs (kernel_fit.exposed_promotion).
 """
 
 from __future__ import annotations
@@ -198,3 +206,26 @@ def fp8_block_stages(m, tile_m, tile_n, k, rule: dict) -> np.ndarray:
         best = np.max(np.stack(fits), axis=0)
         out = np.where((bk % bn == 0) == even, best, out)
     return out
+
+
+def fp8_block_quant_rounds(m, k, cores: float, rule: dict) -> np.ndarray:
+    """Grid-stride iterations each warp of the activation quantize kernel before the DeepGEMM SM 9.0 GEMM
+    runs (kernels_db.yaml trtllm_fp8_block_tile quantize: TensorRT-LLM's scale_1x128_kernel, launched with
+    ctas_per_sm CTAs of `threads` threads per SM): one warp takes one 1 x block group of a token's K per
+    iteration (a load of the group, a warp max-reduction, the scale and FP8 stores), so the m x ceil(k / block)
+    groups take ceil(groups / the grid's warps) iterations, one after another on every warp, whatever the
+    chip's DRAM bandwidth. >= 1 for a non-empty GEMM."""
+    q = rule["quantize"]
+    warps = float(cores) * float(q["ctas_per_sm"]) * float(q["threads"]) / float(q["warp_size"])
+    m, k = (np.asarray(v, dtype=float) for v in (m, k))
+    return np.ceil(m * np.ceil(k / float(q["block"])) / warps)
+
+
+def fp8_block_math_warpgroups(m, tile_m, tile_n, rule: dict) -> np.ndarray:
+    """Math warpgroups per CTA of the DeepGEMM SM 9.0 kernel for a GEMM of m tokens on its (token,
+    weight-row) tile (kernels_db.yaml trtllm_fp8_block_tile wgmma_m): the kernel's M block (the tokens',
+    or below swap_ab_below_m tokens the weight rows') over the rows of one warpgroup's WGMMA, i.e. 1 for
+    a 64-row block and 2 for a 128-row one (get_num_threads_per_sm)."""
+    m, tm, tn = (np.asarray(v, dtype=float) for v in (m, tile_m, tile_n))
+    block_m = np.where(m < float(rule["swap_ab_below_m"]), tn, tm)
+    return np.maximum(np.ceil(block_m / float(rule["wgmma_m"])), 1.0)
