@@ -24,7 +24,9 @@ from tapeout.workloads.llm_config import load_llm
 # the start values, with the terms the switches gate made non-zero: a split-K hand-off, a Hopper
 # attention fixed time above the Hopper GEMM's (ovhfam_<family>_<class>)
 PARAMS = {**{p[0]: p[1] for p in kf.PARAMS}, "split_serial_us": 1.0, "ovh_prefill": 10.0,
-          "ovhfam_nvidia-hopper_prefill": 4.0, "ovhfam_nvidia-hopper_bf16": 1.0}
+          "ovhfam_nvidia-hopper_prefill": 4.0, "ovhfam_nvidia-hopper_bf16": 1.0,
+          # a shared residency above the per-kernel ones (FITTED_RESIDENCY off takes the shared one)
+          "ctas_per_core": 8.0}
 SOURCE = {"package": "aiconfigurator-core", "package_version": "t",
           "chips": {"h200": {"system": "h200", "stack": "trtllm", "stack_versions": {}}}}
 
@@ -38,7 +40,8 @@ def _step(fitted):
     return mlperf.step_model(load_llm("llama-2-70b"), get_chip("h200"), get_precision("fp8"), 1, 1, 1, fitted=fitted)
 
 
-# (switch, flipped value, the step term it prices, sign of (off - on) its definition fixes: +1 slower, -1 faster)
+# (switch, flipped value, the step term it prices, sign of (off - on) its definition fixes: +1 slower, -1 faster,
+#  0 either way)
 TERMS = {
     # no in-order reduction of the K slices: a split-K decode GEMM (8 tokens, few tiles) never gets slower
     "SPLIT_K_SERIAL": (False, lambda s: s.linear(8), -1),
@@ -52,6 +55,13 @@ TERMS = {
     "STREAM_K_TAIL": (0.0, lambda s: s.linear(200), +1),
     # the context kernel's softmax overlapped with its MMAs (Hopper): faster
     "SOFTMAX_OVERLAP": (True, lambda s: s.attn_prefill(4, 500), -1),
+    # one shared residency (8 CTAs per SM) instead of the per-kernel fitted ones (2): the CTAs' stream is faster
+    "FITTED_RESIDENCY": (False, lambda s: s.attn_decode(64, 1000), -1),
+    # the XQA kernels' residency from their source instead of the fitted one: another time, sign by kernel (0)
+    "SOURCE_RESIDENCY": (True, lambda s: s.attn_decode(64, 1000), 0),
+    # the QKV pass's thread steps through the L2 as a lower bound on its time: never faster (the pass is
+    # an elementwise op of the step's token-linear part)
+    "QKV_STEP_BOUND": (True, lambda s: s.linear(2000), +1),
 }
 
 
@@ -78,4 +88,4 @@ def test_a_flipped_switch_reaches_the_cached_serving_step(monkeypatch, name):
     assert calibration_key(off) != calibration_key(on)
     assert off["kernel_db"]["source"]["switches"][name]["value"] == (list(value) if isinstance(value, tuple) else value)
     t_off = term(_step(off))
-    assert sign * (t_off - t_on) > 1e-4 * t_on, f"{name}: {t_on} -> {t_off}"
+    assert (sign * (t_off - t_on) if sign else abs(t_off - t_on)) > 1e-4 * t_on, f"{name}: {t_on} -> {t_off}"
