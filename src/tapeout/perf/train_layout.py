@@ -182,8 +182,8 @@ def broken_rule(cfg, lay: TrainLayout, num_chips: int, global_seqs: int, seq: in
     k = block_layers(lay.recompute)
     if (lay.recompute not in RECOMPUTE and (k is None or k < 1)) or lay.zero not in (0, 1, 2, 3):
         return f"recompute must be one of {', '.join(RECOMPUTE)} or {BLOCK}:k, and ZeRO stage 0-3"
-    if k is not None and k >= max(chunk_layers(L, lay.pp, lay.vp)):
-        n = max(chunk_layers(L, lay.pp, lay.vp))
+    n = max(chunk_layers(L, lay.pp, lay.vp)) if k is not None else 0
+    if k is not None and k >= n:
         return (f"recompute: {lay.recompute} recomputes k layers of each model chunk and needs 1 <= k < the "
                 f"{n} layers per chunk of PP {lay.pp} x VP {lay.vp} (k = {n} is full recompute: use full)")
     if lay.shard and (lay.zero < 1 or (lay.dp * lay.cp) % lay.shard or lay.shard < 1):

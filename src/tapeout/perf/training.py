@@ -658,12 +658,12 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     host_idle = host_eval = 0.0
     host = None
     if fwd.stack.eager_layer and lay.pp == 1:
-        host = layer_issue(fwd.stack.eager_layer, fwd.stack.host_cpu, chip.id,
-                           fp8=rcp is not None and rcp.quantized, adapters=len(getattr(lora, "targets", ()) or ()),
-                           cp=lay.cp, recompute=kind)
+        def issue(**rc):
+            return layer_issue(fwd.stack.eager_layer, fwd.stack.host_cpu, chip.id, fp8=rcp is not None and rcp.quantized,
+                               adapters=len(getattr(lora, "targets", ()) or ()), cp=lay.cp, **rc)
+        host = issue(recompute=kind)
         if share < 1.0:  # block recompute: the backward re-issues the forward of `share` of the layers
-            bare = layer_issue(fwd.stack.eager_layer, fwd.stack.host_cpu, chip.id, fp8=rcp is not None and rcp.quantized,
-                               adapters=len(getattr(lora, "targets", ()) or ()), cp=lay.cp)
+            bare = issue()
             host = replace(host, backward_s=bare.backward_s + share * (host.backward_s - bare.backward_s))
         host_idle = step_host_idle(host.forward_s, host.backward_s, Fl, Bl, n_slow, int(m))
         host_eval = blocks_gpu_idle([(host.forward_s, Fl, n_slow)] * int(m))
@@ -948,7 +948,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     def mem_of(lay2):
         return evaluate_layout(cfg, c, p, topo, pr, lay2, num_chips, global_seqs, seq_len, fwd, lora, mem_limit=-1.0)["mem"]
 
-    search_block = layout is None and fixed.get("recompute") is None
+    searched_recompute = layout is None and fixed.get("recompute") is None  # the search picks the recompute
     best, smallest = None, None
     for lay in cands:  # block twins appended below are evaluated in turn
         usable = training_reserve(lay, c).usable(cap)
@@ -959,7 +959,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
             if smallest is None or r["mem"] < smallest[0]:
                 smallest = (r["mem"], usable)
             continue
-        if search_block and lay.recompute == "full":  # the same layout recomputing fewer layers, where that fits
+        if searched_recompute and lay.recompute == "full":  # the same layout recomputing fewer layers, where that fits
             twin = _block_twin(lay, cfg.num_hidden_layers, mem_of, usable)
             if twin is not None:
                 cands.append(twin)
@@ -998,7 +998,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         notes.append(group)
     # the search's recompute choice changes the answer: show what the same layout costs without it
     bare = None
-    if lay.recompute != "none" and layout is None and fixed.get("recompute") is None:
+    if lay.recompute != "none" and searched_recompute:
         bare = evaluate_layout(cfg, c, p, topo, pr, replace(lay, recompute="none"), num_chips, global_seqs, seq_len, fwd,
                                lora)
         if bare is not None and rank_spread is not None:
