@@ -126,7 +126,7 @@ from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .train_loss import logits_dtype, loss_ops
 from .cp_correction import cp_merge_ops
-from .cp_ring import ring_exposed
+from .cp_ring import backward_blocks, ring_exposed, ring_exposed_backward
 from .comm_contention import contended_exposure, core_share
 from .comm_waves import slowdown, window_share
 from .pipeline_p2p import default_group, group_note, pipeline_send_time
@@ -494,7 +494,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         share_cp = window_share(1.0, r_a)
         # each step's transfer hides behind one step's attention only (perf/cp_ring, TE's loop)
         cp_f = float(contended_exposure(ring_exposed(t_step, attn, lay.cp), t_ring, share_cp))
-        cp_b = float(contended_exposure(ring_exposed(t_step, attn_bwd, lay.cp, sends=2), 2.0 * t_ring, share_cp))
+        # backward: K/V first, dK/dV last, both between (perf/cp_ring.backward_blocks)
+        cp_b = float(contended_exposure(ring_exposed_backward(t_step, attn_bwd, lay.cp),
+                                        sum(backward_blocks(lay.cp)) * t_step, share_cp))
     kb = 1.0 if lora else 2.0  # backward GEMMs: dgrad (+ wgrad)
     tp_f, tp_b = gemm + c_tp, kb * gemm + c_tp  # GEMMs + TP collectives, one after the other
     ov = fwd.tp_overlap
