@@ -40,6 +40,10 @@ class RecomputeGate:
         if not self.methods or bad or not isinstance(self.methods, tuple):
             raise TapeoutError(f"training stack '{self.stack}' recompute_methods {list(self.methods)!r}: give a non-empty list of "
                                f"{', '.join(METHODS)} (data/software/training_stacks.yaml).")
+        if BLOCK in self.methods and "full" not in self.methods:  # block is a method of full granularity
+            raise TapeoutError(f"training stack '{self.stack}' recompute_methods {list(self.methods)!r}: block needs full too "
+                               f"(NeMo activations_checkpoint_method 'uniform', 'block': 'not used with selective', i.e. a "
+                               f"method of full granularity; the search tries block:k as a twin of a full-recompute layout) (data/software/training_stacks.yaml).")
 
     def allows(self, recompute: str) -> bool:
         return method_of(recompute) in self.methods
