@@ -148,3 +148,17 @@ def test_cli_json_shows_the_stacks_methods(capsys):
     assert shown["recompute_gate"]["value"] == ["none", "full", "dots"]
     assert shown["recompute_gate"]["from"] == "stack maxtext-2024-04"
     assert d["layout"]["recompute"] in ("none", "full")
+
+
+def test_a_refusals_suggestions_recompute_only_as_the_stack_can():
+    # TP5 breaks the heads rule; at 16 sequences per micro-batch only full recompute fits on 512 v5p, so the open
+    # refusal suggests full; a stack without full gets no full suggestion (here: none that fits)
+    args = ("gpt3-175b", "tpu-v5p", 512, 2048 * 2048, 2048, "int8")
+    want = TrainLayout(tp=5, pp=1, dp=102, mbs=16, zero=3, recompute="none")
+    with pytest.raises(TapeoutError) as open_:
+        train(*args, layout=want)
+    assert "recompute=full" in str(open_.value)
+    with pytest.raises(TapeoutError) as gated:
+        train(*args, layout=want, recompute_gate=RecomputeGate("s", ("none", "selective")))
+    named = set(re.findall(r"recompute=(\S+?)[;.]", str(gated.value).split("breaks rule", 1)[1]))
+    assert named <= {"none", "selective"}

@@ -925,11 +925,14 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                collectives_on_cores=bool(c.get("collectives_on_cores", False)))
     domain = int(np.max(p.scaleup_domain))
 
+    gate = stack.recompute_gate  # the recompute methods the stack runs (perf/recompute_gate; None: every one)
+
     def fits(lay, g: int = global_seqs, n: int = num_chips) -> bool:  # a suggested layout must run, not only obey the rules: its memory only (mem_limit -1)
+        if gate is not None and not gate.allows(lay.recompute):  # and recompute as the stack can
+            return False
         r = evaluate_layout(cfg, c, p, topo, pr, lay, n, g, seq_len, fwd, lora, mem_limit=-1.0)
         return r is not None and r["mem"] <= training_reserve(lay, c).usable(cap)
 
-    gate = stack.recompute_gate  # the recompute methods the stack runs (perf/recompute_gate; None: every one)
     if gate is not None:
         gate.check(layout.recompute if layout is not None else fixed.get("recompute"))
     if layout is not None:
