@@ -68,7 +68,7 @@ class TrainingStack:
     source: str = ""
     round: str | None = None  # the MLPerf round whose submissions ran it
     vendor: str = ""  # whose accelerators it runs on (NVIDIA for the NeMo containers)
-    layouts: str = ""  # the benchmarks.yaml submission_layouts `stack` kind its runs read ("" : by vendor, bench_stack)
+    layouts: str = ""  # the benchmarks.yaml submission_layouts `stack` kind its runs read ("": nemo on NVIDIA chips, train_rows)
 
     def value(self, feature: str):
         for f, v, _ in self.features:
