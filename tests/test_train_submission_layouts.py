@@ -77,7 +77,7 @@ def test_published_gpt3_layouts_give_each_rows_global_batch():
 
     rows = [r for r in csv.DictReader(data_file("measured", "end_to_end.csv").open()) if r["category"] == "mlperf-train"
             and " gpt3" in r["workload"] and r["accelerator"] == "NVIDIA H100-SXM"]
-    entries = [e for e in benchmarks()["training"]["gpt3-175b"]["submission_layouts"] if "chips" in e]
+    entries = [e for e in benchmarks()["training"]["gpt3-175b"]["submission_layouts"] if "chips" in e and e["stack"] == "nemo"]
     assert len(entries) >= 10
     for e in entries:
         name = re.search(r"config_DGXH100_(\d+)x8x(\d+)x(\d+)x(\d+)_", e["source"])
@@ -119,7 +119,7 @@ def test_readme_64_node_config_pins_both_rounds_512_chip_rows_but_not_v40():
     v40 = submission_layout("gpt3-175b", {"accelerator": "NVIDIA H100-SXM", "software": sw,
                                           "workload": "MLPerf Training v4.0 gpt3"}, "h100-sxm", 512)
     assert "tp" not in v40
-    e = [x for x in benchmarks()["training"]["gpt3-175b"]["submission_layouts"] if x.get("chips") == 512]
+    e = [x for x in benchmarks()["training"]["gpt3-175b"]["submission_layouts"] if x.get("chips") == 512 and x["stack"] == "nemo"]
     assert {x["round"] for x in e} == {"v3.0", "v3.1"} and all(x["status"] == "assumption" for x in e)
 
 
@@ -132,7 +132,7 @@ def test_v31_gpt3_entries_run_the_stacks_own_vp_default():
     from tapeout.perf.train_stack import stack_table
 
     default = stack_table()["nemo-23.09"]["features"]["virtual_pipeline_default"]["value"]
-    entries = [e for e in benchmarks()["training"]["gpt3-175b"]["submission_layouts"] if "chips" in e]
+    entries = [e for e in benchmarks()["training"]["gpt3-175b"]["submission_layouts"] if "chips" in e and e["stack"] == "nemo"]
     v31 = [e for e in entries if e["round"] == "v3.1"]
     assert len(v31) == 7 and all(e["vp"] == default == 12 for e in v31)
     assert all(even_stages(96, e["pp"], e["vp"]) and 96 // (e["pp"] * e["vp"]) == 1 for e in v31)

@@ -4,7 +4,8 @@ run settings (data/mlperf/benchmarks.yaml `submission_layouts`) and the software
 submission) and `tapeout train --benchmark` (api/train_settings.py, the benchmark's stack-wide records
 of its latest round on file).
 
-An entry of `submission_layouts` holds for the rows of its `stack` kind ("nemo", "deepspeed", "any"),
+An entry of `submission_layouts` holds for the rows of its `stack` kind ("nemo", "deepspeed", "pax", "maxtext",
+"any"),
 its `accelerator`, MLPerf `round` and submitted `system` where it names them; an entry with a `chip`
 and `chips` only for a run of that size. Entries merge from the general to the specific.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from .mlperf import benchmarks
 from .train_stack import TrainingStack, stack_of_round
 
-PIN_FIELDS = ("tp", "pp", "cp", "vp", "mbs", "zero", "recompute")
+PIN_FIELDS = ("tp", "pp", "cp", "vp", "mbs", "zero", "recompute", "shard")  # shard: the ZeRO shard group (HSDP)
 # per-submission run settings beside the layout: evaluation skips, FP8 attention, TP overlap config
 # (data/software/tp_comm_overlap.yaml), the FP8 weight transpose cache, the FP8 amax all-reduce
 STACK_FIELDS = ("skip_evals", "fp8_attention", "tp_overlap", "transpose_cache", "fp8_reduce_amax", "layer_cuda_graph")

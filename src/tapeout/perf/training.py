@@ -927,10 +927,16 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                collectives_on_cores=bool(c.get("collectives_on_cores", False)))
     domain = int(np.max(p.scaleup_domain))
 
+    gate = stack.recompute_gate  # the recompute methods the stack runs (perf/recompute_gate; None: every one)
+
     def fits(lay, g: int = global_seqs, n: int = num_chips) -> bool:  # a suggested layout must run, not only obey the rules: its memory only (mem_limit -1)
+        if gate is not None and not gate.allows(lay.recompute):  # and recompute as the stack can
+            return False
         r = evaluate_layout(cfg, c, p, topo, pr, lay, n, g, seq_len, fwd, lora, mem_limit=-1.0)
         return r is not None and r["mem"] <= training_reserve(lay, c).usable(cap)
 
+    if gate is not None:
+        gate.check(layout.recompute if layout is not None else fixed.get("recompute"))
     if layout is not None:
         bad = broken_rule(cfg, layout, num_chips, global_seqs, seq_len, domain)
         if bad:
@@ -939,7 +945,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                                                                        if near.layouts else "") + ".")
         cands, why = [layout], None
     else:
-        cands, why = candidate_layouts(cfg, num_chips, domain, global_seqs, seq_len, fixed)
+        cands, why = candidate_layouts(cfg, num_chips, domain, global_seqs, seq_len, fixed,
+                                       **({"recompute_options": gate.searched()} if gate is not None else {}))
     if stack.even_pipeline:
         L = cfg.num_hidden_layers
         uneven = [lay for lay in cands if not even_stages(L, lay.pp, lay.vp)]
@@ -961,7 +968,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
             if smallest is None or r["mem"] < smallest[0]:
                 smallest = (r["mem"], usable)
             continue
-        if searched_recompute and lay.recompute == "full":  # the same layout recomputing fewer layers, where that fits
+        if searched_recompute and lay.recompute == "full" and (gate is None or gate.block):  # fewer layers, where that fits
             twin = _block_twin(lay, cfg.num_hidden_layers, mem_of, usable)
             if twin is not None:
                 cands.append(twin)
