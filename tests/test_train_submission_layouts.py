@@ -124,7 +124,7 @@ def test_readme_64_node_config_pins_both_rounds_512_chip_rows_but_not_v40():
 
 
 def test_v31_gpt3_entries_run_the_stacks_own_vp_default():
-    """Every v3.1 GPT-3 entry pins the VP the nemo-23.09 stack's conf/custom.yaml defaults to
+    """Every v3.1 NeMo GPT-3 entry pins the VP the nemo-23.09 stack's conf/custom.yaml defaults to
     (training_stacks.yaml virtual_pipeline_default, ${INTERLEAVED_PIPELINE,12}); with 96 layers on PP 8 that is
     one layer per model chunk, a layout the even-stage rule of that stack admits. v3.0 pins the same VP 12 from
     the v3.0 container's config_common.sh (INTERLEAVED_PIPELINE=12; the copy stored in NVIDIA+CoreWeave's folder)."""

@@ -75,6 +75,13 @@ core in BF16, shown in breakdown['attention_precision']; CP 1 layouts keep FP8. 
 training_stacks.yaml recompute_methods): the search tries only those (block:k only where the stack runs block), and a
 pinned recompute outside them is refused naming the stack. None (the default, a stack not on file): every method the
 model prices.
+`zero_overlap_comm`: under ZeRO-2 / ZeRO-3 the gradient reduce-scatters (and ZeRO-3's per-micro-batch parameter
+all-gathers) run on their own stream beside the compute. False (DeepSpeed `zero_optimization.overlap_comm: false`):
+they run on the compute stream, so every one is exposed: DeepSpeed ZeRO-3 (deepspeed/runtime/zero/
+parameter_offload.py DeepSpeedZeRoOffload: `allgather_stream = Stream() if overlap_comm else default_stream()`;
+stage3.py DeepSpeedZeroOptimizer_Stage3: `reduce_and_partition_stream = Stream() if overlap_comm else
+default_stream()`). Default True: DeepSpeed's overlap_comm default for ZeRO-3 and PyTorch FSDP's prefetch; the
+result's notes say which a ZeRO-2/3 layout ran.
 Every switch above is True or False and comm_ctas a whole number >= 0: anything else is refused.
 """
 
@@ -118,6 +125,7 @@ class StackFeatures:
     host_cpu: str | None = None  # the host CPU of an eager run (perf/host_issue; None: the chip's, else the reference)
     fp8_attention_cp: bool = True  # FP8 attention inside the CP ring too (TE >= 1.10; False: BF16 at CP > 1)
     recompute_gate: RecomputeGate | None = None  # the stack's recompute methods (perf/recompute_gate; None: all)
+    zero_overlap_comm: bool = True  # ZeRO-2/3 collectives on their own stream (DeepSpeed overlap_comm; perf/training)
 
     def __post_init__(self):
         check_divisible_by(self.vocab_divisible_by)

@@ -116,20 +116,27 @@ def named_stack(name: str) -> TrainingStack:
     return _stack(key, tab[key])
 
 
-def stack_of_round(mlperf_round: str) -> TrainingStack | None:
-    """The stack on file for an MLPerf round (its `round`), None when none is."""
+def stack_of_round(mlperf_round: str, vendor: str | None = None) -> TrainingStack | None:
+    """The stack on file for an MLPerf round (its `round`), of `vendor` when given (a round holds several
+    submitters' stacks: NVIDIA's NeMo, JuniperNetworks' DeepSpeed, Intel's Megatron-DeepSpeed), None when
+    none is."""
     for name, e in stack_table().items():
-        if e.get("round") == mlperf_round:
+        if e.get("round") == mlperf_round and (vendor is None or str(e.get("vendor", "")).lower() == vendor.lower()):
             return _stack(name, e)
     return None
 
 
-def find_stack(software: str, mlperf_round: str | None = None, table: dict | None = None) -> TrainingStack | None:
+def find_stack(software: str, mlperf_round: str | None = None, table: dict | None = None,
+               accelerator: str | None = None) -> TrainingStack | None:
     """The stack whose software strings occur in `software` (and whose round, if it names one, is
-    `mlperf_round`); None when none is on file. `table`: stacks in the data file's form (tests)."""
+    `mlperf_round`, and whose vendor, if it names one, is in `accelerator` when that is given: a bare
+    "PyTorch 2.0.1a0" names Habana's stack only on an Intel accelerator); None when none is on file.
+    `table`: stacks in the data file's form (tests)."""
     sw = (software or "").lower()
     for name, e in (stack_table() if table is None else table).items():
         if e.get("round") is not None and e["round"] != mlperf_round:
+            continue
+        if accelerator is not None and e.get("vendor") and str(e["vendor"]).lower() not in accelerator.lower():
             continue
         if any(s.lower() in sw for s in e["software"]):
             return _stack(name, e)

@@ -38,7 +38,9 @@ Step = (m + (p-1)/v) x (F + B) + exposed pipeline sends + exposed DP communicati
   DP gradient reduce-scatter + parameter all-gather (ZeRO-1 / distributed optimizer) of the
   stage's parameters, one collective per bucket of the stack's bucket rule, each paying the ring
   latency (perf/dp_buckets.py), overlaps the last micro-batch's backward: exposed = max(0, t_dp - B);
-  (ZeRO-0 under a stack that all-reduces after the backward, `grad_sync_after_backward`: all of t_dp);
+  (ZeRO-0 under a stack that all-reduces after the backward, `grad_sync_after_backward`: all of t_dp;
+  ZeRO-2/3 whose collectives run on the compute stream, `zero_overlap_comm` False: m x (t_rs + t_ag) + m x t_ag
+  for ZeRO-3, m x t_rs for ZeRO-2's reduce-scatters);
   interleaved (v > 1), chunk by chunk behind the other chunks' backward passes of the drain
   (Megatron-Core overlap_grad_reduce per model chunk, `chunked_exposure`), the all-gather
   likewise behind the next step's forwards.
@@ -627,6 +629,11 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     elif lay.zero == 1:
         dp_rs = hid(chunked_exposure(t_rs, B, lay.vp, grp), t_rs, share_b)
         dp_ag = hid(chunked_exposure(t_ag, F, lay.vp, grp), t_ag, share_f)
+    elif not fwd.stack.zero_overlap_comm:  # ZeRO-2/3 collectives on the compute stream (DeepSpeed overlap_comm false)
+        # every micro-batch's gradient reduce-scatter, and ZeRO-3's parameter gathers before each forward and
+        # backward, in line with the compute: nothing hides them (ZeRO-2's post-step all-gather as below)
+        dp_rs = m * (t_rs + (t_ag if lay.zero == 3 else 0.0))
+        dp_ag = m * t_ag if lay.zero == 3 else hid(max(0.0, t_ag - F), t_ag, share_f)
     elif lay.zero == 2:
         dp_rs, dp_ag = m * hid(max(0.0, t_rs - B), t_rs, share_b), hid(max(0.0, t_ag - F), t_ag, share_f)
     else:
@@ -999,6 +1006,11 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     elif stack.comm_ctas:
         notes.append(f"comm_ctas {stack.comm_ctas}: {c.id}'s collectives do not run on its compute cores "
                      f"(chip data collectives_on_cores: {c.source_of('collectives_on_cores')}): no core share")
+    if lay.zero >= 2 and lay.dp * lay.cp > 1:  # the overlap assumption changes the answer: say which ran
+        notes.append(f"ZeRO-{lay.zero} collectives " + ("overlapped with the compute on their own stream (zero_overlap_comm "
+                     "True, the default: DeepSpeed overlap_comm / FSDP prefetch)" if stack.zero_overlap_comm else
+                     "on the compute stream, all exposed (zero_overlap_comm False: DeepSpeed overlap_comm false)") +
+                     f": {r['exposed_dp']:.3f} s of DP communication exposed per step")
     held = _held_sends_note(lay, r, stack)
     if held:
         notes.append(held)

@@ -111,7 +111,7 @@ def submission_layout(key: str, row: dict, chip_id: str, n: int) -> dict:
     `system` only for the row of that submitted system (its `system=` in the notes), over the
     chip-and-size entries (a partner's own launch config)."""
     rnd = re.match(r"MLPerf Training (v[\d.]+)", row.get("workload", ""))
-    found = find_stack(row.get("software", ""), rnd.group(1) if rnd else None)
+    found = find_stack(row.get("software", ""), rnd.group(1) if rnd else None, accelerator=row["accelerator"])
     stack = "deepspeed" if _deepspeed(row) else (found.layouts if found is not None and found.layouts else
                                                  "nemo" if row["accelerator"].startswith("NVIDIA") else None)
     system = re.search(r"system=([^;]+)", row.get("notes") or "")
@@ -175,7 +175,7 @@ def map_row(row: dict, fitted: dict | None = None):
             raise SkipRow("global batch size not stated")
         # the row's software stack (data/software/training_stacks.yaml) decides the features it ran
         rnd = re.match(r"MLPerf Training (v[\d.]+)", w)
-        stack = find_stack(row.get("software", ""), rnd.group(1) if rnd else None)
+        stack = find_stack(row.get("software", ""), rnd.group(1) if rnd else None, accelerator=row["accelerator"])
         records = {k: pins.pop(k) for k in RECORD_FIELDS if k in pins}
         pins, settings, fp8_attn = stack_settings(stack, pins, settings, fp8_attn, records)
         try:
@@ -196,6 +196,8 @@ def map_row(row: dict, fitted: dict | None = None):
                               "attention_precision": r.breakdown.get("attention_precision"),
                               "layout_source": "submission config" if "tp" in pins else "search",
                               "tp_overlap": settings.get("tp_overlap"),
+                              # the submitted system's scale-out fabric (data/clusters/clusters.yaml), where on file
+                              "cluster": settings.get("cluster"),
                               "stack": stack.name if stack else "not on file: model defaults",
                               "stack_features_not_modelled": _not_modelled(stack, records, r.breakdown.get("host_issue") is not None),
                               # an eager run's host issue time and the host it assumed (perf/host_issue)
