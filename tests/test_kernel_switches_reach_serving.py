@@ -36,8 +36,8 @@ def _build() -> dict:
     return db_fitted({"h200": (PARAMS, {"bf16", "fp8"}, "synthetic")}, {**copy.deepcopy(SOURCE), "switches": kf.model_switches()})
 
 
-def _step(fitted):
-    return mlperf.step_model(load_llm("llama-2-70b"), get_chip("h200"), get_precision("fp8"), 1, 1, 1, fitted=fitted)
+def _step(fitted, model: str = "llama-2-70b"):
+    return mlperf.step_model(load_llm(model), get_chip("h200"), get_precision("fp8"), 1, 1, 1, fitted=fitted)
 
 
 # (switch, flipped value, the step term it prices, sign of (off - on) its definition fixes: +1 slower, -1 faster,
@@ -62,6 +62,13 @@ TERMS = {
     # the QKV pass's thread steps through the L2 as a lower bound on its time: never faster (the pass is
     # an elementwise op of the step's token-linear part)
     "QKV_STEP_BOUND": (True, lambda s: s.linear(2000), +1),
+    # the masked-MHA kernel (GPT-J: MHA, head 256) as 256-thread CTAs at the fitted residency (2) instead of its
+    # launcher's CTAs at the 4 base blocks its registers hold per SM: its stream and waves get slower
+    "MMHA_LAUNCH": (False, lambda s: s.attn_decode(64, 1000), +1, "gpt-j"),
+    # no work per query-tile element in the XQA Hopper kernel's waves: faster
+    "QGMMA_TILE_WORK": (False, lambda s: s.attn_decode(64, 1000), -1),
+    # the XQA Hopper kernel's waves at its launch bound's 3 CTAs per SM instead of one: fewer waves, faster
+    "QGMMA_WAVES": (True, lambda s: s.attn_decode(64, 1000), -1),
 }
 
 
@@ -80,12 +87,12 @@ def test_the_same_build_hits_the_cache():
 
 @pytest.mark.parametrize("name", sorted(TERMS))
 def test_a_flipped_switch_reaches_the_cached_serving_step(monkeypatch, name):
-    value, term, sign = TERMS[name]
+    value, term, sign, *model = TERMS[name]  # the serving row's model where the switch's kernel is not Llama's
     on = _build()
-    t_on = term(_step(on))
+    t_on = term(_step(on, *model))
     monkeypatch.setattr(kf, name, value)
     off = _build()
     assert calibration_key(off) != calibration_key(on)
     assert off["kernel_db"]["source"]["switches"][name]["value"] == (list(value) if isinstance(value, tuple) else value)
-    t_off = term(_step(off))
+    t_off = term(_step(off, *model))
     assert (sign * (t_off - t_on) if sign else abs(t_off - t_on)) > 1e-4 * t_on, f"{name}: {t_on} -> {t_off}"

@@ -176,7 +176,10 @@ def serving_decode_params(p, chip, cfg, pr, tp: int, fitted: dict | None = None)
     p = p.replace(**classes[cls])
     # and the kernel's resident CTAs per SM from its source where it has one, as the fit (kernel_fit.kernel_residency)
     ctas = float(kernel_fit.kernel_residency(chip, [cls], [heads], [kv_heads], [cfg.hd], [kv_fmt])[0])
-    return p.replace(attn_ctas_per_core=ctas) if ctas > 0 else p
+    p = p.replace(attn_ctas_per_core=ctas) if ctas > 0 else p
+    # and the CTAs one SM runs per wave where its source gives them, as the fit (kernel_fit.kernel_wave_ctas)
+    wave = float(kernel_fit.kernel_wave_ctas(chip, [cls], [heads], [kv_heads], [cfg.hd])[0])
+    return p.replace(attn_gen_wave_ctas=wave) if wave > 0 else p
 
 
 def fp8_cache_vector_work(p, family: str, kernel: str, kv_fmt: str):
