@@ -36,8 +36,9 @@ Step = (m + (p-1)/v) x (F + B) + exposed pipeline sends + exposed DP communicati
   pipeline bubble fraction (p-1)/(v m + p - 1) (1F1B, Narayanan et al. 2021; v = 1 gives
   (p-1)/(m+p-1))
   DP gradient reduce-scatter + parameter all-gather (ZeRO-1 / distributed optimizer) of the
-  stage's parameters, one collective per bucket of the stack's bucket rule, each paying the ring
-  latency (perf/dp_buckets.py), overlaps the last micro-batch's backward: exposed = max(0, t_dp - B);
+  stage's parameters, one collective per bucket of the stack's bucket rule, the ring latency paid
+  per bucket or, for a chunk's coalesced Apex group, per pass of its busiest NCCL channel
+  (perf/dp_buckets.py), overlaps the last micro-batch's backward: exposed = max(0, t_dp - B);
   (ZeRO-0 under a stack that all-reduces after the backward, `grad_sync_after_backward`: all of t_dp;
   ZeRO-2/3 whose collectives run on the compute stream, `zero_overlap_comm` False: m x (t_rs + t_ag) + m x t_ag
   for ZeRO-3, m x t_rs for ZeRO-2's reduce-scatters);
@@ -132,8 +133,8 @@ from .cp_ring import backward_blocks, ring_exposed, ring_exposed_backward
 from .comm_contention import contended_exposure, core_share
 from .comm_waves import slowdown, window_share
 from .pipeline_p2p import default_group, group_note, pipeline_send_time
-from .dp_buckets import (bucketed_collective_time, collective_count, deferred_params,
-                         first_last_stage_stride, tied_embedding_params, tied_embedding_sync_time)
+from .dp_buckets import (bucketed_collective_time, deferred_params, first_last_stage_stride, ring_passes,
+                         tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
 from .stack_features import StackFeatures
 from .fp8_amax import amax_allreduce_per_step
@@ -590,10 +591,11 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     for P_rs, P_ag, g, stride, t_g in ((dense - late, dense, g_dense, pg.stride_dp, pg.topology(topo, "dp")),
                                        (ex, ex, g_exp, max(lay.tp, lay.ep), topo)):
         if g > 1 and P_ag > 0:
-            # one collective per bucket of the stack's DP buckets (perf/dp_buckets), each paying the
-            # ring's latency; ZeRO-3/FSDP keeps one per gather (its units are not these buckets)
-            n_rs, n_ag = ((collective_count(P * scale, lay.vp, fwd.stack.dp_bucket, lay.dp * lay.cp, gb) for P in (P_rs, P_ag))
-                          if lay.zero < 3 else (1, 1))
+            # one collective per bucket of the stack's DP buckets (perf/dp_buckets), the ring's latency
+            # paid once per bucket, or per channel pass of a chunk's coalesced group (apex rule);
+            # ZeRO-3/FSDP keeps one per gather (its units are not these buckets)
+            n_rs, n_ag = ((ring_passes(P * scale, lay.vp, fwd.stack.dp_bucket, lay.dp * lay.cp, gb, b, g)
+                           for P, b in ((P_rs, gb), (P_ag, ag_bytes))) if lay.zero < 3 else (1, 1))
             t_rs += bucketed_collective_time("reduce_scatter", gb * P_rs * scale, n_rs, g, t_g, stride=stride)
             # ZeRO-3/FSDP gathers the frozen base weights too under LoRA (they are sharded)
             t_ag += bucketed_collective_time("all_gather", ag_bytes * P_ag * (1.0 if lay.zero == 3 else scale), n_ag, g, t_g,
@@ -1014,6 +1016,16 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     held = _held_sends_note(lay, r, stack)
     if held:
         notes.append(held)
+    rule = stack.dp_bucket
+    if rule.kind == "apex" and rule.channels > 1 and lay.zero < 3 and lay.dp * lay.cp > 1:
+        # the channel count and NCCL's group schedule change the answer: show the buckets one after another
+        serial = copy.copy(fwd)
+        serial.stack = replace(stack, dp_bucket=replace(rule, channels=1))
+        r_1 = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, serial, lora)
+        notes.append(f"DP buckets: each model chunk's Apex buckets run as one coalesced NCCL group over {rule.channels} "
+                     f"channels laid out {rule.nccl_group} (stack dp_bucket; where it came from: the stack settings), the "
+                     f"ring latency paid once per pass of the busiest channel (perf/dp_buckets.py); the buckets one "
+                     f"after another would make the step {r_1['step'] / r['step'] - 1.0:+.1%}")
     group = group_note(r["m"], lay.pp, lay.vp)  # the schedule's micro-batch group, where it is not Megatron-Core's default
     if group:
         notes.append(group)
