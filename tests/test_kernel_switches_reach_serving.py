@@ -26,7 +26,9 @@ from tapeout.workloads.llm_config import load_llm
 PARAMS = {**{p[0]: p[1] for p in kf.PARAMS}, "split_serial_us": 1.0, "ovh_prefill": 10.0,
           "ovhfam_nvidia-hopper_prefill": 4.0, "ovhfam_nvidia-hopper_bf16": 1.0,
           # a shared residency above the per-kernel ones (FITTED_RESIDENCY off takes the shared one)
-          "ctas_per_core": 8.0}
+          "ctas_per_core": 8.0,
+          # the 16-bit efficiency the FP8 context FMHA takes above the FP8 GEMM's (ATTN_FP8_EFF off takes eff_fp8)
+          "eff_bf16": 0.9}
 SOURCE = {"package": "aiconfigurator-core", "package_version": "t",
           "chips": {"h200": {"system": "h200", "stack": "trtllm", "stack_versions": {}}}}
 
@@ -69,6 +71,8 @@ TERMS = {
     "QGMMA_TILE_WORK": (False, lambda s: s.attn_decode(64, 1000), -1),
     # the XQA Hopper kernel's waves at its launch bound's 3 CTAs per SM instead of one: fewer waves, faster
     "QGMMA_WAVES": (True, lambda s: s.attn_decode(64, 1000), -1),
+    # the FP8 context FMHA at the FP8 GEMM's efficiency (0.7) instead of the 16-bit FMHA's (0.9): slower
+    "ATTN_FP8_EFF": (False, lambda s: s.attn_prefill(4, 500), +1),
 }
 
 

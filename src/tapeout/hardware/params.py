@@ -96,6 +96,12 @@ class ChipParams:
     # fused attention (FlashAttention/cuDNN) efficiency as a fraction of the chip's GEMM
     # efficiency, forward with causal mask; and backward-vs-forward slowdown per FLOP
     eff_attention: np.ndarray | float = 1.0
+    # a fused attention op's MMA efficiency when it runs in FP8 (of the FP8 peak, before eff_attention): its
+    # kernel is the library's FMHA, not the FP8 GEMM (TensorRT-LLM fmha_v2 warpspec/kernel_traits.h
+    # Kernel_traits_Hopper_qgmma_e4m3_fp32, dma.h transpose_v_tile: the 16-bit kernel's design with V
+    # transposed in shared memory for the K-major QGMMA). 0 = the FP8 GEMM's eff_compute (default; set by the
+    # kernel-level fit, kernel_fit.ATTN_FP8_EFF, and `--kernels` serving)
+    attn_eff_fp8: np.ndarray | float = 0.0
     attn_bwd_factor: np.ndarray | float = 1.0
     # grouped expert GEMMs (MoE layers) as a fraction of the chip's dense GEMM efficiency
     eff_moe: np.ndarray | float = 1.0

@@ -15,7 +15,8 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                  busy x peak x pj_flop_n7 x the node's energy scale (econ nodes.csv); past the
                  chip's TDP its compute runs at the clock that meets the cap (P ~ f^3 in the DVFS
                  range; perf/power_cap.py): one shared energy per BF16-equivalent FLOP fitted
-  attention           eff_attention (fused attention vs GEMM, opcost's factor); the softmax
+  attention           eff_attention (fused attention vs GEMM, opcost's factor) on eff[math format], an
+                      FP8 FMHA of a described family at eff[bf16], not the FP8 GEMM's (ATTN_FP8_EFF); the softmax
                       exponential on the special-function units, fixed from the hardware
                       (EXP_FP32_FLOPS, halved where the chip's data doubles the SFU rate)
   memory              eff_mem, the fraction of DRAM bandwidth a kernel streams at (skinny
@@ -333,6 +334,20 @@ ELT_CORE_STREAM = False
 # slow: held out H200 context 9.8 / 10.6 -> 10.6 / 12.1 %, H100 9.3 / 10.4 -> 10.1 / 11.7, B200 8.7 / 8.2 ->
 # 8.3 / 7.3, B300 9.5 / 10.5 -> 8.9 / 9.4 (BF16 / FP8; docs/notes/issue-24.md, Round stop-28, issue-28qk)
 QKV_STEP_BOUND = False
+# an FP8 attention op's MMAs at the 16-bit FMHA's fraction of the peak (eff_bf16, of the FP8 peak;
+# ChipParams.attn_eff_fp8) instead of the per-tensor FP8 GEMM's eff_fp8, on the families whose context FMHA is
+# described (kernels_db.yaml context_kernels: Hopper, Blackwell). The context FMHA over an FP8 cache runs FP8 math
+# (context_math) in the family's FMHA kernel, not in cuBLASLt's FP8 GEMM (cublas_scaled_mm) on whose kernels eff_fp8
+# is fitted (with the SM 8.9 / 12.0 block-scaled GEMMs that hold it down, issue-26hf). The FMHA's E4M3 and 16-bit
+# variants are one kernel design (TensorRT-LLM cpp/kernels/fmha_v2/src/fmha/warpspec/kernel_traits.h
+# Kernel_traits_Hopper_qgmma_e4m3_fp32: the same warp-specialized DMA / two compute warpgroups, V remapped because
+# "QGMMA only supports K-major", dma.h transpose_v_tile; Blackwell: trtllm-gen's QkvE4m3 / QkvBfloat16 context
+# cubins of one tile, kernelMetaInfo.h) on an MMA whose FP8 instruction does twice the 16-bit one's FLOPs at the
+# same issue rate (PTX ISA wgmma.mma_async k32 e4m3 vs k16 bf16; the chips' FP8 peak is 2x BF16), so its MMAs keep
+# the 16-bit kernel's fraction of the peak. An undescribed family (Ada, Blackwell-RTX: their FP8 context kernels run
+# slower than their BF16 ones in the database, section in docs/notes/issue-24.md stop 29) keeps eff_fp8. In the fit
+# and `--kernels` serving (kernel_calibration.chip_entry: kernel_library attn_eff_fp8). False: eff_fp8 (stop 28)
+ATTN_FP8_EFF = True
 # GEMM formats whose library kernel puts the tokens on the MMA's N side, so a GEMM of more tokens than
 # the chip's row tile splits them into equal tiles at the MMA's N step (ChipParams.balanced_row_tiles):
 # TensorRT-LLM's per-tensor FP8 linear runs trtllm::cublas_scaled_mm (tensorrt_llm/_torch/modules/linear.py
@@ -758,6 +773,21 @@ def params_for(base, x, cls: str):
                         attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
 
 
+def own_fp8_attention(cls: str, family: str | None) -> bool:
+    """Whether kernel class `cls` on a chip `family` runs its FP8 attention's MMAs at the 16-bit FMHA's
+    fraction of the peak, eff_bf16, instead of the FP8 GEMM's eff_fp8 (ATTN_FP8_EFF):
+    an attention class on a family whose context FMHA kernel is described (kernels_db.yaml context_kernels:
+    Hopper's fmha_v2 warp-specialized QGMMA kernels, Blackwell's trtllm-gen E4M3 cubins); elsewhere the FP8
+    GEMM's eff_fp8, as before."""
+    return ATTN_FP8_EFF and cls not in GEMM_CLASSES and family in db_config().get("context_kernels", {})
+
+
+def attn_fp8_eff(v: dict, cls: str, family: str | None) -> float:
+    """ChipParams.attn_eff_fp8 of kernel class `cls` on a chip `family` from fitted parameters v (name -> value):
+    eff_bf16 (capped at 1) where own_fp8_attention, else 0 (an FP8 attention op at the FP8 GEMM's efficiency)."""
+    return min(float(v["eff_bf16"]), 1.0) if own_fp8_attention(cls, family) else 0.0
+
+
 def qkv_step_time(v: dict, l2_bw: float) -> float:
     """Seconds per thread step of the QKV preprocessing pass on a chip whose L2 delivers l2_bw bytes/s
     (ChipParams.elt_step_time; kernel_replay.l2_read_bw) from fitted parameters v (name -> value): qkv_step_bytes
@@ -841,6 +871,8 @@ def item_params(g: dict, x) -> ChipParams:
     if g.get("no_split"):  # the collector's kernel: CUTLASS's data-parallel persistent scheduler (kernel_tile)
         p = p.replace(max_split_k=1.0, balanced_row_tiles=0.0)  # on its own fixed tile
     p = with_cta_width(p, g.get("cta_width", 1.0))
+    if own_fp8_attention(g["cls"], g.get("family")):  # the FP8 context FMHA's own efficiency (ATTN_FP8_EFF)
+        p = p.replace(attn_eff_fp8=attn_fp8_eff(dict(zip(NAMES, x)), g["cls"], g.get("family")))
     if g.get("ctas", 0.0) > 0:  # the kernel's source residency (SOURCE_RESIDENCY), not the fitted ctas_per_core
         p = p.replace(attn_ctas_per_core=g["ctas"])
     if g.get("wave_ctas", 0.0) > 0:  # the CTAs one SM runs per wave, from the kernel's source (QGMMA_WAVES)
@@ -1084,11 +1116,13 @@ def has_steps(g: dict) -> bool:
 def compute_effs(g: dict) -> set:
     """The compute-efficiency parameters a group's ops run at: opcost takes eff_compute[op's peak key] for its
     GEMM and attention rows (the others' compute is on the vector units); params_for sets each key's from
-    eff_param; predict_group runs a block-scaled FP8 group's fp8 key at its
-    own efficiency (g["eff"])."""
+    eff_param, and an attention class's FP8 attention rows at eff_bf16 where own_fp8_attention;
+    predict_group runs a block-scaled FP8 group's fp8 key at its own efficiency (g["eff"])."""
     t = g["table"]
-    mma = (t.kind == K_MATMUL) | (t.kind == K_ATTN)
-    names = {eff_param(PEAK_KEYS[i]) for i in np.unique(t.peak_key[mma])}
+    own = own_fp8_attention(g["cls"], g.get("family"))  # an FP8 attention op at its own efficiency
+    names = {eff_param(PEAK_KEYS[i]) for i in np.unique(t.peak_key[t.kind == K_MATMUL])}
+    names |= {"eff_bf16" if own and PEAK_KEYS[i] == "fp8" else eff_param(PEAK_KEYS[i])
+              for i in np.unique(t.peak_key[t.kind == K_ATTN])}
     if g["fmt"] == "fp8_block" and "eff_fp8" in names:
         names = (names - {"eff_fp8"}) | {g["eff"]}
     return names
@@ -1197,6 +1231,7 @@ def model_switches() -> dict:
             "SOURCE_RESIDENCY": {"value": SOURCE_RESIDENCY,
                                  "serving": "serving_decode_params attn_ctas_per_core = decode_residency.ctas_per_sm"},
             "QKV_STEP_BOUND": {"value": QKV_STEP_BOUND, "serving": "kernel_library elt_step_time"},
+            "ATTN_FP8_EFF": {"value": ATTN_FP8_EFF, "serving": "kernel_library attn_eff_fp8"},
             "TOKEN_N_FMTS": {"value": list(TOKEN_N_FMTS),
                              "serving": "kernel_gemm_classes balanced_row_tiles, for the row's GEMM format"}}
 

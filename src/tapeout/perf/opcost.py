@@ -431,6 +431,10 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     if eff_c.ndim:  # per compute dtype (axis 0 = PEAK_KEYS)
         eff_c = eff_c[t.peak_key]
         eff_c = eff_c.reshape(eff_c.shape + (1,) * (1 + nd - eff_c.ndim))
+    attn8 = np.asarray(p.attn_eff_fp8, dtype=float)
+    if np.any(attn8 > 0):  # an FP8 attention op at its own kernel's MMA efficiency, not the FP8 GEMM's (ChipParams.attn_eff_fp8)
+        fp8_attn = colb((kind == K_ATTN) & (t.peak_key == PEAK_KEYS.index("fp8")))
+        eff_c = np.where(fp8_attn & (attn8 > 0), attn8, eff_c)
     # fused attention runs below the GEMM efficiency (softmax exponentials, masking; calibrated
     # on published FlashAttention/cuDNN kernel rates, perf/fit.py fit_attention)
     eff_c = eff_c * np.where(is_attn, np.asarray(p.eff_attention, dtype=float), 1.0)
