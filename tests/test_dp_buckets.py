@@ -10,8 +10,9 @@ from tapeout.errors import TapeoutError
 from tapeout.hardware.topology import Topology
 from tapeout.perf import nccl_ring
 from tapeout.perf.collectives import collective_time
+from tapeout.hardware.memory_capacity import MIB
 from tapeout.perf.dp_buckets import (BucketRule, bucket_params, bucket_rule, bucketed_collective_time,
-                                     collective_count)
+                                     collective_count, group_passes, ring_passes)
 from tapeout.perf.train_stack import find_stack, stack_settings
 
 
@@ -135,13 +136,91 @@ def test_bad_rules_name_the_field():
 def test_nvidia_gpt3_stacks_run_apex_100mb_buckets(software, rnd):
     st_ = find_stack(software, rnd)
     _, settings_, _ = stack_settings(st_, {}, {}, False)
-    assert bucket_rule(settings_["dp_bucket"]) == BucketRule("apex", 100.0)
+    r = bucket_rule(settings_["dp_bucket"])
+    assert (r.kind, r.cap_mb) == ("apex", 100.0)
+
+
+@pytest.mark.parametrize("software, rnd, channels, group", [
+    ("NeMo Megatron Release 23.04", "v3.0", 1, "per_op"),  # no channel count on file: buckets one after another
+    ("NeMo Framework Release 23.09", "v3.1", 8, "per_op"),  # DP CTA cap 8; NGC 23.09 predates NCCL 2.19
+    ("NeMo Framework Release 24.04", "v4.0", 4, "balanced")])  # NCCL 2.19-2.21; 4 channels assumed
+def test_nvidia_gpt3_stacks_state_their_bucket_group(software, rnd, channels, group):
+    _, settings_, _ = stack_settings(find_stack(software, rnd), {}, {}, False)
+    r = bucket_rule(settings_["dp_bucket"])
+    assert (r.channels, r.nccl_group) == (channels, group)
+
+
+# ---- a chunk's coalesced Apex group: ring passes of its busiest channel ---------------------------
+
+BUCKET_BF16 = 100 * MIB  # an Apex 100 MB bucket of bf16 gradients / parameters, in bytes
+
+
+@pytest.mark.parametrize("n, C, want", [
+    (18, 4, 5),  # 4.5 buckets per channel: ranges [0, 4.5) and [4.5, 9) each meet 5 buckets
+    (18, 8, 3),  # 2.25 per channel: [0, 2.25) meets 3
+    (16, 8, 2),  # boundaries on bucket edges: 2 each
+    (9, 8, 2),   # [0, 1.125) meets buckets 0 and 1
+    (8, 8, 1),
+    (2, 8, 1),   # each bucket spread over 4 channels, none meets two
+    (3, 4, 2),   # [0.75, 1.5) meets buckets 0 and 1
+])
+def test_balanced_group_passes_closed_form(n, C, want):
+    assert group_passes(n, BUCKET_BF16, 448, BucketRule("apex", channels=C, nccl_group="balanced")) == want
+
+
+@pytest.mark.parametrize("n, C, ranks, want", [
+    (9, 8, 336, 5),   # 100 MiB over DIVUP(100 MiB, 2 MiB x 16) = 4 of 8 channels: ceil(9 x 4 / 8)
+    (9, 4, 336, 9),   # 4 channels: every bucket on all of them, one after another
+    (18, 8, 448, 9),  # 18 x 4 / 8
+    (9, 8, 4, 9),     # 4 ranks: 8 MiB per channel, 13 channels wanted, all 8 taken by each bucket
+    (1, 8, 336, 1),
+])
+def test_per_op_group_passes_closed_form(n, C, ranks, want):
+    assert group_passes(n, BUCKET_BF16, ranks, BucketRule("apex", channels=C, nccl_group="per_op")) == want
+
+
+@given(n=st.integers(1, 300), C=st.integers(1, 64), sched=st.sampled_from(["per_op", "balanced"]),
+       b=st.floats(1e5, 1e9), ranks=st.integers(2, 1024))
+@settings(max_examples=200, deadline=None)
+def test_group_passes_bounds(n, C, sched, b, ranks):
+    got = group_passes(n, b, ranks, BucketRule("apex", channels=C, nccl_group=sched))
+    # no channel can run less than its share of the buckets, nor more than all of them
+    assert math.ceil(n / C) <= got <= n
+    if sched == "balanced":  # a byte range of n / C buckets meets at most one bucket more
+        assert got <= math.ceil(n / C) + 1
+    assert group_passes(n, b, ranks, BucketRule("apex", channels=1, nccl_group=sched)) == n
+
+
+def test_ring_passes_keeps_megatron_and_single_channel_buckets():
+    P, gb = 7.4e9, 2.0
+    for rule in (BucketRule("megatron"), BucketRule("apex"), BucketRule("apex", channels=1, nccl_group="balanced"),
+                 BucketRule("megatron", channels=8, nccl_group="balanced")):  # Megatron-Core DDP: no group
+        assert ring_passes(P, 8, rule, 448, gb, gb, 448) == collective_count(P, 8, rule, 448, gb)
+    # apex over 4 balanced channels: 8 chunks x 5 passes for 18 buckets each
+    per_chunk = math.ceil(P / 8 / (100 * MIB / gb))
+    assert per_chunk == 18
+    assert ring_passes(P, 8, BucketRule("apex", channels=4, nccl_group="balanced"), 448, gb, gb, 448) == 8 * 5
+
+
+def test_coalesced_group_saves_exactly_the_skipped_ring_latencies():
+    # n x t(S / n) = t_bw(S) + n x latency: passes p < n save (n - p) NCCL ring latencies of the protocol run
+    nv = _nvlink()
+    S, g, n, p = 14.8e9, 448, 144, 40
+    t_n = bucketed_collective_time("all_gather", S, n, g, nv, stride=4)
+    t_p = bucketed_collective_time("all_gather", S, p, g, nv, stride=4)
+    proto = collective_time("all_gather", S / n, g, nv, stride=4)[1].split()[2]
+    assert proto == collective_time("all_gather", S / p, g, nv, stride=4)[1].split()[2]
+    assert t_n - t_p == pytest.approx((n - p) * nccl_ring.ring_latency(g, g // 2, proto), rel=1e-9)
 
 
 @pytest.mark.parametrize("spec, match", [
     ({"kind": "apex", "cap_mb": "100MB"}, "cap_mb must be a number"),  # float() would raise a bare ValueError
     ({"kind": "apex", "cap_mb": True}, "cap_mb must be a number"),  # a YAML yes is not 1 MB
     ({"kind": "apex", "cap_MB": 50}, "unknown key.*cap_MB"),  # a misspelt key must not fall back to 100 MB
+    ({"kind": "apex", "channels": 0}, "channels must be a whole number"),
+    ({"kind": "apex", "channels": 4.5}, "channels must be a whole number"),
+    ({"kind": "apex", "channels": True}, "channels must be a whole number"),
+    ({"kind": "apex", "nccl_group": "ring"}, "nccl_group 'ring' is not one of"),
 ])
 def test_malformed_stack_bucket_values_are_named_errors(spec, match):
     with pytest.raises(TapeoutError, match=match):
@@ -254,3 +333,28 @@ def test_the_deferred_tied_weight_is_still_gathered_with_the_other_parameters():
     assert tied["slowest_device"] == untied["slowest_device"] == 7  # the head stage holds the weight
     assert tied["exposed_comm_s"]["tied_embedding_sync"] > 0 == untied["exposed_comm_s"]["tied_embedding_sync"]
     assert tied["t_dp_all_gather"] == pytest.approx(untied["t_dp_all_gather"], rel=1e-12)
+
+
+def test_train_prices_the_v40_chunk_groups_by_their_passes():
+    """GPT-3 175B at the v4.0 10,752-chip layout (TP4 PP6 VP8 DP448, bf16 gradients): the last stage holds
+    16 layers x 12 h^2 / TP + the V / TP x h output layer = 7.4e9 parameters, 8 chunks of 925M = 18 buckets
+    of 100 MiB / 2 B (52.4M); its reduce-scatter leaves the tied output layer to the optimizer step
+    (7.25e9: 906M, 18 buckets too). Four balanced channels run 5 passes of 18 (test above): the step's DP
+    time drops by 2 kinds x 8 chunks x 13 ring latencies of a 448-rank ring on 224 nodes."""
+    from tapeout.perf.training import TrainLayout, train
+
+    lay = TrainLayout(tp=4, pp=6, dp=448, vp=8, mbs=1, zero=1)
+    t = {}
+    for C, sched in ((1, "per_op"), (4, "balanced")):
+        r = train("gpt3-175b", "h100-sxm", 10752, 2688 * 2048, 2048, "fp8", layout=lay, grad_sync="bf16",
+                  dp_bucket={"kind": "apex", "cap_mb": 100, "channels": C, "nccl_group": sched})
+        assert r.breakdown["slowest_device"] == 5  # the last stage: the output layer on top of its 16 layers
+        t[C] = r.breakdown["t_dp"]
+        note = [n for n in r.notes if n.startswith("DP buckets:")]
+        if C == 1:
+            assert not note  # nothing to show: the buckets already run one after another
+        else:  # the assumed channel count is shown with what the serial buckets would cost
+            assert len(note) == 1 and "over 4 channels laid out balanced" in note[0]
+            assert float(note[0].rsplit("step ", 1)[1].rstrip("%")) > 0
+    lat = nccl_ring.ring_latency(448, 224, "ll128")  # the protocol NCCL's model picks for a 100 MiB bucket
+    assert (t[1] - t[4]) / lat == pytest.approx(2 * 8 * (18 - 5), rel=1e-9)

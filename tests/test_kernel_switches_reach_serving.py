@@ -26,7 +26,9 @@ from tapeout.workloads.llm_config import load_llm
 PARAMS = {**{p[0]: p[1] for p in kf.PARAMS}, "split_serial_us": 1.0, "ovh_prefill": 10.0,
           "ovhfam_nvidia-hopper_prefill": 4.0, "ovhfam_nvidia-hopper_bf16": 1.0,
           # a shared residency above the per-kernel ones (FITTED_RESIDENCY off takes the shared one)
-          "ctas_per_core": 8.0}
+          "ctas_per_core": 8.0,
+          # the 16-bit efficiency the FP8 context FMHA takes above the FP8 GEMM's (ATTN_FP8_EFF off takes eff_fp8)
+          "eff_bf16": 0.9}
 SOURCE = {"package": "aiconfigurator-core", "package_version": "t",
           "chips": {"h200": {"system": "h200", "stack": "trtllm", "stack_versions": {}}}}
 
@@ -36,10 +38,10 @@ def _build() -> dict:
     return db_fitted({"h200": (PARAMS, {"bf16", "fp8"}, "synthetic")}, {**copy.deepcopy(SOURCE), "switches": kf.model_switches()})
 
 
-def _step(fitted, precision="fp8", head_dim=None):
-    """Llama-2-70B's serving step on H200 at `precision` (FP8: an E4M3 KV cache, XQA's Hopper kernel; BF16: the
-    HMMA kernel mha.cu), with its head size replaced by `head_dim` where given."""
-    cfg = load_llm("llama-2-70b")
+def _step(fitted, model: str = "llama-2-70b", precision: str = "fp8", head_dim: int | None = None):
+    """`model`'s serving step on H200 at `precision` (FP8: an E4M3 KV cache, XQA's Hopper kernel for Llama; BF16:
+    the HMMA kernel mha.cu), with its head size replaced by `head_dim` where given."""
+    cfg = load_llm(model)
     cfg = cfg.model_copy(update={"head_dim": head_dim}) if head_dim else cfg
     return mlperf.step_model(cfg, get_chip("h200"), get_precision(precision), 1, 1, 1, fitted=fitted)
 
@@ -73,6 +75,15 @@ TERMS = {
     "GEN_BYTE_BUFFERS": (False, lambda s: s.attn_decode(64, 1000), +1, {"precision": "bf16"}),
     # its byte term on the padded head, not the real one: a head of 96 (padded to 128) gets slower
     "GEN_HEAD_PAD": (True, lambda s: s.attn_decode(64, 4000), +1, {"precision": "bf16", "head_dim": 96}),
+    # the masked-MHA kernel (GPT-J: MHA, head 256) as 256-thread CTAs at the fitted residency (2) instead of its
+    # launcher's CTAs at the 4 base blocks its registers hold per SM: its stream and waves get slower
+    "MMHA_LAUNCH": (False, lambda s: s.attn_decode(64, 1000), +1, {"model": "gpt-j"}),
+    # no work per query-tile element in the XQA Hopper kernel's waves: faster
+    "QGMMA_TILE_WORK": (False, lambda s: s.attn_decode(64, 1000), -1),
+    # the XQA Hopper kernel's waves at its launch bound's 3 CTAs per SM instead of one: fewer waves, faster
+    "QGMMA_WAVES": (True, lambda s: s.attn_decode(64, 1000), -1),
+    # the FP8 context FMHA at the FP8 GEMM's efficiency (0.7) instead of the 16-bit FMHA's (0.9): slower
+    "ATTN_FP8_EFF": (False, lambda s: s.attn_prefill(4, 500), +1),
 }
 
 
@@ -91,7 +102,7 @@ def test_the_same_build_hits_the_cache():
 
 @pytest.mark.parametrize("name", sorted(TERMS))
 def test_a_flipped_switch_reaches_the_cached_serving_step(monkeypatch, name):
-    value, term, sign, *how = TERMS[name]
+    value, term, sign, *how = TERMS[name]  # the serving row's model / precision / head where not Llama's FP8 default
     how = how[0] if how else {}
     on = _build()
     t_on = term(_step(on, **how))

@@ -71,4 +71,7 @@ def test_nemo_stacks_run_the_fp32_vocab_parallel_loss(software, rnd):
 
 
 def test_a_stack_not_on_file_costs_no_loss():
-    assert stack_settings(find_stack("JAX MaxText", "v4.0"), {}, {}, False)[1] == {}
+    assert find_stack("JAX Flax", "v4.0") is None
+    assert stack_settings(find_stack("JAX Flax", "v4.0"), {}, {}, False)[1] == {}
+    # MaxText is on file (its recompute methods) but names no loss kernels: none costed
+    assert "lm_loss" not in stack_settings(find_stack("JAX MaxText", "v4.0"), {}, {}, False)[1]

@@ -33,8 +33,8 @@ def test_rows_select_their_stack_by_software_and_round(software, rnd, name):
     assert find_stack(software, rnd).name == name
 
 
-@pytest.mark.parametrize("software, rnd", [("NVIDIA NeMo Framework", "v5.0"), ("PyTorch 2.0.1a0", "v3.1"),
-                                           ("NGC PyTorch Release 24.01 Deepspeed N8", "v4.0"), ("", None)])
+@pytest.mark.parametrize("software, rnd", [("NVIDIA NeMo Framework", "v5.0"), ("PyTorch 2.0.1a0", "v3.0"),
+                                           ("NGC PyTorch Release 24.01 Deepspeed N8", "v3.1"), ("", None)])
 def test_unknown_stack_is_none(software, rnd):
     assert find_stack(software, rnd) is None
 
@@ -108,7 +108,9 @@ def test_row_detail_names_its_stack_or_says_defaults():
     assert p.detail["tp_overlap"] == "nemo-gpt3-fp8-h100-tp4pp8mbs1-v3.1"
     assert "layer_cuda_graph" in p.detail["stack_features_not_modelled"]
     q = map_row(_gpt3_row("v3.1", "PyTorch 2.0.1a0", 256, 256, acc="Intel Gaudi2"))
-    assert q.detail["stack"].startswith("not on file")
+    assert q.detail["stack"] == "megatron-deepspeed-habana-v3.1"  # Habana's Megatron-DeepSpeed of the round
+    u = map_row(_gpt3_row("v3.1", "PyTorch 9.9", 256, 256, acc="Intel Gaudi2"))
+    assert u.detail["stack"].startswith("not on file")
 
 
 def test_userbuffers_overlap_of_the_v31_stack_shortens_its_published_layout():

@@ -1,7 +1,7 @@
 """Published submission layouts (benchmarks.yaml `submission_layouts`) reach the training rows."""
 
 from tapeout.perf.mlperf import benchmarks
-from tapeout.perf.tp_overlap import overlap_names
+from tapeout.perf.tp_overlap import get_overlap, overlap_names
 from tapeout.validation.train_rows import PIN_FIELDS, STACK_FIELDS, submission_layout
 
 
@@ -77,7 +77,7 @@ def test_published_gpt3_layouts_give_each_rows_global_batch():
 
     rows = [r for r in csv.DictReader(data_file("measured", "end_to_end.csv").open()) if r["category"] == "mlperf-train"
             and " gpt3" in r["workload"] and r["accelerator"] == "NVIDIA H100-SXM"]
-    entries = [e for e in benchmarks()["training"]["gpt3-175b"]["submission_layouts"] if "chips" in e]
+    entries = [e for e in benchmarks()["training"]["gpt3-175b"]["submission_layouts"] if "chips" in e and e["stack"] == "nemo"]
     assert len(entries) >= 10
     for e in entries:
         name = re.search(r"config_DGXH100_(\d+)x8x(\d+)x(\d+)x(\d+)_", e["source"])
@@ -119,21 +119,35 @@ def test_readme_64_node_config_pins_both_rounds_512_chip_rows_but_not_v40():
     v40 = submission_layout("gpt3-175b", {"accelerator": "NVIDIA H100-SXM", "software": sw,
                                           "workload": "MLPerf Training v4.0 gpt3"}, "h100-sxm", 512)
     assert "tp" not in v40
-    e = [x for x in benchmarks()["training"]["gpt3-175b"]["submission_layouts"] if x.get("chips") == 512]
+    e = [x for x in benchmarks()["training"]["gpt3-175b"]["submission_layouts"] if x.get("chips") == 512 and x["stack"] == "nemo"]
     assert {x["round"] for x in e} == {"v3.0", "v3.1"} and all(x["status"] == "assumption" for x in e)
 
 
 def test_v31_gpt3_entries_run_the_stacks_own_vp_default():
-    """Every v3.1 GPT-3 entry pins the VP the nemo-23.09 stack's conf/custom.yaml defaults to
+    """Every v3.1 NeMo GPT-3 entry pins the VP the nemo-23.09 stack's conf/custom.yaml defaults to
     (training_stacks.yaml virtual_pipeline_default, ${INTERLEAVED_PIPELINE,12}); with 96 layers on PP 8 that is
-    one layer per model chunk, a layout the even-stage rule of that stack admits. v3.0 (config_common.sh not
-    stored) pins no VP."""
+    one layer per model chunk, a layout the even-stage rule of that stack admits. v3.0 pins the same VP 12 from
+    the v3.0 container's config_common.sh (INTERLEAVED_PIPELINE=12; the copy stored in NVIDIA+CoreWeave's folder)."""
     from tapeout.perf.train_layout import even_stages
     from tapeout.perf.train_stack import stack_table
 
     default = stack_table()["nemo-23.09"]["features"]["virtual_pipeline_default"]["value"]
-    entries = [e for e in benchmarks()["training"]["gpt3-175b"]["submission_layouts"] if "chips" in e]
+    entries = [e for e in benchmarks()["training"]["gpt3-175b"]["submission_layouts"] if "chips" in e and e["stack"] == "nemo"]
     v31 = [e for e in entries if e["round"] == "v3.1"]
     assert len(v31) == 7 and all(e["vp"] == default == 12 for e in v31)
     assert all(even_stages(96, e["pp"], e["vp"]) and 96 // (e["pp"] * e["vp"]) == 1 for e in v31)
-    assert all("vp" not in e for e in entries if e["round"] == "v3.0")
+    v30 = [e for e in entries if e["round"] == "v3.0"]
+    assert len(v30) == 4 and all(e["vp"] == 12 and "config_common.sh" in e["source"] for e in v30)
+
+
+def test_gpt3_3584_runs_its_own_submission_config():
+    """TRN-v3.0-0189 (3,584 H100, global batch 2688) ran config_DGXH100_448x8x24x4x8_mbs1.sh: TP4 PP8, MINIBS 24
+    per data-parallel rank, micro-batch 1 (24 micro-batches per step), not a searched layout; its userbuffers file
+    is v3.0's own (fc2_fprop on 20 SMs where v3.1's uses 4)."""
+    pins = submission_layout("gpt3-175b", {"accelerator": "NVIDIA H100-SXM", "software": "NVIDIA NeMo Megatron Release 23.04",
+                                           "workload": "MLPerf Training v3.0 gpt3"}, "h100-sxm", 3584)
+    assert (pins["tp"], pins["pp"], pins["vp"], pins["mbs"]) == (4, 8, 12, 1)
+    dp = 3584 // (pins["tp"] * pins["pp"])
+    assert dp == 112 and 24 * dp == 2688
+    v30, v31 = get_overlap("nemo-gpt3-fp8-h100-tp4pp8mbs1-v3.0"), get_overlap("nemo-gpt3-fp8-h100-tp4pp8mbs1-v3.1")
+    assert v30.slot("fc2_fprop")[1] == 20 and v31.slot("fc2_fprop")[1] == 4

@@ -20,6 +20,7 @@ from ..perf.bench_stack import (PIN_FIELDS, RECORD_FIELDS, benchmark_stack, merg
 from ..perf.mlperf import value_of
 from ..perf.stack_features import StackFeatures
 from ..perf.train_recipe import get_recipe
+from ..perf.recompute_gate import RecomputeGate
 from ..perf.train_stack import TrainingStack, named_stack, stack_settings
 
 # stack settings `tapeout train` takes as options (perf/stack_features.StackFeatures fields; what each prices
@@ -145,6 +146,7 @@ def run_stack(stack: str | None, key: str | None, bench_cfg: dict | None, chip_i
               "from": fp8_from + ("" if runs or not fp8 else f" (asked; runs only under an FP8 --precision, not {precision})")}]
     for k in sorted(set(USER_SETTINGS) | set(settings)):
         v = settings.get(k, DEFAULTS.get(k))
+        v = list(v.methods) if isinstance(v, RecomputeGate) else v  # the stack's recompute methods, as on file
         shown.append({"setting": k, "value": v, "from": origin_of.get(k, "default")})
     for k in sorted(pins):
         shown.append({"setting": k, "value": pins[k], "from": origin_of.get(k, "default")})

@@ -41,7 +41,7 @@ def train_cmd(
     kernels: str = typer.Option(None, "--kernels", help="price the GEMMs from a measured kernel database: aiconfigurator "
                                 "(needs pip install 'tapeout\\[kernels]'; chips of the database only); default: the fitted model"),
     stack: str = typer.Option(None, "--stack", help="training software stack from data/software/training_stacks.yaml "
-                              "(nemo-megatron-23.04, nemo-23.09, nemo-24.04) or none; default: with --benchmark, the stack "
+                              "(nemo-megatron-23.04, nemo-23.09, nemo-24.04; pax-2023-09, maxtext-2024-04 on TPUs) or none; default: with --benchmark, the stack "
                               "of its latest MLPerf round on file (NVIDIA chips), else the model's defaults"),
     fp8_attention: bool = typer.Option(None, "--fp8-attention/--no-fp8-attention", help="FP8 dot-product attention "
                                        "under an FP8 --precision; default: the benchmark's config (gated by the stack), else off"),

@@ -96,6 +96,12 @@ class ChipParams:
     # fused attention (FlashAttention/cuDNN) efficiency as a fraction of the chip's GEMM
     # efficiency, forward with causal mask; and backward-vs-forward slowdown per FLOP
     eff_attention: np.ndarray | float = 1.0
+    # a fused attention op's MMA efficiency when it runs in FP8 (of the FP8 peak, before eff_attention): its
+    # kernel is the library's FMHA, not the FP8 GEMM (TensorRT-LLM fmha_v2 warpspec/kernel_traits.h
+    # Kernel_traits_Hopper_qgmma_e4m3_fp32, dma.h transpose_v_tile: the 16-bit kernel's design with V
+    # transposed in shared memory for the K-major QGMMA). 0 = the FP8 GEMM's eff_compute (default; set by the
+    # kernel-level fit, kernel_fit.ATTN_FP8_EFF, and `--kernels` serving)
+    attn_eff_fp8: np.ndarray | float = 0.0
     attn_bwd_factor: np.ndarray | float = 1.0
     # grouped expert GEMMs (MoE layers) as a fraction of the chip's dense GEMM efficiency
     eff_moe: np.ndarray | float = 1.0
@@ -309,6 +315,24 @@ class ChipParams:
     # decode_kernels cta_kv_tile / head_pad)
     attn_gen_kv_tile: np.ndarray | float = 0.0
     attn_gen_head_pad: np.ndarray | float = 0.0
+    # a generation kernel whose launcher sizes its CTA and KV split to the SMs at run time (TensorRT-LLM
+    # masked MHA, perf/mmha_launch.py): the warps of its base block the SM's registers hold (32). > 0: its
+    # split follows that launcher and each CTA counts as its threads / the base block's resident CTAs in the
+    # Little's-law stream (attn_ctas_per_core then counts base blocks). 0 = off (default; set only by the
+    # kernel-level fit and `--kernels` serving, kernel_fit.MMHA_LAUNCH)
+    attn_gen_launch_warps: np.ndarray | float = 0.0
+    # seconds a generation kernel launched so (attn_gen_launch_warps) adds once where it splits the KV length
+    # (multi-block): the tiles' partial outputs stored, counted on a semaphore and merged by each pair's last
+    # CTA after the last wave (decoderMaskedMultiheadAttentionTemplate.h, block_counter). 0 = not modelled
+    attn_gen_merge_time: np.ndarray | float = 0.0
+    # CTAs of a generation kernel one core runs at once, by which its waves (and their per-wave costs) are
+    # counted: the kernel's residency from its source where known (perf/decode_residency.py: XQA mha_sm90.cu's
+    # launch bound, 2-3 per SM; kernel_fit.QGMMA_WAVES). 0 = one CTA per core per wave (default)
+    attn_gen_wave_ctas: np.ndarray | float = 0.0
+    # work a generation CTA does once per element of its query tile (padded query rows x head size: loading and
+    # converting Q, normalising and storing O), in FP32-FLOP equivalents at one core's vector rate, paid per wave
+    # of CTAs with the wave's fixed cost (attn_decode_unit_*). 0 = not modelled (default; kernel_fit.QGMMA_WAVES)
+    attn_gen_tile_flops: np.ndarray | float = 0.0
     mem_overhead: np.ndarray | float = 0.0
     video_decode_fps: dict = field(default_factory=dict)
     video_encode_fps: dict = field(default_factory=dict)

@@ -4,7 +4,8 @@ run settings (data/mlperf/benchmarks.yaml `submission_layouts`) and the software
 submission) and `tapeout train --benchmark` (api/train_settings.py, the benchmark's stack-wide records
 of its latest round on file).
 
-An entry of `submission_layouts` holds for the rows of its `stack` kind ("nemo", "deepspeed", "any"),
+An entry of `submission_layouts` holds for the rows of its `stack` kind ("nemo", "deepspeed", "pax", "maxtext",
+"any"),
 its `accelerator`, MLPerf `round` and submitted `system` where it names them; an entry with a `chip`
 and `chips` only for a run of that size. Entries merge from the general to the specific.
 """
@@ -14,13 +15,16 @@ from __future__ import annotations
 from .mlperf import benchmarks
 from .train_stack import TrainingStack, stack_of_round
 
-PIN_FIELDS = ("tp", "pp", "cp", "vp", "mbs", "zero", "recompute")
+PIN_FIELDS = ("tp", "pp", "cp", "vp", "mbs", "zero", "recompute", "shard")  # shard: the ZeRO shard group (HSDP)
 # per-submission run settings beside the layout: evaluation skips, FP8 attention, TP overlap config
 # (data/software/tp_comm_overlap.yaml), the FP8 weight transpose cache, the FP8 amax all-reduce
-STACK_FIELDS = ("skip_evals", "fp8_attention", "tp_overlap", "transpose_cache", "fp8_reduce_amax", "layer_cuda_graph")
+# DeepSpeed's ZeRO overlap_comm (zero_overlap_comm) and the submitted system's scale-out fabric (cluster:
+# data/clusters/clusters.yaml, hardware/fabric.py)
+STACK_FIELDS = ("skip_evals", "fp8_attention", "tp_overlap", "transpose_cache", "fp8_reduce_amax", "layer_cuda_graph",
+                "zero_overlap_comm", "cluster")
 # per-submission records of stack features the model does not act on: they correct the row's detail only
 RECORD_FIELDS = ("layer_cuda_graph",)
-RUN_SETTINGS = ("tp_overlap", "transpose_cache", "fp8_reduce_amax")
+RUN_SETTINGS = ("tp_overlap", "transpose_cache", "fp8_reduce_amax", "zero_overlap_comm", "cluster")
 
 
 def submission_entries(key: str, stack: str | None, accelerator: str | None, mlperf_round: str | None,
@@ -58,11 +62,11 @@ def benchmark_stack(key: str) -> tuple[TrainingStack | None, dict]:
     are on file (the rounds its `submission_layouts` name), and the records of those NVIDIA (NeMo)
     submissions that hold for every chip and size: (None, {}) when none is on file."""
     rounds = {e["round"] for e in benchmarks()["training"][key].get("submission_layouts") or [] if e.get("round")}
-    on_file = sorted((r for r in rounds if stack_of_round(r) is not None), key=_version)
+    on_file = sorted((r for r in rounds if stack_of_round(r, "NVIDIA") is not None), key=_version)
     if not on_file:
         return None, {}
     rnd = on_file[-1]
-    return stack_of_round(rnd), merged_layout(submission_entries(key, "nemo", None, rnd, None))
+    return stack_of_round(rnd, "NVIDIA"), merged_layout(submission_entries(key, "nemo", None, rnd, None))
 
 
 def nvidia_precision(chip) -> tuple[str, str] | None:

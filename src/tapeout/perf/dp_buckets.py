@@ -21,6 +21,26 @@ Bucket count per step of one device, per stack (rule `kind`):
             bytes elements (apex/contrib/optimizers/distributed_fused_adam.py __init__), every bucket
             of every chunk its own reduce-scatter and parameter all-gather.
 
+Under the apex rule a model chunk's buckets are one coalesced NCCL group, not n collectives in turn:
+NeMo 1.x hands each chunk's parameters to Apex as the interleaved schedule reaches it (Megatron-Core
+schedules.py grad_sync_func / param_sync_func per model chunk; NeMo MegatronGPTModel
+reduce_overlap_gradients -> DistributedFusedAdam.try_grad_sync(params), sync_overlap_parameters ->
+_try_start_bucket_param_sync(params)), and Apex issues every bucket it then launches inside one
+`_coalescing_manager` (distributed_fused_adam.py _start_bucket_grad_sync / _start_bucket_param_sync),
+i.e. one ncclGroupStart / ncclGroupEnd. NCCL runs the group's ring collectives over the communicator's
+C channels in parallel, each channel its work one ring pass after another, so the ring latency is paid
+once per pass a channel runs, not once per bucket (NCCL src/graph/tuning.cc ncclTopoGetAlgoTime: ring
+latCount = numPipeOps, the operations per channel). How NCCL lays a group on its channels (src/enqueue.cc
+scheduleCollTasksToPlan, rule `nccl_group`):
+  per_op    NCCL <= 2.18: each collective on DIVUP(bytes, 2 MiB x min(16, ranks)) of the C channels
+            (NCCL_AGG_CHANNEL_SIZE 2 MiB; addCollToPlan takes the least-loaded ones): a channel runs
+            ceil(n k / C) of the n buckets
+  balanced  NCCL 2.19-2.21: the group's bytes split evenly, channel c running bytes [c T/C, (c+1) T/C)
+            of the buckets laid end to end (maxBytesPerChannel = total / usableChannels; collCBDQueue):
+            a channel runs the buckets its range meets, ceil((c+1) n / C) - floor(c n / C)
+`channels` C = 1 (the default) gives the n passes of n buckets in turn. The Megatron-Core rule issues
+each bucket by itself as it fills (no group): n passes.
+
 Tied word embeddings with PP > 1 (GPT-3: share_embeddings_and_output_weights): the first stage's
 input embedding and the last stage's output layer are two copies of one V/TP x h weight, so after
 the backward their gradients are summed over the two stages (NeMo `allreduce_first_last_embeddings`,
@@ -50,12 +70,20 @@ MEGATRON_BUCKET_PARAMS_PER_DP_RANK = 1_000_000
 # apex/contrib/optimizers/distributed_fused_adam.py: bucket_cap_mb default 100; bucket_size = 1024*1024*cap/dtype
 APEX_DEFAULT_BUCKET_CAP_MB = 100.0
 RULES = ("megatron", "apex")
+# NCCL <= 2.18 src/include/enqueue.h: NCCL_AGG_CHANNEL_SIZE (1LL << 21) "2 MiB, ideal per-channel size";
+# enqueue.cc scheduleCollTasksToPlan: bytePerChannel = NCCL_AGG_CHANNEL_SIZE * min(16, nRanks)
+NCCL_AGG_CHANNEL_BYTES = 2 * MIB
+NCCL_AGG_RANKS_MAX = 16
+GROUP_SCHEDULES = ("per_op", "balanced")
+SPEC_KEYS = ("kind", "cap_mb", "channels", "nccl_group")
 
 
 @dataclass(frozen=True)
 class BucketRule:
     kind: str = "megatron"
     cap_mb: float = APEX_DEFAULT_BUCKET_CAP_MB  # apex only
+    channels: int = 1  # apex only: NCCL channels of the DP communicator a chunk's coalesced group spreads over
+    nccl_group: str = "per_op"  # apex only: how NCCL lays the group on its channels (GROUP_SCHEDULES)
 
     def __post_init__(self):
         if self.kind not in RULES:
@@ -64,6 +92,12 @@ class BucketRule:
         if isinstance(self.cap_mb, bool) or not (isinstance(self.cap_mb, (int, float)) and math.isfinite(self.cap_mb)
                                                  and self.cap_mb > 0):
             raise TapeoutError(f"DP bucket cap_mb must be a number of megabytes > 0, got {self.cap_mb!r}.")
+        if isinstance(self.channels, bool) or not isinstance(self.channels, int) or not 1 <= self.channels <= 64:
+            raise TapeoutError(f"DP bucket channels must be a whole number of NCCL channels from 1 to 64 (1: the "
+                               f"buckets' collectives one after another), got {self.channels!r}.")
+        if self.nccl_group not in GROUP_SCHEDULES:
+            raise TapeoutError(f"DP bucket nccl_group '{self.nccl_group}' is not one of {', '.join(GROUP_SCHEDULES)}; "
+                               f"use 'per_op' (NCCL <= 2.18) or 'balanced' (NCCL 2.19-2.21).")
 
 
 def bucket_rule(spec) -> BucketRule:
@@ -76,11 +110,13 @@ def bucket_rule(spec) -> BucketRule:
     if isinstance(spec, str):
         return BucketRule(spec)
     if isinstance(spec, dict) and "kind" in spec:
-        extra = sorted(set(spec) - {"kind", "cap_mb"})
+        extra = sorted(set(spec) - set(SPEC_KEYS))
         if extra:
-            raise TapeoutError(f"DP bucket rule {spec!r} has unknown key(s) {', '.join(map(str, extra))}; "
-                               f"give only kind and cap_mb, e.g. {{kind: apex, cap_mb: 100}}.")
-        return BucketRule(str(spec["kind"]), spec.get("cap_mb", APEX_DEFAULT_BUCKET_CAP_MB))  # BucketRule checks cap_mb
+            raise TapeoutError(f"DP bucket rule {spec!r} has unknown key(s) {', '.join(map(str, extra))}; give only "
+                               f"{', '.join(SPEC_KEYS)}, e.g. {{kind: apex, cap_mb: 100, channels: 8, nccl_group: per_op}}.")
+        # BucketRule checks each value
+        return BucketRule(str(spec["kind"]), spec.get("cap_mb", APEX_DEFAULT_BUCKET_CAP_MB), spec.get("channels", 1),
+                          str(spec.get("nccl_group", "per_op")))
     raise TapeoutError(f"DP bucket rule {spec!r} is not a rule; give 'megatron', 'apex' or {{kind: apex, cap_mb: 100}}.")
 
 
@@ -104,8 +140,38 @@ def collective_count(params: float, vp: int, rule: BucketRule, dp_cp: int, grad_
     return vp * per_chunk
 
 
+def group_passes(n: int, bucket_bytes: float, ranks: int, rule: BucketRule) -> int:
+    """Ring passes one NCCL channel runs for a coalesced group of `n` equal bucket collectives of
+    `bucket_bytes` each over `ranks` ranks (the group's latency count): the busiest channel's."""
+    if n <= 0:
+        return 0
+    C = rule.channels
+    if C <= 1:
+        return n
+    if rule.nccl_group == "balanced":  # channel c: bytes [c T/C, (c+1) T/C) of the buckets laid end to end
+        return max(math.ceil((c + 1) * n / C - 1e-9) - math.floor(c * n / C + 1e-9) for c in range(C))
+    per_channel = NCCL_AGG_CHANNEL_BYTES * min(NCCL_AGG_RANKS_MAX, max(1, int(ranks)))
+    k = max(1, min(C, math.ceil(bucket_bytes / per_channel - 1e-9)))  # channels each collective takes
+    return math.ceil(n * k / C - 1e-9)
+
+
+def ring_passes(params: float, vp: int, rule: BucketRule, dp_cp: int, grad_bytes: float, coll_bytes: float,
+                ranks: int) -> int:
+    """Collectives (of one kind) per step whose ring latency adds up, for a device holding `params`
+    parameters in `vp` equal model chunks, each collective moving `coll_bytes` per parameter over
+    `ranks` ranks: the megatron rule's buckets in turn (collective_count); the apex rule's vp chunk
+    groups, each the passes of its busiest channel (group_passes)."""
+    n = collective_count(params, vp, rule, dp_cp, grad_bytes)
+    if rule.kind != "apex" or n <= 0:
+        return n
+    vp = max(1, int(vp))
+    per_chunk = n // vp
+    return vp * group_passes(per_chunk, bucket_params(rule, dp_cp, grad_bytes) * coll_bytes, ranks, rule)
+
+
 def bucketed_collective_time(kind: str, S: float, n: int, group: int, topo, stride: int = 1) -> float:
-    """Time (s) of `n` back-to-back collectives that together move S bytes per rank: n x t(S/n)."""
+    """Time (s) of `n` back-to-back collectives (ring passes, ring_passes) that together move S bytes
+    per rank: n x t(S/n), the bandwidth of S once and the ring's latency n times."""
     if n <= 0 or group <= 1 or S <= 0:
         return 0.0
     return n * float(collective_time(kind, S / n, group, topo, stride=stride)[0])
@@ -143,5 +209,5 @@ def tied_embedding_sync_time(tied_params: float, rule: BucketRule, dp_group: int
     S = grad_bytes * tied_params
     t_ar = float(collective_time("all_reduce", S, 2, topo, stride=pp_stride)[0])
     late = deferred_params(rule, tied_params)
-    n = collective_count(late, 1, rule, dp_cp, grad_bytes)
+    n = ring_passes(late, 1, rule, dp_cp, grad_bytes, grad_bytes, dp_group)
     return t_ar, bucketed_collective_time("reduce_scatter", grad_bytes * late, n, dp_group, topo, stride=dp_stride)

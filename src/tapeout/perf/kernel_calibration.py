@@ -29,6 +29,8 @@ Mapping of the kernel parameters x (kernel_fit.params_for):
                            offset (kernel_fit.FIXED_TIME_BY_FAMILY: fitted on the family's chips,
                            or measured on the other chips' empty GEMMs, perf/kernel_floor.py)
   eff_attention            eff_attention (fused attention vs GEMM)
+  attn_eff_fp8             an FP8 attention op's MMA efficiency: eff_bf16 on a family whose context FMHA
+                           is described (kernel_fit.ATTN_FP8_EFF, attn_fp8_eff), else 0 (eff_compute[fp8])
   kernel_library           the BF16 GEMM's library fields as the fit prices them (kernel_fit.gemm_fields:
                            split-K limit split_bf16, stream-K tail, one core's DRAM stream core_bw_share,
                            per-tile K overhead, exposed output-tile store); a row whose GEMMs run
@@ -104,6 +106,9 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
                               "attn_unit_flops": params["unit_prefill"], "attn_unit_time": params["unitlat_prefill"] * 1e-6,
                               # the QKV preprocessing pass's steps through the chip's L2 (kernel_fit.QKV_STEP_BOUND)
                               "elt_step_time": kernel_fit.qkv_step_time(params, l2_read_bw(chip)),
+                              # an FP8 attention op's own MMA efficiency (kernel_fit.ATTN_FP8_EFF), unscaled by the
+                              # GEMM's power-capped clock as in the fit (capped_time: GEMM rows only)
+                              "attn_eff_fp8": kernel_fit.attn_fp8_eff(params, "prefill", chip.family),
                               # the fill + epilogue is tile_k_overhead here; the microbenchmark
                               # fit's per-wave time (tile_overhead_us) would count it twice
                               "tile_overhead": 0.0},
@@ -176,7 +181,10 @@ def serving_decode_params(p, chip, cfg, pr, tp: int, fitted: dict | None = None)
     p = p.replace(**classes[cls])
     # and the kernel's resident CTAs per SM from its source where it has one, as the fit (kernel_fit.kernel_residency)
     ctas = float(kernel_fit.kernel_residency(chip, [cls], [heads], [kv_heads], [cfg.hd], [kv_fmt])[0])
-    return p.replace(attn_ctas_per_core=ctas) if ctas > 0 else p
+    p = p.replace(attn_ctas_per_core=ctas) if ctas > 0 else p
+    # and the CTAs one SM runs per wave where its source gives them, as the fit (kernel_fit.kernel_wave_ctas)
+    wave = float(kernel_fit.kernel_wave_ctas(chip, [cls], [heads], [kv_heads], [cfg.hd])[0])
+    return p.replace(attn_gen_wave_ctas=wave) if wave > 0 else p
 
 
 def fp8_cache_vector_work(p, family: str, kernel: str, kv_fmt: str):

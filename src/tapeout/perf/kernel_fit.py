@@ -15,7 +15,8 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                  busy x peak x pj_flop_n7 x the node's energy scale (econ nodes.csv); past the
                  chip's TDP its compute runs at the clock that meets the cap (P ~ f^3 in the DVFS
                  range; perf/power_cap.py): one shared energy per BF16-equivalent FLOP fitted
-  attention           eff_attention (fused attention vs GEMM, opcost's factor); the softmax
+  attention           eff_attention (fused attention vs GEMM, opcost's factor) on eff[math format], an
+                      FP8 FMHA of a described family at eff[bf16], not the FP8 GEMM's (ATTN_FP8_EFF); the softmax
                       exponential on the special-function units, fixed from the hardware
                       (EXP_FP32_FLOPS, halved where the chip's data doubles the SFU rate)
   memory              eff_mem, the fraction of DRAM bandwidth a kernel streams at (skinny
@@ -90,7 +91,13 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       masked MHA, whose single row per CTA makes it its token rate); the CTAs each
                       (sequence, KV head) splits its KV length over follow the kernel's multi-block
                       rule where the library has one (decode_kernels multi_block: XQA
-                      computeMultiBlockCount), else fill the cores
+                      computeMultiBlockCount), else fill the cores; the masked-MHA kernel's launcher
+                      widens its CTA (256-1024 threads) and splits the KV length so few (sequence, head)
+                      pairs still fill the SMs' registers (perf/mmha_launch.py, MMHA_LAUNCH): its CTAs count
+                      as their 256-thread base blocks against the source's 4 per SM, its waves hold the CTAs
+                      one SM fits, its last partial wave streams with its own CTAs, and a split pays one
+                      merge (merge_decode_mmha); the XQA Hopper kernel's CTA pays a work per element of
+                      its query tile with each wave (tile_decode_qgmma, QGMMA_TILE_WORK)
   attention CTAs      fixed cost per wave of attention work units (CTAs), per phase: a latency
                       (us, unitlat_<phase>) plus FLOP-equivalents at one core's achieved rate
                       (unit_<phase>), overlapped with the KV stream for context kernels and in
@@ -149,6 +156,7 @@ from .kernel_tile import (collector_tile, fp8_block_math_warpgroups, fp8_block_m
                           fp8_block_stages, fp8_block_tile, k_padding,
                           operand_feed, operand_stream_bytes, store_fill)
 from .kernels_db import Kernels, chip_for, db_config
+from .mmha_launch import base_blocks_per_sm
 from .opcost import K_ATTN, K_MATMUL, evaluate
 from .parted_residuals import PartedResiduals
 from .power_cap import capped_time, node_energy_scale
@@ -256,6 +264,12 @@ PARAMS = (
     # work per (padded query row, KV token) a generation CTA serialises with its KV stream, per kernel
     # (FP32-FLOP equivalents at one core's vector rate; ChipParams.attn_gen_score_flops)
     *((f"score_decode_{k}", 100.0, 0.0, 1e5) for k in ROW_TILED_KERNELS),
+    # us the masked-MHA kernel's multi-block merge adds once where its launcher splits the KV length
+    # (MMHA_LAUNCH; ChipParams.attn_gen_merge_time)
+    ("merge_decode_mmha", 1.0, 0.0, 30.0),
+    # work the XQA Hopper kernel's CTA does per element of its query tile (padded heads x head size), per wave
+    # (QGMMA_TILE_WORK; ChipParams.attn_gen_tile_flops), FP32-FLOP equivalents at one core's vector rate
+    ("tile_decode_qgmma", 100.0, 0.0, 1e5),
     # a chip family's GEMM fixed time against the shared ovh_<fmt>, us (FIXED_TIME_BY_FAMILY "fitted";
     # fitted on the family's chips, summing to 0 over the families fitted: a new family gets ovh_<fmt>)
     *((fixed_time_param(fam, f), 0.0, -30.0, 30.0) for fam in FAMILIES for f in GEMM_FMTS),
@@ -320,6 +334,20 @@ ELT_CORE_STREAM = False
 # slow: held out H200 context 9.8 / 10.6 -> 10.6 / 12.1 %, H100 9.3 / 10.4 -> 10.1 / 11.7, B200 8.7 / 8.2 ->
 # 8.3 / 7.3, B300 9.5 / 10.5 -> 8.9 / 9.4 (BF16 / FP8; docs/notes/issue-24.md, Round stop-28, issue-28qk)
 QKV_STEP_BOUND = False
+# an FP8 attention op's MMAs at the 16-bit FMHA's fraction of the peak (eff_bf16, of the FP8 peak;
+# ChipParams.attn_eff_fp8) instead of the per-tensor FP8 GEMM's eff_fp8, on the families whose context FMHA is
+# described (kernels_db.yaml context_kernels: Hopper, Blackwell). The context FMHA over an FP8 cache runs FP8 math
+# (context_math) in the family's FMHA kernel, not in cuBLASLt's FP8 GEMM (cublas_scaled_mm) on whose kernels eff_fp8
+# is fitted (with the SM 8.9 / 12.0 block-scaled GEMMs that hold it down, issue-26hf). The FMHA's E4M3 and 16-bit
+# variants are one kernel design (TensorRT-LLM cpp/kernels/fmha_v2/src/fmha/warpspec/kernel_traits.h
+# Kernel_traits_Hopper_qgmma_e4m3_fp32: the same warp-specialized DMA / two compute warpgroups, V remapped because
+# "QGMMA only supports K-major", dma.h transpose_v_tile; Blackwell: trtllm-gen's QkvE4m3 / QkvBfloat16 context
+# cubins of one tile, kernelMetaInfo.h) on an MMA whose FP8 instruction does twice the 16-bit one's FLOPs at the
+# same issue rate (PTX ISA wgmma.mma_async k32 e4m3 vs k16 bf16; the chips' FP8 peak is 2x BF16), so its MMAs keep
+# the 16-bit kernel's fraction of the peak. An undescribed family (Ada, Blackwell-RTX: their FP8 context kernels run
+# slower than their BF16 ones in the database, section in docs/notes/issue-24.md stop 29) keeps eff_fp8. In the fit
+# and `--kernels` serving (kernel_calibration.chip_entry: kernel_library attn_eff_fp8). False: eff_fp8 (stop 28)
+ATTN_FP8_EFF = True
 # GEMM formats whose library kernel puts the tokens on the MMA's N side, so a GEMM of more tokens than
 # the chip's row tile splits them into equal tiles at the MMA's N step (ChipParams.balanced_row_tiles):
 # TensorRT-LLM's per-tensor FP8 linear runs trtllm::cublas_scaled_mm (tensorrt_llm/_torch/modules/linear.py
@@ -371,6 +399,27 @@ GEN_HEAD_PAD = False
 # rate fits 17.4 GB/s per CTA and the rows' softmax 183 FP32-FLOP per (padded row, key). H200 held out: generation
 # 11.3 -> 10.7 % (HMMA 12.7 -> 10.1). False: a fitted token rate as for the other kernels (stop 28)
 GEN_BYTE_BUFFERS = True
+# the masked-MHA generation kernel launched by its library's rule (perf/mmha_launch.py: TensorRT-LLM sizes its CTA
+# up to 1024 threads and splits the KV length so a grid of few (sequence, head) pairs still fills the SMs' 32
+# register-limited warps), in the fit and `--kernels` serving (generation_fields: ChipParams.attn_gen_launch_warps);
+# False: one 256-thread CTA per pair, split until the cores are filled (stop 28). On: H200 held out masked MHA 10.5 ->
+# 8.7 %, generation 11.3 -> 10.6 % (10.4 with QGMMA_TILE_WORK); worse: the many-pair short-KV kernels (9.3 -> 12.0 %).
+# See docs/notes/issue-24.md, Round stop-29, issue-29dq
+MMHA_LAUNCH = True
+# the XQA Hopper kernel's (mha_sm90.cu, "qgmma") waves counted at the CTAs its launch bound keeps on one SM
+# (perf/decode_residency.py: `__launch_bounds__(128 * 3, headElems * ctaNbQHeads <= 128 * 16 ? 3 : 2)`), so its
+# per-wave cost (unit_ / unitlat_decode_qgmma) is paid once per 2-3 CTAs per SM, in the fit and `--kernels` serving
+# (ChipParams.attn_gen_wave_ctas); False: one CTA per SM per wave (stop 28). The stream's residency stays the fitted
+# one (FITTED_RESIDENCY). Off: measured, the QGMMA kernels held out go 11.0 -> 11.9 % (H200; 13.4 % with the tile
+# work below), as the stream rejected the source residency at stop 28. See docs/notes/issue-24.md, Round stop-29, issue-29dq
+QGMMA_WAVES = False
+# the XQA Hopper kernel's CTA pays, with each wave's fixed cost, a work per element of its query tile (padded heads x
+# head size: tile_decode_qgmma, ChipParams.attn_gen_tile_flops: its Q tile loaded and converted, its O tile finalized
+# and stored, cpp/kernels/xqa/mha_sm90.cu), in the fit and `--kernels` serving. Measured on H100's many-CTA short-KV
+# kernels (<= 64 keys, >= 1056 CTAs) a 132-CTA wave takes 1.3 / 1.7 / 2.7 / 7.3 / 12.2 us at 512 / 1024 / 2048 /
+# 3072-4096 / 8192 tile elements. On: H200 held out QGMMA 11.0 -> 10.4 %, generation 10.6 -> 10.4 %; worse: tiles
+# > 4096 elements (docs/notes/issue-24.md, Round stop-29, issue-29dq)
+QGMMA_TILE_WORK = True
 MMA_N_STEP = 8.0
 PD_REF = 0.7  # W per dense BF16 TFLOP/s (about H100 SXM: 700 W / 989 TFLOP/s): for a chip without TDP or peak
 _MATH = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4"}
@@ -518,6 +567,9 @@ class Groups:
             # the generation kernel's resident CTAs per SM from its source (0: the fitted ctas_per_core)
             ctas = (kernel_residency(chip_for(chip), cls, c["heads"][idx], c["kv_heads"][idx], c["head_dim"][idx], c["kv_fmt"][idx])
                     if op == "attention_decode" else np.zeros(len(idx)))
+            # and the CTAs one SM runs per wave where the kernel's source gives them (0: one; QGMMA_WAVES)
+            wave = (kernel_wave_ctas(chip_for(chip), cls, c["heads"][idx], c["kv_heads"][idx], c["head_dim"][idx])
+                    if op == "attention_decode" else np.zeros(len(idx)))
             # GEMMs whose collector replay stays in L2 (perf/kernel_replay.py) stream from L2, not DRAM
             # and so do generation kernels whose replayed KV cache fits (the collector times one cache)
             l2 = (l2_resident(c["m"][idx], c["n"][idx], c["k"][idx], fmt, p.sram_bytes) if op == "gemm"
@@ -547,9 +599,9 @@ class Groups:
             overlap = overlap_of(family) if op == "attention_prefill" and softmax_overlap else 0.0
             # one item per kernel class, L2 service, stream width, context tile and block-scaled FP8 tile
             # (its parameters are scalars)
-            for kc, res, wd, tq, tk, bm, bn, fl, nc in sorted(set(zip(cls, served, width, ctx_q, ctx_kv, ftm, ftn, inflight, ctas))):
+            for kc, res, wd, tq, tk, bm, bn, fl, nc, wv in sorted(set(zip(cls, served, width, ctx_q, ctx_kv, ftm, ftn, inflight, ctas, wave))):
                 s = ((cls == kc) & (served == res) & (width == wd) & (ctx_q == tq) & (ctx_kv == tk) & (ftm == bm) & (ftn == bn)
-                     & (inflight == fl) & (ctas == nc))
+                     & (inflight == fl) & (ctas == nc) & (wave == wv))
                 # the masked-MHA fallback applies RoPE and appends K/V inside its own kernel
                 # (decoderMaskedMultiheadAttentionTemplate.h): no separate preparation kernels
                 pre_k = pre and kc != "decode_mmha"
@@ -565,7 +617,7 @@ class Groups:
                                    "l2": bool(res > 0), "reread": float(res), "l2_bw": l2_bw, "cta_width": float(wd),
                                    "no_split": tile is not None or bool(bm), "rows": idx[s],  # the kernels' rows in k
                                    "ovh_offset": offset_of(offsets, chip, fmt) if op == "gemm" else 0.0,
-                                   "family": family, "ctas": float(nc)})
+                                   "family": family, "ctas": float(nc), "wave_ctas": float(wv)})
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
@@ -610,6 +662,18 @@ def kernel_residency(chip, cls, heads, kv_heads, head_dim, kv_fmt) -> np.ndarray
     return ctas_per_sm(chip, np.char.replace(cls, "decode_", ""), head_dim, group, kv_bytes)
 
 
+def kernel_wave_ctas(chip, cls, heads, kv_heads, head_dim) -> np.ndarray:
+    """Per generation kernel of class `cls` (elementwise with the shapes), the CTAs one SM runs per wave from the
+    kernel's source where QGMMA_WAVES and the kernel is XQA mha_sm90.cu (perf/decode_residency.ctas_per_sm: its
+    launch bound, 3 per SM, 2 for head size x padded group > 2048), else 0 (one per SM). The fit (Groups) and
+    serving (kernel_calibration.serving_decode_params) both use it."""
+    cls = np.asarray(cls, dtype=str)
+    if not QGMMA_WAVES:
+        return np.zeros(cls.shape)
+    group = np.asarray(heads, dtype=float) / np.maximum(np.asarray(kv_heads, dtype=float), 1.0)
+    return np.where(cls == "decode_qgmma", ctas_per_sm(chip, np.full(cls.shape, "qgmma"), head_dim, group, 1.0), 0.0)
+
+
 def gen_q_tile(cls: str) -> dict:
     """The query-tile fields (ChipParams.attn_gen_q_tile, _pow2) of a kernel class: the generation
     kernel's rule from kernels_db.yaml decode_kernels q_tile; off (0) for GEMMs and context attention."""
@@ -645,6 +709,20 @@ def gen_cta_tile(cls: str) -> dict:
     kernel = cls.removeprefix("decode_") if cls.startswith("decode_") else None
     return {"attn_gen_kv_tile": float(cfg.get("cta_kv_tile", {}).get(kernel, 0.0)) if GEN_KV_TILE else 0.0,
             "attn_gen_head_pad": float(cfg.get("head_pad", {}).get(kernel, 0.0)) if GEN_HEAD_PAD else 0.0}
+
+
+def launch_residency(cls: str) -> float:
+    """The base blocks per SM of a kernel class launched by its library's rule (MMHA_LAUNCH: the masked-MHA
+    kernel's 32 register-limited warps of 256-thread blocks, 4; perf/mmha_launch.base_blocks_per_sm), else 0 (the
+    fitted residency)."""
+    return float(base_blocks_per_sm(gen_launch(cls)["attn_gen_launch_warps"])) if gen_launch(cls)["attn_gen_launch_warps"] else 0.0
+
+
+def gen_launch(cls: str) -> dict:
+    """The launch field (ChipParams.attn_gen_launch_warps) of a kernel class: the masked-MHA kernel's register-
+    limited warps per SM (kernels_db.yaml decode_kernels mmha_launch) where MMHA_LAUNCH, else 0 (off)."""
+    on = MMHA_LAUNCH and cls == "decode_mmha"
+    return {"attn_gen_launch_warps": float(db_config()["decode_kernels"]["mmha_launch"]["warps_per_sm"]) if on else 0.0}
 
 
 def promotion_flops(m, n, k, fmt: str, tile_m=None, tile_n=None, cores: float | None = None) -> np.ndarray:
@@ -733,6 +811,21 @@ def params_for(base, x, cls: str):
                         attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
 
 
+def own_fp8_attention(cls: str, family: str | None) -> bool:
+    """Whether kernel class `cls` on a chip `family` runs its FP8 attention's MMAs at the 16-bit FMHA's
+    fraction of the peak, eff_bf16, instead of the FP8 GEMM's eff_fp8 (ATTN_FP8_EFF):
+    an attention class on a family whose context FMHA kernel is described (kernels_db.yaml context_kernels:
+    Hopper's fmha_v2 warp-specialized QGMMA kernels, Blackwell's trtllm-gen E4M3 cubins); elsewhere the FP8
+    GEMM's eff_fp8, as before."""
+    return ATTN_FP8_EFF and cls not in GEMM_CLASSES and family in db_config().get("context_kernels", {})
+
+
+def attn_fp8_eff(v: dict, cls: str, family: str | None) -> float:
+    """ChipParams.attn_eff_fp8 of kernel class `cls` on a chip `family` from fitted parameters v (name -> value):
+    eff_bf16 (capped at 1) where own_fp8_attention, else 0 (an FP8 attention op at the FP8 GEMM's efficiency)."""
+    return min(float(v["eff_bf16"]), 1.0) if own_fp8_attention(cls, family) else 0.0
+
+
 def qkv_step_time(v: dict, l2_bw: float) -> float:
     """Seconds per thread step of the QKV preprocessing pass on a chip whose L2 delivers l2_bw bytes/s
     (ChipParams.elt_step_time; kernel_replay.l2_read_bw) from fitted parameters v (name -> value): qkv_step_bytes
@@ -788,12 +881,15 @@ def generation_fields(v: dict, cls: str) -> dict:
     return {"attn_decode_unit_flops": v["unit_" + cls] if attn else 0.0,
             "attn_decode_unit_time": v["unitlat_" + cls] * 1e-6 if attn else 0.0,
             "attn_cta_tokens_per_s": 0.0 if cls in byte_buffer_classes() else v.get("tokrate_" + cls, 0.0) * 1e6,
-            "attn_ctas_per_core": v.get("ctas_" + cls, v["ctas_per_core"]) if FITTED_RESIDENCY else v["ctas_per_core"],
+            "attn_ctas_per_core": (launch_residency(cls) or v.get("ctas_" + cls, v["ctas_per_core"])) if FITTED_RESIDENCY
+            else (launch_residency(cls) or v["ctas_per_core"]),
             "attn_cta_bytes_per_s": v.get("ctabw_" + cls, 0.0) * 1e9,
             "attn_cta_stream_knee": v.get("gen_stream_knee", 0.0) if GEN_STREAM_KNEE and cls.startswith("decode_") else 0.0,
             "attn_gen_score_flops": v.get("score_" + cls, 0.0),
             "attn_gen_eff_mem": v["mem_" + cls] if cls.startswith("decode_") else 0.0,
-            **gen_q_tile(cls), **gen_split(cls), **gen_cta_tile(cls)}
+            "attn_gen_merge_time": v.get("merge_" + cls, 0.0) * 1e-6 if MMHA_LAUNCH else 0.0,
+            "attn_gen_tile_flops": v.get("tile_" + cls, 0.0) if QGMMA_TILE_WORK else 0.0,
+            **gen_q_tile(cls), **gen_split(cls), **gen_launch(cls), **gen_cta_tile(cls)}
 
 
 def item_params(g: dict, x) -> ChipParams:
@@ -813,8 +909,12 @@ def item_params(g: dict, x) -> ChipParams:
     if g.get("no_split"):  # the collector's kernel: CUTLASS's data-parallel persistent scheduler (kernel_tile)
         p = p.replace(max_split_k=1.0, balanced_row_tiles=0.0)  # on its own fixed tile
     p = with_cta_width(p, g.get("cta_width", 1.0))
+    if own_fp8_attention(g["cls"], g.get("family")):  # the FP8 context FMHA's own efficiency (ATTN_FP8_EFF)
+        p = p.replace(attn_eff_fp8=attn_fp8_eff(dict(zip(NAMES, x)), g["cls"], g.get("family")))
     if g.get("ctas", 0.0) > 0:  # the kernel's source residency (SOURCE_RESIDENCY), not the fitted ctas_per_core
         p = p.replace(attn_ctas_per_core=g["ctas"])
+    if g.get("wave_ctas", 0.0) > 0:  # the CTAs one SM runs per wave, from the kernel's source (QGMMA_WAVES)
+        p = p.replace(attn_gen_wave_ctas=g["wave_ctas"])
     if has_steps(g):  # the QKV pass's steps through the chip's L2 (QKV_STEP_BOUND)
         p = p.replace(elt_step_time=qkv_step_time(dict(zip(NAMES, x)), g["l2_bw"]))
     if g.get("l2") and g["op"] == "attention_decode":
@@ -931,8 +1031,8 @@ def fit(groups: Groups, structured: bool = True) -> dict:
     used |= {"ovh_gen_pre"} if any(g.get("pre") for g in groups.items) else set()
     if any(g["cls"].startswith("decode_") for g in groups.items):
         used |= {"gen_stream_knee"} if GEN_STREAM_KNEE else set()
-        used |= ({f"ctas_{g['cls']}" for g in groups.items if g["cls"].startswith("decode_") and not g.get("ctas", 0.0) > 0}
-                 if FITTED_RESIDENCY else {"ctas_per_core"})
+        used |= ({f"ctas_{g['cls']}" for g in groups.items if g["cls"].startswith("decode_") and not g.get("ctas", 0.0) > 0
+                  and not launch_residency(g["cls"])} if FITTED_RESIDENCY else {"ctas_per_core"})
     used |= {"l2_core_bw"} if any(g.get("l2") and g["op"] == "gemm" for g in groups.items) else set()
     used |= {"load_latency_us"} if any(g.get("inflight", 0.0) > 0 for g in groups.items) else set()
     used |= {"quant_round_us"} if any(np.any(g.get("quant_rounds", 0.0)) for g in groups.items) else set()
@@ -945,7 +1045,9 @@ def fit(groups: Groups, structured: bool = True) -> dict:
                                                                    "qkv_step_bytes"))
                               and n not in used)
                      and n not in SCANNED and not n.startswith("ovhfam_") and n not in held
-                     and not (n == "split_serial_us" and not SPLIT_K_SERIAL) for n in NAMES])
+                     and not (n == "split_serial_us" and not SPLIT_K_SERIAL)
+                     and not (n.startswith("merge_") and not MMHA_LAUNCH)
+                     and not (n.startswith("tile_") and not QGMMA_TILE_WORK) for n in NAMES])
     ties = family_ties(groups)
     for last, others in ties:
         free[others] = True
@@ -995,7 +1097,7 @@ def fit(groups: Groups, structured: bool = True) -> dict:
 
 # parameters named <prefix>_<kernel class> (a CLASSES entry): params_for and generation_fields read them for
 # that class's groups only
-CLASS_PARAM_PREFIXES = ("mem", "ovh", "split", "unit", "unitlat", "tokrate", "ctabw", "score", "ctas")
+CLASS_PARAM_PREFIXES = ("mem", "ovh", "split", "unit", "unitlat", "tokrate", "ctabw", "score", "ctas", "merge", "tile")
 # the compute efficiencies params_for and predict_group put on the peak keys (compute_effs)
 COMPUTE_EFFS = ("eff_bf16", "eff_fp8", "eff_nvfp4", "eff_fp8_block_mma")
 
@@ -1008,7 +1110,7 @@ def group_reads(g: dict, name: str) -> bool:
     those functions (tests/test_kernel_fit_jac.py checks the Jacobian against the dense one)."""
     prefix, _, rest = name.partition("_")
     if prefix == "ctas" and rest in CLASSES:  # generation_fields / item_params: the kernel's own fitted residency
-        return FITTED_RESIDENCY and g["cls"] == rest and not g.get("ctas", 0.0) > 0
+        return FITTED_RESIDENCY and g["cls"] == rest and not g.get("ctas", 0.0) > 0 and not launch_residency(rest)
     if prefix in CLASS_PARAM_PREFIXES and rest in CLASSES:
         return g["cls"] == rest
     if prefix == "ovhfam":  # predict_group: the family's offset, GEMM formats and multi-family attention classes
@@ -1055,11 +1157,13 @@ def has_steps(g: dict) -> bool:
 def compute_effs(g: dict) -> set:
     """The compute-efficiency parameters a group's ops run at: opcost takes eff_compute[op's peak key] for its
     GEMM and attention rows (the others' compute is on the vector units); params_for sets each key's from
-    eff_param; predict_group runs a block-scaled FP8 group's fp8 key at its
-    own efficiency (g["eff"])."""
+    eff_param, and an attention class's FP8 attention rows at eff_bf16 where own_fp8_attention;
+    predict_group runs a block-scaled FP8 group's fp8 key at its own efficiency (g["eff"])."""
     t = g["table"]
-    mma = (t.kind == K_MATMUL) | (t.kind == K_ATTN)
-    names = {eff_param(PEAK_KEYS[i]) for i in np.unique(t.peak_key[mma])}
+    own = own_fp8_attention(g["cls"], g.get("family"))  # an FP8 attention op at its own efficiency
+    names = {eff_param(PEAK_KEYS[i]) for i in np.unique(t.peak_key[t.kind == K_MATMUL])}
+    names |= {"eff_bf16" if own and PEAK_KEYS[i] == "fp8" else eff_param(PEAK_KEYS[i])
+              for i in np.unique(t.peak_key[t.kind == K_ATTN])}
     if g["fmt"] == "fp8_block" and "eff_fp8" in names:
         names = (names - {"eff_fp8"}) | {g["eff"]}
     return names
@@ -1121,9 +1225,11 @@ def error_stats(e: np.ndarray) -> dict:
 
 def x_of(params: dict) -> np.ndarray:
     """The parameter vector of a fit's {name: value}; a per-kernel residency a fit from before it existed lacks
-    (ctas_decode_<kernel>, read only where FITTED_RESIDENCY) takes its start value."""
+    (ctas_decode_<kernel>, read only where FITTED_RESIDENCY) and a multi-block merge (merge_decode_mmha, read only
+    where MMHA_LAUNCH) take their start value."""
     start = {p[0]: p[1] for p in PARAMS}
-    return np.array([params[n] if n in params or not n.startswith("ctas_decode_") else start[n] for n in NAMES], dtype=float)
+    late = ("ctas_decode_", "merge_decode_", "tile_decode_")
+    return np.array([params[n] if n in params or not n.startswith(late) else start[n] for n in NAMES], dtype=float)
 
 
 def holdout_report(train: Kernels, test: Kernels, holdout: str, floors: dict | None = None) -> dict:
@@ -1160,12 +1266,16 @@ def model_switches() -> dict:
             "ELT_CORE_STREAM": {"value": ELT_CORE_STREAM,
                                 "serving": "fit only: serving's QKV preprocessing streams at the DRAM x its stream efficiency"},
             "FITTED_RESIDENCY": {"value": FITTED_RESIDENCY, "serving": "kernel_decode_classes attn_ctas_per_core"},
+            "MMHA_LAUNCH": {"value": MMHA_LAUNCH, "serving": "kernel_decode_classes attn_gen_launch_warps"},
+            "QGMMA_WAVES": {"value": QGMMA_WAVES, "serving": "serving_decode_params attn_gen_wave_ctas = decode_residency.ctas_per_sm"},
+            "QGMMA_TILE_WORK": {"value": QGMMA_TILE_WORK, "serving": "kernel_decode_classes attn_gen_tile_flops"},
             "SOURCE_RESIDENCY": {"value": SOURCE_RESIDENCY,
                                  "serving": "serving_decode_params attn_ctas_per_core = decode_residency.ctas_per_sm"},
             "QKV_STEP_BOUND": {"value": QKV_STEP_BOUND, "serving": "kernel_library elt_step_time"},
             "GEN_KV_TILE": {"value": GEN_KV_TILE, "serving": "kernel_decode_classes attn_gen_kv_tile"},
             "GEN_HEAD_PAD": {"value": GEN_HEAD_PAD, "serving": "kernel_decode_classes attn_gen_head_pad"},
             "GEN_BYTE_BUFFERS": {"value": GEN_BYTE_BUFFERS, "serving": "kernel_decode_classes attn_cta_tokens_per_s"},
+            "ATTN_FP8_EFF": {"value": ATTN_FP8_EFF, "serving": "kernel_library attn_eff_fp8"},
             "TOKEN_N_FMTS": {"value": list(TOKEN_N_FMTS),
                              "serving": "kernel_gemm_classes balanced_row_tiles, for the row's GEMM format"}}
 

@@ -46,6 +46,7 @@ from ..errors import TapeoutError
 from ..hardware.params import ChipParams
 from ..ops import OP_KINDS, PEAK_KEYS, OpGraph, OpTable
 from .context_tiles import key_tiles
+from .mmha_launch import mmha_launch
 
 K_MATMUL, K_ATTN, K_ELT, K_EMB, K_COLL, K_FIXED = (OP_KINDS.index(k) for k in OP_KINDS)
 BOUNDS = ("compute", "memory", "comm", "overhead", "fixed")
@@ -302,6 +303,21 @@ def loaded_stream(cta_stream, dram_stream, knee):
     return np.where(n > 0, smooth, lo)
 
 
+def tail_wave_fill(full_fill, cap, units, per_wave, cta_blocks, stream_of, dram_stream, knee):
+    """The DRAM fill of a generation kernel whose CTAs run in waves of `per_wave` (cores x CTAs resident per
+    core) with equal work each: the whole waves stream at `full_fill`, the last partial wave's CTAs (units mod
+    per_wave, each `cta_blocks` base blocks) at their own Little's-law stream (stream_of(resident base blocks),
+    bytes/s) against the DRAM, each at most `cap`; the fills combine by the bytes each part moves (its time
+    adds). A grid of one wave or of whole waves keeps `full_fill`."""
+    units = np.asarray(units, dtype=float)
+    per_wave = np.maximum(np.asarray(per_wave, dtype=float), 1.0)
+    tail = units - np.floor(units / per_wave) * per_wave
+    split = (units > per_wave) & (tail > 0)
+    tail_fill = np.minimum(cap, loaded_stream(stream_of(tail * cta_blocks), dram_stream, knee) / dram_stream)
+    share = np.where(split, tail / np.maximum(units, 1.0), 0.0)
+    return np.where(split, 1.0 / ((1.0 - share) / full_fill + share / np.maximum(tail_fill, 1e-30)), full_fill)
+
+
 def _attention_tiling(m, par, k, g_q, causal, is_attn, p: ChipParams):
     """(rows, independent units, keys per query) of fused attention under ChipParams.attn_tiling.
 
@@ -408,9 +424,22 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     if np.any(split_tokens > 0):  # the generation kernel's own multi-block rule (ChipParams.attn_gen_split_*)
         ksplit = np.where(gen_attn & (split_tokens > 0),
                           gen_kv_splits(k, par, cores, split_tokens, p.attn_gen_split_sqrt, p.attn_gen_split_waves), ksplit)
+    # a generation kernel launched by its library's own rule (ChipParams.attn_gen_launch_warps: masked MHA's
+    # block size and multi-block split, perf/mmha_launch.py); its CTAs count as their threads in base blocks
+    # (and its waves are of the CTAs of that size resident on the cores)
+    cta_blocks = 1.0
+    wave_ctas = np.asarray(p.attn_gen_wave_ctas, dtype=float)  # CTAs per core per wave where known (attn_gen_wave_ctas)
+    per_core = np.where(gen_attn & (wave_ctas > 0), wave_ctas, 1.0) if np.any(wave_ctas > 0) else 1.0
+    launch_warps = np.asarray(p.attn_gen_launch_warps, dtype=float)
+    if np.any(launch_warps > 0):
+        launched = gen_attn & (launch_warps > 0)
+        tiles_l, blocks_l, resident_l = mmha_launch(par, k, n, cores, np.where(launch_warps > 0, launch_warps, 32.0))
+        ksplit = np.where(launched, tiles_l, ksplit)
+        cta_blocks = np.where(launched, blocks_l, 1.0)
+        per_core = np.where(launched, resident_l, per_core)
     units = tiles * ksplit
-    waves = np.ceil(units / cores)
-    u_wave = units / (waves * cores)
+    waves = np.ceil(units / (cores * per_core))
+    u_wave = units / (waves * cores * per_core)
     # more tiles than cores with a last wave below p.stream_k_tail full: the library's stream-K
     # scheduler spreads the last waves' K iterations over every core (ChipParams.stream_k_tail)
     streamk = stream_k_tail(units, cores, k_cap, p) & colb(kind == K_MATMUL)
@@ -424,6 +453,10 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     if eff_c.ndim:  # per compute dtype (axis 0 = PEAK_KEYS)
         eff_c = eff_c[t.peak_key]
         eff_c = eff_c.reshape(eff_c.shape + (1,) * (1 + nd - eff_c.ndim))
+    attn8 = np.asarray(p.attn_eff_fp8, dtype=float)
+    if np.any(attn8 > 0):  # an FP8 attention op at its own kernel's MMA efficiency, not the FP8 GEMM's (ChipParams.attn_eff_fp8)
+        fp8_attn = colb((kind == K_ATTN) & (t.peak_key == PEAK_KEYS.index("fp8")))
+        eff_c = np.where(fp8_attn & (attn8 > 0), attn8, eff_c)
     # fused attention runs below the GEMM efficiency (softmax exponentials, masking; calibrated
     # on published FlashAttention/cuDNN kernel rates, perf/fit.py fit_attention)
     eff_c = eff_c * np.where(is_attn, np.asarray(p.eff_attention, dtype=float), 1.0)
@@ -473,6 +506,9 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         unit_flops = np.where(gen, np.asarray(p.attn_decode_unit_flops, dtype=float), np.asarray(p.attn_unit_flops, dtype=float))
         unit_time = np.where(gen, np.asarray(p.attn_decode_unit_time, dtype=float), np.asarray(p.attn_unit_time, dtype=float))
         t_unit = unit_flops * cores / np.where(rate > 0, rate, np.inf) + unit_time
+        tile_flops = np.asarray(p.attn_gen_tile_flops, dtype=float)
+        if np.any(tile_flops > 0):  # a generation CTA's work per element of its query tile (ChipParams.attn_gen_tile_flops)
+            t_unit = t_unit + np.where(gen_attn, tm * tn * tile_flops * cores / vec_rate, 0.0)
         t_tile = np.where(is_attn, waves * t_unit, t_tile)
         # a generation kernel whose KV stream is its CTAs' (cta_stream_on) has few CTAs
         # resident per core, so a wave's prologue and epilogue latency (Q and page-table loads, the
@@ -480,6 +516,8 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         # the stream instead of overlapping it (time = waves x unit latency + max(math, stream))
         serial_unit = gen_attn & cta_stream_on(p)
         t_unit_serial = np.where(serial_unit, t_tile, 0.0)
+        if np.any(launch_warps > 0):  # a launched kernel's multi-block merge, once (ChipParams.attn_gen_merge_time)
+            t_unit_serial = t_unit_serial + np.where(launched & (ksplit > 1), np.asarray(p.attn_gen_merge_time, dtype=float), 0.0)
         t_tile = np.where(serial_unit, 0.0, t_tile)
         t_mm = t_mm + t_tile + epilogue_time(t, p, col, tm, tn, tiles, units, waves, cores)
     t_compute = np.where(colb(is_mm), t_mm, np.where(colb(is_elt), t_vec, 0.0))
@@ -512,7 +550,7 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     # generation attention with a Little's-law CTA stream (ChipParams.attn_cta_tokens_per_s,
     # attn_cta_bytes_per_s): the resident CTAs x what each keeps in flight / latency, against the DRAM
     if np.any(cta_stream_on(p)):
-        resident = np.minimum(units, cores * np.asarray(p.attn_ctas_per_core, dtype=float))
+        resident = np.minimum(units * cta_blocks, cores * np.asarray(p.attn_ctas_per_core, dtype=float))
         token_bytes = wb / np.maximum(par * k, 1.0)  # wb / (units x keys): K + V bytes of one token of one unit
         # one CTA's seconds per KV token: its loads in flight (a token's share of a fixed token tile, its
         # bytes' share of a fixed byte buffer), plus the per-(query row, token) work it serialises with
@@ -525,9 +563,15 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         per_token = ((cta_seconds_per_token(p, padded) + score)
                      * np.where(gen_attn, gen_tile_rounding(k, ksplit, p.attn_gen_kv_tile), 1.0))
         cta_stream = resident / per_token * token_bytes
-        fill = np.where(gen_attn & cta_stream_on(p),
-                        np.minimum(fill, loaded_stream(cta_stream, np.asarray(p.mem_bw) * eff_mem, p.attn_cta_stream_knee)
-                                   / (np.asarray(p.mem_bw) * eff_mem)), fill)
+        gen_fill = np.where(gen_attn & cta_stream_on(p),
+                            np.minimum(fill, loaded_stream(cta_stream, np.asarray(p.mem_bw) * eff_mem, p.attn_cta_stream_knee)
+                                       / (np.asarray(p.mem_bw) * eff_mem)), fill)
+        if np.any(launch_warps > 0):  # a launched kernel's last, partial wave streams with its own CTAs (tail_wave_fill)
+            gen_fill = np.where(launched & cta_stream_on(p),
+                                tail_wave_fill(gen_fill, fill, units, cores * per_core, cta_blocks,
+                                               lambda res: res / per_token * token_bytes, np.asarray(p.mem_bw) * eff_mem,
+                                               p.attn_cta_stream_knee), gen_fill)
+        fill = gen_fill
     # a streaming elementwise pass at what its cores keep in flight against the DRAM (ChipParams.elt_core_bw)
     elt_core = np.asarray(p.elt_core_bw, dtype=float)
     if np.any(elt_core > 0):

@@ -71,6 +71,17 @@ chip's own (a Grace superchip), else the reference host, shown as assumed. Set o
 context-parallel ring (Transformer Engine >= 1.10, AttnFuncWithCP's FP8 path). False (a stack of an
 earlier TE, training_stacks.yaml fp8_attention_context_parallel): a CP > 1 layout runs its attention
 core in BF16, shown in breakdown['attention_precision']; CP 1 layouts keep FP8. Default True.
+`recompute_gate`: the recompute methods the stack runs (perf/recompute_gate.RecomputeGate, from
+training_stacks.yaml recompute_methods): the search tries only those (block:k only where the stack runs block), and a
+pinned recompute outside them is refused naming the stack. None (the default, a stack not on file): every method the
+model prices.
+`zero_overlap_comm`: under ZeRO-2 / ZeRO-3 the gradient reduce-scatters (and ZeRO-3's per-micro-batch parameter
+all-gathers) run on their own stream beside the compute. False (DeepSpeed `zero_optimization.overlap_comm: false`):
+they run on the compute stream, so every one is exposed: DeepSpeed ZeRO-3 (deepspeed/runtime/zero/
+parameter_offload.py DeepSpeedZeRoOffload: `allgather_stream = Stream() if overlap_comm else default_stream()`;
+stage3.py DeepSpeedZeroOptimizer_Stage3: `reduce_and_partition_stream = Stream() if overlap_comm else
+default_stream()`). Default True: DeepSpeed's overlap_comm default for ZeRO-3 and PyTorch FSDP's prefetch; the
+result's notes say which a ZeRO-2/3 layout ran.
 Every switch above is True or False and comm_ctas a whole number >= 0: anything else is refused.
 """
 
@@ -85,6 +96,7 @@ from ..hardware.fabric import Fabric
 from .dp_buckets import BucketRule, bucket_rule
 from .host_issue import check_host_issue
 from .rank_spread import RankSpread
+from .recompute_gate import RecomputeGate
 from .vocab_padding import check_divisible_by
 
 
@@ -112,6 +124,8 @@ class StackFeatures:
     eager_layer: str | None = None  # layers issued eagerly: their host_issue.yaml layer type (perf/host_issue)
     host_cpu: str | None = None  # the host CPU of an eager run (perf/host_issue; None: the chip's, else the reference)
     fp8_attention_cp: bool = True  # FP8 attention inside the CP ring too (TE >= 1.10; False: BF16 at CP > 1)
+    recompute_gate: RecomputeGate | None = None  # the stack's recompute methods (perf/recompute_gate; None: all)
+    zero_overlap_comm: bool = True  # ZeRO-2/3 collectives on their own stream (DeepSpeed overlap_comm; perf/training)
 
     def __post_init__(self):
         check_divisible_by(self.vocab_divisible_by)
@@ -135,6 +149,9 @@ class StackFeatures:
         if not isinstance(self.dp_bucket, BucketRule):
             raise TapeoutError(f"dp_bucket must be a perf.dp_buckets.BucketRule (perf.dp_buckets.bucket_rule builds one "
                                f"from a kind name or {{kind, cap_mb}}); got {type(self.dp_bucket).__name__}.")
+        if self.recompute_gate is not None and not isinstance(self.recompute_gate, RecomputeGate):
+            raise TapeoutError(f"recompute_gate must be a perf.recompute_gate.RecomputeGate (perf.recompute_gate.gate_of "
+                               f"builds one from a stack's recompute_methods) or None; got {type(self.recompute_gate).__name__}.")
         if not isinstance(self.fabric, Fabric):
             raise TapeoutError(f"fabric must be a hardware.fabric.Fabric (hardware.fabric.get_fabric builds one from a "
                                f"cluster name); got {type(self.fabric).__name__}.")

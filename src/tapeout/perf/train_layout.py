@@ -216,10 +216,11 @@ def virtual_stage_options(L: int, pp: int) -> list[int]:
 
 
 def candidate_layouts(cfg, num_chips: int, domain: int, global_seqs: int, seq: int, fixed: dict | None = None,
-                      check: bool = True) -> tuple[list[TrainLayout], Counter]:
+                      check: bool = True, recompute_options=SEARCHED_RECOMPUTE) -> tuple[list[TrainLayout], Counter]:
     """Layouts the search tries (valid ones when `check`), and how many broke each rule.
 
-    `fixed` pins fields (tp, pp, cp, ep, vp, mbs, zero, recompute) to the user's values."""
+    `fixed` pins fields (tp, pp, cp, ep, vp, mbs, zero, recompute) to the user's values; `recompute_options`:
+    the recompute kinds tried where it is not pinned (a stack's own, perf/recompute_gate.RecomputeGate.searched)."""
     fixed = {k: v for k, v in (fixed or {}).items() if v is not None}
     L = cfg.num_hidden_layers
     out, why = [], Counter()
@@ -241,7 +242,7 @@ def candidate_layouts(cfg, num_chips: int, domain: int, global_seqs: int, seq: i
                     for mbs in opts("mbs", [1, 2, 4] if not cfg.is_moe else [1, 2]):
                         for vp in opts("vp", virtual_stage_options(L, pl)):
                             for z in opts("zero", [1, 3] if pl == 1 and not cfg.is_moe else [1]):
-                                for rc in opts("recompute", list(SEARCHED_RECOMPUTE)):
+                                for rc in opts("recompute", list(recompute_options)):
                                     lay = TrainLayout(t, pl, max(dp, 1), cp, e, vp, mbs, z, rc,
                                                       fixed.get("shard", 0))
                                     bad = broken_rule(cfg, lay, num_chips, global_seqs, seq, domain) if check else None

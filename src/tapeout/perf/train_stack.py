@@ -40,6 +40,8 @@ Wired features (perf/training.train arguments they decide):
                              when a run captures no CUDA graphs (eager_layer; perf/host_issue.py,
                              perf/train_host.py): set on a run whose layer_cuda_graph, the submission's
                              own record over the stack's, is false
+  recompute_methods          the activation-recompute methods the stack runs (recompute_gate;
+                             perf/recompute_gate.py): the search tries only those, a pin outside them is refused
 """
 
 from __future__ import annotations
@@ -51,11 +53,12 @@ import yaml
 
 from ..errors import TapeoutError, unknown_name_error
 from ..formats import data_file
+from .recompute_gate import gate_of
 
 WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "fp8_attention_context_parallel", "distributed_optimizer", "even_pipeline_stages",
          "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
          "frozen_dy_transpose", "grad_sync_after_backward", "fp8_reduce_amax", "quantized_gathers",
-         "make_vocab_size_divisible_by", "eager_layer", "nccl_max_ctas")
+         "make_vocab_size_divisible_by", "eager_layer", "nccl_max_ctas", "recompute_methods")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class TrainingStack:
     source: str = ""
     round: str | None = None  # the MLPerf round whose submissions ran it
     vendor: str = ""  # whose accelerators it runs on (NVIDIA for the NeMo containers)
+    layouts: str = ""  # the benchmarks.yaml submission_layouts `stack` kind its runs read ("": nemo on NVIDIA chips, train_rows)
 
     def value(self, feature: str):
         for f, v, _ in self.features:
@@ -99,7 +103,7 @@ def _stack(name: str, e: dict) -> TrainingStack:
                                f"{', '.join(WIRED)}; set wired: false (data/software/training_stacks.yaml).")
         feats.append((f, spec["value"], wired))
     return TrainingStack(name, tuple(feats), " ".join(str(e.get("source", "")).split()), e.get("round"),
-                         str(e.get("vendor") or ""))
+                         str(e.get("vendor") or ""), str(e.get("layouts") or ""))
 
 
 def named_stack(name: str) -> TrainingStack:
@@ -112,20 +116,27 @@ def named_stack(name: str) -> TrainingStack:
     return _stack(key, tab[key])
 
 
-def stack_of_round(mlperf_round: str) -> TrainingStack | None:
-    """The stack on file for an MLPerf round (its `round`), None when none is."""
+def stack_of_round(mlperf_round: str, vendor: str | None = None) -> TrainingStack | None:
+    """The stack on file for an MLPerf round (its `round`), of `vendor` when given (a round holds several
+    submitters' stacks: NVIDIA's NeMo, JuniperNetworks' DeepSpeed, Intel's Megatron-DeepSpeed), None when
+    none is."""
     for name, e in stack_table().items():
-        if e.get("round") == mlperf_round:
+        if e.get("round") == mlperf_round and (vendor is None or str(e.get("vendor", "")).lower() == vendor.lower()):
             return _stack(name, e)
     return None
 
 
-def find_stack(software: str, mlperf_round: str | None = None, table: dict | None = None) -> TrainingStack | None:
+def find_stack(software: str, mlperf_round: str | None = None, table: dict | None = None,
+               accelerator: str | None = None) -> TrainingStack | None:
     """The stack whose software strings occur in `software` (and whose round, if it names one, is
-    `mlperf_round`); None when none is on file. `table`: stacks in the data file's form (tests)."""
+    `mlperf_round`, and whose vendor, if it names one, is in `accelerator` when that is given: a bare
+    "PyTorch 2.0.1a0" names Habana's stack only on an Intel accelerator); None when none is on file.
+    `table`: stacks in the data file's form (tests)."""
     sw = (software or "").lower()
     for name, e in (stack_table() if table is None else table).items():
         if e.get("round") is not None and e["round"] != mlperf_round:
+            continue
+        if accelerator is not None and e.get("vendor") and str(e["vendor"]).lower() not in accelerator.lower():
             continue
         if any(s.lower() in sw for s in e["software"]):
             return _stack(name, e)
@@ -196,4 +207,7 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings["comm_ctas"] = _dp_ctas(stack.value("nccl_max_ctas"))
     if dict((f, w) for f, _, w in stack.features).get("attention_kernel"):
         settings["attention_kernel"] = stack.value("attention_kernel")
+    gate = gate_of(stack.name, stack.value("recompute_methods"))
+    if gate is not None:
+        settings["recompute_gate"] = gate
     return pins, settings, fp8_attention

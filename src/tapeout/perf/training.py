@@ -36,9 +36,12 @@ Step = (m + (p-1)/v) x (F + B) + exposed pipeline sends + exposed DP communicati
   pipeline bubble fraction (p-1)/(v m + p - 1) (1F1B, Narayanan et al. 2021; v = 1 gives
   (p-1)/(m+p-1))
   DP gradient reduce-scatter + parameter all-gather (ZeRO-1 / distributed optimizer) of the
-  stage's parameters, one collective per bucket of the stack's bucket rule, each paying the ring
-  latency (perf/dp_buckets.py), overlaps the last micro-batch's backward: exposed = max(0, t_dp - B);
-  (ZeRO-0 under a stack that all-reduces after the backward, `grad_sync_after_backward`: all of t_dp);
+  stage's parameters, one collective per bucket of the stack's bucket rule, the ring latency paid
+  per bucket or, for a chunk's coalesced Apex group, per pass of its busiest NCCL channel
+  (perf/dp_buckets.py), overlaps the last micro-batch's backward: exposed = max(0, t_dp - B);
+  (ZeRO-0 under a stack that all-reduces after the backward, `grad_sync_after_backward`: all of t_dp;
+  ZeRO-2/3 whose collectives run on the compute stream, `zero_overlap_comm` False: m x (t_rs + t_ag) + m x t_ag
+  for ZeRO-3, m x t_rs for ZeRO-2's reduce-scatters);
   interleaved (v > 1), chunk by chunk behind the other chunks' backward passes of the drain
   (Megatron-Core overlap_grad_reduce per model chunk, `chunked_exposure`), the all-gather
   likewise behind the next step's forwards.
@@ -126,12 +129,12 @@ from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .train_loss import logits_dtype, loss_ops
 from .cp_correction import cp_merge_ops
-from .cp_ring import ring_exposed
+from .cp_ring import backward_blocks, ring_exposed, ring_exposed_backward
 from .comm_contention import contended_exposure, core_share
 from .comm_waves import slowdown, window_share
 from .pipeline_p2p import default_group, group_note, pipeline_send_time
-from .dp_buckets import (bucketed_collective_time, collective_count, deferred_params,
-                         first_last_stage_stride, tied_embedding_params, tied_embedding_sync_time)
+from .dp_buckets import (bucketed_collective_time, deferred_params, first_last_stage_stride, ring_passes,
+                         tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
 from .stack_features import StackFeatures
 from .fp8_amax import amax_allreduce_per_step
@@ -494,7 +497,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         share_cp = window_share(1.0, r_a)
         # each step's transfer hides behind one step's attention only (perf/cp_ring, TE's loop)
         cp_f = float(contended_exposure(ring_exposed(t_step, attn, lay.cp), t_ring, share_cp))
-        cp_b = float(contended_exposure(ring_exposed(t_step, attn_bwd, lay.cp, sends=2), 2.0 * t_ring, share_cp))
+        # backward: K/V first, dK/dV last, both between (perf/cp_ring.backward_blocks)
+        cp_b = float(contended_exposure(ring_exposed_backward(t_step, attn_bwd, lay.cp),
+                                        sum(backward_blocks(lay.cp)) * t_step, share_cp))
     kb = 1.0 if lora else 2.0  # backward GEMMs: dgrad (+ wgrad)
     tp_f, tp_b = gemm + c_tp, kb * gemm + c_tp  # GEMMs + TP collectives, one after the other
     ov = fwd.tp_overlap
@@ -586,10 +591,11 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     for P_rs, P_ag, g, stride, t_g in ((dense - late, dense, g_dense, pg.stride_dp, pg.topology(topo, "dp")),
                                        (ex, ex, g_exp, max(lay.tp, lay.ep), topo)):
         if g > 1 and P_ag > 0:
-            # one collective per bucket of the stack's DP buckets (perf/dp_buckets), each paying the
-            # ring's latency; ZeRO-3/FSDP keeps one per gather (its units are not these buckets)
-            n_rs, n_ag = ((collective_count(P * scale, lay.vp, fwd.stack.dp_bucket, lay.dp * lay.cp, gb) for P in (P_rs, P_ag))
-                          if lay.zero < 3 else (1, 1))
+            # one collective per bucket of the stack's DP buckets (perf/dp_buckets), the ring's latency
+            # paid once per bucket, or per channel pass of a chunk's coalesced group (apex rule);
+            # ZeRO-3/FSDP keeps one per gather (its units are not these buckets)
+            n_rs, n_ag = ((ring_passes(P * scale, lay.vp, fwd.stack.dp_bucket, lay.dp * lay.cp, gb, b, g)
+                           for P, b in ((P_rs, gb), (P_ag, ag_bytes))) if lay.zero < 3 else (1, 1))
             t_rs += bucketed_collective_time("reduce_scatter", gb * P_rs * scale, n_rs, g, t_g, stride=stride)
             # ZeRO-3/FSDP gathers the frozen base weights too under LoRA (they are sharded)
             t_ag += bucketed_collective_time("all_gather", ag_bytes * P_ag * (1.0 if lay.zero == 3 else scale), n_ag, g, t_g,
@@ -625,6 +631,11 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     elif lay.zero == 1:
         dp_rs = hid(chunked_exposure(t_rs, B, lay.vp, grp), t_rs, share_b)
         dp_ag = hid(chunked_exposure(t_ag, F, lay.vp, grp), t_ag, share_f)
+    elif not fwd.stack.zero_overlap_comm:  # ZeRO-2/3 collectives on the compute stream (DeepSpeed overlap_comm false)
+        # every micro-batch's gradient reduce-scatter, and ZeRO-3's parameter gathers before each forward and
+        # backward, in line with the compute: nothing hides them (ZeRO-2's post-step all-gather as below)
+        dp_rs = m * (t_rs + (t_ag if lay.zero == 3 else 0.0))
+        dp_ag = m * t_ag if lay.zero == 3 else hid(max(0.0, t_ag - F), t_ag, share_f)
     elif lay.zero == 2:
         dp_rs, dp_ag = m * hid(max(0.0, t_rs - B), t_rs, share_b), hid(max(0.0, t_ag - F), t_ag, share_f)
     else:
@@ -925,10 +936,16 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                collectives_on_cores=bool(c.get("collectives_on_cores", False)))
     domain = int(np.max(p.scaleup_domain))
 
+    gate = stack.recompute_gate  # the recompute methods the stack runs (perf/recompute_gate; None: every one)
+
     def fits(lay, g: int = global_seqs, n: int = num_chips) -> bool:  # a suggested layout must run, not only obey the rules: its memory only (mem_limit -1)
+        if gate is not None and not gate.allows(lay.recompute):  # and recompute as the stack can
+            return False
         r = evaluate_layout(cfg, c, p, topo, pr, lay, n, g, seq_len, fwd, lora, mem_limit=-1.0)
         return r is not None and r["mem"] <= training_reserve(lay, c).usable(cap)
 
+    if gate is not None:
+        gate.check(layout.recompute if layout is not None else fixed.get("recompute"))
     if layout is not None:
         bad = broken_rule(cfg, layout, num_chips, global_seqs, seq_len, domain)
         if bad:
@@ -937,7 +954,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                                                                        if near.layouts else "") + ".")
         cands, why = [layout], None
     else:
-        cands, why = candidate_layouts(cfg, num_chips, domain, global_seqs, seq_len, fixed)
+        cands, why = candidate_layouts(cfg, num_chips, domain, global_seqs, seq_len, fixed,
+                                       **({"recompute_options": gate.searched()} if gate is not None else {}))
     if stack.even_pipeline:
         L = cfg.num_hidden_layers
         uneven = [lay for lay in cands if not even_stages(L, lay.pp, lay.vp)]
@@ -959,7 +977,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
             if smallest is None or r["mem"] < smallest[0]:
                 smallest = (r["mem"], usable)
             continue
-        if searched_recompute and lay.recompute == "full":  # the same layout recomputing fewer layers, where that fits
+        if searched_recompute and lay.recompute == "full" and (gate is None or gate.block):  # fewer layers, where that fits
             twin = _block_twin(lay, cfg.num_hidden_layers, mem_of, usable)
             if twin is not None:
                 cands.append(twin)
@@ -990,9 +1008,24 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     elif stack.comm_ctas:
         notes.append(f"comm_ctas {stack.comm_ctas}: {c.id}'s collectives do not run on its compute cores "
                      f"(chip data collectives_on_cores: {c.source_of('collectives_on_cores')}): no core share")
+    if lay.zero >= 2 and lay.dp * lay.cp > 1:  # the overlap assumption changes the answer: say which ran
+        notes.append(f"ZeRO-{lay.zero} collectives " + ("overlapped with the compute on their own stream (zero_overlap_comm "
+                     "True, the default: DeepSpeed overlap_comm / FSDP prefetch)" if stack.zero_overlap_comm else
+                     "on the compute stream, all exposed (zero_overlap_comm False: DeepSpeed overlap_comm false)") +
+                     f": {r['exposed_dp']:.3f} s of DP communication exposed per step")
     held = _held_sends_note(lay, r, stack)
     if held:
         notes.append(held)
+    rule = stack.dp_bucket
+    if rule.kind == "apex" and rule.channels > 1 and lay.zero < 3 and lay.dp * lay.cp > 1:
+        # the channel count and NCCL's group schedule change the answer: show the buckets one after another
+        serial = copy.copy(fwd)
+        serial.stack = replace(stack, dp_bucket=replace(rule, channels=1))
+        r_1 = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, serial, lora)
+        notes.append(f"DP buckets: each model chunk's Apex buckets run as one coalesced NCCL group over {rule.channels} "
+                     f"channels laid out {rule.nccl_group} (stack dp_bucket; where it came from: the stack settings), the "
+                     f"ring latency paid once per pass of the busiest channel (perf/dp_buckets.py); the buckets one "
+                     f"after another would make the step {r_1['step'] / r['step'] - 1.0:+.1%}")
     group = group_note(r["m"], lay.pp, lay.vp)  # the schedule's micro-batch group, where it is not Megatron-Core's default
     if group:
         notes.append(group)

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import TapeoutError
 from . import registry
+from .rcp import apply_rcp
 
 
 @dataclass
@@ -136,6 +137,7 @@ def predict_row(row: dict, fitted: dict | None = None, covered=None) -> RowResul
             return RowResult(mapper=name, benchmark=pred.benchmark, skipped="measured value missing", **base)
         if not (pred.predicted and math.isfinite(pred.predicted) and pred.predicted > 0):
             return RowResult(mapper=name, benchmark=pred.benchmark, skipped="prediction not finite", **base)
+        apply_rcp(pred, row)  # a throughput row's score carries MLPerf's RCP factor (validation/rcp.py)
         err = (pred.predicted - meas) / meas * 100.0
         if pred.low is None:
             _default_interval(pred, row, fitted)

@@ -24,7 +24,7 @@ of the quoted config script by its dimensions (data/models/maxtext/dense_configs
 script's mesh (FSDP per slice, slices as DCN data-parallel replicas); Megatron-Bridge's DeepSeek-V3
 row runs the layout it states (EP32 on TP1), tokens/s per GPU.
 Compute precision (benchmarks.yaml `precision_rules.training`): NVIDIA -> FP8 (Transformer
-Engine) where supported, except DeepSpeed stacks (BF16); Gaudi2 from v3.1 -> FP8; TPU v5e -> INT8 (AQT); else BF16.
+Engine) where supported, except DeepSpeed stacks (BF16); Gaudi2 from v3.1 -> FP8; TPU v5e, TPU v5p from v4.0 -> INT8 (AQT); else BF16.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def training_precision(row: dict, chip) -> str:
         return "bf16" if _deepspeed(row) else nv[0]
     if "Gaudi2" in acc and ver >= (3, 1):
         return "fp8"
-    if "TPU v5e" in acc and chip.supports("int8") and row["category"] == "mlperf-train":
+    tpu_int8 = "TPU v5e" in acc or ("TPU v5p" in acc and ver >= (4, 0))  # precision_rules.training: their configs' AQT int8
+    if tpu_int8 and chip.supports("int8") and row["category"] == "mlperf-train":
         return "int8"
     p = row["precision"].lower()
     if "fp8" in p and chip.supports("fp8"):
@@ -103,13 +104,16 @@ def describe(row: dict) -> dict | None:
 
 
 def submission_layout(key: str, row: dict, chip_id: str, n: int) -> dict:
-    """The published layout of this row's submission (benchmarks.yaml `submission_layouts`):
+    """The published layout of this row's submission (benchmarks.yaml `submission_layouts`, the entries of the
+    stack kind its software stack names, training_stacks.yaml `layouts`, else nemo on NVIDIA chips):
     layout pins for perf/training.train plus per-config skip_evals / fp8_attention; {} if none.
     An entry with a `round` (e.g. v4.0) holds only for rows of that MLPerf round; one with a
     `system` only for the row of that submitted system (its `system=` in the notes), over the
     chip-and-size entries (a partner's own launch config)."""
-    stack = "deepspeed" if _deepspeed(row) else ("nemo" if row["accelerator"].startswith("NVIDIA") else None)
     rnd = re.match(r"MLPerf Training (v[\d.]+)", row.get("workload", ""))
+    found = find_stack(row.get("software", ""), rnd.group(1) if rnd else None, accelerator=row["accelerator"])
+    stack = "deepspeed" if _deepspeed(row) else (found.layouts if found is not None and found.layouts else
+                                                 "nemo" if row["accelerator"].startswith("NVIDIA") else None)
     system = re.search(r"system=([^;]+)", row.get("notes") or "")
     entries = submission_entries(key, stack, row["accelerator"], rnd.group(1) if rnd else None,
                                  system.group(1).strip() if system else None)
@@ -171,7 +175,7 @@ def map_row(row: dict, fitted: dict | None = None):
             raise SkipRow("global batch size not stated")
         # the row's software stack (data/software/training_stacks.yaml) decides the features it ran
         rnd = re.match(r"MLPerf Training (v[\d.]+)", w)
-        stack = find_stack(row.get("software", ""), rnd.group(1) if rnd else None)
+        stack = find_stack(row.get("software", ""), rnd.group(1) if rnd else None, accelerator=row["accelerator"])
         records = {k: pins.pop(k) for k in RECORD_FIELDS if k in pins}
         pins, settings, fp8_attn = stack_settings(stack, pins, settings, fp8_attn, records)
         try:
@@ -192,6 +196,8 @@ def map_row(row: dict, fitted: dict | None = None):
                               "attention_precision": r.breakdown.get("attention_precision"),
                               "layout_source": "submission config" if "tp" in pins else "search",
                               "tp_overlap": settings.get("tp_overlap"),
+                              # the submitted system's scale-out fabric (data/clusters/clusters.yaml), where on file
+                              "cluster": settings.get("cluster"),
                               "stack": stack.name if stack else "not on file: model defaults",
                               "stack_features_not_modelled": _not_modelled(stack, records, r.breakdown.get("host_issue") is not None),
                               # an eager run's host issue time and the host it assumed (perf/host_issue)
