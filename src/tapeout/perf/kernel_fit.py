@@ -397,7 +397,8 @@ GEN_HEAD_PAD = False
 # head, against 6.5 ns of bytes at head 128) gave a stream with almost no head dependence (H200, one sequence of
 # 131,072 keys: 84 / 89 / 95 / 101 us predicted for heads 64-256, measured 27 / 40 / 64 / 71); without it the byte
 # rate fits 17.4 GB/s per CTA and the rows' softmax 183 FP32-FLOP per (padded row, key). H200 held out: generation
-# 11.3 -> 10.7 % (HMMA 12.7 -> 10.1). False: a fitted token rate as for the other kernels (stop 28)
+# 11.3 -> 10.7 % (HMMA 12.7 -> 10.1); with 29dq's masked-MHA launch 10.3 -> 9.9 % (QGMMA 10.2 -> 11.0 through the
+# shared knee, worse). False: a fitted token rate as for the other kernels (stop 28)
 GEN_BYTE_BUFFERS = True
 # the masked-MHA generation kernel launched by its library's rule (perf/mmha_launch.py: TensorRT-LLM sizes its CTA
 # up to 1024 threads and splits the KV length so a grid of few (sequence, head) pairs still fills the SMs' 32
