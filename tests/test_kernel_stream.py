@@ -83,7 +83,7 @@ def _serving_params():
     return serving_decode_params(calibrated_params(chip, fit), chip, llama, get_precision("bf16"), 1, fit)
 
 
-def test_serving_carries_the_fits_generation_kernel_pricing():
+def test_serving_carries_the_fits_generation_kernel_pricing(monkeypatch):
     p = _serving_params()
     x = kf.x_of(GEN)
     chip = get_chip("h200")
@@ -93,6 +93,10 @@ def test_serving_carries_the_fits_generation_kernel_pricing():
     assert p.attn_gen_eff_mem == 0.93 and p.eff_mem == 0.83  # the KV stream at the kernel's, weights at the measured
     # the kernel's whole fixed time: a GEMM kernel's plus the attention op's own
     assert p.kernel_overhead + p.attn_decode_fixed == pytest.approx(q.kernel_overhead) == pytest.approx(11e-6)
+    # HMMA's CTA buffers hold head parts: no token rate under GEN_BYTE_BUFFERS, the fitted one without it
+    monkeypatch.setattr(kf, "GEN_BYTE_BUFFERS", True)
+    assert decode_fields(GEN, "decode_hmma")["attn_cta_tokens_per_s"] == 0.0
+    monkeypatch.setattr(kf, "GEN_BYTE_BUFFERS", False)
     assert decode_fields(GEN, "decode_hmma")["attn_cta_tokens_per_s"] == 37e6
 
 

@@ -38,12 +38,16 @@ def _build() -> dict:
     return db_fitted({"h200": (PARAMS, {"bf16", "fp8"}, "synthetic")}, {**copy.deepcopy(SOURCE), "switches": kf.model_switches()})
 
 
-def _step(fitted, model: str = "llama-2-70b"):
-    return mlperf.step_model(load_llm(model), get_chip("h200"), get_precision("fp8"), 1, 1, 1, fitted=fitted)
+def _step(fitted, model: str = "llama-2-70b", precision: str = "fp8", head_dim: int | None = None):
+    """`model`'s serving step on H200 at `precision` (FP8: an E4M3 KV cache, XQA's Hopper kernel for Llama; BF16:
+    the HMMA kernel mha.cu), with its head size replaced by `head_dim` where given."""
+    cfg = load_llm(model)
+    cfg = cfg.model_copy(update={"head_dim": head_dim}) if head_dim else cfg
+    return mlperf.step_model(cfg, get_chip("h200"), get_precision(precision), 1, 1, 1, fitted=fitted)
 
 
 # (switch, flipped value, the step term it prices, sign of (off - on) its definition fixes: +1 slower, -1 faster,
-#  0 either way)
+#  0 either way[, the step's _step arguments])
 TERMS = {
     # no in-order reduction of the K slices: a split-K decode GEMM (8 tokens, few tiles) never gets slower
     "SPLIT_K_SERIAL": (False, lambda s: s.linear(8), -1),
@@ -64,9 +68,16 @@ TERMS = {
     # the QKV pass's thread steps through the L2 as a lower bound on its time: never faster (the pass is
     # an elementwise op of the step's token-linear part)
     "QKV_STEP_BOUND": (True, lambda s: s.linear(2000), +1),
+    # the HMMA kernel's keys rounded up to whole 256-token CTA tiles: never faster (BF16 cache; 64 sequences of
+    # 1,000 keys: 2 CTAs per (sequence, KV head), 2 tiles each against 500 keys)
+    "GEN_KV_TILE": (True, lambda s: s.attn_decode(64, 1000), +1, {"precision": "bf16"}),
+    # a token rate on the HMMA kernel's CTAs on top of its bytes: slower
+    "GEN_BYTE_BUFFERS": (False, lambda s: s.attn_decode(64, 1000), +1, {"precision": "bf16"}),
+    # its byte term on the padded head, not the real one: a head of 96 (padded to 128) gets slower
+    "GEN_HEAD_PAD": (True, lambda s: s.attn_decode(64, 4000), +1, {"precision": "bf16", "head_dim": 96}),
     # the masked-MHA kernel (GPT-J: MHA, head 256) as 256-thread CTAs at the fitted residency (2) instead of its
     # launcher's CTAs at the 4 base blocks its registers hold per SM: its stream and waves get slower
-    "MMHA_LAUNCH": (False, lambda s: s.attn_decode(64, 1000), +1, "gpt-j"),
+    "MMHA_LAUNCH": (False, lambda s: s.attn_decode(64, 1000), +1, {"model": "gpt-j"}),
     # no work per query-tile element in the XQA Hopper kernel's waves: faster
     "QGMMA_TILE_WORK": (False, lambda s: s.attn_decode(64, 1000), -1),
     # the XQA Hopper kernel's waves at its launch bound's 3 CTAs per SM instead of one: fewer waves, faster
@@ -91,12 +102,13 @@ def test_the_same_build_hits_the_cache():
 
 @pytest.mark.parametrize("name", sorted(TERMS))
 def test_a_flipped_switch_reaches_the_cached_serving_step(monkeypatch, name):
-    value, term, sign, *model = TERMS[name]  # the serving row's model where the switch's kernel is not Llama's
+    value, term, sign, *how = TERMS[name]  # the serving row's model / precision / head where not Llama's FP8 default
+    how = how[0] if how else {}
     on = _build()
-    t_on = term(_step(on, *model))
+    t_on = term(_step(on, **how))
     monkeypatch.setattr(kf, name, value)
     off = _build()
     assert calibration_key(off) != calibration_key(on)
     assert off["kernel_db"]["source"]["switches"][name]["value"] == (list(value) if isinstance(value, tuple) else value)
-    t_off = term(_step(off, *model))
+    t_off = term(_step(off, **how))
     assert (sign * (t_off - t_on) if sign else abs(t_off - t_on)) > 1e-4 * t_on, f"{name}: {t_on} -> {t_off}"

@@ -306,6 +306,15 @@ class ChipParams:
     attn_gen_split_tokens: np.ndarray | float = 0.0
     attn_gen_split_sqrt: np.ndarray | float = 0.0
     attn_gen_split_waves: np.ndarray | float = 0.0
+    # a generation CTA whose sequence loop takes attn_gen_kv_tile KV tokens per iteration (TensorRT-LLM XQA
+    # mha.cu: 256, four warps of 64 tokens) spends a whole iteration's load round trips on a part-filled tile, so
+    # its stream time is that of its keys rounded up to whole tiles (perf/opcost.py gen_tile_rounding). And one
+    # that loads and multiplies its head padded (mha.cu: headElems, the head padded to the next power of two
+    # >= attn_gen_head_pad) waits on the padded head's parts: its byte term (attn_cta_bytes_per_s) counts the
+    # padded head (gen_padded_head). 0 = off (default; set per kernel by the kernel-level fit, kernels_db.yaml
+    # decode_kernels cta_kv_tile / head_pad)
+    attn_gen_kv_tile: np.ndarray | float = 0.0
+    attn_gen_head_pad: np.ndarray | float = 0.0
     # a generation kernel whose launcher sizes its CTA and KV split to the SMs at run time (TensorRT-LLM
     # masked MHA, perf/mmha_launch.py): the warps of its base block the SM's registers hold (32). > 0: its
     # split follows that launcher and each CTA counts as its threads / the base block's resident CTAs in the

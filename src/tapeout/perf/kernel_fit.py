@@ -379,6 +379,27 @@ SOURCE_RESIDENCY = False
 # attention held out: H200 12.1 -> 11.3 % (masked MHA 12.4 -> 10.5), H100 12.1 -> 11.7, B200 8.1 -> 7.9, worse
 # A100 22.8 -> 25.4 (its kernels already too fast, more so). False: the shared ctas_per_core (stop 26-27)
 FITTED_RESIDENCY = True
+# a generation kernel's sequence loop in whole KV tiles (GEN_KV_TILE) and its byte term on the padded head
+# (GEN_HEAD_PAD), where its source gives them (kernels_db.yaml decode_kernels cta_kv_tile / head_pad: XQA mha.cu,
+# 256-token CTA tiles, the head padded to 64 / 128 / 256), in the fit and `--kernels` serving (generation_fields;
+# ChipParams.attn_gen_kv_tile, attn_gen_head_pad). Both wired, off (docs/notes/issue-24.md, Round stop-29,
+# issue-29dc). Whole tiles: the kernels reject them, the fit takes the CTA stream off (token and byte rates to
+# their bounds, residency 1) and the small kernels go +40 %; measured, a part-filled tile's time still grows
+# with its keys' bytes (H200, one sequence, group 8, head 128: 8.3 us at 2-16 keys, 10.7 at 64-256). Padded
+# head: H200 held out 10.7 % either way (p90 31.2 on, 30.7 off); a head of 192 measures about 3.3 of the 4
+# parts' time (its padded part's loads are partly empty), so neither 3 nor 4 parts fits it
+GEN_KV_TILE = False
+GEN_HEAD_PAD = False
+# a generation kernel whose CTA buffers hold head parts (bytes), not a fixed token count, waits per KV token only
+# on its bytes (ctabw_<kernel>) and its padded rows' softmax (score_<kernel>): no token-rate term (tokrate_<kernel>
+# held, priced at 0), where kernels_db.yaml decode_kernels byte_buffers lists it (XQA mha.cu), in the fit and
+# `--kernels` serving (generation_fields). On: the fitted per-token wait of stop 28 (49 ns per token whatever the
+# head, against 6.5 ns of bytes at head 128) gave a stream with almost no head dependence (H200, one sequence of
+# 131,072 keys: 84 / 89 / 95 / 101 us predicted for heads 64-256, measured 27 / 40 / 64 / 71); without it the byte
+# rate fits 17.4 GB/s per CTA and the rows' softmax 183 FP32-FLOP per (padded row, key). H200 held out: generation
+# 11.3 -> 10.7 % (HMMA 12.7 -> 10.1); with 29dq's masked-MHA launch 10.3 -> 9.9 % (QGMMA 10.2 -> 11.0 through the
+# shared knee, worse). False: a fitted token rate as for the other kernels (stop 28)
+GEN_BYTE_BUFFERS = True
 # the masked-MHA generation kernel launched by its library's rule (perf/mmha_launch.py: TensorRT-LLM sizes its CTA
 # up to 1024 threads and splits the KV length so a grid of few (sequence, head) pairs still fills the SMs' 32
 # register-limited warps), in the fit and `--kernels` serving (generation_fields: ChipParams.attn_gen_launch_warps);
@@ -673,6 +694,24 @@ def gen_split(cls: str) -> dict:
     return {f"attn_gen_split_{k}": float(rule[k]) for k in ("tokens", "sqrt", "waves")}
 
 
+def byte_buffer_classes() -> set:
+    """The generation kernel classes priced without a token rate (GEN_BYTE_BUFFERS; kernels_db.yaml
+    decode_kernels byte_buffers): their tokrate_<class> is held, not fitted, and read as 0."""
+    if not GEN_BYTE_BUFFERS:
+        return set()
+    return {f"decode_{k}" for k in db_config()["decode_kernels"].get("byte_buffers", [])}
+
+
+def gen_cta_tile(cls: str) -> dict:
+    """The sequence-loop fields (ChipParams.attn_gen_kv_tile, attn_gen_head_pad) of a kernel class: the
+    generation kernel's KV tile per loop iteration and smallest padded head from kernels_db.yaml decode_kernels
+    cta_kv_tile / head_pad, each where its switch (GEN_KV_TILE, GEN_HEAD_PAD) is on; off (0) elsewhere."""
+    cfg = db_config()["decode_kernels"]
+    kernel = cls.removeprefix("decode_") if cls.startswith("decode_") else None
+    return {"attn_gen_kv_tile": float(cfg.get("cta_kv_tile", {}).get(kernel, 0.0)) if GEN_KV_TILE else 0.0,
+            "attn_gen_head_pad": float(cfg.get("head_pad", {}).get(kernel, 0.0)) if GEN_HEAD_PAD else 0.0}
+
+
 def launch_residency(cls: str) -> float:
     """The base blocks per SM of a kernel class launched by its library's rule (MMHA_LAUNCH: the masked-MHA
     kernel's 32 register-limited warps of 256-thread blocks, 4; perf/mmha_launch.base_blocks_per_sm), else 0 (the
@@ -842,7 +881,7 @@ def generation_fields(v: dict, cls: str) -> dict:
     attn = cls not in GEMM_CLASSES
     return {"attn_decode_unit_flops": v["unit_" + cls] if attn else 0.0,
             "attn_decode_unit_time": v["unitlat_" + cls] * 1e-6 if attn else 0.0,
-            "attn_cta_tokens_per_s": v.get("tokrate_" + cls, 0.0) * 1e6,
+            "attn_cta_tokens_per_s": 0.0 if cls in byte_buffer_classes() else v.get("tokrate_" + cls, 0.0) * 1e6,
             "attn_ctas_per_core": (launch_residency(cls) or v.get("ctas_" + cls, v["ctas_per_core"])) if FITTED_RESIDENCY
             else (launch_residency(cls) or v["ctas_per_core"]),
             "attn_cta_bytes_per_s": v.get("ctabw_" + cls, 0.0) * 1e9,
@@ -851,7 +890,7 @@ def generation_fields(v: dict, cls: str) -> dict:
             "attn_gen_eff_mem": v["mem_" + cls] if cls.startswith("decode_") else 0.0,
             "attn_gen_merge_time": v.get("merge_" + cls, 0.0) * 1e-6 if MMHA_LAUNCH else 0.0,
             "attn_gen_tile_flops": v.get("tile_" + cls, 0.0) if QGMMA_TILE_WORK else 0.0,
-            **gen_q_tile(cls), **gen_split(cls), **gen_launch(cls)}
+            **gen_q_tile(cls), **gen_split(cls), **gen_launch(cls), **gen_cta_tile(cls)}
 
 
 def item_params(g: dict, x) -> ChipParams:
@@ -982,6 +1021,9 @@ def fit(groups: Groups, structured: bool = True) -> dict:
         x0[NAMES.index("split_serial_us")] = 0.0
     if not QKV_STEP_BOUND:  # the pass at the DRAM alone: reported as the 0 it is priced at
         x0[NAMES.index("qkv_step_bytes")] = 0.0
+    held = {"tokrate_" + c for c in byte_buffer_classes()}  # kernels with no token rate: reported as the 0 they are priced at
+    for n in held:
+        x0[NAMES.index(n)] = 0.0
     lo, hi = np.array([p[2] for p in PARAMS]), np.array([p[3] for p in PARAMS])
     present = {g["cls"] for g in groups.items}
     used = {g["eff"] for g in groups.items if g["op"] == "gemm"}  # both fp8_block efficiencies only where used
@@ -1003,7 +1045,7 @@ def fit(groups: Groups, structured: bool = True) -> dict:
                                                                    "load_latency_us", "quant_round_us", "gen_stream_knee", "elt_core_bw",
                                                                    "qkv_step_bytes"))
                               and n not in used)
-                     and n not in SCANNED and not n.startswith("ovhfam_")
+                     and n not in SCANNED and not n.startswith("ovhfam_") and n not in held
                      and not (n == "split_serial_us" and not SPLIT_K_SERIAL)
                      and not (n.startswith("merge_") and not MMHA_LAUNCH)
                      and not (n.startswith("tile_") and not QGMMA_TILE_WORK) for n in NAMES])
@@ -1231,6 +1273,9 @@ def model_switches() -> dict:
             "SOURCE_RESIDENCY": {"value": SOURCE_RESIDENCY,
                                  "serving": "serving_decode_params attn_ctas_per_core = decode_residency.ctas_per_sm"},
             "QKV_STEP_BOUND": {"value": QKV_STEP_BOUND, "serving": "kernel_library elt_step_time"},
+            "GEN_KV_TILE": {"value": GEN_KV_TILE, "serving": "kernel_decode_classes attn_gen_kv_tile"},
+            "GEN_HEAD_PAD": {"value": GEN_HEAD_PAD, "serving": "kernel_decode_classes attn_gen_head_pad"},
+            "GEN_BYTE_BUFFERS": {"value": GEN_BYTE_BUFFERS, "serving": "kernel_decode_classes attn_cta_tokens_per_s"},
             "ATTN_FP8_EFF": {"value": ATTN_FP8_EFF, "serving": "kernel_library attn_eff_fp8"},
             "TOKEN_N_FMTS": {"value": list(TOKEN_N_FMTS),
                              "serving": "kernel_gemm_classes balanced_row_tiles, for the row's GEMM format"}}

@@ -246,6 +246,28 @@ def gen_kv_splits(keys, seq_heads, cores, tokens, sqrt_factor, waves):
     return np.maximum(np.where(over > 1.0, np.floor(s / np.maximum(over, 1.0)), s), 1.0)
 
 
+def gen_tile_rounding(keys, splits, tile):
+    """How much longer a generation CTA's sequence loop runs than its share of the keys: a loop that takes
+    `tile` KV tokens per iteration over a (sequence, KV head)'s keys split round-robin over `splits` CTAs
+    (XQA mha.cu: CTA j runs tiles j, j + splits, ...) lasts ceil(ceil(keys / tile) / splits) whole tiles,
+    against keys / splits tokens. 1 where `tile` is 0 (off); >= 1 elsewhere."""
+    keys = np.maximum(np.asarray(keys, dtype=float), 1.0)
+    splits = np.maximum(np.asarray(splits, dtype=float), 1.0)
+    tile = np.asarray(tile, dtype=float)
+    t = np.where(tile > 0, tile, 1.0)
+    whole = np.maximum(np.ceil(np.ceil(keys / t) / splits), 1.0) * t
+    return np.where(tile > 0, np.maximum(whole / (keys / splits), 1.0), 1.0)
+
+
+def gen_padded_head(head, pad):
+    """The head size a generation kernel loads and multiplies: `head` padded to the next power of two
+    >= `pad` (XQA mha.h headElems: 64, 128 or 256), or `head` where `pad` is 0 (off)."""
+    head = np.maximum(np.asarray(head, dtype=float), 1.0)
+    pad = np.asarray(pad, dtype=float)
+    p2 = np.maximum(2.0 ** np.ceil(np.log2(head)), np.where(pad > 0, pad, 1.0))
+    return np.where(pad > 0, p2, head)
+
+
 def cta_stream_on(p: ChipParams):
     """Whether a generation kernel's KV stream is its CTAs' Little's-law stream (a token or byte rate set)."""
     return (np.asarray(p.attn_cta_tokens_per_s, dtype=float) > 0) | (np.asarray(p.attn_cta_bytes_per_s, dtype=float) > 0)
@@ -534,7 +556,12 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         # bytes' share of a fixed byte buffer), plus the per-(query row, token) work it serialises with
         # them on the padded rows of its query tile (ChipParams.attn_gen_score_flops)
         score = tm * np.asarray(p.attn_gen_score_flops, dtype=float) * cores / vec_rate
-        per_token = cta_seconds_per_token(p, token_bytes) + score
+        # a kernel that runs its head padded waits on the padded head's loads (ChipParams.attn_gen_head_pad), and
+        # one whose loop takes whole KV tiles spends whole tiles' time (attn_gen_kv_tile); the DRAM reads the
+        # real bytes either way
+        padded = token_bytes * gen_padded_head(n, p.attn_gen_head_pad) / np.maximum(n, 1.0)
+        per_token = ((cta_seconds_per_token(p, padded) + score)
+                     * np.where(gen_attn, gen_tile_rounding(k, ksplit, p.attn_gen_kv_tile), 1.0))
         cta_stream = resident / per_token * token_bytes
         gen_fill = np.where(gen_attn & cta_stream_on(p),
                             np.minimum(fill, loaded_stream(cta_stream, np.asarray(p.mem_bw) * eff_mem, p.attn_cta_stream_knee)
