@@ -74,6 +74,14 @@ def train_cmd(
     keys = ["model", "chip", "num_chips", "precision", "parallelism", "step_time_s", "tokens_per_s", "mfu",
             "memory_gib_per_chip", "capacity_gib_per_chip", "time_to_train_min"]
     console.print(table("training prediction", ["metric", "value"], [[k, d.get(k)] for k in keys if d.get(k) is not None]))
+    gb = d.get("global_batch")
+    if gb:  # a benchmark run: its batch, where it came from, the samples it converges in, the runners-up
+        cv = gb["convergence"]
+        rows = [[f"{gb['sequences']:,} (run)", d["parallelism"], f"{cv['samples_to_converge']:,.0f}", f"{d['time_to_train_min']:.3f}"]]
+        rows += [[f"{p['sequences']:,}", p["parallelism"], f"{p['samples_to_converge']:,.0f}", f"{p['time_to_train_min']:.3f}"]
+                 for p in gb["runners_up"]]
+        console.print(table("global batch (sequences)", ["batch", "layout", "samples to converge", "time to train (min)"], rows,
+                            caption=f"batch: {gb['from']}; samples to converge: {cv['rule']}, {cv['source']}"))
     bd = d["breakdown"]
     st = d["stack"]  # every stack setting that shaped the answer, and where it came from (api/train_settings.py)
     console.print(table(f"software stack: {st['name'] or 'none (model defaults)'}", ["setting", "value", "from"],
