@@ -228,14 +228,17 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         model: preset name or config.json (optional with `benchmark`).
         chip: catalog id or alias.
         num_chips: accelerators in the job.
-        global_batch_tokens: tokens per optimizer step (default 1024 sequences of `seq_len`).
+        global_batch_tokens: tokens per optimizer step (default 1024 sequences of `seq_len`; with a benchmark
+            that has a global_batch_range and RCPs, the batch in that range with the smallest time to train,
+            api/train_batch.py, shown in the result's `global_batch` with its runners-up; else its batch).
         seq_len: sequence length in tokens (default 2048, or the benchmark's).
         precision: training recipe (bf16, fp8 = TE delayed scaling, fp8-current, mxfp8, nvfp4;
             data/precision/training_recipes.yaml) or a GEMM dtype (int8, fp16). None: with `benchmark`
             under its NVIDIA stack, the precision its submissions ran (FP8 where the chip has it,
             benchmarks.yaml precision_rules.training), else bf16; shown in the result's `stack`.
         benchmark: MLPerf Training preset (gpt3-175b, llama2-70b-lora, llama3.1-405b,
-            llama3.1-8b): adds `time_to_train_min` including evaluation passes.
+            llama3.1-8b): adds `time_to_train_min` including evaluation passes, training to the
+            convergence point of the run's batch (the benchmark's RCPs, data/mlperf/rcps.yaml, where on file).
         tp: tensor-parallel degree (None: best).
         pp: pipeline-parallel degree (None: best).
         cp: context-parallel size (None: the search picks it, as for the layout options below).
@@ -459,7 +462,7 @@ def _batch_record(r, key: str, bench_cfg: dict, seq_len: int, ttt_tokens: float,
                   f"{batch_range[1]:,} sequences (benchmarks.yaml global_batch_range) that split over the chips "
                   "(api/train_batch.py)")
     else:
-        origin = "--global-batch-tokens" if batch_given else f"the benchmark's ({key} global_batch_sequences)"
+        origin = "--global-batch-tokens" if batch_given else f"the benchmark's batch (benchmarks.yaml {key} global_batch_sequences)"
     rec = {"sequences": g, "from": origin,
            "convergence": conv.as_dict() if conv else {"global_batch": g, "samples_to_converge": ttt_tokens / seq_len,
                                                        "rule": "benchmarks.yaml tokens_to_train (no RCP scores this batch)",

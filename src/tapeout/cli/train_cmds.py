@@ -19,7 +19,9 @@ def train_cmd(
     model: str = typer.Option(None, "--model", "-m", help="preset name or config.json"),
     chip: str = typer.Option(..., "--chip", "-c"),
     num_chips: int = typer.Option(8, "--num-chips", "-n"),
-    global_batch_tokens: float = typer.Option(None, "--global-batch-tokens"),
+    global_batch_tokens: float = typer.Option(None, "--global-batch-tokens", help="tokens per optimizer step; default: "
+                                              "with --benchmark gpt3-175b the allowed batch with the smallest time to "
+                                              "train (its RCP convergence point), else the benchmark's, else 1024 sequences"),
     seq_len: int = typer.Option(None, "--seq-len"),
     precision: str = typer.Option(None, "--precision", "-p", help="training recipe: bf16, fp8 (TE delayed scaling), fp8-current, mxfp8, nvfp4 (data/precision/training_recipes.yaml); or int8/fp16; default: with --benchmark under its NVIDIA stack, its submissions' (fp8 where the chip has it), else bf16"),
     benchmark: str = typer.Option(None, "--benchmark", help="gpt3-175b | llama2-70b-lora | llama3.1-405b | llama3.1-8b"),
