@@ -422,6 +422,7 @@ def _choose_batch(run, priced, model: str, chip: str, num_chips: int, seq_len: i
     from ..hardware.catalog import get_chip
     from ..perf.calibration import calibrated_params
     from ..perf.convergence import rcp_batches, samples_to_converge
+    from ..perf.mlperf import benchmarks, value_of
     from ..perf.tp_overlap import get_overlap
     from ..workloads.llm_config import load_llm
     from .train_batch import Priced, choose, no_batch_refusal, shapes
@@ -438,12 +439,19 @@ def _choose_batch(run, priced, model: str, chip: str, num_chips: int, seq_len: i
         return Priced(g, r, r.breakdown["samples_to_converge"])
 
     refused = {}
-    best, runs = choose(price, split, *batch_range, rcp_batches(key),
+    reference = int(value_of(benchmarks()["training"][key]["global_batch_sequences"]))
+    best, runs = choose(price, split, *batch_range, (*rcp_batches(key), reference),
                         samples=lambda g: samples_to_converge(key, g, seq_len).samples, refused=refused)
     if not best:
         if not split:  # no split at all (e.g. a pinned uneven PP): the engine's own refusal at the default batch
             return None
-        raise no_batch_refusal(key, num_chips, chip, *batch_range, split, refused, bool(rs.settings.get("even_pipeline")))
+        try:
+            run(reference * seq_len)
+            at_reference = "it runs (not priced above: report this)"
+        except TapeoutError as e:
+            at_reference = str(e)
+        raise no_batch_refusal(key, num_chips, chip, *batch_range, split, refused, bool(rs.settings.get("even_pipeline")),
+                               at_reference)
     whole = price(best[0].sequences)  # the chosen batch under the whole search (its best layout may split otherwise)
     ranked = sorted([whole, *best[1:]], key=lambda p: (p.result.time_to_train_min, p.sequences))
     return ranked, runs

@@ -119,9 +119,10 @@ def choose(price, split: list[Shape], lo: int, hi: int, knots: tuple[int, ...] =
 
 
 def no_batch_refusal(key: str, num_chips: int, chip: str, lo: int, hi: int, split: list[Shape], refused: dict,
-                     even: bool) -> TapeoutError:
-    """The refusal when no batch in [lo, hi] runs: the widths the chip count leaves DP (the batch rule) and
-    why the layouts at them do not run (the engine's reason at the most model-parallel split's batch)."""
+                     even: bool, at_reference: str) -> TapeoutError:
+    """The refusal when no batch in [lo, hi] runs: the widths the chip count leaves DP (the batch rule), why the
+    layouts at them do not run (the engine's reason at the most model-parallel split's batch), and the engine's
+    refusal at the benchmark's own batch (`at_reference`: the rule there and the chip counts that run)."""
     widths = sorted({s.dp for s in split})
     s = min(split, key=lambda x: (x.dp, x.tp))
     g, why = refused.get(s, (None, "no batch of its width lies in the range"))
@@ -132,4 +133,4 @@ def no_batch_refusal(key: str, num_chips: int, chip: str, lo: int, hi: int, spli
         f"rules admit{' under the stack' + chr(39) + 's even pipeline stages' if even else ''} leave DP "
         f"{', '.join(map(str, widths))}; the most model-parallel, TP{s.tp} PP{s.pp}" + (f" CP{s.cp}" if s.cp > 1 else "")
         + f" DP{s.dp}" + (f", at {g:,} sequences: {why}" if g else f": {why}")
-        + "; choose a chip count whose factors leave a narrower DP (a deeper TP x PP), or pin --global-batch-tokens.")
+        + f". At the benchmark's own batch: {at_reference}")
