@@ -1,8 +1,9 @@
-"""`tapeout train --benchmark gpt3-175b -n 3584`: an answer or a refusal a user can act on (issue 18, stop 26).
+"""`tapeout train --benchmark gpt3-175b -n 3584 --global-batch-tokens 3145728`: an answer or a refusal a user
+can act on (issue 18, stop 26). (Without a batch, --benchmark chooses one: tests/test_train_rcp_batch.py.)
 
-The NeMo stack of the benchmark's round runs even pipeline stages only; the benchmark's default batch of
+The NeMo stack of the benchmark's round runs even pipeline stages only; the reference batch of
 1,536 sequences (2^9 x 3) leaves DP no factor 7 on 3,584 = 2^9 x 7 chips, so TP x PP x CP must carry the 7
-and no PP dividing 96 layers does. The refusal names that rule and the nearest batches the benchmark lets a
+and no PP dividing 96 layers does. The refusal at that pinned batch names that rule and the nearest batches the benchmark lets a
 submitter choose that do split (each checked here against the rules, independently of the message's
 arithmetic), nearby chip counts and --stack none. --benchmark also runs the precision the benchmark's NVIDIA
 submissions ran (FP8 where the chip has it), shown with its source and overridable."""
@@ -24,6 +25,7 @@ from tapeout.workloads.llm_config import load_llm
 GPT3 = load_llm("gpt3-175b")
 SEQ = 2048
 DOMAIN = 8  # H100 SXM: one 8-GPU NVLink domain
+REF = ["--global-batch-tokens", str(1536 * 2048)]  # the reference batch, pinned (the user's batch wins)
 
 
 def _even_layout_exists(n: int, g: int) -> bool:
@@ -33,7 +35,7 @@ def _even_layout_exists(n: int, g: int) -> bool:
 
 
 def _refusal(n: int) -> str:
-    code, out, err = run_cli(["train", "--benchmark", "gpt3-175b", "--chip", "h100-sxm", "-n", str(n)])
+    code, out, err = run_cli(["train", "--benchmark", "gpt3-175b", "--chip", "h100-sxm", "-n", str(n), *REF])
     assert_clean(code, out, err)
     assert code == 2, out[-500:]
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
@@ -74,7 +76,7 @@ def test_suggested_chip_counts_split_the_default_batch_evenly():
     assert not any(_even_layout_exists(c, 1536) for c in range(counts[0] + 1, counts[1]))
 
 
-def test_the_suggested_batch_runs_and_says_its_convergence_point_is_the_benchmarks():
+def test_the_suggested_batch_runs_and_trains_to_its_own_convergence_point():
     g = int(re.search(r"([\d,]+) sequences \(e\.g\.", _refusal(3584)).group(1).replace(",", ""))
     r = api.train(benchmark="gpt3-175b", chip="h100-sxm", num_chips=3584, global_batch_tokens=g * SEQ)
     lay = r.layout
@@ -82,20 +84,20 @@ def test_the_suggested_batch_runs_and_says_its_convergence_point_is_the_benchmar
     assert GPT3.num_hidden_layers % lay["pp"] == 0 and (GPT3.num_hidden_layers // lay["pp"]) % lay["vp"] == 0
     assert g % (lay["dp"] * lay["mbs"]) == 0
     assert r.time_to_train_min > 0
-    assert any("not gpt3-175b's 1,536" in n and "rcp_checker" in n for n in r.notes)
-    # the default batch carries no such note
-    d = api.train(benchmark="gpt3-175b", chip="h100-sxm", num_chips=512)
-    assert not any("rcp_checker" in n for n in d.notes)
+    gb = r.to_dict()["global_batch"]  # the pinned batch, trained to the RCPs' convergence point at that batch
+    assert gb["sequences"] == g and gb["from"] == "--global-batch-tokens"
+    assert "RCP" in gb["convergence"]["rule"] and any("data/mlperf/rcps.yaml" in n for n in r.notes)
 
 
 def test_without_the_stack_the_default_batch_still_runs():
-    r = api.train(benchmark="gpt3-175b", chip="h100-sxm", num_chips=3584, stack="none")
+    r = api.train(benchmark="gpt3-175b", chip="h100-sxm", num_chips=3584, stack="none", global_batch_tokens=1536 * SEQ)
     assert r.layout["pp"] % 7 == 0  # uneven first / last stages carry the 7
 
 
 def test_a_pinned_uneven_pipeline_still_names_the_layers_rule():
-    with pytest.raises(TapeoutError, match=r"splits the 96 layers of gpt3-175b unevenly over PP 7"):
-        api.train(benchmark="gpt3-175b", chip="h100-sxm", num_chips=3584, pp=7)
+    for batch in ({}, {"global_batch_tokens": 1536 * SEQ}):  # chosen (no split is even at PP 7) or pinned
+        with pytest.raises(TapeoutError, match=r"splits the 96 layers of gpt3-175b unevenly over PP 7"):
+            api.train(benchmark="gpt3-175b", chip="h100-sxm", num_chips=3584, pp=7, **batch)
 
 
 def test_nearest_global_batches_stay_in_bounds_nearest_first():
@@ -116,7 +118,7 @@ def _shown(r, key="precision"):
 
 
 def test_benchmark_runs_its_submissions_precision_shown_and_overridable():
-    kw = dict(benchmark="gpt3-175b", chip="h100-sxm", num_chips=512)
+    kw = dict(benchmark="gpt3-175b", chip="h100-sxm", num_chips=512, global_batch_tokens=1536 * SEQ)
     d = api.train(**kw)
     assert d.precision == "fp8"
     assert "precision_rules" in _shown(d)["from"] and "--precision" in _shown(d)["from"]
@@ -128,8 +130,9 @@ def test_benchmark_runs_its_submissions_precision_shown_and_overridable():
 
 
 def test_precision_default_is_bf16_off_the_nvidia_stack():
-    assert api.train(benchmark="gpt3-175b", chip="tpu-v5p", num_chips=1024).precision == "bf16"  # stack not applied
-    assert api.train(benchmark="gpt3-175b", chip="h100-sxm", num_chips=3584, stack="none").precision == "bf16"
+    ref = 1536 * SEQ
+    assert api.train(benchmark="gpt3-175b", chip="tpu-v5p", num_chips=1024, global_batch_tokens=ref).precision == "bf16"  # stack not applied
+    assert api.train(benchmark="gpt3-175b", chip="h100-sxm", num_chips=3584, stack="none", global_batch_tokens=ref).precision == "bf16"
     assert api.train(benchmark="llama2-70b-lora", chip="a100", num_chips=8).precision == "bf16"  # no FP8 on A100
     plain = api.train(model="llama-2-7b", chip="h100", num_chips=8)
     assert plain.precision == "bf16" and _shown(plain)["from"].startswith("default")
@@ -149,4 +152,4 @@ def test_a_benchmark_batch_outside_its_range_on_file_is_named():
     out = api.train(benchmark="gpt3-175b", chip="h100-sxm", num_chips=512, global_batch_tokens=512 * SEQ)
     assert any(f"outside the {lo:,}-{hi:,} sequences" in n for n in out.notes)
     inside = api.train(benchmark="gpt3-175b", chip="h100-sxm", num_chips=512, global_batch_tokens=2048 * SEQ)
-    assert any("rcp_checker" in n for n in inside.notes) and not any("outside the" in n for n in inside.notes)
+    assert any("RCP at BS 2048" in n for n in inside.notes) and not any("outside the" in n for n in inside.notes)

@@ -228,14 +228,17 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         model: preset name or config.json (optional with `benchmark`).
         chip: catalog id or alias.
         num_chips: accelerators in the job.
-        global_batch_tokens: tokens per optimizer step (default 1024 sequences of `seq_len`).
+        global_batch_tokens: tokens per optimizer step (default 1024 sequences of `seq_len`; with a benchmark
+            that has a global_batch_range and RCPs, the batch in that range with the smallest time to train,
+            api/train_batch.py, shown in the result's `global_batch` with its runners-up; else its batch).
         seq_len: sequence length in tokens (default 2048, or the benchmark's).
         precision: training recipe (bf16, fp8 = TE delayed scaling, fp8-current, mxfp8, nvfp4;
             data/precision/training_recipes.yaml) or a GEMM dtype (int8, fp16). None: with `benchmark`
             under its NVIDIA stack, the precision its submissions ran (FP8 where the chip has it,
             benchmarks.yaml precision_rules.training), else bf16; shown in the result's `stack`.
         benchmark: MLPerf Training preset (gpt3-175b, llama2-70b-lora, llama3.1-405b,
-            llama3.1-8b): adds `time_to_train_min` including evaluation passes.
+            llama3.1-8b): adds `time_to_train_min` including evaluation passes, training to the
+            convergence point of the run's batch (the benchmark's RCPs, data/mlperf/rcps.yaml, where on file).
         tp: tensor-parallel degree (None: best).
         pp: pipeline-parallel degree (None: best).
         cp: context-parallel size (None: the search picks it, as for the layout options below).
@@ -290,6 +293,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     """
     from dataclasses import replace
 
+    from ..perf.convergence import has_rcps
     from ..perf.mlperf import benchmarks, value_of
     from ..perf.train_layout import check_recompute, sequences
     from ..workloads.llm_config import load_llm
@@ -316,6 +320,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     chip = _capped(chip, power_limit)
     ttt_tokens = batch_range = None
     bench_cfg = key = None
+    batch_given = global_batch_tokens is not None  # the user's batch wins over a benchmark's choice
     if benchmark:
         tb = benchmarks()["training"]
         key = benchmark.lower().replace("_", "-")
@@ -357,36 +362,132 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
                    dict(tp_overlap=tp_overlap, eager_layer=eager_layer, host_cpu=host_cpu, comm_ctas=comm_ctas,
                         p2p_blocking_warmup=p2p_blocking_warmup, p2p_forward_send_wait=p2p_forward_send_wait,
                         fp8_attention_cp=fp8_attention_cp))
-    r = engine(model, chip, num_chips, global_batch_tokens, seq_len, rs.precision, lora=lora, fp8_attention=rs.fp8_attention,
-               rank_spread=spread, cluster=cluster, rank_order=rank_order, kernels=kernels, batch_range=batch_range,
-               **rs.pins, **rs.settings)
-    if r.global_batch_tokens != global_batch_tokens:  # a step trains whole sequences: say what ran
+
+    def run(tokens: float, **split):
+        return engine(model, chip, num_chips, tokens, seq_len, rs.precision, lora=lora, fp8_attention=rs.fp8_attention,
+                      rank_spread=spread, cluster=cluster, rank_order=rank_order, kernels=kernels, batch_range=batch_range,
+                      **{**rs.pins, **split}, **rs.settings)
+
+    choice = None
+    if ttt_tokens and batch_range and not batch_given and has_rcps(key):  # the submitter's choice, by time to train
+        choice = _choose_batch(run, lambda r: _with_time_to_train(r, key, bench_cfg, rs, seq_len, ttt_tokens),
+                               model, chip, num_chips, seq_len, batch_range, rs, key)
+    r = choice[0][0].result if choice else run(global_batch_tokens)
+    if r.global_batch_tokens != global_batch_tokens and not choice:  # a step trains whole sequences: say what ran
         r = replace(r, notes=[*r.notes, f"--global-batch-tokens {global_batch_tokens:,.0f} is not a whole number of "
                               f"{seq_len}-token sequences: ran {sequences(round(r.global_batch_tokens / seq_len))} = "
                               f"{r.global_batch_tokens:,.0f} tokens per step"])
+    batch = None
     if ttt_tokens:
-        ev = {k: float(value_of(bench_cfg[k])) for k in ("eval_every_samples", "eval_samples", "skip_evals") if k in bench_cfg}
-        if rs.skip_evals is not None:  # the applied stack's submissions skip their own number (shown with the stack)
-            ev["skip_evals"] = float(rs.skip_evals)
-        tt = time_to_train_min(r, ttt_tokens / seq_len, ev.get("eval_every_samples"), ev.get("eval_samples", 0.0),
-                               int(ev.get("skip_evals", 0)))
-        r = replace(r, time_to_train_min=tt["minutes"],
-                    breakdown={**r.breakdown, "train_min": tt["train_min"], "eval_min": tt["eval_min"], "n_evals": tt["n_evals"]},
-                    notes=[*r.notes, f"time to train = {tt['train_min']:.1f} min training + {tt['eval_min']:.1f} min in "
-                           f"{tt['n_evals']} evaluation passes (benchmarks.yaml); checkpoint loading and warm-up excluded"])
-        default_seqs = int(value_of(bench_cfg["global_batch_sequences"]))
-        if round(r.global_batch_tokens / seq_len) != default_seqs:  # the batch is the submitter's; its convergence point is not on file
-            r = replace(r, notes=[*r.notes, f"global batch {r.global_batch_tokens / seq_len:,.0f} sequences, not {key}'s "
-                                            f"{default_seqs:,}: the time to train keeps the benchmark's convergence point "
-                                            f"({ttt_tokens:.3g} tokens, benchmarks.yaml), while MLPerf checks a run's convergence "
-                                            "against reference points set per global batch (mlperf_logging rcp_checker "
-                                            "_find_rcp(benchmark, bs)), which are not on file"
-                                            + (f"; and it lies outside the {batch_range[0]:,}-{batch_range[1]:,} sequences on file "
-                                               f"for the benchmark's batch (benchmarks.yaml global_batch_range, "
-                                               f"{bench_cfg['global_batch_range'].get('status', 'official')}: see its source)"
-                                               if batch_range and not batch_range[0] <= round(r.global_batch_tokens / seq_len)
-                                               <= batch_range[1] else "")])
+        if not choice:
+            r = _with_time_to_train(r, key, bench_cfg, rs, seq_len, ttt_tokens)
+        tt = r.breakdown
+        r = replace(r, notes=[*r.notes, f"time to train = {tt['train_min']:.1f} min training + {tt['eval_min']:.1f} min in "
+                              f"{tt['n_evals']} evaluation passes (benchmarks.yaml); checkpoint loading and warm-up excluded"])
+        batch, note = _batch_record(r, key, bench_cfg, seq_len, ttt_tokens, batch_range, batch_given, choice)
+        r = replace(r, notes=[*r.notes, note])
         if "quality_target" in bench_cfg:  # the convergence point the time to train is defined by
             r = replace(r, notes=[*r.notes, f"{key} converges at {value_of(bench_cfg['quality_target'])} "
                                             f"({bench_cfg['quality_target'].get('status', 'official')}, benchmarks.yaml)"])
-    return TrainResult({**r.as_dict(), "stack": rs.as_dict()})
+    return TrainResult({**r.as_dict(), "stack": rs.as_dict(), **({"global_batch": batch} if batch else {})})
+
+
+def _with_time_to_train(r, key: str, bench_cfg: dict, rs, seq_len: int, ttt_tokens: float):
+    """`r` with the benchmark's time to train: training to the convergence point of its global batch (the
+    RCPs where on file, perf/convergence.py; else benchmarks.yaml's one value) plus the evaluation passes."""
+    from dataclasses import replace
+
+    from ..perf.convergence import samples_to_converge
+    from ..perf.mlperf import value_of
+    from ..perf.training import time_to_train_min
+
+    conv = samples_to_converge(key, round(r.global_batch_tokens / seq_len), seq_len)
+    samples = conv.samples if conv is not None else ttt_tokens / seq_len
+    ev = {k: float(value_of(bench_cfg[k])) for k in ("eval_every_samples", "eval_samples", "skip_evals") if k in bench_cfg}
+    if rs.skip_evals is not None:  # the applied stack's submissions skip their own number (shown with the stack)
+        ev["skip_evals"] = float(rs.skip_evals)
+    tt = time_to_train_min(r, samples, ev.get("eval_every_samples"), ev.get("eval_samples", 0.0), int(ev.get("skip_evals", 0)))
+    return replace(r, time_to_train_min=tt["minutes"],
+                   breakdown={**r.breakdown, "train_min": tt["train_min"], "eval_min": tt["eval_min"], "n_evals": tt["n_evals"],
+                              "samples_to_converge": samples})
+
+
+def _choose_batch(run, priced, model: str, chip: str, num_chips: int, seq_len: int, batch_range: tuple[int, int], rs,
+                  key: str):
+    """(the fastest-to-train batches in `batch_range` that split over the chips, best first; how many (batch,
+    split) runs were priced) (api/train_batch.py), or None when none splits (the run at the default batch
+    then gives the engine's refusal). The best batch is run again with the whole layout search."""
+    import numpy as np
+
+    from ..hardware.catalog import get_chip
+    from ..perf.calibration import calibrated_params
+    from ..perf.convergence import rcp_batches, samples_to_converge
+    from ..perf.mlperf import benchmarks, value_of
+    from ..perf.tp_overlap import get_overlap
+    from ..workloads.llm_config import load_llm
+    from .train_batch import Priced, choose, no_batch_refusal, shapes
+
+    domain = int(np.max(calibrated_params(get_chip(chip)).scaleup_domain))
+    pins = {k: v for k, v in rs.pins.items() if v is not None and k in ("tp", "pp", "cp", "ep", "vp", "mbs")}
+    ov = get_overlap(rs.settings.get("tp_overlap"))
+    if ov is not None and "tp" not in pins:  # the engine runs a userbuffers config at its own TP (perf/training._train)
+        pins["tp"] = ov.tp
+    split = shapes(load_llm(model), num_chips, domain, seq_len, pins, bool(rs.settings.get("even_pipeline")))
+
+    def price(g: int, s=None) -> Priced:
+        r = priced(run(g * seq_len, **(s.pins() if s is not None else {})))
+        return Priced(g, r, r.breakdown["samples_to_converge"])
+
+    refused = {}
+    reference = int(value_of(benchmarks()["training"][key]["global_batch_sequences"]))
+    best, runs = choose(price, split, *batch_range, (*rcp_batches(key), reference),
+                        samples=lambda g: samples_to_converge(key, g, seq_len).samples, refused=refused)
+    if not best:
+        if not split:  # no split at all (e.g. a pinned uneven PP): the engine's own refusal at the default batch
+            return None
+        try:
+            run(reference * seq_len)
+            at_reference = "it runs (not priced above: report this)"
+        except TapeoutError as e:
+            at_reference = str(e)
+        raise no_batch_refusal(key, num_chips, chip, *batch_range, split, refused, bool(rs.settings.get("even_pipeline")),
+                               at_reference)
+    whole = price(best[0].sequences)  # the chosen batch under the whole search (its best layout may split otherwise)
+    ranked = sorted([whole, *best[1:]], key=lambda p: (p.result.time_to_train_min, p.sequences))
+    return ranked, runs
+
+
+def _batch_record(r, key: str, bench_cfg: dict, seq_len: int, ttt_tokens: float, batch_range, batch_given: bool,
+                  choice) -> tuple[dict, str]:
+    """The result's `global_batch` (the batch, where it came from, the samples it converges in and why, the
+    runners-up) and the note saying it."""
+    from ..perf.convergence import has_rcps, samples_to_converge
+
+    g = round(r.global_batch_tokens / seq_len)
+    conv = samples_to_converge(key, g, seq_len)
+    if choice:
+        origin = (f"chosen: the smallest time to train of {choice[1]} runs (batch, TP x PP x CP) within {batch_range[0]:,}-"
+                  f"{batch_range[1]:,} sequences (benchmarks.yaml global_batch_range) that split over the chips "
+                  "(api/train_batch.py)")
+    else:
+        origin = "--global-batch-tokens" if batch_given else f"the benchmark's batch (benchmarks.yaml {key} global_batch_sequences)"
+    rec = {"sequences": g, "from": origin,
+           "convergence": conv.as_dict() if conv else {"global_batch": g, "samples_to_converge": ttt_tokens / seq_len,
+                                                       "rule": "benchmarks.yaml tokens_to_train (no RCP scores this batch)",
+                                                       "source": "data/mlperf/benchmarks.yaml"},
+           "runners_up": [{"sequences": p.sequences, "parallelism": p.result.parallelism,
+                           "step_time_s": p.result.step_time_s, "time_to_train_min": p.result.time_to_train_min,
+                           "samples_to_converge": p.samples} for p in (choice[0][1:] if choice else [])]}
+    note = f"global batch {g:,} sequences ({origin}); trains {rec['convergence']['samples_to_converge']:,.0f} sequences to converge"
+    if conv:
+        note += f" ({conv.how}; {key} RCPs, data/mlperf/rcps.yaml)"
+    else:
+        note += " (benchmarks.yaml tokens_to_train" + (f": no RCP of {key} scores this batch, rcp_checker 'Missing RCP'"
+                                                       if has_rcps(key) else f": no RCPs of {key} on file") + ")"
+    if rec["runners_up"]:
+        note += "; runners-up: " + "; ".join(f"{p['sequences']:,} sequences, {p['parallelism']}, {p['time_to_train_min']:.2f} min"
+                                             for p in rec["runners_up"])
+    if batch_range and not batch_range[0] <= g <= batch_range[1]:
+        note += (f"; it lies outside the {batch_range[0]:,}-{batch_range[1]:,} sequences on file for the benchmark's batch "
+                 f"(benchmarks.yaml global_batch_range, {bench_cfg['global_batch_range'].get('status', 'official')}: see its source)")
+    return rec, note

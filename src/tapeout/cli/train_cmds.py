@@ -19,7 +19,9 @@ def train_cmd(
     model: str = typer.Option(None, "--model", "-m", help="preset name or config.json"),
     chip: str = typer.Option(..., "--chip", "-c"),
     num_chips: int = typer.Option(8, "--num-chips", "-n"),
-    global_batch_tokens: float = typer.Option(None, "--global-batch-tokens"),
+    global_batch_tokens: float = typer.Option(None, "--global-batch-tokens", help="tokens per optimizer step; default: "
+                                              "with --benchmark gpt3-175b the allowed batch with the smallest time to "
+                                              "train (its RCP convergence point), else the benchmark's, else 1024 sequences"),
     seq_len: int = typer.Option(None, "--seq-len"),
     precision: str = typer.Option(None, "--precision", "-p", help="training recipe: bf16, fp8 (TE delayed scaling), fp8-current, mxfp8, nvfp4 (data/precision/training_recipes.yaml); or int8/fp16; default: with --benchmark under its NVIDIA stack, its submissions' (fp8 where the chip has it), else bf16"),
     benchmark: str = typer.Option(None, "--benchmark", help="gpt3-175b | llama2-70b-lora | llama3.1-405b | llama3.1-8b"),
@@ -74,6 +76,14 @@ def train_cmd(
     keys = ["model", "chip", "num_chips", "precision", "parallelism", "step_time_s", "tokens_per_s", "mfu",
             "memory_gib_per_chip", "capacity_gib_per_chip", "time_to_train_min"]
     console.print(table("training prediction", ["metric", "value"], [[k, d.get(k)] for k in keys if d.get(k) is not None]))
+    gb = d.get("global_batch")
+    if gb:  # a benchmark run: its batch, where it came from, the samples it converges in, the runners-up
+        cv = gb["convergence"]
+        rows = [[f"{gb['sequences']:,} (run)", d["parallelism"], f"{cv['samples_to_converge']:,.0f}", f"{d['time_to_train_min']:.3f}"]]
+        rows += [[f"{p['sequences']:,}", p["parallelism"], f"{p['samples_to_converge']:,.0f}", f"{p['time_to_train_min']:.3f}"]
+                 for p in gb["runners_up"]]
+        console.print(table("global batch (sequences)", ["batch", "layout", "samples to converge", "time to train (min)"], rows,
+                            caption=f"batch: {gb['from']}; samples to converge: {cv['rule']}, {cv['source']}"))
     bd = d["breakdown"]
     st = d["stack"]  # every stack setting that shaped the answer, and where it came from (api/train_settings.py)
     console.print(table(f"software stack: {st['name'] or 'none (model defaults)'}", ["setting", "value", "from"],

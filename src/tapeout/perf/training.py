@@ -783,8 +783,10 @@ def _suggest(what: str, near, want: TrainLayout) -> str:
     return (f"; {note}" if note else "") + f"; {what}: {'; '.join(map(str, near.layouts))}"
 
 
-def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap, smallest, fits=None) -> TapeoutError:
-    """The error when no layout runs: the rule(s) that ruled layouts out, or memory, and what would work."""
+def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap, smallest, fits=None,
+               batch_range: tuple[int, int] | None = None) -> TapeoutError:
+    """The error when no layout runs: the rule(s) that ruled layouts out, or memory, and what would work
+    (suggested batches within `batch_range` where given)."""
     pinned = {k: v for k, v in fixed.items() if v is not None}
     head = f"no layout of {cfg.name} runs on {num_chips} x {c.id} at global batch {global_seqs} x {seq_len}"
     if smallest is not None:  # valid layouts exist; none fits in memory
@@ -806,7 +808,7 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
     else:
         # up to 4x the batch, or the chip count (a batch of one sequence per chip splits at DP = chips)
         batches = nearest_global_batches(cfg, num_chips, domain, global_seqs, seq_len, pinned,
-                                         (1, max(4 * global_seqs, num_chips)),
+                                         batch_range or (1, max(4 * global_seqs, num_chips)),
                                          fits)
         if batches:
             msg += "; nearest global batches with a valid layout" + (" that fits memory" if fits else "") + ": " + "; ".join(
@@ -986,7 +988,12 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         if best is None or r["step"] < best[1]["step"]:
             best = (lay, r)
     if best is None:
-        raise _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap, smallest, fits)
+        if stack.even_pipeline:  # suggest only what the stack runs: its even pipeline stages
+            def runs(lay2, g: int = global_seqs, n: int = num_chips) -> bool:
+                return even_stages(cfg.num_hidden_layers, lay2.pp, lay2.vp) and fits(lay2, g, n)
+        else:
+            runs = fits
+        raise _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap, smallest, runs, batch_range)
     lay, r = best
     if stack.eager_layer and lay.pp > 1:
         notes.append(f"eager layers (no CUDA graphs): host issue time not priced at PP {lay.pp} (the pipeline's "
