@@ -360,6 +360,11 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     r = engine(model, chip, num_chips, global_batch_tokens, seq_len, rs.precision, lora=lora, fp8_attention=rs.fp8_attention,
                rank_spread=spread, cluster=cluster, rank_order=rank_order, kernels=kernels, batch_range=batch_range,
                **rs.pins, **rs.settings)
+    src = r.breakdown.get("gemm_source")
+    if src:  # the database timed its GEMMs under a serving stack, never this run's training stack (issue 24 item 4)
+        r = replace(r, notes=[*r.notes, f"--kernels: the GEMM times were measured under {src['stack']} {src['stack_version']} "
+                              f"(the database's stack for {src['system']}), not under this run's training stack "
+                              f"({rs.name or 'none given'}): its GEMM library may differ"])
     if r.global_batch_tokens != global_batch_tokens:  # a step trains whole sequences: say what ran
         r = replace(r, notes=[*r.notes, f"--global-batch-tokens {global_batch_tokens:,.0f} is not a whole number of "
                               f"{seq_len}-token sequences: ran {sequences(round(r.global_batch_tokens / seq_len))} = "
