@@ -379,6 +379,10 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
                     breakdown={**r.breakdown, "train_min": tt["train_min"], "eval_min": tt["eval_min"], "n_evals": tt["n_evals"]},
                     notes=[*r.notes, f"time to train = {tt['train_min']:.1f} min training + {tt['eval_min']:.1f} min in "
                            f"{tt['n_evals']} evaluation passes (benchmarks.yaml); checkpoint loading and warm-up excluded"])
+        conv = bench_cfg.get("tokens_to_train") or bench_cfg.get("samples_to_train")
+        if isinstance(conv, dict) and conv.get("status") not in ("official", "published"):  # the minutes rest on it
+            r = replace(r, notes=[*r.notes, f"the convergence point behind the time to train ({ttt_tokens:.3g} tokens) is "
+                                            f"{conv.get('status')}: {conv.get('source')} (benchmarks.yaml)"])
         default_seqs = int(value_of(bench_cfg["global_batch_sequences"]))
         if round(r.global_batch_tokens / seq_len) != default_seqs:  # the batch is the submitter's; its convergence point is not on file
             r = replace(r, notes=[*r.notes, f"global batch {r.global_batch_tokens / seq_len:,.0f} sequences, not {key}'s "
