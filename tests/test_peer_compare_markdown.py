@@ -37,6 +37,12 @@ def test_aiconfigurator_markdown_columns():
     assert "tapeout 0.500" in md and "AIConfigurator 1.500" in md and "no config (3) (3)" in md
 
 
+def test_aiconfigurator_markdown_with_no_serving_row_says_so():
+    # was: statistics.StatisticsError on `--limit 6` (stop-30 review: the first rows of the file are not serving rows)
+    md = _load("aiconfigurator_compare").markdown([], [], [], {})
+    assert "nothing to compare" in md
+
+
 def test_markers_exist_in_the_page():
     doc = (ROOT / "docs" / "validation.md").read_text()
     for mod in ("genz_compare", "aiconfigurator_compare"):

@@ -100,6 +100,37 @@ def test_a_pinned_uneven_pipeline_still_names_the_layers_rule():
             api.train(benchmark="gpt3-175b", chip="h100-sxm", num_chips=3584, pp=7, **batch)
 
 
+def _cli_refusal(args: list[str]) -> str:
+    code, out, err = run_cli(["train", "--chip", "h100-sxm", *args])
+    assert_clean(code, out, err)
+    assert code == 2, out[-500:]
+    return " ".join(err.split())
+
+
+def test_a_pinned_uneven_vp_gets_the_nearest_even_layouts_that_run():
+    """PP 8 x VP 5 over 96 layers is uneven (12 layers per stage, VP 5 does not divide them): the refusal
+    names the layers rule and offers layouts that split evenly and do run (stop-30 review: it named the
+    rule only)."""
+    msg = _cli_refusal(["--benchmark", "gpt3-175b", "-n", "3072", "--pp", "8", "--vp", "5"])
+    assert "unevenly over PP 8 x VP 5" in msg and "nearest even layouts that fit memory" in msg, msg
+    offered = re.findall(r"TP(\d+) PP(\d+)(?:\(v(\d+)\))? DP(\d+)", msg.split("nearest even layouts")[1])
+    assert offered, msg
+    for tp, pp, vp, dp in offered:
+        assert even_stages(96, int(pp), int(vp or 1)) and int(tp) * int(pp) * int(dp) == 3072
+        api.train(benchmark="gpt3-175b", chip="h100-sxm", num_chips=3072, tp=int(tp), pp=int(pp), vp=int(vp or 1))
+
+
+def test_a_pinned_uneven_pp_with_no_even_split_left_gets_the_batch_fixes():
+    """PP 7 on 3,584 chips: no even PP x VP runs at the default batch either (the 7 must go to TP x PP x CP),
+    so the refusal goes on to the batches and chip counts that do split (stop-30 review: it named the
+    rule only)."""
+    msg = _cli_refusal(["--benchmark", "gpt3-175b", "-n", "3584", "--pp", "7"])
+    assert "unevenly over PP 7" in msg and "breaks rule batch" in msg and "--stack none" in msg, msg
+    found = [int(g.replace(",", "")) for g in re.findall(r"([\d,]+) sequences \(e\.g\.", msg)]
+    assert found, msg
+    assert all(_even_layout_exists(3584, g) for g in found)
+
+
 def test_nearest_global_batches_stay_in_bounds_nearest_first():
     out = nearest_global_batches(GPT3, 3584, DOMAIN, 1536, SEQ, bounds=(1536, 8192),
                                  keep=lambda lay, g: even_stages(96, lay.pp, lay.vp))

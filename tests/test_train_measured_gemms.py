@@ -144,6 +144,10 @@ def test_cli_train_kernels(capsys):
           "--global-batch-tokens", str(8 * 2048), "--zero", "3", "--kernels", "aiconfigurator", "--json"])
     d = json.loads(capsys.readouterr().out)
     assert d["breakdown"]["gemm_source"]["package"] == "aiconfigurator-core"
+    # the database's stack is a serving stack: the run says it is not the training stack's (stop-30 review)
+    src = d["breakdown"]["gemm_source"]
+    assert any(f"measured under {src['stack']} {src['stack_version']}" in n and "training stack (none given)" in n
+               for n in d["notes"]), d["notes"]
     with pytest.raises(SystemExit) as e:
         main(["train", "--model", "llama-3.1-8b", "--chip", "mi300x", "--kernels", "aiconfigurator"])
     assert e.value.code == 2

@@ -373,6 +373,11 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         choice = _choose_batch(run, lambda r: _with_time_to_train(r, key, bench_cfg, rs, seq_len, ttt_tokens),
                                model, chip, num_chips, seq_len, batch_range, rs, key)
     r = choice[0][0].result if choice else run(global_batch_tokens)
+    src = r.breakdown.get("gemm_source")
+    if src:  # the database timed its GEMMs under a serving stack, never this run's training stack (issue 24 item 4)
+        r = replace(r, notes=[*r.notes, f"--kernels: the GEMM times were measured under {src['stack']} {src['stack_version']} "
+                              f"(the database's stack for {src['system']}), not under this run's training stack "
+                              f"({rs.name or 'none given'}): its GEMM library may differ"])
     if r.global_batch_tokens != global_batch_tokens and not choice:  # a step trains whole sequences: say what ran
         r = replace(r, notes=[*r.notes, f"--global-batch-tokens {global_batch_tokens:,.0f} is not a whole number of "
                               f"{seq_len}-token sequences: ran {sequences(round(r.global_batch_tokens / seq_len))} = "
@@ -384,6 +389,10 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         tt = r.breakdown
         r = replace(r, notes=[*r.notes, f"time to train = {tt['train_min']:.1f} min training + {tt['eval_min']:.1f} min in "
                               f"{tt['n_evals']} evaluation passes (benchmarks.yaml); checkpoint loading and warm-up excluded"])
+        conv = bench_cfg.get("tokens_to_train") or bench_cfg.get("samples_to_train")
+        if not has_rcps(key) and isinstance(conv, dict) and conv.get("status") not in ("official", "published"):
+            r = replace(r, notes=[*r.notes, f"the convergence point behind the time to train ({ttt_tokens:.3g} tokens) is "
+                                            f"{conv.get('status')}: {conv.get('source')} (benchmarks.yaml)"])
         batch, note = _batch_record(r, key, bench_cfg, seq_len, ttt_tokens, batch_range, batch_given, choice)
         r = replace(r, notes=[*r.notes, note])
         if "quality_target" in bench_cfg:  # the convergence point the time to train is defined by

@@ -837,10 +837,19 @@ def _no_even_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, lay,
     rule = (f"training stack's even pipeline stages (even_pipeline; training_stacks.yaml even_pipeline_stages: "
             f"PP divides the {L} layers, VP the layers per stage)")
     pinned = {k: v for k, v in fixed.items() if v is not None}
+    split = ""
     if given or "pp" in pinned or "vp" in pinned:  # the user chose the split: the layers rule binds
-        return TapeoutError(f"layout {lay} splits the {L} layers of {cfg.name} unevenly over PP {lay.pp} x VP {lay.vp}, "
-                            f"which the {rule} does not run; choose PP dividing {L} and VP dividing the layers per "
-                            f"stage, or run without the stack (tapeout train --stack none).")
+        split = (f"layout {lay} splits the {L} layers of {cfg.name} unevenly over PP {lay.pp} x VP {lay.vp}, "
+                 f"which the {rule} does not run; choose PP dividing {L} and VP dividing the layers per stage")
+        near = nearest_layouts(cfg, lay, num_chips, domain, global_seqs, seq_len,  # a given layout pins every field
+                               keep=lambda lay2: even_stages(L, lay2.pp, lay2.vp) and fits(lay2),
+                               **({} if given else {"pinned": pinned}))
+        if near.layouts:
+            return TapeoutError(split + _suggest("nearest even layouts that fit memory", near, lay)
+                                + "; or run without the stack (tapeout train --stack none).")
+        # no even split keeps the other choices: the fixes below, with the split left to the search
+        pinned = {k: v for k, v in pinned.items() if k not in ("pp", "vp")}
+        split += "; and no even PP x VP runs here either: "
     head = f"no layout of {cfg.name} runs on {num_chips} x {c.id} at global batch {global_seqs:,} x {seq_len} under the {rule}"
     carry = num_chips // math.gcd(num_chips, global_seqs)
     if carry > 1:
@@ -865,7 +874,7 @@ def _no_even_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, lay,
     if counts:
         fixes.append(f"chip counts with an even layout that fits memory at {sequences(global_seqs)}: {', '.join(map(str, counts))}")
     fixes.append("or run without the stack (tapeout train --stack none: uneven first / last stages)")
-    return TapeoutError(f"{head}: {why}; {'; '.join(fixes)}.")
+    return TapeoutError(f"{split}{head}: {why}; {'; '.join(fixes)}.")
 
 
 def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layout, lora, params, fixed,
