@@ -37,12 +37,18 @@ def require_positive(field: str, value: float, allow_zero: bool = False) -> None
         raise TapeoutError(f"{field} must be a finite number {need}, got {value}.")
 
 
-_TYPE_TAGS = ("ParamRange", "list[", "str", "int", "float", "bool", "function-")
+# pydantic's union-member tags in an error's loc (not field names): whole words, or a prefix with its bracket
+_TYPE_TAGS = ("str", "int", "float", "bool")
+_TYPE_TAG_PREFIXES = ("ParamRange", "list[", "function-")
+
+
+def _is_type_tag(x: str) -> bool:
+    return x in _TYPE_TAGS or x.startswith(_TYPE_TAG_PREFIXES)
 
 
 def validation_error(e, where: str, default_field: str = "input", fix: str = "") -> TapeoutError:
     """One-line TapeoutError from a pydantic ValidationError: file, field path, message, fix."""
     err = e.errors()[0]
-    loc = ".".join(str(x) for x in err["loc"] if not str(x).startswith(_TYPE_TAGS)) or default_field
+    loc = ".".join(str(x) for x in err["loc"] if not _is_type_tag(str(x))) or default_field
     msg = err["msg"].removeprefix("Value error, ").rstrip(".")
     return TapeoutError(f"{where}: field '{loc}': {msg}.{(' ' + fix) if fix else ''}")

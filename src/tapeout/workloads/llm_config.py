@@ -25,6 +25,15 @@ from ..errors import TapeoutError, unknown_name_error, validation_error
 LEARNED_POSITION_MODEL_TYPES = ("gpt2",)
 
 
+# model_type values whose HF modeling file has a two-matrix (non-gated) MLP: transformers GPT2MLP c_fc / c_proj,
+# GPTJMLP fc_in / fc_out, GPTNeoMLP, CodeGenMLP, GPTBigCodeMLP, GPTNeoXMLP dense_h_to_4h / dense_4h_to_h, OPT fc1 /
+# fc2, BloomMLP, FalconMLP, PhiMLP fc1 / fc2, Starcoder2MLP c_fc / c_proj, MptMLP up_proj / down_proj; every other
+# decoder here (Llama, Mistral, Qwen, DeepSeek, Gemma's GeGLU) gates its FFN with a third matrix
+NON_GATED_MLP_MODEL_TYPES = frozenset({"gpt2", "gptj", "gpt_neo", "codegen", "gpt_bigcode", "gpt_neox", "opt", "bloom",
+                                       "falcon", "phi", "starcoder2", "mpt"})
+# model_type values whose HF config defaults the FFN width to 4 x hidden_size when it is absent / None
+FFN_4X_MODEL_TYPES = frozenset({"gpt2", "gptj", "gpt_neo", "codegen", "gpt_bigcode"})
+
 class LLMConfig(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
@@ -84,7 +93,7 @@ class LLMConfig(BaseModel):
         aliases = {
             "n_embd": "hidden_size", "d_model": "hidden_size", "n_layer": "num_hidden_layers",
             "num_layers": "num_hidden_layers", "n_head": "num_attention_heads",
-            "n_inner": "intermediate_size", "ffn_dim": "intermediate_size",
+            "n_inner": "intermediate_size", "ffn_dim": "intermediate_size", "n_positions": "max_position_embeddings",
             "num_local_experts": "num_experts", "n_routed_experts": "num_experts", "experts_per_token": "num_experts_per_tok",
             "_published_params": "published_params", "_source": "source",
         }
@@ -97,8 +106,14 @@ class LLMConfig(BaseModel):
             d["position_embedding_type"] = "learned"
         elif d.get("position_embedding_type") == "rotary":
             d["position_embedding_type"] = "rope"
+        if "mlp_type" not in d and str(d.get("model_type", "")) in NON_GATED_MLP_MODEL_TYPES:
+            d["mlp_type"] = "gelu"
         if d.get("intermediate_size") is None and d.get("hidden_size"):
-            d["intermediate_size"] = 4 * int(d["hidden_size"])  # GPT-style default (n_inner=None)
+            # only the GPT-2 family's configs leave the FFN width out on purpose: HF GPT2Config / GPTJConfig /
+            # CodeGenConfig / GPTBigCodeConfig n_inner=None and GPTNeoConfig intermediate_size=None mean 4 x hidden.
+            # Any other decoder (Llama, Qwen, Mistral: SwiGLU FFNs of ~2.7-3.5 x hidden) has no such default.
+            if str(d.get("model_type", "")) in FFN_4X_MODEL_TYPES:  # else pydantic names the missing field
+                d["intermediate_size"] = 4 * int(d["hidden_size"])
         return d
 
     @model_validator(mode="after")
