@@ -96,7 +96,12 @@ def main(path: str) -> None:
              f"{_fmt(sum(llm) / len(llm), True)} of the {len(llm)} LLM rows.", ""]
     lines += stats_table("By class (issue targets)", s["by_class"], s["coverage"])
     lines += ["Training rows: `throughput` = the row's own convergence point (samples to converge) is used, so",
-              "only throughput is predicted; `time-to-train` = the convergence point comes from the benchmark definition.", ""]
+              "only throughput is predicted; `time-to-train` = the convergence point comes from the benchmark definition:",
+              "the rows that log none, plus every throughput row whose benchmark has an MLPerf Reference Convergence Point",
+              "(RCP) at its global batch, predicted again at the RCP (data/mlperf/rcps.yaml) and compared with the reported",
+              "score as is (time x the RCP factor: a run converging faster than the RCP mean is scored at the mean, a",
+              "slower one at its own time; validation/rcp.py). `(RCP rows)`: those rows alone, under both measures; the",
+              "time-to-train interval has the throughput prediction's relative width.", ""]
     lines += stats_table("Training: throughput vs time-to-train", s.get("by_training_measure", {}))
     lines += stats_table("By benchmark", s["by_benchmark"])
     lines += stats_table("By scenario", s["by_scenario"])

@@ -71,14 +71,18 @@ def test_llama31_8b_pretraining_row_is_predicted_with_the_rows_convergence_point
     assert 1.9 < b.predicted / a.predicted < 2.1
 
 
-def test_llama31_row_without_convergence_point_is_skipped_with_reason():
+def test_llama31_row_without_convergence_point_runs_at_the_benchmark_definition():
+    """No samples_count in the row: the benchmark's RCP at its batch (a time-to-train prediction); above the
+    largest RCP (128) benchmarks.yaml's tokens_to_train, the fallback `train --benchmark` uses too."""
     import pytest
 
-    from tapeout.validation.registry import SkipRow
     from tapeout.validation.train_rows import map_row
 
-    with pytest.raises(SkipRow, match="samples_count"):
-        map_row(_llama31_row("global_batch_size=32"))
+    p = map_row(_llama31_row("global_batch_size=32"))
+    assert p.detail["measures"] == "time-to-train" and p.detail["time_to_train"] is None
+    assert p.detail["samples_to_converge"] == pytest.approx((8 * 172032 + 10 * 184320) / 18)  # olympic mean by hand
+    q = map_row(_llama31_row("global_batch_size=256"))
+    assert q.detail["samples_to_converge"] == pytest.approx(1465210197 / 8192)
 
 
 def test_dlrm_time_to_train_adds_twenty_evaluations_per_epoch():

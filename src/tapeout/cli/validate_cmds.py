@@ -13,7 +13,10 @@ from .app import app, console, table
 
 MEASURES = {  # validation/train_rows.py measures(): where a training row's convergence point comes from
     "throughput": "convergence point read from the row (MLPerf log): scores throughput",
-    "time-to-train": "convergence point from the benchmark definition (benchmarks.yaml): scores time-to-train",
+    "time-to-train": "convergence point from the benchmark definition (the RCP at the row's batch, rcps.yaml; "
+                     "else benchmarks.yaml): scores time-to-train",
+    "throughput (RCP rows)": "the throughput rows whose benchmark has an RCP at their global batch",
+    "time-to-train (RCP rows)": "the same rows at that RCP (validation/rcp.py), against the reported score",
 }
 
 

@@ -66,9 +66,11 @@ def pruned(points: tuple[Rcp, ...]) -> tuple[Rcp, ...]:
 
 @lru_cache(maxsize=1)
 def _entries() -> dict:
+    """{key: (RCPs, unit, source, rounds)}; rounds: the MLPerf rounds whose ruleset holds these RCPs (None: every
+    round the benchmark ran)."""
     raw = yaml.safe_load(resources.files("tapeout").joinpath("data", "mlperf", "rcps.yaml").read_text())
     return {k: (tuple(Rcp(int(p["bs"]), olympic_mean(p["converge"], int(e.get("dropped", 1)))) for p in e["points"]),
-                e["unit"], e["source"]) for k, e in raw.items()}
+                e["unit"], e["source"], tuple(e["rounds"]) if "rounds" in e else None) for k, e in raw.items()}
 
 
 def has_rcps(benchmark: str) -> bool:
@@ -81,14 +83,19 @@ def rcp_batches(benchmark: str) -> tuple[int, ...]:
     return tuple(sorted(p.bs for p in e[0])) if e else ()
 
 
-def samples_to_converge(benchmark: str, bs: int, seq_len: int) -> Convergence | None:
-    """Sequences to train at global batch `bs` (rcp_checker's lookup on the pruned RCPs), or None when the
-    benchmark has no RCPs on file or `bs` lies above its largest RCP."""
+def samples_to_converge(benchmark: str, bs: int, seq_len: int = 1, mlperf_round: str | None = None,
+                        epoch_samples: float | None = None) -> Convergence | None:
+    """Samples (sequences) to train at global batch `bs` (rcp_checker's lookup on the pruned RCPs), or None when
+    the benchmark has no RCPs on file for `mlperf_round` (e.g. "v4.0"; an entry limited to some rounds holds
+    for those only) or `bs` lies above its largest RCP. Units: tokens / seq_len; epochs x epoch_samples (the
+    benchmark's training-set size, needed for an entry in epochs)."""
     e = _entries().get(benchmark)
-    if e is None:
+    if e is None or (e[3] is not None and mlperf_round not in e[3]):
         return None
-    points, unit, source = e
-    per = float(seq_len) if unit == "tokens" else 1.0
+    points, unit, source, _ = e
+    if unit == "epochs" and not epoch_samples:
+        raise ValueError(f"{benchmark}: RCPs in epochs need the training set's epoch_samples")
+    per = float(seq_len) if unit == "tokens" else 1.0 / epoch_samples if unit == "epochs" else 1.0
     pts = pruned(points)
     exact = next((p for p in pts if p.bs == bs), None)
     below = [p for p in pts if p.bs < bs]
@@ -105,5 +112,5 @@ def samples_to_converge(benchmark: str, bs: int, seq_len: int) -> Convergence | 
                f"{low.bs} converged faster)" if dropped else ""))
     else:
         return None
-    return Convergence(bs, mean / per, how + f" (olympic mean, {unit}" + (f" / {seq_len}" if per != 1.0 else "") + ")",
-                       source)
+    scale = f" / {seq_len}" if unit == "tokens" else f" x {epoch_samples:,.0f}" if unit == "epochs" else ""
+    return Convergence(bs, mean / per, how + f" (olympic mean, {unit}{scale})", source)

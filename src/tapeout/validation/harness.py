@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import TapeoutError
 from . import registry
-from .rcp import apply_rcp
+from .rcp import apply_rcp, score_time_to_train
 
 
 @dataclass
@@ -149,6 +149,7 @@ def predict_row(row: dict, fitted: dict | None = None, covered=None) -> RowResul
         else:  # a chip of a family no microbenchmark covers widens every row it predicts
             apply_chip(pred, row, fitted or load_fitted())
         inside = None if pred.low is None else bool(pred.low <= meas <= pred.high)
+        score_time_to_train(pred, meas)  # the same row at the benchmark's RCP convergence point, where on file
         if fitted is not None and fitted.get("kernel_db"):  # calibrated on the kernel database: which stack/version
             from ..hardware.catalog import resolve_chip_id
             from .stack_version import kernel_db_detail
@@ -225,12 +226,35 @@ def target_class(r: RowResult) -> str:
     return r.mapper if r.mapper not in ("-", "mlperf-unmapped") else "unmapped"
 
 
+def at_rcp(r: RowResult) -> RowResult | None:
+    """The row as its time-to-train prediction (at the benchmark's RCP convergence point) scores."""
+    ttt = (r.detail or {}).get("time_to_train")
+    if not ttt or ttt.get("error_pct") is None:
+        return None
+    return replace(r, predicted=ttt["predicted"], error_pct=ttt["error_pct"], low=ttt["low"], high=ttt["high"],
+                   inside=ttt["inside"])
+
+
+def by_training_measure(pred: list[RowResult]) -> dict:
+    """Training rows by what their error measures (issue 18): each row under its own `measures`, plus
+    every row with an RCP a second time as `time-to-train` at the RCP's convergence point; the row set
+    at the RCP is also listed alone ("... (RCP rows)") so the two measures compare on the same rows."""
+    measured = [r for r in pred if (r.detail or {}).get("measures")]
+    groups: dict[str, list] = {}
+    for r in measured:
+        groups.setdefault(r.detail["measures"], []).append(r)
+    rcp = [(r, t) for r in measured if (t := at_rcp(r)) is not None]
+    if rcp:
+        groups.setdefault("time-to-train", []).extend(t for _, t in rcp)
+        groups["throughput (RCP rows)"] = [r for r, _ in rcp if r.detail["measures"] == "throughput"]
+        groups["time-to-train (RCP rows)"] = [t for _, t in rcp]
+    return {k: _stats(v) for k, v in sorted(groups.items())}
+
+
 def summarize(results: list[RowResult]) -> dict:
     out: dict = {}
     pred = [r for r in results if r.error_pct is not None]
-    measured = [r for r in pred if (r.detail or {}).get("measures")]
-    out["by_training_measure"] = {k: _stats([r for r in measured if r.detail["measures"] == k])
-                                  for k in sorted({r.detail["measures"] for r in measured})}
+    out["by_training_measure"] = by_training_measure(pred)
     for key, f in (("by_class", target_class), ("by_category", lambda r: r.category), ("by_benchmark", lambda r: r.benchmark),
                    ("by_scenario", lambda r: r.scenario), ("by_accelerator", lambda r: r.accelerator)):
         groups: dict[str, list] = {}

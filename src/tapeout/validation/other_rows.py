@@ -24,6 +24,8 @@ is read from the row notes: `samples_count=` when present, else `epoch_num=` con
 benchmark (bert logs samples; resnet epochs x 1,281,167 ImageNet images; dlrm_dcnv2 epochs
 x 4,195,197,692 Criteo pairs; ssd epochs x 1,170,301 OpenImages-MLPerf images; gnn epochs x
 94,605,600 IGBH-Full training seeds); the rows therefore measure throughput (detail["measures"]).
+Where the benchmark's RCPs for the row's MLPerf round are on file (data/mlperf/rcps.yaml: R-GAT and
+Stable Diffusion, v4.0) the same run is also priced at the RCP for its batch (detail["time_to_train"]).
 RetinaNet and R-GAT add their evaluations inside the timed region (every epoch / every 0.05
 epoch, forward only) and R-GAT's per-step feature read, overlapped with the step (perf/gnn.py).
 A training step is the forward of the trained graph plus its backward (perf/train_backward.py:
@@ -70,6 +72,7 @@ from ..workloads.blocks import ConvMatMul, distinct_weight_bytes, eltwise
 from .maxq import maxq_chip
 from .declared_precision import compute_precision
 from .registry import RowPrediction, SkipRow, register
+from .rcp import priced_at
 from .train_rows import measures
 
 INF_BENCH = [  # (regex on the benchmark token, canonical name)
@@ -458,27 +461,41 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
         t_ar, t_opt = bert_weight_update_s(p, chip.family, n, dense)
         overlapped = False  # one gradient block, reduced after the backward: exposed
     t_step = t_fwd + t_bwd + t_once + (max(0.0, t_ar - t_bwd) if overlapped else t_ar) + t_opt
-    t_read, t_eval = (_feature_read_s(g, once, p, n, chip.family) if bench == "rgat" else 0.0), 0.0
+    t_read = _feature_read_s(g, once, p, n, chip.family) if bench == "rgat" else 0.0
     t_step = max(t_step, t_read)
-    steps = samples / gb
     # evaluation passes inside the timed region (other_benchmarks.yaml `train-<bench>`): forward
     # only over the validation set, in global batches of the training size. RetinaNet's frozen
     # layers and R-GAT's feature gather (the `once` graph) run in evaluation too; an R-GAT batch
     # waits for its feature read (overlapped, perf/gnn.py)
     ev = workload_facts().get(f"train-{bench}") or {}
-    n_evals = 0
-    if ev:
-        # the run stops at the evaluation that reaches the target, so the row's convergence point is
-        # a whole number of intervals (each a whole number of steps: round, not floor)
-        every = eval_interval(ev, gb)
-        n_evals = max(1, round(samples / every))
-        t_eval_batch = max(t_fwd + (t_once if bench in EVAL_RUNS_ONCE_GRAPH else 0.0), t_read)
-        t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_eval_batch
-    minutes = (steps * t_step + t_eval) / 60.0
-    return RowPrediction(minutes, "minutes", f"train-{bench}", detail={
+    t_eval_batch = max(t_fwd + (t_once if bench in EVAL_RUNS_ONCE_GRAPH else 0.0), t_read)
+
+    def run_to(samples: float) -> dict:
+        """Minutes of a run converging at `samples`: its steps plus its evaluations."""
+        n_evals = 0
+        if ev:  # the run stops at the evaluation that reaches the target, so the convergence point is a whole
+            # number of intervals (each a whole number of steps: round, not floor)
+            n_evals = max(1, round(samples / eval_interval(ev, gb)))
+        t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_eval_batch if ev else 0.0
+        return {"minutes": (samples / gb * t_step + t_eval) / 60.0, "n_evals": n_evals, "eval_min": t_eval / 60.0}
+
+    run = run_to(samples)
+    return RowPrediction(run["minutes"], "minutes", f"train-{bench}", detail={
         "chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "measures": measures(True), "step_s": t_step,
-        "fwd_s": t_fwd, "bwd_s": t_bwd, "once_s": t_once, "allreduce_s": t_ar, "optimizer_s": t_opt, "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": n_evals,
-        "eval_min": t_eval / 60.0})
+        "fwd_s": t_fwd, "bwd_s": t_bwd, "once_s": t_once, "allreduce_s": t_ar, "optimizer_s": t_opt, "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": run["n_evals"],
+        "eval_min": run["eval_min"], "time_to_train": _at_rcp(bench, gb, row, run_to)})
+
+
+def _at_rcp(bench: str, gb: float, row: dict, run_to) -> dict | None:
+    """The run at its benchmark's Reference Convergence Point for its global batch and MLPerf round
+    (data/mlperf/rcps.yaml, perf/convergence.py; validation/rcp.py scores it); None where none is on file."""
+    from ..perf.convergence import samples_to_converge as rcp_samples
+
+    key = f"train-{bench}"
+    rnd = re.match(r"MLPerf Training (v[\d.]+)", row.get("workload", ""))
+    per_epoch = _fact(key, "epoch_samples") if (workload_facts().get(key) or {}).get("epoch_samples") else None
+    conv = rcp_samples(key, int(gb), mlperf_round=rnd.group(1) if rnd else None, epoch_samples=per_epoch)
+    return priced_at(conv, run_to)
 
 
 def bert_weight_update_s(p, family: str, n: int, dense_bytes: float) -> tuple[float, float]:

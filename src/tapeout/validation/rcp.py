@@ -14,6 +14,14 @@ A row whose samples to converge come from the row itself (validation/train_rows.
 as MLPerf forms it: prediction x F. A row predicted at the benchmark definition's convergence
 point ("time-to-train") is already priced at the reference's epochs, which is what F normalises
 the score to: unchanged.
+
+A throughput row whose benchmark has RCPs (data/mlperf/rcps.yaml, perf/convergence.py) is also
+predicted at the RCP's samples to converge at its global batch, as a user predicting a chip
+whose runs have not converged yet would (detail["time_to_train"]). It is compared with the
+reported score as is: score = time x F = the run's time at max(its own epochs, the RCP mean)
+(time proportional to epochs), so a run converging faster than the RCP mean is scored at the
+mean -- what the prediction prices -- and a slower one at its own, longer time, an error of the
+convergence (seed noise) that a time-to-train prediction cannot know.
 """
 
 from __future__ import annotations
@@ -43,3 +51,26 @@ def apply_rcp(pred, row: dict) -> None:
         pred.high *= f
     pred.detail = {**detail, "rcp_scaling_factor": f,
                    "rcp_note": f"prediction x {f:.4f}: the score's RCP normalisation (mlperf_logging rcp_checker)"}
+
+
+def priced_at(conv, run_to) -> dict | None:
+    """detail["time_to_train"]: the row's run priced at the RCP convergence `conv` (perf/convergence.Convergence;
+    None: no RCP, no entry) by the mapper's own `run_to(samples) -> {"minutes": ..., <its parts>}`."""
+    if conv is None:
+        return None
+    run = run_to(conv.samples)
+    return {"predicted": run["minutes"], **conv.as_dict(), **{k: v for k, v in run.items() if k != "minutes"}}
+
+
+def score_time_to_train(pred, measured: float) -> None:
+    """Error and interval of a row's time-to-train prediction (detail["time_to_train"], set by the
+    mapper at the RCP's convergence point), in place: against the reported score as is (no F, see
+    above); the interval has the throughput prediction's relative width (same step-time model)."""
+    ttt = (pred.detail or {}).get("time_to_train")
+    if not ttt:
+        return
+    t = ttt["predicted"]
+    low, high = ((None, None) if pred.low is None else (t * pred.low / pred.predicted, t * pred.high / pred.predicted))
+    pred.detail = {**pred.detail, "time_to_train": {
+        **ttt, "low": low, "high": high, "error_pct": (t - measured) / measured * 100.0,
+        "inside": None if low is None else bool(low <= measured <= high)}}

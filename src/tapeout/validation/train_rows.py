@@ -3,9 +3,12 @@ vendor steady-state throughput tables) -> predictions in the row's unit.
 
 Time-to-train = work to convergence / predicted throughput. The work comes from the row
 itself (MLPerf logs the convergence point: `epoch_num` = training tokens for gpt3,
-`samples_count` = sequences for llama2_70b_lora), else from data/mlperf/benchmarks.yaml.
-detail["measures"] says which: "throughput" (convergence point from the row) or
-"time-to-train" (from the benchmark definition); the error tables report both.
+`samples_count` = sequences for llama2_70b_lora and llama31_*), else from the benchmark definition:
+the RCP at the row's global batch (data/mlperf/rcps.yaml, perf/convergence.py), else
+data/mlperf/benchmarks.yaml where sourced. detail["measures"] says which: "throughput" (convergence
+point from the row) or "time-to-train" (from the definition). A throughput row whose benchmark has
+an RCP at its batch is also priced at that RCP (detail["time_to_train"], validation/rcp.py): the
+time-to-train a user without the run's log would predict; the error tables report both.
 Evaluation passes inside run_start..run_stop ARE modelled (perf/training.time_to_train_min):
 forward-only passes over the validation set at the benchmark's evaluation interval
 (benchmarks.yaml `training.<bench>.eval_every_samples / eval_samples / skip_evals`, with the
@@ -37,6 +40,7 @@ from ..perf.mlperf import benchmarks, value_of
 from ..perf.train_lora import adapters_of_benchmark
 from ..perf.bench_stack import PIN_FIELDS, RECORD_FIELDS, STACK_FIELDS, merged_layout, nvidia_precision, run_settings, submission_entries  # noqa: F401 (re-exported)
 from ..perf.train_stack import find_stack, stack_settings
+from .rcp import priced_at
 from .registry import RowPrediction, SkipRow, register
 
 
@@ -120,6 +124,33 @@ def submission_layout(key: str, row: dict, chip_id: str, n: int) -> dict:
     return merged_layout(entries, chip_id, n)
 
 
+def _definition_samples(key: str, bench: str, gbs: int, seq: int, bc: dict) -> float:
+    """Sequences to converge by the benchmark definition, for a row that logs none: the RCP at its global
+    batch (perf/convergence.py), else benchmarks.yaml's one value where sourced; a batch no RCP scores
+    and no sourced value covers is refused."""
+    from ..perf.convergence import samples_to_converge
+
+    conv = samples_to_converge(key, gbs, seq)
+    if conv is not None:
+        return conv.samples
+    b = benchmarks()["training"][key]
+    field = "tokens_to_train" if "tokens_to_train" in b else "samples_to_train"
+    if b[field].get("status") == "unverified":
+        raise SkipRow(f"{bench}: the row gives no convergence point and no RCP scores global batch {gbs} "
+                      f"(data/mlperf/rcps.yaml; benchmarks.yaml {field} is unverified)")
+    return float(bc[field]) / (seq if field == "tokens_to_train" else 1)
+
+
+def _at_rcp(r, key: str, gbs: int, seq: int, evals: tuple) -> dict | None:
+    """The run's time-to-train at its benchmark's Reference Convergence Point for its global batch
+    (perf/convergence.py, rcp_checker's lookup), the evaluations counted to that point; None
+    where the benchmark has no RCPs on file or the batch lies above its largest."""
+    from ..perf.convergence import samples_to_converge
+    from ..perf.training import time_to_train_min
+
+    return priced_at(samples_to_converge(key, gbs, seq), lambda samples: time_to_train_min(r, samples, *evals))
+
+
 def _not_modelled(stack, records: dict, host_priced: bool) -> dict:
     """The stack's unwired features with the run's own records; layer_cuda_graph leaves the list
     when the run's eager layers are priced (`host_priced`: the result's breakdown has host_issue,
@@ -150,14 +181,12 @@ def map_row(row: dict, fitted: dict | None = None):
         skip, fp8_attn = int(bc.get("skip_evals", 0)), bool(bc.get("fp8_attention", False))
         if bench == "gpt3":
             tok = re.search(r"epoch_num=([\d.e+]+)", notes)
-            tokens = float(tok.group(1)) if tok else float(bc["tokens_to_train"])
-            from_row = tok is not None
+            logged = float(tok.group(1)) / seq if tok else None  # the log's epoch_num counts tokens
             pins = submission_layout(d["key"], row, chip.id, n)
             settings = run_settings(pins)
         elif bench == "llama2_70b_lora":
             sc = re.search(r"samples_count=(\d+)", notes)
-            tokens = (int(sc.group(1)) if sc else int(bc["samples_to_train"])) * seq
-            from_row = sc is not None
+            logged = float(sc.group(1)) if sc else None
             lora = adapters_of_benchmark(benchmarks()["training"][d["key"]])
             nv = row["accelerator"].startswith("NVIDIA") and not _deepspeed(row)  # NVIDIA's NeMo recipe
             pins = submission_layout(d["key"], row, chip.id, n)
@@ -167,12 +196,11 @@ def map_row(row: dict, fitted: dict | None = None):
             settings = run_settings(pins)
         else:  # llama31_8b / llama31_405b pretraining (MLPerf Training v5.x), C4 at seq 8192
             sc = re.search(r"samples_count=([\d.e+]+)", notes)
-            if not sc:  # the benchmark's own convergence point is not published (quality target TBD / recalled)
-                raise SkipRow(f"{bench}: the row gives no samples_count and the benchmark's samples to converge "
-                              "is not sourced (data/mlperf/benchmarks.yaml tokens_to_train is unverified)")
-            tokens, from_row = float(sc.group(1)) * seq, True
+            logged = float(sc.group(1)) if sc else None
         if gbs is None:
             raise SkipRow("global batch size not stated")
+        from_row = logged is not None
+        tokens = (logged if from_row else _definition_samples(d["key"], bench, gbs, seq, bc)) * seq
         # the row's software stack (data/software/training_stacks.yaml) decides the features it ran
         rnd = re.match(r"MLPerf Training (v[\d.]+)", w)
         stack = find_stack(row.get("software", ""), rnd.group(1) if rnd else None, accelerator=row["accelerator"])
@@ -183,7 +211,8 @@ def map_row(row: dict, fitted: dict | None = None):
                       fitted=fitted, **pins, **settings)
         except TapeoutError as e:  # no layout fits: the model declines the row; a bug propagates
             raise SkipRow(f"no layout fits: {e}") from None
-        tt = time_to_train_min(r, tokens / seq, float(bc["eval_every_samples"]), float(bc["eval_samples"]), skip)
+        evals = (float(bc["eval_every_samples"]), float(bc["eval_samples"]), skip)
+        tt = time_to_train_min(r, tokens / seq, *evals)
         minutes = tt["minutes"]
         scale = minutes / tt["train_min"] if tt["train_min"] > 0 else 1.0  # interval: step-time interval, eval share kept
         lo = tokens / (gbs * seq / r.interval_80[0]) / 60.0 * scale
@@ -192,6 +221,9 @@ def map_row(row: dict, fitted: dict | None = None):
                              {"precision": prec, "parallelism": r.parallelism, "mfu": r.mfu, "step_s": r.step_time_s,
                               "train_min": tt["train_min"], "eval_min": tt["eval_min"], "n_evals": tt["n_evals"],
                               "fp8_attention": fp8_attn and prec == "fp8", "measures": measures(from_row),
+                              "samples_to_converge": tokens / seq,
+                              # the same run at the benchmark's RCP convergence point (validation/rcp.py)
+                              "time_to_train": _at_rcp(r, d["key"], gbs, seq, evals) if from_row else None,
                               # FP8 attention asked but run BF16 at this layout's CP (stack fp8_attention_context_parallel)
                               "attention_precision": r.breakdown.get("attention_precision"),
                               "layout_source": "submission config" if "tp" in pins else "search",
