@@ -348,6 +348,13 @@ QKV_STEP_BOUND = False
 # slower than their BF16 ones in the database, section in docs/notes/issue-24.md stop 29) keeps eff_fp8. In the fit
 # and `--kernels` serving (kernel_calibration.chip_entry: kernel_library attn_eff_fp8). False: eff_fp8 (stop 28)
 ATTN_FP8_EFF = True
+# the power cap's board energy per BF16-equivalent FLOP (pj_flop_n7) held at the value the sourced sustained-vs-boost
+# GEMM microbenchmarks give (held_cap_energy: data/calibration/power_cap_msmf.yaml, mamf-finder v4 MSMF and its pair
+# MAMF on H200, B200, A100 PCIe), not fitted. Fitted, it trades against the GEMM efficiencies: eff_bf16 x the capped
+# clock is all a compute-bound GEMM sees, so a higher eff_bf16 with a harder cap fits the big GEMMs as well, and
+# whatever else reads eff_bf16 (the FP8 FMHA under ATTN_FP8_EFF) moves it to its bound 1.0 with pj_flop_n7 1.65 -> 2.15,
+# above every measured pair's 1.42-1.98 (docs/notes/issue-24.md, Round stop-30, issue-30kf). False: fitted (stop 29)
+HELD_CAP_ENERGY = True
 # GEMM formats whose library kernel puts the tokens on the MMA's N side, so a GEMM of more tokens than
 # the chip's row tile splits them into equal tiles at the MMA's N step (ChipParams.balanced_row_tiles):
 # TensorRT-LLM's per-tensor FP8 linear runs trtllm::cublas_scaled_mm (tensorrt_llm/_torch/modules/linear.py
@@ -779,6 +786,31 @@ def format_power_density(chip) -> np.ndarray:
     return pd
 
 
+def held_cap_energy(train_chips) -> float:
+    """pj_flop_n7 from the measured sustained / boost GEMM pairs (data/calibration/power_cap_msmf.yaml): per pair the
+    energy at which the cap law gives the measured throughput ratio (power_cap.cap_energy at busy = the boost
+    throughput / the format's peak, the chip's format power density and node), their geometric mean. A pair of a
+    kernel-database chip counts only where that chip is in `train_chips` (a held-out chip's microbenchmarks stay out)."""
+    from importlib import resources
+
+    import yaml
+
+    from ..hardware.catalog import get_chip, resolve_chip_id
+    from .power_cap import cap_energy
+
+    pairs = yaml.safe_load(resources.files("tapeout").joinpath("data", "calibration", "power_cap_msmf.yaml").read_text())["pairs"]
+    db_chips = {chip_for(e["chip"]).id for e in db_config()["systems"].values()}
+    es = []
+    for r in pairs:
+        ch = get_chip(resolve_chip_id(r["chip"]))
+        if ch.id in db_chips and ch.id not in set(train_chips):
+            continue
+        busy = r["pair_mamf_tflops"] / float(ch.peak_tflops(r["format"]))
+        es.append(cap_energy(busy, format_power_density(ch)[PEAK_KEYS.index(r["format"])], node_energy_scale(ch),
+                             r["msmf_tflops"] / r["pair_mamf_tflops"]))
+    return float(np.exp(np.mean(np.log(es))))
+
+
 def chip_power_density(chip) -> float:
     """fit/power_transfer.power_density (TDP W per dense BF16 TFLOP/s), PD_REF without it."""
     from .fit.power_transfer import power_density
@@ -1011,6 +1043,16 @@ def with_memory_floor(cost, rows, floor):
     return dataclasses.replace(cost, memory_time=new_mt, time=time + np.maximum(ct, new_mt) - np.maximum(ct, mt))
 
 
+def held_params(groups: Groups) -> dict:
+    """The parameters fit() holds, not fits, and their values: a kernel with no token rate (byte_buffer_classes)
+    its tokrate_ at the 0 it is priced at; the power cap's pj_flop_n7 from the sustained-vs-boost microbenchmarks of
+    the chips the groups train on (HELD_CAP_ENERGY, held_cap_energy)."""
+    held = {"tokrate_" + c: 0.0 for c in byte_buffer_classes()}
+    if HELD_CAP_ENERGY:
+        held["pj_flop_n7"] = held_cap_energy({g["chip"] for g in groups.items})
+    return held
+
+
 def fit(groups: Groups, structured: bool = True) -> dict:
     """Shared parameters from every group's kernels (each group weighs the same). `structured`: the
     finite-difference Jacobian re-predicts only the groups a stepped parameter reaches (group_reads,
@@ -1021,9 +1063,9 @@ def fit(groups: Groups, structured: bool = True) -> dict:
         x0[NAMES.index("split_serial_us")] = 0.0
     if not QKV_STEP_BOUND:  # the pass at the DRAM alone: reported as the 0 it is priced at
         x0[NAMES.index("qkv_step_bytes")] = 0.0
-    held = {"tokrate_" + c for c in byte_buffer_classes()}  # kernels with no token rate: reported as the 0 they are priced at
-    for n in held:
-        x0[NAMES.index(n)] = 0.0
+    held = held_params(groups)
+    for n, v in held.items():
+        x0[NAMES.index(n)] = v
     lo, hi = np.array([p[2] for p in PARAMS]), np.array([p[3] for p in PARAMS])
     present = {g["cls"] for g in groups.items}
     used = {g["eff"] for g in groups.items if g["op"] == "gemm"}  # both fp8_block efficiencies only where used
@@ -1277,6 +1319,8 @@ def model_switches() -> dict:
             "GEN_HEAD_PAD": {"value": GEN_HEAD_PAD, "serving": "kernel_decode_classes attn_gen_head_pad"},
             "GEN_BYTE_BUFFERS": {"value": GEN_BYTE_BUFFERS, "serving": "kernel_decode_classes attn_cta_tokens_per_s"},
             "ATTN_FP8_EFF": {"value": ATTN_FP8_EFF, "serving": "kernel_library attn_eff_fp8"},
+            "HELD_CAP_ENERGY": {"value": HELD_CAP_ENERGY,
+                                "serving": "fit only: serving prices eff_compute's capped clock at the fit's pj_flop_n7, held or fitted"},
             "TOKEN_N_FMTS": {"value": list(TOKEN_N_FMTS),
                              "serving": "kernel_gemm_classes balanced_row_tiles, for the row's GEMM format"}}
 
