@@ -52,7 +52,7 @@ def test_a100_pcie_pair_in_closed_form():
 
 def test_held_value_meets_every_measured_pair_within_seven_percent():
     """The one shared energy reproduces each pair's sustained / boost throughput (the cap law has no static power,
-    so the pairs imply 1.78 / 1.98 pJ (H200 BF16 / FP8), 1.53 / 1.57 (B200), 1.42 (A100 PCIe); their geometric mean
+    so the pairs imply 1.78 / 1.99 pJ (H200 BF16 / FP8), 1.53 / 1.57 (B200), 1.42 (A100 PCIe); their geometric mean
     meets each pair's throughput ratio to 7 %: the law's stated error, H200 FP8 the farthest)."""
     e = kf.held_cap_energy(("h200", "b200"))
     for p in _pairs():

@@ -355,7 +355,7 @@ ATTN_FP8_EFF = True
 # MAMF on H200, B200, A100 PCIe), not fitted. Fitted, it trades against the GEMM efficiencies: eff_bf16 x the capped
 # clock is all a compute-bound GEMM sees, so a higher eff_bf16 with a harder cap fits the big GEMMs as well, and
 # whatever else reads eff_bf16 (the FP8 FMHA under ATTN_FP8_EFF) moves it to its bound 1.0 with pj_flop_n7 1.65 -> 2.15,
-# above every measured pair's 1.42-1.98 (docs/notes/issue-24.md, Round stop-30, issue-30kf). False: fitted (stop 29)
+# above every measured pair's 1.42-1.99 (docs/notes/issue-24.md, Round stop-30, issue-30kf). False: fitted (stop 29)
 HELD_CAP_ENERGY = True
 # the SM 9.0 block-scaled FP8 GEMM the collector times (DeepGEMM behind trtllm::fp8_block_scaling_gemm: kernels_db.yaml
 # trtllm_fp8_block_tile, TensorRT-LLM cpp/tensorrt_llm/kernels/cutlass_kernels/fp8_blockscale_gemm/
