@@ -9,12 +9,13 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
 
   compute efficiency  eff[fmt] at the boost clock, capped at 1
       eff[fmt]   one per GEMM format (bf16, fp8, nvfp4), and fp8_block for chips whose MMA
-                 applies the block scales (formats.mma_block_scaled_fp8); elsewhere fp8_block is
-                 the FP8 GEMM at eff[fp8] plus the promotion below
+                 applies the block scales (formats.mma_block_scaled_fp8) and for the SM 9.0 DeepGEMM kernel
+                 (DEEPGEMM_EFF); elsewhere fp8_block is the FP8 GEMM at eff[fp8] plus the promotion below
   power-capped clock  a GEMM that keeps its format's peak busy a fraction `busy` at boost draws
                  busy x peak x pj_flop_n7 x the node's energy scale (econ nodes.csv); past the
                  chip's TDP its compute runs at the clock that meets the cap (P ~ f^3 in the DVFS
-                 range; perf/power_cap.py): one shared energy per BF16-equivalent FLOP fitted
+                 range; perf/power_cap.py): one shared energy per BF16-equivalent FLOP, held at what the
+                 sustained-vs-boost GEMM microbenchmarks give (HELD_CAP_ENERGY), else fitted
   attention           eff_attention (fused attention vs GEMM, opcost's factor) on eff[math format], an
                       FP8 FMHA of a described family at eff[bf16], not the FP8 GEMM's (ATTN_FP8_EFF); the softmax
                       exponential on the special-function units, fixed from the hardware
@@ -213,6 +214,7 @@ PARAMS = (
     # the scales (elsewhere it is the FP8 GEMM plus the promotion on the vector units)
     *((f"eff_{f}", 0.7, 0.1, 1.0) for f in GEMM_FMTS if f != "fp8_block"),
     ("eff_fp8_block_mma", 0.7, 0.1, 1.0),
+    ("eff_fp8_block_sm90", 0.7, 0.1, 1.0),  # the SM 9.0 block-scaled FP8 kernel's (DeepGEMM) own, where DEEPGEMM_EFF
     ("pj_flop_n7", 1.5, 0.05, 20.0),  # board energy per BF16-equivalent FLOP at boost, N7 (perf/power_cap.py)
     ("eff_attention", 0.6, 0.1, 1.5),  # fused attention vs GEMM
     *((f"mem_{f}", 0.8, 0.2, 1.0) for f in CLASSES),  # DRAM streaming efficiency
@@ -348,6 +350,23 @@ QKV_STEP_BOUND = False
 # slower than their BF16 ones in the database, section in docs/notes/issue-24.md stop 29) keeps eff_fp8. In the fit
 # and `--kernels` serving (kernel_calibration.chip_entry: kernel_library attn_eff_fp8). False: eff_fp8 (stop 28)
 ATTN_FP8_EFF = True
+# the power cap's board energy per BF16-equivalent FLOP (pj_flop_n7) held at the value the sourced sustained-vs-boost
+# GEMM microbenchmarks give (held_cap_energy: data/calibration/power_cap_msmf.yaml, mamf-finder v4 MSMF and its pair
+# MAMF on H200, B200, A100 PCIe), not fitted. Fitted, it trades against the GEMM efficiencies: eff_bf16 x the capped
+# clock is all a compute-bound GEMM sees, so a higher eff_bf16 with a harder cap fits the big GEMMs as well, and
+# whatever else reads eff_bf16 (the FP8 FMHA under ATTN_FP8_EFF) moves it to its bound 1.0 with pj_flop_n7 1.65 -> 2.15,
+# above every measured pair's 1.42-1.99 (docs/notes/issue-24.md, Round stop-30, issue-30kf). False: fitted (stop 29)
+HELD_CAP_ENERGY = True
+# the SM 9.0 block-scaled FP8 GEMM the collector times (DeepGEMM behind trtllm::fp8_block_scaling_gemm: kernels_db.yaml
+# trtllm_fp8_block_tile, TensorRT-LLM cpp/tensorrt_llm/kernels/cutlass_kernels/fp8_blockscale_gemm/
+# fp8_blockscale_gemm_kernel.cuh, cpp/include/tensorrt_llm/deep_gemm/jit_utils.cuh) runs its MMAs at its own efficiency
+# (eff_fp8_block_sm90), not at cuBLASLt's per-tensor FP8 GEMM's eff_fp8 (cublas_scaled_mm, fitted across Hopper,
+# Blackwell, Ada and Blackwell-RTX kernels): a JIT-compiled kernel with its own tiles, TMA pipeline and two math
+# warpgroups, which the fit already prices as its own kernel in every other term (fixed time, stream, tile, load
+# pipeline, quantize rounds; FP8_BLOCK_SM90) — as Blackwell's block-scaled kernel has eff_fp8_block_mma and the FP8
+# FMHA its own (ATTN_FP8_EFF). Fitted on the SM 9.0 chips in the fit; Ada's block-scaled FP8 (no kernel described)
+# keeps eff_fp8. Fit only: serving has no block-scaled FP8 GEMM class. False: eff_fp8 (stop 29)
+DEEPGEMM_EFF = True
 # GEMM formats whose library kernel puts the tokens on the MMA's N side, so a GEMM of more tokens than
 # the chip's row tile splits them into equal tiles at the MMA's N step (ChipParams.balanced_row_tiles):
 # TensorRT-LLM's per-tensor FP8 linear runs trtllm::cublas_scaled_mm (tensorrt_llm/_torch/modules/linear.py
@@ -534,12 +553,14 @@ class Groups:
                                 format_power_density(ch),
                                 mma_block_scaled_fp8(ch), node_energy_scale(ch))
             p, pd, mma, escale = params[chip]
-            # block-scaled FP8: the MMA applies the scales (Blackwell), or the FP8 GEMM runs at the
-            # per-tensor FP8 efficiency and promotes on the vector units (Hopper, Ada)
-            eff = ("eff_fp8_block_mma" if mma else "eff_fp8") if fmt == "fp8_block" else f"eff_{fmt}"
+            # block-scaled FP8: the MMA applies the scales (Blackwell), or the FP8 GEMM promotes on the vector units
+            # (Hopper, Ada) at the per-tensor FP8 efficiency, or at its own where the kernel is known (SM 9.0 DeepGEMM)
             # the block-scaled FP8 kernel the collector timed, where the database says which (perf/kernel_tile.py:
             # DeepGEMM on SM 9.0): its (token, weight-row) tile per shape, swap-AB for few tokens; 0 elsewhere
             rule = fp8_block_rule(c["system"][idx[0]], c["stack"][idx[0]], fmt) if op == "gemm" else None
+            # (and its MMAs at that kernel's own efficiency where DEEPGEMM_EFF, not cuBLASLt's per-tensor eff_fp8)
+            eff = (("eff_fp8_block_mma" if mma else "eff_fp8_block_sm90" if DEEPGEMM_EFF and rule else "eff_fp8")
+                   if fmt == "fp8_block" else f"eff_{fmt}")
             ftm, ftn = (fp8_block_tile(c["m"][idx], c["n"][idx], float(p.num_cores), rule) if rule
                         else (np.zeros(len(idx)), np.zeros(len(idx))))
             # and the bytes its CTAs read for their operands, which the L2 serves (0 where the tile is not known)
@@ -779,6 +800,31 @@ def format_power_density(chip) -> np.ndarray:
     return pd
 
 
+def held_cap_energy(train_chips) -> float:
+    """pj_flop_n7 from the measured sustained / boost GEMM pairs (data/calibration/power_cap_msmf.yaml): per pair the
+    energy at which the cap law gives the measured throughput ratio (power_cap.cap_energy at busy = the boost
+    throughput / the format's peak, the chip's format power density and node), their geometric mean. A pair of a
+    kernel-database chip counts only where that chip is in `train_chips` (a held-out chip's microbenchmarks stay out)."""
+    from importlib import resources
+
+    import yaml
+
+    from ..hardware.catalog import get_chip, resolve_chip_id
+    from .power_cap import cap_energy
+
+    pairs = yaml.safe_load(resources.files("tapeout").joinpath("data", "calibration", "power_cap_msmf.yaml").read_text())["pairs"]
+    db_chips = {chip_for(e["chip"]).id for e in db_config()["systems"].values()}
+    es = []
+    for r in pairs:
+        ch = get_chip(resolve_chip_id(r["chip"]))
+        if ch.id in db_chips and ch.id not in set(train_chips):
+            continue
+        busy = r["pair_mamf_tflops"] / float(ch.peak_tflops(r["format"]))
+        es.append(cap_energy(busy, format_power_density(ch)[PEAK_KEYS.index(r["format"])], node_energy_scale(ch),
+                             r["msmf_tflops"] / r["pair_mamf_tflops"]))
+    return float(np.exp(np.mean(np.log(es))))
+
+
 def chip_power_density(chip) -> float:
     """fit/power_transfer.power_density (TDP W per dense BF16 TFLOP/s), PD_REF without it."""
     from .fit.power_transfer import power_density
@@ -1011,6 +1057,16 @@ def with_memory_floor(cost, rows, floor):
     return dataclasses.replace(cost, memory_time=new_mt, time=time + np.maximum(ct, new_mt) - np.maximum(ct, mt))
 
 
+def held_params(groups: Groups) -> dict:
+    """The parameters fit() holds, not fits, and their values: a kernel with no token rate (byte_buffer_classes)
+    its tokrate_ at the 0 it is priced at; the power cap's pj_flop_n7 from the sustained-vs-boost microbenchmarks of
+    the chips the groups train on (HELD_CAP_ENERGY, held_cap_energy)."""
+    held = {"tokrate_" + c: 0.0 for c in byte_buffer_classes()}
+    if HELD_CAP_ENERGY:
+        held["pj_flop_n7"] = held_cap_energy({g["chip"] for g in groups.items})
+    return held
+
+
 def fit(groups: Groups, structured: bool = True) -> dict:
     """Shared parameters from every group's kernels (each group weighs the same). `structured`: the
     finite-difference Jacobian re-predicts only the groups a stepped parameter reaches (group_reads,
@@ -1021,9 +1077,9 @@ def fit(groups: Groups, structured: bool = True) -> dict:
         x0[NAMES.index("split_serial_us")] = 0.0
     if not QKV_STEP_BOUND:  # the pass at the DRAM alone: reported as the 0 it is priced at
         x0[NAMES.index("qkv_step_bytes")] = 0.0
-    held = {"tokrate_" + c for c in byte_buffer_classes()}  # kernels with no token rate: reported as the 0 they are priced at
-    for n in held:
-        x0[NAMES.index(n)] = 0.0
+    held = held_params(groups)
+    for n, v in held.items():
+        x0[NAMES.index(n)] = v
     lo, hi = np.array([p[2] for p in PARAMS]), np.array([p[3] for p in PARAMS])
     present = {g["cls"] for g in groups.items}
     used = {g["eff"] for g in groups.items if g["op"] == "gemm"}  # both fp8_block efficiencies only where used
@@ -1100,7 +1156,7 @@ def fit(groups: Groups, structured: bool = True) -> dict:
 # that class's groups only
 CLASS_PARAM_PREFIXES = ("mem", "ovh", "split", "unit", "unitlat", "tokrate", "ctabw", "score", "ctas", "merge", "tile")
 # the compute efficiencies params_for and predict_group put on the peak keys (compute_effs)
-COMPUTE_EFFS = ("eff_bf16", "eff_fp8", "eff_nvfp4", "eff_fp8_block_mma")
+COMPUTE_EFFS = ("eff_bf16", "eff_fp8", "eff_nvfp4", "eff_fp8_block_mma", "eff_fp8_block_sm90")
 
 
 def group_reads(g: dict, name: str) -> bool:
@@ -1229,7 +1285,7 @@ def x_of(params: dict) -> np.ndarray:
     (ctas_decode_<kernel>, read only where FITTED_RESIDENCY) and a multi-block merge (merge_decode_mmha, read only
     where MMHA_LAUNCH) take their start value."""
     start = {p[0]: p[1] for p in PARAMS}
-    late = ("ctas_decode_", "merge_decode_", "tile_decode_")
+    late = ("ctas_decode_", "merge_decode_", "tile_decode_", "eff_fp8_block_sm90")
     return np.array([params[n] if n in params or not n.startswith(late) else start[n] for n in NAMES], dtype=float)
 
 
@@ -1277,6 +1333,9 @@ def model_switches() -> dict:
             "GEN_HEAD_PAD": {"value": GEN_HEAD_PAD, "serving": "kernel_decode_classes attn_gen_head_pad"},
             "GEN_BYTE_BUFFERS": {"value": GEN_BYTE_BUFFERS, "serving": "kernel_decode_classes attn_cta_tokens_per_s"},
             "ATTN_FP8_EFF": {"value": ATTN_FP8_EFF, "serving": "kernel_library attn_eff_fp8"},
+            "DEEPGEMM_EFF": {"value": DEEPGEMM_EFF, "serving": "fit only: serving has no block-scaled FP8 GEMM class"},
+            "HELD_CAP_ENERGY": {"value": HELD_CAP_ENERGY,
+                                "serving": "fit only: serving prices eff_compute's capped clock at the fit's pj_flop_n7, held or fitted"},
             "TOKEN_N_FMTS": {"value": list(TOKEN_N_FMTS),
                              "serving": "kernel_gemm_classes balanced_row_tiles, for the row's GEMM format"}}
 

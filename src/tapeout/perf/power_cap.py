@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..econ.nodes import node_param, parse_node
+from ..econ.nodes import coef, node_param, parse_node
 from ..econ.power import power_capped_clock
 from ..errors import TapeoutError
 
@@ -48,6 +48,17 @@ def clock_factor(busy, power_density, pj_flop_n7: float, energy_scale: float) ->
     # per TFLOP/s of peak: the kernel's dynamic power at boost vs the board's power (both in W / (TFLOP/s))
     _, scale = power_capped_clock(busy * pj_flop_n7 * energy_scale, 0.0, np.asarray(power_density, dtype=float), 1.0)
     return np.where(busy > 0, scale, 1.0)
+
+
+def cap_energy(busy: float, power_density: float, energy_scale: float, sustained_ratio: float) -> float:
+    """The pj_flop_n7 at which clock_factor(busy, power_density, ., energy_scale) equals `sustained_ratio`: the
+    inverse of the cap law on one measured pair, a GEMM busy a fraction `busy` of its format's peak at boost that
+    sustains `sustained_ratio` of that throughput at the board's cap (< 1: the cap binds), so
+    e = power_density / (busy x energy_scale x ratio^n), n the DVFS exponent (econ/power.py)."""
+    if not 0.0 < sustained_ratio < 1.0 or busy <= 0.0:
+        raise TapeoutError(f"cap_energy: a capped / boost throughput ratio in (0, 1) and busy > 0 are needed, got "
+                           f"{sustained_ratio}, {busy}.")
+    return float(power_density) / (busy * energy_scale * sustained_ratio ** coef("dvfs_exponent"))
 
 
 def capped_time(cost, peak_flops, power_density, pj_flop_n7: float, energy_scale: float) -> np.ndarray:
