@@ -43,6 +43,7 @@ the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2:
 over 89.1 M validation pairs; resnet: every 4 epochs over the 50,000 ImageNet validation
 images; bert: the rules' interval over 10,000 samples): n_evals x ceil(eval_samples / global
 batch) x t_fwd. BERT sequences cost the training set's mean real length (bert_train_shape).
+The pricing body is validation/other_training.py training_time, shared with `tapeout train --benchmark`.
 """
 
 from __future__ import annotations
