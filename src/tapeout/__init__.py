@@ -23,8 +23,8 @@ from .errors import TapeoutError
 
 __version__ = "0.1.0"
 
-_API = ("serve", "train", "explain", "workload_run", "workload_explain", "cost", "compliance", "explore", "run_study",
-        "validate", "chips", "get_chip", "register_chip", "load_model", "ServeResult", "ExplainResult", "TrainResult",
+_API = ("serve", "train", "train_benchmark", "explain", "workload_run", "workload_explain", "cost", "compliance", "explore", "run_study",
+        "validate", "chips", "get_chip", "register_chip", "load_model", "ServeResult", "ExplainResult", "TrainResult", "BenchmarkTrainResult",
         "WorkloadResult", "WorkloadExplainResult",
         "CostResult", "ComplianceResult", "ChipsResult", "ChipInfo", "ModelInfo", "ExploreResult", "StudyResult",
         "ValidationResult", "Record")

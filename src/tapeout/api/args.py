@@ -20,6 +20,8 @@ BOUNDS: dict[str, dict] = {
         "width", "height", "chips_per_node", "threads")},
     "quant-frontier:budget": dict(ge=0),  # a relative quality loss
     "global_batch_tokens": dict(gt=0),
+    "global_batch": dict(gt=0, integer=True),  # samples per step (train --benchmark retinanet ...)
+    "samples_to_converge": dict(gt=0),
     "power_limit": dict(gt=0, unit="W"),
     "volume": dict(ge=1, unit="units"),
     "maturity": dict(gt=0),

@@ -211,6 +211,13 @@ def op_rows(ct, fell: dict | None = None) -> list[dict]:
     return rows
 
 
+def _llm_benchmarks() -> tuple[str, ...]:
+    """The LLM MLPerf Training presets `train` runs (benchmarks.yaml training)."""
+    from ..perf.mlperf import benchmarks
+
+    return tuple(benchmarks()["training"])
+
+
 def train(model: str | None = None, chip: str | None = None, num_chips: int = 8, global_batch_tokens: float | None = None,
           seq_len: int | None = None, precision: str | None = None, benchmark: str | None = None, tp: int | None = None,
           pp: int | None = None, cp: int | None = None, ep: int | None = None, vp: int | None = None,
@@ -237,7 +244,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
             under its NVIDIA stack, the precision its submissions ran (FP8 where the chip has it,
             benchmarks.yaml precision_rules.training), else bf16; shown in the result's `stack`.
         benchmark: MLPerf Training preset (gpt3-175b, llama2-70b-lora, llama3.1-405b,
-            llama3.1-8b): adds `time_to_train_min` including evaluation passes, training to the
+            llama3.1-8b; the non-LLM ones, retinanet ... stable-diffusion: `train_benchmark`): adds `time_to_train_min` including evaluation passes, training to the
             convergence point of the run's batch (the benchmark's RCPs, data/mlperf/rcps.yaml, where on file).
         tp: tensor-parallel degree (None: best).
         pp: pipeline-parallel degree (None: best).
@@ -325,7 +332,9 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         tb = benchmarks()["training"]
         key = benchmark.lower().replace("_", "-")
         if key not in tb:
-            raise TapeoutError(f"unknown training benchmark '{benchmark}'. Known: {', '.join(tb)}.")
+            from ..validation.other_training import BENCHMARKS  # priced by api.train_benchmark
+
+            raise TapeoutError(f"unknown training benchmark '{benchmark}'. Known: {', '.join(tuple(tb) + BENCHMARKS)}.")
         b = bench_cfg = tb[key]
         if model and load_llm(model).name != load_llm(b["model"]).name:  # its time to train is for its model
             raise TapeoutError(f"--model: benchmark {key} trains {b['model']}; drop --model, or drop --benchmark "

@@ -148,6 +148,17 @@ class TrainResult(Record):
     mfu: float
 
 
+class BenchmarkTrainResult(Record):
+    """A non-LLM MLPerf Training run (`tapeout train --benchmark retinanet ...`): `time_to_train_min`
+    (minutes incl. evaluation passes; None without a convergence point on file), samples/s of the
+    job, step time in s, `breakdown` in s, the benchmark `definition` with sources."""
+
+    benchmark: str
+    chip: str
+    samples_per_s: float
+    step_time_s: float
+
+
 class WorkloadResult(Record):
     """A non-LLM workload preset on one chip (`tapeout workload-run`): time per batch in s,
     units (samples, queries, frames, ...) per s, energy in J, dominant bound."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import api
+from ..errors import TapeoutError
 from .app import app, console, print_json, table
 
 
@@ -24,7 +25,11 @@ def train_cmd(
                                               "train (its RCP convergence point), else the benchmark's, else 1024 sequences"),
     seq_len: int = typer.Option(None, "--seq-len"),
     precision: str = typer.Option(None, "--precision", "-p", help="training recipe: bf16, fp8 (TE delayed scaling), fp8-current, mxfp8, nvfp4 (data/precision/training_recipes.yaml); or int8/fp16; default: with --benchmark under its NVIDIA stack, its submissions' (fp8 where the chip has it), else bf16"),
-    benchmark: str = typer.Option(None, "--benchmark", help="gpt3-175b | llama2-70b-lora | llama3.1-405b | llama3.1-8b"),
+    benchmark: str = typer.Option(None, "--benchmark", help="gpt3-175b | llama2-70b-lora | llama3.1-405b | llama3.1-8b; "
+                                  "non-LLM: retinanet | rgat | dlrm-dcnv2 | bert | resnet | stable-diffusion (with "
+                                  "--chip, --num-chips, --global-batch only)"),
+    global_batch: int = typer.Option(None, "--global-batch", help="with a non-LLM --benchmark: samples per step; "
+                                     "default: the batch of its Reference Convergence Point on file"),
     tp: int = typer.Option(None, "--tp"),
     pp: int = typer.Option(None, "--pp"),
     cp: int = typer.Option(None, "--cp", help="context-parallel size"),
@@ -62,6 +67,19 @@ def train_cmd(
     json_out: bool = typer.Option(False, "--json"),
 ):
     """Predict step time, tokens/s, MFU and memory per chip; picks the fastest layout that fits."""
+    from ..api.other_train import non_llm_benchmark
+
+    if non_llm_benchmark(benchmark):  # RetinaNet, R-GAT, DLRM-DCNv2, BERT, ResNet, SD (flux1 refused)
+        llm_only = {k: v for k, v in locals().items() if k not in ("benchmark", "chip", "num_chips", "global_batch",
+                                                                   "json_out", "non_llm_benchmark")}
+        given = [k for k, v in llm_only.items() if v not in (None, False)]
+        if given:
+            raise TapeoutError(f"--{given[0].replace('_', '-')} applies to the LLM presets; --benchmark {benchmark} "
+                               f"takes --chip, --num-chips and --global-batch only.")
+        return _print_benchmark(api.train_benchmark(benchmark, chip, num_chips, global_batch), json_out)
+    if global_batch is not None:
+        raise TapeoutError("--global-batch (samples) applies to the non-LLM --benchmark presets (retinanet, rgat, "
+                           "dlrm-dcnv2, bert, resnet, stable-diffusion); LLM runs take --global-batch-tokens.")
     r = api.train(model=model, chip=chip, num_chips=num_chips, global_batch_tokens=global_batch_tokens, seq_len=seq_len,
                   precision=precision, benchmark=benchmark, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs, zero=zero,
                   recompute=recompute, lora=lora, power_limit=power_limit, shard=shard,
@@ -115,3 +133,26 @@ def train_cmd(
                             [["ranks waited for", rs["ranks"]], ["per-rank sigma", rs["sigma_persistent"]],
                              ["E[max z]", rs["expected_max_z"]], ["compute slowdown", rs["slowdown"]],
                              ["added per step (s)", rs["added_s"]], ["source", rs["source"]]]))
+
+
+def _print_benchmark(r, json_out: bool) -> None:
+    """A non-LLM MLPerf Training run: its definition (with sources), step breakdown, time to train."""
+    d = r.to_dict()
+    if json_out:
+        print_json(d)
+        return
+    q = d["quality_target"]
+    rows = [["benchmark", d["benchmark"], ""], ["chip", f"{d['num_chips']} x {d['chip']}", ""],
+            ["global batch (samples)", d["global_batch"], d["global_batch_from"]],
+            ["samples to converge", "not on file" if d["samples_to_converge"] is None else f"{d['samples_to_converge']:,.0f}",
+             d["samples_to_converge_from"]],
+            ["convergence target", q["value"] if q["value"] is not None else "not on file", f"{q['status']}: {q['source']}"],
+            ["samples/s", f"{d['samples_per_s']:,.1f}", ""], ["step time (s)", f"{d['step_time_s']:.4g}", ""]]
+    if d["time_to_train_min"] is not None:
+        rows.append(["time to train (min, incl. evaluation)", f"{d['time_to_train_min']:.3f}", ""])
+    console.print(table("MLPerf Training prediction", ["item", "value", "from"], rows,
+                        caption=f"RCP source: {d['definition']['samples_to_converge']['source']}"))
+    bd = d["breakdown"]
+    console.print(table("step breakdown (s)", ["item", "value"],
+                        [[k, bd[k]] for k in ("per_chip_batch", "fwd_s", "bwd_s", "once_s", "allreduce_s", "optimizer_s",
+                                              "feature_read_s", "n_evals", "eval_min") if bd.get(k) is not None]))

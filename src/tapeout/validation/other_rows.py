@@ -45,6 +45,7 @@ the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2:
 over 89.1 M validation pairs; resnet: every 4 epochs over the 50,000 ImageNet validation
 images; bert: the rules' interval over 10,000 samples): n_evals x ceil(eval_samples / global
 batch) x t_fwd. BERT sequences cost the training set's mean real length (bert_train_shape).
+The pricing body is validation/other_training.py training_time, shared with `tapeout train --benchmark`.
 """
 
 from __future__ import annotations
@@ -61,10 +62,8 @@ from ..errors import TapeoutError
 from ..hardware.catalog import get_chip, resolve_chip_id
 from ..ops import OpGraph
 from ..perf.calibration import calibrated_params
-from ..perf.collectives import collective_time, topology_for
 from ..perf.opcost import evaluate
 from ..perf.recsys import qps_at_p99, recsys_cost
-from ..perf.train_backward import backward_time
 from ..perf.scenarios import host_path_s
 from ..workloads.catalog import USABLE_MEMORY_FRACTION, memory_needed
 from ..workloads import diffusion, gnn, recsys, speech, vision
@@ -438,52 +437,18 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     if not gb:
         raise SkipRow("row notes lack global_batch_size")
     samples = samples_to_converge(bench, notes)
-    per_chip = max(1, int(math.ceil(gb / n)))
-    if not chip.supports("bf16"):
-        raise SkipRow(f"chip {chip.id} has no bf16 matrix peak")
-    p = calibrated_params(chip, fitted)
+    from .other_training import training_time  # the pricing body, shared with `tapeout train --benchmark`
+
     try:
-        g, once, dense = training_graphs(bench, per_chip)
-        t_fwd = float(evaluate(g, p).total_time)
-        t_bwd = backward_time(g, p, tuple(_fact("train_no_input_grad", bench)))
-        t_once = float(evaluate(once, p).total_time) if once.ops else 0.0
+        r = training_time(bench, chip, n, gb, samples, fitted)
     except TapeoutError as e:
         raise SkipRow(str(e)) from None
-    # DDP's gradient all-reduce as the collective engine times it for the system (NCCL: inside
-    # the scale-up domain, then tree/ring across nodes on the domain's shard; perf/collectives.py,
-    # the same engine the LLM training layouts use)
-    t_ar = float(collective_time("all_reduce", dense, n, topology_for(p, chip.family))[0]) if n > 1 else 0.0
-    # overlapped with the backward (PyTorch DDP buckets) unless the stack runs it after the backward
-    # (other_benchmarks.yaml sd_train.allreduce_overlapped: NeMo's SD config)
-    overlapped = _fact("sd_train", "allreduce_overlapped") if bench == "stable-diffusion" else True
-    t_opt = 0.0
-    if bench == "bert" and chip.vendor in _fact("bert_train", "distributed_lamb_vendors"):
-        t_ar, t_opt = bert_weight_update_s(p, chip.family, n, dense)
-        overlapped = False  # one gradient block, reduced after the backward: exposed
-    t_step = t_fwd + t_bwd + t_once + (max(0.0, t_ar - t_bwd) if overlapped else t_ar) + t_opt
-    t_read = _feature_read_s(g, once, p, n, chip.family) if bench == "rgat" else 0.0
-    t_step = max(t_step, t_read)
-    # evaluation passes inside the timed region (other_benchmarks.yaml `train-<bench>`): forward
-    # only over the validation set, in global batches of the training size. RetinaNet's frozen
-    # layers and R-GAT's feature gather (the `once` graph) run in evaluation too; an R-GAT batch
-    # waits for its feature read (overlapped, perf/gnn.py)
-    ev = workload_facts().get(f"train-{bench}") or {}
-    t_eval_batch = max(t_fwd + (t_once if bench in EVAL_RUNS_ONCE_GRAPH else 0.0), t_read)
 
-    def run_to(samples: float) -> dict:
-        """Minutes of a run converging at `samples`: its steps plus its evaluations."""
-        n_evals = 0
-        if ev:  # the run stops at the evaluation that reaches the target, so the convergence point is a whole
-            # number of intervals (each a whole number of steps: round, not floor)
-            n_evals = max(1, round(samples / eval_interval(ev, gb)))
-        t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_eval_batch if ev else 0.0
-        return {"minutes": (samples / gb * t_step + t_eval) / 60.0, "n_evals": n_evals, "eval_min": t_eval / 60.0}
+    def run_to(samples: float) -> dict:  # the same run converging at `samples` (steps plus evaluations)
+        return training_time(bench, chip, n, gb, samples, fitted)
 
-    run = run_to(samples)
-    return RowPrediction(run["minutes"], "minutes", f"train-{bench}", detail={
-        "chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "measures": measures(True), "step_s": t_step,
-        "fwd_s": t_fwd, "bwd_s": t_bwd, "once_s": t_once, "allreduce_s": t_ar, "optimizer_s": t_opt, "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": run["n_evals"],
-        "eval_min": run["eval_min"], "time_to_train": _at_rcp(bench, gb, row, run_to)})
+    return RowPrediction(r.pop("minutes"), "minutes", f"train-{bench}", detail={
+        **r, "measures": measures(True), "time_to_train": _at_rcp(bench, gb, row, run_to)})
 
 
 def _at_rcp(bench: str, gb: float, row: dict, run_to) -> dict | None:

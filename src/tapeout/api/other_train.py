@@ -1,0 +1,74 @@
+"""`tapeout train --benchmark retinanet | rgat | dlrm-dcnv2 | bert | resnet | stable-diffusion`: the
+non-LLM MLPerf Training benchmarks, priced as their validation rows are (validation/other_training.py)."""
+
+from __future__ import annotations
+
+from ..errors import TapeoutError
+from .args import check_numbers, check_texts
+from .results import BenchmarkTrainResult
+
+
+def non_llm_benchmark(benchmark: str | None) -> str | None:
+    """The canonical name of a non-LLM MLPerf Training benchmark (flux1 included, to be refused), or None."""
+    from ..validation.other_training import BENCHMARKS, REFUSED
+
+    key = (benchmark or "").lower().replace("_", "-")
+    return key if key in BENCHMARKS or key in REFUSED else None
+
+
+def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch: int | None = None,
+                    samples_to_converge: float | None = None) -> BenchmarkTrainResult:
+    """Predict a non-LLM MLPerf Training run (`tapeout train --benchmark retinanet ...`): step
+    breakdown, samples/s and time to train including the evaluation passes.
+
+    Args:
+        benchmark: retinanet, rgat, dlrm-dcnv2, bert, resnet or stable-diffusion (flux1 is refused:
+            its definition is on file, its mapper is not).
+        chip: catalog id or alias.
+        num_chips: accelerators in the job (data-parallel replicas of the whole model).
+        global_batch: samples per optimizer step. None: the batch of the benchmark's Reference
+            Convergence Point on file (data/mlperf/other_benchmarks.yaml train_rcp).
+        samples_to_converge: training samples to the quality target. None: the RCP's (olympic mean)
+            when the run's batch is the RCP's; at another batch none is on file and the result gives
+            throughput only (`time_to_train_min` None).
+
+    Returns:
+        BenchmarkTrainResult: `time_to_train_min` (minutes incl. evaluation; None without a
+        convergence point), `samples_per_s` (samples/s of the job), `step_time_s` (s), `breakdown`
+        (s per step: forward, backward, once-per-step work, all-reduce, optimizer, feature read;
+        evaluation minutes), `definition` (global batch, samples to converge and quality target,
+        each with its status and source).
+
+    Raises:
+        TapeoutError: bad input, an unknown benchmark (the valid names listed) or flux1.
+    """
+    from ..hardware.catalog import get_chip
+    from ..validation.other_training import BENCHMARKS, definition, training_time
+    from .llm import _llm_benchmarks
+
+    check_texts(benchmark=benchmark, chip=chip)
+    n = check_numbers("train", num_chips=num_chips, global_batch=global_batch, samples_to_converge=samples_to_converge)
+    num_chips, global_batch = n["num_chips"], n["global_batch"]
+    key = non_llm_benchmark(benchmark)
+    if key is None:
+        raise TapeoutError(f"unknown training benchmark '{benchmark}'. Known: {', '.join(_llm_benchmarks() + BENCHMARKS)}.")
+    if not chip:
+        raise TapeoutError("--chip is required.")
+    d = definition(key)  # refuses flux1, naming what is missing
+    gb_def, conv = d["global_batch"], d["samples_to_converge"]
+    gb = global_batch if global_batch is not None else gb_def["value"]
+    batch_from = "given" if global_batch is not None else "the RCP's batch (definition.global_batch)"
+    if samples_to_converge is not None:
+        samples, samples_from = float(samples_to_converge), "given"
+    elif gb == conv["at_global_batch"]:
+        samples, samples_from = conv["value"], f"the RCP at this batch: {conv['rule']} (definition.samples_to_converge)"
+    else:
+        samples, samples_from = None, (f"no convergence point on file at global batch {gb} (the RCP on file is at "
+                                       f"{conv['at_global_batch']}): throughput only")
+    r = training_time(key, get_chip(chip), num_chips, gb, samples)
+    minutes = r.pop("minutes")
+    return BenchmarkTrainResult({
+        "benchmark": key, "chip": r.pop("chip"), "num_chips": num_chips, "global_batch": gb,
+        "global_batch_from": batch_from, "samples_to_converge": samples, "samples_to_converge_from": samples_from,
+        "quality_target": d["quality_target"], "time_to_train_min": minutes, "samples_per_s": r["samples_per_s"],
+        "step_time_s": r["step_s"], "breakdown": r, "definition": d})

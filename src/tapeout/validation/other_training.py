@@ -1,0 +1,109 @@
+"""Time to train of the non-LLM MLPerf Training benchmarks (RetinaNet, R-GAT, DLRM-DCNv2, BERT,
+ResNet-50, Stable Diffusion v2) at a chip, chip count, global batch and samples to converge: the one
+pricing body behind the validation rows (other_rows.py map_training) and `tapeout train --benchmark`
+(api/other_train.py). Step model, evaluation passes and sources: other_rows.py's module docstring.
+
+The benchmark definition a user runs (`definition`): the default global batch and its samples to
+converge are the benchmark's smallest-batch Reference Convergence Point (other_benchmarks.yaml
+train_rcp, mlcommons/logging rcp_checker; olympic mean as rcp_checker compute_rcp_stats). At a batch
+with no RCP on file the samples are unknown and only throughput is given, never an invented count.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..errors import TapeoutError
+from ..perf.calibration import calibrated_params
+from ..perf.collectives import collective_time, topology_for
+from ..perf.convergence import olympic_mean
+from ..perf.opcost import evaluate
+from ..perf.train_backward import backward_time
+from .other_rows import (EVAL_RUNS_ONCE_GRAPH, _fact, _feature_read_s, bert_weight_update_s, eval_interval,
+                         training_graphs, workload_facts)
+
+BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "bert", "resnet", "stable-diffusion")
+# defined on file but not priced: what is missing, named (other_benchmarks.yaml train-flux1)
+REFUSED = {"flux1": "MLPerf Training flux1 (Flux.1-schnell, other_benchmarks.yaml train-flux1) has its definition "
+                    "on file but no training mapper: training_graphs() in validation/other_rows.py has no Flux.1 "
+                    "graph (the MMDiT forward + backward, its frozen text encoders and full activation recompute) "
+                    "and no RCP is on file (train_rcp)"}
+
+
+def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_to_converge: float | None,
+                  fitted: dict | None = None) -> dict:
+    """One MLPerf Training run of `bench` on `n_chips` x `chip` (a catalog Chip) at `global_batch`
+    samples per step: the step breakdown (s), samples/s, and with `samples_to_converge` the minutes
+    to train including the evaluation passes (None without it). Raises TapeoutError where the chip
+    or the graph cannot run it."""
+    n = int(n_chips)
+    gb = global_batch
+    samples = samples_to_converge
+    per_chip = max(1, int(math.ceil(gb / n)))
+    if not chip.supports("bf16"):
+        raise TapeoutError(f"chip {chip.id} has no bf16 matrix peak")
+    p = calibrated_params(chip, fitted)
+    g, once, dense = training_graphs(bench, per_chip)
+    t_fwd = float(evaluate(g, p).total_time)
+    t_bwd = backward_time(g, p, tuple(_fact("train_no_input_grad", bench)))
+    t_once = float(evaluate(once, p).total_time) if once.ops else 0.0
+    # DDP's gradient all-reduce as the collective engine times it for the system (NCCL: inside
+    # the scale-up domain, then tree/ring across nodes on the domain's shard; perf/collectives.py,
+    # the same engine the LLM training layouts use)
+    t_ar = float(collective_time("all_reduce", dense, n, topology_for(p, chip.family))[0]) if n > 1 else 0.0
+    # overlapped with the backward (PyTorch DDP buckets) unless the stack runs it after the backward
+    # (other_benchmarks.yaml sd_train.allreduce_overlapped: NeMo's SD config)
+    overlapped = _fact("sd_train", "allreduce_overlapped") if bench == "stable-diffusion" else True
+    t_opt = 0.0
+    if bench == "bert" and chip.vendor in _fact("bert_train", "distributed_lamb_vendors"):
+        t_ar, t_opt = bert_weight_update_s(p, chip.family, n, dense)
+        overlapped = False  # one gradient block, reduced after the backward: exposed
+    t_step = t_fwd + t_bwd + t_once + (max(0.0, t_ar - t_bwd) if overlapped else t_ar) + t_opt
+    t_read = _feature_read_s(g, once, p, n, chip.family) if bench == "rgat" else 0.0
+    t_step = max(t_step, t_read)
+    out = {"chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "step_s": t_step,
+           "fwd_s": t_fwd, "bwd_s": t_bwd, "once_s": t_once, "allreduce_s": t_ar, "optimizer_s": t_opt,
+           "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": None, "eval_min": None, "minutes": None}
+    if samples is None:  # no convergence point: throughput only
+        return out
+    # evaluation passes inside the timed region (other_benchmarks.yaml `train-<bench>`): forward
+    # only over the validation set, in global batches of the training size. RetinaNet's frozen
+    # layers and R-GAT's feature gather (the `once` graph) run in evaluation too; an R-GAT batch
+    # waits for its feature read (overlapped, perf/gnn.py)
+    ev = workload_facts().get(f"train-{bench}") or {}
+    n_evals, t_eval = 0, 0.0
+    if ev:
+        # the run stops at the evaluation that reaches the target, so the row's convergence point is
+        # a whole number of intervals (each a whole number of steps: round, not floor)
+        every = eval_interval(ev, gb)
+        n_evals = max(1, round(samples / every))
+        t_eval_batch = max(t_fwd + (t_once if bench in EVAL_RUNS_ONCE_GRAPH else 0.0), t_read)
+        t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_eval_batch
+    out.update(n_evals=n_evals, eval_min=t_eval / 60.0, minutes=((samples / gb) * t_step + t_eval) / 60.0)
+    return out
+
+
+def definition(bench: str) -> dict:
+    """What the benchmark definition on file fixes for `bench`: its RCP global batch and samples to
+    converge (other_benchmarks.yaml train_rcp: olympic mean, epochs converted by train-<bench>
+    epoch_samples), and its quality target where on file; each with status and source."""
+    if bench in REFUSED:
+        raise TapeoutError(REFUSED[bench] + ".")
+    if bench not in BENCHMARKS:
+        raise TapeoutError(f"unknown non-LLM training benchmark '{bench}'. Known: {', '.join(BENCHMARKS)}.")
+    facts = workload_facts()
+    rcp = facts["train_rcp"][bench]
+    pt = rcp["value"]
+    mean = olympic_mean(pt["converge"])
+    rule = f"olympic mean of {len(pt['converge'])} reference runs, {mean:g} {pt['unit']}"
+    if pt["unit"] == "epochs":
+        epoch = facts[f"train-{bench}"]["epoch_samples"]
+        mean *= float(epoch["value"])
+        rule += f" x {epoch['value']:,} samples per epoch (other_benchmarks.yaml train-{bench} epoch_samples)"
+    target = (facts.get(f"train-{bench}") or {}).get("quality_target")
+    return {"global_batch": {"value": int(pt["bs"]), "status": rcp["status"], "source": rcp["source"]},
+            "samples_to_converge": {"value": mean, "at_global_batch": int(pt["bs"]), "rule": rule,
+                                    "status": rcp["status"], "source": rcp["source"]},
+            "quality_target": (dict(target) if target else
+                               {"value": None, "status": "not on file", "source": "other_benchmarks.yaml holds no "
+                                f"quality target for {bench}"})}

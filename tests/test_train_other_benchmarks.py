@@ -1,0 +1,102 @@
+"""`tapeout train --benchmark retinanet | rgat | dlrm-dcnv2 | bert | resnet | stable-diffusion` (issue 18
+item 3): the CLI / API price a run exactly as the validation rows do (validation/other_training.py is their
+one body), take their default batch and convergence point from the benchmark's RCP on file, refuse flux1
+naming what is missing, and never invent a convergence point."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from _cli import refusal, run_cli
+from tapeout import api
+from tapeout.perf.convergence import olympic_mean
+from tapeout.validation.other_rows import TRAIN_BENCH, map_training, workload_facts
+from tapeout.validation.other_training import BENCHMARKS
+
+# the results-folder token of each benchmark (the inverse of other_rows.TRAIN_BENCH)
+ROW_TOKEN = {v: k for k, v in TRAIN_BENCH.items() if k not in ("retinanet", "rgat")}
+
+
+def _row(bench: str, chips: int, gb: int, samples: float) -> dict:
+    return {"id": "T", "category": "mlperf-train", "workload": f"MLPerf Training v4.0 {ROW_TOKEN[bench]}",
+            "accelerator": "NVIDIA H100-SXM5-80GB", "n_accelerators": str(chips),
+            "notes": f"global_batch_size={gb} samples_count={samples}"}
+
+
+@pytest.mark.parametrize("bench,chips,gb,samples", [("retinanet", 16, 512, 5e6), ("rgat", 8, 4096, 7e7),
+                                                    ("dlrm-dcnv2", 8, 65536, 3e9), ("bert", 64, 1536, 2.7e6),
+                                                    ("resnet", 8, 3264, 4.5e7), ("stable-diffusion", 32, 512, 2.5e6)])
+def test_api_equals_the_validation_row_mapper(bench, chips, gb, samples):
+    """Same chip, chips, batch and samples: the same minutes, step and evaluation time as map_training."""
+    row = map_training(_row(bench, chips, gb, samples))
+    r = api.train_benchmark(bench, "h100-sxm", chips, global_batch=gb, samples_to_converge=samples)
+    assert r.time_to_train_min == row.predicted
+    assert r.step_time_s == row.detail["step_s"] and r.breakdown["eval_min"] == row.detail["eval_min"]
+    assert r.breakdown["n_evals"] == row.detail["n_evals"]
+
+
+@pytest.mark.parametrize("bench", BENCHMARKS)
+def test_every_benchmark_runs_on_eight_h100_from_its_definition(bench):
+    r = api.train_benchmark(bench, "h100-sxm", 8)
+    rcp = workload_facts()["train_rcp"][bench]["value"]
+    assert r.global_batch == rcp["bs"]
+    assert math.isfinite(r.time_to_train_min) and r.time_to_train_min > 0
+    # the convergence point is the RCP's olympic mean, in samples (epochs x the epoch's samples)
+    per = float(workload_facts()[f"train-{bench}"]["epoch_samples"]["value"]) if rcp["unit"] == "epochs" else 1.0
+    assert r.samples_to_converge == pytest.approx(olympic_mean(rcp["converge"]) * per)
+    # time to train >= the training steps alone (evaluation only adds)
+    assert r.time_to_train_min * 60 >= r.samples_to_converge / r.samples_per_s * (1 - 1e-12)
+    assert r.definition["samples_to_converge"]["source"].startswith("https://github.com/mlcommons/logging/")
+
+
+@pytest.mark.parametrize("bench", BENCHMARKS)
+def test_time_to_train_does_not_rise_when_chips_double_at_fixed_batch(bench):
+    gb = workload_facts()["train_rcp"][bench]["value"]["bs"]
+    t = [api.train_benchmark(bench, "h100-sxm", n, global_batch=gb).time_to_train_min for n in (4, 8)]
+    assert t[1] <= t[0] * (1 + 1e-9), t
+
+
+def test_a_batch_without_a_convergence_point_gives_throughput_only():
+    r = api.train_benchmark("resnet", "h100-sxm", 8, global_batch=3000)
+    assert r.time_to_train_min is None and r.samples_to_converge is None and r.samples_per_s > 0
+    assert "no convergence point on file" in r.samples_to_converge_from
+
+
+def test_quality_target_shown_where_on_file_and_said_missing_elsewhere():
+    assert api.train_benchmark("rgat", "h100-sxm", 8).quality_target["value"] == "validation accuracy 0.72"
+    assert api.train_benchmark("bert", "h100-sxm", 8).quality_target["status"] == "not on file"
+
+
+def test_cli_json_is_the_api_result():
+    code, out, _ = run_cli(["train", "--benchmark", "retinanet", "--chip", "h100-sxm", "-n", "8", "--json"])
+    assert code == 0
+    assert json.loads(out) == api.train_benchmark("retinanet", "h100-sxm", 8).to_dict()
+
+
+def test_cli_table_prints_target_and_time_to_train():
+    code, out, _ = run_cli(["train", "--benchmark", "rgat", "--chip", "h100-sxm", "-n", "8"])
+    assert code == 0 and "validation accuracy 0.72" in out and "time to train" in out
+
+
+def test_flux1_is_refused_naming_its_missing_mapper():
+    line = refusal(["train", "--benchmark", "flux1", "--chip", "h100-sxm"])
+    assert "flux1" in line and "no training mapper" in line and "training_graphs" in line
+
+
+def test_unknown_benchmark_lists_every_valid_name():
+    line = refusal(["train", "--benchmark", "ssd-resnet34", "--chip", "h100-sxm"])
+    assert all(b in line for b in BENCHMARKS + ("gpt3-175b", "llama3.1-8b"))
+
+
+@pytest.mark.parametrize("args", [["--global-batch", "0"], ["--global-batch", "-8"], ["-n", "0"], ["-n", "-2"],
+                                  ["--tp", "2"]])
+def test_bad_input_exits_2_with_one_line(args):
+    refusal(["train", "--benchmark", "bert", "--chip", "h100-sxm", *args])
+
+
+def test_global_batch_is_refused_on_an_llm_run():
+    assert "--global-batch-tokens" in refusal(["train", "--benchmark", "llama3.1-8b", "--chip", "h100-sxm",
+                                              "--global-batch", "32"])
