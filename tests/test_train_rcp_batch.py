@@ -72,7 +72,7 @@ def test_rcp_lookup_is_rcp_checkers_rule(table, bs):
     ours = cv.Rcp
     points = tuple(ours(b, olympic_mean(v)) for b, v in table.items())
     want = _checker_lookup(table, bs)
-    entries = {"t": (points, "samples", "test", None)}
+    entries = {"t": [(points, "samples", "test", None)]}
     orig = cv._entries
     cv._entries = lambda: entries
     try:

@@ -27,7 +27,7 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
         chip: catalog id or alias.
         num_chips: accelerators in the job (data-parallel replicas of the whole model).
         global_batch: samples per optimizer step. None: the batch of the benchmark's Reference
-            Convergence Point on file (data/mlperf/other_benchmarks.yaml train_rcp).
+            Convergence Point on file (data/mlperf/rcps.yaml).
         samples_to_converge: training samples to the quality target. None: the RCP's (olympic mean)
             when the run's batch is the RCP's; at another batch none is on file and the result gives
             throughput only (`time_to_train_min` None).
@@ -43,7 +43,8 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
         TapeoutError: bad input, an unknown benchmark (the valid names listed) or flux1.
     """
     from ..hardware.catalog import get_chip
-    from ..validation.other_training import BENCHMARKS, definition, training_time
+    from ..perf.convergence import LATEST, rcp_batches
+    from ..validation.other_training import BENCHMARKS, converge_at, definition, training_time
     from .llm import _llm_benchmarks
 
     check_texts(benchmark=benchmark, chip=chip)
@@ -60,11 +61,11 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
     batch_from = "given" if global_batch is not None else "the RCP's batch (definition.global_batch)"
     if samples_to_converge is not None:
         samples, samples_from = float(samples_to_converge), "given"
-    elif gb == conv["at_global_batch"]:
-        samples, samples_from = conv["value"], f"the RCP at this batch: {conv['rule']} (definition.samples_to_converge)"
+    elif (at := converge_at(key, gb)) is not None:
+        samples, samples_from = at.samples, f"the RCP at this batch: {at.how}; {at.source}"
     else:
-        samples, samples_from = None, (f"no convergence point on file at global batch {gb} (the RCP on file is at "
-                                       f"{conv['at_global_batch']}): throughput only")
+        samples, samples_from = None, (f"no convergence point on file at global batch {gb} (its largest RCP on file is "
+                                       f"at {max(rcp_batches(f'train-{key}', LATEST)):,}, data/mlperf/rcps.yaml): throughput only")
     r = training_time(key, get_chip(chip), num_chips, gb, samples)
     minutes = r.pop("minutes")
     return BenchmarkTrainResult({

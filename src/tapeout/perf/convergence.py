@@ -14,6 +14,8 @@ checker's rcp_pass 'pruned_rcps':
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -64,22 +66,42 @@ def pruned(points: tuple[Rcp, ...]) -> tuple[Rcp, ...]:
     return tuple(pts)
 
 
+LATEST = "latest"  # mlperf_round for "the newest ruleset on file" (a user's run, not a dated result row)
+
+
+def _round_key(r: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", r))
+
+
 @lru_cache(maxsize=1)
 def _entries() -> dict:
-    """{key: (RCPs, unit, source, rounds)}; rounds: the MLPerf rounds whose ruleset holds these RCPs (None: every
-    round the benchmark ran)."""
+    """{key: [(RCPs, unit, source, rounds), ...]}, one per ruleset; rounds: the MLPerf rounds whose ruleset holds
+    these RCPs (None: every round the benchmark ran)."""
     raw = yaml.safe_load(resources.files("tapeout").joinpath("data", "mlperf", "rcps.yaml").read_text())
-    return {k: (tuple(Rcp(int(p["bs"]), olympic_mean(p["converge"], int(e.get("dropped", 1)))) for p in e["points"]),
-                e["unit"], e["source"], tuple(e["rounds"]) if "rounds" in e else None) for k, e in raw.items()}
+    return {k: [(tuple(Rcp(int(p["bs"]), olympic_mean(p["converge"], int(e.get("dropped", 1)))) for p in e["points"]),
+                 e["unit"], e["source"], tuple(e["rounds"]) if "rounds" in e else None)
+                for e in (v if isinstance(v, list) else [v])] for k, v in raw.items()}
+
+
+def _entry(benchmark: str, mlperf_round: str | None):
+    """The ruleset entry that scores a run of `mlperf_round` (None: an entry for every round; LATEST: that, else
+    the newest ruleset's), or None."""
+    es = _entries().get(benchmark) or []
+    undated = [e for e in es if e[3] is None]
+    if mlperf_round is None or (mlperf_round == LATEST and undated):
+        return undated[0] if undated else None
+    if mlperf_round == LATEST:
+        return max(es, key=lambda e: max(_round_key(r) for r in e[3]))
+    return next((e for e in es if e[3] is not None and mlperf_round in e[3]), undated[0] if undated else None)
 
 
 def has_rcps(benchmark: str) -> bool:
     return benchmark in _entries()
 
 
-def rcp_batches(benchmark: str) -> tuple[int, ...]:
-    """The global batches the benchmark's RCPs were run at (empty: none on file)."""
-    e = _entries().get(benchmark)
+def rcp_batches(benchmark: str, mlperf_round: str | None = None) -> tuple[int, ...]:
+    """The global batches the benchmark's RCPs (of `mlperf_round`'s ruleset) were run at (empty: none on file)."""
+    e = _entry(benchmark, mlperf_round)
     return tuple(sorted(p.bs for p in e[0])) if e else ()
 
 
@@ -89,8 +111,8 @@ def samples_to_converge(benchmark: str, bs: int, seq_len: int = 1, mlperf_round:
     the benchmark has no RCPs on file for `mlperf_round` (e.g. "v4.0"; an entry limited to some rounds holds
     for those only) or `bs` lies above its largest RCP. Units: tokens / seq_len; epochs x epoch_samples (the
     benchmark's training-set size, needed for an entry in epochs)."""
-    e = _entries().get(benchmark)
-    if e is None or (e[3] is not None and mlperf_round not in e[3]):
+    e = _entry(benchmark, mlperf_round)
+    if e is None:
         return None
     points, unit, source, _ = e
     if unit == "epochs" and not epoch_samples:

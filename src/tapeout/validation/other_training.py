@@ -4,9 +4,9 @@ pricing body behind the validation rows (other_rows.py map_training) and `tapeou
 (api/other_train.py). Step model, evaluation passes and sources: other_rows.py's module docstring.
 
 The benchmark definition a user runs (`definition`): the default global batch and its samples to
-converge are the benchmark's smallest-batch Reference Convergence Point (other_benchmarks.yaml
-train_rcp, mlcommons/logging rcp_checker; olympic mean as rcp_checker compute_rcp_stats). At a batch
-with no RCP on file the samples are unknown and only throughput is given, never an invented count.
+converge are the newest ruleset's smallest-batch Reference Convergence Point (data/mlperf/rcps.yaml,
+mlcommons/logging rcp_checker; perf/convergence.py applies rcp_checker's rule at any batch). Above the
+largest RCP on file the samples are unknown and only throughput is given, never an invented count.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import math
 from ..errors import TapeoutError
 from ..perf.calibration import calibrated_params
 from ..perf.collectives import collective_time, topology_for
-from ..perf.convergence import olympic_mean
+from ..perf.convergence import LATEST, rcp_batches, samples_to_converge
 from ..perf.opcost import evaluate
 from ..perf.train_backward import backward_time
 from .other_rows import (EVAL_RUNS_ONCE_GRAPH, _fact, _feature_read_s, bert_weight_update_s, eval_interval,
@@ -27,7 +27,7 @@ BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "bert", "resnet", "stable-diffu
 REFUSED = {"flux1": "MLPerf Training flux1 (Flux.1-schnell, other_benchmarks.yaml train-flux1) has its definition "
                     "on file but no training mapper: training_graphs() in validation/other_rows.py has no Flux.1 "
                     "graph (the MMDiT forward + backward, its frozen text encoders and full activation recompute) "
-                    "and no RCP is on file (train_rcp)"}
+                    "and no RCP is on file (data/mlperf/rcps.yaml)"}
 
 
 def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_to_converge: float | None,
@@ -84,26 +84,30 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
 
 
 def definition(bench: str) -> dict:
-    """What the benchmark definition on file fixes for `bench`: its RCP global batch and samples to
-    converge (other_benchmarks.yaml train_rcp: olympic mean, epochs converted by train-<bench>
-    epoch_samples), and its quality target where on file; each with status and source."""
+    """What the benchmark definition on file fixes for `bench`: its reference global batch (the smallest
+    batch of the newest ruleset's RCPs, data/mlperf/rcps.yaml) and the samples to converge there
+    (perf/convergence.py: rcp_checker's olympic mean; epochs x train-<bench> epoch_samples), and its
+    quality target where on file; each with status and source."""
     if bench in REFUSED:
         raise TapeoutError(REFUSED[bench] + ".")
     if bench not in BENCHMARKS:
         raise TapeoutError(f"unknown non-LLM training benchmark '{bench}'. Known: {', '.join(BENCHMARKS)}.")
-    facts = workload_facts()
-    rcp = facts["train_rcp"][bench]
-    pt = rcp["value"]
-    mean = olympic_mean(pt["converge"])
-    rule = f"olympic mean of {len(pt['converge'])} reference runs, {mean:g} {pt['unit']}"
-    if pt["unit"] == "epochs":
-        epoch = facts[f"train-{bench}"]["epoch_samples"]
-        mean *= float(epoch["value"])
-        rule += f" x {epoch['value']:,} samples per epoch (other_benchmarks.yaml train-{bench} epoch_samples)"
-    target = (facts.get(f"train-{bench}") or {}).get("quality_target")
-    return {"global_batch": {"value": int(pt["bs"]), "status": rcp["status"], "source": rcp["source"]},
-            "samples_to_converge": {"value": mean, "at_global_batch": int(pt["bs"]), "rule": rule,
-                                    "status": rcp["status"], "source": rcp["source"]},
+    key = f"train-{bench}"
+    bs = rcp_batches(key, LATEST)[0]
+    conv = converge_at(bench, bs)
+    target = (workload_facts().get(key) or {}).get("quality_target")
+    return {"global_batch": {"value": bs, "status": "official", "source": conv.source},
+            "samples_to_converge": {"value": conv.samples, "at_global_batch": bs, "rule": conv.how,
+                                    "status": "official", "source": conv.source},
             "quality_target": (dict(target) if target else
                                {"value": None, "status": "not on file", "source": "other_benchmarks.yaml holds no "
                                 f"quality target for {bench}"})}
+
+
+def converge_at(bench: str, global_batch: int):
+    """The newest ruleset's RCP convergence (perf/convergence.Convergence) of `bench` at `global_batch`, or None
+    (a batch above its largest RCP on file)."""
+    key = f"train-{bench}"
+    facts = workload_facts().get(key) or {}
+    epoch = float(facts["epoch_samples"]["value"]) if "epoch_samples" in facts else None
+    return samples_to_converge(key, int(global_batch), mlperf_round=LATEST, epoch_samples=epoch)
