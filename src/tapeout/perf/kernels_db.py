@@ -10,6 +10,9 @@ One record per measured kernel (columns of a `Kernels` struct of arrays):
   fp8_block, nvfp4 for GEMMs; the attention math dtype), kv_fmt, GEMM shape m (tokens) n k,
   attention batch, q_len, kv_len, heads, kv_heads, head_dim, latency_s, stack, stack_version;
 plus the package version and, per system, the stack version read and the one asked for.
+
+`read_collectives`: the measured collectives (NCCL's all-reduce / all-gather / reduce-scatter /
+all-to-all and the serving stack's custom all-reduce), one record per (kind, dtype, GPUs, bytes).
 """
 
 from __future__ import annotations
@@ -164,6 +167,55 @@ def read_kernels(root: Path | None = None, package_version: str | None = None, s
     for k in ("chip", "system", "op", "stack", "stack_version"):
         out[k] = out[k].astype(object)
     keep = np.array([f in ("bf16", "fp16", "fp8", "fp8_block", "nvfp4") for f in out["fmt"]], dtype=bool)
+    return Kernels({k: v[keep] for k, v in out.items()}, package_version or "unknown", sources)
+
+
+# measured collectives: table dir, file, SQL select list, condition. message_size counts elements
+# (aiconfigurator sdk/perf_database.py _factor_message_size: "an element count"); bytes = elements x
+# the dtype's size. CUDA-graph rows of the sglang/vllm tables (serving replays graphs); trtllm has one.
+_DTYPE_BYTES = {"half": 2, "bfloat16": 2, "float16": 2, "int8": 1, "fp8": 1}
+_COMM_TABLES = {
+    "nccl": ("nccl", "nccl_perf.parquet", "'nccl_' || replace(op_name, 'alltoall', 'all_to_all') AS op, "
+             "nccl_dtype AS dtype", "true"),
+    "custom_all_reduce": (None, "custom_allreduce_perf.parquet", "'custom_all_reduce' AS op, allreduce_dtype AS dtype",
+                          "kernel_source NOT LIKE '%eager'"),
+}
+COMM_COLUMNS = ("chip", "system", "op", "dtype", "num_gpus", "bytes", "latency_s", "stack", "stack_version")
+
+
+def read_collectives(root: Path | None = None, package_version: str | None = None, stack: str | None = None,
+                     systems: list[str] | None = None) -> Kernels:
+    """Measured collectives of every mapped system: NCCL (the newest version per system: the
+    database's NCCL sweep is not tied to a serving-stack version) and `stack`'s custom all-reduce
+    (newest version). A system without a table is listed in `sources` as not in the database."""
+    import duckdb
+
+    if root is None:
+        root, package_version = installed_root()
+    stack = stack or db_config()["default_stack"]
+    parts, sources = [], []
+    for system in systems or sorted(db_config()["systems"]):
+        chip = _chip_of(system)
+        for table, (sub, fname, select, cond) in _COMM_TABLES.items():
+            d = Path(root) / system / "comm" / (sub or stack)
+            versions = sorted(p.name for p in d.iterdir() if (p / fname).is_file()) if d.is_dir() else []
+            if not versions:
+                sources.append({"system": system, "chip": chip, "op": table, "stack": sub or stack, "note": "not in database"})
+                continue
+            ver, _ = pick_version(versions, None)
+            f = str(d / ver / fname).replace("'", "''")
+            parts.append(f"SELECT '{chip}' AS chip, '{system}' AS system, {select}, num_gpus, message_size, "
+                         f"latency * 1e-3 AS latency_s, '{sub or stack}' AS stack, '{ver}' AS stack_version "
+                         f"FROM read_parquet('{f}') WHERE {cond} AND latency > 0")
+            sources.append({"system": system, "chip": chip, "op": table, "stack": sub or stack, "stack_version": ver})
+    if not parts:
+        raise TapeoutError("no system of the kernel database has measured collectives.")
+    cols = duckdb.connect().sql(" UNION ALL ".join(f"({p})" for p in parts)).fetchnumpy()
+    out = {k: np.asarray(cols[k]) for k in COMM_COLUMNS if k != "bytes"}
+    for k in ("chip", "system", "op", "dtype", "stack", "stack_version"):
+        out[k] = out[k].astype(object)
+    keep = np.array([d in _DTYPE_BYTES for d in out["dtype"]], dtype=bool)
+    out["bytes"] = np.asarray(cols["message_size"], dtype=float) * np.array([_DTYPE_BYTES.get(d, 0) for d in out["dtype"]])
     return Kernels({k: v[keep] for k, v in out.items()}, package_version or "unknown", sources)
 
 
