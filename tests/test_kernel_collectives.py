@@ -93,3 +93,11 @@ def test_installed_db_collectives_in_report():
     for key in ("nccl_all_reduce/fp16", "nccl_all_gather/fp16", "nccl_reduce_scatter/fp16", "nccl_all_to_all/fp16",
                 "custom_all_reduce/bf16"):
         assert errs["h200"][key]["n"] > 0 and errs["h200"][key]["skipped"] == 0
+
+
+def test_unpriced_stack_is_skipped_and_counted(fake_comm):
+    """A database stack without a serving-stack description (kernels_db.yaml custom_allreduce_stacks): its custom
+    all-reduce rows are not priced, and the report says how many."""
+    k = read_collectives(root=fake_comm, package_version="test", systems=["h200_sxm"])
+    e = collective_errors(k, stack="sglang")["h200"]["custom_all_reduce/bf16"]
+    assert e["n"] == 0 and e["skipped"] == 1 and math.isnan(e["median_abs_err_pct"])

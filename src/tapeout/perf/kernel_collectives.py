@@ -55,9 +55,9 @@ def collective_errors(k: Kernels, stack: str | None = None) -> dict:
             for dt in sorted(set(c["dtype"][(c["chip"] == chip) & (c["op"] == op)])):
                 m = (c["chip"] == chip) & (c["op"] == op) & (c["dtype"] == dt)
                 ok = m & np.isfinite(e)
-                if not ok.any():
-                    continue
-                s = error_stats(e[ok])
+                nan = float("nan")  # none expressible: the class stays in the report with its skipped count
+                s = error_stats(e[ok]) if ok.any() else {"n": 0, "median_abs_err_pct": nan, "p90_abs_err_pct": nan,
+                                                         "median_signed_err_pct": nan}
                 s["skipped"] = int(m.sum() - ok.sum())
                 out.setdefault(chip, {})[f"{op}/{FMT.get(dt, dt)}"] = s
     return out
