@@ -101,3 +101,43 @@ def test_unpriced_stack_is_skipped_and_counted(fake_comm):
     k = read_collectives(root=fake_comm, package_version="test", systems=["h200_sxm"])
     e = collective_errors(k, stack="sglang")["h200"]["custom_all_reduce/bf16"]
     assert e["n"] == 0 and e["skipped"] == 1 and math.isnan(e["median_abs_err_pct"])
+
+
+# --- fused-MoE layers (perf/kernel_moe.py) ---
+
+def _moe_row(**kw):
+    row = {"chip": "h200", "dtype": "bfloat16", "kernel": "moe_torch_flow_cutlass", "distribution": "balanced",
+           "tokens": 256, "hidden": 4096, "inter": 1536, "topk": 8, "experts": 128, "moe_tp": 1, "moe_ep": 8}
+    return {**row, **kw}
+
+
+def test_moe_layer_skips_what_the_model_cannot_express():
+    from tapeout.perf.kernel_moe import layer_time
+
+    chip = chip_for("h200")
+    assert np.isfinite(layer_time(chip, _moe_row()))
+    assert math.isnan(layer_time(chip, _moe_row(distribution="power_law_1.2")))  # skewed routing
+    assert math.isnan(layer_time(chip, _moe_row(dtype="w4a16_mxfp4")))  # no W4A16 MXFP4 policy
+    assert math.isnan(layer_time(chip, _moe_row(experts=12, moe_ep=8)))  # EP must divide the experts
+
+
+def test_moe_layer_grows_with_tokens_and_shrinks_with_ep():
+    """More tokens never take less time; more EP ranks (fewer experts and tokens per rank) never more."""
+    from tapeout.perf.kernel_moe import layer_time
+
+    chip = chip_for("h200")
+    t = [layer_time(chip, _moe_row(tokens=n)) for n in (1, 16, 256, 4096)]
+    assert all(a <= b * (1 + 1e-9) for a, b in zip(t, t[1:])) and t[-1] > 2 * t[0]
+    assert layer_time(chip, _moe_row(moe_ep=16, tokens=4096)) <= layer_time(chip, _moe_row(moe_ep=2, tokens=4096))
+
+
+@needs_db
+def test_installed_moe_slice():
+    from tapeout.perf.kernel_moe import moe_errors
+    from tapeout.perf.kernels_db import read_moe
+
+    k = read_moe(systems=["h200_sxm"], per_group=3)
+    assert {s["stack_version"] for s in k.sources} == {"1.3.0rc20"}  # the version the GEMM fit reads
+    assert np.all(k.cols["latency_s"] < 1.0) and set(k.cols["distribution"]) >= {"balanced", "power_law_1.2"}
+    e = moe_errors(k)["h200"]
+    assert e["moe/bf16"]["n"] > 0 and e["moe/bf16"]["skipped"] > 0  # the power-law rows are counted, not priced

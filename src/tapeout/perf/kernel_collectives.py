@@ -45,6 +45,16 @@ def predict(k: Kernels, stack: str | None = None) -> np.ndarray:
     return out
 
 
+def class_stats(e: np.ndarray, m: np.ndarray) -> dict:
+    """error_stats of the class `m` over its priced rows (finite e), with `skipped`: its rows not priced (a class
+    with none stays in the report: n 0, NaN statistics)."""
+    ok = m & np.isfinite(e)
+    nan = float("nan")
+    s = error_stats(e[ok]) if ok.any() else {"n": 0, "median_abs_err_pct": nan, "p90_abs_err_pct": nan,
+                                             "median_signed_err_pct": nan}
+    return {**s, "skipped": int(m.sum() - ok.sum())}
+
+
 def collective_errors(k: Kernels, stack: str | None = None) -> dict:
     """{chip: {"<op>/<dtype>": error_stats (+ "skipped": kernels the model cannot express)}}."""
     pred, c = predict(k, stack), k.cols
@@ -54,12 +64,7 @@ def collective_errors(k: Kernels, stack: str | None = None) -> dict:
         for op in sorted(set(c["op"][c["chip"] == chip])):
             for dt in sorted(set(c["dtype"][(c["chip"] == chip) & (c["op"] == op)])):
                 m = (c["chip"] == chip) & (c["op"] == op) & (c["dtype"] == dt)
-                ok = m & np.isfinite(e)
-                nan = float("nan")  # none expressible: the class stays in the report with its skipped count
-                s = error_stats(e[ok]) if ok.any() else {"n": 0, "median_abs_err_pct": nan, "p90_abs_err_pct": nan,
-                                                         "median_signed_err_pct": nan}
-                s["skipped"] = int(m.sum() - ok.sum())
-                out.setdefault(chip, {})[f"{op}/{FMT.get(dt, dt)}"] = s
+                out.setdefault(chip, {})[f"{op}/{FMT.get(dt, dt)}"] = class_stats(e, m)
     return out
 
 
