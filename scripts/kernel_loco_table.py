@@ -6,7 +6,9 @@
 Needs the kernels extra (pip install -e '.[kernels]'). For every chip of the database in turn:
 fit the shared structural parameters (perf/kernel_fit.py) on the other chips' kernels
 (300 per chip, op and format, TensorRT-LLM stack) and predict up to 3,000 kernels per op and
-format of the held-out chip; the in-sample column fits on every chip.
+format of the held-out chip; the in-sample column fits on every chip. The measured collectives
+(nccl_*, custom_all_reduce; perf/kernel_collectives.py) are priced on each chip's own link
+description with nothing fitted to the database, so their two columns agree.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 import time
 
 from tapeout.perf import kernel_fit as kf
+from tapeout.perf.kernel_collectives import with_collectives
 from tapeout.perf.kernel_floor import read_floors
 from tapeout.perf.kernels_db import read_kernels
 
@@ -28,6 +31,7 @@ def table() -> str:
     # every chip's empty GEMMs (perf/kernel_floor.py), where the family fixed-time offsets are measured on them
     floors = read_floors() if kf.FIXED_TIME_BY_FAMILY == "measured" else {}
     x_all = kf.x_of(kf.fit(kf.Groups(train, floors=floors))["params"])
+    comm = with_collectives({})  # measured collectives against the engine: nothing fitted, held out = in-sample
     lines = [f"aiconfigurator-core {train.package_version}, stack {train.sources[0]['stack']} "
              f"({', '.join(sorted({s['chip'] + ' ' + s.get('stack_version', '-') for s in train.sources if s['op'] == 'gemm'}))}). "
              f"|error| = |predicted/measured - 1| of each kernel's latency, in %.", "",
@@ -36,10 +40,10 @@ def table() -> str:
     for chip in sorted(set(train.cols["chip"])):
         mine = test.where(test.cols["chip"] == chip)
         groups = kf.Groups(mine, floors=floors)
-        ins = kf.errors(groups, x_all).get(chip, {})
+        ins = {**kf.errors(groups, x_all).get(chip, {}), **comm.get(chip, {})}
         rep = kf.holdout_report(train.where(train.cols["chip"] != chip), mine, chip,
                                 {key: t for key, t in floors.items() if key[0] != chip})  # never the chip's own
-        for key, e in rep["errors"].items():
+        for key, e in {**rep["errors"], **comm.get(chip, {})}.items():
             lines.append(f"| {chip} | {key} | {e['n']} | {ins[key]['median_abs_err_pct']:.1f} | {e['median_abs_err_pct']:.1f} "
                          f"| {e['p90_abs_err_pct']:.1f} | {e['median_signed_err_pct']:+.1f} |")
         print(f"{chip} done ({time.time() - t0:.0f} s)", file=sys.stderr)

@@ -179,6 +179,9 @@ def test_cli_holdout_json(tmp_path):
     r = json.loads(out.read_text())
     assert r["holdout"] == "b200" and "b200" not in r["train_chips"] and len(r["train_chips"]) >= 5
     assert {"gemm/bf16", "gemm/fp8", "gemm/nvfp4", "attention_prefill/bf16", "attention_decode/bf16"} <= set(r["errors"])
+    # the measured collectives (perf/kernel_collectives.py) join the held-out report
+    assert {"nccl_all_reduce/fp16", "nccl_all_gather/fp16", "nccl_reduce_scatter/fp16", "nccl_all_to_all/fp16",
+            "custom_all_reduce/bf16"} <= set(r["errors"])
     for e in r["errors"].values():
         assert e["n"] > 0 and 0 <= e["median_abs_err_pct"] <= e["p90_abs_err_pct"]
     src = r["source"]

@@ -139,6 +139,7 @@ def _kernel_calibration(kernels: str, holdout: str | None, stack: str | None, st
                         per_group: int) -> dict:
     from ..errors import TapeoutError, require_positive
     from ..perf import kernel_fit
+    from ..perf.kernel_collectives import with_collectives
     from ..perf.kernel_floor import read_floors
     from ..perf.kernels_db import chip_for, read_kernels
 
@@ -146,8 +147,10 @@ def _kernel_calibration(kernels: str, holdout: str | None, stack: str | None, st
         raise TapeoutError(f"--kernels '{kernels}': the only kernel database is 'aiconfigurator'.")
     require_positive("--per-group", per_group)
     if holdout is None:
-        return kernel_fit.calibrate(read_kernels(stack=stack, stack_version=stack_version, per_group=per_group),
-                                    floors=read_floors(None, stack, stack_version) if kernel_fit.FIXED_TIME_BY_FAMILY == "measured" else {})
+        out = kernel_fit.calibrate(read_kernels(stack=stack, stack_version=stack_version, per_group=per_group),
+                                   floors=read_floors(None, stack, stack_version) if kernel_fit.FIXED_TIME_BY_FAMILY == "measured" else {})
+        with_collectives(out["errors"], stack)  # measured collectives against the engine (nothing fitted)
+        return out
     hid = chip_for(holdout).id
     train = read_kernels(stack=stack, stack_version=stack_version, per_group=per_group)
     systems = sorted({s["system"] for s in train.sources if s["chip"] == hid})
@@ -158,5 +161,6 @@ def _kernel_calibration(kernels: str, holdout: str | None, stack: str | None, st
     out = kernel_fit.holdout_report(train.where(train.cols["chip"] != hid), test, hid,
                                     # every empty GEMM but the chip's (FIXED_TIME_BY_FAMILY "measured" only)
                                     read_floors(hid, stack, stack_version) if kernel_fit.FIXED_TIME_BY_FAMILY == "measured" else {})
+    out["errors"] = with_collectives({hid: out["errors"]}, stack, systems).get(hid, {})
     out["source"] = kernel_fit.source_of(train)
     return out

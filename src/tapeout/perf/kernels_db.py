@@ -10,6 +10,9 @@ One record per measured kernel (columns of a `Kernels` struct of arrays):
   fp8_block, nvfp4 for GEMMs; the attention math dtype), kv_fmt, GEMM shape m (tokens) n k,
   attention batch, q_len, kv_len, heads, kv_heads, head_dim, latency_s, stack, stack_version;
 plus the package version and, per system, the stack version read and the one asked for.
+
+`read_collectives`: the measured collectives (NCCL's all-reduce / all-gather / reduce-scatter /
+all-to-all and the serving stack's custom all-reduce), one record per (kind, dtype, GPUs, bytes).
 """
 
 from __future__ import annotations
@@ -165,6 +168,99 @@ def read_kernels(root: Path | None = None, package_version: str | None = None, s
         out[k] = out[k].astype(object)
     keep = np.array([f in ("bf16", "fp16", "fp8", "fp8_block", "nvfp4") for f in out["fmt"]], dtype=bool)
     return Kernels({k: v[keep] for k, v in out.items()}, package_version or "unknown", sources)
+
+
+def _located(root, package_version, stack):
+    """(database root, package version, stack): the installed database and the config's stack by default."""
+    if root is None:
+        root, package_version = installed_root()
+    return root, package_version, stack or db_config()["default_stack"]
+
+
+def _union(parts: list[str], text_cols) -> dict:
+    """The UNION ALL of the SELECTs `parts` as numpy columns, `text_cols` as object arrays."""
+    import duckdb
+
+    cols = {k: np.asarray(v) for k, v in duckdb.connect().sql(" UNION ALL ".join(f"({p})" for p in parts)).fetchnumpy().items()}
+    return {k: v.astype(object) if k in text_cols else v for k, v in cols.items()}
+
+
+# measured collectives: table dir, file, SQL select list, condition. message_size counts elements
+# (aiconfigurator sdk/perf_database.py _factor_message_size: "an element count"); bytes = elements x
+# the dtype's size. CUDA-graph rows of the sglang/vllm tables (serving replays graphs); trtllm has one.
+_DTYPE_BYTES = {"half": 2, "bfloat16": 2, "float16": 2, "int8": 1, "fp8": 1}
+_COMM_TABLES = {
+    "nccl": ("nccl", "nccl_perf.parquet", "'nccl_' || replace(op_name, 'alltoall', 'all_to_all') AS op, "
+             "nccl_dtype AS dtype", "true"),
+    "custom_all_reduce": (None, "custom_allreduce_perf.parquet", "'custom_all_reduce' AS op, allreduce_dtype AS dtype",
+                          "kernel_source NOT LIKE '%eager'"),
+}
+COMM_COLUMNS = ("chip", "system", "op", "dtype", "num_gpus", "bytes", "latency_s", "stack", "stack_version")
+
+
+def read_collectives(root: Path | None = None, package_version: str | None = None, stack: str | None = None,
+                     systems: list[str] | None = None) -> Kernels:
+    """Measured collectives of every mapped system: NCCL (the newest version per system: the
+    database's NCCL sweep is not tied to a serving-stack version) and `stack`'s custom all-reduce
+    (newest version). A system without a table is listed in `sources` as not in the database."""
+    root, package_version, stack = _located(root, package_version, stack)
+    parts, sources = [], []
+    for system in systems or sorted(db_config()["systems"]):
+        chip = _chip_of(system)
+        for table, (sub, fname, select, cond) in _COMM_TABLES.items():
+            d = Path(root) / system / "comm" / (sub or stack)
+            versions = sorted(p.name for p in d.iterdir() if (p / fname).is_file()) if d.is_dir() else []
+            if not versions:
+                sources.append({"system": system, "chip": chip, "op": table, "stack": sub or stack, "note": "not in database"})
+                continue
+            ver, _ = pick_version(versions, None)
+            f = str(d / ver / fname).replace("'", "''")
+            parts.append(f"SELECT '{chip}' AS chip, '{system}' AS system, {select}, num_gpus, message_size, "
+                         f"latency * 1e-3 AS latency_s, '{sub or stack}' AS stack, '{ver}' AS stack_version "
+                         f"FROM read_parquet('{f}') WHERE {cond} AND latency > 0")
+            sources.append({"system": system, "chip": chip, "op": table, "stack": sub or stack, "stack_version": ver})
+    if not parts:
+        raise TapeoutError("no system of the kernel database has measured collectives.")
+    cols = _union(parts, ("chip", "system", "op", "dtype", "stack", "stack_version"))
+    out = {k: cols[k] for k in COMM_COLUMNS if k != "bytes"}
+    keep = np.array([d in _DTYPE_BYTES for d in out["dtype"]], dtype=bool)
+    out["bytes"] = np.asarray(cols["message_size"], dtype=float) * np.array([_DTYPE_BYTES.get(d, 0) for d in out["dtype"]])
+    return Kernels({k: v[keep] for k, v in out.items()}, package_version or "unknown", sources)
+
+
+MOE_COLUMNS = ("chip", "system", "op", "dtype", "kernel", "distribution", "tokens", "hidden", "inter", "topk", "experts",
+               "moe_tp", "moe_ep", "latency_s", "stack", "stack_version")
+
+
+def read_moe(root: Path | None = None, package_version: str | None = None, stack: str | None = None,
+             systems: list[str] | None = None, per_group: int | None = 200) -> Kernels:
+    """Measured fused-MoE layers (moe/<stack>/<newest>/moe_perf.parquet: tokens into the layer, hidden, expert
+    FFN width, top-k, experts, MoE TP x EP, routing distribution, dtype, kernel), up to `per_group` per
+    (system, dtype, kernel, distribution) by a deterministic hash sample. The wide-EP table (wideep_moe_perf) is not read."""
+    root, package_version, stack = _located(root, package_version, stack)
+    parts, sources = [], []
+    for system in systems or sorted(db_config()["systems"]):
+        chip = _chip_of(system)
+        d = Path(root) / system / "moe" / stack
+        versions = sorted(p.name for p in d.iterdir() if (p / "moe_perf.parquet").is_file()) if d.is_dir() else []
+        if not versions:
+            sources.append({"system": system, "chip": chip, "op": "moe", "stack": stack, "note": "not in database"})
+            continue
+        # the stack version the GEMM fit reads where the MoE table has it (the newest MoE-only versions are partial sweeps)
+        gemms = [v for v in versions if (Path(root) / system / "gemm" / stack / v / "gemm_perf.parquet").is_file()]
+        ver, _ = pick_version(gemms or versions, None)
+        f = str(d / ver / "moe_perf.parquet").replace("'", "''")
+        order = "hash(num_tokens, hidden_size, inter_size, topk, num_experts, moe_tp_size, moe_ep_size, distribution)"
+        lim = f"QUALIFY row_number() OVER (PARTITION BY moe_dtype, kernel_source, distribution ORDER BY {order}) <= {int(per_group)}" if per_group else ""
+        parts.append(f"SELECT '{chip}' AS chip, '{system}' AS system, 'moe' AS op, moe_dtype AS dtype, kernel_source AS kernel, "
+                     "distribution, num_tokens AS tokens, hidden_size AS hidden, inter_size AS inter, topk, num_experts AS experts, "
+                     f"moe_tp_size AS moe_tp, moe_ep_size AS moe_ep, latency * 1e-3 AS latency_s, '{stack}' AS stack, "
+                     f"'{ver}' AS stack_version FROM read_parquet('{f}') WHERE latency > 0 {lim}")
+        sources.append({"system": system, "chip": chip, "op": "moe", "stack": stack, "stack_version": ver})
+    if not parts:
+        raise TapeoutError(f"--stack {stack}: no system of the kernel database has MoE layers.")
+    cols = _union(parts, ("chip", "system", "op", "dtype", "kernel", "distribution", "stack", "stack_version"))
+    return Kernels({k: cols[k] for k in MOE_COLUMNS}, package_version or "unknown", sources)
 
 
 def chip_for(chip_id: str):

@@ -1,0 +1,65 @@
+"""The measured fused-MoE layers of AIConfigurator's kernel database against the serving engine's MoE pricing.
+
+Each row (kernels_db.read_moe) becomes one MoE layer of workloads/llm.py (moe_block: per-EP-rank routed
+tokens T k / ep over the active experts, expert FFN split moe_tp ways: tp = moe_tp x moe_ep, ep = moe_ep),
+costed by the step model serving uses (perf/mlperf.step_model evaluator) at a calibration (`fitted`:
+None = the shipped microbenchmark fit, whose eff_moe comes from fit_moe's published fused-MoE timings, so
+not held out; kernel_calibration.build(holdout=CHIP) for the held-out fit). The predicted layer is the
+sum of the expert ops (experts_quantize, experts_gate_up, experts_act, experts_down_quantize,
+experts_down): TensorRT-LLM's fused MoE op (moe_torch_flow*) has no all-to-all or norm inside.
+Not expressible, skipped and counted: skewed routing (power_law_*: the model takes a max/mean load,
+the table a distribution), W4A16 MXFP4 / W4A8 MXFP4-MXFP8 experts (no such precision policy), a
+layout whose experts the EP group does not divide.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .kernel_collectives import FMT, class_stats
+from .kernels_db import Kernels, chip_for
+
+# database moe_dtype -> precision policy (data/precision/policies.yaml); W4A16 / W4A8 MX formats: none
+_POLICY = {"bfloat16": "bf16", "fp8": "fp8", "fp8_block": "fp8block", "nvfp4": "nvfp4"}
+
+
+def layer_time(chip, row: dict, fitted: dict | None = None) -> float:
+    """Seconds of one measured MoE layer as the engine prices it; NaN where it cannot express it."""
+    from ..errors import TapeoutError
+    from ..precision import get_precision
+    from ..workloads.llm import LLMStep, build_llm_graph
+    from ..workloads.llm_config import LLMConfig
+    from .mlperf import step_model
+
+    if row["distribution"] != "balanced" or row["dtype"] not in _POLICY:
+        return float("nan")
+    tp, ep = int(row["moe_tp"]) * int(row["moe_ep"]), int(row["moe_ep"])
+    # attention is not priced: heads = tp only so that the layout is legal
+    cfg = LLMConfig(name="db-moe-layer", hidden_size=int(row["hidden"]), num_hidden_layers=1, num_attention_heads=tp,
+                    num_key_value_heads=tp, head_dim=128, intermediate_size=int(row["inter"]), vocab_size=32000,
+                    num_experts=int(row["experts"]), num_experts_per_tok=int(row["topk"]),
+                    moe_intermediate_size=int(row["inter"]),
+                    mlp_type="gelu" if str(row["kernel"]).endswith("nongated") else "swiglu")  # non-gated: 2 matrices
+    try:
+        sm = step_model(cfg, chip, get_precision(_POLICY[row["dtype"]]), tp, ep, 1, fitted=fitted)
+        g = build_llm_graph(cfg, LLMStep("prefill", 1, int(row["tokens"]), 0, sm.pr, tp, ep))
+    except TapeoutError:  # e.g. ep does not divide the experts
+        return float("nan")
+    ct = sm.evaluator(g, sm.p)
+    t = np.asarray(ct.time, dtype=float).reshape(len(ct.table), -1).max(axis=1)
+    return float(sum(t[i] * float(ct.table.count[i]) for i, op in enumerate(ct.table.ops) if op.name.startswith("experts_")))
+
+
+def moe_errors(k: Kernels, fitted: dict | None = None) -> dict:
+    """{chip: {"moe/<dtype>": error_stats + skipped}} over every row of `k` (dtype as the database names it)."""
+    c, recs = k.cols, k.records()
+    pred = np.full(len(k), np.nan)
+    chips = {cid: chip_for(cid) for cid in set(c["chip"])}
+    for i, r in enumerate(recs):
+        pred[i] = layer_time(chips[r["chip"]], r, fitted)
+    e = pred / c["latency_s"] - 1.0
+    out: dict = {}
+    for chip in sorted(set(c["chip"])):
+        for dt in sorted(set(c["dtype"][c["chip"] == chip])):
+            out.setdefault(chip, {})[f"moe/{FMT.get(dt, dt)}"] = class_stats(e, (c["chip"] == chip) & (c["dtype"] == dt))
+    return out
