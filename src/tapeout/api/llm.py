@@ -300,7 +300,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     """
     from dataclasses import replace
 
-    from ..perf.convergence import has_rcps
+    from ..perf.convergence import has_rcps, samples_to_converge
     from ..perf.mlperf import benchmarks, value_of
     from ..perf.train_layout import check_recompute, sequences
     from ..workloads.llm_config import load_llm
@@ -399,7 +399,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         r = replace(r, notes=[*r.notes, f"time to train = {tt['train_min']:.1f} min training + {tt['eval_min']:.1f} min in "
                               f"{tt['n_evals']} evaluation passes (benchmarks.yaml); checkpoint loading and warm-up excluded"])
         conv = bench_cfg.get("tokens_to_train") or bench_cfg.get("samples_to_train")
-        if not has_rcps(key) and isinstance(conv, dict) and conv.get("status") not in ("official", "published"):
+        on_fallback = samples_to_converge(key, round(r.global_batch_tokens / seq_len), seq_len) is None  # no RCP scores it
+        if on_fallback and isinstance(conv, dict) and conv.get("status") not in ("official", "published"):
             r = replace(r, notes=[*r.notes, f"the convergence point behind the time to train ({ttt_tokens:.3g} tokens) is "
                                             f"{conv.get('status')}: {conv.get('source')} (benchmarks.yaml)"])
         batch, note = _batch_record(r, key, bench_cfg, seq_len, ttt_tokens, batch_range, batch_given, choice)
