@@ -15,7 +15,7 @@ from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.opcost import evaluate
 from tapeout.ops import OpGraph
 from tapeout.perf.train_backward import backward_time
-from tapeout.validation.other_rows import (_fact, bert_train_shape, bert_weight_update_s,
+from tapeout.validation.other_rows import (fact, bert_train_shape, bert_weight_update_s,
                                            eval_interval, map_training, training_graphs, workload_facts)
 from tapeout.workloads import speech
 
@@ -79,7 +79,7 @@ def test_lamb_update_closed_form():
     comm1, opt1 = bert_weight_update_s(p, chip.family, 1, dense)
     assert comm1 == 0.0
     bw = float(p.mem_bw) * float(p.eff_mem)
-    assert opt1 == pytest.approx(335e6 * _fact("bert_train", "lamb_bytes_per_param") / bw, rel=1e-12)
+    assert opt1 == pytest.approx(335e6 * fact("bert_train", "lamb_bytes_per_param") / bw, rel=1e-12)
     comm8, opt8 = bert_weight_update_s(p, chip.family, 8, dense)
     assert opt8 == pytest.approx(opt1 / 8, rel=1e-12)  # LAMB on the rank's 1/n shard
     # one node: reduce-scatter + all-gather of the fp16 buffer, at least 2 (n-1)/n S over the NVLink

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from tapeout.validation.other_rows import _fact, bn_training_ops, training_graphs
+from tapeout.validation.other_rows import fact, bn_training_ops, training_graphs
 from tapeout.validation.train_rows import measures
 from tapeout.workloads import vision
 from tapeout.workloads.blocks import ConvMatMul, as_precision
@@ -39,7 +39,7 @@ def test_stable_diffusion_trains_only_the_unet():
     assert not any(o.name.startswith(("vae.", "text.")) for o in g.ops)  # UNet only is trained (3x)
     # precomputed latent moments (reference) and caption embeddings (NVIDIA v4.0 custom.yaml): neither the VAE
     # nor the frozen text encoder runs per step
-    assert _fact("sd_train", "text_encoder_per_step") is False
+    assert fact("sd_train", "text_encoder_per_step") is False
     assert not once.ops
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 from _cli import run_cli
 from tapeout.errors import TapeoutError
 from tapeout.perf.gnn import feature_home, feature_read_s
-from tapeout.validation.other_rows import _fact, map_training, training_graphs
+from tapeout.validation.other_rows import fact, map_training, training_graphs
 from tapeout.workloads import gnn, vision
 
 
@@ -49,7 +49,7 @@ def test_message_flow_graph_shapes():
 
 def test_benchmark_definition_consistency():
     # README: evaluation every 4,730,280 training seeds = 5% of the training seeds
-    assert _fact("train-rgat", "epoch_samples") / _fact("train-rgat", "evals_per_epoch") == 4_730_280
+    assert fact("train-rgat", "epoch_samples") / fact("train-rgat", "evals_per_epoch") == 4_730_280
 
 
 def test_feature_placement_rule():
@@ -98,7 +98,7 @@ def test_igbh_full_graph_structure_from_published_counts():
     assert ptr == (269_346_174 + 1) + (269_346_174 + 277_220_883 + 2) + (269_346_174 + 712_960 + 2) \
         + (277_220_883 + 26_918 + 2)
     # int64 CSC (NVIDIA preprocessing): > 100 GB, 1/8 of it on each GPU of a node
-    assert (idx + ptr) * _fact("rgat_train", "graph_index_bytes") > 100e9
+    assert (idx + ptr) * fact("rgat_train", "graph_index_bytes") > 100e9
 
 
 @pytest.mark.parametrize("acc,n,home", [("NVIDIA H100-SXM", 8, "host"), ("NVIDIA H100-SXM", 4, "host"),

@@ -12,7 +12,7 @@ from tapeout.ops import MatMul, OpGraph
 from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.opcost import evaluate
 from tapeout.perf.train_backward import ATTN_BWD_FLOPS, attention_backward_time, backward_time, gradient_gemms
-from tapeout.validation.other_rows import TRAIN_BENCH, _fact, training_graphs
+from tapeout.validation.other_rows import TRAIN_BENCH, fact, training_graphs
 from tapeout.workloads.blocks import ConvMatMul, as_precision, conv2d, eltwise, transformer_block
 
 
@@ -93,13 +93,13 @@ def test_no_input_grad_patterns_name_real_ops():
         names = [o.name for o in g.ops if o.kind == "matmul"]
         from fnmatch import fnmatchcase
 
-        for pat in _fact("train_no_input_grad", bench):
+        for pat in fact("train_no_input_grad", bench):
             assert any(fnmatchcase(nm, pat) for nm in names), (bench, pat)
 
 
 @pytest.mark.parametrize("bench", ["retinanet", "resnet", "stable-diffusion"])
 def test_backward_grows_with_batch(bench, a100):
-    nig = tuple(_fact("train_no_input_grad", bench))
+    nig = tuple(fact("train_no_input_grad", bench))
     t = [backward_time(training_graphs(bench, b)[0], a100, nig) for b in (1, 2, 4, 8)]
     assert all(x < y for x, y in zip(t, t[1:]))
 
@@ -157,5 +157,5 @@ def test_stable_diffusion_allreduce_is_exposed():
     row = {"workload": "MLPerf Training v4.0 stable_diffusion", "category": "mlperf-train",
            "accelerator": "NVIDIA H100-SXM5-80GB", "n_accelerators": "64", "notes": "global_batch_size=1024 samples_count=5000000"}
     d = map_training(row).detail
-    assert _fact("sd_train", "allreduce_overlapped") is False
+    assert fact("sd_train", "allreduce_overlapped") is False
     assert d["step_s"] == pytest.approx(d["fwd_s"] + d["bwd_s"] + d["once_s"] + d["allreduce_s"])  # NeMo ddp_overlap False

@@ -211,7 +211,7 @@ def op_rows(ct, fell: dict | None = None) -> list[dict]:
     return rows
 
 
-def _llm_benchmarks() -> tuple[str, ...]:
+def llm_benchmarks() -> tuple[str, ...]:
     """The LLM MLPerf Training presets `train` runs (benchmarks.yaml training)."""
     from ..perf.mlperf import benchmarks
 

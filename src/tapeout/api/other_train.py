@@ -45,14 +45,14 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
     from ..hardware.catalog import get_chip
     from ..perf.convergence import LATEST, rcp_batches
     from ..validation.other_training import BENCHMARKS, converge_at, definition, training_time
-    from .llm import _llm_benchmarks
+    from .llm import llm_benchmarks
 
     check_texts(benchmark=benchmark, chip=chip)
     n = check_numbers("train", num_chips=num_chips, global_batch=global_batch, samples_to_converge=samples_to_converge)
     num_chips, global_batch = n["num_chips"], n["global_batch"]
     key = non_llm_benchmark(benchmark)
     if key is None:
-        raise TapeoutError(f"unknown training benchmark '{benchmark}'. Known: {', '.join(_llm_benchmarks() + BENCHMARKS)}.")
+        raise TapeoutError(f"unknown training benchmark '{benchmark}'. Known: {', '.join(llm_benchmarks() + BENCHMARKS)}.")
     if not chip:
         raise TapeoutError("--chip is required.")
     d = definition(key)  # refuses flux1, naming what is missing

@@ -107,7 +107,7 @@ def workload_facts() -> dict:
     return yaml.safe_load(text)
 
 
-def _fact(bench: str, key: str):
+def fact(bench: str, key: str):
     return workload_facts()[bench][key]["value"]
 
 
@@ -140,9 +140,9 @@ def _chip(row: dict):
 
 def bert_seq_len(software: str) -> int:
     """Tokens per BERT sample: the mean unpadded SQuAD feature under TensorRT, else 384."""
-    if any(sw in (software or "").lower() for sw in _fact("bert", "unpadded_software")):
-        return int(round(_fact("bert", "mean_tokens")))
-    return int(_fact("bert", "max_seq_len"))
+    if any(sw in (software or "").lower() for sw in fact("bert", "unpadded_software")):
+        return int(round(fact("bert", "mean_tokens")))
+    return int(fact("bert", "max_seq_len"))
 
 
 def bert_train_shape() -> tuple[int, int]:
@@ -150,10 +150,10 @@ def bert_train_shape() -> tuple[int, int]:
     padding-free (unpadded fused MHA, packed samples or length buckets; other_benchmarks.yaml
     bert_train.padding_free), so a sequence costs the training set's mean real length, not 512;
     the MLM head gathers only the real masked tokens (round(0.15 x length), capped at 76)."""
-    if not _fact("bert_train", "padding_free"):
-        return int(_fact("bert_train", "max_seq_len")), 76
-    mean = float(_fact("bert_train", "mean_tokens"))
-    return int(round(mean)), min(76, max(1, int(round(mean * float(_fact("bert_train", "masked_lm_prob"))))))
+    if not fact("bert_train", "padding_free"):
+        return int(fact("bert_train", "max_seq_len")), 76
+    mean = float(fact("bert_train", "mean_tokens"))
+    return int(round(mean)), min(76, max(1, int(round(mean * float(fact("bert_train", "masked_lm_prob"))))))
 
 
 def _high_accuracy(row: dict) -> bool:
@@ -185,7 +185,7 @@ def inference_graph(bench: str, batch: int, prec: str, software: str = "", high_
         return speech.bert_graph(batch, bert_seq_len(software), prec)
     if bench == "dlrmv2":
         fp16_dcn = (high_accuracy and prec in ("int8", "fp8") and is_tensorrt(software)
-                    and _fact("dlrmv2", "high_accuracy_interaction_fp16"))
+                    and fact("dlrmv2", "high_accuracy_interaction_fp16"))
         return recsys.dlrmv2_graph(batch, precision=prec, interaction_precision="fp16" if fp16_dcn else None)
     if bench == "sdxl":
         trt = is_tensorrt(software)
@@ -358,7 +358,7 @@ def samples_to_converge(bench: str, notes: str) -> float:
     if bench == "dlrm-dcnv2":
         return e * CRITEO_TRAIN_PAIRS
     if bench in EPOCH_UNITS:
-        return e * _fact(*EPOCH_UNITS[bench])
+        return e * fact(*EPOCH_UNITS[bench])
     raise SkipRow(f"{bench}: epoch_num without samples_count cannot be converted")
 
 
@@ -406,7 +406,7 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
         g = recsys.recsys_graph(recsys.dlrmv2_model(), per_chip_batch, pr, emb_dtype="fp32")
     elif bench == "retinanet":
         full = vision.retinanet_graph(per_chip_batch, 800, pr)
-        frozen = tuple(_fact("retinanet_train", "frozen_prefix"))
+        frozen = tuple(fact("retinanet_train", "frozen_prefix"))
         once = [o for o in full.ops if o.name.startswith(frozen)]
         g = OpGraph(f"{full.name}:trained", [o for o in full.ops if not o.name.startswith(frozen)], full.meta)
     elif bench == "rgat":
@@ -416,7 +416,7 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
         return g, OpGraph(f"{g.name}:once", once, full.meta), float(full.meta["weight_bytes"])
     elif bench == "stable-diffusion":
         g = OpGraph(f"sd2-unet-train:b{per_chip_batch}", sd2_unet_train_ops(per_chip_batch, p), {"batch": per_chip_batch})
-        if _fact("sd_train", "text_encoder_per_step"):  # frozen OpenCLIP ViT-H, forward only
+        if fact("sd_train", "text_encoder_per_step"):  # frozen OpenCLIP ViT-H, forward only
             once = diffusion.clip_text_ops("text.openclip_h", per_chip_batch, 24, 1024, 16, 4096, p)
     else:
         raise SkipRow(f"no training graph for {bench}")
@@ -458,7 +458,7 @@ def _at_rcp(bench: str, gb: float, row: dict, run_to) -> dict | None:
 
     key = f"train-{bench}"
     rnd = re.match(r"MLPerf Training (v[\d.]+)", row.get("workload", ""))
-    per_epoch = _fact(key, "epoch_samples") if (workload_facts().get(key) or {}).get("epoch_samples") else None
+    per_epoch = fact(key, "epoch_samples") if (workload_facts().get(key) or {}).get("epoch_samples") else None
     conv = rcp_samples(key, int(gb), mlperf_round=rnd.group(1) if rnd else None, epoch_samples=per_epoch)
     return priced_at(conv, run_to)
 
@@ -479,7 +479,7 @@ def bert_weight_update_s(p, family: str, n: int, dense_bytes: float) -> tuple[fl
         t_comm = sum(float(np.max(library_time(kind, dense_bytes, n, topo)[0])) for kind in kinds)
     params = dense_bytes / 2.0  # fp16 gradients / parameters
     bw = float(np.max(p.mem_bw) * np.max(p.eff_mem))
-    return t_comm, params / n * float(_fact("bert_train", "lamb_bytes_per_param")) / bw
+    return t_comm, params / n * float(fact("bert_train", "lamb_bytes_per_param")) / bw
 
 
 def eval_interval(ev: dict, global_batch: float) -> float:
@@ -492,7 +492,7 @@ def eval_interval(ev: dict, global_batch: float) -> float:
     return float(ev["epoch_samples"]["value"]) / float(ev["evals_per_epoch"]["value"])
 
 
-def _feature_read_s(g: OpGraph, once: OpGraph, p, n: int, family: str) -> float:
+def feature_read_s(g: OpGraph, once: OpGraph, p, n: int, family: str) -> float:
     """R-GAT: one step's feature read from HBM shards (the node's chips, or every chip of a multi-node
     run) or host memory (perf/gnn.py), overlapped with compute (NVIDIA v4.0 TRAIN_OVERLAP=1). Each
     chip holds its 1/g shard of the int64 CSC graph structure beside the features (rgat_train
@@ -501,8 +501,8 @@ def _feature_read_s(g: OpGraph, once: OpGraph, p, n: int, family: str) -> float:
 
     node = min(n, float(p.scaleup_domain))
     resident = 0.0
-    if _fact("rgat_train", "graph_on_device"):
-        resident = sum(gnn.igbh_full_csc_entries()) * float(_fact("rgat_train", "graph_index_bytes")) / node
+    if fact("rgat_train", "graph_on_device"):
+        resident = sum(gnn.igbh_full_csc_entries()) * float(fact("rgat_train", "graph_index_bytes")) / node
     _, t = batch_feature_read(OpGraph("fwd", list(once.ops) + list(g.ops), g.meta), p, node, float(n), resident,
                               family)
     return float(t)

@@ -19,7 +19,7 @@ from ..perf.collectives import collective_time, topology_for
 from ..perf.convergence import LATEST, rcp_batches, samples_to_converge
 from ..perf.opcost import evaluate
 from ..perf.train_backward import backward_time
-from .other_rows import (EVAL_RUNS_ONCE_GRAPH, _fact, _feature_read_s, bert_weight_update_s, eval_interval,
+from .other_rows import (EVAL_RUNS_ONCE_GRAPH, fact, feature_read_s, bert_weight_update_s, eval_interval,
                          training_graphs, workload_facts)
 
 BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "bert", "resnet", "stable-diffusion")
@@ -45,7 +45,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     p = calibrated_params(chip, fitted)
     g, once, dense = training_graphs(bench, per_chip)
     t_fwd = float(evaluate(g, p).total_time)
-    t_bwd = backward_time(g, p, tuple(_fact("train_no_input_grad", bench)))
+    t_bwd = backward_time(g, p, tuple(fact("train_no_input_grad", bench)))
     t_once = float(evaluate(once, p).total_time) if once.ops else 0.0
     # DDP's gradient all-reduce as the collective engine times it for the system (NCCL: inside
     # the scale-up domain, then tree/ring across nodes on the domain's shard; perf/collectives.py,
@@ -53,13 +53,13 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     t_ar = float(collective_time("all_reduce", dense, n, topology_for(p, chip.family))[0]) if n > 1 else 0.0
     # overlapped with the backward (PyTorch DDP buckets) unless the stack runs it after the backward
     # (other_benchmarks.yaml sd_train.allreduce_overlapped: NeMo's SD config)
-    overlapped = _fact("sd_train", "allreduce_overlapped") if bench == "stable-diffusion" else True
+    overlapped = fact("sd_train", "allreduce_overlapped") if bench == "stable-diffusion" else True
     t_opt = 0.0
-    if bench == "bert" and chip.vendor in _fact("bert_train", "distributed_lamb_vendors"):
+    if bench == "bert" and chip.vendor in fact("bert_train", "distributed_lamb_vendors"):
         t_ar, t_opt = bert_weight_update_s(p, chip.family, n, dense)
         overlapped = False  # one gradient block, reduced after the backward: exposed
     t_step = t_fwd + t_bwd + t_once + (max(0.0, t_ar - t_bwd) if overlapped else t_ar) + t_opt
-    t_read = _feature_read_s(g, once, p, n, chip.family) if bench == "rgat" else 0.0
+    t_read = feature_read_s(g, once, p, n, chip.family) if bench == "rgat" else 0.0
     t_step = max(t_step, t_read)
     out = {"chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "step_s": t_step,
            "fwd_s": t_fwd, "bwd_s": t_bwd, "once_s": t_once, "allreduce_s": t_ar, "optimizer_s": t_opt,
