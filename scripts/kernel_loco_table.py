@@ -19,7 +19,7 @@ import time
 from tapeout.perf import kernel_fit as kf
 from tapeout.perf.kernel_collectives import with_collectives
 from tapeout.perf.kernel_floor import read_floors
-from tapeout.perf.kernels_db import read_kernels
+from tapeout.perf.kernels_db import held_out_chips, read_kernels, without_chips
 
 BEGIN, END = "<!-- kernel-loco:begin (scripts/kernel_loco_table.py --write) -->", "<!-- kernel-loco:end -->"
 TRAIN, TEST = 300, 3000
@@ -41,8 +41,9 @@ def table() -> str:
         mine = test.where(test.cols["chip"] == chip)
         groups = kf.Groups(mine, floors=floors)
         ins = {**kf.errors(groups, x_all).get(chip, {}), **comm.get(chip, {})}
-        rep = kf.holdout_report(train.where(train.cols["chip"] != chip), mine, chip,
-                                {key: t for key, t in floors.items() if key[0] != chip})  # never the chip's own
+        twins = held_out_chips(chip)  # the chip and its twins (same GPU die and memory: kernels_db.yaml same_silicon)
+        rep = kf.holdout_report(without_chips(train, twins), mine, chip,
+                                {key: t for key, t in floors.items() if key[0] not in twins})  # never the chip's own
         for key, e in {**rep["errors"], **comm.get(chip, {})}.items():
             lines.append(f"| {chip} | {key} | {e['n']} | {ins[key]['median_abs_err_pct']:.1f} | {e['median_abs_err_pct']:.1f} "
                          f"| {e['p90_abs_err_pct']:.1f} | {e['median_signed_err_pct']:+.1f} |")

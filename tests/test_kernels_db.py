@@ -153,6 +153,20 @@ def test_holdout_must_not_be_in_training():
         kf.holdout_report(k, k, "h200")
 
 
+def test_holdout_leaves_its_twin_out_too():
+    """GB200 carries B200's die and memory (kernels_db.yaml same_silicon): a B200 hold-out with GB200's kernels in the
+    training set would be fitted on the held-out GPU's own numbers. H200 is no twin of H100 (another memory stack)."""
+    assert kernels_db.held_out_chips("b200") == kernels_db.held_out_chips("gb200") == {"b200", "gb200"}
+    assert kernels_db.held_out_chips("gb300") == {"b300", "gb300"} and kernels_db.held_out_chips("h200") == {"h200"}
+    twin = Kernels({c: np.array(["gb200"], dtype=object) if c == "chip" else np.zeros(1) for c in kernels_db.COLUMNS}, "t", [])
+    with pytest.raises(ValueError, match="twin"):
+        kf.holdout_report(twin, twin, "b200")
+    both = Kernels({c: np.array(["gb200", "h100-sxm", "b200"], dtype=object) if c == "chip" else np.zeros(3)
+                    for c in kernels_db.COLUMNS}, "t", [{"chip": "gb200"}, {"chip": "h100-sxm"}, {"chip": "b200"}])
+    left = kernels_db.without_chips(both, kernels_db.held_out_chips("b200"))
+    assert list(left.cols["chip"]) == ["h100-sxm"] and left.sources == [{"chip": "h100-sxm"}]
+
+
 @needs_db
 def test_installed_slice_obeys_peaks_and_bandwidth():
     """No measured GEMM beats the H200's dense peak for its format, and no decode-attention
@@ -177,7 +191,8 @@ def test_cli_holdout_json(tmp_path):
     out = tmp_path / "b200.json"
     main(["calibrate", "--kernels", "aiconfigurator", "--holdout", "b200", "--per-group", "30", "--json", str(out)])
     r = json.loads(out.read_text())
-    assert r["holdout"] == "b200" and "b200" not in r["train_chips"] and len(r["train_chips"]) >= 5
+    assert r["holdout"] == "b200" and len(r["train_chips"]) >= 5
+    assert not {"b200", "gb200"} & set(r["train_chips"])  # nor its twin (same GPU die and memory)
     assert {"gemm/bf16", "gemm/fp8", "gemm/nvfp4", "attention_prefill/bf16", "attention_decode/bf16"} <= set(r["errors"])
     # the measured collectives (perf/kernel_collectives.py) join the held-out report
     assert {"nccl_all_reduce/fp16", "nccl_all_gather/fp16", "nccl_reduce_scatter/fp16", "nccl_all_to_all/fp16",

@@ -141,7 +141,7 @@ def _kernel_calibration(kernels: str, holdout: str | None, stack: str | None, st
     from ..perf import kernel_fit
     from ..perf.kernel_collectives import with_collectives
     from ..perf.kernel_floor import read_floors
-    from ..perf.kernels_db import chip_for, read_kernels
+    from ..perf.kernels_db import chip_for, held_out_chips, read_kernels, without_chips
 
     if kernels != "aiconfigurator":
         raise TapeoutError(f"--kernels '{kernels}': the only kernel database is 'aiconfigurator'.")
@@ -158,7 +158,7 @@ def _kernel_calibration(kernels: str, holdout: str | None, stack: str | None, st
         raise TapeoutError(f"--holdout '{holdout}': the kernel database has no kernels of it; use one of "
                            f"{', '.join(sorted({s['chip'] for s in train.sources}))}.")
     test = read_kernels(stack=stack, stack_version=stack_version, per_group=10 * per_group, systems=systems)
-    out = kernel_fit.holdout_report(train.where(train.cols["chip"] != hid), test, hid,
+    out = kernel_fit.holdout_report(without_chips(train, held_out_chips(hid)), test, hid,
                                     # every empty GEMM but the chip's (FIXED_TIME_BY_FAMILY "measured" only)
                                     read_floors(hid, stack, stack_version) if kernel_fit.FIXED_TIME_BY_FAMILY == "measured" else {})
     out["errors"] = with_collectives({hid: out["errors"]}, stack, systems).get(hid, {})

@@ -49,7 +49,6 @@ attn_bwd_factor, eff_moe) keep the chip's microbenchmark values.
 from __future__ import annotations
 
 import copy
-import dataclasses
 
 import numpy as np
 
@@ -239,7 +238,7 @@ def build(holdout: str | None = None, stack: str | None = None, stack_version: s
     `chips` (per-chip fits only): refit just these database chips (their entries equal the full
     build's: each chip's fit reads only its own kernels); every other chip keeps the base fit."""
     from ..errors import TapeoutError
-    from .kernels_db import chip_for, read_kernels
+    from .kernels_db import chip_for, held_out_chips, read_kernels, without_chips
 
     systems = None
     if chips is not None:
@@ -263,7 +262,8 @@ def build(holdout: str | None = None, stack: str | None = None, stack_version: s
             per_chip[c] = (kernel_fit.fit(kernel_fit.Groups(kc))["params"], _gemm_formats(kc),
                            "tapeout/perf/kernel_fit.py refitted on this chip's kernels")
         return db_fitted(per_chip, kernel_fit.source_of(k), stream=stream)
-    k = dataclasses.replace(k.where(k.cols["chip"] != hid), sources=[s for s in k.sources if s["chip"] != hid])
+    out = held_out_chips(hid)  # the chip and its twins (same GPU die and memory on another board)
+    k = without_chips(k, out)
     from .fit import fit_all
     from .kernel_floor import family_offsets, offset_of, read_floors
 
@@ -274,8 +274,9 @@ def build(holdout: str | None = None, stack: str | None = None, stack_version: s
     # (perf/kernel_floor.py; an attention op's fixed time beyond it shrinks by as much, as in the fit)
     if kernel_fit.FIXED_TIME_BY_FAMILY == "measured":
         f = {**f, "ovh_bf16": max(f["ovh_bf16"] + offset_of(family_offsets(floors), hid, "bf16") * 1e6, 0.0)}
-    how = f"tapeout/perf/kernel_fit.py shared parameters fitted without {hid}'s kernels (and microbenchmarks)"
-    return db_fitted({hid: (f, set(kernel_fit.GEMM_FMTS), how)}, kernel_fit.source_of(k), fit_all(exclude=hid), hid,
+    how = (f"tapeout/perf/kernel_fit.py shared parameters fitted without {' and '.join(sorted(out))}'s kernels "
+           "(and microbenchmarks)")
+    return db_fitted({hid: (f, set(kernel_fit.GEMM_FMTS), how)}, kernel_fit.source_of(k), fit_all(exclude=set(out)), hid,
                      stream={hid: stream[hid]})
 
 
@@ -285,8 +286,9 @@ def large_stream_efficiencies(chips: list[str], holdout: str | None, stack: str 
     gets the median of the other chips' and its kernels are not read."""
     from .calibration import calibrated_params
     from .kernel_stream import stream_efficiencies
-    from .kernels_db import chip_for, db_config, read_kernels
+    from .kernels_db import chip_for, db_config, held_out_chips, read_kernels
 
-    systems = [s for s, e in db_config()["systems"].items() if e["chip"] != holdout]
+    out = held_out_chips(holdout) if holdout else frozenset()
+    systems = [s for s, e in db_config()["systems"].items() if e["chip"] not in out]
     g = read_kernels(stack=stack, stack_version=stack_version, systems=systems, ops=("gemm",), per_group=None)
     return stream_efficiencies(g, {c: float(calibrated_params(chip_for(c)).mem_bw) for c in chips}, holdout)

@@ -156,7 +156,7 @@ from .kernel_replay import KV_BYTES_PER_ELEM, decode_l2_resident, l2_read_bw, l2
 from .kernel_tile import (collector_tile, fp8_block_math_warpgroups, fp8_block_multicast, fp8_block_quant_rounds, fp8_block_rule,
                           fp8_block_stages, fp8_block_tile, k_padding,
                           operand_feed, operand_stream_bytes, store_fill)
-from .kernels_db import Kernels, chip_for, db_config
+from .kernels_db import Kernels, chip_for, db_config, held_out_chips, without_chips
 from .mmha_launch import base_blocks_per_sm
 from .opcost import K_ATTN, K_MATMUL, evaluate
 from .parted_residuals import PartedResiduals
@@ -1293,8 +1293,9 @@ def holdout_report(train: Kernels, test: Kernels, holdout: str, floors: dict | N
     """Fit on `train` (which must not hold the chip), predict every kernel of `test`; the family
     fixed-time offsets from `floors` (kernel_floor.chip_floors; None: train's own), never the chip's."""
     floors = chip_floors(train) if floors is None else floors
-    if holdout in set(train.cols["chip"]) or any(c == holdout for c, _ in floors):
-        raise ValueError("the held-out chip's kernels are in the training set")
+    out = held_out_chips(holdout)  # the chip and its twins (kernels_db.yaml same_silicon)
+    if out & set(train.cols["chip"]) or any(c in out for c, _ in floors):
+        raise ValueError("the held-out chip's (or its twin's) kernels are in the training set")
     f = fit(Groups(train, floors=floors))
     errs = errors(Groups(test, floors=floors), x_of(f["params"]))
     return {"holdout": holdout, "fit": f, "train_chips": sorted(set(train.cols["chip"])),
@@ -1367,7 +1368,8 @@ def calibrate(k: Kernels, holdout: str | None = None, floors: dict | None = None
 
         raise TapeoutError(f"--holdout '{holdout}' has no kernels in the database read; use one of "
                            f"{', '.join(sorted(set(chips)))}.")
-    out = holdout_report(k.where(chips != holdout), k.where(chips == holdout), holdout,
-                         None if floors is None else {key: t for key, t in floors.items() if key[0] != holdout})
+    twins = held_out_chips(holdout)
+    out = holdout_report(without_chips(k, twins), k.where(chips == holdout), holdout,
+                         None if floors is None else {key: t for key, t in floors.items() if key[0] not in twins})
     out["source"] = source_of(k)
     return out

@@ -65,8 +65,9 @@ def offset_of(offsets: dict, chip: str, fmt: str) -> float:
 
 def read_floors(exclude: str | None = None, stack: str | None = None, stack_version: str | None = None) -> dict:
     """chip_floors over every GEMM of the installed database (the fit's hash sample holds ~3 empty
-    GEMMs per chip), without the `exclude` chip's kernels (a held-out chip)."""
-    from .kernels_db import db_config, read_kernels
+    GEMMs per chip), without the `exclude` chip's kernels (a held-out chip, with its twins: kernels_db.held_out_chips)."""
+    from .kernels_db import db_config, held_out_chips, read_kernels
 
-    systems = [s for s, e in db_config()["systems"].items() if e["chip"] != exclude]
+    out = held_out_chips(exclude) if exclude else frozenset()
+    systems = [s for s, e in db_config()["systems"].items() if e["chip"] not in out]
     return chip_floors(read_kernels(stack=stack, stack_version=stack_version, systems=systems, ops=("gemm",), per_group=None))

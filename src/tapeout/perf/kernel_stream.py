@@ -65,8 +65,11 @@ def stream_efficiency(k, chip: str, mem_bw: float) -> float | None:
 
 def stream_efficiencies(k, mem_bw: dict[str, float], holdout: str | None = None) -> dict[str, float]:
     """Per chip of `mem_bw` (chip -> bytes/s), its measured efficiency; chips without enough kernels,
-    and `holdout` (its kernels never read), the median of the others'."""
-    own = {c: stream_efficiency(k, c, bw) for c, bw in mem_bw.items() if c != holdout}
+    and `holdout` with its twins (their kernels never read: kernels_db.held_out_chips), the median of the others'."""
+    from .kernels_db import held_out_chips
+
+    out = held_out_chips(holdout) if holdout else frozenset()
+    own = {c: stream_efficiency(k, c, bw) for c, bw in mem_bw.items() if c not in out}
     measured = [e for e in own.values() if e is not None]
     if not measured:
         raise ValueError("no chip has enough large memory-bound BF16 GEMMs to measure its streaming efficiency")

@@ -263,6 +263,23 @@ def read_moe(root: Path | None = None, package_version: str | None = None, stack
     return Kernels({k: cols[k] for k in MOE_COLUMNS}, package_version or "unknown", sources)
 
 
+def held_out_chips(chip_id: str) -> frozenset:
+    """The chips a hold-out of `chip_id` leaves out of a fit: the chip and its twins (same GPU die and memory
+    stack on another board or host, kernels_db.yaml same_silicon), whose kernels would hand the fit the held-out
+    chip's own numbers."""
+    for group in db_config().get("same_silicon", []):
+        if chip_id in group:
+            return frozenset(group)
+    return frozenset({chip_id})
+
+
+def without_chips(k: "Kernels", chips) -> "Kernels":
+    """`k` without the kernels (and sources) of `chips`."""
+    drop = set(chips)
+    return dataclasses.replace(k.where(~np.isin(k.cols["chip"], sorted(drop))),
+                               sources=[s for s in k.sources if s["chip"] not in drop])
+
+
 def chip_for(chip_id: str):
     """The catalog chip, or an off-catalog DB chip built from its base chip and the sourced
     overrides in kernels_db.yaml."""
