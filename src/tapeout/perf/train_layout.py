@@ -215,6 +215,22 @@ def virtual_stage_options(L: int, pp: int) -> list[int]:
     return list(range(1, (L + 2) // pp + 1)) if pp > 1 else [1]
 
 
+def _replica_grid(cfg, num_chips: int, seq: int, fixed: dict, why: Counter | None = None):
+    """(TP, CP, PP) of the search's grid (pinned values where `fixed` has them) whose product divides
+    `num_chips` at the TP x CP level; `why` counts the TP x CP pairs the chip count cannot hold."""
+    def opts(name, default):
+        return [fixed[name]] if fixed.get(name) is not None else default
+
+    for t in opts("tp", [1, 2, 4, 8]):
+        for cp in opts("cp", [c for c in (1, 2, 4, 8) if c == 1 or seq >= 2048 * c]):
+            if num_chips % (t * cp):
+                if why is not None:
+                    why["chips"] += 1
+                continue
+            for pl in opts("pp", _divisors_upto(num_chips // (t * cp), min(cfg.num_hidden_layers, 64))):
+                yield t, cp, pl
+
+
 def candidate_layouts(cfg, num_chips: int, domain: int, global_seqs: int, seq: int, fixed: dict | None = None,
                       check: bool = True, recompute_options=SEARCHED_RECOMPUTE) -> tuple[list[TrainLayout], Counter]:
     """Layouts the search tries (valid ones when `check`), and how many broke each rule.
@@ -228,28 +244,23 @@ def candidate_layouts(cfg, num_chips: int, domain: int, global_seqs: int, seq: i
     def opts(name, default):
         return [fixed[name]] if name in fixed else default
 
-    for t in opts("tp", [1, 2, 4, 8]):
-        for cp in opts("cp", [c for c in (1, 2, 4, 8) if c == 1 or seq >= 2048 * c]):
-            if num_chips % (t * cp):
-                why["chips"] += 1
-                continue
-            for pl in opts("pp", _divisors_upto(num_chips // (t * cp), min(L, 64))):
-                dp = num_chips // (t * pl * cp) if num_chips % (t * pl * cp) == 0 else 0
-                eps = [1]
-                if cfg.is_moe:
-                    eps = [e for e in (1, 2, 4, 8, 16, 32, 64, 128, 256) if e <= cfg.num_experts]
-                for e in opts("ep", eps):
-                    for mbs in opts("mbs", [1, 2, 4] if not cfg.is_moe else [1, 2]):
-                        for vp in opts("vp", virtual_stage_options(L, pl)):
-                            for z in opts("zero", [1, 3] if pl == 1 and not cfg.is_moe else [1]):
-                                for rc in opts("recompute", list(recompute_options)):
-                                    lay = TrainLayout(t, pl, max(dp, 1), cp, e, vp, mbs, z, rc,
-                                                      fixed.get("shard", 0))
-                                    bad = broken_rule(cfg, lay, num_chips, global_seqs, seq, domain) if check else None
-                                    if bad:
-                                        why[bad.split(":")[0]] += 1
-                                        continue
-                                    out.append(lay)
+    for t, cp, pl in _replica_grid(cfg, num_chips, seq, fixed, why):
+        dp = num_chips // (t * pl * cp) if num_chips % (t * pl * cp) == 0 else 0
+        eps = [1]
+        if cfg.is_moe:
+            eps = [e for e in (1, 2, 4, 8, 16, 32, 64, 128, 256) if e <= cfg.num_experts]
+        for e in opts("ep", eps):
+            for mbs in opts("mbs", [1, 2, 4] if not cfg.is_moe else [1, 2]):
+                for vp in opts("vp", virtual_stage_options(L, pl)):
+                    for z in opts("zero", [1, 3] if pl == 1 and not cfg.is_moe else [1]):
+                        for rc in opts("recompute", list(recompute_options)):
+                            lay = TrainLayout(t, pl, max(dp, 1), cp, e, vp, mbs, z, rc,
+                                              fixed.get("shard", 0))
+                            bad = broken_rule(cfg, lay, num_chips, global_seqs, seq, domain) if check else None
+                            if bad:
+                                why[bad.split(":")[0]] += 1
+                                continue
+                            out.append(lay)
     return out, why
 
 
@@ -349,15 +360,21 @@ def nearest_global_batches(cfg, num_chips: int, domain: int, global_seqs: int, s
     run may choose, both ends included; None: 1 .. 4 x global_seqs), that admit a valid layout on
     `num_chips` which `keep(layout, batch)` accepts; each with the first such layout found."""
     lo, hi = bounds or (1, 4 * global_seqs)
+    # only a multiple of some DP x micro-batch of the grid can pass the batch rule: try those alone, nearest
+    # first (the lower of two at the same distance first), so a chip count far beyond the batch (10^8 chips)
+    # is answered from a handful of candidates instead of a layout search per batch in the range
+    pinned = {kk: v for kk, v in (fixed or {}).items() if v is not None}
+    mbs_opts = [pinned["mbs"]] if "mbs" in pinned else [1, 2, 4]
+    steps = {num_chips // (t * cp * pl) * m for t, cp, pl in _replica_grid(cfg, num_chips, seq, pinned)
+             if num_chips % (t * cp * pl) == 0 for m in mbs_opts}
+    batches = sorted({g for s in steps for g in range(-(-lo // s) * s, hi + 1, s)} - {global_seqs},
+                     key=lambda g: (abs(g - global_seqs), g))
     out = []
-    for d in range(1, max(global_seqs - lo, hi - global_seqs) + 1):
-        for g in (global_seqs - d, global_seqs + d):
-            if not lo <= g <= hi:
-                continue
-            lay = next((x for x in candidate_layouts(cfg, num_chips, domain, g, seq, _minimal(fixed))[0]
-                        if keep is None or keep(x, g)), None)
-            if lay is not None:
-                out.append((g, lay))
-                if len(out) == k:
-                    return out
+    for g in batches:
+        lay = next((x for x in candidate_layouts(cfg, num_chips, domain, g, seq, _minimal(fixed))[0]
+                    if keep is None or keep(x, g)), None)
+        if lay is not None:
+            out.append((g, lay))
+            if len(out) == k:
+                return out
     return out
