@@ -462,3 +462,29 @@ def test_sm90_promotion_shows_only_with_one_math_warpgroup():
     added = float(kf.predict_group(one, x1)[0] - kf.predict_group(one, x0)[0])
     assert added == pytest.approx(float(one["promote_flops"][0]) / float(one["params"].vector_flops), rel=1e-9)
     assert float(kf.predict_group(two, x1)[0]) == float(kf.predict_group(two, x0)[0])
+
+
+@pytest.mark.parametrize("args,field", [(["-c", "mi300x", "--kernels", "aiconfigurator"], "has no kernels of 'mi300x'"),
+                                        (["-c", "h200", "--kernels", "foo"], "--kernels 'foo'"),
+                                        (["-c", "h200", "--kernels", "aiconfigurator", "--power-limit", "500"], "--power-limit")])
+def test_serve_kernels_refusals(args, field, capsys):
+    """`tapeout serve --kernels` refuses a chip outside the database, another database and a capped board, in one line."""
+    with pytest.raises(SystemExit) as e:
+        main(["serve", "-m", "llama-3.1-8b", *args])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and field in err
+
+
+@needs_db
+def test_serve_kernels_calibrates_the_chip_on_its_kernels(capsys):
+    """`tapeout serve --kernels aiconfigurator` runs the engine on the chip's own kernel calibration and says so; the
+    prediction is the one `validate --kernels` would make (kernel_calibration.build) and differs from the shipped fit's."""
+    from tapeout.perf.kernel_calibration import build
+    from tapeout.perf.llm import serve
+
+    main(["serve", "-m", "llama-3.1-8b", "-c", "h200", "-p", "fp8", "--kernels", "aiconfigurator", "--json"])
+    d = json.loads(capsys.readouterr().out)
+    assert any(n.startswith("--kernels: h200 calibrated on its own measured kernels (aiconfigurator-core") for n in d["notes"])
+    own = serve("llama-3.1-8b", "h200", 1, "fp8", fitted=build(chips=["h200"])).output_tokens_per_s
+    assert d["output_tokens_per_s"] == pytest.approx(own, rel=1e-9)
+    assert d["output_tokens_per_s"] != pytest.approx(serve("llama-3.1-8b", "h200", 1, "fp8").output_tokens_per_s, rel=1e-3)

@@ -15,7 +15,7 @@ def _capped(chip: str, power_limit: float | None) -> str:
 
 
 def _serving(model, chip, num_chips, precision, input_len, output_len, batch, tp, kv_precision, sparsity,
-             images_per_request=0, image_size=448, stack=None):
+             images_per_request=0, image_size=448, stack=None, fitted=None):
     from ..perf.llm import serve as engine
 
     if sparsity and sparsity not in ("none", "dense"):
@@ -26,14 +26,15 @@ def _serving(model, chip, num_chips, precision, input_len, output_len, batch, tp
         return serve_with_compression(model, chip, num_chips, precision, kv_precision, sparsity,
                                       input_len=input_len, output_len=output_len, batch=batch, tp=tp)
     return engine(model, chip, num_chips, precision, input_len, output_len, batch=batch, tp=tp, kv_precision=kv_precision,
-                  images_per_request=images_per_request, image_size=image_size, stack=stack)
+                  images_per_request=images_per_request, image_size=image_size, stack=stack, fitted=fitted)
 
 
 def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1, precision: str = "bf16",
           input_len: int | None = None, output_len: int | None = None, batch: int | None = None,
           tp: int | None = None, max_batch: int | None = None, kv_precision: str | None = None,
           sparsity: str | None = None, benchmark: str | None = None, scenario: str = "offline", power_limit: float | None = None,
-          images_per_request: int = 0, image_size: int = 448, stack: str | None = None) -> ServeResult:
+          images_per_request: int = 0, image_size: int = 448, stack: str | None = None,
+          kernels: str | None = None) -> ServeResult:
     """Predict LLM serving throughput and latency on `num_chips` chips (`tapeout serve`).
 
     Args:
@@ -56,6 +57,9 @@ def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1,
         image_size: side of each (square) image in pixels (the processor rounds it to 28 px).
         stack: serving stack (data/software/serving_stacks.yaml: tensorrt-llm-0.x, vllm, ...; None: the
             default): the parallelism it supports, its all-reduce dispatch and KV cache.
+        kernels: "aiconfigurator": calibrate the chip on its own measured kernels in NVIDIA's kernel database
+            (aiconfigurator-core, needs pip install 'tapeout[kernels]'; chips of the database only), as
+            `tapeout validate --kernels aiconfigurator` does; None: the shipped microbenchmark calibration.
 
     Returns:
         ServeResult: `output_tokens_per_s` (output tokens/s of the deployment), `ttft_s` and
@@ -83,6 +87,7 @@ def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1,
     check_numbers("serve", num_chips=num_chips, input_len=input_len, output_len=output_len, batch=batch, tp=tp,
                   max_batch=max_batch, power_limit=power_limit, images_per_request=images_per_request,
                   image_size=image_size)
+    fitted, kernel_note = kernel_serving_fit(kernels, chip, power_limit)
     chip = _capped(chip, power_limit)
     if stack is not None:
         from ..perf.stacks import stack as stack_entry
@@ -92,8 +97,8 @@ def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1,
         from ..perf.mlperf import serve_benchmark  # MLPerf presets (LLM at scale)
 
         r = serve_benchmark(benchmark, chip, num_chips, scenario=scenario, precision=precision if precision != "bf16" else None,
-                            tp=tp, max_batch=max_batch, stack=stack)
-        return ServeResult(r if isinstance(r, dict) else r.as_dict())
+                            tp=tp, max_batch=max_batch, stack=stack, fitted=fitted)
+        return ServeResult(_with_note(r if isinstance(r, dict) else r.as_dict(), kernel_note))
     if not model or not chip:
         raise TapeoutError("--model and --chip are required (or --benchmark with --chip).")
     if images_per_request and sparsity and sparsity not in ("none", "dense"):
@@ -101,8 +106,46 @@ def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1,
     image_tokens = _image_tokens(model, images_per_request, image_size)
     check_context(model, input_len + image_tokens + output_len,
                   "--input-len + image tokens + --output-len" if image_tokens else "--input-len + --output-len")
-    return ServeResult(_serving(model, chip, num_chips, precision, input_len, output_len, batch, tp, kv_precision,
-                                sparsity, images_per_request, image_size, stack).as_dict())
+    if fitted is not None and sparsity and sparsity not in ("none", "dense"):
+        raise TapeoutError("--kernels cannot be combined with --sparsity yet (the compression stage prices its own "
+                           "kernels); drop one of them.")
+    return ServeResult(_with_note(_serving(model, chip, num_chips, precision, input_len, output_len, batch, tp, kv_precision,
+                                           sparsity, images_per_request, image_size, stack, fitted).as_dict(), kernel_note))
+
+
+def kernel_serving_fit(kernels: str | None, chip: str | None, power_limit: float | None) -> tuple[dict | None, str]:
+    """(calibration, note) of `tapeout serve --kernels`: the chip refitted on its own measured kernels
+    (perf/kernel_calibration.build, the `validate --kernels` calibration); (None, "") without `kernels`."""
+    if kernels is None:
+        return None, ""
+    if kernels != "aiconfigurator":
+        raise TapeoutError(f"--kernels '{kernels}': the only kernel database is 'aiconfigurator'.")
+    if not chip:
+        raise TapeoutError("--kernels needs --chip (a chip of the kernel database).")
+    if power_limit is not None:
+        raise TapeoutError("--kernels with --power-limit: the kernel database timed each chip at its full board power; "
+                           "drop one of them.")
+    from ..hardware.catalog import get_chip
+    from ..perf.kernel_calibration import build
+    from ..perf.kernels_db import db_config
+
+    cid = get_chip(chip).id
+    known = sorted({e["chip"] for e in db_config()["systems"].values()})
+    if cid not in known:
+        raise TapeoutError(f"--kernels aiconfigurator: the kernel database has no kernels of '{cid}'; use one of "
+                           f"{', '.join(known)}, or drop --kernels (the shipped calibration).")
+    fitted = build(chips=[cid])
+    src = fitted["kernel_db"]["source"]
+    e = src["chips"].get(cid, {})
+    versions = ", ".join(f"{op} {v}" for op, v in e.get("stack_versions", {}).items())
+    return fitted, (f"--kernels: {cid} calibrated on its own measured kernels ({src['package']} "
+                    f"{src['package_version']}, stack {e.get('stack')}: {versions}); the serving engine around them is "
+                    "the same model")
+
+
+def _with_note(d: dict, note: str) -> dict:
+    """The result's dict with `note` appended to its notes ('' adds nothing)."""
+    return {**d, "notes": [*(d.get("notes") or []), note]} if note else d
 
 
 def _image_tokens(model: str, images: int, image_size: int) -> int:

@@ -43,6 +43,8 @@ def serve_cmd(
     images_per_request: int = typer.Option(0, "--images-per-request", help="vision-language models (qwen2.5-vl-7b): images per request"),
     image_size: int = typer.Option(448, "--image-size", help="side of each square image in px (rounded to the encoder's 28 px)"),
     stack: str = typer.Option(None, "--stack", help="serving stack (data/software/serving_stacks.yaml: tensorrt-llm-0.x, vllm, vllm-0.4, synapseai-pytorch; default tensorrt-llm-0.x): the parallelism it supports, its all-reduce and KV cache"),
+    kernels: str = typer.Option(None, "--kernels", help="calibrate the chip on its own measured kernels: aiconfigurator "
+                                "(needs pip install 'tapeout\\[kernels]'; chips of the database only); default: the shipped fit"),
     json_out: bool = typer.Option(False, "--json"),
 ):
     """Predict LLM serving throughput and latency (offline, max throughput) on a chip."""
@@ -50,7 +52,7 @@ def serve_cmd(
     d = api.serve(model=model, chip=chip, num_chips=num_chips, precision=precision, input_len=input_len,
                   output_len=output_len, batch=batch, tp=tp, max_batch=max_batch, kv_precision=kv_precision,
                   sparsity=sparsity, benchmark=benchmark, scenario=scenario, power_limit=power_limit,
-                  images_per_request=images_per_request, image_size=image_size, stack=stack).to_dict()
+                  images_per_request=images_per_request, image_size=image_size, stack=stack, kernels=kernels).to_dict()
     if json_out:
         print_json(d)
         return

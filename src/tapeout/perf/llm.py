@@ -92,6 +92,7 @@ def serve(
     images_per_request: int = 0,
     image_size: int = 448,
     stack: str | None = None,
+    fitted: dict | None = None,
 ) -> ServingResult:
     """Max-throughput serving on `num_chips` chips, automatic layout and batch (the engine's
     Offline steady state). With max_tpot_s / max_ttft_s the engine's latency-bounded load is
@@ -101,7 +102,8 @@ def serve(
     A vision-language model (a config.json with `vision_config`) takes `images_per_request`
     square images of `image_size` px: their tokens join the `input_len` text tokens and their
     encoder runs in each request's prefill (workloads/vlm.py, perf/vlm.py). `stack` names the serving
-    stack (perf/stacks.py; None: the default)."""
+    stack (perf/stacks.py; None: the default). `fitted`: the calibration (None: the shipped fit; e.g.
+    kernel_calibration.build's, calibrated on the measured kernel database)."""
     from .mlperf import serve_at_scale
 
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
@@ -122,9 +124,10 @@ def serve(
     r = serve_at_scale(model if isinstance(model, str) else cfg, chip if isinstance(chip, str) and params is None else c,
                        num_chips, pr, input_len,
                        output_len, scenario, ttft, max_tpot_s, tp=tp, pp=pp, ep=ep, batch=batch, params=params,
-                       evaluator=evaluator, weight_bytes_factor=weight_bytes_factor, vision=vision, stack=stack)
+                       evaluator=evaluator, weight_bytes_factor=weight_bytes_factor, vision=vision, stack=stack,
+                       fitted=fitted)
     # the generation kernel's fields of this model's rows, as the engine's step model takes them
-    p = params if params is not None else serving_decode_params(calibrated_params(c), c, cfg, pr, r.tp)
+    p = params if params is not None else serving_decode_params(calibrated_params(c, fitted), c, cfg, pr, r.tp, fitted)
     out = _deployment_view(cfg, c, pr, p, r, input_len + (vision.tokens_per_request if vision else 0), output_len, evaluator, weight_bytes_factor)
     if vision is not None:
         from .vlm import encoder_cost

@@ -578,10 +578,10 @@ def _cap_at_offline(results: list[dict], input_len: float, output_len: float, be
 
 def serve_benchmark(benchmark: str, chip, num_chips: int = 8, scenario: str = "offline", precision: str | None = None,
                     simulate: bool = False, input_len: float | None = None, tp: int | None = None,
-                    max_batch: int | None = None, stack: str | None = None) -> ScaleResult:
+                    max_batch: int | None = None, stack: str | None = None, fitted: dict | None = None) -> ScaleResult:
     """`tapeout serve --benchmark NAME`: the benchmark's model, dataset lengths and bounds.
     `tp` fixes the tensor-parallel degree (pipeline parallelism off), `max_batch` caps one engine,
-    `stack` names the serving stack (perf/stacks.py; None: the default)."""
+    `stack` names the serving stack (perf/stacks.py; None: the default), `fitted` the calibration (None: shipped)."""
     b = inference_benchmark(benchmark)
     scenario = scenario.lower()
     lat = b.get("latency", {})
@@ -599,7 +599,7 @@ def serve_benchmark(benchmark: str, chip, num_chips: int = 8, scenario: str = "o
     O = float(value_of(b["mean_output_tokens"]))
     r = serve_at_scale(b["model"], c, num_chips, precision, I, O, scenario, ttft, tpot, beams=int(b.get("beams", 1)),
                        whole_query_bound=whole, simulate=simulate, tp=tp, pp=1 if tp else None, max_batch=max_batch,
-                       dataset=b["name"], stack=stack,
+                       dataset=b["name"], stack=stack, fitted=fitted,
                        max_in=int(value_of(b.get("max_input_tokens", 4 * I)) or 4 * I),
                        max_out=int(value_of(b.get("max_output_tokens", 4 * O)) or 4 * O))
     r.benchmark = b["name"]
