@@ -14,7 +14,9 @@ disable_parameter_transpose_cache).
 / NeMo 2 default for BF16 models) or "bf16" (NeMo 1.x distributed_fused_adam grad_sync_dtype: bf16).
 `attention_kernel`: the attention library the stack ran ("cudnn", the calibrated one; "fa2": flash-attn 2; "fa1": flash-attn 1.x),
 at its measured rate relative to cuDNN on the chip (perf/train_attention.py); a chip without that
-measurement keeps the calibrated rate and says so in the notes.
+measurement keeps the calibrated rate and says so in the notes. "unfused": no fused kernel, Megatron-LM's
+CoreAttention (batched GEMMs, softmax and dropout over the materialised s x s scores), op by op
+(perf/unfused_attention.py).
 `comm_ctas`: CTAs (one SM each) an overlapped DP / CP collective occupies (NCCL channels); the
 compute it hides behind runs on the other cores (perf/comm_contention.py). 0: free (the default:
 a stack that does not cap its DP communicator's CTAs); a stack on file with the cap

@@ -39,6 +39,7 @@ import yaml
 from ..errors import TapeoutError
 from ..formats import data_file
 from .fit.rows import read_attention_kernels
+from .unfused_attention import UNFUSED
 
 CALIBRATED = "cudnn"  # the library fit_attention calibrates on
 COMBINED = "fwd+bwd"  # a row timing the forward and backward passes together
@@ -49,11 +50,14 @@ def library_ratio(chip_id: str, library: str) -> tuple[float, float] | None:
     """(forward, backward) rate of `library` relative to the calibrated cuDNN kernels on `chip_id`;
     (1, 1) for cudnn itself; None when the chip has no rows measured in both, directly or through a
     bridge library (below)."""
+    if library == UNFUSED:  # its ops are priced one by one (perf/unfused_attention.py), not at a library's rate
+        return 1.0, 1.0
     rows = read_attention_kernels()
     known = {r["impl"] for r in rows}
     if library not in known:
         raise TapeoutError(f"attention_kernel '{library}' is not a measured attention library; use one of "
-                           f"{', '.join(sorted(known))} (data/calibration/attention_kernels.csv impl).")
+                           f"{', '.join(sorted(known))} (data/calibration/attention_kernels.csv impl), or "
+                           f"'{UNFUSED}' (Megatron-LM CoreAttention, perf/unfused_attention.py).")
     if library == CALIBRATED:
         return 1.0, 1.0
     direct = _direct_ratio(rows, chip_id, library)

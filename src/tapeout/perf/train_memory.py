@@ -176,13 +176,14 @@ def in_flight_passes(pp: int, vp: int, m: int, d: int, group: int | None = None)
 
 def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool = False,
                   frozen_bytes: float = 2.0, grad_bytes: float = GRAD_BYTES, sequence_parallel: bool = True,
-                  gemm_input_bytes: float = 2.0) -> dict:
+                  gemm_input_bytes: float = 2.0, fused_attention: bool = True) -> dict:
     """Bytes per chip on the pipeline device that needs the most, with its parts.
 
     `frozen_bytes`: bytes per frozen base weight under LoRA (2 in BF16; 1 when a quantized
     recipe keeps them as FP8 parameters, NeMo `fp8_params`). `grad_bytes`: bytes per gradient of
     the gradient buffer (GRAD_SYNC_BYTES). `gemm_input_bytes`: bytes of the GEMM inputs saved for wgrad
-    (saved_bytes_per_token).
+    (saved_bytes_per_token). `fused_attention` False: the stack's attention core is unfused
+    (perf/unfused_attention.py) and a layer without recompute also keeps its scores (the 5 a s / h term).
 
     Device d keeps in_flight_passes micro-batches of activations over its layers (its chunks' layers
     averaged per pass, as in_flight_passes counts passes): under "block:k" its recomputed layers keep
@@ -193,13 +194,13 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
 
     g_dense, g_exp = shard_groups(lay)
     # attention is costed as a fused kernel (perf/opcost.py, calibrated on FlashAttention/cuDNN
-    # rates), so its memory is the fused kernel's too. A layer the recompute covers keeps what its
+    # rates), so its memory is the fused kernel's too, unless the stack's core is unfused. A layer the recompute covers keeps what its
     # kind keeps; under block recompute the chunk's other layers keep everything (recompute_split)
     kind, redo = recompute_split(lay, cfg.num_hidden_layers)
 
     def act_of(rc):
         return activation_bytes_per_layer(s_local, lay.mbs, cfg.hidden_size, cfg.num_attention_heads, lay.tp,
-                                          rc, sequence_parallel, fused_attention=True,
+                                          rc, sequence_parallel, fused_attention=fused_attention,
                                           saved=(dot_output_bytes_per_token(cfg) if rc == "dots"
                                                  else saved_bytes_per_token(cfg, gemm_input_bytes=gemm_input_bytes)))
     act_layer, act_kept = act_of(kind), act_of("none")

@@ -15,7 +15,8 @@ Wired features (perf/training.train arguments they decide):
                              virtual stage (even_pipeline; perf/train_layout.even_stages)
   grad_sync_dtype            "fp32" / "bf16": gradient buffer and DP reduce-scatter dtype (grad_sync)
   attention_kernel           the BF16 attention library, an impl of data/calibration/attention_kernels.csv
-                             ("cudnn", "fa2", "fa1"): its measured rate vs cuDNN on the chip (attention_kernel)
+                             ("cudnn", "fa2", "fa1"): its measured rate vs cuDNN on the chip (attention_kernel);
+                             "unfused": Megatron-LM's CoreAttention op by op (perf/unfused_attention.py)
   overlap_p2p_comm           interleaved pipeline sends overlapped with the next chunk (overlap_p2p;
                              perf/pipeline_p2p.py): only the fill/drain hops stay exposed
   sequence_parallel          the norms between the TP blocks on the T/TP-token shard (sequence_parallel;

@@ -126,6 +126,7 @@ from .train_recipe import (Recipe, gather_bytes, get_recipe, resolve, scale_byte
 from ..formats import format_bits
 from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
+from .unfused_attention import UNFUSED, core_attention_ops
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .train_loss import logits_dtype, loss_ops
 from .cp_correction import cp_merge_ops
@@ -297,6 +298,9 @@ class _Fwd:
             g = OpGraph(name=g.name, meta=g.meta, ops=[replace(op, out_dtype=logits_dtype(self.stack.lm_loss))
                                                        if isinstance(op, MatMul) and op.name == "lm_head" else op
                                                        for op in g.ops])
+        unfused = None  # the stack's attention core without a fused kernel (perf/unfused_attention): (forward, backward) s
+        if self.stack.attention_kernel == UNFUSED:
+            g, unfused = self._unfused_attention(g)
         cast_fwd = cast_bwd = q_elems = 0.0
         gathered = {}  # (GEMM, "input" | "grad") -> bytes its sequence-parallel all-gather moves vs BF16
         if self.recipe is not None and not bf16:
@@ -364,7 +368,8 @@ class _Fwd:
         names = np.array([SLOT_OF.get(op.name, op.name) for op in t.ops])  # GPT-3's mlp_up fills the FC1 slots
         beside = self._beside(ct, times * t.count)
         named.update({f"g:{k}": float(w[(t.kind == K_MATMUL) & body & (names == k)].sum()) for k in TP_GEMMS})
-        return {"gemm": float(w[(t.kind == K_MATMUL) & body].sum()), "attn": float(w[(t.kind == K_ATTN) & body].sum()),
+        attn = {"attn": float(w[(t.kind == K_ATTN) & body].sum())} if unfused is None else dict(zip(("attn", "attn_bwd"), unfused))
+        return {"gemm": float(w[(t.kind == K_MATMUL) & body].sum()), **attn,
                 "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
                 "head_gemm": float(w[(t.kind == K_MATMUL) & head].sum()), "head_elt": float(w[(t.kind == K_ELT) & head].sum()),
                 "flops": float(ct.total_flops), "cast_fwd": cast_fwd, "cast_bwd": cast_bwd, "quant_elems": q_elems,
@@ -378,6 +383,18 @@ class _Fwd:
                 "head_gemm_extra": float(beside[0][(t.kind == K_MATMUL) & head].sum()),
                 "head_gemm_extra_p": float(beside[1][(t.kind == K_MATMUL) & head].sum()),
                 **self._backward_beside([op for op, hd in zip(t.ops, head) if isinstance(op, MatMul) and not hd])}
+
+    def _unfused_attention(self, g: OpGraph) -> tuple[OpGraph, tuple[float, float]]:
+        """The graph without its fused attention ops, and the (forward, backward) time of Megatron-LM's
+        CoreAttention in their place (perf/unfused_attention.py)."""
+        fwd, bwd = [], []
+        for op in g.ops:
+            if isinstance(op, Attention):
+                f, b = core_attention_ops(op.name, op.count, op.batch, op.q_len, op.heads, op.d_qk)
+                fwd += f
+                bwd += b
+        rest = OpGraph(name=g.name, meta=g.meta, ops=[op for op in g.ops if not isinstance(op, Attention)])
+        return rest, (self._time(OpGraph(name="core_attention", ops=fwd)), self._time(OpGraph(name="core_attention_bwd", ops=bwd)))
 
     def _backward_beside(self, gemms: list) -> dict:
         """Time beside the collective / alone of the layers' backward GEMMs (per-tile and persistent
@@ -453,7 +470,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # (train_memory.saved_bytes_per_token); LoRA's frozen base GEMMs keep the BF16 count
     saved_in = format_bits(rcp.gemm) / 8.0 if rcp is not None and rcp.quantized and rcp.norm_fused_cast and not lora else 2.0
     mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen, grad_bytes=gb, sequence_parallel=fwd.stack.sequence_parallel,
-                        gemm_input_bytes=saved_in)
+                        gemm_input_bytes=saved_in, fused_attention=fwd.stack.attention_kernel != UNFUSED)
     if mem_limit is not None and mem["mem"] > mem_limit:
         return {"mem": mem["mem"]}
     bf16_ring = fwd.bf16_ring(lay.cp)  # FP8 attention asked, but the stack's CP ring runs BF16
@@ -480,7 +497,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         # KV ring steps overlap the attention of the previous chunk (Megatron-Core / TE context
         # parallelism, P2P ring): only what the attention does not cover is exposed; backward
         # sends KV and its gradient
-    attn_bwd = float(np.max(attention_backward_time(attn, p)))  # 2.5x the FLOPs, at the backward kernel's rate
+    # 2.5x the FLOPs, at the backward kernel's rate; an unfused core: its own backward ops (perf/unfused_attention)
+    attn_bwd = (f["attn_bwd"] / L * lay.cp if "attn_bwd" in f else float(np.max(attention_backward_time(attn, p))))
     # the stack's attention library (perf/train_attention.py; cuDNN, the calibrated one: 1, 1)
     ratio = fwd.bf16_attn_ratio if bf16_ring else fwd.attn_ratio
     attn, attn_bwd = attn / ratio[0], attn_bwd / ratio[1]
@@ -690,6 +708,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
                "pp_send_recv": pp_send, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag,
                "dp_replica_all_reduce": dp_x, "tied_embedding_sync": tied_sync, "fp8_amax_all_reduce": amax}
     return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
+            # one transformer layer's forward / backward (recompute included) on the slowest device, per micro-batch
+            "F_layer": Fl, "B_layer": Bl,
             "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b, "residual_add": 2.0 * res * n_fb,
             "cp_merge": (merge_f + merge_b) * n_fb,
             # userbuffers slots run their GEMM as TP / num_splits chunk kernels: the extra kernels' fixed time
