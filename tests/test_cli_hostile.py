@@ -350,3 +350,19 @@ def test_serve_refuses_benchmark_options_without_a_benchmark(args, option):
     """Both were silently ignored: a server-scenario question got the offline answer."""
     err = _err(["serve", "-m", "llama-3.1-8b", "-c", "h100-sxm", *args])
     assert err.startswith(f"error: {option} applies to an MLPerf run") and "--benchmark" in err
+
+
+def test_calibrate_exclude_never_overwrites_the_shipped_fit(tmp_path, capsys):
+    """A leave-one-chip-out fit (`--exclude`) without --out leaves the packaged fitted.yaml as it was (every prediction
+    reads it); with --out it is written there."""
+    from importlib import resources
+
+    from tapeout.cli import main
+
+    shipped = resources.files("tapeout").joinpath("data", "calibration", "fitted.yaml")
+    before = shipped.read_text()
+    main(["calibrate", "--exclude", "h100-sxm"])
+    assert shipped.read_text() == before and "give --out" in capsys.readouterr().out
+    out = tmp_path / "loco.yaml"
+    main(["calibrate", "--exclude", "h100-sxm", "--out", str(out)])
+    assert shipped.read_text() == before and "excluded_chip: h100-sxm" in out.read_text()

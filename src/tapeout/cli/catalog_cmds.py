@@ -59,7 +59,8 @@ def models_cmd(json_out: bool = typer.Option(False, "--json")):
 
 
 @app.command("calibrate")
-def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's microbenchmarks out"),
+def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's microbenchmarks out (a leave-one-chip-out "
+                                              "fit: written only with --out / --json, never over the packaged fit)"),
                   out: str = typer.Option(None, help="write here instead of the packaged fitted.yaml"),
                   json_out: str = typer.Option(None, "--json", help="write the fit as JSON to this file ('-': stdout)"),
                   kernels: str = typer.Option(None, "--kernels", help="fit on a measured kernel database: aiconfigurator "
@@ -100,7 +101,8 @@ def calibrate_cmd(exclude: str = typer.Option(None, help="leave this chip's micr
 
         excl = get_chip(exclude).id if exclude else None
         fitted = fit_all(exclude=excl)
-        path = write_fitted(fitted, out)
+        # a leave-one-chip-out fit never replaces the shipped calibration every prediction reads
+        path = write_fitted(fitted, out) if out or not excl else f"nowhere (--exclude {excl}: give --out FILE to keep it)"
     if json_out == "-":
         print_json(fitted)
         return
