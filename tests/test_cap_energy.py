@@ -45,16 +45,16 @@ def test_pairs_are_the_microbenchmark_rows():
 
 
 def test_a100_pcie_pair_in_closed_form():
-    # no database chip trains: only the A100 PCIe pair (N7, 300 W, 312 dense BF16 TFLOP/s) counts:
+    # H200 and B200 held out: only the A100 PCIe pair (N7, 300 W, 312 dense BF16 TFLOP/s) counts:
     # e = (TDP / peak) / (busy x ratio^3), busy = 285 / 312, ratio = 258 / 285
-    assert kf.held_cap_energy(()) == pytest.approx(300 / 285 * (285 / 258) ** 3, rel=1e-3)
+    assert kf.held_cap_energy(("h200", "b200")) == pytest.approx(300 / 285 * (285 / 258) ** 3, rel=1e-3)
 
 
 def test_held_value_meets_every_measured_pair_within_seven_percent():
     """The one shared energy reproduces each pair's sustained / boost throughput (the cap law has no static power,
     so the pairs imply 1.78 / 1.99 pJ (H200 BF16 / FP8), 1.53 / 1.57 (B200), 1.42 (A100 PCIe); their geometric mean
     meets each pair's throughput ratio to 7 %: the law's stated error, H200 FP8 the farthest)."""
-    e = kf.held_cap_energy(("h200", "b200"))
+    e = kf.held_cap_energy()
     for p in _pairs():
         ch = get_chip(resolve_chip_id(p["chip"]))
         busy = p["pair_mamf_tflops"] / ch.peak_tflops(p["format"])
@@ -64,19 +64,23 @@ def test_held_value_meets_every_measured_pair_within_seven_percent():
 
 
 def test_a_held_out_chips_pairs_stay_out():
-    both = kf.held_cap_energy(("h200", "b200"))
-    no_h200, no_b200 = kf.held_cap_energy(("b200",)), kf.held_cap_energy(("h200",))
+    both = kf.held_cap_energy()
+    no_h200, no_b200 = kf.held_cap_energy(("h200",)), kf.held_cap_energy(("b200",))
     # B200 and A100 PCIe imply less energy than H200 (lower clock loss per watt): leaving H200 out lowers it
     assert no_h200 < both < no_b200
-    # a chip with no pairs (GB300) changes nothing; the geometric mean of three pairs vs five
-    assert kf.held_cap_energy(("h200", "b200", "gb300")) == both
-    assert np.log(both) * 5 == pytest.approx(np.log(no_h200) * 3 + np.log(no_b200) * 3 - np.log(kf.held_cap_energy(())), rel=1e-9)
+    # holding out a chip with no pairs (GB300) changes nothing; the geometric mean of five pairs vs three
+    assert kf.held_cap_energy(("gb300",)) == both
+    only_a100 = kf.held_cap_energy(("h200", "b200"))
+    assert np.log(both) * 5 == pytest.approx(np.log(no_h200) * 3 + np.log(no_b200) * 3 - np.log(only_a100), rel=1e-9)
 
 
 def test_fit_holds_it_only_under_the_switch(monkeypatch):
-    class G:  # the fit reads the chips its groups train on
+    class G:  # the fit reads the chips its groups hold out, not those they train on
         items = [{"chip": "h200"}, {"chip": "gb300"}]
+        held_out = frozenset({"b200", "gb200"})
 
-    assert kf.held_params(G())["pj_flop_n7"] == kf.held_cap_energy(("h200",))
+    assert kf.held_params(G())["pj_flop_n7"] == kf.held_cap_energy(("b200", "gb200")) == kf.held_cap_energy(("b200",))
+    G.held_out = frozenset()
+    assert kf.held_params(G())["pj_flop_n7"] == kf.held_cap_energy()  # a chip's own fit: every pair
     monkeypatch.setattr(kf, "HELD_CAP_ENERGY", False)
     assert "pj_flop_n7" not in kf.held_params(G())

@@ -269,7 +269,7 @@ def build(holdout: str | None = None, stack: str | None = None, stack_version: s
 
     # every chip's empty GEMMs but the held-out one's, where the fixed time's family offset is measured on them
     floors = read_floors(hid, stack, stack_version) if kernel_fit.FIXED_TIME_BY_FAMILY == "measured" else {}
-    f = kernel_fit.fit(kernel_fit.Groups(k, floors=floors))["params"]
+    f = kernel_fit.fit(kernel_fit.Groups(k, floors=floors, held_out=out))["params"]
     # its GEMMs' fixed time as the fit prices them: the shared one plus its family's offset
     # (perf/kernel_floor.py; an attention op's fixed time beyond it shrinks by as much, as in the fit)
     if kernel_fit.FIXED_TIME_BY_FAMILY == "measured":

@@ -525,7 +525,7 @@ class Groups:
     """Kernels split by (chip, op, format), each with its op table and base chip parameters."""
 
     def __init__(self, k: Kernels, context_tiles: bool | None = None, softmax_overlap: bool | None = None,
-                 floors: dict | None = None):
+                 floors: dict | None = None, held_out=frozenset()):
         """How context kernels are priced, where kernels_db.yaml describes the family's kernel
         (perf/context_tiles.py). `softmax_overlap`: its softmax under its MMAs
         (context_tiles.softmax_overlap: Hopper's two warpgroups in ping-pong); None = SOFTMAX_OVERLAP.
@@ -536,6 +536,8 @@ class Groups:
         B200 through the shared attention parameters (docs/notes/issue-24.md, Round stop-24
         issue-24gp, Round stop-25 issue-25ha)."""
         softmax_overlap = SOFTMAX_OVERLAP if softmax_overlap is None else softmax_overlap
+        # chips held out of the fit (with their twins): their microbenchmarks stay out of the held constants too
+        self.held_out = frozenset(held_out)
         # each GEMM's fixed time: the shared ovh_<cls> plus its family's measured empty-GEMM offset
         # (perf/kernel_floor.py) from `floors` ({(chip, fmt): s}; None: k's own empty GEMMs; {}: none)
         offsets = (family_offsets(chip_floors(k) if floors is None else floors) if FIXED_TIME_BY_FAMILY == "measured"
@@ -800,11 +802,12 @@ def format_power_density(chip) -> np.ndarray:
     return pd
 
 
-def held_cap_energy(train_chips) -> float:
+def held_cap_energy(held_out=frozenset()) -> float:
     """pj_flop_n7 from the measured sustained / boost GEMM pairs (data/calibration/power_cap_msmf.yaml): per pair the
     energy at which the cap law gives the measured throughput ratio (power_cap.cap_energy at busy = the boost
-    throughput / the format's peak, the chip's format power density and node), their geometric mean. A pair of a
-    kernel-database chip counts only where that chip is in `train_chips` (a held-out chip's microbenchmarks stay out)."""
+    throughput / the format's peak, the chip's format power density and node), their geometric mean. The pairs of the
+    `held_out` chips stay out (a held-out chip's microbenchmarks, kernels_db.held_out_chips); every other pair counts,
+    also in a fit on one chip's own kernels: the constant is shared by every chip (perf/power_cap.py), not the chip's."""
     from importlib import resources
 
     import yaml
@@ -813,11 +816,10 @@ def held_cap_energy(train_chips) -> float:
     from .power_cap import cap_energy
 
     pairs = yaml.safe_load(resources.files("tapeout").joinpath("data", "calibration", "power_cap_msmf.yaml").read_text())["pairs"]
-    db_chips = {chip_for(e["chip"]).id for e in db_config()["systems"].values()}
     es = []
     for r in pairs:
         ch = get_chip(resolve_chip_id(r["chip"]))
-        if ch.id in db_chips and ch.id not in set(train_chips):
+        if ch.id in held_out:
             continue
         busy = r["pair_mamf_tflops"] / float(ch.peak_tflops(r["format"]))
         es.append(cap_energy(busy, format_power_density(ch)[PEAK_KEYS.index(r["format"])], node_energy_scale(ch),
@@ -1060,10 +1062,10 @@ def with_memory_floor(cost, rows, floor):
 def held_params(groups: Groups) -> dict:
     """The parameters fit() holds, not fits, and their values: a kernel with no token rate (byte_buffer_classes)
     its tokrate_ at the 0 it is priced at; the power cap's pj_flop_n7 from the sustained-vs-boost microbenchmarks of
-    the chips the groups train on (HELD_CAP_ENERGY, held_cap_energy)."""
+    every chip but the held-out ones (HELD_CAP_ENERGY, held_cap_energy)."""
     held = {"tokrate_" + c: 0.0 for c in byte_buffer_classes()}
     if HELD_CAP_ENERGY:
-        held["pj_flop_n7"] = held_cap_energy({g["chip"] for g in groups.items})
+        held["pj_flop_n7"] = held_cap_energy(groups.held_out)
     return held
 
 
@@ -1296,7 +1298,7 @@ def holdout_report(train: Kernels, test: Kernels, holdout: str, floors: dict | N
     out = held_out_chips(holdout)  # the chip and its twins (kernels_db.yaml same_silicon)
     if out & set(train.cols["chip"]) or any(c in out for c, _ in floors):
         raise ValueError("the held-out chip's (or its twin's) kernels are in the training set")
-    f = fit(Groups(train, floors=floors))
+    f = fit(Groups(train, floors=floors, held_out=out))
     errs = errors(Groups(test, floors=floors), x_of(f["params"]))
     return {"holdout": holdout, "fit": f, "train_chips": sorted(set(train.cols["chip"])),
             "errors": errs.get(holdout, {}), "fixed_time_offsets_us": offsets_us(floors)}
