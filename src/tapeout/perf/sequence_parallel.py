@@ -121,7 +121,7 @@ def tp_block_comm(S: float, group: int, topo, sequence_parallel: bool, input_byt
         return TPComm()
     if not sequence_parallel:
         return TPComm.halves(float(collective_time("all_reduce", S, group, topo)[0]))
-    if topo.nccl:
+    if topo.nccl:  # queued: issued inside the step, host ahead of the device (collective_launch.yaml)
         def ag(b):
             return float(library_time("all_gather", S * b, group, topo, launch="queued")[0])
         def rs(b):
