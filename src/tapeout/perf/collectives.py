@@ -41,8 +41,9 @@ import numpy as np
 
 from ..hardware.topology import Topology
 from ..ops import COLLECTIVES
-from .nccl_ring import ring_time
-from .stacks import custom_allreduce_limits
+from .collective_launch import check_launch, launch_excess
+from .nccl_ring import nccl_alltoall_time, ring_time
+from .stacks import collective_launch, custom_allreduce_limits
 
 ALGORITHMS = ("ring", "tree", "one_shot", "two_shot", "nvls", "direct")
 LIBRARY_ALGORITHMS = ("ring", "tree", "nvls")  # what NCCL/RCCL run; one/two-shot are the stacks' own kernels
@@ -207,12 +208,21 @@ def custom_allreduce_max_bytes(group: int, stack: str | None = None) -> float:
     return 0.0
 
 
-def library_time(kind: str, S, group: int, topo, stride: int = 1):
-    """A collective run by the library (NCCL/RCCL): its own algorithms (ring, tree, in-switch),
-    plus the measured per-call excess d(S) for all-reduce (the only collective swept by payload)."""
+def library_time(kind: str, S, group: int, topo, stride: int = 1, *, launch: str):
+    """A collective run by the library (NCCL/RCCL): its own algorithms (ring, tree, in-switch; on NCCL
+    NVLink domains the all-to-all as one round of concurrent send/recv, nccl_alltoall_time), plus for
+    all-reduce (the only collective swept by payload) the measured per-call excess d(S) as a call
+    launched `launch` pays it (perf/collective_launch.py: "queued" when the host runs ahead of the
+    device, "exposed" for one call on an idle device)."""
+    check_launch(launch)
+    g = int(group)
+    if kind == "all_to_all" and g > 1 and topo.nccl and topo.wiring == "switch" and topo.split(g, stride)[1] <= 1:
+        t_bw = (g - 1) / g * np.asarray(S, dtype=float) / max(topo.link_bw_for_group(g) * topo.eff_link, 1.0)
+        t, proto = nccl_alltoall_time(t_bw, np.asarray(S, dtype=float) / g)
+        return t, f"library p2p {proto}"
     t, name = collective_time(kind, S, group, topo, stride, algorithm=LIBRARY_ALGORITHMS)
     if kind == "all_reduce":
-        t = t + library_excess(S, topo.library_excess)
+        t = t + launch_excess(library_excess(S, topo.library_excess), launch)
     return t, f"library {name}"
 
 
@@ -220,7 +230,8 @@ def serving_collective_time(kind: str, S, group: int, topo, stride: int = 1, sta
     """A serving step's collective as the serving stack dispatches it. All-reduce inside one
     scale-up domain with peer access: the stack's one-/two-shot kernels up to their workspace
     (custom_allreduce_max_bytes), the library above it (TensorRT-LLM AllReduceStrategy AUTO,
-    vLLM CustomAllreduce.should_custom_ar). Everything else: the library's algorithms as before."""
+    vLLM CustomAllreduce.should_custom_ar), launched as the stack launches it (serving_stacks.yaml
+    collective_launch). Everything else: the library's algorithms as before."""
     g = int(group)
     if kind != "all_reduce" or g <= 1:
         return collective_time(kind, S, group, topo, stride)
@@ -230,7 +241,7 @@ def serving_collective_time(kind: str, S, group: int, topo, stride: int = 1, sta
         return collective_time(kind, S, group, topo, stride)
     if float(np.max(S)) <= custom_allreduce_max_bytes(g, stack):
         return collective_time(kind, S, group, topo, stride, algorithm=CUSTOM_ALGORITHMS)
-    return library_time(kind, S, group, topo, stride)
+    return library_time(kind, S, group, topo, stride, launch=collective_launch(stack))
 
 
 def busbw(kind: str, S, group: int, topo, stride: int = 1, algorithm: str = "auto"):

@@ -1,7 +1,8 @@
 """The measured collectives of AIConfigurator's kernel database against the collective engine.
 
 Each measured NCCL collective (kernels_db.read_collectives) is priced by `library_time` (NCCL's
-ring / tree / NVLS over the chip's described links, plus the all-reduce excess d(S)) and each
+ring / tree / NVLS over the chip's described links, all-to-all as g-1 send/recv rounds, plus the
+all-reduce excess d(S) of a queued call: kernels_db.yaml collective_launch) and each
 custom all-reduce by `serving_collective_time` (the serving stack's one-/two-shot kernels up to
 their workspace, the library above), both on the chip's topology at its shipped calibration
 (perf/calibration.py: eff_link and per-hop latency from data/measured/microbenchmarks.csv
@@ -27,6 +28,7 @@ def predict(k: Kernels, stack: str | None = None) -> np.ndarray:
     give; a custom all-reduce of a stack without a serving-stack description, kernels_db.yaml)."""
     c, out = k.cols, np.full(len(k), np.nan)
     serving = db_config().get("custom_allreduce_stacks", {}).get(stack or db_config()["default_stack"])
+    launch = db_config()["collective_launch"]  # how the collector ran them: nccl-tests' back-to-back loop
     for chip in sorted(set(c["chip"])):
         topo = topology_for_chip(chip_for(chip))
         for op in sorted(set(c["op"][c["chip"] == chip])):
@@ -40,7 +42,7 @@ def predict(k: Kernels, stack: str | None = None) -> np.ndarray:
                         continue
                     t = [serving_collective_time("all_reduce", s, int(g), topo, stack=serving)[0] for s in S]
                 else:
-                    t, _ = library_time(op.removeprefix("nccl_"), S, int(g), topo)
+                    t, _ = library_time(op.removeprefix("nccl_"), S, int(g), topo, launch=launch)
                 out[idx] = t
     return out
 

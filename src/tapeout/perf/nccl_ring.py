@@ -1,5 +1,5 @@
 """NCCL's ring reduce-scatter / all-gather across nodes: the latency of each protocol and the
-protocol NCCL runs.
+protocol NCCL runs; and its all-to-all (grouped send/recv) inside an NVLink domain (nccl_alltoall_time).
 
 Across nodes NCCL runs reduce-scatter and all-gather as one ring over all ranks (no tree for them;
 CollNet / NVLS need SHARP switches, PAT from NCCL 2.23 only at one rank per node). Its cost model
@@ -64,3 +64,27 @@ def ring_time(t_bw, ranks: int, nodes: int):
     i = np.argmin(cand, axis=0)
     best = np.take_along_axis(cand, i[None, ...], axis=0)[0]
     return best, PROTOCOLS[int(np.ravel(i)[0])] if np.size(i) else "simple"
+
+
+P2P_LL_THRESHOLD = 16384  # bytes per peer: NCCL_PARAM(P2pLLThreshold, "P2P_LL_THRESHOLD", 16384), src/enqueue.cc
+
+
+def nccl_alltoall_time(t_bw, peer_bytes):
+    """(time, protocol) of an all-to-all as NCCL runs it inside one NVLink domain: g-1 ncclSend/ncclRecv
+    pairs in one group (torch.distributed all_to_all, nccl-tests alltoall_perf).
+
+    NCCL src/enqueue.cc scheduleP2pTasksToPlan / addP2pToPlan (2.19-2.29): all g-1 rounds of the
+    pairwise p2pSchedule go into one kernel plan, each round on its own channels
+    (ncclP2pChannelBaseForRound; "Try to use all channels, but one channel per operation": channels
+    per op shrink until ops x nRanks fit p2pnChannels; p2pnChannels / nChannels x
+    NCCL_MAX_DEV_WORK_P2P_PER_BATCH ops run concurrently), so the rounds overlap: one kernel start and
+    one hop, not g-1 dependent steps. Protocol: LL where a peer's message fits its channels x
+    P2P_LL_THRESHOLD (one channel below the 64 KiB minimum part on NVLink: LL up to 16 KiB per peer),
+    Simple above. NCCL's tuner prices no p2p op; the latency taken is its ring's for one step
+    (tuning.cc baseLat + hwLat NVLink: LL 7.2 us, Simple 11.8 us), the bandwidth `t_bw` the model's
+    Simple-protocol time of the rank's (g-1)/g S over its link, LL at its 1/4 share."""
+    t_bw = np.asarray(t_bw, dtype=float)
+    ll = np.asarray(peer_bytes, dtype=float) <= P2P_LL_THRESHOLD
+    t = np.where(ll, (BASE_LAT_US["ll"] + INTRA_LAT_US["ll"]) * US + t_bw / bw_share("ll", 2),
+                 (BASE_LAT_US["simple"] + INTRA_LAT_US["simple"]) * US + t_bw)
+    return t, "ll" if bool(np.ravel(ll)[0]) else "simple"

@@ -121,11 +121,11 @@ def tp_block_comm(S: float, group: int, topo, sequence_parallel: bool, input_byt
         return TPComm()
     if not sequence_parallel:
         return TPComm.halves(float(collective_time("all_reduce", S, group, topo)[0]))
-    if topo.nccl:
+    if topo.nccl:  # queued: issued inside the step, host ahead of the device (collective_launch.yaml)
         def ag(b):
-            return float(library_time("all_gather", S * b, group, topo)[0])
+            return float(library_time("all_gather", S * b, group, topo, launch="queued")[0])
         def rs(b):
-            return float(library_time("reduce_scatter", S * b, group, topo)[0])
+            return float(library_time("reduce_scatter", S * b, group, topo, launch="queued")[0])
         return TPComm(rs(1.0), ag(input_bytes), ag(grad_bytes), rs(output_bytes))
 
     def half(b):

@@ -55,6 +55,17 @@ def custom_allreduce_limits(name: str | None = None) -> tuple[tuple[int, float],
     return tuple(sorted((int(e["max_ranks"]), float(e["value"])) for e in stack(name)["custom_allreduce_max_bytes"]))
 
 
+def collective_launch(name: str | None = None) -> str:
+    """How the stack's collective-library calls reach the device: "queued" (its host runs ahead of the
+    device: CUDA graphs, an asynchronous engine) or "exposed" (perf/collective_launch.py)."""
+    from .collective_launch import check_launch
+
+    e = stack(name)
+    if "collective_launch" not in e:
+        raise ValueError(f"serving stack {name!r} has no collective_launch (data/software/serving_stacks.yaml)")
+    return check_launch(e["collective_launch"])
+
+
 def kv_block_waste_tokens(name: str | None = None) -> float:
     """Mean KV tokens a sequence's paged cache holds beyond its length: its last block is on
     average half empty (a length is uniform modulo the block size)."""

@@ -476,7 +476,8 @@ def bert_weight_update_s(p, family: str, n: int, dense_bytes: float) -> tuple[fl
     if n > 1:
         topo = topology_for(p, family)
         kinds = ("reduce_scatter", "all_gather") if n <= topo.domain else ("all_reduce",)
-        t_comm = sum(float(np.max(library_time(kind, dense_bytes, n, topo)[0])) for kind in kinds)
+        # queued: issued behind the backward's kernels (host ahead of the device; collective_launch.yaml)
+        t_comm = sum(float(np.max(library_time(kind, dense_bytes, n, topo, launch="queued")[0])) for kind in kinds)
     params = dense_bytes / 2.0  # fp16 gradients / parameters
     bw = float(np.max(p.mem_bw) * np.max(p.eff_mem))
     return t_comm, params / n * float(fact("bert_train", "lamb_bytes_per_param")) / bw
