@@ -111,9 +111,11 @@ def test_unmapped_inference_benchmark_names_what_is_missing(rows):
     assert "data/mlperf/benchmarks.yaml" in why and "MLPERF_BENCH" in why
 
 
-def test_defined_but_unmapped_training_benchmark_says_so(rows):
-    why = _skip(rows, "R-FLUX")
-    assert "'flux1'" in why and "other_benchmarks.yaml train-flux1" in why and "TRAIN_BENCH" in why
+def test_flux1_training_row_is_priced_by_the_other_training_mapper(rows):
+    """flux1 has a training graph and RCPs (issue 18, stop-31): a v5.1 row is priced, and also at its ruleset's RCP."""
+    r = harness.predict_row(rows["R-FLUX"])
+    assert r.skipped is None and r.predicted > 0 and r.benchmark == "train-flux1", r
+    assert r.detail["time_to_train"] is not None
 
 
 def test_unknown_chip_is_a_clear_skip(rows):

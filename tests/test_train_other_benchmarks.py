@@ -1,7 +1,7 @@
-"""`tapeout train --benchmark retinanet | rgat | dlrm-dcnv2 | bert | resnet | stable-diffusion` (issue 18
+"""`tapeout train --benchmark retinanet | rgat | dlrm-dcnv2 | bert | resnet | stable-diffusion | flux1` (issue 18
 item 3): the CLI / API price a run exactly as the validation rows do (validation/other_training.py is their
-one body), take their default batch and convergence point from the benchmark's RCP on file, refuse flux1
-naming what is missing, and never invent a convergence point."""
+one body), take their default batch and convergence point from the benchmark's RCP on file, and never invent
+a convergence point (flux1's own checks: tests/test_flux_training.py)."""
 
 from __future__ import annotations
 
@@ -90,11 +90,6 @@ def test_cli_json_is_the_api_result():
 def test_cli_table_prints_target_and_time_to_train():
     code, out, _ = run_cli(["train", "--benchmark", "rgat", "--chip", "h100-sxm", "-n", "8"])
     assert code == 0 and "validation accuracy 0.72" in out and "time to train" in out
-
-
-def test_flux1_is_refused_naming_its_missing_mapper():
-    line = refusal(["train", "--benchmark", "flux1", "--chip", "h100-sxm"])
-    assert "flux1" in line and "no training mapper" in line and "training_graphs" in line
 
 
 def test_unknown_benchmark_lists_every_valid_name():

@@ -1,4 +1,4 @@
-"""`tapeout train --benchmark retinanet | rgat | dlrm-dcnv2 | bert | resnet | stable-diffusion`: the
+"""`tapeout train --benchmark retinanet | rgat | dlrm-dcnv2 | bert | resnet | stable-diffusion | flux1`: the
 non-LLM MLPerf Training benchmarks, priced as their validation rows are (validation/other_training.py)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from .results import BenchmarkTrainResult
 
 
 def non_llm_benchmark(benchmark: str | None) -> str | None:
-    """The canonical name of a non-LLM MLPerf Training benchmark (flux1 included, to be refused), or None."""
+    """The canonical name of a non-LLM MLPerf Training benchmark (or one on file but refused, REFUSED), or None."""
     from ..validation.other_training import BENCHMARKS, REFUSED
 
     key = (benchmark or "").lower().replace("_", "-")
@@ -22,12 +22,12 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
     breakdown, samples/s and time to train including the evaluation passes.
 
     Args:
-        benchmark: retinanet, rgat, dlrm-dcnv2, bert, resnet or stable-diffusion (flux1 is refused:
-            its definition is on file, its mapper is not).
+        benchmark: retinanet, rgat, dlrm-dcnv2, bert, resnet, stable-diffusion or flux1.
         chip: catalog id or alias.
         num_chips: accelerators in the job (data-parallel replicas of the whole model).
         global_batch: samples per optimizer step. None: the batch of the benchmark's Reference
-            Convergence Point on file (data/mlperf/rcps.yaml).
+            Convergence Point on file (data/mlperf/rcps.yaml); where the newest ruleset has several (flux1),
+            the one with the smallest time to train on this system (without `samples_to_converge`).
         samples_to_converge: training samples to the quality target. None: the RCP's (olympic mean)
             when the run's batch is the RCP's; at another batch none is on file and the result gives
             throughput only (`time_to_train_min` None).
@@ -35,12 +35,13 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
     Returns:
         BenchmarkTrainResult: `time_to_train_min` (minutes incl. evaluation; None without a
         convergence point), `samples_per_s` (samples/s of the job), `step_time_s` (s), `breakdown`
-        (s per step: forward, backward, once-per-step work, all-reduce, optimizer, feature read;
+        (s per step: forward, backward, activation recompute, once-per-step work, gradient sync (flux1: HSDP
+        all-gathers + reduce-scatter), optimizer, feature read;
         evaluation minutes), `definition` (global batch, samples to converge and quality target,
         each with its status and source).
 
     Raises:
-        TapeoutError: bad input, an unknown benchmark (the valid names listed) or flux1.
+        TapeoutError: bad input, an unknown benchmark (the valid names listed) or a refused one (REFUSED).
     """
     from ..hardware.catalog import get_chip
     from ..perf.convergence import LATEST, rcp_batches
@@ -55,17 +56,24 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
         raise TapeoutError(f"unknown training benchmark '{benchmark}'. Known: {', '.join(llm_benchmarks() + BENCHMARKS)}.")
     if not chip:
         raise TapeoutError("--chip is required.")
-    d = definition(key)  # refuses flux1, naming what is missing
+    d = definition(key)  # refuses a REFUSED benchmark, naming what is missing
     gb_def, conv = d["global_batch"], d["samples_to_converge"]
     gb = global_batch if global_batch is not None else gb_def["value"]
     batch_from = "given" if global_batch is not None else "the RCP's batch (definition.global_batch)"
+    rcps = rcp_batches(f"train-{key}", LATEST)
+    if global_batch is None and samples_to_converge is None and len(rcps) > 1:
+        # a submitter picks its batch: of the newest ruleset's RCP batches, the one this system trains fastest at
+        ttt = {b: training_time(key, get_chip(chip), num_chips, b, converge_at(key, b).samples)["minutes"] for b in rcps}
+        gb = min(ttt, key=ttt.get)
+        batch_from = (f"of the RCP batches {', '.join(map(str, rcps))} (data/mlperf/rcps.yaml), the one with the smallest "
+                      f"time to train on this system")
     if samples_to_converge is not None:
         samples, samples_from = float(samples_to_converge), "given"
     elif (at := converge_at(key, gb)) is not None:
         samples, samples_from = at.samples, f"the RCP at this batch: {at.how}; {at.source}"
     else:
         samples, samples_from = None, (f"no convergence point on file at global batch {gb} (its largest RCP on file is "
-                                       f"at {max(rcp_batches(f'train-{key}', LATEST)):,}, data/mlperf/rcps.yaml): throughput only")
+                                       f"at {max(rcps):,}, data/mlperf/rcps.yaml): throughput only")
     r = training_time(key, get_chip(chip), num_chips, gb, samples)
     minutes = r.pop("minutes")
     return BenchmarkTrainResult({

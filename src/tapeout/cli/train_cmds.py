@@ -26,10 +26,10 @@ def train_cmd(
     seq_len: int = typer.Option(None, "--seq-len"),
     precision: str = typer.Option(None, "--precision", "-p", help="training recipe: bf16, fp8 (TE delayed scaling), fp8-current, mxfp8, nvfp4 (data/precision/training_recipes.yaml); or int8/fp16; default: with --benchmark under its NVIDIA stack, its submissions' (fp8 where the chip has it), else bf16"),
     benchmark: str = typer.Option(None, "--benchmark", help="gpt3-175b | llama2-70b-lora | llama3.1-405b | llama3.1-8b; "
-                                  "non-LLM: retinanet | rgat | dlrm-dcnv2 | bert | resnet | stable-diffusion (with "
+                                  "non-LLM: retinanet | rgat | dlrm-dcnv2 | bert | resnet | stable-diffusion | flux1 (with "
                                   "--chip, --num-chips, --global-batch only)"),
     global_batch: int = typer.Option(None, "--global-batch", help="with a non-LLM --benchmark: samples per step; "
-                                     "default: the batch of its Reference Convergence Point on file"),
+                                     "default: the batch of its Reference Convergence Point on file (of several, the one with the smallest time to train)"),
     tp: int = typer.Option(None, "--tp"),
     pp: int = typer.Option(None, "--pp"),
     cp: int = typer.Option(None, "--cp", help="context-parallel size"),
@@ -69,7 +69,7 @@ def train_cmd(
     """Predict step time, tokens/s, MFU and memory per chip; picks the fastest layout that fits."""
     from ..api.other_train import non_llm_benchmark
 
-    if non_llm_benchmark(benchmark):  # RetinaNet, R-GAT, DLRM-DCNv2, BERT, ResNet, SD (flux1 refused)
+    if non_llm_benchmark(benchmark):  # RetinaNet, R-GAT, DLRM-DCNv2, BERT, ResNet, SD, Flux.1
         llm_only = {k: v for k, v in locals().items() if k not in ("benchmark", "chip", "num_chips", "global_batch",
                                                                    "json_out", "non_llm_benchmark")}
         given = [k for k, v in llm_only.items() if v not in (None, False)]
@@ -79,7 +79,7 @@ def train_cmd(
         return _print_benchmark(api.train_benchmark(benchmark, chip, num_chips, global_batch), json_out)
     if global_batch is not None:
         raise TapeoutError("--global-batch (samples) applies to the non-LLM --benchmark presets (retinanet, rgat, "
-                           "dlrm-dcnv2, bert, resnet, stable-diffusion); LLM runs take --global-batch-tokens.")
+                           "dlrm-dcnv2, bert, resnet, stable-diffusion, flux1); LLM runs take --global-batch-tokens.")
     r = api.train(model=model, chip=chip, num_chips=num_chips, global_batch_tokens=global_batch_tokens, seq_len=seq_len,
                   precision=precision, benchmark=benchmark, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs, zero=zero,
                   recompute=recompute, lora=lora, power_limit=power_limit, shard=shard,
@@ -154,5 +154,5 @@ def _print_benchmark(r, json_out: bool) -> None:
                         caption=f"RCP source: {d['definition']['samples_to_converge']['source']}"))
     bd = d["breakdown"]
     console.print(table("step breakdown (s)", ["item", "value"],
-                        [[k, bd[k]] for k in ("per_chip_batch", "fwd_s", "bwd_s", "once_s", "allreduce_s", "optimizer_s",
+                        [[k, bd[k]] for k in ("per_chip_batch", "fwd_s", "bwd_s", "recompute_s", "once_s", "allreduce_s", "optimizer_s",
                                               "feature_read_s", "n_evals", "eval_min") if bd.get(k) is not None]))

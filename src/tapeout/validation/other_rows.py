@@ -18,7 +18,7 @@ DLRMv2 99.9: TensorRT runs the DCN-v2 interaction in FP16 when the MLPs are 8-bi
 BERT: TensorRT runs variable-length sequences without padding, so its rows cost the mean
 real length of a SQuAD v1.1 feature (176.6 of 384 tokens); other stacks run padded to 384.
 
-Training (dlrm-dcnv2, bert, resnet, stable-diffusion, ssd = RetinaNet, gnn = R-GAT): minutes =
+Training (dlrm-dcnv2, bert, resnet, stable-diffusion, ssd = RetinaNet, gnn = R-GAT, flux1): minutes =
 samples_to_converge / (n_accelerators x per-chip training samples/s) / 60, where samples_to_converge
 is read from the row notes: `samples_count=` when present, else `epoch_num=` converted per
 benchmark (bert logs samples; resnet epochs x 1,281,167 ImageNet images; dlrm_dcnv2 epochs
@@ -40,7 +40,10 @@ all-reduce of the dense weights (perf/collectives.py, hierarchical over the syst
 overlapped with backward (PyTorch DDP bucketing, Li et al. 2020, VLDB):
 t = t_fwd + t_bwd + t_once + max(0, t_allreduce - t_bwd); a stack that all-reduces after the
 backward (Stable Diffusion on NeMo, ddp_overlap False) adds t_allreduce whole; BERT on NVIDIA GPUs:
-the distributed-LAMB update after the backward (bert_weight_update_s). Evaluation passes inside
+the distributed-LAMB update after the backward (bert_weight_update_s). Flux.1 (torchtitan): full activation
+checkpointing reruns each transformer block's forward in the backward (t_recompute), and HSDP replaces
+the all-reduce (perf/fsdp.py: parameter all-gathers in forward and backward, gradient reduce-scatter, each
+exposed only beyond its phase's compute); evaluation: every 262,144 samples over 29,696, forward only. Evaluation passes inside
 the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2: 20 per epoch
 over 89.1 M validation pairs; resnet: every 4 epochs over the 50,000 ImageNet validation
 images; bert: the rules' interval over 10,000 samples): n_evals x ceil(eval_samples / global
@@ -87,7 +90,8 @@ TRAIN_BENCH = {"bert": "bert", "resnet": "resnet", "dlrm_dcnv2": "dlrm-dcnv2", "
                "ssd": "retinanet", "gnn": "rgat",  # ssd = RetinaNet from v2.0 (every ssd row of end_to_end.csv is v2.0+)
                # v4.1+ results folders name the same two benchmarks by model (training_results_v5.0
                # <submitter>/results/<system>/retinanet/ and .../rgat/, e.g. ASUSTeK ESC_N8_E11, ESC_N8_E11_n2)
-               "retinanet": "retinanet", "rgat": "rgat"}
+               "retinanet": "retinanet", "rgat": "rgat",
+               "flux1": "flux1"}  # the benchmark name of its logs and RCPs (rcps_flux1.json 'Benchmark': 'flux1')
 
 # mlperf.conf Server p99 latency constraints (s) (reference/workloads-and-compression.md 6.1)
 SERVER_BOUND_S = {"resnet50": 0.015, "retinanet": 0.100, "bert": 0.130, "dlrmv2": 0.060, "sdxl": 20.0, "whisper": 1.0}
@@ -390,6 +394,12 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
     dataset is `webdataset-moments-filtered`, VAE encoder moments precomputed offline, so the
     VAE does not run in training; the OpenCLIP ViT-H text encoder is frozen (forward only), and
     NVIDIA's implementation precomputes its embeddings too (other_benchmarks.yaml sd_train).
+
+    Flux.1 (mlcommons/training text_to_image, torchtitan/experiments/flux): the MMDiT of flux1-schnell on
+    256x256 images (32x32x16 latents -> 256 image tokens after 2x2 packing, flux_tokens) and the 256 T5
+    tokens (train-flux1 resolution, FLUX_CONFIGS t5_len), pooled CLIP vector into the modulation; one
+    transformer pass per sample at a random timestep. T5-XXL, CLIP-L and the VAE are frozen and, on the
+    preprocessed dataset the README recommends, do not run (flux_train.encoders_per_step).
     """
     from ..workloads.blocks import as_precision
 
@@ -418,6 +428,13 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
         g = OpGraph(f"sd2-unet-train:b{per_chip_batch}", sd2_unet_train_ops(per_chip_batch, p), {"batch": per_chip_batch})
         if fact("sd_train", "text_encoder_per_step"):  # frozen OpenCLIP ViT-H, forward only
             once = diffusion.clip_text_ops("text.openclip_h", per_chip_batch, 24, 1024, 16, 4096, p)
+    elif bench == "flux1":
+        cfg = diffusion.FLUX_CONFIGS[fact("train-flux1", "model")]
+        side = int(fact("train-flux1", "resolution"))
+        g = OpGraph(f"flux1-train:b{per_chip_batch}", diffusion.flux_transformer_ops(
+            per_chip_batch, diffusion.flux_tokens(side, side), cfg["t5_len"], p, cfg=cfg), {"batch": per_chip_batch})
+        if fact("flux_train", "encoders_per_step"):  # frozen T5-XXL + CLIP-L, forward only
+            once = diffusion.flux_text_ops(per_chip_batch, cfg, p)
     else:
         raise SkipRow(f"no training graph for {bench}")
     # RetinaNet's head weights are shared across FPN levels (meta shared_weights): counted once
@@ -484,8 +501,10 @@ def bert_weight_update_s(p, family: str, n: int, dense_bytes: float) -> tuple[fl
 
 
 def eval_interval(ev: dict, global_batch: float) -> float:
-    """Training samples between two evaluations: a fixed fraction of an epoch, or (BERT) the
+    """Training samples between two evaluations: a fixed count (flux1), a fixed fraction of an epoch, or (BERT) the
     rules' floor(base + per_sample x global batch, quantum) (other_benchmarks.yaml train-<bench>)."""
+    if "eval_interval_samples" in ev:
+        return float(ev["eval_interval_samples"]["value"])
     if "eval_every_base" in ev:
         q = float(ev["eval_every_quantum"]["value"])
         raw = float(ev["eval_every_base"]["value"]) + float(ev["eval_every_per_sample"]["value"]) * global_batch

@@ -1,5 +1,5 @@
 """Time to train of the non-LLM MLPerf Training benchmarks (RetinaNet, R-GAT, DLRM-DCNv2, BERT,
-ResNet-50, Stable Diffusion v2) at a chip, chip count, global batch and samples to converge: the one
+ResNet-50, Stable Diffusion v2, Flux.1) at a chip, chip count, global batch and samples to converge: the one
 pricing body behind the validation rows (other_rows.py map_training) and `tapeout train --benchmark`
 (api/other_train.py). Step model, evaluation passes and sources: other_rows.py's module docstring.
 
@@ -14,20 +14,48 @@ from __future__ import annotations
 import math
 
 from ..errors import TapeoutError
+from ..ops import OpGraph
 from ..perf.calibration import calibrated_params
 from ..perf.collectives import collective_time, topology_for
 from ..perf.convergence import LATEST, rcp_batches, samples_to_converge
+from ..perf.fsdp import exposed_hsdp_s, hsdp_step_collectives
 from ..perf.opcost import evaluate
 from ..perf.train_backward import backward_time
 from .other_rows import (EVAL_RUNS_ONCE_GRAPH, fact, feature_read_s, bert_weight_update_s, eval_interval,
                          training_graphs, workload_facts)
 
-BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "bert", "resnet", "stable-diffusion")
-# defined on file but not priced: what is missing, named (other_benchmarks.yaml train-flux1)
-REFUSED = {"flux1": "MLPerf Training flux1 (Flux.1-schnell, other_benchmarks.yaml train-flux1) has its definition "
-                    "on file but no training mapper: training_graphs() in validation/other_rows.py has no Flux.1 "
-                    "graph (the MMDiT forward + backward, its frozen text encoders and full activation recompute) "
-                    "and no RCP is on file (data/mlperf/rcps.yaml)"}
+BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "bert", "resnet", "stable-diffusion", "flux1")
+# defined on file but not priced: {name: what is missing} (none at present)
+REFUSED: dict[str, str] = {}
+
+
+def recompute_s(bench: str, g, p) -> float:
+    """Forward time run again in the backward by full activation checkpointing: the wrapped blocks'
+    ops (flux1: other_benchmarks.yaml flux_train.recompute_blocks); 0 for a benchmark without it."""
+    if bench != "flux1":
+        return 0.0
+    blocks = tuple(fact("flux_train", "recompute_blocks"))
+    ops = [o for o in g.ops if o.name.startswith(blocks)]
+    return float(evaluate(OpGraph(f"{g.name}:recompute", ops, g.meta), p).total_time) if ops else 0.0
+
+
+def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd: float, t_bwd: float) -> tuple[float, float]:
+    """(gradient sync seconds, of which exposed) of one step. DDP's gradient all-reduce as the collective engine
+    times it for the system (NCCL: inside the scale-up domain, then tree/ring across nodes on the domain's shard;
+    perf/collectives.py, the engine the LLM training layouts use), overlapped with the backward (PyTorch DDP
+    buckets) unless the stack runs it after the backward (other_benchmarks.yaml sd_train.allreduce_overlapped:
+    NeMo's SD config). flux1: HSDP over the scale-up domain (perf/fsdp.py; other_benchmarks.yaml flux_train)."""
+    if n <= 1:
+        return 0.0, 0.0
+    topo = topology_for(p, family)
+    if bench == "flux1" and fact("flux_train", "hsdp"):
+        elems = dense / 2.0  # `dense`: bf16 weight bytes
+        f, b = hsdp_step_collectives(elems, n, topo.domain, topo, float(fact("flux_train", "param_bytes")),
+                                     float(fact("flux_train", "reduce_bytes")))
+        return f + b, exposed_hsdp_s(t_fwd, t_bwd, f, b)
+    t_ar = float(collective_time("all_reduce", dense, n, topo)[0])
+    overlapped = fact("sd_train", "allreduce_overlapped") if bench == "stable-diffusion" else True
+    return t_ar, (max(0.0, t_ar - t_bwd) if overlapped else t_ar)
 
 
 def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_to_converge: float | None,
@@ -47,22 +75,17 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     t_fwd = float(evaluate(g, p).total_time)
     t_bwd = backward_time(g, p, tuple(fact("train_no_input_grad", bench)))
     t_once = float(evaluate(once, p).total_time) if once.ops else 0.0
-    # DDP's gradient all-reduce as the collective engine times it for the system (NCCL: inside
-    # the scale-up domain, then tree/ring across nodes on the domain's shard; perf/collectives.py,
-    # the same engine the LLM training layouts use)
-    t_ar = float(collective_time("all_reduce", dense, n, topology_for(p, chip.family))[0]) if n > 1 else 0.0
-    # overlapped with the backward (PyTorch DDP buckets) unless the stack runs it after the backward
-    # (other_benchmarks.yaml sd_train.allreduce_overlapped: NeMo's SD config)
-    overlapped = fact("sd_train", "allreduce_overlapped") if bench == "stable-diffusion" else True
+    t_rc = recompute_s(bench, g, p)  # in the backward, before each block's gradients
+    t_ar, t_exposed = data_parallel_sync_s(bench, p, chip.family, n, dense, t_fwd, t_bwd + t_rc)
     t_opt = 0.0
     if bench == "bert" and chip.vendor in fact("bert_train", "distributed_lamb_vendors"):
         t_ar, t_opt = bert_weight_update_s(p, chip.family, n, dense)
-        overlapped = False  # one gradient block, reduced after the backward: exposed
-    t_step = t_fwd + t_bwd + t_once + (max(0.0, t_ar - t_bwd) if overlapped else t_ar) + t_opt
+        t_exposed = t_ar  # one gradient block, reduced after the backward: exposed
+    t_step = t_fwd + t_bwd + t_rc + t_once + t_exposed + t_opt
     t_read = feature_read_s(g, once, p, n, chip.family) if bench == "rgat" else 0.0
     t_step = max(t_step, t_read)
     out = {"chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "step_s": t_step,
-           "fwd_s": t_fwd, "bwd_s": t_bwd, "once_s": t_once, "allreduce_s": t_ar, "optimizer_s": t_opt,
+           "fwd_s": t_fwd, "bwd_s": t_bwd, "recompute_s": t_rc, "once_s": t_once, "allreduce_s": t_ar, "optimizer_s": t_opt,
            "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": None, "eval_min": None, "minutes": None}
     if samples is None:  # no convergence point: throughput only
         return out

@@ -524,6 +524,12 @@ def flux_transformer_ops(n: int, img_tokens: int, txt_tokens: int, pr: Precision
     return ops
 
 
+def flux_text_ops(n: int, cfg: dict, pr: Precision) -> list[Op]:
+    """FLUX's frozen text encoders on n prompts: T5-XXL (cfg t5_len tokens) and CLIP-L (pooled vector)."""
+    return (transformer_block("text.t5xxl", n, cfg["t5_len"], 4096, 64, 10240, pr, count=24, mlp="geglu")
+            + clip_text_ops("text.clip_l", n, 12, 768, 12, 3072, pr))
+
+
 def flux_graph(model: str = "flux1-dev", batch: int = 1, height: int = 1024, width: int = 1024,
                steps: int | None = None, precision: str | Precision = "bf16", include_text: bool = True,
                include_vae: bool = True) -> OpGraph:
@@ -539,8 +545,7 @@ def flux_graph(model: str = "flux1-dev", batch: int = 1, height: int = 1024, wid
     img = flux_tokens(height, width)
     ops: list[Op] = []
     if include_text:
-        ops += transformer_block("text.t5xxl", n, c["t5_len"], 4096, 64, 10240, pr, count=24, mlp="geglu")
-        ops += clip_text_ops("text.clip_l", n, 12, 768, 12, 3072, pr)
+        ops += flux_text_ops(n, c, pr)
     ops += flux_transformer_ops(n, img, c["t5_len"], pr, count=steps, cfg=c)
     ops.append(eltwise("scheduler_step", n * img * c["in_channels"], pr, 3, reads=2, count=steps))  # x += dt * v
     if include_vae:
