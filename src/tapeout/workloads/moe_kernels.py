@@ -20,6 +20,9 @@ from __future__ import annotations
 
 from ..ops import Elementwise
 
+# the expert FFN inside that layer (workloads/llm.py moe_block): what a grouped-GEMM benchmark without routing,
+# permute or finalize times (perf/fit/kernels.py fit_moe's rows: torch._grouped_mm + SiLU-and-mul + grouped mm)
+EXPERT_FFN_OPS = ("experts_quantize", "experts_gate_up", "experts_act", "experts_down_quantize", "experts_down")
 INDEX_DTYPE = "fp32"  # int32 expert ids / row maps and fp32 routing scales: 4-byte words
 # fusedBuildExpertMapsSortFirstTokenBlockSize: one CTA of at most 256 threads (one token each), top-k
 # instantiated for 1, 2, 4, 6, 8; fusedBuildExpertMapsSortFirstToken: log2(local experts + 1) + 1 <= 9 bits
