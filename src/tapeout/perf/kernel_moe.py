@@ -83,3 +83,23 @@ def routed_bucket_errors(k: Kernels, e: np.ndarray, edges: tuple = ROUTED_EDGES)
             m = (c["chip"] == chip) & (routed >= lo) & (routed < hi)
             out.setdefault(chip, {})[f"{lo:g}-{hi:g}"] = class_stats(e, m)
     return out
+
+
+def with_moe(errors: dict, train: Kernels, hid: str, params: dict, floors: dict, stack: str | None = None,
+             stack_version: str | None = None, systems: list[str] | None = None) -> dict:
+    """`errors` ({op/format: stats} of the held-out chip `hid`) with its measured MoE layers priced at the serving
+    calibration of the shared kernel fit `params` (fitted on `train`, without hid's kernels: kernel_calibration.
+    held_out_fitted, the same calibration as build(holdout=hid) without fitting twice). A stack without MoE layers
+    adds nothing."""
+    from ..errors import TapeoutError
+    from .kernel_calibration import held_out_fitted, large_stream_efficiencies
+    from .kernels_db import read_moe
+
+    try:
+        k = read_moe(stack=stack, systems=systems)
+    except TapeoutError:
+        return errors
+    # its large-stream DRAM efficiency: the other chips' median (as build(holdout=hid))
+    stream = large_stream_efficiencies(sorted(set(train.cols["chip"]) | {hid}), hid, stack, stack_version)[hid]
+    fitted = held_out_fitted(train, hid, params, floors, stream)
+    return {**errors, **moe_errors(k, fitted).get(hid, {})}
