@@ -202,9 +202,10 @@ def _mixtral_experts_time(p, tokens: int) -> float:
     from tapeout.precision import get_precision
     from tapeout.workloads.llm import LLMStep, build_llm_graph
     from tapeout.workloads.llm_config import load_llm
+    from tapeout.workloads.moe_kernels import EXPERT_FFN_OPS
 
     g = build_llm_graph(load_llm("mixtral-8x7b"), LLMStep("decode", tokens, 1, 1, get_precision("bf16"), 2, 1))
-    ops = [dataclasses.replace(o, count=1) for o in g.ops if o.name.startswith("experts_")]
+    ops = [dataclasses.replace(o, count=1) for o in g.ops if o.name in EXPERT_FFN_OPS]
     return float(evaluate(OpTable.from_ops(ops), p).total_time)
 
 

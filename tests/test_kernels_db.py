@@ -197,8 +197,10 @@ def test_cli_holdout_json(tmp_path):
     # the measured collectives (perf/kernel_collectives.py) join the held-out report
     assert {"nccl_all_reduce/fp16", "nccl_all_gather/fp16", "nccl_reduce_scatter/fp16", "nccl_all_to_all/fp16",
             "custom_all_reduce/bf16"} <= set(r["errors"])
-    for e in r["errors"].values():
-        assert e["n"] > 0 and 0 <= e["median_abs_err_pct"] <= e["p90_abs_err_pct"]
+    # and its fused-MoE layers at the serving calibration of the same held-out fit (perf/kernel_moe.py with_moe)
+    assert {"moe/bf16", "moe/fp8", "moe/nvfp4"} <= set(r["errors"]) and r["errors"]["moe/bf16"]["n"] > 0
+    for e in r["errors"].values():  # a class of layers the model cannot express (MX-format experts) only counts them
+        assert (e["n"] > 0 and 0 <= e["median_abs_err_pct"] <= e["p90_abs_err_pct"]) or e.get("skipped", 0) > 0
     src = r["source"]
     assert src["package_version"] == "0.12.0" and src["chips"]["b200"]["stack"] == "trtllm"
     assert src["chips"]["h200"]["stack_versions"]["gemm"]

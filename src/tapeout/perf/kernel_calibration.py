@@ -264,12 +264,23 @@ def build(holdout: str | None = None, stack: str | None = None, stack_version: s
         return db_fitted(per_chip, kernel_fit.source_of(k), stream=stream)
     out = held_out_chips(hid)  # the chip and its twins (same GPU die and memory on another board)
     k = without_chips(k, out)
-    from .fit import fit_all
-    from .kernel_floor import family_offsets, offset_of, read_floors
+    from .kernel_floor import read_floors
 
     # every chip's empty GEMMs but the held-out one's, where the fixed time's family offset is measured on them
     floors = read_floors(hid, stack, stack_version) if kernel_fit.FIXED_TIME_BY_FAMILY == "measured" else {}
     f = kernel_fit.fit(kernel_fit.Groups(k, floors=floors, held_out=out))["params"]
+    return held_out_fitted(k, hid, f, floors, stream[hid])
+
+
+def held_out_fitted(k, hid: str, f: dict, floors: dict, stream: float) -> dict:
+    """The serving calibration of `hid` from a shared kernel fit `f` on `k` (without hid's and its twins' kernels,
+    `floors` its fixed-time floors) and its large-stream DRAM efficiency: build(holdout=hid) from a fit already made
+    (`tapeout calibrate --kernels --holdout` reuses its report's fit)."""
+    from .fit import fit_all
+    from .kernel_floor import family_offsets, offset_of
+    from .kernels_db import held_out_chips
+
+    out = held_out_chips(hid)
     # its GEMMs' fixed time as the fit prices them: the shared one plus its family's offset
     # (perf/kernel_floor.py; an attention op's fixed time beyond it shrinks by as much, as in the fit)
     if kernel_fit.FIXED_TIME_BY_FAMILY == "measured":
@@ -277,7 +288,7 @@ def build(holdout: str | None = None, stack: str | None = None, stack_version: s
     how = (f"tapeout/perf/kernel_fit.py shared parameters fitted without {' and '.join(sorted(out))}'s kernels "
            "(and microbenchmarks)")
     return db_fitted({hid: (f, set(kernel_fit.GEMM_FMTS), how)}, kernel_fit.source_of(k), fit_all(exclude=set(out)), hid,
-                     stream={hid: stream[hid]})
+                     stream={hid: stream})
 
 
 def large_stream_efficiencies(chips: list[str], holdout: str | None, stack: str | None, stack_version: str | None) -> dict:

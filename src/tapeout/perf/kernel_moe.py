@@ -50,16 +50,56 @@ def layer_time(chip, row: dict, fitted: dict | None = None) -> float:
     return float(sum(t[i] * float(ct.table.count[i]) for i, op in enumerate(ct.table.ops) if op.name.startswith("experts_")))
 
 
-def moe_errors(k: Kernels, fitted: dict | None = None) -> dict:
+def layer_errors(k: Kernels, fitted: dict | None = None) -> np.ndarray:
+    """predicted / measured - 1 of every row of `k` (NaN where the model cannot express the layer)."""
+    chips = {cid: chip_for(cid) for cid in set(k.cols["chip"])}
+    pred = np.array([layer_time(chips[r["chip"]], r, fitted) for r in k.records()], dtype=float)
+    return pred / k.cols["latency_s"] - 1.0 if len(pred) else pred
+
+
+def moe_errors(k: Kernels, fitted: dict | None = None, e: np.ndarray | None = None) -> dict:
     """{chip: {"moe/<dtype>": error_stats + skipped}} over every row of `k` (dtype as the database names it)."""
-    c, recs = k.cols, k.records()
-    pred = np.full(len(k), np.nan)
-    chips = {cid: chip_for(cid) for cid in set(c["chip"])}
-    for i, r in enumerate(recs):
-        pred[i] = layer_time(chips[r["chip"]], r, fitted)
-    e = pred / c["latency_s"] - 1.0
+    c = k.cols
+    e = layer_errors(k, fitted) if e is None else e
     out: dict = {}
     for chip in sorted(set(c["chip"])):
         for dt in sorted(set(c["dtype"][c["chip"] == chip])):
             out.setdefault(chip, {})[f"moe/{FMT.get(dt, dt)}"] = class_stats(e, (c["chip"] == chip) & (c["dtype"] == dt))
     return out
+
+
+# routed tokens per EP rank (tokens x top-k / EP) at which the fixed per-layer kernels stop dominating (30mc notes)
+ROUTED_EDGES = (16, 256, 4096)
+
+
+def routed_bucket_errors(k: Kernels, e: np.ndarray, edges: tuple = ROUTED_EDGES) -> dict:
+    """{chip: {"<lo>-<hi>": error_stats + skipped}} by routed tokens per EP rank (T k / ep), every dtype together."""
+    c = k.cols
+    routed = np.asarray(c["tokens"], dtype=float) * np.asarray(c["topk"], dtype=float) / np.asarray(c["moe_ep"], dtype=float)
+    bounds = (0.0,) + tuple(float(x) for x in edges) + (np.inf,)
+    out: dict = {}
+    for chip in sorted(set(c["chip"])):
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            m = (c["chip"] == chip) & (routed >= lo) & (routed < hi)
+            out.setdefault(chip, {})[f"{lo:g}-{hi:g}"] = class_stats(e, m)
+    return out
+
+
+def with_moe(errors: dict, train: Kernels, hid: str, params: dict, floors: dict, stack: str | None = None,
+             stack_version: str | None = None, systems: list[str] | None = None) -> dict:
+    """`errors` ({op/format: stats} of the held-out chip `hid`) with its measured MoE layers priced at the serving
+    calibration of the shared kernel fit `params` (fitted on `train`, without hid's kernels: kernel_calibration.
+    held_out_fitted, the same calibration as build(holdout=hid) without fitting twice). A stack without MoE layers
+    adds nothing."""
+    from ..errors import TapeoutError
+    from .kernel_calibration import held_out_fitted, large_stream_efficiencies
+    from .kernels_db import read_moe
+
+    try:
+        k = read_moe(stack=stack, systems=systems)
+    except TapeoutError:
+        return errors
+    # its large-stream DRAM efficiency: the other chips' median (as build(holdout=hid))
+    stream = large_stream_efficiencies(sorted(set(train.cols["chip"]) | {hid}), hid, stack, stack_version)[hid]
+    fitted = held_out_fitted(train, hid, params, floors, stream)
+    return {**errors, **moe_errors(k, fitted).get(hid, {})}

@@ -24,6 +24,7 @@ from ..ops import Attention, Collective, Elementwise, MatMul, Op, OpGraph
 from ..formats import quant_flops, separate_quantize
 from ..precision import Precision, dtype_bytes, get_precision
 from .llm_config import LLMConfig
+from .moe_kernels import finalize_op, permute_op, routing_op, sort_ops
 
 
 def quantize_ops(name: str, elems: float, count: float, fmt: str, separate: bool | None = None) -> list[Op]:
@@ -132,6 +133,7 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
     math_dt = pr.compute
     act_b = pr.act_bytes
     resid_b = pr.residual_bytes  # TP all-reduce and MoE combine payloads (16-bit residual stream)
+    resid_dt = a if act_b >= 2 else "bf16"  # its element type
     h = cfg.hidden_size
     T = step.tokens
     H = cfg.num_attention_heads // tp
@@ -226,17 +228,26 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
         # tokens routed to this EP rank's experts: T*k/ep on average, x imbalance at the busiest rank
         routed = T * k / ep * step.expert_imbalance
         active = max(1.0, min(E_local, expected_active_experts(E_local, max(1, round(k * E_local / E)) if E_local < E else k, T)))
+        # the fused MoE op's kernels around its GEMMs (workloads/moe_kernels.py: TensorRT-LLM moe_kernels.cu runMoe)
+        blk.append(routing_op(T, E, k, count))
+        blk += sort_ops(T, E_local, k, count)
         if ep > 1:
             blk.append(Collective(name="moe_dispatch_a2a", count=count, collective="all_to_all",
                                   payload_bytes=T * k * h * act_b, group=ep))
         m_per_expert = max(1, math.ceil(routed / active))
+        rows = m_per_expert * active  # routed rows, as the grouped GEMMs run them
+        blk.append(permute_op(rows, h, a, count))
         mats = 2 if cfg.mlp_type == "swiglu" else 1
         blk.append(MatMul(name="experts_gate_up", count=count, m=m_per_expert, n=mats * f, k=h, groups=int(round(active)),
                           a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt, experts=True, eff_scale=pr.gemm_eff))
-        blk.append(Elementwise(name="experts_act", count=count, fused=True, elems=m_per_expert * active * f, flops_per_elem=5, reads=2, writes=1, dtype=a))
-        blk += quantize("experts_down_quantize", m_per_expert * active * f, count)
+        # its own kernel after the grouped GEMM (moe_kernels.cu gemm1 -> doActivation; Megatron-Core's grouped MLP
+        # likewise): reads the GEMM's 16-bit output (UnfusedGemmOutputType; mats x f per row), writes f per row
+        blk.append(Elementwise(name="experts_act", count=count, elems=rows * f, flops_per_elem=5 if mats == 2 else 8,
+                               reads=mats * resid_b / act_b, writes=1, dtype=a))
+        blk += quantize("experts_down_quantize", rows * f, count)
         blk.append(MatMul(name="experts_down", count=count, m=m_per_expert, n=h, k=f, groups=int(round(active)),
                           a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt, experts=True, eff_scale=pr.gemm_eff))
+        blk.append(finalize_op(T, rows, h, resid_dt, count))
         if ep > 1:
             blk.append(Collective(name="moe_combine_a2a", count=count, collective="all_to_all",
                                   payload_bytes=T * k * h * resid_b, group=ep))

@@ -96,6 +96,7 @@ def fit_moe(chip_id: str, eff_compute: dict, rows: list[dict]) -> dict:
     from ...precision import get_precision
     from ...workloads.llm import LLMStep, build_llm_graph
     from ...workloads.llm_config import load_llm
+    from ...workloads.moe_kernels import EXPERT_FFN_OPS
     from ..calibration import Calibration
 
     rs = [r for r in rows if r["chip"] == chip_id]
@@ -107,7 +108,7 @@ def fit_moe(chip_id: str, eff_compute: dict, rows: list[dict]) -> dict:
     for r in rs:
         g = build_llm_graph(load_llm(r["model"]), LLMStep("decode", int(r["tokens"]), 1, 1, get_precision(r["dtype"]),
                                                          int(r["tp"]), 1))
-        keep = [o for o in g.ops if o.name.startswith("experts_")]
+        keep = [o for o in g.ops if o.name in EXPERT_FFN_OPS]  # the FFN its rows time (no routing/permute/finalize ops)
         tables.append(OpTable.from_ops([dataclasses.replace(o, count=1) for o in keep]))  # one layer
         meas.append(float(r["time_us"]) * 1e-6)
     meas = np.array(meas)

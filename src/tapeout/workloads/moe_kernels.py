@@ -1,0 +1,77 @@
+"""The kernels a fused-MoE layer launches around its two grouped GEMMs (TensorRT-LLM's CUTLASS MoE runner).
+
+One forward of TensorRT-LLM's fused MoE (tensorrt_llm/_torch/modules/fused_moe/fused_moe_cutlass.py ->
+torch.ops.trtllm.fused_moe -> CutlassMoeFCRunner::runMoe, cpp/tensorrt_llm/kernels/cutlass_kernels/moe_gemm/
+moe_kernels.cu, NVIDIA/TensorRT-LLM 1.x, revision 000dea27) launches, per rank:
+  routing    top-k of each token's router logits and the softmax of the k kept (RenormalizeMoeRoutingMethod:
+             one custom kernel, tensorrt_llm/_torch/modules/fused_moe/routing.py)
+  sort       the expert maps (permuted <-> unpermuted rows, each local expert's first row):
+             fusedBuildExpertMapsSortFirstToken, one CTA, for <= 256 tokens and top-k in {1, 2, 4, 6, 8};
+             else threeStepBuildExpertMapsSortFirstToken (blockExpertPrefixSum, globalExpertPrefixSum,
+             mergeExpertPrefixSum: three kernels)
+  permute    expandInputRowsKernel: each routed row copies its token's hidden vector into expert order
+  GEMM1, activation (doActivation: its own kernel after a TMA warp-specialised GEMM1), GEMM2
+  finalize   finalizeMoeRoutingKernel: each token's output row is the top-k-weighted sum of its routed rows
+The GEMMs, activation and quantize passes are workloads/llm.py's; these are the rest, as memory-bound
+passes with their bytes (each kernel's launch is the chip's kernel_overhead, perf/opcost.py).
+"""
+
+from __future__ import annotations
+
+from ..ops import Elementwise
+
+# the expert FFN inside that layer (workloads/llm.py moe_block): what a grouped-GEMM benchmark without routing,
+# permute or finalize times (perf/fit/kernels.py fit_moe's rows: torch._grouped_mm + SiLU-and-mul + grouped mm)
+EXPERT_FFN_OPS = ("experts_quantize", "experts_gate_up", "experts_act", "experts_down_quantize", "experts_down")
+INDEX_DTYPE = "fp32"  # int32 expert ids / row maps and fp32 routing scales: 4-byte words
+# fusedBuildExpertMapsSortFirstTokenBlockSize: one CTA of at most 256 threads (one token each), top-k
+# instantiated for 1, 2, 4, 6, 8; fusedBuildExpertMapsSortFirstToken: log2(local experts + 1) + 1 <= 9 bits
+FUSED_SORT_MAX_TOKENS = 256
+FUSED_SORT_TOPK = (1, 2, 4, 6, 8)
+FUSED_SORT_MAX_EXPERT_BITS = 9
+
+
+def routing_op(tokens: float, experts: int, top_k: int, count: float, logit_dtype: str = "fp32") -> Elementwise:
+    """Top-k routing: reads every router logit (tokens x experts at the router's output width), writes each
+    token's k expert ids (int32) and k softmax weights (fp32). One warp-level arg-max round per kept expert:
+    about top_k compares per logit."""
+    from ..precision import dtype_bytes
+
+    return Elementwise(name="experts_routing", count=count, elems=tokens * experts, flops_per_elem=top_k, reads=1,
+                       writes=top_k * 8.0 / (experts * dtype_bytes(logit_dtype)), dtype=logit_dtype)
+
+
+def sort_fused(tokens: float, local_experts: int, top_k: int) -> bool:
+    """Whether the expert maps are built by the one-CTA fused kernel (moe_kernels.cu fusedBuildExpertMapsSortFirstToken)."""
+    bits = int(local_experts + 1).bit_length()  # floor(log2(E_local + 1)) + 1
+    return tokens <= FUSED_SORT_MAX_TOKENS and top_k in FUSED_SORT_TOPK and bits <= FUSED_SORT_MAX_EXPERT_BITS
+
+
+def sort_ops(tokens: float, local_experts: int, top_k: int, count: float) -> list[Elementwise]:
+    """The expert-map kernels: read the tokens x k expert ids, write both row maps (2 x tokens x k int32).
+    The three-step path counts per (local expert, token block), scans the counts, then merges."""
+    tk = tokens * top_k
+    if sort_fused(tokens, local_experts, top_k):
+        return [Elementwise(name="experts_sort", count=count, elems=tk, flops_per_elem=1, reads=1, writes=2,
+                            dtype=INDEX_DTYPE)]
+    return [Elementwise(name="experts_sort_count", count=count, elems=tk, flops_per_elem=1, reads=1, writes=1,
+                        dtype=INDEX_DTYPE),
+            Elementwise(name="experts_sort_scan", count=count, elems=max(1.0, float(local_experts)), flops_per_elem=1,
+                        reads=1, writes=1, dtype=INDEX_DTYPE),
+            Elementwise(name="experts_sort_merge", count=count, elems=tk, flops_per_elem=1, reads=1, writes=2,
+                        dtype=INDEX_DTYPE)]
+
+
+def permute_op(routed_rows: float, hidden: int, dtype: str, count: float) -> Elementwise:
+    """expandInputRowsKernel: every routed row reads its token's hidden vector and writes it in expert order
+    (routed_rows x hidden in, the same out, at the GEMM input's width)."""
+    return Elementwise(name="experts_permute", count=count, elems=routed_rows * hidden, flops_per_elem=0, reads=1,
+                       writes=1, dtype=dtype)
+
+
+def finalize_op(tokens: float, routed_rows: float, hidden: int, dtype: str, count: float) -> Elementwise:
+    """finalizeMoeRoutingKernel: each token's output row (tokens x hidden written) sums its routed rows of GEMM2's
+    output, each times its routing weight (routed_rows x hidden read; one multiply-add per element read)."""
+    per_token = routed_rows / max(tokens, 1e-30)
+    return Elementwise(name="experts_finalize", count=count, elems=tokens * hidden, flops_per_elem=2.0 * per_token,
+                       reads=per_token, writes=1, dtype=dtype)

@@ -1,0 +1,91 @@
+"""The fused-MoE layer's kernels around its grouped GEMMs (workloads/moe_kernels.py; TensorRT-LLM moe_kernels.cu runMoe)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tapeout.hardware import get_chip
+from tapeout.perf.calibration import calibrated_params
+from tapeout.perf.opcost import evaluate
+from tapeout.workloads.llm import prefill_graph
+from tapeout.workloads.llm_config import load_llm
+from tapeout.workloads.moe_kernels import (EXPERT_FFN_OPS, finalize_op, permute_op, routing_op, sort_fused, sort_ops)
+
+
+def test_permute_moves_every_routed_row_in_and_out():
+    # T = 4096 tokens, top-2, hidden 4096, BF16: T k h elements read and the same written (2 bytes each)
+    op = permute_op(4096 * 2, 4096, "bf16", 1)
+    assert op.input_bytes == op.output_bytes == 4096 * 2 * 4096 * 2
+    assert op.flops == 0
+
+
+def test_finalize_reads_routed_rows_writes_one_row_per_token():
+    # top-2: reads T k h 16-bit elements, writes T h, one multiply-add per element read
+    T, k, h = 1000, 2, 4096
+    op = finalize_op(T, T * k, h, "bf16", 1)
+    assert op.input_bytes == pytest.approx(T * k * h * 2)
+    assert op.output_bytes == pytest.approx(T * h * 2)
+    assert op.flops == pytest.approx(2 * T * k * h)
+
+
+def test_routing_reads_logits_writes_ids_and_weights():
+    # 128 tokens x 8 experts of fp32 logits in; 128 x top-2 x (int32 id + fp32 weight) out
+    op = routing_op(128, 8, 2, 1)
+    assert op.input_bytes == 128 * 8 * 4
+    assert op.output_bytes == pytest.approx(128 * 2 * 8)
+
+
+def test_sort_is_one_cta_kernel_up_to_256_tokens_then_three_kernels():
+    # fusedBuildExpertMapsSortFirstTokenBlockSize: <= 256 tokens and top-k in {1,2,4,6,8}; else the three-step path
+    assert sort_fused(256, 8, 2) and not sort_fused(257, 8, 2)
+    assert not sort_fused(64, 8, 3)  # no fused instantiation for top-3
+    assert not sort_fused(64, 512, 8)  # log2(513) + 1 = 10 bits > 9
+    assert [o.name for o in sort_ops(64, 8, 2, 1)] == ["experts_sort"]
+    assert len(sort_ops(4096, 8, 2, 1)) == 3
+    # both row maps written: 2 x T k int32
+    assert sort_ops(64, 8, 2, 1)[0].output_bytes == 2 * 64 * 2 * 4
+
+
+def test_mixtral_layer_has_the_fused_moe_kernels_with_their_bytes():
+    # Mixtral-8x7B (h 4096, 8 experts, top-2) at 4096 tokens, TP1 BF16: every expert active, 1024 rows each
+    cfg = load_llm("mixtral-8x7b")
+    g = prefill_graph(cfg, 1, 4096, "bf16")
+    ops = {o.name: o for o in g.ops}
+    T, k, h = 4096, 2, cfg.hidden_size
+    assert ops["experts_permute"].input_bytes == pytest.approx(T * k * h * 2)
+    assert ops["experts_finalize"].input_bytes == pytest.approx(T * k * h * 2)
+    assert ops["experts_finalize"].output_bytes == pytest.approx(T * h * 2)
+    # the activation is its own kernel (doActivation after GEMM1): a launch, the GEMM's 2f-wide 16-bit rows read
+    act = ops["experts_act"]
+    assert not act.fused and act.input_bytes == pytest.approx(T * k * 2 * cfg.expert_ffn * 2)
+    assert set(EXPERT_FFN_OPS) - {"experts_quantize", "experts_down_quantize"} <= set(ops)
+
+
+def test_fp8_finalize_reads_the_16_bit_gemm_output():
+    # TensorRT-LLM's GEMM2 writes BF16 (OutputType) under FP8 GEMMs: the finalize pass moves 2-byte elements
+    g = prefill_graph(load_llm("mixtral-8x7b"), 1, 4096, "fp8")
+    fin = next(o for o in g.ops if o.name == "experts_finalize")
+    assert fin.output_bytes == pytest.approx(4096 * 4096 * 2)
+
+
+_P = {}
+
+
+def _layer_time(chip: str, model: str, tp: int, ep: int, prec: str, tokens: int) -> float:
+    """One MoE layer's fused-op time (the experts_* ops, as perf/kernel_moe.py sums them)."""
+    p = _P.setdefault(chip, calibrated_params(get_chip(chip)))
+    g = prefill_graph(load_llm(model), 1, tokens, prec, tp=tp, ep=ep)
+    ct = evaluate(g, p)
+    return sum(float(np.asarray(ct.time[i]).max()) for i, o in enumerate(g.ops) if o.name.startswith("experts_"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["h200", "b200", "l40s"]),
+       st.sampled_from([("mixtral-8x7b", 2, 1, "bf16"), ("qwen3-30b-a3b", 1, 1, "fp8"), ("qwen3-30b-a3b", 4, 4, "bf16")]),
+       st.integers(1, 16384), st.integers(1, 4096))
+def test_moe_layer_time_never_falls_when_tokens_rise(chip, layout, tokens, more):
+    model, tp, ep, prec = layout
+    assert _layer_time(chip, model, tp, ep, prec, tokens + more) >= _layer_time(chip, model, tp, ep, prec, tokens) * (1 - 1e-9)
