@@ -4,9 +4,10 @@ engine slots and, where given, a paged KV pool of a fixed number of blocks.
 A request's run is cut into segments: a segment starting at step s prefills `prompt` tokens (and
 emits a token) in step s and decodes in steps s+1 .. end-1. Without a pool a request is one segment
 (serving_sim.offline_run: the earliest-free slot takes the next request). With a pool the capacity
-scheduler of the stack decides, step by step (TensorRT-LLM MAX_UTILIZATION, the MLPerf harness's
-`trtllm_batch_sched_policy max_util`; NVIDIA/TensorRT-LLM cpp/tensorrt_llm/batch_manager/
-capacityScheduler.cpp MaxUtilizationScheduler::operator(), rev cf6abc45):
+scheduler of the stack decides, step by step (TensorRT-LLM MAX_UTILIZATION, the default of NVIDIA's
+MLPerf LLM harness, main.cc `DEFINE_string(trtllm_batch_sched_policy, "max_util", ...)`;
+NVIDIA/TensorRT-LLM cpp/tensorrt_llm/batch_manager/capacityScheduler.cpp
+MaxUtilizationScheduler::operator(), rev cf6abc45):
 
 - the active requests are visited in arrival order; each is scheduled if the blocks it needs this
   step (a context: its whole prompt; a generating request: the block its next token opens, if any)
@@ -14,11 +15,12 @@ capacityScheduler.cpp MaxUtilizationScheduler::operator(), rev cf6abc45):
 - when one does not fit, the last started (generating) request at or after it is paused, its blocks
   freed (`schedulingRemoveSequence`), the list cut there, and the same request is tried again; when
   none is started from it on, scheduling stops for this step (strict arrival order);
-- a paused request stays active (it keeps its slot: the executor fetches new requests only up to
-  its max number of active requests) and resumes as a context whose prompt is its prompt plus the
+- a paused request stays in the active list (here it keeps its slot, an assumption: the executor's
+  limit on fetched active requests was not read) and resumes as a context whose prompt is its prompt plus the
   tokens it generated, recomputed (tensorrt_llm/batch_manager/llmRequest.h LlmRequest::pause:
   mPromptLen += generated tokens, mMaxNewTokens -= them; beam width > 1: back to the prompt,
-  restarted).
+  restarted; cpp/include/tensorrt_llm/batch_manager/llmRequest.h rev d879430b; the engine's
+  max_input_len cap on the new prompt is not modelled).
 
 vLLM (V0, vllm/core/scheduler.py `_schedule_running`: `victim_seq_group = running_queue.pop()`,
 `_preempt` RECOMPUTE, the victim back at the head of the waiting queue) preempts the same request
