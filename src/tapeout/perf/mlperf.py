@@ -30,11 +30,13 @@ from ..workloads.llm_config import LLMConfig, load_llm
 from .calibration import active_fitted, calibrated_params, calibration_for, calibration_key
 from .collectives import topology_for
 from .kernel_calibration import serving_decode_params
+from .offline_schedule import KVPool
 from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, USABLE_MEMORY_FRACTION, kv_bytes_per_token_per_chip,
                              kv_tokens_per_request, weight_bytes_per_chip)
 from .serving_sim import (StepModel, length_biased_parts, max_rate_closed_form, max_rate_sim, offline_best,
                           offline_point, offline_run)
-from .stacks import kv_beams_share_prompt, kv_block_waste_tokens, kv_static, max_batch_per_micro_batch, pipeline_parallel
+from .stacks import (kv_beams_share_prompt, kv_block_waste_tokens, kv_static, kv_tokens_per_block, max_batch_per_micro_batch,
+                     pipeline_parallel)
 from .vlm import encoder_cost, encoder_weight_bytes
 
 SCENARIOS = ("offline", "server", "interactive")
@@ -407,8 +409,11 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
                 continue
         total = st.tokens_per_s * dp
         mem = w + kv_tok * occupancy * st.batch + cap * ACTIVATION_RESERVE_FRACTION
+        # the replica's paged KV pool (None: a static cache, every slot sized for the longest request)
+        pool = None if static_ctx else KVPool(int(free / kv_tok) // kv_tokens_per_block(stack), kv_tokens_per_block(stack),
+                                              beams, 1 if kv_beams_share_prompt(stack) else beams)
         results.append(dict(tp=t, ep=e, pp=pl, dp=dp, tokens_per_s=total, batch=st.batch, tpot=st.step_s,
-                            ttft=st.ttft_s, mem=mem, _sm=sm, _bmax=bmax))
+                            ttft=st.ttft_s, mem=mem, _sm=sm, _bmax=bmax, _pool=pool))
     if not results and not misses:  # no layout at all: the pinned --tp/--pp does not divide the chips
         raise TapeoutError(f"no layout of {cfg.name} with tp={tp or 'any'} pp={pp or 'any'} replicas={replicas or 'any'} "
                            f"on {num_chips} x {c.id}: "
@@ -442,7 +447,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
     # the interval's kernel averaging: a decode step of the chosen layout at its batch (one pipeline stage's share)
     spread = results[0]["_sm"].kernel_spread(results[0]["batch"] / results[0]["pp"], input_len + output_len / 2)
     for r in results:
-        for k in ("_sm", "_run", "_bmax", "_capped", "_on_dataset"):
+        for k in ("_sm", "_run", "_bmax", "_pool", "_capped", "_on_dataset"):
             r.pop(k, None)
     b = results[0]
     par = f"TP{b['tp']}" + (f" EP{b['ep']}" if b["ep"] > 1 else "") + (f" PP{b['pp']}" if b["pp"] > 1 else "") + f" x DP{b['dp']}"
@@ -484,17 +489,17 @@ def _simulate_offline(results: list[dict], lengths, dataset: str, mean_output: f
         n_total = offline_sample_count(dataset, r["tokens_per_s"], mean_output)
         per = max(1, math.ceil(n_total / r["dp"]))
         idx = np.random.default_rng(0).integers(0, len(ins), per)
-        o = offline_run(r["_sm"], r["batch"], ins[idx], outs[idx], beams)
+        o = offline_run(r["_sm"], r["batch"], ins[idx], outs[idx], beams, r["_pool"])
         if r["_bmax"] > r["batch"]:
             # the closed form picked a smaller batch than fits (its mean-length step sits on GEMM wave-quantisation
             # steps at one token count); a tuner measures runs: keep the full batch where its run is faster
-            full = offline_run(r["_sm"], r["_bmax"], ins[idx], outs[idx], beams)
+            full = offline_run(r["_sm"], r["_bmax"], ins[idx], outs[idx], beams, r["_pool"])
             if full.tokens_per_s > o.tokens_per_s:
                 o, r["batch"] = full, r["_bmax"]
         ratio = o.tokens_per_s * r["dp"] / r["tokens_per_s"]
         r["tokens_per_s"] = o.tokens_per_s * r["dp"]
         r["_run"] = dict(samples_total=n_total, samples_per_replica=per, wall_s=round(o.wall_s, 2),
-                         drain_s=round(o.drain_s, 2), steps=o.steps, mean_batch=round(o.mean_batch, 1),
+                         drain_s=round(o.drain_s, 2), steps=o.steps, mean_batch=round(o.mean_batch, 1), pauses=o.pauses,
                          steady_tokens_per_s_per_replica=round(o.steady_tokens_per_s, 1))
         return ratio
 
@@ -536,7 +541,7 @@ def _server_on_dataset(results: list[dict], input_len: float, output_len: float,
     def adjust(r: dict) -> None:
         closed = offline_point(r["_sm"], r["batch"], input_len, output_len, beams).tokens_per_s
         ins, outs = _dataset_samples(lengths, dataset, r["tokens_per_s"], output_len, r["dp"])
-        steady = offline_run(r["_sm"], r["batch"], ins, outs, beams).steady_tokens_per_s
+        steady = offline_run(r["_sm"], r["batch"], ins, outs, beams, r["_pool"]).steady_tokens_per_s
         r["tokens_per_s"] *= steady / closed
         r["_on_dataset"] = True
 
@@ -563,7 +568,7 @@ def _cap_at_offline(results: list[dict], input_len: float, output_len: float, be
         off = st.tokens_per_s * r["dp"]
         if lengths is not None:
             ins, outs = _dataset_samples(lengths, dataset, off, output_len, r["dp"])
-            off = offline_run(r["_sm"], st.batch, ins, outs, beams).tokens_per_s * r["dp"]
+            off = offline_run(r["_sm"], st.batch, ins, outs, beams, r["_pool"]).tokens_per_s * r["dp"]
         if r["tokens_per_s"] > off:
             r["tokens_per_s"] = off
             lowered += 1

@@ -38,7 +38,6 @@ arrival rate on the simulation.
 
 from __future__ import annotations
 
-import heapq
 import math
 from dataclasses import dataclass, field, replace
 
@@ -49,6 +48,7 @@ from ..ops import Collective
 from ..workloads.llm import LLMStep, build_llm_graph
 from .collectives import collective_time, serving_collective_time, topology_for
 from .moe import expected_max_load_factor
+from .offline_schedule import KVPool, pool_schedule, slot_schedule
 from .opcost import K_ATTN, CostTable, evaluate
 
 GRID_RATIO = 2 ** 0.25  # geometric grid for L(n) (interpolation error < 1% on smooth L)
@@ -312,6 +312,7 @@ class OfflineRun:
     steady_tokens_per_s: float  # the same run while all B slots are busy (no drain)
     drain_s: float  # time from the last admission to the last completion
     mean_batch: float  # decoding sequences per step, time-averaged
+    pauses: int = 0  # requests paused (KV pool full) and later recomputed
 
 
 def length_biased_occupancy(inputs: np.ndarray, outputs: np.ndarray) -> float:
@@ -331,7 +332,8 @@ def length_biased_parts(inputs: np.ndarray, outputs: np.ndarray) -> tuple[float,
     return float((i * o).sum() / o.sum()), float((o * o / 2.0).sum() / o.sum())
 
 
-def offline_run(sm: StepModel, B: int, inputs: np.ndarray, outputs: np.ndarray, beams: int = 1) -> OfflineRun:
+def offline_run(sm: StepModel, B: int, inputs: np.ndarray, outputs: np.ndarray, beams: int = 1,
+                pool: KVPool | None = None) -> OfflineRun:
     """All requests queued at t = 0 (MLPerf Offline issues one query of every sample), B
     continuous-batching slots; a slot takes the next request in issue order as soon as its
     request finishes. A request starting at step s is prefilled (its first token) in step s
@@ -343,6 +345,12 @@ def offline_run(sm: StepModel, B: int, inputs: np.ndarray, outputs: np.ndarray, 
     with d_n decoding sequences, ctx_n their mean context, p_n prompt tokens prefilled and
     P_n their causal attention time. The run ends when the last request finishes: while
     the last long answers drain, the batch shrinks and the chip idles on weight reads.
+
+    `pool` (the replica's paged KV cache, perf/offline_schedule.KVPool): requests start and
+    grow only while their blocks fit, and the newest generating request is paused and later
+    recomputed when they do not (offline_schedule.pool_schedule, the stack's capacity
+    scheduler); the per-slot schedule is used where it never holds more blocks than the pool
+    (then both are the same schedule). None: slots only.
 
     Pipeline parallelism (pp stages): slot j belongs to micro-batch j mod pp for its lifetime
     (TensorRT-LLM in-flight batching keeps one request set per micro-batch, mNumMicroBatches =
@@ -357,33 +365,15 @@ def offline_run(sm: StepModel, B: int, inputs: np.ndarray, outputs: np.ndarray, 
     outs = np.maximum(np.asarray(outputs, dtype=np.int64), 1)
     n = len(ins)
     B = max(1, min(int(B), n))
-    start = np.empty(n, dtype=np.int64)
-    slot = np.empty(n, dtype=np.int64)
-    heap = [(0, j) for j in range(B)]
-    for r in range(n):  # earliest-free slot takes the next request (issue order)
-        s, j = heapq.heappop(heap)
-        start[r], slot[r] = s, j
-        heapq.heappush(heap, (s + int(outs[r]), j))
-    end = start + outs  # first step after the request's last token
-    n_steps = int(end.max())
-    # decoding set at step m: start < m < end (difference arrays over steps)
-    pp = sm.pp
-    mb = slot % pp  # the request's micro-batch
-    # per (step, micro-batch) cell, index m * pp + k; difference arrays over steps
-    cells = (n_steps + 1) * pp
-    d = np.zeros(cells)
-    ctx_base = np.zeros(cells)  # context at m is ins + (m - start)
-    np.add.at(d, (start + 1) * pp + mb, 1.0)
-    np.add.at(d, end * pp + mb, -1.0)
-    np.add.at(ctx_base, (start + 1) * pp + mb, (ins - start).astype(float))
-    np.add.at(ctx_base, end * pp + mb, -(ins - start).astype(float))
-    dec_k = np.cumsum(d.reshape(n_steps + 1, pp), axis=0)[:n_steps]
-    ctx_k = np.cumsum(ctx_base.reshape(n_steps + 1, pp), axis=0)[:n_steps] + np.arange(n_steps)[:, None] * dec_k
-    pre_k = np.bincount(start * pp + mb, weights=ins.astype(float), minlength=cells)[:n_steps * pp].reshape(n_steps, pp)
-    uniq, inv = np.unique(ins, return_inverse=True)
-    attn_pre = np.array([sm.attn_prefill_per_token(float(i)) * float(i) for i in uniq])
-    pre_attn_k = np.bincount(start * pp + mb, weights=attn_pre[inv], minlength=cells)[:n_steps * pp].reshape(n_steps, pp)
-    n_pre_k = np.bincount(start * pp + mb, minlength=cells)[:n_steps * pp].reshape(n_steps, pp)
+    seg = slot_schedule(ins, outs, B)
+    if pool is not None:
+        cells = _step_cells(seg, sm.pp)
+        tokens = cells[1].sum(axis=1) + cells[2].sum(axis=1)  # tokens held per step (contexts + prompts)
+        held = cells[0].sum(axis=1) + cells[3].sum(axis=1)  # requests holding them
+        if (pool.bound(tokens, held) > pool.blocks).any():
+            seg = pool_schedule(ins, outs, B, pool)
+    dec_k, ctx_k, pre_k, n_pre_k, pre_attn_k = _step_cells(seg, sm.pp, sm)
+    n_steps, pp = dec_k.shape
     dec = dec_k.sum(axis=1)
     stage = np.zeros((n_steps, pp))  # one micro-batch's time on one stage (its share of the layers)
     for m in range(n_steps):
@@ -400,12 +390,39 @@ def offline_run(sm: StepModel, B: int, inputs: np.ndarray, outputs: np.ndarray, 
     wall = float(t.sum())
     toks = float(outs.sum())
     # steady part: steps before the last admission (every slot busy)
-    last_admit = int(start.max())
+    last_admit = int(seg.start[seg.first].max())
     full = slice(0, max(last_admit, 1))
-    emitted = dec + np.bincount(start, minlength=n_steps)[:n_steps]  # decode tokens + first tokens
+    emitted = dec + n_pre_k.sum(axis=1)  # decode tokens + first tokens
     steady = float(emitted[full].sum() / max(t[full].sum(), 1e-12))
     return OfflineRun(toks / wall, n, n_steps, wall, steady, float(t[last_admit:].sum()),
-                      float((dec * t).sum() / wall))
+                      float((dec * t).sum() / wall), seg.pauses)
+
+
+def _step_cells(seg, pp: int, sm: StepModel | None = None):
+    """Per (step, micro-batch) cell of a schedule: decoding sequences, their summed context,
+    prompt tokens prefilled, prompts prefilled and (with `sm`) the prompts' attention time.
+    A segment decodes at steps start < m < end with context prompt + (m - start); its slot's
+    micro-batch is slot mod pp. Without `sm` the last entry is None."""
+    start, ins, end = seg.start, seg.prompt, seg.end
+    n_steps = int(end.max())
+    mb = seg.slot % pp
+    cells = (n_steps + 1) * pp
+    d = np.zeros(cells)
+    ctx_base = np.zeros(cells)  # context at m is ins + (m - start); difference arrays over steps
+    np.add.at(d, (start + 1) * pp + mb, 1.0)
+    np.add.at(d, end * pp + mb, -1.0)
+    np.add.at(ctx_base, (start + 1) * pp + mb, (ins - start).astype(float))
+    np.add.at(ctx_base, end * pp + mb, -(ins - start).astype(float))
+    dec_k = np.cumsum(d.reshape(n_steps + 1, pp), axis=0)[:n_steps]
+    ctx_k = np.cumsum(ctx_base.reshape(n_steps + 1, pp), axis=0)[:n_steps] + np.arange(n_steps)[:, None] * dec_k
+    pre_k = np.bincount(start * pp + mb, weights=ins.astype(float), minlength=cells)[:n_steps * pp].reshape(n_steps, pp)
+    n_pre_k = np.bincount(start * pp + mb, minlength=cells)[:n_steps * pp].reshape(n_steps, pp)
+    if sm is None:
+        return dec_k, ctx_k, pre_k, n_pre_k, None
+    uniq, inv = np.unique(ins, return_inverse=True)
+    attn_pre = np.array([sm.attn_prefill_per_token(float(i)) * float(i) for i in uniq])
+    pre_attn_k = np.bincount(start * pp + mb, weights=attn_pre[inv], minlength=cells)[:n_steps * pp].reshape(n_steps, pp)
+    return dec_k, ctx_k, pre_k, n_pre_k, pre_attn_k
 
 
 def pipeline_cycle_ends(stage: np.ndarray) -> np.ndarray:

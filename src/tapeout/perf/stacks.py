@@ -66,11 +66,15 @@ def collective_launch(name: str | None = None) -> str:
     return check_launch(e["collective_launch"])
 
 
+def kv_tokens_per_block(name: str | None = None) -> int:
+    """The stack's paged KV-cache block size in tokens (unknown: the default stack's)."""
+    return int(stack(name).get("kv_tokens_per_block") or stack(None)["kv_tokens_per_block"])
+
+
 def kv_block_waste_tokens(name: str | None = None) -> float:
     """Mean KV tokens a sequence's paged cache holds beyond its length: its last block is on
     average half empty (a length is uniform modulo the block size)."""
-    block = stack(name).get("kv_tokens_per_block") or stack(None)["kv_tokens_per_block"]  # unknown: the default's
-    return float(block) / 2.0
+    return kv_tokens_per_block(name) / 2.0
 
 
 def kv_beams_share_prompt(name: str | None = None) -> bool:
