@@ -65,3 +65,14 @@ def test_step_shares_the_context_kernel(sm):
     shared = 3 * sm.attn_prefill(1, 222) - (with_pre - base)
     fixed = float(np.max(p.kernel_overhead) + np.max(p.attn_prefill_fixed)) * sm.cfg.num_hidden_layers
     assert shared >= 2 * fixed * (1 - 1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.floats(1.0, 1e5))
+def test_interpolation_grid_brackets_every_count(n):
+    """The step model's geometric grid interpolates between two integer grid points that bracket n (the
+    rounded points once missed it, e.g. 1.75 priced as 2: a flat extrapolation, found by the property above)."""
+    from tapeout.perf.serving_sim import StepModel
+
+    lo, hi, f = StepModel._grid(n)
+    assert lo <= n <= hi and 0.0 <= f <= 1.0 and lo + f * (hi - lo) == pytest.approx(n, rel=1e-12)

@@ -155,8 +155,10 @@ class StepModel:
     def _grid(n: float) -> tuple[int, int, float]:
         n = max(float(n), 1.0)
         k = math.floor(math.log(n) / math.log(GRID_RATIO))
-        lo = max(1, int(round(GRID_RATIO ** k)))
-        hi = max(lo + 1, int(round(GRID_RATIO ** (k + 1))))
+        # the rounded grid points must bracket n (round(r^k) can exceed n, round(r^(k+1)) fall short of it:
+        # e.g. n = 1.75 between 1.68 and 2): else the "interpolation" is a flat extrapolation from one side
+        lo = max(1, min(int(round(GRID_RATIO ** k)), math.floor(n)))
+        hi = max(lo + 1, int(round(GRID_RATIO ** (k + 1))), math.ceil(n))
         f = (n - lo) / (hi - lo) if hi > lo else 0.0
         return lo, hi, min(max(f, 0.0), 1.0)
 
