@@ -368,13 +368,13 @@ def offline_run(sm: StepModel, B: int, inputs: np.ndarray, outputs: np.ndarray, 
     n = len(ins)
     B = max(1, min(int(B), n))
     seg = slot_schedule(ins, outs, B)
-    if pool is not None:
-        cells = _step_cells(seg, sm.pp)
-        tokens = cells[1].sum(axis=1) + cells[2].sum(axis=1)  # tokens held per step (contexts + prompts)
-        held = cells[0].sum(axis=1) + cells[3].sum(axis=1)  # requests holding them
-        if (pool.bound(tokens, held) > pool.blocks).any():
-            seg = pool_schedule(ins, outs, B, pool)
     dec_k, ctx_k, pre_k, n_pre_k, pre_attn_k = _step_cells(seg, sm.pp, sm)
+    if pool is not None:
+        tokens = ctx_k.sum(axis=1) + pre_k.sum(axis=1)  # tokens held per step (contexts + prompts)
+        held = dec_k.sum(axis=1) + n_pre_k.sum(axis=1)  # requests holding them
+        if (pool.bound(tokens, held) > pool.blocks).any():  # the slots alone would overfill the pool
+            seg = pool_schedule(ins, outs, B, pool)
+            dec_k, ctx_k, pre_k, n_pre_k, pre_attn_k = _step_cells(seg, sm.pp, sm)
     n_steps, pp = dec_k.shape
     dec = dec_k.sum(axis=1)
     stage = np.zeros((n_steps, pp))  # one micro-batch's time on one stage (its share of the layers)
@@ -400,11 +400,10 @@ def offline_run(sm: StepModel, B: int, inputs: np.ndarray, outputs: np.ndarray, 
                       float((dec * t).sum() / wall), seg.pauses)
 
 
-def _step_cells(seg, pp: int, sm: StepModel | None = None):
+def _step_cells(seg, pp: int, sm: StepModel):
     """Per (step, micro-batch) cell of a schedule: decoding sequences, their summed context,
-    prompt tokens prefilled, prompts prefilled and (with `sm`) the prompts' attention time.
-    A segment decodes at steps start < m < end with context prompt + (m - start); its slot's
-    micro-batch is slot mod pp. Without `sm` the last entry is None."""
+    prompt tokens prefilled, prompts prefilled and the prompts' attention time. A segment decodes
+    at steps start < m < end with context prompt + (m - start); its slot's micro-batch is slot mod pp."""
     start, ins, end = seg.start, seg.prompt, seg.end
     n_steps = int(end.max())
     mb = seg.slot % pp
@@ -419,8 +418,6 @@ def _step_cells(seg, pp: int, sm: StepModel | None = None):
     ctx_k = np.cumsum(ctx_base.reshape(n_steps + 1, pp), axis=0)[:n_steps] + np.arange(n_steps)[:, None] * dec_k
     pre_k = np.bincount(start * pp + mb, weights=ins.astype(float), minlength=cells)[:n_steps * pp].reshape(n_steps, pp)
     n_pre_k = np.bincount(start * pp + mb, minlength=cells)[:n_steps * pp].reshape(n_steps, pp)
-    if sm is None:
-        return dec_k, ctx_k, pre_k, n_pre_k, None
     uniq, inv = np.unique(ins, return_inverse=True)
     attn_pre = np.array([sm.attn_prefill_per_token(float(i)) * float(i) for i in uniq])
     pre_attn_k = np.bincount(start * pp + mb, weights=attn_pre[inv], minlength=cells)[:n_steps * pp].reshape(n_steps, pp)
