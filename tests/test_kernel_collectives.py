@@ -47,15 +47,30 @@ def test_importer_tidy_records(fake_comm):
 
 
 def test_all_gather_is_the_ring_closed_form(fake_comm):
-    """One NVLink domain: NCCL's all-gather is the ring, (g-1) a + (g-1)/g S / (B eff) (collectives.py docstring),
-    with the chip's described link (no library excess: that is all-reduce only)."""
+    """One NVLink domain: NCCL's all-gather is its ring at NCCL's own cost model (src/graph/tuning.cc, one node):
+    min over protocols of baseLat + (g-1) hwLat[NVLink] + t_bw / share, t_bw = (g-1)/g S / (B eff) with the chip's
+    described link (no library excess: that is all-reduce only)."""
     k = read_collectives(root=fake_comm, package_version="test", systems=["h200_sxm"])
     i = int(np.flatnonzero(k.cols["op"] == "nccl_all_gather")[0])
     g, S = int(k.cols["num_gpus"][i]), float(k.cols["bytes"][i])
     topo = topology_for_chip(chip_for("h200"))
-    bw = topo.link_bw_for_group(g)
-    ring = (g - 1) * topo.scaleup_latency + bus_factor("all_gather", g) * S / (bw * topo.eff_link)
+    t_bw = bus_factor("all_gather", g) * S / (topo.link_bw_for_group(g) * topo.eff_link)
+    # tuning.cc ring rows (us): LL 6.6 + 0.6 per hop at 1/4 bandwidth, LL128 14.0 + 1.9 at 0.92, Simple 8.4 + 3.4
+    ring = min(1e-6 * (6.6 + 0.6 * (g - 1)) + t_bw / 0.25, 1e-6 * (14.0 + 1.9 * (g - 1)) + t_bw / 0.92,
+               1e-6 * (8.4 + 3.4 * (g - 1)) + t_bw)
     assert predict(k)[i] == pytest.approx(ring, rel=1e-9)
+
+
+def test_in_domain_all_gather_latency_is_nccls_not_the_all_reduce_hop():
+    """A tiny all-gather inside 8 NVLink GPUs costs NCCL's LL ring latency (6.6 + 7 x 0.6 us), whatever per-hop
+    latency the all-reduce calibration gives; a stack's peer-access kernels keep that calibrated hop."""
+    from tapeout.perf.collectives import LIBRARY_ALGORITHMS, collective_time
+
+    topo = topology_for_chip(chip_for("h100-sxm"))
+    t, name = collective_time("all_gather", 8.0, 8, topo, algorithm=LIBRARY_ALGORITHMS)
+    assert float(t) == pytest.approx(10.8e-6, rel=1e-3) and "nccl ring ll" in name
+    t_direct, name_d = collective_time("all_gather", 8.0, 8, topo, algorithm="direct")
+    assert float(t_direct) == pytest.approx(topo.scaleup_latency, rel=1e-2) and name_d == "direct"
 
 
 def test_ring_all_reduce_closed_form():

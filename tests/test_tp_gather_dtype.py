@@ -26,8 +26,9 @@ def _topo(chip="h100-sxm"):
 
 
 def _ring(S, g, topo):
-    # one NCCL ring pass inside the NVSwitch domain: g - 1 steps moving (g - 1)/g S (MB-0136 / MB-0137)
-    return (g - 1) * topo.scaleup_latency + (g - 1) / g * S / (topo.link_bw_for_group(g) * topo.eff_link)
+    # one NCCL ring pass inside the NVSwitch domain: g - 1 steps moving (g - 1)/g S (MB-0136 / MB-0137) at
+    # NCCL's ring latency (tuning.cc, one node; Simple at these sizes: 8.4 + 3.4 (g-1) us)
+    return 1e-6 * (8.4 + 3.4 * (g - 1)) + (g - 1) / g * S / (topo.link_bw_for_group(g) * topo.eff_link)
 
 
 @pytest.mark.parametrize("g", [2, 4, 8])

@@ -27,7 +27,10 @@ NVLink's; nccl-tests doc/PERFORMANCE.md busbw convention). Its latency is the fl
 NCCL/RCCL run for reduce-scatter / all-gather across nodes: g - 1 dependent hops, g_out - 1 of
 them through the NICs (NCCL src/graph/tuning.cc); on NVLink systems at NCCL's own per-protocol
 latencies and protocol choice (perf/nccl_ring.py), elsewhere at the topology's per-hop latencies;
-compiler-scheduled torus systems (XLA) keep the two tiers. Calibration: eff and a from NCCL/RCCL rows (perf/fit.py
+compiler-scheduled torus systems (XLA) keep the two tiers. Inside one NVLink domain the library's
+reduce-scatter / all-gather is the same NCCL ring (nNodes 1: baseLat + (g-1) NVLink hwLat of the
+protocol NCCL picks), not the calibrated per-hop latency a, which comes from all-reduce rows; a stack's
+own peer-access kernels (`direct`) keep a. Calibration: eff and a from NCCL/RCCL rows (perf/fit.py
 `_fit_collectives`), eff_nvls from NVLS rows (`fit_collective_algorithms`); never from
 end-to-end results.
 """
@@ -149,7 +152,13 @@ def collective_time(kind: str, S, group: int, topo, stride: int = 1, algorithm: 
         algos = tuple(a for a in scaleup_algorithms(topo, g_in) if a in algorithm) or ("ring",)
     else:
         algos = scaleup_algorithms(topo, g_in) if algorithm == "auto" else (algorithm,)
+    # the library's own ring (library_time), not a stack's peer-access kernels nor the textbook "ring"
+    nccl_ring = (kind in ("all_gather", "reduce_scatter") and topo.wiring == "switch" and topo.nccl
+                 and algorithm == LIBRARY_ALGORITHMS)
     if g_out <= 1:
+        if nccl_ring:  # NCCL's ring inside one NVLink domain: its protocol choice and latencies, as across nodes
+            t, proto = ring_time(_one_tier(kind, S, g_in, bw_in, 0.0, topo.eff_link, ("ring",))[0], g_in, 1)
+            return t, f"nccl ring {proto} ({g_in}x1)"
         return _one_tier(kind, S, g_in, bw_in, topo.scaleup_latency, topo.eff_link, algos, topo.eff_nvls)
     # hierarchical
     so = (topo.scaleout_bw, topo.scaleout_latency, topo.eff_link)

@@ -1,5 +1,6 @@
-"""NCCL's ring reduce-scatter / all-gather across nodes: the latency of each protocol and the
-protocol NCCL runs; and its all-to-all (grouped send/recv) inside an NVLink domain (nccl_alltoall_time).
+"""NCCL's ring reduce-scatter / all-gather, inside one NVLink domain (nNodes 1) and across nodes: the
+latency of each protocol and the protocol NCCL runs; and its all-to-all (grouped send/recv) inside an
+NVLink domain (nccl_alltoall_time).
 
 Across nodes NCCL runs reduce-scatter and all-gather as one ring over all ranks (no tree for them;
 CollNet / NVLS need SHARP switches, PAT from NCCL 2.23 only at one rank per node). Its cost model
