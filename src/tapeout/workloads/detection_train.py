@@ -11,6 +11,11 @@ Source: mlcommons/training_results_v3.0 NVIDIA/benchmarks/ssd/implementations/py
   RetinaNetClassificationHead.forward; the same for the box head): one read and one write of the
   whole output, in training and in evaluation (the same forward). In the backward, `GradClone`
   ("cloning grad in backprop to make it contiguous for fusion code") copies the output gradient once.
+- Focal loss (--apex-focal-loss: apex/contrib/focal_loss/focal_loss.py FocalLoss): the forward kernel reads the
+  concatenated logits and writes the loss and a partial gradient of the logits' size; the backward scales that
+  partial gradient in place ("The backward kernel is actually in-place"): one read and one write, not the 2x of an
+  elementwise op's backward. The forward pass is the graph's `decode.sigmoid_topk` op (same elements; evaluation
+  runs it as the score decode), so the mapper runs the decode ops forward-only and adds this backward here.
 - Weight update: `scaler.step(optimizer)` inside the captured step (model_capture.whole_model_capture)
   with apex FusedAdam(capturable=True): GradScaler._check_inf_per_device unscales the gradients in
   place (read + write), then one multi-tensor Adam kernel; bytes per trainable parameter in
@@ -32,12 +37,14 @@ def head_output_elems(g: OpGraph) -> dict[str, float]:
             for h in HEADS}
 
 
-def head_output_copies(g: OpGraph, pr) -> tuple[list, list]:
-    """(forward, backward) copies of the head outputs per step: the concatenation over levels
-    (forward, also run by evaluation) and GradClone's copy of the output gradient (backward)."""
+def head_output_passes(g: OpGraph, pr) -> tuple[list, list]:
+    """(forward, backward) memory passes over the head outputs per step beyond the convolutions: the
+    concatenation over levels (forward, also run by evaluation); the fused focal loss's in-place
+    gradient scaling and GradClone's copy of each output gradient (backward). One read + one write each."""
     elems = head_output_elems(g)
     fwd = [eltwise(f"head.{h}.cat", elems[h], pr, 0, 1, 1) for h in HEADS if elems[h]]
-    bwd = [eltwise(f"head.{h}.grad_clone", elems[h], pr, 0, 1, 1) for h in HEADS if elems[h]]
+    bwd = [eltwise("loss.focal_bwd", elems["cls"], pr, 1, 1, 1)] if elems["cls"] else []
+    bwd += [eltwise(f"head.{h}.grad_clone", elems[h], pr, 0, 1, 1) for h in HEADS if elems[h]]
     return fwd, bwd
 
 
@@ -48,4 +55,4 @@ def weight_update_op(params: float, read_bytes: float, write_bytes: float) -> El
                        reads=float(read_bytes), writes=float(write_bytes), dtype="int8")
 
 
-__all__ = ["HEADS", "head_output_elems", "head_output_copies", "weight_update_op"]
+__all__ = ["HEADS", "head_output_elems", "head_output_passes", "weight_update_op"]
