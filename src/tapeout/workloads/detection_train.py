@@ -16,7 +16,7 @@ Source: mlcommons/training_results_v3.0 NVIDIA/benchmarks/ssd/implementations/py
   partial gradient in place ("The backward kernel is actually in-place"): one read and one write, not the 2x of an
   elementwise op's backward. The forward pass is the graph's `decode.sigmoid_topk` op (same elements; evaluation
   runs it as the score decode), so the mapper runs the decode ops forward-only and adds this backward here.
-- Weight update: `scaler.step(optimizer)` inside the captured step (model_capture.whole_model_capture)
+- Weight update: `scaler.step(optimizer)` inside the captured step (v3.1 @f33f944 model_capture.whole_model_capture)
   with apex FusedAdam(capturable=True): GradScaler._check_inf_per_device unscales the gradients in
   place (read + write), then one multi-tensor Adam kernel; bytes per trainable parameter in
   data/mlperf/other_benchmarks.yaml retinanet_train.weight_update_*_bytes.
