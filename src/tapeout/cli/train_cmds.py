@@ -154,5 +154,5 @@ def _print_benchmark(r, json_out: bool) -> None:
                         caption=f"RCP source: {d['definition']['samples_to_converge']['source']}"))
     bd = d["breakdown"]
     console.print(table("step breakdown (s)", ["item", "value"],
-                        [[k, bd[k]] for k in ("per_chip_batch", "fwd_s", "bwd_s", "recompute_s", "once_s", "allreduce_s", "optimizer_s",
+                        [[k, bd[k]] for k in ("per_chip_batch", "fwd_s", "bwd_s", "head_grad_s", "recompute_s", "once_s", "allreduce_s", "optimizer_s",
                                               "feature_read_s", "n_evals", "eval_min") if bd.get(k) is not None]))

@@ -40,7 +40,13 @@ all-reduce of the dense weights (perf/collectives.py, hierarchical over the syst
 overlapped with backward (PyTorch DDP bucketing, Li et al. 2020, VLDB):
 t = t_fwd + t_bwd + t_once + max(0, t_allreduce - t_bwd); a stack that all-reduces after the
 backward (Stable Diffusion on NeMo, ddp_overlap False) adds t_allreduce whole; BERT on NVIDIA GPUs:
-the distributed-LAMB update after the backward (bert_weight_update_s). Flux.1 (torchtitan): full activation
+the distributed-LAMB update after the backward (bert_weight_update_s). RetinaNet on NVIDIA's implementation
+(workloads/detection_train.py): the head outputs' concatenation over the FPN levels and the decode / fused focal
+loss forward run forward-only (once per step and in evaluation); the backward adds the focal loss's in-place
+gradient scaling and GradClone's copies (head_grad_s); the weight update after the backward (in-place gradient
+unscale + apex fused Adam, memory-bound, other_benchmarks.yaml retinanet_train). Stable
+Diffusion: no evaluation in the timed region (its FID/CLIP evaluation runs after training on timestamped
+checkpoints, other_benchmarks.yaml sd_train.evaluation_in_timed_region). Flux.1 (torchtitan): full activation
 checkpointing reruns each transformer block's forward in the backward (t_recompute), and HSDP replaces
 the all-reduce (perf/fsdp.py: parameter all-gathers in forward and backward, gradient reduce-scatter, each
 exposed only beyond its phase's compute); evaluation: every 262,144 samples over 29,696, forward only. Evaluation passes inside
@@ -71,6 +77,7 @@ from ..perf.scenarios import host_path_s
 from ..workloads.catalog import USABLE_MEMORY_FRACTION, memory_needed
 from ..workloads import diffusion, gnn, recsys, speech, vision
 from ..workloads.blocks import ConvMatMul, distinct_weight_bytes, eltwise
+from ..workloads.detection_train import head_output_passes
 from .maxq import maxq_chip
 from .declared_precision import compute_precision
 from .registry import RowPrediction, SkipRow, register
@@ -417,8 +424,12 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
     elif bench == "retinanet":
         full = vision.retinanet_graph(per_chip_batch, 800, pr)
         frozen = tuple(fact("retinanet_train", "frozen_prefix"))
-        once = [o for o in full.ops if o.name.startswith(frozen)]
-        g = OpGraph(f"{full.name}:trained", [o for o in full.ops if not o.name.startswith(frozen)], full.meta)
+        # forward-only work, run by evaluation too: frozen stem + layer1, the concatenation of the head
+        # outputs over the FPN levels, and the decode ops (in training: the fused focal loss's forward over
+        # the same logits; its in-place backward is priced apart, workloads/detection_train.py)
+        fwd_only = frozen + ("decode.",)
+        once = [o for o in full.ops if o.name.startswith(fwd_only)] + head_output_passes(full, p)[0]
+        g = OpGraph(f"{full.name}:trained", [o for o in full.ops if not o.name.startswith(fwd_only)], full.meta)
     elif bench == "rgat":
         full = gnn.rgat_graph(per_chip_batch, feature_dtype=RGAT_FEATURE_DTYPE, precision=pr)
         once = [o for o in full.ops if o.name == "feature_gather"]
