@@ -16,11 +16,12 @@ from .mlperf import benchmarks
 from .train_stack import TrainingStack, stack_of_round
 
 PIN_FIELDS = ("tp", "pp", "cp", "vp", "mbs", "zero", "recompute", "shard")  # shard: the ZeRO shard group (HSDP)
-# per-submission run settings beside the layout: evaluation skips, FP8 attention, TP overlap config
+# per-submission run settings beside the layout: evaluation skips and interval (a submission's own evaluation
+# cadence where its code sets one, e.g. HF Trainer eval_steps / eval_delay), FP8 attention, TP overlap config
 # (data/software/tp_comm_overlap.yaml), the FP8 weight transpose cache, the FP8 amax all-reduce
 # DeepSpeed's ZeRO overlap_comm (zero_overlap_comm) and the submitted system's scale-out fabric (cluster:
 # data/clusters/clusters.yaml, hardware/fabric.py)
-STACK_FIELDS = ("skip_evals", "fp8_attention", "tp_overlap", "transpose_cache", "fp8_reduce_amax", "layer_cuda_graph",
+STACK_FIELDS = ("skip_evals", "eval_every_samples", "fp8_attention", "tp_overlap", "transpose_cache", "fp8_reduce_amax", "layer_cuda_graph",
                 "zero_overlap_comm", "cluster")
 # per-submission records of stack features the model does not act on: they correct the row's detail only
 RECORD_FIELDS = ("layer_cuda_graph",)

@@ -179,6 +179,7 @@ def map_row(row: dict, fitted: dict | None = None):
         prec = training_precision(row, chip)
         pins, lora, settings = {}, False, {}
         skip, fp8_attn = int(bc.get("skip_evals", 0)), bool(bc.get("fp8_attention", False))
+        every = float(bc["eval_every_samples"])
         if bench == "gpt3":
             tok = re.search(r"epoch_num=([\d.e+]+)", notes)
             logged = float(tok.group(1)) / seq if tok else None  # the log's epoch_num counts tokens
@@ -191,6 +192,7 @@ def map_row(row: dict, fitted: dict | None = None):
             nv = row["accelerator"].startswith("NVIDIA") and not _deepspeed(row)  # NVIDIA's NeMo recipe
             pins = submission_layout(d["key"], row, chip.id, n)
             skip = int(pins.pop("skip_evals", bc["skip_evals_nvidia"] if nv else bc["skip_evals"]))
+            every = float(pins.pop("eval_every_samples", every))  # a submission's own cadence (benchmarks.yaml)
             fp8_dpa = pins.pop("fp8_attention", bc["fp8_attention_nvidia"])
             fp8_attn = bool(nv and fp8_dpa)
             settings = run_settings(pins)
@@ -211,7 +213,7 @@ def map_row(row: dict, fitted: dict | None = None):
                       fitted=fitted, **pins, **settings)
         except TapeoutError as e:  # no layout fits: the model declines the row; a bug propagates
             raise SkipRow(f"no layout fits: {e}") from None
-        evals = (float(bc["eval_every_samples"]), float(bc["eval_samples"]), skip)
+        evals = (every, float(bc["eval_samples"]), skip)
         tt = time_to_train_min(r, tokens / seq, *evals)
         minutes = tt["minutes"]
         scale = minutes / tt["train_min"] if tt["train_min"] > 0 else 1.0  # interval: step-time interval, eval share kept
