@@ -193,6 +193,23 @@ def test_submitted_layout_only_for_listed_tensorrt_runs():
     assert submitted_layout(row, "mixtral-8x7b", "offline", get_chip("h100-sxm"), 8) == {}  # no config on file
 
 
+def test_gptj_submitted_layout_is_one_engine_per_gpu_at_the_config_batch():
+    """NVIDIA's v4.1 GPT-J configs: TP1, gpu_batch_size L40S 100 / 128, H100 192 / 256 (requests of
+    4 beams each); a 2 x L40S Offline row runs two engines that each hold 100 requests (their FP8 KV
+    cache, ~100 x (800 + 4 x 35) tokens x 229 kB = 22 GB, fits the 48 GB card, so the cap binds)."""
+    from tapeout.hardware import get_chip
+    from tapeout.validation.llm_rows import map_row, submitted_layout
+
+    row = {"workload": "MLPerf Inference v4.1 gptj-99", "software": "TensorRT 10.2.0, CUDA 12.4", "notes": ""}
+    assert submitted_layout(row, "gptj", "offline", get_chip("l40s"), 2) == {"tp": 1, "pp": 1, "max_batch": 100}
+    assert submitted_layout(row, "gptj", "server", get_chip("l40s"), 2)["max_batch"] == 128
+    assert submitted_layout(row, "gptj", "server", get_chip("h100-sxm"), 8)["max_batch"] == 256
+    full = dict(row, id="T-1", category="mlperf-inf", model_config="GPT-J 6B; beam 4", scenario="Offline",
+                accelerator="NVIDIA L40S", n_accelerators="2", precision="fp16", unit="Tokens/s", value="1")
+    at = map_row(full).detail["at_submitted_layout"]
+    assert (at["parallelism"], at["batch"]) == ("TP1 x DP2", 100)
+
+
 def test_benchmark_preset_honours_tp_and_engine_cap():
     from tapeout.perf.mlperf import serve_benchmark
 

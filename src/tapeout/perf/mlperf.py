@@ -27,6 +27,7 @@ from ..hardware.catalog import Chip, get_chip
 from ..hardware.memory_capacity import GIB
 from ..precision import COMPUTE_PEAK_FIELD, Precision, get_precision
 from ..workloads.llm_config import LLMConfig, load_llm
+from .beam_prompt import prompt_sharing
 from .calibration import active_fitted, calibrated_params, calibration_for, calibration_key
 from .collectives import topology_for
 from .kernel_calibration import serving_decode_params
@@ -171,18 +172,19 @@ def clear_caches() -> None:
 
 def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params=None, moe_cv: float = 0.0,
                evaluator=None, fitted: dict | None = None, vision=None, stack: str | None = None,
-               static_ctx: float = 0.0) -> StepModel:
+               static_ctx: float = 0.0, beam_prompt: tuple[int, float] = (1, 0.0)) -> StepModel:
     """The step-time model of one layout; cached for the plain cost model only (explicit params
     or a custom evaluator are never cached), on the whole model config and the chip (a catalog
     chip by id, any other Chip object by identity).
     `vision` (workloads/vlm.VisionLoad): each prefilled request also pays its images' encoder.
     `stack`: the serving stack whose collectives dispatch the step (perf/stacks.py; None: default);
-    `static_ctx` > 0: every decode step attends over that many tokens per slot (static KV cache)."""
+    `static_ctx` > 0: every decode step attends over that many tokens per slot (static KV cache);
+    `beam_prompt` (beams, prompt tokens): the beams of a request read one prompt's KV (perf/beam_prompt.py)."""
     cacheable = params is None and evaluator is None
     pr = plan(pr, chip)[0]  # the precision policy as it runs on this chip (tapeout.formats)
     # the whole config (two config.json files share a name), the chip by id or identity
     key = (cfg.model_dump_json(), _chip_key(chip), pr, tp, ep, pp, moe_cv, calibration_key(fitted), vision, stack,
-           static_ctx)
+           static_ctx, tuple(beam_prompt))
     hit = _SM_CACHE.get(key) if cacheable else None
     sm = hit[1] if hit is not None and hit[0] is chip else None
     if sm is None:
@@ -190,7 +192,7 @@ def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params
         p = params if params is not None else serving_decode_params(calibrated_params(chip, fitted), chip, cfg, pr, tp, fitted)
         sm = StepModel(cfg, p, pr, tp, ep, pp, topology_for(p, chip.family), moe_cv=moe_cv, family=chip.family,
                        evaluator=evaluator, encoder_s=encoder_cost(vision, p, pr, tp, evaluator)[0] if vision else 0.0,
-                       stack=stack, static_ctx=static_ctx)
+                       stack=stack, static_ctx=static_ctx, beam_prompt=beam_prompt)
         if cacheable:
             _SM_CACHE[key] = (chip, sm)  # the chip held: its id() is not reused while cached
     return sm
@@ -385,7 +387,8 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
                 misses.append(f"TP{t} PP{pl}: batch {batch} > {bmax} sequences that fit")
                 continue
             bmax = batch
-        sm = step_model(cfg, c, pr, t, e, pl, params, moe_cv, evaluator, fitted, vision, stack, static_ctx)
+        sm = step_model(cfg, c, pr, t, e, pl, params, moe_cv, evaluator, fitted, vision, stack, static_ctx,
+                        prompt_sharing(beams, input_len, kv_beams_share_prompt(stack)))
         dp = num_chips // (t * pl)
         if scenario == "offline":
             # a pinned batch, or a runtime max_batch: with every query queued at once the in-flight

@@ -49,7 +49,8 @@ from ..workloads.llm import LLMStep, build_llm_graph
 from .collectives import collective_time, serving_collective_time, topology_for
 from .moe import expected_max_load_factor
 from .offline_schedule import KVPool, pool_schedule, slot_schedule
-from .opcost import K_ATTN, CostTable, evaluate
+from .beam_prompt import dram_fraction, shared_prompt_time
+from .opcost import K_ATTN, CostTable, cta_stream_on, evaluate
 
 GRID_RATIO = 2 ** 0.25  # geometric grid for L(n) (interpolation error < 1% on smooth L)
 VECTOR_FALLBACK_RATIO = 1.0 / 16.0  # FP32 vector / BF16 matrix peak: A100 19.5/312, H100 67/989 (datasheets)
@@ -95,7 +96,7 @@ class StepModel:
 
     def __init__(self, cfg, params, precision, tp=1, ep=1, pp=1, topo: Topology | None = None,
                  moe_cv: float = 0.0, family: str = "", evaluator=None, encoder_s: float = 0.0, stack: str | None = None,
-                 static_ctx: float = 0.0):
+                 static_ctx: float = 0.0, beam_prompt: tuple[int, float] = (1, 0.0)):
         params = ensure_vector(params)
         # VLM: vision-encoder seconds per prefilled request (perf/vlm.py), spread over the pipeline stages
         self.encoder_s = encoder_s / pp
@@ -107,6 +108,8 @@ class StepModel:
         self.stack = stack  # serving stack dispatching the collectives (perf/stacks.py)
         # static-shape KV cache (perf/stacks.kv_static): decode attention reads every slot's whole padded cache
         self.static_ctx = float(static_ctx)
+        # (beams, prompt tokens) whose prompt KV a request's beams read from one set of blocks (perf/beam_prompt.py)
+        self.beam_prompt = (int(beam_prompt[0]), float(beam_prompt[1]))
         self._cache: dict = {}
 
     # ---- one graph evaluation, split into linear / attention parts ----
@@ -129,15 +132,37 @@ class StepModel:
         self._cache[key] = out
         return out
 
-    def _costs(self, phase: str, batch: int, q_len: int, ctx: int):
-        """(op table, time per instance of each row) of one step's graph."""
+    def _cost_table(self, phase: str, batch: int, q_len: int, ctx: int) -> CostTable:
+        """One step's graph, costed, its collectives as the serving stack dispatches them."""
         cfg = self.cfg
         imb = 1.0
         if cfg.is_moe and self.ep > 1:
             imb = expected_max_load_factor(batch * q_len, cfg.num_experts_per_tok, cfg.num_experts, self.ep, self.moe_cv)
         g = build_llm_graph(cfg, LLMStep(phase, batch, q_len, ctx, self.pr, self.tp, self.ep, expert_imbalance=imb))
-        ct = serving_costs(self.evaluator(g, self.p), self.topo, self.stack)
+        return serving_costs(self.evaluator(g, self.p), self.topo, self.stack)
+
+    def _costs(self, phase: str, batch: int, q_len: int, ctx: int):
+        """(op table, time per instance of each row) of one step's graph."""
+        ct = self._cost_table(phase, batch, q_len, ctx)
         return ct.table, np.asarray(ct.time, dtype=float).reshape(len(ct.table), -1).max(axis=1)
+
+    def _attn_beam_shared(self, batch: int, ctx: int) -> float:
+        """Decode attention of `batch` beam rows over `ctx` cached tokens (one stage's share) when the
+        beams of a request read their prompt's KV from one set of blocks (self.beam_prompt): each
+        attention row's DRAM term at perf/beam_prompt.dram_fraction of its bytes; none off a CTA stream."""
+        key = ("beam", batch, ctx)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        ct = self._cost_table("decode", batch, 1, ctx)
+        rows = len(ct.table)
+        per = [np.asarray(a, dtype=float).reshape(rows, -1).max(axis=1) for a in (ct.compute_time, ct.memory_time, ct.time)]
+        beams, prompt = self.beam_prompt
+        f = 1.0 if np.any(cta_stream_on(self.p)) else dram_fraction(beams, prompt, ctx)
+        attn = np.flatnonzero(ct.table.kind == K_ATTN)
+        out = sum(float(ct.table.count[i]) * shared_prompt_time(per[0][i], per[1][i], per[2][i], f) for i in attn) / self.pp
+        self._cache[key] = out
+        return out
 
     def kernel_spread(self, batch: float, ctx: float) -> float:
         """Sum of the squared time shares of the distinct kernels of a decode step at `batch`
@@ -177,8 +202,10 @@ class StepModel:
         ctx = self.static_ctx or ctx
         c = int(max(1, round(ctx / 64.0) * 64))
         lo, hi, f = self._grid(b)
-        a = self._eval("decode", lo, 1, c)[1]
-        z = self._eval("decode", hi, 1, c)[1]
+        if self.beam_prompt[0] > 1 and not self.static_ctx:  # beams reading one prompt (perf/beam_prompt.py)
+            a, z = self._attn_beam_shared(lo, c), self._attn_beam_shared(hi, c)
+        else:
+            a, z = self._eval("decode", lo, 1, c)[1], self._eval("decode", hi, 1, c)[1]
         return a + f * (z - a)
 
     @staticmethod

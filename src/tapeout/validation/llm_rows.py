@@ -199,12 +199,16 @@ def _mlperf(row: dict, name: str, fitted: dict | None = None):
         import numpy as np
 
         from ..perf.loadgen_percentile import loadgen_percentile, scenario_percentile
+        from ..perf.beam_prompt import prompt_sharing
         from ..perf.mlperf import interval, singlestream_inputs, step_model
+        from ..perf.stacks import kv_beams_share_prompt
         from ..precision import get_precision
         from ..workloads.llm_config import load_llm
 
         cfg = load_llm(b["model"])
-        sm = step_model(cfg, chip, get_precision(prec), min(n, 1) or 1, 1, 1, fitted=fitted)
+        # beams reading one prompt's KV (perf/beam_prompt.py; switch off by default) at the mean prompt
+        share = prompt_sharing(beams, I, kv_beams_share_prompt(stack_for_software(row.get("software"))))
+        sm = step_model(cfg, chip, get_precision(prec), min(n, 1) or 1, 1, 1, fitted=fitted, beam_prompt=share)
 
         def query_s(i: float) -> float:  # one query: prefill of i tokens, O decode steps of `beams` rows
             return sm.linear(i) + sm.attn_prefill(1, i) + O * sm.step(beams, i + O / 2)
