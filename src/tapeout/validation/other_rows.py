@@ -74,8 +74,9 @@ from ..perf.calibration import calibrated_params
 from ..perf.opcost import evaluate
 from ..perf.recsys import qps_at_p99, recsys_cost
 from ..perf.scenarios import host_path_s
+from ..precision import dtype_bytes
 from ..workloads.catalog import USABLE_MEMORY_FRACTION, memory_needed
-from ..workloads import diffusion, gnn, recsys, speech, vision
+from ..workloads import autocast, diffusion, gnn, recsys, speech, vision
 from ..workloads.blocks import ConvMatMul, distinct_weight_bytes, eltwise
 from ..workloads.detection_train import head_output_passes
 from .maxq import maxq_chip
@@ -400,7 +401,11 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
     Stable Diffusion (MLPerf reference, mlcommons/training stable_diffusion/README.md): the
     dataset is `webdataset-moments-filtered`, VAE encoder moments precomputed offline, so the
     VAE does not run in training; the OpenCLIP ViT-H text encoder is frozen (forward only), and
-    NVIDIA's implementation precomputes its embeddings too (other_benchmarks.yaml sd_train).
+    NVIDIA's implementation precomputes its embeddings too (other_benchmarks.yaml sd_train). Its NeMo
+    stack trains under autocast (precision 16, not O2) but builds the UNet in FP16 (unet_precision fp16:
+    sd_train.unet_weight_dtype), so autocast casts no weight (workloads/autocast.py prices the casts of an
+    FP32-weight stack, once per step), and its FP32-listed ops run inside fused kernels that read and write
+    16-bit tensors (sd_train.autocast_fp32_ops): the graph's 2-byte norms and fused attention stand.
 
     Flux.1 (mlcommons/training text_to_image, torchtitan/experiments/flux): the MMDiT of flux1-schnell on
     256x256 images (32x32x16 latents -> 256 image tokens after 2x2 packing, flux_tokens) and the 256 T5
@@ -439,6 +444,9 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
         g = OpGraph(f"sd2-unet-train:b{per_chip_batch}", sd2_unet_train_ops(per_chip_batch, p), {"batch": per_chip_batch})
         if fact("sd_train", "text_encoder_per_step"):  # frozen OpenCLIP ViT-H, forward only
             once = diffusion.clip_text_ops("text.openclip_h", per_chip_batch, 24, 1024, 16, 4096, p)
+        # autocast's cached weight casts, none for NeMo's FP16 UNet (sd_train.unet_weight_dtype)
+        once += autocast.weight_cast_ops("unet.autocast", distinct_weight_bytes(g.ops) / dtype_bytes(p.weights),
+                                         fact("sd_train", "unet_weight_dtype"), fact("sd_train", "autocast_dtype"))
     elif bench == "flux1":
         cfg = diffusion.FLUX_CONFIGS[fact("train-flux1", "model")]
         side = int(fact("train-flux1", "resolution"))
