@@ -5,6 +5,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from _db import needs_db
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,3 +46,21 @@ def test_moe_rows_per_format_from_the_held_out_fit():
         assert moe[key][0].startswith("0 (+") and moe[key][1:] == ["-"] * 4
     # the GEMM and attention rows keep both columns
     assert all(v[1] != "-" and v[2] != "-" for k, v in rows.items() if k[1].startswith(("gemm/", "attention_")))
+
+
+def test_shape_breakdown_medians_per_bin():
+    """scripts/kernel_holdout_shapes.py's bins: each kernel lands in the bin of its shape, and a bin's statistics
+    are the medians of its own errors only (no database needed)."""
+    spec = importlib.util.spec_from_file_location("kernel_holdout_shapes", ROOT / "scripts" / "kernel_holdout_shapes.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cols = {"m": np.array([1.0, 8.0, 1024.0, 8192.0]), "n": np.full(4, 2048.0), "k": np.array([512.0, 512.0, 8192.0, 32768.0]),
+            "latency_s": np.array([5e-6, 20e-6, 100e-6, 1e-3])}
+    e = np.array([0.10, 0.02, -0.20, -0.30])
+    lines = mod.breakdown(cols, e, np.array([True, True, False, False]), "gemm")
+    row = {ln[:26].strip(): ln[26:] for ln in lines}  # label padded to 24 after 2 spaces
+    assert "n     2  signed   +6.0  |e|   6.0" in row["m [1, 32)"]  # median of +10 and +2
+    assert "n     1  signed  -30.0" in row["m [4096, inf)"] and "n     1  signed  -20.0" in row["k [4096, 16384)"]
+    assert "n     4" in row["n [1024, 4096)"] and "signed   -9.0  |e|  15.0" in row["all"]
+    assert "signed  -25.0" in row["compute-bound"] and "signed   +6.0" in row["memory-bound"]
+    assert "latency_us [300, inf)" in row and "m [32, 512)" not in row  # empty bins are left out
