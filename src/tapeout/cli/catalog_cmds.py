@@ -143,8 +143,8 @@ def _kernel_calibration(kernels: str, holdout: str | None, stack: str | None, st
     from ..perf import kernel_fit
     from ..perf.kernel_collectives import with_collectives
     from ..perf.kernel_floor import read_floors
-    from ..perf.kernel_moe import with_moe
-    from ..perf.kernels_db import chip_for, held_out_chips, read_kernels, without_chips
+    from ..perf.kernel_holdout import held_out_report
+    from ..perf.kernels_db import chip_for, read_kernels
 
     if kernels != "aiconfigurator":
         raise TapeoutError(f"--kernels '{kernels}': the only kernel database is 'aiconfigurator'.")
@@ -161,12 +161,9 @@ def _kernel_calibration(kernels: str, holdout: str | None, stack: str | None, st
         raise TapeoutError(f"--holdout '{holdout}': the kernel database has no kernels of it; use one of "
                            f"{', '.join(sorted({s['chip'] for s in train.sources}))}.")
     test = read_kernels(stack=stack, stack_version=stack_version, per_group=10 * per_group, systems=systems)
-    fit_on = without_chips(train, held_out_chips(hid))
     # every empty GEMM but the chip's (FIXED_TIME_BY_FAMILY "measured" only)
     floors = read_floors(hid, stack, stack_version) if kernel_fit.FIXED_TIME_BY_FAMILY == "measured" else {}
-    out = kernel_fit.holdout_report(fit_on, test, hid, floors)
-    out["errors"] = with_collectives({hid: out["errors"]}, stack, systems).get(hid, {})
-    # its fused-MoE layers at the serving calibration of this fit (perf/kernel_moe.py)
-    out["errors"] = with_moe(out["errors"], fit_on, hid, out["fit"]["params"], floors, stack, stack_version, systems)
+    # its kernels, collectives and fused-MoE layers at the held-out fit (perf/kernel_holdout.py)
+    out = held_out_report(train, test, hid, floors, stack, stack_version, systems)
     out["source"] = kernel_fit.source_of(train)
     return out

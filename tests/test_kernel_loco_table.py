@@ -1,0 +1,66 @@
+"""scripts/kernel_loco_table.py on a slice of the installed kernel database (kernels extra): a held-out chip's
+rows carry its fused-MoE layers per format from the same held-out fit as its GEMMs (perf/kernel_holdout.py)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from _db import needs_db
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script():
+    sys.path.insert(0, str(ROOT / "scripts"))  # it imports doc_section by name
+    spec = importlib.util.spec_from_file_location("kernel_loco_table", ROOT / "scripts" / "kernel_loco_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _rows(md: str) -> dict:
+    """{(chip, op/format): cells after it} of the markdown table."""
+    out = {}
+    for line in md.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 7 and cells[0] not in ("held-out chip", "---"):
+            out[(cells[0], cells[1])] = cells[2:]
+    return out
+
+
+@needs_db
+def test_moe_rows_per_format_from_the_held_out_fit():
+    rows = _rows(_script().table(train_per_group=20, test_per_group=40, chips=("gb300",)))
+    assert {c for c, _ in rows} == {"gb300"}
+    # GB300's measured MoE dtypes (bf16, fp8, fp8 block, nvfp4; MX-format experts are not expressible)
+    moe = {k: v for (_, k), v in rows.items() if k.startswith("moe/")}
+    assert {"moe/bf16", "moe/fp8", "moe/fp8_block", "moe/nvfp4"} <= set(moe)
+    for key in ("moe/bf16", "moe/fp8", "moe/nvfp4"):
+        n, ins, med, p90, signed = moe[key]
+        # balanced-routing layers priced, the power-law ones counted as skipped; no in-sample serving fit (-)
+        assert int(n.split()[0]) > 0 and "skipped" in n and ins == "-"
+        assert 0 <= float(med) <= float(p90) and abs(float(signed)) <= float(p90)
+    for key in ("moe/w4a16_mxfp4", "moe/w4a8_mxfp4_mxfp8"):  # none priced: every statistic is -
+        assert moe[key][0].startswith("0 (+") and moe[key][1:] == ["-"] * 4
+    # the GEMM and attention rows keep both columns
+    assert all(v[1] != "-" and v[2] != "-" for k, v in rows.items() if k[1].startswith(("gemm/", "attention_")))
+
+
+def test_shape_breakdown_medians_per_bin():
+    """scripts/kernel_holdout_shapes.py's bins: each kernel lands in the bin of its shape, and a bin's statistics
+    are the medians of its own errors only (no database needed)."""
+    spec = importlib.util.spec_from_file_location("kernel_holdout_shapes", ROOT / "scripts" / "kernel_holdout_shapes.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cols = {"m": np.array([1.0, 8.0, 1024.0, 8192.0]), "n": np.full(4, 2048.0), "k": np.array([512.0, 512.0, 8192.0, 32768.0]),
+            "latency_s": np.array([5e-6, 20e-6, 100e-6, 1e-3])}
+    e = np.array([0.10, 0.02, -0.20, -0.30])
+    lines = mod.breakdown(cols, e, np.array([True, True, False, False]), "gemm")
+    row = {ln[:26].strip(): ln[26:] for ln in lines}  # label padded to 24 after 2 spaces
+    assert "n     2  signed   +6.0  |e|   6.0" in row["m [1, 32)"]  # median of +10 and +2
+    assert "n     1  signed  -30.0" in row["m [4096, inf)"] and "n     1  signed  -20.0" in row["k [4096, 16384)"]
+    assert "n     4" in row["n [1024, 4096)"] and "signed   -9.0  |e|  15.0" in row["all"]
+    assert "signed  -25.0" in row["compute-bound"] and "signed   +6.0" in row["memory-bound"]
+    assert "latency_us [300, inf)" in row and "m [32, 512)" not in row  # empty bins are left out
