@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from tapeout.hardware.catalog import get_chip
 from tapeout.perf.calibration import calibrated_params
-from tapeout.perf.weight_update import bytes_per_param, shard_group, weight_update_s
+from tapeout.perf.weight_update import bytes_per_param, shard_group, update_ops, weight_update_s
 from tapeout.validation.other_rows import fact, training_graphs
 from tapeout.validation.other_training import BENCHMARKS, optimizer_s, training_time
 from tapeout.workloads import vision
@@ -82,3 +82,18 @@ def test_frozen_parameters_are_not_updated():
     # Stable Diffusion: the UNet only (~865 M parameters; OpenCLIP and the VAE frozen and not in the graph)
     _, _, unet = training_graphs("stable-diffusion", 1)
     assert 0.8e9 < unet / 2 < 0.9e9
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(1, 2000))
+def test_one_launch_per_full_multi_tensor_chunk_table(chunks):
+    # apex / PyTorch multi_tensor_apply: 320 blocks x 65,536-element chunks per launch
+    spec = fact("weight_update", "flux1")
+    assert spec["launch_elems"] == 320 * 65536
+    params = chunks * 65536.0
+    for op in update_ops(spec, params):
+        assert op.count == -(-chunks // 320)  # ceil
+        assert op.elems * op.count == pytest.approx(params, rel=1e-12)
+    # the launches' per-kernel time is on top of the bytes: more kernels, never less time
+    one = {**spec, "launch_elems": None}
+    assert weight_update_s(spec, params, P) >= weight_update_s(one, params, P)

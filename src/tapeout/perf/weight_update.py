@@ -10,13 +10,19 @@ A spec lists exactly that (data/mlperf/other_benchmarks.yaml `weight_update`, ea
     bytes: {tensor: bytes per element}          e.g. {grad: 2, master: 4, m: 4, v: 4, weight: 2}
     kernels: [{name, reads: [tensor], writes: [tensor]}]
     shard: none | all | domain                  sharded optimizer: the rank updates 1/group of the params
+    launch_elems: elements one multi-tensor launch covers, where the library fixes it (optional)
 
 bytes per trainable parameter = sum over kernels of the bytes of the tensors read and written
 (e.g. apex FusedAdam with fp32 master weights: reads g, p32, m, v and writes p32, m, v, p16).
+Each kernel is one memory-bound op per launch: a multi-tensor kernel (apex / PyTorch multi_tensor_apply)
+launches again whenever its chunk table is full (320 blocks of 65,536 elements), so
+ceil(params / launch_elems) launches, each paying the chip's per-kernel time; without launch_elems, one.
 Sparse embedding updates (rows touched by the batch) are not in here.
 """
 
 from __future__ import annotations
+
+import math
 
 from ..ops import Elementwise, OpGraph
 from .opcost import evaluate
@@ -40,19 +46,29 @@ def shard_group(spec: dict, n_chips: int, domain: int) -> int:
     return {"none": 1, "all": n, "domain": max(1, min(n, int(domain)))}[shard]
 
 
-def weight_update_op(params: float, bpp: float, name: str = "opt.weight_update") -> Elementwise:
-    """The update of `params` parameters at `bpp` bytes each as one memory-bound op (one-byte
-    elements, so reads + writes per element are the sourced byte count)."""
-    return Elementwise(name=name, elems=float(params), flops_per_elem=0.0, reads=float(bpp), writes=0.0, dtype="int8")
+def weight_update_op(params: float, bpp: float, name: str = "opt.weight_update", launches: int = 1) -> Elementwise:
+    """`launches` kernels that together update `params` parameters at `bpp` bytes each, memory-bound
+    (one-byte elements, so reads + writes per element are the sourced byte count)."""
+    return Elementwise(name=name, elems=float(params) / launches, flops_per_elem=0.0, reads=float(bpp), writes=0.0,
+                       dtype="int8", count=int(launches))
+
+
+def update_ops(spec: dict, params: float) -> list[Elementwise]:
+    """One op per kernel of `spec` over `params` parameters, each at its reads' + writes' bytes, in
+    ceil(params / launch_elems) launches where the spec gives the library's chunking."""
+    size, per_launch = spec["bytes"], spec.get("launch_elems")
+    launches = max(1, math.ceil(params / float(per_launch))) if per_launch else 1
+    return [weight_update_op(params, sum(size[t] for t in (*k.get("reads", ()), *k.get("writes", ()))),
+                             f"opt.{k.get('name', i)}", launches) for i, k in enumerate(spec["kernels"])]
 
 
 def weight_update_s(spec: dict, params: float, p, n_chips: int = 1, domain: int = 1) -> float:
-    """Seconds of one step's weight update on one rank: its shard of `params` trainable parameters at
-    bytes_per_param(spec), through opcost's memory-bound rule (achieved DRAM bandwidth, launch)."""
+    """Seconds of one step's weight update on one rank: its shard of `params` trainable parameters,
+    each kernel of `spec` through opcost's memory-bound rule (achieved DRAM bandwidth, per-kernel time)."""
     if params <= 0:
         return 0.0
-    op = weight_update_op(params / shard_group(spec, n_chips, domain), bytes_per_param(spec))
-    return float(evaluate(OpGraph("weight_update", [op]), p).total_time)
+    ops = update_ops(spec, params / shard_group(spec, n_chips, domain))
+    return float(evaluate(OpGraph("weight_update", ops), p).total_time)
 
 
-__all__ = ["SHARDS", "bytes_per_param", "shard_group", "weight_update_op", "weight_update_s"]
+__all__ = ["SHARDS", "bytes_per_param", "shard_group", "update_ops", "weight_update_op", "weight_update_s"]
