@@ -97,3 +97,15 @@ def test_one_launch_per_full_multi_tensor_chunk_table(chunks):
     # the launches' per-kernel time is on top of the bytes: more kernels, never less time
     one = {**spec, "launch_elems": None}
     assert weight_update_s(spec, params, P) >= weight_update_s(one, params, P)
+
+
+def test_tpu_rows_shard_the_update_over_every_replica():
+    # Xu et al. 2020 (XLA cross-replica weight-update sharding): a TPU runs 1/n of the update; a GPU row of
+    # ResNet (MXNet LARS, replicated) does not divide it
+    assert "Google" in fact("weight_update_sharding", "vendors")
+    tpu, gpu = get_chip("tpu-v4"), get_chip("h100-sxm")
+    p_tpu = calibrated_params(tpu)
+    _, _, dense = training_graphs("resnet", 1)
+    one = optimizer_s("resnet", tpu, p_tpu, 1, dense)
+    assert optimizer_s("resnet", tpu, p_tpu, 64, dense) < one / 8  # bytes / 64, plus the kernels' fixed time
+    assert optimizer_s("resnet", gpu, P, 64, dense) == optimizer_s("resnet", gpu, P, 1, dense)

@@ -56,9 +56,12 @@ def optimizer_s(bench: str, chip, p, n: int, dense: float) -> float:
     """One step's weight update of `bench` on one rank (perf/weight_update.py): the submission's optimizer
     kernels over the trainable parameters (`dense` bf16 weight bytes / 2; frozen layers and encoders are not in
     the trained graph) at other_benchmarks.yaml weight_update.<bench>'s bytes per parameter, on the rank's
-    shard. BERT's DistributedFusedLAMB shards over every rank only on bert_train.distributed_lamb_vendors."""
+    shard. BERT's DistributedFusedLAMB shards over every rank only on bert_train.distributed_lamb_vendors; XLA's
+    cross-replica weight-update sharding shards every benchmark on weight_update_sharding.vendors (TPU)."""
     spec = dict(fact("weight_update", bench))
-    if bench == "bert" and chip.vendor not in fact("bert_train", "distributed_lamb_vendors"):
+    if chip.vendor in fact("weight_update_sharding", "vendors"):
+        spec["shard"] = "all"
+    elif bench == "bert" and chip.vendor not in fact("bert_train", "distributed_lamb_vendors"):
         spec["shard"] = "none"
     domain = topology_for(p, chip.family).domain if n > 1 else 1
     return weight_update_s(spec, dense / 2.0, p, n, domain)
