@@ -38,13 +38,13 @@ the convolutions; the frozen text encoder of Stable Diffusion, forward only; its
 run, the MLPerf dataset holds precomputed latent moments), plus the data-parallel gradient
 all-reduce of the dense weights (perf/collectives.py, hierarchical over the system's tiers),
 overlapped with backward (PyTorch DDP bucketing, Li et al. 2020, VLDB):
-t = t_fwd + t_bwd + t_once + max(0, t_allreduce - t_bwd); a stack that all-reduces after the
+t = t_fwd + t_bwd + t_once + max(0, t_allreduce - t_bwd) + t_optimizer (every benchmark's weight update after
+the backward and the reduction: perf/weight_update.py at other_benchmarks.yaml weight_update); a stack that all-reduces after the
 backward (Stable Diffusion on NeMo, ddp_overlap False) adds t_allreduce whole; BERT on NVIDIA GPUs:
-the distributed-LAMB update after the backward (bert_weight_update_s). RetinaNet on NVIDIA's implementation
+the distributed-LAMB gradient reduction after the backward (bert_gradient_sync_s). RetinaNet on NVIDIA's implementation
 (workloads/detection_train.py): the head outputs' concatenation over the FPN levels and the decode / fused focal
 loss forward run forward-only (once per step and in evaluation); the backward adds the focal loss's in-place
-gradient scaling and GradClone's copies (head_grad_s); the weight update after the backward (in-place gradient
-unscale + apex fused Adam, memory-bound, other_benchmarks.yaml retinanet_train). Stable
+gradient scaling and GradClone's copies (head_grad_s). Stable
 Diffusion: no evaluation in the timed region (its FID/CLIP evaluation runs after training on timestamped
 checkpoints, other_benchmarks.yaml sd_train.evaluation_in_timed_region). Flux.1 (torchtitan): full activation
 checkpointing reruns each transformer block's forward in the backward (t_recompute), and HSDP replaces
@@ -499,24 +499,20 @@ def _at_rcp(bench: str, gb: float, row: dict, run_to) -> dict | None:
     return priced_at(conv, run_to)
 
 
-def bert_weight_update_s(p, family: str, n: int, dense_bytes: float) -> tuple[float, float]:
-    """NVIDIA's MLPerf BERT weight update (apex DistributedFusedLAMB, one gradient block;
-    other_benchmarks.yaml bert_train): (gradient reduction after the backward, not overlapped,
-    LAMB on the rank's 1/n shard, memory-bound at lamb_bytes_per_param). The reduction is a
-    reduce-scatter of the fp16 gradients and an all-gather of the updated fp16 parameters inside
-    the node; across nodes the node's shard is all-reduced between them (dwu_num_ar_pg), i.e.
-    NCCL's hierarchical all-reduce split around the LAMB step."""
+def bert_gradient_sync_s(p, family: str, n: int, dense_bytes: float) -> float:
+    """NVIDIA's MLPerf BERT gradient reduction (apex DistributedFusedLAMB, one gradient block;
+    other_benchmarks.yaml bert_train): after the backward, not overlapped. A reduce-scatter of the fp16
+    gradients and an all-gather of the updated fp16 parameters inside the node; across nodes the node's
+    shard is all-reduced between them (dwu_num_ar_pg), i.e. NCCL's hierarchical all-reduce split around
+    the LAMB step (priced on the rank's 1/n shard by other_training.optimizer_s, weight_update.bert)."""
     from ..perf.collectives import library_time, topology_for
 
-    t_comm = 0.0
-    if n > 1:
-        topo = topology_for(p, family)
-        kinds = ("reduce_scatter", "all_gather") if n <= topo.domain else ("all_reduce",)
-        # queued: issued behind the backward's kernels (host ahead of the device; collective_launch.yaml)
-        t_comm = sum(float(np.max(library_time(kind, dense_bytes, n, topo, launch="queued")[0])) for kind in kinds)
-    params = dense_bytes / 2.0  # fp16 gradients / parameters
-    bw = float(np.max(p.mem_bw) * np.max(p.eff_mem))
-    return t_comm, params / n * float(fact("bert_train", "lamb_bytes_per_param")) / bw
+    if n <= 1:
+        return 0.0
+    topo = topology_for(p, family)
+    kinds = ("reduce_scatter", "all_gather") if n <= topo.domain else ("all_reduce",)
+    # queued: issued behind the backward's kernels (host ahead of the device; collective_launch.yaml)
+    return sum(float(np.max(library_time(kind, dense_bytes, n, topo, launch="queued")[0])) for kind in kinds)
 
 
 def eval_interval(ev: dict, global_batch: float) -> float:

@@ -21,8 +21,9 @@ from ..perf.convergence import LATEST, rcp_batches, samples_to_converge
 from ..perf.fsdp import exposed_hsdp_s, hsdp_step_collectives
 from ..perf.opcost import evaluate
 from ..perf.train_backward import backward_time
-from ..workloads.detection_train import head_output_passes, weight_update_op
-from .other_rows import (EVAL_RUNS_ONCE_GRAPH, fact, feature_read_s, bert_weight_update_s, eval_interval,
+from ..perf.weight_update import weight_update_s
+from ..workloads.detection_train import head_output_passes
+from .other_rows import (EVAL_RUNS_ONCE_GRAPH, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          training_graphs, workload_facts)
 
 BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "bert", "resnet", "stable-diffusion", "flux1")
@@ -40,20 +41,30 @@ def recompute_s(bench: str, g, p) -> float:
     return float(evaluate(OpGraph(f"{g.name}:recompute", ops, g.meta), p).total_time) if ops else 0.0
 
 
-def detection_step_s(bench: str, g, p, dense: float) -> tuple[float, float]:
-    """RetinaNet on NVIDIA's implementation (workloads/detection_train.py): (the backward's passes over the head
-    outputs: the fused focal loss's in-place gradient scaling and GradClone's copies, the weight update: in-place gradient unscale + apex fused Adam over the trainable
-    parameters, `dense` bf16 weight bytes / 2 of them, at other_benchmarks.yaml retinanet_train
-    weight_update_*_bytes each); (0, 0) for the other benchmarks."""
+def head_grad_s(bench: str, g, p) -> float:
+    """RetinaNet on NVIDIA's implementation (workloads/detection_train.py): the backward's passes over the head
+    outputs (the fused focal loss's in-place gradient scaling and GradClone's copies); 0 for the other benchmarks."""
     if bench != "retinanet":
-        return 0.0, 0.0
+        return 0.0
     from ..workloads.blocks import as_precision
 
     copies = head_output_passes(g, as_precision("bf16"))[1]
-    update = weight_update_op(dense / 2.0, float(fact("retinanet_train", "weight_update_read_bytes")),
-                              float(fact("retinanet_train", "weight_update_write_bytes")))
-    t_copy = float(evaluate(OpGraph(f"{g.name}:grad_copies", copies, g.meta), p).total_time)
-    return t_copy, float(evaluate(OpGraph(f"{g.name}:weight_update", [update], g.meta), p).total_time)
+    return float(evaluate(OpGraph(f"{g.name}:grad_copies", copies, g.meta), p).total_time)
+
+
+def optimizer_s(bench: str, chip, p, n: int, dense: float) -> float:
+    """One step's weight update of `bench` on one rank (perf/weight_update.py): the submission's optimizer
+    kernels over the trainable parameters (`dense` bf16 weight bytes / 2; frozen layers and encoders are not in
+    the trained graph) at other_benchmarks.yaml weight_update.<bench>'s bytes per parameter, on the rank's
+    shard. BERT's DistributedFusedLAMB shards over every rank only on bert_train.distributed_lamb_vendors; XLA's
+    cross-replica weight-update sharding shards every benchmark on weight_update_sharding.vendors (TPU)."""
+    spec = dict(fact("weight_update", bench))
+    if chip.vendor in fact("weight_update_sharding", "vendors"):
+        spec["shard"] = "all"
+    elif bench == "bert" and chip.vendor not in fact("bert_train", "distributed_lamb_vendors"):
+        spec["shard"] = "none"
+    domain = topology_for(p, chip.family).domain if n > 1 else 1
+    return weight_update_s(spec, dense / 2.0, p, n, domain)
 
 
 def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd: float, t_bwd: float) -> tuple[float, float]:
@@ -93,10 +104,12 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     t_bwd = backward_time(g, p, tuple(fact("train_no_input_grad", bench)))
     t_once = float(evaluate(once, p).total_time) if once.ops else 0.0
     t_rc = recompute_s(bench, g, p)  # in the backward, before each block's gradients
-    t_copy, t_opt = detection_step_s(bench, g, p, dense)  # RetinaNet: focal-loss backward + gradient copies, weight update
+    t_copy = head_grad_s(bench, g, p)  # RetinaNet: focal-loss backward + gradient copies
+    # the weight update runs after the backward and the gradient reduction (it needs the reduced gradients)
+    t_opt = optimizer_s(bench, chip, p, n, dense)
     t_ar, t_exposed = data_parallel_sync_s(bench, p, chip.family, n, dense, t_fwd, t_bwd + t_rc + t_copy)
     if bench == "bert" and chip.vendor in fact("bert_train", "distributed_lamb_vendors"):
-        t_ar, t_opt = bert_weight_update_s(p, chip.family, n, dense)
+        t_ar = bert_gradient_sync_s(p, chip.family, n, dense)
         t_exposed = t_ar  # one gradient block, reduced after the backward: exposed
     t_step = t_fwd + t_bwd + t_copy + t_rc + t_once + t_exposed + t_opt
     t_read = feature_read_s(g, once, p, n, chip.family) if bench == "rgat" else 0.0

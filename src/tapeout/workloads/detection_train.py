@@ -18,13 +18,13 @@ Source: mlcommons/training_results_v3.0 NVIDIA/benchmarks/ssd/implementations/py
   runs it as the score decode), so the mapper runs the decode ops forward-only and adds this backward here.
 - Weight update: `scaler.step(optimizer)` inside the captured step (v3.1 @f33f944 model_capture.whole_model_capture)
   with apex FusedAdam(capturable=True): GradScaler._check_inf_per_device unscales the gradients in
-  place (read + write), then one multi-tensor Adam kernel; bytes per trainable parameter in
-  data/mlperf/other_benchmarks.yaml retinanet_train.weight_update_*_bytes.
+  place (read + write), then one multi-tensor Adam kernel; priced by perf/weight_update.py at
+  data/mlperf/other_benchmarks.yaml weight_update.retinanet.
 """
 
 from __future__ import annotations
 
-from ..ops import Elementwise, OpGraph
+from ..ops import OpGraph
 from .blocks import eltwise
 
 HEADS = ("cls", "box")
@@ -48,11 +48,4 @@ def head_output_passes(g: OpGraph, pr) -> tuple[list, list]:
     return fwd, bwd
 
 
-def weight_update_op(params: float, read_bytes: float, write_bytes: float) -> Elementwise:
-    """One step's weight update of `params` trainable parameters, memory-bound: `read_bytes` and
-    `write_bytes` per parameter (elements of one byte, so the byte counts read as they are sourced)."""
-    return Elementwise(name="opt.unscale_and_fused_adam", elems=float(params), flops_per_elem=0.0,
-                       reads=float(read_bytes), writes=float(write_bytes), dtype="int8")
-
-
-__all__ = ["HEADS", "head_output_elems", "head_output_passes", "weight_update_op"]
+__all__ = ["HEADS", "head_output_elems", "head_output_passes"]
