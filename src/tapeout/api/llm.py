@@ -270,7 +270,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
           kernels: str | None = None, stack: str | None = None, fp8_attention: bool | None = None,
           eager_layer: str | None = None, host_cpu: str | None = None, comm_ctas: int | None = None,
           p2p_blocking_warmup: bool | None = None, p2p_forward_send_wait: bool | None = None,
-          fp8_attention_cp: bool | None = None) -> TrainResult:
+          fp8_attention_cp: bool | None = None, pipeline_schedule: str | None = None) -> TrainResult:
     """Predict an LLM training step at cluster scale (`tapeout train`); picks the fastest
     layout (TP x PP x DP, ZeRO, recompute) that fits.
 
@@ -301,6 +301,9 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
             model chunk recomputed, 1 <= k < layers per chunk).
         lora: LoRA fine-tuning (frozen base weights).
         power_limit: board power cap in W.
+        pipeline_schedule: "1f1b" (None, the default: Megatron-Core 1F1B, interleaved with vp) or
+            "dualpipe" (DeepSeek-V3's bidirectional schedule, its EP all-to-all and PP sends overlapped
+            pair by pair; even PP, an even number of micro-batches >= 2 PP; perf/dualpipe.py).
         shard: hybrid sharded DP: the ZeRO shard group in DP x CP ranks (e.g. one TPU slice or
             node); gradients are then all-reduced across the replicas (None: the whole DP group).
         tp_overlap: a stack's TP communication overlap (Transformer Engine userbuffers), by name
@@ -418,6 +421,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     def run(tokens: float, **split):
         return engine(model, chip, num_chips, tokens, seq_len, rs.precision, lora=lora, fp8_attention=rs.fp8_attention,
                       rank_spread=spread, cluster=cluster, rank_order=rank_order, kernels=kernels, batch_range=batch_range,
+                      schedule=pipeline_schedule,
                       **{**rs.pins, **split}, **rs.settings)
 
     choice = None

@@ -39,6 +39,9 @@ def train_cmd(
     zero: int = typer.Option(None, "--zero", help="ZeRO stage 0-3 (3 = FSDP)"),
     recompute: str = typer.Option(None, "--recompute", help="none | selective | full | dots (XLA checkpoint_dots_with_no_batch_dims, MaxText remat minimal) | block:k (Megatron-Core --recompute-method block --recompute-num-layers k: first k layers of each model chunk)"),
     shard: int = typer.Option(None, "--shard", help="hybrid sharded DP: ZeRO shard group in DP x CP ranks (e.g. one TPU slice)"),
+    pipeline_schedule: str = typer.Option(None, "--pipeline-schedule", help="1f1b (default: Megatron-Core 1F1B, "
+                                          "interleaved with --vp) | dualpipe (DeepSeek-V3: bidirectional, EP all-to-all and "
+                                          "PP sends overlapped pair by pair; even PP, even micro-batches >= 2 PP)"),
     lora: bool = typer.Option(False, "--lora", help="LoRA fine-tuning (frozen base weights)"),
     tp_overlap: str = typer.Option(None, "--tp-overlap", help="TP comm overlap config (data/software/tp_comm_overlap.yaml), e.g. nemo-lora-fp8-h100-tp4"),
     power_limit: float = typer.Option(None, "--power-limit", help="board power cap in W"),
@@ -86,7 +89,7 @@ def train_cmd(
                   tp_overlap=tp_overlap, rank_spread=rank_spread, cluster=cluster, rank_order=rank_order, kernels=kernels,
                   stack=stack, fp8_attention=fp8_attention, eager_layer=eager_layer, host_cpu=host_cpu, comm_ctas=comm_ctas,
                   p2p_blocking_warmup=p2p_blocking_warmup, p2p_forward_send_wait=p2p_forward_send_wait,
-                  fp8_attention_cp=fp8_attention_cp)
+                  fp8_attention_cp=fp8_attention_cp, pipeline_schedule=pipeline_schedule)
     d = r.to_dict()
     if json_out:
         print_json(d)

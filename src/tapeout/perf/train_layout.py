@@ -38,6 +38,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..errors import TapeoutError
+from .dualpipe import SCHEDULES, dualpipe_rule
 
 # "dots": XLA's jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims (MaxText remat_policy
 # "minimal"): a run's own setting, pinned, never searched (Megatron stacks offer none, selective, full)
@@ -86,6 +87,7 @@ class TrainLayout:
     zero: int = 1
     recompute: str = "selective"
     shard: int = 0  # ZeRO shard group in DP x CP ranks (hybrid sharded DP); 0: the whole DP x CP group
+    schedule: str = "1f1b"  # pipeline schedule: "1f1b" (Megatron-Core, interleaved when vp > 1) or "dualpipe" (perf/dualpipe.py)
 
     def __str__(self):
         s = f"TP{self.tp} PP{self.pp}" + (f"(v{self.vp})" if self.vp > 1 else "") + f" DP{self.dp}"
@@ -94,7 +96,7 @@ class TrainLayout:
         if self.ep > 1:
             s += f" EP{self.ep}"
         s += f" mbs{self.mbs} ZeRO-{self.zero}" + (f"/shard{self.shard}" if self.shard else "")
-        return s + f" recompute={self.recompute}"
+        return s + f" recompute={self.recompute}" + (f" schedule={self.schedule}" if self.schedule != "1f1b" else "")
 
 
 def chunk_layers(L: int, pp: int, vp: int = 1) -> list[int]:
@@ -177,6 +179,10 @@ def broken_rule(cfg, lay: TrainLayout, num_chips: int, global_seqs: int, seq: in
     if m is None:
         return (f"batch: global batch of {sequences(global_seqs)} must be a multiple of DP x micro-batch = "
                 f"{lay.dp} x {lay.mbs}")
+    if lay.schedule not in SCHEDULES:
+        return f"schedule: pipeline schedule {lay.schedule!r} must be one of {', '.join(SCHEDULES)}"
+    if lay.schedule == "dualpipe" and dualpipe_rule(lay.pp, m, lay.vp):
+        return dualpipe_rule(lay.pp, m, lay.vp)
     if lay.vp > 1 and (lay.pp < 2 or m < lay.pp):
         return f"interleave: {lay.vp} virtual stages need PP >= 2 and >= PP micro-batches (have {m})"
     k = block_layers(lay.recompute)
@@ -251,11 +257,12 @@ def candidate_layouts(cfg, num_chips: int, domain: int, global_seqs: int, seq: i
             eps = [e for e in (1, 2, 4, 8, 16, 32, 64, 128, 256) if e <= cfg.num_experts]
         for e in opts("ep", eps):
             for mbs in opts("mbs", [1, 2, 4] if not cfg.is_moe else [1, 2]):
-                for vp in opts("vp", virtual_stage_options(L, pl)):
+                sched = fixed.get("schedule", "1f1b")
+                for vp in opts("vp", [1] if sched == "dualpipe" else virtual_stage_options(L, pl)):
                     for z in opts("zero", [1, 3] if pl == 1 and not cfg.is_moe else [1]):
                         for rc in opts("recompute", list(recompute_options)):
                             lay = TrainLayout(t, pl, max(dp, 1), cp, e, vp, mbs, z, rc,
-                                              fixed.get("shard", 0))
+                                              fixed.get("shard", 0), sched)
                             bad = broken_rule(cfg, lay, num_chips, global_seqs, seq, domain) if check else None
                             if bad:
                                 why[bad.split(":")[0]] += 1
@@ -301,10 +308,11 @@ def nearest_layouts(cfg, want: TrainLayout, num_chips: int, domain: int, global_
     # the search's grid, plus the pinned values themselves where they lie off it (e.g. VP 5): each alone
     # and all together, so a valid layout keeping them is among the candidates
     fixes = [{}, {f: getattr(want, f) for f in pinned}] + [{f: getattr(want, f)} for f in pinned]
+    # the schedule is kept as asked (a suggestion changes the split, never the schedule)
     lays = [lay for fx in fixes for lay in candidate_layouts(cfg, num_chips, domain, global_seqs, seq,
-                                                             {"shard": want.shard, **fx})[0]]
+                                                             {"shard": want.shard, "schedule": want.schedule, **fx})[0]]
     if want.shard:  # a pinned shard group that no layout admits: offer the whole-group ZeRO too
-        lays += candidate_layouts(cfg, num_chips, domain, global_seqs, seq)[0]
+        lays += candidate_layouts(cfg, num_chips, domain, global_seqs, seq, {"schedule": want.schedule})[0]
     order = {r: i for i, r in enumerate(SEARCHED_RECOMPUTE)}
 
     def changed(lay):

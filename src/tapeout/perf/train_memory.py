@@ -11,6 +11,8 @@ expert data-parallel group TP CP DP / max(TP, EP) for experts (Megatron-Core MoE
 
 from __future__ import annotations
 
+from .dualpipe import PARAM_COPIES, in_flight_chunks
+
 # Gradients of a BF16 model are accumulated and reduced in FP32: Megatron-LM
 # training/arguments.py forces accumulate_allreduce_grads_in_fp32 for --bf16 ("bfloat16 requires
 # gradient accumulation and all-reduce to be done in fp32"; only --grad-reduce-in-bf16 opts out),
@@ -204,10 +206,19 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
                                           saved=(dot_output_bytes_per_token(cfg) if rc == "dots"
                                                  else saved_bytes_per_token(cfg, gemm_input_bytes=gemm_input_bytes)))
     act_layer, act_kept = act_of(kind), act_of("none")
+    # DualPipe (perf/dualpipe.py, arXiv:2412.19437 Table 2): device d holds stages d and PP-1-d, each stage's
+    # copies shard their optimizer states over twice the DP ranks, and PP + 1 chunks of activations are in flight
+    dual = getattr(lay, "schedule", "1f1b") == "dualpipe"
+    copies = PARAM_COPIES if dual else 1
+    g_dense, g_exp = g_dense * copies, g_exp * copies
     best = None
     for d, n in enumerate(layers):
         first, last = d == 0, d == lay.pp - 1
         dense, ex = device_params(cfg, lay, n, first, last)
+        if dual:  # the mirrored stage: the last stage's head on device 0, the first's embedding on device PP-1
+            mirror = lay.pp - 1 - d
+            dense2, ex2 = device_params(cfg, lay, layers[mirror], mirror == 0, mirror == lay.pp - 1)
+            dense, ex, first, last = dense + dense2, ex + ex2, first or mirror == 0, last or mirror == lay.pp - 1
         if lora:  # frozen base weights (sharded over DP under ZeRO-3/FSDP), adapters (~0.1%) with Adam
             shard = (dense / g_dense + ex / g_exp) if lay.zero >= 3 else dense + ex
             states = {"weights": frozen_bytes * shard, "grads": 0.0, "optimizer": 16.0e-3 * (dense + ex)}
@@ -215,7 +226,8 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
             a = zero_memory_bytes(dense, g_dense, lay.zero, grad_bytes=grad_bytes)
             b = zero_memory_bytes(ex, g_exp, lay.zero, grad_bytes=grad_bytes)
             states = {k: a[k] + b[k] for k in a}
-        act = (act_layer * redo[d] + act_kept * (n - redo[d])) * in_flight_passes(lay.pp, lay.vp, m, d)
+        passes = in_flight_chunks(lay.pp) if dual else in_flight_passes(lay.pp, lay.vp, m, d)
+        act = (act_layer * redo[d] + act_kept * (n - redo[d])) * passes
         logits = lay.mbs * s_local * cfg.vocab_size / lay.tp * 4.0 if last else 0.0
         total = sum(states.values()) + act + logits
         if best is None or total > best["mem"]:

@@ -134,6 +134,7 @@ from .cp_ring import backward_blocks, ring_exposed, ring_exposed_backward
 from .comm_contention import contended_exposure, core_share
 from .comm_waves import slowdown, window_share
 from .pipeline_p2p import default_group, group_note, pipeline_send_time
+from .dualpipe import PARAM_COPIES, comm_share as dualpipe_comm_share, dualpipe_bubble, dualpipe_time, overlapped_pair
 from .dp_buckets import (bucketed_collective_time, deferred_params, first_last_stage_stride, ring_passes,
                          tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
@@ -230,6 +231,7 @@ class _Fwd:
         # collectives do not run on its compute cores (chip data collectives_on_cores; perf/comm_waves)
         core_share(stack.comm_ctas, float(np.max(p.num_cores)))  # out-of-range CTAs refused on every chip, used or not
         self.comm_ctas = stack.comm_ctas if collectives_on_cores else 0
+        self.collectives_on_cores = collectives_on_cores
         self.comm_share = core_share(self.comm_ctas, float(np.max(p.num_cores)))
         self.attn_ratio = attn_ratio  # (fwd, bwd) rate of the stack's attention library vs the calibrated one
         # the same in BF16 where FP8 attention was asked (None: it was not): the ring of a stack whose CP
@@ -584,6 +586,27 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     pp_send = pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.stack.overlap_p2p, t_fwd_chunk=F / lay.vp,
                                  t_bwd_chunk=B / lay.vp, group=grp, **held)
     compute_time = slots * (F + B) + pp_send
+    dual = lay.schedule == "dualpipe"
+    rerun = share * (kind == "full")  # the layers whose TP / EP collectives run again in the backward
+    a2a_dual = bubble_dual = 0.0
+    dual_info = None
+    if dual:  # DualPipe (perf/dualpipe.py): m overlapped forward-backward pairs + the Table 2 bubble
+        a2a_f, a2a_b = n_slow * c_ep, n_slow * (1.0 + rerun) * c_ep
+        # W: the weight-gradient GEMMs (one forward GEMM's work each; none under LoRA)
+        W = 0.0 if lora else n_slow * gemm + (f["head_gemm"] if head_on else 0.0)
+        share_dp = dualpipe_comm_share(float(np.max(p.num_cores)), fwd.collectives_on_cores)
+
+        def dual_time(a2a: bool, send: bool) -> tuple[float, float, float]:
+            """(pipeline time, its bubble, F&B) with / without the all-to-all and the PP sends."""
+            da_f, da_b = (0.0, 0.0) if a2a else (a2a_f, a2a_b)  # without the all-to-all: its time taken out
+            fb = overlapped_pair(F - a2a_f, B - a2a_b, a2a_f - da_f + send * t_send, a2a_b - da_b + send * t_send, share_dp)
+            return dualpipe_time(lay.pp, m, fb, B - da_b, W), dualpipe_bubble(lay.pp, fb, B - da_b, W), fb
+        compute_time, bubble_dual, fb_pair = dual_time(True, True)
+        dual_info = {"F&B": fb_pair, "W": W, "a2a_fwd_chunk": a2a_f, "a2a_bwd_chunk": a2a_b, "comm_core_share": share_dp,
+                     "pipeline_s": compute_time, "bubble_s": bubble_dual}
+        pp_send = compute_time - dual_time(True, False)[0]
+        a2a_dual = compute_time - dual_time(False, True)[0]
+        slots = compute_time / (F + B)  # slots of F + B the step's pipeline takes (amax, per-pass counts)
     # data-parallel gradient reduce-scatter and parameter all-gather of the slowest device's
     # parameters (dense over DP x CP, experts over the expert-DP group)
     dense, ex = device_params(cfg, lay, n_slow, d_slow == 0, head_on)
@@ -606,8 +629,11 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # the deferred tied weight leaves only the reduce-scatter: Apex DistributedFusedAdam gathers every
     # bucket's parameters after the step, the last (non-overlapped) bucket's too (`_start_bucket_param_sync`;
     # `_disable_overlap_grad_sync` is read by the grad-sync hook only)
-    for P_rs, P_ag, g, stride, t_g in ((dense - late, dense, g_dense, pg.stride_dp, pg.topology(topo, "dp")),
-                                       (ex, ex, g_exp, max(lay.tp, lay.ep), topo)):
+    # DualPipe: two stages' gradients and parameters per device (perf/dualpipe.PARAM_COPIES), each over its
+    # stage's DP ranks; the ring's bytes per rank double, its (g-1)/g factor is kept
+    cp_ = PARAM_COPIES if dual else 1
+    for P_rs, P_ag, g, stride, t_g in ((cp_ * (dense - late), cp_ * dense, g_dense, pg.stride_dp, pg.topology(topo, "dp")),
+                                       (cp_ * ex, cp_ * ex, g_exp, max(lay.tp, lay.ep), topo)):
         if g > 1 and P_ag > 0:
             # one collective per bucket of the stack's DP buckets (perf/dp_buckets), the ring's latency
             # paid once per bucket, or per channel pass of a chunk's coalesced group (apex rule);
@@ -663,7 +689,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     optim = 16.0 * shard * scale / bw * 1.5
     # weight quantize once per step (read bf16, write the recipe's copies; FP8: fp8 + fp8 transpose);
     # none for LoRA (quantized params); not for the layers a recipe keeps in BF16
-    w_q = 0.0 if rcp is None or lora else (dense + ex) * (1.0 - rcp.bf16_fraction)
+    w_q = 0.0 if rcp is None or lora else cp_ * (dense + ex) * (1.0 - rcp.bf16_fraction)
     wcast = weight_cast_bytes_per_param(rcp) * w_q / bw if w_q else 0.0
     if lora and not fwd.stack.transpose_cache and rcp is not None and rcp.copies > 1:
         # quantized frozen weights (fp8_params) whose dgrad copy is not cached
@@ -701,9 +727,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.stack.overlap_p2p, forward_only=True,
                                                  t_fwd_chunk=F / lay.vp, group=grp, **held) + host_eval
     n_fb = n_slow * slots
-    rerun = share * (kind == "full")  # the layers whose TP / EP collectives run again in the backward
     exposed = {"tp_allreduce": n_fb * ((1.0 + rerun) * (tp_f - gemm) + tp_b - kb * gemm),
-               "ep_all_to_all": n_fb * (2.0 + rerun) * c_ep,
+               # DualPipe: what the all-to-all adds to the step beyond the paired compute (perf/dualpipe)
+               "ep_all_to_all": a2a_dual if dual else n_fb * (2.0 + rerun) * c_ep,
                "cp_kv_ring": n_fb * (cp_f + cp_b + (share * cp_f if kind != "none" else 0.0)),
                "pp_send_recv": pp_send, "dp_reduce_scatter": dp_rs, "dp_all_gather": dp_ag,
                "dp_replica_all_reduce": dp_x, "tied_embedding_sync": tied_sync, "fp8_amax_all_reduce": amax}
@@ -716,7 +742,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             # (perf/tp_overlap.py "Chunked GEMMs"; kernel_overhead_us of the chip's calibration), per step
             "ub_chunk_launches": (ub_chunks[0] + ub_chunks[1]) * n_fb,
             "wgrad_accumulate": acc_l * n_fb + (acc_h * slots if head_on else 0.0),
-            "bubble": pipeline_bubble(lay.pp, m, lay.vp), "bubble_over_ideal": (lay.pp - 1) / (lay.vp * m),
+            "bubble": bubble_dual / dual_info["pipeline_s"] if dual else pipeline_bubble(lay.pp, m, lay.vp),
+            "bubble_over_ideal": bubble_dual / (dual_info["pipeline_s"] - bubble_dual) if dual else (lay.pp - 1) / (lay.vp * m),
             "stage_layers": layers, "slowest_device": d_slow,
             # layers per device whose forward the backward reruns (recompute_split; block:k the first k of each chunk)
             "recomputed_layers": redo if kind != "none" else [0] * lay.pp,
@@ -724,6 +751,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem,
             "comm_wave_share": {"forward": share_f, "backward": share_b},
             "host_issue_idle": host_idle,
+            **({"dualpipe": dual_info} if dual_info else {}),
             # the attention precision this layout ran, where FP8 was asked but the stack's CP ring has no FP8 path
             **({"attention_precision": "bf16 (fp8 asked; the stack's context-parallel ring has no FP8 path: "
                                        "fp8_attention_context_parallel false, Transformer Engine < 1.10)"} if bf16_ring else {}),
@@ -731,7 +759,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             **({"zone_share": {"cp": pg.share_cp, "dp": pg.share_dp, "pp": pg.share_pp}} if fwd.stack.fabric.blocking else {})}
 
 
-LAYOUT_FIELDS = ("tp", "pp", "cp", "ep", "vp", "mbs", "zero", "recompute", "shard")
+LAYOUT_FIELDS = ("tp", "pp", "cp", "ep", "vp", "mbs", "zero", "recompute", "shard", "schedule")
 
 
 def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int = 2048, precision: str = "bf16",
@@ -740,7 +768,7 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
           ep: int | None = None, vp: int | None = None, mbs: int | None = None, zero: int | None = None,
           recompute: str | None = None, fitted: dict | None = None, shard: int | None = None,
           cluster=None, rank_order=None, kernels: str | None = None, batch_range: tuple[int, int] | None = None,
-          **stack) -> TrainResult:
+          schedule: str | None = None, **stack) -> TrainResult:
     """Fastest layout that fits. `fp8_attention`: with precision 'fp8', run the attention core in
     FP8 too (TE fp8_dpa); default False keeps it BF16 (the Transformer Engine default).
     `lora`: True freezes the base weights (no weight gradients); a perf/train_lora.LoraAdapters
@@ -757,13 +785,15 @@ def train(model, chip, num_chips: int, global_batch_tokens: float, seq_len: int 
     `kernels`: "aiconfigurator" prices every dense GEMM from the chip's measured kernel table
     (perf/gemm_table.py; a chip of the database only), None the fitted model; the rest of the step
     is unchanged, the backward GEMMs keep the engine's rule (dgrad + wgrad = 2 x the forward GEMM).
+    `schedule`: the pipeline schedule, "1f1b" (the default: Megatron-Core's 1F1B, interleaved when vp > 1) or
+    "dualpipe" (DeepSeek-V3's, perf/dualpipe.py: its all-to-all and PP sends overlapped pair by pair); never searched.
     `batch_range`: the global batches (sequences, both ends included) the run may move to, e.g. an MLPerf
     benchmark's allowed range: a refusal's nearest global batches stay inside it (None: any).
     `**stack`: the software stack's settings, each a field of perf/stack_features.StackFeatures (what
     each prices is documented there; perf/train_stack.stack_settings fills them from
     data/software/training_stacks.yaml). An unknown name is one TapeoutError listing the fields."""
     fixed = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vp": vp, "mbs": mbs, "zero": zero, "recompute": recompute,
-             "shard": shard}
+             "shard": shard, "schedule": schedule}
     stack = StackFeatures.from_settings(stack, fabric=cluster_fabric(cluster, rank_order))
     stack.fabric.check_job(num_chips)
     memo = None
@@ -1049,6 +1079,14 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                      "True, the default: DeepSpeed overlap_comm / FSDP prefetch)" if stack.zero_overlap_comm else
                      "on the compute stream, all exposed (zero_overlap_comm False: DeepSpeed overlap_comm false)") +
                      f": {r['exposed_dp']:.3f} s of DP communication exposed per step")
+    if r.get("dualpipe"):
+        dp_ = r["dualpipe"]
+        notes.append(f"pipeline schedule DualPipe (perf/dualpipe.py; arXiv:2412.19437 Sec. 3.2.1, Table 2): each forward "
+                     f"chunk paired with a backward chunk, F&B {dp_['F&B'] * 1e3:.1f} ms against F + B "
+                     f"{(r['F'] + r['B']) * 1e3:.1f} ms (all-to-all {dp_['a2a_fwd_chunk'] * 1e3:.1f} + "
+                     f"{dp_['a2a_bwd_chunk'] * 1e3:.1f} ms per pair, on {dp_['comm_core_share']:.1%} of the cores, "
+                     f"data/software/dualpipe.yaml); bubble (PP/2-1)(F&B+B-3W) = {dp_['bubble_s']:.2f} s; parameters "
+                     f"held twice (stages d and PP-1-d), PP+1 chunks of activations in flight")
     held = _held_sends_note(lay, r, stack)
     if held:
         notes.append(held)
