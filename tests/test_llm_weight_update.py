@@ -19,6 +19,9 @@ from tapeout.workloads.llm_config import load_llm
     ("megatron-distributed-adam", 4 + 7 * 4 + (4 + 2)),
     # BF16 grad buffer: the FP32 copy of the gradient shard first (r 2, w 4)
     ("megatron-distributed-adam-bf16-grads", (2 + 4) + 4 + 7 * 4 + (4 + 2)),
+    # Apex DistributedFusedAdam (NeMo MLPerf GPT-3), BF16 gradient shard: grad-norm (r g16) + multi_tensor_fused_adam
+    # (r p32, m, v, g16; w p32, m, v, p16)
+    ("apex-distributed-fused-adam", 2 + (12 + 2) + (12 + 2)),
     # MaxText AdamW on FP32 params under XLA: global norm (r g) + one fused update (r g, p, mu, nu; w p, mu, nu)
     ("maxtext-adamw", 4 + 7 * 4),
 ])
@@ -39,6 +42,9 @@ def test_spec_follows_the_stack_and_layout():
                                                 _llm_specs()["megatron-distributed-adam"]["value"])
     assert llm_update_spec("NVIDIA", 2, 1)[0] == "megatron-distributed-adam-bf16-grads"
     assert llm_update_spec("NVIDIA", 4, 0)[1]["shard"] == "none"  # no distributed optimizer: replicated
+    # Apex's kernel reads the gradient shard in the stack's grad_sync_dtype: FP32 gradients add 2 x 2 B
+    assert bytes_per_param(llm_update_spec("NVIDIA", 2, 1, apex=True)[1]) == 30
+    assert bytes_per_param(llm_update_spec("NVIDIA", 4, 1, apex=True)[1]) == 34
     # XLA shards the update over the replicas whatever the layout's ZeRO stage
     assert llm_update_spec("Google", 4, 0) == ("maxtext-adamw", _llm_specs()["maxtext-adamw"]["value"])
     assert llm_update_spec("Google", 4, 0)[1]["shard"] == "all"

@@ -47,7 +47,8 @@ Step = (m + (p-1)/v) x (F + B) + exposed pipeline sends + exposed DP communicati
   likewise behind the next step's forwards.
   optimizer: the stack's weight update on the rank's shard of the trainable parameters, memory-bound
   (perf/weight_update.py at data/software/llm_weight_update.yaml: Megatron-Core distributed Adam 38 B
-  per parameter with an FP32 gradient buffer, MaxText AdamW 32 B under XLA).
+  per parameter with an FP32 gradient buffer, Apex DistributedFusedAdam 30 B with BF16 gradients (the
+  NeMo MLPerf stacks), MaxText AdamW 32 B under XLA).
   FP8 delayed scaling with reduce_amax: (m + (p-1)/v) x 2 x v blocking amax all-reduces over the stage's
   TP x DP x CP ranks (perf/fp8_amax.py; `fp8_reduce_amax`).
   Tied word embeddings with PP > 1: the first-last stage gradient all-reduce, and under Apex
@@ -664,8 +665,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         dp_rs, dp_ag = m * hid(max(0.0, t_rs + t_ag - B), t_rs + t_ag, share_b), m * hid(max(0.0, t_ag - F), t_ag, share_f)
     # the optimizer step on the rank's shard of the trainable parameters (dense over DP x CP, experts over
     # expert-DP; LoRA: the adapters), at the stack's sourced kernels and bytes (perf/weight_update.py,
-    # data/software/llm_weight_update.yaml: Megatron-Core distributed Adam, MaxText AdamW under XLA)
-    _, wu = llm_update_spec(chip.vendor, gb, lay.zero)
+    # data/software/llm_weight_update.yaml: Megatron-Core distributed Adam, Apex DistributedFusedAdam, MaxText AdamW)
+    _, wu = llm_update_spec(chip.vendor, gb, lay.zero, apex=fwd.stack.dp_bucket.kind == "apex")
     trained = dense / shard_group(wu, g_dense, 1) + ex / shard_group(wu, g_exp, 1)
     optim = weight_update_s(wu, trained * scale, p)
     bw = float(np.max(p.mem_bw) * np.max(p.eff_mem))

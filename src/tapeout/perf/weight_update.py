@@ -95,15 +95,19 @@ def shards_every_replica(vendor: str) -> bool:
     return vendor in _xla_vendors()
 
 
-def llm_update_spec(vendor: str, grad_bytes: float, zero: int) -> tuple[str, dict]:
+def llm_update_spec(vendor: str, grad_bytes: float, zero: int, apex: bool = False) -> tuple[str, dict]:
     """(name, spec) of an LLM stack's weight update (data/software/llm_weight_update.yaml): MaxText AdamW
-    under XLA; else Megatron-Core's distributed Adam, with the FP32 copy of a BF16 gradient buffer when the
+    under XLA; Apex DistributedFusedAdam for a stack that runs it (`apex`: its DP buckets are Apex's,
+    perf/dp_buckets), its gradient shard in the stack's gradient dtype (`grad_bytes`, the spec's `stack_grad`
+    tensor); else Megatron-Core's distributed Adam, with the FP32 copy of a BF16 gradient buffer when the
     stack reduces BF16 gradients. A ZeRO-0 layout (no distributed optimizer) replicates the update, except
     where XLA shards it anyway."""
     xla = shards_every_replica(vendor)
-    name = "maxtext-adamw" if xla else ("megatron-distributed-adam" if grad_bytes >= 4 else
-                                        "megatron-distributed-adam-bf16-grads")
+    name = ("maxtext-adamw" if xla else "apex-distributed-fused-adam" if apex else
+            "megatron-distributed-adam" if grad_bytes >= 4 else "megatron-distributed-adam-bf16-grads")
     spec = dict(_llm_specs()[name]["value"])
+    if spec.get("stack_grad"):
+        spec["bytes"] = {**spec["bytes"], spec["stack_grad"]: grad_bytes}
     if zero == 0 and not xla:
         spec["shard"] = "none"
     return name, spec
