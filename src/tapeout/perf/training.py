@@ -45,6 +45,10 @@ Step = (m + (p-1)/v) x (F + B) + exposed pipeline sends + exposed DP communicati
   interleaved (v > 1), chunk by chunk behind the other chunks' backward passes of the drain
   (Megatron-Core overlap_grad_reduce per model chunk, `chunked_exposure`), the all-gather
   likewise behind the next step's forwards.
+  optimizer: the stack's weight update on the rank's shard of the trainable parameters, memory-bound
+  (perf/weight_update.py at data/software/llm_weight_update.yaml: Megatron-Core distributed Adam 38 B
+  per parameter with an FP32 gradient buffer, Apex DistributedFusedAdam 30 B with BF16 gradients (the
+  NeMo MLPerf stacks), MaxText AdamW 32 B under XLA).
   FP8 delayed scaling with reduce_amax: (m + (p-1)/v) x 2 x v blocking amax all-reduces over the stage's
   TP x DP x CP ranks (perf/fp8_amax.py; `fp8_reduce_amax`).
   Tied word embeddings with PP > 1: the first-last stage gradient all-reduce, and under Apex
@@ -139,6 +143,7 @@ from .dp_buckets import (bucketed_collective_time, deferred_params, first_last_s
                          tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
 from .stack_features import StackFeatures
+from .weight_update import llm_update_spec, shard_group, weight_update_s
 from .fp8_amax import amax_allreduce_per_step
 from .host_issue import check_layer_chip, layer_issue
 from .train_host import blocks_gpu_idle, step_host_idle
@@ -684,9 +689,13 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         dp_rs, dp_ag = m * hid(max(0.0, t_rs - B), t_rs, share_b), hid(max(0.0, t_ag - F), t_ag, share_f)
     else:
         dp_rs, dp_ag = m * hid(max(0.0, t_rs + t_ag - B), t_rs + t_ag, share_b), m * hid(max(0.0, t_ag - F), t_ag, share_f)
-    shard = (dense / g_dense + ex / g_exp) if lay.zero >= 1 else dense + ex
+    # the optimizer step on the rank's shard of the trainable parameters (dense over DP x CP, experts over
+    # expert-DP; LoRA: the adapters), at the stack's sourced kernels and bytes (perf/weight_update.py,
+    # data/software/llm_weight_update.yaml: Megatron-Core distributed Adam, Apex DistributedFusedAdam, MaxText AdamW)
+    _, wu = llm_update_spec(chip.vendor, gb, lay.zero, apex=fwd.stack.dp_bucket.kind == "apex")
+    trained = dense / shard_group(wu, g_dense, 1) + ex / shard_group(wu, g_exp, 1)
+    optim = weight_update_s(wu, trained * scale, p)
     bw = float(np.max(p.mem_bw) * np.max(p.eff_mem))
-    optim = 16.0 * shard * scale / bw * 1.5
     # weight quantize once per step (read bf16, write the recipe's copies; FP8: fp8 + fp8 transpose);
     # none for LoRA (quantized params); not for the layers a recipe keeps in BF16
     w_q = 0.0 if rcp is None or lora else cp_ * (dense + ex) * (1.0 - rcp.bf16_fraction)

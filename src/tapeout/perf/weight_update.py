@@ -18,12 +18,19 @@ Each kernel is one memory-bound op per launch: a multi-tensor kernel (apex / PyT
 launches again whenever its chunk table is full (320 blocks of 65,536 elements), so
 ceil(params / launch_elems) launches, each paying the chip's per-kernel time; without launch_elems, one.
 Sparse embedding updates (rows touched by the batch) are not in here.
+
+The LLM training engine (perf/training.py) prices its optimizer step here too, at the stack's spec in
+data/software/llm_weight_update.yaml (Megatron-Core distributed Adam on GPUs, MaxText AdamW under XLA).
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
+import yaml
+
+from ..formats import data_file
 from ..ops import Elementwise, OpGraph
 from .opcost import evaluate
 
@@ -71,4 +78,40 @@ def weight_update_s(spec: dict, params: float, p, n_chips: int = 1, domain: int 
     return float(evaluate(OpGraph("weight_update", ops), p).total_time)
 
 
-__all__ = ["SHARDS", "bytes_per_param", "shard_group", "update_ops", "weight_update_op", "weight_update_s"]
+@lru_cache(maxsize=1)
+def _llm_specs() -> dict:
+    return yaml.safe_load(data_file("software", "llm_weight_update.yaml").read_text())["stacks"]
+
+
+@lru_cache(maxsize=1)
+def _xla_vendors() -> tuple:
+    facts = yaml.safe_load(data_file("mlperf", "other_benchmarks.yaml").read_text())
+    return tuple(facts["weight_update_sharding"]["vendors"]["value"])
+
+
+def shards_every_replica(vendor: str) -> bool:
+    """The vendor's stack shards every weight update over the data-parallel replicas (XLA cross-replica
+    weight-update sharding: other_benchmarks.yaml weight_update_sharding.vendors)."""
+    return vendor in _xla_vendors()
+
+
+def llm_update_spec(vendor: str, grad_bytes: float, zero: int, apex: bool = False) -> tuple[str, dict]:
+    """(name, spec) of an LLM stack's weight update (data/software/llm_weight_update.yaml): MaxText AdamW
+    under XLA; Apex DistributedFusedAdam for a stack that runs it (`apex`: its DP buckets are Apex's,
+    perf/dp_buckets), its gradient shard in the stack's gradient dtype (`grad_bytes`, the spec's `stack_grad`
+    tensor); else Megatron-Core's distributed Adam, with the FP32 copy of a BF16 gradient buffer when the
+    stack reduces BF16 gradients. A ZeRO-0 layout (no distributed optimizer) replicates the update, except
+    where XLA shards it anyway."""
+    xla = shards_every_replica(vendor)
+    name = ("maxtext-adamw" if xla else "apex-distributed-fused-adam" if apex else
+            "megatron-distributed-adam" if grad_bytes >= 4 else "megatron-distributed-adam-bf16-grads")
+    spec = dict(_llm_specs()[name]["value"])
+    if spec.get("stack_grad"):
+        spec["bytes"] = {**spec["bytes"], spec["stack_grad"]: grad_bytes}
+    if zero == 0 and not xla:
+        spec["shard"] = "none"
+    return name, spec
+
+
+__all__ = ["SHARDS", "bytes_per_param", "llm_update_spec", "shard_group", "shards_every_replica", "update_ops",
+           "weight_update_op", "weight_update_s"]

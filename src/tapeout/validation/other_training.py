@@ -21,7 +21,7 @@ from ..perf.convergence import LATEST, rcp_batches, samples_to_converge
 from ..perf.fsdp import exposed_hsdp_s, hsdp_step_collectives
 from ..perf.opcost import evaluate
 from ..perf.train_backward import backward_time
-from ..perf.weight_update import weight_update_s
+from ..perf.weight_update import shards_every_replica, weight_update_s
 from ..workloads.detection_train import head_output_passes
 from .other_rows import (EVAL_RUNS_ONCE_GRAPH, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          training_graphs, workload_facts)
@@ -59,7 +59,7 @@ def optimizer_s(bench: str, chip, p, n: int, dense: float) -> float:
     shard. BERT's DistributedFusedLAMB shards over every rank only on bert_train.distributed_lamb_vendors; XLA's
     cross-replica weight-update sharding shards every benchmark on weight_update_sharding.vendors (TPU)."""
     spec = dict(fact("weight_update", bench))
-    if chip.vendor in fact("weight_update_sharding", "vendors"):
+    if shards_every_replica(chip.vendor):
         spec["shard"] = "all"
     elif bench == "bert" and chip.vendor not in fact("bert_train", "distributed_lamb_vendors"):
         spec["shard"] = "none"
