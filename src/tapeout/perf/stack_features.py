@@ -84,6 +84,10 @@ parameter_offload.py DeepSpeedZeRoOffload: `allgather_stream = Stream() if overl
 stage3.py DeepSpeedZeroOptimizer_Stage3: `reduce_and_partition_stream = Stream() if overlap_comm else
 default_stream()`). Default True: DeepSpeed's overlap_comm default for ZeRO-3 and PyTorch FSDP's prefetch; the
 result's notes say which a ZeRO-2/3 layout ran.
+`elementwise_chain`: the stack runs its model's RMSNorm, RoPE and SwiGLU activation op by op (eager PyTorch, e.g.
+the Hugging Face modeling code): a chain name of data/software/eager_elementwise.yaml whose per-op reads and
+writes replace the fused kernels' in the graph (perf/eager_elementwise.py). None (the default): fused kernels,
+as Megatron-Core / Transformer Engine run them.
 Every switch above is True or False and comm_ctas a whole number >= 0: anything else is refused.
 """
 
@@ -96,6 +100,7 @@ import numpy as np
 from ..errors import TapeoutError
 from ..hardware.fabric import Fabric
 from .dp_buckets import BucketRule, bucket_rule
+from .eager_elementwise import chain_ops
 from .host_issue import check_host_issue
 from .rank_spread import RankSpread
 from .recompute_gate import RecomputeGate
@@ -128,6 +133,7 @@ class StackFeatures:
     fp8_attention_cp: bool = True  # FP8 attention inside the CP ring too (TE >= 1.10; False: BF16 at CP > 1)
     recompute_gate: RecomputeGate | None = None  # the stack's recompute methods (perf/recompute_gate; None: all)
     zero_overlap_comm: bool = True  # ZeRO-2/3 collectives on their own stream (DeepSpeed overlap_comm; perf/training)
+    elementwise_chain: str | None = None  # norms / RoPE / activation run op by op (perf/eager_elementwise; None: fused)
 
     def __post_init__(self):
         check_divisible_by(self.vocab_divisible_by)
@@ -140,6 +146,8 @@ class StackFeatures:
         if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or c < 0:
             raise TapeoutError(f"stack setting comm_ctas = {c!r}: give a whole number >= 0 of CTAs (one core each) "
                                f"an overlapped DP / CP collective occupies; 0 for none (perf/comm_contention.py).")
+        if self.elementwise_chain is not None:
+            chain_ops(self.elementwise_chain)
         if self.eager_layer is not None or self.host_cpu is not None:
             check_host_issue(self.eager_layer, self.host_cpu)
         if self.host_cpu is not None and self.eager_layer is None:

@@ -43,6 +43,8 @@ Wired features (perf/training.train arguments they decide):
                              own record over the stack's, is false
   recompute_methods          the activation-recompute methods the stack runs (recompute_gate;
                              perf/recompute_gate.py): the search tries only those, a pin outside them is refused
+  elementwise_chain          the model's RMSNorm / RoPE / SwiGLU run op by op, eagerly: a chain of
+                             data/software/eager_elementwise.yaml (elementwise_chain; perf/eager_elementwise.py)
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ from .recompute_gate import gate_of
 WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "fp8_attention_context_parallel", "distributed_optimizer", "even_pipeline_stages",
          "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
          "frozen_dy_transpose", "grad_sync_after_backward", "fp8_reduce_amax", "quantized_gathers",
-         "make_vocab_size_divisible_by", "eager_layer", "nccl_max_ctas", "recompute_methods")
+         "make_vocab_size_divisible_by", "eager_layer", "nccl_max_ctas", "recompute_methods", "elementwise_chain")
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,8 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings["comm_ctas"] = _dp_ctas(stack.value("nccl_max_ctas"))
     if dict((f, w) for f, _, w in stack.features).get("attention_kernel"):
         settings["attention_kernel"] = stack.value("attention_kernel")
+    if stack.value("elementwise_chain") is not None:
+        settings["elementwise_chain"] = stack.value("elementwise_chain")
     gate = gate_of(stack.name, stack.value("recompute_methods"))
     if gate is not None:
         settings["recompute_gate"] = gate

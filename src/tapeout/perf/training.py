@@ -120,6 +120,7 @@ from ..precision import get_precision
 from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
 from .collectives import collective_time, topology_for
+from .eager_elementwise import chain_graph
 from .zone_share import place_groups
 from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 from .train_layout import (TrainLayout, broken_rule, sequences, candidate_layouts, even_stages, microbatches,
@@ -299,6 +300,8 @@ class _Fwd:
         cfg = self.cfg_at(tp)
         g = build_llm_graph(cfg, LLMStep("prefill", mbs, seq, 0, pr, tp, ep, expert_imbalance=spread,
                                               lm_head_all_tokens=True))
+        # an eager stack's norm / RoPE / activation chains, op by op (perf/eager_elementwise)
+        g = chain_graph(g, self.stack.elementwise_chain)
         if self.stack.sequence_parallel:  # the norms between the TP blocks run on the T/TP-token shard
             g = shard_sequence(g, tp)
         if self.stack.lm_loss is not None:  # the head writes the logits in the loss's input dtype (perf/train_loss)
