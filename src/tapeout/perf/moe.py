@@ -28,7 +28,9 @@ builder scales the routed-token GEMMs by this factor (workloads/llm.py `expert_i
 
 All-to-all volume per MoE layer: dispatch and combine each move T k h activations
 (bytes = T k h * act_bytes per rank before the (g-1)/g bus factor); shared experts run
-locally with no all-to-all (DeepSeek-V3, arXiv:2412.19437, Sec. 3.4).
+locally with no all-to-all (DeepSeek-V3, arXiv:2412.19437, Sec. 3.4). A stack that sends each token once per
+destination node and forwards it over NVLink (DeepEP) puts only h bytes x the token's distinct remote nodes on
+the NIC: expected_nodes_per_token, under the model's group-limited routing where its config has one.
 """
 
 from __future__ import annotations
