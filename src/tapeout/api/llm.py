@@ -270,7 +270,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
           kernels: str | None = None, stack: str | None = None, fp8_attention: bool | None = None,
           eager_layer: str | None = None, host_cpu: str | None = None, comm_ctas: int | None = None,
           p2p_blocking_warmup: bool | None = None, p2p_forward_send_wait: bool | None = None,
-          fp8_attention_cp: bool | None = None, pipeline_schedule: str | None = None) -> TrainResult:
+          fp8_attention_cp: bool | None = None, pipeline_schedule: str | None = None,
+          ep_node_forwarding: bool | None = None, ep_fp8_dispatch: bool | None = None) -> TrainResult:
     """Predict an LLM training step at cluster scale (`tapeout train`); picks the fastest
     layout (TP x PP x DP, ZeRO, recompute) that fits.
 
@@ -338,6 +339,9 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
             sends (perf/pipeline_p2p.py); None: off.
         fp8_attention_cp: FP8 attention inside the context-parallel ring (Transformer Engine >= 1.10);
             None: the stack's, else on.
+        ep_node_forwarding: EP dispatch / combine once per destination node over the NIC, forwarded over
+            NVLink (DeepEP; perf/stack_features); None: off (one NCCL all-to-all of the k copies).
+        ep_fp8_dispatch: EP dispatch in FP8 with 1 x 128 scales under an FP8 recipe (DeepSeek-V3); None: off (BF16).
 
     Returns:
         TrainResult: `step_time_s` (s), `tokens_per_s` (training tokens/s of the job), `mfu`
@@ -359,7 +363,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
                 tp_overlap=tp_overlap, cluster=cluster, kernels=kernels, stack=stack, eager_layer=eager_layer,
                 host_cpu=host_cpu)
     check_flags(lora=lora, fp8_attention=fp8_attention, p2p_blocking_warmup=p2p_blocking_warmup,
-                p2p_forward_send_wait=p2p_forward_send_wait, fp8_attention_cp=fp8_attention_cp)
+                p2p_forward_send_wait=p2p_forward_send_wait, fp8_attention_cp=fp8_attention_cp,
+                ep_node_forwarding=ep_node_forwarding, ep_fp8_dispatch=ep_fp8_dispatch)
     n = check_numbers("train", num_chips=num_chips, global_batch_tokens=global_batch_tokens, seq_len=seq_len, tp=tp,
                       pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs, shard=shard, zero=zero, power_limit=power_limit,
                       comm_ctas=comm_ctas)
@@ -416,7 +421,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
                    dict(tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs, zero=zero, recompute=recompute, shard=shard),
                    dict(tp_overlap=tp_overlap, eager_layer=eager_layer, host_cpu=host_cpu, comm_ctas=comm_ctas,
                         p2p_blocking_warmup=p2p_blocking_warmup, p2p_forward_send_wait=p2p_forward_send_wait,
-                        fp8_attention_cp=fp8_attention_cp))
+                        fp8_attention_cp=fp8_attention_cp, ep_node_forwarding=ep_node_forwarding,
+                        ep_fp8_dispatch=ep_fp8_dispatch))
 
     def run(tokens: float, **split):
         return engine(model, chip, num_chips, tokens, seq_len, rs.precision, lora=lora, fp8_attention=rs.fp8_attention,

@@ -67,6 +67,12 @@ def train_cmd(
                                                "260cba71: each steady-state forward send waited on (default off)"),
     fp8_attention_cp: bool = typer.Option(None, "--fp8-attention-cp/--no-fp8-attention-cp", help="FP8 attention inside "
                                           "the context-parallel ring (Transformer Engine >= 1.10); default: the stack's, else on"),
+    ep_node_forwarding: bool = typer.Option(None, "--ep-node-forwarding/--no-ep-node-forwarding", help="EP all-to-all "
+                                            "once per destination node, forwarded over NVLink (DeepEP; group-limited routing "
+                                            "from the model config); default off: one NCCL all-to-all of the k copies"),
+    ep_fp8_dispatch: bool = typer.Option(None, "--ep-fp8-dispatch/--no-ep-fp8-dispatch", help="under an FP8 "
+                                         "--precision the EP dispatch in FP8 with 1x128 scales, combine BF16 (DeepSeek-V3); "
+                                         "default off: BF16 (Megatron-Core)"),
     json_out: bool = typer.Option(False, "--json"),
 ):
     """Predict step time, tokens/s, MFU and memory per chip; picks the fastest layout that fits."""
@@ -89,7 +95,8 @@ def train_cmd(
                   tp_overlap=tp_overlap, rank_spread=rank_spread, cluster=cluster, rank_order=rank_order, kernels=kernels,
                   stack=stack, fp8_attention=fp8_attention, eager_layer=eager_layer, host_cpu=host_cpu, comm_ctas=comm_ctas,
                   p2p_blocking_warmup=p2p_blocking_warmup, p2p_forward_send_wait=p2p_forward_send_wait,
-                  fp8_attention_cp=fp8_attention_cp, pipeline_schedule=pipeline_schedule)
+                  fp8_attention_cp=fp8_attention_cp, pipeline_schedule=pipeline_schedule,
+                  ep_node_forwarding=ep_node_forwarding, ep_fp8_dispatch=ep_fp8_dispatch)
     d = r.to_dict()
     if json_out:
         print_json(d)

@@ -197,6 +197,33 @@ def collective_time(kind: str, S, group: int, topo, stride: int = 1, algorithm: 
     return t, a
 
 
+def node_forwarded_all_to_all(S, group: int, topo, nodes_per_token: float, ranks_per_token: float, copies: int,
+                               stride: int = 1) -> tuple[np.ndarray, str]:
+    """An EP dispatch / combine whose tokens cross the scale-out network once per destination node and
+    are forwarded inside it (DeepEP's normal internode kernels, github.com/deepseek-ai/DeepEP README:
+    "asymmetric-domain bandwidth forwarding ... from NVLink domain to RDMA domain"; csrc/kernels/internode.cu
+    SourceMeta: one RDMA token per destination node carrying the bitmask of its NVLink ranks; DeepSeek-V3
+    report arXiv:2412.19437 Sec. 3.2.2). S: the rank's buffer of `copies` (= k) copies of each token.
+    Scale-out bytes per rank: S/k x the token's expected remote destination nodes (nodes_per_token x
+    (N-1)/N by symmetry); NVLink bytes: one copy per destination rank (ranks_per_token, the
+    is_token_in_nvl_rank bits), all but the 1/g_in landing on the relaying rank itself. The two legs run
+    concurrently (the kernel's RDMA and NVLink channels), as the hierarchical all_to_all above.
+    Inside one domain: the plain all_to_all."""
+    g = int(group)
+    g_in, g_out = topo.split(g, stride)
+    g_in = min(g_in, g)
+    if g_out <= 1:
+        return collective_time("all_to_all", S, g, topo, stride)
+    S = np.asarray(S, dtype=float)
+    per_copy = S / max(int(copies), 1)
+    ib = per_copy * nodes_per_token * (g_out - 1) / g_out
+    nvl = per_copy * ranks_per_token * (g_in - 1) / g_in
+    bw_in = topo.link_bw_for_group(g_in) if g_in > 1 else topo.scaleup_bw
+    t_in = topo.scaleup_latency + nvl / max(bw_in * topo.eff_link, 1.0) if g_in > 1 else np.zeros_like(S)
+    t_x = topo.scaleout_latency + ib / max(topo.scaleout_bw * topo.eff_link, 1.0)
+    return np.maximum(t_in, t_x), f"forwarded a2a ({nodes_per_token:.2f} nodes/token x{g_out})"
+
+
 def library_excess(S, curve) -> np.ndarray:
     """d(S): seconds a library all-reduce of S bytes per rank takes beyond the alpha-beta model
     (perf/fit/collective_fit.fit_library_excess), interpolated in log S and held at the end

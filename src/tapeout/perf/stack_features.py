@@ -88,6 +88,17 @@ result's notes say which a ZeRO-2/3 layout ran.
 the Hugging Face modeling code): a chain name of data/software/eager_elementwise.yaml whose per-op reads and
 writes replace the fused kernels' in the graph (perf/eager_elementwise.py). None (the default): fused kernels,
 as Megatron-Core / Transformer Engine run them.
+`ep_node_forwarding`: the stack's EP dispatch / combine crosses the scale-out network once per destination node
+and forwards over NVLink to the experts there (DeepEP normal internode kernels, as DeepSeek-V3's training ran
+them, arXiv:2412.19437 Sec. 3.2.2; Megatron-Core `moe_token_dispatcher_type: flex` with `moe_enable_deepep`):
+the NIC bytes per token are its expected distinct remote nodes under the model's routing (group-limited where
+its config has n_group / topk_group; perf/moe.expected_nodes_per_token), not k copies
+(perf/collectives.node_forwarded_all_to_all). Default False: Megatron-Core's `alltoall` dispatcher, one NCCL
+all-to-all of the k permuted copies of every token (token_dispatcher.py MoEAlltoAllTokenDispatcher).
+`ep_fp8_dispatch`: under an FP8 recipe the EP dispatch moves FP8 activations with a FP32 scale per 1 x 128 tile,
+the combine BF16 (DeepSeek-V3's recipe, arXiv:2412.19437 Sec. 3.3.2). Default False: Megatron-Core dispatches
+the BF16 hidden states, flex/DeepEP included (megatron/core/transformer/moe/fused_a2a.py @02ad939b:
+get_hidden_bytes = hidden x max(element_size, 2); HybridEP "we do not support fp8 dispatch").
 Every switch above is True or False and comm_ctas a whole number >= 0: anything else is refused.
 """
 
@@ -132,6 +143,8 @@ class StackFeatures:
     host_cpu: str | None = None  # the host CPU of an eager run (perf/host_issue; None: the chip's, else the reference)
     fp8_attention_cp: bool = True  # FP8 attention inside the CP ring too (TE >= 1.10; False: BF16 at CP > 1)
     recompute_gate: RecomputeGate | None = None  # the stack's recompute methods (perf/recompute_gate; None: all)
+    ep_node_forwarding: bool = False  # EP all-to-all once per node, NVLink forwarding (DeepEP; perf/collectives)
+    ep_fp8_dispatch: bool = False  # EP dispatch in FP8 + 1x128 scales under an FP8 recipe (DeepSeek-V3 Sec. 3.3.2)
     zero_overlap_comm: bool = True  # ZeRO-2/3 collectives on their own stream (DeepSpeed overlap_comm; perf/training)
     elementwise_chain: str | None = None  # norms / RoPE / activation run op by op (perf/eager_elementwise; None: fused)
 

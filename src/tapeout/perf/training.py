@@ -119,15 +119,16 @@ from ..ops import Attention, Collective, Elementwise, MatMul, OpGraph
 from ..precision import get_precision
 from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
-from .collectives import collective_time, topology_for
+from .collectives import collective_time, node_forwarded_all_to_all, topology_for
 from .eager_elementwise import chain_graph
+from .moe import expected_nodes_per_token
 from .zone_share import place_groups
 from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 from .train_layout import (TrainLayout, broken_rule, sequences, candidate_layouts, even_stages, microbatches,
                            nearest_chip_counts, nearest_global_batches, nearest_layouts, recompute_split,
                            stage_layers, chunk_layers, BLOCK)
-from .train_recipe import (Recipe, gather_bytes, get_recipe, resolve, scale_bytes_per_elem, training_graph,
-                           weight_cast_bytes_per_param)
+from .train_recipe import (Recipe, copy_bytes, gather_bytes, get_recipe, resolve, scale_bytes_per_elem,
+                           training_graph, weight_cast_bytes_per_param)
 from ..formats import format_bits
 from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
@@ -164,6 +165,8 @@ __all__ = ["TrainLayout", "TrainResult", "activation_bytes_per_layer", "zero_mem
 HEAD_OPS = ("lm_head", "final_norm")  # the output layer, on the last pipeline stage
 
 _RESULT_CACHE: dict = {}
+EP_A2A = ("moe_dispatch_a2a", "moe_combine_a2a")  # the MoE block's token all-to-alls (workloads/llm.py moe_block)
+EP_DISPATCH_FORMAT = "fp8_block"  # DeepSeek-V3's FP8 dispatch: 1x128 activation tiles (data/precision/formats.yaml)
 
 
 def pipeline_bubble(p: int, m: int, v: int = 1) -> float:
@@ -360,6 +363,8 @@ class _Fwd:
                     c = parts.forward
                     for p in TP_PARTS:
                         named[f"{p}:{op.name}"] += getattr(parts, p) * op.count
+                elif op.name in EP_A2A and op.group > 1:
+                    c = float(self._ep_a2a(op, cfg, pr))
                 else:
                     c = float(collective_time(op.collective, op.payload_bytes, op.group, self.topo)[0]) if op.group > 1 else 0.0
                 times[i] = 0.0
@@ -393,6 +398,26 @@ class _Fwd:
                 "head_gemm_extra": float(beside[0][(t.kind == K_MATMUL) & head].sum()),
                 "head_gemm_extra_p": float(beside[1][(t.kind == K_MATMUL) & head].sum()),
                 **self._backward_beside([op for op, hd in zip(t.ops, head) if isinstance(op, MatMul) and not hd])}
+
+    def _ep_a2a(self, op: Collective, cfg, pr) -> float:
+        """One EP dispatch / combine as the stack runs it. `ep_fp8_dispatch` under an FP8 recipe: the dispatch
+        moves FP8 with one FP32 scale per 1 x 128 tile (formats.yaml fp8_block), the combine stays BF16
+        (DeepSeek-V3, arXiv:2412.19437 Sec. 3.3.1-3.3.3; DeepEP internode.cu get_num_bytes_per_rdma_token: hidden
+        + num_scales x 4 B); the backward mirrors it (the output gradient dispatched in FP8, combines in BF16).
+        `ep_node_forwarding`: the token crosses the NIC once per distinct remote node its experts sit on and
+        NVLink once per distinct rank (perf/moe.expected_nodes_per_token over nodes, then over ranks;
+        perf/collectives.node_forwarded_all_to_all); else one all-to-all of the k copies."""
+        S = op.payload_bytes
+        if op.name == "moe_dispatch_a2a" and self.stack.ep_fp8_dispatch and pr.compute == "fp8":
+            S = sum(copy_bytes(EP_DISPATCH_FORMAT, S / pr.act_bytes))  # 1 B + its 1x128 tile's FP32 scale
+        if not self.stack.ep_node_forwarding:
+            return collective_time(op.collective, S, op.group, self.topo)[0]
+        k, E = cfg.num_experts_per_tok, cfg.num_experts
+        g_out = self.topo.split(op.group)[1]
+        route = dict(n_group=cfg.n_group, topk_group=cfg.topk_group)
+        nodes = expected_nodes_per_token(k, E, g_out, **route) if E % g_out == 0 else float(min(k, g_out))
+        ranks = expected_nodes_per_token(k, E, op.group, **route) if E % op.group == 0 else float(min(k, op.group))
+        return node_forwarded_all_to_all(S, op.group, self.topo, nodes, ranks, k)[0]
 
     def _unfused_attention(self, g: OpGraph) -> tuple[OpGraph, tuple[float, float]]:
         """The graph without its fused attention ops, and the (forward, backward) time of Megatron-LM's

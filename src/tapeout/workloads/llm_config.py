@@ -60,6 +60,10 @@ class LLMConfig(BaseModel):
     moe_intermediate_size: int | None = None
     n_shared_experts: int = 0
     first_k_dense_replace: int = 0
+    # group-limited routing (DeepSeek-V2/V3 MoEGate): experts in n_group contiguous groups, each token's
+    # experts only within its topk_group best groups; None: no limit (Mixtral, Qwen3-MoE)
+    n_group: int | None = Field(default=None, gt=0)
+    topk_group: int | None = Field(default=None, gt=0)
     # MLA (DeepSeek-V2/V3)
     q_lora_rank: int | None = None
     kv_lora_rank: int | None = None
@@ -95,6 +99,7 @@ class LLMConfig(BaseModel):
             "num_layers": "num_hidden_layers", "n_head": "num_attention_heads",
             "n_inner": "intermediate_size", "ffn_dim": "intermediate_size", "n_positions": "max_position_embeddings",
             "num_local_experts": "num_experts", "n_routed_experts": "num_experts", "experts_per_token": "num_experts_per_tok",
+            "n_expert_groups": "n_group", "n_limited_groups": "topk_group",  # DeepSeek's inference/configs spelling
             "_published_params": "published_params", "_source": "source",
         }
         for a, b in aliases.items():
