@@ -70,6 +70,21 @@ def default_group(m: int, pp: int) -> int:
     return max(1, m)
 
 
+def fixed_group_rule(m: int, pp: int, vp: int) -> str | None:
+    """The refusal of Megatron-Core's interleaved schedule before `microbatch_group_size_per_vp_stage`
+    (the group fixed at N = pp, stack setting fixed_microbatch_group), or None where it runs: its
+    forward_backward_pipelining_with_interleaving raised RuntimeError("number of microbatches (m) is not
+    divisible by pipeline-model-parallel-size (pp) when using interleaved schedule") unless m % pp == 0
+    (its get_model_chunk_id: microbatch_id % (pp vp) // pp, groups of exactly pp). Acts only when vp > 1
+    and pp > 1; the non-interleaved 1F1B takes any m."""
+    m = int(round(m))
+    if vp <= 1 or pp <= 1 or m % pp == 0:
+        return None
+    return (f"interleave: the stack's interleaved schedule runs micro-batches in groups of PP = {pp} "
+            f"(fixed_microbatch_group: Megatron-Core before microbatch_group_size_per_vp_stage) and refuses "
+            f"{m} micro-batches, not a multiple of PP")
+
+
 def group_note(m: int, pp: int, vp: int) -> str:
     """'' where Megatron-Core's default group N = pp runs m micro-batches interleaved, else a line naming
     the group default_group prices and the setting the run needs: with N = pp, a remainder m mod pp in

@@ -21,6 +21,10 @@ CoreAttention (batched GEMMs, softmax and dropout over the materialised s x s sc
 compute it hides behind runs on the other cores (perf/comm_contention.py). 0: free (the default:
 a stack that does not cap its DP communicator's CTAs); a stack on file with the cap
 (training_stacks.yaml nccl_max_ctas, NeMo 23.09: 8) sets it, and the result's notes show the share.
+`fixed_microbatch_group`: the stack's interleaved schedule runs the micro-batches in groups of exactly PP
+(Megatron-Core before `microbatch_group_size_per_vp_stage`), so a layout with VP > 1 needs m a multiple of
+PP (perf/pipeline_p2p.fixed_group_rule); the search keeps only those. Default False: the current schedule's
+tunable group (perf/pipeline_p2p.default_group).
 `overlap_p2p`: the stack's overlap_p2p_comm: interleaved schedules (vp > 1) hide the steady-state
 pipeline sends, leaving the fill/drain hops and the loop-backs the schedule's group N = PP leaves
 no slack for exposed (perf/pipeline_p2p.py). Default True:
@@ -123,6 +127,7 @@ class StackFeatures:
     tp_overlap: str | None = None  # userbuffers TP overlap config name (perf/tp_overlap)
     transpose_cache: bool = True  # FP8 weight transposes cached across micro-batches (perf/train_recipe)
     even_pipeline: bool = False  # only layouts splitting the layers evenly over PP x VP
+    fixed_microbatch_group: bool = False  # interleaved groups of exactly PP micro-batches (perf/pipeline_p2p)
     grad_sync: str = "fp32"  # gradient buffer and DP reduce-scatter dtype (perf/train_memory)
     attention_kernel: str = "cudnn"  # attention library (perf/train_attention)
     comm_ctas: int = 0  # cores an overlapped collective occupies (perf/comm_contention)

@@ -13,6 +13,8 @@ Wired features (perf/training.train arguments they decide):
   distributed_optimizer      True pins ZeRO-1 (zero=1) unless the submission pins its own
   even_pipeline_stages       True: only layouts with the same layers on every pipeline device and
                              virtual stage (even_pipeline; perf/train_layout.even_stages)
+  fixed_microbatch_group     True: the interleaved schedule's micro-batch groups are PP wide, so VP > 1
+                             needs m a multiple of PP (perf/pipeline_p2p.fixed_group_rule)
   grad_sync_dtype            "fp32" / "bf16": gradient buffer and DP reduce-scatter dtype (grad_sync)
   attention_kernel           the BF16 attention library, an impl of data/calibration/attention_kernels.csv
                              ("cudnn", "fa2", "fa1"): its measured rate vs cuDNN on the chip (attention_kernel);
@@ -59,7 +61,7 @@ from ..formats import data_file
 from .recompute_gate import gate_of
 
 WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "fp8_attention_context_parallel", "distributed_optimizer", "even_pipeline_stages",
-         "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
+         "fixed_microbatch_group", "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
          "frozen_dy_transpose", "grad_sync_after_backward", "fp8_reduce_amax", "quantized_gathers",
          "make_vocab_size_divisible_by", "eager_layer", "nccl_max_ctas", "recompute_methods", "elementwise_chain")
 
@@ -186,6 +188,8 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         pins.setdefault("zero", 1)
     if stack.value("even_pipeline_stages") is True:
         settings["even_pipeline"] = True
+    if stack.value("fixed_microbatch_group") is not None:
+        settings["fixed_microbatch_group"] = _flag(stack, "fixed_microbatch_group")
     if stack.value("grad_sync_dtype") is not None:
         settings["grad_sync"] = stack.value("grad_sync_dtype")
     if stack.value("overlap_p2p_comm") is not None:

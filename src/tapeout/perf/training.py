@@ -139,7 +139,7 @@ from .cp_correction import cp_merge_ops
 from .cp_ring import backward_blocks, ring_exposed, ring_exposed_backward
 from .comm_contention import contended_exposure, core_share
 from .comm_waves import slowdown, window_share
-from .pipeline_p2p import default_group, group_note, pipeline_send_time
+from .pipeline_p2p import default_group, fixed_group_rule, group_note, pipeline_send_time
 from .dualpipe import PARAM_COPIES, comm_share as dualpipe_comm_share, dualpipe_bubble, dualpipe_time, overlapped_pair
 from .dp_buckets import (bucketed_collective_time, deferred_params, first_last_stage_stride, ring_passes,
                          tied_embedding_params, tied_embedding_sync_time)
@@ -1054,6 +1054,15 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     else:
         cands, why = candidate_layouts(cfg, num_chips, domain, global_seqs, seq_len, fixed,
                                        **({"recompute_options": gate.searched()} if gate is not None else {}))
+    if stack.fixed_microbatch_group:  # the stack's interleaved schedule takes only m a multiple of PP
+        def refused(lay2):
+            return fixed_group_rule(microbatches(global_seqs, lay2.dp, lay2.mbs), lay2.pp, lay2.vp)
+        grouped = [lay for lay in cands if refused(lay)]
+        cands = [lay for lay in cands if not refused(lay)]
+        if grouped and not cands:
+            raise TapeoutError(f"layout {grouped[0]} breaks rule {refused(grouped[0])} (training stack setting "
+                               "fixed_microbatch_group; perf/pipeline_p2p.fixed_group_rule): pin VP 1, or a global "
+                               "batch whose micro-batches per DP rank are a multiple of PP.")
     if stack.even_pipeline:
         L = cfg.num_hidden_layers
         uneven = [lay for lay in cands if not even_stages(L, lay.pp, lay.vp)]
