@@ -29,10 +29,10 @@ them through the NICs (NCCL src/graph/tuning.cc); on NVLink systems at NCCL's ow
 latencies and protocol choice (perf/nccl_ring.py), elsewhere at the topology's per-hop latencies;
 compiler-scheduled torus systems (XLA) keep the two tiers. Inside one NVLink domain the library's
 reduce-scatter / all-gather is the same NCCL ring (nNodes 1: baseLat + (g-1) NVLink hwLat of the
-protocol NCCL picks), not the calibrated per-hop latency a, which comes from all-reduce rows; a stack's
-own peer-access kernels (`direct`) keep a. Calibration: eff and a from NCCL/RCCL rows (perf/fit.py
-`_fit_collectives`), eff_nvls from NVLS rows (`fit_collective_algorithms`); never from
-end-to-end results.
+protocol NCCL picks), not the calibrated per-hop latency a, which comes from all-reduce rows (its bandwidth
+term: nccl_ring.ring_bw_time, a switch); a stack's own peer-access kernels (`direct`) keep a. Calibration:
+eff and a from NCCL/RCCL rows (perf/fit.py `_fit_collectives`), eff_nvls from NVLS rows
+(`fit_collective_algorithms`); never from end-to-end results.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ import numpy as np
 from ..hardware.topology import Topology
 from ..ops import COLLECTIVES
 from .collective_launch import check_launch, launch_excess
-from .nccl_ring import nccl_alltoall_time, ring_time
+from .nccl_ring import nccl_alltoall_time, ring_bw_time, ring_time
 from .stacks import collective_launch, custom_allreduce_limits
 
 ALGORITHMS = ("ring", "tree", "one_shot", "two_shot", "nvls", "direct")
@@ -157,7 +157,8 @@ def collective_time(kind: str, S, group: int, topo, stride: int = 1, algorithm: 
                  and algorithm == LIBRARY_ALGORITHMS)
     if g_out <= 1:
         if nccl_ring:  # NCCL's ring inside one NVLink domain: its protocol choice and latencies, as across nodes
-            t, proto = ring_time(_one_tier(kind, S, g_in, bw_in, 0.0, topo.eff_link, ("ring",))[0], g_in, 1)
+            t_bw = ring_bw_time(_one_tier(kind, S, g_in, bw_in, 0.0, topo.eff_link, ("ring",))[0], kind, g_in)
+            t, proto = ring_time(t_bw, g_in, 1)
             return t, f"nccl ring {proto} ({g_in}x1)"
         return _one_tier(kind, S, g_in, bw_in, topo.scaleup_latency, topo.eff_link, algos, topo.eff_nvls)
     # hierarchical

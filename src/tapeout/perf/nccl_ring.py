@@ -20,7 +20,8 @@ and runs the protocol of least time (ncclTopoGetAlgoTime). Latencies (us):
 Bandwidth relative to Simple (ring, multi-node): LL128 0.92 (0.7 when a node holds one rank of the
 ring: "sending/receiving at the same GPU through the NIC"), LL 1/4.
 The bandwidth term itself stays the model's (Simple) `t_bw`; only the latency and the protocol's
-bandwidth share come from NCCL.
+bandwidth share come from NCCL. Inside one domain, RING_SM_TRAFFIC (off) would scale t_bw by the load/store
+traffic of NCCL's reduce-scatter / all-gather ring loop over its all-reduce ring's (ring_traffic_ratio).
 """
 
 from __future__ import annotations
@@ -53,6 +54,51 @@ def ring_latency(ranks: int, nodes: int, protocol: str) -> float:
     intra = ranks - 1 - inter
     intra_lat = max(INTRA_LAT_US[protocol], NET_OVERHEAD_US[protocol]) if nodes > 1 else INTRA_LAT_US[protocol]
     return (BASE_LAT_US[protocol] + intra * intra_lat + inter * INTER_LAT_US[protocol]) * US
+
+
+# Switch, off: price the in-domain ring reduce-scatter / all-gather at the channels' load/store traffic of NCCL's
+# ring loop relative to the all-reduce ring the link efficiency is calibrated on (ring_traffic_ratio). The
+# primitive sequence is NCCL's; that the ring's rate follows its threads' load/store traffic is an assumption no
+# source states, and nccl-tests ring all-reduce at 4..8 H200 ranks is flat in g where it would predict -6 % at 4
+# (data/measured/microbenchmarks.csv MB-0124..0128): off (docs/notes/issue-24.md, round stop-33, issue-33nc).
+RING_SM_TRAFFIC = False
+
+# One loop of NCCL's ring (one chunk of each rank's slice), src/device/all_gather.h, reduce_scatter.h, all_reduce.h
+# runRing (NVIDIA/nccl 2.19-2.29, e.g. commit 7614543): its primitives in order.
+_RING_LOOP = {
+    "all_gather": lambda g: ["copySend"] + ["recvCopySend"] * (g - 2) + ["recv"],
+    "reduce_scatter": lambda g: ["send"] + ["recvReduceSend"] * (g - 2) + ["recvReduceCopy"],
+    "all_reduce": lambda g: (["send"] + ["recvReduceSend"] * (g - 2) + ["recvReduceCopySend"]
+                             + ["recvCopySend"] * (g - 2) + ["recv"]),
+}
+# Chunks each primitive loads + stores through the channel's threads over a FIFO connection (src/device/
+# prims_simple.h genericOp: recv = load the peer's FIFO slot, reduce = load the own input too, copy = store the own
+# output, send = store the next peer's FIFO slot; without user-buffer registration NCCL's P2P connections are FIFOs).
+_PRIM_CHUNKS = {"send": 2, "copySend": 3, "recvCopySend": 3, "recv": 2, "recvReduceSend": 3, "recvReduceCopy": 3,
+                "recvReduceCopySend": 4}
+
+
+def ring_loop_traffic(kind: str, ranks: int) -> tuple[int, int]:
+    """(chunks loaded + stored by a rank's channel, chunks it sends over its link) in one loop of NCCL's ring:
+    all-gather / reduce-scatter 3g-1 and g-1, all-reduce 6g-4 and 2(g-1)."""
+    prims = _RING_LOOP[kind](int(ranks))
+    return sum(_PRIM_CHUNKS[p] for p in prims), sum(p.endswith("Send") or p == "send" for p in prims)
+
+
+def ring_traffic_ratio(kind: str, ranks: int) -> float:
+    """Load/store traffic per link byte of NCCL's `kind` ring over that of its all-reduce ring at the same ranks:
+    (3g-1)/(3g-2) for all-gather / reduce-scatter (1.25 at 2 ranks, -> 1 with g)."""
+    if ranks <= 1:
+        return 1.0
+    sm, link = ring_loop_traffic(kind, ranks)
+    sm_ar, link_ar = ring_loop_traffic("all_reduce", ranks)
+    return (sm / link) / (sm_ar / link_ar)
+
+
+def ring_bw_time(t_bw, kind: str, ranks: int):
+    """The Simple-protocol bandwidth time `t_bw` of an in-domain ring `kind`, at the all-reduce-calibrated link
+    efficiency, scaled by ring_traffic_ratio where RING_SM_TRAFFIC is on."""
+    return np.asarray(t_bw, dtype=float) * (ring_traffic_ratio(kind, ranks) if RING_SM_TRAFFIC else 1.0)
 
 
 def ring_time(t_bw, ranks: int, nodes: int):
