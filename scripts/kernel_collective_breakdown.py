@@ -3,6 +3,7 @@ seconds rather than the 25 min of scripts/kernel_loco_table.py (the collective r
 
     python scripts/kernel_collective_breakdown.py          # switch as shipped
     python scripts/kernel_collective_breakdown.py --ring-sm-traffic   # perf/nccl_ring.RING_SM_TRAFFIC on
+    python scripts/kernel_collective_breakdown.py --ll-arch-cap       # perf/nccl_ring.RING_LL_ARCH_CAP on
 
 Per chip and op: median |error| / signed (%), then signed medians by GPU count and message size; then the measured
 small-message latency (smallest of the first four sizes) and asymptotic bus bandwidth (slope between the two largest
@@ -26,10 +27,11 @@ BUS = {"nccl_all_gather": 1.0, "nccl_reduce_scatter": 1.0, "nccl_all_reduce": 2.
 
 def main(argv: list[str]) -> None:
     nccl_ring.RING_SM_TRAFFIC = "--ring-sm-traffic" in argv or nccl_ring.RING_SM_TRAFFIC
+    nccl_ring.RING_LL_ARCH_CAP = "--ll-arch-cap" in argv or nccl_ring.RING_LL_ARCH_CAP
     k = read_collectives()
     c = k.cols
     e = predict(k) / c["latency_s"] - 1
-    print(f"RING_SM_TRAFFIC {nccl_ring.RING_SM_TRAFFIC}")
+    print(f"RING_SM_TRAFFIC {nccl_ring.RING_SM_TRAFFIC} RING_LL_ARCH_CAP {nccl_ring.RING_LL_ARCH_CAP}")
     for chip in sorted(set(c["chip"])):
         for op in OPS:
             m = (c["chip"] == chip) & (c["op"] == op) & np.isfinite(e)

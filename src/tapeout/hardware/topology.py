@@ -40,6 +40,11 @@ FAMILY_WIRING = {
     "aws-neuron": "torus",
 }
 IN_SWITCH_REDUCTION = {"nvidia-hopper", "nvidia-blackwell"}
+# NCCL's compute-capability row of its tuning tables (src/graph/tuning.cc compCapIndex: >= 10.0 Blackwell, >= 9.0
+# Hopper, >= 8.0 Ampere) per family: Ampere 8.0/8.6, Ada 8.9, Hopper 9.0, Blackwell 10.0/10.3/12.0
+# (https://developer.nvidia.com/cuda-gpus)
+NCCL_ARCH = {"nvidia-ampere": "ampere", "nvidia-ada": "ampere", "nvidia-hopper": "hopper",
+             "nvidia-blackwell": "blackwell"}
 # families whose collectives run on NCCL (its ring latencies and protocol choice, perf/nccl_ring.py);
 # every other family (RCCL, HCCL, vendor libraries, a never-built NPU) keeps its per-hop latencies
 # (the CUDA runtime's families in data/software/training_reserve.yaml: one list for both uses)
@@ -67,6 +72,7 @@ class Topology:
     eff_nvls: float = 0.0  # in-switch all-reduce: algorithm bandwidth / link bandwidth (calibration)
     library_excess: tuple = ()  # ((payload B, s), ...): library all-reduce time beyond alpha-beta (calibration)
     nccl: bool = False  # collectives run on NCCL (NCCL_FAMILIES)
+    nccl_arch: str = ""  # NCCL's compute-capability row (NCCL_ARCH); "" where unknown
 
     @classmethod
     def from_params(cls, p, family: str, calibration: dict) -> "Topology":
@@ -91,6 +97,7 @@ class Topology:
             eff_nvls=float(cal.get("eff_nvls", 0.0)),
             library_excess=tuple((float(a), float(b)) for a, b in cal.get("library_excess", ())),
             nccl=family in NCCL_FAMILIES,
+            nccl_arch=NCCL_ARCH.get(family, ""),
         )
 
     def split(self, group: int, stride: int = 1) -> tuple[int, int]:

@@ -158,7 +158,7 @@ def collective_time(kind: str, S, group: int, topo, stride: int = 1, algorithm: 
     if g_out <= 1:
         if nccl_ring:  # NCCL's ring inside one NVLink domain: its protocol choice and latencies, as across nodes
             t_bw = ring_bw_time(_one_tier(kind, S, g_in, bw_in, 0.0, topo.eff_link, ("ring",))[0], kind, g_in)
-            t, proto = ring_time(t_bw, g_in, 1)
+            t, proto = ring_time(t_bw, g_in, 1, (g_in - 1) / g_in * S, topo.nccl_arch)
             return t, f"nccl ring {proto} ({g_in}x1)"
         return _one_tier(kind, S, g_in, bw_in, topo.scaleup_latency, topo.eff_link, algos, topo.eff_nvls)
     # hierarchical
@@ -185,7 +185,7 @@ def collective_time(kind: str, S, group: int, topo, stride: int = 1, algorithm: 
         t_bw = (_one_tier(kind, S, g_in, bw_in, 0.0, topo.eff_link, ("ring",))[0]
                 + _one_tier(kind, S / g_in, g_out, topo.scaleout_bw, 0.0, topo.eff_link, ("ring",))[0])
         if topo.wiring == "switch" and topo.nccl:  # NVLink systems run NCCL: its protocol choice and latencies
-            t, proto = ring_time(t_bw, g, g_out)
+            t, proto = ring_time(t_bw, g, g_out, (g - 1) / g * S, topo.nccl_arch)
             return t, f"nccl ring {proto} ({g_in}x{g_out})"
         lat = max(0, g - g_out) * topo.scaleup_latency + (g_out - 1) * topo.scaleout_latency
         return t_bw + lat, f"ring({g_in}x{g_out})"

@@ -20,7 +20,8 @@ and runs the protocol of least time (ncclTopoGetAlgoTime). Latencies (us):
 Bandwidth relative to Simple (ring, multi-node): LL128 0.92 (0.7 when a node holds one rank of the
 ring: "sending/receiving at the same GPU through the NIC"), LL 1/4.
 The bandwidth term itself stays the model's (Simple) `t_bw`; only the latency and the protocol's
-bandwidth share come from NCCL. Inside one domain, RING_SM_TRAFFIC (off) would scale t_bw by the load/store
+bandwidth share come from NCCL. RING_LL_ARCH_CAP (off) takes NCCL >= 2.25's LL share instead: 1/2, capped
+at the architecture's llMaxBws (Topology.nccl_arch). Inside one domain, RING_SM_TRAFFIC (off) would scale t_bw by the load/store
 traffic of NCCL's reduce-scatter / all-gather ring loop over its all-reduce ring's (ring_traffic_ratio).
 """
 
@@ -43,6 +44,36 @@ def bw_share(protocol: str, ranks_per_node: float) -> float:
     if protocol == "ll":
         return 0.25
     return 1.0
+
+
+# Switch, off: the ring LL bandwidth of NCCL >= 2.25's tuner (the database's 2.27.3 / 2.29.2): half the Simple bus
+# bandwidth ("4 B of every 8 B is a flag"), capped at the architecture's llMaxBws, instead of the 1/4 above.
+# NVIDIA/nccl src/graph/tuning.cc ncclTopoTuneModel, v2.25.1-1 L255 and v2.28.7-1 L304:
+#     if (a == NCCL_ALGO_RING && p == NCCL_PROTO_LL) busBw = std::min(llMaxBw, busBw * .5);
+#     llMaxBw = llMaxBws[nNodes == 1 ? compCapIndex : (AMD CPU ? 1 : 0)][nNodes <= 2 ? nNodes-1 : 2]
+# (2.18-2.21: min(llMaxBw, busBw x (nNodes > 1 ? 1/4 : 1/3)) for reduce-scatter / all-gather, Hopper's row = Ampere's.)
+# The latencies (baseLat, hwLat) are the same for every architecture in every release read, so this moves
+# mid sizes only, never the small-message floor (docs/notes/issue-24.md, round stop-33, issue-33ll): off.
+RING_LL_ARCH_CAP = False
+
+# ncclTunerConstantsDefaults (tuning.cc, 2.25-2.29), GB/s. llMaxBws rows: compute-capability index inside one node
+# (Volta 7.x, Ampere 8.x incl. Ada 8.9, Hopper 9.x, Blackwell >= 10.0), columns nNodes 1 / 2 / > 2; across nodes
+# the row is the host CPU's (Intel: the Volta row, AMD: the Ampere row) -- Intel taken, as NET_OVERHEAD_US.
+LL_MAX_BW_GBS = {"volta": (39.0, 39.0, 20.4), "ampere": (87.7, 22.5, 19.0), "hopper": (141.0, 45.0, 35.0),
+                 "blackwell": (282.0, 90.0, 70.0)}
+# perChMaxRingLL128Bws (same file): LL128 ring busBw = min(0.92 busBw, nChannels x this); NOT applied: it binds only
+# where the ring graph's per-channel bandwidth exceeds this / 0.92 (21.7 / 39.9 / 43.5 GB/s), and that bandwidth
+# and nChannels come from NCCL's topology search, which the model does not run (one NVLink: SM80 20, SM90 20.6,
+# SM100 40.1 GB/s, src/graph/topo.h).
+RING_LL128_MAX_BW_PER_CH_GBS = {"volta": 20.0, "ampere": 20.0, "hopper": 36.7, "blackwell": 40.0}
+
+
+def ll_max_bw(arch: str, nodes: int) -> float:
+    """B/s: NCCL >= 2.25's cap on the ring LL bus bandwidth (llMaxBws) for `arch` on `nodes` nodes (inf: unknown
+    architecture inside one node)."""
+    col = 0 if nodes <= 1 else 1 if nodes == 2 else 2
+    row = arch if nodes <= 1 else "volta"  # across nodes: the CPU's row, Intel
+    return LL_MAX_BW_GBS[row][col] * 1e9 if row in LL_MAX_BW_GBS else np.inf
 
 
 def ring_latency(ranks: int, nodes: int, protocol: str) -> float:
@@ -101,12 +132,22 @@ def ring_bw_time(t_bw, kind: str, ranks: int):
     return np.asarray(t_bw, dtype=float) * (ring_traffic_ratio(kind, ranks) if RING_SM_TRAFFIC else 1.0)
 
 
-def ring_time(t_bw, ranks: int, nodes: int):
-    """(time, protocol) of a ring reduce-scatter / all-gather whose Simple-protocol bandwidth time is
-    `t_bw` (array or scalar): the protocol NCCL's cost model picks, per element of t_bw."""
+def protocol_bw_time(t_bw, protocol: str, ranks: int, nodes: int, bus_bytes=None, arch: str = ""):
+    """Bandwidth time of `protocol` on the ring whose Simple-protocol bandwidth time is `t_bw`. With
+    RING_LL_ARCH_CAP and the rank's bus bytes ((g-1)/g S), LL runs at min(llMaxBw, Simple busBw / 2)."""
     t_bw = np.asarray(t_bw, dtype=float)
-    ppn = ranks / max(1, nodes)
-    cand = np.stack([np.broadcast_to(ring_latency(ranks, nodes, p) + t_bw / bw_share(p, ppn), t_bw.shape)
+    if protocol == "ll" and RING_LL_ARCH_CAP and bus_bytes is not None:
+        return np.maximum(2.0 * t_bw, np.asarray(bus_bytes, dtype=float) / ll_max_bw(arch, nodes))
+    return t_bw / bw_share(protocol, ranks / max(1, nodes))
+
+
+def ring_time(t_bw, ranks: int, nodes: int, bus_bytes=None, arch: str = ""):
+    """(time, protocol) of a ring reduce-scatter / all-gather whose Simple-protocol bandwidth time is
+    `t_bw` (array or scalar): the protocol NCCL's cost model picks, per element of t_bw. `bus_bytes`
+    ((g-1)/g S per rank) and `arch` (NCCL's compute-capability row) feed the LL cap (RING_LL_ARCH_CAP)."""
+    t_bw = np.asarray(t_bw, dtype=float)
+    cand = np.stack([np.broadcast_to(ring_latency(ranks, nodes, p)
+                                     + protocol_bw_time(t_bw, p, ranks, nodes, bus_bytes, arch), t_bw.shape)
                      for p in PROTOCOLS])
     i = np.argmin(cand, axis=0)
     best = np.take_along_axis(cand, i[None, ...], axis=0)[0]
