@@ -41,15 +41,14 @@ def recompute_s(bench: str, g, p) -> float:
     return float(evaluate(OpGraph(f"{g.name}:recompute", ops, g.meta), p).total_time) if ops else 0.0
 
 
-def head_grad_s(bench: str, g, p) -> float:
-    """RetinaNet on NVIDIA's implementation (workloads/detection_train.py): the backward's passes over the head
-    outputs (the fused focal loss's in-place gradient scaling and GradClone's copies); 0 for the other benchmarks."""
-    if bench != "retinanet":
-        return 0.0
+def head_grad_s(g, p) -> float:
+    """A detection graph's backward passes over its head outputs (workloads/detection_train.py, NVIDIA's
+    RetinaNet: the fused focal loss's in-place gradient scaling and GradClone's copies), found from the trained
+    graph's own head output convs (`head.p<l>.{cls,box}.out`); 0 for a graph without that head."""
     from ..workloads.blocks import as_precision
 
     copies = head_output_passes(g, as_precision("bf16"))[1]
-    return float(evaluate(OpGraph(f"{g.name}:grad_copies", copies, g.meta), p).total_time)
+    return float(evaluate(OpGraph(f"{g.name}:grad_copies", copies, g.meta), p).total_time) if copies else 0.0
 
 
 def optimizer_s(bench: str, chip, p, n: int, dense: float) -> float:
@@ -116,7 +115,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     t_bwd = backward_time(g, p, tuple(fact("train_no_input_grad", bench)))
     t_once = float(evaluate(once, p).total_time) if once.ops else 0.0
     t_rc = recompute_s(bench, g, p)  # in the backward, before each block's gradients
-    t_copy = head_grad_s(bench, g, p)  # RetinaNet: focal-loss backward + gradient copies
+    t_copy = head_grad_s(g, p)  # detection head (RetinaNet): focal-loss backward + gradient copies
     # the weight update runs after the backward and the gradient reduction (it needs the reduced gradients)
     t_opt = optimizer_s(bench, chip, p, n, dense)
     t_ar, t_exposed = data_parallel_sync_s(bench, p, chip.family, n, dense, t_fwd, t_bwd + t_rc + t_copy)
