@@ -18,6 +18,7 @@ from ..ops import OpGraph
 from ..perf.calibration import calibrated_params
 from ..perf.collectives import collective_time, topology_for
 from ..perf.convergence import LATEST, rcp_batches, samples_to_converge
+from ..perf.dp_buckets import BucketRule, bucket_overlap_exposed, collective_count
 from ..perf.fsdp import exposed_hsdp_s, hsdp_step_collectives, sharded_dp_collectives
 from ..perf.opcost import evaluate
 from ..perf.train_backward import backward_time
@@ -72,8 +73,9 @@ def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd
     the domain's shard; perf/collectives.py, the engine the LLM training layouts use), overlapped with the
     backward (PyTorch DDP buckets). stable-diffusion: NeMo's Apex DistributedFusedAdam (other_benchmarks.yaml
     sd_train.distributed_optimizer): per bucket, a reduce-scatter of the FP16 gradients over the optimizer's
-    shard group and an all-reduce of the shard across the groups, overlapped with the backward
-    (overlap_grad_sync), then the FP16 parameters all-gathered over the group after the update, exposed
+    shard group and an all-reduce of the shard across the groups, overlapped with the backward bucket by
+    bucket (overlap_grad_sync; the last bucket after it, perf/dp_buckets.bucket_overlap_exposed), then the
+    FP16 parameters all-gathered over the group after the update, exposed
     (overlap_param_sync False); without it, NeMo's all-reduce after the backward (sd_train.allreduce_overlapped).
     flux1: HSDP over the scale-up domain (perf/fsdp.py; other_benchmarks.yaml flux_train)."""
     if n <= 1:
@@ -89,7 +91,9 @@ def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd
         group = shard_group(resolved_spec(fact("weight_update", bench)), n, topo.domain)
         gather, reduce = sharded_dp_collectives(elems, n, group, topo, float(d["param_sync_bytes"]),
                                                 float(d["grad_sync_bytes"]))
-        exposed = (max(0.0, reduce - t_bwd) if d["overlap_grad_sync"] else reduce) + \
+        # Apex buckets of bucket_cap_mb MiB of gradients, each reduced when the backward has filled it
+        buckets = collective_count(elems, 1, BucketRule("apex", float(d["bucket_cap_mb"])), n, float(d["grad_sync_bytes"]))
+        exposed = (bucket_overlap_exposed(reduce, t_bwd, buckets) if d["overlap_grad_sync"] else reduce) + \
                   (max(0.0, gather - t_fwd) if d["overlap_param_sync"] else gather)
         return reduce + gather, exposed
     t_ar = float(collective_time("all_reduce", dense, n, topo)[0])
