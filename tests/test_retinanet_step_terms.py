@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from _cli import run_cli
 from tapeout.hardware.catalog import get_chip
+from tapeout.ops import OpGraph
 from tapeout.perf.calibration import calibrated_params
 from tapeout.validation.other_rows import fact, training_graphs, workload_facts
 from tapeout.perf.weight_update import bytes_per_param, weight_update_op, weight_update_s
@@ -87,8 +88,8 @@ def test_weight_update_does_not_depend_on_batch_and_copies_grow_with_it(batch):
     g1, _, d1 = training_graphs("retinanet", batch)
     g2, _, d2 = training_graphs("retinanet", 2 * batch)
     chip = get_chip("h100-sxm")
-    c1, u1 = head_grad_s("retinanet", g1, p), optimizer_s("retinanet", chip, p, 8, d1)
-    c2, u2 = head_grad_s("retinanet", g2, p), optimizer_s("retinanet", chip, p, 8, d2)
+    c1, u1 = head_grad_s(g1, p), optimizer_s("retinanet", chip, p, 8, d1)
+    c2, u2 = head_grad_s(g2, p), optimizer_s("retinanet", chip, p, 8, d2)
     assert d1 == d2 and u1 == u2
     assert c2 > c1
 
@@ -115,3 +116,21 @@ def test_cli_json_carries_the_retinanet_terms():
     assert bd["optimizer_s"] > 0 and bd["head_grad_s"] > 0
     code, out, _ = run_cli(["train", "--benchmark", "stable-diffusion", "--chip", "h100-sxm", "-n", "8", "--json"])
     assert code == 0 and json.loads(out)["breakdown"]["n_evals"] == 0
+
+
+def test_head_passes_follow_the_graph_not_the_benchmark_name():
+    # the trained RetinaNet graph carries its head outputs; any graph with them gets the passes, any without none
+    p = calibrated_params(get_chip("h100-sxm"))
+    g, _, _ = training_graphs("retinanet", 4)
+    elems = head_output_elems(g)
+    assert elems["cls"] == 4 * 120087 * 264 and elems["box"] == 4 * 120087 * 4  # A anchors x K classes / 4 deltas
+    t = head_grad_s(g, p)
+    assert t > 0
+    # the same head on another graph (renamed, the same ops) prices the same; a graph without it prices nothing
+    other = OpGraph("detector", list(g.ops), g.meta)
+    assert head_grad_s(other, p) == t
+    for bench in ("resnet", "stable-diffusion", "bert"):
+        assert head_grad_s(training_graphs(bench, 4)[0], p) == 0.0
+    # with the head's outputs removed the term vanishes: it is the head's ops, not the name, that carry it
+    headless = OpGraph(g.name, [o for o in g.ops if not o.name.endswith((".cls.out", ".box.out"))], g.meta)
+    assert head_grad_s(headless, p) == 0.0

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from tapeout.hardware.catalog import get_chip
 from tapeout.perf.calibration import calibrated_params
-from tapeout.perf.weight_update import bytes_per_param, shard_group, update_ops, weight_update_s
+from tapeout.perf.weight_update import bytes_per_param, resolved_spec, shard_group, update_ops, weight_update_s
 from tapeout.validation.other_rows import fact, training_graphs
 from tapeout.validation.other_training import BENCHMARKS, optimizer_s, training_time
 from tapeout.workloads import vision
@@ -20,8 +20,8 @@ P = calibrated_params(get_chip("h100-sxm"))
 @pytest.mark.parametrize("bench, expected", [
     # MXNet LARS, fp16 weights + fp32 master: norms (w16 + g16) + update (r g16, mom, master; w w16, mom, master)
     ("resnet", (2 + 2) + (2 + 4 + 4) + (2 + 4 + 4)),
-    # fp16 UNet, apex FusedAdam fp32 states: unscale (r+w g16) + grad-norm (r g16) + (r g16, p16, m, v; w p16, m, v)
-    ("stable-diffusion", 4 + 2 + (2 + 2 + 4 + 4) + (2 + 4 + 4)),
+    # apex DistributedFusedAdam (NeMo SD recipe): grad-norm (r g16) + (r p32, m, v, g16; w p32, m, v, p16)
+    ("stable-diffusion", 2 + (12 + 2) + (12 + 2)),
     # torchtitan fused AdamW on fp32 FSDP shards: clip_grad_norm_ (norm r g, foreach_mul_ r+w g) + 7 x 4
     ("flux1", 4 + 8 + 7 * 4),
     # GradScaler unscale (fp16 g r+w) + apex AdamCapturableFunctor2 (r g16, master, m, v; w g16, p16, master, m, v)
@@ -34,19 +34,19 @@ P = calibrated_params(get_chip("h100-sxm"))
     ("rgat", 7 * 4),
 ])
 def test_bytes_per_parameter_closed_form(bench, expected):
-    assert bytes_per_param(fact("weight_update", bench)) == expected
+    assert bytes_per_param(resolved_spec(fact("weight_update", bench))) == expected
 
 
 def test_every_benchmark_has_a_sourced_update():
     for bench in BENCHMARKS:
-        spec = fact("weight_update", bench)
+        spec = resolved_spec(fact("weight_update", bench))
         assert bytes_per_param(spec) > 0 and spec["shard"] in ("none", "all", "domain")
 
 
 @settings(max_examples=10, deadline=None)
 @given(st.floats(1e6, 1e10), st.floats(1.01, 8.0))
 def test_update_grows_with_parameters_and_bytes_bounded_by_peak_bandwidth(params, k):
-    spec = fact("weight_update", "stable-diffusion")
+    spec = resolved_spec(fact("weight_update", "stable-diffusion"))
     t1, tk = weight_update_s(spec, params, P), weight_update_s(spec, k * params, P)
     assert tk > t1
     assert t1 >= params * bytes_per_param(spec) / float(P.mem_bw)  # never above the peak DRAM bandwidth

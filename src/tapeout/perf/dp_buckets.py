@@ -177,6 +177,18 @@ def bucketed_collective_time(kind: str, S: float, n: int, group: int, topo, stri
     return n * float(collective_time(kind, S / n, group, topo, stride=stride)[0])
 
 
+def bucket_overlap_exposed(comm_s: float, compute_s: float, n: int) -> float:
+    """Seconds of `n` equal bucket collectives (`comm_s` together, one after another on the communicator's
+    stream) left after the compute that produces their data (`compute_s`), bucket k ready at k/n of it (a
+    uniform gradient production rate): a bucket starts when it is full and its predecessor is done, so the
+    last one ends at max(compute + comm/n, compute/n + comm), i.e. max(comm/n, comm - compute (n-1)/n) exposed.
+    n = 1: all of comm (one bucket after the backward); n -> infinity: max(0, comm - compute)."""
+    if comm_s <= 0:
+        return 0.0
+    n = max(1, int(n))
+    return max(comm_s / n, comm_s - compute_s * (n - 1) / n)
+
+
 def tied_embedding_params(tied: bool, pp: int, vocab: int, hidden: int, tp: int, trained: bool = True) -> float:
     """Gradient elements of the tied word embedding one first- or last-stage chip syncs across the
     two stages: V/TP x h when the model ties its embeddings, PP > 1 and the weight trains (LoRA

@@ -18,16 +18,29 @@ from __future__ import annotations
 from .collectives import collective_time
 
 
-def hsdp_step_collectives(param_elems: float, n: int, shard: int, topo, param_bytes: float,
-                          reduce_bytes: float) -> tuple[float, float]:
-    """(forward, backward) collective seconds of one HSDP step of `param_elems` parameters over `n`
-    ranks in shard groups of `shard` consecutive ranks (min(n, shard) used)."""
+def sharded_dp_collectives(param_elems: float, n: int, shard: int, topo, param_bytes: float,
+                           reduce_bytes: float) -> tuple[float, float]:
+    """(parameter all-gather, gradient reduction) seconds of one pass over `param_elems` parameters sharded
+    over groups of `shard` consecutive ranks (min(n, shard) used) and replicated across the n / shard groups:
+    the all-gather runs inside the group; the reduction reduce-scatters inside the group and, with replicas,
+    all-reduces the 1/shard gradient shard across them (ranks `shard` apart). HSDP's per-pass collectives and
+    Apex DistributedFusedAdam's grad / param sync with distributed and redundant process groups
+    (apex/contrib/optimizers/distributed_fused_adam.py _start_bucket_grad_sync, _start_bucket_param_sync)."""
     g = max(1, min(int(n), int(shard)))
     replicas = int(n) // g
     gather = float(collective_time("all_gather", param_elems * param_bytes, g, topo)[0])
     reduce = float(collective_time("reduce_scatter", param_elems * reduce_bytes, g, topo)[0])
     if replicas > 1:  # the shard's gradient across the replicas (ranks g apart)
         reduce += float(collective_time("all_reduce", param_elems * reduce_bytes / g, replicas, topo, stride=g)[0])
+    return gather, reduce
+
+
+def hsdp_step_collectives(param_elems: float, n: int, shard: int, topo, param_bytes: float,
+                          reduce_bytes: float) -> tuple[float, float]:
+    """(forward, backward) collective seconds of one HSDP step of `param_elems` parameters over `n`
+    ranks in shard groups of `shard` consecutive ranks (min(n, shard) used): the forward's all-gather, the
+    backward's all-gather again plus the gradient reduction."""
+    gather, reduce = sharded_dp_collectives(param_elems, n, shard, topo, param_bytes, reduce_bytes)
     return gather, gather + reduce
 
 
@@ -36,4 +49,4 @@ def exposed_hsdp_s(fwd_s: float, bwd_s: float, fwd_comm_s: float, bwd_comm_s: fl
     return max(0.0, fwd_comm_s - fwd_s) + max(0.0, bwd_comm_s - bwd_s)
 
 
-__all__ = ["hsdp_step_collectives", "exposed_hsdp_s"]
+__all__ = ["sharded_dp_collectives", "hsdp_step_collectives", "exposed_hsdp_s"]

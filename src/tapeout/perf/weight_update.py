@@ -11,6 +11,8 @@ A spec lists exactly that (data/mlperf/other_benchmarks.yaml `weight_update`, ea
     kernels: [{name, reads: [tensor], writes: [tensor]}]
     shard: none | all | domain                  sharded optimizer: the rank updates 1/group of the params
     launch_elems: elements one multi-tensor launch covers, where the library fixes it (optional)
+    stack: name of a stack spec in data/software/llm_weight_update.yaml whose kernels and bytes it runs,
+           its own `bytes` / `shard` on top (one library's optimizer written once: `resolved_spec`)
 
 bytes per trainable parameter = sum over kernels of the bytes of the tensors read and written
 (e.g. apex FusedAdam with fp32 master weights: reads g, p32, m, v and writes p32, m, v, p16).
@@ -69,6 +71,18 @@ def update_ops(spec: dict, params: float) -> list[Elementwise]:
                              f"opt.{k.get('name', i)}", launches) for i, k in enumerate(spec["kernels"])]
 
 
+def resolved_spec(spec: dict) -> dict:
+    """`spec` with its `stack` reference filled in: the named llm_weight_update.yaml stack's kernels,
+    bytes and launch size, the spec's own `bytes` entries and `shard` overriding them."""
+    if "stack" not in spec:
+        return dict(spec)
+    base = dict(_llm_specs()[spec["stack"]]["value"])
+    out = {**base, **{k: v for k, v in spec.items() if k not in ("stack", "bytes")}}
+    out["bytes"] = {**base["bytes"], **spec.get("bytes", {})}
+    out.pop("stack_grad", None)
+    return out
+
+
 def weight_update_s(spec: dict, params: float, p, n_chips: int = 1, domain: int = 1) -> float:
     """Seconds of one step's weight update on one rank: its shard of `params` trainable parameters,
     each kernel of `spec` through opcost's memory-bound rule (achieved DRAM bandwidth, per-kernel time)."""
@@ -113,5 +127,5 @@ def llm_update_spec(vendor: str, grad_bytes: float, zero: int, apex: bool = Fals
     return name, spec
 
 
-__all__ = ["SHARDS", "bytes_per_param", "llm_update_spec", "shard_group", "shards_every_replica", "update_ops",
+__all__ = ["SHARDS", "bytes_per_param", "llm_update_spec", "resolved_spec", "shard_group", "shards_every_replica", "update_ops",
            "weight_update_op", "weight_update_s"]

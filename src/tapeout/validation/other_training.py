@@ -18,10 +18,11 @@ from ..ops import OpGraph
 from ..perf.calibration import calibrated_params
 from ..perf.collectives import collective_time, topology_for
 from ..perf.convergence import LATEST, rcp_batches, samples_to_converge
-from ..perf.fsdp import exposed_hsdp_s, hsdp_step_collectives
+from ..perf.dp_buckets import BucketRule, bucket_overlap_exposed, collective_count
+from ..perf.fsdp import exposed_hsdp_s, hsdp_step_collectives, sharded_dp_collectives
 from ..perf.opcost import evaluate
 from ..perf.train_backward import backward_time
-from ..perf.weight_update import shards_every_replica, weight_update_s
+from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
 from ..workloads.detection_train import head_output_passes
 from .other_rows import (EVAL_RUNS_ONCE_GRAPH, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          training_graphs, workload_facts)
@@ -41,15 +42,14 @@ def recompute_s(bench: str, g, p) -> float:
     return float(evaluate(OpGraph(f"{g.name}:recompute", ops, g.meta), p).total_time) if ops else 0.0
 
 
-def head_grad_s(bench: str, g, p) -> float:
-    """RetinaNet on NVIDIA's implementation (workloads/detection_train.py): the backward's passes over the head
-    outputs (the fused focal loss's in-place gradient scaling and GradClone's copies); 0 for the other benchmarks."""
-    if bench != "retinanet":
-        return 0.0
+def head_grad_s(g, p) -> float:
+    """A detection graph's backward passes over its head outputs (workloads/detection_train.py, NVIDIA's
+    RetinaNet: the fused focal loss's in-place gradient scaling and GradClone's copies), found from the trained
+    graph's own head output convs (`head.p<l>.{cls,box}.out`); 0 for a graph without that head."""
     from ..workloads.blocks import as_precision
 
     copies = head_output_passes(g, as_precision("bf16"))[1]
-    return float(evaluate(OpGraph(f"{g.name}:grad_copies", copies, g.meta), p).total_time)
+    return float(evaluate(OpGraph(f"{g.name}:grad_copies", copies, g.meta), p).total_time) if copies else 0.0
 
 
 def optimizer_s(bench: str, chip, p, n: int, dense: float) -> float:
@@ -58,7 +58,7 @@ def optimizer_s(bench: str, chip, p, n: int, dense: float) -> float:
     the trained graph) at other_benchmarks.yaml weight_update.<bench>'s bytes per parameter, on the rank's
     shard. BERT's DistributedFusedLAMB shards over every rank only on bert_train.distributed_lamb_vendors; XLA's
     cross-replica weight-update sharding shards every benchmark on weight_update_sharding.vendors (TPU)."""
-    spec = dict(fact("weight_update", bench))
+    spec = resolved_spec(fact("weight_update", bench))
     if shards_every_replica(chip.vendor):
         spec["shard"] = "all"
     elif bench == "bert" and chip.vendor not in fact("bert_train", "distributed_lamb_vendors"):
@@ -68,19 +68,34 @@ def optimizer_s(bench: str, chip, p, n: int, dense: float) -> float:
 
 
 def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd: float, t_bwd: float) -> tuple[float, float]:
-    """(gradient sync seconds, of which exposed) of one step. DDP's gradient all-reduce as the collective engine
-    times it for the system (NCCL: inside the scale-up domain, then tree/ring across nodes on the domain's shard;
-    perf/collectives.py, the engine the LLM training layouts use), overlapped with the backward (PyTorch DDP
-    buckets) unless the stack runs it after the backward (other_benchmarks.yaml sd_train.allreduce_overlapped:
-    NeMo's SD config). flux1: HSDP over the scale-up domain (perf/fsdp.py; other_benchmarks.yaml flux_train)."""
+    """(gradient / parameter sync seconds, of which exposed) of one step. DDP's gradient all-reduce as the
+    collective engine times it for the system (NCCL: inside the scale-up domain, then tree/ring across nodes on
+    the domain's shard; perf/collectives.py, the engine the LLM training layouts use), overlapped with the
+    backward (PyTorch DDP buckets). stable-diffusion: NeMo's Apex DistributedFusedAdam (other_benchmarks.yaml
+    sd_train.distributed_optimizer): per bucket, a reduce-scatter of the FP16 gradients over the optimizer's
+    shard group and an all-reduce of the shard across the groups, overlapped with the backward bucket by
+    bucket (overlap_grad_sync; the last bucket after it, perf/dp_buckets.bucket_overlap_exposed), then the
+    FP16 parameters all-gathered over the group after the update, exposed
+    (overlap_param_sync False); without it, NeMo's all-reduce after the backward (sd_train.allreduce_overlapped).
+    flux1: HSDP over the scale-up domain (perf/fsdp.py; other_benchmarks.yaml flux_train)."""
     if n <= 1:
         return 0.0, 0.0
     topo = topology_for(p, family)
+    elems = dense / 2.0  # `dense`: bf16 weight bytes
     if bench == "flux1" and fact("flux_train", "hsdp"):
-        elems = dense / 2.0  # `dense`: bf16 weight bytes
         f, b = hsdp_step_collectives(elems, n, topo.domain, topo, float(fact("flux_train", "param_bytes")),
                                      float(fact("flux_train", "reduce_bytes")))
         return f + b, exposed_hsdp_s(t_fwd, t_bwd, f, b)
+    if bench == "stable-diffusion" and fact("sd_train", "distributed_optimizer"):
+        d = fact("sd_train", "distributed_optimizer")
+        group = shard_group(resolved_spec(fact("weight_update", bench)), n, topo.domain)
+        gather, reduce = sharded_dp_collectives(elems, n, group, topo, float(d["param_sync_bytes"]),
+                                                float(d["grad_sync_bytes"]))
+        # Apex buckets of bucket_cap_mb MiB of gradients, each reduced when the backward has filled it
+        buckets = collective_count(elems, 1, BucketRule("apex", float(d["bucket_cap_mb"])), n, float(d["grad_sync_bytes"]))
+        exposed = (bucket_overlap_exposed(reduce, t_bwd, buckets) if d["overlap_grad_sync"] else reduce) + \
+                  (max(0.0, gather - t_fwd) if d["overlap_param_sync"] else gather)
+        return reduce + gather, exposed
     t_ar = float(collective_time("all_reduce", dense, n, topo)[0])
     overlapped = fact("sd_train", "allreduce_overlapped") if bench == "stable-diffusion" else True
     return t_ar, (max(0.0, t_ar - t_bwd) if overlapped else t_ar)
@@ -104,7 +119,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     t_bwd = backward_time(g, p, tuple(fact("train_no_input_grad", bench)))
     t_once = float(evaluate(once, p).total_time) if once.ops else 0.0
     t_rc = recompute_s(bench, g, p)  # in the backward, before each block's gradients
-    t_copy = head_grad_s(bench, g, p)  # RetinaNet: focal-loss backward + gradient copies
+    t_copy = head_grad_s(g, p)  # detection head (RetinaNet): focal-loss backward + gradient copies
     # the weight update runs after the backward and the gradient reduction (it needs the reduced gradients)
     t_opt = optimizer_s(bench, chip, p, n, dense)
     t_ar, t_exposed = data_parallel_sync_s(bench, p, chip.family, n, dense, t_fwd, t_bwd + t_rc + t_copy)
