@@ -709,6 +709,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     _, wu = llm_update_spec(chip.vendor, gb, lay.zero, apex=fwd.stack.dp_bucket.kind == "apex")
     trained = dense / shard_group(wu, g_dense, 1) + ex / shard_group(wu, g_exp, 1)
     optim = weight_update_s(wu, trained * scale, p)
+
     def hid(exposed, t, share):  # the collective's CTAs take their cores from the compute hiding it
         return float(contended_exposure(exposed, t, share))
     if lay.zero == 0 and fwd.stack.grad_sync_after_backward:  # all-reduced after the backward: nothing hides it
