@@ -189,6 +189,32 @@ def bucket_overlap_exposed(comm_s: float, compute_s: float, n: int) -> float:
     return max(comm_s / n, comm_s - compute_s * (n - 1) / n)
 
 
+def apex_param_gather_exposed(comm_s: float, fwd_s: float, vp: int, group: int, first_bucket_s: float = 0.0,
+                              optim_s: float = 0.0) -> float:
+    """Seconds of a device's DP parameter all-gather (`comm_s`, its vp model chunks together) left exposed
+    under NeMo's Apex DistributedFusedAdam with overlap_param_sync on Megatron-Core's interleaved schedule
+    (vp > 1); `fwd_s` one micro-batch's forward of the device (all chunks), `group` the schedule's N.
+    Source (NVIDIA/apex @d571f3e apex/contrib/optimizers/distributed_fused_adam.py; NeMo MegatronGPTModel
+    fwd_bwd_step: param_sync_func = sync_overlap_parameters -> _try_start_bucket_param_sync(params)):
+      - step(): the buckets of the model's first parameter are updated, their all-gather launched, then
+        the other buckets' Adam runs (`optim_s` of it hides at most that first bucket, `first_bucket_s`);
+      - _start_bucket_param_sync first calls _finish_bucket_param_sync (the compute stream waits for
+        every gather in flight), so at most one chunk is gathered ahead of the forward;
+      - schedules.py forward_backward_pipelining_with_interleaving calls param_sync_func[0] then [1]
+        before any forward: chunk 1's launch waits for chunk 0's gather, which nothing hides; chunk k >= 2
+        is launched as chunk k-1's first micro-batch starts (all PP ranks together) and waited for when
+        chunk k's first forward starts (the next launch, or the parameter's pre-forward hook), so each
+        later chunk hides behind the group's N forwards of the chunk before it.
+    Exposed = chunk 0's gather + (vp - 1) x max(0, (comm - N fwd) / vp)
+            = max(comm/vp, comm - (vp - 1) N fwd / vp) - min(first_bucket_s, optim_s)."""
+    if comm_s <= 0:
+        return 0.0
+    vp, group = max(1, int(vp)), max(1, int(group))
+    chunk, hide = comm_s / vp, group * fwd_s / vp
+    first = chunk - min(first_bucket_s, optim_s, chunk)
+    return first + (vp - 1) * max(0.0, chunk - hide)
+
+
 def tied_embedding_params(tied: bool, pp: int, vocab: int, hidden: int, tp: int, trained: bool = True) -> float:
     """Gradient elements of the tied word embedding one first- or last-stage chip syncs across the
     two stages: V/TP x h when the model ties its embeddings, PP > 1 and the weight trains (LoRA

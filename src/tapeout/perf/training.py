@@ -44,7 +44,9 @@ Step = (m + (p-1)/v) x (F + B) + exposed pipeline sends + exposed DP communicati
   for ZeRO-3, m x t_rs for ZeRO-2's reduce-scatters);
   interleaved (v > 1), chunk by chunk behind the other chunks' backward passes of the drain
   (Megatron-Core overlap_grad_reduce per model chunk, `chunked_exposure`), the all-gather
-  likewise behind the next step's forwards.
+  likewise behind the next step's forwards; under NeMo's Apex DistributedFusedAdam (apex bucket rule)
+  chunk 0's all-gather runs before the first forward and each later one hides behind the group's
+  forwards of the chunk before it (perf/dp_buckets.apex_param_gather_exposed).
   optimizer: the stack's weight update on the rank's shard of the trainable parameters, memory-bound
   (perf/weight_update.py at data/software/llm_weight_update.yaml: Megatron-Core distributed Adam 38 B
   per parameter with an FP32 gradient buffer, Apex DistributedFusedAdam 30 B with BF16 gradients (the
@@ -141,8 +143,8 @@ from .comm_contention import contended_exposure, core_share
 from .comm_waves import slowdown, window_share
 from .pipeline_p2p import default_group, fixed_group_rule, group_note, pipeline_send_time
 from .dualpipe import PARAM_COPIES, comm_share as dualpipe_comm_share, dualpipe_bubble, dualpipe_time, overlapped_pair
-from .dp_buckets import (bucketed_collective_time, deferred_params, first_last_stage_stride, ring_passes,
-                         tied_embedding_params, tied_embedding_sync_time)
+from .dp_buckets import (apex_param_gather_exposed, bucketed_collective_time, collective_count, deferred_params,
+                         first_last_stage_stride, ring_passes, tied_embedding_params, tied_embedding_sync_time)
 from .nic_share import fill_drain_share
 from .stack_features import StackFeatures
 from .weight_update import llm_update_spec, shard_group, weight_update_s
@@ -189,7 +191,9 @@ def chunked_exposure(t_comm, t_compute, vp: int = 1, group: int = 1):
     exposed by max over k of (k+1) t/vp - (k group + 1) t_compute/vp, linear in k:
         max(0, (t - t_compute)/vp, t - ((vp-1) group + 1) t_compute/vp).
     t_compute: one micro-batch's backward (reduce-scatter) or forward (all-gather) of the device.
-    vp = 1 gives max(0, t - t_compute): hidden behind one micro-batch, bucket by bucket."""
+    vp = 1 gives max(0, t - t_compute): hidden behind one micro-batch, bucket by bucket.
+    The all-gather under NeMo's Apex DistributedFusedAdam (vp > 1), which launches one chunk ahead only and
+    chunk 0 before the first forward: perf/dp_buckets.apex_param_gather_exposed."""
     return np.maximum(0.0, np.maximum((t_comm - t_compute) / vp, t_comm - ((vp - 1) * group + 1) * t_compute / vp))
 
 
@@ -699,6 +703,13 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
                                     stride=lay.tp * lay.shard)[0])
         dp_x = float(contended_exposure(max(0.0, t_x - B), t_x, share_b))
 
+    # the optimizer step on the rank's shard of the trainable parameters (dense over DP x CP, experts over
+    # expert-DP; LoRA: the adapters), at the stack's sourced kernels and bytes (perf/weight_update.py,
+    # data/software/llm_weight_update.yaml: Megatron-Core distributed Adam, Apex DistributedFusedAdam, MaxText AdamW)
+    _, wu = llm_update_spec(chip.vendor, gb, lay.zero, apex=fwd.stack.dp_bucket.kind == "apex")
+    trained = dense / shard_group(wu, g_dense, 1) + ex / shard_group(wu, g_exp, 1)
+    optim = weight_update_s(wu, trained * scale, p)
+
     def hid(exposed, t, share):  # the collective's CTAs take their cores from the compute hiding it
         return float(contended_exposure(exposed, t, share))
     if lay.zero == 0 and fwd.stack.grad_sync_after_backward:  # all-reduced after the backward: nothing hides it
@@ -707,7 +718,13 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         dp_rs, dp_ag = hid(chunked_exposure(t_rs + t_ag, B, lay.vp, grp), t_rs + t_ag, share_b), 0.0
     elif lay.zero == 1:
         dp_rs = hid(chunked_exposure(t_rs, B, lay.vp, grp), t_rs, share_b)
-        dp_ag = hid(chunked_exposure(t_ag, F, lay.vp, grp), t_ag, share_f)
+        if fwd.stack.dp_bucket.kind == "apex" and lay.vp > 1:
+            # NeMo + Apex DistributedFusedAdam (overlap_param_sync): chunk 0's gather before the first forward,
+            # the others one chunk ahead (perf/dp_buckets.apex_param_gather_exposed)
+            n_b = collective_count(cp_ * dense * scale, lay.vp, fwd.stack.dp_bucket, lay.dp * lay.cp, gb)
+            dp_ag = hid(apex_param_gather_exposed(t_ag, F, lay.vp, grp, t_ag / max(1, n_b), optim), t_ag, share_f)
+        else:
+            dp_ag = hid(chunked_exposure(t_ag, F, lay.vp, grp), t_ag, share_f)
     elif not fwd.stack.zero_overlap_comm:  # ZeRO-2/3 collectives on the compute stream (DeepSpeed overlap_comm false)
         # every micro-batch's gradient reduce-scatter, and ZeRO-3's parameter gathers before each forward and
         # backward, in line with the compute: nothing hides them (ZeRO-2's post-step all-gather as below)
@@ -717,12 +734,6 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         dp_rs, dp_ag = m * hid(max(0.0, t_rs - B), t_rs, share_b), hid(max(0.0, t_ag - F), t_ag, share_f)
     else:
         dp_rs, dp_ag = m * hid(max(0.0, t_rs + t_ag - B), t_rs + t_ag, share_b), m * hid(max(0.0, t_ag - F), t_ag, share_f)
-    # the optimizer step on the rank's shard of the trainable parameters (dense over DP x CP, experts over
-    # expert-DP; LoRA: the adapters), at the stack's sourced kernels and bytes (perf/weight_update.py,
-    # data/software/llm_weight_update.yaml: Megatron-Core distributed Adam, Apex DistributedFusedAdam, MaxText AdamW)
-    _, wu = llm_update_spec(chip.vendor, gb, lay.zero, apex=fwd.stack.dp_bucket.kind == "apex")
-    trained = dense / shard_group(wu, g_dense, 1) + ex / shard_group(wu, g_exp, 1)
-    optim = weight_update_s(wu, trained * scale, p)
     bw = float(np.max(p.mem_bw) * np.max(p.eff_mem))
     # weight quantize once per step (read bf16, write the recipe's copies; FP8: fp8 + fp8 transpose);
     # none for LoRA (quantized params); not for the layers a recipe keeps in BF16
