@@ -105,6 +105,12 @@ def test_holdout_leaves_the_chip_out():
     e = f["chips"]["h200"]
     assert "sources" not in e and "without h200" in e["kernel_db"]  # neither its microbenchmarks nor kernels
     assert set(e["eff_compute"]) == {"bf16", "fp16", "fp8", "fp4"}
+    # its grouped expert GEMMs' efficiencies from its family's other chip's measured MoE layers (kernel_moe.fit_db_moe)
+    from tapeout.perf.kernel_moe import EFF_MOE_GRID, MOE_FROM_DB
+
+    if MOE_FROM_DB:
+        assert f["kernel_db"]["moe"]["chips"] == ["h100-sxm"] and e["eff_moe"] in EFF_MOE_GRID
+        assert 0 < e["kernel_library"]["moe_eff_mem"] <= 1.2 * e["eff_mem"] + 1e-9
 
 
 def test_entry_carries_every_generation_kernel_the_family_dispatches(fitted):

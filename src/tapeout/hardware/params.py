@@ -278,6 +278,10 @@ class ChipParams:
     # differs from the weight streams' eff_mem (the kernel-level fit has one per generation kernel,
     # mem_decode_<kernel>). 0 = eff_mem (default)
     attn_gen_eff_mem: np.ndarray | float = 0.0
+    # fraction of the DRAM bandwidth a grouped expert GEMM's (MoE) weight stream reaches, where it differs
+    # from eff_mem (learnt from the kernel database's fused-MoE layers of other chips, kernel_moe.fit_db_moe).
+    # 0 = eff_mem (default; set only by `--kernels` serving calibrations)
+    moe_eff_mem: np.ndarray | float = 0.0
     # generation kernel's query tile: the GQA group's query heads fill the rows of one CTA's MMA
     # padded to a multiple of attn_gen_q_tile (TensorRT-LLM XQA: mma.sync pads to 16, the Hopper
     # WGMMA kernel with SWAP_AB to 8), or, with attn_gen_q_tile_pow2 > 0, to the next power of two

@@ -44,8 +44,12 @@ Mapping of the kernel parameters x (kernel_fit.params_for):
                            kernel_fit.serving_decode_class): the ChipParams fields of the same names (the shipped fit
                            leaves the GEMM ones off; the attention ones default to
                            data/calibration/kernel_structure.yaml)
+  eff_moe, moe_eff_mem     held out only (kernel_moe.MOE_FROM_DB): the grouped expert GEMMs' compute
+                           efficiency (fraction of the dense GEMM's) and weight-stream efficiency (fraction
+                           of eff_mem) that price the other database chips' measured fused-MoE layers best
+                           (kernel_moe.fit_db_moe); per-chip builds keep the microbenchmark eff_moe
 Fields the kernels do not inform (eff_vector, eff_link, scale-up latency, sigma_log,
-attn_bwd_factor, eff_moe) keep the chip's microbenchmark values.
+attn_bwd_factor) keep the chip's microbenchmark values.
 """
 
 from __future__ import annotations
@@ -271,26 +275,54 @@ def build(holdout: str | None = None, stack: str | None = None, stack_version: s
     # every chip's empty GEMMs but the held-out one's, where the fixed time's family offset is measured on them
     floors = read_floors(hid, stack, stack_version) if kernel_fit.FIXED_TIME_BY_FAMILY == "measured" else {}
     f = kernel_fit.fit(kernel_fit.Groups(k, floors=floors, held_out=out))["params"]
-    return held_out_fitted(k, hid, f, floors, stream[hid])
+    return held_out_fitted(k, hid, f, floors, stream[hid], stream, stack)
 
 
-def held_out_fitted(k, hid: str, f: dict, floors: dict, stream: float) -> dict:
+def held_out_fitted(k, hid: str, f: dict, floors: dict, stream: float, streams: dict | None = None,
+                    stack: str | None = None) -> dict:
     """The serving calibration of `hid` from a shared kernel fit `f` on `k` (without hid's and its twins' kernels,
     `floors` its fixed-time floors) and its large-stream DRAM efficiency: build(holdout=hid) from a fit already made
-    (`tapeout calibrate --kernels --holdout` reuses its report's fit)."""
+    (`tapeout calibrate --kernels --holdout` reuses its report's fit). With `streams` (every database chip's
+    large-stream efficiency) and kernel_moe.MOE_FROM_DB, its grouped expert GEMMs' eff_moe and weight-stream
+    efficiency come from the other chips' measured fused-MoE layers at the same fit (kernel_moe.fit_db_moe): its
+    family's chips where any has MoE layers, else every other chip."""
     from .fit import fit_all
-    from .kernel_floor import family_offsets, offset_of
-    from .kernels_db import held_out_chips
+    from .kernel_moe import MOE_FROM_DB, fit_db_moe
+    from .kernels_db import chip_for, held_out_chips
 
     out = held_out_chips(hid)
-    # its GEMMs' fixed time as the fit prices them: the shared one plus its family's offset
-    # (perf/kernel_floor.py; an attention op's fixed time beyond it shrinks by as much, as in the fit)
-    if kernel_fit.FIXED_TIME_BY_FAMILY == "measured":
-        f = {**f, "ovh_bf16": max(f["ovh_bf16"] + offset_of(family_offsets(floors), hid, "bf16") * 1e6, 0.0)}
     how = (f"tapeout/perf/kernel_fit.py shared parameters fitted without {' and '.join(sorted(out))}'s kernels "
            "(and microbenchmarks)")
-    return db_fitted({hid: (f, set(kernel_fit.GEMM_FMTS), how)}, kernel_fit.source_of(k), fit_all(exclude=set(out)), hid,
-                     stream={hid: stream})
+    base = fit_all(exclude=set(out))
+    cal = db_fitted({hid: (_with_floor(f, floors, hid), set(kernel_fit.GEMM_FMTS), how)}, kernel_fit.source_of(k), base,
+                    hid, stream={hid: stream})
+    if not (MOE_FROM_DB and streams):
+        return cal
+    # the other database chips priced at the same shared fit, for their measured MoE layers: those of its family
+    # (TensorRT-LLM builds its grouped GEMM per SM architecture: SM80 GemmGrouped, SM90 / SM100 TMA warp-specialised,
+    # moe_gemm_template_dispatch*.h)
+    # where the family has any, else all (the family -> generic fallback of perf/calibration.py)
+    train = sorted(c for c in streams if c not in out)
+    others = db_fitted({c: (_with_floor(f, floors, c), set(kernel_fit.GEMM_FMTS), how) for c in train},
+                       kernel_fit.source_of(k), base, hid, stream=streams)
+    family = [c for c in train if chip_for(c).family == chip_for(hid).family]
+    moe = (fit_db_moe(family, others, stack) if family else {}) or fit_db_moe(train, others, stack)
+    if moe:
+        e = cal["chips"][hid]
+        e["eff_moe"] = moe["eff_moe"]
+        e["kernel_library"]["moe_eff_mem"] = round(moe["stream_ratio"] * float(e.get("eff_mem", f["mem_bf16"])), 4)
+        cal["kernel_db"]["moe"] = moe
+    return cal
+
+
+def _with_floor(f: dict, floors: dict, cid: str) -> dict:
+    """`f` with the chip's GEMM fixed time as the fit prices it: the shared one plus its family's offset
+    (perf/kernel_floor.py; an attention op's fixed time beyond it shrinks by as much, as in the fit)."""
+    from .kernel_floor import family_offsets, offset_of
+
+    if kernel_fit.FIXED_TIME_BY_FAMILY != "measured":
+        return f
+    return {**f, "ovh_bf16": max(f["ovh_bf16"] + offset_of(family_offsets(floors), cid, "bf16") * 1e6, 0.0)}
 
 
 def large_stream_efficiencies(chips: list[str], holdout: str | None, stack: str | None, stack_version: str | None) -> dict:

@@ -21,5 +21,6 @@ def held_out_report(train: Kernels, test: Kernels, hid: str, floors: dict, stack
     fit_on = without_chips(train, held_out_chips(hid))
     out = kernel_fit.holdout_report(fit_on, test, hid, floors)
     out["errors"] = with_collectives({hid: out["errors"]}, stack, systems).get(hid, {})
-    out["errors"] = with_moe(out["errors"], fit_on, hid, out["fit"]["params"], floors, stack, stack_version, systems)
+    out["errors"] = with_moe(out["errors"], fit_on, hid, out["fit"]["params"], floors, stack, stack_version, systems,
+                             report=out)
     return out

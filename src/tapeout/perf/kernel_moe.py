@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .kernel_collectives import FMT, class_stats
-from .kernels_db import Kernels, chip_for
+from .kernels_db import Kernels, chip_for, db_config
 
 # database moe_dtype -> precision policy (data/precision/policies.yaml); W4A16 / W4A8 MX formats: none
 _POLICY = {"bfloat16": "bf16", "fp8": "fp8", "fp8_block": "fp8block", "nvfp4": "nvfp4"}
@@ -25,6 +25,12 @@ _POLICY = {"bfloat16": "bf16", "fp8": "fp8", "fp8_block": "fp8block", "nvfp4": "
 
 def layer_time(chip, row: dict, fitted: dict | None = None) -> float:
     """Seconds of one measured MoE layer as the engine prices it; NaN where it cannot express it."""
+    return float(layer_times(chip, row, fitted))
+
+
+def layer_times(chip, row: dict, fitted: dict | None = None, design: dict | None = None) -> np.ndarray:
+    """layer_time over a design sweep: `design` {ChipParams field: array} replaces those fields of the serving
+    calibration's parameters (broadcast: the result has their shape); NaN where the layer cannot be expressed."""
     from ..errors import TapeoutError
     from ..precision import get_precision
     from ..workloads.llm import LLMStep, build_llm_graph
@@ -32,7 +38,7 @@ def layer_time(chip, row: dict, fitted: dict | None = None) -> float:
     from .mlperf import step_model
 
     if row["distribution"] != "balanced" or row["dtype"] not in _POLICY:
-        return float("nan")
+        return np.asarray(np.nan)
     tp, ep = int(row["moe_tp"]) * int(row["moe_ep"]), int(row["moe_ep"])
     # attention is not priced: heads = tp only so that the layout is legal
     cfg = LLMConfig(name="db-moe-layer", hidden_size=int(row["hidden"]), num_hidden_layers=1, num_attention_heads=tp,
@@ -44,10 +50,13 @@ def layer_time(chip, row: dict, fitted: dict | None = None) -> float:
         sm = step_model(cfg, chip, get_precision(_POLICY[row["dtype"]]), tp, ep, 1, fitted=fitted)
         g = build_llm_graph(cfg, LLMStep("prefill", 1, int(row["tokens"]), 0, sm.pr, tp, ep))
     except TapeoutError:  # e.g. ep does not divide the experts
-        return float("nan")
-    ct = sm.evaluator(g, sm.p)
-    t = np.asarray(ct.time, dtype=float).reshape(len(ct.table), -1).max(axis=1)
-    return float(sum(t[i] * float(ct.table.count[i]) for i, op in enumerate(ct.table.ops) if op.name.startswith("experts_")))
+        return np.asarray(np.nan)
+    ct = sm.evaluator(g, sm.p.replace(**design) if design else sm.p)
+    n = len(ct.table)
+    t = np.asarray(ct.time, dtype=float)
+    t = t.reshape((n, -1) + t.shape[1:]).max(axis=1) if t.ndim == 1 or not design else t
+    keep = [i for i, op in enumerate(ct.table.ops) if op.name.startswith("experts_")]
+    return sum(t[i] * float(ct.table.count[i]) for i in keep)
 
 
 def layer_errors(k: Kernels, fitted: dict | None = None) -> np.ndarray:
@@ -86,11 +95,12 @@ def routed_bucket_errors(k: Kernels, e: np.ndarray, edges: tuple = ROUTED_EDGES)
 
 
 def with_moe(errors: dict, train: Kernels, hid: str, params: dict, floors: dict, stack: str | None = None,
-             stack_version: str | None = None, systems: list[str] | None = None) -> dict:
+             stack_version: str | None = None, systems: list[str] | None = None, report: dict | None = None) -> dict:
     """`errors` ({op/format: stats} of the held-out chip `hid`) with its measured MoE layers priced at the serving
     calibration of the shared kernel fit `params` (fitted on `train`, without hid's kernels: kernel_calibration.
     held_out_fitted, the same calibration as build(holdout=hid) without fitting twice). A stack without MoE layers
-    adds nothing."""
+    adds nothing. `report` (a dict) gets "moe_fit": the grouped expert GEMMs' efficiencies fitted on the other
+    chips' MoE layers (fit_db_moe), where fitted."""
     from ..errors import TapeoutError
     from .kernel_calibration import held_out_fitted, large_stream_efficiencies
     from .kernels_db import read_moe
@@ -100,6 +110,55 @@ def with_moe(errors: dict, train: Kernels, hid: str, params: dict, floors: dict,
     except TapeoutError:
         return errors
     # its large-stream DRAM efficiency: the other chips' median (as build(holdout=hid))
-    stream = large_stream_efficiencies(sorted(set(train.cols["chip"]) | {hid}), hid, stack, stack_version)[hid]
-    fitted = held_out_fitted(train, hid, params, floors, stream)
+    stream = large_stream_efficiencies(sorted(set(train.cols["chip"]) | {hid}), hid, stack, stack_version)
+    fitted = held_out_fitted(train, hid, params, floors, stream[hid], stream, stack)
+    if report is not None and "moe" in fitted.get("kernel_db", {}):
+        report["moe_fit"] = fitted["kernel_db"]["moe"]
     return {**errors, **moe_errors(k, fitted).get(hid, {})}
+
+
+# --kernels held-out calibrations take the grouped expert GEMMs' efficiencies from the database's other chips
+# (fit_db_moe); off: eff_moe stays the microbenchmark fit's (fit_moe) and the expert weights stream at eff_mem
+MOE_FROM_DB = True
+# the fit's grids: eff_moe (grouped / dense GEMM compute efficiency) and the expert weight stream's efficiency as
+# a fraction of the chip's eff_mem (its large-stream DRAM efficiency)
+EFF_MOE_GRID = tuple(round(0.30 + 0.05 * i, 2) for i in range(15))  # 0.30 .. 1.00
+STREAM_RATIO_GRID = tuple(round(0.40 + 0.05 * i, 2) for i in range(17))  # 0.40 .. 1.20
+FIT_ROWS_PER_GROUP = 60  # measured layers per (system, dtype, kernel) the fit reads (hash sample, kernels_db.read_moe)
+
+
+def fit_db_moe(chips: list[str], fitted: dict, stack: str | None = None, per_group: int = FIT_ROWS_PER_GROUP) -> dict:
+    """eff_moe and the expert weight stream's efficiency (a fraction of each chip's eff_mem) that price the measured
+    fused-MoE layers of `chips` (balanced routing, each chip at its entry in `fitted`) best: least squares on log
+    time over the grid EFF_MOE_GRID x STREAM_RATIO_GRID, every chip's layers together (one value for a chip none
+    of them is). {} where the chips have no priced layer. The grouped GEMMs' compute-bound layers set eff_moe, the
+    weight-streaming ones the stream (opcost: max of the two per op)."""
+    from ..errors import TapeoutError
+    from .calibration import calibrated_params
+    from .kernels_db import chip_for, read_moe
+
+    systems = [s for s, e in db_config()["systems"].items() if e["chip"] in set(chips)]
+    try:
+        k = read_moe(stack=stack, systems=systems, per_group=per_group)
+    except TapeoutError:
+        return {}
+    e_grid = np.asarray(EFF_MOE_GRID)[:, None]
+    r_grid = np.asarray(STREAM_RATIO_GRID)[None, :]
+    sse, n, cache = np.zeros((e_grid.size, r_grid.size)), 0, {}
+    for r in k.records():
+        if r["distribution"] != "balanced" or r["dtype"] not in _POLICY:
+            continue
+        if r["chip"] not in cache:
+            c = chip_for(r["chip"])
+            cache[r["chip"]] = (c, float(calibrated_params(c, fitted).eff_mem))
+        chip, eff_mem = cache[r["chip"]]
+        t = layer_times(chip, r, fitted, {"eff_moe": e_grid, "moe_eff_mem": r_grid * eff_mem})
+        if np.ndim(t) != 2 or not np.all(np.isfinite(t)) or r["latency_s"] <= 0:
+            continue
+        sse += np.log(t / r["latency_s"]) ** 2
+        n += 1
+    if not n:
+        return {}
+    i, j = np.unravel_index(int(np.argmin(sse)), sse.shape)
+    return {"eff_moe": float(EFF_MOE_GRID[i]), "stream_ratio": float(STREAM_RATIO_GRID[j]), "layers": n,
+            "rms_log": round(float(np.sqrt(sse[i, j] / n)), 4), "chips": sorted(cache)}

@@ -57,6 +57,14 @@ ATTN_HEAD_DIM_STEP = 32.0
 # kernel, or CUTLASS's serial/stream-K fixup) reads back (CUTLASS media/docs/efficient_gemm.md)
 SPLIT_K_PARTIAL_BYTES = 4.0
 ACC_BYTES = 4.0  # a GEMM accumulates in FP32 (CUTLASS ElementAccumulator float for 16- and 8-bit inputs)
+# A grouped (MoE expert) GEMM runs one CTA per output tile over its whole K, no split-K or stream-K:
+# CUTLASS's group tile scheduler hands out (M, N, group) tiles only, `is_final_split()` always true
+# (NVIDIA/cutlass include/cutlass/gemm/kernel/sm90_tile_scheduler_group.hpp, rev 0046e366), the
+# scheduler of TensorRT-LLM's TMA warp-specialised MoE GEMMs; its SM80 grouped kernel (CUTLASS
+# GemmGrouped problem visitor) and vLLM's Triton fused_moe_kernel likewise loop over the whole K.
+# Its SM100 wrapper (sm100_tile_scheduler_group.hpp, rev f2fee243): "All work units returned by this
+# scheduler cover the entire K iteration space of the output tile".
+GROUPED_WHOLE_K = True
 
 
 @dataclass
@@ -419,6 +427,9 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     # split-K: at most floor(cores / tiles) splits of >= 256-deep K slices, and at most the
     # library's max_split_k for GEMMs (attention splits its KV length, FlashDecoding)
     k_cap = np.minimum(np.floor(k / 256.0), np.where(colb(kind == K_MATMUL), np.asarray(p.max_split_k, dtype=float), np.inf))
+    if t.experts is not None and t.experts.any() and GROUPED_WHOLE_K:
+        # a grouped expert GEMM runs one CTA per output tile over its whole K (GROUPED_WHOLE_K)
+        k_cap = np.where(colb(t.experts), 1.0, k_cap)
     ksplit = np.clip(np.floor(cores / tiles), 1.0, np.maximum(1.0, k_cap))
     split_tokens = np.asarray(p.attn_gen_split_tokens, dtype=float)
     if np.any(split_tokens > 0):  # the generation kernel's own multi-block rule (ChipParams.attn_gen_split_*)
@@ -547,6 +558,9 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     # generation attention's KV stream at its own fraction of the DRAM where set (ChipParams.attn_gen_eff_mem)
     gen_eff_mem = np.asarray(p.attn_gen_eff_mem, dtype=float)
     eff_mem = np.where(gen_attn & (gen_eff_mem > 0), gen_eff_mem, np.asarray(p.eff_mem, dtype=float))
+    moe_eff_mem = np.asarray(p.moe_eff_mem, dtype=float)
+    if t.experts is not None and t.experts.any() and np.any(moe_eff_mem > 0):  # ChipParams.moe_eff_mem
+        eff_mem = np.where(colb(t.experts) & (moe_eff_mem > 0), moe_eff_mem, eff_mem)
     # generation attention with a Little's-law CTA stream (ChipParams.attn_cta_tokens_per_s,
     # attn_cta_bytes_per_s): the resident CTAs x what each keeps in flight / latency, against the DRAM
     if np.any(cta_stream_on(p)):
