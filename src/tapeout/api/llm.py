@@ -14,6 +14,15 @@ def _capped(chip: str, power_limit: float | None) -> str:
     return get_chip(chip).power_capped(power_limit).id if power_limit is not None and chip else chip
 
 
+def on_server(chip: str, chips_per_node: int | None) -> str:
+    """The chip in a server of `chips_per_node` accelerators (hardware/node.on_node: its scale-up domain ends
+    at the server where the tier lives in it); `chip` itself without a node size."""
+    from ..hardware.catalog import get_chip
+    from ..hardware.node import on_node
+
+    return on_node(get_chip(chip), chips_per_node).id if chips_per_node is not None and chip else chip
+
+
 def _serving(model, chip, num_chips, precision, input_len, output_len, batch, tp, kv_precision, sparsity,
              images_per_request=0, image_size=448, stack=None, fitted=None):
     from ..perf.llm import serve as engine
@@ -271,7 +280,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
           eager_layer: str | None = None, host_cpu: str | None = None, comm_ctas: int | None = None,
           p2p_blocking_warmup: bool | None = None, p2p_forward_send_wait: bool | None = None,
           fp8_attention_cp: bool | None = None, pipeline_schedule: str | None = None,
-          ep_node_forwarding: bool | None = None, ep_fp8_dispatch: bool | None = None) -> TrainResult:
+          ep_node_forwarding: bool | None = None, ep_fp8_dispatch: bool | None = None,
+          chips_per_node: int | None = None) -> TrainResult:
     """Predict an LLM training step at cluster scale (`tapeout train`); picks the fastest
     layout (TP x PP x DP, ZeRO, recompute) that fits.
 
@@ -302,6 +312,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
             model chunk recomputed, 1 <= k < layers per chunk).
         lora: LoRA fine-tuning (frozen base weights).
         power_limit: board power cap in W.
+        chips_per_node: accelerators per server (None: the catalog's scale-up domain); fewer than the chip's
+            board end its scale-up tier at the server (hardware/node.py, data/clusters/node_boards.yaml).
         pipeline_schedule: "1f1b" (None, the default: Megatron-Core 1F1B, interleaved with vp) or
             "dualpipe" (DeepSeek-V3's bidirectional schedule, its EP all-to-all and PP sends overlapped
             pair by pair; even PP, an even number of micro-batches >= 2 PP; perf/dualpipe.py).
@@ -367,7 +379,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
                 ep_node_forwarding=ep_node_forwarding, ep_fp8_dispatch=ep_fp8_dispatch)
     n = check_numbers("train", num_chips=num_chips, global_batch_tokens=global_batch_tokens, seq_len=seq_len, tp=tp,
                       pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs, shard=shard, zero=zero, power_limit=power_limit,
-                      comm_ctas=comm_ctas)
+                      comm_ctas=comm_ctas, chips_per_node=chips_per_node)
     num_chips, seq_len, tp, pp, cp, ep, vp, mbs, shard, zero, comm_ctas = (
         n[k] for k in ("num_chips", "seq_len", "tp", "pp", "cp", "ep", "vp", "mbs", "shard", "zero", "comm_ctas"))
     if zero is not None and zero not in (0, 1, 2, 3):
@@ -375,7 +387,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     check_recompute(recompute)
     if not chip:
         raise TapeoutError("--chip is required.")
-    chip = _capped(chip, power_limit)
+    chip = on_server(_capped(chip, power_limit), n["chips_per_node"])
     ttt_tokens = batch_range = None
     bench_cfg = key = None
     batch_given = global_batch_tokens is not None  # the user's batch wins over a benchmark's choice

@@ -17,7 +17,7 @@ def non_llm_benchmark(benchmark: str | None) -> str | None:
 
 
 def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch: int | None = None,
-                    samples_to_converge: float | None = None) -> BenchmarkTrainResult:
+                    samples_to_converge: float | None = None, chips_per_node: int | None = None) -> BenchmarkTrainResult:
     """Predict a non-LLM MLPerf Training run (`tapeout train --benchmark retinanet ...`): step
     breakdown, samples/s and time to train including the evaluation passes.
 
@@ -31,6 +31,7 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
         samples_to_converge: training samples to the quality target. None: the RCP's (olympic mean)
             when the run's batch is the RCP's; at another batch none is on file and the result gives
             throughput only (`time_to_train_min` None).
+        chips_per_node: accelerators per server (None: the catalog's scale-up domain; hardware/node.py).
 
     Returns:
         BenchmarkTrainResult: `time_to_train_min` (minutes incl. evaluation; None without a
@@ -46,16 +47,18 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
     from ..hardware.catalog import get_chip
     from ..perf.convergence import LATEST, rcp_batches
     from ..validation.other_training import BENCHMARKS, converge_at, definition, training_time
-    from .llm import llm_benchmarks
+    from .llm import llm_benchmarks, on_server
 
     check_texts(benchmark=benchmark, chip=chip)
-    n = check_numbers("train", num_chips=num_chips, global_batch=global_batch, samples_to_converge=samples_to_converge)
+    n = check_numbers("train", num_chips=num_chips, global_batch=global_batch, samples_to_converge=samples_to_converge,
+                      chips_per_node=chips_per_node)
     num_chips, global_batch = n["num_chips"], n["global_batch"]
     key = non_llm_benchmark(benchmark)
     if key is None:
         raise TapeoutError(f"unknown training benchmark '{benchmark}'. Known: {', '.join(llm_benchmarks() + BENCHMARKS)}.")
     if not chip:
         raise TapeoutError("--chip is required.")
+    chip = on_server(chip, n["chips_per_node"])
     d = definition(key)  # refuses a REFUSED benchmark, naming what is missing
     gb_def, conv = d["global_batch"], d["samples_to_converge"]
     gb = global_batch if global_batch is not None else gb_def["value"]

@@ -45,6 +45,9 @@ def train_cmd(
     lora: bool = typer.Option(False, "--lora", help="LoRA fine-tuning (frozen base weights)"),
     tp_overlap: str = typer.Option(None, "--tp-overlap", help="TP comm overlap config (data/software/tp_comm_overlap.yaml), e.g. nemo-lora-fp8-h100-tp4"),
     power_limit: float = typer.Option(None, "--power-limit", help="board power cap in W"),
+    chips_per_node: int = typer.Option(None, "--chips-per-node", help="accelerators per server (e.g. an MLPerf system's "
+                                       "acc_per_node): below the chip's board its scale-up tier ends at the server "
+                                       "(data/clusters/node_boards.yaml); default: the catalog's scale-up domain"),
     rank_spread: float = typer.Option(None, "--rank-spread", help="assumed relative std. dev. of one rank's compute speed (0.02 = 2%); the step waits for the slowest rank (off by default: no sourced size)"),
     cluster: str = typer.Option(None, "--cluster", help="scale-out fabric beyond one zone (data/clusters/clusters.yaml), e.g. meta-rsc-24k; default: non-blocking"),
     rank_order: str = typer.Option(None, "--rank-order", help="rank grouping, innermost first: tp,cp,dp,pp (Megatron default) or tp,cp,pp,dp (Llama 3); default: the cluster's"),
@@ -80,12 +83,13 @@ def train_cmd(
 
     if non_llm_benchmark(benchmark):  # RetinaNet, R-GAT, DLRM-DCNv2, BERT, ResNet, SD, Flux.1
         llm_only = {k: v for k, v in locals().items() if k not in ("benchmark", "chip", "num_chips", "global_batch",
-                                                                   "json_out", "non_llm_benchmark")}
+                                                                   "chips_per_node", "json_out", "non_llm_benchmark")}
         given = [k for k, v in llm_only.items() if v not in (None, False)]
         if given:
             raise TapeoutError(f"--{given[0].replace('_', '-')} applies to the LLM presets; --benchmark {benchmark} "
-                               f"takes --chip, --num-chips and --global-batch only.")
-        return _print_benchmark(api.train_benchmark(benchmark, chip, num_chips, global_batch), json_out)
+                               f"takes --chip, --num-chips, --global-batch and --chips-per-node only.")
+        return _print_benchmark(api.train_benchmark(benchmark, chip, num_chips, global_batch,
+                                                    chips_per_node=chips_per_node), json_out)
     if global_batch is not None:
         raise TapeoutError("--global-batch (samples) applies to the non-LLM --benchmark presets (retinanet, rgat, "
                            "dlrm-dcnv2, bert, resnet, stable-diffusion, flux1); LLM runs take --global-batch-tokens.")
@@ -96,7 +100,7 @@ def train_cmd(
                   stack=stack, fp8_attention=fp8_attention, eager_layer=eager_layer, host_cpu=host_cpu, comm_ctas=comm_ctas,
                   p2p_blocking_warmup=p2p_blocking_warmup, p2p_forward_send_wait=p2p_forward_send_wait,
                   fp8_attention_cp=fp8_attention_cp, pipeline_schedule=pipeline_schedule,
-                  ep_node_forwarding=ep_node_forwarding, ep_fp8_dispatch=ep_fp8_dispatch)
+                  ep_node_forwarding=ep_node_forwarding, ep_fp8_dispatch=ep_fp8_dispatch, chips_per_node=chips_per_node)
     d = r.to_dict()
     if json_out:
         print_json(d)

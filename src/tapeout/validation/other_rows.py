@@ -83,6 +83,7 @@ from .maxq import maxq_chip
 from .declared_precision import compute_precision
 from .registry import RowPrediction, SkipRow, register
 from .rcp import priced_at
+from .system_interconnect import row_node
 from .train_rows import measures
 
 INF_BENCH = [  # (regex on the benchmark token, canonical name)
@@ -466,7 +467,7 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     if kind is None or kind[0] != "train":
         return None
     bench = kind[1]
-    chip = _chip(row)
+    chip = row_node(row, _chip(row))  # the row's server ends the scale-up tier (hardware/node.py)
     notes = row.get("notes", "")
     n = int(float(row.get("n_accelerators") or 1))
     gb = _notes_value(notes, "global_batch_size")

@@ -7,6 +7,8 @@ whose system declares no accelerator interconnect is predicted on `chip.without_
 peer traffic over the PCIe host link among the node's cards. A row whose system declares direct links
 between every pair of its accelerators (`wiring: mesh`, the 4-GPU HGX H100 boards) is predicted on
 `chip.with_direct_links(cards)`. Systems not on file keep the catalog's link.
+A training row's server (`acc_per_node` in its notes) ends its scale-up tier where that tier lives in the
+server (row_node, hardware/node.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from functools import lru_cache
 from importlib import resources
 
 import yaml
+
+from ..hardware.node import on_node
 
 
 @lru_cache(maxsize=1)
@@ -38,3 +42,10 @@ def system_chip(row: dict, chip):
     if entry["bridged"]:
         return chip.with_direct_links(cards, source)
     return chip.without_scaleup_link(cards, source)
+
+
+def row_node(row: dict, chip):
+    """The chip in the row's server of `acc_per_node` accelerators (hardware/node.on_node: the scale-up
+    domain ends at the server where the tier lives in it); unchanged where the notes state no node size."""
+    m = re.search(r"\bacc_per_node=(\d+)", row.get("notes", ""))
+    return on_node(chip, int(m.group(1)) if m else None)

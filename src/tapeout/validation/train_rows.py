@@ -41,6 +41,7 @@ from ..perf.train_lora import adapters_of_benchmark
 from ..perf.bench_stack import PIN_FIELDS, RECORD_FIELDS, STACK_FIELDS, merged_layout, nvidia_precision, run_settings, submission_entries  # noqa: F401 (re-exported)
 from ..perf.train_stack import find_stack, stack_settings
 from .rcp import priced_at
+from .system_interconnect import row_node
 from .registry import RowPrediction, SkipRow, register
 
 
@@ -209,7 +210,7 @@ def map_row(row: dict, fitted: dict | None = None):
         records = {k: pins.pop(k) for k in RECORD_FIELDS if k in pins}
         pins, settings, fp8_attn = stack_settings(stack, pins, settings, fp8_attn, records)
         try:
-            r = train(model, chip.id, n, gbs * seq, seq, prec, lora=lora, fp8_attention=fp8_attn and prec == "fp8",
+            r = train(model, row_node(row, chip).id, n, gbs * seq, seq, prec, lora=lora, fp8_attention=fp8_attn and prec == "fp8",
                       fitted=fitted, **pins, **settings)
         except TapeoutError as e:  # no layout fits: the model declines the row; a bug propagates
             raise SkipRow(f"no layout fits: {e}") from None
