@@ -140,6 +140,9 @@ def run_stack(stack: str | None, key: str | None, bench_cfg: dict | None, chip_i
             raise TapeoutError(f"--fp8-attention runs under an FP8 recipe; give --precision fp8 (got '{precision}'), "
                                f"or drop --fp8-attention.")
         fp8, fp8_from = bool(fp8_attention), "--fp8-attention"
+    if user_settings.get("ep_fp8_dispatch") and not _fp8_runs(precision):  # training.py prices it under FP8 only
+        raise TapeoutError(f"--ep-fp8-dispatch runs under an FP8 recipe (the dispatch is cast to FP8 with 1x128 scales); "
+                           f"give --precision fp8 (got '{precision}'), or drop --ep-fp8-dispatch.")
     runs = fp8 and _fp8_runs(precision)
     shown = [{"setting": "precision", "value": precision, "from": precision_from},
              {"setting": "fp8_attention", "value": runs,
