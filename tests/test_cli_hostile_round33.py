@@ -4,6 +4,7 @@ API raising TapeoutError with the same line), or a correct answer; one regressio
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -54,11 +55,18 @@ def test_ep_switch_turned_off_on_a_dense_model_runs():
     assert code == 0, out[-500:]
 
 
-@pytest.mark.parametrize("precision", ["bf16", "mxfp8"])
-def test_fp8_dispatch_needs_an_fp8_recipe(precision):
+@pytest.mark.parametrize("chip, precision", [("h100-sxm", "bf16"), ("b200", "mxfp8"), ("b200", "nvfp4")])
+def test_fp8_dispatch_needs_fp8_gemms(chip, precision):
     # perf/training._ep_a2a casts the dispatch only under FP8 compute: the switch did nothing under BF16
-    err = refusal(["train", *MOE, "-p", precision, "--ep-fp8-dispatch"])
+    err = refusal(["train", "-m", "qwen3-30b-a3b", "-c", chip, "-n", "8", "-p", precision, "--ep-fp8-dispatch"])
     assert err.startswith("error: --ep-fp8-dispatch runs under an FP8 recipe") and f"got '{precision}'" in err
+
+
+def test_fp8_dispatch_follows_the_recipe_fallback():
+    # mxfp8 on H100 falls back to FP8 GEMMs (train_recipe.resolve), where the engine does cast the dispatch
+    code, out, err = run_cli(["train", *MOE, "-p", "mxfp8", "--ep-fp8-dispatch", "--json"])
+    assert code == 0, err[-500:]
+    assert {"setting": "ep_fp8_dispatch", "value": True, "from": "--ep-fp8-dispatch"} in json.loads(out)["stack"]["settings"]
 
 
 @pytest.mark.parametrize("cmd", [["calibrate", "--json"], ["calibrate", "--exclude", "h100-sxm", "--out"],
