@@ -74,6 +74,14 @@ def output_file(path: str | Path, field: str) -> Path:
     except OSError as e:
         raise TapeoutError(f"{field} '{p}': cannot create its folder '{p.parent}' ({e.strerror or e}); "
                            "give a path in a writable folder.") from None
+    existed = p.exists()
+    try:  # the folder may exist and still refuse the file (read-only, /proc, no permission): open it now
+        with open(p, "a"):  # append: an existing file keeps its content until the command writes it
+            pass
+    except OSError as e:
+        raise TapeoutError(f"{field} '{p}': cannot write it ({e.strerror or e}); give a path in a writable folder.") from None
+    if not existed:
+        p.unlink()  # leave nothing behind when the command fails before it writes
     return p
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ..errors import TapeoutError
-from .args import check_context, check_flags, check_numbers, check_texts
+from .args import check_context, check_flags, check_numbers, check_texts, option_name
 from .results import ExplainResult, ServeResult, TrainResult
 
 
@@ -79,6 +79,8 @@ def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1,
     Raises:
         TapeoutError: bad input, with the message `tapeout serve` prints.
     """
+    check_texts(model=model, chip=chip, precision=precision, kv_precision=kv_precision, sparsity=sparsity,
+                benchmark=benchmark, scenario=scenario, stack=stack, kernels=kernels)
     if benchmark:  # the benchmark defines these: a value given with it would be silently ignored
         given = [o for o, v in (("--model", model), ("--input-len", input_len), ("--output-len", output_len),
                                 ("--batch", batch), ("--kv-precision", kv_precision), ("--sparsity", sparsity),
@@ -127,8 +129,9 @@ def kernel_serving_fit(kernels: str | None, chip: str | None, power_limit: float
     (perf/kernel_calibration.build, the `validate --kernels` calibration); (None, "") without `kernels`."""
     if kernels is None:
         return None, ""
-    if kernels != "aiconfigurator":
-        raise TapeoutError(f"--kernels '{kernels}': the only kernel database is 'aiconfigurator'.")
+    from ..perf.gemm_table import check_kernels
+
+    check_kernels(kernels)
     if not chip:
         raise TapeoutError("--kernels needs --chip (a chip of the kernel database).")
     if power_limit is not None:
@@ -189,6 +192,7 @@ def explain(model: str, chip: str, num_chips: int = 1, precision: str = "bf16", 
     from ..perf.llm import PREFILL_CHUNK_TOKENS, step_costs
     from ..perf.llm import serve as engine
 
+    check_texts(model=model, chip=chip, precision=precision, kv_precision=kv_precision, phase=phase)
     check_numbers("explain", num_chips=num_chips, input_len=input_len, output_len=output_len, batch=batch, tp=tp,
                   images_per_request=images_per_request, image_size=image_size)
     if phase not in ("decode", "prefill"):
@@ -364,7 +368,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
 
     from ..perf.convergence import has_rcps, samples_to_converge
     from ..perf.mlperf import benchmarks, value_of
-    from ..perf.train_layout import check_recompute, sequences
+    from ..perf.train_layout import check_recompute, check_schedule, sequences
     from ..workloads.llm_config import load_llm
     from ..perf.train_lora import adapters_of_benchmark
     from ..perf.training import time_to_train_min
@@ -373,7 +377,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
 
     check_texts(model=model, chip=chip, precision=precision, benchmark=benchmark, recompute=recompute,
                 tp_overlap=tp_overlap, cluster=cluster, kernels=kernels, stack=stack, eager_layer=eager_layer,
-                host_cpu=host_cpu)
+                host_cpu=host_cpu, pipeline_schedule=pipeline_schedule, rank_order=rank_order)
     check_flags(lora=lora, fp8_attention=fp8_attention, p2p_blocking_warmup=p2p_blocking_warmup,
                 p2p_forward_send_wait=p2p_forward_send_wait, fp8_attention_cp=fp8_attention_cp,
                 ep_node_forwarding=ep_node_forwarding, ep_fp8_dispatch=ep_fp8_dispatch)
@@ -385,6 +389,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     if zero is not None and zero not in (0, 1, 2, 3):
         raise TapeoutError(f"--zero must be a ZeRO stage 0, 1, 2 or 3 (3 = FSDP), got {zero}.")
     check_recompute(recompute)
+    check_schedule(pipeline_schedule)
     if not chip:
         raise TapeoutError("--chip is required.")
     chip = on_server(_capped(chip, power_limit), n["chips_per_node"])
@@ -416,6 +421,10 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
             batch_range = (int(b["global_batch_range"]["min"]), int(b["global_batch_range"]["max"]))
     if not model:
         raise TapeoutError("--model (or --benchmark) is required.")
+    ep_switches = [k for k, v in (("ep_node_forwarding", ep_node_forwarding), ("ep_fp8_dispatch", ep_fp8_dispatch)) if v]
+    if ep_switches and not load_llm(model).is_moe:  # a dense model has no EP all-to-all for them to change
+        raise TapeoutError(f"{option_name(ep_switches[0])} changes the MoE expert all-to-all; {load_llm(model).name} is "
+                           f"dense (no experts): drop {option_name(ep_switches[0])}, or pick an MoE model.")
     seq_len = 2048 if seq_len is None else seq_len
     if global_batch_tokens is None:
         global_batch_tokens = 1024 * seq_len

@@ -54,6 +54,9 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
                       chips_per_node=chips_per_node)
     num_chips, global_batch = n["num_chips"], n["global_batch"]
     key = non_llm_benchmark(benchmark)
+    if key is None and (benchmark or "").lower().replace("_", "-") in llm_benchmarks():  # priced by api.train
+        raise TapeoutError(f"benchmark '{benchmark}' trains an LLM: call tapeout.api.train(benchmark='{benchmark}', "
+                           f"chip=...); train_benchmark takes {', '.join(BENCHMARKS)}.")
     if key is None:
         raise TapeoutError(f"unknown training benchmark '{benchmark}'. Known: {', '.join(llm_benchmarks() + BENCHMARKS)}.")
     if not chip:
@@ -64,12 +67,19 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
     gb = global_batch if global_batch is not None else gb_def["value"]
     batch_from = "given" if global_batch is not None else "the RCP's batch (definition.global_batch)"
     rcps = rcp_batches(f"train-{key}", LATEST)
-    if global_batch is None and samples_to_converge is None and len(rcps) > 1:
+    runnable = [b for b in rcps if b >= num_chips]  # every chip a data-parallel replica: >= 1 sample each
+    if global_batch is None and samples_to_converge is None and len(rcps) > 1 and runnable:
         # a submitter picks its batch: of the newest ruleset's RCP batches, the one this system trains fastest at
-        ttt = {b: training_time(key, get_chip(chip), num_chips, b, converge_at(key, b).samples)["minutes"] for b in rcps}
+        ttt = {b: training_time(key, get_chip(chip), num_chips, b, converge_at(key, b).samples)["minutes"] for b in runnable}
         gb = min(ttt, key=ttt.get)
-        batch_from = (f"of the RCP batches {', '.join(map(str, rcps))} (data/mlperf/rcps.yaml), the one with the smallest "
+        batch_from = (f"of the RCP batches {', '.join(map(str, runnable))} (data/mlperf/rcps.yaml"
+                      f"{'' if len(runnable) == len(rcps) else '; those >= the chips'}), the one with the smallest "
                       f"time to train on this system")
+    if gb < num_chips:  # training_time would price each replica at one sample and count only gb of them
+        field = "--global-batch" if global_batch is not None else f"--num-chips {num_chips} at the RCP's global batch"
+        raise TapeoutError(f"{field} {gb:,}: some of the {num_chips} chips get no sample; each chip is a data-parallel "
+                           f"replica of {key} and takes >= 1 sample per step: give --global-batch >= {num_chips}, or "
+                           f"fewer --num-chips.")
     if samples_to_converge is not None:
         samples, samples_from = float(samples_to_converge), "given"
     elif (at := converge_at(key, gb)) is not None:

@@ -50,6 +50,18 @@ def _fp8_runs(precision: str) -> bool:
     return r is not None and r.gemm == "fp8"
 
 
+def _fp8_gemms_on(precision: str, chip_id: str) -> bool:
+    """Whether `precision` runs its GEMMs in FP8 on the chip, after the recipe's fallback (train_recipe.resolve:
+    mxfp8 on a chip without it runs fp8); the compute perf/training._ep_a2a casts the EP dispatch under."""
+    from ..perf.train_recipe import resolve
+    from ..precision import get_precision
+
+    r = get_recipe(precision) if isinstance(precision, str) else None
+    if r is None:
+        return get_precision(precision).compute == "fp8"
+    return resolve(r, get_chip(chip_id))[1].compute == "fp8"
+
+
 def _run_precision(precision: str | None, key: str | None, st: TrainingStack | None, chip_id: str) -> tuple[str, str]:
     """The run's precision and where it came from: the user's; else, for a benchmark run under its NVIDIA
     (Transformer Engine) stack, the precision those submissions ran on this chip; else bf16."""
@@ -140,6 +152,9 @@ def run_stack(stack: str | None, key: str | None, bench_cfg: dict | None, chip_i
             raise TapeoutError(f"--fp8-attention runs under an FP8 recipe; give --precision fp8 (got '{precision}'), "
                                f"or drop --fp8-attention.")
         fp8, fp8_from = bool(fp8_attention), "--fp8-attention"
+    if user_settings.get("ep_fp8_dispatch") and not _fp8_gemms_on(precision, chip_id):  # training._ep_a2a: FP8 only
+        raise TapeoutError(f"--ep-fp8-dispatch runs under an FP8 recipe (the dispatch is cast to FP8 with 1x128 scales); "
+                           f"give --precision fp8 (got '{precision}'), or drop --ep-fp8-dispatch.")
     runs = fp8 and _fp8_runs(precision)
     shown = [{"setting": "precision", "value": precision, "from": precision_from},
              {"setting": "fp8_attention", "value": runs,

@@ -141,13 +141,13 @@ def _kernel_calibration(kernels: str, holdout: str | None, stack: str | None, st
                         per_group: int) -> dict:
     from ..errors import TapeoutError, require_positive
     from ..perf import kernel_fit
+    from ..perf.gemm_table import check_kernels
     from ..perf.kernel_collectives import with_collectives
     from ..perf.kernel_floor import read_floors
     from ..perf.kernel_holdout import held_out_report
     from ..perf.kernels_db import chip_for, read_kernels
 
-    if kernels != "aiconfigurator":
-        raise TapeoutError(f"--kernels '{kernels}': the only kernel database is 'aiconfigurator'.")
+    check_kernels(kernels)
     require_positive("--per-group", per_group)
     if holdout is None:
         out = kernel_fit.calibrate(read_kernels(stack=stack, stack_version=stack_version, per_group=per_group),

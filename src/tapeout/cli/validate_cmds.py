@@ -51,10 +51,10 @@ def validate_cmd(
     json_out = output_file(json_out, "--json") if json_out else None  # checked before the rows run (minutes)
     fitted = None
     if kernels is not None:
+        from ..perf.gemm_table import check_kernels
         from ..perf.kernel_calibration import build
 
-        if kernels != "aiconfigurator":
-            raise TapeoutError(f"--kernels '{kernels}': the only kernel database is 'aiconfigurator'.")
+        check_kernels(kernels)
         fitted = build(holdout=holdout, stack=stack, stack_version=stack_version)
         console.print(f"calibration: {', '.join(sorted(fitted['kernel_db']['source']['chips']))} from "
                       f"{fitted['kernel_db']['source']['package']} {fitted['kernel_db']['source']['package_version']}"

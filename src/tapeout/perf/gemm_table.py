@@ -125,10 +125,16 @@ def measured_gemms(kernels: str | None, chip_id: str) -> MeasuredGemms | None:
     Read once per chip (the installed database does not change within a process; nothing mutates it)."""
     if kernels is None:
         return None
-    if kernels != OPTION:
+    check_kernels(kernels)
+    return _table(chip_id)
+
+
+def check_kernels(kernels: str | None) -> None:
+    """One error naming `--kernels` when it names no kernel database (None: not given); every command
+    and API call that takes the option checks it here, before its work."""
+    if kernels is not None and kernels != OPTION:
         raise TapeoutError(f"--kernels '{kernels}': the only kernel database is '{OPTION}'; give --kernels {OPTION}, "
                            "or drop --kernels to price GEMMs with the fitted model.")
-    return _table(chip_id)
 
 
 @lru_cache(maxsize=8)
@@ -136,4 +142,4 @@ def _table(chip_id: str) -> MeasuredGemms:
     return MeasuredGemms(chip_id)
 
 
-__all__ = ["OPTION", "MeasuredGemms", "measured_gemms"]
+__all__ = ["OPTION", "MeasuredGemms", "check_kernels", "measured_gemms"]

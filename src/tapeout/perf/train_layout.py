@@ -75,6 +75,15 @@ def check_recompute(recompute: str | None, field: str = "--recompute") -> None:
                            f"got '{recompute}'.")
 
 
+def check_schedule(schedule: str | None, field: str = "--pipeline-schedule") -> None:
+    """One error naming the field when `schedule` is not a pipeline schedule of SCHEDULES (interleaved 1F1B is
+    "1f1b" with VP > 1, perf/pipeline_sim.py), before any layout is searched."""
+    if schedule is None or schedule in SCHEDULES:
+        return
+    raise TapeoutError(f"{field} must be one of {', '.join(SCHEDULES)} (interleaved 1F1B: 1f1b with --vp > 1), "
+                       f"got {schedule!r}.")
+
+
 @dataclass
 class TrainLayout:
     tp: int = 1

@@ -13,7 +13,7 @@ import math
 import re
 
 from ..errors import TapeoutError
-from ..precision import DTYPE_BITS, PRECISIONS, Precision
+from ..precision import DTYPE_BITS, PRECISIONS, Precision, dtype_bytes, get_precision
 from .formats import chip_sparsity_factor, resolve_precision_for_chip
 from .quality import quality_loss
 from .transform import CompressionScheme, apply_compression, evaluate_compressed
@@ -114,6 +114,19 @@ def split_scheme(spec: str) -> tuple[str, str | None, str | None]:
     return prec, kv, sp
 
 
+def check_scheme(spec: str) -> None:
+    """One error naming `--schemes` when a scheme names no known format, KV dtype or sparsity (a typo); what
+    a chip cannot run stays that scheme's row error in speed_quality_frontier."""
+    prec, kv, sp = split_scheme(spec)
+    try:
+        get_precision(prec)
+        if kv:
+            dtype_bytes(kv.replace("-", "_") if kv.replace("-", "_") in DTYPE_BITS else kv, "kv")
+        sparsity_scheme(sp)
+    except TapeoutError as e:
+        raise TapeoutError(f"--schemes '{spec}': {e}") from None
+
+
 def speed_quality_frontier(model, chip, schemes=DEFAULT_SCHEMES, num_chips: int = 1, input_len: int = 1024,
                            output_len: int = 256, params_b: float | None = None, budget: float = 0.01, **kw) -> list[dict]:
     """Per scheme: output tokens/s (perf.llm.serve), memory per chip, predicted quality loss,
@@ -124,6 +137,8 @@ def speed_quality_frontier(model, chip, schemes=DEFAULT_SCHEMES, num_chips: int 
 
     cfg = model if isinstance(model, LLMConfig) else load_llm(model)
     chip = get_chip(chip) if isinstance(chip, str) else chip  # bad names fail here, not per scheme
+    for spec in schemes:
+        check_scheme(spec)
     pb = params_b if params_b is not None else cfg.param_count() / 1e9
     rows = []
     for spec in schemes:
