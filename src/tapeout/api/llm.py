@@ -422,8 +422,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     if not model:
         raise TapeoutError("--model (or --benchmark) is required.")
     ep_switches = [k for k, v in (("ep_node_forwarding", ep_node_forwarding), ("ep_fp8_dispatch", ep_fp8_dispatch)) if v]
-    if ep_switches and not load_llm(model).is_moe:  # a dense model has no EP all-to-all for them to change
-        raise TapeoutError(f"{option_name(ep_switches[0])} changes the MoE expert all-to-all; {load_llm(model).name} is "
+    if ep_switches and not (cfg_ep := load_llm(model)).is_moe:  # a dense model has no EP all-to-all to change
+        raise TapeoutError(f"{option_name(ep_switches[0])} changes the MoE expert all-to-all; {cfg_ep.name} is "
                            f"dense (no experts): drop {option_name(ep_switches[0])}, or pick an MoE model.")
     seq_len = 2048 if seq_len is None else seq_len
     if global_batch_tokens is None:

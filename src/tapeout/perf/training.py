@@ -1066,12 +1066,11 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         cands, why = candidate_layouts(cfg, num_chips, domain, global_seqs, seq_len, fixed,
                                        **({"recompute_options": gate.searched()} if gate is not None else {}))
     if stack.fixed_microbatch_group:  # the stack's interleaved schedule takes only m a multiple of PP
-        def refused(lay2):
-            return fixed_group_rule(microbatches(global_seqs, lay2.dp, lay2.mbs), lay2.pp, lay2.vp)
-        grouped = [lay for lay in cands if refused(lay)]
-        cands = [lay for lay in cands if not refused(lay)]
+        rule = {id(lay): fixed_group_rule(microbatches(global_seqs, lay.dp, lay.mbs), lay.pp, lay.vp) for lay in cands}
+        grouped = [lay for lay in cands if rule[id(lay)]]
+        cands = [lay for lay in cands if not rule[id(lay)]]
         if grouped and not cands:
-            raise TapeoutError(f"layout {grouped[0]} breaks rule {refused(grouped[0])} (training stack setting "
+            raise TapeoutError(f"layout {grouped[0]} breaks rule {rule[id(grouped[0])]} (training stack setting "
                                "fixed_microbatch_group; perf/pipeline_p2p.fixed_group_rule): pin VP 1, or a global "
                                "batch whose micro-batches per DP rank are a multiple of PP.")
     if stack.even_pipeline:
