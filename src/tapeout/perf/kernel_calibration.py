@@ -310,7 +310,8 @@ def held_out_fitted(k, hid: str, f: dict, floors: dict, stream: float, streams: 
     if moe:
         e = cal["chips"][hid]
         e["eff_moe"] = moe["eff_moe"]
-        e["kernel_library"]["moe_eff_mem"] = round(moe["stream_ratio"] * float(e.get("eff_mem", f["mem_bf16"])), 4)
+        # a weight stream cannot beat the DRAM's peak, whatever the grid's ratio times eff_mem gives
+        e["kernel_library"]["moe_eff_mem"] = round(min(1.0, moe["stream_ratio"] * float(e.get("eff_mem", f["mem_bf16"]))), 4)
         cal["kernel_db"]["moe"] = moe
     return cal
 
