@@ -20,7 +20,7 @@ tensorrt_llm/_torch/modules/fused_moe/fused_moe_cutlass.py, and moe_kernels.cu r
   input quantize   FP8 per tensor: torch.ops.tensorrt_llm.static_quantize_e4m3_per_tensor, NVFP4:
                    torch.ops.trtllm.fp4_quantize (swizzled scale factors): one kernel each before the fused op,
                    reading the 16-bit hidden states and writing the format. FP8 block scales and BF16: none
-                   (quantize_input passes the input through; the block-scaled runner quantizes inside the op).
+                   (quantize_input passes the input through: "handled in kernel").
   GEMM setup       setupTmaWarpSpecializedInputs -> computeStridesTmaWarpSpecializedKernel: one thread per local
                    expert writes both grouped GEMMs' per-expert arguments (problem shape, A / B / D pointers and
                    strides, the alpha and scale-factor pointers), read by the TMA warp-specialised grouped GEMMs
