@@ -12,7 +12,9 @@ from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.opcost import evaluate
 from tapeout.workloads.llm import prefill_graph
 from tapeout.workloads.llm_config import load_llm
-from tapeout.workloads.moe_kernels import (EXPERT_FFN_OPS, finalize_op, permute_op, routing_op, sort_fused, sort_ops)
+from tapeout.workloads import moe_kernels
+from tapeout.workloads.moe_kernels import (EXPERT_FFN_OPS, SETUP_READ_WORDS, SETUP_WRITE_WORDS, finalize_op, permute_op,
+                                           routing_op, sort_fused, sort_ops)
 
 
 def test_permute_moves_every_routed_row_in_and_out():
@@ -89,3 +91,60 @@ def _layer_time(chip: str, model: str, tp: int, ep: int, prec: str, tokens: int)
 def test_moe_layer_time_never_falls_when_tokens_rise(chip, layout, tokens, more):
     model, tp, ep, prec = layout
     assert _layer_time(chip, model, tp, ep, prec, tokens + more) >= _layer_time(chip, model, tp, ep, prec, tokens) * (1 - 1e-9)
+
+
+# --- per-format kernels of TensorRT-LLM's CUTLASS fused MoE (moe_kernels.FORMAT_KERNELS) ---
+
+def _kernels(prec: str, on: bool, monkeypatch, tokens: int = 4096) -> dict:
+    """{name: op} of one Mixtral-8x7B MoE layer's experts_* ops (TP1, EP1) with the switch set."""
+    monkeypatch.setattr(moe_kernels, "FORMAT_KERNELS", on)
+    g = prefill_graph(load_llm("mixtral-8x7b"), 1, tokens, prec)
+    return {o.name: o for o in g.ops if o.name.startswith("experts_")}
+
+
+def _launches(ops: dict) -> int:
+    return sum(1 for o in ops.values() if not getattr(o, "fused", False))
+
+
+def test_format_kernels_off_is_the_stop_31_kernel_list(monkeypatch):
+    # off (the default): no setup kernel; FP8's input quantize fused, NVFP4's GEMM2-input quantize its own kernel
+    assert moe_kernels.FORMAT_KERNELS is False
+    off = _kernels("fp8", False, monkeypatch)
+    assert "experts_gemm_setup" not in off and off["experts_quantize"].fused
+    assert not _kernels("nvfp4", False, monkeypatch)["experts_down_quantize"].fused
+
+
+def test_fp8_input_quantize_is_its_own_kernel(monkeypatch):
+    # static_quantize_e4m3_per_tensor before the fused op: reads T h BF16, writes T h FP8 (one byte), one launch
+    T, h = 4096, load_llm("mixtral-8x7b").hidden_size
+    q = _kernels("fp8", True, monkeypatch, T)["experts_quantize"]
+    assert not q.fused
+    assert q.input_bytes == pytest.approx(T * h * 2)
+    assert q.output_bytes == pytest.approx(T * h * 1)
+
+
+def test_nvfp4_gemm2_input_is_quantized_inside_the_activation(monkeypatch):
+    # doActivationKernel (IsNVFP4) writes E2M1 values and block scales: no kernel, no bytes of its own;
+    # the activation still writes GEMM2's input at the format's width
+    on = _kernels("nvfp4", True, monkeypatch)
+    assert on["experts_down_quantize"].fused and on["experts_down_quantize"].input_bytes == 0
+    off = _kernels("nvfp4", False, monkeypatch)
+    assert on["experts_act"].output_bytes == pytest.approx(off["experts_act"].output_bytes)
+
+
+def test_gemm_setup_is_one_thread_per_local_expert(monkeypatch):
+    # computeStridesTmaWarpSpecializedKernel: one launch; per local expert SETUP_READ_WORDS + SETUP_WRITE_WORDS
+    # 4-byte words; EP 4 over Mixtral's 8 experts leaves 2 per rank
+    monkeypatch.setattr(moe_kernels, "FORMAT_KERNELS", True)
+    g = prefill_graph(load_llm("mixtral-8x7b"), 1, 256, "bf16", tp=4, ep=4)
+    s = next(o for o in g.ops if o.name == "experts_gemm_setup")
+    assert not s.fused
+    assert s.input_bytes == pytest.approx(2 * SETUP_READ_WORDS * 4)
+    assert s.output_bytes == pytest.approx(2 * SETUP_WRITE_WORDS * 4)
+
+
+@pytest.mark.parametrize("prec, more", [("bf16", 1), ("fp8", 2), ("nvfp4", 0), ("fp8block", 0)])
+def test_format_kernels_launch_count_per_format(prec, more, monkeypatch):
+    # on - off: + setup (TMA warp-specialised formats) + FP8's input quantize - NVFP4's GEMM2-input quantize;
+    # FP8 block scales: neither (quantized inside the block-scale runner, no TMA-WS setup)
+    assert _launches(_kernels(prec, True, monkeypatch)) - _launches(_kernels(prec, False, monkeypatch)) == more

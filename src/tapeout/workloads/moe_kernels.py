@@ -14,6 +14,21 @@ moe_kernels.cu, NVIDIA/TensorRT-LLM 1.x, revision 000dea27) launches, per rank:
   finalize   finalizeMoeRoutingKernel: each token's output row is the top-k-weighted sum of its routed rows
 The GEMMs, activation and quantize passes are workloads/llm.py's; these are the rest, as memory-bound
 passes with their bytes (each kernel's launch is the chip's kernel_overhead, perf/opcost.py).
+
+Per format (FORMAT_KERNELS, off by default; TensorRT-LLM 1.x CutlassFusedMoE.quantize_input and run_moe,
+tensorrt_llm/_torch/modules/fused_moe/fused_moe_cutlass.py, and moe_kernels.cu runMoe, revision 000dea27):
+  input quantize   FP8 per tensor: torch.ops.tensorrt_llm.static_quantize_e4m3_per_tensor, NVFP4:
+                   torch.ops.trtllm.fp4_quantize (swizzled scale factors): one kernel each before the fused op,
+                   reading the 16-bit hidden states and writing the format. FP8 block scales and BF16: none
+                   (quantize_input passes the input through: "handled in kernel").
+  GEMM setup       setupTmaWarpSpecializedInputs -> computeStridesTmaWarpSpecializedKernel: one thread per local
+                   expert writes both grouped GEMMs' per-expert arguments (problem shape, A / B / D pointers and
+                   strides, the alpha and scale-factor pointers), read by the TMA warp-specialised grouped GEMMs
+                   (SM90+; BF16, FP8, NVFP4). FP8 block scales run gemm1 / gemm2 through the block-scale runner
+                   (BlockScaleFC1 / FC2; DeepGEMM's own MoE on SM100): no setup priced. The SM80 / SM89 grouped GEMM
+                   (GemmGrouped) has no such kernel; the graph does not know the chip, so it is priced there too.
+  GEMM2 quantize   doActivationKernel writes GEMM2's input in the format itself (FP8: times fc2_fp8_quant; NVFP4:
+                   IsNVFP4 -> the E2M1 values and their block scales, fc2_act_sf_flat): no kernel of its own.
 """
 
 from __future__ import annotations
@@ -29,6 +44,17 @@ INDEX_DTYPE = "fp32"  # int32 expert ids / row maps and fp32 routing scales: 4-b
 FUSED_SORT_MAX_TOKENS = 256
 FUSED_SORT_TOPK = (1, 2, 4, 6, 8)
 FUSED_SORT_MAX_EXPERT_BITS = 9
+# the per-format kernels above (input quantize, GEMM setup, GEMM2 quantize inside the activation); off: the
+# stop-31 kernel list, whose quantize passes follow formats.yaml separate_quantize as a dense layer's do
+FORMAT_KERNELS = False
+# formats CutlassFusedMoE.quantize_input converts in a kernel of its own before the fused op
+INPUT_QUANTIZE_KERNEL = ("fp8", "nvfp4")
+# expert GEMM formats whose grouped GEMMs take computeStridesTmaWarpSpecializedKernel's arguments
+TMA_WS_SETUP_FORMATS = ("bf16", "fp16", "fp8", "nvfp4")
+# computeStridesTmaWarpSpecializedKernel's words per local expert: reads its two first-row offsets (int64: 4
+# words), writes for each of the two GEMMs about 10 eight-byte fields (problem shape, A / B / D pointers and
+# strides, alpha and scale-factor pointers): 40 four-byte words
+SETUP_READ_WORDS, SETUP_WRITE_WORDS = 4, 40
 
 
 def routing_op(tokens: float, experts: int, top_k: int, count: float, logit_dtype: str = "fp32") -> Elementwise:
@@ -75,3 +101,24 @@ def finalize_op(tokens: float, routed_rows: float, hidden: int, dtype: str, coun
     per_token = routed_rows / max(tokens, 1e-30)
     return Elementwise(name="experts_finalize", count=count, elems=tokens * hidden, flops_per_elem=2.0 * per_token,
                        reads=per_token, writes=1, dtype=dtype)
+
+
+def input_quantize_separate(fmt: str) -> bool | None:
+    """Whether the layer's input quantize to the expert GEMM format `fmt` is a kernel of its own (FORMAT_KERNELS:
+    CutlassFusedMoE.quantize_input); None: formats.yaml separate_quantize decides, as for a dense layer."""
+    return fmt in INPUT_QUANTIZE_KERNEL if FORMAT_KERNELS else None
+
+
+def act_quantize_separate() -> bool | None:
+    """Whether GEMM2's input quantize is a kernel of its own: never with FORMAT_KERNELS (doActivationKernel
+    writes the format and its block scales); None: formats.yaml separate_quantize decides."""
+    return False if FORMAT_KERNELS else None
+
+
+def gemm_setup_ops(local_experts: int, fmt: str, count: float) -> list[Elementwise]:
+    """computeStridesTmaWarpSpecializedKernel (FORMAT_KERNELS only, expert GEMMs in TMA_WS_SETUP_FORMATS): one
+    launch, one thread per local expert, its SETUP_READ_WORDS / SETUP_WRITE_WORDS 4-byte words of arguments."""
+    if not FORMAT_KERNELS or fmt not in TMA_WS_SETUP_FORMATS:
+        return []
+    return [Elementwise(name="experts_gemm_setup", count=count, elems=max(1.0, float(local_experts)) * SETUP_READ_WORDS,
+                        flops_per_elem=0, reads=1, writes=SETUP_WRITE_WORDS / SETUP_READ_WORDS, dtype=INDEX_DTYPE)]
