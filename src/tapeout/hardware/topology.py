@@ -39,6 +39,7 @@ FAMILY_WIRING = {
     "google-tpu": "torus",
     "aws-neuron": "torus",
 }
+WIRING_KINDS = ("switch", "mesh", "torus", "pcie")
 IN_SWITCH_REDUCTION = {"nvidia-hopper", "nvidia-blackwell"}
 # NCCL's compute-capability row of its tuning tables (src/graph/tuning.cc compCapIndex: >= 10.0 Blackwell, >= 9.0
 # Hopper, >= 8.0 Ampere) per family: Ampere 8.0/8.6, Ada 8.9, Hopper 9.0, Blackwell 10.0/10.3/12.0
