@@ -110,6 +110,9 @@ def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1,
     check_texts(model=model, chip=chip, precision=precision, kv_precision=kv_precision, sparsity=sparsity,
                 benchmark=benchmark, scenario=scenario, stack=stack, kernels=kernels)
     if benchmark:  # the benchmark defines these: a value given with it would be silently ignored
+        from ..perf.mlperf import inference_benchmark
+
+        inference_benchmark(benchmark)  # an unknown name first (the known ones listed), before what it would set
         given = [o for o, v in (("--model", model), ("--input-len", input_len), ("--output-len", output_len),
                                 ("--batch", batch), ("--kv-precision", kv_precision), ("--sparsity", sparsity),
                                 ("--images-per-request", images_per_request or None)) if v is not None]
