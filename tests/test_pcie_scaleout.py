@@ -81,3 +81,14 @@ def test_a_catalog_wiring_needs_a_known_kind_and_a_source(meta):
 def test_a_catalog_wiring_carries_its_source():
     c = get_chip("a10g")
     assert c.get("scaleup_wiring") == "pcie" and "PCIe" in c.source_of("scaleup_wiring")
+
+
+def test_the_kernel_databases_rtx_pro_6000_is_wired_over_pcie():
+    # its off-catalog chip (kernels_db.yaml, family nvidia-blackwell-rtx) took the unknown family's NVSwitch default,
+    # so its custom all-reduce was priced with NVLink one-/two-shot kernels; AIConfigurator's own system file gives its
+    # GPU-to-GPU bandwidth as PCIe (systems/rtx_pro_6000_server.yaml intra_node_bw = pcie_bw)
+    from tapeout.perf.collectives import topology_for_chip
+    from tapeout.perf.kernels_db import chip_for
+
+    t = topology_for_chip(chip_for("rtx-pro-6000"))
+    assert t.wiring == "pcie" and not t.in_switch_reduction

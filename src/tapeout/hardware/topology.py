@@ -30,6 +30,9 @@ FAMILY_WIRING = {
     "nvidia-blackwell": "switch",
     "nvidia-ampere": "switch",
     "nvidia-ada": "pcie",
+    # GB202 RTX PRO cards (the kernel database's RTX PRO 6000 Server Edition): no NVLink, peers over PCIe Gen5 x16
+    # (ai-dynamo/aiconfigurator@5ecb4d6 systems/rtx_pro_6000_server.yaml: intra_node_bw = pcie_bw = 64 GB/s)
+    "nvidia-blackwell-rtx": "pcie",
     "amd-cdna2": "mesh",
     "amd-cdna3": "mesh",
     "amd-cdna4": "mesh",
