@@ -153,13 +153,17 @@ def test_cli_prints_the_stack_table():
     assert code == 0 and "software stack: nemo-24.04" in out and "eager host issue" in out
     code, out, err = run_cli(["train", "--benchmark", "llama2-70b-lora", "--chip", "h100", "-n", "8", "--precision",
                               "fp8", "--tp", "4", "--pp", "1", "--cp", "1", "--json", "--comm-ctas", "8",
-                              "--p2p-blocking-warmup"])
+                              "--no-p2p-blocking-warmup"])
     assert code == 0, err
     import json
 
     shown = {x["setting"]: x for x in json.loads(out)["stack"]["settings"]}
     assert shown["comm_ctas"] == {"setting": "comm_ctas", "value": 8, "from": "--comm-ctas"}
-    assert shown["p2p_blocking_warmup"]["value"] is True
+    assert shown["p2p_blocking_warmup"] == {"setting": "p2p_blocking_warmup", "value": False, "from": "--p2p-blocking-warmup"}
+    # turned on at PP 1 it would hold sends the layout does not have: refused (api/train_switches.py), was shown True
+    code, out, err = run_cli(["train", "--benchmark", "llama2-70b-lora", "--chip", "h100", "-n", "8", "--precision",
+                              "fp8", "--tp", "4", "--pp", "1", "--cp", "1", "--p2p-blocking-warmup"])
+    assert code == 2 and "--p2p-blocking-warmup changes the interleaved pipeline's held sends" in err
 
 
 # --- eager layers: vendor and the derived chip's host --------------------------------------------------------

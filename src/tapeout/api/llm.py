@@ -14,13 +14,41 @@ def _capped(chip: str, power_limit: float | None) -> str:
     return get_chip(chip).power_capped(power_limit).id if power_limit is not None and chip else chip
 
 
-def on_server(chip: str, chips_per_node: int | None) -> str:
+def on_server(chip: str, chips_per_node: int | None, num_chips: int | None = None) -> str:
     """The chip in a server of `chips_per_node` accelerators (hardware/node.on_node: its scale-up domain ends
-    at the server where the tier lives in it); `chip` itself without a node size."""
+    at the server where the tier lives in it); `chip` itself without a node size. A job of `num_chips` fills
+    whole servers: more chips than one server that are not a whole number of them are refused (every
+    collective group is split into equal scale-up domains, hardware/topology.Topology.split)."""
     from ..hardware.catalog import get_chip
     from ..hardware.node import on_node
 
-    return on_node(get_chip(chip), chips_per_node).id if chips_per_node is not None and chip else chip
+    if chips_per_node is None or not chip:
+        return chip
+    if num_chips is not None and num_chips > chips_per_node and num_chips % chips_per_node:
+        raise TapeoutError(f"--chips-per-node {chips_per_node} does not divide --num-chips {num_chips}: the job fills "
+                           f"whole servers of equal size; give a --num-chips that is a multiple of {chips_per_node}, or "
+                           f"another --chips-per-node.")
+    return on_node(get_chip(chip), chips_per_node).id
+
+
+def server_notes(chip: str, power_limit: float | None, chips_per_node: int | None) -> list[str]:
+    """What a --power-limit or --chips-per-node that left `chip` (the catalog id asked) as it was did not do, said
+    with the answer: a limit at or above the TDP caps nothing (Chip.power_capped); a server smaller than the
+    catalog board with no board of that size on file keeps the catalog's scale-up domain (hardware/node.on_node:
+    a tier spanning servers, or a board not in data/clusters/node_boards.yaml)."""
+    from ..hardware.catalog import get_chip
+    from ..hardware.node import on_node
+
+    c, notes = get_chip(chip), []
+    tdp = c.get("tdp_w")
+    if power_limit is not None and isinstance(tdp, (int, float)) and power_limit >= tdp:
+        notes.append(f"--power-limit {power_limit:g} W is at or above {c.id}'s {tdp:g} W TDP: no cap applied")
+    domain = int(float(c.get("scaleup_domain_size", 1)))
+    if chips_per_node is not None and chips_per_node < domain and on_node(c, chips_per_node) is c:
+        notes.append(f"--chips-per-node {chips_per_node}: no server of {chips_per_node} {c.id} on file "
+                     f"(data/clusters/node_boards.yaml) and its scale-up tier may span servers: priced on the catalog's "
+                     f"{domain}-chip scale-up domain")
+    return notes
 
 
 def _serving(model, chip, num_chips, precision, input_len, output_len, batch, tp, kv_precision, sparsity,
@@ -82,6 +110,9 @@ def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1,
     check_texts(model=model, chip=chip, precision=precision, kv_precision=kv_precision, sparsity=sparsity,
                 benchmark=benchmark, scenario=scenario, stack=stack, kernels=kernels)
     if benchmark:  # the benchmark defines these: a value given with it would be silently ignored
+        from ..perf.mlperf import inference_benchmark
+
+        inference_benchmark(benchmark)  # an unknown name first (the known ones listed), before what it would set
         given = [o for o, v in (("--model", model), ("--input-len", input_len), ("--output-len", output_len),
                                 ("--batch", batch), ("--kv-precision", kv_precision), ("--sparsity", sparsity),
                                 ("--images-per-request", images_per_request or None)) if v is not None]
@@ -99,6 +130,8 @@ def serve(model: str | None = None, chip: str | None = None, num_chips: int = 1,
                   max_batch=max_batch, power_limit=power_limit, images_per_request=images_per_request,
                   image_size=image_size)
     fitted, kernel_note = kernel_serving_fit(kernels, chip, power_limit)
+    if chip and power_limit is not None:  # a limit at or above the TDP caps nothing: said with the answer
+        kernel_note = "; ".join(n for n in (kernel_note, *server_notes(chip, power_limit, None)) if n)
     chip = _capped(chip, power_limit)
     if stack is not None:
         from ..perf.stacks import stack as stack_entry
@@ -374,6 +407,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     from ..perf.training import time_to_train_min
     from ..perf.training import train as engine
     from .train_settings import run_stack
+    from .train_switches import idle_notes
 
     check_texts(model=model, chip=chip, precision=precision, benchmark=benchmark, recompute=recompute,
                 tp_overlap=tp_overlap, cluster=cluster, kernels=kernels, stack=stack, eager_layer=eager_layer,
@@ -392,7 +426,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
     check_schedule(pipeline_schedule)
     if not chip:
         raise TapeoutError("--chip is required.")
-    chip = on_server(_capped(chip, power_limit), n["chips_per_node"])
+    asked_chip = chip
+    chip = on_server(_capped(chip, power_limit), n["chips_per_node"], num_chips)
     ttt_tokens = batch_range = None
     bench_cfg = key = None
     batch_given = global_batch_tokens is not None  # the user's batch wins over a benchmark's choice
@@ -456,6 +491,12 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         choice = _choose_batch(run, lambda r: _with_time_to_train(r, key, bench_cfg, rs, seq_len, ttt_tokens),
                                model, chip, num_chips, seq_len, batch_range, rs, key)
     r = choice[0][0].result if choice else run(global_batch_tokens)
+    idle = idle_notes(dict(p2p_blocking_warmup=p2p_blocking_warmup, p2p_forward_send_wait=p2p_forward_send_wait,
+                           fp8_attention_cp=fp8_attention_cp, ep_node_forwarding=ep_node_forwarding,
+                           ep_fp8_dispatch=ep_fp8_dispatch), r.layout)
+    idle += server_notes(asked_chip, power_limit, n["chips_per_node"])
+    if idle:  # a switch or size that changed nothing at this answer: said where the answer is
+        r = replace(r, notes=[*r.notes, *idle])
     src = r.breakdown.get("gemm_source")
     if src:  # the database timed its GEMMs under a serving stack, never this run's training stack (issue 24 item 4)
         r = replace(r, notes=[*r.notes, f"--kernels: the GEMM times were measured under {src['stack']} {src['stack_version']} "

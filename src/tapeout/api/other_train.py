@@ -61,7 +61,7 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
         raise TapeoutError(f"unknown training benchmark '{benchmark}'. Known: {', '.join(llm_benchmarks() + BENCHMARKS)}.")
     if not chip:
         raise TapeoutError("--chip is required.")
-    chip = on_server(chip, n["chips_per_node"])
+    chip = on_server(chip, n["chips_per_node"], num_chips)
     d = definition(key)  # refuses a REFUSED benchmark, naming what is missing
     gb_def, conv = d["global_batch"], d["samples_to_converge"]
     gb = global_batch if global_batch is not None else gb_def["value"]

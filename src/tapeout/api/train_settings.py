@@ -22,6 +22,7 @@ from ..perf.stack_features import StackFeatures
 from ..perf.train_recipe import get_recipe
 from ..perf.recompute_gate import RecomputeGate
 from ..perf.train_stack import TrainingStack, named_stack, stack_settings
+from .train_switches import refuse
 
 # stack settings `tapeout train` takes as options (perf/stack_features.StackFeatures fields; what each prices
 # is documented there), shown with their values on every result
@@ -44,22 +45,23 @@ class RunStack:
         return {"name": self.name, "origin": self.origin, "settings": self.shown}
 
 
-def _fp8_runs(precision: str) -> bool:
-    """Whether `precision` is an FP8 GEMM recipe, the one FP8 attention runs under (perf/training._train)."""
-    r = get_recipe(precision) if isinstance(precision, str) else None
-    return r is not None and r.gemm == "fp8"
-
-
-def _fp8_gemms_on(precision: str, chip_id: str) -> bool:
-    """Whether `precision` runs its GEMMs in FP8 on the chip, after the recipe's fallback (train_recipe.resolve:
-    mxfp8 on a chip without it runs fp8); the compute perf/training._ep_a2a casts the EP dispatch under."""
+def _gemms_on(precision: str, chip_id: str) -> str:
+    """The GEMM format `precision` runs on the chip, after the recipe's fallback (train_recipe.resolve: mxfp8 on
+    a chip without it runs fp8)."""
     from ..perf.train_recipe import resolve
     from ..precision import get_precision
 
     r = get_recipe(precision) if isinstance(precision, str) else None
     if r is None:
-        return get_precision(precision).compute == "fp8"
-    return resolve(r, get_chip(chip_id))[1].compute == "fp8"
+        return get_precision(precision).compute
+    return resolve(r, get_chip(chip_id))[1].compute
+
+
+def _fp8_gemms_on(precision: str, chip_id: str) -> bool:
+    """Whether `precision` runs its GEMMs in FP8 on the chip (after its fallback): the recipe FP8 attention runs
+    under (perf/training._train: fp8_attention and the resolved recipe's gemm 'fp8') and the compute
+    perf/training._ep_a2a casts the EP dispatch under."""
+    return _gemms_on(precision, chip_id) == "fp8"
 
 
 def _run_precision(precision: str | None, key: str | None, st: TrainingStack | None, chip_id: str) -> tuple[str, str]:
@@ -148,17 +150,20 @@ def run_stack(stack: str | None, key: str | None, bench_cfg: dict | None, chip_i
             raise TapeoutError(f"--fp8-attention: stack {st.name} has no FP8 dot-product attention "
                                f"(training_stacks.yaml fp8_dot_product_attention false); drop --fp8-attention, "
                                f"or give another --stack.")
-        if fp8_attention and not _fp8_runs(precision):
-            raise TapeoutError(f"--fp8-attention runs under an FP8 recipe; give --precision fp8 (got '{precision}'), "
-                               f"or drop --fp8-attention.")
+        if fp8_attention and not _fp8_gemms_on(precision, chip_id):  # the recipe that runs on the chip, after its fallback
+            raise TapeoutError(f"--fp8-attention runs under an FP8 recipe; --precision {precision} runs its GEMMs in "
+                               f"{_gemms_on(precision, chip_id)} on {get_chip(chip_id).id}: give --precision fp8, or drop "
+                               f"--fp8-attention.")
         fp8, fp8_from = bool(fp8_attention), "--fp8-attention"
     if user_settings.get("ep_fp8_dispatch") and not _fp8_gemms_on(precision, chip_id):  # training._ep_a2a: FP8 only
         raise TapeoutError(f"--ep-fp8-dispatch runs under an FP8 recipe (the dispatch is cast to FP8 with 1x128 scales); "
                            f"give --precision fp8 (got '{precision}'), or drop --ep-fp8-dispatch.")
-    runs = fp8 and _fp8_runs(precision)
+    runs = fp8 and _fp8_gemms_on(precision, chip_id)
+    refuse(user_settings, pins, origin_of, get_chip(chip_id), runs)
     shown = [{"setting": "precision", "value": precision, "from": precision_from},
              {"setting": "fp8_attention", "value": runs,
-              "from": fp8_from + ("" if runs or not fp8 else f" (asked; runs only under an FP8 --precision, not {precision})")}]
+              "from": fp8_from + ("" if runs or not fp8 else f" (asked; runs only where the recipe's GEMMs run FP8 on the "
+                                                             f"chip, not {precision}: {_gemms_on(precision, chip_id)})")}]
     for k in sorted(set(USER_SETTINGS) | set(settings)):
         v = settings.get(k, DEFAULTS.get(k))
         v = list(v.methods) if isinstance(v, RecomputeGate) else v  # the stack's recompute methods, as on file

@@ -209,6 +209,17 @@ def _read_specs(fname: str) -> dict[str, dict[str, Spec]]:
     return out
 
 
+def _wiring_spec(cid: str, meta: dict) -> Spec:
+    """index.yaml's `scaleup_wiring` of a chip, with its `scaleup_wiring_source`."""
+    from .topology import WIRING_KINDS
+
+    wiring, source = str(meta["scaleup_wiring"]), str(meta.get("scaleup_wiring_source", "")).strip()
+    if wiring not in WIRING_KINDS or not source:
+        raise TapeoutError(f"data/chips/index.yaml {cid}: scaleup_wiring '{wiring}' needs one of {', '.join(WIRING_KINDS)} "
+                           "and a scaleup_wiring_source naming where the wiring is documented.")
+    return Spec(wiring, "", str(meta.get("scaleup_wiring_status", "official")), source)
+
+
 @lru_cache(maxsize=1)
 def _catalog() -> dict[str, Chip]:
     index = yaml.safe_load(_data_path("chips", "index.yaml").read_text())
@@ -222,6 +233,8 @@ def _catalog() -> dict[str, Chip]:
         s.update(extra.get(cid, {}))  # extra fields never override the datasheet table
         for k, v in specs.get(cid, {}).items():
             s[k] = v
+        if meta.get("scaleup_wiring"):  # a chip wired unlike its family (e.g. an Ampere card without NVLink)
+            s["scaleup_wiring"] = _wiring_spec(cid, meta)
         chips[cid] = Chip(
             id=cid,
             name=meta.get("source_name") or meta.get("name", cid),

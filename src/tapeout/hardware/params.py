@@ -57,6 +57,22 @@ def accum_mem_bytes(tensor_memory_kib) -> float:
 
 GB = 1e9
 
+
+def scaleout_gbps(chip) -> float:
+    """Scale-out bandwidth per chip (GB/s per direction): its NIC's rate, capped by its host link where
+    the chip has no accelerator link of its own (scale-up wiring "pcie": L4, L40S, RTX cards, A10G, ...).
+    Such a card reaches its NIC only through its PCIe edge connector: GPUDirect RDMA moves the data
+    between the GPU and the NIC as PCIe peer-to-peer transactions through the switch / root complex above
+    both (NVIDIA, GPUDirect RDMA documentation, https://docs.nvidia.com/cuda/gpudirect-rdma/ 'Overview':
+    "a direct path for data exchange between the GPU and a third-party peer device using standard features
+    of PCI Express"), so no more than the GPU's PCIe link (host_link_bw_gbps) reaches the network.
+    Chips with on-die NICs or their own fabric (Gaudi RoCE ports, TPU ICI, Trainium NeuronLink, Ascend)
+    are wired otherwise and keep their NIC rate."""
+    from .node import scaleup_wiring
+
+    nic = float(chip.get("scaleout_bw_gbps"))
+    return min(nic, float(chip.get("host_link_bw_gbps"))) if scaleup_wiring(chip) == "pcie" else nic
+
 # structural kernel parameters shared by every chip, fitted on measured kernels, with sources
 KERNEL_STRUCTURE = {k: float(v["value"]) for k, v in yaml.safe_load(
     resources.files("tapeout").joinpath("data", "calibration", "kernel_structure.yaml").read_text()).items()}
@@ -376,7 +392,7 @@ class ChipParams:
             scaleup_bw=(bidir / 2.0 if bidir > 0 else float(g("host_link_bw_gbps"))) * GB,
             scaleup_latency=float(g("scaleup_latency_us")) * 1e-6,
             scaleup_domain=float(g("scaleup_domain_size")),
-            scaleout_bw=float(g("scaleout_bw_gbps")) * GB,
+            scaleout_bw=scaleout_gbps(chip) * GB,
             scaleout_latency=float(g("scaleout_latency_us")) * 1e-6,
             tdp_w=tdp,
             pj_per_flop=pj,

@@ -30,6 +30,9 @@ FAMILY_WIRING = {
     "nvidia-blackwell": "switch",
     "nvidia-ampere": "switch",
     "nvidia-ada": "pcie",
+    # GB202 RTX PRO cards (the kernel database's RTX PRO 6000 Server Edition): no NVLink, peers over PCIe Gen5 x16
+    # (ai-dynamo/aiconfigurator@5ecb4d6 systems/rtx_pro_6000_server.yaml: intra_node_bw = pcie_bw = 64 GB/s)
+    "nvidia-blackwell-rtx": "pcie",
     "amd-cdna2": "mesh",
     "amd-cdna3": "mesh",
     "amd-cdna4": "mesh",
@@ -39,6 +42,7 @@ FAMILY_WIRING = {
     "google-tpu": "torus",
     "aws-neuron": "torus",
 }
+WIRING_KINDS = ("switch", "mesh", "torus", "pcie")
 IN_SWITCH_REDUCTION = {"nvidia-hopper", "nvidia-blackwell"}
 # NCCL's compute-capability row of its tuning tables (src/graph/tuning.cc compCapIndex: >= 10.0 Blackwell, >= 9.0
 # Hopper, >= 8.0 Ampere) per family: Ampere 8.0/8.6, Ada 8.9, Hopper 9.0, Blackwell 10.0/10.3/12.0

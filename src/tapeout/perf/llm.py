@@ -117,7 +117,8 @@ def serve(
     vision = vision_load(model if isinstance(model, str) else None, cfg, images_per_request, image_size)
     pr, choices = _resolved(precision, kv_precision, c)
     if tp is not None and num_chips % tp:
-        raise TapeoutError(f"tp={tp} must divide num_chips={num_chips}.")
+        raise TapeoutError(f"--tp {tp} must divide --num-chips {num_chips} (TP groups of equal size); give a --tp that "
+                           f"divides it, or leave --tp out for the best.")
     bounded = max_tpot_s is not None or max_ttft_s is not None
     scenario = "server" if bounded else "offline"
     ttft = float(max_ttft_s) if max_ttft_s is not None else (float("inf") if bounded else None)

@@ -16,7 +16,7 @@ from ..errors import TapeoutError
 from ..precision import DTYPE_BITS, PRECISIONS, Precision, dtype_bytes, get_precision
 from .formats import chip_sparsity_factor, resolve_precision_for_chip
 from .quality import quality_loss
-from .transform import CompressionScheme, apply_compression, evaluate_compressed
+from .transform import CompressionScheme, apply_compression, evaluate_compressed, sparsity_part
 
 # the one structured-sparse pattern matrix engines run: 2 of every 4 weights (NVIDIA A100 Tensor Core GPU
 # Architecture whitepaper, 2020, "Fine-Grained Structured Sparsity"; AMD CDNA 3 ISA, SMFMAC sparse instructions)
@@ -37,14 +37,11 @@ def _register(pr: Precision) -> str:
 def sparsity_scheme(sparsity: str | None) -> CompressionScheme:
     if sparsity in (None, "", "dense", "none"):
         return CompressionScheme("dense")
-    s = sparsity.strip().lower()
-    if re.fullmatch(r"\d+:\d+", s):
-        return CompressionScheme(s, sparsity=s, quality_keys=(s,))
-    m = re.fullmatch(r"unstructured(\d+)?", s)
-    if m:
-        d = int(m.group(1) or 50) / 100.0
-        return CompressionScheme(s, sparsity="unstructured", density=d, quality_keys=(f"unstructured{int(d * 100)}",))
-    raise TapeoutError(f"sparsity '{sparsity}': use dense, N:M (e.g. 2:4) or unstructuredPCT (e.g. unstructured50).")
+    sc = sparsity_part(sparsity.strip().lower())
+    if sc is not None:
+        return sc
+    raise TapeoutError(f"sparsity '{sparsity}': use dense, N:M (e.g. 2:4), unstructured:F (F = fraction of the weights "
+                       f"kept, e.g. unstructured:0.5) or unstructuredPCT (percent kept, e.g. unstructured50).")
 
 
 def weight_bytes_factor(pr: Precision, scheme: CompressionScheme) -> float:

@@ -201,9 +201,21 @@ def combine(*schemes: CompressionScheme) -> CompressionScheme:
     return replace(out, quality_keys=tuple(keys), **kw)
 
 
+def sparsity_part(s: str) -> CompressionScheme | None:
+    """A sparsity part of a scheme: 'N:M', or the kept density as 'unstructuredPCT' (percent kept) or
+    'unstructured:F' (fraction kept; 'unstructured' alone keeps half); None if `s` is neither."""
+    if re.fullmatch(r"\d+:\d+", s):
+        return CompressionScheme(s, sparsity=s, quality_keys=(s,))
+    m = re.fullmatch(r"unstructured(?::(\d*\.?\d+)|(\d+))?", s)
+    if m is None:
+        return None
+    d = float(m.group(1)) if m.group(1) else int(m.group(2) or 50) / 100.0  # (0, 1] is checked where it is applied
+    return CompressionScheme(s, sparsity="unstructured", density=d, quality_keys=(f"unstructured{int(round(d * 100))}",))
+
+
 def parse_scheme(spec: str | CompressionScheme) -> CompressionScheme:
     """'w4a16+2:4+kv-fp8' -> one CompressionScheme. Parts: SCHEMES names, 'N:M', 'kv-DTYPE',
-    'emb-int8|int4|int2', 'emb-hashPCT', 'unstructuredPCT' (PCT = percent kept)."""
+    'emb-int8|int4|int2', 'emb-hashPCT', 'unstructuredPCT' (PCT = percent kept) or 'unstructured:F' (sparsity_part)."""
     if isinstance(spec, CompressionScheme):
         return spec
     parts = [p.strip().lower() for p in re.split(r"[+,]", spec) if p.strip()]
@@ -213,11 +225,8 @@ def parse_scheme(spec: str | CompressionScheme) -> CompressionScheme:
     for p in parts:
         if p in SCHEMES:
             out.append(SCHEMES[p])
-        elif re.fullmatch(r"\d+:\d+", p):
-            out.append(CompressionScheme(p, sparsity=p, quality_keys=(p,)))
-        elif m := re.fullmatch(r"unstructured(\d+)", p):
-            d = int(m.group(1)) / 100.0
-            out.append(CompressionScheme(p, sparsity="unstructured", density=d, quality_keys=(f"unstructured{m.group(1)}",)))
+        elif (sp := sparsity_part(p)) is not None:
+            out.append(sp)
         elif m := re.fullmatch(r"emb-hash(\d+)", p):
             out.append(CompressionScheme(p, embedding_rows_kept=int(m.group(1)) / 100.0, quality_keys=("emb-hash",)))
         elif p.startswith("kv-"):
