@@ -245,7 +245,11 @@ class _Fwd:
         core_share(stack.comm_ctas, float(np.max(p.num_cores)))  # out-of-range CTAs refused on every chip, used or not
         self.comm_ctas = stack.comm_ctas if collectives_on_cores else 0
         self.collectives_on_cores = collectives_on_cores
-        self.comm_share = core_share(self.comm_ctas, float(np.max(p.num_cores)))
+        # the share of the cores the TP communicator's CTAs take from the backward GEMM an async TP collective
+        # hides behind (perf/tp_backward); refused out of range on every chip, used or not
+        tp_share = core_share(stack.tp_ctas, float(np.max(p.num_cores)),
+                              "comm_ctas" if stack.tp_comm_ctas is None else "tp_comm_ctas")
+        self.tp_share = tp_share if collectives_on_cores else 0.0
         self.attn_ratio = attn_ratio  # (fwd, bwd) rate of the stack's attention library vs the calibrated one
         # the same in BF16 where FP8 attention was asked (None: it was not): the ring of a stack whose CP
         # attention has no FP8 path (stack.fp8_attention_cp False, TE < 1.10) runs at it (bf16_ring)
@@ -565,7 +569,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         gn = {k: f["g:" + k] / L for k in TP_GEMMS}
         cn = tp_comm_per_layer(f, L)
         tp_b = kb * gemm + (c_tp - sum(c.forward for c in cn.values())) + backward_tp_exposed(
-            gn, cn, fwd.stack.sequence_parallel, not lora, fwd.comm_share)
+            gn, cn, fwd.stack.sequence_parallel, not lora, fwd.tp_share)
     if ov is not None and lay.tp > 1:  # the stack's userbuffers overlap (perf/tp_overlap.py)
         gn = {k: f["g:" + k] / L for k in TP_GEMMS}
         cn = tp_comm_per_layer(f, L)
