@@ -62,3 +62,35 @@ def test_power_limited_variant_keeps_its_transfer_law():
     variant = dataclasses.replace(chip, nominal_tdp_w=700.0)
     assert train_clock.board_power(variant, on=True) is None
     assert train_clock.board_power(chip, on=True) is not None
+
+
+def _ceiling_rates(chip_id: str, op=BIG) -> tuple[float, float]:
+    chip = get_chip(chip_id)
+    p = ensure_vector(calibrated_params(chip))
+    ct = evaluate(OpGraph(name="x", ops=[op]), p)
+    board = train_clock.board_power(chip, on=False, ceiling_on=True)
+    return op.flops / float(train_clock.op_times(ct, p, None)[0]), op.flops / float(train_clock.op_times(ct, p, board)[0])
+
+
+def test_msmf_ceiling_applies_to_the_measured_die_at_its_tdp_only():
+    """The die's own pair or a same-silicon chip's (H100-SXM <- H200, same GH100 die at 700 W); a chip of
+    another TDP (A100 SXM 400 W vs the A100 PCIe pair at 300 W, GB200 1200 W vs B200 1000 W) has none."""
+    assert train_clock.SUSTAINED_CEILING is False
+    from tapeout.ops import PEAK_KEYS
+    h100, h200 = (train_clock.msmf_ceiling(get_chip(c)) for c in ("h100-sxm", "h200"))
+    assert h100 == pytest.approx(h200, nan_ok=True)
+    assert h100[PEAK_KEYS.index("bf16")] == pytest.approx(755.0 / get_chip("h200").peak_tflops("bf16"))
+    assert train_clock.msmf_ceiling(get_chip("a100-sxm")) is None
+    assert train_clock.msmf_ceiling(get_chip("gb200")) is None
+
+
+def test_msmf_ceiling_caps_a_burst_fit_at_the_measured_sustained_rate():
+    """B200's fit is its burst rate: an 8192^3 BF16 GEMM runs at exactly its MSMF, 1439 TFLOPS (MB-0724), FP8 at
+    2788 (MB-0725); H200's fitted 8192^3 GEMM is below its MSMF (755) and keeps its time; a memory-bound GEMM too."""
+    assert _ceiling_rates("b200")[1] / 1e12 == pytest.approx(1439.0, rel=1e-9)
+    fp8 = MatMul(name="g8", count=1, m=8192, n=8192, k=8192, a_dtype="fp8", w_dtype="fp8", math_dtype="fp8")
+    assert _ceiling_rates("b200", fp8)[1] / 1e12 == pytest.approx(2788.0, rel=1e-9)
+    burst, capped = _ceiling_rates("h200")
+    assert capped == burst and burst / 1e12 < 755.0
+    gemv = MatMul(name="gemv", count=1, m=1, n=8192, k=8192)
+    assert _ceiling_rates("b200", gemv)[1] == pytest.approx(_ceiling_rates("b200", gemv)[0], rel=1e-12)

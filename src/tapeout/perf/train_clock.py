@@ -21,6 +21,13 @@ their time, as in the serving law; a power-limited variant (chip nominal_tdp_w) 
 efficiency (perf/calibration._power_cap) and no clock here; `--kernels` measured GEMMs keep their time.
 
 Switch SUSTAINED_CLOCK (off): sized in docs/notes/issue-18.md (Round stop-34, issue-34tr).
+
+A narrower statement needs no law and caps nothing twice: no GEMM of a training step runs faster than the best
+GEMM the same board sustains at its power limit, the measured MSMF of its die at its TDP (power_cap_msmf.yaml: the
+chip itself or a chip of the same silicon, perf/fit/same_silicon.py: H100-SXM takes H200's). Per format measured:
+    t_GEMM >= FLOPs / (MSMF / peak x peak)
+(H200 / H100-SXM BF16 0.763 and FP8 0.684 of peak vs fitted 0.780 / 0.710; B200 0.640 / 0.620 vs 0.776 / 0.763;
+A100 PCIe 0.827, above its fit). A chip with no measured pair keeps its fit. Switch SUSTAINED_CEILING (off).
 """
 
 from __future__ import annotations
@@ -32,38 +39,77 @@ import numpy as np
 # price training GEMMs at the power-capped sustained clock (module docstring); False: at the burst clock of the
 # fitted calibration (the pricing before round stop-34)
 SUSTAINED_CLOCK = False
+# no training GEMM above the die's measured sustained MSMF at its TDP (module docstring); False: none
+SUSTAINED_CEILING = False
 
 
 @dataclass(frozen=True)
 class BoardPower:
     """What the cap law needs of one chip: per-PEAK_KEYS power density (W per BF16-equivalent TFLOP/s),
     the board energy per BF16-equivalent FLOP at boost on N7 (pJ) and the node's energy scale vs N7."""
-    power_density: tuple
-    pj_flop_n7: float
-    energy_scale: float
+    power_density: tuple | None = None  # None: no cap law (the ceiling alone)
+    pj_flop_n7: float = 0.0
+    energy_scale: float = 1.0
+    ceiling: tuple | None = None  # per PEAK_KEYS, the sustained MSMF's fraction of peak (nan: none measured)
 
 
-def board_power(chip, on: bool | None = None) -> BoardPower | None:
-    """The chip's BoardPower where the switch (`on`, default SUSTAINED_CLOCK) is on and the chip has a TDP and a
-    process node; None otherwise (no cap priced) and for a power-limited variant (module docstring)."""
-    if not (SUSTAINED_CLOCK if on is None else on) or getattr(chip, "nominal_tdp_w", None):
+def msmf_ceiling(chip) -> tuple | None:
+    """Per PEAK_KEYS, MSMF / peak of the chip's die at its TDP (power_cap_msmf.yaml pairs of the chip or of a chip of
+    the same silicon; nan where that format has no pair); None when no pair applies."""
+    from importlib import resources
+
+    import yaml
+
+    from ..hardware.catalog import get_chip, resolve_chip_id
+    from ..ops import PEAK_KEYS
+    from .fit.same_silicon import same_silicon, silicon_key
+
+    pairs = yaml.safe_load(resources.files("tapeout").joinpath("data", "calibration", "power_cap_msmf.yaml").read_text())["pairs"]
+    key = silicon_key(chip)
+    out = [float("nan")] * len(PEAK_KEYS)
+    for r in pairs:
+        pc = get_chip(resolve_chip_id(r["chip"]))
+        if (pc.id == chip.calibration_id and not getattr(chip, "nominal_tdp_w", None)) or same_silicon(silicon_key(pc), key):
+            out[PEAK_KEYS.index(r["format"])] = float(r["msmf_tflops"]) / float(pc.peak_tflops(r["format"]))
+    return None if all(np.isnan(out)) else tuple(out)
+
+
+def board_power(chip, on: bool | None = None, ceiling_on: bool | None = None) -> BoardPower | None:
+    """The chip's BoardPower: the cap law where the switch (`on`, default SUSTAINED_CLOCK) is on and the chip has a
+    TDP and a process node, not for a power-limited variant; the measured MSMF ceiling where `ceiling_on` (default
+    SUSTAINED_CEILING) is on and a pair applies (module docstring). None when neither applies."""
+    law = ceil = None
+    if (SUSTAINED_CLOCK if on is None else on) and not getattr(chip, "nominal_tdp_w", None):
+        from .kernel_fit import format_power_density, held_cap_energy
+        from .power_cap import node_energy_scale
+
+        tdp = chip.get("tdp_w") if hasattr(chip, "get") else None
+        if isinstance(tdp, (int, float)) and tdp > 0 and chip.get("process_node"):
+            law = (tuple(float(x) for x in format_power_density(chip)), held_cap_energy(), node_energy_scale(chip))
+    if SUSTAINED_CEILING if ceiling_on is None else ceiling_on:
+        ceil = msmf_ceiling(chip)
+    if law is None and ceil is None:
         return None
-    from .kernel_fit import format_power_density, held_cap_energy
-    from .power_cap import node_energy_scale
-
-    tdp = chip.get("tdp_w") if hasattr(chip, "get") else None
-    if not isinstance(tdp, (int, float)) or tdp <= 0 or not chip.get("process_node"):
-        return None
-    return BoardPower(tuple(float(x) for x in format_power_density(chip)), held_cap_energy(), node_energy_scale(chip))
+    return BoardPower(*(law or (None, 0.0, 1.0)), ceiling=ceil)
 
 
 def op_times(cost, p, board: BoardPower | None) -> np.ndarray:
     """Per op of an evaluated table (one design point): its time, every GEMM at the sustained clock when
     `board` is given (power_cap.capped_time), else as evaluated."""
     n = len(cost.table)
+    t = np.asarray(cost.time, dtype=float).reshape(n, -1).max(axis=1)
     if board is None:
-        return np.asarray(cost.time, dtype=float).reshape(n, -1).max(axis=1)
+        return t
+    from ..ops import PEAK_KEYS
+    from .opcost import K_MATMUL
     from .power_cap import capped_time
 
-    peaks = np.asarray(p.peak_flops, dtype=float).reshape(len(board.power_density), -1).max(axis=1)
-    return capped_time(cost, peaks, np.asarray(board.power_density), board.pj_flop_n7, board.energy_scale)
+    peaks = np.asarray(p.peak_flops, dtype=float).reshape(len(PEAK_KEYS), -1).max(axis=1)
+    if board.power_density is not None:
+        t = capped_time(cost, peaks, np.asarray(board.power_density), board.pj_flop_n7, board.energy_scale)
+    if board.ceiling is not None:  # no GEMM faster than the die's sustained MSMF of its format
+        tab = cost.table
+        rate = peaks[tab.peak_key] * np.asarray(board.ceiling)[tab.peak_key]
+        floor = np.where((tab.kind == K_MATMUL) & (rate > 0), tab.flops / np.where(rate > 0, rate, 1.0), 0.0)
+        t = np.maximum(t, np.nan_to_num(floor))
+    return t
