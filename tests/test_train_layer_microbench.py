@@ -51,8 +51,8 @@ MODEL = {k: layer_times(r) for k, r in ROWS.items()}
 
 @pytest.mark.parametrize("rid", sorted(ROWS))
 def test_layer_within_25_percent_of_korthikanti_table4(rid):
-    """Stated error: 25%. The model is below every row (-11% to -22%, docs/notes/issue-18.md round stop-31):
-    the remaining gap is named there, not fitted."""
+    """Stated error: 25%. The model is below every row (-10% to -19% with the TP channels' SM share of round
+    stop-34; -10% to -22% before, docs/notes/issue-18.md round stop-31): the remaining gap is named there, not fitted."""
     r, (f, b) = ROWS[rid], MODEL[rid]
     assert f * 1e3 == pytest.approx(float(r["forward_ms"]), rel=0.25)
     assert b * 1e3 == pytest.approx(float(r["backward_ms"]), rel=0.25)
@@ -91,3 +91,60 @@ def test_unfused_core_keeps_its_scores_without_recompute():
         unf = device_memory(cfg, lay, [cfg.num_hidden_layers], 1, s, fused_attention=False)
         fused = device_memory(cfg, lay, [cfg.num_hidden_layers], 1, s)
         assert unf["act"] - fused["act"] == pytest.approx(extra * cfg.num_hidden_layers)
+
+
+def _lt1(**stack):
+    """LT-0001's setup through the training engine (as layer_check.layer_times), with the given stack settings."""
+    import dataclasses
+
+    import numpy as np
+
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.perf.calibration import calibrated_params
+    from tapeout.perf.layer_check import layer_model
+    r = ROWS["LT-0001"]
+    p = calibrated_params(get_chip(r["chip"]))
+    p = dataclasses.replace(p, mem_capacity=np.asarray(p.mem_capacity, dtype=float) * 1e3)
+    res = train(layer_model(r), r["chip"], 8, 4 * 2048, 2048, "bf16", params=p, tp=8, pp=1, cp=1, mbs=4, zero=1,
+                recompute="none", sequence_parallel=False, attention_kernel="unfused", **stack)
+    return res, float(np.max(p.num_cores))
+
+
+def test_tp_channels_take_their_share_of_the_hidden_backward_all_reduces():
+    """Closed form (perf/tp_backward.py, comm_contention: exposed = max(c - g, f c)): without sequence
+    parallelism each block's dgrad all-reduce (the forward's, c per block) hides behind its column GEMM's
+    wgrad (c < g on this layer), so n CTAs on S SMs add exactly (n / S) x c per block to the backward: the
+    two blocks' c is the forward's exposed TP time per layer."""
+    r0, cores = _lt1(tp_comm_ctas=0)
+    r24, _ = _lt1(tp_comm_ctas=24)
+    b = r0.breakdown
+    c_layer = b["exposed_comm_s"]["tp_allreduce"] / (48 * b["m"])  # the two forward all-reduces, per layer
+    assert cores == 108  # A100: 108 SMs (NVIDIA A100 Tensor Core GPU Architecture whitepaper)
+    assert r24.breakdown["B_layer"] - b["B_layer"] == pytest.approx(24 / cores * c_layer, rel=1e-9)
+    assert r24.breakdown["F_layer"] == b["F_layer"]  # the forward all-reduces block: nothing runs beside them
+
+
+def test_tp_ctas_default_to_comm_ctas_and_refuse_bad_input():
+    """None (the default) takes the DP setting comm_ctas, the rule before tp_comm_ctas; a number overrides it."""
+    same = _lt1(comm_ctas=8)[0].breakdown["B_layer"]
+    assert _lt1(comm_ctas=8, tp_comm_ctas=8)[0].breakdown["B_layer"] == same
+    assert _lt1(comm_ctas=8, tp_comm_ctas=0)[0].breakdown["B_layer"] < same
+    for bad in (-1, True, 2.5, 54):  # 54 of 108 SMs: half the chip, refused by comm_contention.core_share
+        with pytest.raises(TapeoutError, match="tp_comm_ctas"):
+            _lt1(tp_comm_ctas=bad)
+
+
+def test_tp_channels_move_every_row_toward_table4():
+    """The TP channels' share (layer_times.csv tp_comm_ctas, NCCL's 24 on an 8-GPU A100 NVSwitch node) lengthens
+    every row's backward, never its forward, and no row passes its measurement (the rest of the gap is named in
+    docs/notes/issue-18.md, not fitted)."""
+    import tapeout.perf.layer_check as lc
+    for rid, r in ROWS.items():
+        lc.TP_COMM_CTAS = False
+        try:
+            off = layer_times(r)
+        finally:
+            lc.TP_COMM_CTAS = True
+        on = MODEL[rid]
+        assert on[0] == off[0]
+        assert off[1] < on[1] < float(r["backward_ms"]) * 1e-3

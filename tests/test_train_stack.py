@@ -135,11 +135,16 @@ def test_yes_no_stack_features_reject_strings(feature):
 
 def test_dp_cta_cap_sets_the_overlapped_collectives_cores():
     """A stack's MEGATRON_CORE_DP_MAX_CTAS (nccl_max_ctas.dp, wired) is the cores an overlapped DP collective
-    occupies; the NeMo 23.09 stack on file (v3.1 config_common.sh) caps it at 8. A malformed cap names the field."""
-    caps = {"p2p": 2, "dp": 8, "tp": 8, "amax": 1, "embedding": 2, "mp": 2, "min_channels": 4}
-    assert stack_settings(_stack(nccl_max_ctas=caps), {}, {}, False)[1] == {"comm_ctas": 8}
+    occupies, and its MEGATRON_CORE_TP_MAX_CTAS (nccl_max_ctas.tp) those of the async backward TP collectives;
+    the NeMo 23.09 stack on file (v3.1 config_common.sh) caps both at 8. A stack without a TP cap leaves
+    tp_comm_ctas None (the TP collectives take comm_ctas). A malformed cap names the field."""
+    caps = {"p2p": 2, "dp": 8, "tp": 6, "amax": 1, "embedding": 2, "mp": 2, "min_channels": 4}
+    assert stack_settings(_stack(nccl_max_ctas=caps), {}, {}, False)[1] == {"comm_ctas": 8, "tp_comm_ctas": 6}
+    assert stack_settings(_stack(nccl_max_ctas={"dp": 4}), {}, {}, False)[1] == {"comm_ctas": 4, "tp_comm_ctas": None}
     v31 = find_stack("NeMo Framework Release 23.09", "v3.1")
     assert stack_settings(v31, {}, {}, False)[1]["comm_ctas"] == 8
-    for bad in ({"tp": 8}, 8, {"dp": "8"}, {"dp": -1}, {"dp": True}):  # YAML `dp: true` is not a count
+    assert stack_settings(v31, {}, {}, False)[1]["tp_comm_ctas"] == 8
+    for bad in ({"tp": 8}, 8, {"dp": "8"}, {"dp": -1}, {"dp": True}, {"dp": None},
+                {"dp": 8, "tp": -2}, {"dp": 8, "tp": "8"}):  # YAML `dp: true` is not a count
         with pytest.raises(TapeoutError, match="nccl_max_ctas"):
             stack_settings(_stack(nccl_max_ctas=bad), {}, {}, False)

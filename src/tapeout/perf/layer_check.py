@@ -7,6 +7,10 @@ forward `F_layer` and backward `B_layer`, recompute included) at the row's layou
 one pipeline stage, no data parallelism, the row's tensor parallelism, micro-batch, sequence
 parallelism, recompute and attention kernel. The memory check is lifted (the row timed a layer; the
 run fitted on its GPUs), nothing else changes.
+
+The row's NCCL channel count (`tp_comm_ctas`, NCCL's default on the row's node, sourced in the file) is the
+cores the backward's async TP collectives take from the GEMM they hide behind (perf/tp_backward.py:
+exposed max(c - g, f c), f = CTAs / SMs), behind the switch TP_COMM_CTAS.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from .calibration import calibrated_params
 from .training import train
 
 BOOL = {"true": True, "false": False}
+# the row's TP communicator channels occupy their SMs beside the backward GEMMs (layer_times.csv tp_comm_ctas);
+# False: the TP collectives take no cores (the pricing before round stop-34)
+TP_COMM_CTAS = True
 
 
 @lru_cache(maxsize=1)
@@ -50,5 +57,5 @@ def layer_times(row: dict, fitted: dict | None = None) -> tuple[float, float]:
     tp, mbs, seq = int(row["tp"]), int(row["mbs"]), int(row["seq"])
     r = train(layer_model(row), chip, tp, mbs * seq, seq, "bf16", params=p, tp=tp, pp=1, cp=1, mbs=mbs, zero=1,
               recompute=row["recompute"], sequence_parallel=BOOL[row["sequence_parallel"]],
-              attention_kernel=row["attention_kernel"])
+              attention_kernel=row["attention_kernel"], tp_comm_ctas=int(row["tp_comm_ctas"]) if TP_COMM_CTAS else 0)
     return r.breakdown["F_layer"], r.breakdown["B_layer"]

@@ -21,6 +21,12 @@ CoreAttention (batched GEMMs, softmax and dropout over the materialised s x s sc
 compute it hides behind runs on the other cores (perf/comm_contention.py). 0: free (the default:
 a stack that does not cap its DP communicator's CTAs); a stack on file with the cap
 (training_stacks.yaml nccl_max_ctas, NeMo 23.09: 8) sets it, and the result's notes show the share.
+`tp_comm_ctas`: CTAs the tensor-parallel communicator's collectives occupy where the backward runs them
+asynchronously beside a GEMM (perf/tp_backward.py: the dgrad all-reduce / reduce-scatter behind the wgrad
+GEMM, the input re-gather behind the dgrad GEMM); that GEMM runs on the other cores meanwhile. None (the
+default): the TP collectives take `comm_ctas` (the rule before this setting). A stack that caps its TP
+communicator (training_stacks.yaml nccl_max_ctas tp, NeMo 23.09: 8) or a run whose NCCL channel count is
+on file (data/measured/layer_times.csv: NCCL's 24 coll channels on an 8-GPU A100 NVSwitch node) sets it.
 `fixed_microbatch_group`: the stack's interleaved schedule runs the micro-batches in groups of exactly PP
 (Megatron-Core before `microbatch_group_size_per_vp_stage`), so a layout with VP > 1 needs m a multiple of
 PP (perf/pipeline_p2p.fixed_group_rule); the search keeps only those. Default False: the current schedule's
@@ -103,7 +109,7 @@ all-to-all of the k permuted copies of every token (token_dispatcher.py MoEAllto
 the combine BF16 (DeepSeek-V3's recipe, arXiv:2412.19437 Sec. 3.3.2). Default False: Megatron-Core dispatches
 the BF16 hidden states, flex/DeepEP included (megatron/core/transformer/moe/fused_a2a.py @02ad939b:
 get_hidden_bytes = hidden x max(element_size, 2); HybridEP "we do not support fp8 dispatch").
-Every switch above is True or False and comm_ctas a whole number >= 0: anything else is refused.
+Every switch above is True or False, comm_ctas a whole number >= 0 and tp_comm_ctas one or None: anything else is refused.
 """
 
 from __future__ import annotations
@@ -131,6 +137,7 @@ class StackFeatures:
     grad_sync: str = "fp32"  # gradient buffer and DP reduce-scatter dtype (perf/train_memory)
     attention_kernel: str = "cudnn"  # attention library (perf/train_attention)
     comm_ctas: int = 0  # cores an overlapped collective occupies (perf/comm_contention)
+    tp_comm_ctas: int | None = None  # cores an async backward TP collective occupies (perf/tp_backward; None: comm_ctas)
     overlap_p2p: bool = True  # pipeline sends behind compute (perf/pipeline_p2p)
     p2p_blocking_warmup: bool = False  # later Megatron-Core: warm-up / cool-down sends held (perf/pipeline_p2p)
     p2p_forward_send_wait: bool = False  # Megatron-LM 260cba71: steady-state forward sends waited on (perf/pipeline_p2p)
@@ -164,6 +171,10 @@ class StackFeatures:
         if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or c < 0:
             raise TapeoutError(f"stack setting comm_ctas = {c!r}: give a whole number >= 0 of CTAs (one core each) "
                                f"an overlapped DP / CP collective occupies; 0 for none (perf/comm_contention.py).")
+        t = self.tp_comm_ctas
+        if t is not None and (isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)) or t < 0):
+            raise TapeoutError(f"stack setting tp_comm_ctas = {t!r}: give a whole number >= 0 of CTAs (one core each) "
+                               f"an async backward TP collective occupies, or None to take comm_ctas (perf/tp_backward.py).")
         if self.elementwise_chain is not None:
             chain_ops(self.elementwise_chain)
         if self.eager_layer is not None or self.host_cpu is not None:
@@ -183,6 +194,11 @@ class StackFeatures:
         if not isinstance(self.fabric, Fabric):
             raise TapeoutError(f"fabric must be a hardware.fabric.Fabric (hardware.fabric.get_fabric builds one from a "
                                f"cluster name); got {type(self.fabric).__name__}.")
+
+    @property
+    def tp_ctas(self) -> int:
+        """CTAs an async backward TP collective occupies: tp_comm_ctas, else comm_ctas."""
+        return self.comm_ctas if self.tp_comm_ctas is None else self.tp_comm_ctas
 
     @classmethod
     def from_settings(cls, settings: dict, fabric: Fabric | None = None) -> "StackFeatures":

@@ -37,8 +37,9 @@ Wired features (perf/training.train arguments they decide):
                              perf/vocab_padding.py)
   nccl_max_ctas              the stack's per-communicator NCCL CTA caps: the data-parallel one sizes the
                              cores an overlapped DP / CP collective occupies (comm_ctas;
-                             perf/comm_contention.py), the cap taken as the channel count (assumed to
-                             bind; the result's notes show the share)
+                             perf/comm_contention.py), the tensor-parallel one those of its async
+                             backward collectives (tp_comm_ctas; perf/tp_backward.py), each cap taken as
+                             the channel count (assumed to bind; the result's notes show the DP share)
   eager_layer                the layer type (data/software/host_issue.yaml) the stack issues from the CPU
                              when a run captures no CUDA graphs (eager_layer; perf/host_issue.py,
                              perf/train_host.py): set on a run whose layer_cuda_graph, the submission's
@@ -157,12 +158,17 @@ def _flag(stack: TrainingStack, feature: str) -> bool:
     return v
 
 
-def _dp_ctas(caps) -> int:
-    """The data-parallel communicator's CTA cap of a stack's `nccl_max_ctas` ({dp: n, ...})."""
-    if not isinstance(caps, dict) or not isinstance(caps.get("dp"), int) or isinstance(caps["dp"], bool) or caps["dp"] < 0:
+def _ctas(caps, comm: str = "dp") -> int | None:
+    """A communicator's CTA cap in a stack's `nccl_max_ctas` ({dp: n, tp: n, ...}): the data-parallel one
+    is required, another one None where the stack does not cap it."""
+    if not isinstance(caps, dict) or (comm == "dp" and caps.get("dp") is None):
         raise TapeoutError(f"nccl_max_ctas = {caps!r}: give a mapping with dp: <CTAs of the data-parallel communicator, "
                            f"an integer >= 0> (data/software/training_stacks.yaml).")
-    return caps["dp"]
+    v = caps.get(comm)
+    if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+        raise TapeoutError(f"nccl_max_ctas {comm} = {v!r}: give the CTAs of the {comm} communicator, an integer >= 0 "
+                           f"(data/software/training_stacks.yaml).")
+    return v
 
 
 def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_attention: bool,
@@ -211,7 +217,9 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
     if stack.value("make_vocab_size_divisible_by") is not None:
         settings["vocab_divisible_by"] = stack.value("make_vocab_size_divisible_by")
     if dict((f, w) for f, _, w in stack.features).get("nccl_max_ctas"):
-        settings["comm_ctas"] = _dp_ctas(stack.value("nccl_max_ctas"))
+        settings["comm_ctas"] = _ctas(stack.value("nccl_max_ctas"))
+        # the TP communicator's cap: the cores its async backward collectives take (perf/tp_backward)
+        settings["tp_comm_ctas"] = _ctas(stack.value("nccl_max_ctas"), "tp")
     if dict((f, w) for f, _, w in stack.features).get("attention_kernel"):
         settings["attention_kernel"] = stack.value("attention_kernel")
     if stack.value("elementwise_chain") is not None:

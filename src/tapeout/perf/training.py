@@ -26,7 +26,11 @@ Time per micro-batch on one stage (the op graph of workloads/llm.py for one forw
            calibration, whose GEMM rate carries its own epilogue, and on chips whose cores hold two
            or more accumulator tiles, opcost.accumulator_stages)
   TP collectives run after their GEMMs, or overlapped with them as the run's stack does it
-  (`tp_overlap`: Transformer Engine userbuffers, perf/tp_overlap.py, with the SMs it takes)
+  (`tp_overlap`: Transformer Engine userbuffers, perf/tp_overlap.py, with the SMs it takes; without it
+  the backward's async TP collectives on the TP communicator's `tp_comm_ctas`, perf/tp_backward.py)
+  GEMMs at the fitted calibration's clock; the board's power-capped sustained clock behind
+  perf/train_clock.SUSTAINED_CLOCK (off: the fit's bursts and the law would cap some chips twice), the die's
+  measured sustained MSMF as a ceiling behind SUSTAINED_CEILING (off)
 Step = (m + (p-1)/v) x (F + B) + exposed pipeline sends + exposed DP communication + optimizer
   pipeline sends (perf/pipeline_p2p.py): all of them when blocking; under overlap_p2p_comm the
   fill/drain hops and the loop-backs to the first device that the schedule's group of N = PP
@@ -134,6 +138,7 @@ from .train_recipe import (Recipe, copy_bytes, gather_bytes, get_recipe, resolve
 from ..formats import format_bits
 from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
+from .train_clock import BoardPower, board_power, op_times
 from .unfused_attention import UNFUSED, core_attention_ops
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .train_loss import logits_dtype, loss_ops
@@ -234,9 +239,10 @@ class _Fwd:
     def __init__(self, cfg, p, pr, topo, stack: StackFeatures = StackFeatures(), fp8_attention: bool = False,
                  lora: bool = False, recipe: Recipe | None = None, attn_ratio: tuple[float, float] = (1.0, 1.0),
                  gemms: MeasuredGemms | None = None, bf16_attn_ratio: tuple[float, float] | None = None,
-                 collectives_on_cores: bool = True):
+                 collectives_on_cores: bool = True, board: BoardPower | None = None):
         self.cfg, self.p, self.pr, self.topo = cfg, p, pr, topo
         self.gemms = gemms  # --kernels: the chip's measured GEMM times replace the fitted model's (perf/gemm_table)
+        self.board = board  # GEMMs at the board's power-capped sustained clock (perf/train_clock; None: burst clock)
         self.stack = stack  # the stack's settings (perf/stack_features; read by evaluate_layout too)
         if stack.lm_loss is not None:
             loss_ops(stack.lm_loss, 1.0)  # an unknown loss is refused here, before any layout is costed
@@ -245,7 +251,11 @@ class _Fwd:
         core_share(stack.comm_ctas, float(np.max(p.num_cores)))  # out-of-range CTAs refused on every chip, used or not
         self.comm_ctas = stack.comm_ctas if collectives_on_cores else 0
         self.collectives_on_cores = collectives_on_cores
-        self.comm_share = core_share(self.comm_ctas, float(np.max(p.num_cores)))
+        # the share of the cores the TP communicator's CTAs take from the backward GEMM an async TP collective
+        # hides behind (perf/tp_backward); refused out of range on every chip, used or not
+        tp_share = core_share(stack.tp_ctas, float(np.max(p.num_cores)),
+                              "comm_ctas" if stack.tp_comm_ctas is None else "tp_comm_ctas")
+        self.tp_share = tp_share if collectives_on_cores else 0.0
         self.attn_ratio = attn_ratio  # (fwd, bwd) rate of the stack's attention library vs the calibrated one
         # the same in BF16 where FP8 attention was asked (None: it was not): the ring of a stack whose CP
         # attention has no FP8 path (stack.fp8_attention_cp False, TE < 1.10) runs at it (bf16_ring)
@@ -259,9 +269,7 @@ class _Fwd:
         if not g.ops:
             return 0.0
         ct = evaluate(g, self.p)
-        t = ct.table
-        times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
-        return float((times * t.count).sum())
+        return float((op_times(ct, self.p, self.board) * ct.table.count).sum())
 
     def cfg_at(self, tp: int):
         """The model as the stack runs it at tensor-parallel size `tp`: its padded vocabulary (perf/vocab_padding)."""
@@ -347,7 +355,7 @@ class _Fwd:
                     "head_loss_b": self._time(OpGraph(name="loss_bwd", ops=[lb]))}
         ct = evaluate(g, self.p)
         t = ct.table
-        times = np.asarray(ct.time, dtype=float).reshape(len(t), -1).max(axis=1)
+        times = op_times(ct, self.p, self.board)
         if self.gemms is not None:  # the measured GEMM, its quantize taken off: the recipe's casts are priced above
             for i, op in enumerate(t.ops):
                 measured = self.gemms.time(op, self.p) if isinstance(op, MatMul) else None
@@ -565,7 +573,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         gn = {k: f["g:" + k] / L for k in TP_GEMMS}
         cn = tp_comm_per_layer(f, L)
         tp_b = kb * gemm + (c_tp - sum(c.forward for c in cn.values())) + backward_tp_exposed(
-            gn, cn, fwd.stack.sequence_parallel, not lora, fwd.comm_share)
+            gn, cn, fwd.stack.sequence_parallel, not lora, fwd.tp_share)
     if ov is not None and lay.tp > 1:  # the stack's userbuffers overlap (perf/tp_overlap.py)
         gn = {k: f["g:" + k] / L for k in TP_GEMMS}
         cn = tp_comm_per_layer(f, L)
@@ -1042,7 +1050,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                      f"{src['stack']} {src['stack_version']} (grouped GEMMs and formats it lacks: fitted model)")
     fwd = _Fwd(cfg, p, pr, topo, stack, fp8_attention=fp8_attention and fp8_gain is None, lora=lora, recipe=recipe,
                attn_ratio=ratio or (1.0, 1.0), gemms=gemms, bf16_attn_ratio=bf16_ratio,
-               collectives_on_cores=bool(c.get("collectives_on_cores", False)))
+               collectives_on_cores=bool(c.get("collectives_on_cores", False)), board=board_power(c))
     domain = int(np.max(p.scaleup_domain))
 
     gate = stack.recompute_gate  # the recompute methods the stack runs (perf/recompute_gate; None: every one)

@@ -1,0 +1,115 @@
+"""The clock a training step's GEMMs run at: the board's power-capped sustained clock, not the burst clock.
+
+A training step keeps the tensor cores busy back to back for seconds to minutes, so the board sits at its
+power limit and its power controller holds the clock below boost. The GEMM microbenchmarks the fitted
+calibration (data/calibration/fitted.yaml, `tapeout calibrate`) reads are short bursts: mamf-finder's MAMF
+(B200 1745 TFLOPS fitted vs its burst pair MAMF 1737 and its sustained MSMF 1439, H200 850 vs 755, A100 PCIe
+285 vs 258; stas00/ml-engineering mamf-finder v4, data/calibration/power_cap_msmf.yaml) and the CUDA-graph
+replay sweeps. The same law serving's --kernels calibration prices (perf/power_cap.py, not changed here):
+
+    f / f_boost = min(1, (TDP / (busy x e x peak))^(1/3)),   busy = the GEMM's FLOP rate / peak at boost,
+
+e = pj_flop_n7 x the node's energy scale, pj_flop_n7 held at the sustained-vs-boost pairs' geometric mean
+(perf/kernel_fit.held_cap_energy, microbenchmarks only); a GEMM's compute time grows by f_boost / f, a
+memory-bound one hides it (power_cap.capped_time).
+
+What it does not know, so the term is an upper bound where it binds: a step also runs collectives, memory-bound
+kernels and bubbles at lower power, which a controller averaging over its window gives back as clock; and
+a fitted efficiency read from a benchmark that ran long enough to throttle (mamf-finder v1-3's brute-force
+search: H100 MAMF 794.5 vs H200 pair MAMF 850) would be capped twice. Attention kernels (kind attention) keep
+their time, as in the serving law; a power-limited variant (chip nominal_tdp_w) keeps its transfer-law
+efficiency (perf/calibration._power_cap) and no clock here; `--kernels` measured GEMMs keep their time.
+
+Switch SUSTAINED_CLOCK (off): sized in docs/notes/issue-18.md (Round stop-34, issue-34tr).
+
+A narrower statement needs no law and caps nothing twice: no GEMM of a training step runs faster than the best
+GEMM the same board sustains at its power limit, the measured MSMF of its die at its TDP (power_cap_msmf.yaml: the
+chip itself or a chip of the same silicon, perf/fit/same_silicon.py: H100-SXM takes H200's). Per format measured:
+    t_GEMM >= FLOPs / (MSMF / peak x peak)
+(H200 / H100-SXM BF16 0.763 and FP8 0.684 of peak vs fitted 0.780 / 0.710; B200 0.640 / 0.620 vs 0.776 / 0.763;
+A100 PCIe 0.827, above its fit). A chip with no measured pair keeps its fit. Switch SUSTAINED_CEILING (off).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# price training GEMMs at the power-capped sustained clock (module docstring); False: at the burst clock of the
+# fitted calibration (the pricing before round stop-34)
+SUSTAINED_CLOCK = False
+# no training GEMM above the die's measured sustained MSMF at its TDP (module docstring); False: none
+SUSTAINED_CEILING = False
+
+
+@dataclass(frozen=True)
+class BoardPower:
+    """What the cap law needs of one chip: per-PEAK_KEYS power density (W per BF16-equivalent TFLOP/s),
+    the board energy per BF16-equivalent FLOP at boost on N7 (pJ) and the node's energy scale vs N7."""
+    power_density: tuple | None = None  # None: no cap law (the ceiling alone)
+    pj_flop_n7: float = 0.0
+    energy_scale: float = 1.0
+    ceiling: tuple | None = None  # per PEAK_KEYS, the sustained MSMF's fraction of peak (nan: none measured)
+
+
+def msmf_ceiling(chip) -> tuple | None:
+    """Per PEAK_KEYS, MSMF / peak of the chip's die at its TDP (power_cap_msmf.yaml pairs of the chip or of a chip of
+    the same silicon; nan where that format has no pair); None when no pair applies."""
+    from importlib import resources
+
+    import yaml
+
+    from ..hardware.catalog import get_chip, resolve_chip_id
+    from ..ops import PEAK_KEYS
+    from .fit.same_silicon import same_silicon, silicon_key
+
+    pairs = yaml.safe_load(resources.files("tapeout").joinpath("data", "calibration", "power_cap_msmf.yaml").read_text())["pairs"]
+    key = silicon_key(chip)
+    out = [float("nan")] * len(PEAK_KEYS)
+    for r in pairs:
+        pc = get_chip(resolve_chip_id(r["chip"]))
+        if (pc.id == chip.calibration_id and not getattr(chip, "nominal_tdp_w", None)) or same_silicon(silicon_key(pc), key):
+            out[PEAK_KEYS.index(r["format"])] = float(r["msmf_tflops"]) / float(pc.peak_tflops(r["format"]))
+    return None if all(np.isnan(out)) else tuple(out)
+
+
+def board_power(chip, on: bool | None = None, ceiling_on: bool | None = None) -> BoardPower | None:
+    """The chip's BoardPower: the cap law where the switch (`on`, default SUSTAINED_CLOCK) is on and the chip has a
+    TDP and a process node, not for a power-limited variant; the measured MSMF ceiling where `ceiling_on` (default
+    SUSTAINED_CEILING) is on and a pair applies (module docstring). None when neither applies."""
+    law = ceil = None
+    if (SUSTAINED_CLOCK if on is None else on) and not getattr(chip, "nominal_tdp_w", None):
+        from .kernel_fit import format_power_density, held_cap_energy
+        from .power_cap import node_energy_scale
+
+        tdp = chip.get("tdp_w") if hasattr(chip, "get") else None
+        if isinstance(tdp, (int, float)) and tdp > 0 and chip.get("process_node"):
+            law = (tuple(float(x) for x in format_power_density(chip)), held_cap_energy(), node_energy_scale(chip))
+    if SUSTAINED_CEILING if ceiling_on is None else ceiling_on:
+        ceil = msmf_ceiling(chip)
+    if law is None and ceil is None:
+        return None
+    return BoardPower(*(law or (None, 0.0, 1.0)), ceiling=ceil)
+
+
+def op_times(cost, p, board: BoardPower | None) -> np.ndarray:
+    """Per op of an evaluated table (one design point): its time, every GEMM at the sustained clock when
+    `board` is given (power_cap.capped_time), else as evaluated."""
+    n = len(cost.table)
+    t = np.asarray(cost.time, dtype=float).reshape(n, -1).max(axis=1)
+    if board is None:
+        return t
+    from ..ops import PEAK_KEYS
+    from .opcost import K_MATMUL
+    from .power_cap import capped_time
+
+    peaks = np.asarray(p.peak_flops, dtype=float).reshape(len(PEAK_KEYS), -1).max(axis=1)
+    if board.power_density is not None:
+        t = capped_time(cost, peaks, np.asarray(board.power_density), board.pj_flop_n7, board.energy_scale)
+    if board.ceiling is not None:  # no GEMM faster than the die's sustained MSMF of its format
+        tab = cost.table
+        rate = peaks[tab.peak_key] * np.asarray(board.ceiling)[tab.peak_key]
+        floor = np.where((tab.kind == K_MATMUL) & (rate > 0), tab.flops / np.where(rate > 0, rate, 1.0), 0.0)
+        t = np.maximum(t, np.nan_to_num(floor))
+    return t
