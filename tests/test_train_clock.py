@@ -22,9 +22,14 @@ def _rates(chip_id: str, op=BIG) -> tuple[float, float]:
     return op.flops / t0, op.flops / t1
 
 
-def test_switch_off_by_default_prices_nothing():
+def test_default_is_the_measured_ceiling_not_the_cap_law():
+    """Defaults: the cap law off (it would cap throttled fits twice), the measured MSMF ceiling on; a chip with no
+    measured pair (GB200 at 1,200 W) gets neither."""
     assert train_clock.SUSTAINED_CLOCK is False
-    assert train_clock.board_power(get_chip("b200")) is None
+    board = train_clock.board_power(get_chip("b200"))
+    assert board is not None and board.power_density is None and board.ceiling is not None
+    assert train_clock.board_power(get_chip("b200"), ceiling_on=False) is None
+    assert train_clock.board_power(get_chip("gb200")) is None
 
 
 @pytest.mark.parametrize("chip_id, msmf", [("b200", 1439.0), ("h200", 755.0)])
@@ -60,8 +65,11 @@ def test_power_limited_variant_keeps_its_transfer_law():
     import dataclasses
     chip = get_chip("h100-sxm")
     variant = dataclasses.replace(chip, nominal_tdp_w=700.0)
-    assert train_clock.board_power(variant, on=True) is None
-    assert train_clock.board_power(chip, on=True) is not None
+    assert train_clock.board_power(variant, on=True, ceiling_on=False) is None
+    assert train_clock.board_power(chip, on=True, ceiling_on=False) is not None
+    # the full-TDP MSMF ceiling stays an upper bound for a lower limit; it adds no clock law
+    capped = train_clock.board_power(variant, on=True)
+    assert capped is None or capped.power_density is None
 
 
 def _ceiling_rates(chip_id: str, op=BIG) -> tuple[float, float]:
@@ -75,7 +83,7 @@ def _ceiling_rates(chip_id: str, op=BIG) -> tuple[float, float]:
 def test_msmf_ceiling_applies_to_the_measured_die_at_its_tdp_only():
     """The die's own pair or a same-silicon chip's (H100-SXM <- H200, same GH100 die at 700 W); a chip of
     another TDP (A100 SXM 400 W vs the A100 PCIe pair at 300 W, GB200 1200 W vs B200 1000 W) has none."""
-    assert train_clock.SUSTAINED_CEILING is False
+    assert train_clock.SUSTAINED_CEILING is True
     from tapeout.ops import PEAK_KEYS
     h100, h200 = (train_clock.msmf_ceiling(get_chip(c)) for c in ("h100-sxm", "h200"))
     assert h100 == pytest.approx(h200, nan_ok=True)

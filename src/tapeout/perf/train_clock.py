@@ -27,7 +27,8 @@ GEMM the same board sustains at its power limit, the measured MSMF of its die at
 chip itself or a chip of the same silicon, perf/fit/same_silicon.py: H100-SXM takes H200's). Per format measured:
     t_GEMM >= FLOPs / (MSMF / peak x peak)
 (H200 / H100-SXM BF16 0.763 and FP8 0.684 of peak vs fitted 0.780 / 0.710; B200 0.640 / 0.620 vs 0.776 / 0.763;
-A100 PCIe 0.827, above its fit). A chip with no measured pair keeps its fit. Switch SUSTAINED_CEILING (off).
+A100 PCIe 0.827, above its fit). A chip with no measured pair keeps its fit. Switch SUSTAINED_CEILING (on since
+round stop-34: a measured physical bound on back-to-back GEMMs, not a fit; it caps nothing twice).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import numpy as np
 # fitted calibration (the pricing before round stop-34)
 SUSTAINED_CLOCK = False
 # no training GEMM above the die's measured sustained MSMF at its TDP (module docstring); False: none
-SUSTAINED_CEILING = False
+SUSTAINED_CEILING = True
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ Time per micro-batch on one stage (the op graph of workloads/llm.py for one forw
   the backward's async TP collectives on the TP communicator's `tp_comm_ctas`, perf/tp_backward.py)
   GEMMs at the fitted calibration's clock; the board's power-capped sustained clock behind
   perf/train_clock.SUSTAINED_CLOCK (off: the fit's bursts and the law would cap some chips twice), the die's
-  measured sustained MSMF as a ceiling behind SUSTAINED_CEILING (off)
+  measured sustained MSMF as a ceiling behind SUSTAINED_CEILING (on)
 Step = (m + (p-1)/v) x (F + B) + exposed pipeline sends + exposed DP communication + optimizer
   pipeline sends (perf/pipeline_p2p.py): all of them when blocking; under overlap_p2p_comm the
   fill/drain hops and the loop-backs to the first device that the schedule's group of N = PP
