@@ -124,8 +124,8 @@ def test_step_model_power_off_and_unbound():
     off = _sm(None)
     assert off.clock_ratio(512, 600, 256, 500) == 1.0
     ref = 0.85
-    free = _sm(StepPower(1e9, 1e-12, tuple(kf.BF16_RATE_MULTIPLE.get(k, 1.0) for k in PEAK_KEYS), (ref,) * len(PEAK_KEYS),
-                         3e-11))
+    mult = tuple(kf.BF16_RATE_MULTIPLE.get(k, 1.0) for k in PEAK_KEYS)
+    free = _sm(StepPower(1e9, 1e-12, mult, (ref,) * len(PEAK_KEYS), 3e-11))
     t_off = off.step(512, 600, 256, 500)
     assert free._step_ref(512, 600, 256, 500) == pytest.approx(t_off)
     clock, t = free._step_at_power(512, 600, 256, 500)

@@ -16,7 +16,10 @@ Mapping of the kernel parameters x (kernel_fit.params_for):
                            peak sustains under the chip's power cap (perf/power_cap.py, the fit's
                            pj_flop_n7): serving's GEMMs are priced as the compute-bound ones, a
                            sustained run at the cap, where the collector timed most kernels in a
-                           burst at boost (perf/collector_clock.py: eff_bf16 is the boost efficiency)
+                           burst at boost (perf/collector_clock.py: eff_bf16 is the boost efficiency);
+                           with STEP_POWER_CLOCK (off) the entry also carries `step_power` (those clocks, the
+                           TDP, pj_flop_n7 x the node's energy scale) and serving re-times each step at the clock
+                           its average power sustains (perf/step_power.py)
   eff_compute[fp8]         eff_fp8   * ...   (per-tensor FP8 GEMM alone: the kernel fit models the
                                               database's unfused activation-quantize pass apart)
   eff_compute[fp4]         eff_nvfp4 * ...   (formats the chip's kernels lack: family mean)

@@ -139,7 +139,9 @@ class StepModel:
         if self.power is not None:
             from .step_power import curves
 
-            boost = (attn & (t.peak_key == PEAK_KEYS.index("fp8"))) if np.any(np.asarray(self.p.attn_eff_fp8) > 0) else None
+            # an FP8 attention op at its own MMA efficiency is priced at boost (ChipParams.attn_eff_fp8)
+            fp8_attn = np.any(np.asarray(self.p.attn_eff_fp8) > 0)
+            boost = (attn & (t.peak_key == PEAK_KEYS.index("fp8"))) if fp8_attn else None
             self._cache[("curves",) + key] = tuple(np.array(curves(ct, rows, per_stage, self.power, boost))
                                                    for rows in (~attn, attn))
         return out

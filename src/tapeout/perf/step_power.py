@@ -26,9 +26,10 @@ What it leaves out, stated: e is the pairs' board power at a saturated GEMM over
 MSMF, data/calibration/power_cap_msmf.yaml), so it holds the board's static power at that load; an op
 without tensor work draws only its DRAM energy here, not the static power the board burns meanwhile
 (not sized separately in the fit), which biases the step's clock up. StepPower.floor_w (off by default,
-kernel_calibration.STEP_POWER_FLOOR) bounds that: every op draws at least floor_w besides its DRAM energy. Link (NVLink SerDes) and SRAM
-energy are not counted (SerDes 5 pJ/bit x 900 GB/s ~ 36 W; the fit's e holds a GEMM's own SRAM traffic).
-A GEMM's DRAM bytes are counted on top of e, which already holds them at the pairs' shapes: < 1 % of
+kernel_calibration.STEP_POWER_FLOOR) bounds that: every op draws at least floor_w besides its DRAM energy.
+Link (NVLink SerDes) and SRAM energy are not counted (SerDes 5 pJ/bit x 900 GB/s ~ 36 W; the fit's e holds
+a GEMM's own SRAM traffic). An attention op's compute time stretches as a whole, its CUDA-core part (the
+FP8-cache conversion of the masked-MHA kernel) included, which the clock slows alike. A GEMM's DRAM bytes are counted on top of e, which already holds them at the pairs' shapes: < 1 % of
 their energy (8192^3 BF16: 2,730 FLOP per DRAM byte x 31.8 pJ vs ~1 pJ per FLOP).
 
 Used by serving with a kernel-database calibration that carries `step_power` (kernel_calibration.chip_entry,
@@ -107,7 +108,8 @@ def solve(time: np.ndarray, energy: np.ndarray, tdp_w: float) -> tuple[float, fl
     return float(CLOCKS[k - 1] + f * (CLOCKS[k] - CLOCKS[k - 1])), float(time[k - 1] + f * (time[k] - time[k - 1]))
 
 
-def breakdown(cost, weights: np.ndarray, power: StepPower, clock: float, boost_rows: np.ndarray | None = None) -> list[dict]:
+def breakdown(cost, weights: np.ndarray, power: StepPower, clock: float,
+              boost_rows: np.ndarray | None = None) -> list[dict]:
     """Per row of an evaluated step at `clock`: name, time (s, x weight), FLOP (with the floor) and DRAM power
     (W averaged over the row's own time): the step's power breakdown, for a report."""
     out = []
