@@ -3,6 +3,7 @@
     python scripts/kernel_db_serving_table.py            # print the markdown table
     python scripts/kernel_db_serving_table.py --write    # replace the generated section of docs/validation.md
     python scripts/kernel_db_serving_table.py --chips b200,h100-sxm   # only these chips' rows (not with --write)
+    python scripts/kernel_db_serving_table.py --step-power   # with kernel_calibration.STEP_POWER_CLOCK on
 
 Needs the kernels extra (pip install -e '.[kernels]'). Columns (perf/kernel_calibration.py; the
 same as `tapeout validate [--kernels aiconfigurator [--holdout CHIP]]`):
@@ -81,6 +82,12 @@ def _chips_arg() -> list[str] | None:
 def main() -> None:
     from doc_section import print_or_write
 
+    if "--step-power" in sys.argv:  # each step at the clock its average power sustains (perf/step_power.py)
+        if "--write" in sys.argv:
+            raise SystemExit("--step-power is a switch that is off by default: the docs table is written without it.")
+        from tapeout.perf import kernel_calibration
+
+        kernel_calibration.STEP_POWER_CLOCK = True
     print_or_write(BEGIN, END, table(_chips_arg()))
 
 
