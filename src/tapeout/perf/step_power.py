@@ -4,8 +4,9 @@ perf/power_cap.py prices a GEMM that keeps the tensor cores busy at `eff` back t
 boost busy x e x peak, the clock f / f_boost = (TDP / that)^(1/3). A serving step is not all GEMM: on a
 Llama2-70B step ~30 % of the time is decode attention (a KV-cache stream), all-reduces and norms
 (docs/notes/issue-24.md, Round stop-33 issue-33db, the TP2 step's terms), whose tensor cores idle. The
-board's power controller responds over ~65 ms (kernels_db.yaml collector_timing power_response_s), a
-step's length or more, so the clock it holds is set by the step's AVERAGE power, not its GEMMs'.
+board's power controller responds over ~65 ms (kernels_db.yaml collector_timing power_response_s), while a
+step's GEMMs and its memory-bound kernels alternate layer by layer (~1-2 ms per layer), so the clock it holds is
+set by the step's AVERAGE power, not its GEMMs'. Steps are not averaged with each other.
 
 Per op of the step, at clock c = f / f_boost (the one clock of the step; V proportional to f in the DVFS
 range, so the energy per FLOP goes as c^2, econ/power.py):
