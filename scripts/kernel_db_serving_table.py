@@ -2,6 +2,8 @@
 
     python scripts/kernel_db_serving_table.py            # print the markdown table
     python scripts/kernel_db_serving_table.py --write    # replace the generated section of docs/validation.md
+    python scripts/kernel_db_serving_table.py --chips b200,h100-sxm   # only these chips' rows (not with --write)
+    python scripts/kernel_db_serving_table.py --step-power   # with kernel_calibration.STEP_POWER_CLOCK on
 
 Needs the kernels extra (pip install -e '.[kernels]'). Columns (perf/kernel_calibration.py; the
 same as `tapeout validate [--kernels aiconfigurator [--holdout CHIP]]`):
@@ -36,10 +38,12 @@ def _cell(errs: list[float]) -> str:
     return f"{statistics.median(abs(e) for e in errs):.1f} | {statistics.median(errs):+.1f}"
 
 
-def table() -> str:
+def table(only: list[str] | None = None) -> str:
+    """The markdown table; `only`: these database chips' rows (and own-kernel fits) alone."""
     t0 = time.time()
-    with_db = build()
+    with_db = build(chips=only) if only else build()
     chips = sorted(c for c in with_db["kernel_db"]["source"]["chips"] if resolve_chip_id(c) == c)
+    chips = [c for c in chips if not only or c in only]
     rows = [r for r in harness.read_rows(harness.default_data()) if resolve_chip_id(r.get("accelerator", "")) in chips]
     base = serving(harness.run(rows=rows)["results"])
     db = serving(harness.run(rows=rows, fitted=with_db)["results"])
@@ -65,10 +69,26 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def _chips_arg() -> list[str] | None:
+    if "--chips" not in sys.argv:
+        return None
+    i = sys.argv.index("--chips")
+    if i + 1 >= len(sys.argv) or "--write" in sys.argv:
+        raise SystemExit("--chips needs a comma-separated list of database chip ids (e.g. b200,h100-sxm), "
+                         "and does not go with --write (the docs table holds every chip).")
+    return [resolve_chip_id(c.strip()) for c in sys.argv[i + 1].split(",") if c.strip()]
+
+
 def main() -> None:
     from doc_section import print_or_write
 
-    print_or_write(BEGIN, END, table())
+    if "--step-power" in sys.argv:  # each step at the clock its average power sustains (perf/step_power.py)
+        if "--write" in sys.argv:
+            raise SystemExit("--step-power is a switch that is off by default: the docs table is written without it.")
+        from tapeout.perf import kernel_calibration
+
+        kernel_calibration.STEP_POWER_CLOCK = True
+    print_or_write(BEGIN, END, table(_chips_arg()))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,10 @@ Mapping of the kernel parameters x (kernel_fit.params_for):
                            peak sustains under the chip's power cap (perf/power_cap.py, the fit's
                            pj_flop_n7): serving's GEMMs are priced as the compute-bound ones, a
                            sustained run at the cap, where the collector timed most kernels in a
-                           burst at boost (perf/collector_clock.py: eff_bf16 is the boost efficiency)
+                           burst at boost (perf/collector_clock.py: eff_bf16 is the boost efficiency);
+                           with STEP_POWER_CLOCK (off) the entry also carries `step_power` (those clocks, the
+                           TDP, pj_flop_n7 x the node's energy scale) and serving re-times each step at the clock
+                           its average power sustains (perf/step_power.py)
   eff_compute[fp8]         eff_fp8   * ...   (per-tensor FP8 GEMM alone: the kernel fit models the
                                               database's unfused activation-quantize pass apart)
   eff_compute[fp4]         eff_nvfp4 * ...   (formats the chip's kernels lack: family mean)
@@ -72,6 +75,12 @@ SERVING_FORMATS = kernel_fit.EFF_PARAM  # the serving formats a --kernels calibr
 # `m = N; n = M`). Block-scaled and FP4 rows keep the BF16 class's library fields: the fit's kernels
 # of those formats are the collector's fixed-tile kernels (no split-K fitted), not what serving autotunes
 SERVING_GEMM_CLASSES = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8"}
+# a serving step's clock from its average power (perf/step_power.py), not its GEMMs' (eff_compute's clock): the
+# entry carries `step_power` and serving re-times each step (off: every op at eff_compute's capped clock, stop 33)
+STEP_POWER_CLOCK = False
+# with it, the least power an op draws as a fraction of TDP besides its DRAM energy (step_power.StepPower.floor_w):
+# 0 = none (only FLOP and DRAM energy); family_defaults.yaml static_power_fraction (0.25, an assumption) bounds it
+STEP_POWER_FLOOR = 0.0
 
 
 def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), stream_eff: float | None = None) -> dict:
@@ -85,8 +94,8 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
                            for c in ("bf16", *kernel_fit.ATTN_FAMILY_CLASSES)}}
     eff = np.array([params[kernel_fit.eff_param(k)] for k in PEAK_KEYS])
     # per PEAK_KEYS format: the clock a GEMM that keeps the peak busy at eff sustains under the cap
-    scale = power_cap.clock_factor(np.minimum(eff, 1.0), kernel_fit.format_power_density(chip), params["pj_flop_n7"],
-                                   power_cap.node_energy_scale(chip))
+    pd = kernel_fit.format_power_density(chip)
+    scale = power_cap.clock_factor(np.minimum(eff, 1.0), pd, params["pj_flop_n7"], power_cap.node_energy_scale(chip))
     dec = kernel_fit.serving_decode_class(chip)  # the generation kernel a GQA model runs on this chip
     out = {"eff_compute": {k: round(min(params[n] * float(scale[PEAK_KEYS.index(k)]), 1.0), 4)
                            for k, n in SERVING_FORMATS.items() if k in formats},
@@ -123,6 +132,11 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
            # and every fitted GEMM kernel class the chip's kernels measured, for serving to pick the row's
            "kernel_gemm_classes": {cls: kernel_fit.gemm_fields(params, cls) for cls in SERVING_GEMM_CLASSES.values()
                                    if any(SERVING_GEMM_CLASSES.get(k) == cls for k in formats)}}
+    if STEP_POWER_CLOCK:  # what a step's clock from its average power needs (step_power_of)
+        out["step_power"] = {"tdp_w": round(float(pd[PEAK_KEYS.index("bf16")] * chip.peak_tflops("bf16")), 3),
+                             "pj_flop": round(params["pj_flop_n7"] * power_cap.node_energy_scale(chip), 5),
+                             "ref_clock": {k: round(float(c), 5) for k, c in zip(PEAK_KEYS, scale)},
+                             "floor_fraction": STEP_POWER_FLOOR}
     if "bf16" in formats:  # streaming and fixed time come from the BF16 GEMMs
         out.update(eff_mem=params["mem_bf16"] if stream_eff is None else stream_eff, kernel_overhead_us=params["ovh_bf16"])
     return out
@@ -150,6 +164,26 @@ def _own_entry(chip, fitted: dict | None) -> dict:
     from .calibration import active_fitted
 
     return active_fitted(fitted).get("chips", {}).get(getattr(chip, "calibration_id", chip.id), {})
+
+
+def step_power_of(chip, p, fitted: dict | None = None):
+    """The serving step's power inputs (step_power.StepPower) where the calibration in force carries them
+    (a --kernels calibration built with STEP_POWER_CLOCK), at the TDP its GEMM clocks were priced for; else
+    None (every op at eff_compute's clock). A power-limited variant of the chip (MaxQ, chip.power_capped) keeps
+    None: its eff_compute is the nominal one times the power transfer (calibration._power_cap)."""
+    from .step_power import StepPower
+
+    e = _own_entry(chip, fitted).get("step_power")
+    if not e:
+        return None
+    tdp = chip.get("tdp_w") if hasattr(chip, "get") else None
+    if isinstance(tdp, (int, float)) and abs(float(tdp) - float(e["tdp_w"])) > 1e-6 * float(e["tdp_w"]):
+        return None
+    return StepPower(tdp_w=float(e["tdp_w"]), j_per_flop=float(e["pj_flop"]) * 1e-12,
+                     rate_multiple=tuple(kernel_fit.BF16_RATE_MULTIPLE.get(k, 1.0) for k in PEAK_KEYS),
+                     ref_clock=tuple(float(e["ref_clock"].get(k, 1.0)) for k in PEAK_KEYS),
+                     dram_j_per_byte=float(np.max(p.dram_pj_per_byte)) * 1e-12,
+                     floor_w=float(e.get("floor_fraction", 0.0)) * float(e["tdp_w"]))
 
 
 def serving_gemm_params(p, chip, pr, fitted: dict | None = None):

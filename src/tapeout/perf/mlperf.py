@@ -30,7 +30,7 @@ from ..workloads.llm_config import LLMConfig, load_llm
 from .beam_prompt import prompt_sharing
 from .calibration import active_fitted, calibrated_params, calibration_for, calibration_key
 from .collectives import topology_for
-from .kernel_calibration import serving_decode_params
+from .kernel_calibration import serving_decode_params, step_power_of
 from .offline_schedule import KVPool
 from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, USABLE_MEMORY_FRACTION, kv_bytes_per_token_per_chip,
                              kv_tokens_per_request, weight_bytes_per_chip)
@@ -192,7 +192,8 @@ def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params
         p = params if params is not None else serving_decode_params(calibrated_params(chip, fitted), chip, cfg, pr, tp, fitted)
         sm = StepModel(cfg, p, pr, tp, ep, pp, topology_for(p, chip.family), moe_cv=moe_cv, family=chip.family,
                        evaluator=evaluator, encoder_s=encoder_cost(vision, p, pr, tp, evaluator)[0] if vision else 0.0,
-                       stack=stack, static_ctx=static_ctx, beam_prompt=beam_prompt)
+                       stack=stack, static_ctx=static_ctx, beam_prompt=beam_prompt,
+                       power=step_power_of(chip, p, fitted))
         if cacheable:
             _SM_CACHE[key] = (chip, sm)  # the chip held: its id() is not reused while cached
     return sm

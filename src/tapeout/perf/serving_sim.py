@@ -44,7 +44,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..hardware.topology import Topology
-from ..ops import Collective
+from ..ops import PEAK_KEYS, Collective
 from ..workloads.llm import LLMStep, build_llm_graph
 from .collectives import collective_time, serving_collective_time, topology_for
 from .moe import expected_max_load_factor
@@ -96,8 +96,11 @@ class StepModel:
 
     def __init__(self, cfg, params, precision, tp=1, ep=1, pp=1, topo: Topology | None = None,
                  moe_cv: float = 0.0, family: str = "", evaluator=None, encoder_s: float = 0.0, stack: str | None = None,
-                 static_ctx: float = 0.0, beam_prompt: tuple[int, float] = (1, 0.0)):
+                 static_ctx: float = 0.0, beam_prompt: tuple[int, float] = (1, 0.0), power=None):
         params = ensure_vector(params)
+        # the step's power-capped clock from its average power (perf/step_power.py), where the calibration asks
+        # for it (a --kernels calibration with kernel_calibration.STEP_POWER_CLOCK); None: eff_compute's clock
+        self.power = power
         # VLM: vision-encoder seconds per prefilled request (perf/vlm.py), spread over the pipeline stages
         self.encoder_s = encoder_s / pp
         self.evaluator = evaluator or evaluate  # graph -> CostTable (tapeout.quant passes a compressed one)
@@ -118,19 +121,37 @@ class StepModel:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        t, times = self._costs(phase, batch, q_len, ctx)
-        w = times * t.count
-        attn = float(w[t.kind == K_ATTN].sum())
-        lin = float(w.sum()) - attn
+        if self.power is not None:  # the step's time and energy over the clock grid too (_curves)
+            ct = self._cost_table(phase, batch, q_len, ctx)
+            t, times = ct.table, np.asarray(ct.time, dtype=float).reshape(len(ct.table), -1).max(axis=1)
+        else:
+            t, times = self._costs(phase, batch, q_len, ctx)
         # pipeline stages split the decoder layers; the final norm and the LM head run on the last
         # stage only (TensorRT-LLM builds ln_f / lm_head where mapping.is_last_pp_rank(),
         # tensorrt_llm/models/llama/model.py, modeling_utils.py DecoderModelForCausalLM; vLLM where
         # get_pp_group().is_last_rank). Each of the pp micro-batches passes every stage once per
         # step, so the slowest (last) stage sets the pace: a stage is costed as that one.
-        head = float(w[np.isin(np.asarray(t.names), LAST_STAGE_OPS)].sum())
-        out = ((lin - head) / self.pp + head, attn / self.pp)
+        per_stage = t.count / np.where(np.isin(np.asarray(t.names), LAST_STAGE_OPS), 1.0, self.pp)
+        w = times * per_stage
+        attn = t.kind == K_ATTN
+        out = (float(w[~attn].sum()), float(w[attn].sum()))
         self._cache[key] = out
+        if self.power is not None:
+            from .step_power import curves
+
+            # an FP8 attention op at its own MMA efficiency is priced at boost (ChipParams.attn_eff_fp8)
+            fp8_attn = np.any(np.asarray(self.p.attn_eff_fp8) > 0)
+            boost = (attn & (t.peak_key == PEAK_KEYS.index("fp8"))) if fp8_attn else None
+            self._cache[("curves",) + key] = tuple(np.array(curves(ct, rows, per_stage, self.power, boost))
+                                                   for rows in (~attn, attn))
         return out
+
+    def _curves(self, phase: str, batch: int, q_len: int, ctx: int) -> tuple:
+        """(non-attention, attention) parts of one graph evaluation as (time, energy) over step_power.CLOCKS."""
+        key = ("curves", phase, batch, q_len, ctx)
+        if key not in self._cache:
+            self._eval(phase, batch, q_len, ctx)
+        return self._cache[key]
 
     def _cost_table(self, phase: str, batch: int, q_len: int, ctx: int) -> CostTable:
         """One step's graph, costed, its collectives as the serving stack dispatches them."""
@@ -187,36 +208,48 @@ class StepModel:
         f = (n - lo) / (hi - lo) if hi > lo else 0.0
         return lo, hi, min(max(f, 0.0), 1.0)
 
-    def linear(self, n_tokens: float) -> float:
-        """L(n): non-attention time for n tokens in one step (per pipeline stage)."""
+    def _time_part(self, phase: str, batch: int, q_len: int, ctx: int, part: int):
+        """One graph evaluation's non-attention (part 0) or attention (1) time, at eff_compute's clock."""
+        return self._eval(phase, batch, q_len, ctx)[part]
+
+    def _curve_part(self, phase: str, batch: int, q_len: int, ctx: int, part: int):
+        """The same as (time, energy) over step_power.CLOCKS (self.power set)."""
+        return self._curves(phase, batch, q_len, ctx)[part]
+
+    def linear(self, n_tokens: float, part=None):
+        """L(n): non-attention time for n tokens in one step (per pipeline stage). `part` (internal): the
+        getter of one evaluation's value, _time_part (default) or _curve_part (time and energy by clock)."""
+        part = part or self._time_part
         if n_tokens <= 0:
             return 0.0
         lo, hi, f = self._grid(n_tokens)
-        a = self._eval("decode", lo, 1, 1)[0]
-        b = self._eval("decode", hi, 1, 1)[0]
+        a = part("decode", lo, 1, 1, 0)
+        b = part("decode", hi, 1, 1, 0)
         return a + f * (b - a)
 
-    def attn_decode(self, b: float, ctx: float) -> float:
+    def attn_decode(self, b: float, ctx: float, part=None):
+        part = part or self._time_part
         if b <= 0:
             return 0.0
         ctx = self.static_ctx or ctx
         c = int(max(1, round(ctx / 64.0) * 64))
         lo, hi, f = self._grid(b)
-        if self.beam_prompt[0] > 1 and not self.static_ctx:  # beams reading one prompt (perf/beam_prompt.py)
-            a, z = self._attn_beam_shared(lo, c), self._attn_beam_shared(hi, c)
+        if self.beam_prompt[0] > 1 and not self.static_ctx and part == self._time_part:  # beams reading one prompt
+            a, z = self._attn_beam_shared(lo, c), self._attn_beam_shared(hi, c)  # (perf/beam_prompt.py)
         else:
-            a, z = self._eval("decode", lo, 1, c)[1], self._eval("decode", hi, 1, c)[1]
+            a, z = part("decode", lo, 1, c, 1), part("decode", hi, 1, c, 1)
         return a + f * (z - a)
 
     @staticmethod
     def _prefill_len(prompt_len: float) -> int:
         return int(max(1, round(prompt_len / 16.0) * 16))  # evaluated prompt lengths: a 16-token grid
 
-    def attn_prefill_per_token(self, prompt_len: float) -> float:
+    def attn_prefill_per_token(self, prompt_len: float, part=None):
+        part = part or self._time_part
         I = self._prefill_len(prompt_len)
-        return self._eval("prefill", 1, I, 0)[1] / I
+        return part("prefill", 1, I, 0, 1) / I
 
-    def attn_prefill(self, prompts: float, prompt_len: float) -> float:
+    def attn_prefill(self, prompts: float, prompt_len: float, part=None):
         """Context attention of `prompts` prompts of `prompt_len` tokens prefilled in one step (one
         stage's share). The stack runs the step's context requests as one attention kernel per layer
         (TensorRT-LLM GPTAttentionPlugin::enqueueImpl counts the leading context requests and runs
@@ -225,11 +258,12 @@ class StepModel:
         batch n (one fixed time, shared waves; interpolated between grid batches as for decode), not n
         batch-1 kernels; AIConfigurator's database times the context op the same way (issue-15 note,
         stop-17). Fewer tokens than one prompt (a chunk) pay their share of one prompt's kernel."""
+        part = part or self._time_part
         I = self._prefill_len(prompt_len)
         if prompts <= 1:
-            return prompts * prompt_len * self.attn_prefill_per_token(prompt_len)
+            return prompts * prompt_len * self.attn_prefill_per_token(prompt_len, part)
         lo, hi, f = self._grid(prompts)
-        a, z = self._eval("prefill", lo, I, 0)[1], self._eval("prefill", hi, I, 0)[1]
+        a, z = part("prefill", lo, I, 0, 1), part("prefill", hi, I, 0, 1)
         return (a + f * (z - a)) * prompt_len / I  # prompt_len / I: the 16-token grid, as per token
 
     def prefill_sharing(self, prompts: float, prompt_len: float) -> float:
@@ -238,12 +272,44 @@ class StepModel:
         return prompts * prompt_len * self.attn_prefill_per_token(prompt_len) - self.attn_prefill(prompts, prompt_len)
 
     def step(self, b_dec: float, ctx: float, c_pre: float = 0.0, prompt_len: float = 1.0) -> float:
+        if self.power is not None:  # at the clock its average power sustains (perf/step_power.py)
+            return self._step_at_power(b_dec, ctx, c_pre, prompt_len)[1]
+        return self._step_ref(b_dec, ctx, c_pre, prompt_len)
+
+    def _step_ref(self, b_dec: float, ctx: float, c_pre: float, prompt_len: float) -> float:
+        """One step's time at eff_compute's clock (its parts as evaluated)."""
         t = self.linear(b_dec + c_pre) + self.attn_decode(b_dec, ctx)
         if c_pre > 0:
             t += self.attn_prefill(c_pre / max(prompt_len, 1.0), max(prompt_len, 1.0))
             if self.encoder_s:  # c_pre / prompt_len requests' images encoded in this step
                 t += c_pre / max(prompt_len, 1.0) * self.encoder_s
         return t
+
+    def _step_at_power(self, b_dec: float, ctx: float, c_pre: float, prompt_len: float) -> tuple[float, float]:
+        """(clock, time) of one step whose clock is set by its average power (self.power; step_power.solve):
+        its parts' time and energy over the clock grid summed, the encoder's time added unstretched."""
+        from .step_power import solve
+
+        part = self._curve_part
+        te = np.zeros((2, 1)) + self.linear(b_dec + c_pre, part) + self.attn_decode(b_dec, ctx, part)
+        extra = 0.0
+        if c_pre > 0:
+            te = te + self.attn_prefill(c_pre / max(prompt_len, 1.0), max(prompt_len, 1.0), part)
+            extra = c_pre / max(prompt_len, 1.0) * self.encoder_s
+        clock, t = solve(te[0] + extra, te[1], self.power.tdp_w)
+        return clock, t
+
+    def clock_ratio(self, b_dec: float, ctx: float, c_pre: float = 0.0, prompt_len: float = 1.0) -> float:
+        """A step's time at the clock its average power sustains over its time at eff_compute's clock (1
+        without self.power): for callers that sum a step's parts themselves (offline_run)."""
+        if self.power is None:
+            return 1.0
+        key = ("ratio", round(b_dec), round(ctx / 64.0), round(c_pre), round(prompt_len / 16.0))
+        hit = self._cache.get(key)
+        if hit is None:
+            off = self._step_ref(b_dec, ctx, c_pre, prompt_len)
+            hit = self._cache[key] = self.step(b_dec, ctx, c_pre, prompt_len) / off if off > 0 else 1.0
+        return hit
 
     def pp_p2p(self, tokens: float) -> float:
         """Activation send/recv between pipeline stages for one micro-batch (all hops)."""
@@ -414,7 +480,9 @@ def offline_run(sm: StepModel, B: int, inputs: np.ndarray, outputs: np.ndarray, 
             ctx = ctx_k[m, k] / dec_k[m, k] if dec_k[m, k] > 0 else 0.0
             # the prompts' attention is already one stage's share (StepModel._eval divides by pp)
             pre = pre_attn_k[m, k] - sm.prefill_sharing(n_pre_k[m, k], c / n_pre_k[m, k]) if c > 0 else 0.0
-            stage[m, k] = sm.linear(b + c) + sm.attn_decode(b, ctx) + pre + sm.pp_p2p(b + c)
+            # at the clock the step's average power sustains (perf/step_power.py; 1 without it)
+            clock = sm.clock_ratio(b, ctx, c, c / n_pre_k[m, k]) if c > 0 else sm.clock_ratio(b, ctx)
+            stage[m, k] = (sm.linear(b + c) + sm.attn_decode(b, ctx) + pre) * clock + sm.pp_p2p(b + c)
     t = stage[:, 0] if pp == 1 else pipeline_cycle_ends(stage)
     wall = float(t.sum())
     toks = float(outs.sum())
