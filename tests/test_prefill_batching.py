@@ -74,5 +74,11 @@ def test_interpolation_grid_brackets_every_count(n):
     rounded points once missed it, e.g. 1.75 priced as 2: a flat extrapolation, found by the property above)."""
     from tapeout.perf.serving_sim import StepModel
 
+    from tapeout.perf.serving_sim import _node
+
     lo, hi, f = StepModel._grid(n)
     assert lo <= n <= hi and 0.0 <= f <= 1.0 and lo + f * (hi - lo) == pytest.approx(n, rel=1e-12)
+    # one node set for every n (a piecewise-linear curve over fixed nodes is monotone where its nodes are):
+    # lo and hi are consecutive distinct nodes
+    nodes = sorted({_node(j) for j in range(0, 80)})
+    assert lo in nodes and hi in nodes and nodes.index(hi) == nodes.index(lo) + 1

@@ -53,6 +53,11 @@ from .beam_prompt import dram_fraction, shared_prompt_time
 from .opcost import K_ATTN, CostTable, cta_stream_on, evaluate
 
 GRID_RATIO = 2 ** 0.25  # geometric grid for L(n) (interpolation error < 1% on smooth L)
+
+
+def _node(j: int) -> int:
+    """The j-th node of the interpolation grid, round(GRID_RATIO^j) (>= 1; consecutive nodes may repeat)."""
+    return max(1, int(round(GRID_RATIO ** j)))
 VECTOR_FALLBACK_RATIO = 1.0 / 16.0  # FP32 vector / BF16 matrix peak: A100 19.5/312, H100 67/989 (datasheets)
 LAST_STAGE_OPS = ("final_norm", "lm_head")  # ops of workloads/llm.py that pipeline parallelism places on the last stage
 
@@ -201,12 +206,16 @@ class StepModel:
     def _grid(n: float) -> tuple[int, int, float]:
         n = max(float(n), 1.0)
         k = math.floor(math.log(n) / math.log(GRID_RATIO))
-        # the rounded grid points must bracket n (round(r^k) can exceed n, round(r^(k+1)) fall short of it:
-        # e.g. n = 1.75 between 1.68 and 2): else the "interpolation" is a flat extrapolation from one side
-        lo = max(1, min(int(round(GRID_RATIO ** k)), math.floor(n)))
-        hi = max(lo + 1, int(round(GRID_RATIO ** (k + 1))), math.ceil(n))
-        f = (n - lo) / (hi - lo) if hi > lo else 0.0
-        return lo, hi, min(max(f, 0.0), 1.0)
+        # one fixed node set g(j) = round(r^j) for every n: lo the largest node <= n, hi the next one. The rounded
+        # nodes must bracket n (round(r^k) can exceed n, round(r^(k+1)) fall short of it: e.g. n = 1.75 between
+        # 1.68 and 2), and an off-grid node (ceil(n)) used on one side of a node but not the other made the
+        # interpolated curve non-monotone (45.25 prompts priced above 46.25 across a wave step at 46).
+        while k > 0 and _node(k) > n:
+            k -= 1
+        while _node(k + 1) <= n:
+            k += 1
+        lo, hi = _node(k), _node(k + 1)
+        return lo, hi, min(max((n - lo) / (hi - lo), 0.0), 1.0)
 
     def _time_part(self, phase: str, batch: int, q_len: int, ctx: int, part: int):
         """One graph evaluation's non-attention (part 0) or attention (1) time, at eff_compute's clock."""
