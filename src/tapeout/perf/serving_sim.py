@@ -53,13 +53,18 @@ from .beam_prompt import dram_fraction, shared_prompt_time
 from .opcost import K_ATTN, CostTable, cta_stream_on, evaluate
 
 GRID_RATIO = 2 ** 0.25  # geometric grid for L(n) (interpolation error < 1% on smooth L)
+VECTOR_FALLBACK_RATIO = 1.0 / 16.0  # FP32 vector / BF16 matrix peak: A100 19.5/312, H100 67/989 (datasheets)
+LAST_STAGE_OPS = ("final_norm", "lm_head")  # ops of workloads/llm.py that pipeline parallelism places on the last stage
+
+
+def _row_times(ct: CostTable) -> np.ndarray:
+    """Time per instance of each row of an evaluated table (the slowest design point)."""
+    return np.asarray(ct.time, dtype=float).reshape(len(ct.table), -1).max(axis=1)
 
 
 def _node(j: int) -> int:
     """The j-th node of the interpolation grid, round(GRID_RATIO^j) (>= 1; consecutive nodes may repeat)."""
     return max(1, int(round(GRID_RATIO ** j)))
-VECTOR_FALLBACK_RATIO = 1.0 / 16.0  # FP32 vector / BF16 matrix peak: A100 19.5/312, H100 67/989 (datasheets)
-LAST_STAGE_OPS = ("final_norm", "lm_head")  # ops of workloads/llm.py that pipeline parallelism places on the last stage
 
 
 def ensure_vector(p):
@@ -126,11 +131,8 @@ class StepModel:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        if self.power is not None:  # the step's time and energy over the clock grid too (_curves)
-            ct = self._cost_table(phase, batch, q_len, ctx)
-            t, times = ct.table, np.asarray(ct.time, dtype=float).reshape(len(ct.table), -1).max(axis=1)
-        else:
-            t, times = self._costs(phase, batch, q_len, ctx)
+        ct = self._cost_table(phase, batch, q_len, ctx)  # (its time and energy over clocks too: _curves)
+        t, times = ct.table, _row_times(ct)
         # pipeline stages split the decoder layers; the final norm and the LM head run on the last
         # stage only (TensorRT-LLM builds ln_f / lm_head where mapping.is_last_pp_rank(),
         # tensorrt_llm/models/llama/model.py, modeling_utils.py DecoderModelForCausalLM; vLLM where
@@ -170,7 +172,7 @@ class StepModel:
     def _costs(self, phase: str, batch: int, q_len: int, ctx: int):
         """(op table, time per instance of each row) of one step's graph."""
         ct = self._cost_table(phase, batch, q_len, ctx)
-        return ct.table, np.asarray(ct.time, dtype=float).reshape(len(ct.table), -1).max(axis=1)
+        return ct.table, _row_times(ct)
 
     def _attn_beam_shared(self, batch: int, ctx: int) -> float:
         """Decode attention of `batch` beam rows over `ctx` cached tokens (one stage's share) when the

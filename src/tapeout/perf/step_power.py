@@ -40,7 +40,7 @@ nothing to relieve there (see docs/notes/issue-24.md, Round stop-34 issue-34pw).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -64,9 +64,9 @@ class StepPower:
     floor_w: float = 0.0  # the least power any op draws besides its DRAM energy (0: none; a sensitivity, see above)
 
 
-def curves(cost, rows: np.ndarray, weights: np.ndarray, power: StepPower, boost_rows: np.ndarray | None = None):
-    """(time, energy) over CLOCKS of the `rows` of an evaluated step (opcost.CostTable) counted `weights`
-    times each: compute time of matrix and attention rows stretched by ref_clock / c (at c = ref_clock every
+def _row_curves(cost, rows: np.ndarray, weights: np.ndarray, power: StepPower, boost_rows: np.ndarray | None = None):
+    """Per row (columns) over CLOCKS (lines): time, FLOP energy and (per row, clock-free) DRAM energy of the `rows`
+    of an evaluated step (opcost.CostTable) counted `weights` times each: compute time of matrix and attention rows stretched by ref_clock / c (at c = ref_clock every
     row's time is the table's), every other part of a row's time fixed; FLOP energy x c^2 plus DRAM energy.
     `boost_rows`: matrix rows whose efficiency is already a boost one (ref clock 1: an FP8 attention op at its
     own MMA efficiency, ChipParams.attn_eff_fp8)."""
@@ -90,7 +90,14 @@ def curves(cost, rows: np.ndarray, weights: np.ndarray, power: StepPower, boost_
     flop_e = flops_bf16 * power.j_per_flop * CLOCKS[:, None] ** 2
     if power.floor_w > 0:  # a row draws at least floor_w over its time (the FLOP energy holds it at a saturated GEMM)
         flop_e = np.maximum(flop_e, power.floor_w * per_row)
-    return per_row @ w, flop_e @ w + float(dram @ w) * power.dram_j_per_byte
+    return per_row * w, flop_e * w, dram * w * power.dram_j_per_byte
+
+
+def curves(cost, rows: np.ndarray, weights: np.ndarray, power: StepPower, boost_rows: np.ndarray | None = None):
+    """(time, energy) over CLOCKS of the `rows` of an evaluated step (opcost.CostTable) counted `weights`
+    times each: _row_curves summed over the rows."""
+    t, flop_e, dram_e = _row_curves(cost, rows, weights, power, boost_rows)
+    return t.sum(axis=1), flop_e.sum(axis=1) + float(dram_e.sum())
 
 
 def solve(time: np.ndarray, energy: np.ndarray, tdp_w: float) -> tuple[float, float]:
@@ -113,15 +120,11 @@ def breakdown(cost, weights: np.ndarray, power: StepPower, clock: float,
               boost_rows: np.ndarray | None = None) -> list[dict]:
     """Per row of an evaluated step at `clock`: name, time (s, x weight), FLOP (with the floor) and DRAM power
     (W averaged over the row's own time): the step's power breakdown, for a report."""
-    out = []
-    n = len(cost.table.kind)
     k = int(np.argmin(np.abs(CLOCKS - clock)))
-    for i in range(n):
-        one = np.zeros(n, dtype=bool)
-        one[i] = True
-        tc, e = curves(cost, one, weights, power, boost_rows)
-        tf, ef = curves(cost, one, weights, replace(power, dram_j_per_byte=0.0), boost_rows)
-        t = float(tc[k])
-        out.append({"op": str(cost.table.names[i]), "time_s": t,
-                    "flop_w": float(ef[k]) / t if t > 0 else 0.0, "dram_w": float(e[k] - ef[k]) / t if t > 0 else 0.0})
-    return out
+    t, flop_e, dram_e = _row_curves(cost, np.ones(len(cost.table.kind), dtype=bool), weights, power, boost_rows)
+    t, flop_e = t[k], flop_e[k]
+    pos = t > 0
+    flop_w = np.divide(flop_e, t, out=np.zeros_like(t), where=pos)
+    dram_w = np.divide(dram_e, t, out=np.zeros_like(t), where=pos)
+    return [{"op": str(name), "time_s": float(ti), "flop_w": float(fw), "dram_w": float(dw)}
+            for name, ti, fw, dw in zip(cost.table.names, t, flop_w, dram_w)]
