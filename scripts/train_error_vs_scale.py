@@ -61,6 +61,9 @@ def group_key(r: dict) -> tuple:
 
 def main(path: str) -> None:
     rs = rows(path)
+    if not rs:
+        sys.exit(f"{path}: no LLM training row with detail.step_terms (a validate json written before perf/step_terms; "
+                 f"rerun tapeout validate on this tree)")
     groups = defaultdict(list)
     for r in rs:
         groups[group_key(r)].append(r)
