@@ -81,7 +81,9 @@ def main(path: str) -> None:
     print("|---|---|---|---|---|---|---|")
     for k in sorted(groups):
         g = groups[k]
-        lo, hi = min(g, key=lambda r: r["m"]), max(g, key=lambda r: r["m"])
+        # the smallest- and the largest-m row, ties to the fewest chips (then the row id)
+        lo = min(g, key=lambda r: (r["m"], r["n"], r["id"]))
+        hi = min(g, key=lambda r: (-r["m"], r["n"], r["id"]))
         if hi["m"] == lo["m"]:
             continue
         # implied measured step: the predicted step x measured / predicted time to train (eval share as priced)
