@@ -54,6 +54,15 @@ def rows(path: str) -> list[dict]:
     return out
 
 
+def split(lo: dict, hi: dict) -> tuple[float, float, float, float]:
+    """(a priced, a implied, b priced, b implied) from two rows of one layout at m_lo < m_hi: step = a m + b, the
+    implied measured step being the predicted step x measured / predicted time to train (eval share as priced)."""
+    meas_lo, meas_hi = lo["step"] * lo["ratio"], hi["step"] * hi["ratio"]
+    a_mod = (hi["step"] - lo["step"]) / (hi["m"] - lo["m"])
+    a_meas = (meas_hi - meas_lo) / (hi["m"] - lo["m"])
+    return a_mod, a_meas, lo["step"] - a_mod * lo["m"], meas_lo - a_meas * lo["m"]
+
+
 def group_key(r: dict) -> tuple:
     g = r["lay"]
     return (r["bench"], r["acc"], r["stack"], f"TP{g['TP']} PP{g['PP']} v{g['VP']} CP{g['CP']}")
@@ -86,11 +95,7 @@ def main(path: str) -> None:
         hi = min(g, key=lambda r: (-r["m"], r["n"], r["id"]))
         if hi["m"] == lo["m"]:
             continue
-        # implied measured step: the predicted step x measured / predicted time to train (eval share as priced)
-        meas = {id(r): r["step"] * r["ratio"] for r in (lo, hi)}
-        a_mod = (hi["step"] - lo["step"]) / (hi["m"] - lo["m"])
-        a_meas = (meas[id(hi)] - meas[id(lo)]) / (hi["m"] - lo["m"])
-        b_mod, b_meas = lo["step"] - a_mod * lo["m"], meas[id(lo)] - a_meas * lo["m"]
+        a_mod, a_meas, b_mod, b_meas = split(lo, hi)
         ms = ", ".join(f"{r['m']:.0f}" for r in sorted(g, key=lambda r: -r["m"]))
         print(f"| {' / '.join(k)} | {ms} | {hi['err']:+.1f} -> {lo['err']:+.1f} | {a_mod:.4f} / {a_meas:.4f} | "
               f"{b_mod:.3f} / {b_meas:.3f} | {a_meas / a_mod:.2f} | {b_meas / b_mod:.2f} |")

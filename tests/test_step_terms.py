@@ -46,3 +46,23 @@ def test_validation_rows_carry_the_terms():
     assert t["m"] == 128
     assert sum(v for k, v in t.items() if k != "m") == pytest.approx(p.detail["step_s"], rel=1e-9)
     assert t["bubble"] == pytest.approx(7 / (12 * 128) * t["compute"], rel=1e-9)
+
+
+def test_scale_diagnosis_recovers_a_and_b():
+    """scripts/train_error_vs_scale.split: rows priced a m + b and measured 1.25 a m + 2 b give back both factors."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_error_vs_scale.py"
+    spec = importlib.util.spec_from_file_location("train_error_vs_scale", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    a, b = 0.07, 0.2
+
+    def row(m):
+        pred = a * m + b
+        return {"m": m, "step": pred, "ratio": (1.25 * a * m + 2 * b) / pred}
+
+    a_mod, a_meas, b_mod, b_meas = mod.split(row(8), row(128))
+    assert (a_mod, b_mod) == (pytest.approx(a), pytest.approx(b))
+    assert (a_meas / a_mod, b_meas / b_mod) == (pytest.approx(1.25), pytest.approx(2.0))
