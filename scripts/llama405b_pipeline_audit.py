@@ -9,6 +9,7 @@ between the search's layout and Meta's into the recompute and the layout.
 Run: PYTHONPATH=src python scripts/llama405b_pipeline_audit.py"""
 import tapeout.perf.training as T
 from tapeout.hardware.memory_capacity import GIB
+from tapeout.perf.step_terms import step_terms
 from tapeout.perf.train_layout import TrainLayout
 from tapeout.perf.train_reserve import Reserve, training_reserve
 from tapeout.hardware.catalog import get_chip
@@ -24,13 +25,8 @@ USABLE = {}
 
 
 def terms(r):
-    b = r.breakdown
-    e = b["exposed_comm_s"]
-    fb = b["m"] * (b["F"] + b["B"])
-    return {"m(F+B)": fb, "bubble": b["bubble_over_ideal"] * fb, "PP sends": e["pp_send_recv"],
-            "DP RS+AG": e["dp_reduce_scatter"] + e["dp_all_gather"],
-            "other": r.step_time_s - fb * (1 + b["bubble_over_ideal"]) - e["pp_send_recv"] - e["dp_reduce_scatter"]
-            - e["dp_all_gather"]}
+    t = step_terms(r.breakdown, r.step_time_s)
+    return {k: v for k, v in t.items() if k != "m"}
 
 
 def row(name, r, lay=None):

@@ -39,6 +39,7 @@ from ..errors import TapeoutError
 from ..perf.mlperf import benchmarks, value_of
 from ..perf.train_lora import adapters_of_benchmark
 from ..perf.bench_stack import PIN_FIELDS, RECORD_FIELDS, STACK_FIELDS, merged_layout, nvidia_precision, run_settings, submission_entries  # noqa: F401 (re-exported)
+from ..perf.step_terms import step_terms
 from ..perf.train_stack import find_stack, stack_settings
 from .rcp import priced_at
 from .system_interconnect import row_node
@@ -237,6 +238,8 @@ def map_row(row: dict, fitted: dict | None = None):
                               "stack_features_not_modelled": _not_modelled(stack, records, r.breakdown.get("host_issue") is not None),
                               # an eager run's host issue time and the host it assumed (perf/host_issue)
                               "host_issue": r.breakdown.get("host_issue"),
+                              # the step by schedule term (perf/step_terms): what moves with micro-batches per replica
+                              "step_terms": step_terms(r.breakdown, r.step_time_s),
                               # what the engine could not apply (e.g. the stack's attention library
                               # unmeasured on this chip: the calibrated rate is used)
                               "model_notes": list(r.notes)})
