@@ -112,7 +112,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     samples = samples_to_converge
     per_chip = max(1, int(math.ceil(gb / n)))
     if not chip.supports("bf16"):
-        raise TapeoutError(f"chip {chip.id} has no bf16 matrix peak")
+        raise TapeoutError(f"chip {chip.missing_peak('bf16')} (the MLPerf training step runs its GEMMs in BF16)")
     p = calibrated_params(chip, fitted)
     # back-to-back training GEMMs: no faster than the die's sustained MSMF at its TDP (perf/train_clock, the LLM
     # engine's rule; None where no switch or measured pair applies)
