@@ -202,7 +202,12 @@ def load_model(model: str | Path) -> ModelInfo:
         `kv_bytes_per_token_bf16` (bytes of KV cache per token at BF16), `source`, and the
         validated `config`.
     """
-    from ..workloads.llm_config import load_llm
+    from ..errors import unknown_name_error
+    from ..workloads.llm_config import load_llm, preset_names
+    from .args import check_texts
 
+    check_texts(model=model)
+    if model is None or not str(model).strip():
+        raise unknown_name_error("model", model, preset_names())
     cfg = load_llm(str(model))
     return ModelInfo({**cfg.summary(), "config": cfg.model_dump(mode="json")})

@@ -302,7 +302,7 @@ _SUFFIX = re.compile(r"(?:\d+gb|\d+w|nps\d|spx|cpx|cts|hbm\d?e?|sxm\d?|oam|maxq|
 def get_chip(name: str) -> Chip:
     if isinstance(name, Chip):
         return name
-    cid = resolve_chip_id(name)
+    cid = resolve_chip_id(name) if isinstance(name, str) else None
     if cid is None:
         raise unknown_name_error("chip", name, chip_ids())
     return _catalog()[cid]
