@@ -10,14 +10,16 @@ class TapeoutError(ValueError):
 
 
 def unknown_name_error(kind: str, name: str, known: list[str]) -> TapeoutError:
-    """An error for an unknown name that lists the closest known names."""
+    """An error for an unknown name that lists the closest known names (a missing or non-text name: says so)."""
+    listing = f"Run `{LISTING_COMMANDS[kind]}` to list them." if kind in LISTING_COMMANDS else f"Known: {', '.join(known)}."
+    if not isinstance(name, str) or not name.strip():
+        got = "nothing" if name is None else repr(name) if isinstance(name, str) else f"{name!r} ({type(name).__name__})"
+        return TapeoutError(f"a {kind} name (text) is required, got {got}. {listing}")
     close = difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=5, cutoff=0.4)
     lower_to_known = {k.lower(): k for k in known}
     suggestions = [lower_to_known[c] for c in close]
     hint = f" Closest: {', '.join(suggestions)}." if suggestions else ""
-    if kind in LISTING_COMMANDS:
-        return TapeoutError(f"unknown {kind} '{name}'.{hint} Run `{LISTING_COMMANDS[kind]}` to list them.")
-    return TapeoutError(f"unknown {kind} '{name}'.{hint} Known: {', '.join(known)}.")
+    return TapeoutError(f"unknown {kind} '{name}'.{hint} {listing}")
 
 
 # kinds of name that a command lists; any other kind gets its known names in the message
@@ -46,9 +48,26 @@ def _is_type_tag(x: str) -> bool:
     return x in _TYPE_TAGS or x.startswith(_TYPE_TAG_PREFIXES)
 
 
+def pick_error(e) -> dict:
+    """The error of a pydantic ValidationError to report: a misspelt key (a forbidden extra field) before the
+    'Field required' it causes, its message naming the fix (the closest missing field at the same level, else the
+    required ones)."""
+    errs = e.errors()
+    extra = [x for x in errs if x["type"] == "extra_forbidden"]
+    if not extra:
+        return errs[0]
+    err = dict(extra[0])
+    parent = tuple(err["loc"][:-1])
+    missing = [str(x["loc"][-1]) for x in errs if x["type"] == "missing" and tuple(x["loc"][:-1]) == parent]
+    close = difflib.get_close_matches(str(err["loc"][-1]), missing, n=1, cutoff=0.6)
+    err["msg"] = (f"unknown field: rename it '{close[0]}'" if close else
+                  "unknown field: remove it" + (f" (required here: {', '.join(missing)})" if missing else ""))
+    return err
+
+
 def validation_error(e, where: str, default_field: str = "input", fix: str = "") -> TapeoutError:
     """One-line TapeoutError from a pydantic ValidationError: file, field path, message, fix."""
-    err = e.errors()[0]
+    err = pick_error(e)
     loc = ".".join(str(x) for x in err["loc"] if not _is_type_tag(str(x))) or default_field
     msg = err["msg"].removeprefix("Value error, ").rstrip(".")
     return TapeoutError(f"{where}: field '{loc}': {msg}.{(' ' + fix) if fix else ''}")

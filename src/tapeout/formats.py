@@ -109,6 +109,9 @@ def resolve_format(fmt: str, chip) -> tuple[str, bool]:
     for fb in t["fallback"].get(fmt, []):
         if fb in native:
             return fb, True
+    if not native:  # no matrix peak on file at all: name the missing spec, not an empty list
+        raise TapeoutError(f"--precision: chip {chip.missing_peak(t['formats'][fmt]['peak'])}; no other matrix peak "
+                           f"is on file either, so it runs no format the model can price.")
     raise TapeoutError(
         f"--precision: chip '{chip.id}' runs no {fmt} math (nor {', '.join(t['fallback'].get(fmt, [])) or 'a same-width format'}); "
         f"formats it runs: {', '.join(native)}."

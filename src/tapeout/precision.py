@@ -116,6 +116,9 @@ PRECISIONS: dict[str, Precision] = {
 
 
 def get_precision(name: str) -> Precision:
+    if not isinstance(name, str):
+        raise TapeoutError(f"--precision must be a precision name (text), got {name!r} ({type(name).__name__}). "
+                           f"Known: {', '.join(PRECISIONS)}.")
     key = name.strip().lower().replace("-", "").replace("_", "")
     aliases = {"float16": "fp16", "bfloat16": "bf16", "float8": "fp8", "fp8e4m3": "fp8", "float32": "fp32"}
     key = aliases.get(key, key)

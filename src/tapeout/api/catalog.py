@@ -60,9 +60,11 @@ def econ_summary(chip) -> dict | None:
 def get_chip(name: str) -> ChipInfo:
     """Every sourced spec of one chip (`tapeout show CHIP --json`): `specs` (field -> value,
     unit, status, source), `calibration` (achieved fractions of peak, fitted to
-    microbenchmarks), `architecture_defaults` and `economics` (area in mm2, cost in USD,
-    export status)."""
+    microbenchmarks), `architecture_defaults`, `scaleout` (the network rate per chip the model uses,
+    GB/s per direction: `gbps`, with `nic_gbps`, `host_link_gbps` and which of them `binds`;
+    hardware/params.scaleout_link) and `economics` (area in mm2, cost in USD, export status)."""
     from ..hardware.catalog import get_chip as lookup
+    from ..hardware.params import scaleout_link
     from ..perf.calibration import calibration_for
 
     c = lookup(name)
@@ -71,6 +73,7 @@ def get_chip(name: str) -> ChipInfo:
     d["architecture_defaults"] = {f: {"value": c.get(f), "source": c.source_of(f)}
                                   for f in ("num_cores", "matrix_tile_m", "matrix_tile_n", "scaleup_domain_size",
                                             "onchip_sram_mb") if f not in c.specs}
+    d["scaleout"] = scaleout_link(c)  # the network rate the model uses: NIC, or the host link where that binds
     econ = econ_summary(c)
     if econ is not None:
         d["economics"] = econ
@@ -199,7 +202,12 @@ def load_model(model: str | Path) -> ModelInfo:
         `kv_bytes_per_token_bf16` (bytes of KV cache per token at BF16), `source`, and the
         validated `config`.
     """
-    from ..workloads.llm_config import load_llm
+    from ..errors import unknown_name_error
+    from ..workloads.llm_config import load_llm, preset_names
+    from .args import check_texts
 
+    check_texts(model=model)
+    if model is None or not str(model).strip():
+        raise unknown_name_error("model", model, preset_names())
     cfg = load_llm(str(model))
     return ModelInfo({**cfg.summary(), "config": cfg.model_dump(mode="json")})

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+from os import PathLike
 from typing import Mapping
 
-from ..errors import TapeoutError
-from .args import check_numbers
+from ..errors import TapeoutError, unknown_name_error
+from .args import check_numbers, check_texts
 from .results import ComplianceResult, CostResult, WorkloadExplainResult, WorkloadResult
 
 
@@ -56,6 +57,9 @@ def compliance(chip: str | None = None, design: str | Mapping | None = None) -> 
         from ..hardware import get_chip
 
         return ComplianceResult(assess_chip(get_chip(chip)))
+    if not isinstance(design, (Mapping, str, PathLike)):
+        raise TapeoutError(f"design must be a design YAML path or a mapping (die_area_mm2, tops, ...), got {design!r} "
+                           f"({type(design).__name__}).")
     if isinstance(design, Mapping):
         from pydantic import ValidationError
 
@@ -73,6 +77,11 @@ def parse_settings(settings: list[str] | Mapping | None) -> dict:
     or from a mapping (taken as given)."""
     if isinstance(settings, Mapping):
         return dict(settings)
+    if isinstance(settings, str):  # one KEY=VALUE, not its characters
+        settings = [settings]
+    if settings is not None and not (isinstance(settings, (list, tuple)) and all(isinstance(x, str) for x in settings)):
+        raise TapeoutError(f"param must be KEY=VALUE strings (the CLI's --set) or a mapping, got {settings!r} "
+                           f"({type(settings).__name__}).")
     over = {}
     for kv in settings or []:
         if "=" not in kv:
@@ -118,7 +127,11 @@ def workload_run(name: str, chip: str, param: list[str] | Mapping | None = None,
     import numpy as np
 
     from ..perf.workload_throughput import workload_throughput
+    from ..workloads.catalog import WORKLOADS
 
+    check_texts(chip=chip, scenario=scenario, server_model=server_model)
+    if not isinstance(name, str) or not name.strip():
+        raise unknown_name_error("workload", name, list(WORKLOADS))
     if scenario is not None:
         from ..validation.preset_scenarios import run_preset_scenario
 

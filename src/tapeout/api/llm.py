@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..errors import TapeoutError
+from ..errors import TapeoutError, unknown_name_error
 from .args import check_context, check_flags, check_numbers, check_texts, option_name
 from .results import ExplainResult, ServeResult, TrainResult
 
@@ -437,7 +437,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         if key not in tb:
             from ..validation.other_training import BENCHMARKS  # priced by api.train_benchmark
 
-            raise TapeoutError(f"unknown training benchmark '{benchmark}'. Known: {', '.join(tuple(tb) + BENCHMARKS)}.")
+            raise unknown_name_error("training benchmark", benchmark, list(tuple(tb) + BENCHMARKS))
         b = bench_cfg = tb[key]
         if model and load_llm(model).name != load_llm(b["model"]).name:  # its time to train is for its model
             raise TapeoutError(f"--model: benchmark {key} trains {b['model']}; drop --model, or drop --benchmark "

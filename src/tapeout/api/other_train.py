@@ -3,7 +3,7 @@ non-LLM MLPerf Training benchmarks, priced as their validation rows are (validat
 
 from __future__ import annotations
 
-from ..errors import TapeoutError
+from ..errors import TapeoutError, unknown_name_error
 from .args import check_numbers, check_texts
 from .results import BenchmarkTrainResult
 
@@ -58,7 +58,7 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
         raise TapeoutError(f"benchmark '{benchmark}' trains an LLM: call tapeout.api.train(benchmark='{benchmark}', "
                            f"chip=...); train_benchmark takes {', '.join(BENCHMARKS)}.")
     if key is None:
-        raise TapeoutError(f"unknown training benchmark '{benchmark}'. Known: {', '.join(llm_benchmarks() + BENCHMARKS)}.")
+        raise unknown_name_error("training benchmark", benchmark, list(llm_benchmarks() + BENCHMARKS))
     if not chip:
         raise TapeoutError("--chip is required.")
     chip = on_server(chip, n["chips_per_node"], num_chips)

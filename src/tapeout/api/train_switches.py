@@ -40,9 +40,9 @@ def _given(settings: dict) -> list[str]:
 def nvlink_domain(chip) -> bool:
     """Whether `chip` has an NVIDIA NVLink scale-up tier (switch or direct links), the one DeepEP forwards over."""
     from ..hardware.node import scaleup_wiring
-    from ..hardware.topology import NCCL_FAMILIES
+    from ..hardware.topology import nvlink_under_nccl
 
-    return chip.family in NCCL_FAMILIES and scaleup_wiring(chip) in ("switch", "mesh")
+    return nvlink_under_nccl(chip.family, scaleup_wiring(chip))
 
 
 def refuse(settings: dict, pins: dict, pin_from: dict, chip, fp8_attention_runs: bool) -> None:

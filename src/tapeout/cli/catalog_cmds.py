@@ -7,6 +7,7 @@ import typer
 from .. import api
 from ..api.catalog import CHIP_COLUMNS, econ_summary
 from ..hardware.catalog import get_chip
+from ..hardware.params import scaleout_link
 from ..perf.calibration import calibration_for
 from ..workloads.llm_config import load_llm, preset_names
 from .app import app, console, print_json, table
@@ -34,6 +35,12 @@ def show_cmd(chip: str = typer.Argument(..., help="chip id or alias"),
     econ = econ_summary(c)
     rows = [[k, s.value, s.unit, s.status, s.source] for k, s in sorted(c.specs.items())]
     console.print(table(f"{c.id}: {c.name} ({c.vendor}, {c.family})", ["field", "value", "unit", "status", "source"], rows))
+    net = scaleout_link(c)
+    nrow = [["used by the model", f"{net['gbps']:g}", f"{'host link' if net['binds'] == 'host_link' else 'NIC'} binds: {net['rule']}"],
+            ["NIC", f"{net['nic_gbps']:g}", net["nic_source"]]]
+    if net["host_link_gbps"] is not None:
+        nrow.append(["host link (PCIe)", f"{net['host_link_gbps']:g}", net["host_link_source"]])
+    console.print(table("scale-out per chip (GB/s per direction)", ["rate", "GB/s", "source"], nrow))
     crow = [[k, v, cal.origin.get(k, "")] for k, v in cal.as_dict().items() if k not in ("chip_id", "origin")]
     console.print(table("calibration (fitted to microbenchmarks)", ["factor", "value", "from"], crow))
     if econ:

@@ -140,12 +140,18 @@ class RayBackend:
             self.ray.shutdown()
 
 
+BACKENDS = ("local", "ray")
+
+
+def check_backend(name) -> None:
+    """Refuse an unknown backend before any work (a resumed search that reuses every stored design builds none)."""
+    if name not in BACKENDS:
+        raise TapeoutError(f"backend '{name}' is not known: use {' or '.join(BACKENDS)}.")
+
+
 def make_backend(name: str = "local", address: str | None = None, num_cpus: int | None = None):
-    if name == "local":
-        return LocalBackend()
-    if name == "ray":
-        return RayBackend(address, num_cpus)
-    raise TapeoutError(f"backend '{name}' is not known: use local or ray.")
+    check_backend(name)
+    return LocalBackend() if name == "local" else RayBackend(address, num_cpus)
 
 
 # ------------------------------------------------------------------------ results
@@ -187,6 +193,7 @@ def explore(space, db=None, backend: str = "local", address: str | None = None, 
     """Run (or resume) a search; every evaluated design goes to the store `db` (a DuckDB path;
     None = in memory). Returns the Pareto front over all feasible stored designs of this
     context and the best design per objective."""
+    check_backend(backend)
     sp = load_space(space)
     if maturity is not None:
         sp = sp.model_copy(update={"maturity": maturity})

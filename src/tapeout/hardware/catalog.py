@@ -24,6 +24,12 @@ def _data_path(*parts: str):
     return resources.files("tapeout").joinpath("data", *parts)
 
 
+# spec field of each matrix-engine peak key (dense; TOPS for the integer formats)
+PEAK_FIELDS = {"fp32": "fp32_tflops", "tf32": "tf32_tflops_dense", "bf16": "bf16_tflops_dense",
+               "fp16": "fp16_tflops_dense", "fp8": "fp8_tflops_dense", "int8": "int8_tops_dense",
+               "int4": "int4_tops_dense", "fp6": "fp6_tflops_dense", "fp4": "fp4_tflops_dense"}
+
+
 @dataclass(frozen=True)
 class Spec:
     """One sourced number (or string) of a chip."""
@@ -147,18 +153,7 @@ class Chip:
 
     def peak_tflops(self, key: str) -> float:
         """Dense matrix-engine peak for a compute dtype key (bf16, fp8, int8, ...); 0 if unsupported."""
-        field_name = {
-            "fp32": "fp32_tflops",
-            "tf32": "tf32_tflops_dense",
-            "bf16": "bf16_tflops_dense",
-            "fp16": "fp16_tflops_dense",
-            "fp8": "fp8_tflops_dense",
-            "int8": "int8_tops_dense",
-            "int4": "int4_tops_dense",
-            "fp6": "fp6_tflops_dense",
-            "fp4": "fp4_tflops_dense",
-        }[key]
-        v = self.get(field_name)
+        v = self.get(PEAK_FIELDS[key])
         if isinstance(v, float):
             return v
         if key == "fp6":  # Blackwell/CDNA4 run FP6 at the FP8 (NVIDIA) or FP4 (AMD) rate; unlisted -> 0
@@ -167,6 +162,13 @@ class Chip:
 
     def supports(self, key: str) -> bool:
         return self.peak_tflops(key) > 0
+
+    def missing_peak(self, key: str) -> str:
+        """Why the chip has no `key` matrix peak, naming the spec field and the fix (for an error message)."""
+        field = PEAK_FIELDS[key]
+        return (f"{self.id} has no {key} matrix peak: its spec {field} is not on file for {self.calibration_id} "
+                f"(data/chips/*.csv, every value with its source); add a sourced {field}, or register_chip a chip "
+                f"with one")
 
     def params(self, calibration):
         """ChipParams with `calibration` applied (perf.calibration.calibrated_params(chip, fitted)
@@ -300,7 +302,7 @@ _SUFFIX = re.compile(r"(?:\d+gb|\d+w|nps\d|spx|cpx|cts|hbm\d?e?|sxm\d?|oam|maxq|
 def get_chip(name: str) -> Chip:
     if isinstance(name, Chip):
         return name
-    cid = resolve_chip_id(name)
+    cid = resolve_chip_id(name) if isinstance(name, str) else None
     if cid is None:
         raise unknown_name_error("chip", name, chip_ids())
     return _catalog()[cid]

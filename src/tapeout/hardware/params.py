@@ -58,20 +58,33 @@ def accum_mem_bytes(tensor_memory_kib) -> float:
 GB = 1e9
 
 
-def scaleout_gbps(chip) -> float:
-    """Scale-out bandwidth per chip (GB/s per direction): its NIC's rate, capped by its host link where
-    the chip has no accelerator link of its own (scale-up wiring "pcie": L4, L40S, RTX cards, A10G, ...).
-    Such a card reaches its NIC only through its PCIe edge connector: GPUDirect RDMA moves the data
+def scaleout_link(chip) -> dict:
+    """Scale-out bandwidth per chip (GB/s per direction, `gbps`) and what sets it: its NIC's rate, capped by its
+    host link where the chip has no accelerator link of its own (scale-up wiring "pcie": L4, L40S, RTX cards,
+    A10G, ...). Such a card reaches its NIC only through its PCIe edge connector: GPUDirect RDMA moves the data
     between the GPU and the NIC as PCIe peer-to-peer transactions through the switch / root complex above
     both (NVIDIA, GPUDirect RDMA documentation, https://docs.nvidia.com/cuda/gpudirect-rdma/ 'Overview':
     "a direct path for data exchange between the GPU and a third-party peer device using standard features
     of PCI Express"), so no more than the GPU's PCIe link (host_link_bw_gbps) reaches the network.
     Chips with on-die NICs or their own fabric (Gaudi RoCE ports, TPU ICI, Trainium NeuronLink, Ascend)
-    are wired otherwise and keep their NIC rate."""
+    are wired otherwise and keep their NIC rate. Also `nic_gbps`, `host_link_gbps` (None where it does not
+    cap), `binds` ("nic" or "host_link"), their sources and the rule, for `tapeout show`."""
     from .node import scaleup_wiring
 
     nic = float(chip.get("scaleout_bw_gbps"))
-    return min(nic, float(chip.get("host_link_bw_gbps"))) if scaleup_wiring(chip) == "pcie" else nic
+    out = {"gbps": nic, "binds": "nic", "nic_gbps": nic, "nic_source": chip.source_of("scaleout_bw_gbps"),
+           "host_link_gbps": None, "rule": "the NIC's rate (the chip has its own scale-up link or fabric)"}
+    if scaleup_wiring(chip) == "pcie":
+        host = float(chip.get("host_link_bw_gbps"))
+        out.update(gbps=min(nic, host), binds="host_link" if host < nic else "nic", host_link_gbps=host,
+                   host_link_source=chip.source_of("host_link_bw_gbps"),
+                   rule="min(NIC, host link): a PCIe card reaches its NIC through its PCIe link (GPUDirect RDMA)")
+    return out
+
+
+def scaleout_gbps(chip) -> float:
+    """Scale-out bandwidth per chip, GB/s per direction (scaleout_link)."""
+    return scaleout_link(chip)["gbps"]
 
 # structural kernel parameters shared by every chip, fitted on measured kernels, with sources
 KERNEL_STRUCTURE = {k: float(v["value"]) for k, v in yaml.safe_load(

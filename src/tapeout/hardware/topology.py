@@ -43,6 +43,7 @@ FAMILY_WIRING = {
     "aws-neuron": "torus",
 }
 WIRING_KINDS = ("switch", "mesh", "torus", "pcie")
+NVLINK_WIRINGS = ("switch", "mesh")  # an NCCL family's NVLink tier: through NVSwitch, or direct links / bridges
 IN_SWITCH_REDUCTION = {"nvidia-hopper", "nvidia-blackwell"}
 # NCCL's compute-capability row of its tuning tables (src/graph/tuning.cc compCapIndex: >= 10.0 Blackwell, >= 9.0
 # Hopper, >= 8.0 Ampere) per family: Ampere 8.0/8.6, Ada 8.9, Hopper 9.0, Blackwell 10.0/10.3/12.0
@@ -61,6 +62,13 @@ def _nccl_families() -> frozenset:
 
 
 NCCL_FAMILIES = _nccl_families()
+
+
+def nvlink_under_nccl(family: str, wiring: str) -> bool:
+    """Whether a scale-up tier is NVIDIA NVLink run by NCCL: an NCCL family wired through NVSwitch ("switch") or by
+    direct NVLink bridges / board links ("mesh"). NCCL's NVLink ring protocols and latencies and its all-to-all as
+    concurrent send/recv apply to both; in-switch reduction (NVLS) needs the switch (Topology.in_switch_reduction)."""
+    return family in NCCL_FAMILIES and wiring in NVLINK_WIRINGS
 
 
 @dataclass(frozen=True)
@@ -97,12 +105,19 @@ class Topology:
             scaleout_bw=max(mx(p.scaleout_bw), 1e9),
             scaleout_latency=mx(p.scaleout_latency),
             eff_link=mx(p.eff_link),
+            # NVLink SHARP reduces inside the NVSwitch (Hopper whitepaper, 'NVLink SHARP'): none over direct links or a
+            # bridge (H200 NVL's 2- / 4-way bridge, index.yaml scaleup_wiring mesh)
             in_switch_reduction=family in IN_SWITCH_REDUCTION and wiring == "switch",
             eff_nvls=float(cal.get("eff_nvls", 0.0)),
             library_excess=tuple((float(a), float(b)) for a, b in cal.get("library_excess", ())),
             nccl=family in NCCL_FAMILIES,
             nccl_arch=NCCL_ARCH.get(family, ""),
         )
+
+    @property
+    def nvlink(self) -> bool:
+        """NVLink run by NCCL, through a switch or direct links (nvlink_under_nccl)."""
+        return self.nccl and self.wiring in NVLINK_WIRINGS
 
     def split(self, group: int, stride: int = 1) -> tuple[int, int]:
         """(ranks per scale-up domain, domains) of a group whose members are `stride` apart

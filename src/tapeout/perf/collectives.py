@@ -153,7 +153,7 @@ def collective_time(kind: str, S, group: int, topo, stride: int = 1, algorithm: 
     else:
         algos = scaleup_algorithms(topo, g_in) if algorithm == "auto" else (algorithm,)
     # the library's own ring (library_time), not a stack's peer-access kernels nor the textbook "ring"
-    nccl_ring = (kind in ("all_gather", "reduce_scatter") and topo.wiring == "switch" and topo.nccl
+    nccl_ring = (kind in ("all_gather", "reduce_scatter") and topo.nvlink
                  and algorithm == LIBRARY_ALGORITHMS)
     if g_out <= 1:
         if nccl_ring:  # NCCL's ring inside one NVLink domain: its protocol choice and latencies, as across nodes
@@ -184,7 +184,7 @@ def collective_time(kind: str, S, group: int, topo, stride: int = 1, algorithm: 
         # nInterSteps = nNodes-1), not the g_in-1 of a separate in-domain collective
         t_bw = (_one_tier(kind, S, g_in, bw_in, 0.0, topo.eff_link, ("ring",))[0]
                 + _one_tier(kind, S / g_in, g_out, topo.scaleout_bw, 0.0, topo.eff_link, ("ring",))[0])
-        if topo.wiring == "switch" and topo.nccl:  # NVLink systems run NCCL: its protocol choice and latencies
+        if topo.nvlink:  # NVLink (switch or bridge) runs NCCL: its protocol choice and latencies
             t, proto = ring_time(t_bw, g, g_out, (g - 1) / g * S, topo.nccl_arch)
             return t, f"nccl ring {proto} ({g_in}x{g_out})"
         lat = max(0, g - g_out) * topo.scaleup_latency + (g_out - 1) * topo.scaleout_latency
@@ -253,7 +253,7 @@ def library_time(kind: str, S, group: int, topo, stride: int = 1, *, launch: str
     device, "exposed" for one call on an idle device)."""
     check_launch(launch)
     g = int(group)
-    if kind == "all_to_all" and g > 1 and topo.nccl and topo.wiring == "switch" and topo.split(g, stride)[1] <= 1:
+    if kind == "all_to_all" and g > 1 and topo.nvlink and topo.split(g, stride)[1] <= 1:
         t_bw = (g - 1) / g * np.asarray(S, dtype=float) / max(topo.link_bw_for_group(g) * topo.eff_link, 1.0)
         t, proto = nccl_alltoall_time(t_bw, np.asarray(S, dtype=float) / g)
         return t, f"library p2p {proto}"

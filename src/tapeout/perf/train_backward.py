@@ -40,6 +40,7 @@ import numpy as np
 
 from ..ops import MatMul, OpGraph
 from .opcost import K_ATTN, K_MATMUL, accumulator_stages, evaluate
+from .train_clock import graph_time, op_times
 
 ATTN_BWD_FLOPS = 2.5  # FlashAttention-2 backward FLOPs / forward FLOPs (Dao 2023)
 BETA0_OUTPUT_BYTES = 2.0  # D of the calibrated (beta = 0) GEMMs: BF16
@@ -85,9 +86,10 @@ def gradient_gemms(op: MatMul, input_grad: bool = True) -> list[MatMul]:
     return out
 
 
-def backward_time(g: OpGraph, p, no_input_grad: tuple[str, ...] = ()) -> float:
+def backward_time(g: OpGraph, p, no_input_grad: tuple[str, ...] = (), board=None) -> float:
     """Backward time of graph g on chip p (module docstring); `no_input_grad`: name patterns
-    (fnmatch) of the GEMMs whose input needs no gradient."""
+    (fnmatch) of the GEMMs whose input needs no gradient; `board`: the training GEMMs' sustained
+    clock / MSMF ceiling (perf/train_clock.board_power; None: as evaluated)."""
     def input_grad(o) -> bool:
         return not any(fnmatchcase(o.name, pat) for pat in no_input_grad)
 
@@ -96,10 +98,10 @@ def backward_time(g: OpGraph, p, no_input_grad: tuple[str, ...] = ()) -> float:
     t = 0.0
     if convs:
         bwd = [b for o in convs for b in gradient_gemms(o, input_grad(o))]
-        t += float(evaluate(OpGraph(f"{g.name}:conv_grads", bwd, g.meta), p).total_time)
+        t += graph_time(OpGraph(f"{g.name}:conv_grads", bwd, g.meta), p, board)
     if rest:
         c = evaluate(OpGraph(f"{g.name}:rest", rest, g.meta), p)
-        per_op = np.asarray(c.time, dtype=float).reshape(len(rest), -1)[:, 0] * c.table.count
+        per_op = op_times(c, p, board) * c.table.count
         mm, attn = c.table.kind == K_MATMUL, c.table.kind == K_ATTN
         gemm_x = np.array([2.0 if input_grad(o) else 1.0 for o in rest])  # dgrad + wgrad, as perf/training.py
         t += float((per_op * gemm_x)[mm].sum()) + float(attention_backward_time(per_op[attn].sum(), p))

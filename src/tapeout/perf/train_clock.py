@@ -28,7 +28,9 @@ chip itself or a chip of the same silicon, perf/fit/same_silicon.py: H100-SXM ta
     t_GEMM >= FLOPs / (MSMF / peak x peak)
 (H200 / H100-SXM BF16 0.763 and FP8 0.684 of peak vs fitted 0.780 / 0.710; B200 0.640 / 0.620 vs 0.776 / 0.763;
 A100 PCIe 0.827, above its fit). A chip with no measured pair keeps its fit. Switch SUSTAINED_CEILING (on since
-round stop-34: a measured physical bound on back-to-back GEMMs, not a fit; it caps nothing twice).
+round stop-34: a measured physical bound on back-to-back GEMMs, not a fit; it caps nothing twice). Both the LLM
+engine (training._Fwd) and the non-LLM MLPerf training steps (validation/other_training.py, train_backward.py) sum
+their op graphs through graph_time, so one rule holds for every training step.
 """
 
 from __future__ import annotations
@@ -114,3 +116,15 @@ def op_times(cost, p, board: BoardPower | None) -> np.ndarray:
         floor = np.where((tab.kind == K_MATMUL) & (rate > 0), tab.flops / np.where(rate > 0, rate, 1.0), 0.0)
         t = np.maximum(t, np.nan_to_num(floor))
     return t
+
+
+def graph_time(g, p, board: BoardPower | None = None) -> float:
+    """Time of op graph `g` on chip `p` (one design point), each op as op_times prices it under `board` (None: as
+    evaluated): the one sum the LLM training engine (training._Fwd) and the non-LLM MLPerf training steps
+    (validation/other_training.py, perf/train_backward.py) share."""
+    if not g.ops:
+        return 0.0
+    from .opcost import evaluate
+
+    ct = evaluate(g, p)
+    return float((op_times(ct, p, board) * ct.table.count).sum())

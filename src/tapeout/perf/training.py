@@ -138,7 +138,7 @@ from .train_recipe import (Recipe, copy_bytes, gather_bytes, get_recipe, resolve
 from ..formats import format_bits
 from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
-from .train_clock import BoardPower, board_power, op_times
+from .train_clock import BoardPower, board_power, graph_time, op_times
 from .unfused_attention import UNFUSED, core_attention_ops
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .train_loss import logits_dtype, loss_ops
@@ -266,10 +266,7 @@ class _Fwd:
         self.cache: dict = {}
 
     def _time(self, g: OpGraph) -> float:
-        if not g.ops:
-            return 0.0
-        ct = evaluate(g, self.p)
-        return float((op_times(ct, self.p, self.board) * ct.table.count).sum())
+        return graph_time(g, self.p, self.board)
 
     def cfg_at(self, tp: int):
         """The model as the stack runs it at tensor-parallel size `tp`: its padded vocabulary (perf/vocab_padding)."""

@@ -222,6 +222,17 @@ class DesignSpec(BaseModel):
     tdp_w: float | None = Field(default=None, gt=0)
     datacenter: bool = True
 
+    @field_validator("process_node")
+    @classmethod
+    def _node(cls, v):  # a misspelt node is refused, not carried silently into the report
+        from ..econ.nodes import parse_node
+
+        try:
+            parse_node(v)
+        except TapeoutError as e:
+            raise ValueError(str(e).rstrip(".")) from None
+        return v
+
     @field_validator("tops")
     @classmethod
     def _tops(cls, v):

@@ -126,7 +126,12 @@ def check_workload(w: WorkloadSpec, where: str) -> None:
             from ..perf.llm import vision_load
             from ..workloads.llm_config import load_llm
 
+            from ..api.args import bounds_of, check_numbers
+
             cfg = load_llm(w.model)
+            # its sizes, bounded as the command's own options (a negative input_len is refused here, not per chip)
+            cmd = "serve" if w.kind == "llm-serving" else "train"
+            check_numbers(cmd, **{k: v for k, v in w.params.items() if bounds_of(cmd, k) is not None})
             if w.kind == "llm-serving" and w.params.get("images_per_request"):  # refuses an image the encoder does not take
                 vision_load(w.model, cfg, w.params["images_per_request"], w.params.get("image_size", 448))
         else:

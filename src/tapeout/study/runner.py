@@ -97,6 +97,9 @@ def _cost_stacks(study: Study, chip_ids: list[str]) -> dict:
 
 
 def run_study(path: str | Path, out: str | Path, force: bool = False, progress=None, backend: str = "local", address: str | None = None) -> dict:
+    from ..explore.search import check_backend
+
+    check_backend(backend)  # before any work, whether or not the study has a design space to sweep
     t0 = time.time()
     study, base = load_study(path)
     for i, w in enumerate(study.workloads):  # a bad model name or parameter fails before any chip runs

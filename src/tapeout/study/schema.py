@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import TapeoutError
+from ..errors import TapeoutError, pick_error
 
 WORKLOAD_KINDS = ("llm-serving", "llm-training", "recsys", "vision", "diffusion", "speech", "encoder", "custom")
 
@@ -240,7 +240,7 @@ def _line_index(text: str) -> dict[tuple, int]:
         return out
 
     def walk(node, path):
-        out[path] = node.start_mark.line + 1
+        out.setdefault(path, node.start_mark.line + 1)  # a key's own line, not its block value's
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 key = k.value
@@ -274,7 +274,7 @@ def parse_study_text(text: str, where: str = "study", fmt: str = "yaml") -> Stud
         line = lines.get(("chips",))
         raise TapeoutError(f"{where}{f' line {line}' if line else ''}: field 'chips': {e}") from None
     except ValidationError as e:
-        err = e.errors()[0]
+        err = pick_error(e)
         loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
         path = ".".join(str(x) for x in loc) or "study"
         line = None

@@ -20,8 +20,8 @@ from ..perf.collectives import collective_time, topology_for
 from ..perf.convergence import LATEST, rcp_batches, samples_to_converge
 from ..perf.dp_buckets import BucketRule, bucket_overlap_exposed, collective_count
 from ..perf.fsdp import exposed_hsdp_s, hsdp_step_collectives, sharded_dp_collectives
-from ..perf.opcost import evaluate
 from ..perf.train_backward import backward_time
+from ..perf.train_clock import board_power, graph_time
 from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
 from ..workloads.detection_train import head_output_passes
 from .other_rows import (EVAL_RUNS_ONCE_GRAPH, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
@@ -32,24 +32,24 @@ BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "bert", "resnet", "stable-diffu
 REFUSED: dict[str, str] = {}
 
 
-def recompute_s(bench: str, g, p) -> float:
+def recompute_s(bench: str, g, p, board=None) -> float:
     """Forward time run again in the backward by full activation checkpointing: the wrapped blocks'
     ops (flux1: other_benchmarks.yaml flux_train.recompute_blocks); 0 for a benchmark without it."""
     if bench != "flux1":
         return 0.0
     blocks = tuple(fact("flux_train", "recompute_blocks"))
     ops = [o for o in g.ops if o.name.startswith(blocks)]
-    return float(evaluate(OpGraph(f"{g.name}:recompute", ops, g.meta), p).total_time) if ops else 0.0
+    return graph_time(OpGraph(f"{g.name}:recompute", ops, g.meta), p, board)
 
 
-def head_grad_s(g, p) -> float:
+def head_grad_s(g, p, board=None) -> float:
     """A detection graph's backward passes over its head outputs (workloads/detection_train.py, NVIDIA's
     RetinaNet: the fused focal loss's in-place gradient scaling and GradClone's copies), found from the trained
     graph's own head output convs (`head.p<l>.{cls,box}.out`); 0 for a graph without that head."""
     from ..workloads.blocks import as_precision
 
     copies = head_output_passes(g, as_precision("bf16"))[1]
-    return float(evaluate(OpGraph(f"{g.name}:grad_copies", copies, g.meta), p).total_time) if copies else 0.0
+    return graph_time(OpGraph(f"{g.name}:grad_copies", copies, g.meta), p, board)
 
 
 def optimizer_s(bench: str, chip, p, n: int, dense: float) -> float:
@@ -112,14 +112,17 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     samples = samples_to_converge
     per_chip = max(1, int(math.ceil(gb / n)))
     if not chip.supports("bf16"):
-        raise TapeoutError(f"chip {chip.id} has no bf16 matrix peak")
+        raise TapeoutError(f"chip {chip.missing_peak('bf16')} (the MLPerf training step runs its GEMMs in BF16)")
     p = calibrated_params(chip, fitted)
+    # back-to-back training GEMMs: no faster than the die's sustained MSMF at its TDP (perf/train_clock, the LLM
+    # engine's rule; None where no switch or measured pair applies)
+    board = board_power(chip)
     g, once, dense = training_graphs(bench, per_chip)
-    t_fwd = float(evaluate(g, p).total_time)
-    t_bwd = backward_time(g, p, tuple(fact("train_no_input_grad", bench)))
-    t_once = float(evaluate(once, p).total_time) if once.ops else 0.0
-    t_rc = recompute_s(bench, g, p)  # in the backward, before each block's gradients
-    t_copy = head_grad_s(g, p)  # detection head (RetinaNet): focal-loss backward + gradient copies
+    t_fwd = graph_time(g, p, board)
+    t_bwd = backward_time(g, p, tuple(fact("train_no_input_grad", bench)), board)
+    t_once = graph_time(once, p, board)
+    t_rc = recompute_s(bench, g, p, board)  # in the backward, before each block's gradients
+    t_copy = head_grad_s(g, p, board)  # detection head (RetinaNet): focal-loss backward + gradient copies
     # the weight update runs after the backward and the gradient reduction (it needs the reduced gradients)
     t_opt = optimizer_s(bench, chip, p, n, dense)
     t_ar, t_exposed = data_parallel_sync_s(bench, p, chip.family, n, dense, t_fwd, t_bwd + t_rc + t_copy)
