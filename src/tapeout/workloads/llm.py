@@ -24,7 +24,7 @@ from ..ops import Attention, Collective, Elementwise, MatMul, Op, OpGraph
 from ..formats import quant_flops, separate_quantize
 from ..precision import Precision, dtype_bytes, get_precision
 from .llm_config import LLMConfig
-from .moe_kernels import (act_quantize_separate, finalize_op, gemm_setup_ops, input_quantize_separate, permute_op,
+from .moe_kernels import (act_quantize_separate, finalize_op, fp8_dequant_scale_op, gemm_setup_ops, input_quantize_separate, permute_op,
                           routing_op, sort_ops)
 
 
@@ -240,6 +240,7 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
         blk.append(permute_op(rows, h, a, count))
         blk += gemm_setup_ops(E_local, w, count)
         mats = 2 if cfg.mlp_type == "swiglu" else 1
+        blk += fp8_dequant_scale_op("experts_gate_up_alpha", E_local, w, count)
         blk.append(MatMul(name="experts_gate_up", count=count, m=m_per_expert, n=mats * f, k=h, groups=int(round(active)),
                           a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt, experts=True, eff_scale=pr.gemm_eff))
         # its own kernel after the grouped GEMM (moe_kernels.cu gemm1 -> doActivation; Megatron-Core's grouped MLP
@@ -247,6 +248,7 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
         blk.append(Elementwise(name="experts_act", count=count, elems=rows * f, flops_per_elem=5 if mats == 2 else 8,
                                reads=mats * resid_b / act_b, writes=1, dtype=a))
         blk += quantize_ops("experts_down_quantize", rows * f, count, a, act_quantize_separate())
+        blk += fp8_dequant_scale_op("experts_down_alpha", E_local, w, count)
         blk.append(MatMul(name="experts_down", count=count, m=m_per_expert, n=h, k=f, groups=int(round(active)),
                           a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt, experts=True, eff_scale=pr.gemm_eff))
         blk.append(finalize_op(T, rows, h, resid_dt, count))
