@@ -235,3 +235,20 @@ def test_fp8_dequant_scale_writes_one_pointer_per_local_expert(monkeypatch):
     assert len(a) == 2 and all(o.gemm_path == "sm80" for o in a)
     assert all(o.input_bytes == 0 and o.output_bytes == pytest.approx(2 * 8) for o in a)
     assert not [o for o in prefill_graph(load_llm("mixtral-8x7b"), 1, 256, "bf16", tp=4, ep=4).ops if o.name.endswith("_alpha")]
+
+
+def test_training_step_keeps_the_stop_31_kernel_list(monkeypatch):
+    # TensorRT-LLM's per-format kernels are a serving stack's: a training step (logits for every token) builds
+    # Megatron-Core's MoE layer, which the switch leaves alone
+    from tapeout.precision import get_precision
+    from tapeout.workloads.llm import LLMStep, build_llm_graph
+
+    cfg = load_llm("mixtral-8x7b")
+
+    def names(on: bool) -> list[str]:
+        monkeypatch.setattr(moe_kernels, "FORMAT_KERNELS", on)
+        g = build_llm_graph(cfg, LLMStep("prefill", 1, 4096, 0, get_precision("fp8"), lm_head_all_tokens=True))
+        return [(o.name, o.fused) for o in g.ops if o.name.startswith("experts_")]
+
+    assert names(True) == names(False)
+    assert "experts_gemm_setup" in _kernels("fp8", True, monkeypatch)  # the serving step's layer does get them
