@@ -215,7 +215,7 @@ class Elementwise(Op):
     # DRAM bytes (ChipParams.elt_step_time; perf/opcost.py): TensorRT-LLM's QKV preprocessing
     # (workloads/llm.qkv_preprocess). 0 = none
     steps: float = 0.0
-    # the grouped-GEMM path this kernel belongs to (perf/grouped_gemm_path.py PATHS): "" runs on every chip,
+    # the grouped-GEMM path this kernel belongs to (GEMM_PATHS; perf/grouped_gemm_path.py): "" runs on every chip,
     # "tma_ws" only where the chip runs the expert GEMMs of `gemm_format` TMA warp-specialised, "sm80" only where not
     gemm_path: str = ""
     gemm_format: str = ""
