@@ -252,3 +252,17 @@ def test_training_step_keeps_the_stop_31_kernel_list(monkeypatch):
 
     assert names(True) == names(False)
     assert "experts_gemm_setup" in _kernels("fp8", True, monkeypatch)  # the serving step's layer does get them
+
+
+def test_a_registered_chip_declares_tma_as_a_switch():
+    # no TMA unless declared; a declared value must be true / false (api.catalog switch rule)
+    from tapeout.api.catalog import register_chip
+    from tapeout.errors import TapeoutError
+
+    base = {"bf16_tflops_dense": 500, "memory_bandwidth_tbps": 2, "memory_capacity_gb": 96, "tdp_w": 500}
+    register_chip({"id": "tma-test-npu", "name": "T", "vendor": "X", "family": "generic", "specs": base})
+    register_chip({"id": "tma-test-npu-tma", "name": "T2", "vendor": "X", "family": "generic", "specs": dict(base, tma=True)})
+    assert calibrated_params(get_chip("tma-test-npu")).tma == 0.0
+    assert calibrated_params(get_chip("tma-test-npu-tma")).tma == 1.0
+    with pytest.raises(TapeoutError, match="tma is a switch"):
+        register_chip({"id": "tma-test-npu-bad", "name": "T3", "vendor": "X", "family": "generic", "specs": dict(base, tma=3)})
