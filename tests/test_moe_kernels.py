@@ -254,7 +254,7 @@ def test_training_step_keeps_the_stop_31_kernel_list(monkeypatch):
     assert "experts_gemm_setup" in _kernels("fp8", True, monkeypatch)  # the serving step's layer does get them
 
 
-def test_a_registered_chip_declares_tma_as_a_switch():
+def test_a_registered_chip_declares_tma_as_a_switch(session_chips):
     # no TMA unless declared; a declared value must be true / false (api.catalog switch rule)
     from tapeout.api.catalog import register_chip
     from tapeout.errors import TapeoutError
