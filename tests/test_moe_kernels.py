@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from tapeout.hardware import get_chip
 from tapeout.perf.calibration import calibrated_params
+from tapeout.ops import OpTable
+from tapeout.perf.grouped_gemm_path import runs_on_path, tma_ws
 from tapeout.perf.opcost import evaluate
 from tapeout.workloads.llm import prefill_graph
 from tapeout.workloads.llm_config import load_llm
@@ -143,8 +145,124 @@ def test_gemm_setup_is_one_thread_per_local_expert(monkeypatch):
     assert s.output_bytes == pytest.approx(2 * SETUP_WRITE_WORDS * 4)
 
 
-@pytest.mark.parametrize("prec, more", [("bf16", 1), ("fp8", 2), ("nvfp4", 0), ("fp8block", 0)])
-def test_format_kernels_launch_count_per_format(prec, more, monkeypatch):
-    # on - off: + setup (TMA warp-specialised formats) + FP8's input quantize - NVFP4's GEMM2-input quantize;
-    # FP8 block scales: neither (quantized inside the block-scale runner, no TMA-WS setup)
-    assert _launches(_kernels(prec, True, monkeypatch)) - _launches(_kernels(prec, False, monkeypatch)) == more
+def _priced_launches(prec: str, on: bool, chip: str, monkeypatch) -> int:
+    """Kernels of one Mixtral-8x7B MoE layer (experts_* ops, not fused) that cost time on `chip`."""
+    from tapeout.perf.kernels_db import chip_for
+
+    ops = list(_kernels(prec, on, monkeypatch).values())
+    t = np.asarray(evaluate(OpTable.from_ops(ops), calibrated_params(chip_for(chip)), check_support=False).time)
+    return sum(1 for o, x in zip(ops, t) if not o.fused and x > 0)
+
+
+@pytest.mark.parametrize("chip, prec, more", [
+    # Hopper / datacenter Blackwell (TMA warp-specialised grouped GEMMs): + setup, + FP8's input quantize,
+    # - NVFP4's GEMM2-input quantize; FP8 block scales: neither (block-scale runner, no TMA-WS setup)
+    ("h100-sxm", "bf16", 1), ("h100-sxm", "fp8", 2), ("h100-sxm", "fp8block", 0), ("b200", "nvfp4", 0),
+    ("b200", "fp8", 2),
+    # Ampere / Ada (SM80 / SM89 grouped GEMM): no setup; FP8 + input quantize + computeFP8DequantScale x 2
+    ("a100-sxm", "bf16", 0), ("l40s", "bf16", 0), ("l40s", "fp8", 3),
+    # sm_120 (TMA, no async MMA): BF16 / FP8 run the SM80 / SM89 path, NVFP4 the TMA warp-specialised one
+    ("rtx-pro-6000", "bf16", 0), ("rtx-pro-6000", "fp8", 3), ("rtx-pro-6000", "nvfp4", 0),
+])
+def test_format_kernels_launch_count_per_chip_and_format(chip, prec, more, monkeypatch):
+    assert _priced_launches(prec, True, chip, monkeypatch) - _priced_launches(prec, False, chip, monkeypatch) == more
+
+
+# --- which grouped-GEMM path a chip runs (perf/grouped_gemm_path.py; TensorRT-LLM supportsTmaWarpSpecialized) ---
+
+@pytest.mark.parametrize("tma, async_mma, fp4, ws", [
+    (1, 1, False, True), (1, 1, True, True),  # sm_90 / sm_100: same-type BF16 / FP8 (/ NVFP4 on sm_100)
+    (1, 0, False, False), (1, 0, True, True),  # sm_120: isValidSM120MOESpecialisation is FP4 only
+    (0, 0, False, False), (0, 0, True, False), (0, 1, False, False),  # no TMA: the SM80 path, whatever else
+])
+def test_tma_ws_needs_tma_and_async_mma_or_block_scaled_fp4(tma, async_mma, fp4, ws):
+    assert bool(tma_ws(tma, async_mma, fp4)) is ws
+    # a "tma_ws" kernel runs exactly where an "sm80" kernel does not; an ungated one everywhere
+    assert bool(runs_on_path(1, tma, async_mma, fp4)) is ws and bool(runs_on_path(2, tma, async_mma, fp4)) is not ws
+    assert bool(runs_on_path(0, tma, async_mma, fp4))
+
+
+@pytest.mark.parametrize("chip, tma, async_mma", [
+    ("h100-sxm", 1, 1), ("h200", 1, 1), ("b200", 1, 1), ("gb300", 1, 1), ("rtx-pro-6000", 1, 0),
+    ("a100-sxm", 0, 0), ("l40s", 0, 0), ("tpu-v5p", 0, 0), ("mi300x", 0, 0),
+])
+def test_chip_architecture_fields(chip, tma, async_mma):
+    # from the chip description (family_defaults.yaml / extra_specs.csv), not its name; the catalog's RTX PRO 6000
+    # (nvidia-blackwell, per-chip async_mma 0) and the kernel database's (nvidia-blackwell-rtx) agree
+    from tapeout.perf.kernels_db import chip_for
+
+    p = calibrated_params(chip_for(chip))
+    assert (p.tma, p.async_mma) == (tma, async_mma)
+    if chip == "rtx-pro-6000":
+        q = calibrated_params(get_chip(chip))
+        assert (q.tma, q.async_mma) == (tma, async_mma)
+
+
+def test_undeclared_design_has_no_tma():
+    # a ChipParams built without chip data (an NPU design point) runs the SM80-style path
+    from tapeout.hardware.params import ChipParams
+    import dataclasses
+
+    defaults = {f.name: f.default for f in dataclasses.fields(ChipParams)}
+    assert defaults["tma"] == 0.0 and defaults["async_mma"] == 0.0
+
+
+@given(n=st.integers(1, 512), fmt=st.sampled_from(["bf16", "fp8", "nvfp4"]),
+       chip=st.sampled_from(["h100-sxm", "b200", "l40s", "a100-sxm"]))
+@settings(max_examples=25, deadline=None)
+def test_a_kernel_off_its_path_costs_nothing_and_on_it_costs_as_ungated(n, fmt, chip):
+    import dataclasses
+
+    from tapeout.ops import Elementwise
+
+    gated = [Elementwise(name="k", elems=float(n), flops_per_elem=0, reads=1, writes=10, dtype="fp32", gemm_path=path,
+                         gemm_format=fmt) for path in ("tma_ws", "sm80")]
+    free = dataclasses.replace(gated[0], gemm_path="")
+    p = calibrated_params(get_chip(chip))
+    c = evaluate(OpTable.from_ops(gated + [free]), p, check_support=False)
+    ws = bool(tma_ws(p.tma, p.async_mma, fmt == "nvfp4"))
+    ran, off = (0, 1) if ws else (1, 0)
+    assert c.time[off] == 0 and c.energy[off] == 0 and c.dram_bytes[off] == 0
+    assert c.time[ran] == pytest.approx(c.time[2]) and c.energy[ran] == pytest.approx(c.energy[2]) and c.energy[2] > 0
+
+
+def test_fp8_dequant_scale_writes_one_pointer_per_local_expert(monkeypatch):
+    # computeFP8DequantScale: alpha_scale_ptr_array[expert] = fp8_dequant + expert, before GEMM1 and GEMM2;
+    # EP 4 over Mixtral's 8 experts leaves 2 per rank; nothing read
+    monkeypatch.setattr(moe_kernels, "FORMAT_KERNELS", True)
+    g = prefill_graph(load_llm("mixtral-8x7b"), 1, 256, "fp8", tp=4, ep=4)
+    a = [o for o in g.ops if o.name in ("experts_gate_up_alpha", "experts_down_alpha")]
+    assert len(a) == 2 and all(o.gemm_path == "sm80" for o in a)
+    assert all(o.input_bytes == 0 and o.output_bytes == pytest.approx(2 * 8) for o in a)
+    assert not [o for o in prefill_graph(load_llm("mixtral-8x7b"), 1, 256, "bf16", tp=4, ep=4).ops if o.name.endswith("_alpha")]
+
+
+def test_training_step_keeps_the_stop_31_kernel_list(monkeypatch):
+    # TensorRT-LLM's per-format kernels are a serving stack's: a training step (logits for every token) builds
+    # Megatron-Core's MoE layer, which the switch leaves alone
+    from tapeout.precision import get_precision
+    from tapeout.workloads.llm import LLMStep, build_llm_graph
+
+    cfg = load_llm("mixtral-8x7b")
+
+    def names(on: bool) -> list[str]:
+        monkeypatch.setattr(moe_kernels, "FORMAT_KERNELS", on)
+        g = build_llm_graph(cfg, LLMStep("prefill", 1, 4096, 0, get_precision("fp8"), lm_head_all_tokens=True))
+        return [(o.name, o.fused) for o in g.ops if o.name.startswith("experts_")]
+
+    assert names(True) == names(False)
+    assert "experts_gemm_setup" in _kernels("fp8", True, monkeypatch)  # the serving step's layer does get them
+
+
+def test_a_registered_chip_declares_tma_as_a_switch(session_chips):
+    # no TMA unless declared; a declared value must be true / false (api.catalog switch rule)
+    from tapeout.api.catalog import register_chip
+    from tapeout.errors import TapeoutError
+
+    base = {"bf16_tflops_dense": 500, "memory_bandwidth_tbps": 2, "memory_capacity_gb": 96, "tdp_w": 500}
+    register_chip({"id": "tma-test-npu", "name": "T", "vendor": "X", "family": "generic", "specs": base})
+    register_chip({"id": "tma-test-npu-tma", "name": "T2", "vendor": "X", "family": "generic", "specs": dict(base, tma=True)})
+    assert calibrated_params(get_chip("tma-test-npu")).tma == 0.0
+    assert calibrated_params(get_chip("tma-test-npu-tma")).tma == 1.0
+    with pytest.raises(TapeoutError, match="tma is a switch"):
+        register_chip({"id": "tma-test-npu-bad", "name": "T3", "vendor": "X", "family": "generic", "specs": dict(base, tma=3)})

@@ -24,6 +24,9 @@ import numpy as np
 from .errors import require_positive
 from .precision import COMPUTE_PEAK_FIELD, dtype_bytes
 
+# Elementwise.gemm_path (perf/grouped_gemm_path.py): every chip, TMA warp-specialised grouped GEMM only, SM80 path only
+GEMM_PATHS = ("", "tma_ws", "sm80")
+BLOCK_SCALED_FP4 = ("nvfp4",)  # expert GEMM formats TensorRT-LLM runs warp-specialised on sm_120 too
 OP_KINDS = ("matmul", "attention", "elementwise", "embedding", "collective", "fixed")
 COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv")
 
@@ -212,10 +215,16 @@ class Elementwise(Op):
     # DRAM bytes (ChipParams.elt_step_time; perf/opcost.py): TensorRT-LLM's QKV preprocessing
     # (workloads/llm.qkv_preprocess). 0 = none
     steps: float = 0.0
+    # the grouped-GEMM path this kernel belongs to (GEMM_PATHS; perf/grouped_gemm_path.py): "" runs on every chip,
+    # "tma_ws" only where the chip runs the expert GEMMs of `gemm_format` TMA warp-specialised, "sm80" only where not
+    gemm_path: str = ""
+    gemm_format: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "kind", "elementwise")
         require_positive(f"{self.name}.elems", self.elems)
+        if self.gemm_path not in GEMM_PATHS:
+            raise ValueError(f"{self.name}.gemm_path {self.gemm_path!r}: one of {GEMM_PATHS}")
 
     @property
     def flops(self) -> float:
@@ -420,6 +429,8 @@ class OpTable:
     kv_cache: np.ndarray | None = None  # bool: serving attention over a paged KV cache (Attention.kv_cache)
     causal: np.ndarray | None = None  # attention with a causal mask (bool), False for other ops
     elt_steps: np.ndarray | None = None  # elementwise ops' kernel thread steps (Elementwise.steps), 0 for other ops
+    gemm_path: np.ndarray | None = None  # GEMM_PATHS index of an elementwise kernel (Elementwise.gemm_path), 0 for other ops
+    gemm_fp4: np.ndarray | None = None  # bool: that kernel's expert GEMM format is block-scaled FP4
 
     @classmethod
     def from_ops(cls, ops: list[Op]) -> "OpTable":
@@ -445,6 +456,8 @@ class OpTable:
             kv_cache=np.array([isinstance(o, Attention) and o.kv_cache for o in ops], dtype=bool),
             causal=np.array([isinstance(o, Attention) and o.causal for o in ops], dtype=bool),
             elt_steps=np.array([o.steps if isinstance(o, Elementwise) else 0.0 for o in ops], dtype=float),
+            gemm_path=np.array([GEMM_PATHS.index(o.gemm_path) if isinstance(o, Elementwise) else 0 for o in ops], dtype=np.int64),
+            gemm_fp4=np.array([isinstance(o, Elementwise) and o.gemm_format in BLOCK_SCALED_FP4 for o in ops], dtype=bool),
         )
         for i, o in enumerate(ops):
             if isinstance(o, MatMul):

@@ -211,6 +211,11 @@ class ChipParams:
     # fills the next, so with two or more its epilogue is not exposed (perf/opcost.accumulator_stages).
     # 0 = accumulators in registers (Hopper, Ada, Ampere, RTX Blackwell; default)
     accum_mem_bytes: np.ndarray | float = 0.0
+    # the chip's tensor-memory-access engine and asynchronous (warpgroup / tensor-memory) matrix instructions, 1 or 0
+    # (chip data tma / async_mma): which grouped-GEMM path TensorRT-LLM's fused MoE runs for a format
+    # (perf/grouped_gemm_path.py). 0 = neither (default: NPU designs, unknown chips)
+    tma: np.ndarray | float = 0.0
+    async_mma: np.ndarray | float = 0.0
     # accumulator stages of a known kernel (its builder's own count, e.g. CUTLASS's block-scaled
     # SM100 kernels keep 1 at N = 256; perf/kernel_tile.py); 0 = as many as accum_mem_bytes holds
     accum_stages: np.ndarray | float = 0.0
@@ -416,6 +421,8 @@ class ChipParams:
             mma_feed_bytes_per_bf16_flop=mma_feed_ratio(g("smem_mma_bytes_per_clk"), g("mma_bf16_flops_per_clk")),
             store_sector_bytes=store_sector(g("store_sector_bytes")),
             accum_mem_bytes=accum_mem_bytes(g("tensor_memory_kib")),
+            tma=float(bool(g("tma", False))),
+            async_mma=float(bool(g("async_mma", False))),
             chip_id=chip.id,
             scaleup_wiring=str(g("scaleup_wiring", "") or ""),
         )

@@ -46,6 +46,7 @@ from ..errors import TapeoutError
 from ..hardware.params import ChipParams
 from ..ops import OP_KINDS, PEAK_KEYS, OpGraph, OpTable
 from .context_tiles import key_tiles
+from .grouped_gemm_path import runs_on_path
 from .mmha_launch import mmha_launch
 
 K_MATMUL, K_ATTN, K_ELT, K_EMB, K_COLL, K_FIXED = (OP_KINDS.index(k) for k in OP_KINDS)
@@ -647,6 +648,11 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         + 2.0 * dram * p.sram_pj_per_byte * 1e-12
         + p.static_w * time
     )
+    if t.gemm_path is not None and t.gemm_path.any():
+        # a fused-MoE kernel of one grouped-GEMM path only (perf/grouped_gemm_path.py): none where the chip runs the other
+        ran = runs_on_path(col(t.gemm_path), p.tma, p.async_mma, colb(t.gemm_fp4))
+        time, e, dram = np.where(ran, time, 0.0), np.where(ran, e, 0.0), np.where(ran, dram, 0.0)
+        t_compute, t_mem = np.where(ran, t_compute, 0.0), np.where(ran, t_mem, 0.0)
     time = np.broadcast_to(time, (len(t),) + dshape)
     return CostTable(
         table=t,

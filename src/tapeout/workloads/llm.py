@@ -24,7 +24,7 @@ from ..ops import Attention, Collective, Elementwise, MatMul, Op, OpGraph
 from ..formats import quant_flops, separate_quantize
 from ..precision import Precision, dtype_bytes, get_precision
 from .llm_config import LLMConfig
-from .moe_kernels import (act_quantize_separate, finalize_op, gemm_setup_ops, input_quantize_separate, permute_op,
+from .moe_kernels import (act_quantize_separate, finalize_op, fp8_dequant_scale_op, gemm_setup_ops, input_quantize_separate, permute_op,
                           routing_op, sort_ops)
 
 
@@ -224,7 +224,7 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
         # FFN tp/ep ways (moe_tp), the same layout weight_bytes_per_chip stores
         f = cfg.expert_ffn // max(1, tp // ep)
         blk: list[Op] = [Elementwise(name="moe_norm", count=count, elems=T * h, flops_per_elem=4, dtype=a)]
-        blk += quantize_ops("experts_quantize", T * h, count, a, input_quantize_separate(a))
+        blk += quantize_ops("experts_quantize", T * h, count, a, input_quantize_separate(a, serving))
         blk.append(MatMul(name="router", count=count, m=T, n=E, k=h, a_dtype=a, w_dtype="bf16", out_dtype="fp32", math_dtype="bf16"))
         # tokens routed to this EP rank's experts: T*k/ep on average, x imbalance at the busiest rank
         routed = T * k / ep * step.expert_imbalance
@@ -238,15 +238,17 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
         m_per_expert = max(1, math.ceil(routed / active))
         rows = m_per_expert * active  # routed rows, as the grouped GEMMs run them
         blk.append(permute_op(rows, h, a, count))
-        blk += gemm_setup_ops(E_local, w, count)
+        blk += gemm_setup_ops(E_local, w, count, serving)
         mats = 2 if cfg.mlp_type == "swiglu" else 1
+        blk += fp8_dequant_scale_op("experts_gate_up_alpha", E_local, w, count, serving)
         blk.append(MatMul(name="experts_gate_up", count=count, m=m_per_expert, n=mats * f, k=h, groups=int(round(active)),
                           a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt, experts=True, eff_scale=pr.gemm_eff))
         # its own kernel after the grouped GEMM (moe_kernels.cu gemm1 -> doActivation; Megatron-Core's grouped MLP
         # likewise): reads the GEMM's 16-bit output (UnfusedGemmOutputType; mats x f per row), writes f per row
         blk.append(Elementwise(name="experts_act", count=count, elems=rows * f, flops_per_elem=5 if mats == 2 else 8,
                                reads=mats * resid_b / act_b, writes=1, dtype=a))
-        blk += quantize_ops("experts_down_quantize", rows * f, count, a, act_quantize_separate())
+        blk += quantize_ops("experts_down_quantize", rows * f, count, a, act_quantize_separate(serving))
+        blk += fp8_dequant_scale_op("experts_down_alpha", E_local, w, count, serving)
         blk.append(MatMul(name="experts_down", count=count, m=m_per_expert, n=h, k=f, groups=int(round(active)),
                           a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt, experts=True, eff_scale=pr.gemm_eff))
         blk.append(finalize_op(T, rows, h, resid_dt, count))

@@ -24,9 +24,13 @@ tensorrt_llm/_torch/modules/fused_moe/fused_moe_cutlass.py, and moe_kernels.cu r
   GEMM setup       setupTmaWarpSpecializedInputs -> computeStridesTmaWarpSpecializedKernel: one thread per local
                    expert writes both grouped GEMMs' per-expert arguments (problem shape, A / B / D pointers and
                    strides, the alpha and scale-factor pointers), read by the TMA warp-specialised grouped GEMMs
-                   (SM90+; BF16, FP8, NVFP4). FP8 block scales run gemm1 / gemm2 through the block-scale runner
-                   (BlockScaleFC1 / FC2; DeepGEMM's own MoE on SM100): no setup priced. The SM80 / SM89 grouped GEMM
-                   (GemmGrouped) has no such kernel; the graph does not know the chip, so it is priced there too.
+                   (BF16, FP8, NVFP4). FP8 block scales run gemm1 / gemm2 through the block-scale runner
+                   (BlockScaleFC1 / FC2; DeepGEMM's own MoE on SM100): no setup priced. Priced only on a chip whose
+                   grouped GEMM of the format runs TMA warp-specialised (Elementwise.gemm_path "tma_ws";
+                   perf/grouped_gemm_path.py: Hopper, datacenter Blackwell, and sm_120 for NVFP4 only).
+  FP8 dequant      the SM80-path FP8 grouped GEMMs (Ampere / Ada, sm_120's FP8) instead take their per-expert alpha
+                   pointers from computeFP8DequantScale, one launch before each GEMM (moe_kernels.cu gemm1 / gemm2,
+                   `else if (use_fp8)`: one thread per local expert writes one 8-byte pointer; gemm_path "sm80").
   GEMM2 quantize   doActivationKernel writes GEMM2's input in the format itself (FP8: times fc2_fp8_quant; NVFP4:
                    IsNVFP4 -> the E2M1 values and their block scales, fc2_act_sf_flat): no kernel of its own.
 """
@@ -55,6 +59,7 @@ TMA_WS_SETUP_FORMATS = ("bf16", "fp16", "fp8", "nvfp4")
 # words), writes for each of the two GEMMs about 10 eight-byte fields (problem shape, A / B / D pointers and
 # strides, alpha and scale-factor pointers): 40 four-byte words
 SETUP_READ_WORDS, SETUP_WRITE_WORDS = 4, 40
+DEQUANT_POINTER_WORDS = 2  # computeFP8DequantScale: alpha_scale_ptr_array[expert] = fp8_dequant + expert (a pointer)
 
 
 def routing_op(tokens: float, experts: int, top_k: int, count: float, logit_dtype: str = "fp32") -> Elementwise:
@@ -103,22 +108,39 @@ def finalize_op(tokens: float, routed_rows: float, hidden: int, dtype: str, coun
                        reads=per_token, writes=1, dtype=dtype)
 
 
-def input_quantize_separate(fmt: str) -> bool | None:
+def format_kernels(serving: bool) -> bool:
+    """Whether the layer gets TensorRT-LLM's per-format kernel list: FORMAT_KERNELS, for a serving step only (a
+    training step's MoE layer is Megatron-Core's grouped GEMM with Transformer Engine's quantize kernels, whose
+    kernel list this is not: it keeps the stop-31 list)."""
+    return FORMAT_KERNELS and serving
+
+
+def input_quantize_separate(fmt: str, serving: bool = True) -> bool | None:
     """Whether the layer's input quantize to the expert GEMM format `fmt` is a kernel of its own (FORMAT_KERNELS:
     CutlassFusedMoE.quantize_input); None: formats.yaml separate_quantize decides, as for a dense layer."""
-    return fmt in INPUT_QUANTIZE_KERNEL if FORMAT_KERNELS else None
+    return fmt in INPUT_QUANTIZE_KERNEL if format_kernels(serving) else None
 
 
-def act_quantize_separate() -> bool | None:
+def act_quantize_separate(serving: bool = True) -> bool | None:
     """Whether GEMM2's input quantize is a kernel of its own: never with FORMAT_KERNELS (doActivationKernel
     writes the format and its block scales); None: formats.yaml separate_quantize decides."""
-    return False if FORMAT_KERNELS else None
+    return False if format_kernels(serving) else None
 
 
-def gemm_setup_ops(local_experts: int, fmt: str, count: float) -> list[Elementwise]:
+def gemm_setup_ops(local_experts: int, fmt: str, count: float, serving: bool = True) -> list[Elementwise]:
     """computeStridesTmaWarpSpecializedKernel (FORMAT_KERNELS only, expert GEMMs in TMA_WS_SETUP_FORMATS): one
     launch, one thread per local expert, its SETUP_READ_WORDS / SETUP_WRITE_WORDS 4-byte words of arguments."""
-    if not FORMAT_KERNELS or fmt not in TMA_WS_SETUP_FORMATS:
+    if not format_kernels(serving) or fmt not in TMA_WS_SETUP_FORMATS:
         return []
     return [Elementwise(name="experts_gemm_setup", count=count, elems=max(1.0, float(local_experts)) * SETUP_READ_WORDS,
-                        flops_per_elem=0, reads=1, writes=SETUP_WRITE_WORDS / SETUP_READ_WORDS, dtype=INDEX_DTYPE)]
+                        flops_per_elem=0, reads=1, writes=SETUP_WRITE_WORDS / SETUP_READ_WORDS, dtype=INDEX_DTYPE,
+                        gemm_path="tma_ws", gemm_format=fmt)]
+
+
+def fp8_dequant_scale_op(name: str, local_experts: int, fmt: str, count: float, serving: bool = True) -> list[Elementwise]:
+    """computeFP8DequantScale before an FP8 grouped GEMM of the SM80 path (FORMAT_KERNELS only): one launch, one
+    thread per local expert writing its alpha pointer (8 bytes: DEQUANT_POINTER_WORDS 4-byte words), nothing read."""
+    if not format_kernels(serving) or fmt != "fp8":
+        return []
+    return [Elementwise(name=name, count=count, elems=max(1.0, float(local_experts)), flops_per_elem=0, reads=0,
+                        writes=DEQUANT_POINTER_WORDS, dtype=INDEX_DTYPE, gemm_path="sm80", gemm_format=fmt)]
