@@ -108,9 +108,9 @@ def _launches(ops: dict) -> int:
     return sum(1 for o in ops.values() if not getattr(o, "fused", False))
 
 
-def test_format_kernels_off_is_the_stop_31_kernel_list(monkeypatch):
-    # off (the default): no setup kernel; FP8's input quantize fused, NVFP4's GEMM2-input quantize its own kernel
-    assert moe_kernels.FORMAT_KERNELS is False
+def test_format_kernels_on_by_default_off_is_the_stop_31_kernel_list(monkeypatch):
+    # off: no setup kernel; FP8's input quantize fused, NVFP4's GEMM2-input quantize its own kernel (on is the default)
+    assert moe_kernels.FORMAT_KERNELS is True
     off = _kernels("fp8", False, monkeypatch)
     assert "experts_gemm_setup" not in off and off["experts_quantize"].fused
     assert not _kernels("nvfp4", False, monkeypatch)["experts_down_quantize"].fused

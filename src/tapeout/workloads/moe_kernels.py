@@ -15,7 +15,7 @@ moe_kernels.cu, NVIDIA/TensorRT-LLM 1.x, revision 000dea27) launches, per rank:
 The GEMMs, activation and quantize passes are workloads/llm.py's; these are the rest, as memory-bound
 passes with their bytes (each kernel's launch is the chip's kernel_overhead, perf/opcost.py).
 
-Per format (FORMAT_KERNELS, off by default; TensorRT-LLM 1.x CutlassFusedMoE.quantize_input and run_moe,
+Per format (FORMAT_KERNELS, on by default since stop 35; TensorRT-LLM 1.x CutlassFusedMoE.quantize_input and run_moe,
 tensorrt_llm/_torch/modules/fused_moe/fused_moe_cutlass.py, and moe_kernels.cu runMoe, revision 000dea27):
   input quantize   FP8 per tensor: torch.ops.tensorrt_llm.static_quantize_e4m3_per_tensor, NVFP4:
                    torch.ops.trtllm.fp4_quantize (swizzled scale factors): one kernel each before the fused op,
@@ -48,9 +48,11 @@ INDEX_DTYPE = "fp32"  # int32 expert ids / row maps and fp32 routing scales: 4-b
 FUSED_SORT_MAX_TOKENS = 256
 FUSED_SORT_TOPK = (1, 2, 4, 6, 8)
 FUSED_SORT_MAX_EXPERT_BITS = 9
-# the per-format kernels above (input quantize, GEMM setup, GEMM2 quantize inside the activation); off: the
-# stop-31 kernel list, whose quantize passes follow formats.yaml separate_quantize as a dense layer's do
-FORMAT_KERNELS = False
+# the per-format kernels above (input quantize, GEMM setup, GEMM2 quantize inside the activation), each priced only
+# on the grouped-GEMM path the chip runs (perf/grouped_gemm_path.py); on since stop 35: TensorRT-LLM's source launches
+# them (CutlassFusedMoE.quantize_input, run_moe). Off: the stop-31 kernel list, whose quantize passes follow
+# formats.yaml separate_quantize as a dense layer's do
+FORMAT_KERNELS = True
 # formats CutlassFusedMoE.quantize_input converts in a kernel of its own before the fused op
 INPUT_QUANTIZE_KERNEL = ("fp8", "nvfp4")
 # expert GEMM formats whose grouped GEMMs take computeStridesTmaWarpSpecializedKernel's arguments
