@@ -10,7 +10,8 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
   compute efficiency  eff[fmt] at the boost clock, capped at 1
       eff[fmt]   one per GEMM format (bf16, fp8, nvfp4), and fp8_block for chips whose MMA
                  applies the block scales (formats.mma_block_scaled_fp8) and for the SM 9.0 DeepGEMM kernel
-                 (DEEPGEMM_EFF); elsewhere fp8_block is the FP8 GEMM at eff[fp8] plus the promotion below
+                 (DEEPGEMM_EFF), and for the SM 8.9 ada_blockwise_gemm kernel (ADA_BLOCKWISE_EFF);
+                 elsewhere fp8_block is the FP8 GEMM at eff[fp8] plus the promotion below
   power-capped clock  a GEMM that keeps its format's peak busy a fraction `busy` at boost draws
                  busy x peak x pj_flop_n7 x the node's energy scale (econ nodes.csv); past the
                  chip's TDP its compute runs at the clock that meets the cap (P ~ f^3 in the DVFS
@@ -219,6 +220,7 @@ PARAMS = (
     *((f"eff_{f}", 0.7, 0.1, 1.0) for f in GEMM_FMTS if f != "fp8_block"),
     ("eff_fp8_block_mma", 0.7, 0.1, 1.0),
     ("eff_fp8_block_sm90", 0.7, 0.1, 1.0),  # the SM 9.0 block-scaled FP8 kernel's (DeepGEMM) own, where DEEPGEMM_EFF
+    ("eff_fp8_block_sm89", 0.7, 0.1, 1.0),  # the SM 8.9 block-scaled FP8 kernel's (ada_blockwise_gemm) own, where ADA_BLOCKWISE_EFF
     ("pj_flop_n7", 1.5, 0.05, 20.0),  # board energy per BF16-equivalent FLOP at boost, N7 (perf/power_cap.py)
     ("eff_attention", 0.6, 0.1, 1.5),  # fused attention vs GEMM
     *((f"mem_{f}", 0.8, 0.2, 1.0) for f in CLASSES),  # DRAM streaming efficiency
@@ -377,9 +379,20 @@ COLLECTOR_BURST_CLOCK = True
 # Blackwell, Ada and Blackwell-RTX kernels): a JIT-compiled kernel with its own tiles, TMA pipeline and two math
 # warpgroups, which the fit already prices as its own kernel in every other term (fixed time, stream, tile, load
 # pipeline, quantize rounds; FP8_BLOCK_SM90) — as Blackwell's block-scaled kernel has eff_fp8_block_mma and the FP8
-# FMHA its own (ATTN_FP8_EFF). Fitted on the SM 9.0 chips in the fit; Ada's block-scaled FP8 (no kernel described)
-# keeps eff_fp8. Fit only: serving has no block-scaled FP8 GEMM class. False: eff_fp8 (stop 29)
+# FMHA its own (ATTN_FP8_EFF). Fitted on the SM 9.0 chips in the fit; Ada's block-scaled FP8 has its own kernel and
+# efficiency where ADA_BLOCKWISE_EFF (below). Fit only: serving has no block-scaled FP8 GEMM class. False: eff_fp8 (stop 29)
 DEEPGEMM_EFF = True
+# the SM 8.9 block-scaled FP8 GEMM the collector times runs its MMAs at its own efficiency (eff_fp8_block_sm89), not
+# at cuBLASLt's per-tensor FP8 GEMM's eff_fp8: trtllm::fp8_block_scaling_gemm dispatches SM 89 to
+# fp8_block_scaling_gemm_ada (TensorRT-LLM cpp/tensorrt_llm/thop/fp8BlockScalingGemm.cpp, `case 89`) -> gemm_dispatch_sm89
+# (cpp/tensorrt_llm/kernels/cutlass_kernels/fp8_blockscale_gemm/fp8_blockscale_gemm_kernel.cuh): TensorRT-LLM's own
+# ada_blockwise_gemm kernel, one fixed 32 x 128 x 128 tile, 3 cp.async stages, 4 warps of mma.sync m16n8k32 e4m3 with
+# the block scales applied in registers per 128-deep K slab (ada_blockwise_gemm/ada_blockwise_gemm_traits.cuh,
+# sm89_fp8_gemm_1d1d.cuh), a different kernel from the per-tensor FP8 one (cublas_scaled_mm). Shared, the block-scaled
+# kernels pulled L40S's per-tensor eff_fp8 down (own fit 0.42: its per-tensor FP8 GEMMs priced 1.33 x their measured
+# time at m >= 256, n, k >= 1024; 1.17 x untied; docs/notes/issue-24.md, Round stop-35 issue-35a). False: eff_fp8 (stop 34)
+ADA_BLOCKWISE_EFF = True
+ADA_BLOCKWISE_FAMILIES = ("nvidia-ada",)  # the catalog family of compute capability 8.9 (L4, L20, L40, L40S, RTX 4090)
 # GEMM formats whose library kernel puts the tokens on the MMA's N side, so a GEMM of more tokens than
 # the chip's row tile splits them into equal tiles at the MMA's N step (ChipParams.balanced_row_tiles):
 # TensorRT-LLM's per-tensor FP8 linear runs trtllm::cublas_scaled_mm (tensorrt_llm/_torch/modules/linear.py
@@ -574,8 +587,8 @@ class Groups:
             # DeepGEMM on SM 9.0): its (token, weight-row) tile per shape, swap-AB for few tokens; 0 elsewhere
             rule = fp8_block_rule(c["system"][idx[0]], c["stack"][idx[0]], fmt) if op == "gemm" else None
             # (and its MMAs at that kernel's own efficiency where DEEPGEMM_EFF, not cuBLASLt's per-tensor eff_fp8)
-            eff = (("eff_fp8_block_mma" if mma else "eff_fp8_block_sm90" if DEEPGEMM_EFF and rule else "eff_fp8")
-                   if fmt == "fp8_block" else f"eff_{fmt}")
+            eff = (fp8_block_eff(mma, bool(DEEPGEMM_EFF and rule), chip_for(chip).family) if fmt == "fp8_block"
+                   else f"eff_{fmt}")
             ftm, ftn = (fp8_block_tile(c["m"][idx], c["n"][idx], float(p.num_cores), rule) if rule
                         else (np.zeros(len(idx)), np.zeros(len(idx))))
             # and the bytes its CTAs read for their operands, which the L2 serves (0 where the tile is not known)
@@ -817,6 +830,17 @@ def format_power_density(chip) -> np.ndarray:
         if isinstance(tdp, (int, float)) and tdp and pk:
             pd[i] = float(tdp) / (float(pk) / BF16_RATE_MULTIPLE[key])
     return pd
+
+
+def fp8_block_eff(mma: bool, deepgemm: bool, family: str) -> str:
+    """The efficiency parameter a block-scaled FP8 GEMM's MMAs run at: the MMA's own where it applies the scales
+    (Blackwell), the SM 9.0 DeepGEMM kernel's (DEEPGEMM_EFF, `deepgemm`: the database names the kernel), the SM 8.9
+    ada_blockwise_gemm kernel's (ADA_BLOCKWISE_EFF), else the per-tensor FP8 GEMM's eff_fp8 plus the promotion."""
+    if mma:
+        return "eff_fp8_block_mma"
+    if deepgemm:
+        return "eff_fp8_block_sm90"
+    return "eff_fp8_block_sm89" if ADA_BLOCKWISE_EFF and family in ADA_BLOCKWISE_FAMILIES else "eff_fp8"
 
 
 def held_cap_energy(held_out=frozenset()) -> float:
@@ -1180,7 +1204,7 @@ def fit(groups: Groups, structured: bool = True) -> dict:
 # that class's groups only
 CLASS_PARAM_PREFIXES = ("mem", "ovh", "split", "unit", "unitlat", "tokrate", "ctabw", "score", "ctas", "merge", "tile")
 # the compute efficiencies params_for and predict_group put on the peak keys (compute_effs)
-COMPUTE_EFFS = ("eff_bf16", "eff_fp8", "eff_nvfp4", "eff_fp8_block_mma", "eff_fp8_block_sm90")
+COMPUTE_EFFS = ("eff_bf16", "eff_fp8", "eff_nvfp4", "eff_fp8_block_mma", "eff_fp8_block_sm90", "eff_fp8_block_sm89")
 
 
 def group_reads(g: dict, name: str) -> bool:
@@ -1309,7 +1333,7 @@ def x_of(params: dict) -> np.ndarray:
     (ctas_decode_<kernel>, read only where FITTED_RESIDENCY) and a multi-block merge (merge_decode_mmha, read only
     where MMHA_LAUNCH) take their start value."""
     start = {p[0]: p[1] for p in PARAMS}
-    late = ("ctas_decode_", "merge_decode_", "tile_decode_", "eff_fp8_block_sm90")
+    late = ("ctas_decode_", "merge_decode_", "tile_decode_", "eff_fp8_block_sm90", "eff_fp8_block_sm89")
     return np.array([params[n] if n in params or not n.startswith(late) else start[n] for n in NAMES], dtype=float)
 
 
@@ -1359,6 +1383,8 @@ def model_switches() -> dict:
             "GEN_BYTE_BUFFERS": {"value": GEN_BYTE_BUFFERS, "serving": "kernel_decode_classes attn_cta_tokens_per_s"},
             "ATTN_FP8_EFF": {"value": ATTN_FP8_EFF, "serving": "kernel_library attn_eff_fp8"},
             "DEEPGEMM_EFF": {"value": DEEPGEMM_EFF, "serving": "fit only: serving has no block-scaled FP8 GEMM class"},
+            "ADA_BLOCKWISE_EFF": {"value": ADA_BLOCKWISE_EFF,
+                                  "serving": "fit only: serving's per-tensor FP8 rows read eff_fp8, no longer tied to the block-scaled kernels"},
             "COLLECTOR_BURST_CLOCK": {"value": COLLECTOR_BURST_CLOCK,
                                       "serving": "fit only: serving runs every GEMM at the capped clock (a sustained run)"},
             "HELD_CAP_ENERGY": {"value": HELD_CAP_ENERGY,
