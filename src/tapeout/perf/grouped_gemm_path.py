@@ -29,8 +29,11 @@ def tma_ws(tma, async_mma, block_scaled_fp4) -> np.ndarray:
     return (np.asarray(tma, dtype=float) > 0) & ((np.asarray(async_mma, dtype=float) > 0) | np.asarray(block_scaled_fp4, dtype=bool))
 
 
+TMA_WS, SM80 = GEMM_PATHS.index("tma_ws"), GEMM_PATHS.index("sm80")
+
+
 def runs_on_path(path, tma, async_mma, block_scaled_fp4) -> np.ndarray:
-    """Whether a kernel of `path` (GEMM_PATHS index: 0 every chip, 1 TMA warp-specialised only, 2 SM80 path only) runs."""
+    """Whether a kernel of `path` (GEMM_PATHS index: every chip, TMA warp-specialised only, SM80 path only) runs."""
     path = np.asarray(path)
     ws = tma_ws(tma, async_mma, block_scaled_fp4)
-    return np.where(path == 1, ws, np.where(path == 2, ~ws, True))
+    return np.where(path == TMA_WS, ws, np.where(path == SM80, ~ws, True))
