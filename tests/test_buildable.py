@@ -191,3 +191,33 @@ def test_show_reports_buildable_and_fits_reticle():
     assert s["buildable"] is True and s["fits_reticle"] is True and s["unbuildable_because"] == ""
     assert "package" in s["physical_limits_checked"]
     assert coef("reticle_limit_mm2") == RETICLE
+
+
+# ------------------------------------------------------------------ register_chip
+def test_register_chip_refuses_a_die_beyond_the_reticle_naming_the_field_and_the_opt_out():
+    import tapeout
+    from tapeout.errors import TapeoutError
+
+    with pytest.raises(TapeoutError) as e:
+        tapeout.register_chip({"id": "t-mono", "base": "h100-sxm", "specs": {"logic_die_area_mm2_total": 5 * RETICLE}})
+    msg = str(e.value)
+    assert "chip.specs.logic_die_area_mm2_total" in msg and "num_compute_dies" in msg and "physical_limits: false" in msg
+    # the same silicon as five reticle-sized chiplets is a chip; the opt-out registers the monolith
+    assert tapeout.register_chip({"id": "t-split", "base": "h100-sxm", "specs": {
+        "logic_die_area_mm2_total": 5 * 0.95 * RETICLE, "num_compute_dies": 5}}).id == "t-split"
+    assert tapeout.register_chip({"id": "t-mono", "base": "h100-sxm", "physical_limits": False,
+                                  "specs": {"logic_die_area_mm2_total": 5 * RETICLE}}).id == "t-mono"
+    with pytest.raises(TapeoutError, match="physical_limits is a switch"):
+        tapeout.register_chip({"id": "t-x", "base": "h100-sxm", "physical_limits": "no", "specs": {}})
+
+
+@pytest.mark.parametrize("chip", ["b200", "mi300x", "cerebras-wse-3", "h100-sxm"])
+def test_register_chip_from_any_real_base_with_its_own_dies_is_accepted(chip):
+    import tapeout
+
+    base = get_chip(chip)
+    specs = {"tdp_w": 500}
+    if chip == "cerebras-wse-3":  # a wafer-scale base stays stitched when its area is restated
+        specs = {"logic_die_area_mm2_total": base.get("logic_die_area_mm2_total"), "memory_bandwidth_tbps": 1.0,
+                 "memory_capacity_gb": 44.0}
+    assert tapeout.register_chip({"id": f"t-{chip}", "base": chip, "specs": specs}).id == f"t-{chip}"

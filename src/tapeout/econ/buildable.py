@@ -151,6 +151,22 @@ def check_catalog_chip(chip) -> dict:
     return report(violations(m, settings), list(PHYSICAL_LIMITS), notes)
 
 
+def refuse_die_beyond_reticle(chip, where: str = "chip.specs", stitched: bool = False) -> None:
+    """One TapeoutError when a user-described chip's compute die (logic_die_area_mm2_total /
+    num_compute_dies) exceeds the reticle; nothing when the area is not given."""
+    area, n = chip.get("logic_die_area_mm2_total"), chip.get("num_compute_dies")
+    if not isinstance(area, float):
+        return
+    n = n if isinstance(n, float) and n >= 1 else 1.0
+    if bool(reticle_mask(area / n, stitched)[0]):
+        return
+    raise TapeoutError(
+        f"{where}.logic_die_area_mm2_total {area:,.0f} mm^2 on {n:g} compute die(s) is {area / n:,.0f} mm^2 per die, "
+        f"beyond the {reticle_limit_mm2():.0f} mm^2 reticle (26 x 33 mm exposure field) that one die cannot exceed: "
+        f"set {where}.num_compute_dies to the chiplet count (each die within the reticle), or physical_limits: false "
+        "to register it anyway.")
+
+
 def check_package(settings: FloorplanSettings, *, die_area_mm2: float, n_dies: float = 1.0, hbm_stacks: float = 0.0,
                   memory_type: str = "HBM3", scaleup_bw_gbps_bidir: float = 0.0, power_w: float | None = None,
                   extra_dies: float = 0.0, extra_die_area_mm2: float = 0.0) -> dict:
