@@ -131,7 +131,9 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
             (`tapeout show h100-sxm`): e.g. bf16_tflops_dense (TFLOPS), fp8_tflops_dense
             (TFLOPS), memory_bandwidth_tbps (TB/s), memory_capacity_gb (GB), tdp_w (W),
             scaleup_bw_gbps_bidir (GB/s), process_node (text), logic_die_area_mm2_total (mm2).
-            A value without a source is recorded as "user input".
+            A value without a source is recorded as "user input". `physical_limits` (default
+            true): a compute die (logic_die_area_mm2_total / num_compute_dies) beyond the 858 mm^2
+            reticle is refused; false registers it anyway.
 
     A custom chip is calibrated as a never-built chip: its family's microbenchmark mean, else
     the generic mean. Registering the same id again replaces the chip and clears the caches.
@@ -151,7 +153,7 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
         if isinstance(chip, (str, Path)) else chip
     if not isinstance(data, Mapping):
         raise TapeoutError("register_chip: give a mapping (id, specs, ...) or the path of a YAML file holding one.")
-    extra = set(data) - {"id", "name", "vendor", "family", "form_factor", "base", "specs"}
+    extra = set(data) - {"id", "name", "vendor", "family", "form_factor", "base", "specs", "physical_limits"}
     if extra:
         raise TapeoutError(f"chip: unknown key(s) {', '.join(sorted(map(str, extra)))}; put chip fields under 'specs'.")
     cid = data.get("id")
@@ -181,6 +183,16 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
                  family=family,
                  form_factor=str(data.get("form_factor") or (base.form_factor if base else "oam")), specs=specs,
                  derived_from=base.id if base else "")
+    limits = data.get("physical_limits", True)
+    if not isinstance(limits, bool):
+        raise TapeoutError(f"chip.physical_limits is a switch: give true or false, got {limits!r}.")
+    # a die beyond the reticle cannot be made (econ.buildable): checked when the user sets the die
+    # area or count (a base chip's own are a shipping part's); a wafer-scale base is stitched
+    if limits and {"logic_die_area_mm2_total", "num_compute_dies"} & {str(k) for k in raw}:
+        from ..econ.buildable import refuse_die_beyond_reticle
+        from ..econ.summary import packaging_overrides
+
+        refuse_die_beyond_reticle(c, stitched=bool(base) and packaging_overrides().get(base.id, {}).get("reticle_stitched") == "1")
     if "training_runtime" in specs:  # checked here, not at the first `train` that reads it
         from ..perf.train_reserve import runtime_of
 

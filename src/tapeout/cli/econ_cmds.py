@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 from .. import api
-from .app import app, console, print_json, table
+from ..econ.buildable import describe, excess
+from .app import app, console, err_console, print_json, table
 
 
 @app.command("cost")
@@ -54,6 +55,9 @@ def compliance_cmd(
 ):
     """Export-control check (ECCN 3A090): TPP, performance density, class, bands, margins. Not legal advice."""
     r = api.compliance(chip=chip, design=design).to_dict()
+    for v in (r.get("buildable") or {}).get("violations", []):  # an unbuildable design: one warning per limit
+        where = f"field '{v['field']}': " if "field" in v else ""
+        err_console.print(f"warning: {r['name']} cannot be built: {where}{describe(v)}", soft_wrap=True)
     if as_json:
         print_json(r)
         return
@@ -72,5 +76,10 @@ def compliance_cmd(
         rows.append(["HBM bandwidth density", h["bw_density_gbs_mm2"], f"{h['type']}: 3A090.c if > 2 GB/s/mm2"])
     for k, v in r["margins"].items():
         rows.append([f"margin {k}", v, "positive = below the threshold"])
+    b = r.get("buildable")
+    if b:
+        rows.append(["physically buildable", b["buildable"], "; ".join(b["notes"]) or f"checked: {', '.join(b['checked'])}"])
+        rows += [[f"broken: {v['limit']}", excess(v),
+                  f"fix{' ' + v['field'] if 'field' in v else ''}: {v['fix']}"] for v in b["violations"]]
     console.print(table(f"Export compliance: {r['name']}", ["item", "value", "note"], rows,
                         caption=f"{r['disclaimer']} Rule version: {r['rule_version']}"))

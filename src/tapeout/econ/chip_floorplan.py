@@ -10,7 +10,7 @@ import math
 from ..errors import TapeoutError
 from .area import serdes_lanes, shoreline_available_mm
 from .floorplan import FloorplanSettings, edge_needed_mm, floorplan_data, margins, package_area_mm2
-from .summary import packaging_overrides
+from .summary import compute_dies, packaging_overrides
 from .yield_cost import normalize_memory_type
 
 CHIPS_PER_RACK = 8  # a catalog part passes the rack limit when one 8-accelerator server fits
@@ -28,31 +28,42 @@ def chip_floorplan(chip, hbm_stacks: float | None = None) -> dict:
     for field in ("package", "hbm_stacks"):
         if field not in ov:
             raise TapeoutError(f"{field} of {chip.id} is not in data/econ/chip_packaging.csv: the floorplan check needs it.")
-    n = float(ov.get("compute_die_count", chip.get("num_compute_dies") if isinstance(chip.get("num_compute_dies"), float) else 1.0))
-    area = float(ov["compute_die_area_mm2"]) if "compute_die_area_mm2" in ov else chip.get("logic_die_area_mm2_total")
-    if not isinstance(area, float):
-        raise TapeoutError(f"logic_die_area_mm2_total of {chip.id} is not in the catalog: the floorplan check needs it.")
-    die = area if "compute_die_area_mm2" in ov else area / n
-    extra_n, extra_a = float(ov.get("extra_die_count", 0)), float(ov.get("extra_die_area_mm2", 0))
-    if ov.get("compute_stacked") == "1":  # PHYs and footprint are the base dies'
-        phy_n, phy_a, footprint = extra_n, extra_a, extra_n * extra_a
-    else:
-        phy_n, phy_a, footprint = n, die, n * die + extra_n * extra_a
+    n, die = compute_dies(chip, ov, "the floorplan check")
     stacks = float(ov["hbm_stacks"]) if hbm_stacks is None else float(hbm_stacks)
     mem = normalize_memory_type(chip.get("memory_type") if isinstance(chip.get("memory_type"), str) else "HBM3")
     scaleup = chip.get("scaleup_bw_gbps_bidir")
-    lanes = serdes_lanes(scaleup if isinstance(scaleup, float) else 0.0)
-    need = edge_needed_mm(stacks / phy_n, mem, math.ceil(lanes / phy_n), 1.0 / phy_n, float(ov.get("d2d_bw_gbs", 0.0)))
     tdp, year = chip.get("tdp_w"), chip.get("year")
     if not isinstance(tdp, float) or not isinstance(year, float):
         raise TapeoutError(f"tdp_w and year of {chip.id} are needed for the floorplan check.")
     settings = FloorplanSettings(packaging=ov["package"], year=int(year), cooling=ov.get("cooling", "air"))
-    avg = tdp / footprint
-    m = margins(settings, edge_needed=need, edge_available=shoreline_available_mm(phy_a),
-                package_mm2=package_area_mm2(footprint, stacks, mem), hbm_stacks=stacks, power_w=tdp,
-                footprint_mm2=footprint, hotspot_w_mm2=avg * float(floorplan_data()["catalog_hotspot_factor"]["value"]),
-                chips_per_rack=CHIPS_PER_RACK)
-    out = {k: float(v) for k, v in m.items()}
+    out = package_margins(settings, die_area_mm2=die, n_dies=n, hbm_stacks=stacks, memory_type=mem,
+                          scaleup_bw_gbps_bidir=scaleup if isinstance(scaleup, float) else 0.0, power_w=tdp,
+                          d2d_bw_gbs=float(ov.get("d2d_bw_gbs", 0.0)), extra_dies=float(ov.get("extra_die_count", 0)),
+                          extra_die_area_mm2=float(ov.get("extra_die_area_mm2", 0)),
+                          compute_stacked=ov.get("compute_stacked") == "1")
     out.update({"chip": chip.id, "hbm_stacks": stacks, "packaging": settings.packaging, "year": settings.year,
                 "cooling": settings.cooling})
     return out
+
+
+def package_margins(settings: FloorplanSettings, *, die_area_mm2: float, n_dies: float, hbm_stacks: float,
+                    memory_type: str, scaleup_bw_gbps_bidir: float, power_w: float, d2d_bw_gbs: float = 0.0,
+                    extra_dies: float = 0.0, extra_die_area_mm2: float = 0.0, compute_stacked: bool = False,
+                    chips_per_rack: float = CHIPS_PER_RACK) -> dict:
+    """Margins of the five limits of one package from its die-level facts: n_dies compute dies of
+    die_area_mm2, extra (I/O, base) dies, HBM stacks, scale-up SerDes bandwidth, package power.
+    The hot spot is the average heat flux x catalog_hotspot_factor (no per-block power split)."""
+    n = float(n_dies)
+    if compute_stacked:  # PHYs and footprint are the base dies'
+        phy_n, phy_a, footprint = extra_dies, extra_die_area_mm2, extra_dies * extra_die_area_mm2
+    else:
+        phy_n, phy_a, footprint = n, die_area_mm2, n * die_area_mm2 + extra_dies * extra_die_area_mm2
+    mem = normalize_memory_type(memory_type)
+    lanes = serdes_lanes(scaleup_bw_gbps_bidir)
+    need = edge_needed_mm(hbm_stacks / phy_n, mem, math.ceil(lanes / phy_n), 1.0 / phy_n, d2d_bw_gbs)
+    avg = power_w / footprint
+    m = margins(settings, edge_needed=need, edge_available=shoreline_available_mm(phy_a),
+                package_mm2=package_area_mm2(footprint, hbm_stacks, mem), hbm_stacks=hbm_stacks, power_w=power_w,
+                footprint_mm2=footprint, hotspot_w_mm2=avg * float(floorplan_data()["catalog_hotspot_factor"]["value"]),
+                chips_per_rack=chips_per_rack)
+    return {k: float(v) for k, v in m.items()}

@@ -34,6 +34,20 @@ def _num(x, default=None):
     return x if isinstance(x, float) else default
 
 
+def compute_dies(chip, ov: dict | None = None, needed_by: str = "cost") -> tuple[float, float]:
+    """(count, area of ONE compute die in mm^2) of a catalog chip: chip_packaging.csv's
+    compute_die_count / compute_die_area_mm2 where on file, else the catalog's total logic area
+    over num_compute_dies (1 when not a number)."""
+    ov = packaging_overrides().get(chip.id, {}) if ov is None else ov
+    n = float(ov["compute_die_count"]) if "compute_die_count" in ov else _num(chip.get("num_compute_dies"), 1.0)
+    if "compute_die_area_mm2" in ov:
+        return n, float(ov["compute_die_area_mm2"])
+    total_area = _num(chip.get("logic_die_area_mm2_total"))
+    if total_area is None:
+        raise TapeoutError(f"logic_die_area_mm2_total of {chip.id} is not in the catalog: {needed_by} needs the die area.")
+    return n, total_area / n
+
+
 def chip_cost_stack(chip, volume: float = DEFAULT_VOLUME) -> dict:
     """Manufacturing cost stack of a catalog chip: dies, HBM, packaging, assembly/test, yield
     loss, NRE per unit at `volume`. Raises TapeoutError when a needed field is missing."""
@@ -42,14 +56,7 @@ def chip_cost_stack(chip, volume: float = DEFAULT_VOLUME) -> dict:
     if not isinstance(node_txt, str):
         raise TapeoutError(f"process_node of {chip.id} is not in the catalog: cost needs a node (N7, N5, N4, N3, N2, SF4, SMIC_N7).")
     node = parse_node(node_txt)
-    total_area = _num(chip.get("logic_die_area_mm2_total"))
-    n = float(ov["compute_die_count"]) if "compute_die_count" in ov else _num(chip.get("num_compute_dies"), 1.0)
-    if "compute_die_area_mm2" in ov:
-        die_area = float(ov["compute_die_area_mm2"])
-    elif total_area is not None:
-        die_area = total_area / n
-    else:
-        raise TapeoutError(f"logic_die_area_mm2_total of {chip.id} is not in the catalog: cost needs the die area.")
+    n, die_area = compute_dies(chip, ov, "cost")
     mem_type_raw = chip.get("memory_type")
     mem_type = normalize_memory_type(mem_type_raw if isinstance(mem_type_raw, str) else "HBM3")
     cap = _num(chip.get("memory_capacity_gb"), 0.0)
@@ -124,6 +131,11 @@ def chip_econ_summary(chip, volume: float = DEFAULT_VOLUME) -> dict:
         "pd": comp["pd"],
         "export_class": comp["class_3a090"],
         "case_by_case_2026": comp["case_by_case_2026"],
+        # physical limits (econ.buildable): reticle per die, and the floorplan where the package is on file
+        "buildable": comp["buildable"]["buildable"],
+        "fits_reticle": comp["buildable"]["fits_reticle"],
+        "physical_limits_checked": ", ".join(comp["buildable"]["checked"]) or "none (die area not in the catalog)",
+        "unbuildable_because": comp["buildable"]["reasons"],
         "rule_version": comp["rule_version"],
         "disclaimer": comp["disclaimer"],
         "notes": notes,

@@ -125,12 +125,12 @@ class Evaluator:
     # -------------------------------------------------------------------- constraints
     def constraint_masks(self, m: dict, design: dict) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """[(label, ok mask, normalized violation >= 0)] including the implicit memory fit."""
-        from ..econ.nodes import coef
+        from ..econ.buildable import reticle_mask
         from .npu import load_template
 
         t = load_template()
         res = [("workloads fit in memory", m["fits_memory"] > 0, 1.0 - m["fits_memory"])]
-        for c in self.space.constraints:
+        for c in self.space.effective_constraints():
             if c.metric is not None:
                 v = m[c.metric]
                 ok = np.ones(v.shape, dtype=bool)
@@ -159,10 +159,8 @@ class Evaluator:
                 g = np.maximum(m["slo_ratio"] - 1.0, 0.0)
             elif c.limit is not None:
                 ok, g = limit_mask(m, c.limit)
-            else:  # reticle
-                lim = coef("reticle_limit_mm2")
-                ok = m["die_area_mm2"] <= lim
-                g = np.maximum(m["die_area_mm2"] - lim, 0) / lim
+            else:  # reticle, per die
+                ok, g = reticle_mask(m["die_area_mm2"])
             res.append((c.label(), ok, g))
         return res
 
@@ -194,7 +192,12 @@ def floorplan_margins(settings, hw: dict) -> dict[str, np.ndarray]:
 def no_feasible_error(space, removed: dict[str, int], total: int) -> TapeoutError:
     worst = max(removed.items(), key=lambda kv: kv[1]) if removed else ("?", 0)
     detail = ", ".join(f"{k}: {v}" for k, v in sorted(removed.items(), key=lambda kv: -kv[1])[:4])
+    from ..econ.buildable import FIXES, LABELS
+
+    fix = {LABELS[k]: v for k, v in FIXES.items()}.get(worst[0])
+    hint = (f"It is a physical limit: {fix}; or opt out with 'physical_limits: false' in the space (or drop the "
+            f"declared limit)." if fix else "Relax it or widen the parameter ranges.")
     return TapeoutError(
         f"no feasible design in '{space.name}' ({total} evaluated). The constraint that removed the most designs is "
-        f"'{worst[0]}' ({worst[1]} of {total}); designs failing each: {detail}. Relax it or widen the parameter ranges."
+        f"'{worst[0]}' ({worst[1]} of {total}); designs failing each: {detail}. {hint}"
     )

@@ -353,7 +353,7 @@ def summarize(sp: Space, store: Store, context: str, method: str, backend: str, 
     if not data or total == 0:
         raise TapeoutError(f"no designs were evaluated for '{sp.name}'.")
     feas = data["feasible"] > 0
-    labels = ["workloads fit in memory"] + [c.label() for c in sp.constraints]
+    labels = ["workloads fit in memory"] + [c.label() for c in sp.effective_constraints()]
     failed = np.asarray(data["failed"], dtype=np.int64)
     removed = {lab: int(((failed >> i) & 1).sum()) for i, lab in enumerate(labels)}
     if not feas.any():

@@ -163,7 +163,9 @@ class Constraint(BaseModel):
             from ..econ.floorplan import LIMIT_LABELS
 
             return LIMIT_LABELS[self.limit]
-        return "die area <= reticle"
+        from ..econ.buildable import LABELS
+
+        return LABELS["reticle"]
 
 
 class Objective(BaseModel):
@@ -198,6 +200,10 @@ class Space(BaseModel):
         Objective(metric="slo_ratio", goal="min")])
     search: SearchSettings = Field(default_factory=SearchSettings)
     baseline: str | None = None  # catalog chip for the maturity-sensitivity margin
+    # a design that cannot be built (econ/buildable.py: die beyond the reticle, PHYs beyond the die
+    # edge, package beyond the packaging technology, heat or power beyond the cooling class) is
+    # infeasible unless the space opts out here
+    physical_limits: bool = True
 
     @field_validator("workloads")
     @classmethod
@@ -211,6 +217,18 @@ class Space(BaseModel):
         return v
 
     # ------------------------------------------------------------------ derived views
+    def effective_constraints(self) -> list[Constraint]:
+        """The declared constraints, then each physical limit (econ.buildable.PHYSICAL_LIMITS) the
+        space did not declare, unless physical_limits is false. `reticle: false` drops the reticle."""
+        declared = [c for c in self.constraints if c.reticle is not False]
+        if not self.physical_limits:
+            return declared
+        from ..econ.buildable import PHYSICAL_LIMITS
+
+        have = {"reticle" if c.reticle is not None else c.limit for c in self.constraints}
+        return declared + [Constraint(reticle=True) if lim == "reticle" else Constraint(limit=lim)
+                           for lim in PHYSICAL_LIMITS if lim not in have]
+
     def ranges(self) -> dict[str, list]:
         """Every varied or fixed parameter -> its list of values (codes are not applied)."""
         out = {}
@@ -245,7 +263,8 @@ class Space(BaseModel):
         # and a changed constraint re-derives feasibility instead of reusing stale flags
         blob = json.dumps({"workloads": [w.model_dump() for w in self.workloads], "maturity": self.maturity_dict(),
                            "model": MODEL_VERSION, "parameters": self.model_dump().get("parameters"),
-                           "derived": self.model_dump().get("derived"), "constraints": self.model_dump().get("constraints"),
+                           "derived": self.model_dump().get("derived"),
+                           "constraints": [c.model_dump() for c in self.effective_constraints()],
                            "floorplan": self.model_dump().get("floorplan")},
                           sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:16]

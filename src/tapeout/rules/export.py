@@ -189,7 +189,16 @@ def chip_tops(chip) -> dict:
 
 
 def assess_chip(chip) -> dict:
-    """Compliance report for a catalog chip (dense datasheet peaks, logic die area, memory BW)."""
+    """Compliance report for a catalog chip (dense datasheet peaks, logic die area, memory BW),
+    with its physical limits (econ.buildable) under `buildable`."""
+    from ..econ.buildable import check_catalog_chip
+
+    out = _assess_chip(chip)
+    out["buildable"] = check_catalog_chip(chip)
+    return out
+
+
+def _assess_chip(chip) -> dict:
     area = chip.get("logic_die_area_mm2_total")
     bw = chip.get("memory_bandwidth_tbps")
     ic = chip.get("scaleup_bw_gbps_bidir")
@@ -221,6 +230,21 @@ class DesignSpec(BaseModel):
     scaleup_bw_gbps_bidir: float | None = Field(default=None, ge=0)
     tdp_w: float | None = Field(default=None, gt=0)
     datacenter: bool = True
+    # physical limits (econ/buildable.py): the package technology and cooling the design assumes
+    packaging: str = "cowos-s"
+    package_year: int = Field(default=2025, ge=2000, le=2100)
+    cooling: str = "air"
+
+    @field_validator("packaging", "cooling")
+    @classmethod
+    def _floorplan_choice(cls, v, info):
+        from ..econ.floorplan import check_cooling, check_packaging
+
+        check = check_packaging if info.field_name == "packaging" else check_cooling
+        try:
+            return check(v)
+        except TapeoutError as e:
+            raise ValueError(str(e).rstrip(".")) from None
 
     @field_validator("process_node")
     @classmethod
@@ -262,11 +286,38 @@ def load_design(path: str | Path) -> DesignSpec:
         raise validation_error(e, f"--design {path}", "design") from None
 
 
+# the design-file field that sets each physical limit (what the fix changes)
+DESIGN_FIELDS = {"reticle": "die_area_mm2", "edge": "hbm_stacks", "package": "packaging", "thermal": "tdp_w",
+                 "power_delivery": "tdp_w"}
+
+
 def assess_design(design: DesignSpec | str | Path) -> dict:
     d = design if isinstance(design, DesignSpec) else load_design(design)
-    return assess(
+    out = assess(
         d.name, d.tops, d.applicable_area, datacenter=d.datacenter,
         dram_bw_gbs=None if d.memory_bandwidth_tbps is None else d.memory_bandwidth_tbps * 1000,
         memory_type=d.memory_type, interconnect_gbps=d.scaleup_bw_gbps_bidir,
         sources={"design": "user design file"},
     )
+    out["buildable"] = design_buildable(d)
+    return out
+
+
+def design_buildable(d: DesignSpec) -> dict:
+    """Physical limits of a design file (econ.buildable.check_package), each violation naming the
+    design field to change."""
+    from ..econ.buildable import check_package
+    from ..econ.floorplan import FloorplanSettings
+
+    hbm = bool(d.memory_type) and d.memory_type.upper().replace(" ", "").startswith("HBM")
+    r = check_package(FloorplanSettings(packaging=d.packaging, year=d.package_year, cooling=d.cooling),
+                      die_area_mm2=d.die_area_mm2, n_dies=d.num_dies,
+                      hbm_stacks=float(d.hbm_stacks or 0) if hbm else 0.0,
+                      memory_type=d.memory_type if hbm else "HBM3", scaleup_bw_gbps_bidir=d.scaleup_bw_gbps_bidir or 0.0,
+                      power_w=d.tdp_w, extra_dies=1.0 if d.extra_logic_area_mm2 else 0.0,
+                      extra_die_area_mm2=d.extra_logic_area_mm2)
+    for v in r["violations"]:
+        v["field"] = DESIGN_FIELDS[v["limit"]]
+    if hbm and d.hbm_stacks is None:
+        r["notes"].append("hbm_stacks not given: the die edge is checked without HBM PHYs")
+    return r

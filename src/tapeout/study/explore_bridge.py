@@ -67,6 +67,8 @@ def space_dict(study, base: Path, rel: str) -> dict:
 
         have = {x.get("limit") for x in cons}
         cons += [{"limit": lim} for lim in LIMITS if lim not in have]
+    else:  # the study opts out of the limits, the space's default physical limits included
+        d["physical_limits"] = False
     d["constraints"] = cons
     s = dict(d.get("search") or {})
     s.update(seed=study.search.seed, budget=study.search.budget)

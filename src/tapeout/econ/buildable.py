@@ -1,0 +1,185 @@
+"""Can this chip be built? One check of a chip against the physical limits on file; each
+broken limit comes back with its number, the limit, the limit's source and the fix.
+
+The limits (PHYSICAL_LIMITS), each a sourced number in data/econ/:
+- reticle: ONE die <= the lithography exposure field, 26 x 33 mm = 858 mm^2
+  (coefficients.csv reticle_limit_mm2). A chiplet design is checked per die: four 800 mm^2
+  dies pass, one 4,000 mm^2 die does not. A die stitched across reticle fields (wafer-scale
+  integration, Cerebras WSE: chip_packaging.csv reticle_stitched) is exempt.
+- edge, package, thermal, power_delivery: econ.floorplan (data/econ/floorplan.yaml): PHY
+  beachfront on the die edge, package within the packaging technology's largest interposer or
+  bridge (CoWoS-S 3.3x reticle in 2023, CoWoS-L 5.5x in 2026, ...), heat flux and package power
+  within the cooling class (air, cold plate, immersion), package current.
+The rack limit (econ.floorplan) is not one of them: how many chips a rack holds is a data-centre
+choice, not a property of the chip.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import TapeoutError
+from .floorplan import LIMIT_LABELS, MARGIN_COLUMNS, FloorplanSettings, floorplan_data, limit_mask
+from .nodes import coef, coef_source
+
+PHYSICAL_LIMITS = ("reticle", "edge", "package", "thermal", "power_delivery")
+
+# what the architect changes when a limit is broken (explore parameter or study / space setting)
+FIXES = {
+    "reticle": "split it into chiplets that each fit (explore: chiplets; design file: num_dies) or shrink the die "
+               "(fewer cores, smaller arrays, less SRAM)",
+    "edge": "fewer memory stacks or scale-up links per die, more chiplets, or a larger die",
+    "package": "a larger packaging technology or a later year (floorplan.packaging: cowos-l or emib), or fewer dies "
+               "and memory stacks",
+    "thermal": "a stronger cooling class (floorplan.cooling: cold_plate) or less power (power_cap_w, lower clock)",
+    "power_delivery": "less package power (power_cap_w, lower clock) or a liquid cooling class (floorplan.cooling: "
+                      "cold_plate)",
+}
+LABELS = {"reticle": "die area <= reticle", **{k: LIMIT_LABELS[k] for k in PHYSICAL_LIMITS[1:]}}
+UNITS = {"reticle": "mm^2", "edge": "mm", "package": "mm^2", "thermal": "W/mm^2", "power_delivery": "W"}
+
+
+def _a(x):
+    return np.asarray(x, dtype=float)
+
+
+def reticle_limit_mm2() -> float:
+    return coef("reticle_limit_mm2")
+
+
+def reticle_mask(die_area_mm2, stitched=False) -> tuple[np.ndarray, np.ndarray]:
+    """(ok, normalized violation >= 0) of the reticle limit on the area of ONE die."""
+    lim = reticle_limit_mm2()
+    a = _a(die_area_mm2)
+    ok = (a <= lim) | _a(stitched).astype(bool)
+    return ok, np.where(ok, 0.0, np.maximum(a - lim, 0) / lim)
+
+
+def physical_mask(limit: str, m: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(ok, normalized violation) of one physical limit over designs; `m` holds die_area_mm2 (one
+    die) and econ.floorplan.margins() output."""
+    if limit == "reticle":
+        return reticle_mask(m["die_area_mm2"], m.get("reticle_stitched", False))
+    return limit_mask(m, limit)
+
+
+def _source(limit: str, settings: FloorplanSettings) -> str:
+    fd = floorplan_data()
+    if limit == "reticle":
+        return "data/econ/coefficients.csv reticle_limit_mm2: " + coef_source("reticle_limit_mm2")
+    if limit == "edge":
+        return ("data/econ/coefficients.csv hbm_phy_shoreline_mm, serdes_shoreline_mm_per_lane, pcie_shoreline_mm, "
+                "d2d_shoreline_bw_gbs_per_mm, die_edge_usable_fraction")
+    if limit == "package":
+        rows = [r for r in fd["packaging"][settings.packaging]["limits"] if int(r["year"]) <= settings.year]
+        return f"data/econ/floorplan.yaml packaging.{settings.packaging}: {max(rows, key=lambda r: r['year'])['source']}"
+    cool = fd["cooling"][settings.cooling]
+    if limit == "thermal":
+        return f"data/econ/floorplan.yaml cooling.{settings.cooling}.avg_w_mm2: {cool['avg_w_mm2']['source']}"
+    return (f"data/econ/floorplan.yaml cooling.{settings.cooling}.package_w: {cool['package_w']['source']}; "
+            f"power_delivery.max_package_current_a: {fd['power_delivery']['max_package_current_a']['source']}")
+
+
+def _value_and_limit(limit: str, m: dict) -> tuple[float, float]:
+    if limit == "reticle":
+        return float(m["die_area_mm2"]), reticle_limit_mm2()
+    if limit == "edge":
+        return float(m["edge_needed_mm"]), float(m["edge_available_mm"])
+    if limit == "package":
+        return float(m["package_mm2"]), float(m["package_limit_mm2"])
+    if limit == "thermal":
+        return float(m["heat_flux_w_mm2"]), float(m["heat_flux_w_mm2"]) + float(m[MARGIN_COLUMNS["thermal"]])
+    return float(m["power_w"]), float(m["power_w"]) + float(m[MARGIN_COLUMNS["power_delivery"]])
+
+
+def violations(m: dict, settings: FloorplanSettings, limits: tuple[str, ...] = PHYSICAL_LIMITS) -> list[dict]:
+    """Every broken limit of ONE chip: {limit, label, value, limit_value, unit, source, fix}.
+    `m`: die_area_mm2, power_w, (reticle_stitched) and econ.floorplan.margins() of the chip."""
+    out = []
+    for lim in limits:
+        ok, _ = physical_mask(lim, m)
+        if bool(np.all(ok)):
+            continue
+        value, bound = _value_and_limit(lim, m)
+        out.append({"limit": lim, "label": LABELS[lim], "value": value, "limit_value": bound, "unit": UNITS[lim],
+                    "source": _source(lim, settings), "fix": FIXES[lim]})
+    return out
+
+
+def describe(v: dict) -> str:
+    """One line per broken limit: what, how much, the fix."""
+    return f"{v['label']}: {excess(v)} ({v['fix']})"
+
+
+def excess(v: dict) -> str:
+    """'value > limit unit' of one violation."""
+    return f"{_num(v['value'])} > {_num(v['limit_value'])} {v['unit']}"
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}"
+
+
+def report(violated: list[dict], checked: list[str], notes: list[str] | None = None) -> dict:
+    """The `buildable` record that show / compliance / the chip check print."""
+    return {"buildable": not violated, "fits_reticle": not any(v["limit"] == "reticle" for v in violated),
+            "violations": violated, "checked": checked, "reasons": "; ".join(describe(v) for v in violated),
+            "notes": notes or []}
+
+
+def check_catalog_chip(chip) -> dict:
+    """Physical limits of a catalog chip from its published facts: the reticle per compute die
+    (every chip with a die area), and the floorplan limits where its package is on file
+    (data/econ/chip_packaging.csv)."""
+    from .chip_floorplan import chip_floorplan, floorplan_chips
+    from .summary import compute_dies, packaging_overrides
+
+    ov = packaging_overrides().get(chip.id, {})
+    try:
+        _, die = compute_dies(chip, ov, "the reticle check")
+    except TapeoutError as e:
+        return report([], [], [str(e)])
+    m = {"die_area_mm2": die, "reticle_stitched": ov.get("reticle_stitched") == "1"}
+    notes = ["die stitched across reticle fields (wafer-scale): the reticle limit does not bind"] \
+        if m["reticle_stitched"] else []
+    if chip.id not in floorplan_chips():
+        notes.append("package facts not in data/econ/chip_packaging.csv: only the reticle limit is checked")
+        return report(violations(m, FloorplanSettings(), ("reticle",)), ["reticle"], notes)
+    fp = chip_floorplan(chip)
+    m.update(fp, power_w=float(chip.get("tdp_w")))
+    settings = FloorplanSettings(packaging=fp["packaging"], year=int(fp["year"]), cooling=fp["cooling"])
+    return report(violations(m, settings), list(PHYSICAL_LIMITS), notes)
+
+
+def refuse_die_beyond_reticle(chip, where: str = "chip.specs", stitched: bool = False) -> None:
+    """One TapeoutError when a user-described chip's compute die (logic_die_area_mm2_total /
+    num_compute_dies) exceeds the reticle; nothing when the area is not given."""
+    area, n = chip.get("logic_die_area_mm2_total"), chip.get("num_compute_dies")
+    if not isinstance(area, float):
+        return
+    n = n if isinstance(n, float) and n >= 1 else 1.0
+    if bool(reticle_mask(area / n, stitched)[0]):
+        return
+    raise TapeoutError(
+        f"{where}.logic_die_area_mm2_total {area:,.0f} mm^2 on {n:g} compute die(s) is {area / n:,.0f} mm^2 per die, "
+        f"beyond the {reticle_limit_mm2():.0f} mm^2 reticle (26 x 33 mm exposure field) that one die cannot exceed: "
+        f"set {where}.num_compute_dies to the chiplet count (each die within the reticle), or physical_limits: false "
+        "to register it anyway.")
+
+
+def check_package(settings: FloorplanSettings, *, die_area_mm2: float, n_dies: float = 1.0, hbm_stacks: float = 0.0,
+                  memory_type: str = "HBM3", scaleup_bw_gbps_bidir: float = 0.0, power_w: float | None = None,
+                  extra_dies: float = 0.0, extra_die_area_mm2: float = 0.0) -> dict:
+    """Physical limits of a described (not catalogued) package: n_dies compute dies of
+    die_area_mm2 each, optional extra dies, HBM stacks, scale-up bandwidth, package power (None:
+    the power limits are not checked)."""
+    from .chip_floorplan import package_margins
+
+    fp = package_margins(settings, die_area_mm2=die_area_mm2, n_dies=n_dies, hbm_stacks=hbm_stacks,
+                         memory_type=memory_type, scaleup_bw_gbps_bidir=scaleup_bw_gbps_bidir,
+                         power_w=0.0 if power_w is None else power_w, extra_dies=extra_dies,
+                         extra_die_area_mm2=extra_die_area_mm2)
+    m = {**fp, "die_area_mm2": die_area_mm2, "power_w": power_w or 0.0}
+    limits = PHYSICAL_LIMITS if power_w is not None else ("reticle", "edge", "package")
+    notes = [] if power_w is not None else ["tdp_w not given: the thermal and power-delivery limits are not checked"]
+    return report(violations(m, settings, limits), list(limits), notes)
