@@ -4,7 +4,6 @@ of Dao et al. 2022 (arXiv:2205.14135, Appendix E.6, A100 40 GB; data/measured/mi
 
 import math
 
-import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
