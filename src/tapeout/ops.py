@@ -219,10 +219,16 @@ class Elementwise(Op):
     # "tma_ws" only where the chip runs the expert GEMMs of `gemm_format` TMA warp-specialised, "sm80" only where not
     gemm_path: str = ""
     gemm_format: str = ""
+    # the fraction of the chip's streaming DRAM rate (mem_bw x eff_mem) this kernel kind reaches: 1 for a
+    # pure stream; below 1 where the kernel does work its stream does not hide (torch dropout's Philox
+    # mask generation: data/calibration/memory_kernels.yaml, perf/memory_kernels.py)
+    stream_share: float = 1.0
 
     def __post_init__(self):
         object.__setattr__(self, "kind", "elementwise")
         require_positive(f"{self.name}.elems", self.elems)
+        if not 0.0 < self.stream_share <= 1.0:
+            raise ValueError(f"{self.name}.stream_share {self.stream_share!r}: a fraction in (0, 1] of the streaming rate")
         if self.gemm_path not in GEMM_PATHS:
             raise ValueError(f"{self.name}.gemm_path {self.gemm_path!r}: one of {GEMM_PATHS}")
 
@@ -431,6 +437,7 @@ class OpTable:
     elt_steps: np.ndarray | None = None  # elementwise ops' kernel thread steps (Elementwise.steps), 0 for other ops
     gemm_path: np.ndarray | None = None  # GEMM_PATHS index of an elementwise kernel (Elementwise.gemm_path), 0 for other ops
     gemm_fp4: np.ndarray | None = None  # bool: that kernel's expert GEMM format is block-scaled FP4
+    elt_stream: np.ndarray | None = None  # elementwise ops' share of the streaming rate (Elementwise.stream_share), 1 for other ops
 
     @classmethod
     def from_ops(cls, ops: list[Op]) -> "OpTable":
@@ -458,6 +465,7 @@ class OpTable:
             elt_steps=np.array([o.steps if isinstance(o, Elementwise) else 0.0 for o in ops], dtype=float),
             gemm_path=np.array([GEMM_PATHS.index(o.gemm_path) if isinstance(o, Elementwise) else 0 for o in ops], dtype=np.int64),
             gemm_fp4=np.array([isinstance(o, Elementwise) and o.gemm_format in BLOCK_SCALED_FP4 for o in ops], dtype=bool),
+            elt_stream=np.array([o.stream_share if isinstance(o, Elementwise) else 1.0 for o in ops], dtype=float),
         )
         for i, o in enumerate(ops):
             if isinstance(o, MatMul):

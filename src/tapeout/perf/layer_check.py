@@ -5,7 +5,8 @@ data/measured/layer_times.csv holds layer-level timings (not end-to-end results)
 Each row is reproduced through the training engine (perf/training.evaluate_layout's per-layer
 forward `F_layer` and backward `B_layer`, recompute included) at the row's layout and stack settings:
 one pipeline stage, no data parallelism, the row's tensor parallelism, micro-batch, sequence
-parallelism, recompute and attention kernel. The memory check is lifted (the row timed a layer; the
+parallelism, recompute, attention kernel and hidden dropout (the residual bias-dropout-add's mask,
+perf/residual_ops.py). The memory check is lifted (the row timed a layer; the
 run fitted on its GPUs), nothing else changes.
 
 The row's NCCL channel count (`tp_comm_ctas`, NCCL's default on the row's node, sourced in the file) is the
@@ -57,5 +58,6 @@ def layer_times(row: dict, fitted: dict | None = None) -> tuple[float, float]:
     tp, mbs, seq = int(row["tp"]), int(row["mbs"]), int(row["seq"])
     r = train(layer_model(row), chip, tp, mbs * seq, seq, "bf16", params=p, tp=tp, pp=1, cp=1, mbs=mbs, zero=1,
               recompute=row["recompute"], sequence_parallel=BOOL[row["sequence_parallel"]],
-              attention_kernel=row["attention_kernel"], tp_comm_ctas=int(row["tp_comm_ctas"]) if TP_COMM_CTAS else 0)
+              attention_kernel=row["attention_kernel"], hidden_dropout=BOOL[row["hidden_dropout"]],
+              tp_comm_ctas=int(row["tp_comm_ctas"]) if TP_COMM_CTAS else 0)
     return r.breakdown["F_layer"], r.breakdown["B_layer"]

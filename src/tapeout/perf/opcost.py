@@ -593,6 +593,9 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         d_stream = np.asarray(p.mem_bw) * eff_mem
         fill = np.where(colb(kind == K_ELT) & (elt_core > 0),
                         loaded_stream(np.asarray(cores, dtype=float) * elt_core, d_stream, p.elt_stream_knee) / d_stream, fill)
+    if t.elt_stream is not None and np.any(t.elt_stream < 1.0):
+        # a memory-bound kernel kind below the streaming rate (Elementwise.stream_share; perf/memory_kernels.py)
+        fill = fill * np.where(colb(kind == K_ELT), col(t.elt_stream), 1.0)
     t_mem = dram / (np.asarray(p.mem_bw) * eff_mem * fill) + p.mem_overhead * (dram > 0)
     step_time = np.asarray(p.elt_step_time, dtype=float)
     if t.elt_steps is not None and t.elt_steps.any() and np.any(step_time > 0):

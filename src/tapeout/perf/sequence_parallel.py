@@ -35,7 +35,7 @@ sequence_parallel=True, TransformerLayer / GPTModel):
                                  all-gather the normalised activation into the GEMM)
   final_norm                     the decoder's final norm, before the output layer's all-gather
                                  (ColumnParallelLinear with sequence_parallel gathers its input)
-The residual adds run on the shard already (perf/training.py, `residual_add`). The LM head and
+The residual adds run on the shard already (perf/residual_ops.py; all T tokens without SP). The LM head and
 the loss stay vocab-parallel over all T tokens (vocab_parallel_cross_entropy); the attention
 core, the GEMMs and the activation sit inside the TP-sharded blocks; the MoE router is a GEMM
 (left as the graph builds it).

@@ -52,6 +52,11 @@ Apex DistributedFusedAdam): one reduce-scatter and one all-gather per bucket, ea
 shard and the activations they save are sharded too (perf/sequence_parallel.py, train_memory).
 Default True: NeMo runs TP-overlapped stacks only with it, MaxText shards the same ops on its
 tensor axis.
+`hidden_dropout`: the residual bias-dropout-adds after the attention and the MLP draw a dropout mask (Megatron-LM
+hidden_dropout > 0; GPT-3 / Korthikanti et al. 2022's layer: 0.1, the two s b h masks of their Sec. 4.1 count):
+forward writes the 1-byte mask beside the sum and draws its Philox numbers at the measured dropout share
+(perf/memory_kernels.py), backward runs the masked gradient (read grad and mask, write) per residual
+(perf/training.py, residual_ops). Default False: the pretraining configs on file run hidden dropout 0.
 `lm_loss`: the stack's loss kernels over the logits on the last stage (perf/train_loss.LOSSES:
 "vocab_parallel_fp32", Megatron / NeMo's FP32 vocab-parallel cross-entropy); None (the default): not
 costed (a stack not on file; XLA stacks fuse it differently).
@@ -145,6 +150,7 @@ class StackFeatures:
     dp_bucket: BucketRule = field(default_factory=BucketRule)  # DP bucket rule (perf/dp_buckets)
     sequence_parallel: bool = True  # norms on the T/TP shard (perf/sequence_parallel)
     lm_loss: str | None = None  # loss kernels over the logits (perf/train_loss; None: not costed)
+    hidden_dropout: bool = False  # the residual bias-dropout-adds draw and store a dropout mask (perf/training)
     frozen_dy_transpose: bool = False  # a frozen GEMM's dY also quantized transposed (perf/train_recipe)
     fabric: Fabric = field(default_factory=Fabric)  # zones, oversubscription, rank order (hardware/fabric, perf/zone_share)
     grad_sync_after_backward: bool = False  # ZeRO-0 DP all-reduce after the whole backward (perf/training)

@@ -121,7 +121,7 @@ from ..hardware.catalog import Chip, get_chip
 from ..hardware.fabric import cluster_fabric
 from ..hardware.memory_capacity import GIB
 from ..hardware.topology import Topology
-from ..ops import Attention, Collective, Elementwise, MatMul, OpGraph
+from ..ops import Attention, Collective, MatMul, OpGraph
 from ..precision import get_precision
 from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
@@ -140,6 +140,7 @@ from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_clock import BoardPower, board_power, graph_time, op_times
 from .unfused_attention import UNFUSED, core_attention_ops
+from .residual_ops import residual_ops
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .train_loss import logits_dtype, loss_ops
 from .cp_correction import cp_merge_ops
@@ -338,13 +339,13 @@ class _Fwd:
         if isinstance(self.lora, LoraAdapters):  # memory-bound adapter kernels (elementwise class) + their TP collectives
             n_adapter = adapter_params(g, self.lora, tp) * tp
             g = OpGraph(name=g.name, ops=list(g.ops) + adapter_ops(g, self.lora, tp), meta=g.meta)
-        # residual adds: Megatron-Core TransformerLayer runs one bias-dropout-add kernel after the
-        # attention and one after the MLP (self_attn_bda / mlp_bda; hidden dropout 0 leaves the add)
-        # on the residual stream's sequence-parallel shard, T/TP x h: read 2, write 1. Not in the
-        # serving graph, where inference engines fuse the add into the next norm kernel.
-        res = Elementwise(name="residual_add", count=2 * self.cfg.num_hidden_layers, elems=mbs * seq * self.cfg.hidden_size / tp,
-                          flops_per_elem=1.0, reads=2.0, writes=1.0, dtype="bf16")
-        t_res = self._time(OpGraph(name="residual", ops=[res]))
+        # residual bias-dropout-adds (perf/residual_ops: T x h per rank, T/TP x h under sequence parallelism;
+        # the mask with hidden dropout). Not in the serving graph, where inference engines fuse the add
+        # into the next norm kernel.
+        res_f, res_b = residual_ops(self.cfg.num_hidden_layers, mbs * seq, self.cfg.hidden_size, tp,
+                                    self.stack.sequence_parallel, self.stack.hidden_dropout)
+        t_res = self._time(OpGraph(name="residual", ops=res_f))
+        t_res_b = self._time(OpGraph(name="residual_bwd", ops=res_b))
         loss = {"head_loss_f": 0.0, "head_loss_b": 0.0}
         if self.stack.lm_loss is not None:  # on the last stage, after the LM head (perf/train_loss)
             lf, lb = loss_ops(self.stack.lm_loss, mbs * seq * math.ceil(cfg.vocab_size / tp))
@@ -397,7 +398,7 @@ class _Fwd:
                 "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
                 "head_gemm": float(w[(t.kind == K_MATMUL) & head].sum()), "head_elt": float(w[(t.kind == K_ELT) & head].sum()),
                 "flops": float(ct.total_flops), "cast_fwd": cast_fwd, "cast_bwd": cast_bwd, "quant_elems": q_elems,
-                "adapter_params": n_adapter, "res": t_res, **loss, **wg, **named,
+                "adapter_params": n_adapter, "res": t_res, "res_bwd": t_res_b, **loss, **wg, **named,
                 # the forward's distinct kernels: the backward repeats them as dgrad / wgrad of other
                 # shapes, so the whole step's spread is at most this (perf/uncertainty.step_spread)
                 "kernel_spread": step_spread(t, times),
@@ -434,7 +435,7 @@ class _Fwd:
         fwd, bwd = [], []
         for op in g.ops:
             if isinstance(op, Attention):
-                f, b = core_attention_ops(op.name, op.count, op.batch, op.q_len, op.heads, op.d_qk)
+                f, b = core_attention_ops(op.name, op.count, op.batch, op.q_len, op.heads, op.d_qk, causal=op.causal)
                 fwd += f
                 bwd += b
         rest = OpGraph(name=g.name, meta=g.meta, ops=[op for op in g.ops if not isinstance(op, Attention)])
@@ -581,12 +582,12 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         ub_chunks = tuple(r - region_time(gn, cn, ov, lay.tp, cores, bwd, lora) for r, bwd in zip(reg, (False, True)))
         tp_f = rest[0] + rest[1] + reg[0]
         tp_b = kb * rest[0] + rest[1] + reg[1]
-    res = f["res"] / L  # residual adds; backward: one add per residual where the branch gradient joins
+    res, res_b = f["res"] / L, f["res_bwd"] / L  # residual (dropout-)adds, forward / backward (perf/residual_ops)
     # wgrad GEMMs accumulating into the gradient buffer (beta = 1 epilogue; perf/train_backward)
     acc_l = float(np.max(wgrad_accumulate_time(f["wgrad_elems"] / L, fwd.grad_bytes, p)))
     acc_h = float(np.max(wgrad_accumulate_time(f["head_wgrad_elems"], fwd.grad_bytes, p)))
     Fl = tp_f + attn + elt + res + c_ep + cast_f + cp_f + merge_f
-    Bl = tp_b + attn_bwd + 2.0 * elt + res + c_ep + cast_b + cp_b + acc_l + merge_b
+    Bl = tp_b + attn_bwd + 2.0 * elt + res_b + c_ep + cast_b + cp_b + acc_l + merge_b
     # dots (XLA checkpoint_dots_with_no_batch_dims): attention, norms and activations run again.
     # The core attention's recompute reruns its CP merges and its KV ring: Megatron-Core / TE
     # `_checkpointed_attention_forward` checkpoints the whole core-attention call, which under CP is
@@ -789,7 +790,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     return {"step": step, "m": m, "F": F, "B": B, "p2p": p2p, "eval_step": eval_step,
             # one transformer layer's forward / backward (recompute included) on the slowest device, per micro-batch
             "F_layer": Fl, "B_layer": Bl,
-            "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b, "residual_add": 2.0 * res * n_fb,
+            "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b, "residual_add": (res + res_b) * n_fb,
             "cp_merge": (merge_f + merge_b) * n_fb,
             # userbuffers slots run their GEMM as TP / num_splits chunk kernels: the extra kernels' fixed time
             # (perf/tp_overlap.py "Chunked GEMMs"; kernel_overhead_us of the chip's calibration), per step
