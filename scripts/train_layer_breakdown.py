@@ -11,13 +11,14 @@ that layout (perf/training._Fwd and evaluate_layout) are then read back, nothing
   forward    every op of one layer (the graph's op count / layers), its shape, its time at the board's sustained
              rate (perf/train_clock.op_times: the MSMF floor and, where on, SUSTAINED_SCALE; "uncapped": the fitted
              rate alone), its FLOPs or
-             bytes, the rate it reaches and the kernel fixed time inside it (ChipParams.kernel_overhead);
+             bytes and the rate it reaches (each includes one kernel fixed time, ChipParams.kernel_overhead);
              the FP8 recipe's cast / cast-transpose kernels (Transformer Engine, perf/train_recipe) op by op;
   backward   each forward GEMM's dgrad and wgrad at their own shapes (perf/train_backward.gradient_gemms) next to
              the engine's rule (each = the forward GEMM's time), with train_clock.SUSTAINED_SCALE off and on, and
-             the kernel database's burst times at the die's sustained clock (x MSMF / burst MAMF of its pair,
-             data/calibration/power_cap_msmf.yaml; the database times bursts, perf/collector_clock.py); the fused attention backward (2.5x the forward
-             FLOPs at the chip's fitted backward factor and the stack's library ratio, perf/train_attention);
+             the kernel database's burst times and those times at the die's sustained clock (/ MSMF / burst MAMF of
+             its pair, data/calibration/power_cap_msmf.yaml; the database times bursts, perf/collector_clock.py);
+             the fused attention backward (2.5x the forward FLOPs at the chip's fitted backward factor and the
+             stack's library ratio, perf/train_attention);
   layer      evaluate_layout's F_layer / B_layer split into the op classes of the _Fwd cost dict; what is left
              ("closure") is the TP collectives' exposure (blocking forward all-reduce / SP reduce-scatter +
              all-gather; the backward's async collectives behind the GEMMs, perf/tp_backward, or userbuffers,
@@ -131,7 +132,8 @@ def burst_to_sustained(chip, fmt: str) -> float | None:
     from tapeout.hardware.catalog import get_chip, resolve_chip_id
     from tapeout.perf.fit.same_silicon import same_silicon, silicon_key
 
-    pairs = yaml.safe_load(resources.files("tapeout").joinpath("data", "calibration", "power_cap_msmf.yaml").read_text())
+    pairs = yaml.safe_load(resources.files("tapeout").joinpath("data", "calibration",
+                                                                "power_cap_msmf.yaml").read_text())
     for r in pairs["pairs"]:
         pc = get_chip(resolve_chip_id(r["chip"]))
         if r["format"] == fmt and (pc.id == chip.calibration_id or same_silicon(silicon_key(pc), silicon_key(chip))):
@@ -205,7 +207,7 @@ def main():
     rows, casts = forward_ops(fwd, lay, s_local)
     kfix = float(np.max(p.kernel_overhead))
     print(f"# {cfg.name} on {chip.id}, {r.parallelism}, stack {getattr(r, 'stack', None) and r.stack.get('name')}, "
-          f"{mbs_tokens(lay, s_local)} tokens per micro-batch per rank; step {r.step_time_s:.3f} s, MFU {r.mfu:.1%}")
+          f"{lay.mbs * s_local} tokens per micro-batch per rank; step {r.step_time_s:.3f} s, MFU {r.mfu:.1%}")
     print(f"# per layer per micro-batch: F_layer {ev['F_layer'] * 1e3:.3f} ms, B_layer {ev['B_layer'] * 1e3:.3f} ms; "
           f"kernel fixed time {kfix * 1e6:.1f} us per kernel (ChipParams.kernel_overhead)\n")
 
@@ -246,7 +248,8 @@ def main():
             print(f"| {op.name} | {shape(op)} | {op.count / L:g} | {t * 1e6:.1f} | {rate(op, t)} |")
 
     print("\n## Backward GEMMs at their own shapes vs the engine's rule (each = the forward GEMM's time)\n")
-    print("| GEMM | pass | M x N x K | model us, scale off | model us, SUSTAINED_SCALE | engine rule us | kernel DB us (burst) |")
+    print("| GEMM | pass | M x N x K | model us, scale off | model us, SUSTAINED_SCALE | engine rule us | "
+          "kernel DB us (burst) |")
     print("|---|---|---|---|---|---|---|")
     sums = {"fwd": [0, 0, 0, 0], "dgrad": [0, 0, 0, 0], "wgrad": [0, 0, 0, 0]}
     fmt = None
@@ -278,7 +281,8 @@ def main():
     keep = burst_to_sustained(chip, fmt) if fmt else None
     print(f"\nkernel DB at the sustained clock = burst time / (MSMF / burst MAMF of the die, {fmt}: "
           f"{'none on file' if keep is None else f'{keep:.3f}'}; data/calibration/power_cap_msmf.yaml)\n")
-    print("| pass | model ms, scale off | engine ms (default) | model ms, SUSTAINED_SCALE | kernel DB ms (burst) | kernel DB ms (sustained) | "
+    print("| pass | model ms, scale off | engine ms (default) | model ms, SUSTAINED_SCALE | kernel DB ms (burst) | "
+          "kernel DB ms (sustained) | "
           "engine / DB burst | engine / DB sustained |")
     print("|---|---|---|---|---|---|---|---|")
     for ps, (m_, e_, d_, s_) in sums.items():
@@ -296,7 +300,8 @@ def main():
     gemm = f["gemm"] / L
     fw = {"GEMMs (fused quantize in the recipe's casts)": gemm, "attention core": attn_f,
           "elementwise (norms, activation, bias, dropout)": f["elt"] / L, "residual adds": f["res"] / L,
-          "FP8 cast / cast-transpose kernels": f["cast_fwd"] / L, "CP merges": fwd.cp_merge(lay.cp, lay.tp, lay.mbs, s_local)[0]}
+          "FP8 cast / cast-transpose kernels": f["cast_fwd"] / L,
+          "CP merges": fwd.cp_merge(lay.cp, lay.tp, lay.mbs, s_local)[0]}
     bw = {"GEMMs dgrad + wgrad (engine rule: kb x forward)": kb * gemm, "attention core backward": attn_b,
           "elementwise backward (2 x forward)": 2.0 * f["elt"] / L, "residual adds": f["res"] / L,
           "FP8 cast / cast-transpose kernels": f["cast_bwd"] / L, "wgrad accumulate (main_grad)": acc,
@@ -326,10 +331,6 @@ def main():
     for a_ in attention_refs(chip.calibration_id, lib, s_local, cfg.hd):
         print(f"| {a_['id']} | {a_['impl']} | {a_['direction']} | {a_['causal']} | {a_['seq_len']} | "
               f"{a_['batch']} x {a_['heads']} | {a_['tflops']} |")
-
-
-def mbs_tokens(lay, s_local) -> int:
-    return lay.mbs * s_local
 
 
 if __name__ == "__main__":
