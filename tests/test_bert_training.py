@@ -99,12 +99,17 @@ def _bert_row(chip: str, n: int, gbs: int) -> dict:
 
 
 def test_nvidia_step_exposes_the_weight_update():
-    """NVIDIA rows: step = forward + backward + reduction + LAMB, nothing hidden."""
+    """NVIDIA rows: step = forward + backward + reduction + LAMB, nothing hidden; the GEMMs at the board's
+    sustained training clock (perf/train_clock: the MSMF floor and scale, H100 <- H200's pair)."""
+    from tapeout.perf.train_clock import board_power, graph_time
+
     d = map_training(_bert_row("NVIDIA H100-SXM", 8, 768)).detail
     g, once, _ = training_graphs("bert", 96)
-    p = calibrated_params(get_chip("h100-sxm"))
-    t_fwd = float(evaluate(g, p).total_time)
-    t_bwd = backward_time(g, p)  # BERT: every input needs a gradient (train_no_input_grad.bert empty)
+    chip = get_chip("h100-sxm")
+    p = calibrated_params(chip)
+    board = board_power(chip)
+    t_fwd = graph_time(g, p, board)
+    t_bwd = backward_time(g, p, board=board)  # BERT: every input needs a gradient (train_no_input_grad.bert empty)
     assert d["allreduce_s"] > 0 and d["optimizer_s"] > 0
     assert d["step_s"] == pytest.approx(t_fwd + t_bwd + d["allreduce_s"] + d["optimizer_s"], rel=1e-9)
     # evaluations: every 150,000 samples over 10,000, forward only

@@ -92,9 +92,11 @@ def test_msmf_ceiling_applies_to_the_measured_die_at_its_tdp_only():
     assert train_clock.msmf_ceiling(get_chip("gb200")) is None
 
 
-def test_msmf_ceiling_caps_a_burst_fit_at_the_measured_sustained_rate():
+def test_msmf_ceiling_caps_a_burst_fit_at_the_measured_sustained_rate(monkeypatch):
     """B200's fit is its burst rate: an 8192^3 BF16 GEMM runs at exactly its MSMF, 1439 TFLOPS (MB-0724), FP8 at
-    2788 (MB-0725); H200's fitted 8192^3 GEMM is below its MSMF (755) and keeps its time; a memory-bound GEMM too."""
+    2788 (MB-0725); H200's fitted 8192^3 GEMM is below its MSMF (755) and keeps its time; a memory-bound GEMM too.
+    The floor alone (SUSTAINED_SCALE off; the scale is tested in test_train_sustained_scale.py)."""
+    monkeypatch.setattr(train_clock, "SUSTAINED_SCALE", False)
     assert _ceiling_rates("b200")[1] / 1e12 == pytest.approx(1439.0, rel=1e-9)
     fp8 = MatMul(name="g8", count=1, m=8192, n=8192, k=8192, a_dtype="fp8", w_dtype="fp8", math_dtype="fp8")
     assert _ceiling_rates("b200", fp8)[1] / 1e12 == pytest.approx(2788.0, rel=1e-9)

@@ -120,7 +120,9 @@ def test_train_prices_every_dense_gemm_from_the_table_and_nothing_else(h100):
                                                           lm_head_all_tokens=True))
     mms = [op for op in g.ops if isinstance(op, MatMul)]
     p = calibrated_params(get_chip("h100-sxm"))
-    model = np.asarray(evaluate(OpTable.from_ops(mms), p).time, dtype=float).reshape(len(mms), -1)[:, 0]
+    # the fitted GEMMs the measured ones replace run at the board's sustained training clock (perf/train_clock)
+    from tapeout.perf.train_clock import board_power, op_times
+    model = op_times(evaluate(OpTable.from_ops(mms), p), p, board_power(get_chip("h100-sxm")))
     delta = sum(op.count * (h100.time(op, p) - t) for op, t in zip(mms, model))
     assert meas.breakdown["F"] - base.breakdown["F"] == pytest.approx(delta, rel=1e-6)
     assert meas.breakdown["B"] - base.breakdown["B"] == pytest.approx(2 * delta, rel=1e-6)

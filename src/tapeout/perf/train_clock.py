@@ -31,6 +31,22 @@ A100 PCIe 0.827, above its fit). A chip with no measured pair keeps its fit. Swi
 round stop-34: a measured physical bound on back-to-back GEMMs, not a fit; it caps nothing twice). Both the LLM
 engine (training._Fwd) and the non-LLM MLPerf training steps (validation/other_training.py, train_backward.py) sum
 their op graphs through graph_time, so one rule holds for every training step.
+
+Scaled to the sustained rate (switch SUSTAINED_SCALE, on since round stop-36). The floor above binds only on the
+shapes the fit prices above the MSMF; a shape the fit prices a few % below its best rate kept its burst-clock time,
+although the board holds the same lowered clock under it. With the switch, a GEMM of format f is priced as if the
+fit's best rate (eff_compute[f] x peak) were the MSMF, its compute time stretched, its memory time not:
+    t_GEMM = t + max(0, t_compute x max(1, eff_compute[f] / (MSMF_f / peak_f)) - max(t_compute, t_memory))
+(H100 / H200 FP8 0.7096 / 0.6842 = 1.037, BF16 0.780 / 0.763 = 1.022; B200 1.21 / 1.23; a fit at or below its MSMF,
+A100 PCIe, and a chip without a pair: 1). The fit's best shape lands on the MSMF, never below it (nothing capped
+twice); the fit's shape dependence is kept. Kernel evidence at the GPT-3 TP4 H100 FP8 training shapes: NVIDIA's
+kernel database times each GEMM in a burst at the boost clock (perf/collector_clock.py); its times divided by the
+die's MSMF / burst-MAMF pair (H200 FP8 1354 / 1525 = 0.888) give the layer's forward / dgrad / wgrad GEMMs 1.51 /
+1.48 / 1.63 ms at the sustained clock, against 1.40 / 1.40 / 1.40 ms priced before and 1.45 / 1.45 / 1.51 ms with
+the switch (scripts/train_layer_breakdown.py; docs/notes/issue-18.md, Round stop-36, issue-36b): the switch closes
+about a third of the measured gap, never overshoots it. Limits: a GEMM far below its best rate draws less power and
+may lose less clock (an upper bound there: small convolutions of the non-LLM steps); attention kernels keep their
+time, as under the floor. With the cap law on (SUSTAINED_CLOCK) the law sets the clock and the scale is not applied.
 """
 
 from __future__ import annotations
@@ -44,6 +60,10 @@ import numpy as np
 SUSTAINED_CLOCK = False
 # no training GEMM above the die's measured sustained MSMF at its TDP (module docstring); False: none
 SUSTAINED_CEILING = True
+# under the ceiling, every training GEMM's compute time scaled by the fitted efficiency of its format over the
+# measured MSMF's fraction of peak where the fit's best rate is above it (module docstring, "Scaled to the
+# sustained rate"); False: the floor alone (before round stop-36). On: docs/notes/issue-18.md (Round stop-36, issue-36b)
+SUSTAINED_SCALE = True
 
 
 @dataclass(frozen=True)
@@ -114,8 +134,30 @@ def op_times(cost, p, board: BoardPower | None) -> np.ndarray:
         tab = cost.table
         rate = peaks[tab.peak_key] * np.asarray(board.ceiling)[tab.peak_key]
         floor = np.where((tab.kind == K_MATMUL) & (rate > 0), tab.flops / np.where(rate > 0, rate, 1.0), 0.0)
+        if SUSTAINED_SCALE and board.power_density is None:  # the fit's best rate brought to the MSMF, every
+            # shape alike (module docstring); the cap law, where on, lowers the clock itself: not twice
+            t = t + sustained_scale(cost, p, board.ceiling)
         t = np.maximum(t, np.nan_to_num(floor))
     return t
+
+
+def sustained_scale(cost, p, ceiling) -> np.ndarray:
+    """Per op of an evaluated table: the time a GEMM gains when its format's fitted best rate (eff_compute x peak)
+    is brought down to the measured MSMF fraction `ceiling` (per PEAK_KEYS, nan: none measured): its compute time
+    stretched by that ratio, beyond its memory time; 0 for other ops, formats without a pair and fits at or below
+    their MSMF."""
+    from ..ops import PEAK_KEYS
+    from .opcost import K_MATMUL
+
+    n, tab = len(cost.table), cost.table
+    eff = np.asarray(p.eff_compute, dtype=float).reshape(len(PEAK_KEYS), -1).max(axis=1)
+    ceil = np.asarray(ceiling, dtype=float)
+    k = np.where(np.isnan(ceil) | (ceil <= 0), 1.0, np.maximum(1.0, eff / np.where(ceil > 0, ceil, 1.0)))
+    comp = np.asarray(cost.compute_time, dtype=float).reshape(n, -1).max(axis=1)
+    mem = np.asarray(cost.memory_time, dtype=float).reshape(n, -1).max(axis=1)
+    # the slower clock stretches the math; a GEMM bound by its memory traffic hides it up to that traffic's time
+    extra = np.maximum(0.0, comp * k[tab.peak_key] - np.maximum(comp, mem))
+    return np.where(tab.kind == K_MATMUL, extra, 0.0)
 
 
 def graph_time(g, p, board: BoardPower | None = None) -> float:
