@@ -123,22 +123,12 @@ def one_op_time(op, fwd, scaled: bool = False):
 
 
 def burst_to_sustained(chip, fmt: str) -> float | None:
-    """MSMF / burst MAMF of the chip's die in `fmt` (data/calibration/power_cap_msmf.yaml, the chip or a chip of
-    the same silicon): the clock share a back-to-back GEMM keeps at the board's power limit."""
-    from importlib import resources
+    """MSMF / burst MAMF of the chip's die in `fmt` (perf/train_clock.burst_to_sustained; None: no pair)."""
+    from tapeout.ops import PEAK_KEYS
 
-    import yaml
-
-    from tapeout.hardware.catalog import get_chip, resolve_chip_id
-    from tapeout.perf.fit.same_silicon import same_silicon, silicon_key
-
-    pairs = yaml.safe_load(resources.files("tapeout").joinpath("data", "calibration",
-                                                                "power_cap_msmf.yaml").read_text())
-    for r in pairs["pairs"]:
-        pc = get_chip(resolve_chip_id(r["chip"]))
-        if r["format"] == fmt and (pc.id == chip.calibration_id or same_silicon(silicon_key(pc), silicon_key(chip))):
-            return float(r["msmf_tflops"]) / float(r["pair_mamf_tflops"])
-    return None
+    keep = train_clock.burst_to_sustained(chip)
+    k = None if keep is None or fmt not in PEAK_KEYS else keep[PEAK_KEYS.index(fmt)]
+    return None if k is None or not np.isfinite(k) else float(k)
 
 
 def shape(op) -> str:

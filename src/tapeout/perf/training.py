@@ -138,7 +138,7 @@ from .train_recipe import (Recipe, copy_bytes, gather_bytes, get_recipe, resolve
 from ..formats import format_bits
 from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
-from .train_clock import BoardPower, board_power, graph_time, op_times
+from .train_clock import BoardPower, board_power, graph_time, measured_gemm_time, op_times
 from .unfused_attention import UNFUSED, core_attention_ops
 from .residual_ops import residual_ops
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
@@ -357,8 +357,8 @@ class _Fwd:
         if self.gemms is not None:  # the measured GEMM, its quantize taken off: the recipe's casts are priced above
             for i, op in enumerate(t.ops):
                 measured = self.gemms.time(op, self.p) if isinstance(op, MatMul) else None
-                if measured is not None:
-                    times[i] = measured
+                if measured is not None:  # a burst-clock time, at the step's sustained clock (perf/train_clock)
+                    times[i] = measured_gemm_time(measured, ct, i, self.board)
         comm = {"tp": 0.0, "ep": 0.0}
         # per-op TP collective times (perf/tp_overlap.py): forward total and its parts (sequence_parallel.TPComm)
         named = {f"{p}:{k}": 0.0 for k in TP_COLLECTIVES for p in ("c", *TP_PARTS)}
