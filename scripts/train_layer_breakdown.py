@@ -288,13 +288,17 @@ def main():
     kb = 1.0 if lora else 2.0
     acc = float(np.max(wgrad_accumulate_time(f["wgrad_elems"] / L, fwd.grad_bytes, p)))
     gemm = f["gemm"] / L
+    # the FP8 delayed-scaling update kernels, per layer and pass: the engine's per-step sum over its layer slots
+    n_fb = ev["stage_layers"][ev["slowest_device"]] * (ev["m"] + (lay.pp - 1) / lay.vp)
+    su = ev.get("fp8_scale_update", 0.0) / (2.0 * n_fb) if n_fb else 0.0
     fw = {"GEMMs (fused quantize in the recipe's casts)": gemm, "attention core": attn_f,
           "elementwise (norms, activation, bias, dropout)": f["elt"] / L, "residual adds": f["res"] / L,
-          "FP8 cast / cast-transpose kernels": f["cast_fwd"] / L,
+          "FP8 cast / cast-transpose kernels": f["cast_fwd"] / L, "FP8 amax / scale update kernels (TE)": su,
           "CP merges": fwd.cp_merge(lay.cp, lay.tp, lay.mbs, s_local)[0]}
     bw = {"GEMMs dgrad + wgrad (engine rule: kb x forward)": kb * gemm, "attention core backward": attn_b,
           "elementwise backward (2 x forward)": 2.0 * f["elt"] / L, "residual adds": f["res"] / L,
-          "FP8 cast / cast-transpose kernels": f["cast_bwd"] / L, "wgrad accumulate (main_grad)": acc,
+          "FP8 cast / cast-transpose kernels": f["cast_bwd"] / L, "FP8 amax / scale update kernels (TE)": su,
+          "wgrad accumulate (main_grad)": acc,
           "CP merges": fwd.cp_merge(lay.cp, lay.tp, lay.mbs, s_local)[1]}
     print("\n## The layer as evaluate_layout sums it (ms per layer per micro-batch)\n")
     print(f"TP collectives of one layer, forward, unhidden: {f['comm_tp'] / L * 1e3:.3f} ms; attention library ratio "
