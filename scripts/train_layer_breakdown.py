@@ -123,22 +123,12 @@ def one_op_time(op, fwd, scaled: bool = False):
 
 
 def burst_to_sustained(chip, fmt: str) -> float | None:
-    """MSMF / burst MAMF of the chip's die in `fmt` (data/calibration/power_cap_msmf.yaml, the chip or a chip of
-    the same silicon): the clock share a back-to-back GEMM keeps at the board's power limit."""
-    from importlib import resources
+    """MSMF / burst MAMF of the chip's die in `fmt` (perf/train_clock.burst_to_sustained; None: no pair)."""
+    from tapeout.ops import PEAK_KEYS
 
-    import yaml
-
-    from tapeout.hardware.catalog import get_chip, resolve_chip_id
-    from tapeout.perf.fit.same_silicon import same_silicon, silicon_key
-
-    pairs = yaml.safe_load(resources.files("tapeout").joinpath("data", "calibration",
-                                                                "power_cap_msmf.yaml").read_text())
-    for r in pairs["pairs"]:
-        pc = get_chip(resolve_chip_id(r["chip"]))
-        if r["format"] == fmt and (pc.id == chip.calibration_id or same_silicon(silicon_key(pc), silicon_key(chip))):
-            return float(r["msmf_tflops"]) / float(r["pair_mamf_tflops"])
-    return None
+    keep = train_clock.burst_to_sustained(chip)
+    k = None if keep is None or fmt not in PEAK_KEYS else keep[PEAK_KEYS.index(fmt)]
+    return None if k is None or not np.isfinite(k) else float(k)
 
 
 def shape(op) -> str:
@@ -298,13 +288,17 @@ def main():
     kb = 1.0 if lora else 2.0
     acc = float(np.max(wgrad_accumulate_time(f["wgrad_elems"] / L, fwd.grad_bytes, p)))
     gemm = f["gemm"] / L
+    # the FP8 delayed-scaling update kernels, per layer and pass: the engine's per-step sum over its layer slots
+    n_fb = ev["stage_layers"][ev["slowest_device"]] * (ev["m"] + (lay.pp - 1) / lay.vp)
+    su = ev.get("fp8_scale_update", 0.0) / (2.0 * n_fb) if n_fb else 0.0
     fw = {"GEMMs (fused quantize in the recipe's casts)": gemm, "attention core": attn_f,
           "elementwise (norms, activation, bias, dropout)": f["elt"] / L, "residual adds": f["res"] / L,
-          "FP8 cast / cast-transpose kernels": f["cast_fwd"] / L,
+          "FP8 cast / cast-transpose kernels": f["cast_fwd"] / L, "FP8 amax / scale update kernels (TE)": su,
           "CP merges": fwd.cp_merge(lay.cp, lay.tp, lay.mbs, s_local)[0]}
     bw = {"GEMMs dgrad + wgrad (engine rule: kb x forward)": kb * gemm, "attention core backward": attn_b,
           "elementwise backward (2 x forward)": 2.0 * f["elt"] / L, "residual adds": f["res"] / L,
-          "FP8 cast / cast-transpose kernels": f["cast_bwd"] / L, "wgrad accumulate (main_grad)": acc,
+          "FP8 cast / cast-transpose kernels": f["cast_bwd"] / L, "FP8 amax / scale update kernels (TE)": su,
+          "wgrad accumulate (main_grad)": acc,
           "CP merges": fwd.cp_merge(lay.cp, lay.tp, lay.mbs, s_local)[1]}
     print("\n## The layer as evaluate_layout sums it (ms per layer per micro-batch)\n")
     print(f"TP collectives of one layer, forward, unhidden: {f['comm_tp'] / L * 1e3:.3f} ms; attention library ratio "

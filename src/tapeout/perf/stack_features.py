@@ -84,6 +84,10 @@ layer data/software/host_issue.yaml tallies; the step adds the GPU idle the host
 host issue time (a CUDA-graph run, or a stack whose eager layer is not on file).
 `host_cpu`: the eager run's host CPU, one with a measured per-call CPU time (host_issue.yaml). None: the
 chip's own (a Grace superchip), else the reference host, shown as assumed. Set only with eager_layer.
+`fp8_scale_update`: the Transformer Engine line whose FP8 delayed-scaling update kernels (amax history roll,
+scale computation: per module per pass in TE 0.x / 1.0, per autocast region later) each layer launches, an entry
+of data/software/fp8_scale_update.yaml; priced at the chip's per-kernel fixed time under the delayed recipe
+(perf/fp8_scale_update.py). Default None: not priced.
 `fp8_attention_cp`: a run that asked FP8 attention (train's fp8_attention) keeps it inside the
 context-parallel ring (Transformer Engine >= 1.10, AttnFuncWithCP's FP8 path). False (a stack of an
 earlier TE, training_stacks.yaml fp8_attention_context_parallel): a CP > 1 layout runs its attention
@@ -127,6 +131,7 @@ from ..errors import TapeoutError
 from ..hardware.fabric import Fabric
 from .dp_buckets import BucketRule, bucket_rule
 from .eager_elementwise import chain_ops
+from .fp8_scale_update import check_update
 from .host_issue import check_host_issue
 from .rank_spread import RankSpread
 from .recompute_gate import RecomputeGate
@@ -165,6 +170,7 @@ class StackFeatures:
     ep_fp8_dispatch: bool = False  # EP dispatch in FP8 + 1x128 scales under an FP8 recipe (DeepSeek-V3 Sec. 3.3.2)
     zero_overlap_comm: bool = True  # ZeRO-2/3 collectives on their own stream (DeepSpeed overlap_comm; perf/training)
     elementwise_chain: str | None = None  # norms / RoPE / activation run op by op (perf/eager_elementwise; None: fused)
+    fp8_scale_update: str | None = None  # TE line of the FP8 delayed-scaling update kernels (perf/fp8_scale_update; None: none)
 
     def __post_init__(self):
         check_divisible_by(self.vocab_divisible_by)
@@ -183,6 +189,8 @@ class StackFeatures:
                                f"an async backward TP collective occupies, or None to take comm_ctas (perf/tp_backward.py).")
         if self.elementwise_chain is not None:
             chain_ops(self.elementwise_chain)
+        if self.fp8_scale_update is not None:
+            check_update(self.fp8_scale_update)
         if self.eager_layer is not None or self.host_cpu is not None:
             check_host_issue(self.eager_layer, self.host_cpu)
         if self.host_cpu is not None and self.eager_layer is None:

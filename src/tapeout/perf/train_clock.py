@@ -18,7 +18,8 @@ kernels and bubbles at lower power, which a controller averaging over its window
 a fitted efficiency read from a benchmark that ran long enough to throttle (mamf-finder v1-3's brute-force
 search: H100 MAMF 794.5 vs H200 pair MAMF 850) would be capped twice. Attention kernels (kind attention) keep
 their time, as in the serving law; a power-limited variant (chip nominal_tdp_w) keeps its transfer-law
-efficiency (perf/calibration._power_cap) and no clock here; `--kernels` measured GEMMs keep their time.
+efficiency (perf/calibration._power_cap) and no clock here; under the law `--kernels` measured GEMMs keep
+their time.
 
 Switch SUSTAINED_CLOCK (off): sized in docs/notes/issue-18.md (Round stop-34, issue-34tr).
 
@@ -47,6 +48,11 @@ the switch (scripts/train_layer_breakdown.py; docs/notes/issue-18.md, Round stop
 about a third of the measured gap, never overshoots it. Limits: a GEMM far below its best rate draws less power and
 may lose less clock (an upper bound there: small convolutions of the non-LLM steps); attention kernels keep their
 time, as under the floor. With the cap law on (SUSTAINED_CLOCK) the law sets the clock and the scale is not applied.
+`--kernels aiconfigurator` (perf/gemm_table): the database's GEMM times are bursts at the boost clock too
+(perf/collector_clock.py); under the switch each is stretched by the die's burst-to-sustained ratio, MSMF / pair
+MAMF of the same pairs (burst_to_sustained: H100 / H200 FP8 1354 / 1525 = 0.888, BF16 755 / 850), beyond the
+model's memory time of the GEMM (measured_at_sustained), so the measured and the fitted GEMMs of one step run at
+the same clock (round stop-36, issue-37a). A chip without a pair keeps the database's time.
 """
 
 from __future__ import annotations
@@ -74,11 +80,13 @@ class BoardPower:
     pj_flop_n7: float = 0.0
     energy_scale: float = 1.0
     ceiling: tuple | None = None  # per PEAK_KEYS, the sustained MSMF's fraction of peak (nan: none measured)
+    burst_keep: tuple | None = None  # per PEAK_KEYS, MSMF / burst pair MAMF (burst_to_sustained; nan: none measured)
 
 
-def msmf_ceiling(chip) -> tuple | None:
-    """Per PEAK_KEYS, MSMF / peak of the chip's die at its TDP (power_cap_msmf.yaml pairs of the chip or of a chip of
-    the same silicon; nan where that format has no pair); None when no pair applies."""
+def _msmf_pairs(chip, column: str) -> tuple | None:
+    """Per PEAK_KEYS, MSMF / `column` (a column of the chip's power_cap_msmf.yaml pairs, or of a chip of the same
+    silicon: its peak "peak" or its burst "pair_mamf_tflops"); nan where that format has no pair; None when none
+    applies."""
     from importlib import resources
 
     import yaml
@@ -93,8 +101,32 @@ def msmf_ceiling(chip) -> tuple | None:
     for r in pairs:
         pc = get_chip(resolve_chip_id(r["chip"]))
         if (pc.id == chip.calibration_id and not getattr(chip, "nominal_tdp_w", None)) or same_silicon(silicon_key(pc), key):
-            out[PEAK_KEYS.index(r["format"])] = float(r["msmf_tflops"]) / float(pc.peak_tflops(r["format"]))
+            den = float(pc.peak_tflops(r["format"])) if column == "peak" else float(r[column])
+            out[PEAK_KEYS.index(r["format"])] = float(r["msmf_tflops"]) / den
     return None if all(np.isnan(out)) else tuple(out)
+
+
+def msmf_ceiling(chip) -> tuple | None:
+    """Per PEAK_KEYS, MSMF / peak of the chip's die at its TDP (power_cap_msmf.yaml pairs of the chip or of a chip of
+    the same silicon; nan where that format has no pair); None when no pair applies."""
+    return _msmf_pairs(chip, "peak")
+
+
+def burst_to_sustained(chip) -> tuple | None:
+    """Per PEAK_KEYS, MSMF / burst pair MAMF of the chip's die (the same pairs as msmf_ceiling): the share of its
+    burst-clock rate a back-to-back GEMM keeps at the board's power limit (H100 / H200 FP8 1354 / 1525 = 0.888);
+    nan where that format has no pair; None when none applies."""
+    return _msmf_pairs(chip, "pair_mamf_tflops")
+
+
+def measured_at_sustained(t_burst: float, t_memory: float, keep: float) -> float:
+    """A GEMM timed in a burst at the boost clock (`t_burst`, s: the kernel database's collector,
+    perf/collector_clock.py), at the board's sustained clock: its time stretched by 1 / `keep` (burst_to_sustained,
+    nan or <= 0: none, unchanged) beyond `t_memory` (the model's memory time of the same GEMM, which a lower SM clock
+    does not slow): t + max(0, t / keep - max(t, t_memory)), the rule sustained_scale applies to the fitted GEMMs."""
+    if not np.isfinite(keep) or keep <= 0 or keep >= 1:
+        return float(t_burst)
+    return float(t_burst + max(0.0, t_burst / keep - max(t_burst, t_memory)))
 
 
 def board_power(chip, on: bool | None = None, ceiling_on: bool | None = None) -> BoardPower | None:
@@ -109,11 +141,13 @@ def board_power(chip, on: bool | None = None, ceiling_on: bool | None = None) ->
         tdp = chip.get("tdp_w") if hasattr(chip, "get") else None
         if isinstance(tdp, (int, float)) and tdp > 0 and chip.get("process_node"):
             law = (tuple(float(x) for x in format_power_density(chip)), held_cap_energy(), node_energy_scale(chip))
+    keep = None
     if SUSTAINED_CEILING if ceiling_on is None else ceiling_on:
         ceil = msmf_ceiling(chip)
+        keep = burst_to_sustained(chip) if ceil is not None else None
     if law is None and ceil is None:
         return None
-    return BoardPower(*(law or (None, 0.0, 1.0)), ceiling=ceil)
+    return BoardPower(*(law or (None, 0.0, 1.0)), ceiling=ceil, burst_keep=keep)
 
 
 def op_times(cost, p, board: BoardPower | None) -> np.ndarray:
@@ -158,6 +192,17 @@ def sustained_scale(cost, p, ceiling) -> np.ndarray:
     # the slower clock stretches the math; a GEMM bound by its memory traffic hides it up to that traffic's time
     extra = np.maximum(0.0, comp * k[tab.peak_key] - np.maximum(comp, mem))
     return np.where(tab.kind == K_MATMUL, extra, 0.0)
+
+
+def measured_gemm_time(t_burst: float, cost, i: int, board: BoardPower | None) -> float:
+    """Op `i` of an evaluated table, a GEMM whose measured burst time (`t_burst`, s: `--kernels`, perf/gemm_table)
+    replaces the model's: that time at the board's sustained clock where SUSTAINED_SCALE prices the fitted GEMMs
+    there (a board with a measured pair, the cap law off: module docstring), else `t_burst`."""
+    if not SUSTAINED_SCALE or board is None or board.burst_keep is None or board.power_density is not None:
+        return float(t_burst)
+    n = len(cost.table)
+    t_mem = float(np.asarray(cost.memory_time, dtype=float).reshape(n, -1)[i].max())
+    return measured_at_sustained(t_burst, t_mem, board.burst_keep[int(cost.table.peak_key[i])])
 
 
 def graph_time(g, p, board: BoardPower | None = None) -> float:

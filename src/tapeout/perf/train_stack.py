@@ -48,6 +48,9 @@ Wired features (perf/training.train arguments they decide):
                              perf/recompute_gate.py): the search tries only those, a pin outside them is refused
   elementwise_chain          the model's RMSNorm / RoPE / SwiGLU run op by op, eagerly: a chain of
                              data/software/eager_elementwise.yaml (elementwise_chain; perf/eager_elementwise.py)
+  fp8_scale_update           the Transformer Engine line whose FP8 delayed-scaling update kernels each layer
+                             launches per pass: an entry of data/software/fp8_scale_update.yaml
+                             (fp8_scale_update; perf/fp8_scale_update.py)
 """
 
 from __future__ import annotations
@@ -64,7 +67,8 @@ from .recompute_gate import gate_of
 WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "fp8_attention_context_parallel", "distributed_optimizer", "even_pipeline_stages",
          "fixed_microbatch_group", "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
          "frozen_dy_transpose", "grad_sync_after_backward", "fp8_reduce_amax", "quantized_gathers",
-         "make_vocab_size_divisible_by", "eager_layer", "nccl_max_ctas", "recompute_methods", "elementwise_chain")
+         "make_vocab_size_divisible_by", "eager_layer", "nccl_max_ctas", "recompute_methods", "elementwise_chain",
+         "fp8_scale_update")
 
 
 @dataclass(frozen=True)
@@ -224,6 +228,8 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings["attention_kernel"] = stack.value("attention_kernel")
     if stack.value("elementwise_chain") is not None:
         settings["elementwise_chain"] = stack.value("elementwise_chain")
+    if dict((f, w) for f, _, w in stack.features).get("fp8_scale_update"):
+        settings["fp8_scale_update"] = stack.value("fp8_scale_update")
     gate = gate_of(stack.name, stack.value("recompute_methods"))
     if gate is not None:
         settings["recompute_gate"] = gate

@@ -138,7 +138,7 @@ from .train_recipe import (Recipe, copy_bytes, gather_bytes, get_recipe, resolve
 from ..formats import format_bits
 from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
-from .train_clock import BoardPower, board_power, graph_time, op_times
+from .train_clock import BoardPower, board_power, graph_time, measured_gemm_time, op_times
 from .unfused_attention import UNFUSED, core_attention_ops
 from .residual_ops import residual_ops
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
@@ -155,6 +155,7 @@ from .nic_share import fill_drain_share
 from .stack_features import StackFeatures
 from .weight_update import llm_update_spec, shard_group, weight_update_s
 from .fp8_amax import amax_allreduce_per_step
+from .fp8_scale_update import scale_update_time
 from .host_issue import check_layer_chip, layer_issue
 from .train_host import blocks_gpu_idle, step_host_idle
 from .vocab_padding import padded_config
@@ -357,8 +358,8 @@ class _Fwd:
         if self.gemms is not None:  # the measured GEMM, its quantize taken off: the recipe's casts are priced above
             for i, op in enumerate(t.ops):
                 measured = self.gemms.time(op, self.p) if isinstance(op, MatMul) else None
-                if measured is not None:
-                    times[i] = measured
+                if measured is not None:  # a burst-clock time, at the step's sustained clock (perf/train_clock)
+                    times[i] = measured_gemm_time(measured, ct, i, self.board)
         comm = {"tp": 0.0, "ep": 0.0}
         # per-op TP collective times (perf/tp_overlap.py): forward total and its parts (sequence_parallel.TPComm)
         named = {f"{p}:{k}": 0.0 for k in TP_COLLECTIVES for p in ("c", *TP_PARTS)}
@@ -597,6 +598,11 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # chunk only (train_layout.recompute_split: `redo` layers per device)
     kind, redo = recompute_split(lay, L)
     rc = {"full": Fl, "selective": attn + merge_f + cp_f, "dots": attn + merge_f + cp_f + elt, "none": 0.0}[kind]
+    # FP8 delayed scaling's amax-history / scale update kernels of the stack's TE line, every micro-batch in each
+    # pass (perf/fp8_scale_update); after rc: a recomputed forward reuses the stashed scales (TE's recompute phase)
+    su = (scale_update_time(fwd.stack.fp8_scale_update, fwd.stack.fp8_reduce_amax, L / (lay.pp * lay.vp),
+                            float(np.max(p.kernel_overhead))) if rcp is not None and rcp.scaling == "delayed" else 0.0)
+    Fl, Bl = Fl + su, Bl + su
     Fh = f["head_gemm"] + f["head_elt"] + f["head_loss_f"]
     Bh = kb * f["head_gemm"] + f["head_elt"] + acc_h + f["head_loss_b"]
     dev_t = [n * (Fl + Bl) + redo[d] * rc + (Fh + Bh if d == lay.pp - 1 else 0.0) for d, n in enumerate(layers)]
@@ -792,6 +798,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "F_layer": Fl, "B_layer": Bl,
             "fp8_cast": (cast_f + cast_b) * n_fb + wcast, "quant_scale_bytes": scale_b, "residual_add": (res + res_b) * n_fb,
             "cp_merge": (merge_f + merge_b) * n_fb,
+            "fp8_scale_update": 2.0 * su * n_fb,  # the delayed-scaling update kernels, per step (perf/fp8_scale_update)
             # userbuffers slots run their GEMM as TP / num_splits chunk kernels: the extra kernels' fixed time
             # (perf/tp_overlap.py "Chunked GEMMs"; kernel_overhead_us of the chip's calibration), per step
             "ub_chunk_launches": (ub_chunks[0] + ub_chunks[1]) * n_fb,
