@@ -221,3 +221,66 @@ def test_register_chip_from_any_real_base_with_its_own_dies_is_accepted(chip):
         specs = {"logic_die_area_mm2_total": base.get("logic_die_area_mm2_total"), "memory_bandwidth_tbps": 1.0,
                  "memory_capacity_gb": 44.0}
     assert tapeout.register_chip({"id": f"t-{chip}", "base": chip, "specs": specs}).id == f"t-{chip}"
+
+
+# ------------------------------------------------------------------ hostile inputs (round stop-36 review)
+@pytest.mark.parametrize("dies", [0, 0.5])
+def test_register_chip_refuses_fewer_than_one_compute_die_naming_the_field(dies):
+    """A package holds at least one compute die: 0 divided the logic area by zero in the cost stack (a traceback)."""
+    import tapeout
+    from tapeout.errors import TapeoutError
+
+    with pytest.raises(TapeoutError, match=r"chip\.specs\.num_compute_dies must be a finite number >= 1"):
+        tapeout.register_chip({"id": "t-nodie", "base": "h100-sxm",
+                               "specs": {"logic_die_area_mm2_total": 500.0, "num_compute_dies": dies}})
+
+
+def test_explore_refuses_a_nan_parameter_instead_of_calling_it_unbuildable(tmp_path):
+    """NaN passes every range comparison; it reached the store as a die beyond the reticle."""
+    from tapeout.errors import TapeoutError
+
+    sp = _space()
+    sp["parameters"]["sram_per_core_mb"] = [float("nan")]
+    with pytest.raises(TapeoutError, match=r"parameters\.sram_per_core_mb: nan is not a finite number"):
+        load_space(sp)
+
+
+def test_compliance_design_with_packaging_not_yet_available_names_package_year(tmp_path):
+    d = tmp_path / "d.yaml"
+    d.write_text(yaml.safe_dump({"name": "t", "process_node": "N5", "die_area_mm2": 800, "tops": {"bf16": 1000},
+                                 "packaging": "cowos-l", "package_year": 2020}))
+    r = subprocess.run([sys.executable, "-m", "tapeout", "compliance", "--design", str(d)], capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "package_year" in r.stderr and "cowos-l" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_area_reticle_check_is_buildables():
+    """econ.area's check_reticle and die_area's fits_reticle are econ.buildable.reticle_mask: the same bound,
+    inclusive at the field, and a NaN area is an error, not a silent pass."""
+    from tapeout.econ.area import check_reticle, die_area
+    from tapeout.errors import TapeoutError
+
+    check_reticle(RETICLE)  # a die filling the exposure field exactly is buildable
+    with pytest.raises(TapeoutError, match="reticle"):
+        check_reticle([100.0, RETICLE + 1])
+    with pytest.raises(TapeoutError, match="finite"):
+        check_reticle(float("nan"))
+    big = die_area({"bf16": np.array([100.0, 5000.0])}, 1.5, "N5")
+    assert list(big["fits_reticle"]) == list(reticle_mask(big["total"])[0])
+
+
+def test_a_buildable_study_checks_the_reticle_even_over_a_space_that_opts_out(tmp_path):
+    """constraints.buildable: true of a study means every physical limit, the reticle included: a space file's own
+    `physical_limits: false` dropped the reticle (the study adds only the floorplan limits)."""
+    from types import SimpleNamespace
+
+    from tapeout.study.explore_bridge import space_dict
+    from tapeout.study.schema import Constraints
+
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(_space(physical_limits=False)))
+    search = SimpleNamespace(seed=0, budget=10, method="auto")
+    on = load_space(space_dict(SimpleNamespace(constraints=Constraints(), search=search), tmp_path, "s.yaml"))
+    assert LABELS["reticle"] in {c.label() for c in on.effective_constraints()}
+    off = load_space(space_dict(SimpleNamespace(constraints=Constraints(buildable=False), search=search), tmp_path,
+                                "s.yaml"))
+    assert off.effective_constraints() == []

@@ -54,3 +54,16 @@ def test_train_prices_the_mask_and_refuses_a_non_boolean():
     assert on.step_time_s > off.step_time_s
     with pytest.raises(TapeoutError, match="hidden_dropout"):
         train("llama-3.1-8b", "h100-sxm", 8, 8 * 4096, 4096, "bf16", hidden_dropout="yes", **kw)
+
+
+def test_the_dropout_switch_also_turns_off_the_residual_draw(monkeypatch):
+    """unfused_attention.DROPOUT_RNG is the one switch of the measured Philox share: off, the residual
+    bias-dropout-add's forward is a pure stream like the attention dropout's (round stop-36 review)."""
+    from tapeout.perf import unfused_attention
+
+    monkeypatch.setattr(unfused_attention, "DROPOUT_RNG", False)
+    f, _ = residual_ops(2, 4096, 8192, 8, False, hidden_dropout=True)
+    assert f[0].stream_share == 1.0
+    monkeypatch.setattr(unfused_attention, "DROPOUT_RNG", True)
+    f, _ = residual_ops(2, 4096, 8192, 8, False, hidden_dropout=True)
+    assert f[0].stream_share < 1.0

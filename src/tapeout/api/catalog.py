@@ -115,7 +115,9 @@ def _spec(field: str, raw, known: dict[str, Spec], where: str) -> Spec:
         if not isinstance(raw, (bool, np.bool_)):
             raise TapeoutError(f"{where}.{field} is a switch: give true or false, got {raw!r} ({type(raw).__name__}).")
         return Spec(bool(raw), unit, "user", source)
-    return Spec(finite(f"{where}.{field}", raw, ge=0, unit=unit), unit, "user", source)
+    # a package holds at least one compute die (econ.summary.compute_dies divides the logic area by it)
+    return Spec(finite(f"{where}.{field}", raw, ge=1 if field == "num_compute_dies" else 0, unit=unit), unit, "user",
+                source)
 
 
 def register_chip(chip: Mapping | str | Path) -> ChipInfo:

@@ -11,7 +11,7 @@ Model (coefficients in data/econ/coefficients.csv and nodes.csv, each with its s
   bandwidth / areal density (1350 GB/s/mm^2).
 - NoC / control: a fraction of the placed blocks; then x unmodelled_logic_factor (~2), fitted
   in-sample to GA100, GH100 and MTIA v2 (control cores, register files, DMA, SIMT front ends).
-- Reticle: one die <= 858 mm^2 (hard bound). Shoreline: sum of PHY edge lengths <= usable
+- Reticle: one die <= 858 mm^2 (hard bound; econ.buildable.reticle_mask). Shoreline: sum of PHY edge lengths <= usable
   fraction of the die perimeter (square die, 4 sqrt(A)).
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TapeoutError
+from .buildable import reticle_mask
 from .floorplan import edge_needed_mm
 from .nodes import coef, node_param
 from .yield_cost import interposer_area_mm2, normalize_memory_type
@@ -106,7 +107,7 @@ def die_area(tops: dict, clock_ghz, node="N5", *, sram_mb=0.0, vector_fp32_tflop
         "mac": _out(mac), "vector": _out(vec), "sram": _out(sram), "hbm_phy": _out(hbm + 0 * total),
         "serdes": _out(ser + 0 * total), "pcie": _out(pcie + 0 * total), "d2d": _out(d2d + 0 * total),
         "noc_control": _out(noc), "unmodelled": _out(unmodelled), "total": _out(total),
-        "fits_reticle": _out(total <= coef("reticle_limit_mm2")),
+        "fits_reticle": _out(reticle_mask(total)[0]),
         "shoreline_needed_mm": _out(shore_need + 0 * total),
         "shoreline_available_mm": _out(shore_have),
         "shoreline_ok": _out(shore_need <= shore_have),
@@ -123,19 +124,20 @@ def power_density_w_mm2(power_w, die_area_mm2):
     return _out(pd)
 
 
-def power_density_ok(power_w, die_area_mm2):
-    return _out(_a(power_density_w_mm2(power_w, die_area_mm2)) <= coef("max_power_density_w_mm2"))
-
-
 def check_reticle(die_area_mm2, field: str = "die_area_mm2"):
-    """Raise a TapeoutError when any die exceeds the 858 mm^2 reticle field (hard bound)."""
-    lim = coef("reticle_limit_mm2")
+    """Raise a TapeoutError when any die exceeds the 858 mm^2 reticle field (hard bound;
+    econ.buildable.reticle_mask, the one reticle test)."""
     a = _a(die_area_mm2)
-    if np.any(a > lim):
+    if not np.all(np.isfinite(a)):
+        raise TapeoutError(f"{field} must be a finite number of mm^2, got {float(a.flat[np.argmin(np.isfinite(a))])}.")
+    if not np.all(reticle_mask(a)[0]):
+        lim = coef("reticle_limit_mm2")
         raise TapeoutError(f"{field} {float(np.max(a)):.0f} mm^2 exceeds the reticle limit {lim:.0f} mm^2: split the design into chiplets.")
 
 
 def package_size(die_area_mm2, n_dies=1, hbm_stacks=0, hbm_type="HBM3"):
-    """Interposer area for chiplets + HBM stacks and whether CoWoS-S still fits."""
+    """Interposer area for chiplets + HBM stacks and whether CoWoS-S still fits (coefficients.csv
+    cowos_s_max_interposer_mm2, the cost model's bound). Whether a package can be built is
+    econ.buildable's package limit (floorplan.yaml, by packaging technology and year)."""
     area = _a(interposer_area_mm2(_a(die_area_mm2) * _a(n_dies), hbm_stacks, hbm_type))
     return {"interposer_mm2": _out(area), "fits_cowos_s": _out(area <= coef("cowos_s_max_interposer_mm2"))}

@@ -370,6 +370,9 @@ def validate_space(space: Space) -> None:
         spec = t.params[name]
         for v in vals:
             c = spec.code(v)
+            if isinstance(c, float) and not math.isfinite(c):  # NaN passes every range comparison
+                raise TapeoutError(f"parameters.{name}: {v} is not a finite number; give values in the template range "
+                                   f"[{spec.min}, {spec.max}] ({spec.unit}).")
             if spec.kind in ("int", "float") and ((spec.min is not None and c < spec.min) or (spec.max is not None and c > spec.max)):
                 raise TapeoutError(f"parameters.{name}: {v} is outside the template range [{spec.min}, {spec.max}] ({spec.unit}).")
     for name, expr in space.derived.items():

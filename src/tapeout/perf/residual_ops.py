@@ -17,6 +17,7 @@ parallelism (the token-wise ops between the TP blocks are replicated on every ra
 from __future__ import annotations
 
 from ..ops import Elementwise
+from . import unfused_attention
 from .memory_kernels import philox_share
 from .unfused_attention import MASK
 
@@ -30,7 +31,9 @@ def residual_ops(layers: int, tokens: float, hidden: int, tp: int, sequence_para
         add = Elementwise(name="residual_add", count=n, elems=elems, flops_per_elem=1.0, reads=2.0, writes=1.0)
         return [add], [add]
     fwd = Elementwise(name="residual_dropout_add", count=n, elems=elems, flops_per_elem=3.0, reads=2.0,
-                      writes=1.0 + MASK, stream_share=philox_share(2.0 * (2.0 + 1.0 + MASK)))
+                      writes=1.0 + MASK,
+                      # the Philox draw at its measured share, under the one dropout switch (unfused_attention.DROPOUT_RNG)
+                      stream_share=philox_share(2.0 * (2.0 + 1.0 + MASK)) if unfused_attention.DROPOUT_RNG else 1.0)
     join = Elementwise(name="residual_add_bwd", count=n, elems=elems, flops_per_elem=1.0, reads=2.0, writes=1.0)
     drop = Elementwise(name="residual_dropout_bwd", count=n, elems=elems, flops_per_elem=2.0, reads=1.0 + MASK,
                        writes=1.0)

@@ -43,10 +43,11 @@ A100 PCIe, and a chip without a pair: 1). The fit's best shape lands on the MSMF
 twice); the fit's shape dependence is kept. Kernel evidence at the GPT-3 TP4 H100 FP8 training shapes: NVIDIA's
 kernel database times each GEMM in a burst at the boost clock (perf/collector_clock.py); its times divided by the
 die's MSMF / burst-MAMF pair (H200 FP8 1354 / 1525 = 0.888) give the layer's forward / dgrad / wgrad GEMMs 1.51 /
-1.48 / 1.63 ms at the sustained clock, against 1.40 / 1.40 / 1.40 ms priced before and 1.45 / 1.45 / 1.51 ms with
-the switch (scripts/train_layer_breakdown.py; docs/notes/issue-18.md, Round stop-36, issue-36b): the switch closes
-about a third of the measured gap, never overshoots it. Limits: a GEMM far below its best rate draws less power and
-may lose less clock (an upper bound there: small convolutions of the non-LLM steps); attention kernels keep their
+1.48 / 1.63 ms at the sustained clock, against 1.40 / 1.40 / 1.40 ms priced before and 1.45 / 1.45 / 1.45 ms with
+the switch (the engine's backward rule, dgrad = wgrad = forward; at their own shapes 1.45 / 1.45 / 1.51;
+scripts/train_layer_breakdown.py; docs/notes/issue-18.md, Round stop-36, issue-36b): the switch closes about a third
+of the measured gap, never overshoots it. Limits: a GEMM far below its best rate draws less power and may lose less
+clock (an upper bound there: small convolutions of the non-LLM steps); attention kernels keep their
 time, as under the floor. With the cap law on (SUSTAINED_CLOCK) the law sets the clock and the scale is not applied.
 `--kernels aiconfigurator` (perf/gemm_table): the database's GEMM times are bursts at the boost clock too
 (perf/collector_clock.py); under the switch each is stretched by the die's burst-to-sustained ratio, MSMF / pair

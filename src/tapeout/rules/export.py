@@ -246,6 +246,18 @@ class DesignSpec(BaseModel):
         except TapeoutError as e:
             raise ValueError(str(e).rstrip(".")) from None
 
+    @field_validator("package_year")
+    @classmethod
+    def _package_year(cls, v, info):  # the packaging technology must exist that year (floorplan.yaml limits)
+        from ..econ.floorplan import package_limit_mm2
+
+        if "packaging" in info.data:  # else its own error is reported
+            try:
+                package_limit_mm2(info.data["packaging"], v)
+            except TapeoutError as e:
+                raise ValueError(str(e).rstrip(".")) from None
+        return v
+
     @field_validator("process_node")
     @classmethod
     def _node(cls, v):  # a misspelt node is refused, not carried silently into the report

@@ -67,6 +67,7 @@ def space_dict(study, base: Path, rel: str) -> dict:
 
         have = {x.get("limit") for x in cons}
         cons += [{"limit": lim} for lim in LIMITS if lim not in have]
+        d["physical_limits"] = True  # the reticle too, even where the space file alone opts out
     else:  # the study opts out of the limits, the space's default physical limits included
         d["physical_limits"] = False
     d["constraints"] = cons

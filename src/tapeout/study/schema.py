@@ -88,7 +88,7 @@ class Constraints(Strict):
     min_memory_gb: float | None = Field(None, gt=0)
     quality_budget: float | None = Field(None, ge=0, le=1)
     # floorplan limits of custom designs (econ/floorplan.py, data/econ/floorplan.yaml)
-    buildable: bool = True  # apply the edge, package, thermal, power-delivery and rack limits
+    buildable: bool = True  # apply the reticle, edge, package, thermal, power-delivery and rack limits
     packaging: str | None = None  # cowos-s, cowos-l, emib, organic (default: the space's, else cowos-s)
     package_year: int | None = Field(None, ge=2000, le=2100)
     cooling: str | None = None  # air, cold_plate, immersion (default: the space's, else air)
