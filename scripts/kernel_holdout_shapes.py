@@ -2,11 +2,14 @@
 
     python scripts/kernel_holdout_shapes.py b200 gemm nvfp4
     python scripts/kernel_holdout_shapes.py gb300 attention_prefill bf16
+    python scripts/kernel_holdout_shapes.py b200 gemm bf16 in-sample   # the same kernels, every chip in the fit
 
 Fits the shared parameters without the chip and its twins as `tapeout calibrate --kernels --holdout` does
 (300 kernels per chip, op and format), predicts the chip's kernels of one op and format as
 scripts/kernel_loco_table.py does (up to 3,000) and prints the signed and absolute median error by shape
-bins and by which roofline term bounds the kernel's main op (GEMM / attention, evaluated at the fit)."""
+bins and by which roofline term bounds the kernel's main op (GEMM / attention, evaluated at the fit); for GEMMs
+also by the clock the collector timed them at (perf/collector_clock.py: the part of the timed replays past the
+board's power response, 0 = a burst at boost) and the compute-bound ones by FLOPs (issue-36c)."""
 
 from __future__ import annotations
 
@@ -23,19 +26,22 @@ BINS = {"gemm": {"m": (1, 32, 512, 4096, np.inf), "n": (0, 1024, 4096, 16384, np
         "attention_prefill": {"q_len": (1, 64, 1024, 4096, np.inf), "head_dim": (0, 65, 129, 257, np.inf),
                               "batch": (1, 4, 64, np.inf)}}
 LATENCY_US = (0, 10, 50, 300, np.inf)
+FLOPS = (0, 1e9, 1e10, 1e11, 1e12, 1e13, np.inf)  # a compute-bound GEMM's 2mnk
 
 
-def kernel_errors(chip: str, op: str, fmt: str, train_per_group: int = 300, test_per_group: int = 3000):
-    """(cols, e, memory_bound) of the chip's op/format kernels held out: their columns, predicted/measured - 1,
-    and whether the main op's memory time exceeds its compute time at the held-out fit."""
-    twins = held_out_chips(chip)
+def kernel_errors(chip: str, op: str, fmt: str, train_per_group: int = 300, test_per_group: int = 3000,
+                  held_out: bool = True):
+    """(cols, e, memory_bound, capped) of the chip's op/format kernels held out (`held_out` False: fitted with every
+    chip, the in-sample fit): their columns, predicted/measured - 1, whether the main op's memory time exceeds its
+    compute time at the fit, and the capped fraction of each one's timed replays the fit used (1 where not a GEMM)."""
+    twins = held_out_chips(chip) if held_out else frozenset()
     # every empty GEMM but the chip's (FIXED_TIME_BY_FAMILY "measured" only), as the hold-out
-    floors = read_floors(chip) if kf.FIXED_TIME_BY_FAMILY == "measured" else {}
+    floors = read_floors(chip if held_out else None) if kf.FIXED_TIME_BY_FAMILY == "measured" else {}
     f = kf.fit(kf.Groups(without_chips(read_kernels(per_group=train_per_group), twins), floors=floors, held_out=twins))
     x = kf.x_of(f["params"])
     test = read_kernels(per_group=test_per_group, ops=(op,))
     mine = test.where((test.cols["chip"] == chip) & (test.cols["fmt"] == fmt))
-    rows, e, mem = [], [], []
+    rows, e, mem, capped = [], [], [], []
     for g in kf.Groups(mine, floors=floors).items:
         cost = evaluate(g["table"], kf.item_params(g, x), check_support=False)
         n = len(g["meas"])
@@ -43,12 +49,15 @@ def kernel_errors(chip: str, op: str, fmt: str, train_per_group: int = 300, test
         rows.append(g["rows"])
         e.append(kf.predict_group(g, x) / g["meas"] - 1.0)
         mem.append(mt > ct)
+        capped.append(np.broadcast_to(np.asarray(g.get("capped", 1.0), dtype=float), (n,)))
     idx = np.concatenate(rows)
-    return {c: np.asarray(v)[idx] for c, v in mine.cols.items()}, np.concatenate(e), np.concatenate(mem)
+    return ({c: np.asarray(v)[idx] for c, v in mine.cols.items()}, np.concatenate(e), np.concatenate(mem),
+            np.concatenate(capped))
 
 
-def breakdown(cols: dict, e: np.ndarray, mem: np.ndarray, op: str) -> list[str]:
-    """Lines of `bin: n, median signed, median |e|` (%) per shape column, latency and bound."""
+def breakdown(cols: dict, e: np.ndarray, mem: np.ndarray, op: str, capped: np.ndarray | None = None) -> list[str]:
+    """Lines of `bin: n, median signed, median |e|` (%) per shape column, latency and bound; for GEMMs the
+    compute-bound ones by FLOPs, and by the collector's clock where `capped` (kernel_errors) is given."""
     def line(label, m):
         return f"  {label:<24} n {int(m.sum()):5d}  signed {np.median(e[m]) * 100:+6.1f}  |e| {np.median(np.abs(e[m])) * 100:5.1f}"
 
@@ -63,14 +72,26 @@ def breakdown(cols: dict, e: np.ndarray, mem: np.ndarray, op: str) -> list[str]:
     for label, m in (("memory-bound", mem), ("compute-bound", ~mem)):
         if m.any():
             out.append(line(label, m))
+    if op == "gemm":
+        flops = 2.0 * np.prod([np.asarray(cols[c], dtype=float) for c in "mnk"], axis=0)
+        for lo, hi in zip(FLOPS[:-1], FLOPS[1:]):
+            m = ~mem & (flops >= lo) & (flops < hi)
+            if m.any():
+                out.append(line(f"compute {lo:.0e}-{hi:.0e} FLOP", m))
+    if capped is not None:
+        for label, m in (("clock: burst", capped <= 0.0), ("clock: partly capped", (capped > 0.0) & (capped < 1.0)),
+                         ("clock: capped", capped >= 1.0)):
+            if m.any():
+                out.append(line(label, m))
     return out
 
 
 def main() -> None:
     chip, op, fmt = sys.argv[1:4]
-    cols, e, mem = kernel_errors(chip, op, fmt)
-    print(f"{chip} {op}/{fmt} held out:")
-    print("\n".join(breakdown(cols, e, mem, op)))
+    held_out = sys.argv[4:5] != ["in-sample"]
+    cols, e, mem, capped = kernel_errors(chip, op, fmt, held_out=held_out)
+    print(f"{chip} {op}/{fmt} {'held out' if held_out else 'in-sample (every chip in the fit)'}:")
+    print("\n".join(breakdown(cols, e, mem, op, capped if op == "gemm" else None)))
 
 
 if __name__ == "__main__":

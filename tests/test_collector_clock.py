@@ -89,3 +89,33 @@ def test_fit_prices_bursts_at_boost_and_long_kernels_capped(monkeypatch, on):
         assert np.all(slower)
         seen["long"] += int(np.sum(b[f > 0] > a[f > 0]))
     assert seen["long"] > 0 and (seen["short"] > 0) == on
+
+
+@needs_db
+@pytest.mark.parametrize("system", ["b200_sxm", "h200_sxm"])
+def test_burst_power_limit_slows_bursts_only_where_the_budget_binds(monkeypatch, system):
+    """BURST_POWER_LIMIT (issue-36c, off): a burst runs at the clock burst_power x TDP allows under the cap law. Off, or
+    with a budget no GEMM reaches, a burst is at boost (stop 33); on, a tighter budget never speeds a kernel up, slows
+    B200's compute-bound bursts (0.44 W per BF16 TFLOP/s) and leaves fully capped kernels as they were; the parameter is
+    free in the fit only when on."""
+    from tapeout.perf.kernels_db import read_kernels
+
+    g = kf.Groups(read_kernels(systems=[system], per_group=40, ops=("gemm",)))
+    x = kf.x_of({p[0]: p[1] for p in kf.PARAMS})
+    off = g.predict(x)
+    monkeypatch.setattr(kf, "BURST_POWER_LIMIT", True)
+    loose, tight = x.copy(), x.copy()
+    loose[kf.NAMES.index("burst_power")], tight[kf.NAMES.index("burst_power")] = 4.0, 1.0
+    slowed = 0
+    for it, a, b, c in zip(g.items, off, g.predict(loose), g.predict(tight)):
+        assert np.all(c >= b * (1 - 1e-12)) and np.all(b >= a * (1 - 1e-12))
+        full = it["capped"] >= 1.0
+        assert np.allclose(c[full], a[full])  # past the power response nothing changes
+        slowed += int(np.sum(c[~full] > a[~full] * 1.01))
+    # at the start parameters (eff 0.7, 1.5 pJ/FLOP): B200's bursts need more than 1 x its TDP (0.44 W per BF16
+    # TFLOP/s), H200's (0.71 W) do not; neither reaches 4 x, which prices them as off
+    assert (slowed > 0) == (system == "b200_sxm")
+    assert all(np.allclose(a, b) for a, b in zip(off, g.predict(loose)))
+    assert all(kf.group_reads(it, "burst_power") == bool(np.any(it["capped"] < 1.0)) for it in g.items)
+    monkeypatch.setattr(kf, "BURST_POWER_LIMIT", False)
+    assert not any(kf.group_reads(it, "burst_power") for it in g.items)

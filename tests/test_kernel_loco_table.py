@@ -64,3 +64,25 @@ def test_shape_breakdown_medians_per_bin():
     assert "n     4" in row["n [1024, 4096)"] and "signed   -9.0  |e|  15.0" in row["all"]
     assert "signed  -25.0" in row["compute-bound"] and "signed   +6.0" in row["memory-bound"]
     assert "latency_us [300, inf)" in row and "m [32, 512)" not in row  # empty bins are left out
+
+
+def test_shape_breakdown_gemm_flops_and_collector_clock():
+    """The GEMM-only bins (issue-36c): compute-bound kernels by 2mnk, memory-bound ones left out of them, and the
+    collector's clock from the capped fraction: 0 a burst, 1 capped, between partly capped."""
+    spec = importlib.util.spec_from_file_location("kernel_holdout_shapes", ROOT / "scripts" / "kernel_holdout_shapes.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cols = {"m": np.array([1.0, 1024.0, 4096.0, 8192.0]), "n": np.full(4, 4096.0), "k": np.array([4096.0, 1024.0, 8192.0, 32768.0]),
+            "latency_s": np.array([5e-6, 20e-6, 300e-6, 3e-3])}
+    e = np.array([0.05, -0.10, -0.20, -0.40])
+    lines = mod.breakdown(cols, e, np.array([True, False, False, False]), "gemm", np.array([0.0, 0.0, 0.5, 1.0]))
+    row = {ln[:26].strip(): ln[26:] for ln in lines}
+    # 2mnk: 8.6e9 (compute-bound), 2.7e11, 2.2e12; the memory-bound 3.4e7 is in no FLOPs bin
+    assert "n     1  signed  -10.0" in row["compute 1e+09-1e+10 FLOP"]
+    assert "n     1  signed  -20.0" in row["compute 1e+11-1e+12 FLOP"] and "n     1  signed  -40.0" in row["compute 1e+12-1e+13 FLOP"]
+    assert not any(k.startswith("compute 0e+00") for k in row)
+    assert "n     2  signed   -2.5" in row["clock: burst"]  # median of +5 and -10
+    assert "signed  -20.0" in row["clock: partly capped"] and "signed  -40.0" in row["clock: capped"]
+    # not a GEMM, or no capped fractions: neither block
+    assert not any(k.startswith(("compute 1e", "clock:")) for k in
+                   (ln[:26].strip() for ln in mod.breakdown(cols, e, np.zeros(4, dtype=bool), "attention_decode")))

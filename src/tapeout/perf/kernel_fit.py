@@ -18,7 +18,8 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                  range; perf/power_cap.py): one shared energy per BF16-equivalent FLOP, held at what the
                  sustained-vs-boost GEMM microbenchmarks give (HELD_CAP_ENERGY), else fitted; over the part
                  of its timed replays past the board's power response only, a short burst runs at boost
-                 (perf/collector_clock.py, COLLECTOR_BURST_CLOCK)
+                 (perf/collector_clock.py, COLLECTOR_BURST_CLOCK; or under a fitted short-term budget of
+                 burst_power x the TDP, BURST_POWER_LIMIT, off)
   attention           eff_attention (fused attention vs GEMM, opcost's factor) on eff[math format], an
                       FP8 FMHA of a described family at eff[bf16], not the FP8 GEMM's (ATTN_FP8_EFF); the softmax
                       exponential on the special-function units, fixed from the hardware
@@ -222,6 +223,9 @@ PARAMS = (
     ("eff_fp8_block_sm90", 0.7, 0.1, 1.0),  # the SM 9.0 block-scaled FP8 kernel's (DeepGEMM) own, where DEEPGEMM_EFF
     ("eff_fp8_block_sm89", 0.7, 0.1, 1.0),  # the SM 8.9 block-scaled FP8 kernel's (ada_blockwise_gemm) own, where ADA_BLOCKWISE_EFF
     ("pj_flop_n7", 1.5, 0.05, 20.0),  # board energy per BF16-equivalent FLOP at boost, N7 (perf/power_cap.py)
+    # the power a board allows over a collector burst (before its power control settles at the TDP), as a multiple of
+    # its TDP (BURST_POWER_LIMIT; held at its start, unused, when off)
+    ("burst_power", 1.5, 1.0, 4.0),
     ("eff_attention", 0.6, 0.1, 1.5),  # fused attention vs GEMM
     *((f"mem_{f}", 0.8, 0.2, 1.0) for f in CLASSES),  # DRAM streaming efficiency
     *((f"ovh_{f}", 5.0, 0.0, 60.0) for f in CLASSES),  # fixed time per kernel, us
@@ -372,6 +376,15 @@ HELD_CAP_ENERGY = True
 # 0.977 vs the database's best 0.864 of peak), which serving's capped clock (kernel_calibration.chip_entry) turned back
 # into the burst's speed for a sustained run. False: every kernel at the capped clock (stop 32)
 COLLECTOR_BURST_CLOCK = True
+# a collector burst (COLLECTOR_BURST_CLOCK) runs at the clock a short-term power budget of burst_power x the TDP allows,
+# under the same cap law (perf/power_cap.py), not at the boost clock whatever its power. Why it was tried: the database's
+# plateau of short BF16 GEMMs depends on the board's power on the same silicon (per SM and max clock, GB300 at 1,400 W
+# runs them 1.12 x B300 at 1,100 W, GB200 at 1,200 W 1.03 x B200 at 1,000 W; docs/notes/issue-24.md, Round stop-36,
+# issue-36c), which a burst at boost cannot give. Off: the budget's level has no source (mamf-finder's B200 burst pair
+# reports 1,965 MHz, unthrottled), and fitted it falls to its bound 1 x TDP with eff_bf16 0.95-0.98 at boost, above
+# every measured burst: stop 32's trade of efficiency against the cap again. Fit only (serving runs capped).
+# False: a burst at the boost clock (stop 33)
+BURST_POWER_LIMIT = False
 # the SM 9.0 block-scaled FP8 GEMM the collector times (DeepGEMM behind trtllm::fp8_block_scaling_gemm: kernels_db.yaml
 # trtllm_fp8_block_tile, TensorRT-LLM cpp/tensorrt_llm/kernels/cutlass_kernels/fp8_blockscale_gemm/
 # fp8_blockscale_gemm_kernel.cuh, cpp/include/tensorrt_llm/deep_gemm/jit_utils.cuh) runs its MMAs at its own efficiency
@@ -1037,7 +1050,10 @@ def predict_group(g: dict, x) -> np.ndarray:
     t = capped_time(cost, p.peak_flops, g["pd"], x[NAMES.index("pj_flop_n7")], g["escale"])
     capped = g.get("capped")
     if capped is not None and not np.all(capped >= 1.0):
-        boost = np.asarray(cost.time, dtype=float).reshape(len(t))
+        # before it: boost, or the clock the burst's power budget allows (BURST_POWER_LIMIT)
+        boost = (capped_time(cost, p.peak_flops, np.asarray(g["pd"], dtype=float) * x[NAMES.index("burst_power")],
+                             x[NAMES.index("pj_flop_n7")], g["escale"]) if BURST_POWER_LIMIT
+                 else np.asarray(cost.time, dtype=float).reshape(len(t)))
         t = boost + np.repeat(capped, len(t) // len(capped)) * (t - boost)
     # kernel + its preceding pass (quantize, QKV preprocessing) + the exposed part of a CUDA-core
     # block-scale promotion (FP32 FMAs, register-resident: at the vector peak)
@@ -1151,6 +1167,7 @@ def fit(groups: Groups, structured: bool = True) -> dict:
                               and n not in used)
                      and n not in SCANNED and not n.startswith("ovhfam_") and n not in held
                      and not (n == "split_serial_us" and not SPLIT_K_SERIAL)
+                     and not (n == "burst_power" and not (BURST_POWER_LIMIT and any(burst_read(g) for g in groups.items)))
                      and not (n.startswith("merge_") and not MMHA_LAUNCH)
                      and not (n.startswith("tile_") and not QGMMA_TILE_WORK) for n in NAMES])
     ties = family_ties(groups)
@@ -1207,6 +1224,13 @@ CLASS_PARAM_PREFIXES = ("mem", "ovh", "split", "unit", "unitlat", "tokrate", "ct
 COMPUTE_EFFS = ("eff_bf16", "eff_fp8", "eff_nvfp4", "eff_fp8_block_mma", "eff_fp8_block_sm90", "eff_fp8_block_sm89")
 
 
+def burst_read(g: dict) -> bool:
+    """Whether predict_group reads burst_power for item g: some of its GEMMs timed before the board's power
+    response (capped < 1), with BURST_POWER_LIMIT on."""
+    c = g.get("capped")
+    return bool(BURST_POWER_LIMIT and g["op"] == "gemm" and c is not None and np.any(np.asarray(c) < 1.0))
+
+
 def group_reads(g: dict, name: str) -> bool:
     """Whether predict_group(g, x) may read the parameter `name`: a superset, every name no rule below
     narrows counts as read. The rules follow params_for / generation_fields (a class's own parameters) and
@@ -1224,6 +1248,8 @@ def group_reads(g: dict, name: str) -> bool:
         return ELT_CORE_STREAM and g["cls"] == "prefill"
     if name == "qkv_step_bytes":  # item_params: the QKV pass's L2 traffic per step, on ops that count steps, when on
         return QKV_STEP_BOUND and has_steps(g)
+    if name == "burst_power":  # predict_group: the clock of a GEMM's burst before the board's power response
+        return burst_read(g)
     if name == "split_serial_us":  # params_for: a split-K GEMM's in-order reduction, GEMM formats only
         return SPLIT_K_SERIAL and g["cls"] in GEMM_FMTS
     if name == "l2_core_bw":  # predict_group: L2-resident GEMM replays (decode kernels take the chip's L2 read bandwidth)
@@ -1387,6 +1413,8 @@ def model_switches() -> dict:
                                   "serving": "fit only: serving's per-tensor FP8 rows read eff_fp8, no longer tied to the block-scaled kernels"},
             "COLLECTOR_BURST_CLOCK": {"value": COLLECTOR_BURST_CLOCK,
                                       "serving": "fit only: serving runs every GEMM at the capped clock (a sustained run)"},
+            "BURST_POWER_LIMIT": {"value": BURST_POWER_LIMIT,
+                                  "serving": "fit only: serving runs every GEMM at the capped clock (a sustained run)"},
             "HELD_CAP_ENERGY": {"value": HELD_CAP_ENERGY,
                                 "serving": "fit only: serving prices eff_compute's capped clock at the fit's pj_flop_n7, held or fitted"},
             "TOKEN_N_FMTS": {"value": list(TOKEN_N_FMTS),
