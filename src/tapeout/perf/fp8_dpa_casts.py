@@ -29,16 +29,20 @@ from ..ops import Attention, Elementwise
 FP8_DPA_BOUNDARY_CASTS = True
 
 
-def _cast(name: str, count: float, elems: float, to_fp8: bool, amax_flops: float, fp8_bits: float) -> Elementwise:
-    # bf16-sized units: BF16 -> FP8 reads 1 and writes fp8_bits/16 (and takes the amax); back: the reverse, x scale_inv
+def _cast(name: str, count: float, elems: float, to_fp8: bool, amax_flops: float, fp8_bits: float,
+          extra_reads: float) -> Elementwise:
+    # bf16-sized units: BF16 -> FP8 reads 1 (+ the recipe's amax passes) and writes fp8_bits/16 (and takes the
+    # amax); back: the reverse, x scale_inv
     b = fp8_bits / 16.0
     return Elementwise(name=name, count=count, elems=elems, flops_per_elem=amax_flops if to_fp8 else 1.0,
-                       reads=1.0 if to_fp8 else b, writes=b if to_fp8 else 1.0, dtype="bf16")
+                       reads=1.0 + extra_reads if to_fp8 else b, writes=b if to_fp8 else 1.0, dtype="bf16")
 
 
-def dpa_boundary_casts(op: Attention, amax_flops: float = 1.0, fp8_bits: float = 8.0) -> tuple[list, list]:
+def dpa_boundary_casts(op: Attention, amax_flops: float = 1.0, fp8_bits: float = 8.0,
+                       extra_reads: float = 0.0) -> tuple[list, list]:
     """(forward, backward) cast kernels of one FP8 attention op `op` (per-rank heads, its layer count):
     Q, K, V quantized and O dequantized forward; dO quantized and dQ, dK, dV dequantized backward.
+    `extra_reads`: the recipe's amax passes before a quantize (current scaling; 0 under delayed scaling).
     Empty lists when the switch is off."""
     if not FP8_DPA_BOUNDARY_CASTS:
         return [], []
@@ -47,8 +51,8 @@ def dpa_boundary_casts(op: Attention, amax_flops: float = 1.0, fp8_bits: float =
     sizes = {"q": q * op.d_qk, "k": kv * op.d_qk, "v": kv * op.d_v}
     o = q * op.d_v
     n = op.name
-    fwd = [_cast(f"{n}_fp8_dpa_{t}_quantize", op.count, e, True, amax_flops, fp8_bits) for t, e in sizes.items()]
-    fwd.append(_cast(f"{n}_fp8_dpa_o_dequantize", op.count, o, False, amax_flops, fp8_bits))
-    bwd = [_cast(f"{n}_fp8_dpa_do_quantize", op.count, o, True, amax_flops, fp8_bits)]
-    bwd += [_cast(f"{n}_fp8_dpa_d{t}_dequantize", op.count, e, False, amax_flops, fp8_bits) for t, e in sizes.items()]
+    fwd = [_cast(f"{n}_fp8_dpa_{t}_quantize", op.count, e, True, amax_flops, fp8_bits, extra_reads) for t, e in sizes.items()]
+    fwd.append(_cast(f"{n}_fp8_dpa_o_dequantize", op.count, o, False, amax_flops, fp8_bits, extra_reads))
+    bwd = [_cast(f"{n}_fp8_dpa_do_quantize", op.count, o, True, amax_flops, fp8_bits, extra_reads)]
+    bwd += [_cast(f"{n}_fp8_dpa_d{t}_dequantize", op.count, e, False, amax_flops, fp8_bits, extra_reads) for t, e in sizes.items()]
     return fwd, bwd

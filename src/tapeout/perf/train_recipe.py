@@ -208,7 +208,7 @@ def training_graph(g: OpGraph, r: Recipe, fp8_attention: bool = False, lora=Fals
     for op in g.ops:
         if isinstance(op, Attention) and dpa_casts and r.gemm == "fp8":
             # TE FP8 DPA without FP8 MHA quantizes Q, K, V and dequantizes O at its own boundaries (perf/fp8_dpa_casts)
-            f, b = dpa_boundary_casts(op, r.quant_flops or 1.0, format_bits(r.gemm))
+            f, b = dpa_boundary_casts(op, r.quant_flops or 1.0, format_bits(r.gemm), r.extra_reads)
             fwd += f
             bwd += b
         if isinstance(op, Attention) and op.math_dtype == r.gemm and not (fp8_attention and r.gemm == "fp8"):
