@@ -100,7 +100,8 @@ def forward_ops(fwd, lay, s_local):
 
     fwd.cache.clear()
     with spy(training, "op_times", wrap_times), spy(fwd, "_time", wrap_time):
-        fwd._costs(fwd.pr, lay.tp, lay.ep, lay.mbs, s_local, fp8_attention=fwd.fp8_attention)
+        fwd._costs(fwd.pr, lay.tp, lay.ep, lay.mbs, s_local, fp8_attention=fwd.fp8_attention,
+                   dpa_casts=fwd.dpa_casts(fwd.bf16_ring(lay.cp)))
     del fwd._time  # the instance attribute spy() set; the class method again
     ct, capped, uncapped = tables[-1]
     rows = []

@@ -59,6 +59,7 @@ from ..formats import data_file, format_bits, format_table, plan
 from ..ops import Attention, Elementwise, MatMul, OpGraph
 from ..precision import Precision
 from .train_lora import COLUMN_PARALLEL
+from .fp8_dpa_casts import dpa_boundary_casts
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ def gather_bytes(g: OpGraph, r: Recipe | None, lora=False) -> dict:
 
 def training_graph(g: OpGraph, r: Recipe, fp8_attention: bool = False, lora=False,
                    frozen_dy_transpose: bool = False, dy_shard: int = 1,
-                   ub_dy_gathered: frozenset = frozenset()) -> tuple[OpGraph, OpGraph, OpGraph]:
+                   ub_dy_gathered: frozenset = frozenset(), dpa_casts: bool = False) -> tuple[OpGraph, OpGraph, OpGraph]:
     """Apply recipe `r` to a forward graph whose GEMMs were built in `r.gemm`: the attention core
     (unless `fp8_attention`, TE fp8_dpa) and the LM head back in BF16, plus the forward (X) and
     backward (dY) quantize kernels of every quantized GEMM. LoRA (`lora` true or a
@@ -195,7 +196,9 @@ def training_graph(g: OpGraph, r: Recipe, fp8_attention: bool = False, lora=Fals
     size when sequence parallelism shards a row-parallel GEMM's dY (1: none); under delayed scaling its
     rowwise cast runs on the 1/dy_shard shard and its transpose on the gathered tensor (module docstring).
     `ub_dy_gathered`: the row-parallel GEMMs whose dY is gathered in a userbuffer; a frozen one (LoRA)
-    writes no transpose there, whatever `frozen_dy_transpose` says (module docstring)."""
+    writes no transpose there, whatever `frozen_dy_transpose` says (module docstring). `dpa_casts`: the attention
+    runs as Transformer Engine's FP8 dot-product attention without FP8 MHA (however its rate is priced), so its
+    boundary quantize / dequantize kernels join the forward and backward casts (perf/fp8_dpa_casts)."""
     ops, fwd, bwd = [], [], []
     copies = 1 if lora else r.copies
     dy_copies = r.copies if frozen_dy_transpose else copies
@@ -203,6 +206,11 @@ def training_graph(g: OpGraph, r: Recipe, fp8_attention: bool = False, lora=Fals
     fused = quantized_norm_fed(g, r, lora) if r.norm_fused_cast else {}
     fused_norms = set(fused.values())
     for op in g.ops:
+        if isinstance(op, Attention) and dpa_casts and r.gemm == "fp8":
+            # TE FP8 DPA without FP8 MHA quantizes Q, K, V and dequantizes O at its own boundaries (perf/fp8_dpa_casts)
+            f, b = dpa_boundary_casts(op, r.quant_flops or 1.0, format_bits(r.gemm), r.extra_reads)
+            fwd += f
+            bwd += b
         if isinstance(op, Attention) and op.math_dtype == r.gemm and not (fp8_attention and r.gemm == "fp8"):
             op = replace(op, math_dtype="fp8" if fp8_attention else "bf16")
         elif isinstance(op, Elementwise) and op.name in fused_norms:

@@ -88,7 +88,8 @@ through formats.plan as in serving. FP8 (NVIDIA Transformer Engine recipe, preci
 transformer layers run in FP8. The attention core (cuDNN/FlashAttention) stays BF16 unless
 the run enables FP8 dot-product attention (`fp8_attention`, TE `fp8_dpa`; NVIDIA MLPerf v4.0
 LoRA config sets FP8_DPA=1; then at the calibrated BF16 rate times the chip's measured FP8 attention
-speedup, perf/train_attention.fp8_attention_speedup; a CP > 1 layout on a stack whose context-parallel
+speedup, perf/train_attention.fp8_attention_speedup, plus TE's Q/K/V/O and dO/dQ/dK/dV boundary casts of FP8
+attention without FP8 MHA, perf/fp8_dpa_casts; a CP > 1 layout on a stack whose context-parallel
 ring has no FP8 path, Transformer Engine before 1.10 (PR #1114), runs it BF16: stack fp8_attention_cp,
 shown as breakdown['attention_precision']), and the output layer (LM head) stays BF16 (Megatron-core builds
 it as tensor_parallel.ColumnParallelLinear, not a TE module). Every FP8 GEMM pays a
@@ -289,6 +290,11 @@ class _Fwd:
         the stack's CP ring has no FP8 path (stack.fp8_attention_cp False, Transformer Engine < 1.10)."""
         return cp > 1 and self.bf16_attn_ratio is not None and not self.stack.fp8_attention_cp
 
+    def dpa_casts(self, bf16_attention: bool = False) -> bool:
+        """True when the attention runs as FP8 dot-product attention (asked, at the FP8 rate or the measured FP8
+        gain, and not in BF16 inside a CP ring): its boundary casts are priced (perf/fp8_dpa_casts)."""
+        return (self.fp8_attention or self.bf16_attn_ratio is not None) and not bf16_attention
+
     def __call__(self, tp: int, ep: int, mbs: int, seq: int, bf16_attention: bool = False) -> dict:
         """Forward costs of one micro-batch through the whole model: the L layers' op classes
         (gemm, attn, elt, TP and EP collectives, FP8 casts) and the output layer (head).
@@ -297,7 +303,8 @@ class _Fwd:
         if key in self.cache:
             return self.cache[key]
         r = self.recipe
-        out = self._costs(self.pr, tp, ep, mbs, seq, fp8_attention=self.fp8_attention and not bf16_attention)
+        out = self._costs(self.pr, tp, ep, mbs, seq, fp8_attention=self.fp8_attention and not bf16_attention,
+                          dpa_casts=self.dpa_casts(bf16_attention))
         if r is not None and r.bf16_fraction > 0:
             # recipes that keep some layers in BF16 (NVFP4: first/last blocks): the average layer
             # mixes the two graphs; the output layer is BF16 in both
@@ -307,7 +314,8 @@ class _Fwd:
         self.cache[key] = out
         return out
 
-    def _costs(self, pr, tp: int, ep: int, mbs: int, seq: int, bf16: bool = False, fp8_attention: bool = False) -> dict:
+    def _costs(self, pr, tp: int, ep: int, mbs: int, seq: int, bf16: bool = False, fp8_attention: bool = False,
+               dpa_casts: bool = False) -> dict:
         # EP wider than TP spans data-parallel ranks with their own tokens: each rank then
         # receives T k / TP routed tokens on average, not T k / EP (Megatron-Core MoE folding)
         spread = ep / tp if ep > tp else 1.0
@@ -331,7 +339,8 @@ class _Fwd:
             ub = self.tp_overlap is not None and tp > 1 and self.stack.sequence_parallel  # userbuffers need SP
             g, gf, gb = training_graph(g, self.recipe, fp8_attention, self.lora, self.stack.frozen_dy_transpose,
                                        dy_shard=tp if self.stack.sequence_parallel else 1,
-                                       ub_dy_gathered=self.tp_overlap.dy_gathered() if ub else frozenset())
+                                       ub_dy_gathered=self.tp_overlap.dy_gathered() if ub else frozenset(),
+                                       dpa_casts=dpa_casts)
             cast_fwd, cast_bwd = self._time(gf), self._time(gb)
             q_elems = float(sum(op.count * op.elems for op in gf.ops + gb.ops))
             if self.stack.quantized_gathers:
