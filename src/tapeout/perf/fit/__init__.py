@@ -18,7 +18,8 @@ Chips outside the catalog (GH200, B300, MI210, A100-PCIe) contribute to their fa
 through the peak the row itself states. Writes data/calibration/fitted.yaml with the row
 ids behind every number and the residual spread (sigma of log error) used for intervals.
 
-Modules, one job each: rows (reading and parsing microbenchmark rows), gemm (GEMM fit),
+Modules, one job each: rows (reading and parsing microbenchmark rows, the clock each GEMM row was timed at),
+clock_fit (sustained-clock GEMM rows brought to boost, switch CLOCK_TAGGED_GEMM_FIT, off), gemm (GEMM fit),
 kernels (attention / MoE kernel fits), collective_fit (eff_link, latency, NVLS),
 power_transfer (power-density transfer law), uncertainty_fit (leave-one-chip-out sigmas),
 calibrate (fit_all, write_fitted).

@@ -11,6 +11,7 @@ import numpy as np
 import yaml
 
 from ...hardware.catalog import get_chip
+from .clock_fit import at_boost
 from .collective_fit import fit_collectives
 from .gemm import fit_gemm
 from .kernels import fit_attention, fit_moe
@@ -52,7 +53,7 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
         p0 = Calibration(chip_id=base.id, eff_compute={"bf16": 0.8}).apply(base.params(calibration=Calibration(chip_id=base.id)))
         entry: dict = {"sources": []}
         gemm = [(r, gemm_point(r)) for r in rs]
-        gemm = [(r, g) for r, g in gemm if g is not None]
+        gemm = at_boost(get_chip(cid) if cid else None, [(r, g) for r, g in gemm if g is not None])
         if gemm:
             peaks = None
             if cid is None:

@@ -72,6 +72,24 @@ def gemm_point(r: dict):
     return None
 
 
+_CLOCK_RULES: list | None = None
+
+
+def gemm_clock(r: dict) -> str:
+    """The clock a GEMM microbenchmark row was timed at, from its source's method
+    (data/calibration/gemm_clock.yaml): "burst", "sustained", "mixed" or "unknown" (no rule matches)."""
+    global _CLOCK_RULES
+    if _CLOCK_RULES is None:
+        import yaml
+
+        text = resources.files("tapeout").joinpath("data", "calibration", "gemm_clock.yaml").read_text()
+        _CLOCK_RULES = yaml.safe_load(text)["rules"]
+    for rule in _CLOCK_RULES:
+        if all(rule[f] in r.get(f, "") for f in ("source", "workload") if f in rule):
+            return rule["clock"]
+    return "unknown"
+
+
 def stated_peak(r: dict) -> float | None:
     m = re.search(r"theoretical dense peak listed ([\d.]+) TFLOPS", r.get("notes", ""))
     return float(m.group(1)) * 1e12 if m else None
