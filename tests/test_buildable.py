@@ -194,7 +194,7 @@ def test_show_reports_buildable_and_fits_reticle():
 
 
 # ------------------------------------------------------------------ register_chip
-def test_register_chip_refuses_a_die_beyond_the_reticle_naming_the_field_and_the_opt_out():
+def test_register_chip_refuses_a_die_beyond_the_reticle_naming_the_field_and_the_opt_out(session_chips):
     import tapeout
     from tapeout.errors import TapeoutError
 
@@ -212,7 +212,7 @@ def test_register_chip_refuses_a_die_beyond_the_reticle_naming_the_field_and_the
 
 
 @pytest.mark.parametrize("chip", ["b200", "mi300x", "cerebras-wse-3", "h100-sxm"])
-def test_register_chip_from_any_real_base_with_its_own_dies_is_accepted(chip):
+def test_register_chip_from_any_real_base_with_its_own_dies_is_accepted(chip, session_chips):
     import tapeout
 
     base = get_chip(chip)
@@ -225,7 +225,7 @@ def test_register_chip_from_any_real_base_with_its_own_dies_is_accepted(chip):
 
 # ------------------------------------------------------------------ hostile inputs (round stop-36 review)
 @pytest.mark.parametrize("dies", [0, 0.5])
-def test_register_chip_refuses_fewer_than_one_compute_die_naming_the_field(dies):
+def test_register_chip_refuses_fewer_than_one_compute_die_naming_the_field(dies, session_chips):
     """A package holds at least one compute die: 0 divided the logic area by zero in the cost stack (a traceback)."""
     import tapeout
     from tapeout.errors import TapeoutError
