@@ -77,10 +77,12 @@ def check_cooling(name: str, field: str = "cooling") -> str:
     return name
 
 
-def package_limit_mm2(packaging: str, year: int) -> float:
-    """Largest package of a technology available in `year`: reticle multiple x reticle field."""
+def package_limit_mm2(packaging: str, year: int | None = None) -> float:
+    """Largest package of a technology available in `year` (None: the largest on file, the technology's
+    size class): reticle multiple x reticle field. The one package-size limit per technology: the buildable
+    check and the cost model's CoWoS-S / CoWoS-L split (econ.yield_cost, econ.area.package_size) read it."""
     tech = floorplan_data()["packaging"][check_packaging(packaging)]
-    rows = [r for r in tech["limits"] if int(r["year"]) <= int(year)]
+    rows = [r for r in tech["limits"] if year is None or int(r["year"]) <= int(year)]
     if not rows:
         first = min(int(r["year"]) for r in tech["limits"])
         raise TapeoutError(f"packaging '{packaging}' is not available in {year} (from {first}): choose a later year or "
