@@ -21,10 +21,11 @@ def floorplan_chips() -> list[str]:
     return sorted(c for c, ov in packaging_overrides().items() if "package" in ov)
 
 
-def chip_floorplan(chip, hbm_stacks: float | None = None) -> dict:
+def chip_floorplan(chip, hbm_stacks: float | None = None, ov: dict | None = None) -> dict:
     """Margins of a catalog chip's five limits (econ.floorplan.margins); `hbm_stacks` replaces
-    the real stack count (to ask whether twice as many would fit)."""
-    ov = packaging_overrides().get(chip.id, {})
+    the real stack count (to ask whether twice as many would fit); `ov` replaces the chip's
+    package facts (chip_packaging.csv: a registered chip's, econ.buildable.described_facts)."""
+    ov = packaging_overrides().get(chip.id, {}) if ov is None else ov
     for field in ("package", "hbm_stacks"):
         if field not in ov:
             raise TapeoutError(f"{field} of {chip.id} is not in data/econ/chip_packaging.csv: the floorplan check needs it.")
