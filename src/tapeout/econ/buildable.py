@@ -177,14 +177,16 @@ CHIP_FIXES = {
 # spec fields that change a registered chip's dies or its memory stacks: its base's package facts on
 # those no longer describe it
 _DIE_FIELDS = ("logic_die_area_mm2_total", "num_compute_dies")
-_MEMORY_FIELDS = ("hbm_stacks", "memory_capacity_gb", "memory_type")
+_MEMORY_FIELDS = ("hbm_stacks",)  # a new capacity on the base's stacks may be taller stacks: they stay
 
 
 def described_facts(chip, base_facts: dict, set_fields, packaging: str | None = None,
                     cooling: str | None = None) -> dict:
     """Package facts (check_chip's `ov`) of a registered chip: its base's (chip_packaging.csv) except
-    where the chip sets the fields behind them (`set_fields`: die area or count, HBM stacks, memory);
-    HBM stacks its own hbm_stacks, else the base's, else capacity / GB per stack (econ.summary);
+    where the chip sets the fields behind them (`set_fields`: die area or count, HBM stacks);
+    HBM stacks its own hbm_stacks, else the base's package facts' (a new capacity on them: taller
+    stacks), else its catalog hbm_stacks, else capacity / GB per stack (econ.summary.hbm_stack_count,
+    the cost model's rule);
     `packaging` / `cooling` (chip file keys), else the base's, else CoWoS-S (organic without HBM) and
     no cooling class (the heat-flux and power limits then unchecked: air would refuse shipping
     liquid-cooled parts). Only the reticle facts where the memory type is not one the floorplan knows."""
@@ -199,7 +201,6 @@ def described_facts(chip, base_facts: dict, set_fields, packaging: str | None = 
             ov.pop(k, None)
     if set_fields & set(_MEMORY_FIELDS):
         ov.pop("hbm_stacks", None)
-        ov.pop("gb_per_stack", None)
     mem = chip.get("memory_type")
     try:
         mem_type = normalize_memory_type(mem if isinstance(mem, str) else "HBM3")
@@ -207,8 +208,9 @@ def described_facts(chip, base_facts: dict, set_fields, packaging: str | None = 
         return {k: v for k, v in ov.items() if k == "reticle_stitched"}
     own = chip.get("hbm_stacks")
     cap = chip.get("memory_capacity_gb")
-    stacks = float(own) if "hbm_stacks" in set_fields and isinstance(own, float) else \
-        hbm_stack_count(ov, mem_type, cap if isinstance(cap, float) else 0.0)
+    if isinstance(own, float) and ("hbm_stacks" in set_fields or "hbm_stacks" not in ov):
+        ov["hbm_stacks"] = str(own)  # its own (or its base's catalog) count over the cost model's inference
+    stacks = hbm_stack_count(ov, mem_type, cap if isinstance(cap, float) else 0.0)
     ov["hbm_stacks"] = str(stacks)
     ov["package"] = packaging or ov.get("package") or ("cowos-s" if stacks > 0 else "organic")
     if cooling or ov.get("cooling"):
