@@ -251,6 +251,10 @@ def test_register_chip_refuses_hbm_stacks_beyond_the_die_edge_naming_the_field_a
     assert tapeout.register_chip({"id": "t-edge", "specs": dict(specs, num_compute_dies=3,
                                                                logic_die_area_mm2_total=900.0)}).id == "t-edge"
     assert tapeout.register_chip({"id": "t-edge2", "physical_limits": False, "specs": specs}).id == "t-edge2"
+    # the opt-out registers it; compliance still reports the broken limit (the same facts, the same check)
+    b = tapeout.compliance(chip="t-edge2").to_dict()["buildable"]
+    assert not b["buildable"] and [v["limit"] for v in b["violations"]] == ["edge"]
+    assert b["checked"] == ["reticle", "edge", "package"]  # no cooling class named: no thermal verdict
 
 
 def test_register_chip_of_a_catalog_chips_facts_passes_every_limit(session_chips):

@@ -35,6 +35,8 @@ USER_SOURCE = "user input (register_chip)"
 class UserChip(Chip):
     """A chip added by `register_chip` (may be replaced by registering the same id again)."""
 
+    package_facts: dict | None = None  # its package facts for the physical limits (econ.buildable.described_facts)
+
 
 def chips() -> ChipsResult:
     """The chip catalog (`tapeout chips --json`), one row per chip: id, name, vendor, family,
@@ -215,8 +217,10 @@ LIMIT_FIELDS = frozenset({"logic_die_area_mm2_total", "num_compute_dies", "hbm_s
 def _refuse_unbuildable(c: Chip, base: Chip | None, data: Mapping, raw_fields: set[str], limits: bool) -> None:
     """econ.buildable's check of a registered chip (the catalog's, check_chip): the reticle per compute die,
     die edge, package, heat flux and package power, against `packaging` / `cooling` of the chip file (else the
-    base's package facts, else CoWoS-S and air). Run when the chip sets a field behind a limit to a value its
-    base does not have, or names its packaging or cooling; one TapeoutError naming the fields and the fix."""
+    base's package facts, else CoWoS-S and no cooling class). Refused when the chip sets a field behind a limit to
+    a value its base does not have, or names its packaging or cooling; one TapeoutError naming the fields and the
+    fix. The facts stay on the chip: `compliance(chip=...)` / `show` check it the same way (physical_limits: false
+    too)."""
     from ..econ.buildable import described_facts, refuse_unbuildable_chip
     from ..econ.floorplan import check_cooling, check_packaging
     from ..econ.summary import packaging_overrides
@@ -227,11 +231,10 @@ def _refuse_unbuildable(c: Chip, base: Chip | None, data: Mapping, raw_fields: s
             check(str(val), f"chip.{key}")
     changed = {f for f in raw_fields & LIMIT_FIELDS
                if base is None or getattr(base.specs.get(f), "value", None) != c.specs[f].value}
-    if not limits or not (changed or packaging or cooling):
-        return
-    ov = described_facts(c, packaging_overrides().get(base.id, {}) if base else {}, changed,
-                         str(packaging) if packaging else None, str(cooling) if cooling else None)
-    refuse_unbuildable_chip(c, ov)
+    c.package_facts = described_facts(c, packaging_overrides().get(base.id, {}) if base else {}, changed,
+                                      str(packaging) if packaging else None, str(cooling) if cooling else None)
+    if limits and (changed or packaging or cooling):
+        refuse_unbuildable_chip(c, c.package_facts)
 
 
 def load_model(model: str | Path) -> ModelInfo:

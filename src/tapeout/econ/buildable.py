@@ -133,7 +133,8 @@ def check_catalog_chip(chip) -> dict:
     (data/econ/chip_packaging.csv)."""
     from .summary import packaging_overrides
 
-    return check_chip(chip, packaging_overrides().get(chip.id, {}))
+    ov = getattr(chip, "package_facts", None)  # a registered chip's (api.register_chip, described_facts)
+    return check_chip(chip, packaging_overrides().get(chip.id, {}) if ov is None else ov)
 
 
 def check_chip(chip, ov: dict) -> dict:
@@ -215,6 +216,10 @@ def described_facts(chip, base_facts: dict, set_fields, packaging: str | None = 
     ov["package"] = packaging or ov.get("package") or ("cowos-s" if stacks > 0 else "organic")
     if cooling or ov.get("cooling"):
         ov["cooling"] = cooling or ov["cooling"]
+    if not isinstance(chip.get("year"), float):
+        ov["year"] = str(FloorplanSettings().year)  # the floorplan's default year
+    if not isinstance(chip.get("tdp_w"), float):
+        ov.pop("package", None)  # the floorplan check needs the package power
     return ov
 
 
@@ -222,10 +227,6 @@ def refuse_unbuildable_chip(chip, ov: dict, where: str = "chip") -> None:
     """One TapeoutError naming every broken limit of a registered chip (check_chip with its package facts
     `ov`, described_facts), each with its number, the chip-file field behind it and the fix; nothing when
     it is buildable or its die area is not given."""
-    if not isinstance(chip.get("tdp_w"), float):
-        ov = {k: v for k, v in ov.items() if k != "package"}  # the floorplan check needs tdp_w
-    if not isinstance(chip.get("year"), float) and "package" in ov:
-        chip = _with_year(chip)
     r = check_chip(chip, ov)
     if r["buildable"]:
         return
@@ -242,16 +243,6 @@ def refuse_unbuildable_chip(chip, ov: dict, where: str = "chip") -> None:
         if "package" in ov else ""
     raise TapeoutError(f"{where} '{chip.id}' cannot be built{setting}: " + "; ".join(parts)
                        + f"; or {where}.physical_limits: false to register it anyway.")
-
-
-def _with_year(chip):
-    """The chip at the floorplan's default year (FloorplanSettings) when it gives none."""
-    import dataclasses
-
-    from ..hardware.catalog import Spec
-
-    return dataclasses.replace(chip, specs={**chip.specs, "year": Spec(float(FloorplanSettings().year), "", "default",
-                                                                       "econ.floorplan.FloorplanSettings")})
 
 
 def check_package(settings: FloorplanSettings, *, die_area_mm2: float, n_dies: float = 1.0, hbm_stacks: float = 0.0,

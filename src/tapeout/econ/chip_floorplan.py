@@ -34,6 +34,7 @@ def chip_floorplan(chip, hbm_stacks: float | None = None, ov: dict | None = None
     mem = normalize_memory_type(chip.get("memory_type") if isinstance(chip.get("memory_type"), str) else "HBM3")
     scaleup = chip.get("scaleup_bw_gbps_bidir")
     tdp, year = chip.get("tdp_w"), chip.get("year")
+    year = float(ov["year"]) if not isinstance(year, float) and "year" in ov else year  # a registered chip's default
     if not isinstance(tdp, float) or not isinstance(year, float):
         raise TapeoutError(f"tdp_w and year of {chip.id} are needed for the floorplan check.")
     settings = FloorplanSettings(packaging=ov["package"], year=int(year), cooling=ov.get("cooling", "air"))
