@@ -202,9 +202,13 @@ def test_register_chip_refuses_a_die_beyond_the_reticle_naming_the_field_and_the
         tapeout.register_chip({"id": "t-mono", "base": "h100-sxm", "specs": {"logic_die_area_mm2_total": 5 * RETICLE}})
     msg = str(e.value)
     assert "chip.specs.logic_die_area_mm2_total" in msg and "num_compute_dies" in msg and "physical_limits: false" in msg
-    # the same silicon as five reticle-sized chiplets is a chip; the opt-out registers the monolith
-    assert tapeout.register_chip({"id": "t-split", "base": "h100-sxm", "specs": {
-        "logic_die_area_mm2_total": 5 * 0.95 * RETICLE, "num_compute_dies": 5}}).id == "t-split"
+    # the same silicon as five reticle-sized chiplets is a chip on a package that holds them (EMIB-T 12x reticle
+    # in 2028; CoWoS-S's 3x of GH100's 2022 is refused since round stop-37); the opt-out registers the monolith
+    split = {"logic_die_area_mm2_total": 5 * 0.95 * RETICLE, "num_compute_dies": 5}
+    with pytest.raises(TapeoutError, match=r"package fits the packaging technology.*chip\.packaging: cowos-l or emib"):
+        tapeout.register_chip({"id": "t-split", "base": "h100-sxm", "specs": split})
+    assert tapeout.register_chip({"id": "t-split", "base": "h100-sxm", "packaging": "emib",
+                                  "specs": dict(split, year=2028)}).id == "t-split"
     assert tapeout.register_chip({"id": "t-mono", "base": "h100-sxm", "physical_limits": False,
                                   "specs": {"logic_die_area_mm2_total": 5 * RETICLE}}).id == "t-mono"
     with pytest.raises(TapeoutError, match="physical_limits is a switch"):
@@ -221,6 +225,74 @@ def test_register_chip_from_any_real_base_with_its_own_dies_is_accepted(chip, se
         specs = {"logic_die_area_mm2_total": base.get("logic_die_area_mm2_total"), "memory_bandwidth_tbps": 1.0,
                  "memory_capacity_gb": 44.0}
     assert tapeout.register_chip({"id": f"t-{chip}", "base": chip, "specs": specs}).id == f"t-{chip}"
+
+
+_H100_LIKE = {"bf16_tflops_dense": 989.0, "memory_bandwidth_tbps": 3.35, "memory_capacity_gb": 80.0, "tdp_w": 700.0,
+              "memory_type": "HBM3", "logic_die_area_mm2_total": 814.0, "num_compute_dies": 1, "hbm_stacks": 6,
+              "scaleup_bw_gbps_bidir": 900.0, "year": 2023}
+
+
+def test_register_chip_refuses_hbm_stacks_beyond_the_die_edge_naming_the_field_and_the_fix(session_chips):
+    """The same check as a catalog chip's (econ.buildable.check_chip): 12 HBM3 stacks on one 300 mm^2 die need
+    12 x the HBM3 PHY shoreline, more than the die's usable edge (die_edge_usable_fraction x 4 sqrt(300))."""
+    import tapeout
+    from tapeout.errors import TapeoutError
+
+    specs = dict(_H100_LIKE, logic_die_area_mm2_total=300.0, hbm_stacks=12, tdp_w=250.0)
+    need = 12 * coef("hbm_phy_shoreline_mm", "HBM3")
+    have = coef("die_edge_usable_fraction") * 4 * 300.0 ** 0.5
+    assert need > have
+    with pytest.raises(TapeoutError) as e:
+        tapeout.register_chip({"id": "t-edge", "specs": specs})
+    msg = " ".join(str(e.value).split())
+    assert LABELS["edge"] in msg and f"{have:.2f} mm" in msg
+    assert "chip.specs.hbm_stacks" in msg and "chip.specs.num_compute_dies" in msg and "physical_limits: false" in msg
+    # the fix the message names: the same stacks over three such dies fit their edges
+    assert tapeout.register_chip({"id": "t-edge", "specs": dict(specs, num_compute_dies=3,
+                                                               logic_die_area_mm2_total=900.0)}).id == "t-edge"
+    assert tapeout.register_chip({"id": "t-edge2", "physical_limits": False, "specs": specs}).id == "t-edge2"
+    # the opt-out registers it; compliance still reports the broken limit (the same facts, the same check)
+    b = tapeout.compliance(chip="t-edge2").to_dict()["buildable"]
+    assert not b["buildable"] and [v["limit"] for v in b["violations"]] == ["edge"]
+    assert b["checked"] == ["reticle", "edge", "package"]  # no cooling class named: no thermal verdict
+
+
+def test_register_chip_of_a_catalog_chips_facts_passes_every_limit(session_chips):
+    """H100 SXM restated from its published facts (no base), on its package and cooling (chip_packaging.csv)."""
+    import tapeout
+
+    assert tapeout.register_chip({"id": "t-h100", "packaging": "cowos-s", "cooling": "air", "specs": _H100_LIKE}).id
+    # B200's two dies and 8 HBM3E stacks on CoWoS-L in HGX (air, 1,000 W)
+    b200 = dict(_H100_LIKE, memory_type="HBM3E", logic_die_area_mm2_total=1600.0, num_compute_dies=2, hbm_stacks=8,
+                tdp_w=1000.0, year=2024, memory_capacity_gb=192.0)
+    assert tapeout.register_chip({"id": "t-b200", "packaging": "cowos-l", "cooling": "air", "specs": b200}).id
+
+
+def test_register_chip_thermal_limits_follow_the_named_cooling_class(session_chips):
+    """A 1,300 W GH100 breaks air's package power (floorplan.yaml cooling.air.package_w 1,000 W) and heat flux;
+    on a cold plate it is a chip. Without a cooling class (no base facts, none named) only reticle, die edge
+    and package are checked."""
+    import tapeout
+    from tapeout.errors import TapeoutError
+
+    with pytest.raises(TapeoutError, match=r"chip\.cooling: cold_plate") as e:
+        tapeout.register_chip({"id": "t-hot", "base": "h100-sxm", "specs": {"tdp_w": 1300}})
+    assert "chip.specs.tdp_w" in str(e.value) and "cooling.air.package_w" in str(e.value)
+    assert tapeout.register_chip({"id": "t-hot", "base": "h100-sxm", "cooling": "cold_plate",
+                                  "specs": {"tdp_w": 1300}}).id == "t-hot"
+    assert tapeout.register_chip({"id": "t-hot2", "specs": dict(_H100_LIKE, tdp_w=1300)}).id == "t-hot2"
+    with pytest.raises(TapeoutError, match=r"chip\.cooling 'water' is not a known cooling class"):
+        tapeout.register_chip({"id": "t-x", "base": "h100-sxm", "cooling": "water", "specs": {}})
+
+
+@pytest.mark.parametrize("chip", [c.id for c in all_chips()])
+def test_the_catalog_check_is_check_chip_on_its_package_facts(chip):
+    """One code path: a catalog chip's verdict is check_chip's on its chip_packaging.csv facts."""
+    from tapeout.econ.buildable import check_chip
+    from tapeout.econ.summary import packaging_overrides
+
+    c = get_chip(chip)
+    assert check_chip(c, packaging_overrides().get(chip, {})) == check_catalog_chip(c)
 
 
 # ------------------------------------------------------------------ hostile inputs (round stop-36 review)

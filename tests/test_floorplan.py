@@ -191,3 +191,14 @@ def test_flagship_chosen_npu_passes_every_limit_and_the_spec_sheet_shows_the_mar
     # on every chip, e.g. a unit mismatch, leaves `decision` empty)
     d = res["decision"]
     assert d and d["choice"] in d["p_best"] and abs(sum(v for v in d["p_best"].values() if v) - 1) < 1e-6
+
+
+def test_no_liquid_cooling_class_allows_less_heat_flux_than_air():
+    """A liquid on the same lid and heat sink convects at least as well as forced air (Incropera & DeWitt
+    Table 1.1: liquids 100-20,000 vs gases 25-250 W/m^2K), so neither liquid class may bind before air
+    (floorplan.yaml cooling; immersion was 0.8 < 1.0 W/mm^2 before round stop-37)."""
+    air = FloorplanSettings(cooling="air")
+    for cooling in ("cold_plate", "immersion"):
+        s = FloorplanSettings(cooling=cooling)
+        for key in ("avg_w_mm2", "hotspot_w_mm2", "package_w"):
+            assert s.cooling_value(key) >= air.cooling_value(key), (cooling, key)

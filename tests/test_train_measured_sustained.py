@@ -69,3 +69,49 @@ def test_train_kernels_path_follows_the_switch():
     # (12.6%), the rest of the forward not at all, so the forward grows by less than that and more than nothing
     r = on.breakdown["F"] / off.breakdown["F"]
     assert 1.0 < r < 850.0 / 755.0
+
+
+class _Table:
+    def __init__(self, kind, peak_key):
+        self.kind, self.peak_key = np.asarray(kind), np.asarray(peak_key)
+
+    def __len__(self):
+        return len(self.kind)
+
+
+class _Cost:
+    def __init__(self, table, compute, memory):
+        self.table, self.compute_time, self.memory_time = table, np.asarray(compute), np.asarray(memory)
+
+
+class _Params:
+    def __init__(self, eff):
+        self.eff_compute = np.asarray(eff)
+
+
+@settings(max_examples=300, deadline=None)
+@given(t=st.floats(1e-9, 1.0), tm=st.floats(0.0, 2.0), eff=st.floats(0.05, 1.0), ceil=st.floats(0.01, 1.2),
+       fmt=st.sampled_from(PEAK_KEYS))
+def test_measured_and_fitted_paths_stretch_alike(t, tm, eff, ceil, fmt):
+    """One rule (train_clock.clock_stretch) for both: a measured burst time t under keep = MSMF / fit rate gains
+    what sustained_scale adds to a fitted GEMM of compute time t at fit rate eff and ceiling MSMF."""
+    from tapeout.perf.opcost import K_MATMUL
+
+    i = PEAK_KEYS.index(fmt)
+    effs = np.full(len(PEAK_KEYS), 0.5)
+    effs[i] = eff
+    ceiling = np.full(len(PEAK_KEYS), np.nan)
+    ceiling[i] = ceil
+    cost = _Cost(_Table([K_MATMUL], [i]), [t], [tm])
+    fitted = float(train_clock.sustained_scale(cost, _Params(effs), ceiling)[0])
+    measured = measured_at_sustained(t, tm, ceil / eff) - t
+    assert measured == pytest.approx(fitted, rel=1e-12, abs=1e-18)
+    # the closed form of the docstrings: t + max(0, t k - max(t, tm)), k = max(1, eff / ceil)
+    k = max(1.0, eff / ceil)
+    assert fitted == pytest.approx(max(0.0, t * k - max(t, tm)), rel=1e-12, abs=1e-18)
+
+
+def test_clock_stretch_no_pair_no_stretch():
+    assert train_clock.clock_stretch(1e-3, 0.0, np.nan) == 0.0
+    assert train_clock.clock_stretch(1e-3, 0.0, 0.5) == 0.0  # a faster clock never speeds a GEMM here
+    assert train_clock.clock_stretch(1e-3, 0.0, 2.0) == pytest.approx(1e-3)

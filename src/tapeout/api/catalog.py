@@ -35,6 +35,8 @@ USER_SOURCE = "user input (register_chip)"
 class UserChip(Chip):
     """A chip added by `register_chip` (may be replaced by registering the same id again)."""
 
+    package_facts: dict | None = None  # its package facts for the physical limits (econ.buildable.described_facts)
+
 
 def chips() -> ChipsResult:
     """The chip catalog (`tapeout chips --json`), one row per chip: id, name, vendor, family,
@@ -133,9 +135,13 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
             (`tapeout show h100-sxm`): e.g. bf16_tflops_dense (TFLOPS), fp8_tflops_dense
             (TFLOPS), memory_bandwidth_tbps (TB/s), memory_capacity_gb (GB), tdp_w (W),
             scaleup_bw_gbps_bidir (GB/s), process_node (text), logic_die_area_mm2_total (mm2).
-            A value without a source is recorded as "user input". `physical_limits` (default
-            true): a compute die (logic_die_area_mm2_total / num_compute_dies) beyond the 858 mm^2
-            reticle is refused; false registers it anyway.
+            A value without a source is recorded as "user input". `packaging` (cowos-s, cowos-l,
+            emib, organic) and `cooling` (air, cold_plate, immersion): the package the physical
+            limits are checked against (default: the base's on file, else cowos-s, organic without
+            HBM, and air). `physical_limits` (default true): a chip that breaks a physical limit of
+            econ.buildable (a compute die beyond the 858 mm^2 reticle, HBM / link PHYs beyond the die
+            edge, a package beyond its technology, heat flux or power beyond the cooling class) is
+            refused, naming the field and the fix; false registers it anyway.
 
     A custom chip is calibrated as a never-built chip: its family's microbenchmark mean, else
     the generic mean. Registering the same id again replaces the chip and clears the caches.
@@ -155,7 +161,8 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
         if isinstance(chip, (str, Path)) else chip
     if not isinstance(data, Mapping):
         raise TapeoutError("register_chip: give a mapping (id, specs, ...) or the path of a YAML file holding one.")
-    extra = set(data) - {"id", "name", "vendor", "family", "form_factor", "base", "specs", "physical_limits"}
+    extra = set(data) - {"id", "name", "vendor", "family", "form_factor", "base", "specs", "physical_limits",
+                         "packaging", "cooling"}
     if extra:
         raise TapeoutError(f"chip: unknown key(s) {', '.join(sorted(map(str, extra)))}; put chip fields under 'specs'.")
     cid = data.get("id")
@@ -188,13 +195,7 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
     limits = data.get("physical_limits", True)
     if not isinstance(limits, bool):
         raise TapeoutError(f"chip.physical_limits is a switch: give true or false, got {limits!r}.")
-    # a die beyond the reticle cannot be made (econ.buildable): checked when the user sets the die
-    # area or count (a base chip's own are a shipping part's); a wafer-scale base is stitched
-    if limits and {"logic_die_area_mm2_total", "num_compute_dies"} & {str(k) for k in raw}:
-        from ..econ.buildable import refuse_die_beyond_reticle
-        from ..econ.summary import packaging_overrides
-
-        refuse_die_beyond_reticle(c, stitched=bool(base) and packaging_overrides().get(base.id, {}).get("reticle_stitched") == "1")
+    _refuse_unbuildable(c, base, data, {str(k) for k in raw}, limits)
     if "training_runtime" in specs:  # checked here, not at the first `train` that reads it
         from ..perf.train_reserve import runtime_of
 
@@ -205,6 +206,35 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
         clear_caches()
     add(c)
     return get_chip(cid)
+
+
+# spec fields behind the physical limits (econ.buildable): a chip that changes none of its base's is that
+# shipping part, not checked again
+LIMIT_FIELDS = frozenset({"logic_die_area_mm2_total", "num_compute_dies", "hbm_stacks", "memory_capacity_gb",
+                          "memory_type", "tdp_w", "scaleup_bw_gbps_bidir", "year"})
+
+
+def _refuse_unbuildable(c: Chip, base: Chip | None, data: Mapping, raw_fields: set[str], limits: bool) -> None:
+    """econ.buildable's check of a registered chip (the catalog's, check_chip): the reticle per compute die,
+    die edge, package, heat flux and package power, against `packaging` / `cooling` of the chip file (else the
+    base's package facts, else CoWoS-S and no cooling class). Refused when the chip sets a field behind a limit to
+    a value its base does not have, or names its packaging or cooling; one TapeoutError naming the fields and the
+    fix. The facts stay on the chip: `compliance(chip=...)` / `show` check it the same way (physical_limits: false
+    too)."""
+    from ..econ.buildable import described_facts, refuse_unbuildable_chip
+    from ..econ.floorplan import check_cooling, check_packaging
+    from ..econ.summary import packaging_overrides
+
+    packaging, cooling = data.get("packaging"), data.get("cooling")
+    for key, val, check in (("packaging", packaging, check_packaging), ("cooling", cooling, check_cooling)):
+        if val is not None:
+            check(str(val), f"chip.{key}")
+    changed = {f for f in raw_fields & LIMIT_FIELDS
+               if base is None or getattr(base.specs.get(f), "value", None) != c.specs[f].value}
+    c.package_facts = described_facts(c, packaging_overrides().get(base.id, {}) if base else {}, changed,
+                                      str(packaging) if packaging else None, str(cooling) if cooling else None)
+    if limits and (changed or packaging or cooling):
+        refuse_unbuildable_chip(c, c.package_facts)
 
 
 def load_model(model: str | Path) -> ModelInfo:

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import TapeoutError
 from .buildable import reticle_mask
-from .floorplan import edge_needed_mm
+from .floorplan import edge_needed_mm, package_limit_mm2
 from .nodes import coef, node_param
 from .yield_cost import interposer_area_mm2, normalize_memory_type
 
@@ -136,8 +136,8 @@ def check_reticle(die_area_mm2, field: str = "die_area_mm2"):
 
 
 def package_size(die_area_mm2, n_dies=1, hbm_stacks=0, hbm_type="HBM3"):
-    """Interposer area for chiplets + HBM stacks and whether CoWoS-S still fits (coefficients.csv
-    cowos_s_max_interposer_mm2, the cost model's bound). Whether a package can be built is
-    econ.buildable's package limit (floorplan.yaml, by packaging technology and year)."""
+    """Interposer area for chiplets + HBM stacks (the cost model's keep-out) and whether CoWoS-S still
+    fits: its largest interposer on file (floorplan.yaml packaging.cowos-s, the limit econ.buildable
+    checks by year), the bound above which the cost model prices CoWoS-L."""
     area = _a(interposer_area_mm2(_a(die_area_mm2) * _a(n_dies), hbm_stacks, hbm_type))
-    return {"interposer_mm2": _out(area), "fits_cowos_s": _out(area <= coef("cowos_s_max_interposer_mm2"))}
+    return {"interposer_mm2": _out(area), "fits_cowos_s": _out(area <= package_limit_mm2("cowos-s"))}

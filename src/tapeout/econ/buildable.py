@@ -131,10 +131,19 @@ def check_catalog_chip(chip) -> dict:
     """Physical limits of a catalog chip from its published facts: the reticle per compute die
     (every chip with a die area), and the floorplan limits where its package is on file
     (data/econ/chip_packaging.csv)."""
-    from .chip_floorplan import chip_floorplan, floorplan_chips
-    from .summary import compute_dies, packaging_overrides
+    from .summary import packaging_overrides
 
-    ov = packaging_overrides().get(chip.id, {})
+    ov = getattr(chip, "package_facts", None)  # a registered chip's (api.register_chip, described_facts)
+    return check_chip(chip, packaging_overrides().get(chip.id, {}) if ov is None else ov)
+
+
+def check_chip(chip, ov: dict) -> dict:
+    """Physical limits of a chip (catalog or registered) from its specs and its package facts `ov`
+    (chip_packaging.csv fields: package, hbm_stacks, cooling, compute_die_count, ...): the reticle
+    per compute die where a die area is known, the floorplan limits where `ov` names the package."""
+    from .chip_floorplan import chip_floorplan
+    from .summary import compute_dies
+
     try:
         _, die = compute_dies(chip, ov, "the reticle check")
     except TapeoutError as e:
@@ -142,29 +151,98 @@ def check_catalog_chip(chip) -> dict:
     m = {"die_area_mm2": die, "reticle_stitched": ov.get("reticle_stitched") == "1"}
     notes = ["die stitched across reticle fields (wafer-scale): the reticle limit does not bind"] \
         if m["reticle_stitched"] else []
-    if chip.id not in floorplan_chips():
+    if "package" not in ov:
         notes.append("package facts not in data/econ/chip_packaging.csv: only the reticle limit is checked")
         return report(violations(m, FloorplanSettings(), ("reticle",)), ["reticle"], notes)
-    fp = chip_floorplan(chip)
+    fp = chip_floorplan(chip, ov=ov)
     m.update(fp, power_w=float(chip.get("tdp_w")))
     settings = FloorplanSettings(packaging=fp["packaging"], year=int(fp["year"]), cooling=fp["cooling"])
-    return report(violations(m, settings), list(PHYSICAL_LIMITS), notes)
+    limits = PHYSICAL_LIMITS
+    if "cooling" not in ov:
+        limits = ("reticle", "edge", "package")
+        notes.append("cooling class not known: the thermal and power-delivery limits are not checked")
+    return report(violations(m, settings, limits), list(limits), notes)
 
 
-def refuse_die_beyond_reticle(chip, where: str = "chip.specs", stitched: bool = False) -> None:
-    """One TapeoutError when a user-described chip's compute die (logic_die_area_mm2_total /
-    num_compute_dies) exceeds the reticle; nothing when the area is not given."""
-    area, n = chip.get("logic_die_area_mm2_total"), chip.get("num_compute_dies")
-    if not isinstance(area, float):
+# the chip-file fields (api.register_chip) behind each limit, and what to change there
+CHIP_FIXES = {
+    "reticle": "set {w}.specs.num_compute_dies to the chiplet count (each die within the reticle) or shrink "
+               "{w}.specs.logic_die_area_mm2_total",
+    "edge": "fewer {w}.specs.hbm_stacks or less scaleup_bw_gbps_bidir per die, more {w}.specs.num_compute_dies, or "
+            "a larger {w}.specs.logic_die_area_mm2_total",
+    "package": "a larger packaging technology ({w}.packaging: cowos-l or emib, {w}.specs.year for its size), or fewer "
+               "dies and {w}.specs.hbm_stacks",
+    "thermal": "a stronger cooling class ({w}.cooling: cold_plate) or a lower {w}.specs.tdp_w",
+    "power_delivery": "a lower {w}.specs.tdp_w or a liquid cooling class ({w}.cooling: cold_plate)",
+}
+# spec fields that change a registered chip's dies or its memory stacks: its base's package facts on
+# those no longer describe it
+_DIE_FIELDS = ("logic_die_area_mm2_total", "num_compute_dies")
+_MEMORY_FIELDS = ("hbm_stacks",)  # a new capacity on the base's stacks may be taller stacks: they stay
+
+
+def described_facts(chip, base_facts: dict, set_fields, packaging: str | None = None,
+                    cooling: str | None = None) -> dict:
+    """Package facts (check_chip's `ov`) of a registered chip: its base's (chip_packaging.csv) except
+    where the chip sets the fields behind them (`set_fields`: die area or count, HBM stacks);
+    HBM stacks its own hbm_stacks, else the base's package facts' (a new capacity on them: taller
+    stacks), else its catalog hbm_stacks, else capacity / GB per stack (econ.summary.hbm_stack_count,
+    the cost model's rule);
+    `packaging` / `cooling` (chip file keys), else the base's, else CoWoS-S (organic without HBM) and
+    no cooling class (the heat-flux and power limits then unchecked: air would refuse shipping
+    liquid-cooled parts). Only the reticle facts where the memory type is not one the floorplan knows."""
+    from .summary import hbm_stack_count
+    from .yield_cost import normalize_memory_type
+
+    set_fields = set(set_fields)
+    ov = dict(base_facts)
+    if set_fields & set(_DIE_FIELDS):
+        for k in ("compute_die_count", "compute_die_area_mm2", "extra_die_count", "extra_die_area_mm2",
+                  "compute_stacked"):
+            ov.pop(k, None)
+    if set_fields & set(_MEMORY_FIELDS):
+        ov.pop("hbm_stacks", None)
+    mem = chip.get("memory_type")
+    try:
+        mem_type = normalize_memory_type(mem if isinstance(mem, str) else "HBM3")
+    except TapeoutError:
+        return {k: v for k, v in ov.items() if k == "reticle_stitched"}
+    own = chip.get("hbm_stacks")
+    cap = chip.get("memory_capacity_gb")
+    if isinstance(own, float) and ("hbm_stacks" in set_fields or "hbm_stacks" not in ov):
+        ov["hbm_stacks"] = str(own)  # its own (or its base's catalog) count over the cost model's inference
+    stacks = hbm_stack_count(ov, mem_type, cap if isinstance(cap, float) else 0.0)
+    ov["hbm_stacks"] = str(stacks)
+    ov["package"] = packaging or ov.get("package") or ("cowos-s" if stacks > 0 else "organic")
+    if cooling or ov.get("cooling"):
+        ov["cooling"] = cooling or ov["cooling"]
+    if not isinstance(chip.get("year"), float):
+        ov["year"] = str(FloorplanSettings().year)  # the floorplan's default year
+    if not isinstance(chip.get("tdp_w"), float):
+        ov.pop("package", None)  # the floorplan check needs the package power
+    return ov
+
+
+def refuse_unbuildable_chip(chip, ov: dict, where: str = "chip") -> None:
+    """One TapeoutError naming every broken limit of a registered chip (check_chip with its package facts
+    `ov`, described_facts), each with its number, the chip-file field behind it and the fix; nothing when
+    it is buildable or its die area is not given."""
+    r = check_chip(chip, ov)
+    if r["buildable"]:
         return
-    n = n if isinstance(n, float) and n >= 1 else 1.0
-    if bool(reticle_mask(area / n, stitched)[0]):
-        return
-    raise TapeoutError(
-        f"{where}.logic_die_area_mm2_total {area:,.0f} mm^2 on {n:g} compute die(s) is {area / n:,.0f} mm^2 per die, "
-        f"beyond the {reticle_limit_mm2():.0f} mm^2 reticle (26 x 33 mm exposure field) that one die cannot exceed: "
-        f"set {where}.num_compute_dies to the chiplet count (each die within the reticle), or physical_limits: false "
-        "to register it anyway.")
+    n = chip.get("num_compute_dies")
+    n = n if isinstance(n, float) else 1.0
+    parts = []
+    for v in r["violations"]:
+        what = (f"{where}.specs.logic_die_area_mm2_total {chip.get('logic_die_area_mm2_total'):,.0f} mm^2 on {n:g} "
+                f"compute die(s) is {v['value']:,.0f} mm^2 per die, beyond the {v['limit_value']:.0f} mm^2 reticle "
+                "(26 x 33 mm exposure field) that one die cannot exceed") if v["limit"] == "reticle" else \
+            f"{v['label']} fails ({excess(v)}; {v['source'].split(':')[0]})"
+        parts.append(f"{what}: {CHIP_FIXES[v['limit']].format(w=where)}")
+    setting = f" ({where}.packaging: {ov['package']}, {where}.cooling: {ov.get('cooling', 'not given')})" \
+        if "package" in ov else ""
+    raise TapeoutError(f"{where} '{chip.id}' cannot be built{setting}: " + "; ".join(parts)
+                       + f"; or {where}.physical_limits: false to register it anyway.")
 
 
 def check_package(settings: FloorplanSettings, *, die_area_mm2: float, n_dies: float = 1.0, hbm_stacks: float = 0.0,

@@ -21,10 +21,11 @@ def floorplan_chips() -> list[str]:
     return sorted(c for c, ov in packaging_overrides().items() if "package" in ov)
 
 
-def chip_floorplan(chip, hbm_stacks: float | None = None) -> dict:
+def chip_floorplan(chip, hbm_stacks: float | None = None, ov: dict | None = None) -> dict:
     """Margins of a catalog chip's five limits (econ.floorplan.margins); `hbm_stacks` replaces
-    the real stack count (to ask whether twice as many would fit)."""
-    ov = packaging_overrides().get(chip.id, {})
+    the real stack count (to ask whether twice as many would fit); `ov` replaces the chip's
+    package facts (chip_packaging.csv: a registered chip's, econ.buildable.described_facts)."""
+    ov = packaging_overrides().get(chip.id, {}) if ov is None else ov
     for field in ("package", "hbm_stacks"):
         if field not in ov:
             raise TapeoutError(f"{field} of {chip.id} is not in data/econ/chip_packaging.csv: the floorplan check needs it.")
@@ -33,6 +34,7 @@ def chip_floorplan(chip, hbm_stacks: float | None = None) -> dict:
     mem = normalize_memory_type(chip.get("memory_type") if isinstance(chip.get("memory_type"), str) else "HBM3")
     scaleup = chip.get("scaleup_bw_gbps_bidir")
     tdp, year = chip.get("tdp_w"), chip.get("year")
+    year = float(ov["year"]) if not isinstance(year, float) and "year" in ov else year  # a registered chip's default
     if not isinstance(tdp, float) or not isinstance(year, float):
         raise TapeoutError(f"tdp_w and year of {chip.id} are needed for the floorplan check.")
     settings = FloorplanSettings(packaging=ov["package"], year=int(year), cooling=ov.get("cooling", "air"))

@@ -77,10 +77,12 @@ def check_cooling(name: str, field: str = "cooling") -> str:
     return name
 
 
-def package_limit_mm2(packaging: str, year: int) -> float:
-    """Largest package of a technology available in `year`: reticle multiple x reticle field."""
+def package_limit_mm2(packaging: str, year: int | None = None) -> float:
+    """Largest package of a technology available in `year` (None: the largest on file, the technology's
+    size class): reticle multiple x reticle field. The one package-size limit per technology: the buildable
+    check and the cost model's CoWoS-S / CoWoS-L split (econ.yield_cost, econ.area.package_size) read it."""
     tech = floorplan_data()["packaging"][check_packaging(packaging)]
-    rows = [r for r in tech["limits"] if int(r["year"]) <= int(year)]
+    rows = [r for r in tech["limits"] if year is None or int(r["year"]) <= int(year)]
     if not rows:
         first = min(int(r["year"]) for r in tech["limits"])
         raise TapeoutError(f"packaging '{packaging}' is not available in {year} (from {first}): choose a later year or "
@@ -121,11 +123,13 @@ def package_area_mm2(die_footprint_mm2, hbm_stacks=0, hbm_type="HBM3"):
 
 def edge_needed_mm(hbm_stacks_per_die=0.0, hbm_type="HBM3", serdes_lanes_per_die=0.0, pcie_x16=1.0, d2d_bw_gbs=0.0,
                    other_phy_mm=0.0):
-    """PHY beachfront of one die (mm): HBM + SerDes + PCIe + D2D + other DRAM PHYs."""
-    from .yield_cost import normalize_memory_type
+    """PHY beachfront of one die (mm): HBM + SerDes + PCIe + D2D + other DRAM PHYs (`other_phy_mm`;
+    a memory type that is not HBM has no HBM PHYs)."""
+    from .yield_cost import is_hbm, normalize_memory_type
 
     ht = normalize_memory_type(hbm_type)
-    return (_a(hbm_stacks_per_die) * coef("hbm_phy_shoreline_mm", ht)
+    hbm_mm = coef("hbm_phy_shoreline_mm", ht) if is_hbm(ht) else 0.0
+    return (_a(hbm_stacks_per_die) * hbm_mm
             + _a(serdes_lanes_per_die) * coef("serdes_shoreline_mm_per_lane", "112G")
             + _a(pcie_x16) * coef("pcie_shoreline_mm", "gen5x16")
             + _a(d2d_bw_gbs) / coef("d2d_shoreline_bw_gbs_per_mm", "UCIe-A")

@@ -48,6 +48,17 @@ def compute_dies(chip, ov: dict | None = None, needed_by: str = "cost") -> tuple
     return n, total_area / n
 
 
+def hbm_stack_count(ov: dict, mem_type: str, capacity_gb: float):
+    """HBM stacks of a package: chip_packaging.csv's hbm_stacks where on file, else the capacity over
+    the GB per stack (gb_per_stack, else coefficients.csv hbm_gb_per_stack of the type), rounded up;
+    0 for a memory that is not HBM."""
+    if not is_hbm(mem_type):
+        return 0
+    if "hbm_stacks" in ov:
+        return float(ov["hbm_stacks"])
+    return math.ceil(capacity_gb / float(ov.get("gb_per_stack", coef("hbm_gb_per_stack", mem_type))))
+
+
 def chip_cost_stack(chip, volume: float = DEFAULT_VOLUME) -> dict:
     """Manufacturing cost stack of a catalog chip: dies, HBM, packaging, assembly/test, yield
     loss, NRE per unit at `volume`. Raises TapeoutError when a needed field is missing."""
@@ -60,14 +71,12 @@ def chip_cost_stack(chip, volume: float = DEFAULT_VOLUME) -> dict:
     mem_type_raw = chip.get("memory_type")
     mem_type = normalize_memory_type(mem_type_raw if isinstance(mem_type_raw, str) else "HBM3")
     cap = _num(chip.get("memory_capacity_gb"), 0.0)
-    stacks = float(ov["hbm_stacks"]) if "hbm_stacks" in ov else None
+    stacks = hbm_stack_count(ov, mem_type, cap)
     if is_hbm(mem_type):
         per = float(ov.get("gb_per_stack", coef("hbm_gb_per_stack", mem_type)))
-        if stacks is None:
-            stacks = math.ceil(cap / per)
         mem_gb = max(cap, stacks * per)  # physical capacity bought
     else:
-        stacks, mem_gb = 0, cap
+        mem_gb = cap
     extra_cost, extra_area, extra_n, extra_p = 0.0, 0.0, 0, 1.0
     if "extra_die_count" in ov:
         extra_n = int(float(ov["extra_die_count"]))

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import stats
 
 from ..errors import TapeoutError
+from .floorplan import package_limit_mm2
 from .nodes import coef, node_param
 
 
@@ -136,7 +137,7 @@ def packaging_cost(total_die_area_mm2, hbm_stacks=0, hbm_type="HBM3", package="a
     s_cost = area * coef("cowos_cost_per_interposer_mm2")
     l_cost = s_cost * coef("cowos_l_cost_factor")
     org = (_arr(total_die_area_mm2) + stacks * 0) * coef("interposer_keepout_factor") * coef("organic_package_cost_per_mm2")
-    too_big = area > coef("cowos_s_max_interposer_mm2")
+    too_big = area > package_limit_mm2("cowos-s")  # CoWoS-S's largest interposer (floorplan.yaml)
     if package == "auto":
         cost = np.where(stacks > 0, np.where(too_big, l_cost, s_cost), org)
         is_l = (stacks > 0) & too_big

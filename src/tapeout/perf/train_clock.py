@@ -125,9 +125,19 @@ def measured_at_sustained(t_burst: float, t_memory: float, keep: float) -> float
     perf/collector_clock.py), at the board's sustained clock: its time stretched by 1 / `keep` (burst_to_sustained,
     nan or <= 0: none, unchanged) beyond `t_memory` (the model's memory time of the same GEMM, which a lower SM clock
     does not slow): t + max(0, t / keep - max(t, t_memory)), the rule sustained_scale applies to the fitted GEMMs."""
-    if not np.isfinite(keep) or keep <= 0 or keep >= 1:
-        return float(t_burst)
-    return float(t_burst + max(0.0, t_burst / keep - max(t_burst, t_memory)))
+    k = 1.0 / keep if np.isfinite(keep) and keep > 0 else np.nan
+    return float(t_burst + clock_stretch(t_burst, t_memory, k))
+
+
+def clock_stretch(t_compute, t_memory, k):
+    """The time a GEMM gains when its compute time `t_compute` (s) is stretched by `k` (a slower clock), beyond
+    its memory time `t_memory` (which the clock does not slow): max(0, t_compute k - max(t_compute, t_memory)).
+    k below 1 or nan: no stretch. Elementwise; the one rule of measured_at_sustained (the measured GEMMs) and
+    sustained_scale (the fitted GEMMs)."""
+    k = np.asarray(k, dtype=float)
+    k = np.where(np.isnan(k), 1.0, np.maximum(k, 1.0))
+    t_c = np.asarray(t_compute, dtype=float)
+    return np.maximum(0.0, t_c * k - np.maximum(t_c, np.asarray(t_memory, dtype=float)))
 
 
 def board_power(chip, on: bool | None = None, ceiling_on: bool | None = None) -> BoardPower | None:
@@ -187,11 +197,11 @@ def sustained_scale(cost, p, ceiling) -> np.ndarray:
     n, tab = len(cost.table), cost.table
     eff = np.asarray(p.eff_compute, dtype=float).reshape(len(PEAK_KEYS), -1).max(axis=1)
     ceil = np.asarray(ceiling, dtype=float)
-    k = np.where(np.isnan(ceil) | (ceil <= 0), 1.0, np.maximum(1.0, eff / np.where(ceil > 0, ceil, 1.0)))
+    k = np.where(ceil > 0, eff / np.where(ceil > 0, ceil, 1.0), np.nan)  # nan: no pair, no stretch
     comp = np.asarray(cost.compute_time, dtype=float).reshape(n, -1).max(axis=1)
     mem = np.asarray(cost.memory_time, dtype=float).reshape(n, -1).max(axis=1)
     # the slower clock stretches the math; a GEMM bound by its memory traffic hides it up to that traffic's time
-    extra = np.maximum(0.0, comp * k[tab.peak_key] - np.maximum(comp, mem))
+    extra = clock_stretch(comp, mem, k[tab.peak_key])
     return np.where(tab.kind == K_MATMUL, extra, 0.0)
 
 
