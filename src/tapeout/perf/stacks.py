@@ -88,3 +88,10 @@ def max_batch_per_micro_batch(name: str | None = None) -> bool:
     micro-batch, so a replica over pp stages holds up to pp x max batch sequences; false: the
     whole replica."""
     return bool(stack(name).get("max_batch_per_micro_batch", False))
+
+
+def default_max_seqs(name: str | None = None) -> int | None:
+    """The most sequences the stack's scheduler runs at once when its launch sets nothing (vLLM
+    max_num_seqs); None where the stack file names no default."""
+    v = stack(name).get("default_max_seqs")
+    return None if v is None else int(v)

@@ -4,6 +4,10 @@ A harness that drives one engine endpoint per node (the MLCommons reference SUT 
 OpenAI-compatible API server) runs the node's accelerators as one model replica: the layout
 search then only considers tp x pp = accelerators per node. A property of the harness source,
 the same for every chip.
+
+A harness that sets no engine argument of the server it drives (`stack_defaults`) leaves that
+server's scheduler at the stack's defaults: its runtime cap on running sequences is the stack's
+`default_max_seqs` (vLLM V0 max_num_seqs 256), the `max_batch` the engine then serves with.
 """
 
 from __future__ import annotations
@@ -14,18 +18,47 @@ from importlib import resources
 
 import yaml
 
+from ..perf.stacks import default_max_seqs
+
+# Whether a harness that launches its server at the stack's defaults caps each replica at the stack's
+# default running-sequence limit (vLLM V0 max_num_seqs = 256, vllm/engine/arg_utils.py). On: sourced
+# software behaviour (the default the published material leaves), and on the two rows it reaches
+# (NeuralMagic's 8 x L40S vLLM 0.5.2 Llama-2-70B) it moves both toward their measurements
+# (docs/notes/issue-24.md, round stop-37, branch issue-39b). Off: the layout search's best batch.
+HARNESS_STACK_DEFAULTS = True
+
 
 @lru_cache(maxsize=1)
 def harnesses() -> dict:
     return yaml.safe_load(resources.files("tapeout").joinpath("data", "mlperf", "llm_harness.yaml").read_text())["harnesses"]
 
 
-def harness_replicas(row: dict) -> int | None:
-    """Engine replicas the row's harness runs (replicas per node x nodes), None where no
-    harness entry matches (tapeout chooses the data parallelism)."""
+def _harness(row: dict) -> dict | None:
+    """The harness entry whose notes and software patterns match the row; None where none does."""
     notes, software = row.get("notes", ""), row.get("software", "").lower()
     for h in harnesses().values():
         if re.search(h["notes_match"], notes) and re.search(h["software_match"], software):
-            m = re.search(r"\bnodes=(\d+)", notes)
-            return int(h["replicas_per_node"]) * (int(m.group(1)) if m else 1)
+            return h
     return None
+
+
+def harness_replicas(row: dict) -> int | None:
+    """Engine replicas the row's harness runs (replicas per node x nodes), None where no
+    harness entry matches (tapeout chooses the data parallelism)."""
+    h = _harness(row)
+    if h is None:
+        return None
+    m = re.search(r"\bnodes=(\d+)", row.get("notes", ""))
+    return int(h["replicas_per_node"]) * (int(m.group(1)) if m else 1)
+
+
+def harness_max_batch(row: dict, stack: str | None, on: bool | None = None) -> int | None:
+    """Sequences one engine replica runs at most under the row's harness: the stack's default
+    running-sequence cap where the harness launches its server at the stack's defaults
+    (`stack_defaults`) and the stack names one; None otherwise (tapeout picks the batch).
+    `on`: HARNESS_STACK_DEFAULTS unless given."""
+    on = HARNESS_STACK_DEFAULTS if on is None else on
+    h = _harness(row)
+    if not on or h is None or not h.get("stack_defaults") or stack is None:
+        return None
+    return default_max_seqs(stack)
