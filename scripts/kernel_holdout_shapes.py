@@ -3,11 +3,14 @@
     python scripts/kernel_holdout_shapes.py b200 gemm nvfp4
     python scripts/kernel_holdout_shapes.py gb300 attention_prefill bf16
     python scripts/kernel_holdout_shapes.py b200 gemm bf16 in-sample   # the same kernels, every chip in the fit
+    python scripts/kernel_holdout_shapes.py gb300 attention_prefill bf16 --save OUT.npz   # and keep the per-kernel errors
 
 Fits the shared parameters without the chip and its twins as `tapeout calibrate --kernels --holdout` does
 (300 kernels per chip, op and format), predicts the chip's kernels of one op and format as
 scripts/kernel_loco_table.py does (up to 3,000) and prints the signed and absolute median error by shape
-bins and by which roofline term bounds the kernel's main op (GEMM / attention, evaluated at the fit); for GEMMs
+bins and by which roofline term bounds the kernel's main op (GEMM / attention, evaluated at the fit); for context
+attention also by heads, KV heads, GQA group and per (query length, head size) cell (issue-39e; every context kernel
+of the database is causal: TensorRT-LLM's context attention, window_size 0); for GEMMs
 also by the clock the collector timed them at (perf/collector_clock.py: the part of the timed replays past the
 board's power response, 0 = a burst at boost) and the compute-bound ones by FLOPs (issue-36c)."""
 
@@ -24,7 +27,10 @@ from tapeout.perf.opcost import evaluate
 
 BINS = {"gemm": {"m": (1, 32, 512, 4096, np.inf), "n": (0, 1024, 4096, 16384, np.inf), "k": (0, 1024, 4096, 16384, np.inf)},
         "attention_prefill": {"q_len": (1, 64, 1024, 4096, np.inf), "head_dim": (0, 65, 129, 257, np.inf),
-                              "batch": (1, 4, 64, np.inf)}}
+                              "batch": (1, 4, 64, np.inf), "heads": (1, 8, 32, np.inf), "kv_heads": (1, 2, 8, np.inf),
+                              "group": (1, 2, 8, np.inf)}}
+# attention: the signed / |e| medians of each (query length, head size) cell as well (issue-39e)
+CROSS = {"attention_prefill": (("q_len", "q"), ("head_dim", "d"))}
 LATENCY_US = (0, 10, 50, 300, np.inf)
 FLOPS = (0, 1e9, 1e10, 1e11, 1e12, 1e13, np.inf)  # a compute-bound GEMM's 2mnk
 
@@ -61,14 +67,29 @@ def breakdown(cols: dict, e: np.ndarray, mem: np.ndarray, op: str, capped: np.nd
     def line(label, m):
         return f"  {label:<24} n {int(m.sum()):5d}  signed {np.median(e[m]) * 100:+6.1f}  |e| {np.median(np.abs(e[m])) * 100:5.1f}"
 
+    def values(col):  # a bin column: latency in us, the GQA group (query heads per KV head), or the kernel's own
+        if col == "latency_us":
+            return np.asarray(cols["latency_s"], dtype=float) * 1e6
+        if col == "group":
+            return np.asarray(cols["heads"], dtype=float) / np.asarray(cols["kv_heads"], dtype=float)
+        return np.asarray(cols[col], dtype=float)
+
     out = [line("all", np.ones(len(e), dtype=bool))]
     keys = {**BINS.get(op, {}), "latency_us": LATENCY_US}
     for col, edges in keys.items():
-        v = np.asarray(cols["latency_s"], dtype=float) * 1e6 if col == "latency_us" else np.asarray(cols[col], dtype=float)
+        v = values(col)
         for lo, hi in zip(edges[:-1], edges[1:]):
             m = (v >= lo) & (v < hi)
             if m.any():
                 out.append(line(f"{col} [{lo:g}, {hi:g})", m))
+    if op in CROSS:  # every cell of two shape columns' bins
+        (a, sa), (b, sb) = CROSS[op]
+        ea, eb, va, vb = BINS[op][a], BINS[op][b], values(a), values(b)
+        for alo, ahi in zip(ea[:-1], ea[1:]):
+            for blo, bhi in zip(eb[:-1], eb[1:]):
+                m = (va >= alo) & (va < ahi) & (vb >= blo) & (vb < bhi)
+                if m.any():
+                    out.append(line(f"{sa} {alo:g}-{ahi:g} {sb} {blo:g}-{bhi:g}", m))
     for label, m in (("memory-bound", mem), ("compute-bound", ~mem)):
         if m.any():
             out.append(line(label, m))
@@ -88,8 +109,10 @@ def breakdown(cols: dict, e: np.ndarray, mem: np.ndarray, op: str, capped: np.nd
 
 def main() -> None:
     chip, op, fmt = sys.argv[1:4]
-    held_out = sys.argv[4:5] != ["in-sample"]
+    held_out = "in-sample" not in sys.argv[4:]
     cols, e, mem, capped = kernel_errors(chip, op, fmt, held_out=held_out)
+    if "--save" in sys.argv:  # the per-kernel errors, for splits the bins do not print
+        np.savez(sys.argv[sys.argv.index("--save") + 1], e=e, mem=mem, capped=capped, **cols)
     print(f"{chip} {op}/{fmt} {'held out' if held_out else 'in-sample (every chip in the fit)'}:")
     print("\n".join(breakdown(cols, e, mem, op, capped if op == "gemm" else None)))
 

@@ -86,3 +86,23 @@ def test_shape_breakdown_gemm_flops_and_collector_clock():
     # not a GEMM, or no capped fractions: neither block
     assert not any(k.startswith(("compute 1e", "clock:")) for k in
                    (ln[:26].strip() for ln in mod.breakdown(cols, e, np.zeros(4, dtype=bool), "attention_decode")))
+
+
+def test_shape_breakdown_attention_heads_group_and_cells():
+    """The context-attention bins (issue-39e): heads, KV heads, the GQA group (heads / KV heads) and every
+    (query length, head size) cell hold exactly their kernels; empty cells are left out."""
+    spec = importlib.util.spec_from_file_location("kernel_holdout_shapes", ROOT / "scripts" / "kernel_holdout_shapes.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cols = {"q_len": np.array([1.0, 16.0, 8192.0, 8192.0]), "head_dim": np.array([64.0, 128.0, 128.0, 256.0]),
+            "batch": np.array([1.0, 8.0, 1.0, 1.0]), "heads": np.array([4.0, 32.0, 32.0, 64.0]),
+            "kv_heads": np.array([4.0, 8.0, 1.0, 8.0]), "latency_s": np.array([12e-6, 20e-6, 2e-3, 5e-3])}
+    e = np.array([0.10, 0.04, 0.30, -0.20])
+    row = {ln[:26].strip(): ln[26:] for ln in mod.breakdown(cols, e, np.zeros(4, dtype=bool), "attention_prefill")}
+    assert "n     1  signed  +10.0" in row["group [1, 2)"]  # 4 / 4
+    assert "n     1  signed   +4.0" in row["group [2, 8)"]  # 32 / 8
+    assert "n     2  signed   +5.0" in row["group [8, inf)"]  # 32 / 1 and 64 / 8: median of +30 and -20
+    assert "n     2  signed   -8.0" in row["kv_heads [8, inf)"] and "n     1  signed  +10.0" in row["heads [1, 8)"]
+    assert "n     1  signed  +10.0" in row["q 1-64 d 0-65"] and "n     1  signed   +4.0" in row["q 1-64 d 65-129"]
+    assert "n     1  signed  +30.0" in row["q 4096-inf d 65-129"] and "n     1  signed  -20.0" in row["q 4096-inf d 129-257"]
+    assert "q 64-1024 d 0-65" not in row  # empty cells are left out

@@ -121,7 +121,9 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       trtllm-gen 128 x 128), whole tiles (perf/context_tiles.py, ChipParams.attn_ctx_*;
                       and the softmax overlapped with the MMAs where the kernel does so (Hopper's two
                       warpgroups in ping-pong; ChipParams.attn_ctx_softmax_overlap): both opt-in,
-                      Groups(softmax_overlap=True) or SOFTMAX_OVERLAP; see Round stop-24/25 in issue-24.md)
+                      Groups(softmax_overlap=True) or SOFTMAX_OVERLAP; see Round stop-24/25 in issue-24.md;
+                      a kernel described with its softmax in series, Blackwell's trtllm-gen, gets its tile with
+                      SERIAL_CONTEXT_TILE: Round stop-37 issue-39e)
 
 A quantized GEMM of the database is TensorRT-LLM's `Linear.forward` on a BF16 activation
 (aiconfigurator collector/trtllm/collect_gemm.py): it quantizes the activation in its own
@@ -297,11 +299,26 @@ SCANNED = {"attn_head_pack": (4.0, 8.0, 16.0, 32.0, 64.0, 1e9), "attn_tiling": (
 # equivalents of the chip's vector rate. Fixed from the hardware, not fitted (opcost divides the
 # per-score work by vector_flops * eff_vector, hence the eff_vector factor in Groups)
 EXP_FP32_FLOPS = 16.0
+# the softmax's FP32-pipe work per score besides the exponential, in FP32-FLOP equivalents (2 per instruction per
+# element at 128 FP32 lanes per clock per SM): the online softmax of FlashAttention-2 (Dao 2023, Algorithm 1) per
+# score takes the running row max (FMNMX), the exponent's scale-and-subtract (one FFMA feeding MUFU.EX2, the
+# exp2 form), the row sum (FADD) and half a BF16x2 pack of P (F2FP), 3.5 instructions = 7. Unlike the exponential
+# it does not speed up with the SFU (Blackwell Ultra's doubled MUFU.EX2, sfu_exp_speedup). Added to the
+# exponential's cost where SOFTMAX_FP32_WORK (fit only; docs/notes/issue-24.md, Round stop-37 issue-39e)
+SOFTMAX_FP32_FLOPS = 7.0
+SOFTMAX_FP32_WORK = False
 # price a context kernel's softmax under its MMAs where the family's kernel overlaps them
 # (context_tiles.softmax_overlap): the fit's default (Groups) and so `--kernels` serving's
 # (kernel_calibration.chip_entry). Off: on with Hopper's tiles it helps H100 / H200 held out and
 # hurts B200 through the shared attention parameters (issue-24.md, Round stop-25, issue-25ha)
 SOFTMAX_OVERLAP = False
+# price the fixed work tile of a context kernel whose softmax runs in series with its MMAs (kernels_db.yaml
+# context_kernels `softmax_overlap: false`: Blackwell's trtllm-gen 128 x 128), whole tiles with their padded rows'
+# and masked keys' exponentials at the chip's SFU rate, whatever SOFTMAX_OVERLAP (Hopper's tile comes only with its
+# overlap). A one-token prompt's CTA still exponentiates 128 x 128 scores, which the doubled MUFU.EX2 of B300 /
+# GB300 halves; without the tile those exponentials sit in the shared per-wave latency. Fit only (serving's
+# context op keeps the model's own tiling). Measured in docs/notes/issue-24.md, Round stop-37 (issue-39e)
+SERIAL_CONTEXT_TILE = False
 # a GEMM library's stream-K tail: the last wave's fill below which the last two waves' tiles are
 # spread over every core by K iterations (CUTLASS include/cutlass/gemm/kernel/tile_scheduler_params.h,
 # get_num_sk_tiles: the heuristic keeps data-parallel waves when "the tail wave is more than half
@@ -590,7 +607,7 @@ class Groups:
             if chip not in params:
                 ch = chip_for(chip)
                 base = calibrated_params(ch)
-                params[chip] = (base.replace(mem_overhead=0.0, tile_overhead=0.0, softmax_vflops=exp_fp32_flops(ch) * base.eff_vector),
+                params[chip] = (base.replace(mem_overhead=0.0, tile_overhead=0.0, softmax_vflops=score_fp32_flops(ch) * base.eff_vector),
                                 format_power_density(ch),
                                 mma_block_scaled_fp8(ch), node_energy_scale(ch))
             p, pd, mma, escale = params[chip]
@@ -659,7 +676,7 @@ class Groups:
             # the context FMHA's fixed work tile by its math format and head size, where the family's
             # kernel is described (perf/context_tiles.py); 0 (the model's own tiling) elsewhere
             ctx_q, ctx_kv = (context_tile(family, context_math(fmt, c["kv_fmt"][idx]), c["head_dim"][idx])
-                             if op == "attention_prefill" and (softmax_overlap and schedule_described(family) if context_tiles is None
+                             if op == "attention_prefill" and (tiled_context(family, softmax_overlap) if context_tiles is None
                                                                else context_tiles)
                              else (np.zeros(len(idx)), np.zeros(len(idx))))
             # whether the family's context FMHA overlaps its softmax with its MMAs (context_tiles.softmax_overlap)
@@ -688,6 +705,16 @@ class Groups:
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
+
+
+def tiled_context(family: str, softmax_overlap: bool) -> bool:
+    """Whether the fit prices a family's context kernels on their fixed work tile (Groups' default): where the
+    kernel is described whole (context_tiles.schedule_described), its softmax overlapped and the overlap priced
+    (`softmax_overlap`: Hopper's tile with its ping-pong), or in series (SERIAL_CONTEXT_TILE: Blackwell's)."""
+    if not schedule_described(family):
+        return False
+    overlapped = overlap_of(family) > 0
+    return bool((softmax_overlap and overlapped) or (SERIAL_CONTEXT_TILE and not overlapped))
 
 
 def decode_kernel(family: str, kv_fmt, heads, kv_heads, head_dim) -> np.ndarray:
@@ -821,6 +848,12 @@ def exp_fp32_flops(chip) -> float:
     doubles MUFU.EX2 throughput over Blackwell)."""
     spec = chip.specs.get("sfu_exp_speedup")
     return EXP_FP32_FLOPS / (float(spec.value) if spec is not None and spec.value else 1.0)
+
+
+def score_fp32_flops(chip) -> float:
+    """FP32-FLOP equivalents of a score's softmax on the chip: its exponential (exp_fp32_flops) plus, where
+    SOFTMAX_FP32_WORK, the FP32-pipe work around it (SOFTMAX_FP32_FLOPS), which no SFU speedup shortens."""
+    return exp_fp32_flops(chip) + (SOFTMAX_FP32_FLOPS if SOFTMAX_FP32_WORK else 0.0)
 
 
 # dense MMA rate of each format as a multiple of BF16's on a datapath that doubles its rate per
@@ -1395,6 +1428,10 @@ def model_switches() -> dict:
             "STREAM_K_TAIL": {"value": STREAM_K_TAIL, "serving": "kernel_library stream_k_tail"},
             "SPLIT_K_SERIAL": {"value": SPLIT_K_SERIAL, "serving": "kernel_library split_k_serial_time"},
             "SOFTMAX_OVERLAP": {"value": SOFTMAX_OVERLAP, "serving": "kernel_library attn_ctx_softmax_overlap"},
+            "SOFTMAX_FP32_WORK": {"value": SOFTMAX_FP32_WORK,
+                                  "serving": "fit only: serving's softmax_vflops is kernel_structure.yaml's"},
+            "SERIAL_CONTEXT_TILE": {"value": SERIAL_CONTEXT_TILE,
+                                    "serving": "fit only: serving's context op keeps the model's own tiling"},
             "ELT_CORE_STREAM": {"value": ELT_CORE_STREAM,
                                 "serving": "fit only: serving's QKV preprocessing streams at the DRAM x its stream efficiency"},
             "FITTED_RESIDENCY": {"value": FITTED_RESIDENCY, "serving": "kernel_decode_classes attn_ctas_per_core"},
