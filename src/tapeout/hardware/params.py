@@ -20,6 +20,18 @@ from .memory_capacity import KIB, capacity_bytes
 
 TB = 1e12
 
+# The per-wave fused-attention latency of a context kernel (kernel_structure.yaml attn_unit_time_us; perf/opcost.py)
+# is a CTA's fixed prologue / epilogue on an SM, fitted on NVIDIA kernels and charged per ceil(units / num_cores)
+# wave. On a chip whose attention is not such a CTA grid (chip data attention_cta_grid false: Gaudi lowers it to
+# batched GEMMs on its 2-8 MMEs and a softmax on its TPCs, docs.habana.ai Gaudi Architecture) the term has no
+# counterpart, and with num_cores counting 2 MMEs it charged 896 waves (2.8 ms) per BERT layer, 3/4 of Gaudi2's
+# BERT forward (docs/notes/issue-18.md, round stop-37). On: sourced chip data; of the 25 Gaudi rows it moves, 14
+# come closer (the 7 Gaudi2 BERT rows +93..+158% -> -37..-53%), 11 go further (GPT-3 / LoRA training, SDXL
+# Offline); mean |ln(pred/measured)| 0.449 -> 0.356; no other chip moves. The generation kernels' per-wave terms
+# (attn_decode_unit_*) are not gated: gating them too moved 16 of the 25 rows further (same note).
+ATTENTION_CTA_GRID_GATE = True
+NO_CTA_GRID_ATTENTION = {"attn_unit_time": 0.0, "attn_unit_flops": 0.0}  # what such a chip does not pay
+
 
 def _num(v, default: float) -> float:
     """A spec value as float; non-numeric notes ("~1.97 (FP8) / ...") fall back to default."""
@@ -426,6 +438,8 @@ class ChipParams:
             chip_id=chip.id,
             scaleup_wiring=str(g("scaleup_wiring", "") or ""),
         )
+        if ATTENTION_CTA_GRID_GATE and not g("attention_cta_grid", True):
+            p = replace(p, **NO_CTA_GRID_ATTENTION)  # a chip's own kernel fit (calibration.apply) still wins
         return calibration.apply(p)
 
     def replace(self, **changes) -> "ChipParams":
