@@ -58,6 +58,17 @@ def test_switch_off_restores_the_latency_on_gaudi(monkeypatch):
     assert calibrated_params(get_chip("gaudi2")).attn_unit_time == pytest.approx(UNIT_S)
 
 
+def test_decode_gate_off_keeps_and_on_drops_only_the_generation_terms(monkeypatch):
+    """ATTENTION_CTA_GRID_DECODE_GATE (off, see hardware/params.py): on, a chip stating attention_cta_grid false loses
+    the generation kernels' per-wave terms too; a CTA-grid chip keeps them either way."""
+    dec = KERNEL_STRUCTURE["attn_decode_unit_time_us"] * 1e-6
+    assert params_mod.ATTENTION_CTA_GRID_DECODE_GATE is False
+    monkeypatch.setattr(params_mod, "ATTENTION_CTA_GRID_DECODE_GATE", True)
+    g2 = calibrated_params(get_chip("gaudi2"))
+    assert g2.attn_decode_unit_time == 0.0 and g2.attn_decode_unit_flops == 0.0 and g2.attn_unit_time == 0.0
+    assert calibrated_params(get_chip("a100-sxm")).attn_decode_unit_time == pytest.approx(dec)
+
+
 def test_a_user_chip_can_state_it(session_chips):
     """A user's NPU derived from a GPU states attention_cta_grid false and loses exactly the per-wave term."""
     from tapeout import register_chip
