@@ -20,6 +20,30 @@ from .memory_capacity import KIB, capacity_bytes
 
 TB = 1e12
 
+# The per-wave fused-attention latency of a context kernel (kernel_structure.yaml attn_unit_time_us; perf/opcost.py)
+# is a CTA's fixed prologue / epilogue on an SM, fitted on NVIDIA kernels and charged per ceil(units / num_cores)
+# wave. On a chip whose attention is not such a CTA grid (chip data attention_cta_grid false: Gaudi lowers it to
+# batched GEMMs on its 2-8 MMEs and a softmax on its TPCs, docs.habana.ai Gaudi Architecture) the term has no
+# counterpart, and with num_cores counting 2 MMEs it charged 896 waves (2.8 ms) per BERT layer, 3/4 of Gaudi2's
+# BERT forward (docs/notes/issue-18.md, round stop-37). On: sourced chip data. Habana's BERT rows no longer see
+# it (their attention is the unfused core, validation/bert_attention.py); of the 16 other Gaudi rows it moves
+# (GPT-3 / LoRA training on FusedSDPA, SDXL, serving prefill) 8 come closer and 8 go further, mean
+# |ln(pred/measured)| 0.284 -> 0.256, overall median |error| 17.90 -> 17.96% (LLM training 15.77 -> 16.84, LLM
+# inference offline 14.17 -> 13.21): a wash by count and median, closer by mean log error; no other chip moves.
+ATTENTION_CTA_GRID_GATE = True
+NO_CTA_GRID_ATTENTION = {"attn_unit_time": 0.0, "attn_unit_flops": 0.0}  # what such a chip does not pay
+# The generation kernels' per-wave terms (kernel_structure.yaml attn_decode_unit_*: XQA / MMHA CTAs on SMs) are the
+# same GPU mechanism, and Gaudi's decode attention has no CTA grid either (Habana's GPT-J, inference_results_v3.1
+# closed/Intel-HabanaLabs/code/gptj-99/gpt-j/modeling_gptj.py GPTJAttention._attn: torch.bmm QK^T, scale + mask,
+# CustomSoftmax, torch.matmul AV over the static KV cache; TGI-Gaudi's optimum-habana GaudiLlamaAttention: FusedSDPA
+# or matmul / softmax / matmul). Off: what the gate would remove is not replaced by a sourced Gaudi decode cost (the
+# padded static cache is priced already, serving_stacks.yaml kv_static; the unfused score passes are <= ~16% of the
+# KV read), and on its own it moves 6 of the 7 Gaudi serving rows it touches further (LLM inference medians
+# offline 13.21 -> 14.66%, server 8.59 -> 8.82%): the term stays as a stand-in for an unpriced Gaudi decode cost,
+# not as its mechanism (docs/notes/issue-18.md, round stop-37, issue-39a).
+ATTENTION_CTA_GRID_DECODE_GATE = False
+NO_CTA_GRID_DECODE_ATTENTION = {"attn_decode_unit_time": 0.0, "attn_decode_unit_flops": 0.0}
+
 
 def _num(v, default: float) -> float:
     """A spec value as float; non-numeric notes ("~1.97 (FP8) / ...") fall back to default."""
@@ -426,6 +450,11 @@ class ChipParams:
             chip_id=chip.id,
             scaleup_wiring=str(g("scaleup_wiring", "") or ""),
         )
+        if not g("attention_cta_grid", True):  # a chip's own kernel fit (calibration.apply) still wins
+            if ATTENTION_CTA_GRID_GATE:
+                p = replace(p, **NO_CTA_GRID_ATTENTION)
+            if ATTENTION_CTA_GRID_DECODE_GATE:
+                p = replace(p, **NO_CTA_GRID_DECODE_ATTENTION)
         return calibration.apply(p)
 
     def replace(self, **changes) -> "ChipParams":

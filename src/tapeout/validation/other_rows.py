@@ -476,13 +476,14 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     samples = samples_to_converge(bench, notes)
     from .other_training import training_time  # the pricing body, shared with `tapeout train --benchmark`
 
+    software = row.get("software", "")
     try:
-        r = training_time(bench, chip, n, gb, samples, fitted)
+        r = training_time(bench, chip, n, gb, samples, fitted, software)
     except TapeoutError as e:
         raise SkipRow(str(e)) from None
 
     def run_to(samples: float) -> dict:  # the same run converging at `samples` (steps plus evaluations)
-        return training_time(bench, chip, n, gb, samples, fitted)
+        return training_time(bench, chip, n, gb, samples, fitted, software)
 
     return RowPrediction(r.pop("minutes"), "minutes", f"train-{bench}", detail={
         **r, "measures": measures(True), "time_to_train": _at_rcp(bench, gb, row, run_to)})

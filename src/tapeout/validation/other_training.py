@@ -24,6 +24,7 @@ from ..perf.train_backward import backward_time
 from ..perf.train_clock import board_power, graph_time
 from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
 from ..workloads.detection_train import head_output_passes
+from . import bert_attention, bert_mlm
 from .other_rows import (EVAL_RUNS_ONCE_GRAPH, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          training_graphs, workload_facts)
 
@@ -102,11 +103,12 @@ def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd
 
 
 def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_to_converge: float | None,
-                  fitted: dict | None = None) -> dict:
+                  fitted: dict | None = None, software: str = "") -> dict:
     """One MLPerf Training run of `bench` on `n_chips` x `chip` (a catalog Chip) at `global_batch`
     samples per step: the step breakdown (s), samples/s, and with `samples_to_converge` the minutes
-    to train including the evaluation passes (None without it). Raises TapeoutError where the chip
-    or the graph cannot run it."""
+    to train including the evaluation passes (None without it). `software`: the run's software field
+    (a row's), where a stack's graph depends on it (bert_train.mlm_all_slots). Raises TapeoutError where
+    the chip or the graph cannot run it."""
     n = int(n_chips)
     gb = global_batch
     samples = samples_to_converge
@@ -118,8 +120,20 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     # engine's rule; None where no switch or measured pair applies)
     board = board_power(chip)
     g, once, dense = training_graphs(bench, per_chip)
-    t_fwd = graph_time(g, p, board)
-    t_bwd = backward_time(g, p, tuple(fact("train_no_input_grad", bench)), board)
+    no_input_grad = tuple(fact("train_no_input_grad", bench))
+    packs, slots = bert_attention.packed_core_shape(per_chip, int(fact("bert_train", "max_seq_len")),
+                                                    float(fact("bert_train", "sequences_per_pack")))
+    if bench == "bert" and bert_mlm.MLM_ALL_SLOTS and bert_mlm.runs_all_slots(chip.vendor, software,
+                                                                                fact("bert_train", "mlm_all_slots")):
+        g = bert_mlm.all_slot_head(g, packs, slots)  # the masked-LM head over every slot (validation/bert_mlm.py)
+    if bench == "bert" and bert_attention.UNFUSED_BERT_ATTENTION and chip.vendor in fact("bert_train", "unfused_attention_vendors"):
+        # the stack's attention core op by op over the packs' 512 slots (validation/bert_attention.py)
+        g_fwd, g_rest, core_bwd = bert_attention.unfused_attention_split(g, packs, slots)
+        t_fwd = graph_time(g_fwd, p, board)
+        t_bwd = backward_time(g_rest, p, no_input_grad, board) + graph_time(core_bwd, p, board)
+    else:
+        t_fwd = graph_time(g, p, board)
+        t_bwd = backward_time(g, p, no_input_grad, board)
     t_once = graph_time(once, p, board)
     t_rc = recompute_s(bench, g, p, board)  # in the backward, before each block's gradients
     t_copy = head_grad_s(g, p, board)  # detection head (RetinaNet): focal-loss backward + gradient copies
