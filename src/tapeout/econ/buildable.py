@@ -121,8 +121,10 @@ def _num(x: float) -> str:
 
 
 def report(violated: list[dict], checked: list[str], notes: list[str] | None = None) -> dict:
-    """The `buildable` record that show / compliance / the chip check print."""
-    return {"buildable": not violated, "fits_reticle": not any(v["limit"] == "reticle" for v in violated),
+    """The `buildable` record that show / compliance / the chip check print. A limit that was not checked
+    (a catalog chip without its die area) is unknown, None: not a pass."""
+    return {"buildable": not violated if checked else None,
+            "fits_reticle": not any(v["limit"] == "reticle" for v in violated) if "reticle" in checked else None,
             "violations": violated, "checked": checked, "reasons": "; ".join(describe(v) for v in violated),
             "notes": notes or []}
 
