@@ -89,3 +89,19 @@ def test_a_chip_without_die_area_is_not_reported_as_fitting_the_reticle():
     assert "die area" in r["notes"][0]
     checked = check_catalog_chip(get_chip("b200"))  # a chip with its dies on file still gets True
     assert checked["buildable"] is True and checked["fits_reticle"] is True
+
+
+@pytest.mark.parametrize("field, value", [("moe_intermediate_size", -768), ("num_experts", -4), ("n_shared_experts", -1),
+                                          ("first_k_dense_replace", -2)])
+def test_a_negative_moe_size_in_a_config_names_its_field(tmp_path, field, value):
+    """A negative moe_intermediate_size got to the graph builder ("experts_gate_up.n must be > 0, got -1536", naming
+    no field of the config.json); the other MoE counts were taken as given."""
+    import json
+
+    cfg = {"model_type": "qwen3_moe", "hidden_size": 2048, "intermediate_size": 6144, "moe_intermediate_size": 768,
+           "num_hidden_layers": 4, "num_attention_heads": 32, "num_key_value_heads": 4, "head_dim": 128,
+           "num_experts": 8, "num_experts_per_tok": 2, "vocab_size": 1000, field: value}
+    f = tmp_path / "config.json"
+    f.write_text(json.dumps(cfg))
+    with pytest.raises(TapeoutError, match=f"field '{field}'.*config.json"):
+        tapeout.train(model=str(f), chip="h100-sxm", num_chips=8, seq_len=1024)
