@@ -3,10 +3,8 @@ each test failed before its fix."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -16,15 +14,11 @@ from tapeout.errors import TapeoutError, script_main
 from tapeout.hardware.catalog import get_chip
 
 from _db import needs_db
-
-ROOT = Path(__file__).resolve().parents[1]
+from _load import ROOT, load_script
 
 
 def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scripts", name)
 
 
 @pytest.mark.parametrize("precision", ["w4a16", "w8a16", "w4a8", "w8a16fp8"])
