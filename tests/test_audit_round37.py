@@ -99,3 +99,11 @@ def test_a_negative_moe_size_in_a_config_names_its_field(tmp_path, field, value)
     f.write_text(json.dumps(cfg))
     with pytest.raises(TapeoutError, match=f"field '{field}'.*config.json"):
         tapeout.train(model=str(f), chip="h100-sxm", num_chips=8, seq_len=1024)
+
+
+def test_a_registered_chip_without_die_area_is_registered_and_reported_unchecked(session_chips):
+    """With an unchecked chip's `buildable` None, register_chip's refusal must still pass it (its docstring: nothing
+    when the die area is not given): a TPU v6e at another TDP registers, and compliance says not checked."""
+    tapeout.register_chip({"id": "v6e-300w-audit", "base": "tpu-v6e", "specs": {"tdp_w": {"value": 300}}})
+    b = tapeout.compliance(chip="v6e-300w-audit").to_dict()["buildable"]
+    assert b["buildable"] is None and b["fits_reticle"] is None and not b["violations"]

@@ -230,7 +230,7 @@ def refuse_unbuildable_chip(chip, ov: dict, where: str = "chip") -> None:
     `ov`, described_facts), each with its number, the chip-file field behind it and the fix; nothing when
     it is buildable or its die area is not given."""
     r = check_chip(chip, ov)
-    if r["buildable"]:
+    if r["buildable"] is not False:  # buildable, or None: nothing could be checked (no die area)
         return
     n = chip.get("num_compute_dies")
     n = n if isinstance(n, float) else 1.0
