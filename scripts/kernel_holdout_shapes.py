@@ -16,13 +16,14 @@ board's power response, 0 = a burst at boost) and the compute-bound ones by FLOP
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 import numpy as np
 
+from tapeout.errors import TapeoutError, script_main
 from tapeout.perf import kernel_fit as kf
 from tapeout.perf.kernel_floor import read_floors
-from tapeout.perf.kernels_db import held_out_chips, read_kernels, without_chips
+from tapeout.perf.kernels_db import OPS, held_out_chips, read_kernels, without_chips
 from tapeout.perf.opcost import evaluate
 
 BINS = {"gemm": {"m": (1, 32, 512, 4096, np.inf), "n": (0, 1024, 4096, 16384, np.inf), "k": (0, 1024, 4096, 16384, np.inf)},
@@ -40,13 +41,21 @@ def kernel_errors(chip: str, op: str, fmt: str, train_per_group: int = 300, test
     """(cols, e, memory_bound, capped) of the chip's op/format kernels held out (`held_out` False: fitted with every
     chip, the in-sample fit): their columns, predicted/measured - 1, whether the main op's memory time exceeds its
     compute time at the fit, and the capped fraction of each one's timed replays the fit used (1 where not a GEMM)."""
+    if op not in OPS:
+        raise TapeoutError(f"op '{op}' is not an op of the kernel database; give one of {', '.join(OPS)}.")
+    test = read_kernels(per_group=test_per_group, ops=(op,))  # before the fit: a chip or format it lacks is refused at once
+    chips = sorted(set(test.cols["chip"]))
+    if chip not in chips:
+        raise TapeoutError(f"chip '{chip}' has no {op} kernels in the database; give one of {', '.join(chips)}.")
+    mine = test.where((test.cols["chip"] == chip) & (test.cols["fmt"] == fmt))
+    if len(mine) == 0:
+        fmts = sorted(set(test.where(test.cols["chip"] == chip).cols["fmt"]))
+        raise TapeoutError(f"format '{fmt}': {chip} has no {op} kernels in it; give one of {', '.join(fmts)}.")
     twins = held_out_chips(chip) if held_out else frozenset()
     # every empty GEMM but the chip's (FIXED_TIME_BY_FAMILY "measured" only), as the hold-out
     floors = read_floors(chip if held_out else None) if kf.FIXED_TIME_BY_FAMILY == "measured" else {}
     f = kf.fit(kf.Groups(without_chips(read_kernels(per_group=train_per_group), twins), floors=floors, held_out=twins))
     x = kf.x_of(f["params"])
-    test = read_kernels(per_group=test_per_group, ops=(op,))
-    mine = test.where((test.cols["chip"] == chip) & (test.cols["fmt"] == fmt))
     rows, e, mem, capped = [], [], [], []
     for g in kf.Groups(mine, floors=floors).items:
         cost = evaluate(g["table"], kf.item_params(g, x), check_support=False)
@@ -107,15 +116,22 @@ def breakdown(cols: dict, e: np.ndarray, mem: np.ndarray, op: str, capped: np.nd
     return out
 
 
-def main() -> None:
-    chip, op, fmt = sys.argv[1:4]
-    held_out = "in-sample" not in sys.argv[4:]
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("chip", help="a chip of the kernel database, e.g. b200")
+    ap.add_argument("op", choices=OPS)
+    ap.add_argument("fmt", help="a format the chip has for that op, e.g. bf16, fp8, fp8_block, nvfp4")
+    ap.add_argument("fit", nargs="?", choices=("held-out", "in-sample"), default="held-out",
+                    help="in-sample: every chip in the fit (default held-out: without the chip and its twins)")
+    ap.add_argument("--save", metavar="OUT.npz", help="also keep the per-kernel errors, for splits the bins do not print")
+    args = ap.parse_args(argv)
+    chip, op, fmt, held_out = args.chip, args.op, args.fmt, args.fit == "held-out"
     cols, e, mem, capped = kernel_errors(chip, op, fmt, held_out=held_out)
-    if "--save" in sys.argv:  # the per-kernel errors, for splits the bins do not print
-        np.savez(sys.argv[sys.argv.index("--save") + 1], e=e, mem=mem, capped=capped, **cols)
+    if args.save:  # the per-kernel errors, for splits the bins do not print
+        np.savez(args.save, e=e, mem=mem, capped=capped, **cols)
     print(f"{chip} {op}/{fmt} {'held out' if held_out else 'in-sample (every chip in the fit)'}:")
     print("\n".join(breakdown(cols, e, mem, op, capped if op == "gemm" else None)))
 
 
 if __name__ == "__main__":
-    main()
+    script_main(main)

@@ -40,6 +40,7 @@ import math
 import numpy as np
 
 from tapeout import api
+from tapeout.errors import script_main
 from tapeout.ops import Attention, Collective, Elementwise, MatMul
 from tapeout.perf import training
 from tapeout.perf.train_backward import ATTN_BWD_FLOPS, attention_backward_time, gradient_gemms, wgrad_accumulate_time
@@ -329,4 +330,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    script_main(main)

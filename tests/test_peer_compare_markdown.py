@@ -2,17 +2,11 @@
 benchmarks/aiconfigurator_compare.py --write): closed-form medians on synthetic rows, and the
 markers the scripts write between exist in the page."""
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from _load import ROOT, load_script
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks", name)
 
 
 def test_genz_markdown_medians_over_rows_all_three_predict():

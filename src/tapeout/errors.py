@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import difflib
+import sys
+from typing import Callable, NoReturn
 
 
 class TapeoutError(ValueError):
     """Bad input. The message names the field and the fix."""
+
+
+def exit_with(e: TapeoutError) -> NoReturn:
+    """The CLI's answer to bad input: one `error:` line on stderr, exit 2."""
+    print("error: " + " ".join(str(e).split()), file=sys.stderr)  # always one line
+    sys.exit(2)
+
+
+def script_main(main: Callable[[], object]) -> None:
+    """Run a script's main() as the CLI runs a command: a TapeoutError is one line and exit 2, not a traceback."""
+    try:
+        main()
+    except TapeoutError as e:
+        exit_with(e)
 
 
 def unknown_name_error(kind: str, name: str, known: list[str]) -> TapeoutError:

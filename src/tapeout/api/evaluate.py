@@ -48,7 +48,8 @@ def compliance(chip: str | None = None, design: str | Mapping | None = None) -> 
         ComplianceResult: `tpp` (dense TOPS x bit length), `pd` (TPP per mm2 of applicable
         die area), `class_3a090`, `case_by_case_2026`, `below_h20_ceiling`, `margins`
         (positive = below the threshold), `rule_version`, and `buildable` (econ.buildable: whether
-        the chip can be built, with each broken physical limit, its source and fix).
+        the chip can be built, with each broken physical limit, its source and fix; None where no
+        limit could be checked, e.g. a catalog chip without its die area).
     """
     from ..rules.export import DesignSpec, assess_chip, assess_design
 

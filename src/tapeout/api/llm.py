@@ -437,6 +437,10 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         if key not in tb:
             from ..validation.other_training import BENCHMARKS  # priced by api.train_benchmark
 
+            if key in BENCHMARKS:  # a known benchmark of the other engine, not an unknown name
+                raise TapeoutError(f"benchmark '{benchmark}' is not an LLM: call tapeout.train_benchmark("
+                                   f"benchmark='{key}', chip=...) (the CLI's `tapeout train --benchmark {key}` does); "
+                                   f"train takes {', '.join(tb)}.")
             raise unknown_name_error("training benchmark", benchmark, list(tuple(tb) + BENCHMARKS))
         b = bench_cfg = tb[key]
         if model and load_llm(model).name != load_llm(b["model"]).name:  # its time to train is for its model

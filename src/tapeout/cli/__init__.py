@@ -32,7 +32,7 @@ def _load_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ..errors import TapeoutError
+    from ..errors import TapeoutError, exit_with
 
     _load_commands()
     try:
@@ -44,8 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         harden(cmd)
         cmd.main(args=argv, prog_name="tapeout", standalone_mode=False)
     except TapeoutError as e:
-        print("error: " + " ".join(str(e).split()), file=sys.stderr)  # always one line
-        sys.exit(2)
+        exit_with(e)
     except SystemExit:
         raise
     except Exception as e:  # click usage errors (typer may vendor its own click)

@@ -78,7 +78,7 @@ def compliance_cmd(
         rows.append([f"margin {k}", v, "positive = below the threshold"])
     b = r.get("buildable")
     if b:
-        rows.append(["physically buildable", b["buildable"], "; ".join(b["notes"]) or f"checked: {', '.join(b['checked'])}"])
+        rows.append(["physically buildable", "not checked" if b["buildable"] is None else b["buildable"], "; ".join(b["notes"]) or f"checked: {', '.join(b['checked'])}"])
         rows += [[f"broken: {v['limit']}", excess(v),
                   f"fix{' ' + v['field'] if 'field' in v else ''}: {v['fix']}"] for v in b["violations"]]
     console.print(table(f"Export compliance: {r['name']}", ["item", "value", "note"], rows,

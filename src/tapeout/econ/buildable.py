@@ -121,8 +121,10 @@ def _num(x: float) -> str:
 
 
 def report(violated: list[dict], checked: list[str], notes: list[str] | None = None) -> dict:
-    """The `buildable` record that show / compliance / the chip check print."""
-    return {"buildable": not violated, "fits_reticle": not any(v["limit"] == "reticle" for v in violated),
+    """The `buildable` record that show / compliance / the chip check print. A limit that was not checked
+    (a catalog chip without its die area) is unknown, None: not a pass."""
+    return {"buildable": not violated if checked else None,
+            "fits_reticle": not any(v["limit"] == "reticle" for v in violated) if "reticle" in checked else None,
             "violations": violated, "checked": checked, "reasons": "; ".join(describe(v) for v in violated),
             "notes": notes or []}
 
@@ -228,7 +230,7 @@ def refuse_unbuildable_chip(chip, ov: dict, where: str = "chip") -> None:
     `ov`, described_facts), each with its number, the chip-file field behind it and the fix; nothing when
     it is buildable or its die area is not given."""
     r = check_chip(chip, ov)
-    if r["buildable"]:
+    if r["buildable"] is not False:  # buildable, or None: nothing could be checked (no die area)
         return
     n = chip.get("num_compute_dies")
     n = n if isinstance(n, float) else 1.0

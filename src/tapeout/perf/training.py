@@ -134,7 +134,7 @@ from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 from .train_layout import (TrainLayout, broken_rule, sequences, candidate_layouts, even_stages, microbatches,
                            nearest_chip_counts, nearest_global_batches, nearest_layouts, recompute_split,
                            stage_layers, chunk_layers, BLOCK)
-from .train_recipe import (Recipe, copy_bytes, gather_bytes, get_recipe, resolve, scale_bytes_per_elem,
+from .train_recipe import (Recipe, copy_bytes, gather_bytes, get_recipe, recipe_names, resolve, scale_bytes_per_elem,
                            training_graph, weight_cast_bytes_per_param)
 from ..formats import format_bits
 from .train_attention import fp8_attention_speedup, library_ratio
@@ -1025,6 +1025,11 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         recipe, pr, choices, notes = resolve(recipe, c, fp8_attention)
     else:
         pr = get_precision(precision)
+        if pr.weights != pr.activations:  # w4a16, w8a16, w4a8...: serving's weight-only quantization
+            raise TapeoutError(f"--precision {precision}: weights {pr.weights} with {pr.activations} activations is a "
+                               f"serving weight-quantization format, not a training precision (training updates "
+                               f"the weights it multiplies); give a training recipe ({', '.join(recipe_names())}) "
+                               f"or a GEMM dtype (fp16, int8, fp32).")
         pr = Precision(pr.name, pr.compute if pr.compute in ("fp8", "int8", "bf16", "fp16") else "bf16", "bf16", "bf16",
                        pr.compute)
     if ov is not None and tp_from_overlap:

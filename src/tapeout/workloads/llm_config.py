@@ -55,11 +55,11 @@ class LLMConfig(BaseModel):
     # Megatron-LM position_embedding_type learned_absolute), which adds no per-layer pass
     position_embedding_type: Literal["rope", "learned"] = "rope"
     # MoE
-    num_experts: int = 0
-    num_experts_per_tok: int = 0
-    moe_intermediate_size: int | None = None
-    n_shared_experts: int = 0
-    first_k_dense_replace: int = 0
+    num_experts: int = Field(default=0, ge=0)
+    num_experts_per_tok: int = Field(default=0, ge=0)
+    moe_intermediate_size: int | None = Field(default=None, gt=0)
+    n_shared_experts: int = Field(default=0, ge=0)
+    first_k_dense_replace: int = Field(default=0, ge=0)
     # group-limited routing (DeepSeek-V2/V3 MoEGate): experts in n_group contiguous groups, each token's
     # experts only within its topk_group best groups; None: no limit (Mixtral, Qwen3-MoE)
     n_group: int | None = Field(default=None, gt=0)
