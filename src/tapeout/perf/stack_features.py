@@ -146,6 +146,7 @@ class StackFeatures:
     fixed_microbatch_group: bool = False  # interleaved groups of exactly PP micro-batches (perf/pipeline_p2p)
     grad_sync: str = "fp32"  # gradient buffer and DP reduce-scatter dtype (perf/train_memory)
     attention_kernel: str = "cudnn"  # attention library (perf/train_attention)
+    attention_probs_saved: bool = False  # Habana FusedSDPA, recompute off: P written / read in HBM (perf/fused_sdpa)
     comm_ctas: int = 0  # cores an overlapped collective occupies (perf/comm_contention)
     tp_comm_ctas: int | None = None  # cores an async backward TP collective occupies (perf/tp_backward; None: comm_ctas)
     overlap_p2p: bool = True  # pipeline sends behind compute (perf/pipeline_p2p)

@@ -68,7 +68,7 @@ WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "fp8_attention_context_
          "fixed_microbatch_group", "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
          "frozen_dy_transpose", "grad_sync_after_backward", "fp8_reduce_amax", "quantized_gathers",
          "make_vocab_size_divisible_by", "eager_layer", "nccl_max_ctas", "recompute_methods", "elementwise_chain",
-         "fp8_scale_update")
+         "fp8_scale_update", "attention_probs_saved")
 
 
 @dataclass(frozen=True)
@@ -226,6 +226,8 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings["tp_comm_ctas"] = _ctas(stack.value("nccl_max_ctas"), "tp")
     if dict((f, w) for f, _, w in stack.features).get("attention_kernel"):
         settings["attention_kernel"] = stack.value("attention_kernel")
+    if stack.value("attention_probs_saved") is not None:  # Habana FusedSDPA's recompute flag (perf/fused_sdpa)
+        settings["attention_probs_saved"] = _flag(stack, "attention_probs_saved")
     if stack.value("elementwise_chain") is not None:
         settings["elementwise_chain"] = stack.value("elementwise_chain")
     if dict((f, w) for f, _, w in stack.features).get("fp8_scale_update"):

@@ -141,6 +141,7 @@ from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_clock import BoardPower, board_power, graph_time, measured_gemm_time, op_times
 from .unfused_attention import UNFUSED, core_attention_ops
+from . import fused_sdpa
 from .residual_ops import residual_ops
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .train_loss import logits_dtype, loss_ops
@@ -331,8 +332,13 @@ class _Fwd:
                                                        if isinstance(op, MatMul) and op.name == "lm_head" else op
                                                        for op in g.ops])
         unfused = None  # the stack's attention core without a fused kernel (perf/unfused_attention): (forward, backward) s
+        probs = {"probs_f": 0.0, "probs_b": 0.0}  # FusedSDPA's saved probabilities (perf/fused_sdpa), per step
         if self.stack.attention_kernel == UNFUSED:
             g, unfused = self._unfused_attention(g)
+        elif self.stack.attention_probs_saved and fused_sdpa.FUSED_SDPA_PROBS:
+            pf, pb = fused_sdpa.probs_ops(g)
+            probs = {"probs_f": self._time(OpGraph(name="sdpa_probs", ops=pf)),
+                     "probs_b": self._time(OpGraph(name="sdpa_probs_bwd", ops=pb))}
         cast_fwd = cast_bwd = q_elems = 0.0
         gathered = {}  # (GEMM, "input" | "grad") -> bytes its sequence-parallel all-gather moves vs BF16
         if self.recipe is not None and not bf16:
@@ -404,7 +410,7 @@ class _Fwd:
         beside = self._beside(ct, times * t.count)
         named.update({f"g:{k}": float(w[(t.kind == K_MATMUL) & body & (names == k)].sum()) for k in TP_GEMMS})
         attn = {"attn": float(w[(t.kind == K_ATTN) & body].sum())} if unfused is None else dict(zip(("attn", "attn_bwd"), unfused))
-        return {"gemm": float(w[(t.kind == K_MATMUL) & body].sum()), **attn,
+        return {"gemm": float(w[(t.kind == K_MATMUL) & body].sum()), **attn, **probs,
                 "elt": float(w[(t.kind == K_ELT) & body].sum()), "comm_tp": comm["tp"], "comm_ep": comm["ep"],
                 "head_gemm": float(w[(t.kind == K_MATMUL) & head].sum()), "head_elt": float(w[(t.kind == K_ELT) & head].sum()),
                 "flops": float(ct.total_flops), "cast_fwd": cast_fwd, "cast_bwd": cast_bwd, "quant_elems": q_elems,
@@ -557,6 +563,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # the stack's attention library (perf/train_attention.py; cuDNN, the calibrated one: 1, 1)
     ratio = fwd.bf16_attn_ratio if bf16_ring else fwd.attn_ratio
     attn, attn_bwd = attn / ratio[0], attn_bwd / ratio[1]
+    # FusedSDPA without recompute writes P forward, reads it backward (perf/fused_sdpa): beside the fused
+    # kernel's own time, at every CP ring step as the attention
+    attn, attn_bwd = attn + f["probs_f"] / L * lay.cp, attn_bwd + f["probs_b"] / L * lay.cp
     # kernels beside an overlapped DP / CP collective's CTAs (perf/comm_waves): their time over the cores
     # it leaves / alone, from each kernel's work units (the backward GEMMs from their dgrad / wgrad
     # shapes; the output layer's backward at its forward's ratio)
