@@ -154,7 +154,11 @@ def check_chip(chip, ov: dict) -> dict:
     if "package" not in ov:
         notes.append("package facts not in data/econ/chip_packaging.csv: only the reticle limit is checked")
         return report(violations(m, FloorplanSettings(), ("reticle",)), ["reticle"], notes)
-    fp = chip_floorplan(chip, ov=ov)
+    try:
+        fp = chip_floorplan(chip, ov=ov)
+    except TapeoutError as e:  # e.g. a registered chip dated before its packaging existed: reported, not raised
+        notes.append(f"the floorplan limits are not checked: {e}")
+        return report(violations(m, FloorplanSettings(), ("reticle",)), ["reticle"], notes)
     m.update(fp, power_w=float(chip.get("tdp_w")))
     settings = FloorplanSettings(packaging=fp["packaging"], year=int(fp["year"]), cooling=fp["cooling"])
     limits = PHYSICAL_LIMITS
@@ -226,7 +230,17 @@ def described_facts(chip, base_facts: dict, set_fields, packaging: str | None = 
 def refuse_unbuildable_chip(chip, ov: dict, where: str = "chip") -> None:
     """One TapeoutError naming every broken limit of a registered chip (check_chip with its package facts
     `ov`, described_facts), each with its number, the chip-file field behind it and the fix; nothing when
-    it is buildable or its die area is not given."""
+    it is buildable or its die area is not given. A package the floorplan cannot check (a year before the
+    packaging technology existed) is refused too, naming the chip-file fields."""
+    from .chip_floorplan import chip_floorplan
+
+    if "package" in ov:
+        try:
+            chip_floorplan(chip, ov=ov)
+        except TapeoutError as e:
+            raise TapeoutError(f"{where} '{chip.id}' cannot be checked against its package ({where}.packaging: "
+                               f"{ov['package']}): {e} Set {where}.specs.year or {where}.packaging; or "
+                               f"{where}.physical_limits: false to register it anyway.") from None
     r = check_chip(chip, ov)
     if r["buildable"]:
         return
