@@ -127,6 +127,9 @@ def report(violated: list[dict], checked: list[str], notes: list[str] | None = N
             "notes": notes or []}
 
 
+FLOORPLAN_UNCHECKED = "the floorplan limits are not checked: "  # check_chip's note where the floorplan refused the facts
+
+
 def check_catalog_chip(chip) -> dict:
     """Physical limits of a catalog chip from its published facts: the reticle per compute die
     (every chip with a die area), and the floorplan limits where its package is on file
@@ -157,7 +160,7 @@ def check_chip(chip, ov: dict) -> dict:
     try:
         fp = chip_floorplan(chip, ov=ov)
     except TapeoutError as e:  # e.g. a registered chip dated before its packaging existed: reported, not raised
-        notes.append(f"the floorplan limits are not checked: {e}")
+        notes.append(FLOORPLAN_UNCHECKED + str(e))
         return report(violations(m, FloorplanSettings(), ("reticle",)), ["reticle"], notes)
     m.update(fp, power_w=float(chip.get("tdp_w")))
     settings = FloorplanSettings(packaging=fp["packaging"], year=int(fp["year"]), cooling=fp["cooling"])
@@ -232,16 +235,12 @@ def refuse_unbuildable_chip(chip, ov: dict, where: str = "chip") -> None:
     `ov`, described_facts), each with its number, the chip-file field behind it and the fix; nothing when
     it is buildable or its die area is not given. A package the floorplan cannot check (a year before the
     packaging technology existed) is refused too, naming the chip-file fields."""
-    from .chip_floorplan import chip_floorplan
-
-    if "package" in ov:
-        try:
-            chip_floorplan(chip, ov=ov)
-        except TapeoutError as e:
-            raise TapeoutError(f"{where} '{chip.id}' cannot be checked against its package ({where}.packaging: "
-                               f"{ov['package']}): {e} Set {where}.specs.year or {where}.packaging; or "
-                               f"{where}.physical_limits: false to register it anyway.") from None
     r = check_chip(chip, ov)
+    unchecked = [n[len(FLOORPLAN_UNCHECKED):] for n in r["notes"] if n.startswith(FLOORPLAN_UNCHECKED)]
+    if unchecked:
+        raise TapeoutError(f"{where} '{chip.id}' cannot be checked against its package ({where}.packaging: "
+                           f"{ov['package']}): {unchecked[0]} Set {where}.specs.year or {where}.packaging; or "
+                           f"{where}.physical_limits: false to register it anyway.")
     if r["buildable"]:
         return
     n = chip.get("num_compute_dies")
