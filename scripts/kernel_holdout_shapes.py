@@ -107,12 +107,24 @@ def breakdown(cols: dict, e: np.ndarray, mem: np.ndarray, op: str, capped: np.nd
     return out
 
 
+def save_path(argv: list[str]) -> str:
+    """The file after `--save` (checked before the fit runs): a usage line, not an IndexError, without one."""
+    i = argv.index("--save")
+    if i + 1 >= len(argv) or argv[i + 1].startswith("-") or argv[i + 1] == "in-sample":
+        sys.exit("usage: --save OUT.npz (the file for the per-kernel errors)")
+    return argv[i + 1]
+
+
 def main() -> None:
+    if len(sys.argv) < 4:
+        sys.exit(__doc__)
     chip, op, fmt = sys.argv[1:4]
+    if "--save" in sys.argv:
+        save_path(sys.argv)
     held_out = "in-sample" not in sys.argv[4:]
     cols, e, mem, capped = kernel_errors(chip, op, fmt, held_out=held_out)
     if "--save" in sys.argv:  # the per-kernel errors, for splits the bins do not print
-        np.savez(sys.argv[sys.argv.index("--save") + 1], e=e, mem=mem, capped=capped, **cols)
+        np.savez(save_path(sys.argv), e=e, mem=mem, capped=capped, **cols)
     print(f"{chip} {op}/{fmt} {'held out' if held_out else 'in-sample (every chip in the fit)'}:")
     print("\n".join(breakdown(cols, e, mem, op, capped if op == "gemm" else None)))
 

@@ -60,3 +60,26 @@ def test_bert_run_shows_which_graph_its_stack_was_priced_on():
     assert tf["attention"].startswith("unfused over") and tf["mlm_head"].startswith("masked tokens")
     assert nv["attention"].startswith("fused") and nv["mlm_head"].startswith("masked tokens")
     assert "bert_graph" not in training_time("resnet", h100, 8, 256, None)
+
+
+def test_clock_stretch_with_no_memory_time_stretches_the_math():
+    # a GEMM with no memory time on file (nan) hides nothing: t / keep at the sustained clock, as the measured rule
+    # priced it before the merge (Python's max(t, nan) = t), not nan for the whole step
+    from tapeout.perf.train_clock import clock_stretch, measured_at_sustained
+
+    assert measured_at_sustained(1e-3, float("nan"), 0.8) == pytest.approx(1e-3 / 0.8)
+    assert clock_stretch(1e-3, float("nan"), 1.25) == pytest.approx(0.25e-3)
+
+
+def test_holdout_shapes_save_without_a_file_is_a_usage_line():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "kernel_holdout_shapes.py"
+    spec = importlib.util.spec_from_file_location("kernel_holdout_shapes", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.save_path(["x", "gb300", "attention_prefill", "bf16", "--save", "out.npz"]) == "out.npz"
+    for argv in (["x", "b200", "gemm", "bf16", "--save"], ["x", "b200", "gemm", "bf16", "--save", "in-sample"]):
+        with pytest.raises(SystemExit, match="usage: --save OUT.npz"):
+            mod.save_path(argv)
