@@ -83,3 +83,16 @@ def test_holdout_shapes_save_without_a_file_is_a_usage_line():
     for argv in (["x", "b200", "gemm", "bf16", "--save"], ["x", "b200", "gemm", "bf16", "--save", "in-sample"]):
         with pytest.raises(SystemExit, match="usage: --save OUT.npz"):
             mod.save_path(argv)
+
+
+def test_a_registered_chips_assumed_package_facts_are_shown_with_its_verdict(session_chips):
+    # no base, no hbm_stacks, no year: CoWoS-S, capacity / 16 GB per HBM3 stack = 8 stacks and the floorplan's
+    # default year decide the edge and package limits, so the verdict says what it was checked against
+    register_chip({"id": "t-npu-facts", "specs": {"bf16_tflops_dense": 600, "memory_bandwidth_tbps": 3.2,
+                                                  "memory_capacity_gb": 128, "tdp_w": 500,
+                                                  "logic_die_area_mm2_total": 700}})
+    b = api.compliance(chip="t-npu-facts").to_dict()["buildable"]
+    shown = [n for n in b["notes"] if n.startswith("package facts of the registered chip")]
+    assert len(shown) == 1 and "package cowos-s" in shown[0] and "hbm_stacks 8" in shown[0] and "year " in shown[0]
+    assert not any(n.startswith("package facts of the registered chip")
+                   for n in api.compliance(chip="h100-sxm").to_dict()["buildable"]["notes"])

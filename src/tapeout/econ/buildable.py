@@ -137,7 +137,13 @@ def check_catalog_chip(chip) -> dict:
     from .summary import packaging_overrides
 
     ov = getattr(chip, "package_facts", None)  # a registered chip's (api.register_chip, described_facts)
-    return check_chip(chip, packaging_overrides().get(chip.id, {}) if ov is None else ov)
+    if ov is None:
+        return check_chip(chip, packaging_overrides().get(chip.id, {}))
+    r = check_chip(chip, ov)
+    # what a registered chip was checked against (its base's facts or described_facts' defaults): shown with it
+    r["notes"].append("package facts of the registered chip (its base's on file, else register_chip's defaults): "
+                      + (", ".join(f"{k} {v}" for k, v in sorted(ov.items())) or "none"))
+    return r
 
 
 def check_chip(chip, ov: dict) -> dict:
@@ -155,7 +161,8 @@ def check_chip(chip, ov: dict) -> dict:
     notes = ["die stitched across reticle fields (wafer-scale): the reticle limit does not bind"] \
         if m["reticle_stitched"] else []
     if "package" not in ov:
-        notes.append("package facts not in data/econ/chip_packaging.csv: only the reticle limit is checked")
+        notes.append("package facts not in data/econ/chip_packaging.csv (a registered chip: no tdp_w, or a memory "
+                     "type the floorplan does not know): only the reticle limit is checked")
         return report(violations(m, FloorplanSettings(), ("reticle",)), ["reticle"], notes)
     try:
         fp = chip_floorplan(chip, ov=ov)
