@@ -96,3 +96,12 @@ def test_a_registered_chips_assumed_package_facts_are_shown_with_its_verdict(ses
     assert len(shown) == 1 and "package cowos-s" in shown[0] and "hbm_stacks 8" in shown[0] and "year " in shown[0]
     assert not any(n.startswith("package facts of the registered chip")
                    for n in api.compliance(chip="h100-sxm").to_dict()["buildable"]["notes"])
+
+
+def test_the_edge_refusal_names_every_field_in_the_chip_file_path(session_chips):
+    # each field of the fix is written as the chip file spells it (chip.specs.<field>), the link rate too
+    with pytest.raises(TapeoutError) as e:
+        register_chip({"id": "t-edge-40", "base": "h100-sxm", "specs": {"hbm_stacks": 40}})
+    msg = str(e.value)
+    for field in ("hbm_stacks", "scaleup_bw_gbps_bidir", "num_compute_dies", "logic_die_area_mm2_total"):
+        assert f"chip.specs.{field}" in msg, field

@@ -182,8 +182,8 @@ def check_chip(chip, ov: dict) -> dict:
 CHIP_FIXES = {
     "reticle": "set {w}.specs.num_compute_dies to the chiplet count (each die within the reticle) or shrink "
                "{w}.specs.logic_die_area_mm2_total",
-    "edge": "fewer {w}.specs.hbm_stacks or less scaleup_bw_gbps_bidir per die, more {w}.specs.num_compute_dies, or "
-            "a larger {w}.specs.logic_die_area_mm2_total",
+    "edge": "fewer {w}.specs.hbm_stacks or less {w}.specs.scaleup_bw_gbps_bidir per die, more "
+            "{w}.specs.num_compute_dies, or a larger {w}.specs.logic_die_area_mm2_total",
     "package": "a larger packaging technology ({w}.packaging: cowos-l or emib, {w}.specs.year for its size), or fewer "
                "dies and {w}.specs.hbm_stacks",
     "thermal": "a stronger cooling class ({w}.cooling: cold_plate) or a lower {w}.specs.tdp_w",
