@@ -105,3 +105,11 @@ def test_the_edge_refusal_names_every_field_in_the_chip_file_path(session_chips)
     msg = str(e.value)
     for field in ("hbm_stacks", "scaleup_bw_gbps_bidir", "num_compute_dies", "logic_die_area_mm2_total"):
         assert f"chip.specs.{field}" in msg, field
+
+
+def test_show_gives_the_attention_cta_grid_family_datum():
+    # attention_cta_grid (family_defaults.yaml) gates the per-wave attention latency (hardware/params.py
+    # ATTENTION_CTA_GRID_GATE): a datum that changes serving answers is shown with the chip, with its source
+    d = api.get_chip("gaudi2").to_dict()["architecture_defaults"]["attention_cta_grid"]
+    assert d["value"] is False and "docs.habana.ai" in d["source"]
+    assert api.get_chip("h100-sxm").to_dict()["architecture_defaults"]["attention_cta_grid"]["value"] is True

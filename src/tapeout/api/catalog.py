@@ -74,7 +74,7 @@ def get_chip(name: str) -> ChipInfo:
     d["calibration"] = calibration_for(c).as_dict()
     d["architecture_defaults"] = {f: {"value": c.get(f), "source": c.source_of(f)}
                                   for f in ("num_cores", "matrix_tile_m", "matrix_tile_n", "scaleup_domain_size",
-                                            "onchip_sram_mb") if f not in c.specs}
+                                            "onchip_sram_mb", "attention_cta_grid") if f not in c.specs}
     d["scaleout"] = scaleout_link(c)  # the network rate the model uses: NIC, or the host link where that binds
     econ = econ_summary(c)
     if econ is not None:
