@@ -74,7 +74,7 @@ def get_chip(name: str) -> ChipInfo:
     d["calibration"] = calibration_for(c).as_dict()
     d["architecture_defaults"] = {f: {"value": c.get(f), "source": c.source_of(f)}
                                   for f in ("num_cores", "matrix_tile_m", "matrix_tile_n", "scaleup_domain_size",
-                                            "onchip_sram_mb") if f not in c.specs}
+                                            "onchip_sram_mb", "attention_cta_grid") if f not in c.specs}
     d["scaleout"] = scaleout_link(c)  # the network rate the model uses: NIC, or the host link where that binds
     econ = econ_summary(c)
     if econ is not None:
@@ -117,9 +117,10 @@ def _spec(field: str, raw, known: dict[str, Spec], where: str) -> Spec:
         if not isinstance(raw, (bool, np.bool_)):
             raise TapeoutError(f"{where}.{field} is a switch: give true or false, got {raw!r} ({type(raw).__name__}).")
         return Spec(bool(raw), unit, "user", source)
-    # a package holds at least one compute die (econ.summary.compute_dies divides the logic area by it)
-    return Spec(finite(f"{where}.{field}", raw, ge=1 if field == "num_compute_dies" else 0, unit=unit), unit, "user",
-                source)
+    # a package holds at least one compute die (econ.summary.compute_dies divides the logic area by it), and a die
+    # has an area (the floorplan divides the package power by it: 0 mm^2 would be an infinite heat flux)
+    bound = {"num_compute_dies": {"ge": 1}, "logic_die_area_mm2_total": {"gt": 0}}.get(field, {"ge": 0})
+    return Spec(finite(f"{where}.{field}", raw, unit=unit, **bound), unit, "user", source)
 
 
 def register_chip(chip: Mapping | str | Path) -> ChipInfo:
@@ -138,7 +139,8 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
             A value without a source is recorded as "user input". `packaging` (cowos-s, cowos-l,
             emib, organic) and `cooling` (air, cold_plate, immersion): the package the physical
             limits are checked against (default: the base's on file, else cowos-s, organic without
-            HBM, and air). `physical_limits` (default true): a chip that breaks a physical limit of
+            HBM; no cooling class: the heat-flux and package-power limits are then not checked, a
+            note says so). `physical_limits` (default true): a chip that breaks a physical limit of
             econ.buildable (a compute die beyond the 858 mm^2 reticle, HBM / link PHYs beyond the die
             edge, a package beyond its technology, heat flux or power beyond the cooling class) is
             refused, naming the field and the fix; false registers it anyway.

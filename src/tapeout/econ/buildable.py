@@ -129,6 +129,9 @@ def report(violated: list[dict], checked: list[str], notes: list[str] | None = N
             "notes": notes or []}
 
 
+FLOORPLAN_UNCHECKED = "the floorplan limits are not checked: "  # check_chip's note where the floorplan refused the facts
+
+
 def check_catalog_chip(chip) -> dict:
     """Physical limits of a catalog chip from its published facts: the reticle per compute die
     (every chip with a die area), and the floorplan limits where its package is on file
@@ -136,7 +139,13 @@ def check_catalog_chip(chip) -> dict:
     from .summary import packaging_overrides
 
     ov = getattr(chip, "package_facts", None)  # a registered chip's (api.register_chip, described_facts)
-    return check_chip(chip, packaging_overrides().get(chip.id, {}) if ov is None else ov)
+    if ov is None:
+        return check_chip(chip, packaging_overrides().get(chip.id, {}))
+    r = check_chip(chip, ov)
+    # what a registered chip was checked against (its base's facts or described_facts' defaults): shown with it
+    r["notes"].append("package facts of the registered chip (its base's on file, else register_chip's defaults): "
+                      + (", ".join(f"{k} {v}" for k, v in sorted(ov.items())) or "none"))
+    return r
 
 
 def check_chip(chip, ov: dict) -> dict:
@@ -154,9 +163,14 @@ def check_chip(chip, ov: dict) -> dict:
     notes = ["die stitched across reticle fields (wafer-scale): the reticle limit does not bind"] \
         if m["reticle_stitched"] else []
     if "package" not in ov:
-        notes.append("package facts not in data/econ/chip_packaging.csv: only the reticle limit is checked")
+        notes.append("package facts not in data/econ/chip_packaging.csv (a registered chip: no tdp_w, or a memory "
+                     "type the floorplan does not know): only the reticle limit is checked")
         return report(violations(m, FloorplanSettings(), ("reticle",)), ["reticle"], notes)
-    fp = chip_floorplan(chip, ov=ov)
+    try:
+        fp = chip_floorplan(chip, ov=ov)
+    except TapeoutError as e:  # e.g. a registered chip dated before its packaging existed: reported, not raised
+        notes.append(FLOORPLAN_UNCHECKED + str(e))
+        return report(violations(m, FloorplanSettings(), ("reticle",)), ["reticle"], notes)
     m.update(fp, power_w=float(chip.get("tdp_w")))
     settings = FloorplanSettings(packaging=fp["packaging"], year=int(fp["year"]), cooling=fp["cooling"])
     limits = PHYSICAL_LIMITS
@@ -170,8 +184,8 @@ def check_chip(chip, ov: dict) -> dict:
 CHIP_FIXES = {
     "reticle": "set {w}.specs.num_compute_dies to the chiplet count (each die within the reticle) or shrink "
                "{w}.specs.logic_die_area_mm2_total",
-    "edge": "fewer {w}.specs.hbm_stacks or less scaleup_bw_gbps_bidir per die, more {w}.specs.num_compute_dies, or "
-            "a larger {w}.specs.logic_die_area_mm2_total",
+    "edge": "fewer {w}.specs.hbm_stacks or less {w}.specs.scaleup_bw_gbps_bidir per die, more "
+            "{w}.specs.num_compute_dies, or a larger {w}.specs.logic_die_area_mm2_total",
     "package": "a larger packaging technology ({w}.packaging: cowos-l or emib, {w}.specs.year for its size), or fewer "
                "dies and {w}.specs.hbm_stacks",
     "thermal": "a stronger cooling class ({w}.cooling: cold_plate) or a lower {w}.specs.tdp_w",
@@ -228,8 +242,14 @@ def described_facts(chip, base_facts: dict, set_fields, packaging: str | None = 
 def refuse_unbuildable_chip(chip, ov: dict, where: str = "chip") -> None:
     """One TapeoutError naming every broken limit of a registered chip (check_chip with its package facts
     `ov`, described_facts), each with its number, the chip-file field behind it and the fix; nothing when
-    it is buildable or its die area is not given."""
+    it is buildable or its die area is not given. A package the floorplan cannot check (a year before the
+    packaging technology existed) is refused too, naming the chip-file fields."""
     r = check_chip(chip, ov)
+    unchecked = [n[len(FLOORPLAN_UNCHECKED):] for n in r["notes"] if n.startswith(FLOORPLAN_UNCHECKED)]
+    if unchecked:
+        raise TapeoutError(f"{where} '{chip.id}' cannot be checked against its package ({where}.packaging: "
+                           f"{ov['package']}): {unchecked[0]} Set {where}.specs.year or {where}.packaging; or "
+                           f"{where}.physical_limits: false to register it anyway.")
     if r["buildable"] is not False:  # buildable, or None: nothing could be checked (no die area)
         return
     n = chip.get("num_compute_dies")

@@ -132,12 +132,12 @@ def measured_at_sustained(t_burst: float, t_memory: float, keep: float) -> float
 def clock_stretch(t_compute, t_memory, k):
     """The time a GEMM gains when its compute time `t_compute` (s) is stretched by `k` (a slower clock), beyond
     its memory time `t_memory` (which the clock does not slow): max(0, t_compute k - max(t_compute, t_memory)).
-    k below 1 or nan: no stretch. Elementwise; the one rule of measured_at_sustained (the measured GEMMs) and
-    sustained_scale (the fitted GEMMs)."""
+    k below 1 or nan: no stretch; `t_memory` nan: no memory time to hide under (the compute time bounds it).
+    Elementwise; the one rule of measured_at_sustained (the measured GEMMs) and sustained_scale (the fitted GEMMs)."""
     k = np.asarray(k, dtype=float)
     k = np.where(np.isnan(k), 1.0, np.maximum(k, 1.0))
     t_c = np.asarray(t_compute, dtype=float)
-    return np.maximum(0.0, t_c * k - np.maximum(t_c, np.asarray(t_memory, dtype=float)))
+    return np.maximum(0.0, t_c * k - np.fmax(t_c, np.asarray(t_memory, dtype=float)))
 
 
 def board_power(chip, on: bool | None = None, ceiling_on: bool | None = None) -> BoardPower | None:

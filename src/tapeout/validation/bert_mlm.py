@@ -29,11 +29,16 @@ def runs_all_slots(vendor: str, software: str, stacks: list) -> bool:
     return any(vendor == v and s.lower() in (software or "").lower() for v, s in stacks)
 
 
+def all_slot_rows(packs: float, slots: int) -> int:
+    """Rows of the head over every slot of `packs` packs of `slots` slots (at least one)."""
+    return max(1, round(packs * slots))
+
+
 def all_slot_head(g: OpGraph, packs: float, slots: int) -> OpGraph:
     """BERT graph `g` with its masked-LM head over every slot of `packs` packs of `slots` slots, 16-bit logits."""
-    rows = max(1, round(packs * slots))
+    rows = all_slot_rows(packs, slots)
     return replace(g, name=f"{g.name}:mlm_all_slots", ops=[
         replace(o, m=rows, out_dtype=o.a_dtype) if o.name in HEAD_OPS else o for o in g.ops])
 
 
-__all__ = ["HEAD_OPS", "MLM_ALL_SLOTS", "all_slot_head", "runs_all_slots"]
+__all__ = ["HEAD_OPS", "MLM_ALL_SLOTS", "all_slot_head", "all_slot_rows", "runs_all_slots"]

@@ -55,10 +55,12 @@ def harness_replicas(row: dict) -> int | None:
 def harness_max_batch(row: dict, stack: str | None, on: bool | None = None) -> int | None:
     """Sequences one engine replica runs at most under the row's harness: the stack's default
     running-sequence cap where the harness launches its server at the stack's defaults
-    (`stack_defaults`) and the stack names one; None otherwise (tapeout picks the batch).
-    `on`: HARNESS_STACK_DEFAULTS unless given."""
+    (`stack_defaults`) and the stack names one, unless the row states the server's own cap
+    (`max_num_seqs=N` in its notes: the engine ran with that, not the default); None otherwise
+    (tapeout picks the batch). `on`: HARNESS_STACK_DEFAULTS unless given."""
     on = HARNESS_STACK_DEFAULTS if on is None else on
     h = _harness(row)
     if not on or h is None or not h.get("stack_defaults") or stack is None:
         return None
-    return default_max_seqs(stack)
+    stated = re.search(r"\bmax_num_seqs=(\d+)", row.get("notes", ""))
+    return int(stated.group(1)) if stated else default_max_seqs(stack)

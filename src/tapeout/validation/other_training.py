@@ -123,10 +123,13 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     no_input_grad = tuple(fact("train_no_input_grad", bench))
     packs, slots = bert_attention.packed_core_shape(per_chip, int(fact("bert_train", "max_seq_len")),
                                                     float(fact("bert_train", "sequences_per_pack")))
-    if bench == "bert" and bert_mlm.MLM_ALL_SLOTS and bert_mlm.runs_all_slots(chip.vendor, software,
-                                                                                fact("bert_train", "mlm_all_slots")):
+    all_slots = bench == "bert" and bert_mlm.MLM_ALL_SLOTS and bert_mlm.runs_all_slots(
+        chip.vendor, software, fact("bert_train", "mlm_all_slots"))
+    unfused = bench == "bert" and bert_attention.UNFUSED_BERT_ATTENTION and \
+        chip.vendor in fact("bert_train", "unfused_attention_vendors")
+    if all_slots:
         g = bert_mlm.all_slot_head(g, packs, slots)  # the masked-LM head over every slot (validation/bert_mlm.py)
-    if bench == "bert" and bert_attention.UNFUSED_BERT_ATTENTION and chip.vendor in fact("bert_train", "unfused_attention_vendors"):
+    if unfused:
         # the stack's attention core op by op over the packs' 512 slots (validation/bert_attention.py)
         g_fwd, g_rest, core_bwd = bert_attention.unfused_attention_split(g, packs, slots)
         t_fwd = graph_time(g_fwd, p, board)
@@ -149,6 +152,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     out = {"chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "step_s": t_step,
            "fwd_s": t_fwd, "bwd_s": t_bwd, "head_grad_s": t_copy, "recompute_s": t_rc, "once_s": t_once, "allreduce_s": t_ar, "optimizer_s": t_opt,
            "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": None, "eval_min": None, "minutes": None}
+    if bench == "bert":  # how the stack's graph was priced: shown where the answer is (a vendor / software rule)
+        out["bert_graph"] = bert_graph_shown(unfused, all_slots, packs, slots)
     if samples is None:  # no convergence point: throughput only
         return out
     # evaluation passes inside the timed region (other_benchmarks.yaml `train-<bench>`): forward
@@ -166,6 +171,16 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_eval_batch
     out.update(n_evals=n_evals, eval_min=t_eval / 60.0, minutes=((samples / gb) * t_step + t_eval) / 60.0)
     return out
+
+
+def bert_graph_shown(unfused: bool, all_slots: bool, packs: float, slots: int) -> dict:
+    """Which BERT graph a run was priced on: the attention core (fused per sequence, or unfused over the packs'
+    slots: validation/bert_attention.py) and the masked-LM head's rows (the masked tokens, or every slot:
+    validation/bert_mlm.py), each with the data entry that decides it."""
+    return {"attention": (f"unfused over {packs:g} packs x {slots} slots (validation/bert_attention.py)" if unfused
+                          else "fused, per sequence") + " [other_benchmarks.yaml bert_train.unfused_attention_vendors]",
+            "mlm_head": (f"every slot ({bert_mlm.all_slot_rows(packs, slots):,} rows, validation/bert_mlm.py)" if all_slots
+                         else "masked tokens") + " [other_benchmarks.yaml bert_train.mlm_all_slots: vendor and software]"}
 
 
 def definition(bench: str) -> dict:
