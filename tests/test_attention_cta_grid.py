@@ -97,7 +97,7 @@ FAMILY_VALUES = [
     ("inferentia2", False, ("nki/deep-dives/programming_model.html", "a single NeuronCore-v2",
                             "nki_samples/reference/attention.py flash_fwd", "flash_fwd[b, kv_h]")),
     ("trainium2", False, ("nki.language.nc",)),
-    ("ascend-910b", True, ("hiascend.com", "cceprogram_0009", "block_idx", "AI cores")),
+    ("ascend-910b", True, ("hiascend.com", "cceprogram_0009", "block_idx", "executed in batches on these cores", "AI cores")),
     ("mi250x", True, ("fmha_fwd_tile_partitioner.hpp", "GridSize", "counts CUs")),
     ("mi300x", True, ("composable_kernel",)),
     ("mi355x", True, ("composable_kernel",)),
