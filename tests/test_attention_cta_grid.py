@@ -86,3 +86,39 @@ def test_a_user_chips_attention_cta_grid_is_a_switch(bad, session_chips):
 
     with pytest.raises(TapeoutError, match=r"chip\.specs\.attention_cta_grid is a switch: give true or false"):
         register_chip({"id": "test-npu-badgrid", "base": "a100-sxm", "specs": {"attention_cta_grid": bad}})
+
+
+# Each family's attention_cta_grid with the primary source it rests on (family_defaults.yaml; round stop-37, issue-41a):
+# (a catalog chip of the family, the value, strings its source must carry)
+FAMILY_VALUES = [
+    ("tpu-v5e", False, ("docs.jax.dev/en/latest/pallas/tpu/details.html", "sequentially, in lexicographic order",
+                        "flash_attention.py", "counts MXUs")),
+    ("tpu-v4", False, ("Multicore TPU configurations",)),
+    ("inferentia2", False, ("nki/deep-dives/programming_model.html", "a single NeuronCore-v2",
+                            "nki_samples/reference/attention.py flash_fwd", "flash_fwd[b, kv_h]")),
+    ("trainium2", False, ("nki.language.nc",)),
+    ("ascend-910b", True, ("hiascend.com", "cceprogram_0009", "block_idx", "executed in batches on these cores", "AI cores")),
+    ("mi250x", True, ("fmha_fwd_tile_partitioner.hpp", "GridSize", "counts CUs")),
+    ("mi300x", True, ("composable_kernel",)),
+    ("mi355x", True, ("composable_kernel",)),
+    ("gaudi3", False, ("docs.habana.ai",)),
+]
+
+
+@pytest.mark.parametrize("cid,value,needles", FAMILY_VALUES)
+def test_each_familys_value_is_pinned_to_its_source(cid, value, needles):
+    chip = get_chip(cid)
+    assert chip.get("attention_cta_grid") is value
+    src = chip.source_of("attention_cta_grid")
+    assert "not stated for this family" not in src  # a stated family value, not the generic fallback
+    for needle in needles:
+        assert needle in src
+
+
+@pytest.mark.parametrize("cid,value", [(c, v) for c, v, _ in FAMILY_VALUES])
+def test_the_per_wave_latency_follows_the_family_value(cid, value):
+    """A chip whose attention is no CTA grid over num_cores pays no per-wave context latency; a grid chip keeps the
+    NVIDIA-fitted one (no chip of these families has a kernel fit of its own that would override it)."""
+    p = calibrated_params(get_chip(cid))
+    assert (p.attn_unit_time == pytest.approx(UNIT_S)) is value
+    assert (p.attn_unit_time == 0.0 and p.attn_unit_flops == 0.0) is (not value)

@@ -89,3 +89,29 @@ def test_only_listed_vendors_move_and_switch_off_restores():
     assert on_a == off_a
     assert on_g["fwd_s"] > off_g["fwd_s"] and on_g["bwd_s"] > off_g["bwd_s"]
     assert on_g["optimizer_s"] == off_g["optimizer_s"] and on_g["allreduce_s"] == off_g["allreduce_s"]
+
+
+def test_a_chip_derived_from_gaudi2_runs_habanas_bert_stack(session_chips):
+    """A user chip registered with `base: gaudi2` and no vendor has vendor 'custom' but runs its base's software
+    stack (hardware/catalog.vendor_of follows the lineage): the same unfused attention core, all-slot MLM head and
+    optimizer sharding as Gaudi2, hence the same step; a chip derived from an A100 keeps the fused path."""
+    from tapeout.api import register_chip
+
+    register_chip({"id": "test-g2-derived", "base": "gaudi2"})
+    register_chip({"id": "test-a100-derived", "base": "a100-sxm-80gb"})
+    derived, gaudi = get_chip("test-g2-derived"), get_chip("gaudi2")
+    assert derived.vendor != gaudi.vendor  # the derived chip names no vendor of its own
+    d = ot.training_time("bert", derived, 8, 448, None)
+    g = ot.training_time("bert", gaudi, 8, 448, None)
+    assert d["bert_graph"] == g["bert_graph"] and d["bert_graph"]["attention"].startswith("unfused")
+    p_d, p_g = ot.calibrated_params(derived, None), ot.calibrated_params(gaudi, None)
+    bound = float(max(p_g.eff_compute / p_d.eff_compute))  # the calibration difference, nothing else
+    assert g["step_s"] <= d["step_s"] <= g["step_s"] * bound
+    old = ba.UNFUSED_BERT_ATTENTION
+    try:  # the derived chip's step is the unfused one: off, it drops to the fused price
+        ba.UNFUSED_BERT_ATTENTION = False
+        assert ot.training_time("bert", derived, 8, 448, None)["fwd_s"] < d["fwd_s"]
+    finally:
+        ba.UNFUSED_BERT_ATTENTION = old
+    a = ot.training_time("bert", get_chip("test-a100-derived"), 8, 448, None)
+    assert a["bert_graph"]["attention"].startswith("fused")

@@ -30,6 +30,11 @@ TB = 1e12
 # (GPT-3 / LoRA training on FusedSDPA, SDXL, serving prefill) 8 come closer and 8 go further, mean
 # |ln(pred/measured)| 0.284 -> 0.256, overall median |error| 17.90 -> 17.96% (LLM training 15.77 -> 16.84, LLM
 # inference offline 14.17 -> 13.21): a wash by count and median, closer by mean log error; no other chip moves.
+# Round stop-37 (issue-41a) states the datum per family from the kernels' sources: Google TPU (a Pallas grid runs
+# sequentially on one or two TensorCores; num_cores counts MXUs) and AWS Neuron (NKI flash_fwd on one NeuronCore)
+# false, Ascend (CANN block grid over AI cores) and AMD CDNA (CK FMHA workgroup grid over CUs) true; of the 20 predicted
+# TPU rows 12 come closer (SDXL -31..-84% -> +7..-61%), 5 go further (the GPT-3 rows, each 3-5 points lower), 3 do not move, mean
+# |ln(pred/measured)| 0.408 -> 0.187; the Neuron rows move < 0.5% (docs/notes/issue-18.md, round stop-37, issue-41a).
 ATTENTION_CTA_GRID_GATE = True
 NO_CTA_GRID_ATTENTION = {"attn_unit_time": 0.0, "attn_unit_flops": 0.0}  # what such a chip does not pay
 # The generation kernels' per-wave terms (kernel_structure.yaml attn_decode_unit_*: XQA / MMHA CTAs on SMs) are the

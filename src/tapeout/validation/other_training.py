@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 from ..errors import TapeoutError
+from ..hardware.catalog import vendor_of
 from ..ops import OpGraph
 from ..perf.calibration import calibrated_params
 from ..perf.collectives import collective_time, topology_for
@@ -60,9 +61,10 @@ def optimizer_s(bench: str, chip, p, n: int, dense: float) -> float:
     shard. BERT's DistributedFusedLAMB shards over every rank only on bert_train.distributed_lamb_vendors; XLA's
     cross-replica weight-update sharding shards every benchmark on weight_update_sharding.vendors (TPU)."""
     spec = resolved_spec(fact("weight_update", bench))
-    if shards_every_replica(chip.vendor):
+    stack = vendor_of(chip)
+    if shards_every_replica(stack):
         spec["shard"] = "all"
-    elif bench == "bert" and chip.vendor not in fact("bert_train", "distributed_lamb_vendors"):
+    elif bench == "bert" and stack not in fact("bert_train", "distributed_lamb_vendors"):
         spec["shard"] = "none"
     domain = topology_for(p, chip.family).domain if n > 1 else 1
     return weight_update_s(spec, dense / 2.0, p, n, domain)
@@ -123,10 +125,13 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     no_input_grad = tuple(fact("train_no_input_grad", bench))
     packs, slots = bert_attention.packed_core_shape(per_chip, int(fact("bert_train", "max_seq_len")),
                                                     float(fact("bert_train", "sequences_per_pack")))
+    # the vendor whose software stack the run follows: the chip's, else that of the chip it derives from (a user
+    # chip with `base: gaudi2` and no vendor runs Habana's stack like its base; hardware/catalog.vendor_of)
+    stack = vendor_of(chip)
     all_slots = bench == "bert" and bert_mlm.MLM_ALL_SLOTS and bert_mlm.runs_all_slots(
-        chip.vendor, software, fact("bert_train", "mlm_all_slots"))
+        stack, software, fact("bert_train", "mlm_all_slots"))
     unfused = bench == "bert" and bert_attention.UNFUSED_BERT_ATTENTION and \
-        chip.vendor in fact("bert_train", "unfused_attention_vendors")
+        stack in fact("bert_train", "unfused_attention_vendors")
     if all_slots:
         g = bert_mlm.all_slot_head(g, packs, slots)  # the masked-LM head over every slot (validation/bert_mlm.py)
     if unfused:
@@ -143,7 +148,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     # the weight update runs after the backward and the gradient reduction (it needs the reduced gradients)
     t_opt = optimizer_s(bench, chip, p, n, dense)
     t_ar, t_exposed = data_parallel_sync_s(bench, p, chip.family, n, dense, t_fwd, t_bwd + t_rc + t_copy)
-    if bench == "bert" and chip.vendor in fact("bert_train", "distributed_lamb_vendors"):
+    if bench == "bert" and stack in fact("bert_train", "distributed_lamb_vendors"):
         t_ar = bert_gradient_sync_s(p, chip.family, n, dense)
         t_exposed = t_ar  # one gradient block, reduced after the backward: exposed
     t_step = t_fwd + t_bwd + t_copy + t_rc + t_once + t_exposed + t_opt
