@@ -61,10 +61,10 @@ def optimizer_s(bench: str, chip, p, n: int, dense: float) -> float:
     shard. BERT's DistributedFusedLAMB shards over every rank only on bert_train.distributed_lamb_vendors; XLA's
     cross-replica weight-update sharding shards every benchmark on weight_update_sharding.vendors (TPU)."""
     spec = resolved_spec(fact("weight_update", bench))
-    stack = vendor_of(chip)
-    if shards_every_replica(stack):
+    vendor = vendor_of(chip)  # a derived chip runs its base's vendor stack (hardware/catalog.vendor_of)
+    if shards_every_replica(vendor):
         spec["shard"] = "all"
-    elif bench == "bert" and stack not in fact("bert_train", "distributed_lamb_vendors"):
+    elif bench == "bert" and vendor not in fact("bert_train", "distributed_lamb_vendors"):
         spec["shard"] = "none"
     domain = topology_for(p, chip.family).domain if n > 1 else 1
     return weight_update_s(spec, dense / 2.0, p, n, domain)
@@ -127,11 +127,11 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
                                                     float(fact("bert_train", "sequences_per_pack")))
     # the vendor whose software stack the run follows: the chip's, else that of the chip it derives from (a user
     # chip with `base: gaudi2` and no vendor runs Habana's stack like its base; hardware/catalog.vendor_of)
-    stack = vendor_of(chip)
+    vendor = vendor_of(chip)
     all_slots = bench == "bert" and bert_mlm.MLM_ALL_SLOTS and bert_mlm.runs_all_slots(
-        stack, software, fact("bert_train", "mlm_all_slots"))
+        vendor, software, fact("bert_train", "mlm_all_slots"))
     unfused = bench == "bert" and bert_attention.UNFUSED_BERT_ATTENTION and \
-        stack in fact("bert_train", "unfused_attention_vendors")
+        vendor in fact("bert_train", "unfused_attention_vendors")
     if all_slots:
         g = bert_mlm.all_slot_head(g, packs, slots)  # the masked-LM head over every slot (validation/bert_mlm.py)
     if unfused:
@@ -148,7 +148,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     # the weight update runs after the backward and the gradient reduction (it needs the reduced gradients)
     t_opt = optimizer_s(bench, chip, p, n, dense)
     t_ar, t_exposed = data_parallel_sync_s(bench, p, chip.family, n, dense, t_fwd, t_bwd + t_rc + t_copy)
-    if bench == "bert" and stack in fact("bert_train", "distributed_lamb_vendors"):
+    if bench == "bert" and vendor in fact("bert_train", "distributed_lamb_vendors"):
         t_ar = bert_gradient_sync_s(p, chip.family, n, dense)
         t_exposed = t_ar  # one gradient block, reduced after the backward: exposed
     t_step = t_fwd + t_bwd + t_copy + t_rc + t_once + t_exposed + t_opt
