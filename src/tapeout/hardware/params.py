@@ -245,6 +245,10 @@ class ChipParams:
     # (perf/grouped_gemm_path.py). 0 = neither (default: NPU designs, unknown chips)
     tma: np.ndarray | float = 0.0
     async_mma: np.ndarray | float = 0.0
+    # devices software sees in one chip (chip data devices_per_chip: an MI250X's two GCDs, a Cloud AI 100 Ultra's four
+    # SoCs): each runs its own kernels and collective communicator over num_cores / devices cores. num_cores is the
+    # package's (as its peak and bandwidth are); 1 = one device (default)
+    devices: np.ndarray | float = 1.0
     # accumulator stages of a known kernel (its builder's own count, e.g. CUTLASS's block-scaled
     # SM100 kernels keep 1 at N = 256; perf/kernel_tile.py); 0 = as many as accum_mem_bytes holds
     accum_stages: np.ndarray | float = 0.0
@@ -452,6 +456,7 @@ class ChipParams:
             accum_mem_bytes=accum_mem_bytes(g("tensor_memory_kib")),
             tma=float(bool(g("tma", False))),
             async_mma=float(bool(g("async_mma", False))),
+            devices=float(g("devices_per_chip", 1)),
             chip_id=chip.id,
             scaleup_wiring=str(g("scaleup_wiring", "") or ""),
         )
