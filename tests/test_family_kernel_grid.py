@@ -51,6 +51,18 @@ def test_groq_compiles_attention_into_a_static_schedule_and_pays_no_cta_waves():
     assert calibrated_params(get_chip("kunlun-ii")).attn_unit_time == pytest.approx(KERNEL_STRUCTURE["attn_unit_time_us"] * 1e-6)
 
 
+@pytest.mark.parametrize("cid,value,needles", [
+    ("cloud-ai-100-ultra", False, ("index_Tune-performance.html", "compiled binary of a model running inferences on a set of AI cores")),
+    ("arc-pro-b60", True, ("fmha_forward.hpp", "get_nd_range", "group_range{total_batches, ceil(num_queries / kBr), 1}")),
+])
+def test_qualcomm_compiles_attention_onto_fixed_cores_and_xe_runs_a_work_group_grid(cid, value, needles):
+    chip = get_chip(cid)
+    assert chip.get("attention_cta_grid") is value
+    src = chip.source_of("attention_cta_grid")
+    assert all(n in src for n in needles), src
+    assert (calibrated_params(chip).attn_unit_time > 0) is value
+
+
 def test_mi250x_collectives_share_one_gcd_of_110_cus():
     """Closed form: num_cores 220 is the package's (2 GCDs x 110 CUs, as its 383 TFLOPS are), devices_per_chip 2
     (Frontier user guide: ROCr treats each GCD as a separate GPU), so one RCCL communicator's 16 CTAs take 16/110 of a
