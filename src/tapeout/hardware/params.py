@@ -35,6 +35,10 @@ TB = 1e12
 # false, Ascend (CANN block grid over AI cores) and AMD CDNA (CK FMHA workgroup grid over CUs) true; of the 20 predicted
 # TPU rows 12 come closer (SDXL -31..-84% -> +7..-61%), 5 go further (the GPT-3 rows, each 3-5 points lower), 3 do not move, mean
 # |ln(pred/measured)| 0.408 -> 0.187; the Neuron rows move < 0.5% (docs/notes/issue-18.md, round stop-37, issue-41a).
+# Round stop-38 (issue-42d) states it for every other catalog family: NVIDIA (FlashAttention-2 grid over SMs) and Intel
+# Xe2 (XeTLA fmha work-group nd_range) true; Qualcomm AIC100 (a QPC compiled onto a fixed set of AI cores), Groq (one
+# static instruction schedule) and Cerebras (compiler-placed layers) false; MTIA, Cambricon, Kunlun and Hanguang keep
+# the generic true with status `unsourced`. Of the rows only Qualcomm's BERT moves (-15.1 -> -13.2%).
 ATTENTION_CTA_GRID_GATE = True
 NO_CTA_GRID_ATTENTION = {"attn_unit_time": 0.0, "attn_unit_flops": 0.0}  # what such a chip does not pay
 # The generation kernels' per-wave terms (kernel_structure.yaml attn_decode_unit_*: XQA / MMHA CTAs on SMs) are the
