@@ -15,7 +15,7 @@ from tapeout.hardware.catalog import chip_ids, get_chip, resolve_chip_id
 
 ALLOWED_STATUS_EXTRA = {"official", "secondary", "estimate", "derived"}
 ARCH_FIELDS = {
-    "num_cores", "matrix_tile_m", "matrix_tile_n", "scaleup_domain_size", "scaleup_latency_us",
+    "num_cores", "devices_per_chip", "matrix_tile_m", "matrix_tile_n", "scaleup_domain_size", "scaleup_latency_us",
     "scaleout_bw_gbps", "scaleout_latency_us", "host_link_bw_gbps", "memory_access_granularity_bytes",
     "hbm_stacks", "video_decoders", "video_encoders", "video_decode_fps_1080p_h264",
     "video_decode_fps_1080p_hevc", "video_encode_fps_1080p_h264", "fp6_tflops_dense",

@@ -74,7 +74,7 @@ def get_chip(name: str) -> ChipInfo:
     d["calibration"] = calibration_for(c).as_dict()
     d["architecture_defaults"] = {f: {"value": c.get(f), "source": c.source_of(f)}
                                   for f in ("num_cores", "matrix_tile_m", "matrix_tile_n", "scaleup_domain_size",
-                                            "onchip_sram_mb", "attention_cta_grid") if f not in c.specs}
+                                            "onchip_sram_mb", "attention_cta_grid", "devices_per_chip") if f not in c.specs}
     d["scaleout"] = scaleout_link(c)  # the network rate the model uses: NIC, or the host link where that binds
     econ = econ_summary(c)
     if econ is not None:
@@ -119,8 +119,12 @@ def _spec(field: str, raw, known: dict[str, Spec], where: str) -> Spec:
         return Spec(bool(raw), unit, "user", source)
     # a package holds at least one compute die (econ.summary.compute_dies divides the logic area by it), and a die
     # has an area (the floorplan divides the package power by it: 0 mm^2 would be an infinite heat flux)
-    bound = {"num_compute_dies": {"ge": 1}, "logic_die_area_mm2_total": {"gt": 0}}.get(field, {"ge": 0})
-    return Spec(finite(f"{where}.{field}", raw, unit=unit, **bound), unit, "user", source)
+    bound = {"num_compute_dies": {"ge": 1}, "logic_die_area_mm2_total": {"gt": 0}, "devices_per_chip": {"ge": 1}}.get(field, {"ge": 0})
+    value = finite(f"{where}.{field}", raw, unit=unit, **bound)
+    if field == "devices_per_chip" and value != int(value):  # devices software sees in the package: a whole number
+        raise TapeoutError(f"{where}.devices_per_chip = {raw!r}: give the whole number of devices software sees in one chip "
+                           "(2 for an MI250X's two GCDs; 1 for a single-device chip).")
+    return Spec(value, unit, "user", source)
 
 
 def register_chip(chip: Mapping | str | Path) -> ChipInfo:

@@ -35,6 +35,9 @@ def show_cmd(chip: str = typer.Argument(..., help="chip id or alias"),
     econ = econ_summary(c)
     rows = [[k, s.value, s.unit, s.status, s.source] for k, s in sorted(c.specs.items())]
     console.print(table(f"{c.id}: {c.name} ({c.vendor}, {c.family})", ["field", "value", "unit", "status", "source"], rows))
+    arch = api.get_chip(c.id).to_dict()["architecture_defaults"]  # family data the chip's own table lacks, with status
+    console.print(table("architecture defaults (family data; status unsourced: no source read, the generic value)",
+                        ["field", "value", "source"], [[k, v["value"], v["source"]] for k, v in arch.items()]))
     net = scaleout_link(c)
     nrow = [["used by the model", f"{net['gbps']:g}", f"{'host link' if net['binds'] == 'host_link' else 'NIC'} binds: {net['rule']}"],
             ["NIC", f"{net['nic_gbps']:g}", net["nic_source"]]]

@@ -35,6 +35,10 @@ TB = 1e12
 # false, Ascend (CANN block grid over AI cores) and AMD CDNA (CK FMHA workgroup grid over CUs) true; of the 20 predicted
 # TPU rows 12 come closer (SDXL -31..-84% -> +7..-61%), 5 go further (the GPT-3 rows, each 3-5 points lower), 3 do not move, mean
 # |ln(pred/measured)| 0.408 -> 0.187; the Neuron rows move < 0.5% (docs/notes/issue-18.md, round stop-37, issue-41a).
+# Round stop-38 (issue-42d) states it for every other catalog family: NVIDIA (FlashAttention-2 grid over SMs) and Intel
+# Xe2 (XeTLA fmha work-group nd_range) true; Qualcomm AIC100 (a QPC compiled onto a fixed set of AI cores), Groq (one
+# static instruction schedule) and Cerebras (compiler-placed layers) false; MTIA, Cambricon, Kunlun and Hanguang keep
+# the generic true with status `unsourced`. Of the rows only Qualcomm's BERT moves (-15.1 -> -13.2%).
 ATTENTION_CTA_GRID_GATE = True
 NO_CTA_GRID_ATTENTION = {"attn_unit_time": 0.0, "attn_unit_flops": 0.0}  # what such a chip does not pay
 # The generation kernels' per-wave terms (kernel_structure.yaml attn_decode_unit_*: XQA / MMHA CTAs on SMs) are the
@@ -245,6 +249,10 @@ class ChipParams:
     # (perf/grouped_gemm_path.py). 0 = neither (default: NPU designs, unknown chips)
     tma: np.ndarray | float = 0.0
     async_mma: np.ndarray | float = 0.0
+    # devices software sees in one chip (chip data devices_per_chip: an MI250X's two GCDs, a Cloud AI 100 Ultra's four
+    # SoCs): each runs its own kernels and collective communicator over num_cores / devices cores. num_cores is the
+    # package's (as its peak and bandwidth are); 1 = one device (default)
+    devices: np.ndarray | float = 1.0
     # accumulator stages of a known kernel (its builder's own count, e.g. CUTLASS's block-scaled
     # SM100 kernels keep 1 at N = 256; perf/kernel_tile.py); 0 = as many as accum_mem_bytes holds
     accum_stages: np.ndarray | float = 0.0
@@ -452,6 +460,7 @@ class ChipParams:
             accum_mem_bytes=accum_mem_bytes(g("tensor_memory_kib")),
             tma=float(bool(g("tma", False))),
             async_mma=float(bool(g("async_mma", False))),
+            devices=float(g("devices_per_chip", 1)),
             chip_id=chip.id,
             scaleup_wiring=str(g("scaleup_wiring", "") or ""),
         )

@@ -43,6 +43,13 @@ import numpy as np
 from ..errors import TapeoutError
 
 
+def device_cores(p) -> float:
+    """Cores one device's collective communicator and kernels spread over: the chip's num_cores over the devices
+    software sees in it (ChipParams.devices, chip data devices_per_chip: an MI250X is 2 GCDs of 110 CUs, each its own
+    GPU to ROCm and RCCL), so a communicator's CTAs take their share of one device's cores, not of the package's."""
+    return float(np.max(np.asarray(p.num_cores, dtype=float) / np.asarray(p.devices, dtype=float)))
+
+
 def core_share(ctas: float, cores: float, field: str = "comm_ctas") -> float:
     """Share of the chip's cores one overlapped collective's CTAs occupy (one CTA per channel,
     one SM each). Bad input (negative, or half the chip or more) is refused naming `field`."""

@@ -147,7 +147,7 @@ from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .train_loss import logits_dtype, loss_ops
 from .cp_correction import cp_merge_ops
 from .cp_ring import backward_blocks, ring_exposed, ring_exposed_backward
-from .comm_contention import contended_exposure, core_share
+from .comm_contention import contended_exposure, core_share, device_cores
 from .comm_waves import slowdown, window_share
 from .pipeline_p2p import default_group, fixed_group_rule, group_note, pipeline_send_time
 from .dualpipe import PARAM_COPIES, comm_share as dualpipe_comm_share, dualpipe_bubble, dualpipe_time, overlapped_pair
@@ -252,12 +252,14 @@ class _Fwd:
             loss_ops(stack.lm_loss, 1.0)  # an unknown loss is refused here, before any layout is costed
         # cores an overlapped DP / CP collective occupies (perf/comm_contention): none where the chip's
         # collectives do not run on its compute cores (chip data collectives_on_cores; perf/comm_waves)
-        core_share(stack.comm_ctas, float(np.max(p.num_cores)))  # out-of-range CTAs refused on every chip, used or not
-        self.comm_ctas = stack.comm_ctas if collectives_on_cores else 0
+        # a communicator's CTAs share one device's cores (device_cores: an MI250X GCD's 110 CUs, not the package's 220);
+        # on a chip of several devices each runs its own, so the package loses devices x comm_ctas of its num_cores
+        core_share(stack.comm_ctas, device_cores(p))  # out-of-range CTAs refused on every chip, used or not
+        self.comm_ctas = stack.comm_ctas * float(np.max(p.devices)) if collectives_on_cores else 0
         self.collectives_on_cores = collectives_on_cores
         # the share of the cores the TP communicator's CTAs take from the backward GEMM an async TP collective
         # hides behind (perf/tp_backward); refused out of range on every chip, used or not
-        tp_share = core_share(stack.tp_ctas, float(np.max(p.num_cores)),
+        tp_share = core_share(stack.tp_ctas, device_cores(p),
                               "comm_ctas" if stack.tp_comm_ctas is None else "tp_comm_ctas")
         self.tp_share = tp_share if collectives_on_cores else 0.0
         self.attn_ratio = attn_ratio  # (fwd, bwd) rate of the stack's attention library vs the calibrated one
@@ -661,7 +663,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         a2a_f, a2a_b = n_slow * c_ep, n_slow * (1.0 + rerun) * c_ep
         # W: the weight-gradient GEMMs (one forward GEMM's work each; none under LoRA)
         W = 0.0 if lora else n_slow * gemm + (f["head_gemm"] if head_on else 0.0)
-        share_dp = dualpipe_comm_share(float(np.max(p.num_cores)), fwd.collectives_on_cores)
+        share_dp = dualpipe_comm_share(device_cores(p), fwd.collectives_on_cores)
 
         def dual_time(a2a: bool, send: bool) -> tuple[float, float, float]:
             """(pipeline time, its bubble, F&B) with / without the all-to-all and the PP sends."""

@@ -1,0 +1,92 @@
+"""Chip data for how a family's kernels spread over its cores (issue 18, round stop-38, issue-42d):
+`attention_cta_grid` stated for every catalog family, with the kernel source it rests on or an explicit
+`unsourced` status (family_defaults.yaml; shown by `tapeout show`), and `devices_per_chip`, the devices software
+sees in one catalog chip (an MI250X is two GCDs, each its own GPU to ROCm with 110 of the package's 220 CUs), whose
+collective communicator takes its CTAs from one device's cores (perf/comm_contention.device_cores)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tapeout.errors import TapeoutError
+from tapeout.hardware.catalog import all_chips, family_defaults, get_chip
+from tapeout.hardware.params import KERNEL_STRUCTURE
+from tapeout.perf.calibration import calibrated_params
+from tapeout.perf.comm_contention import core_share, device_cores
+
+GENERIC_TEXT = "not stated for this family"
+
+
+def test_every_catalog_family_states_the_attention_grid_or_marks_it_unsourced():
+    """No catalog chip takes attention_cta_grid silently from the generic fallback: its family states it with a source
+    (official / published), or says `unsourced` in its status and its text, and the chip's detail shows that status."""
+    fams = family_defaults()
+    for chip in all_chips():
+        entry = fams.get(chip.family, {}).get("attention_cta_grid")
+        assert entry is not None, f"{chip.family} ({chip.id}) has no attention_cta_grid of its own"
+        assert GENERIC_TEXT not in entry["source"], chip.family
+        assert isinstance(entry["value"], bool)
+        if entry["status"] == "unsourced":
+            assert entry["source"].startswith("unsourced:") and "searched" in entry["source"], chip.family
+            assert chip.source_of("attention_cta_grid").endswith("[unsourced]")
+        else:
+            assert entry["status"] in ("official", "published") and "/" in entry["source"], chip.family  # a URL or a repository path
+
+
+@pytest.mark.parametrize("cid", ["a100-sxm", "h100-sxm", "l40s", "b200"])
+def test_nvidia_families_rest_on_the_flash_attention_grid(cid):
+    src = get_chip(cid).source_of("attention_cta_grid")
+    assert get_chip(cid).get("attention_cta_grid") is True
+    assert "flash_fwd_launch_template.h" in src and "dim3 grid(num_m_block, params.b, params.h)" in src
+
+
+def test_groq_compiles_attention_into_a_static_schedule_and_pays_no_cta_waves():
+    """Groq's one TSP (num_cores 1) runs a compiler-built instruction schedule (ISCA 2020; US 11,868,908 B2): with the
+    GPU term every attention work unit was one NVIDIA CTA latency; stated false, the context term is gone."""
+    chip = get_chip("groq-lpu")
+    src = chip.source_of("attention_cta_grid")
+    assert chip.get("attention_cta_grid") is False and "ISCA-TSP.pdf" in src and "US 11,868,908" in src
+    p = calibrated_params(chip)
+    assert p.attn_unit_time == 0.0 and p.num_cores == 1.0
+    assert calibrated_params(get_chip("kunlun-ii")).attn_unit_time == pytest.approx(KERNEL_STRUCTURE["attn_unit_time_us"] * 1e-6)
+
+
+@pytest.mark.parametrize("cid,value,needles", [
+    ("cloud-ai-100-ultra", False, ("index_Tune-performance.html", "compiled binary of a model running inferences on a set of AI cores")),
+    ("arc-pro-b60", True, ("fmha_forward.hpp", "get_nd_range", "group_range{total_batches, ceil(num_queries / kBr), 1}")),
+])
+def test_qualcomm_compiles_attention_onto_fixed_cores_and_xe_runs_a_work_group_grid(cid, value, needles):
+    chip = get_chip(cid)
+    assert chip.get("attention_cta_grid") is value
+    src = chip.source_of("attention_cta_grid")
+    assert all(n in src for n in needles), src
+    assert (calibrated_params(chip).attn_unit_time > 0) is value
+
+
+def test_mi250x_collectives_share_one_gcd_of_110_cus():
+    """Closed form: num_cores 220 is the package's (2 GCDs x 110 CUs, as its 383 TFLOPS are), devices_per_chip 2
+    (Frontier user guide: ROCr treats each GCD as a separate GPU), so one RCCL communicator's 16 CTAs take 16/110 of a
+    device's cores, not 16/220; one-device chips are unchanged."""
+    chip = get_chip("mi250x")
+    assert chip.get("num_cores") == 220 and chip.get("devices_per_chip") == 2
+    assert "docs.olcf.ornl.gov" in chip.source_of("devices_per_chip")
+    p = calibrated_params(chip)
+    assert p.devices == 2.0 and device_cores(p) == 110.0
+    assert core_share(16, device_cores(p)) == pytest.approx(16 / 110)
+    ultra = calibrated_params(get_chip("cloud-ai-100-ultra"))
+    assert device_cores(ultra) == 16.0  # 16 NSPs per SoC, 4 SoCs (one QID each) per card
+    h100 = calibrated_params(get_chip("h100-sxm"))
+    assert h100.devices == 1.0 and device_cores(h100) == 132.0
+    # half a device's cores or more is refused against the device, not the package: 56 CTAs fit 220 but not 110
+    with pytest.raises(TapeoutError, match="comm_ctas = 56 CTAs .* chip of 110 cores"):
+        core_share(56, device_cores(p))
+
+
+def test_a_user_chip_states_its_devices(session_chips):
+    from tapeout import register_chip
+
+    register_chip({"id": "test-one-gcd-pkg", "base": "mi250x", "specs": {"devices_per_chip": 1}})
+    assert device_cores(calibrated_params(get_chip("test-one-gcd-pkg"))) == 220.0
+    for bad in (0, 1.5, -2):
+        with pytest.raises(TapeoutError, match="devices_per_chip"):
+            register_chip({"id": "test-bad-devices", "base": "mi250x", "specs": {"devices_per_chip": bad}})
