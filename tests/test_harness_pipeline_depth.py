@@ -28,13 +28,17 @@ def test_nvidia_v41_llama2_harness_runs_pp1():
 
 
 def test_pipeline_depth_is_scoped_to_what_was_read():
-    # gptj's base configs name no pipeline_parallelism (its inherited default not read); other rounds not read;
-    # a vLLM row is not NVIDIA's harness
+    # gptj's base configs name no pipeline_parallelism (its inherited default not read); other rounds not read
     assert harness_pp(_row("MLPerf Inference v4.1 gptj-99", TRT, "CDI_L40Sx8_TRT")) is None
     assert harness_pp(_row("MLPerf Inference v5.0 llama2-70b-99", TRT, "X_TRT")) is None
+
+
+def test_reference_api_harness_serves_one_node_at_tensor_parallelism():
+    # vLLM 0.5.x docs: one node -> tensor parallelism over its GPUs; the harness drives one server (replicas 1)
     nm = _row("MLPerf Inference v4.1 llama2-70b-99", "vLLM 0.5.2",
               "vLLM_8xL40S-reference-cpu-pytorch-v2.3.1-default_config")
-    assert harness_pp(nm) is None and harness_replicas(nm) == 1
+    assert harness_pp(nm) == 1 and harness_replicas(nm) == 1
+    assert "distributed_serving" in harnesses()["mlcommons-reference-api"]["pipeline_parallelism_source"]
 
 
 def test_the_entry_carries_its_source():

@@ -9,9 +9,9 @@ A harness that sets no engine argument of the server it drives (`stack_defaults`
 server's scheduler at the stack's defaults: its runtime cap on running sequences is the stack's
 `default_max_seqs` (vLLM V0 max_num_seqs 256), the `max_batch` the engine then serves with.
 
-A harness whose base configuration fixes the engine's pipeline depth for every system that does
-not override it (`pipeline_parallelism`: NVIDIA's v4.1 llama2-70b TensorRT-LLM configs, 1) has the
-layout search run at that depth; the tensor parallelism is still searched.
+A harness that fixes the engine's pipeline depth (`pipeline_parallelism`: NVIDIA's v4.1 llama2-70b
+TensorRT-LLM base configs, 1; the reference API harness over one vLLM server, 1 by vLLM's documented
+single-node practice) has the layout search run at that depth; the tensor parallelism is still searched.
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ from ..perf.stacks import default_max_seqs
 # (docs/notes/issue-24.md, round stop-37, branch issue-39b). Off: the layout search's best batch.
 HARNESS_STACK_DEFAULTS = True
 
-# Whether a row run by a harness whose base configuration fixes the pipeline depth (llm_harness.yaml
-# `pipeline_parallelism`) is searched at that depth only, instead of over every PP the stack supports. On:
-# NVIDIA's v4.1 llama2-70b configs set pipeline_parallelism = 1 in OfflineGPUBaseConfig / ServerGPUBaseConfig and
-# no system overrides it (source in the yaml), so a PP > 1 layout is one the harness did not run; it moves the
-# 22 rows it reaches toward their measurements overall (docs/notes/issue-24.md, round stop-38, branch issue-42e).
+# Whether a row run by a harness that fixes the pipeline depth (llm_harness.yaml `pipeline_parallelism`) is
+# searched at that depth only, instead of over every PP the stack supports. On: NVIDIA's v4.1 llama2-70b configs
+# set pipeline_parallelism = 1 in OfflineGPUBaseConfig / ServerGPUBaseConfig and no system overrides it, and vLLM
+# 0.5.x documents tensor parallelism over one node's GPUs (sources in the yaml), so a PP > 1 layout is one the
+# harness did not run; it moves every row whose prediction it changes toward its measurement (docs/notes/issue-24.md,
+# round stop-38, branch issue-42e).
 # Off: the search over every PP the stack supports (the model's best layout).
 HARNESS_DEFAULT_PP = True
 
