@@ -8,6 +8,10 @@ the same for every chip.
 A harness that sets no engine argument of the server it drives (`stack_defaults`) leaves that
 server's scheduler at the stack's defaults: its runtime cap on running sequences is the stack's
 `default_max_seqs` (vLLM V0 max_num_seqs 256), the `max_batch` the engine then serves with.
+
+A harness that fixes the engine's pipeline depth (`pipeline_parallelism`: NVIDIA's v4.1 llama2-70b
+TensorRT-LLM base configs, 1; the reference API harness over one vLLM server, 1 by vLLM's documented
+single-node practice) has the layout search run at that depth; the tensor parallelism is still searched.
 """
 
 from __future__ import annotations
@@ -27,6 +31,15 @@ from ..perf.stacks import default_max_seqs
 # (docs/notes/issue-24.md, round stop-37, branch issue-39b). Off: the layout search's best batch.
 HARNESS_STACK_DEFAULTS = True
 
+# Whether a row run by a harness that fixes the pipeline depth (llm_harness.yaml `pipeline_parallelism`) is
+# searched at that depth only, instead of over every PP the stack supports. On: NVIDIA's v4.1 llama2-70b configs
+# set pipeline_parallelism = 1 in OfflineGPUBaseConfig / ServerGPUBaseConfig and no system overrides it, and vLLM
+# 0.5.x documents tensor parallelism over one node's GPUs (sources in the yaml), so a PP > 1 layout is one the
+# harness did not run; it moves every row whose prediction it changes toward its measurement (docs/notes/issue-24.md,
+# round stop-38, branch issue-42e).
+# Off: the search over every PP the stack supports (the model's best layout).
+HARNESS_DEFAULT_PP = True
+
 
 @lru_cache(maxsize=1)
 def harnesses() -> dict:
@@ -36,8 +49,10 @@ def harnesses() -> dict:
 def _harness(row: dict) -> dict | None:
     """The harness entry whose notes and software patterns match the row; None where none does."""
     notes, software = row.get("notes", ""), row.get("software", "").lower()
+    workload = row.get("workload", "").lower()
     for h in harnesses().values():
-        if re.search(h["notes_match"], notes) and re.search(h["software_match"], software):
+        if re.search(h["notes_match"], notes) and re.search(h["software_match"], software) \
+                and re.search(h.get("workload_match", ""), workload):
             return h
     return None
 
@@ -46,7 +61,7 @@ def harness_replicas(row: dict) -> int | None:
     """Engine replicas the row's harness runs (replicas per node x nodes), None where no
     harness entry matches (tapeout chooses the data parallelism)."""
     h = _harness(row)
-    if h is None:
+    if h is None or "replicas_per_node" not in h:
         return None
     m = re.search(r"\bnodes=(\d+)", row.get("notes", ""))
     return int(h["replicas_per_node"]) * (int(m.group(1)) if m else 1)
@@ -64,3 +79,15 @@ def harness_max_batch(row: dict, stack: str | None, on: bool | None = None) -> i
         return None
     stated = re.search(r"\bmax_num_seqs=(\d+)", row.get("notes", ""))
     return int(stated.group(1)) if stated else default_max_seqs(stack)
+
+
+def harness_pp(row: dict, on: bool | None = None) -> int | None:
+    """Pipeline depth the row's harness runs every engine at where its base configuration fixes it
+    (`pipeline_parallelism`), unless the row states its own (`pp=N` / `PP=N` in its notes); None
+    otherwise (tapeout searches the PP the stack supports). `on`: HARNESS_DEFAULT_PP unless given."""
+    on = HARNESS_DEFAULT_PP if on is None else on
+    h = _harness(row)
+    if not on or h is None or "pipeline_parallelism" not in h:
+        return None
+    stated = re.search(r"\bpp=(\d+)", row.get("notes", ""), flags=re.I)
+    return int(stated.group(1)) if stated else int(h["pipeline_parallelism"])

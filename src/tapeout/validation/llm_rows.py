@@ -17,7 +17,7 @@ from ..errors import TapeoutError
 from ..hardware.catalog import get_chip, resolve_chip_id
 from ..perf.stacks import stack_for_software
 from . import declared_precision
-from .llm_harness import harness_max_batch, harness_replicas
+from .llm_harness import harness_max_batch, harness_pp, harness_replicas
 from .maxq import maxq_chip
 from .registry import RowPrediction, SkipRow, interactive_variant, register
 from .system_interconnect import system_chip
@@ -166,11 +166,13 @@ def _mlperf(row: dict, name: str, fitted: dict | None = None):
         replicas = harness_replicas(row)  # None: tapeout picks the data parallelism
         # a harness that leaves its server at the stack's defaults: the stack's running-sequence cap
         harness_cap = harness_max_batch(row, stack)  # None: tapeout picks the batch
+        pp_fixed = harness_pp(row)  # the harness's base-config pipeline depth; None: tapeout searches PP
         # the headline is tapeout's own layout choice (what a never-built chip gets); where the
         # submission's engine layout is on file (data/mlperf/submission_configs.yaml) the row
         # also carries the prediction at that layout (issue 15: both reported, automatic first)
         r = serve_at_scale(b["model"], chip.id, n, prec, I, O, sc, ttft, tpot, beams=beams, whole_query_bound=whole,
-                           dataset=name, fitted=fitted, stack=stack, replicas=replicas, max_batch=harness_cap)
+                           dataset=name, fitted=fitted, stack=stack, replicas=replicas, max_batch=harness_cap,
+                           pp=pp_fixed)
         lay = submitted_layout(row, name, sc, chip, n)
         if lay:
             rs = serve_at_scale(b["model"], chip.id, n, prec, I, O, sc, ttft, tpot, beams=beams, whole_query_bound=whole,
@@ -187,7 +189,8 @@ def _mlperf(row: dict, name: str, fitted: dict | None = None):
 
             ends = [serve_at_scale(b["model"], chip.id, n, prec, float(x), O, sc, ttft, tpot, beams=beams,
                                    whole_query_bound=whole, fitted=fitted, stack=stack,
-                                   replicas=replicas, max_batch=harness_cap).output_tokens_per_s for x in rng]
+                                   replicas=replicas, max_batch=harness_cap, pp=pp_fixed).output_tokens_per_s
+                    for x in rng]
             s_in = sensitivity_sigma(*ends)
             lo, hi = interval(pred, chip, input_sigma=s_in, fitted=fitted, spread=r.kernel_spread)
             detail.update(input_len_range=list(rng), input_sigma=s_in)
@@ -198,6 +201,8 @@ def _mlperf(row: dict, name: str, fitted: dict | None = None):
             detail["harness_replicas"] = replicas
         if harness_cap is not None:
             detail["harness_max_batch"] = harness_cap
+        if pp_fixed is not None:
+            detail["harness_pp"] = pp_fixed
         return RowPrediction(pred, unit, name, lo, hi, detail)
     if sc == "singlestream" and "latency" in unit.lower():
         import numpy as np
