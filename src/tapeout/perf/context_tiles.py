@@ -9,6 +9,11 @@ kv_idx_end = (q_tile_offset_end + STEP_KV - 1) / STEP_KV, the same count for a p
 cached prefix; valid_run only gates the O store). perf/opcost.py
 prices a context attention op on those tiles where ChipParams.attn_ctx_q_tile / attn_ctx_kv_tile
 are set (the kernel-database fit sets them per kernel; 0 = the model's own tiling).
+
+A family whose kernel runs two Q tiles' softmaxes in ping-pong with their accumulators in the SM's
+tensor memory (kernels_db.yaml context_kernels `pingpong`: Blackwell's trtllm-gen / FlashAttention-4)
+overlaps them only where both tiles' S and O fit it (tmem_pingpong: a function of the head size and
+the chip's tensor memory, chip data tensor_memory_kib).
 """
 
 from __future__ import annotations
@@ -81,6 +86,47 @@ def softmax_overlap(family: str) -> float:
     FlashAttention-2's order within a warp): ChipParams.attn_ctx_softmax_overlap."""
     spec = db_config().get("context_kernels", {}).get(family) or {}
     return 1.0 if spec.get("softmax_overlap", False) else 0.0
+
+
+# the SM's tensor memory: 128 lanes of 32-bit cells (CUTLASS include/cutlass/gemm/collective/builders/
+# sm100_umma_builder.inl TotalTmemRows = 128, Sm100TmemCapacityColumns = 512; extra_specs.csv tensor_memory_kib
+# 256 KiB); an FP32 accumulator row of a 128-row tile takes one lane, one column per element
+TMEM_LANES = 128
+TMEM_CELL_BYTES = 4
+# FlashAttention-4 pads the head size to a multiple of 16 (flash_fwd_sm100.py hdim_multiple_of = 16)
+TMEM_HEAD_PAD = 16
+
+
+def tmem_columns(accum_mem_bytes) -> np.ndarray:
+    """The 32-bit columns of a core's tensor memory of `accum_mem_bytes` (ChipParams.accum_mem_bytes):
+    bytes / (128 lanes x 4 B); 0 where the chip has none (accumulators in registers)."""
+    return np.asarray(accum_mem_bytes, dtype=float) / (TMEM_LANES * TMEM_CELL_BYTES)
+
+
+def pingpong_columns(head_dim, kv_tile, q_tiles) -> np.ndarray:
+    """Tensor-memory columns a context CTA's `q_tiles` Q tiles hold at once: each its S / P tile (kv_tile
+    FP32 columns) and its O accumulator (the head size padded to 16) (FlashAttention-4 flash_fwd_sm100.py:
+    tmem_total = q_stage x (n_block_size + head_dim_v_padded))."""
+    d = np.ceil(np.asarray(head_dim, dtype=float) / TMEM_HEAD_PAD) * TMEM_HEAD_PAD
+    return float(q_tiles) * (float(kv_tile) + d)
+
+
+def pingpong_described(family: str) -> bool:
+    """Whether kernels_db.yaml describes the family's context kernel as a TMEM-bounded two-Q-tile ping-pong."""
+    spec = db_config().get("context_kernels", {}).get(family) or {}
+    return bool(spec.get("pingpong"))
+
+
+def tmem_pingpong(family: str, head_dim, accum_mem_bytes) -> np.ndarray:
+    """1.0 per kernel where the family's context kernel overlaps its two Q tiles' softmaxes with their MMAs:
+    its `pingpong` described and q_tiles x (kv_tile + d) columns within the chip's tensor memory; else 0.0
+    (one Q tile, softmax in series). Heads 64 / 128 on a 512-column SM: 384 / 512 fit; 256: 768 do not."""
+    d = np.asarray(head_dim, dtype=float)
+    spec = (db_config().get("context_kernels", {}).get(family) or {}).get("pingpong")
+    cols = tmem_columns(accum_mem_bytes)
+    if not spec or not np.all(cols > 0):
+        return np.zeros(d.shape)
+    return (pingpong_columns(d, spec["kv_tile"], spec["q_tiles"]) <= cols).astype(float)
 
 
 def schedule_described(family: str) -> bool:

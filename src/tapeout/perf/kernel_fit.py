@@ -123,7 +123,9 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                       warpgroups in ping-pong; ChipParams.attn_ctx_softmax_overlap): both opt-in,
                       Groups(softmax_overlap=True) or SOFTMAX_OVERLAP; see Round stop-24/25 in issue-24.md;
                       a kernel described with its softmax in series, Blackwell's trtllm-gen, gets its tile with
-                      SERIAL_CONTEXT_TILE: Round stop-37 issue-39e)
+                      SERIAL_CONTEXT_TILE: Round stop-37 issue-39e); a two-Q-tile ping-pong bounded by the
+                      SM's tensor memory (Blackwell: heads <= 128 overlapped, larger in series) with
+                      TMEM_PINGPONG (Round stop-38 issue-42a)
 
 A quantized GEMM of the database is TensorRT-LLM's `Linear.forward` on a BF16 activation
 (aiconfigurator collector/trtllm/collect_gemm.py): it quantizes the activation in its own
@@ -155,7 +157,7 @@ from ..ops import PEAK_KEYS, Attention, Elementwise, MatMul, OpTable
 from ..workloads.llm import qkv_preprocess
 from .calibration import calibrated_params
 from .collector_clock import capped_fraction
-from .context_tiles import context_tile, schedule_described
+from .context_tiles import context_tile, pingpong_described, schedule_described, tmem_pingpong
 from .context_tiles import softmax_overlap as overlap_of
 from .decode_residency import ctas_per_sm
 from .kernel_floor import chip_floors, family_offsets, offset_of
@@ -319,6 +321,14 @@ SOFTMAX_OVERLAP = False
 # GB300 halves; without the tile those exponentials sit in the shared per-wave latency. Fit only (serving's
 # context op keeps the model's own tiling). Measured in docs/notes/issue-24.md, Round stop-37 (issue-39e)
 SERIAL_CONTEXT_TILE = False
+# price a context kernel's softmax under its MMAs by the SM's tensor memory where the family's kernel is a two-Q-tile
+# ping-pong with its accumulators there (kernels_db.yaml context_kernels `pingpong`: Blackwell's trtllm-gen,
+# FlashAttention-4): overlapped where both Q tiles' S and O columns fit the chip's TMEM (context_tiles.tmem_pingpong:
+# head sizes <= 128 on a 512-column SM), in series above (head 256: one Q tile), whatever the family's
+# `softmax_overlap` flag; families without tensor memory keep their flag (Hopper's, under SOFTMAX_OVERLAP). Fit only
+# (serving's context op keeps attn_ctx_softmax_overlap per chip). Off: measured in docs/notes/issue-24.md, Round
+# stop-38 (issue-42a)
+TMEM_PINGPONG = False
 # a GEMM library's stream-K tail: the last wave's fill below which the last two waves' tiles are
 # spread over every core by K iterations (CUTLASS include/cutlass/gemm/kernel/tile_scheduler_params.h,
 # get_num_sk_tiles: the heuristic keeps data-parallel waves when "the tail wave is more than half
@@ -679,19 +689,21 @@ class Groups:
                              if op == "attention_prefill" and (tiled_context(family, softmax_overlap) if context_tiles is None
                                                                else context_tiles)
                              else (np.zeros(len(idx)), np.zeros(len(idx))))
-            # whether the family's context FMHA overlaps its softmax with its MMAs (context_tiles.softmax_overlap)
-            overlap = overlap_of(family) if op == "attention_prefill" and softmax_overlap else 0.0
-            # one item per kernel class, L2 service, stream width, context tile and block-scaled FP8 tile
+            # whether the family's context FMHA overlaps its softmax with its MMAs, per kernel (context_overlap)
+            overlap = (context_overlap(family, c["head_dim"][idx], p.accum_mem_bytes, softmax_overlap)
+                       if op == "attention_prefill" else np.zeros(len(idx)))
+            # one item per kernel class, L2 service, stream width, context tile and overlap, and block-scaled FP8 tile
             # (its parameters are scalars)
-            for kc, res, wd, tq, tk, bm, bn, fl, nc, wv in sorted(set(zip(cls, served, width, ctx_q, ctx_kv, ftm, ftn, inflight, ctas, wave))):
-                s = ((cls == kc) & (served == res) & (width == wd) & (ctx_q == tq) & (ctx_kv == tk) & (ftm == bm) & (ftn == bn)
-                     & (inflight == fl) & (ctas == nc) & (wave == wv))
+            for kc, res, wd, tq, tk, ov, bm, bn, fl, nc, wv in sorted(set(zip(cls, served, width, ctx_q, ctx_kv, overlap, ftm, ftn,
+                                                                              inflight, ctas, wave))):
+                s = ((cls == kc) & (served == res) & (width == wd) & (ctx_q == tq) & (ctx_kv == tk) & (overlap == ov) & (ftm == bm)
+                     & (ftn == bn) & (inflight == fl) & (ctas == nc) & (wave == wv))
                 # the masked-MHA fallback applies RoPE and appends K/V inside its own kernel
                 # (decoderMaskedMultiheadAttentionTemplate.h): no separate preparation kernels
                 pre_k = pre and kc != "decode_mmha"
                 self.items.append({"chip": chip, "op": op, "fmt": fmt, "cls": kc, "pre": pre_k, "pd": pd, "escale": escale, "eff": eff,
                                    "params": (pg.replace(attn_ctx_q_tile=float(tq), attn_ctx_kv_tile=float(tk),
-                                                         attn_ctx_softmax_overlap=overlap) if not bm
+                                                         attn_ctx_softmax_overlap=float(ov)) if not bm
                                               else pg.replace(tile_m=float(bm), min_tile_m=float(bm), tile_n=float(bn))),
                                    "table": OpTable.from_ops(timed_ops(k, idx[s], pre_k, kc == "decode_mmha",
                                                                       tile["k"] if tile else None,
@@ -705,6 +717,17 @@ class Groups:
 
     def predict(self, x: np.ndarray) -> list[np.ndarray]:
         return [predict_group(g, x) for g in self.items]
+
+
+def context_overlap(family: str, head_dim, accum_mem_bytes, softmax_overlap: bool) -> np.ndarray:
+    """1.0 per context kernel whose softmax the fit prices under its MMAs, else 0.0: with TMEM_PINGPONG, a family
+    whose kernel is a tensor-memory ping-pong (context_tiles.pingpong_described) on a chip with tensor memory
+    overlaps where both Q tiles fit it (context_tiles.tmem_pingpong: by head size); any other family by its
+    kernel's flag (context_tiles.softmax_overlap) where `softmax_overlap` (SOFTMAX_OVERLAP: Hopper's ping-pong)."""
+    d = np.asarray(head_dim, dtype=float)
+    if TMEM_PINGPONG and pingpong_described(family) and float(np.max(accum_mem_bytes)) > 0:
+        return tmem_pingpong(family, d, accum_mem_bytes)
+    return np.full(d.shape, overlap_of(family) if softmax_overlap else 0.0)
 
 
 def tiled_context(family: str, softmax_overlap: bool) -> bool:
@@ -1432,6 +1455,8 @@ def model_switches() -> dict:
                                   "serving": "fit only: serving's softmax_vflops is kernel_structure.yaml's"},
             "SERIAL_CONTEXT_TILE": {"value": SERIAL_CONTEXT_TILE,
                                     "serving": "fit only: serving's context op keeps the model's own tiling"},
+            "TMEM_PINGPONG": {"value": TMEM_PINGPONG,
+                              "serving": "fit only: serving's attn_ctx_softmax_overlap is the family's flag (SOFTMAX_OVERLAP)"},
             "ELT_CORE_STREAM": {"value": ELT_CORE_STREAM,
                                 "serving": "fit only: serving's QKV preprocessing streams at the DRAM x its stream efficiency"},
             "FITTED_RESIDENCY": {"value": FITTED_RESIDENCY, "serving": "kernel_decode_classes attn_ctas_per_core"},
