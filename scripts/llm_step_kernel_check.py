@@ -3,6 +3,7 @@ model's time (shipped microbenchmark fit, the engine's own cost tables) next to 
 measured kernel database (AIConfigurator, TensorRT-LLM stack) gives at the same shapes.
 
     python scripts/llm_step_kernel_check.py
+    python scripts/llm_step_kernel_check.py --b200   # B200 TP1 at FP8 and NVFP4: shipped, own-kernel and held-out fits
 
 Needs the kernels extra. The database is read in place (perf/kernels_db.installed_root). Its grids
 are interpolated log-log between the neighbouring measured points (GEMM m, n, k; generation
@@ -47,6 +48,7 @@ LAYOUTS = [("H100-SXM TP2, 896 (NVIDIA's submitted engine)", "h100_sxm", "h100-s
            ("H100-SXM TP1 PP2, 449 per micro-batch (tapeout's automatic)", "h100_sxm", "h100-sxm", 1, 2, 449),
            ("H200 TP1, 684 (tapeout's automatic)", "h200_sxm", "h200", 1, 1, 684)]
 I, O = 222.33, 294.45  # data/mlperf/benchmarks.yaml llama2-70b mean input / output tokens
+DB_GEMM = {"fp8": "fp8", "fp4": "nvfp4"}  # the database's GEMM table of a step's precision
 
 
 def interp(df, keys: tuple[str, ...], x: tuple[float, ...], linear_last: bool = False) -> float:
@@ -88,8 +90,7 @@ def tables(system: str) -> dict:
     d, con = f"{root}/{system}", duckdb.connect()
     att = "head_dim = 128 AND beam_width = 1 AND window_size = 0 AND kv_cache_dtype = 'fp8'"
     return {
-        "gemm": con.sql(f"SELECT m, n, k, latency FROM '{d}/gemm/trtllm/{VERSION}/gemm_perf.parquet' "
-                        "WHERE gemm_dtype = 'fp8'").df(),
+        "gemm": con.sql(f"SELECT gemm_dtype, m, n, k, latency FROM '{d}/gemm/trtllm/{VERSION}/gemm_perf.parquet'").df(),
         "gen": con.sql(f"SELECT batch_size b, isl + step kv, num_heads h, num_key_value_heads g, latency FROM "
                        f"'{d}/attention/trtllm/{VERSION}/generation_attention_perf.parquet' WHERE {att}").df(),
         "ctx": con.sql(f"SELECT batch_size b, isl, num_heads h, num_key_value_heads g, latency FROM "
@@ -100,12 +101,15 @@ def tables(system: str) -> dict:
     }
 
 
-def step_rows(system: str, chip: str, tp: int, pp: int, b_dec: int) -> dict[str, tuple[float, float]]:
+def step_rows(system: str, chip: str, tp: int, pp: int, b_dec: int, fitted: dict | None = None,
+              fmt: str = "fp8") -> dict[str, tuple[float, float]]:
     """{op: (model s, database s)} for one pipeline stage's step: b_dec decode sequences at the mean
-    context plus b_dec * I / O prompt tokens (the Offline steady state), per stage."""
+    context plus b_dec * I / O prompt tokens (the Offline steady state), per stage. `fitted`: the model's
+    calibration (None: shipped); `fmt`: the GEMM precision (fp8, or fp4 against the database's NVFP4 GEMMs)."""
     T = tables(system)
     cfg, ch = load_llm("llama-2-70b"), get_chip(chip)
-    sm = step_model(cfg, ch, get_precision("fp8"), tp, 1, pp)
+    sm = step_model(cfg, ch, get_precision(fmt), tp, 1, pp, fitted=fitted)
+    gemms = T["gemm"][T["gemm"].gemm_dtype == DB_GEMM[fmt]]
     c_pre, ctx = b_dec * I / O, I + O / 2
     per_stage = cfg.num_hidden_layers / pp
 
@@ -122,7 +126,7 @@ def step_rows(system: str, chip: str, tp: int, pp: int, b_dec: int) -> dict[str,
         n = float(t.count[i]) if op.name in ("final_norm", "lm_head") else float(t.count[i]) / pp
         db = float("nan")
         if isinstance(op, MatMul):
-            db = interp(T["gemm"], ("m", "n", "k"), (op.m, op.n, op.k)) * n
+            db = interp(gemms, ("m", "n", "k"), (op.m, op.n, op.k)) * n
         elif isinstance(op, Collective) and op.group > 1:
             ar = T["ar"][T["ar"].num_gpus == op.group]
             db = interp(ar, ("message_size",), (op.payload_bytes / 2,)) * n  # message_size in BF16 elements
@@ -146,7 +150,7 @@ def grid_check(system: str, chip: str, tp: int, tokens: float) -> list[tuple[str
     """[(op, n, k, points, geo-mean model / database)] for the step's GEMMs at the nearest measured
     (n, k) (log distance), over the database's measured m near `tokens`; the model times the GEMM
     plus the database's dynamic quantize pass, as perf/kernel_transfer.default_errors does."""
-    g = tables(system)["gemm"]
+    g = tables(system)["gemm"].query("gemm_dtype == 'fp8'")
     cfg, ch = load_llm("llama-2-70b"), get_chip(chip)
     p = calibrated_params(ch)
     t = build_llm_graph(cfg, LLMStep("decode", int(round(tokens)), 1, 1, get_precision("fp8"), tp, 1)).table
@@ -190,7 +194,27 @@ def outside_kernels(chip: str, tp: int, b_dec: float, prompts: float, tokens: fl
             "greedy sampling read (not in the step)": logits / (float(np.asarray(sm.p.mem_bw).ravel()[0]) * sm.p.eff_mem)}
 
 
+def b200() -> None:
+    """B200 TP1 (the MLPerf v4.1 B200 row's layout), 1,053 sequences per step: the step op by op at FP8 and at
+    NVFP4 under the shipped, own-kernel and held-out calibrations against the database's B200 kernels (the
+    database's generation-attention grid stops at batch x length = 131,072 tokens: its value here is clamped)."""
+    from tapeout.perf.kernel_calibration import build
+
+    fits = {"shipped": None, "own kernels": build(chips=["b200"]), "held out": build(holdout="b200")}
+    for fmt in DB_GEMM:
+        res = {k: step_rows("b200_sxm", "b200", 1, 1, 1053, f, fmt) for k, f in fits.items()}
+        print(f"\nB200 TP1, {fmt} (database {DB_GEMM[fmt]} GEMMs), 1,053 sequences: ms per step")
+        print("| op | " + " | ".join(fits) + " | database | own / database |\n|---|---|---|---|---|---|")
+        for op, (a, x) in res["own kernels"].items():
+            cells = " | ".join(f"{res[k][op][0] * 1e3:.2f}" for k in fits)
+            print(f"| {op} | {cells} | " + (f"{x * 1e3:.2f} | {a / x:.2f} |" if np.isfinite(x) else "- | - |"))
+
+
 def main() -> None:
+    import sys
+
+    if "--b200" in sys.argv:
+        return b200()
     print(f"AIConfigurator database, TensorRT-LLM {VERSION} tables; default model = shipped fit. Per pipeline stage, "
           f"one Offline steady-state step at the MLPerf mean lengths (I = {I}, O = {O}).")
     assert db_config()["default_stack"] == "trtllm"

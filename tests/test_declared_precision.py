@@ -51,3 +51,32 @@ def test_every_rule_carries_a_source():
     t = rule_table()
     assert t["rules"][-1]["runs"] == "declared"  # the last rule always applies
     assert all(r["source"].strip() for r in t["rules"]) and t["gemm_dtype_pattern"]["source"].strip()
+
+
+LLAMA2_V41 = "MLPerf Inference v4.1 llama2-70b-99/99.9 (identical result submitted for both)"
+
+
+def test_blackwell_llama2_tensorrt_rows_run_fp4_only_where_sourced(monkeypatch):
+    from tapeout.validation import declared_precision
+
+    trt = "TensorRT 10.1.0, CUDA 12.7"
+    assert compute_precision("fp16", get_chip("b200"), trt, LLAMA2_V41) == "fp4"
+    assert compute_precision("fp16", get_chip("h100-sxm"), trt, LLAMA2_V41) == "fp8"  # Hopper: no FP4 MMA
+    assert compute_precision("fp16", get_chip("b200"), trt, "MLPerf Inference v4.1 gptj-99") == "fp8"  # not sourced
+    assert compute_precision("fp16", get_chip("b200"), "vLLM 0.6", LLAMA2_V41) == "fp16"  # not TensorRT
+    assert compute_precision("fp8", get_chip("b200"), trt, LLAMA2_V41) == "fp8"  # an explicit quantized type stays
+    assert compute_precision("fp16", get_chip("b200"), trt, "Llama-2-70B paper row") == "fp8"  # MLPerf only
+    monkeypatch.setattr(declared_precision, "BLACKWELL_LLAMA2_FP4", False)
+    assert compute_precision("fp16", get_chip("b200"), trt, LLAMA2_V41) == "fp8"
+
+
+def test_both_mappers_read_the_rows_workload():
+    chip, trt = get_chip("b200"), "TensorRT 10.1.0, CUDA 12.7"
+    row = {"precision": "fp16", "software": trt, "workload": LLAMA2_V41}
+    assert llm_rows.compute_precision(row, chip) == other_rows.compute_precision("fp16", chip, trt, LLAMA2_V41) == "fp4"
+
+
+def test_every_switched_rule_names_a_switch_that_exists():
+    from tapeout.validation.declared_precision import SWITCHES
+
+    assert all(r["switch"] in SWITCHES for r in rule_table()["rules"] if "switch" in r)

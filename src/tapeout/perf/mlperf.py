@@ -181,7 +181,7 @@ def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params
     `static_ctx` > 0: every decode step attends over that many tokens per slot (static KV cache);
     `beam_prompt` (beams, prompt tokens): the beams of a request read one prompt's KV (perf/beam_prompt.py)."""
     cacheable = params is None and evaluator is None
-    pr = plan(pr, chip)[0]  # the precision policy as it runs on this chip (tapeout.formats)
+    pr = plan(pr, chip, fitted)[0]  # the precision policy as it runs on this chip (tapeout.formats)
     # the whole config (two config.json files share a name), the chip by id or identity
     key = (cfg.model_dump_json(), _chip_key(chip), pr, tp, ep, pp, moe_cv, calibration_key(fitted), vision, stack,
            static_ctx, tuple(beam_prompt))

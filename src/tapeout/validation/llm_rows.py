@@ -37,7 +37,7 @@ PAPER_MODELS = [  # (pattern in workload/model_config, preset)
 
 def compute_precision(row: dict, chip) -> str:
     """Format the row's GEMMs ran in: the shared rule table (validation/declared_precision.py)."""
-    return declared_precision.compute_precision(row["precision"], chip, row.get("software", ""))
+    return declared_precision.compute_precision(row["precision"], chip, row.get("software", ""), row.get("workload", ""))
 
 
 def _num(pattern: str, text: str):
