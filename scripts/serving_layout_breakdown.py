@@ -6,46 +6,72 @@ scripts/llm_step_kernel_check.py). Model only; no measurement is read.
     python scripts/serving_layout_breakdown.py INF-v4.1-0016 1:233 2:1300
 
 docs/notes/issue-24.md, Round stop-38 (branch issue-43b)."""
+
+from __future__ import annotations
+
 import csv
 import sys
+from collections import defaultdict
+from importlib import resources
 
 import numpy as np
-from collections import defaultdict
+
 from tapeout.ops import Attention, Collective, MatMul
 from tapeout.perf.mlperf import step_model
 from tapeout.perf.serving_sim import serving_costs
 from tapeout.precision import get_precision
+from tapeout.validation.llm_rows import _chip, maxq_chip, system_chip
 from tapeout.workloads.llm import LLMStep, build_llm_graph
 from tapeout.workloads.llm_config import load_llm
-I, O = 222.33, 294.45
-from tapeout.validation.llm_rows import _chip, system_chip, maxq_chip
-rid = sys.argv[1]
-row = next(r for r in csv.DictReader(open('src/tapeout/data/measured/end_to_end.csv')) if r['id'] == rid)
-ch = system_chip(row, maxq_chip(row, _chip(row), "llama2-70b", row['scenario'].lower(), False)); chip = ch.id
-cfg = load_llm("llama-2-70b")
-for spec in sys.argv[2:]:
-    tp, b = (int(x) for x in spec.split(":"))
-    sm = step_model(cfg, ch, get_precision("fp8"), tp, 1, 1, stack="tensorrt-llm-0.x")
-    def costs(phase, batch, q, c):
-        ct = serving_costs(sm.evaluator(build_llm_graph(cfg, LLMStep(phase, batch, q, c, sm.pr, tp, 1)), sm.p), sm.topo, sm.stack)
+
+I, O = 222.33, 294.45  # data/mlperf/benchmarks.yaml llama2-70b mean input / output tokens
+STACK = "tensorrt-llm-0.x"
+
+
+def row_chip(rid: str):
+    """The row's chip as its system wires it (validation/system_interconnect.system_chip)."""
+    with resources.files("tapeout.data.measured").joinpath("end_to_end.csv").open() as f:
+        row = next(r for r in csv.DictReader(f) if r["id"] == rid)
+    return system_chip(row, maxq_chip(row, _chip(row), "llama2-70b", row["scenario"].lower(), False))
+
+
+def classes(ch, tp: int, b: int) -> dict[str, list[float]]:
+    """{op class: [time, compute time, memory time, DRAM bytes]} of one step (s, s, s, B)."""
+    cfg = load_llm("llama-2-70b")
+    sm = step_model(cfg, ch, get_precision("fp8"), tp, 1, 1, stack=STACK)
+    out: dict[str, list[float]] = defaultdict(lambda: [0.0] * 4)
+
+    def add(phase, batch, q, c, want_attention: bool):
+        ct = serving_costs(sm.evaluator(build_llm_graph(cfg, LLMStep(phase, batch, q, c, sm.pr, tp, 1)), sm.p),
+                           sm.topo, sm.stack)
         n = len(ct.table)
-        f = lambda a: np.asarray(a, dtype=float).reshape(n, -1).max(axis=1)
-        return ct.table, f(ct.time), f(ct.compute_time), f(ct.memory_time), f(ct.dram_bytes)
-    c_pre = b * I / O
-    # GEMMs etc. on all tokens of the mixed step; attention: decode part at mean context (prefill attention small)
-    t, tm, ct_, mt, db = costs("decode", int(round(b + c_pre)), 1, 1)
-    cls = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
-    for i, op in enumerate(t.ops):
-        if isinstance(op, Attention): continue
-        k = "gemm" if isinstance(op, MatMul) else "allreduce" if isinstance(op, Collective) else "other(elementwise/norm)"
-        n = float(t.count[i])
-        cls[k][0] += tm[i]*n; cls[k][1] += ct_[i]*n; cls[k][2] += mt[i]*n; cls[k][3] += db[i]*n
-    ta, tma, cta, mta, dba = costs("decode", b, 1, int(round((I + O/2)/64.0)*64))
-    for i, op in enumerate(ta.ops):
-        if isinstance(op, Attention):
-            n = float(ta.count[i]); k = "attention(decode KV)"
-            cls[k][0] += tma[i]*n; cls[k][1] += cta[i]*n; cls[k][2] += mta[i]*n; cls[k][3] += dba[i]*n
-    tot = sum(v[0] for v in cls.values())
-    print(f"{chip} TP{tp} decode b={b} + {c_pre:.0f} prompt tok/step: step {tot*1e3:.1f} ms -> {b/tot:.0f} output tok/s per replica, {b/tot/tp:.0f} per card")
-    for k, v in cls.items():
-        print(f"   {k:26s} time {v[0]*1e3:7.2f} ms ({v[0]/tot*100:4.1f}%)  compute {v[1]*1e3:7.2f}  memory {v[2]*1e3:7.2f}  DRAM {v[3]/1e9:6.1f} GB")
+        cols = [np.asarray(a, dtype=float).reshape(n, -1).max(axis=1)
+                for a in (ct.time, ct.compute_time, ct.memory_time, ct.dram_bytes)]
+        for i, op in enumerate(ct.table.ops):
+            if isinstance(op, Attention) != want_attention:
+                continue
+            k = ("attention (decode KV)" if want_attention else "gemm" if isinstance(op, MatMul)
+                 else "all-reduce" if isinstance(op, Collective) else "norms / elementwise")
+            for j in range(4):
+                out[k][j] += cols[j][i] * float(ct.table.count[i])
+
+    add("decode", int(round(b + b * I / O)), 1, 1, False)  # every token of the mixed step through the linears
+    add("decode", b, 1, int(round((I + O / 2) / 64.0) * 64), True)  # decode attention at the mean context
+    return out
+
+
+def main() -> None:
+    ch = row_chip(sys.argv[1])
+    for spec in sys.argv[2:]:
+        tp, b = (int(x) for x in spec.split(":"))
+        cls = classes(ch, tp, b)
+        tot = sum(v[0] for v in cls.values())
+        print(f"{ch.id} TP{tp} decode b={b} + {b * I / O:.0f} prompt tok/step: step {tot * 1e3:.1f} ms -> "
+              f"{b / tot:.0f} output tok/s per replica, {b / tot / tp:.0f} per card")
+        for k, v in cls.items():
+            print(f"   {k:24s} time {v[0] * 1e3:7.2f} ms ({v[0] / tot * 100:4.1f}%)  compute {v[1] * 1e3:7.2f}  "
+                  f"memory {v[2] * 1e3:7.2f}  DRAM {v[3] / 1e9:6.1f} GB")
+
+
+if __name__ == "__main__":
+    main()
