@@ -90,3 +90,16 @@ def test_a_user_chip_states_its_devices(session_chips):
     for bad in (0, 1.5, -2):
         with pytest.raises(TapeoutError, match="devices_per_chip"):
             register_chip({"id": "test-bad-devices", "base": "mi250x", "specs": {"devices_per_chip": bad}})
+
+
+def test_more_devices_than_cores_is_refused_naming_both_fields(session_chips):
+    """A device runs on at least one of the package's cores (device_cores = num_cores / devices_per_chip): 221
+    devices on MI250X's 220 CUs, or a base's 2 devices kept over a num_cores of 1, is one error naming both fields
+    (before, it registered and the first training run refused 'comm_ctas' against 0.995 cores)."""
+    from tapeout import register_chip
+
+    for specs in ({"devices_per_chip": 221}, {"num_cores": 1}):
+        with pytest.raises(TapeoutError, match="devices_per_chip = .* more than num_cores"):
+            register_chip({"id": "test-too-many-devices", "base": "mi250x", "specs": specs})
+    register_chip({"id": "test-one-cu-per-device", "base": "mi250x", "specs": {"devices_per_chip": 220}})
+    assert device_cores(calibrated_params(get_chip("test-one-cu-per-device"))) == 1.0
