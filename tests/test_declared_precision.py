@@ -80,3 +80,14 @@ def test_every_switched_rule_names_a_switch_that_exists():
     from tapeout.validation.declared_precision import SWITCHES
 
     assert all(r["switch"] in SWITCHES for r in rule_table()["rules"] if "switch" in r)
+
+
+def test_a_row_names_the_rule_that_set_its_format():
+    """The row detail's precision_rule (llm_rows.precision_rule) is the id of the rule compute_precision applied, so a
+    row declaring fp16 and priced FP4 names its source rule where the answer is shown."""
+    trt = "TensorRT 10.1.0, CUDA 12.7"
+    rule = {"precision": "fp16", "software": trt, "workload": LLAMA2_V41}
+    assert llm_rows.precision_rule(rule, get_chip("b200")) == "tensorrt_llama2_70b_fp4"
+    assert llm_rows.precision_rule(rule, get_chip("h100-sxm")) == "tensorrt_16bit_to_fp8"
+    assert llm_rows.precision_rule({**rule, "software": "vLLM 0.6"}, get_chip("b200")) == "declared"
+    assert llm_rows.precision_rule({**rule, "precision": "mixed"}, get_chip("b200")) is None  # no dtype: no rule

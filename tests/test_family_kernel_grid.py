@@ -90,3 +90,29 @@ def test_a_user_chip_states_its_devices(session_chips):
     for bad in (0, 1.5, -2):
         with pytest.raises(TapeoutError, match="devices_per_chip"):
             register_chip({"id": "test-bad-devices", "base": "mi250x", "specs": {"devices_per_chip": bad}})
+
+
+def test_more_devices_than_cores_is_refused_naming_both_fields(session_chips):
+    """A device runs on at least one of the package's cores (device_cores = num_cores / devices_per_chip): 221
+    devices on MI250X's 220 CUs, or a base's 2 devices kept over a num_cores of 1, is one error naming both fields
+    (before, it registered and the first training run refused 'comm_ctas' against 0.995 cores)."""
+    from tapeout import register_chip
+
+    for specs in ({"devices_per_chip": 221}, {"num_cores": 1}):
+        with pytest.raises(TapeoutError, match="devices_per_chip = .* more than num_cores"):
+            register_chip({"id": "test-too-many-devices", "base": "mi250x", "specs": specs})
+    register_chip({"id": "test-one-cu-per-device", "base": "mi250x", "specs": {"devices_per_chip": 220}})
+    assert device_cores(calibrated_params(get_chip("test-one-cu-per-device"))) == 1.0
+
+
+def test_a_runs_note_names_the_ctas_per_device():
+    """The training note that names the overlapped collective's CTAs says they are per device on a chip of several
+    devices (MI250X: 16 per GCD = 32 of the package's 220 CUs, as the model charges them); before, it said '16 CTAs'
+    whatever the devices. One-device chips unchanged."""
+    from tapeout.perf.comm_contention import ctas_text
+    from tapeout.perf.training import train
+
+    r = train("llama-3.1-8b", "mi250x", 16, 64 * 2048, 2048, "bf16", tp=1, pp=1, mbs=1, zero=1, comm_ctas=16)
+    assert any("on 16 CTAs per device (2 devices of 110 cores each, chip data devices_per_chip: 32 of the package's "
+               "cores)" in n for n in r.notes)
+    assert ctas_text(16, calibrated_params(get_chip("h100-sxm"))) == "16 CTAs"

@@ -45,3 +45,18 @@ def test_a_ratio_relative_to_the_fitted_format_stays(monkeypatch):
     row = next(r for r in formats._efficiency_rows() if r["chip"] == "b200" and r["format"] == "fp8_block")
     assert row["relative_to"] == "fp8"  # FP8-block relative to the per-tensor FP8 fit, which the calibration has
     assert formats.efficiency_origin("fp8_block", b200, _with_own_fp4_fit("b200"))[0] == pytest.approx(float(row["ratio"]))
+
+
+def test_serves_deployment_view_resolves_the_format_under_the_calibration_in_use(monkeypatch):
+    """perf/llm.serve's per-step view (prefill_s_per_request, decode_step_s, energy) resolves the precision under
+    the calibration it serves with, as the engine's step model does (mlperf.step_model: plan(pr, chip, fitted)).
+    Before, it resolved it under the shipped one: with RATIO_ONLY_ON_ITS_FIT on and a fit of B200's own FP4 peak,
+    the throughput dropped the NVFP4 ratio while the view kept it (its prefill then as slow as with the switch off)."""
+    from tapeout.perf.llm import serve
+
+    f = _with_own_fp4_fit("b200")
+    monkeypatch.setattr(formats, "RATIO_ONLY_ON_ITS_FIT", False)
+    off = serve("llama-3.1-8b", "b200", 1, "fp4", 1024, 256, fitted=f)
+    monkeypatch.setattr(formats, "RATIO_ONLY_ON_ITS_FIT", True)
+    on = serve("llama-3.1-8b", "b200", 1, "fp4", 1024, 256, fitted=f)
+    assert on.prefill_s_per_request < off.prefill_s_per_request  # ratio < 1 dropped: the GEMMs run faster

@@ -54,3 +54,15 @@ def test_a_fixed_depth_is_one_of_the_searched_layouts_and_never_beats_the_search
     fixed = serve_at_scale("llama2-70b", "h100-nvl", pp=1, **kw)
     assert fixed.pp == 1
     assert fixed.output_tokens_per_s <= free.output_tokens_per_s * (1 + 1e-9)
+
+
+def test_a_stated_depth_of_zero_is_refused_naming_the_notes():
+    """pp=0 in a row's notes is no pipeline depth: before, it reached serve_at_scale as 0, read there as 'any
+    depth' (falsy) and the error said 'pp=any'; now the row is skipped naming notes pp= and the fix."""
+    import pytest
+
+    from tapeout.validation.registry import SkipRow
+
+    with pytest.raises(SkipRow, match=r"notes pp=0: .* whole number >= 1"):
+        harness_pp(_row(LLAMA_41, TRT, "CDI_L40Sx8_TRT", "; pp=0"))
+    assert harness_pp(_row(LLAMA_41, TRT, "CDI_L40Sx8_TRT", "; PP=4")) == 4

@@ -198,6 +198,7 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
                  family=family,
                  form_factor=str(data.get("form_factor") or (base.form_factor if base else "oam")), specs=specs,
                  derived_from=base.id if base else "")
+    _refuse_more_devices_than_cores(c)
     limits = data.get("physical_limits", True)
     if not isinstance(limits, bool):
         raise TapeoutError(f"chip.physical_limits is a switch: give true or false, got {limits!r}.")
@@ -212,6 +213,17 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
         clear_caches()
     add(c)
     return get_chip(cid)
+
+
+def _refuse_more_devices_than_cores(c: Chip) -> None:
+    """A device software sees runs its kernels on at least one of the package's cores (perf/comm_contention.device_cores
+    = num_cores / devices_per_chip): more devices than cores, stated or inherited from the base or the family, is
+    refused naming both fields (below one core a device's collective CTAs would be refused as 'comm_ctas')."""
+    devices, cores = float(c.get("devices_per_chip", 1)), float(c.get("num_cores", 1))
+    if devices > cores:
+        raise TapeoutError(f"chip.specs.devices_per_chip = {devices:g} is more than num_cores = {cores:g}: each device "
+                           "runs on its own share of the package's cores; give num_cores for the whole package (an "
+                           "MI250X: 220 CUs, 2 devices) or fewer devices.")
 
 
 # spec fields behind the physical limits (econ.buildable): a chip that changes none of its base's is that

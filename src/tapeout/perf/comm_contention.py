@@ -50,6 +50,16 @@ def device_cores(p) -> float:
     return float(np.max(np.asarray(p.num_cores, dtype=float) / np.asarray(p.devices, dtype=float)))
 
 
+def ctas_text(ctas: float, p) -> str:
+    """How a run's notes name a communicator's CTAs: per device, with the devices and their cores, where the chip is
+    several devices to software (device_cores), since the package then loses devices x ctas of its cores."""
+    devices = float(np.max(p.devices))
+    if devices <= 1:
+        return f"{ctas:g} CTAs"
+    return (f"{ctas:g} CTAs per device ({devices:g} devices of {device_cores(p):g} cores each, chip data "
+            f"devices_per_chip: {ctas * devices:g} of the package's cores)")
+
+
 def core_share(ctas: float, cores: float, field: str = "comm_ctas") -> float:
     """Share of the chip's cores one overlapped collective's CTAs occupy (one CTA per channel,
     one SM each). Bad input (negative, or half the chip or more) is refused naming `field`."""

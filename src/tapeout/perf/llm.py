@@ -115,7 +115,7 @@ def serve(
         if v is not None:
             require_positive(name, v)
     vision = vision_load(model if isinstance(model, str) else None, cfg, images_per_request, image_size)
-    pr, choices = _resolved(precision, kv_precision, c)
+    pr, choices = _resolved(precision, kv_precision, c, fitted)
     if tp is not None and num_chips % tp:
         raise TapeoutError(f"--tp {tp} must divide --num-chips {num_chips} (TP groups of equal size); give a --tp that "
                            f"divides it, or leave --tp out for the best.")
@@ -160,12 +160,13 @@ def vision_load(model: str | None, cfg: LLMConfig, images: int, image_size: int)
     return VisionLoad(spec, int(images), int(image_size))
 
 
-def _resolved(precision, kv_precision, chip):
-    """The precision policy resolved on the chip (formats.plan): fallbacks applied, per-class choices."""
+def _resolved(precision, kv_precision, chip, fitted: dict | None = None):
+    """The precision policy resolved on the chip (formats.plan) under the calibration in use (`fitted`; None:
+    shipped), as the engine's step model resolves it: fallbacks applied, per-class choices."""
     pr = precision if isinstance(precision, Precision) else get_precision(precision)
     if kv_precision:
         pr = pr.with_kv(kv_precision)
-    return plan(pr, chip)
+    return plan(pr, chip, fitted)
 
 
 def _deployment_view(cfg, c, pr, p, r, I, O, evaluator, wfac) -> ServingResult:

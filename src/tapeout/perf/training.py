@@ -147,7 +147,7 @@ from .train_lora import LoraAdapters, adapter_ops, adapter_params
 from .train_loss import logits_dtype, loss_ops
 from .cp_correction import cp_merge_ops
 from .cp_ring import backward_blocks, ring_exposed, ring_exposed_backward
-from .comm_contention import contended_exposure, core_share, device_cores
+from .comm_contention import contended_exposure, core_share, ctas_text, device_cores
 from .comm_waves import slowdown, window_share
 from .pipeline_p2p import default_group, fixed_group_rule, group_note, pipeline_send_time
 from .dualpipe import PARAM_COPIES, comm_share as dualpipe_comm_share, dualpipe_bubble, dualpipe_time, overlapped_pair
@@ -1159,7 +1159,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         r_0 = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora)
         wave_hi = max(1.0, r_p["step"] / r_0["step"])
         ws = r["comm_wave_share"]
-        notes.append(f"overlapped DP / CP collectives on {stack.comm_ctas} CTAs (comm_ctas, assumed to bind; where it came from: the stack settings): "
+        notes.append(f"overlapped DP / CP collectives on {ctas_text(stack.comm_ctas, p)} (comm_ctas, assumed to bind; where it came from: the stack settings): "
                      f"the kernels hiding them run on the other cores in more waves (perf/comm_waves.py), "
                      f"{ws['forward']:.1%} of the forward and {ws['backward']:.1%} of the backward lost while they run "
                      f"(per-tile GEMM grids; their HBM traffic is not charged); if the stack's GEMM library runs "

@@ -54,6 +54,19 @@ def _applies(rule: dict, dt: str, software: str, chip, workload: str = "") -> bo
     return "chip_runs" not in rule or chip.supports(rule["chip_runs"])
 
 
+def _first_rule(dt: str, chip, software: str, workload: str) -> dict:
+    """The first rule of declared_rules.yaml that applies to a row declaring `dt` (the table ends in a catch-all)."""
+    return next(r for r in rule_table()["rules"] if _applies(r, dt, software, chip, workload))
+
+
+def applied_rule(precision: str, chip, software: str = "", workload: str = "") -> str | None:
+    """The id of the declared_rules.yaml rule that sets the row's GEMM format (what compute_precision applies), shown
+    with the row's prediction so a format other than the declared one names its source; None where the precision
+    names no dtype."""
+    dt = declared_dtype(precision)
+    return None if dt is None else _first_rule(dt, chip, software, workload)["id"]
+
+
 def compute_precision(precision: str, chip, software: str = "", workload: str = "") -> str:
     """Format the row's GEMMs ran in on `chip`: first matching rule, widened until the chip runs it.
     `workload`: the row's workload text (a rule may name the benchmarks its source covers)."""
@@ -62,7 +75,7 @@ def compute_precision(precision: str, chip, software: str = "", workload: str = 
         raise SkipRow(f"precision '{precision}' names no dtype; state the GEMM format the submission ran "
                       "(e.g. fp8, fp4, int8, bf16, 'matmul fp8') in the row's precision field")
     t = rule_table()
-    rule = next(r for r in t["rules"] if _applies(r, dt, software, chip, workload))
+    rule = _first_rule(dt, chip, software, workload)
     fmt = dt if rule["runs"] == "declared" else rule["runs"]
     for cand in t["widen"][fmt]:
         if chip.supports(cand):

@@ -23,6 +23,7 @@ from importlib import resources
 import yaml
 
 from ..perf.stacks import default_max_seqs
+from .registry import SkipRow
 
 # Whether a harness that launches its server at the stack's defaults caps each replica at the stack's
 # default running-sequence limit (vLLM V0 max_num_seqs = 256, vllm/engine/arg_utils.py). On: sourced
@@ -90,4 +91,7 @@ def harness_pp(row: dict, on: bool | None = None) -> int | None:
     if not on or h is None or "pipeline_parallelism" not in h:
         return None
     stated = re.search(r"\bpp=(\d+)", row.get("notes", ""), flags=re.I)
+    if stated and int(stated.group(1)) < 1:  # 0 would read as 'any depth' downstream (serve_at_scale pp falsy)
+        raise SkipRow(f"notes pp={stated.group(1)}: a pipeline depth is a whole number >= 1; state the engine's "
+                      "pipeline_parallelism (pp=1 for none) or drop it")
     return int(stated.group(1)) if stated else int(h["pipeline_parallelism"])

@@ -37,7 +37,18 @@ PAPER_MODELS = [  # (pattern in workload/model_config, preset)
 
 def compute_precision(row: dict, chip) -> str:
     """Format the row's GEMMs ran in: the shared rule table (validation/declared_precision.py)."""
-    return declared_precision.compute_precision(row["precision"], chip, row.get("software", ""), row.get("workload", ""))
+    return declared_precision.compute_precision(row["precision"], chip, *_rule_keys(row))
+
+
+def precision_rule(row: dict, chip) -> str | None:
+    """Id of the declared_rules.yaml rule behind compute_precision (row detail `precision_rule`: e.g.
+    tensorrt_llama2_70b_fp4 where a row declaring fp16 is priced FP4)."""
+    return declared_precision.applied_rule(row["precision"], chip, *_rule_keys(row))
+
+
+def _rule_keys(row: dict) -> tuple[str, str]:
+    """(software, workload): the row text the precision rules read besides the declared precision."""
+    return row.get("software", ""), row.get("workload", "")
 
 
 def _num(pattern: str, text: str):
@@ -150,7 +161,8 @@ def _mlperf(row: dict, name: str, fitted: dict | None = None):
     O = float(value_of(b["mean_output_tokens"]))
     beams = int(b.get("beams", 1))
     unit = row["unit"]
-    detail = {"precision": prec, "input_len": I, "output_len": O, "layout_source": "automatic"}
+    detail = {"precision": prec, "precision_rule": precision_rule(row, chip), "input_len": I, "output_len": O,
+              "layout_source": "automatic"}
     if sc in ("offline", "server", "interactive"):
         ttft = tpot = None
         whole = False
@@ -272,7 +284,8 @@ def _paper(row: dict, fitted: dict | None = None):
         while t2 * 2 <= tp and cfg.num_attention_heads % (t2 * 2) == 0 and n % (t2 * 2) == 0:
             t2 *= 2
         tp = t2
-    detail = {"precision": prec, "tp": tp, "batch": batch, "input_len": I, "output_len": O,
+    detail = {"precision": prec, "precision_rule": precision_rule(row, chip), "tp": tp, "batch": batch, "input_len": I,
+              "output_len": O,
               "layout_source": "submitted" if tp_row else "automatic"}  # vendor table's stated TP
     if "prefill latency" in sc or "first-token" in row["workload"].lower():
         sm = step_model(cfg, chip, get_precision(prec), tp or 1, 1, 1, fitted=fitted)
