@@ -396,6 +396,13 @@ def validate_space(space: Space) -> None:
                     raise unknown_name_error("NPU parameter", k, list(t.params))
                 for v in vals:
                     t.params[k].code(v)
+    if space.baseline is not None:  # checked before the search, used after it (maturity sensitivity)
+        from ..hardware.catalog import get_chip
+
+        try:
+            get_chip(space.baseline)
+        except TapeoutError as e:
+            raise TapeoutError(f"field 'baseline': {e}") from None
     for o in space.objectives:
         if o.metric not in known:
             raise _unknown_metric("objective", o.metric, known)
