@@ -28,7 +28,13 @@ def on_server(chip: str, chips_per_node: int | None, num_chips: int | None = Non
         raise TapeoutError(f"--chips-per-node {chips_per_node} does not divide --num-chips {num_chips}: the job fills "
                            f"whole servers of equal size; give a --num-chips that is a multiple of {chips_per_node}, or "
                            f"another --chips-per-node.")
-    return on_node(get_chip(chip), chips_per_node).id
+    c = get_chip(chip)
+    domain = int(float(c.get("scaleup_domain_size", 1)))
+    if chips_per_node > domain and chips_per_node % domain:  # Topology.split: equal scale-up domains per group
+        raise TapeoutError(f"--chips-per-node {chips_per_node} is not a whole number of {c.id}'s {domain}-chip scale-up "
+                           f"domains (catalog scaleup_domain_size): a server above the domain holds whole domains; give "
+                           f"a multiple of {domain}, or at most {domain}.")
+    return on_node(c, chips_per_node).id
 
 
 def server_notes(chip: str, power_limit: float | None, chips_per_node: int | None) -> list[str]:
@@ -48,6 +54,10 @@ def server_notes(chip: str, power_limit: float | None, chips_per_node: int | Non
         notes.append(f"--chips-per-node {chips_per_node}: no server of {chips_per_node} {c.id} on file "
                      f"(data/clusters/node_boards.yaml) and its scale-up tier may span servers: priced on the catalog's "
                      f"{domain}-chip scale-up domain")
+    if chips_per_node is not None and chips_per_node > domain:  # legitimate (8 PCIe cards in bridged pairs), changes nothing
+        notes.append(f"--chips-per-node {chips_per_node}: a server of {chips_per_node // domain:,} scale-up domains of "
+                     f"{domain} {c.id} (catalog scaleup_domain_size); priced on the {domain}-chip domain as without "
+                     f"--chips-per-node (the server size changes nothing above the domain)")
     return notes
 
 
@@ -499,6 +509,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
                            fp8_attention_cp=fp8_attention_cp, ep_node_forwarding=ep_node_forwarding,
                            ep_fp8_dispatch=ep_fp8_dispatch), r.layout)
     idle += server_notes(asked_chip, power_limit, n["chips_per_node"])
+    if key is not None and rs.precision_from.startswith("default"):  # a benchmark run whose precision is not its own
+        idle.append(f"precision {rs.precision}, {rs.precision_from}")
     if idle:  # a switch or size that changed nothing at this answer: said where the answer is
         r = replace(r, notes=[*r.notes, *idle])
     src = r.breakdown.get("gemm_source")

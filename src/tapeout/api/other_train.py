@@ -47,7 +47,7 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
     from ..hardware.catalog import get_chip
     from ..perf.convergence import LATEST, rcp_batches
     from ..validation.other_training import BENCHMARKS, converge_at, definition, training_time
-    from .llm import llm_benchmarks, on_server
+    from .llm import llm_benchmarks, on_server, server_notes
 
     check_texts(benchmark=benchmark, chip=chip)
     n = check_numbers("train", num_chips=num_chips, global_batch=global_batch, samples_to_converge=samples_to_converge,
@@ -61,6 +61,7 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
         raise unknown_name_error("training benchmark", benchmark, list(llm_benchmarks() + BENCHMARKS))
     if not chip:
         raise TapeoutError("--chip is required.")
+    notes = server_notes(chip, None, n["chips_per_node"])  # a server size that changed nothing, said with the answer
     chip = on_server(chip, n["chips_per_node"], num_chips)
     d = definition(key)  # refuses a REFUSED benchmark, naming what is missing
     gb_def, conv = d["global_batch"], d["samples_to_converge"]
@@ -93,4 +94,4 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
         "benchmark": key, "chip": r.pop("chip"), "num_chips": num_chips, "global_batch": gb,
         "global_batch_from": batch_from, "samples_to_converge": samples, "samples_to_converge_from": samples_from,
         "quality_target": d["quality_target"], "time_to_train_min": minutes, "samples_per_s": r["samples_per_s"],
-        "step_time_s": r["step_s"], "breakdown": r, "definition": d})
+        "step_time_s": r["step_s"], "breakdown": r, "definition": d, **({"notes": notes} if notes else {})})

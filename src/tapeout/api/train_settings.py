@@ -39,6 +39,7 @@ class RunStack:
     fp8_attention: bool = False
     skip_evals: int | None = None  # evaluation passes the benchmark's submissions skip (None: the benchmark's)
     precision: str = "bf16"  # the run's training recipe / GEMM dtype (--precision, else the benchmark submissions')
+    precision_from: str = ""  # where `precision` came from (_run_precision)
     shown: list = field(default_factory=list)  # [{setting, value, from}] for the result
 
     def as_dict(self) -> dict:
@@ -64,17 +65,28 @@ def _fp8_gemms_on(precision: str, chip_id: str) -> bool:
     return _gemms_on(precision, chip_id) == "fp8"
 
 
-def _run_precision(precision: str | None, key: str | None, st: TrainingStack | None, chip_id: str) -> tuple[str, str]:
+def _run_precision(precision: str | None, key: str | None, st: TrainingStack | None, chip_id: str,
+                   origin: str = "") -> tuple[str, str]:
     """The run's precision and where it came from: the user's; else, for a benchmark run under its NVIDIA
-    (Transformer Engine) stack, the precision those submissions ran on this chip; else bf16."""
+    (Transformer Engine) stack, the precision those submissions ran on this chip; else bf16, saying why a
+    benchmark's own precision was not applied (`origin`: why the run has the stack it has)."""
     if precision is not None:
         return precision, "--precision"
-    if key is not None and st is not None and (st.vendor or "").lower() == "nvidia":
+    if key is None:
+        return "bf16", "default (--precision to change)"
+    if st is None:  # origin: why no stack (none on file, or the one on file is another vendor's)
+        why = f"{origin.removeprefix(f'--benchmark {key}: ')}; so the precision its submissions ran is not applied"
+    elif (st.vendor or "").lower() != "nvidia":
+        why = (f"stack {st.name} is {st.vendor}'s; the submissions' precision on file is NVIDIA's (benchmarks.yaml "
+               f"precision_rules.training)")
+    else:
         nv = nvidia_precision(get_chip(chip_id))
         if nv is not None:
             return nv[0], (f"benchmark {key}'s NVIDIA submissions (benchmarks.yaml precision_rules.training: {nv[1]}); "
                            f"--precision to override")
-    return "bf16", "default (--precision to change)"
+        why = (f"chip {get_chip(chip_id).id} lacks what NVIDIA's submissions' precision needs (benchmarks.yaml "
+               f"precision_rules.training)")
+    return "bf16", f"default: {why}; --precision to choose"
 
 
 def _stack_and_records(stack: str | None, key: str | None, chip_id: str) -> tuple[TrainingStack | None, dict, str]:
@@ -107,7 +119,7 @@ def run_stack(stack: str | None, key: str | None, bench_cfg: dict | None, chip_i
     NVIDIA stack applies, the precision its submissions ran (benchmarks.yaml precision_rules.training, as
     the validation rows take it), else bf16."""
     st, rec, origin = _stack_and_records(stack, key, chip_id)
-    precision, precision_from = _run_precision(precision, key, st, chip_id)
+    precision, precision_from = _run_precision(precision, key, st, chip_id, origin)
     rec = dict(rec)
     origin_of: dict = {}
     shown_name = st.name if st else None
@@ -172,4 +184,4 @@ def run_stack(stack: str | None, key: str | None, bench_cfg: dict | None, chip_i
         shown.append({"setting": k, "value": pins[k], "from": origin_of.get(k, "default")})
     if skip is not None:
         shown.append({"setting": "skip_evals", "value": skip, "from": skip_from})
-    return RunStack(shown_name, origin, pins, settings, runs, skip, precision, shown)
+    return RunStack(shown_name, origin, pins, settings, runs, skip, precision, precision_from, shown)

@@ -172,3 +172,5 @@ def _print_benchmark(r, json_out: bool) -> None:
                                               "feature_read_s", "n_evals", "eval_min") if bd.get(k) is not None]))
     if bd.get("bert_graph"):  # which graph the stack's BERT was priced on (validation/other_training.bert_graph_shown)
         console.print(table("BERT graph priced", ["part", "as"], [[k, v] for k, v in bd["bert_graph"].items()]))
+    for n in d.get("notes") or []:
+        console.print(f"[yellow]note:[/yellow] {n}")

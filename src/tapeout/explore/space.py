@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, StrictBool, field_validator, model_validator
 
 from ..errors import TapeoutError, validation_error
 from .npu import Template, load_template
@@ -203,7 +203,14 @@ class Space(BaseModel):
     # a design that cannot be built (econ/buildable.py: die beyond the reticle, PHYs beyond the die
     # edge, package beyond the packaging technology, heat or power beyond the cooling class) is
     # infeasible unless the space opts out here
-    physical_limits: bool = True
+    physical_limits: StrictBool = True  # true / false only: "no" or 0 is refused, not read as false (register_chip alike)
+
+    @field_validator("physical_limits", mode="before")
+    @classmethod
+    def _switch(cls, v):
+        if not isinstance(v, bool):
+            raise ValueError(f"a switch: give true or false (YAML booleans), got {v!r}")
+        return v
 
     @field_validator("workloads")
     @classmethod
@@ -389,6 +396,13 @@ def validate_space(space: Space) -> None:
                     raise unknown_name_error("NPU parameter", k, list(t.params))
                 for v in vals:
                     t.params[k].code(v)
+    if space.baseline is not None:  # checked before the search, used after it (maturity sensitivity)
+        from ..hardware.catalog import get_chip
+
+        try:
+            get_chip(space.baseline)
+        except TapeoutError as e:
+            raise TapeoutError(f"field 'baseline': {e}") from None
     for o in space.objectives:
         if o.metric not in known:
             raise _unknown_metric("objective", o.metric, known)

@@ -227,7 +227,12 @@ def virtual_stage_options(L: int, pp: int) -> list[int]:
     embedding and the loss in each virtual stage, so no VP in that range is refused for divisibility;
     the older `--num-layers-per-virtual-pipeline-stage` path needs VP to divide each stage's layers,
     which `even_stages` checks for the stacks that run it (even_pipeline). One device: no interleaving."""
-    return list(range(1, (L + 2) // pp + 1)) if pp > 1 else [1]
+    return list(_vp_range(L, pp))
+
+
+def _vp_range(L: int, pp: int) -> range:
+    """virtual_stage_options as a range: its size is known without listing it (search_size)."""
+    return range(1, (L + 2) // pp + 1) if pp > 1 else range(1, 2)
 
 
 def _replica_grid(cfg, num_chips: int, seq: int, fixed: dict, why: Counter | None = None):
@@ -253,23 +258,23 @@ def candidate_layouts(cfg, num_chips: int, domain: int, global_seqs: int, seq: i
     `fixed` pins fields (tp, pp, cp, ep, vp, mbs, zero, recompute) to the user's values; `recompute_options`:
     the recompute kinds tried where it is not pinned (a stack's own, perf/recompute_gate.RecomputeGate.searched)."""
     fixed = {k: v for k, v in (fixed or {}).items() if v is not None}
-    L = cfg.num_hidden_layers
+    n = search_size(cfg, num_chips, seq, fixed, recompute_options)
+    if n > SEARCH_LIMIT:
+        L = cfg.num_hidden_layers
+        raise TapeoutError(f"the layout search for {cfg.name} on {num_chips} chips would check {n:,} candidate layouts "
+                           f"(every VP 1 .. (layers + 2) / PP of each PP, for its {L:,} layers), more than the "
+                           f"{SEARCH_LIMIT:,} it checks (perf/train_layout.SEARCH_LIMIT): check field "
+                           f"'num_hidden_layers' of the model config, or pin --pp and --vp.")
     out, why = [], Counter()
-
-    def opts(name, default):
-        return [fixed[name]] if name in fixed else default
-
     for t, cp, pl in _replica_grid(cfg, num_chips, seq, fixed, why):
         dp = num_chips // (t * pl * cp) if num_chips % (t * pl * cp) == 0 else 0
-        eps = [1]
-        if cfg.is_moe:
-            eps = [e for e in (1, 2, 4, 8, 16, 32, 64, 128, 256) if e <= cfg.num_experts]
-        for e in opts("ep", eps):
-            for mbs in opts("mbs", [1, 2, 4] if not cfg.is_moe else [1, 2]):
-                sched = fixed.get("schedule", "1f1b")
-                for vp in opts("vp", [1] if sched == "dualpipe" else virtual_stage_options(L, pl)):
-                    for z in opts("zero", [1, 3] if pl == 1 and not cfg.is_moe else [1]):
-                        for rc in opts("recompute", list(recompute_options)):
+        eps, mbss, vps, zeros, rcs = _grid_options(cfg, pl, fixed, recompute_options)
+        sched = fixed.get("schedule", "1f1b")
+        for e in eps:
+            for mbs in mbss:
+                for vp in vps:
+                    for z in zeros:
+                        for rc in rcs:
                             lay = TrainLayout(t, pl, max(dp, 1), cp, e, vp, mbs, z, rc,
                                               fixed.get("shard", 0), sched)
                             bad = broken_rule(cfg, lay, num_chips, global_seqs, seq, domain) if check else None
@@ -278,6 +283,31 @@ def candidate_layouts(cfg, num_chips: int, domain: int, global_seqs: int, seq: i
                                 continue
                             out.append(lay)
     return out, why
+
+
+# The most candidate layouts one search checks. A tool budget, not a model bound: the search prices about
+# 2,500 candidates a second on one core (measured here: DeepSeek-V3 on 2,048 H800, 25,056 candidates, 10 s;
+# Llama 3.1 405B on 16,384 H100, 13,824, 3 s), so 250,000 is ~100 s; a layer count of 10^6 asks for millions
+# (and 10^12 for more than memory holds: a MemoryError before this check).
+SEARCH_LIMIT = 250_000
+
+
+def _grid_options(cfg, pl: int, fixed: dict, recompute_options) -> tuple:
+    """The EP, micro-batch, VP, ZeRO and recompute values the search tries at PP `pl` (pinned ones alone)."""
+    def opts(name, default):
+        return [fixed[name]] if name in fixed else default
+
+    eps = [e for e in (1, 2, 4, 8, 16, 32, 64, 128, 256) if e <= cfg.num_experts] if cfg.is_moe else [1]
+    vps = [1] if fixed.get("schedule", "1f1b") == "dualpipe" else _vp_range(cfg.num_hidden_layers, pl)
+    return (opts("ep", eps), opts("mbs", [1, 2, 4] if not cfg.is_moe else [1, 2]), opts("vp", vps),
+            opts("zero", [1, 3] if pl == 1 and not cfg.is_moe else [1]), opts("recompute", list(recompute_options)))
+
+
+def search_size(cfg, num_chips: int, seq: int, fixed: dict | None = None, recompute_options=SEARCHED_RECOMPUTE) -> int:
+    """How many layouts candidate_layouts would build (valid or not), counted without building them."""
+    fixed = {k: v for k, v in (fixed or {}).items() if v is not None}
+    return sum(math.prod(len(o) for o in _grid_options(cfg, pl, fixed, recompute_options))
+               for _, _, pl in _replica_grid(cfg, num_chips, seq, fixed))
 
 
 NUMERIC_FIELDS = ("tp", "pp", "cp", "ep", "vp", "mbs")

@@ -129,6 +129,16 @@ def zero_memory_bytes(params: float, dp: int, stage: int, param_bytes: float = 2
     return {"weights": w, "grads": g, "optimizer": o}
 
 
+def states_held_once(params: float, lora: bool = False, frozen_bytes: float = 2.0, grad_bytes: float = GRAD_BYTES) -> float:
+    """Bytes of weights, gradients and optimizer states of `params` parameters held once: the least any
+    layout holds over all its chips together (ZeRO-3 over every chip shards each state exactly once; every
+    other layout replicates some), before activations. Under LoRA: the frozen weights and the adapters'
+    states (device_memory's count)."""
+    if lora:
+        return params * (frozen_bytes + 16.0e-3)
+    return sum(zero_memory_bytes(params, 1, 0, grad_bytes=grad_bytes).values())
+
+
 def expert_params(cfg) -> float:
     """Routed-expert parameters of the whole model (0 for a dense model)."""
     if not cfg.is_moe:

@@ -55,6 +55,7 @@ from functools import lru_cache
 
 import yaml
 
+from ..errors import TapeoutError
 from ..formats import data_file, format_bits, format_table, plan
 from ..ops import Attention, Elementwise, MatMul, OpGraph
 from ..precision import Precision
@@ -112,6 +113,16 @@ def get_recipe(name: str) -> Recipe | None:
 
 def recipe_names() -> list[str]:
     return list(recipe_table()["recipes"])
+
+
+def check_training_precision(pr: Precision, asked: str) -> None:
+    """Refuse a --precision that is neither a recipe nor a GEMM dtype of training_recipes.yaml `gemm_dtypes`
+    (the caller has tried get_recipe): one line listing the training precisions on file."""
+    if pr.name in recipe_table()["gemm_dtypes"]:
+        return
+    raise TapeoutError(f"--precision {asked}: no training recipe on file for it (data/precision/training_recipes.yaml); "
+                       f"train in a recipe ({', '.join(recipe_names())}) or a GEMM dtype "
+                       f"({', '.join(recipe_table()['gemm_dtypes'])}).")
 
 
 def scale_bytes_per_elem(fmt: str) -> float:

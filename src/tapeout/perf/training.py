@@ -134,8 +134,8 @@ from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 from .train_layout import (TrainLayout, broken_rule, sequences, candidate_layouts, even_stages, microbatches,
                            nearest_chip_counts, nearest_global_batches, nearest_layouts, recompute_split,
                            stage_layers, chunk_layers, BLOCK)
-from .train_recipe import (Recipe, copy_bytes, gather_bytes, get_recipe, recipe_names, resolve, scale_bytes_per_elem,
-                           training_graph, weight_cast_bytes_per_param)
+from .train_recipe import (Recipe, check_training_precision, copy_bytes, gather_bytes, get_recipe, recipe_names,
+                           recipe_table, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param)
 from ..formats import format_bits
 from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
@@ -168,7 +168,8 @@ from .tp_overlap import SLOT_OF, TP_BLOCK_GEMMS, TP_COLLECTIVES, TP_GEMMS, TPOve
 from .uncertainty import step_spread
 from .train_reserve import SOURCE as RESERVE_SOURCE, training_reserve
 from .gemm_table import MeasuredGemms, measured_gemms
-from .train_memory import GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups, zero_memory_bytes
+from .train_memory import (GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups,
+                           states_held_once, zero_memory_bytes)
 
 __all__ = ["TrainLayout", "TrainResult", "activation_bytes_per_layer", "zero_memory_bytes", "pipeline_bubble", "train",
            "evaluate_layout", "model_flops_per_token", "chunked_exposure", "time_to_train_min", "eval_time_s", "num_evaluations",
@@ -509,6 +510,12 @@ def model_flops_per_token(cfg: LLMConfig, seq: int, lora: bool = False) -> float
     return (4.0 if lora else 6.0) * cfg.param_count(active=True) + 6.0 * cfg.num_hidden_layers * cfg.num_attention_heads * cfg.hd * seq
 
 
+def frozen_weight_bytes(rcp: Recipe | None, lora: bool) -> float:
+    """Bytes per frozen base weight: LoRA under a quantized recipe keeps them in the recipe's format (NeMo
+    `fp8_params`), else BF16."""
+    return format_bits(rcp.gemm) / 8.0 if lora and rcp is not None and rcp.quantized else 2.0
+
+
 def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: TrainLayout, num_chips: int,
                     global_seqs: int, seq: int, fwd: _Fwd, lora: bool = False, mem_limit: float | None = None,
                     persistent_gemms: bool = False) -> dict | None:
@@ -528,7 +535,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     gb = fwd.grad_bytes
     # LoRA under a quantized recipe keeps the frozen weights quantized (no per-step weight cast
     # below): FP8 parameters, as NeMo's fp8_params, take the recipe format's bytes
-    frozen = format_bits(rcp.gemm) / 8.0 if lora and rcp is not None and rcp.quantized else 2.0
+    frozen = frozen_weight_bytes(rcp, lora)
     # TE 1.x FP8 (the recipe whose norm writes the FP8 GEMM input) saves trained linears' inputs in FP8
     # (train_memory.saved_bytes_per_token); LoRA's frozen base GEMMs keep the BF16 count
     saved_in = format_bits(rcp.gemm) / 8.0 if rcp is not None and rcp.quantized and rcp.norm_fused_cast and not lora else 2.0
@@ -908,6 +915,20 @@ def _check_inputs(num_chips, global_batch_tokens, seq_len) -> int:
     return global_seqs
 
 
+def _refuse_unholdable(cfg, c, num_chips: int, cap: float, states: float) -> None:
+    """Refuse a run whose weights, gradients and optimizer states, held once (train_memory.states_held_once),
+    exceed the memory of all its chips together: no layout holds them, so none is searched."""
+    if states <= num_chips * cap:
+        return
+    need = math.ceil(states / cap)
+    raise TapeoutError(
+        f"{cfg.name} ({float(cfg.param_count()):.3g} parameters: {cfg.num_hidden_layers:,} layers, hidden "
+        f"{cfg.hidden_size:,}, FFN {cfg.intermediate_size:,}, vocabulary {cfg.vocab_size:,}) needs "
+        f"{states / GIB:,.0f} GiB for its weights, gradients and optimizer states held once, which does not fit in "
+        f"{num_chips:,} chips x {cap / GIB:.1f} GiB of {c.id}; add chips (at least {need:,}), or check those fields "
+        f"of the model config.")
+
+
 def _suggest(what: str, near, want: TrainLayout) -> str:
     """'; <what>: A; B; C', preceded by the pinned values every suggestion had to change."""
     note = near.pinned_note(want)
@@ -1040,9 +1061,9 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
             raise TapeoutError(f"--precision {precision}: weights {pr.weights} with {pr.activations} activations is a "
                                f"serving weight-quantization format, not a training precision (training updates "
                                f"the weights it multiplies); give a training recipe ({', '.join(recipe_names())}) "
-                               f"or a GEMM dtype (fp16, int8, fp32).")
-        pr = Precision(pr.name, pr.compute if pr.compute in ("fp8", "int8", "bf16", "fp16") else "bf16", "bf16", "bf16",
-                       pr.compute)
+                               f"or a GEMM dtype ({', '.join(recipe_table()['gemm_dtypes'])}).")
+        check_training_precision(pr, precision)
+        pr = Precision(pr.name, pr.compute, "bf16", "bf16", pr.compute)
     if ov is not None and tp_from_overlap:
         notes.append(f"TP {ov.tp}: the TP tp_overlap '{ov.name}' was written for (data/software/tp_comm_overlap.yaml "
                      f"tp; pin --tp to choose, with a config of that TP)")
@@ -1093,6 +1114,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
 
     if gate is not None:
         gate.check(layout.recompute if layout is not None else fixed.get("recompute"))
+    _refuse_unholdable(cfg, c, num_chips, cap, states_held_once(
+        float(cfg.param_count()), lora, frozen_weight_bytes(fwd.recipe, lora), fwd.grad_bytes))
     if layout is not None:
         bad = broken_rule(cfg, layout, num_chips, global_seqs, seq_len, domain)
         if bad:

@@ -298,6 +298,9 @@ def raw_config(name_or_path: str) -> tuple[dict, str]:
         return data, str(p)
     key = _normalize(name_or_path)
     key = MODEL_ALIASES.get(key, key)
+    if key not in preset_names() and p.is_dir():  # a model's folder, not its config
+        raise TapeoutError(f"model '{p}' is a directory: give the config.json inside it ({p / 'config.json'}) or a "
+                           f"preset name (tapeout models).")
     if key not in preset_names():
         raise unknown_name_error("model", name_or_path, preset_names())
     data = json.loads(_preset_dir().joinpath(f"{key}.json").read_text())
