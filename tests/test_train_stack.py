@@ -15,7 +15,8 @@ def test_every_stack_feature_is_sourced_and_wired_only_where_the_model_acts():
     t = stack_table()
     assert {"nemo-megatron-23.04", "nemo-23.09", "nemo-24.04"} <= set(t)
     for name, e in t.items():
-        assert e["software"] and e["source"]
+        # a benchmark-scoped stack (picked by --benchmark, never by a row's software string) may name no software
+        assert (e["software"] or e.get("benchmarks")) and e["source"]
         for f, spec in e["features"].items():
             assert spec["source"] and "value" in spec
             assert not spec.get("wired") or f in WIRED, (name, f)

@@ -21,7 +21,7 @@ from ..perf.mlperf import value_of
 from ..perf.stack_features import StackFeatures
 from ..perf.train_recipe import get_recipe
 from ..perf.recompute_gate import RecomputeGate
-from ..perf.train_stack import TrainingStack, named_stack, stack_settings
+from ..perf.train_stack import TrainingStack, named_stack, feature_source, stack_settings, stacks_of_benchmark
 from .train_switches import refuse
 
 # stack settings `tapeout train` takes as options (perf/stack_features.StackFeatures fields; what each prices
@@ -76,6 +76,11 @@ def _run_precision(precision: str | None, key: str | None, st: TrainingStack | N
         return "bf16", "default (--precision to change)"
     if st is None:  # origin: why no stack (none on file, or the one on file is another vendor's)
         why = f"{origin.removeprefix(f'--benchmark {key}: ')}; so the precision its submissions ran is not applied"
+    elif st.value("training_recipe") is not None and st.chips and st.covers(get_chip(chip_id).calibration_id):
+        src = feature_source(st, "training_recipe")
+        return str(st.value("training_recipe")), (f"the recipe benchmark {key}'s MLPerf {st.round} submissions trained in on "
+                                                  f"{get_chip(chip_id).id} (stack {st.name}, training_stacks.yaml "
+                                                  f"training_recipe: {src}); --precision to override")
     elif (st.vendor or "").lower() != "nvidia":
         why = (f"stack {st.name} is {st.vendor}'s; the submissions' precision on file is NVIDIA's (benchmarks.yaml "
                f"precision_rules.training)")
@@ -102,8 +107,14 @@ def _stack_and_records(stack: str | None, key: str | None, chip_id: str) -> tupl
         return st, rec, f"--stack {st.name}" + (f" (MLPerf {st.round})" if st.round else "")
     if key is None:
         return None, {}, "no --stack or --benchmark: the model's defaults"
-    st, rec = benchmark_stack(key)
+    st, rec = benchmark_stack(key, get_chip(chip_id).calibration_id)  # a power-capped or server variant: its catalog chip
     if st is None:
+        other = [s for s in stacks_of_benchmark(key, vendor) if s.chips]
+        if other:  # stacks on file for this benchmark, none from a config that ran on this chip
+            names = "; ".join(f"{s.name} (MLPerf {s.round}: {', '.join(s.chips)})" for s in other)
+            return None, {}, (f"--benchmark {key}: no software stack of its submissions on file for chip "
+                              f"{get_chip(chip_id).id} (on file: {names}; training_stacks.yaml chips): the model's "
+                              f"defaults (--stack to force one)")
         return None, {}, f"--benchmark {key}: no software stack of its submissions on file: the model's defaults"
     if st.vendor and st.vendor.lower() != vendor.lower():
         return None, {}, (f"--benchmark {key}: its stack on file ({st.name}) runs on {st.vendor} accelerators, chip "

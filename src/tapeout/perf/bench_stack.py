@@ -58,16 +58,18 @@ def _version(mlperf_round: str) -> tuple:
     return tuple(int(x) for x in mlperf_round.lstrip("v").split(".") if x.isdigit())
 
 
-def benchmark_stack(key: str) -> tuple[TrainingStack | None, dict]:
+def benchmark_stack(key: str, chip_id: str | None = None) -> tuple[TrainingStack | None, dict]:
     """The software stack of benchmark `key`'s latest MLPerf round whose submissions' configs and stack
     are on file (the rounds its `submission_layouts` name), and the records of those NVIDIA (NeMo)
-    submissions that hold for every chip and size: (None, {}) when none is on file."""
+    submissions that hold for every chip and size: (None, {}) when none is on file. `chip_id`: only a stack
+    whose sourced configs ran on that chip (its `chips`, perf/train_stack.TrainingStack.covers), so a round
+    whose stack covers other chips falls back to an earlier round that covers this one, or to none."""
     rounds = {e["round"] for e in benchmarks()["training"][key].get("submission_layouts") or [] if e.get("round")}
-    on_file = sorted((r for r in rounds if stack_of_round(r, "NVIDIA") is not None), key=_version)
+    on_file = sorted((r for r in rounds if stack_of_round(r, "NVIDIA", key, chip_id) is not None), key=_version)
     if not on_file:
         return None, {}
     rnd = on_file[-1]
-    return stack_of_round(rnd, "NVIDIA"), merged_layout(submission_entries(key, "nemo", None, rnd, None))
+    return stack_of_round(rnd, "NVIDIA", key, chip_id), merged_layout(submission_entries(key, "nemo", None, rnd, None))
 
 
 def nvidia_precision(chip) -> tuple[str, str] | None:

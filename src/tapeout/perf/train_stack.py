@@ -51,6 +51,14 @@ Wired features (perf/training.train arguments they decide):
   fp8_scale_update           the Transformer Engine line whose FP8 delayed-scaling update kernels each layer
                              launches per pass: an entry of data/software/fp8_scale_update.yaml
                              (fp8_scale_update; perf/fp8_scale_update.py)
+  training_recipe            the training recipe (data/precision/training_recipes.yaml: fp8, fp8current, nvfp4, ...)
+                             the stack's submissions trained in: a benchmark run's precision where the user gives
+                             none and the chip is one of the stack's `chips` (api/train_settings._run_precision)
+
+A stack may be scoped: `benchmarks` (the MLPerf benchmarks whose submissions ran it; stack_of_round skips it for
+any other, and for a caller that names none) and `chips` (the catalog chips its sourced configs ran on; a benchmark
+run on another chip does not take it, perf/bench_stack.benchmark_stack). Unscoped stacks hold for every benchmark
+and every chip of their vendor.
 """
 
 from __future__ import annotations
@@ -68,7 +76,7 @@ WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "fp8_attention_context_
          "fixed_microbatch_group", "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
          "frozen_dy_transpose", "grad_sync_after_backward", "fp8_reduce_amax", "quantized_gathers",
          "make_vocab_size_divisible_by", "eager_layer", "nccl_max_ctas", "recompute_methods", "elementwise_chain",
-         "fp8_scale_update", "attention_probs_saved")
+         "fp8_scale_update", "attention_probs_saved", "training_recipe")
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,12 @@ class TrainingStack:
     round: str | None = None  # the MLPerf round whose submissions ran it
     vendor: str = ""  # whose accelerators it runs on (NVIDIA for the NeMo containers)
     layouts: str = ""  # the benchmarks.yaml submission_layouts `stack` kind its runs read ("": nemo on NVIDIA chips, train_rows)
+    benchmarks: tuple = ()  # the MLPerf benchmarks whose submissions ran it (): every benchmark
+    chips: tuple = ()  # the catalog chips its sourced configs ran on (): every chip of its vendor
+
+    def covers(self, chip_id: str | None) -> bool:
+        """Whether the stack's sourced configs ran on `chip_id` (an unscoped stack, or no chip named: True)."""
+        return not self.chips or chip_id is None or chip_id.lower() in self.chips
 
     def value(self, feature: str):
         for f, v, _ in self.features:
@@ -113,7 +127,9 @@ def _stack(name: str, e: dict) -> TrainingStack:
                                f"{', '.join(WIRED)}; set wired: false (data/software/training_stacks.yaml).")
         feats.append((f, spec["value"], wired))
     return TrainingStack(name, tuple(feats), " ".join(str(e.get("source", "")).split()), e.get("round"),
-                         str(e.get("vendor") or ""), str(e.get("layouts") or ""))
+                         str(e.get("vendor") or ""), str(e.get("layouts") or ""),
+                         tuple(str(b).lower() for b in e.get("benchmarks") or ()),
+                         tuple(str(c).lower() for c in e.get("chips") or ()))
 
 
 def named_stack(name: str) -> TrainingStack:
@@ -126,14 +142,28 @@ def named_stack(name: str) -> TrainingStack:
     return _stack(key, tab[key])
 
 
-def stack_of_round(mlperf_round: str, vendor: str | None = None) -> TrainingStack | None:
+def stack_of_round(mlperf_round: str, vendor: str | None = None, benchmark: str | None = None,
+                   chip_id: str | None = None) -> TrainingStack | None:
     """The stack on file for an MLPerf round (its `round`), of `vendor` when given (a round holds several
     submitters' stacks: NVIDIA's NeMo, JuniperNetworks' DeepSpeed, Intel's Megatron-DeepSpeed), None when
-    none is."""
+    none is. A stack scoped to `benchmarks` is a candidate only for one of them; one scoped to `chips` only
+    on one of them when `chip_id` is given."""
     for name, e in stack_table().items():
-        if e.get("round") == mlperf_round and (vendor is None or str(e.get("vendor", "")).lower() == vendor.lower()):
-            return _stack(name, e)
+        if e.get("round") != mlperf_round or (vendor is not None and str(e.get("vendor", "")).lower() != vendor.lower()):
+            continue
+        st = _stack(name, e)
+        if st.benchmarks and (benchmark is None or benchmark.lower() not in st.benchmarks):
+            continue
+        if st.covers(chip_id):
+            return st
     return None
+
+
+def stacks_of_benchmark(benchmark: str, vendor: str = "NVIDIA") -> list:
+    """The stacks on file scoped to `benchmark` (its `benchmarks` lists it), of `vendor`: what a run on a chip
+    none covers is told exists."""
+    return [_stack(n, e) for n, e in stack_table().items() if str(e.get("vendor", "")).lower() == vendor.lower()
+            and benchmark.lower() in [str(b).lower() for b in e.get("benchmarks") or ()]]
 
 
 def find_stack(software: str, mlperf_round: str | None = None, table: dict | None = None,
@@ -151,6 +181,12 @@ def find_stack(software: str, mlperf_round: str | None = None, table: dict | Non
         if any(s.lower() in sw for s in e["software"]):
             return _stack(name, e)
     return None
+
+
+def feature_source(stack: TrainingStack, feature: str) -> str:
+    """The source on file for one of a stack's features ("" when the stack does not name the feature)."""
+    spec = (stack_table().get(stack.name) or {}).get("features", {}).get(feature)
+    return " ".join(str(spec["source"]).split()) if isinstance(spec, dict) else ""
 
 
 def _flag(stack: TrainingStack, feature: str) -> bool:
