@@ -51,6 +51,8 @@ def _applies(rule: dict, dt: str, software: str, chip, workload: str = "") -> bo
         return False
     if "declared" in rule and dt not in rule["declared"]:
         return False
+    if "chips" in rule and chip.calibration_id.lower() not in rule["chips"]:  # the catalog chips its source names
+        return False
     return "chip_runs" not in rule or chip.supports(rule["chip_runs"])
 
 
