@@ -91,3 +91,19 @@ def test_a_row_names_the_rule_that_set_its_format():
     assert llm_rows.precision_rule(rule, get_chip("h100-sxm")) == "tensorrt_16bit_to_fp8"
     assert llm_rows.precision_rule({**rule, "software": "vLLM 0.6"}, get_chip("b200")) == "declared"
     assert llm_rows.precision_rule({**rule, "precision": "mixed"}, get_chip("b200")) is None  # no dtype: no rule
+
+
+def test_the_fp4_rule_reaches_only_the_rounds_and_chips_its_sources_name():
+    """Review round stop-38 (issue-44c): the FP4 rule's sources are NVIDIA's v4.1 (B200) and v5.1 (datacenter
+    Blackwell / Blackwell Ultra) Llama 2 70B submissions. RTX PRO 6000 (sm_120) has FP4 tensor cores but no source,
+    and v5.0 has none read: both take the TensorRT FP8 rule. Before: `chip.supports("fp4")` and any round (v[\\d.]+)."""
+    trt = "TensorRT 10.8, CUDA 12.8"
+    v50, v51 = "MLPerf Inference v5.0 llama2-70b-99", "MLPerf Inference v5.1 llama2-70b-99"
+    assert compute_precision("fp16", get_chip("rtx-pro-6000"), trt, LLAMA2_V41) == "fp8"
+    assert compute_precision("fp16", get_chip("rtx-pro-6000"), trt, v51) == "fp8"
+    assert compute_precision("fp16", get_chip("gb200"), trt, v50) == "fp8"
+    assert llm_rows.precision_rule({"precision": "fp16", "software": trt, "workload": v50},
+                                   get_chip("gb200")) == "tensorrt_16bit_to_fp8"
+    for cid in ("b200", "gb200", "b300", "gb300"):
+        assert compute_precision("fp16", get_chip(cid), trt, v51) == "fp4"
+    assert compute_precision("fp16", get_chip("b200").power_capped(700), trt, LLAMA2_V41) == "fp4"  # its catalog chip

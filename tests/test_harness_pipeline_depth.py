@@ -66,3 +66,14 @@ def test_a_stated_depth_of_zero_is_refused_naming_the_notes():
     with pytest.raises(SkipRow, match=r"notes pp=0: .* whole number >= 1"):
         harness_pp(_row(LLAMA_41, TRT, "CDI_L40Sx8_TRT", "; pp=0"))
     assert harness_pp(_row(LLAMA_41, TRT, "CDI_L40Sx8_TRT", "; PP=4")) == 4
+
+
+def test_the_reference_harness_depth_holds_for_the_vllm_releases_its_source_documents():
+    """Review round stop-38 (issue-44c): PP 1 rests on vLLM 0.5.x's docs; later docs advise pipeline instead of tensor
+    parallelism on GPUs without NVLink (e.g. L40S), so a later vLLM row is searched over every PP. Before: PP 1 for
+    every vLLM row of the reference harness. The one-server replica count is the harness's and still holds."""
+    plat = "vLLM_8xL40S-reference-cpu-pytorch-v2.3.1-default_config"
+    assert harness_pp(_row("MLPerf Inference v4.1 llama2-70b-99", "vLLM 0.5.2", plat)) == 1
+    later = _row("MLPerf Inference v5.0 llama2-70b-99", "vLLM 0.8.4", plat)
+    assert harness_pp(later) is None and harness_replicas(later) == 1
+    assert harness_pp(_row("MLPerf Inference v4.1 llama2-70b-99", "vLLM 0.10.1", plat)) is None

@@ -123,3 +123,13 @@ def test_train_shows_the_stack_and_its_recipe_in_the_result():
     shown = {s["setting"]: s for s in r["stack"]["settings"]}
     assert shown["precision"]["value"] == "fp8" and "nemo-llama31-405b-v5.0" in shown["precision"]["from"]
     assert not any(n.startswith("precision ") for n in r["notes"])  # the default-precision note is for a benchmark's bf16
+
+
+def test_another_vendors_chip_is_told_the_stacks_on_file_are_nvidias():
+    """Review round stop-38 (issue-44c): on mi300x the run said "no software stack of its submissions on file",
+    though NVIDIA's two stacks are; it now names them and why they do not apply (the chip is AMD's)."""
+    rs = _run("mi300x")
+    assert rs.name is None and rs.precision == "bf16"
+    assert "nemo-llama31-405b-v5.0" in rs.precision_from and "run on NVIDIA accelerators" in rs.precision_from
+    assert "chip mi300x is AMD's" in rs.precision_from
+    assert "no software stack of its submissions on file" in _run("mi300x", key="llama3.1-8b").precision_from

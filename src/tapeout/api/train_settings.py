@@ -115,6 +115,11 @@ def _stack_and_records(stack: str | None, key: str | None, chip_id: str) -> tupl
             return None, {}, (f"--benchmark {key}: no software stack of its submissions on file for chip "
                               f"{get_chip(chip_id).id} (on file: {names}; training_stacks.yaml chips): the model's "
                               f"defaults (--stack to force one)")
+        foreign = stacks_of_benchmark(key, "NVIDIA") if vendor.lower() != "nvidia" else []
+        if foreign:  # the benchmark's stacks on file are NVIDIA's (benchmark_stack reads NVIDIA's only)
+            return None, {}, (f"--benchmark {key}: its stacks on file ({', '.join(s.name for s in foreign)}) run on NVIDIA "
+                              f"accelerators (training_stacks.yaml vendor), chip {get_chip(chip_id).id} is {vendor}'s: "
+                              f"the model's defaults")
         return None, {}, f"--benchmark {key}: no software stack of its submissions on file: the model's defaults"
     if st.vendor and st.vendor.lower() != vendor.lower():
         return None, {}, (f"--benchmark {key}: its stack on file ({st.name}) runs on {st.vendor} accelerators, chip "

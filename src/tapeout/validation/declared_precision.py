@@ -20,7 +20,8 @@ from .registry import SkipRow
 # attention and the rest); with database its two rows move toward their measurements (own kernels -28 / -32 ->
 # -16 / -20 %, held out -33 / -37 -> +1 / -2 %), without it away (-9 / -11 -> +14 / +12 %: the shipped fit prices
 # B200's FP8 GEMMs faster than the database measured them). docs/notes/issue-24.md, Round stop-38 (issue-42b).
-# Off: such rows run FP8 (rule tensorrt_16bit_to_fp8), as before stop 38.
+# Off: such rows run FP8 (rule tensorrt_16bit_to_fp8), as before stop 38. The rule reaches only the rounds (v4.1, v5.1)
+# and the datacenter Blackwell chips (its `chips`) its sources name (review round stop-38, issue-44c).
 BLACKWELL_LLAMA2_FP4 = True
 SWITCHES = {"BLACKWELL_LLAMA2_FP4": lambda: BLACKWELL_LLAMA2_FP4}  # a rule's `switch` key -> whether it is on
 
@@ -50,6 +51,8 @@ def _applies(rule: dict, dt: str, software: str, chip, workload: str = "") -> bo
     if "workload_match" in rule and not re.search(rule["workload_match"], (workload or "").lower()):
         return False
     if "declared" in rule and dt not in rule["declared"]:
+        return False
+    if "chips" in rule and chip.calibration_id.lower() not in rule["chips"]:  # the catalog chips its source names
         return False
     return "chip_runs" not in rule or chip.supports(rule["chip_runs"])
 

@@ -10,8 +10,8 @@ server's scheduler at the stack's defaults: its runtime cap on running sequences
 `default_max_seqs` (vLLM V0 max_num_seqs 256), the `max_batch` the engine then serves with.
 
 A harness that fixes the engine's pipeline depth (`pipeline_parallelism`: NVIDIA's v4.1 llama2-70b
-TensorRT-LLM base configs, 1; the reference API harness over one vLLM server, 1 by vLLM's documented
-single-node practice) has the layout search run at that depth; the tensor parallelism is still searched.
+TensorRT-LLM base configs, 1; the reference API harness over one vLLM 0.5.x server, 1 by vLLM 0.5.x's documented
+single-node practice, which later vLLM docs revise for GPUs without NVLink) has the layout search run at that depth; the tensor parallelism is still searched.
 """
 
 from __future__ import annotations
@@ -90,6 +90,8 @@ def harness_pp(row: dict, on: bool | None = None) -> int | None:
     h = _harness(row)
     if not on or h is None or "pipeline_parallelism" not in h:
         return None
+    if not re.search(h.get("pipeline_parallelism_software_match", ""), row.get("software", "").lower()):
+        return None  # a software version the depth's source does not document (e.g. vLLM after 0.5.x)
     stated = re.search(r"\bpp=(\d+)", row.get("notes", ""), flags=re.I)
     if stated and int(stated.group(1)) < 1:  # 0 would read as 'any depth' downstream (serve_at_scale pp falsy)
         raise SkipRow(f"notes pp={stated.group(1)}: a pipeline depth is a whole number >= 1; state the engine's "
