@@ -120,8 +120,12 @@ def scaleout_gbps(chip) -> float:
     return scaleout_link(chip)["gbps"]
 
 # structural kernel parameters shared by every chip, fitted on measured kernels, with sources
-KERNEL_STRUCTURE = {k: float(v["value"]) for k, v in yaml.safe_load(
-    resources.files("tapeout").joinpath("data", "calibration", "kernel_structure.yaml").read_text()).items()}
+_KERNEL_STRUCTURE_YAML = yaml.safe_load(
+    resources.files("tapeout").joinpath("data", "calibration", "kernel_structure.yaml").read_text())
+KERNEL_STRUCTURE = {k: float(v["value"]) for k, v in _KERNEL_STRUCTURE_YAML.items()}
+# the chips whose own database kernels a value was fitted on, where the yaml names them (`fitted_on`): a
+# calibration that holds one of them out does not read the value (perf/kernels_db.held_out_of)
+KERNEL_STRUCTURE_FITTED_ON = {k: frozenset(v.get("fitted_on") or ()) for k, v in _KERNEL_STRUCTURE_YAML.items()}
 
 
 @dataclass

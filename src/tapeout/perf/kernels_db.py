@@ -273,6 +273,17 @@ def held_out_chips(chip_id: str) -> frozenset:
     return frozenset({chip_id})
 
 
+def held_out_of(fitted: dict | None) -> frozenset:
+    """The chips a calibration was fitted without (kernel_calibration.build(holdout=...) records the held-out
+    chip in its `kernel_db`): that chip and its twins (held_out_chips); empty for any other calibration (None:
+    the shipped one). The one mechanism by which every reader of data written from the database's kernels
+    (format_efficiency.csv ratios, format_rate_law.yaml pairs) leaves those chips' rows out, so a held-out chip
+    is priced as a chip with no kernels is, never from its own measured kernels (docs/notes/issue-24.md,
+    Round stop-38 issue-43c)."""
+    hid = ((fitted or {}).get("kernel_db") or {}).get("holdout")
+    return held_out_chips(hid) if hid else frozenset()
+
+
 def without_chips(k: "Kernels", chips) -> "Kernels":
     """`k` without the kernels (and sources) of `chips`."""
     drop = set(chips)
