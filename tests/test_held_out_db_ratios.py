@@ -13,7 +13,7 @@ from tapeout.precision import get_precision
 
 def _held_out(cid: str) -> dict:
     # the part of kernel_calibration.build(holdout=cid)'s calibration the readers consult (db_fitted writes it)
-    return {"kernel_db": {"holdout": cid}, "chips": {}}
+    return {"held_out": cid, "kernel_db": {"holdout": cid}, "chips": {}}
 
 
 def _without_rows(monkeypatch, chips) -> None:

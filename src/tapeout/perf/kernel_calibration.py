@@ -66,7 +66,7 @@ from ..ops import PEAK_KEYS
 from . import context_tiles, kernel_fit, power_cap
 from .calibration import VENDOR_FIELDS, load_fitted, vendor_means
 from .kernel_replay import l2_read_bw
-from .kernels_db import db_config, held_out_of
+from .kernels_db import db_config, held_out_of, holding_out
 
 SERVING_FORMATS = kernel_fit.EFF_PARAM  # the serving formats a --kernels calibration prices, and their fitted efficiency
 # the fit's GEMM kernel class a serving row's GEMMs run, by the precision's compute format: 16-bit on the
@@ -269,7 +269,7 @@ def db_fitted(per_chip: dict, source: dict, base: dict | None = None, holdout: s
                     "tapeout/perf/kernel_calibration.py; nothing fitted to end-to-end rows.")
     out["kernel_db"] = {"source": source, "holdout": holdout, "stream_eff": dict(stream),
                         "params": {c: p for c, (p, _, _) in per_chip.items()}}
-    return out
+    return holding_out(out, holdout) if holdout else out
 
 
 def _gemm_formats(k) -> set:
