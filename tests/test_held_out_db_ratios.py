@@ -7,7 +7,8 @@ import pytest
 
 from tapeout import format_prior, formats
 from tapeout.hardware.catalog import get_chip
-from tapeout.perf.kernels_db import held_out_chips, held_out_of
+from tapeout.perf.calibration import load_fitted
+from tapeout.perf.kernels_db import held_out_chips, held_out_of, holding_out
 from tapeout.precision import get_precision
 
 
@@ -31,6 +32,23 @@ def test_held_out_of_names_the_chip_and_its_twins():
     assert held_out_of({"kernel_db": {"holdout": None}}) == frozenset()
     assert held_out_of(_held_out("b200")) == held_out_chips("b200") >= {"b200"}
     assert held_out_of(_held_out("gb200")) == held_out_chips("gb200")
+    base = {"chips": {"b200": {"eff_mem": 0.9}}}
+    marked = holding_out(base, "h200")
+    assert held_out_of(marked) == {"h200"} and marked["chips"] is base["chips"] and "held_out" not in base
+
+
+def test_the_held_out_fp8_attention_speedup_is_the_unmeasured_chips_fallback():
+    """Training's FP8 attention (LoRA rows) runs at the chip's measured FP8/BF16 FMHA gain
+    (fp8_attention_speedup.yaml, the database's context kernels); a calibration holding the chip out prices it as a
+    chip with no entry: FP8 attention at the FP8 matrix rate, with the note that says so."""
+    from tapeout.perf.training import train
+
+    kw = dict(model="llama2-70b", chip="h100-sxm", num_chips=8, global_batch_tokens=8 * 8192, seq_len=8192,
+              precision="fp8", lora=True, fp8_attention=True)
+    own = train(**kw)
+    held = train(**kw, fitted=holding_out(load_fitted(), "h100-sxm"))
+    assert not any("FP8 attention speedup is not measured" in n for n in own.notes)
+    assert any("FP8 attention speedup is not measured" in n for n in held.notes)
 
 
 def test_held_out_b200_does_not_read_its_own_nvfp4_ratio():
@@ -65,18 +83,21 @@ def test_held_out_is_priced_as_a_chip_without_rows(monkeypatch, cid, fmt):
     assert formats.efficiency_origin(fmt, ch) == held
 
 
-def test_held_out_h200_does_not_read_the_mmha_fp8_cache_work_fitted_on_its_kernels():
-    """kernel_structure.yaml's masked-MHA FP8-cache vector work is fitted on H200's kernels alone (fitted_on):
-    a calibration holding H200 out has nothing measured to size it, so serving GPT-J (MHA) with an FP8 cache on
-    H200 leaves it out; held out B200 or not held out, H200 keeps it."""
-    from tapeout.hardware.params import KERNEL_STRUCTURE, KERNEL_STRUCTURE_FITTED_ON
+def test_held_out_h200_reads_the_mmha_fp8_cache_work_fitted_without_its_kernels():
+    """kernel_structure.yaml's masked-MHA FP8-cache vector work is fitted on H200's kernels (fitted_on): a
+    calibration holding H200 out reads the same scan's value on H100's kernels (`without`); held out B200, or
+    not held out, H200 keeps the H200 fit; a value fitted on every chip held out is not read at all."""
+    from tapeout.hardware import params as hp
     from tapeout.perf.calibration import calibrated_params
     from tapeout.perf.kernel_calibration import serving_decode_params
     from tapeout.perf.mlperf import inference_benchmark
     from tapeout.workloads.llm_config import load_llm
 
-    assert KERNEL_STRUCTURE_FITTED_ON["mmha_fp8_kv_vflops_per_byte"] == {"h200"}
-    assert KERNEL_STRUCTURE_FITTED_ON["softmax_vflops"] == frozenset()  # no fitted_on: not dropped by anything
+    h200_fit = hp.KERNEL_STRUCTURE["mmha_fp8_kv_vflops_per_byte"]
+    h100_fit = hp._KERNEL_STRUCTURE_YAML["mmha_fp8_kv_vflops_per_byte"]["without"]["value"]
+    assert h100_fit != h200_fit
+    assert hp.kernel_structure("mmha_fp8_kv_vflops_per_byte", {"h200", "h100-sxm"}) is None
+    assert hp.kernel_structure("softmax_vflops", {"h200"}) == hp.KERNEL_STRUCTURE["softmax_vflops"]  # no fitted_on
     gptj = load_llm(inference_benchmark("gptj")["model"])
     h200 = get_chip("h200")
     p0 = calibrated_params(h200)
@@ -84,6 +105,6 @@ def test_held_out_h200_does_not_read_the_mmha_fp8_cache_work_fitted_on_its_kerne
     def per_byte(fitted):
         return float(serving_decode_params(p0, h200, gptj, get_precision("fp8"), 1, fitted).attn_gen_vflops_per_kv_byte)
 
-    assert per_byte(None) == KERNEL_STRUCTURE["mmha_fp8_kv_vflops_per_byte"] > 0
-    assert per_byte(_held_out("b200")) == KERNEL_STRUCTURE["mmha_fp8_kv_vflops_per_byte"]
-    assert per_byte(_held_out("h200")) == 0.0
+    assert per_byte(None) == h200_fit
+    assert per_byte(_held_out("b200")) == h200_fit
+    assert per_byte(_held_out("h200")) == pytest.approx(h100_fit)

@@ -61,7 +61,7 @@ import copy
 
 import numpy as np
 
-from ..hardware.params import KERNEL_STRUCTURE, KERNEL_STRUCTURE_FITTED_ON
+from ..hardware.params import KERNEL_STRUCTURE, kernel_structure
 from ..ops import PEAK_KEYS
 from . import context_tiles, kernel_fit, power_cap
 from .calibration import VENDOR_FIELDS, load_fitted, vendor_means
@@ -233,16 +233,16 @@ def fp8_cache_vector_work(p, family: str, kernel: str, kv_fmt: str, held_out=fro
     The kernel computes on the CUDA cores, so each FP8 KV element is converted before its FMA;
     the XQA kernels feed the tensor cores and BF16 caches need no conversion. `held_out`: the chips a held-out
     calibration leaves out (kernels_db.held_out_of); where the values were fitted on one of them
-    (kernel_structure.yaml fitted_on: H200), nothing measured is left to size the work, so `p` unchanged."""
+    (kernel_structure.yaml fitted_on: H200), the values fitted on another chip's kernels (`without`: H100)."""
     cfg = db_config()["decode_kernels"]
     nvidia = set(cfg["trtllm_gen_families"]) | set(cfg["qgmma_families"]) | set(cfg["hmma_families"])
     if kernel != "mmha" or kv_fmt != "fp8" or family not in nvidia:
         return p
-    if held_out & (KERNEL_STRUCTURE_FITTED_ON["mmha_fp8_kv_vflops_per_byte"]
-                   | KERNEL_STRUCTURE_FITTED_ON["mmha_fp8_kv_vflops_per_score"]):
+    per_byte = kernel_structure("mmha_fp8_kv_vflops_per_byte", held_out)
+    per_score = kernel_structure("mmha_fp8_kv_vflops_per_score", held_out)
+    if per_byte is None or per_score is None:
         return p
-    return p.replace(attn_gen_vflops_per_kv_byte=KERNEL_STRUCTURE["mmha_fp8_kv_vflops_per_byte"],
-                     attn_gen_vflops_per_score=KERNEL_STRUCTURE["mmha_fp8_kv_vflops_per_score"])
+    return p.replace(attn_gen_vflops_per_kv_byte=per_byte, attn_gen_vflops_per_score=per_score)
 
 
 def db_fitted(per_chip: dict, source: dict, base: dict | None = None, holdout: str | None = None,
