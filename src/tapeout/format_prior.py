@@ -102,12 +102,14 @@ def fixed_fraction(chip, pairs: dict, kind: str = "kernel-database") -> tuple[fl
     return float(np.mean(allv)), f"mean of all {len(allv)} chips' fp8/bf16 {kind} pairs"
 
 
-def prior(chip, peak_key: str, base_key: str, fitted: dict) -> tuple[float, str, str] | None:
+def prior(chip, peak_key: str, base_key: str, fitted: dict, drop=frozenset()) -> tuple[float, str, str] | None:
     """(efficiency of `peak_key` relative to the calibrated fraction the chip has for `base_key`, the
     format whose fit the model borrows, by the rate law; its origin; the pairs' kind). None when it
-    cannot be evaluated (no pair, no BF16 or format peak) or the format is not faster than `base_key`."""
+    cannot be evaluated (no pair, no BF16 or format peak) or the format is not faster than `base_key`.
+    `drop`: chips whose pairs are not read (a held-out calibration's, perf/kernels_db.held_out_of)."""
     bf, pk, pb = chip.peak_tflops("bf16"), chip.peak_tflops(peak_key), chip.peak_tflops(base_key)
     pairs, kind = pairs_for(peak_key, fitted)
+    pairs = {c: p for c, p in pairs.items() if c not in drop}
     fa = fixed_fraction(chip, pairs, kind)
     if fa is None or bf <= 0 or pk <= 0 or pb <= 0:
         return None

@@ -143,11 +143,19 @@ def efficiency_origin(fmt: str, chip, fitted: dict | None = None) -> tuple[float
     (tapeout.format_prior, kind "prior"); else the family's mean measured ratio
     ("family"); else 1 ("borrowed": the calibrated fraction of its peak as it stands).
     `fitted`: the calibration in use (None: the shipped one); with RATIO_ONLY_ON_ITS_FIT a chip's own
-    ratio applies only where that calibration fits the format's peak from the ratio's `relative_to`."""
-    rows = [r for r in _efficiency_rows() if r["format"] == fmt]
+    ratio applies only where that calibration fits the format's peak from the ratio's `relative_to`. A held-out
+    calibration (kernels_db.held_out_of) reads no ratio or rate-law pair of its held-out chips: the chip gets
+    what a chip without kernels gets."""
+    from .perf.kernels_db import held_out_of
+
+    drop = held_out_of(fitted)  # a held-out calibration: its chips' database-derived rows are not read
+    rows = [r for r in _efficiency_rows() if r["format"] == fmt and r["chip"] not in drop]
     own = [r for r in rows if r["chip"] == chip.id]
     pk = _peak_key(fmt)
-    if own and RATIO_ONLY_ON_ITS_FIT and fitted is not None and _fit_key(chip, pk, fitted) != own[0]["relative_to"]:
+    # the format the measured ratios are relative to (one per format in the file; a held-out chip's rows dropped
+    # or not, so the switch treats it as it treats the chip with its rows)
+    rel = next((r["relative_to"] for r in _efficiency_rows() if r["format"] == fmt and r["chip"] == chip.id), None)
+    if rel and RATIO_ONLY_ON_ITS_FIT and fitted is not None and _fit_key(chip, pk, fitted) != rel:
         return 1.0, f"the calibration's own fit of the {pk} peak on {chip.id} (measured kernels)", "measured"
     if own:
         return float(own[0]["ratio"]), f"{own[0]['source']} ({chip.id})", "measured"
@@ -155,13 +163,13 @@ def efficiency_origin(fmt: str, chip, fitted: dict | None = None) -> tuple[float
     if base != pk:
         # a format measured on this chip at the same peak and against the same fit (MXFP4 <- NVFP4:
         # one block-scaled MMA rate), else the rate-law prior from the chip's slower formats
-        twin = [r for r in _efficiency_rows() if r["chip"] == chip.id and r["relative_to"] == base
-                and r["format"] != fmt and _peak_key(r["format"]) == pk]
+        twin = [r for r in _efficiency_rows() if r["chip"] == chip.id and r["chip"] not in drop
+                and r["relative_to"] == base and r["format"] != fmt and _peak_key(r["format"]) == pk]
         if twin:
             return float(twin[0]["ratio"]), f"{twin[0]['format']} ratio measured on {chip.id} at the same {pk} peak", "measured"
         from .perf.calibration import load_fitted
 
-        pr = format_prior.prior(chip, pk, base, load_fitted())
+        pr = format_prior.prior(chip, pk, base, load_fitted(), drop)
         if pr is not None:
             return pr[0], pr[1], "prior"
     fam = [float(r["ratio"]) for r in rows if r["family"] == chip.family]

@@ -120,8 +120,20 @@ def scaleout_gbps(chip) -> float:
     return scaleout_link(chip)["gbps"]
 
 # structural kernel parameters shared by every chip, fitted on measured kernels, with sources
-KERNEL_STRUCTURE = {k: float(v["value"]) for k, v in yaml.safe_load(
-    resources.files("tapeout").joinpath("data", "calibration", "kernel_structure.yaml").read_text()).items()}
+_KERNEL_STRUCTURE_YAML = yaml.safe_load(
+    resources.files("tapeout").joinpath("data", "calibration", "kernel_structure.yaml").read_text())
+KERNEL_STRUCTURE = {k: float(v["value"]) for k, v in _KERNEL_STRUCTURE_YAML.items()}
+
+
+def kernel_structure(name: str, held_out=frozenset()) -> float | None:
+    """KERNEL_STRUCTURE[name] for a calibration holding `held_out` out (perf/kernels_db.held_out_of): where the
+    yaml names the chips whose database kernels the value was fitted on (`fitted_on`) and one is held out, the
+    value fitted without them (`without`), else None (nothing measured is left to size it)."""
+    e = _KERNEL_STRUCTURE_YAML[name]
+    for v in (e, e.get("without")):
+        if v is not None and not (set(v.get("fitted_on") or ()) & set(held_out)):
+            return float(v["value"])
+    return None
 
 
 @dataclass

@@ -61,12 +61,12 @@ import copy
 
 import numpy as np
 
-from ..hardware.params import KERNEL_STRUCTURE
+from ..hardware.params import KERNEL_STRUCTURE, kernel_structure
 from ..ops import PEAK_KEYS
 from . import context_tiles, kernel_fit, power_cap
 from .calibration import VENDOR_FIELDS, load_fitted, vendor_means
 from .kernel_replay import l2_read_bw
-from .kernels_db import db_config
+from .kernels_db import db_config, held_out_of, holding_out
 
 SERVING_FORMATS = kernel_fit.EFF_PARAM  # the serving formats a --kernels calibration prices, and their fitted efficiency
 # the fit's GEMM kernel class a serving row's GEMMs run, by the precision's compute format: 16-bit on the
@@ -212,7 +212,7 @@ def serving_decode_params(p, chip, cfg, pr, tp: int, fitted: dict | None = None)
     # the masked-MHA kernel over an FP8 cache keeps the default model's vector work even under --kernels,
     # where the fit instead halves its CTAs' byte rate (kernel_fit.cta_width): pricing it the fit's way moved
     # H200's GPT-J rows -4.4 -> +18.3 % (docs/notes/issue-24.md, Round stop-27 issue-27sv); an open mismatch
-    p = fp8_cache_vector_work(p, chip.family, kernel, kv_fmt)
+    p = fp8_cache_vector_work(p, chip.family, kernel, kv_fmt, held_out_of(fitted))
     classes = _own_entry(chip, fitted).get("kernel_decode_classes")
     cls = "decode_" + kernel
     if not (classes and cls in classes):
@@ -226,18 +226,23 @@ def serving_decode_params(p, chip, cfg, pr, tp: int, fitted: dict | None = None)
     return p.replace(attn_gen_wave_ctas=wave) if wave > 0 else p
 
 
-def fp8_cache_vector_work(p, family: str, kernel: str, kv_fmt: str):
+def fp8_cache_vector_work(p, family: str, kernel: str, kv_fmt: str, held_out=frozenset()):
     """`p` with the vector-unit work of TensorRT-LLM's masked-MHA generation kernel over an FP8 KV
     cache (kernel_structure.yaml mmha_fp8_kv_vflops_*) where the dispatch rule
     (kernel_fit.decode_kernel) runs that kernel on an NVIDIA family it covers; else `p` unchanged.
     The kernel computes on the CUDA cores, so each FP8 KV element is converted before its FMA;
-    the XQA kernels feed the tensor cores and BF16 caches need no conversion."""
+    the XQA kernels feed the tensor cores and BF16 caches need no conversion. `held_out`: the chips a held-out
+    calibration leaves out (kernels_db.held_out_of); where the values were fitted on one of them
+    (kernel_structure.yaml fitted_on: H200), the values fitted on another chip's kernels (`without`: H100)."""
     cfg = db_config()["decode_kernels"]
     nvidia = set(cfg["trtllm_gen_families"]) | set(cfg["qgmma_families"]) | set(cfg["hmma_families"])
     if kernel != "mmha" or kv_fmt != "fp8" or family not in nvidia:
         return p
-    return p.replace(attn_gen_vflops_per_kv_byte=KERNEL_STRUCTURE["mmha_fp8_kv_vflops_per_byte"],
-                     attn_gen_vflops_per_score=KERNEL_STRUCTURE["mmha_fp8_kv_vflops_per_score"])
+    per_byte = kernel_structure("mmha_fp8_kv_vflops_per_byte", held_out)
+    per_score = kernel_structure("mmha_fp8_kv_vflops_per_score", held_out)
+    if per_byte is None or per_score is None:
+        return p
+    return p.replace(attn_gen_vflops_per_kv_byte=per_byte, attn_gen_vflops_per_score=per_score)
 
 
 def db_fitted(per_chip: dict, source: dict, base: dict | None = None, holdout: str | None = None,
@@ -264,7 +269,7 @@ def db_fitted(per_chip: dict, source: dict, base: dict | None = None, holdout: s
                     "tapeout/perf/kernel_calibration.py; nothing fitted to end-to-end rows.")
     out["kernel_db"] = {"source": source, "holdout": holdout, "stream_eff": dict(stream),
                         "params": {c: p for c, (p, _, _) in per_chip.items()}}
-    return out
+    return holding_out(out, holdout) if holdout else out
 
 
 def _gemm_formats(k) -> set:

@@ -273,6 +273,23 @@ def held_out_chips(chip_id: str) -> frozenset:
     return frozenset({chip_id})
 
 
+def held_out_of(fitted: dict | None) -> frozenset:
+    """The chips a calibration holds out: its `held_out` chip (written by kernel_calibration.build(holdout=...),
+    harness.run(holdout=...) and the coverage chip split) and that chip's twins (held_out_chips); empty for any
+    other calibration (None: the shipped one). The one mechanism by which every reader of data written from the
+    database's kernels (format_efficiency.csv ratios, format_rate_law.yaml pairs, fp8_attention_speedup.yaml,
+    kernel_structure.yaml values with `fitted_on`) leaves those chips' numbers out, so a held-out chip is priced
+    as a chip with no kernels is, never from its own measured kernels (docs/notes/issue-24.md, Round stop-38
+    issue-43c)."""
+    hid = (fitted or {}).get("held_out")
+    return held_out_chips(hid) if hid else frozenset()
+
+
+def holding_out(fitted: dict, chip_id: str) -> dict:
+    """`fitted` (a calibration fitted without `chip_id`) marked as holding it out (held_out_of)."""
+    return {**fitted, "held_out": chip_id}
+
+
 def without_chips(k: "Kernels", chips) -> "Kernels":
     """`k` without the kernels (and sources) of `chips`."""
     drop = set(chips)

@@ -329,7 +329,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
     pr = precision if isinstance(precision, Precision) else get_precision(precision)
     if kv_precision:
         pr = pr.with_kv(kv_precision)
-    pr = plan(pr, c)[0]  # the precision policy as it runs on this chip (tapeout.formats)
+    pr = plan(pr, c, fitted)[0]  # the precision policy as it runs on this chip (tapeout.formats)
     p = params if params is not None else calibrated_params(c, fitted)
     key = COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")
     if float(np.max(p.peak(key))) <= 0:

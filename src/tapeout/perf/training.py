@@ -137,6 +137,7 @@ from .train_layout import (TrainLayout, broken_rule, sequences, candidate_layout
 from .train_recipe import (Recipe, check_training_precision, copy_bytes, gather_bytes, get_recipe, recipe_names,
                            recipe_table, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param)
 from ..formats import format_bits
+from .kernels_db import held_out_of
 from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_clock import BoardPower, board_power, graph_time, measured_gemm_time, op_times
@@ -1083,7 +1084,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         notes.append(f"attention library {attention_kernel} is not measured on {c.id} "
                      f"(data/calibration/attention_kernels.csv): the calibrated attention rate is used")
     # FP8 attention: the calibrated BF16 attention sped up by the chip's measured FP8 gain (perf/train_attention.py)
-    fp8_gain = fp8_attention_speedup(c.calibration_id) if fp8_attention and recipe is not None and recipe.gemm == "fp8" else None
+    fp8_gain = (fp8_attention_speedup(c.calibration_id) if fp8_attention and recipe is not None and recipe.gemm == "fp8"
+                and c.calibration_id not in held_out_of(fitted) else None)  # a held-out chip: as one never measured
     bf16_ratio = (ratio or (1.0, 1.0)) if fp8_attention and recipe is not None and recipe.gemm == "fp8" else None
     if fp8_gain is not None:
         ratio = tuple(x * fp8_gain for x in (ratio or (1.0, 1.0)))

@@ -85,8 +85,10 @@ def _refit(split: str, key: str):
     from ..perf.calibration import load_fitted
     from ..perf.fit import fit_all, read_microbenchmarks
 
-    if split == "chip":
-        return fit_all(exclude=key) if key in load_fitted().get("chips", {}) else None
+    if split == "chip":  # and none of the chip's kernel-database numbers (perf/kernels_db.held_out_of)
+        from ..perf.kernels_db import holding_out
+
+        return holding_out(fit_all(exclude=key) if key in load_fitted().get("chips", {}) else load_fitted(), key)
     if split == "precision":
         mb = read_microbenchmarks()
         keep = [r for r in mb if not r["precision"].lower().startswith(key)]

@@ -202,7 +202,10 @@ def run(path: Path | str | None = None, holdout: str | None = None, rows: list[d
         hid = get_chip(holdout).id
         rows = [r for r in rows if resolve_chip_id(r.get("accelerator", "")) == hid]
         if fitted is None:  # a caller's fit with a holdout must already leave the chip out (kernel_calibration.build)
-            fitted = fit_all(exclude=hid)  # passed explicitly: nothing global changes
+            from ..perf.kernels_db import holding_out
+
+            # passed explicitly: nothing global changes; marked, so no database-derived number of the chip is read
+            fitted = holding_out(fit_all(exclude=hid), hid)
     results = [predict_row(r, fitted, covered) for r in rows]
     return {"results": results, "seconds": time.perf_counter() - t0, "holdout": holdout, "summary": summarize(results)}
 
