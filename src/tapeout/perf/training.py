@@ -123,7 +123,6 @@ from ..hardware.fabric import cluster_fabric
 from ..hardware.memory_capacity import GIB
 from ..hardware.topology import Topology
 from ..ops import Attention, Collective, MatMul, OpGraph
-from ..precision import get_precision
 from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
 from .collectives import collective_time, node_forwarded_all_to_all, topology_for
@@ -134,8 +133,8 @@ from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 from .train_layout import (TrainLayout, broken_rule, sequences, candidate_layouts, even_stages, microbatches,
                            nearest_chip_counts, nearest_global_batches, nearest_layouts, recompute_split,
                            stage_layers, chunk_layers, BLOCK)
-from .train_recipe import (Recipe, check_training_precision, copy_bytes, gather_bytes, get_recipe, recipe_names,
-                           recipe_table, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param)
+from .train_recipe import (Recipe, copy_bytes, gather_bytes, gemm_dtype_precision, get_recipe,
+                           resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param)
 from ..formats import format_bits
 from .kernels_db import held_out_of
 from .train_attention import fp8_attention_speedup, library_ratio
@@ -1050,21 +1049,14 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     # training keeps bf16 activations/KV; the GEMMs run in `precision`: a recipe
     # (data/precision/training_recipes.yaml) resolved on the chip through the serving policy
     # (formats.plan: visible fallback, or bad input), else a plain GEMM dtype
-    from ..precision import COMPUTE_PEAK_FIELD, Precision
+    from ..precision import COMPUTE_PEAK_FIELD
 
     recipe = get_recipe(precision)
     choices, notes = [], []
     if recipe is not None:
         recipe, pr, choices, notes = resolve(recipe, c, fp8_attention)
     else:
-        pr = get_precision(precision)
-        if pr.weights != pr.activations:  # w4a16, w8a16, w4a8...: serving's weight-only quantization
-            raise TapeoutError(f"--precision {precision}: weights {pr.weights} with {pr.activations} activations is a "
-                               f"serving weight-quantization format, not a training precision (training updates "
-                               f"the weights it multiplies); give a training recipe ({', '.join(recipe_names())}) "
-                               f"or a GEMM dtype ({', '.join(recipe_table()['gemm_dtypes'])}).")
-        check_training_precision(pr, precision)
-        pr = Precision(pr.name, pr.compute, "bf16", "bf16", pr.compute)
+        pr = gemm_dtype_precision(precision)
     if ov is not None and tp_from_overlap:
         notes.append(f"TP {ov.tp}: the TP tp_overlap '{ov.name}' was written for (data/software/tp_comm_overlap.yaml "
                      f"tp; pin --tp to choose, with a config of that TP)")
