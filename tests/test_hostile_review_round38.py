@@ -89,6 +89,24 @@ def test_the_search_limit_never_refuses_a_frontier_run(model, chips, seq):
     assert search_size(load_llm(model), chips, seq) <= SEARCH_LIMIT
 
 
+def test_the_memory_bound_is_the_usable_memory_under_the_runtime_reserve():
+    """issue-42c's bound compared the states with the full capacity, so a run the search then refused for memory
+    got a search and a different message; the usable memory at a rank with no process group is the most any
+    layout keeps (each group adds communicator buffers: perf/train_reserve.communicators)."""
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.perf.train_layout import TrainLayout
+    from tapeout.perf.train_reserve import training_reserve
+    from tapeout.perf.training import _refuse_unholdable
+
+    c, cfg, cap = get_chip("h100-sxm"), load_llm("llama-3.1-8b"), 80 * 2**30
+    usable = training_reserve(TrainLayout(), c).usable(cap)
+    assert 0 < usable < cap and usable >= training_reserve(TrainLayout(tp=8, dp=4, pp=2), c).usable(cap)
+    _refuse_unholdable(cfg, c, 8, cap, 8 * usable)  # exactly fits: searched
+    with pytest.raises(TapeoutError, match=r"does not fit in 8 chips x [\d.]+ GiB usable of 80\.0 GiB of h100-sxm "
+                                           r"under the cuda runtime's reserve.*add chips \(at least 9\)"):
+        _refuse_unholdable(cfg, c, 8, cap, 8 * usable * 1.001)
+
+
 # ---------------------------------------------------------------- training precisions
 def test_bfloat16_trains_as_bf16():
     """torch's spelling: run as the bf16 recipe before issue-42c, refused by it."""

@@ -917,16 +917,25 @@ def _check_inputs(num_chips, global_batch_tokens, seq_len) -> int:
 
 def _refuse_unholdable(cfg, c, num_chips: int, cap: float, states: float) -> None:
     """Refuse a run whose weights, gradients and optimizer states, held once (train_memory.states_held_once),
-    exceed the memory of all its chips together: no layout holds them, so none is searched."""
-    if states <= num_chips * cap:
+    exceed the usable memory of all its chips together: no layout holds them, so none is searched. The usable
+    memory is the runtime's reserve at one rank with no process group (TrainLayout()), the most any layout
+    keeps (each group adds communicator buffers), so the bound refuses only what the search would."""
+    usable = training_reserve(TrainLayout(), c).usable(cap)
+    if states <= num_chips * usable:
         return
-    need = math.ceil(states / cap)
+    need = math.ceil(states / usable) if usable > 0 else None
     raise TapeoutError(
         f"{cfg.name} ({float(cfg.param_count()):.3g} parameters: {cfg.num_hidden_layers:,} layers, hidden "
         f"{cfg.hidden_size:,}, FFN {cfg.intermediate_size:,}, vocabulary {cfg.vocab_size:,}) needs "
         f"{states / GIB:,.0f} GiB for its weights, gradients and optimizer states held once, which does not fit in "
-        f"{num_chips:,} chips x {cap / GIB:.1f} GiB of {c.id}; add chips (at least {need:,}), or check those fields "
-        f"of the model config.")
+        f"{num_chips:,} chips x {_usable_words(c, cap, usable)}; add chips" + (f" (at least {need:,})" if need else "")
+        + ", or check those fields of the model config.")
+
+
+def _usable_words(c, cap: float, usable: float) -> str:
+    """'<usable> GiB usable of <capacity> GiB under the <runtime> runtime's reserve, <its data file>'."""
+    return (f"{usable / GIB:.1f} GiB usable of {cap / GIB:.1f} GiB of {c.id} under the "
+            f"{training_reserve(TrainLayout(), c).runtime} runtime's reserve, {RESERVE_SOURCE}")
 
 
 def _suggest(what: str, near, want: TrainLayout) -> str:
@@ -943,8 +952,7 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
     head = f"no layout of {cfg.name} runs on {num_chips} x {c.id} at global batch {global_seqs} x {seq_len}"
     if smallest is not None:  # valid layouts exist; none fits in memory
         return TapeoutError(f"{head}: every valid layout exceeds memory (smallest needs {smallest[0] / GIB:.0f} GiB of "
-                            f"{smallest[1] / GIB:.0f} GiB usable of {cap / GIB:.1f} GiB under the {training_reserve(TrainLayout(), c).runtime} "
-                            f"runtime's reserve, {RESERVE_SOURCE}); add chips (deeper PP / wider DP for ZeRO), use "
+                            f"{_usable_words(c, cap, smallest[1])}); add chips (deeper PP / wider DP for ZeRO), use "
                             f"recompute, or a chip with more memory.")
     rule = why.most_common(1)[0][0] if why else "chips"
     want = TrainLayout(**{k: v for k, v in pinned.items()})
