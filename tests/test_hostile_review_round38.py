@@ -138,7 +138,8 @@ def test_an_unknown_training_precision_lists_the_training_ones():
     ("model", "llama-3.1-8bb", r"workloads 'dec' \(kind llm_decode\): unknown model 'llama-3.1-8bb'\. Closest: llama-3.1-8b"),
     ("precision", "fp88", r"workloads 'dec' .*unknown precision 'fp88'"),
     ("context", "abc", r"workloads 'dec' .*parameter 'context': a whole number >= 1, got 'abc'"),
-    ("batch", 2.5, r"parameter 'batch': a whole number >= 1, got 2\.5")])
+    ("batch", 2.5, r"parameter 'batch': a whole number >= 1, got 2\.5"),
+    ("model", False, r"workloads 'dec' .*a model name \(text\) is required, got False \(bool\)")])
 def test_a_bad_workload_is_refused_when_the_space_loads(key, value, msg):
     """Taken at load and refused once the grid had started (a bare ValueError for 'abc'; 2.5 ran as 2)."""
     sp = copy.deepcopy(SMALL)

@@ -303,6 +303,8 @@ def load_llm(name_or_path: str) -> LLMConfig:
 
 def raw_config(name_or_path: str) -> tuple[dict, str]:
     """The config.json of a preset name or a file, as a dict (with "name"), and where it came from."""
+    if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():  # `model: false` in a YAML file
+        raise unknown_name_error("model", name_or_path, preset_names())
     p = Path(name_or_path)
     if p.suffix == ".json" or p.is_file():
         if not p.is_file():
