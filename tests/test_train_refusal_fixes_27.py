@@ -41,23 +41,16 @@ def test_no_layout_names_nearest_batches_that_run():
     assert "gpt3-175b" in out
 
 
-def _counts(msg: str) -> list[int]:
-    m = re.search(r"chip counts with an? (?:even|valid) layout that fits memory at [\d,]+ sequences: ([\d, ]+)", msg)
-    assert m, msg
-    return [int(c) for c in m.group(1).split(", ")]
-
-
 def test_suggested_chip_counts_fit_memory():
     # 175B on 7 chips: 1,536 sequences leave DP no factor 7 and no even PP carries it (the stack's rule); 8 chips
     # split evenly (TP8) but 175B's weights, gradients and optimizer state do not fit 8 x 80 GB: not offered
+    # since stop 38 (perf/training._refuse_unholdable) both are refused before any search by the states held once,
+    # with a lower bound on the chips instead of counts that run (docs/notes/issue-18.md, Round stop-38 issue-44a)
     msg = refusal(["train", "--benchmark", "gpt3-175b", "--chip", "h100-sxm", "-n", "7"])
-    counts = _counts(msg)
-    assert 6 not in counts and 8 not in counts
+    least = int(re.search(r"add chips \(at least ([\d,]+)\)", msg).group(1).replace(",", ""))
+    assert least > 8
     eight = refusal(["train", "--benchmark", "gpt3-175b", "--chip", "h100-sxm", "-n", "8"])
-    assert "exceeds memory" in eight
-    for n in counts:
-        code, out, err = run_cli(["train", "--benchmark", "gpt3-175b", "--chip", "h100-sxm", "-n", str(n), "--json"])
-        assert code == 0, err
+    assert "does not fit in 8 chips" in eight
 
 
 LORA = ["train", "--benchmark", "llama2-70b-lora", "--chip", "h100-sxm", "-n", "8", "-p", "fp8"]

@@ -18,7 +18,11 @@ KINDS = {
     "model": ("a Hugging Face config.json", "tapeout serve --model FILE"),
     "chip": ("a chip file (id, family, specs)", "tapeout.register_chip(FILE)"),
     "csv": ("a CSV in end_to_end.csv's schema", "tapeout validate --data FILE"),
+    # no command reads a fit back: every prediction reads the packaged one (perf/calibration.load_fitted)
+    "calibration": ("a calibration fit written by `tapeout calibrate`", None),
 }
+CALIBRATION_USE = ("no command takes a fit as input: predictions read the packaged data/calibration/fitted.yaml, "
+                   "which `tapeout calibrate` without --out rewrites")
 
 
 def read_text(path: str | Path, field: str, want: str) -> str:
@@ -59,6 +63,8 @@ def kind_of(data) -> str | None:
         return "study"
     if "tops" in data or "die_area_mm2" in data:
         return "design"
+    if ("about" in data and "chips" in data and "families" in data) or {"source", "fit", "fixed_time_offsets_us"} <= set(data):
+        return "calibration"  # perf/fit.fit_all's file, or `tapeout calibrate --kernels --out`'s
     return None
 
 
@@ -90,8 +96,8 @@ def refuse_wrong_kind(data, field: str, path, want: str) -> None:
     got = kind_of(data)
     if got is not None and got != want:
         what, cmd = KINDS[got]
-        raise TapeoutError(f"{field} '{path}' is {what}, not {KINDS[want][0]}; "
-                           f"run it with `{cmd.replace('FILE', str(path))}`.")
+        use = CALIBRATION_USE if cmd is None else f"run it with `{cmd.replace('FILE', str(path))}`"
+        raise TapeoutError(f"{field} '{path}' is {what}, not {KINDS[want][0]}; {use}.")
 
 
 def read_yaml_mapping(path: str | Path, field: str, want: str, where: str, need: str) -> dict:

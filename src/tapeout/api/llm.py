@@ -20,7 +20,7 @@ def on_server(chip: str, chips_per_node: int | None, num_chips: int | None = Non
     whole servers: more chips than one server that are not a whole number of them are refused (every
     collective group is split into equal scale-up domains, hardware/topology.Topology.split)."""
     from ..hardware.catalog import get_chip
-    from ..hardware.node import on_node
+    from ..hardware.node import catalog_domain, on_node
 
     if chips_per_node is None or not chip:
         return chip
@@ -29,7 +29,7 @@ def on_server(chip: str, chips_per_node: int | None, num_chips: int | None = Non
                            f"whole servers of equal size; give a --num-chips that is a multiple of {chips_per_node}, or "
                            f"another --chips-per-node.")
     c = get_chip(chip)
-    domain = int(float(c.get("scaleup_domain_size", 1)))
+    domain = catalog_domain(c)
     if chips_per_node > domain and chips_per_node % domain:  # Topology.split: equal scale-up domains per group
         raise TapeoutError(f"--chips-per-node {chips_per_node} is not a whole number of {c.id}'s {domain}-chip scale-up "
                            f"domains (catalog scaleup_domain_size): a server above the domain holds whole domains; give "
@@ -43,13 +43,13 @@ def server_notes(chip: str, power_limit: float | None, chips_per_node: int | Non
     catalog board with no board of that size on file keeps the catalog's scale-up domain (hardware/node.on_node:
     a tier spanning servers, or a board not in data/clusters/node_boards.yaml)."""
     from ..hardware.catalog import get_chip
-    from ..hardware.node import on_node
+    from ..hardware.node import catalog_domain, on_node
 
     c, notes = get_chip(chip), []
     tdp = c.get("tdp_w")
     if power_limit is not None and isinstance(tdp, (int, float)) and power_limit >= tdp:
         notes.append(f"--power-limit {power_limit:g} W is at or above {c.id}'s {tdp:g} W TDP: no cap applied")
-    domain = int(float(c.get("scaleup_domain_size", 1)))
+    domain = catalog_domain(c)
     if chips_per_node is not None and chips_per_node < domain and on_node(c, chips_per_node) is c:
         notes.append(f"--chips-per-node {chips_per_node}: no server of {chips_per_node} {c.id} on file "
                      f"(data/clusters/node_boards.yaml) and its scale-up tier may span servers: priced on the catalog's "
@@ -341,7 +341,9 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
             api/train_batch.py, shown in the result's `global_batch` with its runners-up; else its batch).
         seq_len: sequence length in tokens (default 2048, or the benchmark's).
         precision: training recipe (bf16, fp8 = TE delayed scaling, fp8-current, mxfp8, nvfp4;
-            data/precision/training_recipes.yaml) or a GEMM dtype (int8, fp16). None: with `benchmark`
+            data/precision/training_recipes.yaml; bfloat16 = bf16) or a GEMM dtype (int8, fp16); anything else
+            (mxfp4, int4, fp32, w4a16, ...) is refused, a serving spelling of a recipe's format (float8,
+            fp8e4m3, w8a8) with the recipe it may mean. None: with `benchmark`
             under its NVIDIA stack, the precision its submissions ran (FP8 where the chip has it,
             benchmarks.yaml precision_rules.training), else bf16; shown in the result's `stack`.
         benchmark: MLPerf Training preset (gpt3-175b, llama2-70b-lora, llama3.1-405b,

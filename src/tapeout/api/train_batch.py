@@ -133,4 +133,6 @@ def no_batch_refusal(key: str, num_chips: int, chip: str, lo: int, hi: int, spli
         f"rules admit{' under the stack' + chr(39) + 's even pipeline stages' if even else ''} leave DP "
         f"{', '.join(map(str, widths))}; the most model-parallel, TP{s.tp} PP{s.pp}" + (f" CP{s.cp}" if s.cp > 1 else "")
         + f" DP{s.dp}" + (f", at {g:,} sequences: {why}" if g else f": {why}")
-        + f". At the benchmark's own batch: {at_reference}")
+        # a refusal that no batch changes (perf/training._refuse_unholdable) is said once
+        + (". The same at the benchmark's own batch." if at_reference.rstrip(".") == why
+           else f". At the benchmark's own batch: {at_reference}"))

@@ -17,6 +17,7 @@ workloads/catalog.build_workload (recommendation, vision, diffusion, speech pres
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -48,6 +49,19 @@ class CompiledWorkload:
 LLM_STEP_KEYS = ("expert_imbalance",)  # LLMStep fields a space may set (workloads/llm.py)
 
 
+def _count(p: dict, key: str, default: int) -> int:
+    """Pop a count parameter (batch, tp, ep, context / input_len): a whole number >= 1, else one line naming it
+    (int() took 2.5 as 2 and raised a bare ValueError on text)."""
+    v = p.pop(key, default)
+    try:
+        f = float(v) if not isinstance(v, bool) else math.nan
+    except (TypeError, ValueError):
+        f = math.nan
+    if not (math.isfinite(f) and f == int(f) and f >= 1):
+        raise TapeoutError(f"parameter '{key}': a whole number >= 1, got {v!r}.")
+    return int(f)
+
+
 def _llm_graph(params: dict, kind: str) -> tuple[OpGraph, float, int]:
     from ..perf.llm import vision_load
     from ..workloads.llm import decode_graph, prefill_graph
@@ -58,15 +72,15 @@ def _llm_graph(params: dict, kind: str) -> tuple[OpGraph, float, int]:
     if model is None:
         raise TapeoutError(f"workload kind {kind} needs `model:` (an LLM preset or config path).")
     cfg = load_llm(model)
-    batch = int(p.pop("batch", 1))
+    batch = _count(p, "batch", 1)
     prec = p.pop("precision", "bf16")
-    tp, ep = int(p.pop("tp", 1)), int(p.pop("ep", 1))
+    tp, ep = _count(p, "tp", 1), _count(p, "ep", 1)
     # a vision-language model's images, as `serve --images-per-request/--image-size` (perf/llm.vision_load
     # refuses a text-only model and an image the encoder does not accept)
     vision = vision_load(model, cfg, p.pop("images_per_request", 0), p.pop("image_size", 448))
     image_tokens = vision.tokens_per_request if vision else 0
     length = "context" if kind == "llm_decode" else "input_len"
-    n = int(p.pop(length, 2048))
+    n = _count(p, length, 2048)
     unknown = sorted(set(p) - set(LLM_STEP_KEYS))
     if unknown:
         raise TapeoutError(f"unknown parameter '{unknown[0]}'. Parameters: model, batch, precision, "

@@ -409,6 +409,10 @@ def validate_space(space: Space) -> None:
     if not space.objectives:
         raise TapeoutError("objectives: give at least one (e.g. {metric: perf_per_watt, goal: max}).")
     space.maturity_dict()
+    from .mix import compile_workload
+
+    for w in space.workloads:  # a misspelt model, kind or parameter: refused here, not once the grid has started
+        compile_workload(w)
 
 
 def _unknown_metric(where: str, name: str, known: set[str]) -> TapeoutError:

@@ -44,11 +44,16 @@ def server_board(chip: Chip, cards: int) -> tuple[str, str] | None:
     return None
 
 
+def catalog_domain(chip: Chip) -> int:
+    """The chip's scale-up domain as the catalog gives it (scaleup_domain_size; 1 where absent)."""
+    return int(float(chip.get("scaleup_domain_size", 1)))
+
+
 def on_node(chip: Chip, cards: int | None) -> Chip:
     """`chip` in a server of `cards` accelerators: its scale-up domain min(catalog domain, cards) where the
     tier ends at the server (server_board), registered as '<id>@<wiring><cards>'; else `chip` itself
     (cards None, cards >= the catalog domain, or a tier spanning servers / a board not on file)."""
-    if cards is None or int(cards) < 1 or int(cards) >= int(float(chip.get("scaleup_domain_size", 1))):
+    if cards is None or int(cards) < 1 or int(cards) >= catalog_domain(chip):
         return chip
     board = server_board(chip, int(cards))
     if board is None:

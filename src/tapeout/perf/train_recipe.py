@@ -55,10 +55,10 @@ from functools import lru_cache
 
 import yaml
 
-from ..errors import TapeoutError
+from ..errors import TapeoutError, unknown_name_error
 from ..formats import data_file, format_bits, format_table, plan
 from ..ops import Attention, Elementwise, MatMul, OpGraph
-from ..precision import Precision
+from ..precision import Precision, get_precision
 from .train_lora import COLUMN_PARALLEL
 from .fp8_dpa_casts import dpa_boundary_casts
 
@@ -115,14 +115,29 @@ def recipe_names() -> list[str]:
     return list(recipe_table()["recipes"])
 
 
-def check_training_precision(pr: Precision, asked: str) -> None:
-    """Refuse a --precision that is neither a recipe nor a GEMM dtype of training_recipes.yaml `gemm_dtypes`
-    (the caller has tried get_recipe): one line listing the training precisions on file."""
-    if pr.name in recipe_table()["gemm_dtypes"]:
-        return
+def gemm_dtype_precision(asked: str) -> Precision:
+    """The GEMM Precision of a --precision that names no recipe (the caller has tried get_recipe): a GEMM dtype
+    of training_recipes.yaml `gemm_dtypes` (the linear layers' GEMMs in it, BF16 activations). Anything else is
+    refused in one line listing the training precisions on file, with the recipe or dtype of the same GEMM
+    format where there is one (a serving spelling: float8 / fp8e4m3 -> fp8 or fp8current, w8a8 -> int8)."""
+    t = recipe_table()
+    listing = f"a recipe ({', '.join(recipe_names())}) or a GEMM dtype ({', '.join(t['gemm_dtypes'])})"
+    try:
+        pr = get_precision(asked)
+    except TapeoutError:
+        raise unknown_name_error("training precision", asked, [*recipe_names(), *t["gemm_dtypes"]]) from None
+    if pr.weights != pr.activations:  # w4a16, w8a16, w4a8...: serving's weight-only quantization
+        raise TapeoutError(f"--precision {asked}: weights {pr.weights} with {pr.activations} activations is a "
+                           f"serving weight-quantization format, not a training precision (training updates the "
+                           f"weights it multiplies); give a training precision: {listing}.")
+    if pr.name in t["gemm_dtypes"]:
+        return Precision(pr.name, pr.compute, "bf16", "bf16", pr.compute)
+    meant = [f"{n} ({r['scaling']} scaling)" if r["scaling"] != "none" else n
+             for n, r in t["recipes"].items() if r["gemm"] == pr.compute]
+    meant += [d for d in t["gemm_dtypes"] if d == pr.compute]
+    hint = f" Did you mean {' or '.join(meant)}? (the same GEMM format, {pr.compute})" if meant else ""
     raise TapeoutError(f"--precision {asked}: no training recipe on file for it (data/precision/training_recipes.yaml); "
-                       f"train in a recipe ({', '.join(recipe_names())}) or a GEMM dtype "
-                       f"({', '.join(recipe_table()['gemm_dtypes'])}).")
+                       f"train in {listing}.{hint}")
 
 
 def scale_bytes_per_elem(fmt: str) -> float:

@@ -123,7 +123,6 @@ from ..hardware.fabric import cluster_fabric
 from ..hardware.memory_capacity import GIB
 from ..hardware.topology import Topology
 from ..ops import Attention, Collective, MatMul, OpGraph
-from ..precision import get_precision
 from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
 from .collectives import collective_time, node_forwarded_all_to_all, topology_for
@@ -134,8 +133,8 @@ from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 from .train_layout import (TrainLayout, broken_rule, sequences, candidate_layouts, even_stages, microbatches,
                            nearest_chip_counts, nearest_global_batches, nearest_layouts, recompute_split,
                            stage_layers, chunk_layers, BLOCK)
-from .train_recipe import (Recipe, check_training_precision, copy_bytes, gather_bytes, get_recipe, recipe_names,
-                           recipe_table, resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param)
+from .train_recipe import (Recipe, copy_bytes, gather_bytes, gemm_dtype_precision, get_recipe,
+                           resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param)
 from ..formats import format_bits
 from .kernels_db import held_out_of
 from .train_attention import fp8_attention_speedup, library_ratio
@@ -918,16 +917,25 @@ def _check_inputs(num_chips, global_batch_tokens, seq_len) -> int:
 
 def _refuse_unholdable(cfg, c, num_chips: int, cap: float, states: float) -> None:
     """Refuse a run whose weights, gradients and optimizer states, held once (train_memory.states_held_once),
-    exceed the memory of all its chips together: no layout holds them, so none is searched."""
-    if states <= num_chips * cap:
+    exceed the usable memory of all its chips together: no layout holds them, so none is searched. The usable
+    memory is the runtime's reserve at one rank with no process group (TrainLayout()), the most any layout
+    keeps (each group adds communicator buffers), so the bound refuses only what the search would."""
+    usable = training_reserve(TrainLayout(), c).usable(cap)
+    if states <= num_chips * usable:
         return
-    need = math.ceil(states / cap)
+    need = math.ceil(states / usable) if usable > 0 else None
     raise TapeoutError(
         f"{cfg.name} ({float(cfg.param_count()):.3g} parameters: {cfg.num_hidden_layers:,} layers, hidden "
         f"{cfg.hidden_size:,}, FFN {cfg.intermediate_size:,}, vocabulary {cfg.vocab_size:,}) needs "
         f"{states / GIB:,.0f} GiB for its weights, gradients and optimizer states held once, which does not fit in "
-        f"{num_chips:,} chips x {cap / GIB:.1f} GiB of {c.id}; add chips (at least {need:,}), or check those fields "
-        f"of the model config.")
+        f"{num_chips:,} chips x {_usable_words(c, cap, usable)}; add chips" + (f" (at least {need:,})" if need else "")
+        + ", or check those fields of the model config.")
+
+
+def _usable_words(c, cap: float, usable: float) -> str:
+    """'<usable> GiB usable of <capacity> GiB under the <runtime> runtime's reserve, <its data file>'."""
+    return (f"{usable / GIB:.1f} GiB usable of {cap / GIB:.1f} GiB of {c.id} under the "
+            f"{training_reserve(TrainLayout(), c).runtime} runtime's reserve, {RESERVE_SOURCE}")
 
 
 def _suggest(what: str, near, want: TrainLayout) -> str:
@@ -944,8 +952,7 @@ def _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap,
     head = f"no layout of {cfg.name} runs on {num_chips} x {c.id} at global batch {global_seqs} x {seq_len}"
     if smallest is not None:  # valid layouts exist; none fits in memory
         return TapeoutError(f"{head}: every valid layout exceeds memory (smallest needs {smallest[0] / GIB:.0f} GiB of "
-                            f"{smallest[1] / GIB:.0f} GiB usable of {cap / GIB:.1f} GiB under the {training_reserve(TrainLayout(), c).runtime} "
-                            f"runtime's reserve, {RESERVE_SOURCE}); add chips (deeper PP / wider DP for ZeRO), use "
+                            f"{_usable_words(c, cap, smallest[1])}); add chips (deeper PP / wider DP for ZeRO), use "
                             f"recompute, or a chip with more memory.")
     rule = why.most_common(1)[0][0] if why else "chips"
     want = TrainLayout(**{k: v for k, v in pinned.items()})
@@ -1050,21 +1057,14 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     # training keeps bf16 activations/KV; the GEMMs run in `precision`: a recipe
     # (data/precision/training_recipes.yaml) resolved on the chip through the serving policy
     # (formats.plan: visible fallback, or bad input), else a plain GEMM dtype
-    from ..precision import COMPUTE_PEAK_FIELD, Precision
+    from ..precision import COMPUTE_PEAK_FIELD
 
     recipe = get_recipe(precision)
     choices, notes = [], []
     if recipe is not None:
         recipe, pr, choices, notes = resolve(recipe, c, fp8_attention)
     else:
-        pr = get_precision(precision)
-        if pr.weights != pr.activations:  # w4a16, w8a16, w4a8...: serving's weight-only quantization
-            raise TapeoutError(f"--precision {precision}: weights {pr.weights} with {pr.activations} activations is a "
-                               f"serving weight-quantization format, not a training precision (training updates "
-                               f"the weights it multiplies); give a training recipe ({', '.join(recipe_names())}) "
-                               f"or a GEMM dtype ({', '.join(recipe_table()['gemm_dtypes'])}).")
-        check_training_precision(pr, precision)
-        pr = Precision(pr.name, pr.compute, "bf16", "bf16", pr.compute)
+        pr = gemm_dtype_precision(precision)
     if ov is not None and tp_from_overlap:
         notes.append(f"TP {ov.tp}: the TP tp_overlap '{ov.name}' was written for (data/software/tp_comm_overlap.yaml "
                      f"tp; pin --tp to choose, with a config of that TP)")

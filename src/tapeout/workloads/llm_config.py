@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import TapeoutError, unknown_name_error, validation_error
 
@@ -34,6 +34,13 @@ NON_GATED_MLP_MODEL_TYPES = frozenset({"gpt2", "gptj", "gpt_neo", "codegen", "gp
 # model_type values whose HF config defaults the FFN width to 4 x hidden_size when it is absent / None
 FFN_4X_MODEL_TYPES = frozenset({"gpt2", "gptj", "gpt_neo", "codegen", "gpt_bigcode"})
 
+# the config's sizes and counts (integers); sliding_window is left out (false there reads as 0: no window)
+DIMENSION_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
+                    "intermediate_size", "vocab_size", "max_position_embeddings", "num_experts", "num_experts_per_tok",
+                    "moe_intermediate_size", "n_shared_experts", "first_k_dense_replace", "n_group", "topk_group",
+                    "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "moe_layer_freq")
+
+
 class LLMConfig(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
@@ -46,7 +53,7 @@ class LLMConfig(BaseModel):
     intermediate_size: int = Field(gt=0)
     vocab_size: int = Field(gt=0)
     tie_word_embeddings: bool = False
-    max_position_embeddings: int = 4096
+    max_position_embeddings: int = Field(default=4096, gt=0)
     mlp_type: str = "swiglu"  # swiglu (3 matrices) or gelu (2 matrices)
     parallel_attn_mlp: bool = False
     qk_norm: bool = False
@@ -65,14 +72,14 @@ class LLMConfig(BaseModel):
     n_group: int | None = Field(default=None, gt=0)
     topk_group: int | None = Field(default=None, gt=0)
     # MLA (DeepSeek-V2/V3)
-    q_lora_rank: int | None = None
-    kv_lora_rank: int | None = None
-    qk_nope_head_dim: int | None = None
-    qk_rope_head_dim: int | None = None
-    v_head_dim: int | None = None
+    q_lora_rank: int | None = Field(default=None, gt=0)  # None: Q projected without compression (DeepSeek-V2-Lite)
+    kv_lora_rank: int | None = Field(default=None, gt=0)
+    qk_nope_head_dim: int | None = Field(default=None, gt=0)
+    qk_rope_head_dim: int | None = Field(default=None, gt=0)
+    v_head_dim: int | None = Field(default=None, gt=0)
     # interleaved MoE (Llama-4 Maverick: every 2nd layer) and sliding-window layers (GPT-OSS)
     moe_layer_freq: int = Field(default=1, gt=0)
-    sliding_window: int | None = None
+    sliding_window: int | None = Field(default=None, ge=0)  # None or 0: no window (sliding_fraction)
     layer_types: list[str] | None = None
     model_type: str = ""
     published_params: float | None = None
@@ -121,6 +128,14 @@ class LLMConfig(BaseModel):
                 d["intermediate_size"] = 4 * int(d["hidden_size"])
         return d
 
+    @field_validator(*DIMENSION_FIELDS, mode="before")
+    @classmethod
+    def _no_switch_as_size(cls, v):
+        """JSON true / false in a size field is a slip, not 1 / 0 (pydantic's lax int would take it)."""
+        if isinstance(v, bool):
+            raise ValueError(f"a size (a whole number), got {str(v).lower()}")
+        return v
+
     @model_validator(mode="after")
     def _shapes_divide(self):
         """The divisibility every HF decoder needs: grouped-query attention shares each KV head
@@ -134,6 +149,12 @@ class LLMConfig(BaseModel):
         if self.head_dim is None and not self.is_mla and self.hidden_size % H:
             raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads ({H}), "
                              f"or give head_dim")
+        if self.is_mla:  # DeepseekV2/V3Attention sizes its projections from all three head dimensions
+            missing = [f for f in ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"kv_lora_rank ({self.kv_lora_rank}) makes the attention MLA, which needs "
+                                 f"{', '.join(missing)} too (DeepSeek-V3: qk_nope_head_dim 128, qk_rope_head_dim 64, "
+                                 f"v_head_dim 128)")
         if self.num_experts and not 1 <= self.num_experts_per_tok <= self.num_experts:
             raise ValueError(f"num_experts_per_tok ({self.num_experts_per_tok}) must be between 1 and num_experts "
                              f"({self.num_experts})")
@@ -282,6 +303,8 @@ def load_llm(name_or_path: str) -> LLMConfig:
 
 def raw_config(name_or_path: str) -> tuple[dict, str]:
     """The config.json of a preset name or a file, as a dict (with "name"), and where it came from."""
+    if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():  # `model: false` in a YAML file
+        raise unknown_name_error("model", name_or_path, preset_names())
     p = Path(name_or_path)
     if p.suffix == ".json" or p.is_file():
         if not p.is_file():
