@@ -88,4 +88,4 @@ def smallest_running_count(cfg, start: int, domain: int, global_seqs: int, seq: 
             if keep(lay, n):
                 return Count(n, lay, n + 1)
         n += 1
-    return refused_below(f"the cluster has {most:,} chips")
+    return refused_below(f"more than the cluster's {most:,} chips" if n == start else f"the cluster ends at {most:,} chips")
