@@ -67,6 +67,28 @@ def test_benchmark_short_of_memory_is_one_refusal_at_its_own_batch():
     assert code == 0, err
 
 
+def test_the_benchmark_batch_search_runs_one_count_search(monkeypatch):
+    # the batch chooser stops at the first split's refusal (its TP x PP x CP pins would ask another question) and
+    # refuses at the benchmark's own batch: the count is searched once, when that message is read
+    import tapeout.perf.training as training
+
+    calls = []
+    real = training.smallest_running_count
+    monkeypatch.setattr(training, "smallest_running_count", lambda *a, **k: calls.append(a[5]) or real(*a, **k))
+    msg = refusal(["train", "--benchmark", "gpt3-175b", "-c", "h100-sxm", "-n", "7"])
+    assert _count(msg) == 48 and len(calls) == 1
+    assert not {"tp", "pp", "cp"} & {k for k, v in calls[0].items() if v is not None}  # the user's pins: none
+
+
+def test_the_refusal_pickles_with_its_whole_message():
+    import pickle
+
+    with pytest.raises(TapeoutError) as e:
+        tapeout.perf.training.train("gpt3-175b", "h100-sxm", 7, 1024 * 2048)
+    back = pickle.loads(pickle.dumps(e.value))  # a worker process's error
+    assert type(back) is TapeoutError and str(back) == str(e.value) and _count(str(back)) == 48
+
+
 def test_the_refusal_is_one_line_and_the_search_stays_within_its_budget(monkeypatch):
     spent = []
     real = chip_count.candidate_layouts

@@ -16,6 +16,7 @@ been refused. Nothing is fitted: the counts are the search's own answers."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from ..errors import TapeoutError
 from .train_layout import SEARCHED_RECOMPUTE, TrainLayout, candidate_layouts, search_size, sequences
@@ -35,7 +36,24 @@ _RECOMPUTE_ORDER = {"full": 0, "dots": 1, "selective": 2, "none": 3}
 
 class Unholdable(TapeoutError):
     """The refusal of a run whose states held once exceed the usable memory of all its chips: no batch,
-    split or layout of that chip count changes it (api/train_batch stops at the first one)."""
+    split or layout of that chip count changes it (api/train_batch.choose stops at the first one).
+
+    The chips to add (`add`, the count search) are worked out when the message is first read (str), once:
+    a caller that only learns from it that no batch or split helps pays no search. Pickled (an error from a
+    worker process) it travels as a plain TapeoutError with its whole message."""
+
+    def __init__(self, head: str, add: Callable[[], str], tail: str):
+        super().__init__(head + "add chips" + tail)  # args: the words without the count
+        self._parts, self._text = (head, add, tail), None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            head, add, tail = self._parts
+            self._text = head + add() + tail
+        return self._text
+
+    def __reduce__(self):
+        return TapeoutError, (str(self),)
 
 
 @dataclass(frozen=True)

@@ -922,16 +922,18 @@ def _refuse_unholdable(cfg, c, num_chips: int, cap: float, states: float, global
     memory is the runtime's reserve at one rank with no process group (TrainLayout()), the most any layout
     keeps (each group adds communicator buffers), so the bound refuses only what the search would.
     `smallest(need)`: the smallest chip count from the bound `need` up whose search finds a layout
-    (perf/chip_count.smallest_running_count), named as the chips to add."""
+    (perf/chip_count.smallest_running_count), named as the chips to add (searched when the message is read,
+    chip_count.Unholdable)."""
     usable = training_reserve(TrainLayout(), c).usable(cap)
     if states <= num_chips * usable:
         return
-    add = smallest(math.ceil(states / usable)).words(global_seqs) if usable > 0 else "add chips"
+    need = math.ceil(states / usable) if usable > 0 else None
     raise Unholdable(
         f"{cfg.name} ({float(cfg.param_count()):.3g} parameters: {cfg.num_hidden_layers:,} layers, hidden "
         f"{cfg.hidden_size:,}, FFN {cfg.intermediate_size:,}, vocabulary {cfg.vocab_size:,}) needs "
         f"{states / GIB:,.0f} GiB for its weights, gradients and optimizer states held once, which does not fit in "
-        f"{num_chips:,} chips x {_usable_words(c, cap, usable)}; {add}; or check those fields of the model config.")
+        f"{num_chips:,} chips x {_usable_words(c, cap, usable)}; ",
+        lambda: smallest(need).words(global_seqs) if need else "add chips", "; or check those fields of the model config.")
 
 
 def _usable_words(c, cap: float, usable: float) -> str:
