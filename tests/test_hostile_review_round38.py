@@ -96,15 +96,20 @@ def test_the_memory_bound_is_the_usable_memory_under_the_runtime_reserve():
     from tapeout.hardware.catalog import get_chip
     from tapeout.perf.train_layout import TrainLayout
     from tapeout.perf.train_reserve import training_reserve
+    from tapeout.perf.chip_count import Count
     from tapeout.perf.training import _refuse_unholdable
 
     c, cfg, cap = get_chip("h100-sxm"), load_llm("llama-3.1-8b"), 80 * 2**30
     usable = training_reserve(TrainLayout(), c).usable(cap)
     assert 0 < usable < cap and usable >= training_reserve(TrainLayout(tp=8, dp=4, pp=2), c).usable(cap)
-    _refuse_unholdable(cfg, c, 8, cap, 8 * usable)  # exactly fits: searched
+
+    def bound(need):  # the count search stopped at once (issue-45a): the bound alone, "at least need"
+        return Count(None, None, need, "the bound")
+
+    _refuse_unholdable(cfg, c, 8, cap, 8 * usable, 1024, bound)  # exactly fits: searched
     with pytest.raises(TapeoutError, match=r"does not fit in 8 chips x [\d.]+ GiB usable of 80\.0 GiB of h100-sxm "
-                                           r"under the cuda runtime's reserve.*add chips \(at least 9\)"):
-        _refuse_unholdable(cfg, c, 8, cap, 8 * usable * 1.001)
+                                           r"under the cuda runtime's reserve.*add chips \(at least 9: the bound\)"):
+        _refuse_unholdable(cfg, c, 8, cap, 8 * usable * 1.001, 1024, bound)
 
 
 # ---------------------------------------------------------------- training precisions

@@ -78,8 +78,10 @@ def test_no_layout_fits_names_the_runtime_reserve_and_its_data_file():
     err = _err(["train", "--benchmark", "gpt3-175b", "-c", "h100-sxm", "-n", "7", "--stack", "none"])
     assert "under the cuda runtime's reserve, data/software/training_reserve.yaml" in err
     err = _err(["train", "--benchmark", "gpt3-175b", "-c", "h100-sxm", "-n", "7"])
-    # since stop 38 the states held once (perf/training._refuse_unholdable) refuse 7 chips under any stack first
-    assert "under the stack's even pipeline stages" in err and "add chips (at least" in err
+    # since stop 38 the states held once (perf/training._refuse_unholdable) refuse 7 chips under any stack first, at
+    # the benchmark's own batch, naming the smallest count its search runs (perf/chip_count; issue-45a)
+    assert "under the cuda runtime's reserve, data/software/training_reserve.yaml" in err
+    assert "is the smallest count with a layout that fits at 1,536 sequences" in err
     err = _err(["train", "--benchmark", "gpt3-175b", "-c", "tpu-v5p", "-n", "7"])
     assert "under the xla-tpu runtime's reserve" in err
 

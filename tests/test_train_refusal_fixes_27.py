@@ -43,14 +43,16 @@ def test_no_layout_names_nearest_batches_that_run():
 
 def test_suggested_chip_counts_fit_memory():
     # 175B on 7 chips: 1,536 sequences leave DP no factor 7 and no even PP carries it (the stack's rule); 8 chips
-    # split evenly (TP8) but 175B's weights, gradients and optimizer state do not fit 8 x 80 GB: not offered
-    # since stop 38 (perf/training._refuse_unholdable) both are refused before any search by the states held once,
-    # with a lower bound on the chips instead of counts that run (docs/notes/issue-18.md, Round stop-38 issue-44a)
+    # split evenly (TP8) but 175B's weights, gradients and optimizer state do not fit 8 x 80 GB. Since stop 38 both
+    # are refused before any search by the states held once (perf/training._refuse_unholdable), which names the
+    # smallest chip count the search then runs (perf/chip_count; docs/notes/issue-18.md, Round stop-38 issue-45a)
     msg = refusal(["train", "--benchmark", "gpt3-175b", "--chip", "h100-sxm", "-n", "7"])
-    least = int(re.search(r"add chips \(at least ([\d,]+)\)", msg).group(1).replace(",", ""))
-    assert least > 8
+    n = int(re.search(r"add chips: ([\d,]+) is the smallest count", msg).group(1).replace(",", ""))
+    assert n > 8
     eight = refusal(["train", "--benchmark", "gpt3-175b", "--chip", "h100-sxm", "-n", "8"])
     assert "does not fit in 8 chips" in eight
+    code, out, err = run_cli(["train", "--benchmark", "gpt3-175b", "--chip", "h100-sxm", "-n", str(n), "--json"])
+    assert code == 0, err
 
 
 LORA = ["train", "--benchmark", "llama2-70b-lora", "--chip", "h100-sxm", "-n", "8", "-p", "fp8"]

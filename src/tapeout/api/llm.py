@@ -573,6 +573,7 @@ def _choose_batch(run, priced, model: str, chip: str, num_chips: int, seq_len: i
 
     from ..hardware.catalog import get_chip
     from ..perf.calibration import calibrated_params
+    from ..perf.chip_count import Unholdable
     from ..perf.convergence import rcp_batches, samples_to_converge
     from ..perf.mlperf import benchmarks, value_of
     from ..perf.tp_overlap import get_overlap
@@ -592,8 +593,12 @@ def _choose_batch(run, priced, model: str, chip: str, num_chips: int, seq_len: i
 
     refused = {}
     reference = int(value_of(benchmarks()["training"][key]["global_batch_sequences"]))
-    best, runs = choose(price, split, *batch_range, (*rcp_batches(key), reference),
-                        samples=lambda g: samples_to_converge(key, g, seq_len).samples, refused=refused)
+    try:
+        best, runs = choose(price, split, *batch_range, (*rcp_batches(key), reference),
+                            samples=lambda g: samples_to_converge(key, g, seq_len).samples, refused=refused)
+    except Unholdable:  # too few chips at any batch and split: the refusal at the benchmark's own batch, its pins
+        run(reference * seq_len)
+        raise
     if not best:
         if not split:  # no split at all (e.g. a pinned uneven PP): the engine's own refusal at the default batch
             return None

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import TapeoutError
+from ..perf.chip_count import Unholdable
 from ..perf.train_layout import candidate_layouts, even_stages
 
 GRID = 1.25  # search resolution: a width's batches are tried at most 25% apart (not a model parameter)
@@ -76,7 +77,8 @@ class Priced:
 def choose(price, split: list[Shape], lo: int, hi: int, knots: tuple[int, ...] = (), samples=None,
            keep: int = 3, refused: dict | None = None) -> tuple[list[Priced], int]:
     """(the `keep` fastest batches to train, one entry per batch, best first; how many runs were priced).
-    `refused` (if given) collects, per split, the first batch it was refused at and the engine's reason.
+    `refused` (if given) collects, per split, the first batch it was refused at and the engine's reason; an
+    Unholdable refusal (the chips hold no layout's states, perf/chip_count) is raised at once.
 
     `price(g, shape)` -> Priced, or raises TapeoutError (no layout of that split fits at batch g); `samples(g)`:
     sequences to converge at batch g. Each split is priced at the first and the last batch of its grid; the
@@ -92,6 +94,8 @@ def choose(price, split: list[Shape], lo: int, hi: int, knots: tuple[int, ...] =
         runs += 1
         try:
             p = price(g, s)
+        except Unholdable:  # the chips hold no layout's states at any batch or split: no other one is priced
+            raise
         except TapeoutError as e:
             refused.setdefault(s, (g, str(e)))
             return None

@@ -19,7 +19,7 @@ from ..perf.bench_stack import (PIN_FIELDS, RECORD_FIELDS, benchmark_stack, merg
                                 submission_entries)
 from ..perf.mlperf import value_of
 from ..perf.stack_features import StackFeatures
-from ..perf.train_recipe import get_recipe
+from ..perf.train_recipe import get_recipe, training_precision_name
 from ..perf.recompute_gate import RecomputeGate
 from ..perf.train_stack import TrainingStack, named_stack, feature_source, stack_settings, stacks_of_benchmark
 from .train_switches import refuse
@@ -70,8 +70,9 @@ def _run_precision(precision: str | None, key: str | None, st: TrainingStack | N
     """The run's precision and where it came from: the user's; else, for a benchmark run under its NVIDIA
     (Transformer Engine) stack, the precision those submissions ran on this chip; else bf16, saying why a
     benchmark's own precision was not applied (`origin`: why the run has the stack it has)."""
-    if precision is not None:
-        return precision, "--precision"
+    if precision is not None:  # shown under its recipe's / GEMM dtype's own name, never the user's spelling alone
+        name = training_precision_name(precision) if isinstance(precision, str) else precision
+        return name, "--precision" + (f" {precision!r}, read as {name}" if name != precision else "")
     if key is None:
         return "bf16", "default (--precision to change)"
     if st is None:  # origin: why no stack (none on file, or the one on file is another vendor's)

@@ -140,6 +140,14 @@ def gemm_dtype_precision(asked: str) -> Precision:
                        f"train in {listing}.{hint}")
 
 
+def training_precision_name(asked: str) -> str:
+    """The name a training --precision is shown under: its recipe's (training_recipes.yaml aliases and
+    spellings: FP8 -> fp8, fp4 -> nvfp4, bfloat16 -> bf16, fp8_current -> fp8current) or its GEMM dtype's
+    (float16 -> fp16); what is neither is refused as gemm_dtype_precision refuses it."""
+    r = get_recipe(asked)
+    return r.name if r is not None else gemm_dtype_precision(asked).name
+
+
 def scale_bytes_per_elem(fmt: str) -> float:
     """Block-scale bytes per element of one quantized copy (0 for per-tensor formats)."""
     f = format_table()["formats"].get(fmt, {})

@@ -130,10 +130,10 @@ from .eager_elementwise import chain_graph
 from .moe import expected_nodes_per_token
 from .zone_share import place_groups
 from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
-from .train_layout import (TrainLayout, broken_rule, sequences, candidate_layouts, even_stages, microbatches,
+from .train_layout import (PINNABLE, TrainLayout, broken_rule, sequences, candidate_layouts, even_stages, microbatches,
                            nearest_chip_counts, nearest_global_batches, nearest_layouts, recompute_split,
                            stage_layers, chunk_layers, BLOCK)
-from .train_recipe import (Recipe, copy_bytes, gather_bytes, gemm_dtype_precision, get_recipe,
+from .train_recipe import (Recipe, copy_bytes, gather_bytes, gemm_dtype_precision, get_recipe, training_precision_name,
                            resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param)
 from ..formats import format_bits
 from .kernels_db import held_out_of
@@ -167,6 +167,7 @@ from .tp_backward import backward_tp_exposed
 from .tp_overlap import SLOT_OF, TP_BLOCK_GEMMS, TP_COLLECTIVES, TP_GEMMS, TPOverlap, check_overlap, get_overlap, region_time
 from .uncertainty import step_spread
 from .train_reserve import SOURCE as RESERVE_SOURCE, training_reserve
+from .chip_count import Count, Unholdable, smallest_running_count
 from .gemm_table import MeasuredGemms, measured_gemms
 from .train_memory import (GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups,
                            states_held_once, zero_memory_bytes)
@@ -915,21 +916,24 @@ def _check_inputs(num_chips, global_batch_tokens, seq_len) -> int:
     return global_seqs
 
 
-def _refuse_unholdable(cfg, c, num_chips: int, cap: float, states: float) -> None:
+def _refuse_unholdable(cfg, c, num_chips: int, cap: float, states: float, global_seqs: int, smallest) -> None:
     """Refuse a run whose weights, gradients and optimizer states, held once (train_memory.states_held_once),
     exceed the usable memory of all its chips together: no layout holds them, so none is searched. The usable
     memory is the runtime's reserve at one rank with no process group (TrainLayout()), the most any layout
-    keeps (each group adds communicator buffers), so the bound refuses only what the search would."""
+    keeps (each group adds communicator buffers), so the bound refuses only what the search would.
+    `smallest(need)`: the smallest chip count from the bound `need` up whose search finds a layout
+    (perf/chip_count.smallest_running_count), named as the chips to add (searched when the message is read,
+    chip_count.Unholdable)."""
     usable = training_reserve(TrainLayout(), c).usable(cap)
     if states <= num_chips * usable:
         return
     need = math.ceil(states / usable) if usable > 0 else None
-    raise TapeoutError(
+    raise Unholdable(
         f"{cfg.name} ({float(cfg.param_count()):.3g} parameters: {cfg.num_hidden_layers:,} layers, hidden "
         f"{cfg.hidden_size:,}, FFN {cfg.intermediate_size:,}, vocabulary {cfg.vocab_size:,}) needs "
         f"{states / GIB:,.0f} GiB for its weights, gradients and optimizer states held once, which does not fit in "
-        f"{num_chips:,} chips x {_usable_words(c, cap, usable)}; add chips" + (f" (at least {need:,})" if need else "")
-        + ", or check those fields of the model config.")
+        f"{num_chips:,} chips x {_usable_words(c, cap, usable)}; ",
+        lambda: smallest(need).words(global_seqs) if need else "add chips", "; or check those fields of the model config.")
 
 
 def _usable_words(c, cap: float, usable: float) -> str:
@@ -1114,10 +1118,23 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         r = evaluate_layout(cfg, c, p, topo, pr, lay, n, g, seq_len, fwd, lora, mem_limit=-1.0)
         return r is not None and r["mem"] <= training_reserve(lay, c).usable(cap)
 
+    def runs(lay, g: int = global_seqs, n: int = num_chips) -> bool:  # what the search keeps: the stack's rules, memory
+        if stack.even_pipeline and not even_stages(cfg.num_hidden_layers, lay.pp, lay.vp):
+            return False
+        if stack.fixed_microbatch_group and fixed_group_rule(microbatches(g, lay.dp, lay.mbs), lay.pp, lay.vp):
+            return False
+        return fits(lay, g, n)
+
+    def smallest(need: int) -> Count:  # the first chip count from `need` whose search keeps a layout
+        pins = fixed if layout is None else {f: getattr(layout, f) for f in (*PINNABLE, "schedule")}
+        return smallest_running_count(cfg, need, domain, global_seqs, seq_len, pins, lambda lay, n: runs(lay, global_seqs, n),
+                                      most=stack.fabric.total_chips,
+                                      **({"recompute_options": gate.searched()} if gate is not None else {}))
+
     if gate is not None:
         gate.check(layout.recompute if layout is not None else fixed.get("recompute"))
     _refuse_unholdable(cfg, c, num_chips, cap, states_held_once(
-        float(cfg.param_count()), lora, frozen_weight_bytes(fwd.recipe, lora), fwd.grad_bytes))
+        float(cfg.param_count()), lora, frozen_weight_bytes(fwd.recipe, lora), fwd.grad_bytes), global_seqs, smallest)
     if layout is not None:
         bad = broken_rule(cfg, layout, num_chips, global_seqs, seq_len, domain)
         if bad:
@@ -1165,12 +1182,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
             r = _slowest_rank(r, rank_spread, num_chips)
         if best is None or r["step"] < best[1]["step"]:
             best = (lay, r)
-    if best is None:
-        if stack.even_pipeline:  # suggest only what the stack runs: its even pipeline stages
-            def runs(lay2, g: int = global_seqs, n: int = num_chips) -> bool:
-                return even_stages(cfg.num_hidden_layers, lay2.pp, lay2.vp) and fits(lay2, g, n)
-        else:
-            runs = fits
+    if best is None:  # suggest only what the search keeps (the stack's rules, memory)
         raise _no_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, why, cap, smallest, runs, batch_range)
     lay, r = best
     if stack.eager_layer and lay.pp > 1:
@@ -1249,7 +1261,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     if without:
         notes.append(_recompute_note(lay, without))
     return TrainResult(
-        model=cfg.name, chip=c.id, num_chips=num_chips, precision=precision, seq_len=seq_len,
+        model=cfg.name, chip=c.id, num_chips=num_chips, precision=training_precision_name(precision), seq_len=seq_len,
         global_batch_tokens=tokens, step_time_s=r["step"], tokens_per_s=tps, mfu=mfu,
         memory_gib_per_chip=r["mem"] / GIB, capacity_gib_per_chip=cap / GIB, parallelism=str(lay), layout=asdict(lay),
         breakdown={**{k: (float(v) if isinstance(v, (int, float)) else v) for k, v in r.items()}, "mfu_vs_bf16_peak": mfu_bf16,
