@@ -40,7 +40,7 @@ def on_server(chip: str, chips_per_node: int | None, num_chips: int | None = Non
     boards = board_sizes(c)
     if chips_per_node < domain and boards and on_node(c, chips_per_node) is c:
         raise TapeoutError(f"--chips-per-node {chips_per_node}: no server of {chips_per_node} {c.id} is on file; its "
-                           f"scale-up tier ends at its board, a {domain}-chip domain (catalog scaleup_domain_size), or a "
+                           f"scale-up tier ends at its board: the catalog's {domain}-chip domain (scaleup_domain_size), or a "
                            f"board of {' or '.join(map(str, boards))} (data/clusters/node_boards.yaml): give "
                            f"{', '.join(map(str, boards))} or {domain} (or a multiple of {domain}).")
     return on_node(c, chips_per_node).id
