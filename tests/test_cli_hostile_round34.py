@@ -60,10 +60,23 @@ def test_a_power_limit_above_the_tdp_says_it_capped_nothing():
 
 
 def test_a_server_size_with_no_board_on_file_says_the_catalog_domain_is_kept():
-    d = api.train("llama-3.1-8b", "h100-sxm", 6, chips_per_node=3, tp=1, pp=3).to_dict()
-    assert any("--chips-per-node 3: no server of 3 h100-sxm on file" in n for n in d["notes"])
+    # a tier that may span servers (GB200: NVLink across an NVL72 rack's 4-GPU trays) keeps the catalog domain, said
+    d = api.train("llama-3.1-8b", "gb200", 8, chips_per_node=4, tp=1, pp=1).to_dict()
+    assert any("--chips-per-node 4: no server of 4 gb200 on file" in n for n in d["notes"])
     d = api.train("llama-3.1-8b", "h100-sxm", 8, chips_per_node=4, tp=1, pp=1).to_dict()  # HGX 4-GPU board on file
     assert not any("--chips-per-node" in n for n in d["notes"])
+
+
+@pytest.mark.parametrize("per", [1, 2, 3, 5, 7])
+def test_a_server_below_a_boards_domain_with_no_board_of_its_size_is_refused(per):
+    """H100 SXM's tier ends at its HGX board (8 GPUs, or the 4-GPU board on file): a server of 1, 2, 3, 5 or 7 is no
+    board on file. Round 34 priced it on the 8-chip NVLink domain with a note that the tier 'may span servers'
+    (review stop-38: peers the server does not hold); now one line naming the domain and the board sizes, exit 2."""
+    with pytest.raises(TapeoutError, match=rf"^--chips-per-node {per}: no server of {per} h100-sxm is on file; .* "
+                                           r"8-chip domain .* board of 4 .*: give 4 or 8 \(or a multiple of 8\)\.$"):
+        api.train("llama-3.1-8b", "h100-sxm", 8 * per, chips_per_node=per, tp=1, pp=1)
+    assert refusal(["train", *DENSE, "-n", str(8 * per), "--chips-per-node", str(per)]).startswith(
+        f"error: --chips-per-node {per}: no server of {per} h100-sxm is on file")
 
 
 def test_serve_tp_not_dividing_the_chips_names_the_options():

@@ -116,3 +116,27 @@ def test_a_runs_note_names_the_ctas_per_device():
     assert any("on 16 CTAs per device (2 devices of 110 cores each, chip data devices_per_chip: 32 of the package's "
                "cores)" in n for n in r.notes)
     assert ctas_text(16, calibrated_params(get_chip("h100-sxm"))) == "16 CTAs"
+
+
+@pytest.mark.parametrize("bad", ["0", "1.5", "-2", "221"])
+def test_a_bad_catalog_devices_per_chip_fails_the_load_naming_chip_and_field(monkeypatch, bad):
+    """The catalog load checks the rule register_chip checks (1 <= devices_per_chip <= num_cores, a whole number):
+    an extra_specs.csv row giving MI250X 0, 1.5, -2 or 221 devices (220 CUs) is one error naming the chip and the
+    field; before, it loaded and a later training run divided its cores by it. Built on the unwrapped loader, so the
+    session's cached catalog is untouched."""
+    from tapeout.hardware import catalog
+
+    read = catalog._read_specs
+
+    def with_bad_row(fname):
+        out = read(fname)
+        if fname == "extra_specs.csv":
+            out["mi250x"]["devices_per_chip"] = catalog.Spec(catalog._parse(bad), "devices", "official", "test")
+        return out
+
+    monkeypatch.setattr(catalog, "_read_specs", with_bad_row)
+    with pytest.raises(TapeoutError, match=r"^data/chips mi250x\.devices_per_chip = ") as e:
+        catalog._catalog.__wrapped__()
+    assert str(e.value).count("devices_per_chip") == 1
+    monkeypatch.setattr(catalog, "_read_specs", read)
+    assert catalog._catalog.__wrapped__()["mi250x"].get("devices_per_chip") == 2  # the shipped row loads

@@ -77,3 +77,17 @@ def test_the_reference_harness_depth_holds_for_the_vllm_releases_its_source_docu
     later = _row("MLPerf Inference v5.0 llama2-70b-99", "vLLM 0.8.4", plat)
     assert harness_pp(later) is None and harness_replicas(later) == 1
     assert harness_pp(_row("MLPerf Inference v4.1 llama2-70b-99", "vLLM 0.10.1", plat)) is None
+
+
+def test_serve_at_scale_refuses_a_non_positive_degree_naming_the_argument():
+    """Called directly (no perf/llm.serve check before it), pp=0 or a negative depth was read as 'any' (a falsy test)
+    and a failure said 'pp=any'; now 0 and negatives are refused naming the argument, as tp and ep are. None is the
+    search over every depth. Refused before any model or chip is read (the model name here does not exist)."""
+    import pytest
+
+    from tapeout.errors import TapeoutError
+
+    for name in ("pp", "tp", "ep"):
+        for bad in (0, -1):
+            with pytest.raises(TapeoutError, match=rf"^{name} must be > 0, got {bad}\."):
+                serve_at_scale("no-such-model", "h100-sxm", 8, **{name: bad})

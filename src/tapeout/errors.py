@@ -55,6 +55,13 @@ def require_positive(field: str, value: float, allow_zero: bool = False) -> None
         raise TapeoutError(f"{field} must be a finite number {need}, got {value}.")
 
 
+def require_positive_given(**sizes) -> None:
+    """require_positive on each size given (None: not given, e.g. a layout degree the search picks)."""
+    for field, value in sizes.items():
+        if value is not None:
+            require_positive(field, value)
+
+
 # pydantic's union-member tags in an error's loc (not field names): whole words, or a prefix with its bracket
 _TYPE_TAGS = ("str", "int", "float", "bool")
 _TYPE_TAG_PREFIXES = ("ParamRange", "list[", "function-")

@@ -120,11 +120,7 @@ def _spec(field: str, raw, known: dict[str, Spec], where: str) -> Spec:
     # a package holds at least one compute die (econ.summary.compute_dies divides the logic area by it), and a die
     # has an area (the floorplan divides the package power by it: 0 mm^2 would be an infinite heat flux)
     bound = {"num_compute_dies": {"ge": 1}, "logic_die_area_mm2_total": {"gt": 0}, "devices_per_chip": {"ge": 1}}.get(field, {"ge": 0})
-    value = finite(f"{where}.{field}", raw, unit=unit, **bound)
-    if field == "devices_per_chip" and value != int(value):  # devices software sees in the package: a whole number
-        raise TapeoutError(f"{where}.devices_per_chip = {raw!r}: give the whole number of devices software sees in one chip "
-                           "(2 for an MI250X's two GCDs; 1 for a single-device chip).")
-    return Spec(value, unit, "user", source)
+    return Spec(finite(f"{where}.{field}", raw, unit=unit, **bound), unit, "user", source)
 
 
 def register_chip(chip: Mapping | str | Path) -> ChipInfo:
@@ -156,7 +152,7 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
         ChipInfo: what `get_chip` returns for the new chip.
     """
     from ..errors import unknown_name_error
-    from ..hardware.catalog import all_chips, family_defaults, resolve_chip_id
+    from ..hardware.catalog import all_chips, check_devices_per_chip, family_defaults, resolve_chip_id
     from ..hardware.catalog import get_chip as lookup
     from ..hardware.catalog import register_chip as add
 
@@ -198,7 +194,7 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
                  family=family,
                  form_factor=str(data.get("form_factor") or (base.form_factor if base else "oam")), specs=specs,
                  derived_from=base.id if base else "")
-    _refuse_more_devices_than_cores(c)
+    check_devices_per_chip(c, "chip.specs.devices_per_chip")  # stated, or from the base or the family
     limits = data.get("physical_limits", True)
     if not isinstance(limits, bool):
         raise TapeoutError(f"chip.physical_limits is a switch: give true or false, got {limits!r}.")
@@ -213,17 +209,6 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
         clear_caches()
     add(c)
     return get_chip(cid)
-
-
-def _refuse_more_devices_than_cores(c: Chip) -> None:
-    """A device software sees runs its kernels on at least one of the package's cores (perf/comm_contention.device_cores
-    = num_cores / devices_per_chip): more devices than cores, stated or inherited from the base or the family, is
-    refused naming both fields (below one core a device's collective CTAs would be refused as 'comm_ctas')."""
-    devices, cores = float(c.get("devices_per_chip", 1)), float(c.get("num_cores", 1))
-    if devices > cores:
-        raise TapeoutError(f"chip.specs.devices_per_chip = {devices:g} is more than num_cores = {cores:g}: each device "
-                           "runs on its own share of the package's cores; give num_cores for the whole package (an "
-                           "MI250X: 220 CUs, 2 devices) or fewer devices.")
 
 
 # spec fields behind the physical limits (econ.buildable): a chip that changes none of its base's is that

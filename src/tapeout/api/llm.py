@@ -18,9 +18,12 @@ def on_server(chip: str, chips_per_node: int | None, num_chips: int | None = Non
     """The chip in a server of `chips_per_node` accelerators (hardware/node.on_node: its scale-up domain ends
     at the server where the tier lives in it); `chip` itself without a node size. A job of `num_chips` fills
     whole servers: more chips than one server that are not a whole number of them are refused (every
-    collective group is split into equal scale-up domains, hardware/topology.Topology.split)."""
+    collective group is split into equal scale-up domains, hardware/topology.Topology.split). A server smaller than
+    the domain of a chip whose tier is known to end at its board (a smaller board on file: HGX H100 4-GPU) but of a
+    size no board on file has (1 H100 SXM) is refused: no wiring on file prices it, and the catalog's 8-chip domain
+    would price NVLink peers the server does not hold."""
     from ..hardware.catalog import get_chip
-    from ..hardware.node import catalog_domain, on_node
+    from ..hardware.node import board_sizes, catalog_domain, on_node
 
     if chips_per_node is None or not chip:
         return chip
@@ -34,6 +37,12 @@ def on_server(chip: str, chips_per_node: int | None, num_chips: int | None = Non
         raise TapeoutError(f"--chips-per-node {chips_per_node} is not a whole number of {c.id}'s {domain}-chip scale-up "
                            f"domains (catalog scaleup_domain_size): a server above the domain holds whole domains; give "
                            f"a multiple of {domain}, or at most {domain}.")
+    boards = board_sizes(c)
+    if chips_per_node < domain and boards and on_node(c, chips_per_node) is c:
+        raise TapeoutError(f"--chips-per-node {chips_per_node}: no server of {chips_per_node} {c.id} is on file; its "
+                           f"scale-up tier ends at its board: the catalog's {domain}-chip domain (scaleup_domain_size), or a "
+                           f"board of {' or '.join(map(str, boards))} (data/clusters/node_boards.yaml): give "
+                           f"{', '.join(map(str, boards))} or {domain} (or a multiple of {domain}).")
     return on_node(c, chips_per_node).id
 
 

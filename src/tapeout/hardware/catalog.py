@@ -246,7 +246,23 @@ def _catalog() -> dict[str, Chip]:
             aliases=tuple(meta.get("aliases", [])),
             specs=s,
         )
+        check_devices_per_chip(chips[cid], f"data/chips {cid}.devices_per_chip")
     return chips
+
+
+def check_devices_per_chip(c: Chip, where: str) -> None:
+    """A chip's devices_per_chip (stated, or inherited from its base or family) is a whole number of devices software
+    sees in the package, each running its kernels on its own share of the package's cores (perf/comm_contention
+    .device_cores = num_cores / devices_per_chip): 1 <= devices <= num_cores, else one TapeoutError naming `where`
+    (the field as the caller's input spells it) and the fix. The catalog load and register_chip both check it."""
+    devices, cores = c.get("devices_per_chip", 1), c.get("num_cores", 1)
+    if isinstance(devices, bool) or not isinstance(devices, (int, float)) or not devices >= 1 or devices != int(devices):
+        raise TapeoutError(f"{where} = {devices!r}: give the whole number of devices software sees in one chip, 1 or "
+                           "more (2 for an MI250X's two GCDs; 1 for a single-device chip).")
+    if isinstance(cores, (int, float)) and devices > cores:
+        raise TapeoutError(f"{where} = {devices:g} is more than num_cores = {cores:g}: each device runs on its own "
+                           "share of the package's cores; give num_cores for the whole package (an MI250X: 220 CUs, "
+                           "2 devices) or fewer devices.")
 
 
 def _norm(s: str) -> str:

@@ -44,6 +44,13 @@ def server_board(chip: Chip, cards: int) -> tuple[str, str] | None:
     return None
 
 
+def board_sizes(chip: Chip) -> list[int]:
+    """The server sizes on file for `chip` below its catalog domain (node_boards.yaml `boards` naming it or a chip it
+    derives from), smallest first; empty where none is (its tier may span servers, or no smaller board is on file)."""
+    ids = {c.id for c in lineage(chip)}
+    return sorted({int(b["cards"]) for b in node_boards()["boards"] if ids & set(b["chips"])})
+
+
 def catalog_domain(chip: Chip) -> int:
     """The chip's scale-up domain as the catalog gives it (scaleup_domain_size; 1 where absent)."""
     return int(float(chip.get("scaleup_domain_size", 1)))

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..errors import TapeoutError, require_positive
+from ..errors import TapeoutError, require_positive, require_positive_given
 from ..formats import fallback_notes, plan
 from ..hardware.catalog import Chip, get_chip
 from ..hardware.memory_capacity import GIB
@@ -111,9 +111,7 @@ def serve(
     require_positive("num_chips", num_chips)
     require_positive("input_len", input_len)
     require_positive("output_len", output_len)
-    for name, v in (("batch", batch), ("tp", tp), ("ep", ep), ("pp", pp)):
-        if v is not None:
-            require_positive(name, v)
+    require_positive_given(batch=batch, tp=tp, ep=ep, pp=pp)
     vision = vision_load(model if isinstance(model, str) else None, cfg, images_per_request, image_size)
     pr, choices = _resolved(precision, kv_precision, c, fitted)
     if tp is not None and num_chips % tp:

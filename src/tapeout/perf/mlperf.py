@@ -21,7 +21,7 @@ from importlib import resources
 import numpy as np
 import yaml
 
-from ..errors import TapeoutError, unknown_name_error
+from ..errors import TapeoutError, require_positive_given, unknown_name_error
 from ..formats import plan
 from ..hardware.catalog import Chip, get_chip
 from ..hardware.memory_capacity import GIB
@@ -280,6 +280,7 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
     This is tapeout's one LLM serving engine: `tapeout serve --model/--benchmark`, `explain`,
     studies, the quant frontier and validation all call it (perf/llm.serve adapts its result).
     Results are memoised on every argument and the calibration, and handed out as copies."""
+    require_positive_given(tp=tp, pp=pp, ep=ep)  # 0 is not "any" (None is): a caller skipping perf/llm.serve's check
     memo = None
     if params is None and evaluator is None and isinstance(model, str) and not isinstance(chip, Chip):
         memo = (model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound, beams, tp,

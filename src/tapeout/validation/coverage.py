@@ -80,20 +80,23 @@ def _round_key(v: str) -> tuple:
     return tuple(int(x) for x in v[1:].split("."))
 
 
-def _refit(split: str, key: str):
-    """The calibration without the held-out group's microbenchmarks (None: nothing to remove)."""
+def _refit(split: str, key: str) -> tuple[dict | None, bool]:
+    """(the calibration without the held-out group's microbenchmarks, None where nothing is removed; whether it was
+    refitted). A chip without microbenchmarks keeps the shipped fit, only marked as held out (its kernel-database
+    numbers are then not read): not a refit."""
     from ..perf.calibration import load_fitted
     from ..perf.fit import fit_all, read_microbenchmarks
 
     if split == "chip":  # and none of the chip's kernel-database numbers (perf/kernels_db.held_out_of)
         from ..perf.kernels_db import holding_out
 
-        return holding_out(fit_all(exclude=key) if key in load_fitted().get("chips", {}) else load_fitted(), key)
+        refit = key in load_fitted().get("chips", {})
+        return holding_out(fit_all(exclude=key) if refit else load_fitted(), key), refit
     if split == "precision":
         mb = read_microbenchmarks()
         keep = [r for r in mb if not r["precision"].lower().startswith(key)]
-        return fit_all(keep) if len(keep) < len(mb) else None
-    return None
+        return (fit_all(keep), True) if len(keep) < len(mb) else (None, False)
+    return None, False
 
 
 def holdout_results(split: str, rows: list[dict], progress=None) -> dict[str, list]:
@@ -107,9 +110,9 @@ def holdout_results(split: str, rows: list[dict], progress=None) -> dict[str, li
             dev = [r for k, r in keyed if k and _round_key(k) < _round_key(key)]
         else:
             dev = [r for k, r in keyed if k != key]
-        fitted = _refit(split, key)
+        fitted, refit = _refit(split, key)
         if progress:
-            progress(f"{split} {key}: {len(held)} rows" + (" (refit)" if fitted else ""))
+            progress(f"{split} {key}: {len(held)} rows" + (" (refit)" if refit else ""))
         out[key] = harness.run(rows=held, fitted=fitted, covered=covered(dev))["results"]
     return out
 
