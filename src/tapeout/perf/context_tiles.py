@@ -111,10 +111,14 @@ def pingpong_columns(head_dim, kv_tile, q_tiles) -> np.ndarray:
     return float(q_tiles) * (float(kv_tile) + d)
 
 
+def _pingpong_spec(family: str) -> dict:
+    """kernels_db.yaml context_kernels.<family>.pingpong ({q_tiles, kv_tile}); {} where not described."""
+    return (db_config().get("context_kernels", {}).get(family) or {}).get("pingpong") or {}
+
+
 def pingpong_described(family: str) -> bool:
     """Whether kernels_db.yaml describes the family's context kernel as a TMEM-bounded two-Q-tile ping-pong."""
-    spec = db_config().get("context_kernels", {}).get(family) or {}
-    return bool(spec.get("pingpong"))
+    return bool(_pingpong_spec(family))
 
 
 def tmem_pingpong(family: str, head_dim, accum_mem_bytes) -> np.ndarray:
@@ -122,7 +126,7 @@ def tmem_pingpong(family: str, head_dim, accum_mem_bytes) -> np.ndarray:
     its `pingpong` described and q_tiles x (kv_tile + d) columns within the chip's tensor memory; else 0.0
     (one Q tile, softmax in series). Heads 64 / 128 on a 512-column SM: 384 / 512 fit; 256: 768 do not."""
     d = np.asarray(head_dim, dtype=float)
-    spec = (db_config().get("context_kernels", {}).get(family) or {}).get("pingpong")
+    spec = _pingpong_spec(family)
     cols = tmem_columns(accum_mem_bytes)
     if not spec or not np.all(cols > 0):
         return np.zeros(d.shape)

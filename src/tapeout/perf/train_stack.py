@@ -162,8 +162,8 @@ def stack_of_round(mlperf_round: str, vendor: str | None = None, benchmark: str 
 def stacks_of_benchmark(benchmark: str, vendor: str = "NVIDIA") -> list:
     """The stacks on file scoped to `benchmark` (its `benchmarks` lists it), of `vendor`: what a run on a chip
     none covers is told exists."""
-    return [_stack(n, e) for n, e in stack_table().items() if str(e.get("vendor", "")).lower() == vendor.lower()
-            and benchmark.lower() in [str(b).lower() for b in e.get("benchmarks") or ()]]
+    stacks = (_stack(n, e) for n, e in stack_table().items())
+    return [st for st in stacks if st.vendor.lower() == vendor.lower() and benchmark.lower() in st.benchmarks]
 
 
 def find_stack(software: str, mlperf_round: str | None = None, table: dict | None = None,

@@ -1001,12 +1001,16 @@ def _no_even_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, lay,
     rule = (f"training stack's even pipeline stages (even_pipeline; training_stacks.yaml even_pipeline_stages: "
             f"PP divides the {L} layers, VP the layers per stage)")
     pinned = {k: v for k, v in fixed.items() if v is not None}
+
+    def even_fits(lay2, g=global_seqs, n=num_chips):  # what the stack runs and memory holds
+        return even_stages(L, lay2.pp, lay2.vp) and fits(lay2, g, n)
+
     split = ""
     if given or "pp" in pinned or "vp" in pinned:  # the user chose the split: the layers rule binds
         split = (f"layout {lay} splits the {L} layers of {cfg.name} unevenly over PP {lay.pp} x VP {lay.vp}, "
                  f"which the {rule} does not run; choose PP dividing {L} and VP dividing the layers per stage")
         near = nearest_layouts(cfg, lay, num_chips, domain, global_seqs, seq_len,  # a given layout pins every field
-                               keep=lambda lay2: even_stages(L, lay2.pp, lay2.vp) and fits(lay2),
+                               keep=even_fits,
                                **({} if given else {"pinned": pinned}))
         if near.layouts:
             return TapeoutError(split + _suggest("nearest even layouts that fit memory", near, lay)
@@ -1024,9 +1028,6 @@ def _no_even_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, lay,
     else:
         why = f"every layout the other rules admit splits the {L} layers unevenly (first: {lay})"
 
-    def even_fits(lay2, g=global_seqs):
-        return even_stages(L, lay2.pp, lay2.vp) and fits(lay2, g)
-
     fixes = []
     batches = nearest_global_batches(cfg, num_chips, domain, global_seqs, seq_len, pinned, batch_range, even_fits)
     if batches:
@@ -1034,7 +1035,7 @@ def _no_even_layout(cfg, c, num_chips, global_seqs, seq_len, domain, fixed, lay,
         fixes.append(f"nearest global batches{rng} that split: " + "; ".join(
             f"{sequences(g)} (e.g. {_split(lay2)}; --global-batch-tokens {g * seq_len})" for g, lay2 in batches))
     counts = nearest_chip_counts(cfg, num_chips, domain, global_seqs, seq_len, pinned,
-                                 keep=lambda lay2, n: even_stages(L, lay2.pp, lay2.vp) and fits(lay2, global_seqs, n))
+                                 keep=lambda lay2, n: even_fits(lay2, global_seqs, n))
     if counts:
         fixes.append(f"chip counts with an even layout that fits memory at {sequences(global_seqs)}: {', '.join(map(str, counts))}")
     fixes.append("or run without the stack (tapeout train --stack none: uneven first / last stages)")
@@ -1125,7 +1126,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
             return False
         return fits(lay, g, n)
 
-    def smallest(need: int) -> Count:  # the first chip count from `need` whose search keeps a layout
+    def smallest_count(need: int) -> Count:  # the first chip count from `need` whose search keeps a layout
         pins = fixed if layout is None else {f: getattr(layout, f) for f in (*PINNABLE, "schedule")}
         return smallest_running_count(cfg, need, domain, global_seqs, seq_len, pins, lambda lay, n: runs(lay, global_seqs, n),
                                       most=stack.fabric.total_chips,
@@ -1134,7 +1135,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     if gate is not None:
         gate.check(layout.recompute if layout is not None else fixed.get("recompute"))
     _refuse_unholdable(cfg, c, num_chips, cap, states_held_once(
-        float(cfg.param_count()), lora, frozen_weight_bytes(fwd.recipe, lora), fwd.grad_bytes), global_seqs, smallest)
+        float(cfg.param_count()), lora, frozen_weight_bytes(fwd.recipe, lora), fwd.grad_bytes), global_seqs, smallest_count)
     if layout is not None:
         bad = broken_rule(cfg, layout, num_chips, global_seqs, seq_len, domain)
         if bad:
