@@ -17,6 +17,7 @@ from tapeout.perf.train_backward import gradient_gemms
 from tapeout.validation import unet3d_train as u
 from tapeout.validation.other_rows import fact, map_training, training_graphs
 from tapeout.validation.other_training import training_time
+from tapeout.validation.registry import SkipRow
 from tapeout.workloads import vision
 
 CH = (32, 64, 128, 256, 320, 320)  # reference model/unet3d.py filters (nnU-Net 3D, MLPerf KiTS19)
@@ -94,6 +95,13 @@ def test_eval_passes_count_the_evaluated_epochs(e):
 ])
 def test_epoch_num_to_samples(epoch_num, gb, samples):
     assert u.row_samples(epoch_num, gb) == samples
+
+
+@pytest.mark.parametrize("epoch_num", [999, 10_001, 167_999])
+def test_epoch_num_before_the_first_evaluation_is_refused(epoch_num):
+    """Below epoch 1000 (epochs) or 168,000 (samples) no evaluation has run: the row cannot have converged."""
+    with pytest.raises(SkipRow, match="before the first evaluation"):
+        u.row_samples(epoch_num, 56)
 
 
 @given(st.integers(min_value=1000, max_value=10_000), st.integers(min_value=1, max_value=256))

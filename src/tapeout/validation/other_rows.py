@@ -50,7 +50,9 @@ Diffusion: no evaluation in the timed region (its FID/CLIP evaluation runs after
 checkpoints, other_benchmarks.yaml sd_train.evaluation_in_timed_region). Flux.1 (torchtitan): full activation
 checkpointing reruns each transformer block's forward in the backward (t_recompute), and HSDP replaces
 the all-reduce (perf/fsdp.py: parameter all-gathers in forward and backward, gradient reduce-scatter, each
-exposed only beyond its phase's compute); evaluation: every 262,144 samples over 29,696, forward only. Evaluation passes inside
+exposed only beyond its phase's compute); evaluation: every 262,144 samples over 29,696, forward only. unet3d
+(3D U-Net, KiTS19, FP16): sliding-window evaluation of the 42 validation volumes from epoch 1000, every 20 epochs,
+sharded over the ranks, or on the chips beyond one per sample, overlapped (validation/unet3d_train.py). Evaluation passes inside
 the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2: 20 per epoch
 over 89.1 M validation pairs; resnet: every 4 epochs over the 50,000 ImageNet validation
 images; bert: the rules' interval over 10,000 samples): n_evals x ceil(eval_samples / global

@@ -6,7 +6,7 @@ which every end_to_end.csv unet3d row but one Gaudi2 row runs).
 An epoch is one pass over the 168 training cases, one random 128^3 crop each (a sample). A row logs its
 convergence as `epoch_num`: epochs in the older loggers, samples in the v3.1+ ones; the two ranges cannot overlap
 (an epoch count is at most max_epochs 10,000, a sample count at least start_eval_at x 168 = 168,000), so
-`epochs_of_notes` reads the unit from the value. An epoch of the older implementation trains ceil(168 / global
+`epochs_of_notes` reads the unit from the value (a value before the first evaluation in both units is refused). An epoch of the older implementation trains ceil(168 / global
 batch) full global batches (NVIDIA main.py steps_per_epoch), so its samples are epochs x that x the batch.
 
 Evaluation (inside the timed region): from epoch 1000, every 20 epochs, a sliding-window inference (128^3
@@ -26,6 +26,7 @@ from ..ops import OpGraph
 from ..perf.train_clock import graph_time
 from ..workloads import vision
 from .other_rows import fact
+from .registry import SkipRow
 
 # NVIDIA's large layouts train on global-batch chips and evaluate on the rest, overlapped with training
 # (other_benchmarks.yaml unet3d_train.dedicated_eval_ranks, config_DGXA100_9x8x1.sh --nodes_for_eval 2). On:
@@ -59,8 +60,14 @@ def samples_of_epochs(epochs: float, global_batch: float) -> float:
 
 def row_samples(epoch_num: float, global_batch: float) -> float:
     """Samples a row trained to its convergence point: its epoch_num in epochs x the epoch's whole batches,
-    or in samples as logged."""
+    or in samples as logged. SkipRow for a value before the first evaluation in either unit (no run converges
+    there: it is neither unit)."""
     epochs, unit = epochs_of_notes(epoch_num)
+    if epochs < float(_f("start_eval_at_epoch")):
+        start = int(_f("start_eval_at_epoch"))
+        raise SkipRow(f"unet3d epoch_num={epoch_num:g} lies before the first evaluation (epoch {start:,}, "
+                      f"{start * int(_f('epoch_samples')):,} samples): neither an epoch count nor a sample count "
+                      f"of a converged run")
     return samples_of_epochs(epochs, global_batch) if unit == "epochs" else float(epoch_num)
 
 
