@@ -22,13 +22,14 @@ from tapeout.validation.other_training import BENCHMARKS
 ROW_TOKEN = {v: k for k, v in TRAIN_BENCH.items() if k not in ("retinanet", "rgat")}
 
 
-def _newest_rcp(bench: str) -> dict:
-    """The newest ruleset's smallest-batch RCP list of `bench` in data/mlperf/rcps.yaml, read directly."""
+def _newest_rcp(bench: str, bs: int | None = None) -> dict:
+    """The newest ruleset's RCP list of `bench` at `bs` (default its smallest batch) in data/mlperf/rcps.yaml, read
+    directly."""
     raw = yaml.safe_load(resources.files("tapeout").joinpath("data", "mlperf", "rcps.yaml").read_text())[f"train-{bench}"]
     entries = raw if isinstance(raw, list) else [raw]
     e = max(entries, key=lambda e: max(tuple(int(x) for x in r.lstrip("v").split(".")) for r in e["rounds"]))
-    p = min(e["points"], key=lambda p: p["bs"])
-    return {"bs": p["bs"], "converge": p["converge"], "unit": e["unit"]}
+    p = min(e["points"], key=lambda p: p["bs"]) if bs is None else next(p for p in e["points"] if p["bs"] == bs)
+    return {"bs": p["bs"], "converge": p["converge"], "unit": e["unit"], "batches": sorted(q["bs"] for q in e["points"])}
 
 
 def _row(bench: str, chips: int, gb: int, samples: float) -> dict:
@@ -53,7 +54,11 @@ def test_api_equals_the_validation_row_mapper(bench, chips, gb, samples):
 def test_every_benchmark_runs_on_eight_h100_from_its_definition(bench):
     r = api.train_benchmark(bench, "h100-sxm", 8)
     rcp = _newest_rcp(bench)
-    assert r.global_batch == rcp["bs"]
+    # one RCP batch on file: that one; several (flux1, rnnt): one of them (the fastest to train, other_train.py),
+    # and rnnt's 1024 list is pruned by rcp_checker (2048 converged faster), so its mean is not the one read there
+    assert r.global_batch == rcp["bs"] or (len(rcp["batches"]) > 1 and r.global_batch in rcp["batches"])
+    if r.global_batch != rcp["bs"]:
+        rcp = _newest_rcp(bench, r.global_batch)
     assert math.isfinite(r.time_to_train_min) and r.time_to_train_min > 0
     # the convergence point is the RCP's olympic mean, in samples (epochs x the epoch's samples)
     per = float(workload_facts()[f"train-{bench}"]["epoch_samples"]["value"]) if rcp["unit"] == "epochs" else 1.0

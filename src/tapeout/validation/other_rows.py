@@ -18,12 +18,12 @@ DLRMv2 99.9: TensorRT runs the DCN-v2 interaction in FP16 when the MLPs are 8-bi
 BERT: TensorRT runs variable-length sequences without padding, so its rows cost the mean
 real length of a SQuAD v1.1 feature (176.6 of 384 tokens); other stacks run padded to 384.
 
-Training (dlrm-dcnv2, bert, resnet, stable-diffusion, ssd = RetinaNet, gnn = R-GAT, flux1): minutes =
+Training (dlrm-dcnv2, bert, resnet, stable-diffusion, ssd = RetinaNet, gnn = R-GAT, flux1, rnnt): minutes =
 samples_to_converge / (n_accelerators x per-chip training samples/s) / 60, where samples_to_converge
 is read from the row notes: `samples_count=` when present, else `epoch_num=` converted per
 benchmark (bert logs samples; resnet epochs x 1,281,167 ImageNet images; dlrm_dcnv2 epochs
 x 4,195,197,692 Criteo pairs; ssd epochs x 1,170,301 OpenImages-MLPerf images; gnn epochs x
-94,605,600 IGBH-Full training seeds); the rows therefore measure throughput (detail["measures"]).
+94,605,600 IGBH-Full training seeds; rnnt epochs x 281,241 LibriSpeech 960 h utterances); the rows therefore measure throughput (detail["measures"]).
 Where the benchmark's RCPs for the row's MLPerf round are on file (data/mlperf/rcps.yaml: R-GAT and
 Stable Diffusion, v4.0) the same run is also priced at the RCP for its batch (detail["time_to_train"]).
 RetinaNet and R-GAT add their evaluations inside the timed region (every epoch / every 0.05
@@ -49,7 +49,9 @@ Diffusion: no evaluation in the timed region (its FID/CLIP evaluation runs after
 checkpoints, other_benchmarks.yaml sd_train.evaluation_in_timed_region). Flux.1 (torchtitan): full activation
 checkpointing reruns each transformer block's forward in the backward (t_recompute), and HSDP replaces
 the all-reduce (perf/fsdp.py: parameter all-gathers in forward and backward, gradient reduce-scatter, each
-exposed only beyond its phase's compute); evaluation: every 262,144 samples over 29,696, forward only. Evaluation passes inside
+exposed only beyond its phase's compute); evaluation: every 262,144 samples over 29,696, forward only. RNN-T
+(validation/rnnt_train.py, workloads/rnnt.py): LSTM layers as one input GEMM and a per-step recurrent chain, packed
+joint and fused transducer loss; its evaluation is greedy decoding of dev-clean every epoch. Evaluation passes inside
 the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2: 20 per epoch
 over 89.1 M validation pairs; resnet: every 4 epochs over the 50,000 ImageNet validation
 images; bert: the rules' interval over 10,000 samples): n_evals x ceil(eval_samples / global
@@ -100,7 +102,8 @@ TRAIN_BENCH = {"bert": "bert", "resnet": "resnet", "dlrm_dcnv2": "dlrm-dcnv2", "
                # v4.1+ results folders name the same two benchmarks by model (training_results_v5.0
                # <submitter>/results/<system>/retinanet/ and .../rgat/, e.g. ASUSTeK ESC_N8_E11, ESC_N8_E11_n2)
                "retinanet": "retinanet", "rgat": "rgat",
-               "flux1": "flux1"}  # the benchmark name of its logs and RCPs (rcps_flux1.json 'Benchmark': 'flux1')
+               "flux1": "flux1",  # the benchmark name of its logs and RCPs (rcps_flux1.json 'Benchmark': 'flux1')
+               "rnnt": "rnnt"}  # RNN-T speech recognition, MLPerf Training v1.0-v3.1 (validation/rnnt_train.py)
 
 # mlperf.conf Server p99 latency constraints (s) (reference/workloads-and-compression.md 6.1)
 SERVER_BOUND_S = {"resnet50": 0.015, "retinanet": 0.100, "bert": 0.130, "dlrmv2": 0.060, "sdxl": 20.0, "whisper": 1.0}
@@ -110,7 +113,8 @@ SERVER_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 IMAGENET_TRAIN = 1_281_167
 CRITEO_TRAIN_PAIRS = 4_195_197_692
 RGAT_FEATURE_DTYPE = "fp8"  # other_benchmarks.yaml rgat_train.feature_dtype (NVIDIA's default)
-EPOCH_UNITS = {"retinanet": ("train-retinanet", "epoch_samples"), "rgat": ("train-rgat", "epoch_samples")}
+EPOCH_UNITS = {"retinanet": ("train-retinanet", "epoch_samples"), "rgat": ("train-rgat", "epoch_samples"),
+               "rnnt": ("train-rnnt", "epoch_samples")}
 # benchmarks whose once-per-step graph (training_graphs) is forward work evaluation also runs:
 # RetinaNet's frozen stem/layer1, R-GAT's feature gather (ResNet's is batch-norm training passes)
 EVAL_RUNS_ONCE_GRAPH = frozenset({"retinanet", "rgat"})
@@ -455,6 +459,10 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
             per_chip_batch, diffusion.flux_tokens(side, side), cfg["t5_len"], p, cfg=cfg), {"batch": per_chip_batch})
         if fact("flux_train", "encoders_per_step"):  # frozen T5-XXL + CLIP-L, forward only
             once = diffusion.flux_text_ops(per_chip_batch, cfg, p)
+    elif bench == "rnnt":  # LSTM encoder + prediction network, packed joint (validation/rnnt_train.py)
+        from .rnnt_train import training_graph
+
+        return training_graph(per_chip_batch)
     else:
         raise SkipRow(f"no training graph for {bench}")
     # RetinaNet's head weights are shared across FPN levels (meta shared_weights): counted once
