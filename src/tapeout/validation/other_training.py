@@ -26,10 +26,10 @@ from ..perf.train_clock import board_power, graph_time
 from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
 from ..workloads.detection_train import head_output_passes
 from . import bert_attention, bert_mlm
-from .other_rows import (EVAL_RUNS_ONCE_GRAPH, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
+from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          training_graphs, workload_facts)
 
-BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "bert", "resnet", "stable-diffusion", "flux1")
+BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "bert", "resnet", "stable-diffusion", "flux1", "maskrcnn")
 # defined on file but not priced: {name: what is missing} (none at present)
 REFUSED: dict[str, str] = {}
 
@@ -100,7 +100,8 @@ def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd
                   (max(0.0, gather - t_fwd) if d["overlap_param_sync"] else gather)
         return reduce + gather, exposed
     t_ar = float(collective_time("all_reduce", dense, n, topo)[0])
-    overlapped = fact("sd_train", "allreduce_overlapped") if bench == "stable-diffusion" else True
+    overlapped = (fact("sd_train", "allreduce_overlapped") if bench == "stable-diffusion" else
+                  not fact("maskrcnn_train", "allreduce_after_backward") if bench == "maskrcnn" else True)
     return t_ar, (max(0.0, t_ar - t_bwd) if overlapped else t_ar)
 
 
@@ -173,6 +174,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         every = eval_interval(ev, gb)
         n_evals = max(1, round(samples / every))
         t_eval_batch = max(t_fwd + (t_once if bench in EVAL_RUNS_ONCE_GRAPH else 0.0), t_read)
+        if bench in EVAL_GRAPH:  # its own forward graph (Mask R-CNN: the test-time RoI counts)
+            t_eval_batch = graph_time(eval_graph(bench, per_chip), p, board)
         t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_eval_batch
     out.update(n_evals=n_evals, eval_min=t_eval / 60.0, minutes=((samples / gb) * t_step + t_eval) / 60.0)
     return out
