@@ -18,11 +18,12 @@ DLRMv2 99.9: TensorRT runs the DCN-v2 interaction in FP16 when the MLPs are 8-bi
 BERT: TensorRT runs variable-length sequences without padding, so its rows cost the mean
 real length of a SQuAD v1.1 feature (176.6 of 384 tokens); other stacks run padded to 384.
 
-Training (dlrm-dcnv2, bert, resnet, stable-diffusion, ssd = RetinaNet, gnn = R-GAT, flux1): minutes =
+Training (dlrm-dcnv2, bert, resnet, stable-diffusion, ssd = RetinaNet, gnn = R-GAT, flux1, maskrcnn): minutes =
 samples_to_converge / (n_accelerators x per-chip training samples/s) / 60, where samples_to_converge
 is read from the row notes: `samples_count=` when present, else `epoch_num=` converted per
 benchmark (bert logs samples; resnet epochs x 1,281,167 ImageNet images; dlrm_dcnv2 epochs
-x 4,195,197,692 Criteo pairs; ssd epochs x 1,170,301 OpenImages-MLPerf images; gnn epochs x
+x 4,195,197,692 Criteo pairs; ssd epochs x 1,170,301 OpenImages-MLPerf images; maskrcnn epochs x 117,266
+COCO 2017 train images with annotations; gnn epochs x
 94,605,600 IGBH-Full training seeds); the rows therefore measure throughput (detail["measures"]).
 Where the benchmark's RCPs for the row's MLPerf round are on file (data/mlperf/rcps.yaml: R-GAT and
 Stable Diffusion, v4.0) the same run is also priced at the RCP for its batch (detail["time_to_train"]).
@@ -49,7 +50,10 @@ Diffusion: no evaluation in the timed region (its FID/CLIP evaluation runs after
 checkpoints, other_benchmarks.yaml sd_train.evaluation_in_timed_region). Flux.1 (torchtitan): full activation
 checkpointing reruns each transformer block's forward in the backward (t_recompute), and HSDP replaces
 the all-reduce (perf/fsdp.py: parameter all-gathers in forward and backward, gradient reduce-scatter, each
-exposed only beyond its phase's compute); evaluation: every 262,144 samples over 29,696, forward only. Evaluation passes inside
+exposed only beyond its phase's compute); evaluation: every 262,144 samples over 29,696, forward only. Mask R-CNN (NVIDIA's
+implementation, workloads/maskrcnn.py): frozen stem + layer1 and the proposal decode forward-only; the flat
+gradient all-reduce after the backward, exposed (other_benchmarks.yaml maskrcnn_train.allreduce_after_backward);
+evaluation every epoch over the 5,000 val2017 images on its own graph at the test-time RoI counts (eval_graph). Evaluation passes inside
 the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2: 20 per epoch
 over 89.1 M validation pairs; resnet: every 4 epochs over the 50,000 ImageNet validation
 images; bert: the rules' interval over 10,000 samples): n_evals x ceil(eval_samples / global

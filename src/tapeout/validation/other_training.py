@@ -1,4 +1,4 @@
-"""Time to train of the non-LLM MLPerf Training benchmarks (RetinaNet, R-GAT, DLRM-DCNv2, BERT,
+"""Time to train of the non-LLM MLPerf Training benchmarks (RetinaNet, Mask R-CNN, R-GAT, DLRM-DCNv2, BERT,
 ResNet-50, Stable Diffusion v2, Flux.1) at a chip, chip count, global batch and samples to converge: the one
 pricing body behind the validation rows (other_rows.py map_training) and `tapeout train --benchmark`
 (api/other_train.py). Step model, evaluation passes and sources: other_rows.py's module docstring.
