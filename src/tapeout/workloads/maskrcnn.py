@@ -11,10 +11,9 @@ implementation mlcommons/training_results_v2.0 NVIDIA/benchmarks/maskrcnn/implem
   orientation (CUDA_GRAPH_NUM_SHAPES_PER_ORIENTATION 1: (800, 1344) or (1344, 800); the synthetic loader of the
   same trainer uses img_h=800, img_w=1344). Same FLOPs either orientation: priced at 800 x 1344.
 - backbone ResNet-50 (bottlenecks [3, 4, 6, 3]) with frozen batch-norm everywhere (BottleneckWithFixedBatchNorm,
-  StemWithFixedBatchNorm) and the stem + layer1 frozen (MODEL.BACKBONE.FREEZE_CONV_BODY_AT 2). maskrcnn-benchmark
-  strides the first 1x1 conv (RESNETS.STRIDE_IN_1X1 True); the shared builder (vision._bottleneck_stages) strides
-  the 3x3 (v1.5): the 1x1a of each first block is costed at the output, not the input, resolution (its 1/4 share
-  of that block's 1x1a FLOPs; noted, not corrected).
+  StemWithFixedBatchNorm) and the stem + layer1 frozen (MODEL.BACKBONE.FREEZE_CONV_BODY_AT 2); the stride of each
+  stage's first block is on its first 1x1 conv (RESNETS.STRIDE_IN_1X1 True, the MSRA / Caffe2 R-50.pkl layout
+  the benchmark's weights come in), not on the 3x3 as in torchvision's v1.5.
 - FPN on C2..C5, 256 channels, P6 = max-pool stride 2 of P5 (LastLevelMaxPool).
 - RPN: one 3x3 conv 256 + objectness (A) and box (4A) 1x1 convs per level P2..P6, weights shared over levels;
   A = 3 anchors per position (one size per level, ANCHOR_SIZES (32..512), ASPECT_RATIOS (0.5, 1, 2)),
@@ -101,7 +100,8 @@ def maskrcnn_graph(batch: int = 1, precision: str | Precision = "bf16", train: b
     h, w = shape
     ops: list[Op] = []
     h2, w2 = _stem(ops, n, h, w, pr)
-    _, _, _, outs = _bottleneck_stages(ops, n, h2, w2, 64, pr, (64, 128, 256, 512), (3, 4, 6, 3), prefix="bb.")
+    _, _, _, outs = _bottleneck_stages(ops, n, h2, w2, 64, pr, (64, 128, 256, 512), (3, 4, 6, 3), prefix="bb.",
+                                      stride_in_1x1=True)
     c = FPN_CHANNELS
     levels = fpn_sizes(h, w)
     for lvl, (ci, hi, wi) in enumerate(outs):  # C2..C5
