@@ -52,7 +52,7 @@ checkpointing reruns each transformer block's forward in the backward (t_recompu
 the all-reduce (perf/fsdp.py: parameter all-gathers in forward and backward, gradient reduce-scatter, each
 exposed only beyond its phase's compute); evaluation: every 262,144 samples over 29,696, forward only. Mask R-CNN (NVIDIA's
 implementation, workloads/maskrcnn.py): frozen stem + layer1 and the proposal decode forward-only; the flat
-gradient all-reduce after the backward, exposed (other_benchmarks.yaml maskrcnn_train.allreduce_after_backward);
+gradient all-reduce after the backward, exposed, on NVIDIA GPUs (maskrcnn_train.allreduce_after_backward_vendors);
 evaluation every epoch over the 5,000 val2017 images on its own graph at the test-time RoI counts (eval_graph). Evaluation passes inside
 the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2: 20 per epoch
 over 89.1 M validation pairs; resnet: every 4 epochs over the 50,000 ImageNet validation

@@ -100,8 +100,7 @@ def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd
                   (max(0.0, gather - t_fwd) if d["overlap_param_sync"] else gather)
         return reduce + gather, exposed
     t_ar = float(collective_time("all_reduce", dense, n, topo)[0])
-    overlapped = (fact("sd_train", "allreduce_overlapped") if bench == "stable-diffusion" else
-                  not fact("maskrcnn_train", "allreduce_after_backward") if bench == "maskrcnn" else True)
+    overlapped = fact("sd_train", "allreduce_overlapped") if bench == "stable-diffusion" else True
     return t_ar, (max(0.0, t_ar - t_bwd) if overlapped else t_ar)
 
 
@@ -152,6 +151,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     if bench == "bert" and vendor in fact("bert_train", "distributed_lamb_vendors"):
         t_ar = bert_gradient_sync_s(p, chip.family, n, dense)
         t_exposed = t_ar  # one gradient block, reduced after the backward: exposed
+    if bench == "maskrcnn" and vendor in fact("maskrcnn_train", "allreduce_after_backward_vendors"):
+        t_exposed = t_ar  # NVIDIA's trainer: one flat all-reduce after the backward, exposed
     t_step = t_fwd + t_bwd + t_copy + t_rc + t_once + t_exposed + t_opt
     t_read = feature_read_s(g, once, p, n, chip.family) if bench == "rgat" else 0.0
     t_step = max(t_step, t_read)
