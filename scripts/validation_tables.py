@@ -82,6 +82,29 @@ def non_llm_scenario_table(rows: list[dict]) -> list[str]:
     return out + [""]
 
 
+TRAIN_MAPPERS = ("mlperf-other-training", "llm_training")
+CHIP_BUCKETS = ((1, 8, "1-8"), (9, 64, "9-64"), (65, 512, "65-512"), (513, float("inf"), "> 512"))
+
+
+def training_vendor_scale_table(rows: list[dict]) -> list[str]:
+    """Training rows by the accelerator's vendor and by chip count: a bias shared by one vendor's stacks, or
+    growing with scale, shows here rather than in a per-benchmark median."""
+    pred = [r for r in rows if r.get("mapper") in TRAIN_MAPPERS and r.get("error_pct") is not None]
+    out = ["### Training rows by vendor and chip count", "",
+           "Signed error < 0: predicted faster than measured. Vendor = the accelerator name's first word.", "",
+           "| vendor | chips | n | median abs err % | median signed % | in 80% interval |", "|---|---|---|---|---|---|"]
+    for vendor in sorted({r["accelerator"].split()[0] for r in pred}):
+        for lo, hi, label in CHIP_BUCKETS:
+            sel = [r for r in pred if r["accelerator"].split()[0] == vendor and lo <= float(r["n_accelerators"]) <= hi]
+            if not sel:
+                continue
+            e = [r["error_pct"] for r in sel]
+            inside = [bool(r["inside"]) for r in sel if r.get("inside") is not None]
+            out.append(f"| {vendor} | {label} | {len(e)} | {_median([abs(x) for x in e]):.1f} | {_median(e):.1f} | "
+                       f"{_fmt(sum(inside) / len(inside) if inside else None, True)} |")
+    return out + [""]
+
+
 def main(path: str) -> None:
     d = json.load(open(path))
     s, rows = d["summary"], d["rows"]
@@ -103,6 +126,7 @@ def main(path: str) -> None:
               "slower one at its own time; validation/rcp.py). `(RCP rows)`: those rows alone, under both measures; the",
               "time-to-train interval has the throughput prediction's relative width.", ""]
     lines += stats_table("Training: throughput vs time-to-train", s.get("by_training_measure", {}))
+    lines += training_vendor_scale_table(rows)
     lines += stats_table("By benchmark", s["by_benchmark"])
     lines += stats_table("By scenario", s["by_scenario"])
     lines += non_llm_scenario_table(rows)

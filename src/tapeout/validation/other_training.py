@@ -1,5 +1,5 @@
-"""Time to train of the non-LLM MLPerf Training benchmarks (RetinaNet, R-GAT, DLRM-DCNv2, BERT,
-ResNet-50, Stable Diffusion v2, Flux.1, 3D U-Net) at a chip, chip count, global batch and samples to converge: the one
+"""Time to train of the non-LLM MLPerf Training benchmarks (RetinaNet, Mask R-CNN, R-GAT, DLRM-DCNv2, BERT,
+ResNet-50, Stable Diffusion v2, Flux.1, RNN-T, 3D U-Net) at a chip, chip count, global batch and samples to converge: the one
 pricing body behind the validation rows (other_rows.py map_training) and `tapeout train --benchmark`
 (api/other_train.py). Step model, evaluation passes and sources: other_rows.py's module docstring.
 
@@ -25,11 +25,11 @@ from ..perf.train_backward import backward_time
 from ..perf.train_clock import board_power, graph_time
 from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
 from ..workloads.detection_train import head_output_passes
-from . import bert_attention, bert_mlm, unet3d_train
-from .other_rows import (EVAL_RUNS_ONCE_GRAPH, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
+from . import bert_attention, bert_mlm, rnnt_train, unet3d_train
+from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
-BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "bert", "resnet", "stable-diffusion", "flux1", "unet3d")
+BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "bert", "resnet", "stable-diffusion", "flux1", "rnnt", "maskrcnn", "unet3d")
 # defined on file but not priced: {name: what is missing} (none at present)
 REFUSED: dict[str, str] = {}
 
@@ -155,6 +155,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     if bench == "bert" and vendor in fact("bert_train", "distributed_lamb_vendors"):
         t_ar = bert_gradient_sync_s(p, chip.family, n, dense)
         t_exposed = t_ar  # one gradient block, reduced after the backward: exposed
+    if bench == "maskrcnn" and vendor in fact("maskrcnn_train", "allreduce_after_backward_vendors"):
+        t_exposed = t_ar  # NVIDIA's trainer: one flat all-reduce after the backward, exposed
     t_step = t_fwd + t_bwd + t_copy + t_rc + t_once + t_exposed + t_opt
     t_read = feature_read_s(g, once, p, n, chip.family) if bench == "rgat" else 0.0
     t_step = max(t_step, t_read)
@@ -181,7 +183,11 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         every = eval_interval(ev, gb)
         n_evals = max(1, round(samples / every))
         t_eval_batch = max(t_fwd + (t_once if bench in EVAL_RUNS_ONCE_GRAPH else 0.0), t_read)
+        if bench in EVAL_GRAPH:  # its own forward graph (Mask R-CNN: the test-time RoI counts)
+            t_eval_batch = graph_time(eval_graph(bench, per_chip), p, board)
         t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_eval_batch
+        if bench == "rnnt":  # greedy decoding, the dev set in one batch per chip (validation/rnnt_train.py)
+            t_eval = n_evals * rnnt_train.eval_pass_s(p, n, board)
     out.update(n_evals=n_evals, eval_min=t_eval / 60.0, minutes=((samples / gb) * t_step + t_eval) / 60.0)
     return out
 

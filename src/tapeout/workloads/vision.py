@@ -26,8 +26,10 @@ from .blocks import ConvMatMul, epilogue, as_precision, check_batch, check_multi
 
 
 def _bottleneck_stages(ops: list[Op], n: int, h: int, w: int, cin: int, pr: Precision, widths, blocks,
-                       out_mult: int = 4, groups: int = 1, prefix: str = "") -> tuple[int, int, int, list]:
-    """Bottleneck stages (v1.5: stride on the 3x3). Returns (channels, h, w, per-stage outputs)."""
+                       out_mult: int = 4, groups: int = 1, prefix: str = "",
+                       stride_in_1x1: bool = False) -> tuple[int, int, int, list]:
+    """Bottleneck stages (v1.5: stride on the 3x3; `stride_in_1x1`: on the first 1x1, the original MSRA / Caffe2
+    layout). Returns (channels, h, w, per-stage outputs)."""
     outs = []
     for si, (width, nb) in enumerate(zip(widths, blocks)):
         cout = width * out_mult if groups == 1 else (64 * 2 ** si) * 4
@@ -38,10 +40,11 @@ def _bottleneck_stages(ops: list[Op], n: int, h: int, w: int, cin: int, pr: Prec
             if b > 1:
                 continue  # identical blocks 2..nb share one row with count nb-1
             c_in = cin if b == 0 else cout
-            op, _, _ = conv2d(f"{tag}.conv1x1a", n, c_in, width, h, w, 1, pr, count=cnt)
+            s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
+            op, h1, w1 = conv2d(f"{tag}.conv1x1a", n, c_in, width, h, w, 1, pr, stride=s1, count=cnt)
             ops.append(op)
-            ops += epilogue(f"{tag}.relu_a", n * h * w * width, pr, 1, count=cnt)
-            op, ho, wo = conv2d(f"{tag}.conv3x3", n, width, width, h, w, 3, pr, stride=stride, groups=groups, count=cnt)
+            ops += epilogue(f"{tag}.relu_a", n * h1 * w1 * width, pr, 1, count=cnt)
+            op, ho, wo = conv2d(f"{tag}.conv3x3", n, width, width, h1, w1, 3, pr, stride=s3, groups=groups, count=cnt)
             ops.append(op)
             ops += epilogue(f"{tag}.relu_b", n * ho * wo * width, pr, 1, count=cnt)
             op, _, _ = conv2d(f"{tag}.conv1x1b", n, width, cout, ho, wo, 1, pr, count=cnt)

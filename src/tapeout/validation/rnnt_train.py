@@ -1,0 +1,98 @@
+"""MLPerf Training `rnnt` (RNN-T on LibriSpeech 960 h) from its definition: the utterance a training sample costs,
+the trained graph of one chip's step, and one evaluation pass (other_training.training_time prices both).
+
+A training sample is one utterance of the training set's mean duration (other_benchmarks.yaml rnnt_train
+mean_duration_s: 960.9 h / 281,241 utterances), stretched by the online speed perturbation's mean 1 / rate
+(ln(1.15 / 0.85) / 0.30), with tokens_per_s sentencepieces per second (an assumption, sourced bounds there).
+The graph (workloads/rnnt.py): the LSTMs' input projections one GEMM per layer, their recurrences a chain of
+per-step GEMMs at M = the chip's batch and pointwise cell kernels (each a launch), the packed joint and the fused
+transducer loss at the real lengths. Backward: perf/train_backward.py's rule (GEMMs 2x, so a recurrent layer's
+backward is the same sequential chain twice; elementwise 2x); the first encoder projection has no data gradient
+(train_no_input_grad.rnnt). Weight update: DistributedFusedLAMB (weight_update.rnnt); gradient all-reduce: the DDP
+rule of other_training.data_parallel_sync_s.
+
+Evaluation (train-rnnt): every epoch, the whole dev-clean set (2,703 utterances) split over the chips in one batch
+each (NVIDIA EVAL_BATCHSIZE = ceil(2703 / GPUs)), greedy decoding inside the timed region: the encoder forward and
+T2 + U joint iterations per batch (workloads/rnnt.py rnnt_greedy_decode_graph) at dev-clean's mean duration (5.4 h
+/ 2,703) and the same speaking rate.
+
+Switch PADDED_RECURRENCE (on since round stop-39, issue-47b): a batch is a padded tensor, so the LSTMs' recurrent
+chains (encoder and prediction network) take as many steps as the batch's longest utterance, not the mean. Read in
+NVIDIA's implementation (training_results_v1.0 NVIDIA/benchmarks/rnnt/implementations/pytorch/common/rnn.py): its
+LSTM wraps torch.nn.LSTM over a padded tensor (no PackedSequence); with the sequence split (MIN_SEQ_SPLIT_LEN,
+PRE_SORT_FOR_SEQ_SPLIT) the batch, sorted by length, runs its first time segment on every sequence and the second
+on the longer ones, carrying the hidden state across, so the chain stays the longest utterance's while the input
+projections, the packed apex joint and the loss run on about the real lengths (workloads/rnnt.py
+rnnt_train_graph). The batch's longest utterance is taken as the training filter's cap (rnnt_train max_duration_s,
+16.7 s) times the mean speed stretch, an evaluation batch's as max_eval_duration_s (32.7 s). ASSUMPTION in that
+magnitude: no duration distribution of LibriSpeech is on file, so the batch maximum does not fall with a small
+per-chip batch (a chip with 4 utterances is priced at the cap, an upper bound there). On the 85 predicted rnnt rows
+it moves the median |error| from 25.3% to 9.9% (docs/notes/issue-18.md, Round stop-39 issue-47b); off, every
+sequence costs the mean utterance (a lower bound).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..ops import OpGraph
+from ..perf.train_clock import graph_time
+from ..workloads.rnnt import rnnt_greedy_decode_graph, rnnt_train_graph
+
+PADDED_RECURRENCE = True  # on since round stop-39 (issue-47b): mechanism read in NVIDIA's code; batch maximum = the filter cap (docstring)
+
+
+def _fact(key: str):
+    from .other_rows import fact
+
+    return fact("rnnt_train", key)
+
+
+def speed_stretch() -> float:
+    """Mean length factor of the online speed perturbation: E[1 / r], r uniform on [min_rate, max_rate]."""
+    sp = _fact("speed_perturbation")
+    lo, hi = float(sp["min_rate"]), float(sp["max_rate"])
+    mean = math.log(hi / lo) / (hi - lo) if hi > lo else 1.0 / lo
+    p = float(sp.get("p", 1.0))
+    return p * mean + (1.0 - p)
+
+
+def train_utterance() -> tuple[float, float, float]:
+    """(mean duration s, sentencepieces, padded duration s the LSTMs run over) of a training sample."""
+    d = float(_fact("mean_duration_s")) * speed_stretch()
+    tokens = d * float(_fact("tokens_per_s"))
+    padded = max(d, float(_fact("max_duration_s")) * speed_stretch()) if PADDED_RECURRENCE else d
+    return d, tokens, padded
+
+
+def dev_utterance() -> tuple[float, float]:
+    """(duration s the evaluation batch's encoder and decode loop run over, sentencepieces emitted)."""
+    from .other_rows import fact
+
+    mean = float(_fact("dev_hours")) * 3600.0 / float(fact("train-rnnt", "eval_samples"))
+    d = max(mean, float(_fact("max_eval_duration_s"))) if PADDED_RECURRENCE else mean
+    return d, d * float(_fact("tokens_per_s"))
+
+
+def training_graph(per_chip_batch: int) -> tuple[OpGraph, OpGraph, float]:
+    """(trained forward graph, once-per-step graph (none), dense bf16 weight bytes) of one chip's step."""
+    d, tokens, padded = train_utterance()
+    g = rnnt_train_graph(per_chip_batch, d, tokens, "bf16", recurrent_duration_s=padded)
+    return g, OpGraph(f"{g.name}:once", []), float(g.meta["weight_bytes"])
+
+
+def eval_batch(n_chips: int) -> int:
+    """Utterances per chip of one evaluation: the dev set split over the chips in one batch each."""
+    from .other_rows import fact
+
+    return max(1, math.ceil(float(fact("train-rnnt", "eval_samples")) / max(1, int(n_chips))))
+
+
+def eval_pass_s(p, n_chips: int, board=None) -> float:
+    """Seconds of one evaluation (greedy decoding of the dev set, one batch per chip, the chips in parallel)."""
+    d, tokens = dev_utterance()
+    return graph_time(rnnt_greedy_decode_graph(eval_batch(n_chips), d, tokens, "bf16"), p, board)
+
+
+__all__ = ["PADDED_RECURRENCE", "dev_utterance", "eval_batch", "eval_pass_s", "speed_stretch", "train_utterance",
+           "training_graph"]
