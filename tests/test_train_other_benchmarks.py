@@ -1,4 +1,4 @@
-"""`tapeout train --benchmark retinanet | rgat | dlrm-dcnv2 | bert | resnet | stable-diffusion | flux1 | rnnt | maskrcnn` (issue 18
+"""`tapeout train --benchmark retinanet | rgat | dlrm-dcnv2 | bert | resnet | stable-diffusion | flux1 | rnnt | maskrcnn | unet3d` (issue 18
 item 3): the CLI / API price a run exactly as the validation rows do (validation/other_training.py is their
 one body), take their default batch and convergence point from the benchmark's RCP on file, and never invent
 a convergence point (flux1's own checks: tests/test_flux_training.py)."""
@@ -41,7 +41,7 @@ def _row(bench: str, chips: int, gb: int, samples: float) -> dict:
 @pytest.mark.parametrize("bench,chips,gb,samples", [("retinanet", 16, 512, 5e6), ("rgat", 8, 4096, 7e7),
                                                     ("dlrm-dcnv2", 8, 65536, 3e9), ("bert", 64, 1536, 2.7e6),
                                                     ("resnet", 8, 3264, 4.5e7), ("stable-diffusion", 32, 512, 2.5e6),
-                                                    ("maskrcnn", 8, 96, 14 * 117266)])
+                                                    ("maskrcnn", 8, 96, 14 * 117266), ("unet3d", 8, 56, 369600)])
 def test_api_equals_the_validation_row_mapper(bench, chips, gb, samples):
     """Same chip, chips, batch and samples: the same minutes, step and evaluation time as map_training."""
     row = map_training(_row(bench, chips, gb, samples))
@@ -59,7 +59,7 @@ def test_every_benchmark_runs_on_eight_h100_from_its_definition(bench):
     per = float(workload_facts()[f"train-{bench}"]["epoch_samples"]["value"]) if rcp["unit"] == "epochs" else 1.0
     batches = rcp_batches(f"train-{bench}", LATEST)
     if len(batches) > 1 and r.global_batch != rcp["bs"]:
-        # several RCPs on file (maskrcnn, rnnt): the API picks the RCP batch this system trains fastest at (api/other_train.py),
+        # several RCPs on file (maskrcnn, rnnt, unet3d): the API picks the RCP batch this system trains fastest at (api/other_train.py),
         # converging at rcp_checker's value there (interpolated between pruned RCPs: perf/convergence.py's own tests)
         assert r.global_batch in batches and r.samples_to_converge == converge_at(bench, r.global_batch).samples
     else:

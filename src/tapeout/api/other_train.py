@@ -1,4 +1,4 @@
-"""`tapeout train --benchmark retinanet | rgat | dlrm-dcnv2 | bert | resnet | stable-diffusion | flux1 | rnnt | maskrcnn`: the
+"""`tapeout train --benchmark retinanet | rgat | dlrm-dcnv2 | bert | resnet | stable-diffusion | flux1 | rnnt | maskrcnn | unet3d`: the
 non-LLM MLPerf Training benchmarks, priced as their validation rows are (validation/other_training.py)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
     breakdown, samples/s and time to train including the evaluation passes.
 
     Args:
-        benchmark: retinanet, rgat, dlrm-dcnv2, bert, resnet, stable-diffusion, flux1, rnnt or maskrcnn.
+        benchmark: retinanet, rgat, dlrm-dcnv2, bert, resnet, stable-diffusion, flux1, rnnt, maskrcnn or unet3d.
         chip: catalog id or alias.
         num_chips: accelerators in the job (data-parallel replicas of the whole model).
         global_batch: samples per optimizer step. None: the batch of the benchmark's Reference
@@ -46,6 +46,7 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
     """
     from ..hardware.catalog import get_chip
     from ..perf.convergence import LATEST, rcp_batches
+    from ..validation import unet3d_train
     from ..validation.other_training import BENCHMARKS, converge_at, definition, training_time
     from .llm import llm_benchmarks, on_server, server_notes
 
@@ -76,7 +77,9 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
         batch_from = (f"of the RCP batches {', '.join(map(str, runnable))} (data/mlperf/rcps.yaml"
                       f"{'' if len(runnable) == len(rcps) else '; those >= the chips'}), the one with the smallest "
                       f"time to train on this system")
-    if gb < num_chips:  # training_time would price each replica at one sample and count only gb of them
+    if gb < num_chips and not (key == "unet3d" and unet3d_train.DEDICATED_EVAL_RANKS):
+        # training_time would price each replica at one sample and count only gb of them (unet3d: the chips beyond
+        # one per sample evaluate, NVIDIA's --nodes_for_eval layout; validation/unet3d_train.py)
         field = "--global-batch" if global_batch is not None else f"--num-chips {num_chips} at the RCP's global batch"
         raise TapeoutError(f"{field} {gb:,}: some of the {num_chips} chips get no sample; each chip is a data-parallel "
                            f"replica of {key} and takes >= 1 sample per step: give --global-batch >= {num_chips}, or "

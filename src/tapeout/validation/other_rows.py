@@ -18,13 +18,14 @@ DLRMv2 99.9: TensorRT runs the DCN-v2 interaction in FP16 when the MLPs are 8-bi
 BERT: TensorRT runs variable-length sequences without padding, so its rows cost the mean
 real length of a SQuAD v1.1 feature (176.6 of 384 tokens); other stacks run padded to 384.
 
-Training (dlrm-dcnv2, bert, resnet, stable-diffusion, ssd = RetinaNet, gnn = R-GAT, flux1, rnnt, maskrcnn): minutes =
+Training (dlrm-dcnv2, bert, resnet, stable-diffusion, ssd = RetinaNet, gnn = R-GAT, flux1, rnnt, maskrcnn, unet3d): minutes =
 samples_to_converge / (n_accelerators x per-chip training samples/s) / 60, where samples_to_converge
 is read from the row notes: `samples_count=` when present, else `epoch_num=` converted per
 benchmark (bert logs samples; resnet epochs x 1,281,167 ImageNet images; dlrm_dcnv2 epochs
 x 4,195,197,692 Criteo pairs; ssd epochs x 1,170,301 OpenImages-MLPerf images; gnn epochs x
 94,605,600 IGBH-Full training seeds; rnnt epochs x 281,241 LibriSpeech 960 h utterances; maskrcnn epochs x 117,266
-COCO 2017 train images with annotations); the rows therefore measure throughput (detail["measures"]).
+COCO 2017 train images with annotations; unet3d epochs x whole global batches of its 168 KiTS19 cases, or samples
+as logged: validation/unet3d_train.py); the rows therefore measure throughput (detail["measures"]).
 Where the benchmark's RCPs for the row's MLPerf round are on file (data/mlperf/rcps.yaml: R-GAT and
 Stable Diffusion, v4.0) the same run is also priced at the RCP for its batch (detail["time_to_train"]).
 RetinaNet and R-GAT add their evaluations inside the timed region (every epoch / every 0.05
@@ -55,7 +56,9 @@ exposed only beyond its phase's compute); evaluation: every 262,144 samples over
 joint and fused transducer loss; its evaluation is greedy decoding of dev-clean every epoch. Mask R-CNN (NVIDIA's
 implementation, workloads/maskrcnn.py): frozen stem + layer1 and the proposal decode forward-only; the flat
 gradient all-reduce after the backward, exposed, on NVIDIA GPUs (maskrcnn_train.allreduce_after_backward_vendors);
-evaluation every epoch over the 5,000 val2017 images on its own graph at the test-time RoI counts (eval_graph). Evaluation passes inside
+evaluation every epoch over the 5,000 val2017 images on its own graph at the test-time RoI counts (eval_graph). unet3d (3D U-Net, KiTS19, FP16):
+sliding-window evaluation of the 42 validation volumes from epoch 1000, every 20 epochs, sharded over the ranks,
+or on the chips beyond one per sample, overlapped (validation/unet3d_train.py). Evaluation passes inside
 the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2: 20 per epoch
 over 89.1 M validation pairs; resnet: every 4 epochs over the 50,000 ImageNet validation
 images; bert: the rules' interval over 10,000 samples): n_evals x ceil(eval_samples / global
@@ -108,7 +111,8 @@ TRAIN_BENCH = {"bert": "bert", "resnet": "resnet", "dlrm_dcnv2": "dlrm-dcnv2", "
                "retinanet": "retinanet", "rgat": "rgat",
                "flux1": "flux1",  # the benchmark name of its logs and RCPs (rcps_flux1.json 'Benchmark': 'flux1')
                "rnnt": "rnnt",  # RNN-T speech recognition, MLPerf Training v1.0-v3.1 (validation/rnnt_train.py)
-               "maskrcnn": "maskrcnn"}  # Mask R-CNN ResNet-50-FPN on COCO 2017 (v1.0-v3.1; workloads/maskrcnn.py)
+               "maskrcnn": "maskrcnn",  # Mask R-CNN ResNet-50-FPN on COCO 2017 (v1.0-v3.1; workloads/maskrcnn.py)
+               "unet3d": "unet3d"}  # 3D U-Net on KiTS19 (v1.0-v4.0; validation/unet3d_train.py)
 
 # mlperf.conf Server p99 latency constraints (s) (reference/workloads-and-compression.md 6.1)
 SERVER_BOUND_S = {"resnet50": 0.015, "retinanet": 0.100, "bert": 0.130, "dlrmv2": 0.060, "sdxl": 20.0, "whisper": 1.0}
@@ -381,6 +385,13 @@ def samples_to_converge(bench: str, notes: str) -> float:
     e = _notes_value(notes, "epoch_num")
     if e is None:
         raise SkipRow("row notes give neither samples_count nor epoch_num")
+    if bench == "unet3d":  # epochs or (v3.1+ loggers) samples, told apart by value (validation/unet3d_train.py)
+        from .unet3d_train import row_samples
+
+        gb = _notes_value(notes, "global_batch_size")
+        if not gb:
+            raise SkipRow("row notes lack global_batch_size")
+        return row_samples(e, gb)
     if bench == "bert":  # the BERT logger's epoch_num counts samples: fewer than one global batch is another unit
         gb = _notes_value(notes, "global_batch_size")
         if gb and e < gb:
@@ -414,7 +425,17 @@ def bn_training_ops(g: OpGraph, pr) -> list:
             eltwise("bn_train.bwd", elems, pr, 8, reads=4, writes=1)]
 
 
-def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, float]:
+def train_precision(bench: str, chip=None) -> str:
+    """The 16-bit format a benchmark's training step runs its GEMMs in: BF16; unet3d FP16 (NVIDIA's
+    --static_cast FP16 model, other_benchmarks.yaml unet3d_train.precision), BF16 on a `chip` with no FP16 matrix
+    rate (half_precision's rule; Habana's Gaudi2 stack not read)."""
+    if bench != "unet3d":
+        return "bf16"
+    prec = str(fact("unet3d_train", "precision"))
+    return half_precision(chip) if chip is not None and prec == "fp16" else prec
+
+
+def training_graphs(bench: str, per_chip_batch: int, chip=None) -> tuple[OpGraph, OpGraph, float]:
     """One chip's training step: (trained forward graph, run forward + backward, perf/train_backward.py;
     graph run once per step: frozen encoders forward-only, training-only memory passes) and
     the dense trained weight bytes (bf16).
@@ -474,6 +495,11 @@ def training_graphs(bench: str, per_chip_batch: int) -> tuple[OpGraph, OpGraph, 
         # autocast's cached weight casts, none for NeMo's FP16 UNet (sd_train.unet_weight_dtype)
         once += autocast.weight_cast_ops("unet.autocast", distinct_weight_bytes(g.ops) / dtype_bytes(p.weights),
                                          fact("sd_train", "unet_weight_dtype"), fact("sd_train", "autocast_dtype"))
+    elif bench == "unet3d":  # random 128^3 crops of KiTS19 in FP16 (validation/unet3d_train.py)
+        from .unet3d_train import train_graph
+
+        g = train_graph(per_chip_batch, train_precision(bench, chip))
+        return g, OpGraph(f"{g.name}:once", []), float(g.meta["weight_bytes"])
     elif bench == "flux1":
         cfg = diffusion.FLUX_CONFIGS[fact("train-flux1", "model")]
         side = int(fact("train-flux1", "resolution"))

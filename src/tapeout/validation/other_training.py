@@ -1,5 +1,5 @@
 """Time to train of the non-LLM MLPerf Training benchmarks (RetinaNet, Mask R-CNN, R-GAT, DLRM-DCNv2, BERT,
-ResNet-50, Stable Diffusion v2, Flux.1, RNN-T) at a chip, chip count, global batch and samples to converge: the one
+ResNet-50, Stable Diffusion v2, Flux.1, RNN-T, 3D U-Net) at a chip, chip count, global batch and samples to converge: the one
 pricing body behind the validation rows (other_rows.py map_training) and `tapeout train --benchmark`
 (api/other_train.py). Step model, evaluation passes and sources: other_rows.py's module docstring.
 
@@ -25,11 +25,11 @@ from ..perf.train_backward import backward_time
 from ..perf.train_clock import board_power, graph_time
 from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
 from ..workloads.detection_train import head_output_passes
-from . import bert_attention, bert_mlm, rnnt_train
+from . import bert_attention, bert_mlm, rnnt_train, unet3d_train
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
-                         training_graphs, workload_facts)
+                         train_precision, training_graphs, workload_facts)
 
-BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "bert", "resnet", "stable-diffusion", "flux1", "rnnt", "maskrcnn")
+BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "bert", "resnet", "stable-diffusion", "flux1", "rnnt", "maskrcnn", "unet3d")
 # defined on file but not priced: {name: what is missing} (none at present)
 REFUSED: dict[str, str] = {}
 
@@ -114,14 +114,18 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     n = int(n_chips)
     gb = global_batch
     samples = samples_to_converge
-    per_chip = max(1, int(math.ceil(gb / n)))
-    if not chip.supports("bf16"):
-        raise TapeoutError(f"chip {chip.missing_peak('bf16')} (the MLPerf training step runs its GEMMs in BF16)")
+    # the data-parallel ranks: every chip, or (unet3d) one per sample with the others evaluating
+    n_dp = unet3d_train.training_ranks(n, gb) if bench == "unet3d" else n
+    per_chip = max(1, int(math.ceil(gb / n_dp)))
+    prec = train_precision(bench, chip)
+    if not chip.supports(prec):
+        raise TapeoutError(f"chip {chip.missing_peak(prec)} (the MLPerf {bench} training step runs its GEMMs in "
+                           f"{prec.upper()})")
     p = calibrated_params(chip, fitted)
     # back-to-back training GEMMs: no faster than the die's sustained MSMF at its TDP (perf/train_clock, the LLM
     # engine's rule; None where no switch or measured pair applies)
     board = board_power(chip)
-    g, once, dense = training_graphs(bench, per_chip)
+    g, once, dense = training_graphs(bench, per_chip, chip)
     no_input_grad = tuple(fact("train_no_input_grad", bench))
     packs, slots = bert_attention.packed_core_shape(per_chip, int(fact("bert_train", "max_seq_len")),
                                                     float(fact("bert_train", "sequences_per_pack")))
@@ -146,8 +150,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     t_rc = recompute_s(bench, g, p, board)  # in the backward, before each block's gradients
     t_copy = head_grad_s(g, p, board)  # detection head (RetinaNet): focal-loss backward + gradient copies
     # the weight update runs after the backward and the gradient reduction (it needs the reduced gradients)
-    t_opt = optimizer_s(bench, chip, p, n, dense)
-    t_ar, t_exposed = data_parallel_sync_s(bench, p, chip.family, n, dense, t_fwd, t_bwd + t_rc + t_copy)
+    t_opt = optimizer_s(bench, chip, p, n_dp, dense)
+    t_ar, t_exposed = data_parallel_sync_s(bench, p, chip.family, n_dp, dense, t_fwd, t_bwd + t_rc + t_copy)
     if bench == "bert" and vendor in fact("bert_train", "distributed_lamb_vendors"):
         t_ar = bert_gradient_sync_s(p, chip.family, n, dense)
         t_exposed = t_ar  # one gradient block, reduced after the backward: exposed
@@ -169,7 +173,11 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     # waits for its feature read (overlapped, perf/gnn.py)
     ev = workload_facts().get(f"train-{bench}") or {}
     n_evals, t_eval = 0, 0.0
-    if ev:
+    if bench == "unet3d":  # sliding-window evaluation from epoch 1000, every 20 epochs (validation/unet3d_train.py)
+        e = unet3d_train.evaluation(p, board, n, gb, samples, t_step, prec)
+        n_evals, t_eval = e["n_evals"], e["eval_s"]
+        out["unet3d"] = e["facts"]
+    elif ev:
         # the run stops at the evaluation that reaches the target, so the row's convergence point is
         # a whole number of intervals (each a whole number of steps: round, not floor)
         every = eval_interval(ev, gb)
