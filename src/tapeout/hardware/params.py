@@ -65,6 +65,21 @@ PERF_SPECS = {
 }
 
 
+# A chip without tdp_w on file (TPU v5e..v7, Trainium, Ascend 910C: vendors do not publish one) is priced at this board
+# power: every power, energy and J/token figure of it scales with it. It is the H100 SXM's TDP (NVIDIA H100 datasheet),
+# an assumption, not the chip's: assumed_tdp_notes says so with every serving and training answer (it was silent).
+DEFAULT_TDP_W = 700.0
+
+
+def assumed_tdp_notes(chip) -> list[str]:
+    """The note an answer carries where `chip`'s power rests on DEFAULT_TDP_W (no tdp_w on file), else none."""
+    if isinstance(chip.get("tdp_w"), (int, float)):
+        return []
+    return [f"power: tdp_w is not on file for {chip.id}: its power and energy (W, J/token) assume a {DEFAULT_TDP_W:g} W "
+            f"board (hardware/params.DEFAULT_TDP_W, the H100 SXM's TDP), not a figure of this chip; register_chip a "
+            f"chip with base '{chip.id}' and a sourced tdp_w"]
+
+
 def require_perf_specs(chip, p: "ChipParams") -> None:
     """One TapeoutError naming the spec of `chip` the performance model would price as 0 in `p` (its ChipParams) and
     the fix: no memory bandwidth, no memory capacity (a chip that holds its weights in on-chip SRAM alone, Groq or
@@ -464,7 +479,7 @@ class ChipParams:
         perf/calibration.py Calibration) applied; perf.calibration.calibrated_params looks it up."""
         g = chip.get
         peaks = np.array([chip.peak_tflops(k) * TB for k in PEAK_KEYS])
-        tdp = float(g("tdp_w", 700.0))
+        tdp = float(g("tdp_w", DEFAULT_TDP_W))
         # energy per FLOP: the matrix engines draw compute_power_fraction*TDP at their dense
         # peak; lower precisions do proportionally more FLOPs in the same power.
         frac = float(g("compute_power_fraction"))

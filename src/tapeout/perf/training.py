@@ -121,6 +121,7 @@ from ..errors import TapeoutError, require_positive
 from ..hardware.catalog import Chip, get_chip
 from ..hardware.fabric import cluster_fabric
 from ..hardware.memory_capacity import GIB
+from ..hardware.params import assumed_tdp_notes
 from ..hardware.topology import Topology
 from ..ops import Attention, Collective, MatMul, OpGraph
 from ..workloads.llm import LLMStep, build_llm_graph
@@ -1270,7 +1271,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                    "precision": _precision_record(recipe, choices, lora),
                    **({"gemm_source": dict(gemms.source)} if gemms is not None else {}),
                    **({"without_recompute": without} if without else {})},
-        interval_80=(lo, hi), notes=list(notes),
+        interval_80=(lo, hi), notes=list(notes) + assumed_tdp_notes(c),
     )
 
 
