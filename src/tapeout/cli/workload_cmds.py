@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import TapeoutError
-from ..perf.calibration import calibrated_params
+from ..perf.calibration import engine_params
 from .app import app, console, fmt, print_json, table
 
 
@@ -53,7 +53,7 @@ def run_workload(file: str = typer.Argument(..., help="workload file from `tapeo
 
     g = load_workload(file)
     c = get_chip(chip)
-    cost = evaluate(g, calibrated_params(c))
+    cost = evaluate(g, engine_params(c))
     units = float(g.meta.get("units", 1) or 1)
     t = float(cost.total_time)
     res = {"workload": g.name, "chip": c.id, "time_s": t, "throughput_per_s": units / t, "units": units,

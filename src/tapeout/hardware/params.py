@@ -54,6 +54,52 @@ ATTENTION_CTA_GRID_DECODE_GATE = False
 NO_CTA_GRID_DECODE_ATTENTION = {"attn_decode_unit_time": 0.0, "attn_decode_unit_flops": 0.0}
 
 
+# Every op's time reads the chip's memory bandwidth (bytes / mem_bw), every fit its memory capacity and every norm /
+# softmax / activation its vector rate. ChipParams.from_chip takes 0 for one that is not on file (a topology or
+# collective question still has its answer); a performance engine given such a catalog chip priced it with inf / NaN
+# times, printed as "-" with exit 0, or refused it as "0 GiB usable" blaming the model. require_perf_specs refuses it
+# instead, naming the spec and the fix (docs/notes/physical-limits.md, Round stop-39 issue-47d).
+PERF_SPECS = {
+    "memory_bandwidth_tbps": ("mem_bw", "off-chip memory bandwidth in TB/s: every weight, activation and KV byte is read through it"),
+    "memory_capacity_gb": ("mem_capacity", "off-chip memory capacity in GB: weights, KV cache and activations are placed in it"),
+}
+
+
+# A chip without tdp_w on file (TPU v5e..v7, Trainium, Ascend 910C: vendors do not publish one) is priced at this board
+# power: every power, energy and J/token figure of it scales with it. It is the H100 SXM's TDP (NVIDIA H100 datasheet),
+# an assumption, not the chip's: assumed_tdp_notes says so with every serving and training answer (it was silent).
+DEFAULT_TDP_W = 700.0
+
+
+def assumed_tdp_notes(chip) -> list[str]:
+    """The note an answer carries where `chip`'s power rests on DEFAULT_TDP_W (no tdp_w on file), else none."""
+    if isinstance(chip.get("tdp_w"), (int, float)):
+        return []
+    return [f"power: tdp_w is not on file for {chip.id}: its power and energy (W, J/token) assume a {DEFAULT_TDP_W:g} W "
+            f"board (hardware/params.DEFAULT_TDP_W, the H100 SXM's TDP), not a figure of this chip; register_chip a "
+            f"chip with base '{chip.id}' and a sourced tdp_w"]
+
+
+def require_perf_specs(chip, p: "ChipParams") -> None:
+    """One TapeoutError naming the spec of `chip` the performance model would price as 0 in `p` (its ChipParams) and
+    the fix: no memory bandwidth, no memory capacity (a chip that holds its weights in on-chip SRAM alone, Groq or
+    Cerebras, is not modelled: serving and training place weights in off-chip memory), or no vector rate (fp32_tflops,
+    or a 16-bit matrix peak that vector_fraction_of_matrix scales)."""
+    fix = (f"add a sourced value to data/chips/*.csv (every value with its source), or register_chip a chip with "
+           f"base '{chip.id}' and the spec")
+    present = {name: bool(np.all(np.asarray(getattr(p, attr)) > 0)) for name, (attr, _) in PERF_SPECS.items()}
+    sram_only = "" if any(present.values()) else (
+        " (it has no off-chip memory on file: a chip that holds its weights in on-chip SRAM alone is not modelled)")
+    for name, ok in present.items():
+        if not ok:
+            raise TapeoutError(f"chip '{chip.id}': {name} is not on file ({PERF_SPECS[name][1]}), so its performance "
+                               f"cannot be predicted{sram_only}; {fix}.")
+    if not np.all(np.asarray(p.vector_flops) > 0):
+        raise TapeoutError(f"chip '{chip.id}': no vector rate: fp32_tflops is not on file and neither is a 16-bit "
+                           f"matrix peak (bf16_tflops_dense / fp16_tflops_dense) that vector_fraction_of_matrix scales, "
+                           f"and every norm, softmax and activation runs on it; {fix}.")
+
+
 def _num(v, default: float) -> float:
     """A spec value as float; non-numeric notes ("~1.97 (FP8) / ...") fall back to default."""
     return float(v) if isinstance(v, (int, float)) else default
@@ -433,7 +479,7 @@ class ChipParams:
         perf/calibration.py Calibration) applied; perf.calibration.calibrated_params looks it up."""
         g = chip.get
         peaks = np.array([chip.peak_tflops(k) * TB for k in PEAK_KEYS])
-        tdp = float(g("tdp_w", 700.0))
+        tdp = float(g("tdp_w", DEFAULT_TDP_W))
         # energy per FLOP: the matrix engines draw compute_power_fraction*TDP at their dense
         # peak; lower precisions do proportionally more FLOPs in the same power.
         frac = float(g("compute_power_fraction"))

@@ -166,6 +166,16 @@ def calibrated_params(chip, fitted: dict | None = None, maturity: float = 1.0):
     return chip.params(calibration_for(chip, fitted, maturity))
 
 
+def engine_params(chip, fitted: dict | None = None):
+    """calibrated_params of a chip a performance engine (serving, training, a workload) is about to price: refused in
+    one line where a spec every op time or fit reads is not on file (hardware/params.require_perf_specs)."""
+    from ..hardware.params import require_perf_specs
+
+    p = calibrated_params(chip, fitted)
+    require_perf_specs(chip, p)
+    return p
+
+
 VENDOR_FIELDS = ("kernel_overhead_us", "tile_overhead_us")
 # fields never taken from the cross-vendor generic mean: the per-work-unit GEMM fixed time is a
 # property of one vendor's kernel libraries and SM pipeline (no evidence -> the default, 0)

@@ -20,7 +20,7 @@ from ..errors import TapeoutError, require_positive, require_positive_given
 from ..formats import fallback_notes, plan
 from ..hardware.catalog import Chip, get_chip
 from ..hardware.memory_capacity import GIB
-from ..hardware.params import ChipParams
+from ..hardware.params import ChipParams, assumed_tdp_notes
 from ..precision import Precision, get_precision
 from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
@@ -139,7 +139,7 @@ def serve(
                          f"tokens added to {input_len} text tokens; vision encoder {enc_s * 1e3:.2f} ms per request "
                          f"(TP{r.tp}) in its prefill")
     out.formats = [ch.as_dict() for ch in choices]
-    out.notes += fallback_notes(choices)
+    out.notes += fallback_notes(choices) + assumed_tdp_notes(c)
     return out
 
 

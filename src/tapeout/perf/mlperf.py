@@ -28,7 +28,7 @@ from ..hardware.memory_capacity import GIB
 from ..precision import COMPUTE_PEAK_FIELD, Precision, get_precision
 from ..workloads.llm_config import LLMConfig, load_llm
 from .beam_prompt import prompt_sharing
-from .calibration import active_fitted, calibrated_params, calibration_for, calibration_key
+from .calibration import active_fitted, calibrated_params, calibration_for, calibration_key, engine_params
 from .collectives import topology_for
 from .kernel_calibration import serving_decode_params, step_power_of
 from .offline_schedule import KVPool
@@ -331,7 +331,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
     if kv_precision:
         pr = pr.with_kv(kv_precision)
     pr = plan(pr, c, fitted)[0]  # the precision policy as it runs on this chip (tapeout.formats)
-    p = params if params is not None else calibrated_params(c, fitted)
+    p = params if params is not None else engine_params(c, fitted)
     key = COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")
     if float(np.max(p.peak(key))) <= 0:
         raise TapeoutError(f"chip '{c.id}' has no {pr.compute} matrix support; choose another precision.")

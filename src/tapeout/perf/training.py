@@ -116,11 +116,12 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from .calibration import calibrated_params, calibration_key
+from .calibration import calibrated_params, calibration_key, engine_params
 from ..errors import TapeoutError, require_positive
 from ..hardware.catalog import Chip, get_chip
 from ..hardware.fabric import cluster_fabric
 from ..hardware.memory_capacity import GIB
+from ..hardware.params import assumed_tdp_notes
 from ..hardware.topology import Topology
 from ..ops import Attention, Collective, MatMul, OpGraph
 from ..workloads.llm import LLMStep, build_llm_graph
@@ -1075,7 +1076,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                      f"tp; pin --tp to choose, with a config of that TP)")
     from .serving_sim import ensure_vector
 
-    p = ensure_vector(params if params is not None else calibrated_params(c, fitted))
+    p = ensure_vector(params if params is not None else engine_params(c, fitted))
     topo = topology_for(p, c.family)
     cap = float(np.min(p.mem_capacity))
     if float(np.max(p.peak(COMPUTE_PEAK_FIELD.get(pr.compute, "bf16")))) <= 0:
@@ -1270,7 +1271,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                    "precision": _precision_record(recipe, choices, lora),
                    **({"gemm_source": dict(gemms.source)} if gemms is not None else {}),
                    **({"without_recompute": without} if without else {})},
-        interval_80=(lo, hi), notes=list(notes),
+        interval_80=(lo, hi), notes=list(notes) + assumed_tdp_notes(c),
     )
 
 

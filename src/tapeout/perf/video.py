@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import TapeoutError
 from ..hardware.catalog import Chip, get_chip
-from .calibration import calibrated_params
+from .calibration import engine_params
 from .opcost import evaluate
 
 REF_PIXELS = 1920 * 1080
@@ -83,7 +83,7 @@ def transcode_sr_pipeline(chip: Chip | str, frames: int = 1, width: int = 1920, 
     from ..workloads.vision import SRVGG_CONFIGS, srvgg_graph
 
     chip = get_chip(chip) if isinstance(chip, str) else chip
-    p = calibrated_params(chip)
+    p = engine_params(chip)
     scale = SRVGG_CONFIGS.get(sr_model, {}).get("upscale", 4)
     g = srvgg_graph(sr_model, sr_batch, width, height, precision)
     sr_t = float(evaluate(g, p).total_time) / sr_batch

@@ -13,7 +13,7 @@ from ..hardware.memory_capacity import quoted_gb
 from ..hardware.params import ChipParams
 from ..workloads.catalog import (BUILDERS, USABLE_MEMORY_FRACTION, WORKLOADS, build_workload, get_preset, memory_needed,
                                  preset_files, tables_may_leave_device)
-from .calibration import calibrated_params
+from .calibration import engine_params
 from .opcost import evaluate
 from .recsys import best_qps, recsys_cost
 
@@ -22,7 +22,7 @@ def _params(chip_or_params) -> ChipParams:
     if isinstance(chip_or_params, ChipParams):
         return chip_or_params
     if isinstance(chip_or_params, (str, Chip)):
-        return calibrated_params(get_chip(chip_or_params))
+        return engine_params(get_chip(chip_or_params))
     raise TapeoutError("chip must be a catalog name, a Chip or ChipParams.")
 
 
