@@ -38,6 +38,13 @@ run on a GPU of at most its memory (other_benchmarks.yaml rnnt_train.micro_batch
 per-chip batch above it runs ceil(batch / cap) passes of batch / passes utterances, so the recurrent chains (whose
 time barely grows with M at these batches) run once per pass: the step graph is the micro-batch's with every op's
 count times the passes (micro_batched). Off: one pass at the whole per-chip batch.
+
+Not modelled (docs/notes/issue-18.md, Round stop-39 issue-48c): CUDA graphs (NUM_CG=50 on NVIDIA's multi-node
+configs) remove no term here, since the per-kernel fixed time the chain is priced with is already the graph / stream
+replay gap (perf/calibration.py kernel_overhead_us), not an eager host launch; cuDNN's persistent LSTM kernels,
+which PyTorch selects for single-layer fp16 LSTMs at a batch that is a multiple of 8 up to 128 on 98+ SM GPUs (the
+multi-node configs' MULTILAYER_LSTM=false), have no sourced per-step cost on file; the length-bucketing sampler's
+batch maximum needs a LibriSpeech duration distribution, none is on file.
 """
 
 from __future__ import annotations
