@@ -510,7 +510,7 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None) -> tuple[OpGraph
     elif bench == "rnnt":  # LSTM encoder + prediction network, packed joint (validation/rnnt_train.py)
         from .rnnt_train import training_graph
 
-        return training_graph(per_chip_batch)
+        return training_graph(per_chip_batch, chip)
     else:
         raise SkipRow(f"no training graph for {bench}")
     # RetinaNet's head and Mask R-CNN's RPN weights are shared across FPN levels (meta shared_weights): counted once

@@ -29,17 +29,35 @@ magnitude: no duration distribution of LibriSpeech is on file, so the batch maxi
 per-chip batch (a chip with 4 utterances is priced at the cap, an upper bound there). On the 85 predicted rnnt rows
 it moves the median |error| from 25.3% to 9.9% (docs/notes/issue-18.md, Round stop-39 issue-47b); off, every
 sequence costs the mean utterance (a lower bound).
+
+Switch MICRO_BATCHES (round stop-39, issue-48c): NVIDIA's train.py runs a per-GPU batch as
+--grad_accumulation_steps micro-batches of batch_size // steps, each a whole forward and backward, before the one
+optimizer step (run_and_time.sh: --batch_size=$BATCHSIZE --grad_accumulation_steps=$GRAD_ACCUMULATION_STEPS;
+config_DGXA100_1x4x192x2.sh: 384 per GPU as 2 x 192). A chip's micro-batch cap is the largest one NVIDIA's configs
+run on a GPU of at most its memory (other_benchmarks.yaml rnnt_train.micro_batch: 192 at 80 GB, 128 at 24 GB); a
+per-chip batch above it runs ceil(batch / cap) passes of batch / passes utterances, so the recurrent chains (whose
+time barely grows with M at these batches) run once per pass: the step graph is the micro-batch's with every op's
+count times the passes (micro_batched). Off: one pass at the whole per-chip batch.
+
+Not modelled (docs/notes/issue-18.md, Round stop-39 issue-48c): CUDA graphs (NUM_CG=50 on NVIDIA's multi-node
+configs) remove no term here, since the per-kernel fixed time the chain is priced with is already the graph / stream
+replay gap (perf/calibration.py kernel_overhead_us), not an eager host launch; cuDNN's persistent LSTM kernels,
+which PyTorch selects for single-layer fp16 LSTMs at a batch that is a multiple of 8 up to 128 on 98+ SM GPUs (the
+multi-node configs' MULTILAYER_LSTM=false), have no sourced per-step cost on file; the length-bucketing sampler's
+batch maximum needs a LibriSpeech duration distribution, none is on file.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from ..ops import OpGraph
 from ..perf.train_clock import graph_time
 from ..workloads.rnnt import rnnt_greedy_decode_graph, rnnt_train_graph
 
 PADDED_RECURRENCE = True  # on since round stop-39 (issue-47b): mechanism read in NVIDIA's code; batch maximum = the filter cap (docstring)
+MICRO_BATCHES = True  # on since round stop-39 (issue-48c): read in NVIDIA's train.py and configs; the cap by memory (docstring)
 
 
 def _fact(key: str):
@@ -74,10 +92,41 @@ def dev_utterance() -> tuple[float, float]:
     return d, d * float(_fact("tokens_per_s"))
 
 
-def training_graph(per_chip_batch: int) -> tuple[OpGraph, OpGraph, float]:
-    """(trained forward graph, once-per-step graph (none), dense bf16 weight bytes) of one chip's step."""
+def micro_batch_cap(chip) -> int | None:
+    """Largest per-GPU micro-batch NVIDIA's configs run on a GPU of at most `chip`'s quoted memory (the smallest
+    entry below every listed memory); None without a chip or with MICRO_BATCHES off (no split)."""
+    if chip is None or not MICRO_BATCHES:
+        return None
+    table = sorted((float(e["memory_gb"]), int(e["micro_batch"])) for e in _fact("micro_batch"))
+    mem = chip.get("memory_capacity_gb", None) if hasattr(chip, "get") else None
+    mem = float(mem) if isinstance(mem, (int, float)) else 0.0
+    fits = [mb for gb, mb in table if gb <= mem]
+    return fits[-1] if fits else table[0][1]
+
+
+def accumulation(per_chip_batch: int, cap: int | None) -> tuple[int, int]:
+    """(passes, utterances per pass) of a per-chip batch under a micro-batch cap (None: one pass)."""
+    n = max(1, int(per_chip_batch))
+    passes = 1 if cap is None else max(1, math.ceil(n / max(1, int(cap))))
+    return passes, math.ceil(n / passes)
+
+
+def micro_batched(g: OpGraph, passes: int, units: int) -> OpGraph:
+    """`g` (one pass) run `passes` times: every op's count times passes; meta units = the per-chip batch."""
+    if passes == 1:
+        return g
+    ops = [replace(op, count=op.count * passes) for op in g.ops]
+    return OpGraph(f"{g.name}:x{passes}", ops, {**g.meta, "units": units, "passes": passes,
+                                                "micro_batch": g.meta["batch"]})
+
+
+def training_graph(per_chip_batch: int, chip=None) -> tuple[OpGraph, OpGraph, float]:
+    """(trained forward graph, once-per-step graph (none), dense bf16 weight bytes) of one chip's step; on `chip`
+    with MICRO_BATCHES, the per-chip batch in passes of at most its micro-batch cap (module docstring)."""
     d, tokens, padded = train_utterance()
-    g = rnnt_train_graph(per_chip_batch, d, tokens, "bf16", recurrent_duration_s=padded)
+    passes, micro = accumulation(per_chip_batch, micro_batch_cap(chip))
+    g = rnnt_train_graph(micro, d, tokens, "bf16", recurrent_duration_s=padded)
+    g = micro_batched(g, passes, max(1, int(per_chip_batch)))
     return g, OpGraph(f"{g.name}:once", []), float(g.meta["weight_bytes"])
 
 
@@ -94,5 +143,5 @@ def eval_pass_s(p, n_chips: int, board=None) -> float:
     return graph_time(rnnt_greedy_decode_graph(eval_batch(n_chips), d, tokens, "bf16"), p, board)
 
 
-__all__ = ["PADDED_RECURRENCE", "dev_utterance", "eval_batch", "eval_pass_s", "speed_stretch", "train_utterance",
+__all__ = ["MICRO_BATCHES", "PADDED_RECURRENCE", "accumulation", "dev_utterance", "eval_batch", "eval_pass_s", "micro_batch_cap", "micro_batched", "speed_stretch", "train_utterance",
            "training_graph"]
