@@ -181,7 +181,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     if bench == "unet3d":  # sliding-window evaluation from epoch 1000, every 20 epochs (validation/unet3d_train.py)
         e = unet3d_train.evaluation(p, board, n, gb, samples, t_step, prec)
         n_evals, t_eval = e["n_evals"], e["eval_s"]
-        out["unet3d"] = e["facts"]
+        out["unet3d"] = {**e["facts"], "spatial_group": sgs, "spatial_group_comm_exposed_s": spatial["exposed_s"]}
     elif ev:
         # the run stops at the evaluation that reaches the target, so the row's convergence point is
         # a whole number of intervals (each a whole number of steps: round, not floor)

@@ -2,6 +2,7 @@
 128^3 sample split over a group of `sgs` GPUs along its depth. Facts: other_benchmarks.yaml unet3d_train
 spatial_groups / spatial_blocks / halo_exchange, each with its source.
 
+Switch SPATIAL_PARALLEL (below): off; with it off every run has sgs 1 and takes the old path exactly.
 Which runs: the configs that set -sgs (768 chips at global batch 84: sgs 8; 432 chips at 84: sgs 4), matched by chip
 count and global batch; every other run has sgs 1 and is priced exactly as before. Training ranks = global batch x
 sgs (main.py), one sample per group; the gradient all-reduce runs over every training rank (Horovod on train_comm).
@@ -18,8 +19,11 @@ Per chip, per step (the busiest, interior rank of a group):
   - the all-gather of down1's output before the replicated layers (forward) and of up1's output gradient at the split
     (backward: the split's gradient; the gather's gradient is the local slice, no traffic, since every rank of the
     group computes the same replicated gradient);
-  - GroupInstanceNorm: one all-reduce of per-channel sum and sum of squares (FP32) per spatial norm, forward and
-    backward (an instance norm's statistics span the whole volume). An assumption on what model/gbn.py reduces: not read.
+  - GroupInstanceNorm: one all-reduce of per-channel statistics (FP32) per spatial norm, forward and backward.
+    model/gbn.py (v2.0 @a6ae3e1, read via find_string 'class GroupInstanceNorm'): InstanceNormV2 with the group's
+    CUDA-IPC peer buffers ("sync mean and variance between all GPUs in the group", log2(group) sync steps); the
+    backward's sync (the group sums of dy and dy x-hat an instance norm's input gradient needs) is inferred, the
+    kernel not read. Priced as the collective engine's all-reduce of those bytes (latency-bound).
 Not modelled: DiceCE loss partial sums reduced over the group (a few floats, once a step); evaluation's sharded mode
 (`--eval_mode sharded` splits a case's windows over min(eval ranks, sgs) ranks) is priced as whole cases per eval rank.
 """
