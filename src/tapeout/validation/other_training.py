@@ -25,7 +25,7 @@ from ..perf.train_backward import backward_time
 from ..perf.train_clock import board_power, graph_time
 from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
 from ..workloads.detection_train import head_output_passes
-from . import bert_attention, bert_mlm, rnnt_train, unet3d_train
+from . import bert_attention, bert_mlm, rnnt_train, unet3d_spatial, unet3d_train
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
@@ -116,7 +116,9 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     samples = samples_to_converge
     # the data-parallel ranks: every chip, or (unet3d) one per sample with the others evaluating
     n_dp = unet3d_train.training_ranks(n, gb) if bench == "unet3d" else n
-    per_chip = max(1, int(math.ceil(gb / n_dp)))
+    # unet3d at NVIDIA's -sgs layouts: each sample split over a group of sgs chips (validation/unet3d_spatial.py)
+    sgs = unet3d_spatial.spatial_group(n, gb) if bench == "unet3d" else 1
+    per_chip = max(1, int(math.ceil(gb * sgs / n_dp)))
     prec = train_precision(bench, chip)
     if not chip.supports(prec):
         raise TapeoutError(f"chip {chip.missing_peak(prec)} (the MLPerf {bench} training step runs its GEMMs in "
@@ -127,6 +129,9 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     board = board_power(chip)
     g, once, dense = training_graphs(bench, per_chip, chip)
     no_input_grad = tuple(fact("train_no_input_grad", bench))
+    # the group's exposed traffic (halo, gather / split, norm statistics), priced on the one-sample graph
+    spatial = unet3d_spatial.group_comm_s(g, p, chip.family, sgs, board, no_input_grad)
+    g = unet3d_spatial.per_chip_graph(g, sgs)
     packs, slots = bert_attention.packed_core_shape(per_chip, int(fact("bert_train", "max_seq_len")),
                                                     float(fact("bert_train", "sequences_per_pack")))
     # the vendor whose software stack the run follows: the chip's, else that of the chip it derives from (a user
@@ -146,7 +151,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     else:
         t_fwd = graph_time(g, p, board)
         t_bwd = backward_time(g, p, no_input_grad, board)
-    t_once = graph_time(once, p, board)
+    t_once = graph_time(once, p, board) + spatial["exposed_s"]
     t_rc = recompute_s(bench, g, p, board)  # in the backward, before each block's gradients
     t_copy = head_grad_s(g, p, board)  # detection head (RetinaNet): focal-loss backward + gradient copies
     # the weight update runs after the backward and the gradient reduction (it needs the reduced gradients)
@@ -176,7 +181,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     if bench == "unet3d":  # sliding-window evaluation from epoch 1000, every 20 epochs (validation/unet3d_train.py)
         e = unet3d_train.evaluation(p, board, n, gb, samples, t_step, prec)
         n_evals, t_eval = e["n_evals"], e["eval_s"]
-        out["unet3d"] = e["facts"]
+        out["unet3d"] = {**e["facts"], "spatial_group": sgs, "spatial_group_comm_exposed_s": spatial["exposed_s"]}
     elif ev:
         # the run stops at the evaluation that reaches the target, so the row's convergence point is
         # a whole number of intervals (each a whole number of steps: round, not floor)

@@ -27,6 +27,7 @@ from ..perf.train_clock import graph_time
 from ..workloads import vision
 from .other_rows import fact
 from .registry import SkipRow
+from .unet3d_spatial import spatial_group
 
 # NVIDIA's large layouts train on global-batch chips and evaluate on the rest, overlapped with training
 # (other_benchmarks.yaml unet3d_train.dedicated_eval_ranks, config_DGXA100_9x8x1.sh --nodes_for_eval 2). On:
@@ -86,9 +87,11 @@ def eval_passes(epochs: float) -> int:
 
 
 def training_ranks(n_chips: int, global_batch: float) -> int:
-    """Chips that train: all of them, or (DEDICATED_EVAL_RANKS) one per sample when chips outnumber samples."""
+    """Chips that train: all of them, or (DEDICATED_EVAL_RANKS) one group of spatial_group chips per sample when
+    chips outnumber them (main.py: global batch = batch x training ranks / spatial group; unet3d_spatial.py)."""
     n = int(n_chips)
-    return min(n, int(math.ceil(global_batch))) if DEDICATED_EVAL_RANKS else n
+    sgs = spatial_group(n, global_batch)
+    return min(n, int(math.ceil(global_batch)) * sgs) if DEDICATED_EVAL_RANKS else n
 
 
 def train_graph(per_chip_batch: int, precision: str) -> OpGraph:
