@@ -10,10 +10,11 @@ rule over each host-synchronisation segment (blocks_gpu_idle): the CPU runs ahea
 calls leaves the GPU idle where their issue time exceeds the GPU work queued ahead of them. The captured part pays
 one call per replay, not one per kernel.
 
-Calls per step of piece i: per_step_i + per_image_i x images + per_level_i x FPN levels. Segments: with more than
-one image per GPU the RoI sampler's host read (`eager_sync_after`) splits the step in two — [graph forward, the
-calls up to the sync] and [the rest of the forward, the eager backward, the graph backward, the optimizer calls];
-with one image per GPU there is no sync inside the step: one segment. Each piece's GPU time is spread evenly over
+Calls per step of piece i: per_step_i + per_image_i x images + per_level_i x FPN levels. Segments: each host
+synchronisation inside a piece (`syncs`: a device value read on the host — arange(max), masked_select, nonzero,
+list(counts) in the batched matcher / samplers with more than one image per GPU) ends a segment, the CPU waiting
+for the GPU to drain, so the calls after it are issued onto an empty queue; a piece's syncs are spread evenly over
+its calls. With one image per GPU the sampling is captured and nothing eager syncs: one segment per step. Each piece's GPU time is spread evenly over
 its calls; the captured graph's GPU time is the step's forward / backward minus the eager part's.
 
 Switch: MASKRCNN_EAGER_HOST (on: the calls and the sync are read from NVIDIA's source, the per-call time is a
@@ -50,6 +51,19 @@ def calls(piece: dict, images: int) -> int:
     if int(images) != images or images < 1:
         raise TapeoutError(f"images per GPU must be a whole number >= 1; got {images}.")
     return int(piece["per_step"] + piece["per_image"] * images + piece["per_level"] * len(RPN_STRIDES))
+
+
+def split_calls(n: int, syncs: int) -> list[int]:
+    """A piece's n calls in syncs + 1 runs, one sync after each run but the last (spread evenly: where in the
+    piece each sync falls is not modelled finer); the remainder goes to the last run."""
+    if syncs < 0:
+        raise TapeoutError(f"syncs must be >= 0; got {syncs}.")
+    return [n // (syncs + 1)] * syncs + [n - syncs * (n // (syncs + 1))]
+
+
+def syncs_per_step(images: int) -> int:
+    """Host synchronisations inside one step's eager part (the pieces' `syncs`)."""
+    return sum(int(p.get("syncs", 0)) for p in eager_pieces(images))
 
 
 def eager_pieces(images: int) -> list[dict]:
@@ -96,15 +110,16 @@ def host_idle_s(images: int, call_s: float, t_fwd: float, t_bwd: float, piece_s:
     eager_b = sum(piece_s.get(q["name"], 0.0) for q in ps if q["pass"] == "backward")
     gpu = dict(piece_s, graph_forward=max(0.0, t_fwd - eager_f), graph_backward=max(0.0, t_bwd - eager_b),
                optimizer=t_opt)
-    sync_after = fact("maskrcnn_train", "eager_sync_after") if images > 1 else None
     segments, run = [], []
     for q in ps:
-        n = calls(q, images)
-        if n:
-            run.append((call_s, gpu.get(q["name"], 0.0) / n, n))
-        if q["name"] == sync_after:
-            segments.append(run)
-            run = []
+        n, k = calls(q, images), int(q.get("syncs", 0))
+        g = gpu.get(q["name"], 0.0) / n if n else 0.0
+        for i, m in enumerate(split_calls(n, k)):  # the piece's calls between its syncs
+            if m:
+                run.append((call_s, g, m))
+            if i < k:  # a sync: the CPU waits for the GPU; the next call starts a new segment
+                segments.append(run)
+                run = []
     segments.append(run)
     return sum(blocks_gpu_idle(s) for s in segments if s)
 
@@ -116,6 +131,6 @@ def step_host_idle(chip, g: OpGraph, p, images: int, t_fwd: float, t_bwd: float,
     c = call_cpu_s(host)
     piece_s = piece_gpu_s(g, p, images, no_input_grad, board)
     idle = host_idle_s(images, c, t_fwd, t_bwd, piece_s, t_opt)
-    return {"host_idle_s": idle, "eager_calls": eager_calls(images), "call_cpu_us": c * 1e6,
+    return {"host_idle_s": idle, "eager_calls": eager_calls(images), "syncs": syncs_per_step(images), "call_cpu_us": c * 1e6,
             "host_cpu": host + (" (assumed: no measurement of the run's host)" if assumed else ""),
             "source": "other_benchmarks.yaml maskrcnn_train.eager_calls; data/software/host_issue.yaml"}
