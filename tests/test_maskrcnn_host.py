@@ -2,6 +2,7 @@
 maskrcnn_train.eager_calls) priced by perf/train_host.py's rule (validation/maskrcnn_host.py)."""
 
 import pytest
+from _cli import assert_clean, run_cli
 from hypothesis import given, settings, strategies as st
 
 from tapeout.errors import TapeoutError
@@ -143,3 +144,14 @@ def test_bad_images_refused():
         mh.calls(mh.pieces()[0], 0)
     with pytest.raises(TapeoutError, match="call_s"):
         mh.host_idle_s(2, -1.0, 1.0, 1.0, {})
+
+
+def test_cli_shows_the_host_term():
+    """`tapeout train --benchmark maskrcnn` prints the eager host term (calls, syncs, per-call time, host) next to
+    the step breakdown, and its step time includes it."""
+    code, out, err = run_cli(["train", "--benchmark", "maskrcnn", "-c", "h100-sxm", "-n", "8"])
+    assert_clean(code, out, err)
+    assert code == 0
+    assert "eager host issue outside the CUDA graph" in out and "host syncs per step" in out
+    r = training_time("maskrcnn", get_chip("h100-sxm"), 8, 8 * 16, None)
+    assert f"{r['host_issue']['host_idle_s']:.3g}" in out
