@@ -74,12 +74,14 @@ def test_row_maps_and_switch(monkeypatch):
 
 def test_allreduce_after_backward_is_exposed_on_nvidia_only():
     """NVIDIA's trainer all-reduces the flat gradient after the backward: the whole all-reduce is in the step; a
-    TPU row keeps the DDP rule (only what outlasts the backward)."""
+    TPU row keeps the DDP rule (only what outlasts the backward). The NVIDIA step also carries the eager host term
+    (validation/maskrcnn_host.py), the TPU step none."""
     def parts(r):
         return r["fwd_s"] + r["bwd_s"] + r["once_s"] + r["optimizer_s"] + r["head_grad_s"]
 
     r = training_time("maskrcnn", get_chip("h100-sxm"), 16, 16 * 4, None)
-    assert r["allreduce_s"] > 0 and r["step_s"] == pytest.approx(parts(r) + r["allreduce_s"], rel=1e-9)
+    host = r["host_issue"]["host_idle_s"]
+    assert r["allreduce_s"] > 0 and r["step_s"] == pytest.approx(parts(r) + r["allreduce_s"] + host, rel=1e-9)
     t = training_time("maskrcnn", get_chip("tpu-v4"), 16, 16 * 4, None)
     assert t["step_s"] == pytest.approx(parts(t) + max(0.0, t["allreduce_s"] - t["bwd_s"]), rel=1e-9)
 

@@ -172,6 +172,12 @@ def _print_benchmark(r, json_out: bool) -> None:
                                               "feature_read_s", "n_evals", "eval_min") if bd.get(k) is not None]))
     if bd.get("bert_graph"):  # which graph the stack's BERT was priced on (validation/other_training.bert_graph_shown)
         console.print(table("BERT graph priced", ["part", "as"], [[k, v] for k, v in bd["bert_graph"].items()]))
+    if bd.get("host_issue"):  # NVIDIA Mask R-CNN: the GPU idle its uncaptured eager calls leave (validation/maskrcnn_host.py)
+        h = bd["host_issue"]
+        console.print(table("eager host issue outside the CUDA graph (validation/maskrcnn_host.py)", ["item", "value"],
+                            [["GPU idle per step (s)", h["host_idle_s"]], ["eager calls (forward / backward)",
+                             f"{h['eager_calls']['forward']} / {h['eager_calls']['backward']}"], ["host syncs per step", h["syncs"]],
+                             ["CPU per call (us)", f"{h['call_cpu_us']:.2f}"], ["host CPU", h["host_cpu"]], ["source", h["source"]]]))
     if bd.get("unet3d"):  # the definition's facts the 3D U-Net run was priced with (validation/unet3d_train.py)
         console.print(table("3D U-Net definition priced", ["fact", "value"], [[k, v] for k, v in bd["unet3d"].items()]))
     for n in d.get("notes") or []:

@@ -25,7 +25,11 @@ from ..perf.train_backward import backward_time
 from ..perf.train_clock import board_power, graph_time
 from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
 from ..workloads.detection_train import head_output_passes
+<<<<<<< HEAD
 from . import bert_attention, bert_mlm, rnnt_train, unet3d_spatial, unet3d_train
+=======
+from . import bert_attention, bert_mlm, maskrcnn_host, rnnt_train, unet3d_train
+>>>>>>> issue-48d
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
@@ -162,12 +166,19 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         t_exposed = t_ar  # one gradient block, reduced after the backward: exposed
     if bench == "maskrcnn" and vendor in fact("maskrcnn_train", "allreduce_after_backward_vendors"):
         t_exposed = t_ar  # NVIDIA's trainer: one flat all-reduce after the backward, exposed
-    t_step = t_fwd + t_bwd + t_copy + t_rc + t_once + t_exposed + t_opt
+    host = None  # NVIDIA's Mask R-CNN: the GPU idle its eager (uncaptured) calls leave (validation/maskrcnn_host.py)
+    if bench == "maskrcnn" and maskrcnn_host.MASKRCNN_EAGER_HOST and \
+            vendor in fact("maskrcnn_train", "allreduce_after_backward_vendors"):
+        host = maskrcnn_host.step_host_idle(chip, g, p, per_chip, t_fwd, t_bwd, t_opt, no_input_grad, board)
+    t_host = host["host_idle_s"] if host else 0.0
+    t_step = t_fwd + t_bwd + t_copy + t_rc + t_once + t_exposed + t_opt + t_host
     t_read = feature_read_s(g, once, p, n, chip.family) if bench == "rgat" else 0.0
     t_step = max(t_step, t_read)
     out = {"chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "step_s": t_step,
            "fwd_s": t_fwd, "bwd_s": t_bwd, "head_grad_s": t_copy, "recompute_s": t_rc, "once_s": t_once, "allreduce_s": t_ar, "optimizer_s": t_opt,
            "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": None, "eval_min": None, "minutes": None}
+    if host:
+        out["host_issue"] = host
     if bench == "bert":  # how the stack's graph was priced: shown where the answer is (a vendor / software rule)
         out["bert_graph"] = bert_graph_shown(unfused, all_slots, packs, slots)
     if samples is None:  # no convergence point: throughput only
