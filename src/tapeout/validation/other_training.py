@@ -25,11 +25,7 @@ from ..perf.train_backward import backward_time
 from ..perf.train_clock import board_power, graph_time
 from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
 from ..workloads.detection_train import head_output_passes
-<<<<<<< HEAD
-from . import bert_attention, bert_mlm, rnnt_train, unet3d_spatial, unet3d_train
-=======
-from . import bert_attention, bert_mlm, maskrcnn_host, rnnt_train, unet3d_train
->>>>>>> issue-48d
+from . import bert_attention, bert_mlm, maskrcnn_host, rnnt_train, unet3d_spatial, unet3d_train
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
