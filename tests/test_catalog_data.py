@@ -20,6 +20,7 @@ ARCH_FIELDS = {
     "hbm_stacks", "video_decoders", "video_encoders", "video_decode_fps_1080p_h264",
     "video_decode_fps_1080p_hevc", "video_encode_fps_1080p_h264", "fp6_tflops_dense",
     "memory_runtime_gib",  # what the runtime reports (hardware/memory_capacity.py)
+    "memory_capacity_gb",  # a datasheet field the shared table lacks for a chip (a800-sxm); specs.csv still wins
     "smem_mma_bytes_per_clk", "mma_bf16_flops_per_clk",  # SM 10.x operand feed (hardware/params.mma_feed_ratio)
     "tensor_memory_kib",  # SM 10.x accumulator memory (hardware/params.accum_mem_bytes)
     "smem_per_core_kib", "threads_per_core",  # an SM's resident-CTA resources (perf/decode_residency.py)

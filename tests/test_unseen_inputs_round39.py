@@ -7,6 +7,7 @@ power within the TDP, an interval around the point."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -20,9 +21,9 @@ from tapeout.hardware.catalog import all_chips, get_chip
 from tapeout.hardware.params import DEFAULT_TDP_W
 from tapeout.perf.calibration import engine_params
 
-# catalog chips with a spec not on file (data/chips/*.csv at this round) and the format each runs
+# catalog chips with a spec not on file (data/chips/*.csv at this round) and the format each runs (a800-sxm lacked
+# memory_capacity_gb until issue-48a filled it: test_a_chip_without_capacity_is_refused_naming_it below)
 MISSING = [("ascend-910", "fp16", "memory_bandwidth_tbps is not on file"),
-           ("a800-sxm", "bf16", "memory_capacity_gb is not on file"),
            ("groq-lpu", "int8", "on-chip SRAM alone is not modelled"),
            ("rubin", "nvfp4", "no vector rate")]
 
@@ -37,13 +38,23 @@ def test_serve_refuses_a_chip_missing_a_spec_naming_it(chip, precision, needle):
 
 @pytest.mark.parametrize("call", [
     lambda: tapeout.train(model="llama-3.1-8b", chip="ascend-910", num_chips=8, precision="fp16"),
-    lambda: tapeout.workload_run("resnet50", chip="a800-sxm"),
     lambda: tapeout.workload_run("resnet50", chip="groq-lpu"),
 ])
 def test_train_and_workloads_refuse_it_too(call):
     # main: train on ascend-910 "window_share: compute inf s ... nan s"; resnet50 "has 0.0 GB usable"
     with pytest.raises(TapeoutError, match="is not on file"):
         call()
+
+
+def test_a_chip_without_capacity_is_refused_naming_it():
+    """No catalog chip with off-chip bandwidth lacks its capacity any more (a800-sxm: 80 GB, issue-48a): the A800
+    with that one row dropped is still refused by field (main before issue-47d: "weights 15 GiB/chip of 0 usable")."""
+    a800 = get_chip("a800-sxm")
+    engine_params(a800)  # on file: answers
+    without = dataclasses.replace(a800, specs={k: v for k, v in a800.specs.items() if k != "memory_capacity_gb"})
+    with pytest.raises(TapeoutError, match="memory_capacity_gb is not on file") as e:
+        engine_params(without)
+    assert "base 'a800-sxm'" in str(e.value) and "data/chips" in str(e.value)
 
 
 def test_cli_exits_2_with_one_line():
