@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from _cli import run_cli
+from _cli import refusal, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md"] + [f"docs/{n}.md" for n in
@@ -148,6 +148,17 @@ def test_package_docstring_example_runs():
     assert namespace["r"].output_tokens_per_s > 0
 
 
+def test_documented_extras_exist():
+    # `pip install -e ".[docs]"`, `tapeout[pandas]`, ...: every extra a page names is one pyproject.toml defines
+    import tomllib
+
+    extras = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    named = {e.strip() for p in PAGES for group in re.findall(r"(?:\.|tapeout)\[([\w,\s-]+)\]", _text(p))
+             for e in group.split(",")}
+    assert {"docs", "pandas", "notebook"} <= named
+    assert named <= extras, f"extras named in the docs but not in pyproject.toml: {sorted(named - extras)}"
+
+
 def test_api_page_names_objects_that_exist():
     text = _text("docs/api.md")
     targets = re.findall(r"^::: ([\w.]+)", text, re.M)
@@ -164,3 +175,12 @@ def test_api_page_names_objects_that_exist():
     members = re.search(r"members: \[([^\]]+)\]", text).group(1).split(",")
     missing = [m.strip() for m in members if not hasattr(results, m.strip())]
     assert not missing, f"docs/api.md lists result classes tapeout.api.results lacks: {missing}"
+
+
+def test_transcode_refusal_names_the_cli_flag():
+    # docs/workloads.md: `tapeout transcode --chip C`; a chip without a decode rate on file is refused with a fix
+    # the CLI user can type (the flag), not only the Python argument
+    msg = refusal(["transcode", "--chip", "mi300x"])
+    assert "video_decode_fps_1080p_h264" in msg and "--software-codec" in msg
+    code, out, err = run_cli(["transcode", "--chip", "mi300x", "--software-codec"])
+    assert code == 0 and "frames/s" in out, err[-1000:]
