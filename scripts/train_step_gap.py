@@ -1,7 +1,7 @@
 """The per-step gap of the non-LLM MLPerf Training rows on NVIDIA, read from `tapeout validate --json`.
 
     tapeout validate --no-rows --json v.json
-    python scripts/train_step_gap.py v.json [--vendor NVIDIA] [--rows]
+    python scripts/train_step_gap.py v.json [more.json ...] [--vendor NVIDIA] [--rows]
 
 Per row (a non-LLM training benchmark with a step breakdown in `detail`) the step the measurement implies,
 model-free but for the modelled evaluation time:
@@ -10,7 +10,7 @@ model-free but for the modelled evaluation time:
     implied   = (measured minutes / rcp_scaling_factor - eval_min) x 60 / steps
     gap       = implied - step_s                            (> 0: the measured step is longer)
 
-tabulated in ms against nodes (chips / 8), per-chip batch and benchmark, with the gap as a share of the modelled
+tabulated in ms against nodes (chips / 8, rounded up), per-chip batch and benchmark, with the gap as a share of the modelled
 step and the dense trained parameters (the model's own graph, other_rows.training_graphs), so the three readings
 of a missing cost can be told apart: the same ms at the same node count across benchmarks (infrastructure:
 collective latency, synchronisation, stragglers), a fixed share of the step (compute efficiency), or ms growing
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 from collections import defaultdict
 
@@ -67,11 +68,22 @@ def row_gap(row: dict) -> dict | None:
     n = int(row["n_accelerators"])
     exposed = step - sum(float(det.get(k) or 0.0) for k in
                          ("fwd_s", "bwd_s", "head_grad_s", "recompute_s", "once_s", "optimizer_s"))
-    return {"id": row["id"], "bench": bench, "chip": det.get("chip"), "n": n, "nodes": max(1.0, n / 8.0),
+    return {"id": row["id"], "bench": bench, "chip": det.get("chip"), "n": n, "nodes": math.ceil(n / 8),
             "per_chip": int(det["per_chip_batch"]), "step_ms": step * 1e3, "implied_ms": implied * 1e3,
             "gap_ms": (implied - step) * 1e3, "share": (implied - step) / step,
             "allreduce_ms": float(det.get("allreduce_s") or 0.0) * 1e3,
             "exposed_sync_ms": max(0.0, exposed) * 1e3, "error_pct": row.get("error_pct")}
+
+
+def beyond_one_node(rows: list[dict]) -> list[dict]:
+    """The > 8-chip rows with `beyond_ms`: their gap less the one-node share of their modelled step (the median gap /
+    step of the rows of the same benchmark and chip at <= 8 chips); rows without such a reference are dropped."""
+    ref = defaultdict(list)
+    for r in rows:
+        if r["n"] <= 8:
+            ref[(r["bench"], r["chip"])].append(r["share"])
+    return [{**r, "beyond_ms": r["gap_ms"] - statistics.median(ref[(r["bench"], r["chip"])]) * r["step_ms"]}
+            for r in rows if r["n"] > 8 and ref.get((r["bench"], r["chip"]))]
 
 
 def _med(xs):
@@ -115,7 +127,7 @@ def report(doc: dict, vendor: str = "NVIDIA", show_rows: bool = False) -> str:
         return f"no priced non-LLM training rows for vendor {vendor!r}\n"
     out = [f"## Per-step gap, non-LLM training rows, {vendor} ({len(rows)} rows)", "",
            "gap = (measured minutes - modelled evaluation) x 60 / steps - modelled step; > 0: the measured step is "
-           "longer. nodes = chips / 8.", ""]
+           "longer. nodes = chips / 8, rounded up.", ""]
     out += node_bench_grid(rows, lambda g: f"{_med([r['gap_ms'] for r in g]):.1f}",
                            "Median gap (ms) by benchmark and nodes (rows)")
     out += node_bench_grid(rows, lambda g: f"{_med([r['share'] for r in g]) * 100:.0f}%",
@@ -126,6 +138,14 @@ def report(doc: dict, vendor: str = "NVIDIA", show_rows: bool = False) -> str:
                            "Median modelled step (ms) by benchmark and nodes (rows)")
     order_n = lambda gr: [b[2] for b in NODE_BINS if b[2] in gr]  # noqa: E731
     order_b = lambda gr: [b[2] for b in BATCH_BINS if b[2] in gr]  # noqa: E731
+    beyond = beyond_one_node(rows)
+    out += ["Beyond one node: gap - s1 x modelled step, s1 the median gap / step of the same benchmark on the same chip "
+            "at <= 8 chips (the compute-efficiency share the model already misses on one node); what is left is the "
+            "part that comes with the scale-out (rows with no <= 8-chip row of their benchmark and chip are left out).", ""]
+    out += node_bench_grid(beyond, lambda g: f"{_med([r['beyond_ms'] for r in g]):.1f}",
+                           "Median gap beyond the one-node share (ms) by benchmark and nodes, > 8 chips (rows)")
+    out += node_bench_grid(beyond, lambda g: f"{_med([r['beyond_ms'] / r['step_ms'] for r in g]) * 100:.0f}%",
+                           "Median gap beyond the one-node share / modelled step, > 8 chips (rows)")
     out += table(rows, lambda r: _bin(r["nodes"], NODE_BINS), order_n, "All benchmarks by nodes")
     out += table(rows, lambda r: _bin(r["per_chip"], BATCH_BINS), order_b, "All benchmarks by per-chip batch")
     pm = {b: params_m(b) for b in sorted({r["bench"] for r in rows})}
@@ -153,12 +173,15 @@ def report(doc: dict, vendor: str = "NVIDIA", show_rows: bool = False) -> str:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("json", help="the file `tapeout validate --json` wrote")
+    ap.add_argument("json", nargs="+", help="the file(s) `tapeout validate --json` wrote (subset runs: their rows are pooled)")
     ap.add_argument("--vendor", default="NVIDIA", help="accelerator name prefix (default NVIDIA)")
     ap.add_argument("--rows", action="store_true", help="also list every row")
     a = ap.parse_args(argv)
-    with open(a.json) as f:
-        print(report(json.load(f), a.vendor, a.rows))
+    rows = []
+    for path in a.json:
+        with open(path) as f:
+            rows += json.load(f)["rows"]
+    print(report({"rows": rows}, a.vendor, a.rows))
 
 
 if __name__ == "__main__":
