@@ -128,24 +128,26 @@ def report(doc: dict, vendor: str = "NVIDIA", show_rows: bool = False) -> str:
     out = [f"## Per-step gap, non-LLM training rows, {vendor} ({len(rows)} rows)", "",
            "gap = (measured minutes - modelled evaluation) x 60 / steps - modelled step; > 0: the measured step is "
            "longer. nodes = chips / 8, rounded up.", ""]
-    out += node_bench_grid(rows, lambda g: f"{_med([r['gap_ms'] for r in g]):.1f}",
-                           "Median gap (ms) by benchmark and nodes (rows)")
-    out += node_bench_grid(rows, lambda g: f"{_med([r['share'] for r in g]) * 100:.0f}%",
-                           "Median gap / modelled step by benchmark and nodes (rows)")
-    out += node_bench_grid(rows, lambda g: f"{_med([r['per_chip'] for r in g]):.0f}",
-                           "Median per-chip batch by benchmark and nodes (rows)")
-    out += node_bench_grid(rows, lambda g: f"{_med([r['step_ms'] for r in g]):.1f}",
-                           "Median modelled step (ms) by benchmark and nodes (rows)")
+    beyond = beyond_one_node(rows)
+    grids = (  # (rows, cell of a group, title)
+        (rows, lambda g: f"{_med([r['gap_ms'] for r in g]):.1f}", "Median gap (ms) by benchmark and nodes (rows)"),
+        (rows, lambda g: f"{_med([r['share'] for r in g]) * 100:.0f}%",
+         "Median gap / modelled step by benchmark and nodes (rows)"),
+        (rows, lambda g: f"{_med([r['per_chip'] for r in g]):.0f}", "Median per-chip batch by benchmark and nodes (rows)"),
+        (rows, lambda g: f"{_med([r['step_ms'] for r in g]):.1f}", "Median modelled step (ms) by benchmark and nodes (rows)"),
+        (beyond, lambda g: f"{_med([r['beyond_ms'] for r in g]):.1f}",
+         "Median gap beyond the one-node share (ms) by benchmark and nodes, > 8 chips (rows)"),
+        (beyond, lambda g: f"{_med([r['beyond_ms'] / r['step_ms'] for r in g]) * 100:.0f}%",
+         "Median gap beyond the one-node share / modelled step, > 8 chips (rows)"))
+    for i, (rs, cell, title) in enumerate(grids):
+        if rs is beyond and i and grids[i - 1][0] is not beyond:
+            out += ["Beyond one node: gap - s1 x modelled step, s1 the median gap / step of the same benchmark on the "
+                    "same chip at <= 8 chips (the compute-efficiency share the model already misses on one node); what "
+                    "is left is the part that comes with the scale-out (rows with no <= 8-chip row of their benchmark "
+                    "and chip are left out).", ""]
+        out += node_bench_grid(rs, cell, title)
     order_n = lambda gr: [b[2] for b in NODE_BINS if b[2] in gr]  # noqa: E731
     order_b = lambda gr: [b[2] for b in BATCH_BINS if b[2] in gr]  # noqa: E731
-    beyond = beyond_one_node(rows)
-    out += ["Beyond one node: gap - s1 x modelled step, s1 the median gap / step of the same benchmark on the same chip "
-            "at <= 8 chips (the compute-efficiency share the model already misses on one node); what is left is the "
-            "part that comes with the scale-out (rows with no <= 8-chip row of their benchmark and chip are left out).", ""]
-    out += node_bench_grid(beyond, lambda g: f"{_med([r['beyond_ms'] for r in g]):.1f}",
-                           "Median gap beyond the one-node share (ms) by benchmark and nodes, > 8 chips (rows)")
-    out += node_bench_grid(beyond, lambda g: f"{_med([r['beyond_ms'] / r['step_ms'] for r in g]) * 100:.0f}%",
-                           "Median gap beyond the one-node share / modelled step, > 8 chips (rows)")
     out += table(rows, lambda r: _bin(r["nodes"], NODE_BINS), order_n, "All benchmarks by nodes")
     out += table(rows, lambda r: _bin(r["per_chip"], BATCH_BINS), order_b, "All benchmarks by per-chip batch")
     pm = {b: params_m(b) for b in sorted({r["bench"] for r in rows})}
