@@ -86,8 +86,10 @@ STEP_POWER_FLOOR = 0.0
 # TensorRT-LLM's default SM100 / SM103 FP4 tile, no K splits; kernel_fit.Groups), and eff_nvfp4 is that structure's
 # efficiency; serving applied it with the BF16 class's library fields (BF16 tiles, split-K up to ~11), which prices the
 # same GEMMs 10-30 % faster than the fit does (docs/notes/issue-24.md, Round stop-39, branch issue-47e). Off: the BF16
-# class's fields (stop 38). Kept off: it moves every FP4 row on the database path away from its measurement unless
-# formats.RATIO_ONLY_ON_ITS_FIT is on with it (the table in those notes); the lead decides the pair.
+# class's fields (stop 38). Kept off: sourced (the fit's structure; TensorRT-LLM's CUTLASS FP4 runner has no split-K),
+# but alone it moves B200's four own-kernel FP4 rows away (16.2 -> 21.2 %) and GB200's three toward (9.1 -> 3.2 %),
+# 13.0 -> 15.6 % over the seven; it belongs on together with formats.RATIO_ONLY_ON_ITS_FIT (the double count), which
+# waits on what GB200's dense rows miss outside the kernels (the notes' tables).
 FP4_FIT_STRUCTURE = False
 
 
