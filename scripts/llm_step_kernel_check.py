@@ -102,13 +102,17 @@ def tables(system: str) -> dict:
 
 
 def step_rows(system: str, chip: str, tp: int, pp: int, b_dec: int, fitted: dict | None = None,
-              fmt: str = "fp8") -> dict[str, tuple[float, float]]:
+              fmt: str = "fp8", model: str = "llama-2-70b", lengths: tuple[float, float] = (I, O),
+              stack: str | None = None) -> dict[str, tuple[float, float]]:
     """{op: (model s, database s)} for one pipeline stage's step: b_dec decode sequences at the mean
     context plus b_dec * I / O prompt tokens (the Offline steady state), per stage. `fitted`: the model's
-    calibration (None: shipped); `fmt`: the GEMM precision (fp8, or fp4 against the database's NVFP4 GEMMs)."""
+    calibration (None: shipped); `fmt`: the GEMM precision (fp8, or fp4 against the database's NVFP4 GEMMs);
+    `model`, `lengths` (input, output tokens per request), `stack`: another workload's steady state (default:
+    llama-2-70b at the MLPerf mean lengths, the default stack)."""
     T = tables(system)
-    cfg, ch = load_llm("llama-2-70b"), get_chip(chip)
-    sm = step_model(cfg, ch, get_precision(fmt), tp, 1, pp, fitted=fitted)
+    cfg, ch = load_llm(model), get_chip(chip)
+    I, O = lengths  # noqa: N806 - the module's names for the input / output lengths
+    sm = step_model(cfg, ch, get_precision(fmt), tp, 1, pp, fitted=fitted, stack=stack)
     gemms = T["gemm"][T["gemm"].gemm_dtype == DB_GEMM[fmt]]
     c_pre, ctx = b_dec * I / O, I + O / 2
     per_stage = cfg.num_hidden_layers / pp

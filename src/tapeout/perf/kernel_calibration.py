@@ -81,6 +81,16 @@ STEP_POWER_CLOCK = False
 # with it, the least power an op draws as a fraction of TDP besides its DRAM energy (step_power.StepPower.floor_w):
 # 0 = none (only FLOP and DRAM energy); family_defaults.yaml static_power_fraction (0.25, an assumption) bounds it
 STEP_POWER_FLOOR = 0.0
+# Whether a serving NVFP4 GEMM under a --kernels calibration is priced on the kernel structure its efficiency was
+# fitted on: the fit prices the database's NVFP4 GEMMs as the collector's kernel runs them (kernel_tile.collector_tile:
+# TensorRT-LLM's default SM100 / SM103 FP4 tile, no K splits; kernel_fit.Groups), and eff_nvfp4 is that structure's
+# efficiency; serving applied it with the BF16 class's library fields (BF16 tiles, split-K up to ~11), which prices the
+# same GEMMs 10-30 % faster than the fit does (docs/notes/issue-24.md, Round stop-39, branch issue-47e). Off: the BF16
+# class's fields (stop 38). Kept off: sourced (the fit's structure; TensorRT-LLM's CUTLASS FP4 runner has no split-K),
+# but alone it moves B200's four own-kernel FP4 rows away (16.2 -> 21.2 %) and GB200's three toward (9.1 -> 3.2 %),
+# 13.0 -> 15.6 % over the seven; it belongs on together with formats.RATIO_ONLY_ON_ITS_FIT (the double count), which
+# waits on what GB200's dense rows miss outside the kernels (the notes' tables).
+FP4_FIT_STRUCTURE = False
 
 
 def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), stream_eff: float | None = None) -> dict:
@@ -192,7 +202,24 @@ def serving_gemm_params(p, chip, pr, fitted: dict | None = None):
     per-class values (a --kernels calibration: kernel_gemm_classes, kernel_fit.gemm_fields); else `p`."""
     classes = _own_entry(chip, fitted).get("kernel_gemm_classes") or {}
     cls = SERVING_GEMM_CLASSES.get(str(pr.compute))
+    if FP4_FIT_STRUCTURE and classes and str(pr.compute) == "nvfp4":
+        return fp4_fit_structure(p, chip)
     return p.replace(**classes[cls]) if cls in classes else p
+
+
+def fp4_fit_structure(p, chip):
+    """`p` with the NVFP4 GEMM structure the kernel fit prices the chip's database NVFP4 GEMMs on (FP4_FIT_STRUCTURE):
+    the collector's tile (kernel_tile.collector_tile of the chip's database system), its epilogue store fill and
+    accumulator stages, and no K splits; `p` unchanged where the database names no tile for the chip."""
+    from .kernel_tile import collector_tile, store_fill
+
+    ids = {chip.id, getattr(chip, "calibration_id", chip.id)}
+    system = next((s for s, e in db_config()["systems"].items() if e.get("chip") in ids), None)
+    tile = collector_tile(system, "trtllm", "nvfp4") if system else None
+    if tile is None:
+        return p
+    return p.replace(tile_m=tile["m"], min_tile_m=tile["m"], tile_n=tile["n"], epilogue_store_fill=store_fill(tile, p),
+                     accum_stages=tile.get("accum_stages", 0.0), max_split_k=1.0)
 
 
 def serving_decode_params(p, chip, cfg, pr, tp: int, fitted: dict | None = None):

@@ -29,6 +29,13 @@ from . import bert_attention, bert_mlm, maskrcnn_host, rnnt_train, unet3d_spatia
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
+# NVIDIA's ResNet-50 (MXNet + Horovod) all-reduces every gradient in one fused group after the backward (its configs:
+# HOROVOD_FUSION_THRESHOLD 64 MiB, MXNET_HOROVOD_NUM_GROUPS=1, "Default is no NCCL and BWD overlap";
+# other_benchmarks.yaml resnet_train.allreduce_after_backward_vendors), so the whole all-reduce is in its step, as in
+# NVIDIA's Mask R-CNN. On: read from every NVIDIA config v2.0-v4.0, nothing fitted; it moves the NVIDIA resnet rows
+# toward their measurements (docs/notes/issue-18.md, Round stop-39 issue-49c).
+RESNET_ALLREDUCE_AFTER_BACKWARD = True
+
 BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "bert", "resnet", "stable-diffusion", "flux1", "rnnt", "maskrcnn", "unet3d")
 # defined on file but not priced: {name: what is missing} (none at present)
 REFUSED: dict[str, str] = {}
@@ -104,6 +111,17 @@ def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd
     return t_ar, (max(0.0, t_ar - t_bwd) if overlapped else t_ar)
 
 
+def allreduce_after_backward(bench: str, vendor: str) -> bool:
+    """True where the run's stack all-reduces the gradients in one call after the backward, so none of it hides
+    under the backward: NVIDIA's Mask R-CNN (flat all-reduce, maskrcnn_train) and, with
+    RESNET_ALLREDUCE_AFTER_BACKWARD, NVIDIA's ResNet-50 (one Horovod group, resnet_train)."""
+    if bench == "maskrcnn":
+        return vendor in fact("maskrcnn_train", "allreduce_after_backward_vendors")
+    if bench == "resnet" and RESNET_ALLREDUCE_AFTER_BACKWARD:
+        return vendor in fact("resnet_train", "allreduce_after_backward_vendors")
+    return False
+
+
 def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_to_converge: float | None,
                   fitted: dict | None = None, software: str = "") -> dict:
     """One MLPerf Training run of `bench` on `n_chips` x `chip` (a catalog Chip) at `global_batch`
@@ -160,8 +178,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     if bench == "bert" and vendor in fact("bert_train", "distributed_lamb_vendors"):
         t_ar = bert_gradient_sync_s(p, chip.family, n, dense)
         t_exposed = t_ar  # one gradient block, reduced after the backward: exposed
-    if bench == "maskrcnn" and vendor in fact("maskrcnn_train", "allreduce_after_backward_vendors"):
-        t_exposed = t_ar  # NVIDIA's trainer: one flat all-reduce after the backward, exposed
+    if allreduce_after_backward(bench, vendor):
+        t_exposed = t_ar  # NVIDIA's Mask R-CNN / ResNet-50: one all-reduce after the backward, exposed
     host = None  # NVIDIA's Mask R-CNN: the GPU idle its eager (uncaptured) calls leave (validation/maskrcnn_host.py)
     if bench == "maskrcnn" and maskrcnn_host.MASKRCNN_EAGER_HOST and \
             vendor in fact("maskrcnn_train", "allreduce_after_backward_vendors"):
