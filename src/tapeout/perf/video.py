@@ -27,6 +27,9 @@ from .opcost import evaluate
 
 REF_PIXELS = 1920 * 1080
 CODECS = ("h264", "hevc", "av1", "vp9")
+# the fix a missing engine's error names: the CLI flag and the Python argument (naming only
+# software_codec=True left a `tapeout transcode` user without the flag to type)
+SOFTWARE_FIX = "--software-codec (software_codec=True in Python)"
 # software codec cost on general-purpose vector units, FLOPs per output pixel (assumption)
 SOFTWARE_CODEC_FLOPS_PER_PIXEL = {"decode": 300.0, "encode": 3000.0}
 
@@ -45,12 +48,12 @@ def engine_rate(chip: Chip | str, engine: str = "decode", codec: str = "h264", w
     if n is None:
         raise TapeoutError(
             f"chip '{chip.id}' has no '{count_field}' field; add it to data/chips/extra_specs.csv "
-            f"(engine count from the datasheet) or run the codec in software (software_codec=True)."
+            f"(engine count from the datasheet) or run the codec in software ({SOFTWARE_FIX})."
         )
     n = float(n)
     if n <= 0:
         raise TapeoutError(
-            f"chip '{chip.id}' has {count_field}=0 (no hardware video {kind}); use software_codec=True or a chip with engines."
+            f"chip '{chip.id}' has {count_field}=0 (no hardware video {kind}); use {SOFTWARE_FIX} or a chip with engines."
         )
     fps_field = f"video_{kind}_fps_1080p_{codec}"
     fps = chip.get(fps_field)
@@ -59,7 +62,7 @@ def engine_rate(chip: Chip | str, engine: str = "decode", codec: str = "h264", w
     if fps is None:
         raise TapeoutError(
             f"chip '{chip.id}' lacks '{fps_field}' (per-engine 1080p {codec} {kind} frames/s); add it to "
-            "data/chips/extra_specs.csv from the NVDEC/NVENC support matrix, or use software_codec=True."
+            f"data/chips/extra_specs.csv from the NVDEC/NVENC support matrix, or use {SOFTWARE_FIX}."
         )
     return n * float(fps) * REF_PIXELS / (width * height)
 
