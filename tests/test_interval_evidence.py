@@ -79,3 +79,13 @@ def test_same_silicon_level_lists_only_chips_that_fell_back_to_a_sibling():
     assert set(ss["chips"]) <= set(u["family"]["chips"])  # a subset of the family level (same-silicon counts there)
     vals = list(ss["chips"].values())
     assert ss["sigma"] == pytest.approx(math.sqrt(sum(v * v for v in vals) / len(vals)), abs=1e-4)
+
+
+def test_a_thin_same_silicon_level_falls_back_to_the_family_level():
+    from tapeout.perf.fit.uncertainty_fit import same_silicon_level
+
+    fam = {"a": 0.3, "b": 0.1, "c": 0.05}
+    assert same_silicon_level({"c": 0.05, "d": 0.07}, fam)["sigma"] == pytest.approx(math.sqrt((0.05**2 + 0.07**2) / 2), abs=1e-4)
+    one = same_silicon_level({"c": 0.05}, fam)  # one of the only pair held out: not a measured level
+    assert one["sigma"] == pytest.approx(math.sqrt((0.09 + 0.01 + 0.0025) / 3), abs=1e-4)
+    assert same_silicon_level({}, {})["sigma"] is None  # nothing measured: term_sigmas keeps the borrowed-curve rule

@@ -116,6 +116,18 @@ def shape_components(res: dict[str, np.ndarray]) -> dict:
                           "scatter = RMS over chips of the within-chip sd (one shape around the chip's curve)"}
 
 
+def same_silicon_level(sibling_peak: dict[str, float], family: dict[str, float]) -> dict:
+    """compute.same_silicon: RMS over held-out chips whose eff_compute fell back to a same-silicon fit; with fewer
+    than 2 such chips (e.g. one of the only pair held out) the next coarser measured level, the family level (which
+    contains them), as `level` pools a thin level."""
+    note = "held-out chips whose eff_compute fell back to a same-silicon chip's fit (also in compute.family): " \
+           "best-shape rows predicted from the sibling's fit"
+    if len(sibling_peak) >= 2:
+        return {"sigma": rms(sibling_peak.values()), "chips": sibling_peak, "note": note}
+    return {"sigma": rms(family.values()), "chips": sibling_peak,
+            "note": note + f"; fewer than 2 such chips: the family level's chips ({', '.join(sorted(family)) or 'none'})"}
+
+
 def fit_uncertainty(rows: list[dict], fitted: dict, excl_set: set | None = None) -> dict:
     """Per-term log-space sigmas, by where a chip's calibration comes from.
 
@@ -213,9 +225,7 @@ def fit_uncertainty(rows: list[dict], fitted: dict, excl_set: set | None = None)
         "own_peak_only": {"sigma": rms(peak_only.values()), "chips": peak_only, **shape_components(peak_only_res)},
         "family": level("compute", "family"),
         "generic": level("compute", "generic"),
-        "same_silicon": {"sigma": rms(sibling_peak.values()), "chips": sibling_peak,
-                         "note": "held-out chips whose eff_compute fell back to a same-silicon chip's fit (also in "
-                                 "compute.family): best-shape rows predicted from the sibling's fit"},
+        "same_silicon": same_silicon_level(sibling_peak, levels["compute"]["family"]),
     }
     out["memory"] = {
         "own": {"sigma": sweep_pool, "chips": dict(own_sweep), "note": "pooled GEMM-sweep fit residual (eff_mem is fitted there)"},
