@@ -23,6 +23,12 @@ many distinct kernels averages the scatter: its sd is sqrt(bias^2 + scatter^2 x 
 = sum of the squared time shares of the step's distinct kernels (perf/variance_components.py).
 `spread` = 1 (one kernel, or not known) counts the whole per-shape error, as before.
 
+A chip without a sweep of its own whose whole GEMM curve (peak efficiencies, per-kernel and per-tile
+overhead) is a same-silicon chip's sweep fit (fit/same_silicon.py: same die, peaks and TDP, e.g.
+H100-SXM and H800-SXM on the H200 sweep) carries that sibling's own sweep residual plus the measured
+peak transfer between boards of one die (compute.same_silicon), not the other-silicon curve error
+(own_peak_only): switch SIBLING_SWEEP.
+
 Inputs whose status is 'assumption' / 'unverified' (data/mlperf/benchmarks.yaml) enter as
 `input_sigma`: evaluate the prediction at both ends of the stated plausible range and call
 `sensitivity_sigma` (range read as uniform: sd of log = |log(hi/lo)| / sqrt(12)).
@@ -43,6 +49,15 @@ TERMS = ("compute", "memory", "link")
 TERM_OF_BOUND = {"compute": "compute", "overhead": "compute", "fixed": "compute", "memory": "memory", "comm": "link"}
 FALLBACK_SIGMA = 0.25  # perf/calibration.py DEFAULTS["sigma_log"]; only if fitted.yaml has no uncertainty section
 FIELD_OF_TERM = {"compute": "eff_compute", "memory": "eff_mem", "link": "eff_link"}
+# On: the same-silicon rule (perf/calibration.py) already gives such a chip the sibling's GEMM curve in the
+# point estimate, so the error of that curve is the sibling's measured sweep residual (plus the held-out
+# peak transfer between the two boards), not own_peak_only, which measures a curve taken from OTHER
+# silicon (vendor / family means). Sources: fitted.yaml chips.<sibling>.sigma_log and
+# uncertainty.compute.same_silicon, both leave-one-chip-out on microbenchmarks.csv.
+SIBLING_SWEEP = True
+# the calibration fields a GEMM sweep fits besides eff_compute (perf/fit/gemm.py): the chip's curve is
+# the sibling's when all of them (and eff_compute) equal the sibling's own fit
+CURVE_FIELDS = ("kernel_overhead_us", "tile_overhead_us")
 
 
 def _fitted(fitted: dict | None) -> dict:
@@ -87,8 +102,12 @@ def term_sigmas(chip, fitted: dict | None = None, spread: float = 1.0) -> dict[s
             continue
         if term == "compute":
             shape, shape_how = shape_sigma(sec, spread)
+            sib = sibling_sweep(chip, cal, fitted) if SIBLING_SWEEP and own.get("sigma_log") is None else None
             if level == "own" and own.get("sigma_log") is not None:
                 sig, how = float(own["sigma_log"]), "own GEMM sweep fit residual"
+            elif sib is not None and _sig(sec, "same_silicon") is not None:
+                sig = math.hypot(sib[1], _sig(sec, "same_silicon"))
+                how = f"same-silicon {sib[0]} GEMM sweep residual + peak transfer held out (compute.same_silicon)"
             elif level == "own":
                 sig, how = shape, f"own best-shape point; shape curve borrowed (compute.own_peak_only {shape_how})"
             else:
@@ -112,6 +131,31 @@ def term_sigmas(chip, fitted: dict | None = None, spread: float = 1.0) -> dict[s
                 lv = FALLBACK_SIGMA if lv is None else lv
                 out[term] = (math.hypot(lv, own_s), f"{level} mean held out ({term}.{level}) + fit residual ({term}.own)")
     return out
+
+
+def sibling_sweep(chip, cal, fitted: dict) -> tuple[str, float] | None:
+    """(id, sigma_log) of a fitted same-silicon chip with its own GEMM sweep whose curve the chip's
+    calibration `cal` carries unchanged (eff_compute of every dtype the sibling fitted, CURVE_FIELDS);
+    None otherwise (no sibling, a power cap or transfer moved the chip's efficiency, or a family mean
+    that mixes other chips set an overhead)."""
+    from .calibration import _catalog_silicon_key
+    from .fit.same_silicon import same_silicon, silicon_key
+
+    key = silicon_key(chip)
+    if key is None:
+        return None
+    best = None
+    for cid, e in fitted.get("chips", {}).items():
+        if cid == getattr(chip, "calibration_id", chip.id) or e.get("sigma_log") is None or not e.get("eff_compute"):
+            continue
+        if not same_silicon(_catalog_silicon_key(cid), key):
+            continue
+        same_eff = all(abs(float(cal.eff_compute.get(dt, -1.0)) - float(v)) <= 1e-9 for dt, v in e["eff_compute"].items())
+        same_curve = all(e.get(f) is not None and getattr(cal, f) is not None
+                         and abs(float(getattr(cal, f)) - float(e[f])) <= 1e-9 for f in CURVE_FIELDS)
+        if same_eff and same_curve and (best is None or len(e.get("sources", [])) > best[2]):
+            best = (cid, float(e["sigma_log"]), len(e.get("sources", [])))
+    return None if best is None else best[:2]
 
 
 def normalise_shares(shares: dict | None) -> dict[str, float] | None:

@@ -116,6 +116,18 @@ def shape_components(res: dict[str, np.ndarray]) -> dict:
                           "scatter = RMS over chips of the within-chip sd (one shape around the chip's curve)"}
 
 
+def same_silicon_level(sibling_peak: dict[str, float], family: dict[str, float]) -> dict:
+    """compute.same_silicon: RMS over held-out chips whose eff_compute fell back to a same-silicon fit; with fewer
+    than 2 such chips (e.g. one of the only pair held out) the next coarser measured level, the family level (which
+    contains them), as `level` pools a thin level."""
+    note = "held-out chips whose eff_compute fell back to a same-silicon chip's fit (also in compute.family): " \
+           "best-shape rows predicted from the sibling's fit"
+    if len(sibling_peak) >= 2:
+        return {"sigma": rms(sibling_peak.values()), "chips": sibling_peak, "note": note}
+    return {"sigma": rms(family.values()), "chips": sibling_peak,
+            "note": note + f"; fewer than 2 such chips: the family level's chips ({', '.join(sorted(family)) or 'none'})"}
+
+
 def fit_uncertainty(rows: list[dict], fitted: dict, excl_set: set | None = None) -> dict:
     """Per-term log-space sigmas, by where a chip's calibration comes from.
 
@@ -131,6 +143,11 @@ def fit_uncertainty(rows: list[dict], fitted: dict, excl_set: set | None = None)
                      from the family (or generic) mean it then falls back to; pooled per
                      fallback level. This is the error of the peak fraction only; the
                      interval adds own_peak_only in quadrature (shape transfer, independent)
+      same_silicon   the subset of those held-out chips whose fallback was a same-silicon
+                     chip's fit (fit/same_silicon.py; they also count in `family`): the peak
+                     transfer between two boards of one die. The interval adds it to the
+                     sibling's own sweep residual when the chip's whole GEMM curve is that
+                     sibling's (perf/uncertainty.py SIBLING_SWEEP)
     memory / link (factors eff_mem / eff_link):
       own            residual of the rows behind the factor (memory: the GEMM-sweep fit
                      residual, the only rows whose fit involves eff_mem; link: alpha-beta
@@ -170,6 +187,7 @@ def fit_uncertainty(rows: list[dict], fitted: dict, excl_set: set | None = None)
             peak_only_res[cid] = res
     # drop every row of the chip
     levels: dict[str, dict[str, dict[str, float]]] = {t: {"family": {}, "generic": {}} for t in TERMS}
+    sibling_peak: dict[str, float] = {}  # held-out chips whose eff_compute fell back to a same-silicon fit
     link_own: dict[str, float] = {}
     for cid, rs in by_chip.items():
         chip = get_chip(cid)
@@ -180,6 +198,8 @@ def fit_uncertainty(rows: list[dict], fitted: dict, excl_set: set | None = None)
         res = gemm_log_residuals(chip, [r for r in rs if "max achievable" in r["workload"]], f_ex)
         if len(res):  # best-shape rows only: the peak fraction; shape transfer is own_peak_only
             levels["compute"][lvl("eff_compute")][cid] = rms(res)
+            if cal_ex.origin.get("eff_compute", "").startswith("same silicon"):
+                sibling_peak[cid] = rms(res)
         own = chips_fit.get(cid, {})
         for term, f in (("memory", "eff_mem"), ("link", "eff_link")):
             if own.get(f) is not None:
@@ -205,6 +225,7 @@ def fit_uncertainty(rows: list[dict], fitted: dict, excl_set: set | None = None)
         "own_peak_only": {"sigma": rms(peak_only.values()), "chips": peak_only, **shape_components(peak_only_res)},
         "family": level("compute", "family"),
         "generic": level("compute", "generic"),
+        "same_silicon": same_silicon_level(sibling_peak, levels["compute"]["family"]),
     }
     out["memory"] = {
         "own": {"sigma": sweep_pool, "chips": dict(own_sweep), "note": "pooled GEMM-sweep fit residual (eff_mem is fitted there)"},
