@@ -13,6 +13,12 @@ from tapeout.hardware import get_chip
 from tapeout.perf import calibration, fit, uncertainty
 from tapeout.perf.uncertainty import sigma_for, term_sigmas
 
+@pytest.fixture(autouse=True)
+def _sibling_sweep_on(monkeypatch):
+    """The rule under test, switched on (shipped off: perf/uncertainty.py SIBLING_SWEEP's comment)."""
+    monkeypatch.setattr(uncertainty, "SIBLING_SWEEP", True)
+
+
 # own sweep (h200, mi300x), same-silicon sibling of a sweep (h100-sxm), own best-shape point only
 # (mi355x, b200), link rows only besides (b200)
 EVIDENCED = ("h100-sxm", "h200", "mi300x", "mi355x", "b200")

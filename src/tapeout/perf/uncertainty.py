@@ -54,7 +54,12 @@ FIELD_OF_TERM = {"compute": "eff_compute", "memory": "eff_mem", "link": "eff_lin
 # peak transfer between the two boards), not own_peak_only, which measures a curve taken from OTHER
 # silicon (vendor / family means). Sources: fitted.yaml chips.<sibling>.sigma_log and
 # uncertainty.compute.same_silicon, both leave-one-chip-out on microbenchmarks.csv.
-SIBLING_SWEEP = True
+# Off (lead, stop 39): right at the kernel level (H100 Llama-3.1-70B fp8 hi/lo 2.27 -> 1.43), but the interval carries
+# no system-level term, and H100's training rows sit at a -18.6% median bias no kernel error explains: with it on, 70%
+# of the LLM training rows and 70% of the held-out-precision split (fp8 68%) fall inside the 80% interval (the band is
+# 70-90%), against 94% / 82% off. The wide borrowed-curve width stays until a system-level component, measured out of
+# sample, is in the interval (docs/notes/issue-24.md, Round stop-39 issue-48e and the lead's note).
+SIBLING_SWEEP = False
 # the calibration fields a GEMM sweep fits besides eff_compute (perf/fit/gemm.py): the chip's curve is
 # the sibling's when all of them (and eff_compute) equal the sibling's own fit
 CURVE_FIELDS = ("kernel_overhead_us", "tile_overhead_us")
