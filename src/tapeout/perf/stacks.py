@@ -95,3 +95,9 @@ def default_max_seqs(name: str | None = None) -> int | None:
     max_num_seqs); None where the stack file names no default."""
     v = stack(name).get("default_max_seqs")
     return None if v is None else int(v)
+
+
+def engine_settings(name: str | None = None) -> str | None:
+    """The harness that sets the engine's max batch / max tokens itself where its command gives neither
+    ("trtllm-bench": perf/bench_engine.py); None where the stack names none."""
+    return stack(name).get("engine_settings")
