@@ -3,12 +3,21 @@ tensorrt_llm/bench/build/tuning.py at hand-computed points, and the cap's place 
 
 import math
 
+import numpy as np
 import pytest
 
 from tapeout.perf import bench_engine as be
 from tapeout.perf.stacks import engine_settings, stack, stack_for_software
 from tapeout.precision import Precision, get_precision
 from tapeout.workloads.llm_config import load_llm
+
+
+def _gib(chip: str) -> float:
+    """The chip's memory as serve_at_scale hands it to the heuristic (the catalog capacity, GiB)."""
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.perf.mlperf import engine_params
+
+    return float(np.min(engine_params(get_chip(chip), None).mem_capacity)) / 2 ** 30
 
 
 @pytest.mark.parametrize("requests, isl, osl, pp, want", [
@@ -84,7 +93,7 @@ def test_cap_never_raises_the_batch_and_off_path_unchanged(monkeypatch):
     monkeypatch.setattr(be, "TRTLLM_BENCH_ENGINE_SETTINGS", True)
     on = serve_at_scale(*args, tp=2, stack="trtllm-bench")
     assert (off.batch_size, off.output_tokens_per_s) == (base.batch_size, base.output_tokens_per_s)
-    cap = be.trtllm_bench_settings(load_llm("llama-3.1-70b"), get_precision("fp8"), 79.15, 2, 1, 1000, 2000)[0]
+    cap = be.trtllm_bench_settings(load_llm("llama-3.1-70b"), get_precision("fp8"), _gib("h100-sxm"), 2, 1, 1000, 2000)[0]
     assert on.batch_size <= min(off.batch_size, cap)
     # at 128 / 2048 the cap binds (the model's own batch is above it): the batch falls to it, no further
     args = ("llama-3.1-70b", "h200-sxm", 1, "fp8", 128.0, 2048.0, "offline", None, None)
@@ -92,5 +101,20 @@ def test_cap_never_raises_the_batch_and_off_path_unchanged(monkeypatch):
     off = serve_at_scale(*args, tp=1, stack="trtllm-bench")
     monkeypatch.setattr(be, "TRTLLM_BENCH_ENGINE_SETTINGS", True)
     on = serve_at_scale(*args, tp=1, stack="trtllm-bench")
-    cap = be.trtllm_bench_settings(load_llm("llama-3.1-70b"), get_precision("fp8"), 139.8, 1, 1, 128, 2048)[0]
+    cap = be.trtllm_bench_settings(load_llm("llama-3.1-70b"), get_precision("fp8"), _gib("h200-sxm"), 1, 1, 128, 2048)[0]
     assert on.batch_size <= cap < off.batch_size
+
+
+def test_moe_cap_holds_per_attention_dp_rank(monkeypatch):
+    """MoE models run with attention DP under this stack: each of the TP ranks schedules up to max_batch_size, so
+    the replica's cap is TP x that; a dense model's is max_batch_size itself."""
+    from tapeout.perf.mlperf import serve_at_scale
+    from tapeout.perf.stacks import engine_attention_dp_moe
+
+    assert engine_attention_dp_moe("trtllm-bench") and not engine_attention_dp_moe("tensorrt-llm-0.x")
+    monkeypatch.setattr(be, "TRTLLM_BENCH_ENGINE_SETTINGS", True)
+    r = serve_at_scale("qwen3-235b-a22b", "h100-sxm", 8, "fp8", 128.0, 4096.0, "offline", None, None, tp=8,
+                       stack="trtllm-bench")
+    per_rank = be.trtllm_bench_settings(load_llm("qwen3-235b-a22b"), get_precision("fp8"), _gib("h100-sxm"), 8, 1, 128, 4096)[0]
+    assert r.batch_size > per_rank  # not capped at one rank's max_batch_size
+    assert all(c.get("engine_max_batch") == 8 * per_rank for c in r.candidates if c["tp"] == 8 and c["pp"] == 1)
