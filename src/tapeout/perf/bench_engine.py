@@ -61,23 +61,19 @@ def counted_params(cfg: LLMConfig, weights: str) -> float:
     return emb + (total - emb) * NVFP4_ELEMENTS_PER_WEIGHT
 
 
+def _ladder(x: float, lowest: int, rungs: tuple[tuple[float, int], ...]) -> int:
+    """x rounded up to the multiple of the first rung whose limit exceeds it, at least `lowest` (the floor only acts
+    on the first rung: every later rung's values exceed it)."""
+    mult = next(m for limit, m in rungs if x < limit)
+    return max(lowest, mult * math.ceil(x / mult))
+
+
 def finetune_setting(kv_max_requests: float, isl: float, osl: float, pp: int) -> tuple[int, int]:
     """tuning.py finetune_setting with optimistic tuning (every non-hybrid model): (max_batch_size, max_num_tokens)."""
     raw_bs = min(kv_max_requests, 4096) / pp
     raw_token = min(raw_bs * (1 + isl / osl), 32768)
-    if raw_bs < 256:
-        bs = max(64, 32 * math.ceil(raw_bs / 32))
-    elif raw_bs < 1024:
-        bs = 128 * math.ceil(raw_bs / 128)
-    else:
-        bs = 256 * math.ceil(raw_bs / 256)
-    if raw_token < 4096:
-        tok = max(2048, 256 * math.ceil(raw_token / 256))
-    elif raw_token < 8192:
-        tok = 512 * math.ceil(raw_token / 512)
-    else:
-        tok = 1024 * math.ceil(raw_token / 1024)
-    return bs, tok
+    return (_ladder(raw_bs, 64, ((256, 32), (1024, 128), (math.inf, 256))),
+            _ladder(raw_token, 2048, ((4096, 256), (8192, 512), (math.inf, 1024))))
 
 
 def trtllm_bench_settings(cfg: LLMConfig, pr: Precision, device_gib: float, tp: int, pp: int, isl: float, osl: float,
