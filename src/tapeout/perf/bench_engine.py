@@ -45,9 +45,10 @@ DEFAULT_KV_FRACTION = 0.95  # calc_engine_setting kv_cache_gpu_mem_fraction defa
 
 # Whether a serving stack whose harness sets the engine's limits itself (serving_stacks.yaml `engine_settings`:
 # trtllm-bench) runs at most the max_batch_size that harness computes, in validation and in `tapeout serve --stack`.
-# On: sourced software behaviour (the heuristic above, read from TensorRT-LLM's source), and on the 6 of the 15
-# trtllm-bench rows where it binds it moves 4 toward their measurements (summed |error| 157.7 -> 143.4 points; 2 move
-# away: PUB-0173, PUB-0077), docs/notes/issue-24.md round stop-39 (branch issue-50a). Off: the model's own batch.
+# On: sourced software behaviour (the heuristic above, read from TensorRT-LLM's source), and of the 15 trtllm-bench
+# rows it binds on 4 (dense models whose memory-fit batch is above it) and moves 3 toward their measurements (summed
+# |error| 103.4 -> 97.2 points; PUB-0077 moves away through the batch search's grid), every moved row toward under
+# --kernels aiconfigurator: docs/notes/issue-24.md round stop-39 (branch issue-50a). Off: the model's own batch.
 TRTLLM_BENCH_ENGINE_SETTINGS = True
 
 
