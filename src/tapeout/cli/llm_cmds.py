@@ -42,7 +42,7 @@ def serve_cmd(
     power_limit: float = typer.Option(None, "--power-limit", help="board power cap in W (e.g. an MLPerf MaxQ setting)"),
     images_per_request: int = typer.Option(0, "--images-per-request", help="vision-language models (qwen2.5-vl-7b): images per request"),
     image_size: int = typer.Option(448, "--image-size", help="side of each square image in px (rounded to the encoder's 28 px)"),
-    stack: str = typer.Option(None, "--stack", help="serving stack (data/software/serving_stacks.yaml: tensorrt-llm-0.x, vllm, vllm-0.4, synapseai-pytorch; default tensorrt-llm-0.x): the parallelism it supports, its all-reduce and KV cache"),
+    stack: str = typer.Option(None, "--stack", help="serving stack (data/software/serving_stacks.yaml: tensorrt-llm-0.x, trtllm-bench, vllm, vllm-0.4, synapseai-pytorch; default tensorrt-llm-0.x): the parallelism it supports, its all-reduce and KV cache; trtllm-bench also caps the batch at the max_batch_size trtllm-bench picks itself (perf/bench_engine.py)"),
     kernels: str = typer.Option(None, "--kernels", help="calibrate the chip on its own measured kernels: aiconfigurator "
                                 "(needs pip install 'tapeout\\[kernels]'; chips of the database only); default: the shipped fit"),
     json_out: bool = typer.Option(False, "--json"),

@@ -36,7 +36,9 @@ from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, USABLE_MEMO
                              kv_tokens_per_request, weight_bytes_per_chip)
 from .serving_sim import (StepModel, length_biased_parts, max_rate_closed_form, max_rate_sim, offline_best,
                           offline_point, offline_run)
-from .stacks import (kv_beams_share_prompt, kv_block_waste_tokens, kv_static, kv_tokens_per_block, max_batch_per_micro_batch,
+from . import bench_engine
+from .bench_engine import engine_max_batch
+from .stacks import (engine_attention_dp_moe, engine_settings, kv_beams_share_prompt, kv_block_waste_tokens, kv_static, kv_tokens_per_block, max_batch_per_micro_batch,
                      pipeline_parallel)
 from .vlm import encoder_cost, encoder_weight_bytes
 
@@ -285,7 +287,7 @@ def serve_at_scale(model, chip, num_chips: int = 1, precision: str = "bf16", inp
     if params is None and evaluator is None and isinstance(model, str) and not isinstance(chip, Chip):
         memo = (model, chip, num_chips, precision, input_len, output_len, scenario, ttft_bound, tpot_bound, beams, tp,
                 pp, ep, batch, whole_query_bound, moe_cv, simulate, max_in, max_out, max_batch, dataset, kv_precision,
-                weight_bytes_factor, calibration_key(fitted), vision, stack, replicas)
+                weight_bytes_factor, calibration_key(fitted), vision, stack, replicas, bench_engine.TRTLLM_BENCH_ENGINE_SETTINGS)
         if memo in _RESULT_CACHE:
             import copy
 
@@ -379,6 +381,12 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         bmax = int(min(MAX_BATCH * pl, free // (kv_tok * occupancy)))
         if max_batch is not None:  # per micro-batch where the stack's runtime setting is (TensorRT-LLM)
             bmax = min(bmax, int(max_batch) * (pl if max_batch_per_micro_batch(stack) else 1))
+        # the max batch the stack's harness gives the engine itself (trtllm-bench; perf/bench_engine.py)
+        engine_cap = engine_max_batch(engine_settings(stack), cfg, pr, cap / GIB, t, pl, input_len, output_len)
+        if engine_cap is not None:  # per attention-DP rank where the stack runs MoE models so (TP ranks per replica)
+            ranks = t if cfg.is_moe and engine_attention_dp_moe(stack) else 1
+            engine_cap *= ranks * (pl if max_batch_per_micro_batch(stack) else 1)
+            bmax = min(bmax, engine_cap)
         batch_cap = max(batch_cap, bmax)
         if bmax < 1:
             misses.append(f"TP{t} PP{pl}: weights fit ({w / GIB:.1f} GiB/chip) but not the KV cache of one sequence")
@@ -398,6 +406,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
             # capacity scheduler: nvidia.github.io/TensorRT-LLM/performance/performance-tuning-guide/
             # useful-runtime-flags.html; vLLM max_num_seqs); without either, the best batch (what
             # tuning max_batch would find)
+            # (the harness's engine cap only bounds bmax: the best batch under it, so it never raises the batch)
             st = offline_best(sm, bmax, input_len, output_len, beams) if batch is None and max_batch is None else \
                 offline_point(sm, bmax, input_len, output_len, beams)
         elif simulate:
@@ -418,7 +427,8 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         pool = None if static_ctx else KVPool(int(free / kv_tok) // kv_tokens_per_block(stack), kv_tokens_per_block(stack),
                                               beams, 1 if kv_beams_share_prompt(stack) else beams)
         results.append(dict(tp=t, ep=e, pp=pl, dp=dp, tokens_per_s=total, batch=st.batch, tpot=st.step_s,
-                            ttft=st.ttft_s, mem=mem, _sm=sm, _bmax=bmax, _pool=pool))
+                            ttft=st.ttft_s, mem=mem, _sm=sm, _bmax=bmax, _pool=pool,
+                            **({} if engine_cap is None else {"engine_max_batch": engine_cap})))
     if not results and not misses:  # no layout at all: the pinned --tp/--pp does not divide the chips
         raise TapeoutError(f"no layout of {cfg.name} with tp={tp or 'any'} pp={pp or 'any'} replicas={replicas or 'any'} "
                            f"on {num_chips} x {c.id}: "
@@ -455,6 +465,10 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         for k in ("_sm", "_run", "_bmax", "_pool", "_capped", "_on_dataset"):
             r.pop(k, None)
     b = results[0]
+    if "engine_max_batch" in b:
+        notes.append(f"batch capped at {b['engine_max_batch']} sequences per replica: the max_batch_size the stack's "
+                     f"harness ({engine_settings(stack)}) sets itself from the model, lengths and memory "
+                     f"(perf/bench_engine.py)")
     par = f"TP{b['tp']}" + (f" EP{b['ep']}" if b["ep"] > 1 else "") + (f" PP{b['pp']}" if b["pp"] > 1 else "") + f" x DP{b['dp']}"
     lo, hi = interval(b["tokens_per_s"], c, fitted=fitted, spread=spread)
     return ScaleResult(

@@ -95,3 +95,15 @@ def default_max_seqs(name: str | None = None) -> int | None:
     max_num_seqs); None where the stack file names no default."""
     v = stack(name).get("default_max_seqs")
     return None if v is None else int(v)
+
+
+def engine_settings(name: str | None = None) -> str | None:
+    """The harness that sets the engine's max batch / max tokens itself where its command gives neither
+    ("trtllm-bench": perf/bench_engine.py); None where the stack names none."""
+    return stack(name).get("engine_settings")
+
+
+def engine_attention_dp_moe(name: str | None = None) -> bool:
+    """Whether the stack runs MoE models with attention data parallelism, so the engine's max batch size holds per
+    attention rank (a TP-n replica: n x max batch); false: per replica."""
+    return bool(stack(name).get("engine_attention_dp_moe", False))
