@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import math
 
+from ..hardware.memory_capacity import GIB
 from ..precision import Precision
 from ..workloads.llm_config import LLMConfig
 
-GIB = 1024 ** 3
 # bench/build/tuning.py BYTES_PER_ELEM, keyed by tapeout's weight format (QuantAlgo NO_QUANT / FP8 / FP8_BLOCK_SCALES /
 # NVFP4); a weight format absent here is not in build.py TUNED_QUANTS: trtllm-bench falls back to BuildConfig defaults.
 BYTES_PER_ELEM = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp8_block": 1.0, "nvfp4": 0.5}

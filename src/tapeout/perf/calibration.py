@@ -256,7 +256,7 @@ def _family_format_fill(own_eff: dict, fam: dict) -> dict:
 
 
 @lru_cache(maxsize=256)
-def _catalog_silicon_key(chip_id: str):
+def catalog_silicon_key(chip_id: str):
     from ..hardware.catalog import get_chip
     from .fit.same_silicon import silicon_key
 
@@ -275,7 +275,7 @@ def _same_silicon_fit(chip, fitted: dict) -> tuple[str, dict] | None:
     if key is None:
         return None
     hits = [(cid, e) for cid, e in fitted.get("chips", {}).items()
-            if cid != chip.calibration_id and e.get("eff_compute") and same_silicon(_catalog_silicon_key(cid), key)]
+            if cid != chip.calibration_id and e.get("eff_compute") and same_silicon(catalog_silicon_key(cid), key)]
     if not hits:
         return None
     cid, e = max(hits, key=lambda h: len(h[1].get("sources", [])))

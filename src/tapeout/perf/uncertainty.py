@@ -143,7 +143,7 @@ def sibling_sweep(chip, cal, fitted: dict) -> tuple[str, float] | None:
     calibration `cal` carries unchanged (eff_compute of every dtype the sibling fitted, CURVE_FIELDS);
     None otherwise (no sibling, a power cap or transfer moved the chip's efficiency, or a family mean
     that mixes other chips set an overhead)."""
-    from .calibration import _catalog_silicon_key
+    from .calibration import catalog_silicon_key
     from .fit.same_silicon import same_silicon, silicon_key
 
     key = silicon_key(chip)
@@ -153,7 +153,7 @@ def sibling_sweep(chip, cal, fitted: dict) -> tuple[str, float] | None:
     for cid, e in fitted.get("chips", {}).items():
         if cid == getattr(chip, "calibration_id", chip.id) or e.get("sigma_log") is None or not e.get("eff_compute"):
             continue
-        if not same_silicon(_catalog_silicon_key(cid), key):
+        if not same_silicon(catalog_silicon_key(cid), key):
             continue
         same_eff = all(abs(float(cal.eff_compute.get(dt, -1.0)) - float(v)) <= 1e-9 for dt, v in e["eff_compute"].items())
         same_curve = all(e.get(f) is not None and getattr(cal, f) is not None

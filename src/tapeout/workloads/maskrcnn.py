@@ -34,7 +34,7 @@ from __future__ import annotations
 from ..ops import Elementwise, MatMul, Op, OpGraph
 from ..precision import Precision
 from .blocks import as_precision, check_batch, conv2d, distinct_weight_bytes, eltwise, epilogue, linear
-from .vision import _bottleneck_stages, _stem
+from .vision import bottleneck_stages, resnet_stem
 
 TRAIN_SHAPE = (800, 1344)  # (h, w) every training batch is padded to (module docstring)
 FPN_CHANNELS = 256
@@ -99,8 +99,8 @@ def maskrcnn_graph(batch: int = 1, precision: str | Precision = "bf16", train: b
     pr = as_precision(precision)
     h, w = shape
     ops: list[Op] = []
-    h2, w2 = _stem(ops, n, h, w, pr)
-    _, _, _, outs = _bottleneck_stages(ops, n, h2, w2, 64, pr, (64, 128, 256, 512), (3, 4, 6, 3), prefix="bb.",
+    h2, w2 = resnet_stem(ops, n, h, w, pr)
+    _, _, _, outs = bottleneck_stages(ops, n, h2, w2, 64, pr, (64, 128, 256, 512), (3, 4, 6, 3), prefix="bb.",
                                       stride_in_1x1=True)
     c = FPN_CHANNELS
     levels = fpn_sizes(h, w)

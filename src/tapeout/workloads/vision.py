@@ -25,7 +25,7 @@ from .blocks import ConvMatMul, epilogue, as_precision, check_batch, check_multi
 # --------------------------------------------------------------------------- ResNet family
 
 
-def _bottleneck_stages(ops: list[Op], n: int, h: int, w: int, cin: int, pr: Precision, widths, blocks,
+def bottleneck_stages(ops: list[Op], n: int, h: int, w: int, cin: int, pr: Precision, widths, blocks,
                        out_mult: int = 4, groups: int = 1, prefix: str = "",
                        stride_in_1x1: bool = False) -> tuple[int, int, int, list]:
     """Bottleneck stages (v1.5: stride on the 3x3; `stride_in_1x1`: on the first 1x1, the original MSRA / Caffe2
@@ -59,7 +59,7 @@ def _bottleneck_stages(ops: list[Op], n: int, h: int, w: int, cin: int, pr: Prec
     return cin, h, w, outs
 
 
-def _stem(ops, n, res_h, res_w, pr):
+def resnet_stem(ops, n, res_h, res_w, pr):
     op, h, w = conv2d("stem.conv7x7", n, 3, 64, res_h, res_w, 7, pr, stride=2, pad=3)
     ops.append(op)
     ops += epilogue("stem.relu", n * h * w * 64, pr, 1)
@@ -73,8 +73,8 @@ def resnet50_graph(batch: int = 1, resolution: int = 224, precision: str | Preci
     check_multiple("resolution", resolution, 32, "ResNet total stride")
     pr = as_precision(precision)
     ops: list[Op] = []
-    h, w = _stem(ops, n, resolution, resolution, pr)
-    c, h, w, _ = _bottleneck_stages(ops, n, h, w, 64, pr, (64, 128, 256, 512), (3, 4, 6, 3))
+    h, w = resnet_stem(ops, n, resolution, resolution, pr)
+    c, h, w, _ = bottleneck_stages(ops, n, h, w, 64, pr, (64, 128, 256, 512), (3, 4, 6, 3))
     ops.append(eltwise("avgpool", n * h * w * c, pr, 1, writes=1 / (h * w)))
     ops.append(linear("fc", n, num_classes, c, pr, out_dtype="fp32"))
     return OpGraph(f"resnet50:b{n}:{resolution}px:{pr.name}", ops,
@@ -98,9 +98,9 @@ def retinanet_graph(batch: int = 1, resolution: int = 800, precision: str | Prec
     check_multiple("resolution", resolution, 32, "backbone total stride")
     pr = as_precision(precision)
     ops: list[Op] = []
-    h, w = _stem(ops, n, resolution, resolution, pr)
+    h, w = resnet_stem(ops, n, resolution, resolution, pr)
     # ResNeXt50 32x4d: bottleneck width 128*2^i (32 groups x 4 channels), outputs 256*2^i
-    c, h, w, outs = _bottleneck_stages(ops, n, h, w, 64, pr, (128, 256, 512, 1024), (3, 4, 6, 3), groups=32, prefix="bb.")
+    c, h, w, outs = bottleneck_stages(ops, n, h, w, 64, pr, (128, 256, 512, 1024), (3, 4, 6, 3), groups=32, prefix="bb.")
     levels = []
     for i, (ci, hi, wi) in enumerate(outs[1:]):  # C3, C4, C5
         op, _, _ = conv2d(f"fpn.lateral{i + 3}", n, ci, 256, hi, wi, 1, pr)
