@@ -180,7 +180,9 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         t_exposed = t_ar  # one gradient block, reduced after the backward: exposed
     if allreduce_after_backward(bench, vendor):
         t_exposed = t_ar  # NVIDIA's Mask R-CNN / ResNet-50: one all-reduce after the backward, exposed
-    host = None  # NVIDIA's Mask R-CNN: the GPU idle its eager (uncaptured) calls leave (validation/maskrcnn_host.py)
+    # NVIDIA's Mask R-CNN: the GPU idle its eager (uncaptured) calls leave (validation/maskrcnn_host.py); the vendors whose
+    # stack is NVIDIA's implementation are those of maskrcnn_train.allreduce_after_backward_vendors (the same trainer)
+    host = None
     if bench == "maskrcnn" and maskrcnn_host.MASKRCNN_EAGER_HOST and \
             vendor in fact("maskrcnn_train", "allreduce_after_backward_vendors"):
         host = maskrcnn_host.step_host_idle(chip, g, p, per_chip, t_fwd, t_bwd, t_opt, no_input_grad, board)
@@ -212,12 +214,13 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         # a whole number of intervals (each a whole number of steps: round, not floor)
         every = eval_interval(ev, gb)
         n_evals = max(1, round(samples / every))
-        t_eval_batch = max(t_fwd + (t_once if bench in EVAL_RUNS_ONCE_GRAPH else 0.0), t_read)
-        if bench in EVAL_GRAPH:  # its own forward graph (Mask R-CNN: the test-time RoI counts)
-            t_eval_batch = graph_time(eval_graph(bench, per_chip), p, board)
-        t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_eval_batch
         if bench == "rnnt":  # greedy decoding, the dev set in one batch per chip (validation/rnnt_train.py)
             t_eval = n_evals * rnnt_train.eval_pass_s(p, n, board)
+        else:
+            t_eval_batch = max(t_fwd + (t_once if bench in EVAL_RUNS_ONCE_GRAPH else 0.0), t_read)
+            if bench in EVAL_GRAPH:  # its own forward graph (Mask R-CNN: the test-time RoI counts)
+                t_eval_batch = graph_time(eval_graph(bench, per_chip), p, board)
+            t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_eval_batch
     out.update(n_evals=n_evals, eval_min=t_eval / 60.0, minutes=((samples / gb) * t_step + t_eval) / 60.0)
     return out
 
