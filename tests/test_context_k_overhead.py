@@ -95,3 +95,16 @@ def test_the_fit_prices_the_described_context_kernels_on_their_own(monkeypatch):
         assert kf.group_reads(g, "ctx_tile_k_overhead") is own and kf.group_reads(g, "attn_tile_k_overhead") is not own
         seen.add((g["family"], g["cls"] == "prefill"))
     assert {("nvidia-blackwell", True), ("nvidia-ada", True)} <= seen
+
+
+@needs_db
+@pytest.mark.parametrize("on", [False, True])
+def test_the_context_io_switch_reaches_the_context_class_only(monkeypatch, on):
+    from tapeout.perf.kernels_db import read_kernels
+
+    monkeypatch.setattr(kf, "CONTEXT_IO_EXPOSED", on)
+    groups = kf.Groups(read_kernels(systems=["h200_sxm"], per_group=4, ops=("attention_prefill", "attention_decode")))
+    x = np.array([p[1] for p in kf.PARAMS])
+    for g in groups.items:
+        assert float(kf.item_params(g, x).attn_ctx_io_exposed) == (1.0 if on and g["cls"] == "prefill" else 0.0)
+    assert kf.model_switches()["CONTEXT_IO_EXPOSED"]["serving"].startswith("fit only")

@@ -340,6 +340,12 @@ TMEM_PINGPONG = False
 # SM 8.0 / 8.9 / 12.0) keep the shared attn_tile_k_overhead. Fit only (serving's context op keeps the shared one).
 # Measured in docs/notes/issue-24.md, Round stop-40 (issue-51d)
 CONTEXT_K_OVERHEAD = False
+# price a context CTA's Q-tile load and O-tile store serialised with its math, wave by wave, at the DRAM rate
+# (opcost ChipParams.attn_ctx_io_exposed: with one FMHA CTA resident per SM the next CTA waits for both, as a GEMM's
+# exposed epilogue): a per-CTA cost in bytes (proportional to the head size), not in keys, so the same on every
+# chip whatever its MMA rate. Fit only (serving's attn_ctx_io_exposed stays 0). Tried at stop 23 (issue-23kd) on H200 (lost);
+# measured again in docs/notes/issue-24.md, Round stop-40 (issue-51d)
+CONTEXT_IO_EXPOSED = False
 # a GEMM library's stream-K tail: the last wave's fill below which the last two waves' tiles are
 # spread over every core by K iterations (CUTLASS include/cutlass/gemm/kernel/tile_scheduler_params.h,
 # get_num_sk_tiles: the heuristic keeps data-parallel waves when "the tail wave is more than half
@@ -1088,6 +1094,8 @@ def item_params(g: dict, x) -> ChipParams:
     if g.get("no_split"):  # the collector's kernel: CUTLASS's data-parallel persistent scheduler (kernel_tile)
         p = p.replace(max_split_k=1.0, balanced_row_tiles=0.0)  # on its own fixed tile
     p = with_cta_width(p, g.get("cta_width", 1.0))
+    if CONTEXT_IO_EXPOSED and g["cls"] == "prefill":  # a context CTA's Q and O tiles serialised per wave
+        p = p.replace(attn_ctx_io_exposed=1.0)
     own_k = tile_k_overhead_param(g["cls"], g.get("family"))
     if own_k != "attn_tile_k_overhead":  # the described context kernels' own work-unit overhead (CONTEXT_K_OVERHEAD)
         p = p.replace(attn_tile_k_overhead=x[NAMES.index(own_k)])
@@ -1489,6 +1497,8 @@ def model_switches() -> dict:
                               "serving": "fit only: serving's attn_ctx_softmax_overlap is the family's flag (SOFTMAX_OVERLAP)"},
             "CONTEXT_K_OVERHEAD": {"value": CONTEXT_K_OVERHEAD,
                                    "serving": "fit only: serving's context op keeps the shared attn_tile_k_overhead"},
+            "CONTEXT_IO_EXPOSED": {"value": CONTEXT_IO_EXPOSED,
+                                   "serving": "fit only: serving's attn_ctx_io_exposed stays 0"},
             "ELT_CORE_STREAM": {"value": ELT_CORE_STREAM,
                                 "serving": "fit only: serving's QKV preprocessing streams at the DRAM x its stream efficiency"},
             "FITTED_RESIDENCY": {"value": FITTED_RESIDENCY, "serving": "kernel_decode_classes attn_ctas_per_core"},
