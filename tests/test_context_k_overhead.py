@@ -77,7 +77,32 @@ def test_a_longer_prompt_is_never_faster_and_never_above_the_peak(batch, heads, 
 
 def test_the_switch_is_recorded_fit_only():
     s = kf.model_switches()["CONTEXT_K_OVERHEAD"]
-    assert s["value"] is kf.CONTEXT_K_OVERHEAD and s["serving"].startswith("fit only")
+    assert s["value"] is kf.CONTEXT_K_OVERHEAD and "attn_ctx_tile_k_overhead" in s["serving"]
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_serving_takes_the_context_kernels_own(monkeypatch, on):
+    from tapeout.perf.kernel_calibration import context_k_overhead
+
+    monkeypatch.setattr(kf, "CONTEXT_K_OVERHEAD", on)
+    params = {"attn_tile_k_overhead": 11.0, "ctx_tile_k_overhead": 500.0}
+    assert context_k_overhead(params, "nvidia-hopper") == (500.0 if on else -1.0)
+    assert context_k_overhead(params, "nvidia-ada") == -1.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 8), st.integers(2, 64), st.floats(0.0, 2048.0), st.floats(0.0, 2048.0))
+def test_opcost_gives_the_context_phase_its_own_overhead(batch, q_tiles, shared, own):
+    # a context op on attn_ctx_tile_k_overhead (>= 0) as if it were the shared one; a generation op never
+    ctx, gen = _ctx(batch, 128 * q_tiles, 16), Attention(name="g", batch=batch, q_len=1, kv_len=128 * q_tiles, heads=16,
+                                                         kv_heads=16, d_qk=128, d_v=128, causal=True, kv_cache=True)
+
+    def t(a, **kw):
+        return float(evaluate(OpGraph("a", [a]), BASE.replace(**kw)).compute_time[0])
+
+    assert t(ctx, attn_tile_k_overhead=shared, attn_ctx_tile_k_overhead=own) == pytest.approx(t(ctx, attn_tile_k_overhead=own), rel=1e-12)
+    assert t(ctx, attn_tile_k_overhead=shared, attn_ctx_tile_k_overhead=-1.0) == pytest.approx(t(ctx, attn_tile_k_overhead=shared), rel=1e-12)
+    assert t(gen, attn_tile_k_overhead=shared, attn_ctx_tile_k_overhead=own) == pytest.approx(t(gen, attn_tile_k_overhead=shared), rel=1e-12)
 
 
 @needs_db

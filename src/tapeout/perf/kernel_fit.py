@@ -337,7 +337,8 @@ TMEM_PINGPONG = False
 # Hopper's warp-specialized fmha_v2, Blackwell's trtllm-gen; TMA-fed, warp-specialized, accumulators in tensor
 # memory on Blackwell) with a parameter of their own, ctx_tile_k_overhead, fitted on those families' context
 # kernels; the generation kernels and the undescribed families' context kernels (fmha_v2's Ampere-style kernels on
-# SM 8.0 / 8.9 / 12.0) keep the shared attn_tile_k_overhead. Fit only (serving's context op keeps the shared one).
+# SM 8.0 / 8.9 / 12.0) keep the shared attn_tile_k_overhead. `--kernels` serving prices a context op the same way
+# (kernel_calibration.context_k_overhead -> ChipParams.attn_ctx_tile_k_overhead).
 # Measured in docs/notes/issue-24.md, Round stop-40 (issue-51d)
 CONTEXT_K_OVERHEAD = False
 # price a context CTA's Q-tile load and O-tile store serialised with its math, wave by wave, at the DRAM rate
@@ -1496,7 +1497,7 @@ def model_switches() -> dict:
             "TMEM_PINGPONG": {"value": TMEM_PINGPONG,
                               "serving": "fit only: serving's attn_ctx_softmax_overlap is the family's flag (SOFTMAX_OVERLAP)"},
             "CONTEXT_K_OVERHEAD": {"value": CONTEXT_K_OVERHEAD,
-                                   "serving": "fit only: serving's context op keeps the shared attn_tile_k_overhead"},
+                                   "serving": "kernel_library attn_ctx_tile_k_overhead (kernel_calibration.context_k_overhead)"},
             "CONTEXT_IO_EXPOSED": {"value": CONTEXT_IO_EXPOSED,
                                    "serving": "fit only: serving's attn_ctx_io_exposed stays 0"},
             "ELT_CORE_STREAM": {"value": ELT_CORE_STREAM,

@@ -459,6 +459,9 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     # pipeline fill + epilogue of each GEMM work unit, in K-depth equivalents (ChipParams.tile_k_overhead)
     k_unit = k / ksplit
     k_over = np.where(is_attn, np.asarray(p.attn_tile_k_overhead, dtype=float), np.asarray(p.tile_k_overhead, dtype=float))
+    ctx_over = np.asarray(p.attn_ctx_tile_k_overhead, dtype=float)
+    if np.any(ctx_over >= 0):  # the context phase's own work-unit overhead where set (ChipParams.attn_ctx_tile_k_overhead)
+        k_over = np.where(is_attn & ~gen & (ctx_over >= 0), ctx_over, k_over)
     u_k = np.where(colb(is_mm), k_unit / (k_unit + k_over), 1.0)
     flops = col(t.flops) * k_scale
     eff_c = np.asarray(p.eff_compute, dtype=float)
