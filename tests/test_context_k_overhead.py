@@ -133,3 +133,20 @@ def test_the_context_io_switch_reaches_the_context_class_only(monkeypatch, on):
     for g in groups.items:
         assert float(kf.item_params(g, x).attn_ctx_io_exposed) == (1.0 if on and g["cls"] == "prefill" else 0.0)
     assert kf.model_switches()["CONTEXT_IO_EXPOSED"]["serving"].startswith("fit only")
+
+
+@needs_db
+@pytest.mark.parametrize("eff", [False, True])
+def test_the_described_context_kernels_own_efficiency(monkeypatch, eff):
+    from tapeout.perf.kernels_db import read_kernels
+
+    monkeypatch.setattr(kf, "CONTEXT_K_OVERHEAD", True)
+    monkeypatch.setattr(kf, "CONTEXT_KERNEL_EFF", eff)
+    groups = kf.Groups(read_kernels(systems=["h200_sxm", "l40s"], per_group=4, ops=("attention_prefill", "attention_decode")))
+    x = np.array([p[1] for p in kf.PARAMS])
+    x[kf.NAMES.index("eff_attention")], x[kf.NAMES.index("ctx_eff_attention")] = 0.6, 0.9
+    for g in groups.items:
+        own = eff and g["cls"] == "prefill" and g["family"] == "nvidia-hopper"
+        assert float(kf.item_params(g, x).eff_attention) == (0.9 if own else 0.6)
+        assert kf.group_reads(g, "ctx_eff_attention") is own and kf.group_reads(g, "eff_attention") is not own
+    assert kf.model_switches()["CONTEXT_KERNEL_EFF"]["serving"].startswith("fit only")

@@ -81,8 +81,10 @@ def test_structured_jacobian_equals_the_dense_one_on_the_database_slice(source, 
     monkeypatch.setattr(kf, "SOURCE_RESIDENCY", source)
     monkeypatch.setattr(kf, "FITTED_RESIDENCY", fitted)
     monkeypatch.setattr(kf, "BURST_POWER_LIMIT", burst)
-    # and the context kernels on their own work-unit overhead (CONTEXT_K_OVERHEAD, issue-51d)
+    # and the context kernels on their own work-unit overhead and efficiency (CONTEXT_K_OVERHEAD, CONTEXT_KERNEL_EFF,
+    # issue-51d)
     monkeypatch.setattr(kf, "CONTEXT_K_OVERHEAD", ctx)
+    monkeypatch.setattr(kf, "CONTEXT_KERNEL_EFF", ctx)
     groups = kf.Groups(read_kernels(systems=["h200_sxm", "b200_sxm"], per_group=8))
     ties = kf.family_ties(groups)
     assert ties, "the slice must hold two chip families (tied fixed-time offsets)"

@@ -253,6 +253,8 @@ PARAMS = (
     # the context kernel's own (CONTEXT_K_OVERHEAD; held, unused, when off): keys-equivalent of a context CTA's
     # prologue/epilogue, apart from the generation kernels' attn_tile_k_overhead
     ("ctx_tile_k_overhead", 64.0, 0.0, 4096.0),
+    # and their own fused-attention efficiency (CONTEXT_KERNEL_EFF; held, unused, when off)
+    ("ctx_eff_attention", 0.6, 0.1, 1.5),
     ("attn_head_pack", 1e9, 1.0, 1e9),  # largest GQA group served in one pass over the KV cache (scanned)
     *((f"unit_{ph}", 1e7, 0.0, 1e9) for ph in ATTN_CLASSES),  # fixed work per attention CTA (FLOP-equivalents at one core's rate)
     *((f"unitlat_{ph}", 1.0, 0.0, 20.0) for ph in ATTN_CLASSES),  # fixed latency per wave of attention CTAs, us
@@ -347,6 +349,12 @@ CONTEXT_K_OVERHEAD = False
 # chip whatever its MMA rate. Fit only (serving's attn_ctx_io_exposed stays 0). Tried at stop 23 (issue-23kd) on H200 (lost);
 # measured again in docs/notes/issue-24.md, Round stop-40 (issue-51d)
 CONTEXT_IO_EXPOSED = False
+# with CONTEXT_K_OVERHEAD, the described context kernels' MMAs at an efficiency of their own (ctx_eff_attention, on
+# eff[math format] as eff_attention), fitted on those families' context kernels; the generation kernels and the
+# undescribed families' context kernels keep the shared eff_attention. A per-kernel efficiency (as ATTN_FP8_EFF's
+# own_fp8_attention rule), i.e. calibration by kernel class, not a structural term. Fit only (serving's eff_attention
+# is one per chip). Diagnostic, off: docs/notes/issue-24.md, Round stop-40 (issue-51d)
+CONTEXT_KERNEL_EFF = False
 # a GEMM library's stream-K tail: the last wave's fill below which the last two waves' tiles are
 # spread over every core by K iterations (CUTLASS include/cutlass/gemm/kernel/tile_scheduler_params.h,
 # get_num_sk_tiles: the heuristic keeps data-parallel waves when "the tail wave is more than half
@@ -997,6 +1005,14 @@ def tile_k_overhead_param(cls: str, family: str | None) -> str:
     return "ctx_tile_k_overhead" if own else "attn_tile_k_overhead"
 
 
+def attention_eff_param(cls: str, family: str | None) -> str:
+    """The fitted fused-attention efficiency an attention class runs at on a chip `family`: the described context
+    kernels' own ctx_eff_attention where CONTEXT_KERNEL_EFF (with CONTEXT_K_OVERHEAD; tile_k_overhead_param's
+    scope), else the shared eff_attention."""
+    own = CONTEXT_KERNEL_EFF and tile_k_overhead_param(cls, family) == "ctx_tile_k_overhead"
+    return "ctx_eff_attention" if own else "eff_attention"
+
+
 def own_fp8_attention(cls: str, family: str | None) -> bool:
     """Whether kernel class `cls` on a chip `family` runs its FP8 attention's MMAs at the 16-bit FMHA's
     fraction of the peak, eff_bf16, instead of the FP8 GEMM's eff_fp8 (ATTN_FP8_EFF):
@@ -1100,6 +1116,9 @@ def item_params(g: dict, x) -> ChipParams:
     own_k = tile_k_overhead_param(g["cls"], g.get("family"))
     if own_k != "attn_tile_k_overhead":  # the described context kernels' own work-unit overhead (CONTEXT_K_OVERHEAD)
         p = p.replace(attn_tile_k_overhead=x[NAMES.index(own_k)])
+    own_e = attention_eff_param(g["cls"], g.get("family"))
+    if own_e != "eff_attention":  # and their own efficiency (CONTEXT_KERNEL_EFF)
+        p = p.replace(eff_attention=x[NAMES.index(own_e)])
     if own_fp8_attention(g["cls"], g.get("family")):  # the FP8 context FMHA's own efficiency (ATTN_FP8_EFF)
         p = p.replace(attn_eff_fp8=attn_fp8_eff(dict(zip(NAMES, x)), g["cls"], g.get("family")))
     if g.get("ctas", 0.0) > 0:  # the kernel's source residency (SOURCE_RESIDENCY), not the fitted ctas_per_core
@@ -1231,6 +1250,8 @@ def fit(groups: Groups, structured: bool = True) -> dict:
         x0[NAMES.index("qkv_step_bytes")] = 0.0
     if not CONTEXT_K_OVERHEAD:  # the context kernels on the shared attn_tile_k_overhead: reported as 0, unused
         x0[NAMES.index("ctx_tile_k_overhead")] = 0.0
+    if not (CONTEXT_K_OVERHEAD and CONTEXT_KERNEL_EFF):  # the shared eff_attention everywhere: reported as 0, unused
+        x0[NAMES.index("ctx_eff_attention")] = 0.0
     held = held_params(groups)
     for n, v in held.items():
         x0[NAMES.index(n)] = v
@@ -1259,6 +1280,8 @@ def fit(groups: Groups, structured: bool = True) -> dict:
                      and not (n == "split_serial_us" and not SPLIT_K_SERIAL)
                      and not (n == "ctx_tile_k_overhead"
                               and not any(tile_k_overhead_param(g["cls"], g.get("family")) == n for g in groups.items))
+                     and not (n == "ctx_eff_attention"
+                              and not any(attention_eff_param(g["cls"], g.get("family")) == n for g in groups.items))
                      and not (n == "burst_power" and not (BURST_POWER_LIMIT and any(burst_read(g) for g in groups.items)))
                      and not (n.startswith("merge_") and not MMHA_LAUNCH)
                      and not (n.startswith("tile_") and not QGMMA_TILE_WORK) for n in NAMES])
@@ -1368,8 +1391,8 @@ def group_reads(g: dict, name: str) -> bool:
         return K_MATMUL in kinds
     if name in ("attn_tile_k_overhead", "ctx_tile_k_overhead"):  # params_for / item_params: tile_k_overhead_param's
         return K_ATTN in kinds and name == tile_k_overhead_param(g["cls"], g.get("family"))
-    if name == "eff_attention":
-        return K_ATTN in kinds
+    if name in ("eff_attention", "ctx_eff_attention"):  # params_for / item_params: attention_eff_param's
+        return K_ATTN in kinds and name == attention_eff_param(g["cls"], g.get("family"))
     return True
 
 
@@ -1451,10 +1474,11 @@ def error_stats(e: np.ndarray) -> dict:
 def x_of(params: dict) -> np.ndarray:
     """The parameter vector of a fit's {name: value}; a per-kernel residency a fit from before it existed lacks
     (ctas_decode_<kernel>, read only where FITTED_RESIDENCY) and a multi-block merge (merge_decode_mmha, read only
-    where MMHA_LAUNCH) and the context kernels' own work-unit overhead (ctx_tile_k_overhead, read only where
-    CONTEXT_K_OVERHEAD) take their start value."""
+    where MMHA_LAUNCH) and the context kernels' own work-unit overhead and efficiency (ctx_tile_k_overhead,
+    ctx_eff_attention, read only where CONTEXT_K_OVERHEAD / CONTEXT_KERNEL_EFF) take their start value."""
     start = {p[0]: p[1] for p in PARAMS}
-    late = ("ctas_decode_", "merge_decode_", "tile_decode_", "eff_fp8_block_sm90", "eff_fp8_block_sm89", "ctx_tile_k_overhead")
+    late = ("ctas_decode_", "merge_decode_", "tile_decode_", "eff_fp8_block_sm90", "eff_fp8_block_sm89", "ctx_tile_k_overhead",
+            "ctx_eff_attention")
     return np.array([params[n] if n in params or not n.startswith(late) else start[n] for n in NAMES], dtype=float)
 
 
@@ -1498,6 +1522,8 @@ def model_switches() -> dict:
                               "serving": "fit only: serving's attn_ctx_softmax_overlap is the family's flag (SOFTMAX_OVERLAP)"},
             "CONTEXT_K_OVERHEAD": {"value": CONTEXT_K_OVERHEAD,
                                    "serving": "kernel_library attn_ctx_tile_k_overhead (kernel_calibration.context_k_overhead)"},
+            "CONTEXT_KERNEL_EFF": {"value": CONTEXT_KERNEL_EFF,
+                                   "serving": "fit only: serving's eff_attention is one per chip"},
             "CONTEXT_IO_EXPOSED": {"value": CONTEXT_IO_EXPOSED,
                                    "serving": "fit only: serving's attn_ctx_io_exposed stays 0"},
             "ELT_CORE_STREAM": {"value": ELT_CORE_STREAM,
