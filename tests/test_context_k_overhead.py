@@ -140,7 +140,6 @@ def test_the_context_io_switch_reaches_the_context_class_only(monkeypatch, on):
 def test_the_described_context_kernels_own_efficiency(monkeypatch, eff):
     from tapeout.perf.kernels_db import read_kernels
 
-    monkeypatch.setattr(kf, "CONTEXT_K_OVERHEAD", True)
     monkeypatch.setattr(kf, "CONTEXT_KERNEL_EFF", eff)
     groups = kf.Groups(read_kernels(systems=["h200_sxm", "l40s"], per_group=4, ops=("attention_prefill", "attention_decode")))
     x = np.array([p[1] for p in kf.PARAMS])
@@ -149,4 +148,28 @@ def test_the_described_context_kernels_own_efficiency(monkeypatch, eff):
         own = eff and g["cls"] == "prefill" and g["family"] == "nvidia-hopper"
         assert float(kf.item_params(g, x).eff_attention) == (0.9 if own else 0.6)
         assert kf.group_reads(g, "ctx_eff_attention") is own and kf.group_reads(g, "eff_attention") is not own
-    assert kf.model_switches()["CONTEXT_KERNEL_EFF"]["serving"].startswith("fit only")
+    assert "attn_ctx_eff_attention" in kf.model_switches()["CONTEXT_KERNEL_EFF"]["serving"]
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_serving_takes_the_context_kernels_own_efficiency(monkeypatch, on):
+    from tapeout.perf.kernel_calibration import context_eff_attention
+
+    monkeypatch.setattr(kf, "CONTEXT_KERNEL_EFF", on)
+    params = {"eff_attention": 0.6, "ctx_eff_attention": 0.9}
+    assert context_eff_attention(params, "nvidia-blackwell") == (0.9 if on else 0.0)
+    assert context_eff_attention(params, "nvidia-ampere") == 0.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 8), st.integers(2, 64), st.floats(0.2, 1.0), st.floats(0.2, 1.0))
+def test_opcost_gives_the_context_phase_its_own_efficiency(batch, q_tiles, shared, own):
+    ctx = _ctx(batch, 128 * q_tiles, 16)
+    gen = Attention(name="g", batch=batch, q_len=1, kv_len=128 * q_tiles, heads=16, kv_heads=16, d_qk=128, d_v=128,
+                    causal=True, kv_cache=True)
+
+    def t(a, **kw):
+        return float(evaluate(OpGraph("a", [a]), BASE.replace(**kw)).compute_time[0])
+
+    assert t(ctx, eff_attention=shared, attn_ctx_eff_attention=own) == pytest.approx(t(ctx, eff_attention=own), rel=1e-12)
+    assert t(gen, eff_attention=shared, attn_ctx_eff_attention=own) == pytest.approx(t(gen, eff_attention=shared), rel=1e-12)

@@ -101,6 +101,14 @@ def context_k_overhead(params: dict, family: str) -> float:
     return float(params[name]) if name != "attn_tile_k_overhead" else -1.0
 
 
+def context_eff_attention(params: dict, family: str) -> float:
+    """ChipParams.attn_ctx_eff_attention of a chip `family` from fitted parameters (name -> value): the described
+    context kernels' ctx_eff_attention where kernel_fit.attention_eff_param gives the family's context class it
+    (CONTEXT_KERNEL_EFF), else 0 (the context phase at eff_attention)."""
+    name = kernel_fit.attention_eff_param("prefill", family)
+    return float(params[name]) if name != "eff_attention" else 0.0
+
+
 def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), stream_eff: float | None = None) -> dict:
     """The calibration entry one chip's kernel parameters imply (see the module docstring);
     `stream_eff` the chip's large-stream DRAM efficiency (kernel_stream), else the fit's mem_bf16."""
@@ -126,6 +134,8 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
                               # the context phase's own where the fit gives the family's context kernel one
                               # (kernel_fit.CONTEXT_K_OVERHEAD); -1: the shared one above
                               "attn_ctx_tile_k_overhead": context_k_overhead(params, chip.family),
+                              # and its own efficiency likewise (kernel_fit.CONTEXT_KERNEL_EFF); 0: eff_attention
+                              "attn_ctx_eff_attention": context_eff_attention(params, chip.family),
                               "attn_head_pack": params["attn_head_pack"],
                               # an attention op's fixed time beyond the GEMM kernel's (kernel_overhead_us)
                               "attn_prefill_fixed": max(params["ovh_prefill"] - params["ovh_bf16"], 0.0) * 1e-6,

@@ -349,11 +349,13 @@ CONTEXT_K_OVERHEAD = False
 # chip whatever its MMA rate. Fit only (serving's attn_ctx_io_exposed stays 0). Tried at stop 23 (issue-23kd) on H200 (lost);
 # measured again in docs/notes/issue-24.md, Round stop-40 (issue-51d)
 CONTEXT_IO_EXPOSED = False
-# with CONTEXT_K_OVERHEAD, the described context kernels' MMAs at an efficiency of their own (ctx_eff_attention, on
-# eff[math format] as eff_attention), fitted on those families' context kernels; the generation kernels and the
-# undescribed families' context kernels keep the shared eff_attention. A per-kernel efficiency (as ATTN_FP8_EFF's
-# own_fp8_attention rule), i.e. calibration by kernel class, not a structural term. Fit only (serving's eff_attention
-# is one per chip). Diagnostic, off: docs/notes/issue-24.md, Round stop-40 (issue-51d)
+# the described context kernels' MMAs at an efficiency of their own (ctx_eff_attention, on eff[math format] as
+# eff_attention), fitted on those families' context kernels (CONTEXT_K_OVERHEAD's scope); the generation kernels and
+# the undescribed families' context kernels keep the shared eff_attention. A per-kernel-class efficiency (scoped as
+# ATTN_FP8_EFF's own_fp8_attention), fitted like the generation kernels' own parameters: calibration by kernel class
+# more than a structural term. `--kernels` serving prices a context op the same way
+# (kernel_calibration.context_eff_attention -> ChipParams.attn_ctx_eff_attention). Off: measured with
+# CONTEXT_K_OVERHEAD in docs/notes/issue-24.md, Round stop-40 (issue-51d)
 CONTEXT_KERNEL_EFF = False
 # a GEMM library's stream-K tail: the last wave's fill below which the last two waves' tiles are
 # spread over every core by K iterations (CUTLASS include/cutlass/gemm/kernel/tile_scheduler_params.h,
@@ -1007,9 +1009,9 @@ def tile_k_overhead_param(cls: str, family: str | None) -> str:
 
 def attention_eff_param(cls: str, family: str | None) -> str:
     """The fitted fused-attention efficiency an attention class runs at on a chip `family`: the described context
-    kernels' own ctx_eff_attention where CONTEXT_KERNEL_EFF (with CONTEXT_K_OVERHEAD; tile_k_overhead_param's
-    scope), else the shared eff_attention."""
-    own = CONTEXT_KERNEL_EFF and tile_k_overhead_param(cls, family) == "ctx_tile_k_overhead"
+    kernels' own ctx_eff_attention where CONTEXT_KERNEL_EFF (tile_k_overhead_param's scope), else the shared
+    eff_attention."""
+    own = CONTEXT_KERNEL_EFF and cls == "prefill" and family in db_config().get("context_kernels", {})
     return "ctx_eff_attention" if own else "eff_attention"
 
 
@@ -1250,7 +1252,7 @@ def fit(groups: Groups, structured: bool = True) -> dict:
         x0[NAMES.index("qkv_step_bytes")] = 0.0
     if not CONTEXT_K_OVERHEAD:  # the context kernels on the shared attn_tile_k_overhead: reported as 0, unused
         x0[NAMES.index("ctx_tile_k_overhead")] = 0.0
-    if not (CONTEXT_K_OVERHEAD and CONTEXT_KERNEL_EFF):  # the shared eff_attention everywhere: reported as 0, unused
+    if not CONTEXT_KERNEL_EFF:  # the shared eff_attention everywhere: reported as 0, unused
         x0[NAMES.index("ctx_eff_attention")] = 0.0
     held = held_params(groups)
     for n, v in held.items():
@@ -1523,7 +1525,7 @@ def model_switches() -> dict:
             "CONTEXT_K_OVERHEAD": {"value": CONTEXT_K_OVERHEAD,
                                    "serving": "kernel_library attn_ctx_tile_k_overhead (kernel_calibration.context_k_overhead)"},
             "CONTEXT_KERNEL_EFF": {"value": CONTEXT_KERNEL_EFF,
-                                   "serving": "fit only: serving's eff_attention is one per chip"},
+                                   "serving": "kernel_library attn_ctx_eff_attention (kernel_calibration.context_eff_attention)"},
             "CONTEXT_IO_EXPOSED": {"value": CONTEXT_IO_EXPOSED,
                                    "serving": "fit only: serving's attn_ctx_io_exposed stays 0"},
             "ELT_CORE_STREAM": {"value": ELT_CORE_STREAM,
