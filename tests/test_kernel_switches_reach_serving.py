@@ -92,6 +92,8 @@ TERMS = {
     "CONTEXT_K_OVERHEAD": (True, lambda s: s.attn_prefill(4, 500), +1),
     # Hopper's context kernel at the described kernels' own efficiency (0.9 against the shared 0.6): faster
     "CONTEXT_KERNEL_EFF": (True, lambda s: s.attn_prefill(4, 500), -1),
+    # the context CTAs' Q and O tiles serialised per wave: slower
+    "CONTEXT_IO_EXPOSED": (True, lambda s: s.attn_prefill(4, 500), +1),
 }
 
 

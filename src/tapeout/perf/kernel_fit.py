@@ -346,8 +346,8 @@ CONTEXT_K_OVERHEAD = False
 # price a context CTA's Q-tile load and O-tile store serialised with its math, wave by wave, at the DRAM rate
 # (opcost ChipParams.attn_ctx_io_exposed: with one FMHA CTA resident per SM the next CTA waits for both, as a GEMM's
 # exposed epilogue): a per-CTA cost in bytes (proportional to the head size), not in keys, so the same on every
-# chip whatever its MMA rate. Fit only (serving's attn_ctx_io_exposed stays 0). Tried at stop 23 (issue-23kd) on H200 (lost);
-# measured again in docs/notes/issue-24.md, Round stop-40 (issue-51d)
+# chip whatever its MMA rate; `--kernels` serving prices a context op the same way (kernel_library attn_ctx_io_exposed).
+# Tried at stop 23 (issue-23kd) on H200 (lost); measured again in docs/notes/issue-24.md, Round stop-40 (issue-51d)
 CONTEXT_IO_EXPOSED = False
 # the described context kernels' MMAs at an efficiency of their own (ctx_eff_attention, on eff[math format] as
 # eff_attention), fitted on those families' context kernels (CONTEXT_K_OVERHEAD's scope); the generation kernels and
@@ -1526,8 +1526,7 @@ def model_switches() -> dict:
                                    "serving": "kernel_library attn_ctx_tile_k_overhead (kernel_calibration.context_k_overhead)"},
             "CONTEXT_KERNEL_EFF": {"value": CONTEXT_KERNEL_EFF,
                                    "serving": "kernel_library attn_ctx_eff_attention (kernel_calibration.context_eff_attention)"},
-            "CONTEXT_IO_EXPOSED": {"value": CONTEXT_IO_EXPOSED,
-                                   "serving": "fit only: serving's attn_ctx_io_exposed stays 0"},
+            "CONTEXT_IO_EXPOSED": {"value": CONTEXT_IO_EXPOSED, "serving": "kernel_library attn_ctx_io_exposed"},
             "ELT_CORE_STREAM": {"value": ELT_CORE_STREAM,
                                 "serving": "fit only: serving's QKV preprocessing streams at the DRAM x its stream efficiency"},
             "FITTED_RESIDENCY": {"value": FITTED_RESIDENCY, "serving": "kernel_decode_classes attn_ctas_per_core"},
