@@ -25,7 +25,7 @@ from ..perf.train_backward import backward_time
 from ..perf.train_clock import board_power, graph_time
 from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
 from ..workloads.detection_train import head_output_passes
-from . import bert_attention, bert_mlm, maskrcnn_host, rnnt_train, unet3d_spatial, unet3d_train
+from . import bert_attention, bert_mlm, maskrcnn_host, rnnt_recurrence, rnnt_train, unet3d_spatial, unet3d_train
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
@@ -166,6 +166,10 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         g_fwd, g_rest, core_bwd = bert_attention.unfused_attention_split(g, packs, slots)
         t_fwd = graph_time(g_fwd, p, board)
         t_bwd = backward_time(g_rest, p, no_input_grad, board) + graph_time(core_bwd, p, board)
+    elif bench == "rnnt":  # the LSTMs' recurrent chains as cuDNN runs them (validation/rnnt_recurrence.py)
+        g_rest, chains = rnnt_recurrence.split(g)
+        t_fwd = graph_time(g_rest, p, board) + rnnt_recurrence.forward_s(chains, p, chip, board)
+        t_bwd = backward_time(g_rest, p, no_input_grad, board) + rnnt_recurrence.backward_s(chains, p, chip, board)
     else:
         t_fwd = graph_time(g, p, board)
         t_bwd = backward_time(g, p, no_input_grad, board)
@@ -215,7 +219,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         every = eval_interval(ev, gb)
         n_evals = max(1, round(samples / every))
         if bench == "rnnt":  # greedy decoding, the dev set in one batch per chip (validation/rnnt_train.py)
-            t_eval = n_evals * rnnt_train.eval_pass_s(p, n, board)
+            t_eval = n_evals * rnnt_train.eval_pass_s(p, n, board, chip)
         else:
             t_eval_batch = max(t_fwd + (t_once if bench in EVAL_RUNS_ONCE_GRAPH else 0.0), t_read)
             if bench in EVAL_GRAPH:  # its own forward graph (Mask R-CNN: the test-time RoI counts)
