@@ -533,16 +533,25 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     from .other_training import training_time  # the pricing body, shared with `tapeout train --benchmark`
 
     software = row.get("software", "")
+    mlperf_round = _row_round(row)
+    nodes = _notes_value(notes, "nodes")
+    nodes = int(nodes) if nodes else None
     try:
-        r = training_time(bench, chip, n, gb, samples, fitted, software)
+        r = training_time(bench, chip, n, gb, samples, fitted, software, mlperf_round, nodes)
     except TapeoutError as e:
         raise SkipRow(str(e)) from None
 
     def run_to(samples: float) -> dict:  # the same run converging at `samples` (steps plus evaluations)
-        return training_time(bench, chip, n, gb, samples, fitted, software)
+        return training_time(bench, chip, n, gb, samples, fitted, software, mlperf_round, nodes)
 
     return RowPrediction(r.pop("minutes"), "minutes", f"train-{bench}", detail={
         **r, "measures": measures(True), "time_to_train": _at_rcp(bench, gb, row, run_to)})
+
+
+def _row_round(row: dict) -> str | None:
+    """The MLPerf Training round a row's workload names ("v2.0"); None where it names none."""
+    rnd = re.match(r"MLPerf Training (v[\d.]+)", row.get("workload", ""))
+    return rnd.group(1) if rnd else None
 
 
 def _at_rcp(bench: str, gb: float, row: dict, run_to) -> dict | None:
@@ -551,9 +560,8 @@ def _at_rcp(bench: str, gb: float, row: dict, run_to) -> dict | None:
     from ..perf.convergence import samples_to_converge as rcp_samples
 
     key = f"train-{bench}"
-    rnd = re.match(r"MLPerf Training (v[\d.]+)", row.get("workload", ""))
     per_epoch = fact(key, "epoch_samples") if (workload_facts().get(key) or {}).get("epoch_samples") else None
-    conv = rcp_samples(key, int(gb), mlperf_round=rnd.group(1) if rnd else None, epoch_samples=per_epoch)
+    conv = rcp_samples(key, int(gb), mlperf_round=_row_round(row), epoch_samples=per_epoch)
     return priced_at(conv, run_to)
 
 
