@@ -62,7 +62,9 @@ or on the chips beyond one per sample, overlapped (validation/unet3d_train.py). 
 the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2: 20 per epoch
 over 89.1 M validation pairs; resnet: every 4 epochs over the 50,000 ImageNet validation
 images; bert: the rules' interval over 10,000 samples): n_evals x ceil(eval_samples / global
-batch) x t_fwd. BERT sequences cost the training set's mean real length (bert_train_shape).
+batch) x t_fwd. The detection benchmarks (RetinaNet, Mask R-CNN) add their host-side COCO scoring on NVIDIA's
+stacks: every evaluation's where it is synchronous, the last one's where it is asynchronous (validation/detection_eval.py;
+a row's MLPerf round and node count decide). BERT sequences cost the training set's mean real length (bert_train_shape).
 The pricing body is validation/other_training.py training_time, shared with `tapeout train --benchmark`.
 """
 
