@@ -178,6 +178,13 @@ def _print_benchmark(r, json_out: bool) -> None:
                             [["GPU idle per step (s)", h["host_idle_s"]], ["eager calls (forward / backward)",
                              f"{h['eager_calls']['forward']} / {h['eager_calls']['backward']}"], ["host syncs per step", h["syncs"]],
                              ["CPU per call (us)", f"{h['call_cpu_us']:.2f}"], ["host CPU", h["host_cpu"]], ["source", h["source"]]]))
+    if bd.get("eval_scoring"):  # the detection stacks' host-side COCO scoring inside the run (validation/detection_eval.py)
+        e = bd["eval_scoring"]
+        console.print(table("host COCO scoring of the evaluations (validation/detection_eval.py)", ["item", "value"],
+                            [["metric types", ", ".join(e["iou_types"])], ["one scoring (s)", f"{e['scoring_s']:.1f}"],
+                             ["synchronous", "yes: every evaluation waits" if e["synchronous"] else "no: only the last is in the run"],
+                             ["scorings in the run", e["exposed_evals"]], ["in the run (s)", f"{e['exposed_s']:.1f}"],
+                             ["source", e["source"]]]))
     if bd.get("unet3d"):  # the definition's facts the 3D U-Net run was priced with (validation/unet3d_train.py)
         console.print(table("3D U-Net definition priced", ["fact", "value"], [[k, v] for k, v in bd["unet3d"].items()]))
     for n in d.get("notes") or []:

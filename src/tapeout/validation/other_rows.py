@@ -62,7 +62,9 @@ or on the chips beyond one per sample, overlapped (validation/unet3d_train.py). 
 the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2: 20 per epoch
 over 89.1 M validation pairs; resnet: every 4 epochs over the 50,000 ImageNet validation
 images; bert: the rules' interval over 10,000 samples): n_evals x ceil(eval_samples / global
-batch) x t_fwd. BERT sequences cost the training set's mean real length (bert_train_shape).
+batch) x t_fwd. The detection benchmarks (RetinaNet, Mask R-CNN) add their host-side COCO scoring on NVIDIA's
+stacks: every evaluation's where it is synchronous, the last one's where it is asynchronous (validation/detection_eval.py;
+a row's MLPerf round and node count decide). BERT sequences cost the training set's mean real length (bert_train_shape).
 The pricing body is validation/other_training.py training_time, shared with `tapeout train --benchmark`.
 """
 
@@ -533,16 +535,25 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     from .other_training import training_time  # the pricing body, shared with `tapeout train --benchmark`
 
     software = row.get("software", "")
+    mlperf_round = _row_round(row)
+    nodes = _notes_value(notes, "nodes")
+    nodes = int(nodes) if nodes else None
     try:
-        r = training_time(bench, chip, n, gb, samples, fitted, software)
+        r = training_time(bench, chip, n, gb, samples, fitted, software, mlperf_round, nodes)
     except TapeoutError as e:
         raise SkipRow(str(e)) from None
 
     def run_to(samples: float) -> dict:  # the same run converging at `samples` (steps plus evaluations)
-        return training_time(bench, chip, n, gb, samples, fitted, software)
+        return training_time(bench, chip, n, gb, samples, fitted, software, mlperf_round, nodes)
 
     return RowPrediction(r.pop("minutes"), "minutes", f"train-{bench}", detail={
         **r, "measures": measures(True), "time_to_train": _at_rcp(bench, gb, row, run_to)})
+
+
+def _row_round(row: dict) -> str | None:
+    """The MLPerf Training round a row's workload names ("v2.0"); None where it names none."""
+    rnd = re.match(r"MLPerf Training (v[\d.]+)", row.get("workload", ""))
+    return rnd.group(1) if rnd else None
 
 
 def _at_rcp(bench: str, gb: float, row: dict, run_to) -> dict | None:
@@ -551,9 +562,8 @@ def _at_rcp(bench: str, gb: float, row: dict, run_to) -> dict | None:
     from ..perf.convergence import samples_to_converge as rcp_samples
 
     key = f"train-{bench}"
-    rnd = re.match(r"MLPerf Training (v[\d.]+)", row.get("workload", ""))
     per_epoch = fact(key, "epoch_samples") if (workload_facts().get(key) or {}).get("epoch_samples") else None
-    conv = rcp_samples(key, int(gb), mlperf_round=rnd.group(1) if rnd else None, epoch_samples=per_epoch)
+    conv = rcp_samples(key, int(gb), mlperf_round=_row_round(row), epoch_samples=per_epoch)
     return priced_at(conv, run_to)
 
 

@@ -25,7 +25,7 @@ from ..perf.train_backward import backward_time
 from ..perf.train_clock import board_power, graph_time
 from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
 from ..workloads.detection_train import head_output_passes
-from . import bert_attention, bert_mlm, maskrcnn_host, rnnt_recurrence, rnnt_train, unet3d_spatial, unet3d_train
+from . import bert_attention, bert_mlm, detection_eval, maskrcnn_host, rnnt_recurrence, rnnt_train, unet3d_spatial, unet3d_train
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
@@ -123,12 +123,14 @@ def allreduce_after_backward(bench: str, vendor: str) -> bool:
 
 
 def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_to_converge: float | None,
-                  fitted: dict | None = None, software: str = "") -> dict:
+                  fitted: dict | None = None, software: str = "", mlperf_round: str | None = None,
+                  nodes: int | None = None) -> dict:
     """One MLPerf Training run of `bench` on `n_chips` x `chip` (a catalog Chip) at `global_batch`
     samples per step: the step breakdown (s), samples/s, and with `samples_to_converge` the minutes
     to train including the evaluation passes (None without it). `software`: the run's software field
-    (a row's), where a stack's graph depends on it (bert_train.mlm_all_slots). Raises TapeoutError where
-    the chip or the graph cannot run it."""
+    (a row's), where a stack's graph depends on it (bert_train.mlm_all_slots); `mlperf_round` ("v2.0") and `nodes`
+    (a row's), where a stack's evaluation depends on them (detection_eval_scoring.async_scoring). Raises
+    TapeoutError where the chip or the graph cannot run it."""
     n = int(n_chips)
     gb = global_batch
     samples = samples_to_converge
@@ -225,6 +227,13 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
             if bench in EVAL_GRAPH:  # its own forward graph (Mask R-CNN: the test-time RoI counts)
                 t_eval_batch = graph_time(eval_graph(bench, per_chip), p, board)
             t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_eval_batch
+        # the detection stacks' host-side COCO scoring: every evaluation's where synchronous, else the last one's
+        # (validation/detection_eval.py)
+        scoring = detection_eval.exposed_scoring(bench, vendor, n_evals, float(ev["eval_samples"]["value"]),
+                                                 mlperf_round, nodes)
+        if scoring:
+            t_eval += scoring["exposed_s"]
+            out["eval_scoring"] = scoring
     out.update(n_evals=n_evals, eval_min=t_eval / 60.0, minutes=((samples / gb) * t_step + t_eval) / 60.0)
     return out
 
