@@ -469,7 +469,8 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1
     elif bench == "dlrm-dcnv2":
         from . import dlrm_train  # tables sharded over the chips as NVIDIA's HugeCTR runs them (its switch)
 
-        g = (dlrm_train.training_graph(per_chip_batch, n_chips, pr) if dlrm_train.EMBEDDING_SHARDED else
+        g = (dlrm_train.training_graph(per_chip_batch, n_chips, pr, dlrm_train.chip_cap_gb(chip))
+             if dlrm_train.EMBEDDING_SHARDED else
              recsys.recsys_graph(recsys.dlrmv2_model(), per_chip_batch, pr, emb_dtype="fp32"))
     elif bench == "retinanet":
         full = vision.retinanet_graph(per_chip_batch, 800, pr)

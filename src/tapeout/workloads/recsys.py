@@ -133,11 +133,12 @@ def recsys_graph(model: RecModel, items: int, precision: str | Precision = "bf16
                  hot_fractions: dict[str, float] | None = None, shards: int = 1, name: str | None = None,
                  units: float | None = None, unit: str = "items", interaction_precision: str | Precision | None = None,
                  top_mlp_precision: str | Precision | None = None, replicated: frozenset[str] = frozenset(),
-                 exchange_dtype: str = "fp16") -> OpGraph:
+                 exchange_dtype: str = "fp16", splits: dict[str, int] | None = None) -> OpGraph:
     """Ranking `items` user-item pairs on one chip. Tables sharded over `shards` chips (model
     parallel) add an all-to-all of the pooled embeddings (Naumov et al. 2019, DLRM paper
     Sec. 4; `exchange_dtype` per element, S = items x sum of the sharded tables' dims x bytes / shards
-    per rank); each chip then gathers 1/shards of the lookups and runs the MLPs on items/shards
+    per rank; a table split row-wise over k chips, `splits[name]` = k, sends k partial pooled vectors per
+    item, one per shard, summed where they land); each chip then gathers 1/shards of the lookups and runs the MLPs on items/shards
     (data-parallel MLPs). Tables named in `replicated` are data parallel (a copy on every chip:
     HugeCTR's "dp" tables): each chip gathers its own items' lookups from the whole table and
     exchanges nothing for them. `interaction_precision` / `top_mlp_precision` override `precision`
@@ -156,10 +157,11 @@ def recsys_graph(model: RecModel, items: int, precision: str | Precision = "bf16
             raise TapeoutError(f"embedding table '{t.name}' of {model.name} has dim={t.dim}; dim must be > 0.")
     ops: list[Op] = []
     local_items = max(1, -(-n // shards))
-    unknown = set(replicated) - {t.name for t in model.tables}
-    if unknown:
-        raise TapeoutError(f"replicated names tables {sorted(unknown)} that {model.name} does not have; "
-                           f"use its table names ({model.tables[0].name}, ...).")
+    for field_, names in (("replicated", set(replicated)), ("splits", set(splits or {}))):
+        unknown = names - {t.name for t in model.tables}
+        if unknown:
+            raise TapeoutError(f"{field_} names tables {sorted(unknown)} that {model.name} does not have; "
+                               f"use its table names ({model.tables[0].name}, ...).")
     for t in model.tables:
         split = 1 if t.name in replicated else shards  # a replicated table: this chip's items, the whole table
         ops.append(EmbeddingGather(name=f"emb.{t.name}", lookups=n * t.pooling * t.probes / shards, rows=t.rows / split,
@@ -167,7 +169,9 @@ def recsys_graph(model: RecModel, items: int, precision: str | Precision = "bf16
                                    hot_fraction=float(hot.get(t.name, 0.0)), out_dtype=pr.activations
                                    if pr.activations in ("bf16", "fp16", "fp32") else "fp16"))
     if shards > 1:
-        pooled = n * sum(t.dim for t in model.tables if t.name not in replicated) * dtype_bytes(exchange_dtype)
+        k = splits or {}
+        pooled = n * sum(t.dim * k.get(t.name, 1) for t in model.tables if t.name not in replicated) \
+            * dtype_bytes(exchange_dtype)
         ops.append(Collective(name="emb.all_to_all", collective="all_to_all", payload_bytes=pooled / shards, group=shards))
     if model.bottom_mlp:
         _mlp(ops, "bottom", local_items, model.bottom_mlp, model.dense_features, pr)
@@ -189,13 +193,6 @@ def recsys_graph(model: RecModel, items: int, precision: str | Precision = "bf16
             "shards": shards, "embedding_bytes": model.embedding_params * eb, "emb_dtype": emb_dtype or pr.weights}
     tag = pr.name + (f"+dcn-{ipr.name}" if ipr is not pr else "") + (f"+top-{tpr.name}" if tpr is not pr else "")
     return OpGraph(name or f"{model.name}:{n}items:{tag}:shards{shards}", ops, meta)
-
-
-def data_parallel_tables(model: RecModel, threshold_gb: float, state_bytes: float) -> frozenset[str]:
-    """The tables HugeCTR's planner replicates: rows x dim x `state_bytes` (table + optimizer state per
-    element) x 1e-9 below `threshold_gb` (NVIDIA sharding/planner.py: array_table_size < dp_threshold /
-    (ev_size x byte_per_elem x 1e-9))."""
-    return frozenset(t.name for t in model.tables if t.rows * t.dim * state_bytes * 1e-9 < threshold_gb)
 
 
 def table_bytes_per_chip(model: RecModel, shards: int, state_bytes: float,
