@@ -127,3 +127,13 @@ def test_a_slower_link_never_makes_the_step_faster(scale):
 def test_replicated_names_must_be_tables():
     with pytest.raises(TapeoutError, match="replicated"):
         recsys.recsys_graph(recsys.dlrmv2_model(), 64, shards=2, replicated=frozenset({"nope"}))
+
+
+def test_switch_off_prices_every_table_on_every_chip(monkeypatch):
+    """EMBEDDING_SHARDED off: the graph before issue-51f (every table whole on each chip, nothing exchanged)."""
+    from tapeout.validation.other_rows import training_graphs
+
+    monkeypatch.setattr(dlrm_train, "EMBEDDING_SHARDED", False)
+    g = training_graphs("dlrm-dcnv2", 6912, None, 8)[0]
+    assert not [o for o in g.ops if isinstance(o, Collective)]
+    assert sum(o.rows for o in g.ops if hasattr(o, "lookups")) == pytest.approx(sum(ROWS))

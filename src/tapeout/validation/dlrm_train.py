@@ -23,7 +23,7 @@ reduction of a node's row-wise partial sums is not priced, nor the replicated ta
 EMBEDDING_SHARDED: on (issue 18, round stop-40 issue-51f). Read from NVIDIA's implementation and configs, nothing
 fitted; on the 40 DLRM-DCNv2 training rows every prediction moves toward its measurement (all were, and stay,
 faster than measured; tables in docs/notes/issue-18.md). One chip no longer prices DLRM-DCNv2 training: its
-209 GB of tables and state fit no chip on file (check_memory says how many chips do).
+209 GB of tables and state exceed any 80-192 GB GPU (check_memory says how many chips it takes).
 """
 
 from __future__ import annotations
