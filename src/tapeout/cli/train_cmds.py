@@ -169,7 +169,8 @@ def _print_benchmark(r, json_out: bool) -> None:
     bd = d["breakdown"]
     console.print(table("step breakdown (s)", ["item", "value"],
                         [[k, bd[k]] for k in ("per_chip_batch", "fwd_s", "bwd_s", "head_grad_s", "recompute_s", "once_s", "allreduce_s", "optimizer_s",
-                                              "feature_read_s", "n_evals", "eval_min") if bd.get(k) is not None]))
+                                              "emb_all_to_all_s", "emb_all_to_all_exposed_s", "feature_read_s", "n_evals",
+                                              "eval_min") if bd.get(k) is not None]))
     if bd.get("bert_graph"):  # which graph the stack's BERT was priced on (validation/other_training.bert_graph_shown)
         console.print(table("BERT graph priced", ["part", "as"], [[k, v] for k, v in bd["bert_graph"].items()]))
     if bd.get("host_issue"):  # NVIDIA Mask R-CNN: the GPU idle its uncaptured eager calls leave (validation/maskrcnn_host.py)

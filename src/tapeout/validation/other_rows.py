@@ -437,8 +437,8 @@ def train_precision(bench: str, chip=None) -> str:
     return half_precision(chip) if chip is not None and prec == "fp16" else prec
 
 
-def training_graphs(bench: str, per_chip_batch: int, chip=None) -> tuple[OpGraph, OpGraph, float]:
-    """One chip's training step: (trained forward graph, run forward + backward, perf/train_backward.py;
+def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1) -> tuple[OpGraph, OpGraph, float]:
+    """One chip's training step on `n_chips`: (trained forward graph, run forward + backward, perf/train_backward.py;
     graph run once per step: frozen encoders forward-only, training-only memory passes) and
     the dense trained weight bytes (bf16).
 
@@ -469,7 +469,11 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None) -> tuple[OpGraph
         g = vision.resnet50_graph(per_chip_batch, 224, pr)
         once = bn_training_ops(g, p)
     elif bench == "dlrm-dcnv2":
-        g = recsys.recsys_graph(recsys.dlrmv2_model(), per_chip_batch, pr, emb_dtype="fp32")
+        from . import dlrm_train  # tables sharded over the chips as NVIDIA's HugeCTR runs them (its switch)
+
+        g = (dlrm_train.training_graph(per_chip_batch, n_chips, pr, dlrm_train.chip_cap_gb(chip))
+             if dlrm_train.EMBEDDING_SHARDED else
+             recsys.recsys_graph(recsys.dlrmv2_model(), per_chip_batch, pr, emb_dtype="fp32"))
     elif bench == "retinanet":
         full = vision.retinanet_graph(per_chip_batch, 800, pr)
         frozen = tuple(fact("retinanet_train", "frozen_prefix"))

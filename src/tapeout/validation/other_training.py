@@ -25,7 +25,7 @@ from ..perf.train_backward import backward_time
 from ..perf.train_clock import board_power, graph_time
 from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
 from ..workloads.detection_train import head_output_passes
-from . import bert_attention, bert_mlm, detection_eval, maskrcnn_host, rnnt_recurrence, rnnt_train, unet3d_spatial, unet3d_train
+from . import bert_attention, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, rnnt_recurrence, rnnt_train, unet3d_spatial, unet3d_train
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
@@ -147,8 +147,12 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     # back-to-back training GEMMs: no faster than the die's sustained MSMF at its TDP (perf/train_clock, the LLM
     # engine's rule; None where no switch or measured pair applies)
     board = board_power(chip)
-    g, once, dense = training_graphs(bench, per_chip, chip)
+    g, once, dense = training_graphs(bench, per_chip, chip, n)
     no_input_grad = tuple(fact("train_no_input_grad", bench))
+    emb = None
+    if bench == "dlrm-dcnv2" and dlrm_train.EMBEDDING_SHARDED:  # tables sharded, exchanged all-to-all
+        dlrm_train.check_memory(chip, p, n)
+        g, emb = dlrm_train.exchange(g, p, chip.family, board, no_input_grad)
     # the group's exposed traffic (halo, gather / split, norm statistics), priced on the one-sample graph
     spatial = unet3d_spatial.group_comm_s(g, p, chip.family, sgs, board, no_input_grad)
     g = unet3d_spatial.per_chip_graph(g, sgs)
@@ -193,7 +197,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
             vendor in fact("maskrcnn_train", "allreduce_after_backward_vendors"):
         host = maskrcnn_host.step_host_idle(chip, g, p, per_chip, t_fwd, t_bwd, t_opt, no_input_grad, board)
     t_host = host["host_idle_s"] if host else 0.0
-    t_step = t_fwd + t_bwd + t_copy + t_rc + t_once + t_exposed + t_opt + t_host
+    t_emb = emb["emb_all_to_all_exposed_s"] if emb else 0.0
+    t_step = t_fwd + t_bwd + t_copy + t_rc + t_once + t_exposed + t_opt + t_host + t_emb
     t_read = feature_read_s(g, once, p, n, chip.family) if bench == "rgat" else 0.0
     t_step = max(t_step, t_read)
     out = {"chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "step_s": t_step,
@@ -201,6 +206,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
            "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": None, "eval_min": None, "minutes": None}
     if host:
         out["host_issue"] = host
+    if emb:
+        out.update(emb)
     if bench == "bert":  # how the stack's graph was priced: shown where the answer is (a vendor / software rule)
         out["bert_graph"] = bert_graph_shown(unfused, all_slots, packs, slots)
     if samples is None:  # no convergence point: throughput only
