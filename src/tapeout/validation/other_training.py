@@ -24,8 +24,9 @@ from ..perf.fsdp import exposed_hsdp_s, hsdp_step_collectives, sharded_dp_collec
 from ..perf.train_backward import backward_time
 from ..perf.train_clock import board_power, graph_time
 from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
+from ..workloads import speech
 from ..workloads.detection_train import head_output_passes
-from . import bert_attention, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, rnnt_recurrence, rnnt_train, unet3d_spatial, unet3d_train
+from . import bert_attention, bert_dropout, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, rnnt_recurrence, rnnt_train, unet3d_spatial, unet3d_train
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
@@ -165,8 +166,16 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         vendor, software, fact("bert_train", "mlm_all_slots"))
     unfused = bench == "bert" and bert_attention.UNFUSED_BERT_ATTENTION and \
         vendor in fact("bert_train", "unfused_attention_vendors")
+    fp8_stack = bench == "bert" and bert_fp8.runs_fp8(vendor, chip.family, fact("bert_train", "fp8_encoder_stacks"))
+    fp8 = fp8_stack and bert_fp8.BERT_FP8_ENCODER
     if all_slots:
         g = bert_mlm.all_slot_head(g, packs, slots)  # the masked-LM head over every slot (validation/bert_mlm.py)
+    if bench == "bert" and bert_dropout.BERT_HIDDEN_DROPOUT:  # training's dropout + residual kernels (validation/bert_dropout.py)
+        cfg = speech.BertConfig()
+        g = bert_dropout.with_dropout(g, cfg.hidden, cfg.layers)
+    quant_fwd = quant_bwd = None
+    if fp8:  # the encoder in FP8 with its cast kernels (validation/bert_fp8.py)
+        g, quant_fwd, quant_bwd = bert_fp8.fp8_encoder(g)
     if unfused:
         # the stack's attention core op by op over the packs' 512 slots (validation/bert_attention.py)
         g_fwd, g_rest, core_bwd = bert_attention.unfused_attention_split(g, packs, slots)
@@ -179,6 +188,9 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     else:
         t_fwd = graph_time(g, p, board)
         t_bwd = backward_time(g, p, no_input_grad, board)
+    if quant_fwd is not None:
+        t_fwd += graph_time(quant_fwd, p, board)
+        t_bwd += graph_time(quant_bwd, p, board)
     t_once = graph_time(once, p, board) + spatial["exposed_s"]
     t_rc = recompute_s(bench, g, p, board)  # in the backward, before each block's gradients
     t_copy = head_grad_s(g, p, board)  # detection head (RetinaNet): focal-loss backward + gradient copies
@@ -209,7 +221,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     if emb:
         out.update(emb)
     if bench == "bert":  # how the stack's graph was priced: shown where the answer is (a vendor / software rule)
-        out["bert_graph"] = bert_graph_shown(unfused, all_slots, packs, slots)
+        out["bert_graph"] = bert_graph_shown(unfused, all_slots, packs, slots, fp8, fp8_stack)
     if samples is None:  # no convergence point: throughput only
         return out
     # evaluation passes inside the timed region (other_benchmarks.yaml `train-<bench>`): forward
@@ -245,14 +257,19 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     return out
 
 
-def bert_graph_shown(unfused: bool, all_slots: bool, packs: float, slots: int) -> dict:
+def bert_graph_shown(unfused: bool, all_slots: bool, packs: float, slots: int, fp8: bool = False,
+                     fp8_stack: bool = False) -> dict:
     """Which BERT graph a run was priced on: the attention core (fused per sequence, or unfused over the packs'
-    slots: validation/bert_attention.py) and the masked-LM head's rows (the masked tokens, or every slot:
-    validation/bert_mlm.py), each with the data entry that decides it."""
+    slots: validation/bert_attention.py), the masked-LM head's rows (the masked tokens, or every slot:
+    validation/bert_mlm.py) and the encoder's GEMM format (`fp8`; `fp8_stack`: the stack ran FP8, priced or not:
+    validation/bert_fp8.py), each with the data entry that decides it."""
     return {"attention": (f"unfused over {packs:g} packs x {slots} slots (validation/bert_attention.py)" if unfused
                           else "fused, per sequence") + " [other_benchmarks.yaml bert_train.unfused_attention_vendors]",
             "mlm_head": (f"every slot ({bert_mlm.all_slot_rows(packs, slots):,} rows, validation/bert_mlm.py)" if all_slots
-                         else "masked tokens") + " [other_benchmarks.yaml bert_train.mlm_all_slots: vendor and software]"}
+                         else "masked tokens") + " [other_benchmarks.yaml bert_train.mlm_all_slots: vendor and software]",
+            "encoder": ("FP8 GEMMs and attention, Transformer Engine delayed scaling (validation/bert_fp8.py)" if fp8
+                        else "16-bit; the stack ran FP8, not priced (validation/bert_fp8.BERT_FP8_ENCODER off)"
+                        if fp8_stack else "16-bit") + " [other_benchmarks.yaml bert_train.fp8_encoder_stacks: vendor and chip family]"}
 
 
 def definition(bench: str) -> dict:
