@@ -98,11 +98,14 @@ def _bert_row(chip: str, n: int, gbs: int) -> dict:
             "notes": f"global_batch_size={gbs}; median last-eval epoch_num=2.5e+06"}
 
 
-def test_nvidia_step_exposes_the_weight_update():
+def test_nvidia_step_exposes_the_weight_update(monkeypatch):
     """NVIDIA rows: step = forward + backward + reduction + LAMB, nothing hidden; the GEMMs at the board's
-    sustained training clock (perf/train_clock: the MSMF floor and scale, H100 <- H200's pair)."""
+    sustained training clock (perf/train_clock: the MSMF floor and scale, H100 <- H200's pair). The 16-bit encoder
+    (the Hopper FP8 encoder, validation/bert_fp8.py, has its own tests in test_bert_fp8_dropout.py)."""
     from tapeout.perf.train_clock import board_power, graph_time
+    from tapeout.validation import bert_fp8
 
+    monkeypatch.setattr(bert_fp8, "BERT_FP8_ENCODER", False)
     d = map_training(_bert_row("NVIDIA H100-SXM", 8, 768)).detail
     from tapeout.validation import bert_dropout
 
