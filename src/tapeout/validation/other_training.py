@@ -147,11 +147,12 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     # back-to-back training GEMMs: no faster than the die's sustained MSMF at its TDP (perf/train_clock, the LLM
     # engine's rule; None where no switch or measured pair applies)
     board = board_power(chip)
+    if bench == "dlrm-dcnv2" and dlrm_train.EMBEDDING_SHARDED:  # the tables fit n chips as HugeCTR places them
+        dlrm_train.check_memory(chip, p, n)
     g, once, dense = training_graphs(bench, per_chip, chip, n)
     no_input_grad = tuple(fact("train_no_input_grad", bench))
     emb = None
     if bench == "dlrm-dcnv2" and dlrm_train.EMBEDDING_SHARDED:  # tables sharded, exchanged all-to-all
-        dlrm_train.check_memory(chip, p, n)
         g, emb = dlrm_train.exchange(g, p, chip.family, board, no_input_grad)
     # the group's exposed traffic (halo, gather / split, norm statistics), priced on the one-sample graph
     spatial = unet3d_spatial.group_comm_s(g, p, chip.family, sgs, board, no_input_grad)
