@@ -177,6 +177,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         g_rest, chains = rnnt_recurrence.split(g)
         t_fwd = graph_time(g_rest, p, board) + rnnt_recurrence.forward_s(chains, p, chip, board)
         t_bwd = backward_time(g_rest, p, no_input_grad, board) + rnnt_recurrence.backward_s(chains, p, chip, board)
+        recurrent_from = rnnt_recurrence.weights_read_from(chains, p, chip)
     else:
         t_fwd = graph_time(g, p, board)
         t_bwd = backward_time(g, p, no_input_grad, board)
@@ -207,6 +208,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
            "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": None, "eval_min": None, "minutes": None}
     if host:
         out["host_issue"] = host
+    if bench == "rnnt":
+        out["recurrent_weights_from"] = recurrent_from
     if emb:
         out.update(emb)
     if bench == "bert":  # how the stack's graph was priced: shown where the answer is (a vendor / software rule)
