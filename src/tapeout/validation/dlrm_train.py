@@ -23,7 +23,9 @@ reduction of a node's row-wise partial sums is not priced, nor the replicated ta
 EMBEDDING_SHARDED: on (issue 18, round stop-40 issue-51f). Read from NVIDIA's implementation and configs, nothing
 fitted; on the 40 DLRM-DCNv2 training rows every prediction moves toward its measurement (all were, and stay,
 faster than measured; tables in docs/notes/issue-18.md). One chip no longer prices DLRM-DCNv2 training: its
-209 GB of tables and state exceed any 80-192 GB GPU (check_memory says how many chips it takes).
+209 GB of tables and state exceed any 80-192 GB GPU, and train.py's memory_cap_for_embedding (60 GB per GPU) holds
+on one GPU as on many, so a 256-288 GB GPU needs 4 as well (`fits`; check_memory names --num-chips and the smallest
+count that runs, `min_chips`; issue-52a review).
 """
 
 from __future__ import annotations
