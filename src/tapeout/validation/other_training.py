@@ -124,12 +124,12 @@ def allreduce_after_backward(bench: str, vendor: str) -> bool:
 
 def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_to_converge: float | None,
                   fitted: dict | None = None, software: str = "", mlperf_round: str | None = None,
-                  nodes: int | None = None) -> dict:
+                  nodes: int | None = None, submitter: str | None = None) -> dict:
     """One MLPerf Training run of `bench` on `n_chips` x `chip` (a catalog Chip) at `global_batch`
     samples per step: the step breakdown (s), samples/s, and with `samples_to_converge` the minutes
     to train including the evaluation passes (None without it). `software`: the run's software field
     (a row's), where a stack's graph depends on it (bert_train.mlm_all_slots); `mlperf_round` ("v2.0") and `nodes`
-    (a row's), where a stack's evaluation depends on them (detection_eval_scoring.async_scoring). Raises
+    and `submitter` (a row's), where a stack's evaluation depends on them (detection_eval_scoring.async_scoring). Raises
     TapeoutError where the chip or the graph cannot run it."""
     n = int(n_chips)
     gb = global_batch
@@ -241,7 +241,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         # the detection stacks' host-side COCO scoring: every evaluation's where synchronous, else the last one's
         # (validation/detection_eval.py)
         scoring = detection_eval.exposed_scoring(bench, vendor, n_evals, float(ev["eval_samples"]["value"]),
-                                                 mlperf_round, nodes)
+                                                 mlperf_round, nodes, submitter)
         if scoring:
             t_eval += scoring["exposed_s"]
             out["eval_scoring"] = scoring
