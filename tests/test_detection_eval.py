@@ -105,6 +105,26 @@ def test_row_reads_round_and_nodes():
     assert map_training(multi).detail["eval_scoring"]["exposed_evals"] == 1
 
 
+@pytest.mark.parametrize("submitter,nodes,sync", [
+    ("Azure", 2, True), ("Azure", 8, True),  # config_DGXA100_002x08x016.sh / _008x08x004.sh: no --async-coco
+    ("Dell", 1, True), ("NVIDIA", 8, False), ("NVIDIA", 160, False), ("NVIDIA", 1, True)])
+def test_v2_0_partner_configs_score_synchronously_at_every_size(submitter, nodes, sync):
+    """issue-52a review: v2.0's --async-coco is in NVIDIA's own multi-node configs only, not in Azure's 2- and 8-node
+    ones, which 51e's node-count rule priced asynchronously."""
+    assert de.synchronous("retinanet", "v2.0", nodes, submitter) is sync
+    assert not de.synchronous("retinanet", "v3.1", nodes, submitter)
+
+
+def test_row_submitter_reaches_the_scoring():
+    """An Azure v2.0 2-node ssd row (its results URL names the submitter) pays every evaluation's scoring."""
+    url = ("https://github.com/mlcommons/training_results_v2.0/tree/8437fbb78349aa3c3054aeccb1d47d2a315a80e7/Azure/"
+           "results/ND96amsr_A100_v4_n2_pytorch/ssd")
+    row = {**RETINANET_ROW, "n_accelerators": "16", "source": url,
+           "notes": RETINANET_ROW["notes"].replace("nodes=1", "nodes=2")}
+    d = map_training(row).detail
+    assert d["eval_scoring"]["synchronous"] and d["eval_scoring"]["exposed_evals"] == d["n_evals"] > 1
+
+
 def test_cli_shows_the_scoring():
     code, out, err = run_cli(["train", "--benchmark", "maskrcnn", "-c", "h100-sxm", "-n", "8"])
     assert_clean(code, out, err)

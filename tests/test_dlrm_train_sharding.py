@@ -102,7 +102,7 @@ def test_too_few_chips_for_the_tables_is_one_clear_error(session_chips):
 
     chip = get_chip("h100-sxm")
     p = calibrated_params(chip)
-    with pytest.raises(TapeoutError, match="n_chips=1.*at least"):
+    with pytest.raises(TapeoutError, match="--num-chips 1:.*use --num-chips 4 or more"):
         dlrm_train.check_memory(chip, p, 1)
     assert dlrm_train.check_memory(chip, p, 4) < float(p.mem_capacity)
 
@@ -137,3 +137,32 @@ def test_switch_off_prices_every_table_on_every_chip(monkeypatch):
     g = training_graphs("dlrm-dcnv2", 6912, None, 8)[0]
     assert not [o for o in g.ops if isinstance(o, Collective)]
     assert sum(o.rows for o in g.ops if hasattr(o, "lookups")) == pytest.approx(sum(ROWS))
+
+
+@pytest.mark.parametrize("chip_id", ["h100-sxm", "b200", "mi300x", "mi325x", "mi355x"])
+def test_refusal_names_the_smallest_chip_count_that_runs(chip_id, session_chips):
+    """Every refused count names one smallest count, and that count runs (issue-52a review: 2-3 x B200 / MI300X
+    were refused by the planner's message without a count, and 256-288 GB chips ran on 1 chip but not on 2).
+    209 GB of tables + Adagrad state at HugeCTR's 60 GB memory_cap_for_embedding: 4 chips for any chip of >= 60 GB."""
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.perf.calibration import calibrated_params
+    from tapeout.validation.other_training import training_time
+
+    chip = get_chip(chip_id)
+    p = calibrated_params(chip)
+    least = dlrm_train.min_chips(float(p.mem_capacity))
+    assert least == 4  # ceil(209 / 60)
+    for n in range(1, least):
+        with pytest.raises(TapeoutError, match=f"--num-chips {n}:.*use --num-chips {least} or more"):
+            training_time("dlrm-dcnv2", chip, n, 4096 * n, None)
+    assert training_time("dlrm-dcnv2", chip, least, 4096 * least, None)["step_s"] > 0
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.floats(min_value=8e9, max_value=400e9))
+def test_fits_is_monotonic_in_chips_up_to_the_smallest(cap):
+    """Below min_chips nothing fits, at it the tables fit; a memory cap the planner shares with one chip."""
+    least = dlrm_train.min_chips(cap)
+    assert least is not None and dlrm_train.fits(least, cap)
+    assert not any(dlrm_train.fits(n, cap) for n in range(1, least))
+    assert least >= dlrm_train.table_bytes_per_chip(1) / min(cap, 60e9)

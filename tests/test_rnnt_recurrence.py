@@ -159,3 +159,25 @@ def test_evaluation_reads_the_encoder_weights_from_the_l2(monkeypatch):
     on = rnnt_train.eval_pass_s(p, 512, None, chip)
     monkeypatch.setattr(rr, "RECURRENT_WEIGHTS_ON_CHIP", False)
     assert on < rnnt_train.eval_pass_s(p, 512, None, chip)
+
+
+@pytest.mark.parametrize("cid,src", [("h100-sxm", "L2"), ("mi300x", "DRAM"), ("a30", "DRAM")])
+def test_the_answer_says_where_the_recurrent_weights_were_read(cid, src, session_chips):
+    """A chip without a described L2 bandwidth says it fell back to the DRAM price (issue-52a review: silent before)."""
+    from tapeout.api.other_train import train_benchmark
+
+    r = train_benchmark("rnnt", chip=cid, num_chips=8).to_dict()
+    assert r["breakdown"]["recurrent_weights_from"].startswith(src)
+    said = [n for n in r.get("notes") or [] if "recurrent weights" in n]
+    assert bool(said) == (src == "DRAM")
+    if said:
+        assert "l2_bandwidth_tbps" in said[0]
+
+
+def test_weights_read_from_names_the_switch_and_the_size():
+    chip = get_chip("h100-sxm")
+    p = calibrated_params(chip)
+    chains = rr.split(rnnt_train.training_graph(8, chip)[0])[1]
+    assert rr.weights_read_from(chains, p, chip, on=False).startswith("DRAM: validation/rnnt_recurrence")
+    small = p.replace(sram_bytes=1e6)  # a 1 MB L2: no 2-8 MB recurrent matrix fits
+    assert "exceed the 1 MB L2" in rr.weights_read_from(chains, small, chip, on=True)

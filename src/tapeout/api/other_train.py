@@ -93,6 +93,8 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
                                        f"at {max(rcps):,}, data/mlperf/rcps.yaml): throughput only")
     r = training_time(key, get_chip(chip), num_chips, gb, samples)
     minutes = r.pop("minutes")
+    if str(r.get("recurrent_weights_from", "")).startswith("DRAM"):  # a fallback is said, not silent
+        notes = [*(notes or []), f"RNN-T recurrent weights read from {r['recurrent_weights_from']}."]
     return BenchmarkTrainResult({
         "benchmark": key, "chip": r.pop("chip"), "num_chips": num_chips, "global_batch": gb,
         "global_batch_from": batch_from, "samples_to_converge": samples, "samples_to_converge_from": samples_from,

@@ -8,7 +8,8 @@ RetinaNet, bbox and segm for Mask R-CNN (other_benchmarks.yaml detection_eval_sc
     t_score = eval_images x sum over the iou types of s_per_image[type]
 
 with s_per_image a measured C++ COCOeval cost per image (detection_eval_scoring.s_per_image, its source). Where the
-scoring is synchronous (NVIDIA's v2.0 single-node RetinaNet config runs without --async-coco) every evaluation waits
+scoring is synchronous (v2.0 RetinaNet configs without --async-coco: NVIDIA's single-node one, its partners' at every
+size read) every evaluation waits
 for it; where it is asynchronous (Mask R-CNN's async evaluator, --async-coco) training goes on while it runs and only
 the last evaluation's scoring is inside the timed region: the run stops when that result reaches the target. So
 
@@ -44,18 +45,19 @@ def scoring_s(bench: str, eval_images: float) -> float:
     return float(eval_images) * sum(float(per[t]) for t in fact("detection_eval_scoring", "iou_types")[bench])
 
 
-def synchronous(bench: str, mlperf_round: str | None, nodes: int | None) -> bool:
-    """Does every evaluation wait for its scoring? Mask R-CNN: never (async evaluator); RetinaNet: on one node in the
-    rounds whose single-node config runs without --async-coco (v2.0). A run of no stated round (`tapeout train`) is
-    the newest stack's: asynchronous."""
+def synchronous(bench: str, mlperf_round: str | None, nodes: int | None, submitter: str | None = None) -> bool:
+    """Does every evaluation wait for its scoring? Mask R-CNN: never (async evaluator); RetinaNet: in the rounds whose
+    configs run without --async-coco (v2.0), except the listed submitters' multi-node configs (NVIDIA's 8- and 160-node
+    v2.0 configs add it; Azure's 2- and 8-node ones do not). `submitter` None: NVIDIA's own configs. A run of no
+    stated round (`tapeout train`) is the newest stack's: asynchronous."""
     rule = fact("detection_eval_scoring", "async_scoring")[bench]
-    if rule == "all" or mlperf_round is None:
+    if rule == "all" or mlperf_round is None or mlperf_round not in rule["synchronous_rounds"]:
         return False
-    return mlperf_round in rule["synchronous_single_node_rounds"] and nodes == 1
+    return not ((submitter or "NVIDIA") in rule["async_multi_node_submitters"] and (nodes or 1) > 1)
 
 
 def exposed_scoring(bench: str, vendor: str, n_evals: int, eval_images: float, mlperf_round: str | None = None,
-                    nodes: int | None = None) -> dict | None:
+                    nodes: int | None = None, submitter: str | None = None) -> dict | None:
     """The scoring time inside the timed run: {"scoring_s" (one), "exposed_evals", "exposed_s", "synchronous",
     "iou_types", "source"}; None where the switch is off, the benchmark has no COCO scoring or the vendor's stack is
     not NVIDIA's."""
@@ -64,7 +66,7 @@ def exposed_scoring(bench: str, vendor: str, n_evals: int, eval_images: float, m
     if int(n_evals) != n_evals or n_evals < 0:
         raise TapeoutError(f"n_evals must be a whole number >= 0; got {n_evals}.")
     one = scoring_s(bench, eval_images)
-    sync = synchronous(bench, mlperf_round, nodes)
+    sync = synchronous(bench, mlperf_round, nodes, submitter)
     k = int(n_evals) if sync else min(1, int(n_evals))
     return {"scoring_s": one, "exposed_evals": k, "exposed_s": k * one, "synchronous": sync,
             "iou_types": list(fact("detection_eval_scoring", "iou_types")[bench]),

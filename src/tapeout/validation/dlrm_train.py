@@ -23,7 +23,9 @@ reduction of a node's row-wise partial sums is not priced, nor the replicated ta
 EMBEDDING_SHARDED: on (issue 18, round stop-40 issue-51f). Read from NVIDIA's implementation and configs, nothing
 fitted; on the 40 DLRM-DCNv2 training rows every prediction moves toward its measurement (all were, and stay,
 faster than measured; tables in docs/notes/issue-18.md). One chip no longer prices DLRM-DCNv2 training: its
-209 GB of tables and state exceed any 80-192 GB GPU (check_memory says how many chips it takes).
+209 GB of tables and state exceed any 80-192 GB GPU, and train.py's memory_cap_for_embedding (60 GB per GPU) holds
+on one GPU as on many, so a 256-288 GB GPU needs 4 as well (`fits`; check_memory names --num-chips and the smallest
+count that runs, `min_chips`; issue-52a review).
 """
 
 from __future__ import annotations
@@ -107,16 +109,51 @@ def table_bytes_per_chip(n_chips: int) -> float:
                                        frozenset(m.tables[i].name for i in rep))
 
 
+def fits(n_chips: int, cap_bytes: float) -> bool:
+    """Whether NVIDIA's HugeCTR runs the tables on `n_chips` chips of `cap_bytes` each: every chip holds its share
+    (table_bytes_per_chip) and the planner places the shards within the smaller of the chip's memory and
+    train.py's memory_cap_for_embedding (dlrm_plan.plan; the same cap on one chip as on many)."""
+    n = int(n_chips)
+    if n < 1 or table_bytes_per_chip(n) > cap_bytes:
+        return False
+    f = _facts()
+    usable_gb = min(float(f["memory_cap_for_embedding_gb"]), cap_bytes / 1e9)
+    if n == 1:  # one bucket: the planner places every table whole
+        return table_bytes_per_chip(1) / 1e9 <= usable_gb
+    try:
+        plan(n, cap_bytes / 1e9)
+    except TapeoutError:
+        return False
+    return True
+
+
+def min_chips(cap_bytes: float, limit: int = 1 << 16) -> int | None:
+    """The smallest chip count on which the tables fit (`fits`); None where none up to `limit` does."""
+    if cap_bytes <= 0:
+        return None
+    n = max(1, int(table_bytes_per_chip(1) // cap_bytes))  # no fewer than the balanced share allows
+    while n <= limit and not fits(n, cap_bytes):
+        n += 1
+    return n if n <= limit else None
+
+
 def check_memory(chip, p, n_chips: int) -> float:
-    """The tables' bytes per chip; TapeoutError where they exceed the chip's memory (p.mem_capacity)."""
-    need = table_bytes_per_chip(n_chips)
+    """The tables' bytes per chip; TapeoutError naming --num-chips and the smallest count that runs where the
+    tables do not fit `n_chips` x `chip` (p.mem_capacity) as NVIDIA's HugeCTR places them (`fits`)."""
+    n = int(n_chips)
+    need = table_bytes_per_chip(n)
     cap = float(p.mem_capacity)
-    if need > cap:
-        usable = min(cap, float(_facts()["memory_cap_for_embedding_gb"]) * 1e9)  # what the planner may fill
-        per = -(-table_bytes_per_chip(1) // usable)
-        raise TapeoutError(f"n_chips={n_chips}: the DLRM-DCNv2 embedding tables and their Adagrad state need "
-                           f"{need / 1e9:.0f} GB per chip on {n_chips} x {chip.id} ({cap / 1e9:.0f} GB each); "
-                           f"use at least {int(per)} chips (NVIDIA's HugeCTR shards them, validation/dlrm_train.py).")
+    if not fits(n, cap):
+        f = _facts()
+        usable = min(cap / 1e9, float(f["memory_cap_for_embedding_gb"]))
+        least = min_chips(cap)
+        fix = f"use --num-chips {least} or more" if least else "no chip count up to 65,536 holds them"
+        raise TapeoutError(
+            f"--num-chips {n}: DLRM-DCNv2's embedding tables and their Adagrad state ({table_bytes_per_chip(1) / 1e9:.0f} GB"
+            f" in all) need {need / 1e9:.0f} GB per chip on {n} x {chip.id}, and NVIDIA's HugeCTR places at most "
+            f"{usable:.0f} GB of them per chip (the smaller of the chip's {cap / 1e9:.0f} GB and train.py's "
+            f"memory_cap_for_embedding default {float(f['memory_cap_for_embedding_gb']):.0f} GB, other_benchmarks.yaml "
+            f"dlrm_train); {fix} (validation/dlrm_train.py).")
     return need
 
 

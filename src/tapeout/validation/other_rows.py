@@ -542,16 +542,24 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     mlperf_round = _row_round(row)
     nodes = _notes_value(notes, "nodes")
     nodes = int(nodes) if nodes else None
+    submitter = _row_submitter(row)
     try:
-        r = training_time(bench, chip, n, gb, samples, fitted, software, mlperf_round, nodes)
+        r = training_time(bench, chip, n, gb, samples, fitted, software, mlperf_round, nodes, submitter)
     except TapeoutError as e:
         raise SkipRow(str(e)) from None
 
     def run_to(samples: float) -> dict:  # the same run converging at `samples` (steps plus evaluations)
-        return training_time(bench, chip, n, gb, samples, fitted, software, mlperf_round, nodes)
+        return training_time(bench, chip, n, gb, samples, fitted, software, mlperf_round, nodes, submitter)
 
     return RowPrediction(r.pop("minutes"), "minutes", f"train-{bench}", detail={
         **r, "measures": measures(True), "time_to_train": _at_rcp(bench, gb, row, run_to)})
+
+
+def _row_submitter(row: dict) -> str | None:
+    """The submitter folder of a row's MLPerf results URL (".../training_results_v2.0/tree/<commit>/Azure/results/...");
+    None where the source names none."""
+    m = re.search(r"training_results_v[\d.]+/(?:tree|blob)/[^/]+/([^/]+)/", row.get("source", ""))
+    return m.group(1) if m else None
 
 
 def _row_round(row: dict) -> str | None:

@@ -102,6 +102,26 @@ def weights_on_chip(op, p, chip, on: bool | None = None) -> bool:
     return 0.0 < op.weight_bytes <= l2
 
 
+def weights_read_from(chains: OpGraph, p, chip, on: bool | None = None) -> str:
+    """Where the chains' recurrent weights were priced from, in words (shown with the answer): the L2 at its
+    described bandwidth, or the DRAM and why (switch off, no described L2 bandwidth, weights larger than the L2)."""
+    gemms = [o for o in chains.ops if isinstance(o, MatMul)]
+    if not gemms:
+        return "no recurrent chain"
+    if not (RECURRENT_WEIGHTS_ON_CHIP if on is None else on):
+        return "DRAM: validation/rnnt_recurrence.RECURRENT_WEIGHTS_ON_CHIP is off"
+    if not l2_described(chip):
+        return (f"DRAM: {getattr(chip, 'id', 'the chip')} has no described L2 read bandwidth (spec l2_bandwidth_tbps, "
+                "data/chips/supplement_specs.csv), so the recurrent weights keep the DRAM price (validation/rnnt_recurrence.py)")
+    near = [o for o in gemms if weights_on_chip(o, p, chip, on)]
+    l2 = float(np.min(np.asarray(p.sram_bytes, dtype=float)))
+    if len(near) < len(gemms):
+        big = max(o.weight_bytes for o in gemms if o not in near)
+        return (f"DRAM for {len(gemms) - len(near)} of {len(gemms)} recurrent GEMMs: weights of up to {big / 1e6:.1f} MB "
+                f"exceed the {l2 / 1e6:.0f} MB L2" + ("; the others from the L2" if near else ""))
+    return f"L2 at {l2_read_bw(chip) / 1e12:.1f} TB/s (l2_bandwidth_tbps; weights <= {l2 / 1e6:.0f} MB L2)"
+
+
 def onchip_params(p, chip):
     """The chip's parameters with its memory stream at the described L2 read bandwidth (measured, eff 1)."""
     return p.replace(mem_bw=l2_read_bw(chip), eff_mem=1.0)
@@ -184,4 +204,4 @@ def backward_s(chains: OpGraph, p, chip, board=None, on: bool | None = None, wei
 
 __all__ = ["CELL_BWD_READS", "CELL_BWD_WRITES", "CUDNN_BACKWARD_WEIGHTS", "LAYER_WAVEFRONT", "RECURRENT_WEIGHTS_ON_CHIP",
            "backward_graph", "backward_s", "chain_steps", "forward_s", "is_step", "l2_described", "onchip_params", "split",
-           "weights_on_chip"]
+           "weights_on_chip", "weights_read_from"]
