@@ -190,8 +190,8 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
                                  rope=cfg.position_embedding_type == "rope")
             if pre is not None:
                 blk.append(pre)
-            sw = cfg.sliding_fraction
-            for nm_, cnt, win in (("attention", count * (1 - sw), 0), ("attention_sliding", count * sw, cfg.sliding_window or 0)):
+            for nm_, share, win in cfg.attention_kinds():  # full, sliding-window and chunked layers
+                cnt = count * share
                 if cnt > 0:
                     blk.append(Attention(name=nm_, count=cnt, batch=step.batch, q_len=step.q_len, kv_len=step.kv_len,
                                          heads=H, kv_heads=KV, d_qk=d, d_v=d, act_dtype=att_act, kv_dtype=pr.kv_cache,
@@ -255,8 +255,8 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
         if ep > 1:
             blk.append(Collective(name="moe_combine_a2a", count=count, collective="all_to_all",
                                   payload_bytes=T * k * h * resid_b, group=ep))
-        if cfg.n_shared_experts:
-            sf = cfg.n_shared_experts * cfg.expert_ffn // tp
+        if cfg.shared_ffn:
+            sf = cfg.shared_ffn // tp
             blk.append(mm("shared_expert_gate_up", mats * sf, h, count))
             blk.append(mm("shared_expert_down", h, sf, count))
         return blk
