@@ -265,3 +265,21 @@ def test_a_config_missing_a_needed_field_exits_2_naming_it(tmp_path):
     p.write_text(json.dumps(d))
     code, out, err = run_cli(["serve", "-m", str(p), "-c", "h100-sxm"])
     assert code == 2 and "hidden_size" in err
+
+
+def test_a_chunk_size_without_chunked_layers_says_it_is_priced_as_full_attention():
+    cfg = from_dims({**BASE, "model_type": "llama", "attention_chunk_size": 8192}, "llama-with-chunks")
+    assert cfg.attention_kinds() == [("attention", 1.0, 0)]
+    assert any(n.startswith("attention_chunk_size = 8192 without chunked_attention") for n in cfg.notes), cfg.notes
+
+
+def test_a_vision_tower_not_modelled_is_refused_naming_its_field(tmp_path):
+    # Gemma 3's config.json carries a SigLIP vision_config (num_hidden_layers, not Qwen2.5-VL's depth): main raised a
+    # KeyError traceback at --images-per-request 1 (any supported model_type with a non-Qwen vision_config)
+    d = {**raw("gemma-3-27b"), "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 1152,
+                                                 "num_hidden_layers": 27, "num_attention_heads": 16, "patch_size": 14}}
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps(d))
+    code, out, err = run_cli(["serve", "-m", str(p), "-c", "h100-sxm", "-n", "2", "--images-per-request", "1"])
+    assert code == 2 and "vision_config.depth" in err and "Traceback" not in err
+    assert run_cli(["serve", "-m", str(p), "-c", "h100-sxm", "-n", "2"])[0] == 0  # text-only requests still priced

@@ -366,7 +366,11 @@ def config_notes(d: dict) -> list[str]:
         notes.append(f"sliding_window = {d['sliding_window']} without layer_types: every layer priced as full attention "
                      f"(HF Mistral applies the window to every layer: an upper bound past {d['sliding_window']} tokens); "
                      f"give layer_types to price the windowed layers")
-    if d.get("attention_chunk_size") and "chunked_attention" in (d.get("layer_types") or []):
+    if d.get("attention_chunk_size") and "chunked_attention" not in (d.get("layer_types") or []):
+        notes.append(f"attention_chunk_size = {d['attention_chunk_size']} without chunked_attention layer_types: every "
+                     f"layer priced as full attention (an upper bound past {d['attention_chunk_size']} tokens); give "
+                     f"layer_types to price the chunked layers")
+    elif d.get("attention_chunk_size"):
         n = d["layer_types"].count("chunked_attention")
         notes.append(f"attention_chunk_size = {d['attention_chunk_size']}: {n} of {len(d['layer_types'])} layers' chunked "
                      + (f"attention priced as a sliding window of {d['attention_chunk_size']} tokens (an upper bound: a "
