@@ -283,3 +283,15 @@ def test_a_vision_tower_not_modelled_is_refused_naming_its_field(tmp_path):
     code, out, err = run_cli(["serve", "-m", str(p), "-c", "h100-sxm", "-n", "2", "--images-per-request", "1"])
     assert code == 2 and "vision_config.depth" in err and "Traceback" not in err
     assert run_cli(["serve", "-m", str(p), "-c", "h100-sxm", "-n", "2"])[0] == 0  # text-only requests still priced
+
+
+@pytest.mark.parametrize("update,field", [({"num_experts_per_tok": 8}, "num_experts_per_tok"),
+                                          ({"n_shared_experts": 1}, "n_shared_experts")])
+def test_experts_without_an_expert_count_are_refused(update, field):
+    # GLM-4.5 with n_routed_experts misspelt: main priced a 355B MoE as a dense 12288-wide decoder, exit 0
+    with pytest.raises(TapeoutError, match=f"{field}.*no routed experts"):
+        from_dims({**BASE, **update}, "moe-without-experts")
+    d = raw("glm-4.5")
+    d["n_routed_expert"] = d.pop("n_routed_experts")
+    with pytest.raises(TapeoutError, match="num_experts_per_tok"):
+        from_dims(d, "glm-4.5 misspelt")

@@ -234,6 +234,12 @@ class LLMConfig(BaseModel):
             if "chunked_attention" in self.layer_types and not self.attention_chunk_size:
                 raise ValueError("layer_types has chunked_attention layers but attention_chunk_size is not set: give "
                                  "the chunk in tokens (Llama 4: 8192)")
+        if not self.num_experts and (self.num_experts_per_tok or self.n_shared_experts):
+            # a misspelt expert count would price an MoE model as a dense one with every expert's FFN dropped
+            field = "num_experts_per_tok" if self.num_experts_per_tok else "n_shared_experts"
+            raise ValueError(f"{field} ({getattr(self, field)}) is given but the model has no routed experts: give "
+                             f"num_experts (HF spellings num_local_experts, n_routed_experts), or drop {field} for a "
+                             f"dense model")
         if self.num_experts and not 1 <= self.num_experts_per_tok <= self.num_experts:
             raise ValueError(f"num_experts_per_tok ({self.num_experts_per_tok}) must be between 1 and num_experts "
                              f"({self.num_experts})")
