@@ -295,3 +295,9 @@ def test_experts_without_an_expert_count_are_refused(update, field):
     d["n_routed_expert"] = d.pop("n_routed_experts")
     with pytest.raises(TapeoutError, match="num_experts_per_tok"):
         from_dims(d, "glm-4.5 misspelt")
+
+
+def test_explain_lists_the_config_notes_among_its_assumptions():
+    d = tapeout.explain(model=cfg_path("glm-4.5-air"), chip="h100-sxm", num_chips=8, input_len=1024,
+                        output_len=256).to_dict()
+    assert "num_nextn_predict_layers = 1" in d["assumptions"]["notes"]
