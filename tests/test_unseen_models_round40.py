@@ -23,7 +23,7 @@ from tapeout.hardware.catalog import get_chip
 from tapeout.perf.serving_memory import kv_bytes_per_token_per_chip, max_batch
 from tapeout.precision import get_precision
 from tapeout.workloads import llm_config
-from tapeout.workloads.llm import decode_graph
+from tapeout.workloads.llm import decode_graph, prefill_graph
 from tapeout.workloads.llm_config import from_dims, load_llm
 
 from _cli import run_cli
@@ -59,12 +59,12 @@ def input_embedding(cfg) -> int:
 
 
 # active parameters as each publisher counts them: GLM-4.5 non-embedding (neither the input embedding nor the LM
-# head: 32.08B of "32B", 12.18B of "12B"), DeepSeek-V3.2 / Kimi K2 / Qwen1.5-MoE everything a token touches;
-# tolerance 3% (the cards round to the billion)
+# head: 32.08B of "32B", 12.18B of "12B"), Kimi K2 / Qwen1.5-MoE everything a token touches; tolerance 3% (the
+# cards round to the billion). DeepSeek-V3.2-Exp's "37B" is V3's: test_dsa_indexer_parameters_closed_form
+# checks it as V3 plus the indexer.
 ACTIVE = [("glm-4.5", lambda c: c.param_count(active=True) - 2 * input_embedding(c)),
           ("glm-4.5-air", lambda c: c.param_count(active=True) - 2 * input_embedding(c)),
           ("kimi-k2", lambda c: c.param_count(active=True)),
-          ("deepseek-v3.2-exp", lambda c: c.param_count(active=True)),
           ("qwen1.5-moe-a2.7b", lambda c: c.param_count(active=True))]
 
 
@@ -132,7 +132,7 @@ def test_gemma3_kv_bytes_closed_form(seq):
 
 @pytest.mark.parametrize("name,kv", [("glm-4.5", 2 * 8 * 128 * 92 * 2), ("glm-4.5-air", 2 * 8 * 128 * 46 * 2),
                                      ("magistral-small", 2 * 8 * 128 * 40 * 2),
-                                     ("kimi-k2", (512 + 64) * 61 * 2), ("deepseek-v3.2-exp", (512 + 64) * 61 * 2)])
+                                     ("kimi-k2", (512 + 64) * 61 * 2)])
 def test_kv_bytes_per_token_closed_form(name, kv):
     cfg = load_llm(cfg_path(name))
     assert cfg.kv_bytes_per_token(2.0) == kv
@@ -173,9 +173,53 @@ def test_sliding_layers_read_only_their_window_in_decode():
 
 
 # ------------------------------------------------------------------ what is approximated is said
-def test_dsa_and_mtp_are_named_as_approximated():
+def test_dsa_indexer_parameters_closed_form():
+    # DeepSeek-V3.2-Exp inference/model.py Indexer per layer: wq_b 1536 -> 64 x 128, wk 7168 -> 128, k_norm
+    # LayerNorm(128) weight + bias, weights_proj 7168 -> 64; the rest is DeepSeek-V3 (37B active, 671B total)
+    v32, v3 = load_llm(cfg_path("deepseek-v3.2-exp")), load_llm("deepseek-v3")
+    per_layer = 1536 * 64 * 128 + 7168 * 128 + 2 * 128 + 7168 * 64
+    assert v32.indexer_params() == per_layer == 13_959_424
+    assert v32.param_count() - v3.param_count() == 61 * per_layer
+    assert v32.param_count(active=True) - v3.param_count(active=True) == 61 * per_layer
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_dsa_kv_cache_closed_form(sparse, monkeypatch):
+    # latent 512 + RoPE key 64 per layer at the cache width, plus (priced sparse) the indexer's FP8 key of 128 and
+    # its FP32 scale
+    monkeypatch.setattr(llm_config, "DSA_SPARSE", sparse)
+    cfg = load_llm(cfg_path("deepseek-v3.2-exp"))
+    extra = 61 * (128 + 4) if sparse else 0
+    assert cfg.kv_bytes_per_token(2.0) == (512 + 64) * 61 * 2 + extra
+    assert cfg.kv_bytes_per_token(1.0) == (512 + 64) * 61 + extra
+
+
+@pytest.mark.parametrize("phase", ["decode", "prefill"])
+def test_dsa_attends_to_index_topk_tokens_and_indexes_all(phase, monkeypatch):
+    # the structure DSA_SPARSE builds (off by default: its indexer op's cost, see the switch), and that off is dense
+    monkeypatch.setattr(llm_config, "DSA_SPARSE", True)
+    cfg = load_llm(cfg_path("deepseek-v3.2-exp"))
+    ctx = 100_000
+    g = decode_graph(cfg, batch=4, context=ctx) if phase == "decode" else prefill_graph(cfg, 1, ctx)
+    att = [o for o in g.ops if o.kind == "attention"]
+    main = [o for o in att if o.name != "dsa_indexer"]
+    idx = [o for o in att if o.name == "dsa_indexer"]
+    assert main and all(o.window == 2048 and o.keys_per_query == 2048 for o in main)
+    assert all(o.heads == 64 and o.d_qk == 128 and o.keys_per_query > 2048 and o.kv_bytes_per_token == 132 for o in idx)
+    assert sum(o.count for o in idx) == 61
+    # past index_topk tokens the sparse step does less attention work than dense MLA
+    sparse = sum(o.flops * o.count for o in att)
+    monkeypatch.setattr(llm_config, "DSA_SPARSE", False)
+    g0 = decode_graph(cfg, batch=4, context=ctx) if phase == "decode" else prefill_graph(cfg, 1, ctx)
+    assert sparse < sum(o.flops * o.count for o in g0.ops if o.kind == "attention")
+    assert not [o for o in g0.ops if o.name.startswith(("dsa_", "indexer_"))]
+    assert all(o.window == 0 for o in g0.ops if o.kind == "attention")
+
+
+def test_dsa_and_mtp_are_named_in_the_notes():
     notes = load_llm(cfg_path("deepseek-v3.2-exp")).notes
-    assert any(n.startswith("index_topk = 2048") and "dense MLA" in n for n in notes), notes
+    how = "top-k selection" if llm_config.DSA_SPARSE else "dense MLA"
+    assert any(n.startswith("index_topk = 2048") and how in n for n in notes), notes
     assert any(n.startswith("num_nextn_predict_layers = 1") for n in notes), notes
     assert load_llm(cfg_path("kimi-k2")).notes == ()  # num_nextn_predict_layers 0: nothing left out
 
@@ -252,6 +296,7 @@ BASE = {"hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4, "in
     ({"num_experts": 8, "num_experts_per_tok": 9}, "num_experts_per_tok"),
     ({"num_experts": 8, "num_experts_per_tok": -1}, "num_experts_per_tok"),
     ({"attention_chunk_size": True}, "attention_chunk_size"),
+    ({"index_topk": 2048}, "index_topk"),
 ])
 def test_nonsense_values_are_refused_by_field(update, field):
     with pytest.raises(TapeoutError, match=field):

@@ -60,13 +60,30 @@ LOCAL_KV_CAP = True
 # False: the chunked layers priced as full attention (before stop 40; also noted).
 CHUNKED_AS_WINDOW = True
 
+# DeepSeek Sparse Attention (DeepSeek-V3.2-Exp, config index_topk / index_n_heads / index_head_dim; inference/model.py
+# Indexer and the DeepSeek-V3.2-Exp report): a lightning indexer scores every cached token per query (index_n_heads
+# FP8 dot products of index_head_dim, ReLU, weighted sum over the heads), and the MLA attention then reads and attends
+# to the index_topk best tokens only. On: the MLA attention op is capped at index_topk keys (the Attention op's window:
+# at most k keys and k cached tokens read), the indexer is priced as one MQA attention pass of its own over every
+# cached token (FP8 keys of index_head_dim + one FP32 scale per token, inference/kernel.py act_quant block 128), its
+# projections as GEMMs and its keys in the KV cache; the top-k selection itself is not priced (noted). No end_to_end row
+# runs V3.2 (stop 40). False: dense MLA, an upper bound past index_topk tokens (noted). Off: the indexer is not an
+# attention kernel (DeepGEMM's fp8 MQA-logits GEMM) and the Attention op's cost model prices it as one: its
+# generation path reads the keys once per query head beyond attn_head_pack (64x the keys) and its context path runs
+# a 1-wide value at ~2% of the FP8 peak, so the sparse step came out 2-3x SLOWER than dense MLA on H200 (8,192-token
+# prompts 1,376 vs 2,992 tok/s; docs/notes/physical-limits.md, Round stop-40, issue-51c). It needs an op of its own.
+DSA_SPARSE = False
+DSA_KEY_SCALE_BYTES = 4  # one FP32 scale per index key (act_quant block 128 = index_head_dim)
+
 # Config fields that change a model's cost which tapeout prices approximately: the note LLMConfig.notes carries
 # when a config sets one (value, then how it is priced). Source of each behaviour in the note.
 APPROXIMATED_FIELDS = {
-    "index_topk": "DeepSeek Sparse Attention (DeepSeek-V3.2-Exp: each query attends to the index_topk tokens its "
-                  "lightning indexer picks) priced as dense MLA: attention FLOPs and KV reads of every cached token, "
-                  "an upper bound past index_topk tokens; the indexer (index_n_heads x index_head_dim scores per "
-                  "cached token) and its FP8 key cache are not counted",
+    "index_topk": ("DeepSeek Sparse Attention: the MLA attention priced over the index_topk tokens each query "
+                   "selects, its lightning indexer as an FP8 MQA pass over every cached token (keys in the KV cache); "
+                   "the top-k selection kernel is not priced" if DSA_SPARSE else
+                   "DeepSeek Sparse Attention (each query attends to the index_topk tokens its lightning indexer picks) "
+                   "priced as dense MLA: attention FLOPs and KV reads of every cached token, an upper bound past "
+                   "index_topk tokens; the indexer and its FP8 key cache are not counted (DSA_SPARSE off)"),
     "num_nextn_predict_layers": "the multi-token-prediction layer(s) are left out of parameters, weights and steps "
                                 "(serving without speculative decoding, training without the MTP loss)",
     "mlp_only_layers": "layers listed as dense (Qwen2/3-MoE mlp_only_layers) are priced as MoE layers",
@@ -77,7 +94,8 @@ DIMENSION_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "
                     "intermediate_size", "vocab_size", "max_position_embeddings", "num_experts", "num_experts_per_tok",
                     "moe_intermediate_size", "n_shared_experts", "first_k_dense_replace", "n_group", "topk_group",
                     "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "moe_layer_freq",
-                    "attention_chunk_size", "shared_expert_intermediate_size")
+                    "attention_chunk_size", "shared_expert_intermediate_size",
+                    "index_topk", "index_n_heads", "index_head_dim")
 
 
 class LLMConfig(BaseModel):
@@ -119,6 +137,10 @@ class LLMConfig(BaseModel):
     qk_nope_head_dim: int | None = Field(default=None, gt=0)
     qk_rope_head_dim: int | None = Field(default=None, gt=0)
     v_head_dim: int | None = Field(default=None, gt=0)
+    # DeepSeek Sparse Attention (DeepSeek-V3.2-Exp; DSA_SPARSE): tokens each query attends to, indexer heads and dim
+    index_topk: int | None = Field(default=None, gt=0)
+    index_n_heads: int | None = Field(default=None, gt=0)
+    index_head_dim: int | None = Field(default=None, gt=0)
     # interleaved MoE (Llama-4 Maverick: every 2nd layer) and sliding-window layers (GPT-OSS)
     moe_layer_freq: int = Field(default=1, gt=0)
     sliding_window: int | None = Field(default=None, ge=0)  # None or 0: no window (attention_kinds)
@@ -219,6 +241,9 @@ class LLMConfig(BaseModel):
                 raise ValueError(f"kv_lora_rank ({self.kv_lora_rank}) makes the attention MLA, which needs "
                                  f"{', '.join(missing)} too (DeepSeek-V3: qk_nope_head_dim 128, qk_rope_head_dim 64, "
                                  f"v_head_dim 128)")
+        if self.index_topk is not None and not (self.is_mla and self.index_n_heads and self.index_head_dim):
+            raise ValueError(f"index_topk ({self.index_topk}) makes the attention DeepSeek Sparse Attention, which needs "
+                             f"kv_lora_rank (MLA), index_n_heads and index_head_dim too (DeepSeek-V3.2-Exp: 512, 64, 128)")
         if self.layer_types is not None:
             bad = sorted({t for t in self.layer_types if t not in LAYER_TYPES})
             if bad:
@@ -263,6 +288,24 @@ class LLMConfig(BaseModel):
         return self.kv_lora_rank is not None
 
     @property
+    def is_dsa(self) -> bool:
+        """DeepSeek Sparse Attention priced as sparse (DSA_SPARSE and an index_topk)."""
+        return DSA_SPARSE and self.index_topk is not None
+
+    @property
+    def index_key_bytes(self) -> int:
+        """Bytes of one token's indexer key in one layer's cache (FP8 + its scale; 0 without DSA pricing)."""
+        return self.index_head_dim + DSA_KEY_SCALE_BYTES if self.is_dsa else 0
+
+    def indexer_params(self) -> int:
+        """One layer's lightning indexer (DeepSeek-V3.2-Exp inference/model.py Indexer): wq_b (q_lora_rank ->
+        heads x dim), wk (hidden -> dim), k_norm (LayerNorm: weight and bias), weights_proj (hidden -> heads)."""
+        if self.index_topk is None:
+            return 0
+        hi, di, h = self.index_n_heads, self.index_head_dim, self.hidden_size
+        return (self.q_lora_rank or h) * hi * di + h * di + 2 * di + h * hi
+
+    @property
     def n_moe_layers(self) -> int:
         return (self.num_hidden_layers - self.first_k_dense_replace) // self.moe_layer_freq if self.is_moe else 0
 
@@ -298,7 +341,7 @@ class LLMConfig(BaseModel):
             nope, rope, vd = self.qk_nope_head_dim, self.qk_rope_head_dim, self.v_head_dim
             q = (h * qr + qr + qr * H * (nope + rope)) if qr else h * H * (nope + rope)
             kv = h * (kr + rope) + kr + kr * H * (nope + vd)
-            return q + kv + H * vd * h
+            return q + kv + H * vd * h + self.indexer_params()
         p = h * H * self.hd + 2 * h * self.kv_heads * self.hd + H * self.hd * h
         if self.qk_norm:
             p += 2 * self.hd
@@ -338,7 +381,8 @@ class LLMConfig(BaseModel):
         of a sequence that long: a local-attention layer holds at most its window (LOCAL_KV_CAP), so its
         share is min(1, window / seq_tokens)."""
         if self.is_mla:  # compressed latent + decoupled RoPE key (DeepSeek-V2 paper, Sec 2.1.3)
-            return (self.kv_lora_rank + self.qk_rope_head_dim) * self.num_hidden_layers * kv_dtype_bytes
+            return (self.kv_lora_rank + self.qk_rope_head_dim) * self.num_hidden_layers * kv_dtype_bytes \
+                + self.num_hidden_layers * self.index_key_bytes
         full = 2 * self.kv_heads * self.hd * self.num_hidden_layers * kv_dtype_bytes
         if seq_tokens is None or not LOCAL_KV_CAP or seq_tokens <= 0:
             return full
