@@ -346,3 +346,24 @@ def test_explain_lists_the_config_notes_among_its_assumptions():
     d = tapeout.explain(model=cfg_path("glm-4.5-air"), chip="h100-sxm", num_chips=8, input_len=1024,
                         output_len=256).to_dict()
     assert "num_nextn_predict_layers = 1" in d["assumptions"]["notes"]
+
+
+# presets already on file, against their cards: Llama 4 (model cards: Scout 109B / Maverick 400B total, 17B active)
+# and GPT-OSS-120b (arXiv:2508.10925 Table 1: 116.83B total, 5.13B active without the input embedding)
+@pytest.mark.parametrize("name,total,active,embedding_out", [("llama-4-scout", 109e9, 17e9, False),
+                                                             ("llama-4-maverick", 400e9, 17e9, False),
+                                                             ("gpt-oss-120b", 116.83e9, 5.13e9, True)])
+def test_preset_counts_match_their_cards(name, total, active, embedding_out):
+    cfg = load_llm(name)
+    assert cfg.param_count() == pytest.approx(total, rel=0.02)
+    act = cfg.param_count(active=True) - (input_embedding(cfg) if embedding_out else 0)
+    assert act == pytest.approx(active, rel=0.02)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seq=st.integers(1, 2_000_000))
+def test_llama4_chunked_kv_closed_form(seq):
+    # 12 global layers hold every token, 36 chunked layers at most one chunk of 8192 (LOCAL_KV_CAP, CHUNKED_AS_WINDOW)
+    cfg = load_llm("llama-4-scout")
+    capped = min(seq, 8192) if llm_config.LOCAL_KV_CAP and llm_config.CHUNKED_AS_WINDOW else seq
+    assert cfg.kv_bytes_per_token(2.0, seq) * seq == pytest.approx(per_layer_kv(cfg) * (12 * seq + 36 * capped), rel=1e-12)
