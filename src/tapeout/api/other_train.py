@@ -93,6 +93,9 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
                                        f"at {max(rcps):,}, data/mlperf/rcps.yaml): throughput only")
     r = training_time(key, get_chip(chip), num_chips, gb, samples)
     minutes = r.pop("minutes")
+    if r.get("accumulation_passes"):  # the batch fits only as the stack's micro-batches (validation/train_fit.py)
+        notes = [*(notes or []), f"{r['per_chip_batch']:,} samples per chip fit memory only as {r['accumulation_passes']} "
+                 f"gradient-accumulation micro-batches (the stack's; bert_train.grad_accumulation); the step is priced as one pass."]
     if str(r.get("recurrent_weights_from", "")).startswith("DRAM"):  # a fallback is said, not silent
         notes = [*(notes or []), f"RNN-T recurrent weights read from {r['recurrent_weights_from']}."]
     return BenchmarkTrainResult({
