@@ -43,6 +43,9 @@ def test_recomputed_block_keeps_input_and_one_block():
     work = 64 + 256
     assert train_fit.saved_activation_bytes(g, recomputed=("blk.",)) == 5 * 256 + (256 + 64) + work
     assert train_fit.saved_activation_bytes(g) == 5 * (256 + 64) + work
+    # the block's inputs named (the op reading them): kept per instance instead of the largest op input
+    assert train_fit.saved_activation_bytes(g, recomputed=("blk.",), block_inputs=("blk.a",)) == \
+        5 * 64 + (256 + 64) + work
 
 
 def test_resnet_states_closed_form():

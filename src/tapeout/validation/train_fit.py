@@ -27,9 +27,10 @@ bytes (meta outside_input_bytes). To it the backward adds its working set: the l
 gradient and, where its input needs one (not an op reading data), its input gradient, live at once.
 Recomputed blocks (activation checkpointing: Flux.1's wrapped double and single blocks, flux_train
 .recompute_blocks; torch.utils.checkpoint keeps only the block's inputs and reruns its forward in the
-backward) keep per block instance at most its largest op input (a transformer block's inputs are its
-residual streams, narrower than its MLP's hidden input) plus, during the backward of one block, that
-block's activations in full. RNN-T's gradient-accumulation passes (rnnt_train.micro_batched: op counts x
+backward) keep per block instance its inputs (the inputs of the ops that read them, flux_train
+.recompute_block_inputs from torchtitan's block forward signatures; a block with none on file: its largest
+op input, a transformer block's residual streams being narrower than its MLP's hidden input) plus, during
+the backward of one block, that block's activations in full. RNN-T's gradient-accumulation passes (rnnt_train.micro_batched: op counts x
 passes) free each pass's activations in its backward: one pass's are counted. BERT's stack accumulates too
 (bert_train.grad_accumulation, NVIDIA's BATCHSIZE / GRADIENT_STEPS): a per-chip batch that does not fit runs,
 for memory, in the fewest passes whose micro-batch fits (`check_fits`; the step time stays priced as one pass,
@@ -61,6 +62,10 @@ MEMORY_CHECK = True  # refuse a per-chip batch whose step does not fit the chip 
 WORKING_COPIES = ("weight", "param", "grad")  # optimizer-spec tensors the forward / backward touch in full
 
 
+class MemoryRefusal(TapeoutError):
+    """A per-chip batch whose training step does not fit the chip's memory (check_fits)."""
+
+
 @dataclass(frozen=True)
 class StepMemory:
     """Bytes one chip holds at the peak of a training step, by part, and what it may use."""
@@ -86,16 +91,18 @@ def _matches(name: str, patterns) -> bool:
     return any(fnmatch.fnmatchcase(name, pat) for pat in patterns)
 
 
-def saved_activation_bytes(g: OpGraph, outside_inputs=(), recomputed=(), passes: int = 1) -> float:
+def saved_activation_bytes(g: OpGraph, outside_inputs=(), recomputed=(), passes: int = 1, block_inputs=()) -> float:
     """Upper bound on the bytes autograd holds for the backward of `g` (module docstring): every op's output
     (x count) plus the inputs of the ops matching `outside_inputs` (fnmatch; g.meta["outside_input_bytes"] instead
     where the graph's builder gives the tensor those ops read, e.g. R-GAT's sampled features that its per-relation
     projections re-read), the ops whose name starts with a `recomputed` prefix keeping per instance only their
-    block's largest op input plus one instance's outputs in full; divided by `passes` (gradient-accumulation passes
+    block's inputs (the inputs of its ops matching `block_inputs`; where none does, its largest op input) plus one
+    instance's outputs in full; divided by `passes` (gradient-accumulation passes
     folded into the counts); plus the backward's working set, the largest op's output gradient and, for an op whose
     input needs one (not `outside_inputs`), its input gradient."""
     total, outside, work = 0.0, 0.0, 0.0
     blocks: dict[str, tuple[float, float, float]] = {}  # prefix -> (instances, largest input, outputs per instance)
+    kept: dict[str, float] = {}  # prefix -> the block's inputs per instance (its ops matching `block_inputs`)
     for o in g.ops:
         reads_outside = _matches(o.name, outside_inputs)
         work = max(work, o.output_bytes + (0.0 if reads_outside else o.input_bytes))
@@ -103,11 +110,14 @@ def saved_activation_bytes(g: OpGraph, outside_inputs=(), recomputed=(), passes:
         if pre is not None:
             n, inp, out = blocks.get(pre, (0.0, 0.0, 0.0))
             blocks[pre] = (max(n, o.count), max(inp, o.input_bytes), out + o.output_bytes)
+            if _matches(o.name, block_inputs):
+                kept[pre] = kept.get(pre, 0.0) + o.input_bytes
             continue
         total += o.count * o.output_bytes
         outside += o.count * o.input_bytes if reads_outside else 0.0
     total += float(g.meta.get("outside_input_bytes", outside))
-    total += sum(n * inp for n, inp, _ in blocks.values()) + max((out for *_, out in blocks.values()), default=0.0)
+    total += sum(n * kept.get(pre, inp) for pre, (n, inp, _) in blocks.items())
+    total += max((out for *_, out in blocks.values()), default=0.0)
     return total / max(1, int(passes)) + work
 
 
@@ -165,9 +175,10 @@ def step_memory(bench: str, chip, n_chips: int, per_chip_batch: int, sgs: int = 
     n = max(1, int(n_chips))
     g, _, dense = training_graphs(bench, max(1, int(per_chip_batch)), chip, n)
     g = unet3d_spatial.per_chip_graph(g, sgs) if bench == "unet3d" else g
-    recomputed = tuple(fact("flux_train", "recompute_blocks")) if bench == "flux1" else ()
-    act = saved_activation_bytes(g, tuple(fact("train_no_input_grad", bench)), recomputed,
-                                 int(g.meta.get("passes", 1)))
+    flux = bench == "flux1"
+    act = saved_activation_bytes(g, tuple(fact("train_no_input_grad", bench)),
+                                 tuple(fact("flux_train", "recompute_blocks")) if flux else (), int(g.meta.get("passes", 1)),
+                                 tuple(fact("flux_train", "recompute_block_inputs")) if flux else ())
     usable, cap = usable_bytes(chip, n)
     return StepMemory(state_bytes(bench, chip, n, dense, g, p), act, workload_bytes(bench, n), usable, cap)
 
@@ -216,11 +227,11 @@ def check_fits(bench: str, chip, n_chips: int, per_chip_batch: int, global_batch
         fix = "not even one sample per chip fits: the model's state alone exceeds the chip; use a chip with more memory"
     if bench == "rnnt":
         fix += "; RNN-T's stack splits the batch into gradient-accumulation micro-batches (validation/rnnt_train.py)"
-    raise TapeoutError(
+    raise MemoryRefusal(
         f"--global-batch {int(global_batch):,}: {bench} at {int(per_chip_batch):,} samples per chip needs "
         f"{gib(m.total)} per chip ({parts}), but {chip.id} has {gib(m.usable)} usable of {gib(m.capacity)} "
         f"(perf/train_reserve.py); {fix} (validation/train_fit.py).")
 
 
-__all__ = ["MEMORY_CHECK", "StepMemory", "accumulates", "check_fits", "largest_fitting_batch", "saved_activation_bytes",
+__all__ = ["MEMORY_CHECK", "MemoryRefusal", "StepMemory", "accumulates", "check_fits", "largest_fitting_batch", "saved_activation_bytes",
            "state_bytes", "step_memory", "usable_bytes", "workload_bytes"]
