@@ -109,6 +109,16 @@ def test_cli_refuses_a_batch_that_does_not_fit(bench, gb):
     assert "--num-chips" in err
 
 
+def test_state_alone_too_large_names_the_sharding_fix():
+    """Flux.1's HSDP state (12 B parameters x 16 B, over the ranks) on one 24 GB L4: no sample fits, and more chips
+    shard the state; on 16 L4s the state is sharded over the 8-GPU node at most, so only a larger chip helps."""
+    l4 = get_chip("l4")
+    with pytest.raises(TapeoutError, match=r"not even one sample per chip fits.*more --num-chips"):
+        train_fit.check_fits("flux1", l4, 1, 512, 512)
+    with pytest.raises(TapeoutError, match=r"not even one sample per chip fits: use a chip with more memory \("):
+        train_fit.check_fits("flux1", l4, 16, 32, 512)
+
+
 def test_default_runs_fit():
     """Each benchmark's own definition (its RCP batch on 8 chips) fits an H100 under the rule."""
     from tapeout import api

@@ -221,10 +221,12 @@ def check_fits(bench: str, chip, n_chips: int, per_chip_batch: int, global_batch
              f"the backward" + (f", {gib(m.workload)} embedding tables and their state" if m.workload else ""))
     if best:
         fix = (f"the largest per-chip batch that fits is {best:,}: give --global-batch {best * n_chips // sgs:,} or less on "
-               f"{n_chips:,} chips, or more --num-chips (at --global-batch {int(global_batch):,}, about "
+               f"{n_chips:,} chip{'s' if n_chips > 1 else ''}, or more --num-chips (at --global-batch {int(global_batch):,}, about "
                f"{-(-int(global_batch) * sgs // best):,} chips at this per-chip memory)")
     else:
-        fix = "not even one sample per chip fits: the model's state alone exceeds the chip; use a chip with more memory"
+        sharded = step_memory(bench, chip, 2 * n_chips, 1, sgs, p).states < m.states  # the stack shards its state
+        fix = ("not even one sample per chip fits: use a chip with more memory" +
+               (", or more --num-chips (the stack shards the model's state over its ranks)" if sharded else ""))
     if bench == "rnnt":
         fix += "; RNN-T's stack splits the batch into gradient-accumulation micro-batches (validation/rnnt_train.py)"
     raise MemoryRefusal(
