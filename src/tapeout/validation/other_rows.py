@@ -492,7 +492,12 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1
     elif bench == "rgat":
         full = gnn.rgat_graph(per_chip_batch, feature_dtype=RGAT_FEATURE_DTYPE, precision=pr)
         once = [o for o in full.ops if o.name == "feature_gather"]
-        g = OpGraph(f"{full.name}:trained", [o for o in full.ops if o.name != "feature_gather"], full.meta)
+        # the tensor the trained graph reads from outside: the sampled nodes' features as its first GEMM reads them
+        # (its projection per relation re-reads one node type's tensor; validation/train_fit.py)
+        first = next(o for o in full.ops if o.name == "gat1.proj")
+        outside = per_chip_batch * float(full.meta["sampled_nodes_per_seed"]) * first.input_bytes / first.m
+        g = OpGraph(f"{full.name}:trained", [o for o in full.ops if o.name != "feature_gather"],
+                    {**full.meta, "outside_input_bytes": outside})
         return g, OpGraph(f"{g.name}:once", once, full.meta), float(full.meta["weight_bytes"])
     elif bench == "stable-diffusion":
         g = OpGraph(f"sd2-unet-train:b{per_chip_batch}", sd2_unet_train_ops(per_chip_batch, p), {"batch": per_chip_batch})

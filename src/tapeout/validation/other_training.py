@@ -26,7 +26,7 @@ from ..perf.train_clock import board_power, graph_time
 from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
 from ..workloads import speech
 from ..workloads.detection_train import head_output_passes
-from . import bert_attention, bert_dropout, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, rnnt_recurrence, rnnt_train, unet3d_spatial, unet3d_train
+from . import bert_attention, bert_dropout, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, rnnt_recurrence, rnnt_train, train_fit, unet3d_spatial, unet3d_train
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
@@ -68,14 +68,20 @@ def optimizer_s(bench: str, chip, p, n: int, dense: float) -> float:
     the trained graph) at other_benchmarks.yaml weight_update.<bench>'s bytes per parameter, on the rank's
     shard. BERT's DistributedFusedLAMB shards over every rank only on bert_train.distributed_lamb_vendors; XLA's
     cross-replica weight-update sharding shards every benchmark on weight_update_sharding.vendors (TPU)."""
+    domain = topology_for(p, chip.family).domain if n > 1 else 1
+    return weight_update_s(update_spec(bench, chip), dense / 2.0, p, n, domain)
+
+
+def update_spec(bench: str, chip) -> dict:
+    """The weight-update spec `bench`'s run follows on `chip` (other_benchmarks.yaml weight_update.<bench>, its
+    shard set by the vendor's stack: optimizer_s), shared by the step's time and its memory (validation/train_fit.py)."""
     spec = resolved_spec(fact("weight_update", bench))
     vendor = vendor_of(chip)  # a derived chip runs its base's vendor stack (hardware/catalog.vendor_of)
     if shards_every_replica(vendor):
         spec["shard"] = "all"
     elif bench == "bert" and vendor not in fact("bert_train", "distributed_lamb_vendors"):
         spec["shard"] = "none"
-    domain = topology_for(p, chip.family).domain if n > 1 else 1
-    return weight_update_s(spec, dense / 2.0, p, n, domain)
+    return spec
 
 
 def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd: float, t_bwd: float) -> tuple[float, float]:
@@ -150,6 +156,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     board = board_power(chip)
     if bench == "dlrm-dcnv2" and dlrm_train.EMBEDDING_SHARDED:  # the tables fit n chips as HugeCTR places them
         dlrm_train.check_memory(chip, p, n)
+    # the chip's share of the step fits its memory, else refused (validation/train_fit.py; MEMORY_CHECK off: never)
+    passes = train_fit.check_fits(bench, chip, n_dp, per_chip, gb, sgs, p).passes
     g, once, dense = training_graphs(bench, per_chip, chip, n)
     no_input_grad = tuple(fact("train_no_input_grad", bench))
     emb = None
@@ -220,6 +228,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
            "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": None, "eval_min": None, "minutes": None}
     if host:
         out["host_issue"] = host
+    if passes > 1:  # the stack's gradient-accumulation passes the memory rule needs (validation/train_fit.py)
+        out["accumulation_passes"] = passes
     if bench == "rnnt":
         out["recurrent_weights_from"] = recurrent_from
     if emb:
