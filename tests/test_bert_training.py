@@ -98,13 +98,20 @@ def _bert_row(chip: str, n: int, gbs: int) -> dict:
             "notes": f"global_batch_size={gbs}; median last-eval epoch_num=2.5e+06"}
 
 
-def test_nvidia_step_exposes_the_weight_update():
+def test_nvidia_step_exposes_the_weight_update(monkeypatch):
     """NVIDIA rows: step = forward + backward + reduction + LAMB, nothing hidden; the GEMMs at the board's
-    sustained training clock (perf/train_clock: the MSMF floor and scale, H100 <- H200's pair)."""
+    sustained training clock (perf/train_clock: the MSMF floor and scale, H100 <- H200's pair). The 16-bit encoder
+    (the Hopper FP8 encoder, validation/bert_fp8.py, has its own tests in test_bert_fp8_dropout.py)."""
     from tapeout.perf.train_clock import board_power, graph_time
+    from tapeout.validation import bert_fp8
 
+    monkeypatch.setattr(bert_fp8, "BERT_FP8_ENCODER", False)
     d = map_training(_bert_row("NVIDIA H100-SXM", 8, 768)).detail
+    from tapeout.validation import bert_dropout
+
     g, once, _ = training_graphs("bert", 96)
+    if bert_dropout.BERT_HIDDEN_DROPOUT:  # training's dropout + residual kernels (validation/bert_dropout.py)
+        g = bert_dropout.with_dropout(g, 1024, 24)
     chip = get_chip("h100-sxm")
     p = calibrated_params(chip)
     board = board_power(chip)
@@ -126,10 +133,14 @@ def test_other_vendors_keep_the_overlapped_reduction():
     # Habana's PyTorch BERT: the masked-LM head over every slot (validation/bert_mlm.py), the attention core op by
     # op over the packs' 512 slots (validation/bert_attention.py)
     from tapeout.validation import bert_attention as ba
+    from tapeout.validation import bert_dropout
     from tapeout.validation.bert_mlm import all_slot_head
 
     packs, slots = ba.packed_core_shape(56, 512, fact("bert_train", "sequences_per_pack"))
-    fwd, rest, core_bwd = ba.unfused_attention_split(all_slot_head(g, packs, slots), packs, slots)
+    g = all_slot_head(g, packs, slots)
+    if bert_dropout.BERT_HIDDEN_DROPOUT:  # training's dropout + residual kernels (validation/bert_dropout.py)
+        g = bert_dropout.with_dropout(g, 1024, 24)
+    fwd, rest, core_bwd = ba.unfused_attention_split(g, packs, slots)
     t_fwd = float(evaluate(fwd, p).total_time)
     # BERT: every input needs a gradient (train_no_input_grad.bert empty)
     t_bwd = backward_time(rest, p) + float(evaluate(core_bwd, p).total_time)

@@ -38,6 +38,8 @@ def test_conv_gradient_gemms_by_hand(n, cin, cout, hw, k, stride, groups):
     # implicit GEMM reads each tensor once: dy (n ho wo cout) for dgrad, x (n cin h w) for wgrad
     assert d.input_bytes == 2 * n * ho * wo * cout
     assert w.input_bytes == 2 * n * cin * hw * hw
+    # dx has the input's shape (DGRAD_WRITES_INPUT_SHAPE): n cin h w elements, stride^2 x the GEMM's m x n
+    assert d.output_bytes == 2 * n * cin * hw * hw
     assert [g.name for g in gradient_gemms(op, input_grad=False)] == ["c.wgrad"]
 
 

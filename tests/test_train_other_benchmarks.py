@@ -74,7 +74,9 @@ def test_every_benchmark_runs_on_eight_h100_from_its_definition(bench):
 @pytest.mark.parametrize("bench", BENCHMARKS)
 def test_time_to_train_does_not_rise_when_chips_double_at_fixed_batch(bench):
     gb = _newest_rcp(bench)["bs"]
-    t = [api.train_benchmark(bench, "h100-sxm", n, global_batch=gb).time_to_train_min for n in (4, 8)]
+    # flux1 at its 512 on 4 H100s (128 per chip) does not fit memory (validation/train_fit.py): 8 and 16 chips
+    chips = (8, 16) if bench == "flux1" else (4, 8)
+    t = [api.train_benchmark(bench, "h100-sxm", n, global_batch=gb).time_to_train_min for n in chips]
     assert t[1] <= t[0] * (1 + 1e-9), t
 
 

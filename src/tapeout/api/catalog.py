@@ -246,8 +246,9 @@ def load_model(model: str | Path) -> ModelInfo:
     Returns:
         ModelInfo: `params_b` and `active_params_b` (billions of parameters), `layers`,
         `hidden`, `heads`, `kv_heads`, `experts`, `attention` (MHA/GQA/MLA),
-        `kv_bytes_per_token_bf16` (bytes of KV cache per token at BF16), `source`, and the
-        validated `config`.
+        `kv_bytes_per_token_bf16` (bytes of KV cache per token at BF16, every layer holding the token),
+        `local_attention` (share and window of sliding / chunked layers), `notes` (config fields priced
+        approximately, and how), `source`, and the validated `config`.
     """
     from ..errors import unknown_name_error
     from ..workloads.llm_config import load_llm, preset_names

@@ -236,7 +236,7 @@ def explain(model: str, chip: str, num_chips: int = 1, precision: str = "bf16", 
         ExplainResult: `ops` rows (op, kind, count, op_class, format that ran, fell_back,
         gflops in GFLOP, dram_mb in MB, bound, time_ms in ms, energy_j in J, share of the step),
         `formats` (per op class: asked, ran, bytes per element, fell back, note), `step_time_s` (s), `energy_j` (J),
-        `assumptions` (layout, batch, calibration and datasheet sources), `serving`.
+        `assumptions` (layout, batch, calibration and datasheet sources, the serving notes), `serving`.
     """
     import numpy as np
 
@@ -272,6 +272,8 @@ def explain(model: str, chip: str, num_chips: int = 1, precision: str = "bf16", 
     }
     if image_tokens:
         assumptions["image_tokens_per_request"] = image_tokens
+    if r.notes:  # the serving notes: formats that fell back, an assumed TDP, config fields priced approximately
+        assumptions["notes"] = " | ".join(r.notes)
     out = {"ops": rows, "formats": r.formats, "step_time_s": total, "energy_j": float(ct.total_energy),
            "assumptions": assumptions, "serving": r.as_dict()}
     if images_per_request:

@@ -48,6 +48,7 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
     from ..perf.convergence import LATEST, rcp_batches
     from ..validation import unet3d_train
     from ..validation.other_training import BENCHMARKS, converge_at, definition, training_time
+    from ..validation.train_fit import MemoryRefusal
     from .llm import llm_benchmarks, on_server, server_notes
 
     check_texts(benchmark=benchmark, chip=chip)
@@ -72,11 +73,18 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
     runnable = [b for b in rcps if b >= num_chips]  # every chip a data-parallel replica: >= 1 sample each
     if global_batch is None and samples_to_converge is None and len(rcps) > 1 and runnable:
         # a submitter picks its batch: of the newest ruleset's RCP batches, the one this system trains fastest at
-        ttt = {b: training_time(key, get_chip(chip), num_chips, b, converge_at(key, b).samples)["minutes"] for b in runnable}
-        gb = min(ttt, key=ttt.get)
-        batch_from = (f"of the RCP batches {', '.join(map(str, runnable))} (data/mlperf/rcps.yaml"
-                      f"{'' if len(runnable) == len(rcps) else '; those >= the chips'}), the one with the smallest "
-                      f"time to train on this system")
+        ttt = {}
+        for b in runnable:
+            try:
+                ttt[b] = training_time(key, get_chip(chip), num_chips, b, converge_at(key, b).samples)["minutes"]
+            except MemoryRefusal:  # a batch these chips cannot hold is no choice (validation/train_fit.py)
+                continue
+        if ttt:
+            gb = min(ttt, key=ttt.get)
+            held = "" if len(ttt) == len(runnable) else ", that fit memory"
+            batch_from = (f"of the RCP batches {', '.join(map(str, ttt))} (data/mlperf/rcps.yaml"
+                          f"{'' if len(runnable) == len(rcps) else '; those >= the chips'}{held}), the one with the "
+                          f"smallest time to train on this system")
     if gb < num_chips and not (key == "unet3d" and unet3d_train.DEDICATED_EVAL_RANKS):
         # training_time would price each replica at one sample and count only gb of them (unet3d: the chips beyond
         # one per sample evaluate, NVIDIA's --nodes_for_eval layout; validation/unet3d_train.py)
@@ -93,6 +101,11 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
                                        f"at {max(rcps):,}, data/mlperf/rcps.yaml): throughput only")
     r = training_time(key, get_chip(chip), num_chips, gb, samples)
     minutes = r.pop("minutes")
+    if r.get("accumulation_passes"):  # the batch fits only as the stack's micro-batches (validation/train_fit.py)
+        notes = [*(notes or []), f"{r['per_chip_batch']:,} samples per chip fit memory only as {r['accumulation_passes']} "
+                 f"gradient-accumulation micro-batches (the stack's; bert_train.grad_accumulation); the step is priced as one pass."]
+    if str(r.get("recurrent_weights_from", "")).startswith("DRAM"):  # a fallback is said, not silent
+        notes = [*(notes or []), f"RNN-T recurrent weights read from {r['recurrent_weights_from']}."]
     return BenchmarkTrainResult({
         "benchmark": key, "chip": r.pop("chip"), "num_chips": num_chips, "global_batch": gb,
         "global_batch_from": batch_from, "samples_to_converge": samples, "samples_to_converge_from": samples_from,

@@ -169,7 +169,8 @@ def _print_benchmark(r, json_out: bool) -> None:
     bd = d["breakdown"]
     console.print(table("step breakdown (s)", ["item", "value"],
                         [[k, bd[k]] for k in ("per_chip_batch", "fwd_s", "bwd_s", "head_grad_s", "recompute_s", "once_s", "allreduce_s", "optimizer_s",
-                                              "feature_read_s", "n_evals", "eval_min") if bd.get(k) is not None]))
+                                              "emb_all_to_all_s", "emb_all_to_all_exposed_s", "feature_read_s", "n_evals",
+                                              "eval_min") if bd.get(k) is not None]))
     if bd.get("bert_graph"):  # which graph the stack's BERT was priced on (validation/other_training.bert_graph_shown)
         console.print(table("BERT graph priced", ["part", "as"], [[k, v] for k, v in bd["bert_graph"].items()]))
     if bd.get("host_issue"):  # NVIDIA Mask R-CNN: the GPU idle its uncaptured eager calls leave (validation/maskrcnn_host.py)
@@ -178,6 +179,13 @@ def _print_benchmark(r, json_out: bool) -> None:
                             [["GPU idle per step (s)", h["host_idle_s"]], ["eager calls (forward / backward)",
                              f"{h['eager_calls']['forward']} / {h['eager_calls']['backward']}"], ["host syncs per step", h["syncs"]],
                              ["CPU per call (us)", f"{h['call_cpu_us']:.2f}"], ["host CPU", h["host_cpu"]], ["source", h["source"]]]))
+    if bd.get("eval_scoring"):  # the detection stacks' host-side COCO scoring inside the run (validation/detection_eval.py)
+        e = bd["eval_scoring"]
+        console.print(table("host COCO scoring of the evaluations (validation/detection_eval.py)", ["item", "value"],
+                            [["metric types", ", ".join(e["iou_types"])], ["one scoring (s)", f"{e['scoring_s']:.1f}"],
+                             ["synchronous", "yes: every evaluation waits" if e["synchronous"] else "no: only the last is in the run"],
+                             ["scorings in the run", e["exposed_evals"]], ["in the run (s)", f"{e['exposed_s']:.1f}"],
+                             ["source", e["source"]]]))
     if bd.get("unet3d"):  # the definition's facts the 3D U-Net run was priced with (validation/unet3d_train.py)
         console.print(table("3D U-Net definition priced", ["fact", "value"], [[k, v] for k, v in bd["unet3d"].items()]))
     for n in d.get("notes") or []:

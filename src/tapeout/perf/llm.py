@@ -139,7 +139,7 @@ def serve(
                          f"tokens added to {input_len} text tokens; vision encoder {enc_s * 1e3:.2f} ms per request "
                          f"(TP{r.tp}) in its prefill")
     out.formats = [ch.as_dict() for ch in choices]
-    out.notes += fallback_notes(choices) + assumed_tdp_notes(c)
+    out.notes += fallback_notes(choices) + assumed_tdp_notes(c) + list(cfg.notes)
     return out
 
 
@@ -180,9 +180,9 @@ def _deployment_view(cfg, c, pr, p, r, I, O, evaluator, wfac) -> ServingResult:
     e_tok = (float(np.max(dec.total_energy)) / mb + float(np.max(pre.total_energy)) / nb / O) * r.tp
     cap = float(np.min(p.mem_capacity))
     w = weight_bytes_per_chip(cfg, pr, r.tp, r.ep, wfac) / r.pp
-    kv = kv_bytes_per_token_per_chip(cfg, pr, r.tp) / r.pp * (I + O / 2) * r.batch_size
-    bmax = int((cap * (USABLE_MEMORY_FRACTION - ACTIVATION_RESERVE_FRACTION) - w)
-               // max(kv_bytes_per_token_per_chip(cfg, pr, r.tp) / r.pp * (I + O / 2), 1e-9))
+    kv_seq = kv_bytes_per_token_per_chip(cfg, pr, r.tp, I + O / 2) / r.pp * (I + O / 2)  # one sequence's cache
+    kv = kv_seq * r.batch_size
+    bmax = int((cap * (USABLE_MEMORY_FRACTION - ACTIVATION_RESERVE_FRACTION) - w) // max(kv_seq, 1e-9))
     bound = dec.dominant_bound()
     bound = str(bound) if np.ndim(bound) == 0 else str(bound.flat[0])
     power = e_tok * r.output_tokens_per_s_per_chip

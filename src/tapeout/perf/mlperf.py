@@ -372,7 +372,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         if replicas is not None and num_chips // (t * pl) != int(replicas):
             continue  # the deployment runs a fixed number of engine replicas (e.g. one API server)
         w = weight_bytes_per_chip(cfg, pr, t, e, weight_bytes_factor) / pl + encoder_weight_bytes(vision, pr, t)
-        kv_tok = kv_bytes_per_token_per_chip(cfg, pr, t) / pl
+        kv_tok = kv_bytes_per_token_per_chip(cfg, pr, t, occupancy / beams) / pl  # a beam's window caps its own cache
         free = usable - w
         if free <= 0:
             misses.append(f"TP{t} PP{pl}: weights {w / GIB:.0f} GiB/chip of {usable / GIB:.0f} usable")

@@ -34,8 +34,10 @@ def dense_weight_bytes_per_chip(cfg: LLMConfig, pr: Precision, tp: int, ep: int)
     return total / tp * pr.weight_bytes
 
 
-def kv_bytes_per_token_per_chip(cfg: LLMConfig, pr: Precision, tp: int) -> float:
-    full = cfg.kv_bytes_per_token(pr.kv_bytes)
+def kv_bytes_per_token_per_chip(cfg: LLMConfig, pr: Precision, tp: int, seq_tokens: float | None = None) -> float:
+    """KV-cache bytes per token one chip holds; with `seq_tokens`, the mean over a sequence that long
+    (local-attention layers hold at most their window: LLMConfig.kv_bytes_per_token)."""
+    full = cfg.kv_bytes_per_token(pr.kv_bytes, seq_tokens)
     if cfg.is_mla:
         return full  # the latent cache is replicated across TP ranks
     local_heads = max(1, cfg.kv_heads // tp)
@@ -55,7 +57,7 @@ def kv_tokens_per_request(prompt: float, generated: float, beams: int = 1, block
 def max_batch(cfg, pr, tp, ep, capacity_bytes, seq_tokens, weight_bytes_factor: float = 1.0) -> int:
     usable = capacity_bytes * (USABLE_MEMORY_FRACTION - ACTIVATION_RESERVE_FRACTION)
     free = usable - weight_bytes_per_chip(cfg, pr, tp, ep, weight_bytes_factor)
-    per_seq = kv_bytes_per_token_per_chip(cfg, pr, tp) * seq_tokens
+    per_seq = kv_bytes_per_token_per_chip(cfg, pr, tp, seq_tokens) * seq_tokens
     if free <= 0:
         return 0
     return int(min(MAX_BATCH, free // per_seq))

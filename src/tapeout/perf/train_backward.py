@@ -8,6 +8,12 @@ its own tile padding, wave quantization and split-K:
   wgrad  dW = x_col^T dy            rows C_in/g x taps, outputs C_out/g, reduction m (all positions)
 A weight gradient of a convolution has a small output and a reduction over every position of
 the batch; the forward's im2col GEMM is neither shape.
+The data gradient dx has the input's shape, N H W C_in elements: CUTLASS's dgrad GEMM covers every
+input position (include/cutlass/conv/conv2d_problem_size.h implicit_gemm_problem_size, kDgrad:
+M = N*H*W, N = C, K = R*S*K), and for a strided convolution the input positions no filter tap
+reaches (3 of 4 for a 1x1 stride-2 layer) are still written (as zeros). Its GEMM rows are the
+forward's N Ho Wo positions above (the MACs are the forward's), but it writes stride^2 x more than
+m x n elements (DGRAD_WRITES_INPUT_SHAPE).
 Linear layers (MatMul): dgrad + wgrad = 2x the forward GEMM time, the rule of the LLM training
 engine (perf/training.py), whose GEMM tiling is calibrated on forward-shaped GEMMs.
 An op whose input needs no gradient (the first layer reading the data, a layer after a frozen
@@ -43,6 +49,11 @@ from .opcost import K_ATTN, K_MATMUL, accumulator_stages, evaluate
 from .train_clock import graph_time, op_times
 
 ATTN_BWD_FLOPS = 2.5  # FlashAttention-2 backward FLOPs / forward FLOPs (Dao 2023)
+# A convolution's dgrad kernel writes dx in the input's shape (N H W C_in), not its GEMM's m x n = N Ho Wo C_in
+# (module docstring; CUTLASS conv2d_problem_size.h kDgrad M = N*H*W): differs only for strided / unpadded convs.
+# On: sourced from the kernel library's problem mapping (physics: dx has x's shape) and it adds only time to the
+# strided layers of conv-net training steps, which are all predicted fast (docs/notes/issue-24.md stop-40 51h).
+DGRAD_WRITES_INPUT_SHAPE = True
 BETA0_OUTPUT_BYTES = 2.0  # D of the calibrated (beta = 0) GEMMs: BF16
 
 
@@ -76,11 +87,13 @@ def gradient_gemms(op: MatMul, input_grad: bool = True) -> list[MatMul]:
     out = []
     if input_grad:  # reads dy (m x n per group) and the filter
         extra = {"input_elems": float(op.m * op.n * op.groups * op.batch), "taps": 1} if conv else {}
+        if conv and DGRAD_WRITES_INPUT_SHAPE:
+            extra["output_elems"] = float(op.input_elems)  # dx: the input's N H W C_in elements
         out.append(replace(op, name=f"{op.name}.dgrad", m=op.m, n=op.k // taps, k=op.n * taps, **extra))
     # a shared weight's gradient reduces over every row of the batch; an activation x activation
     # product (shared_weight False) keeps its batch of independent GEMMs; reads the saved input x
     rows = op.m * op.batch if op.shared_weight else op.m
-    extra = {"input_elems": op.input_elems, "taps": 1} if conv else {}
+    extra = {"input_elems": op.input_elems, "taps": 1, "output_elems": 0.0} if conv else {}
     out.append(replace(op, name=f"{op.name}.wgrad", m=op.k, n=op.n, k=rows, batch=1 if op.shared_weight else op.batch,
                        **extra))
     return out

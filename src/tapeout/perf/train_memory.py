@@ -52,7 +52,7 @@ def _widths(cfg) -> dict:
     L = cfg.num_hidden_layers
     ffn, copies = cfg.intermediate_size / h, 0.0
     if cfg.is_moe:
-        per_tok = (cfg.num_experts_per_tok + cfg.n_shared_experts) * cfg.expert_ffn / h
+        per_tok = (cfg.num_experts_per_tok * cfg.expert_ffn + cfg.shared_ffn) / h
         ffn = (cfg.n_dense_layers * ffn + cfg.n_moe_layers * per_tok) / L
         copies = cfg.n_moe_layers * cfg.num_experts_per_tok / L
     return {"attn": attn, "qkv": qkv, "o": o, "fc1": (cfg.mlp_mats - 1) * ffn, "ffn": ffn, "copies": copies}

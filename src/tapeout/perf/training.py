@@ -1192,6 +1192,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                      "send/recv waits split the host-sync segments; perf/train_host.py prices PP 1)")
     res = training_reserve(lay, c)
     notes.append(f"memory: {r['mem'] / GIB:.1f} GiB per chip; " + res.note(cap))
+    notes += cfg.notes  # the model config's approximately priced fields (workloads/llm_config.APPROXIMATED_FIELDS)
     wave_hi = 1.0  # the interval's one-sided term for persistent GEMM grids beside the collective (perf/comm_waves)
     if stack.comm_ctas and fwd.comm_ctas:
         r_p = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora, persistent_gemms=True)

@@ -62,7 +62,9 @@ or on the chips beyond one per sample, overlapped (validation/unet3d_train.py). 
 the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2: 20 per epoch
 over 89.1 M validation pairs; resnet: every 4 epochs over the 50,000 ImageNet validation
 images; bert: the rules' interval over 10,000 samples): n_evals x ceil(eval_samples / global
-batch) x t_fwd. BERT sequences cost the training set's mean real length (bert_train_shape).
+batch) x t_fwd. The detection benchmarks (RetinaNet, Mask R-CNN) add their host-side COCO scoring on NVIDIA's
+stacks: every evaluation's where it is synchronous, the last one's where it is asynchronous (validation/detection_eval.py;
+a row's MLPerf round and node count decide). BERT sequences cost the training set's mean real length (bert_train_shape).
 The pricing body is validation/other_training.py training_time, shared with `tapeout train --benchmark`.
 """
 
@@ -435,8 +437,8 @@ def train_precision(bench: str, chip=None) -> str:
     return half_precision(chip) if chip is not None and prec == "fp16" else prec
 
 
-def training_graphs(bench: str, per_chip_batch: int, chip=None) -> tuple[OpGraph, OpGraph, float]:
-    """One chip's training step: (trained forward graph, run forward + backward, perf/train_backward.py;
+def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1) -> tuple[OpGraph, OpGraph, float]:
+    """One chip's training step on `n_chips`: (trained forward graph, run forward + backward, perf/train_backward.py;
     graph run once per step: frozen encoders forward-only, training-only memory passes) and
     the dense trained weight bytes (bf16).
 
@@ -467,7 +469,11 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None) -> tuple[OpGraph
         g = vision.resnet50_graph(per_chip_batch, 224, pr)
         once = bn_training_ops(g, p)
     elif bench == "dlrm-dcnv2":
-        g = recsys.recsys_graph(recsys.dlrmv2_model(), per_chip_batch, pr, emb_dtype="fp32")
+        from . import dlrm_train  # tables sharded over the chips as NVIDIA's HugeCTR runs them (its switch)
+
+        g = (dlrm_train.training_graph(per_chip_batch, n_chips, pr, dlrm_train.chip_cap_gb(chip))
+             if dlrm_train.EMBEDDING_SHARDED else
+             recsys.recsys_graph(recsys.dlrmv2_model(), per_chip_batch, pr, emb_dtype="fp32"))
     elif bench == "retinanet":
         full = vision.retinanet_graph(per_chip_batch, 800, pr)
         frozen = tuple(fact("retinanet_train", "frozen_prefix"))
@@ -486,7 +492,12 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None) -> tuple[OpGraph
     elif bench == "rgat":
         full = gnn.rgat_graph(per_chip_batch, feature_dtype=RGAT_FEATURE_DTYPE, precision=pr)
         once = [o for o in full.ops if o.name == "feature_gather"]
-        g = OpGraph(f"{full.name}:trained", [o for o in full.ops if o.name != "feature_gather"], full.meta)
+        # the tensor the trained graph reads from outside: the sampled nodes' features as its first GEMM reads them
+        # (its projection per relation re-reads one node type's tensor; validation/train_fit.py)
+        first = next(o for o in full.ops if o.name == "gat1.proj")
+        outside = per_chip_batch * float(full.meta["sampled_nodes_per_seed"]) * first.input_bytes / first.m
+        g = OpGraph(f"{full.name}:trained", [o for o in full.ops if o.name != "feature_gather"],
+                    {**full.meta, "outside_input_bytes": outside})
         return g, OpGraph(f"{g.name}:once", once, full.meta), float(full.meta["weight_bytes"])
     elif bench == "stable-diffusion":
         g = OpGraph(f"sd2-unet-train:b{per_chip_batch}", sd2_unet_train_ops(per_chip_batch, p), {"batch": per_chip_batch})
@@ -533,16 +544,33 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     from .other_training import training_time  # the pricing body, shared with `tapeout train --benchmark`
 
     software = row.get("software", "")
+    mlperf_round = _row_round(row)
+    nodes = _notes_value(notes, "nodes")
+    nodes = int(nodes) if nodes else None
+    submitter = _row_submitter(row)
     try:
-        r = training_time(bench, chip, n, gb, samples, fitted, software)
+        r = training_time(bench, chip, n, gb, samples, fitted, software, mlperf_round, nodes, submitter)
     except TapeoutError as e:
         raise SkipRow(str(e)) from None
 
     def run_to(samples: float) -> dict:  # the same run converging at `samples` (steps plus evaluations)
-        return training_time(bench, chip, n, gb, samples, fitted, software)
+        return training_time(bench, chip, n, gb, samples, fitted, software, mlperf_round, nodes, submitter)
 
     return RowPrediction(r.pop("minutes"), "minutes", f"train-{bench}", detail={
         **r, "measures": measures(True), "time_to_train": _at_rcp(bench, gb, row, run_to)})
+
+
+def _row_submitter(row: dict) -> str | None:
+    """The submitter folder of a row's MLPerf results URL (".../training_results_v2.0/tree/<commit>/Azure/results/...");
+    None where the source names none."""
+    m = re.search(r"training_results_v[\d.]+/(?:tree|blob)/[^/]+/([^/]+)/", row.get("source", ""))
+    return m.group(1) if m else None
+
+
+def _row_round(row: dict) -> str | None:
+    """The MLPerf Training round a row's workload names ("v2.0"); None where it names none."""
+    rnd = re.match(r"MLPerf Training (v[\d.]+)", row.get("workload", ""))
+    return rnd.group(1) if rnd else None
 
 
 def _at_rcp(bench: str, gb: float, row: dict, run_to) -> dict | None:
@@ -551,9 +579,8 @@ def _at_rcp(bench: str, gb: float, row: dict, run_to) -> dict | None:
     from ..perf.convergence import samples_to_converge as rcp_samples
 
     key = f"train-{bench}"
-    rnd = re.match(r"MLPerf Training (v[\d.]+)", row.get("workload", ""))
     per_epoch = fact(key, "epoch_samples") if (workload_facts().get(key) or {}).get("epoch_samples") else None
-    conv = rcp_samples(key, int(gb), mlperf_round=rnd.group(1) if rnd else None, epoch_samples=per_epoch)
+    conv = rcp_samples(key, int(gb), mlperf_round=_row_round(row), epoch_samples=per_epoch)
     return priced_at(conv, run_to)
 
 

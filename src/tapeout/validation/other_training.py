@@ -24,8 +24,9 @@ from ..perf.fsdp import exposed_hsdp_s, hsdp_step_collectives, sharded_dp_collec
 from ..perf.train_backward import backward_time
 from ..perf.train_clock import board_power, graph_time
 from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
+from ..workloads import speech
 from ..workloads.detection_train import head_output_passes
-from . import bert_attention, bert_mlm, maskrcnn_host, rnnt_train, unet3d_spatial, unet3d_train
+from . import bert_attention, bert_dropout, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, rnnt_recurrence, rnnt_train, train_fit, unet3d_spatial, unet3d_train
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
@@ -67,14 +68,20 @@ def optimizer_s(bench: str, chip, p, n: int, dense: float) -> float:
     the trained graph) at other_benchmarks.yaml weight_update.<bench>'s bytes per parameter, on the rank's
     shard. BERT's DistributedFusedLAMB shards over every rank only on bert_train.distributed_lamb_vendors; XLA's
     cross-replica weight-update sharding shards every benchmark on weight_update_sharding.vendors (TPU)."""
+    domain = topology_for(p, chip.family).domain if n > 1 else 1
+    return weight_update_s(update_spec(bench, chip), dense / 2.0, p, n, domain)
+
+
+def update_spec(bench: str, chip) -> dict:
+    """The weight-update spec `bench`'s run follows on `chip` (other_benchmarks.yaml weight_update.<bench>, its
+    shard set by the vendor's stack: optimizer_s), shared by the step's time and its memory (validation/train_fit.py)."""
     spec = resolved_spec(fact("weight_update", bench))
     vendor = vendor_of(chip)  # a derived chip runs its base's vendor stack (hardware/catalog.vendor_of)
     if shards_every_replica(vendor):
         spec["shard"] = "all"
     elif bench == "bert" and vendor not in fact("bert_train", "distributed_lamb_vendors"):
         spec["shard"] = "none"
-    domain = topology_for(p, chip.family).domain if n > 1 else 1
-    return weight_update_s(spec, dense / 2.0, p, n, domain)
+    return spec
 
 
 def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd: float, t_bwd: float) -> tuple[float, float]:
@@ -123,12 +130,14 @@ def allreduce_after_backward(bench: str, vendor: str) -> bool:
 
 
 def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_to_converge: float | None,
-                  fitted: dict | None = None, software: str = "") -> dict:
+                  fitted: dict | None = None, software: str = "", mlperf_round: str | None = None,
+                  nodes: int | None = None, submitter: str | None = None) -> dict:
     """One MLPerf Training run of `bench` on `n_chips` x `chip` (a catalog Chip) at `global_batch`
     samples per step: the step breakdown (s), samples/s, and with `samples_to_converge` the minutes
     to train including the evaluation passes (None without it). `software`: the run's software field
-    (a row's), where a stack's graph depends on it (bert_train.mlm_all_slots). Raises TapeoutError where
-    the chip or the graph cannot run it."""
+    (a row's), where a stack's graph depends on it (bert_train.mlm_all_slots); `mlperf_round` ("v2.0") and `nodes`
+    and `submitter` (a row's), where a stack's evaluation depends on them (detection_eval_scoring.async_scoring). Raises
+    TapeoutError where the chip or the graph cannot run it."""
     n = int(n_chips)
     gb = global_batch
     samples = samples_to_converge
@@ -145,8 +154,15 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     # back-to-back training GEMMs: no faster than the die's sustained MSMF at its TDP (perf/train_clock, the LLM
     # engine's rule; None where no switch or measured pair applies)
     board = board_power(chip)
-    g, once, dense = training_graphs(bench, per_chip, chip)
+    if bench == "dlrm-dcnv2" and dlrm_train.EMBEDDING_SHARDED:  # the tables fit n chips as HugeCTR places them
+        dlrm_train.check_memory(chip, p, n)
+    # the chip's share of the step fits its memory, else refused (validation/train_fit.py; MEMORY_CHECK off: never)
+    passes = train_fit.check_fits(bench, chip, n_dp, per_chip, gb, sgs, p).passes
+    g, once, dense = training_graphs(bench, per_chip, chip, n)
     no_input_grad = tuple(fact("train_no_input_grad", bench))
+    emb = None
+    if bench == "dlrm-dcnv2" and dlrm_train.EMBEDDING_SHARDED:  # tables sharded, exchanged all-to-all
+        g, emb = dlrm_train.exchange(g, p, chip.family, board, no_input_grad)
     # the group's exposed traffic (halo, gather / split, norm statistics), priced on the one-sample graph
     spatial = unet3d_spatial.group_comm_s(g, p, chip.family, sgs, board, no_input_grad)
     g = unet3d_spatial.per_chip_graph(g, sgs)
@@ -159,16 +175,32 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         vendor, software, fact("bert_train", "mlm_all_slots"))
     unfused = bench == "bert" and bert_attention.UNFUSED_BERT_ATTENTION and \
         vendor in fact("bert_train", "unfused_attention_vendors")
+    fp8_stack = bench == "bert" and bert_fp8.runs_fp8(vendor, chip.family, fact("bert_train", "fp8_encoder_stacks"))
+    fp8 = fp8_stack and bert_fp8.BERT_FP8_ENCODER
     if all_slots:
         g = bert_mlm.all_slot_head(g, packs, slots)  # the masked-LM head over every slot (validation/bert_mlm.py)
+    if bench == "bert" and bert_dropout.BERT_HIDDEN_DROPOUT:  # training's dropout + residual kernels (validation/bert_dropout.py)
+        cfg = speech.BertConfig()
+        g = bert_dropout.with_dropout(g, cfg.hidden, cfg.layers)
+    quant_fwd = quant_bwd = None
+    if fp8:  # the encoder in FP8 with its cast kernels (validation/bert_fp8.py)
+        g, quant_fwd, quant_bwd = bert_fp8.fp8_encoder(g)
     if unfused:
         # the stack's attention core op by op over the packs' 512 slots (validation/bert_attention.py)
         g_fwd, g_rest, core_bwd = bert_attention.unfused_attention_split(g, packs, slots)
         t_fwd = graph_time(g_fwd, p, board)
         t_bwd = backward_time(g_rest, p, no_input_grad, board) + graph_time(core_bwd, p, board)
+    elif bench == "rnnt":  # the LSTMs' recurrent chains as cuDNN runs them (validation/rnnt_recurrence.py)
+        g_rest, chains = rnnt_recurrence.split(g)
+        t_fwd = graph_time(g_rest, p, board) + rnnt_recurrence.forward_s(chains, p, chip, board)
+        t_bwd = backward_time(g_rest, p, no_input_grad, board) + rnnt_recurrence.backward_s(chains, p, chip, board)
+        recurrent_from = rnnt_recurrence.weights_read_from(chains, p, chip)
     else:
         t_fwd = graph_time(g, p, board)
         t_bwd = backward_time(g, p, no_input_grad, board)
+    if quant_fwd is not None:
+        t_fwd += graph_time(quant_fwd, p, board)
+        t_bwd += graph_time(quant_bwd, p, board)
     t_once = graph_time(once, p, board) + spatial["exposed_s"]
     t_rc = recompute_s(bench, g, p, board)  # in the backward, before each block's gradients
     t_copy = head_grad_s(g, p, board)  # detection head (RetinaNet): focal-loss backward + gradient copies
@@ -187,7 +219,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
             vendor in fact("maskrcnn_train", "allreduce_after_backward_vendors"):
         host = maskrcnn_host.step_host_idle(chip, g, p, per_chip, t_fwd, t_bwd, t_opt, no_input_grad, board)
     t_host = host["host_idle_s"] if host else 0.0
-    t_step = t_fwd + t_bwd + t_copy + t_rc + t_once + t_exposed + t_opt + t_host
+    t_emb = emb["emb_all_to_all_exposed_s"] if emb else 0.0
+    t_step = t_fwd + t_bwd + t_copy + t_rc + t_once + t_exposed + t_opt + t_host + t_emb
     t_read = feature_read_s(g, once, p, n, chip.family) if bench == "rgat" else 0.0
     t_step = max(t_step, t_read)
     out = {"chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "step_s": t_step,
@@ -195,8 +228,14 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
            "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": None, "eval_min": None, "minutes": None}
     if host:
         out["host_issue"] = host
+    if passes > 1:  # the stack's gradient-accumulation passes the memory rule needs (validation/train_fit.py)
+        out["accumulation_passes"] = passes
+    if bench == "rnnt":
+        out["recurrent_weights_from"] = recurrent_from
+    if emb:
+        out.update(emb)
     if bench == "bert":  # how the stack's graph was priced: shown where the answer is (a vendor / software rule)
-        out["bert_graph"] = bert_graph_shown(unfused, all_slots, packs, slots)
+        out["bert_graph"] = bert_graph_shown(unfused, all_slots, packs, slots, fp8, fp8_stack)
     if samples is None:  # no convergence point: throughput only
         return out
     # evaluation passes inside the timed region (other_benchmarks.yaml `train-<bench>`): forward
@@ -215,24 +254,36 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         every = eval_interval(ev, gb)
         n_evals = max(1, round(samples / every))
         if bench == "rnnt":  # greedy decoding, the dev set in one batch per chip (validation/rnnt_train.py)
-            t_eval = n_evals * rnnt_train.eval_pass_s(p, n, board)
+            t_eval = n_evals * rnnt_train.eval_pass_s(p, n, board, chip)
         else:
             t_eval_batch = max(t_fwd + (t_once if bench in EVAL_RUNS_ONCE_GRAPH else 0.0), t_read)
             if bench in EVAL_GRAPH:  # its own forward graph (Mask R-CNN: the test-time RoI counts)
                 t_eval_batch = graph_time(eval_graph(bench, per_chip), p, board)
             t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_eval_batch
+        # the detection stacks' host-side COCO scoring: every evaluation's where synchronous, else the last one's
+        # (validation/detection_eval.py)
+        scoring = detection_eval.exposed_scoring(bench, vendor, n_evals, float(ev["eval_samples"]["value"]),
+                                                 mlperf_round, nodes, submitter)
+        if scoring:
+            t_eval += scoring["exposed_s"]
+            out["eval_scoring"] = scoring
     out.update(n_evals=n_evals, eval_min=t_eval / 60.0, minutes=((samples / gb) * t_step + t_eval) / 60.0)
     return out
 
 
-def bert_graph_shown(unfused: bool, all_slots: bool, packs: float, slots: int) -> dict:
+def bert_graph_shown(unfused: bool, all_slots: bool, packs: float, slots: int, fp8: bool = False,
+                     fp8_stack: bool = False) -> dict:
     """Which BERT graph a run was priced on: the attention core (fused per sequence, or unfused over the packs'
-    slots: validation/bert_attention.py) and the masked-LM head's rows (the masked tokens, or every slot:
-    validation/bert_mlm.py), each with the data entry that decides it."""
+    slots: validation/bert_attention.py), the masked-LM head's rows (the masked tokens, or every slot:
+    validation/bert_mlm.py) and the encoder's GEMM format (`fp8`; `fp8_stack`: the stack ran FP8, priced or not:
+    validation/bert_fp8.py), each with the data entry that decides it."""
     return {"attention": (f"unfused over {packs:g} packs x {slots} slots (validation/bert_attention.py)" if unfused
                           else "fused, per sequence") + " [other_benchmarks.yaml bert_train.unfused_attention_vendors]",
             "mlm_head": (f"every slot ({bert_mlm.all_slot_rows(packs, slots):,} rows, validation/bert_mlm.py)" if all_slots
-                         else "masked tokens") + " [other_benchmarks.yaml bert_train.mlm_all_slots: vendor and software]"}
+                         else "masked tokens") + " [other_benchmarks.yaml bert_train.mlm_all_slots: vendor and software]",
+            "encoder": ("FP8 GEMMs and attention, Transformer Engine delayed scaling (validation/bert_fp8.py)" if fp8
+                        else "16-bit; the stack ran FP8, not priced (validation/bert_fp8.BERT_FP8_ENCODER off)"
+                        if fp8_stack else "16-bit") + " [other_benchmarks.yaml bert_train.fp8_encoder_stacks: vendor and chip family]"}
 
 
 def definition(bench: str) -> dict:

@@ -137,10 +137,15 @@ def eval_batch(n_chips: int) -> int:
     return max(1, math.ceil(float(fact("train-rnnt", "eval_samples")) / max(1, int(n_chips))))
 
 
-def eval_pass_s(p, n_chips: int, board=None) -> float:
-    """Seconds of one evaluation (greedy decoding of the dev set, one batch per chip, the chips in parallel)."""
+def eval_pass_s(p, n_chips: int, board=None, chip=None) -> float:
+    """Seconds of one evaluation (greedy decoding of the dev set, one batch per chip, the chips in parallel); on
+    `chip`, the encoder's recurrent chains as validation/rnnt_recurrence.py prices them (weights on chip)."""
+    from . import rnnt_recurrence
+
     d, tokens = dev_utterance()
-    return graph_time(rnnt_greedy_decode_graph(eval_batch(n_chips), d, tokens, "bf16"), p, board)
+    g = rnnt_greedy_decode_graph(eval_batch(n_chips), d, tokens, "bf16")
+    rest, chains = rnnt_recurrence.split(g)
+    return graph_time(rest, p, board) + rnnt_recurrence.forward_s(chains, p, chip, board)
 
 
 __all__ = ["MICRO_BATCHES", "PADDED_RECURRENCE", "accumulation", "dev_utterance", "eval_batch", "eval_pass_s", "micro_batch_cap", "micro_batched", "speed_stretch", "train_utterance",

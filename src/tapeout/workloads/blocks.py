@@ -31,10 +31,13 @@ class ConvMatMul(MatMul):
     that of implicit GEMM: the real input tensor (`input_elems` elements) is read once, not
     the kh*kw-times larger im2col matrix (cuDNN/CUTLASS implicit-GEMM convolution).
     `taps` = filter positions (kh*kw, or kd*kh*kw): k = C_in/groups x taps, which the
-    backward pass needs to form its data-gradient GEMM (perf/train_backward.py)."""
+    backward pass needs to form its data-gradient GEMM (perf/train_backward.py). `output_elems`
+    (> 0) = the elements the kernel writes where they are not its GEMM's m x n: a data-gradient
+    kernel writes dx, which has the input's shape (perf/train_backward.DGRAD_WRITES_INPUT_SHAPE)."""
 
     input_elems: float = 0.0
     taps: int = 1
+    output_elems: float = 0.0
 
     def __post_init__(self):
         super().__post_init__()
@@ -47,6 +50,12 @@ class ConvMatMul(MatMul):
         if self.input_elems <= 0:
             return super().input_bytes
         return self.input_elems * dtype_bytes(self.a_dtype)
+
+    @property
+    def output_bytes(self) -> float:
+        if self.output_elems <= 0:
+            return super().output_bytes
+        return self.output_elems * dtype_bytes(self.out_dtype)
 
 
 def as_precision(p: str | Precision) -> Precision:

@@ -165,6 +165,9 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
             else:
                 blk.append(mm("q_proj", H * (nope + rope), h, count))
             blk.append(mm("kv_a_proj", kr + rope, h, count))
+            sparse = cfg.index_topk if cfg.is_dsa else 0  # DSA: each query attends to index_topk selected tokens
+            if cfg.is_dsa:
+                blk += dsa_indexer(count, qr or h)
             if step.phase == "decode":
                 # absorbed: q_nope @ W_UK per head -> latent query; attention over the latent
                 # cache; output latent @ W_UV per head
@@ -173,7 +176,7 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
                 blk.append(Attention(name="mla_attention", count=count, batch=step.batch, q_len=step.q_len,
                                      kv_len=step.kv_len, heads=H, kv_heads=1, d_qk=kr + rope, d_v=kr,
                                      act_dtype=att_act, kv_dtype=pr.kv_cache, math_dtype=att_dt, kv_cache=serving,
-                                     kv_bytes_per_token=(kr + rope) * pr.kv_bytes))
+                                     kv_bytes_per_token=(kr + rope) * pr.kv_bytes, window=sparse))
                 blk.append(MatMul(name="o_absorb_uv", count=count, m=T, n=vd, k=kr, batch=H, shared_weight=False,
                                   a_dtype=a, w_dtype=w, out_dtype=o, math_dtype=math_dt))
             else:
@@ -181,7 +184,7 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
                 blk.append(Attention(name="attention", count=count, batch=step.batch, q_len=step.q_len,
                                      kv_len=step.kv_len, heads=H, kv_heads=H, d_qk=nope + rope, d_v=vd,
                                      act_dtype=att_act, kv_dtype=pr.kv_cache, math_dtype=att_dt, kv_cache=serving,
-                                     kv_bytes_per_token=(kr + rope) * pr.kv_bytes))
+                                     kv_bytes_per_token=(kr + rope) * pr.kv_bytes, window=sparse))
             blk.append(mm("o_proj", h, H * vd, count))
         else:
             d = cfg.hd
@@ -190,8 +193,8 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
                                  rope=cfg.position_embedding_type == "rope")
             if pre is not None:
                 blk.append(pre)
-            sw = cfg.sliding_fraction
-            for nm_, cnt, win in (("attention", count * (1 - sw), 0), ("attention_sliding", count * sw, cfg.sliding_window or 0)):
+            for nm_, share, win in cfg.attention_kinds():  # full, sliding-window and chunked layers
+                cnt = count * share
                 if cnt > 0:
                     blk.append(Attention(name=nm_, count=cnt, batch=step.batch, q_len=step.q_len, kv_len=step.kv_len,
                                          heads=H, kv_heads=KV, d_qk=d, d_v=d, act_dtype=att_act, kv_dtype=pr.kv_cache,
@@ -202,6 +205,17 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
             blk.append(Collective(name="attn_allreduce", count=count, collective="all_reduce",
                                   payload_bytes=T * h * resid_b, group=tp))
         return blk
+
+    def dsa_indexer(count: int, q_in: int) -> list[Op]:
+        """DeepSeek Sparse Attention's lightning indexer (DeepSeek-V3.2-Exp inference/model.py Indexer, replicated
+        on every TP rank: plain Linear layers): its query / key / head-weight projections, then one MQA pass of
+        index_n_heads heads over every cached token's index key (index_key_bytes each: FP8 + scale), scoring
+        (dot product, ReLU, weighted sum over heads: priced as attention scores with a 1-wide value)."""
+        hi, di = cfg.index_n_heads, cfg.index_head_dim
+        return [mm("indexer_q", hi * di, q_in, count), mm("indexer_k", di, h, count), mm("indexer_weights", hi, h, count),
+                Attention(name="dsa_indexer", count=count, batch=step.batch, q_len=step.q_len, kv_len=step.kv_len,
+                          heads=hi, kv_heads=1, d_qk=di, d_v=1, act_dtype=att_act, kv_dtype=pr.kv_cache,
+                          math_dtype=att_dt, kv_cache=serving, kv_bytes_per_token=cfg.index_key_bytes)]
 
     def dense_mlp(count: int, ffn: int, name: str = "mlp") -> list[Op]:
         f = ffn // tp
@@ -255,8 +269,8 @@ def build_llm_graph(cfg: LLMConfig, step: LLMStep) -> OpGraph:
         if ep > 1:
             blk.append(Collective(name="moe_combine_a2a", count=count, collective="all_to_all",
                                   payload_bytes=T * k * h * resid_b, group=ep))
-        if cfg.n_shared_experts:
-            sf = cfg.n_shared_experts * cfg.expert_ffn // tp
+        if cfg.shared_ffn:
+            sf = cfg.shared_ffn // tp
             blk.append(mm("shared_expert_gate_up", mats * sf, h, count))
             blk.append(mm("shared_expert_down", h, sf, count))
         return blk

@@ -132,11 +132,16 @@ def _mlp(ops: list[Op], tag: str, items: int, widths, k: int, pr: Precision) -> 
 def recsys_graph(model: RecModel, items: int, precision: str | Precision = "bf16", emb_dtype: str | None = None,
                  hot_fractions: dict[str, float] | None = None, shards: int = 1, name: str | None = None,
                  units: float | None = None, unit: str = "items", interaction_precision: str | Precision | None = None,
-                 top_mlp_precision: str | Precision | None = None) -> OpGraph:
+                 top_mlp_precision: str | Precision | None = None, replicated: frozenset[str] = frozenset(),
+                 exchange_dtype: str = "fp16", splits: dict[str, int] | None = None) -> OpGraph:
     """Ranking `items` user-item pairs on one chip. Tables sharded over `shards` chips (model
     parallel) add an all-to-all of the pooled embeddings (Naumov et al. 2019, DLRM paper
-    Sec. 4); each chip then gathers 1/shards of the lookups and runs the MLPs on items/shards
-    (data-parallel MLPs). `interaction_precision` / `top_mlp_precision` override `precision`
+    Sec. 4; `exchange_dtype` per element, S = items x sum of the sharded tables' dims x bytes / shards
+    per rank; a table split row-wise over k chips, `splits[name]` = k, sends k partial pooled vectors per
+    item, one per shard, summed where they land); each chip then gathers 1/shards of the lookups and runs the MLPs on items/shards
+    (data-parallel MLPs). Tables named in `replicated` are data parallel (a copy on every chip:
+    HugeCTR's "dp" tables): each chip gathers its own items' lookups from the whole table and
+    exchanges nothing for them. `interaction_precision` / `top_mlp_precision` override `precision`
     for the DCN/dot interaction and the top MLP (module doc: DLRMv2 99.9% runs them FP16)."""
     n = check_batch(items, "items")
     require_positive("shards", shards)
@@ -152,13 +157,21 @@ def recsys_graph(model: RecModel, items: int, precision: str | Precision = "bf16
             raise TapeoutError(f"embedding table '{t.name}' of {model.name} has dim={t.dim}; dim must be > 0.")
     ops: list[Op] = []
     local_items = max(1, -(-n // shards))
+    for field_, names in (("replicated", set(replicated)), ("splits", set(splits or {}))):
+        unknown = names - {t.name for t in model.tables}
+        if unknown:
+            raise TapeoutError(f"{field_} names tables {sorted(unknown)} that {model.name} does not have; "
+                               f"use its table names ({model.tables[0].name}, ...).")
     for t in model.tables:
-        ops.append(EmbeddingGather(name=f"emb.{t.name}", lookups=n * t.pooling * t.probes / shards, rows=t.rows / shards,
+        split = 1 if t.name in replicated else shards  # a replicated table: this chip's items, the whole table
+        ops.append(EmbeddingGather(name=f"emb.{t.name}", lookups=n * t.pooling * t.probes / shards, rows=t.rows / split,
                                    row_bytes=t.dim * eb, pooling=t.pooling * t.probes, dim=t.dim,
                                    hot_fraction=float(hot.get(t.name, 0.0)), out_dtype=pr.activations
                                    if pr.activations in ("bf16", "fp16", "fp32") else "fp16"))
     if shards > 1:
-        pooled = n * sum(t.dim for t in model.tables) * dtype_bytes("fp16")
+        k = splits or {}
+        pooled = n * sum(t.dim * k.get(t.name, 1) for t in model.tables if t.name not in replicated) \
+            * dtype_bytes(exchange_dtype)
         ops.append(Collective(name="emb.all_to_all", collective="all_to_all", payload_bytes=pooled / shards, group=shards))
     if model.bottom_mlp:
         _mlp(ops, "bottom", local_items, model.bottom_mlp, model.dense_features, pr)
@@ -180,6 +193,15 @@ def recsys_graph(model: RecModel, items: int, precision: str | Precision = "bf16
             "shards": shards, "embedding_bytes": model.embedding_params * eb, "emb_dtype": emb_dtype or pr.weights}
     tag = pr.name + (f"+dcn-{ipr.name}" if ipr is not pr else "") + (f"+top-{tpr.name}" if tpr is not pr else "")
     return OpGraph(name or f"{model.name}:{n}items:{tag}:shards{shards}", ops, meta)
+
+
+def table_bytes_per_chip(model: RecModel, shards: int, state_bytes: float,
+                         replicated: frozenset[str] = frozenset()) -> float:
+    """Bytes of embedding state (tables + optimizer state, `state_bytes` per element) one chip holds:
+    1/shards of every model-parallel table (balanced placement; a planner can only do worse on its
+    fullest chip) plus every replicated table whole."""
+    require_positive("shards", shards)
+    return float(sum(t.rows * t.dim * state_bytes / (1 if t.name in replicated else shards) for t in model.tables))
 
 
 def dlrmv2_graph(samples: int = 1, pairs_per_sample: float = PAIRS_PER_SAMPLE, precision: str | Precision = "bf16",

@@ -70,6 +70,10 @@ class VisionLoad:
         return self.images_per_request * image_tokens(self.spec, self.image_size)
 
 
+# the vision_config fields of the one vision tower priced (transformers Qwen2_5_VLVisionConfig)
+QWEN_VISION_FIELDS = ("depth", "hidden_size", "intermediate_size", "num_heads")
+
+
 def vision_spec(model: str) -> VisionSpec | None:
     """The vision tower of a model preset or config.json; None for a text-only model."""
     from .llm_config import raw_config
@@ -78,6 +82,11 @@ def vision_spec(model: str) -> VisionSpec | None:
     v = data.get("vision_config")
     if not isinstance(v, dict):
         return None
+    missing = [f for f in QWEN_VISION_FIELDS if f not in v]
+    if missing:  # another family's tower (Gemma 3's SigLIP: num_hidden_layers, image_size, mm_tokens_per_image)
+        raise TapeoutError(f"{model}: field 'vision_config.{missing[0]}' is missing: the vision encoder priced here is "
+                           f"Qwen2.5-VL's (vision_config {', '.join(QWEN_VISION_FIELDS)}); "
+                           f"{v.get('model_type') or 'this'} vision tower is not modelled: serve it with 0 images.")
     proc = data.get("_image_processor", {})
     full = v.get("fullatt_block_indexes")
     depth = int(v["depth"])

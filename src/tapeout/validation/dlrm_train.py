@@ -1,0 +1,184 @@
+"""DLRM-DCNv2 training as NVIDIA's HugeCTR implementation shards it (MLPerf Training v3.0-v4.1,
+NVIDIA/benchmarks/dlrm_dcnv2/implementations/*merlin_hugectr: train.py, sharding/ and the configs;
+facts with their sources in other_benchmarks.yaml dlrm_train).
+
+The 26 Criteo tables hold 204 M rows x 128: 105 GB of FP32 weights and as much again of Adagrad accumulators
+(8 B per element, sharding.py), more than one 80 GB GPU. HugeCTR's "auto" plan (validation/dlrm_plan.py)
+replicates the tables below DP_SHARDING_THRESHOLD (data parallel: 13 small tables, 20 k rows on one node) and
+places the others model parallel, the hottest split row-wise over several GPUs where that balances the
+lookups against the exchange (8 GPUs: the 100-hot table over 4). A step then runs, per GPU:
+  - the gathers of 1/n of the global lookups (the model-parallel shards' share of the global batch, the
+    replicated tables' own items: the same total on a balanced plan) from tables of 1/n the rows;
+  - forward, an all-to-all of the pooled embeddings: one vector per sample from every shard of every
+    model-parallel table (a row-wise split sends its partial sums), each GPU receiving its own items',
+    S = per-GPU batch x vectors x 128 x 2 B (FP16) per rank (recsys_graph's sharded path);
+  - backward, the same all-to-all of their gradients the other way;
+both through NCCL (library_time: NCCL's all-to-all over the system's links, NVLink, or the PCIe / host path of
+the catalog's topology for PCIe cards). train_intra_iteration_overlap hides each under the bottom MLP's forward
+(backward), the one branch of the step that does not consume the exchange. Across nodes ("hier_auto") the plan
+is made over the nodes and the exchange runs the collective engine's hierarchical all-to-all; the in-node
+reduction of a node's row-wise partial sums is not priced, nor the replicated tables' gradient all-reduce
+(20 k x 128 elements), nor the imbalance of the planner's fullest GPU (gathers priced balanced).
+
+EMBEDDING_SHARDED: on (issue 18, round stop-40 issue-51f). Read from NVIDIA's implementation and configs, nothing
+fitted; on the 40 DLRM-DCNv2 training rows every prediction moves toward its measurement (all were, and stay,
+faster than measured; tables in docs/notes/issue-18.md). One chip no longer prices DLRM-DCNv2 training: its
+209 GB of tables and state exceed any 80-192 GB GPU, and train.py's memory_cap_for_embedding (60 GB per GPU) holds
+on one GPU as on many, so a 256-288 GB GPU needs 4 as well (`fits`; check_memory names --num-chips and the smallest
+count that runs, `min_chips`; issue-52a review).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from ..errors import TapeoutError
+from ..ops import Collective, OpGraph
+from ..perf.collectives import library_time, topology_for
+from ..perf.train_backward import backward_time
+from ..perf.train_clock import graph_time
+from ..workloads import recsys
+from . import dlrm_plan
+
+EMBEDDING_SHARDED = True
+
+
+def _facts() -> dict:
+    from .other_rows import workload_facts
+
+    return {k: v["value"] for k, v in workload_facts()["dlrm_train"].items()}
+
+
+def _config(n: int) -> tuple[str, int]:
+    """(single_node | multi_node, planner buckets) on `n` GPUs: "auto" over the GPUs of one node, "hier_auto"
+    over the nodes of several (each node's GPUs then hold its tables row-wise; the exchanged vectors are the
+    node plan's)."""
+    gpn = int(_facts()["gpus_per_node"])
+    return ("single_node", n) if n <= gpn else ("multi_node", n // gpn if n % gpn == 0 else n)
+
+
+def _unit_mem_gb() -> float:
+    return recsys.dlrmv2_model().tables[0].dim * float(_facts()["state_bytes_per_elem"]) * 1e-9
+
+
+@lru_cache(maxsize=64)
+def plan(n_chips: int, cap_gb: float | None = None) -> dlrm_plan.Plan:
+    """HugeCTR's plan on `n_chips` GPUs of `cap_gb` GB each (validation/dlrm_plan.py) at the single- or
+    multi-node config facts."""
+    f = _facts()
+    n = int(n_chips)
+    where, buckets = _config(n)
+    cap = min(float(f["memory_cap_for_embedding_gb"]), cap_gb if cap_gb else float("inf")) * n / buckets
+    m = recsys.dlrmv2_model()
+    return dlrm_plan.plan([t.pooling for t in m.tables], [t.rows for t in m.tables], buckets,
+                          float(f["dp_sharding_threshold_gb"][where]),
+                          float(f["mem_comm_bw_ratio"][where]) / float(f["mem_comm_work_ratio"]), _unit_mem_gb(), cap)
+
+
+def chip_cap_gb(chip) -> float | None:
+    """A catalog chip's runtime memory in GB (1e9 B, the planner's unit); None without a chip."""
+    from ..hardware.memory_capacity import capacity_bytes
+
+    return float(capacity_bytes(chip)) / 1e9 if chip is not None else None
+
+
+def _named(pl: dlrm_plan.Plan) -> tuple[frozenset[str], dict[str, int]]:
+    names = [t.name for t in recsys.dlrmv2_model().tables]
+    return frozenset(names[i] for i in pl.replicated), {names[i]: k for i, k in pl.splits.items()}
+
+
+def training_graph(per_chip_batch: int, n_chips: int, precision: str = "bf16", cap_gb: float | None = None) -> OpGraph:
+    """One GPU's DLRM-DCNv2 training forward on `n_chips` (FP32 tables): recsys_graph's sharded path over the
+    global batch with the plan's replicated tables and row-wise splits; one chip holds every table."""
+    n = int(n_chips)
+    if n <= 1:
+        return recsys.recsys_graph(recsys.dlrmv2_model(), per_chip_batch, precision, emb_dtype="fp32")
+    replicated, splits = _named(plan(n, cap_gb))
+    return recsys.recsys_graph(recsys.dlrmv2_model(), per_chip_batch * n, precision, emb_dtype="fp32", shards=n,
+                               replicated=replicated, splits=splits, exchange_dtype=str(_facts()["exchange_dtype"]))
+
+
+def table_bytes_per_chip(n_chips: int) -> float:
+    """Embedding tables + Adagrad state one GPU holds on `n_chips`, the model-parallel share balanced
+    (workloads/recsys.table_bytes_per_chip); the plan's replicated tables whole."""
+    n = int(n_chips)
+    m = recsys.dlrmv2_model()
+    rep = dlrm_plan.replicated([t.rows for t in m.tables], float(_facts()["dp_sharding_threshold_gb"][_config(n)[0]]),
+                               _unit_mem_gb()) if n > 1 else frozenset()
+    return recsys.table_bytes_per_chip(m, n, float(_facts()["state_bytes_per_elem"]),
+                                       frozenset(m.tables[i].name for i in rep))
+
+
+def fits(n_chips: int, cap_bytes: float) -> bool:
+    """Whether NVIDIA's HugeCTR runs the tables on `n_chips` chips of `cap_bytes` each: every chip holds its share
+    (table_bytes_per_chip) and the planner places the shards within the smaller of the chip's memory and
+    train.py's memory_cap_for_embedding (dlrm_plan.plan; the same cap on one chip as on many)."""
+    n = int(n_chips)
+    if n < 1 or table_bytes_per_chip(n) > cap_bytes:
+        return False
+    f = _facts()
+    usable_gb = min(float(f["memory_cap_for_embedding_gb"]), cap_bytes / 1e9)
+    if n == 1:  # one bucket: the planner places every table whole
+        return table_bytes_per_chip(1) / 1e9 <= usable_gb
+    try:
+        plan(n, cap_bytes / 1e9)
+    except TapeoutError:
+        return False
+    return True
+
+
+def min_chips(cap_bytes: float, limit: int = 1 << 16) -> int | None:
+    """The smallest chip count on which the tables fit (`fits`); None where none up to `limit` does."""
+    if cap_bytes <= 0:
+        return None
+    n = max(1, int(table_bytes_per_chip(1) // cap_bytes))  # no fewer than the balanced share allows
+    while n <= limit and not fits(n, cap_bytes):
+        n += 1
+    return n if n <= limit else None
+
+
+def check_memory(chip, p, n_chips: int) -> float:
+    """The tables' bytes per chip; TapeoutError naming --num-chips and the smallest count that runs where the
+    tables do not fit `n_chips` x `chip` (p.mem_capacity) as NVIDIA's HugeCTR places them (`fits`)."""
+    n = int(n_chips)
+    need = table_bytes_per_chip(n)
+    cap = float(p.mem_capacity)
+    if not fits(n, cap):
+        f = _facts()
+        usable = min(cap / 1e9, float(f["memory_cap_for_embedding_gb"]))
+        least = min_chips(cap)
+        fix = f"use --num-chips {least} or more" if least else "no chip count up to 65,536 holds them"
+        raise TapeoutError(
+            f"--num-chips {n}: DLRM-DCNv2's embedding tables and their Adagrad state ({table_bytes_per_chip(1) / 1e9:.0f} GB"
+            f" in all) need {need / 1e9:.0f} GB per chip on {n} x {chip.id}, and NVIDIA's HugeCTR places at most "
+            f"{usable:.0f} GB of them per chip (the smaller of the chip's {cap / 1e9:.0f} GB and train.py's "
+            f"memory_cap_for_embedding default {float(f['memory_cap_for_embedding_gb']):.0f} GB, other_benchmarks.yaml "
+            f"dlrm_train); {fix} (validation/dlrm_train.py).")
+    return need
+
+
+def split(g: OpGraph) -> tuple[OpGraph, list[Collective]]:
+    """(the graph without its all-to-all, the all-to-all ops): the exchange is priced over the system's
+    links here, not as an op on one chip."""
+    a2a = [o for o in g.ops if isinstance(o, Collective)]
+    return OpGraph(g.name, [o for o in g.ops if not isinstance(o, Collective)], g.meta), a2a
+
+
+def all_to_all_s(a2a: list[Collective], p, family: str) -> float:
+    """Seconds of one direction of the embedding exchange (NCCL, launched from a CUDA graph: queued)."""
+    topo = topology_for(p, family)
+    return float(sum(float(library_time(o.collective, o.payload_bytes, o.group, topo, launch="queued")[0]) * o.count
+                     for o in a2a))
+
+
+def exchange(g: OpGraph, p, family: str, board=None, no_input_grad: tuple[str, ...] = ()) -> tuple[OpGraph, dict]:
+    """(the graph to price on one chip, the exchange's terms): forward + backward all-to-all and what of
+    them the bottom MLP's forward / backward leaves exposed (overlap_with_bottom_mlp)."""
+    rest, a2a = split(g)
+    t = all_to_all_s(a2a, p, family)
+    out = {"emb_all_to_all_s": 2.0 * t, "emb_all_to_all_exposed_s": 2.0 * t}
+    if a2a and _facts()["overlap_with_bottom_mlp"]:
+        bottom = OpGraph(f"{g.name}:bottom", [o for o in rest.ops if o.name.startswith("bottom.")], g.meta)
+        t_f, t_b = graph_time(bottom, p, board), backward_time(bottom, p, no_input_grad, board)
+        out["emb_all_to_all_exposed_s"] = max(0.0, t - t_f) + max(0.0, t - t_b)
+    return rest, out
