@@ -70,9 +70,10 @@ def test_least_squares_takes_the_same_path():
 
 
 @needs_db
-@pytest.mark.parametrize("source, fitted, burst", [(False, False, False), (False, True, False), (True, True, False),
-                                                   (True, True, True)])
-def test_structured_jacobian_equals_the_dense_one_on_the_database_slice(source, fitted, burst, monkeypatch):
+@pytest.mark.parametrize("source, fitted, burst, ctx", [(False, False, False, False), (False, True, False, False),
+                                                        (True, True, False, False), (True, True, True, False),
+                                                        (False, True, False, True)])
+def test_structured_jacobian_equals_the_dense_one_on_the_database_slice(source, fitted, burst, ctx, monkeypatch):
     from tapeout.perf.kernels_db import read_kernels
 
     # under each generation-kernel residency scheme (source / fitted per kernel / shared ctas_per_core), and with the
@@ -80,6 +81,10 @@ def test_structured_jacobian_equals_the_dense_one_on_the_database_slice(source, 
     monkeypatch.setattr(kf, "SOURCE_RESIDENCY", source)
     monkeypatch.setattr(kf, "FITTED_RESIDENCY", fitted)
     monkeypatch.setattr(kf, "BURST_POWER_LIMIT", burst)
+    # and the context kernels on their own work-unit overhead and efficiency (CONTEXT_K_OVERHEAD, CONTEXT_KERNEL_EFF,
+    # issue-51d)
+    monkeypatch.setattr(kf, "CONTEXT_K_OVERHEAD", ctx)
+    monkeypatch.setattr(kf, "CONTEXT_KERNEL_EFF", ctx)
     groups = kf.Groups(read_kernels(systems=["h200_sxm", "b200_sxm"], per_group=8))
     ties = kf.family_ties(groups)
     assert ties, "the slice must hold two chip families (tied fixed-time offsets)"

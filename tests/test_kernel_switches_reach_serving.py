@@ -28,7 +28,11 @@ PARAMS = {**{p[0]: p[1] for p in kf.PARAMS}, "split_serial_us": 1.0, "ovh_prefil
           # a shared residency above the per-kernel ones (FITTED_RESIDENCY off takes the shared one)
           "ctas_per_core": 8.0,
           # the 16-bit efficiency the FP8 context FMHA takes above the FP8 GEMM's (ATTN_FP8_EFF off takes eff_fp8)
-          "eff_bf16": 0.9}
+          "eff_bf16": 0.9,
+          # the described context kernels' own work-unit overhead above the shared one (CONTEXT_K_OVERHEAD)
+          "ctx_tile_k_overhead": 500.0,
+          # and their own efficiency above the shared one (CONTEXT_KERNEL_EFF)
+          "ctx_eff_attention": 0.9}
 SOURCE = {"package": "aiconfigurator-core", "package_version": "t",
           "chips": {"h200": {"system": "h200", "stack": "trtllm", "stack_versions": {}}}}
 
@@ -84,6 +88,12 @@ TERMS = {
     "QGMMA_WAVES": (True, lambda s: s.attn_decode(64, 1000), -1),
     # the FP8 context FMHA at the FP8 GEMM's efficiency (0.7) instead of the 16-bit FMHA's (0.9): slower
     "ATTN_FP8_EFF": (False, lambda s: s.attn_prefill(4, 500), +1),
+    # Hopper's context kernel on the described kernels' own work-unit overhead (500 keys against 64): slower
+    "CONTEXT_K_OVERHEAD": (True, lambda s: s.attn_prefill(4, 500), +1),
+    # Hopper's context kernel at the described kernels' own efficiency (0.9 against the shared 0.6): faster
+    "CONTEXT_KERNEL_EFF": (True, lambda s: s.attn_prefill(4, 500), -1),
+    # the context CTAs' Q and O tiles serialised per wave: slower
+    "CONTEXT_IO_EXPOSED": (True, lambda s: s.attn_prefill(4, 500), +1),
 }
 
 

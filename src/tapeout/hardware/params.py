@@ -291,6 +291,13 @@ class ChipParams:
     # the same for a fused-attention work unit (a query tile over its keys, FlashAttention-2
     # outer loop: load Q, then normalise and store O), in keys. Default: kernel_structure.yaml
     attn_tile_k_overhead: np.ndarray | float = KERNEL_STRUCTURE["attn_tile_k_overhead"]
+    # the context (prompt) phase's own, where set (>= 0): the described context kernels' fitted
+    # ctx_tile_k_overhead under perf/kernel_fit.CONTEXT_K_OVERHEAD (perf/kernel_calibration.py). < 0 (default):
+    # the context phase takes attn_tile_k_overhead as generation does
+    attn_ctx_tile_k_overhead: np.ndarray | float = -1.0
+    # the context (prompt) phase's fused-attention efficiency in place of eff_attention, where > 0: the described
+    # context kernels' fitted ctx_eff_attention under perf/kernel_fit.CONTEXT_KERNEL_EFF. 0 (default): eff_attention
+    attn_ctx_eff_attention: np.ndarray | float = 0.0
     # fraction of a GEMM wave's output-tile store (epilogue: every core writes its tm x tn tile of
     # C to DRAM, cores x tm x tn x out bytes at mem_bw x eff_mem) not hidden behind the next
     # tile's main loop; a time in seconds that does not shrink with a faster matrix engine.

@@ -93,6 +93,22 @@ STEP_POWER_FLOOR = 0.0
 FP4_FIT_STRUCTURE = False
 
 
+def context_k_overhead(params: dict, family: str) -> float:
+    """ChipParams.attn_ctx_tile_k_overhead of a chip `family` from fitted parameters (name -> value): the described
+    context kernels' ctx_tile_k_overhead where kernel_fit.tile_k_overhead_param gives the family's context class it
+    (CONTEXT_K_OVERHEAD), else -1 (the context phase on the shared attn_tile_k_overhead)."""
+    name = kernel_fit.tile_k_overhead_param("prefill", family)
+    return float(params[name]) if name != "attn_tile_k_overhead" else -1.0
+
+
+def context_eff_attention(params: dict, family: str) -> float:
+    """ChipParams.attn_ctx_eff_attention of a chip `family` from fitted parameters (name -> value): the described
+    context kernels' ctx_eff_attention where kernel_fit.attention_eff_param gives the family's context class it
+    (CONTEXT_KERNEL_EFF), else 0 (the context phase at eff_attention)."""
+    name = kernel_fit.attention_eff_param("prefill", family)
+    return float(params[name]) if name != "eff_attention" else 0.0
+
+
 def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), stream_eff: float | None = None) -> dict:
     """The calibration entry one chip's kernel parameters imply (see the module docstring);
     `stream_eff` the chip's large-stream DRAM efficiency (kernel_stream), else the fit's mem_bf16."""
@@ -115,6 +131,14 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
            # fitted format takes that format's (kernel_gemm_classes, serving_gemm_params)
            "kernel_library": {**kernel_fit.gemm_fields(params, "bf16"),
                               "attn_tile_k_overhead": params["attn_tile_k_overhead"],
+                              # the context phase's own where the fit gives the family's context kernel one
+                              # (kernel_fit.CONTEXT_K_OVERHEAD); -1: the shared one above
+                              "attn_ctx_tile_k_overhead": context_k_overhead(params, chip.family),
+                              # and its own efficiency likewise (kernel_fit.CONTEXT_KERNEL_EFF); 0: eff_attention
+                              "attn_ctx_eff_attention": context_eff_attention(params, chip.family),
+                              # and its CTAs' Q and O tiles serialised per wave, as the fit prices them
+                              # (kernel_fit.CONTEXT_IO_EXPOSED)
+                              "attn_ctx_io_exposed": 1.0 if kernel_fit.CONTEXT_IO_EXPOSED else 0.0,
                               "attn_head_pack": params["attn_head_pack"],
                               # an attention op's fixed time beyond the GEMM kernel's (kernel_overhead_us)
                               "attn_prefill_fixed": max(params["ovh_prefill"] - params["ovh_bf16"], 0.0) * 1e-6,

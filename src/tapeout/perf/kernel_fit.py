@@ -250,6 +250,11 @@ PARAMS = (
     ("epilogue_exposed", 0.3, 0.0, 1.0),  # fraction of a GEMM wave's output-tile store not overlapped
     ("promote_exposed", 0.5, 0.0, 1.0),  # exposed fraction of the CUDA-core promotion (one FMA per output element per K block)
     ("attn_tile_k_overhead", 64.0, 0.0, 4096.0),  # keys-equivalent of an attention work unit's prologue/epilogue
+    # the context kernel's own (CONTEXT_K_OVERHEAD; held, unused, when off): keys-equivalent of a context CTA's
+    # prologue/epilogue, apart from the generation kernels' attn_tile_k_overhead
+    ("ctx_tile_k_overhead", 64.0, 0.0, 4096.0),
+    # and their own fused-attention efficiency (CONTEXT_KERNEL_EFF; held, unused, when off)
+    ("ctx_eff_attention", 0.6, 0.1, 1.5),
     ("attn_head_pack", 1e9, 1.0, 1e9),  # largest GQA group served in one pass over the KV cache (scanned)
     *((f"unit_{ph}", 1e7, 0.0, 1e9) for ph in ATTN_CLASSES),  # fixed work per attention CTA (FLOP-equivalents at one core's rate)
     *((f"unitlat_{ph}", 1.0, 0.0, 20.0) for ph in ATTN_CLASSES),  # fixed latency per wave of attention CTAs, us
@@ -329,6 +334,29 @@ SERIAL_CONTEXT_TILE = False
 # (serving's context op keeps attn_ctx_softmax_overlap per chip). Off: measured in docs/notes/issue-24.md, Round
 # stop-38 (issue-42a)
 TMEM_PINGPONG = False
+# price the work-unit prologue / epilogue (keys-equivalent of a CTA's Q-tile load, pipeline fill and O rescale /
+# store, amortised over its KV loop: opcost's u_k) of the context kernels kernels_db.yaml describes (context_kernels:
+# Hopper's warp-specialized fmha_v2, Blackwell's trtllm-gen; TMA-fed, warp-specialized, accumulators in tensor
+# memory on Blackwell) with a parameter of their own, ctx_tile_k_overhead, fitted on those families' context
+# kernels; the generation kernels and the undescribed families' context kernels (fmha_v2's Ampere-style kernels on
+# SM 8.0 / 8.9 / 12.0) keep the shared attn_tile_k_overhead. `--kernels` serving prices a context op the same way
+# (kernel_calibration.context_k_overhead -> ChipParams.attn_ctx_tile_k_overhead).
+# Measured in docs/notes/issue-24.md, Round stop-40 (issue-51d)
+CONTEXT_K_OVERHEAD = False
+# price a context CTA's Q-tile load and O-tile store serialised with its math, wave by wave, at the DRAM rate
+# (opcost ChipParams.attn_ctx_io_exposed: with one FMHA CTA resident per SM the next CTA waits for both, as a GEMM's
+# exposed epilogue): a per-CTA cost in bytes (proportional to the head size), not in keys, so the same on every
+# chip whatever its MMA rate; `--kernels` serving prices a context op the same way (kernel_library attn_ctx_io_exposed).
+# Tried at stop 23 (issue-23kd) on H200 (lost); measured again in docs/notes/issue-24.md, Round stop-40 (issue-51d)
+CONTEXT_IO_EXPOSED = False
+# the described context kernels' MMAs at an efficiency of their own (ctx_eff_attention, on eff[math format] as
+# eff_attention), fitted on those families' context kernels (CONTEXT_K_OVERHEAD's scope); the generation kernels and
+# the undescribed families' context kernels keep the shared eff_attention. A per-kernel-class efficiency (scoped as
+# ATTN_FP8_EFF's own_fp8_attention), fitted like the generation kernels' own parameters: calibration by kernel class
+# more than a structural term. `--kernels` serving prices a context op the same way
+# (kernel_calibration.context_eff_attention -> ChipParams.attn_ctx_eff_attention). Off: measured with
+# CONTEXT_K_OVERHEAD in docs/notes/issue-24.md, Round stop-40 (issue-51d)
+CONTEXT_KERNEL_EFF = False
 # a GEMM library's stream-K tail: the last wave's fill below which the last two waves' tiles are
 # spread over every core by K iterations (CUTLASS include/cutlass/gemm/kernel/tile_scheduler_params.h,
 # get_num_sk_tiles: the heuristic keeps data-parallel waves when "the tail wave is more than half
@@ -970,6 +998,23 @@ def params_for(base, x, cls: str):
                         attn_prefill_fixed=0.0, attn_decode_fixed=0.0)  # ovh_<phase> is an attention op's whole fixed time
 
 
+def tile_k_overhead_param(cls: str, family: str | None) -> str:
+    """The fitted parameter an attention class's work-unit prologue / epilogue (opcost's attn_tile_k_overhead) is on
+    a chip `family`: where CONTEXT_K_OVERHEAD, the context class on a family whose context FMHA is described
+    (kernels_db.yaml context_kernels: Hopper's warp-specialized fmha_v2, Blackwell's trtllm-gen; as own_fp8_attention)
+    reads the described kernels' own ctx_tile_k_overhead; everything else the shared attn_tile_k_overhead."""
+    own = CONTEXT_K_OVERHEAD and cls == "prefill" and family in db_config().get("context_kernels", {})
+    return "ctx_tile_k_overhead" if own else "attn_tile_k_overhead"
+
+
+def attention_eff_param(cls: str, family: str | None) -> str:
+    """The fitted fused-attention efficiency an attention class runs at on a chip `family`: the described context
+    kernels' own ctx_eff_attention where CONTEXT_KERNEL_EFF (tile_k_overhead_param's scope), else the shared
+    eff_attention."""
+    own = CONTEXT_KERNEL_EFF and cls == "prefill" and family in db_config().get("context_kernels", {})
+    return "ctx_eff_attention" if own else "eff_attention"
+
+
 def own_fp8_attention(cls: str, family: str | None) -> bool:
     """Whether kernel class `cls` on a chip `family` runs its FP8 attention's MMAs at the 16-bit FMHA's
     fraction of the peak, eff_bf16, instead of the FP8 GEMM's eff_fp8 (ATTN_FP8_EFF):
@@ -1068,6 +1113,14 @@ def item_params(g: dict, x) -> ChipParams:
     if g.get("no_split"):  # the collector's kernel: CUTLASS's data-parallel persistent scheduler (kernel_tile)
         p = p.replace(max_split_k=1.0, balanced_row_tiles=0.0)  # on its own fixed tile
     p = with_cta_width(p, g.get("cta_width", 1.0))
+    if CONTEXT_IO_EXPOSED and g["cls"] == "prefill":  # a context CTA's Q and O tiles serialised per wave
+        p = p.replace(attn_ctx_io_exposed=1.0)
+    own_k = tile_k_overhead_param(g["cls"], g.get("family"))
+    if own_k != "attn_tile_k_overhead":  # the described context kernels' own work-unit overhead (CONTEXT_K_OVERHEAD)
+        p = p.replace(attn_tile_k_overhead=x[NAMES.index(own_k)])
+    own_e = attention_eff_param(g["cls"], g.get("family"))
+    if own_e != "eff_attention":  # and their own efficiency (CONTEXT_KERNEL_EFF)
+        p = p.replace(eff_attention=x[NAMES.index(own_e)])
     if own_fp8_attention(g["cls"], g.get("family")):  # the FP8 context FMHA's own efficiency (ATTN_FP8_EFF)
         p = p.replace(attn_eff_fp8=attn_fp8_eff(dict(zip(NAMES, x)), g["cls"], g.get("family")))
     if g.get("ctas", 0.0) > 0:  # the kernel's source residency (SOURCE_RESIDENCY), not the fitted ctas_per_core
@@ -1197,6 +1250,10 @@ def fit(groups: Groups, structured: bool = True) -> dict:
         x0[NAMES.index("split_serial_us")] = 0.0
     if not QKV_STEP_BOUND:  # the pass at the DRAM alone: reported as the 0 it is priced at
         x0[NAMES.index("qkv_step_bytes")] = 0.0
+    if not CONTEXT_K_OVERHEAD:  # the context kernels on the shared attn_tile_k_overhead: reported as 0, unused
+        x0[NAMES.index("ctx_tile_k_overhead")] = 0.0
+    if not CONTEXT_KERNEL_EFF:  # the shared eff_attention everywhere: reported as 0, unused
+        x0[NAMES.index("ctx_eff_attention")] = 0.0
     held = held_params(groups)
     for n, v in held.items():
         x0[NAMES.index(n)] = v
@@ -1223,6 +1280,10 @@ def fit(groups: Groups, structured: bool = True) -> dict:
                               and n not in used)
                      and n not in SCANNED and not n.startswith("ovhfam_") and n not in held
                      and not (n == "split_serial_us" and not SPLIT_K_SERIAL)
+                     and not (n == "ctx_tile_k_overhead"
+                              and not any(tile_k_overhead_param(g["cls"], g.get("family")) == n for g in groups.items))
+                     and not (n == "ctx_eff_attention"
+                              and not any(attention_eff_param(g["cls"], g.get("family")) == n for g in groups.items))
                      and not (n == "burst_power" and not (BURST_POWER_LIMIT and any(burst_read(g) for g in groups.items)))
                      and not (n.startswith("merge_") and not MMHA_LAUNCH)
                      and not (n.startswith("tile_") and not QGMMA_TILE_WORK) for n in NAMES])
@@ -1330,8 +1391,10 @@ def group_reads(g: dict, name: str) -> bool:
     # efficiency and tile overhead only on attention rows; power_cap.capped_time: the clock of GEMM rows only
     if name in ("pj_flop_n7", "tile_k_overhead", "epilogue_exposed"):
         return K_MATMUL in kinds
-    if name in ("eff_attention", "attn_tile_k_overhead"):
-        return K_ATTN in kinds
+    if name in ("attn_tile_k_overhead", "ctx_tile_k_overhead"):  # params_for / item_params: tile_k_overhead_param's
+        return K_ATTN in kinds and name == tile_k_overhead_param(g["cls"], g.get("family"))
+    if name in ("eff_attention", "ctx_eff_attention"):  # params_for / item_params: attention_eff_param's
+        return K_ATTN in kinds and name == attention_eff_param(g["cls"], g.get("family"))
     return True
 
 
@@ -1413,9 +1476,11 @@ def error_stats(e: np.ndarray) -> dict:
 def x_of(params: dict) -> np.ndarray:
     """The parameter vector of a fit's {name: value}; a per-kernel residency a fit from before it existed lacks
     (ctas_decode_<kernel>, read only where FITTED_RESIDENCY) and a multi-block merge (merge_decode_mmha, read only
-    where MMHA_LAUNCH) take their start value."""
+    where MMHA_LAUNCH) and the context kernels' own work-unit overhead and efficiency (ctx_tile_k_overhead,
+    ctx_eff_attention, read only where CONTEXT_K_OVERHEAD / CONTEXT_KERNEL_EFF) take their start value."""
     start = {p[0]: p[1] for p in PARAMS}
-    late = ("ctas_decode_", "merge_decode_", "tile_decode_", "eff_fp8_block_sm90", "eff_fp8_block_sm89")
+    late = ("ctas_decode_", "merge_decode_", "tile_decode_", "eff_fp8_block_sm90", "eff_fp8_block_sm89", "ctx_tile_k_overhead",
+            "ctx_eff_attention")
     return np.array([params[n] if n in params or not n.startswith(late) else start[n] for n in NAMES], dtype=float)
 
 
@@ -1457,6 +1522,11 @@ def model_switches() -> dict:
                                     "serving": "fit only: serving's context op keeps the model's own tiling"},
             "TMEM_PINGPONG": {"value": TMEM_PINGPONG,
                               "serving": "fit only: serving's attn_ctx_softmax_overlap is the family's flag (SOFTMAX_OVERLAP)"},
+            "CONTEXT_K_OVERHEAD": {"value": CONTEXT_K_OVERHEAD,
+                                   "serving": "kernel_library attn_ctx_tile_k_overhead (kernel_calibration.context_k_overhead)"},
+            "CONTEXT_KERNEL_EFF": {"value": CONTEXT_KERNEL_EFF,
+                                   "serving": "kernel_library attn_ctx_eff_attention (kernel_calibration.context_eff_attention)"},
+            "CONTEXT_IO_EXPOSED": {"value": CONTEXT_IO_EXPOSED, "serving": "kernel_library attn_ctx_io_exposed"},
             "ELT_CORE_STREAM": {"value": ELT_CORE_STREAM,
                                 "serving": "fit only: serving's QKV preprocessing streams at the DRAM x its stream efficiency"},
             "FITTED_RESIDENCY": {"value": FITTED_RESIDENCY, "serving": "kernel_decode_classes attn_ctas_per_core"},

@@ -459,6 +459,9 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
     # pipeline fill + epilogue of each GEMM work unit, in K-depth equivalents (ChipParams.tile_k_overhead)
     k_unit = k / ksplit
     k_over = np.where(is_attn, np.asarray(p.attn_tile_k_overhead, dtype=float), np.asarray(p.tile_k_overhead, dtype=float))
+    ctx_over = np.asarray(p.attn_ctx_tile_k_overhead, dtype=float)
+    if np.any(ctx_over >= 0):  # the context phase's own work-unit overhead where set (ChipParams.attn_ctx_tile_k_overhead)
+        k_over = np.where(is_attn & ~gen & (ctx_over >= 0), ctx_over, k_over)
     u_k = np.where(colb(is_mm), k_unit / (k_unit + k_over), 1.0)
     flops = col(t.flops) * k_scale
     eff_c = np.asarray(p.eff_compute, dtype=float)
@@ -471,7 +474,11 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         eff_c = np.where(fp8_attn & (attn8 > 0), attn8, eff_c)
     # fused attention runs below the GEMM efficiency (softmax exponentials, masking; calibrated
     # on published FlashAttention/cuDNN kernel rates, perf/fit.py fit_attention)
-    eff_c = eff_c * np.where(is_attn, np.asarray(p.eff_attention, dtype=float), 1.0)
+    eff_attn = np.asarray(p.eff_attention, dtype=float)
+    ctx_eff = np.asarray(p.attn_ctx_eff_attention, dtype=float)
+    if np.any(ctx_eff > 0):  # the context phase's own where set (ChipParams.attn_ctx_eff_attention)
+        eff_attn = np.where(~gen & (ctx_eff > 0), ctx_eff, eff_attn)
+    eff_c = eff_c * np.where(is_attn, eff_attn, 1.0)
     # grouped expert GEMMs (MoE) below the dense GEMM efficiency: routing, per-expert padding
     # and short per-expert panels (calibrated on published fused-MoE kernel timings, fit_moe)
     if t.experts is not None and t.experts.any():
