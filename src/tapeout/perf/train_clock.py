@@ -53,12 +53,14 @@ time, as under the floor. With the cap law on (SUSTAINED_CLOCK) the law sets the
 (perf/collector_clock.py); under the switch each is stretched by the die's burst-to-sustained ratio, MSMF / pair
 MAMF of the same pairs (burst_to_sustained: H100 / H200 FP8 1354 / 1525 = 0.888, BF16 755 / 850), beyond the
 model's memory time of the GEMM (measured_at_sustained), so the measured and the fitted GEMMs of one step run at
-the same clock (round stop-36, issue-37a). A chip without a pair keeps the database's time.
+the same clock (round stop-36, issue-37a). A chip without a pair keeps the database's time. Without `--kernels`, a
+chip whose die has a measured per-tensor FP8 GEMM table on file prices its training FP8 GEMMs from it the same way
+(BoardPower.gemms, perf/train_fp8_gemms, switch MEASURED_FP8_TRAINING).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -82,6 +84,8 @@ class BoardPower:
     energy_scale: float = 1.0
     ceiling: tuple | None = None  # per PEAK_KEYS, the sustained MSMF's fraction of peak (nan: none measured)
     burst_keep: tuple | None = None  # per PEAK_KEYS, MSMF / burst pair MAMF (burst_to_sustained; nan: none measured)
+    # the chip's measured FP8 GEMM table the step prices its FP8 GEMMs from (perf/train_fp8_gemms; None: the fit)
+    gemms: object = field(default=None, compare=False)
 
 
 def _msmf_pairs(chip, column: str) -> tuple | None:
@@ -140,10 +144,14 @@ def clock_stretch(t_compute, t_memory, k):
     return np.maximum(0.0, t_c * k - np.fmax(t_c, np.asarray(t_memory, dtype=float)))
 
 
-def board_power(chip, on: bool | None = None, ceiling_on: bool | None = None) -> BoardPower | None:
+def board_power(chip, on: bool | None = None, ceiling_on: bool | None = None, fitted: dict | None = None) -> BoardPower | None:
     """The chip's BoardPower: the cap law where the switch (`on`, default SUSTAINED_CLOCK) is on and the chip has a
     TDP and a process node, not for a power-limited variant; the measured MSMF ceiling where `ceiling_on` (default
-    SUSTAINED_CEILING) is on and a pair applies (module docstring). None when neither applies."""
+    SUSTAINED_CEILING) is on and a pair applies (module docstring); the chip's measured FP8 GEMM table where
+    perf/train_fp8_gemms applies (`fitted`: the calibration in force, for its held-out chips). None when none applies."""
+    from .train_fp8_gemms import training_gemms
+
+    gemms = training_gemms(chip, fitted)
     law = ceil = None
     if (SUSTAINED_CLOCK if on is None else on) and not getattr(chip, "nominal_tdp_w", None):
         from .kernel_fit import format_power_density, held_cap_energy
@@ -156,9 +164,9 @@ def board_power(chip, on: bool | None = None, ceiling_on: bool | None = None) ->
     if SUSTAINED_CEILING if ceiling_on is None else ceiling_on:
         ceil = msmf_ceiling(chip)
         keep = burst_to_sustained(chip) if ceil is not None else None
-    if law is None and ceil is None:
+    if law is None and ceil is None and gemms is None:
         return None
-    return BoardPower(*(law or (None, 0.0, 1.0)), ceiling=ceil, burst_keep=keep)
+    return BoardPower(*(law or (None, 0.0, 1.0)), ceiling=ceil, burst_keep=keep, gemms=gemms)
 
 
 def op_times(cost, p, board: BoardPower | None) -> np.ndarray:
@@ -183,6 +191,22 @@ def op_times(cost, p, board: BoardPower | None) -> np.ndarray:
             # shape alike (module docstring); the cap law, where on, lowers the clock itself: not twice
             t = t + sustained_scale(cost, p, board.ceiling)
         t = np.maximum(t, np.nan_to_num(floor))
+    return measured_times(t, cost, p, board.gemms, board)
+
+
+def measured_times(t, cost, p, gemms, board: BoardPower | None) -> np.ndarray:
+    """Per op of an evaluated table, `t` with every GEMM `gemms` (a measured table: perf/gemm_table.MeasuredGemms,
+    or perf/train_fp8_gemms.FormatView; None: none) times replaced by its measured burst time at the board's
+    sustained clock (measured_gemm_time); a GEMM the table does not answer keeps its time."""
+    if gemms is None:
+        return t
+    from ..ops import MatMul
+
+    t = np.array(t, dtype=float)
+    for i, op in enumerate(cost.table.ops):
+        measured = gemms.time(op, p) if isinstance(op, MatMul) else None
+        if measured is not None:
+            t[i] = measured_gemm_time(measured, cost, i, board)
     return t
 
 

@@ -140,7 +140,7 @@ from ..formats import format_bits
 from .kernels_db import held_out_of
 from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
-from .train_clock import BoardPower, board_power, graph_time, measured_gemm_time, op_times
+from .train_clock import BoardPower, board_power, graph_time, measured_times, op_times
 from .unfused_attention import UNFUSED, core_attention_ops
 from . import fused_sdpa
 from .residual_ops import residual_ops
@@ -374,12 +374,9 @@ class _Fwd:
                     "head_loss_b": self._time(OpGraph(name="loss_bwd", ops=[lb]))}
         ct = evaluate(g, self.p)
         t = ct.table
-        times = op_times(ct, self.p, self.board)
-        if self.gemms is not None:  # the measured GEMM, its quantize taken off: the recipe's casts are priced above
-            for i, op in enumerate(t.ops):
-                measured = self.gemms.time(op, self.p) if isinstance(op, MatMul) else None
-                if measured is not None:  # a burst-clock time, at the step's sustained clock (perf/train_clock)
-                    times[i] = measured_gemm_time(measured, ct, i, self.board)
+        # --kernels: the measured GEMM, its quantize taken off (the recipe's casts are priced above), a burst-clock
+        # time at the step's sustained clock (perf/train_clock)
+        times = measured_times(op_times(ct, self.p, self.board), ct, self.p, self.gemms, self.board)
         comm = {"tp": 0.0, "ep": 0.0}
         # per-op TP collective times (perf/tp_overlap.py): forward total and its parts (sequence_parallel.TPComm)
         named = {f"{p}:{k}": 0.0 for k in TP_COLLECTIVES for p in ("c", *TP_PARTS)}
@@ -1109,7 +1106,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                      f"{src['stack']} {src['stack_version']} (grouped GEMMs and formats it lacks: fitted model)")
     fwd = _Fwd(cfg, p, pr, topo, stack, fp8_attention=fp8_attention and fp8_gain is None, lora=lora, recipe=recipe,
                attn_ratio=ratio or (1.0, 1.0), gemms=gemms, bf16_attn_ratio=bf16_ratio,
-               collectives_on_cores=bool(c.get("collectives_on_cores", False)), board=board_power(c))
+               collectives_on_cores=bool(c.get("collectives_on_cores", False)), board=board_power(c, fitted=fitted))
     domain = int(np.max(p.scaleup_domain))
 
     gate = stack.recompute_gate  # the recompute methods the stack runs (perf/recompute_gate; None: every one)

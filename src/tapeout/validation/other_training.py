@@ -153,7 +153,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     p = calibrated_params(chip, fitted)
     # back-to-back training GEMMs: no faster than the die's sustained MSMF at its TDP (perf/train_clock, the LLM
     # engine's rule; None where no switch or measured pair applies)
-    board = board_power(chip)
+    board = board_power(chip, fitted=fitted)
     if bench == "dlrm-dcnv2" and dlrm_train.EMBEDDING_SHARDED:  # the tables fit n chips as HugeCTR places them
         dlrm_train.check_memory(chip, p, n)
     # the chip's share of the step fits its memory, else refused (validation/train_fit.py; MEMORY_CHECK off: never)
