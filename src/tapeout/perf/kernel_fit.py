@@ -170,6 +170,7 @@ from .kernels_db import Kernels, chip_for, db_config, held_out_chips, without_ch
 from .mmha_launch import base_blocks_per_sm
 from .opcost import K_ATTN, K_MATMUL, evaluate
 from .parted_residuals import PartedResiduals
+from . import silicon_cap
 from .power_cap import capped_time, node_energy_scale
 
 GEMM_FMTS = ("bf16", "fp8", "fp8_block", "nvfp4")
@@ -618,7 +619,7 @@ class Groups:
                 ch = chip_for(chip)
                 base = calibrated_params(ch)
                 params[chip] = (base.replace(mem_overhead=0.0, tile_overhead=0.0, softmax_vflops=score_fp32_flops(ch) * base.eff_vector),
-                                format_power_density(ch),
+                                cap_power_density(ch, self.held_out),
                                 mma_block_scaled_fp8(ch), node_energy_scale(ch))
             p, pd, mma, escale = params[chip]
             # block-scaled FP8: the MMA applies the scales (Blackwell), or the FP8 GEMM promotes on the vector units
@@ -914,27 +915,23 @@ def fp8_block_eff(mma: bool, deepgemm: bool, family: str) -> str:
 
 def held_cap_energy(held_out=frozenset()) -> float:
     """pj_flop_n7 from the measured sustained / boost GEMM pairs (data/calibration/power_cap_msmf.yaml): per pair the
-    energy at which the cap law gives the measured throughput ratio (power_cap.cap_energy at busy = the boost
-    throughput / the format's peak, the chip's format power density and node), their geometric mean. The pairs of the
-    `held_out` chips stay out (a held-out chip's microbenchmarks, kernels_db.held_out_chips); every other pair counts,
-    also in a fit on one chip's own kernels: the constant is shared by every chip (perf/power_cap.py), not the chip's."""
-    from importlib import resources
+    energy at which the cap law gives the measured throughput ratio (silicon_cap.pair_energies), their geometric mean.
+    The pairs of the `held_out` chips stay out (a held-out chip's microbenchmarks, kernels_db.held_out_chips); every
+    other pair counts, also in a fit on one chip's own kernels: the constant is shared by every chip
+    (perf/power_cap.py), not the chip's (but silicon_cap.SILICON_CAP_ENERGY: cap_power_density)."""
+    from .silicon_cap import pair_energies
 
-    import yaml
+    return float(np.exp(np.mean(np.log([e for _, _, e in pair_energies(held_out)]))))
 
-    from ..hardware.catalog import get_chip, resolve_chip_id
-    from .power_cap import cap_energy
 
-    pairs = yaml.safe_load(resources.files("tapeout").joinpath("data", "calibration", "power_cap_msmf.yaml").read_text())["pairs"]
-    es = []
-    for r in pairs:
-        ch = get_chip(resolve_chip_id(r["chip"]))
-        if ch.id in held_out:
-            continue
-        busy = r["pair_mamf_tflops"] / float(ch.peak_tflops(r["format"]))
-        es.append(cap_energy(busy, format_power_density(ch)[PEAK_KEYS.index(r["format"])], node_energy_scale(ch),
-                             r["msmf_tflops"] / r["pair_mamf_tflops"]))
-    return float(np.exp(np.mean(np.log(es))))
+def cap_power_density(chip, held_out=frozenset()) -> np.ndarray:
+    """format_power_density as the power cap reads it: with silicon_cap.SILICON_CAP_ENERGY, each format whose
+    sustained-vs-boost pair was measured on the chip's own silicon divided by that pair's energy over the shared
+    held_cap_energy (the cap law reads busy x energy / density only), so its clock follows its own silicon."""
+    from .silicon_cap import SILICON_CAP_ENERGY, energy_ratio
+
+    pd = format_power_density(chip)
+    return pd / energy_ratio(chip, held_cap_energy(held_out), held_out) if SILICON_CAP_ENERGY else pd
 
 
 def chip_power_density(chip) -> float:
@@ -1479,6 +1476,8 @@ def model_switches() -> dict:
                                   "serving": "fit only: serving runs every GEMM at the capped clock (a sustained run)"},
             "HELD_CAP_ENERGY": {"value": HELD_CAP_ENERGY,
                                 "serving": "fit only: serving prices eff_compute's capped clock at the fit's pj_flop_n7, held or fitted"},
+            "SILICON_CAP_ENERGY": {"value": silicon_cap.SILICON_CAP_ENERGY,
+                                   "serving": "eff_compute's capped clock at the chip's own silicon's cap energy (cap_power_density)"},
             "TOKEN_N_FMTS": {"value": list(TOKEN_N_FMTS),
                              "serving": "kernel_gemm_classes balanced_row_tiles, for the row's GEMM format"}}
 
