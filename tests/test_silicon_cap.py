@@ -98,3 +98,12 @@ def test_serving_entry_prices_h100_fp8_at_h200s_sustained_clock(monkeypatch):
     pd = kf.format_power_density(h100)[PEAK_KEYS.index("fp8")]
     assert entries[True]["fp8"] == pytest.approx(0.80 * float(clock_factor(0.80, pd, e, node_energy_scale(h100))), abs=1e-4)
     assert entries[True]["fp8"] < entries[False]["fp8"] and entries[True]["bf16"] < entries[False]["bf16"]
+
+
+def test_a_held_out_chips_test_groups_price_it_without_its_pairs(monkeypatch):
+    """kernel_fit.Groups(held_out=...) is how a held-out chip's kernels are priced (holdout_report): on, H200 held
+    out reads no pair of its own (nor its twin H100's: there is none), so its groups' density is the datasheet's."""
+    monkeypatch.setattr(sc, "SILICON_CAP_ENERGY", True)
+    h200 = get_chip("h200")
+    assert np.array_equal(kf.cap_power_density(h200, frozenset({"h200"})), kf.format_power_density(h200))
+    assert not np.array_equal(kf.cap_power_density(h200), kf.format_power_density(h200))

@@ -14,7 +14,8 @@ chips predict differently.
 Mapping of the kernel parameters x (kernel_fit.params_for):
   eff_compute[bf16, fp16]  eff_bf16  * c, capped at 1; c the clock a GEMM busy at eff_bf16 of the
                            peak sustains under the chip's power cap (perf/power_cap.py, the fit's
-                           pj_flop_n7): serving's GEMMs are priced as the compute-bound ones, a
+                           pj_flop_n7, or its own silicon's pair, silicon_cap.SILICON_CAP_ENERGY):
+                           serving's GEMMs are priced as the compute-bound ones, a
                            sustained run at the cap, where the collector timed most kernels in a
                            burst at boost (perf/collector_clock.py: eff_bf16 is the boost efficiency);
                            with STEP_POWER_CLOCK (off) the entry also carries `step_power` (those clocks, the

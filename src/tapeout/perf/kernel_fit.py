@@ -19,7 +19,8 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                  sustained-vs-boost GEMM microbenchmarks give (HELD_CAP_ENERGY), else fitted; over the part
                  of its timed replays past the board's power response only, a short burst runs at boost
                  (perf/collector_clock.py, COLLECTOR_BURST_CLOCK; or under a fitted short-term budget of
-                 burst_power x the TDP, BURST_POWER_LIMIT, off)
+                 burst_power x the TDP, BURST_POWER_LIMIT, off); with silicon_cap.SILICON_CAP_ENERGY a
+                 chip's format at the energy the pair measured on its own silicon gives (cap_power_density)
   attention           eff_attention (fused attention vs GEMM, opcost's factor) on eff[math format], an
                       FP8 FMHA of a described family at eff[bf16], not the FP8 GEMM's (ATTN_FP8_EFF); the softmax
                       exponential on the special-function units, fixed from the hardware
@@ -1424,7 +1425,7 @@ def holdout_report(train: Kernels, test: Kernels, holdout: str, floors: dict | N
     if out & set(train.cols["chip"]) or any(c in out for c, _ in floors):
         raise ValueError("the held-out chip's (or its twin's) kernels are in the training set")
     f = fit(Groups(train, floors=floors, held_out=out))
-    errs = errors(Groups(test, floors=floors), x_of(f["params"]))
+    errs = errors(Groups(test, floors=floors, held_out=out), x_of(f["params"]))  # its cap energy never its own pairs
     return {"holdout": holdout, "fit": f, "train_chips": sorted(set(train.cols["chip"])),
             "errors": errs.get(holdout, {}), "fixed_time_offsets_us": offsets_us(floors)}
 
