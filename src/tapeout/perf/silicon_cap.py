@@ -33,8 +33,13 @@ import yaml
 from ..ops import PEAK_KEYS
 
 # on: a chip's format takes the cap energy its own silicon's measured sustained-vs-boost pair inverts to (module
-# docstring); off: the shared mean of every pair (stop 39). See the switch's state and why in the notes.
-SILICON_CAP_ENERGY = False
+# docstring); off: the shared mean of every pair (stop 39). On: sourced twice at kernel level (H200's MSMF pairs on
+# the same die; H100's and H200's own database GEMMs timed at the cap priced 1.000 / 1.004 x measured, 0.946 / 0.948
+# off), and over the database's serving rows own kernels 12.6 -> 9.5 % (H100 10.4 -> 5.6, 61 of 79 rows toward),
+# held out 10.1 -> 10.2 (H100 4.6 -> 5.2: it takes its sibling's harder throttle), without the database untouched
+# (docs/notes/issue-24.md, Round stop-40, branch issue-51a). The training path's sustained clock (train_clock) does
+# not read it.
+SILICON_CAP_ENERGY = True
 # formats that run the same tensor datapath at the same rate (16-bit): a pair measured in one applies to the other
 PAIR_FORMAT = {"fp16": "bf16"}
 
