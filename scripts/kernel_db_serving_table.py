@@ -4,6 +4,7 @@
     python scripts/kernel_db_serving_table.py --write    # replace the generated section of docs/validation.md
     python scripts/kernel_db_serving_table.py --chips b200,h100-sxm   # only these chips' rows (not with --write)
     python scripts/kernel_db_serving_table.py --step-power   # with kernel_calibration.STEP_POWER_CLOCK on
+    python scripts/kernel_db_serving_table.py --chips h100-sxm --silicon-cap-off   # silicon_cap.SILICON_CAP_ENERGY off
 
 Needs the kernels extra (pip install -e '.[kernels]'). Columns (perf/kernel_calibration.py; the
 same as `tapeout validate [--kernels aiconfigurator [--holdout CHIP]]`):
@@ -88,6 +89,12 @@ def main() -> None:
         from tapeout.perf import kernel_calibration
 
         kernel_calibration.STEP_POWER_CLOCK = True
+    if "--silicon-cap-off" in sys.argv:  # the power cap at the shared energy of every pair (perf/silicon_cap.py)
+        if "--write" in sys.argv:
+            raise SystemExit("--silicon-cap-off turns a switch that is on by default off: the docs table is written with it on.")
+        from tapeout.perf import silicon_cap
+
+        silicon_cap.SILICON_CAP_ENERGY = False
     print_or_write(BEGIN, END, table(_chips_arg()))
 
 

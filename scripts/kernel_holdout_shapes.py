@@ -57,7 +57,7 @@ def kernel_errors(chip: str, op: str, fmt: str, train_per_group: int = 300, test
     f = kf.fit(kf.Groups(without_chips(read_kernels(per_group=train_per_group), twins), floors=floors, held_out=twins))
     x = kf.x_of(f["params"])
     rows, e, mem, capped = [], [], [], []
-    for g in kf.Groups(mine, floors=floors).items:
+    for g in kf.Groups(mine, floors=floors, held_out=twins).items:
         cost = evaluate(g["table"], kf.item_params(g, x), check_support=False)
         n = len(g["meas"])
         ct, mt = (np.asarray(a, dtype=float).reshape(n, -1)[:, -1 if op != "gemm" else 0] for a in (cost.compute_time, cost.memory_time))

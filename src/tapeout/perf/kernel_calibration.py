@@ -14,7 +14,8 @@ chips predict differently.
 Mapping of the kernel parameters x (kernel_fit.params_for):
   eff_compute[bf16, fp16]  eff_bf16  * c, capped at 1; c the clock a GEMM busy at eff_bf16 of the
                            peak sustains under the chip's power cap (perf/power_cap.py, the fit's
-                           pj_flop_n7): serving's GEMMs are priced as the compute-bound ones, a
+                           pj_flop_n7, or its own silicon's pair, silicon_cap.SILICON_CAP_ENERGY):
+                           serving's GEMMs are priced as the compute-bound ones, a
                            sustained run at the cap, where the collector timed most kernels in a
                            burst at boost (perf/collector_clock.py: eff_bf16 is the boost efficiency);
                            with STEP_POWER_CLOCK (off) the entry also carries `step_power` (those clocks, the
@@ -66,7 +67,7 @@ from ..ops import PEAK_KEYS
 from . import context_tiles, kernel_fit, power_cap
 from .calibration import VENDOR_FIELDS, load_fitted, vendor_means
 from .kernel_replay import l2_read_bw
-from .kernels_db import db_config, held_out_of, holding_out
+from .kernels_db import db_config, held_out_chips, held_out_of, holding_out
 
 SERVING_FORMATS = kernel_fit.EFF_PARAM  # the serving formats a --kernels calibration prices, and their fitted efficiency
 # the fit's GEMM kernel class a serving row's GEMMs run, by the precision's compute format: 16-bit on the
@@ -109,9 +110,11 @@ def context_eff_attention(params: dict, family: str) -> float:
     return float(params[name]) if name != "eff_attention" else 0.0
 
 
-def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), stream_eff: float | None = None) -> dict:
+def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), stream_eff: float | None = None,
+               held_out=frozenset()) -> dict:
     """The calibration entry one chip's kernel parameters imply (see the module docstring);
-    `stream_eff` the chip's large-stream DRAM efficiency (kernel_stream), else the fit's mem_bf16."""
+    `stream_eff` the chip's large-stream DRAM efficiency (kernel_stream), else the fit's mem_bf16;
+    `held_out` the chips whose microbenchmarks the fit left out (the power cap's pairs, silicon_cap)."""
     # a GEMM's fixed time as the fit prices it on the chip's family: the shared ovh_bf16 plus the family's
     # fitted offset (kernel_fit.FIXED_TIME_BY_FAMILY; 0 for a family the fit never saw), and an attention op's
     # likewise where its kernel runs on several families (kernel_fit.ATTN_FAMILY_CLASSES); an attention op's
@@ -119,8 +122,9 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
     params = {**params, **{f"ovh_{c}": max(params[f"ovh_{c}"] + params.get(kernel_fit.fixed_time_param(chip.family, c), 0.0), 0.0)
                            for c in ("bf16", *kernel_fit.ATTN_FAMILY_CLASSES)}}
     eff = np.array([params[kernel_fit.eff_param(k)] for k in PEAK_KEYS])
-    # per PEAK_KEYS format: the clock a GEMM that keeps the peak busy at eff sustains under the cap
-    pd = kernel_fit.format_power_density(chip)
+    # per PEAK_KEYS format: the clock a GEMM that keeps the peak busy at eff sustains under the cap (its own
+    # silicon's measured cap energy where silicon_cap.SILICON_CAP_ENERGY, as in the fit)
+    pd = kernel_fit.cap_power_density(chip, held_out)
     scale = power_cap.clock_factor(np.minimum(eff, 1.0), pd, params["pj_flop_n7"], power_cap.node_energy_scale(chip))
     dec = kernel_fit.serving_decode_class(chip)  # the generation kernel a GQA model runs on this chip
     out = {"eff_compute": {k: round(min(params[n] * float(scale[PEAK_KEYS.index(k)]), 1.0), 4)
@@ -315,7 +319,8 @@ def db_fitted(per_chip: dict, source: dict, base: dict | None = None, holdout: s
         read = f"{e.get('stack')} " + ", ".join(f"{op} {v}" for op, v in e.get("stack_versions", {}).items()) if e else ""
         formats = [k for k in SERVING_FORMATS if SERVING_FORMATS[k].removeprefix("eff_") in fmts]
         own = {k: v for k, v in out["chips"].get(cid, {}).items() if k not in VENDOR_FIELDS}
-        out["chips"][cid] = {**own, **chip_entry(params, chip_for(cid), f"{pkg} {read}; {how}", formats, stream.get(cid))}
+        out["chips"][cid] = {**own, **chip_entry(params, chip_for(cid), f"{pkg} {read}; {how}", formats, stream.get(cid),
+                                                 held_out_chips(chip_for(holdout).id) if holdout else frozenset())}
     out["about"] = ("Microbenchmark fit (fitted.yaml) with the chips of the kernel database calibrated from it by "
                     "tapeout/perf/kernel_calibration.py; nothing fitted to end-to-end rows.")
     out["kernel_db"] = {"source": source, "holdout": holdout, "stream_eff": dict(stream),

@@ -19,7 +19,8 @@ are shared by every chip, so the same curve predicts a chip that has no kernels.
                  sustained-vs-boost GEMM microbenchmarks give (HELD_CAP_ENERGY), else fitted; over the part
                  of its timed replays past the board's power response only, a short burst runs at boost
                  (perf/collector_clock.py, COLLECTOR_BURST_CLOCK; or under a fitted short-term budget of
-                 burst_power x the TDP, BURST_POWER_LIMIT, off)
+                 burst_power x the TDP, BURST_POWER_LIMIT, off); with silicon_cap.SILICON_CAP_ENERGY a
+                 chip's format at the energy the pair measured on its own silicon gives (cap_power_density)
   attention           eff_attention (fused attention vs GEMM, opcost's factor) on eff[math format], an
                       FP8 FMHA of a described family at eff[bf16], not the FP8 GEMM's (ATTN_FP8_EFF); the softmax
                       exponential on the special-function units, fixed from the hardware
@@ -170,6 +171,7 @@ from .kernels_db import Kernels, chip_for, db_config, held_out_chips, without_ch
 from .mmha_launch import base_blocks_per_sm
 from .opcost import K_ATTN, K_MATMUL, evaluate
 from .parted_residuals import PartedResiduals
+from . import silicon_cap
 from .power_cap import capped_time, node_energy_scale
 
 GEMM_FMTS = ("bf16", "fp8", "fp8_block", "nvfp4")
@@ -646,7 +648,7 @@ class Groups:
                 ch = chip_for(chip)
                 base = calibrated_params(ch)
                 params[chip] = (base.replace(mem_overhead=0.0, tile_overhead=0.0, softmax_vflops=score_fp32_flops(ch) * base.eff_vector),
-                                format_power_density(ch),
+                                cap_power_density(ch, self.held_out),
                                 mma_block_scaled_fp8(ch), node_energy_scale(ch))
             p, pd, mma, escale = params[chip]
             # block-scaled FP8: the MMA applies the scales (Blackwell), or the FP8 GEMM promotes on the vector units
@@ -942,27 +944,23 @@ def fp8_block_eff(mma: bool, deepgemm: bool, family: str) -> str:
 
 def held_cap_energy(held_out=frozenset()) -> float:
     """pj_flop_n7 from the measured sustained / boost GEMM pairs (data/calibration/power_cap_msmf.yaml): per pair the
-    energy at which the cap law gives the measured throughput ratio (power_cap.cap_energy at busy = the boost
-    throughput / the format's peak, the chip's format power density and node), their geometric mean. The pairs of the
-    `held_out` chips stay out (a held-out chip's microbenchmarks, kernels_db.held_out_chips); every other pair counts,
-    also in a fit on one chip's own kernels: the constant is shared by every chip (perf/power_cap.py), not the chip's."""
-    from importlib import resources
+    energy at which the cap law gives the measured throughput ratio (silicon_cap.pair_energies), their geometric mean.
+    The pairs of the `held_out` chips stay out (a held-out chip's microbenchmarks, kernels_db.held_out_chips); every
+    other pair counts, also in a fit on one chip's own kernels: the constant is shared by every chip
+    (perf/power_cap.py), not the chip's (but silicon_cap.SILICON_CAP_ENERGY: cap_power_density)."""
+    from .silicon_cap import pair_energies
 
-    import yaml
+    return float(np.exp(np.mean(np.log([e for _, _, e in pair_energies(held_out)]))))
 
-    from ..hardware.catalog import get_chip, resolve_chip_id
-    from .power_cap import cap_energy
 
-    pairs = yaml.safe_load(resources.files("tapeout").joinpath("data", "calibration", "power_cap_msmf.yaml").read_text())["pairs"]
-    es = []
-    for r in pairs:
-        ch = get_chip(resolve_chip_id(r["chip"]))
-        if ch.id in held_out:
-            continue
-        busy = r["pair_mamf_tflops"] / float(ch.peak_tflops(r["format"]))
-        es.append(cap_energy(busy, format_power_density(ch)[PEAK_KEYS.index(r["format"])], node_energy_scale(ch),
-                             r["msmf_tflops"] / r["pair_mamf_tflops"]))
-    return float(np.exp(np.mean(np.log(es))))
+def cap_power_density(chip, held_out=frozenset()) -> np.ndarray:
+    """format_power_density as the power cap reads it: with silicon_cap.SILICON_CAP_ENERGY, each format whose
+    sustained-vs-boost pair was measured on the chip's own silicon divided by that pair's energy over the shared
+    held_cap_energy (the cap law reads busy x energy / density only), so its clock follows its own silicon."""
+    from .silicon_cap import SILICON_CAP_ENERGY, energy_ratio
+
+    pd = format_power_density(chip)
+    return pd / energy_ratio(chip, held_cap_energy(held_out), held_out) if SILICON_CAP_ENERGY else pd
 
 
 def chip_power_density(chip) -> float:
@@ -1492,7 +1490,7 @@ def holdout_report(train: Kernels, test: Kernels, holdout: str, floors: dict | N
     if out & set(train.cols["chip"]) or any(c in out for c, _ in floors):
         raise ValueError("the held-out chip's (or its twin's) kernels are in the training set")
     f = fit(Groups(train, floors=floors, held_out=out))
-    errs = errors(Groups(test, floors=floors), x_of(f["params"]))
+    errs = errors(Groups(test, floors=floors, held_out=out), x_of(f["params"]))  # its cap energy never its own pairs
     return {"holdout": holdout, "fit": f, "train_chips": sorted(set(train.cols["chip"])),
             "errors": errs.get(holdout, {}), "fixed_time_offsets_us": offsets_us(floors)}
 
@@ -1549,6 +1547,8 @@ def model_switches() -> dict:
                                   "serving": "fit only: serving runs every GEMM at the capped clock (a sustained run)"},
             "HELD_CAP_ENERGY": {"value": HELD_CAP_ENERGY,
                                 "serving": "fit only: serving prices eff_compute's capped clock at the fit's pj_flop_n7, held or fitted"},
+            "SILICON_CAP_ENERGY": {"value": silicon_cap.SILICON_CAP_ENERGY,
+                                   "serving": "eff_compute's capped clock at the chip's own silicon's cap energy (cap_power_density)"},
             "TOKEN_N_FMTS": {"value": list(TOKEN_N_FMTS),
                              "serving": "kernel_gemm_classes balanced_row_tiles, for the row's GEMM format"}}
 
