@@ -184,3 +184,26 @@ def test_transcode_refusal_names_the_cli_flag():
     assert "video_decode_fps_1080p_h264" in msg and "--software-codec" in msg
     code, out, err = run_cli(["transcode", "--chip", "mi300x", "--software-codec"])
     assert code == 0 and "frames/s" in out, err[-1000:]
+
+
+def test_documented_memory_refusal_is_the_clis():
+    # docs/getting_started.md quotes the refusal of a per-chip batch that does not fit (validation/train_fit.py):
+    # the quoted text is what the quoted command prints, so a changed rule or message shows up here
+    text = _text("docs/getting_started.md")
+    block = re.search(r"`(tapeout train --benchmark [^`]+)`:\s*\n\n```text\n(.*?)```", text, re.S)
+    assert block, "getting_started.md: the memory refusal example (an inline command, then a text block) is missing"
+    command, quoted = block.group(1), " ".join(block.group(2).split())
+    msg = refusal(command.split()[1:])
+    assert " ".join(msg.split()) == quoted
+    assert "the largest per-chip batch that fits is" in msg
+
+
+def test_documented_architectures_are_the_supported_ones():
+    # docs/getting_started.md lists the config.json model types --model prices: exactly the loader's list
+    from tapeout.workloads.llm_config import SUPPORTED_MODEL_TYPES
+
+    text = _text("docs/getting_started.md")
+    listed = re.search(r"The architectures it prices \(`model_type`\):(.*?)\. ", text, re.S)
+    assert listed, "getting_started.md: the list of supported model types is missing"
+    documented = set(re.findall(r"[a-z][a-z0-9_]*", listed.group(1)))
+    assert documented == set(SUPPORTED_MODEL_TYPES)
