@@ -44,6 +44,25 @@ def test_attention_prefill_causal_average_keys():
     assert op.keys_per_query == pytest.approx(2.5)
 
 
+def test_windowed_prefill_keys_are_the_mean_of_capped_counts():
+    # a causal prefill of 2W tokens under a window W: queries see 1..W, then W each -> mean (W + 1) / 4 + W / 2,
+    # not min((2W + 1) / 2, W) = W (the cap of the mean overstated it by ~4/3)
+    w = 128
+    op = Attention(name="a", q_len=2 * w, kv_len=2 * w, window=w)
+    assert op.keys_per_query == pytest.approx(((w * (w + 1)) / 2 + w * w) / (2 * w))
+    # decode: one query at position kv_len sees min(kv_len, W) keys
+    assert Attention(name="a", q_len=1, kv_len=1000, window=w).keys_per_query == w
+    assert Attention(name="a", q_len=1, kv_len=100, window=w).keys_per_query == 100
+
+
+@given(a=st.integers(0, 3000), q=st.integers(1, 600), w=st.integers(0, 4000))
+def test_windowed_keys_match_counting_each_query(a, q, w):
+    """Causal queries at positions a+1 .. a+q (chunked prefill after a cached tokens) each see min(p, W) keys."""
+    op = Attention(name="a", q_len=q, kv_len=a + q, window=w)
+    keys = [min(p, w) if w else p for p in range(a + 1, a + q + 1)]
+    assert op.keys_per_query == pytest.approx(sum(keys) / q)
+
+
 def test_mla_kv_override():
     op = Attention(name="mla", batch=3, q_len=1, kv_len=10, heads=128, kv_heads=1, d_qk=576, d_v=512,
                    kv_bytes_per_token=576 * 2)

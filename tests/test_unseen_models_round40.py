@@ -204,7 +204,9 @@ def test_dsa_attends_to_index_topk_tokens_and_indexes_all(phase, monkeypatch):
     att = [o for o in g.ops if o.kind == "attention"]
     main = [o for o in att if o.name != "dsa_indexer"]
     idx = [o for o in att if o.name == "dsa_indexer"]
-    assert main and all(o.window == 2048 and o.keys_per_query == 2048 for o in main)
+    # each query attends to min(p, index_topk) of its p causal tokens (decode: 2048; prefill: the mean over positions)
+    assert main and all(o.window == 2048 and o.keys_per_query == pytest.approx(
+        sum(min(p, 2048) for p in range(o.kv_len - o.q_len + 1, o.kv_len + 1)) / o.q_len) for o in main)
     assert all(o.heads == 64 and o.d_qk == 128 and o.keys_per_query > 2048 and o.kv_bytes_per_token == 132 for o in idx)
     assert sum(o.count for o in idx) == 61
     # past index_topk tokens the sparse step does less attention work than dense MLA

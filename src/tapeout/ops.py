@@ -159,9 +159,18 @@ class Attention(Op):
 
     @property
     def keys_per_query(self) -> float:
-        keys = (self.kv_len - self.q_len) + (self.q_len + 1) / 2.0 if self.causal else float(self.kv_len)
-        # sliding window (Beltagy et al. 2020, Longformer; GPT-OSS alternating layers): at most W keys
-        return min(keys, float(self.window)) if self.window else keys
+        """Mean keys one query attends to. Causal: the query at position p (1-based, of kv_len) sees p keys, the
+        q_len queries sit at kv_len - q_len + 1 .. kv_len. A sliding window W (Beltagy et al. 2020, Longformer;
+        GPT-OSS / Gemma 3 local layers) caps each query at min(p, W) keys: the mean of the capped counts, not the
+        cap of the mean (that overstated a causal prefill of 2W tokens by 4/3)."""
+        if not self.causal:
+            return min(float(self.kv_len), float(self.window)) if self.window else float(self.kv_len)
+        a, q = self.kv_len - self.q_len, self.q_len
+        if not self.window:
+            return a + (q + 1) / 2.0
+        w = float(self.window)
+        n = min(max(w - a, 0.0), float(q))  # queries whose whole causal prefix is inside the window
+        return (n * a + n * (n + 1) / 2.0 + (q - n) * w) / q
 
     @property
     def cached_tokens(self) -> float:
