@@ -105,21 +105,53 @@ def test_fp8_switch_moves_hopper_rows_only(monkeypatch):
 
 
 def test_dropout_bytes_closed_form():
-    """Two dropout + residual kernels per layer, each reading x and the residual and writing the sum (2 B each)
-    and a 1-byte mask per element of T x h: 7 B per element."""
+    """Two dropout + residual kernels per layer, perf/residual_ops' rule (one rule for the one kernel): forward read x
+    and the residual, write the sum (2 B each) and the 1-byte mask, 7 B per element of T x h; backward the join add
+    (read 2 x 2 B, write 2 B) and the masked gradient (read the gradient and the mask, write 2 B), 11 B; the forward
+    at the measured Philox share (a CUDA stack), a pure stream otherwise (bert_attention's rule)."""
+    from tapeout.perf import unfused_attention
+    from tapeout.perf.memory_kernels import philox_share
+
     g, _, _ = training_graphs("bert", 56)
-    op = bert_dropout.dropout_add_op(g, H, LAYERS)
-    assert op.count == 2 * LAYERS
-    assert _bytes([op]) == pytest.approx(2 * LAYERS * _tokens(g) * H * 7, rel=1e-12)
+    f, b = bert_dropout.dropout_graphs(g, H, LAYERS)
+    assert all(o.count == 2 * LAYERS for o in (*f.ops, *b.ops))
+    assert _bytes(f.ops) == pytest.approx(2 * LAYERS * _tokens(g) * H * 7, rel=1e-12)
+    assert _bytes(b.ops) == pytest.approx(2 * LAYERS * _tokens(g) * H * 11, rel=1e-12)
+    share = philox_share(7.0) if unfused_attention.DROPOUT_RNG else 1.0
+    assert [o.stream_share for o in f.ops] == [pytest.approx(share)] and all(o.stream_share == 1.0 for o in b.ops)
+    f_tpc, b_tpc = bert_dropout.dropout_graphs(g, H, LAYERS, measured_rng=False)
+    assert all(o.stream_share == 1.0 for o in f_tpc.ops) and b_tpc.ops == b.ops
     cfg = BertConfig()
     assert (cfg.hidden, cfg.layers) == (H, LAYERS)
 
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(min_value=1, max_value=256))
-def test_dropout_adds_one_op_linear_in_tokens(b):
+def test_dropout_bytes_linear_in_tokens(b):
     g, _, _ = training_graphs("bert", b)
-    gd = bert_dropout.with_dropout(g, H, LAYERS)
-    assert gd.ops[:-1] == g.ops and isinstance(gd.ops[-1], Elementwise)
     g2, _, _ = training_graphs("bert", 2 * b)
-    assert bert_dropout.dropout_add_op(g2, H, LAYERS).elems == 2 * gd.ops[-1].elems
+    for one, two in zip(bert_dropout.dropout_graphs(g, H, LAYERS), bert_dropout.dropout_graphs(g2, H, LAYERS)):
+        assert [o.elems * 2 for o in one.ops] == [o.elems for o in two.ops]
+
+
+@pytest.mark.parametrize("chip,accelerator,n,gbs", [("h100-sxm", "NVIDIA H100-SXM", 8, 768),
+                                                    ("gaudi2", "Intel Gaudi2", 8, 448)])
+def test_the_step_prices_the_dropout_kernels_once_with_their_own_backward(monkeypatch, chip, accelerator, n, gbs):
+    """The step's dropout cost is the forward kernel + residual_ops' backward kernels, not 2x the forward again
+    (the rule before issue-54d priced the backward as 2x a pure-stream forward: 14 B per element); Habana's stack
+    (op by op, TPC kernels) draws at the streaming rate."""
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.perf.calibration import calibrated_params
+    from tapeout.perf.train_clock import board_power, graph_time
+
+    if not bert_dropout.BERT_HIDDEN_DROPOUT:
+        pytest.skip("hidden dropout off")
+    on = map_training(_row(accelerator, n, gbs)).detail
+    monkeypatch.setattr(bert_dropout, "BERT_HIDDEN_DROPOUT", False)
+    off = map_training(_row(accelerator, n, gbs)).detail
+    c = get_chip(chip)
+    p, board = calibrated_params(c), board_power(c)
+    g, _, _ = training_graphs("bert", on["per_chip_batch"], c, n)
+    f, b = bert_dropout.dropout_graphs(g, H, LAYERS, measured_rng=accelerator.startswith("NVIDIA"))
+    assert on["fwd_s"] - off["fwd_s"] == pytest.approx(graph_time(f, p, board), rel=1e-6)
+    assert on["bwd_s"] - off["bwd_s"] == pytest.approx(graph_time(b, p, board), rel=1e-6)

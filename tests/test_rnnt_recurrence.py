@@ -181,3 +181,15 @@ def test_weights_read_from_names_the_switch_and_the_size():
     assert rr.weights_read_from(chains, p, chip, on=False).startswith("DRAM: validation/rnnt_recurrence")
     small = p.replace(sram_bytes=1e6)  # a 1 MB L2: no 2-8 MB recurrent matrix fits
     assert "exceed the 1 MB L2" in rr.weights_read_from(chains, small, chip, on=True)
+
+
+@pytest.mark.parametrize("cid,src", [("h100-sxm", "L2"), ("a30", "DRAM")])
+def test_the_table_view_shows_where_the_recurrent_weights_were_read(cid, src, session_chips):
+    """`tapeout train --benchmark rnnt` (no --json) shows recurrent_weights_from in its step breakdown like the
+    other items (issue-53b review: --json only before)."""
+    from _cli import run_cli
+
+    code, out, err = run_cli(["train", "--benchmark", "rnnt", "--chip", cid, "--num-chips", "8"])
+    assert code == 0, err
+    row = [ln for ln in out.splitlines() if "recurrent weights read from" in ln and "│" in ln]  # a table row, not the note
+    assert row and f"│ {src}" in row[0], out

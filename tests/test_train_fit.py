@@ -125,3 +125,34 @@ def test_default_runs_fit():
 
     for bench in ("resnet", "bert", "maskrcnn", "retinanet", "unet3d", "stable-diffusion"):
         assert api.train_benchmark(bench, "h100-sxm", 8).step_time_s > 0
+
+
+def test_bert_accumulation_passes_are_priced_as_passes_of_the_micro_batch(monkeypatch):
+    """Where the memory rule splits 2 x A30's 224 per chip into passes, the step runs passes x the micro-batch (op counts
+    x passes, rnnt_train.micro_batched): its forward and backward are exactly `passes` times those of one chip holding
+    the micro-batch alone (same chips, no split); PRICE_PASSES off: one pass at the whole 224, as before issue-54d."""
+    from tapeout.validation.other_training import training_time
+
+    a30 = get_chip("a30")
+    m = train_fit.check_fits("bert", a30, 2, 224, 448)
+    split = training_time("bert", a30, 2, 448, None)
+    one = training_time("bert", a30, 2, 2 * m.micro_batch, None)
+    assert split["accumulation_passes"] == m.passes and split["micro_batch"] == m.micro_batch
+    assert "accumulation_passes" not in one  # the micro-batch alone fits in one pass
+    for k in ("fwd_s", "bwd_s"):
+        assert split[k] == pytest.approx(m.passes * one[k], rel=1e-9)
+    assert split["optimizer_s"] == pytest.approx(one["optimizer_s"], rel=1e-12)  # one weight update per step
+    monkeypatch.setattr(train_fit, "PRICE_PASSES", False)
+    whole = training_time("bert", a30, 2, 448, None)
+    assert whole["accumulation_passes"] == m.passes and not whole["priced_as_passes"]
+    assert whole["fwd_s"] != pytest.approx(split["fwd_s"], rel=1e-6)
+
+
+def test_the_accumulation_note_says_how_the_step_was_priced(session_chips):
+    from tapeout.api.other_train import train_benchmark
+
+    r = train_benchmark("bert", chip="a30", num_chips=2, global_batch=448).to_dict()
+    note = [n for n in r.get("notes") or [] if "micro-batches" in n]
+    m = train_fit.check_fits("bert", get_chip("a30"), 2, 224, 448)
+    assert note and f"{m.passes} gradient-accumulation micro-batches of {m.micro_batch}" in note[0]
+    assert f"priced as those {m.passes} passes" in note[0]

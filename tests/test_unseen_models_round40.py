@@ -226,6 +226,19 @@ def test_dsa_and_mtp_are_named_in_the_notes():
     assert load_llm(cfg_path("kimi-k2")).notes == ()  # num_nextn_predict_layers 0: nothing left out
 
 
+def test_the_dense_dsa_note_says_the_indexer_weights_are_counted_and_its_pass_not_priced():
+    """DSA priced dense: the indexer's parameters are in the total (and the weight memory), its ops are not in the
+    step; the note says both (issue-53b review: it said the indexer was "not counted")."""
+    if llm_config.DSA_SPARSE:
+        pytest.skip("DSA priced sparse: the indexer is priced")
+    cfg = load_llm(cfg_path("deepseek-v3.2-exp"))
+    note = next(n for n in cfg.notes if n.startswith("index_topk = 2048"))
+    assert "indexer's weights are counted in the parameters and the weight memory" in note, note
+    assert "not priced in the step" in note and "are not counted" not in note
+    assert cfg.param_count() - load_llm("deepseek-v3").param_count() == 61 * cfg.indexer_params()  # counted
+    assert not [o for o in decode_graph(cfg, batch=4, context=10_000).ops if o.name.startswith(("dsa_", "indexer_"))]
+
+
 def test_a_window_without_layer_types_says_it_is_priced_as_full_attention():
     cfg = from_dims({"hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
                      "intermediate_size": 14336, "vocab_size": 32000, "sliding_window": 4096}, "mistral-7b-v0.1")

@@ -103,7 +103,9 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
     minutes = r.pop("minutes")
     if r.get("accumulation_passes"):  # the batch fits only as the stack's micro-batches (validation/train_fit.py)
         notes = [*(notes or []), f"{r['per_chip_batch']:,} samples per chip fit memory only as {r['accumulation_passes']} "
-                 f"gradient-accumulation micro-batches (the stack's; bert_train.grad_accumulation); the step is priced as one pass."]
+                 f"gradient-accumulation micro-batches of {r['micro_batch']:,} (the stack's; bert_train.grad_accumulation); "
+                 + (f"the step is priced as those {r['accumulation_passes']} passes." if r["priced_as_passes"] else
+                    "the step is priced as one pass (validation/train_fit.PRICE_PASSES off).")]
     if str(r.get("recurrent_weights_from", "")).startswith("DRAM"):  # a fallback is said, not silent
         notes = [*(notes or []), f"RNN-T recurrent weights read from {r['recurrent_weights_from']}."]
     return BenchmarkTrainResult({

@@ -13,6 +13,9 @@ from .app import app, console, print_json, table
 LABELS = {"bubble": "bubble (fraction of step)", "m": "micro-batches per step", "F": "forward, slowest stage, per micro-batch (s)",
           "B": "backward, slowest stage, per micro-batch (s)", "t_dp": "DP gradient sync (s)", "exposed_dp": "exposed DP sync (s)",
           "act": "activations on the fullest chip (bytes)"}
+# non-LLM benchmark breakdown rows that are not seconds
+BENCH_LABELS = {"accumulation_passes": "gradient-accumulation passes", "micro_batch": "samples per pass",
+                "recurrent_weights_from": "RNN-T recurrent weights read from"}
 
 
 @app.command("train")
@@ -168,9 +171,10 @@ def _print_benchmark(r, json_out: bool) -> None:
                         caption=f"RCP source: {d['definition']['samples_to_converge']['source']}"))
     bd = d["breakdown"]
     console.print(table("step breakdown (s)", ["item", "value"],
-                        [[k, bd[k]] for k in ("per_chip_batch", "fwd_s", "bwd_s", "head_grad_s", "recompute_s", "once_s", "allreduce_s", "optimizer_s",
+                        [[BENCH_LABELS.get(k, k), bd[k]] for k in ("per_chip_batch", "accumulation_passes", "micro_batch", "fwd_s",
+                                              "bwd_s", "head_grad_s", "recompute_s", "once_s", "allreduce_s", "optimizer_s",
                                               "emb_all_to_all_s", "emb_all_to_all_exposed_s", "feature_read_s", "n_evals",
-                                              "eval_min") if bd.get(k) is not None]))
+                                              "eval_min", "recurrent_weights_from") if bd.get(k) is not None]))
     if bd.get("bert_graph"):  # which graph the stack's BERT was priced on (validation/other_training.bert_graph_shown)
         console.print(table("BERT graph priced", ["part", "as"], [[k, v] for k, v in bd["bert_graph"].items()]))
     if bd.get("host_issue"):  # NVIDIA Mask R-CNN: the GPU idle its uncaptured eager calls leave (validation/maskrcnn_host.py)

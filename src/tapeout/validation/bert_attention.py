@@ -39,7 +39,7 @@ def packed_core_shape(per_chip_batch: int, max_seq_len: int, sequences_per_pack:
     return per_chip_batch / sequences_per_pack, max_seq_len
 
 
-def _stream(op):
+def as_stream(op):
     """The dropout forward as a pure stream at the chip's memory rate: its measured Philox share
     (perf/memory_kernels.dropout_forward_share) is torch's CUDA kernel on an A100, not a TPC kernel."""
     return replace(op, stream_share=1.0) if getattr(op, "stream_share", 1.0) != 1.0 else op
@@ -57,10 +57,10 @@ def unfused_attention_split(g: OpGraph, packs: float, slots: int,
             rest.append(op)
             continue
         f, b = core_attention_ops(op.name, op.count, 1, slots, packs * op.heads, op.d_qk, dropout=dropout, causal=False)
-        fwd += [_stream(o) for o in f]
-        bwd += [_stream(o) for o in b]
+        fwd += [as_stream(o) for o in f]
+        bwd += [as_stream(o) for o in b]
     return (replace(g, name=f"{g.name}:unfused", ops=fwd), replace(g, name=f"{g.name}:no_core", ops=rest),
             OpGraph(f"{g.name}:core_bwd", bwd, g.meta))
 
 
-__all__ = ["UNFUSED_BERT_ATTENTION", "packed_core_shape", "unfused_attention_split"]
+__all__ = ["UNFUSED_BERT_ATTENTION", "as_stream", "packed_core_shape", "unfused_attention_split"]

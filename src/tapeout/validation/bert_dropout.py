@@ -9,40 +9,42 @@ after FC2: mlcommons/training_results_v3.1 @f33f944 ASUSTeK/benchmarks/bert/impl
 NVIDIA's file). The inference graph (workloads/speech.bert_graph) has no dropout and fuses the residual add into
 the GEMM epilogue (blocks.FUSE_EPILOGUES), so training's kernel was priced at zero on every chip.
 
-Per element of the T x hidden stream, forward: read x and the residual (2 B each), write the sum (2 B) and the
-Bernoulli mask (1 B, torch's bool mask); backward as every other element-wise op of the graph
-(perf/train_backward: 2x its forward). The attention-probability dropout runs inside the fused attention kernel
-(not here). Habana's and Google's stacks train the same model (same hidden_dropout_prob): the kernel's bytes are
-the model's, whichever stack fuses it how; a stack that fuses the mask into the norm would read less (not read).
+It is the kernel Megatron's bias-dropout-add is (a TorchScript dropout + add), so its bytes are perf/residual_ops'
+one rule (round stop-40 issue-54d; before, this module priced its own: the backward as 2x a pure-stream forward,
+14 B per element): per element of the T x hidden stream (T the graph's batch x seq_len; BERT has no tensor
+parallelism), forward read x and the residual, write the sum and the 1-byte bool mask, the Philox draw at its
+measured share (perf/memory_kernels.philox_share, under unfused_attention.DROPOUT_RNG); backward the add where the
+branch gradient joins the residual one and the masked gradient (11 B per element). On a stack whose kernels are not
+CUDA's (`measured_rng` False: Habana's TPC, the stacks bert_attention prices op by op) the forward is a pure stream,
+bert_attention's rule for the attention dropout: the measured Philox share is torch's CUDA kernel on an A100. The
+attention-probability dropout runs inside the fused attention kernel (not here). Habana's and Google's stacks train
+the same model (same hidden_dropout_prob): the kernel's bytes are the model's, whichever stack fuses it how; a stack
+that fuses the mask into the norm would read less (not read).
 
 BERT_HIDDEN_DROPOUT: see docs/notes/issue-18.md, round stop-40 (issue-51g), for the rows as they came out and
-why it is on or off. Off: no dropout kernel is priced.
+why it is on or off (docs/notes/physical-limits.md, round stop-40 issue-54d, for the move to residual_ops' rule).
+Off: no dropout kernel is priced.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from ..ops import Elementwise, OpGraph
+from ..ops import OpGraph
+from ..perf.residual_ops import residual_ops
+from .bert_attention import as_stream
 
 BERT_HIDDEN_DROPOUT = True
-PER_LAYER = 2  # after the attention projection and after FC2
-MASK_BYTES = 1.0  # torch dropout's bool mask, per element
-FLOPS_PER_ELEM = 3.0  # compare the uniform draw with p, scale by 1/(1-p), add the residual
+PER_LAYER = 2  # after the attention projection and after FC2 (residual_ops: 2 residuals per layer)
 
 
-def dropout_add_op(g: OpGraph, hidden: int, layers: int) -> Elementwise:
-    """The training step's dropout + residual-add kernels of BERT graph `g` (all layers): T x hidden elements,
-    T the graph's tokens (batch x seq_len of its meta)."""
+def dropout_graphs(g: OpGraph, hidden: int, layers: int, measured_rng: bool = True) -> tuple[OpGraph, OpGraph]:
+    """(forward, backward) graphs of the training step's dropout + residual-add kernels of BERT graph `g` (all
+    layers, T x hidden elements, T = batch x seq_len of its meta), priced by perf/residual_ops; `measured_rng`
+    False: the forward as a pure stream (a non-CUDA stack, module docstring)."""
     tokens = float(g.meta["batch"]) * float(g.meta["seq_len"])
-    # bf16-sized units: read x and residual (2 x 2 B), write the sum (2 B) and the mask (1 B)
-    return Elementwise(name="layer.dropout_add", count=PER_LAYER * layers, elems=tokens * hidden,
-                       flops_per_elem=FLOPS_PER_ELEM, reads=2.0, writes=1.0 + MASK_BYTES / 2.0, dtype="bf16")
+    fwd, bwd = residual_ops(layers, tokens, hidden, tp=1, sequence_parallel=False, hidden_dropout=True)
+    if not measured_rng:
+        fwd = [as_stream(o) for o in fwd]
+    return OpGraph(f"{g.name}:dropout", fwd, g.meta), OpGraph(f"{g.name}:dropout_bwd", bwd, g.meta)
 
 
-def with_dropout(g: OpGraph, hidden: int, layers: int) -> OpGraph:
-    """BERT graph `g` with its training-time hidden dropout kernels."""
-    return replace(g, name=f"{g.name}:dropout", ops=[*g.ops, dropout_add_op(g, hidden, layers)])
-
-
-__all__ = ["BERT_HIDDEN_DROPOUT", "MASK_BYTES", "PER_LAYER", "dropout_add_op", "with_dropout"]
+__all__ = ["BERT_HIDDEN_DROPOUT", "PER_LAYER", "dropout_graphs"]

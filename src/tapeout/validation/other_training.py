@@ -157,8 +157,13 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     if bench == "dlrm-dcnv2" and dlrm_train.EMBEDDING_SHARDED:  # the tables fit n chips as HugeCTR places them
         dlrm_train.check_memory(chip, p, n)
     # the chip's share of the step fits its memory, else refused (validation/train_fit.py; MEMORY_CHECK off: never)
-    passes = train_fit.check_fits(bench, chip, n_dp, per_chip, gb, sgs, p).passes
-    g, once, dense = training_graphs(bench, per_chip, chip, n)
+    fit = train_fit.check_fits(bench, chip, n_dp, per_chip, gb, sgs, p)
+    passes = fit.passes
+    # where the stack splits the per-chip batch into accumulation passes, the step runs passes x the micro-batch
+    # (train_fit.PRICE_PASSES; rnnt_train.micro_batched, RNN-T's rule); off: one pass at the whole per-chip batch
+    priced_passes = passes if train_fit.PRICE_PASSES else 1
+    graph_batch = fit.micro_batch if priced_passes > 1 else per_chip
+    g, once, dense = training_graphs(bench, graph_batch, chip, n)
     no_input_grad = tuple(fact("train_no_input_grad", bench))
     emb = None
     if bench == "dlrm-dcnv2" and dlrm_train.EMBEDDING_SHARDED:  # tables sharded, exchanged all-to-all
@@ -166,7 +171,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     # the group's exposed traffic (halo, gather / split, norm statistics), priced on the one-sample graph
     spatial = unet3d_spatial.group_comm_s(g, p, chip.family, sgs, board, no_input_grad)
     g = unet3d_spatial.per_chip_graph(g, sgs)
-    packs, slots = bert_attention.packed_core_shape(per_chip, int(fact("bert_train", "max_seq_len")),
+    packs, slots = bert_attention.packed_core_shape(graph_batch, int(fact("bert_train", "max_seq_len")),
                                                     float(fact("bert_train", "sequences_per_pack")))
     # the vendor whose software stack the run follows: the chip's, else that of the chip it derives from (a user
     # chip with `base: gaudi2` and no vendor runs Habana's stack like its base; hardware/catalog.vendor_of)
@@ -179,12 +184,18 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     fp8 = fp8_stack and bert_fp8.BERT_FP8_ENCODER
     if all_slots:
         g = bert_mlm.all_slot_head(g, packs, slots)  # the masked-LM head over every slot (validation/bert_mlm.py)
+    drop_fwd = drop_bwd = None
     if bench == "bert" and bert_dropout.BERT_HIDDEN_DROPOUT:  # training's dropout + residual kernels (validation/bert_dropout.py)
         cfg = speech.BertConfig()
-        g = bert_dropout.with_dropout(g, cfg.hidden, cfg.layers)
+        # the Philox draw at its measured (CUDA) share, except on the stacks priced op by op (Habana's TPC)
+        drop_fwd, drop_bwd = bert_dropout.dropout_graphs(g, cfg.hidden, cfg.layers, measured_rng=not unfused)
     quant_fwd = quant_bwd = None
     if fp8:  # the encoder in FP8 with its cast kernels (validation/bert_fp8.py)
         g, quant_fwd, quant_bwd = bert_fp8.fp8_encoder(g)
+    if priced_passes > 1:  # every per-sample graph run once per pass (its op counts x passes)
+        g, once, drop_fwd, drop_bwd, quant_fwd, quant_bwd = (
+            x if x is None or not x.ops else rnnt_train.micro_batched(x, priced_passes, per_chip)
+            for x in (g, once, drop_fwd, drop_bwd, quant_fwd, quant_bwd))
     if unfused:
         # the stack's attention core op by op over the packs' 512 slots (validation/bert_attention.py)
         g_fwd, g_rest, core_bwd = bert_attention.unfused_attention_split(g, packs, slots)
@@ -198,9 +209,10 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     else:
         t_fwd = graph_time(g, p, board)
         t_bwd = backward_time(g, p, no_input_grad, board)
-    if quant_fwd is not None:
-        t_fwd += graph_time(quant_fwd, p, board)
-        t_bwd += graph_time(quant_bwd, p, board)
+    for fwd_g, bwd_g in ((quant_fwd, quant_bwd), (drop_fwd, drop_bwd)):  # kernels with their own backward graphs
+        if fwd_g is not None:
+            t_fwd += graph_time(fwd_g, p, board)
+            t_bwd += graph_time(bwd_g, p, board)
     t_once = graph_time(once, p, board) + spatial["exposed_s"]
     t_rc = recompute_s(bench, g, p, board)  # in the backward, before each block's gradients
     t_copy = head_grad_s(g, p, board)  # detection head (RetinaNet): focal-loss backward + gradient copies
@@ -230,6 +242,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         out["host_issue"] = host
     if passes > 1:  # the stack's gradient-accumulation passes the memory rule needs (validation/train_fit.py)
         out["accumulation_passes"] = passes
+        out["micro_batch"] = fit.micro_batch
+        out["priced_as_passes"] = priced_passes > 1
     if bench == "rnnt":
         out["recurrent_weights_from"] = recurrent_from
     if emb:

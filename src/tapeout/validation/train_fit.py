@@ -33,8 +33,8 @@ op input, a transformer block's residual streams being narrower than its MLP's h
 the backward of one block, that block's activations in full. RNN-T's gradient-accumulation passes (rnnt_train.micro_batched: op counts x
 passes) free each pass's activations in its backward: one pass's are counted. BERT's stack accumulates too
 (bert_train.grad_accumulation, NVIDIA's BATCHSIZE / GRADIENT_STEPS): a per-chip batch that does not fit runs,
-for memory, in the fewest passes whose micro-batch fits (`check_fits`; the step time stays priced as one pass,
-noted with the result). Memory-efficient kernels
+for memory, in the fewest passes whose micro-batch fits (`check_fits`; noted with the result), and the step is
+priced as those passes x the micro-batch (PRICE_PASSES; other_training applies rnnt_train.micro_batched, RNN-T's rule). Memory-efficient kernels
 are the graph's own (a fused attention op writes only its output; its scores are never in memory).
 
 The workload's own state: DLRM-DCNv2's embedding tables and their Adagrad state per chip, dlrm_train's rule
@@ -58,6 +58,12 @@ from ..hardware.memory_capacity import GIB, capacity_bytes
 from ..ops import OpGraph
 
 MEMORY_CHECK = True  # refuse a per-chip batch whose step does not fit the chip (module docstring); moves no prediction
+# A per-chip batch the stack splits into accumulation passes runs each pass at the micro-batch: the step is priced as
+# passes x the micro-batch (op counts x passes, rnnt_train.micro_batched), not as one pass at the whole per-chip batch.
+# On: the stack's documented behaviour (NVIDIA's BERT run_pretraining.py: GRADIENT_STEPS forward/backward passes of
+# BATCHSIZE / GRADIENT_STEPS samples per optimizer step), as RNN-T's graph already prices it; it moves only rows whose
+# batch the memory rule splits (docs/notes/physical-limits.md, round stop-40 issue-54d). Off: one pass at the whole batch.
+PRICE_PASSES = True
 
 WORKING_COPIES = ("weight", "param", "grad")  # optimizer-spec tensors the forward / backward touch in full
 
@@ -235,5 +241,5 @@ def check_fits(bench: str, chip, n_chips: int, per_chip_batch: int, global_batch
         f"(perf/train_reserve.py); {fix} (validation/train_fit.py).")
 
 
-__all__ = ["MEMORY_CHECK", "MemoryRefusal", "StepMemory", "accumulates", "check_fits", "largest_fitting_batch", "saved_activation_bytes",
+__all__ = ["MEMORY_CHECK", "MemoryRefusal", "PRICE_PASSES", "StepMemory", "accumulates", "check_fits", "largest_fitting_batch", "saved_activation_bytes",
            "state_bytes", "step_memory", "usable_bytes", "workload_bytes"]

@@ -83,7 +83,9 @@ APPROXIMATED_FIELDS = {
                    "the top-k selection kernel is not priced" if DSA_SPARSE else
                    "DeepSeek Sparse Attention (each query attends to the index_topk tokens its lightning indexer picks) "
                    "priced as dense MLA: attention FLOPs and KV reads of every cached token, an upper bound past "
-                   "index_topk tokens; the indexer and its FP8 key cache are not counted (DSA_SPARSE off)"),
+                   "index_topk tokens; the lightning indexer's weights are counted in the parameters and the weight memory, "
+                   "but the indexer is not priced in the step (its projections and scoring pass) and its FP8 key cache "
+                   "is not counted (DSA_SPARSE off)"),
     "num_nextn_predict_layers": "the multi-token-prediction layer(s) are left out of parameters, weights and steps "
                                 "(serving without speculative decoding, training without the MTP loss)",
     "mlp_only_layers": "layers listed as dense (Qwen2/3-MoE mlp_only_layers) are priced as MoE layers",
