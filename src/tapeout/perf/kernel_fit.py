@@ -207,10 +207,12 @@ FIXED_TIME_BY_FAMILY = "fitted"
 ATTN_FAMILY_CLASSES = ("prefill", "decode_mmha", "decode_hmma")
 # the dynamic per-tensor FP8 quantize the collector's Linear runs before its FP8 GEMM (amax, then the scalar convert:
 # kernel_tile.fp8_tensor_quant_rounds, kernels_db.yaml trtllm_fp8_tensor_quantize) priced like the fp8_block pair's:
-# at least its grid-stride iterations x one iteration's time (quant_round_us, shared), not only the DRAM stream.
-# Source: both kernels take one scalar BF16 element per thread per iteration on fixed grids; the database's FP8 time
-# per activation element is the same on H100 and H200 (1.43x the HBM bandwidth; docs/notes/issue-24.md, Round
-# stop-40 issue-54a). On/off: see that section
+# at least its grid-stride iterations x one iteration's time (its own fitted tensor_round_us), not only the DRAM
+# stream. Source: both kernels take one scalar BF16 element per thread per iteration on fixed grids; the database's
+# FP8 time per activation element is the same on H100 and H200 (1.43x the HBM bandwidth). Off: the iteration time is
+# not in the source and differs by family (Hopper ~0.30 us, B200 ~0.17 us on the database's grid); fitted, the
+# kernel cells barely move (H100 held out 5.2 -> 4.9 %, B200 held out 7.0 -> 7.4 %). docs/notes/issue-24.md, Round
+# stop-40 issue-54a
 TENSOR_QUANT_ROUNDS = False
 # its iteration time fitted per chip family (tensor_round_us_<family>) rather than shared (tensor_round_us); only
 # read where TENSOR_QUANT_ROUNDS
@@ -1399,7 +1401,7 @@ def group_reads(g: dict, name: str) -> bool:
         return bool(g.get("l2")) and g["op"] != "attention_decode"
     if name == "load_latency_us":  # predict_group: a GEMM with a known load pipeline
         return g.get("inflight", 0.0) > 0 and g["op"] == "gemm"
-    if name in ("quant_round_us", "tensor_round_us") or name.startswith("tensor_round_us_"):  # predict_group: a quantize pass whose grid-stride iterations are known
+    if name == "quant_round_us" or name.startswith("tensor_round_us"):  # predict_group: a quantize pass, iterations known
         return bool(np.any(g.get("quant_rounds", 0.0))) and round_param(g) == name
     if name == "ovh_gen_pre":  # predict_group: separate generation preparation kernels
         return bool(g.get("pre"))
