@@ -165,6 +165,7 @@ from .kernel_floor import chip_floors, family_offsets, offset_of
 from .kernel_replay import (KV_BYTES_PER_ELEM, WEIGHT_BYTES_PER_ELEM, decode_l2_resident, l2_read_bw, l2_resident, l2_served_bw,
                             mmha_cta_width, mmha_reread, replay_copies)
 from .kernel_tile import (collector_tile, fp8_block_math_warpgroups, fp8_block_multicast, fp8_block_quant_rounds, fp8_block_rule,
+                          fp8_tensor_quant_rounds, fp8_tensor_quant_rule,
                           fp8_block_stages, fp8_block_tile, k_padding,
                           operand_feed, operand_stream_bytes, store_fill)
 from .kernels_db import Kernels, chip_for, db_config, held_out_chips, without_chips
@@ -204,6 +205,18 @@ FIXED_TIME_BY_FAMILY = "fitted"
 # B300 / GB300 (docs/notes/issue-24.md, Round stop-27, issue-27ha). The Hopper-only (qgmma) and
 # Blackwell-only (trtllmgen) kernels' own ovh_<class> is already their family's. () = off
 ATTN_FAMILY_CLASSES = ("prefill", "decode_mmha", "decode_hmma")
+# the dynamic per-tensor FP8 quantize the collector's Linear runs before its FP8 GEMM (amax, then the scalar convert:
+# kernel_tile.fp8_tensor_quant_rounds, kernels_db.yaml trtllm_fp8_tensor_quantize) priced like the fp8_block pair's:
+# at least its grid-stride iterations x one iteration's time (its own fitted tensor_round_us), not only the DRAM
+# stream. Source: both kernels take one scalar BF16 element per thread per iteration on fixed grids; the database's
+# FP8 time per activation element is the same on H100 and H200 (1.43x the HBM bandwidth). Off: the iteration time is
+# not in the source and differs by family (Hopper ~0.30 us, B200 ~0.17 us on the database's grid); fitted, the
+# kernel cells barely move (H100 held out 5.2 -> 4.9 %, B200 held out 7.0 -> 7.4 %). docs/notes/issue-24.md, Round
+# stop-40 issue-54a
+TENSOR_QUANT_ROUNDS = False
+# its iteration time fitted per chip family (tensor_round_us_<family>) rather than shared (tensor_round_us); only
+# read where TENSOR_QUANT_ROUNDS
+TENSOR_ROUND_BY_FAMILY = False
 
 
 # BLAS threads of the fit's linear algebra (least_squares' trust-region step: an SVD of the rows x ~80 free
@@ -243,6 +256,11 @@ PARAMS = (
     # activation per iteration (the SM 9.0 fp8_block pair's scale_1x128_kernel, kernel_tile.fp8_block_quant_rounds:
     # a dependent load round trip, a warp max-reduction and the stores), so its pass takes rounds x this at least
     ("quant_round_us", 1.0, 0.1, 20.0),
+    # and of a quantize kernel whose threads each take one scalar element per iteration (the dynamic per-tensor FP8
+    # pair's amax and convert, kernel_tile.fp8_tensor_quant_rounds; TENSOR_QUANT_ROUNDS, held, unused, when off)
+    ("tensor_round_us", 0.3, 0.01, 20.0),
+    # or one per chip family (TENSOR_ROUND_BY_FAMILY: the load round trip differs between the families' memory systems)
+    *((f"tensor_round_us_{fam}", 0.3, 0.01, 20.0) for fam in FAMILIES),
     ("l2_core_bw", 30.0, 1.0, 1000.0),  # GB/s one core streams from L2 (GEMMs the collector replays from L2)
     *((f"split_{f}", 8.0, 1.0, 64.0) for f in GEMM_FMTS),  # the library's most K splits per GEMM format
     ("tile_k_overhead", 64.0, 0.0, 2048.0),  # K depth of a GEMM tile's pipeline fill + epilogue
@@ -668,7 +686,11 @@ class Groups:
             # its CTAs' math warpgroups, which promote in turn under each other's WGMMAs (1 where the kernel is not known)
             wgs = fp8_block_math_warpgroups(c["m"][idx], ftm, ftn, rule) if rule else np.ones(len(idx))
             # its quantize kernel's grid-stride iterations per warp (0 where the kernel is not known)
+            # (and of the dynamic per-tensor FP8 pair, amax then convert, where TENSOR_QUANT_ROUNDS)
+            trule = (fp8_tensor_quant_rule(c["system"][idx[0]], c["stack"][idx[0]], fmt)
+                     if op == "gemm" and TENSOR_QUANT_ROUNDS else None)
             quant = (fp8_block_quant_rounds(c["m"][idx], c["k"][idx], float(p.num_cores), rule) if rule
+                     else fp8_tensor_quant_rounds(c["m"][idx], c["k"][idx], float(p.num_cores), trule) if trule
                      else np.zeros(len(idx)))
             # its pipeline's operand bytes in flight per SM (stages x the A and B tiles of one K block)
             inflight = (fp8_block_stages(c["m"][idx], ftm, ftn, c["k"][idx], rule) * (ftm + ftn) * float(rule["k"])
@@ -1151,7 +1173,7 @@ def predict_group(g: dict, x) -> np.ndarray:
     if g.get("operand_bytes") is not None and g["operand_bytes"].any():
         cost = with_operand_stream(cost, g["operand_bytes"], g["l2_bw"])
     if g.get("quant_rounds") is not None and g["quant_rounds"].any():
-        cost = with_quant_rounds(cost, g["quant_rounds"], x[NAMES.index("quant_round_us")] * 1e-6)
+        cost = with_quant_rounds(cost, g["quant_rounds"], x[NAMES.index(round_param(g))] * 1e-6)
     # every GEMM at the clock the board's power cap lets it sustain (perf/power_cap.py) over the part of its timed
     # replays past the board's power response, at boost before it (collector_clock, COLLECTOR_BURST_CLOCK)
     t = capped_time(cost, p.peak_flops, g["pd"], x[NAMES.index("pj_flop_n7")], g["escale"])
@@ -1203,6 +1225,14 @@ def with_operand_stream(cost, operand_bytes, l2_bw: float):
     from .opcost import K_MATMUL
 
     return with_memory_floor(cost, cost.table.kind == K_MATMUL, np.asarray(operand_bytes, dtype=float) / l2_bw)
+
+
+def round_param(g: dict) -> str:
+    """The fitted time of one grid-stride iteration of a group's quantize pass: the per-tensor FP8 pair's scalar
+    one-element iteration (tensor_round_us), or the SM 9.0 fp8_block kernel's one-block-per-warp one (quant_round_us)."""
+    if g["cls"] != "fp8":
+        return "quant_round_us"
+    return f"tensor_round_us_{g.get('family')}" if TENSOR_ROUND_BY_FAMILY else "tensor_round_us"
 
 
 def with_quant_rounds(cost, rounds, round_s: float):
@@ -1267,12 +1297,12 @@ def fit(groups: Groups, structured: bool = True) -> dict:
                   and not launch_residency(g["cls"])} if FITTED_RESIDENCY else {"ctas_per_core"})
     used |= {"l2_core_bw"} if any(g.get("l2") and g["op"] == "gemm" for g in groups.items) else set()
     used |= {"load_latency_us"} if any(g.get("inflight", 0.0) > 0 for g in groups.items) else set()
-    used |= {"quant_round_us"} if any(np.any(g.get("quant_rounds", 0.0)) for g in groups.items) else set()
+    used |= {round_param(g) for g in groups.items if np.any(g.get("quant_rounds", 0.0))}
     if ELT_CORE_STREAM and "prefill" in present:
         used |= {"elt_core_bw", "gen_stream_knee"} if GEN_STREAM_KNEE else {"elt_core_bw"}
     used |= {"qkv_step_bytes"} if QKV_STEP_BOUND and any(has_steps(g) for g in groups.items) else set()
     free = np.array([n.partition("_")[2] not in set(CLASSES) - present
-                     and not ((n.startswith("eff_fp8_block") or n.startswith("ctas_") or n in ("ovh_gen_pre", "promote_exposed", "l2_core_bw",
+                     and not ((n.startswith(("eff_fp8_block", "ctas_", "tensor_round_us")) or n in ("ovh_gen_pre", "promote_exposed", "l2_core_bw",
                                                                    "load_latency_us", "quant_round_us", "gen_stream_knee", "elt_core_bw",
                                                                    "qkv_step_bytes"))
                               and n not in used)
@@ -1371,8 +1401,8 @@ def group_reads(g: dict, name: str) -> bool:
         return bool(g.get("l2")) and g["op"] != "attention_decode"
     if name == "load_latency_us":  # predict_group: a GEMM with a known load pipeline
         return g.get("inflight", 0.0) > 0 and g["op"] == "gemm"
-    if name == "quant_round_us":  # predict_group: a quantize pass whose grid-stride iterations are known
-        return bool(np.any(g.get("quant_rounds", 0.0)))
+    if name == "quant_round_us" or name.startswith("tensor_round_us"):  # predict_group: a quantize pass, iterations known
+        return bool(np.any(g.get("quant_rounds", 0.0))) and round_param(g) == name
     if name == "ovh_gen_pre":  # predict_group: separate generation preparation kernels
         return bool(g.get("pre"))
     if name == "promote_exposed":  # predict_group: x times the promotion FLOPs, 0 where there are none

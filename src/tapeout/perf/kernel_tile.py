@@ -221,6 +221,38 @@ def fp8_block_quant_rounds(m, k, cores: float, rule: dict) -> np.ndarray:
     return np.ceil(m * np.ceil(k / float(q["block"])) / warps)
 
 
+def fp8_tensor_quant_rule(system: str, stack: str, fmt: str) -> dict | None:
+    """The dynamic per-tensor FP8 activation quantize the database's TensorRT-LLM collector runs before
+    its per-tensor FP8 GEMM on `system` (kernels_db.yaml trtllm_fp8_tensor_quantize), with the system's
+    resident threads per SM as `threads_per_sm`; None for another stack or format, or where the
+    database does not give the system's compute capability."""
+    if stack != "trtllm" or fmt != "fp8":
+        return None
+    cfg = db_config()
+    rule = cfg.get("trtllm_fp8_tensor_quantize")
+    cc = cfg["systems"].get(system, {}).get("compute_capability")
+    if not rule or cc is None or str(cc) not in rule["threads_per_sm"]:
+        return None
+    return {**rule, "threads_per_sm": float(rule["threads_per_sm"][str(cc)])}
+
+
+def fp8_tensor_quant_rounds(m, k, cores: float, rule: dict) -> np.ndarray:
+    """Grid-stride iterations, summed over the kernels of the dynamic per-tensor FP8 quantize
+    (fp8_tensor_quant_rule: TensorRT-LLM's amax computeFP8QuantizeScale, then the scalar scaleMatrix),
+    each thread of each kernel runs one after another: a kernel of `grid` CTAs of `threads` threads
+    keeps min(grid, cores x floor(threads_per_sm / threads)) CTAs resident, and each resident thread
+    takes elements_per_thread of the m x k activation per iteration, so ceil(m k / (resident threads x
+    elements_per_thread)) iterations (a grid that does not fit runs its CTAs in waves: the same total).
+    >= 1 per kernel for a non-empty GEMM."""
+    m, k = (np.asarray(v, dtype=float) for v in (m, k))
+    out = np.zeros(np.broadcast(m, k).shape)
+    for kern in rule["kernels"]:
+        per_sm = np.floor(float(rule["threads_per_sm"]) / float(kern["threads"]))
+        resident = min(float(kern["grid"]), float(cores) * per_sm) * float(kern["threads"])
+        out = out + np.ceil(m * k / (resident * float(rule["elements_per_thread"])))
+    return out
+
+
 def fp8_block_math_warpgroups(m, tile_m, tile_n, rule: dict) -> np.ndarray:
     """Math warpgroups per CTA of the DeepGEMM SM 9.0 kernel for a GEMM of m tokens on its (token,
     weight-row) tile (kernels_db.yaml trtllm_fp8_block_tile wgmma_m): the kernel's M block (the tokens',
