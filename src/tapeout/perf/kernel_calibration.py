@@ -171,7 +171,10 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
            "kernel_gemm_classes": {cls: kernel_fit.gemm_fields(params, cls) for cls in SERVING_GEMM_CLASSES.values()
                                    if any(SERVING_GEMM_CLASSES.get(k) == cls for k in formats)}}
     if STEP_POWER_CLOCK:  # what a step's clock from its average power needs (step_power_of)
-        out["step_power"] = {"tdp_w": round(float(pd[PEAK_KEYS.index("bf16")] * chip.peak_tflops("bf16")), 3),
+        # the board's nominal TDP (the format power density before silicon_cap's energy ratio): step_power_of
+        # matches it against the chip's; the step's energy per FLOP stays the shared one (not silicon_cap's)
+        nominal = kernel_fit.format_power_density(chip)
+        out["step_power"] = {"tdp_w": round(float(nominal[PEAK_KEYS.index("bf16")] * chip.peak_tflops("bf16")), 3),
                              "pj_flop": round(params["pj_flop_n7"] * power_cap.node_energy_scale(chip), 5),
                              "ref_clock": {k: round(float(c), 5) for k, c in zip(PEAK_KEYS, scale)},
                              "floor_fraction": STEP_POWER_FLOOR}
