@@ -53,9 +53,9 @@ time, as under the floor. With the cap law on (SUSTAINED_CLOCK) the law sets the
 (perf/collector_clock.py); under the switch each is stretched by the die's burst-to-sustained ratio, MSMF / pair
 MAMF of the same pairs (burst_to_sustained: H100 / H200 FP8 1354 / 1525 = 0.888, BF16 755 / 850), beyond the
 model's memory time of the GEMM (measured_at_sustained), so the measured and the fitted GEMMs of one step run at
-the same clock (round stop-36, issue-37a). A chip without a pair keeps the database's time. Without `--kernels`, a
-chip whose die has a measured per-tensor FP8 GEMM table on file prices its training FP8 GEMMs from it the same way
-(BoardPower.gemms, perf/train_fp8_gemms, switch MEASURED_FP8_TRAINING).
+the same clock (round stop-36, issue-37a). A chip without a pair keeps the database's time. Without `--kernels`, the
+installed database's per-tensor FP8 GEMMs price a training step's FP8 GEMMs the same way only under the opt-in
+switch perf/train_fp8_gemms.MEASURED_FP8_TRAINING (off; BoardPower.gemms).
 """
 
 from __future__ import annotations

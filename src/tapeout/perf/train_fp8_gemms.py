@@ -12,11 +12,12 @@ dependence that structure does not reproduce for FP8 while it does for BF16 (scr
 --grid; both at the sustained clock, the database's quantize pass taken off): on the database's own grid the fit
 prices an FP8 GEMM with a 1,024 side (N or K) 1.5-1.6x faster than measured (fit / DB time 0.61-0.66 median by M
 from 2,048 to 32,768), 2,048-4,096 sides 1.1-1.2x faster (0.81-0.91), 8,192-16,384 sides 2-10% (0.90-0.98);
-BF16 within 3% in every class (0.89-1.02). The BF16 kernel's shape dependence is the fit's, the FP8 kernel's is
-not: the FP8 GEMM does the same tile work in half the MMA time, so what does not shrink with the MMA rate (each
-tile's pipeline fill, its BF16 output store, the operands' DRAM traffic) is a larger share of it, most at short K
-and narrow N. The fit has no term for that share (it prices the FP8 and the BF16 GEMM on the same per-wave
-seconds and a max(compute, memory) roofline).
+BF16 within 3% in every class (0.89-1.02). That excess is not the GEMM's: it is per activation element (M x K),
+independent of N, and the same in microseconds on H200 as on H100 despite 1.43x the bandwidth; TensorRT-LLM's
+`quantize_e4m3_per_tensor` (BF16 scale: the scalar amax and convert kernels, load-latency bound) runs inside the
+timed Linear and the model takes it off at the DRAM stream rate (docs/notes/issue-24.md, round stop-40,
+issue-53a and issue-54a; kernel_fit.TENSOR_QUANT_ROUNDS, off). Transformer Engine's training path does not run
+those kernels, so this table over-prices a training FP8 GEMM at narrow N.
 
 Switch MEASURED_FP8_TRAINING (OFF): where the chip has a per-tensor FP8 GEMM table in the *installed* database
 (the tapeout[kernels] extra; kernels_db.yaml systems: H100-SXM, H200, ...; not a power-limited variant, which the
@@ -27,7 +28,7 @@ board's sustained clock, train_clock.measured_gemm_time). Off by default, and ne
 (issue 24: the database's data is not copied into the repository; the default needs no kernels extra): a per-chip
 measured table does not transfer to a chip nobody measured, and the default must price those. It stays as an
 opt-in diagnostic (what the measured FP8 kernel alone moves, rounds stop-40 issue-52b / issue-53a in
-docs/notes/issue-24.md); the transferable fix is a structural FP8 term in the fitted model (not built yet, same notes).
+docs/notes/issue-24.md).
 """
 
 from __future__ import annotations
