@@ -17,6 +17,7 @@ import yaml
 from ..errors import TapeoutError
 from ..ops import PEAK_KEYS
 from .memory_capacity import KIB, capacity_bytes
+from .sram_tier import sram_working_memory
 
 TB = 1e12
 
@@ -529,6 +530,9 @@ class ChipParams:
             chip_id=chip.id,
             scaleup_wiring=str(g("scaleup_wiring", "") or ""),
         )
+        sram = sram_working_memory(chip)  # a chip computing out of on-chip SRAM is priced on it (hardware/sram_tier.py)
+        if sram is not None:
+            p = replace(p, mem_bw=sram[0])  # its capacity: capacity_bytes (hardware/memory_capacity.py)
         if not g("attention_cta_grid", True):  # a chip's own kernel fit (calibration.apply) still wins
             if ATTENTION_CTA_GRID_GATE:
                 p = replace(p, **NO_CTA_GRID_ATTENTION)
