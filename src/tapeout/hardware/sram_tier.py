@@ -6,13 +6,13 @@ GDDR / LPDDR behind the caches. Some chips keep a program's tensors in on-chip S
 only by explicit copies: on the Graphcore IPU the local SRAM of a tile (In-Processor-Memory) is the only memory tile
 instructions address, Streaming Memory being reached by explicit copies (IPU Programmer's Guide, IPU hardware
 overview); the UntetherAI speedAI240 computes at memory, each bank's processing elements attached to their own
-SRAM (Hot Chips 34). Such a chip states `working_memory: sram` in data/chips/extra_specs.csv with that source, and
+SRAM (Hot Chips 34). Such a chip states `sram_working_memory` 1 in data/chips/extra_specs.csv with that source, and
 its on-chip SRAM bandwidth `sram_bandwidth_tbps`.
 
-SRAM_WORKING_MEMORY on: a chip stating `working_memory: sram` is priced with its SRAM as that one level
+SRAM_WORKING_MEMORY on: a chip stating `sram_working_memory` is priced with its SRAM as that one level
 (bandwidth `sram_bandwidth_tbps`, capacity `onchip_sram_mb`, decimal MB as vendors quote SRAM); what does not fit
 the SRAM is refused by the usual fit checks, not streamed from DRAM. On because it is what the vendors' programming
-models describe (sources above), it touches no other chip (none else states `working_memory`), and without it these
+models describe (sources above), it touches no other chip (none else states `sram_working_memory`), and without it these
 chips cannot be priced at all: the DRAM bandwidth behind them is unpublished (IPU Streaming Memory, speedAI240
 LPDDR5), and had it been, pricing every byte through it would describe a different machine. What it leaves out
 (docs/notes/issue-18.md, round stop-41): the IPU's bulk-synchronous exchange phases between tiles and IPUs,
@@ -32,14 +32,14 @@ MB = 1e6  # SRAM is quoted in decimal MB (Graphcore 900MB, Untether 238 MB): no 
 
 
 def sram_working_memory(chip) -> tuple[float, float] | None:
-    """(bytes/s, bytes) of `chip`'s on-chip SRAM where it computes out of it (`working_memory: sram`) and the
+    """(bytes/s, bytes) of `chip`'s on-chip SRAM where it computes out of it (`sram_working_memory` 1) and the
     switch is on; None otherwise. A chip that states it without an SRAM size or bandwidth is refused, naming the
     field."""
-    if not SRAM_WORKING_MEMORY or str(chip.get("working_memory", "") or "").lower() != "sram":
+    if not SRAM_WORKING_MEMORY or not bool(chip.get("sram_working_memory", 0)):
         return None
     own = {name: getattr(chip.specs.get(name), "value", None) for name in ("sram_bandwidth_tbps", "onchip_sram_mb")}
     for name, v in own.items():  # the chip's own figures: the generic onchip_sram_mb fallback is an H100's L2
         if not isinstance(v, (int, float)) or not v > 0:
-            raise TapeoutError(f"chip '{chip.id}': working_memory is sram but {name} is not on file (a number > 0); "
-                               f"add a sourced value to data/chips/extra_specs.csv or drop working_memory.")
+            raise TapeoutError(f"chip '{chip.id}': sram_working_memory is set but {name} is not on file (a number > 0); "
+                               f"add a sourced value to data/chips/extra_specs.csv or drop sram_working_memory.")
     return float(own["sram_bandwidth_tbps"]) * TB, float(own["onchip_sram_mb"]) * MB
