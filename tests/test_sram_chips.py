@@ -129,3 +129,24 @@ def test_a_bow_ipu_training_row_maps_to_the_chip_and_skips_naming_what_is_missin
     with pytest.raises(SkipRow, match="Streaming Memory") as e:
         map_training(row)
     assert "bow-ipu" in str(e.value)
+
+
+@pytest.mark.parametrize("cid", ["bow-ipu", "speedai240"])
+def test_sram_chips_pay_no_per_kernel_launch(cid, monkeypatch):
+    """SRAM_NO_KERNEL_LAUNCH: a statically compiled program sequenced by the chip's own cores has no host launch per
+    operation (hardware/sram_tier.py): the fixed time is 0 on; off, the calibration's (vendor / generic mean) > 0."""
+    from tapeout.hardware.params import ChipParams
+    from tapeout.perf.calibration import calibration_for
+
+    chip = get_chip(cid)
+    assert calibrated_params(chip).kernel_overhead == 0.0
+    monkeypatch.setattr(sram_tier, "SRAM_NO_KERNEL_LAUNCH", False)
+    assert ChipParams.from_chip(chip, calibration_for(chip)).kernel_overhead > 0
+
+
+def test_the_launch_switch_leaves_other_chips_alone():
+    from tapeout.hardware.params import ChipParams
+    from tapeout.perf.calibration import calibration_for
+
+    chip = get_chip("h100-sxm")
+    assert ChipParams.from_chip(chip, calibration_for(chip)).kernel_overhead > 0

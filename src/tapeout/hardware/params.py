@@ -17,7 +17,7 @@ import yaml
 from ..errors import TapeoutError
 from ..ops import PEAK_KEYS
 from .memory_capacity import KIB, capacity_bytes
-from .sram_tier import sram_working_memory
+from .sram_tier import sram_working_memory, without_launches
 
 TB = 1e12
 
@@ -538,7 +538,7 @@ class ChipParams:
                 p = replace(p, **NO_CTA_GRID_ATTENTION)
             if ATTENTION_CTA_GRID_DECODE_GATE:
                 p = replace(p, **NO_CTA_GRID_DECODE_ATTENTION)
-        return calibration.apply(p)
+        return without_launches(chip, calibration.apply(p))  # a chip computing out of SRAM: hardware/sram_tier.py
 
     def replace(self, **changes) -> "ChipParams":
         """A copy with some fields replaced (scalars or arrays: they broadcast)."""

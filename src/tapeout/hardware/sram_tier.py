@@ -27,6 +27,19 @@ from ..errors import TapeoutError
 
 SRAM_WORKING_MEMORY = True
 
+# SRAM_NO_KERNEL_LAUNCH: such a chip pays no per-kernel fixed time (ChipParams.kernel_overhead). That time is "a
+# CUDA-graph / stream replay gap, a property of the vendor's driver and command front end" (perf/calibration.py); a
+# chip of a vendor with no fit takes the cross-vendor generic mean of the fitted GPUs (10.6 us). These chips run a
+# network as one statically compiled program that their own cores sequence: Poplar compiles the whole graph into
+# one program of compute sets and exchanges that the tiles execute, the host launching the program, not each
+# operation (IPU Programmer's Guide, 'Programs', 'The compilation and execution of IPU programs'; Graphcore memory
+# and performance guide: 'The graph is compiled statically'); the speedAI240's layers are placed on its memory
+# banks, each bank's two RISC-V cores sequencing its rows (Hot Chips 34). On: no host launch per operation is what
+# both vendors document. What it leaves out: the cost these chips do pay between operations (the IPU's
+# bulk-synchronous sync and exchange phases, a layer pipeline's fill), unpublished. Round stop-41: on ResNet-50 at
+# batch 64 the 56 launches were 0.59 of 1.77 ms on the speedAI240 (docs/notes/issue-18.md). Off: the generic mean.
+SRAM_NO_KERNEL_LAUNCH = True
+
 TB = 1e12
 MB = 1e6  # SRAM is quoted in decimal MB (Graphcore 900MB, Untether 238 MB): no binary rule as for DRAM
 
@@ -43,3 +56,12 @@ def sram_working_memory(chip) -> tuple[float, float] | None:
             raise TapeoutError(f"chip '{chip.id}': sram_working_memory is set but {name} is not on file (a number > 0); "
                                f"add a sourced value to data/chips/extra_specs.csv or drop sram_working_memory.")
     return float(own["sram_bandwidth_tbps"]) * TB, float(own["onchip_sram_mb"]) * MB
+
+
+def without_launches(chip, p):
+    """`p` (the chip's calibrated ChipParams) with no per-kernel fixed time where `chip` computes out of SRAM and
+    SRAM_NO_KERNEL_LAUNCH is on (comment above); `p` unchanged otherwise."""
+    if not SRAM_NO_KERNEL_LAUNCH or sram_working_memory(chip) is None:
+        return p
+    return p.replace(kernel_overhead=0.0)
+

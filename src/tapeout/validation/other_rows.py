@@ -365,6 +365,7 @@ def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None
     detail = {"chip": chip.id, "compute_precision": prec, "n_accelerators": n}
     check_unit(row, bench)
     sram_rows.check_inference(chip, scen)  # a chip computing out of SRAM: no latency rows (validation/sram_rows.py)
+    detail.update(sram_rows.detail_note(chip))
     try:
         value, unit, more = scenario_result(bench, chip, scen, prec, sw, _high_accuracy(row), fitted)
     except TapeoutError as e:
