@@ -123,12 +123,23 @@ def test_latency_rows_price_when_switched_on(monkeypatch):
     assert pred.unit == "Latency (ms)" and pred.predicted > 0
 
 
-def test_a_bow_ipu_training_row_maps_to_the_chip_and_skips_naming_what_is_missing():
+def test_a_bow_ipu_resnet_training_row_is_priced_one_ipu_per_replica():
+    """Graphcore's MLPerf v2.0 ResNet-50: poprun --ipus-per-replica 1 (run_and_time.sh): data-parallel replicas of one
+    IPU, the engine's own layout; priced in FP16 (no BF16 on the IPU) without the GPU memory rule."""
     row = _row("TRN-v2.0-0109")  # resnet, 16 x Bow IPU
     assert resolve_chip_id(row["accelerator"]) == "bow-ipu"
-    with pytest.raises(SkipRow, match="Streaming Memory") as e:
-        map_training(row)
+    pred = map_training(row)
+    assert pred.unit == "minutes" and pred.predicted > 0 and pred.detail["chip"].startswith("bow-ipu")
+    assert not sram_rows.memory_rule_applies(get_chip("bow-ipu")) and sram_rows.memory_rule_applies(get_chip("h100-sxm"))
+
+
+def test_a_bow_ipu_bert_row_skips_naming_the_pipeline(monkeypatch):
+    with pytest.raises(SkipRow, match="pipeline over 8 IPUs") as e:
+        map_training(_row("TRN-v2.0-0107"))  # bert, 16 x Bow IPU, PopART
     assert "bow-ipu" in str(e.value)
+    monkeypatch.setattr(sram_rows, "SRAM_RESNET_TRAINING", False)
+    with pytest.raises(SkipRow, match="layout on these chips was not read"):
+        map_training(_row("TRN-v2.0-0109"))
 
 
 @pytest.mark.parametrize("cid", ["bow-ipu", "speedai240"])

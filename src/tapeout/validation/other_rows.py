@@ -539,7 +539,7 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
         return None
     bench = kind[1]
     chip = row_node(row, _chip(row))  # the row's server ends the scale-up tier (hardware/node.py)
-    sram_rows.check_training(chip)  # a chip computing out of SRAM: not priced (validation/sram_rows.py)
+    sram_rows.check_training(chip, bench)  # a chip computing out of SRAM: ResNet only (validation/sram_rows.py)
     notes = row.get("notes", "")
     n = int(float(row.get("n_accelerators") or 1))
     gb = _notes_value(notes, "global_batch_size")
