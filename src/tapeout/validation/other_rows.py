@@ -107,7 +107,8 @@ INF_BENCH = [  # (regex on the benchmark token, canonical name)
     (r"^whisper", "whisper"),
 ]
 TRAIN_BENCH = {"bert": "bert", "resnet": "resnet", "dlrm_dcnv2": "dlrm-dcnv2",
-               "dlrm": "dlrm",  # DLRM (v1) on Criteo 1TB, MLPerf Training v0.7-v2.1 (validation/dlrm_train.py) "stable_diffusion": "stable-diffusion",
+               "stable_diffusion": "stable-diffusion",
+               "dlrm": "dlrm",  # DLRM (v1) on Criteo 1TB, MLPerf Training v0.7-v2.1 (validation/dlrm_train.py)
                "ssd": "retinanet", "gnn": "rgat",  # ssd = RetinaNet from v2.0 (every ssd row of end_to_end.csv is v2.0+)
                # v4.1+ results folders name the same two benchmarks by model (training_results_v5.0
                # <submitter>/results/<system>/retinanet/ and .../rgat/, e.g. ASUSTeK ESC_N8_E11, ESC_N8_E11_n2)
