@@ -1,6 +1,9 @@
 """Row mapper: LLM inference rows (MLPerf Inference llama2-70b / gptj / mixtral / llama3.1 /
 deepseek-r1 and vendor tables) -> predictions in the row's unit.
 
+Fixed-concurrency rows (AIPerf / genai-perf --concurrency N) are a closed loop of N requests: the serving engine's
+steady state at a pinned batch of N (_closed_loop).
+
 Compute-precision rule: the one rule table of every validation mapper,
 data/precision/declared_rules.yaml (validation/declared_precision.py).
 """

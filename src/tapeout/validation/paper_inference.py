@@ -7,10 +7,10 @@ length, in the GEMM format of the row's declared precision (the shared rule tabl
 "model FP32, autocast Matmult-BF16" is BF16 GEMMs, the Neuron compiler's --auto-cast matmult).
 
 Data parallel over a chip's cores (rows saying "Data Parallel" on the Neuron SDK): the Neuron benchmark harness
-loads one copy of the compiled model per NeuronCore, each running batches of the stated size (neuronperf
-benchmark n_models: one model per NeuronCore by default; awsdocs-neuron.readthedocs-hosted.com/en/latest/tools/
-neuronperf/neuronperf_api.html), so the chip holds num_cores x batch samples at once: priced as the whole chip at
-that batch (each core is half the chip). A diffusion pipeline is one copy whose UNet runs data parallel over
+loads one copy of the compiled model per NeuronCore, each running batches of the stated size (NeuronPerf
+Benchmark Guide, "Data Parallel": "MAX models on MAX NeuronCores", MAX from the instance size; awsdocs-neuron.
+readthedocs-hosted.com/en/latest/archive/neuronperf/neuronperf_benchmark_guide.html), so the chip holds
+num_cores x batch samples at once: priced as the whole chip at that batch (each core is half the chip). A diffusion pipeline is one copy whose UNet runs data parallel over
 the cores on its classifier-free-guidance pair (aws-neuron-samples torch-neuronx/inference/
 hf_pretrained_sdxl_base_1024_inference.ipynb: torch_neuronx.DataParallel(unet, [0, 1]), every other part on one
 core): priced as the whole chip at the row's batch.
@@ -27,6 +27,7 @@ import re
 
 from ..errors import TapeoutError
 from ..hardware.catalog import get_chip, resolve_chip_id
+from ..hardware.memory_capacity import GIB
 from ..perf.calibration import calibrated_params
 from ..perf.opcost import evaluate
 from ..workloads import diffusion, speech, vision
@@ -109,7 +110,7 @@ def map_row(row: dict, fitted: dict | None = None) -> RowPrediction | None:
         raise SkipRow(str(e)) from None
     need, cap = memory_needed(g), float(p.mem_capacity) * USABLE_MEMORY_FRACTION
     if need > cap:
-        raise SkipRow(f"{g.name} needs {need / 2**30:.1f} GiB of {cap / 2**30:.1f} GiB usable on {chip.id}")
+        raise SkipRow(f"{g.name} needs {need / GIB:.1f} GiB of {cap / GIB:.1f} GiB usable on {chip.id}")
     ct = evaluate(g, p)
     t = float(ct.total_time)
     n = int(float(row.get("n_accelerators") or 1))
