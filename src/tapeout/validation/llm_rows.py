@@ -316,7 +316,7 @@ def _paper(row: dict, fitted: dict | None = None):
             pred = tput
         else:
             pred = tput
-        detail.update(static_batch=b)
+        detail.update(static_batch=b, per_chip=tput / n)  # the per-chip reading of a unit that leaves it open
         return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted,
                                                                  spread=sm.kernel_spread(b, I + O / 2)), detail)
     if "fixed concurrency" in sc:

@@ -118,4 +118,4 @@ def map_row(row: dict, fitted: dict | None = None) -> RowPrediction | None:
               "device_time_ms": t * 1e3, "bound": str(ct.dominant_bound())}
     if kind == "sdxl":
         detail["steps"] = SDXL_PIPELINE_STEPS
-    return RowPrediction(n * batch * copies / t, row["unit"], f"paper:{kind}", detail=detail)
+    return RowPrediction(n * batch * copies / t, row["unit"], f"paper:{g.meta.get('model', kind)}", detail=detail)
