@@ -20,6 +20,8 @@ cap law solved for the sustained efficiency; kernel_calibration.chip_entry reads
 tensor op runs at min(c, ref) (never faster than its nominal table), any other op's compute at c, and with
 MEMORY_CLOCK its DRAM time x max(1, knee / c). At a limit whose budget the step meets at c = 1 every op keeps its
 nominal time: a limit at or above the nominal TDP changes nothing (Chip.power_capped returns the chip itself there).
+Wired into validation/other_rows (the non-LLM MLPerf inference graphs, dlrm-v2 through recsys_cost); the LLM serving
+rows keep the transfer law whatever the switch.
 
 What it leaves out, stated: a memory-bound op's SM-side dynamic power (its load/store and L2 traffic) is not counted
 beyond the static floor (no source sizes it); NVLink SerDes power neither (step_power.py). The HBM energy is the
