@@ -20,8 +20,8 @@ cap law solved for the sustained efficiency; kernel_calibration.chip_entry reads
 tensor op runs at min(c, ref) (never faster than its nominal table), any other op's compute at c, and with
 MEMORY_CLOCK its DRAM time x max(1, knee / c). At a limit whose budget the step meets at c = 1 every op keeps its
 nominal time: a limit at or above the nominal TDP changes nothing (Chip.power_capped returns the chip itself there).
-Wired into validation/other_rows (the non-LLM MLPerf inference graphs, dlrm-v2 through recsys_cost); the LLM serving
-rows keep the transfer law whatever the switch.
+Wired into validation/other_rows (the non-LLM MLPerf inference graphs, dlrm-v2 through recsys_cost) and the LLM
+serving step model (mlperf.step_model: its nominal params and this StepPower, each step's clock solved by serving_sim).
 
 What it leaves out, stated: a memory-bound op's SM-side dynamic power (its load/store and L2 traffic) is not counted
 beyond the static floor (no source sizes it); NVLink SerDes power neither (step_power.py). The HBM energy is the
@@ -39,7 +39,8 @@ from ..ops import PEAK_KEYS
 # the HBM pJ/bit (O'Connor et al. MICRO 2017); the static floor is family_defaults' static_power_fraction, an
 # assumption. Off: measured over the 17 priced H200 MaxQ rows (docs/notes/physical-limits.md, Round stop-41, branch
 # issue-56a) the step's average power at the MaxQ limits leaves most steps at or near their nominal clock, so the
-# rows move away from their measurements (the transfer law's per-GEMM throttle is harsher than an average-power one).
+# rows move away from their measurements (median |err| 19.6 -> 25.8 %, 15 of 17 MaxQ / MaxP ratios further from the
+# measured ones): the transfer law's per-GEMM throttle is harsher than an average-power one.
 LIMIT_STEP_POWER = False
 # on (with LIMIT_STEP_POWER): the achieved DRAM rate falls with the SM clock below a knee, rate ~ min(1, c / knee),
 # the L2 / crossbar in the clock domain the controller lowers. NOT SOURCED: no stored kernel microbenchmark times a
