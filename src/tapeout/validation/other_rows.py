@@ -81,6 +81,7 @@ import yaml
 from ..errors import TapeoutError
 from ..hardware.catalog import get_chip, resolve_chip_id
 from ..ops import OpGraph
+from ..perf import board_limit
 from ..perf.calibration import calibrated_params
 from ..perf.opcost import evaluate
 from ..perf.recsys import qps_at_p99, recsys_cost
@@ -240,7 +241,17 @@ def inference_graph(bench: str, batch: int, prec: str, software: str = "", high_
     raise SkipRow(f"no graph for {bench}")
 
 
-def _time(bench: str, g: OpGraph, p) -> float:
+def _time(bench: str, g: OpGraph, p, chip=None, fitted: dict | None = None) -> float:
+    """Seconds of one graph on `p`; on a power-limited `chip` with board_limit.LIMIT_STEP_POWER, the step at the
+    clock its average power sustains under the limit (perf/board_limit.py), from the nominal chip's params."""
+    if chip is not None and board_limit.applies(chip):
+        p_nom = calibrated_params(board_limit.nominal_chip(chip), fitted)
+        power = board_limit.step_power_at(chip, p_nom, fitted)
+        if power is not None:
+            if bench == "dlrmv2":
+                r = recsys_cost(g, p_nom)
+                return max(board_limit.limited_time(r["cost"], power)[1], float(r["host_time"]))
+            return board_limit.limited_time(evaluate(g, p_nom), power)[1]
     if bench == "dlrmv2":
         return float(recsys_cost(g, p)["time"])
     return float(evaluate(g, p).total_time)
@@ -258,7 +269,7 @@ def per_chip_offline(bench: str, chip, prec: str, software: str = "", high_accur
     while b >= 1:
         g = inference_graph(bench, b, prec, software, high_accuracy, half_precision(chip), chip.family)
         if _fits(bench, g, p):
-            t = _time(bench, g, p)
+            t = _time(bench, g, p, chip, fitted)
             return b / t, b, str(evaluate(g, p).dominant_bound()) if bench != "dlrmv2" else str(recsys_cost(g, p)["bound"])
         b //= 2
     raise SkipRow(f"{bench} at batch 1 does not fit {chip.id}'s memory")
@@ -304,7 +315,7 @@ def server_batch_times(bench: str, chip, prec: str, software: str = "", high_acc
         g = inference_graph(bench, b, prec, software, high_accuracy, half_precision(chip), chip.family)
         if not _fits(bench, g, p):
             break
-        times[b] = _time(bench, g, p)
+        times[b] = _time(bench, g, p, chip, fitted)
     return times
 
 
@@ -348,7 +359,7 @@ def scenario_result(bench: str, chip, scen: str, prec: str, software: str = "", 
         g = inference_graph(bench, b, prec, software, high_accuracy, half_precision(chip), chip.family)
         host = float(host_path_s(g, p.host_bw))
         detail.update(host_ms=host * 1e3)
-        return (_time(bench, g, p) + host) * 1e3, "Latency (ms)", detail
+        return (_time(bench, g, p, chip, fitted) + host) * 1e3, "Latency (ms)", detail
     raise SkipRow(f"scenario '{scen}' not modelled")
 
 
