@@ -154,7 +154,7 @@ def test_other_hopper_parts_do_not_resolve_to_h100_sxm(name):
 
 
 def test_non_catalog_chips_stay_unresolved():
-    for name in ("AMD MI210", "NVIDIA RTX A5000", "NVIDIA GeForce RTX 3090", "Qualcomm Cloud AI 100", "Intel Gaudi"):
+    for name in ("AMD MI210", "NVIDIA RTX A6000", "NVIDIA GeForce RTX 3090", "Qualcomm Cloud AI 100", "Intel Gaudi"):
         assert resolve_chip_id(name) is None, name
 
 

@@ -1,4 +1,4 @@
-"""`tapeout train --benchmark retinanet | rgat | dlrm-dcnv2 | bert | resnet | stable-diffusion | flux1 | rnnt | maskrcnn | unet3d`: the
+"""`tapeout train --benchmark retinanet | rgat | dlrm-dcnv2 | dlrm | bert | resnet | stable-diffusion | flux1 | rnnt | maskrcnn | unet3d`: the
 non-LLM MLPerf Training benchmarks, priced as their validation rows are (validation/other_training.py)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
     breakdown, samples/s and time to train including the evaluation passes.
 
     Args:
-        benchmark: retinanet, rgat, dlrm-dcnv2, bert, resnet, stable-diffusion, flux1, rnnt, maskrcnn or unet3d.
+        benchmark: retinanet, rgat, dlrm-dcnv2, dlrm, bert, resnet, stable-diffusion, flux1, rnnt, maskrcnn or unet3d.
         chip: catalog id or alias.
         num_chips: accelerators in the job (data-parallel replicas of the whole model).
         global_batch: samples per optimizer step. None: the batch of the benchmark's Reference

@@ -29,7 +29,7 @@ def train_cmd(
     seq_len: int = typer.Option(None, "--seq-len"),
     precision: str = typer.Option(None, "--precision", "-p", help="training recipe: bf16, fp8 (TE delayed scaling), fp8-current, mxfp8, nvfp4 (data/precision/training_recipes.yaml); or int8/fp16; default: with --benchmark under its NVIDIA stack, its submissions' (fp8 where the chip has it), else bf16"),
     benchmark: str = typer.Option(None, "--benchmark", help="gpt3-175b | llama2-70b-lora | llama3.1-405b | llama3.1-8b; "
-                                  "non-LLM: retinanet | rgat | dlrm-dcnv2 | bert | resnet | stable-diffusion | flux1 | rnnt | maskrcnn | unet3d (with "
+                                  "non-LLM: retinanet | rgat | dlrm-dcnv2 | dlrm | bert | resnet | stable-diffusion | flux1 | rnnt | maskrcnn | unet3d (with "
                                   "--chip, --num-chips, --global-batch only)"),
     global_batch: int = typer.Option(None, "--global-batch", help="with a non-LLM --benchmark: samples per step; "
                                      "default: the batch of its Reference Convergence Point on file (of several, the one with the smallest time to train)"),
@@ -95,7 +95,7 @@ def train_cmd(
                                                     chips_per_node=chips_per_node), json_out)
     if global_batch is not None:
         raise TapeoutError("--global-batch (samples) applies to the non-LLM --benchmark presets (retinanet, rgat, "
-                           "dlrm-dcnv2, bert, resnet, stable-diffusion, flux1, rnnt, maskrcnn, unet3d); LLM runs take --global-batch-tokens.")
+                           "dlrm-dcnv2, dlrm, bert, resnet, stable-diffusion, flux1, rnnt, maskrcnn, unet3d); LLM runs take --global-batch-tokens.")
     r = api.train(model=model, chip=chip, num_chips=num_chips, global_batch_tokens=global_batch_tokens, seq_len=seq_len,
                   precision=precision, benchmark=benchmark, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs, zero=zero,
                   recompute=recompute, lora=lora, power_limit=power_limit, shard=shard,

@@ -115,9 +115,12 @@ def samples_to_converge(benchmark: str, bs: int, seq_len: int = 1, mlperf_round:
     if e is None:
         return None
     points, unit, source, _ = e
-    if unit == "epochs" and not epoch_samples:
+    epochs = unit in ("epochs", "epochs_from_1")
+    if epochs and not epoch_samples:
         raise ValueError(f"{benchmark}: RCPs in epochs need the training set's epoch_samples")
-    per = float(seq_len) if unit == "tokens" else 1.0 / epoch_samples if unit == "epochs" else 1.0
+    per = float(seq_len) if unit == "tokens" else 1.0 / epoch_samples if epochs else 1.0
+    # epochs_from_1: a logger that counts epochs from 1 (dlrm: epoch_num = 1 + the epochs trained)
+    first = 1.0 if unit == "epochs_from_1" else 0.0
     pts = pruned(points)
     exact = next((p for p in pts if p.bs == bs), None)
     below = [p for p in pts if p.bs < bs]
@@ -134,5 +137,5 @@ def samples_to_converge(benchmark: str, bs: int, seq_len: int = 1, mlperf_round:
                f"{low.bs} converged faster)" if dropped else ""))
     else:
         return None
-    scale = f" / {seq_len}" if unit == "tokens" else f" x {epoch_samples:,.0f}" if unit == "epochs" else ""
-    return Convergence(bs, mean / per, how + f" (olympic mean, {unit}{scale})", source)
+    scale = f" / {seq_len}" if unit == "tokens" else (" - 1" if first else "") + f" x {epoch_samples:,.0f}" if epochs else ""
+    return Convergence(bs, (mean - first) / per, how + f" (olympic mean, {unit}{scale})", source)

@@ -36,7 +36,7 @@ from .serving_memory import (ACTIVATION_RESERVE_FRACTION, MAX_BATCH, USABLE_MEMO
                              kv_tokens_per_request, weight_bytes_per_chip)
 from .serving_sim import (StepModel, length_biased_parts, max_rate_closed_form, max_rate_sim, offline_best,
                           offline_point, offline_run)
-from . import bench_engine
+from . import bench_engine, board_limit
 from .bench_engine import engine_max_batch
 from .stacks import (engine_attention_dp_moe, engine_settings, kv_beams_share_prompt, kv_block_waste_tokens, kv_static, kv_tokens_per_block, max_batch_per_micro_batch,
                      pipeline_parallel)
@@ -192,10 +192,16 @@ def step_model(cfg: LLMConfig, chip: Chip, pr, tp: int, ep: int, pp: int, params
     if sm is None:
         # a --kernels calibration's generation kernel for this model's GQA group, head dim and KV format
         p = params if params is not None else serving_decode_params(calibrated_params(chip, fitted), chip, cfg, pr, tp, fitted)
+        power = step_power_of(chip, p, fitted)
+        if params is None and board_limit.applies(chip):  # a power-limited chip: its nominal params, the step
+            base = board_limit.nominal_chip(chip)          # clock from the limit (perf/board_limit.py)
+            p_nom = serving_decode_params(calibrated_params(base, fitted), base, cfg, pr, tp, fitted)
+            limited = board_limit.step_power_at(chip, p_nom, fitted)
+            if limited is not None:
+                p, power = p_nom, limited
         sm = StepModel(cfg, p, pr, tp, ep, pp, topology_for(p, chip.family), moe_cv=moe_cv, family=chip.family,
                        evaluator=evaluator, encoder_s=encoder_cost(vision, p, pr, tp, evaluator)[0] if vision else 0.0,
-                       stack=stack, static_ctx=static_ctx, beam_prompt=beam_prompt,
-                       power=step_power_of(chip, p, fitted))
+                       stack=stack, static_ctx=static_ctx, beam_prompt=beam_prompt, power=power)
         if cacheable:
             _SM_CACHE[key] = (chip, sm)  # the chip held: its id() is not reused while cached
     return sm

@@ -104,8 +104,8 @@ def recsys_cost(graph: OpGraph, p: ChipParams, zipf_s: float = DEFAULT_ZIPF_S, p
     """Time and energy of one recsys graph on one chip, with hot-row caching and spill.
 
     Returns dict(time, energy, bound, host_time, hbm_hit, fits) (arrays broadcast over designs);
-    for one chip also tier_bytes (bytes of table rows read from sram / hbm / host per graph) and
-    table_tier (where each table lives).
+    for one chip also tier_bytes (bytes of table rows read from sram / hbm / host per graph),
+    table_tier (where each table lives) and cost (the device graph's opcost.CostTable; None over designs).
     placement: auto | hbm | host. (Sharding is decided by the graph's `shards`.)
     """
     if placement not in PLACEMENTS:
@@ -134,7 +134,7 @@ def recsys_cost(graph: OpGraph, p: ChipParams, zipf_s: float = DEFAULT_ZIPF_S, p
     host_time = host_bytes / np.maximum(np.asarray(p.host_bw, dtype=float), 1.0)
     # device-side: SRAM hits cost no DRAM traffic; host misses are not read from HBM either
     design_shape = p.design_shape
-    tier_bytes, table_tier = None, None
+    tier_bytes, table_tier, cost = None, None, None
     if design_shape == () and np.ndim(sram) == 0:
         hot, from_sram = {}, 0.0
         for o in embs:
@@ -174,7 +174,7 @@ def recsys_cost(graph: OpGraph, p: ChipParams, zipf_s: float = DEFAULT_ZIPF_S, p
         bound = str(bound)
     return {"time": time, "energy": dev_energy + host_energy, "bound": bound, "host_time": host_time,
             "device_time": dev_time, "fits": fits, "sram_hit": sram_hit, "hbm_hit": hbm_hit,
-            "tier_bytes": tier_bytes, "table_tier": table_tier}
+            "tier_bytes": tier_bytes, "table_tier": table_tier, "cost": cost}
 
 
 def hstu_throughput(name: str, metric: str, graph: OpGraph, p: ChipParams, zipf_s, host_dram_gb, ssd_gbps) -> dict:

@@ -62,6 +62,18 @@ class StepPower:
     ref_clock: tuple
     dram_j_per_byte: float
     floor_w: float = 0.0  # the least power any op draws besides its DRAM energy (0: none; a sensitivity, see above)
+    # every row on the step's clock (perf/board_limit.py, a board power limit below the nominal TDP): a non-tensor
+    # row's compute time stretches by 1 / c too, a tensor row runs at min(c, ref_clock) (never faster than the clock
+    # its own table holds), and DRAM time by mem_slowdown; False: tensor compute only, as described above
+    clock_rows: bool = False
+    mem_knee: float = 0.0  # DRAM rate ~ min(1, c / mem_knee) under clock_rows (0: the DRAM rate ignores the clock)
+
+
+def mem_slowdown(clocks, knee: float) -> np.ndarray:
+    """DRAM time at clock c over its time at boost: max(1, knee / c) (the achieved DRAM rate ~ min(1, c / knee),
+    perf/board_limit.py MEMORY_CLOCK); 1 everywhere for knee <= 0."""
+    c = np.asarray(clocks, dtype=float)
+    return np.maximum(1.0, knee / c) if knee > 0 else np.ones_like(c)
 
 
 def _row_curves(cost, rows: np.ndarray, weights: np.ndarray, power: StepPower, boost_rows: np.ndarray | None = None):
@@ -86,8 +98,14 @@ def _row_curves(cost, rows: np.ndarray, weights: np.ndarray, power: StepPower, b
     flops_bf16 = np.where(tensor, np.asarray(t.flops, dtype=float) / np.asarray(power.rate_multiple)[t.peak_key], 0.0)
     w = np.where(rows, np.asarray(weights, dtype=float), 0.0)
     c = CLOCKS[:, None]
-    per_row = np.where(tensor, np.maximum(ct_boost / c, mt_t), 0.0) + rest  # (clocks, rows)
-    flop_e = flops_bf16 * power.j_per_flop * CLOCKS[:, None] ** 2
+    if power.clock_rows:  # every row on the clock: tensor rows at min(c, ref), DRAM time by mem_slowdown
+        c_row = np.where(tensor, np.minimum(c, np.where(tensor, ref, 1.0)), c)
+        ct_all = np.where(tensor, ct_boost, ct)
+        per_row = np.maximum(ct_all / c_row, mt * mem_slowdown(c, power.mem_knee)) + time - np.maximum(ct, mt)
+        flop_e = flops_bf16 * power.j_per_flop * c_row ** 2
+    else:
+        per_row = np.where(tensor, np.maximum(ct_boost / c, mt_t), 0.0) + rest  # (clocks, rows)
+        flop_e = flops_bf16 * power.j_per_flop * CLOCKS[:, None] ** 2
     if power.floor_w > 0:  # a row draws at least floor_w over its time (the FLOP energy holds it at a saturated GEMM)
         flop_e = np.maximum(flop_e, power.floor_w * per_row)
     return per_row * w, flop_e * w, dram * w * power.dram_j_per_byte

@@ -26,6 +26,16 @@ faster than measured; tables in docs/notes/issue-18.md). One chip no longer pric
 209 GB of tables and state exceed any 80-192 GB GPU, and train.py's memory_cap_for_embedding (60 GB per GPU) holds
 on one GPU as on many, so a 256-288 GB GPU needs 4 as well (`fits`; check_memory names --num-chips and the smallest
 count that runs, `min_chips`; issue-52a review).
+
+MLPerf Training's DLRM (v1, "dlrm": v0.7-v2.1; issue 18, round stop-41 issue-55c) runs through the same machinery
+(`bench="dlrm"`, facts in other_benchmarks.yaml dlrm_v1_train): 26 one-hot tables of 188 M rows x 128 FP32 under
+plain SGD (4 B per element, 96 GB), no planner. NVIDIA's HugeCTR v2.0 implementation (HybridSparseEmbedding)
+keeps each table's frequent categories on every GPU and spreads the infrequent ones over the GPUs, exchanging only
+the infrequent lookups' vectors; Google's TPUEmbedding spreads every table. Which share of Criteo's lookups is
+frequent is a statistic of the data not on file, so every table is priced model parallel over the chips: one
+pooled vector per table per sample exchanged, the TPU layout and an upper bound on the hybrid exchange
+(DLRM_V1_EXCHANGE, off: nothing exchanged, the lower bound). Its MLPs' ReLUs run in the GEMM epilogues
+(DLRM_V1_FUSED_MLP). Memory: 1/n of the tables per chip.
 """
 
 from __future__ import annotations
@@ -41,12 +51,44 @@ from ..workloads import recsys
 from . import dlrm_plan
 
 EMBEDDING_SHARDED = True
+# DLRM (v1): the all-to-all of one pooled vector per table per sample (every table model parallel; module docstring).
+# On: the TPUEmbedding layout and an upper bound on HugeCTR's hybrid exchange (the frequent share of the lookups, which
+# HugeCTR serves locally, is a statistic of Criteo not on file); off: nothing exchanged, the lower bound. Off: only the
+# bound is sourced, and on the 18 rows it moves them away from their measurements overall (median |err| 13.6% off vs
+# 25.7% on, docs/notes/issue-18.md round stop-41 issue-55c), though the PCIe rows need an exchange (-49 / -67% off).
+DLRM_V1_EXCHANGE = False
+
+# DLRM (v1): the MLPs' ReLUs run in their GEMMs' epilogues (HugeCTR's FusedInnerProduct: "Fused GEMM + Relu + Bias
+# fprop and GEMM + dRelu + bgrad bprop", other_benchmarks.yaml dlrm_v1_train.fused_mlp), so they launch no kernel and
+# make no pass of their own. On: read from the submitted config and HugeCTR's notes; decided in docs/notes/issue-18.md.
+DLRM_V1_FUSED_MLP = True
+
+# the benchmarks priced here: {benchmark: (its model, its facts' key in other_benchmarks.yaml)}
+MODELS = {"dlrm-dcnv2": (recsys.dlrmv2_model, "dlrm_train"), "dlrm": (recsys.dlrm_model, "dlrm_v1_train")}
+BENCHES = tuple(MODELS)
 
 
-def _facts() -> dict:
+def _facts(bench: str = "dlrm-dcnv2") -> dict:
     from .other_rows import workload_facts
 
-    return {k: v["value"] for k, v in workload_facts()["dlrm_train"].items()}
+    return {k: v["value"] for k, v in workload_facts()[MODELS[bench][1]].items()}
+
+
+def _model(bench: str) -> recsys.RecModel:
+    return MODELS[bench][0]()
+
+
+def fused_relus(m: recsys.RecModel) -> frozenset[str]:
+    """The op names of `m`'s ReLUs (workloads/recsys._mlp: every activation but the top MLP's last, the sigmoid the
+    loss kernel applies)."""
+    return frozenset([f"bottom.act{i}" for i in range(len(m.bottom_mlp))] +
+                     [f"top.act{i}" for i in range(len(m.top_mlp) - 1)])
+
+
+def sharded(bench: str) -> bool:
+    """Whether `bench`'s tables are priced sharded over the chips (EMBEDDING_SHARDED, DLRM-DCNv2's switch; DLRM's
+    tables always are: they exceed any one chip)."""
+    return bench == "dlrm" or EMBEDDING_SHARDED
 
 
 def _config(n: int) -> tuple[str, int]:
@@ -57,8 +99,8 @@ def _config(n: int) -> tuple[str, int]:
     return ("single_node", n) if n <= gpn else ("multi_node", n // gpn if n % gpn == 0 else n)
 
 
-def _unit_mem_gb() -> float:
-    return recsys.dlrmv2_model().tables[0].dim * float(_facts()["state_bytes_per_elem"]) * 1e-9
+def _unit_mem_gb(bench: str = "dlrm-dcnv2") -> float:
+    return _model(bench).tables[0].dim * float(_facts(bench)["state_bytes_per_elem"]) * 1e-9
 
 
 @lru_cache(maxsize=64)
@@ -87,35 +129,50 @@ def _named(pl: dlrm_plan.Plan) -> tuple[frozenset[str], dict[str, int]]:
     return frozenset(names[i] for i in pl.replicated), {names[i]: k for i, k in pl.splits.items()}
 
 
-def training_graph(per_chip_batch: int, n_chips: int, precision: str = "bf16", cap_gb: float | None = None) -> OpGraph:
-    """One GPU's DLRM-DCNv2 training forward on `n_chips` (FP32 tables): recsys_graph's sharded path over the
-    global batch with the plan's replicated tables and row-wise splits; one chip holds every table."""
+def training_graph(per_chip_batch: int, n_chips: int, precision: str = "bf16", cap_gb: float | None = None,
+                   bench: str = "dlrm-dcnv2") -> OpGraph:
+    """One GPU's `bench` training forward on `n_chips` (FP32 tables): recsys_graph's sharded path over the
+    global batch (DLRM-DCNv2: the plan's replicated tables and row-wise splits; DLRM: every table model parallel,
+    nothing exchanged with DLRM_V1_EXCHANGE off); one chip holds every table."""
     n = int(n_chips)
+    m = _model(bench)
+    if bench == "dlrm":
+        g = recsys.recsys_graph(m, per_chip_batch * n, precision, emb_dtype="fp32", shards=n,
+                                exchange_dtype=str(_facts(bench)["exchange_dtype"]))
+        if not DLRM_V1_EXCHANGE:  # the same gathers, nothing exchanged
+            g = split(g)[0]
+        if DLRM_V1_FUSED_MLP:  # bias + ReLU in the GEMMs' epilogues: no kernel of their own, forward or backward
+            relu = fused_relus(m)
+            g = OpGraph(g.name, [o for o in g.ops if o.name not in relu], g.meta)
+        return g
     if n <= 1:
-        return recsys.recsys_graph(recsys.dlrmv2_model(), per_chip_batch, precision, emb_dtype="fp32")
+        return recsys.recsys_graph(m, per_chip_batch, precision, emb_dtype="fp32")
     replicated, splits = _named(plan(n, cap_gb))
-    return recsys.recsys_graph(recsys.dlrmv2_model(), per_chip_batch * n, precision, emb_dtype="fp32", shards=n,
+    return recsys.recsys_graph(m, per_chip_batch * n, precision, emb_dtype="fp32", shards=n,
                                replicated=replicated, splits=splits, exchange_dtype=str(_facts()["exchange_dtype"]))
 
 
-def table_bytes_per_chip(n_chips: int) -> float:
-    """Embedding tables + Adagrad state one GPU holds on `n_chips`, the model-parallel share balanced
-    (workloads/recsys.table_bytes_per_chip); the plan's replicated tables whole."""
+def table_bytes_per_chip(n_chips: int, bench: str = "dlrm-dcnv2") -> float:
+    """Embedding tables + optimizer state one GPU holds on `n_chips`, the model-parallel share balanced
+    (workloads/recsys.table_bytes_per_chip); DLRM-DCNv2: the plan's replicated tables whole (Adagrad: 8 B per
+    element); DLRM: 1/n of every table (SGD: 4 B)."""
     n = int(n_chips)
-    m = recsys.dlrmv2_model()
+    m = _model(bench)
     rep = dlrm_plan.replicated([t.rows for t in m.tables], float(_facts()["dp_sharding_threshold_gb"][_config(n)[0]]),
-                               _unit_mem_gb()) if n > 1 else frozenset()
-    return recsys.table_bytes_per_chip(m, n, float(_facts()["state_bytes_per_elem"]),
+                               _unit_mem_gb()) if n > 1 and bench == "dlrm-dcnv2" else frozenset()
+    return recsys.table_bytes_per_chip(m, n, float(_facts(bench)["state_bytes_per_elem"]),
                                        frozenset(m.tables[i].name for i in rep))
 
 
-def fits(n_chips: int, cap_bytes: float) -> bool:
-    """Whether NVIDIA's HugeCTR runs the tables on `n_chips` chips of `cap_bytes` each: every chip holds its share
-    (table_bytes_per_chip) and the planner places the shards within the smaller of the chip's memory and
-    train.py's memory_cap_for_embedding (dlrm_plan.plan; the same cap on one chip as on many)."""
+def fits(n_chips: int, cap_bytes: float, bench: str = "dlrm-dcnv2") -> bool:
+    """Whether the tables run on `n_chips` chips of `cap_bytes` each: every chip holds its share
+    (table_bytes_per_chip); DLRM-DCNv2: and NVIDIA's HugeCTR planner places the shards within the smaller of the
+    chip's memory and train.py's memory_cap_for_embedding (dlrm_plan.plan; the same cap on one chip as on many)."""
     n = int(n_chips)
-    if n < 1 or table_bytes_per_chip(n) > cap_bytes:
+    if n < 1 or table_bytes_per_chip(n, bench) > cap_bytes:
         return False
+    if bench == "dlrm":
+        return True
     f = _facts()
     usable_gb = min(float(f["memory_cap_for_embedding_gb"]), cap_bytes / 1e9)
     if n == 1:  # one bucket: the planner places every table whole
@@ -127,27 +184,32 @@ def fits(n_chips: int, cap_bytes: float) -> bool:
     return True
 
 
-def min_chips(cap_bytes: float, limit: int = 1 << 16) -> int | None:
+def min_chips(cap_bytes: float, limit: int = 1 << 16, bench: str = "dlrm-dcnv2") -> int | None:
     """The smallest chip count on which the tables fit (`fits`); None where none up to `limit` does."""
     if cap_bytes <= 0:
         return None
-    n = max(1, int(table_bytes_per_chip(1) // cap_bytes))  # no fewer than the balanced share allows
-    while n <= limit and not fits(n, cap_bytes):
+    n = max(1, int(table_bytes_per_chip(1, bench) // cap_bytes))  # no fewer than the balanced share allows
+    while n <= limit and not fits(n, cap_bytes, bench):
         n += 1
     return n if n <= limit else None
 
 
-def check_memory(chip, p, n_chips: int) -> float:
+def check_memory(chip, p, n_chips: int, bench: str = "dlrm-dcnv2") -> float:
     """The tables' bytes per chip; TapeoutError naming --num-chips and the smallest count that runs where the
-    tables do not fit `n_chips` x `chip` (p.mem_capacity) as NVIDIA's HugeCTR places them (`fits`)."""
+    tables do not fit `n_chips` x `chip` (p.mem_capacity) as `bench`'s stack places them (`fits`)."""
     n = int(n_chips)
-    need = table_bytes_per_chip(n)
+    need = table_bytes_per_chip(n, bench)
     cap = float(p.mem_capacity)
-    if not fits(n, cap):
+    if not fits(n, cap, bench):
+        least = min_chips(cap, bench=bench)
+        fix = f"use --num-chips {least} or more" if least else "no chip count up to 65,536 holds them"
+        if bench == "dlrm":
+            raise TapeoutError(
+                f"--num-chips {n}: DLRM's embedding tables ({table_bytes_per_chip(1, bench) / 1e9:.0f} GB of FP32 rows "
+                f"under SGD, other_benchmarks.yaml dlrm_v1_train) need {need / 1e9:.0f} GB per chip on {n} x {chip.id}, "
+                f"above its {cap / 1e9:.0f} GB; {fix} (validation/dlrm_train.py).")
         f = _facts()
         usable = min(cap / 1e9, float(f["memory_cap_for_embedding_gb"]))
-        least = min_chips(cap)
-        fix = f"use --num-chips {least} or more" if least else "no chip count up to 65,536 holds them"
         raise TapeoutError(
             f"--num-chips {n}: DLRM-DCNv2's embedding tables and their Adagrad state ({table_bytes_per_chip(1) / 1e9:.0f} GB"
             f" in all) need {need / 1e9:.0f} GB per chip on {n} x {chip.id}, and NVIDIA's HugeCTR places at most "
@@ -171,13 +233,14 @@ def all_to_all_s(a2a: list[Collective], p, family: str) -> float:
                      for o in a2a))
 
 
-def exchange(g: OpGraph, p, family: str, board=None, no_input_grad: tuple[str, ...] = ()) -> tuple[OpGraph, dict]:
+def exchange(g: OpGraph, p, family: str, board=None, no_input_grad: tuple[str, ...] = (),
+             bench: str = "dlrm-dcnv2") -> tuple[OpGraph, dict]:
     """(the graph to price on one chip, the exchange's terms): forward + backward all-to-all and what of
-    them the bottom MLP's forward / backward leaves exposed (overlap_with_bottom_mlp)."""
+    them the bottom MLP's forward / backward leaves exposed (`bench`'s overlap_with_bottom_mlp)."""
     rest, a2a = split(g)
     t = all_to_all_s(a2a, p, family)
     out = {"emb_all_to_all_s": 2.0 * t, "emb_all_to_all_exposed_s": 2.0 * t}
-    if a2a and _facts()["overlap_with_bottom_mlp"]:
+    if a2a and _facts(bench)["overlap_with_bottom_mlp"]:
         bottom = OpGraph(f"{g.name}:bottom", [o for o in rest.ops if o.name.startswith("bottom.")], g.meta)
         t_f, t_b = graph_time(bottom, p, board), backward_time(bottom, p, no_input_grad, board)
         out["emb_all_to_all_exposed_s"] = max(0.0, t - t_f) + max(0.0, t - t_b)

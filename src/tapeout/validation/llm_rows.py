@@ -1,12 +1,16 @@
 """Row mapper: LLM inference rows (MLPerf Inference llama2-70b / gptj / mixtral / llama3.1 /
 deepseek-r1 and vendor tables) -> predictions in the row's unit.
 
+Fixed-concurrency rows (AIPerf / genai-perf --concurrency N) are a closed loop of N requests: the serving engine's
+steady state at a pinned batch of N (_closed_loop).
+
 Compute-precision rule: the one rule table of every validation mapper,
 data/precision/declared_rules.yaml (validation/declared_precision.py).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 from importlib import resources
@@ -32,6 +36,7 @@ PAPER_MODELS = [  # (pattern in workload/model_config, preset)
     (r"llama-?3(\.1)?-8b", "llama-3.1-8b"), (r"llama-?2-70b", "llama-2-70b"), (r"llama-?2-13b", "llama-2-13b"),
     (r"llama-?2-7b", "llama-2-7b"), (r"gpt-?j", "gpt-j-6b"), (r"mistral-7b", "mistral-7b"),
     (r"qwen3-235b", "qwen3-235b-a22b"), (r"qwen3-30b", "qwen3-30b-a3b"), (r"mixtral", "mixtral-8x7b"),
+    (r"falcon-?180b", "falcon-180b"), (r"codellama-?13b", "codellama-13b"),
 ]
 
 
@@ -311,9 +316,11 @@ def _paper(row: dict, fitted: dict | None = None):
             pred = tput
         else:
             pred = tput
-        detail.update(static_batch=b)
+        detail.update(static_batch=b, per_chip=tput / n)  # the per-chip reading of a unit that leaves it open
         return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted,
                                                                  spread=sm.kernel_spread(b, I + O / 2)), detail)
+    if "fixed concurrency" in sc:
+        return _closed_loop(row, cfg, chip, n, prec, I, O, tp, unit, bench, detail, fitted)
     if "offline" in sc or "queued" in sc or "infinite" in sc:
         try:
             r = serve_at_scale(cfg, chip, n, prec, I, O, "offline", tp=tp, fitted=fitted,
@@ -328,3 +335,34 @@ def _paper(row: dict, fitted: dict | None = None):
         detail.update(parallelism=r.parallelism, batch=r.batch_size)
         return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted, spread=r.kernel_spread), detail)
     raise SkipRow(f"scenario '{row['scenario']}' not modelled")
+
+
+def _closed_loop(row: dict, cfg, chip, n: int, prec: str, I: float, O: float, tp: int | None, unit: str, bench: str,
+                 detail: dict, fitted: dict | None = None):
+    """A fixed-concurrency row (AIPerf / genai-perf --concurrency N): N clients, each sending its next request when
+    its previous one completes, hold N requests in the engine at every moment: a closed loop, the engine's steady
+    state at a batch of N sequences, each new request's prefill interleaved with the running decodes
+    (serving_sim.offline_point, the serving engine at a pinned batch). Output tokens/s, TTFT (the prompt's prefill
+    alone: no queue in a closed loop whose N fit the engine) and ITL (one engine step, the interleaved prefills
+    amortised) as the row lists them; the row's measured TTFT / ITL (its notes) sit beside them in the detail."""
+    from ..perf.mlperf import interval, serve_at_scale
+
+    N = _num(r"concurrency=(\d+)", row["model_config"])
+    if not N:
+        raise SkipRow("fixed-concurrency row without concurrency=N in model_config")
+    replicas = max(1, n // tp) if tp else 1  # one endpoint over the stated TP; the N clients split over its replicas
+    per_replica = int(math.ceil(N / replicas))
+    try:
+        r = serve_at_scale(cfg, chip, n, prec, I, O, "offline", tp=tp, batch=per_replica, replicas=replicas,
+                           fitted=fitted, stack=stack_for_software(row.get("software")))
+    except TapeoutError as e:  # N sequences do not fit / no layout: the model declines the row
+        raise SkipRow(f"does not fit: {e}") from None
+    # with fewer than `replicas` x per_replica clients the last replica runs short: tokens/s scales with N held
+    pred = r.output_tokens_per_s * N / (per_replica * replicas)
+    if "per gpu" in unit or "/gpu" in unit:
+        pred /= n
+    detail.update(parallelism=r.parallelism, batch=r.batch_size, concurrency=int(N), closed_loop=True,
+                  ttft_ms=r.ttft_s * 1e3, itl_ms=r.tpot_s * 1e3,
+                  measured_ttft_ms=_num(r"TTFT ([\d.]+) ms", row.get("notes", "")),
+                  measured_itl_ms=_num(r"ITL ([\d.]+) ms", row.get("notes", "")))
+    return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted, spread=r.kernel_spread), detail)

@@ -4,7 +4,8 @@ A row whose system name says MaxQ is predicted on `chip.power_capped(limit)` wit
 NVIDIA's submission config sets (data/mlperf/maxq_power_limits.yaml, sourced per benchmark and
 scenario); the calibrated efficiency follows the limit through the power transfer law
 (perf/calibration.py). A MaxQ row whose limit is not in the file is skipped with that reason:
-predicting it at full power would compare two different machine settings.
+predicting it at full power would compare two different machine settings. An entry with `missing:`
+instead of `value:` records a limit that was looked for and not found; the skip reason carries it.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ def maxq_chip(row: dict, chip, bench: str, scenario: str, high_accuracy: bool = 
     if not is_maxq(row):
         return chip
     entry = power_limits().get(chip.calibration_id, {}).get(bench, {}).get(scenario.capitalize() if scenario != "server" else "Server")
-    if entry is None:
+    if entry is None or "value" not in entry:
+        why = f": {entry['missing']}" if entry and entry.get("missing") else ""
         raise SkipRow(f"MaxQ (power-capped) system: no sourced power limit for {chip.calibration_id} {bench} {scenario} "
-                      "in data/mlperf/maxq_power_limits.yaml")
+                      f"in data/mlperf/maxq_power_limits.yaml{why}")
     if high_accuracy and isinstance(entry.get("high_accuracy"), dict):
         entry = entry["high_accuracy"]
     return chip.power_capped(float(entry["value"]))

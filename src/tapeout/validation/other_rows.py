@@ -18,16 +18,16 @@ DLRMv2 99.9: TensorRT runs the DCN-v2 interaction in FP16 when the MLPs are 8-bi
 BERT: TensorRT runs variable-length sequences without padding, so its rows cost the mean
 real length of a SQuAD v1.1 feature (176.6 of 384 tokens); other stacks run padded to 384.
 
-Training (dlrm-dcnv2, bert, resnet, stable-diffusion, ssd = RetinaNet, gnn = R-GAT, flux1, rnnt, maskrcnn, unet3d): minutes =
+Training (dlrm-dcnv2, dlrm, bert, resnet, stable-diffusion, ssd = RetinaNet, gnn = R-GAT, flux1, rnnt, maskrcnn, unet3d): minutes =
 samples_to_converge / (n_accelerators x per-chip training samples/s) / 60, where samples_to_converge
 is read from the row notes: `samples_count=` when present, else `epoch_num=` converted per
 benchmark (bert logs samples; resnet epochs x 1,281,167 ImageNet images; dlrm_dcnv2 epochs
-x 4,195,197,692 Criteo pairs; ssd epochs x 1,170,301 OpenImages-MLPerf images; gnn epochs x
+x 4,195,197,692 Criteo pairs; dlrm (v1) the same pairs x (epoch_num - 1), its loggers counting from 1; ssd epochs x 1,170,301 OpenImages-MLPerf images; gnn epochs x
 94,605,600 IGBH-Full training seeds; rnnt epochs x 281,241 LibriSpeech 960 h utterances; maskrcnn epochs x 117,266
 COCO 2017 train images with annotations; unet3d epochs x whole global batches of its 168 KiTS19 cases, or samples
 as logged: validation/unet3d_train.py); the rows therefore measure throughput (detail["measures"]).
-Where the benchmark's RCPs for the row's MLPerf round are on file (data/mlperf/rcps.yaml: R-GAT and
-Stable Diffusion, v4.0) the same run is also priced at the RCP for its batch (detail["time_to_train"]).
+Where the benchmark's RCPs for the row's MLPerf round are on file (data/mlperf/rcps.yaml: e.g. R-GAT and
+Stable Diffusion v4.0, dlrm v2.0) the same run is also priced at the RCP for its batch (detail["time_to_train"]).
 RetinaNet and R-GAT add their evaluations inside the timed region (every epoch / every 0.05
 epoch, forward only) and R-GAT's per-step feature read, overlapped with the step (perf/gnn.py).
 A training step is the forward of the trained graph plus its backward (perf/train_backward.py:
@@ -59,7 +59,7 @@ gradient all-reduce after the backward, exposed, on NVIDIA GPUs (maskrcnn_train.
 evaluation every epoch over the 5,000 val2017 images on its own graph at the test-time RoI counts (eval_graph). unet3d (3D U-Net, KiTS19, FP16):
 sliding-window evaluation of the 42 validation volumes from epoch 1000, every 20 epochs, sharded over the ranks,
 or on the chips beyond one per sample, overlapped (validation/unet3d_train.py). Evaluation passes inside
-the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2: 20 per epoch
+the timed region are added where other_benchmarks.yaml sources them (dlrm_dcnv2 and dlrm: 20 per epoch
 over 89.1 M validation pairs; resnet: every 4 epochs over the 50,000 ImageNet validation
 images; bert: the rules' interval over 10,000 samples): n_evals x ceil(eval_samples / global
 batch) x t_fwd. The detection benchmarks (RetinaNet, Mask R-CNN) add their host-side COCO scoring on NVIDIA's
@@ -81,6 +81,7 @@ import yaml
 from ..errors import TapeoutError
 from ..hardware.catalog import get_chip, resolve_chip_id
 from ..ops import OpGraph
+from ..perf import board_limit
 from ..perf.calibration import calibrated_params
 from ..perf.opcost import evaluate
 from ..perf.recsys import qps_at_p99, recsys_cost
@@ -107,7 +108,9 @@ INF_BENCH = [  # (regex on the benchmark token, canonical name)
     (r"^3d-unet-99(\.9)?(/99\.9)?$", "3d-unet"),
     (r"^whisper", "whisper"),
 ]
-TRAIN_BENCH = {"bert": "bert", "resnet": "resnet", "dlrm_dcnv2": "dlrm-dcnv2", "stable_diffusion": "stable-diffusion",
+TRAIN_BENCH = {"bert": "bert", "resnet": "resnet", "dlrm_dcnv2": "dlrm-dcnv2",
+               "stable_diffusion": "stable-diffusion",
+               "dlrm": "dlrm",  # DLRM (v1) on Criteo 1TB, MLPerf Training v0.7-v2.1 (validation/dlrm_train.py)
                "ssd": "retinanet", "gnn": "rgat",  # ssd = RetinaNet from v2.0 (every ssd row of end_to_end.csv is v2.0+)
                # v4.1+ results folders name the same two benchmarks by model (training_results_v5.0
                # <submitter>/results/<system>/retinanet/ and .../rgat/, e.g. ASUSTeK ESC_N8_E11, ESC_N8_E11_n2)
@@ -239,7 +242,17 @@ def inference_graph(bench: str, batch: int, prec: str, software: str = "", high_
     raise SkipRow(f"no graph for {bench}")
 
 
-def _time(bench: str, g: OpGraph, p) -> float:
+def _time(bench: str, g: OpGraph, p, chip=None, fitted: dict | None = None) -> float:
+    """Seconds of one graph on `p`; on a power-limited `chip` with board_limit.LIMIT_STEP_POWER, the step at the
+    clock its average power sustains under the limit (perf/board_limit.py), from the nominal chip's params."""
+    if chip is not None and board_limit.applies(chip):
+        p_nom = calibrated_params(board_limit.nominal_chip(chip), fitted)
+        power = board_limit.step_power_at(chip, p_nom, fitted)
+        if power is not None:
+            if bench == "dlrmv2":
+                r = recsys_cost(g, p_nom)
+                return max(board_limit.limited_time(r["cost"], power)[1], float(r["host_time"]))
+            return board_limit.limited_time(evaluate(g, p_nom), power)[1]
     if bench == "dlrmv2":
         return float(recsys_cost(g, p)["time"])
     return float(evaluate(g, p).total_time)
@@ -257,7 +270,7 @@ def per_chip_offline(bench: str, chip, prec: str, software: str = "", high_accur
     while b >= 1:
         g = inference_graph(bench, b, prec, software, high_accuracy, half_precision(chip), chip.family)
         if _fits(bench, g, p):
-            t = _time(bench, g, p)
+            t = _time(bench, g, p, chip, fitted)
             return b / t, b, str(evaluate(g, p).dominant_bound()) if bench != "dlrmv2" else str(recsys_cost(g, p)["bound"])
         b //= 2
     raise SkipRow(f"{bench} at batch 1 does not fit {chip.id}'s memory")
@@ -303,7 +316,7 @@ def server_batch_times(bench: str, chip, prec: str, software: str = "", high_acc
         g = inference_graph(bench, b, prec, software, high_accuracy, half_precision(chip), chip.family)
         if not _fits(bench, g, p):
             break
-        times[b] = _time(bench, g, p)
+        times[b] = _time(bench, g, p, chip, fitted)
     return times
 
 
@@ -347,7 +360,7 @@ def scenario_result(bench: str, chip, scen: str, prec: str, software: str = "", 
         g = inference_graph(bench, b, prec, software, high_accuracy, half_precision(chip), chip.family)
         host = float(host_path_s(g, p.host_bw))
         detail.update(host_ms=host * 1e3)
-        return (_time(bench, g, p) + host) * 1e3, "Latency (ms)", detail
+        return (_time(bench, g, p, chip, fitted) + host) * 1e3, "Latency (ms)", detail
     raise SkipRow(f"scenario '{scen}' not modelled")
 
 
@@ -406,6 +419,8 @@ def samples_to_converge(bench: str, notes: str) -> float:
         return e * IMAGENET_TRAIN
     if bench == "dlrm-dcnv2":
         return e * CRITEO_TRAIN_PAIRS
+    if bench == "dlrm":  # its loggers count epochs from 1 (other_benchmarks.yaml train-dlrm epoch_num_offset)
+        return (e - float(fact("train-dlrm", "epoch_num_offset"))) * CRITEO_TRAIN_PAIRS
     if bench in EPOCH_UNITS:
         return e * fact(*EPOCH_UNITS[bench])
     raise SkipRow(f"{bench}: epoch_num without samples_count cannot be converted")
@@ -472,11 +487,11 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1
     elif bench == "resnet":
         g = vision.resnet50_graph(per_chip_batch, 224, pr)
         once = bn_training_ops(g, p)
-    elif bench == "dlrm-dcnv2":
-        from . import dlrm_train  # tables sharded over the chips as NVIDIA's HugeCTR runs them (its switch)
+    elif bench in ("dlrm-dcnv2", "dlrm"):
+        from . import dlrm_train  # tables sharded over the chips as the stack runs them (validation/dlrm_train.py)
 
-        g = (dlrm_train.training_graph(per_chip_batch, n_chips, pr, dlrm_train.chip_cap_gb(chip))
-             if dlrm_train.EMBEDDING_SHARDED else
+        g = (dlrm_train.training_graph(per_chip_batch, n_chips, pr, dlrm_train.chip_cap_gb(chip), bench)
+             if dlrm_train.sharded(bench) else
              recsys.recsys_graph(recsys.dlrmv2_model(), per_chip_batch, pr, emb_dtype="fp32"))
     elif bench == "retinanet":
         full = vision.retinanet_graph(per_chip_batch, 800, pr)

@@ -1,4 +1,4 @@
-"""Time to train of the non-LLM MLPerf Training benchmarks (RetinaNet, Mask R-CNN, R-GAT, DLRM-DCNv2, BERT,
+"""Time to train of the non-LLM MLPerf Training benchmarks (RetinaNet, Mask R-CNN, R-GAT, DLRM-DCNv2, DLRM (v1), BERT,
 ResNet-50, Stable Diffusion v2, Flux.1, RNN-T, 3D U-Net) at a chip, chip count, global batch and samples to converge: the one
 pricing body behind the validation rows (other_rows.py map_training) and `tapeout train --benchmark`
 (api/other_train.py). Step model, evaluation passes and sources: other_rows.py's module docstring.
@@ -37,7 +37,7 @@ from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, fea
 # toward their measurements (docs/notes/issue-18.md, Round stop-39 issue-49c).
 RESNET_ALLREDUCE_AFTER_BACKWARD = True
 
-BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "bert", "resnet", "stable-diffusion", "flux1", "rnnt", "maskrcnn", "unet3d")
+BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "dlrm", "bert", "resnet", "stable-diffusion", "flux1", "rnnt", "maskrcnn", "unet3d")
 # defined on file but not priced: {name: what is missing} (none at present)
 REFUSED: dict[str, str] = {}
 
@@ -154,8 +154,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     # back-to-back training GEMMs: no faster than the die's sustained MSMF at its TDP (perf/train_clock, the LLM
     # engine's rule; None where no switch or measured pair applies)
     board = board_power(chip, fitted=fitted)
-    if bench == "dlrm-dcnv2" and dlrm_train.EMBEDDING_SHARDED:  # the tables fit n chips as HugeCTR places them
-        dlrm_train.check_memory(chip, p, n)
+    if bench in dlrm_train.BENCHES and dlrm_train.sharded(bench):  # the tables fit n chips as the stack places them
+        dlrm_train.check_memory(chip, p, n, bench)
     # the chip's share of the step fits its memory, else refused (validation/train_fit.py; MEMORY_CHECK off: never)
     fit = train_fit.check_fits(bench, chip, n_dp, per_chip, gb, sgs, p)
     passes = fit.passes
@@ -166,8 +166,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     g, once, dense = training_graphs(bench, graph_batch, chip, n)
     no_input_grad = tuple(fact("train_no_input_grad", bench))
     emb = None
-    if bench == "dlrm-dcnv2" and dlrm_train.EMBEDDING_SHARDED:  # tables sharded, exchanged all-to-all
-        g, emb = dlrm_train.exchange(g, p, chip.family, board, no_input_grad)
+    if bench in dlrm_train.BENCHES and dlrm_train.sharded(bench):  # tables sharded, exchanged all-to-all
+        g, emb = dlrm_train.exchange(g, p, chip.family, board, no_input_grad, bench)
     # the group's exposed traffic (halo, gather / split, norm statistics), priced on the one-sample graph
     spatial = unet3d_spatial.group_comm_s(g, p, chip.family, sgs, board, no_input_grad)
     g = unet3d_spatial.per_chip_graph(g, sgs)

@@ -54,6 +54,7 @@ def load_mappers() -> None:
     import importlib
 
     for mod in ("tapeout.validation.llm_rows", "tapeout.validation.train_rows", "tapeout.validation.other_rows",
+                "tapeout.validation.paper_inference",
                 "tapeout.validation.unmapped_benchmark"):  # last: names what an unclaimed MLPerf row lacks
         try:
             importlib.import_module(mod)

@@ -155,12 +155,13 @@ def state_bytes(bench: str, chip, n_chips: int, dense: float, g: OpGraph | None 
 
 
 def workload_bytes(bench: str, n_chips: int) -> float:
-    """The workload's own state per chip: DLRM-DCNv2's tables and Adagrad state (dlrm_train's rule); 0 else."""
-    if bench != "dlrm-dcnv2":
-        return 0.0
+    """The workload's own state per chip: DLRM-DCNv2's tables and Adagrad state, DLRM's tables (dlrm_train's rule);
+    0 else."""
     from . import dlrm_train
 
-    return dlrm_train.table_bytes_per_chip(n_chips if dlrm_train.EMBEDDING_SHARDED else 1)
+    if bench not in dlrm_train.BENCHES:
+        return 0.0
+    return dlrm_train.table_bytes_per_chip(n_chips if dlrm_train.sharded(bench) else 1, bench)
 
 
 def usable_bytes(chip, n_chips: int) -> tuple[float, float]:

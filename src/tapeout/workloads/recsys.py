@@ -1,5 +1,5 @@
-"""Recommendation op graphs: DLRMv2 (MLPerf DCNv2, Criteo 1TB multi-hot) and a Monolith-style
-real-time ranking model.
+"""Recommendation op graphs: DLRMv2 (MLPerf DCNv2, Criteo 1TB multi-hot), MLPerf Training's DLRM (v1: one-hot,
+dot interaction; dlrm_model) and a Monolith-style real-time ranking model.
 
 DLRMv2 (model_configs.csv, mlcommons/training recommendation_v2/torchrec_dlrm README):
 26 tables of dim 128 (rows per table and multi-hot sizes from the CSV; 214 lookups per
@@ -85,28 +85,44 @@ def _model_configs_path():
     return resources.files("tapeout").joinpath("data", "models", "model_configs.csv")
 
 
-@lru_cache(maxsize=1)
-def _dlrm_rows() -> dict[str, str]:
+@lru_cache(maxsize=4)
+def _dlrm_rows(prefix: str = "DLRMv2") -> dict[str, str]:
     out = {}
     with _model_configs_path().open(newline="") as f:
         for r in csv.DictReader(f):
-            if r["model"].startswith("DLRMv2"):
+            if r["model"].startswith(prefix):
                 out[r["param"]] = r["value"]
     return out
 
 
-def dlrmv2_model() -> RecModel:
-    d = _dlrm_rows()
+def _criteo_model(prefix: str, name: str, interaction: str, source: str) -> RecModel:
+    """A Criteo 1TB ranking model of model_configs.csv (rows whose model starts with `prefix`): 26 tables, 13 dense
+    features, the MLP widths and the per-table lookups as the CSV gives them."""
+    d = _dlrm_rows(prefix)
     try:
         rows = [int(x) for x in d["rows_per_table"].split(",")]
         hots = [float(x) for x in d["multi_hot_sizes"].split(",")]
         dim = int(d["embedding_dim"])
+        bottom = tuple(int(x) for x in d["bottom_mlp"].split("-"))
+        top = tuple(int(x) for x in d["top_mlp"].split("-"))
     except KeyError as e:
-        raise TapeoutError(f"model_configs.csv lacks DLRMv2 field {e}; restore data/models/model_configs.csv.") from None
+        raise TapeoutError(f"model_configs.csv lacks {prefix} field {e}; restore data/models/model_configs.csv.") from None
     tables = tuple(Table(f"t{i}", r, dim, h) for i, (r, h) in enumerate(zip(rows, hots)))
-    return RecModel("dlrmv2", tables, dense_features=13, bottom_mlp=(512, 256, 128), top_mlp=(1024, 1024, 512, 256, 1),
-                    interaction="dcnv2", dcn_layers=3, dcn_rank=512,
-                    source="mlcommons/training@3e2f7317:recommendation_v2/torchrec_dlrm/README.MD")
+    return RecModel(name, tables, dense_features=13, bottom_mlp=bottom, top_mlp=top, interaction=interaction,
+                    dcn_layers=3, dcn_rank=512, source=source)
+
+
+def dlrmv2_model() -> RecModel:
+    return _criteo_model("DLRMv2", "dlrmv2", "dcnv2", "mlcommons/training@3e2f7317:recommendation_v2/torchrec_dlrm/README.MD")
+
+
+def dlrm_model() -> RecModel:
+    """MLPerf Training's DLRM (v0.7-v2.1; Naumov et al. 2019, arXiv:1906.00091): 26 one-hot tables of dim 128
+    (rows capped at 40 M by --max-ind-range), bottom MLP 13-512-256-128, the pairwise dot interaction of the 27
+    vectors (351 dots + the bottom output = 479 wide), top MLP 1024-1024-512-256-1 (model_configs.csv
+    "DLRM v1", NVIDIA's HugeCTR config and the reference dlrm_s_pytorch.py)."""
+    return _criteo_model("DLRM v1", "dlrm", "dot",
+                         "mlcommons/training_results_v2.0@670fcfe5:NVIDIA/benchmarks/dlrm/implementations/hugectr/dgx_a100.py")
 
 
 def monolith_model(num_features: int = 2, rows_per_feature: float = 1e8, dim: int = 32, pooling: float = 1.0,

@@ -5,7 +5,9 @@ convolutions at inference (standard TensorRT/ONNX-Runtime fusion), so only ReLU/
 adds remain as elementwise ops.
 
 Sources (model_configs.csv): ResNet-50 v1.5 torchvision (bottlenecks [3,4,6,3], stride on
-the 3x3 conv, 25,557,032 params, 4.09 GMACs at 224); ViT-L/16 google-research
+the 3x3 conv, 25,557,032 params, 4.09 GMACs at 224); ResNet-101 / -152 the same blocks at He et al. 2016
+Table 1's depths ([3,4,23,3], [3,8,36,3]; ResNet-152 60.2 M params, 11.3 G multiply-adds at 224);
+CLIP ViT-L/14 image encoder (ViT-L at patch 14, a 768-wide projection head); ViT-L/16 google-research
 vision_transformer configs (hidden 1024, MLP 4096, 16 heads, 24 layers, patch 16, 61.55
 GMACs at 224); RetinaNet: MLPerf Inference retinanet = torchvision retinanet_resnet50_fpn
 layout with a ResNeXt50-32x4d backbone (Xie et al. 2017, arXiv:1611.05431), 800x800, 264
@@ -68,17 +70,32 @@ def resnet_stem(ops, n, res_h, res_w, pr):
     return h, w
 
 
-def resnet50_graph(batch: int = 1, resolution: int = 224, precision: str | Precision = "bf16", num_classes: int = 1000) -> OpGraph:
+# Bottleneck blocks per stage of the bottleneck ResNets (He et al. 2016, "Deep Residual Learning for Image
+# Recognition", CVPR, Table 1: 50-layer [3, 4, 6, 3], 101-layer [3, 4, 23, 3], 152-layer [3, 8, 36, 3]); stage widths
+# 64-128-256-512 with 4x expansion in all three
+RESNET_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+
+
+def resnet_graph(depth: int = 50, batch: int = 1, resolution: int = 224, precision: str | Precision = "bf16",
+                 num_classes: int = 1000) -> OpGraph:
+    """Bottleneck ResNet-`depth` (50 / 101 / 152) in the torchvision v1.5 layout (stride on the 3x3 conv)."""
+    if depth not in RESNET_BLOCKS:
+        raise TapeoutError(f"ResNet depth {depth} has no bottleneck layout on file; use one of "
+                           f"{', '.join(map(str, RESNET_BLOCKS))}.")
     n = check_batch(batch)
     check_multiple("resolution", resolution, 32, "ResNet total stride")
     pr = as_precision(precision)
     ops: list[Op] = []
     h, w = resnet_stem(ops, n, resolution, resolution, pr)
-    c, h, w, _ = bottleneck_stages(ops, n, h, w, 64, pr, (64, 128, 256, 512), (3, 4, 6, 3))
+    c, h, w, _ = bottleneck_stages(ops, n, h, w, 64, pr, (64, 128, 256, 512), RESNET_BLOCKS[depth])
     ops.append(eltwise("avgpool", n * h * w * c, pr, 1, writes=1 / (h * w)))
     ops.append(linear("fc", n, num_classes, c, pr, out_dtype="fp32"))
-    return OpGraph(f"resnet50:b{n}:{resolution}px:{pr.name}", ops,
-                   {"model": "resnet50", "batch": n, "units": n, "unit": "images", "resolution": resolution})
+    return OpGraph(f"resnet{depth}:b{n}:{resolution}px:{pr.name}", ops,
+                   {"model": f"resnet{depth}", "batch": n, "units": n, "unit": "images", "resolution": resolution})
+
+
+def resnet50_graph(batch: int = 1, resolution: int = 224, precision: str | Precision = "bf16", num_classes: int = 1000) -> OpGraph:
+    return resnet_graph(50, batch, resolution, precision, num_classes)
 
 
 # What a RetinaNet query returns: the MLPerf reference model post-processes on the device and keeps
@@ -148,6 +165,10 @@ VIT_CONFIGS = {
     "vit-b16": dict(hidden=768, layers=12, heads=12, mlp=3072, patch=16),
     "vit-l16": dict(hidden=1024, layers=24, heads=16, mlp=4096, patch=16),
     "vit-h14": dict(hidden=1280, layers=32, heads=16, mlp=5120, patch=14),
+    # CLIP ViT-L/14 image encoder (Radford et al. 2021, Table 20; openai/clip-vit-large-patch14 config.json
+    # vision_config: hidden_size 1024, num_hidden_layers 24, num_attention_heads 16, intermediate_size 4096,
+    # patch_size 14, image_size 224 -> 257 tokens); its head is the 1024 -> 768 visual projection (projection_dim)
+    "clip-vit-l14": dict(hidden=1024, layers=24, heads=16, mlp=4096, patch=14, head=768),
 }
 
 
@@ -166,7 +187,7 @@ def vit_graph(model: str = "vit-l16", batch: int = 1, resolution: int = 224, pre
     ops: list[Op] = [linear("patch_embed", n * patches, hd, 3 * p * p, pr)]
     ops += transformer_block("layer", n, seq, hd, cfg["heads"], cfg["mlp"], pr, count=cfg["layers"])
     ops.append(eltwise("final_norm", n * hd, pr, 5))
-    ops.append(linear("head", n, num_classes, hd, pr, out_dtype="fp32"))
+    ops.append(linear("head", n, cfg.get("head", num_classes), hd, pr, out_dtype="fp32"))
     return OpGraph(f"{model}:b{n}:{resolution}px:{pr.name}", ops,
                    {"model": model, "batch": n, "units": n, "unit": "images", "tokens": seq})
 
