@@ -90,7 +90,8 @@ def require_perf_specs(chip, p: "ChipParams") -> None:
            f"base '{chip.id}' and the spec")
     present = {name: bool(np.all(np.asarray(getattr(p, attr)) > 0)) for name, (attr, _) in PERF_SPECS.items()}
     sram_only = "" if any(present.values()) else (
-        " (it has no off-chip memory on file: a chip that holds its weights in on-chip SRAM alone is not modelled)")
+        " (it has no off-chip memory on file: a chip that holds its weights in on-chip SRAM alone is not modelled unless it "
+        "states sram_working_memory with a sourced sram_bandwidth_tbps, hardware/sram_tier.py)")
     for name, ok in present.items():
         if not ok:
             raise TapeoutError(f"chip '{chip.id}': {name} is not on file ({PERF_SPECS[name][1]}), so its performance "
