@@ -23,6 +23,7 @@ ARCH_FIELDS = {
     "memory_capacity_gb",  # a datasheet field the shared table lacks for a chip (a800-sxm); specs.csv still wins
     "smem_mma_bytes_per_clk", "mma_bf16_flops_per_clk",  # SM 10.x operand feed (hardware/params.mma_feed_ratio)
     "tensor_memory_kib",  # SM 10.x accumulator memory (hardware/params.accum_mem_bytes)
+    "sram_working_memory", "sram_bandwidth_tbps",  # a chip computing out of on-chip SRAM (hardware/sram_tier.py)
     "smem_per_core_kib", "threads_per_core",  # an SM's resident-CTA resources (perf/decode_residency.py)
     "async_mma",  # wgmma / tcgen05 (0 on sm_120): TensorRT-LLM MoE grouped-GEMM path (perf/grouped_gemm_path.py)
 }

@@ -61,7 +61,13 @@ def _value(spec):
 
 def capacity_bytes(chip) -> float:
     """What the runtime can allocate on `chip` (a catalog Chip): its sourced runtime total where one is
-    on file, else its quoted capacity as binary GB (module docstring)."""
+    on file, else its quoted capacity as binary GB (module docstring). A chip that computes out of its on-chip
+    SRAM (hardware/sram_tier.py, SRAM_WORKING_MEMORY): that SRAM, in decimal MB as quoted."""
+    from .sram_tier import sram_working_memory
+
+    sram = sram_working_memory(chip)
+    if sram is not None:
+        return sram[1]
     quoted = chip.get("memory_capacity_gb", 0.0)
     quoted = float(quoted) if isinstance(quoted, (int, float)) else 0.0
     runtime = chip.get(RUNTIME_FIELD)

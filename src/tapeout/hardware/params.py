@@ -17,6 +17,7 @@ import yaml
 from ..errors import TapeoutError
 from ..ops import PEAK_KEYS
 from .memory_capacity import KIB, capacity_bytes
+from .sram_tier import sram_working_memory, without_launches
 
 TB = 1e12
 
@@ -89,7 +90,8 @@ def require_perf_specs(chip, p: "ChipParams") -> None:
            f"base '{chip.id}' and the spec")
     present = {name: bool(np.all(np.asarray(getattr(p, attr)) > 0)) for name, (attr, _) in PERF_SPECS.items()}
     sram_only = "" if any(present.values()) else (
-        " (it has no off-chip memory on file: a chip that holds its weights in on-chip SRAM alone is not modelled)")
+        " (it has no off-chip memory on file: a chip that holds its weights in on-chip SRAM alone is not modelled unless it "
+        "states sram_working_memory with a sourced sram_bandwidth_tbps, hardware/sram_tier.py)")
     for name, ok in present.items():
         if not ok:
             raise TapeoutError(f"chip '{chip.id}': {name} is not on file ({PERF_SPECS[name][1]}), so its performance "
@@ -529,12 +531,15 @@ class ChipParams:
             chip_id=chip.id,
             scaleup_wiring=str(g("scaleup_wiring", "") or ""),
         )
+        sram = sram_working_memory(chip)  # a chip computing out of on-chip SRAM is priced on it (hardware/sram_tier.py)
+        if sram is not None:
+            p = replace(p, mem_bw=sram[0])  # its capacity: capacity_bytes (hardware/memory_capacity.py)
         if not g("attention_cta_grid", True):  # a chip's own kernel fit (calibration.apply) still wins
             if ATTENTION_CTA_GRID_GATE:
                 p = replace(p, **NO_CTA_GRID_ATTENTION)
             if ATTENTION_CTA_GRID_DECODE_GATE:
                 p = replace(p, **NO_CTA_GRID_DECODE_ATTENTION)
-        return calibration.apply(p)
+        return without_launches(chip, calibration.apply(p))  # a chip computing out of SRAM: hardware/sram_tier.py
 
     def replace(self, **changes) -> "ChipParams":
         """A copy with some fields replaced (scalars or arrays: they broadcast)."""

@@ -92,6 +92,7 @@ from ..workloads import autocast, diffusion, gnn, maskrcnn, recsys, speech, visi
 from ..workloads.blocks import ConvMatMul, distinct_weight_bytes, eltwise
 from ..workloads.detection_train import head_output_passes
 from .maxq import maxq_chip
+from . import sram_rows
 from .declared_precision import compute_precision
 from .registry import RowPrediction, SkipRow, register
 from .rcp import priced_at
@@ -376,6 +377,8 @@ def map_inference(row: dict, fitted: dict | None = None) -> RowPrediction | None
     scen = row.get("scenario", "")
     detail = {"chip": chip.id, "compute_precision": prec, "n_accelerators": n}
     check_unit(row, bench)
+    sram_rows.check_inference(chip, scen)  # a chip computing out of SRAM: no latency rows (validation/sram_rows.py)
+    detail.update(sram_rows.detail_note(chip))
     try:
         value, unit, more = scenario_result(bench, chip, scen, prec, sw, _high_accuracy(row), fitted)
     except TapeoutError as e:
@@ -445,9 +448,10 @@ def bn_training_ops(g: OpGraph, pr) -> list:
 def train_precision(bench: str, chip=None) -> str:
     """The 16-bit format a benchmark's training step runs its GEMMs in: BF16; unet3d FP16 (NVIDIA's
     --static_cast FP16 model, other_benchmarks.yaml unet3d_train.precision), BF16 on a `chip` with no FP16 matrix
-    rate (half_precision's rule; Habana's Gaudi2 stack not read)."""
+    rate (half_precision's rule; Habana's Gaudi2 stack not read). A `chip` with no BF16 matrix rate trains in FP16
+    (the Graphcore IPU computes in IEEE FP32 and FP16 only, IPU Programmer's Guide, IPU hardware overview)."""
     if bench != "unet3d":
-        return "bf16"
+        return "bf16" if chip is None or chip.supports("bf16") or not chip.supports("fp16") else "fp16"
     prec = str(fact("unet3d_train", "precision"))
     return half_precision(chip) if chip is not None and prec == "fp16" else prec
 
@@ -474,7 +478,7 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1
     """
     from ..workloads.blocks import as_precision
 
-    pr = "bf16"
+    pr = "bf16" if bench == "unet3d" else train_precision(bench, chip)  # unet3d's own format: train_graph below
     p = as_precision(pr)
     once: list = []
     if bench == "bert":
@@ -550,6 +554,7 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
         return None
     bench = kind[1]
     chip = row_node(row, _chip(row))  # the row's server ends the scale-up tier (hardware/node.py)
+    sram_rows.check_training(chip, bench)  # a chip computing out of SRAM: ResNet only (validation/sram_rows.py)
     notes = row.get("notes", "")
     n = int(float(row.get("n_accelerators") or 1))
     gb = _notes_value(notes, "global_batch_size")

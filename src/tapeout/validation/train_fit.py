@@ -56,6 +56,7 @@ from dataclasses import dataclass, replace
 from ..errors import TapeoutError
 from ..hardware.memory_capacity import GIB, capacity_bytes
 from ..ops import OpGraph
+from . import sram_rows
 
 MEMORY_CHECK = True  # refuse a per-chip batch whose step does not fit the chip (module docstring); moves no prediction
 # A per-chip batch the stack splits into accumulation passes runs each pass at the micro-batch: the step is priced as
@@ -216,7 +217,7 @@ def check_fits(bench: str, chip, n_chips: int, per_chip_batch: int, global_batch
     """The step's memory (step_memory's arguments); TapeoutError where it does not fit, naming the bytes needed vs
     usable per chip, the largest per-chip batch that fits and the fix (MEMORY_CHECK off: never refuses)."""
     m = step_memory(bench, chip, n_chips, per_chip_batch, sgs, p)
-    if m.fits or not MEMORY_CHECK:
+    if m.fits or not MEMORY_CHECK or not sram_rows.memory_rule_applies(chip):  # SRAM chips: validation/sram_rows.py
         return m
     best = largest_fitting_batch(bench, chip, n_chips, per_chip_batch, sgs, p)
     if best and accumulates(bench):  # the fewest passes whose micro-batch fits (each no larger than `best`)
