@@ -21,6 +21,7 @@ from ..errors import TapeoutError
 from ..hardware.catalog import get_chip, resolve_chip_id
 from ..perf.stacks import stack_for_software
 from . import declared_precision
+from .unit_reading import open_unit_reading
 from .llm_harness import harness_max_batch, harness_pp, harness_replicas
 from .maxq import maxq_chip
 from .registry import RowPrediction, SkipRow, interactive_variant, register
@@ -310,13 +311,15 @@ def _paper(row: dict, fitted: dict | None = None):
         tput = b * O / t * replicas
         if "latency" in unit or unit.strip() in ("s",):
             pred = t
-        elif "per gpu" in unit or "/gpu" in unit:
+        elif "per gpu" in unit or "/gpu" in unit or open_unit_reading(row) == "per_gpu":
             pred = tput / n
         elif "tokens/s" in unit and "output" not in unit and "tok" in unit and "vllm" not in row["software"].lower():
             pred = tput
         else:
             pred = tput
         detail.update(static_batch=b, per_chip=tput / n)  # the per-chip reading of a unit that leaves it open
+        if open_unit_reading(row):
+            detail["unit_reading"] = f"{open_unit_reading(row)} (data/measured/unit_readings.yaml)"
         return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted,
                                                                  spread=sm.kernel_spread(b, I + O / 2)), detail)
     if "fixed concurrency" in sc:
@@ -328,7 +331,7 @@ def _paper(row: dict, fitted: dict | None = None):
         except TapeoutError as e:  # does not fit / no layout: the model declines the row
             raise SkipRow(f"does not fit: {e}") from None
         pred = r.output_tokens_per_s
-        if "per gpu" in unit or "/gpu" in unit:
+        if "per gpu" in unit or "/gpu" in unit or open_unit_reading(row) == "per_gpu":
             pred /= n
         if "total" in unit and "output" not in unit:
             pred *= (I + O) / O
