@@ -7,8 +7,11 @@ Inferentia2 chip has two NeuronCore-v2, each with its own Tensor Engine and 24 M
 Architecture Guide, https://awsdocs-neuron.readthedocs-hosted.com/en/latest/nki/arch/trainium_inferentia2_arch.html).
 So an NKI kernel's time is the time of that share of the chip: a row states it in its model_config as
 "on U of C <cores>" (microbenchmarks.csv), and the fit evaluates it on the sub-chip those U cores make
-(sub_chip: the matrix and vector peaks, the core count and the on-chip SRAM scaled by U / C; the HBM
-bandwidth is the device's, shared by its DMA engines, and stays). The fitted efficiency is then the
+(sub_chip: the matrix and vector peaks, the core count, the on-chip SRAM and the HBM bandwidth scaled by
+U / C). The bandwidth too: "Each NeuronCore (v2-v4) is paired with 16 DMA engines ... Each DMA engine has
+a theoretical bandwidth of 27.2 GB/s for NeuronCore-v2 and -v3" (Introduction to DMA with NKI,
+https://awsdocs-neuron.readthedocs-hosted.com/en/latest/nki/about/nki-dma-overview.html), 435 GB/s for one
+NeuronCore-v2, within 6% of its even share of the device's 820 GB/s. The fitted efficiency is then the
 fraction of those cores' peak, the same fraction the whole chip runs at when its cores split the work.
 
 CORE_SHARE_ROWS (on): with it off, rows that state a core share are left out of the fit (the fit is then
@@ -59,7 +62,7 @@ def chip_share(rows: list[dict]) -> float | None:
 
 
 def sub_chip(params, share: float):
-    """ChipParams of `share` of a chip's cores: matrix / vector peaks, cores and on-chip SRAM x share."""
+    """ChipParams of `share` of a chip's cores: matrix / vector peaks, cores, on-chip SRAM and DRAM bandwidth x share."""
     if not 0 < share <= 1:
         raise TapeoutError(f"core share {share!r}: give a fraction in (0, 1]")
     if share == 1:
@@ -67,4 +70,5 @@ def sub_chip(params, share: float):
     return params.replace(peak_flops=np.asarray(params.peak_flops, dtype=float) * share,
                           vector_flops=np.asarray(params.vector_flops, dtype=float) * share,
                           num_cores=np.maximum(1.0, np.asarray(params.num_cores, dtype=float) * share),
-                          sram_bytes=np.asarray(params.sram_bytes, dtype=float) * share)
+                          sram_bytes=np.asarray(params.sram_bytes, dtype=float) * share,
+                          mem_bw=np.asarray(params.mem_bw, dtype=float) * share)
