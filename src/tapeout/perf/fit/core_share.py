@@ -14,10 +14,12 @@ https://awsdocs-neuron.readthedocs-hosted.com/en/latest/nki/about/nki-dma-overvi
 NeuronCore-v2, within 6% of its even share of the device's 820 GB/s. The fitted efficiency is then the
 fraction of those cores' peak, the same fraction the whole chip runs at when its cores split the work.
 
-CORE_SHARE_ROWS (on): with it off, rows that state a core share are left out of the fit (the fit is then
-the one before those rows existed), never fitted as if they had run on the whole chip (which would read
-a one-core kernel as a chip at half its efficiency). On because it is the documented execution model of
-the kernels those rows time, not because of any end-to-end error.
+CORE_SHARE_ROWS (off): with it off, rows that state a core share are left out of the fit (the fit is then the one
+before those rows existed), never fitted as if they had run on the whole chip (which would read a one-core kernel as a
+chip at half its efficiency). On, MB-0747 (AWS's NKI tutorial GEMM on one Trn1 NeuronCore-v2) fits Trainium at 0.830
+of peak, above the generic 0.744, and as the aws-neuron family mean it moves every compute-bound Neuron row further
+from its measurement (ResNet-152 +90.8 -> +101.3%, CLIP +149.2 -> +167.5%; round stop-41, issue-56b,
+docs/notes/issue-24.md): off, and fitted.yaml is what it was.
 """
 
 from __future__ import annotations
