@@ -26,6 +26,7 @@ ARCH_FIELDS = {
     "sram_working_memory", "sram_bandwidth_tbps",  # a chip computing out of on-chip SRAM (hardware/sram_tier.py)
     "smem_per_core_kib", "threads_per_core",  # an SM's resident-CTA resources (perf/decode_residency.py)
     "async_mma",  # wgmma / tcgen05 (0 on sm_120): TensorRT-LLM MoE grouped-GEMM path (perf/grouped_gemm_path.py)
+    "vector_tflops",  # non-matrix FP32 rate where fp32_tflops is a matrix rate (hardware/params.vector_tflops)
 }
 
 

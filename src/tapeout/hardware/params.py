@@ -53,6 +53,13 @@ NO_CTA_GRID_ATTENTION = {"attn_unit_time": 0.0, "attn_unit_flops": 0.0}  # what 
 # not as its mechanism (docs/notes/issue-18.md, round stop-37, issue-39a).
 ATTENTION_CTA_GRID_DECODE_GATE = False
 NO_CTA_GRID_DECODE_ATTENTION = {"attn_decode_unit_time": 0.0, "attn_decode_unit_flops": 0.0}
+# A chip whose catalog states vector_tflops (data/chips/extra_specs.csv) runs its non-matrix work (norms, activations,
+# softmax, residual adds) at that rate instead of fp32_tflops: on an AWS NeuronCore-v2 fp32_tflops (47.5 per chip) is the
+# TensorEngine's FP32 matrix rate, while those ops run on the Scalar and Vector engines, 2.9 + 2.3 FP32 TFLOPS per core
+# (AWS Neuron docs, NeuronCore-v2 Architecture), 10.4 per chip, 4.6x less. On: it moves 8 of the 12 Neuron rows, every
+# one toward its measurement (SDXL +91.4 -> +81.3%, CLIP ViT-L/14 +149.2 -> +143.9%, the LLM rows < 0.2 points; round
+# stop-41, issue-56b, docs/notes/issue-24.md); chips without the field are unchanged either way.
+CHIP_VECTOR_RATE = True
 
 
 # Every op's time reads the chip's memory bandwidth (bytes / mem_bw), every fit its memory capacity and every norm /
@@ -79,6 +86,22 @@ def assumed_tdp_notes(chip) -> list[str]:
     return [f"power: tdp_w is not on file for {chip.id}: its power and energy (W, J/token) assume a {DEFAULT_TDP_W:g} W "
             f"board (hardware/params.DEFAULT_TDP_W, the H100 SXM's TDP), not a figure of this chip; register_chip a "
             f"chip with base '{chip.id}' and a sourced tdp_w"]
+
+
+def vector_tflops(chip) -> float:
+    """The chip's non-matrix FP32 rate (TFLOP/s): its own vector_tflops where stated and CHIP_VECTOR_RATE is on, else
+    fp32_tflops, else vector_fraction_of_matrix x its 16-bit matrix peak."""
+    own = chip.get("vector_tflops", None)
+    if CHIP_VECTOR_RATE and own not in (None, ""):
+        v = _num(own, -1.0)
+        if not v > 0:
+            raise TapeoutError(f"chip '{chip.id}': vector_tflops = {own!r}; give the non-matrix FP32 rate in TFLOP/s (> 0) "
+                               f"with its source in data/chips/extra_specs.csv, or leave the field out")
+        return v
+    fp32 = chip.get("fp32_tflops", 0.0)
+    if isinstance(fp32, float) and fp32 > 0:
+        return float(fp32)
+    return float(chip.get("vector_fraction_of_matrix")) * max(chip.peak_tflops("bf16"), chip.peak_tflops("fp16"))
 
 
 def require_perf_specs(chip, p: "ChipParams") -> None:
@@ -496,11 +519,9 @@ class ChipParams:
             pj = np.where(peaks > 0, frac * tdp / np.where(peaks > 0, peaks, 1.0) * 1e12, 0.0)
         bidir = g("scaleup_bw_gbps_bidir", 0.0)
         bidir = float(bidir) if isinstance(bidir, float) else 0.0
-        fp32 = g("fp32_tflops", 0.0)
         p = cls(
             peak_flops=peaks,
-            vector_flops=(float(fp32) if isinstance(fp32, float) and fp32 > 0
-                          else float(g("vector_fraction_of_matrix")) * max(chip.peak_tflops("bf16"), chip.peak_tflops("fp16"))) * TB,
+            vector_flops=vector_tflops(chip) * TB,
             sparsity_factor=_num(g("sparsity_factor", 1.0), 1.0),
             num_cores=float(g("num_cores")),
             tile_m=float(g("matrix_tile_m")),

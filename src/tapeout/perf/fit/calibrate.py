@@ -13,6 +13,7 @@ import yaml
 from ...hardware.catalog import get_chip
 from .clock_fit import at_boost
 from .collective_fit import fit_collectives
+from .core_share import chip_share, fitted_row, sub_chip
 from .gemm import fit_gemm
 from .kernels import fit_attention, fit_moe
 from .power_transfer import fit_power_exponent, pool_power
@@ -32,6 +33,8 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
     by_chip: dict[str, list[dict]] = {}
     fam_of: dict[str, str] = {}
     for r in rows:
+        if not fitted_row(r):  # a row timed on part of a chip, CORE_SHARE_ROWS off (core_share.py)
+            continue
         cid, fam = chip_key(r["accelerator"])
         key = cid or f"~{r['accelerator']}"
         if cid and cid in excl_set:
@@ -54,6 +57,9 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
         entry: dict = {"sources": []}
         gemm = [(r, gemm_point(r)) for r in rs]
         gemm = at_boost(get_chip(cid) if cid else None, [(r, g) for r, g in gemm if g is not None])
+        share = chip_share([r for r, _ in gemm])
+        # GEMM rows timed on `share` of the chip's cores are fitted on that sub-chip (core_share.py)
+        p_gemm = p0 if share is None else sub_chip(p0, share)
         if gemm:
             peaks = None
             if cid is None:
@@ -66,7 +72,7 @@ def fit_all(rows: list[dict] | None = None, exclude: str | None = None, uncertai
                     gemm = []  # no peak to relate to
             if gemm:
                 device_timed = all("kernel time" in r["metric"] or "max achievable" in r["workload"] for r, _ in gemm)
-                fit, resid = fit_gemm(key, [g for _, g in gemm], p0, peaks, device_timed,
+                fit, resid = fit_gemm(key, [g for _, g in gemm], p_gemm, peaks, device_timed,
                                        best_of_search=["max achievable" in r["workload"] for r, _ in gemm])
                 entry.update(fit)
                 entry["sources"] += [r["id"] for r, _ in gemm]

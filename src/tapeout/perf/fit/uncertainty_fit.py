@@ -15,6 +15,7 @@ from ..calibration import BORROWED, calibrated_params
 from ..opcost import evaluate
 from ..variance_components import components
 from .gemm import best_search_utilisation
+from .core_share import chip_share, fitted_row, sub_chip
 from .rows import chip_key, gemm_point
 
 
@@ -46,10 +47,12 @@ def gemm_log_residuals(chip, rs: list[dict], fitted: dict) -> np.ndarray:
     from ..calibration import calibration_for
 
     pts = [(r, gemm_point(r)) for r in rs]
-    pts = [(r, g) for r, g in pts if g is not None]
+    pts = [(r, g) for r, g in pts if g is not None and fitted_row(r)]
     if not pts:
         return np.array([])
     p = chip.params(calibration=calibration_for(chip, fitted))
+    share = chip_share([r for r, _ in pts])
+    p = p if share is None else sub_chip(p, share)  # rows timed on part of the chip (core_share.py)
     launch = lookup_fitted(fitted, chip, "launch_overhead_us")
     out = []
     for r, (M, N, K, dt, t_meas) in pts:
