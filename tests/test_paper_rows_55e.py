@@ -94,11 +94,33 @@ def test_fixed_concurrency_is_a_closed_loop_of_n(rows):
     r = predict_row(rows["PUB-0267"])
     d = r.detail
     assert d["closed_loop"] and d["concurrency"] == 50 and d["batch"] == 50 and d["parallelism"] == "TP2 x DP1"
-    # N sequences, one token each per engine step: tokens/s = N / ITL
-    assert r.predicted == pytest.approx(50 / (d["itl_ms"] / 1e3), rel=1e-9)
-    # a request's prefill alone is shorter than its 500 decode steps
+    # Little's law over the loop (the row's own identity): N x O / (TTFT + (O - 1) x ITL), O = 500
+    assert r.predicted == pytest.approx(50 * 500 / (d["ttft_ms"] / 1e3 + 499 * d["itl_ms"] / 1e3), rel=1e-9)
+    # TTFT = one engine step's wait for the iteration boundary + the prompt's prefill
+    assert d["ttft_ms"] == pytest.approx(d["itl_ms"] + d["prefill_ms"], rel=1e-12)
+    # a request's TTFT is shorter than its 500 decode steps, and it costs the loop throughput against N / ITL
     assert d["ttft_ms"] < 500 * d["itl_ms"]
+    assert r.predicted < 50 / (d["itl_ms"] / 1e3)
     assert (d["measured_ttft_ms"], d["measured_itl_ms"]) == (834.51, 59.73)  # read from the row's notes
+
+
+def test_closed_loop_switch_off_is_the_first_build(rows, monkeypatch):
+    from tapeout.validation import llm_rows
+
+    monkeypatch.setattr(llm_rows, "CLOSED_LOOP_ADMISSION_WAIT", False)
+    r = predict_row(rows["PUB-0267"])
+    d = r.detail
+    # N sequences, one token each per engine step: tokens/s = N / ITL; TTFT the prefill alone
+    assert r.predicted == pytest.approx(50 / (d["itl_ms"] / 1e3), rel=1e-9)
+    assert d["ttft_ms"] == pytest.approx(d["prefill_ms"], rel=1e-12)
+
+
+@pytest.mark.parametrize("conc", ["0", "100000000"])
+def test_closed_loop_concurrency_out_of_range_is_skipped_with_reason(rows, conc):
+    row = {**rows["PUB-0267"], "model_config": rows["PUB-0267"]["model_config"].replace("concurrency=50",
+                                                                                           f"concurrency={conc}")}
+    r = predict_row(row)
+    assert r.skipped and ("concurrency=N" in r.skipped or "does not fit" in r.skipped), r.skipped
 
 
 def test_neuron_data_parallel_copies(rows):

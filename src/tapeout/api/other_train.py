@@ -108,6 +108,9 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
                     "the step is priced as one pass (validation/train_fit.PRICE_PASSES off).")]
     if str(r.get("recurrent_weights_from", "")).startswith("DRAM"):  # a fallback is said, not silent
         notes = [*(notes or []), f"RNN-T recurrent weights read from {r['recurrent_weights_from']}."]
+    from ..perf.calibration import fallback_calibration_notes
+
+    notes = [*(notes or []), *fallback_calibration_notes(get_chip(chip))] or None
     return BenchmarkTrainResult({
         "benchmark": key, "chip": r.pop("chip"), "num_chips": num_chips, "global_batch": gb,
         "global_batch_from": batch_from, "samples_to_converge": samples, "samples_to_converge_from": samples_from,

@@ -242,6 +242,18 @@ def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> 
     return cal
 
 
+def fallback_calibration_notes(chip, fitted: dict | None = None) -> list[str]:
+    """The note an answer carries where `chip`'s GEMM efficiency is no fit of its own, of its silicon or of its family
+    (no chip of its family has microbenchmarks): the generic mean over the fitted families (or the default), which
+    says nothing measured about this chip; else none. `tapeout show` lists the same origin per field."""
+    origin = calibration_for(chip, fitted).origin.get("eff_compute", "")
+    if not origin.startswith(("generic", "default")):
+        return []
+    return [f"calibration: no {chip.family} chip has microbenchmarks, so {chip.id}'s efficiencies are the {origin} "
+            f"of other families' chips (perf/calibration.py; `tapeout show {chip.id}` lists each field's origin), "
+            f"not a measurement of this chip"]
+
+
 def _family_format_fill(own_eff: dict, fam: dict) -> dict:
     """Efficiencies of the formats a chip's own fit lacks: own BF16 x the family's mean ratio of that
     format to BF16 over the members that measured both (`format_ratio_to_bf16`, perf/fit/calibrate.py).

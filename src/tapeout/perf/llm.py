@@ -24,7 +24,7 @@ from ..hardware.params import ChipParams, assumed_tdp_notes
 from ..precision import Precision, get_precision
 from ..workloads.llm import LLMStep, build_llm_graph
 from ..workloads.llm_config import LLMConfig, load_llm
-from .calibration import calibrated_params
+from .calibration import calibrated_params, fallback_calibration_notes
 from .collectives import topology_for
 from .kernel_calibration import serving_decode_params
 from .opcost import CostTable, evaluate
@@ -139,7 +139,7 @@ def serve(
                          f"tokens added to {input_len} text tokens; vision encoder {enc_s * 1e3:.2f} ms per request "
                          f"(TP{r.tp}) in its prefill")
     out.formats = [ch.as_dict() for ch in choices]
-    out.notes += fallback_notes(choices) + assumed_tdp_notes(c) + list(cfg.notes)
+    out.notes += fallback_notes(choices) + assumed_tdp_notes(c) + fallback_calibration_notes(c, fitted) + list(cfg.notes)
     return out
 
 

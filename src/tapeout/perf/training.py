@@ -116,7 +116,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from .calibration import calibrated_params, calibration_key, engine_params
+from .calibration import calibrated_params, calibration_key, engine_params, fallback_calibration_notes
 from ..errors import TapeoutError, require_positive
 from ..hardware.catalog import Chip, get_chip
 from ..hardware.fabric import cluster_fabric
@@ -1269,7 +1269,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
                    "precision": _precision_record(recipe, choices, lora),
                    **({"gemm_source": dict(gemms.source)} if gemms is not None else {}),
                    **({"without_recompute": without} if without else {})},
-        interval_80=(lo, hi), notes=list(notes) + assumed_tdp_notes(c),
+        interval_80=(lo, hi), notes=list(notes) + assumed_tdp_notes(c) + fallback_calibration_notes(c, fitted),
     )
 
 

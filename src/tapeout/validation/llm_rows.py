@@ -30,6 +30,18 @@ from .system_interconnect import system_chip
 MLPERF_BENCH = {"llama2-70b": "llama2-70b", "gptj": "gptj", "mixtral-8x7b": "mixtral-8x7b",
                 "llama3.1-405b": "llama3.1-405b", "llama3.1-8b": "llama3.1-8b", "deepseek-r1": "deepseek-r1",
                 "gpt-oss-120b": "gpt-oss-120b"}
+# Fixed concurrency (_closed_loop): TensorRT-LLM's in-flight batching admits a newly arrived request only at an
+# iteration boundary ("the inclusion of newly arrived requests ... at each iteration of the token generation loop",
+# nvidia.github.io/TensorRT-LLM/advanced/batch-manager.html) and runs its context phase inside an iteration together
+# with the running generation-phase sequences (features/paged-attention-ifb-scheduler.html). In a closed loop a client
+# sends its next request when its last one completes, i.e. at the end of an iteration the engine has already followed
+# with the next one: the request waits about one engine step before its prefill starts. On: TTFT = one step + the
+# prompt's prefill, and output tokens/s from the loop's own identity (Little's law: N requests, each in the engine for
+# TTFT + (O - 1) x ITL) instead of N / ITL, which silently took TTFT as one step. Sourced (docs above) and on its one row
+# (PUB-0267) it moves the prediction toward the measurement (docs/notes/issue-18.md round stop-41, issue-57a). Off: the
+# first build (TTFT the prefill alone, tokens/s = N / ITL).
+CLOSED_LOOP_ADMISSION_WAIT = True
+
 PAPER_MODELS = [  # (pattern in workload/model_config, preset)
     (r"llama-?3\.3-70b", "llama-3.3-70b"), (r"llama-?3\.1-70b", "llama-3.1-70b"), (r"llama-?4-maverick", "llama-4-maverick"),
     (r"llama-?4-scout", "llama-4-scout"), (r"gpt-oss-120b", "gpt-oss-120b"), (r"gpt-oss-20b", "gpt-oss-20b"),
@@ -345,9 +357,11 @@ def _closed_loop(row: dict, cfg, chip, n: int, prec: str, I: float, O: float, tp
     """A fixed-concurrency row (AIPerf / genai-perf --concurrency N): N clients, each sending its next request when
     its previous one completes, hold N requests in the engine at every moment: a closed loop, the engine's steady
     state at a batch of N sequences, each new request's prefill interleaved with the running decodes
-    (serving_sim.offline_point, the serving engine at a pinned batch). Output tokens/s, TTFT (the prompt's prefill
-    alone: no queue in a closed loop whose N fit the engine) and ITL (one engine step, the interleaved prefills
-    amortised) as the row lists them; the row's measured TTFT / ITL (its notes) sit beside them in the detail."""
+    (serving_sim.offline_point, the serving engine at a pinned batch). TTFT: the prompt's prefill, after one engine
+    step's wait for the iteration boundary with CLOSED_LOOP_ADMISSION_WAIT (no queue beyond it in a closed loop whose N
+    fit the engine); ITL: one engine step, the interleaved prefills amortised; output tokens/s: N x O / (TTFT +
+    (O - 1) x ITL) (Little's law over the loop; N / ITL with the switch off), as the row lists them; the row's
+    measured TTFT / ITL (its notes) sit beside them in the detail."""
     from ..perf.mlperf import interval, serve_at_scale
 
     N = _num(r"concurrency=(\d+)", row["model_config"])
@@ -360,12 +374,20 @@ def _closed_loop(row: dict, cfg, chip, n: int, prec: str, I: float, O: float, tp
                            fitted=fitted, stack=stack_for_software(row.get("software")))
     except TapeoutError as e:  # N sequences do not fit / no layout: the model declines the row
         raise SkipRow(f"does not fit: {e}") from None
+    ttft, itl = r.ttft_s, r.tpot_s
+    if CLOSED_LOOP_ADMISSION_WAIT:  # admitted at the next iteration boundary: one step's wait before the prefill
+        ttft = itl + r.ttft_s
+        # Little's law over the loop: per_replica requests per replica, each in the engine TTFT + (O - 1) x ITL
+        per_replica_tps = per_replica * O / (ttft + (O - 1) * itl)
+        tps = per_replica_tps * replicas
+    else:
+        tps = r.output_tokens_per_s
     # with fewer than `replicas` x per_replica clients the last replica runs short: tokens/s scales with N held
-    pred = r.output_tokens_per_s * N / (per_replica * replicas)
+    pred = tps * N / (per_replica * replicas)
     if "per gpu" in unit or "/gpu" in unit:
         pred /= n
     detail.update(parallelism=r.parallelism, batch=r.batch_size, concurrency=int(N), closed_loop=True,
-                  ttft_ms=r.ttft_s * 1e3, itl_ms=r.tpot_s * 1e3,
+                  ttft_ms=ttft * 1e3, itl_ms=itl * 1e3, prefill_ms=r.ttft_s * 1e3,
                   measured_ttft_ms=_num(r"TTFT ([\d.]+) ms", row.get("notes", "")),
                   measured_itl_ms=_num(r"ITL ([\d.]+) ms", row.get("notes", "")))
     return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted, spread=r.kernel_spread), detail)
