@@ -136,6 +136,26 @@ def accum_mem_bytes(tensor_memory_kib) -> float:
 
 GB = 1e9
 
+# An NVIDIA PCIe card whose scale-up link is an NVLink bridge (A100 PCIe, A30, A40, H100 PCIe / NVL, RTX A5000) reaches
+# every peer beyond its bridged cards, and its NIC, only through its PCIe edge connector: the bridge joins cards to
+# each other, nothing else (NVIDIA A100 40GB PCIe Product Brief PB-10137-001_v03: "NVLink bridge connects pairs of
+# cards"; PCIe Gen4 x16), and GPUDirect RDMA / PCIe peer-to-peer move the data over that link (GPUDirect RDMA
+# documentation below). So its tier beyond the bridge runs at min(NIC, host link), as for a card with no bridge.
+# On: physics of the card's ports, no fit; it moves the A100 PCIe / A30 rows beyond one bridged pair (32 GB/s, was
+# the 50 GB/s NIC assumption) toward their measurements (docs/notes/issue-18.md, round stop-41, issue-56c).
+BRIDGED_PCIE_HOST_LINK = True
+
+
+def _reaches_nic_over_pcie(chip) -> bool:
+    """True where the card's only path off its board's scale-up link is its PCIe link: wiring "pcie" (no accelerator
+    link), or, with BRIDGED_PCIE_HOST_LINK, an NVIDIA PCIe card whose link is a card-to-card NVLink bridge."""
+    from .node import scaleup_wiring
+
+    if scaleup_wiring(chip) == "pcie":
+        return True
+    return BRIDGED_PCIE_HOST_LINK and getattr(chip, "form_factor", "") == "pcie" and \
+        str(getattr(chip, "vendor", "")).lower() == "nvidia"
+
 
 def scaleout_link(chip) -> dict:
     """Scale-out bandwidth per chip (GB/s per direction, `gbps`) and what sets it: its NIC's rate, capped by its
@@ -148,12 +168,10 @@ def scaleout_link(chip) -> dict:
     Chips with on-die NICs or their own fabric (Gaudi RoCE ports, TPU ICI, Trainium NeuronLink, Ascend)
     are wired otherwise and keep their NIC rate. Also `nic_gbps`, `host_link_gbps` (None where it does not
     cap), `binds` ("nic" or "host_link"), their sources and the rule, for `tapeout show`."""
-    from .node import scaleup_wiring
-
     nic = float(chip.get("scaleout_bw_gbps"))
     out = {"gbps": nic, "binds": "nic", "nic_gbps": nic, "nic_source": chip.source_of("scaleout_bw_gbps"),
            "host_link_gbps": None, "rule": "the NIC's rate (the chip has its own scale-up link or fabric)"}
-    if scaleup_wiring(chip) == "pcie":
+    if _reaches_nic_over_pcie(chip):
         host = float(chip.get("host_link_bw_gbps"))
         out.update(gbps=min(nic, host), binds="host_link" if host < nic else "nic", host_link_gbps=host,
                    host_link_source=chip.source_of("host_link_bw_gbps"),
