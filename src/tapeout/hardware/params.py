@@ -146,15 +146,21 @@ GB = 1e9
 BRIDGED_PCIE_HOST_LINK = True
 
 
-def _reaches_nic_over_pcie(chip) -> bool:
-    """True where the card's only path off its board's scale-up link is its PCIe link: wiring "pcie" (no accelerator
-    link), or, with BRIDGED_PCIE_HOST_LINK, an NVIDIA PCIe card whose link is a card-to-card NVLink bridge."""
+def bridged_pcie_card(chip) -> bool:
+    """An NVIDIA PCIe card (catalog form_factor "pcie") with an accelerator link: a card-to-card NVLink bridge (NVIDIA's
+    PCIe cards have no other accelerator port). Cards of other vendors are not read: False."""
     from .node import scaleup_wiring
 
-    if scaleup_wiring(chip) == "pcie":
-        return True
-    return BRIDGED_PCIE_HOST_LINK and getattr(chip, "form_factor", "") == "pcie" and \
-        str(getattr(chip, "vendor", "")).lower() == "nvidia"
+    return getattr(chip, "form_factor", "") == "pcie" and str(getattr(chip, "vendor", "")).lower() == "nvidia" and \
+        scaleup_wiring(chip) != "pcie"
+
+
+def _reaches_nic_over_pcie(chip) -> bool:
+    """True where the card's only path off its board's scale-up link is its PCIe link: wiring "pcie" (no accelerator
+    link), or, with BRIDGED_PCIE_HOST_LINK, a bridged NVIDIA PCIe card (bridged_pcie_card)."""
+    from .node import scaleup_wiring
+
+    return scaleup_wiring(chip) == "pcie" or (BRIDGED_PCIE_HOST_LINK and bridged_pcie_card(chip))
 
 
 def scaleout_link(chip) -> dict:
@@ -497,6 +503,9 @@ class ChipParams:
     chip_id: str = ""
     calibration_source: str = ""
     scaleup_wiring: str = ""  # "" = the family's wiring (hardware/topology.FAMILY_WIRING); "pcie" = no accelerator link; "mesh" = direct links, no switch
+    # a PCIe card whose scale-up link is a card-to-card bridge (bridged_pcie_card): beyond its bridge it reaches its
+    # peers over its PCIe link (perf/collectives.BRIDGED_PCIE_FLAT_RING)
+    bridged_card: bool = False
 
     @classmethod
     def from_chip(cls, chip, calibration) -> "ChipParams":
@@ -546,6 +555,7 @@ class ChipParams:
             devices=float(g("devices_per_chip", 1)),
             chip_id=chip.id,
             scaleup_wiring=str(g("scaleup_wiring", "") or ""),
+            bridged_card=bridged_pcie_card(chip),
         )
         if not g("attention_cta_grid", True):  # a chip's own kernel fit (calibration.apply) still wins
             if ATTENTION_CTA_GRID_GATE:
@@ -586,4 +596,4 @@ def _shaped_fields() -> tuple:
     """ChipParams fields that broadcast over a design sweep (design_shape), listed once."""
     return tuple(f.name for f in fields(ChipParams)
                  if f.name not in ("peak_flops", "pj_per_flop", "eff_compute", "video_decode_fps", "video_encode_fps", "chip_id",
-                                   "calibration_source", "scaleup_wiring"))
+                                   "calibration_source", "scaleup_wiring", "bridged_card"))
