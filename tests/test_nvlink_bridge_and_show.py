@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from _cli import run_cli
 from tapeout import api
@@ -103,3 +106,41 @@ def test_the_40gb_a100_module_has_the_80gb_modules_nic():
     """Both SXM4 modules sit in the same DGX A100 / HGX A100 servers: one 200 Gb/s HDR NIC per GPU (DGX A100 user
     guide), 25 GB/s, not the family's 400 Gb/s assumption."""
     assert scaleout_gbps(get_chip("a100-sxm-40gb")) == pytest.approx(scaleout_gbps(get_chip("a100-sxm"))) == pytest.approx(25.0)
+
+
+def test_bridged_pcie_cards_run_one_flat_ring_through_their_pcie_hops(monkeypatch):
+    """8 x A100 PCIe in bridged pairs: NCCL's intra-node ring crosses a PCIe hop at every pair boundary, so a group
+    beyond the bridge all-reduces at the PCIe hop's rate: t = 2 (g-1)/g S / (PCIe x eff_link) + 2 (g-1) latencies
+    (perf/collectives.BRIDGED_PCIE_FLAT_RING). Bus bandwidth ~24 GB/s, against ~20 measured by nccl-tests over a
+    bridged pair plus a PCIe peer (nccl-tests issue #178); the rail hierarchy priced it at ~53 GB/s."""
+    from tapeout.perf import collectives
+
+    t = _topo("a100-pcie")
+    assert t.bridged_card and not _topo("a100-sxm").bridged_card
+    S, g = float(1 << 30), 8
+    got = float(collective_time("all_reduce", S, g, t)[0])
+    want = 2 * (g - 1) / g * S / (32e9 * t.eff_link) + 2 * (g - 1) * t.scaleout_latency
+    assert got == pytest.approx(want, rel=1e-9)
+    assert 2 * (g - 1) / g * S / got / 1e9 == pytest.approx(24.0, abs=1.5)
+    # inside the bridged pair nothing changes
+    assert float(collective_time("all_reduce", S, 2, t)[0]) < got / 5
+    monkeypatch.setattr(collectives, "BRIDGED_PCIE_FLAT_RING", False)
+    hier = float(collective_time("all_reduce", S, g, t)[0])
+    assert hier < got / 2  # the rail hierarchy moves only half the data over the PCIe tier
+
+
+@settings(max_examples=30, deadline=None)
+@given(S=st.floats(1e5, 4e9), g=st.integers(3, 64), kind=st.sampled_from(["all_reduce", "all_gather", "reduce_scatter"]))
+def test_the_flat_pcie_ring_is_never_faster_than_the_hierarchy_it_replaces(S, g, kind):
+    """Every byte of a flat ring's (g-1)/g S per pass crosses the PCIe hop; the hierarchy sends only the domain's
+    share across it: the flat ring bounds it from above (same link, same efficiency)."""
+    from tapeout.perf import collectives
+
+    t = _topo("a30")
+    flat = float(np.max(collective_time(kind, S, g, t)[0]))
+    collectives.BRIDGED_PCIE_FLAT_RING = False
+    try:
+        hier = float(np.max(collective_time(kind, S, g, t)[0]))
+    finally:
+        collectives.BRIDGED_PCIE_FLAT_RING = True
+    assert flat >= hier * (1 - 1e-9)
