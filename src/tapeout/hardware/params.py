@@ -166,7 +166,8 @@ def _reaches_nic_over_pcie(chip) -> bool:
 def scaleout_link(chip) -> dict:
     """Scale-out bandwidth per chip (GB/s per direction, `gbps`) and what sets it: its NIC's rate, capped by its
     host link where the chip has no accelerator link of its own (scale-up wiring "pcie": L4, L40S, RTX cards,
-    A10G, ...). Such a card reaches its NIC only through its PCIe edge connector: GPUDirect RDMA moves the data
+    A10G, ...) or, with BRIDGED_PCIE_HOST_LINK, where its link is an NVLink bridge to its neighbour card (A100 PCIe,
+    A30, A40, H100 PCIe / NVL: bridged_pcie_card). Such a card reaches its NIC only through its PCIe edge connector: GPUDirect RDMA moves the data
     between the GPU and the NIC as PCIe peer-to-peer transactions through the switch / root complex above
     both (NVIDIA, GPUDirect RDMA documentation, https://docs.nvidia.com/cuda/gpudirect-rdma/ 'Overview':
     "a direct path for data exchange between the GPU and a third-party peer device using standard features
