@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from _cli import run_cli
 from tapeout import api
@@ -63,7 +66,9 @@ def test_nvls_only_under_a_switch_and_nccl_nvlink_only_on_nvidia_links(cid):
 
 
 @pytest.mark.parametrize("cid, binds, gbps", [("l40s", "host_link", 32.0), ("a10g", "host_link", 32.0),
-                                              ("h100-sxm", "nic", 50.0), ("gaudi2", "nic", 37.5)])
+                                              ("h100-sxm", "nic", 50.0), ("gaudi2", "nic", 37.5),
+                                              ("a100-pcie", "host_link", 32.0), ("a30", "host_link", 32.0),
+                                              ("h100-pcie", "nic", 50.0), ("a100-sxm", "nic", 25.0)])
 def test_show_names_the_scaleout_rate_the_model_uses_and_what_binds(cid, binds, gbps):
     """L40S / A10G: PCIe Gen4 x16 (32 GB/s) below the generic 400 Gb/s NIC (50 GB/s); H100 SXM: its NIC; Gaudi2:
     its on-die RoCE ports (3 x 100 GbE = 37.5 GB/s) above its 32 GB/s host link, not capped."""
@@ -76,3 +81,66 @@ def test_show_names_the_scaleout_rate_the_model_uses_and_what_binds(cid, binds, 
     assert code == 0 and json.loads(out)["scaleout"]["binds"] == binds
     code, text, _ = run_cli(["show", cid])
     assert code == 0 and "scale-out per chip" in text and ("host link binds" if binds == "host_link" else "NIC binds") in text
+
+
+def test_a_bridged_pcie_card_reaches_beyond_its_bridge_over_its_pcie_link(monkeypatch):
+    """A100 PCIe / A30: the NVLink bridge joins two cards and nothing else, so every peer beyond the pair and the
+    NIC are reached over the card's PCIe Gen4 x16 link (32 GB/s per direction), below the generic 400 Gb/s NIC
+    (50 GB/s). H100 PCIe's Gen5 x16 (64 GB/s) is above it: the NIC binds. An SXM module and a non-NVIDIA PCIe card
+    (not read) keep their NIC. Switch off: the bridged cards are back at the NIC rate."""
+    from tapeout.hardware import params
+
+    for cid in ("a100-pcie", "a100-pcie-40gb", "a30", "a40"):
+        c = get_chip(cid)
+        assert scaleout_gbps(c) == pytest.approx(min(float(c.get("host_link_bw_gbps")), float(c.get("scaleout_bw_gbps"))))
+    assert scaleout_gbps(get_chip("h100-pcie")) == pytest.approx(50.0)
+    assert scaleout_gbps(get_chip("mlu370-x8")) == pytest.approx(float(get_chip("mlu370-x8").get("scaleout_bw_gbps")))
+    # the topology beyond the bridged pair carries the capped rate
+    assert _topo("a100-pcie").scaleout_bw == pytest.approx(32e9)
+    monkeypatch.setattr(params, "BRIDGED_PCIE_HOST_LINK", False)
+    assert scaleout_gbps(get_chip("a100-pcie")) == pytest.approx(50.0)
+    assert scaleout_gbps(get_chip("l40s")) == pytest.approx(32.0)  # no bridge at all: capped either way
+
+
+def test_the_40gb_a100_module_has_the_80gb_modules_nic():
+    """Both SXM4 modules sit in the same DGX A100 / HGX A100 servers: one 200 Gb/s HDR NIC per GPU (DGX A100 user
+    guide), 25 GB/s, not the family's 400 Gb/s assumption."""
+    assert scaleout_gbps(get_chip("a100-sxm-40gb")) == pytest.approx(scaleout_gbps(get_chip("a100-sxm"))) == pytest.approx(25.0)
+
+
+def test_bridged_pcie_cards_run_one_flat_ring_through_their_pcie_hops(monkeypatch):
+    """8 x A100 PCIe in bridged pairs: NCCL's intra-node ring crosses a PCIe hop at every pair boundary, so a group
+    beyond the bridge all-reduces at the PCIe hop's rate: t = 2 (g-1)/g S / (PCIe x eff_link) + 2 (g-1) latencies
+    (perf/collectives.BRIDGED_PCIE_FLAT_RING). Bus bandwidth ~24 GB/s, against ~20 measured by nccl-tests over a
+    bridged pair plus a PCIe peer (nccl-tests issue #178); the rail hierarchy priced it at ~53 GB/s."""
+    from tapeout.perf import collectives
+
+    t = _topo("a100-pcie")
+    assert t.bridged_card and not _topo("a100-sxm").bridged_card
+    S, g = float(1 << 30), 8
+    got = float(collective_time("all_reduce", S, g, t)[0])
+    want = 2 * (g - 1) / g * S / (32e9 * t.eff_link) + 2 * (g - 1) * t.scaleout_latency
+    assert got == pytest.approx(want, rel=1e-9)
+    assert 2 * (g - 1) / g * S / got / 1e9 == pytest.approx(24.0, abs=1.5)
+    # inside the bridged pair nothing changes
+    assert float(collective_time("all_reduce", S, 2, t)[0]) < got / 5
+    monkeypatch.setattr(collectives, "BRIDGED_PCIE_FLAT_RING", False)
+    hier = float(collective_time("all_reduce", S, g, t)[0])
+    assert hier < got / 2  # the rail hierarchy moves only half the data over the PCIe tier
+
+
+@settings(max_examples=30, deadline=None)
+@given(S=st.floats(1e5, 4e9), g=st.integers(3, 64), kind=st.sampled_from(["all_reduce", "all_gather", "reduce_scatter"]))
+def test_the_flat_pcie_ring_is_never_faster_than_the_hierarchy_it_replaces(S, g, kind):
+    """Every byte of a flat ring's (g-1)/g S per pass crosses the PCIe hop; the hierarchy sends only the domain's
+    share across it: the flat ring bounds it from above (same link, same efficiency)."""
+    from tapeout.perf import collectives
+
+    t = _topo("a30")
+    flat = float(np.max(collective_time(kind, S, g, t)[0]))
+    collectives.BRIDGED_PCIE_FLAT_RING = False
+    try:
+        hier = float(np.max(collective_time(kind, S, g, t)[0]))
+    finally:
+        collectives.BRIDGED_PCIE_FLAT_RING = True
+    assert flat >= hier * (1 - 1e-9)

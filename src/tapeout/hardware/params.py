@@ -161,11 +161,38 @@ def accum_mem_bytes(tensor_memory_kib) -> float:
 
 GB = 1e9
 
+# An NVIDIA PCIe card whose scale-up link is an NVLink bridge (A100 PCIe, A30, A40, H100 PCIe / NVL, RTX A5000) reaches
+# every peer beyond its bridged cards, and its NIC, only through its PCIe edge connector: the bridge joins cards to
+# each other, nothing else (NVIDIA A100 40GB PCIe Product Brief PB-10137-001_v03: "NVLink bridge connects pairs of
+# cards"; PCIe Gen4 x16), and GPUDirect RDMA / PCIe peer-to-peer move the data over that link (GPUDirect RDMA
+# documentation below). So its tier beyond the bridge runs at min(NIC, host link), as for a card with no bridge.
+# On: physics of the card's ports, no fit; it moves the A100 PCIe / A30 rows beyond one bridged pair (32 GB/s, was
+# the 50 GB/s NIC assumption) toward their measurements (docs/notes/issue-18.md, round stop-41, issue-56c).
+BRIDGED_PCIE_HOST_LINK = True
+
+
+def bridged_pcie_card(chip) -> bool:
+    """An NVIDIA PCIe card (catalog form_factor "pcie") with an accelerator link: a card-to-card NVLink bridge (NVIDIA's
+    PCIe cards have no other accelerator port). Cards of other vendors are not read: False."""
+    from .node import scaleup_wiring
+
+    return getattr(chip, "form_factor", "") == "pcie" and str(getattr(chip, "vendor", "")).lower() == "nvidia" and \
+        scaleup_wiring(chip) != "pcie"
+
+
+def _reaches_nic_over_pcie(chip) -> bool:
+    """True where the card's only path off its board's scale-up link is its PCIe link: wiring "pcie" (no accelerator
+    link), or, with BRIDGED_PCIE_HOST_LINK, a bridged NVIDIA PCIe card (bridged_pcie_card)."""
+    from .node import scaleup_wiring
+
+    return scaleup_wiring(chip) == "pcie" or (BRIDGED_PCIE_HOST_LINK and bridged_pcie_card(chip))
+
 
 def scaleout_link(chip) -> dict:
     """Scale-out bandwidth per chip (GB/s per direction, `gbps`) and what sets it: its NIC's rate, capped by its
     host link where the chip has no accelerator link of its own (scale-up wiring "pcie": L4, L40S, RTX cards,
-    A10G, ...). Such a card reaches its NIC only through its PCIe edge connector: GPUDirect RDMA moves the data
+    A10G, ...) or, with BRIDGED_PCIE_HOST_LINK, where its link is an NVLink bridge to its neighbour card (A100 PCIe,
+    A30, A40, H100 PCIe / NVL: bridged_pcie_card). Such a card reaches its NIC only through its PCIe edge connector: GPUDirect RDMA moves the data
     between the GPU and the NIC as PCIe peer-to-peer transactions through the switch / root complex above
     both (NVIDIA, GPUDirect RDMA documentation, https://docs.nvidia.com/cuda/gpudirect-rdma/ 'Overview':
     "a direct path for data exchange between the GPU and a third-party peer device using standard features
@@ -173,12 +200,10 @@ def scaleout_link(chip) -> dict:
     Chips with on-die NICs or their own fabric (Gaudi RoCE ports, TPU ICI, Trainium NeuronLink, Ascend)
     are wired otherwise and keep their NIC rate. Also `nic_gbps`, `host_link_gbps` (None where it does not
     cap), `binds` ("nic" or "host_link"), their sources and the rule, for `tapeout show`."""
-    from .node import scaleup_wiring
-
     nic = float(chip.get("scaleout_bw_gbps"))
     out = {"gbps": nic, "binds": "nic", "nic_gbps": nic, "nic_source": chip.source_of("scaleout_bw_gbps"),
            "host_link_gbps": None, "rule": "the NIC's rate (the chip has its own scale-up link or fabric)"}
-    if scaleup_wiring(chip) == "pcie":
+    if _reaches_nic_over_pcie(chip):
         host = float(chip.get("host_link_bw_gbps"))
         out.update(gbps=min(nic, host), binds="host_link" if host < nic else "nic", host_link_gbps=host,
                    host_link_source=chip.source_of("host_link_bw_gbps"),
@@ -504,6 +529,9 @@ class ChipParams:
     chip_id: str = ""
     calibration_source: str = ""
     scaleup_wiring: str = ""  # "" = the family's wiring (hardware/topology.FAMILY_WIRING); "pcie" = no accelerator link; "mesh" = direct links, no switch
+    # a PCIe card whose scale-up link is a card-to-card bridge (bridged_pcie_card): beyond its bridge it reaches its
+    # peers over its PCIe link (perf/collectives.BRIDGED_PCIE_FLAT_RING)
+    bridged_card: bool = False
 
     @classmethod
     def from_chip(cls, chip, calibration) -> "ChipParams":
@@ -551,6 +579,7 @@ class ChipParams:
             devices=float(g("devices_per_chip", 1)),
             chip_id=chip.id,
             scaleup_wiring=str(g("scaleup_wiring", "") or ""),
+            bridged_card=bridged_pcie_card(chip),
         )
         sram = sram_working_memory(chip)  # a chip computing out of on-chip SRAM is priced on it (hardware/sram_tier.py)
         if sram is not None:
@@ -594,4 +623,4 @@ def _shaped_fields() -> tuple:
     """ChipParams fields that broadcast over a design sweep (design_shape), listed once."""
     return tuple(f.name for f in fields(ChipParams)
                  if f.name not in ("peak_flops", "pj_per_flop", "eff_compute", "video_decode_fps", "video_encode_fps", "chip_id",
-                                   "calibration_source", "scaleup_wiring"))
+                                   "calibration_source", "scaleup_wiring", "bridged_card"))

@@ -85,6 +85,7 @@ class Topology:
     library_excess: tuple = ()  # ((payload B, s), ...): library all-reduce time beyond alpha-beta (calibration)
     nccl: bool = False  # collectives run on NCCL (NCCL_FAMILIES)
     nccl_arch: str = ""  # NCCL's compute-capability row (NCCL_ARCH); "" where unknown
+    bridged_card: bool = False  # PCIe cards on a card-to-card bridge: beyond it, peers over PCIe (ChipParams.bridged_card)
 
     @classmethod
     def from_params(cls, p, family: str, calibration: dict) -> "Topology":
@@ -112,6 +113,7 @@ class Topology:
             library_excess=tuple((float(a), float(b)) for a, b in cal.get("library_excess", ())),
             nccl=family in NCCL_FAMILIES,
             nccl_arch=NCCL_ARCH.get(family, ""),
+            bridged_card=bool(getattr(p, "bridged_card", False)) and wiring != "pcie",
         )
 
     @property

@@ -51,6 +51,19 @@ from .stacks import collective_launch, custom_allreduce_limits
 ALGORITHMS = ("ring", "tree", "one_shot", "two_shot", "nvls", "direct")
 LIBRARY_ALGORITHMS = ("ring", "tree", "nvls")  # what NCCL/RCCL run; one/two-shot are the stacks' own kernels
 CUSTOM_ALGORITHMS = ("one_shot", "two_shot")
+# PCIe cards on a card-to-card NVLink bridge (A100 PCIe / A30 / A40 pairs, H100 PCIe / NVL; hardware/params
+# bridged_pcie_card), in a group larger than the bridge: NCCL has no two-level algorithm inside a server (its
+# intra-node graph search builds rings / chains through every GPU of the node; the inter-node tree / ring only
+# splits at the NIC), and every ring over two or more bridged pairs crosses a PCIe hop at each pair boundary,
+# each carrying the ring's full rate. So the all-reduce / reduce-scatter / all-gather over the group is one flat
+# ring at the PCIe hop's rate (Topology.scaleout_bw: the card's PCIe link, params.BRIDGED_PCIE_HOST_LINK), not the
+# bridge's reduce-scatter then 1/2 of the data across the PCIe tier (the rail-optimised hierarchy of an SXM node,
+# one NIC per GPU). Measured (kernel microbenchmark): nccl-tests all_reduce_perf over 3 GPUs of an 8 x A100 PCIe
+# server with NV12 bridge pairs, one pair plus a PCIe peer, bus bandwidth ~20 GB/s
+# (https://github.com/NVIDIA/nccl-tests/issues/178, against 208 GB/s inside the pair); the hierarchy priced 53 GB/s,
+# the flat ring 24 GB/s. On: NCCL's documented algorithm set and a measured bus bandwidth, no fit; docs/notes/
+# issue-18.md (round stop-41, issue-56c) for the rows it moves.
+BRIDGED_PCIE_FLAT_RING = True
 
 
 def bus_factor(kind: str, g: int) -> float:
@@ -161,6 +174,8 @@ def collective_time(kind: str, S, group: int, topo, stride: int = 1, algorithm: 
             t, proto = ring_time(t_bw, g_in, 1, (g_in - 1) / g_in * S, topo.nccl_arch)
             return t, f"nccl ring {proto} ({g_in}x1)"
         return _one_tier(kind, S, g_in, bw_in, topo.scaleup_latency, topo.eff_link, algos, topo.eff_nvls)
+    if flat_pcie_ring(topo) and kind in ("all_reduce", "all_gather", "reduce_scatter"):
+        return _flat_pcie_ring(kind, S, g, g_out, topo)
     # hierarchical
     so = (topo.scaleout_bw, topo.scaleout_latency, topo.eff_link)
     if kind == "all_reduce":
@@ -196,6 +211,23 @@ def collective_time(kind: str, S, group: int, topo, stride: int = 1, algorithm: 
         return np.maximum(t_in, t_x), f"hier(a2a x{g_out})"
     t, a = _one_tier(kind, S, 2, *so, ("direct",))
     return t, a
+
+
+def flat_pcie_ring(topo) -> bool:
+    """True where a group beyond the scale-up domain runs one flat ring through PCIe hops (BRIDGED_PCIE_FLAT_RING)."""
+    return BRIDGED_PCIE_FLAT_RING and bool(getattr(topo, "bridged_card", False))
+
+
+def _flat_pcie_ring(kind: str, S, g: int, g_out: int, topo) -> tuple[np.ndarray, str]:
+    """One ring over all `g` ranks of bridged PCIe cards (BRIDGED_PCIE_FLAT_RING): every step bound by the PCIe hop
+    (the scale-out rate, the card's PCIe link), (g-1)/g S per rank per pass (two passes for an all-reduce), each
+    step's latency the slower hop's; NCCL's ring protocols and latencies where NCCL runs it (ring_time)."""
+    passes = 2 if kind == "all_reduce" else 1
+    t_bw = passes * (g - 1) / g * S / max(topo.scaleout_bw * topo.eff_link, 1.0)
+    if topo.nvlink and kind != "all_reduce":
+        t, proto = ring_time(t_bw, g, g_out, (g - 1) / g * S, topo.nccl_arch)
+        return t, f"nccl ring {proto} (flat pcie {g})"
+    return t_bw + passes * (g - 1) * topo.scaleout_latency, f"ring(flat pcie {g})"
 
 
 def node_forwarded_all_to_all(S, group: int, topo, nodes_per_token: float, ranks_per_token: float, copies: int,
