@@ -17,17 +17,23 @@ sample: over the per-chip batch). Pairs whose rows differ in per-chip batch are 
 
 from __future__ import annotations
 
-import argparse
-import csv
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from board_pairs import END_TO_END, pair_key  # noqa: E402
+from board_pairs import pair_key, parser, read_inputs  # noqa: E402
 
 A40, A80 = "NVIDIA A100-SXM-40GB", "NVIDIA A100-SXM-80GB"
-BW40, BW80 = 1555e9, 2039e9  # NVIDIA A100 Tensor Core GPU datasheet (HBM2 40 GB / HBM2e 80 GB SXM)
+
+
+def a100_rates() -> tuple[float, float, float]:
+    """(HBM B/s of the 40 GB module, of the 80 GB module, eff_mem) from the catalog and its calibration (1,555 and
+    2,039 GB/s: NVIDIA A100 datasheet, as the catalog carries them)."""
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.perf.calibration import calibrated_params
+
+    p40, p80 = (calibrated_params(get_chip(c), None) for c in ("a100-sxm-40gb", "a100-sxm"))
+    return float(p40.mem_bw), float(p80.mem_bw), float(p80.eff_mem)
 
 
 def implied_bytes(t40: float, t80: float, bw40: float, bw80: float) -> float:
@@ -58,7 +64,8 @@ def memory_pairs(rows: list[dict], csv_rows: list[dict], eff_mem: float) -> list
             continue
         cellsd.setdefault(pair_key(c, r), {}).setdefault(r["accelerator"], []).append((st, r))
     out = []
-    bw40, bw80 = BW40 * eff_mem, BW80 * eff_mem
+    hbm40, hbm80, _ = a100_rates()
+    bw40, bw80 = hbm40 * eff_mem, hbm80 * eff_mem
     for key, boards in sorted(cellsd.items()):
         if A40 not in boards or A80 not in boards:
             continue
@@ -95,21 +102,15 @@ def render(prs: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("validation_json", help="a `tapeout validate --json` file (with rows)")
-    ap.add_argument("--csv", default=str(END_TO_END), help="the measured rows (end_to_end.csv)")
-    ap.add_argument("--eff-mem", type=float, default=0.9042,
-                    help="HBM efficiency of the effective rate (the A100 calibration's eff_mem)")
+    ap = parser(__doc__.splitlines()[0])
+    ap.add_argument("--eff-mem", type=float, default=None,
+                    help="HBM efficiency of the effective rate (default: the A100 SXM calibration's eff_mem)")
     args = ap.parse_args(argv)
-    try:
-        rows = json.loads(Path(args.validation_json).read_text())["rows"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        print(f"error: validation_json: cannot read rows from {args.validation_json} ({e}); pass the file "
-              "`tapeout validate --json FILE` wrote", file=sys.stderr)
+    inputs = read_inputs(args.validation_json, args.csv)
+    if inputs is None:
         return 2
-    with open(args.csv, newline="") as f:
-        csv_rows = list(csv.DictReader(f))
-    sys.stdout.write(render(memory_pairs(rows, csv_rows, args.eff_mem)))
+    eff = args.eff_mem if args.eff_mem is not None else a100_rates()[2]
+    sys.stdout.write(render(memory_pairs(*inputs, eff)))
     return 0
 
 

@@ -222,8 +222,9 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     if bench == "bert" and vendor in fact("bert_train", "distributed_lamb_vendors"):
         t_ar = bert_gradient_sync_s(p, chip.family, n, dense)
         t_exposed = t_ar  # one gradient block, reduced after the backward: exposed
-        if bert_grad_clip.BERT_CLIP_BEFORE_ALLREDUCE:  # the clip passes over the whole gradient, before the reduction
-            t_opt += graph_time(bert_grad_clip.clip_graph(dense / 2.0, fact("bert_train", "clip_before_allreduce")), p, board)
+        if bert_grad_clip.BERT_CLIP_BEFORE_ALLREDUCE:  # the passes over the whole gradient before the reduction
+            t_opt += graph_time(bert_grad_clip.clip_graph(dense / 2.0, fact("bert_train", "clip_before_allreduce"),
+                                                          mlperf_round), p, board)
     if allreduce_after_backward(bench, vendor):
         t_exposed = t_ar  # NVIDIA's Mask R-CNN / ResNet-50: one all-reduce after the backward, exposed
     # NVIDIA's Mask R-CNN: the GPU idle its eager (uncaptured) calls leave (validation/maskrcnn_host.py); the vendors whose
