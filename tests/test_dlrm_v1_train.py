@@ -54,13 +54,39 @@ def test_forward_flops_and_lookups_per_sample_in_closed_form():
     assert {o.row_bytes for o in gathers} == {128 * 4}
 
 
+def _acts(vendor):
+    return [o.name for o in dlrm_train.training_graph(64, 4, bench="dlrm", vendor=vendor).ops if ".act" in o.name]
+
+
 def test_fused_mlp_keeps_only_the_loss_sigmoid(monkeypatch):
     """HugeCTR's FusedInnerProduct: bias + ReLU in the GEMM epilogue; the sigmoid is the loss layer's."""
     monkeypatch.setattr(dlrm_train, "DLRM_V1_FUSED_MLP", True)
-    acts = [o.name for o in dlrm_train.training_graph(64, 4, bench="dlrm").ops if ".act" in o.name]
-    assert acts == ["top.act4"]
+    assert _acts("NVIDIA") == ["top.act4"]
     monkeypatch.setattr(dlrm_train, "DLRM_V1_FUSED_MLP", False)
-    assert len([o for o in dlrm_train.training_graph(64, 4, bench="dlrm").ops if ".act" in o.name]) == 3 + 5
+    assert len(_acts("NVIDIA")) == 3 + 5
+
+
+@pytest.mark.parametrize("vendor, fused, why", [
+    ("NVIDIA", True, "HugeCTR"),  # FusedInnerProduct in the submitted config
+    ("Google", False, "XLA"),  # TPU: XLA's fusion into the dot not sourced
+    ("AMD", False, "facebookresearch/dlrm"),  # the PyTorch reference: nn.ReLU modules of their own
+    (None, False, "facebookresearch/dlrm"),  # no chip: the reference
+])
+def test_fused_mlp_follows_the_stack(monkeypatch, vendor, fused, why):
+    """The rule's table: only the stack sourced as fusing (HugeCTR) drops the ReLU kernels; 3 bottom + 4 top ReLUs and
+    the loss sigmoid stay as kernels everywhere else, and the answer says why."""
+    monkeypatch.setattr(dlrm_train, "DLRM_V1_FUSED_MLP", True)
+    on, reason = dlrm_train.fused_mlp(vendor)
+    assert on is fused and why in reason
+    assert len(_acts(vendor)) == (1 if fused else 3 + 5)
+
+
+def test_the_stack_gate_reaches_the_row_and_the_answer():
+    """An A100 (NVIDIA) and a TPU v4 row of the same shape differ by the ReLU kernels; the answer names the rule."""
+    a = training_time("dlrm", get_chip("a100-sxm"), 8, 55296, None)
+    t = training_time("dlrm", get_chip("tpu-v4"), 8, 55296, None)
+    assert "HugeCTR" in a["mlp_relu"] and "fused into the GEMM epilogues" in a["mlp_relu"]
+    assert "kernels of their own" in t["mlp_relu"] and "XLA" in t["mlp_relu"]
 
 
 def test_exchange_payload_per_rank_in_closed_form(monkeypatch):

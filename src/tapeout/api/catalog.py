@@ -152,7 +152,7 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
         ChipInfo: what `get_chip` returns for the new chip.
     """
     from ..errors import unknown_name_error
-    from ..hardware.catalog import all_chips, check_devices_per_chip, family_defaults, resolve_chip_id
+    from ..hardware.catalog import WIRING_DEFAULTS, all_chips, check_devices_per_chip, family_defaults, resolve_chip_id
     from ..hardware.catalog import get_chip as lookup
     from ..hardware.catalog import register_chip as add
 
@@ -187,7 +187,7 @@ def register_chip(chip: Mapping | str | Path) -> ChipInfo:
     if not any(isinstance(getattr(specs.get(f), "value", None), float) and specs[f].value > 0 for f in PEAK_FIELDS):
         raise TapeoutError(f"chip.specs needs a dense matrix peak > 0: one of {', '.join(PEAK_FIELDS)} (TFLOPS/TOPS).")
     family = str(data.get("family") or (base.family if base else "generic"))
-    families = sorted(set(family_defaults()) | {x.family for x in all_chips()})
+    families = sorted((set(family_defaults()) - set(WIRING_DEFAULTS.values())) | {x.family for x in all_chips()})
     if family not in families:
         raise unknown_name_error("chip.family", family, families)
     c = UserChip(id=cid, name=str(data.get("name") or cid), vendor=str(data.get("vendor") or "custom"),

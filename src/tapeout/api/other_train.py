@@ -106,6 +106,8 @@ def train_benchmark(benchmark: str, chip: str, num_chips: int = 8, global_batch:
                  f"gradient-accumulation micro-batches of {r['micro_batch']:,} (the stack's; bert_train.grad_accumulation); "
                  + (f"the step is priced as those {r['accumulation_passes']} passes." if r["priced_as_passes"] else
                     "the step is priced as one pass (validation/train_fit.PRICE_PASSES off).")]
+    if r.get("mlp_relu"):  # DLRM v1: the stack's MLP fusion (validation/dlrm_train.fused_mlp)
+        notes = [*(notes or []), f"{r['mlp_relu']}."]
     if str(r.get("recurrent_weights_from", "")).startswith("DRAM"):  # a fallback is said, not silent
         notes = [*(notes or []), f"RNN-T recurrent weights read from {r['recurrent_weights_from']}."]
     from ..perf.calibration import fallback_calibration_notes

@@ -128,27 +128,41 @@ class Chip:
         register_chip(c)
         return c
 
+    def _default_sections(self) -> tuple[str, ...]:
+        """The family_defaults.yaml sections a field this chip lacks falls back to, first match wins: the PCIe-card
+        defaults where the chip's only card-to-card path is PCIe (WIRING_DEFAULTS: its scale-up peers are the cards
+        of one server, not a vendor baseboard), its family's, then the generic ones."""
+        from .topology import FAMILY_WIRING
+
+        own = self.specs.get("scaleup_wiring")
+        wiring = (own.value if own is not None and own.value else "") or FAMILY_WIRING.get(self.family, "switch")
+        wired = (WIRING_DEFAULTS[wiring],) if wiring in WIRING_DEFAULTS else ()
+        return wired + (self.family, "generic")
+
+    def _default(self, name: str) -> tuple[str, dict] | None:
+        """(section, entry) of the family_defaults.yaml fallback this chip takes for `name`; None where none has it."""
+        for sec in self._default_sections():
+            d = family_defaults().get(sec, {})
+            if name in d:
+                return sec, d[name]
+        return None
+
     def get(self, name: str, default=None):
-        """A spec value, else the family default, else `default`."""
+        """A spec value, else the default its wiring / family / the generic section gives (_default), else `default`."""
         s = self.specs.get(name)
         if s is not None and s.value is not None:
             return s.value
-        fam = family_defaults().get(self.family, {})
-        if name in fam:
-            return fam[name]["value"]
-        gen = family_defaults().get("generic", {})
-        if name in gen:
-            return gen[name]["value"]
-        return default
+        hit = self._default(name)
+        return hit[1]["value"] if hit is not None else default
 
     def source_of(self, name: str) -> str:
         s = self.specs.get(name)
         if s is not None:
             return f"{s.source} [{s.status}]"
-        for fam in (self.family, "generic"):
-            d = family_defaults().get(fam, {})
-            if name in d:
-                return f"default for {fam}: {d[name].get('source', '')} [{d[name].get('status', 'assumption')}]"
+        hit = self._default(name)
+        if hit is not None:
+            sec, d = hit
+            return f"default for {sec}: {d.get('source', '')} [{d.get('status', 'assumption')}]"
         return "not available"
 
     def peak_tflops(self, key: str) -> float:
@@ -190,6 +204,11 @@ class Chip:
                 for k, s in sorted(self.specs.items())
             },
         }
+
+
+# family_defaults.yaml sections keyed by a scale-up wiring rather than a family (hardware/topology.WIRING_KINDS): a
+# card whose only card-to-card path is PCIe takes these before its family's defaults (Chip._default_sections)
+WIRING_DEFAULTS = {"pcie": "pcie-card"}
 
 
 @lru_cache(maxsize=1)

@@ -1,7 +1,8 @@
 """The server a run's accelerators sit in: where its scale-up tier ends (data/clusters/node_boards.yaml).
 
 The catalog gives a chip's scale-up domain on its reference board (8 GPUs on an HGX / DGX baseboard, a
-bridged pair of PCIe cards). A system whose servers hold fewer accelerators ends that tier at the
+bridged pair of PCIe cards); a card whose only card-to-card path is PCIe has no board, and its domain is the
+cards of one server (its own sourced value, else the stated pcie-card default of data/chips/family_defaults.yaml). A system whose servers hold fewer accelerators ends that tier at the
 server: `on_node(chip, cards)` rewires the chip's scale-up tier over the server's `cards` (a PCIe tree,
 the 4-GPU HGX direct-link mesh, a lone card), so every collective group that crosses servers pays the
 NICs (hardware/topology.Topology.split). A tier that spans servers (TPU ICI, NVLink Switch racks) is not

@@ -1317,7 +1317,14 @@ def _without_recompute(lay: TrainLayout, r: dict, bare: dict | None, usable: flo
         return None
     return {"recompute": lay.recompute, "mem_gib": bare["mem"] / GIB, "act_gib": bare["act"] / GIB,
             "usable_gib": usable / GIB, "fits": bare["mem"] <= usable, "step_s": bare["step"],
-            "mfu_had_it_fit": mfu * r["step"] / bare["step"], "step_with_recompute_s": r["step"]}
+            "mfu_had_it_fit": mfu * r["step"] / bare["step"], "step_with_recompute_s": r["step"],
+            # the communication a shorter backward no longer hides (the overlapped DP / TP / CP collectives)
+            "exposed_comm_s": sum(bare["exposed_comm_s"].values()),
+            "exposed_comm_with_recompute_s": sum(r["exposed_comm_s"].values())}
+
+
+# the twin's step within this fraction of the searched one reads as "the same step" in the note
+SAME_STEP_REL = 1e-3
 
 
 def _recompute_note(lay: TrainLayout, w: dict) -> str:
@@ -1327,10 +1334,18 @@ def _recompute_note(lay: TrainLayout, w: dict) -> str:
                 "Megatron-Core's: perf/train_memory.in_flight_passes")
     else:
         held = "one micro-batch: no pipeline"
-    return (f"recompute {w['recompute']} (searched): this layout without recompute needs {w['mem_gib']:.1f} GiB per chip "
+    text = (f"recompute {w['recompute']} (searched): this layout without recompute needs {w['mem_gib']:.1f} GiB per chip "
             f"of {w['usable_gib']:.1f} usable (activations {w['act_gib']:.1f} GiB, {held})"
             + ("; had it fit, " if not w["fits"] else "; it fits and takes ") +
             f"{w['step_s']:.3f} s per step (MFU {w['mfu_had_it_fit']:.1%}) instead of {w['step_with_recompute_s']:.3f} s")
+    grown = w["exposed_comm_s"] - w["exposed_comm_with_recompute_s"]
+    if grown <= 0.0:
+        return text
+    same = abs(w["step_s"] - w["step_with_recompute_s"]) <= SAME_STEP_REL * w["step_with_recompute_s"]
+    return text + (f": the backward it shortens was hiding the overlapped collectives, exposed {w['exposed_comm_s']:.3f} s "
+                   f"per step without recompute against {w['exposed_comm_with_recompute_s']:.3f} s with it"
+                   + (" (the step is bound by that communication, not the compute: recompute costs no time here)"
+                      if same else ""))
 
 
 def _slowest_rank(r: dict, spread: RankSpread, ranks: int) -> dict:

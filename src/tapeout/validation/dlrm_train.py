@@ -34,8 +34,9 @@ keeps each table's frequent categories on every GPU and spreads the infrequent o
 the infrequent lookups' vectors; Google's TPUEmbedding spreads every table. Which share of Criteo's lookups is
 frequent is a statistic of the data not on file, so every table is priced model parallel over the chips: one
 pooled vector per table per sample exchanged, the TPU layout and an upper bound on the hybrid exchange
-(DLRM_V1_EXCHANGE, off: nothing exchanged, the lower bound). Its MLPs' ReLUs run in the GEMM epilogues
-(DLRM_V1_FUSED_MLP). Memory: 1/n of the tables per chip.
+(DLRM_V1_EXCHANGE, off: nothing exchanged, the lower bound). Its MLPs' ReLUs run in the GEMM epilogues on HugeCTR
+(NVIDIA chips), as kernels of their own on any other stack (DLRM_V1_FUSED_MLP, fused_mlp). Memory: 1/n of the tables
+per chip.
 """
 
 from __future__ import annotations
@@ -58,9 +59,11 @@ EMBEDDING_SHARDED = True
 # 25.7% on, docs/notes/issue-18.md round stop-41 issue-55c), though the PCIe rows need an exchange (-49 / -67% off).
 DLRM_V1_EXCHANGE = False
 
-# DLRM (v1): the MLPs' ReLUs run in their GEMMs' epilogues (HugeCTR's FusedInnerProduct: "Fused GEMM + Relu + Bias
-# fprop and GEMM + dRelu + bgrad bprop", other_benchmarks.yaml dlrm_v1_train.fused_mlp), so they launch no kernel and
-# make no pass of their own. On: read from the submitted config and HugeCTR's notes; decided in docs/notes/issue-18.md.
+# DLRM (v1): on the stacks that fuse them (other_benchmarks.yaml dlrm_v1_train.fused_mlp: NVIDIA's HugeCTR,
+# FusedInnerProduct "Fused GEMM + Relu + Bias fprop and GEMM + dRelu + bgrad bprop") the MLPs' ReLUs run in their GEMMs'
+# epilogues and launch no kernel and make no pass of their own; every other stack (XLA on TPU: not sourced; the PyTorch
+# reference: separate nn.ReLU modules) runs them as kernels of their own (fused_mlp). On: read from the submitted config
+# and HugeCTR's notes, gated by the stack since round stop-41 issue-58b; decided in docs/notes/issue-18.md.
 DLRM_V1_FUSED_MLP = True
 
 # the benchmarks priced here: {benchmark: (its model, its facts' key in other_benchmarks.yaml)}
@@ -83,6 +86,21 @@ def fused_relus(m: recsys.RecModel) -> frozenset[str]:
     loss kernel applies)."""
     return frozenset([f"bottom.act{i}" for i in range(len(m.bottom_mlp))] +
                      [f"top.act{i}" for i in range(len(m.top_mlp) - 1)])
+
+
+def fused_mlp(vendor: str | None) -> tuple[bool, str]:
+    """Whether DLRM v1's MLPs run bias + ReLU in their GEMM epilogues on the stack of a chip of `vendor`
+    (hardware/catalog.vendor_of; None: no chip, the reference), and why, for the answer."""
+    vendors = [str(v) for v in _facts("dlrm")["fused_mlp"]]
+    if not DLRM_V1_FUSED_MLP:
+        return False, "MLP ReLUs as kernels of their own (validation/dlrm_train.DLRM_V1_FUSED_MLP off)"
+    if vendor in vendors:
+        return True, (f"MLP bias + ReLU fused into the GEMM epilogues: {vendor} chips run NVIDIA's HugeCTR "
+                      "(FusedInnerProduct; other_benchmarks.yaml dlrm_v1_train.fused_mlp)")
+    why = ("TensorFlow on XLA: no source read says XLA's TPU compiler fuses them into the dot" if vendor == "Google"
+           else "the reference implementation (facebookresearch/dlrm create_mlp: nn.Linear then nn.ReLU, PyTorch eager)")
+    return False, (f"MLP ReLUs as kernels of their own, forward and backward: {why}; only NVIDIA's HugeCTR is sourced as "
+                   f"fusing them ({', '.join(vendors)}: other_benchmarks.yaml dlrm_v1_train.fused_mlp)")
 
 
 def sharded(bench: str) -> bool:
@@ -130,10 +148,11 @@ def _named(pl: dlrm_plan.Plan) -> tuple[frozenset[str], dict[str, int]]:
 
 
 def training_graph(per_chip_batch: int, n_chips: int, precision: str = "bf16", cap_gb: float | None = None,
-                   bench: str = "dlrm-dcnv2") -> OpGraph:
+                   bench: str = "dlrm-dcnv2", vendor: str | None = None) -> OpGraph:
     """One GPU's `bench` training forward on `n_chips` (FP32 tables): recsys_graph's sharded path over the
     global batch (DLRM-DCNv2: the plan's replicated tables and row-wise splits; DLRM: every table model parallel,
-    nothing exchanged with DLRM_V1_EXCHANGE off); one chip holds every table."""
+    nothing exchanged with DLRM_V1_EXCHANGE off, the MLPs' ReLUs fused where `vendor`'s stack fuses them,
+    fused_mlp); one chip holds every table."""
     n = int(n_chips)
     m = _model(bench)
     if bench == "dlrm":
@@ -141,7 +160,7 @@ def training_graph(per_chip_batch: int, n_chips: int, precision: str = "bf16", c
                                 exchange_dtype=str(_facts(bench)["exchange_dtype"]))
         if not DLRM_V1_EXCHANGE:  # the same gathers, nothing exchanged
             g = split(g)[0]
-        if DLRM_V1_FUSED_MLP:  # bias + ReLU in the GEMMs' epilogues: no kernel of their own, forward or backward
+        if fused_mlp(vendor)[0]:  # bias + ReLU in the GEMMs' epilogues: no kernel of their own, forward or backward
             relu = fused_relus(m)
             g = OpGraph(g.name, [o for o in g.ops if o.name not in relu], g.meta)
         return g

@@ -79,7 +79,7 @@ import numpy as np
 import yaml
 
 from ..errors import TapeoutError
-from ..hardware.catalog import get_chip, resolve_chip_id
+from ..hardware.catalog import get_chip, resolve_chip_id, vendor_of
 from ..ops import OpGraph
 from ..perf import board_limit
 from ..perf.calibration import calibrated_params
@@ -490,7 +490,8 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1
     elif bench in ("dlrm-dcnv2", "dlrm"):
         from . import dlrm_train  # tables sharded over the chips as the stack runs them (validation/dlrm_train.py)
 
-        g = (dlrm_train.training_graph(per_chip_batch, n_chips, pr, dlrm_train.chip_cap_gb(chip), bench)
+        g = (dlrm_train.training_graph(per_chip_batch, n_chips, pr, dlrm_train.chip_cap_gb(chip), bench,
+                                       vendor_of(chip) if chip is not None else None)
              if dlrm_train.sharded(bench) else
              recsys.recsys_graph(recsys.dlrmv2_model(), per_chip_batch, pr, emb_dtype="fp32"))
     elif bench == "retinanet":

@@ -241,6 +241,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     out = {"chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "step_s": t_step,
            "fwd_s": t_fwd, "bwd_s": t_bwd, "head_grad_s": t_copy, "recompute_s": t_rc, "once_s": t_once, "allreduce_s": t_ar, "optimizer_s": t_opt,
            "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": None, "eval_min": None, "minutes": None}
+    if bench == "dlrm":  # whether the stack fuses the MLPs' ReLUs, said with the answer (validation/dlrm_train.fused_mlp)
+        out["mlp_relu"] = dlrm_train.fused_mlp(vendor)[1]
     if host:
         out["host_issue"] = host
     if passes > 1:  # the stack's gradient-accumulation passes the memory rule needs (validation/train_fit.py)
