@@ -143,25 +143,38 @@ def render(prs: list[dict], summ: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def read_inputs(validation_json: str, csv_path: str) -> tuple[list[dict], list[dict]] | None:
+    """(validation rows, end_to_end.csv rows), or None after printing the one error that names the bad argument."""
+    try:
+        rows = json.loads(Path(validation_json).read_text())["rows"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"error: validation_json: cannot read rows from {validation_json} ({e}); pass the file "
+              "`tapeout validate --json FILE` wrote (without --no-rows dropping the rows)", file=sys.stderr)
+        return None
+    try:
+        with open(csv_path, newline="") as f:
+            return rows, list(csv.DictReader(f))
+    except OSError as e:
+        print(f"error: --csv: cannot read {csv_path} ({e}); pass end_to_end.csv", file=sys.stderr)
+        return None
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """The arguments every pair script takes: the validation JSON and the measured rows."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("validation_json", help="a `tapeout validate --json` file (with rows)")
     ap.add_argument("--csv", default=str(END_TO_END), help="the measured rows (end_to_end.csv)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser(__doc__.splitlines()[0])
     ap.add_argument("--pool", action="store_true", help="pair across submitters (submitter dropped from the key)")
     args = ap.parse_args(argv)
-    try:
-        rows = json.loads(Path(args.validation_json).read_text())["rows"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        print(f"error: validation_json: cannot read rows from {args.validation_json} ({e}); pass the file "
-              "`tapeout validate --json FILE` wrote (without --no-rows dropping the rows)", file=sys.stderr)
+    inputs = read_inputs(args.validation_json, args.csv)
+    if inputs is None:
         return 2
-    try:
-        with open(args.csv, newline="") as f:
-            csv_rows = list(csv.DictReader(f))
-    except OSError as e:
-        print(f"error: --csv: cannot read {args.csv} ({e}); pass end_to_end.csv", file=sys.stderr)
-        return 2
-    prs = pairs(rows, csv_rows, args.pool)
+    prs = pairs(*inputs, args.pool)
     sys.stdout.write(render(prs, summary(prs)))
     return 0
 

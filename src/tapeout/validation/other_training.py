@@ -26,7 +26,7 @@ from ..perf.train_clock import board_power, graph_time
 from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
 from ..workloads import speech
 from ..workloads.detection_train import head_output_passes
-from . import bert_attention, bert_dropout, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, rnnt_recurrence, rnnt_train, train_fit, unet3d_spatial, unet3d_train
+from . import bert_attention, bert_dropout, bert_grad_clip, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, rnnt_recurrence, rnnt_train, train_fit, unet3d_spatial, unet3d_train
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
@@ -222,6 +222,9 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     if bench == "bert" and vendor in fact("bert_train", "distributed_lamb_vendors"):
         t_ar = bert_gradient_sync_s(p, chip.family, n, dense)
         t_exposed = t_ar  # one gradient block, reduced after the backward: exposed
+        if bert_grad_clip.BERT_CLIP_BEFORE_ALLREDUCE:  # the passes over the whole gradient before the reduction
+            t_opt += graph_time(bert_grad_clip.clip_graph(dense / 2.0, fact("bert_train", "clip_before_allreduce"),
+                                                          mlperf_round), p, board)
     if allreduce_after_backward(bench, vendor):
         t_exposed = t_ar  # NVIDIA's Mask R-CNN / ResNet-50: one all-reduce after the backward, exposed
     # NVIDIA's Mask R-CNN: the GPU idle its eager (uncaptured) calls leave (validation/maskrcnn_host.py); the vendors whose
