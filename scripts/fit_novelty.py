@@ -14,6 +14,10 @@ covered; none is fitted on end-to-end rows:
   model_family spread across kernel families of the fitted efficiency relative to dense GEMM
                (GEMM = 1, fused attention eff_attention, grouped MoE eff_moe; generic level): an
                op mix never validated runs kernels whose efficiency is as uncertain as that spread.
+  power_density  leave-one-pair-out on the power-transfer law's same-silicon pairs (fitted.yaml
+               power_transfer.pairs): per pair, its slope ln(eff_a/eff_b)/ln(pd_a/pd_b) minus gamma fitted
+               on the other pairs; outside the fitted range the slope is unknown between flat (the held
+               factor) and the law's, so sigma per unit log distance = sqrt(gamma^2 + loo_rms^2).
   seq_range    leave-one-sequence-length-out on the fused-attention kernel rows
                (attention_kernels.csv): eff_attention fitted without one length vs with it alone.
   software     spread across serving stacks of the same kernel (aiconfigurator-core kernel
@@ -76,6 +80,25 @@ def model_family(fitted: dict) -> dict:
                       "(fitted.yaml generic eff_attention, eff_moe)"}
 
 
+def power_density(fitted: dict) -> dict:
+    pairs = (fitted.get("power_transfer") or {}).get("pairs") or []
+    g = [float(p["gamma"]) for p in pairs]
+    per, res = {}, []
+    for i, p in enumerate(pairs):
+        rest = g[:i] + g[i + 1:]
+        if rest:
+            res.append(g[i] - float(np.clip(np.mean(rest), 0.0, 1.0 / 3.0)))  # gamma as fit_power_exponent
+            per[f"{'/'.join(p['chips'])} {p['dtype']}"] = round(res[-1], 4)
+    gamma = float(fitted["power_transfer"]["gamma"])
+    loo_rms = _rms(res)
+    return {"sigma_per_log_distance": round(math.sqrt(gamma ** 2 + loo_rms ** 2), 4), "gamma": gamma,
+            "loo_rms": round(loo_rms, 4), "slope_residuals": per,
+            "method": "leave-one-pair-out on fitted.yaml power_transfer.pairs (same-silicon microbenchmark pairs): "
+                      "slope of the pair minus gamma fitted without it; beyond the law's fitted range the factor is "
+                      "held (slope 0) where the law would go on at gamma, so per unit |ln(pd / held pd)| "
+                      "sigma = sqrt(gamma^2 + loo_rms^2); the term's sigma is that times the distance"}
+
+
 def seq_range(fitted: dict) -> dict:
     from tapeout.perf.fit import fit_attention, read_attention_kernels
 
@@ -128,11 +151,11 @@ def main() -> None:
     out = {"about": "Sigmas of the distance-from-calibration terms (tapeout/perf/novelty.py), fitted by "
                     "scripts/fit_novelty.py on microbenchmarks and kernel tables only (never on end_to_end.csv).",
            "chip_family": chip_family(fitted), "precision": precision(fitted), "model_family": model_family(fitted),
-           "seq_range": seq_range(fitted), "software": software()}
+           "power_density": power_density(fitted), "seq_range": seq_range(fitted), "software": software()}
     OUT.write_text(yaml.safe_dump(out, sort_keys=False, width=120))
     for k, v in out.items():
         if isinstance(v, dict):
-            print(f"{k:13} sigma {v['sigma']}")
+            print(f"{k:13} sigma {v.get('sigma', v.get('sigma_per_log_distance'))}")
     print(f"wrote {OUT}")
 
 

@@ -14,14 +14,28 @@ def test_generic_fallback_is_named():
     c = get_chip("rx-7900-xtx")
     assert calibration_for(c).origin["eff_compute"].startswith("generic")  # no amd-rdna3 fit on file
     notes = fallback_calibration_notes(c)
-    assert len(notes) == 1 and "amd-rdna3" in notes[0] and "rx-7900-xtx" in notes[0] and "generic" in notes[0]
+    assert "amd-rdna3" in notes[0] and "rx-7900-xtx" in notes[0] and "generic" in notes[0]
+    # and its 2.9 W/TFLOPS lies above every chip the power-transfer law was fitted on (POWER_TRANSFER_HELD)
+    assert len(notes) == 2 and "held at the range's edge" in notes[1]
 
 
-@pytest.mark.parametrize("cid", ["h100-sxm", "a10g"])  # own fit; family nvidia-ampere mean
+# own fit; family nvidia-ampere mean at 1.0 W/TFLOPS, inside the power-transfer law's fitted range
+@pytest.mark.parametrize("cid", ["h100-sxm", "a30"])
 def test_own_or_family_fit_says_nothing(cid):
     c = get_chip(cid)
     assert not calibration_for(c).origin["eff_compute"].startswith(("generic", "default"))
     assert fallback_calibration_notes(c) == []
+
+
+def test_family_fit_held_at_the_power_edge_says_only_that():
+    from tapeout.perf import calibration
+
+    c = get_chip("a10g")  # family nvidia-ampere mean; 300 W / 70 TFLOPS (catalog) = 4.3 W/TFLOPS, beyond the fitted 1.28
+    notes = fallback_calibration_notes(c)
+    assert len(notes) == 1 and "held at the range's edge" in notes[0] and "a10g" in notes[0]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(calibration, "POWER_TRANSFER_HELD", False)
+        assert fallback_calibration_notes(c) == []
 
 
 def test_serving_and_training_answers_carry_it():

@@ -14,6 +14,7 @@ cross-vendor generic mean (a vendor's kernel libraries; without evidence it stay
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -66,6 +67,9 @@ class Calibration:
     tile_overhead_us: float = DEFAULTS["tile_overhead_us"]
     origin: dict[str, str] = field(default_factory=dict)
     maturity: float = 1.0  # fraction of calibrated efficiency reached by the software stack
+    # |ln(power density / the density the transfer law was held at)|: how far outside the law's fitted
+    # range a borrowed GEMM efficiency was held (0 inside it, or with a fit of its own; _power_transfer)
+    power_distance: float = 0.0
     # kernel-library ChipParams fields fitted on a measured kernel database (perf/kernel_calibration.py:
     # max_split_k, tile_k_overhead, attn_tile_k_overhead, attn_head_pack); only a chip's own entry
     # carries them, the shipped microbenchmark fit has none (ChipParams defaults: not modelled)
@@ -125,7 +129,8 @@ class Calibration:
             "eff_moe": self.eff_moe,
             "tile_overhead_us": self.tile_overhead_us,
             "origin": self.origin,
-        } | ({"kernel_library": dict(self.kernel_library)} if self.kernel_library else {})
+        } | ({"kernel_library": dict(self.kernel_library)} if self.kernel_library else {}) \
+          | ({"power_distance": round(self.power_distance, 4)} if self.power_distance else {})
 
 
 @lru_cache(maxsize=1)
@@ -180,6 +185,11 @@ VENDOR_FIELDS = ("kernel_overhead_us", "tile_overhead_us")
 # fields never taken from the cross-vendor generic mean: the per-work-unit GEMM fixed time is a
 # property of one vendor's kernel libraries and SM pipeline (no evidence -> the default, 0)
 NO_GENERIC = ("tile_overhead_us",)
+# Power-transfer law held at the edge of the densities it was fitted on (fit/power_transfer.py law_range)
+# instead of extrapolated: a law fitted on data-centre GPU/accelerator pairs between ~0.44 and ~1.7
+# W/TFLOPS says nothing about a graphics card's board power or an at-memory part's. On by construction
+# (no extrapolation); its interval term is perf/novelty.py power_density. Measured: docs/notes/issue-24.md.
+POWER_TRANSFER_HELD = True
 BORROWED = ("family", "same silicon")  # origins of a fit taken from other chips (uncertainty: family level)
 
 
@@ -243,15 +253,22 @@ def calibration_for(chip, fitted: dict | None = None, maturity: float = 1.0) -> 
 
 
 def fallback_calibration_notes(chip, fitted: dict | None = None) -> list[str]:
-    """The note an answer carries where `chip`'s GEMM efficiency is no fit of its own, of its silicon or of its family
+    """The notes an answer carries where `chip`'s GEMM efficiency is no fit of its own, of its silicon or of its family
     (no chip of its family has microbenchmarks): the generic mean over the fitted families (or the default), which
-    says nothing measured about this chip; else none. `tapeout show` lists the same origin per field."""
-    origin = calibration_for(chip, fitted).origin.get("eff_compute", "")
-    if not origin.startswith(("generic", "default")):
-        return []
-    return [f"calibration: no {chip.family} chip has microbenchmarks, so {chip.id}'s efficiencies are the {origin} "
-            f"of other families' chips (perf/calibration.py; `tapeout show {chip.id}` lists each field's origin), "
-            f"not a measurement of this chip"]
+    says nothing measured about this chip; and where its power-transfer factor was held at the edge of the law's
+    fitted range (_power_transfer). Else none. `tapeout show` lists the same origin per field."""
+    cal = calibration_for(chip, fitted)
+    origin = cal.origin.get("eff_compute", "")
+    notes = []
+    if origin.startswith(("generic", "default")):
+        notes.append(f"calibration: no {chip.family} chip has microbenchmarks, so {chip.id}'s efficiencies are the "
+                     f"{origin} of other families' chips (perf/calibration.py; `tapeout show {chip.id}` lists each "
+                     f"field's origin), not a measurement of this chip")
+    if cal.power_distance > 0:
+        notes.append(f"calibration: {chip.id}'s power per peak FLOP lies outside the densities the power-transfer law "
+                     f"was fitted on, so its borrowed GEMM efficiency is held at the range's edge, not extrapolated "
+                     f"(perf/calibration.py POWER_TRANSFER_HELD; eff_compute origin: {origin})")
+    return notes
 
 
 def _family_format_fill(own_eff: dict, fam: dict) -> dict:
@@ -309,16 +326,25 @@ def _power_cap(cal: Calibration, chip, fitted: dict) -> None:
 def _power_transfer(cal: Calibration, chip, pool: dict, fitted: dict) -> None:
     """Scale a borrowed GEMM efficiency by the chip's power budget per peak FLOP relative to
     the pool it came from (perf/fit.py fit_power_exponent: eff x (pd_chip/pd_pool)^gamma,
-    capped at the pool's best own-fit efficiency). Chips without TDP/peak data are unchanged."""
-    from .fit.power_transfer import power_density
+    capped at the pool's best own-fit efficiency). Chips without TDP/peak data are unchanged.
+    With POWER_TRANSFER_HELD a density outside the law's fitted range (fit/power_transfer.py
+    law_range) is held at the range's edge, the origin says so, and cal.power_distance keeps
+    |ln(pd / held pd)| for the interval (perf/novelty.py power_density term)."""
+    from .fit.power_transfer import held_density, law_range, power_density
 
     gamma = float((fitted.get("power_transfer") or {}).get("gamma") or 0.0)
     ref = pool.get("power_density_w_per_tflops")
     pd = power_density(chip)
     if not gamma or not ref or not pd:
         return
-    factor = (pd / float(ref)) ** gamma
+    rng = law_range(pool, fitted) if POWER_TRANSFER_HELD else None
+    used = held_density(pd, rng)
+    factor = (used / float(ref)) ** gamma
     cap = pool.get("eff_compute_max", {})
     cal.eff_compute = {dt: min(v * factor, float(cap.get(dt, max(cap.values(), default=v * factor))))
                        for dt, v in cal.eff_compute.items()}
     cal.origin["eff_compute"] += f" x power transfer {factor:.3f}"
+    if used != pd:
+        cal.power_distance = abs(math.log(pd / used))
+        cal.origin["eff_compute"] += (f" (held at {used:.3g} W/TFLOPS: {chip.id}'s {pd:.3g} lies outside the "
+                                      f"{rng[0]:.3g}..{rng[1]:.3g} the law was fitted on)")

@@ -18,6 +18,14 @@ microbenchmarks and kernel tables only):
                 the spread of the class efficiencies around GEMM: the error of not knowing the
                 class's efficiency, which a measured class does not carry. Validation rows of
                 the family do not change the efficiency used (nothing is fitted on them).
+  power_density the chip's borrowed GEMM efficiency was scaled by the power-transfer law at a power
+                density (W per peak TFLOP/s) outside the densities the law was fitted on, so the factor
+                was held at the range's edge (perf/calibration.py POWER_TRANSFER_HELD). The true factor
+                beyond the edge is unknown: a graphics card's board power feeds display, raster and
+                vector engines besides its matrix units, an at-memory part's efficiency is not set by
+                W/TFLOPS at all. sigma = d x k, d = |ln(pd / held pd)|, k per unit log distance from
+                the law's own leave-one-pair-out residuals on the microbenchmark pairs (the slope
+                could be the law's or flat, plus the law's scatter): it grows with the distance.
   seq_range     the total context (mean input + mean output tokens) lies outside the validated range
   software      the serving stack was never validated
 
@@ -36,7 +44,7 @@ import yaml
 
 from .uncertainty import Z80
 
-TERMS = ("chip_family", "precision", "model_family", "seq_range", "software")
+TERMS = ("chip_family", "precision", "model_family", "power_density", "seq_range", "software")
 # efficiency relative to dense GEMM that perf/opcost.py applies to each non-GEMM kernel class
 CLASS_FIELD = {"attention": "eff_attention", "moe": "eff_moe"}
 
@@ -117,6 +125,9 @@ def distance_terms(chip, precision: str | None, fitted: dict, model_family: str 
         term = _precision_term(chip, precision, nov)
         if term:
             out["precision"] = term
+    pd_term = power_density_term(chip, fitted, nov)
+    if pd_term:
+        out["power_density"] = pd_term
     missing = unmeasured_classes(chip, model_family, fitted) if model_family else []
     if missing:
         out["model_family"] = (float(nov["model_family"]["sigma"]),
@@ -129,6 +140,21 @@ def distance_terms(chip, precision: str | None, fitted: dict, model_family: str 
         if stack and stack not in covered.stacks:
             out["software"] = (float(nov["software"]["sigma"]), f"stack '{stack}' never validated")
     return out
+
+
+def power_density_term(chip, fitted: dict, nov: dict | None = None) -> tuple[float, str] | None:
+    """(sigma, why) where the chip's power-transfer factor was held at the edge of the law's fitted
+    range: sigma = k x |ln(pd / held pd)| (novelty.yaml power_density.sigma_per_log_distance), monotone
+    in the distance; None inside the range, without a transfer, or with POWER_TRANSFER_HELD off."""
+    from . import calibration
+
+    k = ((nov if nov is not None else load_novelty()).get("power_density") or {}).get("sigma_per_log_distance")
+    if not calibration.POWER_TRANSFER_HELD or not k:
+        return None
+    d = calibration.calibration_for(chip, fitted).power_distance
+    if d <= 0:
+        return None
+    return float(k) * d, f"power density {math.exp(d):.2f}x outside the power-transfer law's fitted range (held at its edge)"
 
 
 def _precision_term(chip, precision: str, nov: dict) -> tuple[float, str] | None:

@@ -1,10 +1,21 @@
 """Power transfer: a borrowed GEMM efficiency scales with the chip's power budget per peak FLOP,
 eff x (pd_chip / pd_pool)^gamma, gamma fitted across chips (fit_power_exponent).
+
+The law is measured only between the power densities of the chips it was fitted on: the same-silicon
+pairs that give gamma (fitted.yaml power_transfer.pairs) and the pool members whose efficiencies give
+its level (law_range). Outside them it says nothing (perf/calibration.py POWER_TRANSFER_HELD). On
+physics: the law describes a matrix-unit-bound chip whose clock is held down by its power limit, so
+more watts per peak FLOP buy clock back. A graphics card's board power also feeds display, raster
+and large vector engines (RX 7900 XTX, 2.9 W/TFLOPS; RTX 4090), so its W/TFLOPS overstates the
+budget left to the matrix units; an at-memory or dataflow part (speedAI240, 0.07 W/TFLOPS;
+Cerebras WSE-3) has a data path whose efficiency is not set by W/TFLOPS at all. Neither is the
+chip the law was fitted on.
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -21,6 +32,37 @@ def power_density(chip) -> float | None:
     if not isinstance(tdp, (int, float)) or not tdp or not pk:
         return None
     return float(tdp) / float(pk)
+
+
+@lru_cache(maxsize=512)
+def catalog_power_density(chip_id: str) -> float | None:
+    """power_density of a catalog chip by id (None off catalog or without the numbers)."""
+    from ...errors import TapeoutError
+
+    try:
+        return power_density(get_chip(chip_id))
+    except TapeoutError:
+        return None
+
+
+def law_range(pool: dict, fitted: dict) -> tuple[float, float] | None:
+    """(lowest, highest) power density, W per TFLOP/s, the transfer from `pool` was fitted on: the
+    chips of gamma's same-silicon pairs (fitted['power_transfer']['pairs']) and the pool's members
+    with a GEMM fit of their own (the efficiencies that set its level). None without any."""
+    pds = [float(x) for p in (fitted.get("power_transfer") or {}).get("pairs", []) for x in p.get("power_density", [])]
+    chips = fitted.get("chips", {})
+    for m in pool.get("members", []):
+        if not str(m).startswith("~") and (chips.get(m) or {}).get("eff_compute"):
+            pd = catalog_power_density(m)
+            if pd:
+                pds.append(pd)
+    pds = [x for x in pds if x > 0]
+    return (min(pds), max(pds)) if pds else None
+
+
+def held_density(pd: float, rng: tuple[float, float] | None) -> float:
+    """`pd` held inside the fitted range `rng` (unchanged inside it or without a range)."""
+    return pd if rng is None else min(max(pd, rng[0]), rng[1])
 
 
 def pool_power(members: list[str], chips: dict) -> dict:
