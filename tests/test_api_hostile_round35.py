@@ -85,7 +85,7 @@ CASES = [
     ("train_benchmark near miss", lambda d: t.train_benchmark("resnett", "h100-sxm"), r"unknown training benchmark 'resnett'\. Closest: resnet"),
     ("train_benchmark None", lambda d: t.train_benchmark(None, "h100-sxm"), r"a training benchmark name \(text\) is required"),
     ("train_benchmark global_batch nan", lambda d: t.train_benchmark("resnet", "h100-sxm", global_batch=NAN), r"--global-batch .* got nan"),
-    ("train_benchmark no bf16 peak", lambda d: t.train_benchmark("resnet", "a10g", 2), r"bf16_tflops_dense .*add a sourced"),
+    ("train_benchmark no bf16 peak", lambda d: t.train_benchmark("resnet", "h200-nvl", 2), r"bf16_tflops_dense .*add a sourced"),
     ("workload_run name None", lambda d: t.workload_run(None, "h100-sxm"), r"a workload name \(text\) is required.*tapeout workloads"),
     ("workload_run name near miss", lambda d: t.workload_run("resnet5", "h100-sxm"), r"unknown workload 'resnet5'\. Closest: resnet50"),
     ("workload_run param typo", lambda d: t.workload_run("resnet50", "h100-sxm", param=["batchh=8"]), r"unknown parameter 'batchh'\. Parameters: batch"),
