@@ -14,7 +14,7 @@ from .app import app, console, err_console, print_json, table
 
 @app.command("cost")
 def cost_cmd(
-    chip: str = typer.Option(..., "--chip", help="catalog chip id or alias"),
+    chip: str = typer.Option(..., "--chip", "-c", help="catalog chip id or alias"),
     volume: float = typer.Option(1_000_000, "--volume", help="units over which NRE is amortised"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ):
@@ -49,7 +49,7 @@ def cost_cmd(
 
 @app.command("compliance")
 def compliance_cmd(
-    chip: Optional[str] = typer.Option(None, "--chip", help="catalog chip id or alias"),
+    chip: Optional[str] = typer.Option(None, "--chip", "-c", help="catalog chip id or alias"),
     design: Optional[str] = typer.Option(None, "--design", help="YAML design file (die_area_mm2, num_dies, tops, ...)"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ):

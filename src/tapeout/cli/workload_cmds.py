@@ -44,7 +44,7 @@ def import_cmd(model: str = typer.Argument(..., help="ONNX file"),
 
 @app.command("run-workload")
 def run_workload(file: str = typer.Argument(..., help="workload file from `tapeout import`"),
-                 chip: str = typer.Option(..., "--chip", help="catalog chip"),
+                 chip: str = typer.Option(..., "--chip", "-c", help="catalog chip"),
                  json_out: bool = typer.Option(False, "--json")):
     """Time, throughput, energy and bound of a saved workload on one chip."""
     from ..hardware import get_chip
@@ -83,7 +83,7 @@ def workloads_cmd(json_out: bool = typer.Option(False, "--json")):
 
 @app.command("workload-run")
 def workload_run(name: str = typer.Argument(..., help="preset name (see `tapeout workloads`)"),
-                 chip: str = typer.Option(..., "--chip"),
+                 chip: str = typer.Option(..., "--chip", "-c"),
                  param: Optional[list[str]] = typer.Option(None, "--set", help="override a preset parameter, KEY=VALUE"),
                  scenario: Optional[str] = typer.Option(None, "--scenario", help="MLPerf LoadGen scenario of an MLPerf "
                                                         "preset: offline, server, singlestream, multistream"),
@@ -118,7 +118,7 @@ def _print_server_models(models: dict, offline: float, comparison: str) -> None:
 
 
 @app.command("transcode")
-def transcode(chip: str = typer.Option(..., "--chip"), width: int = 1920, height: int = 1080, codec: str = "h264",
+def transcode(chip: str = typer.Option(..., "--chip", "-c"), width: int = 1920, height: int = 1080, codec: str = "h264",
               sr_model: str = typer.Option("realesr-general-x4v3", "--sr-model"),
               software_codec: bool = typer.Option(False, "--software-codec"),
               json_out: bool = typer.Option(False, "--json")):

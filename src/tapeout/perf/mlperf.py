@@ -381,7 +381,7 @@ def _serve_at_scale(model, chip, num_chips, precision, input_len, output_len, sc
         kv_tok = kv_bytes_per_token_per_chip(cfg, pr, t, occupancy / beams) / pl  # a beam's window caps its own cache
         free = usable - w
         if free <= 0:
-            misses.append(f"TP{t} PP{pl}: weights {w / GIB:.0f} GiB/chip of {usable / GIB:.0f} usable")
+            misses.append(f"TP{t} PP{pl}: weights {w / GIB:.3g} GiB/chip of {usable / GIB:.3g} usable")
             fit_misses += 1
             continue
         bmax = int(min(MAX_BATCH * pl, free // (kv_tok * occupancy)))

@@ -81,7 +81,7 @@ def workload_throughput(name: str, chip_or_params, **overrides) -> dict:
     if np.ndim(fits) == 0 and not bool(fits):
         bfield = "samples" if kind == "dlrmv2" else ("candidates" if kind == "monolith" else "batch")
         b = graph.meta.get("batch")
-        lower = f"lower {bfield}" if b is None or b > 1 else "use smaller inputs (resolution, frames)"
+        lower = f"lower {bfield} (--set {bfield}=N)" if b is None or b > 1 else "use smaller inputs (resolution, frames)"
         if b is not None and b > 1 and bfield in params:  # would one unit fit? else lowering the batch cannot help
             one = memory_needed(build_workload(kind, **{**params, bfield: 1}), include_embeddings=not off_device)
             if one > float(cap):
