@@ -40,12 +40,17 @@ def test_no_exposure_change_keeps_the_plain_note():
 
 
 def test_rx_7900_xtx_zero3_step_is_the_reduce_scatter_bound():
-    """The review's case: the same step both ways, the exposed communication larger without recompute, and the note
-    saying the step is bound by it."""
+    """The review's case: the exposed communication is larger without recompute, the recompute's extra backward is
+    (nearly) hidden under the reduce-scatter, and the note names the exposure; it calls the recompute free only where
+    the two steps agree within SAME_STEP_REL (since stop 41's power-transfer hold the card's backward is a little
+    longer and the with-recompute step 0.5% slower, so the note says what is exposed without calling it free)."""
     r = train("llama-3.1-8b", "rx-7900-xtx", 8, 2097152, 2048, "bf16")
     w = r.breakdown["without_recompute"]
     assert r.layout["zero"] == 3 and r.layout["recompute"] != "none"
-    assert w["step_s"] == pytest.approx(w["step_with_recompute_s"], rel=SAME_STEP_REL)
     assert w["exposed_comm_s"] > w["exposed_comm_with_recompute_s"]
+    # what recompute adds to the step is far less than what it adds to the backward: most of it is hidden
+    assert w["step_with_recompute_s"] - w["step_s"] < 0.05 * w["step_s"]
     note = next(n for n in r.notes if n.startswith("recompute "))
-    assert "recompute costs no time here" in note
+    assert "exposed" in note
+    same = w["step_s"] == pytest.approx(w["step_with_recompute_s"], rel=SAME_STEP_REL)
+    assert ("recompute costs no time here" in note) == same
