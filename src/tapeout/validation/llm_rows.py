@@ -323,7 +323,7 @@ def _paper(row: dict, fitted: dict | None = None):
         tput = b * O / t * replicas
         if "latency" in unit or unit.strip() in ("s",):
             pred = t
-        elif "per gpu" in unit or "/gpu" in unit or open_unit_reading(row) == "per_gpu":
+        elif _per_gpu(row, unit):
             pred = tput / n
         elif "tokens/s" in unit and "output" not in unit and "tok" in unit and "vllm" not in row["software"].lower():
             pred = tput
@@ -343,13 +343,19 @@ def _paper(row: dict, fitted: dict | None = None):
         except TapeoutError as e:  # does not fit / no layout: the model declines the row
             raise SkipRow(f"does not fit: {e}") from None
         pred = r.output_tokens_per_s
-        if "per gpu" in unit or "/gpu" in unit or open_unit_reading(row) == "per_gpu":
+        if _per_gpu(row, unit):
             pred /= n
         if "total" in unit and "output" not in unit:
             pred *= (I + O) / O
         detail.update(parallelism=r.parallelism, batch=r.batch_size)
         return RowPrediction(pred, row["unit"], bench, *interval(pred, chip, fitted=fitted, spread=r.kernel_spread), detail)
     raise SkipRow(f"scenario '{row['scenario']}' not modelled")
+
+
+def _per_gpu(row: dict, unit: str) -> bool:
+    """The row's throughput is per accelerator: its unit says so, or data/measured/unit_readings.yaml settles a unit
+    the row leaves open (validation/unit_reading.py)."""
+    return "per gpu" in unit or "/gpu" in unit or open_unit_reading(row) == "per_gpu"
 
 
 def _closed_loop(row: dict, cfg, chip, n: int, prec: str, I: float, O: float, tp: int | None, unit: str, bench: str,
@@ -384,7 +390,7 @@ def _closed_loop(row: dict, cfg, chip, n: int, prec: str, I: float, O: float, tp
         tps = r.output_tokens_per_s
     # with fewer than `replicas` x per_replica clients the last replica runs short: tokens/s scales with N held
     pred = tps * N / (per_replica * replicas)
-    if "per gpu" in unit or "/gpu" in unit:
+    if _per_gpu(row, unit):
         pred /= n
     detail.update(parallelism=r.parallelism, batch=r.batch_size, concurrency=int(N), closed_loop=True,
                   ttft_ms=ttft * 1e3, itl_ms=itl * 1e3, prefill_ms=r.ttft_s * 1e3,
