@@ -29,14 +29,13 @@ is shown beside it with its residuals, so the two readings can be told apart. A 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step_gap import implied_step_s  # noqa: E402
+from train_step_gap import implied_step_s, pooled_rows  # noqa: E402
 
 
 def row_split(row: dict) -> dict | None:
@@ -139,11 +138,7 @@ def main(argv=None) -> None:
     ap.add_argument("json", nargs="+", help="the file(s) `tapeout validate --json` wrote (subset runs: their rows are pooled)")
     ap.add_argument("--rows", action="store_true", help="also list every row of the split groups")
     a = ap.parse_args(argv)
-    rows = []
-    for path in a.json:
-        with open(path) as f:
-            rows += json.load(f)["rows"]
-    print(report({"rows": rows}, a.rows))
+    print(report({"rows": pooled_rows(a.json)}, a.rows))
 
 
 if __name__ == "__main__":

@@ -178,17 +178,22 @@ def report(doc: dict, vendor: str = "NVIDIA", show_rows: bool = False) -> str:
     return "\n".join(out)
 
 
+def pooled_rows(paths) -> list[dict]:
+    """The rows of the `tapeout validate --json` files, pooled (subset runs)."""
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            rows += json.load(f)["rows"]
+    return rows
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("json", nargs="+", help="the file(s) `tapeout validate --json` wrote (subset runs: their rows are pooled)")
     ap.add_argument("--vendor", default="NVIDIA", help="accelerator name prefix (default NVIDIA)")
     ap.add_argument("--rows", action="store_true", help="also list every row")
     a = ap.parse_args(argv)
-    rows = []
-    for path in a.json:
-        with open(path) as f:
-            rows += json.load(f)["rows"]
-    print(report({"rows": rows}, a.vendor, a.rows))
+    print(report({"rows": pooled_rows(a.json)}, a.vendor, a.rows))
 
 
 if __name__ == "__main__":
