@@ -157,6 +157,7 @@ from .dp_buckets import (apex_param_gather_exposed, bucketed_collective_time, co
 from .nic_share import fill_drain_share
 from .stack_features import StackFeatures
 from .weight_update import llm_update_spec, shard_group, weight_update_s
+from . import zero3_fetch
 from .fp8_amax import amax_allreduce_per_step
 from .fp8_scale_update import scale_update_time
 from .host_issue import check_layer_chip, layer_issue
@@ -771,7 +772,16 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     elif lay.zero == 2:
         dp_rs, dp_ag = m * hid(max(0.0, t_rs - B), t_rs, share_b), hid(max(0.0, t_ag - F), t_ag, share_f)
     else:
-        dp_rs, dp_ag = m * hid(max(0.0, t_rs + t_ag - B), t_rs + t_ag, share_b), m * hid(max(0.0, t_ag - F), t_ag, share_f)
+        # ZeRO-3 on its own stream: each pass's gathers behind its compute (perf/zero3_fetch.pass_exposed); under
+        # zero3_fetch.FIRST_FETCH_EXPOSED the first module's gather of each pass (the input embedding in the forward,
+        # the LM head in the backward: on the stages that hold them) waits before any compute (DeepSpeed fetch_sub_module)
+        g1_f = g1_b = 0.0
+        if zero3_fetch.FIRST_FETCH_EXPOSED and t_ag > 0 and dense > 0:
+            emb = float(cfg.vocab_size * cfg.hidden_size) * cp_
+            g1_f = zero3_fetch.first_fetch_exposed(t_ag, cp_ * dense, min(emb, cp_ * dense)) if d_slow == 0 else 0.0
+            g1_b = zero3_fetch.first_fetch_exposed(t_ag, cp_ * dense, min(emb, cp_ * dense)) if head_on else 0.0
+        dp_rs = m * hid(zero3_fetch.pass_exposed(t_rs + t_ag, B, g1_b), t_rs + t_ag, share_b)
+        dp_ag = m * hid(zero3_fetch.pass_exposed(t_ag, F, g1_f), t_ag, share_f)
     bw = float(np.max(p.mem_bw) * np.max(p.eff_mem))
     # weight quantize once per step (read bf16, write the recipe's copies; FP8: fp8 + fp8 transpose);
     # none for LoRA (quantized params); not for the layers a recipe keeps in BF16
