@@ -70,3 +70,43 @@ def test_bad_input_names_the_field(call, field):
 
 def test_switch_is_a_boolean():
     assert isinstance(z.FIRST_FETCH_EXPOSED, bool)
+
+
+def _zero3_lora(chip: str, n: int, overlap: bool):
+    from tapeout.perf.mlperf import benchmarks
+    from tapeout.perf.train_lora import adapters_of_benchmark
+    from tapeout.perf.training import train
+    lora = adapters_of_benchmark(benchmarks()["training"]["llama2-70b-lora"])
+    return train("llama-2-70b", chip, n, n * 8192, 8192, "bf16", lora=lora, tp=1, pp=1, cp=1, zero=3,
+                 recompute="full", mbs=1, zero_overlap_comm=overlap)
+
+
+def _eval_step_without_gathers(monkeypatch, chip, n, overlap):
+    from tapeout.perf import training
+    monkeypatch.setattr(z, "EVAL_GATHERS", False)
+    training.clear_cache()
+    r = _zero3_lora(chip, n, overlap)
+    monkeypatch.setattr(z, "EVAL_GATHERS", True)
+    training.clear_cache()
+    return r
+
+
+def test_in_line_evaluation_pass_pays_the_whole_gather(monkeypatch):
+    """DeepSpeed overlap_comm false (Intel's Gaudi2 LoRA config): an evaluation forward's gathers are in line like
+    the training forward's, so each evaluation micro-batch adds exactly the forward's exposed all-gather."""
+    bare = _eval_step_without_gathers(monkeypatch, "gaudi2", 8, overlap=False)
+    r = _zero3_lora("gaudi2", 8, overlap=False)
+    m = r.breakdown["m"]
+    t_ag = r.breakdown["t_dp_all_gather"]
+    assert r.breakdown["exposed_comm_s"]["dp_all_gather"] == pytest.approx(m * t_ag, rel=1e-9)
+    assert r.breakdown["eval_step"] - bare.breakdown["eval_step"] == pytest.approx(m * t_ag, rel=1e-9)
+    assert r.step_time_s == pytest.approx(bare.step_time_s, rel=1e-12)  # training steps do not move
+
+
+def test_overlapped_evaluation_pass_hides_what_its_forward_covers(monkeypatch):
+    """overlap_comm true (Juniper's H100 config, 8 GPUs on NVLink): the gather (~0.3 s) is shorter than the forward
+    (~2 s), so the evaluation pass adds max(0, t_ag - F) = 0."""
+    bare = _eval_step_without_gathers(monkeypatch, "h100-sxm", 8, overlap=True)
+    r = _zero3_lora("h100-sxm", 8, overlap=True)
+    assert 0.0 < r.breakdown["t_dp_all_gather"] < r.breakdown["F"]
+    assert r.breakdown["eval_step"] == pytest.approx(bare.breakdown["eval_step"], rel=1e-12)

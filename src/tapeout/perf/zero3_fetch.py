@@ -25,6 +25,14 @@ layer's parameters gathered for the recomputed forward stay for its backward whe
 parameters lie within `stage3_max_reuse_distance`, default 1e9 numel: one backward gather):
     bytes = passes x bytes_per_param x P x (g - 1) / g
 
+Evaluation passes gather too: an evaluation forward under ZeRO-3 fetches every module's parameters like a
+training forward (DeepSpeed keeps a separate coordinator for eval mode, parameter_offload.py
+get_param_coordinator(training), with the same fetch / prefetch / release code; PyTorch FSDP and XLA's
+sharded weights likewise gather them for any forward). `EVAL_GATHERS` adds to each evaluation micro-batch the
+part of its gathers that its forward does not hide (pass_exposed; all of them when the collectives run on the
+compute stream, DeepSpeed overlap_comm false). On: the same rule perf/training.py applies to every training
+forward; the evaluation passes had no gather at all, which no ZeRO-3 implementation does.
+
 `FIRST_FETCH_EXPOSED` prices the first module's gather of each pass as exposed when the pass's
 other gathers are overlapped. Off: it is DeepSpeed's behaviour, but perf/training.py's overlapped
 ZeRO-3 branch also prices the XLA (MaxText / Pax) ZeRO-3 runs, whose scheduler is not DeepSpeed's
@@ -38,6 +46,7 @@ import math
 
 from ..errors import TapeoutError
 
+EVAL_GATHERS = True  # ZeRO-3 evaluation forwards gather the parameters too (see above)
 FIRST_FETCH_EXPOSED = False  # first module's gather of each pass exposed (DeepSpeed fetch_sub_module); see above
 
 # DeepSpeed runtime/zero/config.py DeepSpeedZeroConfig defaults (0.13.x): max_reuse_distance
