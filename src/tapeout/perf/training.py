@@ -1227,7 +1227,10 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         notes.append(f"ZeRO-{lay.zero} collectives " + ("overlapped with the compute on their own stream (zero_overlap_comm "
                      "True, the default: DeepSpeed overlap_comm / FSDP prefetch)" if stack.zero_overlap_comm else
                      "on the compute stream, all exposed (zero_overlap_comm False: DeepSpeed overlap_comm false)") +
-                     f": {r['exposed_dp']:.3f} s of DP communication exposed per step")
+                     f": {r['exposed_dp']:.3f} s of DP communication exposed per step" +
+                     (f"; {zero3_fetch.gather_bytes_per_step(r['params_dense'], shard_groups(lay)[0]) / 1e9:.0f} GB "
+                      f"of parameters gathered per rank per micro-batch (forward + backward, perf/zero3_fetch.py)"
+                      if lay.zero == 3 else ""))
     if r.get("dualpipe"):
         dp_ = r["dualpipe"]
         notes.append(f"pipeline schedule DualPipe (perf/dualpipe.py; arXiv:2412.19437 Sec. 3.2.1, Table 2): each forward "

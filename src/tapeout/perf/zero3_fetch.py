@@ -20,10 +20,17 @@ PartitionedParameterCoordinator.fetch_sub_module / release_sub_module; parameter
     zero.Init (zero3_init_flag) and are gathered the same way; gradients exist only for the adapters.
 
 Gather volume per step (closed form): each rank receives (g - 1) / g of the gathered parameters in
-the parameters' dtype once per forward pass and once per backward pass (with full recompute, a
-layer's parameters gathered for the recomputed forward stay for its backward when the layer's
-parameters lie within `stage3_max_reuse_distance`, default 1e9 numel: one backward gather):
-    bytes = passes x bytes_per_param x P x (g - 1) / g
+the parameters' dtype once per forward pass and once per backward pass:
+    bytes = passes x bytes_per_param x P x (g - 1) / g,  passes = 2 per micro-batch.
+With full recompute (HF gradient checkpointing, reentrant) the backward is one gather, not two: a
+module's parameters gathered for the recomputed forward are not released when (release_sub_module ->
+__params_to_release) the prefetcher has already passed their backward use in the trace (it skips
+available parameters for free: `__most_recent_step_id_param_fetched_for[param] > step_id`) or their
+next use lies within `stage3_max_reuse_distance` numel of modules (default 1e9; a config "auto" is not
+filled by Hugging Face's trainer_config_finalize, which fills only reduce_bucket_size,
+stage3_prefetch_bucket_size = 0.9 h^2 and stage3_param_persistence_threshold = 10 h). For a layer
+within `stage3_max_live_parameters` (default 1e9; a Llama-2-70B layer is 855.7M) the prefetcher holds
+the whole recomputed layer and passes its backward uses, so the recompute's gather serves the backward.
 
 Evaluation passes gather too: an evaluation forward under ZeRO-3 fetches every module's parameters like a
 training forward (DeepSpeed keeps a separate coordinator for eval mode, parameter_offload.py
@@ -49,26 +56,11 @@ from ..errors import TapeoutError
 EVAL_GATHERS = True  # ZeRO-3 evaluation forwards gather the parameters too (see above)
 FIRST_FETCH_EXPOSED = False  # first module's gather of each pass exposed (DeepSpeed fetch_sub_module); see above
 
-# DeepSpeed runtime/zero/config.py DeepSpeedZeroConfig defaults (0.13.x): max_reuse_distance
-# (stage3_max_reuse_distance) = 1e9 numel; a config value "auto" is not filled by Hugging Face's
-# trainer_config_finalize (it fills only reduce_bucket_size, stage3_prefetch_bucket_size and
-# stage3_param_persistence_threshold) and DeepSpeed then keeps its default
-MAX_REUSE_DISTANCE = 1_000_000_000
-
 
 def _check(name: str, v: float, fix: str, allow_zero: bool = True) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         raise TapeoutError(f"zero3_fetch: {name} = {v!r}: {fix}")
     return float(v)
-
-
-def backward_gathers(layer_params: float, recompute: bool, max_reuse_distance: float = MAX_REUSE_DISTANCE) -> int:
-    """Gathers of a layer's parameters in the backward pass: 1 without recompute, or with full recompute
-    when the layer's parameters fit within the reuse distance (kept from the recomputed forward to the
-    backward); else 2 (gathered again for the backward)."""
-    _check("layer_params", layer_params, "give the layer's parameter count (>= 0)")
-    _check("max_reuse_distance", max_reuse_distance, "give DeepSpeed's stage3_max_reuse_distance in numel (>= 0)")
-    return 2 if recompute and layer_params > max_reuse_distance else 1
 
 
 def gather_bytes_per_step(params: float, group: int, passes: float = 2.0, bytes_per_param: float = 2.0) -> float:
