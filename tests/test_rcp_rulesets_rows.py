@@ -86,7 +86,7 @@ def test_unet3d_drops_four_runs_each_side():
     from importlib import resources
 
     raw = yaml.safe_load(resources.files("tapeout").joinpath("data", "mlperf", "rcps.yaml").read_text())
-    runs = sorted(next(p for p in next(e for e in raw["train-unet3d"] if e["rounds"] == ["v3.1"])["points"]
+    runs = sorted(next(p for p in next(e for e in raw["train-unet3d"] if "v3.1" in e["rounds"])["points"]
                        if p["bs"] == 84)["converge"])
     four, one = sum(runs[4:-4]) / (len(runs) - 8), sum(runs[1:-1]) / (len(runs) - 2)
     assert four != pytest.approx(one, rel=1e-6)
