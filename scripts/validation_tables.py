@@ -105,6 +105,46 @@ def training_vendor_scale_table(rows: list[dict]) -> list[str]:
     return out + [""]
 
 
+def _readings(r: dict) -> tuple[dict | None, dict | None]:
+    """A training row's (throughput, time-to-train) readings, each {"error_pct", "inside"} or None: throughput where
+    the row's own convergence point priced it; time-to-train where the benchmark definition's did (the row itself,
+    measures "time-to-train", or its detail["time_to_train"] block at the RCP for its batch)."""
+    d = r.get("detail") or {}
+    own = {"error_pct": r["error_pct"], "inside": r.get("inside")}
+    if d.get("measures") == "time-to-train":
+        return None, own
+    t = d.get("time_to_train") or {}
+    return own, ({"error_pct": t["error_pct"], "inside": t.get("inside")} if t.get("error_pct") is not None else None)
+
+
+def _cells(xs: list[dict]) -> str:
+    if not xs:
+        return "0 | - | - | -"
+    e = [x["error_pct"] for x in xs]
+    inside = [bool(x["inside"]) for x in xs if x.get("inside") is not None]
+    return (f"{len(e)} | {_median([abs(v) for v in e]):.1f} | {_median(e):.1f} | "
+            f"{_fmt(sum(inside) / len(inside) if inside else None, True)}")
+
+
+def time_to_train_table(rows: list[dict]) -> list[str]:
+    """Issue 18 item 4: per training benchmark, the error as a time-to-train (convergence from the benchmark
+    definition: the RCP at the row's global batch) and as a throughput (convergence from the row's own log), both
+    published; `no RCP`: throughput rows whose detail["time_to_train"] block says why there is none."""
+    pred = [r for r in rows if r.get("error_pct") is not None and (r.get("detail") or {}).get("measures")]
+    out = ["### Time-to-train (benchmark definition) vs throughput (row's convergence)", "",
+           "Per benchmark: `time-to-train` = predicted at the benchmark definition's convergence point (the MLPerf RCP",
+           "at the row's global batch, data/mlperf/rcps.yaml), compared with the reported score as is; `throughput` =",
+           "predicted at the row's own logged convergence (x the score's RCP factor). A row with both readings counts in",
+           "both; `no RCP` = throughput rows without a time-to-train reading (no RCP for their round or batch).", "",
+           "| benchmark | time-to-train rows | median abs err % | median signed % | in 80% interval | throughput rows | "
+           "median abs err % | median signed % | in 80% interval | no RCP |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for bench in sorted({r["benchmark"] for r in pred}):
+        sel = [_readings(r) for r in pred if r["benchmark"] == bench]
+        tp, tt = [a for a, _ in sel if a], [b for _, b in sel if b]
+        out.append(f"| {bench} | {_cells(tt)} | {_cells(tp)} | {sum(1 for a, b in sel if a and not b)} |")
+    return out + [""]
+
+
 def main(path: str) -> None:
     d = json.load(open(path))
     s, rows = d["summary"], d["rows"]
@@ -126,6 +166,7 @@ def main(path: str) -> None:
               "slower one at its own time; validation/rcp.py). `(RCP rows)`: those rows alone, under both measures; the",
               "time-to-train interval has the throughput prediction's relative width.", ""]
     lines += stats_table("Training: throughput vs time-to-train", s.get("by_training_measure", {}))
+    lines += time_to_train_table(rows)
     lines += training_vendor_scale_table(rows)
     lines += stats_table("By benchmark", s["by_benchmark"])
     lines += stats_table("By scenario", s["by_scenario"])

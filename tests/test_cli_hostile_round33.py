@@ -139,8 +139,9 @@ def test_non_llm_global_batch_below_the_chips_is_refused():
     # every chip is a data-parallel replica: the step priced one sample per chip and counted 3 of 8
     err = refusal(["train", "--benchmark", "retinanet", "-c", "h100-sxm", "-n", "8", "--global-batch", "3"])
     assert err.startswith("error: --global-batch 3: some of the 8 chips get no sample")
-    err = refusal(["train", "--benchmark", "retinanet", "-c", "h100-sxm", "-n", "1024"])
-    assert err.startswith("error: --num-chips 1024 at the RCP's global batch 256")
+    # more chips than the largest RCP batch (4096, data/mlperf/rcps.yaml): no RCP batch runs, the definition's 256 is refused
+    err = refusal(["train", "--benchmark", "retinanet", "-c", "h100-sxm", "-n", "8192"])
+    assert err.startswith("error: --num-chips 8192 at the RCP's global batch 256")
 
 
 def test_non_llm_global_batch_equal_to_the_chips_runs():

@@ -105,7 +105,7 @@ def test_summary_lists_each_row_once_per_measure():
 
 # --- non-LLM RCPs (v4.0 ruleset), by hand from mlcommons/logging training_4.0.0 rcps_gnn.json / rcps_stable_diffusion.json
 
-def test_rgat_rcps_are_epochs_of_the_training_seeds_for_v4_0_only():
+def test_rgat_rcps_are_epochs_of_the_training_seeds_from_v4_0():
     seeds = 94_605_600  # other_benchmarks.yaml train-rgat epoch_samples
     # BS 262144: 20 runs, less 2.30 and 2.75 -> mean of the other 18
     runs = [2.40, 2.55, 2.35, 2.45, 2.50, 2.35, 2.45, 2.60, 2.35, 2.55, 2.60, 2.40, 2.40, 2.30, 2.30, 2.45, 2.60, 2.50, 2.75,
@@ -119,7 +119,7 @@ def test_rgat_rcps_are_epochs_of_the_training_seeds_for_v4_0_only():
     want = m4096 + (16384 - 4096) / (32768 - 4096) * (m32768 - m4096)
     assert samples_to_converge("train-rgat", 16384, mlperf_round="v4.0", epoch_samples=seeds).samples == pytest.approx(
         want * seeds, rel=1e-12)
-    assert samples_to_converge("train-rgat", 16384, mlperf_round="v4.1", epoch_samples=seeds) is None  # other ruleset
+    assert samples_to_converge("train-rgat", 16384, mlperf_round="v3.1", epoch_samples=seeds) is None  # before R-GAT
     with pytest.raises(ValueError, match="epoch_samples"):
         samples_to_converge("train-rgat", 16384, mlperf_round="v4.0")
 

@@ -81,7 +81,7 @@ def test_time_to_train_does_not_rise_when_chips_double_at_fixed_batch(bench):
 
 
 def test_a_batch_without_a_convergence_point_gives_throughput_only():
-    r = api.train_benchmark("resnet", "h100-sxm", 8, global_batch=3000)
+    r = api.train_benchmark("dlrm-dcnv2", "h100-sxm", 8, global_batch=262144)  # above the largest RCP, 135,168
     assert r.time_to_train_min is None and r.samples_to_converge is None and r.samples_per_s > 0
     assert "no convergence point on file" in r.samples_to_converge_from
 

@@ -10,6 +10,9 @@ checker's rcp_pass 'pruned_rcps':
   lookup    an RCP's BS: its mean; between two pruned RCPs: linear interpolation of their means
             (_create_interp_rcp, np.interp); below the smallest: the smallest one's mean; above the
             largest: none ("Missing RCP"), the benchmark cannot score that batch (check_directory).
+Units: tokens, samples, epochs (x the training set), epochs_from_1, steps (Stable Diffusion's ruleset 3.1.0
+step_num: each run's optimizer steps at the list's BS; read as samples, steps x BS, before the rule runs, see
+_as_samples: rcp_checker 3.1.0 would prune in steps, where the largest batch takes the fewest).
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ def pruned(points: tuple[Rcp, ...]) -> tuple[Rcp, ...]:
     return tuple(pts)
 
 
+UNITS = ("tokens", "samples", "epochs", "epochs_from_1", "steps")  # what an rcps.yaml list counts
 LATEST = "latest"  # mlperf_round for "the newest ruleset on file" (a user's run, not a dated result row)
 
 
@@ -73,12 +77,21 @@ def _round_key(r: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", r))
 
 
+def _as_samples(point: dict, unit: str) -> list:
+    """A list in `steps` (optimizer steps at the list's own BS) as samples, each run's steps x BS: the same reference
+    runs that the next ruleset lists in samples (data/mlperf/rcps.yaml train-stable-diffusion). Left in steps, the
+    pruning would rank the largest batch fastest (fewest steps) and floor a smaller batch at its step count, a bound
+    its own runs never reach and no convergence estimate."""
+    return [v * point["bs"] for v in point["converge"]] if unit == "steps" else point["converge"]
+
+
 @lru_cache(maxsize=1)
 def _entries() -> dict:
     """{key: [(RCPs, unit, source, rounds), ...]}, one per ruleset; rounds: the MLPerf rounds whose ruleset holds
     these RCPs (None: every round the benchmark ran)."""
     raw = yaml.safe_load(resources.files("tapeout").joinpath("data", "mlperf", "rcps.yaml").read_text())
-    return {k: [(tuple(Rcp(int(p["bs"]), olympic_mean(p["converge"], int(e.get("dropped", 1)))) for p in e["points"]),
+    return {k: [(tuple(Rcp(int(p["bs"]), olympic_mean(_as_samples(p, e["unit"]), int(e.get("dropped", 1))))
+                       for p in e["points"]),
                  e["unit"], e["source"], tuple(e["rounds"]) if "rounds" in e else None)
                 for e in (v if isinstance(v, list) else [v])] for k, v in raw.items()}
 
@@ -115,6 +128,8 @@ def samples_to_converge(benchmark: str, bs: int, seq_len: int = 1, mlperf_round:
     if e is None:
         return None
     points, unit, source, _ = e
+    if unit not in UNITS:
+        raise ValueError(f"{benchmark}: RCP unit {unit!r} unknown; rcps.yaml units: {', '.join(UNITS)}")
     epochs = unit in ("epochs", "epochs_from_1")
     if epochs and not epoch_samples:
         raise ValueError(f"{benchmark}: RCPs in epochs need the training set's epoch_samples")
@@ -137,5 +152,20 @@ def samples_to_converge(benchmark: str, bs: int, seq_len: int = 1, mlperf_round:
                f"{low.bs} converged faster)" if dropped else ""))
     else:
         return None
-    scale = f" / {seq_len}" if unit == "tokens" else (" - 1" if first else "") + f" x {epoch_samples:,.0f}" if epochs else ""
+    scale = (f" / {seq_len}" if unit == "tokens" else (" - 1" if first else "") + f" x {epoch_samples:,.0f}" if epochs
+             else " x the list's BS" if unit == "steps" else "")
     return Convergence(bs, (mean - first) / per, how + f" (olympic mean, {unit}{scale})", source)
+
+
+def no_rcp_reason(benchmark: str, bs: int, mlperf_round: str | None = None) -> str | None:
+    """Why `samples_to_converge` gives none for this batch and round (None: it gives one)."""
+    e = _entry(benchmark, mlperf_round)
+    if e is None:
+        rounds = sorted({r for x in _entries().get(benchmark) or [] for r in (x[3] or ())}, key=_round_key)
+        return (f"no RCPs of {benchmark} on file for {mlperf_round or 'an undated run'} (data/mlperf/rcps.yaml"
+                + (f" holds rounds {', '.join(rounds)}" if rounds else " holds none") + ")")
+    top = max(p.bs for p in pruned(e[0]))
+    if bs > top:
+        return (f"global batch {bs:,} is above the largest RCP ({top:,}) of {benchmark}'s "
+                f"{mlperf_round or 'undated'} ruleset: rcp_checker 'Missing RCP', no convergence point defined")
+    return None

@@ -103,7 +103,9 @@ Counting a standalone cast for every GEMM input is an upper bound: TE fuses the 
 QKV and FC1 inputs into the LayerNorm kernel (LayerNormLinear / LayerNormMLP).
 Evaluation (MLPerf time-to-train, see eval_time_s): forward-only passes of the same layout;
 NeMo pads the validation set to whole global batches (`pad_samples_to_global_batch_size`), so
-one evaluation costs ceil(E / GBS) x (m + (p-1)/v) x F_eval, F_eval = F without recompute.
+one evaluation costs ceil(E / GBS) x (m + (p-1)/v) x F_eval, F_eval = F without recompute; under ZeRO-3 each
+micro-batch's forward gathers the parameters again: + m x what its forward does not hide (all of it on the
+compute stream, zero_overlap_comm False; perf/zero3_fetch.pass_exposed, EVAL_GATHERS).
 MFU = model FLOPs / (step x chips x dense bf16 peak), model FLOPs = 6 N_active T + 12 L h
 s T (attention, Chowdhery et al. 2022 PaLM App. B); LoRA: 4 N T (no weight gradients).
 """
@@ -157,6 +159,7 @@ from .dp_buckets import (apex_param_gather_exposed, bucketed_collective_time, co
 from .nic_share import fill_drain_share
 from .stack_features import StackFeatures
 from .weight_update import llm_update_spec, shard_group, weight_update_s
+from . import zero3_fetch
 from .fp8_amax import amax_allreduce_per_step
 from .step_fixed_work import SCALAR_BYTES, StepFixedWork, applies, step_fixed_work
 from .fp8_scale_update import scale_update_time
@@ -751,6 +754,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
 
     def hid(exposed, t, share):  # the collective's CTAs take their cores from the compute hiding it
         return float(contended_exposure(exposed, t, share))
+    g1_f = g1_b = 0.0  # the first module's gather of a ZeRO-3 forward / backward pass where it is exposed (below)
     if lay.zero == 0 and fwd.stack.grad_sync_after_backward:  # all-reduced after the backward: nothing hides it
         dp_rs, dp_ag = t_rs + t_ag, 0.0
     elif lay.zero == 0:
@@ -769,10 +773,19 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         # backward, in line with the compute: nothing hides them (ZeRO-2's post-step all-gather as below)
         dp_rs = m * (t_rs + (t_ag if lay.zero == 3 else 0.0))
         dp_ag = m * t_ag if lay.zero == 3 else hid(max(0.0, t_ag - F), t_ag, share_f)
+        g1_f = t_ag if lay.zero == 3 else 0.0  # in line, the whole gather shows: pass_exposed(t, F, t) = t (evaluation, below)
     elif lay.zero == 2:
         dp_rs, dp_ag = m * hid(max(0.0, t_rs - B), t_rs, share_b), hid(max(0.0, t_ag - F), t_ag, share_f)
     else:
-        dp_rs, dp_ag = m * hid(max(0.0, t_rs + t_ag - B), t_rs + t_ag, share_b), m * hid(max(0.0, t_ag - F), t_ag, share_f)
+        # ZeRO-3 on its own stream: each pass's gathers behind its compute (perf/zero3_fetch.pass_exposed); under
+        # zero3_fetch.FIRST_FETCH_EXPOSED the first module's gather of each pass (the input embedding in the forward,
+        # the LM head in the backward: on the stages that hold them) waits before any compute (DeepSpeed fetch_sub_module)
+        if zero3_fetch.FIRST_FETCH_EXPOSED and t_ag > 0 and dense > 0:
+            emb = float(cfg.vocab_size * cfg.hidden_size) * cp_
+            g1_f = zero3_fetch.first_fetch_exposed(t_ag, cp_ * dense, min(emb, cp_ * dense)) if d_slow == 0 else 0.0
+            g1_b = zero3_fetch.first_fetch_exposed(t_ag, cp_ * dense, min(emb, cp_ * dense)) if head_on else 0.0
+        dp_rs = m * hid(zero3_fetch.pass_exposed(t_rs + t_ag, B, g1_b), t_rs + t_ag, share_b)
+        dp_ag = m * hid(zero3_fetch.pass_exposed(t_ag, F, g1_f), t_ag, share_f)
     bw = float(np.max(p.mem_bw) * np.max(p.eff_mem))
     # weight quantize once per step (read bf16, write the recipe's copies; FP8: fp8 + fp8 transpose);
     # none for LoRA (quantized params); not for the layers a recipe keeps in BF16
@@ -818,8 +831,13 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         fixed = step_fixed_work(m, lay.zero >= 1 and not lora, dense + ex, gb, bw, t_world, t_loss)
     step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast + amax + host_idle + fixed.total_s
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
+    # ZeRO-3 gathers the stage's parameters for every forward pass, an evaluation's too (DeepSpeed's evaluation
+    # coordinator fetches module by module like the training one; FSDP / XLA shard the same weights): each
+    # micro-batch's pass exposes what its forward does not hide (perf/zero3_fetch.EVAL_GATHERS)
+    eval_gather = (m * zero3_fetch.pass_exposed(t_ag, F, min(g1_f, t_ag))
+                   if zero3_fetch.EVAL_GATHERS and lay.zero == 3 and t_ag > 0 else 0.0)
     eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.stack.overlap_p2p, forward_only=True,
-                                                 t_fwd_chunk=F / lay.vp, group=grp, **held) + host_eval + fixed.eval_s
+                                                 t_fwd_chunk=F / lay.vp, group=grp, **held) + host_eval + eval_gather + fixed.eval_s
     n_fb = n_slow * slots
     exposed = {"tp_allreduce": n_fb * ((1.0 + rerun) * (tp_f - gemm) + tp_b - kb * gemm),
                # DualPipe: what the all-to-all adds to the step beyond the paired compute (perf/dualpipe)
@@ -1217,7 +1235,10 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         notes.append(f"ZeRO-{lay.zero} collectives " + ("overlapped with the compute on their own stream (zero_overlap_comm "
                      "True, the default: DeepSpeed overlap_comm / FSDP prefetch)" if stack.zero_overlap_comm else
                      "on the compute stream, all exposed (zero_overlap_comm False: DeepSpeed overlap_comm false)") +
-                     f": {r['exposed_dp']:.3f} s of DP communication exposed per step")
+                     f": {r['exposed_dp']:.3f} s of DP communication exposed per step" +
+                     (f"; {zero3_fetch.gather_bytes_per_step(r['params_dense'], shard_groups(lay)[0]) / 1e9:.0f} GB "
+                      f"of parameters gathered per rank per micro-batch (forward + backward, perf/zero3_fetch.py)"
+                      if lay.zero == 3 else ""))
     if r.get("dualpipe"):
         dp_ = r["dualpipe"]
         notes.append(f"pipeline schedule DualPipe (perf/dualpipe.py; arXiv:2412.19437 Sec. 3.2.1, Table 2): each forward "

@@ -26,8 +26,10 @@ x 4,195,197,692 Criteo pairs; dlrm (v1) the same pairs x (epoch_num - 1), its lo
 94,605,600 IGBH-Full training seeds; rnnt epochs x 281,241 LibriSpeech 960 h utterances; maskrcnn epochs x 117,266
 COCO 2017 train images with annotations; unet3d epochs x whole global batches of its 168 KiTS19 cases, or samples
 as logged: validation/unet3d_train.py); the rows therefore measure throughput (detail["measures"]).
-Where the benchmark's RCPs for the row's MLPerf round are on file (data/mlperf/rcps.yaml: e.g. R-GAT and
-Stable Diffusion v4.0, dlrm v2.0) the same run is also priced at the RCP for its batch (detail["time_to_train"]).
+Where the benchmark's RCPs for the row's MLPerf round are on file (data/mlperf/rcps.yaml) the same run is also
+priced at the RCP for its batch (detail["time_to_train"]; where none is, the block says why, without a prediction).
+A row whose notes give no convergence of its own (no samples_count / epoch_num, or one in no known unit) is
+predicted at the RCP for its batch instead, measures "time-to-train" (skipped, saying what is missing, without one).
 RetinaNet and R-GAT add their evaluations inside the timed region (every epoch / every 0.05
 epoch, forward only) and R-GAT's per-step feature read, overlapped with the step (perf/gnn.py).
 A training step is the forward of the trained graph plus its backward (perf/train_backward.py:
@@ -396,13 +398,18 @@ def _notes_value(notes: str, key: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
+class NoOwnConvergence(SkipRow):
+    """The row's notes give no convergence point of its own (map_training then predicts it at the benchmark
+    definition's, the RCP at its global batch, where one is on file)."""
+
+
 def samples_to_converge(bench: str, notes: str) -> float:
     s = _notes_value(notes, "samples_count")
     if s:
         return s
     e = _notes_value(notes, "epoch_num")
     if e is None:
-        raise SkipRow("row notes give neither samples_count nor epoch_num")
+        raise NoOwnConvergence("row notes give neither samples_count nor epoch_num")
     if bench == "unet3d":  # epochs or (v3.1+ loggers) samples, told apart by value (validation/unet3d_train.py)
         from .unet3d_train import row_samples
 
@@ -413,7 +420,7 @@ def samples_to_converge(bench: str, notes: str) -> float:
     if bench == "bert":  # the BERT logger's epoch_num counts samples: fewer than one global batch is another unit
         gb = _notes_value(notes, "global_batch_size")
         if gb and e < gb:
-            raise SkipRow(f"bert epoch_num={e:g} is below one global batch ({gb:g} samples): not a sample count")
+            raise NoOwnConvergence(f"bert epoch_num={e:g} is below one global batch ({gb:g} samples): not a sample count")
         return e
     if bench == "resnet":
         return e * IMAGENET_TRAIN
@@ -423,7 +430,7 @@ def samples_to_converge(bench: str, notes: str) -> float:
         return (e - float(fact("train-dlrm", "epoch_num_offset"))) * CRITEO_TRAIN_PAIRS
     if bench in EPOCH_UNITS:
         return e * fact(*EPOCH_UNITS[bench])
-    raise SkipRow(f"{bench}: epoch_num without samples_count cannot be converted")
+    raise NoOwnConvergence(f"{bench}: epoch_num without samples_count cannot be converted")
 
 
 def sd2_unet_train_ops(n: int, pr) -> list:
@@ -561,7 +568,14 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     gb = _notes_value(notes, "global_batch_size")
     if not gb:
         raise SkipRow("row notes lack global_batch_size")
-    samples = samples_to_converge(bench, notes)
+    try:
+        samples, conv = samples_to_converge(bench, notes), None
+    except NoOwnConvergence as e:  # predicted on time-to-train: the benchmark definition's convergence at its batch
+        conv = _rcp_convergence(bench, gb, row)
+        if conv is None:
+            raise SkipRow(f"{e}; no time-to-train from the benchmark definition either: "
+                          f"{_no_rcp_reason(bench, gb, row)}") from None
+        samples = conv.samples
     from .other_training import training_time  # the pricing body, shared with `tapeout train --benchmark`
 
     software = row.get("software", "")
@@ -577,6 +591,9 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     def run_to(samples: float) -> dict:  # the same run converging at `samples` (steps plus evaluations)
         return training_time(bench, chip, n, gb, samples, fitted, software, mlperf_round, nodes, submitter)
 
+    if conv is not None:  # the prediction is the time-to-train itself; no second reading
+        return RowPrediction(r.pop("minutes"), "minutes", f"train-{bench}", detail={
+            **r, "measures": measures(False), "convergence": conv.as_dict(), "time_to_train": None})
     return RowPrediction(r.pop("minutes"), "minutes", f"train-{bench}", detail={
         **r, "measures": measures(True), "time_to_train": _at_rcp(bench, gb, row, run_to)})
 
@@ -594,15 +611,27 @@ def _row_round(row: dict) -> str | None:
     return rnd.group(1) if rnd else None
 
 
-def _at_rcp(bench: str, gb: float, row: dict, run_to) -> dict | None:
-    """The run at its benchmark's Reference Convergence Point for its global batch and MLPerf round
-    (data/mlperf/rcps.yaml, perf/convergence.py; validation/rcp.py scores it); None where none is on file."""
+def _rcp_convergence(bench: str, gb: float, row: dict):
+    """The benchmark's Reference Convergence Point for the row's global batch and MLPerf round (data/mlperf/rcps.yaml,
+    perf/convergence.py), or None where none is on file."""
     from ..perf.convergence import samples_to_converge as rcp_samples
 
     key = f"train-{bench}"
     per_epoch = fact(key, "epoch_samples") if (workload_facts().get(key) or {}).get("epoch_samples") else None
-    conv = rcp_samples(key, int(gb), mlperf_round=_row_round(row), epoch_samples=per_epoch)
-    return priced_at(conv, run_to)
+    return rcp_samples(key, int(gb), mlperf_round=_row_round(row), epoch_samples=per_epoch)
+
+
+def _no_rcp_reason(bench: str, gb: float, row: dict) -> str:
+    from ..perf.convergence import no_rcp_reason
+
+    return no_rcp_reason(f"train-{bench}", int(gb), _row_round(row)) or "no RCP"
+
+
+def _at_rcp(bench: str, gb: float, row: dict, run_to) -> dict:
+    """The run at its benchmark's Reference Convergence Point for its global batch and MLPerf round
+    (validation/rcp.py scores it); where none is on file, a block without a prediction that says why."""
+    return priced_at(_rcp_convergence(bench, gb, row), run_to) or {"predicted": None,
+                                                                   "reason": _no_rcp_reason(bench, gb, row)}
 
 
 def eval_graph(bench: str, per_chip_batch: int) -> OpGraph:

@@ -67,7 +67,7 @@ def score_time_to_train(pred, measured: float) -> None:
     mapper at the RCP's convergence point), in place: against the reported score as is (no F, see
     above); the interval has the throughput prediction's relative width (same step-time model)."""
     ttt = (pred.detail or {}).get("time_to_train")
-    if not ttt:
+    if not ttt or ttt.get("predicted") is None:  # no RCP at the row's batch: the block says why, nothing to score
         return
     t = ttt["predicted"]
     low, high = ((None, None) if pred.low is None else (t * pred.low / pred.predicted, t * pred.high / pred.predicted))
