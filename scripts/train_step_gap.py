@@ -52,6 +52,14 @@ def params_m(bench: str) -> float | None:
     return training_graphs(bench, 1, None)[2] / 2.0 / 1e6
 
 
+def implied_step_s(row: dict, steps: float) -> float:
+    """The step (s) a row's measurement implies over `steps` steps: its minutes (the RCP factor undone where the detail
+    records one) less the modelled evaluation minutes, per step."""
+    det = row.get("detail") or {}
+    measured = float(row["measured"]) / float(det.get("rcp_scaling_factor") or 1.0)
+    return (measured - float(det.get("eval_min") or 0.0)) * 60.0 / steps
+
+
 def row_gap(row: dict) -> dict | None:
     """One row's implied step and gap (s), or None where the row is not a priced non-LLM training row."""
     bench = BENCH.get(row.get("benchmark", ""))
@@ -61,10 +69,7 @@ def row_gap(row: dict) -> dict | None:
     step, sps, samples = det["step_s"], det.get("samples_per_s"), det.get("samples_to_converge")
     if not (step and sps and samples):
         return None
-    gb = sps * step
-    steps = samples / gb
-    measured = float(row["measured"]) / float(det.get("rcp_scaling_factor") or 1.0)
-    implied = (measured - float(det.get("eval_min") or 0.0)) * 60.0 / steps
+    implied = implied_step_s(row, samples / (sps * step))
     n = int(row["n_accelerators"])
     exposed = step - sum(float(det.get(k) or 0.0) for k in
                          ("fwd_s", "bwd_s", "head_grad_s", "recompute_s", "once_s", "optimizer_s"))
@@ -173,17 +178,22 @@ def report(doc: dict, vendor: str = "NVIDIA", show_rows: bool = False) -> str:
     return "\n".join(out)
 
 
+def pooled_rows(paths) -> list[dict]:
+    """The rows of the `tapeout validate --json` files, pooled (subset runs)."""
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            rows += json.load(f)["rows"]
+    return rows
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("json", nargs="+", help="the file(s) `tapeout validate --json` wrote (subset runs: their rows are pooled)")
     ap.add_argument("--vendor", default="NVIDIA", help="accelerator name prefix (default NVIDIA)")
     ap.add_argument("--rows", action="store_true", help="also list every row")
     a = ap.parse_args(argv)
-    rows = []
-    for path in a.json:
-        with open(path) as f:
-            rows += json.load(f)["rows"]
-    print(report({"rows": rows}, a.vendor, a.rows))
+    print(report({"rows": pooled_rows(a.json)}, a.vendor, a.rows))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ interleaved 1F1B schedule's ideal time plus its bubble (p - 1) / (v m) of it):
        + DP                          exposed gradient reduce-scatter / parameter all-gather / replica
                                      all-reduce / tied-embedding sync (perf/dp_buckets.py)
        + optimizer                   the weight update (perf/weight_update.py)
-       + other                       the rest (FP8 weight casts, amax all-reduce, host idle)
+       + other                       the rest (FP8 weight casts, amax all-reduce, host idle, NeMo's per-step
+                                     work outside the schedule: perf/step_fixed_work.py)
 
 Only m (F + B) grows with the micro-batches per replica (GBS / (DP mbs)); the other terms are paid
 once per step, so their share grows as a fixed global batch is spread over more replicas: the

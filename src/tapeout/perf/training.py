@@ -161,6 +161,7 @@ from .stack_features import StackFeatures
 from .weight_update import llm_update_spec, shard_group, weight_update_s
 from . import zero3_fetch
 from .fp8_amax import amax_allreduce_per_step
+from .step_fixed_work import SCALAR_BYTES, StepFixedWork, applies, step_fixed_work
 from .fp8_scale_update import scale_update_time
 from .host_issue import check_layer_chip, layer_issue
 from .train_host import blocks_gpu_idle, step_host_idle
@@ -821,7 +822,14 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             host = replace(host, backward_s=bare.backward_s + share * (host.backward_s - bare.backward_s))
         host_idle = step_host_idle(host.forward_s, host.backward_s, Fl, Bl, n_slow, int(m))
         host_eval = blocks_gpu_idle([(host.forward_s, Fl, n_slow)] * int(m))
-    step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast + amax + host_idle
+    # NeMo's per-step work outside the schedule on the Apex DistributedFusedAdam stacks (perf/step_fixed_work.py):
+    # the gradient buffer's zeroing, the grad norm's world all-reduce, each micro-batch's loss averaged over DP
+    fixed = StepFixedWork()
+    if applies(fwd.stack.dp_bucket.kind):
+        t_world = float(collective_time("all_reduce", SCALAR_BYTES, num_chips, topo)[0])
+        t_loss = float(collective_time("all_reduce", SCALAR_BYTES, lay.dp, pg.topology(topo, "dp"), stride=pg.stride_dp)[0])
+        fixed = step_fixed_work(m, lay.zero >= 1 and not lora, dense + ex, gb, bw, t_world, t_loss)
+    step = compute_time + dp_rs + dp_ag + dp_x + tied_sync + optim + wcast + amax + host_idle + fixed.total_s
     # one forward-only pass over a global batch (evaluation): same pipeline schedule, no recompute
     # ZeRO-3 gathers the stage's parameters for every forward pass, an evaluation's too (DeepSpeed's evaluation
     # coordinator fetches module by module like the training one; FSDP / XLA shard the same weights): each
@@ -829,7 +837,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     eval_gather = (m * zero3_fetch.pass_exposed(t_ag, F, min(g1_f, t_ag))
                    if zero3_fetch.EVAL_GATHERS and lay.zero == 3 and t_ag > 0 else 0.0)
     eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.stack.overlap_p2p, forward_only=True,
-                                                 t_fwd_chunk=F / lay.vp, group=grp, **held) + host_eval + eval_gather
+                                                 t_fwd_chunk=F / lay.vp, group=grp, **held) + host_eval + eval_gather + fixed.eval_s
     n_fb = n_slow * slots
     exposed = {"tp_allreduce": n_fb * ((1.0 + rerun) * (tp_f - gemm) + tp_b - kb * gemm),
                # DualPipe: what the all-to-all adds to the step beyond the paired compute (perf/dualpipe)
@@ -855,7 +863,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "exposed_dp": dp_rs + dp_ag + tied_sync, "t_dp": t_rs + t_ag, "t_dp_all_gather": t_ag, "pp_nic_shared": nic_pp, "t_cp_ring": t_ring, "optimizer": optim,
             "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem,
             "comm_wave_share": {"forward": share_f, "backward": share_b},
-            "host_issue_idle": host_idle,
+            "host_issue_idle": host_idle, "step_fixed_work": fixed.as_dict(),
             **({"dualpipe": dual_info} if dual_info else {}),
             # the attention precision this layout ran, where FP8 was asked but the stack's CP ring has no FP8 path
             **({"attention_precision": "bf16 (fp8 asked; the stack's context-parallel ring has no FP8 path: "
