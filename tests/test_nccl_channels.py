@@ -76,3 +76,31 @@ def test_stack_setting_refuses_a_non_boolean():
     assert StackFeatures().nccl_default_channels is False  # a stack whose NCCL env is not on file keeps comm_ctas 0
     with pytest.raises(TapeoutError, match="nccl_default_channels"):
         StackFeatures(nccl_default_channels="yes")
+
+
+def _lora_zero3(n, **kw):
+    from tapeout.perf.mlperf import benchmarks
+    from tapeout.perf.train_lora import adapters_of_benchmark
+    from tapeout.perf.training import train
+    lora = adapters_of_benchmark(benchmarks()["training"]["llama2-70b-lora"])
+    return train("llama-2-70b", "h100-sxm", n, n * 8192, 8192, "bf16", lora=lora,
+                 tp=1, pp=1, cp=1, zero=3, recompute="full", mbs=1, zero_overlap_comm=True, **kw)
+
+
+def test_engine_takes_the_default_channels_only_when_switched_on(monkeypatch):
+    base = _lora_zero3(8)
+    on = _lora_zero3(8, nccl_default_channels=True)
+    # 24 of the 132 SMs beside the overlapped gathers: the forward / backward lose a share, the step grows
+    assert on.breakdown["comm_wave_share"]["forward"] > 0 == base.breakdown["comm_wave_share"]["forward"]
+    assert on.step_time_s > base.step_time_s
+    assert any("NCCL 2.19's default channel count" in n for n in on.notes)
+    # the same as asking for 24 CTAs by hand: the derived count goes through the existing comm_ctas path
+    assert on.step_time_s == pytest.approx(_lora_zero3(8, comm_ctas=24).step_time_s)
+    # a stack's own cap wins over the default
+    assert _lora_zero3(8, nccl_default_channels=True, comm_ctas=8).step_time_s == pytest.approx(
+        _lora_zero3(8, comm_ctas=8).step_time_s)
+    from tapeout.perf.training import clear_cache
+    monkeypatch.setattr(nc, "NCCL_DEFAULT_CHANNELS", False)
+    clear_cache()  # results are memoised by their arguments, not by module switches
+    assert _lora_zero3(8, nccl_default_channels=True).step_time_s == pytest.approx(base.step_time_s)
+    clear_cache()
