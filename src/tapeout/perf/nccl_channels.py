@@ -15,8 +15,10 @@ src/graph/xml.h kvDictPciGen; read in the stored copies of the 2.12-2.2x lines, 
      next speed is <= 0.49 of the solution's ("Decrease bw until we find a solution").
   2. duplication: a solution at >= 25 GB/s per channel is doubled (min(2 n, maxChannels)) at the search's end.
   3. ncclTopoPostset doubles again: comm->nChannels = min(MAXCHANNELS 32, 2 n).
-  A large collective runs on all of them (enqueue.cc lowers the count only for messages below channels x threads x
-  the protocol's per-thread threshold: megabytes; the gathers priced here are 10-100x that).
+  A large collective is taken to run on all of them (enqueue.cc lowers the count only for small messages, below
+  channels x threads x a per-thread threshold; the 2.19 thresholds were not read: an assumption for the 100+ MB
+  gathers priced here). Not determined: NVLS (16 channels by default on H100) instead of the ring for a single-node
+  all-gather where the NVSwitch supports multicast (docs/notes/issue-18.md).
 Check, not a fit: this gives 24 on one 8-GPU A100 NVSwitch node (40 GB/s x 6, 240 GB/s of NVLink) and 24 on an 8-GPU
 H100 node (60 x 6 of 370.8) -- the "24 coll channels" of NCCL INFO logs on both (layer_times.csv LT-0001's source;
 docs/notes/issue-18.md Round stop-34) -- and 16 on an 8-GPU H800 node (8 NVLinks: 40 x 4 of 164.8, doubled twice), the
