@@ -103,6 +103,9 @@ parameter_offload.py DeepSpeedZeRoOffload: `allgather_stream = Stream() if overl
 stage3.py DeepSpeedZeroOptimizer_Stage3: `reduce_and_partition_stream = Stream() if overlap_comm else
 default_stream()`). Default True: DeepSpeed's overlap_comm default for ZeRO-3 and PyTorch FSDP's prefetch; the
 result's notes say which a ZeRO-2/3 layout ran.
+`nccl_default_channels`: the stack's runs set no NCCL channel / CTA cap, so an overlapped DP collective holds NCCL's
+own channel count for the job's ring (perf/nccl_channels.job_channels, under its switch NCCL_DEFAULT_CHANNELS) as
+`comm_ctas` when comm_ctas is 0. Default False: a stack whose NCCL environment is not on file keeps 0.
 `elementwise_chain`: the stack runs its model's RMSNorm, RoPE and SwiGLU activation op by op (eager PyTorch, e.g.
 the Hugging Face modeling code): a chain name of data/software/eager_elementwise.yaml whose per-op reads and
 writes replace the fused kernels' in the graph (perf/eager_elementwise.py). None (the default): fused kernels,
@@ -171,6 +174,7 @@ class StackFeatures:
     ep_fp8_dispatch: bool = False  # EP dispatch in FP8 + 1x128 scales under an FP8 recipe (DeepSeek-V3 Sec. 3.3.2)
     zero_overlap_comm: bool = True  # ZeRO-2/3 collectives on their own stream (DeepSpeed overlap_comm; perf/training)
     elementwise_chain: str | None = None  # norms / RoPE / activation run op by op (perf/eager_elementwise; None: fused)
+    nccl_default_channels: bool = False  # no NCCL channel cap: overlapped DP collectives on NCCL's own count (perf/nccl_channels)
     fp8_scale_update: str | None = None  # TE line of the FP8 delayed-scaling update kernels (perf/fp8_scale_update; None: none)
 
     def __post_init__(self):

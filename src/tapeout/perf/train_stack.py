@@ -40,6 +40,8 @@ Wired features (perf/training.train arguments they decide):
                              perf/comm_contention.py), the tensor-parallel one those of its async
                              backward collectives (tp_comm_ctas; perf/tp_backward.py), each cap taken as
                              the channel count (assumed to bind; the result's notes show the DP share)
+  nccl_default_channels      True: the runs set no NCCL channel cap; an overlapped DP collective holds NCCL's own
+                             channel count for the job's ring (nccl_default_channels; perf/nccl_channels.py)
   eager_layer                the layer type (data/software/host_issue.yaml) the stack issues from the CPU
                              when a run captures no CUDA graphs (eager_layer; perf/host_issue.py,
                              perf/train_host.py): set on a run whose layer_cuda_graph, the submission's
@@ -75,7 +77,7 @@ from .recompute_gate import gate_of
 WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "fp8_attention_context_parallel", "distributed_optimizer", "even_pipeline_stages",
          "fixed_microbatch_group", "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
          "frozen_dy_transpose", "grad_sync_after_backward", "fp8_reduce_amax", "quantized_gathers",
-         "make_vocab_size_divisible_by", "eager_layer", "nccl_max_ctas", "recompute_methods", "elementwise_chain",
+         "make_vocab_size_divisible_by", "eager_layer", "nccl_max_ctas", "nccl_default_channels", "recompute_methods", "elementwise_chain",
          "fp8_scale_update", "attention_probs_saved", "training_recipe")
 
 
@@ -260,6 +262,8 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings["comm_ctas"] = _ctas(stack.value("nccl_max_ctas"))
         # the TP communicator's cap: the cores its async backward collectives take (perf/tp_backward)
         settings["tp_comm_ctas"] = _ctas(stack.value("nccl_max_ctas"), "tp")
+    if stack.value("nccl_default_channels") is not None:
+        settings["nccl_default_channels"] = _flag(stack, "nccl_default_channels")
     if dict((f, w) for f, _, w in stack.features).get("attention_kernel"):
         settings["attention_kernel"] = stack.value("attention_kernel")
     if stack.value("attention_probs_saved") is not None:  # Habana FusedSDPA's recompute flag (perf/fused_sdpa)

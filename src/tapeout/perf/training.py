@@ -105,7 +105,10 @@ Evaluation (MLPerf time-to-train, see eval_time_s): forward-only passes of the s
 NeMo pads the validation set to whole global batches (`pad_samples_to_global_batch_size`), so
 one evaluation costs ceil(E / GBS) x (m + (p-1)/v) x F_eval, F_eval = F without recompute; under ZeRO-3 each
 micro-batch's forward gathers the parameters again: + m x what its forward does not hide (all of it on the
-compute stream, zero_overlap_comm False; perf/zero3_fetch.pass_exposed, EVAL_GATHERS).
+compute stream, zero_overlap_comm False; perf/zero3_fetch.pass_exposed, EVAL_GATHERS), at least the forward's core
+share of it (contended_exposure, as in training).
+A stack whose runs cap no NCCL channels (stack setting nccl_default_channels) takes NCCL 2.19's own channel count for
+the job's ring as comm_ctas (perf/nccl_channels.py, switch NCCL_DEFAULT_CHANNELS).
 MFU = model FLOPs / (step x chips x dense bf16 peak), model FLOPs = 6 N_active T + 12 L h
 s T (attention, Chowdhery et al. 2022 PaLM App. B); LoRA: 4 N T (no weight gradients).
 """
@@ -132,6 +135,7 @@ from .collectives import collective_time, node_forwarded_all_to_all, topology_fo
 from .eager_elementwise import chain_graph
 from .moe import expected_nodes_per_token
 from .zone_share import place_groups
+from . import nccl_channels
 from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
 from .train_layout import (PINNABLE, TrainLayout, broken_rule, sequences, candidate_layouts, even_stages, microbatches,
                            nearest_chip_counts, nearest_global_batches, nearest_layouts, recompute_split,
@@ -834,7 +838,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # ZeRO-3 gathers the stage's parameters for every forward pass, an evaluation's too (DeepSpeed's evaluation
     # coordinator fetches module by module like the training one; FSDP / XLA shard the same weights): each
     # micro-batch's pass exposes what its forward does not hide (perf/zero3_fetch.EVAL_GATHERS)
-    eval_gather = (m * zero3_fetch.pass_exposed(t_ag, F, min(g1_f, t_ag))
+    # (its all-gather's CTAs take their cores from the forward hiding it, as in training: hid, share_f)
+    eval_gather = (m * hid(zero3_fetch.pass_exposed(t_ag, F, min(g1_f, t_ag)), t_ag, share_f)
                    if zero3_fetch.EVAL_GATHERS and lay.zero == 3 and t_ag > 0 else 0.0)
     eval_step = slots * F + pipeline_send_time(t_send, lay.pp, lay.vp, m, fwd.stack.overlap_p2p, forward_only=True,
                                                  t_fwd_chunk=F / lay.vp, group=grp, **held) + host_eval + eval_gather + fixed.eval_s
@@ -1130,6 +1135,15 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         src = gemms.source
         notes.append(f"GEMMs from the measured kernel table: {src['package']} {src['package_version']}, {src['system']} "
                      f"{src['stack']} {src['stack_version']} (grouped GEMMs and formats it lacks: fitted model)")
+    # a stack without an NCCL channel cap: its overlapped DP collectives hold NCCL's own channel count for the job's
+    # ring (perf/nccl_channels; the job's chips are the DP group of the TP 1 PP 1 layouts such stacks run)
+    ctas_from = "the stack settings"
+    if nccl_channels.NCCL_DEFAULT_CHANNELS and stack.nccl_default_channels and not stack.comm_ctas:
+        n_ch = nccl_channels.job_channels(topo, p, stack.fabric, num_chips)
+        if n_ch:
+            stack = replace(stack, comm_ctas=n_ch)
+            ctas_from = (f"NCCL 2.19's default channel count for a ring of {num_chips} GPUs on this topology, "
+                         f"the stack setting no cap (perf/nccl_channels.py)")
     fwd = _Fwd(cfg, p, pr, topo, stack, fp8_attention=fp8_attention and fp8_gain is None, lora=lora, recipe=recipe,
                attn_ratio=ratio or (1.0, 1.0), gemms=gemms, bf16_attn_ratio=bf16_ratio,
                collectives_on_cores=bool(c.get("collectives_on_cores", False)), board=board_power(c, fitted=fitted))
@@ -1222,7 +1236,7 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
         r_0 = evaluate_layout(cfg, c, p, topo, pr, lay, num_chips, global_seqs, seq_len, fwd, lora)
         wave_hi = max(1.0, r_p["step"] / r_0["step"])
         ws = r["comm_wave_share"]
-        notes.append(f"overlapped DP / CP collectives on {ctas_text(stack.comm_ctas, p)} (comm_ctas, assumed to bind; where it came from: the stack settings): "
+        notes.append(f"overlapped DP / CP collectives on {ctas_text(stack.comm_ctas, p)} (comm_ctas, assumed to bind; where it came from: {ctas_from}): "
                      f"the kernels hiding them run on the other cores in more waves (perf/comm_waves.py), "
                      f"{ws['forward']:.1%} of the forward and {ws['backward']:.1%} of the backward lost while they run "
                      f"(per-tile GEMM grids; their HBM traffic is not charged); if the stack's GEMM library runs "
