@@ -42,7 +42,9 @@ output that the weight gradient needs, run beside the dgrad GEMM (`ub_algo=BULK_
 ctx.ub_bulk_dgrad`, `ub_obj_lnout = get_ub(ctx.ub_name+"_dgrad")`), and `{qkv,fc1}_wgrad` is the dgrad's
 reduce-scatter, run beside the wgrad GEMM (`BULK_OVERLAP_RS if ctx.ub_bulk_wgrad`, `get_ub(ctx.ub_name+
 "_wgrad")`): transformer_engine/pytorch/module/layernorm_linear.py _LayerNormLinear.backward of the TE 1.x
-line (stored copy, code-index id 1352436852); initialize_ub lists qkv_dgrad / fc1_dgrad among the FP8
+line (stored copy, code-index id 1352436852) and layernorm_mlp.py _LayerNormMLP.backward of an earlier 1.x
+(the ub_split_ag era, code-index id 4565701932: `get_ub("fc1_wgrad")` for the FC1 dgrad output, reduce-scattered
+with BULK_OVERLAP_RS beside the FC1 wgrad GEMM; ub_obj_lnout beside the FC1 dgrad GEMM); initialize_ub lists qkv_dgrad / fc1_dgrad among the FP8
 all-gather buffers. Where a config lists the `_wgrad` slot (the NVIDIA GPT-3 files of v3.0, v3.1, v4.0) the
 backward of that GEMM is priced as TE runs it: max(g / (1 - f_dgrad), all-gather) + max(g / (1 - f_wgrad),
 reduce-scatter), each bulk collective on its own slot's SMs; without one (or with the switch off) the
