@@ -141,14 +141,21 @@ def test_tp_names_match_the_llm_graph():
     assert set(TP_GEMMS) <= names and set(TP_COLLECTIVES) <= names
 
 
-def test_bulk_slots_hide_the_dgrad_reduce_scatter_behind_the_weight_gradient_gemm():
+def test_bulk_slots_hide_the_dgrad_reduce_scatter_behind_the_weight_gradient_gemm(monkeypatch):
+    import tapeout.perf.tp_overlap as tpo
     gemm, coll = _layer()
     ov = get_overlap("nemo-gpt3-fp8-h100-tp4")
     assert ov.bulk and ov.slot("fc1_dgrad")[0] == "bulk"
     ring = lambda g: max(g / (1 - 1 / 128), 0.25) + min(g / (1 - 1 / 128), 0.25) / 4 + g  # noqa: E731  AG + wgrad
-    bulk = lambda g: g + max(g / (1 - 4 / 128), 0.25)  # noqa: E731  dgrad, then wgrad beside the reduce-scatter
+    # TE's roles (BULK_SLOT_ROLES): the input all-gather beside the dgrad GEMM on the _dgrad slot's 4 SMs, the
+    # reduce-scatter beside the wgrad GEMM on the _wgrad slot's 4 SMs (h100tp4mbs2.yaml)
+    bulk = lambda g: max(g / (1 - 4 / 128), 0.25) + max(g / (1 - 4 / 128), 0.25)  # noqa: E731
     want = ring(0.74) + bulk(1.47) + ring(0.21) + bulk(0.26)
     assert region_time(gemm, coll, ov, 4, 128, True) == pytest.approx(want)
+    monkeypatch.setattr(tpo, "BULK_SLOT_ROLES", False)  # the older reading: dgrad, then wgrad beside the reduce-scatter
+    old = lambda g: g + max(g / (1 - 4 / 128), 0.25)  # noqa: E731
+    assert region_time(gemm, coll, ov, 4, 128, True) == pytest.approx(ring(0.74) + old(1.47) + ring(0.21) + old(0.26))
+    monkeypatch.setattr(tpo, "BULK_SLOT_ROLES", True)
     # LoRA has no weight-gradient GEMM: the bulk slots' reduce-scatters stay exposed
     lora_want = ring(0.74) - 0.74 + 1.47 + 0.25 + ring(0.21) - 0.21 + 0.26 + 0.25
     assert region_time(gemm, coll, ov, 4, 128, True, lora=True) == pytest.approx(lora_want)

@@ -36,6 +36,19 @@ The all-gathers overlap when `ag` is on, the forward reduce-scatters with `rs`, 
 with `rs_dgrad`; the qkv slots only when `qkv` is on. Weight-gradient GEMMs (full training) run
 after the overlapped dgrad GEMM; a 'bulk' backward slot (`bulk` on, full training only) instead runs
 the dgrad reduce-scatter whole beside the weight-gradient GEMM (n -> infinity).
+Bulk slot roles (BULK_SLOT_ROLES): Transformer Engine names a column-parallel GEMM's two bulk userbuffers by
+the GEMM they hide behind, not by the collective: `{qkv,fc1}_dgrad` is the all-gather of the saved (FP8) norm
+output that the weight gradient needs, run beside the dgrad GEMM (`ub_algo=BULK_OVERLAP_AG if
+ctx.ub_bulk_dgrad`, `ub_obj_lnout = get_ub(ctx.ub_name+"_dgrad")`), and `{qkv,fc1}_wgrad` is the dgrad's
+reduce-scatter, run beside the wgrad GEMM (`BULK_OVERLAP_RS if ctx.ub_bulk_wgrad`, `get_ub(ctx.ub_name+
+"_wgrad")`): transformer_engine/pytorch/module/layernorm_linear.py _LayerNormLinear.backward of the TE 1.x
+line (stored copy, code-index id 1352436852) and layernorm_mlp.py _LayerNormMLP.backward of an earlier 1.x
+(the ub_split_ag era, code-index id 4565701932: `get_ub("fc1_wgrad")` for the FC1 dgrad output, reduce-scattered
+with BULK_OVERLAP_RS beside the FC1 wgrad GEMM; ub_obj_lnout beside the FC1 dgrad GEMM); initialize_ub lists qkv_dgrad / fc1_dgrad among the FP8
+all-gather buffers. Where a config lists the `_wgrad` slot (the NVIDIA GPT-3 files of v3.0, v3.1, v4.0) the
+backward of that GEMM is priced as TE runs it: max(g / (1 - f_dgrad), all-gather) + max(g / (1 - f_wgrad),
+reduce-scatter), each bulk collective on its own slot's SMs; without one (or with the switch off) the
+`_dgrad` slot's SMs carry the reduce-scatter beside the wgrad GEMM and the all-gather is not priced.
 """
 
 from __future__ import annotations
@@ -49,6 +62,15 @@ import yaml
 from ..errors import TapeoutError
 from ..formats import data_file
 from .sequence_parallel import TPComm
+
+# On: a config's `{qkv,fc1}_wgrad` bulk slot carries the dgrad reduce-scatter beside the wgrad GEMM and the
+# `_dgrad` slot the saved input's all-gather beside the dgrad GEMM, as Transformer Engine names them (module
+# docstring, "Bulk slot roles"; sourced from TE's backward, and it moves the NeMo GPT-3 rows toward their
+# measurements: docs/notes/issue-18.md "Round stop-42 (branch issue-61f)"). Off: the `_dgrad` slot's SMs
+# carry the reduce-scatter and the backward all-gather is not priced (the reading before stop 42).
+BULK_SLOT_ROLES = True
+# a bulk dgrad slot -> the slot TE runs the same GEMM's dgrad reduce-scatter in, beside its wgrad GEMM
+WGRAD_SLOT = {"qkv_dgrad": "qkv_wgrad", "fc1_dgrad": "fc1_wgrad"}
 
 TP_GEMMS = ("qkv_proj", "o_proj", "mlp_gate_up", "mlp_down")
 # a graph GEMM that fills another name's slots: the non-gated MLP's FC1 (workloads/llm.py dense_mlp
@@ -168,6 +190,23 @@ def overlapped(g, c, sm_share, splits):
     return np.maximum(gp, c) + np.minimum(gp, c) / n
 
 
+def _sm_share(ov: TPOverlap, slot: str, sm: int, cores: float) -> float:
+    """The share of the chip's cores a slot's communication kernels take; one clear error past half of them."""
+    share = sm / max(cores, 1.0)
+    if share >= 0.5:
+        raise TapeoutError(f"tp_overlap (--tp-overlap) '{ov.name}' gives {sm} SMs to slot {slot}, but the chip has "
+                           f"{cores:g} cores; use a config written for this chip, or none.")
+    return share
+
+
+def bulk_wgrad_slot(ov: TPOverlap, dgrad_slot: str) -> tuple[str, int, int] | None:
+    """The bulk `_wgrad` slot that runs this bulk `_dgrad` slot's GEMM's reduce-scatter beside its wgrad GEMM
+    (BULK_SLOT_ROLES on and the config lists it as bulk), else None."""
+    name = WGRAD_SLOT.get(dgrad_slot)
+    spec = ov.slot(name) if (BULK_SLOT_ROLES and name is not None) else None
+    return spec if spec is not None and spec[0] == "bulk" else None
+
+
 def region_time(gemm: dict, coll: dict, ov: TPOverlap | None, tp: int, cores: float, backward: bool,
                 lora: bool = False, kernel_fixed: float = 0.0) -> float:
     """Time of one layer pass's TP GEMMs and TP collectives (per-op times of one layer:
@@ -193,11 +232,12 @@ def region_time(gemm: dict, coll: dict, ov: TPOverlap | None, tp: int, cores: fl
             continue
         if slot in ov.fp8_rs:  # the GEMM writes FP8 into the userbuffer the reduce-scatter reads
             c = parts.reduce_scatter_quantized
-        share = sm / max(cores, 1.0)
-        if share >= 0.5:
-            raise TapeoutError(f"tp_overlap (--tp-overlap) '{ov.name}' gives {sm} SMs to slot {slot}, but the chip has "
-                               f"{cores:g} cores; use a config written for this chip, or none.")
-        if method == "bulk":  # the whole reduce-scatter beside the weight-gradient GEMM, unchunked
+        share = _sm_share(ov, slot, sm, cores)
+        w = bulk_wgrad_slot(ov, slot) if method == "bulk" else None
+        if w is not None:  # TE's roles: the all-gather beside the dgrad GEMM, the reduce-scatter beside the wgrad GEMM
+            t += float(overlapped(g, parts.gather_input, share, np.inf))
+            t += float(overlapped(g, c, _sm_share(ov, WGRAD_SLOT[slot], w[1], cores), np.inf))
+        elif method == "bulk":  # the whole reduce-scatter beside the weight-gradient GEMM, unchunked
             t += g + float(overlapped(g, c, share, np.inf))
         else:
             gc = g + (chunk_count(spec, tp) - 1) * kernel_fixed  # the chunk GEMMs' launches (wgrad runs whole)
