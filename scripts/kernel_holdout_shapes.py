@@ -10,7 +10,8 @@ Fits the shared parameters without the chip and its twins as `tapeout calibrate 
 scripts/kernel_loco_table.py does (up to 3,000) and prints the signed and absolute median error by shape
 bins and by which roofline term bounds the kernel's main op (GEMM / attention, evaluated at the fit); for context
 attention also by heads, KV heads, GQA group and per (query length, head size) cell (issue-39e; every context kernel
-of the database is causal: TensorRT-LLM's context attention, window_size 0); for GEMMs
+of the database is causal: TensorRT-LLM's context attention, window_size 0) and by the KV cache's format, alone and
+per query length (issue-61d); for GEMMs
 also by the clock the collector timed them at (perf/collector_clock.py: the part of the timed replays past the
 board's power response, 0 = a burst at boost) and the compute-bound ones by FLOPs (issue-36c)."""
 
@@ -32,6 +33,9 @@ BINS = {"gemm": {"m": (1, 32, 512, 4096, np.inf), "n": (0, 1024, 4096, 16384, np
                               "group": (1, 2, 8, np.inf)}}
 # attention: the signed / |e| medians of each (query length, head size) cell as well (issue-39e)
 CROSS = {"attention_prefill": (("q_len", "q"), ("head_dim", "d"))}
+# and by the KV cache's format, alone and per query-length bin (issue-61d): a BF16 context row over an FP8 cache is the
+# FP8 FMHA (kernel_fit.context_math), so one format cell holds two kernels
+CATEGORY = {"attention_prefill": (("kv_fmt", "kv"), ("q_len", "q"))}
 LATENCY_US = (0, 10, 50, 300, np.inf)
 FLOPS = (0, 1e9, 1e10, 1e11, 1e12, 1e13, np.inf)  # a compute-bound GEMM's 2mnk
 
@@ -99,6 +103,16 @@ def breakdown(cols: dict, e: np.ndarray, mem: np.ndarray, op: str, capped: np.nd
                 m = (va >= alo) & (va < ahi) & (vb >= blo) & (vb < bhi)
                 if m.any():
                     out.append(line(f"{sa} {alo:g}-{ahi:g} {sb} {blo:g}-{bhi:g}", m))
+    if op in CATEGORY and CATEGORY[op][0][0] in cols:  # a categorical column, alone and crossed with a shape column's bins
+        (c, sc), (b, sb) = CATEGORY[op]
+        kinds, eb, vb = np.asarray(cols[c], dtype=str), BINS[op][b], values(b)
+        for kind in sorted(set(kinds)):
+            out.append(line(f"{sc} {kind}", kinds == kind))
+        for kind in sorted(set(kinds)):
+            for blo, bhi in zip(eb[:-1], eb[1:]):
+                m = (kinds == kind) & (vb >= blo) & (vb < bhi)
+                if m.any():
+                    out.append(line(f"{sb} {blo:g}-{bhi:g} {sc} {kind}", m))
     for label, m in (("memory-bound", mem), ("compute-bound", ~mem)):
         if m.any():
             out.append(line(label, m))

@@ -123,16 +123,27 @@ def test_the_fit_prices_the_described_context_kernels_on_their_own(monkeypatch):
 
 
 @needs_db
-@pytest.mark.parametrize("on", [False, True])
-def test_the_context_io_switch_reaches_the_context_class_only(monkeypatch, on):
+@pytest.mark.parametrize("switch, on", [("CONTEXT_IO_EXPOSED", False), ("CONTEXT_IO_EXPOSED", True),
+                                        ("CONTEXT_IO_CORE_STREAM", False), ("CONTEXT_IO_CORE_STREAM", True)])
+def test_the_context_io_switches_reach_the_context_class_only(monkeypatch, switch, on):
+    # the context CTAs' Q / O tiles exposed per wave (CONTEXT_IO_EXPOSED), and at no more than one core's fitted
+    # GB/s (CONTEXT_IO_CORE_STREAM, issue-61d, which implies the first): the context class only, and the core's rate
+    # is read (fitted) only where it prices something
     from tapeout.perf.kernels_db import read_kernels
 
-    monkeypatch.setattr(kf, "CONTEXT_IO_EXPOSED", on)
+    monkeypatch.setattr(kf, switch, on)
     groups = kf.Groups(read_kernels(systems=["h200_sxm"], per_group=4, ops=("attention_prefill", "attention_decode")))
     x = np.array([p[1] for p in kf.PARAMS])
+    x[kf.NAMES.index("ctx_io_core_bw")] = 26.0
+    stream = on and switch == "CONTEXT_IO_CORE_STREAM"
     for g in groups.items:
-        assert float(kf.item_params(g, x).attn_ctx_io_exposed) == (1.0 if on and g["cls"] == "prefill" else 0.0)
-    assert "attn_ctx_io_exposed" in kf.model_switches()["CONTEXT_IO_EXPOSED"]["serving"]
+        ctx = g["cls"] == "prefill"
+        p = kf.item_params(g, x)
+        assert float(p.attn_ctx_io_exposed) == (1.0 if on and ctx else 0.0)
+        assert float(p.attn_ctx_io_core_bw) == (26e9 if stream and ctx else 0.0)
+        assert kf.group_reads(g, "ctx_io_core_bw") is (stream and ctx)
+    serving = {"CONTEXT_IO_EXPOSED": "attn_ctx_io_exposed", "CONTEXT_IO_CORE_STREAM": "attn_ctx_io_core_bw"}[switch]
+    assert serving in kf.model_switches()[switch]["serving"]
 
 
 @needs_db

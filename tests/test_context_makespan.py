@@ -122,3 +122,27 @@ def test_context_cta_q_and_o_tiles_are_serialised_per_wave():
     dec = Attention(name="a", batch=4, q_len=1, kv_len=8192, heads=32, kv_heads=8)
     assert _t(dec, attn_ctx_io_exposed=1.0) == pytest.approx(_t(dec), rel=1e-12)
     assert P.attn_ctx_io_exposed == 0.0
+
+
+def test_context_cta_tiles_at_one_cores_stream():
+    # the same 256 CTAs (2 waves of 132): with the core's stream below its DRAM share each wave's Q and O tiles take
+    # one CTA's bytes (128 rows x 128 x 2 B each way) / the core's rate, whatever the chip's DRAM (attn_ctx_io_core_bw)
+    a = _ctx(batch=8, heads=32, s=128)
+    unit = 128 * 128 * 2 * 2
+    for bw in (1e9, 5e9):
+        assert _t(a, attn_ctx_io_exposed=1.0, attn_ctx_io_core_bw=bw) - _t(a) == pytest.approx(2 * unit / bw, rel=1e-9)
+    # a core stream faster than the DRAM share leaves the DRAM's time; unset (0) is the DRAM's; off without the io flag
+    assert _t(a, attn_ctx_io_exposed=1.0, attn_ctx_io_core_bw=1e15) == pytest.approx(_t(a, attn_ctx_io_exposed=1.0), rel=1e-12)
+    assert _t(a, attn_ctx_io_core_bw=1e9) == pytest.approx(_t(a), rel=1e-12)
+    assert P.attn_ctx_io_core_bw == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(1e8, 1e12), st.sampled_from([64, 128, 256]), st.integers(1, 64))
+def test_a_slower_core_stream_never_makes_a_context_kernel_faster(bw, d, batch):
+    # the core's bound only adds (max with the DRAM's): never below the DRAM-only time, and a slower stream never faster
+    a = _ctx(batch=batch, heads=8, s=512, d=d)
+    dram = _t(a, attn_ctx_io_exposed=1.0)
+    t = _t(a, attn_ctx_io_exposed=1.0, attn_ctx_io_core_bw=bw)
+    assert t >= dram * (1 - 1e-12)
+    assert _t(a, attn_ctx_io_exposed=1.0, attn_ctx_io_core_bw=bw / 2) >= t * (1 - 1e-12)

@@ -106,3 +106,23 @@ def test_shape_breakdown_attention_heads_group_and_cells():
     assert "n     1  signed  +10.0" in row["q 1-64 d 0-65"] and "n     1  signed   +4.0" in row["q 1-64 d 65-129"]
     assert "n     1  signed  +30.0" in row["q 4096-inf d 65-129"] and "n     1  signed  -20.0" in row["q 4096-inf d 129-257"]
     assert "q 64-1024 d 0-65" not in row  # empty cells are left out
+
+
+def test_shape_breakdown_attention_by_kv_cache_format():
+    """The context-attention KV-cache split (issue-61d): a format line holds exactly the kernels over that cache, and
+    each (query length, cache format) cell its own; a column set without kv_fmt prints no such line."""
+    spec = importlib.util.spec_from_file_location("kernel_holdout_shapes", ROOT / "scripts" / "kernel_holdout_shapes.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cols = {"q_len": np.array([16.0, 8192.0, 8192.0, 8192.0]), "head_dim": np.full(4, 128.0), "batch": np.ones(4),
+            "heads": np.full(4, 32.0), "kv_heads": np.full(4, 8.0), "latency_s": np.array([12e-6, 2e-3, 2e-3, 2e-3]),
+            "kv_fmt": np.array(["bf16", "bf16", "fp8", "fp8"], dtype=object)}
+    e = np.array([0.02, 0.40, 0.10, 0.06])
+    row = {ln[:26].strip(): ln[26:] for ln in mod.breakdown(cols, e, np.zeros(4, dtype=bool), "attention_prefill")}
+    assert "n     2  signed  +21.0" in row["kv bf16"]  # median of +2 and +40
+    assert "n     2  signed   +8.0" in row["kv fp8"]  # median of +10 and +6
+    assert "n     1  signed  +40.0" in row["q 4096-inf kv bf16"] and "n     1  signed   +2.0" in row["q 1-64 kv bf16"]
+    assert "n     2  signed   +8.0" in row["q 4096-inf kv fp8"] and "q 1-64 kv fp8" not in row
+    del cols["kv_fmt"]
+    assert not any(k.startswith(("kv ", "q 1-64 kv")) for k in
+                   (ln[:26].strip() for ln in mod.breakdown(cols, e, np.zeros(4, dtype=bool), "attention_prefill")))

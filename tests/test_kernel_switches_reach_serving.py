@@ -95,6 +95,8 @@ TERMS = {
     "CONTEXT_KERNEL_EFF": (True, lambda s: s.attn_prefill(4, 500), -1),
     # the context CTAs' Q and O tiles serialised per wave: slower
     "CONTEXT_IO_EXPOSED": (True, lambda s: s.attn_prefill(4, 500), +1),
+    # and at no more than one core's stream (the fit's start value where the fit holds none): slower still
+    "CONTEXT_IO_CORE_STREAM": (True, lambda s: s.attn_prefill(4, 500), +1),
     # H200's GEMMs at the shared cap energy instead of the one its own measured FP8 / BF16 pairs invert to (above
     # the shared mean): a compute-bound step (2,000 tokens) sustains a higher clock, faster (perf/silicon_cap.py)
     "SILICON_CAP_ENERGY": (False, lambda s: s.linear(2000), -1),

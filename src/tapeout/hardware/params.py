@@ -398,6 +398,10 @@ class ChipParams:
     # next CTA waits for both: per wave, the occupied cores' Q and O tiles at the DRAM rate are
     # serialised with the math (as a GEMM's exposed epilogue). 0 = not modelled (default)
     attn_ctx_io_exposed: np.ndarray | float = 0.0
+    # > 0 (B/s, with attn_ctx_io_exposed): the rate one core streams its context CTA's Q and O tiles at, its own
+    # requests in flight per round trip (Little's law), whatever the chip's DRAM: a wave's tiles take at least
+    # their bytes / this, so the per-CTA cost is the same seconds on every chip. 0 = the DRAM rate only (default)
+    attn_ctx_io_core_bw: np.ndarray | float = 0.0
     # > 0 (both): the context kernel's fixed work tile (perf/context_tiles.py; kernels_db.yaml
     # context_kernels, e.g. TensorRT-LLM's Hopper fmha_v2: 128 query rows x 64-256-key tiles): a
     # tiled context op computes whole tiles, attn_ctx_q_tile rows (padded rows too) by whole

@@ -142,7 +142,9 @@ def chip_entry(params: dict, chip, source: str, formats=tuple(SERVING_FORMATS), 
                               "attn_ctx_eff_attention": context_eff_attention(params, chip.family),
                               # and its CTAs' Q and O tiles serialised per wave, as the fit prices them
                               # (kernel_fit.CONTEXT_IO_EXPOSED)
-                              "attn_ctx_io_exposed": 1.0 if kernel_fit.CONTEXT_IO_EXPOSED else 0.0,
+                              "attn_ctx_io_exposed": 1.0 if kernel_fit.CONTEXT_IO_EXPOSED or kernel_fit.CONTEXT_IO_CORE_STREAM else 0.0,
+                              # at no more than one core's stream (kernel_fit.CONTEXT_IO_CORE_STREAM); 0: the DRAM's
+                              "attn_ctx_io_core_bw": params.get("ctx_io_core_bw", 0.0) * 1e9 if kernel_fit.CONTEXT_IO_CORE_STREAM else 0.0,
                               "attn_head_pack": params["attn_head_pack"],
                               # an attention op's fixed time beyond the GEMM kernel's (kernel_overhead_us)
                               "attn_prefill_fixed": max(params["ovh_prefill"] - params["ovh_bf16"], 0.0) * 1e-6,

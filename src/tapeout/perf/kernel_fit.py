@@ -299,6 +299,9 @@ PARAMS = (
     # ELT_CORE_STREAM): a grid sized to the SMs, one 16-byte vector per thread per step, so the pass
     # streams what the SMs keep in flight, against the DRAM at the shared knee gen_stream_knee
     ("elt_core_bw", 25.0, 1.0, 1000.0),
+    # GB/s one core streams its context CTA's Q and O tiles at (ChipParams.attn_ctx_io_core_bw, CONTEXT_IO_CORE_STREAM;
+    # held, unused, when off)
+    ("ctx_io_core_bw", 10.0, 1.0, 1000.0),
     # bytes one thread step of the QKV preprocessing pass moves through the L2, at the chip's measured L2
     # bandwidth (ChipParams.elt_step_time, QKV_STEP_BOUND); the source's count is 112-208 (QKV_STEP_BOUND)
     ("qkv_step_bytes", 128.0, 0.0, 1024.0),
@@ -369,6 +372,14 @@ CONTEXT_K_OVERHEAD = False
 # chip whatever its MMA rate; `--kernels` serving prices a context op the same way (kernel_library attn_ctx_io_exposed).
 # Tried at stop 23 (issue-23kd) on H200 (lost); measured again in docs/notes/issue-24.md, Round stop-40 (issue-51d)
 CONTEXT_IO_EXPOSED = False
+# the same Q and O tiles, each wave, at no more than one core's own stream (ctx_io_core_bw GB/s, one rate shared by
+# every chip, fitted on the training chips; ChipParams.attn_ctx_io_core_bw): a CTA's tile load / store is paced by the
+# requests its SM keeps in flight per round trip (Little's law, as ELT_CORE_STREAM's QKV pass), not by the chip's DRAM
+# share, so the per-CTA cost is seconds per head element on every chip — more keys-equivalent on a faster MMA
+# (docs/notes/issue-24.md, Round stop-42 issue-61d). Implies CONTEXT_IO_EXPOSED's term; `--kernels` serving prices a
+# context op the same way (kernel_library attn_ctx_io_core_bw). Its start value binds on the HBM chips (their DRAM
+# share per SM is 19-53 GB/s): a max() term's parameter has no gradient where it does not bind. Off: measured there
+CONTEXT_IO_CORE_STREAM = False
 # the described context kernels' MMAs at an efficiency of their own (ctx_eff_attention, on eff[math format] as
 # eff_attention), fitted on those families' context kernels (CONTEXT_K_OVERHEAD's scope); the generation kernels and
 # the undescribed families' context kernels keep the shared eff_attention. A per-kernel-class efficiency (scoped as
@@ -1133,8 +1144,10 @@ def item_params(g: dict, x) -> ChipParams:
     if g.get("no_split"):  # the collector's kernel: CUTLASS's data-parallel persistent scheduler (kernel_tile)
         p = p.replace(max_split_k=1.0, balanced_row_tiles=0.0)  # on its own fixed tile
     p = with_cta_width(p, g.get("cta_width", 1.0))
-    if CONTEXT_IO_EXPOSED and g["cls"] == "prefill":  # a context CTA's Q and O tiles serialised per wave
+    if (CONTEXT_IO_EXPOSED or CONTEXT_IO_CORE_STREAM) and g["cls"] == "prefill":  # a context CTA's Q and O tiles serialised per wave
         p = p.replace(attn_ctx_io_exposed=1.0)
+    if CONTEXT_IO_CORE_STREAM and g["cls"] == "prefill":  # at one core's stream at most
+        p = p.replace(attn_ctx_io_core_bw=x[NAMES.index("ctx_io_core_bw")] * 1e9)
     own_k = tile_k_overhead_param(g["cls"], g.get("family"))
     if own_k != "attn_tile_k_overhead":  # the described context kernels' own work-unit overhead (CONTEXT_K_OVERHEAD)
         p = p.replace(attn_tile_k_overhead=x[NAMES.index(own_k)])
@@ -1310,6 +1323,7 @@ def fit(groups: Groups, structured: bool = True) -> dict:
                      and not (n == "split_serial_us" and not SPLIT_K_SERIAL)
                      and not (n == "ctx_tile_k_overhead"
                               and not any(tile_k_overhead_param(g["cls"], g.get("family")) == n for g in groups.items))
+                     and not (n == "ctx_io_core_bw" and not (CONTEXT_IO_CORE_STREAM and "prefill" in present))
                      and not (n == "ctx_eff_attention"
                               and not any(attention_eff_param(g["cls"], g.get("family")) == n for g in groups.items))
                      and not (n == "burst_power" and not (BURST_POWER_LIMIT and any(burst_read(g) for g in groups.items)))
@@ -1403,6 +1417,8 @@ def group_reads(g: dict, name: str) -> bool:
         return g.get("inflight", 0.0) > 0 and g["op"] == "gemm"
     if name == "quant_round_us" or name.startswith("tensor_round_us"):  # predict_group: a quantize pass, iterations known
         return bool(np.any(g.get("quant_rounds", 0.0))) and round_param(g) == name
+    if name == "ctx_io_core_bw":  # item_params: the context class's Q / O tiles at one core's stream
+        return CONTEXT_IO_CORE_STREAM and g["cls"] == "prefill"
     if name == "ovh_gen_pre":  # predict_group: separate generation preparation kernels
         return bool(g.get("pre"))
     if name == "promote_exposed":  # predict_group: x times the promotion FLOPs, 0 where there are none
@@ -1508,7 +1524,7 @@ def x_of(params: dict) -> np.ndarray:
     ctx_eff_attention, read only where CONTEXT_K_OVERHEAD / CONTEXT_KERNEL_EFF) take their start value."""
     start = {p[0]: p[1] for p in PARAMS}
     late = ("ctas_decode_", "merge_decode_", "tile_decode_", "eff_fp8_block_sm90", "eff_fp8_block_sm89", "ctx_tile_k_overhead",
-            "ctx_eff_attention")
+            "ctx_eff_attention", "ctx_io_core_bw")
     return np.array([params[n] if n in params or not n.startswith(late) else start[n] for n in NAMES], dtype=float)
 
 
@@ -1555,6 +1571,7 @@ def model_switches() -> dict:
             "CONTEXT_KERNEL_EFF": {"value": CONTEXT_KERNEL_EFF,
                                    "serving": "kernel_library attn_ctx_eff_attention (kernel_calibration.context_eff_attention)"},
             "CONTEXT_IO_EXPOSED": {"value": CONTEXT_IO_EXPOSED, "serving": "kernel_library attn_ctx_io_exposed"},
+            "CONTEXT_IO_CORE_STREAM": {"value": CONTEXT_IO_CORE_STREAM, "serving": "kernel_library attn_ctx_io_core_bw"},
             "ELT_CORE_STREAM": {"value": ELT_CORE_STREAM,
                                 "serving": "fit only: serving's QKV preprocessing streams at the DRAM x its stream efficiency"},
             "FITTED_RESIDENCY": {"value": FITTED_RESIDENCY, "serving": "kernel_decode_classes attn_ctas_per_core"},

@@ -509,7 +509,11 @@ def _evaluate(graph: OpGraph | OpTable, p: ChipParams, check_support: bool) -> C
         io = ctx & (np.asarray(p.attn_ctx_io_exposed, dtype=float) > 0)
         if np.any(io):  # a context CTA's Q-tile load and O-tile store, serialised per wave (attn_ctx_io_exposed)
             unit_bytes = (col(t.input_bytes) + col(t.output_bytes)) / np.maximum(par * m, 1.0) * tm
-            t_mm = t_mm + np.where(io, wave_transfer_time(units, cores, waves, unit_bytes, p), 0.0)
+            t_io = wave_transfer_time(units, cores, waves, unit_bytes, p)
+            core_bw = np.asarray(p.attn_ctx_io_core_bw, dtype=float)
+            if np.any(core_bw > 0):  # and no faster than one core's own stream (attn_ctx_io_core_bw)
+                t_io = np.maximum(t_io, np.where(core_bw > 0, waves * unit_bytes / np.where(core_bw > 0, core_bw, 1.0), 0.0))
+            t_mm = t_mm + np.where(io, t_io, 0.0)
         # GEMMs: each wave of work units pays the per-unit fixed time (pipeline fill, epilogue)
         # that does not shrink with K, so short-K GEMMs (convolutions, K = k^2 C_in) run further
         # below peak on a faster matrix engine (CUTLASS efficient_gemm.md: the mainloop
