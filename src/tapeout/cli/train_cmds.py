@@ -14,6 +14,16 @@ LABELS = {"bubble": "bubble (fraction of step)", "m": "micro-batches per step", 
           "B": "backward, slowest stage, per micro-batch (s)", "t_dp": "DP gradient sync (s)", "exposed_dp": "exposed DP sync (s)",
           "act": "activations on the fullest chip (bytes)"}
 # non-LLM benchmark breakdown rows that are not seconds
+def _added_terms(bd: dict) -> list[list]:
+    """Step-breakdown rows of the terms a stack or layout adds where they are nonzero: NeMo's per-step work outside
+    the schedule (perf/step_fixed_work.py) and the ZeRO-3 gathers an evaluation step exposes (perf/zero3_fetch.py)."""
+    fixed = (bd.get("step_fixed_work") or {}).get("total_s") or 0.0
+    rows = [["NeMo per-step work outside the schedule (s): grad zeroing, grad-norm and loss all-reduces", fixed]] if fixed else []
+    if bd.get("eval_gather_s"):
+        rows.append(["ZeRO-3 gathers exposed per evaluation step (s)", bd["eval_gather_s"]])
+    return rows
+
+
 BENCH_LABELS = {"accumulation_passes": "gradient-accumulation passes", "micro_batch": "samples per pass",
                 "recurrent_weights_from": "RNN-T recurrent weights read from"}
 
@@ -140,7 +150,7 @@ def train_cmd(
                         [[k, v] for k, v in (bd.get("exposed_comm_s") or {}).items()]))
     console.print(table("step breakdown", ["item", "value"], [[LABELS.get(k, k), bd[k]] for k in ("m", "F", "B", "bubble", "stage_layers", "t_dp", "exposed_dp",
                                                                                    "optimizer", "act", "train_min", "eval_min", "n_evals")
-                                                                                   if k in bd]))
+                                                                                   if k in bd] + _added_terms(bd)))
     if bd.get("zone_share"):  # --cluster: the NIC share of flows leaving a zone (perf/zone_share.py)
         console.print(table("cross-zone NIC share", ["group", "share (1 = not slowed)"],
                             [[k, f"{v:.3f}"] for k, v in bd["zone_share"].items()]))
