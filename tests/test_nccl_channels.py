@@ -119,3 +119,15 @@ def test_engine_takes_the_default_channels_only_when_switched_on(monkeypatch):
     clear_cache()  # results are memoised by their arguments, not by module switches
     assert _lora_zero3(8, nccl_default_channels=True).step_time_s == pytest.approx(base.step_time_s)
     clear_cache()
+
+
+def test_a_given_comm_ctas_replaces_nccl_default():
+    """`--comm-ctas 0` ("the collectives take no cores") was overridden by NCCL's default count on an uncapped stack
+    (the stack table said 0 from --comm-ctas, the note 24 CTAs); a given count now switches the default off."""
+    from tapeout.api.train_settings import run_stack
+    given = run_stack("hf-deepspeed-0.13", None, None, "h100-sxm", "bf16", None, {}, {"comm_ctas": 0})
+    assert given.settings["comm_ctas"] == 0 and given.settings["nccl_default_channels"] is False
+    shown = {s["setting"]: s for s in given.shown}
+    assert shown["nccl_default_channels"]["from"].startswith("--comm-ctas")
+    default = run_stack("hf-deepspeed-0.13", None, None, "h100-sxm", "bf16", None, {}, {"comm_ctas": None})
+    assert default.settings["nccl_default_channels"] is True

@@ -76,7 +76,8 @@ def train_cmd(
     host_cpu: str = typer.Option(None, "--host-cpu", help="the eager run's host CPU (host_issue.yaml call_cpu_us); "
                                  "default: the chip's own (Grace superchips), else the reference host, shown as assumed"),
     comm_ctas: int = typer.Option(None, "--comm-ctas", help="CTAs (one core each) an overlapped DP / CP collective "
-                                  "occupies; default: the stack's NCCL cap, else 0"),
+                                  "occupies; default: the stack's NCCL cap, else NCCL's own channel count where the stack sets no cap "
+                                  "(nccl_default_channels), else 0"),
     p2p_blocking_warmup: bool = typer.Option(None, "--p2p-blocking-warmup/--no-p2p-blocking-warmup", help="later "
                                              "Megatron-Core: interleaved warm-up / cool-down sends held (default off)"),
     p2p_forward_send_wait: bool = typer.Option(None, "--p2p-forward-send-wait/--no-p2p-forward-send-wait", help="Megatron-LM "
