@@ -131,3 +131,16 @@ def test_a_given_comm_ctas_replaces_nccl_default():
     assert shown["nccl_default_channels"]["from"].startswith("--comm-ctas")
     default = run_stack("hf-deepspeed-0.13", None, None, "h100-sxm", "bf16", None, {}, {"comm_ctas": None})
     assert default.settings["nccl_default_channels"] is True
+
+
+@pytest.mark.parametrize("chip", ["tpu-v5p", "gaudi2", "gaudi3", "mi300x", "b200"])
+def test_no_default_channels_where_nccl_search_is_not_on_file(chip):
+    """A TPU (XLA collectives on their ICI), Gaudi (HCCL), MI300X (RCCL) never gets NVIDIA NCCL's channel count;
+    Blackwell runs NCCL, but its sm100 speed arrays / NVLink constants are not in this module: 0, nothing priced."""
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.perf.calibration import engine_params
+    from tapeout.perf.collectives import topology_for
+    c = get_chip(chip)
+    p = engine_params(c)
+    for ranks in (8, 64):
+        assert nc.job_channels(topology_for(p, c.family), p, get_fabric(None), ranks) == 0
