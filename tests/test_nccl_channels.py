@@ -22,8 +22,23 @@ def test_multi_node_closed_forms():
     assert nc.ring_channels("hopper", 370.8, nics=2, nic_gbs=50.0, pci_gbs=48.0) == 8
     # A100 behind Gen4 x16 (24), 200 GbE (25): one 24 GB/s channel per NIC, < 25 GB/s: no search duplication
     assert nc.ring_channels("ampere", 240.0, nics=2, nic_gbs=25.0, pci_gbs=24.0) == 4
-    # eight NICs of 400 GbE: 8 x 48, doubled to 16 (the ring graph's cap), then to 32 (MAXCHANNELS)
-    assert nc.ring_channels("hopper", 370.8, nics=8, nic_gbs=50.0, pci_gbs=48.0) == 32
+    # eight NICs of 400 GbE on Hopper: 8 x 48; search.cc `if (ccMin > 80 && graph->bwIntra < 50.0 &&
+    # graph->nChannels > 4)` skips the duplication (sm90, 48 < 50, 8 > 4), so only ncclTopoPostset doubles: 16, not 32
+    assert nc.ring_channels("hopper", 370.8, nics=8, nic_gbs=50.0, pci_gbs=48.0) == 16
+    # the same guard does not bind at 4 channels (H100 2-NIC nodes above, the H800 node) nor on A100 (ccMin 80):
+    # eight 200 GbE NICs behind Gen4 on A100: 8 x 24, < 25 GB/s so no duplication anyway: 16
+    assert nc.ring_channels("ampere", 240.0, nics=8, nic_gbs=25.0, pci_gbs=24.0) == 16
+    # A100 with eight 400 GbE NICs behind Gen5-rate links (48): 8 x 48 on sm80, unguarded: 16, then 32
+    assert nc.ring_channels("ampere", 240.0, nics=8, nic_gbs=50.0, pci_gbs=48.0) == 32
+
+
+@given(st.floats(min_value=3.0, max_value=2000.0), st.integers(min_value=1, max_value=16),
+       st.floats(min_value=1.0, max_value=200.0))
+def test_hopper_never_duplicates_more_than_four_slow_channels(nvl, nics, nic):
+    # search.cc ncclTopoDupChannels: ccMin > 80, bwIntra < 50, nChannels > 4 -> no duplication; only the postset's x2
+    n, s = nc.search_channels(nc.SPEEDS_INTER["hopper"], nic, nics)
+    if s < 50.0 and n > 4:
+        assert nc.ring_channels("hopper", nvl, nics, nic, nic) == 2 * n
 
 
 def test_search_keeps_strictly_better_and_stops_at_049():
@@ -104,3 +119,28 @@ def test_engine_takes_the_default_channels_only_when_switched_on(monkeypatch):
     clear_cache()  # results are memoised by their arguments, not by module switches
     assert _lora_zero3(8, nccl_default_channels=True).step_time_s == pytest.approx(base.step_time_s)
     clear_cache()
+
+
+def test_a_given_comm_ctas_replaces_nccl_default():
+    """`--comm-ctas 0` ("the collectives take no cores") was overridden by NCCL's default count on an uncapped stack
+    (the stack table said 0 from --comm-ctas, the note 24 CTAs); a given count now switches the default off."""
+    from tapeout.api.train_settings import run_stack
+    given = run_stack("hf-deepspeed-0.13", None, None, "h100-sxm", "bf16", None, {}, {"comm_ctas": 0})
+    assert given.settings["comm_ctas"] == 0 and given.settings["nccl_default_channels"] is False
+    shown = {s["setting"]: s for s in given.shown}
+    assert shown["nccl_default_channels"]["from"].startswith("--comm-ctas")
+    default = run_stack("hf-deepspeed-0.13", None, None, "h100-sxm", "bf16", None, {}, {"comm_ctas": None})
+    assert default.settings["nccl_default_channels"] is True
+
+
+@pytest.mark.parametrize("chip", ["tpu-v5p", "gaudi2", "gaudi3", "mi300x", "b200"])
+def test_no_default_channels_where_nccl_search_is_not_on_file(chip):
+    """A TPU (XLA collectives on their ICI), Gaudi (HCCL), MI300X (RCCL) never gets NVIDIA NCCL's channel count;
+    Blackwell runs NCCL, but its sm100 speed arrays / NVLink constants are not in this module: 0, nothing priced."""
+    from tapeout.hardware.catalog import get_chip
+    from tapeout.perf.calibration import engine_params
+    from tapeout.perf.collectives import topology_for
+    c = get_chip(chip)
+    p = engine_params(c)
+    for ranks in (8, 64):
+        assert nc.job_channels(topology_for(p, c.family), p, get_fabric(None), ranks) == 0

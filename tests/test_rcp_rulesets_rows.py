@@ -33,12 +33,16 @@ def test_resnet_between_two_rcps_by_hand():
 
 
 def test_retinanet_v3_0_pruning_by_hand():
-    """training_3.0.0 rcps_ssd.json: BS 256 -> 4 epochs, 512 -> 5, 1024 -> 6. BS 512's mean lies above the line
-    from 256 to 1024 (4 + 2 x 256/768 = 4.667 < 5): pruned, so a run at 512 is scored at the line, and one at 768
-    at 4 + 2 x 512/768."""
+    """training_3.0.0 rcps_ssd.json @d005ec5 (the stored revision with ssd_ref_768, 'before v3.0'): BS 256 -> 4
+    epochs, 512 -> 5, 768 -> 5 (10 runs), 1024 -> 6, 1280 -> 6 x 7 + 7 x 13, 2048 -> 7 x 3 + 8 x 16 + 9. BS 512 lies
+    above the line 256 -> 768 (4.5 < 5): pruned, a run at 512 is scored at 4.5. 768 lies below the line 256 -> 1024
+    (4 + 2 x 512/768 = 5.33 > 5): kept at its own 5. 1024 lies above the line 768 -> 2048 (olympic 2048: (7 + 7 +
+    16 x 8) / 18 = 142/18; 5 + 256/1280 x (142/18 - 5) = 5.58 < 6): pruned. (The @943142c revision without the 768
+    list read 512 at 4.67, 768 at 5.33.)"""
     at = lambda bs: samples_to_converge("train-retinanet", bs, mlperf_round="v3.0", epoch_samples=OPENIMAGES)
-    assert at(512).samples == pytest.approx((4 + 2 * 256 / 768) * OPENIMAGES, rel=1e-12)
-    assert at(768).samples == pytest.approx((4 + 2 * 512 / 768) * OPENIMAGES, rel=1e-12)
+    assert at(512).samples == pytest.approx(4.5 * OPENIMAGES, rel=1e-12)
+    assert at(768).samples == pytest.approx(5 * OPENIMAGES, rel=1e-12) and "RCP at BS 768" in at(768).how
+    assert at(1024).samples == pytest.approx((5 + 256 / 1280 * (142 / 18 - 5)) * OPENIMAGES, rel=1e-12)
     assert at(256).samples == pytest.approx(4 * OPENIMAGES)
     # the v2.0 ruleset has no 1024: 768 interpolates 256 (4) .. 4096 (15 x 11 + 16 x 3 less 14 and 16 = 197/13)
     v20 = samples_to_converge("train-retinanet", 768, mlperf_round="v2.0", epoch_samples=OPENIMAGES)

@@ -89,6 +89,8 @@ def test_in_line_evaluation_pass_pays_the_whole_gather(monkeypatch):
     t_ag = r.breakdown["t_dp_all_gather"]
     assert r.breakdown["exposed_comm_s"]["dp_all_gather"] == pytest.approx(m * t_ag, rel=1e-9)
     assert r.breakdown["eval_step"] - bare.breakdown["eval_step"] == pytest.approx(m * t_ag, rel=1e-9)
+    # the breakdown names the term (what `tapeout train` shows): m x t_ag on, 0 with the switch off
+    assert r.breakdown["eval_gather_s"] == pytest.approx(m * t_ag, rel=1e-9) and bare.breakdown["eval_gather_s"] == 0.0
     assert r.step_time_s == pytest.approx(bare.step_time_s, rel=1e-12)  # training steps do not move
 
 
@@ -99,3 +101,11 @@ def test_overlapped_evaluation_pass_hides_what_its_forward_covers(monkeypatch):
     r = _zero3_lora("h100-sxm", 8, overlap=True)
     assert 0.0 < r.breakdown["t_dp_all_gather"] < r.breakdown["F"]
     assert r.breakdown["eval_step"] == pytest.approx(bare.breakdown["eval_step"], rel=1e-12)
+
+
+def test_train_cli_rows_show_the_added_terms_only_where_nonzero():
+    from tapeout.cli.train_cmds import _added_terms
+    assert _added_terms({}) == [] and _added_terms({"step_fixed_work": {"total_s": 0.0}, "eval_gather_s": 0.0}) == []
+    rows = _added_terms({"step_fixed_work": {"total_s": 0.0106}, "eval_gather_s": 0.25})
+    assert [r[1] for r in rows] == [0.0106, 0.25]
+    assert "per-step work" in rows[0][0] and "evaluation" in rows[1][0]

@@ -406,7 +406,8 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         host_cpu: the eager run's host CPU (host_issue.yaml call_cpu_us); None: the chip's own, else
             the reference host (shown as assumed). Only with an eager layer.
         comm_ctas: CTAs (one core each) an overlapped DP / CP collective occupies (0: free); None: the
-            stack's NCCL cap, else 0.
+            stack's NCCL cap, else NCCL's own channel count where the stack's runs set no cap
+            (nccl_default_channels, perf/nccl_channels.py), else 0. A given count replaces NCCL's.
         p2p_blocking_warmup, p2p_forward_send_wait: later Megatron-Core's held interleaved-pipeline
             sends (perf/pipeline_p2p.py); None: off.
         fp8_attention_cp: FP8 attention inside the context-parallel ring (Transformer Engine >= 1.10);

@@ -174,6 +174,10 @@ def run_stack(stack: str | None, key: str | None, bench_cfg: dict | None, chip_i
             origin_of[k] = "--eager-layer none"
             continue
         settings[k], origin_of[k] = v, "--" + k.replace("_", "-")
+    if user_settings.get("comm_ctas") is not None and settings.get("nccl_default_channels"):
+        # a given CTA count (0: the collectives take no cores) replaces NCCL's own channel count (perf/nccl_channels)
+        settings["nccl_default_channels"] = False
+        origin_of["nccl_default_channels"] = "--comm-ctas (a given count replaces NCCL's default)"
     if fp8_attention is not None:
         if fp8_attention and st is not None and st.value("fp8_dot_product_attention") is False:
             raise TapeoutError(f"--fp8-attention: stack {st.name} has no FP8 dot-product attention "

@@ -14,6 +14,16 @@ LABELS = {"bubble": "bubble (fraction of step)", "m": "micro-batches per step", 
           "B": "backward, slowest stage, per micro-batch (s)", "t_dp": "DP gradient sync (s)", "exposed_dp": "exposed DP sync (s)",
           "act": "activations on the fullest chip (bytes)"}
 # non-LLM benchmark breakdown rows that are not seconds
+def _added_terms(bd: dict) -> list[list]:
+    """Step-breakdown rows of the terms a stack or layout adds where they are nonzero: NeMo's per-step work outside
+    the schedule (perf/step_fixed_work.py) and the ZeRO-3 gathers an evaluation step exposes (perf/zero3_fetch.py)."""
+    fixed = (bd.get("step_fixed_work") or {}).get("total_s") or 0.0
+    rows = [["NeMo per-step work outside the schedule (s): grad zeroing, grad-norm and loss all-reduces", fixed]] if fixed else []
+    if bd.get("eval_gather_s"):
+        rows.append(["ZeRO-3 gathers exposed per evaluation step (s)", bd["eval_gather_s"]])
+    return rows
+
+
 BENCH_LABELS = {"accumulation_passes": "gradient-accumulation passes", "micro_batch": "samples per pass",
                 "recurrent_weights_from": "RNN-T recurrent weights read from"}
 
@@ -66,7 +76,8 @@ def train_cmd(
     host_cpu: str = typer.Option(None, "--host-cpu", help="the eager run's host CPU (host_issue.yaml call_cpu_us); "
                                  "default: the chip's own (Grace superchips), else the reference host, shown as assumed"),
     comm_ctas: int = typer.Option(None, "--comm-ctas", help="CTAs (one core each) an overlapped DP / CP collective "
-                                  "occupies; default: the stack's NCCL cap, else 0"),
+                                  "occupies; default: the stack's NCCL cap, else NCCL's own channel count where the stack sets no cap "
+                                  "(nccl_default_channels), else 0"),
     p2p_blocking_warmup: bool = typer.Option(None, "--p2p-blocking-warmup/--no-p2p-blocking-warmup", help="later "
                                              "Megatron-Core: interleaved warm-up / cool-down sends held (default off)"),
     p2p_forward_send_wait: bool = typer.Option(None, "--p2p-forward-send-wait/--no-p2p-forward-send-wait", help="Megatron-LM "
@@ -140,7 +151,7 @@ def train_cmd(
                         [[k, v] for k, v in (bd.get("exposed_comm_s") or {}).items()]))
     console.print(table("step breakdown", ["item", "value"], [[LABELS.get(k, k), bd[k]] for k in ("m", "F", "B", "bubble", "stage_layers", "t_dp", "exposed_dp",
                                                                                    "optimizer", "act", "train_min", "eval_min", "n_evals")
-                                                                                   if k in bd]))
+                                                                                   if k in bd] + _added_terms(bd)))
     if bd.get("zone_share"):  # --cluster: the NIC share of flows leaving a zone (perf/zone_share.py)
         console.print(table("cross-zone NIC share", ["group", "share (1 = not slowed)"],
                             [[k, f"{v:.3f}"] for k, v in bd["zone_share"].items()]))

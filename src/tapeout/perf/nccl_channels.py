@@ -13,7 +13,13 @@ src/graph/xml.h kvDictPciGen; read in the stored copies of the 2.12-2.2x lines, 
      holds at most MAXCHANNELS / 2 = 16 channels (init.cc ringGraph.maxChannels). A lower speed replaces the solution
      only if channels x speed is strictly larger (ncclTopoCompareGraphs), and the search stops lowering it once the
      next speed is <= 0.49 of the solution's ("Decrease bw until we find a solution").
-  2. duplication: a solution at >= 25 GB/s per channel is doubled (min(2 n, maxChannels)) at the search's end.
+  2. duplication: a solution at >= 25 GB/s per channel is doubled (min(2 n, maxChannels)) at the search's end, except
+     on GPUs above compute capability 8.0 when it runs below 50 GB/s per channel on more than 4 channels (`if (ccMin >
+     80 && graph->bwIntra < 50.0 && graph->nChannels > 4) return ncclSuccess;`, search.cc ncclTopoDupChannels, and
+     inline in ncclTopoCompute in the stored 2.17/2.18-era copies: in every stored copy that has the NVLS pattern; the
+     pre-NVLS 2.8-2.12 copies lack it). Hopper (9.0) is the NVSwitch row it reaches here: e.g. 8 NICs of 400 GbE
+     per H100 node, 8 channels at 48 GB/s, stay 8 (16 after step 3), not 16 (32). Ada (8.9) folds into the "ampere"
+     row here but has no NVSwitch, so job_channels never prices it; A100 (8.0) is not guarded.
   3. ncclTopoPostset doubles again: comm->nChannels = min(MAXCHANNELS 32, 2 n).
   A large collective is taken to run on all of them (enqueue.cc lowers the count only for small messages, below
   channels x threads x a per-thread threshold; the 2.19 thresholds were not read: an assumption for the 100+ MB
@@ -45,6 +51,10 @@ NCCL_DEFAULT_CHANNELS = True  # an uncapped stack's overlapped DP collectives ho
 MAXCHANNELS = 32  # src/include/device.h
 RING_SEARCH_MAX = MAXCHANNELS // 2  # init.cc: ringGraph.maxChannels = MAXCHANNELS/2
 DUP_SPEED = 25.0  # search.cc: if (graph->bwIntra >= 25.0) duplicate the channels
+# search.cc: if (ccMin > 80 && graph->bwIntra < 50.0 && graph->nChannels > 4) no duplication (rows above sm80 here)
+DUP_GUARD_ARCHS = ("hopper",)
+DUP_GUARD_SPEED = 50.0
+DUP_GUARD_CHANNELS = 4
 LOWER_LIMIT = 0.49  # search.cc: keep lowering the speed while speedArray[next] / bw > .49
 # search.cc speed arrays (GB/s per channel); "ampere": the pre-Hopper arrays, "hopper": sm90SpeedArrayIntra / Inter
 SPEEDS_INTRA = {"ampere": (40.0, 30.0, 20.0, 18.0, 15.0, 12.0, 10.0, 9.0, 7.0, 6.0, 5.0, 4.0, 3.0),
@@ -95,7 +105,7 @@ def ring_channels(arch: str, nvlink_gbs: float, nics: int = 0, nic_gbs: float = 
         n, s = search_channels(SPEEDS_INTER[arch], min(_pos("nic_gbs", nic_gbs), _pos("pci_gbs", pci_gbs)), nics)
     else:
         n, s = search_channels(SPEEDS_INTRA[arch], nvlink_gbs, 1)
-    if s >= DUP_SPEED:
+    if s >= DUP_SPEED and not (arch in DUP_GUARD_ARCHS and s < DUP_GUARD_SPEED and n > DUP_GUARD_CHANNELS):
         n = min(2 * n, RING_SEARCH_MAX)
     return min(MAXCHANNELS, 2 * n)
 

@@ -869,6 +869,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
             "exposed_comm_s": exposed, "kernel_spread": f["kernel_spread"], **mem,
             "comm_wave_share": {"forward": share_f, "backward": share_b},
             "host_issue_idle": host_idle, "step_fixed_work": fixed.as_dict(),
+            # per evaluation step (one global batch): the ZeRO-3 gathers its forwards do not hide (zero3_fetch.EVAL_GATHERS)
+            "eval_gather_s": eval_gather,
             **({"dualpipe": dual_info} if dual_info else {}),
             # the attention precision this layout ran, where FP8 was asked but the stack's CP ring has no FP8 path
             **({"attention_precision": "bf16 (fp8 asked; the stack's context-parallel ring has no FP8 path: "
