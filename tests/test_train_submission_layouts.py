@@ -82,6 +82,9 @@ def test_published_gpt3_layouts_give_each_rows_global_batch():
     for e in entries:
         name = re.search(r"config_DGXH100_(\d+)x8x(\d+)x(\d+)x(\d+)_", e["source"])
         nodes, minibs, tp, pp = map(int, name.groups())
+        # v4.0's 64-node config sets MINIBS="${MINIBS:=128}" (overridable); its entry states the launch's MINIBS
+        override = re.search(r"MINIBS (\d+) x DP", e["source"])
+        minibs = int(override.group(1)) if override and "MINIBS:=" in e["source"] else minibs
         assert (nodes * 8, tp, pp) == (e["chips"], e["tp"], e["pp"])
         matched = [r for r in rows if r["workload"].startswith(f"MLPerf Training {e['round']}") and
                    int(r["n_accelerators"]) == e["chips"]]
@@ -106,21 +109,25 @@ def test_a_partners_own_config_overrides_nvidias_for_its_system_only():
                              16)["tp_overlap"] == "nemo-lora-fp8-h100-tp4"
 
 
-def test_readme_64_node_config_pins_both_rounds_512_chip_rows_but_not_v40():
+def test_64_node_configs_pin_every_rounds_512_chip_row():
     """The v3.0 and v3.1 READMEs launch 64 nodes with config_DGXH100_64x8x128x4x8_mbs1.sh: TP4 PP8 MBS1,
-    MINIBS 128 x DP 16 = GBS 2048 (both rounds' 512-chip rows). v4.0's 64-node config (TP4 PP8 VP4 MBS2,
-    GBS 2048) does not give that round's 512-chip row (GBS 2304), so v4.0 at 512 chips keeps the search."""
+    MINIBS 128 x DP 16 = GBS 2048 (both rounds' 512-chip rows). v4.0's 64-node config
+    config_DGXH100_64x8x128x4x8_mbs2.sh hard-sets TP4 PP8 VP4 MBS2 and TP_COMM_OVERLAP=True; only MINIBS is
+    overridable (${MINIBS:=128}), and the row's GBS 2304 is MINIBS 144 x DP 16 (144 % PP = 0 as the file checks)."""
     sw = "NVIDIA NeMo Framework Release 23.09"
     for rnd in ("v3.0", "v3.1"):
         pins = submission_layout("gpt3-175b", {"accelerator": "NVIDIA H100-SXM", "software": sw,
                                                "workload": f"MLPerf Training {rnd} gpt3"}, "h100-sxm", 512)
         assert (pins["tp"], pins["pp"], pins["mbs"]) == (4, 8, 1)
         assert 128 * 512 // (pins["tp"] * pins["pp"]) == 2048
-    v40 = submission_layout("gpt3-175b", {"accelerator": "NVIDIA H100-SXM", "software": sw,
+    v40 = submission_layout("gpt3-175b", {"accelerator": "NVIDIA H100-SXM", "software": "NVIDIA NeMo Framework Release 24.04",
                                           "workload": "MLPerf Training v4.0 gpt3"}, "h100-sxm", 512)
-    assert "tp" not in v40
+    assert (v40["tp"], v40["pp"], v40["vp"], v40["mbs"]) == (4, 8, 4, 2)
+    assert v40["tp_overlap"] == "nemo-gpt3-fp8-h100-tp4"
+    assert 144 * 512 // (v40["tp"] * v40["pp"]) == 2304 and 144 % v40["pp"] == 0
     e = [x for x in benchmarks()["training"]["gpt3-175b"]["submission_layouts"] if x.get("chips") == 512 and x["stack"] == "nemo"]
-    assert {x["round"] for x in e} == {"v3.0", "v3.1"} and all(x["status"] == "assumption" for x in e)
+    assert {x["round"] for x in e} == {"v3.0", "v3.1", "v4.0"}
+    assert all(x["status"] == ("published" if x["round"] == "v4.0" else "assumption") for x in e)
 
 
 def test_v31_gpt3_entries_run_the_stacks_own_vp_default():

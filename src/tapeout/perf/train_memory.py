@@ -25,6 +25,21 @@ from .dualpipe import PARAM_COPIES, in_flight_chunks
 GRAD_SYNC_BYTES = {"fp32": 4.0, "bf16": 2.0}
 GRAD_BYTES = GRAD_SYNC_BYTES["fp32"]  # the default
 
+# Transformer Engine 1.x keeps the quantized copies of every trained linear weight across the step's
+# micro-batches (module/linear.py `get_fp8_weights_scratchpad`: with fp8 on, BF16 primary weights and
+# `is_first_microbatch` set, the persistent `weight1_fp8` / `weight1_t_fp8` placeholders that
+# `set_fp8_weights` allocates, one FP8 copy and its FP8 transpose, each out x in; Megatron-Core's
+# TELinear passes is_first_microbatch unless `disable_parameter_transpose_cache`). The step model already
+# prices that cast once per step (train_recipe.weight_cast); this is its memory: the recipe's copies x
+# format bytes per trained linear weight (2 B for FP8 delayed scaling). FP8 primary weights (NeMo
+# `fp8_params`, TE fp8_model_init) keep no such copy: get_fp8_weights_scratchpad returns [None, None].
+# Off: sourced, but with it on the GPT-3 v4.0 512-chip submission (TP4 PP8 VP4 MBS2, no recompute, a
+# layout that ran) needs 71.9 GiB against 68.1 usable; either that run kept FP8 primary weights (its
+# custom.yaml is not stored) or the 11.5% fragmentation reserve (an A100 measurement without expandable
+# segments, data/software/training_reserve.yaml) is too large for it, and which is not read
+# (docs/notes/issue-18.md, Round stop-42 issue-62b).
+FP8_WEIGHT_CACHE = False
+
 
 # Korthikanti et al. 2022 Sec. 4.1 count for a GPT layer (MHA, 4h GELU MLP, dropout), bytes per
 # token per hidden unit: 10 outside the tensor-parallel regions (2 LayerNorm inputs 4, QKV and FC1
@@ -188,7 +203,7 @@ def in_flight_passes(pp: int, vp: int, m: int, d: int, group: int | None = None)
 
 def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool = False,
                   frozen_bytes: float = 2.0, grad_bytes: float = GRAD_BYTES, sequence_parallel: bool = True,
-                  gemm_input_bytes: float = 2.0, fused_attention: bool = True) -> dict:
+                  gemm_input_bytes: float = 2.0, fused_attention: bool = True, weight_cache_bytes: float = 0.0) -> dict:
     """Bytes per chip on the pipeline device that needs the most, with its parts.
 
     `frozen_bytes`: bytes per frozen base weight under LoRA (2 in BF16; 1 when a quantized
@@ -196,6 +211,9 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
     the gradient buffer (GRAD_SYNC_BYTES). `gemm_input_bytes`: bytes of the GEMM inputs saved for wgrad
     (saved_bytes_per_token). `fused_attention` False: the stack's attention core is unfused
     (perf/unfused_attention.py) and a layer without recompute also keeps its scores (the 5 a s / h term).
+    `weight_cache_bytes`: bytes per trained linear weight of the quantized copies kept across micro-batches
+    (FP8_WEIGHT_CACHE; 0: none), over the device's transformer-layer weights (not the embedding or the BF16
+    output layer), in `mem_weight_cache`.
 
     Device d keeps in_flight_passes micro-batches of activations over its layers (its chunks' layers
     averaged per pass, as in_flight_passes counts passes): under "block:k" its recomputed layers keep
@@ -236,6 +254,9 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
             a = zero_memory_bytes(dense, g_dense, lay.zero, grad_bytes=grad_bytes)
             b = zero_memory_bytes(ex, g_exp, lay.zero, grad_bytes=grad_bytes)
             states = {k: a[k] + b[k] for k in a}
+        if weight_cache_bytes and not lora:  # the layers' linear weights (norms and biases < 0.1% of them)
+            body, body_ex = device_params(cfg, lay, n + (layers[lay.pp - 1 - d] if dual else 0), False, False)
+            states["weight_cache"] = weight_cache_bytes * (body + body_ex)
         passes = in_flight_chunks(lay.pp) if dual else in_flight_passes(lay.pp, lay.vp, m, d)
         act = (act_layer * redo[d] + act_kept * (n - redo[d])) * passes
         logits = lay.mbs * s_local * cfg.vocab_size / lay.tp * 4.0 if last else 0.0

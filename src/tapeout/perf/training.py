@@ -178,6 +178,7 @@ from .uncertainty import step_spread
 from .train_reserve import SOURCE as RESERVE_SOURCE, training_reserve
 from .chip_count import Count, Unholdable, smallest_running_count
 from .gemm_table import MeasuredGemms, measured_gemms
+from . import train_memory
 from .train_memory import (GRAD_SYNC_BYTES, activation_bytes_per_layer, device_memory, device_params, shard_groups,
                            states_held_once, zero_memory_bytes)
 
@@ -546,8 +547,12 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # TE 1.x FP8 (the recipe whose norm writes the FP8 GEMM input) saves trained linears' inputs in FP8
     # (train_memory.saved_bytes_per_token); LoRA's frozen base GEMMs keep the BF16 count
     saved_in = format_bits(rcp.gemm) / 8.0 if rcp is not None and rcp.quantized and rcp.norm_fused_cast and not lora else 2.0
+    # the quantized weight copies TE keeps across micro-batches (train_memory.FP8_WEIGHT_CACHE)
+    cache = (rcp.copies * format_bits(rcp.gemm) / 8.0 if train_memory.FP8_WEIGHT_CACHE and rcp is not None and rcp.quantized
+             and not lora else 0.0)
     mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen, grad_bytes=gb, sequence_parallel=fwd.stack.sequence_parallel,
-                        gemm_input_bytes=saved_in, fused_attention=fwd.stack.attention_kernel != UNFUSED)
+                        gemm_input_bytes=saved_in, fused_attention=fwd.stack.attention_kernel != UNFUSED,
+                        weight_cache_bytes=cache)
     if mem_limit is not None and mem["mem"] > mem_limit:
         return {"mem": mem["mem"]}
     bf16_ring = fwd.bf16_ring(lay.cp)  # FP8 attention asked, but the stack's CP ring runs BF16
