@@ -52,6 +52,11 @@ Apex DistributedFusedAdam): one reduce-scatter and one all-gather per bucket, ea
 shard and the activations they save are sharded too (perf/sequence_parallel.py, train_memory).
 Default True: NeMo runs TP-overlapped stacks only with it, MaxText shards the same ops on its
 tensor axis.
+`attention_dropout`: an "unfused" attention core (perf/unfused_attention.py) runs its attention-dropout kernel
+(Megatron-LM attention_dropout > 0, its default 0.1). False: the run's attention dropout is 0 and its code builds
+no dropout module then (Habana's Megatron-DeepSpeed fork, megatron/model/transformer.py CoreAttention:
+`torch.nn.Dropout(args.attention_dropout) if args.attention_dropout != 0 else None`), so no dropout pass over
+the scores (unfused_attention.ZERO_DROPOUT_SKIPPED). Default True: the core as Megatron-LM prices it.
 `hidden_dropout`: the residual bias-dropout-adds after the attention and the MLP draw a dropout mask (Megatron-LM
 hidden_dropout > 0; GPT-3 / Korthikanti et al. 2022's layer: 0.1, the two s b h masks of their Sec. 4.1 count):
 forward writes the 1-byte mask beside the sum and draws its Philox numbers at the measured dropout share
@@ -150,6 +155,7 @@ class StackFeatures:
     grad_sync: str = "fp32"  # gradient buffer and DP reduce-scatter dtype (perf/train_memory)
     attention_kernel: str = "cudnn"  # attention library (perf/train_attention)
     attention_probs_saved: bool = False  # Habana FusedSDPA, recompute off: P written / read in HBM (perf/fused_sdpa)
+    attention_dropout: bool = True  # an unfused core's attention-dropout kernel runs (perf/unfused_attention)
     comm_ctas: int = 0  # cores an overlapped collective occupies (perf/comm_contention)
     tp_comm_ctas: int | None = None  # cores an async backward TP collective occupies (perf/tp_backward; None: comm_ctas)
     overlap_p2p: bool = True  # pipeline sends behind compute (perf/pipeline_p2p)

@@ -147,7 +147,7 @@ from .kernels_db import held_out_of
 from .train_attention import fp8_attention_speedup, library_ratio
 from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_clock import BoardPower, board_power, graph_time, measured_times, op_times
-from .unfused_attention import UNFUSED, core_attention_ops
+from .unfused_attention import UNFUSED, attention_dropout_runs, core_attention_ops
 from . import fused_sdpa
 from .residual_ops import residual_ops
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
@@ -462,7 +462,8 @@ class _Fwd:
         fwd, bwd = [], []
         for op in g.ops:
             if isinstance(op, Attention):
-                f, b = core_attention_ops(op.name, op.count, op.batch, op.q_len, op.heads, op.d_qk, causal=op.causal)
+                f, b = core_attention_ops(op.name, op.count, op.batch, op.q_len, op.heads, op.d_qk, causal=op.causal,
+                                          dropout=attention_dropout_runs(self.stack.attention_dropout))
                 fwd += f
                 bwd += b
         rest = OpGraph(name=g.name, meta=g.meta, ops=[op for op in g.ops if not isinstance(op, Attention)])
