@@ -20,7 +20,9 @@ engine prices for every stack; this pass is what a BF16_Optimizer stack runs in 
 Bytes per parameter and micro-batch: read the BF16 gradient (2 B), read and write the FP32 accumulator (4 + 4 B):
 10 B, a pure stream at the chip's achieved HBM bandwidth (the cast is fused into the add by the graph compiler or
 not; the unfused form would add a 4 B write and read, not priced). Priced into each layer's backward (and the LM
-head's on the last stage), so it is on the pipeline's critical path like the rest of the backward. The engine does
+head's on the last stage), so it is on the pipeline's critical path like the rest of the backward, in place of the
+wgrad-epilogue accumulation term (autograd's wgrad GEMM writes a fresh BF16 gradient: the optimizer sets lp.grad to
+None before each backward, clear_lp_grads). The engine does
 not model Gaudi's TPC running beside its MME, so the hook mode's pass is priced like the post-backward one.
 """
 
@@ -31,7 +33,7 @@ import numpy as np
 # the per-micro-batch FP32 accumulation pass of DeepSpeed's BF16_Optimizer (stack setting bf16_hp_grad_pass, ZeRO-0
 # layouts only). On: read in DeepSpeed's source (above) and absent from every price before (round stop-42,
 # issue-62e); it moves the Habana Megatron-DeepSpeed GPT-3 rows it touches toward their measurements. Off: no pass.
-HP_GRAD_PASS = True
+HP_GRAD_PASS = True  # off: the wgrad-epilogue accumulation the other stacks get (perf/train_backward)
 LP_GRAD_BYTES = 2.0  # the BF16 gradient autograd wrote
 HP_GRAD_BYTES = 4.0  # the FP32 accumulator, read and written
 PASS_BYTES = LP_GRAD_BYTES + 2.0 * HP_GRAD_BYTES
