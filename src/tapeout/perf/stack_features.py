@@ -52,6 +52,14 @@ Apex DistributedFusedAdam): one reduce-scatter and one all-gather per bucket, ea
 shard and the activations they save are sharded too (perf/sequence_parallel.py, train_memory).
 Default True: NeMo runs TP-overlapped stacks only with it, MaxText shards the same ops on its
 tensor axis.
+`bf16_hp_grad_pass`: at ZeRO-0 the stack's optimizer is DeepSpeed's BF16_Optimizer, which adds every micro-batch's
+BF16 gradients into its FP32 buffer in a pass of its own (10 B a parameter; perf/bf16_hp_grads.py), where Megatron-LM /
+NeMo accumulate in the wgrad GEMM's epilogue. Default False.
+`attention_dropout`: an "unfused" attention core (perf/unfused_attention.py) runs its attention-dropout kernel
+(Megatron-LM attention_dropout > 0, its default 0.1). False: the run's attention dropout is 0 and its code builds
+no dropout module then (Habana's Megatron-DeepSpeed fork, megatron/model/transformer.py CoreAttention:
+`torch.nn.Dropout(args.attention_dropout) if args.attention_dropout != 0 else None`), so no dropout pass over
+the scores (unfused_attention.ZERO_DROPOUT_SKIPPED). Default True: the core as Megatron-LM prices it.
 `hidden_dropout`: the residual bias-dropout-adds after the attention and the MLP draw a dropout mask (Megatron-LM
 hidden_dropout > 0; GPT-3 / Korthikanti et al. 2022's layer: 0.1, the two s b h masks of their Sec. 4.1 count):
 forward writes the 1-byte mask beside the sum and draws its Philox numbers at the measured dropout share
@@ -150,6 +158,7 @@ class StackFeatures:
     grad_sync: str = "fp32"  # gradient buffer and DP reduce-scatter dtype (perf/train_memory)
     attention_kernel: str = "cudnn"  # attention library (perf/train_attention)
     attention_probs_saved: bool = False  # Habana FusedSDPA, recompute off: P written / read in HBM (perf/fused_sdpa)
+    attention_dropout: bool = True  # an unfused core's attention-dropout kernel runs (perf/unfused_attention)
     comm_ctas: int = 0  # cores an overlapped collective occupies (perf/comm_contention)
     tp_comm_ctas: int | None = None  # cores an async backward TP collective occupies (perf/tp_backward; None: comm_ctas)
     overlap_p2p: bool = True  # pipeline sends behind compute (perf/pipeline_p2p)
@@ -163,6 +172,7 @@ class StackFeatures:
     frozen_dy_transpose: bool = False  # a frozen GEMM's dY also quantized transposed (perf/train_recipe)
     fabric: Fabric = field(default_factory=Fabric)  # zones, oversubscription, rank order (hardware/fabric, perf/zone_share)
     grad_sync_after_backward: bool = False  # ZeRO-0 DP all-reduce after the whole backward (perf/training)
+    bf16_hp_grad_pass: bool = False  # DeepSpeed BF16_Optimizer's FP32 gradient add per micro-batch at ZeRO-0 (perf/bf16_hp_grads)
     fp8_reduce_amax: bool = False  # delayed scaling's amax all-reduce per chunk per micro-batch (perf/fp8_amax)
     quantized_gathers: bool = False  # SP all-gathers move the recipe's quantized operands (perf/train_recipe.gather_bytes)
     vocab_divisible_by: int = 1  # V padded to a multiple of this x TP (perf/vocab_padding; 1: none)

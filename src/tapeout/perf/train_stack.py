@@ -19,6 +19,10 @@ Wired features (perf/training.train arguments they decide):
   attention_kernel           the BF16 attention library, an impl of data/calibration/attention_kernels.csv
                              ("cudnn", "fa2", "fa1"): its measured rate vs cuDNN on the chip (attention_kernel);
                              "unfused": Megatron-LM's CoreAttention op by op (perf/unfused_attention.py)
+  bf16_optimizer_hp_grads    True: at ZeRO-0 DeepSpeed's BF16_Optimizer adds each micro-batch's BF16 gradients into
+                             its FP32 buffer in a pass of its own (bf16_hp_grad_pass; perf/bf16_hp_grads.py)
+  attention_dropout          False: the unfused core (attention_kernel "unfused") runs no dropout kernel, the
+                             run's attention dropout being 0 (attention_dropout; perf/unfused_attention.py)
   overlap_p2p_comm           interleaved pipeline sends overlapped with the next chunk (overlap_p2p;
                              perf/pipeline_p2p.py): only the fill/drain hops stay exposed
   sequence_parallel          the norms between the TP blocks on the T/TP-token shard (sequence_parallel;
@@ -78,7 +82,8 @@ WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "fp8_attention_context_
          "fixed_microbatch_group", "grad_sync_dtype", "attention_kernel", "overlap_p2p_comm", "dp_bucket", "sequence_parallel", "lm_loss",
          "frozen_dy_transpose", "grad_sync_after_backward", "fp8_reduce_amax", "quantized_gathers",
          "make_vocab_size_divisible_by", "eager_layer", "nccl_max_ctas", "nccl_default_channels", "recompute_methods", "elementwise_chain",
-         "fp8_scale_update", "attention_probs_saved", "training_recipe")
+         "fp8_scale_update", "attention_probs_saved", "training_recipe", "attention_dropout",
+         "bf16_optimizer_hp_grads")
 
 
 @dataclass(frozen=True)
@@ -268,6 +273,10 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings["attention_kernel"] = stack.value("attention_kernel")
     if stack.value("attention_probs_saved") is not None:  # Habana FusedSDPA's recompute flag (perf/fused_sdpa)
         settings["attention_probs_saved"] = _flag(stack, "attention_probs_saved")
+    if stack.value("bf16_optimizer_hp_grads") is not None:  # DeepSpeed BF16_Optimizer's FP32 add (perf/bf16_hp_grads)
+        settings["bf16_hp_grad_pass"] = _flag(stack, "bf16_optimizer_hp_grads")
+    if stack.value("attention_dropout") is not None:  # an unfused core's dropout kernel (perf/unfused_attention)
+        settings["attention_dropout"] = _flag(stack, "attention_dropout")
     if stack.value("elementwise_chain") is not None:
         settings["elementwise_chain"] = stack.value("elementwise_chain")
     if dict((f, w) for f, _, w in stack.features).get("fp8_scale_update"):

@@ -145,9 +145,11 @@ from .train_recipe import (Recipe, copy_bytes, gather_bytes, gemm_dtype_precisio
 from ..formats import format_bits
 from .kernels_db import held_out_of
 from .train_attention import fp8_attention_speedup, library_ratio
+from . import bf16_hp_grads
+from .bf16_hp_grads import hp_grad_pass_time
 from .train_backward import attention_backward_time, wgrad_accumulate_time
 from .train_clock import BoardPower, board_power, graph_time, measured_times, op_times
-from .unfused_attention import UNFUSED, core_attention_ops
+from .unfused_attention import UNFUSED, attention_dropout_runs, core_attention_ops
 from . import fused_sdpa
 from .residual_ops import residual_ops
 from .train_lora import LoraAdapters, adapter_ops, adapter_params
@@ -462,7 +464,8 @@ class _Fwd:
         fwd, bwd = [], []
         for op in g.ops:
             if isinstance(op, Attention):
-                f, b = core_attention_ops(op.name, op.count, op.batch, op.q_len, op.heads, op.d_qk, causal=op.causal)
+                f, b = core_attention_ops(op.name, op.count, op.batch, op.q_len, op.heads, op.d_qk, causal=op.causal,
+                                          dropout=attention_dropout_runs(self.stack.attention_dropout))
                 fwd += f
                 bwd += b
         rest = OpGraph(name=g.name, meta=g.meta, ops=[op for op in g.ops if not isinstance(op, Attention)])
@@ -624,8 +627,14 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         tp_b = kb * rest[0] + rest[1] + reg[1]
     res, res_b = f["res"] / L, f["res_bwd"] / L  # residual (dropout-)adds, forward / backward (perf/residual_ops)
     # wgrad GEMMs accumulating into the gradient buffer (beta = 1 epilogue; perf/train_backward)
-    acc_l = float(np.max(wgrad_accumulate_time(f["wgrad_elems"] / L, fwd.grad_bytes, p)))
-    acc_h = float(np.max(wgrad_accumulate_time(f["head_wgrad_elems"], fwd.grad_bytes, p)))
+    # DeepSpeed BF16_Optimizer (ZeRO-0): autograd's wgrad writes a fresh BF16 gradient (beta = 0, no accumulate epilogue)
+    # and the optimizer adds it into its FP32 buffer every micro-batch in a pass of its own (perf/bf16_hp_grads)
+    if fwd.stack.bf16_hp_grad_pass and lay.zero == 0 and bf16_hp_grads.HP_GRAD_PASS:
+        acc_l = float(np.max(hp_grad_pass_time(f["wgrad_elems"] / L, p)))
+        acc_h = float(np.max(hp_grad_pass_time(f["head_wgrad_elems"], p)))
+    else:
+        acc_l = float(np.max(wgrad_accumulate_time(f["wgrad_elems"] / L, fwd.grad_bytes, p)))
+        acc_h = float(np.max(wgrad_accumulate_time(f["head_wgrad_elems"], fwd.grad_bytes, p)))
     Fl = tp_f + attn + elt + res + c_ep + cast_f + cp_f + merge_f
     Bl = tp_b + attn_bwd + 2.0 * elt + res_b + c_ep + cast_b + cp_b + acc_l + merge_b
     # dots (XLA checkpoint_dots_with_no_batch_dims): attention, norms and activations run again.

@@ -47,6 +47,16 @@ FUSED_CAUSAL_MAX_SEQ = 2048  # longest key length Megatron-LM 2022's fused causa
 CAUSAL_SOFTMAX = False
 # the dropout forward at its measured share of the streaming rate; False: a pure stream (before round stop-36)
 DROPOUT_RNG = True
+# a stack whose attention dropout is 0 and whose code then builds no dropout module (stack setting attention_dropout
+# False: Habana's Megatron-DeepSpeed fork, CoreAttention `Dropout(p) if p != 0 else None`; torch's own dropout also
+# returns its input at p = 0) runs no dropout pass over the scores. On: sourced from the code the run launched
+# (round stop-42, issue-62e); off: every unfused core prices the dropout kernel, as before.
+ZERO_DROPOUT_SKIPPED = True
+
+
+def attention_dropout_runs(stack_dropout: bool) -> bool:
+    """Whether the unfused core's dropout kernel runs for a stack whose `attention_dropout` setting is this."""
+    return bool(stack_dropout) or not ZERO_DROPOUT_SKIPPED
 
 
 def causal_read_share(seq: int) -> float:
