@@ -337,6 +337,16 @@ EXP_FP32_FLOPS = 16.0
 # exponential's cost where SOFTMAX_FP32_WORK (fit only; docs/notes/issue-24.md, Round stop-37 issue-39e)
 SOFTMAX_FP32_FLOPS = 7.0
 SOFTMAX_FP32_WORK = False
+# the same FP32-pipe work per score (SOFTMAX_FP32_FLOPS, in series, at the chip's vector rate: 3.5 instructions / 128
+# lanes = 0.027 clk per score per SM on every chip, whatever the MMA format) only in the context kernels of a family
+# described with its softmax in series with its MMAs (kernels_db.yaml context_kernels `softmax_overlap: false`:
+# Blackwell's trtllm-gen), not Hopper's fmha_v2 (described as a ping-pong: its softmax runs under the other warpgroup's
+# MMAs) nor the undescribed families. Model-free, both Blackwell FMHAs (BF16 and FP8) take a per-score constant beyond
+# the MMA at peak that is the same for both formats (GB300 0.049-0.056 clk, of it 1/32 the exponential; GB200
+# 0.074-0.082, of it 1/16: Round stop-42 issue-61d), which the fit otherwise can only express as MMA inefficiency.
+# Fit only (serving's softmax_vflops is kernel_structure.yaml's). Measured in docs/notes/issue-24.md, Round stop-42
+# (issue-62c)
+SERIAL_SCORE_WORK = False
 # price a context kernel's softmax under its MMAs where the family's kernel overlaps them
 # (context_tiles.softmax_overlap): the fit's default (Groups) and so `--kernels` serving's
 # (kernel_calibration.chip_entry). Off: on with Hopper's tiles it helps H100 / H200 held out and
@@ -680,6 +690,9 @@ class Groups:
                                 cap_power_density(ch, self.held_out),
                                 mma_block_scaled_fp8(ch), node_energy_scale(ch))
             p, pd, mma, escale = params[chip]
+            if op == "attention_prefill" and serial_score_flops(chip_for(chip).family):  # SERIAL_SCORE_WORK
+                p = p.replace(softmax_vflops=float(p.softmax_vflops)
+                              + serial_score_flops(chip_for(chip).family) * float(p.eff_vector))
             # block-scaled FP8: the MMA applies the scales (Blackwell), or the FP8 GEMM promotes on the vector units
             # (Hopper, Ada) at the per-tensor FP8 efficiency, or at its own where the kernel is known (SM 9.0 DeepGEMM)
             # the block-scaled FP8 kernel the collector timed, where the database says which (perf/kernel_tile.py:
@@ -934,6 +947,14 @@ def exp_fp32_flops(chip) -> float:
     doubles MUFU.EX2 throughput over Blackwell)."""
     spec = chip.specs.get("sfu_exp_speedup")
     return EXP_FP32_FLOPS / (float(spec.value) if spec is not None and spec.value else 1.0)
+
+
+def serial_score_flops(family: str) -> float:
+    """FP32-FLOP equivalents per score SERIAL_SCORE_WORK adds to a context kernel of `family`: SOFTMAX_FP32_FLOPS where
+    the family's context FMHA is described with its softmax in series (context_tiles: described, no overlap) and
+    SOFTMAX_FP32_WORK does not already add it to every kernel; else 0."""
+    serial = schedule_described(family) and not overlap_of(family) > 0
+    return SOFTMAX_FP32_FLOPS if SERIAL_SCORE_WORK and serial and not SOFTMAX_FP32_WORK else 0.0
 
 
 def score_fp32_flops(chip) -> float:
@@ -1561,6 +1582,8 @@ def model_switches() -> dict:
             "SPLIT_K_SERIAL": {"value": SPLIT_K_SERIAL, "serving": "kernel_library split_k_serial_time"},
             "SOFTMAX_OVERLAP": {"value": SOFTMAX_OVERLAP, "serving": "kernel_library attn_ctx_softmax_overlap"},
             "SOFTMAX_FP32_WORK": {"value": SOFTMAX_FP32_WORK,
+                                  "serving": "fit only: serving's softmax_vflops is kernel_structure.yaml's"},
+            "SERIAL_SCORE_WORK": {"value": SERIAL_SCORE_WORK,
                                   "serving": "fit only: serving's softmax_vflops is kernel_structure.yaml's"},
             "SERIAL_CONTEXT_TILE": {"value": SERIAL_CONTEXT_TILE,
                                     "serving": "fit only: serving's context op keeps the model's own tiling"},
