@@ -86,3 +86,27 @@ def test_monotone_in_prompt_length_and_format_free(q1, q2, fmt, d):
     assert 0.0 <= a_lo <= a_hi * (1 + 1e-9)
     other = "fp8" if fmt == "bf16" else "bf16"
     assert a_hi == pytest.approx(_added(_ctx(1, hi, 8, other, d), on, BASE), rel=1e-9)
+
+
+@needs_db
+@pytest.mark.parametrize("fit", [False, True])
+def test_the_fitted_per_score_work_reaches_the_serial_context_kernels_only(monkeypatch, fit):
+    # SERIAL_SCORE_FIT: ctx_score_flops replaces the instruction count (never both) on Blackwell's context kernels,
+    # whatever their format, and only there is the parameter read (fitted)
+    from tapeout.perf.kernels_db import read_kernels
+
+    monkeypatch.setattr(kf, "SERIAL_SCORE_WORK", True)
+    monkeypatch.setattr(kf, "SERIAL_SCORE_FIT", fit)
+    groups = kf.Groups(read_kernels(systems=["b200_sxm", "h200_sxm"], per_group=4,
+                                    ops=("attention_prefill", "attention_decode")))
+    x = np.array([p[1] for p in kf.PARAMS])
+    x[kf.NAMES.index("ctx_score_flops")] = 3.0
+    for g in groups.items:
+        ch = kf.chip_for(g["chip"])
+        serial = g["cls"] == "prefill" and ch.family == "nvidia-blackwell"
+        p = kf.item_params(g, x)
+        extra = (3.0 if fit else kf.SOFTMAX_FP32_FLOPS) if serial else 0.0
+        assert float(p.softmax_vflops) / float(p.eff_vector) == pytest.approx(kf.score_fp32_flops(ch) + extra, rel=1e-12)
+        assert kf.group_reads(g, "ctx_score_flops") is (fit and serial)
+    old = {n: 0.0 for n in kf.NAMES if n != "ctx_score_flops"}  # a fit from before it: the instruction count
+    assert kf.x_of(old)[kf.NAMES.index("ctx_score_flops")] == kf.SOFTMAX_FP32_FLOPS
