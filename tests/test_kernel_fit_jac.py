@@ -70,10 +70,13 @@ def test_least_squares_takes_the_same_path():
 
 
 @needs_db
-@pytest.mark.parametrize("source, fitted, burst, ctx, stream", [(False, False, False, False, False), (False, True, False, False, False),
-                                                                (True, True, False, False, False), (True, True, True, False, False),
-                                                                (False, True, False, True, False), (False, True, False, False, True)])
-def test_structured_jacobian_equals_the_dense_one_on_the_database_slice(source, fitted, burst, ctx, stream, monkeypatch):
+@pytest.mark.parametrize("source, fitted, burst, ctx, stream, score",
+                         [(False, False, False, False, False, False), (False, True, False, False, False, False),
+                          (True, True, False, False, False, False), (True, True, True, False, False, False),
+                          (False, True, False, True, False, False), (False, True, False, False, True, False),
+                          (False, True, False, False, False, True)])
+def test_structured_jacobian_equals_the_dense_one_on_the_database_slice(source, fitted, burst, ctx, stream, score,
+                                                                          monkeypatch):
     from tapeout.perf.kernels_db import read_kernels
 
     # under each generation-kernel residency scheme (source / fitted per kernel / shared ctas_per_core), and with the
@@ -87,6 +90,8 @@ def test_structured_jacobian_equals_the_dense_one_on_the_database_slice(source, 
     monkeypatch.setattr(kf, "CONTEXT_KERNEL_EFF", ctx)
     # and the context CTAs' Q / O tiles at one core's stream (CONTEXT_IO_CORE_STREAM, issue-61d)
     monkeypatch.setattr(kf, "CONTEXT_IO_CORE_STREAM", stream)
+    # and the serial context kernels' per-score work fitted (SERIAL_SCORE_FIT, issue-62c)
+    monkeypatch.setattr(kf, "SERIAL_SCORE_FIT", score)
     groups = kf.Groups(read_kernels(systems=["h200_sxm", "b200_sxm"], per_group=8))
     ties = kf.family_ties(groups)
     assert ties, "the slice must hold two chip families (tied fixed-time offsets)"

@@ -302,6 +302,9 @@ PARAMS = (
     # GB/s one core streams its context CTA's Q and O tiles at (ChipParams.attn_ctx_io_core_bw, CONTEXT_IO_CORE_STREAM;
     # held, unused, when off)
     ("ctx_io_core_bw", 10.0, 1.0, 1000.0),
+    # FP32-FLOP equivalents per score the serial context kernels add to their exponential (SERIAL_SCORE_FIT; held,
+    # unused, when off): starts at the instruction count SOFTMAX_FP32_FLOPS
+    ("ctx_score_flops", 7.0, 0.0, 64.0),
     # bytes one thread step of the QKV preprocessing pass moves through the L2, at the chip's measured L2
     # bandwidth (ChipParams.elt_step_time, QKV_STEP_BOUND); the source's count is 112-208 (QKV_STEP_BOUND)
     ("qkv_step_bytes", 128.0, 0.0, 1024.0),
@@ -337,6 +340,20 @@ EXP_FP32_FLOPS = 16.0
 # exponential's cost where SOFTMAX_FP32_WORK (fit only; docs/notes/issue-24.md, Round stop-37 issue-39e)
 SOFTMAX_FP32_FLOPS = 7.0
 SOFTMAX_FP32_WORK = False
+# the same FP32-pipe work per score (SOFTMAX_FP32_FLOPS, in series, at the chip's vector rate: 3.5 instructions / 128
+# lanes = 0.027 clk per score per SM on every chip, whatever the MMA format) only in the context kernels of a family
+# described with its softmax in series with its MMAs (kernels_db.yaml context_kernels `softmax_overlap: false`:
+# Blackwell's trtllm-gen), not Hopper's fmha_v2 (described as a ping-pong: its softmax runs under the other warpgroup's
+# MMAs) nor the undescribed families. Model-free, both Blackwell FMHAs (BF16 and FP8) take a per-score constant beyond
+# the MMA at peak that is the same for both formats (GB300 0.049-0.056 clk, of it 1/32 the exponential; GB200
+# 0.074-0.082, of it 1/16: Round stop-42 issue-61d), which the fit otherwise can only express as MMA inefficiency.
+# Fit only (serving's softmax_vflops is kernel_structure.yaml's). Measured in docs/notes/issue-24.md, Round stop-42
+# (issue-62c)
+SERIAL_SCORE_WORK = False
+# the same per-score work as one shared parameter (ctx_score_flops, FP32-FLOP equivalents, start SOFTMAX_FP32_FLOPS),
+# fitted on the training chips' serial context kernels only, in place of the instruction count (implies
+# SERIAL_SCORE_WORK's scope). Off: measured in docs/notes/issue-24.md, Round stop-42 (issue-62c)
+SERIAL_SCORE_FIT = False
 # price a context kernel's softmax under its MMAs where the family's kernel overlaps them
 # (context_tiles.softmax_overlap): the fit's default (Groups) and so `--kernels` serving's
 # (kernel_calibration.chip_entry). Off: on with Hopper's tiles it helps H100 / H200 held out and
@@ -680,6 +697,9 @@ class Groups:
                                 cap_power_density(ch, self.held_out),
                                 mma_block_scaled_fp8(ch), node_energy_scale(ch))
             p, pd, mma, escale = params[chip]
+            if op == "attention_prefill" and serial_score_flops(chip_for(chip).family):  # SERIAL_SCORE_WORK
+                p = p.replace(softmax_vflops=float(p.softmax_vflops)
+                              + serial_score_flops(chip_for(chip).family) * float(p.eff_vector))
             # block-scaled FP8: the MMA applies the scales (Blackwell), or the FP8 GEMM promotes on the vector units
             # (Hopper, Ada) at the per-tensor FP8 efficiency, or at its own where the kernel is known (SM 9.0 DeepGEMM)
             # the block-scaled FP8 kernel the collector timed, where the database says which (perf/kernel_tile.py:
@@ -936,6 +956,26 @@ def exp_fp32_flops(chip) -> float:
     return EXP_FP32_FLOPS / (float(spec.value) if spec is not None and spec.value else 1.0)
 
 
+def serial_family(family: str) -> bool:
+    """Whether the family's context FMHA is described with its softmax in series with its MMAs (context_tiles:
+    described, no overlap: Blackwell's trtllm-gen)."""
+    return bool(schedule_described(family) and not overlap_of(family) > 0)
+
+
+def serial_score_flops(family: str) -> float:
+    """FP32-FLOP equivalents per score SERIAL_SCORE_WORK adds to a context kernel of `family` at the instruction count:
+    SOFTMAX_FP32_FLOPS where the family is serial (serial_family), SOFTMAX_FP32_WORK does not already add it to every
+    kernel and SERIAL_SCORE_FIT does not fit it (ctx_score_flops, item_params); else 0."""
+    return (SOFTMAX_FP32_FLOPS if SERIAL_SCORE_WORK and serial_family(family) and not SOFTMAX_FP32_WORK
+            and not SERIAL_SCORE_FIT else 0.0)
+
+
+def reads_score_flops(g: dict) -> bool:
+    """Whether a Groups item's kernels pay the fitted per-score work ctx_score_flops (SERIAL_SCORE_FIT): the context
+    class of a serial family."""
+    return bool(SERIAL_SCORE_FIT and g["cls"] == "prefill" and serial_family(g.get("family")))
+
+
 def score_fp32_flops(chip) -> float:
     """FP32-FLOP equivalents of a score's softmax on the chip: its exponential (exp_fp32_flops) plus, where
     SOFTMAX_FP32_WORK, the FP32-pipe work around it (SOFTMAX_FP32_FLOPS), which no SFU speedup shortens."""
@@ -1148,6 +1188,8 @@ def item_params(g: dict, x) -> ChipParams:
         p = p.replace(attn_ctx_io_exposed=1.0)
     if CONTEXT_IO_CORE_STREAM and g["cls"] == "prefill":  # at one core's stream at most
         p = p.replace(attn_ctx_io_core_bw=x[NAMES.index("ctx_io_core_bw")] * 1e9)
+    if reads_score_flops(g):  # the serial context kernels' fitted per-score work (SERIAL_SCORE_FIT)
+        p = p.replace(softmax_vflops=float(p.softmax_vflops) + x[NAMES.index("ctx_score_flops")] * float(p.eff_vector))
     own_k = tile_k_overhead_param(g["cls"], g.get("family"))
     if own_k != "attn_tile_k_overhead":  # the described context kernels' own work-unit overhead (CONTEXT_K_OVERHEAD)
         p = p.replace(attn_tile_k_overhead=x[NAMES.index(own_k)])
@@ -1324,6 +1366,7 @@ def fit(groups: Groups, structured: bool = True) -> dict:
                      and not (n == "ctx_tile_k_overhead"
                               and not any(tile_k_overhead_param(g["cls"], g.get("family")) == n for g in groups.items))
                      and not (n == "ctx_io_core_bw" and not (CONTEXT_IO_CORE_STREAM and "prefill" in present))
+                     and not (n == "ctx_score_flops" and not any(reads_score_flops(g) for g in groups.items))
                      and not (n == "ctx_eff_attention"
                               and not any(attention_eff_param(g["cls"], g.get("family")) == n for g in groups.items))
                      and not (n == "burst_power" and not (BURST_POWER_LIMIT and any(burst_read(g) for g in groups.items)))
@@ -1417,6 +1460,8 @@ def group_reads(g: dict, name: str) -> bool:
         return g.get("inflight", 0.0) > 0 and g["op"] == "gemm"
     if name == "quant_round_us" or name.startswith("tensor_round_us"):  # predict_group: a quantize pass, iterations known
         return bool(np.any(g.get("quant_rounds", 0.0))) and round_param(g) == name
+    if name == "ctx_score_flops":  # item_params: the serial context kernels' per-score work, when fitted
+        return reads_score_flops(g)
     if name == "ctx_io_core_bw":  # item_params: the context class's Q / O tiles at one core's stream
         return CONTEXT_IO_CORE_STREAM and g["cls"] == "prefill"
     if name == "ovh_gen_pre":  # predict_group: separate generation preparation kernels
@@ -1524,7 +1569,7 @@ def x_of(params: dict) -> np.ndarray:
     ctx_eff_attention, read only where CONTEXT_K_OVERHEAD / CONTEXT_KERNEL_EFF) take their start value."""
     start = {p[0]: p[1] for p in PARAMS}
     late = ("ctas_decode_", "merge_decode_", "tile_decode_", "eff_fp8_block_sm90", "eff_fp8_block_sm89", "ctx_tile_k_overhead",
-            "ctx_eff_attention", "ctx_io_core_bw")
+            "ctx_eff_attention", "ctx_io_core_bw", "ctx_score_flops")
     return np.array([params[n] if n in params or not n.startswith(late) else start[n] for n in NAMES], dtype=float)
 
 
@@ -1562,6 +1607,10 @@ def model_switches() -> dict:
             "SOFTMAX_OVERLAP": {"value": SOFTMAX_OVERLAP, "serving": "kernel_library attn_ctx_softmax_overlap"},
             "SOFTMAX_FP32_WORK": {"value": SOFTMAX_FP32_WORK,
                                   "serving": "fit only: serving's softmax_vflops is kernel_structure.yaml's"},
+            "SERIAL_SCORE_WORK": {"value": SERIAL_SCORE_WORK,
+                                  "serving": "fit only: serving's softmax_vflops is kernel_structure.yaml's"},
+            "SERIAL_SCORE_FIT": {"value": SERIAL_SCORE_FIT,
+                                 "serving": "fit only: serving's softmax_vflops is kernel_structure.yaml's"},
             "SERIAL_CONTEXT_TILE": {"value": SERIAL_CONTEXT_TILE,
                                     "serving": "fit only: serving's context op keeps the model's own tiling"},
             "TMEM_PINGPONG": {"value": TMEM_PINGPONG,
