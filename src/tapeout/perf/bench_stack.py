@@ -20,12 +20,13 @@ PIN_FIELDS = ("tp", "pp", "cp", "vp", "mbs", "zero", "recompute", "shard")  # sh
 # cadence where its code sets one, e.g. HF Trainer eval_steps / eval_delay), FP8 attention, TP overlap config
 # (data/software/tp_comm_overlap.yaml), the FP8 weight transpose cache, the FP8 amax all-reduce
 # DeepSpeed's ZeRO overlap_comm (zero_overlap_comm) and the submitted system's scale-out fabric (cluster:
-# data/clusters/clusters.yaml, hardware/fabric.py)
+# data/clusters/clusters.yaml, hardware/fabric.py) and the CTAs its NCCL environment gives an overlapped DP / CP
+# collective (comm_ctas: NCCL_MIN_CTAS / NCCL_MIN_P2P_NCHANNELS where the config sets them; perf/comm_contention.py)
 STACK_FIELDS = ("skip_evals", "eval_every_samples", "fp8_attention", "tp_overlap", "transpose_cache", "fp8_reduce_amax", "layer_cuda_graph",
-                "zero_overlap_comm", "cluster")
+                "zero_overlap_comm", "cluster", "comm_ctas")
 # per-submission records of stack features the model does not act on: they correct the row's detail only
 RECORD_FIELDS = ("layer_cuda_graph",)
-RUN_SETTINGS = ("tp_overlap", "transpose_cache", "fp8_reduce_amax", "zero_overlap_comm", "cluster")
+RUN_SETTINGS = ("tp_overlap", "transpose_cache", "fp8_reduce_amax", "zero_overlap_comm", "cluster", "comm_ctas")
 
 
 def submission_entries(key: str, stack: str | None, accelerator: str | None, mlperf_round: str | None,
