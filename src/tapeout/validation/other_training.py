@@ -37,6 +37,13 @@ from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, fea
 # toward their measurements (docs/notes/issue-18.md, Round stop-39 issue-49c).
 RESNET_ALLREDUCE_AFTER_BACKWARD = True
 
+# NVIDIA's RetinaNet configs that set the evaluation images per GPU apart from the training batch (--eval-batch-size=8
+# at 1 training image per GPU on 256 / 316 DGX H100 nodes; other_benchmarks.yaml retinanet_train.eval_batch_per_chip):
+# the evaluation forward runs at that batch, in ceil(eval images / (ranks x it)) steps. On: read from the configs, a
+# setting of the run, nothing fitted; it moves the two rows it applies to toward their measurements
+# (docs/notes/issue-18.md, Round stop-42 issue-63b). Off: the evaluation runs at the training per-chip batch.
+RETINANET_EVAL_BATCH_FROM_CONFIG = True
+
 BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "dlrm", "bert", "resnet", "stable-diffusion", "flux1", "rnnt", "maskrcnn", "unet3d")
 # defined on file but not priced: {name: what is missing} (none at present)
 REFUSED: dict[str, str] = {}
@@ -116,6 +123,19 @@ def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd
     t_ar = float(collective_time("all_reduce", dense, n, topo)[0])
     overlapped = fact("sd_train", "allreduce_overlapped") if bench == "stable-diffusion" else True
     return t_ar, (max(0.0, t_ar - t_bwd) if overlapped else t_ar)
+
+
+def eval_batch_per_chip(bench: str, per_chip: int, mlperf_round: str | None, nodes: int | None, vendor: str) -> int:
+    """The images per chip of one evaluation step: the training per-chip batch (NVIDIA's run_and_time.sh / train.py
+    default), or where RETINANET_EVAL_BATCH_FROM_CONFIG and an NVIDIA RetinaNet config on file of this round, node
+    count and training batch sets --eval-batch-size apart, that value (other_benchmarks.yaml
+    retinanet_train.eval_batch_per_chip). A run with no round (`tapeout train --benchmark`) keeps the training batch."""
+    if bench != "retinanet" or not RETINANET_EVAL_BATCH_FROM_CONFIG or vendor != "NVIDIA" or mlperf_round is None:
+        return per_chip
+    for c in fact("retinanet_train", "eval_batch_per_chip"):
+        if (c["round"], int(c["nodes"]), int(c["batch_per_chip"])) == (mlperf_round, nodes, per_chip):
+            return int(c["eval_batch_per_chip"])
+    return per_chip
 
 
 def allreduce_after_backward(bench: str, vendor: str) -> bool:
@@ -275,10 +295,19 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         if bench == "rnnt":  # greedy decoding, the dev set in one batch per chip (validation/rnnt_train.py)
             t_eval = n_evals * rnnt_train.eval_pass_s(p, n, board, chip)
         else:
-            t_eval_batch = max(t_fwd + (t_once if bench in EVAL_RUNS_ONCE_GRAPH else 0.0), t_read)
+            eval_pc = eval_batch_per_chip(bench, per_chip, mlperf_round, nodes, vendor)
+            fwd_ev, once_ev = t_fwd, t_once  # the evaluation forward at its own batch where the config sets one
+            if eval_pc != per_chip:
+                g_ev, o_ev = training_graphs(bench, eval_pc, chip, n)[:2]
+                fwd_ev, once_ev = graph_time(g_ev, p, board), graph_time(o_ev, p, board)
+            t_eval_batch = max(fwd_ev + (once_ev if bench in EVAL_RUNS_ONCE_GRAPH else 0.0), t_read)
             if bench in EVAL_GRAPH:  # its own forward graph (Mask R-CNN: the test-time RoI counts)
                 t_eval_batch = graph_time(eval_graph(bench, per_chip), p, board)
-            t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_eval_batch
+            # every rank evaluates its shard of the validation set, eval_pc images per step
+            eval_gb = gb if eval_pc == per_chip else n_dp * eval_pc
+            t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / eval_gb) * t_eval_batch
+            if eval_pc != per_chip:
+                out["eval_batch_per_chip"] = {"value": eval_pc, "source": "other_benchmarks.yaml retinanet_train.eval_batch_per_chip"}
         # the detection stacks' host-side COCO scoring: every evaluation's where synchronous, else the last one's
         # (validation/detection_eval.py)
         scoring = detection_eval.exposed_scoring(bench, vendor, n_evals, float(ev["eval_samples"]["value"]),
