@@ -25,8 +25,9 @@ from ..perf.train_backward import backward_time
 from ..perf.train_clock import board_power, graph_time
 from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
 from ..workloads import speech
+from ..workloads.blocks import as_precision
 from ..workloads.detection_train import head_output_passes
-from . import bert_attention, bert_dropout, bert_grad_clip, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, rnnt_recurrence, rnnt_train, train_fit, unet3d_spatial, unet3d_train
+from . import bert_attention, bert_dropout, bert_grad_clip, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, retinanet_backbone, rnnt_recurrence, rnnt_train, train_fit, unet3d_spatial, unet3d_train
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
@@ -63,8 +64,6 @@ def head_grad_s(g, p, board=None) -> float:
     """A detection graph's backward passes over its head outputs (workloads/detection_train.py, NVIDIA's
     RetinaNet: the fused focal loss's in-place gradient scaling and GradClone's copies), found from the trained
     graph's own head output convs (`head.p<l>.{cls,box}.out`); 0 for a graph without that head."""
-    from ..workloads.blocks import as_precision
-
     copies = head_output_passes(g, as_precision("bf16"))[1]
     return graph_time(OpGraph(f"{g.name}:grad_copies", copies, g.meta), p, board)
 
@@ -229,6 +228,9 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     else:
         t_fwd = graph_time(g, p, board)
         t_bwd = backward_time(g, p, no_input_grad, board)
+    if bench == "retinanet" and retinanet_backbone.applies(vendor):  # the trained blocks' BN / ReLU / add backward
+        t_bwd += graph_time(OpGraph(f"{g.name}:backbone_bwd", retinanet_backbone.passes(g, as_precision(prec))[1],
+                                    g.meta), p, board)
     for fwd_g, bwd_g in ((quant_fwd, quant_bwd), (drop_fwd, drop_bwd)):  # kernels with their own backward graphs
         if fwd_g is not None:
             t_fwd += graph_time(fwd_g, p, board)
