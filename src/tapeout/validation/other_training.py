@@ -25,8 +25,9 @@ from ..perf.train_backward import backward_time
 from ..perf.train_clock import board_power, graph_time
 from ..perf.weight_update import resolved_spec, shard_group, shards_every_replica, weight_update_s
 from ..workloads import speech
+from ..workloads.blocks import as_precision
 from ..workloads.detection_train import head_output_passes
-from . import bert_attention, bert_dropout, bert_grad_clip, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, rnnt_recurrence, rnnt_train, train_fit, unet3d_spatial, unet3d_train
+from . import bert_attention, bert_dropout, bert_grad_clip, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, retinanet_backbone, rnnt_recurrence, rnnt_train, train_fit, unet3d_spatial, unet3d_train
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
@@ -36,6 +37,13 @@ from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, fea
 # NVIDIA's Mask R-CNN. On: read from every NVIDIA config v2.0-v4.0, nothing fitted; it moves the NVIDIA resnet rows
 # toward their measurements (docs/notes/issue-18.md, Round stop-39 issue-49c).
 RESNET_ALLREDUCE_AFTER_BACKWARD = True
+
+# NVIDIA's RetinaNet configs that set the evaluation images per GPU apart from the training batch (--eval-batch-size=8
+# at 1 training image per GPU on 256 / 316 DGX H100 nodes; other_benchmarks.yaml retinanet_train.eval_batch_per_chip):
+# the evaluation forward runs at that batch, in ceil(eval images / (ranks x it)) steps. On: read from the configs, a
+# setting of the run, nothing fitted; it moves the two rows it applies to toward their measurements
+# (docs/notes/issue-18.md, Round stop-42 issue-63b). Off: the evaluation runs at the training per-chip batch.
+RETINANET_EVAL_BATCH_FROM_CONFIG = True
 
 BENCHMARKS = ("retinanet", "rgat", "dlrm-dcnv2", "dlrm", "bert", "resnet", "stable-diffusion", "flux1", "rnnt", "maskrcnn", "unet3d")
 # defined on file but not priced: {name: what is missing} (none at present)
@@ -56,8 +64,6 @@ def head_grad_s(g, p, board=None) -> float:
     """A detection graph's backward passes over its head outputs (workloads/detection_train.py, NVIDIA's
     RetinaNet: the fused focal loss's in-place gradient scaling and GradClone's copies), found from the trained
     graph's own head output convs (`head.p<l>.{cls,box}.out`); 0 for a graph without that head."""
-    from ..workloads.blocks import as_precision
-
     copies = head_output_passes(g, as_precision("bf16"))[1]
     return graph_time(OpGraph(f"{g.name}:grad_copies", copies, g.meta), p, board)
 
@@ -116,6 +122,19 @@ def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd
     t_ar = float(collective_time("all_reduce", dense, n, topo)[0])
     overlapped = fact("sd_train", "allreduce_overlapped") if bench == "stable-diffusion" else True
     return t_ar, (max(0.0, t_ar - t_bwd) if overlapped else t_ar)
+
+
+def eval_batch_per_chip(bench: str, per_chip: int, mlperf_round: str | None, nodes: int | None, vendor: str) -> int:
+    """The images per chip of one evaluation step: the training per-chip batch (NVIDIA's run_and_time.sh / train.py
+    default), or where RETINANET_EVAL_BATCH_FROM_CONFIG and an NVIDIA RetinaNet config on file of this round, node
+    count and training batch sets --eval-batch-size apart, that value (other_benchmarks.yaml
+    retinanet_train.eval_batch_per_chip). A run with no round (`tapeout train --benchmark`) keeps the training batch."""
+    if bench != "retinanet" or not RETINANET_EVAL_BATCH_FROM_CONFIG or vendor != "NVIDIA" or mlperf_round is None:
+        return per_chip
+    for c in fact("retinanet_train", "eval_batch_per_chip"):
+        if (c["round"], int(c["nodes"]), int(c["batch_per_chip"])) == (mlperf_round, nodes, per_chip):
+            return int(c["eval_batch_per_chip"])
+    return per_chip
 
 
 def allreduce_after_backward(bench: str, vendor: str) -> bool:
@@ -209,6 +228,9 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     else:
         t_fwd = graph_time(g, p, board)
         t_bwd = backward_time(g, p, no_input_grad, board)
+    if bench == "retinanet" and retinanet_backbone.applies(vendor):  # the trained blocks' BN / ReLU / add backward
+        t_bwd += graph_time(OpGraph(f"{g.name}:backbone_bwd", retinanet_backbone.passes(g, as_precision(prec))[1],
+                                    g.meta), p, board)
     for fwd_g, bwd_g in ((quant_fwd, quant_bwd), (drop_fwd, drop_bwd)):  # kernels with their own backward graphs
         if fwd_g is not None:
             t_fwd += graph_time(fwd_g, p, board)
@@ -275,10 +297,19 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         if bench == "rnnt":  # greedy decoding, the dev set in one batch per chip (validation/rnnt_train.py)
             t_eval = n_evals * rnnt_train.eval_pass_s(p, n, board, chip)
         else:
-            t_eval_batch = max(t_fwd + (t_once if bench in EVAL_RUNS_ONCE_GRAPH else 0.0), t_read)
+            eval_pc = eval_batch_per_chip(bench, per_chip, mlperf_round, nodes, vendor)
+            fwd_ev, once_ev = t_fwd, t_once  # the evaluation forward at its own batch where the config sets one
+            if eval_pc != per_chip:
+                g_ev, o_ev = training_graphs(bench, eval_pc, chip, n)[:2]
+                fwd_ev, once_ev = graph_time(g_ev, p, board), graph_time(o_ev, p, board)
+            t_eval_batch = max(fwd_ev + (once_ev if bench in EVAL_RUNS_ONCE_GRAPH else 0.0), t_read)
             if bench in EVAL_GRAPH:  # its own forward graph (Mask R-CNN: the test-time RoI counts)
                 t_eval_batch = graph_time(eval_graph(bench, per_chip), p, board)
-            t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / gb) * t_eval_batch
+            # every rank evaluates its shard of the validation set, eval_pc images per step
+            eval_gb = gb if eval_pc == per_chip else n_dp * eval_pc
+            t_eval = n_evals * math.ceil(float(ev["eval_samples"]["value"]) / eval_gb) * t_eval_batch
+            if eval_pc != per_chip:
+                out["eval_batch_per_chip"] = {"value": eval_pc, "source": "other_benchmarks.yaml retinanet_train.eval_batch_per_chip"}
         # the detection stacks' host-side COCO scoring: every evaluation's where synchronous, else the last one's
         # (validation/detection_eval.py)
         scoring = detection_eval.exposed_scoring(bench, vendor, n_evals, float(ev["eval_samples"]["value"]),
