@@ -102,16 +102,19 @@ def saved_bytes_per_token(cfg, dropout: bool = False, gemm_input_bytes: float = 
     return outside, 2.0 * (w["attn"] + w["fc1"] + w["copies"]) + gemm_input_bytes * w["ffn"] + o_copy
 
 
-def dot_output_bytes_per_token(cfg) -> tuple[float, float]:
+def dot_output_bytes_per_token(cfg, ffn1: bool = True) -> tuple[float, float]:
     """(outside, inside) as saved_bytes_per_token, for XLA's checkpoint_dots_with_no_batch_dims
     (recompute "dots", MaxText remat_policy "minimal"): JAX saves only the outputs of dot_generals
     without batch dimensions (jax.checkpoint_policies: DotsSaveable(only_if_no_batch_dims=True)),
     i.e. the weight projections, and the layer input (the remat boundary); norms, the activation
     function and attention (batched einsums / the flash kernel) are recomputed:
       outside  layer input 2;  inside  Q, K, V projections 2 qkv, out-projection output 2,
-      FC1 outputs 2 fc1, FC2 output 2, MoE dispatched copies 2 x top_k."""
+      FC1 outputs 2 fc1, FC2 output 2, MoE dispatched copies 2 x top_k.
+    `ffn1` False: the same set without the FC1 outputs (recompute "dots-except-ffn1", Praxis
+    SAVE_DOT_EXCEPT_LOGITS_FFN1 / MaxText save_dot_except_mlpwi: 'mlpwi' / 'ffn1' is not among the saved
+    names; train_layout.DOTS_EXCEPT_FFN1)."""
     w = _widths(cfg)
-    return 2.0, 2.0 * (w["qkv"] + 1.0 + w["fc1"] + 1.0 + w["copies"])
+    return 2.0, 2.0 * (w["qkv"] + 1.0 + (w["fc1"] if ffn1 else 0.0) + 1.0 + w["copies"])
 
 
 def activation_bytes_per_layer(s: int, b: int, h: int, a: int, tp: int = 1, recompute: str = "none",
@@ -129,7 +132,7 @@ def activation_bytes_per_layer(s: int, b: int, h: int, a: int, tp: int = 1, reco
         return 2.0 * s * b * h / (tp if sequence_parallel else 1)
     outside, inside = saved
     base = (outside + inside) / tp if sequence_parallel else (outside + inside / tp)
-    if recompute in ("selective", "dots") or fused_attention:
+    if recompute in ("selective", "dots", "dots-except-ffn1") or fused_attention:
         return s * b * h * base
     return s * b * h * (base + 5.0 * a * s / (h * tp))
 
@@ -220,7 +223,7 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
     their input only and the rest all their activations, r act_full + (n - r) act_none per pass. The last device
     also holds the fp32 softmax of one micro-batch's logits (Megatron-Core VocabParallelCrossEntropy
     saves exp_logits, fp32, s x V/TP, for its backward; 1F1B keeps one micro-batch in flight there)."""
-    from .train_layout import recompute_split
+    from .train_layout import DOTS_EXCEPT_FFN1, recompute_split
 
     g_dense, g_exp = shard_groups(lay)
     # attention is costed as a fused kernel (perf/opcost.py, calibrated on FlashAttention/cuDNN
@@ -231,7 +234,8 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
     def act_of(rc):
         return activation_bytes_per_layer(s_local, lay.mbs, cfg.hidden_size, cfg.num_attention_heads, lay.tp,
                                           rc, sequence_parallel, fused_attention=fused_attention,
-                                          saved=(dot_output_bytes_per_token(cfg) if rc == "dots"
+                                          saved=(dot_output_bytes_per_token(cfg, ffn1=rc == "dots")
+                                                 if rc in ("dots", DOTS_EXCEPT_FFN1)
                                                  else saved_bytes_per_token(cfg, gemm_input_bytes=gemm_input_bytes)))
     act_layer, act_kept = act_of(kind), act_of("none")
     # DualPipe (perf/dualpipe.py, arXiv:2412.19437 Table 2): device d holds stages d and PP-1-d, each stage's
