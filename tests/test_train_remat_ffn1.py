@@ -45,15 +45,34 @@ def test_submitted_layout_closed_form():
     assert mem["act"] == pytest.approx(L * s * b * h * 12.0 / 8)
     assert mem["logits"] == pytest.approx(4.0 * b * s * V / 8)
     assert mem["mem"] / GIB == pytest.approx(77.6, abs=0.1)
+    # MaxText's own states (fp32_params: FP32 parameters as the master, Adam moments FP32): 4 + 4 + 8 = 16 B
+    mx = device_memory(cfg, _submitted(DOTS_EXCEPT_FFN1), [L], m=1, s_local=s, fp32_params=True)
+    assert (mx["mem_weights"], mx["mem_grads"], mx["mem_optimizer"]) == pytest.approx((4 * P / 16, 4 * P / 16, 8 * P / 16))
+    assert mem["mem"] - mx["mem"] == pytest.approx(2.0 * P / 16)
+
+
+def test_fp32_param_states_switch(monkeypatch):
+    from tapeout.perf import train_memory
+
+    assert train_memory.state_bytes(True) == (4.0, 8.0) and train_memory.state_bytes(False) == (2.0, 12.0)
+    assert train_memory.states_held_once(1e9, fp32_params=True) == pytest.approx(16e9)
+    assert train_memory.states_held_once(1e9) == pytest.approx(18e9)
+    monkeypatch.setattr(train_memory, "FP32_PARAM_STATES", False)
+    assert train_memory.state_bytes(True) == (2.0, 12.0)
 
 
 def test_the_submitted_policy_fits_and_dots_does_not():
     # the run's own policy fits the 94.5 usable GiB of a 95 GiB v5p (xla-tpu reserve: 0.5 GiB context, no
     # allocator fragmentation); dots, which also keeps FC1's output, does not (the run did not use it)
+    # (either state count); v5p-1024.sh's 32 sequences per TP group (FSDP 64) do not fit the ffn1 policy, and that
+    # script ran full
     cfg = load_llm("gpt3-175b")
     usable = 94.5 * GIB
-    assert device_memory(cfg, _submitted(DOTS_EXCEPT_FFN1), [96], m=1, s_local=2048)["mem"] < usable
-    assert device_memory(cfg, _submitted("dots"), [96], m=1, s_local=2048)["mem"] > usable
+    for fp32 in (False, True):
+        assert device_memory(cfg, _submitted(DOTS_EXCEPT_FFN1), [96], m=1, s_local=2048, fp32_params=fp32)["mem"] < usable
+        assert device_memory(cfg, _submitted("dots"), [96], m=1, s_local=2048, fp32_params=fp32)["mem"] > usable
+        lay512 = TrainLayout(tp=8, pp=1, dp=64, mbs=32, zero=3, recompute=DOTS_EXCEPT_FFN1)
+        assert device_memory(cfg, lay512, [96], m=1, s_local=2048, fp32_params=fp32)["mem"] > usable
 
 
 @settings(max_examples=40, deadline=None)
@@ -103,3 +122,12 @@ def test_v5p_rows_run_the_submitted_policy(monkeypatch):
     assert train_rows.submission_layout("gpt3-175b", row, "tpu-v5p", 6144)["recompute"] == "dots"
     monkeypatch.setattr(train_rows, "SUBMITTED_FFN1_POLICY", False)
     assert "recompute" not in train_rows.submission_layout("gpt3-175b", row, "tpu-v5p", 1024)
+
+
+def test_maxtext_stack_sets_fp32_params():
+    from tapeout.perf.train_stack import named_stack, stack_settings
+
+    _, settings, _ = stack_settings(named_stack("maxtext-2024-04"), {}, {}, False)
+    assert settings["fp32_params"] is True
+    _, nemo, _ = stack_settings(named_stack("nemo-24.04"), {}, {}, False)
+    assert "fp32_params" not in nemo

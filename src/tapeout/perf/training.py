@@ -555,7 +555,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
              and not lora else 0.0)
     mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen, grad_bytes=gb, sequence_parallel=fwd.stack.sequence_parallel,
                         gemm_input_bytes=saved_in, fused_attention=fwd.stack.attention_kernel != UNFUSED,
-                        weight_cache_bytes=cache)
+                        weight_cache_bytes=cache, fp32_params=fwd.stack.fp32_params)
     if mem_limit is not None and mem["mem"] > mem_limit:
         return {"mem": mem["mem"]}
     bf16_ring = fwd.bf16_ring(lay.cp)  # FP8 attention asked, but the stack's CP ring runs BF16
@@ -1196,7 +1196,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     if gate is not None:
         gate.check(layout.recompute if layout is not None else fixed.get("recompute"))
     _refuse_unholdable(cfg, c, num_chips, cap, states_held_once(
-        float(cfg.param_count()), lora, frozen_weight_bytes(fwd.recipe, lora), fwd.grad_bytes), global_seqs, smallest_count)
+        float(cfg.param_count()), lora, frozen_weight_bytes(fwd.recipe, lora), fwd.grad_bytes, stack.fp32_params),
+        global_seqs, smallest_count)
     if layout is not None:
         bad = broken_rule(cfg, layout, num_chips, global_seqs, seq_len, domain)
         if bad:
