@@ -68,7 +68,7 @@ def test_a_malformed_methods_list_is_one_error_naming_the_stack(bad):
 
 def test_stack_settings_carry_the_gate_and_a_stack_not_on_file_has_none():
     _, settings, _ = stack_settings(named_stack("maxtext-2024-04"), {}, {}, False)
-    assert settings["recompute_gate"] == RecomputeGate("maxtext-2024-04", ("none", "full", "dots"))
+    assert settings["recompute_gate"] == RecomputeGate("maxtext-2024-04", ("none", "full", "dots", "dots-except-ffn1"))
     assert stack_settings(None, {}, {}, False)[1] == {}
 
 
@@ -147,7 +147,7 @@ def test_cli_json_shows_the_stacks_methods(capsys):
         assert e.code in (0, None)
     d = json.loads(capsys.readouterr().out)
     shown = {x["setting"]: x for x in d["stack"]["settings"]}
-    assert shown["recompute_gate"]["value"] == ["none", "full", "dots"]
+    assert shown["recompute_gate"]["value"] == ["none", "full", "dots", "dots-except-ffn1"]
     assert shown["recompute_gate"]["from"] == "stack maxtext-2024-04"
     assert d["layout"]["recompute"] in ("none", "full")
 

@@ -367,7 +367,7 @@ def train(model: str | None = None, chip: str | None = None, num_chips: int = 8,
         vp: virtual pipeline stages per device (interleaved 1F1B).
         mbs: micro-batch size in sequences.
         zero: ZeRO stage 0-3 (3 = FSDP).
-        recompute: none | selective | full | dots (XLA checkpoint_dots_with_no_batch_dims) | block:k
+        recompute: none | selective | full | dots (XLA checkpoint_dots_with_no_batch_dims) | dots-except-ffn1 | block:k
             (Megatron-Core --recompute-method block --recompute-num-layers k: the first k layers of each
             model chunk recomputed, 1 <= k < layers per chunk).
         lora: LoRA fine-tuning (frozen base weights).

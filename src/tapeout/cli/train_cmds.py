@@ -50,7 +50,7 @@ def train_cmd(
     vp: int = typer.Option(None, "--vp", help="virtual pipeline stages per device (interleaved 1F1B); PP x VP <= layers + 2 (a stage may hold only the embedding or only the loss)"),
     mbs: int = typer.Option(None, "--mbs", help="micro-batch size (sequences)"),
     zero: int = typer.Option(None, "--zero", help="ZeRO stage 0-3 (3 = FSDP)"),
-    recompute: str = typer.Option(None, "--recompute", help="none | selective | full | dots (XLA checkpoint_dots_with_no_batch_dims, MaxText remat minimal) | block:k (Megatron-Core --recompute-method block --recompute-num-layers k: first k layers of each model chunk)"),
+    recompute: str = typer.Option(None, "--recompute", help="none | selective | full | dots (XLA checkpoint_dots_with_no_batch_dims, MaxText remat minimal) | dots-except-ffn1 (the dots but FFN1's output: MaxText save_dot_except_mlpwi / save_dot_except_logits_ffn1) | block:k (Megatron-Core --recompute-method block --recompute-num-layers k: first k layers of each model chunk)"),
     shard: int = typer.Option(None, "--shard", help="hybrid sharded DP: ZeRO shard group in DP x CP ranks (e.g. one TPU slice)"),
     pipeline_schedule: str = typer.Option(None, "--pipeline-schedule", help="1f1b (default: Megatron-Core 1F1B, "
                                           "interleaved with --vp) | dualpipe (DeepSeek-V3: bidirectional, EP all-to-all and "

@@ -31,7 +31,7 @@ CHECK_COST = 20
 
 # the order a count's layouts are checked in, leanest first (the search keeps any that fits): a found
 # count is usually answered by its first few layouts
-_RECOMPUTE_ORDER = {"full": 0, "dots": 1, "selective": 2, "none": 3}
+_RECOMPUTE_ORDER = {"full": 0, "dots-except-ffn1": 1, "dots": 1, "selective": 2, "none": 3}
 
 
 class Unholdable(TapeoutError):

@@ -108,9 +108,10 @@ class LayerIssue:
 # what a recomputing backward reruns of the layer's forward, per train_layout.RECOMPUTE, as the GPU side
 # prices it (perf/training.evaluate_layout `rc`): full the whole forward (Megatron CheckpointFunction.backward
 # calls it again from Python); selective the core attention (Megatron-Core _checkpointed_attention_forward);
-# dots (XLA's policy) the attention and the elementwise glue
+# dots (XLA's policy) the attention and the elementwise glue; dots-except-ffn1 also the FFN1 GEMM, but as one
+# compiled XLA program it issues no per-module calls from the host (the entry keeps every RECOMPUTE value keyed)
 RERUN = {"none": (), "full": ("te", "glue", "adapter", "attention"), "selective": ("attention",),
-         "dots": ("attention", "glue")}
+         "dots": ("attention", "glue"), "dots-except-ffn1": ("attention", "glue")}
 
 
 @lru_cache(maxsize=256)

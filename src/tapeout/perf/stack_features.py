@@ -129,6 +129,10 @@ all-to-all of the k permuted copies of every token (token_dispatcher.py MoEAllto
 the combine BF16 (DeepSeek-V3's recipe, arXiv:2412.19437 Sec. 3.3.2). Default False: Megatron-Core dispatches
 the BF16 hidden states, flex/DeepEP included (megatron/core/transformer/moe/fused_a2a.py @02ad939b:
 get_hidden_bytes = hidden x max(element_size, 2); HybridEP "we do not support fp8 dispatch").
+`fp32_params`: the stack keeps its trained parameters in FP32 and they are the optimizer's master copy, Adam's
+moments in the same dtype (MaxText weight_dtype float32, optax adamw without mu_dtype): 4 B weight + gradient + 8 B
+of moments per parameter (perf/train_memory.state_bytes, switch FP32_PARAM_STATES). Default False: a 16-bit weight
+beside an FP32 master and moments, 2 + gradient + 12 B (Megatron-LM's distributed optimizer table).
 Every switch above is True or False, comm_ctas a whole number >= 0 and tp_comm_ctas one or None: anything else is refused.
 """
 
@@ -186,6 +190,7 @@ class StackFeatures:
     elementwise_chain: str | None = None  # norms / RoPE / activation run op by op (perf/eager_elementwise; None: fused)
     nccl_default_channels: bool = False  # no NCCL channel cap: overlapped DP collectives on NCCL's own count (perf/nccl_channels)
     fp8_scale_update: str | None = None  # TE line of the FP8 delayed-scaling update kernels (perf/fp8_scale_update; None: none)
+    fp32_params: bool = False  # FP32 parameters are the optimizer's master: 4 + grad + 8 B per parameter (perf/train_memory)
 
     def __post_init__(self):
         check_divisible_by(self.vocab_divisible_by)

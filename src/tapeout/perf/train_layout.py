@@ -41,8 +41,17 @@ from ..errors import TapeoutError
 from .dualpipe import SCHEDULES, dualpipe_rule
 
 # "dots": XLA's jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims (MaxText remat_policy
-# "minimal"): a run's own setting, pinned, never searched (Megatron stacks offer none, selective, full)
-RECOMPUTE = ("none", "selective", "full", "dots")
+# "minimal"): a run's own setting, pinned, never searched (Megatron stacks offer none, selective, full).
+# "dots-except-ffn1": a save_only_these_names policy that keeps the dot outputs but the FFN1 (MLP up-projection)
+# output, which the backward recomputes with the rest: Praxis AutodiffCheckpointType.SAVE_DOT_EXCEPT_LOGITS_FFN1
+# (google/praxis praxis/layers/checkpoint_policy.py @1e634344: 'combined_qkv_proj', 'query_proj', 'value_proj',
+# 'key_proj', 'context', 'out_proj', 'ffn2'), the save_dot_except_logits_ffn1 of Google's MLPerf v4.0 GPT-3 MaxText
+# scripts (its MaxText f586e43 body is not stored), and the same set in MaxText's stored save_dot_except_mlpwi
+# (AI-Hypercomputer/maxtext MaxText/layers/models.py get_remat_policy: 'query_proj', 'value_proj', 'key_proj',
+# 'qkv_proj', 'out_proj', 'mlpwo'; 'mlpwi' is FFN1); pinned, never searched (memory: train_memory.dot_output_bytes_per_token;
+# time: the FFN1 GEMM's forward on top of dots' reruns, perf/training.py)
+DOTS_EXCEPT_FFN1 = "dots-except-ffn1"
+RECOMPUTE = ("none", "selective", "full", "dots", DOTS_EXCEPT_FFN1)
 SEARCHED_RECOMPUTE = ("none", "selective", "full")
 # Megatron-Core's partial recompute, "block:k": --recompute-granularity full --recompute-method block
 # --recompute-num-layers k. TransformerBlock._checkpointed_forward (NVIDIA/Megatron-LM
@@ -140,7 +149,7 @@ def stage_layers(L: int, pp: int, vp: int = 1) -> list[int]:
 def recompute_split(lay, L: int) -> tuple[str, list[int]]:
     """(kind, counts): the recompute the recomputed layers run (a RECOMPUTE value) and, per device, how
     many of its layers run it; the device's other layers recompute nothing. Every layer for none /
-    selective / full / dots; for "block:k" the first min(k, layers) layers of each of the device's
+    selective / full / dots / dots-except-ffn1; for "block:k" the first min(k, layers) layers of each of the device's
     chunks, as "full" (Megatron-Core `_checkpointed_forward`, BLOCK)."""
     k = block_layers(lay.recompute)
     if k is None:

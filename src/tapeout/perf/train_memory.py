@@ -40,6 +40,21 @@ GRAD_BYTES = GRAD_SYNC_BYTES["fp32"]  # the default
 # (docs/notes/issue-18.md, Round stop-42 issue-62b).
 FP8_WEIGHT_CACHE = False
 
+# MaxText keeps its trained parameters in FP32 (base.yml `weight_dtype: float32`; `dtype: bfloat16` is the compute
+# dtype the layers cast to) and optax's Adam moments in the parameters' dtype (MaxText optimizers.py
+# `optax.adamw(...)` with no mu_dtype: mu, nu = zeros_like(params); its `adam_pax` likewise): the FP32 parameters
+# are the optimizer's master, with no 16-bit copy kept, so a parameter holds 4 B + its gradient + 8 B of moments,
+# not Megatron's 2 B weight + gradient + 12 B (FP32 master, m, v). A stack setting (fp32_params,
+# data/software/training_stacks.yaml). On: sourced, and every verdict of the TPU v5p GPT-3 scripts stands with it
+# (docs/notes/issue-18.md, Round stop-42 issue-63a); it moves no validation row (their layouts are pinned).
+FP32_PARAM_STATES = True
+
+
+def state_bytes(fp32_params: bool = False) -> tuple[float, float]:
+    """(weight, optimizer) bytes per trained parameter: (4, 8) for a stack whose FP32 parameters are the master
+    (FP32_PARAM_STATES), else (2, 12): a 16-bit weight beside the FP32 master and Adam's two moments."""
+    return (4.0, 8.0) if fp32_params and FP32_PARAM_STATES else (2.0, 12.0)
+
 
 # Korthikanti et al. 2022 Sec. 4.1 count for a GPT layer (MHA, 4h GELU MLP, dropout), bytes per
 # token per hidden unit: 10 outside the tensor-parallel regions (2 LayerNorm inputs 4, QKV and FC1
@@ -102,16 +117,19 @@ def saved_bytes_per_token(cfg, dropout: bool = False, gemm_input_bytes: float = 
     return outside, 2.0 * (w["attn"] + w["fc1"] + w["copies"]) + gemm_input_bytes * w["ffn"] + o_copy
 
 
-def dot_output_bytes_per_token(cfg) -> tuple[float, float]:
+def dot_output_bytes_per_token(cfg, ffn1: bool = True) -> tuple[float, float]:
     """(outside, inside) as saved_bytes_per_token, for XLA's checkpoint_dots_with_no_batch_dims
     (recompute "dots", MaxText remat_policy "minimal"): JAX saves only the outputs of dot_generals
     without batch dimensions (jax.checkpoint_policies: DotsSaveable(only_if_no_batch_dims=True)),
     i.e. the weight projections, and the layer input (the remat boundary); norms, the activation
     function and attention (batched einsums / the flash kernel) are recomputed:
       outside  layer input 2;  inside  Q, K, V projections 2 qkv, out-projection output 2,
-      FC1 outputs 2 fc1, FC2 output 2, MoE dispatched copies 2 x top_k."""
+      FC1 outputs 2 fc1, FC2 output 2, MoE dispatched copies 2 x top_k.
+    `ffn1` False: the same set without the FC1 outputs (recompute "dots-except-ffn1", Praxis
+    SAVE_DOT_EXCEPT_LOGITS_FFN1 / MaxText save_dot_except_mlpwi: 'mlpwi' / 'ffn1' is not among the saved
+    names; train_layout.DOTS_EXCEPT_FFN1)."""
     w = _widths(cfg)
-    return 2.0, 2.0 * (w["qkv"] + 1.0 + w["fc1"] + 1.0 + w["copies"])
+    return 2.0, 2.0 * (w["qkv"] + 1.0 + (w["fc1"] if ffn1 else 0.0) + 1.0 + w["copies"])
 
 
 def activation_bytes_per_layer(s: int, b: int, h: int, a: int, tp: int = 1, recompute: str = "none",
@@ -129,7 +147,7 @@ def activation_bytes_per_layer(s: int, b: int, h: int, a: int, tp: int = 1, reco
         return 2.0 * s * b * h / (tp if sequence_parallel else 1)
     outside, inside = saved
     base = (outside + inside) / tp if sequence_parallel else (outside + inside / tp)
-    if recompute in ("selective", "dots") or fused_attention:
+    if recompute in ("selective", "dots", "dots-except-ffn1") or fused_attention:
         return s * b * h * base
     return s * b * h * (base + 5.0 * a * s / (h * tp))
 
@@ -144,14 +162,16 @@ def zero_memory_bytes(params: float, dp: int, stage: int, param_bytes: float = 2
     return {"weights": w, "grads": g, "optimizer": o}
 
 
-def states_held_once(params: float, lora: bool = False, frozen_bytes: float = 2.0, grad_bytes: float = GRAD_BYTES) -> float:
+def states_held_once(params: float, lora: bool = False, frozen_bytes: float = 2.0, grad_bytes: float = GRAD_BYTES,
+                     fp32_params: bool = False) -> float:
     """Bytes of weights, gradients and optimizer states of `params` parameters held once: the least any
     layout holds over all its chips together (ZeRO-3 over every chip shards each state exactly once; every
     other layout replicates some), before activations. Under LoRA: the frozen weights and the adapters'
     states (device_memory's count)."""
     if lora:
         return params * (frozen_bytes + 16.0e-3)
-    return sum(zero_memory_bytes(params, 1, 0, grad_bytes=grad_bytes).values())
+    w, o = state_bytes(fp32_params)
+    return sum(zero_memory_bytes(params, 1, 0, param_bytes=w, grad_bytes=grad_bytes, optim_bytes=o).values())
 
 
 def expert_params(cfg) -> float:
@@ -203,7 +223,8 @@ def in_flight_passes(pp: int, vp: int, m: int, d: int, group: int | None = None)
 
 def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool = False,
                   frozen_bytes: float = 2.0, grad_bytes: float = GRAD_BYTES, sequence_parallel: bool = True,
-                  gemm_input_bytes: float = 2.0, fused_attention: bool = True, weight_cache_bytes: float = 0.0) -> dict:
+                  gemm_input_bytes: float = 2.0, fused_attention: bool = True, weight_cache_bytes: float = 0.0,
+                  fp32_params: bool = False) -> dict:
     """Bytes per chip on the pipeline device that needs the most, with its parts.
 
     `frozen_bytes`: bytes per frozen base weight under LoRA (2 in BF16; 1 when a quantized
@@ -213,14 +234,14 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
     (perf/unfused_attention.py) and a layer without recompute also keeps its scores (the 5 a s / h term).
     `weight_cache_bytes`: bytes per trained linear weight of the quantized copies kept across micro-batches
     (FP8_WEIGHT_CACHE; 0: none), over the device's transformer-layer weights (not the embedding or the BF16
-    output layer), in `mem_weight_cache`.
+    output layer), in `mem_weight_cache`. `fp32_params`: the stack keeps FP32 parameters as the master (state_bytes).
 
     Device d keeps in_flight_passes micro-batches of activations over its layers (its chunks' layers
     averaged per pass, as in_flight_passes counts passes): under "block:k" its recomputed layers keep
     their input only and the rest all their activations, r act_full + (n - r) act_none per pass. The last device
     also holds the fp32 softmax of one micro-batch's logits (Megatron-Core VocabParallelCrossEntropy
     saves exp_logits, fp32, s x V/TP, for its backward; 1F1B keeps one micro-batch in flight there)."""
-    from .train_layout import recompute_split
+    from .train_layout import DOTS_EXCEPT_FFN1, recompute_split
 
     g_dense, g_exp = shard_groups(lay)
     # attention is costed as a fused kernel (perf/opcost.py, calibrated on FlashAttention/cuDNN
@@ -231,7 +252,8 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
     def act_of(rc):
         return activation_bytes_per_layer(s_local, lay.mbs, cfg.hidden_size, cfg.num_attention_heads, lay.tp,
                                           rc, sequence_parallel, fused_attention=fused_attention,
-                                          saved=(dot_output_bytes_per_token(cfg) if rc == "dots"
+                                          saved=(dot_output_bytes_per_token(cfg, ffn1=rc == "dots")
+                                                 if rc in ("dots", DOTS_EXCEPT_FFN1)
                                                  else saved_bytes_per_token(cfg, gemm_input_bytes=gemm_input_bytes)))
     act_layer, act_kept = act_of(kind), act_of("none")
     # DualPipe (perf/dualpipe.py, arXiv:2412.19437 Table 2): device d holds stages d and PP-1-d, each stage's
@@ -251,8 +273,9 @@ def device_memory(cfg, lay, layers: list[int], m: int, s_local: int, lora: bool 
             shard = (dense / g_dense + ex / g_exp) if lay.zero >= 3 else dense + ex
             states = {"weights": frozen_bytes * shard, "grads": 0.0, "optimizer": 16.0e-3 * (dense + ex)}
         else:
-            a = zero_memory_bytes(dense, g_dense, lay.zero, grad_bytes=grad_bytes)
-            b = zero_memory_bytes(ex, g_exp, lay.zero, grad_bytes=grad_bytes)
+            w, o = state_bytes(fp32_params)
+            a = zero_memory_bytes(dense, g_dense, lay.zero, param_bytes=w, grad_bytes=grad_bytes, optim_bytes=o)
+            b = zero_memory_bytes(ex, g_exp, lay.zero, param_bytes=w, grad_bytes=grad_bytes, optim_bytes=o)
             states = {k: a[k] + b[k] for k in a}
         if weight_cache_bytes and not lora:  # the layers' linear weights (norms and biases < 0.1% of them)
             body, body_ex = device_params(cfg, lay, n + (layers[lay.pp - 1 - d] if dual else 0), False, False)

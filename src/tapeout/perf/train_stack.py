@@ -33,6 +33,8 @@ Wired features (perf/training.train arguments they decide):
                              (frozen_dy_transpose; perf/train_recipe.py)
   grad_sync_after_backward   the non-distributed optimizer (ZeRO-0) all-reduces the DP gradients once
                              after the whole backward, not under it (grad_sync_after_backward)
+  fp32_master_params         True: the trained parameters are FP32 and the optimizer's master, Adam's moments in
+                             their dtype: 4 + gradient + 8 B per parameter (fp32_params; perf/train_memory)
   fp8_reduce_amax            FP8 delayed scaling all-reduces its amaxes over the stage's TP x DP x CP
                              ranks per model chunk per micro-batch (fp8_reduce_amax; perf/fp8_amax.py)
   quantized_gathers          the GEMM modules all-gather their sequence-parallel operands in the recipe's
@@ -83,7 +85,7 @@ WIRED = ("tp_comm_overlap", "fp8_dot_product_attention", "fp8_attention_context_
          "frozen_dy_transpose", "grad_sync_after_backward", "fp8_reduce_amax", "quantized_gathers",
          "make_vocab_size_divisible_by", "eager_layer", "nccl_max_ctas", "nccl_default_channels", "recompute_methods", "elementwise_chain",
          "fp8_scale_update", "attention_probs_saved", "training_recipe", "attention_dropout",
-         "bf16_optimizer_hp_grads")
+         "bf16_optimizer_hp_grads", "fp32_master_params")
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,8 @@ def stack_settings(stack: TrainingStack | None, pins: dict, settings: dict, fp8_
         settings["frozen_dy_transpose"] = _flag(stack, "frozen_dy_transpose")
     if stack.value("grad_sync_after_backward") is not None:
         settings["grad_sync_after_backward"] = _flag(stack, "grad_sync_after_backward")
+    if stack.value("fp32_master_params") is not None:
+        settings["fp32_params"] = _flag(stack, "fp32_master_params")
     if dict((f, w) for f, _, w in stack.features).get("fp8_reduce_amax"):  # wired only where the run's env is on file
         settings.setdefault("fp8_reduce_amax", _flag(stack, "fp8_reduce_amax"))  # a submission's own config wins
     if stack.value("quantized_gathers") is not None:

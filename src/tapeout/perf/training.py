@@ -137,8 +137,8 @@ from .moe import expected_nodes_per_token
 from .zone_share import place_groups
 from . import nccl_channels
 from .opcost import K_ATTN, K_ELT, K_MATMUL, evaluate
-from .train_layout import (PINNABLE, TrainLayout, broken_rule, sequences, candidate_layouts, even_stages, microbatches,
-                           nearest_chip_counts, nearest_global_batches, nearest_layouts, recompute_split,
+from .train_layout import (DOTS_EXCEPT_FFN1, PINNABLE, TrainLayout, broken_rule, sequences, candidate_layouts,
+                           even_stages, microbatches, nearest_chip_counts, nearest_global_batches, nearest_layouts, recompute_split,
                            stage_layers, chunk_layers, BLOCK)
 from .train_recipe import (Recipe, copy_bytes, gather_bytes, gemm_dtype_precision, get_recipe, training_precision_name,
                            resolve, scale_bytes_per_elem, training_graph, weight_cast_bytes_per_param)
@@ -555,7 +555,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
              and not lora else 0.0)
     mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen, grad_bytes=gb, sequence_parallel=fwd.stack.sequence_parallel,
                         gemm_input_bytes=saved_in, fused_attention=fwd.stack.attention_kernel != UNFUSED,
-                        weight_cache_bytes=cache)
+                        weight_cache_bytes=cache, fp32_params=fwd.stack.fp32_params)
     if mem_limit is not None and mem["mem"] > mem_limit:
         return {"mem": mem["mem"]}
     bf16_ring = fwd.bf16_ring(lay.cp)  # FP8 attention asked, but the stack's CP ring runs BF16
@@ -645,7 +645,12 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # per recomputed layer; block recompute reruns the whole forward of the first k layers of each
     # chunk only (train_layout.recompute_split: `redo` layers per device)
     kind, redo = recompute_split(lay, L)
-    rc = {"full": Fl, "selective": attn + merge_f + cp_f, "dots": attn + merge_f + cp_f + elt, "none": 0.0}[kind]
+    # dots-except-ffn1 (train_layout.DOTS_EXCEPT_FFN1): what dots reruns plus the FFN1 GEMM's forward, whose output
+    # the policy does not save (the GELU backward and the FC2 wgrad read it); its input all-gather is in the
+    # backward under either policy (the FC1 wgrad reads the gathered input), so no collective is added
+    fc1 = f["g:mlp_gate_up"] / L
+    rc = {"full": Fl, "selective": attn + merge_f + cp_f, "dots": attn + merge_f + cp_f + elt,
+          DOTS_EXCEPT_FFN1: attn + merge_f + cp_f + elt + fc1, "none": 0.0}[kind]
     # FP8 delayed scaling's amax-history / scale update kernels of the stack's TE line, every micro-batch in each
     # pass (perf/fp8_scale_update); after rc: a recomputed forward reuses the stashed scales (TE's recompute phase)
     su = (scale_update_time(fwd.stack.fp8_scale_update, fwd.stack.fp8_reduce_amax, L / (lay.pp * lay.vp),
@@ -665,7 +670,9 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     # compute lost while it runs, for the DP windows (all-gather: forward; reduce-scatter: backward)
     dF_l = (r_g - 1.0) * gemm + (r_a - 1.0) * attn
     dB_l = (r_gb - 1.0) * kb * gemm + (r_a - 1.0) * attn_bwd + share * {"full": dF_l, "selective": (r_a - 1.0) * attn,
-                                                                       "dots": (r_a - 1.0) * attn, "none": 0.0}[kind]
+                                                                       "dots": (r_a - 1.0) * attn,
+                                                                       DOTS_EXCEPT_FFN1: (r_a - 1.0) * attn + (r_g - 1.0) * fc1,
+                                                                       "none": 0.0}[kind]
     dF = n_slow * dF_l + ((r_h - 1.0) * f["head_gemm"] if head_on else 0.0)
     dB = n_slow * dB_l + ((r_h - 1.0) * kb * f["head_gemm"] if head_on else 0.0)
     share_f, share_b = window_share(F, F + dF), window_share(B, B + dB)
@@ -1189,7 +1196,8 @@ def _train(model, chip, num_chips, global_batch_tokens, seq_len, precision, layo
     if gate is not None:
         gate.check(layout.recompute if layout is not None else fixed.get("recompute"))
     _refuse_unholdable(cfg, c, num_chips, cap, states_held_once(
-        float(cfg.param_count()), lora, frozen_weight_bytes(fwd.recipe, lora), fwd.grad_bytes), global_seqs, smallest_count)
+        float(cfg.param_count()), lora, frozen_weight_bytes(fwd.recipe, lora), fwd.grad_bytes, stack.fp32_params),
+        global_seqs, smallest_count)
     if layout is not None:
         bad = broken_rule(cfg, layout, num_chips, global_seqs, seq_len, domain)
         if bad:

@@ -37,6 +37,7 @@ import re
 from ..hardware.catalog import get_chip, resolve_chip_id
 from ..errors import TapeoutError
 from ..perf.mlperf import benchmarks, value_of
+from ..perf.train_layout import DOTS_EXCEPT_FFN1
 from ..perf.train_lora import adapters_of_benchmark
 from ..perf.bench_stack import PIN_FIELDS, RECORD_FIELDS, STACK_FIELDS, merged_layout, nvidia_precision, run_settings, submission_entries  # noqa: F401 (re-exported)
 from ..perf.step_terms import step_terms
@@ -109,6 +110,14 @@ def describe(row: dict) -> dict | None:
     return {"bench": m.group(1), "key": key, "model": bc_model(key), "seq": int(_bench_cfg(key)["seq_len"])}
 
 
+# Submissions that ran MaxText's remat_policy=save_dot_except_logits_ffn1 (Google's v4.0 GPT-3 v5p-2048.sh /
+# v5p-3072.sh) are pinned to that policy (recompute "dots-except-ffn1", benchmarks.yaml submission_layouts). On:
+# it is the scripts' own setting, and the memory model holds it (TRN-v4.0-0052 / 0053: 77.6 GiB of 94.5 usable);
+# off, the pin is dropped and the search picks among the stack's methods (full, as before issue-63a, the only
+# one that fits besides) (docs/notes/issue-18.md, Round stop-42 issue-63a).
+SUBMITTED_FFN1_POLICY = True
+
+
 def submission_layout(key: str, row: dict, chip_id: str, n: int) -> dict:
     """The published layout of this row's submission (benchmarks.yaml `submission_layouts`, the entries of the
     stack kind its software stack names, training_stacks.yaml `layouts`, else nemo on NVIDIA chips):
@@ -123,7 +132,10 @@ def submission_layout(key: str, row: dict, chip_id: str, n: int) -> dict:
     system = re.search(r"system=([^;]+)", row.get("notes") or "")
     entries = submission_entries(key, stack, row["accelerator"], rnd.group(1) if rnd else None,
                                  system.group(1).strip() if system else None)
-    return merged_layout(entries, chip_id, n)
+    pins = merged_layout(entries, chip_id, n)
+    if not SUBMITTED_FFN1_POLICY and pins.get("recompute") == DOTS_EXCEPT_FFN1:
+        pins = {k: v for k, v in pins.items() if k != "recompute"}
+    return pins
 
 
 def _definition_samples(key: str, bench: str, gbs: int, seq: int, bc: dict) -> float:

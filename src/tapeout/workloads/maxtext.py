@@ -13,7 +13,7 @@ from ..errors import unknown_name_error
 from .llm_config import LLMConfig, from_dims
 
 # MaxText remat_policy -> the training model's recompute choice (see the data file's header)
-REMAT = {"full": "full", "minimal": "dots"}
+REMAT = {"full": "full", "minimal": "dots", "save_dot_except_mlpwi": "dots-except-ffn1"}
 
 
 @lru_cache(maxsize=1)
