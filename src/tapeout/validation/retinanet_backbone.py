@@ -22,6 +22,10 @@ and whose backward fuses drelu / dscale into the inner dgrads, but starts each b
 `drelu_dscale2`, a TorchScript kernel that reads the incoming gradient and the block's saved output and writes two
 gradients (the last 1x1 conv's and the identity / downsample branch's). `bench` picks the benchmark's spec; a kernel
 whose forward moves no bytes has no forward op.
+
+Mask R-CNN's mask branch (maskrcnn_train.head_elementwise, `key` HEAD): MaskRCNNFPNFeatureExtractor runs
+`F.relu(conv(x))` after each of its four 3x3 convs and MaskRCNNC4Predictor `F.relu(deconv(x))` and
+`nhwc_to_nchw_transform(logits)`, each an eager op of its own (forward) with its own autograd node (backward).
 """
 
 from __future__ import annotations
@@ -41,35 +45,58 @@ MASKRCNN_BACKBONE_KERNELS = True
 BACKBONE_PREFIX = "bb."
 
 
-def _switch(bench: str) -> bool:
-    return {"retinanet": RETINANET_BACKBONE_KERNELS, "maskrcnn": MASKRCNN_BACKBONE_KERNELS}.get(bench, False)
+# On: the mask branch's F.relu after each conv / the deconvolution and the logits' NHWC -> NCHW transform are kernels
+# of their own in NVIDIA's source (read off it, nothing fitted); they move the NVIDIA Mask R-CNN rows toward their
+# measurements overall (docs/notes/issue-18.md, Round stop-42 issue-63c). Off: free, fused as before.
+MASKRCNN_HEAD_KERNELS = True
+
+BACKBONE = "backbone_elementwise"
+HEAD = "head_elementwise"
 
 
-def spec(bench: str = "retinanet") -> dict:
-    """The benchmark's backbone_elementwise fact (other_benchmarks.yaml `<bench>_train`)."""
+def _switch(bench: str, key: str) -> bool:
+    return {("retinanet", BACKBONE): RETINANET_BACKBONE_KERNELS, ("maskrcnn", BACKBONE): MASKRCNN_BACKBONE_KERNELS,
+            ("maskrcnn", HEAD): MASKRCNN_HEAD_KERNELS}.get((bench, key), False)
+
+
+def spec(bench: str = "retinanet", key: str = BACKBONE) -> dict:
+    """The benchmark's `key` fact (other_benchmarks.yaml `<bench>_train`)."""
     from .other_rows import fact  # other_rows builds the graphs with this module: imported late
 
-    return fact(f"{bench}_train", "backbone_elementwise")
+    return fact(f"{bench}_train", key)
 
 
-def applies(vendor: str | None, bench: str = "retinanet") -> bool:
-    """True where `bench` has backbone kernels on file, its switch is on and the run follows a stack whose kernels
+def applies(vendor: str | None, bench: str = "retinanet", key: str = BACKBONE) -> bool:
+    """True where `bench` has `key` kernels on file, their switch is on and the run follows a stack whose kernels
     are on file (NVIDIA's); `vendor` None (no chip) takes the one implementation on file."""
-    return _switch(bench) and (vendor is None or vendor in spec(bench)["vendors"])
+    return _switch(bench, key) and (vendor is None or vendor in spec(bench, key)["vendors"])
+
+
+def all_passes(g: OpGraph, pr, vendor: str | None, bench: str) -> tuple[list, list]:
+    """(forward, backward) ops of every kernel set of `bench` that applies to `vendor`."""
+    fwd, bwd = [], []
+    for key in (BACKBONE, HEAD):
+        if applies(vendor, bench, key):
+            f, b = passes(g, pr, bench, key)
+            fwd += f
+            bwd += b
+    return fwd, bwd
 
 
 def output_elems(op) -> float:
-    """Output elements of one conv op (all its `count` instances): rows x output channels per group x groups."""
+    """Output elements of one conv / GEMM op (all its `count` instances): rows x output columns per group x groups x
+    batch."""
     return float(op.m * op.n * op.groups * op.batch * op.count)
 
 
-def passes(g: OpGraph, pr, bench: str = "retinanet") -> tuple[list, list]:
-    """(forward, backward) elementwise ops of `bench`'s backbone kernels after each `bb.*.<after>` conv of `g`; a
-    kernel with no forward (or backward) bytes has no op on that side."""
+def passes(g: OpGraph, pr, bench: str = "retinanet", key: str = BACKBONE) -> tuple[list, list]:
+    """(forward, backward) elementwise ops of `bench`'s `key` kernels after each `<prefix>*.<after>` conv / GEMM of
+    `g` (prefix: the kernel's own, else `bb.`); a kernel with no forward (or backward) bytes has no op on that side."""
     fwd, bwd = [], []
-    for kname, k in spec(bench)["kernels"].items():
+    for kname, k in spec(bench, key)["kernels"].items():
+        prefix = k.get("prefix", BACKBONE_PREFIX)
         for o in g.ops:
-            if o.name.startswith(BACKBONE_PREFIX) and o.name.endswith("." + k["after"]) and hasattr(o, "taps"):
+            if o.name.startswith(prefix) and o.name.endswith("." + k["after"]) and hasattr(o, "m"):
                 base = o.name[: -len(k["after"])] + kname
                 e = output_elems(o)
                 for side, suffix, io in ((fwd, "", "fwd"), (bwd, "_bwd", "bwd")):
@@ -79,4 +106,4 @@ def passes(g: OpGraph, pr, bench: str = "retinanet") -> tuple[list, list]:
     return fwd, bwd
 
 
-__all__ = ["BACKBONE_PREFIX", "MASKRCNN_BACKBONE_KERNELS", "RETINANET_BACKBONE_KERNELS", "applies", "output_elems", "passes", "spec"]
+__all__ = ["BACKBONE", "BACKBONE_PREFIX", "HEAD", "MASKRCNN_BACKBONE_KERNELS", "MASKRCNN_HEAD_KERNELS", "RETINANET_BACKBONE_KERNELS", "all_passes", "applies", "output_elems", "passes", "spec"]
