@@ -30,7 +30,8 @@ def test_bytes_per_element_are_the_sources():
     assert k["after"] == "conv1x1b"
     h = rb.spec("maskrcnn", rb.HEAD)["kernels"]
     for relu in ("fcn_relu", "deconv_relu"):  # out-of-place relu; threshold_backward reads grad + result
-        assert (h[relu]["fwd_reads"], h[relu]["fwd_writes"], h[relu]["bwd_reads"], h[relu]["bwd_writes"]) == (1, 1, 2, 1)
+        k = h[relu]
+        assert (k["fwd_reads"], k["fwd_writes"], k["bwd_reads"], k["bwd_writes"]) == (1, 1, 2, 1)
     assert (h["fcn_relu"]["after"], h["deconv_relu"]["after"], h["logits_nchw"]["after"]) == ("fcn", "deconv", "logits")
     facts = workload_facts()["maskrcnn_train"]
     for key, words in ((rb.BACKBONE, ("SpatialBottleneckWithFixedBatchNorm", "drelu_dscale")),

@@ -106,4 +106,5 @@ def passes(g: OpGraph, pr, bench: str = "retinanet", key: str = BACKBONE) -> tup
     return fwd, bwd
 
 
-__all__ = ["BACKBONE", "BACKBONE_PREFIX", "HEAD", "MASKRCNN_BACKBONE_KERNELS", "MASKRCNN_HEAD_KERNELS", "RETINANET_BACKBONE_KERNELS", "all_passes", "applies", "output_elems", "passes", "spec"]
+__all__ = ["BACKBONE", "BACKBONE_PREFIX", "HEAD", "MASKRCNN_BACKBONE_KERNELS", "MASKRCNN_HEAD_KERNELS",
+           "RETINANET_BACKBONE_KERNELS", "all_passes", "applies", "output_elems", "passes", "spec"]
