@@ -519,6 +519,9 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1
         # forward-only: the frozen stem + layer1 (maskrcnn_train.frozen_prefix) and the proposal decode
         fwd_only = tuple(fact("maskrcnn_train", "frozen_prefix")) + ("decode.",)
         once = [o for o in full.ops if o.name.startswith(fwd_only)]
+        # the mask branch's ReLU / layout kernels outside its convs, forward (validation/retinanet_backbone.py; their
+        # backward and the backbone's drelu_dscale: other_training.training_time)
+        once += retinanet_backbone.all_passes(full, p, vendor_of(chip) if chip is not None else None, bench)[0]
         g = OpGraph(f"{full.name}:trained", [o for o in full.ops if not o.name.startswith(fwd_only)], full.meta)
     elif bench == "rgat":
         full = gnn.rgat_graph(per_chip_batch, feature_dtype=RGAT_FEATURE_DTYPE, precision=pr)

@@ -228,9 +228,11 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     else:
         t_fwd = graph_time(g, p, board)
         t_bwd = backward_time(g, p, no_input_grad, board)
-    if bench == "retinanet" and retinanet_backbone.applies(vendor):  # the trained blocks' BN / ReLU / add backward
-        t_bwd += graph_time(OpGraph(f"{g.name}:backbone_bwd", retinanet_backbone.passes(g, as_precision(prec))[1],
-                                    g.meta), p, board)
+    # the kernels the stack runs outside the trained convs, backward (RetinaNet's backbone BN / ReLU / add, Mask R-CNN's
+    # drelu_dscale and mask-branch ReLU / transform; validation/retinanet_backbone.py)
+    bb_bwd = retinanet_backbone.all_passes(g, as_precision(prec), vendor, bench)[1]
+    if bb_bwd:
+        t_bwd += graph_time(OpGraph(f"{g.name}:backbone_bwd", bb_bwd, g.meta), p, board)
     for fwd_g, bwd_g in ((quant_fwd, quant_bwd), (drop_fwd, drop_bwd)):  # kernels with their own backward graphs
         if fwd_g is not None:
             t_fwd += graph_time(fwd_g, p, board)

@@ -13,6 +13,19 @@ epilogue (workloads/blocks.FUSE_EPILOGUES), so without this module those passes 
 of every backbone block (the frozen layer1 too: it runs forward, in training and evaluation), the backward passes of
 the trained blocks (callers hand the trained graph). Each op carries the kernel's own reads / writes, so its
 backward is priced as written, not as the 2x-forward rule of perf/train_backward.py.
+
+The same reading for NVIDIA's Mask R-CNN (round stop-42 issue-63c; other_benchmarks.yaml
+maskrcnn_train.backbone_elementwise, with the source): every backbone block, layer1 included, is apex.contrib.bottleneck's
+SpatialBottleneck (`MODEL.RESNETS.FIRST_TRANS_FUNC` / `TRANS_FUNC` = SpatialBottleneckWithFixedBatchNorm in every
+stored config), whose forward is cuDNN conv + scale + bias (+ add) + ReLU fusions throughout (nothing outside the convs)
+and whose backward fuses drelu / dscale into the inner dgrads, but starts each block with `drelu_dscale1` /
+`drelu_dscale2`, a TorchScript kernel that reads the incoming gradient and the block's saved output and writes two
+gradients (the last 1x1 conv's and the identity / downsample branch's). `bench` picks the benchmark's spec; a kernel
+whose forward moves no bytes has no forward op.
+
+Mask R-CNN's mask branch (maskrcnn_train.head_elementwise, `key` HEAD): MaskRCNNFPNFeatureExtractor runs
+`F.relu(conv(x))` after each of its four 3x3 convs and MaskRCNNC4Predictor `F.relu(deconv(x))` and
+`nhwc_to_nchw_transform(logits)`, each an eager op of its own (forward) with its own autograd node (backward).
 """
 
 from __future__ import annotations
@@ -24,38 +37,74 @@ from ..workloads.blocks import eltwise
 # NVIDIA RetinaNet rows toward their measurements overall (docs/notes/issue-18.md, Round stop-42 issue-63b). Off:
 # the backbone's BN / ReLU / residual add are free, fused into the convolutions as before.
 RETINANET_BACKBONE_KERNELS = True
+# On: apex's SpatialBottleneck backward runs drelu_dscale as its own kernel per trained block (read off its source,
+# nothing fitted); it moves the NVIDIA Mask R-CNN rows toward their measurements overall (docs/notes/issue-18.md, Round
+# stop-42 issue-63c). Off: that gradient pass is free, fused into the convolutions as before.
+MASKRCNN_BACKBONE_KERNELS = True
 
 BACKBONE_PREFIX = "bb."
 
 
-def spec() -> dict:
+# On: the mask branch's F.relu after each conv / the deconvolution and the logits' NHWC -> NCHW transform are kernels
+# of their own in NVIDIA's source (read off it, nothing fitted); they move the NVIDIA Mask R-CNN rows toward their
+# measurements overall (docs/notes/issue-18.md, Round stop-42 issue-63c). Off: free, fused as before.
+MASKRCNN_HEAD_KERNELS = True
+
+BACKBONE = "backbone_elementwise"
+HEAD = "head_elementwise"
+
+
+def _switch(bench: str, key: str) -> bool:
+    return {("retinanet", BACKBONE): RETINANET_BACKBONE_KERNELS, ("maskrcnn", BACKBONE): MASKRCNN_BACKBONE_KERNELS,
+            ("maskrcnn", HEAD): MASKRCNN_HEAD_KERNELS}.get((bench, key), False)
+
+
+def spec(bench: str = "retinanet", key: str = BACKBONE) -> dict:
+    """The benchmark's `key` fact (other_benchmarks.yaml `<bench>_train`)."""
     from .other_rows import fact  # other_rows builds the graphs with this module: imported late
 
-    return fact("retinanet_train", "backbone_elementwise")
+    return fact(f"{bench}_train", key)
 
 
-def applies(vendor: str | None) -> bool:
-    """True where the run follows a stack whose backbone kernels are on file (NVIDIA's); `vendor` None (no chip)
-    takes the one implementation on file."""
-    return RETINANET_BACKBONE_KERNELS and (vendor is None or vendor in spec()["vendors"])
+def applies(vendor: str | None, bench: str = "retinanet", key: str = BACKBONE) -> bool:
+    """True where `bench` has `key` kernels on file, their switch is on and the run follows a stack whose kernels
+    are on file (NVIDIA's); `vendor` None (no chip) takes the one implementation on file."""
+    return _switch(bench, key) and (vendor is None or vendor in spec(bench, key)["vendors"])
 
 
-def output_elems(op) -> float:
-    """Output elements of one conv op (all its `count` instances): rows x output channels per group x groups."""
-    return float(op.m * op.n * op.groups * op.batch * op.count)
-
-
-def passes(g: OpGraph, pr) -> tuple[list, list]:
-    """(forward, backward) elementwise ops of the backbone kernels after each `bb.*.<after>` conv of `g`."""
+def all_passes(g: OpGraph, pr, vendor: str | None, bench: str) -> tuple[list, list]:
+    """(forward, backward) ops of every kernel set of `bench` that applies to `vendor`."""
     fwd, bwd = [], []
-    for kname, k in spec()["kernels"].items():
-        for o in g.ops:
-            if o.name.startswith(BACKBONE_PREFIX) and o.name.endswith("." + k["after"]) and hasattr(o, "taps"):
-                base = o.name[: -len(k["after"])] + kname
-                e = output_elems(o)
-                fwd.append(eltwise(base, e, pr, 2, float(k["fwd_reads"]), float(k["fwd_writes"])))
-                bwd.append(eltwise(base + "_bwd", e, pr, 2, float(k["bwd_reads"]), float(k["bwd_writes"])))
+    for key in (BACKBONE, HEAD):
+        if applies(vendor, bench, key):
+            f, b = passes(g, pr, bench, key)
+            fwd += f
+            bwd += b
     return fwd, bwd
 
 
-__all__ = ["BACKBONE_PREFIX", "RETINANET_BACKBONE_KERNELS", "applies", "output_elems", "passes", "spec"]
+def output_elems(op) -> float:
+    """Output elements of one conv / GEMM op (all its `count` instances): rows x output columns per group x groups x
+    batch."""
+    return float(op.m * op.n * op.groups * op.batch * op.count)
+
+
+def passes(g: OpGraph, pr, bench: str = "retinanet", key: str = BACKBONE) -> tuple[list, list]:
+    """(forward, backward) elementwise ops of `bench`'s `key` kernels after each `<prefix>*.<after>` conv / GEMM of
+    `g` (prefix: the kernel's own, else `bb.`); a kernel with no forward (or backward) bytes has no op on that side."""
+    fwd, bwd = [], []
+    for kname, k in spec(bench, key)["kernels"].items():
+        prefix = k.get("prefix", BACKBONE_PREFIX)
+        for o in g.ops:
+            if o.name.startswith(prefix) and o.name.endswith("." + k["after"]) and hasattr(o, "m"):
+                base = o.name[: -len(k["after"])] + kname
+                e = output_elems(o)
+                for side, suffix, io in ((fwd, "", "fwd"), (bwd, "_bwd", "bwd")):
+                    r, w = float(k[f"{io}_reads"]), float(k[f"{io}_writes"])
+                    if r or w:
+                        side.append(eltwise(base + suffix, e, pr, 2, r, w))
+    return fwd, bwd
+
+
+__all__ = ["BACKBONE", "BACKBONE_PREFIX", "HEAD", "MASKRCNN_BACKBONE_KERNELS", "MASKRCNN_HEAD_KERNELS",
+           "RETINANET_BACKBONE_KERNELS", "all_passes", "applies", "output_elems", "passes", "spec"]
