@@ -6,8 +6,8 @@ of NVIDIA's v4.0 NeMo recipe. NVIDIA's v3.1 implementation (training_results_v3.
 implementations/pytorch, which Dell's v3.1 submission copies) is configured otherwise: `cond_stage_key: captions`
 with a FrozenOpenCLIPEmbedder (the ViT-H-14 text encoder runs forward in every step, to its penultimate block),
 `optim.name: megatron_fused_adam` with master weights (no distributed optimizer: every rank updates every
-parameter) and no `ddp_overlap` key (NeMo's default True: PyTorch DDP's bucketed all-reduce overlapped with the
-backward). `stack(round, vendor)` returns that round's entry of sd_train.round_stacks (with its sources), or None
+parameter), and main.py turns DDP's own gradient hook off (`no_ddp_communication_hook=True`), so the gradients are
+all-reduced by NeMo after the whole backward, exposed. `stack(round, vendor)` returns that round's entry of sd_train.round_stacks (with its sources), or None
 where the v4.0 facts apply (a round not listed, a non-NVIDIA stack, a run with no round such as `tapeout train`).
 """
 
