@@ -463,10 +463,12 @@ def train_precision(bench: str, chip=None) -> str:
     return half_precision(chip) if chip is not None and prec == "fp16" else prec
 
 
-def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1) -> tuple[OpGraph, OpGraph, float]:
+def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1,
+                    text_encoder_layers: int | None = None) -> tuple[OpGraph, OpGraph, float]:
     """One chip's training step on `n_chips`: (trained forward graph, run forward + backward, perf/train_backward.py;
     graph run once per step: frozen encoders forward-only, training-only memory passes) and
-    the dense trained weight bytes (bf16).
+    the dense trained weight bytes (bf16). `text_encoder_layers` (Stable Diffusion): the frozen text encoder's
+    blocks a round's stack runs per step (validation/sd_round.py; 0: precomputed), None: the sd_train facts.
 
     Stable Diffusion (MLPerf reference, mlcommons/training stable_diffusion/README.md): the
     dataset is `webdataset-moments-filtered`, VAE encoder moments precomputed offline, so the
@@ -535,8 +537,10 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1
         return g, OpGraph(f"{g.name}:once", once, full.meta), float(full.meta["weight_bytes"])
     elif bench == "stable-diffusion":
         g = OpGraph(f"sd2-unet-train:b{per_chip_batch}", sd2_unet_train_ops(per_chip_batch, p), {"batch": per_chip_batch})
-        if fact("sd_train", "text_encoder_per_step"):  # frozen OpenCLIP ViT-H, forward only
-            once = diffusion.clip_text_ops("text.openclip_h", per_chip_batch, 24, 1024, 16, 4096, p)
+        layers = (24 if fact("sd_train", "text_encoder_per_step") else 0) if text_encoder_layers is None \
+            else text_encoder_layers
+        if layers:  # frozen OpenCLIP ViT-H, forward only
+            once = diffusion.clip_text_ops("text.openclip_h", per_chip_batch, layers, 1024, 16, 4096, p)
         # autocast's cached weight casts, none for NeMo's FP16 UNet (sd_train.unet_weight_dtype)
         once += autocast.weight_cast_ops("unet.autocast", distinct_weight_bytes(g.ops) / dtype_bytes(p.weights),
                                          fact("sd_train", "unet_weight_dtype"), fact("sd_train", "autocast_dtype"))

@@ -27,7 +27,7 @@ from ..perf.weight_update import resolved_spec, shard_group, shards_every_replic
 from ..workloads import speech
 from ..workloads.blocks import as_precision
 from ..workloads.detection_train import head_output_passes
-from . import bert_attention, bert_dropout, bert_grad_clip, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, retinanet_backbone, rnnt_recurrence, rnnt_train, train_fit, unet3d_spatial, unet3d_train
+from . import bert_attention, bert_dropout, bert_grad_clip, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, retinanet_backbone, rnnt_recurrence, rnnt_train, sd_round, train_fit, unet3d_spatial, unet3d_train
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
@@ -68,14 +68,15 @@ def head_grad_s(g, p, board=None) -> float:
     return graph_time(OpGraph(f"{g.name}:grad_copies", copies, g.meta), p, board)
 
 
-def optimizer_s(bench: str, chip, p, n: int, dense: float) -> float:
+def optimizer_s(bench: str, chip, p, n: int, dense: float, spec: dict | None = None) -> float:
     """One step's weight update of `bench` on one rank (perf/weight_update.py): the submission's optimizer
     kernels over the trainable parameters (`dense` bf16 weight bytes / 2; frozen layers and encoders are not in
     the trained graph) at other_benchmarks.yaml weight_update.<bench>'s bytes per parameter, on the rank's
     shard. BERT's DistributedFusedLAMB shards over every rank only on bert_train.distributed_lamb_vendors; XLA's
-    cross-replica weight-update sharding shards every benchmark on weight_update_sharding.vendors (TPU)."""
+    cross-replica weight-update sharding shards every benchmark on weight_update_sharding.vendors (TPU). `spec`:
+    a round's own optimizer where its stack differs (validation/sd_round.py), else update_spec."""
     domain = topology_for(p, chip.family).domain if n > 1 else 1
-    return weight_update_s(update_spec(bench, chip), dense / 2.0, p, n, domain)
+    return weight_update_s(spec or update_spec(bench, chip), dense / 2.0, p, n, domain)
 
 
 def update_spec(bench: str, chip) -> dict:
@@ -90,7 +91,8 @@ def update_spec(bench: str, chip) -> dict:
     return spec
 
 
-def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd: float, t_bwd: float) -> tuple[float, float]:
+def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd: float, t_bwd: float,
+                         sd_stack: dict | None = None) -> tuple[float, float]:
     """(gradient / parameter sync seconds, of which exposed) of one step. DDP's gradient all-reduce as the
     collective engine times it for the system (NCCL: inside the scale-up domain, then tree/ring across nodes on
     the domain's shard; perf/collectives.py, the engine the LLM training layouts use), overlapped with the
@@ -100,7 +102,8 @@ def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd
     bucket (overlap_grad_sync; the last bucket after it, perf/dp_buckets.bucket_overlap_exposed), then the
     FP16 parameters all-gathered over the group after the update, exposed
     (overlap_param_sync False); without it, NeMo's all-reduce after the backward (sd_train.allreduce_overlapped).
-    flux1: HSDP over the scale-up domain (perf/fsdp.py; other_benchmarks.yaml flux_train)."""
+    flux1: HSDP over the scale-up domain (perf/fsdp.py; other_benchmarks.yaml flux_train). `sd_stack`: a round's
+    own Stable Diffusion stack (validation/sd_round.py: distributed optimizer or not, DDP overlap), else the facts."""
     if n <= 1:
         return 0.0, 0.0
     topo = topology_for(p, family)
@@ -109,7 +112,8 @@ def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd
         f, b = hsdp_step_collectives(elems, n, topo.domain, topo, float(fact("flux_train", "param_bytes")),
                                      float(fact("flux_train", "reduce_bytes")))
         return f + b, exposed_hsdp_s(t_fwd, t_bwd, f, b)
-    if bench == "stable-diffusion" and fact("sd_train", "distributed_optimizer"):
+    dist_opt = sd_stack["distributed_optimizer"] if sd_stack else True
+    if bench == "stable-diffusion" and dist_opt and fact("sd_train", "distributed_optimizer"):
         d = fact("sd_train", "distributed_optimizer")
         group = shard_group(resolved_spec(fact("weight_update", bench)), n, topo.domain)
         gather, reduce = sharded_dp_collectives(elems, n, group, topo, float(d["param_sync_bytes"]),
@@ -120,7 +124,9 @@ def data_parallel_sync_s(bench: str, p, family: str, n: int, dense: float, t_fwd
                   (max(0.0, gather - t_fwd) if d["overlap_param_sync"] else gather)
         return reduce + gather, exposed
     t_ar = float(collective_time("all_reduce", dense, n, topo)[0])
-    overlapped = fact("sd_train", "allreduce_overlapped") if bench == "stable-diffusion" else True
+    overlapped = True
+    if bench == "stable-diffusion":
+        overlapped = sd_stack["allreduce_overlapped"] if sd_stack else fact("sd_train", "allreduce_overlapped")
     return t_ar, (max(0.0, t_ar - t_bwd) if overlapped else t_ar)
 
 
@@ -182,7 +188,12 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     # (train_fit.PRICE_PASSES; rnnt_train.micro_batched, RNN-T's rule); off: one pass at the whole per-chip batch
     priced_passes = passes if train_fit.PRICE_PASSES else 1
     graph_batch = fit.micro_batch if priced_passes > 1 else per_chip
-    g, once, dense = training_graphs(bench, graph_batch, chip, n)
+    # the vendor whose software stack the run follows: the chip's, else that of the chip it derives from (a user
+    # chip with `base: gaudi2` and no vendor runs Habana's stack like its base; hardware/catalog.vendor_of)
+    vendor = vendor_of(chip)
+    # Stable Diffusion: the round's own stack where it differs from the v4.0 recipe (validation/sd_round.py)
+    sd_stack = sd_round.stack(mlperf_round, vendor) if bench == "stable-diffusion" else None
+    g, once, dense = training_graphs(bench, graph_batch, chip, n, sd_round.text_encoder_layers(sd_stack))
     no_input_grad = tuple(fact("train_no_input_grad", bench))
     emb = None
     if bench in dlrm_train.BENCHES and dlrm_train.sharded(bench):  # tables sharded, exchanged all-to-all
@@ -192,9 +203,6 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     g = unet3d_spatial.per_chip_graph(g, sgs)
     packs, slots = bert_attention.packed_core_shape(graph_batch, int(fact("bert_train", "max_seq_len")),
                                                     float(fact("bert_train", "sequences_per_pack")))
-    # the vendor whose software stack the run follows: the chip's, else that of the chip it derives from (a user
-    # chip with `base: gaudi2` and no vendor runs Habana's stack like its base; hardware/catalog.vendor_of)
-    vendor = vendor_of(chip)
     all_slots = bench == "bert" and bert_mlm.MLM_ALL_SLOTS and bert_mlm.runs_all_slots(
         vendor, software, fact("bert_train", "mlm_all_slots"))
     unfused = bench == "bert" and bert_attention.UNFUSED_BERT_ATTENTION and \
@@ -241,8 +249,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     t_rc = recompute_s(bench, g, p, board)  # in the backward, before each block's gradients
     t_copy = head_grad_s(g, p, board)  # detection head (RetinaNet): focal-loss backward + gradient copies
     # the weight update runs after the backward and the gradient reduction (it needs the reduced gradients)
-    t_opt = optimizer_s(bench, chip, p, n_dp, dense)
-    t_ar, t_exposed = data_parallel_sync_s(bench, p, chip.family, n_dp, dense, t_fwd, t_bwd + t_rc + t_copy)
+    t_opt = optimizer_s(bench, chip, p, n_dp, dense, sd_stack["weight_update"] if sd_stack else None)
+    t_ar, t_exposed = data_parallel_sync_s(bench, p, chip.family, n_dp, dense, t_fwd, t_bwd + t_rc + t_copy, sd_stack)
     if bench == "bert" and vendor in fact("bert_train", "distributed_lamb_vendors"):
         t_ar = bert_gradient_sync_s(p, chip.family, n, dense)
         t_exposed = t_ar  # one gradient block, reduced after the backward: exposed
@@ -265,6 +273,10 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     out = {"chip": chip.id, "per_chip_batch": per_chip, "samples_to_converge": samples, "step_s": t_step,
            "fwd_s": t_fwd, "bwd_s": t_bwd, "head_grad_s": t_copy, "recompute_s": t_rc, "once_s": t_once, "allreduce_s": t_ar, "optimizer_s": t_opt,
            "samples_per_s": gb / t_step, "feature_read_s": t_read, "n_evals": None, "eval_min": None, "minutes": None}
+    if sd_stack:  # a round whose Stable Diffusion stack differs from the v4.0 recipe, said with the answer
+        out["sd_stack"] = {"round": mlperf_round, "text_encoder_layers": sd_stack["text_encoder_layers"],
+                           "distributed_optimizer": sd_stack["distributed_optimizer"],
+                           "source": "other_benchmarks.yaml sd_train.round_stacks (validation/sd_round.py)"}
     if bench == "dlrm":  # whether the stack fuses the MLPs' ReLUs, said with the answer (validation/dlrm_train.fused_mlp)
         out["mlp_relu"] = dlrm_train.fused_mlp(vendor)[1]
     if host:
