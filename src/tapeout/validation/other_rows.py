@@ -579,9 +579,11 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
     gb = _notes_value(notes, "global_batch_size")
     if not gb:
         raise SkipRow("row notes lack global_batch_size")
+    own_missing = None  # why the row's own convergence point could not be used, shown with its time-to-train
     try:
         samples, conv = samples_to_converge(bench, notes), None
     except NoOwnConvergence as e:  # predicted on time-to-train: the benchmark definition's convergence at its batch
+        own_missing = str(e)
         conv = _rcp_convergence(bench, gb, row)
         if conv is None:
             raise SkipRow(f"{e}; no time-to-train from the benchmark definition either: "
@@ -604,7 +606,8 @@ def map_training(row: dict, fitted: dict | None = None) -> RowPrediction | None:
 
     if conv is not None:  # the prediction is the time-to-train itself; no second reading
         return RowPrediction(r.pop("minutes"), "minutes", f"train-{bench}", detail={
-            **r, "measures": measures(False), "convergence": conv.as_dict(), "time_to_train": None})
+            **r, "measures": measures(False), "convergence": conv.as_dict(), "own_convergence": own_missing,
+            "time_to_train": None})
     return RowPrediction(r.pop("minutes"), "minutes", f"train-{bench}", detail={
         **r, "measures": measures(True), "time_to_train": _at_rcp(bench, gb, row, run_to)})
 
