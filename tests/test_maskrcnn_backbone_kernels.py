@@ -1,4 +1,4 @@
-"""NVIDIA's Mask R-CNN kernels outside its convolutions (validation/retinanet_backbone.py, Mask R-CNN's sets; issue 18,
+"""NVIDIA's Mask R-CNN kernels outside its convolutions (validation/conv_unfused_passes.py, Mask R-CNN's sets; issue 18,
 round stop-42 issue-63c): apex SpatialBottleneck's backward drelu_dscale per trained block and the mask branch's eager
 F.relu / NHWC -> NCHW transform, the bytes read off the source, element counts by hand, and where they apply."""
 
@@ -11,7 +11,7 @@ from tapeout.hardware.catalog import get_chip
 from tapeout.ops import OpGraph
 from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.train_clock import board_power, graph_time
-from tapeout.validation import retinanet_backbone as rb
+from tapeout.validation import conv_unfused_passes as rb
 from tapeout.validation.other_rows import training_graphs, workload_facts
 from tapeout.validation.other_training import training_time
 from tapeout.workloads import maskrcnn

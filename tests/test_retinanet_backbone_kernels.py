@@ -1,4 +1,4 @@
-"""NVIDIA's RetinaNet backbone kernels outside the convolutions (validation/retinanet_backbone.py; issue 18, round
+"""NVIDIA's RetinaNet backbone kernels outside the convolutions (validation/conv_unfused_passes.py; issue 18, round
 stop-42 issue-63b): the bytes read off the source's nvFuser definitions, per block by hand, and where they apply."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from tapeout.hardware.catalog import get_chip
 from tapeout.ops import OpGraph
 from tapeout.perf.calibration import calibrated_params
 from tapeout.perf.train_clock import board_power, graph_time
-from tapeout.validation import retinanet_backbone as rb
+from tapeout.validation import conv_unfused_passes as rb
 from tapeout.validation.other_rows import training_graphs
 from tapeout.validation.other_training import training_time
 from tapeout.workloads import vision

@@ -12,7 +12,7 @@ from _cli import run_cli
 from tapeout.errors import TapeoutError
 from tapeout.perf.gnn import feature_home, feature_read_s
 from tapeout.validation.other_rows import fact, map_training, training_graphs
-from tapeout.validation import retinanet_backbone
+from tapeout.validation import conv_unfused_passes
 from tapeout.workloads import gnn, vision
 from tapeout.workloads.blocks import as_precision
 
@@ -133,8 +133,8 @@ def test_retinanet_training_is_three_forward_passes_of_the_trained_part():
     full = vision.retinanet_graph(4, 800, "bf16")
     g, once, _ = training_graphs("retinanet", 4)
     # the head-output concatenations (workloads/detection_train.py) and NVIDIA's backbone BN / ReLU / add kernels
-    # (validation/retinanet_backbone.py, forward-only work) are the only ops not in the inference graph
-    cats = {"head.cls.cat", "head.box.cat"} | {o.name for o in retinanet_backbone.passes(full, as_precision("bf16"))[0]}
+    # (validation/conv_unfused_passes.py, forward-only work) are the only ops not in the inference graph
+    cats = {"head.cls.cat", "head.box.cat"} | {o.name for o in conv_unfused_passes.passes(full, as_precision("bf16"))[0]}
     assert sorted(o.name for o in g.ops + once.ops if o.name not in cats) == sorted(o.name for o in full.ops)
     # frozen conv1 + layer1 (trainable_backbone_layers=3) and the decode / fused focal-loss forward run forward only
     assert once.ops and all(o.name.startswith(("stem.", "bb.s1", "decode.")) or o.name in cats for o in once.ops)

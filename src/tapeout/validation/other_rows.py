@@ -94,7 +94,7 @@ from ..workloads import autocast, diffusion, gnn, maskrcnn, recsys, speech, visi
 from ..workloads.blocks import ConvMatMul, distinct_weight_bytes, eltwise
 from ..workloads.detection_train import head_output_passes
 from .maxq import maxq_chip
-from . import retinanet_backbone, sram_rows
+from . import conv_unfused_passes, sram_rows
 from .declared_precision import compute_precision
 from .registry import RowPrediction, SkipRow, register
 from .rcp import priced_at
@@ -511,19 +511,19 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1
         # the same logits; its in-place backward is priced apart, workloads/detection_train.py)
         fwd_only = frozen + ("decode.",)
         once = [o for o in full.ops if o.name.startswith(fwd_only)] + head_output_passes(full, p)[0]
-        if retinanet_backbone.applies(vendor_of(chip) if chip is not None else None):
-            # the backbone's BN / ReLU / add kernels outside its convs, forward (validation/retinanet_backbone.py;
+        if conv_unfused_passes.applies(vendor_of(chip) if chip is not None else None):
+            # the backbone's BN / ReLU / add kernels outside its convs, forward (validation/conv_unfused_passes.py;
             # their backward: other_training.training_time)
-            once += retinanet_backbone.passes(full, p)[0]
+            once += conv_unfused_passes.passes(full, p)[0]
         g = OpGraph(f"{full.name}:trained", [o for o in full.ops if not o.name.startswith(fwd_only)], full.meta)
     elif bench == "maskrcnn":
         full = maskrcnn.maskrcnn_graph(per_chip_batch, pr, train=True)
         # forward-only: the frozen stem + layer1 (maskrcnn_train.frozen_prefix) and the proposal decode
         fwd_only = tuple(fact("maskrcnn_train", "frozen_prefix")) + ("decode.",)
         once = [o for o in full.ops if o.name.startswith(fwd_only)]
-        # the mask branch's ReLU / layout kernels outside its convs, forward (validation/retinanet_backbone.py; their
+        # the mask branch's ReLU / layout kernels outside its convs, forward (validation/conv_unfused_passes.py; their
         # backward and the backbone's drelu_dscale: other_training.training_time)
-        once += retinanet_backbone.all_passes(full, p, vendor_of(chip) if chip is not None else None, bench)[0]
+        once += conv_unfused_passes.all_passes(full, p, vendor_of(chip) if chip is not None else None, bench)[0]
         g = OpGraph(f"{full.name}:trained", [o for o in full.ops if not o.name.startswith(fwd_only)], full.meta)
     elif bench == "rgat":
         full = gnn.rgat_graph(per_chip_batch, feature_dtype=RGAT_FEATURE_DTYPE, precision=pr)

@@ -27,7 +27,7 @@ from ..perf.weight_update import resolved_spec, shard_group, shards_every_replic
 from ..workloads import speech
 from ..workloads.blocks import as_precision
 from ..workloads.detection_train import head_output_passes
-from . import bert_attention, bert_dropout, bert_grad_clip, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, retinanet_backbone, rnnt_recurrence, rnnt_train, sd_round, train_fit, unet3d_spatial, unet3d_train
+from . import bert_attention, bert_dropout, bert_grad_clip, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, conv_unfused_passes, rnnt_recurrence, rnnt_train, sd_round, train_fit, unet3d_spatial, unet3d_train
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
@@ -237,8 +237,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         t_fwd = graph_time(g, p, board)
         t_bwd = backward_time(g, p, no_input_grad, board)
     # the kernels the stack runs outside the trained convs, backward (RetinaNet's backbone BN / ReLU / add, Mask R-CNN's
-    # drelu_dscale and mask-branch ReLU / transform; validation/retinanet_backbone.py)
-    bb_bwd = retinanet_backbone.all_passes(g, as_precision(prec), vendor, bench)[1]
+    # drelu_dscale and mask-branch ReLU / transform; validation/conv_unfused_passes.py)
+    bb_bwd = conv_unfused_passes.all_passes(g, as_precision(prec), vendor, bench)[1]
     if bb_bwd:
         t_bwd += graph_time(OpGraph(f"{g.name}:backbone_bwd", bb_bwd, g.meta), p, board)
     for fwd_g, bwd_g in ((quant_fwd, quant_bwd), (drop_fwd, drop_bwd)):  # kernels with their own backward graphs
