@@ -27,7 +27,7 @@ from ..perf.weight_update import resolved_spec, shard_group, shards_every_replic
 from ..workloads import speech
 from ..workloads.blocks import as_precision
 from ..workloads.detection_train import head_output_passes
-from . import bert_attention, bert_dropout, bert_grad_clip, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, retinanet_backbone, rnnt_recurrence, rnnt_train, train_fit, unet3d_spatial, unet3d_train
+from . import bert_attention, bert_config_fusions, bert_dropout, bert_grad_clip, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, retinanet_backbone, rnnt_recurrence, rnnt_train, train_fit, unet3d_spatial, unet3d_train
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
@@ -208,13 +208,19 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         cfg = speech.BertConfig()
         # the Philox draw at its measured (CUDA) share, except on the stacks priced op by op (Habana's TPC)
         drop_fwd, drop_bwd = bert_dropout.dropout_graphs(g, cfg.hidden, cfg.layers, measured_rng=not unfused)
+    cfg_fwd = cfg_bwd = None
+    flags = bert_config_fusions.config_flags(fact("bert_train", "config_fusion_flags"), mlperf_round, submitter,
+                                             chip.id, nodes, n) if bench == "bert" else None
+    if flags is not None and bert_config_fusions.BERT_CONFIG_FUSIONS:  # the config's unfused kernels (validation/bert_config_fusions.py)
+        cfg = speech.BertConfig()
+        cfg_fwd, cfg_bwd = bert_config_fusions.unfused_graphs(g, flags, cfg.hidden, cfg.ffn, cfg.layers) or (None, None)
     quant_fwd = quant_bwd = None
     if fp8:  # the encoder in FP8 with its cast kernels (validation/bert_fp8.py)
         g, quant_fwd, quant_bwd = bert_fp8.fp8_encoder(g)
     if priced_passes > 1:  # every per-sample graph run once per pass (its op counts x passes)
-        g, once, drop_fwd, drop_bwd, quant_fwd, quant_bwd = (
+        g, once, drop_fwd, drop_bwd, quant_fwd, quant_bwd, cfg_fwd, cfg_bwd = (
             x if x is None or not x.ops else rnnt_train.micro_batched(x, priced_passes, per_chip)
-            for x in (g, once, drop_fwd, drop_bwd, quant_fwd, quant_bwd))
+            for x in (g, once, drop_fwd, drop_bwd, quant_fwd, quant_bwd, cfg_fwd, cfg_bwd))
     if unfused:
         # the stack's attention core op by op over the packs' 512 slots (validation/bert_attention.py)
         g_fwd, g_rest, core_bwd = bert_attention.unfused_attention_split(g, packs, slots)
@@ -231,7 +237,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     if bench == "retinanet" and retinanet_backbone.applies(vendor):  # the trained blocks' BN / ReLU / add backward
         t_bwd += graph_time(OpGraph(f"{g.name}:backbone_bwd", retinanet_backbone.passes(g, as_precision(prec))[1],
                                     g.meta), p, board)
-    for fwd_g, bwd_g in ((quant_fwd, quant_bwd), (drop_fwd, drop_bwd)):  # kernels with their own backward graphs
+    for fwd_g, bwd_g in ((quant_fwd, quant_bwd), (drop_fwd, drop_bwd), (cfg_fwd, cfg_bwd)):  # kernels with their own backward graphs
         if fwd_g is not None:
             t_fwd += graph_time(fwd_g, p, board)
             t_bwd += graph_time(bwd_g, p, board)
