@@ -282,7 +282,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     if emb:
         out.update(emb)
     if bench == "bert":  # how the stack's graph was priced: shown where the answer is (a vendor / software rule)
-        out["bert_graph"] = bert_graph_shown(unfused, all_slots, packs, slots, fp8, fp8_stack)
+        out["bert_graph"] = bert_graph_shown(unfused, all_slots, packs, slots, fp8, fp8_stack, flags)
     if samples is None:  # no convergence point: throughput only
         return out
     # evaluation passes inside the timed region (other_benchmarks.yaml `train-<bench>`): forward
@@ -328,18 +328,25 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
 
 
 def bert_graph_shown(unfused: bool, all_slots: bool, packs: float, slots: int, fp8: bool = False,
-                     fp8_stack: bool = False) -> dict:
+                     fp8_stack: bool = False, config_flags: frozenset | None = None) -> dict:
     """Which BERT graph a run was priced on: the attention core (fused per sequence, or unfused over the packs'
     slots: validation/bert_attention.py), the masked-LM head's rows (the masked tokens, or every slot:
-    validation/bert_mlm.py) and the encoder's GEMM format (`fp8`; `fp8_stack`: the stack ran FP8, priced or not:
-    validation/bert_fp8.py), each with the data entry that decides it."""
+    validation/bert_mlm.py), the encoder's GEMM format (`fp8`; `fp8_stack`: the stack ran FP8, priced or not:
+    validation/bert_fp8.py) and the element-wise fusions (`config_flags`: the flags of a config on file that passes
+    fewer: validation/bert_config_fusions.py), each with the data entry that decides it."""
     return {"attention": (f"unfused over {packs:g} packs x {slots} slots (validation/bert_attention.py)" if unfused
                           else "fused, per sequence") + " [other_benchmarks.yaml bert_train.unfused_attention_vendors]",
             "mlm_head": (f"every slot ({bert_mlm.all_slot_rows(packs, slots):,} rows, validation/bert_mlm.py)" if all_slots
                          else "masked tokens") + " [other_benchmarks.yaml bert_train.mlm_all_slots: vendor and software]",
             "encoder": ("FP8 GEMMs and attention, Transformer Engine delayed scaling (validation/bert_fp8.py)" if fp8
                         else "16-bit; the stack ran FP8, not priced (validation/bert_fp8.BERT_FP8_ENCODER off)"
-                        if fp8_stack else "16-bit") + " [other_benchmarks.yaml bert_train.fp8_encoder_stacks: vendor and chip family]"}
+                        if fp8_stack else "16-bit") + " [other_benchmarks.yaml bert_train.fp8_encoder_stacks: vendor and chip family]",
+            "fusions": ("fused: all of " + ", ".join(bert_config_fusions.FLAGS) if config_flags is None else
+                        "the config passes " + (", ".join(sorted(config_flags)) or "none") + " of " +
+                        ", ".join(bert_config_fusions.FLAGS) + "; the rest priced as their own kernels" +
+                        ("" if bert_config_fusions.BERT_CONFIG_FUSIONS else
+                         " (not priced: validation/bert_config_fusions.BERT_CONFIG_FUSIONS off)")) +
+                       " [other_benchmarks.yaml bert_train.config_fusion_flags: round, submitter, chip, nodes]"}
 
 
 def definition(bench: str) -> dict:
