@@ -1,6 +1,6 @@
 """NVIDIA BERT configs that pass fewer modeling.py fusion flags run more element-wise kernels
 (validation/bert_config_fusions.py): the flags read per config from other_benchmarks.yaml
-bert_train.config_fusion_flags, the kernels' bytes in closed form, and a step that never gets faster with them
+bert_train.config_settings, the kernels' bytes in closed form, and a step that never gets faster with them
 (issue 18, round stop-42 issue-63e)."""
 
 from __future__ import annotations
@@ -11,11 +11,15 @@ from hypothesis import given, settings, strategies as st
 from tapeout.errors import TapeoutError
 from tapeout.hardware.catalog import get_chip
 from tapeout.perf.calibration import calibrated_params
-from tapeout.validation import bert_config_fusions as bcf
+from tapeout.validation import bert_config_fusions as bcf, bert_config_passes
 from tapeout.validation.other_rows import fact
 from tapeout.validation.other_training import training_time
 
-RULES = fact("bert_train", "config_fusion_flags")
+RULES = fact("bert_train", "config_settings")
+
+
+def _flags(*key):
+    return bcf.config_flags(bcf.config_rule(RULES, *key))
 H, F, L = 1024, 4096, 24  # BERT-Large hidden, FFN, layers
 
 
@@ -28,16 +32,17 @@ def test_flags_read_per_config():
     """Sourced settings: NVIDIA's v2.0 2 x A30 config drops only --fused_gemm_gelu; Dell's 1-node R750xa configs (v2.0,
     v3.0) pass none of the four; their 2-node v3.0 config passes all four (no rule: priced fused); the 4-GPU H3C PCIe
     config passes none, its 1-GPU one all four."""
-    a30 = bcf.config_flags(RULES, "v2.0", "NVIDIA", "a30", 1, 2)
+    a30 = _flags("v2.0", "NVIDIA", "a30", 1, 2)
     assert a30 == frozenset({"fused_bias_fc", "fused_bias_mha", "fused_dropout_add"})
-    assert bcf.config_flags(RULES, "v3.0", "Dell", "a100-pcie", 1, 4) == frozenset()
-    assert bcf.config_flags(RULES, "v2.0", "Dell", "a100-pcie", 1, 4) == frozenset()
-    assert bcf.config_flags(RULES, "v3.0", "Dell", "a100-pcie", 2, 8) is None
-    assert bcf.config_flags(RULES, "v2.0", "H3C", "a100-pcie", 1, 4) == frozenset()
-    assert bcf.config_flags(RULES, "v2.0", "H3C", "a100-pcie", 1, 1) is None
-    assert bcf.config_flags(RULES, None, None, "a30", None, 2) is None  # a run with no round: priced fused
+    assert _flags("v3.0", "Dell", "a100-pcie", 1, 4) == frozenset()
+    assert _flags("v2.0", "Dell", "a100-pcie", 1, 4) == frozenset()
+    assert _flags("v3.0", "Dell", "a100-pcie", 2, 8) is None
+    assert _flags("v2.0", "H3C", "a100-pcie", 1, 4) == frozenset()
+    assert _flags("v2.0", "H3C", "a100-pcie", 1, 1) is None
+    assert _flags(None, None, "a30", None, 2) is None  # a run with no round: priced fused
+    assert _flags("v3.0", "Dell", "a100-pcie", 2, 8) is None  # its rule states GRADIENT_STEPS only: all four flags
     for r in RULES:  # every rule's flags are modeling.py's
-        assert set(r["flags"]) <= set(bcf.FLAGS)
+        assert set(r.get("flags", bcf.FLAGS)) <= set(bcf.FLAGS)
 
 
 def test_closed_form_bytes_no_flags():
@@ -75,15 +80,16 @@ def test_more_flags_never_more_bytes_and_linear_in_tokens(a, b, t):
 
 
 def test_unknown_flag_is_one_clear_error():
-    with pytest.raises(TapeoutError, match="config_fusion_flags.*fused_gemm_gelux"):
-        bcf.config_flags([{"round": "v2.0", "submitter": "Dell", "chip": "a100-pcie", "nodes": 1,
-                           "flags": ["fused_gemm_gelux"]}], "v2.0", "Dell", "a100-pcie", 1, 4)
+    with pytest.raises(TapeoutError, match="config_settings.*fused_gemm_gelux"):
+        bcf.config_flags({"round": "v2.0", "submitter": "Dell", "chip": "a100-pcie", "nodes": 1,
+                          "flags": ["fused_gemm_gelux"]})
 
 
 def test_step_pays_at_least_the_streamed_bytes(monkeypatch):
     """Dell's v3.0 1 x R750xa (4 x A100-PCIe, 112 sequences per GPU): the step with the switch on exceeds the one with
     it off by at least the extra bytes at the chip's streaming rate, and the answer names the config's flags."""
     chip = get_chip("a100-pcie")
+    monkeypatch.setattr(bert_config_passes, "BERT_CONFIG_PASSES", False)  # the fusions alone
     on = training_time("bert", chip, 4, 448, None, None, "", "v3.0", 1, "Dell")
     monkeypatch.setattr(bcf, "BERT_CONFIG_FUSIONS", False)
     off = training_time("bert", chip, 4, 448, None, None, "", "v3.0", 1, "Dell")

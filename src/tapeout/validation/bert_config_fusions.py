@@ -17,7 +17,7 @@ command-line flags the config's EXTRA_PARAMS passes:
                        kernels either way).
 The engine's BERT graph prices every config as fused (GELU in FC1's epilogue, bias gradients in the GEMMs',
 dropout + add one kernel), which is what most configs ran; the configs listed in other_benchmarks.yaml
-bert_train.config_fusion_flags (each with its file) pass fewer flags, and their extra kernels are priced here.
+bert_train.config_settings (`flags`, each with its file) pass fewer flags, and their extra kernels are priced here.
 The attention's QKV bias (inside the FMHA module's own linear) is not counted (not read): a lower bound.
 
 BERT_CONFIG_FUSIONS: see docs/notes/issue-18.md, round stop-42 (issue-63e), for the rows as they came out and why it
@@ -34,20 +34,27 @@ FLAGS = ("fused_gemm_gelu", "fused_bias_fc", "fused_bias_mha", "fused_dropout_ad
 RESIDUALS_PER_LAYER = 2  # after the attention projection and after FC2 (as bert_dropout.PER_LAYER)
 
 
-def config_flags(rules: list, mlperf_round: str | None, submitter: str | None, chip_name: str, nodes: int | None,
-                 n_chips: int) -> frozenset | None:
-    """The fusion flags the row's config passes, from the first rule of `rules` (bert_train.config_fusion_flags)
-    matching its round, submitter, chip, node count and chip count; None where no rule names the row's config
-    (priced as fused)."""
+def config_rule(rules: list, mlperf_round: str | None, submitter: str | None, chip_name: str, nodes: int | None,
+                n_chips: int) -> dict | None:
+    """The first rule of `rules` (other_benchmarks.yaml bert_train.config_settings) naming the row's config by its
+    round, submitter (None: NVIDIA), catalog chip, node count and chip count; None where no rule names it."""
     for r in rules:
         if (r["round"] == mlperf_round and r["submitter"] == (submitter or "NVIDIA") and r["chip"] == chip_name
                 and r["nodes"] == (nodes or 1) and r.get("chips", n_chips) == n_chips):
-            bad = sorted(set(r["flags"]) - set(FLAGS))
-            if bad:
-                raise TapeoutError(f"bert_train.config_fusion_flags: unknown flag(s) {bad} in the {r['round']} "
-                                   f"{r['submitter']} rule; use flags from {list(FLAGS)}")
-            return frozenset(r["flags"])
+            return r
     return None
+
+
+def config_flags(rule: dict | None) -> frozenset | None:
+    """The fusion flags a config rule says its config passes; None where no rule or the rule states no `flags` (the
+    config passes all four: priced as fused)."""
+    if rule is None or "flags" not in rule:
+        return None
+    bad = sorted(set(rule["flags"]) - set(FLAGS))
+    if bad:
+        raise TapeoutError(f"bert_train.config_settings: unknown flag(s) {bad} in the {rule['round']} "
+                           f"{rule['submitter']} rule; use flags from {list(FLAGS)}")
+    return frozenset(rule["flags"])
 
 
 def unfused_ops(flags: frozenset, tokens: float, hidden: int, ffn: int, layers: int) -> tuple[list, list]:
@@ -83,4 +90,4 @@ def unfused_graphs(g: OpGraph, flags: frozenset, hidden: int, ffn: int, layers: 
     return OpGraph(f"{g.name}:config_unfused", fwd, g.meta), OpGraph(f"{g.name}:config_unfused_bwd", bwd, g.meta)
 
 
-__all__ = ["BERT_CONFIG_FUSIONS", "FLAGS", "config_flags", "unfused_graphs", "unfused_ops"]
+__all__ = ["BERT_CONFIG_FUSIONS", "FLAGS", "config_flags", "config_rule", "unfused_graphs", "unfused_ops"]

@@ -27,7 +27,7 @@ from ..perf.weight_update import resolved_spec, shard_group, shards_every_replic
 from ..workloads import speech
 from ..workloads.blocks import as_precision
 from ..workloads.detection_train import head_output_passes
-from . import bert_attention, bert_config_fusions, bert_dropout, bert_grad_clip, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, retinanet_backbone, rnnt_recurrence, rnnt_train, train_fit, unet3d_spatial, unet3d_train
+from . import bert_attention, bert_config_fusions, bert_config_passes, bert_dropout, bert_grad_clip, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, retinanet_backbone, rnnt_recurrence, rnnt_train, train_fit, unet3d_spatial, unet3d_train
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
@@ -177,6 +177,12 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         dlrm_train.check_memory(chip, p, n, bench)
     # the chip's share of the step fits its memory, else refused (validation/train_fit.py; MEMORY_CHECK off: never)
     fit = train_fit.check_fits(bench, chip, n_dp, per_chip, gb, sgs, p)
+    # the row's BERT config where one is on file (other_benchmarks.yaml bert_train.config_settings): its
+    # GRADIENT_STEPS (validation/bert_config_passes.py) and its fusion flags (validation/bert_config_fusions.py)
+    rule = bert_config_fusions.config_rule(fact("bert_train", "config_settings"), mlperf_round, submitter, chip.calibration_id,
+                                           nodes, n) if bench == "bert" else None
+    fit = bert_config_passes.with_config_passes(fit, bert_config_passes.config_passes(rule), bench, chip, n_dp,
+                                                per_chip, sgs, p)
     passes = fit.passes
     # where the stack splits the per-chip batch into accumulation passes, the step runs passes x the micro-batch
     # (train_fit.PRICE_PASSES; rnnt_train.micro_batched, RNN-T's rule); off: one pass at the whole per-chip batch
@@ -209,8 +215,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         # the Philox draw at its measured (CUDA) share, except on the stacks priced op by op (Habana's TPC)
         drop_fwd, drop_bwd = bert_dropout.dropout_graphs(g, cfg.hidden, cfg.layers, measured_rng=not unfused)
     cfg_fwd = cfg_bwd = None
-    flags = bert_config_fusions.config_flags(fact("bert_train", "config_fusion_flags"), mlperf_round, submitter,
-                                             chip.id, nodes, n) if bench == "bert" else None
+    flags = bert_config_fusions.config_flags(rule)
     if flags is not None and bert_config_fusions.BERT_CONFIG_FUSIONS:  # the config's unfused kernels (validation/bert_config_fusions.py)
         cfg = speech.BertConfig()
         cfg_fwd, cfg_bwd = bert_config_fusions.unfused_graphs(g, flags, cfg.hidden, cfg.ffn, cfg.layers) or (None, None)
@@ -346,7 +351,7 @@ def bert_graph_shown(unfused: bool, all_slots: bool, packs: float, slots: int, f
                         ", ".join(bert_config_fusions.FLAGS) + "; the rest priced as their own kernels" +
                         ("" if bert_config_fusions.BERT_CONFIG_FUSIONS else
                          " (not priced: validation/bert_config_fusions.BERT_CONFIG_FUSIONS off)")) +
-                       " [other_benchmarks.yaml bert_train.config_fusion_flags: round, submitter, chip, nodes]"}
+                       " [other_benchmarks.yaml bert_train.config_settings: round, submitter, chip, nodes]"}
 
 
 def definition(bench: str) -> dict:
