@@ -27,7 +27,7 @@ from ..perf.weight_update import resolved_spec, shard_group, shards_every_replic
 from ..workloads import speech
 from ..workloads.blocks import as_precision
 from ..workloads.detection_train import head_output_passes
-from . import bert_attention, bert_dropout, bert_grad_clip, bert_fp8, bert_mlm, detection_eval, dlrm_train, maskrcnn_host, conv_unfused_passes, rnnt_recurrence, rnnt_train, sd_round, train_fit, unet3d_spatial, unet3d_train
+from . import bert_attention, bert_config_fusions, bert_config_passes, bert_dropout, bert_grad_clip, bert_fp8, bert_mlm, conv_unfused_passes, detection_eval, dlrm_train, maskrcnn_host, rnnt_recurrence, rnnt_train, sd_round, train_fit, unet3d_spatial, unet3d_train
 from .other_rows import (EVAL_GRAPH, EVAL_RUNS_ONCE_GRAPH, eval_graph, fact, feature_read_s, bert_gradient_sync_s, eval_interval,
                          train_precision, training_graphs, workload_facts)
 
@@ -183,6 +183,12 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         dlrm_train.check_memory(chip, p, n, bench)
     # the chip's share of the step fits its memory, else refused (validation/train_fit.py; MEMORY_CHECK off: never)
     fit = train_fit.check_fits(bench, chip, n_dp, per_chip, gb, sgs, p)
+    # the row's BERT config where one is on file (other_benchmarks.yaml bert_train.config_settings): its
+    # GRADIENT_STEPS (validation/bert_config_passes.py) and its fusion flags (validation/bert_config_fusions.py)
+    rule = bert_config_fusions.config_rule(fact("bert_train", "config_settings"), mlperf_round, submitter, chip.calibration_id,
+                                           nodes, n) if bench == "bert" else None
+    fit = bert_config_passes.with_config_passes(fit, bert_config_passes.config_passes(rule), bench, chip, n_dp,
+                                                per_chip, sgs, p)
     passes = fit.passes
     # where the stack splits the per-chip batch into accumulation passes, the step runs passes x the micro-batch
     # (train_fit.PRICE_PASSES; rnnt_train.micro_batched, RNN-T's rule); off: one pass at the whole per-chip batch
@@ -216,13 +222,18 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         cfg = speech.BertConfig()
         # the Philox draw at its measured (CUDA) share, except on the stacks priced op by op (Habana's TPC)
         drop_fwd, drop_bwd = bert_dropout.dropout_graphs(g, cfg.hidden, cfg.layers, measured_rng=not unfused)
+    cfg_fwd = cfg_bwd = None
+    flags = bert_config_fusions.config_flags(rule)
+    if flags is not None and bert_config_fusions.BERT_CONFIG_FUSIONS:  # the config's unfused kernels (validation/bert_config_fusions.py)
+        cfg = speech.BertConfig()
+        cfg_fwd, cfg_bwd = bert_config_fusions.unfused_graphs(g, flags, cfg.hidden, cfg.ffn, cfg.layers) or (None, None)
     quant_fwd = quant_bwd = None
     if fp8:  # the encoder in FP8 with its cast kernels (validation/bert_fp8.py)
         g, quant_fwd, quant_bwd = bert_fp8.fp8_encoder(g)
     if priced_passes > 1:  # every per-sample graph run once per pass (its op counts x passes)
-        g, once, drop_fwd, drop_bwd, quant_fwd, quant_bwd = (
+        g, once, drop_fwd, drop_bwd, quant_fwd, quant_bwd, cfg_fwd, cfg_bwd = (
             x if x is None or not x.ops else rnnt_train.micro_batched(x, priced_passes, per_chip)
-            for x in (g, once, drop_fwd, drop_bwd, quant_fwd, quant_bwd))
+            for x in (g, once, drop_fwd, drop_bwd, quant_fwd, quant_bwd, cfg_fwd, cfg_bwd))
     if unfused:
         # the stack's attention core op by op over the packs' 512 slots (validation/bert_attention.py)
         g_fwd, g_rest, core_bwd = bert_attention.unfused_attention_split(g, packs, slots)
@@ -241,7 +252,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     bb_bwd = conv_unfused_passes.all_passes(g, as_precision(prec), vendor, bench)[1]
     if bb_bwd:
         t_bwd += graph_time(OpGraph(f"{g.name}:backbone_bwd", bb_bwd, g.meta), p, board)
-    for fwd_g, bwd_g in ((quant_fwd, quant_bwd), (drop_fwd, drop_bwd)):  # kernels with their own backward graphs
+    for fwd_g, bwd_g in ((quant_fwd, quant_bwd), (drop_fwd, drop_bwd), (cfg_fwd, cfg_bwd)):  # kernels with their own backward graphs
         if fwd_g is not None:
             t_fwd += graph_time(fwd_g, p, board)
             t_bwd += graph_time(bwd_g, p, board)
@@ -290,7 +301,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     if emb:
         out.update(emb)
     if bench == "bert":  # how the stack's graph was priced: shown where the answer is (a vendor / software rule)
-        out["bert_graph"] = bert_graph_shown(unfused, all_slots, packs, slots, fp8, fp8_stack)
+        out["bert_graph"] = bert_graph_shown(unfused, all_slots, packs, slots, fp8, fp8_stack, flags)
     if samples is None:  # no convergence point: throughput only
         return out
     # evaluation passes inside the timed region (other_benchmarks.yaml `train-<bench>`): forward
@@ -336,18 +347,25 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
 
 
 def bert_graph_shown(unfused: bool, all_slots: bool, packs: float, slots: int, fp8: bool = False,
-                     fp8_stack: bool = False) -> dict:
+                     fp8_stack: bool = False, config_flags: frozenset | None = None) -> dict:
     """Which BERT graph a run was priced on: the attention core (fused per sequence, or unfused over the packs'
     slots: validation/bert_attention.py), the masked-LM head's rows (the masked tokens, or every slot:
-    validation/bert_mlm.py) and the encoder's GEMM format (`fp8`; `fp8_stack`: the stack ran FP8, priced or not:
-    validation/bert_fp8.py), each with the data entry that decides it."""
+    validation/bert_mlm.py), the encoder's GEMM format (`fp8`; `fp8_stack`: the stack ran FP8, priced or not:
+    validation/bert_fp8.py) and the element-wise fusions (`config_flags`: the flags of a config on file that passes
+    fewer: validation/bert_config_fusions.py), each with the data entry that decides it."""
     return {"attention": (f"unfused over {packs:g} packs x {slots} slots (validation/bert_attention.py)" if unfused
                           else "fused, per sequence") + " [other_benchmarks.yaml bert_train.unfused_attention_vendors]",
             "mlm_head": (f"every slot ({bert_mlm.all_slot_rows(packs, slots):,} rows, validation/bert_mlm.py)" if all_slots
                          else "masked tokens") + " [other_benchmarks.yaml bert_train.mlm_all_slots: vendor and software]",
             "encoder": ("FP8 GEMMs and attention, Transformer Engine delayed scaling (validation/bert_fp8.py)" if fp8
                         else "16-bit; the stack ran FP8, not priced (validation/bert_fp8.BERT_FP8_ENCODER off)"
-                        if fp8_stack else "16-bit") + " [other_benchmarks.yaml bert_train.fp8_encoder_stacks: vendor and chip family]"}
+                        if fp8_stack else "16-bit") + " [other_benchmarks.yaml bert_train.fp8_encoder_stacks: vendor and chip family]",
+            "fusions": ("fused: all of " + ", ".join(bert_config_fusions.FLAGS) if config_flags is None else
+                        "the config passes " + (", ".join(sorted(config_flags)) or "none") + " of " +
+                        ", ".join(bert_config_fusions.FLAGS) + "; the rest priced as their own kernels" +
+                        ("" if bert_config_fusions.BERT_CONFIG_FUSIONS else
+                         " (not priced: validation/bert_config_fusions.BERT_CONFIG_FUSIONS off)")) +
+                       " [other_benchmarks.yaml bert_train.config_settings: round, submitter, chip, nodes]"}
 
 
 def definition(bench: str) -> dict:
