@@ -27,6 +27,15 @@ whose forward moves no bytes has no forward op.
 Mask R-CNN's mask branch (maskrcnn_train.head_elementwise, `key` HEAD): MaskRCNNFPNFeatureExtractor runs
 `F.relu(conv(x))` after each of its four 3x3 convs and MaskRCNNC4Predictor `F.relu(deconv(x))` and
 `nhwc_to_nchw_transform(logits)`, each an eager op of its own (forward) with its own autograd node (backward).
+
+Stable Diffusion's UNet (round stop-42 issue-64b; other_benchmarks.yaml sd_train.unet_elementwise, `key` UNET, with the
+source): NeMo's ResBlock._forward (openaimodel.py) runs `h = h + emb_out` after conv1 and `skip_connection(x) + h` after
+conv2, and SpatialTransformer.forward `x_in + x` after proj_out; each sits between a cuDNN / cuBLAS call and apex's
+NHWC GroupNorm (or a conv), so no producer or consumer can absorb it: a kernel of its own. Their backward: the
+broadcast emb_out's gradient sums the incoming gradient over H x W (one read), and the block input, read by the
+GroupNorm and by the skip / residual branch, gets its two gradients added (autograd's accumulation: two reads, one
+write over the input's elements). A kernel with `elems: input` counts the producing conv's input elements (the block
+input) instead of its output's.
 """
 
 from __future__ import annotations
@@ -51,20 +60,28 @@ BACKBONE_PREFIX = "bb."
 # measurements overall (docs/notes/issue-18.md, Round stop-42 issue-63c). Off: free, fused as before.
 MASKRCNN_HEAD_KERNELS = True
 
+# On: NeMo's SD UNet runs its timestep-embedding add, residual adds and their gradients as kernels of their own (read
+# off openaimodel.py / attention.py, nothing fitted); see docs/notes/issue-18.md, Round stop-42 issue-64b, for the rows.
+# Off: free, fused into the convolutions as before.
+SD_UNET_KERNELS = True
+
 BACKBONE = "backbone_elementwise"
 HEAD = "head_elementwise"
+UNET = "unet_elementwise"
+# the other_benchmarks.yaml section of a benchmark whose section is not `<bench>_train`
+SECTION = {"stable-diffusion": "sd_train"}
 
 
 def _switch(bench: str, key: str) -> bool:
     return {("retinanet", BACKBONE): RETINANET_BACKBONE_KERNELS, ("maskrcnn", BACKBONE): MASKRCNN_BACKBONE_KERNELS,
-            ("maskrcnn", HEAD): MASKRCNN_HEAD_KERNELS}.get((bench, key), False)
+            ("maskrcnn", HEAD): MASKRCNN_HEAD_KERNELS, ("stable-diffusion", UNET): SD_UNET_KERNELS}.get((bench, key), False)
 
 
 def spec(bench: str = "retinanet", key: str = BACKBONE) -> dict:
     """The benchmark's `key` fact (other_benchmarks.yaml `<bench>_train`)."""
     from .other_rows import fact  # other_rows builds the graphs with this module: imported late
 
-    return fact(f"{bench}_train", key)
+    return fact(SECTION.get(bench, f"{bench}_train"), key)
 
 
 def applies(vendor: str | None, bench: str = "retinanet", key: str = BACKBONE) -> bool:
@@ -76,7 +93,7 @@ def applies(vendor: str | None, bench: str = "retinanet", key: str = BACKBONE) -
 def all_passes(g: OpGraph, pr, vendor: str | None, bench: str) -> tuple[list, list]:
     """(forward, backward) ops of every kernel set of `bench` that applies to `vendor`."""
     fwd, bwd = [], []
-    for key in (BACKBONE, HEAD):
+    for key in (BACKBONE, HEAD, UNET):
         if applies(vendor, bench, key):
             f, b = passes(g, pr, bench, key)
             fwd += f
@@ -90,16 +107,22 @@ def output_elems(op) -> float:
     return float(op.m * op.n * op.groups * op.batch * op.count)
 
 
+def input_elems(op) -> float:
+    """Input elements of one conv op (all its `count` instances): the real input tensor, not im2col."""
+    return float(op.input_elems * op.count)
+
+
 def passes(g: OpGraph, pr, bench: str = "retinanet", key: str = BACKBONE) -> tuple[list, list]:
     """(forward, backward) elementwise ops of `bench`'s `key` kernels after each `<prefix>*.<after>` conv / GEMM of
-    `g` (prefix: the kernel's own, else `bb.`); a kernel with no forward (or backward) bytes has no op on that side."""
+    `g` (prefix: the kernel's own, else `bb.`), over the op's output elements (`elems: input`: its input's); a kernel
+    with no forward (or backward) bytes has no op on that side."""
     fwd, bwd = [], []
     for kname, k in spec(bench, key)["kernels"].items():
         prefix = k.get("prefix", BACKBONE_PREFIX)
         for o in g.ops:
             if o.name.startswith(prefix) and o.name.endswith("." + k["after"]) and hasattr(o, "m"):
                 base = o.name[: -len(k["after"])] + kname
-                e = output_elems(o)
+                e = input_elems(o) if k.get("elems", "output") == "input" else output_elems(o)
                 for side, suffix, io in ((fwd, "", "fwd"), (bwd, "_bwd", "bwd")):
                     r, w = float(k[f"{io}_reads"]), float(k[f"{io}_writes"])
                     if r or w:
@@ -108,4 +131,5 @@ def passes(g: OpGraph, pr, bench: str = "retinanet", key: str = BACKBONE) -> tup
 
 
 __all__ = ["BACKBONE", "BACKBONE_PREFIX", "HEAD", "MASKRCNN_BACKBONE_KERNELS", "MASKRCNN_HEAD_KERNELS",
-           "RETINANET_BACKBONE_KERNELS", "all_passes", "applies", "output_elems", "passes", "spec"]
+           "RETINANET_BACKBONE_KERNELS", "SD_UNET_KERNELS", "SECTION", "UNET", "all_passes", "applies", "input_elems",
+           "output_elems", "passes", "spec"]
