@@ -1,7 +1,8 @@
 """NeMo's Stable Diffusion UNet kernels outside its convolutions (validation/conv_unfused_passes.py, the UNET set; issue
 18, round stop-42 issue-64b): ResBlock's timestep-embedding add and residual add, SpatialTransformer's residual add,
 and in the backward the emb gradient's H x W sum and autograd's two-gradient accumulation at each block input; the
-bytes read off openaimodel.py / attention.py, element counts by hand over the SD2 UNet."""
+transformer blocks' packed-QKV stack and residual adds (the TRANSFORMER set); the bytes read off openaimodel.py /
+attention.py, element counts by hand over the SD2 UNet."""
 
 from __future__ import annotations
 
@@ -76,6 +77,32 @@ def test_bytes_per_image_closed_form(batch):
     assert len(fwd) == 2 * len(RESBLOCKS) + len(TRANSFORMERS) and len(bwd) == 2 * len(RESBLOCKS) + len(TRANSFORMERS)
 
 
+def test_transformer_settings_are_the_sources():
+    s = rb.spec(SD, rb.TRANSFORMER)
+    assert s["vendors"] == ["NVIDIA"]
+    want = {"qkv_stack": ("qkv", 1, 1, 0, 0), "attn_residual": ("attn_out", 1, 1, 1, 0),
+            "xattn_residual": ("xattn_out", 1, 1, 1, 0), "ff_residual": ("fc2", 2, 1, 1, 0)}
+    for name, w in want.items():
+        k = s["kernels"][name]
+        assert (k["after"], k["fwd_reads"], k["fwd_writes"], k["bwd_reads"], k["bwd_writes"]) == w
+    fact = workload_facts()["sd_train"][rb.TRANSFORMER]
+    assert fact["status"] == "derived"
+    assert all(w in fact["source"] for w in ("torch.stack([q, k, v], dim=2)", "self.attn1(x", "self.ff(x) + x"))
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(1, 64))
+def test_transformer_bytes_per_image_closed_form(batch):
+    fwd, bwd = rb.passes(_graph(batch), FP16, SD, rb.TRANSFORMER)
+    tr = sum(TRANSFORMERS)
+    # forward: the q / k / v stack (1 + 1 over 3 x channels), two residuals into the norms (1 + 1), ff residual (2 + 1)
+    assert sum(o.elems * o.count * (o.reads + o.writes) * 2 for o in fwd) == pytest.approx(batch * 2 * 13 * tr)
+    # backward: each residual's gradient read once more; the stack's backward is slices (no kernel)
+    assert sum(o.elems * o.count * (o.reads + o.writes) * 2 for o in bwd) == pytest.approx(batch * 2 * 3 * tr)
+    assert len(fwd) == 4 * len(TRANSFORMERS) and len(bwd) == 3 * len(TRANSFORMERS)
+    assert not any(o.name.endswith("xkv.qkv_stack") for o in fwd)  # the cross-attention's K / V GEMM is not matched
+
+
 def test_applies_to_nvidia_stacks_and_the_switch(monkeypatch):
     assert rb.applies("NVIDIA", SD, rb.UNET) and rb.applies(None, SD, rb.UNET)
     assert not rb.applies("Intel", SD, rb.UNET)
@@ -85,9 +112,11 @@ def test_applies_to_nvidia_stacks_and_the_switch(monkeypatch):
     _, once, _ = training_graphs(SD, 8, get_chip("h100-sxm"), 64)
     assert sum(o.name.endswith("emb_add") for o in once.ops) == len(RESBLOCKS)
     monkeypatch.setattr(rb, "SD_UNET_KERNELS", False)
+    assert rb.all_passes(_graph(2), FP16, "NVIDIA", SD) == rb.passes(_graph(2), FP16, SD, rb.TRANSFORMER)
+    monkeypatch.setattr(rb, "SD_TRANSFORMER_KERNELS", False)
     assert rb.all_passes(_graph(2), FP16, "NVIDIA", SD) == ([], [])
     for bench in ("retinanet", "maskrcnn"):  # the other benchmarks keep their own sets only
-        assert not rb.applies("NVIDIA", bench, rb.UNET)
+        assert not rb.applies("NVIDIA", bench, rb.UNET) and not rb.applies("NVIDIA", bench, rb.TRANSFORMER)
 
 
 def test_step_gains_exactly_the_passes_and_switch_off_restores(monkeypatch):
@@ -99,6 +128,7 @@ def test_step_gains_exactly_the_passes_and_switch_off_restores(monkeypatch):
     t_fwd = graph_time(OpGraph("f", fwd, g.meta), p, board)
     t_bwd = graph_time(OpGraph("b", bwd, g.meta), p, board)
     monkeypatch.setattr(rb, "SD_UNET_KERNELS", False)
+    monkeypatch.setattr(rb, "SD_TRANSFORMER_KERNELS", False)
     off = training_time(SD, chip, n, gb, None)
     assert on["once_s"] - off["once_s"] == pytest.approx(t_fwd, rel=1e-6)
     assert on["bwd_s"] - off["bwd_s"] == pytest.approx(t_bwd, rel=1e-6)

@@ -36,6 +36,13 @@ broadcast emb_out's gradient sums the incoming gradient over H x W (one read), a
 GroupNorm and by the skip / residual branch, gets its two gradients added (autograd's accumulation: two reads, one
 write over the input's elements). A kernel with `elems: input` counts the producing conv's input elements (the block
 input) instead of its output's.
+
+The SD UNet's BasicTransformerBlock (sd_train.transformer_elementwise, `key` TRANSFORMER; attention.py): the self-attention
+stacks its separate to_q / to_k / to_v outputs into one packed tensor for flash-attn (`torch.stack([q, k, v], dim=2)`,
+a copy), and its three residual adds (attn1 / attn2 / ff output + x) are, at the least, one read and one write more
+than the priced LayerNorms (eager: an add kernel of their own; Inductor: fused into the next LayerNorm, which then also
+reads the residual and stores the sum); the last one feeds proj_out's GEMM and stands alone. Their backward adds the
+residual's gradient into the branch's (at least one read).
 """
 
 from __future__ import annotations
@@ -64,17 +71,22 @@ MASKRCNN_HEAD_KERNELS = True
 # off openaimodel.py / attention.py, nothing fitted); see docs/notes/issue-18.md, Round stop-42 issue-64b, for the rows.
 # Off: free, fused into the convolutions as before.
 SD_UNET_KERNELS = True
+# On: the transformer blocks' packed-QKV stack and residual adds, read off attention.py (lower bounds, nothing fitted);
+# see docs/notes/issue-18.md, Round stop-42 issue-64b. Off: free, as before.
+SD_TRANSFORMER_KERNELS = True
 
 BACKBONE = "backbone_elementwise"
 HEAD = "head_elementwise"
 UNET = "unet_elementwise"
+TRANSFORMER = "transformer_elementwise"
 # the other_benchmarks.yaml section of a benchmark whose section is not `<bench>_train`
 SECTION = {"stable-diffusion": "sd_train"}
 
 
 def _switch(bench: str, key: str) -> bool:
     return {("retinanet", BACKBONE): RETINANET_BACKBONE_KERNELS, ("maskrcnn", BACKBONE): MASKRCNN_BACKBONE_KERNELS,
-            ("maskrcnn", HEAD): MASKRCNN_HEAD_KERNELS, ("stable-diffusion", UNET): SD_UNET_KERNELS}.get((bench, key), False)
+            ("maskrcnn", HEAD): MASKRCNN_HEAD_KERNELS, ("stable-diffusion", UNET): SD_UNET_KERNELS,
+            ("stable-diffusion", TRANSFORMER): SD_TRANSFORMER_KERNELS}.get((bench, key), False)
 
 
 def spec(bench: str = "retinanet", key: str = BACKBONE) -> dict:
@@ -93,7 +105,7 @@ def applies(vendor: str | None, bench: str = "retinanet", key: str = BACKBONE) -
 def all_passes(g: OpGraph, pr, vendor: str | None, bench: str) -> tuple[list, list]:
     """(forward, backward) ops of every kernel set of `bench` that applies to `vendor`."""
     fwd, bwd = [], []
-    for key in (BACKBONE, HEAD, UNET):
+    for key in (BACKBONE, HEAD, UNET, TRANSFORMER):
         if applies(vendor, bench, key):
             f, b = passes(g, pr, bench, key)
             fwd += f
@@ -131,5 +143,5 @@ def passes(g: OpGraph, pr, bench: str = "retinanet", key: str = BACKBONE) -> tup
 
 
 __all__ = ["BACKBONE", "BACKBONE_PREFIX", "HEAD", "MASKRCNN_BACKBONE_KERNELS", "MASKRCNN_HEAD_KERNELS",
-           "RETINANET_BACKBONE_KERNELS", "SD_UNET_KERNELS", "SECTION", "UNET", "all_passes", "applies", "input_elems",
+           "RETINANET_BACKBONE_KERNELS", "SD_TRANSFORMER_KERNELS", "SD_UNET_KERNELS", "SECTION", "TRANSFORMER", "UNET", "all_passes", "applies", "input_elems",
            "output_elems", "passes", "spec"]
