@@ -1,6 +1,6 @@
 """The elementwise kernels NVIDIA's MLPerf conv nets run outside their convolutions: RetinaNet's backbone (issue 18,
-round stop-42 issue-63b) and Mask R-CNN's backbone backward and mask branch (issue-63c); one pricing, per benchmark
-kernel sets in other_benchmarks.yaml.
+round stop-42 issue-63b), Mask R-CNN's backbone backward and mask branch (issue-63c) and Stable Diffusion's UNet
+(issue-64b); one pricing, per benchmark kernel sets in other_benchmarks.yaml.
 
 NVIDIA's ResNeXt-50 bottleneck under `--jit` (training_results_v4.0 NVIDIA/benchmarks/ssd/implementations/pytorch
 model/resnet.py BottleneckJIT; other_benchmarks.yaml retinanet_train.backbone_elementwise, with the source) fuses
