@@ -23,6 +23,10 @@ What the rows ran (NVIDIA's implementation, and the partners' copies of it):
   implementations/pytorch/config_2288H_V7x6xL4.sh, config_G5500V7x10xL40.sh, config_G5500V7x8xL40S.sh) pass
   `--unpad --fused_mha`, no `--use_transformer_engine2`; not Ampere (no FP8 tensor cores).
 Which rows: other_benchmarks.yaml bert_train.fp8_encoder_stacks ([vendor, chip family] pairs).
+- Except NVIDIA's multi-node pack configs at 2-3 packs per GPU (training_results_v3.1 @f33f944 NVIDIA/.../v30-pytorch/
+  config_DGXH100_64x8x3x1_pack_clipafter.sh, _96x8x3x1_..., _384x8x2x1_..., pytorch/config_DGXH100_434x8x2x1_pack_
+  clipafter.sh): no --use_transformer_engine2 (nor --fused_gemm_gelu). Those configs' rows carry `fp8_encoder: false` in
+  bert_train.config_settings and run 16-bit (config_fp8, switch BERT_CONFIG_FP8; round stop-42 issue-64c).
 
 Priced with the LLM engine's recipe machinery (perf/train_recipe.training_graph, recipe `fp8`, FP8 attention):
 the four encoder GEMMs and the attention core in FP8, a cast kernel (2 copies) on each GEMM's input and output
