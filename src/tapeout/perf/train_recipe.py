@@ -113,14 +113,17 @@ def get_recipe(name: str) -> Recipe | None:
     t = recipe_table()
     key = _key(name)
     key = t.get("aliases", {}).get(key, key)
+    shown = key  # a recipe reached through its GEMM dtype (gemm_dtype_recipes) is shown under the dtype's name
     if AQT_INT8_RECIPE:
         key = t.get("gemm_dtype_recipes", {}).get(key, key)
+    elif key in t.get("gemm_dtype_recipes", {}).values():
+        return None
     r = t["recipes"].get(key)
     if r is None:
         return None
     b = r.get("bf16_blocks")
     frac = (b["first"] + b["last"]) / b["of"] if b else 0.0
-    return Recipe(name=key, gemm=r["gemm"], scaling=r["scaling"], copies=int(r.get("copies", 0)),
+    return Recipe(name=shown, gemm=r["gemm"], scaling=r["scaling"], copies=int(r.get("copies", 0)),
                   extra_reads=int(r.get("extra_reads", 0)), quant_flops=float(r.get("quant_flops", 0)),
                   wgrad_flops=float(r.get("wgrad_flops", 0)), grad_flops=float(r.get("grad_flops", 0)),
                   bf16_fraction=frac, on_fallback=r.get("on_fallback"), norm_fused_cast=bool(r.get("norm_fused_cast", False)),
@@ -130,7 +133,9 @@ def get_recipe(name: str) -> Recipe | None:
 
 
 def recipe_names() -> list[str]:
-    return list(recipe_table()["recipes"])
+    """The recipes asked for by their own name (not those run through a GEMM dtype: gemm_dtype_recipes)."""
+    t = recipe_table()
+    return [n for n in t["recipes"] if n not in t.get("gemm_dtype_recipes", {}).values()]
 
 
 def gemm_dtype_precision(asked: str) -> Precision:
@@ -151,7 +156,7 @@ def gemm_dtype_precision(asked: str) -> Precision:
     if pr.name in t["gemm_dtypes"]:
         return Precision(pr.name, pr.compute, "bf16", "bf16", pr.compute)
     meant = [f"{n} ({r['scaling']} scaling)" if r["scaling"] != "none" else n
-             for n, r in t["recipes"].items() if r["gemm"] == pr.compute]
+             for n, r in t["recipes"].items() if r["gemm"] == pr.compute and n in recipe_names()]
     meant += [d for d in t["gemm_dtypes"] if d == pr.compute]
     hint = f" Did you mean {' or '.join(meant)}? (the same GEMM format, {pr.compute})" if meant else ""
     raise TapeoutError(f"--precision {asked}: no training recipe on file for it (data/precision/training_recipes.yaml); "
