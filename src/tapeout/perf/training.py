@@ -812,7 +812,8 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         dp_rs = m * hid(zero3_fetch.pass_exposed(t_rs + t_ag, B, g1_b), t_rs + t_ag, share_b)
         dp_ag = m * hid(zero3_fetch.pass_exposed(t_ag, F, g1_f), t_ag, share_f)
     bw = float(np.max(p.mem_bw) * np.max(p.eff_mem))
-    # weight quantize once per step (read bf16, write the recipe's copies; FP8: fp8 + fp8 transpose);
+    # weight quantize once per step (read bf16, write the recipe's copies; FP8: fp8 + fp8 transpose), or per dot
+    # and micro-batch where the recipe keeps no quantized weight (AQT int8: train_recipe.weight_cast_bytes_per_param);
     # none for LoRA (quantized params); not for the layers a recipe keeps in BF16
     w_q = 0.0 if rcp is None or lora else cp_ * (dense + ex) * (1.0 - rcp.bf16_fraction)
     wcast = weight_cast_bytes_per_param(rcp, m) * w_q / bw if w_q else 0.0
