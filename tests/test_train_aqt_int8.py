@@ -76,12 +76,19 @@ def test_weight_casts_closed_form_per_microbatch(m):
     assert weight_cast_bytes_per_param(get_recipe("fp8"), m) == 4.0
 
 
-def test_recipe_prices_more_than_the_plain_dtype_on_v5p(monkeypatch):
+def _on_off(monkeypatch):
+    """TRN-v4.0-0050's layout priced with AQT_INT8_RECIPE on, then off (results are memoised by the asked
+    precision, not by the switch: the cache is cleared around the off run)."""
     on = api.train(**V5P_512).to_dict()
     monkeypatch.setattr(tr, "AQT_INT8_RECIPE", False)
-    clear_cache()  # results are memoised by the asked precision, not by the switch
+    clear_cache()
     off = api.train(**V5P_512).to_dict()
     clear_cache()
+    return on, off
+
+
+def test_recipe_prices_more_than_the_plain_dtype_on_v5p(monkeypatch):
+    on, off = _on_off(monkeypatch)
     assert off["breakdown"]["fp8_cast"] == 0.0 < on["breakdown"]["fp8_cast"]
     assert on["step_time_s"] > off["step_time_s"]
     # the quantize passes are memory-bound kernels well under the GEMM time (sanity bound, not a fit)
@@ -91,9 +98,5 @@ def test_recipe_prices_more_than_the_plain_dtype_on_v5p(monkeypatch):
 def test_no_quantized_weight_cache_under_aqt(monkeypatch):
     # AQT quantizes the weight inside each dot and keeps no copy across micro-batches, so the recipe adds
     # no device memory over the plain dtype (Transformer Engine's FP8 weight cache is not charged)
-    on = api.train(**V5P_512).to_dict()
-    monkeypatch.setattr(tr, "AQT_INT8_RECIPE", False)
-    clear_cache()  # results are memoised by the asked precision, not by the switch
-    off = api.train(**V5P_512).to_dict()
-    clear_cache()
+    on, off = _on_off(monkeypatch)
     assert on["memory_gib_per_chip"] == pytest.approx(off["memory_gib_per_chip"])
