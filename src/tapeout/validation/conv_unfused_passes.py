@@ -74,11 +74,19 @@ SD_UNET_KERNELS = True
 # On: the transformer blocks' packed-QKV stack and residual adds, read off attention.py (lower bounds, nothing fitted);
 # see docs/notes/issue-18.md, Round stop-42 issue-64b. Off: free, as before.
 SD_TRANSFORMER_KERNELS = True
+# The FPN's top-down pathway (round stop-42 issue-65a; other_benchmarks.yaml retinanet_train / maskrcnn_train
+# fpn_elementwise, with the source): `F.interpolate(last_inner, mode="nearest")` is an eager kernel of its own (reads
+# the coarser level, writes the upsampled tensor), RetinaNet's `inner_lateral + inner_top_down` another (Mask R-CNN's
+# add is the graph's fpn.topdown op already); backward: upsample_nearest2d_backward and autograd's sum of the coarser
+# last_inner's two gradients. NVIDIA's own fpn files are not stored: upstream maskrcnn-benchmark / torchvision taken
+# (ASSUMPTION, stated in the data). On: see docs/notes/issue-18.md, Round stop-42 issue-65a, for the rows it moves.
+FPN_TOPDOWN_KERNELS = True
 
 BACKBONE = "backbone_elementwise"
 HEAD = "head_elementwise"
 UNET = "unet_elementwise"
 TRANSFORMER = "transformer_elementwise"
+FPN = "fpn_elementwise"
 # the other_benchmarks.yaml section of a benchmark whose section is not `<bench>_train`
 SECTION = {"stable-diffusion": "sd_train"}
 
@@ -86,7 +94,8 @@ SECTION = {"stable-diffusion": "sd_train"}
 def _switch(bench: str, key: str) -> bool:
     return {("retinanet", BACKBONE): RETINANET_BACKBONE_KERNELS, ("maskrcnn", BACKBONE): MASKRCNN_BACKBONE_KERNELS,
             ("maskrcnn", HEAD): MASKRCNN_HEAD_KERNELS, ("stable-diffusion", UNET): SD_UNET_KERNELS,
-            ("stable-diffusion", TRANSFORMER): SD_TRANSFORMER_KERNELS}.get((bench, key), False)
+            ("stable-diffusion", TRANSFORMER): SD_TRANSFORMER_KERNELS,
+            ("retinanet", FPN): FPN_TOPDOWN_KERNELS, ("maskrcnn", FPN): FPN_TOPDOWN_KERNELS}.get((bench, key), False)
 
 
 def spec(bench: str = "retinanet", key: str = BACKBONE) -> dict:
@@ -105,7 +114,7 @@ def applies(vendor: str | None, bench: str = "retinanet", key: str = BACKBONE) -
 def all_passes(g: OpGraph, pr, vendor: str | None, bench: str) -> tuple[list, list]:
     """(forward, backward) ops of every kernel set of `bench` that applies to `vendor`."""
     fwd, bwd = [], []
-    for key in (BACKBONE, HEAD, UNET, TRANSFORMER):
+    for key in (BACKBONE, HEAD, UNET, TRANSFORMER, FPN):
         if applies(vendor, bench, key):
             f, b = passes(g, pr, bench, key)
             fwd += f
@@ -142,6 +151,6 @@ def passes(g: OpGraph, pr, bench: str = "retinanet", key: str = BACKBONE) -> tup
     return fwd, bwd
 
 
-__all__ = ["BACKBONE", "BACKBONE_PREFIX", "HEAD", "MASKRCNN_BACKBONE_KERNELS", "MASKRCNN_HEAD_KERNELS",
+__all__ = ["BACKBONE", "BACKBONE_PREFIX", "FPN", "FPN_TOPDOWN_KERNELS", "HEAD", "MASKRCNN_BACKBONE_KERNELS", "MASKRCNN_HEAD_KERNELS",
            "RETINANET_BACKBONE_KERNELS", "SD_TRANSFORMER_KERNELS", "SD_UNET_KERNELS", "SECTION", "TRANSFORMER", "UNET", "all_passes", "applies", "input_elems",
            "output_elems", "passes", "spec"]
