@@ -46,6 +46,13 @@ the cast writes into the gather buffer, same bytes. So the rowwise cast reads an
 and only the transpose is on T. Delayed scaling only: its scale comes from the amax history, so each
 shard casts before the gather; a current-scaling recipe needs the whole tensor's amax first (TE 2.x,
 not read: the full-T cast stays).
+
+Google's AQT int8 (`aqtint8`, what --precision int8 runs while AQT_INT8_RECIPE is on): every quantized dot
+quantizes both of its operands itself in each of the three passes (forward X and W, dlhs dY and W, drhs dY
+and X; AQT config_v3 / fully_quantized with use_fwd_quant False), so X and dY each get two copies (one per
+contraction axis) with an abs-max pass first, and the weight is quantized per dot, per micro-batch
+(`weight_casts_per_microbatch`), never cached across micro-batches. The attention core and the logits dot
+are not quantized (BF16), as in every other recipe. Sources in training_recipes.yaml aqtint8.
 """
 
 from __future__ import annotations
@@ -62,6 +69,13 @@ from ..precision import Precision, get_precision
 from .train_lora import COLUMN_PARALLEL
 from .fp8_dpa_casts import dpa_boundary_casts
 
+# --precision int8 runs Google's AQT int8 recipe (training_recipes.yaml aqtint8, via gemm_dtype_recipes): its
+# quantize passes priced and the attention core and logits dot in BF16, as MaxText quantization=int8 and Pax's
+# quant_aqt_v2 run them (sourced there). Off: int8 is a plain GEMM dtype (every matmul, attention and the LM
+# head included, at the int8 rate, no quantize kernel). On: sourced; see docs/notes/issue-18.md (stop-42,
+# issue-64a) for the rows it moves.
+AQT_INT8_RECIPE = True
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -77,6 +91,7 @@ class Recipe:
     on_fallback: str | None = None  # recipe that runs when the chip lacks `gemm` and formats.plan falls back
     norm_fused_cast: bool = False  # the norm writes the quantized input of the GEMM it feeds (module docstring)
     gather_quantized: bool = False  # sequence-parallel all-gathers move the quantized GEMM operands (gather_bytes)
+    weight_casts_per_microbatch: int = 0  # 0: the weight is quantized once per step and cached (TE); n: n times per micro-batch (AQT)
     source: str = ""
 
     @property
@@ -98,21 +113,29 @@ def get_recipe(name: str) -> Recipe | None:
     t = recipe_table()
     key = _key(name)
     key = t.get("aliases", {}).get(key, key)
+    shown = key  # a recipe reached through its GEMM dtype (gemm_dtype_recipes) is shown under the dtype's name
+    if AQT_INT8_RECIPE:
+        key = t.get("gemm_dtype_recipes", {}).get(key, key)
+    elif key in t.get("gemm_dtype_recipes", {}).values():
+        return None
     r = t["recipes"].get(key)
     if r is None:
         return None
     b = r.get("bf16_blocks")
     frac = (b["first"] + b["last"]) / b["of"] if b else 0.0
-    return Recipe(name=key, gemm=r["gemm"], scaling=r["scaling"], copies=int(r.get("copies", 0)),
+    return Recipe(name=shown, gemm=r["gemm"], scaling=r["scaling"], copies=int(r.get("copies", 0)),
                   extra_reads=int(r.get("extra_reads", 0)), quant_flops=float(r.get("quant_flops", 0)),
                   wgrad_flops=float(r.get("wgrad_flops", 0)), grad_flops=float(r.get("grad_flops", 0)),
                   bf16_fraction=frac, on_fallback=r.get("on_fallback"), norm_fused_cast=bool(r.get("norm_fused_cast", False)),
                   gather_quantized=bool(r.get("gather_quantized", False)),
+                  weight_casts_per_microbatch=int(r.get("weight_casts_per_microbatch", 0)),
                   source=" ".join(str(r.get("source", "")).split()))
 
 
 def recipe_names() -> list[str]:
-    return list(recipe_table()["recipes"])
+    """The recipes asked for by their own name (not those run through a GEMM dtype: gemm_dtype_recipes)."""
+    t = recipe_table()
+    return [n for n in t["recipes"] if n not in t.get("gemm_dtype_recipes", {}).values()]
 
 
 def gemm_dtype_precision(asked: str) -> Precision:
@@ -133,7 +156,7 @@ def gemm_dtype_precision(asked: str) -> Precision:
     if pr.name in t["gemm_dtypes"]:
         return Precision(pr.name, pr.compute, "bf16", "bf16", pr.compute)
     meant = [f"{n} ({r['scaling']} scaling)" if r["scaling"] != "none" else n
-             for n, r in t["recipes"].items() if r["gemm"] == pr.compute]
+             for n, r in t["recipes"].items() if r["gemm"] == pr.compute and n in recipe_names()]
     meant += [d for d in t["gemm_dtypes"] if d == pr.compute]
     hint = f" Did you mean {' or '.join(meant)}? (the same GEMM format, {pr.compute})" if meant else ""
     raise TapeoutError(f"--precision {asked}: no training recipe on file for it (data/precision/training_recipes.yaml); "
@@ -160,9 +183,15 @@ def copy_bytes(fmt: str, elems: float) -> tuple[float, float]:
     return elems * float(f["bits"]) / 8.0, elems * scale_bytes_per_elem(fmt)
 
 
-def weight_cast_bytes_per_param(r: Recipe) -> float:
-    """Once per step (TE caches the quantized weight across micro-batches): read BF16, write the copies."""
-    return 2.0 + r.copies * format_bits(r.gemm) / 8.0 if r.quantized else 0.0
+def weight_cast_bytes_per_param(r: Recipe, microbatches: float = 1.0) -> float:
+    """Bytes per parameter of the step's weight quantize kernels. Transformer Engine (weight_casts_per_microbatch
+    0): once per step, cached across micro-batches: read BF16, write the copies. AQT: each dot that reads the
+    weight quantizes it (amax pass, cast pass, one copy), weight_casts_per_microbatch times per micro-batch."""
+    if not r.quantized:
+        return 0.0
+    if r.weight_casts_per_microbatch:
+        return microbatches * r.weight_casts_per_microbatch * (2.0 * (1 + r.extra_reads) + format_bits(r.gemm) / 8.0)
+    return 2.0 + r.copies * format_bits(r.gemm) / 8.0
 
 
 def _kernel(name: str, count: float, elems: float, r: Recipe, copies: int, flops: float) -> Elementwise:

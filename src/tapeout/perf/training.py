@@ -552,7 +552,7 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
     saved_in = format_bits(rcp.gemm) / 8.0 if rcp is not None and rcp.quantized and rcp.norm_fused_cast and not lora else 2.0
     # the quantized weight copies TE keeps across micro-batches (train_memory.FP8_WEIGHT_CACHE)
     cache = (rcp.copies * format_bits(rcp.gemm) / 8.0 if train_memory.FP8_WEIGHT_CACHE and rcp is not None and rcp.quantized
-             and not lora else 0.0)
+             and not lora and not rcp.weight_casts_per_microbatch else 0.0)  # AQT keeps no quantized weight
     mem = device_memory(cfg, lay, layers, m, s_local, lora, frozen, grad_bytes=gb, sequence_parallel=fwd.stack.sequence_parallel,
                         gemm_input_bytes=saved_in, fused_attention=fwd.stack.attention_kernel != UNFUSED,
                         weight_cache_bytes=cache, fp32_params=fwd.stack.fp32_params)
@@ -812,10 +812,11 @@ def evaluate_layout(cfg: LLMConfig, chip: Chip, p, topo: Topology, pr, lay: Trai
         dp_rs = m * hid(zero3_fetch.pass_exposed(t_rs + t_ag, B, g1_b), t_rs + t_ag, share_b)
         dp_ag = m * hid(zero3_fetch.pass_exposed(t_ag, F, g1_f), t_ag, share_f)
     bw = float(np.max(p.mem_bw) * np.max(p.eff_mem))
-    # weight quantize once per step (read bf16, write the recipe's copies; FP8: fp8 + fp8 transpose);
+    # weight quantize once per step (read bf16, write the recipe's copies; FP8: fp8 + fp8 transpose), or per dot
+    # and micro-batch where the recipe keeps no quantized weight (AQT int8: train_recipe.weight_cast_bytes_per_param);
     # none for LoRA (quantized params); not for the layers a recipe keeps in BF16
     w_q = 0.0 if rcp is None or lora else cp_ * (dense + ex) * (1.0 - rcp.bf16_fraction)
-    wcast = weight_cast_bytes_per_param(rcp) * w_q / bw if w_q else 0.0
+    wcast = weight_cast_bytes_per_param(rcp, m) * w_q / bw if w_q else 0.0
     if lora and not fwd.stack.transpose_cache and rcp is not None and rcp.copies > 1:
         # quantized frozen weights (fp8_params) whose dgrad copy is not cached
         # (NeMo disable_parameter_transpose_cache): every micro-batch's backward reads the weight

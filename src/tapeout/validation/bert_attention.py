@@ -18,6 +18,14 @@ batched PV GEMM, the context copy; backward their autograd), each priced by perf
 share is a CUDA kernel's on an A100). Nothing is fitted. Which vendors' stacks run it:
 bert_train.unfused_attention_vendors.
 
+NVIDIA's own code has such a path too: modeling.py FastUnpadBertAttention (BertLayer picks it under --unpad without
+--unpad_fmha / --pad_fmha; run_pretraining.py turns --fused_mha off under --unpad), whose FastUnpadBertSelfAttention
+(mha.py, training_results_v3.1 @f33f944 xFusion/benchmarks/bert/implementations/pytorch/mha.py, NVIDIA's file) runs
+bmm1 (each sequence's seqlen x seqlen scores per head, the scale fused), FastMaskSoftmax (the mask fused) and, with
+--enable_fuse_dropout at its default False, a separate nn.Dropout over the scores, then bmm2: the same core, over the
+row's sequences at their mean real length (unpadded_core_shape, a lower bound), the dropout torch's CUDA kernel. Which
+configs: bert_train.config_settings `attention: fast_unpad` (switch FAST_UNPAD_ATTENTION).
+
 UNFUSED_BERT_ATTENTION: on. Source-pinned (both frameworks' modeling.py; packed mode), and it replaces a
 fused-kernel price the Habana stacks never ran; see docs/notes/issue-18.md, round stop-37 (issue-39a), for
 the rows as they came out. Off: every stack's BERT attention is the fused, per-sequence Attention op.
@@ -31,6 +39,10 @@ from ..ops import Attention, OpGraph
 from ..perf.unfused_attention import core_attention_ops
 
 UNFUSED_BERT_ATTENTION = True
+# NVIDIA-code configs on the FastUnpadBertAttention path (bert_train.config_settings `attention: fast_unpad`: Krai's
+# 2 x A5000, xFusion's L4 / L40 / L40S): the same op-by-op core per sequence; see the note below and
+# docs/notes/issue-18.md round stop-42 (issue-64c). Off: those rows keep the fused per-sequence kernel.
+FAST_UNPAD_ATTENTION = True
 
 
 def packed_core_shape(per_chip_batch: int, max_seq_len: int, sequences_per_pack: float) -> tuple[float, int]:
@@ -39,17 +51,25 @@ def packed_core_shape(per_chip_batch: int, max_seq_len: int, sequences_per_pack:
     return per_chip_batch / sequences_per_pack, max_seq_len
 
 
+def unpadded_core_shape(per_chip_batch: int, seq_len: int) -> tuple[float, int]:
+    """(blocks per chip, tokens per block) of an unpadded per-sequence core (FastUnpadBertSelfAttention: bmm1 writes
+    each sequence's own seqlen x seqlen scores per head): per_chip_batch sequences of the graph's seq_len (the mean
+    real length). A lower bound: the scores grow with the mean of the squared lengths, not the square of the mean."""
+    return float(per_chip_batch), seq_len
+
+
 def as_stream(op):
     """The dropout forward as a pure stream at the chip's memory rate: its measured Philox share
     (perf/memory_kernels.dropout_forward_share) is torch's CUDA kernel on an A100, not a TPC kernel."""
     return replace(op, stream_share=1.0) if getattr(op, "stream_share", 1.0) != 1.0 else op
 
 
-def unfused_attention_split(g: OpGraph, packs: float, slots: int,
-                            dropout: bool = True) -> tuple[OpGraph, OpGraph, OpGraph]:
+def unfused_attention_split(g: OpGraph, packs: float, slots: int, dropout: bool = True,
+                            stream_dropout: bool = True) -> tuple[OpGraph, OpGraph, OpGraph]:
     """(forward graph with the unfused core in place of each fused Attention op, the graph without the
     core, the core's backward ops) of BERT graph `g`: `packs` packs of `slots` slots per chip, the
-    Attention op's heads and head dim."""
+    Attention op's heads and head dim. `stream_dropout`: the dropout forward as a pure stream (a non-CUDA
+    stack, as_stream); False keeps torch's CUDA kernel's measured Philox share."""
     fwd, rest, bwd = [], [], []
     for op in g.ops:
         if not isinstance(op, Attention):
@@ -57,10 +77,11 @@ def unfused_attention_split(g: OpGraph, packs: float, slots: int,
             rest.append(op)
             continue
         f, b = core_attention_ops(op.name, op.count, 1, slots, packs * op.heads, op.d_qk, dropout=dropout, causal=False)
-        fwd += [as_stream(o) for o in f]
-        bwd += [as_stream(o) for o in b]
+        fwd += [as_stream(o) for o in f] if stream_dropout else f
+        bwd += [as_stream(o) for o in b] if stream_dropout else b
     return (replace(g, name=f"{g.name}:unfused", ops=fwd), replace(g, name=f"{g.name}:no_core", ops=rest),
             OpGraph(f"{g.name}:core_bwd", bwd, g.meta))
 
 
-__all__ = ["UNFUSED_BERT_ATTENTION", "as_stream", "packed_core_shape", "unfused_attention_split"]
+__all__ = ["FAST_UNPAD_ATTENTION", "UNFUSED_BERT_ATTENTION", "as_stream", "packed_core_shape", "unfused_attention_split",
+           "unpadded_core_shape"]

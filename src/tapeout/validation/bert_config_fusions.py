@@ -31,6 +31,10 @@ from ..ops import Elementwise, OpGraph
 
 BERT_CONFIG_FUSIONS = True
 FLAGS = ("fused_gemm_gelu", "fused_bias_fc", "fused_bias_mha", "fused_dropout_add")
+# attention paths a config rule may name (`attention`); absent: the fused kernel the engine prices by default
+# (--unpad_fmha / --pad_fmha). fast_unpad: modeling.py FastUnpadBertAttention (--unpad without --unpad_fmha, or with
+# --fused_mha, which run_pretraining.py turns off under --unpad), priced by validation/bert_attention.py
+ATTENTION_PATHS = ("fast_unpad",)
 RESIDUALS_PER_LAYER = 2  # after the attention projection and after FC2 (as bert_dropout.PER_LAYER)
 
 
@@ -55,6 +59,18 @@ def config_flags(rule: dict | None) -> frozenset | None:
         raise TapeoutError(f"bert_train.config_settings: unknown flag(s) {bad} in the {rule['round']} "
                            f"{rule['submitter']} rule; use flags from {list(FLAGS)}")
     return frozenset(rule["flags"])
+
+
+def config_attention(rule: dict | None) -> str | None:
+    """The attention path a config rule (bert_train.config_settings) names; None where no rule or none named (the
+    fused kernel). An unknown path is one TapeoutError naming the field."""
+    if rule is None or "attention" not in rule:
+        return None
+    path = rule["attention"]
+    if path not in ATTENTION_PATHS:
+        raise TapeoutError(f"bert_train.config_settings: attention {path!r} in the {rule['round']} {rule['submitter']} "
+                           f"rule; use one of {list(ATTENTION_PATHS)} or leave it out (the fused kernel)")
+    return path
 
 
 def unfused_ops(flags: frozenset, tokens: float, hidden: int, ffn: int, layers: int) -> tuple[list, list]:
@@ -90,4 +106,4 @@ def unfused_graphs(g: OpGraph, flags: frozenset, hidden: int, ffn: int, layers: 
     return OpGraph(f"{g.name}:config_unfused", fwd, g.meta), OpGraph(f"{g.name}:config_unfused_bwd", bwd, g.meta)
 
 
-__all__ = ["BERT_CONFIG_FUSIONS", "FLAGS", "config_flags", "config_rule", "unfused_graphs", "unfused_ops"]
+__all__ = ["ATTENTION_PATHS", "BERT_CONFIG_FUSIONS", "FLAGS", "config_attention", "config_flags", "config_rule", "unfused_graphs", "unfused_ops"]

@@ -23,6 +23,10 @@ What the rows ran (NVIDIA's implementation, and the partners' copies of it):
   implementations/pytorch/config_2288H_V7x6xL4.sh, config_G5500V7x10xL40.sh, config_G5500V7x8xL40S.sh) pass
   `--unpad --fused_mha`, no `--use_transformer_engine2`; not Ampere (no FP8 tensor cores).
 Which rows: other_benchmarks.yaml bert_train.fp8_encoder_stacks ([vendor, chip family] pairs).
+- Except NVIDIA's multi-node pack configs at 2-3 packs per GPU (training_results_v3.1 @f33f944 NVIDIA/.../v30-pytorch/
+  config_DGXH100_64x8x3x1_pack_clipafter.sh, _96x8x3x1_..., _384x8x2x1_..., pytorch/config_DGXH100_434x8x2x1_pack_
+  clipafter.sh): no --use_transformer_engine2 (nor --fused_gemm_gelu). Those configs' rows carry `fp8_encoder: false` in
+  bert_train.config_settings and run 16-bit (config_fp8, switch BERT_CONFIG_FP8; round stop-42 issue-64c).
 
 Priced with the LLM engine's recipe machinery (perf/train_recipe.training_graph, recipe `fp8`, FP8 attention):
 the four encoder GEMMs and the attention core in FP8, a cast kernel (2 copies) on each GEMM's input and output
@@ -48,11 +52,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ..errors import TapeoutError
 from ..formats import format_bits
 from ..ops import Attention, Elementwise, MatMul, OpGraph
 from ..perf.train_recipe import get_recipe, training_graph
 
 BERT_FP8_ENCODER = True
+# a config on file that does not pass --use_transformer_engine2 (bert_train.config_settings `fp8_encoder: false`) runs
+# its encoder 16-bit whatever its stack rule says; see docs/notes/issue-18.md round stop-42 (issue-64c). Off: the
+# stack rule alone decides.
+BERT_CONFIG_FP8 = True
 ENCODER_GEMMS = ("layer.qkv", "layer.attn_out", "layer.fc1", "layer.fc2")  # workloads/blocks.transformer_block names
 ENCODER_ATTENTION = "layer.attn"
 # GEMM operands te_layers receives in FP8 from their producer: (GEMM, "input" | "grad") -> forward | backward,
@@ -63,6 +72,26 @@ PRODUCER_FP8 = {("layer.attn_out", "input"): "fwd", ("layer.fc2", "input"): "bwd
 def runs_fp8(vendor: str, family: str, stacks: list) -> bool:
     """Whether a row of `vendor` on a chip of `family` runs the FP8 encoder ([vendor, family] pairs)."""
     return any(vendor == v and family == f for v, f in stacks)
+
+
+def config_fp8(rule: dict | None) -> bool | None:
+    """Whether a config rule (bert_train.config_settings) says its config passes --use_transformer_engine2 (the
+    rule's `fp8_encoder`); None where no rule or none stated (the stack rule decides). A value that is not true /
+    false is one TapeoutError naming the field."""
+    if rule is None or "fp8_encoder" not in rule:
+        return None
+    v = rule["fp8_encoder"]
+    if not isinstance(v, bool):
+        raise TapeoutError(f"bert_train.config_settings: fp8_encoder {v!r} in the {rule['round']} {rule['submitter']} "
+                           "rule must be true or false (whether the config passes --use_transformer_engine2)")
+    return v
+
+
+def runs_fp8_config(stack_fp8: bool, rule: dict | None) -> bool:
+    """Whether a row runs the FP8 encoder: its stack rule (`stack_fp8`, runs_fp8), unless its config rule says the
+    config does not pass the flag (BERT_CONFIG_FP8 on). A config cannot turn FP8 on where the stack rule does not
+    (the flag needs FP8 tensor cores)."""
+    return stack_fp8 and not (BERT_CONFIG_FP8 and config_fp8(rule) is False)
 
 
 def encoder_weight_params(g: OpGraph) -> float:
@@ -95,4 +124,4 @@ def fp8_encoder(g: OpGraph) -> tuple[OpGraph, OpGraph, OpGraph]:
     return g8, replace(qf, ops=fwd), replace(qb, ops=bwd)
 
 
-__all__ = ["BERT_FP8_ENCODER", "ENCODER_ATTENTION", "ENCODER_GEMMS", "PRODUCER_FP8", "encoder_weight_params", "fp8_encoder", "runs_fp8"]
+__all__ = ["BERT_CONFIG_FP8", "BERT_FP8_ENCODER", "config_fp8", "runs_fp8_config", "ENCODER_ATTENTION", "ENCODER_GEMMS", "PRODUCER_FP8", "encoder_weight_params", "fp8_encoder", "runs_fp8"]

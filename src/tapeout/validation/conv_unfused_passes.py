@@ -1,6 +1,6 @@
 """The elementwise kernels NVIDIA's MLPerf conv nets run outside their convolutions: RetinaNet's backbone (issue 18,
-round stop-42 issue-63b) and Mask R-CNN's backbone backward and mask branch (issue-63c); one pricing, per benchmark
-kernel sets in other_benchmarks.yaml.
+round stop-42 issue-63b), Mask R-CNN's backbone backward and mask branch (issue-63c) and Stable Diffusion's UNet
+(issue-64b); one pricing, per benchmark kernel sets in other_benchmarks.yaml.
 
 NVIDIA's ResNeXt-50 bottleneck under `--jit` (training_results_v4.0 NVIDIA/benchmarks/ssd/implementations/pytorch
 model/resnet.py BottleneckJIT; other_benchmarks.yaml retinanet_train.backbone_elementwise, with the source) fuses
@@ -27,6 +27,22 @@ whose forward moves no bytes has no forward op.
 Mask R-CNN's mask branch (maskrcnn_train.head_elementwise, `key` HEAD): MaskRCNNFPNFeatureExtractor runs
 `F.relu(conv(x))` after each of its four 3x3 convs and MaskRCNNC4Predictor `F.relu(deconv(x))` and
 `nhwc_to_nchw_transform(logits)`, each an eager op of its own (forward) with its own autograd node (backward).
+
+Stable Diffusion's UNet (round stop-42 issue-64b; other_benchmarks.yaml sd_train.unet_elementwise, `key` UNET, with the
+source): NeMo's ResBlock._forward (openaimodel.py) runs `h = h + emb_out` after conv1 and `skip_connection(x) + h` after
+conv2, and SpatialTransformer.forward `x_in + x` after proj_out; each sits between a cuDNN / cuBLAS call and apex's
+NHWC GroupNorm (or a conv), so no producer or consumer can absorb it: a kernel of its own. Their backward: the
+broadcast emb_out's gradient sums the incoming gradient over H x W (one read), and the block input, read by the
+GroupNorm and by the skip / residual branch, gets its two gradients added (autograd's accumulation: two reads, one
+write over the input's elements). A kernel with `elems: input` counts the producing conv's input elements (the block
+input) instead of its output's.
+
+The SD UNet's BasicTransformerBlock (sd_train.transformer_elementwise, `key` TRANSFORMER; attention.py): the self-attention
+stacks its separate to_q / to_k / to_v outputs into one packed tensor for flash-attn (`torch.stack([q, k, v], dim=2)`,
+a copy), and its three residual adds (attn1 / attn2 / ff output + x) are, at the least, one read and one write more
+than the priced LayerNorms (eager: an add kernel of their own; Inductor: fused into the next LayerNorm, which then also
+reads the residual and stores the sum); the last one feeds proj_out's GEMM and stands alone. Their backward adds the
+residual's gradient into the branch's (at least one read).
 
 NVIDIA's MXNet ResNet-50 (round stop-42 issue-64d; other_benchmarks.yaml resnet_train.backbone_elementwise, with the
 source) trains its batch norm (statistics + normalize: other_rows.bn_training_ops prices every conv output's BN); the
@@ -61,20 +77,34 @@ RESNET_BN_ADD_RELU = True
 # measurements overall (docs/notes/issue-18.md, Round stop-42 issue-63c). Off: free, fused as before.
 MASKRCNN_HEAD_KERNELS = True
 
+# On: NeMo's SD UNet runs its timestep-embedding add, residual adds and their gradients as kernels of their own (read
+# off openaimodel.py / attention.py, nothing fitted); see docs/notes/issue-18.md, Round stop-42 issue-64b, for the rows.
+# Off: free, fused into the convolutions as before.
+SD_UNET_KERNELS = True
+# On: the transformer blocks' packed-QKV stack and residual adds, read off attention.py (lower bounds, nothing fitted);
+# see docs/notes/issue-18.md, Round stop-42 issue-64b. Off: free, as before.
+SD_TRANSFORMER_KERNELS = True
+
 BACKBONE = "backbone_elementwise"
 HEAD = "head_elementwise"
+UNET = "unet_elementwise"
+TRANSFORMER = "transformer_elementwise"
+# the other_benchmarks.yaml section of a benchmark whose section is not `<bench>_train`
+SECTION = {"stable-diffusion": "sd_train"}
 
 
 def _switch(bench: str, key: str) -> bool:
     return {("retinanet", BACKBONE): RETINANET_BACKBONE_KERNELS, ("maskrcnn", BACKBONE): MASKRCNN_BACKBONE_KERNELS,
-            ("maskrcnn", HEAD): MASKRCNN_HEAD_KERNELS, ("resnet", BACKBONE): RESNET_BN_ADD_RELU}.get((bench, key), False)
+            ("maskrcnn", HEAD): MASKRCNN_HEAD_KERNELS, ("stable-diffusion", UNET): SD_UNET_KERNELS,
+            ("stable-diffusion", TRANSFORMER): SD_TRANSFORMER_KERNELS,
+            ("resnet", BACKBONE): RESNET_BN_ADD_RELU}.get((bench, key), False)
 
 
 def spec(bench: str = "retinanet", key: str = BACKBONE) -> dict:
     """The benchmark's `key` fact (other_benchmarks.yaml `<bench>_train`)."""
     from .other_rows import fact  # other_rows builds the graphs with this module: imported late
 
-    return fact(f"{bench}_train", key)
+    return fact(SECTION.get(bench, f"{bench}_train"), key)
 
 
 def applies(vendor: str | None, bench: str = "retinanet", key: str = BACKBONE) -> bool:
@@ -86,7 +116,7 @@ def applies(vendor: str | None, bench: str = "retinanet", key: str = BACKBONE) -
 def all_passes(g: OpGraph, pr, vendor: str | None, bench: str) -> tuple[list, list]:
     """(forward, backward) ops of every kernel set of `bench` that applies to `vendor`."""
     fwd, bwd = [], []
-    for key in (BACKBONE, HEAD):
+    for key in (BACKBONE, HEAD, UNET, TRANSFORMER):
         if applies(vendor, bench, key):
             f, b = passes(g, pr, bench, key)
             fwd += f
@@ -98,6 +128,11 @@ def output_elems(op) -> float:
     """Output elements of one conv / GEMM op (all its `count` instances): rows x output columns per group x groups x
     batch."""
     return float(op.m * op.n * op.groups * op.batch * op.count)
+
+
+def input_elems(op) -> float:
+    """Input elements of one conv op (all its `count` instances): the real input tensor, not im2col."""
+    return float(op.input_elems * op.count)
 
 
 def producers(g: OpGraph, k: dict) -> list:
@@ -117,12 +152,13 @@ def covered(g: OpGraph, vendor: str | None, bench: str) -> set[str]:
 
 def passes(g: OpGraph, pr, bench: str = "retinanet", key: str = BACKBONE) -> tuple[list, list]:
     """(forward, backward) elementwise ops of `bench`'s `key` kernels after each `<prefix>*.<after>` conv / GEMM of
-    `g` (prefix: the kernel's own, else `bb.`); a kernel with no forward (or backward) bytes has no op on that side."""
+    `g` (prefix: the kernel's own, else `bb.`), over the op's output elements (`elems: input`: its input's); a kernel
+    with no forward (or backward) bytes has no op on that side."""
     fwd, bwd = [], []
     for kname, k in spec(bench, key)["kernels"].items():
         for o in producers(g, k):
             base = o.name[: -len(k["after"])] + kname
-            e = output_elems(o)
+            e = input_elems(o) if k.get("elems", "output") == "input" else output_elems(o)
             for side, suffix, io in ((fwd, "", "fwd"), (bwd, "_bwd", "bwd")):
                 r, w = float(k[f"{io}_reads"]), float(k[f"{io}_writes"])
                 if r or w:
@@ -131,5 +167,6 @@ def passes(g: OpGraph, pr, bench: str = "retinanet", key: str = BACKBONE) -> tup
 
 
 __all__ = ["BACKBONE", "BACKBONE_PREFIX", "HEAD", "MASKRCNN_BACKBONE_KERNELS", "MASKRCNN_HEAD_KERNELS",
-           "RESNET_BN_ADD_RELU", "RETINANET_BACKBONE_KERNELS", "all_passes", "applies", "covered", "output_elems",
-           "passes", "producers", "spec"]
+           "RESNET_BN_ADD_RELU", "RETINANET_BACKBONE_KERNELS", "SD_TRANSFORMER_KERNELS", "SD_UNET_KERNELS", "SECTION",
+           "TRANSFORMER", "UNET", "all_passes", "applies", "covered", "input_elems", "output_elems", "passes", "producers",
+           "spec"]

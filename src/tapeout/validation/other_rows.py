@@ -549,6 +549,9 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1
         # autocast's cached weight casts, none for NeMo's FP16 UNet (sd_train.unet_weight_dtype)
         once += autocast.weight_cast_ops("unet.autocast", distinct_weight_bytes(g.ops) / dtype_bytes(p.weights),
                                          fact("sd_train", "unet_weight_dtype"), fact("sd_train", "autocast_dtype"))
+        # the UNet's timestep-embedding / residual adds outside its convs, forward (validation/conv_unfused_passes.py;
+        # their backward: other_training.training_time)
+        once += conv_unfused_passes.all_passes(g, p, vendor_of(chip) if chip is not None else None, bench)[0]
     elif bench == "unet3d":  # random 128^3 crops of KiTS19 in FP16 (validation/unet3d_train.py)
         from .unet3d_train import train_graph
 

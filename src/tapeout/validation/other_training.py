@@ -213,7 +213,12 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         vendor, software, fact("bert_train", "mlm_all_slots"))
     unfused = bench == "bert" and bert_attention.UNFUSED_BERT_ATTENTION and \
         vendor in fact("bert_train", "unfused_attention_vendors")
-    fp8_stack = bench == "bert" and bert_fp8.runs_fp8(vendor, chip.family, fact("bert_train", "fp8_encoder_stacks"))
+    # a config on file running FastUnpadBertAttention (validation/bert_attention.py): the core op by op per sequence
+    fast_unpad = bench == "bert" and not unfused and bert_attention.FAST_UNPAD_ATTENTION and \
+        bert_config_fusions.config_attention(rule) == "fast_unpad"
+    # the stack's FP8 encoder unless the row's config does not pass --use_transformer_engine2 (validation/bert_fp8.py)
+    fp8_stack = bench == "bert" and bert_fp8.runs_fp8_config(
+        bert_fp8.runs_fp8(vendor, chip.family, fact("bert_train", "fp8_encoder_stacks")), rule)
     fp8 = fp8_stack and bert_fp8.BERT_FP8_ENCODER
     if all_slots:
         g = bert_mlm.all_slot_head(g, packs, slots)  # the masked-LM head over every slot (validation/bert_mlm.py)
@@ -224,6 +229,8 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         drop_fwd, drop_bwd = bert_dropout.dropout_graphs(g, cfg.hidden, cfg.layers, measured_rng=not unfused)
     cfg_fwd = cfg_bwd = None
     flags = bert_config_fusions.config_flags(rule)
+    if fp8 and flags is not None:  # the FP8 layers' LayerNormMLP runs GELU in FC1's epilogue whatever the flag (te_layers)
+        flags = flags | {"fused_gemm_gelu"}
     if flags is not None and bert_config_fusions.BERT_CONFIG_FUSIONS:  # the config's unfused kernels (validation/bert_config_fusions.py)
         cfg = speech.BertConfig()
         cfg_fwd, cfg_bwd = bert_config_fusions.unfused_graphs(g, flags, cfg.hidden, cfg.ffn, cfg.layers) or (None, None)
@@ -234,9 +241,11 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
         g, once, drop_fwd, drop_bwd, quant_fwd, quant_bwd, cfg_fwd, cfg_bwd = (
             x if x is None or not x.ops else rnnt_train.micro_batched(x, priced_passes, per_chip)
             for x in (g, once, drop_fwd, drop_bwd, quant_fwd, quant_bwd, cfg_fwd, cfg_bwd))
-    if unfused:
-        # the stack's attention core op by op over the packs' 512 slots (validation/bert_attention.py)
-        g_fwd, g_rest, core_bwd = bert_attention.unfused_attention_split(g, packs, slots)
+    if unfused or fast_unpad:
+        # the stack's attention core op by op: over the packs' 512 slots (Habana), or per sequence at the mean real
+        # length with torch's CUDA dropout (FastUnpadBertAttention; validation/bert_attention.py)
+        shape = (packs, slots) if unfused else bert_attention.unpadded_core_shape(graph_batch, int(g.meta["seq_len"]))
+        g_fwd, g_rest, core_bwd = bert_attention.unfused_attention_split(g, *shape, stream_dropout=unfused)
         t_fwd = graph_time(g_fwd, p, board)
         t_bwd = backward_time(g_rest, p, no_input_grad, board) + graph_time(core_bwd, p, board)
     elif bench == "rnnt":  # the LSTMs' recurrent chains as cuDNN runs them (validation/rnnt_recurrence.py)
@@ -301,7 +310,7 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
     if emb:
         out.update(emb)
     if bench == "bert":  # how the stack's graph was priced: shown where the answer is (a vendor / software rule)
-        out["bert_graph"] = bert_graph_shown(unfused, all_slots, packs, slots, fp8, fp8_stack, flags)
+        out["bert_graph"] = bert_graph_shown(unfused, all_slots, packs, slots, fp8, fp8_stack, flags, fast_unpad)
     if samples is None:  # no convergence point: throughput only
         return out
     # evaluation passes inside the timed region (other_benchmarks.yaml `train-<bench>`): forward
@@ -347,19 +356,23 @@ def training_time(bench: str, chip, n_chips: int, global_batch: float, samples_t
 
 
 def bert_graph_shown(unfused: bool, all_slots: bool, packs: float, slots: int, fp8: bool = False,
-                     fp8_stack: bool = False, config_flags: frozenset | None = None) -> dict:
+                     fp8_stack: bool = False, config_flags: frozenset | None = None, fast_unpad: bool = False) -> dict:
     """Which BERT graph a run was priced on: the attention core (fused per sequence, or unfused over the packs'
     slots: validation/bert_attention.py), the masked-LM head's rows (the masked tokens, or every slot:
     validation/bert_mlm.py), the encoder's GEMM format (`fp8`; `fp8_stack`: the stack ran FP8, priced or not:
     validation/bert_fp8.py) and the element-wise fusions (`config_flags`: the flags of a config on file that passes
-    fewer: validation/bert_config_fusions.py), each with the data entry that decides it."""
+    fewer: validation/bert_config_fusions.py; `fast_unpad`: the config's FastUnpadBertAttention core), each with the
+    data entry that decides it."""
     return {"attention": (f"unfused over {packs:g} packs x {slots} slots (validation/bert_attention.py)" if unfused
-                          else "fused, per sequence") + " [other_benchmarks.yaml bert_train.unfused_attention_vendors]",
+                          else "unfused per sequence, FastUnpadBertAttention (validation/bert_attention.py)" if fast_unpad
+                          else "fused, per sequence") + " [other_benchmarks.yaml bert_train.unfused_attention_vendors;"
+                         " bert_train.config_settings attention]",
             "mlm_head": (f"every slot ({bert_mlm.all_slot_rows(packs, slots):,} rows, validation/bert_mlm.py)" if all_slots
                          else "masked tokens") + " [other_benchmarks.yaml bert_train.mlm_all_slots: vendor and software]",
             "encoder": ("FP8 GEMMs and attention, Transformer Engine delayed scaling (validation/bert_fp8.py)" if fp8
                         else "16-bit; the stack ran FP8, not priced (validation/bert_fp8.BERT_FP8_ENCODER off)"
-                        if fp8_stack else "16-bit") + " [other_benchmarks.yaml bert_train.fp8_encoder_stacks: vendor and chip family]",
+                        if fp8_stack else "16-bit") + " [other_benchmarks.yaml bert_train.fp8_encoder_stacks: vendor and chip family;"
+                       " bert_train.config_settings fp8_encoder]",
             "fusions": ("fused: all of " + ", ".join(bert_config_fusions.FLAGS) if config_flags is None else
                         "the config passes " + (", ".join(sorted(config_flags)) or "none") + " of " +
                         ", ".join(bert_config_fusions.FLAGS) + "; the rest priced as their own kernels" +
