@@ -70,7 +70,8 @@ def test_applies_to_nvidia_stacks_and_the_switches(monkeypatch):
     for key in (rb.BACKBONE, rb.HEAD):
         assert rb.applies("NVIDIA", "maskrcnn", key) and rb.applies(None, "maskrcnn", key)
         assert not rb.applies("Google", "maskrcnn", key)
-    assert not rb.applies("NVIDIA", "resnet") and not rb.applies("NVIDIA", "retinanet", rb.HEAD)
+    assert not rb.applies("NVIDIA", "unet3d") and not rb.applies("NVIDIA", "retinanet", rb.HEAD)
+    assert not rb.applies("NVIDIA", "resnet", rb.HEAD)  # ResNet-50's one kernel is its BN-add-ReLU (issue-64d)
     _, once, _ = training_graphs("maskrcnn", 4, get_chip("tpu-v4"), 8)
     assert not any(o.name.endswith(("_relu", "_nchw")) for o in once.ops)
     monkeypatch.setattr(rb, "MASKRCNN_HEAD_KERNELS", False)

@@ -439,15 +439,16 @@ def sd2_unet_train_ops(n: int, pr) -> list:
     return diffusion.unet_ops(n, 64, 64, pr, mult=(1, 2, 4, 4), depth=(1, 1, 1, 0), ctx_dim=1024, adm=0)
 
 
-def bn_training_ops(g: OpGraph, pr) -> list:
+def bn_training_ops(g: OpGraph, pr, skip: set[str] | frozenset = frozenset()) -> list:
     """Batch-norm traffic of a training step (forward + backward, run once per step, not through
     the backward rule): at inference BN folds into the convolution weights, in training it needs
     batch statistics. cuDNN's fused
     BN+activation(+add) kernels (cudnnBatchNormalizationForwardTrainingEx / BackwardEx with
     CUDNN_BATCHNORM_OPS_BN_ACTIVATION, the ones NVIDIA's ResNet MLPerf stacks call): forward
     reads each conv output twice (statistics, normalize+ReLU) and writes it once; backward
-    reads dy and x for the dgamma/dbeta reduction, again for dx, and writes dx."""
-    elems = sum(o.m * o.n * o.groups * o.count for o in g.ops if isinstance(o, ConvMatMul))
+    reads dy and x for the dgamma/dbeta reduction, again for dx, and writes dx. `skip`: the convs whose
+    output a stack kernel prices in full (validation/conv_unfused_passes.covered: NVIDIA's BatchNormAddRelu)."""
+    elems = sum(o.m * o.n * o.groups * o.count for o in g.ops if isinstance(o, ConvMatMul) and o.name not in skip)
     return [eltwise("bn_train.fwd", elems, pr, 4, reads=2, writes=1),
             eltwise("bn_train.bwd", elems, pr, 8, reads=4, writes=1)]
 
@@ -495,7 +496,11 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1
         g = speech.bert_graph(per_chip_batch, seq, pr, head="pretrain", mlm_per_seq=masked)
     elif bench == "resnet":
         g = vision.resnet50_graph(per_chip_batch, 224, pr)
-        once = bn_training_ops(g, p)
+        vendor = vendor_of(chip) if chip is not None else None
+        # the block-ending BN + add + ReLU kernel priced from its own bytes, forward here (validation/
+        # conv_unfused_passes.py; its backward: other_training.training_time), the other convs' BN by the generic rule
+        once = (bn_training_ops(g, p, conv_unfused_passes.covered(g, vendor, bench))
+                + conv_unfused_passes.all_passes(g, p, vendor, bench)[0])
     elif bench in ("dlrm-dcnv2", "dlrm"):
         from . import dlrm_train  # tables sharded over the chips as the stack runs them (validation/dlrm_train.py)
 
