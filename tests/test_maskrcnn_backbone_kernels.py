@@ -77,6 +77,7 @@ def test_applies_to_nvidia_stacks_and_the_switches(monkeypatch):
     monkeypatch.setattr(rb, "MASKRCNN_HEAD_KERNELS", False)
     assert not rb.applies("NVIDIA", "maskrcnn", rb.HEAD) and rb.applies("NVIDIA", "maskrcnn", rb.BACKBONE)
     monkeypatch.setattr(rb, "MASKRCNN_BACKBONE_KERNELS", False)
+    monkeypatch.setattr(rb, "FPN_TOPDOWN_KERNELS", False)
     assert rb.all_passes(maskrcnn.maskrcnn_graph(2, "bf16"), BF16, "NVIDIA", "maskrcnn") == ([], [])
 
 
@@ -84,13 +85,14 @@ def test_step_gains_exactly_the_passes_and_switches_off_restore(monkeypatch):
     chip, n, gb = get_chip("h100-sxm"), 8, 96
     on = training_time("maskrcnn", chip, n, gb, None)
     g, _, _ = training_graphs("maskrcnn", gb // n, chip, n)
-    fwd = rb.passes(maskrcnn.maskrcnn_graph(gb // n, "bf16", train=True), BF16, "maskrcnn", rb.HEAD)[0]
+    fwd = rb.all_passes(maskrcnn.maskrcnn_graph(gb // n, "bf16", train=True), BF16, "NVIDIA", "maskrcnn")[0]
     bwd = rb.all_passes(g, BF16, "NVIDIA", "maskrcnn")[1]
     p, board = calibrated_params(chip), board_power(chip)
     t_fwd = graph_time(OpGraph("f", fwd, g.meta), p, board)
     t_bwd = graph_time(OpGraph("b", bwd, g.meta), p, board)
     monkeypatch.setattr(rb, "MASKRCNN_BACKBONE_KERNELS", False)
     monkeypatch.setattr(rb, "MASKRCNN_HEAD_KERNELS", False)
+    monkeypatch.setattr(rb, "FPN_TOPDOWN_KERNELS", False)
     off = training_time("maskrcnn", chip, n, gb, None)
     assert on["once_s"] - off["once_s"] == pytest.approx(t_fwd, rel=1e-6)
     assert on["bwd_s"] - off["bwd_s"] == pytest.approx(t_bwd, rel=1e-6)
@@ -99,6 +101,7 @@ def test_step_gains_exactly_the_passes_and_switches_off_restore(monkeypatch):
     assert t_bwd >= sum(o.elems * (o.reads + o.writes) * 2 for o in bwd) / p.mem_bw * 0.999
 
 
-def test_retinanet_keeps_its_backbone_kernels_only():
+def test_retinanet_keeps_its_own_kernel_sets_only():
     g, _, _ = training_graphs("retinanet", 8, get_chip("h100-sxm"), 8)
-    assert rb.all_passes(g, BF16, "NVIDIA", "retinanet")[1] == rb.passes(g, BF16)[1]
+    assert rb.all_passes(g, BF16, "NVIDIA", "retinanet")[1] == rb.passes(g, BF16)[1] + rb.passes(
+        g, BF16, "retinanet", rb.FPN)[1] + rb.passes(g, BF16, "retinanet", rb.GRAD_SUM)[1]

@@ -84,11 +84,26 @@ SD_UNET_KERNELS = True
 # On: the transformer blocks' packed-QKV stack and residual adds, read off attention.py (lower bounds, nothing fitted);
 # see docs/notes/issue-18.md, Round stop-42 issue-64b. Off: free, as before.
 SD_TRANSFORMER_KERNELS = True
+# The FPN's top-down pathway (round stop-42 issue-65a; other_benchmarks.yaml retinanet_train / maskrcnn_train
+# fpn_elementwise, with the source): `F.interpolate(last_inner, mode="nearest")` is an eager kernel of its own (reads
+# the coarser level, writes the upsampled tensor), RetinaNet's `inner_lateral + inner_top_down` another (Mask R-CNN's
+# add is the graph's fpn.topdown op already); backward: upsample_nearest2d_backward and autograd's sum of the coarser
+# last_inner's two gradients. NVIDIA's own fpn files are not stored: upstream maskrcnn-benchmark / torchvision taken
+# (ASSUMPTION, stated in the data). On: see docs/notes/issue-18.md, Round stop-42 issue-65a, for the rows it moves.
+FPN_TOPDOWN_KERNELS = True
+# RetinaNet's block-input gradient sum (round stop-42 issue-65a; retinanet_train.grad_sum_elementwise, with the source):
+# every trained BottleneckJIT reads its input x twice (conv1's ConvFrozenScaleBiasReLU, and the identity into
+# bn_add_relu_jit or the downsample conv), so autograd adds x's two gradients (PyTorch InputBuffer accumulation: read
+# 2, write 1), a kernel of its own; not layer2's first block (its input needs no gradient). On: documented autograd
+# behaviour, nothing fitted; see docs/notes/issue-18.md, Round stop-42 issue-65a, for the rows. Off: free, as before.
+RETINANET_INPUT_GRAD_SUM = True
 
 BACKBONE = "backbone_elementwise"
 HEAD = "head_elementwise"
 UNET = "unet_elementwise"
 TRANSFORMER = "transformer_elementwise"
+FPN = "fpn_elementwise"
+GRAD_SUM = "grad_sum_elementwise"
 # the other_benchmarks.yaml section of a benchmark whose section is not `<bench>_train`
 SECTION = {"stable-diffusion": "sd_train"}
 
@@ -97,7 +112,8 @@ def _switch(bench: str, key: str) -> bool:
     return {("retinanet", BACKBONE): RETINANET_BACKBONE_KERNELS, ("maskrcnn", BACKBONE): MASKRCNN_BACKBONE_KERNELS,
             ("maskrcnn", HEAD): MASKRCNN_HEAD_KERNELS, ("stable-diffusion", UNET): SD_UNET_KERNELS,
             ("stable-diffusion", TRANSFORMER): SD_TRANSFORMER_KERNELS,
-            ("resnet", BACKBONE): RESNET_BN_ADD_RELU}.get((bench, key), False)
+            ("resnet", BACKBONE): RESNET_BN_ADD_RELU, ("retinanet", FPN): FPN_TOPDOWN_KERNELS,
+            ("maskrcnn", FPN): FPN_TOPDOWN_KERNELS, ("retinanet", GRAD_SUM): RETINANET_INPUT_GRAD_SUM}.get((bench, key), False)
 
 
 def spec(bench: str = "retinanet", key: str = BACKBONE) -> dict:
@@ -116,7 +132,7 @@ def applies(vendor: str | None, bench: str = "retinanet", key: str = BACKBONE) -
 def all_passes(g: OpGraph, pr, vendor: str | None, bench: str) -> tuple[list, list]:
     """(forward, backward) ops of every kernel set of `bench` that applies to `vendor`."""
     fwd, bwd = [], []
-    for key in (BACKBONE, HEAD, UNET, TRANSFORMER):
+    for key in (BACKBONE, HEAD, UNET, TRANSFORMER, FPN, GRAD_SUM):
         if applies(vendor, bench, key):
             f, b = passes(g, pr, bench, key)
             fwd += f
@@ -166,7 +182,7 @@ def passes(g: OpGraph, pr, bench: str = "retinanet", key: str = BACKBONE) -> tup
     return fwd, bwd
 
 
-__all__ = ["BACKBONE", "BACKBONE_PREFIX", "HEAD", "MASKRCNN_BACKBONE_KERNELS", "MASKRCNN_HEAD_KERNELS",
-           "RESNET_BN_ADD_RELU", "RETINANET_BACKBONE_KERNELS", "SD_TRANSFORMER_KERNELS", "SD_UNET_KERNELS", "SECTION",
-           "TRANSFORMER", "UNET", "all_passes", "applies", "covered", "input_elems", "output_elems", "passes", "producers",
-           "spec"]
+__all__ = ["BACKBONE", "BACKBONE_PREFIX", "FPN", "FPN_TOPDOWN_KERNELS", "GRAD_SUM", "HEAD", "MASKRCNN_BACKBONE_KERNELS",
+           "MASKRCNN_HEAD_KERNELS", "RESNET_BN_ADD_RELU", "RETINANET_BACKBONE_KERNELS", "RETINANET_INPUT_GRAD_SUM", "SD_TRANSFORMER_KERNELS",
+           "SD_UNET_KERNELS", "SECTION", "TRANSFORMER", "UNET", "all_passes", "applies", "covered", "input_elems",
+           "output_elems", "passes", "producers", "spec"]

@@ -516,10 +516,9 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1
         # the same logits; its in-place backward is priced apart, workloads/detection_train.py)
         fwd_only = frozen + ("decode.",)
         once = [o for o in full.ops if o.name.startswith(fwd_only)] + head_output_passes(full, p)[0]
-        if conv_unfused_passes.applies(vendor_of(chip) if chip is not None else None):
-            # the backbone's BN / ReLU / add kernels outside its convs, forward (validation/conv_unfused_passes.py;
-            # their backward: other_training.training_time)
-            once += conv_unfused_passes.passes(full, p)[0]
+        # the backbone's BN / ReLU / add and the FPN's upsample / add kernels outside the convs, forward
+        # (validation/conv_unfused_passes.py; their backward: other_training.training_time)
+        once += conv_unfused_passes.all_passes(full, p, vendor_of(chip) if chip is not None else None, bench)[0]
         g = OpGraph(f"{full.name}:trained", [o for o in full.ops if not o.name.startswith(fwd_only)], full.meta)
     elif bench == "maskrcnn":
         full = maskrcnn.maskrcnn_graph(per_chip_batch, pr, train=True)
