@@ -486,6 +486,7 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1
     transformer pass per sample at a random timestep. T5-XXL, CLIP-L and the VAE are frozen and, on the
     preprocessed dataset the README recommends, do not run (flux_train.encoders_per_step).
     """
+    vendor = vendor_of(chip) if chip is not None else None  # the stack the run follows (None: the one on file)
     from ..workloads.blocks import as_precision
 
     pr = "bf16" if bench == "unet3d" else train_precision(bench, chip)  # unet3d's own format: train_graph below
@@ -496,7 +497,6 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1
         g = speech.bert_graph(per_chip_batch, seq, pr, head="pretrain", mlm_per_seq=masked)
     elif bench == "resnet":
         g = vision.resnet50_graph(per_chip_batch, 224, pr)
-        vendor = vendor_of(chip) if chip is not None else None
         # the block-ending BN + add + ReLU kernel priced from its own bytes, forward here (validation/
         # conv_unfused_passes.py; its backward: other_training.training_time), the other convs' BN by the generic rule
         once = (bn_training_ops(g, p, conv_unfused_passes.covered(g, vendor, bench))
@@ -505,7 +505,7 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1
         from . import dlrm_train  # tables sharded over the chips as the stack runs them (validation/dlrm_train.py)
 
         g = (dlrm_train.training_graph(per_chip_batch, n_chips, pr, dlrm_train.chip_cap_gb(chip), bench,
-                                       vendor_of(chip) if chip is not None else None)
+                                       vendor)
              if dlrm_train.sharded(bench) else
              recsys.recsys_graph(recsys.dlrmv2_model(), per_chip_batch, pr, emb_dtype="fp32"))
     elif bench == "retinanet":
@@ -518,7 +518,7 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1
         once = [o for o in full.ops if o.name.startswith(fwd_only)] + head_output_passes(full, p)[0]
         # the backbone's BN / ReLU / add and the FPN's upsample / add kernels outside the convs, forward
         # (validation/conv_unfused_passes.py; their backward: other_training.training_time)
-        once += conv_unfused_passes.all_passes(full, p, vendor_of(chip) if chip is not None else None, bench)[0]
+        once += conv_unfused_passes.all_passes(full, p, vendor, bench)[0]
         g = OpGraph(f"{full.name}:trained", [o for o in full.ops if not o.name.startswith(fwd_only)], full.meta)
     elif bench == "maskrcnn":
         full = maskrcnn.maskrcnn_graph(per_chip_batch, pr, train=True)
@@ -527,7 +527,7 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1
         once = [o for o in full.ops if o.name.startswith(fwd_only)]
         # the mask branch's ReLU / layout kernels outside its convs, forward (validation/conv_unfused_passes.py; their
         # backward and the backbone's drelu_dscale: other_training.training_time)
-        once += conv_unfused_passes.all_passes(full, p, vendor_of(chip) if chip is not None else None, bench)[0]
+        once += conv_unfused_passes.all_passes(full, p, vendor, bench)[0]
         g = OpGraph(f"{full.name}:trained", [o for o in full.ops if not o.name.startswith(fwd_only)], full.meta)
     elif bench == "rgat":
         full = gnn.rgat_graph(per_chip_batch, feature_dtype=RGAT_FEATURE_DTYPE, precision=pr)
@@ -550,7 +550,7 @@ def training_graphs(bench: str, per_chip_batch: int, chip=None, n_chips: int = 1
                                          fact("sd_train", "unet_weight_dtype"), fact("sd_train", "autocast_dtype"))
         # the UNet's timestep-embedding / residual adds outside its convs, forward (validation/conv_unfused_passes.py;
         # their backward: other_training.training_time)
-        once += conv_unfused_passes.all_passes(g, p, vendor_of(chip) if chip is not None else None, bench)[0]
+        once += conv_unfused_passes.all_passes(g, p, vendor, bench)[0]
     elif bench == "unet3d":  # random 128^3 crops of KiTS19 in FP16 (validation/unet3d_train.py)
         from .unet3d_train import train_graph
 
